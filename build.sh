@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# lkcore build driver.
+#
+#   ./build.sh lib     build build/liblkcore.so (+ header copy) with -buildmode=c-shared
+#   ./build.sh demo    build everything and run the demo on the embedded dev SFU
+#   ./build.sh test    install what is needed and run every test suite (what CI runs)
+#   ./build.sh bench   run the benchmarks and print their figures
+#   ./build.sh gen     regenerate generated code (core/lkpb, capi/proto bindings)
+#
+# Every command installs what it needs itself (Debian packages, Go modules, pip packages),
+# so it works on a fresh machine.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")" && pwd)
+cd "$ROOT"
+BUILD="$ROOT/build"
+mkdir -p "$BUILD"
+
+log() { printf '\n==> %s\n' "$*"; }
+
+apt_install() {
+  # apt_install <command> <package>: install a Debian package if its command is missing.
+  local missing=()
+  while [ $# -gt 0 ]; do
+    command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+    shift 2
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+deps() {
+  apt_install protoc protobuf-compiler
+  go mod download
+}
+
+gen() {
+  deps
+  ./core/lkpb/generate.sh
+  if [ -x capi/proto/generate.sh ]; then ./capi/proto/generate.sh; fi
+}
+
+check_generated() {
+  log "checking generated code is up to date"
+  gen
+  if ! git diff --exit-code --stat -- core/lkpb capi/proto >/dev/null 2>&1 || \
+     [ -n "$(git ls-files --others --exclude-standard -- core/lkpb capi/proto)" ]; then
+    git --no-pager diff --stat -- core/lkpb capi/proto || true
+    git ls-files --others --exclude-standard -- core/lkpb capi/proto || true
+    echo "generated code drifted: run ./build.sh gen and commit the result" >&2
+    exit 1
+  fi
+}
+
+lib() {
+  deps
+  log "building build/liblkcore.so"
+  go build -buildmode=c-shared -trimpath -o "$BUILD/liblkcore.so" ./capi
+  rm -f "$BUILD/liblkcore.h" # cgo's generated header; include/lkcore.h is the ABI
+}
+
+devsfu_cli() {
+  go build -o "$BUILD/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu
+}
+
+demo() {
+  deps
+  log "building"
+  devsfu_cli
+  go build -o "$BUILD/lkcore-demo" ./examples/go/demo
+  log "running the demo on the embedded dev SFU"
+  "$BUILD/lkcore-demo" "$@"
+}
+
+test_go() {
+  log "go vet"
+  go vet ./...
+  log "go test -race"
+  go test -race -count=1 -timeout 15m ./...
+}
+
+test_all() {
+  deps
+  check_generated
+  test_go
+  for suite in tests/suites/*.sh; do
+    [ -e "$suite" ] || continue
+    log "suite $(basename "$suite")"
+    bash "$suite"
+  done
+}
+
+bench() {
+  deps
+  log "go benchmarks"
+  go test -run '^$' -bench . -benchmem -count=1 -timeout 20m ./... "$@"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  lib) lib ;;
+  demo) demo "$@" ;;
+  test) test_all ;;
+  bench) bench "$@" ;;
+  gen) gen ;;
+  *) echo "usage: $0 {lib|demo|test|bench|gen}" >&2; exit 2 ;;
+esac
