@@ -1,0 +1,205 @@
+package main
+
+/*
+#include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+typedef void (*lkint_event_cb)(void *user_data, const uint8_t *event, size_t event_len);
+void lkint_invoke_callback(lkint_event_cb cb, void *user_data, uint64_t client, const uint8_t *event, size_t event_len);
+uint64_t lkint_current_callback_client(void);
+*/
+import "C"
+
+import (
+	"time"
+	"unsafe"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/capi/internal/ffi"
+)
+
+// Every export recovers panics and reports LK_ERR_INTERNAL; none aborts the host.
+
+//export lk_abi_version
+func lk_abi_version() C.uint32_t {
+	return C.uint32_t(ffi.ABIVersion)
+}
+
+//export lk_client_new
+func lk_client_new(cb C.lkint_event_cb, userData unsafe.Pointer) (client C.uint64_t) {
+	defer func() {
+		if recover() != nil {
+			client = 0
+		}
+	}()
+	id, err := register(func(id uint32) func([]byte) {
+		if cb == nil {
+			return nil // pull mode
+		}
+		return func(ev []byte) {
+			var p *C.uint8_t
+			if len(ev) > 0 {
+				p = (*C.uint8_t)(unsafe.Pointer(&ev[0]))
+			}
+			C.lkint_invoke_callback(cb, userData, C.uint64_t(id), p, C.size_t(len(ev)))
+		}
+	})
+	if err != nil {
+		return 0
+	}
+	return C.uint64_t(id)
+}
+
+//export lk_client_close
+func lk_client_close(client C.uint64_t, timeoutMs C.int32_t) (st C.int32_t) {
+	defer recoverStatus(&st)
+	c, code := lookup(client)
+	if code == ffipb.ErrorCode_ERROR_CODE_CLIENT_CLOSED {
+		return status(ffipb.ErrorCode_ERROR_CODE_OK) // idempotent
+	}
+	if c == nil {
+		return status(code)
+	}
+	fromCallback := C.lkint_current_callback_client() == client
+	if err := c.Close(time.Duration(timeoutMs)*time.Millisecond, fromCallback); err != nil {
+		return status(ffi.CodeOf(err)) // still registered: closing again waits again
+	}
+	unregister(c.ID())
+	return status(ffipb.ErrorCode_ERROR_CODE_OK)
+}
+
+//export lk_request
+func lk_request(client C.uint64_t, req *C.uint8_t, reqLen C.size_t, resp **C.uint8_t, respLen *C.size_t) (st C.int32_t) {
+	if resp == nil || respLen == nil {
+		return status(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+	}
+	*resp, *respLen = nil, 0
+	defer func() {
+		if recover() != nil {
+			out, code := ffi.ErrorResponse(ffi.Errorf(ffipb.ErrorCode_ERROR_CODE_INTERNAL, "internal error (panic recovered)"))
+			if *resp != nil {
+				C.free(unsafe.Pointer(*resp))
+			}
+			*resp, *respLen = cBytes(out)
+			st = status(code)
+		}
+	}()
+	var out []byte
+	var code ffipb.ErrorCode
+	switch c, lc := lookup(client); {
+	case c == nil:
+		msg := "client is closed"
+		if lc == ffipb.ErrorCode_ERROR_CODE_INVALID_CLIENT {
+			msg = "unknown client"
+		}
+		out, code = ffi.ErrorResponse(ffi.Errorf(lc, "%s", msg))
+	case req == nil && reqLen > 0:
+		out, code = ffi.ErrorResponse(ffi.Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "request pointer is NULL"))
+	case reqLen > ffi.MaxRequestSize:
+		out, code = ffi.ErrorResponse(ffi.Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "request exceeds %d bytes", ffi.MaxRequestSize))
+	default:
+		var b []byte
+		if reqLen > 0 {
+			b = unsafe.Slice((*byte)(unsafe.Pointer(req)), int(reqLen))
+		}
+		out, code = c.Request(b)
+	}
+	*resp, *respLen = cBytes(out)
+	if *resp == nil {
+		return status(ffipb.ErrorCode_ERROR_CODE_INTERNAL) // out of memory
+	}
+	return status(code)
+}
+
+//export lk_client_next_event
+func lk_client_next_event(client C.uint64_t, timeoutMs C.int32_t, event **C.uint8_t, eventLen *C.size_t) (st C.int32_t) {
+	defer recoverStatus(&st)
+	if event == nil || eventLen == nil {
+		return status(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+	}
+	*event, *eventLen = nil, 0
+	c, code := lookup(client)
+	if c == nil {
+		return status(code)
+	}
+	b, err := c.NextEvent(time.Duration(timeoutMs) * time.Millisecond)
+	if err != nil {
+		return status(ffi.CodeOf(err))
+	}
+	*event, *eventLen = cBytes(b)
+	if *event == nil {
+		return status(ffipb.ErrorCode_ERROR_CODE_INTERNAL)
+	}
+	return status(ffipb.ErrorCode_ERROR_CODE_OK)
+}
+
+//export lk_free
+func lk_free(p unsafe.Pointer) {
+	C.free(p)
+}
+
+//export lk_handle_drop
+func lk_handle_drop(client C.uint64_t, handle C.uint64_t) (st C.int32_t) {
+	defer recoverStatus(&st)
+	c, code := lookup(client)
+	if c == nil {
+		return status(code)
+	}
+	return status(ffi.CodeOf(c.DropHandle(uint64(handle))))
+}
+
+//export lk_data_track_push
+func lk_data_track_push(client C.uint64_t, track C.uint64_t, data *C.uint8_t, dataLen C.size_t, userTimestamp C.uint64_t, hasUserTimestamp C.bool) (st C.int32_t) {
+	defer recoverStatus(&st)
+	if data == nil && dataLen > 0 {
+		return status(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+	}
+	if dataLen > ffi.MaxRequestSize {
+		return status(ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE)
+	}
+	c, code := lookup(client)
+	if c == nil {
+		return status(code)
+	}
+	var b []byte
+	if dataLen > 0 {
+		b = unsafe.Slice((*byte)(unsafe.Pointer(data)), int(dataLen))
+	}
+	return status(ffi.CodeOf(c.PushFrame(uint64(track), b, uint64(userTimestamp), bool(hasUserTimestamp))))
+}
+
+//export lk_data_track_read
+func lk_data_track_read(client C.uint64_t, subscription C.uint64_t, timeoutMs C.int32_t, frame **C.uint8_t, frameLen *C.size_t, userTimestamp *C.uint64_t, hasUserTimestamp *C.bool) (st C.int32_t) {
+	defer recoverStatus(&st)
+	if frame == nil || frameLen == nil {
+		return status(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+	}
+	*frame, *frameLen = nil, 0
+	if userTimestamp != nil {
+		*userTimestamp = 0
+	}
+	if hasUserTimestamp != nil {
+		*hasUserTimestamp = false
+	}
+	c, code := lookup(client)
+	if c == nil {
+		return status(code)
+	}
+	f, err := c.ReadFrame(uint64(subscription), time.Duration(timeoutMs)*time.Millisecond)
+	if err != nil {
+		return status(ffi.CodeOf(err))
+	}
+	*frame, *frameLen = cBytes(f.Payload)
+	if *frame == nil {
+		return status(ffipb.ErrorCode_ERROR_CODE_INTERNAL)
+	}
+	if userTimestamp != nil {
+		*userTimestamp = C.uint64_t(f.UserTimestamp)
+	}
+	if hasUserTimestamp != nil {
+		*hasUserTimestamp = C.bool(f.HasUserTimestamp)
+	}
+	return status(ffipb.ErrorCode_ERROR_CODE_OK)
+}

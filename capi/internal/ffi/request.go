@@ -1,0 +1,247 @@
+package ffi
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Request decodes one encoded ffipb.Request, handles it and returns the encoded
+// ffipb.Response with its error code (OK when Response.error is unset). It never panics:
+// every failure (undecodable bytes, unknown kind, bad handle, closed client, a bug) becomes
+// Response.error. req may point into host memory: it is decoded (copied) and not retained.
+func (c *Client) Request(req []byte) ([]byte, ffipb.ErrorCode) {
+	resp := c.handleRequest(req)
+	out, err := proto.Marshal(resp)
+	if err != nil {
+		resp = &ffipb.Response{
+			RequestId: resp.RequestId,
+			Error:     &ffipb.Error{Code: ffipb.ErrorCode_ERROR_CODE_INTERNAL, Message: "cannot encode response"},
+		}
+		out, _ = proto.Marshal(resp)
+	}
+	return out, resp.GetError().GetCode()
+}
+
+// ErrorResponse returns an encoded Response carrying only err and its code (used by the cgo
+// shell when it cannot reach a client, e.g. an unknown client id).
+func ErrorResponse(err error) ([]byte, ffipb.ErrorCode) {
+	e := ToProto(err)
+	out, _ := proto.Marshal(&ffipb.Response{Error: e})
+	return out, e.GetCode()
+}
+
+func (c *Client) handleRequest(b []byte) (resp *ffipb.Response) {
+	resp = &ffipb.Response{}
+	defer func() {
+		if r := recover(); r != nil {
+			c.recoverGoroutineValue("request handler", r)
+			resp.Message = nil
+			resp.Error = &ffipb.Error{Code: ffipb.ErrorCode_ERROR_CODE_INTERNAL, Message: "internal error (panic recovered)"}
+		}
+	}()
+	if len(b) > MaxRequestSize {
+		resp.Error = ToProto(Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "request of %d bytes exceeds the %d byte limit", len(b), MaxRequestSize))
+		return resp
+	}
+	req := new(ffipb.Request)
+	if err := proto.Unmarshal(b, req); err != nil {
+		// The decoder's message describes the wire problem, never the content.
+		resp.Error = ToProto(Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "malformed request: %v", err))
+		return resp
+	}
+	resp.RequestId = req.RequestId
+	if c.closed.Load() {
+		resp.Error = ToProto(ErrClientClosed)
+		return resp
+	}
+	if c.testHookRequest != nil {
+		c.testHookRequest(req)
+	}
+	if err := c.route(req, resp); err != nil {
+		resp.Message = nil
+		resp.Error = ToProto(err)
+	}
+	return resp
+}
+
+// route dispatches a decoded request to its handler. Handlers fill resp.Message or return
+// an error.
+func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
+	switch m := req.Message.(type) {
+	case nil:
+		if len(req.ProtoReflect().GetUnknown()) > 0 {
+			return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind unknown to this library (schema %s, ABI %d.%d)", Schema, ABIVersionMajor, ABIVersionMinor)
+		}
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "request names no operation")
+
+	case *ffipb.Request_Echo:
+		return c.echo(req, m.Echo, resp)
+	case *ffipb.Request_Cancel:
+		if m.Cancel.GetTargetRequestId() == 0 {
+			return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "cancel needs target_request_id")
+		}
+		if err := c.CancelOp(m.Cancel.GetTargetRequestId()); err != nil {
+			return err
+		}
+		resp.Message = &ffipb.Response_Cancel{Cancel: &ffipb.CancelResponse{}}
+		return nil
+	case *ffipb.Request_SetLogLevel:
+		if err := c.SetLogLevel(m.SetLogLevel.GetLevel()); err != nil {
+			return err
+		}
+		resp.Message = &ffipb.Response_SetLogLevel{SetLogLevel: &ffipb.SetLogLevelResponse{}}
+		return nil
+	case *ffipb.Request_GetVersion:
+		resp.Message = &ffipb.Response_GetVersion{GetVersion: &ffipb.GetVersionResponse{
+			AbiVersion: ABIVersion, Schema: Schema, LibraryVersion: LibraryVersion(),
+		}}
+		return nil
+	case *ffipb.Request_GrantCredits:
+		return c.grantCredits(m.GrantCredits, resp)
+	case *ffipb.Request_CreateRoom:
+		return c.createRoom(m.CreateRoom, resp)
+	case *ffipb.Request_PushDataTrackFrame:
+		p := m.PushDataTrackFrame
+		if err := c.PushFrame(p.GetTrackHandle(), p.GetPayload(), p.GetUserTimestamp(), p.UserTimestamp != nil); err != nil {
+			return err
+		}
+		resp.Message = &ffipb.Response_PushDataTrackFrame{PushDataTrackFrame: &ffipb.PushDataTrackFrameResponse{}}
+		return nil
+
+	// Wired to the core in phase 2; until then they validate what they can and answer
+	// UNIMPLEMENTED (a typed error, never a crash).
+	case *ffipb.Request_Connect:
+		return c.notYet(req, true, m.Connect)
+	case *ffipb.Request_Disconnect:
+		return c.notYet(req, true, m.Disconnect)
+	case *ffipb.Request_GetRoomSnapshot:
+		return c.notYet(req, false, m.GetRoomSnapshot)
+	case *ffipb.Request_PublishData:
+		return c.notYet(req, true, m.PublishData)
+	case *ffipb.Request_SetLocalMetadata:
+		return c.notYet(req, true, m.SetLocalMetadata)
+	case *ffipb.Request_SetLocalName:
+		return c.notYet(req, true, m.SetLocalName)
+	case *ffipb.Request_SetLocalAttributes:
+		return c.notYet(req, true, m.SetLocalAttributes)
+	case *ffipb.Request_SetSharedKey:
+		return c.notYet(req, false, m.SetSharedKey)
+	case *ffipb.Request_PublishDataTrack:
+		return c.notYet(req, true, m.PublishDataTrack)
+	case *ffipb.Request_UnpublishDataTrack:
+		return c.notYet(req, false, m.UnpublishDataTrack)
+	case *ffipb.Request_DataTrackIsPublished:
+		return c.notYet(req, false, m.DataTrackIsPublished)
+	case *ffipb.Request_SubscribeDataTrack:
+		return c.notYet(req, false, m.SubscribeDataTrack)
+	case *ffipb.Request_PerformRpc:
+		return c.notYet(req, true, m.PerformRpc)
+	case *ffipb.Request_RegisterRpcMethod:
+		return c.notYet(req, false, m.RegisterRpcMethod)
+	case *ffipb.Request_UnregisterRpcMethod:
+		return c.notYet(req, false, m.UnregisterRpcMethod)
+	case *ffipb.Request_RespondRpc:
+		return c.notYet(req, false, m.RespondRpc)
+	case *ffipb.Request_SendText:
+		return c.notYet(req, true, m.SendText)
+	case *ffipb.Request_SendBytes:
+		return c.notYet(req, true, m.SendBytes)
+	case *ffipb.Request_SendFile:
+		return c.notYet(req, true, m.SendFile)
+	case *ffipb.Request_OpenTextWriter:
+		return c.notYet(req, true, m.OpenTextWriter)
+	case *ffipb.Request_OpenByteWriter:
+		return c.notYet(req, true, m.OpenByteWriter)
+	case *ffipb.Request_WriteStream:
+		return c.notYet(req, true, m.WriteStream)
+	case *ffipb.Request_CloseStreamWriter:
+		return c.notYet(req, true, m.CloseStreamWriter)
+	case *ffipb.Request_RegisterStreamHandler:
+		return c.notYet(req, false, m.RegisterStreamHandler)
+	case *ffipb.Request_UnregisterStreamHandler:
+		return c.notYet(req, false, m.UnregisterStreamHandler)
+	}
+	return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %T is not implemented", req.Message)
+}
+
+// handleFieldKinds maps the handle-reference field names used by requests to the kind of
+// handle they must name (read-only).
+var handleFieldKinds = map[protoreflect.Name]Kind{
+	"room_handle":   KindRoom,
+	"track_handle":  KindLocalDataTrack,
+	"writer_handle": KindStreamWriter,
+}
+
+// notYet validates the request_id of ASYNC requests and every handle field of m, then
+// answers UNIMPLEMENTED.
+func (c *Client) notYet(req *ffipb.Request, async bool, m proto.Message) error {
+	if async && req.RequestId == 0 {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
+	}
+	if m == nil {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "request body missing")
+	}
+	r := m.ProtoReflect()
+	fields := r.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		f := fields.Get(i)
+		kind, ok := handleFieldKinds[f.Name()]
+		if !ok || f.Kind() != protoreflect.Uint64Kind {
+			continue
+		}
+		if _, err := c.handles.Get(r.Get(f).Uint(), kind); err != nil {
+			return err
+		}
+	}
+	return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "%s is not implemented yet", r.Descriptor().Name())
+}
+
+func (c *Client) echo(req *ffipb.Request, m *ffipb.EchoRequest, resp *ffipb.Response) error {
+	if !m.GetAsync() {
+		resp.Message = &ffipb.Response_Echo{Echo: &ffipb.EchoResponse{Payload: m.GetPayload()}}
+		return nil
+	}
+	payload := m.GetPayload()
+	delay := time.Duration(m.GetDelayMs()) * time.Millisecond
+	return c.StartOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, func(ctx context.Context) (*ffipb.Completion, error) {
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return &ffipb.Completion{Result: &ffipb.Completion_Echo{Echo: &ffipb.EchoResponse{Payload: payload}}}, nil
+	})
+}
+
+func (c *Client) grantCredits(m *ffipb.GrantCreditsRequest, resp *ffipb.Response) error {
+	kind, err := c.handles.Kind(m.GetHandle())
+	if err != nil {
+		return err
+	}
+	obj, err := c.handles.Get(m.GetHandle(), kind)
+	if err != nil {
+		return err
+	}
+	g, ok := obj.(CreditGranter)
+	if !ok {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE, "a %s does not take credits", kind)
+	}
+	avail, err := g.GrantCredits(m.GetCredits())
+	if err != nil {
+		return err
+	}
+	resp.Message = &ffipb.Response_GrantCredits{GrantCredits: &ffipb.GrantCreditsResponse{AvailableCredits: avail}}
+	return nil
+}
+
+// String helps debugging; it never prints request contents.
+func (c *Client) String() string { return fmt.Sprintf("ffi.Client(%d)", c.id) }
