@@ -75,10 +75,17 @@ func (c *Cryptor) AppendEncryptFrame(dst, plaintext []byte) (ciphertext []byte, 
 		return nil, idx, iv, err
 	}
 	iv = c.nextIV()
+	var nonce []byte
 	if dst == nil {
-		dst = make([]byte, 0, len(plaintext)+TagSize)
+		// One allocation: output, then a private copy of the IV after it
+		// (passing iv[:] to the AEAD interface would move iv to the heap).
+		buf := make([]byte, len(plaintext)+TagSize+IVSize)
+		dst, nonce = buf[:0:len(plaintext)+TagSize], buf[len(plaintext)+TagSize:]
+		copy(nonce, iv[:])
+	} else {
+		nonce = append([]byte(nil), iv[:]...)
 	}
-	return k.aead.Seal(dst, iv[:], plaintext, nil), idx, iv, nil
+	return k.aead.Seal(dst, nonce, plaintext, nil), idx, iv, nil
 }
 
 // DecryptFrame decrypts a data-track frame payload (ciphertext‖tag) sent by
@@ -93,10 +100,18 @@ func (c *Cryptor) DecryptFrame(publisherIdentity string, keyIndex uint8, iv [12]
 // not overlap ciphertext: a failed AES-GCM open may overwrite its output, and
 // ratchet retries need the ciphertext intact.
 func (c *Cryptor) AppendDecryptFrame(dst []byte, publisherIdentity string, keyIndex uint8, iv [12]byte, ciphertext []byte) ([]byte, error) {
+	var nonce []byte
 	if dst == nil && len(ciphertext) >= TagSize {
-		dst = make([]byte, 0, len(ciphertext)-TagSize)
+		// One allocation: output, then a private copy of the IV (see
+		// AppendEncryptFrame).
+		n := len(ciphertext) - TagSize
+		buf := make([]byte, n+IVSize)
+		dst, nonce = buf[:0:n], buf[n:]
+		copy(nonce, iv[:])
+	} else {
+		nonce = append([]byte(nil), iv[:]...)
 	}
-	out, err := c.open(dst, publisherIdentity, keyIndex, iv[:], ciphertext)
+	out, err := c.open(dst, publisherIdentity, keyIndex, nonce, ciphertext)
 	if err != nil {
 		return nil, &DecryptError{Identity: publisherIdentity, KeyIndex: uint32(keyIndex), Err: err}
 	}
