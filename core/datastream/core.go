@@ -1,0 +1,191 @@
+package datastream
+
+import (
+	"context"
+	"io"
+	"maps"
+	"sync"
+)
+
+// streamCore is the queue between the manager (which pushes wire pieces of
+// one stream in order, after the ordering filter) and the reader (which pops
+// and decodes them). Wire pieces are compressed bytes for compressed streams.
+//
+// Lock order: Manager.mu before streamCore.mu; streamCore.mu is never held
+// while calling into the manager.
+type streamCore struct {
+	mu          sync.Mutex
+	wake        chan struct{} // capacity 1: "something changed"
+	pieces      [][]byte
+	queued      int
+	maxBuffered int
+	ended       bool  // normal end: pieces may still drain
+	err         error // terminal: pending pieces are discarded
+	attrs       map[string]string
+	onAbandon   func() // tells the manager to forget the stream
+}
+
+func newCore(attrs map[string]string, maxBuffered int) *streamCore {
+	return &streamCore{wake: make(chan struct{}, 1), attrs: attrs, maxBuffered: maxBuffered}
+}
+
+func (c *streamCore) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// push queues a piece. It fails the stream and returns false when the buffer
+// limit would be exceeded.
+func (c *streamCore) push(p []byte, streamID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil || c.ended {
+		return false
+	}
+	if c.queued+len(p) > c.maxBuffered {
+		c.err = newErr(ReasonBufferOverflow, streamID, "reader of data stream "+streamID+" is too slow: buffer limit reached", nil)
+		c.pieces, c.queued = nil, 0
+		c.signal()
+		return false
+	}
+	c.pieces = append(c.pieces, p)
+	c.queued += len(p)
+	c.signal()
+	return true
+}
+
+// end marks a normal end after merging the trailer attributes.
+func (c *streamCore) end(trailerAttrs map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mergeLocked(trailerAttrs)
+	if c.err == nil {
+		c.ended = true
+	}
+	c.signal()
+}
+
+func (c *streamCore) mergeLocked(a map[string]string) {
+	if len(a) == 0 {
+		return
+	}
+	if c.attrs == nil {
+		c.attrs = make(map[string]string, len(a))
+	}
+	maps.Copy(c.attrs, a)
+}
+
+// fail ends the stream with err (first error wins) and merges attributes.
+func (c *streamCore) fail(err error, trailerAttrs map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mergeLocked(trailerAttrs)
+	if c.err == nil && !c.ended {
+		c.err = err
+		c.pieces, c.queued = nil, 0
+	}
+	c.signal()
+}
+
+// abandon is called from the reader side: the reader gave up (cancelled,
+// closed or detected a decode error). The manager forgets the stream.
+func (c *streamCore) abandon(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.pieces, c.queued = nil, 0
+	f := c.onAbandon
+	c.onAbandon = nil
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (c *streamCore) attributes() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.attrs)
+}
+
+// pop returns the next piece, io.EOF after a normal end, or the stream's
+// error. It blocks until one of those is available or ctx is done (then the
+// stream is abandoned).
+func (c *streamCore) pop(ctx context.Context) ([]byte, error) {
+	for {
+		c.mu.Lock()
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			return nil, err
+		}
+		if len(c.pieces) > 0 {
+			p := c.pieces[0]
+			c.pieces[0] = nil
+			c.pieces = c.pieces[1:]
+			if len(c.pieces) == 0 {
+				c.pieces = nil
+			}
+			c.queued -= len(p)
+			c.mu.Unlock()
+			return p, nil
+		}
+		if c.ended {
+			c.mu.Unlock()
+			return nil, io.EOF
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.wake:
+		case <-ctx.Done():
+			err := newErr(ReasonCancelled, "", "", ctx.Err())
+			c.abandon(err)
+			return nil, err
+		}
+	}
+}
+
+// coreSource adapts a streamCore to the io.ByteReader that compress/flate
+// consumes; ctx is the context of the read in progress.
+type coreSource struct {
+	core *streamCore
+	ctx  context.Context
+	cur  []byte
+}
+
+func (s *coreSource) fill() error {
+	for len(s.cur) == 0 {
+		p, err := s.core.pop(s.ctx)
+		if err != nil {
+			return err
+		}
+		s.cur = p
+	}
+	return nil
+}
+
+// ReadByte implements io.ByteReader.
+func (s *coreSource) ReadByte() (byte, error) {
+	if err := s.fill(); err != nil {
+		return 0, err
+	}
+	b := s.cur[0]
+	s.cur = s.cur[1:]
+	return b, nil
+}
+
+// Read implements io.Reader.
+func (s *coreSource) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := s.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, s.cur)
+	s.cur = s.cur[n:]
+	return n, nil
+}

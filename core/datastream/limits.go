@@ -1,0 +1,97 @@
+package datastream
+
+// Protocol constants (spec §3.2). These are fixed by the wire protocol.
+const (
+	// ChunkSize is the maximum content size of one chunk and the budget for a
+	// serialized header packet (JS STREAM_CHUNK_SIZE_BYTES, Rust
+	// STREAM_CHUNK_SIZE_BYTES).
+	ChunkSize = 15_000
+
+	// TextMimeType is the MIME type of every text stream.
+	TextMimeType = "text/plain"
+
+	// DefaultByteMimeType is the MIME type of byte streams when none is given.
+	DefaultByteMimeType = "application/octet-stream"
+
+	// DefaultByteStreamName is the byte-stream name used when none is given
+	// (JS default for sendBytes and streamBytes).
+	DefaultByteStreamName = "unknown"
+
+	// RPCRequestTopic is the reserved text-stream topic of RPC v2 requests.
+	RPCRequestTopic = "lk.rpc_request"
+
+	// RPCResponseTopic is the reserved text-stream topic of RPC v2 responses.
+	RPCResponseTopic = "lk.rpc_response"
+
+	// ClientProtocolDataStreamRPC is the client protocol from which a peer
+	// understands RPC over data streams.
+	ClientProtocolDataStreamRPC = 1
+
+	// ClientProtocolDataStreamV2 is the client protocol from which a peer
+	// understands inline streams and the compression header field.
+	ClientProtocolDataStreamV2 = 2
+)
+
+// DefaultMaxPayloadBytes is the default cap on the (decompressed) size of one
+// incoming stream: 5 000 000 000 bytes, as in JS and Rust.
+const DefaultMaxPayloadBytes uint64 = 5_000_000_000
+
+// Limits bounds everything a remote sender can make this client hold in
+// memory. Every limit on remote input lives here; the zero value of a field
+// means "use the default" (see [DefaultLimits]).
+type Limits struct {
+	// MaxPayloadBytes caps the decompressed (delivered) size of one incoming
+	// stream; exceeding it, or declaring a larger total_length, fails the
+	// reader with ErrPayloadTooLarge. This is the decompression-bomb cap.
+	// Default DefaultMaxPayloadBytes (spec §3.2).
+	MaxPayloadBytes uint64
+
+	// MaxBufferedBytes caps the wire bytes (compressed or not) queued for one
+	// reader that has not consumed them yet. When a chunk would exceed it the
+	// stream fails with ErrBufferOverflow and is forgotten: a slow or absent
+	// reader never makes the client buffer without bound. Default 32 MiB.
+	MaxBufferedBytes int
+
+	// MaxOpenStreams caps the number of concurrently open incoming chunked
+	// streams (all senders). Headers beyond it are dropped. Default 1024.
+	MaxOpenStreams int
+
+	// MaxOpenStreamsPerSender caps the concurrently open incoming chunked
+	// streams of one sender identity. Default 256.
+	MaxOpenStreamsPerSender int
+
+	// ReadPieceSize is the largest piece of decompressed output a reader
+	// returns from one Next call on a compressed stream. Default 64 KiB.
+	ReadPieceSize int
+}
+
+// DefaultLimits returns the default limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxPayloadBytes:         DefaultMaxPayloadBytes,
+		MaxBufferedBytes:        32 << 20,
+		MaxOpenStreams:          1024,
+		MaxOpenStreamsPerSender: 256,
+		ReadPieceSize:           64 << 10,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxPayloadBytes == 0 {
+		l.MaxPayloadBytes = d.MaxPayloadBytes
+	}
+	if l.MaxBufferedBytes <= 0 {
+		l.MaxBufferedBytes = d.MaxBufferedBytes
+	}
+	if l.MaxOpenStreams <= 0 {
+		l.MaxOpenStreams = d.MaxOpenStreams
+	}
+	if l.MaxOpenStreamsPerSender <= 0 {
+		l.MaxOpenStreamsPerSender = d.MaxOpenStreamsPerSender
+	}
+	if l.ReadPieceSize <= 0 {
+		l.ReadPieceSize = d.ReadPieceSize
+	}
+	return l
+}
