@@ -122,6 +122,12 @@ func (c *Cryptor) AppendDecryptFrame(dst []byte, publisherIdentity string, keyIn
 // up to RatchetWindowSize successive ratchets of it. A ratchet that works is
 // stored in place of the key (unless the slot changed meanwhile); on failure
 // the stored key is left untouched. Returns a sentinel error.
+//
+// Disagreement noted: JS 2.23.0 DataCryptor.decrypt retries with the stored
+// key on every level of its recursion (it ignores ratchetOpts.encryptionKey
+// and ratchets the unchanged stored material each time), so JS never
+// recovers a data packet through auto-ratchet; libwebrtc (Rust) and this
+// implementation walk the chain as spec signaling §8.4 describes.
 func (c *Cryptor) open(dst []byte, identity string, index uint8, iv, ciphertext []byte) ([]byte, error) {
 	k := c.keys.Key(identity, index)
 	if k == nil {
