@@ -1,0 +1,410 @@
+package signal
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func sampleJoinRequest() *lkpb.JoinRequest {
+	return &lkpb.JoinRequest{
+		ClientInfo: &lkpb.ClientInfo{
+			Sdk: lkpb.ClientInfo_GO, Version: "0.1.0", Protocol: 17, Os: "linux",
+			ClientProtocol: 2, Capabilities: []lkpb.ClientInfo_Capability{lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW},
+		},
+		ConnectionSettings: &lkpb.ConnectionSettings{AutoSubscribe: false},
+		PublisherOffer:     &lkpb.SessionDescription{Type: "offer", Sdp: "v=0\r\n", Id: 1},
+	}
+}
+
+func TestJoinRequestRoundTrip(t *testing.T) {
+	for _, c := range []lkpb.WrappedJoinRequest_Compression{lkpb.WrappedJoinRequest_NONE, lkpb.WrappedJoinRequest_GZIP} {
+		jr := sampleJoinRequest()
+		s, err := EncodeJoinRequest(jr, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s)%4 != 0 {
+			t.Fatalf("%v: length %d is not padded to a multiple of 4", c, len(s))
+		}
+		if strings.ContainsAny(s, "+/") {
+			t.Fatalf("%v: not the URL alphabet: %q", c, s)
+		}
+		got, gotC, err := DecodeJoinRequest(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gotC != c || !proto.Equal(got, jr) {
+			t.Fatalf("%v: round trip mismatch: %v %v", c, gotC, got)
+		}
+	}
+}
+
+func TestJoinRequestGzipHeader(t *testing.T) {
+	s, err := EncodeJoinRequest(sampleJoinRequest(), lkpb.WrappedJoinRequest_GZIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.URLEncoding.DecodeString(s)
+	var w lkpb.WrappedJoinRequest
+	if err := proto.Unmarshal(raw, &w); err != nil {
+		t.Fatal(err)
+	}
+	// RFC 1952 magic bytes.
+	if b := w.GetJoinRequest(); len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("payload is not gzip: % x", w.GetJoinRequest()[:2])
+	}
+	if w.GetCompression() != lkpb.WrappedJoinRequest_GZIP {
+		t.Fatal("compression field not GZIP")
+	}
+}
+
+func TestDecodeJoinRequestRejectsUnpadded(t *testing.T) {
+	// Find an encoding that actually has padding, then strip it.
+	jr := sampleJoinRequest()
+	for i := 0; i < 4; i++ {
+		s, _ := EncodeJoinRequest(jr, lkpb.WrappedJoinRequest_NONE)
+		if strings.HasSuffix(s, "=") {
+			_, _, err := DecodeJoinRequest(strings.TrimRight(s, "="))
+			if !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("unpadded input accepted: %v", err)
+			}
+			return
+		}
+		jr.ClientInfo.Version += "x"
+	}
+	t.Fatal("no padded encoding found")
+}
+
+func TestDecodeJoinRequestLimit(t *testing.T) {
+	jr := &lkpb.JoinRequest{Metadata: strings.Repeat("a", MaxJoinRequestSize+10)}
+	s, err := EncodeJoinRequest(jr, lkpb.WrappedJoinRequest_GZIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := DecodeJoinRequest(s); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("oversized request accepted: %v", err)
+	}
+}
+
+func TestBuildURL(t *testing.T) {
+	cases := []struct{ in, wantPrefix string }{
+		{"ws://127.0.0.1:7880", "ws://127.0.0.1:7880/rtc/v1?"},
+		{"http://h:1/", "ws://h:1/rtc/v1?"},
+		{"https://h/prefix", "wss://h/prefix/rtc/v1?"},
+		{"wss://h/prefix/", "wss://h/prefix/rtc/v1?"},
+	}
+	for _, c := range cases {
+		got, err := BuildURL(c.in, "tok.en", "YWJj")
+		if err != nil {
+			t.Fatalf("%s: %v", c.in, err)
+		}
+		if !strings.HasPrefix(got, c.wantPrefix) {
+			t.Errorf("%s: got %s", c.in, got)
+		}
+		if !strings.HasSuffix(got, "?access_token=tok.en&join_request=YWJj") {
+			t.Errorf("%s: query %s", c.in, got)
+		}
+	}
+	got, _ := BuildURL("ws://h", "t", "YQ==")
+	if !strings.HasSuffix(got, "join_request=YQ%3D%3D") {
+		t.Errorf("padding not percent-encoded: %s", got)
+	}
+	for _, bad := range []string{"ftp://h", "h:7880", "ws://", "::"} {
+		if _, err := BuildURL(bad, "t", "x"); !errors.Is(err, ErrInvalidURL) {
+			t.Errorf("%q: want ErrInvalidURL, got %v", bad, err)
+		}
+	}
+	v, err := ValidateURL("wss://h/p/rtc/v1?access_token=t&join_request=x")
+	if err != nil || v != "https://h/p/rtc/v1/validate?access_token=t&join_request=x" {
+		t.Errorf("validate URL %q %v", v, err)
+	}
+}
+
+func TestHTTPErrorClassification(t *testing.T) {
+	cases := []struct {
+		status int
+		body   string
+		want   error
+	}{
+		{401, "invalid authorization token: bad", ErrUnauthorized},
+		{403, "", ErrUnauthorized},
+		{404, "requested room does not exist", ErrRoomNotFound},
+		{404, "404 page not found", ErrServiceNotFound},
+		{400, "no room name", ErrBadRequest},
+		{503, "", ErrServerError},
+	}
+	for _, c := range cases {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, c.body, c.status)
+		}))
+		_, _, err := Dial(context.Background(), srv.URL, "secret-token", sampleJoinRequest(), DialOptions{})
+		srv.Close()
+		if !errors.Is(err, c.want) {
+			t.Errorf("%d %q: got %v, want %v", c.status, c.body, err, c.want)
+		}
+		var he *HTTPError
+		if !errors.As(err, &he) || he.StatusCode != c.status || he.Body != c.body {
+			t.Errorf("%d: HTTPError %+v", c.status, he)
+		}
+		if strings.Contains(err.Error(), "secret-token") {
+			t.Errorf("token leaked into error: %v", err)
+		}
+	}
+}
+
+func TestDialUnreachableDoesNotLeakToken(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.URL
+	srv.Close() // nothing listens there any more
+	_, _, err := Dial(context.Background(), addr, "secret-token", sampleJoinRequest(), DialOptions{})
+	if !errors.Is(err, ErrServerUnreachable) {
+		t.Fatalf("want ErrServerUnreachable, got %v", err)
+	}
+	if strings.Contains(err.Error(), "secret-token") || strings.Contains(err.Error(), "join_request") {
+		t.Fatalf("secret in error: %v", err)
+	}
+}
+
+// fakeServer accepts one WebSocket, checks the query, sends first, then runs script.
+func fakeServer(t *testing.T, first *lkpb.SignalResponse, script func(ctx context.Context, c *websocket.Conn)) *httptest.Server {
+	t.Helper()
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/rtc/v1" || r.URL.Query().Get("access_token") != "tok" {
+			http.Error(w, "bad", http.StatusBadRequest)
+			return
+		}
+		if _, _, err := DecodeJoinRequest(r.URL.Query().Get("join_request")); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		b, _ := proto.Marshal(first)
+		if err := c.Write(r.Context(), websocket.MessageBinary, b); err != nil {
+			return
+		}
+		script(r.Context(), c)
+	}))
+}
+
+func joinResponse() *lkpb.SignalResponse {
+	return &lkpb.SignalResponse{Message: &lkpb.SignalResponse_Join{Join: &lkpb.JoinResponse{
+		Participant: &lkpb.ParticipantInfo{Sid: "PA_1", Identity: "me"}, PingInterval: 5, PingTimeout: 15}}}
+}
+
+func readReq(ctx context.Context, c *websocket.Conn) (*lkpb.SignalRequest, error) {
+	typ, b, err := c.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.MessageBinary {
+		return nil, errors.New("text frame")
+	}
+	req := &lkpb.SignalRequest{}
+	return req, proto.Unmarshal(b, req)
+}
+
+func TestDialJoinPingLeave(t *testing.T) {
+	got := make(chan *lkpb.SignalRequest, 16)
+	srv := fakeServer(t, joinResponse(), func(ctx context.Context, c *websocket.Conn) {
+		for {
+			req, err := readReq(ctx, c)
+			if err != nil {
+				return
+			}
+			got <- req
+			switch m := req.GetMessage().(type) {
+			case *lkpb.SignalRequest_PingReq:
+				b, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_PongResp{
+					PongResp: &lkpb.Pong{LastPingTimestamp: m.PingReq.GetTimestamp(), Timestamp: time.Now().UnixMilli()}}})
+				_ = c.Write(ctx, websocket.MessageBinary, b)
+			case *lkpb.SignalRequest_Leave:
+				b, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Leave{Leave: m.Leave}})
+				_ = c.Write(ctx, websocket.MessageBinary, b)
+				_ = c.Close(websocket.StatusNormalClosure, "")
+				return
+			}
+		}
+	})
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, first, err := Dial(ctx, srv.URL, "tok", sampleJoinRequest(), DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetJoin().GetParticipant().GetSid() != "PA_1" {
+		t.Fatalf("first = %v", first)
+	}
+	c.StartKeepalive(20*time.Millisecond, time.Second)
+	var sawPing, sawPingReq bool
+	for !(sawPing && sawPingReq) {
+		select {
+		case req := <-got:
+			switch m := req.GetMessage().(type) {
+			case *lkpb.SignalRequest_Ping:
+				sawPing = m.Ping > 1e12 && m.Ping < 1e13 // Unix milliseconds, not nanoseconds
+			case *lkpb.SignalRequest_PingReq:
+				sawPingReq = true
+			}
+		case <-ctx.Done():
+			t.Fatal("no pings")
+		}
+	}
+	// pong_resp must be delivered in order on Messages.
+	select {
+	case m := <-c.Messages():
+		if m.GetPongResp() == nil {
+			t.Fatalf("unexpected %v", m)
+		}
+	case <-ctx.Done():
+		t.Fatal("no pong")
+	}
+	go func() {
+		for range c.Messages() { //nolint:revive // drain
+		}
+	}()
+	c.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
+	for req := range drain(got) {
+		if l := req.GetLeave(); l != nil {
+			if l.GetReason() != lkpb.DisconnectReason_CLIENT_INITIATED || l.GetAction() != lkpb.LeaveRequest_DISCONNECT {
+				t.Fatalf("leave = %v", l)
+			}
+			b, _ := proto.Marshal(req)
+			// Recorded JS leave: {"leave":{"reason":"CLIENT_INITIATED"}} = 4 bytes.
+			if len(b) != 4 {
+				t.Fatalf("leave frame is %d bytes, recorded 4", len(b))
+			}
+			return
+		}
+	}
+	t.Fatal("no leave sent")
+}
+
+func drain(ch chan *lkpb.SignalRequest) chan *lkpb.SignalRequest {
+	out := make(chan *lkpb.SignalRequest, cap(ch))
+	for {
+		select {
+		case r := <-ch:
+			out <- r
+		default:
+			close(out)
+			return out
+		}
+	}
+}
+
+func TestPingTimeout(t *testing.T) {
+	srv := fakeServer(t, joinResponse(), func(ctx context.Context, c *websocket.Conn) {
+		for { // read but never answer
+			if _, err := readReq(ctx, c); err != nil {
+				return
+			}
+		}
+	})
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := Dial(ctx, srv.URL, "tok", sampleJoinRequest(), DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.StartKeepalive(10*time.Millisecond, 50*time.Millisecond)
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("no timeout")
+	}
+	if !errors.Is(c.Err(), ErrPingTimeout) {
+		t.Fatalf("err = %v", c.Err())
+	}
+	if err := c.Send(ctx, &lkpb.SignalRequest{}); !errors.Is(err, ErrPingTimeout) {
+		t.Fatalf("send after end: %v", err)
+	}
+}
+
+func TestFirstMessageLeaveAndUnexpected(t *testing.T) {
+	leave := &lkpb.SignalResponse{Message: &lkpb.SignalResponse_Leave{Leave: &lkpb.LeaveRequest{Reason: lkpb.DisconnectReason_JOIN_FAILURE}}}
+	srv := fakeServer(t, leave, func(ctx context.Context, c *websocket.Conn) { _, _ = readReq(ctx, c) })
+	_, _, err := Dial(context.Background(), srv.URL, "tok", sampleJoinRequest(), DialOptions{})
+	srv.Close()
+	var le *LeaveError
+	if !errors.Is(err, ErrJoinRefused) || !errors.As(err, &le) || le.Reason != lkpb.DisconnectReason_JOIN_FAILURE {
+		t.Fatalf("got %v", err)
+	}
+
+	pong := &lkpb.SignalResponse{Message: &lkpb.SignalResponse_Pong{Pong: 1}}
+	srv = fakeServer(t, pong, func(ctx context.Context, c *websocket.Conn) { _, _ = readReq(ctx, c) })
+	_, _, err = Dial(context.Background(), srv.URL, "tok", sampleJoinRequest(), DialOptions{})
+	srv.Close()
+	if !errors.Is(err, ErrUnexpectedMessage) {
+		t.Fatalf("got %v", err)
+	}
+
+	// Resume: messages before `reconnect` are discarded.
+	srv = fakeServer(t, pong, func(ctx context.Context, c *websocket.Conn) {
+		b, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Reconnect{Reconnect: &lkpb.ReconnectResponse{LastMessageSeq: 7}}})
+		_ = c.Write(ctx, websocket.MessageBinary, b)
+		_, _ = readReq(ctx, c)
+	})
+	c, first, err := Dial(context.Background(), srv.URL, "tok", sampleJoinRequest(), DialOptions{Resume: true})
+	if err != nil || first.GetReconnect().GetLastMessageSeq() != 7 {
+		t.Fatalf("resume: %v %v", first, err)
+	}
+	c.Close()
+	srv.Close()
+}
+
+func TestFirstMessageTimeout(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		_, _, _ = c.Read(r.Context())
+	}))
+	defer srv.Close()
+	start := time.Now()
+	_, _, err := Dial(context.Background(), srv.URL, "tok", sampleJoinRequest(), DialOptions{FirstMessageTimeout: 50 * time.Millisecond})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v after %v", err, time.Since(start))
+	}
+}
+
+func TestConnectionLost(t *testing.T) {
+	srv := fakeServer(t, joinResponse(), func(ctx context.Context, c *websocket.Conn) {
+		_ = c.Close(websocket.StatusGoingAway, "bye")
+	})
+	defer srv.Close()
+	c, _, err := Dial(context.Background(), srv.URL, "tok", sampleJoinRequest(), DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range c.Messages() {
+	}
+	if !errors.Is(c.Err(), ErrConnectionLost) {
+		t.Fatalf("err = %v", c.Err())
+	}
+	c.Close()
+	c.Close() // idempotent
+}
