@@ -1,0 +1,89 @@
+package datatrack
+
+import "time"
+
+// Every limit and protocol constant of the package lives here (spec data-tracks.md §13).
+
+const (
+	// PacketVersion is the only packet format version this package writes and accepts (§2.2).
+	PacketVersion = 0
+
+	// BaseHeaderSize is the size of the fixed packet header in bytes (§2.2).
+	BaseHeaderSize = 12
+
+	// TransportMTU is the maximum size of one serialized packet, header included, used by
+	// both reference SDKs (§3.1).
+	TransportMTU = 16000
+
+	// MaxPacketsPerFrame is the number of packets a receiver reassembles at most for one frame
+	// (§4.1). Publishers refuse larger frames with ErrFrameTooLarge (§3.2, a deliberate
+	// departure from the reference SDKs, which send them and let receivers drop them).
+	MaxPacketsPerFrame = 128
+
+	// DefaultMaxPartialFrames is the default number of frames a depacketizer assembles at the
+	// same time (§4.1).
+	DefaultMaxPartialFrames = 1
+
+	// MaxPartialFramesLimit caps the configurable number of concurrently assembled frames so the
+	// memory held for one subscription stays bounded (≈ limit × 128 × 16 000 bytes). The
+	// reference SDKs have no cap; this only affects configurations above the cap.
+	MaxPartialFramesLimit = 64
+
+	// DefaultPublishTimeout is how long a publish request waits for the server (§5.2).
+	DefaultPublishTimeout = 10 * time.Second
+
+	// DefaultSubscribeTimeout is how long a subscription waits for its subscriber handle (§5.5).
+	DefaultSubscribeTimeout = 10 * time.Second
+
+	// DefaultUnpublishTimeout bounds how long an unpublish waits for the server's answer before it
+	// completes anyway (§5.3: JS waits forever on NOT_FOUND; Go does not).
+	DefaultUnpublishTimeout = 2 * time.Second
+
+	// DefaultSendQueueFrames is the per-track TryPush queue size in frames (§6.3, Rust: 16).
+	DefaultSendQueueFrames = 16
+
+	// DefaultSendQueueBytes is the per-track TryPush queue budget in serialized bytes. A single
+	// frame larger than the budget is still admitted when the queue is empty, so every frame
+	// that fits MaxPacketsPerFrame can be sent.
+	DefaultSendQueueBytes = 4 << 20
+
+	// DefaultSubscriberBufferFrames is the default per-subscriber frame buffer (§8.3).
+	DefaultSubscriberBufferFrames = 16
+
+	// MaxTrackNameBytes is the longest track name the server accepts, in bytes (§5.2).
+	MaxTrackNameBytes = 256
+
+	// MaxCustomEncodingBytes is the server's default limit for custom frame/schema encoding
+	// identifiers (§5.9).
+	MaxCustomEncodingBytes = 32
+
+	// MaxHandle is the largest publisher handle; handles are allocated 1..MaxHandle (§8.1).
+	MaxHandle = 65535
+
+	// TrackSIDPrefix prefixes every data-track SID (§1).
+	TrackSIDPrefix = "DTR_"
+
+	// ClockRate is the packet timestamp clock rate in Hz (§3.3).
+	ClockRate = 90000
+
+	// E2EETagSize is the AES-GCM tag appended to every encrypted frame payload (§7.2).
+	E2EETagSize = 16
+)
+
+// Extension tags (§2.4). The numbering is that of protocol v1.53.1+ (lkpb.DataTrackExtensionID);
+// v1.52.1 used 1 for the participant SID, which collides with the E2EE tag.
+const (
+	// ExtTagPadding marks padding inside the extension block.
+	ExtTagPadding uint8 = 0
+	// ExtTagE2EE carries key index and IV of an encrypted frame (lkpb.DataTrackExtensionID_DTEI_E2EE).
+	ExtTagE2EE uint8 = 1
+	// ExtTagUserTimestamp carries the application's u64 timestamp (DTEI_USER_TIMESTAMP).
+	ExtTagUserTimestamp uint8 = 2
+	// ExtTagParticipantSID is the server-internal participant-SID extension (DTEI_PARTICIPANT_SID).
+	ExtTagParticipantSID uint8 = 255
+
+	// ExtLenE2EE is the defined length of the E2EE extension value: key index + 12-byte IV.
+	ExtLenE2EE = 13
+	// ExtLenUserTimestamp is the defined length of the user-timestamp extension value.
+	ExtLenUserTimestamp = 8
+)
