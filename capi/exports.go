@@ -66,6 +66,17 @@ func lk_client_close(client C.uint64_t, timeoutMs C.int32_t) (st C.int32_t) {
 	if err := c.Close(time.Duration(timeoutMs)*time.Millisecond, fromCallback); err != nil {
 		return status(ffi.CodeOf(err)) // still registered: closing again waits again
 	}
+	if fromCallback {
+		// The calling callback is still running: keep the client registered (every call on
+		// it fails with CLIENT_CLOSED, and a close from another thread waits for the
+		// dispatcher) until the dispatcher has exited.
+		go func() {
+			for c.Close(time.Minute, false) != nil {
+			}
+			unregister(c.ID())
+		}()
+		return status(ffipb.ErrorCode_ERROR_CODE_OK)
+	}
 	unregister(c.ID())
 	return status(ffipb.ErrorCode_ERROR_CODE_OK)
 }

@@ -70,7 +70,8 @@ extern "C" {
 #define LK_ABI_VERSION ((LK_ABI_VERSION_MAJOR << 16) | LK_ABI_VERSION_MINOR)
 /* True if a library reporting version v (from lk_abi_version) can serve this header. */
 #define LK_ABI_COMPATIBLE(v) \
-  (((uint32_t)(v) >> 16) == LK_ABI_VERSION_MAJOR && ((uint32_t)(v) & 0xFFFFu) >= LK_ABI_VERSION_MINOR)
+  (((uint32_t)(v) >> 16) == LK_ABI_VERSION_MAJOR &&         \
+   (int64_t)((uint32_t)(v) & 0xFFFFu) >= (int64_t)LK_ABI_VERSION_MINOR)
 
 /* Status codes (= lkcore.ffi.v1.ErrorCode). */
 #define LK_OK 0

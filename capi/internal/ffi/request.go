@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -74,7 +75,7 @@ func (c *Client) handleRequest(b []byte) (resp *ffipb.Response) {
 func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
 	switch m := req.Message.(type) {
 	case nil:
-		if len(req.ProtoReflect().GetUnknown()) > 0 {
+		if hasUnknownKind(req) {
 			return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind unknown to this library (schema %s, ABI %d.%d)", Schema, ABIVersionMajor, ABIVersionMinor)
 		}
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "request names no operation")
@@ -167,6 +168,29 @@ func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
 		return c.notYet(req, false, m.UnregisterStreamHandler)
 	}
 	return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %T is not implemented", req.Message)
+}
+
+// hasUnknownKind reports whether req carries a message-typed field this schema does not
+// define: a request kind added by a newer schema version (as opposed to a known field sent
+// with the wrong wire type, which is malformed).
+func hasUnknownKind(req *ffipb.Request) bool {
+	fields := req.ProtoReflect().Descriptor().Fields()
+	b := req.ProtoReflect().GetUnknown()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		if typ == protowire.BytesType && fields.ByNumber(num) == nil {
+			return true
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return false
+		}
+		b = b[n+m:]
+	}
+	return false
 }
 
 // handleFieldKinds maps the handle-reference field names used by requests to the kind of

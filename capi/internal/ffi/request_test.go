@@ -38,6 +38,8 @@ func TestMalformedRequests(t *testing.T) {
 		{"garbage", []byte{0xff, 0xff, 0xff, 0xff, 0xff}, ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST},
 		{"truncated", valid[:len(valid)-1], ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST},
 		{"unknown kind", unknownKind, ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED},
+		{"known field, wrong wire type", protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte("x")), ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST},
+		{"unknown varint field", protowire.AppendVarint(protowire.AppendTag(nil, 500, protowire.VarintType), 1), ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST},
 		{"only request id", protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 9), ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# C ABI suite: header/export consistency, the GoogleTest program against liblkcore.so (natively
+# and under valgrind memcheck), and a leak probe proving the leak check works.
+# Installs what it needs (gcc, g++, valgrind, libgtest-dev, python3, binutils) when missing.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+out="$root/build/capi-tests"
+mkdir -p "$out"
+
+missing=()
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v nm >/dev/null 2>&1 || missing+=(binutils)
+[ -f /usr/include/gtest/gtest.h ] || missing+=(libgtest-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+echo "--- header and exports"
+./tests/capi/check_header.sh # also builds build/liblkcore.so
+
+echo "--- building the C tests"
+link=(-Lbuild -llkcore "-Wl,-rpath,$root/build")
+c++ -std=c++17 -Wall -Wextra -Werror -O1 -g -Iinclude tests/capi/capi_test.cc "${link[@]}" \
+  -lgtest -lgtest_main -pthread -o "$out/capi_test"
+cc -std=c11 -Wall -Wextra -Werror -g -Iinclude tests/capi/leak_probe.c "${link[@]}" -o "$out/leak_probe"
+
+echo "--- capi_test"
+"$out/capi_test"
+
+# Under valgrind: Go's own (memory-safe) code is suppressed, see tests/capi/valgrind.supp.
+# GC and asynchronous preemption are turned off only to cut the volume of suppressed noise.
+vg=(valgrind --error-exitcode=99 --suppressions=tests/capi/valgrind.supp --leak-check=full
+  --show-leak-kinds=definite,possible --errors-for-leak-kinds=definite,possible --num-callers=30)
+export GOGC=off GODEBUG=asyncpreemptoff=1
+
+# Loss records whose allocation went through liblkcore (cgo's C.malloc wrapper).
+lkcore_leaks() { awk '/are (definitely|possibly) lost/{rec=1; hit=0} rec && /_Cfunc__Cmalloc|lk_[a-z_]+ \(/{hit=1} rec && /^==[0-9]+== $/{if (hit) n++; rec=0} END{print n+0}' "$1"; }
+
+echo "--- leak probe (must be caught)"
+set +e
+"${vg[@]}" "$out/leak_probe" >"$out/leak_probe.valgrind.log" 2>&1
+rc=$?
+set -e
+if [ $rc -ne 99 ] || [ "$(lkcore_leaks "$out/leak_probe.valgrind.log")" -lt 1 ]; then
+  echo "valgrind did not report the deliberate lkcore leak (exit $rc); see $out/leak_probe.valgrind.log" >&2
+  exit 1
+fi
+echo "deliberate leak detected: $(lkcore_leaks "$out/leak_probe.valgrind.log") lkcore loss record(s)"
+
+echo "--- capi_test under valgrind"
+set +e
+"${vg[@]}" "$out/capi_test" >"$out/capi_test.valgrind.log" 2>&1
+rc=$?
+set -e
+grep -E "ERROR SUMMARY|definitely lost:|possibly lost:|PASSED|FAILED" "$out/capi_test.valgrind.log" || true
+echo "leaks attributable to lkcore: $(lkcore_leaks "$out/capi_test.valgrind.log")"
+if [ $rc -ne 0 ]; then
+  echo "capi_test under valgrind failed (exit $rc); log: $out/capi_test.valgrind.log" >&2
+  grep -B2 -A25 -E "are (definitely|possibly) lost|Invalid|uninitialised|FAILED" "$out/capi_test.valgrind.log" | head -120 >&2 || true
+  exit 1
+fi
+echo "capi suite: OK"
