@@ -4,7 +4,12 @@
 # protoc comes from Debian's protobuf-compiler; protoc-gen-go is the version pinned by go.mod's
 # tool directive (same pattern as core/lkpb/generate.sh). Never edit capi/ffipb by hand: change
 # the .proto and run this script (or ./build.sh gen), then commit both.
+#
+#   generate.sh           regenerate capi/ffipb
+#   generate.sh --check   regenerate into a temporary directory and fail if capi/ffipb differs
 set -euo pipefail
+check=0
+[ "${1:-}" = "--check" ] && check=1
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -23,6 +28,15 @@ protoc --plugin=protoc-gen-go="$bin/protoc-gen-go" -I "$here" \
   --go_out="$out" --go_opt=module="$pkg" lkcore_ffi.proto
 
 dst="$root/capi/ffipb"
+if [ $check -eq 1 ]; then
+  if ! diff -r "$out" "$dst" >/dev/null; then
+    diff -ru "$dst" "$out" | head -40 >&2 || true
+    echo "capi/ffipb is out of date: run capi/proto/generate.sh and commit the result" >&2
+    exit 1
+  fi
+  echo "capi/ffipb is up to date"
+  exit 0
+fi
 mkdir -p "$dst"
 find "$dst" -name '*.pb.go' -delete
 cp -r "$out"/. "$dst"/

@@ -23,6 +23,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+echo "--- generated code"
+if command -v protoc >/dev/null 2>&1; then
+  ./capi/proto/generate.sh --check
+else
+  echo "protoc missing: generated-code check skipped (./build.sh test runs ./build.sh gen first)"
+fi
+
 echo "--- header and exports"
 ./tests/capi/check_header.sh # also builds build/liblkcore.so
 
