@@ -49,9 +49,13 @@ func newSender(t testing.TB, peers []datastream.PeerInfo, ids ...string) (*datas
 func v2peer(id string) datastream.PeerInfo {
 	return datastream.PeerInfo{Identity: id, ClientProtocol: 2, Capabilities: capsAll}
 }
-func v2noCap(id string) datastream.PeerInfo { return datastream.PeerInfo{Identity: id, ClientProtocol: 2} }
-func v1peer(id string) datastream.PeerInfo  { return datastream.PeerInfo{Identity: id, ClientProtocol: 1} }
-func v0peer(id string) datastream.PeerInfo  { return datastream.PeerInfo{Identity: id} }
+func v2noCap(id string) datastream.PeerInfo {
+	return datastream.PeerInfo{Identity: id, ClientProtocol: 2}
+}
+func v1peer(id string) datastream.PeerInfo {
+	return datastream.PeerInfo{Identity: id, ClientProtocol: 1}
+}
+func v0peer(id string) datastream.PeerInfo { return datastream.PeerInfo{Identity: id} }
 
 func wireHex(t testing.TB, p *lkpb.DataPacket) string {
 	t.Helper()
