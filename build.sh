@@ -46,10 +46,10 @@ gen() {
 check_generated() {
   log "checking generated code is up to date"
   gen
-  if ! git diff --exit-code --stat -- core/lkpb capi/proto >/dev/null 2>&1 || \
-     [ -n "$(git ls-files --others --exclude-standard -- core/lkpb capi/proto)" ]; then
-    git --no-pager diff --stat -- core/lkpb capi/proto || true
-    git ls-files --others --exclude-standard -- core/lkpb capi/proto || true
+  if ! git diff --exit-code --stat -- core/lkpb capi/proto capi/ffipb >/dev/null 2>&1 || \
+     [ -n "$(git ls-files --others --exclude-standard -- core/lkpb capi/proto capi/ffipb)" ]; then
+    git --no-pager diff --stat -- core/lkpb capi/proto capi/ffipb || true
+    git ls-files --others --exclude-standard -- core/lkpb capi/proto capi/ffipb || true
     echo "generated code drifted: run ./build.sh gen and commit the result" >&2
     exit 1
   fi
