@@ -1,0 +1,19 @@
+// Package engine owns the WebRTC side of a LiveKit session for a data-only
+// client: one pion PeerConnection in single-PC mode (the client offers, the
+// server answers), the three in-band data channels `_reliable` (ordered),
+// `_lossy` and `_data_track` (unordered, maxRetransmits 0), trickle ICE with
+// queueing of early remote candidates, offer ids, DataPacket sending with
+// reliable sequence numbers, the 64 000-byte cap, bufferedAmount backpressure,
+// the reliable resend buffer kept for resume, and receive-side duplicate
+// suppression.
+//
+// The engine does no signalling I/O: it produces offers and local candidates
+// and consumes answers and remote candidates, which core/room carries over
+// core/signal. Callbacks run on pion goroutines and must not block for long
+// (except OnPacket, whose blocking is the receive backpressure; see Config).
+//
+// Reconnection is layered on top later: CreateOffer(iceRestart=true) is the
+// resume ICE restart, ReliableResendBuffer/LastSentSequence/ReceiveStates/
+// DataChannelInfos feed SyncState and the replay, and a full reconnect simply
+// builds a new Engine.
+package engine
