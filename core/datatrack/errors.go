@@ -108,7 +108,7 @@ type PublishError struct {
 	// Reason is the server's RequestResponse reason.
 	Reason lkpb.RequestResponse_Reason
 	// Message is the server's explanation text (never contains payloads or credentials).
-	Message string
+	Message  string
 	sentinel error
 }
 

@@ -1,6 +1,9 @@
 package datatrack
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // Marker is the 2-bit frame marker formed by the S and F bits of byte 0 ((byte0 >> 3) & 3, §2.2).
 type Marker uint8
@@ -59,6 +62,13 @@ type Extensions struct {
 	// nil when absent. No client emits it and livekit-server v1.13 never adds it (§2.4); it is
 	// decoded so a future SFU adding it is harmless. After Unmarshal it aliases the input.
 	ParticipantSID []byte
+}
+
+// Equal reports whether two extension sets carry the same values.
+func (e *Extensions) Equal(o *Extensions) bool {
+	return e.HasE2EE == o.HasE2EE && (!e.HasE2EE || e.E2EE == o.E2EE) &&
+		e.HasUserTimestamp == o.HasUserTimestamp && (!e.HasUserTimestamp || e.UserTimestamp == o.UserTimestamp) &&
+		(e.ParticipantSID == nil) == (o.ParticipantSID == nil) && bytes.Equal(e.ParticipantSID, o.ParticipantSID)
 }
 
 // elementsLen returns Σ(2 + len) of the elements that will be written.
