@@ -227,10 +227,10 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 
 	inline, compress := m.eligibility(dests, noCompress)
 	var z []byte
-	if compress {
+	if compress && worthCompressing(data, m.level) {
 		z = deflateRaw(data, m.level)
 	}
-	useZ := compress && len(z) < len(data)
+	useZ := z != nil && len(z) < len(data)
 	if inline && inlineAllowed {
 		if useZ {
 			h.InlineContent, h.Compression = z, lkpb.DataStream_DEFLATE_RAW

@@ -107,3 +107,21 @@ func incompleteUTF8Tail(b []byte) int {
 	}
 	return 0
 }
+
+// Compression probe: payloads of at least probeMinSize are compressed only if
+// their first probeSize bytes shrink to at most probeRatio of their size.
+// This avoids deflating megabytes of incompressible data (random bytes,
+// media) just to find out that the raw form is smaller.
+const (
+	probeMinSize = 256 << 10
+	probeSize    = 32 << 10
+	probeRatio   = 0.95
+)
+
+func worthCompressing(data []byte, level int) bool {
+	if len(data) < probeMinSize {
+		return true
+	}
+	z := deflateRaw(data[:probeSize], level)
+	return float64(len(z)) <= probeRatio*probeSize
+}
