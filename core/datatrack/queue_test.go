@@ -1,0 +1,207 @@
+package datatrack
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func framePackets(t testing.TB, q *SendQueue, p *Packetizer, size int) *PacketizedFrame {
+	t.Helper()
+	f := q.NewFrame()
+	if err := p.Packetize(f, make([]byte, size), Extensions{}, t0); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestSendQueueRejectsWholeFrames(t *testing.T) {
+	p := newTestPacketizer(t, 1, 0)
+	q := NewSendQueue(2, 0, RejectNew)
+	a := framePackets(t, q, p, 40000) // 3 packets
+	b := framePackets(t, q, p, 10)
+	c := framePackets(t, q, p, 40000)
+	for _, f := range []*PacketizedFrame{a, b} {
+		if _, err := q.TryPush(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := q.TryPush(c); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("third frame: %v", err)
+	}
+	if q.CanAdmit(1) {
+		t.Fatal("CanAdmit on a full queue")
+	}
+	st := q.Stats()
+	if st.Frames != 2 || st.Rejected != 1 || st.Bytes != a.Bytes()+b.Bytes() {
+		t.Fatalf("stats %+v", st)
+	}
+	// the writer gets whole frames, in order
+	got, ok := q.Pop()
+	if !ok || got != a || got.Len() != 3 {
+		t.Fatal("first pop")
+	}
+	q.Done(got)
+	if _, err := q.TryPush(c); err != nil {
+		t.Fatalf("after pop: %v", err)
+	}
+}
+
+func TestSendQueueByteBudget(t *testing.T) {
+	p := newTestPacketizer(t, 1, 0)
+	q := NewSendQueue(16, 50000, RejectNew)
+	big := framePackets(t, q, p, 100000) // larger than the budget: admitted into an empty queue
+	if _, err := q.TryPush(big); err != nil {
+		t.Fatalf("big frame into empty queue: %v", err)
+	}
+	small := framePackets(t, q, p, 100)
+	if _, err := q.TryPush(small); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("over budget: %v", err)
+	}
+}
+
+func TestSendQueueDropOldest(t *testing.T) {
+	p := newTestPacketizer(t, 1, 0)
+	q := NewSendQueue(1, 0, DropOldest)
+	a := framePackets(t, q, p, 100)
+	b := framePackets(t, q, p, 100)
+	c := framePackets(t, q, p, 40000)
+	if _, err := q.TryPush(a); err != nil {
+		t.Fatal(err)
+	}
+	inflight, _ := q.Pop() // being written: never evicted
+	if ev, err := q.TryPush(b); err != nil || ev != 0 {
+		t.Fatal(ev, err)
+	}
+	if ev, err := q.TryPush(c); err != nil || ev != 1 {
+		t.Fatalf("evicted %d, %v", ev, err)
+	}
+	if got, _ := q.Pop(); got != c || got.Len() != 3 {
+		t.Fatal("newest whole frame expected")
+	}
+	if inflight.Len() != 1 {
+		t.Fatal("in-flight frame was touched")
+	}
+	if st := q.Stats(); st.Evicted != 1 || st.Rejected != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSendQueueFlushClose(t *testing.T) {
+	p := newTestPacketizer(t, 1, 0)
+	q := NewSendQueue(4, 0, RejectNew)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := q.Flush(ctx); err != nil {
+		t.Fatal("flush of empty queue", err)
+	}
+	for range 3 {
+		if _, err := q.TryPush(framePackets(t, q, p, 20000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-q.Ready():
+	default:
+		t.Fatal("Ready not signalled")
+	}
+	short, cancelShort := context.WithCancel(ctx)
+	cancelShort()
+	if err := q.Flush(short); !errors.Is(err, context.Canceled) {
+		t.Fatalf("flush with pending frames: %v", err)
+	}
+	written := make(chan int, 1)
+	go func() { // a writer
+		n := 0
+		for {
+			f, ok := q.Pop()
+			if !ok {
+				written <- n
+				return
+			}
+			n += f.Len()
+			q.Done(f)
+		}
+	}()
+	if err := q.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-written; n != 6 {
+		t.Fatalf("writer wrote %d packets", n)
+	}
+	if _, err := q.TryPush(framePackets(t, q, p, 10)); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	q.Close()
+	if st := q.Stats(); st.Frames != 0 || st.Discarded != 1 {
+		t.Fatalf("after close %+v", st)
+	}
+	if _, err := q.TryPush(framePackets(t, q, p, 10)); !errors.Is(err, ErrQueueClosed) {
+		t.Fatal(err)
+	}
+	if err := q.Flush(ctx); err != nil {
+		t.Fatal("flush after close", err)
+	}
+}
+
+func TestFrameBufferDropOldest(t *testing.T) {
+	b := NewFrameBuffer(0, DropOldestFrame)
+	for i := range 20 {
+		b.Push(Frame{FrameNumber: uint16(i)})
+	}
+	if b.Len() != DefaultSubscriberBufferFrames || b.Dropped() != 4 {
+		t.Fatalf("len %d dropped %d", b.Len(), b.Dropped())
+	}
+	f, _ := b.TryPop()
+	if f.FrameNumber != 4 {
+		t.Fatalf("oldest kept %d", f.FrameNumber)
+	}
+}
+
+func TestFrameBufferDropNewest(t *testing.T) {
+	b := NewFrameBuffer(2, DropNewestFrame)
+	for i := range 5 {
+		b.Push(Frame{FrameNumber: uint16(i)})
+	}
+	f1, _ := b.TryPop()
+	f2, _ := b.TryPop()
+	if f1.FrameNumber != 0 || f2.FrameNumber != 1 || b.Dropped() != 3 {
+		t.Fatal("drop-newest order")
+	}
+}
+
+func TestFrameBufferCloseDrains(t *testing.T) {
+	b := NewFrameBuffer(4, DropOldestFrame)
+	b.Push(Frame{FrameNumber: 1})
+	b.Close(nil)
+	b.Close(ErrDisconnected) // first error wins
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if f, err := b.Pop(ctx); err != nil || f.FrameNumber != 1 {
+		t.Fatal("buffered frame lost on close")
+	}
+	if _, err := b.Pop(ctx); !errors.Is(err, ErrStreamEnded) {
+		t.Fatalf("end: %v", err)
+	}
+	if b.Push(Frame{}) {
+		t.Fatal("push after close accepted")
+	}
+	// Pop waits for a frame pushed by another goroutine.
+	b2 := NewFrameBuffer(4, DropOldestFrame)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b2.Push(Frame{FrameNumber: 9})
+	}()
+	if f, err := b2.Pop(ctx); err != nil || f.FrameNumber != 9 {
+		t.Fatal(f, err)
+	}
+	<-done
+	short, c2 := context.WithCancel(ctx)
+	c2()
+	if _, err := b2.Pop(short); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+}
