@@ -1,0 +1,179 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/pion/webrtc/v4"
+)
+
+// DataPublishOptions configures LocalParticipant.PublishData.
+type DataPublishOptions struct {
+	// Reliable selects the ordered, retransmitted `_reliable` channel; false
+	// (the JS default) selects `_lossy` (unordered, no retransmissions).
+	Reliable bool
+	// Topic is an optional application topic delivered with the packet.
+	Topic string
+	// DestinationIdentities limits delivery to these participants; empty
+	// means everyone else in the room. Unknown identities are silently
+	// skipped by the SFU.
+	DestinationIdentities []string
+}
+
+// PublishData sends payload as a user data packet. The serialised packet
+// (payload + topic + destinations + envelope) must fit in 64 000 bytes, else
+// the call fails with ErrPacketTooLarge (*engine.PacketTooLargeError gives
+// the size); larger payloads are the job of data streams. When the channel
+// is backed up (bufferedAmount above its high-water mark) the call waits for
+// it to drain, bounded by ctx; it never buffers without bound. Returns
+// ErrDisconnected after the room has disconnected.
+func (lp *LocalParticipant) PublishData(ctx context.Context, payload []byte, opts DataPublishOptions) error {
+	kind := lkpb.DataPacket_LOSSY
+	if opts.Reliable {
+		kind = lkpb.DataPacket_RELIABLE
+	}
+	user := &lkpb.UserPacket{
+		Payload: payload,
+		// JS puts the sender identity and the destinations inside the
+		// UserPacket; the SFU overwrites the identity anyway.
+		ParticipantIdentity:   lp.Identity(),
+		DestinationIdentities: opts.DestinationIdentities,
+	}
+	if opts.Topic != "" {
+		topic := opts.Topic
+		user.Topic = &topic
+	}
+	pkt := &lkpb.DataPacket{
+		Kind: kind,
+		// Top-level destinations are honoured for every value type (and stay
+		// visible when E2EE wraps the value); mirrored in UserPacket for
+		// servers that only read the deprecated field (spec §4.1).
+		DestinationIdentities: opts.DestinationIdentities,
+		Value:                 &lkpb.DataPacket_User{User: user},
+	}
+	return lp.room.SendPacket(ctx, pkt, opts.Reliable)
+}
+
+// SendPacket is the low-level send used by PublishData and by the RPC,
+// data-stream and E2EE layers: pkt must be fully built (value, destinations);
+// SendPacket stamps the reliable sequence number (pkt.Sequence, per session
+// from 1; 0 on lossy), enforces the 64 000-byte cap and applies channel
+// backpressure bounded by ctx. Reliable packets are kept for replay after a
+// resume. pkt must not be modified concurrently; it is not retained.
+//
+// If the data channels are not open yet (only possible while connecting or,
+// later, reconnecting) it waits for them, bounded by ctx.
+func (r *Room) SendPacket(ctx context.Context, pkt *lkpb.DataPacket, reliable bool) error {
+	select {
+	case <-r.closing:
+		return ErrDisconnected
+	default:
+	}
+	select {
+	case <-r.connected:
+	case <-r.closing:
+		return ErrDisconnected
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	eng := r.eng.Load()
+	// E2EE integration point: encrypt pkt's value here, before sequencing
+	// (the sequence is stamped on the outer packet, RPC spec §1.7).
+	err := eng.SendPacket(ctx, pkt, reliable)
+	if errors.Is(err, engine.ErrClosed) || (errors.Is(err, engine.ErrChannelNotOpen) && r.isClosing()) {
+		return ErrDisconnected
+	}
+	return err
+}
+
+func (r *Room) isClosing() bool {
+	select {
+	case <-r.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// handlePacket runs on a data channel's read goroutine for every DataPacket
+// that survived duplicate suppression. It applies the JS compatibility rule
+// (identity and destinations from the UserPacket when the envelope has none)
+// and dispatches.
+func (r *Room) handlePacket(pkt *lkpb.DataPacket, reliable bool) {
+	if u := pkt.GetUser(); u != nil {
+		if pkt.ParticipantIdentity == "" {
+			pkt.ParticipantIdentity = u.GetParticipantIdentity()
+		}
+		if len(pkt.DestinationIdentities) == 0 {
+			pkt.DestinationIdentities = u.GetDestinationIdentities()
+		}
+	}
+	r.dispatchPacket(pkt, reliable)
+}
+
+// dispatchPacket is the single switch over incoming DataPacket values. It
+// runs on the data channel's read goroutine; blocking here holds back that
+// channel (backpressure), so handlers must hand work off quickly.
+func (r *Room) dispatchPacket(pkt *lkpb.DataPacket, reliable bool) {
+	switch v := pkt.GetValue().(type) {
+	case *lkpb.DataPacket_User:
+		ev := DataReceived{
+			Payload:        v.User.GetPayload(),
+			Topic:          v.User.GetTopic(),
+			SenderIdentity: pkt.GetParticipantIdentity(),
+			Participant:    r.parts.remote(pkt.GetParticipantIdentity()),
+			Reliable:       reliable,
+		}
+		r.events.pushData(ev, r.closing)
+	case *lkpb.DataPacket_EncryptedPacket:
+		// E2EE integration point: decrypt (sender = pkt.ParticipantIdentity),
+		// restore the value and call dispatchPacket again. Without E2EE
+		// configured the packet cannot be read and is dropped (JS logs an error).
+		r.log.Warn("room: dropping encrypted data packet (E2EE not configured)", "sender", pkt.GetParticipantIdentity())
+	case *lkpb.DataPacket_RpcRequest, *lkpb.DataPacket_RpcAck, *lkpb.DataPacket_RpcResponse,
+		*lkpb.DataPacket_StreamHeader, *lkpb.DataPacket_StreamChunk, *lkpb.DataPacket_StreamTrailer:
+		// RPC and data-stream integration point.
+		if h := r.packetHook; h != nil {
+			h(pkt, reliable)
+			return
+		}
+		r.log.Debug("room: no handler for data packet", "type", fmt.Sprintf("%T", v), "sender", pkt.GetParticipantIdentity())
+	case *lkpb.DataPacket_ChatMessage, *lkpb.DataPacket_Transcription, *lkpb.DataPacket_SipDtmf,
+		*lkpb.DataPacket_Metrics, *lkpb.DataPacket_Speaker:
+		// Not part of the data API (yet); tolerated and ignored.
+		if h := r.packetHook; h != nil {
+			h(pkt, reliable)
+		}
+	default:
+		r.log.Debug("room: ignoring data packet with unknown value", "sender", pkt.GetParticipantIdentity())
+	}
+}
+
+// Data-track hooks for core/datatrack (used by the next integration step).
+
+// sendDataTrackPacket sends one raw data-track packet on `_data_track`
+// without waiting; it fails with engine.ErrDataTrackBackedUp when the channel
+// holds more than engine.DataTrackHighWater unacknowledged bytes, and with
+// ErrDisconnected after disconnect.
+func (r *Room) sendDataTrackPacket(b []byte) error {
+	if r.isClosing() {
+		return ErrDisconnected
+	}
+	err := r.eng.Load().SendDataTrackPacket(b)
+	if errors.Is(err, engine.ErrClosed) {
+		return ErrDisconnected
+	}
+	return err
+}
+
+// dataTrackBufferedAmount is the number of `_data_track` bytes not yet acknowledged.
+func (r *Room) dataTrackBufferedAmount() uint64 { return r.eng.Load().DataTrackBufferedAmount() }
+
+func marshalCandidate(c webrtc.ICECandidateInit) (string, error) {
+	b, err := json.Marshal(c)
+	return string(b), err
+}

@@ -1,0 +1,31 @@
+// Package room is lkcore's public Go API for joining a LiveKit room as a
+// data-only participant: Connect, the local and remote participants, ordered
+// room events, and data packets.
+//
+//	r, err := room.Connect(ctx, "wss://my.livekit.host", token, room.Options{})
+//	if err != nil { … }               // typed: errors.Is(err, room.ErrUnauthorized), …
+//	defer r.Disconnect(context.Background())
+//	err = r.LocalParticipant().PublishData(ctx, []byte("hi"), room.DataPublishOptions{Reliable: true, Topic: "chat"})
+//	for ev := range r.Events() {
+//		switch ev := ev.(type) {
+//		case room.DataReceived:
+//			fmt.Println(ev.SenderIdentity, ev.Topic, string(ev.Payload))
+//		case room.Disconnected:
+//			…
+//		}
+//	}
+//
+// # Architecture
+//
+// A Room has one owner goroutine (the loop) for all signalling state:
+// participants, room info, pending requests, connection state. It consumes
+// core/signal responses and core/engine notifications and is the only writer
+// of that state; getters read snapshots under narrow locks. Data packets do
+// not go through the loop: they are parsed, de-duplicated and dispatched on
+// the data channel's read goroutine (Room.dispatchPacket is the single switch
+// over DataPacket values) and appended to the same ordered event queue.
+//
+// Every blocking call takes a context. Disconnect is idempotent and waits for
+// the loop and the PeerConnection; after it, every call fails with
+// ErrDisconnected. Tokens and payloads are never logged.
+package room

@@ -1,0 +1,66 @@
+package room
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/signal"
+)
+
+// Errors returned by this package (use errors.Is / errors.As). Connection
+// errors come from core/signal and are re-exported here so callers need only
+// this package.
+var (
+	// ErrDisconnected: the room is disconnected (after Disconnect, a server
+	// leave or a failure); every call on it fails with this error.
+	ErrDisconnected = errors.New("room: disconnected")
+	// ErrInvalidArgument: a parameter is invalid (see the message).
+	ErrInvalidArgument = errors.New("room: invalid argument")
+	// ErrPeerConnectionFailed: the PeerConnection failed or did not connect in time.
+	ErrPeerConnectionFailed = errors.New("room: peer connection failed")
+	// ErrSignalLost: the signalling connection ended without a leave (or
+	// timed out); the wrapped signal error tells which.
+	ErrSignalLost = errors.New("room: signalling connection lost")
+
+	// ErrPacketTooLarge: a serialised DataPacket would exceed 64 000 bytes
+	// (see *engine.PacketTooLargeError for the size).
+	ErrPacketTooLarge = engine.ErrPacketTooLarge
+	// ErrInvalidURL: the server URL is malformed or has an unsupported scheme.
+	ErrInvalidURL = signal.ErrInvalidURL
+	// ErrUnauthorized: the server refused the token (HTTP 401/403); see *signal.HTTPError.
+	ErrUnauthorized = signal.ErrUnauthorized
+	// ErrRoomNotFound: the room does not exist and the server does not auto-create rooms.
+	ErrRoomNotFound = signal.ErrRoomNotFound
+	// ErrServiceNotFound: no LiveKit signalling endpoint at that URL (HTTP 404).
+	ErrServiceNotFound = signal.ErrServiceNotFound
+	// ErrBadRequest: the server rejected the join request (HTTP 400).
+	ErrBadRequest = signal.ErrBadRequest
+	// ErrServerError: another HTTP status from the server (5xx, …).
+	ErrServerError = signal.ErrServerError
+	// ErrServerUnreachable: the server could not be reached (DNS, TCP, TLS).
+	ErrServerUnreachable = signal.ErrServerUnreachable
+	// ErrJoinRefused: the server answered the join with a leave (see *signal.LeaveError).
+	ErrJoinRefused = signal.ErrJoinRefused
+	// ErrRequestFailed: the server refused a request (see *RequestError).
+	ErrRequestFailed = errors.New("room: request refused by server")
+)
+
+// RequestError is the server's refusal of a signalling request (e.g.
+// UpdateParticipantMetadata without the canUpdateOwnMetadata grant →
+// NOT_ALLOWED, too-long name → LIMIT_EXCEEDED). It unwraps to ErrRequestFailed.
+type RequestError struct {
+	Reason  lkpb.RequestResponse_Reason
+	Message string
+}
+
+func (e *RequestError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("room: request refused: %s", e.Reason)
+	}
+	return fmt.Sprintf("room: request refused: %s: %s", e.Reason, e.Message)
+}
+
+// Unwrap returns ErrRequestFailed.
+func (e *RequestError) Unwrap() error { return ErrRequestFailed }

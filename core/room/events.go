@@ -1,0 +1,239 @@
+package room
+
+import (
+	"context"
+	"sync"
+
+	"github.com/lkcore/lkcore/core/lkpb"
+)
+
+// Event is one room event. The concrete types are the structs in this file;
+// switch on them with a type switch. Events are delivered in the order they
+// happened (see Room.NextEvent for the delivery guarantees).
+type Event interface{ isEvent() }
+
+// ConnectionStateChanged reports a new connection state of the room.
+type ConnectionStateChanged struct {
+	State ConnectionState
+}
+
+// ParticipantConnected reports a remote participant that joined after us.
+// Participants already in the room when we joined do not produce it; they
+// are in Room.RemoteParticipants from the start (as in JS).
+type ParticipantConnected struct {
+	Participant *RemoteParticipant
+}
+
+// ParticipantDisconnected reports a remote participant that left. Reason is
+// the server's DisconnectReason (e.g. CLIENT_INITIATED for a graceful leave).
+type ParticipantDisconnected struct {
+	Participant *RemoteParticipant
+	Reason      lkpb.DisconnectReason
+}
+
+// ParticipantMetadataChanged reports a metadata change of a participant
+// (local or remote), as confirmed by the server.
+type ParticipantMetadataChanged struct {
+	Participant Participant
+	OldMetadata string
+	NewMetadata string
+}
+
+// ParticipantNameChanged reports a name change of a participant (local or remote).
+type ParticipantNameChanged struct {
+	Participant Participant
+	OldName     string
+	NewName     string
+}
+
+// ParticipantAttributesChanged reports changed attributes of a participant
+// (local or remote). Changed holds the new value of every key that was added
+// or modified, and "" for every key that was removed.
+type ParticipantAttributesChanged struct {
+	Participant Participant
+	Changed     map[string]string
+}
+
+// RoomMetadataChanged reports a change of the room's metadata.
+type RoomMetadataChanged struct {
+	OldMetadata string
+	NewMetadata string
+}
+
+// DataReceived is a user data packet from another participant.
+type DataReceived struct {
+	// Payload is owned by the receiver of the event.
+	Payload []byte
+	// Topic is the packet's topic ("" when none was set).
+	Topic string
+	// SenderIdentity is the sender's identity as stamped by the SFU ("" for
+	// packets sent by the server API or by hidden participants).
+	SenderIdentity string
+	// Participant is the sender if it is currently known, else nil: the SFU
+	// announces a new participant to others up to ~3 s after it joined
+	// (recorded), so its first packets can arrive before ParticipantConnected.
+	Participant *RemoteParticipant
+	// Reliable reports whether the packet arrived on the reliable channel.
+	Reliable bool
+}
+
+// Disconnected is always the last event of a room. Reason is the server's
+// DisconnectReason when the server ended the session (or CLIENT_INITIATED
+// after Disconnect); Err is non-nil when the session ended because of a
+// failure (signal lost, PeerConnection failed, …).
+type Disconnected struct {
+	Reason lkpb.DisconnectReason
+	Err    error
+}
+
+func (ConnectionStateChanged) isEvent()       {}
+func (ParticipantConnected) isEvent()         {}
+func (ParticipantDisconnected) isEvent()      {}
+func (ParticipantMetadataChanged) isEvent()   {}
+func (ParticipantNameChanged) isEvent()       {}
+func (ParticipantAttributesChanged) isEvent() {}
+func (RoomMetadataChanged) isEvent()          {}
+func (DataReceived) isEvent()                 {}
+func (Disconnected) isEvent()                 {}
+
+// eventQueue is the room's single ordered event queue.
+//
+// Delivery policy (the documented choice for slow consumers):
+//   - Signalling events (participants, metadata, state) are appended without
+//     ever blocking, so a slow consumer can never stall the signalling loop
+//     (pings, answers, trickles keep flowing). Their number is bounded by what
+//     the server sends.
+//   - Data events (DataReceived, and later other remote data) count against
+//     dataLimit. When that many are pending, the data-channel reader that
+//     wants to add one waits until the consumer catches up: the channel is
+//     not read meanwhile, SCTP flow control pushes back on the SFU, and no
+//     remote input is buffered without bound. Nothing is dropped.
+//   - After close (the final Disconnected event was appended) pending events
+//     stay readable; new data events are discarded.
+type eventQueue struct {
+	mu        sync.Mutex
+	items     []queued
+	head      int
+	data      int           // pending data events
+	dataLimit int           // max pending data events
+	avail     chan struct{} // closed and replaced when items are added or the queue closes
+	space     chan struct{} // closed and replaced when a data event is taken
+	closed    bool
+}
+
+type queued struct {
+	ev   Event
+	data bool
+}
+
+func newEventQueue(dataLimit int) *eventQueue {
+	return &eventQueue{dataLimit: dataLimit, avail: make(chan struct{}), space: make(chan struct{})}
+}
+
+// push appends a signalling event; it never blocks. Events pushed after close are dropped.
+func (q *eventQueue) push(evs ...Event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	for _, ev := range evs {
+		q.items = append(q.items, queued{ev: ev})
+	}
+	q.wakeLocked()
+}
+
+// pushData appends a data event, waiting while dataLimit data events are
+// pending. It returns false (event discarded) when stop is closed first or
+// the queue is closed.
+func (q *eventQueue) pushData(ev Event, stop <-chan struct{}) bool {
+	for {
+		q.mu.Lock()
+		if q.closed {
+			q.mu.Unlock()
+			return false
+		}
+		if q.data < q.dataLimit {
+			q.items = append(q.items, queued{ev: ev, data: true})
+			q.data++
+			q.wakeLocked()
+			q.mu.Unlock()
+			return true
+		}
+		space := q.space
+		q.mu.Unlock()
+		select {
+		case <-space:
+		case <-stop:
+			return false
+		}
+	}
+}
+
+func (q *eventQueue) wakeLocked() {
+	close(q.avail)
+	q.avail = make(chan struct{})
+}
+
+// closeQueue appends the final events and marks the queue closed.
+func (q *eventQueue) closeQueue(final ...Event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	for _, ev := range final {
+		q.items = append(q.items, queued{ev: ev})
+	}
+	q.closed = true
+	q.wakeLocked()
+	close(q.space) // release any waiting data pusher
+	q.space = make(chan struct{})
+}
+
+// next returns the oldest event, waiting for one; after close and once empty
+// it returns ErrDisconnected.
+func (q *eventQueue) next(ctx context.Context) (Event, error) {
+	for {
+		q.mu.Lock()
+		if q.head < len(q.items) {
+			it := q.items[q.head]
+			q.items[q.head] = queued{}
+			q.head++
+			if q.head == len(q.items) {
+				q.items = q.items[:0]
+				q.head = 0
+			} else if q.head > 256 && q.head*2 > len(q.items) {
+				n := copy(q.items, q.items[q.head:])
+				clear(q.items[n:])
+				q.items = q.items[:n]
+				q.head = 0
+			}
+			if it.data {
+				q.data--
+				close(q.space)
+				q.space = make(chan struct{})
+			}
+			q.mu.Unlock()
+			return it.ev, nil
+		}
+		if q.closed {
+			q.mu.Unlock()
+			return nil, ErrDisconnected
+		}
+		avail := q.avail
+		q.mu.Unlock()
+		select {
+		case <-avail:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// pending is the number of undelivered events (tests, diagnostics).
+func (q *eventQueue) pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) - q.head
+}

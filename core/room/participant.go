@@ -1,0 +1,263 @@
+package room
+
+import (
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/lkcore/lkcore/core/lkpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Participant is what local and remote participants have in common. All
+// getters return the latest state confirmed by the server and are safe for
+// concurrent use.
+type Participant interface {
+	// Identity is the participant's identity (the token's `sub`).
+	Identity() string
+	// SID is the server-assigned participant id (PA_…), new for every session.
+	SID() string
+	// Name is the display name.
+	Name() string
+	// Metadata is the application metadata string.
+	Metadata() string
+	// Attributes returns a copy of the participant's attributes.
+	Attributes() map[string]string
+	// Kind is the participant kind (standard, agent, sip, …).
+	Kind() lkpb.ParticipantInfo_Kind
+	// ClientProtocol is the participant's ClientInfo.client_protocol as
+	// reported by the server (0 = legacy, 1 = RPC over data streams,
+	// 2 = also single-packet data streams).
+	ClientProtocol() int32
+	// Capabilities are the participant's ClientInfo capabilities.
+	Capabilities() []lkpb.ClientInfo_Capability
+	// Info returns a copy of the latest ParticipantInfo.
+	Info() *lkpb.ParticipantInfo
+
+	isParticipant()
+}
+
+// participant holds the latest ParticipantInfo. Only the room loop replaces
+// it; readers take the lock briefly. The stored message is never mutated.
+type participant struct {
+	mu   sync.RWMutex
+	info *lkpb.ParticipantInfo
+}
+
+func (p *participant) load() *lkpb.ParticipantInfo {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.info
+}
+
+func (p *participant) store(info *lkpb.ParticipantInfo) {
+	p.mu.Lock()
+	p.info = info
+	p.mu.Unlock()
+}
+
+// Identity implements Participant.
+func (p *participant) Identity() string { return p.load().GetIdentity() }
+
+// SID implements Participant.
+func (p *participant) SID() string { return p.load().GetSid() }
+
+// Name implements Participant.
+func (p *participant) Name() string { return p.load().GetName() }
+
+// Metadata implements Participant.
+func (p *participant) Metadata() string { return p.load().GetMetadata() }
+
+// Attributes implements Participant.
+func (p *participant) Attributes() map[string]string {
+	m := maps.Clone(p.load().GetAttributes())
+	if m == nil {
+		m = map[string]string{}
+	}
+	return m
+}
+
+// Kind implements Participant.
+func (p *participant) Kind() lkpb.ParticipantInfo_Kind { return p.load().GetKind() }
+
+// ClientProtocol implements Participant.
+func (p *participant) ClientProtocol() int32 { return p.load().GetClientProtocol() }
+
+// Capabilities implements Participant.
+func (p *participant) Capabilities() []lkpb.ClientInfo_Capability {
+	return slices.Clone(p.load().GetCapabilities())
+}
+
+// HasCapability reports whether the participant advertises c.
+func (p *participant) HasCapability(c lkpb.ClientInfo_Capability) bool {
+	return slices.Contains(p.load().GetCapabilities(), c)
+}
+
+// Info implements Participant.
+func (p *participant) Info() *lkpb.ParticipantInfo {
+	return proto.Clone(p.load()).(*lkpb.ParticipantInfo)
+}
+
+func (p *participant) isParticipant() {}
+
+// RemoteParticipant is another participant in the room. The same pointer is
+// kept for as long as the participant stays in the room.
+type RemoteParticipant struct {
+	participant
+}
+
+// LocalParticipant is this client's participant. It publishes data and
+// updates its own metadata, name and attributes.
+type LocalParticipant struct {
+	participant
+	room *Room
+}
+
+var (
+	_ Participant = (*RemoteParticipant)(nil)
+	_ Participant = (*LocalParticipant)(nil)
+)
+
+// diffInfo returns the change events between two infos of the same participant.
+func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo) []Event {
+	var evs []Event
+	if old.GetName() != cur.GetName() {
+		evs = append(evs, ParticipantNameChanged{Participant: p, OldName: old.GetName(), NewName: cur.GetName()})
+	}
+	if old.GetMetadata() != cur.GetMetadata() {
+		evs = append(evs, ParticipantMetadataChanged{Participant: p, OldMetadata: old.GetMetadata(), NewMetadata: cur.GetMetadata()})
+	}
+	changed := map[string]string{}
+	for k, v := range cur.GetAttributes() {
+		if ov, ok := old.GetAttributes()[k]; !ok || ov != v {
+			changed[k] = v
+		}
+	}
+	for k := range old.GetAttributes() {
+		if _, ok := cur.GetAttributes()[k]; !ok {
+			changed[k] = ""
+		}
+	}
+	if len(changed) > 0 {
+		evs = append(evs, ParticipantAttributesChanged{Participant: p, Changed: changed})
+	}
+	return evs
+}
+
+// participantTable is the room's participant state (signaling spec §6.1).
+// The room loop is its only writer; getters used by other goroutines take mu.
+type participantTable struct {
+	mu      sync.RWMutex
+	local   *LocalParticipant
+	remotes map[string]*RemoteParticipant // by identity
+	sids    map[string]string             // sid -> identity (messages that carry only sids)
+}
+
+func newParticipantTable(local *LocalParticipant) *participantTable {
+	return &participantTable{local: local, remotes: map[string]*RemoteParticipant{}, sids: map[string]string{}}
+}
+
+// seed installs the participants of a JoinResponse without events.
+func (t *participantTable) seed(others []*lkpb.ParticipantInfo) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, info := range others {
+		if info.GetIdentity() == "" || info.GetState() == lkpb.ParticipantInfo_DISCONNECTED {
+			continue
+		}
+		rp := &RemoteParticipant{}
+		rp.store(info)
+		t.remotes[info.GetIdentity()] = rp
+		t.sids[info.GetSid()] = info.GetIdentity()
+	}
+}
+
+// apply processes a ParticipantUpdate (full snapshots) and returns the
+// resulting events in order, plus whether the local participant changed.
+// Rules (JS Room.handleParticipantUpdates): the local identity updates the
+// local participant; an empty identity is resolved by sid; DISCONNECTED
+// removes; an unknown identity is created (ParticipantConnected); a known one
+// is updated unless the stored info has the same sid and a newer version.
+func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, localChanged bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, info := range infos {
+		identity := info.GetIdentity()
+		if identity == "" {
+			identity = t.sids[info.GetSid()]
+			if identity == "" {
+				continue
+			}
+		}
+		if identity == t.local.Identity() {
+			old := t.local.load()
+			if old.GetSid() == info.GetSid() && old.GetVersion() > info.GetVersion() {
+				continue
+			}
+			if info.GetState() == lkpb.ParticipantInfo_DISCONNECTED {
+				continue // our own departure is reported by leave / the signal
+			}
+			t.local.store(info)
+			evs = append(evs, diffInfo(t.local, old, info)...)
+			localChanged = true
+			continue
+		}
+		rp, known := t.remotes[identity]
+		if info.GetState() == lkpb.ParticipantInfo_DISCONNECTED {
+			// Ignore a stale DISCONNECTED for an older session of an identity
+			// that has already rejoined with a new sid.
+			if known && (info.GetSid() == "" || rp.SID() == info.GetSid()) {
+				delete(t.remotes, identity)
+				delete(t.sids, rp.SID())
+				evs = append(evs, ParticipantDisconnected{Participant: rp, Reason: info.GetDisconnectReason()})
+			}
+			continue
+		}
+		if !known {
+			rp = &RemoteParticipant{}
+			rp.store(info)
+			t.remotes[identity] = rp
+			t.sids[info.GetSid()] = identity
+			evs = append(evs, ParticipantConnected{Participant: rp})
+			continue
+		}
+		old := rp.load()
+		if old.GetSid() == info.GetSid() && old.GetVersion() > info.GetVersion() {
+			continue
+		}
+		if old.GetSid() != info.GetSid() {
+			delete(t.sids, old.GetSid())
+			t.sids[info.GetSid()] = identity
+		}
+		rp.store(info)
+		evs = append(evs, diffInfo(rp, old, info)...)
+	}
+	return evs, localChanged
+}
+
+// remote returns the remote participant with the given identity, or nil.
+func (t *participantTable) remote(identity string) *RemoteParticipant {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.remotes[identity]
+}
+
+// list returns the remote participants sorted by identity.
+func (t *participantTable) list() []*RemoteParticipant {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]*RemoteParticipant, 0, len(t.remotes))
+	for _, rp := range t.remotes {
+		out = append(out, rp)
+	}
+	slices.SortFunc(out, func(a, b *RemoteParticipant) int {
+		if a.Identity() < b.Identity() {
+			return -1
+		}
+		if a.Identity() > b.Identity() {
+			return 1
+		}
+		return 0
+	})
+	return out
+}

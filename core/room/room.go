@@ -1,0 +1,607 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/signal"
+	"github.com/pion/webrtc/v4"
+	"google.golang.org/protobuf/proto"
+)
+
+// Version is the lkcore version reported in ClientInfo.version.
+const Version = "0.1.0"
+
+// Protocol constants advertised in the JoinRequest.
+const (
+	// signalProtocol is ClientInfo.protocol. 17, like JS 2.23.0 and Rust: 18
+	// would make livekit-server ≥ 1.13.11 pre-create negotiated channels
+	// 100/101/102 instead of adopting our in-band ones (spec §3.2.3).
+	signalProtocol = 17
+	// clientProtocol is ClientInfo.client_protocol. The RPC spec (§2.1) only
+	// allows advertising what is implemented: this package alone handles plain
+	// user packets, so it says 0. The RPC/data-stream integration raises it to
+	// CLIENT_PROTOCOL_DATA_STREAM_V2 (2) together with advertisedCapabilities.
+	clientProtocol = 0
+)
+
+// advertisedCapabilities is ClientInfo.capabilities (CAP_COMPRESSION_DEFLATE_RAW
+// only once deflate-raw data streams are inflated; see clientProtocol).
+func advertisedCapabilities() []lkpb.ClientInfo_Capability { return nil }
+
+// Defaults.
+const (
+	// DefaultPeerConnectionTimeout bounds the wait for the PeerConnection and
+	// both data channels during Connect (JS/Rust: 15 s).
+	DefaultPeerConnectionTimeout = 15 * time.Second
+	// DefaultPendingDataEvents is the default Options.MaxPendingDataEvents.
+	DefaultPendingDataEvents = 1024
+	// requestTimeout caps metadata/name/attribute updates when ctx has no
+	// earlier deadline (JS: 5 s).
+	requestTimeout = 5 * time.Second
+)
+
+// ConnectionState is the room's connection state.
+type ConnectionState int
+
+// Connection states.
+const (
+	// StateDisconnected: not connected; terminal for a Room.
+	StateDisconnected ConnectionState = iota
+	// StateConnecting: Connect is in progress.
+	StateConnecting
+	// StateConnected: PeerConnection connected and both data channels open.
+	StateConnected
+	// StateReconnecting: a resume or full reconnect is in progress (reserved:
+	// reconnection is not implemented yet).
+	StateReconnecting
+)
+
+func (s ConnectionState) String() string {
+	switch s {
+	case StateDisconnected:
+		return "disconnected"
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	case StateReconnecting:
+		return "reconnecting"
+	}
+	return fmt.Sprintf("ConnectionState(%d)", int(s))
+}
+
+// ICEServer is a STUN/TURN server to use instead of the server-provided ones.
+type ICEServer struct {
+	URLs       []string
+	Username   string
+	Credential string
+}
+
+// Options configures Connect. The zero value is usable.
+type Options struct {
+	// Logger receives structured logs; nil discards. Tokens and payloads are never logged.
+	Logger *slog.Logger
+	// ICEServers, when set, replace the ICE servers sent by the server.
+	ICEServers []ICEServer
+	// PeerConnectionTimeout bounds the WebRTC part of Connect (0: 15 s);
+	// the ctx passed to Connect bounds everything.
+	PeerConnectionTimeout time.Duration
+	// MaxPendingDataEvents bounds how many DataReceived events may wait for
+	// the consumer before the data channels stop being read (backpressure,
+	// nothing is dropped). 0: DefaultPendingDataEvents.
+	MaxPendingDataEvents int
+	// SCTPReceiveBufferSize overrides the engine's SCTP receive window (0: default 8 MiB).
+	SCTPReceiveBufferSize uint32
+	// HTTPClient is used for the signalling upgrade request (nil: default).
+	HTTPClient *http.Client
+}
+
+// Room is a connection to a LiveKit room. Create it with Connect. All
+// methods are safe for concurrent use.
+type Room struct {
+	opts  Options
+	log   *slog.Logger
+	url   string
+	token atomic.Pointer[string] // latest token (refresh_token), for reconnection
+
+	sig   *signal.Client
+	eng   atomic.Pointer[engine.Engine]
+	local *LocalParticipant
+	parts *participantTable
+
+	infoMu   sync.RWMutex
+	roomInfo *lkpb.Room
+	state    ConnectionState
+
+	events     *eventQueue
+	eventsOnce sync.Once
+	eventsCh   chan Event
+
+	engEvents    chan engineEvent
+	cmds         chan func()
+	disconnectCh chan struct{}
+	disconnectOn sync.Once
+	abortErr     error         // set before disconnectCh is closed by abort
+	connected    chan struct{} // closed when StateConnected is first reached
+	closing      chan struct{} // closed when teardown starts (unblocks waiters)
+	done         chan struct{} // closed when the loop has exited and everything is closed
+	err          error         // why the room ended (read after done)
+
+	// Loop-owned state.
+	pcConnected   bool
+	dataReady     bool
+	nextRequestID uint32
+	pending       []*pendingUpdate
+
+	// Integration hooks (set before the loop starts; see dispatchPacket and handleSignal).
+	packetHook    func(pkt *lkpb.DataPacket, reliable bool)
+	signalHook    func(res *lkpb.SignalResponse)
+	dataTrackHook func(b []byte)
+}
+
+type engineEvent struct {
+	state     webrtc.PeerConnectionState
+	candidate *webrtc.ICECandidateInit
+}
+
+// Connect joins a room: it dials `<url>/rtc/v1` with the token and an
+// offer-with-join (protocol 17, single PeerConnection, data channels
+// `_reliable`, `_lossy`, `_data_track`), then waits until the PeerConnection
+// is connected and both data channels are open, so PublishData works as soon
+// as it returns. It is bounded by ctx and Options.PeerConnectionTimeout.
+//
+// Errors: ErrInvalidURL, ErrUnauthorized (HTTP 401/403, see *signal.HTTPError
+// for the server's text), ErrRoomNotFound, ErrBadRequest, ErrServerError,
+// ErrServerUnreachable, ErrJoinRefused, ErrPeerConnectionFailed, ErrSignalLost,
+// or ctx's error. On error nothing is left running.
+func Connect(ctx context.Context, url, token string, opts Options) (*Room, error) {
+	if token == "" {
+		return nil, fmt.Errorf("%w: empty token", ErrInvalidArgument)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	limit := opts.MaxPendingDataEvents
+	if limit <= 0 {
+		limit = DefaultPendingDataEvents
+	}
+	r := &Room{
+		opts:         opts,
+		log:          log,
+		url:          url,
+		events:       newEventQueue(limit),
+		engEvents:    make(chan engineEvent, 64),
+		cmds:         make(chan func()),
+		disconnectCh: make(chan struct{}),
+		connected:    make(chan struct{}),
+		closing:      make(chan struct{}),
+		done:         make(chan struct{}),
+		state:        StateConnecting,
+	}
+	r.token.Store(&token)
+
+	eng, err := r.newEngine()
+	if err != nil {
+		return nil, err
+	}
+	offer, err := eng.CreateOffer(false)
+	if err != nil {
+		_ = eng.Close()
+		return nil, err
+	}
+	jr := &lkpb.JoinRequest{
+		ClientInfo: &lkpb.ClientInfo{
+			Sdk:            lkpb.ClientInfo_GO,
+			Version:        Version,
+			Protocol:       signalProtocol,
+			Os:             runtime.GOOS,
+			ClientProtocol: clientProtocol,
+			Capabilities:   advertisedCapabilities(),
+		},
+		// Data-only: no media subscriptions, so the server never asks for
+		// media sections (spec §10.17); data delivery does not depend on it.
+		ConnectionSettings: &lkpb.ConnectionSettings{AutoSubscribe: false},
+		PublisherOffer:     offer,
+	}
+	sig, first, err := signal.Dial(ctx, url, token, jr, signal.DialOptions{Logger: log, HTTPClient: opts.HTTPClient})
+	if err != nil {
+		_ = eng.Close()
+		return nil, err
+	}
+	join := first.GetJoin()
+	r.sig = sig
+	r.roomInfo = join.GetRoom()
+	r.local = &LocalParticipant{room: r}
+	r.local.store(join.GetParticipant())
+	r.parts = newParticipantTable(r.local)
+	r.parts.seed(join.GetOtherParticipants())
+	forceRelay := join.GetClientConfiguration().GetForceRelay() == lkpb.ClientConfigSetting_ENABLED
+	if err := eng.SetICEServers(join.GetIceServers(), forceRelay); err != nil {
+		log.Warn("room: applying ICE servers failed", "err", err)
+	}
+	sig.StartKeepalive(time.Duration(join.GetPingInterval())*time.Second, time.Duration(join.GetPingTimeout())*time.Second)
+	log.Info("room: joined", "room", r.roomInfo.GetName(), "room_sid", r.roomInfo.GetSid(),
+		"identity", r.local.Identity(), "sid", r.local.SID(), "server_version", join.GetServerInfo().GetVersion(),
+		"others", len(join.GetOtherParticipants()))
+
+	go r.loop()
+
+	pcTimeout := opts.PeerConnectionTimeout
+	if pcTimeout <= 0 {
+		pcTimeout = DefaultPeerConnectionTimeout
+	}
+	timer := time.NewTimer(pcTimeout)
+	defer timer.Stop()
+	select {
+	case <-r.connected:
+		return r, nil
+	case <-r.done:
+		return nil, r.err
+	case <-timer.C:
+		r.abort(fmt.Errorf("%w: not connected within %v", ErrPeerConnectionFailed, pcTimeout))
+		return nil, r.err
+	case <-ctx.Done():
+		r.abort(ctx.Err())
+		return nil, r.err
+	}
+}
+
+func (r *Room) newEngine() (*engine.Engine, error) {
+	var ice []webrtc.ICEServer
+	for _, s := range r.opts.ICEServers {
+		is := webrtc.ICEServer{URLs: s.URLs, Username: s.Username}
+		if s.Credential != "" {
+			is.Credential = s.Credential
+			is.CredentialType = webrtc.ICECredentialTypePassword
+		}
+		ice = append(ice, is)
+	}
+	eng, err := engine.New(engine.Config{
+		Logger:                r.log,
+		ICEServers:            ice,
+		SCTPReceiveBufferSize: r.opts.SCTPReceiveBufferSize,
+		OnLocalCandidate: func(c webrtc.ICECandidateInit) {
+			r.postEngineEvent(engineEvent{candidate: &c})
+		},
+		OnConnectionState: func(s webrtc.PeerConnectionState) {
+			r.postEngineEvent(engineEvent{state: s})
+		},
+		OnPacket: r.handlePacket,
+		OnDataTrackPacket: func(b []byte) {
+			if h := r.dataTrackHook; h != nil {
+				h(b)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.eng.Store(eng)
+	return eng, nil
+}
+
+// postEngineEvent hands a pion notification to the loop (never blocks past teardown).
+func (r *Room) postEngineEvent(ev engineEvent) {
+	select {
+	case r.engEvents <- ev:
+	case <-r.closing:
+	}
+}
+
+// abort ends a Connect attempt that did not complete and waits for teardown.
+func (r *Room) abort(err error) {
+	r.disconnectOn.Do(func() {
+		r.abortErr = err // published to the loop by the close below
+		close(r.disconnectCh)
+	})
+	<-r.done
+}
+
+func (r *Room) setErr(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// loop is the owner goroutine of all signalling state.
+func (r *Room) loop() {
+	eng := r.eng.Load()
+	dataReady := eng.DataReady()
+	for {
+		select {
+		case res, ok := <-r.sig.Messages():
+			if !ok {
+				err := r.sig.Err()
+				r.teardown(lkpb.DisconnectReason_SIGNAL_CLOSE, fmt.Errorf("%w: %w", ErrSignalLost, err), false)
+				return
+			}
+			if r.handleSignal(res) {
+				return
+			}
+		case ev := <-r.engEvents:
+			if r.handleEngineEvent(ev) {
+				return
+			}
+		case <-dataReady:
+			dataReady = nil
+			r.dataReady = true
+			r.maybeConnected()
+		case cmd := <-r.cmds:
+			cmd()
+		case <-r.disconnectCh:
+			r.teardown(lkpb.DisconnectReason_CLIENT_INITIATED, r.abortErr, true)
+			return
+		}
+	}
+}
+
+// handleSignal processes one server message; it returns true when the room ended.
+func (r *Room) handleSignal(res *lkpb.SignalResponse) bool {
+	eng := r.eng.Load()
+	switch m := res.GetMessage().(type) {
+	case *lkpb.SignalResponse_Answer:
+		if err := eng.HandleAnswer(m.Answer); err != nil {
+			if errors.Is(err, engine.ErrStaleAnswer) || errors.Is(err, engine.ErrNoPendingOffer) {
+				r.log.Debug("room: ignoring answer", "err", err)
+			} else {
+				r.teardown(lkpb.DisconnectReason_STATE_MISMATCH, fmt.Errorf("%w: %w", ErrPeerConnectionFailed, err), true)
+				return true
+			}
+		}
+	case *lkpb.SignalResponse_Trickle:
+		// Single-PC: every candidate belongs to our one PeerConnection,
+		// whatever the target says (Rust does the same).
+		if err := eng.AddRemoteCandidate(m.Trickle.GetCandidateInit()); err != nil {
+			r.log.Debug("room: remote candidate rejected", "err", err)
+		}
+	case *lkpb.SignalResponse_Update:
+		evs, localChanged := r.parts.apply(m.Update.GetParticipants())
+		r.events.push(evs...)
+		if localChanged {
+			r.checkPending(nil)
+		}
+	case *lkpb.SignalResponse_RoomUpdate:
+		r.infoMu.Lock()
+		old := r.roomInfo
+		r.roomInfo = m.RoomUpdate.GetRoom()
+		r.infoMu.Unlock()
+		if old.GetMetadata() != m.RoomUpdate.GetRoom().GetMetadata() {
+			r.events.push(RoomMetadataChanged{OldMetadata: old.GetMetadata(), NewMetadata: m.RoomUpdate.GetRoom().GetMetadata()})
+		}
+	case *lkpb.SignalResponse_RefreshToken:
+		t := m.RefreshToken
+		r.token.Store(&t)
+	case *lkpb.SignalResponse_RequestResponse:
+		r.checkPending(m.RequestResponse)
+	case *lkpb.SignalResponse_Leave:
+		return r.handleLeave(m.Leave)
+	case *lkpb.SignalResponse_Pong, *lkpb.SignalResponse_PongResp:
+		// Keepalive bookkeeping happens in core/signal.
+	case *lkpb.SignalResponse_Offer:
+		r.log.Debug("room: ignoring server offer (single PeerConnection mode)")
+	default:
+		if h := r.signalHook; h != nil {
+			h(res)
+		}
+	}
+	return false
+}
+
+// handleLeave: DISCONNECT ends the room with the server's reason. RESUME and
+// RECONNECT are where resume / full reconnect will start; until reconnection
+// is implemented they end the room too, with the server's reason.
+func (r *Room) handleLeave(l *lkpb.LeaveRequest) bool {
+	r.log.Info("room: server sent leave", "reason", l.GetReason().String(), "action", l.GetAction().String())
+	var err error
+	if l.GetAction() != lkpb.LeaveRequest_DISCONNECT {
+		err = fmt.Errorf("%w: server requested %s, reconnection is not implemented", ErrSignalLost, l.GetAction())
+	}
+	r.teardown(l.GetReason(), err, false)
+	return true
+}
+
+func (r *Room) handleEngineEvent(ev engineEvent) bool {
+	if ev.candidate != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), signal.DefaultWriteTimeout)
+		defer cancel()
+		b, err := marshalCandidate(*ev.candidate)
+		if err == nil {
+			err = r.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Trickle{
+				Trickle: &lkpb.TrickleRequest{CandidateInit: b, Target: lkpb.SignalTarget_PUBLISHER}}})
+		}
+		if err != nil {
+			r.log.Debug("room: sending trickle failed", "err", err)
+		}
+		return false
+	}
+	switch ev.state {
+	case webrtc.PeerConnectionStateConnected:
+		r.pcConnected = true
+		r.maybeConnected()
+	case webrtc.PeerConnectionStateFailed:
+		// Resume (ICE restart) will hook in here; for now the session ends.
+		r.teardown(lkpb.DisconnectReason_UNKNOWN_REASON, fmt.Errorf("%w: ICE/DTLS failed", ErrPeerConnectionFailed), true)
+		return true
+	}
+	return false
+}
+
+func (r *Room) maybeConnected() {
+	if !r.pcConnected || !r.dataReady {
+		return
+	}
+	select {
+	case <-r.connected:
+		return
+	default:
+	}
+	r.setState(StateConnected)
+	close(r.connected)
+}
+
+func (r *Room) setState(s ConnectionState) {
+	r.infoMu.Lock()
+	changed := r.state != s
+	r.state = s
+	r.infoMu.Unlock()
+	if changed && s != StateDisconnected {
+		r.events.push(ConnectionStateChanged{State: s})
+	}
+}
+
+// teardown ends the session: optional leave, close the PeerConnection and the
+// WebSocket, fail pending requests, emit the final events. Loop only.
+func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool) {
+	r.setErr(err)
+	if r.err == nil {
+		r.err = ErrDisconnected
+	}
+	close(r.closing)
+	if sendLeave {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		r.sig.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
+		cancel()
+	} else {
+		r.sig.Close()
+	}
+	if eng := r.eng.Load(); eng != nil {
+		if cerr := eng.Close(); cerr != nil {
+			r.log.Debug("room: closing peer connection", "err", cerr)
+		}
+	}
+	for _, p := range r.pending {
+		p.done <- ErrDisconnected
+	}
+	r.pending = nil
+	r.infoMu.Lock()
+	r.state = StateDisconnected
+	r.infoMu.Unlock()
+	r.log.Info("room: disconnected", "reason", reason.String(), "err", err)
+	r.events.closeQueue(ConnectionStateChanged{State: StateDisconnected}, Disconnected{Reason: reason, Err: err})
+	close(r.done)
+}
+
+// Disconnect leaves the room gracefully (LeaveRequest CLIENT_INITIATED, as
+// recorded from JS), closes the PeerConnection and the WebSocket, and waits
+// for all of the room's goroutines, bounded by ctx. The final events
+// (ConnectionStateChanged{Disconnected}, Disconnected) stay readable.
+// Idempotent: later calls return nil at once.
+func (r *Room) Disconnect(ctx context.Context) error {
+	r.disconnectOn.Do(func() { close(r.disconnectCh) })
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done is closed when the room has disconnected (for any reason) and its
+// connections are closed.
+func (r *Room) Done() <-chan struct{} { return r.done }
+
+// Err reports why the room disconnected (nil while connected, ErrDisconnected
+// after a plain Disconnect).
+func (r *Room) Err() error {
+	select {
+	case <-r.done:
+		return r.err
+	default:
+		return nil
+	}
+}
+
+// State is the current connection state.
+func (r *Room) State() ConnectionState {
+	r.infoMu.RLock()
+	defer r.infoMu.RUnlock()
+	return r.state
+}
+
+// Name is the room name.
+func (r *Room) Name() string { return r.info().GetName() }
+
+// SID is the room sid (RM_…); it may be empty until the server assigns it.
+func (r *Room) SID() string { return r.info().GetSid() }
+
+// Metadata is the room metadata.
+func (r *Room) Metadata() string { return r.info().GetMetadata() }
+
+// Info returns a copy of the latest Room message from the server.
+func (r *Room) Info() *lkpb.Room { return proto.Clone(r.info()).(*lkpb.Room) }
+
+func (r *Room) info() *lkpb.Room {
+	r.infoMu.RLock()
+	defer r.infoMu.RUnlock()
+	return r.roomInfo
+}
+
+// LocalParticipant is this client's participant.
+func (r *Room) LocalParticipant() *LocalParticipant { return r.local }
+
+// RemoteParticipants lists the remote participants, sorted by identity.
+func (r *Room) RemoteParticipants() []*RemoteParticipant { return r.parts.list() }
+
+// RemoteParticipant returns the remote participant with that identity, or nil.
+// Its ClientProtocol and Capabilities decide RPC/data-stream formats.
+func (r *Room) RemoteParticipant(identity string) *RemoteParticipant {
+	return r.parts.remote(identity)
+}
+
+// NextEvent returns the next room event in order, waiting for one bounded by
+// ctx. After the final Disconnected event has been returned it returns
+// ErrDisconnected. See eventQueue for the backpressure policy: signalling
+// events never block the room; when MaxPendingDataEvents DataReceived events
+// are waiting, incoming data is held back in the transport until the consumer
+// catches up; nothing is dropped.
+func (r *Room) NextEvent(ctx context.Context) (Event, error) { return r.events.next(ctx) }
+
+// Events returns a channel carrying the same ordered events as NextEvent
+// (use one or the other, not both). It is closed after the final
+// Disconnected event. The first call starts a forwarding goroutine that ends
+// when the channel is closed: keep receiving until then.
+func (r *Room) Events() <-chan Event {
+	r.eventsOnce.Do(func() {
+		r.eventsCh = make(chan Event)
+		go func() {
+			defer close(r.eventsCh)
+			for {
+				ev, err := r.events.next(context.Background())
+				if err != nil {
+					return
+				}
+				r.eventsCh <- ev
+			}
+		}()
+	})
+	return r.eventsCh
+}
+
+// runOnLoop executes f on the loop goroutine and waits for it (bounded by ctx).
+func (r *Room) runOnLoop(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case r.cmds <- func() { f(); close(done) }:
+	case <-r.closing:
+		return ErrDisconnected
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-r.done:
+		return ErrDisconnected
+	}
+}

@@ -1,0 +1,224 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/core/lkpb"
+)
+
+func TestEventQueueOrderAndClose(t *testing.T) {
+	q := newEventQueue(2)
+	stop := make(chan struct{})
+	q.push(ConnectionStateChanged{State: StateConnected})
+	if !q.pushData(DataReceived{Topic: "1"}, stop) {
+		t.Fatal("pushData refused")
+	}
+	q.push(ParticipantConnected{})
+	if !q.pushData(DataReceived{Topic: "2"}, stop) {
+		t.Fatal("pushData refused")
+	}
+	// Signalling events never block, even with the data limit reached.
+	q.push(RoomMetadataChanged{NewMetadata: "m"})
+	q.closeQueue(Disconnected{Reason: lkpb.DisconnectReason_CLIENT_INITIATED})
+	q.push(ParticipantConnected{})                     // after close: dropped
+	if q.pushData(DataReceived{Topic: "late"}, stop) { // after close: refused
+		t.Fatal("pushData after close accepted")
+	}
+	want := []string{"room.ConnectionStateChanged", "room.DataReceived", "room.ParticipantConnected", "room.DataReceived", "room.RoomMetadataChanged", "room.Disconnected"}
+	ctx := context.Background()
+	for i, w := range want {
+		ev, err := q.next(ctx)
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if got := reflect.TypeOf(ev).String(); got != w {
+			t.Fatalf("event %d: %s, want %s", i, got, w)
+		}
+	}
+	if _, err := q.next(ctx); !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("after the last event: %v", err)
+	}
+}
+
+func TestEventQueueDataBackpressure(t *testing.T) {
+	q := newEventQueue(1)
+	stop := make(chan struct{})
+	q.pushData(DataReceived{Topic: "1"}, stop)
+	accepted := make(chan bool)
+	go func() { accepted <- q.pushData(DataReceived{Topic: "2"}, stop) }()
+	// The second data event waits for the consumer; a signalling event does not.
+	q.push(ParticipantConnected{})
+	select {
+	case <-accepted:
+		t.Fatal("data event accepted beyond the limit")
+	case <-time.After(20 * time.Millisecond):
+	}
+	ev, _ := q.next(context.Background())
+	if ev.(DataReceived).Topic != "1" {
+		t.Fatalf("first event %v", ev)
+	}
+	if !<-accepted {
+		t.Fatal("waiting data event not accepted after space was freed")
+	}
+	// Order: the signalling event pushed while the data pusher waited comes first.
+	ev, _ = q.next(context.Background())
+	if _, ok := ev.(ParticipantConnected); !ok {
+		t.Fatalf("second event %T", ev)
+	}
+	ev, _ = q.next(context.Background())
+	if ev.(DataReceived).Topic != "2" {
+		t.Fatalf("third event %v", ev)
+	}
+	// A waiting pusher is released by stop.
+	q.pushData(DataReceived{}, stop)
+	go func() { accepted <- q.pushData(DataReceived{}, stop) }()
+	close(stop)
+	if <-accepted {
+		t.Fatal("pusher accepted after stop")
+	}
+	// next honours ctx.
+	q2 := newEventQueue(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := q2.next(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("next with cancelled ctx: %v", err)
+	}
+}
+
+func info(identity, sid string, version uint32, mut func(*lkpb.ParticipantInfo)) *lkpb.ParticipantInfo {
+	i := &lkpb.ParticipantInfo{Identity: identity, Sid: sid, Version: version, State: lkpb.ParticipantInfo_ACTIVE}
+	if mut != nil {
+		mut(i)
+	}
+	return i
+}
+
+func TestParticipantTable(t *testing.T) {
+	local := &LocalParticipant{}
+	local.store(info("me", "PA_me", 1, nil))
+	tab := newParticipantTable(local)
+	tab.seed([]*lkpb.ParticipantInfo{info("alice", "PA_a", 3, func(i *lkpb.ParticipantInfo) {
+		i.ClientProtocol = 2
+		i.Capabilities = []lkpb.ClientInfo_Capability{lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW}
+	})})
+	alice := tab.remote("alice")
+	if alice == nil || alice.ClientProtocol() != 2 || !alice.HasCapability(lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW) {
+		t.Fatal("seeded participant missing its protocol/capabilities")
+	}
+
+	types := func(evs []Event) []string {
+		var out []string
+		for _, e := range evs {
+			out = append(out, reflect.TypeOf(e).Name())
+		}
+		return out
+	}
+
+	// A new participant, then a metadata + attribute change of alice, and a
+	// stale (older version) update of alice that must be ignored.
+	evs, localChanged := tab.apply([]*lkpb.ParticipantInfo{
+		info("bob", "PA_b", 1, nil),
+		info("alice", "PA_a", 4, func(i *lkpb.ParticipantInfo) {
+			i.Metadata = "m1"
+			i.Name = "Alice"
+			i.Attributes = map[string]string{"k": "v"}
+		}),
+		info("alice", "PA_a", 2, func(i *lkpb.ParticipantInfo) { i.Metadata = "stale" }),
+	})
+	if localChanged {
+		t.Fatal("local changed")
+	}
+	if got, want := types(evs), []string{"ParticipantConnected", "ParticipantNameChanged", "ParticipantMetadataChanged", "ParticipantAttributesChanged"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	if tab.remote("alice") != alice || alice.Metadata() != "m1" {
+		t.Fatal("alice not updated in place")
+	}
+
+	// Attribute removal is reported with "".
+	evs, _ = tab.apply([]*lkpb.ParticipantInfo{info("alice", "PA_a", 5, func(i *lkpb.ParticipantInfo) {
+		i.Metadata = "m1"
+		i.Name = "Alice"
+		i.Attributes = map[string]string{"x": "1"}
+	})})
+	ac, ok := evs[0].(ParticipantAttributesChanged)
+	if len(evs) != 1 || !ok || !reflect.DeepEqual(ac.Changed, map[string]string{"k": "", "x": "1"}) {
+		t.Fatalf("attribute diff %v", evs)
+	}
+
+	// Local participant updates produce events for the local participant.
+	evs, localChanged = tab.apply([]*lkpb.ParticipantInfo{info("me", "PA_me", 2, func(i *lkpb.ParticipantInfo) { i.Metadata = "mine" })})
+	if !localChanged || len(evs) != 1 || evs[0].(ParticipantMetadataChanged).Participant != Participant(local) {
+		t.Fatalf("local update: %v", evs)
+	}
+
+	// A stale DISCONNECTED for an older session of bob is ignored; the real one removes him.
+	evs, _ = tab.apply([]*lkpb.ParticipantInfo{info("bob", "PA_old", 9, func(i *lkpb.ParticipantInfo) { i.State = lkpb.ParticipantInfo_DISCONNECTED })})
+	if len(evs) != 0 || tab.remote("bob") == nil {
+		t.Fatal("stale disconnect removed bob")
+	}
+	evs, _ = tab.apply([]*lkpb.ParticipantInfo{info("bob", "PA_b", 2, func(i *lkpb.ParticipantInfo) {
+		i.State = lkpb.ParticipantInfo_DISCONNECTED
+		i.DisconnectReason = lkpb.DisconnectReason_CLIENT_INITIATED
+	})})
+	pd, ok := evs[0].(ParticipantDisconnected)
+	if len(evs) != 1 || !ok || pd.Reason != lkpb.DisconnectReason_CLIENT_INITIATED || pd.Participant.Identity() != "bob" {
+		t.Fatalf("disconnect: %v", evs)
+	}
+	if tab.remote("bob") != nil {
+		t.Fatal("bob still present")
+	}
+	// An update carrying only a sid is resolved through the sid map.
+	evs, _ = tab.apply([]*lkpb.ParticipantInfo{{Sid: "PA_a", Version: 6, State: lkpb.ParticipantInfo_ACTIVE, Metadata: "by-sid", Name: "Alice", Attributes: map[string]string{"x": "1"}}})
+	if len(evs) != 1 || alice.Metadata() != "by-sid" {
+		t.Fatalf("sid-only update: %v", evs)
+	}
+	if l := tab.list(); len(l) != 1 || l[0] != alice {
+		t.Fatalf("list %v", l)
+	}
+}
+
+func TestPendingUpdates(t *testing.T) {
+	r := &Room{}
+	r.local = &LocalParticipant{room: r}
+	r.local.store(info("me", "PA_me", 1, func(i *lkpb.ParticipantInfo) { i.Metadata = "same" }))
+	r.parts = newParticipantTable(r.local)
+	mk := func(id uint32, want string) *pendingUpdate {
+		p := &pendingUpdate{id: id, done: make(chan error, 1), reflected: func(i *lkpb.ParticipantInfo) bool { return i.GetMetadata() == want }}
+		r.pending = append(r.pending, p)
+		return p
+	}
+	refused := mk(1, "x")
+	same := mk(2, "same")
+	changed := mk(3, "new")
+
+	r.checkPending(&lkpb.RequestResponse{RequestId: 1, Reason: lkpb.RequestResponse_NOT_ALLOWED, Message: "no"})
+	var re *RequestError
+	if err := <-refused.done; !errors.As(err, &re) || re.Reason != lkpb.RequestResponse_NOT_ALLOWED || !errors.Is(err, ErrRequestFailed) {
+		t.Fatalf("refused: %v", err)
+	}
+	// OK for a value that is already current completes at once.
+	r.checkPending(&lkpb.RequestResponse{RequestId: 2})
+	if err := <-same.done; err != nil {
+		t.Fatal(err)
+	}
+	// OK before the update: keep waiting until the update reflects it.
+	r.checkPending(&lkpb.RequestResponse{RequestId: 3})
+	select {
+	case <-changed.done:
+		t.Fatal("completed before the update")
+	default:
+	}
+	r.parts.apply([]*lkpb.ParticipantInfo{info("me", "PA_me", 2, func(i *lkpb.ParticipantInfo) { i.Metadata = "new" })})
+	r.checkPending(nil)
+	if err := <-changed.done; err != nil {
+		t.Fatal(err)
+	}
+	if len(r.pending) != 0 {
+		t.Fatalf("%d pending left", len(r.pending))
+	}
+}
