@@ -72,7 +72,7 @@ func (m *Manager) PerformRPC(ctx context.Context, p PerformParams) (string, erro
 		return "", ErrInvalidArgument
 	}
 	if sv, ok := m.t.(ServerVersioner); ok {
-		if v := sv.ServerVersion(); v != "" && versionLess(v, minServerVersion) {
+		if v := strings.TrimPrefix(sv.ServerVersion(), "v"); v != "" && v[0] >= '0' && v[0] <= '9' && versionLess(v, minServerVersion) {
 			return "", builtin(CodeUnsupportedServer, "", nil)
 		}
 	}
@@ -259,8 +259,9 @@ func readPayload(ctx context.Context, r *datastream.TextStreamReader, limit uint
 }
 
 // versionLess compares dotted numeric versions leniently: each component's
-// leading digits are compared; missing components count as 0 and
-// non-numeric ones as 0 (spec §10: never fail on a malformed version).
+// leading digits are compared; missing or non-numeric components count as 0
+// (spec §10: never fail on a malformed version). PerformRPC skips the check
+// for versions that do not start with a digit (unknown).
 func versionLess(a, b string) bool {
 	pa, pb := strings.Split(strings.TrimPrefix(a, "v"), "."), strings.Split(b, ".")
 	for i := range max(len(pa), len(pb)) {

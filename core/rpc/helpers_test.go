@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"context"
+	"google.golang.org/protobuf/proto"
 	"sort"
 	"sync"
 	"testing"
@@ -167,4 +168,49 @@ func wait(t testing.TB, ch chan callResult) callResult {
 		t.Fatal("call did not complete")
 		return callResult{}
 	}
+}
+
+// WaitTimers blocks until at least n timers are armed (hang-guarded); used
+// before Advance so that the timers under test exist.
+func (c *fakeClock) WaitTimers(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Pending() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d timers armed, want %d", c.Pending(), n)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// sink joins a participant whose packets are swallowed (it never answers).
+func (w *world) sink(id string, proto int32, caps ...lkpb.ClientInfo_Capability) *dstest.Endpoint {
+	ep := w.net.Join(id, proto, caps...)
+	ep.Start(func(*lkpb.DataPacket) {}, nil)
+	return ep
+}
+
+// record captures what an endpoint sends.
+type record struct {
+	mu   sync.Mutex
+	pkts []*lkpb.DataPacket
+}
+
+func (r *record) hook(_ context.Context, p *lkpb.DataPacket) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pkts = append(r.pkts, proto.Clone(p).(*lkpb.DataPacket))
+	return nil
+}
+
+func (r *record) list() []*lkpb.DataPacket {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*lkpb.DataPacket(nil), r.pkts...)
+}
+
+func recordOn(ep *dstest.Endpoint) *record {
+	r := &record{}
+	ep.SetSendHook(r.hook)
+	return r
 }
