@@ -227,8 +227,8 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 
 	inline, compress := m.eligibility(dests, noCompress)
 	var z []byte
-	if compress && worthCompressing(data, m.level) {
-		z = deflateRaw(data, m.level)
+	if compress && m.flate.worthCompressing(data) {
+		z = m.flate.deflateRaw(data)
 	}
 	useZ := z != nil && len(z) < len(data)
 	if inline && inlineAllowed {
@@ -342,10 +342,8 @@ func (m *Manager) SendFile(ctx context.Context, r io.Reader, size uint64, opts S
 	var sink io.Writer = cw
 	var fw *flate.Writer
 	if compress {
-		fw, _ = flate.NewWriter(cw, m.level)
-		if fw == nil {
-			fw, _ = flate.NewWriter(cw, flate.DefaultCompression)
-		}
+		fw = m.flate.writer(cw)
+		defer m.flate.putWriter(fw)
 		sink = fw
 	}
 	buf := make([]byte, 32<<10)

@@ -1,7 +1,6 @@
 package datastream
 
 import (
-	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ type reader struct {
 	total      *uint64
 	max        uint64
 	pieceSize  int
+	pool       *flatePool
 
 	mu        sync.Mutex // serializes reads; guards everything below
 	src       coreSource
@@ -37,9 +37,9 @@ type reader struct {
 	onProgress atomic.Pointer[func(received uint64, total uint64)]
 }
 
-func newReader(core *streamCore, id string, compressed, text bool, total *uint64, l Limits) *reader {
+func newReader(core *streamCore, id string, compressed, text bool, total *uint64, l Limits, pool *flatePool) *reader {
 	r := &reader{core: core, streamID: id, compressed: compressed, text: text, total: total,
-		max: l.MaxPayloadBytes, pieceSize: l.ReadPieceSize}
+		max: l.MaxPayloadBytes, pieceSize: l.ReadPieceSize, pool: pool}
 	r.src.core = core
 	return r
 }
@@ -51,9 +51,7 @@ func (r *reader) failLocked(err error) error {
 		if !errors.As(err, &se) || se.Reason != ReasonCancelled {
 			r.core.abandon(err)
 		}
-		if r.fr != nil {
-			_ = r.fr.Close()
-		}
+		r.releaseInflater()
 	}
 	return r.err
 }
@@ -112,9 +110,7 @@ func (r *reader) nextLocked(ctx context.Context) ([]byte, error) {
 					fmt.Sprintf("Not enough chunk(s) received - expected %d bytes of data but received %d for data stream %s", *r.total, d, r.streamID), nil))
 			}
 			r.done = true
-			if r.fr != nil {
-				_ = r.fr.Close()
-			}
+			r.releaseInflater()
 		}
 		if len(out) > 0 {
 			return out, nil
@@ -137,9 +133,17 @@ func (r *reader) pull(ctx context.Context) ([]byte, bool, error) {
 	}
 	r.src.ctx = ctx
 	if r.fr == nil {
-		r.fr = flate.NewReader(&r.src)
+		r.fr = r.pool.reader(&r.src)
 	}
-	buf := make([]byte, r.pieceSize)
+	size := r.pieceSize
+	if r.total != nil {
+		// Known total: a buffer one byte larger than what is left still
+		// detects excess output without allocating a full piece.
+		if left := *r.total - min(*r.total, r.delivered.Load()) + 1; left < uint64(size) {
+			size = int(max(left, 512))
+		}
+	}
+	buf := make([]byte, size)
 	n, err := io.ReadAtLeast(r.fr, buf, 1)
 	if errors.Is(err, io.EOF) && n == 0 {
 		err = io.EOF
@@ -178,6 +182,16 @@ func (r *reader) pull(ctx context.Context) ([]byte, bool, error) {
 			return nil, false, err
 		}
 		return nil, false, newErr(ReasonDecodeFailed, r.streamID, "cannot inflate data stream "+r.streamID, err)
+	}
+}
+
+// releaseInflater returns the decompressor to the pool once the stream is
+// over (the reader never touches it again: done or err is set).
+func (r *reader) releaseInflater() {
+	if r.fr != nil {
+		_ = r.fr.Close()
+		r.pool.putReader(r.fr)
+		r.fr = nil
 	}
 }
 
@@ -221,9 +235,7 @@ func (r *reader) close() {
 		err := newErr(ReasonCancelled, r.streamID, "reader of data stream "+r.streamID+" closed", nil)
 		r.err = err
 		r.core.abandon(err)
-		if r.fr != nil {
-			_ = r.fr.Close()
-		}
+		r.releaseInflater()
 	}
 	r.leftover = nil
 }

@@ -5,6 +5,8 @@ import (
 	"compress/flate"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -64,17 +66,49 @@ func splitBytes(b []byte, n int) [][]byte {
 	return out
 }
 
+// flatePool recycles compressors and decompressors: a compress/flate
+// writer costs about 1 MB to create, which would dominate small messages.
+// Each Manager owns its pool (no package-level state).
+type flatePool struct {
+	level   int
+	writers sync.Pool // *flate.Writer
+	readers sync.Pool // io.ReadCloser implementing flate.Resetter
+}
+
+func (p *flatePool) writer(dst io.Writer) *flate.Writer {
+	if w, ok := p.writers.Get().(*flate.Writer); ok {
+		w.Reset(dst)
+		return w
+	}
+	w, err := flate.NewWriter(dst, p.level)
+	if err != nil { // invalid level: fall back to the default
+		w, _ = flate.NewWriter(dst, flate.DefaultCompression)
+	}
+	return w
+}
+
+func (p *flatePool) putWriter(w *flate.Writer) { p.writers.Put(w) }
+
+func (p *flatePool) reader(src io.Reader) io.ReadCloser {
+	if r, ok := p.readers.Get().(io.ReadCloser); ok {
+		if err := r.(flate.Resetter).Reset(src, nil); err == nil {
+			return r
+		}
+	}
+	return flate.NewReader(src)
+}
+
+func (p *flatePool) putReader(r io.ReadCloser) { p.readers.Put(r) }
+
 // deflateRaw compresses b as one raw DEFLATE stream (RFC 1951, no zlib or
 // gzip framing) ending with a final block.
-func deflateRaw(b []byte, level int) []byte {
+func (p *flatePool) deflateRaw(b []byte) []byte {
 	var buf bytes.Buffer
 	buf.Grow(len(b)/2 + 64)
-	w, err := flate.NewWriter(&buf, level)
-	if err != nil { // invalid level: fall back to the default
-		w, _ = flate.NewWriter(&buf, flate.DefaultCompression)
-	}
+	w := p.writer(&buf)
 	_, _ = w.Write(b) // writes to a bytes.Buffer cannot fail
 	_ = w.Close()
+	p.putWriter(w)
 	return buf.Bytes()
 }
 
@@ -118,10 +152,10 @@ const (
 	probeRatio   = 0.95
 )
 
-func worthCompressing(data []byte, level int) bool {
+func (p *flatePool) worthCompressing(data []byte) bool {
 	if len(data) < probeMinSize {
 		return true
 	}
-	z := deflateRaw(data[:probeSize], level)
+	z := p.deflateRaw(data[:probeSize])
 	return float64(len(z)) <= probeRatio*probeSize
 }

@@ -295,7 +295,10 @@ func TestCallerUnsupportedServer(t *testing.T) {
 		n.rec.Version = v
 		ctx, cancel := context.WithCancel(context.Background())
 		res := make(chan error, 1)
-		go func() { _, err := n.rpc.PerformRPC(ctx, rpc.PerformParams{Destination: "bob", Method: "m"}); res <- err }()
+		go func() {
+			_, err := n.rpc.PerformRPC(ctx, rpc.PerformParams{Destination: "bob", Method: "m"})
+			res <- err
+		}()
 		if fail {
 			asRpc(t, <-res, 1403, "RPC not supported by server")
 			cancel()

@@ -214,3 +214,17 @@ func recordOn(ep *dstest.Endpoint) *record {
 	ep.SetSendHook(r.hook)
 	return r
 }
+
+// joinReal is join with the system clock (benchmarks).
+func (w *world) joinReal(t testing.TB, id string, proto int32, caps ...lkpb.ClientInfo_Capability) *node {
+	ep := w.net.Join(id, proto, caps...)
+	ds := datastream.NewManager(ep, datastream.Options{})
+	r, err := rpc.New(ep, ds, rpc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{ep: ep, ds: ds, rpc: r}
+	ep.Start(n.handle, n.left)
+	w.nodes = append(w.nodes, n)
+	return n
+}

@@ -57,7 +57,10 @@ func wantError(t *testing.T, p *lkpb.DataPacket, id string, code uint32, data st
 func TestCalleeV1(t *testing.T) {
 	n := newRecNode(t, "bob", nil, nil, 0)
 	var got rpc.Invocation
-	_ = n.rpc.RegisterMethod("echo", func(_ context.Context, inv rpc.Invocation) (string, error) { got = inv; return "re:" + inv.Payload, nil })
+	_ = n.rpc.RegisterMethod("echo", func(_ context.Context, inv rpc.Invocation) (string, error) {
+		got = inv
+		return "re:" + inv.Payload, nil
+	})
 	_ = n.rpc.RegisterMethod("err", func(context.Context, rpc.Invocation) (string, error) { return "", errors.New("kaboom") })
 	_ = n.rpc.RegisterMethod("rpcerr", func(context.Context, rpc.Invocation) (string, error) {
 		return "", fmtWrap(rpc.NewRpcError(2001, "boom", "d"))
