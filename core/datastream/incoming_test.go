@@ -484,3 +484,28 @@ func TestReservedTopics(t *testing.T) {
 	r.feed(hp(h))
 	r.none(t)
 }
+
+func TestReaderIterators(t *testing.T) {
+	r := newRx(t, datastream.Limits{})
+	r.feed(hp(hdr("s", true, nil, nil)), cp("s", 0, []byte("a")), cp("s", 1, []byte("b")), tp("s", "", nil))
+	var got []string
+	for s, err := range r.text(t).All(ctxT(t)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	if strings.Join(got, "|") != "a|b" {
+		t.Fatal(got)
+	}
+	r.feed(hp(hdr("b", false, nil, nil)), cp("b", 0, []byte{1}), tp("b", "stop", nil))
+	var n int
+	var last error
+	for p, err := range r.byteStream(t).All(ctxT(t)) {
+		n += len(p)
+		last = err
+	}
+	if !errors.Is(last, datastream.ErrAbnormalEnd) {
+		t.Fatalf("last = %v (n=%d)", last, n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -360,3 +361,35 @@ func (b *ByteStreamReader) BytesReceived() uint64 { return b.r.delivered.Load() 
 // delivered piece with the decoded bytes so far and the announced total (0 if
 // unknown).
 func (b *ByteStreamReader) OnProgress(f func(received, total uint64)) { b.r.onProgress.Store(&f) }
+
+// All iterates over the text deltas until the end of the stream; a failure is
+// yielded once as the last element (io.EOF is not).
+func (t *TextStreamReader) All(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		for {
+			s, err := t.Next(ctx)
+			if err == io.EOF {
+				return
+			}
+			if !yield(s, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// All iterates over the payload pieces until the end of the stream; a
+// failure is yielded once as the last element (io.EOF is not).
+func (b *ByteStreamReader) All(ctx context.Context) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		for {
+			p, err := b.Next(ctx)
+			if err == io.EOF {
+				return
+			}
+			if !yield(p, err) || err != nil {
+				return
+			}
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 // ServerVersioner is optionally implemented by the transport to report the
 // server version from JoinResponse.server_info ("" when unknown).
 type ServerVersioner interface {
+	// ServerVersion is JoinResponse.server_info.version, "" if unknown.
 	ServerVersion() string
 }
 
