@@ -44,7 +44,7 @@ type SendQueue struct {
 	inFlight  int
 	closed    bool
 	ready     chan struct{} // capacity 1: signalled when a frame is queued
-	idle      chan struct{} // closed while empty and nothing in flight; replaced when busy
+	idle      chan struct{} // created by Flush while busy; closed when the queue becomes idle
 	free      []*PacketizedFrame
 	evicted   uint64
 	rejected  uint64
@@ -60,14 +60,11 @@ func NewSendQueue(maxFrames, maxBytes int, policy OverflowPolicy) *SendQueue {
 	if maxBytes <= 0 {
 		maxBytes = DefaultSendQueueBytes
 	}
-	idle := make(chan struct{})
-	close(idle)
 	return &SendQueue{
 		frames:   make([]*PacketizedFrame, maxFrames),
 		maxBytes: maxBytes,
 		policy:   policy,
 		ready:    make(chan struct{}, 1),
-		idle:     idle,
 	}
 }
 
@@ -137,9 +134,6 @@ func (q *SendQueue) TryPush(f *PacketizedFrame) (evicted int, err error) {
 	q.frames[(q.head+q.n)%len(q.frames)] = f
 	q.n++
 	q.bytes += b
-	if q.n == 1 && q.inFlight == 0 {
-		q.idle = make(chan struct{})
-	}
 	select {
 	case q.ready <- struct{}{}:
 	default:
@@ -178,12 +172,9 @@ func (q *SendQueue) Done(f *PacketizedFrame) {
 }
 
 func (q *SendQueue) signalIdleLocked() {
-	if q.n == 0 && q.inFlight <= 0 {
-		select {
-		case <-q.idle:
-		default:
-			close(q.idle)
-		}
+	if q.n == 0 && q.inFlight <= 0 && q.idle != nil {
+		close(q.idle)
+		q.idle = nil
 	}
 }
 
@@ -195,6 +186,13 @@ func (q *SendQueue) Ready() <-chan struct{} { return q.ready }
 // (JS flush() parity, §6.3 item 5).
 func (q *SendQueue) Flush(ctx context.Context) error {
 	q.mu.Lock()
+	if q.n == 0 && q.inFlight <= 0 {
+		q.mu.Unlock()
+		return nil
+	}
+	if q.idle == nil {
+		q.idle = make(chan struct{})
+	}
 	idle := q.idle
 	q.mu.Unlock()
 	select {
