@@ -172,34 +172,36 @@ type (
 	// PublishCompleted resolves a Publish: Track on success, Err otherwise (ErrTimeout,
 	// *PublishError, ErrDisconnected, ErrInvalidResponse, or the cancellation error).
 	PublishCompleted struct {
-		Handle uint16
-		Track  *LocalTrack
-		Err    error
+		Handle uint16      // the handle Publish returned
+		Track  *LocalTrack // the published track, nil on failure
+		Err    error       // nil on success
 	}
 
 	// UnpublishCompleted resolves an Unpublish. Acknowledged is false when the server's answer
 	// did not come within the bounded wait (or no session was up); the track is unpublished
 	// locally either way. NOT_FOUND counts as acknowledged.
 	UnpublishCompleted struct {
-		Handle       uint16
-		Acknowledged bool
+		Handle       uint16 // the unpublished track's handle
+		Acknowledged bool   // the server answered (response or NOT_FOUND)
 	}
 
 	// LocalTrackUnpublished reports that a track ended (locally, by the server, by permission
 	// revocation, by a failed republish or by Close). Reason is nil for a local Unpublish.
 	LocalTrackUnpublished struct {
-		Track  *LocalTrack
-		Reason error
+		Track  *LocalTrack // the track that ended
+		Reason error       // nil for a local Unpublish
 	}
 
 	// LocalTrackRepublishing reports that a full reconnect put the track into Republishing
 	// (its queue was cleared). No application event is expected (§8.4).
-	LocalTrackRepublishing struct{ Track *LocalTrack }
+	LocalTrackRepublishing struct {
+		Track *LocalTrack // the track now republishing
+	}
 
 	// LocalTrackRepublished reports a successful republish: the SID changed in place.
 	LocalTrackRepublished struct {
-		Track          *LocalTrack
-		OldSid, NewSid string
+		Track          *LocalTrack // the track, published again
+		OldSid, NewSid string      // SID before and after
 	}
 )
 

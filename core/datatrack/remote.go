@@ -122,26 +122,32 @@ type (
 	RemoteOutput interface{ remoteOutput() }
 
 	// RemoteTrackPublished: a remote participant published a track (emitted before any frame).
-	RemoteTrackPublished struct{ Info TrackInfo }
+	RemoteTrackPublished struct {
+		Info TrackInfo // the new track
+	}
 
 	// RemoteTrackUnpublished: a remote track went away (unpublished or publisher left).
-	RemoteTrackUnpublished struct{ Info TrackInfo }
+	RemoteTrackUnpublished struct {
+		Info TrackInfo // the track that went away
+	}
 
 	// RemoteTrackSidChanged: the publisher republished after a full reconnect; the track keeps
 	// its identity and subscriptions (no published/unpublished events, §8.4).
 	RemoteTrackSidChanged struct {
-		Info   TrackInfo
-		OldSid string
+		Info   TrackInfo // the track with its new SID
+		OldSid string    // the SID it had before
 	}
 
 	// SubscriptionActive: the subscription is established and frames will flow.
-	SubscriptionActive struct{ Subscription *Subscription }
+	SubscriptionActive struct {
+		Subscription *Subscription // the now-active stream
+	}
 
 	// SubscriptionEnded: the subscription ended for a reason other than the caller's own
 	// Unsubscribe; Err is what Recv returns after the buffered frames.
 	SubscriptionEnded struct {
-		Subscription *Subscription
-		Err          error
+		Subscription *Subscription // the ended stream
+		Err          error         // what its Recv returns after the buffered frames
 	}
 )
 
