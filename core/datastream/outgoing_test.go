@@ -441,3 +441,26 @@ func TestWriterCloseWithReason(t *testing.T) {
 		t.Fatalf("packets %v", p)
 	}
 }
+
+// Attachments (ids of byte streams the caller sends) are listed in the text
+// header, and such a text is never inline (spec §3.4.1 step 6).
+func TestAttachmentsNeverInline(t *testing.T) {
+	m, rec := newSender(t, []datastream.PeerInfo{v2peer("bob")})
+	att, err := m.SendFile(ctxT(t), strings.NewReader("file"), 4, datastream.SendFileOptions{Topic: "t", Name: "a.txt", DestinationIdentities: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := m.SendText(ctxT(t), "see attachment", datastream.SendTextOptions{Topic: "t", DestinationIdentities: []string{"bob"}, AttachedStreamIDs: []string{att.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rec.Packets()
+	text := p[len(p)-3:]
+	if s := shapeOf(t, text); s.inline || s.packets != 3 {
+		t.Fatalf("shape %+v", s)
+	}
+	if ids := text[0].GetStreamHeader().GetTextHeader().AttachedStreamIds; len(ids) != 1 || ids[0] != att.ID || info.AttachedStreamIDs[0] != att.ID {
+		t.Fatalf("attached ids %v", ids)
+	}
+	checkDestinations(t, p, []string{"bob"})
+}
