@@ -48,3 +48,40 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReceivePath feeds arbitrary message sequences (each prefixed by a one-byte length) into
+// a RemoteManager with one subscribed track: it must never panic, never exceed the partial
+// frame bound, and only deliver frames for the routed handle.
+func FuzzReceivePath(f *testing.F) {
+	f.Add(append([]byte{13}, unhex(f, "10000001FFFE00070001E240AB")...), uint8(1))
+	f.Add(append(append([]byte{13}, unhex(f, "10000001FFFE00070001E240AB")...),
+		append([]byte{13}, unhex(f, "08000001000000070001E240EF")...)...), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, maxPartial uint8) {
+		m := setupRemote(t, RemoteConfig{}, dti(1, "DTR_a", "a", 0))
+		_ = m.SetMaxPartialFrames("DTR_a", int(maxPartial))
+		s, _, _ := m.Subscribe("DTR_a", SubscribeOptions{}, t0)
+		m.HandleSubscriberHandles(handles(map[uint32]string{1: "DTR_a"}), t0)
+		for len(data) > 0 {
+			n := int(data[0])
+			data = data[1:]
+			n = min(n, len(data))
+			msg := bytes.Clone(data[:n])
+			data = data[n:]
+			o := m.HandlePacket(msg)
+			if o.Delivered && o.TrackSid != "DTR_a" {
+				t.Fatal("delivered for an unrouted track")
+			}
+			m.mu.Lock()
+			tr := m.tracks["DTR_a"]
+			if tr.pipeline.Depacketizer().PartialFrames() > clampPartial(int(maxPartial)) {
+				t.Fatal("partial frame bound exceeded")
+			}
+			m.mu.Unlock()
+		}
+		for {
+			if _, ok := s.TryRecv(); !ok {
+				break
+			}
+		}
+	})
+}
