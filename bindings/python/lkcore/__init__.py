@@ -1,0 +1,86 @@
+"""lkcore: an asyncio SDK for LiveKit's data plane over liblkcore's C ABI.
+
+Data packets, data tracks, RPC, text/byte data streams and end-to-end encryption, in the
+style of LiveKit's ``livekit.rtc`` — without audio or video. The native library is found as
+described in :func:`load_library` (``LKCORE_LIB`` environment variable, the package folder,
+then the system).
+
+Logs of the library are forwarded to the ``logging`` logger ``"lkcore.lib"``; the library's
+log level follows the ``"lkcore"`` logger's effective level when a client is created (see
+:meth:`Client.set_log_level`).
+"""
+
+from . import errors
+from ._client import Client, live_clients
+from ._lib import ABI_VERSION_MAJOR, ABI_VERSION_MINOR, Library, abi_version, load_library
+from .data_stream import (
+    ByteStreamInfo,
+    ByteStreamReader,
+    ByteStreamWriter,
+    TextStreamInfo,
+    TextStreamReader,
+    TextStreamWriter,
+)
+from .data_track import (
+    DataTrackFrame,
+    DataTrackInfo,
+    DataTrackSubscription,
+    LocalDataTrack,
+    RemoteDataTrack,
+    SubscriptionEndReason,
+)
+from .errors import *  # noqa: F401,F403 - the exception types are part of the top-level API
+from .errors import LkError, RpcError
+from .participant import LocalParticipant, Participant, ParticipantKind, ParticipantPermission, RemoteParticipant
+from .room import (
+    ConnectionState,
+    DataPacket,
+    DisconnectReason,
+    E2EEOptions,
+    EncryptionState,
+    ReconnectKind,
+    Room,
+    RoomOptions,
+)
+from .rpc import RpcInvocationData
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ABI_VERSION_MAJOR",
+    "ABI_VERSION_MINOR",
+    "ByteStreamInfo",
+    "ByteStreamReader",
+    "ByteStreamWriter",
+    "Client",
+    "ConnectionState",
+    "DataPacket",
+    "DataTrackFrame",
+    "DataTrackInfo",
+    "DataTrackSubscription",
+    "DisconnectReason",
+    "E2EEOptions",
+    "EncryptionState",
+    "Library",
+    "LkError",
+    "LocalDataTrack",
+    "LocalParticipant",
+    "Participant",
+    "ParticipantKind",
+    "ParticipantPermission",
+    "ReconnectKind",
+    "RemoteDataTrack",
+    "RemoteParticipant",
+    "Room",
+    "RoomOptions",
+    "RpcError",
+    "RpcInvocationData",
+    "SubscriptionEndReason",
+    "TextStreamInfo",
+    "TextStreamReader",
+    "TextStreamWriter",
+    "abi_version",
+    "errors",
+    "live_clients",
+    "load_library",
+] + list(errors.__all__)

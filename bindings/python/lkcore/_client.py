@@ -1,0 +1,484 @@
+"""The FFI client: requests, asynchronous operations, event delivery and handles.
+
+One :class:`Client` is one ``lk_client_new`` client in *pull mode*: a dedicated Python thread
+(``lkcore-events-<id>``) blocks in ``lk_client_next_event`` (ctypes releases the GIL while it
+waits) and hands each event to the asyncio loop with ``loop.call_soon_threadsafe``, in the
+library's order. No foreign-thread callback into Python is ever made, so nothing can call into
+a finalizing interpreter, and closing the client ends the thread: ``lk_client_close`` makes the
+blocked ``lk_client_next_event`` return ``CLIENT_CLOSED``.
+
+Log records are forwarded to the :mod:`logging` logger ``"lkcore"`` directly from that thread.
+
+Asynchronous operations pick a request id, register a future under it *before* calling
+``lk_request``, and are resolved by the matching ``Event.completion``. Cancelling the awaiting
+task sends a ``CancelRequest``.
+
+Handles are tracked per client: :attr:`Client.live_handles` counts handles that were issued to
+the host and not yet released (dropped, released with their parent, or freed by closing the
+client). Objects that own a handle release it when garbage collected, without raising.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import weakref
+from collections import deque
+import os
+from typing import Any, Callable, Deque, Dict, Optional, Tuple, Union
+
+from . import errors
+from ._lib import LK_ERR_CLIENT_CLOSED, LK_OK, Library, load_library
+from ._proto import lkcore_ffi_pb2 as pb
+
+__all__ = ["Client", "live_clients"]
+
+logger = logging.getLogger("lkcore")
+_lib_logger = logging.getLogger("lkcore.lib")
+
+_LEVEL_TO_PY = {
+    pb.LOG_LEVEL_DEBUG: logging.DEBUG,
+    pb.LOG_LEVEL_INFO: logging.INFO,
+    pb.LOG_LEVEL_WARN: logging.WARNING,
+    pb.LOG_LEVEL_ERROR: logging.ERROR,
+}
+
+_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
+_clients_lock = threading.Lock()
+
+EventHandler = Callable[[pb.Event], None]
+
+
+def live_clients() -> "list[Client]":
+    """Returns the clients of this process that are not closed (diagnostics and tests)."""
+    with _clients_lock:
+        return [c for c in _clients if not c.closed]
+
+
+def error_from_proto(e: pb.Error) -> errors.LkError:
+    """Converts an ``lkcore.ffi.v1.Error`` into the matching exception."""
+    if e.code == pb.ERROR_CODE_RPC_ERROR and e.HasField("rpc"):
+        return errors.RpcError(e.rpc.code, e.rpc.message, e.rpc.data or None)
+    return errors.error_for_code(e.code, e.message, e.retryable)
+
+
+def py_level_to_lib(level: int) -> "pb.LogLevel.ValueType":
+    """Maps a :mod:`logging` level to the library's LogLevel."""
+    if level <= logging.DEBUG:
+        return pb.LOG_LEVEL_DEBUG
+    if level <= logging.INFO:
+        return pb.LOG_LEVEL_INFO
+    if level <= logging.WARNING:
+        return pb.LOG_LEVEL_WARN
+    if level <= logging.CRITICAL:
+        return pb.LOG_LEVEL_ERROR
+    return pb.LOG_LEVEL_OFF
+
+
+def _close_native(lib: Library, cid: int, timeout_ms: int) -> int:
+    return lib.client_close(cid, timeout_ms)
+
+
+def _pull_events(lib: Library, cid: int, ref: "weakref.ReferenceType[Client]") -> None:
+    """Body of the event thread: pulls until the client is closed."""
+    while True:
+        try:
+            st, data = lib.next_event(cid, -1)
+        except BaseException:  # pragma: no cover - interpreter shutdown
+            return
+        if st == LK_OK and data is not None:
+            client = ref()
+            if client is None:
+                return  # collected: its finalizer closes the native client
+            try:
+                client._on_event_bytes(data)
+            except Exception:  # pragma: no cover - defensive: never kill the thread
+                logger.exception("lkcore: failed to handle an event")
+            del client
+            continue
+        if st == LK_ERR_CLIENT_CLOSED:
+            return
+        if st != 9:  # LK_ERR_TIMEOUT is harmless; anything else ends delivery
+            logger.error("lkcore: lk_client_next_event failed: %s", lib.status_name(st))
+            return
+
+
+class Client:
+    """An independent liblkcore client (own handles, event stream and event thread).
+
+    A :class:`~lkcore.Room` creates a private client unless one is passed in. A client is
+    bound to the first asyncio event loop that uses it. Close it with :meth:`aclose` or
+    :meth:`close` (idempotent); garbage collection closes it too.
+
+    Args:
+        lib_path: explicit path of liblkcore (see :func:`lkcore.load_library`).
+    """
+
+    def __init__(self, lib_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> None:
+        self._lib = load_library(lib_path)
+        cid = self._lib.client_new()
+        if cid == 0:
+            raise errors.InternalError("lk_client_new failed")
+        self._id = cid
+        self._lock = threading.RLock()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._backlog: Deque[pb.Event] = deque()
+        # request id -> (future, on_result) of pending ASYNC operations (touched on the loop only)
+        self._pending: Dict[int, Tuple["asyncio.Future[Any]", Optional[Callable[[pb.Completion], Any]]]] = {}
+        self._routes: Dict[int, "weakref.WeakMethod[EventHandler]"] = {}
+        self._ids = itertools.count(1)
+        self._handles: Dict[int, int] = {}  # live handle -> parent handle (0 = none)
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _close_native, self._lib, cid, 1000)
+        self._thread = threading.Thread(
+            target=_pull_events,
+            args=(self._lib, cid, weakref.ref(self)),
+            name=f"lkcore-events-{cid}",
+            daemon=True,
+        )
+        self._thread.start()
+        with _clients_lock:
+            _clients.add(self)
+        self.set_log_level(logger.getEffectiveLevel())
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def id(self) -> int:
+        """The native client id."""
+        return self._id
+
+    @property
+    def lib(self) -> Library:
+        """The loaded library."""
+        return self._lib
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has started."""
+        return self._closed
+
+    @property
+    def live_handles(self) -> int:
+        """Handles issued to this client and not released yet."""
+        with self._lock:
+            return len(self._handles)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def request(self, req: pb.Request) -> pb.Response:
+        """Sends one synchronous request and returns its Response.
+
+        Raises the :class:`~lkcore.errors.LkError` subclass matching ``Response.error``.
+        """
+        st, out = self._lib.request(self._id, req.SerializeToString())
+        if out is None:
+            raise errors.error_for_code(st, self._lib.status_name(st))
+        resp = pb.Response.FromString(out)
+        if resp.HasField("error"):
+            raise error_from_proto(resp.error)
+        if st != LK_OK:  # pragma: no cover - status and Response.error always agree
+            raise errors.error_for_code(st, self._lib.status_name(st))
+        return resp
+
+    async def request_async(
+        self,
+        req: pb.Request,
+        timeout: Optional[float] = None,
+        on_result: Optional[Callable[[pb.Completion], Any]] = None,
+    ) -> Any:
+        """Starts an ASYNC request and waits for its completion.
+
+        Args:
+            req: the request (its ``request_id`` is assigned here).
+            timeout: library-side deadline in seconds (``Request.timeout_ms``); None = the
+                operation's default.
+            on_result: called with a successful Completion *at its place in the event
+                order* (before any later event is dispatched); its return value becomes the
+                result. Objects created from a completion (rooms, tracks, writers) are built
+                here so no event about them can arrive before they exist.
+
+        Returns:
+            ``on_result(completion)``, or the Completion when no on_result is given.
+
+        Raises the LkError of a failed completion. Cancelling the awaiting task cancels the
+        operation in the library.
+        """
+        loop = self._bind_loop()
+        rid = next(self._ids)
+        req.request_id = rid
+        if timeout is not None:
+            req.timeout_ms = max(1, int(timeout * 1000))
+        fut: "asyncio.Future[Any]" = loop.create_future()
+        self._pending[rid] = (fut, on_result)
+        try:
+            self.request(req)
+        except BaseException:
+            self._pending.pop(rid, None)
+            raise
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if self._pending.pop(rid, None) is not None and not self._closed:
+                try:
+                    self.request(pb.Request(cancel=pb.CancelRequest(target_request_id=rid)))
+                except errors.LkError:
+                    pass
+                # The CANCELLED completion (or a result that raced it) is then handled by
+                # _on_orphan_completion, which releases any handle it carries.
+            raise
+
+    def set_log_level(self, level: int) -> None:
+        """Sets the minimum level of forwarded library logs from a :mod:`logging` level."""
+        self.request(pb.Request(set_log_level=pb.SetLogLevelRequest(level=py_level_to_lib(level))))
+
+    def push_frame(self, track_handle: int, payload: bytes, user_timestamp: Optional[int]) -> None:
+        """Fast path ``lk_data_track_push``; raises on any status but OK."""
+        st = self._lib.data_track_push(self._id, track_handle, payload, user_timestamp)
+        if st != LK_OK:
+            raise errors.error_for_code(
+                st, self._lib.status_name(st), retryable=st == pb.ERROR_CODE_QUEUE_FULL
+            )
+
+    # -- handles -------------------------------------------------------------------------------
+
+    def adopt(self, handle: int, parent: int = 0) -> None:
+        """Records a handle transferred to the host (``Owned*`` messages)."""
+        if handle == 0:
+            return
+        with self._lock:
+            if not self._closed:
+                self._handles[handle] = parent
+
+    def drop(self, handle: int) -> None:
+        """Releases a handle and its children. Idempotent; never raises (safe in finalizers)."""
+        with self._lock:
+            if self._closed or handle not in self._handles:
+                return
+            self._forget(handle)
+        try:
+            st = self._lib.handle_drop(self._id, handle)
+        except Exception:  # pragma: no cover - interpreter shutdown
+            return
+        if st not in (LK_OK, LK_ERR_CLIENT_CLOSED):
+            logger.debug("lkcore: lk_handle_drop(%d) returned %s", handle, self._lib.status_name(st))
+
+    def _forget(self, handle: int) -> None:
+        self._handles.pop(handle, None)
+        self._routes.pop(handle, None)
+        children = [h for h, p in self._handles.items() if p == handle]
+        for h in children:
+            self._forget(h)
+
+    def route(self, handle: int, method: EventHandler) -> None:
+        """Delivers events about ``handle`` to ``method`` (a bound method, held weakly)."""
+        with self._lock:
+            self._routes[handle] = weakref.WeakMethod(method)  # type: ignore[arg-type]
+
+    def unroute(self, handle: int) -> None:
+        """Stops delivering events about ``handle``."""
+        with self._lock:
+            self._routes.pop(handle, None)
+
+    # -- event delivery ------------------------------------------------------------------------
+
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._closed:
+                raise errors.ClientClosedError("the client is closed")
+            if self._loop is None:
+                self._loop = loop
+                while self._backlog:
+                    loop.call_soon_threadsafe(self._dispatch, self._backlog.popleft())
+            elif self._loop is not loop:
+                raise RuntimeError("this lkcore client is bound to another event loop")
+        return loop
+
+    def _on_event_bytes(self, data: bytes) -> None:
+        """Runs on the event thread."""
+        ev = pb.Event.FromString(data)
+        kind = ev.WhichOneof("message")
+        if kind == "log":
+            _forward_log(ev.log)
+            return
+        if kind is None:
+            return  # an event kind from a newer library: ignored
+        with self._lock:
+            loop = self._loop
+            if loop is None:
+                self._backlog.append(ev)
+                return
+        try:
+            loop.call_soon_threadsafe(self._dispatch, ev)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is left to receive the event
+
+    def _dispatch(self, ev: pb.Event) -> None:
+        """Runs on the event loop, in event order."""
+        kind = ev.WhichOneof("message")
+        if kind == "completion":
+            comp = ev.completion
+            entry = self._pending.pop(comp.request_id, None)
+            if entry is None or entry[0].done():
+                self._on_orphan_completion(comp)
+                return
+            fut, on_result = entry
+            if comp.HasField("error"):
+                fut.set_exception(error_from_proto(comp.error))
+            elif on_result is None:
+                fut.set_result(comp)
+            else:
+                try:
+                    fut.set_result(on_result(comp))
+                except Exception as e:  # noqa: BLE001 - delivered to the waiter
+                    fut.set_exception(e)
+            return
+        if kind == "room":
+            handle = ev.room.room_handle
+        elif kind == "data_track_frame":
+            handle = ev.data_track_frame.subscription_handle
+        elif kind == "data_track_subscription_ended":
+            handle = ev.data_track_subscription_ended.subscription_handle
+        elif kind == "stream_chunk":
+            handle = ev.stream_chunk.reader_handle
+        elif kind == "stream_ended":
+            handle = ev.stream_ended.reader_handle
+        else:
+            return
+        ref = self._routes.get(handle)
+        method = ref() if ref is not None else None
+        if method is None:
+            if kind == "room" and ev.room.WhichOneof("message") == "stream_opened":
+                # Nobody to read it: release the reader instead of leaking it.
+                self.adopt(ev.room.stream_opened.reader.handle, handle)
+                self.drop(ev.room.stream_opened.reader.handle)
+            return
+        try:
+            method(ev)
+        except Exception:
+            logger.exception("lkcore: event handler failed")
+
+    def _on_orphan_completion(self, comp: pb.Completion) -> None:
+        """Releases handles carried by a completion nobody waits for (cancelled waiter)."""
+        kind = comp.WhichOneof("result")
+        h = 0
+        if kind == "publish_data_track":
+            h = comp.publish_data_track.track.handle
+        elif kind in ("open_text_writer", "open_byte_writer"):
+            h = getattr(comp, kind).handle
+        if h:
+            self.adopt(h)
+            self.drop(h)
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Closes the client: rooms disconnect, handles are released, the event thread ends.
+
+        Idempotent and callable from any thread. Pending operations fail with
+        :class:`~lkcore.errors.ClientClosedError`.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._handles.clear()
+            self._routes.clear()
+            pending = [f for f, _ in self._pending.values()]
+            self._pending.clear()
+            loop = self._loop
+        with _clients_lock:
+            _clients.discard(self)
+        st = self._lib.client_close(self._id, max(1, int(timeout * 1000)))
+        while st == 9:  # LK_ERR_TIMEOUT: no callback is running in pull mode; wait again
+            logger.warning("lkcore: client close is taking long; waiting again")
+            st = self._lib.client_close(self._id, max(1, int(timeout * 1000)))
+        self._finalizer.detach()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        if pending and loop is not None:
+            _fail_futures(loop, pending)
+
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Async form of :meth:`close`: waits on a short-lived helper thread, not the loop."""
+        if self._closed:
+            return
+        await _run_blocking(self.close, timeout)
+
+    def __repr__(self) -> str:
+        return f"<lkcore.Client id={self._id}{' closed' if self._closed else ''}>"
+
+
+def _fail_futures(loop: asyncio.AbstractEventLoop, futs: "list[asyncio.Future[Any]]") -> None:
+    def fail() -> None:
+        for f in futs:
+            if not f.done():
+                f.set_exception(errors.ClientClosedError("the client was closed"))
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        fail()
+    else:
+        try:
+            loop.call_soon_threadsafe(fail)
+        except RuntimeError:
+            pass
+
+
+async def _run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
+    """Runs a blocking call on a dedicated thread that ends with it (no lingering pool)."""
+    loop = asyncio.get_running_loop()
+    fut: "asyncio.Future[Any]" = loop.create_future()
+
+    def done(ok: bool, value: Any) -> None:
+        if fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+    def run() -> None:
+        try:
+            r = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - forwarded to the awaiting task
+            loop.call_soon_threadsafe(done, False, e)
+        else:
+            loop.call_soon_threadsafe(done, True, r)
+
+    t = threading.Thread(target=run, name="lkcore-close", daemon=True)
+    t.start()
+    try:
+        return await asyncio.shield(fut)
+    finally:
+        t.join()
+
+
+def _forward_log(rec: pb.LogRecord) -> None:
+    level = _LEVEL_TO_PY.get(rec.level, logging.INFO)
+    if not _lib_logger.isEnabledFor(level):
+        return
+    attrs = " ".join(f"{k}={v}" for k, v in sorted(rec.attributes.items()))
+    msg = rec.message if not attrs else f"{rec.message} {attrs}"
+    if rec.dropped_before:
+        msg += f" ({rec.dropped_before} earlier records dropped)"
+    record = _lib_logger.makeRecord(
+        _lib_logger.name,
+        level,
+        "liblkcore",
+        0,
+        msg,
+        None,
+        None,
+        extra={"lkcore_attributes": dict(rec.attributes)},
+    )
+    if rec.time_unix_ms:
+        record.created = rec.time_unix_ms / 1000.0
+        record.msecs = rec.time_unix_ms % 1000
+    _lib_logger.handle(record)

@@ -1,0 +1,258 @@
+"""Loading liblkcore with ctypes and declaring the C ABI of ``include/lkcore.h``.
+
+The library is looked up, in order:
+
+1. the ``path`` argument of :func:`load_library`;
+2. the ``LKCORE_LIB`` environment variable (a file path);
+3. the package folder (``lkcore/liblkcore.so``, present when the wheel bundles it);
+4. the system's library search path (``ctypes.util.find_library("lkcore")``, then
+   ``liblkcore.so`` through the dynamic loader).
+
+The library's ABI version is checked against the version this binding was written for
+(:data:`ABI_VERSION_MAJOR`, :data:`ABI_VERSION_MINOR`) using the rule of ``lkcore.h``: same
+major, library minor >= binding minor. A mismatch raises :class:`AbiVersionError`.
+
+The library contains a Go runtime: it cannot be unloaded, so one loaded instance is kept for
+the life of the process (per path).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import pathlib
+import sys
+import threading
+from typing import Dict, Optional, Union
+
+from .errors import AbiVersionError, LibraryNotFoundError
+
+__all__ = [
+    "ABI_VERSION_MAJOR",
+    "ABI_VERSION_MINOR",
+    "Library",
+    "load_library",
+    "abi_version",
+]
+
+#: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
+ABI_VERSION_MAJOR = 1
+#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``).
+ABI_VERSION_MINOR = 0
+
+_LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
+_DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")
+
+_u8p = ctypes.POINTER(ctypes.c_uint8)
+
+# int32_t functions return these (same numbers as lkcore.ffi.v1.ErrorCode).
+LK_OK = 0
+LK_ERR_TIMEOUT = 9
+LK_ERR_CLIENT_CLOSED = 7
+LK_ERR_END_OF_STREAM = 34
+
+
+class Library:
+    """A loaded liblkcore with its C prototypes declared.
+
+    Thin and stateless: every method maps 1:1 onto a C function (see ``include/lkcore.h``).
+    ctypes releases the GIL for the duration of each call.
+    """
+
+    def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
+        self.path = path
+        self._dll = cdll
+        d = cdll
+        d.lk_abi_version.argtypes = []
+        d.lk_abi_version.restype = ctypes.c_uint32
+        d.lk_client_new.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        d.lk_client_new.restype = ctypes.c_uint64
+        d.lk_client_close.argtypes = [ctypes.c_uint64, ctypes.c_int32]
+        d.lk_client_close.restype = ctypes.c_int32
+        d.lk_request.argtypes = [
+            ctypes.c_uint64,
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.POINTER(_u8p),
+            ctypes.POINTER(ctypes.c_size_t),
+        ]
+        d.lk_request.restype = ctypes.c_int32
+        d.lk_client_next_event.argtypes = [
+            ctypes.c_uint64,
+            ctypes.c_int32,
+            ctypes.POINTER(_u8p),
+            ctypes.POINTER(ctypes.c_size_t),
+        ]
+        d.lk_client_next_event.restype = ctypes.c_int32
+        d.lk_free.argtypes = [ctypes.c_void_p]
+        d.lk_free.restype = None
+        d.lk_handle_drop.argtypes = [ctypes.c_uint64, ctypes.c_uint64]
+        d.lk_handle_drop.restype = ctypes.c_int32
+        d.lk_data_track_push.argtypes = [
+            ctypes.c_uint64,
+            ctypes.c_uint64,
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint64,
+            ctypes.c_bool,
+        ]
+        d.lk_data_track_push.restype = ctypes.c_int32
+        d.lk_data_track_read.argtypes = [
+            ctypes.c_uint64,
+            ctypes.c_uint64,
+            ctypes.c_int32,
+            ctypes.POINTER(_u8p),
+            ctypes.POINTER(ctypes.c_size_t),
+            ctypes.POINTER(ctypes.c_uint64),
+            ctypes.POINTER(ctypes.c_bool),
+        ]
+        d.lk_data_track_read.restype = ctypes.c_int32
+        d.lk_status_name.argtypes = [ctypes.c_int32]
+        d.lk_status_name.restype = ctypes.c_char_p
+
+    # -- thin wrappers -------------------------------------------------------------------------
+
+    def abi_version(self) -> int:
+        """``lk_abi_version()``: ``(major << 16) | minor``."""
+        return int(self._dll.lk_abi_version())
+
+    def status_name(self, status: int) -> str:
+        """``lk_status_name(status)``, e.g. ``"LK_ERR_TIMEOUT"``."""
+        name = self._dll.lk_status_name(status)
+        return name.decode("ascii") if name else "LK_ERR_UNKNOWN"
+
+    def client_new(self) -> int:
+        """Creates a pull-mode client (no callback); returns its id or 0."""
+        return int(self._dll.lk_client_new(None, None))
+
+    def client_close(self, client: int, timeout_ms: int) -> int:
+        """``lk_client_close``; returns the status."""
+        return int(self._dll.lk_client_close(client, timeout_ms))
+
+    def request(self, client: int, data: bytes) -> "tuple[int, Optional[bytes]]":
+        """``lk_request``; returns ``(status, encoded Response or None)``."""
+        out = _u8p()
+        out_len = ctypes.c_size_t(0)
+        st = self._dll.lk_request(client, data, len(data), ctypes.byref(out), ctypes.byref(out_len))
+        return int(st), self._take(out, out_len.value)
+
+    def next_event(self, client: int, timeout_ms: int) -> "tuple[int, Optional[bytes]]":
+        """``lk_client_next_event``; returns ``(status, encoded Event or None)``."""
+        out = _u8p()
+        out_len = ctypes.c_size_t(0)
+        st = self._dll.lk_client_next_event(client, timeout_ms, ctypes.byref(out), ctypes.byref(out_len))
+        return int(st), self._take(out, out_len.value)
+
+    def handle_drop(self, client: int, handle: int) -> int:
+        """``lk_handle_drop``; returns the status."""
+        return int(self._dll.lk_handle_drop(client, handle))
+
+    def data_track_push(self, client: int, track: int, data: bytes, ts: Optional[int]) -> int:
+        """``lk_data_track_push``; returns the status. ``data`` is borrowed for the call."""
+        return int(
+            self._dll.lk_data_track_push(
+                client, track, data, len(data), ts if ts is not None else 0, ts is not None
+            )
+        )
+
+    def data_track_read(
+        self, client: int, sub: int, timeout_ms: int
+    ) -> "tuple[int, Optional[bytes], Optional[int]]":
+        """``lk_data_track_read``; returns ``(status, frame, user_timestamp)``."""
+        out = _u8p()
+        out_len = ctypes.c_size_t(0)
+        ts = ctypes.c_uint64(0)
+        has_ts = ctypes.c_bool(False)
+        st = self._dll.lk_data_track_read(
+            client,
+            sub,
+            timeout_ms,
+            ctypes.byref(out),
+            ctypes.byref(out_len),
+            ctypes.byref(ts),
+            ctypes.byref(has_ts),
+        )
+        return int(st), self._take(out, out_len.value), (ts.value if has_ts.value else None)
+
+    def _take(self, ptr: "ctypes._Pointer[ctypes.c_uint8]", n: int) -> Optional[bytes]:
+        """Copies a library-owned buffer into Python and frees it with ``lk_free``."""
+        if not ptr:
+            return None
+        try:
+            return ctypes.string_at(ptr, n)
+        finally:
+            self._dll.lk_free(ptr)
+
+
+_loaded: Dict[str, Library] = {}
+_lock = threading.Lock()
+
+
+def _candidates(path: Optional[Union[str, os.PathLike]]) -> "list[tuple[str, str]]":
+    """Returns ``(how, path-or-name)`` in lookup order."""
+    if path is not None:
+        return [("path argument", os.fspath(path))]
+    env = os.environ.get("LKCORE_LIB")
+    if env:
+        return [("LKCORE_LIB", env)]
+    out = []
+    pkg = pathlib.Path(__file__).resolve().parent / _DEFAULT_NAME
+    if pkg.is_file():
+        out.append(("package folder", str(pkg)))
+    found = ctypes.util.find_library("lkcore")
+    if found:
+        out.append(("system (find_library)", found))
+    out.append(("system (dynamic loader)", _DEFAULT_NAME))
+    return out
+
+
+def load_library(path: Optional[Union[str, os.PathLike]] = None) -> Library:
+    """Loads liblkcore (see the module docstring for the lookup order) and checks its ABI.
+
+    An explicit ``path`` or ``LKCORE_LIB`` is used exclusively: if it cannot be loaded the
+    call fails instead of silently falling back to another copy.
+
+    Raises:
+        LibraryNotFoundError: no candidate could be loaded.
+        AbiVersionError: the library's ABI is incompatible with this binding.
+    """
+    tried = []
+    with _lock:
+        for how, cand in _candidates(path):
+            key = os.path.realpath(cand) if os.path.sep in cand else cand
+            lib = _loaded.get(key)
+            if lib is None:
+                try:
+                    dll = ctypes.CDLL(cand)
+                except OSError as e:
+                    tried.append(f"{how}: {cand} ({e})")
+                    continue
+                if not hasattr(dll, "lk_abi_version"):
+                    tried.append(f"{how}: {cand} (not liblkcore: no lk_abi_version)")
+                    continue
+                _check_abi(int(dll.lk_abi_version()), cand)
+                lib = Library(dll, cand)
+                _loaded[key] = lib
+            return lib
+    raise LibraryNotFoundError(
+        "liblkcore could not be loaded; build it with `./build.sh lib` and set LKCORE_LIB "
+        "to the file, or pass its path. Tried: " + "; ".join(tried)
+    )
+
+
+def _check_abi(version: int, where: str) -> None:
+    major, minor = version >> 16, version & 0xFFFF
+    if major != ABI_VERSION_MAJOR or minor < ABI_VERSION_MINOR:
+        raise AbiVersionError(
+            f"{where} implements lkcore ABI {major}.{minor}, but this binding needs "
+            f"{ABI_VERSION_MAJOR}.x with x >= {ABI_VERSION_MINOR}: install a matching "
+            "liblkcore or lkcore Python package",
+            library_version=(major, minor),
+        )
+
+
+def abi_version(path: Optional[Union[str, os.PathLike]] = None) -> "tuple[int, int]":
+    """Returns the loaded library's ABI version as ``(major, minor)``."""
+    v = load_library(path).abi_version()
+    return v >> 16, v & 0xFFFF

@@ -1,0 +1,407 @@
+"""Participants: the local participant (publishing, RPC, streams) and remote participants."""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+
+from . import errors
+from ._proto import lkcore_ffi_pb2 as pb
+from .data_stream import (
+    ByteStreamInfo,
+    ByteStreamWriter,
+    TextStreamInfo,
+    TextStreamWriter,
+    _byte_options,
+    _text_options,
+)
+from .data_track import DataTrackInfo, LocalDataTrack, RemoteDataTrack
+from .rpc import RpcHandler
+
+if TYPE_CHECKING:
+    from .room import Room
+
+__all__ = [
+    "ParticipantKind",
+    "ParticipantPermission",
+    "Participant",
+    "LocalParticipant",
+    "RemoteParticipant",
+]
+
+
+class ParticipantKind(enum.IntEnum):
+    """Kind of participant (values of ``lkcore.ffi.v1.ParticipantKind``)."""
+
+    UNSPECIFIED = pb.PARTICIPANT_KIND_UNSPECIFIED
+    STANDARD = pb.PARTICIPANT_KIND_STANDARD
+    INGRESS = pb.PARTICIPANT_KIND_INGRESS
+    EGRESS = pb.PARTICIPANT_KIND_EGRESS
+    SIP = pb.PARTICIPANT_KIND_SIP
+    AGENT = pb.PARTICIPANT_KIND_AGENT
+
+
+@dataclass(frozen=True)
+class ParticipantPermission:
+    """What a participant is allowed to do."""
+
+    can_subscribe: bool = False
+    can_publish: bool = False
+    can_publish_data: bool = False
+    hidden: bool = False
+
+
+def _kind(v: int) -> ParticipantKind:
+    try:
+        return ParticipantKind(v)
+    except ValueError:
+        return ParticipantKind.UNSPECIFIED
+
+
+class Participant:
+    """State shared by local and remote participants (a snapshot kept up to date by events)."""
+
+    def __init__(self, info: pb.ParticipantInfo) -> None:
+        self._info = pb.ParticipantInfo()
+        self._update(info)
+
+    def _update(self, info: pb.ParticipantInfo) -> None:
+        self._info.CopyFrom(info)
+
+    @property
+    def sid(self) -> str:
+        """Server-assigned participant sid."""
+        return self._info.sid
+
+    @property
+    def identity(self) -> str:
+        """The participant's identity (unique in the room)."""
+        return self._info.identity
+
+    @property
+    def name(self) -> str:
+        """Display name."""
+        return self._info.name
+
+    @property
+    def metadata(self) -> str:
+        """Application metadata."""
+        return self._info.metadata
+
+    @property
+    def attributes(self) -> Dict[str, str]:
+        """Attributes (a copy)."""
+        return dict(self._info.attributes)
+
+    @property
+    def kind(self) -> ParticipantKind:
+        """Participant kind."""
+        return _kind(self._info.kind)
+
+    @property
+    def joined_at_ms(self) -> int:
+        """Join time in Unix milliseconds."""
+        return self._info.joined_at_ms
+
+    @property
+    def client_protocol(self) -> int:
+        """LiveKit client protocol version the participant advertises."""
+        return self._info.client_protocol
+
+    @property
+    def permissions(self) -> ParticipantPermission:
+        """The participant's permissions."""
+        p = self._info.permission
+        return ParticipantPermission(p.can_subscribe, p.can_publish, p.can_publish_data, p.hidden)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} identity={self.identity!r} sid={self.sid!r}>"
+
+
+class RemoteParticipant(Participant):
+    """Another participant of the room."""
+
+    def __init__(self, info: pb.ParticipantInfo) -> None:
+        super().__init__(info)
+        #: Published data tracks by sid.
+        self.data_tracks: Dict[str, RemoteDataTrack] = {}
+
+
+class LocalParticipant(Participant):
+    """The participant this process joined as: publishes data, tracks, RPCs and streams."""
+
+    def __init__(self, room: "Room", info: pb.ParticipantInfo) -> None:
+        super().__init__(info)
+        self._room = room
+        #: Local data tracks published through this participant, by sid.
+        self.data_tracks: Dict[str, LocalDataTrack] = {}
+
+    # -- data packets --------------------------------------------------------------------------
+
+    async def publish_data(
+        self,
+        payload: Union[bytes, str],
+        *,
+        reliable: bool = True,
+        topic: str = "",
+        destination_identities: Sequence[str] = (),
+    ) -> None:
+        """Sends a data packet to the room (or to ``destination_identities``).
+
+        Completes when the packet was handed to the data channel. Packets of a room are sent in
+        call order.
+        """
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        await self._room._async_request(
+            pb.Request(
+                publish_data=pb.PublishDataRequest(
+                    room_handle=self._room._require_handle(),
+                    payload=bytes(payload),
+                    reliable=reliable,
+                    topic=topic,
+                    destination_identities=list(destination_identities),
+                )
+            )
+        )
+
+    # -- own metadata --------------------------------------------------------------------------
+
+    async def set_metadata(self, metadata: str) -> None:
+        """Sets the local participant's metadata (needs the canUpdateOwnMetadata grant)."""
+        await self._room._async_request(
+            pb.Request(
+                set_local_metadata=pb.SetLocalMetadataRequest(
+                    room_handle=self._room._require_handle(), metadata=metadata
+                )
+            )
+        )
+
+    async def set_name(self, name: str) -> None:
+        """Sets the local participant's display name."""
+        await self._room._async_request(
+            pb.Request(set_local_name=pb.SetLocalNameRequest(room_handle=self._room._require_handle(), name=name))
+        )
+
+    async def set_attributes(self, attributes: Mapping[str, str]) -> None:
+        """Updates attributes; keys with an empty value are deleted."""
+        await self._room._async_request(
+            pb.Request(
+                set_local_attributes=pb.SetLocalAttributesRequest(
+                    room_handle=self._room._require_handle(), attributes=dict(attributes)
+                )
+            )
+        )
+
+    # -- data tracks ---------------------------------------------------------------------------
+
+    async def publish_data_track(
+        self,
+        name: str,
+        *,
+        schema_name: str = "",
+        frame_encoding: str = "",
+        queue_size: int = 0,
+    ) -> LocalDataTrack:
+        """Publishes a data track and returns it.
+
+        Args:
+            name: non-empty, unique among this participant's tracks.
+            queue_size: capacity of the outgoing frame queue (0 = library default, 64);
+                ``try_push`` beyond it raises QueueFullError.
+
+        Raises:
+            AlreadyExistsError, InvalidArgumentError, NotAllowedError, LimitReachedError,
+            UnsupportedError (server without data tracks), OperationTimeoutError.
+        """
+        room = self._room
+        client = room._require_client()
+
+        def on_result(comp: pb.Completion) -> LocalDataTrack:
+            owned = comp.publish_data_track.track
+            client.adopt(owned.handle, room._handle)
+            t = LocalDataTrack(client, owned.handle, DataTrackInfo._from_proto(owned.info))
+            room._local_tracks[owned.handle] = t
+            self.data_tracks[t.sid] = t
+            return t
+
+        return await room._async_request(
+            pb.Request(
+                publish_data_track=pb.PublishDataTrackRequest(
+                    room_handle=room._require_handle(),
+                    name=name,
+                    schema_name=schema_name,
+                    frame_encoding=frame_encoding,
+                    queue_size=queue_size,
+                )
+            ),
+            on_result=on_result,
+        )
+
+    # -- RPC -----------------------------------------------------------------------------------
+
+    async def perform_rpc(
+        self,
+        destination_identity: str,
+        method: str,
+        payload: str,
+        response_timeout: Optional[float] = None,
+    ) -> str:
+        """Calls ``method`` on ``destination_identity`` and returns its response payload.
+
+        Args:
+            response_timeout: seconds to wait for the response (None = the room default, 15 s).
+
+        Raises:
+            RpcError: the remote handler failed, or a built-in RPC failure (e.g. 1502
+                RESPONSE_TIMEOUT, 1400 UNSUPPORTED_METHOD, 1401 RECIPIENT_NOT_FOUND).
+        """
+        comp = await self._room._async_request(
+            pb.Request(
+                perform_rpc=pb.PerformRpcRequest(
+                    room_handle=self._room._require_handle(),
+                    destination_identity=destination_identity,
+                    method=method,
+                    payload=payload,
+                    response_timeout_ms=0 if response_timeout is None else max(1, int(response_timeout * 1000)),
+                )
+            )
+        )
+        return comp.perform_rpc.payload
+
+    def register_rpc_method(self, method: str, handler: Optional[RpcHandler] = None) -> Any:
+        """Registers an RPC handler; usable as a decorator::
+
+            @room.local_participant.register_rpc_method("greet")
+            async def greet(data: RpcInvocationData) -> str:
+                return f"hello {data.caller_identity}"
+
+        The handler may be sync or async and returns the response payload (str). Raising
+        :class:`RpcError` answers with that error; any other exception answers
+        ``APPLICATION_ERROR`` (1500). Registering before ``connect`` is allowed (and
+        recommended: no early invocation is missed).
+
+        Raises:
+            AlreadyExistsError: ``method`` already has a handler.
+        """
+        if handler is None:
+
+            def deco(fn: RpcHandler) -> RpcHandler:
+                self._room._register_rpc(method, fn)
+                return fn
+
+            return deco
+        self._room._register_rpc(method, handler)
+        return handler
+
+    def unregister_rpc_method(self, method: str) -> None:
+        """Removes an RPC handler (no error if none is registered)."""
+        self._room._unregister_rpc(method)
+
+    # -- data streams --------------------------------------------------------------------------
+
+    async def send_text(
+        self,
+        text: str,
+        *,
+        topic: str = "",
+        attributes: Optional[Mapping[str, str]] = None,
+        destination_identities: Sequence[str] = (),
+        stream_id: str = "",
+        reply_to_id: str = "",
+        attached_stream_ids: Sequence[str] = (),
+        generated: bool = False,
+    ) -> TextStreamInfo:
+        """Sends a whole text stream; returns its info once sent."""
+        opts = _text_options(
+            topic, attributes, destination_identities, stream_id, None, reply_to_id, attached_stream_ids, generated
+        )
+        comp = await self._room._async_request(
+            pb.Request(send_text=pb.SendTextRequest(room_handle=self._room._require_handle(), text=text, options=opts))
+        )
+        return TextStreamInfo._from_proto(comp.send_text)
+
+    async def send_bytes(
+        self,
+        data: bytes,
+        *,
+        name: str = "",
+        mime_type: str = "",
+        topic: str = "",
+        attributes: Optional[Mapping[str, str]] = None,
+        destination_identities: Sequence[str] = (),
+        stream_id: str = "",
+    ) -> ByteStreamInfo:
+        """Sends a whole byte stream; returns its info once sent."""
+        opts = _byte_options(topic, attributes, destination_identities, stream_id, None, name, mime_type)
+        comp = await self._room._async_request(
+            pb.Request(
+                send_bytes=pb.SendBytesRequest(room_handle=self._room._require_handle(), data=bytes(data), options=opts)
+            )
+        )
+        return ByteStreamInfo._from_proto(comp.send_bytes)
+
+    async def send_file(
+        self,
+        file_path: Union[str, "os.PathLike[str]"],
+        *,
+        name: str = "",
+        mime_type: str = "",
+        topic: str = "",
+        attributes: Optional[Mapping[str, str]] = None,
+        destination_identities: Sequence[str] = (),
+        stream_id: str = "",
+    ) -> ByteStreamInfo:
+        """Streams a local file (read by the library); name and length default to the file's.
+
+        Raises:
+            IoError: the file cannot be read.
+        """
+        opts = _byte_options(topic, attributes, destination_identities, stream_id, None, name, mime_type)
+        comp = await self._room._async_request(
+            pb.Request(
+                send_file=pb.SendFileRequest(
+                    room_handle=self._room._require_handle(), path=os.fspath(os.path.abspath(file_path)), options=opts
+                )
+            )
+        )
+        return ByteStreamInfo._from_proto(comp.send_file)
+
+    async def stream_text(
+        self,
+        *,
+        topic: str = "",
+        attributes: Optional[Mapping[str, str]] = None,
+        destination_identities: Sequence[str] = (),
+        stream_id: str = "",
+        total_size: Optional[int] = None,
+        reply_to_id: str = "",
+        attached_stream_ids: Sequence[str] = (),
+        generated: bool = False,
+    ) -> TextStreamWriter:
+        """Opens an incremental text stream; write to it and close it (or use ``async with``)."""
+        opts = _text_options(
+            topic, attributes, destination_identities, stream_id, total_size, reply_to_id, attached_stream_ids, generated
+        )
+        return await self._room._open_writer(
+            pb.Request(open_text_writer=pb.OpenTextWriterRequest(room_handle=self._room._require_handle(), options=opts))
+        )
+
+    async def stream_bytes(
+        self,
+        name: str = "",
+        *,
+        mime_type: str = "",
+        topic: str = "",
+        attributes: Optional[Mapping[str, str]] = None,
+        destination_identities: Sequence[str] = (),
+        stream_id: str = "",
+        total_size: Optional[int] = None,
+    ) -> ByteStreamWriter:
+        """Opens an incremental byte stream; write to it and close it (or use ``async with``)."""
+        opts = _byte_options(topic, attributes, destination_identities, stream_id, total_size, name, mime_type)
+        return await self._room._open_writer(
+            pb.Request(open_byte_writer=pb.OpenByteWriterRequest(room_handle=self._room._require_handle(), options=opts))
+        )

@@ -1,0 +1,794 @@
+"""The Room: connect to a LiveKit room, follow its participants and data, and disconnect.
+
+::
+
+    async with Room() as room:
+        @room.on("data_received")
+        def on_data(packet: DataPacket) -> None:
+            print(packet.participant, packet.data)
+
+        await room.connect(url, token)
+        await room.local_participant.publish_data(b"hi", topic="greetings")
+
+Events (``room.on(name, handler)``; handlers may be sync or async; or iterate over
+``room.events()``):
+
+==================================  ==========================================================
+``connected``                       ()
+``disconnected``                    (reason: DisconnectReason)
+``connection_state_changed``        (state: ConnectionState)
+``reconnecting``                    (kind: ReconnectKind, attempt: int)
+``reconnected``                     (kind: ReconnectKind)
+``room_metadata_changed``           (old: str, new: str)
+``room_updated``                    ()
+``participant_connected``           (participant: RemoteParticipant)
+``participant_disconnected``        (participant: RemoteParticipant, reason: DisconnectReason)
+``participant_metadata_changed``    (participant, old: str, new: str)
+``participant_name_changed``        (participant, old: str, new: str)
+``participant_attributes_changed``  (changed: dict[str, str], participant)
+``participant_permissions_changed`` (participant)
+``data_received``                   (packet: DataPacket)
+``data_track_published``            (track: RemoteDataTrack)
+``data_track_unpublished``          (track: RemoteDataTrack)
+``local_data_track_unpublished``    (track: LocalDataTrack, error: LkError | None)
+``e2ee_state_changed``              (participant_identity: str, state: EncryptionState)
+==================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import logging
+import os
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Literal, Optional, Union
+
+from . import errors
+from ._client import Client, error_from_proto
+from ._events import EventEmitter
+from ._proto import lkcore_ffi_pb2 as pb
+from .data_stream import (
+    ByteStreamHandler,
+    ByteStreamInfo,
+    ByteStreamReader,
+    ByteStreamWriter,
+    TextStreamHandler,
+    TextStreamInfo,
+    TextStreamReader,
+    TextStreamWriter,
+    READER_WINDOW,
+)
+from .data_track import DataTrackInfo, DataTrackSubscription, LocalDataTrack, RemoteDataTrack, SubscriptionEndReason
+from .participant import LocalParticipant, RemoteParticipant
+from .rpc import RpcHandler, RpcInvocationData
+
+__all__ = [
+    "Room",
+    "RoomOptions",
+    "E2EEOptions",
+    "ConnectionState",
+    "DisconnectReason",
+    "ReconnectKind",
+    "EncryptionState",
+    "DataPacket",
+    "RoomEventName",
+]
+
+logger = logging.getLogger("lkcore")
+
+RoomEventName = Literal[
+    "connected",
+    "disconnected",
+    "connection_state_changed",
+    "reconnecting",
+    "reconnected",
+    "room_metadata_changed",
+    "room_updated",
+    "participant_connected",
+    "participant_disconnected",
+    "participant_metadata_changed",
+    "participant_name_changed",
+    "participant_attributes_changed",
+    "participant_permissions_changed",
+    "data_received",
+    "data_track_published",
+    "data_track_unpublished",
+    "local_data_track_unpublished",
+    "e2ee_state_changed",
+]
+
+
+class ConnectionState(enum.IntEnum):
+    """Connection state of a room."""
+
+    DISCONNECTED = pb.CONNECTION_STATE_DISCONNECTED
+    CONNECTING = pb.CONNECTION_STATE_CONNECTING
+    CONNECTED = pb.CONNECTION_STATE_CONNECTED
+    RECONNECTING = pb.CONNECTION_STATE_RECONNECTING
+
+
+class ReconnectKind(enum.IntEnum):
+    """RESUME keeps the session; FULL starts a new one (sids may change)."""
+
+    UNSPECIFIED = pb.RECONNECT_KIND_UNSPECIFIED
+    RESUME = pb.RECONNECT_KIND_RESUME
+    FULL = pb.RECONNECT_KIND_FULL
+
+
+class DisconnectReason(enum.IntEnum):
+    """Why a participant or the room disconnected (values of livekit.DisconnectReason)."""
+
+    UNKNOWN = pb.DISCONNECT_REASON_UNKNOWN
+    CLIENT_INITIATED = pb.DISCONNECT_REASON_CLIENT_INITIATED
+    DUPLICATE_IDENTITY = pb.DISCONNECT_REASON_DUPLICATE_IDENTITY
+    SERVER_SHUTDOWN = pb.DISCONNECT_REASON_SERVER_SHUTDOWN
+    PARTICIPANT_REMOVED = pb.DISCONNECT_REASON_PARTICIPANT_REMOVED
+    ROOM_DELETED = pb.DISCONNECT_REASON_ROOM_DELETED
+    STATE_MISMATCH = pb.DISCONNECT_REASON_STATE_MISMATCH
+    JOIN_FAILURE = pb.DISCONNECT_REASON_JOIN_FAILURE
+    MIGRATION = pb.DISCONNECT_REASON_MIGRATION
+    SIGNAL_CLOSE = pb.DISCONNECT_REASON_SIGNAL_CLOSE
+    ROOM_CLOSED = pb.DISCONNECT_REASON_ROOM_CLOSED
+    USER_UNAVAILABLE = pb.DISCONNECT_REASON_USER_UNAVAILABLE
+    USER_REJECTED = pb.DISCONNECT_REASON_USER_REJECTED
+    SIP_TRUNK_FAILURE = pb.DISCONNECT_REASON_SIP_TRUNK_FAILURE
+    CONNECTION_TIMEOUT = pb.DISCONNECT_REASON_CONNECTION_TIMEOUT
+    MEDIA_FAILURE = pb.DISCONNECT_REASON_MEDIA_FAILURE
+
+
+class EncryptionState(enum.IntEnum):
+    """End-to-end encryption state of a participant."""
+
+    UNSPECIFIED = pb.ENCRYPTION_STATE_UNSPECIFIED
+    OK = pb.ENCRYPTION_STATE_OK
+    ENCRYPTION_FAILED = pb.ENCRYPTION_STATE_ENCRYPTION_FAILED
+    DECRYPTION_FAILED = pb.ENCRYPTION_STATE_DECRYPTION_FAILED
+    MISSING_KEY = pb.ENCRYPTION_STATE_MISSING_KEY
+    KEY_RATCHETED = pb.ENCRYPTION_STATE_KEY_RATCHETED
+    INTERNAL_ERROR = pb.ENCRYPTION_STATE_INTERNAL_ERROR
+
+
+_E = Any
+
+
+def _enum(cls: Any, v: int) -> Any:
+    try:
+        return cls(v)
+    except ValueError:
+        return cls(0)  # a value from a newer library: treated as unspecified
+
+
+@dataclass
+class E2EEOptions:
+    """End-to-end encryption with a shared key (key derivation as in the official SDKs).
+
+    Attributes:
+        shared_key: the key material (never logged).
+        ratchet_salt: salt for key derivation (empty = ``b"LKFrameEncryptionKey"``).
+        ratchet_window_size: ratchet attempts on decryption failure (0 = default).
+        failure_tolerance: decryption failures tolerated (-1 = unlimited).
+        key_ring_size: key indexes kept (0 = default 16).
+    """
+
+    shared_key: bytes
+    ratchet_salt: bytes = b""
+    ratchet_window_size: int = 0
+    failure_tolerance: int = -1
+    key_ring_size: int = 0
+
+    def __repr__(self) -> str:  # never show the key
+        return f"E2EEOptions(shared_key=<{len(self.shared_key)} bytes>, key_ring_size={self.key_ring_size})"
+
+    def _to_proto(self) -> pb.E2eeOptions:
+        key = self.shared_key.encode("utf-8") if isinstance(self.shared_key, str) else bytes(self.shared_key)
+        return pb.E2eeOptions(
+            shared_key=key,
+            ratchet_salt=bytes(self.ratchet_salt),
+            ratchet_window_size=self.ratchet_window_size,
+            failure_tolerance=self.failure_tolerance,
+            key_ring_size=self.key_ring_size,
+        )
+
+
+@dataclass
+class RoomOptions:
+    """Options of a room (0 / None = the library default).
+
+    Attributes:
+        auto_subscribe: subscribe to remote data tracks automatically (default False).
+        e2ee: end-to-end encryption; None = off.
+        connect_timeout: per-attempt signalling timeout in seconds (default 10).
+        join_attempts: join attempts before connect fails (default 1).
+        max_reconnect_attempts: reconnect attempts after a connection loss (default 10;
+            negative disables reconnection).
+        rpc_response_timeout: default RPC response timeout in seconds (default 15).
+        data_track_buffer_size: default subscription buffer in frames (default 16).
+        max_incoming_stream_bytes: largest incoming data stream accepted (default 64 MiB).
+    """
+
+    auto_subscribe: bool = False
+    e2ee: Optional[E2EEOptions] = None
+    connect_timeout: Optional[float] = None
+    join_attempts: int = 0
+    max_reconnect_attempts: Optional[int] = None
+    rpc_response_timeout: Optional[float] = None
+    data_track_buffer_size: int = 0
+    max_incoming_stream_bytes: int = 0
+
+    def _to_proto(self) -> pb.RoomOptions:
+        o = pb.RoomOptions(
+            auto_subscribe=self.auto_subscribe,
+            join_attempts=self.join_attempts,
+            data_track_buffer_size=self.data_track_buffer_size,
+            max_incoming_stream_bytes=self.max_incoming_stream_bytes,
+        )
+        if self.e2ee is not None:
+            o.e2ee.CopyFrom(self.e2ee._to_proto())
+        if self.connect_timeout is not None:
+            o.connect_timeout_ms = max(1, int(self.connect_timeout * 1000))
+        if self.max_reconnect_attempts is not None:
+            o.max_reconnect_attempts = self.max_reconnect_attempts
+        if self.rpc_response_timeout is not None:
+            o.rpc_response_timeout_ms = max(1, int(self.rpc_response_timeout * 1000))
+        return o
+
+
+@dataclass(frozen=True)
+class DataPacket:
+    """A received data packet.
+
+    Attributes:
+        data: the payload.
+        participant: the sender, or None when sent by a server-side SDK (or unknown).
+        participant_identity: the sender's identity ("" for a server-side SDK).
+        topic: the packet's topic.
+        reliable: whether it came over the reliable channel.
+        encrypted: whether it was end-to-end encrypted.
+    """
+
+    data: bytes
+    participant: Optional[RemoteParticipant]
+    participant_identity: str = ""
+    topic: str = ""
+    reliable: bool = True
+    encrypted: bool = False
+
+
+def _release_room(client: Client, handle: int, own_client: bool) -> None:
+    """Finalizer of a Room dropped without disconnect: releases everything, never raises."""
+    try:
+        client.drop(handle)
+        if own_client:
+            client.close(timeout=2.0)
+    except Exception:  # pragma: no cover - interpreter shutdown
+        pass
+
+
+class Room(EventEmitter[RoomEventName]):
+    """A LiveKit room (data plane only).
+
+    A Room connects at most once: create a new Room to join again. Unless ``client`` is given,
+    the room creates a private :class:`~lkcore.Client` (with its event thread) when it
+    connects and closes it when it disconnects, so a disconnected room leaves no thread or
+    handle behind.
+
+    Args:
+        options: default options for :meth:`connect`.
+        client: a shared client to use instead of a private one (not closed by the room).
+        lib_path: explicit path of liblkcore for the private client.
+    """
+
+    def __init__(
+        self,
+        options: Optional[RoomOptions] = None,
+        *,
+        client: Optional[Client] = None,
+        lib_path: Optional[Union[str, "os.PathLike[str]"]] = None,
+    ) -> None:
+        super().__init__()
+        self._options = options or RoomOptions()
+        self._client_arg = client
+        self._lib_path = lib_path
+        self._client: Optional[Client] = None
+        self._handle = 0
+        self._used = False
+        self._released = False
+        self._state = ConnectionState.DISCONNECTED
+        self._info = pb.RoomInfo()
+        self._local: Optional[LocalParticipant] = None
+        self._remote: Dict[str, RemoteParticipant] = {}
+        self._rpc_handlers: Dict[str, RpcHandler] = {}
+        self._text_handlers: Dict[str, TextStreamHandler] = {}
+        self._byte_handlers: Dict[str, ByteStreamHandler] = {}
+        self._local_tracks: "weakref.WeakValueDictionary[int, LocalDataTrack]" = weakref.WeakValueDictionary()
+        self._subscriptions: "weakref.WeakValueDictionary[int, DataTrackSubscription]" = weakref.WeakValueDictionary()
+        self._readers: "weakref.WeakValueDictionary[int, Union[TextStreamReader, ByteStreamReader]]" = (
+            weakref.WeakValueDictionary()
+        )
+        self._disconnected = asyncio.Event()
+        self._release_lock: Optional[asyncio.Lock] = None
+        self._finalizer: Optional[weakref.finalize] = None
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """Room name (known after connect)."""
+        return self._info.name
+
+    @property
+    def sid(self) -> str:
+        """Room sid (known after connect)."""
+        return self._info.sid
+
+    @property
+    def metadata(self) -> str:
+        """Room metadata."""
+        return self._info.metadata
+
+    @property
+    def num_participants(self) -> int:
+        """Number of participants as reported by the server."""
+        return self._info.num_participants
+
+    @property
+    def connection_state(self) -> ConnectionState:
+        """Current connection state."""
+        return self._state
+
+    def isconnected(self) -> bool:
+        """True while connected (also while reconnecting)."""
+        return self._state in (ConnectionState.CONNECTED, ConnectionState.RECONNECTING)
+
+    @property
+    def local_participant(self) -> LocalParticipant:
+        """The local participant (after connect)."""
+        if self._local is None:
+            raise errors.DisconnectedError("the room is not connected")
+        return self._local
+
+    @property
+    def remote_participants(self) -> Dict[str, RemoteParticipant]:
+        """Remote participants by identity (a copy)."""
+        return dict(self._remote)
+
+    @property
+    def client(self) -> Optional[Client]:
+        """The FFI client in use (None before connect)."""
+        return self._client
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def connect(self, url: str, token: str, options: Optional[RoomOptions] = None) -> None:
+        """Joins the room at ``url`` (ws:// or wss://) with an access token.
+
+        Raises:
+            UnauthorizedError: the token was rejected.
+            ConnectionFailedError: the server could not be reached or refused the join.
+            FailedPreconditionError: this Room was already used.
+        """
+        if self._used:
+            raise errors.FailedPreconditionError("a Room connects at most once; create a new Room")
+        self._used = True
+        if options is not None:
+            self._options = options
+        own = self._client_arg is None
+        client = self._client_arg if self._client_arg is not None else Client(self._lib_path)
+        self._client = client
+        self._release_lock = asyncio.Lock()
+        try:
+            client._bind_loop()
+            resp = client.request(pb.Request(create_room=pb.CreateRoomRequest(options=self._options._to_proto())))
+            h = resp.create_room.room.handle
+            client.adopt(h)
+            self._handle = h
+            self._finalizer = weakref.finalize(self, _release_room, client, h, own)
+            client.route(h, self._on_ffi_event)
+            # Register what was declared before connect, so nothing arriving right after
+            # the join is missed.
+            for m in self._rpc_handlers:
+                self._ffi_register_rpc(m)
+            for t in self._text_handlers:
+                self._ffi_register_stream(pb.STREAM_KIND_TEXT, t)
+            for t in self._byte_handlers:
+                self._ffi_register_stream(pb.STREAM_KIND_BYTES, t)
+            self._set_state(ConnectionState.CONNECTING)
+            await client.request_async(
+                pb.Request(connect=pb.ConnectRequest(room_handle=h, url=url, token=token)),
+                on_result=self._on_connected,
+            )
+        except BaseException:
+            self._state = ConnectionState.DISCONNECTED
+            await self._release()
+            raise
+        self.emit("connected")
+
+    def _on_connected(self, comp: pb.Completion) -> None:
+        """Applies the connect snapshot, in event order (before any later room event)."""
+        r = comp.connect
+        self._info.CopyFrom(r.room)
+        self._local = LocalParticipant(self, r.local_participant)
+        for p in r.remote_participants:
+            self._remote[p.identity] = RemoteParticipant(p)
+        for t in r.remote_data_tracks:
+            self._add_remote_track(t)
+        self._set_state(ConnectionState.CONNECTED)
+
+    async def disconnect(self) -> None:
+        """Leaves the room and releases everything the room holds. Idempotent."""
+        if not self._used or self._released:
+            return
+        client = self._client
+        if client is not None and self._handle and self.isconnected() and not client.closed:
+            try:
+                await client.request_async(pb.Request(disconnect=pb.DisconnectRequest(room_handle=self._handle)))
+            except (errors.DisconnectedError, errors.ClientClosedError, errors.FailedPreconditionError,
+                    errors.InvalidHandleError):
+                pass
+        await self._release()
+
+    async def aclose(self) -> None:
+        """Same as :meth:`disconnect`."""
+        await self.disconnect()
+
+    async def __aenter__(self) -> "Room":
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        await self.disconnect()
+
+    async def wait_disconnected(self) -> None:
+        """Waits until the room is disconnected (by :meth:`disconnect` or by the server)."""
+        await self._disconnected.wait()
+
+    async def _release(self) -> None:
+        lock = self._release_lock
+        if lock is None:
+            return
+        async with lock:
+            if self._released:
+                return
+            self._released = True
+            was = self._state
+            self._state = ConnectionState.DISCONNECTED
+            self._end_children(SubscriptionEndReason.DISCONNECTED)
+            await self._cancel_handler_tasks()
+            client = self._client
+            if client is not None:
+                if self._handle:
+                    client.drop(self._handle)
+                if self._finalizer is not None:
+                    self._finalizer.detach()
+                if self._client_arg is None:
+                    await client.aclose()
+            if was != ConnectionState.DISCONNECTED:
+                self.emit("connection_state_changed", ConnectionState.DISCONNECTED)
+            self._disconnected.set()
+            self._close_iterators()
+
+    def _end_children(self, reason: int) -> None:
+        for s in list(self._subscriptions.values()):
+            s._end(reason)
+        for r in list(self._readers.values()):
+            r._end(errors.AbortedError("the room disconnected"))
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _require_client(self) -> Client:
+        if self._client is None or self._released:
+            raise errors.DisconnectedError("the room is not connected")
+        return self._client
+
+    def _require_handle(self) -> int:
+        self._require_client()
+        return self._handle
+
+    async def _async_request(self, req: pb.Request, on_result: Optional[Callable[[pb.Completion], Any]] = None) -> Any:
+        return await self._require_client().request_async(req, on_result=on_result)
+
+    async def _open_writer(self, req: pb.Request) -> Union[TextStreamWriter, ByteStreamWriter]:
+        client = self._require_client()
+
+        def on_result(comp: pb.Completion) -> Union[TextStreamWriter, ByteStreamWriter]:
+            owned = getattr(comp, comp.WhichOneof("result") or "open_text_writer")
+            client.adopt(owned.handle, self._handle)
+            if owned.WhichOneof("info") == "bytes":
+                return ByteStreamWriter(self, client, owned.handle, ByteStreamInfo._from_proto(owned.bytes))
+            return TextStreamWriter(self, client, owned.handle, TextStreamInfo._from_proto(owned.text))
+
+        return await client.request_async(req, on_result=on_result)
+
+    def set_shared_key(self, key: bytes, key_index: int = 0) -> None:
+        """Replaces the E2EE shared key at ``key_index`` (key rotation)."""
+        self._require_client().request(
+            pb.Request(set_shared_key=pb.SetSharedKeyRequest(room_handle=self._handle, shared_key=bytes(key), key_index=key_index))
+        )
+
+    # -- RPC registration ----------------------------------------------------------------------
+
+    def _register_rpc(self, method: str, handler: RpcHandler) -> None:
+        if method in self._rpc_handlers:
+            raise errors.AlreadyExistsError(f"RPC method {method!r} is already registered")
+        if self._handle and not self._released:
+            self._ffi_register_rpc(method)
+        self._rpc_handlers[method] = handler
+
+    def _unregister_rpc(self, method: str) -> None:
+        if self._rpc_handlers.pop(method, None) is None:
+            return
+        if self._handle and not self._released:
+            try:
+                self._require_client().request(
+                    pb.Request(unregister_rpc_method=pb.UnregisterRpcMethodRequest(room_handle=self._handle, method=method))
+                )
+            except errors.NotFoundError:
+                pass
+
+    def _ffi_register_rpc(self, method: str) -> None:
+        self._require_client().request(
+            pb.Request(register_rpc_method=pb.RegisterRpcMethodRequest(room_handle=self._handle, method=method))
+        )
+
+    def _on_rpc_invocation(self, inv: pb.RpcInvocation) -> None:
+        handler = self._rpc_handlers.get(inv.method)
+        data = RpcInvocationData(
+            inv.rpc_request_id, inv.caller_identity, inv.payload, inv.response_timeout_ms / 1000.0, inv.method
+        )
+        self._spawn(self._answer_rpc(inv.invocation_id, handler, data), f"RPC handler {inv.method!r}")
+
+    async def _answer_rpc(self, invocation_id: int, handler: Optional[RpcHandler], data: RpcInvocationData) -> None:
+        resp = pb.RespondRpcRequest(room_handle=self._handle, invocation_id=invocation_id)
+        try:
+            if handler is None:
+                raise errors.RpcError(errors.RpcError.UNSUPPORTED_METHOD, "Method not supported at destination")
+            res = handler(data)
+            if inspect.isawaitable(res):
+                res = await res
+            resp.payload = "" if res is None else str(res)
+        except errors.RpcError as e:
+            resp.error.CopyFrom(pb.RpcError(code=e.rpc_code, message=e.message, data=e.data or ""))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("lkcore: RPC handler for %r raised", data.method)
+            resp.error.CopyFrom(pb.RpcError(code=errors.RpcError.APPLICATION_ERROR, message="Application error in method handler"))
+        client = self._client
+        if client is None or client.closed:
+            return
+        try:
+            client.request(pb.Request(respond_rpc=resp))
+        except errors.NotFoundError:
+            logger.warning("lkcore: RPC %r answered after its deadline; the caller got a timeout", data.method)
+        except (errors.DisconnectedError, errors.ClientClosedError, errors.InvalidHandleError):
+            pass
+
+    # -- stream handlers -----------------------------------------------------------------------
+
+    def register_text_stream_handler(self, topic: str, handler: TextStreamHandler) -> None:
+        """Accepts incoming text streams on ``topic``: ``handler(reader, participant_identity)``.
+
+        Raises:
+            AlreadyExistsError: the topic already has a text handler.
+        """
+        if topic in self._text_handlers:
+            raise errors.AlreadyExistsError(f"a text stream handler for topic {topic!r} is already registered")
+        if self._handle and not self._released:
+            self._ffi_register_stream(pb.STREAM_KIND_TEXT, topic)
+        self._text_handlers[topic] = handler
+
+    def register_byte_stream_handler(self, topic: str, handler: ByteStreamHandler) -> None:
+        """Accepts incoming byte streams on ``topic``: ``handler(reader, participant_identity)``.
+
+        Raises:
+            AlreadyExistsError: the topic already has a byte handler.
+        """
+        if topic in self._byte_handlers:
+            raise errors.AlreadyExistsError(f"a byte stream handler for topic {topic!r} is already registered")
+        if self._handle and not self._released:
+            self._ffi_register_stream(pb.STREAM_KIND_BYTES, topic)
+        self._byte_handlers[topic] = handler
+
+    def unregister_text_stream_handler(self, topic: str) -> None:
+        """Stops accepting text streams on ``topic``."""
+        if self._text_handlers.pop(topic, None) is not None:
+            self._ffi_unregister_stream(pb.STREAM_KIND_TEXT, topic)
+
+    def unregister_byte_stream_handler(self, topic: str) -> None:
+        """Stops accepting byte streams on ``topic``."""
+        if self._byte_handlers.pop(topic, None) is not None:
+            self._ffi_unregister_stream(pb.STREAM_KIND_BYTES, topic)
+
+    def _ffi_register_stream(self, kind: int, topic: str) -> None:
+        self._require_client().request(
+            pb.Request(
+                register_stream_handler=pb.RegisterStreamHandlerRequest(
+                    room_handle=self._handle,
+                    kind=kind,
+                    topic=topic,
+                    delivery=pb.DELIVERY_MODE_CREDITS,
+                    initial_credits=READER_WINDOW,
+                )
+            )
+        )
+
+    def _ffi_unregister_stream(self, kind: int, topic: str) -> None:
+        if not self._handle or self._released:
+            return
+        try:
+            self._require_client().request(
+                pb.Request(
+                    unregister_stream_handler=pb.UnregisterStreamHandlerRequest(room_handle=self._handle, kind=kind, topic=topic)
+                )
+            )
+        except errors.NotFoundError:
+            pass
+
+    def _on_stream_opened(self, so: pb.StreamOpened) -> None:
+        client = self._require_client()
+        owned = so.reader
+        client.adopt(owned.handle, self._handle)
+        reader: Union[TextStreamReader, ByteStreamReader]
+        if owned.WhichOneof("info") == "bytes":
+            info_b = ByteStreamInfo._from_proto(owned.bytes)
+            reader = ByteStreamReader(client, owned.handle, so.participant_identity, info_b)
+            handler: Any = self._byte_handlers.get(info_b.topic)
+        else:
+            info_t = TextStreamInfo._from_proto(owned.text)
+            reader = TextStreamReader(client, owned.handle, so.participant_identity, info_t)
+            handler = self._text_handlers.get(info_t.topic)
+        if handler is None:
+            client.drop(owned.handle)  # unregistered meanwhile: discard the stream
+            return
+        self._readers[owned.handle] = reader
+        try:
+            res = handler(reader, so.participant_identity)
+        except Exception:
+            logger.exception("lkcore: stream handler raised")
+            return
+        if inspect.isawaitable(res):
+            self._spawn(res, "stream handler")
+
+    # -- data tracks ---------------------------------------------------------------------------
+
+    def _add_remote_track(self, t: pb.RemoteDataTrackInfo) -> Optional[RemoteDataTrack]:
+        p = self._remote.get(t.publisher_identity)
+        if p is None:
+            logger.debug("lkcore: data track of unknown participant %r ignored", t.publisher_identity)
+            return None
+        track = RemoteDataTrack(self, p, DataTrackInfo._from_proto(t.info))
+        p.data_tracks[track.sid] = track
+        return track
+
+    def _subscribe_data_track(self, track: RemoteDataTrack, buffer_size: int) -> DataTrackSubscription:
+        client = self._require_client()
+        resp = client.request(
+            pb.Request(
+                subscribe_data_track=pb.SubscribeDataTrackRequest(
+                    room_handle=self._handle,
+                    publisher_identity=track.publisher_identity,
+                    track_sid=track.sid,
+                    buffer_size=buffer_size,
+                    delivery=pb.DELIVERY_MODE_CREDITS,
+                    initial_credits=max(1, buffer_size),
+                )
+            )
+        )
+        h = resp.subscribe_data_track.subscription.handle
+        client.adopt(h, self._handle)
+        sub = DataTrackSubscription(client, h, track, max(1, buffer_size))
+        self._subscriptions[h] = sub
+        return sub
+
+    # -- room events ---------------------------------------------------------------------------
+
+    def _set_state(self, state: ConnectionState) -> None:
+        if state != self._state:
+            self._state = state
+            self.emit("connection_state_changed", state)
+
+    def _participant(self, identity: str) -> Optional[Union[LocalParticipant, RemoteParticipant]]:
+        if self._local is not None and identity == self._local.identity:
+            return self._local
+        return self._remote.get(identity)
+
+    def _on_ffi_event(self, ev: pb.Event) -> None:
+        re = ev.room
+        kind = re.WhichOneof("message")
+        if kind == "connection_state_changed":
+            self._set_state(_enum(ConnectionState, re.connection_state_changed.state))
+        elif kind == "reconnecting":
+            self._set_state(ConnectionState.RECONNECTING)
+            self.emit("reconnecting", _enum(ReconnectKind, re.reconnecting.kind), re.reconnecting.attempt)
+        elif kind == "reconnected":
+            self._set_state(ConnectionState.CONNECTED)
+            self.emit("reconnected", _enum(ReconnectKind, re.reconnected.kind))
+        elif kind == "disconnected":
+            reason = _enum(DisconnectReason, re.disconnected.reason)
+            self._end_children(SubscriptionEndReason.DISCONNECTED)
+            self._set_state(ConnectionState.DISCONNECTED)
+            self.emit("disconnected", reason)
+            self._disconnected.set()
+        elif kind == "room_updated":
+            old = self._info.metadata
+            self._info.CopyFrom(re.room_updated.info)
+            if old != self._info.metadata:
+                self.emit("room_metadata_changed", old, self._info.metadata)
+            self.emit("room_updated")
+        elif kind == "participant_connected":
+            info = re.participant_connected.info
+            p = self._remote.get(info.identity)
+            if p is None:
+                p = RemoteParticipant(info)
+                self._remote[info.identity] = p
+            else:
+                p._update(info)
+            self.emit("participant_connected", p)
+        elif kind == "participant_disconnected":
+            pd = re.participant_disconnected
+            p = self._remote.pop(pd.identity, None)
+            if p is not None:
+                for t in list(p.data_tracks.values()):
+                    t._published = False
+                p.data_tracks.clear()
+                self.emit("participant_disconnected", p, _enum(DisconnectReason, pd.reason))
+        elif kind == "participant_updated":
+            self._on_participant_updated(re.participant_updated)
+        elif kind == "data_received":
+            d = re.data_received
+            self.emit(
+                "data_received",
+                DataPacket(d.payload, self._remote.get(d.participant_identity), d.participant_identity, d.topic,
+                           d.reliable, d.encrypted),
+            )
+        elif kind == "data_track_published":
+            track = self._add_remote_track(re.data_track_published.track)
+            if track is not None:
+                self.emit("data_track_published", track)
+        elif kind == "data_track_unpublished":
+            u = re.data_track_unpublished
+            p = self._remote.get(u.publisher_identity)
+            track = p.data_tracks.pop(u.sid, None) if p is not None else None
+            if track is not None:
+                track._published = False
+                self.emit("data_track_unpublished", track)
+        elif kind == "local_data_track_unpublished":
+            u2 = re.local_data_track_unpublished
+            lt = self._local_tracks.get(u2.track_handle)
+            if lt is not None:
+                if self._local is not None:
+                    self._local.data_tracks.pop(lt.sid, None)
+                self.emit("local_data_track_unpublished", lt, error_from_proto(u2.reason) if u2.HasField("reason") else None)
+        elif kind == "rpc_invocation":
+            self._on_rpc_invocation(re.rpc_invocation)
+        elif kind == "stream_opened":
+            self._on_stream_opened(re.stream_opened)
+        elif kind == "encryption_state_changed":
+            e = re.encryption_state_changed
+            self.emit("e2ee_state_changed", e.participant_identity, _enum(EncryptionState, e.state))
+
+    def _on_participant_updated(self, u: pb.ParticipantUpdated) -> None:
+        p = self._participant(u.info.identity)
+        if p is None:
+            return
+        old_name, old_meta = p.name, p.metadata
+        old_attrs = p.attributes
+        p._update(u.info)
+        if u.name_changed or old_name != p.name:
+            self.emit("participant_name_changed", p, old_name, p.name)
+        if u.metadata_changed or old_meta != p.metadata:
+            self.emit("participant_metadata_changed", p, old_meta, p.metadata)
+        changed = {k: p.attributes.get(k, "") for k in u.changed_attributes}
+        if not changed:
+            new_attrs = p.attributes
+            changed = {k: new_attrs.get(k, "") for k in set(old_attrs) | set(new_attrs) if old_attrs.get(k) != new_attrs.get(k)}
+        if changed:
+            self.emit("participant_attributes_changed", changed, p)
+        if u.permission_changed:
+            self.emit("participant_permissions_changed", p)
+
+    def __repr__(self) -> str:
+        return f"<lkcore.Room name={self.name!r} state={self._state.name}>"
