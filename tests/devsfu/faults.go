@@ -1,0 +1,377 @@
+package devsfu
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lkcore/lkcore/core/lkpb"
+)
+
+// FaultConfig describes what happens to data-track packets on their way to
+// a subscriber.
+type FaultConfig struct {
+	// DropEvery drops every n-th packet (n > 0); 0 drops nothing.
+	DropEvery int
+	// Reorder swaps every pair of consecutive packets (the first is held
+	// until the second arrives, or for up to 50 ms).
+	Reorder bool
+	// Duplicate sends every packet twice.
+	Duplicate bool
+	// Delay holds every packet this long before sending (order kept).
+	Delay time.Duration
+}
+
+// PublishFault makes the server answer data-track publish requests of a
+// participant with a chosen outcome.
+type PublishFault struct {
+	// NoAnswer: never answer (like a server without data tracks).
+	NoAnswer bool
+	// Reason and Message are sent in the RequestResponse otherwise.
+	Reason  lkpb.RequestResponse_Reason
+	Message string
+}
+
+// Stats are counters of what devsfu did; see Server.Stats.
+type Stats struct {
+	// DataTrackFaultDrops counts packets dropped by FaultConfig.DropEvery.
+	DataTrackFaultDrops uint64
+	// DataTrackCongestionDrops counts packets dropped because the
+	// subscriber's channel was backed up.
+	DataTrackCongestionDrops uint64
+}
+
+// faultState holds the active fault switches of a Server.
+type faultState struct {
+	mu            sync.Mutex
+	killed        map[string]bool
+	paused        map[string]bool
+	fullReconnect map[string]bool
+	publish       map[string]PublishFault // "" = everyone
+	noHandles     map[string]bool
+	dt            map[string]*dtFault // "" = every subscriber
+	faultDrops    atomic.Uint64
+	congestDrops  atomic.Uint64
+	wg            sync.WaitGroup // delayed deliveries
+	closed        bool
+}
+
+type dtFault struct {
+	cfg   FaultConfig
+	n     int
+	held  []byte
+	timer *time.Timer
+}
+
+func newFaultState() *faultState {
+	return &faultState{
+		killed:        map[string]bool{},
+		paused:        map[string]bool{},
+		fullReconnect: map[string]bool{},
+		publish:       map[string]PublishFault{},
+		noHandles:     map[string]bool{},
+		dt:            map[string]*dtFault{},
+	}
+}
+
+func (f *faultState) flag(m map[string]bool, id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return m[id] || m[""]
+}
+
+func (f *faultState) transportKilled(id string) bool    { return f.flag(f.killed, id) }
+func (f *faultState) signalPaused(id string) bool       { return f.flag(f.paused, id) }
+func (f *faultState) forceFullReconnect(id string) bool { return f.flag(f.fullReconnect, id) }
+func (f *faultState) dropHandles(id string) bool        { return f.flag(f.noHandles, id) }
+func (f *faultState) countCongestionDrop()              { f.congestDrops.Add(1) }
+
+func (f *faultState) publishFault(id string) (PublishFault, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if pf, ok := f.publish[id]; ok {
+		return pf, true
+	}
+	pf, ok := f.publish[""]
+	return pf, ok
+}
+
+// deliverDataTrack applies the data-track faults for sub, then write()s.
+func (f *faultState) deliverDataTrack(sub *Participant, pkt []byte, write func(*Participant, []byte)) {
+	f.mu.Lock()
+	st := f.dt[sub.identity]
+	if st == nil {
+		st = f.dt[""]
+	}
+	if st == nil || f.closed {
+		f.mu.Unlock()
+		write(sub, pkt)
+		return
+	}
+	st.n++
+	if st.cfg.DropEvery > 0 && st.n%st.cfg.DropEvery == 0 {
+		f.mu.Unlock()
+		f.faultDrops.Add(1)
+		return
+	}
+	var batch [][]byte
+	if st.cfg.Reorder {
+		if st.held == nil {
+			st.held = pkt
+			held := pkt
+			f.wg.Add(1)
+			st.timer = time.AfterFunc(50*time.Millisecond, func() {
+				defer f.wg.Done()
+				f.mu.Lock()
+				if st.held == nil || &st.held[0] != &held[0] || f.closed {
+					f.mu.Unlock()
+					return
+				}
+				st.held = nil
+				f.mu.Unlock()
+				write(sub, held)
+			})
+			f.mu.Unlock()
+			return
+		}
+		batch = [][]byte{pkt, st.held}
+		st.held = nil
+		if st.timer != nil && st.timer.Stop() {
+			f.wg.Done()
+		}
+	} else {
+		batch = [][]byte{pkt}
+	}
+	if st.cfg.Duplicate {
+		var d [][]byte
+		for _, b := range batch {
+			d = append(d, b, b)
+		}
+		batch = d
+	}
+	delay := st.cfg.Delay
+	f.mu.Unlock()
+	if delay <= 0 {
+		for _, b := range batch {
+			write(sub, b)
+		}
+		return
+	}
+	f.wg.Add(1)
+	time.AfterFunc(delay, func() {
+		defer f.wg.Done()
+		f.mu.Lock()
+		closed := f.closed
+		f.mu.Unlock()
+		if closed {
+			return
+		}
+		for _, b := range batch {
+			write(sub, b)
+		}
+	})
+}
+
+func (f *faultState) close() {
+	f.mu.Lock()
+	f.closed = true
+	for _, st := range f.dt {
+		if st.timer != nil && st.timer.Stop() {
+			f.wg.Done()
+		}
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// --- fault injection API --------------------------------------------------
+
+// DropSignal closes identity's signalling WebSocket without a close frame
+// (as a network failure); the session stays for a resume. It reports
+// whether the participant was found.
+func (s *Server) DropSignal(identity string) bool {
+	p := s.findParticipant(identity)
+	if p == nil {
+		return false
+	}
+	if sc := p.currentSignal(); sc != nil {
+		sc.drop()
+	}
+	return true
+}
+
+// PauseSignal makes the server ignore identity's signal requests (except
+// ping) while on, e.g. to let a publish time out.
+func (s *Server) PauseSignal(identity string, on bool) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.paused[identity] = on
+}
+
+// KillICE stops all media-plane traffic of identity: nothing it sends is
+// forwarded and nothing is written to it, as if its transport died (the
+// PeerConnection itself stays; combine with DropSignal for a full outage).
+// RestoreICE undoes it.
+func (s *Server) KillICE(identity string) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.killed[identity] = true
+}
+
+// RestoreICE undoes KillICE.
+func (s *Server) RestoreICE(identity string) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	delete(s.faults.killed, identity)
+}
+
+// CloseTransport closes identity's PeerConnection on the server side (the
+// client sees its PeerConnection fail/close); the session is kept for
+// PCFailureGrace so the client can resume.
+func (s *Server) CloseTransport(identity string) bool {
+	p := s.findParticipant(identity)
+	if p == nil {
+		return false
+	}
+	_ = p.tr.pc.Close()
+	p.armCloseTimer(s.opts.PCFailureGrace, lkpb.DisconnectReason_CONNECTION_TIMEOUT)
+	return true
+}
+
+// SendLeave sends leave{action, reason} to identity. DISCONNECT also
+// closes the session; RESUME and RECONNECT close the WebSocket and keep
+// the session for PCFailureGrace (RESUME) or drop it (RECONNECT).
+func (s *Server) SendLeave(identity string, action lkpb.LeaveRequest_Action, reason lkpb.DisconnectReason) bool {
+	p := s.findParticipant(identity)
+	if p == nil {
+		return false
+	}
+	switch action {
+	case lkpb.LeaveRequest_DISCONNECT:
+		p.close(reason, true)
+	default:
+		sc := p.currentSignal()
+		if sc != nil {
+			_ = sc.send(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Leave{Leave: &lkpb.LeaveRequest{
+				CanReconnect: true, Reason: reason, Action: action}}})
+			p.sigMu.Lock()
+			if p.sc == sc {
+				p.sc = nil
+			}
+			p.sigMu.Unlock()
+			sc.closeGraceful()
+		}
+		if action == lkpb.LeaveRequest_RECONNECT {
+			p.close(reason, false)
+		} else {
+			p.armCloseTimer(s.opts.PCFailureGrace, lkpb.DisconnectReason_CONNECTION_TIMEOUT)
+		}
+	}
+	return true
+}
+
+// SetDataTrackFaults applies cfg to data-track packets sent to identity
+// ("" = every subscriber without its own setting). A zero FaultConfig
+// removes the setting.
+func (s *Server) SetDataTrackFaults(identity string, cfg FaultConfig) {
+	f := s.faults
+	f.mu.Lock()
+	if old := f.dt[identity]; old != nil && old.timer != nil && old.timer.Stop() {
+		f.wg.Done()
+	}
+	if cfg == (FaultConfig{}) {
+		delete(f.dt, identity)
+	} else {
+		f.dt[identity] = &dtFault{cfg: cfg}
+	}
+	f.mu.Unlock()
+}
+
+// SetPublishFault makes data-track publishes of identity ("" = everyone)
+// fail with pf; nil removes it.
+func (s *Server) SetPublishFault(identity string, pf *PublishFault) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if pf == nil {
+		delete(s.faults.publish, identity)
+		return
+	}
+	s.faults.publish[identity] = *pf
+}
+
+// DropSubscriberHandles suppresses data_track_subscriber_handles to
+// identity ("" = everyone) after subscribes while on.
+func (s *Server) DropSubscriberHandles(identity string, on bool) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.noHandles[identity] = on
+}
+
+// ForceFullReconnect makes resumes of identity ("" = everyone) fail with
+// leave{RECONNECT, STATE_MISMATCH} while on.
+func (s *Server) ForceFullReconnect(identity string, on bool) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.fullReconnect[identity] = on
+}
+
+// ClearFaults removes every fault switch.
+func (s *Server) ClearFaults() {
+	f := s.faults
+	f.mu.Lock()
+	for _, st := range f.dt {
+		if st.timer != nil && st.timer.Stop() {
+			f.wg.Done()
+		}
+	}
+	clear(f.killed)
+	clear(f.paused)
+	clear(f.fullReconnect)
+	clear(f.publish)
+	clear(f.noHandles)
+	clear(f.dt)
+	f.mu.Unlock()
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		DataTrackFaultDrops:      s.faults.faultDrops.Load(),
+		DataTrackCongestionDrops: s.faults.congestDrops.Load(),
+	}
+}
+
+// Restart simulates a server crash and restart: every WebSocket is dropped
+// without a close frame, every PeerConnection closed, every session and
+// room forgotten. Clients' resumes then get leave{RECONNECT} and must do a
+// full reconnect.
+func (s *Server) Restart() {
+	s.mu.Lock()
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	clear(s.rooms)
+	s.mu.Unlock()
+	for _, r := range rooms {
+		r.stop()
+		for _, p := range r.list() {
+			p.abort()
+		}
+	}
+}
+
+// Participants lists the identities currently in room (sorted by join).
+func (s *Server) Participants(room string) []string {
+	s.mu.Lock()
+	r := s.rooms[room]
+	s.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range r.list() {
+		out = append(out, p.identity)
+	}
+	return out
+}

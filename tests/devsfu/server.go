@@ -1,0 +1,541 @@
+package devsfu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/lkcore/lkcore/core/auth"
+	"github.com/lkcore/lkcore/core/lkpb"
+)
+
+// Recorded server facts (traces README, livekit-server v1.13.5).
+const (
+	// ServerVersion is what the recorded server reports in ServerInfo.
+	ServerVersion = "1.13.5"
+	// ServerProtocol is ServerInfo.protocol of v1.13.5 (CurrentProtocol 17).
+	ServerProtocol = 17
+	// DefaultAPIKey and DefaultAPISecret are used when Options leaves them empty.
+	DefaultAPIKey    = "devkey"
+	DefaultAPISecret = "devsecret-devsecret-devsecret-00"
+
+	defaultPingInterval        = 5 * time.Second
+	defaultPingTimeout         = 15 * time.Second
+	defaultUpdateBatchInterval = 3 * time.Second
+	defaultWSPingInterval      = 10 * time.Second
+	defaultRefreshInterval     = 5 * time.Minute
+	defaultTokenTTL            = time.Hour
+	maxIdentityLength          = 256
+	maxRoomNameLength          = 256
+)
+
+// Options configures a Server; the zero value is usable.
+type Options struct {
+	// APIKey and APISecret default to DefaultAPIKey / DefaultAPISecret.
+	APIKey, APISecret string
+	// Addr is the listen address, default "127.0.0.1:0". Only loopback
+	// addresses are accepted.
+	Addr string
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// DisableDataTracks makes the server behave like one without data-track
+	// support: publish/unpublish/subscription requests are never answered
+	// and no data_tracks are announced.
+	DisableDataTracks bool
+	// DataTracksNotAllowed behaves like livekit-server with
+	// enable_data_tracks: false: publish → NOT_ALLOWED and the client's
+	// _data_track channel is closed when it opens.
+	DataTracksNotAllowed bool
+	// UpdateBatchInterval is the period of batched participant updates
+	// (0 = the recorded 3 s). Tests may shorten it.
+	UpdateBatchInterval time.Duration
+	// ReconcileInterval is the period after which subscribers of an
+	// unpublished/departed track get their new handle snapshot (livekit's
+	// subscription reconcile pass; 0 = UpdateBatchInterval).
+	ReconcileInterval time.Duration
+	// PingInterval and PingTimeout are announced in JoinResponse
+	// (0 = recorded 5 s / 15 s). Whole seconds on the wire.
+	PingInterval, PingTimeout time.Duration
+	// WSPingInterval is the period of WebSocket ping control frames
+	// (0 = 10 s; negative disables).
+	WSPingInterval time.Duration
+	// RefreshTokenInterval is the refresh_token period (0 = 5 min). One
+	// refresh_token is always sent right after join/reconnect.
+	RefreshTokenInterval time.Duration
+	// PCFailureGrace is how long a participant whose PeerConnection failed
+	// is kept for a resume (0 = 5 s, as livekit-server).
+	PCFailureGrace time.Duration
+	// RandomizeHandles seeds each subscriber's data-track handle counter
+	// randomly in [0,256) like v1.13.5 (true unless DeterministicHandles).
+	// DeterministicHandles starts every counter at 0 (first handle 1, like
+	// v1.13.11 and the spec).
+	DeterministicHandles bool
+	// DataTrackDropThreshold drops a forwarded data-track packet when the
+	// subscriber channel's buffered amount exceeds it (0 = 4 MiB). The real
+	// server uses max(8 KiB, bitrate × 100 ms); use the fault switches for
+	// deterministic loss.
+	DataTrackDropThreshold int
+	// AddParticipantSIDExtension appends the participant-SID extension
+	// (tag 255) to forwarded data-track packets. livekit-server v1.13.5
+	// does not (traces: forwarded packets are byte-identical except the
+	// handle); this exists to test that clients skip unknown extensions.
+	AddParticipantSIDExtension bool
+}
+
+func (o *Options) withDefaults() Options {
+	c := *o
+	if c.APIKey == "" {
+		c.APIKey = DefaultAPIKey
+	}
+	if c.APISecret == "" {
+		c.APISecret = DefaultAPISecret
+	}
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.UpdateBatchInterval <= 0 {
+		c.UpdateBatchInterval = defaultUpdateBatchInterval
+	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = c.UpdateBatchInterval
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = defaultPingInterval
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = defaultPingTimeout
+	}
+	if c.WSPingInterval == 0 {
+		c.WSPingInterval = defaultWSPingInterval
+	}
+	if c.RefreshTokenInterval <= 0 {
+		c.RefreshTokenInterval = defaultRefreshInterval
+	}
+	if c.PCFailureGrace <= 0 {
+		c.PCFailureGrace = 5 * time.Second
+	}
+	if c.DataTrackDropThreshold <= 0 {
+		c.DataTrackDropThreshold = 4 << 20
+	}
+	return c
+}
+
+// Errors returned by Start.
+var (
+	// ErrNotLoopback: Options.Addr is not a loopback address.
+	ErrNotLoopback = errors.New("devsfu: listen address must be loopback")
+	// ErrClosed: the server is closed.
+	ErrClosed = errors.New("devsfu: server closed")
+)
+
+// Server is a running devsfu instance.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	api    *webrtc.API
+	udp    net.PacketConn
+	mux    *ice.UDPMuxDefault
+	ln     net.Listener
+	http   *http.Server
+	nodeID string
+	faults *faultState
+
+	stopTick chan struct{}
+
+	wg sync.WaitGroup // HTTP serve loop and WebSocket handlers
+
+	mu     sync.Mutex
+	rooms  map[string]*Room
+	closed bool
+	conns  map[*signalConn]struct{} // every live WebSocket
+}
+
+// Start listens on a loopback address and serves the LiveKit signalling
+// endpoints in-process.
+func Start(opts Options) (*Server, error) {
+	o := opts.withDefaults()
+	host, _, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("devsfu: bad addr: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, ErrNotLoopback
+	}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("devsfu: listen: %w", err)
+	}
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("devsfu: udp listen: %w", err)
+	}
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: udp})
+	api, err := newWebRTCAPI(mux, o.Logger)
+	if err != nil {
+		_ = mux.Close()
+		_ = ln.Close()
+		return nil, err
+	}
+	s := &Server{
+		opts:   o,
+		log:    o.Logger,
+		api:    api,
+		udp:    udp,
+		mux:    mux,
+		ln:     ln,
+		nodeID: newID(prefixNode),
+		rooms:  map[string]*Room{},
+		conns:  map[*signalConn]struct{}{},
+		faults: newFaultState(),
+	}
+	m := http.NewServeMux()
+	m.HandleFunc("/rtc", s.handleRTC)
+	m.HandleFunc("/rtc/v1", s.handleRTC)
+	m.HandleFunc("/rtc/validate", s.handleValidate)
+	m.HandleFunc("/rtc/v1/validate", s.handleValidate)
+	s.http = &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	s.stopTick = make(chan struct{})
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		_ = s.http.Serve(ln)
+	}()
+	go s.tickLoop()
+	s.log.Info("devsfu listening", "url", s.URL())
+	return s, nil
+}
+
+// URL returns the WebSocket base URL, "ws://127.0.0.1:PORT".
+func (s *Server) URL() string { return "ws://" + s.ln.Addr().String() }
+
+// APIKey returns the API key tokens must be signed for.
+func (s *Server) APIKey() string { return s.opts.APIKey }
+
+// APISecret returns the API secret.
+func (s *Server) APISecret() string { return s.opts.APISecret }
+
+// Token mints a 1 h token for identity in room with every data grant
+// (roomJoin, canPublish, canSubscribe, canPublishData,
+// canUpdateOwnMetadata); opts may change anything.
+func (s *Server) Token(room, identity string, opts ...auth.TokenOption) (string, error) {
+	c := auth.Claims{
+		Identity: identity,
+		Video: &auth.VideoGrant{
+			RoomJoin:             true,
+			Room:                 room,
+			CanPublish:           auth.Bool(true),
+			CanSubscribe:         auth.Bool(true),
+			CanPublishData:       auth.Bool(true),
+			CanUpdateOwnMetadata: auth.Bool(true),
+		},
+	}
+	c.Apply(opts...)
+	return auth.NewToken(s.opts.APIKey, s.opts.APISecret, c, defaultTokenTTL)
+}
+
+// Close disconnects every participant (leave SERVER_SHUTDOWN), stops the
+// listeners and waits for every goroutine. Idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
+	s.closed = true
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+
+	_ = s.ln.Close()
+	close(s.stopTick)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = s.http.Shutdown(ctx)
+	cancel()
+	for _, r := range rooms {
+		r.closeAll(lkpb.DisconnectReason_SERVER_SHUTDOWN, true)
+	}
+	// Connections not bound to a participant (refused resumes, ...).
+	s.mu.Lock()
+	for c := range s.conns {
+		c.drop()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.faults.close()
+	for _, r := range rooms {
+		r.stop()
+	}
+	_ = s.mux.Close()
+	_ = s.udp.Close()
+	return nil
+}
+
+func (s *Server) secretFor(key string) (string, bool) {
+	if key == s.opts.APIKey {
+		return s.opts.APISecret, true
+	}
+	return "", false
+}
+
+// httpError is a validation failure answered before the upgrade.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// joinParams is a validated connection request.
+type joinParams struct {
+	claims *auth.Claims
+	jr     *lkpb.JoinRequest
+	room   string
+}
+
+// validate reproduces livekit-server's checks and HTTP answers
+// (pkg/service/auth.go, rtcservice.go validateInternal; spec §2.9).
+func (s *Server) validate(r *http.Request, v1 bool) (*joinParams, *httpError) {
+	var tok string
+	if h := r.Header.Get("Authorization"); h != "" {
+		var ok bool
+		tok, ok = strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return nil, &httpError{http.StatusUnauthorized, "invalid authorization header. Must start with Bearer "}
+		}
+	} else {
+		tok = r.FormValue("access_token")
+	}
+	var claims *auth.Claims
+	if tok != "" {
+		c, err := auth.Verify(tok, s.secretFor, time.Now())
+		switch {
+		case errors.Is(err, auth.ErrMalformed), errors.Is(err, auth.ErrUnsupportedAlgorithm):
+			return nil, &httpError{http.StatusUnauthorized, "invalid authorization token"}
+		case errors.Is(err, auth.ErrInvalidAPIKey):
+			// The real server appends the key; keys are not secret.
+			return nil, &httpError{http.StatusUnauthorized, "invalid API key"}
+		case err != nil:
+			// The real server echoes the whole token here ("invalid token:
+			// <jwt>, error: …"); devsfu never echoes tokens.
+			return nil, &httpError{http.StatusUnauthorized, "invalid token: <redacted>, error: " + strings.TrimPrefix(err.Error(), "auth: ")}
+		}
+		claims = c
+	}
+	if claims == nil || claims.Video == nil || !claims.Video.RoomJoin {
+		return nil, &httpError{http.StatusUnauthorized, "permissions denied"}
+	}
+	if claims.Identity == "" {
+		return nil, &httpError{http.StatusBadRequest, "identity cannot be empty"}
+	}
+	if len(claims.Identity) > maxIdentityLength {
+		return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("participant identity exceeds limits: max length %d", maxIdentityLength)}
+	}
+	room := claims.Video.Room
+	if room == "" {
+		return nil, &httpError{http.StatusBadRequest, "no room name"}
+	}
+	if len(room) > maxRoomNameLength {
+		return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("room name exceeds limits: max length %d", maxRoomNameLength)}
+	}
+	p := &joinParams{claims: claims, room: room}
+	param := r.FormValue("join_request")
+	if param == "" {
+		if v1 {
+			return nil, &httpError{http.StatusBadRequest, errJoinRequestRequired.Error()}
+		}
+		// /rtc without join_request selects dual-PC mode, which devsfu
+		// does not implement (no reference client uses it against v1.13).
+		return nil, &httpError{http.StatusBadRequest, "devsfu: dual-PC (v0 without join_request) is not supported"}
+	}
+	jr, err := decodeJoinRequest(param)
+	if err != nil {
+		return nil, &httpError{http.StatusBadRequest, err.Error()}
+	}
+	if (jr.GetMetadata() != "" || len(jr.GetParticipantAttributes()) > 0) && !claims.Video.EffectiveCanUpdateOwnMetadata() {
+		return nil, &httpError{http.StatusUnauthorized, "permissions denied"}
+	}
+	p.jr = jr
+	return p, nil
+}
+
+func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	v1 := strings.HasPrefix(r.URL.Path, "/rtc/v1")
+	if _, herr := s.validate(r, v1); herr != nil {
+		http.Error(w, herr.msg, herr.status)
+		return
+	}
+	_, _ = io.WriteString(w, "success")
+}
+
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
+	if !isUpgrade(r) {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	jp, herr := s.validate(r, r.URL.Path == "/rtc/v1")
+	if herr != nil {
+		http.Error(w, herr.msg, herr.status)
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // any origin, like livekit-server
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return
+	}
+	log := s.log.With("identity", jp.claims.Identity, "room", jp.room)
+	sc := newSignalConn(ws, log, s.opts.WSPingInterval)
+	s.mu.Lock()
+	s.conns[sc] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, sc)
+		s.mu.Unlock()
+		sc.wait()
+	}()
+
+	room := s.room(jp.room)
+	if room == nil {
+		sc.drop()
+		return
+	}
+	var p *Participant
+	if jp.jr.GetReconnect() {
+		p = room.resume(sc, jp)
+	} else {
+		p = room.join(sc, jp)
+	}
+	if p == nil {
+		// refused: the leave was queued; drain until the client goes
+		for {
+			if _, err := sc.read(); err != nil {
+				return
+			}
+		}
+	}
+	for {
+		req, err := sc.read()
+		if err != nil {
+			p.onSignalClosed(sc)
+			return
+		}
+		p.handleRequest(sc, req)
+	}
+}
+
+// room returns (creating on first use) the room named name; nil once closed.
+func (s *Server) room(name string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	r := s.rooms[name]
+	if r == nil {
+		r = newRoom(s, name)
+		s.rooms[name] = r
+	}
+	return r
+}
+
+// findParticipant returns the current session of identity in any room.
+func (s *Server) findParticipant(identity string) *Participant {
+	s.mu.Lock()
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		if p := r.participant(identity); p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+func (s *Server) serverInfo() *lkpb.ServerInfo {
+	return &lkpb.ServerInfo{
+		Edition:       lkpb.ServerInfo_Standard,
+		Version:       ServerVersion,
+		Protocol:      ServerProtocol,
+		NodeId:        s.nodeID,
+		AgentProtocol: 1,
+	}
+}
+
+// tickLoop drives every room's periodic work: batched participant updates
+// and the subscription reconcile pass; empty rooms are reaped after the
+// departure timeout.
+func (s *Server) tickLoop() {
+	defer s.wg.Done()
+	step := min(s.opts.UpdateBatchInterval, s.opts.ReconcileInterval)
+	t := time.NewTicker(step)
+	defer t.Stop()
+	var lastBatch, lastRec time.Time
+	for {
+		select {
+		case <-s.stopTick:
+			return
+		case now := <-t.C:
+			batch := now.Sub(lastBatch) >= s.opts.UpdateBatchInterval-step/2
+			rec := now.Sub(lastRec) >= s.opts.ReconcileInterval-step/2
+			if batch {
+				lastBatch = now
+			}
+			if rec {
+				lastRec = now
+			}
+			s.mu.Lock()
+			rooms := make([]*Room, 0, len(s.rooms))
+			for _, r := range s.rooms {
+				rooms = append(rooms, r)
+			}
+			s.mu.Unlock()
+			for _, r := range rooms {
+				if r.tick(now, batch, rec) {
+					s.mu.Lock()
+					if s.rooms[r.name] == r && r.tryReap() {
+						delete(s.rooms, r.name)
+					}
+					s.mu.Unlock()
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,389 @@
+package devsfu
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/datachannel"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/lkcore/lkcore/core/lkpb"
+)
+
+// Data channel labels used by LiveKit clients.
+const (
+	labelReliable  = "_reliable"
+	labelLossy     = "_lossy"
+	labelDataTrack = "_data_track"
+)
+
+const (
+	// dataChannelReadBuffer is livekit-server's per-channel read buffer
+	// (pkg/rtc/transport.go dataChannelBufferSize); larger messages are
+	// dropped, as the SDP advertises a=max-message-size:65535.
+	dataChannelReadBuffer = 65535
+	// sctpMaxMessageSize is what livekit-server advertises in its answer
+	// (mediatransportutil SetSCTPMaxMessageSize(65535)); clients clamp their
+	// sends to min(this, 64000).
+	sctpMaxMessageSize = 65535
+	// sctpReceiveBuffer: pion's 1 MiB default receive window throttles a
+	// reliable sender to a few thousand 1 KB messages/s on loopback
+	// (DESIGN.md §6); 8 MiB lets a client burst (1 MiB RPC payloads, data
+	// streams) at memory cost only while data is actually in flight.
+	sctpReceiveBuffer = 8 << 20
+)
+
+// newWebRTCAPI builds the pion API shared by every PeerConnection of one
+// Server. Each setting is deliberate; see the comments.
+func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger) (*webrtc.API, error) {
+	se := webrtc.SettingEngine{}
+	// Detach data channels: we read each channel with one fixed 64 KiB
+	// buffer (like livekit-server) instead of pion's per-message
+	// allocations, and write without the OnMessage machinery.
+	se.DetachDataChannels()
+	// Advertise a=max-message-size:65535 exactly like livekit-server.
+	se.SetSCTPMaxMessageSize(sctpMaxMessageSize)
+	// Larger SCTP receive window: see sctpReceiveBuffer.
+	se.SetSCTPMaxReceiveBufferSize(sctpReceiveBuffer)
+	// One UDP port for every participant (livekit dev mode uses one UDP
+	// mux port, 7882): fewer sockets and goroutines per participant.
+	se.SetICEUDPMux(mux)
+	// Loopback only: IPv4 UDP, loopback candidates included (pion skips
+	// them by default), everything else filtered out.
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	// livekit-server disables mDNS; it would only add goroutines/sockets.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// Server ICE timeouts (spec §10.9): disconnected 10 s, failed 5 s
+	// later, keepalive 2 s. A dead client is detected in ~15 s.
+	se.SetICETimeouts(10*time.Second, 5*time.Second, 2*time.Second)
+	// The recorded server answers a=setup:active (it is the DTLS client);
+	// that is pion's default for answers, made explicit here.
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleClient); err != nil {
+		return nil, err
+	}
+	// An empty MediaEngine: no codecs, so any audio/video m-line in an
+	// offer is answered as rejected (port 0). Data only.
+	me := &webrtc.MediaEngine{}
+	_ = log
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)), nil
+}
+
+// transportEvents is what a transport reports to its participant.
+type transportEvents interface {
+	onTrickle(t *lkpb.TrickleRequest)
+	onConnectionState(s webrtc.PeerConnectionState)
+	onChannelOpen(label string)
+	onChannelMessage(label string, msg []byte)
+}
+
+// dataChannel is one adopted client channel (detached).
+type dataChannel struct {
+	label string
+	dc    *webrtc.DataChannel
+	raw   datachannel.ReadWriteCloser
+	// writeMu keeps multi-message writes (replays) contiguous.
+	writeMu sync.Mutex
+}
+
+// write sends one binary message.
+func (d *dataChannel) write(b []byte) error {
+	_, err := d.raw.Write(b)
+	return err
+}
+
+// transport is the single PeerConnection of a participant (single-PC
+// mode: the client offers, the server answers).
+type transport struct {
+	pc  *webrtc.PeerConnection
+	ev  transportEvents
+	log *slog.Logger
+	wg  sync.WaitGroup // channel readers
+
+	mu        sync.Mutex
+	channels  map[string]*dataChannel
+	closed    bool
+	everConn  bool
+	remoteSet bool
+	ufrag     string                    // current remote ICE ufrag
+	pending   []webrtc.ICECandidateInit // remote candidates waiting for a description / their ufrag
+	lastOffer uint32
+
+	// Local candidates are sent "one step late" so the last one of a
+	// gathering round can carry final=true (as livekit-server does), and
+	// only after the answer that introduces them has been queued.
+	candMu      sync.Mutex
+	answerReady bool
+	lastCand    *webrtc.ICECandidate
+	candQueue   []*lkpb.TrickleRequest
+
+	killed atomic.Bool // fault: stop reading/forwarding
+}
+
+func newTransport(api *webrtc.API, ev transportEvents, log *slog.Logger) (*transport, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	t := &transport{pc: pc, ev: ev, log: log, channels: map[string]*dataChannel{}}
+	pc.OnICECandidate(t.onLocalCandidate)
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			t.mu.Lock()
+			t.everConn = true
+			t.mu.Unlock()
+		}
+		ev.onConnectionState(s)
+	})
+	pc.OnDataChannel(t.adopt)
+	return t, nil
+}
+
+// adopt takes over a channel the client created in-band. Unknown labels
+// are livekit's "unlabeled" raw channels: read and discarded here.
+func (t *transport) adopt(dc *webrtc.DataChannel) {
+	dc.OnOpen(func() {
+		raw, err := dc.Detach()
+		if err != nil {
+			t.log.Debug("detach failed", "label", dc.Label(), "err", err)
+			return
+		}
+		d := &dataChannel{label: dc.Label(), dc: dc, raw: raw}
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			_ = raw.Close()
+			return
+		}
+		if old := t.channels[d.label]; old != nil {
+			_ = old.raw.Close()
+		}
+		t.channels[d.label] = d
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go t.readLoop(d)
+		t.ev.onChannelOpen(d.label)
+	})
+}
+
+func (t *transport) readLoop(d *dataChannel) {
+	defer t.wg.Done()
+	buf := make([]byte, dataChannelReadBuffer)
+	for {
+		n, err := d.raw.Read(buf)
+		if err != nil {
+			if errors.Is(err, io.ErrShortBuffer) {
+				t.log.Debug("oversized data channel message dropped", "label", d.label)
+				continue
+			}
+			t.mu.Lock()
+			if t.channels[d.label] == d {
+				delete(t.channels, d.label)
+			}
+			t.mu.Unlock()
+			return
+		}
+		if t.killed.Load() {
+			continue
+		}
+		switch d.label {
+		case labelReliable, labelLossy, labelDataTrack:
+			t.ev.onChannelMessage(d.label, buf[:n])
+		}
+	}
+}
+
+// channel returns the open channel with label, or nil.
+func (t *transport) channel(label string) *dataChannel {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.channels[label]
+}
+
+// dataReady reports livekit's "fully established": PC connected and both
+// _reliable and _lossy open.
+func (t *transport) dataReady() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pc.ConnectionState() == webrtc.PeerConnectionStateConnected &&
+		t.channels[labelReliable] != nil && t.channels[labelLossy] != nil
+}
+
+func (t *transport) everConnected() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.everConn
+}
+
+// handleOffer applies a client offer and returns the answer (id echoed).
+func (t *transport) handleOffer(offer *lkpb.SessionDescription) (*lkpb.SessionDescription, error) {
+	if offer.GetType() != "offer" {
+		return nil, errors.New("devsfu: not an offer")
+	}
+	t.candMu.Lock()
+	t.answerReady = false
+	t.candMu.Unlock()
+
+	if err := t.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.GetSdp()}); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.remoteSet = true
+	t.ufrag = sdpUfrag(offer.GetSdp())
+	t.lastOffer = offer.GetId()
+	pend := t.pending
+	t.pending = nil
+	t.mu.Unlock()
+
+	ans, err := t.pc.CreateAnswer(nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.pc.SetLocalDescription(ans); err != nil {
+		return nil, err
+	}
+	for _, c := range pend {
+		t.addCandidate(c)
+	}
+	ld := t.pc.LocalDescription()
+	return &lkpb.SessionDescription{Type: "answer", Sdp: ld.SDP, Id: offer.GetId()}, nil
+}
+
+// answerQueued must be called once the answer has been enqueued on the
+// signal connection: local candidates of this round may now go out.
+func (t *transport) answerQueued() {
+	t.candMu.Lock()
+	defer t.candMu.Unlock()
+	t.answerReady = true
+	q := t.candQueue
+	t.candQueue = nil
+	for _, tr := range q {
+		t.ev.onTrickle(tr)
+	}
+}
+
+func (t *transport) onLocalCandidate(c *webrtc.ICECandidate) {
+	t.candMu.Lock()
+	defer t.candMu.Unlock()
+	if c == nil {
+		if t.lastCand != nil {
+			t.emitCandidate(t.lastCand, true)
+			t.lastCand = nil
+		}
+		return
+	}
+	if t.lastCand != nil {
+		t.emitCandidate(t.lastCand, false)
+	}
+	t.lastCand = c
+}
+
+// emitCandidate is called with candMu held.
+func (t *transport) emitCandidate(c *webrtc.ICECandidate, final bool) {
+	init := c.ToJSON()
+	b, err := json.Marshal(init) // pion's JSON: usernameFragment null, as recorded
+	if err != nil {
+		return
+	}
+	tr := &lkpb.TrickleRequest{CandidateInit: string(b), Target: lkpb.SignalTarget_PUBLISHER, Final: final}
+	if !t.answerReady {
+		t.candQueue = append(t.candQueue, tr)
+		return
+	}
+	t.ev.onTrickle(tr)
+}
+
+// addRemote handles a client trickle. Candidates are queued until a remote
+// description exists, and while their ufrag names an ICE generation whose
+// offer has not arrived yet (the Rust client trickles before its restart
+// offer, traces README §19); they are retried after the next offer.
+func (t *transport) addRemote(tr *lkpb.TrickleRequest) {
+	var init webrtc.ICECandidateInit
+	if err := json.Unmarshal([]byte(tr.GetCandidateInit()), &init); err != nil {
+		t.log.Debug("bad trickle candidate", "err", err)
+		return
+	}
+	if init.Candidate == "" {
+		return
+	}
+	t.mu.Lock()
+	uf := candidateUfrag(init)
+	if !t.remoteSet || (uf != "" && t.ufrag != "" && uf != t.ufrag) {
+		if len(t.pending) < 64 {
+			t.pending = append(t.pending, init)
+		}
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	t.addCandidate(init)
+}
+
+func (t *transport) addCandidate(init webrtc.ICECandidateInit) {
+	t.mu.Lock()
+	uf, cur := candidateUfrag(init), t.ufrag
+	if uf != "" && cur != "" && uf != cur {
+		t.mu.Unlock()
+		return // an older generation: stale
+	}
+	t.mu.Unlock()
+	if err := t.pc.AddICECandidate(init); err != nil {
+		t.log.Debug("add candidate failed", "err", err)
+	}
+}
+
+// close closes the PeerConnection and waits for the channel readers.
+func (t *transport) close() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		t.wg.Wait()
+		return
+	}
+	t.closed = true
+	chs := make([]*dataChannel, 0, len(t.channels))
+	for _, d := range t.channels {
+		chs = append(chs, d)
+	}
+	t.mu.Unlock()
+	for _, d := range chs {
+		_ = d.raw.Close()
+	}
+	_ = t.pc.Close()
+	t.wg.Wait()
+}
+
+// sdpUfrag returns the first a=ice-ufrag of an SDP.
+func sdpUfrag(sdp string) string {
+	for _, l := range strings.Split(sdp, "\n") {
+		l = strings.TrimSpace(l)
+		if v, ok := strings.CutPrefix(l, "a=ice-ufrag:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// candidateUfrag returns the ufrag a candidate names (usernameFragment or
+// the "ufrag" extension in the candidate line), or "".
+func candidateUfrag(c webrtc.ICECandidateInit) string {
+	if c.UsernameFragment != nil && *c.UsernameFragment != "" {
+		return *c.UsernameFragment
+	}
+	f := strings.Fields(c.Candidate)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "ufrag" {
+			return f[i+1]
+		}
+	}
+	return ""
+}
