@@ -29,12 +29,12 @@ import (
 const testTimeout = 10 * time.Second
 
 type clientOpts struct {
-	bearer      bool              // token in Authorization header (Rust) instead of query (JS)
-	media       bool              // add recvonly audio+video transceivers to the offer (JS/Rust do)
-	noGzip      bool              // WrappedJoinRequest compression NONE
-	autoSubDT   *bool             // connection_settings.auto_subscribe_data_track
+	bearer      bool  // token in Authorization header (Rust) instead of query (JS)
+	media       bool  // add recvonly audio+video transceivers to the offer (JS/Rust do)
+	noGzip      bool  // WrappedJoinRequest compression NONE
+	autoSubDT   *bool // connection_settings.auto_subscribe_data_track
 	tokenOpts   []auth.TokenOption
-	token       string // overrides the minted token
+	token       string      // overrides the minted token
 	reconnectOf *testClient // resume this client's session (no offer)
 }
 
@@ -138,7 +138,7 @@ func tryDial(t *testing.T, s *Server, room, identity string, o clientOpts) (*tes
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
 	jr := &lkpb.JoinRequest{
-		ClientInfo: &lkpb.ClientInfo{Sdk: lkpb.ClientInfo_GO, Version: "devsfu-test", Protocol: 17, ClientProtocol: 2},
+		ClientInfo:         &lkpb.ClientInfo{Sdk: lkpb.ClientInfo_GO, Version: "devsfu-test", Protocol: 17, ClientProtocol: 2},
 		ConnectionSettings: &lkpb.ConnectionSettings{AutoSubscribe: false, AutoSubscribeDataTrack: o.autoSubDT},
 	}
 	if o.reconnectOf != nil {
