@@ -549,6 +549,30 @@ func (e *Engine) DataChannelInfos() []*lkpb.DataChannelInfo {
 	return out
 }
 
+// Flush waits until every byte sent on `_reliable` and `_lossy` has been
+// acknowledged by the peer (bufferedAmount 0), bounded by ctx. Used before a
+// graceful leave so that packets published just before Disconnect are not
+// lost with the association.
+func (e *Engine) Flush(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if e.isClosed() {
+			return ErrClosed
+		}
+		if e.reliable.dc.BufferedAmount() == 0 && e.lossy.dc.BufferedAmount() == 0 {
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.closed:
+			return ErrClosed
+		}
+	}
+}
+
 // Close closes the data channels and the PeerConnection and waits for pion's
 // goroutines to finish. Idempotent.
 func (e *Engine) Close() error {

@@ -32,6 +32,11 @@ type DataPublishOptions struct {
 // it to drain, bounded by ctx; it never buffers without bound. Returns
 // ErrDisconnected after the room has disconnected.
 func (lp *LocalParticipant) PublishData(ctx context.Context, payload []byte, opts DataPublishOptions) error {
+	return lp.room.SendPacket(ctx, buildUserPacket(lp.Identity(), payload, opts), opts.Reliable)
+}
+
+// buildUserPacket builds the DataPacket for PublishData.
+func buildUserPacket(identity string, payload []byte, opts DataPublishOptions) *lkpb.DataPacket {
 	kind := lkpb.DataPacket_LOSSY
 	if opts.Reliable {
 		kind = lkpb.DataPacket_RELIABLE
@@ -40,14 +45,14 @@ func (lp *LocalParticipant) PublishData(ctx context.Context, payload []byte, opt
 		Payload: payload,
 		// JS puts the sender identity and the destinations inside the
 		// UserPacket; the SFU overwrites the identity anyway.
-		ParticipantIdentity:   lp.Identity(),
+		ParticipantIdentity:   identity,
 		DestinationIdentities: opts.DestinationIdentities,
 	}
 	if opts.Topic != "" {
 		topic := opts.Topic
 		user.Topic = &topic
 	}
-	pkt := &lkpb.DataPacket{
+	return &lkpb.DataPacket{
 		Kind: kind,
 		// Top-level destinations are honoured for every value type (and stay
 		// visible when E2EE wraps the value); mirrored in UserPacket for
@@ -55,7 +60,6 @@ func (lp *LocalParticipant) PublishData(ctx context.Context, payload []byte, opt
 		DestinationIdentities: opts.DestinationIdentities,
 		Value:                 &lkpb.DataPacket_User{User: user},
 	}
-	return lp.room.SendPacket(ctx, pkt, opts.Reliable)
 }
 
 // SendPacket is the low-level send used by PublishData and by the RPC,

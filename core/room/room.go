@@ -48,6 +48,9 @@ const (
 	// requestTimeout caps metadata/name/attribute updates when ctx has no
 	// earlier deadline (JS: 5 s).
 	requestTimeout = 5 * time.Second
+	// flushTimeout caps how long Disconnect waits for unacknowledged data
+	// channel bytes before leaving.
+	flushTimeout = 2 * time.Second
 )
 
 // ConnectionState is the room's connection state.
@@ -493,11 +496,22 @@ func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool)
 }
 
 // Disconnect leaves the room gracefully (LeaveRequest CLIENT_INITIATED, as
-// recorded from JS), closes the PeerConnection and the WebSocket, and waits
-// for all of the room's goroutines, bounded by ctx. The final events
+// recorded from JS) after waiting (≤ 2 s, bounded by ctx) until data already
+// published has been acknowledged by the SFU, closes the PeerConnection and
+// the WebSocket, and waits for all of the room's goroutines, bounded by ctx.
+// The final events
 // (ConnectionStateChanged{Disconnected}, Disconnected) stay readable.
 // Idempotent: later calls return nil at once.
 func (r *Room) Disconnect(ctx context.Context) error {
+	if !r.isClosing() {
+		// Let data published just before Disconnect reach the SFU first.
+		fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+		err := r.eng.Load().Flush(fctx)
+		cancel()
+		if err != nil {
+			r.log.Debug("room: flush before leave incomplete", "err", err)
+		}
+	}
 	r.disconnectOn.Do(func() { close(r.disconnectCh) })
 	select {
 	case <-r.done:

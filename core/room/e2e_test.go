@@ -1,0 +1,523 @@
+package room_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/core/auth"
+	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/core/signal"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// hang guard for every end-to-end test; never a timing assertion.
+const testTimeout = 30 * time.Second
+
+func testLogger() *slog.Logger {
+	if os.Getenv("LKCORE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return nil
+}
+
+func startSFU(t testing.TB) *devsfu.Server {
+	t.Helper()
+	s, err := devsfu.Start(devsfu.Options{UpdateBatchInterval: 20 * time.Millisecond, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// client is a connected room plus an event recorder that reads every event
+// (via Events) until the final Disconnected.
+type client struct {
+	t      testing.TB
+	r      *room.Room
+	events chan room.Event
+}
+
+func join(t testing.TB, ctx context.Context, s *devsfu.Server, roomName, identity string, opts ...auth.TokenOption) *client {
+	t.Helper()
+	opts = append([]auth.TokenOption{auth.WithGrant(func(g *auth.VideoGrant) { g.CanUpdateOwnMetadata = auth.Bool(true) })}, opts...)
+	tok, err := s.Token(roomName, identity, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := room.Connect(ctx, s.URL(), tok, room.Options{Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("%s: connect: %v", identity, err)
+	}
+	c := &client{t: t, r: r, events: make(chan room.Event, 4096)}
+	go func() {
+		defer close(c.events)
+		for ev := range r.Events() {
+			c.events <- ev
+		}
+	}()
+	t.Cleanup(func() {
+		_ = r.Disconnect(context.Background())
+		for range c.events { //nolint:revive // drain until closed
+		}
+	})
+	return c
+}
+
+// waitFor returns the first event satisfying match, failing on ctx expiry or
+// when the room ends first.
+func (c *client) waitFor(ctx context.Context, what string, match func(room.Event) bool) room.Event {
+	c.t.Helper()
+	for {
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				c.t.Fatalf("%s: events ended while waiting for %s", c.r.LocalParticipant().Identity(), what)
+			}
+			if match(ev) {
+				return ev
+			}
+		case <-ctx.Done():
+			c.t.Fatalf("%s: timed out waiting for %s", c.r.LocalParticipant().Identity(), what)
+		}
+	}
+}
+
+func (c *client) waitData(ctx context.Context) room.DataReceived {
+	c.t.Helper()
+	return c.waitFor(ctx, "data", func(ev room.Event) bool { _, ok := ev.(room.DataReceived); return ok }).(room.DataReceived)
+}
+
+// waitParticipant waits until identity is a known remote participant (either
+// present at join or announced later).
+func (c *client) waitParticipant(ctx context.Context, identity string) *room.RemoteParticipant {
+	c.t.Helper()
+	for {
+		if rp := c.r.RemoteParticipant(identity); rp != nil {
+			return rp
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("%s never saw %s", c.r.LocalParticipant().Identity(), identity)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func TestTwoAndThreeParticipantsSeeEachOther(t *testing.T) {
+	s := startSFU(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	a := join(t, ctx, s, "r1", "alice", auth.WithName("Alice"), auth.WithMetadata("md-a"), auth.WithAttributes(map[string]string{"role": "x"}))
+	if a.r.State() != room.StateConnected {
+		t.Fatalf("state after Connect: %v", a.r.State())
+	}
+	lp := a.r.LocalParticipant()
+	if lp.Identity() != "alice" || !strings.HasPrefix(lp.SID(), "PA_") || lp.Name() != "Alice" || lp.Metadata() != "md-a" || lp.Attributes()["role"] != "x" {
+		t.Fatalf("local participant %v", lp.Info())
+	}
+	if a.r.Name() != "r1" {
+		t.Fatalf("room name %q", a.r.Name())
+	}
+	a.waitFor(ctx, "connected state", func(ev room.Event) bool {
+		e, ok := ev.(room.ConnectionStateChanged)
+		return ok && e.State == room.StateConnected
+	})
+
+	b := join(t, ctx, s, "r1", "bob", auth.WithName("Bob"))
+	// bob sees alice from the join (no event); alice gets ParticipantConnected for bob.
+	if rp := b.r.RemoteParticipant("alice"); rp == nil || rp.Name() != "Alice" || rp.Metadata() != "md-a" {
+		t.Fatalf("bob's view of alice: %v", rp)
+	}
+	ev := a.waitFor(ctx, "bob connected", func(ev room.Event) bool {
+		e, ok := ev.(room.ParticipantConnected)
+		return ok && e.Participant.Identity() == "bob"
+	}).(room.ParticipantConnected)
+	if ev.Participant.Name() != "Bob" || ev.Participant.SID() != b.r.LocalParticipant().SID() {
+		t.Fatalf("alice's view of bob: %v", ev.Participant.Info())
+	}
+	// client_protocol/capabilities of remote participants are what we advertised.
+	if ev.Participant.ClientProtocol() != 0 || len(ev.Participant.Capabilities()) != 0 {
+		t.Fatalf("bob's client protocol %d caps %v", ev.Participant.ClientProtocol(), ev.Participant.Capabilities())
+	}
+
+	c := join(t, ctx, s, "r1", "carol")
+	for _, x := range []*client{a, b} {
+		x.waitFor(ctx, "carol connected", func(ev room.Event) bool {
+			e, ok := ev.(room.ParticipantConnected)
+			return ok && e.Participant.Identity() == "carol"
+		})
+	}
+	if got := len(c.r.RemoteParticipants()); got != 2 {
+		t.Fatalf("carol sees %d participants", got)
+	}
+	ids := []string{}
+	for _, rp := range a.r.RemoteParticipants() {
+		ids = append(ids, rp.Identity())
+	}
+	if strings.Join(ids, ",") != "bob,carol" {
+		t.Fatalf("alice sees %v", ids)
+	}
+
+	// carol leaves: the others get ParticipantDisconnected(CLIENT_INITIATED).
+	if err := c.r.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []*client{a, b} {
+		e := x.waitFor(ctx, "carol disconnected", func(ev room.Event) bool {
+			e, ok := ev.(room.ParticipantDisconnected)
+			return ok && e.Participant.Identity() == "carol"
+		}).(room.ParticipantDisconnected)
+		if e.Reason != lkpb.DisconnectReason_CLIENT_INITIATED {
+			t.Fatalf("carol's disconnect reason %v", e.Reason)
+		}
+		if x.r.RemoteParticipant("carol") != nil {
+			t.Fatal("carol still listed")
+		}
+	}
+	// carol's own final events.
+	var last []room.Event
+	for ev := range c.events {
+		last = append(last, ev)
+	}
+	if n := len(last); n < 2 {
+		t.Fatalf("carol's final events %v", last)
+	}
+	if e, ok := last[len(last)-1].(room.Disconnected); !ok || e.Reason != lkpb.DisconnectReason_CLIENT_INITIATED || e.Err != nil {
+		t.Fatalf("last event %#v", last[len(last)-1])
+	}
+	if e, ok := last[len(last)-2].(room.ConnectionStateChanged); !ok || e.State != room.StateDisconnected {
+		t.Fatalf("second to last event %#v", last[len(last)-2])
+	}
+	if c.r.State() != room.StateDisconnected {
+		t.Fatalf("state after disconnect %v", c.r.State())
+	}
+}
+
+func TestDataPackets(t *testing.T) {
+	s := startSFU(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	a := join(t, ctx, s, "data", "alice")
+	b := join(t, ctx, s, "data", "bob")
+	c := join(t, ctx, s, "data", "carol")
+	for _, x := range []*client{a, b, c} {
+		for _, id := range []string{"alice", "bob", "carol"} {
+			if id != x.r.LocalParticipant().Identity() {
+				x.waitParticipant(ctx, id)
+			}
+		}
+	}
+
+	// Reliable broadcast with topics, in order.
+	const n = 50
+	for i := 0; i < n; i++ {
+		err := a.r.LocalParticipant().PublishData(ctx, []byte(fmt.Sprintf("msg-%03d", i)), room.DataPublishOptions{Reliable: true, Topic: "chat"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, x := range []*client{b, c} {
+		for i := 0; i < n; i++ {
+			d := x.waitData(ctx)
+			if want := fmt.Sprintf("msg-%03d", i); string(d.Payload) != want || d.Topic != "chat" || !d.Reliable || d.SenderIdentity != "alice" {
+				t.Fatalf("%s got %q topic %q reliable %v from %q, want %q", x.r.LocalParticipant().Identity(), d.Payload, d.Topic, d.Reliable, d.SenderIdentity, want)
+			}
+			if d.Participant == nil || d.Participant.Identity() != "alice" {
+				t.Fatal("sender participant not resolved")
+			}
+		}
+	}
+
+	// Destinations: only bob receives; carol receives the next broadcast
+	// first, which proves she did not get the targeted one.
+	if err := a.r.LocalParticipant().PublishData(ctx, []byte("for-bob"), room.DataPublishOptions{Reliable: true, DestinationIdentities: []string{"bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.r.LocalParticipant().PublishData(ctx, []byte("for-all"), room.DataPublishOptions{Reliable: true}); err != nil {
+		t.Fatal(err)
+	}
+	if d := b.waitData(ctx); string(d.Payload) != "for-bob" || d.Topic != "" {
+		t.Fatalf("bob got %q", d.Payload)
+	}
+	if d := b.waitData(ctx); string(d.Payload) != "for-all" {
+		t.Fatalf("bob got %q", d.Payload)
+	}
+	if d := c.waitData(ctx); string(d.Payload) != "for-all" {
+		t.Fatalf("carol got %q instead of the broadcast", d.Payload)
+	}
+
+	// Lossy with topic and destination (loopback: nothing is lost).
+	if err := b.r.LocalParticipant().PublishData(ctx, []byte("lossy"), room.DataPublishOptions{Topic: "t", DestinationIdentities: []string{"carol"}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := c.waitData(ctx); string(d.Payload) != "lossy" || d.Topic != "t" || d.Reliable || d.SenderIdentity != "bob" {
+		t.Fatalf("carol got %+v", d)
+	}
+
+	// Maximum size: a payload that fits exactly is delivered; one byte more is refused.
+	payload := maxPayload(t, a.r.LocalParticipant().Identity())
+	if err := a.r.LocalParticipant().PublishData(ctx, payload, room.DataPublishOptions{Reliable: true, DestinationIdentities: []string{"bob"}}); err != nil {
+		t.Fatalf("max-size packet: %v", err)
+	}
+	if d := b.waitData(ctx); !bytes.Equal(d.Payload, payload) {
+		t.Fatalf("max-size payload corrupted (%d bytes)", len(d.Payload))
+	}
+	err := a.r.LocalParticipant().PublishData(ctx, append(payload, 0), room.DataPublishOptions{Reliable: true, DestinationIdentities: []string{"bob"}})
+	var tooLarge *engine.PacketTooLargeError
+	if !errors.Is(err, room.ErrPacketTooLarge) || !errors.As(err, &tooLarge) || tooLarge.Size != 64001 || tooLarge.Max != 64000 {
+		t.Fatalf("oversized packet: %v", err)
+	}
+	// The refused packet did not consume a sequence number: the next one still arrives.
+	if err := a.r.LocalParticipant().PublishData(ctx, []byte("after"), room.DataPublishOptions{Reliable: true, DestinationIdentities: []string{"bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := b.waitData(ctx); string(d.Payload) != "after" {
+		t.Fatalf("bob got %q", d.Payload)
+	}
+}
+
+// maxPayload returns a payload whose reliable user packet (with destination
+// "bob", the sender identity inside the UserPacket and sequence stamp)
+// serialises to exactly 64 000 bytes.
+func maxPayload(t *testing.T, identity string) []byte {
+	// alice has sent 52 reliable packets before: this one is sequence 53.
+	size := func(n int) int {
+		return room.UserPacketSize(identity, n, room.DataPublishOptions{Reliable: true, DestinationIdentities: []string{"bob"}}, 53)
+	}
+	n := 64000 - 100
+	for size(n) < 64000 {
+		n++
+	}
+	if size(n) != 64000 {
+		t.Fatalf("no payload size gives exactly 64000 bytes (%d → %d)", n, size(n))
+	}
+	return bytes.Repeat([]byte{0xab}, n)
+}
+
+func TestMetadataUpdatesPropagate(t *testing.T) {
+	s := startSFU(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	a := join(t, ctx, s, "md", "alice")
+	b := join(t, ctx, s, "md", "bob")
+	b.waitParticipant(ctx, "alice")
+	lp := a.r.LocalParticipant()
+
+	if err := lp.SetMetadata(ctx, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if lp.Metadata() != "hello" {
+		t.Fatalf("local metadata %q after SetMetadata", lp.Metadata())
+	}
+	a.waitFor(ctx, "own metadata event", func(ev room.Event) bool {
+		e, ok := ev.(room.ParticipantMetadataChanged)
+		return ok && e.Participant.Identity() == "alice" && e.NewMetadata == "hello"
+	})
+	b.waitFor(ctx, "alice's metadata", func(ev room.Event) bool {
+		e, ok := ev.(room.ParticipantMetadataChanged)
+		return ok && e.Participant.Identity() == "alice" && e.OldMetadata == "" && e.NewMetadata == "hello"
+	})
+
+	if err := lp.SetName(ctx, "Alice A."); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor(ctx, "alice's name", func(ev room.Event) bool {
+		e, ok := ev.(room.ParticipantNameChanged)
+		return ok && e.NewName == "Alice A."
+	})
+
+	if err := lp.SetAttributes(ctx, map[string]string{"a": "1", "b": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.SetAttributes(ctx, map[string]string{"a": ""}); err != nil { // delete a
+		t.Fatal(err)
+	}
+	if got := lp.Attributes(); len(got) != 1 || got["b"] != "2" {
+		t.Fatalf("local attributes %v", got)
+	}
+	b.waitFor(ctx, "attribute removal", func(ev room.Event) bool {
+		e, ok := ev.(room.ParticipantAttributesChanged)
+		v, has := e.Changed["a"]
+		return ok && has && v == ""
+	})
+	if got := b.r.RemoteParticipant("alice").Attributes(); len(got) != 1 || got["b"] != "2" {
+		t.Fatalf("bob's view of alice's attributes %v", got)
+	}
+	if err := lp.SetMetadata(ctx, ""); !errors.Is(err, room.ErrInvalidArgument) {
+		t.Fatalf("empty metadata: %v", err)
+	}
+}
+
+func TestMetadataNotAllowed(t *testing.T) {
+	s := startSFU(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	tok, err := s.Token("md2", "nogrant", auth.WithGrant(func(g *auth.VideoGrant) { g.CanUpdateOwnMetadata = auth.Bool(false) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := room.Connect(ctx, s.URL(), tok, room.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Disconnect(ctx) //nolint:errcheck
+	err = r.LocalParticipant().SetMetadata(ctx, "x")
+	var re *room.RequestError
+	if !errors.As(err, &re) || re.Reason != lkpb.RequestResponse_NOT_ALLOWED {
+		t.Fatalf("SetMetadata without grant: %v", err)
+	}
+}
+
+func TestInvalidTokenAndURL(t *testing.T) {
+	s := startSFU(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	// Token signed with another secret.
+	bad, err := auth.NewToken("devkey", "another-secret-another-secret-000", auth.Claims{
+		Identity: "mallory", Video: &auth.VideoGrant{RoomJoin: true, Room: "x"}}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = room.Connect(ctx, s.URL(), bad, room.Options{})
+	var he *signal.HTTPError
+	if !errors.Is(err, room.ErrUnauthorized) || !errors.As(err, &he) || he.StatusCode != 401 {
+		t.Fatalf("bad token: %v", err)
+	}
+	if strings.Contains(err.Error(), bad) {
+		t.Fatal("token in error text")
+	}
+	// Garbage token.
+	if _, err = room.Connect(ctx, s.URL(), "not-a-jwt", room.Options{}); !errors.Is(err, room.ErrUnauthorized) {
+		t.Fatalf("garbage token: %v", err)
+	}
+	// Wrong scheme and nothing listening.
+	tok, _ := s.Token("x", "y")
+	if _, err = room.Connect(ctx, "ftp://127.0.0.1:1", tok, room.Options{}); !errors.Is(err, room.ErrInvalidURL) {
+		t.Fatalf("bad scheme: %v", err)
+	}
+	if _, err = room.Connect(ctx, "ws://127.0.0.1:1", tok, room.Options{}); !errors.Is(err, room.ErrServerUnreachable) {
+		t.Fatalf("nothing listening: %v", err)
+	}
+	if _, err = room.Connect(ctx, s.URL(), "", room.Options{}); !errors.Is(err, room.ErrInvalidArgument) {
+		t.Fatalf("empty token: %v", err)
+	}
+	// A context that ends during Connect.
+	short, c2 := context.WithCancel(ctx)
+	c2()
+	if _, err = room.Connect(short, s.URL(), tok, room.Options{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled ctx: %v", err)
+	}
+}
+
+func TestCallsAfterDisconnect(t *testing.T) {
+	s := startSFU(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	a := join(t, ctx, s, "after", "alice")
+	if err := a.r.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.r.Disconnect(ctx); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	lp := a.r.LocalParticipant()
+	if err := lp.PublishData(ctx, []byte("x"), room.DataPublishOptions{Reliable: true}); !errors.Is(err, room.ErrDisconnected) {
+		t.Fatalf("PublishData: %v", err)
+	}
+	if err := lp.SetMetadata(ctx, "x"); !errors.Is(err, room.ErrDisconnected) {
+		t.Fatalf("SetMetadata: %v", err)
+	}
+	if err := a.r.SendPacket(ctx, &lkpb.DataPacket{}, false); !errors.Is(err, room.ErrDisconnected) {
+		t.Fatalf("SendPacket: %v", err)
+	}
+	if !errors.Is(a.r.Err(), room.ErrDisconnected) {
+		t.Fatalf("Err: %v", a.r.Err())
+	}
+	// NextEvent reports the end after the remaining events are read (the
+	// recorder consumed them through Events).
+	for range a.events { //nolint:revive // drain
+	}
+	if _, err := a.r.NextEvent(ctx); !errors.Is(err, room.ErrDisconnected) {
+		t.Fatalf("NextEvent: %v", err)
+	}
+}
+
+func TestServerGone(t *testing.T) {
+	s, err := devsfu.Start(devsfu.Options{UpdateBatchInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	a := join(t, ctx, s, "gone", "alice")
+	_ = s.Close()
+	ev := a.waitFor(ctx, "Disconnected", func(ev room.Event) bool { _, ok := ev.(room.Disconnected); return ok }).(room.Disconnected)
+	if ev.Err == nil && ev.Reason == lkpb.DisconnectReason_UNKNOWN_REASON {
+		t.Fatalf("server gone: %+v", ev)
+	}
+	<-a.r.Done()
+	if err := a.r.LocalParticipant().PublishData(ctx, []byte("x"), room.DataPublishOptions{}); !errors.Is(err, room.ErrDisconnected) {
+		t.Fatalf("PublishData after server gone: %v", err)
+	}
+}
+
+// A consumer that does not read events must not stall signalling: while bob
+// ignores his events (and his data backs up), he still processes participant
+// updates and a metadata change round trip.
+func TestSlowConsumerDoesNotBlockSignalling(t *testing.T) {
+	s := startSFU(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	a := join(t, ctx, s, "slow", "alice")
+	tok, _ := s.Token("slow", "bob", auth.WithGrant(func(g *auth.VideoGrant) { g.CanUpdateOwnMetadata = auth.Bool(true) }))
+	b, err := room.Connect(ctx, s.URL(), tok, room.Options{MaxPendingDataEvents: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.waitParticipant(ctx, "bob")
+	for i := 0; i < 20; i++ { // more than bob's pending limit
+		if err := a.r.LocalParticipant().PublishData(ctx, []byte{byte(i)}, room.DataPublishOptions{Reliable: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Bob's signalling still works while his data events are backed up.
+	if err := b.LocalParticipant().SetMetadata(ctx, "still-alive"); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFor(ctx, "bob's metadata", func(ev room.Event) bool {
+		e, ok := ev.(room.ParticipantMetadataChanged)
+		return ok && e.NewMetadata == "still-alive"
+	})
+	// Nothing was dropped: all 20 packets arrive in order once bob reads.
+	got := 0
+	for got < 20 {
+		ev, err := b.NextEvent(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := ev.(room.DataReceived); ok {
+			if int(d.Payload[0]) != got {
+				t.Fatalf("packet %d out of order: %d", got, d.Payload[0])
+			}
+			got++
+		}
+	}
+	if err := b.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

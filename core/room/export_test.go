@@ -1,0 +1,11 @@
+package room
+
+import "google.golang.org/protobuf/proto"
+
+// UserPacketSize is the serialised size of the packet PublishData sends for
+// a payload of n bytes with the given options and sequence number.
+func UserPacketSize(identity string, n int, opts DataPublishOptions, seq uint32) int {
+	pkt := buildUserPacket(identity, make([]byte, n), opts)
+	pkt.Sequence = seq
+	return proto.Size(pkt)
+}
