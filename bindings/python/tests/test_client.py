@@ -1,0 +1,297 @@
+"""The binding's FFI layer against the real liblkcore: loading, ABI version, client lifecycle,
+asynchronous operations, error mapping and handles. No server needed."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import shutil
+import subprocess
+import threading
+import weakref
+
+import pytest
+
+import lkcore
+from lkcore import errors
+from lkcore._lib import load_library
+from lkcore._proto import lkcore_ffi_pb2 as pb
+
+
+def echo_async(payload: bytes, delay_ms: int = 0) -> pb.Request:
+    e = pb.EchoRequest(payload=payload, delay_ms=delay_ms)
+    setattr(e, "async", True)  # `async` is a Python keyword
+    return pb.Request(echo=e)
+
+
+@pytest.fixture
+async def client(lib_path: str):
+    c = lkcore.Client(lib_path)
+    yield c
+    await c.aclose()
+
+
+# -- loading and ABI -----------------------------------------------------------------------------
+
+
+def test_abi_version_matches_library_report(lib_path: str) -> None:
+    major, minor = lkcore.abi_version(lib_path)
+    assert major == lkcore.ABI_VERSION_MAJOR
+    assert minor >= lkcore.ABI_VERSION_MINOR
+    c = lkcore.Client(lib_path)
+    try:
+        v = c.request(pb.Request(get_version=pb.GetVersionRequest())).get_version
+    finally:
+        c.close()
+    assert v.abi_version == (major << 16) | minor
+    assert v.schema == pb.DESCRIPTOR.package == "lkcore.ffi.v1"
+
+
+def test_env_var_is_used(lib_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LKCORE_LIB", lib_path)
+    assert load_library().path == lib_path
+
+
+def test_missing_library_raises_clear_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "liblkcore.so"
+    with pytest.raises(errors.LibraryNotFoundError, match="LKCORE_LIB"):
+        load_library(missing)
+    monkeypatch.setenv("LKCORE_LIB", str(missing))
+    with pytest.raises(errors.LibraryNotFoundError, match=str(missing)):
+        load_library()
+
+
+def _build_fake_lib(tmp_path, version: int) -> str:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.fail("a C compiler is needed to build the fake library (tests/suites/python.sh installs gcc)")
+    src = tmp_path / "fake.c"
+    src.write_text(f"unsigned int lk_abi_version(void) {{ return {version}u; }}\n")
+    out = tmp_path / f"libfake{version}.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(out), str(src)], check=True)
+    return str(out)
+
+
+@pytest.mark.parametrize("version", [(2 << 16) | 0, (0 << 16) | 7])
+def test_abi_mismatch_is_refused(tmp_path, version: int) -> None:
+    fake = _build_fake_lib(tmp_path, version)
+    with pytest.raises(errors.AbiVersionError, match="ABI") as ei:
+        load_library(fake)
+    assert ei.value.library_version == (version >> 16, version & 0xFFFF)
+
+
+def test_not_an_lkcore_library(tmp_path) -> None:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "C compiler missing"
+    src = tmp_path / "other.c"
+    src.write_text("int something(void) { return 1; }\n")
+    out = tmp_path / "libother.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(out), str(src)], check=True)
+    with pytest.raises(errors.LibraryNotFoundError, match="lk_abi_version"):
+        load_library(out)
+
+
+def test_status_names(lib_path: str) -> None:
+    lib = load_library(lib_path)
+    assert lib.status_name(0) == "LK_OK"
+    assert lib.status_name(30) == "LK_ERR_QUEUE_FULL"
+    assert lib.status_name(12345) == "LK_ERR_UNKNOWN"
+
+
+# -- client lifecycle ----------------------------------------------------------------------------
+
+
+def test_close_is_idempotent_and_stops_the_event_thread(lib_path: str) -> None:
+    c = lkcore.Client(lib_path)
+    t = c._thread
+    assert t.is_alive() and t.name == f"lkcore-events-{c.id}"
+    assert c in lkcore.live_clients()
+    c.close()
+    assert not t.is_alive()
+    c.close()
+    assert c.closed and c not in lkcore.live_clients()
+    with pytest.raises(errors.ClientClosedError):
+        c.request(pb.Request(get_version=pb.GetVersionRequest()))
+
+
+async def test_aclose_does_not_block_the_loop(lib_path: str) -> None:
+    c = lkcore.Client(lib_path)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    t = asyncio.create_task(ticker())
+    await c.aclose()
+    t.cancel()
+    assert c.closed and ticks > 0
+
+
+def test_collected_client_is_closed(lib_path: str) -> None:
+    c = lkcore.Client(lib_path)
+    t = c._thread
+    ref = weakref.ref(c)
+    del c
+    gc.collect()
+    assert ref() is None
+    t.join(5)
+    assert not t.is_alive(), "the event thread must end once the collected client is closed"
+
+
+def test_two_clients_are_independent(lib_path: str) -> None:
+    a, b = lkcore.Client(lib_path), lkcore.Client(lib_path)
+    try:
+        room = a.request(pb.Request(create_room=pb.CreateRoomRequest())).create_room.room
+        a.adopt(room.handle)
+        with pytest.raises(errors.InvalidHandleError):
+            b.request(pb.Request(grant_credits=pb.GrantCreditsRequest(handle=room.handle, credits=1)))
+        b.close()
+        # closing b does not disturb a
+        assert a.request(pb.Request(echo=pb.EchoRequest(payload=b"still here"))).echo.payload == b"still here"
+    finally:
+        a.close()
+        b.close()
+
+
+# -- asynchronous operations ---------------------------------------------------------------------
+
+
+async def test_async_completions_are_correlated(client: lkcore.Client) -> None:
+    payloads = [f"p{i}".encode() for i in range(50)]
+    results = await asyncio.gather(
+        *(client.request_async(echo_async(p, delay_ms=(50 - i) % 7)) for i, p in enumerate(payloads))
+    )
+    assert [r.echo.payload for r in results] == payloads
+
+
+async def test_sync_echo(client: lkcore.Client) -> None:
+    big = bytes(range(256)) * 1000
+    assert client.request(pb.Request(echo=pb.EchoRequest(payload=big))).echo.payload == big
+
+
+async def test_library_deadline_raises_timeout(client: lkcore.Client) -> None:
+    with pytest.raises(errors.OperationTimeoutError):
+        await client.request_async(echo_async(b"slow", delay_ms=10_000), timeout=0.05)
+    assert client._pending == {}
+
+
+async def test_cancelling_the_task_cancels_the_operation(client: lkcore.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    orphans: "asyncio.Queue[pb.Completion]" = asyncio.Queue()
+    orig = client._on_orphan_completion
+    monkeypatch.setattr(client, "_on_orphan_completion", lambda comp: (orphans.put_nowait(comp), orig(comp)))
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(client.request_async(echo_async(b"x", delay_ms=10_000)), 0.05)
+    comp = await asyncio.wait_for(orphans.get(), 5)
+    assert comp.error.code == pb.ERROR_CODE_CANCELLED
+    assert client._pending == {}
+
+
+async def test_close_fails_pending_operations(lib_path: str) -> None:
+    c = lkcore.Client(lib_path)
+    fut = asyncio.ensure_future(c.request_async(echo_async(b"x", delay_ms=10_000)))
+    await asyncio.sleep(0.01)
+    await c.aclose()
+    with pytest.raises(errors.ClientClosedError):
+        await asyncio.wait_for(fut, 5)
+
+
+async def test_client_is_bound_to_one_loop(client: lkcore.Client) -> None:
+    await client.request_async(echo_async(b"bind"))
+
+    def other_loop() -> None:
+        async def go() -> None:
+            await client.request_async(echo_async(b"x"))
+
+        with pytest.raises(RuntimeError, match="another event loop"):
+            asyncio.run(go())
+
+    t = threading.Thread(target=other_loop)
+    t.start()
+    t.join()
+
+
+# -- error mapping -------------------------------------------------------------------------------
+
+
+async def test_error_codes_map_to_exception_types(client: lkcore.Client) -> None:
+    with pytest.raises(errors.InvalidRequestError):
+        client.request(pb.Request())  # names no operation
+    # A request kind from a newer schema (unknown field 999, length-delimited).
+    unknown = bytes([0xBA, 0x3E, 0x00])  # tag 999 wire type 2, empty
+    st, out = client.lib.request(client.id, unknown)
+    resp = pb.Response.FromString(out)
+    assert st == pb.ERROR_CODE_UNIMPLEMENTED == resp.error.code
+    with pytest.raises(errors.InvalidRequestError):  # ASYNC request without request_id
+        client.request(echo_async(b"x"))
+    with pytest.raises(errors.NotFoundError):
+        client.request(pb.Request(cancel=pb.CancelRequest(target_request_id=424242)))
+    with pytest.raises(errors.InvalidHandleError):
+        client.request(pb.Request(grant_credits=pb.GrantCreditsRequest(handle=0, credits=1)))
+    room = client.request(pb.Request(create_room=pb.CreateRoomRequest())).create_room.room
+    client.adopt(room.handle)
+    with pytest.raises(errors.WrongHandleTypeError):
+        client.request(pb.Request(grant_credits=pb.GrantCreditsRequest(handle=room.handle, credits=1)))
+    with pytest.raises(errors.InvalidArgumentError) as ei:
+        client.request(pb.Request(create_room=pb.CreateRoomRequest(options=pb.RoomOptions(e2ee=pb.E2eeOptions()))))
+    assert isinstance(ei.value, ValueError)
+    assert ei.value.code == pb.ERROR_CODE_INVALID_ARGUMENT
+    client.drop(room.handle)
+
+
+async def test_fast_path_push_errors(client: lkcore.Client) -> None:
+    with pytest.raises(errors.InvalidHandleError):
+        client.push_frame(12345, b"frame", None)
+    room = client.request(pb.Request(create_room=pb.CreateRoomRequest())).create_room.room
+    client.adopt(room.handle)
+    with pytest.raises(errors.WrongHandleTypeError):
+        client.push_frame(room.handle, b"frame", 7)
+    client.drop(room.handle)
+
+
+def test_unknown_code_maps_to_base_class() -> None:
+    e = errors.error_for_code(999, "from the future")
+    assert type(e) is errors.LkError and e.code == 999
+    assert isinstance(errors.error_for_code(30), errors.QueueFullError)
+
+
+# -- handles -------------------------------------------------------------------------------------
+
+
+async def test_handle_counter_and_idempotent_drop(client: lkcore.Client) -> None:
+    assert client.live_handles == 0
+    hs = []
+    for _ in range(3):
+        r = client.request(pb.Request(create_room=pb.CreateRoomRequest())).create_room.room
+        client.adopt(r.handle)
+        hs.append(r.handle)
+    assert client.live_handles == 3
+    for h in hs:
+        client.drop(h)
+        client.drop(h)  # idempotent, never raises
+    assert client.live_handles == 0
+    # the library agrees the handles are gone
+    with pytest.raises(errors.InvalidHandleError):
+        client.request(pb.Request(grant_credits=pb.GrantCreditsRequest(handle=hs[0], credits=1)))
+    st = client.lib.handle_drop(client.id, hs[0])
+    assert st == 0  # dropping a dropped handle is OK at the C level too
+
+
+def test_drop_after_close_does_not_raise(lib_path: str) -> None:
+    c = lkcore.Client(lib_path)
+    r = c.request(pb.Request(create_room=pb.CreateRoomRequest())).create_room.room
+    c.adopt(r.handle)
+    c.close()
+    assert c.live_handles == 0
+    c.drop(r.handle)
+
+
+# -- logging -------------------------------------------------------------------------------------
+
+
+async def test_log_level_follows_python_logging(client: lkcore.Client) -> None:
+    for lvl in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL + 1):
+        client.set_log_level(lvl)  # every mapped level is accepted by the library
