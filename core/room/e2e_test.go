@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -519,5 +521,69 @@ func TestSlowConsumerDoesNotBlockSignalling(t *testing.T) {
 	}
 	if err := b.Disconnect(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The join request matches what JS 2.23.0 sends where it matters (recorded
+// in traces/1a-publish-js): /rtc/v1 with exactly access_token + padded
+// join_request, GZIP, protocol 17, offer id 1 with an application m-line —
+// and is honest for Go: sdk GO, client_protocol 0 until RPC/streams are
+// wired, auto_subscribe false, no media sections.
+func TestJoinRequestOnTheWire(t *testing.T) {
+	got := make(chan *http.Request, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r
+		http.Error(w, "invalid authorization token: test", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, err := room.Connect(ctx, srv.URL+"/prefix", "tok.en.value", room.Options{})
+	var he *signal.HTTPError
+	if !errors.Is(err, room.ErrUnauthorized) || !errors.As(err, &he) || he.Body != "invalid authorization token: test" {
+		t.Fatalf("connect: %v", err)
+	}
+	r := <-got
+	if r.URL.Path != "/prefix/rtc/v1" {
+		t.Fatalf("path %s", r.URL.Path)
+	}
+	q := r.URL.Query()
+	if len(q) != 2 || q.Get("access_token") != "tok.en.value" {
+		t.Fatalf("query keys %v", q)
+	}
+	param := q.Get("join_request")
+	if len(param)%4 != 0 {
+		t.Fatal("join_request not padded")
+	}
+	jr, comp, err := signal.DecodeJoinRequest(param)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := jr.GetClientInfo()
+	if comp != lkpb.WrappedJoinRequest_GZIP || ci.GetProtocol() != 17 || ci.GetSdk() != lkpb.ClientInfo_GO ||
+		ci.GetVersion() != room.Version || ci.GetClientProtocol() != 0 || len(ci.GetCapabilities()) != 0 {
+		t.Fatalf("client info %v (compression %v)", ci, comp)
+	}
+	if jr.GetConnectionSettings() == nil || jr.GetConnectionSettings().GetAutoSubscribe() || jr.GetReconnect() {
+		t.Fatalf("settings %v reconnect %v", jr.GetConnectionSettings(), jr.GetReconnect())
+	}
+	offer := jr.GetPublisherOffer()
+	if offer.GetType() != "offer" || offer.GetId() != 1 || !strings.Contains(offer.GetSdp(), "m=application") ||
+		strings.Contains(offer.GetSdp(), "m=audio") || strings.Contains(offer.GetSdp(), "m=video") {
+		t.Fatalf("offer id %d type %q sdp:\n%s", offer.GetId(), offer.GetType(), offer.GetSdp())
+	}
+}
+
+// Joining again with the same identity kicks the first session with
+// DUPLICATE_IDENTITY (spec §10.20).
+func TestDuplicateIdentity(t *testing.T) {
+	s := startSFU(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	first := join(t, ctx, s, "dup", "alice")
+	_ = join(t, ctx, s, "dup", "alice")
+	ev := first.waitFor(ctx, "Disconnected", func(ev room.Event) bool { _, ok := ev.(room.Disconnected); return ok }).(room.Disconnected)
+	if ev.Reason != lkpb.DisconnectReason_DUPLICATE_IDENTITY || ev.Err != nil {
+		t.Fatalf("first session ended with %+v", ev)
 	}
 }

@@ -90,10 +90,12 @@ func (e *LeaveError) Error() string {
 func (e *LeaveError) Unwrap() error { return ErrJoinRefused }
 
 // sanitize removes secrets (token, join request) from an error text. Errors
-// from net/http embed the full request URL, which carries the token.
+// from net/http embed the full request URL, which carries the token. Values
+// shorter than 8 bytes are not secrets worth mangling the text for (a JWT is
+// hundreds of bytes).
 func sanitize(msg string, secrets ...string) string {
 	for _, s := range secrets {
-		if s != "" {
+		if len(s) >= 8 {
 			msg = strings.ReplaceAll(msg, s, "<redacted>")
 		}
 	}
