@@ -444,6 +444,17 @@ func (c *testClient) waitReady() {
 	c.t.Fatalf("%s: transport not ready (pc %s)", c.identity, c.pc.ConnectionState())
 }
 
+// waitServerReady waits until devsfu has adopted this client's channels.
+func (c *testClient) waitServerReady(s *Server) {
+	c.t.Helper()
+	c.waitReady()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := s.WaitParticipantReady(ctx, c.identity, true); err != nil {
+		c.t.Fatalf("%s: server side not ready: %v", c.identity, err)
+	}
+}
+
 func (c *testClient) sendPacket(label string, dp *lkpb.DataPacket) {
 	c.t.Helper()
 	b, err := proto.Marshal(dp)

@@ -100,7 +100,7 @@ func TestDataTrackEndToEnd(t *testing.T) {
 	s := startServer(t, Options{})
 	pub := dial(t, s, "dt", "pub", clientOpts{})
 	defer pub.close()
-	pub.waitReady()
+	pub.waitServerReady(s)
 
 	_ = pub.send(publishReq(1, "sensor"))
 	resp := pub.wait("publish response", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil })
@@ -157,7 +157,7 @@ func TestDataTrackEndToEnd(t *testing.T) {
 	// A subscriber joining later sees the track in JoinResponse.
 	sub := dial(t, s, "dt", "sub", clientOpts{})
 	defer sub.close()
-	sub.waitReady()
+	sub.waitServerReady(s)
 	others := sub.joinResp().GetOtherParticipants()
 	if len(others) != 1 || len(others[0].GetDataTracks()) != 1 || others[0].GetDataTracks()[0].GetSid() != info.GetSid() {
 		t.Fatalf("others %v", others)

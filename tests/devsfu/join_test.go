@@ -137,9 +137,9 @@ func TestDataForwarding(t *testing.T) {
 	defer b.close()
 	carol := dial(t, s, "room", "carol", clientOpts{})
 	defer carol.close()
-	a.waitReady()
-	b.waitReady()
-	carol.waitReady()
+	a.waitServerReady(s)
+	b.waitServerReady(s)
+	carol.waitServerReady(s)
 
 	user := func(payload string, seq uint32, dest ...string) *lkpb.DataPacket {
 		return &lkpb.DataPacket{Sequence: seq, DestinationIdentities: dest,
@@ -210,10 +210,10 @@ func TestParticipantUpdates(t *testing.T) {
 	s := startServer(t, Options{})
 	a := dial(t, s, "room", "alice", clientOpts{})
 	defer a.close()
-	a.waitReady()
+	a.waitServerReady(s)
 	b := dial(t, s, "room", "bob", clientOpts{tokenOpts: []auth.TokenOption{auth.WithName("Bob")}})
 	defer b.close()
-	b.waitReady()
+	b.waitServerReady(s)
 
 	others := b.joinResp().GetOtherParticipants()
 	if len(others) != 1 || others[0].GetIdentity() != "alice" || others[0].GetState() != lkpb.ParticipantInfo_ACTIVE {

@@ -184,7 +184,7 @@ func Start(opts Options) (*Server, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("devsfu: udp listen: %w", err)
 	}
-	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: udp})
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: udp, Logger: pionLoggerFactory{o.Logger}.NewLogger("udpmux")})
 	api, err := newWebRTCAPI(mux, o.Logger)
 	if err != nil {
 		_ = mux.Close()
@@ -536,6 +536,26 @@ func (s *Server) tickLoop() {
 					s.mu.Unlock()
 				}
 			}
+		}
+	}
+}
+
+// WaitParticipantReady blocks until identity's session is connected with
+// its data channels adopted on the server side (_reliable, _lossy and, if
+// the client created it, _data_track), so lossy and data-track traffic to
+// it is no longer dropped for lack of a channel.
+func (s *Server) WaitParticipantReady(ctx context.Context, identity string, withDataTrack bool) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if p := s.findParticipant(identity); p != nil && p.tr.dataReady() &&
+			(!withDataTrack || p.tr.channel(labelDataTrack) != nil) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
 		}
 	}
 }

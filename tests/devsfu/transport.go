@@ -45,6 +45,8 @@ const (
 // Server. Each setting is deliberate; see the comments.
 func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
+	// pion logs go to our slog (debug), not stderr.
+	se.LoggerFactory = pionLoggerFactory{log}
 	// Detach data channels: we read each channel with one fixed 64 KiB
 	// buffer (like livekit-server) instead of pion's per-message
 	// allocations, and write without the OnMessage machinery.
@@ -74,7 +76,6 @@ func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger) (*webrtc.API, error) {
 	// An empty MediaEngine: no codecs, so any audio/video m-line in an
 	// offer is answered as rejected (port 0). Data only.
 	me := &webrtc.MediaEngine{}
-	_ = log
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)), nil
 }
 
