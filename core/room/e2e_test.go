@@ -587,3 +587,45 @@ func TestDuplicateIdentity(t *testing.T) {
 		t.Fatalf("first session ended with %+v", ev)
 	}
 }
+
+// How a session ends without Disconnect: server leave with a reason, signal
+// dropped (no resume yet: the room ends with ErrSignalLost), PeerConnection
+// closed by the server.
+func TestSessionEndings(t *testing.T) {
+	s := startSFU(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	final := func(c *client) room.Disconnected {
+		t.Helper()
+		ev := c.waitFor(ctx, "Disconnected", func(ev room.Event) bool { _, ok := ev.(room.Disconnected); return ok }).(room.Disconnected)
+		<-c.r.Done()
+		if c.r.State() != room.StateDisconnected {
+			t.Fatalf("state %v", c.r.State())
+		}
+		return ev
+	}
+
+	removed := join(t, ctx, s, "end", "removed")
+	s.SendLeave("removed", lkpb.LeaveRequest_DISCONNECT, lkpb.DisconnectReason_PARTICIPANT_REMOVED)
+	if ev := final(removed); ev.Reason != lkpb.DisconnectReason_PARTICIPANT_REMOVED || ev.Err != nil {
+		t.Fatalf("removed: %+v", ev)
+	}
+
+	dropped := join(t, ctx, s, "end", "dropped")
+	s.DropSignal("dropped")
+	if ev := final(dropped); ev.Reason != lkpb.DisconnectReason_SIGNAL_CLOSE || !errors.Is(ev.Err, room.ErrSignalLost) || !errors.Is(ev.Err, signal.ErrConnectionLost) {
+		t.Fatalf("dropped: %+v", ev)
+	}
+
+	resume := join(t, ctx, s, "end", "resume")
+	s.SendLeave("resume", lkpb.LeaveRequest_RESUME, lkpb.DisconnectReason_MIGRATION)
+	if ev := final(resume); ev.Reason != lkpb.DisconnectReason_MIGRATION || !errors.Is(ev.Err, room.ErrSignalLost) {
+		t.Fatalf("leave RESUME: %+v", ev)
+	}
+
+	pcClosed := join(t, ctx, s, "end", "pc")
+	s.CloseTransport("pc")
+	if ev := final(pcClosed); !errors.Is(ev.Err, room.ErrPeerConnectionFailed) && !errors.Is(ev.Err, room.ErrSignalLost) {
+		t.Fatalf("transport closed: %+v", ev)
+	}
+}

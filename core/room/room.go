@@ -51,6 +51,9 @@ const (
 	// flushTimeout caps how long Disconnect waits for unacknowledged data
 	// channel bytes before leaving.
 	flushTimeout = 2 * time.Second
+	// pcFailureGrace is how long a failed PeerConnection waits for a leave
+	// or signal close that explains it before the room ends.
+	pcFailureGrace = 500 * time.Millisecond
 )
 
 // ConnectionState is the room's connection state.
@@ -141,6 +144,7 @@ type Room struct {
 	err          error         // why the room ended (read after done)
 
 	// Loop-owned state.
+	pcFailed      <-chan time.Time // armed when the PeerConnection failed/closed remotely
 	pcConnected   bool
 	dataReady     bool
 	nextRequestID uint32
@@ -342,6 +346,10 @@ func (r *Room) loop() {
 			r.maybeConnected()
 		case cmd := <-r.cmds:
 			cmd()
+		case <-r.pcFailed:
+			// Resume (ICE restart) will start here; for now the session ends.
+			r.teardown(lkpb.DisconnectReason_UNKNOWN_REASON, fmt.Errorf("%w: ICE/DTLS failed or closed by the peer", ErrPeerConnectionFailed), true)
+			return
 		case <-r.disconnectCh:
 			r.teardown(lkpb.DisconnectReason_CLIENT_INITIATED, r.abortErr, true)
 			return
@@ -432,10 +440,15 @@ func (r *Room) handleEngineEvent(ev engineEvent) bool {
 	case webrtc.PeerConnectionStateConnected:
 		r.pcConnected = true
 		r.maybeConnected()
-	case webrtc.PeerConnectionStateFailed:
-		// Resume (ICE restart) will hook in here; for now the session ends.
-		r.teardown(lkpb.DisconnectReason_UNKNOWN_REASON, fmt.Errorf("%w: ICE/DTLS failed", ErrPeerConnectionFailed), true)
-		return true
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		// Closed is only reported when the peer closed it (local closes are
+		// suppressed by the engine). A server that ends the session closes
+		// the PeerConnection and sends a leave at about the same time: wait
+		// a moment so its reason wins over a generic transport failure.
+		if r.pcFailed == nil {
+			r.log.Warn("room: peer connection lost", "state", ev.state.String())
+			r.pcFailed = time.After(pcFailureGrace)
+		}
 	}
 	return false
 }
