@@ -30,6 +30,7 @@ type PacketTooLargeError struct {
 	Max  int // the cap in force: min(remote a=max-message-size, 64 000)
 }
 
+// Error implements error.
 func (e *PacketTooLargeError) Error() string {
 	return fmt.Sprintf("engine: data packet of %d bytes exceeds the %d-byte limit", e.Size, e.Max)
 }

@@ -55,6 +55,7 @@ type RequestError struct {
 	Message string
 }
 
+// Error implements error.
 func (e *RequestError) Error() string {
 	if e.Message == "" {
 		return fmt.Sprintf("room: request refused: %s", e.Reason)

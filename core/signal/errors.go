@@ -47,10 +47,11 @@ const maxErrorBody = 256
 // It unwraps to ErrUnauthorized, ErrRoomNotFound, ErrServiceNotFound,
 // ErrBadRequest or ErrServerError.
 type HTTPError struct {
-	StatusCode int
-	Body       string
+	StatusCode int    // HTTP status of the refused upgrade
+	Body       string // server text, trimmed, at most 256 bytes
 }
 
+// Error implements error.
 func (e *HTTPError) Error() string {
 	if e.Body == "" {
 		return fmt.Sprintf("signal: upgrade refused with HTTP %d", e.StatusCode)
@@ -82,6 +83,7 @@ type LeaveError struct {
 	Action lkpb.LeaveRequest_Action
 }
 
+// Error implements error.
 func (e *LeaveError) Error() string {
 	return fmt.Sprintf("signal: join refused by server (leave reason %s, action %s)", e.Reason, e.Action)
 }
@@ -109,7 +111,10 @@ type wrappedError struct {
 	cause    error // optional, must not print secrets (never a *url.Error)
 }
 
+// Error implements error.
 func (e *wrappedError) Error() string { return e.msg }
+
+// Unwrap returns the sentinel and the cause.
 func (e *wrappedError) Unwrap() []error {
 	if e.cause != nil {
 		return []error{e.sentinel, e.cause}
