@@ -510,6 +510,28 @@ class Room(EventEmitter[RoomEventName]):
 
     # -- RPC registration ----------------------------------------------------------------------
 
+    def register_rpc_method(self, method: str, handler: Optional[RpcHandler] = None) -> Any:
+        """Registers an RPC handler, also before :meth:`connect` (recommended: no early
+        invocation is missed). Same as ``local_participant.register_rpc_method``; usable as a
+        decorator.
+
+        Raises:
+            AlreadyExistsError: ``method`` already has a handler.
+        """
+        if handler is None:
+
+            def deco(fn: RpcHandler) -> RpcHandler:
+                self._register_rpc(method, fn)
+                return fn
+
+            return deco
+        self._register_rpc(method, handler)
+        return handler
+
+    def unregister_rpc_method(self, method: str) -> None:
+        """Removes an RPC handler (no error if none is registered)."""
+        self._unregister_rpc(method)
+
     def _register_rpc(self, method: str, handler: RpcHandler) -> None:
         if method in self._rpc_handlers:
             raise errors.AlreadyExistsError(f"RPC method {method!r} is already registered")

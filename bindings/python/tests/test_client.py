@@ -295,3 +295,8 @@ def test_drop_after_close_does_not_raise(lib_path: str) -> None:
 async def test_log_level_follows_python_logging(client: lkcore.Client) -> None:
     for lvl in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL + 1):
         client.set_log_level(lvl)  # every mapped level is accepted by the library
+
+
+def test_e2ee_options_never_show_the_key() -> None:
+    o = lkcore.E2EEOptions(shared_key=b"hunter2hunter2")
+    assert "hunter2" not in repr(o) and "hunter2" not in repr(lkcore.RoomOptions(e2ee=o))

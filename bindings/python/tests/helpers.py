@@ -1,0 +1,47 @@
+"""Helpers for the server tests."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Optional
+
+import lkcore
+
+#: Hang guard for anything that waits on the network (never a performance assertion).
+GUARD = 15.0
+
+
+class EventWaiter:
+    """Records one room event kind from the moment it is created and lets a test wait for a
+    matching occurrence (so an event that arrives before the wait is not missed)."""
+
+    def __init__(self, room: lkcore.Room, name: str) -> None:
+        self.seen: "list[tuple[Any, ...]]" = []
+        self._cond = asyncio.Condition()
+        room.on(name, self._on)
+
+    def _on(self, *args: Any) -> None:
+        self.seen.append(args)
+
+        async def notify() -> None:
+            async with self._cond:
+                self._cond.notify_all()
+
+        asyncio.ensure_future(notify())
+
+    async def wait(self, pred: Optional[Callable[..., bool]] = None, timeout: float = GUARD) -> "tuple[Any, ...]":
+        async def find() -> "tuple[Any, ...]":
+            async with self._cond:
+                while True:
+                    for args in self.seen:
+                        if pred is None or pred(*args):
+                            return args
+                    await self._cond.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+
+async def connect(url: str, token: str, **kw: Any) -> lkcore.Room:
+    room = lkcore.Room(kw.pop("options", None), **kw)
+    await asyncio.wait_for(room.connect(url, token), GUARD)
+    return room

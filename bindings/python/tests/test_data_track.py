@@ -1,0 +1,143 @@
+"""Data tracks end to end through liblkcore and lkcore-devsfu."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+
+import lkcore
+from lkcore import errors
+
+from helpers import GUARD, EventWaiter, connect
+
+pytestmark = pytest.mark.devsfu
+
+
+async def push_until(track: lkcore.LocalDataTrack, payload: bytes, ts: int, done: "asyncio.Future[object]") -> int:
+    """Pushes the same frame every 20 ms until `done` (the subscription needs time to be
+    established; frames before that are legitimately not delivered)."""
+    n = 0
+    while not done.done():
+        try:
+            track.try_push(payload, user_timestamp=ts)
+            n += 1
+        except errors.QueueFullError:
+            pass
+        await asyncio.sleep(0.02)
+    return n
+
+
+async def test_publish_subscribe_unpublish(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        unpublished = EventWaiter(bob, "data_track_unpublished")
+        track = await alice.local_participant.publish_data_track("sensor", schema_name="s", frame_encoding="raw")
+        assert isinstance(track, lkcore.LocalDataTrack)
+        assert track.name == "sensor" and track.sid and track.is_published()
+        assert alice.local_participant.data_tracks[track.sid] is track
+
+        (remote,) = await published.wait()
+        assert isinstance(remote, lkcore.RemoteDataTrack)
+        assert (remote.name, remote.sid, remote.publisher_identity) == ("sensor", track.sid, "alice")
+        assert remote.info.schema_name == "s" and remote.info.frame_encoding == "raw"
+        assert bob.remote_participants["alice"].data_tracks[remote.sid] is remote
+
+        sub = await remote.subscribe(buffer_size=8)
+        first: "asyncio.Future[object]" = asyncio.get_running_loop().create_future()
+        pusher = asyncio.ensure_future(push_until(track, b"warmup", 1, first))
+        it = sub.__aiter__()
+        frame = await asyncio.wait_for(it.__anext__(), GUARD)
+        first.set_result(None)
+        await pusher
+        assert frame.payload == b"warmup" and frame.user_timestamp == 1
+
+        # Drain warm-up frames, then send a numbered sequence and check order and content.
+        for i in range(20):
+            while True:
+                try:
+                    track.try_push(i.to_bytes(4, "big") * 64, user_timestamp=1000 + i)
+                    break
+                except errors.QueueFullError:
+                    await asyncio.sleep(0.005)
+            await asyncio.sleep(0.002)
+        got = []
+        while len(got) < 20:
+            f = await asyncio.wait_for(it.__anext__(), GUARD)
+            if f.payload == b"warmup":
+                continue
+            got.append(f)
+            if f.user_timestamp == 1019:
+                break
+        idx = [int.from_bytes(f.payload[:4], "big") for f in got]
+        assert idx == sorted(idx) and idx[-1] == 19
+        for f in got:
+            assert f.payload == f.payload[:4] * 64 and f.user_timestamp == 1000 + int.from_bytes(f.payload[:4], "big")
+        assert sub.frames_received >= len(got)
+        # Every frame not delivered is counted, never lost silently.
+        assert len(idx) + sum(f.dropped_before for f in got) >= 20 - 0
+
+        await track.unpublish()
+        assert not track.is_published()
+        with pytest.raises(errors.TrackUnpublishedError):
+            track.try_push(b"late")
+        (gone,) = await unpublished.wait()
+        assert gone is remote and not remote.is_published()
+        rest = [f async for f in sub]  # iteration ends
+        assert all(f.payload != b"late" for f in rest)
+        assert sub.end_reason == lkcore.SubscriptionEndReason.UNPUBLISHED
+        await sub.aclose()
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_duplicate_track_name_is_refused(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    try:
+        t = await alice.local_participant.publish_data_track("dup")
+        with pytest.raises(errors.AlreadyExistsError):
+            await alice.local_participant.publish_data_track("dup")
+        with pytest.raises(errors.InvalidArgumentError):
+            await alice.local_participant.publish_data_track("")
+        assert t.is_published()
+    finally:
+        await alice.disconnect()
+
+
+async def test_existing_tracks_are_in_the_snapshot(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    try:
+        t = await alice.local_participant.publish_data_track("early")
+        bob = await connect(devsfu.url, token_for("bob"))
+        try:
+            tracks = bob.remote_participants["alice"].data_tracks
+            if not tracks:  # the publication may also arrive as an event right after joining
+                await EventWaiter(bob, "data_track_published").wait()
+            (remote,) = bob.remote_participants["alice"].data_tracks.values()
+            assert remote.sid == t.sid and remote.name == "early"
+        finally:
+            await bob.disconnect()
+    finally:
+        await alice.disconnect()
+
+
+async def test_track_handle_released_when_collected_and_on_disconnect(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    client = alice.client
+    assert client is not None
+    t = await alice.local_participant.publish_data_track("gc")
+    assert client.live_handles == 2  # room + track
+    alice.local_participant.data_tracks.clear()
+    del t
+    gc.collect()
+    assert client.live_handles == 1
+    t2 = await alice.local_participant.publish_data_track("kept")
+    await alice.disconnect()
+    assert client.live_handles == 0
+    with pytest.raises((errors.ClientClosedError, errors.InvalidHandleError, errors.TrackUnpublishedError)):
+        t2.try_push(b"x")
+    assert not t2.is_published()

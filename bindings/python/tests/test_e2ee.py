@@ -1,0 +1,45 @@
+"""End-to-end encryption with a shared key, end to end through liblkcore and lkcore-devsfu."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import lkcore
+
+from helpers import GUARD, EventWaiter, connect
+
+pytestmark = pytest.mark.devsfu
+
+
+def e2ee(key: bytes) -> lkcore.RoomOptions:
+    return lkcore.RoomOptions(e2ee=lkcore.E2EEOptions(shared_key=key))
+
+
+async def test_shared_key_data_packets_and_streams(devsfu, token_for) -> None:
+    texts: "asyncio.Queue[tuple[lkcore.TextStreamInfo, str]]" = asyncio.Queue()
+
+    async def on_text(reader: lkcore.TextStreamReader, identity: str) -> None:
+        await texts.put((reader.info, await reader.read_all()))
+
+    bob = lkcore.Room(e2ee(b"correct horse battery staple"))
+    bob.register_text_stream_handler("secret", on_text)
+    await asyncio.wait_for(bob.connect(devsfu.url, token_for("bob")), GUARD)
+    alice = await connect(devsfu.url, token_for("alice"), options=e2ee(b"correct horse battery staple"))
+    try:
+        got = EventWaiter(bob, "data_received")
+        await alice.local_participant.publish_data(b"top secret", topic="s")
+        (pkt,) = await got.wait()
+        assert pkt.data == b"top secret" and pkt.encrypted
+
+        await alice.local_participant.send_text("classified", topic="secret")
+        info, text = await asyncio.wait_for(texts.get(), GUARD)
+        assert text == "classified" and info.encrypted
+
+        track = await alice.local_participant.publish_data_track("enc")
+        assert track.info.uses_e2ee
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+

@@ -1,0 +1,186 @@
+"""Rooms, participants and data packets end to end through liblkcore and lkcore-devsfu."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import socket
+
+import pytest
+
+import lkcore
+from lkcore import errors
+
+from helpers import GUARD, EventWaiter, connect
+
+pytestmark = pytest.mark.devsfu
+
+
+async def test_connect_snapshot_and_disconnect(devsfu, token_for, room_name) -> None:
+    room = lkcore.Room()
+    states = EventWaiter(room, "connection_state_changed")
+    connected = EventWaiter(room, "connected")
+    await asyncio.wait_for(room.connect(devsfu.url, token_for("alice")), GUARD)
+    assert room.connection_state == lkcore.ConnectionState.CONNECTED and room.isconnected()
+    assert room.name == room_name and room.sid
+    assert room.local_participant.identity == "alice"
+    assert room.local_participant.sid
+    assert room.remote_participants == {}
+    await connected.wait()
+    assert [a[0] for a in states.seen] == [lkcore.ConnectionState.CONNECTING, lkcore.ConnectionState.CONNECTED]
+    client = room.client
+    assert client is not None and client.live_handles == 1  # the room
+    await room.disconnect()
+    assert room.connection_state == lkcore.ConnectionState.DISCONNECTED
+    assert client.closed and client.live_handles == 0
+    await room.disconnect()  # idempotent
+    with pytest.raises(errors.FailedPreconditionError):
+        await room.connect(devsfu.url, token_for("alice"))
+
+
+async def test_async_context_manager(devsfu, token_for) -> None:
+    async with lkcore.Room() as room:
+        await room.connect(devsfu.url, token_for("ctx"))
+        client = room.client
+    assert client is not None and client.closed
+
+
+async def test_bad_token_is_unauthorized(devsfu) -> None:
+    room = lkcore.Room()
+    with pytest.raises(errors.UnauthorizedError):
+        await asyncio.wait_for(room.connect(devsfu.url, "not-a-token"), GUARD)
+    assert room.client is not None and room.client.closed  # nothing left behind
+
+
+async def test_unreachable_server_fails_to_connect() -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    room = lkcore.Room(lkcore.RoomOptions(connect_timeout=2))
+    with pytest.raises(errors.ConnectionFailedError):
+        await asyncio.wait_for(room.connect(f"ws://127.0.0.1:{port}", "t"), GUARD)
+
+
+async def test_participants_join_and_leave(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    joined = EventWaiter(alice, "participant_connected")
+    left = EventWaiter(alice, "participant_disconnected")
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        (p,) = await joined.wait(lambda p: p.identity == "bob")
+        assert isinstance(p, lkcore.RemoteParticipant) and p.sid
+        assert "bob" in alice.remote_participants
+        # bob learned about alice from the connect snapshot
+        assert list(bob.remote_participants) == ["alice"]
+        assert bob.remote_participants["alice"].sid == alice.local_participant.sid
+    finally:
+        await bob.disconnect()
+    p2, reason = await left.wait()
+    assert p2.identity == "bob" and isinstance(reason, lkcore.DisconnectReason)
+    assert "bob" not in alice.remote_participants
+    await alice.disconnect()
+
+
+async def test_publish_data_reaches_the_other_participant(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    carol = await connect(devsfu.url, token_for("carol"))
+    try:
+        got = EventWaiter(bob, "data_received")
+        carol_got = EventWaiter(carol, "data_received")
+        await EventWaiter(alice, "participant_connected").wait(lambda p: p.identity == "carol")
+        await alice.local_participant.publish_data(b"\x00hello\xff", topic="greet")
+        (pkt,) = await got.wait()
+        assert pkt.data == b"\x00hello\xff" and pkt.topic == "greet" and pkt.reliable
+        assert pkt.participant_identity == "alice" and pkt.participant is bob.remote_participants["alice"]
+        await carol_got.wait()
+
+        await alice.local_participant.publish_data("lossy text", reliable=False, topic="l")
+        (pkt,) = await got.wait(lambda p: p.topic == "l")
+        assert pkt.data == b"lossy text" and not pkt.reliable
+
+        # destination_identities: only carol gets it; bob then gets the next broadcast first.
+        await alice.local_participant.publish_data(b"for carol", destination_identities=["carol"], topic="dm")
+        (pkt,) = await carol_got.wait(lambda p: p.topic == "dm")
+        assert pkt.data == b"for carol"
+        await alice.local_participant.publish_data(b"after", topic="after")
+        await got.wait(lambda p: p.topic == "after")
+        assert not [a for a in got.seen if a[0].topic == "dm"]
+    finally:
+        for r in (alice, bob, carol):
+            await r.disconnect()
+
+
+async def test_publish_on_disconnected_room_raises(devsfu, token_for) -> None:
+    room = await connect(devsfu.url, token_for("alice"))
+    lp = room.local_participant
+    await room.disconnect()
+    with pytest.raises(errors.DisconnectedError):
+        await lp.publish_data(b"x")
+
+
+async def test_metadata_name_and_attributes_updates(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        await EventWaiter(bob, "participant_connected").wait() if "alice" not in bob.remote_participants else None
+        meta = EventWaiter(bob, "participant_metadata_changed")
+        name = EventWaiter(bob, "participant_name_changed")
+        attrs = EventWaiter(bob, "participant_attributes_changed")
+        await alice.local_participant.set_metadata("m1")
+        await alice.local_participant.set_name("Alice")
+        await alice.local_participant.set_attributes({"k": "v", "x": "1"})
+        p, old, new = await meta.wait()
+        assert (p.identity, old, new) == ("alice", "", "m1")
+        p, old, new = await name.wait()
+        assert (p.identity, new) == ("alice", "Alice")
+        changed, p = await attrs.wait()
+        assert changed == {"k": "v", "x": "1"} and p.attributes == {"k": "v", "x": "1"}
+        await alice.local_participant.set_attributes({"x": ""})  # delete x
+        changed, p = await attrs.wait(lambda c, p: "x" in c and c["x"] == "")
+        assert p.attributes == {"k": "v"}
+        assert bob.remote_participants["alice"].metadata == "m1"
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_events_async_iterator(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    seen = []
+
+    async def collect() -> None:
+        async for ev in alice.events():
+            seen.append(ev.name)
+            if ev.name == "participant_connected":
+                return
+
+    task = asyncio.ensure_future(collect())
+    await asyncio.sleep(0)
+    bob = await connect(devsfu.url, token_for("bob"))
+    await asyncio.wait_for(task, GUARD)
+    assert "participant_connected" in seen
+    await bob.disconnect()
+    await alice.disconnect()
+
+
+async def test_library_logs_reach_python_logging(devsfu, token_for, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="lkcore")
+    room = await connect(devsfu.url, token_for("logger"))
+    await room.disconnect()
+    assert any(r.name == "lkcore.lib" for r in caplog.records), "no library log record was forwarded"
+
+
+async def test_dropped_room_is_released_by_gc(devsfu, token_for) -> None:
+    room = await connect(devsfu.url, token_for("gc"))
+    client = room.client
+    assert client is not None
+    t = client._thread
+    del room
+    gc.collect()
+    await asyncio.sleep(0)
+    assert client.closed and client.live_handles == 0
+    t.join(5)
+    assert not t.is_alive()

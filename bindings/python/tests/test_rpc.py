@@ -1,0 +1,107 @@
+"""RPC end to end through liblkcore and lkcore-devsfu."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import lkcore
+from lkcore import errors
+
+from helpers import GUARD, EventWaiter, connect
+
+pytestmark = pytest.mark.devsfu
+
+
+async def test_rpc_round_trips_and_errors(devsfu, token_for) -> None:
+    bob = lkcore.Room()
+    calls = []
+
+    await asyncio.wait_for(bob.connect(devsfu.url, token_for("bob")), GUARD)
+    lp = bob.local_participant
+
+    @lp.register_rpc_method("echo")
+    async def echo(data: lkcore.RpcInvocationData) -> str:
+        calls.append(data)
+        await asyncio.sleep(0)
+        return data.payload
+
+    def upper(data: lkcore.RpcInvocationData) -> str:
+        return data.payload.upper()
+
+    lp.register_rpc_method("upper", upper)
+
+    @lp.register_rpc_method("fail")
+    def fail(data: lkcore.RpcInvocationData) -> str:
+        raise lkcore.RpcError(4001, "nope", "details")
+
+    @lp.register_rpc_method("crash")
+    def crash(data: lkcore.RpcInvocationData) -> str:
+        raise ValueError("boom")
+
+    @lp.register_rpc_method("slow")
+    async def slow(data: lkcore.RpcInvocationData) -> str:
+        await asyncio.sleep(5)
+        return "too late"
+
+    with pytest.raises(errors.AlreadyExistsError):
+        lp.register_rpc_method("echo", upper)
+
+    alice = await connect(devsfu.url, token_for("alice"))
+    try:
+        a = alice.local_participant
+        assert await a.perform_rpc("bob", "echo", "hi there") == "hi there"
+        (d,) = calls
+        assert d.caller_identity == "alice" and d.method == "echo" and d.request_id and d.response_timeout > 0
+        assert await a.perform_rpc("bob", "upper", "abc", response_timeout=5) == "ABC"
+        big = "x" * 15_000
+        assert await a.perform_rpc("bob", "echo", big) == big
+
+        with pytest.raises(lkcore.RpcError) as ei:
+            await a.perform_rpc("bob", "fail", "")
+        assert (ei.value.rpc_code, ei.value.message, ei.value.data) == (4001, "nope", "details")
+        assert ei.value.code == 4001
+
+        with pytest.raises(lkcore.RpcError) as ei:
+            await a.perform_rpc("bob", "crash", "")
+        assert ei.value.rpc_code == lkcore.RpcError.APPLICATION_ERROR
+
+        with pytest.raises(lkcore.RpcError) as ei:
+            await a.perform_rpc("bob", "missing", "")
+        assert ei.value.rpc_code == lkcore.RpcError.UNSUPPORTED_METHOD
+
+        with pytest.raises(lkcore.RpcError) as ei:
+            await a.perform_rpc("nobody", "echo", "")
+        assert ei.value.rpc_code in (lkcore.RpcError.RECIPIENT_NOT_FOUND, lkcore.RpcError.CONNECTION_TIMEOUT)
+
+        with pytest.raises(lkcore.RpcError) as ei:
+            await a.perform_rpc("bob", "slow", "", response_timeout=0.3)
+        assert ei.value.rpc_code == lkcore.RpcError.RESPONSE_TIMEOUT
+
+        lp.unregister_rpc_method("upper")
+        with pytest.raises(lkcore.RpcError) as ei:
+            await a.perform_rpc("bob", "upper", "abc")
+        assert ei.value.rpc_code == lkcore.RpcError.UNSUPPORTED_METHOD
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_rpc_registered_before_connect(devsfu, token_for) -> None:
+    bob = lkcore.Room()
+    # The local participant exists only after connect: Room.register_rpc_method registers
+    # before connecting so no early invocation is missed.
+    @bob.register_rpc_method("early")
+    async def early(d: lkcore.RpcInvocationData) -> str:
+        return "early:" + d.payload
+
+    bob.register_rpc_method("early-sync", lambda d: "sync:" + d.payload)
+    await asyncio.wait_for(bob.connect(devsfu.url, token_for("bob")), GUARD)
+    alice = await connect(devsfu.url, token_for("alice"))
+    try:
+        assert await alice.local_participant.perform_rpc("bob", "early", "x") == "early:x"
+        assert await alice.local_participant.perform_rpc("bob", "early-sync", "y") == "sync:y"
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
