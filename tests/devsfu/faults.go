@@ -39,6 +39,8 @@ type Stats struct {
 	// DataTrackCongestionDrops counts packets dropped because the
 	// subscriber's channel was backed up.
 	DataTrackCongestionDrops uint64
+	// TransportKilledDrops counts messages ignored because of KillICE.
+	TransportKilledDrops uint64
 }
 
 // faultState holds the active fault switches of a Server.
@@ -52,6 +54,7 @@ type faultState struct {
 	dt            map[string]*dtFault // "" = every subscriber
 	faultDrops    atomic.Uint64
 	congestDrops  atomic.Uint64
+	killedDrops   atomic.Uint64
 	wg            sync.WaitGroup // delayed deliveries
 	closed        bool
 }
@@ -80,7 +83,14 @@ func (f *faultState) flag(m map[string]bool, id string) bool {
 	return m[id] || m[""]
 }
 
-func (f *faultState) transportKilled(id string) bool    { return f.flag(f.killed, id) }
+func (f *faultState) transportKilled(id string) bool {
+	if f.flag(f.killed, id) {
+		f.killedDrops.Add(1)
+		return true
+	}
+	return false
+}
+
 func (f *faultState) signalPaused(id string) bool       { return f.flag(f.paused, id) }
 func (f *faultState) forceFullReconnect(id string) bool { return f.flag(f.fullReconnect, id) }
 func (f *faultState) dropHandles(id string) bool        { return f.flag(f.noHandles, id) }
@@ -338,6 +348,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		DataTrackFaultDrops:      s.faults.faultDrops.Load(),
 		DataTrackCongestionDrops: s.faults.congestDrops.Load(),
+		TransportKilledDrops:     s.faults.killedDrops.Load(),
 	}
 }
 

@@ -1,0 +1,287 @@
+package devsfu
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"runtime"
+	"testing"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/lkcore/lkcore/core/lkpb"
+)
+
+// resumeClient drops nothing itself: the server side has already cut old's
+// WebSocket. It reconnects with reconnect=true, checks the recorded resume
+// sequence, sends SyncState and an ICE-restart offer.
+func resumeClient(t *testing.T, s *Server, room string, old *testClient, sync *lkpb.SyncState, restart bool) *testClient {
+	t.Helper()
+	old.waitClosed()
+	old.closeSignal()
+	c := dial(t, s, room, old.identity, clientOpts{reconnectOf: old})
+	first := c.wait("first message", func(*lkpb.SignalResponse) bool { return true })
+	if first.GetReconnect() == nil {
+		t.Fatalf("first message after resume is %s, want reconnect", typeOf(first))
+	}
+	rc := first.GetReconnect()
+	if rc.GetServerInfo().GetVersion() != ServerVersion || len(rc.GetIceServers()) != 0 {
+		t.Errorf("reconnect %v", rc)
+	}
+	var seq []string
+	for _, m := range c.messages()[1:] {
+		seq = append(seq, typeOf(m))
+	}
+	c.wait("refresh", func(m *lkpb.SignalResponse) bool { return m.GetRefreshToken() != "" })
+	seq = nil
+	for _, m := range c.messages() {
+		seq = append(seq, typeOf(m))
+	}
+	if len(seq) != 4 || seq[1] != "update" || seq[2] != "room_update" || seq[3] != "refresh_token" {
+		t.Errorf("resume sequence %v", seq)
+	}
+	if sync != nil {
+		_ = c.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_SyncState{SyncState: sync}})
+	}
+	if !restart {
+		return c
+	}
+	offer, err := c.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	c.offerID++
+	_ = c.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_Offer{Offer: &lkpb.SessionDescription{Type: "offer", Sdp: offer.SDP, Id: c.offerID}}})
+	a := c.wait("restart answer", func(m *lkpb.SignalResponse) bool { return m.GetAnswer() != nil })
+	if a.GetAnswer().GetId() != c.offerID {
+		t.Errorf("answer id %d want %d", a.GetAnswer().GetId(), c.offerID)
+	}
+	return c
+}
+
+// TestResume follows trace 1d-resume-js: the publisher's WebSocket is cut,
+// it resumes (same sid, reconnect, SyncState with its data track, ICE
+// restart); publications, subscriptions and handles survive; reliable
+// sequence dedupe continues (last_message_seq).
+func TestResume(t *testing.T) {
+	s := startServer(t, Options{})
+	pub := dial(t, s, "res", "pub", clientOpts{})
+	sub := dial(t, s, "res", "sub", clientOpts{})
+	defer sub.close()
+	pub.waitServerReady(s)
+	sub.waitServerReady(s)
+
+	_ = pub.send(publishReq(1, "sensor"))
+	info := pub.wait("publish", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil }).
+		GetPublishDataTrackResponse().GetInfo()
+	_ = sub.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
+		Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: info.GetSid(), Subscribe: true}}}}})
+	hm := sub.wait("handles", func(m *lkpb.SignalResponse) bool { return len(m.GetDataTrackSubscriberHandles().GetSubHandles()) == 1 })
+	var subHandle uint32
+	for h := range hm.GetDataTrackSubscriberHandles().GetSubHandles() {
+		subHandle = h
+	}
+	pub.sendPacket(labelReliable, &lkpb.DataPacket{Sequence: 1, Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte("before")}}})
+	sub.waitData(labelReliable, nil)
+
+	if !s.DropSignal("pub") {
+		t.Fatal("pub not found")
+	}
+	pkt := unhex(t, vecA)
+	binary.BigEndian.PutUint16(pkt[2:4], 1)
+	sync := &lkpb.SyncState{PublishDataTracks: []*lkpb.PublishDataTrackResponse{{Info: info}},
+		DataChannels: []*lkpb.DataChannelInfo{{Label: labelLossy, Id: 1}, {Label: labelReliable, Id: 3}}}
+	pub2 := resumeClient(t, s, "res", pub, sync, true)
+	defer pub2.close()
+	if pub2.messages()[0].GetReconnect().GetLastMessageSeq() != 1 {
+		t.Errorf("last_message_seq %d, want 1", pub2.messages()[0].GetReconnect().GetLastMessageSeq())
+	}
+	if got := pub2.messages()[1].GetUpdate().GetParticipants(); len(got) != 2 {
+		t.Errorf("resume update should list everyone: %v", got)
+	}
+	pub2.waitReady()
+
+	// Replay of sequence 1 is dropped, 2 goes through; the data track keeps
+	// its subscriber handle.
+	pub2.sendPacket(labelReliable, &lkpb.DataPacket{Sequence: 1, Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte("replay")}}})
+	pub2.sendPacket(labelReliable, &lkpb.DataPacket{Sequence: 2, Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte("after")}}})
+	var dp lkpb.DataPacket
+	_ = proto.Unmarshal(sub.waitData(labelReliable, nil), &dp)
+	if string(dp.GetUser().GetPayload()) != "after" || dp.GetParticipantSid() != pub.sid() {
+		t.Errorf("after resume got %v", &dp)
+	}
+	pub2.sendRaw(labelDataTrack, pkt)
+	got := sub.waitData(labelDataTrack, nil)
+	if binary.BigEndian.Uint16(got[2:4]) != uint16(subHandle) || !bytes.Equal(got[4:], pkt[4:]) {
+		t.Errorf("data track after resume: %x", got)
+	}
+	for _, m := range sub.messages() {
+		if m.GetReconnect() != nil || (m.GetDataTrackSubscriberHandles() != nil && m != hm) {
+			t.Errorf("subscriber saw resume traffic: %s", typeOf(m))
+		}
+	}
+	pub2.leave()
+	sub.leave()
+}
+
+// TestResumeRefused: after Restart (sessions forgotten) a resume gets
+// leave{RECONNECT, STATE_MISMATCH}; a SyncState naming an unknown data
+// track also forces a full reconnect.
+func TestResumeRefused(t *testing.T) {
+	s := startServer(t, Options{})
+	a := dial(t, s, "rr", "a", clientOpts{})
+	a.waitServerReady(s)
+	s.Restart()
+	a.waitClosed()
+	a.closeSignal()
+	c := dial(t, s, "rr", "a", clientOpts{reconnectOf: a})
+	m := c.wait("leave", func(*lkpb.SignalResponse) bool { return true })
+	if l := m.GetLeave(); l == nil || l.GetAction() != lkpb.LeaveRequest_RECONNECT || l.GetReason() != lkpb.DisconnectReason_STATE_MISMATCH {
+		t.Fatalf("got %v", m)
+	}
+	c.waitClosed()
+	c.close()
+
+	b := dial(t, s, "rr", "b", clientOpts{})
+	b.waitServerReady(s)
+	s.DropSignal("b")
+	b2 := resumeClient(t, s, "rr", b, &lkpb.SyncState{PublishDataTracks: []*lkpb.PublishDataTrackResponse{{
+		Info: &lkpb.DataTrackInfo{PubHandle: 1, Sid: "DTR_unknown", Name: "x"}}}}, false)
+	defer b2.close()
+	l := b2.wait("leave", func(m *lkpb.SignalResponse) bool { return m.GetLeave() != nil }).GetLeave()
+	if l.GetAction() != lkpb.LeaveRequest_RECONNECT {
+		t.Errorf("leave %v", l)
+	}
+}
+
+// TestDuplicateIdentity: a second session with the same identity removes
+// the first with leave{DISCONNECT, DUPLICATE_IDENTITY}.
+func TestDuplicateIdentity(t *testing.T) {
+	s := startServer(t, Options{})
+	a := dial(t, s, "dup", "same", clientOpts{})
+	defer a.close()
+	a2 := dial(t, s, "dup", "same", clientOpts{})
+	defer a2.close()
+	l := a.wait("leave", func(m *lkpb.SignalResponse) bool { return m.GetLeave() != nil }).GetLeave()
+	if l.GetReason() != lkpb.DisconnectReason_DUPLICATE_IDENTITY || l.GetAction() != lkpb.LeaveRequest_DISCONNECT {
+		t.Errorf("leave %v", l)
+	}
+	if code := a.waitClosed(); code != websocket.StatusNormalClosure {
+		t.Errorf("close code %v", code)
+	}
+	if a.sid() == a2.sid() {
+		t.Error("same sid")
+	}
+	a2.leave()
+}
+
+// TestDataTrackFaults: drop every 2nd, duplicate, reorder, kill.
+func TestDataTrackFaults(t *testing.T) {
+	s := startServer(t, Options{DeterministicHandles: true})
+	pub := dial(t, s, "f", "pub", clientOpts{})
+	defer pub.close()
+	sub := dial(t, s, "f", "sub", clientOpts{})
+	defer sub.close()
+	pub.waitServerReady(s)
+	sub.waitServerReady(s)
+	_ = pub.send(publishReq(1, "t"))
+	info := pub.wait("publish", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil }).
+		GetPublishDataTrackResponse().GetInfo()
+	_ = sub.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
+		Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: info.GetSid(), Subscribe: true}}}}})
+	hm := sub.wait("handles", func(m *lkpb.SignalResponse) bool { return len(m.GetDataTrackSubscriberHandles().GetSubHandles()) == 1 })
+	if _, ok := hm.GetDataTrackSubscriberHandles().GetSubHandles()[1]; !ok {
+		t.Fatalf("DeterministicHandles: first handle must be 1: %v", hm)
+	}
+	packet := func(seq uint16) []byte {
+		p := unhex(t, vecA)
+		binary.BigEndian.PutUint16(p[2:4], 1)
+		binary.BigEndian.PutUint16(p[4:6], seq)
+		return p
+	}
+	seqOf := func(b []byte) uint16 { return binary.BigEndian.Uint16(b[4:6]) }
+	recv := func(n int) []uint16 {
+		var out []uint16
+		for range n {
+			out = append(out, seqOf(sub.waitData(labelDataTrack, nil)))
+		}
+		return out
+	}
+	eq := func(a, b []uint16) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+
+	s.SetDataTrackFaults("sub", FaultConfig{DropEvery: 2})
+	for i := range uint16(5) {
+		pub.sendRaw(labelDataTrack, packet(i))
+	}
+	if got := recv(3); !eq(got, []uint16{0, 2, 4}) {
+		t.Errorf("drop every 2: %v", got)
+	}
+	if s.Stats().DataTrackFaultDrops != 2 {
+		t.Errorf("stats %+v", s.Stats())
+	}
+
+	s.SetDataTrackFaults("sub", FaultConfig{})
+	s.SetDataTrackFaults("", FaultConfig{Duplicate: true})
+	pub.sendRaw(labelDataTrack, packet(200))
+	if got := recv(2); !eq(got, []uint16{200, 200}) {
+		t.Errorf("duplicate: %v", got)
+	}
+	s.SetDataTrackFaults("", FaultConfig{Reorder: true})
+	pub.sendRaw(labelDataTrack, packet(300))
+	pub.sendRaw(labelDataTrack, packet(301))
+	if got := recv(2); !eq(got, []uint16{301, 300}) {
+		t.Errorf("reorder: %v", got)
+	}
+	s.ClearFaults()
+
+	s.KillICE("pub")
+	pub.sendRaw(labelDataTrack, packet(400))
+	pub.sendPacket(labelReliable, &lkpb.DataPacket{Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte("dead")}}})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for s.Stats().TransportKilledDrops < 2 {
+		if ctx.Err() != nil {
+			t.Fatalf("kill drops never counted: %+v", s.Stats())
+		}
+		runtime.Gosched()
+	}
+	s.RestoreICE("pub")
+	pub.sendRaw(labelDataTrack, packet(401))
+	if got := recv(1); !eq(got, []uint16{401}) {
+		t.Errorf("after kill: %v", got)
+	}
+	if n := len(sub.dataMessages(labelReliable)); n != 0 {
+		t.Errorf("reliable leaked through KillICE: %d", n)
+	}
+
+	// Publish fault and leave injection.
+	s.SetPublishFault("pub", &PublishFault{Reason: lkpb.RequestResponse_LIMIT_EXCEEDED, Message: "nope"})
+	_ = pub.send(publishReq(2, "u"))
+	if rr := pub.wait("fault rr", isRR).GetRequestResponse(); rr.GetReason() != lkpb.RequestResponse_LIMIT_EXCEEDED || rr.GetPublishDataTrack().GetPubHandle() != 2 {
+		t.Errorf("publish fault: %v", rr)
+	}
+	if !s.SendLeave("sub", lkpb.LeaveRequest_DISCONNECT, lkpb.DisconnectReason_PARTICIPANT_REMOVED) {
+		t.Fatal("sub not found")
+	}
+	l := sub.wait("leave", func(m *lkpb.SignalResponse) bool { return m.GetLeave() != nil }).GetLeave()
+	if l.GetReason() != lkpb.DisconnectReason_PARTICIPANT_REMOVED || l.GetAction() != lkpb.LeaveRequest_DISCONNECT {
+		t.Errorf("leave %v", l)
+	}
+	sub.waitClosed()
+	pub.leave()
+}
