@@ -64,7 +64,7 @@ def error_from_proto(e: pb.Error) -> errors.LkError:
     return errors.error_for_code(e.code, e.message, e.retryable)
 
 
-def py_level_to_lib(level: int) -> "pb.LogLevel.ValueType":
+def py_level_to_lib(level: int) -> Any:
     """Maps a :mod:`logging` level to the library's LogLevel."""
     if level <= logging.DEBUG:
         return pb.LOG_LEVEL_DEBUG
@@ -176,7 +176,7 @@ class Client:
         st, out = self._lib.request(self._id, req.SerializeToString())
         if out is None:
             raise errors.error_for_code(st, self._lib.status_name(st))
-        resp = pb.Response.FromString(out)
+        resp: pb.Response = pb.Response.FromString(out)
         if resp.HasField("error"):
             raise error_from_proto(resp.error)
         if st != LK_OK:  # pragma: no cover - status and Response.error always agree
@@ -275,7 +275,7 @@ class Client:
     def route(self, handle: int, method: EventHandler) -> None:
         """Delivers events about ``handle`` to ``method`` (a bound method, held weakly)."""
         with self._lock:
-            self._routes[handle] = weakref.WeakMethod(method)  # type: ignore[arg-type]
+            self._routes[handle] = weakref.WeakMethod(method)
 
     def unroute(self, handle: int) -> None:
         """Stops delivering events about ``handle``."""
@@ -474,7 +474,7 @@ def _forward_log(rec: pb.LogRecord) -> None:
         "liblkcore",
         0,
         msg,
-        None,
+        (),
         None,
         extra={"lkcore_attributes": dict(rec.attributes)},
     )

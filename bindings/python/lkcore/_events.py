@@ -19,7 +19,7 @@ class EmittedEvent(NamedTuple):
     """One event as yielded by :meth:`EventEmitter.events`: its name and its arguments."""
 
     name: str
-    args: tuple
+    args: "tuple[Any, ...]"
 
 
 class EventEmitter(Generic[T]):

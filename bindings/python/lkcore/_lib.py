@@ -189,7 +189,7 @@ _loaded: Dict[str, Library] = {}
 _lock = threading.Lock()
 
 
-def _candidates(path: Optional[Union[str, os.PathLike]]) -> "list[tuple[str, str]]":
+def _candidates(path: Optional[Union[str, "os.PathLike[str]"]]) -> "list[tuple[str, str]]":
     """Returns ``(how, path-or-name)`` in lookup order."""
     if path is not None:
         return [("path argument", os.fspath(path))]
@@ -207,7 +207,7 @@ def _candidates(path: Optional[Union[str, os.PathLike]]) -> "list[tuple[str, str
     return out
 
 
-def load_library(path: Optional[Union[str, os.PathLike]] = None) -> Library:
+def load_library(path: Optional[Union[str, "os.PathLike[str]"]] = None) -> Library:
     """Loads liblkcore (see the module docstring for the lookup order) and checks its ABI.
 
     An explicit ``path`` or ``LKCORE_LIB`` is used exclusively: if it cannot be loaded the
@@ -252,7 +252,7 @@ def _check_abi(version: int, where: str) -> None:
         )
 
 
-def abi_version(path: Optional[Union[str, os.PathLike]] = None) -> "tuple[int, int]":
+def abi_version(path: Optional[Union[str, "os.PathLike[str]"]] = None) -> "tuple[int, int]":
     """Returns the loaded library's ABI version as ``(major, minor)``."""
     v = load_library(path).abi_version()
     return v >> 16, v & 0xFFFF

@@ -30,6 +30,7 @@ from ._proto import lkcore_ffi_pb2 as pb
 
 if TYPE_CHECKING:
     from .participant import RemoteParticipant
+    from .room import Room
 
 __all__ = [
     "DataTrackInfo",
@@ -152,7 +153,7 @@ class LocalDataTrack:
 class RemoteDataTrack:
     """A data track published by a remote participant (a reference: no handle)."""
 
-    def __init__(self, room: "_RoomLike", publisher: "RemoteParticipant", info: DataTrackInfo) -> None:
+    def __init__(self, room: "Room", publisher: "RemoteParticipant", info: DataTrackInfo) -> None:
         self._room = weakref.ref(room)
         self._publisher = publisher
         self._info = info
@@ -203,11 +204,6 @@ class RemoteDataTrack:
         return f"<RemoteDataTrack name={self.name!r} sid={self.sid!r} publisher={self.publisher_identity!r}>"
 
 
-class _RoomLike:  # pragma: no cover - typing only
-    def _subscribe_data_track(self, track: RemoteDataTrack, buffer_size: int) -> "DataTrackSubscription":
-        raise NotImplementedError
-
-
 class DataTrackSubscription:
     """A subscription to a remote data track: ``async for frame in subscription``.
 
@@ -221,7 +217,7 @@ class DataTrackSubscription:
         self._handle = handle
         self._track = track
         self._queue: CreditQueue[DataTrackFrame] = CreditQueue(client, handle, buffer_size)
-        self._end_reason = SubscriptionEndReason.UNSPECIFIED
+        self._end_reason: int = SubscriptionEndReason.UNSPECIFIED
         self._frames_received = 0
         self._frames_dropped = 0
         self._finalizer = weakref.finalize(self, client.drop, handle)

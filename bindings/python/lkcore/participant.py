@@ -5,9 +5,8 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Union, cast
 
-from . import errors
 from ._proto import lkcore_ffi_pb2 as pb
 from .data_stream import (
     ByteStreamInfo,
@@ -227,7 +226,7 @@ class LocalParticipant(Participant):
             self.data_tracks[t.sid] = t
             return t
 
-        return await room._async_request(
+        track: LocalDataTrack = await room._async_request(
             pb.Request(
                 publish_data_track=pb.PublishDataTrackRequest(
                     room_handle=room._require_handle(),
@@ -239,6 +238,7 @@ class LocalParticipant(Participant):
             ),
             on_result=on_result,
         )
+        return track
 
     # -- RPC -----------------------------------------------------------------------------------
 
@@ -258,7 +258,7 @@ class LocalParticipant(Participant):
             RpcError: the remote handler failed, or a built-in RPC failure (e.g. 1502
                 RESPONSE_TIMEOUT, 1400 UNSUPPORTED_METHOD, 1401 RECIPIENT_NOT_FOUND).
         """
-        comp = await self._room._async_request(
+        comp: pb.Completion = await self._room._async_request(
             pb.Request(
                 perform_rpc=pb.PerformRpcRequest(
                     room_handle=self._room._require_handle(),
@@ -385,9 +385,10 @@ class LocalParticipant(Participant):
         opts = _text_options(
             topic, attributes, destination_identities, stream_id, total_size, reply_to_id, attached_stream_ids, generated
         )
-        return await self._room._open_writer(
+        w = await self._room._open_writer(
             pb.Request(open_text_writer=pb.OpenTextWriterRequest(room_handle=self._room._require_handle(), options=opts))
         )
+        return cast(TextStreamWriter, w)
 
     async def stream_bytes(
         self,
@@ -402,6 +403,7 @@ class LocalParticipant(Participant):
     ) -> ByteStreamWriter:
         """Opens an incremental byte stream; write to it and close it (or use ``async with``)."""
         opts = _byte_options(topic, attributes, destination_identities, stream_id, total_size, name, mime_type)
-        return await self._room._open_writer(
+        w = await self._room._open_writer(
             pb.Request(open_byte_writer=pb.OpenByteWriterRequest(room_handle=self._room._require_handle(), options=opts))
         )
+        return cast(ByteStreamWriter, w)

@@ -42,9 +42,8 @@ import enum
 import inspect
 import logging
 import os
-import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Literal, Optional, Union
 
 from . import errors
@@ -311,7 +310,7 @@ class Room(EventEmitter[RoomEventName]):
         )
         self._disconnected = asyncio.Event()
         self._release_lock: Optional[asyncio.Lock] = None
-        self._finalizer: Optional[weakref.finalize] = None
+        self._finalizer: "Optional[weakref.finalize[Any, Any]]" = None
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -500,7 +499,8 @@ class Room(EventEmitter[RoomEventName]):
                 return ByteStreamWriter(self, client, owned.handle, ByteStreamInfo._from_proto(owned.bytes))
             return TextStreamWriter(self, client, owned.handle, TextStreamInfo._from_proto(owned.text))
 
-        return await client.request_async(req, on_result=on_result)
+        w: Union[TextStreamWriter, ByteStreamWriter] = await client.request_async(req, on_result=on_result)
+        return w
 
     def set_shared_key(self, key: bytes, key_index: int = 0) -> None:
         """Replaces the E2EE shared key at ``key_index`` (key rotation)."""
@@ -624,7 +624,7 @@ class Room(EventEmitter[RoomEventName]):
         if self._byte_handlers.pop(topic, None) is not None:
             self._ffi_unregister_stream(pb.STREAM_KIND_BYTES, topic)
 
-    def _ffi_register_stream(self, kind: int, topic: str) -> None:
+    def _ffi_register_stream(self, kind: Any, topic: str) -> None:
         self._require_client().request(
             pb.Request(
                 register_stream_handler=pb.RegisterStreamHandlerRequest(
@@ -637,7 +637,7 @@ class Room(EventEmitter[RoomEventName]):
             )
         )
 
-    def _ffi_unregister_stream(self, kind: int, topic: str) -> None:
+    def _ffi_unregister_stream(self, kind: Any, topic: str) -> None:
         if not self._handle or self._released:
             return
         try:

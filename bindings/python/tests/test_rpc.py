@@ -9,7 +9,7 @@ import pytest
 import lkcore
 from lkcore import errors
 
-from helpers import GUARD, EventWaiter, connect
+from helpers import GUARD, connect
 
 pytestmark = pytest.mark.devsfu
 
