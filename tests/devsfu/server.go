@@ -91,6 +91,9 @@ type Options struct {
 	// does not (traces: forwarded packets are byte-identical except the
 	// handle); this exists to test that clients skip unknown extensions.
 	AddParticipantSIDExtension bool
+	// EnableControl serves the HTTP fault-injection endpoints under
+	// /devsfu/ (control.go) on the same loopback listener.
+	EnableControl bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -208,6 +211,9 @@ func Start(opts Options) (*Server, error) {
 	m.HandleFunc("/rtc/v1", s.handleRTC)
 	m.HandleFunc("/rtc/validate", s.handleValidate)
 	m.HandleFunc("/rtc/v1/validate", s.handleValidate)
+	if o.EnableControl {
+		m.Handle("/devsfu/", s.controlHandler())
+	}
 	s.http = &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
 	s.stopTick = make(chan struct{})
 	s.wg.Add(2)

@@ -1,0 +1,127 @@
+// Command lkcore-devsfu runs the embedded data-only LiveKit SFU of
+// tests/devsfu as a process (for the demo, binding tests and local
+// development).
+//
+//	lkcore-devsfu [--addr 127.0.0.1:7880] [--key K] [--secret S] [flags]
+//	    prints {"url":…,"api_key":…,"api_secret":…} once listening and runs
+//	    until SIGINT/SIGTERM.
+//	lkcore-devsfu token --room R --identity I [--key K --secret S] [--ttl 1h] [--name N] [--metadata M] [--no-publish-data]
+//	    prints a token.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/lkcore/lkcore/core/auth"
+	"github.com/lkcore/lkcore/tests/devsfu"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		os.Exit(tokenCmd(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(serveCmd(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func serveCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lkcore-devsfu", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:7880", "listen address (loopback only)")
+	key := fs.String("key", devsfu.DefaultAPIKey, "API key")
+	secret := fs.String("secret", devsfu.DefaultAPISecret, "API secret")
+	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
+	noDT := fs.Bool("disable-data-tracks", false, "behave like a server without data tracks (never answer publishes)")
+	dtNotAllowed := fs.Bool("data-tracks-not-allowed", false, "behave like enable_data_tracks: false (publish → NOT_ALLOWED)")
+	batch := fs.Duration("update-batch-interval", 0, "participant update batch period (default 3s as recorded)")
+	reconcile := fs.Duration("reconcile-interval", 0, "data-track subscription reconcile period (default = batch period)")
+	detHandles := fs.Bool("deterministic-handles", false, "first subscriber handle 1 instead of random (v1.13.5 randomises)")
+	sidExt := fs.Bool("participant-sid-ext", false, "add the participant-SID extension (tag 255) to forwarded data-track packets")
+	control := fs.Bool("control", false, "serve fault-injection endpoints under /devsfu/")
+	dropEvery := fs.Int("dt-drop-every", 0, "drop every n-th data-track packet to every subscriber")
+	dup := fs.Bool("dt-duplicate", false, "duplicate every data-track packet")
+	reorder := fs.Bool("dt-reorder", false, "swap consecutive data-track packets")
+	delay := fs.Duration("dt-delay", 0, "delay every data-track packet")
+	fullReconnect := fs.Bool("force-full-reconnect", false, "refuse every resume with leave{RECONNECT}")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintln(stderr, "bad --log-level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	s, err := devsfu.Start(devsfu.Options{
+		APIKey: *key, APISecret: *secret, Addr: *addr, Logger: log,
+		DisableDataTracks: *noDT, DataTracksNotAllowed: *dtNotAllowed,
+		UpdateBatchInterval: *batch, ReconcileInterval: *reconcile,
+		DeterministicHandles: *detHandles, AddParticipantSIDExtension: *sidExt,
+		EnableControl: *control,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if fc := (devsfu.FaultConfig{DropEvery: *dropEvery, Duplicate: *dup, Reorder: *reorder, Delay: *delay}); fc != (devsfu.FaultConfig{}) {
+		s.SetDataTrackFaults("", fc)
+	}
+	if *fullReconnect {
+		s.ForceFullReconnect("", true)
+	}
+	line, _ := json.Marshal(struct {
+		URL       string `json:"url"`
+		APIKey    string `json:"api_key"`
+		APISecret string `json:"api_secret"`
+	}{s.URL(), s.APIKey(), s.APISecret()})
+	fmt.Fprintln(stdout, string(line))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	if err := s.Close(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func tokenCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lkcore-devsfu token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	room := fs.String("room", "", "room name (required)")
+	identity := fs.String("identity", "", "participant identity (required)")
+	key := fs.String("key", devsfu.DefaultAPIKey, "API key")
+	secret := fs.String("secret", devsfu.DefaultAPISecret, "API secret")
+	ttl := fs.Duration("ttl", time.Hour, "validity")
+	name := fs.String("name", "", "display name")
+	metadata := fs.String("metadata", "", "participant metadata")
+	noData := fs.Bool("no-publish-data", false, "canPublishData: false")
+	hidden := fs.Bool("hidden", false, "hidden participant")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *room == "" || *identity == "" {
+		fmt.Fprintln(stderr, "--room and --identity are required")
+		return 2
+	}
+	c := auth.Claims{Identity: *identity, Name: *name, Metadata: *metadata, Video: &auth.VideoGrant{
+		RoomJoin: true, Room: *room, Hidden: *hidden,
+		CanPublish: auth.Bool(true), CanSubscribe: auth.Bool(true),
+		CanPublishData: auth.Bool(!*noData), CanUpdateOwnMetadata: auth.Bool(true),
+	}}
+	tok, err := auth.NewToken(*key, *secret, c, *ttl)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, tok)
+	return 0
+}

@@ -1,0 +1,104 @@
+package devsfu
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lkcore/lkcore/core/lkpb"
+)
+
+// Control endpoints (Options.EnableControl) expose the fault-injection
+// methods over HTTP for tests in other languages that run devsfu as a
+// process. They are served on the same loopback listener under /devsfu/;
+// every call is a POST (GET for the read-only ones) with query parameters:
+//
+//	POST /devsfu/drop-signal?identity=I
+//	POST /devsfu/kill-ice?identity=I&on=true|false
+//	POST /devsfu/close-transport?identity=I
+//	POST /devsfu/leave?identity=I&action=DISCONNECT|RESUME|RECONNECT&reason=PARTICIPANT_REMOVED
+//	POST /devsfu/data-track-faults?identity=I&drop_every=N&duplicate=1&reorder=1&delay_ms=D
+//	POST /devsfu/publish-fault?identity=I&no_answer=1 | &reason=NOT_ALLOWED&message=…  (no params = clear)
+//	POST /devsfu/force-full-reconnect?identity=I&on=true|false
+//	POST /devsfu/pause-signal?identity=I&on=true|false
+//	POST /devsfu/clear-faults
+//	POST /devsfu/restart
+//	GET  /devsfu/participants?room=R   → ["alice","bob"]
+//	GET  /devsfu/stats                 → Stats as JSON
+//
+// An empty identity means "everyone" where the method allows it.
+func (s *Server) controlHandler() http.Handler {
+	m := http.NewServeMux()
+	post := func(path string, f func(w http.ResponseWriter, r *http.Request) bool) {
+		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost {
+				http.Error(w, "POST only", http.StatusMethodNotAllowed)
+				return
+			}
+			if !f(w, r) {
+				http.Error(w, "participant not found", http.StatusNotFound)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
+	id := func(r *http.Request) string { return r.FormValue("identity") }
+	on := func(r *http.Request) bool { b, _ := strconv.ParseBool(r.FormValue("on")); return b }
+	post("/devsfu/drop-signal", func(_ http.ResponseWriter, r *http.Request) bool { return s.DropSignal(id(r)) })
+	post("/devsfu/kill-ice", func(_ http.ResponseWriter, r *http.Request) bool {
+		if on(r) {
+			s.KillICE(id(r))
+		} else {
+			s.RestoreICE(id(r))
+		}
+		return true
+	})
+	post("/devsfu/close-transport", func(_ http.ResponseWriter, r *http.Request) bool { return s.CloseTransport(id(r)) })
+	post("/devsfu/leave", func(_ http.ResponseWriter, r *http.Request) bool {
+		action := lkpb.LeaveRequest_Action(lkpb.LeaveRequest_Action_value[r.FormValue("action")])
+		reason := lkpb.DisconnectReason(lkpb.DisconnectReason_value[r.FormValue("reason")])
+		return s.SendLeave(id(r), action, reason)
+	})
+	post("/devsfu/data-track-faults", func(_ http.ResponseWriter, r *http.Request) bool {
+		n, _ := strconv.Atoi(r.FormValue("drop_every"))
+		d, _ := strconv.Atoi(r.FormValue("delay_ms"))
+		dup, _ := strconv.ParseBool(r.FormValue("duplicate"))
+		reo, _ := strconv.ParseBool(r.FormValue("reorder"))
+		s.SetDataTrackFaults(id(r), FaultConfig{DropEvery: n, Duplicate: dup, Reorder: reo, Delay: time.Duration(d) * time.Millisecond})
+		return true
+	})
+	post("/devsfu/publish-fault", func(_ http.ResponseWriter, r *http.Request) bool {
+		noAns, _ := strconv.ParseBool(r.FormValue("no_answer"))
+		reason, ok := lkpb.RequestResponse_Reason_value[r.FormValue("reason")]
+		if !noAns && !ok {
+			s.SetPublishFault(id(r), nil)
+			return true
+		}
+		s.SetPublishFault(id(r), &PublishFault{NoAnswer: noAns, Reason: lkpb.RequestResponse_Reason(reason), Message: r.FormValue("message")})
+		return true
+	})
+	post("/devsfu/force-full-reconnect", func(_ http.ResponseWriter, r *http.Request) bool {
+		s.ForceFullReconnect(id(r), on(r))
+		return true
+	})
+	post("/devsfu/pause-signal", func(_ http.ResponseWriter, r *http.Request) bool {
+		s.PauseSignal(id(r), on(r))
+		return true
+	})
+	post("/devsfu/clear-faults", func(http.ResponseWriter, *http.Request) bool { s.ClearFaults(); return true })
+	post("/devsfu/restart", func(http.ResponseWriter, *http.Request) bool { s.Restart(); return true })
+	m.HandleFunc("/devsfu/participants", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		ids := s.Participants(r.FormValue("room"))
+		if ids == nil {
+			ids = []string{}
+		}
+		_ = json.NewEncoder(w).Encode(ids)
+	})
+	m.HandleFunc("/devsfu/stats", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Stats())
+	})
+	return m
+}
