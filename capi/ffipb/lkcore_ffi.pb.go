@@ -437,6 +437,7 @@ const (
 	DisconnectReason_DISCONNECT_REASON_SIP_TRUNK_FAILURE   DisconnectReason = 13
 	DisconnectReason_DISCONNECT_REASON_CONNECTION_TIMEOUT  DisconnectReason = 14
 	DisconnectReason_DISCONNECT_REASON_MEDIA_FAILURE       DisconnectReason = 15
+	DisconnectReason_DISCONNECT_REASON_AGENT_ERROR         DisconnectReason = 16 // since ABI 1.1
 )
 
 // Enum value maps for DisconnectReason.
@@ -458,6 +459,7 @@ var (
 		13: "DISCONNECT_REASON_SIP_TRUNK_FAILURE",
 		14: "DISCONNECT_REASON_CONNECTION_TIMEOUT",
 		15: "DISCONNECT_REASON_MEDIA_FAILURE",
+		16: "DISCONNECT_REASON_AGENT_ERROR",
 	}
 	DisconnectReason_value = map[string]int32{
 		"DISCONNECT_REASON_UNKNOWN":             0,
@@ -476,6 +478,7 @@ var (
 		"DISCONNECT_REASON_SIP_TRUNK_FAILURE":   13,
 		"DISCONNECT_REASON_CONNECTION_TIMEOUT":  14,
 		"DISCONNECT_REASON_MEDIA_FAILURE":       15,
+		"DISCONNECT_REASON_AGENT_ERROR":         16,
 	}
 )
 
@@ -2870,9 +2873,12 @@ type RoomOptions struct {
 	AutoSubscribe bool `protobuf:"varint,1,opt,name=auto_subscribe,json=autoSubscribe,proto3" json:"auto_subscribe,omitempty"`
 	// End-to-end encryption; unset = off.
 	E2Ee *E2EeOptions `protobuf:"bytes,2,opt,name=e2ee,proto3" json:"e2ee,omitempty"`
-	// Per-attempt signalling connect timeout (default 10 000 ms).
+	// Bound of one join attempt, signalling and PeerConnection together (default 15 000 ms,
+	// the core's PeerConnection timeout). Request.timeout_ms bounds the whole ConnectRequest.
 	ConnectTimeoutMs uint32 `protobuf:"varint,3,opt,name=connect_timeout_ms,json=connectTimeoutMs,proto3" json:"connect_timeout_ms,omitempty"`
-	// Join attempts before ConnectRequest fails (default 1; 0 = default).
+	// Join attempts before ConnectRequest fails (default 1; 0 = default). Only retryable
+	// failures (unreachable server, 5xx, failed PeerConnection, attempt timeout) are retried,
+	// after 500 ms, doubling per attempt.
 	JoinAttempts uint32 `protobuf:"varint,4,opt,name=join_attempts,json=joinAttempts,proto3" json:"join_attempts,omitempty"`
 	// Reconnect attempts after a connection loss before the room disconnects (default 10;
 	// a negative value disables reconnection).
@@ -8535,7 +8541,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x18PARTICIPANT_KIND_INGRESS\x10\x02\x12\x1b\n" +
 	"\x17PARTICIPANT_KIND_EGRESS\x10\x03\x12\x18\n" +
 	"\x14PARTICIPANT_KIND_SIP\x10\x04\x12\x1a\n" +
-	"\x16PARTICIPANT_KIND_AGENT\x10\x05*\xf0\x04\n" +
+	"\x16PARTICIPANT_KIND_AGENT\x10\x05*\x93\x05\n" +
 	"\x10DisconnectReason\x12\x1d\n" +
 	"\x19DISCONNECT_REASON_UNKNOWN\x10\x00\x12&\n" +
 	"\"DISCONNECT_REASON_CLIENT_INITIATED\x10\x01\x12(\n" +
@@ -8553,7 +8559,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x1fDISCONNECT_REASON_USER_REJECTED\x10\f\x12'\n" +
 	"#DISCONNECT_REASON_SIP_TRUNK_FAILURE\x10\r\x12(\n" +
 	"$DISCONNECT_REASON_CONNECTION_TIMEOUT\x10\x0e\x12#\n" +
-	"\x1fDISCONNECT_REASON_MEDIA_FAILURE\x10\x0f*c\n" +
+	"\x1fDISCONNECT_REASON_MEDIA_FAILURE\x10\x0f\x12!\n" +
+	"\x1dDISCONNECT_REASON_AGENT_ERROR\x10\x10*c\n" +
 	"\rReconnectKind\x12\x1e\n" +
 	"\x1aRECONNECT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15RECONNECT_KIND_RESUME\x10\x01\x12\x17\n" +

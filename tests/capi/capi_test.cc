@@ -208,10 +208,21 @@ TEST(Request, MalformedInputGivesTypedErrors) {
   pb::Msg wrong = pb::Msg().bytes(kReqID, "not a varint");
   EXPECT_EQ(raw(wrong.data(), wrong.size()), LK_ERR_INVALID_REQUEST);
 
-  // Not yet wired request kinds answer UNIMPLEMENTED after validation, never crash.
+  // Requests are validated before anything starts; a connect that is accepted reports its
+  // failure (nothing listens on port 1) as a typed completion.
   uint64_t room = create_room(c);
   EXPECT_EQ(call(c, connect(0, room)).status, LK_ERR_INVALID_REQUEST);  // async needs request_id
-  EXPECT_EQ(call(c, connect(1, room)).status, LK_ERR_UNIMPLEMENTED);
+  EXPECT_EQ(call(c, connect(1, room)).status, LK_OK);
+  EXPECT_EQ(call(c, connect(2, room)).status, LK_ERR_FAILED_PRECONDITION);  // already connecting
+  {
+    uint8_t *p = nullptr;
+    size_t n = 0;
+    ASSERT_EQ(lk_client_next_event(c, kHang, &p, &n), LK_OK);
+    pb::Fields comp = pb::parse(p, n).sub(kEvCompletion);
+    lk_free(p);
+    EXPECT_EQ(comp.u(kCompID), 1u);
+    EXPECT_EQ(int32_t(comp.sub(kCompError).u(1)), LK_ERR_CONNECTION_FAILED);
+  }
 
   // A valid request still works after all that.
   r = call(c, echo(9, std::string("\0\1\2", 3)));
@@ -269,7 +280,7 @@ TEST(Handles, InvalidDroppedForeignWrongType) {
   // Foreign: a's handle in b.
   EXPECT_EQ(lk_handle_drop(b, ra), LK_ERR_INVALID_HANDLE);
   EXPECT_EQ(call(b, connect(1, ra)).status, LK_ERR_INVALID_HANDLE);
-  EXPECT_EQ(call(a, connect(1, ra)).status, LK_ERR_UNIMPLEMENTED);  // still live in a
+  EXPECT_EQ(call(a, connect(1, ra)).status, LK_OK);  // still live in a
 
   // Dropped: drop is idempotent, use after drop is a typed error.
   EXPECT_EQ(lk_handle_drop(a, ra), LK_OK);
@@ -278,7 +289,7 @@ TEST(Handles, InvalidDroppedForeignWrongType) {
   EXPECT_EQ(lk_data_track_push(a, ra, frame, sizeof frame, 0, false), LK_ERR_INVALID_HANDLE);
 
   // b's room untouched.
-  EXPECT_EQ(call(b, connect(3, rb)).status, LK_ERR_UNIMPLEMENTED);
+  EXPECT_EQ(call(b, connect(3, rb)).status, LK_OK);
   EXPECT_EQ(lk_client_close(a, kHang), LK_OK);
   EXPECT_EQ(lk_client_close(b, kHang), LK_OK);
 }

@@ -526,3 +526,17 @@ func TestCloseReleasesHandles(t *testing.T) {
 		t.Fatalf("released %d of 3", released.Load())
 	}
 }
+
+// nextEvent pulls and decodes the next event of a pull-mode client.
+func nextEvent(t *testing.T, c *Client) *ffipb.Event {
+	t.Helper()
+	b, err := c.NextEvent(hangGuard)
+	if err != nil {
+		t.Fatalf("next event: %v", err)
+	}
+	ev := new(ffipb.Event)
+	if err := proto.Unmarshal(b, ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}

@@ -26,6 +26,15 @@ type OpFunc func(ctx context.Context) (*ffipb.Completion, error)
 // the client closes first. timeout (0 = none) bounds the operation (TIMEOUT completion).
 // Errors (no completion follows): INVALID_REQUEST (id 0 or in use), CLIENT_CLOSED.
 func (c *Client) StartOp(requestID uint64, timeout time.Duration, run OpFunc) error {
+	return c.startOp(requestID, timeout, run, nil)
+}
+
+// startOp is StartOp with a continuation: after, if non-nil, runs on the operation's
+// goroutine (still owned by the client) once the completion has been queued, with delivered
+// false when it was not (client closing) and ok true when the completion reports success.
+// It is how an operation that creates an object starts the object's event flow strictly
+// after the completion (e.g. a connected room's event pump).
+func (c *Client) startOp(requestID uint64, timeout time.Duration, run OpFunc, after func(delivered, ok bool)) error {
 	if requestID == 0 {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
 	}
@@ -49,6 +58,7 @@ func (c *Client) StartOp(requestID uint64, timeout time.Duration, run OpFunc) er
 
 	go func() {
 		defer c.wg.Done()
+		defer c.recoverGoroutine("asynchronous operation")
 		defer cancel(nil)
 		defer stop()
 		comp, err := c.runOp(ctx, run)
@@ -63,6 +73,9 @@ func (c *Client) StartOp(requestID uint64, timeout time.Duration, run OpFunc) er
 		delete(c.ops, requestID)
 		c.mu.Unlock()
 		if errors.Is(err, ErrClientClosed) {
+			if after != nil {
+				after(false, false)
+			}
 			return // the client is closing: nothing is delivered any more
 		}
 		if comp == nil {
@@ -73,7 +86,10 @@ func (c *Client) StartOp(requestID uint64, timeout time.Duration, run OpFunc) er
 		if comp.Error != nil {
 			comp.Result = nil
 		}
-		_ = c.Post(c.ctx, &ffipb.Event{Message: &ffipb.Event_Completion{Completion: comp}})
+		perr := c.Post(c.ctx, &ffipb.Event{Message: &ffipb.Event_Completion{Completion: comp}})
+		if after != nil {
+			after(perr == nil, comp.Error == nil)
+		}
 	}()
 	return nil
 }

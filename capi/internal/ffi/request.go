@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/room"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -114,22 +115,32 @@ func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
 		resp.Message = &ffipb.Response_PushDataTrackFrame{PushDataTrackFrame: &ffipb.PushDataTrackFrameResponse{}}
 		return nil
 
-	// Wired to the core in phase 2; until then they validate what they can and answer
-	// UNIMPLEMENTED (a typed error, never a crash).
 	case *ffipb.Request_Connect:
-		return c.notYet(req, true, m.Connect)
+		return c.connect(req, m.Connect)
 	case *ffipb.Request_Disconnect:
-		return c.notYet(req, true, m.Disconnect)
+		return c.disconnect(req, m.Disconnect)
 	case *ffipb.Request_GetRoomSnapshot:
-		return c.notYet(req, false, m.GetRoomSnapshot)
+		return c.getRoomSnapshot(m.GetRoomSnapshot, resp)
 	case *ffipb.Request_PublishData:
-		return c.notYet(req, true, m.PublishData)
+		return c.publishData(req, m.PublishData)
 	case *ffipb.Request_SetLocalMetadata:
-		return c.notYet(req, true, m.SetLocalMetadata)
+		md := m.SetLocalMetadata.GetMetadata()
+		return c.setLocal(req, m.SetLocalMetadata.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
+			return lp.SetMetadata(ctx, md)
+		})
 	case *ffipb.Request_SetLocalName:
-		return c.notYet(req, true, m.SetLocalName)
+		name := m.SetLocalName.GetName()
+		return c.setLocal(req, m.SetLocalName.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
+			return lp.SetName(ctx, name)
+		})
 	case *ffipb.Request_SetLocalAttributes:
-		return c.notYet(req, true, m.SetLocalAttributes)
+		attrs := m.SetLocalAttributes.GetAttributes()
+		return c.setLocal(req, m.SetLocalAttributes.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
+			return lp.SetAttributes(ctx, attrs)
+		})
+
+	// Not wired to the core yet: they validate what they can and answer UNIMPLEMENTED (a
+	// typed error, never a crash).
 	case *ffipb.Request_SetSharedKey:
 		return c.notYet(req, false, m.SetSharedKey)
 	case *ffipb.Request_PublishDataTrack:

@@ -55,7 +55,7 @@ func TestMalformedRequests(t *testing.T) {
 	}
 }
 
-func TestStubbedRequestsValidateThenUnimplemented(t *testing.T) {
+func TestRequestsValidateHandlesAndIDs(t *testing.T) {
 	c := newTestClient(t, 21, nil)
 	room := do(t, c, &ffipb.Request{Message: &ffipb.Request_CreateRoom{CreateRoom: &ffipb.CreateRoomRequest{
 		Options: &ffipb.RoomOptions{AutoSubscribe: true, ConnectTimeoutMs: 1000},
@@ -65,16 +65,28 @@ func TestStubbedRequestsValidateThenUnimplemented(t *testing.T) {
 	}
 	h := room.GetHandle()
 	connect := func(id uint64, handle uint64) *ffipb.Request {
-		return &ffipb.Request{RequestId: id, Message: &ffipb.Request_Connect{Connect: &ffipb.ConnectRequest{RoomHandle: handle, Url: "ws://x", Token: "secret-token"}}}
+		// Nothing listens on port 1: the attempt fails at once.
+		return &ffipb.Request{RequestId: id, Message: &ffipb.Request_Connect{Connect: &ffipb.ConnectRequest{RoomHandle: handle, Url: "ws://127.0.0.1:1", Token: "secret-token"}}}
 	}
 	wantRespCode(t, do(t, c, connect(0, h)), ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST)
 	wantRespCode(t, do(t, c, connect(1, 0)), ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
 	wantRespCode(t, do(t, c, connect(1, h+1)), ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
-	resp := do(t, c, connect(1, h))
-	wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED)
-	if strings.Contains(resp.GetError().GetMessage(), "secret-token") {
+	wantRespCode(t, do(t, c, &ffipb.Request{RequestId: 1, Message: &ffipb.Request_Connect{Connect: &ffipb.ConnectRequest{RoomHandle: h}}}), ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+	// Accepted; the failure arrives as the completion, typed, without the token.
+	wantRespCode(t, do(t, c, connect(1, h)), ffipb.ErrorCode_ERROR_CODE_OK)
+	comp := nextEvent(t, c).GetCompletion()
+	if comp.GetRequestId() != 1 || comp.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED || !comp.GetError().GetRetryable() {
+		t.Fatalf("connect completion %v, want retryable CONNECTION_FAILED", comp)
+	}
+	if strings.Contains(comp.GetError().GetMessage(), "secret-token") {
 		t.Fatal("token leaked into an error message")
 	}
+	// A failed attempt leaves the room connectable; requests that need a connection fail.
+	if st := do(t, c, &ffipb.Request{Message: &ffipb.Request_GetRoomSnapshot{GetRoomSnapshot: &ffipb.GetRoomSnapshotRequest{RoomHandle: h}}}).GetGetRoomSnapshot().GetSnapshot().GetRoom().GetConnectionState(); st != ffipb.ConnectionState_CONNECTION_STATE_DISCONNECTED {
+		t.Fatalf("state after failed connect: %v", st)
+	}
+	wantRespCode(t, do(t, c, &ffipb.Request{RequestId: 5, Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{RoomHandle: h, Payload: []byte("x")}}}), ffipb.ErrorCode_ERROR_CODE_DISCONNECTED)
+	wantRespCode(t, do(t, c, &ffipb.Request{RequestId: 5, Message: &ffipb.Request_SetLocalName{SetLocalName: &ffipb.SetLocalNameRequest{RoomHandle: h, Name: "n"}}}), ffipb.ErrorCode_ERROR_CODE_DISCONNECTED)
 	// A room handle where a track handle is expected.
 	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_DataTrackIsPublished{DataTrackIsPublished: &ffipb.DataTrackIsPublishedRequest{TrackHandle: h}}}), ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE)
 	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_PushDataTrackFrame{PushDataTrackFrame: &ffipb.PushDataTrackFrameRequest{TrackHandle: h}}}), ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE)

@@ -1,21 +1,71 @@
 package ffi
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/room"
 	"google.golang.org/protobuf/proto"
 )
 
+// Room option defaults (RoomOptions fields left at zero). They follow the core's own
+// defaults; the schema documents the same numbers.
+const (
+	// DefaultConnectTimeout bounds one join attempt: signalling plus PeerConnection
+	// (the core's room.DefaultPeerConnectionTimeout).
+	DefaultConnectTimeout = room.DefaultPeerConnectionTimeout
+	// DefaultJoinAttempts is the number of join attempts of a ConnectRequest.
+	DefaultJoinAttempts = 1
+	// joinRetryDelay is the pause before the second join attempt; it doubles per attempt.
+	joinRetryDelay = 500 * time.Millisecond
+)
+
+var (
+	errRoomReleased        = Errorf(ffipb.ErrorCode_ERROR_CODE_CANCELLED, "room handle dropped")
+	errDisconnectRequested = Errorf(ffipb.ErrorCode_ERROR_CODE_CANCELLED, "disconnect requested while connecting")
+	errNotConnected        = Errorf(ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, "room is not connected")
+)
+
+// roomPhase is where a Room is in its life.
+type roomPhase int
+
+const (
+	phaseIdle       roomPhase = iota // created, or the last connect attempt failed
+	phaseConnecting                  // a ConnectRequest is in progress
+	phaseConnected                   // connected to the core room (until its Disconnected event)
+	phaseEnded                       // disconnected after a connection, or disconnect requested: terminal
+	phaseReleased                    // handle dropped or client closed: terminal
+)
+
 // Room is the object behind a room handle: created unconnected by CreateRoomRequest so the
-// host can register RPC methods and stream handlers before connecting. The connection to the
-// core room is attached when ConnectRequest is wired (phase 2).
+// host can register RPC methods and stream handlers before connecting; ConnectRequest
+// attaches a core room.Room. Its events reach the client through one pump goroutine that
+// starts right after the connect completion was queued, so the completion precedes every
+// event of the room.
 type Room struct {
+	c       *Client
 	handle  uint64
 	options *ffipb.RoomOptions // immutable copy
+	log     *slog.Logger
 
-	mu    sync.Mutex
-	state ffipb.ConnectionState // guarded by mu
+	// ctx is cancelled when the handle is released (drop or client close): it stops the pump
+	// and aborts a connect attempt.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu            sync.Mutex
+	phase         roomPhase
+	state         ffipb.ConnectionState
+	core          *room.Room
+	connectCancel context.CancelCauseFunc // aborts the attempt in progress
+	connectDone   chan struct{}           // closed when the attempt in progress ended
+	pumpDone      chan struct{}           // closed when the event pump ended (set with core)
+	sendTail      chan struct{}           // closed when the last queued PublishData finished
 }
 
 // Handle returns the room's handle.
@@ -27,8 +77,12 @@ func (r *Room) Options() *ffipb.RoomOptions { return r.options }
 // Info returns a snapshot of the room's info.
 func (r *Room) Info() *ffipb.RoomInfo {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return &ffipb.RoomInfo{ConnectionState: r.state}
+	core, state := r.core, r.state
+	r.mu.Unlock()
+	if core == nil {
+		return &ffipb.RoomInfo{ConnectionState: state}
+	}
+	return roomInfo(core.Info(), state)
 }
 
 func validateRoomOptions(o *ffipb.RoomOptions) error {
@@ -46,15 +100,513 @@ func (c *Client) createRoom(m *ffipb.CreateRoomRequest, resp *ffipb.Response) er
 	if err := validateRoomOptions(opts); err != nil {
 		return err
 	}
-	r := &Room{options: proto.Clone(opts).(*ffipb.RoomOptions)}
-	// Dropping a room disconnects it: the release gets the core room's Disconnect in phase 2.
-	h, err := c.handles.Insert(KindRoom, r, 0, nil)
+	r := &Room{c: c, options: proto.Clone(opts).(*ffipb.RoomOptions), sendTail: closedChan()}
+	r.ctx, r.cancel = context.WithCancelCause(c.ctx)
+	h, err := c.handles.Insert(KindRoom, r, 0, r.release)
 	if err != nil {
+		r.cancel(nil)
 		return err
 	}
 	r.handle = h
+	r.log = c.logger.With("room_handle", h)
 	resp.Message = &ffipb.Response_CreateRoom{CreateRoom: &ffipb.CreateRoomResponse{
 		Room: &ffipb.OwnedRoom{Handle: h, Info: r.Info()},
 	}}
 	return nil
+}
+
+func closedChan() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}
+
+// room returns the Room behind a room handle.
+func (c *Client) room(h uint64) (*Room, error) {
+	obj, err := c.handles.Get(h, KindRoom)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*Room), nil
+}
+
+// connected returns the core room if the room is connected.
+func (r *Room) connected() (*room.Room, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.phase != phaseConnected {
+		return nil, errNotConnected
+	}
+	return r.core, nil
+}
+
+// release runs when the room handle is dropped or the client closes: it stops the pump,
+// aborts a connect attempt and disconnects the core room, bounded by ctx. Children (tracks,
+// subscriptions, readers, writers) were released before it.
+func (r *Room) release(ctx context.Context) {
+	r.mu.Lock()
+	r.phase = phaseReleased
+	core, pumpDone, connectDone := r.core, r.pumpDone, r.connectDone
+	r.mu.Unlock()
+	r.cancel(errRoomReleased)
+	if connectDone != nil {
+		select {
+		case <-connectDone:
+		case <-ctx.Done():
+		}
+		r.mu.Lock()
+		core, pumpDone = r.core, r.pumpDone
+		r.mu.Unlock()
+	}
+	if core != nil {
+		if err := core.Disconnect(ctx); err != nil {
+			r.log.Warn("disconnecting a released room did not finish", "err", err)
+		}
+	}
+	if pumpDone != nil {
+		select {
+		case <-pumpDone:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// connect handles ConnectRequest (ASYNC).
+func (c *Client) connect(req *ffipb.Request, m *ffipb.ConnectRequest) error {
+	if req.RequestId == 0 {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
+	}
+	r, err := c.room(m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	if m.GetUrl() == "" || m.GetToken() == "" {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "connect needs a url and a token")
+	}
+	if err := r.checkSupportedOptions(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	switch r.phase {
+	case phaseConnecting:
+		r.mu.Unlock()
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "room is already connecting")
+	case phaseConnected:
+		r.mu.Unlock()
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "room is already connected")
+	case phaseEnded, phaseReleased:
+		r.mu.Unlock()
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "room was disconnected; create a new room to connect again")
+	}
+	prevState := r.state
+	r.phase, r.state = phaseConnecting, ffipb.ConnectionState_CONNECTION_STATE_CONNECTING
+	done := make(chan struct{})
+	r.connectDone = done
+	r.mu.Unlock()
+
+	url, token := m.GetUrl(), m.GetToken()
+	var (
+		core      *room.Room
+		announced map[*room.RemoteParticipant]bool
+	)
+	run := func(ctx context.Context) (*ffipb.Completion, error) {
+		defer close(done)
+		actx, acancel := context.WithCancelCause(ctx)
+		defer acancel(nil)
+		stop := context.AfterFunc(r.ctx, func() { acancel(errRoomReleased) })
+		defer stop()
+		r.mu.Lock()
+		r.connectCancel = acancel
+		r.mu.Unlock()
+
+		rm, err := r.dial(actx, url, token)
+
+		r.mu.Lock()
+		r.connectCancel = nil
+		if err != nil {
+			r.state = ffipb.ConnectionState_CONNECTION_STATE_DISCONNECTED
+			if r.phase == phaseConnecting {
+				r.phase = phaseIdle
+			}
+			r.mu.Unlock()
+			if cause := context.Cause(actx); cause != nil && ctx.Err() == nil {
+				return nil, cause // released or disconnect requested
+			}
+			return nil, err
+		}
+		if r.phase != phaseConnecting {
+			// Released or disconnect requested while the last step completed.
+			r.state = ffipb.ConnectionState_CONNECTION_STATE_DISCONNECTED
+			r.mu.Unlock()
+			dctx, cancel := context.WithTimeout(context.Background(), ReleaseTimeout)
+			defer cancel()
+			_ = rm.Disconnect(dctx)
+			if cause := context.Cause(actx); cause != nil {
+				return nil, cause
+			}
+			return nil, errDisconnectRequested
+		}
+		r.core, core = rm, rm
+		r.phase, r.state = phaseConnected, ffipb.ConnectionState_CONNECTION_STATE_CONNECTED
+		r.pumpDone = make(chan struct{})
+		var snap *ffipb.ConnectResult
+		snap, announced = snapshot(rm, r.state)
+		r.mu.Unlock()
+		r.log.Info("room connected", "room", rm.Name(), "identity", rm.LocalParticipant().Identity())
+		return &ffipb.Completion{Result: &ffipb.Completion_Connect{Connect: snap}}, nil
+	}
+	after := func(delivered, ok bool) {
+		if core == nil {
+			return
+		}
+		r.mu.Lock()
+		pumpDone := r.pumpDone
+		r.mu.Unlock()
+		if !delivered {
+			close(pumpDone) // the client is closing; its release disconnects the room
+			return
+		}
+		r.pump(core, announced, pumpDone)
+	}
+	if err := c.startOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, run, after); err != nil {
+		r.mu.Lock()
+		if r.phase == phaseConnecting {
+			r.phase, r.state = phaseIdle, prevState
+		}
+		r.connectDone = nil
+		r.mu.Unlock()
+		close(done)
+		return err
+	}
+	return nil
+}
+
+// checkSupportedOptions refuses options the core cannot honour yet (instead of silently
+// ignoring them).
+func (r *Room) checkSupportedOptions() error {
+	if r.options.GetE2Ee() != nil {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNSUPPORTED, "end-to-end encryption is not available in this build")
+	}
+	return nil
+}
+
+// coreOptions derives the core's options from RoomOptions.
+func (r *Room) coreOptions() room.Options {
+	timeout := time.Duration(r.options.GetConnectTimeoutMs()) * time.Millisecond
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	return room.Options{
+		Logger:                r.log,
+		PeerConnectionTimeout: timeout,
+	}
+}
+
+// dial joins the room, retrying retryable failures up to join_attempts times.
+func (r *Room) dial(ctx context.Context, url, token string) (*room.Room, error) {
+	opts := r.coreOptions()
+	attempts := int(r.options.GetJoinAttempts())
+	if attempts <= 0 {
+		attempts = DefaultJoinAttempts
+	}
+	delay := joinRetryDelay
+	var last error
+	for i := 1; i <= attempts; i++ {
+		actx, cancel := context.WithTimeout(ctx, opts.PeerConnectionTimeout)
+		rm, err := room.Connect(actx, url, token, opts)
+		cancel()
+		if err == nil {
+			return rm, nil
+		}
+		last = connectError(err)
+		if ctx.Err() != nil {
+			return nil, last
+		}
+		var fe *Error
+		if i == attempts || !asError(last, &fe) || !fe.Retryable {
+			return nil, last
+		}
+		r.log.Info("join attempt failed, retrying", "attempt", i, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, last
+		}
+		delay *= 2
+	}
+	return nil, last
+}
+
+// connectError maps a failed room.Connect: a session that ends while joining is a failed
+// connection, not a disconnect, and an attempt's own deadline is a retryable TIMEOUT.
+func connectError(err error) error {
+	e := fromCore(err).(*Error)
+	if e.Code == ffipb.ErrorCode_ERROR_CODE_DISCONNECTED {
+		return &Error{Code: ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED, Msg: e.Msg, Retryable: true}
+	}
+	return e
+}
+
+func asError(err error, target **Error) bool {
+	e, ok := err.(*Error)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+// snapshot captures the connected room for ConnectResult / GetRoomSnapshotResponse and
+// returns the remote participants it contains.
+func snapshot(rm *room.Room, state ffipb.ConnectionState) (*ffipb.ConnectResult, map[*room.RemoteParticipant]bool) {
+	res := &ffipb.ConnectResult{
+		Room:             roomInfo(rm.Info(), state),
+		LocalParticipant: participantInfo(rm.LocalParticipant().Info()),
+	}
+	announced := map[*room.RemoteParticipant]bool{}
+	for _, p := range rm.RemoteParticipants() {
+		res.RemoteParticipants = append(res.RemoteParticipants, participantInfo(p.Info()))
+		announced[p] = true
+	}
+	return res, announced
+}
+
+// pump forwards the core room's events, in order, until the room's final event was queued
+// or the handle is released. It waits for event-queue space (room events are never dropped),
+// which holds back the core room and, through it, the data channels.
+func (r *Room) pump(rm *room.Room, announced map[*room.RemoteParticipant]bool, done chan struct{}) {
+	defer close(done)
+	last := ffipb.ConnectionState_CONNECTION_STATE_CONNECTED // what the snapshot said
+	for {
+		ev, err := rm.NextEvent(r.ctx)
+		if err != nil {
+			return // ErrDisconnected after the final event, or released
+		}
+		out := r.translate(rm, ev, announced, &last)
+		if out == nil {
+			continue
+		}
+		if _, final := out.Message.(*ffipb.RoomEvent_Disconnected); final {
+			r.mu.Lock()
+			if r.phase == phaseConnected {
+				r.phase = phaseEnded
+			}
+			r.state = ffipb.ConnectionState_CONNECTION_STATE_DISCONNECTED
+			r.mu.Unlock()
+		}
+		out.RoomHandle = r.handle
+		if r.c.Post(r.ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: out}}) != nil {
+			return
+		}
+	}
+}
+
+// translate turns one core event into a RoomEvent (nil = nothing for the host).
+// announced holds the remote participants the host knows (snapshot or ParticipantConnected):
+// the core may queue a ParticipantConnected for a participant that joined while we connected
+// and is therefore already in the snapshot; that one is not repeated.
+func (r *Room) translate(rm *room.Room, ev room.Event, announced map[*room.RemoteParticipant]bool, last *ffipb.ConnectionState) *ffipb.RoomEvent {
+	switch e := ev.(type) {
+	case room.ConnectionStateChanged:
+		s := connectionState(e.State)
+		if s == *last {
+			return nil
+		}
+		*last = s
+		r.mu.Lock()
+		if r.phase == phaseConnected {
+			r.state = s
+		}
+		r.mu.Unlock()
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ConnectionStateChanged{ConnectionStateChanged: &ffipb.ConnectionStateChanged{State: s}}}
+	case room.ParticipantConnected:
+		if announced[e.Participant] {
+			return nil
+		}
+		announced[e.Participant] = true
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantConnected{ParticipantConnected: &ffipb.ParticipantConnected{Info: participantInfo(e.Participant.Info())}}}
+	case room.ParticipantDisconnected:
+		delete(announced, e.Participant)
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantDisconnected{ParticipantDisconnected: &ffipb.ParticipantDisconnected{
+			Identity: e.Participant.Identity(), Reason: disconnectReason(e.Reason),
+		}}}
+	case room.ParticipantMetadataChanged:
+		return participantUpdated(e.Participant, func(u *ffipb.ParticipantUpdated) { u.MetadataChanged = true })
+	case room.ParticipantNameChanged:
+		return participantUpdated(e.Participant, func(u *ffipb.ParticipantUpdated) { u.NameChanged = true })
+	case room.ParticipantAttributesChanged:
+		keys := make([]string, 0, len(e.Changed))
+		for k := range e.Changed {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return participantUpdated(e.Participant, func(u *ffipb.ParticipantUpdated) { u.ChangedAttributes = keys })
+	case room.RoomMetadataChanged:
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{Info: roomInfo(rm.Info(), *last)}}}
+	case room.DataReceived:
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataReceived{DataReceived: &ffipb.DataPacketReceived{
+			ParticipantIdentity: e.SenderIdentity,
+			Payload:             e.Payload,
+			Topic:               e.Topic,
+			Reliable:            e.Reliable,
+		}}}
+	case room.Disconnected:
+		d := &ffipb.Disconnected{Reason: disconnectReason(e.Reason)}
+		if e.Err != nil {
+			d.Error = ToProto(fromCore(e.Err))
+		}
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_Disconnected{Disconnected: d}}
+	}
+	r.log.Debug("room event not forwarded", "type", fmt.Sprintf("%T", ev))
+	return nil
+}
+
+func participantUpdated(p room.Participant, set func(*ffipb.ParticipantUpdated)) *ffipb.RoomEvent {
+	u := &ffipb.ParticipantUpdated{Info: participantInfo(p.Info())}
+	set(u)
+	return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: u}}
+}
+
+// disconnect handles DisconnectRequest (ASYNC): it completes after the room's Disconnected
+// event was queued. Disconnecting a room that is not connected completes at once; a connect
+// in progress is aborted (its completion reports CANCELLED). The room cannot connect again.
+func (c *Client) disconnect(req *ffipb.Request, m *ffipb.DisconnectRequest) error {
+	if req.RequestId == 0 {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
+	}
+	r, err := c.room(m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	return c.StartOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, func(ctx context.Context) (*ffipb.Completion, error) {
+		r.mu.Lock()
+		phase := r.phase
+		if phase == phaseIdle || phase == phaseConnecting {
+			r.phase = phaseEnded
+		}
+		if phase == phaseConnecting && r.connectCancel != nil {
+			r.connectCancel(errDisconnectRequested)
+		}
+		connectDone := r.connectDone
+		r.mu.Unlock()
+		if phase == phaseConnecting && connectDone != nil {
+			select {
+			case <-connectDone:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		r.mu.Lock()
+		core, pumpDone := r.core, r.pumpDone
+		r.mu.Unlock()
+		if core == nil {
+			return nil, nil
+		}
+		if err := core.Disconnect(ctx); err != nil {
+			return nil, fromCore(err)
+		}
+		if pumpDone != nil {
+			select {
+			case <-pumpDone:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return nil, nil
+	})
+}
+
+// getRoomSnapshot handles GetRoomSnapshotRequest.
+func (c *Client) getRoomSnapshot(m *ffipb.GetRoomSnapshotRequest, resp *ffipb.Response) error {
+	r, err := c.room(m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	core, state := r.core, r.state
+	r.mu.Unlock()
+	snap := &ffipb.ConnectResult{Room: &ffipb.RoomInfo{ConnectionState: state}}
+	if core != nil {
+		snap, _ = snapshot(core, state)
+	}
+	resp.Message = &ffipb.Response_GetRoomSnapshot{GetRoomSnapshot: &ffipb.GetRoomSnapshotResponse{Snapshot: snap}}
+	return nil
+}
+
+// takeSendTurn reserves the next place in the room's send order: the caller sends after prev
+// is closed and closes mine (with passSendTurn) when done.
+func (r *Room) takeSendTurn() (prev, mine chan struct{}) {
+	mine = make(chan struct{})
+	r.mu.Lock()
+	prev, r.sendTail = r.sendTail, mine
+	r.mu.Unlock()
+	return prev, mine
+}
+
+// passSendTurn closes mine once prev is closed, without blocking the caller.
+func (r *Room) passSendTurn(prev, mine chan struct{}) {
+	select {
+	case <-prev:
+		close(mine)
+		return
+	default:
+	}
+	if !r.c.goBackground(func() {
+		<-prev
+		close(mine)
+	}) {
+		// The client is closing: every later send is cancelled anyway.
+		close(mine)
+	}
+}
+
+// publishData handles PublishDataRequest (ASYNC). Packets of one room are sent in request
+// order: each operation waits for the previous one before handing its packet to the core.
+func (c *Client) publishData(req *ffipb.Request, m *ffipb.PublishDataRequest) error {
+	if req.RequestId == 0 {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
+	}
+	r, err := c.room(m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	rm, err := r.connected()
+	if err != nil {
+		return err
+	}
+	payload := m.GetPayload()
+	opts := room.DataPublishOptions{Reliable: m.GetReliable(), Topic: m.GetTopic(), DestinationIdentities: m.GetDestinationIdentities()}
+	prev, mine := r.takeSendTurn()
+	err = c.StartOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, func(ctx context.Context) (*ffipb.Completion, error) {
+		defer r.passSendTurn(prev, mine)
+		select {
+		case <-prev:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return nil, fromCore(rm.LocalParticipant().PublishData(ctx, payload, opts))
+	})
+	if err != nil {
+		r.passSendTurn(prev, mine)
+	}
+	return err
+}
+
+// setLocal starts one of the ASYNC local-participant updates.
+func (c *Client) setLocal(req *ffipb.Request, roomHandle uint64, update func(ctx context.Context, lp *room.LocalParticipant) error) error {
+	if req.RequestId == 0 {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
+	}
+	r, err := c.room(roomHandle)
+	if err != nil {
+		return err
+	}
+	rm, err := r.connected()
+	if err != nil {
+		return err
+	}
+	return c.StartOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, func(ctx context.Context) (*ffipb.Completion, error) {
+		return nil, fromCore(update(ctx, rm.LocalParticipant()))
+	})
 }

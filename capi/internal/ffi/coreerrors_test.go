@@ -1,0 +1,137 @@
+package ffi
+
+import (
+	"context"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/core/signal"
+)
+
+// coreRoomErrors names every exported error variable of core/room with the code it must
+// map to. TestCoreErrorTableIsComplete fails when core/room gains one that is not here.
+var coreRoomErrors = map[string]struct {
+	err  error
+	code ffipb.ErrorCode
+}{
+	"ErrDisconnected":         {room.ErrDisconnected, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED},
+	"ErrInvalidArgument":      {room.ErrInvalidArgument, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+	"ErrPeerConnectionFailed": {room.ErrPeerConnectionFailed, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED},
+	"ErrSignalLost":           {room.ErrSignalLost, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED},
+	"ErrPacketTooLarge":       {room.ErrPacketTooLarge, ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE},
+	"ErrInvalidURL":           {room.ErrInvalidURL, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+	"ErrUnauthorized":         {room.ErrUnauthorized, ffipb.ErrorCode_ERROR_CODE_UNAUTHORIZED},
+	"ErrRoomNotFound":         {room.ErrRoomNotFound, ffipb.ErrorCode_ERROR_CODE_NOT_FOUND},
+	"ErrServiceNotFound":      {room.ErrServiceNotFound, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED},
+	"ErrBadRequest":           {room.ErrBadRequest, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED},
+	"ErrServerError":          {room.ErrServerError, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED},
+	"ErrServerUnreachable":    {room.ErrServerUnreachable, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED},
+	"ErrJoinRefused":          {room.ErrJoinRefused, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED},
+	"ErrRequestFailed":        {&room.RequestError{Reason: lkpb.RequestResponse_NOT_ALLOWED}, ffipb.ErrorCode_ERROR_CODE_NOT_ALLOWED},
+}
+
+func TestCoreErrorMapping(t *testing.T) {
+	for name, want := range coreRoomErrors {
+		wrapped := fmt.Errorf("context: %w", want.err)
+		got := ToProto(fromCore(wrapped))
+		if got.GetCode() != want.code {
+			t.Errorf("%s: code %v, want %v", name, got.GetCode(), want.code)
+		}
+		if got.GetMessage() != wrapped.Error() {
+			t.Errorf("%s: message %q, want the core's %q", name, got.GetMessage(), wrapped.Error())
+		}
+	}
+	more := []struct {
+		err       error
+		code      ffipb.ErrorCode
+		retryable bool
+	}{
+		{nil, ffipb.ErrorCode_ERROR_CODE_OK, false},
+		{&signal.HTTPError{StatusCode: 401}, ffipb.ErrorCode_ERROR_CODE_UNAUTHORIZED, false},
+		{&signal.HTTPError{StatusCode: 503}, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED, true},
+		{&room.RequestError{Reason: lkpb.RequestResponse_LIMIT_EXCEEDED}, ffipb.ErrorCode_ERROR_CODE_LIMIT_REACHED, false},
+		{&room.RequestError{Reason: lkpb.RequestResponse_Reason(99)}, ffipb.ErrorCode_ERROR_CODE_INTERNAL, false},
+		{engine.ErrDataTrackBackedUp, ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL, true},
+		{fmt.Errorf("%w: x", engine.ErrClosed), ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, false},
+		{context.DeadlineExceeded, ffipb.ErrorCode_ERROR_CODE_TIMEOUT, true},
+		{context.Canceled, ffipb.ErrorCode_ERROR_CODE_CANCELLED, false},
+		{ErrNotFound, ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, false},
+		{fmt.Errorf("unknown"), ffipb.ErrorCode_ERROR_CODE_INTERNAL, false},
+	}
+	for _, tc := range more {
+		got := ToProto(fromCore(tc.err))
+		if got.GetCode() != tc.code || got.GetRetryable() != tc.retryable {
+			t.Errorf("%v: %v, want %v retryable=%v", tc.err, got, tc.code, tc.retryable)
+		}
+	}
+	// A session ending during connect is a failed connection.
+	if got := ToProto(connectError(fmt.Errorf("%w: x", room.ErrSignalLost))); got.GetCode() != ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED || !got.GetRetryable() {
+		t.Errorf("connect error: %v", got)
+	}
+}
+
+// Every exported Err* variable declared in core/room's sources has a row above.
+func TestCoreErrorTableIsComplete(t *testing.T) {
+	files, err := filepath.Glob("../../../core/room/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("core/room sources not found: %v", err)
+	}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, err := parser.ParseFile(fset, f, src, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range file.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range g.Specs {
+				for _, n := range spec.(*ast.ValueSpec).Names {
+					if n.IsExported() && strings.HasPrefix(n.Name, "Err") {
+						if _, ok := coreRoomErrors[n.Name]; !ok {
+							t.Errorf("room.%s (%s) has no FFI error code: add it to coreErrorCodes and to this test", n.Name, filepath.Base(f))
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// The schema's DisconnectReason copies livekit.DisconnectReason number for number.
+func TestDisconnectReasonNumbersMatch(t *testing.T) {
+	for num, name := range ffipb.DisconnectReason_name {
+		lk := lkpb.DisconnectReason_name[num]
+		want := strings.TrimPrefix(name, "DISCONNECT_REASON_")
+		if want == "UNKNOWN" {
+			want = "UNKNOWN_REASON"
+		}
+		if lk != want {
+			t.Errorf("DisconnectReason %d: schema %s, livekit %s", num, name, lk)
+		}
+	}
+	for num, name := range lkpb.DisconnectReason_name {
+		if _, ok := ffipb.DisconnectReason_name[num]; !ok {
+			t.Errorf("livekit DisconnectReason %s (%d) missing from the schema", name, num)
+		}
+	}
+}
