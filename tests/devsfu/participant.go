@@ -631,7 +631,7 @@ func (p *Participant) onConnectionState(st webrtc.PeerConnectionState) {
 		p.armCloseTimer(p.s.opts.PCFailureGrace, lkpb.DisconnectReason_CONNECTION_TIMEOUT)
 	case webrtc.PeerConnectionStateClosed:
 		if p.currentSignal() == nil {
-			go p.close(lkpb.DisconnectReason_CONNECTION_TIMEOUT, false)
+			p.s.goBackground(func() { p.close(lkpb.DisconnectReason_CONNECTION_TIMEOUT, false) })
 		}
 	}
 }
@@ -645,7 +645,9 @@ func (p *Participant) armCloseTimer(d time.Duration, reason lkpb.DisconnectReaso
 	if p.closeTimer != nil {
 		p.closeTimer.Stop()
 	}
-	p.closeTimer = time.AfterFunc(d, func() { p.close(reason, false) })
+	p.closeTimer = time.AfterFunc(d, func() {
+		p.s.goBackground(func() { p.close(reason, false) })
+	})
 }
 
 func (p *Participant) onChannelOpen(label string) {

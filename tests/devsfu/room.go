@@ -31,6 +31,7 @@ type Room struct {
 
 	mu           sync.RWMutex
 	participants map[string]*Participant // by identity
+	ordered      []*Participant          // participants in join order (immutable snapshot)
 	batched      map[string]*lkpb.ParticipantInfo
 	recentlyLeft []leftInfo
 	tracks       map[string]*dataTrack // by DTR_ sid
@@ -99,13 +100,20 @@ func (r *Room) list() []*Participant {
 	return r.listLocked()
 }
 
-func (r *Room) listLocked() []*Participant {
+// listLocked returns the participants in join order. The slice is
+// rebuilt on every membership change and never modified afterwards, so
+// the hot data path can iterate it without copying or sorting.
+func (r *Room) listLocked() []*Participant { return r.ordered }
+
+// reorderLocked rebuilds r.ordered; called with r.mu held after a
+// membership change.
+func (r *Room) reorderLocked() {
 	out := make([]*Participant, 0, len(r.participants))
 	for _, p := range r.participants {
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b *Participant) int { return a.joinedAt.Compare(b.joinedAt) })
-	return out
+	r.ordered = out
 }
 
 // join admits a new session. A previous session with the same identity is
@@ -132,6 +140,7 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 	}
 	old := r.participants[p.identity]
 	r.participants[p.identity] = p
+	r.reorderLocked()
 	others := make([]*lkpb.ParticipantInfo, 0, len(r.participants))
 	for _, o := range r.listLocked() {
 		if o != p && o != old && !o.hidden {
@@ -193,11 +202,14 @@ func (r *Room) remove(p *Participant, reason lkpb.DisconnectReason) {
 	r.mu.Lock()
 	if r.participants[p.identity] != p {
 		r.mu.Unlock()
-		// Replaced by a newer session: still drop its tracks.
+		// Replaced by a newer session (duplicate identity): drop its
+		// tracks and subscriptions; the new session's info replaces it.
 		r.unpublishAll(p)
+		r.dropSubscriptions(p)
 		return
 	}
 	delete(r.participants, p.identity)
+	r.reorderLocked()
 	r.mu.Unlock()
 
 	r.unpublishAll(p)
@@ -368,12 +380,16 @@ func (r *Room) forwardData(from *Participant, label string, msg []byte) {
 	}
 	dp.ParticipantIdentity = identity
 	dests := dp.GetDestinationIdentities()
+	var destSids []string
 	switch v := dp.Value.(type) {
 	case *lkpb.DataPacket_User:
 		v.User.ParticipantSid = from.sid
 		v.User.ParticipantIdentity = identity
 		if len(dests) == 0 {
 			dests = v.User.GetDestinationIdentities()
+		}
+		if len(dests) == 0 {
+			destSids = v.User.GetDestinationSids() // deprecated addressing
 		}
 	case *lkpb.DataPacket_Metrics:
 		return // consumed by the server, never forwarded
@@ -391,6 +407,9 @@ func (r *Room) forwardData(from *Participant, label string, msg []byte) {
 			continue
 		}
 		if len(dests) > 0 && !slices.Contains(dests, p.identity) {
+			continue
+		}
+		if len(destSids) > 0 && !slices.Contains(destSids, p.sid) {
 			continue
 		}
 		p.deliverData(kind, out)

@@ -160,6 +160,7 @@ type Server struct {
 	stopTick chan struct{}
 
 	wg sync.WaitGroup // HTTP serve loop and WebSocket handlers
+	bg sync.WaitGroup // timer callbacks doing real work (see goBackground)
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -285,6 +286,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.bg.Wait()
 	s.faults.close()
 	for _, r := range rooms {
 		r.stop()
@@ -564,4 +566,20 @@ func (s *Server) WaitParticipantReady(ctx context.Context, identity string, with
 		case <-t.C:
 		}
 	}
+}
+
+// goBackground runs f in a goroutine that Close waits for; after Close
+// started, f is not run (Close closes everything itself).
+func (s *Server) goBackground(f func()) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.bg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
 }
