@@ -19,6 +19,13 @@ async def test_rpc_round_trips_and_errors(devsfu, token_for) -> None:
     calls = []
 
     await asyncio.wait_for(bob.connect(devsfu.url, token_for("bob")), GUARD)
+    try:
+        await rpc_scenario(devsfu, token_for, bob, calls)
+    finally:
+        await bob.disconnect()
+
+
+async def rpc_scenario(devsfu, token_for, bob: lkcore.Room, calls: list) -> None:
     lp = bob.local_participant
 
     @lp.register_rpc_method("echo")
@@ -85,7 +92,6 @@ async def test_rpc_round_trips_and_errors(devsfu, token_for) -> None:
         assert ei.value.rpc_code == lkcore.RpcError.UNSUPPORTED_METHOD
     finally:
         await alice.disconnect()
-        await bob.disconnect()
 
 
 async def test_rpc_registered_before_connect(devsfu, token_for) -> None:
