@@ -44,7 +44,7 @@ type dcMsg struct {
 }
 
 type testClient struct {
-	t        *testing.T
+	t        testing.TB
 	identity string
 	token    string
 	ws       *websocket.Conn
@@ -82,7 +82,7 @@ func clientAPI(media bool) *webrtc.API {
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
 }
 
-func encodeJR(t *testing.T, jr *lkpb.JoinRequest, gz bool) string {
+func encodeJR(t testing.TB, jr *lkpb.JoinRequest, gz bool) string {
 	t.Helper()
 	b, err := proto.Marshal(jr)
 	if err != nil {
@@ -114,7 +114,7 @@ func rtcURL(s *Server, token, jr string, withToken bool) string {
 }
 
 // dial joins room as identity and waits for the JoinResponse.
-func dial(t *testing.T, s *Server, room, identity string, o clientOpts) *testClient {
+func dial(t testing.TB, s *Server, room, identity string, o clientOpts) *testClient {
 	t.Helper()
 	c, err := tryDial(t, s, room, identity, o)
 	if err != nil {
@@ -123,7 +123,7 @@ func dial(t *testing.T, s *Server, room, identity string, o clientOpts) *testCli
 	return c
 }
 
-func tryDial(t *testing.T, s *Server, room, identity string, o clientOpts) (*testClient, error) {
+func tryDial(t testing.TB, s *Server, room, identity string, o clientOpts) (*testClient, error) {
 	t.Helper()
 	tok := o.token
 	if tok == "" {
