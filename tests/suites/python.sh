@@ -67,7 +67,10 @@ if compgen -G "tests/devsfu/cmd/lkcore-devsfu/*.go" >/dev/null; then
   secret=py-secret-py-secret-py-secret-0123
   fifo="$out/devsfu.out"
   rm -f "$fifo"
-  "$root/build/lkcore-devsfu" --addr "127.0.0.1:$port" --key "$key" --secret "$secret" >"$fifo" 2>"$out/devsfu.log" &
+  # --control: fault-injection endpoints (reconnect tests); a short participant-update batch
+  # period keeps the suite fast (livekit-server batches every 3 s).
+  "$root/build/lkcore-devsfu" --addr "127.0.0.1:$port" --key "$key" --secret "$secret" \
+    --control --update-batch-interval 100ms >"$fifo" 2>"$out/devsfu.log" &
   sfu_pid=$!
   for _ in $(seq 1 100); do
     [ -s "$fifo" ] && break
@@ -78,18 +81,18 @@ if compgen -G "tests/devsfu/cmd/lkcore-devsfu/*.go" >/dev/null; then
   [ -n "$line" ] || { echo "lkcore-devsfu printed nothing" >&2; exit 1; }
   url=$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["url"])' "$line")
   export LKCORE_DEVSFU_URL="$url" LKCORE_DEVSFU_BIN="$root/build/lkcore-devsfu"
-  export LKCORE_DEVSFU_KEY="$key" LKCORE_DEVSFU_SECRET="$secret"
+  export LKCORE_DEVSFU_KEY="$key" LKCORE_DEVSFU_SECRET="$secret" LKCORE_DEVSFU_CONTROL=1
   echo "devsfu at $url"
 else
   echo "--- tests/devsfu/cmd/lkcore-devsfu not present: server tests are skipped"
 fi
 
 echo "--- pytest"
-# Run from build/ so the installed package (not the source folder) is imported.
-cd "$out"
+# pytest's console script does not put the working directory on sys.path, so the installed
+# package (not the source folder) is imported; the header line shows which.
+cd "$root/bindings/python"
 set +e
-"$venv/bin/pytest" -c "$root/bindings/python/pyproject.toml" --rootdir "$root/bindings/python" \
-  -p no:cacheprovider "$root/bindings/python/tests" "$@"
+"$venv/bin/pytest" -p no:cacheprovider "$@"
 rc=$?
 set -e
 exit $rc

@@ -38,6 +38,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: "list[pytest.Ite
             item.add_marker(skip)
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"lkcore package: {os.path.dirname(lkcore.__file__)}; LKCORE_LIB={os.environ.get('LKCORE_LIB')}"
+
+
 @pytest.fixture(scope="session")
 def lib_path() -> str:
     p = os.environ.get("LKCORE_LIB")

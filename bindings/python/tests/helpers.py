@@ -45,3 +45,15 @@ async def connect(url: str, token: str, **kw: Any) -> lkcore.Room:
     room = lkcore.Room(kw.pop("options", None), **kw)
     await asyncio.wait_for(room.connect(url, token), GUARD)
     return room
+
+
+def control(url: str, path: str, **params: str) -> None:
+    """POSTs to a devsfu fault-injection endpoint (``lkcore-devsfu --control``)."""
+    import urllib.parse
+    import urllib.request
+
+    base = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1).rstrip("/")
+    q = urllib.parse.urlencode(params)
+    req = urllib.request.Request(f"{base}/devsfu/{path}?{q}", method="POST", data=b"")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status in (200, 204), resp.status

@@ -12,7 +12,7 @@ import pytest
 import lkcore
 from lkcore import errors
 
-from helpers import GUARD, EventWaiter, connect
+from helpers import GUARD, EventWaiter, connect, control
 
 pytestmark = pytest.mark.devsfu
 
@@ -184,3 +184,46 @@ async def test_dropped_room_is_released_by_gc(devsfu, token_for) -> None:
     assert client.closed and client.live_handles == 0
     t.join(5)
     assert not t.is_alive()
+
+
+@pytest.mark.skip(reason="waiting on the core: core/room does not reconnect yet (StateReconnecting reserved)")
+async def test_resume_after_signal_drop(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        reconnecting = EventWaiter(alice, "reconnecting")
+        reconnected = EventWaiter(alice, "reconnected")
+        states = EventWaiter(alice, "connection_state_changed")
+        await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="alice")
+        kind, attempt = await reconnecting.wait()
+        assert isinstance(kind, lkcore.ReconnectKind) and attempt >= 1
+        (kind2,) = await reconnected.wait()
+        assert kind2 in (lkcore.ReconnectKind.RESUME, lkcore.ReconnectKind.FULL)
+        assert alice.connection_state == lkcore.ConnectionState.CONNECTED
+        assert lkcore.ConnectionState.RECONNECTING in [a[0] for a in states.seen]
+        # the room still works after the reconnect
+        got = EventWaiter(bob, "data_received")
+        await alice.local_participant.publish_data(b"after resume", topic="r")
+        (pkt,) = await got.wait()
+        assert pkt.data == b"after resume"
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_removed_by_server(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    try:
+        gone = EventWaiter(alice, "disconnected")
+        await asyncio.to_thread(
+            control, devsfu.url, "leave", identity="alice", action="DISCONNECT", reason="PARTICIPANT_REMOVED"
+        )
+        (reason,) = await gone.wait()
+        assert reason == lkcore.DisconnectReason.PARTICIPANT_REMOVED
+        await asyncio.wait_for(alice.wait_disconnected(), GUARD)
+        assert alice.connection_state == lkcore.ConnectionState.DISCONNECTED
+        with pytest.raises(errors.DisconnectedError):
+            await alice.local_participant.publish_data(b"x")
+    finally:
+        await alice.disconnect()
+    assert alice.client is not None and alice.client.closed
