@@ -278,3 +278,26 @@ func TestDisableDataTracks(t *testing.T) {
 	}
 	c.leave()
 }
+
+// TestDataTrackAutoSubscribe: auto_subscribe_data_track=true subscribes to
+// existing and new tracks without a request.
+func TestDataTrackAutoSubscribe(t *testing.T) {
+	s := startServer(t, Options{})
+	pub := dial(t, s, "auto", "pub", clientOpts{})
+	defer pub.close()
+	_ = pub.send(publishReq(1, "first"))
+	pub.wait("publish", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil })
+	on := true
+	sub := dial(t, s, "auto", "sub", clientOpts{autoSubDT: &on})
+	defer sub.close()
+	_ = pub.send(publishReq(2, "second"))
+	hm := sub.wait("handles", func(m *lkpb.SignalResponse) bool { return m.GetDataTrackSubscriberHandles() != nil })
+	if len(hm.GetDataTrackSubscriberHandles().GetSubHandles()) == 0 {
+		t.Fatalf("empty snapshot")
+	}
+	sub.wait("both handles", func(m *lkpb.SignalResponse) bool {
+		return len(m.GetDataTrackSubscriberHandles().GetSubHandles()) == 2
+	})
+	sub.leave()
+	pub.leave()
+}

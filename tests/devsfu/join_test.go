@@ -290,3 +290,38 @@ func TestMetadataNotAllowed(t *testing.T) {
 	}
 	c.leave()
 }
+
+// TestHiddenParticipant: a hidden participant is not announced, its data
+// arrives without identity, and it still sees the others.
+func TestHiddenParticipant(t *testing.T) {
+	s := startServer(t, Options{})
+	a := dial(t, s, "h", "alice", clientOpts{})
+	defer a.close()
+	h := dial(t, s, "h", "ghost", clientOpts{tokenOpts: []auth.TokenOption{auth.WithGrant(func(g *auth.VideoGrant) { g.Hidden = true })}})
+	defer h.close()
+	a.waitServerReady(s)
+	h.waitServerReady(s)
+	if len(h.joinResp().GetOtherParticipants()) != 1 {
+		t.Errorf("hidden participant must see alice")
+	}
+	h.sendPacket(labelReliable, &lkpb.DataPacket{Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte("boo")}}})
+	var dp lkpb.DataPacket
+	_ = proto.Unmarshal(a.waitData(labelReliable, nil), &dp)
+	if dp.GetParticipantIdentity() != "" || dp.GetParticipantSid() != h.sid() {
+		t.Errorf("hidden sender stamped %q", dp.GetParticipantIdentity())
+	}
+	// alice's room_update counts only herself; no update names ghost.
+	ru := a.wait("room_update", func(m *lkpb.SignalResponse) bool { return m.GetRoomUpdate() != nil })
+	if ru.GetRoomUpdate().GetRoom().GetNumParticipants() != 1 {
+		t.Errorf("room_update %v", ru)
+	}
+	for _, m := range a.messages() {
+		for _, p := range m.GetUpdate().GetParticipants() {
+			if p.GetIdentity() == "ghost" {
+				t.Errorf("hidden participant announced")
+			}
+		}
+	}
+	h.leave()
+	a.leave()
+}

@@ -37,6 +37,7 @@ type Room struct {
 	tracks       map[string]*dataTrack // by DTR_ sid
 	deleted      bool
 	emptySince   time.Time
+	lastCounts   [2]int // participants, publishers last sent in room_update
 }
 
 type leftInfo struct {
@@ -173,6 +174,16 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 	if off := jp.jr.GetPublisherOffer(); off != nil {
 		p.handleOffer(sc, off)
 	}
+	if p.settings.GetAutoSubscribeDataTrack() && !r.s.opts.DisableDataTracks {
+		r.mu.Lock()
+		for sid, t := range r.tracks {
+			if t.pub != p && p.subs[sid] == nil {
+				p.subs[sid] = &subscription{trackSid: sid, track: t, requestedAt: time.Now()}
+			}
+		}
+		r.mu.Unlock()
+		r.attachDownTracks(p)
+	}
 	return p
 }
 
@@ -284,6 +295,7 @@ func (r *Room) flushBatch() {
 func (r *Room) tick(now time.Time, batch, reconcile bool) bool {
 	if batch {
 		r.flushBatch()
+		r.sendRoomUpdateIfChanged()
 	}
 	if reconcile {
 		r.reconcile()
@@ -413,5 +425,33 @@ func (r *Room) forwardData(from *Participant, label string, msg []byte) {
 			continue
 		}
 		p.deliverData(kind, out)
+	}
+}
+
+// sendRoomUpdateIfChanged broadcasts room_update when the participant or
+// publisher count changed since the last one (livekit sends debounced
+// room updates; the recordings show them seconds after joins/leaves).
+func (r *Room) sendRoomUpdateIfChanged() {
+	r.mu.Lock()
+	n, pubs := 0, 0
+	for _, p := range r.participants {
+		if p.hidden {
+			continue
+		}
+		n++
+		if p.isPublisherNow() {
+			pubs++
+		}
+	}
+	if r.lastCounts == [2]int{n, pubs} {
+		r.mu.Unlock()
+		return
+	}
+	r.lastCounts = [2]int{n, pubs}
+	recv := r.listLocked()
+	r.mu.Unlock()
+	ru := r.protoCounts(n, pubs)
+	for _, p := range recv {
+		p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RoomUpdate{RoomUpdate: &lkpb.RoomUpdate{Room: ru}}})
 	}
 }
