@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# C ABI suite: header/export consistency, the GoogleTest program against liblkcore.so (natively
-# and under valgrind memcheck), and a leak probe proving the leak check works.
+# C ABI suite: header/export consistency, the GoogleTest programs against liblkcore.so (natively
+# and under valgrind memcheck) — the ABI tests and the end-to-end tests against the devsfu CLI —,
+# a leak probe proving the leak check works, and the C examples.
 # Installs what it needs (gcc, g++, valgrind, libgtest-dev, python3, binutils) when missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,10 +38,29 @@ echo "--- building the C tests"
 link=(-Lbuild -llkcore "-Wl,-rpath,$root/build")
 c++ -std=c++17 -Wall -Wextra -Werror -O1 -g -Iinclude tests/capi/capi_test.cc "${link[@]}" \
   -lgtest -lgtest_main -pthread -o "$out/capi_test"
+c++ -std=c++17 -Wall -Wextra -Werror -O1 -g -Iinclude tests/capi/e2e_test.cc "${link[@]}" \
+  -lgtest -lgtest_main -pthread -o "$out/e2e_test"
 cc -std=c11 -Wall -Wextra -Werror -g -Iinclude tests/capi/leak_probe.c "${link[@]}" -o "$out/leak_probe"
+
+echo "--- starting the devsfu CLI"
+go build -o build/lkcore-devsfu ./tests/devsfu/cmd/lkcore-devsfu
+sfu_out="$out/devsfu.out"
+build/lkcore-devsfu --addr 127.0.0.1:0 --update-batch-interval 20ms >"$sfu_out" 2>"$out/devsfu.err" &
+sfu_pid=$!
+trap 'kill -INT $sfu_pid 2>/dev/null || true; wait $sfu_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$sfu_out" ] && break; sleep 0.1; done
+[ -s "$sfu_out" ] || { echo "devsfu did not start" >&2; cat "$out/devsfu.err" >&2; exit 1; }
+read -r LK_URL LK_KEY LK_SECRET < <(python3 -c 'import json,sys; d=json.loads(sys.stdin.readline()); print(d["url"], d["api_key"], d["api_secret"])' <"$sfu_out")
+mint() { build/lkcore-devsfu token --room "$1" --identity "$2" --key "$LK_KEY" --secret "$LK_SECRET"; }
+export LK_URL
+LK_TOKEN_A=$(mint capi-e2e alice) LK_TOKEN_B=$(mint capi-e2e bob)
+export LK_TOKEN_A LK_TOKEN_B
+echo "devsfu at $LK_URL"
 
 echo "--- capi_test"
 "$out/capi_test"
+echo "--- e2e_test (against devsfu)"
+"$out/e2e_test"
 
 # Under valgrind: Go's own (memory-safe) code is suppressed, see tests/capi/valgrind.supp.
 # GC and asynchronous preemption are turned off only to cut the volume of suppressed noise.
@@ -72,6 +92,20 @@ echo "leaks attributable to lkcore: $(lkcore_leaks "$out/capi_test.valgrind.log"
 if [ $rc -ne 0 ]; then
   echo "capi_test under valgrind failed (exit $rc); log: $out/capi_test.valgrind.log" >&2
   grep -B2 -A25 -E "are (definitely|possibly) lost|Invalid|uninitialised|FAILED" "$out/capi_test.valgrind.log" | head -120 >&2 || true
+  exit 1
+fi
+echo "--- e2e_test under valgrind"
+# Fresh tokens and room: the native run's participants may still be leaving.
+LK_TOKEN_A=$(mint capi-e2e-vg alice) LK_TOKEN_B=$(mint capi-e2e-vg bob)
+set +e
+"${vg[@]}" "$out/e2e_test" >"$out/e2e_test.valgrind.log" 2>&1
+rc=$?
+set -e
+grep -E "ERROR SUMMARY|definitely lost:|possibly lost:|PASSED|FAILED" "$out/e2e_test.valgrind.log" || true
+echo "leaks attributable to lkcore: $(lkcore_leaks "$out/e2e_test.valgrind.log")"
+if [ $rc -ne 0 ]; then
+  echo "e2e_test under valgrind failed (exit $rc); log: $out/e2e_test.valgrind.log" >&2
+  grep -B2 -A25 -E "are (definitely|possibly) lost|Invalid|uninitialised|FAILED" "$out/e2e_test.valgrind.log" | head -120 >&2 || true
   exit 1
 fi
 echo "capi suite: OK"

@@ -1,0 +1,217 @@
+// End-to-end tests of liblkcore through its C ABI against a running server (the devsfu CLI
+// started by tests/suites/capi.sh, or any LiveKit server). Two clients in one process: one in
+// callback mode, one in pull mode.
+//
+// Environment: LK_URL, LK_TOKEN_A, LK_TOKEN_B (tokens for identities "alice" and "bob" in the
+// same room, with canUpdateOwnMetadata).
+//
+// Wire numbers come from capi/proto/lkcore_ffi.proto (package lkcore.ffi.v1).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lkcore.h"
+#include "pb.h"
+
+namespace {
+
+// Request fields.
+constexpr uint32_t kReqID = 1, kReqCreateRoom = 20, kReqConnect = 21, kReqDisconnect = 22, kReqPublishData = 24,
+                   kReqSetMetadata = 25;
+// Response fields.
+constexpr uint32_t kRespError = 2, kRespCreateRoom = 20;
+// Event / Completion / RoomEvent fields.
+constexpr uint32_t kEvSeq = 1, kEvCompletion = 10, kEvRoom = 20;
+constexpr uint32_t kCompID = 1, kCompError = 2, kCompConnect = 21;
+constexpr uint32_t kRoomHandle = 1, kRoomDisconnected = 13, kRoomParticipantConnected = 20,
+                   kRoomParticipantUpdated = 22, kRoomDataReceived = 30;
+
+// Hang guard only (valgrind makes everything slow); never a timing assertion.
+constexpr int32_t kHang = 60000;
+
+std::string env(const char *name) {
+  const char *v = std::getenv(name);
+  return v ? v : "";
+}
+
+int32_t request(lk_client_t c, const pb::Msg &req, pb::Fields *resp = nullptr) {
+  uint8_t *out = nullptr;
+  size_t n = 0;
+  int32_t st = lk_request(c, req.data(), req.size(), &out, &n);
+  pb::Fields f = pb::parse(out, n);
+  EXPECT_EQ(int32_t(f.sub(kRespError).u(1)), st);
+  if (st != LK_OK) ADD_FAILURE() << lk_status_name(st) << ": " << f.sub(kRespError).b(2);
+  if (resp) *resp = f;
+  lk_free(out);
+  return st;
+}
+
+// Events is what a host keeps: every decoded event, in order, whichever way it arrived.
+struct Events {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<pb::Fields> all;
+  lk_client_t pull_client = 0;  // non-zero: pull instead of waiting for the callback
+
+  static void cb(void *ud, const uint8_t *ev, size_t n) {
+    auto *e = static_cast<Events *>(ud);
+    pb::Fields f = pb::parse(ev, n);
+    {
+      std::lock_guard<std::mutex> l(e->mu);
+      e->all.push_back(f);
+    }
+    e->cv.notify_all();
+  }
+
+  // wait returns the first event at index >= *from matching pred, advancing *from past it.
+  pb::Fields wait(size_t *from, const std::function<bool(const pb::Fields &)> &pred) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHang);
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> l(mu);
+        for (size_t i = *from; i < all.size(); i++) {
+          if (pred(all[i])) {
+            *from = i + 1;
+            return all[i];
+          }
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+          ADD_FAILURE() << "timed out waiting for an event";
+          return pb::Fields();
+        }
+        if (!pull_client) {
+          cv.wait_until(l, deadline);
+          continue;
+        }
+      }
+      uint8_t *p = nullptr;
+      size_t n = 0;
+      int32_t st = lk_client_next_event(pull_client, 1000, &p, &n);
+      if (st == LK_ERR_TIMEOUT) continue;
+      EXPECT_EQ(st, LK_OK);
+      if (st != LK_OK) return pb::Fields();
+      pb::Fields f = pb::parse(p, n);
+      lk_free(p);
+      std::lock_guard<std::mutex> l(mu);
+      EXPECT_EQ(f.u(kEvSeq), all.size() + 1) << "events are numbered without gaps";
+      all.push_back(f);
+    }
+  }
+
+  pb::Fields completion(uint64_t id) {
+    size_t from = 0;
+    return wait(&from, [&](const pb::Fields &e) { return e.has(kEvCompletion) && e.sub(kEvCompletion).u(kCompID) == id; })
+        .sub(kEvCompletion);
+  }
+
+  pb::Fields room_event(size_t *from, uint32_t kind) {
+    return wait(from, [&](const pb::Fields &e) { return e.has(kEvRoom) && e.sub(kEvRoom).has(kind); }).sub(kEvRoom);
+  }
+};
+
+uint64_t create_room(lk_client_t c) {
+  pb::Fields resp;
+  EXPECT_EQ(request(c, pb::Msg().msg(kReqCreateRoom, pb::Msg()), &resp), LK_OK);
+  return resp.sub(kRespCreateRoom).sub(1).u(1);
+}
+
+pb::Fields connect(lk_client_t c, Events &ev, uint64_t room, uint64_t id, const std::string &token) {
+  pb::Msg conn = pb::Msg().varint(1, room).bytes(2, env("LK_URL")).bytes(3, token);
+  EXPECT_EQ(request(c, pb::Msg().varint(kReqID, id).msg(kReqConnect, conn)), LK_OK);
+  pb::Fields comp = ev.completion(id);
+  EXPECT_FALSE(comp.has(kCompError)) << comp.sub(kCompError).b(2);
+  return comp.sub(kCompConnect);
+}
+
+class E2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (env("LK_URL").empty()) GTEST_SKIP() << "LK_URL not set (run through tests/suites/capi.sh)";
+  }
+};
+
+TEST_F(E2E, TwoClientsExchangeDataAndMetadata) {
+  Events ea, eb;
+  lk_client_t a = lk_client_new(&Events::cb, &ea);  // callback mode
+  lk_client_t b = lk_client_new(nullptr, nullptr);  // pull mode
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(b, 0u);
+  eb.pull_client = b;
+
+  uint64_t ra = create_room(a), rb = create_room(b);
+  pb::Fields ca = connect(a, ea, ra, 1, env("LK_TOKEN_A"));
+  EXPECT_EQ(ca.sub(2).b(2), "alice");  // local_participant.identity
+  pb::Fields cb = connect(b, eb, rb, 1, env("LK_TOKEN_B"));
+  EXPECT_EQ(cb.sub(2).b(2), "bob");
+  EXPECT_EQ(cb.sub(3).b(2), "alice");  // remote_participants (one): identity
+
+  size_t fa = 0, fb = 0;
+  pb::Fields pc = ea.room_event(&fa, kRoomParticipantConnected);
+  EXPECT_EQ(pc.u(kRoomHandle), ra);
+  EXPECT_EQ(pc.sub(kRoomParticipantConnected).sub(1).b(2), "bob");
+
+  // Bob → alice: reliable packets with a topic, in order.
+  const int N = 20;
+  for (int i = 0; i < N; i++) {
+    pb::Msg pub = pb::Msg().varint(1, rb).bytes(2, "packet " + std::to_string(i)).varint(3, 1).bytes(4, "chat");
+    ASSERT_EQ(request(b, pb::Msg().varint(kReqID, 100 + i).msg(kReqPublishData, pub)), LK_OK);
+  }
+  for (int i = 0; i < N; i++) {
+    pb::Fields d = ea.room_event(&fa, kRoomDataReceived).sub(kRoomDataReceived);
+    EXPECT_EQ(d.b(1), "bob");
+    EXPECT_EQ(d.b(2), "packet " + std::to_string(i));
+    EXPECT_EQ(d.b(3), "chat");
+    EXPECT_EQ(d.u(4), 1u);
+  }
+  for (int i = 0; i < N; i++) EXPECT_FALSE(eb.completion(100 + i).has(kCompError));
+
+  // Alice → bob (lossy, addressed), and bob pulls it.
+  std::string bin("\0\1\2\3 binary", 11);
+  pb::Msg pub = pb::Msg().varint(1, ra).bytes(2, bin).bytes(5, "bob");
+  ASSERT_EQ(request(a, pb::Msg().varint(kReqID, 7).msg(kReqPublishData, pub)), LK_OK);
+  pb::Fields d = eb.room_event(&fb, kRoomDataReceived).sub(kRoomDataReceived);
+  EXPECT_EQ(d.b(1), "alice");
+  EXPECT_EQ(d.b(2), bin);
+  EXPECT_EQ(d.u(4), 0u);
+
+  // Alice's metadata reaches bob.
+  ASSERT_EQ(request(a, pb::Msg().varint(kReqID, 8).msg(kReqSetMetadata, pb::Msg().varint(1, ra).bytes(2, "hello from C"))), LK_OK);
+  EXPECT_FALSE(ea.completion(8).has(kCompError));
+  bool seen = false;
+  for (int i = 0; i < 20 && !seen && !HasFailure(); i++) {
+    pb::Fields u = eb.room_event(&fb, kRoomParticipantUpdated).sub(kRoomParticipantUpdated);
+    if (u.sub(1).b(2) == "alice" && u.u(4)) {
+      EXPECT_EQ(u.sub(1).b(4), "hello from C");
+      seen = true;
+    }
+  }
+  EXPECT_TRUE(seen) << "bob never saw alice's metadata";
+
+  // Bob disconnects; his Disconnected event precedes the completion.
+  ASSERT_EQ(request(b, pb::Msg().varint(kReqID, 9).msg(kReqDisconnect, pb::Msg().varint(1, rb))), LK_OK);
+  EXPECT_FALSE(eb.completion(9).has(kCompError));
+  size_t from = 0;
+  eb.room_event(&from, kRoomDisconnected);
+  {
+    std::lock_guard<std::mutex> l(eb.mu);
+    bool after = false;
+    for (size_t i = from; i < eb.all.size(); i++)
+      if (eb.all[i].has(kEvCompletion) && eb.all[i].sub(kEvCompletion).u(kCompID) == 9) after = true;
+    EXPECT_TRUE(after) << "disconnect completion must follow the Disconnected event";
+  }
+
+  // Dropping alice's room disconnects it; closing the clients releases everything.
+  EXPECT_EQ(lk_handle_drop(a, ra), LK_OK);
+  EXPECT_EQ(lk_handle_drop(b, rb), LK_OK);
+  EXPECT_EQ(lk_client_close(a, kHang), LK_OK);
+  EXPECT_EQ(lk_client_close(b, kHang), LK_OK);
+}
+
+}  // namespace
