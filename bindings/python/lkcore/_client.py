@@ -81,21 +81,35 @@ def _close_native(lib: Library, cid: int, timeout_ms: int) -> int:
     return lib.client_close(cid, timeout_ms)
 
 
+#: Events taken from the library per hand-over to the loop (one wake-up per batch).
+_BATCH = 128
+
+
 def _pull_events(lib: Library, cid: int, ref: "weakref.ReferenceType[Client]") -> None:
-    """Body of the event thread: pulls until the client is closed."""
+    """Body of the event thread: pulls until the client is closed.
+
+    It blocks for the first event, then takes what is already queued (without waiting) and
+    hands the batch to the loop at once, so a burst of events costs one loop wake-up.
+    """
     while True:
         try:
             st, data = lib.next_event(cid, -1)
         except BaseException:  # pragma: no cover - interpreter shutdown
             return
         if st == LK_OK and data is not None:
+            batch = [data]
+            while len(batch) < _BATCH:
+                st2, more = lib.next_event(cid, 0)
+                if st2 != LK_OK or more is None:
+                    break
+                batch.append(more)
             client = ref()
             if client is None:
                 return  # collected: its finalizer closes the native client
             try:
-                client._on_event_bytes(data)
+                client._on_events(batch)
             except Exception:  # pragma: no cover - defensive: never kill the thread
-                logger.exception("lkcore: failed to handle an event")
+                logger.exception("lkcore: failed to handle events")
             del client
             continue
         if st == LK_ERR_CLIENT_CLOSED:
@@ -291,30 +305,38 @@ class Client:
                 raise errors.ClientClosedError("the client is closed")
             if self._loop is None:
                 self._loop = loop
-                while self._backlog:
-                    loop.call_soon_threadsafe(self._dispatch, self._backlog.popleft())
+                if self._backlog:
+                    loop.call_soon_threadsafe(self._dispatch_all, list(self._backlog))
+                    self._backlog.clear()
             elif self._loop is not loop:
                 raise RuntimeError("this lkcore client is bound to another event loop")
         return loop
 
-    def _on_event_bytes(self, data: bytes) -> None:
-        """Runs on the event thread."""
-        ev = pb.Event.FromString(data)
-        kind = ev.WhichOneof("message")
-        if kind == "log":
-            _forward_log(ev.log)
+    def _on_events(self, batch: "list[bytes]") -> None:
+        """Runs on the event thread: decodes a batch, forwards logs, hands the rest to the loop."""
+        evs = []
+        for data in batch:
+            ev = pb.Event.FromString(data)
+            kind = ev.WhichOneof("message")
+            if kind == "log":
+                _forward_log(ev.log)
+            elif kind is not None:  # None: an event kind from a newer library, ignored
+                evs.append(ev)
+        if not evs:
             return
-        if kind is None:
-            return  # an event kind from a newer library: ignored
         with self._lock:
             loop = self._loop
             if loop is None:
-                self._backlog.append(ev)
+                self._backlog.extend(evs)
                 return
         try:
-            loop.call_soon_threadsafe(self._dispatch, ev)
+            loop.call_soon_threadsafe(self._dispatch_all, evs)
         except RuntimeError:
-            pass  # the loop is closed: nobody is left to receive the event
+            pass  # the loop is closed: nobody is left to receive the events
+
+    def _dispatch_all(self, evs: "list[pb.Event]") -> None:
+        for ev in evs:
+            self._dispatch(ev)
 
     def _dispatch(self, ev: pb.Event) -> None:
         """Runs on the event loop, in event order."""
