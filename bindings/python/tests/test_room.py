@@ -46,6 +46,28 @@ async def test_async_context_manager(devsfu, token_for) -> None:
     assert client is not None and client.closed
 
 
+async def test_rooms_can_share_one_client(devsfu, token_for, lib_path) -> None:
+    client = lkcore.Client(lib_path)
+    try:
+        alice = lkcore.Room(client=client)
+        bob = lkcore.Room(client=client)
+        joined = EventWaiter(alice, "participant_connected")
+        await asyncio.wait_for(alice.connect(devsfu.url, token_for("alice")), GUARD)
+        await asyncio.wait_for(bob.connect(devsfu.url, token_for("bob")), GUARD)
+        assert client.live_handles == 2
+        await joined.wait(lambda p: p.identity == "bob")
+        got = EventWaiter(alice, "data_received")
+        await bob.local_participant.publish_data(b"same client", topic="s")
+        (pkt,) = await got.wait()
+        assert pkt.data == b"same client" and pkt.participant_identity == "bob"
+        await bob.disconnect()
+        assert not client.closed and client.live_handles == 1  # a shared client stays open
+        await alice.disconnect()
+        assert client.live_handles == 0
+    finally:
+        await client.aclose()
+
+
 async def test_bad_token_is_unauthorized(devsfu) -> None:
     room = lkcore.Room()
     with pytest.raises(errors.UnauthorizedError):
