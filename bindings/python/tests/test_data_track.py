@@ -12,7 +12,8 @@ from lkcore import errors
 
 from helpers import GUARD, EventWaiter, connect
 
-pytestmark = pytest.mark.devsfu
+# Re-enable (remove the skip) as soon as the ABI wires the feature.
+pytestmark = [pytest.mark.devsfu, pytest.mark.skip(reason='waiting on the ABI: PublishDataTrack/SubscribeDataTrack answer UNIMPLEMENTED (core/room has no data-track integration yet)')]
 
 
 async def push_until(track: lkcore.LocalDataTrack, payload: bytes, ts: int, done: "asyncio.Future[object]") -> int:
