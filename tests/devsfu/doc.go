@@ -16,6 +16,31 @@
 // participant updates, DataPacket forwarding), datatrack.go (data-track
 // publications, subscriptions, packet rewriting), faults.go.
 //
+// Where the recordings (v1.13.5), the specs (written against v1.13.11) and
+// the brief disagree, devsfu follows the recordings:
+//   - ServerInfo.protocol is 17 (spec §2.7 says 18: that is v1.13.11).
+//   - Subscriber handles start at a random value in [1,256] per subscriber
+//     (v1.13.5 seeds with rand.Intn(256)); spec §5.5 says 1
+//     (Options.DeterministicHandles gives 1).
+//   - Forwarded data-track packets are byte-identical except the handle:
+//     no participant-SID extension is added (forwarding-checks.md; spec
+//     §2.4/§2.6 agree). Options.AddParticipantSIDExtension adds it.
+//   - DISCONNECTED updates of non-publishers are batched like other
+//     updates (traces 2b/1c show none within 24–30 ms; only publishers'
+//     departures are immediate), although the traces README says all
+//     DISCONNECTED updates go out at once.
+//   - After an unpublish or a publisher's departure the new handle
+//     snapshot comes at the next reconcile pass, twice (as recorded).
+//   - The 401 body for a token that fails verification does not echo the
+//     token (the real server does: "invalid token: <jwt>, error: …").
+//   - ICE servers are empty (loopback only; the real server lists STUN).
+//
+// Not implemented: dual-PC (/rtc without join_request → 400), protocol-18
+// negotiated channels, media, data blobs (answered NOT_ALLOWED "data blob
+// not enabled" as with the server default), permission changes at run
+// time, connection_quality, server-originated RPC, agent stream-header
+// identity passthrough.
+//
 // Lock order: Server.mu → Room.mu → Participant.mu; the signal send path and
 // transport candidate queue use leaf locks only. Nothing blocks while holding
 // Room.mu except non-blocking enqueues.

@@ -13,6 +13,7 @@ import (
 // such as writes racing a close).
 type pionLoggerFactory struct{ log *slog.Logger }
 
+// NewLogger implements logging.LoggerFactory.
 func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
 	return pionLogger{f.log.With("pion", scope)}
 }
@@ -26,6 +27,8 @@ func (l pionLogger) logf(level slog.Level, format string, args ...any) {
 	l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
 }
 
+// The methods below implement logging.LeveledLogger; pion's errors are
+// mostly expected races (writes during close), so everything is debug.
 func (l pionLogger) Trace(msg string)                  {}
 func (l pionLogger) Tracef(format string, args ...any) {}
 func (l pionLogger) Debug(msg string)                  { l.logf(slog.LevelDebug-4, "%s", msg) }

@@ -318,6 +318,7 @@ type httpError struct {
 	msg    string
 }
 
+// Error returns the body text.
 func (e *httpError) Error() string { return e.msg }
 
 // joinParams is a validated connection request.
