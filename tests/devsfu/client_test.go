@@ -36,6 +36,7 @@ type clientOpts struct {
 	tokenOpts   []auth.TokenOption
 	token       string      // overrides the minted token
 	reconnectOf *testClient // resume this client's session (no offer)
+	deferOffer  bool        // send the offer after the join instead of inside it
 }
 
 type dcMsg struct {
@@ -187,7 +188,9 @@ func tryDial(t testing.TB, s *Server, room, identity string, o clientOpts) (*tes
 			t.Fatal(err)
 		}
 		c.offerID = 1
-		jr.PublisherOffer = &lkpb.SessionDescription{Type: "offer", Sdp: offer.SDP, Id: 1}
+		if !o.deferOffer {
+			jr.PublisherOffer = &lkpb.SessionDescription{Type: "offer", Sdp: offer.SDP, Id: 1}
+		}
 	}
 
 	param := encodeJR(t, jr, !o.noGzip)
@@ -218,6 +221,14 @@ func tryDial(t testing.TB, s *Server, room, identity string, o clientOpts) (*tes
 	if _, err := c.waitErr(func(m *lkpb.SignalResponse) bool { return m.GetJoin() != nil || m.GetLeave() != nil }); err != nil {
 		c.close()
 		return nil, err
+	}
+	if o.deferOffer {
+		ld := c.pc.LocalDescription()
+		if err := c.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_Offer{Offer: &lkpb.SessionDescription{
+			Type: "offer", Sdp: ld.SDP, Id: 1}}}); err != nil {
+			c.close()
+			return nil, err
+		}
 	}
 	return c, nil
 }

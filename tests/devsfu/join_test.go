@@ -111,8 +111,11 @@ func TestJoinSequence(t *testing.T) {
 
 func TestPingPong(t *testing.T) {
 	s := startServer(t, Options{})
-	c := dial(t, s, "r", "p", clientOpts{bearer: true, noGzip: true})
+	// Rust-style token header, uncompressed join request, and the deferred
+	// offer of the server's own Go test client.
+	c := dial(t, s, "r", "p", clientOpts{bearer: true, noGzip: true, deferOffer: true})
 	defer c.close()
+	c.waitServerReady(s)
 	_ = c.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_PingReq{PingReq: &lkpb.Ping{Timestamp: 1234, Rtt: 5}}})
 	m := c.wait("pong_resp", func(m *lkpb.SignalResponse) bool { return m.GetPongResp() != nil })
 	if m.GetPongResp().GetLastPingTimestamp() != 1234 || m.GetPongResp().GetTimestamp() < time.Now().Add(-time.Minute).UnixMilli() {
