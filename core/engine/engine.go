@@ -60,6 +60,12 @@ type Config struct {
 	// OnDataTrackPacket receives every raw `_data_track` message (not a
 	// DataPacket). The slice is owned by the callee. Same threading as OnPacket.
 	OnDataTrackPacket func([]byte)
+
+	// OnDataChannelClosed is called when `_reliable` or `_lossy` closes
+	// while the engine is open (the SCTP association or the channel was
+	// closed by the peer): the session cannot carry data any more and must
+	// be re-established. Never called after Close.
+	OnDataChannelClosed func(label string)
 }
 
 // Engine is one PeerConnection with its data channels. Create with New; all
@@ -213,7 +219,13 @@ func (e *Engine) newChannel(label string, init *webrtc.DataChannelInit, low, hig
 			}
 		}
 	})
-	dc.OnClose(func() { ch.low.fire() })
+	dc.OnClose(func() {
+		ch.low.fire()
+		if (label == LabelReliable || label == LabelLossy) && !e.isClosed() && e.cfg.OnDataChannelClosed != nil {
+			e.log.Debug("engine: data channel closed by the peer", "label", label)
+			e.cfg.OnDataChannelClosed(label)
+		}
+	})
 	e.attachReceive(dc)
 	return ch, nil
 }
