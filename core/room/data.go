@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/lkcore/lkcore/core/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
@@ -140,12 +139,9 @@ func (r *Room) dispatchPacket(pkt *lkpb.DataPacket, reliable bool) {
 		r.log.Warn("room: dropping encrypted data packet (E2EE not configured)", "sender", pkt.GetParticipantIdentity())
 	case *lkpb.DataPacket_RpcRequest, *lkpb.DataPacket_RpcAck, *lkpb.DataPacket_RpcResponse,
 		*lkpb.DataPacket_StreamHeader, *lkpb.DataPacket_StreamChunk, *lkpb.DataPacket_StreamTrailer:
-		// RPC and data-stream integration point.
-		if h := r.packetHook; h != nil {
-			h(pkt, reliable)
-			return
-		}
-		r.log.Debug("room: no handler for data packet", "type", fmt.Sprintf("%T", v), "sender", pkt.GetParticipantIdentity())
+		// core/rpc and core/datastream (streams.go). A decrypted E2EE value
+		// goes to handleStreamOrRPCPacket with the wrapper's encryption_type.
+		r.handleStreamOrRPCPacket(pkt, lkpb.Encryption_NONE)
 	case *lkpb.DataPacket_ChatMessage, *lkpb.DataPacket_Transcription, *lkpb.DataPacket_SipDtmf,
 		*lkpb.DataPacket_Metrics, *lkpb.DataPacket_Speaker:
 		// Not part of the data API (yet); tolerated and ignored.

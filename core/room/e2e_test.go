@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,7 +153,7 @@ func TestTwoAndThreeParticipantsSeeEachOther(t *testing.T) {
 		t.Fatalf("alice's view of bob: %v", ev.Participant.Info())
 	}
 	// client_protocol/capabilities of remote participants are what we advertised.
-	if ev.Participant.ClientProtocol() != 0 || len(ev.Participant.Capabilities()) != 0 {
+	if ev.Participant.ClientProtocol() != 2 || !slices.Equal(ev.Participant.Capabilities(), []lkpb.ClientInfo_Capability{lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW}) {
 		t.Fatalf("bob's client protocol %d caps %v", ev.Participant.ClientProtocol(), ev.Participant.Capabilities())
 	}
 
@@ -561,7 +562,8 @@ func TestJoinRequestOnTheWire(t *testing.T) {
 	}
 	ci := jr.GetClientInfo()
 	if comp != lkpb.WrappedJoinRequest_GZIP || ci.GetProtocol() != 17 || ci.GetSdk() != lkpb.ClientInfo_GO ||
-		ci.GetVersion() != room.Version || ci.GetClientProtocol() != 0 || len(ci.GetCapabilities()) != 0 {
+		ci.GetVersion() != room.Version || ci.GetClientProtocol() != 2 ||
+		!slices.Equal(ci.GetCapabilities(), []lkpb.ClientInfo_Capability{lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW}) {
 		t.Fatalf("client info %v (compression %v)", ci, comp)
 	}
 	if jr.GetConnectionSettings() == nil || jr.GetConnectionSettings().GetAutoSubscribe() || jr.GetReconnect() {

@@ -27,16 +27,19 @@ const (
 	// would make livekit-server ≥ 1.13.11 pre-create negotiated channels
 	// 100/101/102 instead of adopting our in-band ones (spec §3.2.3).
 	signalProtocol = 17
-	// clientProtocol is ClientInfo.client_protocol. The RPC spec (§2.1) only
-	// allows advertising what is implemented: this package alone handles plain
-	// user packets, so it says 0. The RPC/data-stream integration raises it to
-	// CLIENT_PROTOCOL_DATA_STREAM_V2 (2) together with advertisedCapabilities.
-	clientProtocol = 0
+	// clientProtocol is ClientInfo.client_protocol:
+	// CLIENT_PROTOCOL_DATA_STREAM_V2, as JS 2.23.0 and Rust (RPC spec §2.1):
+	// core/rpc accepts v2 requests and response streams, core/datastream
+	// accepts inline headers and the compression field (streams.go, rpc.go).
+	clientProtocol = 2
 )
 
-// advertisedCapabilities is ClientInfo.capabilities (CAP_COMPRESSION_DEFLATE_RAW
-// only once deflate-raw data streams are inflated; see clientProtocol).
-func advertisedCapabilities() []lkpb.ClientInfo_Capability { return nil }
+// advertisedCapabilities is ClientInfo.capabilities: core/datastream always
+// inflates deflate-raw streams. CAP_PACKET_TRAILER is for media frame
+// trailers, which a data-only client does not handle.
+func advertisedCapabilities() []lkpb.ClientInfo_Capability {
+	return []lkpb.ClientInfo_Capability{lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW}
+}
 
 // Defaults.
 const (
@@ -110,6 +113,10 @@ type Options struct {
 	SCTPReceiveBufferSize uint32
 	// HTTPClient is used for the signalling upgrade request (nil: default).
 	HTTPClient *http.Client
+
+	// legacyData (tests only, see streams.go) advertises an older client
+	// protocol and capabilities and sends like such a client.
+	legacyData *legacyDataProtocol
 }
 
 // Room is a connection to a LiveKit room. Create it with Connect. All
@@ -154,6 +161,8 @@ type Room struct {
 	packetHook    func(pkt *lkpb.DataPacket, reliable bool)
 	signalHook    func(res *lkpb.SignalResponse)
 	dataTrackHook func(b []byte)
+
+	dapi *dataAPI // RPC and data-stream managers (streams.go)
 }
 
 type engineEvent struct {
@@ -213,8 +222,8 @@ func Connect(ctx context.Context, url, token string, opts Options) (*Room, error
 			Version:        Version,
 			Protocol:       signalProtocol,
 			Os:             runtime.GOOS,
-			ClientProtocol: clientProtocol,
-			Capabilities:   advertisedCapabilities(),
+			ClientProtocol: r.advertisedClientProtocol(),
+			Capabilities:   r.advertisedCaps(),
 		},
 		// Data-only: no media subscriptions, so the server never asks for
 		// media sections (spec §10.17); data delivery does not depend on it.
@@ -233,6 +242,11 @@ func Connect(ctx context.Context, url, token string, opts Options) (*Room, error
 	r.local.store(join.GetParticipant())
 	r.parts = newParticipantTable(r.local)
 	r.parts.seed(join.GetOtherParticipants())
+	if r.dapi, err = newDataAPI(r, join.GetServerInfo().GetVersion()); err != nil {
+		sig.Close()
+		_ = eng.Close()
+		return nil, err
+	}
 	forceRelay := join.GetClientConfiguration().GetForceRelay() == lkpb.ClientConfigSetting_ENABLED
 	if err := eng.SetICEServers(join.GetIceServers(), forceRelay); err != nil {
 		log.Warn("room: applying ICE servers failed", "err", err)
@@ -378,6 +392,7 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) bool {
 		}
 	case *lkpb.SignalResponse_Update:
 		evs, localChanged := r.parts.apply(m.Update.GetParticipants())
+		r.dapi.participantsLeft(evs)
 		r.events.push(evs...)
 		if localChanged {
 			r.checkPending(nil)
@@ -496,6 +511,7 @@ func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool)
 			r.log.Debug("room: closing peer connection", "err", cerr)
 		}
 	}
+	r.dapi.close()
 	for _, p := range r.pending {
 		p.done <- ErrDisconnected
 	}

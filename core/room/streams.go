@@ -1,0 +1,259 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/lkcore/lkcore/core/datastream"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/rpc"
+)
+
+// dataAPI owns the room's data-stream and RPC managers (core/datastream,
+// core/rpc). It is created in Connect before the room loop starts and closed
+// by teardown. Both managers are sans-room: they see the room only through
+// streamTransport.
+type dataAPI struct {
+	ds  *datastream.Manager
+	rpc *rpc.Manager
+}
+
+// newDataAPI creates the managers of r. serverVersion is
+// JoinResponse.server_info.version (enables the 1403 check of core/rpc).
+func newDataAPI(r *Room, serverVersion string) (*dataAPI, error) {
+	t := &streamTransport{r: r, serverVersion: serverVersion, maxProtocol: r.advertisedClientProtocol()}
+	ds := datastream.NewManager(t, datastream.Options{Logger: r.log})
+	m, err := rpc.New(t, ds, rpc.Options{Logger: r.log})
+	if err != nil {
+		_ = ds.Close()
+		return nil, err
+	}
+	return &dataAPI{ds: ds, rpc: m}, nil
+}
+
+// close stops RPC first (pending calls fail with 1503, handler contexts are
+// cancelled), then data streams (open readers fail, handlers are awaited).
+// It waits for every handler goroutine: handlers must return once their ctx
+// is cancelled or their reader fails.
+func (d *dataAPI) close() {
+	if d == nil {
+		return
+	}
+	_ = d.rpc.Close()
+	_ = d.ds.Close()
+}
+
+// participantsLeft fails, for every ParticipantDisconnected in evs, the RPCs
+// pending to that participant (1503) and the streams it was sending
+// (ErrAbnormalEnd). Room loop.
+func (d *dataAPI) participantsLeft(evs []Event) {
+	if d == nil {
+		return
+	}
+	for _, ev := range evs {
+		if pd, ok := ev.(ParticipantDisconnected); ok {
+			id := pd.Participant.Identity()
+			d.rpc.HandleParticipantDisconnected(id)
+			d.ds.HandleParticipantDisconnected(id)
+		}
+	}
+}
+
+// legacyDataProtocol makes a client advertise ClientProtocol and
+// Capabilities instead of clientProtocol/advertisedCapabilities, and treat
+// every peer as having at most ClientProtocol: with 0 it behaves on the wire
+// like a pre-2.19 JS client (RPC v1 packets, v1 chunked streams); with 2 and
+// no capability like a runtime without deflate-raw. Only tests set it (via
+// export_*_test.go), to emulate older SDKs end to end.
+type legacyDataProtocol struct {
+	ClientProtocol int32
+	Capabilities   []lkpb.ClientInfo_Capability
+}
+
+func (r *Room) advertisedClientProtocol() int32 {
+	if l := r.opts.legacyData; l != nil {
+		return l.ClientProtocol
+	}
+	return clientProtocol
+}
+
+func (r *Room) advertisedCaps() []lkpb.ClientInfo_Capability {
+	if l := r.opts.legacyData; l != nil {
+		return l.Capabilities
+	}
+	return advertisedCapabilities()
+}
+
+// handleStreamOrRPCPacket routes a received RPC or data-stream DataPacket to
+// its manager. enc is the encryption_type of the EncryptedPacket wrapper the
+// value arrived in (NONE for a packet that was not E2EE-wrapped), as the
+// spec requires (§1.7). Called from dispatchPacket (data channel read
+// goroutine, arrival order); it never blocks.
+func (r *Room) handleStreamOrRPCPacket(pkt *lkpb.DataPacket, enc lkpb.Encryption_Type) {
+	d := r.dapi
+	if d == nil {
+		return
+	}
+	switch pkt.GetValue().(type) {
+	case *lkpb.DataPacket_RpcRequest, *lkpb.DataPacket_RpcAck, *lkpb.DataPacket_RpcResponse:
+		d.rpc.HandlePacket(pkt)
+	case *lkpb.DataPacket_StreamHeader, *lkpb.DataPacket_StreamChunk, *lkpb.DataPacket_StreamTrailer:
+		d.ds.HandlePacketWithEncryption(pkt, enc)
+	}
+}
+
+// streamTransport is the room as seen by core/datastream and core/rpc
+// (datastream.Transport + rpc.ServerVersioner).
+type streamTransport struct {
+	r             *Room
+	serverVersion string
+	// maxProtocol caps the client protocol assumed for peers: a client never
+	// sends formats newer than it advertises itself (only lower than
+	// clientProtocol when a test emulates a legacy client).
+	maxProtocol int32
+}
+
+var (
+	_ datastream.Transport = (*streamTransport)(nil)
+	_ rpc.ServerVersioner  = (*streamTransport)(nil)
+)
+
+// SendPacket implements datastream.Transport: reliable channel, sequence
+// stamped by the room (and E2EE applied there once configured).
+func (t *streamTransport) SendPacket(ctx context.Context, pkt *lkpb.DataPacket) error {
+	return t.r.SendPacket(ctx, pkt, true)
+}
+
+func (t *streamTransport) peer(rp *RemoteParticipant) datastream.PeerInfo {
+	info := rp.load() // never mutated once stored: the slice can be shared
+	return datastream.PeerInfo{
+		Identity:       info.GetIdentity(),
+		ClientProtocol: min(info.GetClientProtocol(), t.maxProtocol),
+		Capabilities:   info.GetCapabilities(),
+	}
+}
+
+// RemotePeer implements datastream.Transport from the participant table
+// (latest ParticipantInfo: client_protocol and capabilities).
+func (t *streamTransport) RemotePeer(identity string) (datastream.PeerInfo, bool) {
+	rp := t.r.parts.remote(identity)
+	if rp == nil {
+		return datastream.PeerInfo{}, false
+	}
+	return t.peer(rp), true
+}
+
+// RemotePeers implements datastream.Transport.
+func (t *streamTransport) RemotePeers() []datastream.PeerInfo {
+	rps := t.r.parts.list()
+	out := make([]datastream.PeerInfo, len(rps))
+	for i, rp := range rps {
+		out[i] = t.peer(rp)
+	}
+	return out
+}
+
+// LocalIdentity implements datastream.Transport.
+func (t *streamTransport) LocalIdentity() string { return t.r.local.Identity() }
+
+// ServerVersion implements rpc.ServerVersioner.
+func (t *streamTransport) ServerVersion() string { return t.serverVersion }
+
+// closedErr maps an error of the RPC or data-stream layer that was caused by
+// the room going away onto ErrDisconnected, keeping the original error in
+// the chain: errors.Is(err, ErrDisconnected) holds, and errors.As still
+// finds the *rpc.RpcError (1503) or *datastream.StreamError.
+func (r *Room) closedErr(err error) error {
+	if err == nil || errors.Is(err, ErrDisconnected) {
+		return err
+	}
+	if errors.Is(err, rpc.ErrClosed) || errors.Is(err, datastream.ErrClosed) ||
+		(r.isClosing() && errors.Is(err, datastream.ErrSendFailed)) {
+		return fmt.Errorf("%w: %w", ErrDisconnected, err)
+	}
+	return err
+}
+
+// Data streams (spec/rpc-and-data-streams.md §3). Errors of the sending
+// methods are *datastream.StreamError values (errors.Is with the datastream
+// sentinels, e.g. datastream.ErrHeaderTooLarge); once the room has
+// disconnected, or when it disconnects during the call, they also match
+// ErrDisconnected.
+
+// SendText sends text as one text stream (JS sendText): inline and
+// deflate-raw compressed when every recipient supports it, else chunked. It
+// returns when the last packet has been handed to the reliable channel.
+func (lp *LocalParticipant) SendText(ctx context.Context, text string, opts datastream.SendTextOptions) (datastream.TextStreamInfo, error) {
+	info, err := lp.room.dapi.ds.SendText(ctx, text, opts)
+	return info, lp.room.closedErr(err)
+}
+
+// SendBytes sends data as one byte stream (JS sendBytes), inline and
+// compressed when every recipient supports it.
+func (lp *LocalParticipant) SendBytes(ctx context.Context, data []byte, opts datastream.SendBytesOptions) (datastream.ByteStreamInfo, error) {
+	info, err := lp.room.dapi.ds.SendBytes(ctx, data, opts)
+	return info, lp.room.closedErr(err)
+}
+
+// SendFile sends size bytes read from r as one byte stream (JS sendFile):
+// never inline, compressed when every recipient can inflate. Reading r is
+// interleaved with sending, so r may be large.
+func (lp *LocalParticipant) SendFile(ctx context.Context, r io.Reader, size uint64, opts datastream.SendFileOptions) (datastream.ByteStreamInfo, error) {
+	info, err := lp.room.dapi.ds.SendFile(ctx, r, size, opts)
+	return info, lp.room.closedErr(err)
+}
+
+// StreamText opens an incremental text stream and sends its header; write
+// to the returned writer and Close it to send the trailer. ctx bounds the
+// whole stream. The writer's errors come straight from core/datastream
+// (datastream.ErrClosed once the room has disconnected).
+func (lp *LocalParticipant) StreamText(ctx context.Context, opts datastream.StreamTextOptions) (*datastream.TextStreamWriter, error) {
+	w, err := lp.room.dapi.ds.StreamText(ctx, opts)
+	return w, lp.room.closedErr(err)
+}
+
+// StreamBytes opens an incremental byte stream and sends its header (see
+// StreamText).
+func (lp *LocalParticipant) StreamBytes(ctx context.Context, opts datastream.StreamBytesOptions) (*datastream.ByteStreamWriter, error) {
+	w, err := lp.room.dapi.ds.StreamBytes(ctx, opts)
+	return w, lp.room.closedErr(err)
+}
+
+// RegisterTextStreamHandler routes incoming text streams with topic to h,
+// which runs on its own goroutine per stream with a reader and the sender's
+// identity. Streams whose topic has no handler are dropped (JS behaviour),
+// so register before peers send: a Room exists only once Connect returned,
+// and streams arriving earlier than the registration are lost.
+//
+// The handler must return once its reader fails: on Disconnect open readers
+// fail with datastream.ErrAbnormalEnd and Disconnect waits for the handlers.
+// Errors: datastream.ErrHandlerAlreadyRegistered (duplicate or reserved RPC
+// topic), ErrDisconnected after disconnect.
+func (r *Room) RegisterTextStreamHandler(topic string, h datastream.TextStreamHandler) error {
+	if r.isClosing() {
+		return ErrDisconnected
+	}
+	return r.dapi.ds.RegisterTextStreamHandler(topic, h)
+}
+
+// UnregisterTextStreamHandler removes the text-stream handler of topic (no
+// error if there is none). Streams already being received are unaffected.
+func (r *Room) UnregisterTextStreamHandler(topic string) {
+	r.dapi.ds.UnregisterTextStreamHandler(topic)
+}
+
+// RegisterByteStreamHandler routes incoming byte streams with topic to h
+// (see RegisterTextStreamHandler).
+func (r *Room) RegisterByteStreamHandler(topic string, h datastream.ByteStreamHandler) error {
+	if r.isClosing() {
+		return ErrDisconnected
+	}
+	return r.dapi.ds.RegisterByteStreamHandler(topic, h)
+}
+
+// UnregisterByteStreamHandler removes the byte-stream handler of topic.
+func (r *Room) UnregisterByteStreamHandler(topic string) {
+	r.dapi.ds.UnregisterByteStreamHandler(topic)
+}
