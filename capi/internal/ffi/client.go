@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -72,6 +73,13 @@ type Client struct {
 	logLevel   atomic.Int64 // slog level; logOff disables forwarding
 	logDropped atomic.Uint64
 
+	invocationSeq atomic.Uint64 // RpcInvocation.invocation_id of the last invocation
+
+	// httpClient makes the signalling upgrade requests of the client's rooms. It is the
+	// client's own (not http.DefaultClient), so its idle keep-alive connections (left by
+	// refused upgrades) are closed with the client instead of outliving it.
+	httpClient *http.Client
+
 	// testHookRequest, if set (by this package's tests only), runs before routing.
 	testHookRequest func(*ffipb.Request)
 }
@@ -97,6 +105,7 @@ func NewClient(opts Options) (*Client, error) {
 		dispatcherDone: make(chan struct{}),
 		ops:            make(map[uint64]*op),
 		releasedDone:   make(chan struct{}),
+		httpClient:     &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 	}
 	c.logLevel.Store(int64(slog.LevelWarn))
 	c.logger = slog.New(&logHandler{c: c})
@@ -363,4 +372,5 @@ func (c *Client) teardown(rels []Release, timeout time.Duration) {
 	}
 	wg.Wait()
 	c.wg.Wait()
+	c.httpClient.CloseIdleConnections()
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/core/signal"
 )
 
@@ -41,6 +43,25 @@ var coreErrorCodes = []struct {
 	{room.ErrPacketTooLarge, ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE, false},
 	{engine.ErrDataTrackBackedUp, ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL, true},
 	{engine.ErrChannelNotOpen, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, true},
+	// RPC (failed calls are *rpc.RpcError values, mapped to RPC_ERROR before this table).
+	{rpc.ErrMethodAlreadyRegistered, ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS, false},
+	{rpc.ErrInvalidArgument, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{rpc.ErrClosed, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, false},
+	// Data streams (*datastream.StreamError matches the sentinel of its reason).
+	{datastream.ErrAlreadyOpened, ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS, false},
+	{datastream.ErrAbnormalEnd, ffipb.ErrorCode_ERROR_CODE_ABORTED, false},
+	{datastream.ErrDecodeFailed, ffipb.ErrorCode_ERROR_CODE_PROTOCOL_ERROR, false},
+	{datastream.ErrLengthExceeded, ffipb.ErrorCode_ERROR_CODE_PROTOCOL_ERROR, false},
+	{datastream.ErrIncomplete, ffipb.ErrorCode_ERROR_CODE_ABORTED, false},
+	{datastream.ErrHandlerAlreadyRegistered, ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS, false},
+	{datastream.ErrEncryptionTypeMismatch, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR, false},
+	{datastream.ErrHeaderTooLarge, ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE, false},
+	{datastream.ErrPayloadTooLarge, ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE, false},
+	{datastream.ErrBufferOverflow, ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL, false},
+	{datastream.ErrClosed, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, false},
+	{datastream.ErrSendFailed, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, true},
+	{datastream.ErrInvalidArgument, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{datastream.ErrCancelled, ffipb.ErrorCode_ERROR_CODE_CANCELLED, false},
 }
 
 // requestReasonCodes maps a server's refusal of a signalling request (room.RequestError).
@@ -67,6 +88,11 @@ func fromCore(err error) error {
 	var fe *Error
 	if errors.As(err, &fe) {
 		return err
+	}
+	var rpcErr *rpc.RpcError
+	if errors.As(err, &rpcErr) {
+		return &Error{Code: ffipb.ErrorCode_ERROR_CODE_RPC_ERROR, Msg: err.Error(),
+			RPC: &ffipb.RpcError{Code: rpcErr.Code, Message: rpcErr.Message, Data: rpcErr.Data}}
 	}
 	var re *room.RequestError
 	if errors.As(err, &re) {

@@ -152,31 +152,31 @@ func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
 	case *ffipb.Request_SubscribeDataTrack:
 		return c.notYet(req, false, m.SubscribeDataTrack)
 	case *ffipb.Request_PerformRpc:
-		return c.notYet(req, true, m.PerformRpc)
+		return c.performRPC(req, m.PerformRpc)
 	case *ffipb.Request_RegisterRpcMethod:
-		return c.notYet(req, false, m.RegisterRpcMethod)
+		return c.registerRPCMethod(m.RegisterRpcMethod, resp)
 	case *ffipb.Request_UnregisterRpcMethod:
-		return c.notYet(req, false, m.UnregisterRpcMethod)
+		return c.unregisterRPCMethod(m.UnregisterRpcMethod, resp)
 	case *ffipb.Request_RespondRpc:
-		return c.notYet(req, false, m.RespondRpc)
+		return c.respondRPC(m.RespondRpc, resp)
 	case *ffipb.Request_SendText:
-		return c.notYet(req, true, m.SendText)
+		return c.sendText(req, m.SendText)
 	case *ffipb.Request_SendBytes:
-		return c.notYet(req, true, m.SendBytes)
+		return c.sendBytes(req, m.SendBytes)
 	case *ffipb.Request_SendFile:
-		return c.notYet(req, true, m.SendFile)
+		return c.sendFile(req, m.SendFile)
 	case *ffipb.Request_OpenTextWriter:
-		return c.notYet(req, true, m.OpenTextWriter)
+		return c.openWriter(req, m.OpenTextWriter.GetRoomHandle(), true, m.OpenTextWriter.GetOptions(), nil)
 	case *ffipb.Request_OpenByteWriter:
-		return c.notYet(req, true, m.OpenByteWriter)
+		return c.openWriter(req, m.OpenByteWriter.GetRoomHandle(), false, nil, m.OpenByteWriter.GetOptions())
 	case *ffipb.Request_WriteStream:
-		return c.notYet(req, true, m.WriteStream)
+		return c.writeStream(req, m.WriteStream)
 	case *ffipb.Request_CloseStreamWriter:
-		return c.notYet(req, true, m.CloseStreamWriter)
+		return c.closeStreamWriter(req, m.CloseStreamWriter)
 	case *ffipb.Request_RegisterStreamHandler:
-		return c.notYet(req, false, m.RegisterStreamHandler)
+		return c.registerStreamHandler(m.RegisterStreamHandler, resp)
 	case *ffipb.Request_UnregisterStreamHandler:
-		return c.notYet(req, false, m.UnregisterStreamHandler)
+		return c.unregisterStreamHandler(m.UnregisterStreamHandler, resp)
 	}
 	return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %T is not implemented", req.Message)
 }

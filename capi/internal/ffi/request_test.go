@@ -92,7 +92,12 @@ func TestRequestsValidateHandlesAndIDs(t *testing.T) {
 	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_PushDataTrackFrame{PushDataTrackFrame: &ffipb.PushDataTrackFrameRequest{TrackHandle: h}}}), ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE)
 	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_GrantCredits{GrantCredits: &ffipb.GrantCreditsRequest{Handle: h, Credits: 1}}}), ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE)
 	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_GrantCredits{GrantCredits: &ffipb.GrantCreditsRequest{Handle: 77}}}), ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
-	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_RegisterRpcMethod{RegisterRpcMethod: &ffipb.RegisterRpcMethodRequest{RoomHandle: h, Method: "m"}}}), ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED)
+	// RPC methods can be registered before connecting, once per name.
+	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_RegisterRpcMethod{RegisterRpcMethod: &ffipb.RegisterRpcMethodRequest{RoomHandle: h, Method: "m"}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_RegisterRpcMethod{RegisterRpcMethod: &ffipb.RegisterRpcMethodRequest{RoomHandle: h, Method: "m"}}}), ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS)
+	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_RegisterRpcMethod{RegisterRpcMethod: &ffipb.RegisterRpcMethodRequest{RoomHandle: h}}}), ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_UnregisterRpcMethod{UnregisterRpcMethod: &ffipb.UnregisterRpcMethodRequest{RoomHandle: h, Method: "x"}}}), ffipb.ErrorCode_ERROR_CODE_NOT_FOUND)
+	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_RespondRpc{RespondRpc: &ffipb.RespondRpcRequest{RoomHandle: h, InvocationId: 5}}}), ffipb.ErrorCode_ERROR_CODE_NOT_FOUND)
 	// A oneof member set to nil decodes as an empty body and is validated like one.
 	wantRespCode(t, do(t, c, &ffipb.Request{RequestId: 2, Message: &ffipb.Request_Disconnect{}}), ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
 	// E2EE options without a key are refused.

@@ -2,6 +2,7 @@ package ffi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -29,6 +30,7 @@ var (
 	errRoomReleased        = Errorf(ffipb.ErrorCode_ERROR_CODE_CANCELLED, "room handle dropped")
 	errDisconnectRequested = Errorf(ffipb.ErrorCode_ERROR_CODE_CANCELLED, "disconnect requested while connecting")
 	errNotConnected        = Errorf(ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, "room is not connected")
+	errNeedRequestID       = Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
 )
 
 // roomPhase is where a Room is in its life.
@@ -58,14 +60,20 @@ type Room struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	mu            sync.Mutex
-	phase         roomPhase
-	state         ffipb.ConnectionState
-	core          *room.Room
-	connectCancel context.CancelCauseFunc // aborts the attempt in progress
-	connectDone   chan struct{}           // closed when the attempt in progress ended
-	pumpDone      chan struct{}           // closed when the event pump ended (set with core)
-	sendTail      chan struct{}           // closed when the last queued PublishData finished
+	mu             sync.Mutex
+	phase          roomPhase
+	state          ffipb.ConnectionState
+	core           *room.Room
+	connectCancel  context.CancelCauseFunc // aborts the attempt in progress
+	connectDone    chan struct{}           // closed when the attempt in progress ended
+	pumpDone       chan struct{}           // closed when the event pump ended (set with core)
+	sendTail       chan struct{}           // closed when the last queued PublishData finished
+	rpc            rpcState
+	streamHandlers map[streamKey]streamHandlerCfg
+
+	// eventsReady is closed once the connect completion was queued: producers of room events
+	// other than the pump (RPC invocations, opened streams) wait for it.
+	eventsReady chan struct{}
 }
 
 // Handle returns the room's handle.
@@ -100,7 +108,9 @@ func (c *Client) createRoom(m *ffipb.CreateRoomRequest, resp *ffipb.Response) er
 	if err := validateRoomOptions(opts); err != nil {
 		return err
 	}
-	r := &Room{c: c, options: proto.Clone(opts).(*ffipb.RoomOptions), sendTail: closedChan()}
+	r := &Room{c: c, options: proto.Clone(opts).(*ffipb.RoomOptions), sendTail: closedChan(), eventsReady: make(chan struct{})}
+	r.rpcInit()
+	r.streamHandlers = map[streamKey]streamHandlerCfg{}
 	r.ctx, r.cancel = context.WithCancelCause(c.ctx)
 	h, err := c.handles.Insert(KindRoom, r, 0, r.release)
 	if err != nil {
@@ -174,7 +184,7 @@ func (r *Room) release(ctx context.Context) {
 // connect handles ConnectRequest (ASYNC).
 func (c *Client) connect(req *ffipb.Request, m *ffipb.ConnectRequest) error {
 	if req.RequestId == 0 {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
+		return errNeedRequestID
 	}
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
@@ -252,6 +262,11 @@ func (c *Client) connect(req *ffipb.Request, m *ffipb.ConnectRequest) error {
 		var snap *ffipb.ConnectResult
 		snap, announced = snapshot(rm, r.state)
 		r.mu.Unlock()
+		// Handlers registered before connecting. The core accepts them only once Connect
+		// returned: a call arriving in between is answered 1400 UNSUPPORTED_METHOD.
+		if err := r.installHandlers(rm); err != nil {
+			r.log.Error("installing RPC methods / stream handlers failed", "err", err)
+		}
 		r.log.Info("room connected", "room", rm.Name(), "identity", rm.LocalParticipant().Identity())
 		return &ffipb.Completion{Result: &ffipb.Completion_Connect{Connect: snap}}, nil
 	}
@@ -266,6 +281,7 @@ func (c *Client) connect(req *ffipb.Request, m *ffipb.ConnectRequest) error {
 			close(pumpDone) // the client is closing; its release disconnects the room
 			return
 		}
+		close(r.eventsReady)
 		r.pump(core, announced, pumpDone)
 	}
 	if err := c.startOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, run, after); err != nil {
@@ -279,6 +295,11 @@ func (c *Client) connect(req *ffipb.Request, m *ffipb.ConnectRequest) error {
 		return err
 	}
 	return nil
+}
+
+// installHandlers installs the RPC methods and stream handlers registered before connecting.
+func (r *Room) installHandlers(rm *room.Room) error {
+	return errors.Join(r.installRPCMethods(rm), r.installStreamHandlers(rm))
 }
 
 // checkSupportedOptions refuses options the core cannot honour yet (instead of silently
@@ -299,6 +320,7 @@ func (r *Room) coreOptions() room.Options {
 	return room.Options{
 		Logger:                r.log,
 		PeerConnectionTimeout: timeout,
+		HTTPClient:            r.c.httpClient,
 	}
 }
 
@@ -473,7 +495,7 @@ func participantUpdated(p room.Participant, set func(*ffipb.ParticipantUpdated))
 // in progress is aborted (its completion reports CANCELLED). The room cannot connect again.
 func (c *Client) disconnect(req *ffipb.Request, m *ffipb.DisconnectRequest) error {
 	if req.RequestId == 0 {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
+		return errNeedRequestID
 	}
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
@@ -535,7 +557,7 @@ func (c *Client) getRoomSnapshot(m *ffipb.GetRoomSnapshotRequest, resp *ffipb.Re
 }
 
 // takeSendTurn reserves the next place in the room's send order: the caller sends after prev
-// is closed and closes mine (with passSendTurn) when done.
+// is closed and closes mine (with passTurn) when done.
 func (r *Room) takeSendTurn() (prev, mine chan struct{}) {
 	mine = make(chan struct{})
 	r.mu.Lock()
@@ -544,8 +566,9 @@ func (r *Room) takeSendTurn() (prev, mine chan struct{}) {
 	return prev, mine
 }
 
-// passSendTurn closes mine once prev is closed, without blocking the caller.
-func (r *Room) passSendTurn(prev, mine chan struct{}) {
+// passTurn closes mine once prev is closed, without blocking the caller (used for every
+// ordered chain of operations: the room's sends, a stream writer's writes).
+func (r *Room) passTurn(prev, mine chan struct{}) {
 	select {
 	case <-prev:
 		close(mine)
@@ -565,7 +588,7 @@ func (r *Room) passSendTurn(prev, mine chan struct{}) {
 // order: each operation waits for the previous one before handing its packet to the core.
 func (c *Client) publishData(req *ffipb.Request, m *ffipb.PublishDataRequest) error {
 	if req.RequestId == 0 {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
+		return errNeedRequestID
 	}
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
@@ -579,7 +602,7 @@ func (c *Client) publishData(req *ffipb.Request, m *ffipb.PublishDataRequest) er
 	opts := room.DataPublishOptions{Reliable: m.GetReliable(), Topic: m.GetTopic(), DestinationIdentities: m.GetDestinationIdentities()}
 	prev, mine := r.takeSendTurn()
 	err = c.StartOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, func(ctx context.Context) (*ffipb.Completion, error) {
-		defer r.passSendTurn(prev, mine)
+		defer r.passTurn(prev, mine)
 		select {
 		case <-prev:
 		case <-ctx.Done():
@@ -588,7 +611,7 @@ func (c *Client) publishData(req *ffipb.Request, m *ffipb.PublishDataRequest) er
 		return nil, fromCore(rm.LocalParticipant().PublishData(ctx, payload, opts))
 	})
 	if err != nil {
-		r.passSendTurn(prev, mine)
+		r.passTurn(prev, mine)
 	}
 	return err
 }
@@ -596,7 +619,7 @@ func (c *Client) publishData(req *ffipb.Request, m *ffipb.PublishDataRequest) er
 // setLocal starts one of the ASYNC local-participant updates.
 func (c *Client) setLocal(req *ffipb.Request, roomHandle uint64, update func(ctx context.Context, lp *room.LocalParticipant) error) error {
 	if req.RequestId == 0 {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
+		return errNeedRequestID
 	}
 	r, err := c.room(roomHandle)
 	if err != nil {

@@ -1,0 +1,663 @@
+package ffi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/datastream"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/room"
+)
+
+// Data streams. Incoming: handlers are registered per (kind, topic) on the FFI room (also
+// before connecting) and installed on the core room when it connects; each incoming stream
+// becomes a StreamOpened room event with an owned reader handle, then StreamChunkEvents and a
+// final StreamEndedEvent, produced by one goroutine per reader. Outgoing: whole streams
+// (SendText/SendBytes/SendFile) and incremental writers whose writes are applied in request
+// order.
+
+// DefaultMaxIncomingStreamBytes is RoomOptions.max_incoming_stream_bytes' default: the core's
+// own cap on one incoming stream (datastream.DefaultMaxPayloadBytes).
+const DefaultMaxIncomingStreamBytes = datastream.DefaultMaxPayloadBytes
+
+// errWriterDropped is the abort reason receivers see when a host drops an unclosed writer.
+const errWriterDropped = "writer dropped"
+
+type streamKey struct {
+	kind  ffipb.StreamKind
+	topic string
+}
+
+type streamHandlerCfg struct {
+	delivery ffipb.DeliveryMode
+	credits  uint32
+}
+
+func (r *Room) maxIncomingStreamBytes() uint64 {
+	if n := r.options.GetMaxIncomingStreamBytes(); n > 0 {
+		return n
+	}
+	return DefaultMaxIncomingStreamBytes
+}
+
+// installStreamHandlers installs every handler of the FFI room on a newly connected core room.
+func (r *Room) installStreamHandlers(rm *room.Room) error {
+	r.mu.Lock()
+	handlers := maps.Clone(r.streamHandlers)
+	r.mu.Unlock()
+	for k, cfg := range handlers {
+		if err := r.installStreamHandler(rm, k, cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Room) installStreamHandler(rm *room.Room, k streamKey, cfg streamHandlerCfg) error {
+	var err error
+	if k.kind == ffipb.StreamKind_STREAM_KIND_TEXT {
+		err = rm.RegisterTextStreamHandler(k.topic, func(rd *datastream.TextStreamReader, identity string) {
+			r.serveStream(identity, textSource{rd}, cfg)
+		})
+	} else {
+		err = rm.RegisterByteStreamHandler(k.topic, func(rd *datastream.ByteStreamReader, identity string) {
+			r.serveStream(identity, byteSource{rd}, cfg)
+		})
+	}
+	return fromCore(err)
+}
+
+func (c *Client) registerStreamHandler(m *ffipb.RegisterStreamHandlerRequest, resp *ffipb.Response) error {
+	r, err := c.room(m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	k := streamKey{kind: m.GetKind(), topic: m.GetTopic()}
+	if k.kind != ffipb.StreamKind_STREAM_KIND_TEXT && k.kind != ffipb.StreamKind_STREAM_KIND_BYTES {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "stream kind must be TEXT or BYTES")
+	}
+	cfg := streamHandlerCfg{delivery: m.GetDelivery(), credits: m.GetInitialCredits()}
+	if cfg.delivery != ffipb.DeliveryMode_DELIVERY_MODE_EVENTS && cfg.delivery != ffipb.DeliveryMode_DELIVERY_MODE_CREDITS {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "stream readers deliver as EVENTS or CREDITS")
+	}
+	r.mu.Lock()
+	if _, dup := r.streamHandlers[k]; dup {
+		r.mu.Unlock()
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS, "topic %q already has a %s stream handler", k.topic, k.kind)
+	}
+	r.streamHandlers[k] = cfg
+	core := r.core
+	if r.phase != phaseConnected {
+		core = nil
+	}
+	r.mu.Unlock()
+	if core != nil {
+		if err := r.installStreamHandler(core, k, cfg); err != nil {
+			r.mu.Lock()
+			delete(r.streamHandlers, k)
+			r.mu.Unlock()
+			return err
+		}
+	}
+	resp.Message = &ffipb.Response_RegisterStreamHandler{RegisterStreamHandler: &ffipb.RegisterStreamHandlerResponse{}}
+	return nil
+}
+
+func (c *Client) unregisterStreamHandler(m *ffipb.UnregisterStreamHandlerRequest, resp *ffipb.Response) error {
+	r, err := c.room(m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	k := streamKey{kind: m.GetKind(), topic: m.GetTopic()}
+	r.mu.Lock()
+	if _, ok := r.streamHandlers[k]; !ok {
+		r.mu.Unlock()
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, "no %s stream handler for topic %q", k.kind, k.topic)
+	}
+	delete(r.streamHandlers, k)
+	core := r.core
+	r.mu.Unlock()
+	if core != nil {
+		if k.kind == ffipb.StreamKind_STREAM_KIND_TEXT {
+			core.UnregisterTextStreamHandler(k.topic)
+		} else {
+			core.UnregisterByteStreamHandler(k.topic)
+		}
+	}
+	resp.Message = &ffipb.Response_UnregisterStreamHandler{UnregisterStreamHandler: &ffipb.UnregisterStreamHandlerResponse{}}
+	return nil
+}
+
+// streamSource is an incoming core stream of either kind.
+type streamSource interface {
+	// next returns the next chunk (reader handle not set) and its size in bytes.
+	next(ctx context.Context) (*ffipb.StreamChunkEvent, int, error)
+	close()
+	owned(handle uint64) *ffipb.OwnedStreamReader
+	attributes() map[string]string
+}
+
+type textSource struct{ rd *datastream.TextStreamReader }
+
+func (s textSource) next(ctx context.Context) (*ffipb.StreamChunkEvent, int, error) {
+	t, err := s.rd.Next(ctx)
+	return &ffipb.StreamChunkEvent{Content: &ffipb.StreamChunkEvent_Text{Text: t}}, len(t), err
+}
+func (s textSource) close()                        { _ = s.rd.Close() }
+func (s textSource) attributes() map[string]string { return s.rd.Info().Attributes }
+func (s textSource) owned(h uint64) *ffipb.OwnedStreamReader {
+	return &ffipb.OwnedStreamReader{Handle: h, Info: &ffipb.OwnedStreamReader_Text{Text: textStreamInfo(s.rd.Info())}}
+}
+
+type byteSource struct{ rd *datastream.ByteStreamReader }
+
+func (s byteSource) next(ctx context.Context) (*ffipb.StreamChunkEvent, int, error) {
+	b, err := s.rd.Next(ctx)
+	return &ffipb.StreamChunkEvent{Content: &ffipb.StreamChunkEvent_Data{Data: b}}, len(b), err
+}
+func (s byteSource) close()                        { _ = s.rd.Close() }
+func (s byteSource) attributes() map[string]string { return s.rd.Info().Attributes }
+func (s byteSource) owned(h uint64) *ffipb.OwnedStreamReader {
+	return &ffipb.OwnedStreamReader{Handle: h, Info: &ffipb.OwnedStreamReader_Bytes{Bytes: byteStreamInfo(s.rd.Info())}}
+}
+
+// StreamReader is the object behind a stream reader handle.
+type StreamReader struct {
+	ctx    context.Context // cancelled when the handle is released
+	cancel context.CancelFunc
+	credits
+}
+
+// release discards the rest of the stream.
+func (s *StreamReader) release(context.Context) { s.cancel() }
+
+// credits counts what a DELIVERY_MODE_CREDITS consumer may still deliver.
+type credits struct {
+	enabled bool
+	mu      sync.Mutex
+	n       uint64
+	wake    chan struct{} // closed and replaced when credits are granted
+}
+
+func newCredits(mode ffipb.DeliveryMode, initial uint32) credits {
+	return credits{enabled: mode == ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, n: uint64(initial), wake: make(chan struct{})}
+}
+
+// GrantCredits implements CreditGranter.
+func (c *credits) GrantCredits(n uint32) (uint64, error) {
+	if !c.enabled {
+		return 0, Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "consumer does not use DELIVERY_MODE_CREDITS")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += uint64(n)
+	close(c.wake)
+	c.wake = make(chan struct{})
+	return c.n, nil
+}
+
+// take waits for one credit (immediately true when credits are not enabled).
+func (c *credits) take(ctx context.Context) bool {
+	if !c.enabled {
+		return true
+	}
+	for {
+		c.mu.Lock()
+		if c.n > 0 {
+			c.n--
+			c.mu.Unlock()
+			return true
+		}
+		wake := c.wake
+		c.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// serveStream runs in the core's handler goroutine: it hands the stream to a goroutine of the
+// client and returns (the core's readers stay valid after their handler returned).
+func (r *Room) serveStream(identity string, src streamSource, cfg streamHandlerCfg) {
+	if !r.c.goBackground(func() { r.runReader(identity, src, cfg) }) {
+		src.close()
+	}
+}
+
+// runReader delivers one incoming stream: StreamOpened, chunks in order, StreamEndedEvent.
+// Nothing is delivered after the reader handle was dropped.
+func (r *Room) runReader(identity string, src streamSource, cfg streamHandlerCfg) {
+	defer src.close()
+	select {
+	case <-r.eventsReady:
+	case <-r.ctx.Done():
+		return
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	sr := &StreamReader{ctx: ctx, cancel: cancel, credits: newCredits(cfg.delivery, cfg.credits)}
+	h, err := r.c.handles.Insert(KindStreamReader, sr, r.handle, sr.release)
+	if err != nil {
+		return // room released meanwhile
+	}
+	opened := &ffipb.RoomEvent{RoomHandle: r.handle, Message: &ffipb.RoomEvent_StreamOpened{StreamOpened: &ffipb.StreamOpened{
+		ParticipantIdentity: identity, Reader: src.owned(h),
+	}}}
+	if r.c.Post(ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: opened}}) != nil {
+		return
+	}
+	limit, total := r.maxIncomingStreamBytes(), uint64(0)
+	var end error
+	for {
+		chunk, n, err := src.next(ctx)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				end = err
+			}
+			break
+		}
+		if total += uint64(n); total > limit {
+			end = Errorf(ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE, "incoming stream exceeds max_incoming_stream_bytes (%d)", limit)
+			break
+		}
+		if !sr.take(ctx) {
+			return
+		}
+		chunk.ReaderHandle = h
+		if r.c.Post(ctx, &ffipb.Event{Message: &ffipb.Event_StreamChunk{StreamChunk: chunk}}) != nil {
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		return // dropped or released: nothing more for the host
+	}
+	ended := &ffipb.StreamEndedEvent{ReaderHandle: h, Attributes: src.attributes()}
+	if end != nil {
+		ended.Error = ToProto(fromCore(end))
+	}
+	_ = r.c.Post(ctx, &ffipb.Event{Message: &ffipb.Event_StreamEnded{StreamEnded: ended}})
+}
+
+// ---- conversions ----
+
+func textStreamInfo(i datastream.TextStreamInfo) *ffipb.TextStreamInfo {
+	out := &ffipb.TextStreamInfo{
+		StreamId:          i.ID,
+		Topic:             i.Topic,
+		TimestampMs:       i.Timestamp.UnixMilli(),
+		TotalLength:       i.Size,
+		Attributes:        maps.Clone(i.Attributes),
+		OperationType:     ffipb.TextStreamOptions_OperationType(i.OperationType),
+		Version:           i.Version,
+		ReplyToStreamId:   i.ReplyToStreamID,
+		AttachedStreamIds: append([]string(nil), i.AttachedStreamIDs...),
+		Generated:         i.Generated,
+		Encrypted:         i.EncryptionType != lkpb.Encryption_NONE,
+	}
+	if i.Size != nil {
+		v := *i.Size
+		out.TotalLength = &v
+	}
+	return out
+}
+
+func byteStreamInfo(i datastream.ByteStreamInfo) *ffipb.ByteStreamInfo {
+	out := &ffipb.ByteStreamInfo{
+		StreamId:    i.ID,
+		Topic:       i.Topic,
+		TimestampMs: i.Timestamp.UnixMilli(),
+		Attributes:  maps.Clone(i.Attributes),
+		Name:        i.Name,
+		MimeType:    i.MimeType,
+		Encrypted:   i.EncryptionType != lkpb.Encryption_NONE,
+	}
+	if i.Size != nil {
+		v := *i.Size
+		out.TotalLength = &v
+	}
+	return out
+}
+
+// ---- outgoing ----
+
+func (c *Client) connectedRoom(req *ffipb.Request, h uint64) (*Room, *room.Room, error) {
+	if req.RequestId == 0 {
+		return nil, nil, errNeedRequestID
+	}
+	r, err := c.room(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	rm, err := r.connected()
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, rm, nil
+}
+
+func (c *Client) sendText(req *ffipb.Request, m *ffipb.SendTextRequest) error {
+	_, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	o, text := m.GetOptions(), m.GetText()
+	co := o.GetCommon()
+	if o.GetOperationType() != 0 || o.GetVersion() != 0 || o.GetReplyToStreamId() != "" || o.GetGenerated() || co.TotalLength != nil {
+		// Fields SendText does not take: send it as a one-write incremental stream.
+		return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+			w, err := rm.LocalParticipant().StreamText(ctx, textWriterOptions(o))
+			if err != nil {
+				return nil, fromCore(err)
+			}
+			if _, err := w.WriteString(text); err != nil {
+				_ = w.CloseWithReason("write failed", nil)
+				return nil, fromCore(err)
+			}
+			if err := w.Close(); err != nil {
+				return nil, fromCore(err)
+			}
+			return &ffipb.Completion{Result: &ffipb.Completion_SendText{SendText: textStreamInfo(w.Info())}}, nil
+		})
+	}
+	opts := datastream.SendTextOptions{
+		Topic: co.GetTopic(), DestinationIdentities: co.GetDestinationIdentities(), Attributes: co.GetAttributes(),
+		StreamID: co.GetStreamId(), AttachedStreamIDs: o.GetAttachedStreamIds(),
+	}
+	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+		info, err := rm.LocalParticipant().SendText(ctx, text, opts)
+		if err != nil {
+			return nil, fromCore(err)
+		}
+		return &ffipb.Completion{Result: &ffipb.Completion_SendText{SendText: textStreamInfo(info)}}, nil
+	})
+}
+
+func (c *Client) sendBytes(req *ffipb.Request, m *ffipb.SendBytesRequest) error {
+	_, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	o, data := m.GetOptions(), m.GetData()
+	co := o.GetCommon()
+	opts := datastream.SendBytesOptions{
+		Topic: co.GetTopic(), DestinationIdentities: co.GetDestinationIdentities(), Attributes: co.GetAttributes(),
+		StreamID: co.GetStreamId(), Name: o.GetName(), MimeType: o.GetMimeType(),
+	}
+	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+		info, err := rm.LocalParticipant().SendBytes(ctx, data, opts)
+		if err != nil {
+			return nil, fromCore(err)
+		}
+		return &ffipb.Completion{Result: &ffipb.Completion_SendBytes{SendBytes: byteStreamInfo(info)}}, nil
+	})
+}
+
+func (c *Client) sendFile(req *ffipb.Request, m *ffipb.SendFileRequest) error {
+	_, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	if m.GetPath() == "" {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "send_file needs a path")
+	}
+	o, path := m.GetOptions(), m.GetPath()
+	co := o.GetCommon()
+	opts := datastream.SendFileOptions{
+		Topic: co.GetTopic(), DestinationIdentities: co.GetDestinationIdentities(), Attributes: co.GetAttributes(),
+		StreamID: co.GetStreamId(), Name: o.GetName(), MimeType: o.GetMimeType(),
+	}
+	if opts.Name == "" {
+		opts.Name = filepath.Base(path)
+	}
+	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, Errorf(ffipb.ErrorCode_ERROR_CODE_IO_ERROR, "cannot open the file: %v", errors.Unwrap(err))
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			return nil, Errorf(ffipb.ErrorCode_ERROR_CODE_IO_ERROR, "not a regular file")
+		}
+		info, err := rm.LocalParticipant().SendFile(ctx, ioErrorReader{f}, uint64(st.Size()), opts)
+		if err != nil {
+			var ioe *ioError
+			if errors.As(err, &ioe) {
+				return nil, Errorf(ffipb.ErrorCode_ERROR_CODE_IO_ERROR, "reading the file failed: %v", ioe.err)
+			}
+			return nil, fromCore(err)
+		}
+		return &ffipb.Completion{Result: &ffipb.Completion_SendFile{SendFile: byteStreamInfo(info)}}, nil
+	})
+}
+
+// ioErrorReader marks read errors of the local file so they map to IO_ERROR.
+type ioErrorReader struct{ r io.Reader }
+
+type ioError struct{ err error }
+
+func (e *ioError) Error() string { return "reading the file: " + e.err.Error() }
+
+func (r ioErrorReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &ioError{err}
+	}
+	return n, err
+}
+
+func reqTimeout(req *ffipb.Request) time.Duration {
+	return time.Duration(req.TimeoutMs) * time.Millisecond
+}
+
+func textWriterOptions(o *ffipb.TextStreamOptions) datastream.StreamTextOptions {
+	co := o.GetCommon()
+	return datastream.StreamTextOptions{
+		Topic: co.GetTopic(), DestinationIdentities: co.GetDestinationIdentities(), Attributes: co.GetAttributes(),
+		StreamID: co.GetStreamId(), OperationType: lkpb.DataStream_OperationType(o.GetOperationType()),
+		Version: o.GetVersion(), ReplyToStreamID: o.GetReplyToStreamId(), AttachedStreamIDs: o.GetAttachedStreamIds(),
+		Generated: o.GetGenerated(), TotalSize: co.TotalLength,
+	}
+}
+
+// StreamWriter is the object behind a stream writer handle.
+type StreamWriter struct {
+	room   *Room
+	text   bool
+	ctx    context.Context // bounds the whole stream (the core's writer keeps it)
+	cancel context.CancelFunc
+	tw     *datastream.TextStreamWriter
+	bw     *datastream.ByteStreamWriter
+
+	mu     sync.Mutex
+	closed bool          // a close was requested (or the handle released)
+	tail   chan struct{} // closed when the last queued operation finished
+}
+
+func (w *StreamWriter) write(text string, data []byte) error {
+	var err error
+	if w.text {
+		_, err = w.tw.WriteString(text)
+	} else {
+		_, err = w.bw.Write(data)
+	}
+	return err
+}
+
+func (w *StreamWriter) closeStream(reason string, attrs map[string]string) error {
+	if w.text {
+		if reason == "" && len(attrs) == 0 {
+			return w.tw.Close()
+		}
+		return w.tw.CloseWithReason(reason, attrs)
+	}
+	if reason == "" && len(attrs) == 0 {
+		return w.bw.Close()
+	}
+	return w.bw.CloseWithReason(reason, attrs)
+}
+
+// turn reserves the next place in the writer's order; FAILED_PRECONDITION once closing.
+func (w *StreamWriter) turn(closing bool) (prev, mine chan struct{}, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, nil, Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "stream writer is closed")
+	}
+	if closing {
+		w.closed = true
+	}
+	mine = make(chan struct{})
+	prev, w.tail = w.tail, mine
+	return prev, mine, nil
+}
+
+// release aborts an unclosed stream (after the writes already queued) and ends its context.
+func (w *StreamWriter) release(ctx context.Context) {
+	defer w.cancel()
+	prev, mine, err := w.turn(true)
+	if err != nil {
+		return // closed by the host: the close operation ends the stream
+	}
+	defer close(mine)
+	select {
+	case <-prev:
+	case <-ctx.Done():
+		return
+	}
+	_ = w.closeStream(errWriterDropped, nil)
+}
+
+func (c *Client) openWriter(req *ffipb.Request, roomHandle uint64, text bool, to *ffipb.TextStreamOptions, bo *ffipb.ByteStreamOptions) error {
+	r, rm, err := c.connectedRoom(req, roomHandle)
+	if err != nil {
+		return err
+	}
+	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+		// The core's writer keeps the context it was opened with for the whole stream: it is
+		// the writer's own (cancelled on release), and the operation's ctx only bounds opening.
+		wctx, cancel := context.WithCancel(r.ctx)
+		w := &StreamWriter{room: r, text: text, ctx: wctx, cancel: cancel, tail: closedChan()}
+		opened := make(chan error, 1)
+		go func() {
+			var err error
+			if text {
+				w.tw, err = rm.LocalParticipant().StreamText(wctx, textWriterOptions(to))
+			} else {
+				co := bo.GetCommon()
+				w.bw, err = rm.LocalParticipant().StreamBytes(wctx, datastream.StreamBytesOptions{
+					Topic: co.GetTopic(), DestinationIdentities: co.GetDestinationIdentities(), Attributes: co.GetAttributes(),
+					StreamID: co.GetStreamId(), Name: bo.GetName(), MimeType: bo.GetMimeType(), TotalSize: co.TotalLength,
+				})
+			}
+			opened <- err
+		}()
+		select {
+		case err = <-opened:
+		case <-ctx.Done():
+			cancel()
+			<-opened
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			cancel()
+			return nil, fromCore(err)
+		}
+		h, err := c.handles.Insert(KindStreamWriter, w, r.handle, w.release)
+		if err != nil {
+			_ = w.closeStream("room released", nil)
+			cancel()
+			return nil, err
+		}
+		var owned *ffipb.OwnedStreamWriter
+		if text {
+			owned = &ffipb.OwnedStreamWriter{Handle: h, Info: &ffipb.OwnedStreamWriter_Text{Text: textStreamInfo(w.tw.Info())}}
+			return &ffipb.Completion{Result: &ffipb.Completion_OpenTextWriter{OpenTextWriter: owned}}, nil
+		}
+		owned = &ffipb.OwnedStreamWriter{Handle: h, Info: &ffipb.OwnedStreamWriter_Bytes{Bytes: byteStreamInfo(w.bw.Info())}}
+		return &ffipb.Completion{Result: &ffipb.Completion_OpenByteWriter{OpenByteWriter: owned}}, nil
+	})
+}
+
+func (c *Client) writer(h uint64) (*StreamWriter, error) {
+	obj, err := c.handles.Get(h, KindStreamWriter)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*StreamWriter), nil
+}
+
+// writeStream handles WriteStreamRequest (ASYNC, applied in request order per writer).
+func (c *Client) writeStream(req *ffipb.Request, m *ffipb.WriteStreamRequest) error {
+	if req.RequestId == 0 {
+		return errNeedRequestID
+	}
+	w, err := c.writer(m.GetWriterHandle())
+	if err != nil {
+		return err
+	}
+	var text string
+	var data []byte
+	switch ct := m.GetContent().(type) {
+	case *ffipb.WriteStreamRequest_Text:
+		if !w.text {
+			return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "a byte stream writer takes data, not text")
+		}
+		text = ct.Text
+	case *ffipb.WriteStreamRequest_Data:
+		if w.text {
+			return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "a text stream writer takes text, not data")
+		}
+		data = ct.Data
+	default:
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "write_stream needs text or data")
+	}
+	return c.sequencedWriterOp(req, w, false, func() error { return w.write(text, data) })
+}
+
+// closeStreamWriter handles CloseStreamWriterRequest (ASYNC, after every earlier write).
+func (c *Client) closeStreamWriter(req *ffipb.Request, m *ffipb.CloseStreamWriterRequest) error {
+	if req.RequestId == 0 {
+		return errNeedRequestID
+	}
+	w, err := c.writer(m.GetWriterHandle())
+	if err != nil {
+		return err
+	}
+	reason, attrs := m.GetReason(), m.GetAttributes()
+	return c.sequencedWriterOp(req, w, true, func() error { return w.closeStream(reason, attrs) })
+}
+
+func (c *Client) sequencedWriterOp(req *ffipb.Request, w *StreamWriter, closing bool, do func() error) error {
+	prev, mine, err := w.turn(closing)
+	if err != nil {
+		return err
+	}
+	err = c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+		defer w.room.passTurn(prev, mine)
+		select {
+		case <-prev:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return nil, fromCore(do())
+	})
+	if err != nil {
+		if closing {
+			w.mu.Lock()
+			w.closed = false
+			w.mu.Unlock()
+		}
+		w.room.passTurn(prev, mine)
+	}
+	return err
+}

@@ -1,0 +1,218 @@
+package ffi
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+)
+
+func registerStreams(t *testing.T, h *host, room uint64, kind ffipb.StreamKind, topic string, mode ffipb.DeliveryMode, credits uint32) {
+	t.Helper()
+	wantRespCode(t, h.do(&ffipb.Request{Message: &ffipb.Request_RegisterStreamHandler{RegisterStreamHandler: &ffipb.RegisterStreamHandlerRequest{
+		RoomHandle: room, Kind: kind, Topic: topic, Delivery: mode, InitialCredits: credits,
+	}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+}
+
+// readStream collects the chunks of the stream opened by ev until its StreamEndedEvent.
+func readStream(t *testing.T, h *host, opened *ffipb.StreamOpened) (string, *ffipb.StreamEndedEvent) {
+	t.Helper()
+	rh := opened.GetReader().GetHandle()
+	var ended *ffipb.StreamEndedEvent
+	var sb strings.Builder
+	h.s.waitFor(t, "stream end", func(evs []*ffipb.Event) bool {
+		sb.Reset()
+		for _, ev := range evs {
+			if c := ev.GetStreamChunk(); c.GetReaderHandle() == rh {
+				sb.WriteString(c.GetText())
+				sb.Write(c.GetData())
+			}
+			if e := ev.GetStreamEnded(); e.GetReaderHandle() == rh {
+				ended = e
+				return true
+			}
+		}
+		return false
+	})
+	return sb.String(), ended
+}
+
+func streamOpened(t *testing.T, h *host, from int, topic string) (*ffipb.StreamOpened, int) {
+	t.Helper()
+	ev, idx := h.roomEvent("stream opened on "+topic, from, func(e *ffipb.RoomEvent) bool {
+		o := e.GetStreamOpened()
+		return o != nil && (o.GetReader().GetText().GetTopic() == topic || o.GetReader().GetBytes().GetTopic() == topic)
+	})
+	return ev.GetStreamOpened(), idx
+}
+
+func TestE2EDataStreams(t *testing.T) {
+	s := startSFU(t)
+	alice := newHost(t)
+	ar := alice.createRoom(nil)
+	// Handlers registered before connecting.
+	registerStreams(t, alice, ar, ffipb.StreamKind_STREAM_KIND_TEXT, "chat", ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0)
+	registerStreams(t, alice, ar, ffipb.StreamKind_STREAM_KIND_BYTES, "files", ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0)
+	wantRespCode(t, alice.do(&ffipb.Request{Message: &ffipb.Request_RegisterStreamHandler{RegisterStreamHandler: &ffipb.RegisterStreamHandlerRequest{
+		RoomHandle: ar, Kind: ffipb.StreamKind_STREAM_KIND_TEXT, Topic: "chat",
+	}}}), ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS)
+	alice.connect(ar, s.URL(), mintToken(t, s, "streams", "alice"))
+	bob, br, _ := joinHost(t, s, "streams", "bob")
+	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+
+	// SendText: whole text, with attributes.
+	text := strings.Repeat("héllo wörld ", 2000) // > one chunk, multi-byte characters
+	comp := bob.call(&ffipb.Request{Message: &ffipb.Request_SendText{SendText: &ffipb.SendTextRequest{
+		RoomHandle: br, Text: text, Options: &ffipb.TextStreamOptions{Common: &ffipb.StreamOptions{Topic: "chat", Attributes: map[string]string{"k": "v"}}},
+	}}})
+	sent := comp.GetSendText()
+	if sent.GetStreamId() == "" || sent.GetTopic() != "chat" {
+		t.Fatalf("send_text result: %v", sent)
+	}
+	opened, idx := streamOpened(t, alice, 0, "chat")
+	if opened.GetParticipantIdentity() != "bob" || opened.GetReader().GetHandle() == 0 || opened.GetReader().GetText().GetStreamId() != sent.GetStreamId() ||
+		opened.GetReader().GetText().GetAttributes()["k"] != "v" {
+		t.Fatalf("stream opened: %v", opened)
+	}
+	got, ended := readStream(t, alice, opened)
+	if got != text || ended.GetError() != nil {
+		t.Fatalf("text stream: %d bytes (want %d), end %v", len(got), len(text), ended)
+	}
+
+	// SendFile: a local file as a byte stream; a missing file is IO_ERROR.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "blob.bin")
+	blob := make([]byte, 100_000)
+	for i := range blob {
+		blob[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(path, blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	comp = bob.call(&ffipb.Request{Message: &ffipb.Request_SendFile{SendFile: &ffipb.SendFileRequest{
+		RoomHandle: br, Path: path, Options: &ffipb.ByteStreamOptions{Common: &ffipb.StreamOptions{Topic: "files"}},
+	}}})
+	if comp.GetSendFile().GetName() != "blob.bin" || comp.GetSendFile().GetTotalLength() != uint64(len(blob)) {
+		t.Fatalf("send_file result: %v", comp.GetSendFile())
+	}
+	opened, _ = streamOpened(t, alice, 0, "files")
+	if b := opened.GetReader().GetBytes(); b.GetName() != "blob.bin" || b.GetTotalLength() != uint64(len(blob)) {
+		t.Fatalf("byte stream info: %v", b)
+	}
+	got, ended = readStream(t, alice, opened)
+	if got != string(blob) || ended.GetError() != nil {
+		t.Fatalf("file stream: %d bytes, end %v", len(got), ended)
+	}
+	c := bob.completion(bob.async(&ffipb.Request{Message: &ffipb.Request_SendFile{SendFile: &ffipb.SendFileRequest{RoomHandle: br, Path: filepath.Join(dir, "missing")}}}))
+	if c.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_IO_ERROR || strings.Contains(c.GetError().GetMessage(), dir) {
+		t.Fatalf("missing file: %v", c)
+	}
+
+	// An incremental writer: writes issued back to back arrive in order; close with trailer
+	// attributes; writes after close fail.
+	comp = bob.call(&ffipb.Request{Message: &ffipb.Request_OpenTextWriter{OpenTextWriter: &ffipb.OpenTextWriterRequest{
+		RoomHandle: br, Options: &ffipb.TextStreamOptions{Common: &ffipb.StreamOptions{Topic: "chat"}},
+	}}})
+	wh := comp.GetOpenTextWriter().GetHandle()
+	var want strings.Builder
+	var ids []uint64
+	for i := range 30 {
+		part := strings.Repeat(string(rune('a'+i%26)), 100*(i+1))
+		want.WriteString(part)
+		ids = append(ids, bob.async(&ffipb.Request{Message: &ffipb.Request_WriteStream{WriteStream: &ffipb.WriteStreamRequest{
+			WriterHandle: wh, Content: &ffipb.WriteStreamRequest_Text{Text: part},
+		}}}))
+	}
+	wantRespCode(t, bob.do(&ffipb.Request{RequestId: 9999, Message: &ffipb.Request_WriteStream{WriteStream: &ffipb.WriteStreamRequest{
+		WriterHandle: wh, Content: &ffipb.WriteStreamRequest_Data{Data: []byte("x")},
+	}}}), ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+	closeID := bob.async(&ffipb.Request{Message: &ffipb.Request_CloseStreamWriter{CloseStreamWriter: &ffipb.CloseStreamWriterRequest{
+		WriterHandle: wh, Attributes: map[string]string{"done": "yes"},
+	}}})
+	wantRespCode(t, bob.do(&ffipb.Request{RequestId: 9998, Message: &ffipb.Request_WriteStream{WriteStream: &ffipb.WriteStreamRequest{
+		WriterHandle: wh, Content: &ffipb.WriteStreamRequest_Text{Text: "late"},
+	}}}), ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION)
+	for _, id := range append(ids, closeID) {
+		if c := bob.completion(id); c.GetError() != nil {
+			t.Fatalf("write %d: %v", id, c.GetError())
+		}
+	}
+	opened, _ = streamOpened(t, alice, idx+1, "chat")
+	got, ended = readStream(t, alice, opened)
+	if got != want.String() || ended.GetError() != nil || ended.GetAttributes()["done"] != "yes" {
+		t.Fatalf("writer stream: %d bytes (want %d), end %v", len(got), want.Len(), ended)
+	}
+
+	// Dropping an unclosed writer aborts the stream for the receivers.
+	comp = bob.call(&ffipb.Request{Message: &ffipb.Request_OpenByteWriter{OpenByteWriter: &ffipb.OpenByteWriterRequest{
+		RoomHandle: br, Options: &ffipb.ByteStreamOptions{Common: &ffipb.StreamOptions{Topic: "files"}, Name: "partial"},
+	}}})
+	wh = comp.GetOpenByteWriter().GetHandle()
+	bob.call(&ffipb.Request{Message: &ffipb.Request_WriteStream{WriteStream: &ffipb.WriteStreamRequest{WriterHandle: wh, Content: &ffipb.WriteStreamRequest_Data{Data: []byte("part")}}}})
+	if err := bob.c.DropHandle(wh); err != nil {
+		t.Fatal(err)
+	}
+	opened, _ = byteStreamNamed(t, alice, "partial")
+	_, ended = readStream(t, alice, opened)
+	if ended.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_ABORTED {
+		t.Fatalf("dropped writer: %v", ended)
+	}
+}
+
+// byteStreamNamed finds the byte stream named name.
+func byteStreamNamed(t *testing.T, h *host, name string) (*ffipb.StreamOpened, int) {
+	t.Helper()
+	ev, idx := h.roomEvent("byte stream "+name, 0, func(e *ffipb.RoomEvent) bool {
+		return e.GetStreamOpened().GetReader().GetBytes().GetName() == name
+	})
+	return ev.GetStreamOpened(), idx
+}
+
+// Credit-based readers deliver one chunk per credit.
+func TestE2EStreamCredits(t *testing.T) {
+	s := startSFU(t)
+	alice := newHost(t)
+	ar := alice.createRoom(nil)
+	registerStreams(t, alice, ar, ffipb.StreamKind_STREAM_KIND_BYTES, "c", ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, 1)
+	alice.connect(ar, s.URL(), mintToken(t, s, "credits", "alice"))
+	bob, br, _ := joinHost(t, s, "credits", "bob")
+	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+
+	comp := bob.call(&ffipb.Request{Message: &ffipb.Request_OpenByteWriter{OpenByteWriter: &ffipb.OpenByteWriterRequest{
+		RoomHandle: br, Options: &ffipb.ByteStreamOptions{Common: &ffipb.StreamOptions{Topic: "c"}},
+	}}})
+	wh := comp.GetOpenByteWriter().GetHandle()
+	for i := range 3 {
+		bob.call(&ffipb.Request{Message: &ffipb.Request_WriteStream{WriteStream: &ffipb.WriteStreamRequest{WriterHandle: wh, Content: &ffipb.WriteStreamRequest_Data{Data: []byte{byte('0' + i)}}}}})
+	}
+	bob.call(&ffipb.Request{Message: &ffipb.Request_CloseStreamWriter{CloseStreamWriter: &ffipb.CloseStreamWriterRequest{WriterHandle: wh}}})
+
+	opened, _ := streamOpened(t, alice, 0, "c")
+	rh := opened.GetReader().GetHandle()
+	chunks := func() int {
+		n := 0
+		for _, ev := range alice.s.snapshot() {
+			if ev.GetStreamChunk().GetReaderHandle() == rh {
+				n++
+			}
+		}
+		return n
+	}
+	alice.s.waitFor(t, "first chunk", func([]*ffipb.Event) bool { return chunks() == 1 })
+	// Still one after a round trip through the client (no credit, no chunk).
+	alice.call(echoAsync(0, "sync", 0))
+	if n := chunks(); n != 1 {
+		t.Fatalf("%d chunks delivered with one credit", n)
+	}
+	resp := alice.do(&ffipb.Request{Message: &ffipb.Request_GrantCredits{GrantCredits: &ffipb.GrantCreditsRequest{Handle: rh, Credits: 5}}})
+	wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_OK)
+	if resp.GetGrantCredits().GetAvailableCredits() != 5 {
+		t.Fatalf("grant: %v", resp)
+	}
+	got, ended := readStream(t, alice, opened)
+	if got != "012" || ended.GetError() != nil {
+		t.Fatalf("credited stream %q, end %v", got, ended)
+	}
+}
