@@ -84,8 +84,11 @@ func (r *Room) SendPacket(ctx context.Context, pkt *lkpb.DataPacket, reliable bo
 		return ctx.Err()
 	}
 	eng := r.eng.Load()
-	// E2EE integration point: encrypt pkt's value here, before sequencing
-	// (the sequence is stamped on the outer packet, RPC spec §1.7).
+	// E2EE: encrypt pkt's value before sequencing (the sequence is stamped
+	// on the outer packet, RPC spec §1.7).
+	if err := r.encryptPacket(pkt); err != nil {
+		return err
+	}
 	err := eng.SendPacket(ctx, pkt, reliable)
 	if errors.Is(err, engine.ErrClosed) || (errors.Is(err, engine.ErrChannelNotOpen) && r.isClosing()) {
 		return ErrDisconnected
@@ -107,6 +110,12 @@ func (r *Room) isClosing() bool {
 // (identity and destinations from the UserPacket when the envelope has none)
 // and dispatches.
 func (r *Room) handlePacket(pkt *lkpb.DataPacket, reliable bool) {
+	// E2EE: decrypt first (a failure is reported as DecryptionFailed and
+	// the packet dropped); enc is what the sender used (e2ee.go).
+	enc, ok := r.decryptPacket(pkt)
+	if !ok {
+		return
+	}
 	if u := pkt.GetUser(); u != nil {
 		if pkt.ParticipantIdentity == "" {
 			pkt.ParticipantIdentity = u.GetParticipantIdentity()
@@ -115,13 +124,15 @@ func (r *Room) handlePacket(pkt *lkpb.DataPacket, reliable bool) {
 			pkt.DestinationIdentities = u.GetDestinationIdentities()
 		}
 	}
-	r.dispatchPacket(pkt, reliable)
+	r.dispatchPacket(pkt, reliable, enc)
 }
 
 // dispatchPacket is the single switch over incoming DataPacket values. It
 // runs on the data channel's read goroutine; blocking here holds back that
-// channel (backpressure), so handlers must hand work off quickly.
-func (r *Room) dispatchPacket(pkt *lkpb.DataPacket, reliable bool) {
+// channel (backpressure), so handlers must hand work off quickly. enc is
+// the encryption the packet arrived with (NONE, or GCM for a value that was
+// decrypted by handlePacket).
+func (r *Room) dispatchPacket(pkt *lkpb.DataPacket, reliable bool, enc lkpb.Encryption_Type) {
 	switch v := pkt.GetValue().(type) {
 	case *lkpb.DataPacket_User:
 		ev := DataReceived{
@@ -130,18 +141,17 @@ func (r *Room) dispatchPacket(pkt *lkpb.DataPacket, reliable bool) {
 			SenderIdentity: pkt.GetParticipantIdentity(),
 			Participant:    r.parts.remote(pkt.GetParticipantIdentity()),
 			Reliable:       reliable,
+			Encryption:     enc,
 		}
 		r.events.pushData(ev, r.closing)
 	case *lkpb.DataPacket_EncryptedPacket:
-		// E2EE integration point: decrypt (sender = pkt.ParticipantIdentity),
-		// restore the value and call dispatchPacket again. Without E2EE
-		// configured the packet cannot be read and is dropped (JS logs an error).
-		r.log.Warn("room: dropping encrypted data packet (E2EE not configured)", "sender", pkt.GetParticipantIdentity())
+		// Unreachable: handlePacket decrypts (or drops) encrypted packets.
+		r.log.Debug("room: dropping undecrypted data packet", "sender", pkt.GetParticipantIdentity())
 	case *lkpb.DataPacket_RpcRequest, *lkpb.DataPacket_RpcAck, *lkpb.DataPacket_RpcResponse,
 		*lkpb.DataPacket_StreamHeader, *lkpb.DataPacket_StreamChunk, *lkpb.DataPacket_StreamTrailer:
 		// core/rpc and core/datastream (streams.go). A decrypted E2EE value
 		// goes to handleStreamOrRPCPacket with the wrapper's encryption_type.
-		r.handleStreamOrRPCPacket(pkt, lkpb.Encryption_NONE)
+		r.handleStreamOrRPCPacket(pkt, enc)
 	case *lkpb.DataPacket_ChatMessage, *lkpb.DataPacket_Transcription, *lkpb.DataPacket_SipDtmf,
 		*lkpb.DataPacket_Metrics, *lkpb.DataPacket_Speaker:
 		// Not part of the data API (yet); tolerated and ignored.

@@ -75,6 +75,9 @@ type DataReceived struct {
 	Participant *RemoteParticipant
 	// Reliable reports whether the packet arrived on the reliable channel.
 	Reliable bool
+	// Encryption is Encryption_GCM when the packet was end-to-end encrypted
+	// (and decrypted with the room's E2EE keys), else Encryption_NONE.
+	Encryption lkpb.Encryption_Type
 }
 
 // Disconnected is always the last event of a room. Reason is the server's

@@ -104,6 +104,7 @@ func (p *participant) isParticipant() {}
 // kept for as long as the participant stays in the room.
 type RemoteParticipant struct {
 	participant
+	dataTracks remoteDataTrackSet // published data tracks (datatrack.go)
 }
 
 // LocalParticipant is this client's participant. It publishes data and

@@ -113,6 +113,10 @@ type Options struct {
 	SCTPReceiveBufferSize uint32
 	// HTTPClient is used for the signalling upgrade request (nil: default).
 	HTTPClient *http.Client
+	// E2EE, when set, turns on end-to-end encryption for this room: data
+	// packets (user, RPC, data streams) and data tracks are encrypted with
+	// its key provider (see e2ee.go). nil: no E2EE.
+	E2EE *E2EEOptions
 
 	// legacyData (tests only, see streams.go) advertises an older client
 	// protocol and capabilities and sends like such a client.
@@ -162,6 +166,9 @@ type Room struct {
 	signalHook    func(res *lkpb.SignalResponse)
 	dataTrackHook func(b []byte)
 
+	dt   *dataTracks // data-track managers and writer (datatrack.go)
+	e2ee *roomE2EE   // nil without E2EE (e2ee.go)
+
 	dapi *dataAPI // RPC and data-stream managers (streams.go)
 }
 
@@ -183,6 +190,9 @@ type engineEvent struct {
 func Connect(ctx context.Context, url, token string, opts Options) (*Room, error) {
 	if token == "" {
 		return nil, fmt.Errorf("%w: empty token", ErrInvalidArgument)
+	}
+	if err := opts.E2EE.validate(); err != nil {
+		return nil, err
 	}
 	log := opts.Logger
 	if log == nil {
@@ -247,6 +257,8 @@ func Connect(ctx context.Context, url, token string, opts Options) (*Room, error
 		_ = eng.Close()
 		return nil, err
 	}
+	r.initE2EE()
+	r.initDataTracks(join.GetOtherParticipants())
 	forceRelay := join.GetClientConfiguration().GetForceRelay() == lkpb.ClientConfigSetting_ENABLED
 	if err := eng.SetICEServers(join.GetIceServers(), forceRelay); err != nil {
 		log.Warn("room: applying ICE servers failed", "err", err)
@@ -360,6 +372,8 @@ func (r *Room) loop() {
 			r.maybeConnected()
 		case cmd := <-r.cmds:
 			cmd()
+		case <-r.dataTrackTimer():
+			r.dt.tick()
 		case <-r.pcFailed:
 			// Resume (ICE restart) will start here; for now the session ends.
 			r.teardown(lkpb.DisconnectReason_UNKNOWN_REASON, fmt.Errorf("%w: ICE/DTLS failed or closed by the peer", ErrPeerConnectionFailed), true)
@@ -421,6 +435,8 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) bool {
 			h(res)
 		}
 	}
+	// Data-track messages, participant data_tracks, request_response echoes.
+	r.dt.handleSignal(res)
 	return false
 }
 
@@ -516,6 +532,7 @@ func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool)
 		p.done <- ErrDisconnected
 	}
 	r.pending = nil
+	r.closeDataTracks()
 	r.infoMu.Lock()
 	r.state = StateDisconnected
 	r.infoMu.Unlock()

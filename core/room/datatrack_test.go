@@ -1,0 +1,607 @@
+package room_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/core/auth"
+	"github.com/lkcore/lkcore/core/datatrack"
+	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/tests/devsfu"
+)
+
+// End-to-end data-track and E2EE scenarios on devsfu (spec data-tracks.md
+// §10.1 rust-sdks data_track_test.rs, §10.4). Every wait is bounded by the
+// test context (a hang guard, never a timing assertion).
+
+func startDTServer(t testing.TB, opts devsfu.Options) *devsfu.Server {
+	t.Helper()
+	if opts.UpdateBatchInterval == 0 {
+		opts.UpdateBatchInterval = 20 * time.Millisecond
+	}
+	opts.Logger = testLogger()
+	s, err := devsfu.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// peer is a connected room that records every event.
+type peer struct {
+	t  testing.TB
+	r  *room.Room
+	mu sync.Mutex
+	ev []room.Event
+	ch chan struct{} // closed and replaced on every new event
+	dn chan struct{} // closed when the events ended
+}
+
+func joinPeer(t testing.TB, ctx context.Context, s *devsfu.Server, roomName, identity string, ropts room.Options, tok ...auth.TokenOption) *peer {
+	t.Helper()
+	token, err := s.Token(roomName, identity, tok...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ropts.Logger = testLogger()
+	r, err := room.Connect(ctx, s.URL(), token, ropts)
+	if err != nil {
+		t.Fatalf("%s: connect: %v", identity, err)
+	}
+	p := &peer{t: t, r: r, ch: make(chan struct{}), dn: make(chan struct{})}
+	go func() {
+		defer close(p.dn)
+		for ev := range r.Events() {
+			p.mu.Lock()
+			p.ev = append(p.ev, ev)
+			close(p.ch)
+			p.ch = make(chan struct{})
+			p.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = r.Disconnect(context.Background())
+		<-p.dn
+	})
+	if err := s.WaitParticipantReady(ctx, identity, true); err != nil {
+		t.Fatalf("%s: server-side channels: %v", identity, err)
+	}
+	return p
+}
+
+// wait returns the first recorded event (from the start) that matches.
+func (p *peer) wait(ctx context.Context, what string, match func(room.Event) bool) room.Event {
+	p.t.Helper()
+	for i := 0; ; {
+		p.mu.Lock()
+		for ; i < len(p.ev); i++ {
+			if match(p.ev[i]) {
+				ev := p.ev[i]
+				p.mu.Unlock()
+				return ev
+			}
+		}
+		ch := p.ch
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-p.dn:
+			p.mu.Lock()
+			n := len(p.ev)
+			p.mu.Unlock()
+			if i == n {
+				p.t.Fatalf("%s: events ended while waiting for %s", p.r.LocalParticipant().Identity(), what)
+			}
+		case <-ctx.Done():
+			p.t.Fatalf("%s: timed out waiting for %s", p.r.LocalParticipant().Identity(), what)
+		}
+	}
+}
+
+// count returns how many recorded events match.
+func (p *peer) count(match func(room.Event) bool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, ev := range p.ev {
+		if match(ev) {
+			n++
+		}
+	}
+	return n
+}
+
+// track waits for the DataTrackPublished event of publisher/name.
+func (p *peer) track(ctx context.Context, publisher, name string) *room.RemoteDataTrack {
+	p.t.Helper()
+	ev := p.wait(ctx, "data track "+publisher+"/"+name, func(ev room.Event) bool {
+		e, ok := ev.(room.DataTrackPublished)
+		return ok && e.Track.PublisherIdentity() == publisher && e.Track.Name() == name
+	})
+	return ev.(room.DataTrackPublished).Track
+}
+
+func publish(t testing.TB, ctx context.Context, p *peer, name string) *room.LocalDataTrack {
+	t.Helper()
+	lt, err := p.r.LocalParticipant().PublishDataTrack(ctx, name, room.DataTrackOptions{})
+	if err != nil {
+		t.Fatalf("publish %q: %v", name, err)
+	}
+	return lt
+}
+
+func subscribe(t testing.TB, ctx context.Context, rt *room.RemoteDataTrack, opts room.SubscribeOptions) *room.DataTrackSubscription {
+	t.Helper()
+	s, err := rt.Subscribe(ctx, opts)
+	if err != nil {
+		t.Fatalf("subscribe %s: %v", rt.Name(), err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// pushRetry pushes f, waiting (bounded by ctx) while the queue is full.
+func pushRetry(t testing.TB, ctx context.Context, lt *room.LocalDataTrack, f room.Frame) {
+	t.Helper()
+	for {
+		err := lt.TryPush(f)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, room.ErrQueueFull) {
+			t.Fatalf("push: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("push: queue stayed full")
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// numbered builds a self-checking frame: index (4 bytes) ‖ filler ‖ SHA-256
+// of everything before it.
+func numbered(i, size int) []byte {
+	b := make([]byte, size)
+	binary.BigEndian.PutUint32(b, uint32(i))
+	for j := 4; j < size-32; j++ {
+		b[j] = byte(i*7 + j)
+	}
+	sum := sha256.Sum256(b[:size-32])
+	copy(b[size-32:], sum[:])
+	return b
+}
+
+// checkNumbered verifies a numbered frame and returns its index.
+func checkNumbered(t testing.TB, b []byte, size int) int {
+	t.Helper()
+	if len(b) != size {
+		t.Fatalf("frame of %d bytes, want %d", len(b), size)
+	}
+	sum := sha256.Sum256(b[:size-32])
+	if !bytes.Equal(sum[:], b[size-32:]) {
+		t.Fatalf("corrupted frame delivered (index %d)", binary.BigEndian.Uint32(b))
+	}
+	return int(binary.BigEndian.Uint32(b))
+}
+
+func TestDataTrackPublishAndReceive(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	sub := joinPeer(t, ctx, s, "dt", "sub", room.Options{})
+
+	lt := publish(t, ctx, pub, "my_track")
+	if !lt.IsPublished() || lt.Name() != "my_track" || !strings.HasPrefix(lt.SID(), "DTR_") || lt.IsEncrypted() {
+		t.Fatalf("local track: published=%v name=%q sid=%q e2ee=%v", lt.IsPublished(), lt.Name(), lt.SID(), lt.IsEncrypted())
+	}
+	pub.wait(ctx, "LocalDataTrackPublished", func(ev room.Event) bool {
+		e, ok := ev.(room.LocalDataTrackPublished)
+		return ok && e.Track == lt
+	})
+	rt := sub.track(ctx, "pub", "my_track")
+	if rt.SID() != lt.SID() || rt.IsEncrypted() || rt.Publisher() == nil || rt.Publisher().Identity() != "pub" {
+		t.Fatalf("remote track sid=%q e2ee=%v", rt.SID(), rt.IsEncrypted())
+	}
+	if got := sub.r.RemoteParticipant("pub").DataTracks(); len(got) != 1 || got[0] != rt {
+		t.Fatalf("RemoteParticipant.DataTracks = %v", got)
+	}
+	if got := pub.r.LocalParticipant().DataTracks(); len(got) != 1 || got[0] != lt {
+		t.Fatalf("LocalParticipant.DataTracks = %v", got)
+	}
+
+	// Small single-packet frames (Rust case single_packet: 8192 × 0xFA).
+	st := subscribe(t, ctx, rt, room.SubscribeOptions{})
+	small := bytes.Repeat([]byte{0xFA}, 8192)
+	if err := lt.TryPush(room.Frame{Payload: small}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := st.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.Payload, small) || f.HasUserTimestamp {
+		t.Fatalf("frame: %d bytes, user timestamp %v", len(f.Payload), f.HasUserTimestamp)
+	}
+
+	// User timestamp.
+	ts := uint64(time.Now().UnixMilli())
+	if err := lt.TryPush(room.Frame{Payload: []byte("ts"), UserTimestamp: ts}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = st.Next(ctx); err != nil || !f.HasUserTimestamp || f.UserTimestamp != ts || string(f.Payload) != "ts" {
+		t.Fatalf("frame with timestamp: %+v %v", f, err)
+	}
+
+	// Multi-packet frames of 100 KB+ (Rust multi_packet: 196 608 bytes): all
+	// arrive intact (the writer never cuts a frame).
+	const n, size = 20, 196608
+	for i := range n {
+		pushRetry(t, ctx, lt, room.Frame{Payload: numbered(i, size)})
+	}
+	seen := map[int]bool{}
+	for len(seen) < n {
+		f, err := st.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %d frames: %v", len(seen), err)
+		}
+		seen[checkNumbered(t, f.Payload, size)] = true
+	}
+	if err := lt.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stats := lt.Stats()
+	if stats.Pushed != n+2 || stats.Sent != n+2 || stats.Dropped() != 0 || stats.Queued != 0 {
+		t.Fatalf("publisher stats %+v", stats)
+	}
+	if st.Dropped() != 0 || rt.DroppedFrames() != 0 {
+		t.Fatalf("subscriber drops: stream %d track %d", st.Dropped(), rt.DroppedFrames())
+	}
+	if rs := sub.r.DataTrackStats(); rs.Frames != n+2 || len(rs.Drops) != 0 {
+		t.Fatalf("receive stats %+v", rs)
+	}
+}
+
+func TestDataTrackManyTracksNoMisrouting(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	sub := joinPeer(t, ctx, s, "dt", "sub", room.Options{})
+
+	const n = 24
+	locals := make([]*room.LocalDataTrack, n)
+	for i := range n {
+		locals[i] = publish(t, ctx, pub, fmt.Sprintf("track_%d", i))
+	}
+	subs := make([]*room.DataTrackSubscription, n)
+	for i := range n {
+		subs[i] = subscribe(t, ctx, sub.track(ctx, "pub", fmt.Sprintf("track_%d", i)), room.SubscribeOptions{})
+	}
+	// One frame per track, sized so some are multi-packet; all pushed before
+	// any is read.
+	payload := func(i int) []byte {
+		return bytes.Repeat([]byte(fmt.Sprintf("track_%d;", i)), 1+i*1500)
+	}
+	for i, lt := range locals {
+		if err := lt.TryPush(room.Frame{Payload: payload(i)}); err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+	}
+	for i, st := range subs {
+		f, err := st.Next(ctx)
+		if err != nil {
+			t.Fatalf("track_%d: %v", i, err)
+		}
+		if !bytes.Equal(f.Payload, payload(i)) {
+			t.Fatalf("track_%d got %.20q… (%d bytes)", i, f.Payload, len(f.Payload))
+		}
+	}
+}
+
+func TestDataTrackPublishErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	s := startDTServer(t, devsfu.Options{})
+	p := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	lp := p.r.LocalParticipant()
+	publish(t, ctx, p, "first")
+	_, err := lp.PublishDataTrack(ctx, "first", room.DataTrackOptions{})
+	var pe *datatrack.PublishError
+	if !errors.Is(err, room.ErrDuplicateTrackName) || !errors.As(err, &pe) || pe.Message == "" {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	if _, err := lp.PublishDataTrack(ctx, "", room.DataTrackOptions{}); !errors.Is(err, room.ErrInvalidTrackName) {
+		t.Fatalf("empty name: %v", err)
+	}
+	if _, err := lp.PublishDataTrack(ctx, strings.Repeat("x", 257), room.DataTrackOptions{}); !errors.Is(err, room.ErrInvalidTrackName) {
+		t.Fatalf("257-byte name: %v", err)
+	}
+	// The refused publishes did not disturb the first track or the handles.
+	if second := publish(t, ctx, p, "second"); second.Info().Handle <= 1 {
+		t.Fatalf("second track handle %d", second.Info().Handle)
+	}
+
+	// Token without canPublishData (Rust test_publish_unauthorized).
+	np := joinPeer(t, ctx, s, "dt", "nopub", room.Options{},
+		auth.WithGrant(func(g *auth.VideoGrant) { g.CanPublishData = auth.Bool(false) }))
+	if _, err := np.r.LocalParticipant().PublishDataTrack(ctx, "t", room.DataTrackOptions{}); !errors.Is(err, room.ErrDataTrackNotAllowed) {
+		t.Fatalf("without canPublishData: %v", err)
+	}
+
+	// Server without data-track support: no answer → typed timeout.
+	old := startDTServer(t, devsfu.Options{DisableDataTracks: true})
+	op := joinPeer(t, ctx, old, "dt", "pub", room.Options{})
+	_, err = op.r.LocalParticipant().PublishDataTrack(ctx, "t", room.DataTrackOptions{PublishTimeout: 300 * time.Millisecond})
+	if !errors.Is(err, room.ErrDataTrackTimeout) {
+		t.Fatalf("server without data tracks: %v", err)
+	}
+	// Cancellation of a pending publish gives the context's error.
+	cctx, ccancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer ccancel()
+	if _, err := op.r.LocalParticipant().PublishDataTrack(cctx, "t2", room.DataTrackOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled publish: %v", err)
+	}
+}
+
+func TestDataTrackUnpublishEndsStreamAndResubscribe(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	sub := joinPeer(t, ctx, s, "dt", "sub", room.Options{})
+	lt := publish(t, ctx, pub, "t")
+	rt := sub.track(ctx, "pub", "t")
+
+	// A producer pushing every 5 ms until the track is unpublished.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if err := lt.TryPush(room.Frame{Payload: []byte{byte(i)}}); errors.Is(err, room.ErrTrackUnpublished) {
+				return
+			}
+		}
+	}()
+
+	// Resubscribe (Rust test_resubscribe): subscribe, read a frame, close.
+	for i := range 5 {
+		st, err := rt.Subscribe(ctx, room.SubscribeOptions{})
+		if err != nil {
+			t.Fatalf("subscription %d: %v", i, err)
+		}
+		if _, err := st.Next(ctx); err != nil {
+			t.Fatalf("subscription %d: %v", i, err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Next(ctx); !errors.Is(err, room.ErrStreamEnded) || st.EndReason() != room.EndReasonClosed {
+			t.Fatalf("after Close: %v, %v", err, st.EndReason())
+		}
+	}
+
+	// The Frames channel form, then unpublish ends it.
+	st := subscribe(t, ctx, rt, room.SubscribeOptions{})
+	select {
+	case <-st.Frames():
+	case <-ctx.Done():
+		t.Fatal("no frame on Frames()")
+	}
+	if err := lt.Unpublish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if lt.IsPublished() || lt.UnpublishReason() != nil {
+		t.Fatalf("after Unpublish: published=%v reason=%v", lt.IsPublished(), lt.UnpublishReason())
+	}
+	if err := lt.TryPush(room.Frame{Payload: []byte("x")}); !errors.Is(err, room.ErrTrackUnpublished) {
+		t.Fatalf("push after unpublish: %v", err)
+	}
+	for range st.Frames() { //nolint:revive // drain until the end
+	}
+	if !errors.Is(st.Err(), room.ErrStreamEnded) || st.EndReason() != room.EndReasonUnpublished {
+		t.Fatalf("stream end: %v, %v", st.Err(), st.EndReason())
+	}
+	sub.wait(ctx, "DataTrackUnpublished", func(ev room.Event) bool {
+		e, ok := ev.(room.DataTrackUnpublished)
+		return ok && e.Track == rt
+	})
+	pub.wait(ctx, "LocalDataTrackUnpublished", func(ev room.Event) bool {
+		e, ok := ev.(room.LocalDataTrackUnpublished)
+		return ok && e.Track == lt && e.Reason == nil
+	})
+	if rt.IsPublished() || len(sub.r.RemoteParticipant("pub").DataTracks()) != 0 {
+		t.Fatal("remote track still listed")
+	}
+	if _, err := rt.Subscribe(ctx, room.SubscribeOptions{}); !errors.Is(err, room.ErrUnknownDataTrack) {
+		t.Fatalf("subscribe after unpublish: %v", err)
+	}
+	if err := lt.Unpublish(ctx); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	// The name is free again.
+	publish(t, ctx, pub, "t")
+}
+
+func TestDataTrackPublisherLeavesAndLateJoiner(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	lt := publish(t, ctx, pub, "early")
+
+	// A late joiner sees the existing track at once.
+	late := joinPeer(t, ctx, s, "dt", "late", room.Options{})
+	rp := late.r.RemoteParticipant("pub")
+	if rp == nil || len(rp.DataTracks()) != 1 || rp.DataTrack("early") == nil {
+		t.Fatalf("late joiner: participant %v", rp)
+	}
+	rt := late.track(ctx, "pub", "early")
+	if rt != rp.DataTrack("early") || rt.SID() != lt.SID() {
+		t.Fatal("event and participant map disagree")
+	}
+	st := subscribe(t, ctx, rt, room.SubscribeOptions{})
+	if err := lt.TryPush(room.Frame{Payload: []byte("hello")}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := st.Next(ctx); err != nil || string(f.Payload) != "hello" {
+		t.Fatalf("late joiner frame: %q %v", f.Payload, err)
+	}
+
+	// The publisher leaves: the stream ends with EndReasonPublisherLeft.
+	if err := pub.r.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Next(ctx); !errors.Is(err, room.ErrStreamEnded) {
+		t.Fatalf("after publisher left: %v", err)
+	}
+	if st.EndReason() != room.EndReasonPublisherLeft {
+		t.Fatalf("end reason %v", st.EndReason())
+	}
+	late.wait(ctx, "DataTrackUnpublished", func(ev room.Event) bool {
+		e, ok := ev.(room.DataTrackUnpublished)
+		return ok && e.Track == rt
+	})
+	// Our own disconnect unpublished the local track.
+	if lt.IsPublished() || !errors.Is(lt.UnpublishReason(), room.ErrDisconnected) {
+		t.Fatalf("local track after disconnect: %v %v", lt.IsPublished(), lt.UnpublishReason())
+	}
+}
+
+func TestDataTrackFanOut(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	a := joinPeer(t, ctx, s, "dt", "a", room.Options{})
+	b := joinPeer(t, ctx, s, "dt", "b", room.Options{})
+	lt := publish(t, ctx, pub, "t")
+	rtA := a.track(ctx, "pub", "t")
+	fast := subscribe(t, ctx, rtA, room.SubscribeOptions{})
+	slow := subscribe(t, ctx, rtA, room.SubscribeOptions{BufferSize: 1})
+	other := subscribe(t, ctx, b.track(ctx, "pub", "t"), room.SubscribeOptions{BufferSize: 64})
+
+	const n = 40
+	for i := range n {
+		pushRetry(t, ctx, lt, room.Frame{Payload: numbered(i, 1000)})
+		if _, err := fast.Next(ctx); err != nil { // read as we go
+			t.Fatal(err)
+		}
+	}
+	got := 0
+	for got < n {
+		f, err := other.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkNumbered(t, f.Payload, 1000)
+		got++
+	}
+	// The slow stream kept only its newest frame and counted the rest.
+	f, ok := drainOne(slow)
+	if !ok || slow.Dropped() != n-1 || checkNumbered(t, f.Payload, 1000) < 0 {
+		t.Fatalf("slow stream: ok=%v dropped=%d", ok, slow.Dropped())
+	}
+	if fast.Dropped() != 0 || other.Dropped() != 0 {
+		t.Fatalf("drops on fast streams: %d %d", fast.Dropped(), other.Dropped())
+	}
+	// Closing one local stream keeps the other one running.
+	if err := slow.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pushRetry(t, ctx, lt, room.Frame{Payload: numbered(n, 1000)})
+	if f, err := fast.Next(ctx); err != nil || checkNumbered(t, f.Payload, 1000) != n {
+		t.Fatalf("fast after closing slow: %v", err)
+	}
+}
+
+// drainOne returns the single buffered frame of a stream without waiting.
+func drainOne(s *room.DataTrackSubscription) (room.Frame, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	f, err := s.Next(ctx)
+	return f, err == nil
+}
+
+func TestDataTrackPacketLossAndReorder(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	sub := joinPeer(t, ctx, s, "dt", "sub", room.Options{})
+	lt := publish(t, ctx, pub, "t")
+	rt := sub.track(ctx, "pub", "t")
+	st := subscribe(t, ctx, rt, room.SubscribeOptions{BufferSize: 256})
+
+	// Every 10th packet dropped on the way to the subscriber; frames of 7
+	// packets: incomplete frames are dropped and counted, never delivered.
+	s.SetDataTrackFaults("sub", devsfu.FaultConfig{DropEvery: 10})
+	const n, size = 30, 100_000
+	for i := range n {
+		pushRetry(t, ctx, lt, room.Frame{Payload: numbered(i, size)})
+	}
+	// A tail of small frames so a lost Final is noticed (Interrupted).
+	for range 5 {
+		pushRetry(t, ctx, lt, room.Frame{Payload: []byte("tail")})
+	}
+	received := 0
+	for {
+		f, err := st.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(f.Payload) == "tail" {
+			if received+int(rt.DroppedFrames()) >= n {
+				break
+			}
+			continue
+		}
+		checkNumbered(t, f.Payload, size)
+		received++
+	}
+	stats := sub.r.DataTrackStats()
+	if received == n || rt.DroppedFrames() == 0 {
+		t.Fatalf("no loss observed: received %d, dropped %d", received, rt.DroppedFrames())
+	}
+	lost := stats.Drops[datatrack.DropIncomplete] + stats.Drops[datatrack.DropUnknownFrame] + stats.Drops[datatrack.DropInterrupted]
+	if lost == 0 {
+		t.Fatalf("drops not counted by reason: %+v", stats)
+	}
+
+	// Reordered pairs of single-packet frames all arrive, intact.
+	s.SetDataTrackFaults("sub", devsfu.FaultConfig{Reorder: true})
+	seen := map[int]bool{}
+	for i := range 20 {
+		pushRetry(t, ctx, lt, room.Frame{Payload: numbered(1000+i, 500)})
+	}
+	for len(seen) < 20 {
+		f, err := st.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(f.Payload) == "tail" {
+			continue
+		}
+		seen[checkNumbered(t, f.Payload, 500)] = true
+	}
+}
