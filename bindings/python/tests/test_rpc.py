@@ -11,8 +11,7 @@ from lkcore import errors
 
 from helpers import GUARD, connect
 
-# Re-enable (remove the skip) as soon as the ABI wires the feature.
-pytestmark = [pytest.mark.devsfu, pytest.mark.skip(reason='waiting on the ABI: RegisterRpcMethod/PerformRpc answer UNIMPLEMENTED (core/room has no RPC integration yet)')]
+pytestmark = pytest.mark.devsfu
 
 
 async def test_rpc_round_trips_and_errors(devsfu, token_for) -> None:

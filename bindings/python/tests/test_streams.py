@@ -12,8 +12,7 @@ from lkcore import errors
 
 from helpers import GUARD, connect
 
-# Re-enable (remove the skip) as soon as the ABI wires the feature.
-pytestmark = [pytest.mark.devsfu, pytest.mark.skip(reason='waiting on the ABI: stream requests answer UNIMPLEMENTED (core/room has no data-stream integration yet)')]
+pytestmark = pytest.mark.devsfu
 
 
 class Inbox:
