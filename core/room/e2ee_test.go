@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/datatrack"
 	"github.com/lkcore/lkcore/core/e2ee"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
 )
 
@@ -162,5 +165,64 @@ func waitRemote(t testing.TB, ctx context.Context, r *room.Room, identity string
 			t.Fatalf("%s never saw %s", r.LocalParticipant().Identity(), identity)
 		case <-time.After(5 * time.Millisecond):
 		}
+	}
+}
+
+// RPC and data streams ride on the same send path: with E2EE their packets
+// are encrypted and the receiver sees GCM (and a plain room cannot read them).
+func TestE2EERPCAndStreams(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	opts, err := room.SharedKeyE2EE([]byte("password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := joinPeer(t, ctx, s, "e2ee", "a", room.Options{E2EE: opts})
+	b := joinPeer(t, ctx, s, "e2ee", "b", room.Options{E2EE: opts})
+	waitRemote(t, ctx, a.r, "b")
+	waitRemote(t, ctx, b.r, "a")
+
+	if err := b.r.RegisterRPCMethod("echo", func(_ context.Context, inv rpc.Invocation) (string, error) {
+		return "echo:" + inv.Payload, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := a.r.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "b", Method: "echo", Payload: "hi"})
+	if err != nil || out != "echo:hi" {
+		t.Fatalf("RPC over E2EE: %q %v", out, err)
+	}
+
+	type got struct {
+		text string
+		enc  lkpb.Encryption_Type
+		err  error
+	}
+	res := make(chan got, 1)
+	if err := b.r.RegisterTextStreamHandler("t", func(rd *datastream.TextStreamReader, _ string) {
+		var sb strings.Builder
+		var rerr error
+		for piece, e := range rd.All(ctx) {
+			if e != nil {
+				rerr = e
+				break
+			}
+			sb.WriteString(piece)
+		}
+		res <- got{sb.String(), rd.Info().EncryptionType, rerr}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Repeat("encrypted stream ✓ ", 6000) // > 100 KB: many chunks
+	if _, err := a.r.LocalParticipant().SendText(ctx, text, datastream.SendTextOptions{Topic: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case g := <-res:
+		if g.err != nil || g.text != text || g.enc != lkpb.Encryption_GCM {
+			t.Fatalf("text stream over E2EE: %d bytes, enc %v, err %v", len(g.text), g.enc, g.err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no text stream")
 	}
 }
