@@ -260,6 +260,34 @@ func (r *Room) closeDataTracks() {
 	d.wg.Wait()
 }
 
+// syncState adds the published data tracks to a resume's SyncState (loop;
+// for Room.syncStateHook, spec §5.7).
+func (d *dataTracks) syncState(ss *lkpb.SyncState) {
+	ss.PublishDataTracks = d.local.SyncStateTracks()
+}
+
+// fullReconnected runs once a full reconnect has joined the new session
+// (loop; for Room.fullReconnectHook, spec §5.7): pending publishes fail
+// with ErrDisconnected, published tracks are republished with the same
+// handle (their SID changes in place; TryPush returns
+// datatrack.ErrRepublishing meanwhile), remote tracks are reconciled with
+// the new session's participants and every subscription is renewed (Rust
+// behaviour: streams survive).
+func (d *dataTracks) fullReconnected() {
+	now := time.Now()
+	d.applyLocal(d.local.SessionLost(now))
+	d.remote.SessionLost(now)
+	var others []*lkpb.ParticipantInfo
+	for _, rp := range d.r.parts.list() {
+		others = append(others, rp.load())
+	}
+	d.applyRemote(d.remote.HandleJoin(others, now))
+	d.applyLocal(d.local.SessionRestored(now))
+	d.applyRemote(d.remote.SessionRestored(now))
+	d.checkTransport()
+	d.kickWriter() // re-checks the new engine's channel
+}
+
 // handleSignal feeds a server message to the managers (loop).
 func (d *dataTracks) handleSignal(res *lkpb.SignalResponse) {
 	if d == nil {
@@ -500,25 +528,29 @@ func (d *dataTracks) startWriter() {
 //     frame whose write fails (channel closed) is counted as SendFailed.
 func (d *dataTracks) writer() {
 	defer d.wg.Done()
-	eng := d.r.eng.Load()
-	poll := time.NewTicker(dataTrackOpenPoll)
-	for !eng.DataTrackReady() {
-		select {
-		case <-d.stop:
-			poll.Stop()
-			return
-		case <-poll.C:
-		}
-	}
-	poll.Stop()
-	_ = d.r.runOnLoop(context.Background(), func() {
-		d.applyLocal(d.local.SetTransportReady(true, time.Now()))
-		d.rearm()
-	})
-	w := &trackWriter{d: d, eng: eng, timer: time.NewTimer(time.Hour)}
+	w := &trackWriter{d: d, timer: time.NewTimer(time.Hour)}
 	w.timer.Stop()
+	poll := time.NewTicker(dataTrackOpenPoll)
+	defer poll.Stop()
+	var readyEng *engine.Engine // the engine whose `_data_track` was reported open
 	var list []*LocalDataTrack
 	for {
+		// A new engine (first start, full reconnect): wait until its
+		// channel is open, then let the LocalManager complete publishes.
+		if eng := d.r.eng.Load(); eng != readyEng {
+			for !eng.DataTrackReady() {
+				select {
+				case <-d.stop:
+					return
+				case <-poll.C:
+				}
+				if cur := d.r.eng.Load(); cur != eng {
+					eng = cur
+				}
+			}
+			readyEng = eng
+			_ = d.r.runOnLoop(context.Background(), d.checkTransport)
+		}
 		select {
 		case <-d.stop:
 			return
@@ -556,22 +588,32 @@ func (d *dataTracks) writer() {
 	}
 }
 
+// checkTransport tells the LocalManager whether the current engine's
+// `_data_track` is open (loop).
+func (d *dataTracks) checkTransport() {
+	d.applyLocal(d.local.SetTransportReady(d.r.eng.Load().DataTrackReady(), time.Now()))
+	d.rearm()
+}
+
 var errWriterStopped = errors.New("room: data-track writer stopped")
 
 type trackWriter struct {
 	d     *dataTracks
-	eng   *engine.Engine
 	timer *time.Timer
 }
 
-// writeFrame writes all packets of f, pacing on the buffered amount.
+// writeFrame writes all packets of f, pacing on the buffered amount. It
+// uses the room's current engine (replaced by a full reconnect); while the
+// room is reconnecting the send fails and the frame is counted as failed
+// (packets sent while the transport is down would be lost anyway, §5.7).
 func (w *trackWriter) writeFrame(f *datatrack.PacketizedFrame) error {
+	eng := w.d.r.eng.Load()
 	for i := 0; i < f.Len(); i++ {
 		for {
-			if err := w.waitLow(); err != nil {
+			if err := w.waitLow(eng); err != nil {
 				return err
 			}
-			err := w.eng.SendDataTrackPacket(f.Packet(i))
+			err := w.d.r.sendDataTrackPacket(f.Packet(i))
 			if err == nil {
 				break
 			}
@@ -584,10 +626,10 @@ func (w *trackWriter) writeFrame(f *datatrack.PacketizedFrame) error {
 }
 
 // waitLow waits until the channel's buffered amount is ≤ 8 KiB.
-func (w *trackWriter) waitLow() error {
+func (w *trackWriter) waitLow(eng *engine.Engine) error {
 	for {
-		low := w.eng.DataTrackLow() // taken before the check: no lost edge
-		if w.eng.DataTrackBufferedAmount() <= dataTrackLowWater {
+		low := eng.DataTrackLow() // taken before the check: no lost edge
+		if eng.DataTrackBufferedAmount() <= dataTrackLowWater {
 			return nil
 		}
 		w.timer.Reset(dataTrackRecheck)
