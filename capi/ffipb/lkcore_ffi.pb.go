@@ -2869,7 +2869,10 @@ func (x *CreateRoomResponse) GetRoom() *OwnedRoom {
 type RoomOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Subscribe to remote data tracks automatically (default false: a data-only host
-	// subscribes to what it wants with SubscribeDataTrackRequest).
+	// subscribes to what it wants with SubscribeDataTrackRequest). When true, every
+	// RemoteDataTrackPublished event carries an owned subscription (DELIVERY_MODE_EVENTS,
+	// data_track_buffer_size frames); tracks already published at join are in the connect
+	// snapshot and are subscribed too, announced by a RemoteDataTrackPublished event each.
 	AutoSubscribe bool `protobuf:"varint,1,opt,name=auto_subscribe,json=autoSubscribe,proto3" json:"auto_subscribe,omitempty"`
 	// End-to-end encryption; unset = off.
 	E2Ee *E2EeOptions `protobuf:"bytes,2,opt,name=e2ee,proto3" json:"e2ee,omitempty"`
@@ -2885,10 +2888,10 @@ type RoomOptions struct {
 	MaxReconnectAttempts int32 `protobuf:"varint,5,opt,name=max_reconnect_attempts,json=maxReconnectAttempts,proto3" json:"max_reconnect_attempts,omitempty"`
 	// Default RPC response timeout for PerformRpcRequest (default 15 000 ms).
 	RpcResponseTimeoutMs uint32 `protobuf:"varint,6,opt,name=rpc_response_timeout_ms,json=rpcResponseTimeoutMs,proto3" json:"rpc_response_timeout_ms,omitempty"`
-	// Default capacity of data-track subscription buffers (frames, default 16).
+	// Default capacity of data-track subscription buffers (frames, default 16, the core's).
 	DataTrackBufferSize uint32 `protobuf:"varint,7,opt,name=data_track_buffer_size,json=dataTrackBufferSize,proto3" json:"data_track_buffer_size,omitempty"`
-	// Largest incoming data stream accepted, in bytes (default 64 MiB); larger streams end with
-	// PAYLOAD_TOO_LARGE.
+	// Largest incoming data stream accepted, in bytes (default 5 000 000 000, the core's
+	// datastream.DefaultMaxPayloadBytes); larger streams end with PAYLOAD_TOO_LARGE.
 	MaxIncomingStreamBytes uint64 `protobuf:"varint,8,opt,name=max_incoming_stream_bytes,json=maxIncomingStreamBytes,proto3" json:"max_incoming_stream_bytes,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
@@ -4829,15 +4832,23 @@ func (x *EncryptionStateChanged) GetState() EncryptionState {
 
 // DataTrackInfo describes a published data track. The sid can change across a publisher's
 // full reconnect; (publisher identity, name) is the stable key.
+//
+// Typed-track metadata (livekit's DataTrackFrameEncoding / DataTrackSchemaId) travels as
+// strings: a well-known encoding by its name, anything else as a custom encoding.
+//
+//	frame_encoding:  "ros1", "cdr", "protobuf", "flatbuffer", "cbor", "msgpack", "json"
+//	schema_encoding: "protobuf", "flatbuffer", "ros1_msg", "ros2_msg", "ros2_idl", "omg_idl",
+//	                 "json_schema"
 type DataTrackInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sid           string                 `protobuf:"bytes,1,opt,name=sid,proto3" json:"sid,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	UsesE2Ee      bool                   `protobuf:"varint,3,opt,name=uses_e2ee,json=usesE2ee,proto3" json:"uses_e2ee,omitempty"`
-	SchemaName    string                 `protobuf:"bytes,4,opt,name=schema_name,json=schemaName,proto3" json:"schema_name,omitempty"`
-	FrameEncoding string                 `protobuf:"bytes,5,opt,name=frame_encoding,json=frameEncoding,proto3" json:"frame_encoding,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Sid            string                 `protobuf:"bytes,1,opt,name=sid,proto3" json:"sid,omitempty"`
+	Name           string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	UsesE2Ee       bool                   `protobuf:"varint,3,opt,name=uses_e2ee,json=usesE2ee,proto3" json:"uses_e2ee,omitempty"`
+	SchemaName     string                 `protobuf:"bytes,4,opt,name=schema_name,json=schemaName,proto3" json:"schema_name,omitempty"`
+	FrameEncoding  string                 `protobuf:"bytes,5,opt,name=frame_encoding,json=frameEncoding,proto3" json:"frame_encoding,omitempty"`
+	SchemaEncoding string                 `protobuf:"bytes,6,opt,name=schema_encoding,json=schemaEncoding,proto3" json:"schema_encoding,omitempty"` // since ABI 1.1
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DataTrackInfo) Reset() {
@@ -4905,6 +4916,13 @@ func (x *DataTrackInfo) GetFrameEncoding() string {
 	return ""
 }
 
+func (x *DataTrackInfo) GetSchemaEncoding() string {
+	if x != nil {
+		return x.SchemaEncoding
+	}
+	return ""
+}
+
 // PublishDataTrackRequest (ASYNC) publishes a local data track.
 // Completion: PublishDataTrackResult, or ALREADY_EXISTS (duplicate name), INVALID_ARGUMENT
 // (bad name), NOT_ALLOWED, LIMIT_REACHED, UNSUPPORTED (server without data tracks), TIMEOUT,
@@ -4912,14 +4930,16 @@ func (x *DataTrackInfo) GetFrameEncoding() string {
 type PublishDataTrackRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RoomHandle    uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`                                        // non-empty, unique per publisher
-	SchemaName    string                 `protobuf:"bytes,3,opt,name=schema_name,json=schemaName,proto3" json:"schema_name,omitempty"`          // optional
-	FrameEncoding string                 `protobuf:"bytes,4,opt,name=frame_encoding,json=frameEncoding,proto3" json:"frame_encoding,omitempty"` // optional
-	// Capacity of the outgoing frame queue (frames, default 64); a push beyond it fails with
-	// QUEUE_FULL synchronously — a pushed frame is never dropped silently later.
-	QueueSize     uint32 `protobuf:"varint,5,opt,name=queue_size,json=queueSize,proto3" json:"queue_size,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`                                        // non-empty (at most 256 bytes), unique per publisher
+	SchemaName    string                 `protobuf:"bytes,3,opt,name=schema_name,json=schemaName,proto3" json:"schema_name,omitempty"`          // optional (see DataTrackInfo for the encodings)
+	FrameEncoding string                 `protobuf:"bytes,4,opt,name=frame_encoding,json=frameEncoding,proto3" json:"frame_encoding,omitempty"` // optional; a schema needs a frame encoding
+	// Reserved for a configurable outgoing queue: not honoured yet, the core's queue holds 16
+	// frames / 4 MiB. A push beyond it fails with QUEUE_FULL synchronously — a pushed frame is
+	// never dropped silently later.
+	QueueSize      uint32 `protobuf:"varint,5,opt,name=queue_size,json=queueSize,proto3" json:"queue_size,omitempty"`
+	SchemaEncoding string `protobuf:"bytes,6,opt,name=schema_encoding,json=schemaEncoding,proto3" json:"schema_encoding,omitempty"` // optional; since ABI 1.1
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PublishDataTrackRequest) Reset() {
@@ -4985,6 +5005,13 @@ func (x *PublishDataTrackRequest) GetQueueSize() uint32 {
 		return x.QueueSize
 	}
 	return 0
+}
+
+func (x *PublishDataTrackRequest) GetSchemaEncoding() string {
+	if x != nil {
+		return x.SchemaEncoding
+	}
+	return ""
 }
 
 type PublishDataTrackResult struct {
@@ -5459,10 +5486,12 @@ func (x *RemoteDataTrackInfo) GetInfo() *DataTrackInfo {
 }
 
 type RemoteDataTrackPublished struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Track         *RemoteDataTrackInfo   `protobuf:"bytes,1,opt,name=track,proto3" json:"track,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Track *RemoteDataTrackInfo   `protobuf:"bytes,1,opt,name=track,proto3" json:"track,omitempty"`
+	// Set with RoomOptions.auto_subscribe (since ABI 1.1): the subscription the library opened.
+	AutoSubscription *OwnedDataTrackSubscription `protobuf:"bytes,2,opt,name=auto_subscription,json=autoSubscription,proto3" json:"auto_subscription,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *RemoteDataTrackPublished) Reset() {
@@ -5498,6 +5527,13 @@ func (*RemoteDataTrackPublished) Descriptor() ([]byte, []int) {
 func (x *RemoteDataTrackPublished) GetTrack() *RemoteDataTrackInfo {
 	if x != nil {
 		return x.Track
+	}
+	return nil
+}
+
+func (x *RemoteDataTrackPublished) GetAutoSubscription() *OwnedDataTrackSubscription {
+	if x != nil {
+		return x.AutoSubscription
 	}
 	return nil
 }
@@ -8240,14 +8276,15 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\tencrypted\x18\x05 \x01(\bR\tencrypted\"\x81\x01\n" +
 	"\x16EncryptionStateChanged\x121\n" +
 	"\x14participant_identity\x18\x01 \x01(\tR\x13participantIdentity\x124\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x1e.lkcore.ffi.v1.EncryptionStateR\x05state\"\x9a\x01\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1e.lkcore.ffi.v1.EncryptionStateR\x05state\"\xc3\x01\n" +
 	"\rDataTrackInfo\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
 	"\tuses_e2ee\x18\x03 \x01(\bR\busesE2ee\x12\x1f\n" +
 	"\vschema_name\x18\x04 \x01(\tR\n" +
 	"schemaName\x12%\n" +
-	"\x0eframe_encoding\x18\x05 \x01(\tR\rframeEncoding\"\xb5\x01\n" +
+	"\x0eframe_encoding\x18\x05 \x01(\tR\rframeEncoding\x12'\n" +
+	"\x0fschema_encoding\x18\x06 \x01(\tR\x0eschemaEncoding\"\xde\x01\n" +
 	"\x17PublishDataTrackRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12\x12\n" +
@@ -8256,7 +8293,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"schemaName\x12%\n" +
 	"\x0eframe_encoding\x18\x04 \x01(\tR\rframeEncoding\x12\x1d\n" +
 	"\n" +
-	"queue_size\x18\x05 \x01(\rR\tqueueSize\"R\n" +
+	"queue_size\x18\x05 \x01(\rR\tqueueSize\x12'\n" +
+	"\x0fschema_encoding\x18\x06 \x01(\tR\x0eschemaEncoding\"R\n" +
 	"\x16PublishDataTrackResult\x128\n" +
 	"\x05track\x18\x01 \x01(\v2\".lkcore.ffi.v1.OwnedLocalDataTrackR\x05track\"_\n" +
 	"\x13OwnedLocalDataTrack\x12\x16\n" +
@@ -8280,9 +8318,10 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\v2\x14.lkcore.ffi.v1.ErrorR\x06reason\"v\n" +
 	"\x13RemoteDataTrackInfo\x12-\n" +
 	"\x12publisher_identity\x18\x01 \x01(\tR\x11publisherIdentity\x120\n" +
-	"\x04info\x18\x02 \x01(\v2\x1c.lkcore.ffi.v1.DataTrackInfoR\x04info\"T\n" +
+	"\x04info\x18\x02 \x01(\v2\x1c.lkcore.ffi.v1.DataTrackInfoR\x04info\"\xac\x01\n" +
 	"\x18RemoteDataTrackPublished\x128\n" +
-	"\x05track\x18\x01 \x01(\v2\".lkcore.ffi.v1.RemoteDataTrackInfoR\x05track\"q\n" +
+	"\x05track\x18\x01 \x01(\v2\".lkcore.ffi.v1.RemoteDataTrackInfoR\x05track\x12V\n" +
+	"\x11auto_subscription\x18\x02 \x01(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\x10autoSubscription\"q\n" +
 	"\x1aRemoteDataTrackUnpublished\x12-\n" +
 	"\x12publisher_identity\x18\x01 \x01(\tR\x11publisherIdentity\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\tR\x03sid\x12\x12\n" +
@@ -8832,40 +8871,41 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	15,  // 113: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
 	58,  // 114: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	69,  // 115: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	2,   // 116: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	74,  // 117: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	69,  // 118: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	8,   // 119: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
-	15,  // 120: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
-	16,  // 121: lkcore.ffi.v1.RespondRpcRequest.error:type_name -> lkcore.ffi.v1.RpcError
-	110, // 122: lkcore.ffi.v1.StreamOptions.attributes:type_name -> lkcore.ffi.v1.StreamOptions.AttributesEntry
-	86,  // 123: lkcore.ffi.v1.TextStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
-	10,  // 124: lkcore.ffi.v1.TextStreamOptions.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
-	86,  // 125: lkcore.ffi.v1.ByteStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
-	111, // 126: lkcore.ffi.v1.TextStreamInfo.attributes:type_name -> lkcore.ffi.v1.TextStreamInfo.AttributesEntry
-	10,  // 127: lkcore.ffi.v1.TextStreamInfo.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
-	112, // 128: lkcore.ffi.v1.ByteStreamInfo.attributes:type_name -> lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
-	87,  // 129: lkcore.ffi.v1.SendTextRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
-	88,  // 130: lkcore.ffi.v1.SendBytesRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	88,  // 131: lkcore.ffi.v1.SendFileRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	87,  // 132: lkcore.ffi.v1.OpenTextWriterRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
-	88,  // 133: lkcore.ffi.v1.OpenByteWriterRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	89,  // 134: lkcore.ffi.v1.OwnedStreamWriter.text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	90,  // 135: lkcore.ffi.v1.OwnedStreamWriter.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	113, // 136: lkcore.ffi.v1.CloseStreamWriterRequest.attributes:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
-	9,   // 137: lkcore.ffi.v1.RegisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
-	2,   // 138: lkcore.ffi.v1.RegisterStreamHandlerRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	9,   // 139: lkcore.ffi.v1.UnregisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
-	104, // 140: lkcore.ffi.v1.StreamOpened.reader:type_name -> lkcore.ffi.v1.OwnedStreamReader
-	89,  // 141: lkcore.ffi.v1.OwnedStreamReader.text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	90,  // 142: lkcore.ffi.v1.OwnedStreamReader.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	15,  // 143: lkcore.ffi.v1.StreamEndedEvent.error:type_name -> lkcore.ffi.v1.Error
-	114, // 144: lkcore.ffi.v1.StreamEndedEvent.attributes:type_name -> lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
-	145, // [145:145] is the sub-list for method output_type
-	145, // [145:145] is the sub-list for method input_type
-	145, // [145:145] is the sub-list for extension type_name
-	145, // [145:145] is the sub-list for extension extendee
-	0,   // [0:145] is the sub-list for field type_name
+	74,  // 116: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	2,   // 117: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	74,  // 118: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	69,  // 119: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	8,   // 120: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
+	15,  // 121: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
+	16,  // 122: lkcore.ffi.v1.RespondRpcRequest.error:type_name -> lkcore.ffi.v1.RpcError
+	110, // 123: lkcore.ffi.v1.StreamOptions.attributes:type_name -> lkcore.ffi.v1.StreamOptions.AttributesEntry
+	86,  // 124: lkcore.ffi.v1.TextStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
+	10,  // 125: lkcore.ffi.v1.TextStreamOptions.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
+	86,  // 126: lkcore.ffi.v1.ByteStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
+	111, // 127: lkcore.ffi.v1.TextStreamInfo.attributes:type_name -> lkcore.ffi.v1.TextStreamInfo.AttributesEntry
+	10,  // 128: lkcore.ffi.v1.TextStreamInfo.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
+	112, // 129: lkcore.ffi.v1.ByteStreamInfo.attributes:type_name -> lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
+	87,  // 130: lkcore.ffi.v1.SendTextRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
+	88,  // 131: lkcore.ffi.v1.SendBytesRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	88,  // 132: lkcore.ffi.v1.SendFileRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	87,  // 133: lkcore.ffi.v1.OpenTextWriterRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
+	88,  // 134: lkcore.ffi.v1.OpenByteWriterRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	89,  // 135: lkcore.ffi.v1.OwnedStreamWriter.text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	90,  // 136: lkcore.ffi.v1.OwnedStreamWriter.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	113, // 137: lkcore.ffi.v1.CloseStreamWriterRequest.attributes:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
+	9,   // 138: lkcore.ffi.v1.RegisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
+	2,   // 139: lkcore.ffi.v1.RegisterStreamHandlerRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	9,   // 140: lkcore.ffi.v1.UnregisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
+	104, // 141: lkcore.ffi.v1.StreamOpened.reader:type_name -> lkcore.ffi.v1.OwnedStreamReader
+	89,  // 142: lkcore.ffi.v1.OwnedStreamReader.text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	90,  // 143: lkcore.ffi.v1.OwnedStreamReader.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	15,  // 144: lkcore.ffi.v1.StreamEndedEvent.error:type_name -> lkcore.ffi.v1.Error
+	114, // 145: lkcore.ffi.v1.StreamEndedEvent.attributes:type_name -> lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
+	146, // [146:146] is the sub-list for method output_type
+	146, // [146:146] is the sub-list for method input_type
+	146, // [146:146] is the sub-list for extension type_name
+	146, // [146:146] is the sub-list for extension extendee
+	0,   // [0:146] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }

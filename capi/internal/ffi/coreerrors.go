@@ -6,6 +6,8 @@ import (
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/datastream"
+	"github.com/lkcore/lkcore/core/datatrack"
+	"github.com/lkcore/lkcore/core/e2ee"
 	"github.com/lkcore/lkcore/core/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
@@ -47,6 +49,39 @@ var coreErrorCodes = []struct {
 	{rpc.ErrMethodAlreadyRegistered, ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS, false},
 	{rpc.ErrInvalidArgument, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
 	{rpc.ErrClosed, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, false},
+	// End-to-end encryption.
+	{room.ErrE2EENotConfigured, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR, false},
+	{room.ErrEncryptionFailed, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR, false},
+	{e2ee.ErrNoKey, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR, false},
+	{e2ee.ErrDecrypt, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR, false},
+	{e2ee.ErrNotEncrypted, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR, false},
+	{e2ee.ErrMalformed, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR, false},
+	{e2ee.ErrInvalidKeyIndex, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{e2ee.ErrInvalidOptions, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	// Data tracks (room re-exports most of these; server refusals are
+	// *datatrack.PublishError values matching the sentinels).
+	{datatrack.ErrQueueFull, ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL, true},
+	{datatrack.ErrTimeout, ffipb.ErrorCode_ERROR_CODE_TIMEOUT, true},
+	{datatrack.ErrDuplicateName, ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS, false},
+	{datatrack.ErrNotAllowed, ffipb.ErrorCode_ERROR_CODE_NOT_ALLOWED, false},
+	{datatrack.ErrInvalidName, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{datatrack.ErrInvalidSchema, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{datatrack.ErrInvalidRequest, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{datatrack.ErrLimitReached, ffipb.ErrorCode_ERROR_CODE_LIMIT_REACHED, false},
+	{datatrack.ErrDuplicateHandle, ffipb.ErrorCode_ERROR_CODE_INTERNAL, false},
+	{datatrack.ErrInvalidResponse, ffipb.ErrorCode_ERROR_CODE_PROTOCOL_ERROR, false},
+	{datatrack.ErrRejected, ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, false},
+	{datatrack.ErrUnknownHandle, ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, false},
+	{datatrack.ErrTrackUnpublished, ffipb.ErrorCode_ERROR_CODE_TRACK_UNPUBLISHED, false},
+	{datatrack.ErrRepublishing, ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, true},
+	{datatrack.ErrFrameTooLarge, ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE, false},
+	{datatrack.ErrQueueClosed, ffipb.ErrorCode_ERROR_CODE_TRACK_UNPUBLISHED, false},
+	{datatrack.ErrE2EENoKeys, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR, false},
+	{datatrack.ErrEncryptionFailed, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR, false},
+	{datatrack.ErrUnknownTrack, ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, false},
+	{datatrack.ErrSubscribeNotAllowed, ffipb.ErrorCode_ERROR_CODE_NOT_ALLOWED, false},
+	{datatrack.ErrStreamEnded, ffipb.ErrorCode_ERROR_CODE_END_OF_STREAM, false},
+	{datatrack.ErrDisconnected, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, false},
 	// Data streams (*datastream.StreamError matches the sentinel of its reason).
 	{datastream.ErrAlreadyOpened, ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS, false},
 	{datastream.ErrAbnormalEnd, ffipb.ErrorCode_ERROR_CODE_ABORTED, false},

@@ -38,6 +38,18 @@ var coreRoomErrors = map[string]struct {
 	"ErrServerUnreachable":    {room.ErrServerUnreachable, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED},
 	"ErrJoinRefused":          {room.ErrJoinRefused, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED},
 	"ErrRequestFailed":        {&room.RequestError{Reason: lkpb.RequestResponse_NOT_ALLOWED}, ffipb.ErrorCode_ERROR_CODE_NOT_ALLOWED},
+	"ErrQueueFull":            {room.ErrQueueFull, ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL},
+	"ErrDataTrackTimeout":     {room.ErrDataTrackTimeout, ffipb.ErrorCode_ERROR_CODE_TIMEOUT},
+	"ErrDuplicateTrackName":   {room.ErrDuplicateTrackName, ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS},
+	"ErrDataTrackNotAllowed":  {room.ErrDataTrackNotAllowed, ffipb.ErrorCode_ERROR_CODE_NOT_ALLOWED},
+	"ErrInvalidTrackName":     {room.ErrInvalidTrackName, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
+	"ErrTrackUnpublished":     {room.ErrTrackUnpublished, ffipb.ErrorCode_ERROR_CODE_TRACK_UNPUBLISHED},
+	"ErrFrameTooLarge":        {room.ErrFrameTooLarge, ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE},
+	"ErrE2EENoKeys":           {room.ErrE2EENoKeys, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR},
+	"ErrUnknownDataTrack":     {room.ErrUnknownDataTrack, ffipb.ErrorCode_ERROR_CODE_NOT_FOUND},
+	"ErrStreamEnded":          {room.ErrStreamEnded, ffipb.ErrorCode_ERROR_CODE_END_OF_STREAM},
+	"ErrE2EENotConfigured":    {room.ErrE2EENotConfigured, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR},
+	"ErrEncryptionFailed":     {room.ErrEncryptionFailed, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR},
 }
 
 func TestCoreErrorMapping(t *testing.T) {

@@ -2,6 +2,7 @@ package ffi
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
@@ -74,7 +75,7 @@ func (c *Client) ReadFrame(subscription uint64, timeout time.Duration) (Frame, e
 		defer cancel()
 	}
 	f, err := r.ReadFrame(ctx)
-	if err != nil && ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		if c.closed.Load() {
 			return Frame{}, ErrClientClosed
 		}

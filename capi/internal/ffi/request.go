@@ -142,15 +142,15 @@ func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
 	// Not wired to the core yet: they validate what they can and answer UNIMPLEMENTED (a
 	// typed error, never a crash).
 	case *ffipb.Request_SetSharedKey:
-		return c.notYet(req, false, m.SetSharedKey)
+		return c.setSharedKey(m.SetSharedKey, resp)
 	case *ffipb.Request_PublishDataTrack:
-		return c.notYet(req, true, m.PublishDataTrack)
+		return c.publishDataTrack(req, m.PublishDataTrack)
 	case *ffipb.Request_UnpublishDataTrack:
-		return c.notYet(req, false, m.UnpublishDataTrack)
+		return c.unpublishDataTrack(m.UnpublishDataTrack, resp)
 	case *ffipb.Request_DataTrackIsPublished:
-		return c.notYet(req, false, m.DataTrackIsPublished)
+		return c.dataTrackIsPublished(m.DataTrackIsPublished, resp)
 	case *ffipb.Request_SubscribeDataTrack:
-		return c.notYet(req, false, m.SubscribeDataTrack)
+		return c.subscribeDataTrack(m.SubscribeDataTrack, resp)
 	case *ffipb.Request_PerformRpc:
 		return c.performRPC(req, m.PerformRpc)
 	case *ffipb.Request_RegisterRpcMethod:

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/e2ee"
+	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 	"google.golang.org/protobuf/proto"
 )
@@ -70,6 +72,8 @@ type Room struct {
 	sendTail       chan struct{}           // closed when the last queued PublishData finished
 	rpc            rpcState
 	streamHandlers map[streamKey]streamHandlerCfg
+	localTracks    map[*room.LocalDataTrack]uint64 // published local tracks and their handles
+	keys           *e2ee.SharedKeyProvider         // E2EE keys; nil without E2EE (immutable)
 
 	// eventsReady is closed once the connect completion was queued: producers of room events
 	// other than the pump (RPC invocations, opened streams) wait for it.
@@ -108,9 +112,14 @@ func (c *Client) createRoom(m *ffipb.CreateRoomRequest, resp *ffipb.Response) er
 	if err := validateRoomOptions(opts); err != nil {
 		return err
 	}
-	r := &Room{c: c, options: proto.Clone(opts).(*ffipb.RoomOptions), sendTail: closedChan(), eventsReady: make(chan struct{})}
+	keys, err := sharedKeyProvider(opts.GetE2Ee())
+	if err != nil {
+		return err
+	}
+	r := &Room{keys: keys, c: c, options: proto.Clone(opts).(*ffipb.RoomOptions), sendTail: closedChan(), eventsReady: make(chan struct{})}
 	r.rpcInit()
 	r.streamHandlers = map[streamKey]streamHandlerCfg{}
+	r.localTracks = map[*room.LocalDataTrack]uint64{}
 	r.ctx, r.cancel = context.WithCancelCause(c.ctx)
 	h, err := c.handles.Insert(KindRoom, r, 0, r.release)
 	if err != nil {
@@ -193,9 +202,6 @@ func (c *Client) connect(req *ffipb.Request, m *ffipb.ConnectRequest) error {
 	if m.GetUrl() == "" || m.GetToken() == "" {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "connect needs a url and a token")
 	}
-	if err := r.checkSupportedOptions(); err != nil {
-		return err
-	}
 	r.mu.Lock()
 	switch r.phase {
 	case phaseConnecting:
@@ -217,7 +223,7 @@ func (c *Client) connect(req *ffipb.Request, m *ffipb.ConnectRequest) error {
 	url, token := m.GetUrl(), m.GetToken()
 	var (
 		core      *room.Room
-		announced map[*room.RemoteParticipant]bool
+		announced *announcedSet
 	)
 	run := func(ctx context.Context) (*ffipb.Completion, error) {
 		defer close(done)
@@ -302,26 +308,21 @@ func (r *Room) installHandlers(rm *room.Room) error {
 	return errors.Join(r.installRPCMethods(rm), r.installStreamHandlers(rm))
 }
 
-// checkSupportedOptions refuses options the core cannot honour yet (instead of silently
-// ignoring them).
-func (r *Room) checkSupportedOptions() error {
-	if r.options.GetE2Ee() != nil {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNSUPPORTED, "end-to-end encryption is not available in this build")
-	}
-	return nil
-}
-
 // coreOptions derives the core's options from RoomOptions.
 func (r *Room) coreOptions() room.Options {
 	timeout := time.Duration(r.options.GetConnectTimeoutMs()) * time.Millisecond
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
 	}
-	return room.Options{
+	o := room.Options{
 		Logger:                r.log,
 		PeerConnectionTimeout: timeout,
 		HTTPClient:            r.c.httpClient,
 	}
+	if r.keys != nil {
+		o.E2EE = &room.E2EEOptions{KeyProvider: r.keys}
+	}
+	return o
 }
 
 // dial joins the room, retrying retryable failures up to join_attempts times.
@@ -379,17 +380,29 @@ func asError(err error, target **Error) bool {
 	return ok
 }
 
+// announcedSet is what the host was told exists (by the snapshot or by an event), so the
+// pump does not repeat what the snapshot contains. Owned by the pump.
+type announcedSet struct {
+	participants   map[*room.RemoteParticipant]bool
+	tracks         map[*room.RemoteDataTrack]bool
+	autoSubscribed map[*room.RemoteDataTrack]bool
+}
+
 // snapshot captures the connected room for ConnectResult / GetRoomSnapshotResponse and
-// returns the remote participants it contains.
-func snapshot(rm *room.Room, state ffipb.ConnectionState) (*ffipb.ConnectResult, map[*room.RemoteParticipant]bool) {
+// returns the remote participants and data tracks it contains.
+func snapshot(rm *room.Room, state ffipb.ConnectionState) (*ffipb.ConnectResult, *announcedSet) {
 	res := &ffipb.ConnectResult{
 		Room:             roomInfo(rm.Info(), state),
 		LocalParticipant: participantInfo(rm.LocalParticipant().Info()),
 	}
-	announced := map[*room.RemoteParticipant]bool{}
+	announced := &announcedSet{participants: map[*room.RemoteParticipant]bool{}, tracks: map[*room.RemoteDataTrack]bool{}, autoSubscribed: map[*room.RemoteDataTrack]bool{}}
 	for _, p := range rm.RemoteParticipants() {
 		res.RemoteParticipants = append(res.RemoteParticipants, participantInfo(p.Info()))
-		announced[p] = true
+		announced.participants[p] = true
+		for _, t := range p.DataTracks() {
+			res.RemoteDataTracks = append(res.RemoteDataTracks, remoteTrackInfo(t))
+			announced.tracks[t] = true
+		}
 	}
 	return res, announced
 }
@@ -397,7 +410,7 @@ func snapshot(rm *room.Room, state ffipb.ConnectionState) (*ffipb.ConnectResult,
 // pump forwards the core room's events, in order, until the room's final event was queued
 // or the handle is released. It waits for event-queue space (room events are never dropped),
 // which holds back the core room and, through it, the data channels.
-func (r *Room) pump(rm *room.Room, announced map[*room.RemoteParticipant]bool, done chan struct{}) {
+func (r *Room) pump(rm *room.Room, announced *announcedSet, done chan struct{}) {
 	defer close(done)
 	last := ffipb.ConnectionState_CONNECTION_STATE_CONNECTED // what the snapshot said
 	for {
@@ -428,7 +441,7 @@ func (r *Room) pump(rm *room.Room, announced map[*room.RemoteParticipant]bool, d
 // announced holds the remote participants the host knows (snapshot or ParticipantConnected):
 // the core may queue a ParticipantConnected for a participant that joined while we connected
 // and is therefore already in the snapshot; that one is not repeated.
-func (r *Room) translate(rm *room.Room, ev room.Event, announced map[*room.RemoteParticipant]bool, last *ffipb.ConnectionState) *ffipb.RoomEvent {
+func (r *Room) translate(rm *room.Room, ev room.Event, announced *announcedSet, last *ffipb.ConnectionState) *ffipb.RoomEvent {
 	switch e := ev.(type) {
 	case room.ConnectionStateChanged:
 		s := connectionState(e.State)
@@ -443,13 +456,13 @@ func (r *Room) translate(rm *room.Room, ev room.Event, announced map[*room.Remot
 		r.mu.Unlock()
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ConnectionStateChanged{ConnectionStateChanged: &ffipb.ConnectionStateChanged{State: s}}}
 	case room.ParticipantConnected:
-		if announced[e.Participant] {
+		if announced.participants[e.Participant] {
 			return nil
 		}
-		announced[e.Participant] = true
+		announced.participants[e.Participant] = true
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantConnected{ParticipantConnected: &ffipb.ParticipantConnected{Info: participantInfo(e.Participant.Info())}}}
 	case room.ParticipantDisconnected:
-		delete(announced, e.Participant)
+		delete(announced.participants, e.Participant)
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantDisconnected{ParticipantDisconnected: &ffipb.ParticipantDisconnected{
 			Identity: e.Participant.Identity(), Reason: disconnectReason(e.Reason),
 		}}}
@@ -472,6 +485,36 @@ func (r *Room) translate(rm *room.Room, ev room.Event, announced map[*room.Remot
 			Payload:             e.Payload,
 			Topic:               e.Topic,
 			Reliable:            e.Reliable,
+			Encrypted:           e.Encryption != lkpb.Encryption_NONE,
+		}}}
+	case room.DecryptionFailed:
+		state := ffipb.EncryptionState_ENCRYPTION_STATE_DECRYPTION_FAILED
+		if errors.Is(e.Err, e2ee.ErrNoKey) || errors.Is(e.Err, room.ErrE2EENotConfigured) {
+			state = ffipb.EncryptionState_ENCRYPTION_STATE_MISSING_KEY
+		}
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_EncryptionStateChanged{EncryptionStateChanged: &ffipb.EncryptionStateChanged{
+			ParticipantIdentity: e.ParticipantIdentity, State: state,
+		}}}
+	case room.DataTrackPublished:
+		return r.remoteTrackPublished(rm, e.Track, announced)
+	case room.DataTrackUnpublished:
+		delete(announced.tracks, e.Track)
+		info := e.Track.Info()
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackUnpublished{DataTrackUnpublished: &ffipb.RemoteDataTrackUnpublished{
+			PublisherIdentity: info.PublisherIdentity, Sid: info.Sid, Name: info.Name,
+		}}}
+	case room.LocalDataTrackPublished:
+		return nil // the publish completion carries it
+	case room.LocalDataTrackUnpublished:
+		r.mu.Lock()
+		h, ok := r.localTracks[e.Track]
+		delete(r.localTracks, e.Track)
+		r.mu.Unlock()
+		if !ok || e.Reason == nil {
+			return nil // dropped, or unpublished by the host
+		}
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_LocalDataTrackUnpublished{LocalDataTrackUnpublished: &ffipb.LocalDataTrackUnpublished{
+			TrackHandle: h, Reason: ToProto(fromCore(e.Reason)),
 		}}}
 	case room.Disconnected:
 		d := &ffipb.Disconnected{Reason: disconnectReason(e.Reason)}
@@ -537,6 +580,44 @@ func (c *Client) disconnect(req *ffipb.Request, m *ffipb.DisconnectRequest) erro
 		}
 		return nil, nil
 	})
+}
+
+// sharedKeyProvider builds the E2EE key provider of RoomOptions.e2ee (nil without E2EE).
+// failure_tolerance is not honoured: the core never gives up on a sender, it reports each
+// failure (EncryptionStateChanged) and drops what it cannot decrypt.
+func sharedKeyProvider(o *ffipb.E2EeOptions) (*e2ee.SharedKeyProvider, error) {
+	if o == nil {
+		return nil, nil
+	}
+	kp, err := e2ee.NewSharedKeyProvider(o.GetSharedKey(), e2ee.Options{
+		RatchetSalt:       o.GetRatchetSalt(),
+		RatchetWindowSize: int(o.GetRatchetWindowSize()),
+		KeyRingSize:       int(o.GetKeyRingSize()),
+	})
+	if err != nil {
+		return nil, fromCore(err)
+	}
+	return kp, nil
+}
+
+// setSharedKey handles SetSharedKeyRequest: the key at key_index is replaced and becomes the
+// one used for sending.
+func (c *Client) setSharedKey(m *ffipb.SetSharedKeyRequest, resp *ffipb.Response) error {
+	r, err := c.room(m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	if r.keys == nil {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "the room was created without e2ee options")
+	}
+	if len(m.GetSharedKey()) == 0 || m.GetKeyIndex() > 255 {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "set_shared_key needs a key and a key index within the key ring")
+	}
+	if err := r.keys.SetKey(uint8(m.GetKeyIndex()), m.GetSharedKey()); err != nil {
+		return fromCore(err)
+	}
+	resp.Message = &ffipb.Response_SetSharedKey{SetSharedKey: &ffipb.SetSharedKeyResponse{}}
+	return nil
 }
 
 // getRoomSnapshot handles GetRoomSnapshotRequest.

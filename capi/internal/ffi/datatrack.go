@@ -1,0 +1,448 @@
+package ffi
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/datatrack"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/room"
+)
+
+// Data tracks: local tracks are handles whose pushes go straight to the core's TryPush (the
+// lk_data_track_push fast path); subscriptions are handles whose frames reach the host as
+// events (EVENTS, CREDITS) or through lk_data_track_read (PULL).
+
+// ---- typed-track metadata: schema strings <-> livekit messages ----
+
+// Well-known frame encodings by their schema spelling (livekit's enum suffix, lower case).
+var wellKnownFrameEncodings = map[string]lkpb.DataTrackFrameEncoding_WellKnownFrameEncoding{
+	"ros1":       lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_ROS1,
+	"cdr":        lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_CDR,
+	"protobuf":   lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_PROTOBUF,
+	"flatbuffer": lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_FLATBUFFER,
+	"cbor":       lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_CBOR,
+	"msgpack":    lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_MSGPACK,
+	"json":       lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_JSON,
+}
+
+// Well-known schema encodings by their schema spelling.
+var wellKnownSchemaEncodings = map[string]lkpb.DataTrackSchemaEncoding_WellKnownSchemaEncoding{
+	"protobuf":    lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_PROTOBUF,
+	"flatbuffer":  lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_FLATBUFFER,
+	"ros1_msg":    lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_ROS1_MSG,
+	"ros2_msg":    lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_ROS2_MSG,
+	"ros2_idl":    lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_ROS2_IDL,
+	"omg_idl":     lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_OMG_IDL,
+	"json_schema": lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_JSON_SCHEMA,
+}
+
+func frameEncodingProto(s string) *lkpb.DataTrackFrameEncoding {
+	if s == "" {
+		return nil
+	}
+	if wk, ok := wellKnownFrameEncodings[strings.ToLower(s)]; ok {
+		return &lkpb.DataTrackFrameEncoding{Value: &lkpb.DataTrackFrameEncoding_WellKnown{WellKnown: wk}}
+	}
+	return &lkpb.DataTrackFrameEncoding{Value: &lkpb.DataTrackFrameEncoding_Custom{Custom: s}}
+}
+
+func schemaProto(name, encoding string) *lkpb.DataTrackSchemaId {
+	if name == "" && encoding == "" {
+		return nil
+	}
+	id := &lkpb.DataTrackSchemaId{Name: name}
+	if encoding != "" {
+		if wk, ok := wellKnownSchemaEncodings[strings.ToLower(encoding)]; ok {
+			id.Encoding = &lkpb.DataTrackSchemaEncoding{Value: &lkpb.DataTrackSchemaEncoding_WellKnown{WellKnown: wk}}
+		} else {
+			id.Encoding = &lkpb.DataTrackSchemaEncoding{Value: &lkpb.DataTrackSchemaEncoding_Custom{Custom: encoding}}
+		}
+	}
+	return id
+}
+
+func frameEncodingString(fe *lkpb.DataTrackFrameEncoding) string {
+	switch v := fe.GetValue().(type) {
+	case *lkpb.DataTrackFrameEncoding_Custom:
+		return v.Custom
+	case *lkpb.DataTrackFrameEncoding_WellKnown:
+		for k, wk := range wellKnownFrameEncodings {
+			if wk == v.WellKnown {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
+func schemaEncodingString(se *lkpb.DataTrackSchemaEncoding) string {
+	switch v := se.GetValue().(type) {
+	case *lkpb.DataTrackSchemaEncoding_Custom:
+		return v.Custom
+	case *lkpb.DataTrackSchemaEncoding_WellKnown:
+		for k, wk := range wellKnownSchemaEncodings {
+			if wk == v.WellKnown {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
+func dataTrackInfo(i datatrack.TrackInfo) *ffipb.DataTrackInfo {
+	return &ffipb.DataTrackInfo{
+		Sid:            i.Sid,
+		Name:           i.Name,
+		UsesE2Ee:       i.Encrypted,
+		SchemaName:     i.Schema.GetName(),
+		SchemaEncoding: schemaEncodingString(i.Schema.GetEncoding()),
+		FrameEncoding:  frameEncodingString(i.FrameEncoding),
+	}
+}
+
+func remoteTrackInfo(t *room.RemoteDataTrack) *ffipb.RemoteDataTrackInfo {
+	info := t.Info()
+	return &ffipb.RemoteDataTrackInfo{PublisherIdentity: info.PublisherIdentity, Info: dataTrackInfo(info)}
+}
+
+// ---- local tracks ----
+
+// LocalTrack is the object behind a local data track handle.
+type LocalTrack struct {
+	t           *room.LocalDataTrack
+	unpublished atomic.Bool // the host unpublished it (pushes fail at once)
+}
+
+// PushFrame implements FramePusher: the core copies the payload before returning.
+func (l *LocalTrack) PushFrame(payload []byte, ts uint64, hasTS bool) error {
+	if l.unpublished.Load() {
+		return errTrackUnpublished
+	}
+	if err := l.t.TryPush(room.Frame{Payload: payload, UserTimestamp: ts, HasUserTimestamp: hasTS}); err != nil {
+		return fromCore(err)
+	}
+	return nil
+}
+
+var errTrackUnpublished = Errorf(ffipb.ErrorCode_ERROR_CODE_TRACK_UNPUBLISHED, "data track is not published")
+
+func (l *LocalTrack) unpublish(ctx context.Context) {
+	l.unpublished.Store(true)
+	_ = l.t.Unpublish(ctx)
+}
+
+func (c *Client) publishDataTrack(req *ffipb.Request, m *ffipb.PublishDataTrackRequest) error {
+	r, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	opts := room.DataTrackOptions{
+		FrameEncoding: frameEncodingProto(m.GetFrameEncoding()),
+		Schema:        schemaProto(m.GetSchemaName(), m.GetSchemaEncoding()),
+	}
+	name := m.GetName()
+	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+		t, err := rm.LocalParticipant().PublishDataTrack(ctx, name, opts)
+		if err != nil {
+			return nil, fromCore(err)
+		}
+		lt := &LocalTrack{t: t}
+		h, err := c.handles.Insert(KindLocalDataTrack, lt, r.handle, func(ctx context.Context) {
+			r.forgetLocalTrack(t)
+			lt.unpublish(ctx)
+		})
+		if err != nil {
+			_ = t.Unpublish(context.Background())
+			return nil, err
+		}
+		r.mu.Lock()
+		r.localTracks[t] = h
+		r.mu.Unlock()
+		info := t.Info()
+		return &ffipb.Completion{Result: &ffipb.Completion_PublishDataTrack{PublishDataTrack: &ffipb.PublishDataTrackResult{
+			Track: &ffipb.OwnedLocalDataTrack{Handle: h, Info: dataTrackInfo(info)},
+		}}}, nil
+	})
+}
+
+func (r *Room) forgetLocalTrack(t *room.LocalDataTrack) {
+	r.mu.Lock()
+	delete(r.localTracks, t)
+	r.mu.Unlock()
+}
+
+func (c *Client) localTrack(h uint64) (*LocalTrack, error) {
+	obj, err := c.handles.Get(h, KindLocalDataTrack)
+	if err != nil {
+		return nil, err
+	}
+	lt, ok := obj.(*LocalTrack)
+	if !ok {
+		return nil, Errorf(ffipb.ErrorCode_ERROR_CODE_INTERNAL, "local data track handle without a track")
+	}
+	return lt, nil
+}
+
+// unpublishDataTrack handles UnpublishDataTrackRequest: pushes fail at once; the server is
+// told in the background (the request never waits for the network). Idempotent.
+func (c *Client) unpublishDataTrack(m *ffipb.UnpublishDataTrackRequest, resp *ffipb.Response) error {
+	lt, err := c.localTrack(m.GetTrackHandle())
+	if err != nil {
+		return err
+	}
+	if !lt.unpublished.Swap(true) {
+		c.goBackground(func() {
+			ctx, cancel := context.WithTimeout(c.ctx, ReleaseTimeout)
+			defer cancel()
+			_ = lt.t.Unpublish(ctx)
+		})
+	}
+	resp.Message = &ffipb.Response_UnpublishDataTrack{UnpublishDataTrack: &ffipb.UnpublishDataTrackResponse{}}
+	return nil
+}
+
+func (c *Client) dataTrackIsPublished(m *ffipb.DataTrackIsPublishedRequest, resp *ffipb.Response) error {
+	lt, err := c.localTrack(m.GetTrackHandle())
+	if err != nil {
+		return err
+	}
+	resp.Message = &ffipb.Response_DataTrackIsPublished{DataTrackIsPublished: &ffipb.DataTrackIsPublishedResponse{
+		IsPublished: !lt.unpublished.Load() && lt.t.IsPublished(),
+	}}
+	return nil
+}
+
+// ---- subscriptions ----
+
+// Subscription is the object behind a data track subscription handle.
+type Subscription struct {
+	room   *Room
+	handle uint64
+	track  *room.RemoteDataTrack
+	mode   ffipb.DeliveryMode
+	ctx    context.Context // cancelled when the handle is released
+	cancel context.CancelFunc
+	credits
+
+	ready chan struct{}               // closed when the core subscription exists or failed
+	sub   *room.DataTrackSubscription // set before ready is closed; nil on failure
+	err   error                       // the failure, set before ready is closed
+
+	received  atomic.Uint64 // frames handed to the host
+	lost      atomic.Uint64 // frames dropped because the event queue was full (EVENTS)
+	lastDrops uint64        // core drops already reported in dropped_before (run goroutine)
+}
+
+// ReadFrame implements FrameReader (DELIVERY_MODE_PULL).
+func (s *Subscription) ReadFrame(ctx context.Context) (Frame, error) {
+	if s.mode != ffipb.DeliveryMode_DELIVERY_MODE_PULL {
+		return Frame{}, Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "subscription is not in pull delivery mode")
+	}
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return Frame{}, ctx.Err()
+	}
+	if s.sub == nil {
+		return Frame{}, errEndOfStream
+	}
+	f, err := s.sub.Next(ctx)
+	if err != nil {
+		if errors.Is(err, room.ErrStreamEnded) {
+			return Frame{}, errEndOfStream
+		}
+		return Frame{}, err
+	}
+	s.received.Add(1)
+	return Frame{Payload: f.Payload, UserTimestamp: f.UserTimestamp, HasUserTimestamp: f.HasUserTimestamp}, nil
+}
+
+var errEndOfStream = Errorf(ffipb.ErrorCode_ERROR_CODE_END_OF_STREAM, "subscription ended")
+
+// coreDrops is the number of frames the core lost for this subscription so far.
+func (s *Subscription) coreDrops() uint64 {
+	if s.sub == nil {
+		return 0
+	}
+	return s.sub.Dropped()
+}
+
+func (s *Subscription) release(ctx context.Context) {
+	s.cancel()
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return
+	}
+	if s.sub != nil {
+		_ = s.sub.Close()
+	}
+}
+
+func (c *Client) subscribeDataTrack(m *ffipb.SubscribeDataTrackRequest, resp *ffipb.Response) error {
+	r, err := c.room(m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	rm, err := r.connected()
+	if err != nil {
+		return err
+	}
+	mode := m.GetDelivery()
+	switch mode {
+	case ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, ffipb.DeliveryMode_DELIVERY_MODE_PULL:
+	default:
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "unknown delivery mode %d", mode)
+	}
+	p := rm.RemoteParticipant(m.GetPublisherIdentity())
+	var track *room.RemoteDataTrack
+	if p != nil {
+		for _, t := range p.DataTracks() {
+			if t.SID() == m.GetTrackSid() {
+				track = t
+			}
+		}
+	}
+	if track == nil {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, "no data track %q published by %q", m.GetTrackSid(), m.GetPublisherIdentity())
+	}
+	h, err := c.startSubscription(r, track, mode, m.GetBufferSize(), m.GetInitialCredits())
+	if err != nil {
+		return err
+	}
+	resp.Message = &ffipb.Response_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackResponse{
+		Subscription: &ffipb.OwnedDataTrackSubscription{Handle: h, Track: remoteTrackInfo(track)},
+	}}
+	return nil
+}
+
+// startSubscription creates a subscription handle (child of the room) and starts
+// establishing it in the background.
+func (c *Client) startSubscription(r *Room, track *room.RemoteDataTrack, mode ffipb.DeliveryMode, bufferSize, initialCredits uint32) (uint64, error) {
+	size := int(bufferSize)
+	if size == 0 {
+		size = int(r.options.GetDataTrackBufferSize())
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	s := &Subscription{room: r, track: track, mode: mode, ctx: ctx, cancel: cancel,
+		credits: newCredits(mode, initialCredits), ready: make(chan struct{})}
+	h, err := c.handles.Insert(KindDataTrackSubscription, s, r.handle, s.release)
+	if err != nil {
+		cancel()
+		return 0, err
+	}
+	s.handle = h
+	if !c.goBackground(func() { s.run(size) }) {
+		cancel()
+		close(s.ready)
+		return 0, ErrClientClosed
+	}
+	return h, nil
+}
+
+// run establishes the subscription, delivers its frames (EVENTS, CREDITS) and reports its
+// end. Nothing is delivered after the handle was released.
+func (s *Subscription) run(bufferSize int) {
+	sub, err := s.track.Subscribe(s.ctx, room.SubscribeOptions{BufferSize: bufferSize})
+	s.sub, s.err = sub, err
+	close(s.ready)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.ended(ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_FAILED, fromCore(err))
+		}
+		return
+	}
+	if s.mode == ffipb.DeliveryMode_DELIVERY_MODE_PULL {
+		select {
+		case <-sub.Done():
+			s.ended(endReason(sub.EndReason()), nil)
+		case <-s.ctx.Done():
+		}
+		return
+	}
+	var pendingLost uint64
+	for {
+		if !s.take(s.ctx) {
+			return
+		}
+		f, err := sub.Next(s.ctx)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.ended(endReason(sub.EndReason()), nil)
+			}
+			return
+		}
+		drops := s.coreDrops()
+		ev := &ffipb.DataTrackFrameEvent{
+			SubscriptionHandle: s.handle,
+			Payload:            f.Payload,
+			DroppedBefore:      pendingLost + drops - s.lastDrops,
+		}
+		if f.HasUserTimestamp {
+			ts := f.UserTimestamp
+			ev.UserTimestamp = &ts
+		}
+		out := &ffipb.Event{Message: &ffipb.Event_DataTrackFrame{DataTrackFrame: ev}}
+		if s.mode == ffipb.DeliveryMode_DELIVERY_MODE_EVENTS {
+			if !s.room.c.TryPost(out) {
+				pendingLost++ // lossy by contract; reported with the next frame
+				s.lost.Add(1)
+				continue
+			}
+		} else if s.room.c.Post(s.ctx, out) != nil {
+			return
+		}
+		pendingLost, s.lastDrops = 0, drops
+		s.received.Add(1)
+	}
+}
+
+func endReason(r room.DataTrackEndReason) ffipb.SubscriptionEndReason {
+	switch r {
+	case room.EndReasonUnpublished, room.EndReasonPublisherLeft:
+		return ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_UNPUBLISHED
+	case room.EndReasonDisconnected:
+		return ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_DISCONNECTED
+	}
+	return ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_UNSPECIFIED
+}
+
+func (s *Subscription) ended(reason ffipb.SubscriptionEndReason, err error) {
+	ev := &ffipb.DataTrackSubscriptionEnded{
+		SubscriptionHandle: s.handle,
+		Reason:             reason,
+		Error:              ToProto(err),
+		FramesReceived:     s.received.Load(),
+		FramesDropped:      s.coreDrops() + s.lost.Load(),
+	}
+	_ = s.room.c.Post(s.ctx, &ffipb.Event{Message: &ffipb.Event_DataTrackSubscriptionEnded{DataTrackSubscriptionEnded: ev}})
+}
+
+// remoteTrackPublished translates DataTrackPublished. Tracks in the connect snapshot are not
+// announced again, except with auto_subscribe, where every track gets one event carrying its
+// subscription.
+func (r *Room) remoteTrackPublished(rm *room.Room, t *room.RemoteDataTrack, announced *announcedSet) *ffipb.RoomEvent {
+	auto := r.options.GetAutoSubscribe()
+	if announced.tracks[t] && !auto {
+		return nil
+	}
+	if auto && announced.autoSubscribed[t] {
+		return nil
+	}
+	announced.tracks[t] = true
+	pub := &ffipb.RemoteDataTrackPublished{Track: remoteTrackInfo(t)}
+	if auto {
+		announced.autoSubscribed[t] = true
+		h, err := r.c.startSubscription(r, t, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0, 0)
+		if err != nil {
+			r.log.Warn("auto-subscribing to a data track failed", "track", t.SID(), "err", err)
+		} else {
+			pub.AutoSubscription = &ffipb.OwnedDataTrackSubscription{Handle: h, Track: pub.Track}
+		}
+	}
+	return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackPublished{DataTrackPublished: pub}}
+}

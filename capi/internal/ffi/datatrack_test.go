@@ -1,0 +1,197 @@
+package ffi
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+)
+
+func publishTrack(t *testing.T, h *host, room uint64, name string) *ffipb.OwnedLocalDataTrack {
+	t.Helper()
+	return h.call(&ffipb.Request{Message: &ffipb.Request_PublishDataTrack{PublishDataTrack: &ffipb.PublishDataTrackRequest{
+		RoomHandle: room, Name: name, FrameEncoding: "json",
+	}}}).GetPublishDataTrack().GetTrack()
+}
+
+func subscribe(t *testing.T, h *host, room uint64, publisher, sid string, mode ffipb.DeliveryMode) uint64 {
+	t.Helper()
+	resp := h.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
+		RoomHandle: room, PublisherIdentity: publisher, TrackSid: sid, Delivery: mode,
+	}}})
+	wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_OK)
+	return resp.GetSubscribeDataTrack().GetSubscription().GetHandle()
+}
+
+// frameEvents returns the frames delivered to a subscription so far (warm-up frames, sent
+// while subscriptions were being established, left out).
+func frameEvents(evs []*ffipb.Event, sub uint64) []*ffipb.DataTrackFrameEvent {
+	var out []*ffipb.DataTrackFrameEvent
+	for _, ev := range evs {
+		if f := ev.GetDataTrackFrame(); f.GetSubscriptionHandle() == sub && string(f.GetPayload()) != "warm-up" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestE2EDataTracks(t *testing.T) {
+	s := startSFU(t)
+	alice, ar, _ := joinHost(t, s, "dt", "alice")
+	bob, br, _ := joinHost(t, s, "dt", "bob")
+	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+
+	track := publishTrack(t, alice, ar, "sensor")
+	if track.GetHandle() == 0 || track.GetInfo().GetName() != "sensor" || track.GetInfo().GetSid() == "" || track.GetInfo().GetFrameEncoding() != "json" {
+		t.Fatalf("published track: %v", track)
+	}
+	th := track.GetHandle()
+	comp := alice.completion(alice.async(&ffipb.Request{Message: &ffipb.Request_PublishDataTrack{PublishDataTrack: &ffipb.PublishDataTrackRequest{RoomHandle: ar, Name: "sensor"}}}))
+	if comp.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS {
+		t.Fatalf("duplicate name: %v", comp)
+	}
+
+	ev, _ := bob.roomEvent("track published", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
+	pub := ev.GetDataTrackPublished().GetTrack()
+	if pub.GetPublisherIdentity() != "alice" || pub.GetInfo().GetSid() != track.GetInfo().GetSid() || pub.GetInfo().GetFrameEncoding() != "json" {
+		t.Fatalf("remote track: %v", pub)
+	}
+	events := subscribe(t, bob, br, "alice", pub.GetInfo().GetSid(), ffipb.DeliveryMode_DELIVERY_MODE_EVENTS)
+	pull := subscribe(t, bob, br, "alice", pub.GetInfo().GetSid(), ffipb.DeliveryMode_DELIVERY_MODE_PULL)
+	wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
+		RoomHandle: br, PublisherIdentity: "alice", TrackSid: "DTR_nope",
+	}}}), ffipb.ErrorCode_ERROR_CODE_NOT_FOUND)
+
+	// Subscriptions are established in the background: push until the first frame arrives.
+	warmEvents := func() bool {
+		for _, ev := range bob.s.snapshot() {
+			if ev.GetDataTrackFrame().GetSubscriptionHandle() == events {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(hangGuard)
+	for pulled := false; !pulled || !warmEvents(); {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame reached the subscriptions")
+		}
+		if err := alice.c.PushFrame(th, []byte("warm-up"), 0, false); err != nil && CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL {
+			t.Fatal(err)
+		}
+		if _, err := bob.c.ReadFrame(pull, 10*time.Millisecond); err == nil {
+			pulled = true
+		}
+	}
+	readPull := func() (Frame, error) { // skips warm-up frames still in flight
+		for {
+			f, err := bob.c.ReadFrame(pull, hangGuard)
+			if err != nil || string(f.Payload) != "warm-up" {
+				return f, err
+			}
+		}
+	}
+
+	// Frames through the fast path and through the protobuf request, one at a time, each
+	// with its timestamp; both subscriptions get them in order.
+	const n = 20
+	for i := range n {
+		payload := fmt.Appendf(nil, "frame %d", i)
+		if i%2 == 0 {
+			if err := alice.c.PushFrame(th, payload, uint64(1000+i), true); err != nil {
+				t.Fatalf("push %d: %v", i, err)
+			}
+		} else {
+			ts := uint64(1000 + i)
+			wantRespCode(t, alice.do(&ffipb.Request{Message: &ffipb.Request_PushDataTrackFrame{PushDataTrackFrame: &ffipb.PushDataTrackFrameRequest{
+				TrackHandle: th, Payload: payload, UserTimestamp: &ts,
+			}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+		}
+		bob.s.waitFor(t, fmt.Sprintf("frame %d", i), func(evs []*ffipb.Event) bool { return len(frameEvents(evs, events)) > i })
+		f, err := readPull()
+		if err != nil || string(f.Payload) != string(payload) || !f.HasUserTimestamp || f.UserTimestamp != uint64(1000+i) {
+			t.Fatalf("pulled frame %d: %q %v %v", i, f.Payload, f.UserTimestamp, err)
+		}
+	}
+	got := frameEvents(bob.s.snapshot(), events)
+	for i, f := range got {
+		if string(f.GetPayload()) != fmt.Sprintf("frame %d", i) || f.GetUserTimestamp() != uint64(1000+i) || f.GetDroppedBefore() != 0 {
+			t.Fatalf("event frame %d: %v", i, f)
+		}
+	}
+	if _, err := bob.c.ReadFrame(pull, 0); CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_TIMEOUT {
+		t.Fatalf("empty pull: %v", err)
+	}
+	// Fast-path misuse stays typed.
+	if err := bob.c.PushFrame(events, nil, 0, false); CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE {
+		t.Fatalf("push on a subscription: %v", err)
+	}
+	if _, err := bob.c.ReadFrame(events, 0); CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION {
+		t.Fatalf("read on an events subscription: %v", err)
+	}
+
+	// Unpublish: pushes fail at once, subscribers see the track go and their subscriptions end.
+	wantRespCode(t, alice.do(&ffipb.Request{Message: &ffipb.Request_UnpublishDataTrack{UnpublishDataTrack: &ffipb.UnpublishDataTrackRequest{TrackHandle: th}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+	if err := alice.c.PushFrame(th, []byte("late"), 0, false); CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_TRACK_UNPUBLISHED {
+		t.Fatalf("push after unpublish: %v", err)
+	}
+	if r := alice.do(&ffipb.Request{Message: &ffipb.Request_DataTrackIsPublished{DataTrackIsPublished: &ffipb.DataTrackIsPublishedRequest{TrackHandle: th}}}); r.GetDataTrackIsPublished().GetIsPublished() {
+		t.Fatal("still published")
+	}
+	ev, _ = bob.roomEvent("track unpublished", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackUnpublished() != nil })
+	if u := ev.GetDataTrackUnpublished(); u.GetPublisherIdentity() != "alice" || u.GetName() != "sensor" || u.GetSid() != pub.GetInfo().GetSid() {
+		t.Fatalf("unpublished: %v", u)
+	}
+	for _, sub := range []uint64{events, pull} {
+		evs := bob.s.waitFor(t, "subscription ended", func(evs []*ffipb.Event) bool {
+			for _, ev := range evs {
+				if ev.GetDataTrackSubscriptionEnded().GetSubscriptionHandle() == sub {
+					return true
+				}
+			}
+			return false
+		})
+		for _, ev := range evs {
+			if e := ev.GetDataTrackSubscriptionEnded(); e.GetSubscriptionHandle() == sub {
+				if e.GetReason() != ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_UNPUBLISHED || e.GetFramesReceived() < n {
+					t.Fatalf("ended: %v", e)
+				}
+			}
+		}
+	}
+	if _, err := bob.c.ReadFrame(pull, hangGuard); CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_END_OF_STREAM {
+		t.Fatalf("read after end: %v", err)
+	}
+}
+
+// With auto_subscribe every RemoteDataTrackPublished event carries a subscription.
+func TestE2EDataTrackAutoSubscribe(t *testing.T) {
+	s := startSFU(t)
+	alice, ar, _ := joinHost(t, s, "dt-auto", "alice")
+	track := publishTrack(t, alice, ar, "early") // published before bob joins: in his snapshot
+	bob := newHost(t)
+	br := bob.createRoom(&ffipb.RoomOptions{AutoSubscribe: true})
+	res := bob.connect(br, s.URL(), mintToken(t, s, "dt-auto", "bob"))
+	if len(res.GetRemoteDataTracks()) != 1 || res.GetRemoteDataTracks()[0].GetInfo().GetSid() != track.GetInfo().GetSid() {
+		t.Fatalf("snapshot tracks: %v", res.GetRemoteDataTracks())
+	}
+	ev, _ := bob.roomEvent("auto subscription", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
+	sub := ev.GetDataTrackPublished().GetAutoSubscription().GetHandle()
+	if sub == 0 {
+		t.Fatalf("no auto subscription: %v", ev)
+	}
+	deadline := time.Now().Add(hangGuard)
+	for len(frameEvents(bob.s.snapshot(), sub)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame on the auto subscription")
+		}
+		_ = alice.c.PushFrame(track.GetHandle(), []byte("x"), 0, false)
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Dropping the room releases the subscription with it.
+	if err := bob.c.DropHandle(br); err != nil {
+		t.Fatal(err)
+	}
+	wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_GrantCredits{GrantCredits: &ffipb.GrantCreditsRequest{Handle: sub, Credits: 1}}}), ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
+}
