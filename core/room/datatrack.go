@@ -145,6 +145,7 @@ func (e DataTrackEndReason) String() string {
 // (also for tracks that already existed when we joined). It comes before any
 // frame of the track can be received.
 type DataTrackPublished struct {
+	// Track is the new remote track.
 	Track *RemoteDataTrack
 }
 
@@ -152,12 +153,14 @@ type DataTrackPublished struct {
 // (unpublished, its publisher left, or the room disconnected). Its
 // subscriptions have ended.
 type DataTrackUnpublished struct {
+	// Track is the track that went away (IsPublished is false).
 	Track *RemoteDataTrack
 }
 
 // LocalDataTrackPublished reports that one of our data tracks was published
 // (PublishDataTrack is about to return it).
 type LocalDataTrackPublished struct {
+	// Track is the published local track.
 	Track *LocalDataTrack
 }
 
@@ -165,7 +168,9 @@ type LocalDataTrackPublished struct {
 // is nil after Unpublish, else why the track ended (e.g. the server
 // unpublished it, canPublishData was revoked, the room disconnected).
 type LocalDataTrackUnpublished struct {
-	Track  *LocalDataTrack
+	// Track is the local track that ended.
+	Track *LocalDataTrack
+	// Reason is nil after Unpublish, else why the track ended.
 	Reason error
 }
 
@@ -757,6 +762,23 @@ func mapDataTrackErr(err error) error {
 	return err
 }
 
+// WithDataTrack publishes a data track, runs fn with it and unpublishes it
+// when fn returns (the scoped form of PublishDataTrack/Unpublish, spec
+// §8.2). It returns fn's error, else the publish or unpublish error.
+func (lp *LocalParticipant) WithDataTrack(ctx context.Context, name string, opts DataTrackOptions, fn func(*LocalDataTrack) error) error {
+	t, err := lp.PublishDataTrack(ctx, name, opts)
+	if err != nil {
+		return err
+	}
+	ferr := fn(t)
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if uerr := t.Unpublish(uctx); ferr == nil {
+		return uerr
+	}
+	return ferr
+}
+
 // DataTracks returns the local participant's published data tracks, ordered
 // by publication.
 func (lp *LocalParticipant) DataTracks() []*LocalDataTrack {
@@ -782,6 +804,22 @@ func (t *LocalDataTrack) TryPush(f Frame) error {
 	t.pushed.Add(1)
 	t.d.kickWriter()
 	return nil
+}
+
+// Push is TryPush for producers that prefer back-pressure to skipping
+// frames: while the queue is full it waits (bounded by ctx) until the writer
+// has drained it, then queues f. Each refused attempt still counts in
+// LocalDataTrackStats.Rejected.
+func (t *LocalDataTrack) Push(ctx context.Context, f Frame) error {
+	for {
+		err := t.TryPush(f)
+		if !errors.Is(err, ErrQueueFull) {
+			return err
+		}
+		if err := t.Flush(ctx); err != nil {
+			return err
+		}
+	}
 }
 
 // Flush waits until every frame queued so far has been handed to the

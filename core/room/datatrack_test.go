@@ -605,3 +605,41 @@ func TestDataTrackPacketLossAndReorder(t *testing.T) {
 		seen[checkNumbered(t, f.Payload, 500)] = true
 	}
 }
+
+func TestDataTrackScopedPublishAndBlockingPush(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	sub := joinPeer(t, ctx, s, "dt", "sub", room.Options{})
+	var lt *room.LocalDataTrack
+	const n, size = 64, 50_000 // 4 × the queue: Push must wait, never fail
+	err := pub.r.LocalParticipant().WithDataTrack(ctx, "scoped", room.DataTrackOptions{}, func(tr *room.LocalDataTrack) error {
+		lt = tr
+		st := subscribe(t, ctx, sub.track(ctx, "pub", "scoped"), room.SubscribeOptions{BufferSize: n})
+		for i := range n {
+			if err := tr.Push(ctx, room.Frame{Payload: numbered(i, size)}); err != nil {
+				return err
+			}
+		}
+		seen := map[int]bool{}
+		for len(seen) < n {
+			f, err := st.Next(ctx)
+			if err != nil {
+				return err
+			}
+			seen[checkNumbered(t, f.Payload, size)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lt.IsPublished() || lt.Stats().Sent != n {
+		t.Fatalf("after WithDataTrack: published=%v stats=%+v", lt.IsPublished(), lt.Stats())
+	}
+	sub.wait(ctx, "DataTrackUnpublished", func(ev room.Event) bool {
+		e, ok := ev.(room.DataTrackUnpublished)
+		return ok && e.Track.Name() == "scoped"
+	})
+}
