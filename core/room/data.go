@@ -29,7 +29,9 @@ type DataPublishOptions struct {
 // the size); larger payloads are the job of data streams. When the channel
 // is backed up (bufferedAmount above its high-water mark) the call waits for
 // it to drain, bounded by ctx; it never buffers without bound. Returns
-// ErrDisconnected after the room has disconnected.
+// ErrDisconnected after the room has disconnected. While the room is
+// reconnecting, a reliable publish waits for the connection to come back
+// (bounded by ctx) and a lossy one fails with ErrReconnecting.
 func (lp *LocalParticipant) PublishData(ctx context.Context, payload []byte, opts DataPublishOptions) error {
 	return lp.room.SendPacket(ctx, buildUserPacket(lp.Identity(), payload, opts), opts.Reliable)
 }
@@ -68,8 +70,12 @@ func buildUserPacket(identity string, payload []byte, opts DataPublishOptions) *
 // backpressure bounded by ctx. Reliable packets are kept for replay after a
 // resume. pkt must not be modified concurrently; it is not retained.
 //
-// If the data channels are not open yet (only possible while connecting or,
-// later, reconnecting) it waits for them, bounded by ctx.
+// While the room is connecting or reconnecting, reliable packets wait
+// (bounded by ctx) and go out once the connection is back — after a resume
+// in order behind the replay of older packets, after a full reconnect on the
+// new session — and are never dropped silently; lossy packets fail at once
+// with ErrReconnecting during a reconnect (they wait while connecting). See
+// Room.sendData.
 func (r *Room) SendPacket(ctx context.Context, pkt *lkpb.DataPacket, reliable bool) error {
 	select {
 	case <-r.closing:
@@ -83,17 +89,12 @@ func (r *Room) SendPacket(ctx context.Context, pkt *lkpb.DataPacket, reliable bo
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	eng := r.eng.Load()
 	// E2EE: encrypt pkt's value before sequencing (the sequence is stamped
 	// on the outer packet, RPC spec §1.7).
 	if err := r.encryptPacket(pkt); err != nil {
 		return err
 	}
-	err := eng.SendPacket(ctx, pkt, reliable)
-	if errors.Is(err, engine.ErrClosed) || (errors.Is(err, engine.ErrChannelNotOpen) && r.isClosing()) {
-		return ErrDisconnected
-	}
-	return err
+	return r.sendData(ctx, pkt, reliable)
 }
 
 func (r *Room) isClosing() bool {
@@ -172,6 +173,9 @@ func (r *Room) dispatchPacket(pkt *lkpb.DataPacket, reliable bool, enc lkpb.Encr
 func (r *Room) sendDataTrackPacket(b []byte) error {
 	if r.isClosing() {
 		return ErrDisconnected
+	}
+	if err := r.dataTrackSendable(); err != nil {
+		return err
 	}
 	err := r.eng.Load().SendDataTrackPacket(b)
 	if errors.Is(err, engine.ErrClosed) {

@@ -79,7 +79,7 @@ func (r *Room) updateLocal(ctx context.Context, req *lkpb.UpdateParticipantMetad
 		req.RequestId = p.id
 		sendCtx, cancel := context.WithTimeout(ctx, time.Second*5)
 		defer cancel()
-		sendErr = r.sig.Send(sendCtx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateMetadata{UpdateMetadata: req}})
+		sendErr = r.sendSignalLoop(sendCtx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateMetadata{UpdateMetadata: req}})
 		if sendErr == nil {
 			r.pending = append(r.pending, p)
 		}

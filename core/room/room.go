@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,8 +69,8 @@ const (
 	StateConnecting
 	// StateConnected: PeerConnection connected and both data channels open.
 	StateConnected
-	// StateReconnecting: a resume or full reconnect is in progress (reserved:
-	// reconnection is not implemented yet).
+	// StateReconnecting: the connection broke and a resume or full reconnect
+	// is in progress (see Reconnecting / Reconnected events).
 	StateReconnecting
 )
 
@@ -121,6 +120,9 @@ type Options struct {
 	// legacyData (tests only, see streams.go) advertises an older client
 	// protocol and capabilities and sends like such a client.
 	legacyData *legacyDataProtocol
+	// settingEngineHook (tests only, reconnect_test.go) adjusts each
+	// engine's pion SettingEngine (ICE timeouts, a UDP mux that can be cut).
+	settingEngineHook func(*webrtc.SettingEngine)
 }
 
 // Room is a connection to a LiveKit room. Create it with Connect. All
@@ -166,6 +168,18 @@ type Room struct {
 	signalHook    func(res *lkpb.SignalResponse)
 	dataTrackHook func(b []byte)
 
+	// Reconnection (reconnect.go). syncStateHook adds to the SyncState sent
+	// on a resume (published data tracks); fullReconnectHook runs after a
+	// full reconnect has completed (republish data tracks, resubscribe). Both
+	// run on the loop goroutine and must not block.
+	syncStateHook     func(ss *lkpb.SyncState)
+	fullReconnectHook func()
+	rc                reconnectState              // loop-owned
+	send              sendGate                    // whether data may be sent now
+	sigMsgs           <-chan *lkpb.SignalResponse // messages of the live WebSocket, nil when none (loop-owned)
+	dataReadyC        <-chan struct{}             // the current engine's DataReady until it fired (loop-owned)
+	engGen            uint64                      // generation of the current engine (loop-owned)
+
 	dt   *dataTracks // data-track managers and writer (datatrack.go)
 	e2ee *roomE2EE   // nil without E2EE (e2ee.go)
 
@@ -173,8 +187,10 @@ type Room struct {
 }
 
 type engineEvent struct {
-	state     webrtc.PeerConnectionState
-	candidate *webrtc.ICECandidateInit
+	gen         uint64 // engine generation: events of replaced engines are ignored
+	state       webrtc.PeerConnectionState
+	candidate   *webrtc.ICECandidateInit
+	closedLabel string // a data channel closed by the peer
 }
 
 // Connect joins a room: it dials `<url>/rtc/v1` with the token and an
@@ -226,20 +242,7 @@ func Connect(ctx context.Context, url, token string, opts Options) (*Room, error
 		_ = eng.Close()
 		return nil, err
 	}
-	jr := &lkpb.JoinRequest{
-		ClientInfo: &lkpb.ClientInfo{
-			Sdk:            lkpb.ClientInfo_GO,
-			Version:        Version,
-			Protocol:       signalProtocol,
-			Os:             runtime.GOOS,
-			ClientProtocol: r.advertisedClientProtocol(),
-			Capabilities:   r.advertisedCaps(),
-		},
-		// Data-only: no media subscriptions, so the server never asks for
-		// media sections (spec §10.17); data delivery does not depend on it.
-		ConnectionSettings: &lkpb.ConnectionSettings{AutoSubscribe: false},
-		PublisherOffer:     offer,
-	}
+	jr := r.newJoinRequest(offer)
 	sig, first, err := signal.Dial(ctx, url, token, jr, signal.DialOptions{Logger: log, HTTPClient: opts.HTTPClient})
 	if err != nil {
 		_ = eng.Close()
@@ -264,6 +267,7 @@ func Connect(ctx context.Context, url, token string, opts Options) (*Room, error
 		log.Warn("room: applying ICE servers failed", "err", err)
 	}
 	sig.StartKeepalive(time.Duration(join.GetPingInterval())*time.Second, time.Duration(join.GetPingTimeout())*time.Second)
+	r.applyJoinSettings(join)
 	log.Info("room: joined", "room", r.roomInfo.GetName(), "room_sid", r.roomInfo.GetSid(),
 		"identity", r.local.Identity(), "sid", r.local.SID(), "server_version", join.GetServerInfo().GetVersion(),
 		"others", len(join.GetOtherParticipants()))
@@ -300,15 +304,21 @@ func (r *Room) newEngine() (*engine.Engine, error) {
 		}
 		ice = append(ice, is)
 	}
+	r.engGen++
+	gen := r.engGen
 	eng, err := engine.New(engine.Config{
 		Logger:                r.log,
 		ICEServers:            ice,
 		SCTPReceiveBufferSize: r.opts.SCTPReceiveBufferSize,
+		SettingEngineHook:     r.opts.settingEngineHook,
 		OnLocalCandidate: func(c webrtc.ICECandidateInit) {
-			r.postEngineEvent(engineEvent{candidate: &c})
+			r.postEngineEvent(engineEvent{gen: gen, candidate: &c})
 		},
 		OnConnectionState: func(s webrtc.PeerConnectionState) {
-			r.postEngineEvent(engineEvent{state: s})
+			r.postEngineEvent(engineEvent{gen: gen, state: s})
+		},
+		OnDataChannelClosed: func(label string) {
+			r.postEngineEvent(engineEvent{gen: gen, closedLabel: label})
 		},
 		OnPacket: r.handlePacket,
 		OnDataTrackPacket: func(b []byte) {
@@ -349,15 +359,16 @@ func (r *Room) setErr(err error) {
 
 // loop is the owner goroutine of all signalling state.
 func (r *Room) loop() {
-	eng := r.eng.Load()
-	dataReady := eng.DataReady()
+	r.dataReadyC = r.eng.Load().DataReady()
+	r.sigMsgs = r.sig.Messages()
 	for {
 		select {
-		case res, ok := <-r.sig.Messages():
+		case res, ok := <-r.sigMsgs:
 			if !ok {
-				err := r.sig.Err()
-				r.teardown(lkpb.DisconnectReason_SIGNAL_CLOSE, fmt.Errorf("%w: %w", ErrSignalLost, err), false)
-				return
+				if r.onSignalClosed() {
+					return
+				}
+				continue
 			}
 			if r.handleSignal(res) {
 				return
@@ -366,18 +377,38 @@ func (r *Room) loop() {
 			if r.handleEngineEvent(ev) {
 				return
 			}
-		case <-dataReady:
-			dataReady = nil
+		case <-r.dataReadyC:
+			r.dataReadyC = nil
 			r.dataReady = true
 			r.maybeConnected()
+			if r.checkAttemptDone() {
+				return
+			}
 		case cmd := <-r.cmds:
 			cmd()
 		case <-r.dataTrackTimer():
 			r.dt.tick()
 		case <-r.pcFailed:
-			// Resume (ICE restart) will start here; for now the session ends.
-			r.teardown(lkpb.DisconnectReason_UNKNOWN_REASON, fmt.Errorf("%w: ICE/DTLS failed or closed by the peer", ErrPeerConnectionFailed), true)
-			return
+			r.pcFailed = nil
+			if r.onTransportFailed() {
+				return
+			}
+		case <-r.rc.timerC:
+			if r.startAttempt() {
+				return
+			}
+		case res := <-r.rc.dialC:
+			if r.onDialResult(res) {
+				return
+			}
+		case <-r.rc.deadlineC:
+			if r.failAttempt(failOther, fmt.Errorf("%w: transport not back within the peer connection timeout", ErrPeerConnectionFailed)) {
+				return
+			}
+		case <-r.rc.pollC:
+			if r.checkAttemptDone() {
+				return
+			}
 		case <-r.disconnectCh:
 			r.teardown(lkpb.DisconnectReason_CLIENT_INITIATED, r.abortErr, true)
 			return
@@ -393,10 +424,11 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) bool {
 		if err := eng.HandleAnswer(m.Answer); err != nil {
 			if errors.Is(err, engine.ErrStaleAnswer) || errors.Is(err, engine.ErrNoPendingOffer) {
 				r.log.Debug("room: ignoring answer", "err", err)
-			} else {
-				r.teardown(lkpb.DisconnectReason_STATE_MISMATCH, fmt.Errorf("%w: %w", ErrPeerConnectionFailed, err), true)
+			} else if r.onNegotiationFailed(err) {
 				return true
 			}
+		} else if r.onAnswerApplied() {
+			return true
 		}
 	case *lkpb.SignalResponse_Trickle:
 		// Single-PC: every candidate belongs to our one PeerConnection,
@@ -440,43 +472,48 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) bool {
 	return false
 }
 
-// handleLeave: DISCONNECT ends the room with the server's reason. RESUME and
-// RECONNECT are where resume / full reconnect will start; until reconnection
-// is implemented they end the room too, with the server's reason.
+// handleLeave: DISCONNECT ends the room with the server's reason; RESUME and
+// RECONNECT start a resume / full reconnect (reconnect.go).
 func (r *Room) handleLeave(l *lkpb.LeaveRequest) bool {
 	r.log.Info("room: server sent leave", "reason", l.GetReason().String(), "action", l.GetAction().String())
-	var err error
 	if l.GetAction() != lkpb.LeaveRequest_DISCONNECT {
-		err = fmt.Errorf("%w: server requested %s, reconnection is not implemented", ErrSignalLost, l.GetAction())
+		return r.onLeave(l)
 	}
-	r.teardown(l.GetReason(), err, false)
+	r.teardown(l.GetReason(), nil, false)
 	return true
 }
 
 func (r *Room) handleEngineEvent(ev engineEvent) bool {
+	if ev.gen != r.engGen {
+		return false // from an engine replaced by a full reconnect
+	}
 	if ev.candidate != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), signal.DefaultWriteTimeout)
-		defer cancel()
 		b, err := marshalCandidate(*ev.candidate)
-		if err == nil {
-			err = r.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Trickle{
-				Trickle: &lkpb.TrickleRequest{CandidateInit: b, Target: lkpb.SignalTarget_PUBLISHER}}})
-		}
 		if err != nil {
-			r.log.Debug("room: sending trickle failed", "err", err)
+			r.log.Debug("room: encoding candidate failed", "err", err)
+			return false
 		}
+		r.sendTrickle(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_Trickle{
+			Trickle: &lkpb.TrickleRequest{CandidateInit: b, Target: lkpb.SignalTarget_PUBLISHER}}})
 		return false
+	}
+	if ev.closedLabel != "" {
+		return r.onChannelClosed(ev.closedLabel)
 	}
 	switch ev.state {
 	case webrtc.PeerConnectionStateConnected:
 		r.pcConnected = true
 		r.maybeConnected()
+		return r.checkAttemptDone()
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		// Closed is only reported when the peer closed it (local closes are
 		// suppressed by the engine). A server that ends the session closes
 		// the PeerConnection and sends a leave at about the same time: wait
 		// a moment so its reason wins over a generic transport failure.
-		if r.pcFailed == nil {
+		// During a reconnect the attempt's own deadline decides: pion
+		// reports states from goroutines, so a stale "failed" can arrive
+		// after an ICE restart has begun.
+		if r.pcFailed == nil && !r.rc.m.active {
 			r.log.Warn("room: peer connection lost", "state", ev.state.String())
 			r.pcFailed = time.After(pcFailureGrace)
 		}
@@ -494,6 +531,7 @@ func (r *Room) maybeConnected() {
 	default:
 	}
 	r.setState(StateConnected)
+	r.send.set(true, false)
 	close(r.connected)
 }
 
@@ -515,6 +553,7 @@ func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool)
 		r.err = ErrDisconnected
 	}
 	close(r.closing)
+	r.stopReconnect()
 	if sendLeave {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		r.sig.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
@@ -549,7 +588,7 @@ func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool)
 // (ConnectionStateChanged{Disconnected}, Disconnected) stay readable.
 // Idempotent: later calls return nil at once.
 func (r *Room) Disconnect(ctx context.Context) error {
-	if !r.isClosing() {
+	if !r.isClosing() && r.State() == StateConnected {
 		// Let data published just before Disconnect reach the SFU first.
 		fctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		err := r.eng.Load().Flush(fctx)
