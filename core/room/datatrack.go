@@ -234,6 +234,8 @@ func (r *Room) initDataTracks(others []*lkpb.ParticipantInfo) {
 	d.timer.Stop()
 	r.dt = d
 	r.dataTrackHook = d.handlePacket
+	r.syncStateHook = d.syncState
+	r.fullReconnectHook = d.fullReconnected
 	d.applyRemote(d.remote.HandleJoin(others, time.Now()))
 	d.rearm()
 }
@@ -287,6 +289,17 @@ func (d *dataTracks) fullReconnected() {
 		others = append(others, rp.load())
 	}
 	d.applyRemote(d.remote.HandleJoin(others, now))
+	// The participant table was rebuilt (new RemoteParticipant objects):
+	// move the surviving tracks to them.
+	d.mu.Lock()
+	survivors := make([]*RemoteDataTrack, 0, len(d.remotes))
+	for _, rt := range d.remotes {
+		survivors = append(survivors, rt)
+	}
+	d.mu.Unlock()
+	for _, rt := range survivors {
+		d.attach(rt)
+	}
 	d.applyLocal(d.local.SessionRestored(now))
 	d.applyRemote(d.remote.SessionRestored(now))
 	d.checkTransport()
@@ -405,13 +418,10 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 		case datatrack.RemoteTrackPublished:
 			rt := &RemoteDataTrack{d: d, unpublished: make(chan struct{})}
 			rt.info.Store(&o.Info)
-			rt.publisher = d.r.parts.remote(o.Info.PublisherIdentity)
 			d.mu.Lock()
 			d.remotes[o.Info.Sid] = rt
 			d.mu.Unlock()
-			if rt.publisher != nil {
-				rt.publisher.dataTracks.add(rt)
-			}
+			d.attach(rt)
 			d.r.events.push(DataTrackPublished{Track: rt})
 		case datatrack.RemoteTrackUnpublished:
 			d.mu.Lock()
@@ -421,8 +431,8 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 			if rt == nil {
 				continue
 			}
-			if rt.publisher != nil {
-				rt.publisher.dataTracks.remove(rt)
+			if p := rt.publisher.Load(); p != nil {
+				p.dataTracks.remove(rt)
 			}
 			close(rt.unpublished)
 			d.r.events.push(DataTrackUnpublished{Track: rt})
@@ -453,13 +463,29 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 	}
 }
 
+// attach links rt to the current RemoteParticipant of its publisher (loop).
+func (d *dataTracks) attach(rt *RemoteDataTrack) {
+	cur := d.r.parts.remote(rt.PublisherIdentity())
+	old := rt.publisher.Load()
+	if old == cur && cur != nil && slices.Contains(cur.DataTracks(), rt) {
+		return
+	}
+	if old != nil {
+		old.dataTracks.remove(rt)
+	}
+	rt.publisher.Store(cur)
+	if cur != nil {
+		cur.dataTracks.add(rt)
+	}
+}
+
 // endReason classifies how a subscription ended (loop).
 func (d *dataTracks) endReason(s *DataTrackSubscription, err error) DataTrackEndReason {
 	switch {
 	case errors.Is(err, datatrack.ErrDisconnected):
 		return EndReasonDisconnected
 	case errors.Is(err, datatrack.ErrTrackUnpublished):
-		pub := s.track.publisher
+		pub := s.track.publisher.Load()
 		if cur := d.r.parts.remote(s.track.PublisherIdentity()); cur == nil || (pub != nil && cur != pub) {
 			return EndReasonPublisherLeft
 		}
@@ -911,7 +937,7 @@ func (t *LocalDataTrack) Stats() LocalDataTrackStats {
 type RemoteDataTrack struct {
 	d           *dataTracks
 	info        atomic.Pointer[datatrack.TrackInfo]
-	publisher   *RemoteParticipant // nil if unknown when announced
+	publisher   atomic.Pointer[RemoteParticipant] // nil if unknown when announced
 	unpublished chan struct{}
 	dropped     atomic.Uint64
 }
@@ -933,7 +959,7 @@ func (t *RemoteDataTrack) PublisherIdentity() string { return t.info.Load().Publ
 
 // Publisher is the publishing participant (nil if it was unknown when the
 // track was announced).
-func (t *RemoteDataTrack) Publisher() *RemoteParticipant { return t.publisher }
+func (t *RemoteDataTrack) Publisher() *RemoteParticipant { return t.publisher.Load() }
 
 // IsPublished reports whether the track still exists.
 func (t *RemoteDataTrack) IsPublished() bool {
