@@ -1,0 +1,143 @@
+package room_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/core/datatrack"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/tests/devsfu"
+)
+
+// Data tracks across reconnections (spec data-tracks.md §5.7; rust-sdks
+// test_subscriber_side_fault / test_publisher_side_fault, §10.4 items 8–10).
+
+func (p *peer) waitReconnected(ctx context.Context, kind room.ReconnectKind, after int) {
+	p.t.Helper()
+	seen := 0
+	p.wait(ctx, "Reconnected "+kind.String(), func(ev room.Event) bool {
+		e, ok := ev.(room.Reconnected)
+		if ok && e.Kind == kind {
+			seen++
+			return seen > after
+		}
+		return false
+	})
+}
+
+func (p *peer) reconnects(kind room.ReconnectKind) int {
+	return p.count(func(ev room.Event) bool { e, ok := ev.(room.Reconnected); return ok && e.Kind == kind })
+}
+
+// pushUntil pushes small frames until one arrives on st (frames pushed while
+// a side reconnects are lost, §5.7).
+func pushUntil(t *testing.T, ctx context.Context, lt *room.LocalDataTrack, st *room.DataTrackSubscription, payload string) {
+	t.Helper()
+	for {
+		err := lt.TryPush(room.Frame{Payload: []byte(payload)})
+		if err != nil && !errors.Is(err, datatrack.ErrRepublishing) && !errors.Is(err, room.ErrQueueFull) {
+			t.Fatalf("push: %v", err)
+		}
+		fctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		f, err := st.Next(fctx)
+		cancel()
+		if err == nil && string(f.Payload) == payload {
+			return
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("stream: %v (%v)", err, st.EndReason())
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no frame %q", payload)
+		}
+	}
+}
+
+func TestDataTrackSubscriberReconnects(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	sub := joinPeer(t, ctx, s, "dt", "sub", room.Options{})
+	lt := publish(t, ctx, pub, "t")
+	rt := sub.track(ctx, "pub", "t")
+	st := subscribe(t, ctx, rt, room.SubscribeOptions{})
+	pushUntil(t, ctx, lt, st, "before")
+
+	// Resume: the same stream keeps receiving.
+	s.DropSignal("sub")
+	sub.waitReconnected(ctx, room.ReconnectResume, 0)
+	pushUntil(t, ctx, lt, st, "after resume")
+
+	// Full reconnect: new session, new subscriber handle; the stream survives
+	// (Rust behaviour) and the track object stays the same.
+	s.SendLeave("sub", lkpb.LeaveRequest_RECONNECT, lkpb.DisconnectReason_STATE_MISMATCH)
+	sub.waitReconnected(ctx, room.ReconnectFull, 0)
+	pushUntil(t, ctx, lt, st, "after full reconnect")
+	if st.Err() != nil || !rt.IsPublished() {
+		t.Fatalf("stream ended: %v", st.Err())
+	}
+	if got := sub.r.RemoteParticipant("pub").DataTrack("t"); got != rt {
+		t.Fatalf("participant map after full reconnect: %v", got)
+	}
+}
+
+func TestDataTrackPublisherReconnects(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	sub := joinPeer(t, ctx, s, "dt", "sub", room.Options{})
+	lt := publish(t, ctx, pub, "t")
+	sid, handle := lt.SID(), lt.Info().Handle
+	st := subscribe(t, ctx, sub.track(ctx, "pub", "t"), room.SubscribeOptions{})
+	pushUntil(t, ctx, lt, st, "before")
+
+	// Resume: SyncState carries the track, the server keeps it (a stale
+	// entry would force a full reconnect), same SID, same stream.
+	s.DropSignal("pub")
+	pub.waitReconnected(ctx, room.ReconnectResume, 0)
+	pushUntil(t, ctx, lt, st, "after resume")
+	if lt.SID() != sid || pub.reconnects(room.ReconnectFull) != 0 {
+		t.Fatalf("resume: sid %q (was %q), full reconnects %d", lt.SID(), sid, pub.reconnects(room.ReconnectFull))
+	}
+
+	// Full reconnect: republished with the same handle and name; the SID
+	// changes in place and the track stays published throughout.
+	s.SendLeave("pub", lkpb.LeaveRequest_RECONNECT, lkpb.DisconnectReason_STATE_MISMATCH)
+	pub.waitReconnected(ctx, room.ReconnectFull, 0)
+	if !lt.IsPublished() {
+		t.Fatal("track unpublished by the full reconnect")
+	}
+	for lt.SID() == sid {
+		select {
+		case <-ctx.Done():
+			t.Fatal("SID never changed")
+		case <-lt.Unpublished():
+			t.Fatalf("republish failed: %v", lt.UnpublishReason())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if lt.Info().Handle != handle || lt.Name() != "t" {
+		t.Fatalf("republished as handle %d name %q", lt.Info().Handle, lt.Name())
+	}
+	// Subscribers saw the publisher leave and come back: the old stream
+	// ended, a new subscription to the republished track receives.
+	if _, err := st.Next(ctx); !errors.Is(err, room.ErrStreamEnded) {
+		t.Fatalf("old stream: %v", err)
+	}
+	rt := sub.wait(ctx, "republished track", func(ev room.Event) bool {
+		e, ok := ev.(room.DataTrackPublished)
+		return ok && e.Track.SID() == lt.SID()
+	}).(room.DataTrackPublished).Track
+	if rt.Name() != "t" || sub.r.RemoteParticipant("pub").DataTrack("t") != rt {
+		t.Fatalf("subscriber's view after republish: %v", rt.Info())
+	}
+	pushUntil(t, ctx, lt, subscribe(t, ctx, rt, room.SubscribeOptions{}), "after full reconnect")
+	if pub.count(func(ev room.Event) bool { _, ok := ev.(room.LocalDataTrackUnpublished); return ok }) != 0 {
+		t.Fatal("LocalDataTrackUnpublished during republish")
+	}
+}
