@@ -12,8 +12,12 @@
 // core/signal. Callbacks run on pion goroutines and must not block for long
 // (except OnPacket, whose blocking is the receive backpressure; see Config).
 //
-// Reconnection is layered on top later: CreateOffer(iceRestart=true) is the
-// resume ICE restart, ReliableResendBuffer/LastSentSequence/ReceiveStates/
-// DataChannelInfos feed SyncState and the replay, and a full reconnect simply
-// builds a new Engine.
+// Reconnection is driven by core/room (room/reconnect.go) and only needs a
+// few things from the engine (engine/reconnect.go): a resume keeps the
+// Engine — CreateOffer(true) is the ICE-restart offer, TransportConnected
+// tells when ICE has selected a pair again, SyncDescriptions/
+// DataChannelInfos/ReceiveStates fill SyncState, ReplayReliable re-sends the
+// resend buffer after last_message_seq — and a full reconnect closes it and
+// builds a new Engine (sequences from 1, fresh dedup state). OnDataChannelClosed
+// and OnConnectionState are the transport-failure triggers.
 package engine

@@ -25,6 +25,20 @@
 // the data channel's read goroutine (Room.dispatchPacket is the single switch
 // over DataPacket values) and appended to the same ordered event queue.
 //
+// # Reconnection
+//
+// Once connected, a lost WebSocket (any close, ping timeout), a failed
+// PeerConnection, a data channel closed by the SFU, or a server
+// leave{RESUME|RECONNECT} does not end the room: it emits Reconnecting, state
+// StateReconnecting, and either resumes the session (same SID, ICE restart,
+// unacknowledged reliable packets replayed: nothing lost or duplicated) or
+// rejoins with a new session (full reconnect, new SID, participants
+// re-announced), with JS's backoff (10 attempts), then Reconnected. The Room,
+// its LocalParticipant and all registered handlers stay valid. Reliable sends
+// made meanwhile wait for the connection; lossy ones fail with
+// ErrReconnecting. Giving up ends the room with ErrReconnectFailed. See
+// reconnect.go.
+//
 // Every blocking call takes a context. Disconnect is idempotent and waits for
 // the loop and the PeerConnection; after it, every call fails with
 // ErrDisconnected. Tokens and payloads are never logged.
