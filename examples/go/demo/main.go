@@ -8,13 +8,16 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"log"
 	"os"
+	"sort"
 	"time"
 
 	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
 )
 
@@ -94,6 +97,10 @@ func run(url, tokA, tokB string) error {
 		}
 	}
 
+	if err := dataTrackAndRPC(ctx, alice, bob); err != nil {
+		return err
+	}
+
 	// Bob leaves; alice sees the answer and the departure.
 	if err := bob.Disconnect(ctx); err != nil {
 		return err
@@ -113,5 +120,101 @@ func run(url, tokA, tokB string) error {
 	}
 	fmt.Println("demo done")
 	os.Stdout.Sync() //nolint:errcheck
+	return nil
+}
+
+// dataTrackAndRPC shows the two other data-plane features: alice publishes a
+// data track that bob subscribes to (frames carry their send time, so bob can
+// measure one-way latency), then alice calls an RPC method bob registered.
+func dataTrackAndRPC(ctx context.Context, alice, bob *room.Room) error {
+	const frames, rate = 250, 500 // 256-byte frames at 500 Hz
+
+	track, err := alice.LocalParticipant().PublishDataTrack(ctx, "sensor", room.DataTrackOptions{})
+	if err != nil {
+		return fmt.Errorf("publish data track: %w", err)
+	}
+	fmt.Printf("alice: published data track %q (%s)\n", track.Name(), track.SID())
+
+	// Bob learns about the track from his room events (DataReceived events
+	// still pending are printed on the way).
+	var remote *room.RemoteDataTrack
+	for remote == nil {
+		ev, err := bob.NextEvent(ctx)
+		if err != nil {
+			return err
+		}
+		if e, ok := ev.(room.DataTrackPublished); ok && e.Track.Name() == "sensor" {
+			remote = e.Track
+		}
+	}
+	sub, err := remote.Subscribe(ctx, room.SubscribeOptions{BufferSize: 64})
+	if err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	fmt.Printf("bob: subscribed to %s's track %q\n", remote.PublisherIdentity(), remote.Name())
+
+	go func() {
+		tick := time.NewTicker(time.Second / rate)
+		defer tick.Stop()
+		payload := make([]byte, 256)
+		for i := 0; i < frames; i++ {
+			<-tick.C
+			binary.BigEndian.PutUint64(payload, uint64(i))
+			now := uint64(time.Now().UnixMicro())
+			if err := track.TryPush(room.Frame{Payload: payload, UserTimestamp: now, HasUserTimestamp: true}); err != nil {
+				fmt.Printf("alice: frame %d not queued: %v\n", i, err)
+			}
+		}
+	}()
+
+	start := time.Now()
+	lat := make([]time.Duration, 0, frames)
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for len(lat) < frames {
+		f, err := sub.Next(wait)
+		if err != nil {
+			break // timed out: report what arrived
+		}
+		lat = append(lat, time.Duration(uint64(time.Now().UnixMicro())-f.UserTimestamp)*time.Microsecond)
+	}
+	elapsed := time.Since(start)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) > 0 {
+		fmt.Printf("bob: %d/%d frames in %v (%.0f frames/s), one-way latency p50 %v p99 %v, dropped %d\n",
+			len(lat), frames, elapsed.Round(time.Millisecond), float64(len(lat))/elapsed.Seconds(),
+			lat[len(lat)/2], lat[len(lat)*99/100], sub.Dropped())
+	} else {
+		fmt.Println("bob: no frames arrived")
+	}
+	sub.Close()
+	if err := track.Unpublish(ctx); err != nil {
+		return err
+	}
+
+	// RPC: bob registers "echo", alice calls it a few times.
+	if err := bob.RegisterRPCMethod("echo", func(_ context.Context, inv rpc.Invocation) (string, error) {
+		return inv.Payload, nil
+	}); err != nil {
+		return err
+	}
+	const calls = 50
+	rtts := make([]time.Duration, 0, calls)
+	for i := 0; i < calls; i++ {
+		t0 := time.Now()
+		resp, err := alice.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{
+			Destination: "bob", Method: "echo", Payload: fmt.Sprintf("ping %d", i), ResponseTimeout: 5 * time.Second,
+		})
+		if err != nil {
+			return fmt.Errorf("rpc: %w", err)
+		}
+		if resp != fmt.Sprintf("ping %d", i) {
+			return fmt.Errorf("rpc: unexpected echo %q", resp)
+		}
+		rtts = append(rtts, time.Since(t0))
+	}
+	sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
+	fmt.Printf("alice: %d RPC echo calls to bob, round trip p50 %v p99 %v\n", calls,
+		rtts[calls/2].Round(time.Microsecond), rtts[calls*99/100].Round(time.Microsecond))
 	return nil
 }
