@@ -760,3 +760,79 @@ func TestReconnectOnTheWire(t *testing.T) {
 		t.Fatalf("full reconnect join request %v", full)
 	}
 }
+
+// stallConn is a TCP connection that can go silent in both directions
+// without closing (a dead NAT binding, a frozen peer): reads deliver
+// nothing, writes vanish.
+type stallConn struct {
+	net.Conn
+	stalled atomic.Bool
+}
+
+func (c *stallConn) Read(p []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		if err != nil || !c.stalled.Load() {
+			return n, err
+		}
+	}
+}
+
+func (c *stallConn) Write(p []byte) (int, error) {
+	if c.stalled.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+type stallDialer struct {
+	mu    sync.Mutex
+	conns []*stallConn
+}
+
+func (d *stallDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	sc := &stallConn{Conn: c}
+	d.mu.Lock()
+	d.conns = append(d.conns, sc)
+	d.mu.Unlock()
+	return sc, nil
+}
+
+// The signalling connection goes silent without closing: nothing arrives
+// for ping_timeout, the client declares it dead (ErrPingTimeout) and
+// resumes on a new WebSocket.
+func TestReconnectPingTimeout(t *testing.T) {
+	s, err := devsfu.Start(devsfu.Options{UpdateBatchInterval: 20 * time.Millisecond, PingInterval: time.Second,
+		PingTimeout: 2 * time.Second, Logger: rcLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
+	defer cancel()
+	d := &stallDialer{}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	a := rcJoin(ctx, t, s, "ping", "a", Options{HTTPClient: &http.Client{Transport: tr}})
+	b := rcJoin(ctx, t, s, "ping", "b", Options{})
+	a.waitParticipant(ctx, "b")
+	sid := a.r.LocalParticipant().SID()
+
+	d.mu.Lock()
+	d.conns[0].stalled.Store(true)
+	d.mu.Unlock()
+	ev := a.waitFor(ctx, "Reconnecting", func(ev Event) bool { _, ok := ev.(Reconnecting); return ok }).(Reconnecting)
+	if ev.Kind != ReconnectResume || !errors.Is(ev.Err, signal.ErrPingTimeout) || !errors.Is(ev.Err, ErrSignalLost) {
+		t.Fatalf("reconnecting %+v", ev)
+	}
+	a.waitReconnected(ctx, ReconnectResume)
+	if a.r.LocalParticipant().SID() != sid {
+		t.Fatal("sid changed")
+	}
+	roundTrip(ctx, t, a, b, "after")
+	roundTrip(ctx, t, b, a, "back")
+}
