@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -835,4 +836,52 @@ func TestReconnectPingTimeout(t *testing.T) {
 	}
 	roundTrip(ctx, t, a, b, "after")
 	roundTrip(ctx, t, b, a, "back")
+}
+
+// switchTransport lets a test make later upgrade requests fail: mode 1 =
+// server unreachable, mode 2 = HTTP 401 (token refused).
+type switchTransport struct{ mode atomic.Int32 }
+
+func (st *switchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	switch st.mode.Load() {
+	case 1:
+		return nil, errors.New("connection refused (test)")
+	case 2:
+		return &http.Response{StatusCode: http.StatusUnauthorized, Status: "401 Unauthorized", Header: http.Header{},
+			Body: io.NopCloser(strings.NewReader("invalid authorization token")), Request: req}, nil
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// A refused token ends reconnection at once; otherwise the room gives up
+// after the tenth failed attempt. Both end the room with ErrReconnectFailed
+// wrapping the last failure, Disconnected last.
+func TestReconnectGivesUp(t *testing.T) {
+	s := rcServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
+	defer cancel()
+
+	st := &switchTransport{}
+	a := rcJoin(ctx, t, s, "giveup", "a", Options{HTTPClient: &http.Client{Transport: st}})
+	st.mode.Store(2)
+	s.DropSignal("a")
+	ev := a.waitFor(ctx, "Disconnected", func(ev Event) bool { _, ok := ev.(Disconnected); return ok }).(Disconnected)
+	if !errors.Is(ev.Err, ErrReconnectFailed) || !errors.Is(ev.Err, ErrUnauthorized) || a.r.State() != StateDisconnected {
+		t.Fatalf("token refused: %+v", ev)
+	}
+
+	st2 := &switchTransport{}
+	b := rcJoin(ctx, t, s, "giveup", "b", Options{HTTPClient: &http.Client{Transport: st2}})
+	st2.mode.Store(1)
+	s.DropSignal("b")
+	b.waitReconnecting(ctx, ReconnectResume)
+	// White-box: skip the ~45 s of backoff by recording nine failures.
+	if err := b.r.runOnLoop(ctx, func() { b.r.rc.m.attempts = maxReconnectAttempts - 1 }); err != nil {
+		t.Fatal(err)
+	}
+	ev = b.waitFor(ctx, "Disconnected", func(ev Event) bool { _, ok := ev.(Disconnected); return ok }).(Disconnected)
+	if !errors.Is(ev.Err, ErrReconnectFailed) || !errors.Is(ev.Err, ErrServerUnreachable) || ev.Reason != lkpb.DisconnectReason_UNKNOWN_REASON {
+		t.Fatalf("unreachable: %+v", ev)
+	}
+	<-b.r.Done()
 }
