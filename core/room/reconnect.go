@@ -90,6 +90,11 @@ type Reconnected struct {
 	// the new session could duplicate them). Always 0 after a resume, which
 	// replays them instead.
 	DiscardedPackets int
+	// ReplayedPackets counts reliable packets sent again after a resume
+	// because the SFU had not acknowledged them (spec §4.5); the SFU drops
+	// any it already had, receivers suppress duplicates, so each is
+	// delivered once. Always 0 after a full reconnect.
+	ReplayedPackets int
 }
 
 func (Reconnecting) isEvent() {}
@@ -797,10 +802,12 @@ func (r *Room) reconnectSucceeded() bool {
 	r.rc.stopTimers()
 	r.rc.phase = phaseIdle
 	eng := r.eng.Load()
+	replayed := 0
 	if kind == ReconnectResume {
 		// Always replay (JS only does when last_message_seq > 0; the
 		// server's dedupe makes a replay after 0 just as safe).
 		n, err := eng.ReplayReliable(r.rc.lastSeq)
+		replayed = n
 		if err != nil {
 			r.log.Warn("room: replay after resume failed", "err", err)
 		} else if n > 0 {
@@ -827,7 +834,7 @@ func (r *Room) reconnectSucceeded() bool {
 	r.log.Info("room: reconnected", "kind", kind.String(), "sid", r.local.SID())
 	r.setState(StateConnected)
 	r.send.set(true, false)
-	r.events.push(Reconnected{Kind: kind, DiscardedPackets: discarded})
+	r.events.push(Reconnected{Kind: kind, DiscardedPackets: discarded, ReplayedPackets: replayed})
 	if kind == ReconnectFull {
 		if h := r.fullReconnectHook; h != nil {
 			h()

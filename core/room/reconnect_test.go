@@ -476,12 +476,30 @@ func TestReconnectResumeICEKilled(t *testing.T) {
 	roundTrip(ctx, t, a, b, "before")
 
 	cc.cut.Store(true)
+	// Sent into the dead path before the failure is detected: they wait in
+	// SCTP and in the resend buffer.
+	if err := publishSeq(ctx, a, 0, 50); err != nil {
+		t.Fatal(err)
+	}
 	ev := a.waitFor(ctx, "Reconnecting", func(ev Event) bool { _, ok := ev.(Reconnecting); return ok }).(Reconnecting)
 	if ev.Kind != ReconnectResume || !errors.Is(ev.Err, ErrPeerConnectionFailed) {
 		t.Fatalf("reconnecting %+v", ev)
 	}
+	during := make(chan error, 1)
+	go func() { during <- publishSeq(ctx, a, 50, 100) }() // held until the resume
 	cc.cut.Store(false)
-	a.waitReconnected(ctx, ReconnectResume)
+	rec := a.waitReconnected(ctx, ReconnectResume)
+	if err := <-during; err != nil {
+		t.Fatal(err)
+	}
+	if rec.ReplayedPackets == 0 {
+		t.Fatal("nothing replayed although the SFU had not acknowledged the packets sent into the dead path")
+	}
+	if err := publishSeq(ctx, a, 100, 150); err != nil {
+		t.Fatal(err)
+	}
+	// SCTP retransmissions + the replay: still exactly once, in order.
+	expectSeq(ctx, t, a, b, 150)
 	if a.r.LocalParticipant().SID() != sidA {
 		t.Fatal("sid changed")
 	}
