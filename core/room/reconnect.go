@@ -58,6 +58,7 @@ const (
 	ReconnectFull
 )
 
+// String returns "resume" or "full".
 func (k ReconnectKind) String() string {
 	switch k {
 	case ReconnectResume:
@@ -702,7 +703,10 @@ func (r *Room) resumeSignalled(rr *lkpb.ReconnectResponse) bool {
 // (spec §7.3.1; recorded in 1d-resume-js): the last offer and answer,
 // subscription{subscribe: !auto_subscribe} (we join with auto_subscribe
 // false), the SCTP ids of `_lossy` and `_reliable`, the receive dedup state,
-// and whatever syncStateHook adds (published data tracks).
+// and whatever syncStateHook adds (published data tracks). (Recorded JS
+// sends subscription {} because it joins with auto_subscribe true, and a
+// subscription_permission request after the SyncState; the latter is about
+// media tracks and is not sent by this data-only client.)
 func (r *Room) buildSyncState(eng *engine.Engine) *lkpb.SyncState {
 	offer, answer := eng.SyncDescriptions()
 	ss := &lkpb.SyncState{
