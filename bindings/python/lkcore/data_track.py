@@ -19,6 +19,7 @@ Subscribing::
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, AsyncIterator, Optional
@@ -52,10 +53,11 @@ class DataTrackInfo:
     uses_e2ee: bool = False
     schema_name: str = ""
     frame_encoding: str = ""
+    schema_encoding: str = ""
 
     @classmethod
     def _from_proto(cls, p: pb.DataTrackInfo) -> "DataTrackInfo":
-        return cls(p.sid, p.name, p.uses_e2ee, p.schema_name, p.frame_encoding)
+        return cls(p.sid, p.name, p.uses_e2ee, p.schema_name, p.frame_encoding, p.schema_encoding)
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ class RemoteDataTrack:
         self._publisher = publisher
         self._info = info
         self._published = True
+        # Opened by the library with RoomOptions.auto_subscribe; handed out by subscribe().
+        self._auto_sub: Optional["DataTrackSubscription"] = None
 
     @property
     def info(self) -> DataTrackInfo:
@@ -194,7 +198,13 @@ class RemoteDataTrack:
         Args:
             buffer_size: frames buffered for a slow consumer; beyond it the library drops
                 the oldest frame and counts it in the next frame's ``dropped_before``.
+
+        With ``RoomOptions(auto_subscribe=True)`` the first call returns the subscription the
+        library already opened (its buffer is ``RoomOptions.data_track_buffer_size``).
         """
+        if self._auto_sub is not None:
+            sub, self._auto_sub = self._auto_sub, None
+            return sub
         room = self._room()
         if room is None:
             raise errors.ClientClosedError("the room is gone")
@@ -212,11 +222,15 @@ class DataTrackSubscription:
     delivered with credits, so at most ``buffer_size`` frames wait in Python.
     """
 
-    def __init__(self, client: Client, handle: int, track: RemoteDataTrack, buffer_size: int) -> None:
+    def __init__(
+        self, client: Client, handle: int, track: RemoteDataTrack, buffer_size: int, credits: bool = True
+    ) -> None:
         self._client = client
         self._handle = handle
         self._track = track
-        self._queue: CreditQueue[DataTrackFrame] = CreditQueue(client, handle, buffer_size)
+        # credits=False: the library pushes frames as events (auto-subscriptions); the Python
+        # buffer then drops its oldest frame when full and counts it like the library does.
+        self._queue: CreditQueue[DataTrackFrame] = CreditQueue(client, handle, buffer_size, credits)
         self._end_reason: int = SubscriptionEndReason.UNSPECIFIED
         self._frames_received = 0
         self._frames_dropped = 0
@@ -249,13 +263,19 @@ class DataTrackSubscription:
             f = ev.data_track_frame
             self._frames_received += 1
             self._frames_dropped += f.dropped_before
-            self._queue.put(
+            evicted = self._queue.put(
                 DataTrackFrame(
                     f.payload,
                     f.user_timestamp if f.HasField("user_timestamp") else None,
                     f.dropped_before,
                 )
             )
+            if evicted is not None:
+                self._frames_dropped += 1
+                head = self._queue._items[0]
+                self._queue.replace_head(
+                    dataclasses.replace(head, dropped_before=head.dropped_before + evicted.dropped_before + 1)
+                )
         elif kind == "data_track_subscription_ended":
             e = ev.data_track_subscription_ended
             self._end_reason = e.reason

@@ -202,12 +202,16 @@ class LocalParticipant(Participant):
         *,
         schema_name: str = "",
         frame_encoding: str = "",
+        schema_encoding: str = "",
         queue_size: int = 0,
     ) -> LocalDataTrack:
         """Publishes a data track and returns it.
 
         Args:
             name: non-empty, unique among this participant's tracks.
+            schema_name, frame_encoding, schema_encoding: optional typed-track metadata
+                (well-known encodings by name, e.g. ``"json"``, ``"protobuf"``, ``"cdr"``;
+                a schema needs a frame encoding).
             queue_size: capacity of the outgoing frame queue (0 = library default, 64);
                 ``try_push`` beyond it raises QueueFullError.
 
@@ -233,6 +237,7 @@ class LocalParticipant(Participant):
                     name=name,
                     schema_name=schema_name,
                     frame_encoding=frame_encoding,
+                    schema_encoding=schema_encoding,
                     queue_size=queue_size,
                 )
             ),

@@ -682,9 +682,26 @@ class Room(EventEmitter[RoomEventName]):
         if p is None:
             logger.debug("lkcore: data track of unknown participant %r ignored", t.publisher_identity)
             return None
+        existing = p.data_tracks.get(t.info.sid)
+        if existing is not None:  # announced again (auto-subscription of a snapshot track)
+            return existing
         track = RemoteDataTrack(self, p, DataTrackInfo._from_proto(t.info))
         p.data_tracks[track.sid] = track
         return track
+
+    def _adopt_auto_subscription(self, track: Optional[RemoteDataTrack], handle: int) -> None:
+        client = self._require_client()
+        client.adopt(handle, self._handle)
+        if track is None:
+            client.drop(handle)
+            return
+        if track._auto_sub is not None:  # a previous one was never taken: replace it
+            track._auto_sub._end(SubscriptionEndReason.UNSPECIFIED)
+            client.drop(track._auto_sub._handle)
+        size = self._options.data_track_buffer_size or 16
+        sub = DataTrackSubscription(client, handle, track, size, credits=False)
+        track._auto_sub = sub
+        self._subscriptions[handle] = sub
 
     def _subscribe_data_track(self, track: RemoteDataTrack, buffer_size: int) -> DataTrackSubscription:
         client = self._require_client()
@@ -768,7 +785,10 @@ class Room(EventEmitter[RoomEventName]):
                            d.reliable, d.encrypted),
             )
         elif kind == "data_track_published":
-            track = self._add_remote_track(re.data_track_published.track)
+            dp = re.data_track_published
+            track = self._add_remote_track(dp.track)
+            if dp.HasField("auto_subscription"):
+                self._adopt_auto_subscription(track, dp.auto_subscription.handle)
             if track is not None:
                 self.emit("data_track_published", track)
         elif kind == "data_track_unpublished":

@@ -12,8 +12,7 @@ from lkcore import errors
 
 from helpers import GUARD, EventWaiter, connect
 
-# Re-enable (remove the skip) as soon as the ABI wires the feature.
-pytestmark = [pytest.mark.devsfu, pytest.mark.skip(reason='waiting on the ABI: PublishDataTrack/SubscribeDataTrack answer UNIMPLEMENTED (core/room has no data-track integration yet)')]
+pytestmark = pytest.mark.devsfu
 
 
 async def push_until(track: lkcore.LocalDataTrack, payload: bytes, ts: int, done: "asyncio.Future[object]") -> int:
@@ -134,6 +133,9 @@ async def test_track_handle_released_when_collected_and_on_disconnect(devsfu, to
     assert client.live_handles == 2  # room + track
     alice.local_participant.data_tracks.clear()
     del t
+    # The loop's handle that resumed this task still references the finished publish future
+    # (and so the track) until the task yields once.
+    await asyncio.sleep(0)
     gc.collect()
     assert client.live_handles == 1
     t2 = await alice.local_participant.publish_data_track("kept")
@@ -142,3 +144,38 @@ async def test_track_handle_released_when_collected_and_on_disconnect(devsfu, to
     with pytest.raises((errors.ClientClosedError, errors.InvalidHandleError, errors.TrackUnpublishedError)):
         t2.try_push(b"x")
     assert not t2.is_published()
+
+
+async def test_auto_subscribe(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    try:
+        early = await alice.local_participant.publish_data_track("early")
+        bob = lkcore.Room(lkcore.RoomOptions(auto_subscribe=True, data_track_buffer_size=32))
+        published = EventWaiter(bob, "data_track_published")  # before connect: none is missed
+        await asyncio.wait_for(bob.connect(devsfu.url, token_for("bob")), GUARD)
+        try:
+            (t_early,) = await published.wait(lambda t: t.name == "early")  # snapshot tracks are announced too
+            late = await alice.local_participant.publish_data_track("late")
+            (t_late,) = await published.wait(lambda t: t.name == "late")
+            client = bob.client
+            assert client is not None
+            assert client.live_handles == 3  # room + two auto-subscriptions
+            subs = []
+            for local, remote in ((early, t_early), (late, t_late)):
+                sub = await remote.subscribe()  # the auto-subscription, not a new one
+                subs.append(sub)
+                done: "asyncio.Future[object]" = asyncio.get_running_loop().create_future()
+                pusher = asyncio.ensure_future(push_until(local, remote.name.encode(), 7, done))
+                frame = await asyncio.wait_for(sub.__anext__(), GUARD)
+                done.set_result(None)
+                await pusher
+                assert frame.payload == remote.name.encode() and frame.user_timestamp == 7
+            assert client.live_handles == 3
+            del sub, subs  # a collected subscription releases its handle
+            await asyncio.sleep(0)
+            gc.collect()
+            assert client.live_handles == 1
+        finally:
+            await bob.disconnect()
+    finally:
+        await alice.disconnect()

@@ -10,8 +10,7 @@ import lkcore
 
 from helpers import GUARD, EventWaiter, connect
 
-# Re-enable (remove the skip) as soon as the ABI wires the feature.
-pytestmark = [pytest.mark.devsfu, pytest.mark.skip(reason='waiting on the ABI: ConnectRequest with E2EE options answers UNSUPPORTED in this build')]
+pytestmark = pytest.mark.devsfu
 
 
 def e2ee(key: bytes) -> lkcore.RoomOptions:
