@@ -349,11 +349,14 @@ func (d *dataTracks) rearm() {
 	d.timer.Reset(max(time.Until(dl), 0))
 }
 
-// send writes a manager's signal request (loop).
+// send writes a manager's signal request (loop). It goes through
+// sendSignalLoop so that a request made while the room is reconnecting is held
+// and sent once the signalling connection is back, instead of being written to
+// the closed one.
 func (d *dataTracks) send(req *lkpb.SignalRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), signal.DefaultWriteTimeout)
 	defer cancel()
-	if err := d.r.sig.Send(ctx, req); err != nil {
+	if err := d.r.sendSignalLoop(ctx, req); err != nil {
 		d.r.log.Debug("room: sending data-track request failed", "err", err)
 	}
 }
