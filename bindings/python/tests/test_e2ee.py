@@ -43,3 +43,26 @@ async def test_shared_key_data_packets_and_streams(devsfu, token_for) -> None:
         await alice.disconnect()
         await bob.disconnect()
 
+
+
+async def test_wrong_key_is_reported_not_delivered(devsfu, token_for) -> None:
+    bob = lkcore.Room(e2ee(b"bob's key"))
+    states = EventWaiter(bob, "e2ee_state_changed")
+    got = EventWaiter(bob, "data_received")
+    await asyncio.wait_for(bob.connect(devsfu.url, token_for("bob")), GUARD)
+    alice = await connect(devsfu.url, token_for("alice"), options=e2ee(b"alice's key"))
+    try:
+        await alice.local_participant.publish_data(b"unreadable", topic="s")
+        identity, state = await states.wait()
+        assert identity == "alice"
+        assert state in (lkcore.EncryptionState.DECRYPTION_FAILED, lkcore.EncryptionState.MISSING_KEY)
+        # key rotation: both sides switch to a shared key, and packets flow again
+        alice.set_shared_key(b"rotated", key_index=1)
+        bob.set_shared_key(b"rotated", key_index=1)
+        await alice.local_participant.publish_data(b"readable", topic="s2")
+        (pkt,) = await got.wait(lambda p: p.topic == "s2")
+        assert pkt.data == b"readable" and pkt.encrypted
+        assert not [a for a in got.seen if a[0].topic == "s"]
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
