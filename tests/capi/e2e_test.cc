@@ -2,8 +2,8 @@
 // started by tests/suites/capi.sh, or any LiveKit server). Two clients in one process: one in
 // callback mode, one in pull mode.
 //
-// Environment: LK_URL, LK_TOKEN_A, LK_TOKEN_B (tokens for identities "alice" and "bob" in the
-// same room, with canUpdateOwnMetadata).
+// Environment: LK_URL, LK_TOKEN_A, LK_TOKEN_B (tokens for identities "alice" and "bob" in one
+// room, with canUpdateOwnMetadata), LK_TOKEN_C, LK_TOKEN_D ("carol" and "dave" in another).
 //
 // Wire numbers come from capi/proto/lkcore_ffi.proto (package lkcore.ffi.v1).
 #include <gtest/gtest.h>
@@ -24,14 +24,16 @@ namespace {
 
 // Request fields.
 constexpr uint32_t kReqID = 1, kReqCreateRoom = 20, kReqConnect = 21, kReqDisconnect = 22, kReqPublishData = 24,
-                   kReqSetMetadata = 25;
+                   kReqSetMetadata = 25, kReqPublishDataTrack = 40, kReqSubscribeDataTrack = 44, kReqPerformRpc = 60,
+                   kReqRegisterRpc = 61, kReqRespondRpc = 63, kReqSendText = 80, kReqRegisterStreamHandler = 87;
 // Response fields.
-constexpr uint32_t kRespError = 2, kRespCreateRoom = 20;
+constexpr uint32_t kRespError = 2, kRespCreateRoom = 20, kRespSubscribeDataTrack = 44;
 // Event / Completion / RoomEvent fields.
-constexpr uint32_t kEvSeq = 1, kEvCompletion = 10, kEvRoom = 20;
-constexpr uint32_t kCompID = 1, kCompError = 2, kCompConnect = 21;
+constexpr uint32_t kEvSeq = 1, kEvCompletion = 10, kEvRoom = 20, kEvStreamChunk = 80, kEvStreamEnded = 81;
+constexpr uint32_t kCompID = 1, kCompError = 2, kCompConnect = 21, kCompPublishDataTrack = 40, kCompPerformRpc = 60;
 constexpr uint32_t kRoomHandle = 1, kRoomDisconnected = 13, kRoomParticipantConnected = 20,
-                   kRoomParticipantUpdated = 22, kRoomDataReceived = 30;
+                   kRoomParticipantUpdated = 22, kRoomDataReceived = 30, kRoomDataTrackPublished = 40,
+                   kRoomRpcInvocation = 60, kRoomStreamOpened = 80;
 
 // Hang guard only (valgrind makes everything slow); never a timing assertion.
 constexpr int32_t kHang = 60000;
@@ -212,6 +214,114 @@ TEST_F(E2E, TwoClientsExchangeDataAndMetadata) {
   EXPECT_EQ(lk_handle_drop(b, rb), LK_OK);
   EXPECT_EQ(lk_client_close(a, kHang), LK_OK);
   EXPECT_EQ(lk_client_close(b, kHang), LK_OK);
+}
+
+// Data tracks through the fast paths, RPC answered by the host, and a text stream.
+TEST_F(E2E, DataTrackRpcAndStream) {
+  Events ec, ed;
+  lk_client_t c = lk_client_new(&Events::cb, &ec);
+  lk_client_t d = lk_client_new(nullptr, nullptr);
+  ASSERT_NE(c, 0u);
+  ASSERT_NE(d, 0u);
+  ed.pull_client = d;
+  uint64_t rc = create_room(c), rd = create_room(d);
+  // Dave registers an RPC method and a text stream handler before connecting.
+  ASSERT_EQ(request(d, pb::Msg().msg(kReqRegisterRpc, pb::Msg().varint(1, rd).bytes(2, "echo"))), LK_OK);
+  ASSERT_EQ(request(d, pb::Msg().msg(kReqRegisterStreamHandler, pb::Msg().varint(1, rd).varint(2, 1).bytes(3, "notes"))), LK_OK);
+  connect(c, ec, rc, 1, env("LK_TOKEN_C"));
+  connect(d, ed, rd, 1, env("LK_TOKEN_D"));
+  size_t fc = 0, fd = 0;
+  ec.room_event(&fc, kRoomParticipantConnected);
+
+  // Carol publishes a track; dave subscribes in pull mode.
+  ASSERT_EQ(request(c, pb::Msg().varint(kReqID, 2).msg(kReqPublishDataTrack, pb::Msg().varint(1, rc).bytes(2, "telemetry"))), LK_OK);
+  pb::Fields pub = ec.completion(2);
+  ASSERT_FALSE(pub.has(kCompError)) << pub.sub(kCompError).b(2);
+  uint64_t track = pub.sub(kCompPublishDataTrack).sub(1).u(1);
+  std::string sid = pub.sub(kCompPublishDataTrack).sub(1).sub(2).b(1);
+  ASSERT_NE(track, 0u);
+  pb::Fields announced = ed.room_event(&fd, kRoomDataTrackPublished).sub(kRoomDataTrackPublished).sub(1);
+  EXPECT_EQ(announced.b(1), "carol");
+  EXPECT_EQ(announced.sub(2).b(1), sid);
+  pb::Fields resp;
+  ASSERT_EQ(request(d, pb::Msg().msg(kReqSubscribeDataTrack, pb::Msg().varint(1, rd).bytes(2, "carol").bytes(3, sid).varint(5, 2)), &resp), LK_OK);
+  uint64_t sub = resp.sub(kRespSubscribeDataTrack).sub(1).u(1);
+  ASSERT_NE(sub, 0u);
+
+  // The subscription is established in the background: push until frames arrive.
+  auto read = [&](int32_t timeout_ms, std::string *out, uint64_t *ts) {
+    uint8_t *p = nullptr;
+    size_t n = 0;
+    bool has = false;
+    int32_t st = lk_data_track_read(d, sub, timeout_ms, &p, &n, ts, &has);
+    if (st == LK_OK) {
+      EXPECT_NE(p, nullptr);
+      out->assign(reinterpret_cast<char *>(p), n);
+      lk_free(p);
+    }
+    return st;
+  };
+  std::string got;
+  uint64_t ts = 0;
+  bool warm = false;
+  for (int i = 0; i < 1000 && !warm; i++) {
+    const char w[] = "warm-up";
+    int32_t st = lk_data_track_push(c, track, reinterpret_cast<const uint8_t *>(w), sizeof w - 1, 0, false);
+    ASSERT_TRUE(st == LK_OK || st == LK_ERR_QUEUE_FULL) << lk_status_name(st);
+    warm = read(20, &got, &ts) == LK_OK;
+  }
+  ASSERT_TRUE(warm) << "no frame reached the subscription";
+  for (int i = 0; i < 10; i++) {
+    std::string f = "frame " + std::to_string(i);
+    ASSERT_EQ(lk_data_track_push(c, track, reinterpret_cast<const uint8_t *>(f.data()), f.size(), 5000 + i, true), LK_OK);
+    do {
+      ASSERT_EQ(read(kHang, &got, &ts), LK_OK);
+    } while (got == "warm-up");
+    EXPECT_EQ(got, f);
+    EXPECT_EQ(ts, uint64_t(5000 + i));
+  }
+  // Dropping the track unpublishes it: the subscription drains and ends.
+  EXPECT_EQ(lk_handle_drop(c, track), LK_OK);
+  EXPECT_EQ(lk_data_track_push(c, track, nullptr, 0, 0, false), LK_ERR_INVALID_HANDLE);
+  int32_t st;
+  while ((st = read(kHang, &got, &ts)) == LK_OK) {
+  }
+  EXPECT_EQ(st, LK_ERR_END_OF_STREAM);
+
+  // RPC: carol calls, dave's host answers.
+  ASSERT_EQ(request(c, pb::Msg().varint(kReqID, 3).msg(kReqPerformRpc, pb::Msg().varint(1, rc).bytes(2, "dave").bytes(3, "echo").bytes(4, "ping"))), LK_OK);
+  pb::Fields inv = ed.room_event(&fd, kRoomRpcInvocation).sub(kRoomRpcInvocation);
+  EXPECT_EQ(inv.b(2), "echo");
+  EXPECT_EQ(inv.b(3), "carol");
+  EXPECT_EQ(inv.b(4), "ping");
+  ASSERT_EQ(request(d, pb::Msg().msg(kReqRespondRpc, pb::Msg().varint(1, rd).varint(2, inv.u(1)).bytes(3, inv.b(4) + "!"))), LK_OK);
+  pb::Fields rpc = ec.completion(3);
+  EXPECT_FALSE(rpc.has(kCompError)) << rpc.sub(kCompError).b(2);
+  EXPECT_EQ(rpc.sub(kCompPerformRpc).b(1), "ping!");
+
+  // A text stream from carol reaches dave's handler as opened / chunks / ended events.
+  std::string text(20000, 'x');
+  ASSERT_EQ(request(c, pb::Msg().varint(kReqID, 4).msg(kReqSendText, pb::Msg().varint(1, rc).bytes(2, text).msg(3, pb::Msg().msg(1, pb::Msg().bytes(1, "notes"))))), LK_OK);
+  EXPECT_FALSE(ec.completion(4).has(kCompError));
+  pb::Fields opened = ed.room_event(&fd, kRoomStreamOpened).sub(kRoomStreamOpened);
+  EXPECT_EQ(opened.b(1), "carol");
+  uint64_t reader = opened.sub(2).u(1);
+  std::string received;
+  for (;;) {
+    pb::Fields ev = ed.wait(&fd, [&](const pb::Fields &e) {
+      return (e.has(kEvStreamChunk) && e.sub(kEvStreamChunk).u(1) == reader) || (e.has(kEvStreamEnded) && e.sub(kEvStreamEnded).u(1) == reader);
+    });
+    if (!ev.has(kEvStreamChunk)) {
+      EXPECT_TRUE(ev.has(kEvStreamEnded));
+      EXPECT_FALSE(ev.sub(kEvStreamEnded).has(2)) << "stream ended with an error";
+      break;
+    }
+    received += ev.sub(kEvStreamChunk).b(2);
+  }
+  EXPECT_EQ(received, text);
+
+  EXPECT_EQ(lk_client_close(c, kHang), LK_OK);
+  EXPECT_EQ(lk_client_close(d, kHang), LK_OK);
 }
 
 }  // namespace

@@ -54,7 +54,8 @@ read -r LK_URL LK_KEY LK_SECRET < <(python3 -c 'import json,sys; d=json.loads(sy
 mint() { build/lkcore-devsfu token --room "$1" --identity "$2" --key "$LK_KEY" --secret "$LK_SECRET"; }
 export LK_URL
 LK_TOKEN_A=$(mint capi-e2e alice) LK_TOKEN_B=$(mint capi-e2e bob)
-export LK_TOKEN_A LK_TOKEN_B
+LK_TOKEN_C=$(mint capi-e2e-2 carol) LK_TOKEN_D=$(mint capi-e2e-2 dave)
+export LK_TOKEN_A LK_TOKEN_B LK_TOKEN_C LK_TOKEN_D
 echo "devsfu at $LK_URL"
 
 echo "--- capi_test"
@@ -94,9 +95,25 @@ if [ $rc -ne 0 ]; then
   grep -B2 -A25 -E "are (definitely|possibly) lost|Invalid|uninitialised|FAILED" "$out/capi_test.valgrind.log" | head -120 >&2 || true
   exit 1
 fi
+echo "--- C examples against devsfu"
+make -s -C examples/c LIBDIR="$root/build" OUT="$out/examples"
+ex="$out/examples"
+"$ex/dt_subscriber" "$LK_URL" "$(mint examples sub)" pub sensor 20 >"$out/dt_subscriber.out" 2>&1 &
+sub_pid=$!
+sleep 0.5
+"$ex/dt_publisher" "$LK_URL" "$(mint examples pub)" sensor 300 100 >"$out/dt_publisher.out" 2>&1 || { cat "$out/dt_publisher.out" >&2; exit 1; }
+wait $sub_pid || { echo "dt_subscriber failed" >&2; cat "$out/dt_subscriber.out" >&2; exit 1; }
+tail -1 "$out/dt_subscriber.out"
+"$ex/rpc_callee" "$LK_URL" "$(mint examples callee)" reverse 1 >"$out/rpc_callee.out" 2>&1 &
+callee_pid=$!
+"$ex/rpc_caller" "$LK_URL" "$(mint examples caller)" callee reverse "hello from C" | tee "$out/rpc_caller.out"
+grep -q "response: C morf olleh" "$out/rpc_caller.out" || { echo "rpc_caller: unexpected answer" >&2; exit 1; }
+wait $callee_pid || { echo "rpc_callee failed" >&2; cat "$out/rpc_callee.out" >&2; exit 1; }
+
 echo "--- e2e_test under valgrind"
 # Fresh tokens and room: the native run's participants may still be leaving.
 LK_TOKEN_A=$(mint capi-e2e-vg alice) LK_TOKEN_B=$(mint capi-e2e-vg bob)
+LK_TOKEN_C=$(mint capi-e2e-vg-2 carol) LK_TOKEN_D=$(mint capi-e2e-vg-2 dave)
 set +e
 "${vg[@]}" "$out/e2e_test" >"$out/e2e_test.valgrind.log" 2>&1
 rc=$?
