@@ -88,6 +88,12 @@ func newAPI(cfg *Config) *webrtc.API {
 	// and its goroutine per PeerConnection.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 
+	// Larger kernel UDP buffers so bursts of data-track packets are not
+	// dropped by the kernel (see UDPSocketBufferSize).
+	if n := newBufferedNet(UDPSocketBufferSize); n != nil {
+		se.SetNet(n)
+	}
+
 	if cfg.SettingEngineHook != nil {
 		cfg.SettingEngineHook(&se)
 	}
