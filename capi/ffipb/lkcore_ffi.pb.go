@@ -2883,8 +2883,8 @@ type RoomOptions struct {
 	// failures (unreachable server, 5xx, failed PeerConnection, attempt timeout) are retried,
 	// after 500 ms, doubling per attempt.
 	JoinAttempts uint32 `protobuf:"varint,4,opt,name=join_attempts,json=joinAttempts,proto3" json:"join_attempts,omitempty"`
-	// Reconnect attempts after a connection loss before the room disconnects (default 10;
-	// a negative value disables reconnection).
+	// Reconnect attempts after a connection loss before the room disconnects. Not honoured
+	// yet: the core always makes 10 attempts (JS/Rust default) and cannot disable them.
 	MaxReconnectAttempts int32 `protobuf:"varint,5,opt,name=max_reconnect_attempts,json=maxReconnectAttempts,proto3" json:"max_reconnect_attempts,omitempty"`
 	// Default RPC response timeout for PerformRpcRequest (default 15 000 ms).
 	RpcResponseTimeoutMs uint32 `protobuf:"varint,6,opt,name=rpc_response_timeout_ms,json=rpcResponseTimeoutMs,proto3" json:"rpc_response_timeout_ms,omitempty"`
@@ -4331,9 +4331,11 @@ func (x *ConnectionStateChanged) GetState() ConnectionState {
 
 // Reconnecting: the connection was lost and the room is trying to restore it.
 type Reconnecting struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          ReconnectKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=lkcore.ffi.v1.ReconnectKind" json:"kind,omitempty"`
-	Attempt       uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  ReconnectKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=lkcore.ffi.v1.ReconnectKind" json:"kind,omitempty"`
+	// 1 for the event that starts an episode, then +1 for each escalation (e.g. resume → full)
+	// announced within it.
+	Attempt       uint32 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

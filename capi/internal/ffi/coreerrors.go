@@ -35,7 +35,9 @@ var coreErrorCodes = []struct {
 	{signal.ErrUnexpectedMessage, ffipb.ErrorCode_ERROR_CODE_PROTOCOL_ERROR, false},
 	{signal.ErrProtocol, ffipb.ErrorCode_ERROR_CODE_PROTOCOL_ERROR, false},
 	{room.ErrPeerConnectionFailed, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED, true},
-	// A session that ended.
+	// A session that ended, or is being re-established.
+	{room.ErrReconnectFailed, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, false},
+	{room.ErrReconnecting, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, true},
 	{room.ErrSignalLost, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, true},
 	{room.ErrDisconnected, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, false},
 	{engine.ErrClosed, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, false},

@@ -50,6 +50,8 @@ var coreRoomErrors = map[string]struct {
 	"ErrStreamEnded":          {room.ErrStreamEnded, ffipb.ErrorCode_ERROR_CODE_END_OF_STREAM},
 	"ErrE2EENotConfigured":    {room.ErrE2EENotConfigured, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR},
 	"ErrEncryptionFailed":     {room.ErrEncryptionFailed, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR},
+	"ErrReconnecting":         {room.ErrReconnecting, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED},
+	"ErrReconnectFailed":      {room.ErrReconnectFailed, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED},
 }
 
 func TestCoreErrorMapping(t *testing.T) {

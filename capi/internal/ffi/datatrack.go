@@ -123,12 +123,18 @@ func (l *LocalTrack) PushFrame(payload []byte, ts uint64, hasTS bool) error {
 		return errTrackUnpublished
 	}
 	if err := l.t.TryPush(room.Frame{Payload: payload, UserTimestamp: ts, HasUserTimestamp: hasTS}); err != nil {
+		if errors.Is(err, datatrack.ErrQueueFull) {
+			return errQueueFull // the hot refusal: no allocation, no table walk
+		}
 		return fromCore(err)
 	}
 	return nil
 }
 
-var errTrackUnpublished = Errorf(ffipb.ErrorCode_ERROR_CODE_TRACK_UNPUBLISHED, "data track is not published")
+var (
+	errTrackUnpublished = Errorf(ffipb.ErrorCode_ERROR_CODE_TRACK_UNPUBLISHED, "data track is not published")
+	errQueueFull        = &Error{Code: ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL, Msg: "data track send queue full; nothing was queued", Retryable: true}
+)
 
 func (l *LocalTrack) unpublish(ctx context.Context) {
 	l.unpublished.Store(true)

@@ -404,3 +404,49 @@ func TestE2EDisconnectWhileConnecting(t *testing.T) {
 		t.Fatalf("connect after drop: %v", c)
 	}
 }
+
+// A dropped signalling connection is resumed: Reconnecting / Reconnected (RESUME) events,
+// state changes, and data keeps flowing afterwards. A forced full reconnect reports FULL.
+func TestE2EReconnect(t *testing.T) {
+	s := startSFU(t)
+	alice, ar, _ := joinHost(t, s, "reconnect", "alice")
+	bob, _, _ := joinHost(t, s, "reconnect", "bob")
+	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+
+	if !s.DropSignal("alice") {
+		t.Fatal("devsfu did not drop alice's signal connection")
+	}
+	ev, from := alice.roomEvent("reconnecting", 0, func(e *ffipb.RoomEvent) bool { return e.GetReconnecting() != nil })
+	if r := ev.GetReconnecting(); r.GetKind() != ffipb.ReconnectKind_RECONNECT_KIND_RESUME || r.GetAttempt() != 1 {
+		t.Fatalf("reconnecting: %v", r)
+	}
+	ev, _ = alice.roomEvent("reconnected", from, func(e *ffipb.RoomEvent) bool { return e.GetReconnected() != nil })
+	if ev.GetReconnected().GetKind() != ffipb.ReconnectKind_RECONNECT_KIND_RESUME {
+		t.Fatalf("reconnected: %v", ev)
+	}
+	states := []ffipb.ConnectionState{}
+	for _, e := range alice.s.snapshot() {
+		if c := e.GetRoom().GetConnectionStateChanged(); c != nil {
+			states = append(states, c.GetState())
+		}
+	}
+	if len(states) < 2 || states[0] != ffipb.ConnectionState_CONNECTION_STATE_RECONNECTING || states[len(states)-1] != ffipb.ConnectionState_CONNECTION_STATE_CONNECTED {
+		t.Fatalf("state changes %v", states)
+	}
+	alice.call(&ffipb.Request{Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{RoomHandle: ar, Payload: []byte("after resume"), Reliable: true}}})
+	bob.roomEvent("data after resume", 0, func(e *ffipb.RoomEvent) bool { return string(e.GetDataReceived().GetPayload()) == "after resume" })
+
+	s.ForceFullReconnect("alice", true)
+	if !s.DropSignal("alice") {
+		t.Fatal("second drop failed")
+	}
+	_, idx := alice.roomEvent("full reconnect", from, func(e *ffipb.RoomEvent) bool {
+		return e.GetReconnected().GetKind() == ffipb.ReconnectKind_RECONNECT_KIND_FULL
+	})
+	next, _ := alice.roomEvent("room event after the full reconnect", idx+1, func(*ffipb.RoomEvent) bool { return true })
+	if u := next.GetParticipantUpdated(); u.GetInfo().GetIdentity() != "alice" || u.GetInfo().GetSid() == "" {
+		t.Fatalf("after a full reconnect the local participant's new info follows: %v", next)
+	}
+	alice.call(&ffipb.Request{Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{RoomHandle: ar, Payload: []byte("after full"), Reliable: true}}})
+	bob.roomEvent("data after full reconnect", 0, func(e *ffipb.RoomEvent) bool { return string(e.GetDataReceived().GetPayload()) == "after full" })
+}

@@ -386,6 +386,19 @@ type announcedSet struct {
 	participants   map[*room.RemoteParticipant]bool
 	tracks         map[*room.RemoteDataTrack]bool
 	autoSubscribed map[*room.RemoteDataTrack]bool
+	// reconnectAttempts numbers the Reconnecting events of the current episode (the core
+	// announces the start of an episode and each escalation to a full reconnect).
+	reconnectAttempts uint32
+}
+
+func reconnectKind(k room.ReconnectKind) ffipb.ReconnectKind {
+	switch k {
+	case room.ReconnectResume:
+		return ffipb.ReconnectKind_RECONNECT_KIND_RESUME
+	case room.ReconnectFull:
+		return ffipb.ReconnectKind_RECONNECT_KIND_FULL
+	}
+	return ffipb.ReconnectKind_RECONNECT_KIND_UNSPECIFIED
 }
 
 // snapshot captures the connected room for ConnectResult / GetRoomSnapshotResponse and
@@ -422,6 +435,11 @@ func (r *Room) pump(rm *room.Room, announced *announcedSet, done chan struct{}) 
 		if out == nil {
 			continue
 		}
+		var extra *ffipb.RoomEvent
+		if rc := out.GetReconnected(); rc.GetKind() == ffipb.ReconnectKind_RECONNECT_KIND_FULL {
+			// A new session gave the local participant a new sid: tell the host.
+			extra = participantUpdated(rm.LocalParticipant(), func(*ffipb.ParticipantUpdated) {})
+		}
 		if _, final := out.Message.(*ffipb.RoomEvent_Disconnected); final {
 			r.mu.Lock()
 			if r.phase == phaseConnected {
@@ -430,9 +448,14 @@ func (r *Room) pump(rm *room.Room, announced *announcedSet, done chan struct{}) 
 			r.state = ffipb.ConnectionState_CONNECTION_STATE_DISCONNECTED
 			r.mu.Unlock()
 		}
-		out.RoomHandle = r.handle
-		if r.c.Post(r.ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: out}}) != nil {
-			return
+		for _, e := range []*ffipb.RoomEvent{out, extra} {
+			if e == nil {
+				continue
+			}
+			e.RoomHandle = r.handle
+			if r.c.Post(r.ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: e}}) != nil {
+				return
+			}
 		}
 	}
 }
@@ -516,6 +539,14 @@ func (r *Room) translate(rm *room.Room, ev room.Event, announced *announcedSet, 
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_LocalDataTrackUnpublished{LocalDataTrackUnpublished: &ffipb.LocalDataTrackUnpublished{
 			TrackHandle: h, Reason: ToProto(fromCore(e.Reason)),
 		}}}
+	case room.Reconnecting:
+		announced.reconnectAttempts++
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnecting{Reconnecting: &ffipb.Reconnecting{
+			Kind: reconnectKind(e.Kind), Attempt: announced.reconnectAttempts,
+		}}}
+	case room.Reconnected:
+		announced.reconnectAttempts = 0
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnected{Reconnected: &ffipb.Reconnected{Kind: reconnectKind(e.Kind)}}}
 	case room.Disconnected:
 		d := &ffipb.Disconnected{Reason: disconnectReason(e.Reason)}
 		if e.Err != nil {
