@@ -2,7 +2,8 @@
 """Publishes a data track and pushes a frame at a fixed rate until Ctrl-C.
 
 Each frame is a small JSON document with a sequence number; the frame's user timestamp is the
-send time in microseconds, so the subscriber example can print the one-way latency.
+send time as Unix milliseconds (the LiveKit convention, as the Rust SDK and the C examples use),
+so the subscriber examples can print the one-way latency.
 
     python examples/python/data_track_publisher.py --url ws://127.0.0.1:7880 --token $TOKEN \
         --track telemetry --rate 50
@@ -53,7 +54,7 @@ async def main() -> None:
             if args.size > len(body):
                 body += b" " * (args.size - len(body))
             try:
-                track.try_push(body, user_timestamp=time.time_ns() // 1000)
+                track.try_push(body, user_timestamp=time.time_ns() // 1_000_000)
                 seq += 1
             except lkcore.QueueFullError:
                 full += 1  # the send queue is full: this frame is skipped (and counted)

@@ -29,7 +29,7 @@ async def consume(track: lkcore.RemoteDataTrack, buffer_size: int) -> None:
         n += 1
         latency = ""
         if frame.user_timestamp is not None:
-            latency = f" latency={(time.time_ns() // 1000 - frame.user_timestamp) / 1000:.1f}ms"
+            latency = f" latency={time.time_ns() // 1_000_000 - frame.user_timestamp}ms"
         dropped = f" dropped_before={frame.dropped_before}" if frame.dropped_before else ""
         print(f"{track.publisher_identity}/{track.name} #{n} {len(frame.payload)}B{latency}{dropped}: "
               f"{frame.payload[:80]!r}", flush=True)

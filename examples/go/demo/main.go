@@ -159,9 +159,13 @@ func dataTrackAndRPC(ctx context.Context, alice, bob *room.Room) error {
 		payload := make([]byte, 256)
 		for i := 0; i < frames; i++ {
 			<-tick.C
+			// Payload: sequence number and send time in µs (for a precise
+			// latency); the user timestamp follows the LiveKit convention of
+			// Unix milliseconds.
+			now := time.Now()
 			binary.BigEndian.PutUint64(payload, uint64(i))
-			now := uint64(time.Now().UnixMicro())
-			if err := track.TryPush(room.Frame{Payload: payload, UserTimestamp: now, HasUserTimestamp: true}); err != nil {
+			binary.BigEndian.PutUint64(payload[8:], uint64(now.UnixMicro()))
+			if err := track.TryPush(room.Frame{Payload: payload, UserTimestamp: uint64(now.UnixMilli()), HasUserTimestamp: true}); err != nil {
 				fmt.Printf("alice: frame %d not queued: %v\n", i, err)
 			}
 		}
@@ -176,7 +180,8 @@ func dataTrackAndRPC(ctx context.Context, alice, bob *room.Room) error {
 		if err != nil {
 			break // timed out: report what arrived
 		}
-		lat = append(lat, time.Duration(uint64(time.Now().UnixMicro())-f.UserTimestamp)*time.Microsecond)
+		sent := int64(binary.BigEndian.Uint64(f.Payload[8:]))
+		lat = append(lat, time.Duration(time.Now().UnixMicro()-sent)*time.Microsecond)
 	}
 	elapsed := time.Since(start)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
