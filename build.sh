@@ -68,11 +68,14 @@ devsfu_cli() {
 
 demo() {
   deps
+  apt_install cc gcc make make
   log "building"
   devsfu_cli
   go build -o "$BUILD/lkcore-demo" ./examples/go/demo
-  log "running the demo on the embedded dev SFU"
+  log "Go demo: two participants on the embedded dev SFU (data packets, a data track, RPC)"
   "$BUILD/lkcore-demo" "$@"
+  log "cross-language demo: devsfu CLI, a Python publisher/RPC caller, C subscriber/RPC callee"
+  bash examples/demo/crosslang.sh
 }
 
 test_go() {

@@ -9,46 +9,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 out="$root/build/python"
-venv="$root/build/python-venv"
-mkdir -p "$out"
 
-# Pinned Python tooling (reproducible generated code and test runs).
-PIP_PKGS=(protobuf==7.36.2 grpcio-tools==1.85.1 setuptools==84.2.1 pytest==9.2.0 pytest-asyncio==1.5.0)
-
-missing=()
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
-command -v cc >/dev/null 2>&1 || missing+=(gcc)
-if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
-  missing+=(python3-venv)
-fi
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-echo "--- python venv ($venv)"
-stamp="$venv/.lkcore-pins"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${PIP_PKGS[*]}" ]; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q "${PIP_PKGS[@]}"
-  echo "${PIP_PKGS[*]}" >"$stamp"
-fi
-py="$venv/bin/python"
-
-echo "--- building liblkcore.so"
-# A private copy: other suites rebuilding build/liblkcore.so must not pull it from under us.
-go build -buildmode=c-shared -trimpath -o "$out/liblkcore.so" ./capi
-rm -f "$out/liblkcore.h"
-export LKCORE_LIB="$out/liblkcore.so"
-
-echo "--- generating and installing the lkcore package"
-PYTHON="$py" bindings/python/generate.sh
-"$py" -m pip install -q --no-build-isolation --no-deps --force-reinstall ./bindings/python
-rm -rf bindings/python/build
+source "$root/bindings/python/devenv.sh"
 
 sfu_pid=""
 cleanup() {
