@@ -14,8 +14,15 @@ import (
 )
 
 // tracesDir holds the recordings of livekit-server v1.13.5 (shared, not in
-// the repository); the tests that compare against them skip without it.
-const tracesDir = "/work/shared/traces"
+// the repository): $LKCORE_TRACES, else shared/traces beside the checkout
+// (go test runs in tests/devsfu). The tests that compare against them skip
+// without it.
+var tracesDir = func() string {
+	if d := os.Getenv("LKCORE_TRACES"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "..", "..", "shared", "traces")
+}()
 
 // camel converts a oneof field name to the trace's camelCase type.
 func camel(s string) string {
