@@ -41,6 +41,7 @@ c++ -std=c++17 -Wall -Wextra -Werror -O1 -g -Iinclude tests/capi/capi_test.cc "$
 c++ -std=c++17 -Wall -Wextra -Werror -O1 -g -Iinclude tests/capi/e2e_test.cc "${link[@]}" \
   -lgtest -lgtest_main -pthread -o "$out/e2e_test"
 cc -std=c11 -Wall -Wextra -Werror -g -Iinclude tests/capi/leak_probe.c "${link[@]}" -o "$out/leak_probe"
+c++ -std=c++17 -Wall -Wextra -Werror -O2 -Iinclude tests/capi/bench.cc "${link[@]}" -pthread -o "$out/bench"
 
 echo "--- starting the devsfu CLI"
 go build -o build/lkcore-devsfu ./tests/devsfu/cmd/lkcore-devsfu
@@ -109,6 +110,13 @@ callee_pid=$!
 "$ex/rpc_caller" "$LK_URL" "$(mint examples caller)" callee reverse "hello from C" | tee "$out/rpc_caller.out"
 grep -q "response: C morf olleh" "$out/rpc_caller.out" || { echo "rpc_caller: unexpected answer" >&2; exit 1; }
 wait $callee_pid || { echo "rpc_callee failed" >&2; cat "$out/rpc_callee.out" >&2; exit 1; }
+
+if [ "${LK_BENCH:-}" = 1 ]; then
+  echo "--- C ABI micro-benchmarks"
+  LK_TOKEN_A=$(mint bench bencher) "$out/bench"
+  go build -buildmode=c-shared -trimpath -ldflags="-s -w" -o "$out/liblkcore-stripped.so" ./capi
+  echo "{\"measure\":\"stripped_liblkcore_so_bytes\",\"bytes\":$(stat -c %s "$out/liblkcore-stripped.so")}"
+fi
 
 echo "--- e2e_test under valgrind"
 # Fresh tokens and room: the native run's participants may still be leaving.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/auth"
+	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/tests/devsfu"
 )
 
@@ -319,8 +320,12 @@ func TestE2EDisconnectDropAndReasons(t *testing.T) {
 	})
 	wantRespCode(t, alice.do(&ffipb.Request{Message: &ffipb.Request_GetRoomSnapshot{GetRoomSnapshot: &ffipb.GetRoomSnapshotRequest{RoomHandle: ar}}}), ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
 
-	// The server going away ends carol's room with a Disconnected event carrying an error.
-	_ = s.Close()
+	// The server ending carol's session (leave DISCONNECT, as livekit-server does on shutdown)
+	// ends her room with that reason. (Closing devsfu outright may instead start reconnection
+	// attempts, depending on whether the leave or the socket close is seen first.)
+	if !s.SendLeave("carol", lkpb.LeaveRequest_DISCONNECT, lkpb.DisconnectReason_SERVER_SHUTDOWN) {
+		t.Fatal("devsfu did not send the leave")
+	}
 	ev, _ = carol.roomEvent("carol disconnected", 0, func(e *ffipb.RoomEvent) bool { return e.GetDisconnected() != nil })
 	if d := ev.GetDisconnected(); d.GetReason() != ffipb.DisconnectReason_DISCONNECT_REASON_SERVER_SHUTDOWN {
 		t.Fatalf("server gone: %v", d)
