@@ -97,9 +97,12 @@ test_all() {
 }
 
 bench() {
+  # Go benchmarks, the Python binding's and the C ABI's against the devsfu CLI, then a markdown
+  # summary (Python vs Go, FFI cost, library size); raw outputs in build/bench/.
+  # Extra arguments go to every `go test` run.
   deps
-  log "go benchmarks"
-  go test -run '^$' -bench . -benchmem -count=1 -timeout 20m ./... "$@"
+  log "benchmarks (tests/bench/run.sh)"
+  bash tests/bench/run.sh "$@"
 }
 
 cmd=${1:-}
