@@ -33,10 +33,10 @@ echo "=== Go benchmarks"
 # End to end through devsfu (loopback). The slow ones get a fixed iteration count.
 gob 20000x 'DataTrackThroughput1KB$' ./core/room
 gob 500x 'DataTrackThroughput100KB$' ./core/room
-gob 2500x 'DataTrackLatency$' ./core/room          # 256 B at 500 Hz: 5 s
+gob 5000x 'DataTrackLatency$' ./core/room          # 256 B at 500 Hz: 10 s
 gob 60x 'DataTrack100KBAt20Hz$' ./core/room        # 20 Hz: 3 s
 gob 1s 'DataTrackPushAllocs$|ReliableThroughput$|RoundTrip$' ./core/room
-gob 1000x 'RPCRoundTrip100B$' ./core/room
+gob 3000x 'RPCRoundTrip100B$' ./core/room
 gob 5x 'RPC1MB$' ./core/room
 gob 3x 'ByteStream$' ./core/room
 # Micro benchmarks (no network but datastream's loopback pair).
@@ -75,11 +75,11 @@ echo "devsfu at $LK_URL"
 
 echo "--- data_track_bench.py"
 "$py" bindings/python/benchmarks/data_track_bench.py --url "$LK_URL" \
-  --pub-token "$(mint py-dt pub)" --sub-token "$(mint py-dt sub)" --seconds 3 | tee "$out/py-datatrack.json"
+  --pub-token "$(mint py-dt pub)" --sub-token "$(mint py-dt sub)" --seconds 5 | tee "$out/py-datatrack.json"
 echo "--- rpc_bench.py"
 "$py" bindings/python/benchmarks/rpc_bench.py --url "$LK_URL" \
   --caller-token "$(mint py-rpc caller)" --callee-token "$(mint py-rpc callee)" \
-  --callee-identity callee -n 1000 | tee "$out/py-rpc.json"
+  --callee-identity callee -n 2000 | tee "$out/py-rpc.json"
 echo "--- ffi_bench.py"
 "$py" bindings/python/benchmarks/ffi_bench.py | tee "$out/py-ffi.json"
 
