@@ -9,6 +9,7 @@ package main
 typedef void (*lkint_event_cb)(void *user_data, const uint8_t *event, size_t event_len);
 void lkint_invoke_callback(lkint_event_cb cb, void *user_data, uint64_t client, const uint8_t *event, size_t event_len);
 uint64_t lkint_current_callback_client(void);
+void lkint_out_timestamp(uint64_t *ts, bool *has, uint64_t v, bool h);
 */
 import "C"
 
@@ -34,14 +35,14 @@ func lk_client_new(cb C.lkint_event_cb, userData unsafe.Pointer) (client C.uint6
 			client = 0
 		}
 	}()
-	id, err := register(func(id uint32) func([]byte) {
+	id, err := register(func(id uint32, buf *eventBuffer) func([]byte) {
 		if cb == nil {
 			return nil // pull mode
 		}
 		return func(ev []byte) {
-			var p *C.uint8_t
-			if len(ev) > 0 {
-				p = (*C.uint8_t)(unsafe.Pointer(&ev[0]))
+			p := buf.fill(ev)
+			if p == nil && len(ev) > 0 {
+				return // out of memory: the event cannot be handed over
 			}
 			C.lkint_invoke_callback(cb, userData, C.uint64_t(id), p, C.size_t(len(ev)))
 		}
@@ -93,7 +94,7 @@ func lk_request(client C.uint64_t, req *C.uint8_t, reqLen C.size_t, resp **C.uin
 			if *resp != nil {
 				C.free(unsafe.Pointer(*resp))
 			}
-			*resp, *respLen = cBytes(out)
+			outBytes(resp, respLen, out)
 			st = status(code)
 		}
 	}()
@@ -117,8 +118,7 @@ func lk_request(client C.uint64_t, req *C.uint8_t, reqLen C.size_t, resp **C.uin
 		}
 		out, code = c.Request(b)
 	}
-	*resp, *respLen = cBytes(out)
-	if *resp == nil {
+	if !outBytes(resp, respLen, out) {
 		return status(ffipb.ErrorCode_ERROR_CODE_INTERNAL) // out of memory
 	}
 	return status(code)
@@ -139,8 +139,7 @@ func lk_client_next_event(client C.uint64_t, timeoutMs C.int32_t, event **C.uint
 	if err != nil {
 		return status(ffi.CodeOf(err))
 	}
-	*event, *eventLen = cBytes(b)
-	if *event == nil {
+	if !outBytes(event, eventLen, b) {
 		return status(ffipb.ErrorCode_ERROR_CODE_INTERNAL)
 	}
 	return status(ffipb.ErrorCode_ERROR_CODE_OK)
@@ -202,15 +201,9 @@ func lk_data_track_read(client C.uint64_t, subscription C.uint64_t, timeoutMs C.
 	if err != nil {
 		return status(ffi.CodeOf(err))
 	}
-	*frame, *frameLen = cBytes(f.Payload)
-	if *frame == nil {
+	if !outBytes(frame, frameLen, f.Payload) {
 		return status(ffipb.ErrorCode_ERROR_CODE_INTERNAL)
 	}
-	if userTimestamp != nil {
-		*userTimestamp = C.uint64_t(f.UserTimestamp)
-	}
-	if hasUserTimestamp != nil {
-		*hasUserTimestamp = C.bool(f.HasUserTimestamp)
-	}
+	C.lkint_out_timestamp(userTimestamp, hasUserTimestamp, C.uint64_t(f.UserTimestamp), C.bool(f.HasUserTimestamp))
 	return status(ffipb.ErrorCode_ERROR_CODE_OK)
 }

@@ -6,8 +6,12 @@ package main
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../include
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+
+bool lkint_out(uint8_t **out, size_t *out_len, const uint8_t *src, size_t n);
+void lkint_copy(uint8_t *dst, const uint8_t *src, size_t n);
 */
 import "C"
 
@@ -27,7 +31,39 @@ var registry = struct {
 	mu      sync.Mutex
 	last    uint32
 	clients map[uint32]*ffi.Client
-}{clients: make(map[uint32]*ffi.Client)}
+	buffers map[uint32]*eventBuffer
+}{clients: make(map[uint32]*ffi.Client), buffers: make(map[uint32]*eventBuffer)}
+
+// eventBuffer is the C memory a callback client's events are copied into before the callback
+// sees them: the host reads ordinary malloc'd memory (which memory checkers such as valgrind
+// and ASan understand), never the Go heap. Used only by the client's dispatcher goroutine;
+// freed when the client is unregistered, after the dispatcher has exited.
+type eventBuffer struct {
+	p   unsafe.Pointer
+	cap int
+}
+
+// fill copies ev into the buffer (growing it) and returns it, or nil when out of memory.
+func (b *eventBuffer) fill(ev []byte) *C.uint8_t {
+	if len(ev) > b.cap || b.p == nil {
+		n := max(len(ev), 2*b.cap, 4096)
+		p := C.malloc(C.size_t(n))
+		if p == nil {
+			return nil
+		}
+		C.free(b.p)
+		b.p, b.cap = p, n
+	}
+	if len(ev) > 0 {
+		C.lkint_copy((*C.uint8_t)(b.p), (*C.uint8_t)(unsafe.Pointer(&ev[0])), C.size_t(len(ev)))
+	}
+	return (*C.uint8_t)(b.p)
+}
+
+func (b *eventBuffer) free() {
+	C.free(b.p)
+	b.p, b.cap = nil, 0
+}
 
 func lookup(id C.uint64_t) (*ffi.Client, ffipb.ErrorCode) {
 	registry.mu.Lock()
@@ -42,26 +78,33 @@ func lookup(id C.uint64_t) (*ffi.Client, ffipb.ErrorCode) {
 	return c, ffipb.ErrorCode_ERROR_CODE_OK
 }
 
-func register(deliver func(id uint32) func([]byte)) (uint32, error) {
+func register(deliver func(id uint32, buf *eventBuffer) func([]byte)) (uint32, error) {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	if registry.last >= ffi.MaxClientID {
 		return 0, ffi.Errorf(ffipb.ErrorCode_ERROR_CODE_LIMIT_REACHED, "client ids exhausted")
 	}
 	id := registry.last + 1
-	c, err := ffi.NewClient(ffi.Options{ID: id, Deliver: deliver(id)})
+	buf := &eventBuffer{}
+	c, err := ffi.NewClient(ffi.Options{ID: id, Deliver: deliver(id, buf)})
 	if err != nil {
 		return 0, err
 	}
 	registry.last = id
 	registry.clients[id] = c
+	registry.buffers[id] = buf
 	return id, nil
 }
 
+// unregister forgets a closed client whose dispatcher has exited and frees its event buffer.
 func unregister(id uint32) {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	delete(registry.clients, id)
+	if b := registry.buffers[id]; b != nil {
+		b.free()
+		delete(registry.buffers, id)
+	}
 }
 
 func status(code ffipb.ErrorCode) C.int32_t { return C.int32_t(code) }
@@ -73,16 +116,12 @@ func recoverStatus(st *C.int32_t) {
 	}
 }
 
-// cBytes copies b into memory from C.malloc (at least one byte, so a successful call always
-// returns a non-NULL pointer for lk_free).
-func cBytes(b []byte) (*C.uint8_t, C.size_t) {
-	n := len(b)
-	p := C.malloc(C.size_t(max(n, 1)))
-	if p == nil {
-		return nil, 0
+// outBytes hands a copy of b to the host through out/outLen (memory from malloc, at least one
+// byte, so success is never NULL; see memout.c). It reports false when out of memory.
+func outBytes(out **C.uint8_t, outLen *C.size_t, b []byte) bool {
+	var src *C.uint8_t
+	if len(b) > 0 {
+		src = (*C.uint8_t)(unsafe.Pointer(&b[0]))
 	}
-	if n > 0 {
-		copy(unsafe.Slice((*byte)(p), n), b)
-	}
-	return (*C.uint8_t)(p), C.size_t(n)
+	return bool(C.lkint_out(out, outLen, src, C.size_t(len(b))))
 }

@@ -115,10 +115,70 @@ void bench_events() {
   }
 }
 
+// pull_until waits (pull mode) for the completion of id and returns it.
+pb::Fields pull_until(lk_client_t c, uint64_t id) {
+  for (;;) {
+    uint8_t *p;
+    size_t n;
+    if (lk_client_next_event(c, 30000, &p, &n) != LK_OK) std::abort();
+    pb::Fields ev = pb::parse(p, n);
+    lk_free(p);
+    if (ev.has(10) && ev.sub(10).u(1) == id) return ev.sub(10);
+  }
+}
+
+void drain(lk_client_t c) {
+  uint8_t *p;
+  size_t n;
+  while (lk_client_next_event(c, 0, &p, &n) == LK_OK) lk_free(p);
+}
+
+void bench_push(const char *url, const char *token) {
+  lk_client_t c = lk_client_new(nullptr, nullptr);
+  pb::Fields resp;
+  send(c, pb::Msg().msg(20, pb::Msg()), &resp);
+  uint64_t room = resp.sub(20).sub(1).u(1);
+  send(c, pb::Msg().varint(1, 1).msg(21, pb::Msg().varint(1, room).bytes(2, url).bytes(3, token)));
+  if (pull_until(c, 1).has(2)) {
+    std::fprintf(stderr, "connect failed\n");
+    std::abort();
+  }
+  send(c, pb::Msg().varint(1, 2).msg(40, pb::Msg().varint(1, room).bytes(2, "bench")));
+  pb::Fields comp = pull_until(c, 2);
+  uint64_t track = comp.sub(40).sub(1).u(1);
+  if (!track) std::abort();
+  std::string frame(1024, 'f');
+  const long N = 200000;
+  for (int path = 0; path < 2; path++) {
+    long ok = 0, full = 0;
+    pb::Msg req = pb::Msg().msg(43, pb::Msg().varint(1, track).bytes(2, frame).varint(3, 42));
+    auto t0 = clk::now();
+    for (long i = 0; i < N; i++) {
+      int32_t st = path == 0 ? lk_data_track_push(c, track, reinterpret_cast<const uint8_t *>(frame.data()), frame.size(), 42, true)
+                             : send(c, req);
+      if (st == LK_OK) {
+        ok++;
+      } else if (st == LK_ERR_QUEUE_FULL) {
+        full++;
+      } else {
+        std::abort();
+      }
+      if ((i & 1023) == 0) drain(c);
+    }
+    double secs = std::chrono::duration<double>(clk::now() - t0).count();
+    std::printf("{\"measure\":\"%s\",\"frame_bytes\":1024,\"ns_per_call\":%.0f,\"accepted\":%ld,\"queue_full\":%ld,\"accepted_frames_per_s\":%.0f}\n",
+                path == 0 ? "push_fast" : "push_pb", secs * 1e9 / double(N), ok, full, double(ok) / secs);
+  }
+  lk_handle_drop(c, room);
+  lk_client_close(c, 5000);
+}
+
 }  // namespace
 
 int main() {
   bench_request_roundtrip();
   bench_events();
+  const char *url = std::getenv("LK_URL"), *token = std::getenv("LK_TOKEN_A");
+  if (url && token) bench_push(url, token);
   return 0;
 }

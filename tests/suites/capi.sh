@@ -70,8 +70,19 @@ vg=(valgrind --error-exitcode=99 --suppressions=tests/capi/valgrind.supp --leak-
   --show-leak-kinds=definite,possible --errors-for-leak-kinds=definite,possible --num-callers=30)
 export GOGC=off GODEBUG=asyncpreemptoff=1
 
-# Loss records whose allocation went through liblkcore (cgo's C.malloc wrapper).
-lkcore_leaks() { awk '/are (definitely|possibly) lost/{rec=1; hit=0} rec && /_Cfunc__Cmalloc|lk_[a-z_]+ \(/{hit=1} rec && /^==[0-9]+== $/{if (hit) n++; rec=0} END{print n+0}' "$1"; }
+# only_go_syscall_params LOG: true when every error context of a valgrind log is a syscall
+# parameter check of the Go runtime's own raw syscall on Go memory (see valgrind.supp: memcheck
+# cannot suppress these), so nothing else — host errors, leaks — was reported.
+only_go_syscall_params() {
+  local contexts go
+  contexts=$(sed -n 's/.*ERROR SUMMARY: [0-9]* errors from \([0-9]*\) contexts.*/\1/p' "$1" | tail -1)
+  go=$(awk '/Syscall param .* points to unaddressable byte\(s\)/{p=1; next} p && /at 0x[0-9A-F]+: internal\/runtime\/syscall\/linux\.Syscall6 /{n++} {p=0} END{print n+0}' "$1")
+  [ -n "$contexts" ] && [ "$contexts" -gt 0 ] && [ "$contexts" -eq "$go" ]
+}
+
+# Loss records whose allocation went through liblkcore (lkint_out in capi/memout.c, or cgo's
+# C.malloc wrapper).
+lkcore_leaks() { awk '/are (definitely|possibly) lost/{rec=1; hit=0} rec && /_Cfunc__Cmalloc|lkint_out|lk_[a-z_]+ \(/{hit=1} rec && /^==[0-9]+== $/{if (hit) n++; rec=0} END{print n+0}' "$1"; }
 
 echo "--- leak probe (must be caught)"
 set +e
@@ -91,6 +102,10 @@ rc=$?
 set -e
 grep -E "ERROR SUMMARY|definitely lost:|possibly lost:|PASSED|FAILED" "$out/capi_test.valgrind.log" || true
 echo "leaks attributable to lkcore: $(lkcore_leaks "$out/capi_test.valgrind.log")"
+if [ $rc -eq 99 ] && only_go_syscall_params "$out/capi_test.valgrind.log"; then
+  echo "(only Go-runtime syscall parameter reports, which memcheck cannot suppress: accepted)"
+  rc=0
+fi
 if [ $rc -ne 0 ]; then
   echo "capi_test under valgrind failed (exit $rc); log: $out/capi_test.valgrind.log" >&2
   grep -B2 -A25 -E "are (definitely|possibly) lost|Invalid|uninitialised|FAILED" "$out/capi_test.valgrind.log" | head -120 >&2 || true
@@ -128,6 +143,10 @@ rc=$?
 set -e
 grep -E "ERROR SUMMARY|definitely lost:|possibly lost:|PASSED|FAILED" "$out/e2e_test.valgrind.log" || true
 echo "leaks attributable to lkcore: $(lkcore_leaks "$out/e2e_test.valgrind.log")"
+if [ $rc -eq 99 ] && only_go_syscall_params "$out/e2e_test.valgrind.log"; then
+  echo "(only Go-runtime syscall parameter reports, which memcheck cannot suppress: accepted)"
+  rc=0
+fi
 if [ $rc -ne 0 ]; then
   echo "e2e_test under valgrind failed (exit $rc); log: $out/e2e_test.valgrind.log" >&2
   grep -B2 -A25 -E "are (definitely|possibly) lost|Invalid|uninitialised|FAILED" "$out/e2e_test.valgrind.log" | head -120 >&2 || true

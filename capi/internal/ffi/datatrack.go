@@ -136,9 +136,19 @@ var (
 	errQueueFull        = &Error{Code: ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL, Msg: "data track send queue full; nothing was queued", Retryable: true}
 )
 
-func (l *LocalTrack) unpublish(ctx context.Context) {
-	l.unpublished.Store(true)
-	_ = l.t.Unpublish(ctx)
+// unpublishInBackground (UnpublishDataTrackRequest, handle release): pushes fail at once, and the server is
+// told in the background, so releasing a room with many tracks does not wait for one
+// acknowledgement after another (when the room itself is being released, its disconnect
+// ends the tracks anyway).
+func (l *LocalTrack) unpublishInBackground(c *Client) {
+	if l.unpublished.Swap(true) {
+		return
+	}
+	c.goBackground(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ReleaseTimeout)
+		defer cancel()
+		_ = l.t.Unpublish(ctx)
+	})
 }
 
 func (c *Client) publishDataTrack(req *ffipb.Request, m *ffipb.PublishDataTrackRequest) error {
@@ -157,9 +167,9 @@ func (c *Client) publishDataTrack(req *ffipb.Request, m *ffipb.PublishDataTrackR
 			return nil, fromCore(err)
 		}
 		lt := &LocalTrack{t: t}
-		h, err := c.handles.Insert(KindLocalDataTrack, lt, r.handle, func(ctx context.Context) {
+		h, err := c.handles.Insert(KindLocalDataTrack, lt, r.handle, func(context.Context) {
 			r.forgetLocalTrack(t)
-			lt.unpublish(ctx)
+			lt.unpublishInBackground(c)
 		})
 		if err != nil {
 			_ = t.Unpublish(context.Background())
@@ -200,13 +210,7 @@ func (c *Client) unpublishDataTrack(m *ffipb.UnpublishDataTrackRequest, resp *ff
 	if err != nil {
 		return err
 	}
-	if !lt.unpublished.Swap(true) {
-		c.goBackground(func() {
-			ctx, cancel := context.WithTimeout(c.ctx, ReleaseTimeout)
-			defer cancel()
-			_ = lt.t.Unpublish(ctx)
-		})
-	}
+	lt.unpublishInBackground(c)
 	resp.Message = &ffipb.Response_UnpublishDataTrack{UnpublishDataTrack: &ffipb.UnpublishDataTrackResponse{}}
 	return nil
 }
