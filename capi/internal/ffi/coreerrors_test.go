@@ -149,3 +149,44 @@ func TestDisconnectReasonNumbersMatch(t *testing.T) {
 		}
 	}
 }
+
+// Every core room event type is translated (or deliberately dropped) by Room.translate: a
+// new event type in core/room fails this test until room.go names it.
+func TestEveryCoreEventIsTranslated(t *testing.T) {
+	files, err := filepath.Glob("../../../core/room/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("core/room sources not found: %v", err)
+	}
+	translate, err := os.ReadFile("room.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	n := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range file.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Name.Name != "isEvent" || fd.Recv == nil {
+				continue
+			}
+			id, ok := fd.Recv.List[0].Type.(*ast.Ident)
+			if !ok {
+				continue
+			}
+			n++
+			if !strings.Contains(string(translate), "case room."+id.Name+":") {
+				t.Errorf("room.%s is not handled by Room.translate", id.Name)
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("found only %d event types in core/room", n)
+	}
+}
