@@ -10,8 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/core/signal"
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
@@ -116,6 +118,18 @@ type Options struct {
 	// packets (user, RPC, data streams) and data tracks are encrypted with
 	// its key provider (see e2ee.go). nil: no E2EE.
 	E2EE *E2EEOptions
+
+	// RPCMethods (method name → handler), TextStreamHandlers and
+	// ByteStreamHandlers (topic → handler) are registered while joining,
+	// before anything can be received, so a call or stream that a peer sends
+	// the moment this participant appears finds its handler. Registering with
+	// Room.RegisterRPCMethod / Register*StreamHandler after Connect returns
+	// can miss those (calls are answered 1400, streams dropped). The same
+	// rules and errors as the Register methods apply; a failing entry fails
+	// Connect with that error.
+	RPCMethods         map[string]rpc.Handler
+	TextStreamHandlers map[string]datastream.TextStreamHandler
+	ByteStreamHandlers map[string]datastream.ByteStreamHandler
 
 	// legacyData (tests only, see streams.go) advertises an older client
 	// protocol and capabilities and sends like such a client.

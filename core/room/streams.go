@@ -30,7 +30,33 @@ func newDataAPI(r *Room, serverVersion string) (*dataAPI, error) {
 		_ = ds.Close()
 		return nil, err
 	}
-	return &dataAPI{ds: ds, rpc: m}, nil
+	d := &dataAPI{ds: ds, rpc: m}
+	if err := d.registerInitial(&r.opts); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// registerInitial installs the handlers given in Options (before the room can
+// receive anything).
+func (d *dataAPI) registerInitial(o *Options) error {
+	for method, h := range o.RPCMethods {
+		if err := d.rpc.RegisterMethod(method, h); err != nil {
+			return fmt.Errorf("room: Options.RPCMethods[%q]: %w", method, err)
+		}
+	}
+	for topic, h := range o.TextStreamHandlers {
+		if err := d.ds.RegisterTextStreamHandler(topic, h); err != nil {
+			return fmt.Errorf("room: Options.TextStreamHandlers[%q]: %w", topic, err)
+		}
+	}
+	for topic, h := range o.ByteStreamHandlers {
+		if err := d.ds.RegisterByteStreamHandler(topic, h); err != nil {
+			return fmt.Errorf("room: Options.ByteStreamHandlers[%q]: %w", topic, err)
+		}
+	}
+	return nil
 }
 
 // close stops RPC first (pending calls fail with 1503, handler contexts are

@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/e2ee"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/core/rpc"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -72,8 +74,12 @@ type Room struct {
 	sendTail       chan struct{}           // closed when the last queued PublishData finished
 	rpc            rpcState
 	streamHandlers map[streamKey]streamHandlerCfg
-	localTracks    map[*room.LocalDataTrack]uint64 // published local tracks and their handles
-	keys           *e2ee.SharedKeyProvider         // E2EE keys; nil without E2EE (immutable)
+	// preRPC / preStreams: what coreOptions handed to room.Connect (installed
+	// while joining); installHandlers installs only what was added since.
+	preRPC      map[string]struct{}
+	preStreams  map[streamKey]struct{}
+	localTracks map[*room.LocalDataTrack]uint64 // published local tracks and their handles
+	keys        *e2ee.SharedKeyProvider         // E2EE keys; nil without E2EE (immutable)
 
 	// eventsReady is closed once the connect completion was queued: producers of room events
 	// other than the pump (RPC invocations, opened streams) wait for it.
@@ -268,8 +274,9 @@ func (c *Client) connect(req *ffipb.Request, m *ffipb.ConnectRequest) error {
 		var snap *ffipb.ConnectResult
 		snap, announced = snapshot(rm, r.state)
 		r.mu.Unlock()
-		// Handlers registered before connecting. The core accepts them only once Connect
-		// returned: a call arriving in between is answered 1400 UNSUPPORTED_METHOD.
+		// Handlers registered before connecting went to the core through
+		// room.Options (in place while joining); install those registered or
+		// removed while the connect was under way.
 		if err := r.installHandlers(rm); err != nil {
 			r.log.Error("installing RPC methods / stream handlers failed", "err", err)
 		}
@@ -303,9 +310,41 @@ func (c *Client) connect(req *ffipb.Request, m *ffipb.ConnectRequest) error {
 	return nil
 }
 
-// installHandlers installs the RPC methods and stream handlers registered before connecting.
+// installHandlers brings a newly connected core room's RPC methods and stream handlers in
+// line with the FFI room's: it installs those registered after coreOptions ran and removes
+// those unregistered since.
 func (r *Room) installHandlers(rm *room.Room) error {
 	return errors.Join(r.installRPCMethods(rm), r.installStreamHandlers(rm))
+}
+
+// preinstall adds the RPC methods and stream handlers registered so far to o, so room.Connect
+// installs them before the room can receive anything, and remembers which ones it added.
+func (r *Room) preinstall(o *room.Options) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.preRPC = make(map[string]struct{}, len(r.rpc.methods))
+	r.preStreams = make(map[streamKey]struct{}, len(r.streamHandlers))
+	for m := range r.rpc.methods {
+		if o.RPCMethods == nil {
+			o.RPCMethods = map[string]rpc.Handler{}
+		}
+		o.RPCMethods[m] = r.rpcHandler(m)
+		r.preRPC[m] = struct{}{}
+	}
+	for k, cfg := range r.streamHandlers {
+		if k.kind == ffipb.StreamKind_STREAM_KIND_TEXT {
+			if o.TextStreamHandlers == nil {
+				o.TextStreamHandlers = map[string]datastream.TextStreamHandler{}
+			}
+			o.TextStreamHandlers[k.topic] = r.textHandler(cfg)
+		} else {
+			if o.ByteStreamHandlers == nil {
+				o.ByteStreamHandlers = map[string]datastream.ByteStreamHandler{}
+			}
+			o.ByteStreamHandlers[k.topic] = r.byteHandler(cfg)
+		}
+		r.preStreams[k] = struct{}{}
+	}
 }
 
 // coreOptions derives the core's options from RoomOptions.
@@ -322,6 +361,7 @@ func (r *Room) coreOptions() room.Options {
 	if r.keys != nil {
 		o.E2EE = &room.E2EEOptions{KeyProvider: r.keys}
 	}
+	r.preinstall(&o)
 	return o
 }
 

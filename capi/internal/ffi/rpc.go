@@ -40,15 +40,27 @@ func (r *Room) rpcInit() {
 	r.rpc.invocations = map[uint64]*invocation{}
 }
 
-// installRPCMethods registers every method of the FFI room on a newly connected core room.
+// installRPCMethods registers on a newly connected core room the methods of the FFI room that
+// room.Connect did not get through Options (registered while connecting), and unregisters
+// those removed meanwhile.
 func (r *Room) installRPCMethods(rm *room.Room) error {
 	r.mu.Lock()
-	methods := make([]string, 0, len(r.rpc.methods))
+	var add, remove []string
 	for m := range r.rpc.methods {
-		methods = append(methods, m)
+		if _, pre := r.preRPC[m]; !pre {
+			add = append(add, m)
+		}
+	}
+	for m := range r.preRPC {
+		if _, still := r.rpc.methods[m]; !still {
+			remove = append(remove, m)
+		}
 	}
 	r.mu.Unlock()
-	for _, m := range methods {
+	for _, m := range remove {
+		rm.UnregisterRPCMethod(m)
+	}
+	for _, m := range add {
 		if err := rm.RegisterRPCMethod(m, r.rpcHandler(m)); err != nil {
 			return fromCore(err)
 		}

@@ -47,11 +47,29 @@ func (r *Room) maxIncomingStreamBytes() uint64 {
 	return DefaultMaxIncomingStreamBytes
 }
 
-// installStreamHandlers installs every handler of the FFI room on a newly connected core room.
+// installStreamHandlers installs on a newly connected core room the handlers of the FFI room
+// that room.Connect did not get through Options (registered while connecting), and removes
+// those unregistered meanwhile.
 func (r *Room) installStreamHandlers(rm *room.Room) error {
 	r.mu.Lock()
 	handlers := maps.Clone(r.streamHandlers)
+	for k := range r.preStreams {
+		delete(handlers, k)
+	}
+	var remove []streamKey
+	for k := range r.preStreams {
+		if _, still := r.streamHandlers[k]; !still {
+			remove = append(remove, k)
+		}
+	}
 	r.mu.Unlock()
+	for _, k := range remove {
+		if k.kind == ffipb.StreamKind_STREAM_KIND_TEXT {
+			rm.UnregisterTextStreamHandler(k.topic)
+		} else {
+			rm.UnregisterByteStreamHandler(k.topic)
+		}
+	}
 	for k, cfg := range handlers {
 		if err := r.installStreamHandler(rm, k, cfg); err != nil {
 			return err
@@ -60,16 +78,21 @@ func (r *Room) installStreamHandlers(rm *room.Room) error {
 	return nil
 }
 
+// textHandler / byteHandler are the core handlers that serve a stream to the host.
+func (r *Room) textHandler(cfg streamHandlerCfg) datastream.TextStreamHandler {
+	return func(rd *datastream.TextStreamReader, identity string) { r.serveStream(identity, textSource{rd}, cfg) }
+}
+
+func (r *Room) byteHandler(cfg streamHandlerCfg) datastream.ByteStreamHandler {
+	return func(rd *datastream.ByteStreamReader, identity string) { r.serveStream(identity, byteSource{rd}, cfg) }
+}
+
 func (r *Room) installStreamHandler(rm *room.Room, k streamKey, cfg streamHandlerCfg) error {
 	var err error
 	if k.kind == ffipb.StreamKind_STREAM_KIND_TEXT {
-		err = rm.RegisterTextStreamHandler(k.topic, func(rd *datastream.TextStreamReader, identity string) {
-			r.serveStream(identity, textSource{rd}, cfg)
-		})
+		err = rm.RegisterTextStreamHandler(k.topic, r.textHandler(cfg))
 	} else {
-		err = rm.RegisterByteStreamHandler(k.topic, func(rd *datastream.ByteStreamReader, identity string) {
-			r.serveStream(identity, byteSource{rd}, cfg)
-		})
+		err = rm.RegisterByteStreamHandler(k.topic, r.byteHandler(cfg))
 	}
 	return fromCore(err)
 }

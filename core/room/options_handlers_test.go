@@ -1,0 +1,97 @@
+package room_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/core/datastream"
+	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/core/rpc"
+)
+
+// Handlers given in Options are in place before the room can receive
+// anything: a caller that fires the moment the callee appears (here: as soon
+// as alice sees bob, possibly before bob's Connect has returned) reaches them.
+func TestOptionsHandlersRegisteredWhileJoining(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s := startSFU(t)
+	alice := dataClient(t, ctx, s, "early", "alice", room.Options{})
+
+	texts := make(chan string, 1)
+	type result struct {
+		resp string
+		err  error
+	}
+	called := make(chan result, 1)
+	go func() {
+		for alice.RemoteParticipant("bob") == nil { // no t.Fatal off the test goroutine
+			select {
+			case <-ctx.Done():
+				called <- result{"", ctx.Err()}
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+		resp, err := alice.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "bob", Method: "hello", Payload: "early"})
+		if err == nil {
+			_, err = alice.LocalParticipant().SendText(ctx, "early text", datastream.SendTextOptions{Topic: "chat", DestinationIdentities: []string{"bob"}})
+		}
+		called <- result{resp, err}
+	}()
+
+	dataClient(t, ctx, s, "early", "bob", room.Options{
+		RPCMethods: map[string]rpc.Handler{
+			"hello": func(_ context.Context, inv rpc.Invocation) (string, error) { return "hi " + inv.Payload, nil },
+		},
+		TextStreamHandlers: map[string]datastream.TextStreamHandler{
+			"chat": func(rd *datastream.TextStreamReader, from string) {
+				txt, err := rd.ReadAll(ctx)
+				if err != nil {
+					txt = "error: " + err.Error()
+				}
+				texts <- from + ": " + txt
+			},
+		},
+	})
+
+	select {
+	case res := <-called:
+		if res.err != nil || res.resp != "hi early" {
+			t.Fatalf("early call: %q, %v", res.resp, res.err)
+		}
+	case <-ctx.Done():
+		t.Fatal("early call never finished")
+	}
+	select {
+	case got := <-texts:
+		if got != "alice: early text" {
+			t.Fatalf("stream handler got %q", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("stream handler never ran")
+	}
+}
+
+// A bad entry in Options fails Connect with the Register method's error.
+func TestOptionsHandlersInvalid(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s := startSFU(t)
+	tok, err := s.Token("bad", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = room.Connect(ctx, s.URL(), tok, room.Options{Logger: testLogger(), RPCMethods: map[string]rpc.Handler{"": nil}})
+	if !errors.Is(err, rpc.ErrInvalidArgument) {
+		t.Fatalf("empty method: %v", err)
+	}
+	_, err = room.Connect(ctx, s.URL(), tok, room.Options{Logger: testLogger(), TextStreamHandlers: map[string]datastream.TextStreamHandler{
+		"lk.rpc_request": func(*datastream.TextStreamReader, string) {},
+	}})
+	if !errors.Is(err, datastream.ErrHandlerAlreadyRegistered) {
+		t.Fatalf("reserved topic: %v", err)
+	}
+}
