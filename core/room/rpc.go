@@ -34,7 +34,8 @@ func (lp *LocalParticipant) PerformRPC(ctx context.Context, p rpc.PerformParams)
 //
 // A Room exists only once Connect returned: calls that arrive before the
 // method is registered are answered with 1400 UNSUPPORTED_METHOD (as in JS
-// when a method is registered late). Errors: rpc.ErrMethodAlreadyRegistered,
+// when a method is registered late). Options.RPCMethods registers methods
+// while joining, before anything can arrive. Errors: rpc.ErrMethodAlreadyRegistered,
 // rpc.ErrInvalidArgument (empty method or nil handler), ErrDisconnected after
 // disconnect.
 func (r *Room) RegisterRPCMethod(method string, h rpc.Handler) error {

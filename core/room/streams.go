@@ -251,7 +251,8 @@ func (lp *LocalParticipant) StreamBytes(ctx context.Context, opts datastream.Str
 // which runs on its own goroutine per stream with a reader and the sender's
 // identity. Streams whose topic has no handler are dropped (JS behaviour),
 // so register before peers send: a Room exists only once Connect returned,
-// and streams arriving earlier than the registration are lost.
+// and streams arriving earlier than the registration are lost
+// (Options.TextStreamHandlers / ByteStreamHandlers register while joining).
 //
 // The handler must return once its reader fails: on Disconnect open readers
 // fail with datastream.ErrAbnormalEnd and Disconnect waits for the handlers.
