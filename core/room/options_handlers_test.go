@@ -95,3 +95,30 @@ func TestOptionsHandlersInvalid(t *testing.T) {
 		t.Fatalf("reserved topic: %v", err)
 	}
 }
+
+// A callee that answers and leaves at once: the answer reaches the caller
+// (Disconnect lets running handlers send their responses before the leave).
+func TestRPCAnswerThenDisconnect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, alice, bob := dataPair(t, ctx)
+	started := make(chan struct{})
+	if err := bob.RegisterRPCMethod("bye", func(_ context.Context, inv rpc.Invocation) (string, error) {
+		close(started)
+		time.Sleep(50 * time.Millisecond) // still working when Disconnect is called
+		return "bye " + inv.Payload, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		select {
+		case <-started:
+			_ = bob.Disconnect(ctx)
+		case <-ctx.Done():
+		}
+	}()
+	resp, err := alice.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "bob", Method: "bye", Payload: "alice"})
+	if err != nil || resp != "bye alice" {
+		t.Fatalf("answer lost: %q, %v", resp, err)
+	}
+}

@@ -595,14 +595,22 @@ func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool)
 }
 
 // Disconnect leaves the room gracefully (LeaveRequest CLIENT_INITIATED, as
-// recorded from JS) after waiting (≤ 2 s, bounded by ctx) until data already
-// published has been acknowledged by the SFU, closes the PeerConnection and
+// recorded from JS) after waiting (≤ 2 s each, bounded by ctx) until running
+// RPC handlers have sent their answers and data already published has been
+// acknowledged by the SFU, closes the PeerConnection and
 // the WebSocket, and waits for all of the room's goroutines, bounded by ctx.
 // The final events
 // (ConnectionStateChanged{Disconnected}, Disconnected) stay readable.
 // Idempotent: later calls return nil at once.
 func (r *Room) Disconnect(ctx context.Context) error {
 	if !r.isClosing() && r.State() == StateConnected {
+		// RPC handlers that are finishing get to send their answers first
+		// (bounded: a handler that never returns only delays the leave).
+		wctx, cancel := context.WithTimeout(ctx, flushTimeout)
+		if err := r.dapi.rpc.WaitIdle(wctx); err != nil {
+			r.log.Debug("room: RPC handlers still running at leave", "err", err)
+		}
+		cancel()
 		// Let data published just before Disconnect reach the SFU first.
 		fctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		err := r.eng.Load().Flush(fctx)

@@ -50,7 +50,8 @@ type Manager struct {
 	closed   bool
 	pending  map[string]*call
 	methods  map[string]Handler
-	inFlight int // running handler invocations (and rejections)
+	inFlight int           // running handler invocations (and rejections)
+	idle     chan struct{} // closed while inFlight == 0 (WaitIdle)
 }
 
 // New creates the RPC manager of a room and registers its reserved stream
@@ -72,6 +73,8 @@ func New(t datastream.Transport, ds *datastream.Manager, opts Options) (*Manager
 	if m.newID == nil {
 		m.newID = datastream.NewStreamID
 	}
+	m.idle = make(chan struct{})
+	close(m.idle)
 	m.closeCtx, m.closeFn = context.WithCancel(context.Background())
 	if err := ds.RegisterReservedTextStreamHandler(datastream.RPCRequestTopic, m.onRequestStream); err != nil {
 		return nil, err
@@ -138,6 +141,23 @@ func (m *Manager) Close() error {
 	}
 	m.wg.Wait()
 	return nil
+}
+
+// WaitIdle blocks until no incoming invocation is being served — every
+// admitted request has been answered and its response handed to the
+// transport — or ctx ends (ctx.Err()). A room calls it on a graceful
+// disconnect so that answers given just before leaving are not lost; it does
+// not stop new requests from arriving.
+func (m *Manager) WaitIdle(ctx context.Context) error {
+	m.mu.Lock()
+	idle := m.idle
+	m.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // track registers a unit of work with the manager; it returns false once the

@@ -69,22 +69,29 @@ func (m *Manager) admit() int {
 	if m.closed {
 		return 2
 	}
+	mode := 2
 	switch {
 	case m.inFlight < m.limits.MaxConcurrentInvocations:
-		m.inFlight++
-		m.wg.Add(1)
-		return 0
+		mode = 0
 	case m.inFlight < 2*m.limits.MaxConcurrentInvocations:
-		m.inFlight++
-		m.wg.Add(1)
-		return 1
+		mode = 1
+	default:
+		return mode
 	}
-	return 2
+	if m.inFlight == 0 {
+		m.idle = make(chan struct{})
+	}
+	m.inFlight++
+	m.wg.Add(1)
+	return mode
 }
 
 func (m *Manager) release() {
 	m.mu.Lock()
 	m.inFlight--
+	if m.inFlight == 0 {
+		close(m.idle)
+	}
 	m.mu.Unlock()
 	m.wg.Done()
 }
