@@ -2883,8 +2883,9 @@ type RoomOptions struct {
 	// failures (unreachable server, 5xx, failed PeerConnection, attempt timeout) are retried,
 	// after 500 ms, doubling per attempt.
 	JoinAttempts uint32 `protobuf:"varint,4,opt,name=join_attempts,json=joinAttempts,proto3" json:"join_attempts,omitempty"`
-	// Reconnect attempts after a connection loss before the room disconnects. Not honoured
-	// yet: the core always makes 10 attempts (JS/Rust default) and cannot disable them.
+	// Reconnect attempts after a connection loss before the room gives up and disconnects
+	// (0 = the core's default, 10, as JS/Rust). Negative = never reconnect: any connection loss
+	// after connect ends the room at once, with the loss as its cause.
 	MaxReconnectAttempts int32 `protobuf:"varint,5,opt,name=max_reconnect_attempts,json=maxReconnectAttempts,proto3" json:"max_reconnect_attempts,omitempty"`
 	// Default RPC response timeout for PerformRpcRequest (default 15 000 ms).
 	RpcResponseTimeoutMs uint32 `protobuf:"varint,6,opt,name=rpc_response_timeout_ms,json=rpcResponseTimeoutMs,proto3" json:"rpc_response_timeout_ms,omitempty"`
@@ -4935,9 +4936,9 @@ type PublishDataTrackRequest struct {
 	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`                                        // non-empty (at most 256 bytes), unique per publisher
 	SchemaName    string                 `protobuf:"bytes,3,opt,name=schema_name,json=schemaName,proto3" json:"schema_name,omitempty"`          // optional (see DataTrackInfo for the encodings)
 	FrameEncoding string                 `protobuf:"bytes,4,opt,name=frame_encoding,json=frameEncoding,proto3" json:"frame_encoding,omitempty"` // optional; a schema needs a frame encoding
-	// Reserved for a configurable outgoing queue: not honoured yet, the core's queue holds 16
-	// frames / 4 MiB. A push beyond it fails with QUEUE_FULL synchronously — a pushed frame is
-	// never dropped silently later.
+	// Outgoing queue length in frames (0 = the core's default, 16; at most 65 536, larger
+	// values are capped). The queue also holds at most 4 MiB. A push beyond either fails with
+	// QUEUE_FULL synchronously — a pushed frame is never dropped silently later.
 	QueueSize      uint32 `protobuf:"varint,5,opt,name=queue_size,json=queueSize,proto3" json:"queue_size,omitempty"`
 	SchemaEncoding string `protobuf:"bytes,6,opt,name=schema_encoding,json=schemaEncoding,proto3" json:"schema_encoding,omitempty"` // optional; since ABI 1.1
 	unknownFields  protoimpl.UnknownFields

@@ -22,6 +22,9 @@ type PublishOptions struct {
 	FrameEncoding *lkpb.DataTrackFrameEncoding
 	// Schema is optional typed-track metadata (§5.9).
 	Schema *lkpb.DataTrackSchemaId
+	// QueueFrames, when positive, overrides LocalConfig.QueueFrames for this track's SendQueue
+	// (0 = the manager's default). The byte budget and overflow policy stay the manager's.
+	QueueFrames int
 }
 
 // LocalTrackState is the publication state of a LocalTrack (§8.2).
@@ -221,7 +224,7 @@ type LocalConfig struct {
 	// UnpublishTimeout bounds the wait for an unpublish answer (0 = DefaultUnpublishTimeout).
 	UnpublishTimeout time.Duration
 	// QueueFrames, QueueBytes and QueuePolicy configure each track's SendQueue
-	// (0 = defaults, RejectNew).
+	// (0 = defaults, RejectNew). PublishOptions.QueueFrames overrides QueueFrames per track.
 	QueueFrames, QueueBytes int
 	// QueuePolicy is the send queue's overflow policy.
 	QueuePolicy OverflowPolicy
@@ -405,19 +408,24 @@ func (m *LocalManager) HandlePublishResponse(resp *lkpb.PublishDataTrackResponse
 		return nil
 	}
 	delete(m.pending, handle)
-	return []LocalOutput{m.activate(handle, info)}
+	return []LocalOutput{m.activate(handle, info, p.opts.QueueFrames)}
 }
 
-func (m *LocalManager) activate(handle uint16, info TrackInfo) PublishCompleted {
+// activate creates the track; queueFrames > 0 overrides the manager's queue length.
+func (m *LocalManager) activate(handle uint16, info TrackInfo, queueFrames int) PublishCompleted {
 	clock := NewClock(RandomClockBase(), m.cfg.Now())
 	pl, err := NewSendPipeline(handle, m.cfg.MTU, clock, m.cfg.Encryptor)
 	if err != nil {
 		return PublishCompleted{Handle: handle, Err: err}
 	}
+	frames := m.cfg.QueueFrames
+	if queueFrames > 0 {
+		frames = queueFrames
+	}
 	t := &LocalTrack{
 		info:     info,
 		pipeline: pl,
-		queue:    NewSendQueue(m.cfg.QueueFrames, m.cfg.QueueBytes, m.cfg.QueuePolicy),
+		queue:    NewSendQueue(frames, m.cfg.QueueBytes, m.cfg.QueuePolicy),
 		now:      m.cfg.Now,
 		done:     make(chan struct{}),
 	}
@@ -505,7 +513,7 @@ func (m *LocalManager) SetTransportReady(ready bool, now time.Time) []LocalOutpu
 		p := m.pending[h]
 		if p.acked != nil {
 			delete(m.pending, h)
-			out = append(out, m.activate(h, *p.acked))
+			out = append(out, m.activate(h, *p.acked, p.opts.QueueFrames))
 		}
 	}
 	return out

@@ -443,3 +443,48 @@ func TestLocalTrackPushErrors(t *testing.T) {
 		t.Fatal("empty frame", err)
 	}
 }
+
+// PublishOptions.QueueFrames overrides the manager's queue length for that track only, on both
+// activation paths (direct and after WaitForTransport); with nothing draining, the limit is
+// reached deterministically.
+func TestLocalPerTrackQueueFrames(t *testing.T) {
+	for _, wait := range []bool{false, true} {
+		m := newLocal(LocalConfig{WaitForTransport: wait})
+		small, _, err := m.Publish(PublishOptions{Name: "small", QueueFrames: 2}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		def, _, err := m.Publish(PublishOptions{Name: "default"}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var done []PublishCompleted
+		done = append(done, outputsOf[PublishCompleted](m.HandlePublishResponse(publishResp(uint32(small), "DTR_small0000000", "small"), t0))...)
+		done = append(done, outputsOf[PublishCompleted](m.HandlePublishResponse(publishResp(uint32(def), "DTR_default00000", "default"), t0))...)
+		if wait {
+			if len(done) != 0 {
+				t.Fatalf("completed before the transport: %v", done)
+			}
+			done = outputsOf[PublishCompleted](m.SetTransportReady(true, t0))
+		}
+		if len(done) != 2 || done[0].Err != nil || done[1].Err != nil {
+			t.Fatalf("wait=%v: %+v", wait, done)
+		}
+		for _, c := range []struct {
+			tr    *LocalTrack
+			limit int
+		}{{m.Track(small), 2}, {m.Track(def), DefaultSendQueueFrames}} {
+			for i := range c.limit {
+				if err := c.tr.TryPush(NewFrame([]byte{byte(i)})); err != nil {
+					t.Fatalf("wait=%v %s push %d: %v", wait, c.tr.Info().Name, i+1, err)
+				}
+			}
+			if err := c.tr.TryPush(NewFrame([]byte{9})); !errors.Is(err, ErrQueueFull) {
+				t.Fatalf("wait=%v %s push %d: %v, want ErrQueueFull", wait, c.tr.Info().Name, c.limit+1, err)
+			}
+			if st := c.tr.Queue().Stats(); st.Rejected != 1 {
+				t.Fatalf("%s stats %+v", c.tr.Info().Name, st)
+			}
+		}
+	}
+}

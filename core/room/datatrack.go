@@ -93,6 +93,10 @@ type DataTrackOptions struct {
 	// `_data_track` channel to open (0: 10 s as both SDKs). On expiry the
 	// publish fails with ErrDataTrackTimeout.
 	PublishTimeout time.Duration
+	// QueueFrames is this track's outgoing queue length in frames (≤ 0:
+	// datatrack.DefaultSendQueueFrames, 16; the 4 MiB byte budget applies
+	// either way). A push beyond it fails with ErrQueueFull at once.
+	QueueFrames int
 }
 
 // SubscribeOptions configures RemoteDataTrack.Subscribe.
@@ -732,7 +736,7 @@ func (lp *LocalParticipant) PublishDataTrack(ctx context.Context, name string, o
 	var perr error
 	if err := r.runOnLoop(ctx, func() {
 		var outs []datatrack.LocalOutput
-		handle, outs, perr = d.local.Publish(datatrack.PublishOptions{Name: name, FrameEncoding: opts.FrameEncoding, Schema: opts.Schema}, time.Now())
+		handle, outs, perr = d.local.Publish(datatrack.PublishOptions{Name: name, FrameEncoding: opts.FrameEncoding, Schema: opts.Schema, QueueFrames: opts.QueueFrames}, time.Now())
 		if perr != nil {
 			return
 		}

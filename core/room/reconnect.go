@@ -107,16 +107,18 @@ var (
 	// because the room is reconnecting (nothing is queued for lossy
 	// channels; reliable sends wait instead).
 	ErrReconnecting = errors.New("room: reconnecting")
-	// ErrReconnectFailed: the room gave up reconnecting (10 failed attempts,
-	// or the token was refused); the wrapped error is the last failure.
+	// ErrReconnectFailed: the room gave up reconnecting
+	// (Options.MaxReconnectAttempts failed attempts, 10 by default, or the
+	// token was refused); the wrapped error is the last failure.
 	ErrReconnectFailed = errors.New("room: reconnection failed")
 )
 
 // Tuning of reconnection.
 const (
-	// maxReconnectAttempts is the number of attempts before giving up (JS
-	// DefaultReconnectPolicy and Rust: 10).
-	maxReconnectAttempts = 10
+	// DefaultMaxReconnectAttempts is the number of attempts before giving up
+	// when Options.MaxReconnectAttempts is 0 (JS DefaultReconnectPolicy and
+	// Rust: 10).
+	DefaultMaxReconnectAttempts = 10
 	// firstRetryJitter bounds the random delay of the first attempt.
 	firstRetryJitter = 500 * time.Millisecond
 	// reconnectDialTimeout bounds one WebSocket dial + first message (JS websocketTimeout 15 s).
@@ -152,10 +154,10 @@ func reconnectBaseDelay(n int) time.Duration {
 // reconnectDelay is the wait before attempt n (n = failed attempts of the
 // episode so far), with rnd uniform in [0, 1): attempt 0 waits rnd × 500 ms;
 // attempt n waits base(n) × (0.5 + rnd), rounded to the millisecond (JS
-// 2.23.0 DefaultReconnectPolicy, spec §7.5). ok is false once
-// maxReconnectAttempts attempts have failed: give up.
-func reconnectDelay(n int, rnd float64) (d time.Duration, ok bool) {
-	if n >= maxReconnectAttempts {
+// 2.23.0 DefaultReconnectPolicy, spec §7.5). ok is false once maxN attempts
+// have failed: give up.
+func reconnectDelay(n, maxN int, rnd float64) (d time.Duration, ok bool) {
+	if n >= maxN {
 		return 0, false
 	}
 	if n <= 0 {
@@ -201,7 +203,23 @@ type reconnectMachine struct {
 	reason         lkpb.ReconnectReason
 	resumeDisabled bool // JoinResponse client_configuration.resume_connection == DISABLED
 	rnd            func() float64
+	// maxAttempts is Options.MaxReconnectAttempts: 0 = DefaultMaxReconnectAttempts,
+	// negative = never reconnect.
+	maxAttempts int
 }
+
+// limit returns the number of attempts of an episode (≤ 0: reconnection is off).
+func (m *reconnectMachine) limit() int {
+	if m.maxAttempts == 0 {
+		return DefaultMaxReconnectAttempts
+	}
+	return max(m.maxAttempts, 0)
+}
+
+// enabled reports whether a connection loss may start an episode at all;
+// when false, every trigger ends the room as a failure before the first
+// connect does.
+func (m *reconnectMachine) enabled() bool { return m.limit() > 0 }
 
 func (m *reconnectMachine) random() float64 {
 	if m.rnd != nil {
@@ -214,7 +232,12 @@ func (m *reconnectMachine) random() float64 {
 // returns begin, the delay before the first attempt (always the first-retry
 // delay, also for server-requested reconnects, as JS 2.23.0) and the kind to
 // announce. During an episode it only records a request for a full reconnect.
+// With reconnection off (enabled false) it never begins one; callers check
+// enabled first and end the room instead.
 func (m *reconnectMachine) trigger(t trigger) (begin bool, delay time.Duration, kind ReconnectKind) {
+	if !m.enabled() {
+		return false, 0, 0
+	}
 	if t == trigLeaveReconnect || t == trigNegotiationFailed {
 		m.fullNext = true
 	}
@@ -232,7 +255,7 @@ func (m *reconnectMachine) trigger(t trigger) (begin bool, delay time.Duration, 
 	default:
 		m.reason = lkpb.ReconnectReason_RR_UNKNOWN // JS sends none for a server leave
 	}
-	delay, _ = reconnectDelay(0, m.random())
+	delay, _ = reconnectDelay(0, m.limit(), m.random())
 	m.announced = m.peek()
 	return true, delay, m.announced
 }
@@ -267,7 +290,7 @@ func (m *reconnectMachine) failed(f failure) (delay time.Duration, giveUp bool) 
 	if m.kind == ReconnectFull || f != failSignal {
 		m.fullNext = true
 	}
-	d, ok := reconnectDelay(m.attempts, m.random())
+	d, ok := reconnectDelay(m.attempts, m.limit(), m.random())
 	return d, !ok
 }
 
@@ -512,6 +535,11 @@ func (r *Room) newJoinRequest(offer *lkpb.SessionDescription) *lkpb.JoinRequest 
 		PublisherOffer:     offer,
 	}
 }
+
+// mayReconnect reports whether a connection loss starts a reconnect episode:
+// only once connected, and only when Options.MaxReconnectAttempts allows it.
+// Otherwise the loss ends the room. Loop only.
+func (r *Room) mayReconnect() bool { return r.everConnected() && r.rc.m.enabled() }
 
 func (r *Room) everConnected() bool {
 	select {
@@ -868,7 +896,7 @@ func (r *Room) failAttempt(f failure, err error) bool {
 func (r *Room) onSignalClosed() bool {
 	err := fmt.Errorf("%w: %w", ErrSignalLost, r.sig.Err())
 	r.sigMsgs = nil
-	if !r.everConnected() {
+	if !r.mayReconnect() {
 		r.teardown(lkpb.DisconnectReason_SIGNAL_CLOSE, err, false)
 		return true
 	}
@@ -885,7 +913,7 @@ func (r *Room) onSignalClosed() bool {
 // closed by the peer) was not explained by a leave within pcFailureGrace.
 func (r *Room) onTransportFailed() bool {
 	err := fmt.Errorf("%w: ICE/DTLS failed or closed by the peer", ErrPeerConnectionFailed)
-	if !r.everConnected() {
+	if !r.mayReconnect() {
 		r.teardown(lkpb.DisconnectReason_UNKNOWN_REASON, err, true)
 		return true
 	}
@@ -915,7 +943,7 @@ func (r *Room) onChannelClosed(label string) bool {
 func (r *Room) onLeave(l *lkpb.LeaveRequest) bool {
 	r.retireSignal()
 	err := fmt.Errorf("%w: server requested %s (%s)", ErrSignalLost, l.GetAction(), l.GetReason())
-	if !r.everConnected() {
+	if !r.mayReconnect() {
 		r.teardown(l.GetReason(), err, false)
 		return true
 	}
@@ -937,7 +965,7 @@ func (r *Room) onLeave(l *lkpb.LeaveRequest) bool {
 // onNegotiationFailed: the server's answer could not be applied.
 func (r *Room) onNegotiationFailed(err error) bool {
 	err = fmt.Errorf("%w: %w", ErrPeerConnectionFailed, err)
-	if !r.everConnected() {
+	if !r.mayReconnect() {
 		r.teardown(lkpb.DisconnectReason_STATE_MISMATCH, err, true)
 		return true
 	}

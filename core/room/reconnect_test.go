@@ -49,12 +49,12 @@ func TestReconnectDelaySchedule(t *testing.T) {
 		{9, 0.999, 10493 * time.Millisecond},
 	}
 	for _, c := range cases {
-		got, ok := reconnectDelay(c.n, c.rnd)
+		got, ok := reconnectDelay(c.n, DefaultMaxReconnectAttempts, c.rnd)
 		if !ok || got != c.want {
 			t.Errorf("reconnectDelay(%d, %v) = %v, %v; want %v", c.n, c.rnd, got, ok, c.want)
 		}
 	}
-	if _, ok := reconnectDelay(maxReconnectAttempts, 0.5); ok {
+	if _, ok := reconnectDelay(DefaultMaxReconnectAttempts, DefaultMaxReconnectAttempts, 0.5); ok {
 		t.Error("attempt 10 allowed")
 	}
 }
@@ -120,9 +120,9 @@ func TestReconnectMachine(t *testing.T) {
 	// Give up after 10 failed attempts; a refused token at once.
 	m = reconnectMachine{rnd: fixedRnd(0)}
 	m.trigger(trigSignalLost)
-	for i := 1; i <= maxReconnectAttempts; i++ {
+	for i := 1; i <= DefaultMaxReconnectAttempts; i++ {
 		m.next()
-		if _, giveUp := m.failed(failSignal); giveUp != (i == maxReconnectAttempts) {
+		if _, giveUp := m.failed(failSignal); giveUp != (i == DefaultMaxReconnectAttempts) {
 			t.Fatalf("failure %d: giveUp %v", i, giveUp)
 		}
 	}
@@ -131,6 +131,53 @@ func TestReconnectMachine(t *testing.T) {
 	m.next()
 	if _, giveUp := m.failed(failFatal); !giveUp {
 		t.Fatal("a refused token did not give up")
+	}
+}
+
+// Options.MaxReconnectAttempts: 1 allows exactly one attempt (with the
+// first-retry delay) and gives up after its failure, also when the server
+// asked for the reconnect; a negative value disables reconnection, so no
+// trigger begins an episode (the room ends instead, see mayReconnect).
+func TestReconnectMachineMaxAttempts(t *testing.T) {
+	for _, tr := range []trigger{trigSignalLost, trigLeaveReconnect} {
+		m := reconnectMachine{rnd: fixedRnd(0.5), maxAttempts: 1}
+		if !m.enabled() {
+			t.Fatal("1 attempt: disabled")
+		}
+		begin, d, _ := m.trigger(tr)
+		if !begin || d != 250*time.Millisecond {
+			t.Fatalf("1 attempt, trigger %v: %v %v", tr, begin, d)
+		}
+		m.next()
+		if _, giveUp := m.failed(failSignal); !giveUp || m.attempts != 1 {
+			t.Fatalf("1 attempt, trigger %v: giveUp %v after %d", tr, giveUp, m.attempts)
+		}
+	}
+	// Two attempts: the first failure is retried, the second gives up.
+	m := reconnectMachine{rnd: fixedRnd(0.5), maxAttempts: 2}
+	m.trigger(trigSignalLost)
+	m.next()
+	if d, giveUp := m.failed(failSignal); giveUp || d != 300*time.Millisecond {
+		t.Fatalf("2 attempts, first failure: %v %v", d, giveUp)
+	}
+	m.next()
+	if _, giveUp := m.failed(failSignal); !giveUp {
+		t.Fatal("2 attempts: no give-up after the second failure")
+	}
+	// 0 is the default of 10.
+	if m := (reconnectMachine{}); m.limit() != DefaultMaxReconnectAttempts || !m.enabled() {
+		t.Fatalf("default limit %d", m.limit())
+	}
+	for _, n := range []int{-1, -10} {
+		m := reconnectMachine{rnd: fixedRnd(0.5), maxAttempts: n}
+		if m.enabled() {
+			t.Fatalf("%d: enabled", n)
+		}
+		for _, tr := range []trigger{trigSignalLost, trigTransportFailed, trigLeaveResume, trigLeaveReconnect, trigNegotiationFailed} {
+			if begin, _, _ := m.trigger(tr); begin || m.active {
+				t.Fatalf("%d: trigger %v began an episode", n, tr)
+			}
+		}
 	}
 }
 
@@ -894,7 +941,7 @@ func TestReconnectGivesUp(t *testing.T) {
 	s.DropSignal("b")
 	b.waitReconnecting(ctx, ReconnectResume)
 	// White-box: skip the ~45 s of backoff by recording nine failures.
-	if err := b.r.runOnLoop(ctx, func() { b.r.rc.m.attempts = maxReconnectAttempts - 1 }); err != nil {
+	if err := b.r.runOnLoop(ctx, func() { b.r.rc.m.attempts = DefaultMaxReconnectAttempts - 1 }); err != nil {
 		t.Fatal(err)
 	}
 	ev = b.waitFor(ctx, "Disconnected", func(ev Event) bool { _, ok := ev.(Disconnected); return ok }).(Disconnected)
@@ -902,4 +949,35 @@ func TestReconnectGivesUp(t *testing.T) {
 		t.Fatalf("unreachable: %+v", ev)
 	}
 	<-b.r.Done()
+}
+
+// Options.MaxReconnectAttempts < 0: a lost WebSocket ends the room at once
+// with the loss as its cause (no Reconnecting, not ErrReconnectFailed).
+func TestReconnectDisabled(t *testing.T) {
+	s := rcServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
+	defer cancel()
+	a := rcJoin(ctx, t, s, "norc", "a", Options{MaxReconnectAttempts: -1})
+	s.DropSignal("a")
+	for {
+		var ev Event
+		select {
+		case ev = <-a.evs:
+		case <-ctx.Done():
+			t.Fatal("timed out waiting for Disconnected")
+		}
+		if _, ok := ev.(Reconnecting); ok {
+			t.Fatalf("reconnecting although disabled: %+v", ev)
+		}
+		if d, ok := ev.(Disconnected); ok {
+			if !errors.Is(d.Err, ErrSignalLost) || errors.Is(d.Err, ErrReconnectFailed) || d.Reason != lkpb.DisconnectReason_SIGNAL_CLOSE {
+				t.Fatalf("disconnected: %+v", d)
+			}
+			break
+		}
+	}
+	<-a.r.Done()
+	if a.r.State() != StateDisconnected {
+		t.Fatalf("state %v", a.r.State())
+	}
 }

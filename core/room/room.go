@@ -118,6 +118,14 @@ type Options struct {
 	// packets (user, RPC, data streams) and data tracks are encrypted with
 	// its key provider (see e2ee.go). nil: no E2EE.
 	E2EE *E2EEOptions
+	// MaxReconnectAttempts bounds the reconnect attempts of one episode
+	// after the connection was lost (0: DefaultMaxReconnectAttempts, 10, as
+	// JS and Rust); after that many failures the room ends with
+	// ErrReconnectFailed. Negative: never reconnect — any connection loss
+	// after Connect ends the room with Disconnected carrying the cause
+	// (ErrSignalLost, ErrPeerConnectionFailed, ...), as a loss while
+	// connecting does.
+	MaxReconnectAttempts int
 
 	// RPCMethods (method name → handler), TextStreamHandlers and
 	// ByteStreamHandlers (topic → handler) are registered while joining,
@@ -245,6 +253,7 @@ func Connect(ctx context.Context, url, token string, opts Options) (*Room, error
 		done:         make(chan struct{}),
 		state:        StateConnecting,
 	}
+	r.rc.m.maxAttempts = opts.MaxReconnectAttempts
 	r.token.Store(&token)
 
 	eng, err := r.newEngine()

@@ -151,6 +151,17 @@ func (l *LocalTrack) unpublishInBackground(c *Client) {
 	})
 }
 
+// MaxDataTrackQueueFrames caps PublishDataTrackRequest.queue_size: the queue's ring is
+// allocated up front, so a host must not be able to make it arbitrarily large (the 4 MiB byte
+// budget bounds the frame data held either way).
+const MaxDataTrackQueueFrames = 65536
+
+// queueFrames maps PublishDataTrackRequest.queue_size to DataTrackOptions.QueueFrames: 0 keeps
+// the core's default (16), larger values are capped at MaxDataTrackQueueFrames.
+func queueFrames(n uint32) int {
+	return int(min(n, MaxDataTrackQueueFrames))
+}
+
 func (c *Client) publishDataTrack(req *ffipb.Request, m *ffipb.PublishDataTrackRequest) error {
 	r, rm, err := c.connectedRoom(req, m.GetRoomHandle())
 	if err != nil {
@@ -159,6 +170,7 @@ func (c *Client) publishDataTrack(req *ffipb.Request, m *ffipb.PublishDataTrackR
 	opts := room.DataTrackOptions{
 		FrameEncoding: frameEncodingProto(m.GetFrameEncoding()),
 		Schema:        schemaProto(m.GetSchemaName(), m.GetSchemaEncoding()),
+		QueueFrames:   queueFrames(m.GetQueueSize()),
 	}
 	name := m.GetName()
 	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {

@@ -195,3 +195,14 @@ func TestE2EDataTrackAutoSubscribe(t *testing.T) {
 	}
 	wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_GrantCredits{GrantCredits: &ffipb.GrantCreditsRequest{Handle: sub, Credits: 1}}}), ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
 }
+
+func TestQueueFramesMapping(t *testing.T) {
+	for _, c := range []struct {
+		in   uint32
+		want int
+	}{{0, 0}, {1, 1}, {2, 2}, {MaxDataTrackQueueFrames, MaxDataTrackQueueFrames}, {MaxDataTrackQueueFrames + 1, MaxDataTrackQueueFrames}, {^uint32(0), MaxDataTrackQueueFrames}} {
+		if got := queueFrames(c.in); got != c.want {
+			t.Errorf("queueFrames(%d) = %d, want %d", c.in, got, c.want)
+		}
+	}
+}

@@ -357,6 +357,8 @@ func (r *Room) coreOptions() room.Options {
 		Logger:                r.log,
 		PeerConnectionTimeout: timeout,
 		HTTPClient:            r.c.httpClient,
+		// 0: the core's default (10); negative: never reconnect.
+		MaxReconnectAttempts: int(r.options.GetMaxReconnectAttempts()),
 	}
 	if r.keys != nil {
 		o.E2EE = &room.E2EEOptions{KeyProvider: r.keys}
