@@ -51,41 +51,52 @@ func EncodeJoinRequest(jr *lkpb.JoinRequest, compression lkpb.WrappedJoinRequest
 // DecodeJoinRequest is the inverse of EncodeJoinRequest, with the server's
 // rules: padded base64url only, the decompressed request at most
 // MaxJoinRequestSize bytes. It returns the compression that was used.
+// Errors match ErrBadRequest and one of the ErrJoinRequest* stage errors.
 func DecodeJoinRequest(param string) (*lkpb.JoinRequest, lkpb.WrappedJoinRequest_Compression, error) {
 	wrappedBytes, err := base64.URLEncoding.DecodeString(param)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: join_request is not padded base64url: %v", ErrBadRequest, err)
+		return nil, 0, fmt.Errorf("%w: %w: %v", ErrBadRequest, ErrJoinRequestEncoding, err)
 	}
 	var wrapped lkpb.WrappedJoinRequest
 	if err := proto.Unmarshal(wrappedBytes, &wrapped); err != nil {
-		return nil, 0, fmt.Errorf("%w: wrapped join request: %v", ErrBadRequest, err)
+		return nil, 0, fmt.Errorf("%w: %w: %v", ErrBadRequest, ErrJoinRequestWrapper, err)
 	}
 	raw := wrapped.GetJoinRequest()
 	switch wrapped.GetCompression() {
 	case lkpb.WrappedJoinRequest_NONE:
 		if len(raw) > MaxJoinRequestSize {
-			return nil, 0, fmt.Errorf("%w: join request larger than %d bytes", ErrBadRequest, MaxJoinRequestSize)
+			return nil, 0, fmt.Errorf("%w: %w (over %d bytes)", ErrBadRequest, ErrJoinRequestTooLarge, MaxJoinRequestSize)
 		}
 	case lkpb.WrappedJoinRequest_GZIP:
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: gzip: %v", ErrBadRequest, err)
+			return nil, 0, fmt.Errorf("%w: %w: %v", ErrBadRequest, ErrJoinRequestCompression, err)
 		}
 		raw, err = io.ReadAll(io.LimitReader(zr, MaxJoinRequestSize+1))
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: gzip: %v", ErrBadRequest, err)
+			return nil, 0, fmt.Errorf("%w: %w: %v", ErrBadRequest, ErrJoinRequestCompression, err)
 		}
 		if len(raw) > MaxJoinRequestSize {
-			return nil, 0, fmt.Errorf("%w: join request larger than %d bytes", ErrBadRequest, MaxJoinRequestSize)
+			return nil, 0, fmt.Errorf("%w: %w (over %d bytes)", ErrBadRequest, ErrJoinRequestTooLarge, MaxJoinRequestSize)
 		}
 	default:
-		return nil, 0, fmt.Errorf("%w: unknown compression %v", ErrBadRequest, wrapped.GetCompression())
+		return nil, 0, fmt.Errorf("%w: %w: unknown compression %v", ErrBadRequest, ErrJoinRequestCompression, wrapped.GetCompression())
 	}
 	var jr lkpb.JoinRequest
 	if err := proto.Unmarshal(raw, &jr); err != nil {
-		return nil, 0, fmt.Errorf("%w: join request: %v", ErrBadRequest, err)
+		return nil, 0, fmt.Errorf("%w: %w: %v", ErrBadRequest, ErrJoinRequestMessage, err)
 	}
 	return &jr, wrapped.GetCompression(), nil
 }
+
+// The stage at which DecodeJoinRequest failed (errors.Is), so a server can
+// answer with its own text for each (tests/devsfu answers like livekit-server).
+var (
+	ErrJoinRequestEncoding    = errors.New("join_request is not padded base64url")
+	ErrJoinRequestWrapper     = errors.New("cannot unmarshal the wrapped join request")
+	ErrJoinRequestCompression = errors.New("cannot decompress the join request")
+	ErrJoinRequestTooLarge    = errors.New("join request too large")
+	ErrJoinRequestMessage     = errors.New("cannot unmarshal the join request")
+)
 
 var errEmptyHost = errors.New("missing host")

@@ -1,20 +1,11 @@
 package devsfu
 
 import (
-	"bytes"
-	"compress/gzip"
-	"encoding/base64"
 	"errors"
-	"io"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/signal"
 )
-
-// maxJoinRequestSize bounds the decoded JoinRequest (livekit-server rejects
-// uncompressed payloads over 1 MiB and bounds gzip output the same way).
-const maxJoinRequestSize = 1 << 20
 
 // Texts of the 400 answers for a bad join_request (livekit-server
 // pkg/service/rtcservice.go).
@@ -27,44 +18,24 @@ var (
 	errJoinRequestInner    = errors.New("cannot unmarshal join request")
 )
 
-// decodeJoinRequest decodes the join_request query parameter: padded
-// base64url of a WrappedJoinRequest whose payload is a JoinRequest, gzipped
-// when compression = GZIP. Unpadded base64 is rejected like the real server
-// (Go's base64.URLEncoding).
+// decodeJoinRequest decodes the join_request query parameter with the
+// client's own decoder (same rules as livekit-server: padded base64url of a
+// WrappedJoinRequest, gzip or none, at most signal.MaxJoinRequestSize bytes)
+// and turns its failure stage into the real server's answer text.
 func decodeJoinRequest(param string) (*lkpb.JoinRequest, error) {
-	raw, err := base64.URLEncoding.DecodeString(param)
-	if err != nil {
+	jr, _, err := signal.DecodeJoinRequest(param)
+	switch {
+	case err == nil:
+		return jr, nil
+	case errors.Is(err, signal.ErrJoinRequestEncoding):
 		return nil, errJoinRequestBase64
-	}
-	var w lkpb.WrappedJoinRequest
-	if err := proto.Unmarshal(raw, &w); err != nil {
+	case errors.Is(err, signal.ErrJoinRequestWrapper):
 		return nil, errJoinRequestProto
-	}
-	payload := w.GetJoinRequest()
-	switch w.GetCompression() {
-	case lkpb.WrappedJoinRequest_NONE:
-		if len(payload) > maxJoinRequestSize {
-			return nil, errJoinRequestTooLarge
-		}
-	case lkpb.WrappedJoinRequest_GZIP:
-		zr, err := gzip.NewReader(bytes.NewReader(payload))
-		if err != nil {
-			return nil, errJoinRequestGzip
-		}
-		out, err := io.ReadAll(io.LimitReader(zr, maxJoinRequestSize+1))
-		if err != nil {
-			return nil, errJoinRequestGzip
-		}
-		if len(out) > maxJoinRequestSize {
-			return nil, errJoinRequestTooLarge
-		}
-		payload = out
+	case errors.Is(err, signal.ErrJoinRequestTooLarge):
+		return nil, errJoinRequestTooLarge
+	case errors.Is(err, signal.ErrJoinRequestMessage):
+		return nil, errJoinRequestInner
 	default:
 		return nil, errJoinRequestGzip
 	}
-	var jr lkpb.JoinRequest
-	if err := proto.Unmarshal(payload, &jr); err != nil {
-		return nil, errJoinRequestInner
-	}
-	return &jr, nil
 }
