@@ -596,13 +596,7 @@ func (m *LocalManager) SessionLost(now time.Time) []LocalOutput {
 		m.transportUp = false
 	}
 	var out []LocalOutput
-	for _, h := range m.sortedPendingHandles() {
-		p := m.pending[h]
-		delete(m.pending, h)
-		if p.track == nil {
-			out = append(out, PublishCompleted{Handle: h, Err: ErrDisconnected})
-		}
-	}
+	out = m.dropPending(out)
 	for _, h := range m.sortedTrackHandles() {
 		t := m.tracks[h]
 		t.setState(LocalRepublishing, nil)
@@ -611,6 +605,19 @@ func (m *LocalManager) SessionLost(now time.Time) []LocalOutput {
 	for h := range m.unpublishing { // the old session is gone with its tracks
 		delete(m.unpublishing, h)
 		out = append(out, UnpublishCompleted{Handle: h})
+	}
+	return out
+}
+
+// dropPending forgets every pending publish; new publications (not
+// republishes of an existing track) complete with ErrDisconnected.
+func (m *LocalManager) dropPending(out []LocalOutput) []LocalOutput {
+	for _, h := range m.sortedPendingHandles() {
+		p := m.pending[h]
+		delete(m.pending, h)
+		if p.track == nil {
+			out = append(out, PublishCompleted{Handle: h, Err: ErrDisconnected})
+		}
 	}
 	return out
 }
@@ -649,13 +656,7 @@ func (m *LocalManager) Close() []LocalOutput {
 	m.closed = true
 	m.sessionUp = false
 	var out []LocalOutput
-	for _, h := range m.sortedPendingHandles() {
-		p := m.pending[h]
-		delete(m.pending, h)
-		if p.track == nil {
-			out = append(out, PublishCompleted{Handle: h, Err: ErrDisconnected})
-		}
-	}
+	out = m.dropPending(out)
 	for _, h := range m.sortedTrackHandles() {
 		t := m.tracks[h]
 		delete(m.tracks, h)
