@@ -25,11 +25,7 @@ apt_install() {
     shift 2
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing Debian packages: ${missing[*]}"
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  bash "$ROOT/tests/lib/apt-install.sh" "${missing[@]}"
 }
 
 deps() {

@@ -15,13 +15,7 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc)
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   missing+=(python3-venv)
 fi
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash "$root/tests/lib/apt-install.sh" ${missing[@]+"${missing[@]}"}
 
 echo "--- python venv ($venv)"
 stamp="$venv/.lkcore-pins"

@@ -16,13 +16,7 @@ command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v nm >/dev/null 2>&1 || missing+=(binutils)
 [ -f /usr/include/gtest/gtest.h ] || missing+=(libgtest-dev)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash "$root/tests/lib/apt-install.sh" ${missing[@]+"${missing[@]}"}
 
 echo "--- generated code"
 if command -v protoc >/dev/null 2>&1; then
