@@ -13,16 +13,10 @@ import (
 	"github.com/lkcore/lkcore/core/lkpb"
 )
 
-// tracesDir holds the recordings of livekit-server v1.13.5 (shared, not in
-// the repository): $LKCORE_TRACES, else shared/traces beside the checkout
-// (go test runs in tests/devsfu). The tests that compare against them skip
-// without it.
-var tracesDir = func() string {
-	if d := os.Getenv("LKCORE_TRACES"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "..", "..", "shared", "traces")
-}()
+// tracesDir holds the recordings of official clients against a real
+// livekit-server v1.13.5 that these tests compare devsfu with (see
+// testdata/README.md). A missing recording fails the test.
+const tracesDir = "testdata"
 
 // camel converts a oneof field name to the trace's camelCase type.
 func camel(s string) string {
@@ -50,7 +44,7 @@ func recordedS2C(t *testing.T, file, who string, conn int) []string {
 	t.Helper()
 	f, err := os.Open(filepath.Join(tracesDir, file))
 	if err != nil {
-		t.Skipf("recordings not available: %v", err)
+		t.Fatalf("recording missing (it belongs in tests/devsfu/testdata): %v", err)
 	}
 	defer f.Close()
 	var out []string
@@ -70,6 +64,12 @@ func recordedS2C(t *testing.T, file, who string, conn int) []string {
 		if l.Who == who && l.Conn == conn && l.Kind == "ws-msg" && l.Dir == "s2c" && keepForCompare(l.Type) {
 			out = append(out, l.Type)
 		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("reading %s: %v", file, err)
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s has no server→client messages for %s #%d", file, who, conn)
 	}
 	return out
 }
