@@ -51,6 +51,16 @@ check_generated() {
   fi
 }
 
+check_tidy() {
+  # go.mod/go.sum must be what `go mod tidy` would write; -diff prints the difference
+  # without rewriting either file.
+  log "checking go mod tidy"
+  if ! go mod tidy -diff; then
+    echo "go.mod/go.sum are not tidy: run go mod tidy and commit the result" >&2
+    exit 1
+  fi
+}
+
 lib() {
   deps
   log "building build/liblkcore.so"
@@ -83,6 +93,7 @@ test_go() {
 
 test_all() {
   deps
+  check_tidy
   check_generated
   test_go
   for suite in tests/suites/*.sh; do
