@@ -5,10 +5,10 @@
 #   ./build.sh demo    build everything and run the demo on the embedded dev SFU
 #   ./build.sh test    install what is needed and run every test suite (what CI runs)
 #   ./build.sh bench   run the benchmarks and print their figures
-#   ./build.sh gen     regenerate generated code (core/lkpb, capi/proto bindings)
+#   ./build.sh gen     regenerate generated code (core/lkpb, capi/ffipb, Python's lkcore/_proto)
 #
-# Every command installs what it needs itself (Debian packages, Go modules, pip packages),
-# so it works on a fresh machine.
+# Every command installs what it needs itself (Debian packages, Go modules, pip packages; the
+# pinned protoc is scripts/protoc.sh), so it works on a fresh machine.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")" && pwd)
 cd "$ROOT"
@@ -29,26 +29,35 @@ apt_install() {
 }
 
 deps() {
-  apt_install protoc protobuf-compiler
   go mod download
 }
 
 gen() {
+  # Every generated file, all with the one pinned protoc (scripts/protoc.sh).
   deps
   ./core/lkpb/generate.sh
-  if [ -x capi/proto/generate.sh ]; then ./capi/proto/generate.sh; fi
+  ./capi/proto/generate.sh
+  bindings/python/generate.sh # git-ignored output: bindings/python/lkcore/_proto
 }
 
 check_generated() {
+  # Generates into temporary folders and compares with the committed code; touches no
+  # tracked file. The Python modules are not committed (generated at install time), so for
+  # them the check is that every copy of the protoc pin matches scripts/protoc.sh.
   log "checking generated code is up to date"
-  gen
-  if ! git diff --exit-code --stat -- core/lkpb capi/proto capi/ffipb >/dev/null 2>&1 || \
-     [ -n "$(git ls-files --others --exclude-standard -- core/lkpb capi/proto capi/ffipb)" ]; then
-    git --no-pager diff --stat -- core/lkpb capi/proto capi/ffipb || true
-    git ls-files --others --exclude-standard -- core/lkpb capi/proto capi/ffipb || true
-    echo "generated code drifted: run ./build.sh gen and commit the result" >&2
-    exit 1
-  fi
+  ./core/lkpb/generate.sh --check
+  ./capi/proto/generate.sh --check
+  local pin f v
+  pin=$(scripts/protoc.sh --pin)
+  for f in bindings/python/lkcore_build.py bindings/python/pyproject.toml bindings/python/devenv.sh; do
+    [ -f "$f" ] || continue
+    for v in $(grep -Eo 'grpcio-tools( |==)[0-9.]*[0-9]|GRPCIO_TOOLS_VERSION = "[0-9.]+"' "$f" | grep -Eo '[0-9][0-9.]*[0-9]'); do
+      if [ "$v" != "$pin" ]; then
+        echo "$f pins grpcio-tools $v, scripts/protoc.sh $pin: keep them equal" >&2
+        exit 1
+      fi
+    done
+  done
 }
 
 check_tidy() {

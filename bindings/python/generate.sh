@@ -3,9 +3,13 @@
 #
 #   PYTHON=/path/to/python bindings/python/generate.sh
 #
-# The Python must have grpcio-tools==1.85.1 installed (pinned in lkcore_build.py; the test
-# suite tests/suites/python.sh sets up such a venv under build/). `pip install ./bindings/python`
-# runs the same generator itself, so this script is only needed for working from the source tree.
+# The Python must have grpcio-tools==1.85.1 installed (the project's pinned protoc, see
+# scripts/protoc.sh; lkcore_build.py checks the version). Without PYTHON, the build-local venv of
+# scripts/protoc.sh is used (created on first use), i.e. the same protoc that generates the Go
+# code. `pip install ./bindings/python` runs the same generator itself, so this script is only
+# needed for working from the source tree.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-exec "${PYTHON:-python3}" "$here/lkcore_build.py"
+python=${PYTHON:-}
+[ -n "$python" ] || python=$("$here/../../scripts/protoc.sh" --python)
+exec "$python" "$here/lkcore_build.py"

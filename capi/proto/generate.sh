@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Regenerates capi/ffipb (package ffipb) from capi/proto/lkcore_ffi.proto.
 #
-# protoc comes from Debian's protobuf-compiler; protoc-gen-go is the version pinned by go.mod's
-# tool directive (same pattern as core/lkpb/generate.sh). Never edit capi/ffipb by hand: change
+# protoc is the project's pinned one (scripts/protoc.sh); protoc-gen-go is the version pinned by
+# go.mod's tool directive (same pattern as core/lkpb/generate.sh). Never edit capi/ffipb by hand: change
 # the .proto and run this script (or ./build.sh gen), then commit both.
 #
 #   generate.sh           regenerate capi/ffipb
-#   generate.sh --check   regenerate into a temporary directory and fail if capi/ffipb differs
+#   generate.sh --check   generate into a temporary directory and fail if capi/ffipb differs
+#                         (touches no tracked file; ./build.sh test runs this)
 set -euo pipefail
 check=0
 [ "${1:-}" = "--check" ] && check=1
@@ -15,8 +16,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
-command -v protoc >/dev/null || { echo "protoc not found (apt-get install protobuf-compiler)" >&2; exit 1; }
-
 bin="$root/build/bin"
 mkdir -p "$bin"
 go build -o "$bin/protoc-gen-go" google.golang.org/protobuf/cmd/protoc-gen-go
@@ -24,14 +23,14 @@ go build -o "$bin/protoc-gen-go" google.golang.org/protobuf/cmd/protoc-gen-go
 pkg=github.com/lkcore/lkcore/capi/ffipb
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-protoc --plugin=protoc-gen-go="$bin/protoc-gen-go" -I "$here" \
+"$root/scripts/protoc.sh" --plugin=protoc-gen-go="$bin/protoc-gen-go" -I "$here" \
   --go_out="$out" --go_opt=module="$pkg" lkcore_ffi.proto
 
 dst="$root/capi/ffipb"
 if [ $check -eq 1 ]; then
   if ! diff -r "$out" "$dst" >/dev/null; then
     diff -ru "$dst" "$out" | head -40 >&2 || true
-    echo "capi/ffipb is out of date: run capi/proto/generate.sh and commit the result" >&2
+    echo "capi/ffipb is out of date: run ./build.sh gen and commit the result" >&2
     exit 1
   fi
   echo "capi/ffipb is up to date"

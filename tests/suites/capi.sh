@@ -18,13 +18,6 @@ command -v nm >/dev/null 2>&1 || missing+=(binutils)
 [ -f /usr/include/gtest/gtest.h ] || missing+=(libgtest-dev)
 bash "$root/tests/lib/apt-install.sh" ${missing[@]+"${missing[@]}"}
 
-echo "--- generated code"
-if command -v protoc >/dev/null 2>&1; then
-  ./capi/proto/generate.sh --check
-else
-  echo "protoc missing: generated-code check skipped (./build.sh test runs ./build.sh gen first)"
-fi
-
 echo "--- header and exports"
 ./tests/capi/check_header.sh # also builds build/liblkcore.so
 
