@@ -9,10 +9,10 @@
  */
 #include "lkex.h"
 
-static void on_event(void *ud, pbv ev) {
+static void on_event(void *ud, const lkx_event_t *ev) {
   (void)ud;
-  pbv room;
-  if (pb_get(ev, LKX_EV_ROOM, &room) && pb_has(room, LKX_ROOM_DISCONNECTED)) fprintf(stderr, "room disconnected\n");
+  const Lkcore__Ffi__V1__RoomEvent *room = lkx_room_event(ev);
+  if (room && room->message_case == LKCORE__FFI__V1__ROOM_EVENT__MESSAGE_DISCONNECTED) fprintf(stderr, "room disconnected\n");
 }
 
 int main(int argc, char **argv) {
@@ -30,36 +30,47 @@ int main(int argc, char **argv) {
   }
 
   lk_client_t c = lk_client_new(NULL, NULL); /* pull mode: this thread takes the events */
-  uint64_t room = lkx_connect(c, url, token, 1, on_event, NULL);
-  if (!room) return 1;
-  printf("connected\n");
-
-  /* PublishDataTrackRequest (ASYNC): the completion carries the track handle. */
-  pbw pub = {0}, req = {0};
-  pbw_varint(&pub, 1, room);
-  pbw_str(&pub, 2, name);
-  pbw_varint(&req, LKX_REQ_ID, 2);
-  pbw_msg(&req, LKX_REQ_PUBLISH_DATA_TRACK, &pub);
-  int32_t st = lkx_request(c, &req, NULL, NULL);
-  pbw_free(&req);
-  pbw_free(&pub);
-  uint8_t *buf = NULL;
-  pbv comp;
-  if (st != LK_OK || lkx_wait_completion(c, 2, 30000, on_event, NULL, &buf, &comp) != LK_OK) {
+  uint64_t room = lkx_create_room(c);
+  if (!room || lkx_connect(c, room, url, token, 1, on_event, NULL, NULL) != LK_OK) {
     lk_client_close(c, 5000);
     return 1;
   }
-  pbv owned = pb_sub(pb_sub(comp, 40), 1); /* publish_data_track.track */
-  uint64_t track = pb_u(owned, 1);
-  char sid[128];
-  printf("published track %s (%s)\n", name, pb_str(pb_sub(owned, 2), 1, sid, sizeof sid));
-  lk_free(buf);
+  printf("connected\n");
+
+  /* PublishDataTrackRequest (ASYNC): the completion carries the track handle. */
+  Lkcore__Ffi__V1__PublishDataTrackRequest pub = LKCORE__FFI__V1__PUBLISH_DATA_TRACK_REQUEST__INIT;
+  pub.room_handle = room;
+  pub.name = (char *)name;
+  lkx_request_t req = LKCORE__FFI__V1__REQUEST__INIT;
+  req.request_id = 2;
+  req.message_case = LKCORE__FFI__V1__REQUEST__MESSAGE_PUBLISH_DATA_TRACK;
+  req.publish_data_track = &pub;
+  int32_t st = lkx_request(c, &req, NULL);
+  lkx_event_t *done = NULL;
+  if (st != LK_OK || lkx_wait_completion(c, 2, 30000, on_event, NULL, &done) != LK_OK) {
+    lk_client_close(c, 5000);
+    return 1;
+  }
+  const Lkcore__Ffi__V1__OwnedLocalDataTrack *owned =
+      done->completion->result_case == LKCORE__FFI__V1__COMPLETION__RESULT_PUBLISH_DATA_TRACK
+          ? done->completion->publish_data_track->track
+          : NULL;
+  if (!owned) {
+    fprintf(stderr, "publish completed without a track\n");
+    lkx_event_free(done);
+    lk_client_close(c, 5000);
+    return 1;
+  }
+  uint64_t track = owned->handle;
+  printf("published track %s (%s)\n", name, owned->info ? owned->info->sid : "?");
+  lkx_event_free(done);
 
   long sent = 0, full = 0;
   for (long i = 0; i < frames; i++) {
     char frame[64];
     int n = snprintf(frame, sizeof frame, "frame %ld", i);
     for (;;) {
+      /* The fast path: no protobuf per frame. */
       st = lk_data_track_push(c, track, (const uint8_t *)frame, (size_t)n, lkx_now_ms(), true);
       if (st != LK_ERR_QUEUE_FULL) break;
       full++; /* nothing was queued: wait a little and retry */
@@ -71,12 +82,7 @@ int main(int argc, char **argv) {
     }
     sent++;
     /* Keep taking events (log records, participants) so the queue never fills up. */
-    uint8_t *evb;
-    pbv ev;
-    while (lkx_next(c, 0, &evb, &ev) == LK_OK) {
-      on_event(NULL, ev);
-      lk_free(evb);
-    }
+    lkx_drain(c, on_event, NULL);
     if (hz > 0) lkx_sleep_ms(1000 / hz);
   }
   printf("pushed %ld frames (%ld queue-full retries)\n", sent, full);

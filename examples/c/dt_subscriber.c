@@ -15,19 +15,18 @@ struct want {
   char sid[128];
 };
 
-/* match checks a RemoteDataTrackInfo (publisher_identity = 1, info = 2 {sid = 1, name = 2}). */
-static void match(struct want *w, pbv rinfo) {
-  char pub[256], name[256];
-  pb_str(rinfo, 1, pub, sizeof pub);
-  pb_str(pb_sub(rinfo, 2), 2, name, sizeof name);
-  if (!w->sid[0] && strcmp(pub, w->publisher) == 0 && strcmp(name, w->name) == 0)
-    pb_str(pb_sub(rinfo, 2), 1, w->sid, sizeof w->sid);
+/* match remembers the track's sid when t is the wanted publisher's track of that name. */
+static void match(struct want *w, const Lkcore__Ffi__V1__RemoteDataTrackInfo *t) {
+  if (w->sid[0] || !t || !t->info) return;
+  if (strcmp(t->publisher_identity, w->publisher) == 0 && strcmp(t->info->name, w->name) == 0)
+    snprintf(w->sid, sizeof w->sid, "%s", t->info->sid);
 }
 
-static void on_event(void *ud, pbv ev) {
+static void on_event(void *ud, const lkx_event_t *ev) {
   struct want *w = (struct want *)ud;
-  pbv room, pub;
-  if (pb_get(ev, LKX_EV_ROOM, &room) && pb_get(room, LKX_ROOM_DATA_TRACK_PUBLISHED, &pub)) match(w, pb_sub(pub, 1));
+  const Lkcore__Ffi__V1__RoomEvent *room = lkx_room_event(ev);
+  if (room && room->message_case == LKCORE__FFI__V1__ROOM_EVENT__MESSAGE_DATA_TRACK_PUBLISHED)
+    match(w, room->data_track_published->track);
 }
 
 int main(int argc, char **argv) {
@@ -40,63 +39,57 @@ int main(int argc, char **argv) {
   if (!LK_ABI_COMPATIBLE(lk_abi_version())) return 1;
 
   lk_client_t c = lk_client_new(NULL, NULL);
-  pbw body = {0}, req = {0}, conn = {0};
-  pbw_msg(&req, LKX_REQ_CREATE_ROOM, &body);
-  uint8_t *rbuf = NULL;
-  pbv resp;
-  if (lkx_request(c, &req, &rbuf, &resp) != LK_OK) return 1;
-  pbw_free(&req);
-  uint64_t room = pb_u(pb_sub(pb_sub(resp, 20), 1), 1);
-  lk_free(rbuf);
-
-  pbw_varint(&conn, 1, room);
-  pbw_str(&conn, 2, argv[1]);
-  pbw_str(&conn, 3, argv[2]);
-  pbw_varint(&req, LKX_REQ_ID, 1);
-  pbw_msg(&req, LKX_REQ_CONNECT, &conn);
-  int32_t st = lkx_request(c, &req, NULL, NULL);
-  pbw_free(&req);
-  pbw_free(&conn);
-  uint8_t *cbuf = NULL;
-  pbv comp;
-  if (st != LK_OK || lkx_wait_completion(c, 1, 30000, on_event, &w, &cbuf, &comp) != LK_OK) return 1;
-  /* ConnectResult.remote_data_tracks (4) is repeated: look at every one. */
-  pbv result = pb_sub(comp, 21);
-  size_t pos = 0;
-  uint32_t f;
-  uint64_t num;
-  pbv val;
-  while (pb_next(result, &pos, &f, &num, &val))
-    if (f == 4) match(&w, val);
-  lk_free(cbuf);
+  uint64_t room = lkx_create_room(c);
+  lkx_event_t *done = NULL;
+  if (!room || lkx_connect(c, room, argv[1], argv[2], 1, on_event, &w, &done) != LK_OK) {
+    lk_client_close(c, 5000);
+    return 1;
+  }
+  /* The ConnectResult lists the tracks already published at join. */
+  if (done->completion->result_case == LKCORE__FFI__V1__COMPLETION__RESULT_CONNECT) {
+    const Lkcore__Ffi__V1__ConnectResult *result = done->completion->connect;
+    for (size_t i = 0; i < result->n_remote_data_tracks; i++) match(&w, result->remote_data_tracks[i]);
+  }
+  lkx_event_free(done);
   printf("connected; waiting for %s/%s\n", w.publisher, w.name);
 
+  int32_t st;
   while (!w.sid[0]) {
-    uint8_t *evb;
-    pbv ev;
-    st = lkx_next(c, 30000, &evb, &ev);
+    lkx_event_t *ev;
+    st = lkx_next(c, 30000, &ev);
     if (st != LK_OK) {
       fprintf(stderr, "no such track: %s\n", lk_status_name(st));
+      lk_client_close(c, 5000);
       return 1;
     }
     on_event(&w, ev);
-    lk_free(evb);
+    lkx_event_free(ev);
   }
 
   /* SubscribeDataTrackRequest (sync): the handle comes back at once; the subscription is
    * established in the background. */
-  pbw sub = {0};
-  pbw_varint(&sub, 1, room);
-  pbw_str(&sub, 2, w.publisher);
-  pbw_str(&sub, 3, w.sid);
-  pbw_varint(&sub, 5, 2); /* DELIVERY_MODE_PULL */
-  pbw_msg(&req, LKX_REQ_SUBSCRIBE_DATA_TRACK, &sub);
-  st = lkx_request(c, &req, &rbuf, &resp);
-  pbw_free(&req);
-  pbw_free(&sub);
-  if (st != LK_OK) return 1;
-  uint64_t subscription = pb_u(pb_sub(pb_sub(resp, 44), 1), 1);
-  lk_free(rbuf);
+  Lkcore__Ffi__V1__SubscribeDataTrackRequest sub = LKCORE__FFI__V1__SUBSCRIBE_DATA_TRACK_REQUEST__INIT;
+  sub.room_handle = room;
+  sub.publisher_identity = (char *)w.publisher;
+  sub.track_sid = w.sid;
+  sub.delivery = LKCORE__FFI__V1__DELIVERY_MODE__DELIVERY_MODE_PULL;
+  lkx_request_t req = LKCORE__FFI__V1__REQUEST__INIT;
+  req.message_case = LKCORE__FFI__V1__REQUEST__MESSAGE_SUBSCRIBE_DATA_TRACK;
+  req.subscribe_data_track = &sub;
+  lkx_response_t *resp = NULL;
+  if (lkx_request(c, &req, &resp) != LK_OK) {
+    lk_client_close(c, 5000);
+    return 1;
+  }
+  uint64_t subscription = 0;
+  if (resp->message_case == LKCORE__FFI__V1__RESPONSE__MESSAGE_SUBSCRIBE_DATA_TRACK && resp->subscribe_data_track->subscription)
+    subscription = resp->subscribe_data_track->subscription->handle;
+  lkx_response_free(resp);
+  if (!subscription) {
+    fprintf(stderr, "subscribe returned no subscription\n");
+    lk_client_close(c, 5000);
+    return 1;
+  }
   printf("subscribed to %s\n", w.sid);
 
   long got = 0, last = -1, out_of_order = 0;
@@ -105,6 +98,7 @@ int main(int argc, char **argv) {
     size_t len;
     uint64_t ts;
     bool has_ts;
+    /* The fast path: frames come straight from the subscription's buffer, no protobuf. */
     st = lk_data_track_read(c, subscription, 100, &frame, &len, &ts, &has_ts);
     if (st == LK_OK) {
       long n = -1;
@@ -126,9 +120,7 @@ int main(int argc, char **argv) {
       break;
     }
     /* Room events keep coming in pull mode: take them so the queue never fills up. */
-    uint8_t *evb;
-    pbv ev;
-    while (lkx_next(c, 0, &evb, &ev) == LK_OK) lk_free(evb);
+    lkx_drain(c, NULL, NULL);
   }
   printf("received %ld frames, %ld out of order\n", got, out_of_order);
   lk_handle_drop(c, room); /* releases the subscription and disconnects */

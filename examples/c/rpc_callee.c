@@ -10,6 +10,35 @@
  */
 #include "lkex.h"
 
+/* answer sends the RespondRpcRequest for one invocation; returns the request's status. */
+static int32_t answer(lk_client_t c, uint64_t room, const Lkcore__Ffi__V1__RpcInvocation *inv) {
+  Lkcore__Ffi__V1__RespondRpcRequest respond = LKCORE__FFI__V1__RESPOND_RPC_REQUEST__INIT;
+  Lkcore__Ffi__V1__RpcError err = LKCORE__FFI__V1__RPC_ERROR__INIT;
+  char *rev = NULL;
+  respond.room_handle = room;
+  respond.invocation_id = inv->invocation_id;
+  if (strcmp(inv->payload, "fail") == 0) {
+    err.code = 2001;
+    err.message = (char *)"asked to fail";
+    respond.result_case = LKCORE__FFI__V1__RESPOND_RPC_REQUEST__RESULT_ERROR;
+    respond.error = &err;
+  } else {
+    size_t n = strlen(inv->payload);
+    rev = (char *)malloc(n + 1);
+    if (!rev) lkx_oom();
+    for (size_t i = 0; i < n; i++) rev[i] = inv->payload[n - 1 - i];
+    rev[n] = 0;
+    respond.result_case = LKCORE__FFI__V1__RESPOND_RPC_REQUEST__RESULT_PAYLOAD;
+    respond.payload = rev;
+  }
+  lkx_request_t req = LKCORE__FFI__V1__REQUEST__INIT;
+  req.message_case = LKCORE__FFI__V1__REQUEST__MESSAGE_RESPOND_RPC;
+  req.respond_rpc = &respond;
+  int32_t st = lkx_request(c, &req, NULL);
+  free(rev);
+  return st;
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s URL TOKEN [METHOD] [CALLS]\n", argv[0]);
@@ -20,79 +49,45 @@ int main(int argc, char **argv) {
   if (!LK_ABI_COMPATIBLE(lk_abi_version())) return 1;
 
   lk_client_t c = lk_client_new(NULL, NULL);
-  pbw body = {0}, req = {0};
-  pbw_msg(&req, LKX_REQ_CREATE_ROOM, &body);
-  uint8_t *rbuf = NULL;
-  pbv resp;
-  if (lkx_request(c, &req, &rbuf, &resp) != LK_OK) return 1;
-  pbw_free(&req);
-  uint64_t room = pb_u(pb_sub(pb_sub(resp, 20), 1), 1);
-  lk_free(rbuf);
+  uint64_t room = lkx_create_room(c);
+  if (!room) {
+    lk_client_close(c, 5000);
+    return 1;
+  }
 
-  pbw reg = {0};
-  pbw_varint(&reg, 1, room);
-  pbw_str(&reg, 2, method);
-  pbw_msg(&req, LKX_REQ_REGISTER_RPC_METHOD, &reg);
-  int32_t st = lkx_request(c, &req, NULL, NULL);
-  pbw_free(&req);
-  pbw_free(&reg);
-  if (st != LK_OK) return 1;
-
-  pbw conn = {0};
-  pbw_varint(&conn, 1, room);
-  pbw_str(&conn, 2, argv[1]);
-  pbw_str(&conn, 3, argv[2]);
-  pbw_varint(&req, LKX_REQ_ID, 1);
-  pbw_msg(&req, LKX_REQ_CONNECT, &conn);
-  st = lkx_request(c, &req, NULL, NULL);
-  pbw_free(&req);
-  pbw_free(&conn);
-  if (st != LK_OK || lkx_wait_completion(c, 1, 30000, NULL, NULL, NULL, NULL) != LK_OK) return 1;
+  Lkcore__Ffi__V1__RegisterRpcMethodRequest reg = LKCORE__FFI__V1__REGISTER_RPC_METHOD_REQUEST__INIT;
+  reg.room_handle = room;
+  reg.method = (char *)method;
+  lkx_request_t req = LKCORE__FFI__V1__REQUEST__INIT;
+  req.message_case = LKCORE__FFI__V1__REQUEST__MESSAGE_REGISTER_RPC_METHOD;
+  req.register_rpc_method = &reg;
+  if (lkx_request(c, &req, NULL) != LK_OK || lkx_connect(c, room, argv[1], argv[2], 1, NULL, NULL, NULL) != LK_OK) {
+    lk_client_close(c, 5000);
+    return 1;
+  }
   printf("connected; answering %s\n", method);
   fflush(stdout);
 
   long answered = 0;
   for (;;) {
-    uint8_t *evb;
-    pbv ev, room_ev, inv;
+    lkx_event_t *ev;
     bool done = calls >= 0 && answered >= calls;
-    st = lkx_next(c, done ? 5000 : -1, &evb, &ev);
-    if (st != LK_OK) break;
-    if (pb_get(ev, LKX_EV_ROOM, &room_ev)) {
-      if (pb_has(room_ev, LKX_ROOM_DISCONNECTED) || (done && pb_has(room_ev, LKX_ROOM_PARTICIPANT_DISCONNECTED))) {
-        lk_free(evb);
+    if (lkx_next(c, done ? 5000 : -1, &ev) != LK_OK) break;
+    const Lkcore__Ffi__V1__RoomEvent *room_ev = lkx_room_event(ev);
+    if (room_ev) {
+      if (room_ev->message_case == LKCORE__FFI__V1__ROOM_EVENT__MESSAGE_DISCONNECTED ||
+          (done && room_ev->message_case == LKCORE__FFI__V1__ROOM_EVENT__MESSAGE_PARTICIPANT_DISCONNECTED)) {
+        lkx_event_free(ev);
         break;
       }
-      if (pb_get(room_ev, LKX_ROOM_RPC_INVOCATION, &inv)) {
-        char caller[256];
-        pbv payload = pb_sub(inv, 4);
-        pb_str(inv, 3, caller, sizeof caller);
-        /* RespondRpcRequest: room_handle 1, invocation_id 2, payload 3 | error 4. */
-        pbw answer = {0};
-        pbw_varint(&answer, 1, room);
-        pbw_varint(&answer, 2, pb_u(inv, 1));
-        if (payload.n == 4 && memcmp(payload.p, "fail", 4) == 0) {
-          pbw e = {0};
-          pbw_varint(&e, 1, 2001);
-          pbw_str(&e, 2, "asked to fail");
-          pbw_msg(&answer, 4, &e);
-          pbw_free(&e);
-        } else {
-          char *rev = (char *)malloc(payload.n + 1);
-          for (size_t i = 0; i < payload.n; i++) rev[i] = (char)payload.p[payload.n - 1 - i];
-          pbw_bytes(&answer, 3, rev, payload.n);
-          free(rev);
-        }
-        pbw_msg(&req, LKX_REQ_RESPOND_RPC, &answer);
-        st = lkx_request(c, &req, NULL, NULL);
-        pbw_free(&req);
-        pbw_free(&answer);
-        printf("answered a call from %s (%s)\n", caller, lk_status_name(st));
+      if (room_ev->message_case == LKCORE__FFI__V1__ROOM_EVENT__MESSAGE_RPC_INVOCATION) {
+        int32_t st = answer(c, room, room_ev->rpc_invocation);
+        printf("answered a call from %s (%s)\n", room_ev->rpc_invocation->caller_identity, lk_status_name(st));
         fflush(stdout);
         answered++;
       }
     }
-    lk_free(evb);
+    lkx_event_free(ev);
   }
   lk_handle_drop(c, room);
   lk_client_close(c, 5000);

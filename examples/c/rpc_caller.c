@@ -14,12 +14,11 @@ struct wait_for {
   bool present;
 };
 
-static void on_event(void *ud, pbv ev) {
+static void on_event(void *ud, const lkx_event_t *ev) {
   struct wait_for *w = (struct wait_for *)ud;
-  pbv room, pc;
-  char id[256];
-  if (pb_get(ev, LKX_EV_ROOM, &room) && pb_get(room, LKX_ROOM_PARTICIPANT_CONNECTED, &pc) &&
-      strcmp(pb_str(pb_sub(pc, 1), 2, id, sizeof id), w->identity) == 0)
+  const Lkcore__Ffi__V1__RoomEvent *room = lkx_room_event(ev);
+  if (room && room->message_case == LKCORE__FFI__V1__ROOM_EVENT__MESSAGE_PARTICIPANT_CONNECTED &&
+      room->participant_connected->info && strcmp(room->participant_connected->info->identity, w->identity) == 0)
     w->present = true;
 }
 
@@ -34,65 +33,52 @@ int main(int argc, char **argv) {
   if (!LK_ABI_COMPATIBLE(lk_abi_version())) return 1;
 
   lk_client_t c = lk_client_new(NULL, NULL);
-  pbw body = {0}, req = {0}, conn = {0};
-  pbw_msg(&req, LKX_REQ_CREATE_ROOM, &body);
-  uint8_t *rbuf = NULL;
-  pbv resp;
-  if (lkx_request(c, &req, &rbuf, &resp) != LK_OK) return 1;
-  pbw_free(&req);
-  uint64_t room = pb_u(pb_sub(pb_sub(resp, 20), 1), 1);
-  lk_free(rbuf);
-  pbw_varint(&conn, 1, room);
-  pbw_str(&conn, 2, argv[1]);
-  pbw_str(&conn, 3, argv[2]);
-  pbw_varint(&req, LKX_REQ_ID, 1);
-  pbw_msg(&req, LKX_REQ_CONNECT, &conn);
-  int32_t st = lkx_request(c, &req, NULL, NULL);
-  pbw_free(&req);
-  pbw_free(&conn);
-  uint8_t *cbuf = NULL;
-  pbv comp;
-  if (st != LK_OK || lkx_wait_completion(c, 1, 30000, on_event, &w, &cbuf, &comp) != LK_OK) return 1;
-  /* ConnectResult.remote_participants (3), repeated ParticipantInfo (identity = 2). */
-  size_t pos = 0;
-  uint32_t f;
-  uint64_t num;
-  pbv val;
-  char id[256];
-  while (pb_next(pb_sub(comp, 21), &pos, &f, &num, &val))
-    if (f == 3 && strcmp(pb_str(val, 2, id, sizeof id), w.identity) == 0) w.present = true;
-  lk_free(cbuf);
+  uint64_t room = lkx_create_room(c);
+  lkx_event_t *done = NULL;
+  if (!room || lkx_connect(c, room, argv[1], argv[2], 1, on_event, &w, &done) != LK_OK) {
+    lk_client_close(c, 5000);
+    return 1;
+  }
+  /* The ConnectResult lists the participants already in the room. */
+  if (done->completion->result_case == LKCORE__FFI__V1__COMPLETION__RESULT_CONNECT) {
+    const Lkcore__Ffi__V1__ConnectResult *result = done->completion->connect;
+    for (size_t i = 0; i < result->n_remote_participants; i++)
+      if (strcmp(result->remote_participants[i]->identity, w.identity) == 0) w.present = true;
+  }
+  lkx_event_free(done);
 
   while (!w.present) {
-    uint8_t *evb;
-    pbv ev;
-    if (lkx_next(c, 30000, &evb, &ev) != LK_OK) {
+    lkx_event_t *ev;
+    if (lkx_next(c, 30000, &ev) != LK_OK) {
       fprintf(stderr, "%s did not join\n", w.identity);
+      lk_client_close(c, 5000);
       return 1;
     }
     on_event(&w, ev);
-    lk_free(evb);
+    lkx_event_free(ev);
   }
 
-  /* PerformRpcRequest: room 1, destination 2, method 3, payload 4. */
-  pbw call = {0};
-  pbw_varint(&call, 1, room);
-  pbw_str(&call, 2, w.identity);
-  pbw_str(&call, 3, method);
-  pbw_str(&call, 4, payload);
-  pbw_varint(&req, LKX_REQ_ID, 2);
-  pbw_msg(&req, LKX_REQ_PERFORM_RPC, &call);
-  st = lkx_request(c, &req, NULL, NULL);
-  pbw_free(&req);
-  pbw_free(&call);
-  if (st != LK_OK) return 1;
-  uint8_t *buf = NULL;
+  Lkcore__Ffi__V1__PerformRpcRequest call = LKCORE__FFI__V1__PERFORM_RPC_REQUEST__INIT;
+  call.room_handle = room;
+  call.destination_identity = (char *)w.identity;
+  call.method = (char *)method;
+  call.payload = (char *)payload;
+  lkx_request_t req = LKCORE__FFI__V1__REQUEST__INIT;
+  req.request_id = 2;
+  req.message_case = LKCORE__FFI__V1__REQUEST__MESSAGE_PERFORM_RPC;
+  req.perform_rpc = &call;
+  if (lkx_request(c, &req, NULL) != LK_OK) {
+    lk_client_close(c, 5000);
+    return 1;
+  }
   int rc = 1;
-  st = lkx_wait_completion(c, 2, 60000, NULL, NULL, &buf, &comp);
+  int32_t st = lkx_wait_completion(c, 2, 60000, NULL, NULL, &done);
   if (st == LK_OK) {
-    char out[1024];
-    printf("response: %s\n", pb_str(pb_sub(comp, 60), 1, out, sizeof out));
-    lk_free(buf);
+    const char *answer = done->completion->result_case == LKCORE__FFI__V1__COMPLETION__RESULT_PERFORM_RPC
+                             ? done->completion->perform_rpc->payload
+                             : "";
+    printf("response: %s\n", answer);
+    lkx_event_free(done);
     rc = 0;
   } else {
     printf("call failed: %s\n", lk_status_name(st)); /* details were printed by lkx_wait_completion */

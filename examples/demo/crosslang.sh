@@ -15,6 +15,7 @@ CALLS=${CALLS:-20}
 source "$root/bindings/python/devenv.sh" >/dev/null
 
 echo "--- building the C examples and the devsfu CLI"
+bash "$root/examples/c/deps.sh" # C compiler, make, protobuf-c
 make -s -C examples/c LIBDIR="$out" OUT="$out/examples-c" >/dev/null
 go build -o "$out/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu
 

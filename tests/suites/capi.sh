@@ -99,6 +99,7 @@ if [ $rc -ne 0 ]; then
   exit 1
 fi
 echo "--- C examples against devsfu"
+bash examples/c/deps.sh # protobuf-c: the examples' FFI messages are generated at build time
 make -s -C examples/c LIBDIR="$root/build" OUT="$out/examples"
 ex="$out/examples"
 "$ex/dt_subscriber" "$LK_URL" "$(mint examples sub)" pub sensor 20 >"$out/dt_subscriber.out" 2>&1 &
