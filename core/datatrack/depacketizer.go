@@ -3,7 +3,7 @@ package datatrack
 import "fmt"
 
 // DropReason says why a frame (or packet) was not delivered. The depacketizer reasons are those
-// of §4.5; the pipeline and router add their own.
+// of docs/protocol.md, Depacketizer; the pipeline and router add their own.
 type DropReason uint8
 
 // Drop reasons.
@@ -22,7 +22,7 @@ const (
 	DropMissingE2EE
 	// DropDecryptFailed: the FrameDecryptor failed; the frame was dropped (never delivered as garbage).
 	DropDecryptFailed
-	// DropMalformedPacket: the packet could not be decoded (§2.5).
+	// DropMalformedPacket: the packet could not be decoded (docs/protocol.md, Packet format).
 	DropMalformedPacket
 	// DropUnknownHandle: the packet's handle maps to no subscribed track.
 	DropUnknownHandle
@@ -128,9 +128,9 @@ type partialFrame struct {
 }
 
 // Depacketizer reassembles frames from packets for one subscription, exactly as the Rust and JS
-// implementations do (§4.2): an insertion-ordered table of at most MaxPartialFrames partial
-// frames, at most MaxPacketsPerFrame packets each, wrap-around-safe reassembly. It holds no
-// timers. It is not safe for concurrent use.
+// implementations do (docs/protocol.md, Depacketizer): an insertion-ordered table of at most
+// MaxPartialFrames partial frames, at most MaxPacketsPerFrame packets each, wrap-around-safe
+// reassembly. It holds no timers. It is not safe for concurrent use.
 //
 // Ownership: Push keeps references to the payloads of Start/Inter packets until their frame
 // completes or is dropped, so the caller must not reuse a packet's buffer after pushing it
@@ -210,7 +210,7 @@ func (d *Depacketizer) alloc() *partialFrame {
 	return &partialFrame{}
 }
 
-// Push feeds one decoded packet and returns what happened (§4.2).
+// Push feeds one decoded packet and returns what happened (docs/protocol.md, Depacketizer).
 func (d *Depacketizer) Push(pkt *Packet) DepacketizeResult {
 	var r DepacketizeResult
 	switch pkt.Marker {
@@ -286,8 +286,9 @@ func (d *Depacketizer) Push(pkt *Packet) DepacketizeResult {
 	return r
 }
 
-// finalize concatenates the payloads from startSeq to end, walking with a wrapping increment
-// and an equality test so frames straddling 65535→0 reassemble (§4.2 wrap-around rule).
+// finalize concatenates the payloads from startSeq to end, walking with a wrapping increment and an
+// equality test so frames straddling 65535→0 reassemble (wrap-around rule,
+// docs/protocol.md, Depacketizer).
 func (d *Depacketizer) finalize(p *partialFrame, end uint16) DepacketizeResult {
 	span := int(uint16(end-p.startSeq)) + 1 // packets from Start to Final
 	var idx [MaxPacketsPerFrame]int16

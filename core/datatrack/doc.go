@@ -8,11 +8,13 @@
 //
 // A data track carries application frames (Frame: payload + optional user timestamp) from one
 // publisher to any number of subscribers. A frame is optionally encrypted as a whole
-// (FrameEncryptor, AES-GCM, §7), split into packets of at most TransportMTU bytes (Packetizer,
-// §3) and sent as one unit on the unordered, zero-retransmit "_data_track" data channel.
-// Receivers parse each message (Packet.Unmarshal, §2.5), route it by subscriber handle,
-// reassemble (Depacketizer, §4), decrypt (FrameDecryptor) and hand the frame to every local
-// stream of the track (Subscription, bounded FrameBuffer with drop-oldest).
+// (FrameEncryptor, AES-GCM, docs/protocol.md, Data-track E2EE), split into packets of at most
+// TransportMTU bytes (Packetizer, docs/protocol.md, Packetizer) and sent as one unit on the
+// unordered, zero-retransmit "_data_track" data channel. Receivers parse each message
+// (Packet.Unmarshal, docs/protocol.md, Packet format), route it by subscriber handle,
+// reassemble (Depacketizer, docs/protocol.md, Depacketizer), decrypt (FrameDecryptor) and hand
+// the frame to every local stream of the track (Subscription, bounded FrameBuffer with
+// drop-oldest).
 //
 // Nothing here opens sockets, starts goroutines or sleeps. Managers take inputs (API calls,
 // SignalResponse messages, packets, the current time) and return outputs (SignalRequests to
@@ -34,13 +36,15 @@
 //     Publish with PublishCompleted (by Handle) and on Subscribe with SubscriptionActive /
 //     SubscriptionEnded; turn RemoteTrackPublished / RemoteTrackUnpublished /
 //     LocalTrackUnpublished into room events. RemoteTrackSidChanged, LocalTrackRepublishing and
-//     LocalTrackRepublished are internal (no application event, §8.4).
+//     LocalTrackRepublished are internal (no application event; docs/protocol.md,
+//     Reconnection of data tracks).
 //   - Timers: after each input, arm one timer at min(NextDeadline()) and call Tick(now).
 //   - Sending: LocalTrack.TryPush (any goroutine, never blocks) queues whole packetized frames
 //     in the track's SendQueue. One writer goroutine per room waits on Queue().Ready(), Pops a
 //     frame, writes its packets in order with the engine's non-blocking
 //     SendDataTrackPacket while BufferedAmount() ≤ 8 KiB (waiting for buffered-amount-low in
-//     between, §6.3), then calls Done. LocalTrack.Queue().Flush(ctx) waits for that.
+//     between; docs/protocol.md, Sending and pacing), then calls Done.
+//     LocalTrack.Queue().Flush(ctx) waits for that.
 //   - Receiving: the engine's data-track receive callback calls RemoteManager.HandlePacket with
 //     each message (a fresh buffer per message); PacketOutcome.Drops reports what was lost
 //     (DropDecryptFailed is worth an application event), Stats counts everything.
@@ -51,12 +55,13 @@
 //     SetTransportReady when the data channel opens or closes.
 //   - Disconnect: Close() on both managers ends every track and stream.
 //
-// # Deliberate choices (see spec §11)
+// # Deliberate choices (see docs/protocol.md, Departures)
 //
 // Handles are allocated 1, 2, 3, … and never reused within a connection; a republish after a
-// full reconnect reuses the track's own handle (§8.1). Frames needing more than 128 packets
-// are refused with ErrFrameTooLarge at push. The subscriber-handle message replaces the route
-// table. Publish errors keep the server's reason and message (*PublishError). Every drop is
-// counted: TryPush refusals (ErrQueueFull), queue evictions and discards, depacketizer and
-// decryption drops, and slow-subscriber drops (Subscription.Dropped).
+// full reconnect reuses the track's own handle (docs/protocol.md, Concepts). Frames needing
+// more than 128 packets are refused with ErrFrameTooLarge at push. The subscriber-handle
+// message replaces the route table. Publish errors keep the server's reason and message
+// (*PublishError). Every drop is counted: TryPush refusals (ErrQueueFull), queue evictions and
+// discards, depacketizer and decryption drops, and slow-subscriber drops
+// (Subscription.Dropped).
 package datatrack

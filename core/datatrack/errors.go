@@ -7,8 +7,8 @@ import (
 	"github.com/lkcore/lkcore/core/lkpb"
 )
 
-// Packet decoding errors (§2.5). Every one of them means: drop this packet, count it, and keep
-// the subscription going.
+// Packet decoding errors (docs/protocol.md, Packet format). Every one of them means: drop this packet,
+// count it, and keep the subscription going.
 var (
 	// ErrTooShort: fewer than BaseHeaderSize bytes.
 	ErrTooShort = errors.New("datatrack: packet shorter than base header")
@@ -34,8 +34,8 @@ var (
 	ErrMTUTooShort = errors.New("datatrack: MTU too short for header")
 )
 
-// Publishing errors (§5.2 error mapping). Server answers arrive as *PublishError values that
-// wrap one of these sentinels; use errors.Is.
+// Publishing errors (error mapping: docs/protocol.md, Publish and unpublish). Server answers arrive as
+// *PublishError values that wrap one of these sentinels; use errors.Is.
 var (
 	// ErrNotAllowed: the participant may not publish data, or the server has data tracks disabled.
 	ErrNotAllowed = errors.New("datatrack: not allowed to publish data")
@@ -52,11 +52,13 @@ var (
 	// ErrRejected: any other server rejection; the *PublishError carries reason and message.
 	ErrRejected = errors.New("datatrack: rejected by server")
 	// ErrTimeout: no answer from the server in time. A server without data-track support
-	// (§5.8) never answers a publish, so this is also what such a server produces.
+	// (docs/protocol.md, Servers without data tracks) never answers a publish, so this is also what
+	// such a server produces.
 	ErrTimeout = errors.New("datatrack: no answer from server (does it support data tracks?)")
 	// ErrDisconnected: the room disconnected or fully reconnected while the operation was pending.
 	ErrDisconnected = errors.New("datatrack: disconnected")
-	// ErrInvalidSchema: frame-encoding / schema metadata failed local validation (§5.9).
+	// ErrInvalidSchema: frame-encoding / schema metadata failed local validation
+	// (docs/protocol.md, Typed tracks).
 	ErrInvalidSchema = errors.New("datatrack: invalid schema or frame encoding")
 	// ErrInvalidResponse: the server answered with a malformed DataTrackInfo.
 	ErrInvalidResponse = errors.New("datatrack: invalid server response")
@@ -64,7 +66,7 @@ var (
 	ErrUnknownHandle = errors.New("datatrack: unknown publisher handle")
 )
 
-// Push errors (§8.2).
+// Push errors (docs/protocol.md, Publish and unpublish).
 var (
 	// ErrQueueFull: the track's send queue cannot admit the whole frame right now. The frame was
 	// not consumed; nothing was sent.
@@ -82,7 +84,7 @@ var (
 	ErrEncryptionFailed = errors.New("datatrack: frame encryption failed")
 )
 
-// Subscription and receive errors (§5.5, §7).
+// Subscription and receive errors (docs/protocol.md: Remote tracks and subscriptions; Data-track E2EE).
 var (
 	// ErrUnknownTrack: no remote track with this SID.
 	ErrUnknownTrack = errors.New("datatrack: unknown remote track")
@@ -123,7 +125,8 @@ func (e *PublishError) Error() string {
 // Unwrap returns the sentinel the reason maps to.
 func (e *PublishError) Unwrap() error { return e.sentinel }
 
-// publishErrorFromResponse maps a RequestResponse reason to a typed error (§5.2 table).
+// publishErrorFromResponse maps a RequestResponse reason to a typed error
+// (docs/protocol.md, Publish and unpublish).
 func publishErrorFromResponse(reason lkpb.RequestResponse_Reason, msg string) *PublishError {
 	var s error
 	switch reason {

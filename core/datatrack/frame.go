@@ -8,12 +8,14 @@ import (
 )
 
 // Frame is the application unit of a data track: a payload of any length plus an optional
-// user timestamp (§1, §3.5). Received frames also carry metadata from the packets.
+// user timestamp (docs/protocol.md, Concepts). Received frames also carry metadata from the
+// packets.
 type Frame struct {
 	// Payload is the frame's bytes (plaintext).
 	Payload []byte
 	// UserTimestamp is the application's timestamp, by convention Unix milliseconds; only
-	// meaningful when HasUserTimestamp is set. A value of 0 is sent when set (§11.17).
+	// meaningful when HasUserTimestamp is set. A value of 0 is sent when set
+	// (docs/protocol.md, Departures).
 	UserTimestamp uint64
 	// HasUserTimestamp reports whether UserTimestamp is present.
 	HasUserTimestamp bool
@@ -47,9 +49,10 @@ type TrackInfo struct {
 	// PublisherIdentity is the publishing participant's identity (empty for local tracks
 	// unless the room layer fills it in).
 	PublisherIdentity string
-	// FrameEncoding is the optional typed-track frame encoding (§5.9); nil for untyped tracks.
+	// FrameEncoding is the optional typed-track frame encoding
+	// (docs/protocol.md, Typed tracks); nil for untyped tracks.
 	FrameEncoding *lkpb.DataTrackFrameEncoding
-	// Schema is the optional schema id (§5.9).
+	// Schema is the optional schema id (docs/protocol.md, Typed tracks).
 	Schema *lkpb.DataTrackSchemaId
 }
 
@@ -78,7 +81,8 @@ func cloneMsg[M proto.Message](m M) M {
 }
 
 // trackInfoFromProto validates a DataTrackInfo from the server (handle 1..65535, SID with the
-// DTR_ prefix, encryption NONE or GCM; the Rust rules of §5.4) and converts it.
+// DTR_ prefix, encryption NONE or GCM; the Rust rules;
+// docs/protocol.md, Remote tracks and subscriptions) and converts it.
 func trackInfoFromProto(info *lkpb.DataTrackInfo, publisher string) (TrackInfo, bool) {
 	if info == nil || info.PubHandle == 0 || info.PubHandle > MaxHandle ||
 		!strings.HasPrefix(info.Sid, TrackSIDPrefix) {
@@ -101,7 +105,8 @@ func trackInfoFromProto(info *lkpb.DataTrackInfo, publisher string) (TrackInfo, 
 }
 
 // sameAttributes reports whether two infos describe the same publication apart from the SID
-// (SID reassignment rule of §5.4, including Rust's schema/encoding comparison).
+// (SID reassignment rule, docs/protocol.md, Remote tracks and subscriptions, including Rust's
+// schema/encoding comparison).
 func sameAttributes(a, b *TrackInfo) bool {
 	return a.PublisherIdentity == b.PublisherIdentity && a.Handle == b.Handle && a.Name == b.Name &&
 		a.Encrypted == b.Encrypted && proto.Equal(a.FrameEncoding, b.FrameEncoding) &&

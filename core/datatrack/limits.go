@@ -2,26 +2,29 @@ package datatrack
 
 import "time"
 
-// Every limit and protocol constant of the package lives here (spec data-tracks.md §13).
+// Every limit and protocol constant of the package lives here (docs/protocol.md, Sizes).
 
 const (
-	// PacketVersion is the only packet format version this package writes and accepts (§2.2).
+	// PacketVersion is the only packet format version this package writes and accepts
+	// (docs/protocol.md, Packet format).
 	PacketVersion = 0
 
-	// BaseHeaderSize is the size of the fixed packet header in bytes (§2.2).
+	// BaseHeaderSize is the size of the fixed packet header in bytes
+	// (docs/protocol.md, Packet format).
 	BaseHeaderSize = 12
 
 	// TransportMTU is the maximum size of one serialized packet, header included, used by
-	// both reference SDKs (§3.1).
+	// both reference SDKs (docs/protocol.md, Packetizer).
 	TransportMTU = 16000
 
 	// MaxPacketsPerFrame is the number of packets a receiver reassembles at most for one frame
-	// (§4.1). Publishers refuse larger frames with ErrFrameTooLarge (§3.2, a deliberate
-	// departure from the reference SDKs, which send them and let receivers drop them).
+	// (docs/protocol.md, Depacketizer). Publishers refuse larger frames with ErrFrameTooLarge
+	// (docs/protocol.md, Packetizer; a deliberate departure from the reference SDKs, which send
+	// them and let receivers drop them).
 	MaxPacketsPerFrame = 128
 
 	// DefaultMaxPartialFrames is the default number of frames a depacketizer assembles at the
-	// same time (§4.1).
+	// same time (docs/protocol.md, Depacketizer).
 	DefaultMaxPartialFrames = 1
 
 	// MaxPartialFramesLimit caps the configurable number of concurrently assembled frames so the
@@ -29,17 +32,21 @@ const (
 	// reference SDKs have no cap; this only affects configurations above the cap.
 	MaxPartialFramesLimit = 64
 
-	// DefaultPublishTimeout is how long a publish request waits for the server (§5.2).
+	// DefaultPublishTimeout is how long a publish request waits for the server
+	// (docs/protocol.md, Publish and unpublish).
 	DefaultPublishTimeout = 10 * time.Second
 
-	// DefaultSubscribeTimeout is how long a subscription waits for its subscriber handle (§5.5).
+	// DefaultSubscribeTimeout is how long a subscription waits for its subscriber handle
+	// (docs/protocol.md, Remote tracks and subscriptions).
 	DefaultSubscribeTimeout = 10 * time.Second
 
 	// DefaultUnpublishTimeout bounds how long an unpublish waits for the server's answer before it
-	// completes anyway (§5.3: JS waits forever on NOT_FOUND; Go does not).
+	// completes anyway (docs/protocol.md, Publish and unpublish: JS waits forever on NOT_FOUND; Go
+	// does not).
 	DefaultUnpublishTimeout = 2 * time.Second
 
-	// DefaultSendQueueFrames is the per-track TryPush queue size in frames (§6.3, Rust: 16).
+	// DefaultSendQueueFrames is the per-track TryPush queue size in frames (Rust: 16;
+	// docs/protocol.md, Sending and pacing).
 	DefaultSendQueueFrames = 16
 
 	// DefaultSendQueueBytes is the per-track TryPush queue budget in serialized bytes. A single
@@ -47,31 +54,36 @@ const (
 	// that fits MaxPacketsPerFrame can be sent.
 	DefaultSendQueueBytes = 4 << 20
 
-	// DefaultSubscriberBufferFrames is the default per-subscriber frame buffer (§8.3).
+	// DefaultSubscriberBufferFrames is the default per-subscriber frame buffer
+	// (docs/protocol.md, Sending and pacing).
 	DefaultSubscriberBufferFrames = 16
 
-	// MaxTrackNameBytes is the longest track name the server accepts, in bytes (§5.2).
+	// MaxTrackNameBytes is the longest track name the server accepts, in bytes
+	// (docs/protocol.md, Publish and unpublish).
 	MaxTrackNameBytes = 256
 
 	// MaxCustomEncodingBytes is the server's default limit for custom frame/schema encoding
-	// identifiers (§5.9).
+	// identifiers (docs/protocol.md, Typed tracks).
 	MaxCustomEncodingBytes = 32
 
-	// MaxHandle is the largest publisher handle; handles are allocated 1..MaxHandle (§8.1).
+	// MaxHandle is the largest publisher handle; handles are allocated 1..MaxHandle
+	// (docs/protocol.md, Concepts).
 	MaxHandle = 65535
 
-	// TrackSIDPrefix prefixes every data-track SID (§1).
+	// TrackSIDPrefix prefixes every data-track SID (docs/protocol.md, Concepts).
 	TrackSIDPrefix = "DTR_"
 
-	// ClockRate is the packet timestamp clock rate in Hz (§3.3).
+	// ClockRate is the packet timestamp clock rate in Hz (docs/protocol.md, Packetizer).
 	ClockRate = 90000
 
-	// E2EETagSize is the AES-GCM tag appended to every encrypted frame payload (§7.2).
+	// E2EETagSize is the AES-GCM tag appended to every encrypted frame payload
+	// (docs/protocol.md, Data-track E2EE).
 	E2EETagSize = 16
 )
 
-// Extension tags (§2.4). The numbering is that of protocol v1.53.1+ (lkpb.DataTrackExtensionID);
-// v1.52.1 used 1 for the participant SID, which collides with the E2EE tag.
+// Extension tags (docs/protocol.md, Packet format). The numbering is that of protocol v1.53.1+
+// (lkpb.DataTrackExtensionID); v1.52.1 used 1 for the participant SID, which collides with the E2EE
+// tag.
 const (
 	// ExtTagPadding marks padding inside the extension block.
 	ExtTagPadding uint8 = 0

@@ -11,23 +11,24 @@ import (
 )
 
 // ErrUnpublishedByServer is the reason given when the SFU unpublishes a local track on its own
-// (an unsolicited unpublish_data_track_response, §5.3).
+// (an unsolicited unpublish_data_track_response, docs/protocol.md, Publish and unpublish).
 var ErrUnpublishedByServer = errors.New("datatrack: track unpublished by server")
 
 // PublishOptions are the caller's choices for a new local track.
 type PublishOptions struct {
 	// Name is the track name: 1..256 bytes, unique per publisher.
 	Name string
-	// FrameEncoding is optional typed-track metadata (§5.9).
+	// FrameEncoding is optional typed-track metadata (docs/protocol.md, Typed tracks).
 	FrameEncoding *lkpb.DataTrackFrameEncoding
-	// Schema is optional typed-track metadata (§5.9).
+	// Schema is optional typed-track metadata (docs/protocol.md, Typed tracks).
 	Schema *lkpb.DataTrackSchemaId
 	// QueueFrames, when positive, overrides LocalConfig.QueueFrames for this track's SendQueue
 	// (0 = the manager's default). The byte budget and overflow policy stay the manager's.
 	QueueFrames int
 }
 
-// LocalTrackState is the publication state of a LocalTrack (§8.2).
+// LocalTrackState is the publication state of a LocalTrack
+// (docs/protocol.md, Publish and unpublish).
 type LocalTrackState uint8
 
 const (
@@ -83,7 +84,8 @@ func (t *LocalTrack) State() LocalTrackState {
 	return t.state
 }
 
-// IsPublished reports true while Published or Republishing (§8.2 table).
+// IsPublished reports true while Published or Republishing
+// (docs/protocol.md, Publish and unpublish).
 func (t *LocalTrack) IsPublished() bool { return t.State() != LocalUnpublished }
 
 // Unpublished is closed when the track becomes unpublished (wait_for_unpublish).
@@ -103,8 +105,9 @@ func (t *LocalTrack) Queue() *SendQueue { return t.queue }
 // TryPush encrypts (for E2EE tracks), packetizes and queues one frame without blocking. The
 // payload is copied; the caller may reuse it when TryPush returns. Errors: ErrRepublishing,
 // ErrTrackUnpublished, ErrFrameTooLarge, ErrQueueFull (nothing consumed, the frame is still the
-// caller's), ErrEncryptionFailed. An empty plain frame succeeds and sends nothing (§3.2 step 6,
-// §11.15): it only consumes a frame number, as in both SDKs.
+// caller's), ErrEncryptionFailed. An empty plain frame succeeds and sends nothing
+// (docs/protocol.md, Packetizer, docs/protocol.md, Departures): it only consumes a frame
+// number, as in both SDKs.
 func (t *LocalTrack) TryPush(f Frame) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -195,8 +198,9 @@ type (
 		Reason error       // nil for a local Unpublish
 	}
 
-	// LocalTrackRepublishing reports that a full reconnect put the track into Republishing
-	// (its queue was cleared). No application event is expected (§8.4).
+	// LocalTrackRepublishing reports that a full reconnect put the track into Republishing (its
+	// queue was cleared). No application event is expected
+	// (docs/protocol.md, Reconnection of data tracks).
 	LocalTrackRepublishing struct {
 		Track *LocalTrack // the track now republishing
 	}
@@ -217,7 +221,7 @@ func (LocalTrackRepublished) localOutput()  {}
 // LocalConfig configures a LocalManager. The zero value is usable.
 type LocalConfig struct {
 	// Encryptor, when non-nil, makes every track E2EE (Encryption GCM), as the room decides E2EE
-	// at connect time (§7.1).
+	// at connect time (docs/protocol.md, Data-track E2EE).
 	Encryptor FrameEncryptor
 	// PublishTimeout bounds a publish (0 = DefaultPublishTimeout).
 	PublishTimeout time.Duration
@@ -233,7 +237,8 @@ type LocalConfig struct {
 	// Now is the clock used by TryPush for packet timestamps (nil = time.Now).
 	Now func() time.Time
 	// WaitForTransport, when set, completes successful publishes only once
-	// SetTransportReady(true) was called, so the first TryPush is not lost (§5.2 step 4, §11.25).
+	// SetTransportReady(true) was called, so the first TryPush is not lost (docs/protocol.md:
+	// Publish and unpublish; Departures).
 	WaitForTransport bool
 	// Logger receives debug records (nil = discard).
 	Logger *slog.Logger
@@ -248,9 +253,11 @@ type pendingPublish struct {
 	acked    *TrackInfo  // server accepted; waiting for the transport
 }
 
-// LocalManager is the sans-I/O state machine of the publishing side (§5.2, §5.3, §5.7, §8.1,
-// §8.2). It is owned by the room's signalling loop: it is not safe for concurrent use (the
-// LocalTracks it creates are). Every input takes the current time; outputs are returned.
+// LocalManager is the sans-I/O state machine of the publishing side (docs/protocol.md:
+// Publish and unpublish; Reconnection of data tracks; Concepts,
+// docs/protocol.md, Publish and unpublish). It is owned by the room's signalling loop: it is
+// not safe for concurrent use (the LocalTracks it creates are). Every input takes the current
+// time; outputs are returned.
 type LocalManager struct {
 	cfg          LocalConfig
 	log          *slog.Logger
@@ -264,7 +271,7 @@ type LocalManager struct {
 }
 
 // NewLocalManager returns a manager for one room connection (handles start at 1 and are never
-// reused within it, §8.1). The signalling session is assumed up.
+// reused within it, docs/protocol.md, Concepts). The signalling session is assumed up.
 func NewLocalManager(cfg LocalConfig) *LocalManager {
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = DefaultPublishTimeout
@@ -317,8 +324,9 @@ func (m *LocalManager) Publish(opts PublishOptions, now time.Time) (uint16, []Lo
 	return h, out, nil
 }
 
-// CancelPublish abandons a pending publish (caller's context ended); it completes with err.
-// A success arriving later is answered with an unpublish (§5.2 late answers).
+// CancelPublish abandons a pending publish (caller's context ended); it completes with err. A
+// success arriving later is answered with an unpublish (late answers:
+// docs/protocol.md, Publish and unpublish).
 func (m *LocalManager) CancelPublish(handle uint16, err error) []LocalOutput {
 	p, ok := m.pending[handle]
 	if !ok || p.track != nil {
@@ -370,7 +378,8 @@ func (m *LocalManager) HandleSignal(resp *lkpb.SignalResponse, now time.Time) (o
 	return nil, false
 }
 
-// HandlePublishResponse applies publish_data_track_response (§5.2 step 6, late answers).
+// HandlePublishResponse applies publish_data_track_response (late answers:
+// docs/protocol.md, Publish and unpublish).
 func (m *LocalManager) HandlePublishResponse(resp *lkpb.PublishDataTrackResponse, now time.Time) []LocalOutput {
 	raw := resp.GetInfo()
 	h := raw.GetPubHandle()
@@ -385,7 +394,8 @@ func (m *LocalManager) HandlePublishResponse(resp *lkpb.PublishDataTrackResponse
 			m.log.Debug("datatrack: duplicate publish response ignored", "handle", handle)
 			return nil
 		}
-		// Late success after timeout or cancellation: take it back (§5.2).
+		// Late success after timeout or cancellation: take it back
+		// (docs/protocol.md, Publish and unpublish).
 		m.log.Debug("datatrack: late publish success, unpublishing", "handle", handle)
 		return []LocalOutput{unpublishRequest(handle)}
 	}
@@ -433,8 +443,8 @@ func (m *LocalManager) activate(handle uint16, info TrackInfo, queueFrames int) 
 	return PublishCompleted{Handle: handle, Track: t}
 }
 
-// HandleUnpublishResponse completes an Unpublish, or — when unsolicited — unpublishes the
-// track on the server's behalf (§5.3 SFU-initiated unpublish).
+// HandleUnpublishResponse completes an Unpublish, or — when unsolicited — unpublishes the track
+// on the server's behalf (SFU-initiated unpublish: docs/protocol.md, Publish and unpublish).
 func (m *LocalManager) HandleUnpublishResponse(resp *lkpb.UnpublishDataTrackResponse) []LocalOutput {
 	h := resp.GetInfo().GetPubHandle()
 	if h == 0 || h > MaxHandle {
@@ -456,7 +466,8 @@ func (m *LocalManager) HandleUnpublishResponse(resp *lkpb.UnpublishDataTrackResp
 }
 
 // HandleRequestResponse maps a RequestResponse echoing a data-track request: publish failures
-// by the echoed pub_handle (request_id is 0 for these, §5.2) and unpublish NOT_FOUND (= done).
+// by the echoed pub_handle (request_id is 0 for these, docs/protocol.md, Publish and unpublish)
+// and unpublish NOT_FOUND (= done).
 func (m *LocalManager) HandleRequestResponse(rr *lkpb.RequestResponse) (out []LocalOutput, handled bool) {
 	switch req := rr.GetRequest().(type) {
 	case *lkpb.RequestResponse_PublishDataTrack:
@@ -467,7 +478,7 @@ func (m *LocalManager) HandleRequestResponse(rr *lkpb.RequestResponse) (out []Lo
 		}
 		delete(m.pending, p.handle)
 		err := publishErrorFromResponse(rr.GetReason(), rr.GetMessage())
-		if p.track != nil { // failed republish: the track ends (§11.5, JS behaviour)
+		if p.track != nil { // failed republish: the track ends (JS behaviour; docs/protocol.md, Departures)
 			delete(m.tracks, p.handle)
 			return m.endTrack(p.track, err), true
 		}
@@ -484,8 +495,8 @@ func (m *LocalManager) HandleRequestResponse(rr *lkpb.RequestResponse) (out []Lo
 }
 
 // HandleLocalParticipantInfo notices a revoked canPublishData permission in the local
-// participant's own ParticipantInfo (§5.3: the server removes the tracks without telling the
-// publisher) and ends every track with ErrNotAllowed.
+// participant's own ParticipantInfo (docs/protocol.md, Publish and unpublish: the server
+// removes the tracks without telling the publisher) and ends every track with ErrNotAllowed.
 func (m *LocalManager) HandleLocalParticipantInfo(p *lkpb.ParticipantInfo) []LocalOutput {
 	perm := p.GetPermission()
 	if perm == nil || perm.GetCanPublishData() {
@@ -520,8 +531,8 @@ func (m *LocalManager) SetTransportReady(ready bool, now time.Time) []LocalOutpu
 }
 
 // Tick fires timeouts: publishes without answer fail with ErrTimeout (a server without data
-// tracks never answers, §5.8), republishes that time out end the track, unpublishes complete
-// unacknowledged.
+// tracks never answers, docs/protocol.md, Servers without data tracks), republishes that time
+// out end the track, unpublishes complete unacknowledged.
 func (m *LocalManager) Tick(now time.Time) []LocalOutput {
 	var out []LocalOutput
 	for _, h := range m.sortedPendingHandles() {
@@ -573,7 +584,8 @@ func (m *LocalManager) NextDeadline() (time.Time, bool) {
 }
 
 // SyncStateTracks returns SyncState.publish_data_tracks for a quick resume: one entry per
-// Published track, ordered by handle (§5.7; pending publishes are not included).
+// Published track, ordered by handle (docs/protocol.md, Reconnection of data tracks; pending
+// publishes are not included).
 func (m *LocalManager) SyncStateTracks() []*lkpb.PublishDataTrackResponse {
 	var out []*lkpb.PublishDataTrackResponse
 	for _, h := range m.sortedTrackHandles() {
@@ -589,7 +601,7 @@ func (m *LocalManager) SyncStateTracks() []*lkpb.PublishDataTrackResponse {
 
 // SessionLost is called when a full reconnect starts (the signalling session and transport
 // are gone; a quick resume does not call it). Pending publishes fail with ErrDisconnected,
-// published tracks become Republishing (§5.7).
+// published tracks become Republishing (docs/protocol.md, Reconnection of data tracks).
 func (m *LocalManager) SessionLost(now time.Time) []LocalOutput {
 	m.sessionUp = false
 	if m.cfg.WaitForTransport {

@@ -5,7 +5,8 @@ import (
 	"encoding/binary"
 )
 
-// Marker is the 2-bit frame marker formed by the S and F bits of byte 0 ((byte0 >> 3) & 3, §2.2).
+// Marker is the 2-bit frame marker formed by the S and F bits of byte 0 ((byte0 >> 3) & 3,
+// docs/protocol.md, Packet format).
 type Marker uint8
 
 // Frame markers.
@@ -39,7 +40,8 @@ const (
 	markerMask = 0x18
 )
 
-// E2EEExtension is the value of extension tag 1: key index and 12-byte AES-GCM IV (§2.4, §7.6).
+// E2EEExtension is the value of extension tag 1: key index and 12-byte AES-GCM IV
+// (docs/protocol.md: Packet format; Data-track E2EE).
 type E2EEExtension struct {
 	// KeyIndex is the sender's key ring index.
 	KeyIndex uint8
@@ -48,7 +50,7 @@ type E2EEExtension struct {
 }
 
 // Extensions holds the known extension elements of a packet. Presence is explicit: a user
-// timestamp of 0 is sent when HasUserTimestamp is set (§3.5, §11.17).
+// timestamp of 0 is sent when HasUserTimestamp is set (docs/protocol.md: Concepts; Departures).
 type Extensions struct {
 	// HasE2EE reports whether E2EE is set.
 	HasE2EE bool
@@ -59,8 +61,9 @@ type Extensions struct {
 	// UserTimestamp is the application's timestamp, by convention Unix milliseconds.
 	UserTimestamp uint64
 	// ParticipantSID is the server-internal participant-SID extension (tag 255, 1..255 bytes),
-	// nil when absent. No client emits it and livekit-server v1.13 never adds it (§2.4); it is
-	// decoded so a future SFU adding it is harmless. After Unmarshal it aliases the input.
+	// nil when absent. No client emits it and livekit-server v1.13 never adds it
+	// (docs/protocol.md, Packet format); it is decoded so a future SFU adding it is harmless.
+	// After Unmarshal it aliases the input.
 	ParticipantSID []byte
 }
 
@@ -87,7 +90,7 @@ func (e *Extensions) elementsLen() int {
 }
 
 // HeaderSize returns the serialized header size for this extension set: 12 bytes without
-// extensions, else 12 + 4·(L+1) (§2.3).
+// extensions, else 12 + 4·(L+1) (docs/protocol.md, Packet format).
 func (e *Extensions) HeaderSize() int {
 	el := e.elementsLen()
 	if el == 0 {
@@ -96,8 +99,8 @@ func (e *Extensions) HeaderSize() int {
 	return BaseHeaderSize + (2+el+3)&^3
 }
 
-// Header is the decoded header of a data-track packet (§2.2). The version is implicit: only
-// version 0 is written or accepted.
+// Header is the decoded header of a data-track packet (docs/protocol.md, Packet format). The
+// version is implicit: only version 0 is written or accepted.
 type Header struct {
 	// Marker tells the packet's position in its frame.
 	Marker Marker
@@ -116,9 +119,9 @@ type Header struct {
 // Size returns the serialized size of the header including the extension block.
 func (h *Header) Size() int { return h.Extensions.HeaderSize() }
 
-// MarshalTo writes the header into buf and returns the number of bytes written. Writer rules of
-// §2.3: X only when an element is present, elements in tag order 1, 2, 255, trailing zero
-// padding only. It does not allocate.
+// MarshalTo writes the header into buf and returns the number of bytes written. Writer rules
+// (docs/protocol.md, Packet format): X only when an element is present, elements in tag order 1,
+// 2, 255, trailing zero padding only. It does not allocate.
 func (h *Header) MarshalTo(buf []byte) (int, error) {
 	if h.Handle == 0 {
 		return 0, ErrInvalidHandle
@@ -213,9 +216,10 @@ func grow(dst []byte, n int) []byte {
 	return dst[:len(dst)+n]
 }
 
-// Unmarshal decodes data into p following the parsing rules of §2.5 (those of the Rust parser).
-// The payload and any participant-SID extension alias data; nothing is copied or allocated.
-// Malformed input yields one of the packet decoding errors; it never panics.
+// Unmarshal decodes data into p following the parsing rules in docs/protocol.md, Packet format
+// (those of the Rust parser). The payload and any participant-SID extension alias data; nothing
+// is copied or allocated. Malformed input yields one of the packet decoding errors; it never
+// panics.
 func (p *Packet) Unmarshal(data []byte) error {
 	*p = Packet{}
 	if len(data) < BaseHeaderSize {
@@ -256,7 +260,7 @@ func (p *Packet) Unmarshal(data []byte) error {
 	return nil
 }
 
-// parseExtensions walks an extension block (§2.5 rule 6).
+// parseExtensions walks an extension block (docs/protocol.md, Packet format).
 func parseExtensions(block []byte, e *Extensions) error {
 	for len(block) >= 2 {
 		tag, l := block[0], int(block[1])
@@ -281,7 +285,7 @@ func parseExtensions(block []byte, e *Extensions) error {
 			e.ParticipantSID = v
 		default:
 			// Unknown tag, or a known tag shorter than its defined length: skipped (Rust rule;
-			// JS would read past it, §2.5 table).
+			// JS would read past it, docs/protocol.md, Packet format).
 		}
 	}
 	return nil

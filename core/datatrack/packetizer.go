@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// Clock produces the 90 kHz packet timestamp of §3.3: a random 32-bit base plus the elapsed
-// monotonic time since the clock's epoch, forced monotonic in serial-number space. Receivers
-// ignore the value (JS 2.23.0 even sends a constant, traces README obs. 10); it exists for the
-// server's statistics and for parity with Rust.
+// Clock produces the 90 kHz packet timestamp (docs/protocol.md, Packetizer): a random 32-bit
+// base plus the elapsed monotonic time since the clock's epoch, forced monotonic in
+// serial-number space. Receivers ignore the value (JS 2.23.0 even sends a constant, as
+// recorded); it exists for the server's statistics and for parity with Rust.
 type Clock struct {
 	base  uint32
 	epoch time.Time
@@ -77,8 +77,8 @@ func (f *PacketizedFrame) Packet(i int) []byte {
 // Bytes returns the total serialized size of all packets.
 func (f *PacketizedFrame) Bytes() int { return len(f.buf) }
 
-// Packetizer splits frames into packets for one published track (§3). It is not safe for
-// concurrent use; the owning LocalTrack serialises calls.
+// Packetizer splits frames into packets for one published track (docs/protocol.md, Packetizer).
+// It is not safe for concurrent use; the owning LocalTrack serialises calls.
 type Packetizer struct {
 	handle uint16
 	mtu    int
@@ -88,7 +88,7 @@ type Packetizer struct {
 }
 
 // NewPacketizer returns a packetizer for handle with the given MTU (0 = TransportMTU) and clock.
-// Sequence and frame numbers start at 0 (traces README obs. 9).
+// Sequence and frame numbers start at 0 (as the recorded JS and Rust publishers do).
 func NewPacketizer(handle uint16, mtu int, clock Clock) (*Packetizer, error) {
 	if handle == 0 {
 		return nil, ErrInvalidHandle
@@ -124,12 +124,13 @@ func (p *Packetizer) MaxPayload(ext *Extensions) int {
 	return per * MaxPacketsPerFrame
 }
 
-// Packetize splits payload into packets carrying ext and appends them to dst (which should
-// be Reset). It implements §3.2 steps 3–7: the frame number is consumed even for an empty
-// payload, which produces no packet at all (both SDKs; §11.15); the timestamp is sampled once;
-// every packet carries the same extensions. A frame needing more than MaxPacketsPerFrame
-// packets is refused with ErrFrameTooLarge before any counter changes. In steady state (dst
-// reused) it does not allocate.
+// Packetize splits payload into packets carrying ext and appends them to dst (which should be
+// Reset). It implements the per-frame steps of docs/protocol.md, Packetizer: the frame number is
+// consumed even for an empty payload, which produces no packet at all (both SDKs;
+// docs/protocol.md, Departures); the timestamp is sampled once; every packet carries the same
+// extensions. A frame needing more than MaxPacketsPerFrame packets is refused with
+// ErrFrameTooLarge before any counter changes. In steady state (dst reused) it does not
+// allocate.
 func (p *Packetizer) Packetize(dst *PacketizedFrame, payload []byte, ext Extensions, now time.Time) error {
 	hsize := ext.HeaderSize()
 	per := p.mtu - hsize

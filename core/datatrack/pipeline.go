@@ -5,22 +5,23 @@ import (
 	"time"
 )
 
-// FrameEncryptor encrypts whole frame payloads for an E2EE track (§7). core/e2ee's Cryptor
-// implements it. ciphertext must be plaintext length + 16 (AES-GCM tag appended) and iv unique
-// per key; keyIndex is the sender's current key index.
+// FrameEncryptor encrypts whole frame payloads for an E2EE track
+// (docs/protocol.md, Data-track E2EE). core/e2ee's Cryptor implements it. ciphertext must be
+// plaintext length + 16 (AES-GCM tag appended) and iv unique per key; keyIndex is the sender's
+// current key index.
 type FrameEncryptor interface {
 	EncryptFrame(plaintext []byte) (ciphertext []byte, keyIndex uint8, iv [12]byte, err error)
 }
 
 // FrameDecryptor decrypts a reassembled frame payload with the publisher's key at keyIndex
-// (§7.4). core/e2ee's Cryptor implements it.
+// (docs/protocol.md, Data-track E2EE). core/e2ee's Cryptor implements it.
 type FrameDecryptor interface {
 	DecryptFrame(publisherIdentity string, keyIndex uint8, iv [12]byte, ciphertext []byte) ([]byte, error)
 }
 
 // SendPipeline turns application frames into serialized packets for one published track:
-// optional E2EE encryption of the whole payload, then packetization (§3.2). It is not safe
-// for concurrent use; LocalTrack serialises it.
+// optional E2EE encryption of the whole payload, then packetization
+// (docs/protocol.md, Packetizer). It is not safe for concurrent use; LocalTrack serialises it.
 type SendPipeline struct {
 	packetizer *Packetizer
 	encryptor  FrameEncryptor
@@ -77,10 +78,10 @@ func (s *SendPipeline) extensionsFor(f *Frame) Extensions {
 	return ext
 }
 
-// Encode encrypts (if E2EE) and packetizes f into dst. Errors: ErrFrameTooLarge (checked on
-// the plaintext size before encrypting, nothing consumed), ErrEncryptionFailed wrapping the
-// encryptor's error (nothing consumed). An empty plain frame yields zero packets (§3.2 step 6);
-// an empty encrypted frame yields one 16-byte-tag packet.
+// Encode encrypts (if E2EE) and packetizes f into dst. Errors: ErrFrameTooLarge (checked on the
+// plaintext size before encrypting, nothing consumed), ErrEncryptionFailed wrapping the
+// encryptor's error (nothing consumed). An empty plain frame yields zero packets
+// (docs/protocol.md, Packetizer); an empty encrypted frame yields one 16-byte-tag packet.
 func (s *SendPipeline) Encode(dst *PacketizedFrame, f Frame, now time.Time) error {
 	if err := s.CheckSize(&f); err != nil {
 		return err
@@ -120,8 +121,8 @@ func (r *ReceiveResult) addDrop(d Drop) {
 }
 
 // ReceivePipeline turns packets of one subscribed track into frames: depacketize, then decrypt
-// for E2EE tracks (§4.4). A frame that cannot be decrypted is dropped and reported, never
-// delivered as ciphertext. Not safe for concurrent use.
+// for E2EE tracks (docs/protocol.md, Depacketizer). A frame that cannot be decrypted is dropped
+// and reported, never delivered as ciphertext. Not safe for concurrent use.
 type ReceivePipeline struct {
 	depacketizer *Depacketizer
 	encrypted    bool
@@ -130,8 +131,8 @@ type ReceivePipeline struct {
 }
 
 // NewReceivePipeline returns a pipeline for a track of publisherIdentity. For an encrypted
-// track without a decryptor it returns ErrE2EENoKeys (§7.1: plain tracks always work, E2EE
-// tracks without keys are a typed error, not ciphertext).
+// track without a decryptor it returns ErrE2EENoKeys (docs/protocol.md, Data-track E2EE: plain
+// tracks always work, E2EE tracks without keys are a typed error, not ciphertext).
 func NewReceivePipeline(publisherIdentity string, encrypted bool, dec FrameDecryptor, maxPartialFrames int) (*ReceivePipeline, error) {
 	if encrypted && dec == nil {
 		return nil, ErrE2EENoKeys

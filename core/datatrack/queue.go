@@ -15,21 +15,22 @@ const (
 	RejectNew OverflowPolicy = iota
 	// DropOldest evicts the oldest waiting frames (whole frames only, never the one being
 	// written) until the new frame fits, and counts them. This is the Rust/Swift "waiting frame"
-	// stage of spec §6.3 item 4 (capacity 1 there), for producers that prefer freshness.
+	// stage of their senders (capacity 1 there), for producers that prefer freshness.
 	DropOldest
 )
 
-// SendQueue is the bounded per-track queue between TryPush and the channel writer (§6.3).
+// SendQueue is the bounded per-track queue between TryPush and the channel writer
+// (docs/protocol.md, Sending and pacing).
 //
-// Design (spec §6.3 compares JS, which buffers without bound and back-pressures through
-// flush(), with Rust/Swift, which drop whole frames): frames are the unit of admission,
-// eviction and writing. A multi-packet frame is admitted whole or not at all, the writer takes
-// a whole frame with Pop and writes all its packets before the next Pop, so no frame is ever
-// cut and no other frame of the track is written between its packets. TryPush never blocks.
-// With RejectNew (default) a full queue returns ErrQueueFull and the caller keeps its frame;
-// with DropOldest older waiting frames are evicted and counted (Evicted). The queue is bounded
-// both in frames and in serialized bytes; a single frame larger than the byte budget is still
-// admitted into an empty queue so every frame within MaxPacketsPerFrame can be sent.
+// Design (docs/protocol.md, Sending and pacing; it compares JS, which buffers without bound and
+// back-pressures through flush(), with Rust/Swift, which drop whole frames): frames are the unit
+// of admission, eviction and writing. A multi-packet frame is admitted whole or not at all, the
+// writer takes a whole frame with Pop and writes all its packets before the next Pop, so no frame
+// is ever cut and no other frame of the track is written between its packets. TryPush never
+// blocks. With RejectNew (default) a full queue returns ErrQueueFull and the caller keeps its
+// frame; with DropOldest older waiting frames are evicted and counted (Evicted). The queue is
+// bounded both in frames and in serialized bytes; a single frame larger than the byte budget is
+// still admitted into an empty queue so every frame within MaxPacketsPerFrame can be sent.
 //
 // SendQueue is safe for concurrent use by one producer side and one writer goroutine. It also
 // keeps a small free list of PacketizedFrame buffers (NewFrame/Done) so the steady state does
@@ -183,7 +184,7 @@ func (q *SendQueue) signalIdleLocked() {
 func (q *SendQueue) Ready() <-chan struct{} { return q.ready }
 
 // Flush waits until every queued frame has been popped and marked Done, or ctx ends
-// (JS flush() parity, §6.3 item 5).
+// (JS flush() parity, docs/protocol.md, Sending and pacing).
 func (q *SendQueue) Flush(ctx context.Context) error {
 	q.mu.Lock()
 	if q.n == 0 && q.inFlight <= 0 {
@@ -203,8 +204,9 @@ func (q *SendQueue) Flush(ctx context.Context) error {
 	}
 }
 
-// Clear discards every waiting frame (unpublish, republish, disconnect: §6.3 item 6) and
-// returns how many were discarded; they are also counted in Stats().Discarded.
+// Clear discards every waiting frame (unpublish, republish, disconnect:
+// docs/protocol.md, Sending and pacing) and returns how many were discarded; they are also
+// counted in Stats().Discarded.
 func (q *SendQueue) Clear() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -259,17 +261,19 @@ func (q *SendQueue) Stats() SendQueueStats {
 type BufferDropPolicy uint8
 
 const (
-	// DropOldestFrame discards the oldest buffered frame to make room (Rust; the Go default, §11.7).
+	// DropOldestFrame discards the oldest buffered frame to make room (Rust; the Go default,
+	// docs/protocol.md, Departures).
 	DropOldestFrame BufferDropPolicy = iota
 	// DropNewestFrame discards the incoming frame (JS ReadableStream behaviour).
 	DropNewestFrame
 )
 
-// FrameBuffer is one local subscriber's bounded frame buffer (§8.3). A slow reader never
-// blocks the receive path: when the buffer is full one frame is dropped according to the
-// policy (default: drop the oldest, so the reader catches up with the newest data) and the
-// Dropped counter increases. Each local subscription has its own buffer, so a slow stream
-// loses frames only on itself. Safe for concurrent use.
+// FrameBuffer is one local subscriber's bounded frame buffer
+// (docs/protocol.md, Sending and pacing). A slow reader never blocks the receive path: when the
+// buffer is full one frame is dropped according to the policy (default: drop the oldest, so the
+// reader catches up with the newest data) and the Dropped counter increases. Each local
+// subscription has its own buffer, so a slow stream loses frames only on itself. Safe for
+// concurrent use.
 type FrameBuffer struct {
 	mu      sync.Mutex
 	ring    []Frame

@@ -42,8 +42,9 @@ type SubscribeOptions struct {
 }
 
 // Subscription is one local stream of frames from a remote track. Several subscriptions of the
-// same track share one SFU subscription (fan-out, §8.3). Frames are read with Recv/TryRecv;
-// when the subscription ends Recv returns the remaining frames and then the end error: a
+// same track share one SFU subscription (fan-out, docs/protocol.md, Sending and pacing). Frames
+// are read with Recv/TryRecv; when the subscription ends Recv returns the remaining frames and
+// then the end error: a
 // *StreamEndError for a normal end, or the failure (ErrTimeout, ErrDisconnected,
 // ErrSubscribeNotAllowed, ErrTrackUnpublished) if it was never established. Safe for
 // concurrent use.
@@ -132,7 +133,8 @@ type (
 	}
 
 	// RemoteTrackSidChanged: the publisher republished after a full reconnect; the track keeps
-	// its identity and subscriptions (no published/unpublished events, §8.4).
+	// its identity and subscriptions (no published/unpublished events,
+	// docs/protocol.md, Reconnection of data tracks).
 	RemoteTrackSidChanged struct {
 		Info   TrackInfo // the track with its new SID
 		OldSid string    // the SID it had before
@@ -198,11 +200,12 @@ type RemoteStats struct {
 	Drops [numDropReasons]uint64
 }
 
-// RemoteManager is the state machine of the subscribing side (§5.4–§5.7, §8.3): remote track
-// discovery, subscribe/unsubscribe with fan-out, the subscriber-handle route table and the
-// packet hot path. Signalling inputs come from the room's loop; HandlePacket comes from the
-// data channel's receive goroutine, so the manager is safe for concurrent use (one narrow
-// mutex; HandlePacket never blocks on a reader — stream buffers drop per their policy).
+// RemoteManager is the state machine of the subscribing side (docs/protocol.md:
+// Remote tracks and subscriptions; Reconnection of data tracks; Sending and pacing): remote
+// track discovery, subscribe/unsubscribe with fan-out, the subscriber-handle route table and the
+// packet hot path. Signalling inputs come from the room's loop; HandlePacket comes from the data
+// channel's receive goroutine, so the manager is safe for concurrent use (one narrow mutex;
+// HandlePacket never blocks on a reader — stream buffers drop per their policy).
 type RemoteManager struct {
 	mu       sync.Mutex
 	cfg      RemoteConfig
@@ -257,8 +260,9 @@ func (m *RemoteManager) HandleJoin(others []*lkpb.ParticipantInfo, now time.Time
 	return m.updateLocked(others, out)
 }
 
-// UpdateParticipants applies ParticipantUpdate.participants (§5.4). Participants absent from
-// the message are untouched; a DISCONNECTED participant loses all its tracks.
+// UpdateParticipants applies ParticipantUpdate.participants
+// (docs/protocol.md, Remote tracks and subscriptions). Participants absent from the message are
+// untouched; a DISCONNECTED participant loses all its tracks.
 func (m *RemoteManager) UpdateParticipants(ps []*lkpb.ParticipantInfo, now time.Time) []RemoteOutput {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -324,8 +328,9 @@ func (m *RemoteManager) updateLocked(ps []*lkpb.ParticipantInfo, out []RemoteOut
 	return out
 }
 
-// findReassigned finds a known track of the same publisher and handle with equal attributes:
-// the publisher republished it after a full reconnect (§5.4 SID reassignment).
+// findReassigned finds a known track of the same publisher and handle with equal attributes: the
+// publisher republished it after a full reconnect (SID reassignment:
+// docs/protocol.md, Remote tracks and subscriptions).
 func (m *RemoteManager) findReassigned(info *TrackInfo) *remoteTrack {
 	for _, t := range m.tracks {
 		if t.info.PublisherIdentity == info.PublisherIdentity && t.info.Handle == info.Handle {
@@ -405,11 +410,13 @@ func (m *RemoteManager) Tracks() []TrackInfo {
 	return out
 }
 
-// Subscribe adds a local stream for the track sid (§5.5). The first stream sends
+// Subscribe adds a local stream for the track sid
+// (docs/protocol.md, Remote tracks and subscriptions). The first stream sends
 // update_data_subscription and waits (SubscriptionActive or SubscriptionEnded follow); further
 // streams join the pending wait or attach at once if active. If the last handle snapshot still
-// maps the SID (unsubscribe/subscribe race, §5.5 / §11.2) the subscription activates
-// immediately. Errors: ErrUnknownTrack, ErrE2EENoKeys, ErrDisconnected.
+// maps the SID (unsubscribe/subscribe race, docs/protocol.md: Remote tracks and subscriptions;
+// Departures) the subscription activates immediately. Errors: ErrUnknownTrack, ErrE2EENoKeys,
+// ErrDisconnected.
 func (m *RemoteManager) Subscribe(sid string, opts SubscribeOptions, now time.Time) (*Subscription, []RemoteOutput, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -481,9 +488,9 @@ func (m *RemoteManager) routeLocked(t *remoteTrack, handle uint16) {
 	}
 }
 
-// Unsubscribe closes one local stream (its Recv then returns a *StreamEndError with nil
-// Cause). When it was the last stream of the track, update_data_subscription
-// {subscribe: false} is sent and the route removed (§5.5).
+// Unsubscribe closes one local stream (its Recv then returns a *StreamEndError with nil Cause).
+// When it was the last stream of the track, update_data_subscription {subscribe: false} is sent
+// and the route removed (docs/protocol.md, Remote tracks and subscriptions).
 func (m *RemoteManager) Unsubscribe(s *Subscription, now time.Time) ([]RemoteOutput, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -505,8 +512,8 @@ func (m *RemoteManager) Unsubscribe(s *Subscription, now time.Time) ([]RemoteOut
 	return nil, ErrUnknownSubscription
 }
 
-// SetMaxPartialFrames sets the track's depacketizer capacity (§4.1); it applies from the next
-// packet, before or after subscribing.
+// SetMaxPartialFrames sets the track's depacketizer capacity (docs/protocol.md, Depacketizer);
+// it applies from the next packet, before or after subscribing.
 func (m *RemoteManager) SetMaxPartialFrames(sid string, n int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -522,7 +529,7 @@ func (m *RemoteManager) SetMaxPartialFrames(sid string, n int) error {
 }
 
 // HandleSubscriberHandles applies a DataTrackSubscriberHandles message. The server always
-// sends a full snapshot, so it replaces the route table (§11.1, departure from JS/Rust which
+// sends a full snapshot, so it replaces the route table (docs/protocol.md, Departures: JS/Rust
 // apply it additively) while subscription states stay: Pending tracks named in it activate,
 // Active tracks are re-routed to their new handle, routes absent from it are removed.
 func (m *RemoteManager) HandleSubscriberHandles(msg *lkpb.DataTrackSubscriberHandles, now time.Time) []RemoteOutput {
@@ -598,7 +605,7 @@ func (m *RemoteManager) HandleSignal(resp *lkpb.SignalResponse, now time.Time) (
 }
 
 // Tick fails subscriptions whose handle did not arrive in time: like JS, an unsubscribe is
-// sent and the waiters get ErrTimeout (§5.5).
+// sent and the waiters get ErrTimeout (docs/protocol.md, Remote tracks and subscriptions).
 func (m *RemoteManager) Tick(now time.Time) []RemoteOutput {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -631,7 +638,7 @@ func (m *RemoteManager) NextDeadline() (time.Time, bool) {
 
 // SessionLost is called when the local participant starts a full reconnect: every route and
 // the snapshot are dropped (the new session assigns new handles); subscriptions survive (Rust
-// behaviour, §5.7 / §11.6).
+// behaviour, docs/protocol.md: Reconnection of data tracks; Departures).
 func (m *RemoteManager) SessionLost(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -702,9 +709,10 @@ type PacketOutcome struct {
 func (o *PacketOutcome) Drops() []Drop { return o.drops[:o.nDrops] }
 
 // HandlePacket is the hot path for one message received on a _data_track channel: decode
-// (§2.5), route by subscriber handle, depacketize, decrypt, fan out to every stream's buffer.
-// Malformed packets and unmapped handles are dropped and counted, never fatal. data must not be
-// reused by the caller afterwards (payloads are kept until their frame completes).
+// (docs/protocol.md, Packet format), route by subscriber handle, depacketize, decrypt, fan out
+// to every stream's buffer. Malformed packets and unmapped handles are dropped and counted,
+// never fatal. data must not be reused by the caller afterwards (payloads are kept until their
+// frame completes).
 func (m *RemoteManager) HandlePacket(data []byte) PacketOutcome {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -749,7 +757,8 @@ func (m *RemoteManager) Stats() RemoteStats {
 }
 
 // lookupLocked finds a track by current SID or by a SID it had before a reassignment (the old
-// handle keeps routing until the server maps a new one, §5.4).
+// handle keeps routing until the server maps a new one,
+// docs/protocol.md, Remote tracks and subscriptions).
 func (m *RemoteManager) lookupLocked(sid string) *remoteTrack {
 	if t, ok := m.tracks[sid]; ok {
 		return t

@@ -7,8 +7,8 @@ import (
 )
 
 // ValidateSchema checks typed-track metadata the way the Rust SDK does before publishing
-// (§5.9 table). Custom identifiers' lengths are left to the server, whose limit is configurable.
-// The returned error wraps ErrInvalidSchema.
+// (docs/protocol.md, Typed tracks). Custom identifiers' lengths are left to the server, whose
+// limit is configurable. The returned error wraps ErrInvalidSchema.
 func ValidateSchema(fe *lkpb.DataTrackFrameEncoding, schema *lkpb.DataTrackSchemaId) error {
 	if fe == nil {
 		if schema != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/lkcore/lkcore/core/lkpb"
 )
 
-// Data-track constants (spec data-tracks.md §5.2, §12).
+// Data-track constants (livekit-server v1.13 defaults; docs/protocol.md, Data tracks).
 const (
 	maxDataTrackNameBytes      = 256
 	maxCustomEncodingLength    = 32
@@ -381,7 +381,7 @@ type dtPacket struct {
 }
 
 // parseDataTrackPacket parses like livekit's protocol codec (laxer than
-// clients, spec §2.5 table): no version check; in the extension block the
+// clients; docs/protocol.md, Data tracks: Packet format): no version check; in the extension block the
 // first zero tag byte starts padding (everything after it is discarded);
 // an element running past the block is an error.
 func parseDataTrackPacket(b []byte) (*dtPacket, error) {
@@ -452,7 +452,8 @@ func (pk *dtPacket) appendTo(dst []byte, handle uint16, pSID string) []byte {
 }
 
 // forwardDataTrack routes one packet from publisher p's _data_track
-// channel to every subscriber of the track, handle rewritten (spec §2.6).
+// channel to every subscriber of the track, handle rewritten (as the SFU
+// does: docs/protocol.md, Data tracks: Packet format).
 func (r *Room) forwardDataTrack(p *Participant, msg []byte) {
 	if r.s.opts.DisableDataTracks {
 		return
@@ -490,8 +491,8 @@ func (r *Room) forwardDataTrack(p *Participant, msg []byte) {
 }
 
 // writeDataTrack writes one packet to a subscriber's _data_track channel,
-// dropping it when the channel is backed up (livekit drops per packet,
-// spec §6.4).
+// dropping it when the channel is backed up (livekit-server drops single
+// packets of congested subscribers, not whole frames).
 func (s *Server) writeDataTrack(sub *Participant, pkt []byte) {
 	if s.faults.transportKilled(sub.identity) || sub.isClosed() {
 		return

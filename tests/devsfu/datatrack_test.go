@@ -20,7 +20,8 @@ func unhex(t *testing.T, s string) []byte {
 	return b
 }
 
-// Vectors of data-tracks.md §2.8.
+// Reference packet vectors (the same byte strings as core/datatrack's
+// packet tests; F is B as forwarded to handle 7).
 const (
 	vecB = "0C 00 8811 4422 4411 44221188 0006 01 0D FA 3C3C3C3C3C3C3C3C3C3C3C3C 02 08 4411221111118811 00 FAFAFAFA"
 	vecF = "0C 00 0007 4422 4411 44221188 0006 010DFA3C3C3C3C3C3C3C3C3C3C3C3C 02084411221111118811 00 FAFAFAFA"
@@ -39,7 +40,7 @@ func rewrite(t *testing.T, in []byte, h uint16, sid string) []byte {
 }
 
 func TestDataTrackRewriteVectors(t *testing.T) {
-	// §2.8 F: B forwarded to a subscriber with handle 7.
+	// Vector F: B forwarded to a subscriber with handle 7.
 	if got, want := rewrite(t, unhex(t, vecB), 7, ""), unhex(t, vecF); !bytes.Equal(got, want) {
 		t.Errorf("B→F\n got %x\nwant %x", got, want)
 	}

@@ -1,7 +1,7 @@
 // Package devsfu is an embedded, data-only LiveKit SFU for tests and local
 // development. It speaks the LiveKit signalling protocol (WebSocket
 // /rtc/v1, single PeerConnection, protocol 17) the way livekit-server
-// v1.13.5 was recorded doing it (shared/traces), and forwards the data plane
+// v1.13.5 was recorded doing it (testdata/README.md), and forwards the data plane
 // only: DataPackets on _reliable/_lossy and data-track packets on
 // _data_track. Audio/video m-lines in an offer are answered as rejected.
 //
@@ -17,17 +17,18 @@
 // publications, subscriptions, packet rewriting), faults.go.
 //
 // Where the recordings (v1.13.5), the specs (written against v1.13.11) and
-// the brief disagree, devsfu follows the recordings:
-//   - ServerInfo.protocol is 17 (spec §2.7 says 18: that is v1.13.11).
+// the brief disagree, devsfu follows the recordings (docs/protocol.md,
+// Departures from the official SDKs):
+//   - ServerInfo.protocol is 17 (v1.13.11's source says 18).
 //   - Subscriber handles start at a random value in [1,256] per subscriber
-//     (v1.13.5 seeds with rand.Intn(256)); spec §5.5 says 1
+//     (v1.13.5 seeds with rand.Intn(256)); v1.13.11's source starts at 1
 //     (Options.DeterministicHandles gives 1).
 //   - Forwarded data-track packets are byte-identical except the handle:
-//     no participant-SID extension is added (forwarding-checks.md; spec
-//     §2.4/§2.6 agree). Options.AddParticipantSIDExtension adds it.
+//     no participant-SID extension is added (the recorded forwarded packets
+//     show it; the server source agrees). Options.AddParticipantSIDExtension adds it.
 //   - DISCONNECTED updates of non-publishers are batched like other
 //     updates (traces 2b/1c show none within 24–30 ms; only publishers'
-//     departures are immediate), although the traces README says all
+//     departures are immediate), although the recordings' notes say all
 //     DISCONNECTED updates go out at once.
 //   - After an unpublish or a publisher's departure the new handle
 //     snapshot comes at the next reconcile pass, twice (as recorded).

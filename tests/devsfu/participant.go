@@ -103,7 +103,7 @@ func newParticipant(r *Room, jp *joinParams) (*Participant, error) {
 	}
 	if !r.s.opts.DeterministicHandles {
 		// v1.13.5 seeds each participant's subscriber-handle counter with
-		// rand.Intn(256) and pre-increments (traces README §7).
+		// rand.Intn(256) and pre-increments (as recorded).
 		p.nextHandle = uint16(randIntn(256))
 	}
 	p.log = r.s.log.With("identity", p.identity, "sid", p.sid)

@@ -20,7 +20,7 @@ import (
 	"github.com/lkcore/lkcore/core/lkpb"
 )
 
-// Recorded server facts (traces README, livekit-server v1.13.5).
+// Recorded server facts (livekit-server v1.13.5, see testdata/README.md).
 const (
 	// ServerVersion is what the recorded server reports in ServerInfo.
 	ServerVersion = "1.13.5"
@@ -329,7 +329,8 @@ type joinParams struct {
 }
 
 // validate reproduces livekit-server's checks and HTTP answers
-// (pkg/service/auth.go, rtcservice.go validateInternal; spec §2.9).
+// (pkg/service/auth.go, rtcservice.go validateInternal; docs/protocol.md,
+// Signalling: Connecting).
 func (s *Server) validate(r *http.Request, v1 bool) (*joinParams, *httpError) {
 	var tok string
 	if h := r.Header.Get("Authorization"); h != "" {

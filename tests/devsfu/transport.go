@@ -36,7 +36,7 @@ const (
 	sctpMaxMessageSize = 65535
 	// sctpReceiveBuffer: pion's 1 MiB default receive window throttles a
 	// reliable sender to a few thousand 1 KB messages/s on loopback
-	// (DESIGN.md §6); 8 MiB lets a client burst (1 MiB RPC payloads, data
+	// (measured pion to pion); 8 MiB lets a client burst (1 MiB RPC payloads, data
 	// streams) at memory cost only while data is actually in flight.
 	sctpReceiveBuffer = 8 << 20
 )
@@ -65,7 +65,7 @@ func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger) (*webrtc.API, error) {
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	// livekit-server disables mDNS; it would only add goroutines/sockets.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	// Server ICE timeouts (spec §10.9): disconnected 10 s, failed 5 s
+	// Server ICE timeouts (livekit-server's values): disconnected 10 s, failed 5 s
 	// later, keepalive 2 s. A dead client is detected in ~15 s.
 	se.SetICETimeouts(10*time.Second, 5*time.Second, 2*time.Second)
 	// The recorded server answers a=setup:active (it is the DTLS client);
@@ -306,7 +306,7 @@ func (t *transport) emitCandidate(c *webrtc.ICECandidate, final bool) {
 // addRemote handles a client trickle. Candidates are queued until a remote
 // description exists, and while their ufrag names an ICE generation whose
 // offer has not arrived yet (the Rust client trickles before its restart
-// offer, traces README §19); they are retried after the next offer.
+// offer, as recorded); they are retried after the next offer.
 func (t *transport) addRemote(tr *lkpb.TrickleRequest) {
 	var init webrtc.ICECandidateInit
 	if err := json.Unmarshal([]byte(tr.GetCandidateInit()), &init); err != nil {
