@@ -89,7 +89,7 @@ func TestDepacketizer(t *testing.T) {
 			{pk(MarkerStart, 3, 2, 3), nil, nil},
 			{pk(MarkerFinal, 4, 2, 4), []byte{3, 4}, nil},
 		}},
-		// §4.6 wrap-around vector
+		// wrap-around vector: sequences 65534, 65535, 0 reassemble to AB CD EF
 		{"wrap", 1, []step{
 			{pk(MarkerStart, 65534, 7, 0xAB), nil, nil},
 			{pk(MarkerInter, 65535, 7, 0xCD), nil, nil},
@@ -158,7 +158,8 @@ func TestDepacketizer(t *testing.T) {
 }
 
 // With three partials and capacity lowered to 1, one Start evicts all three but reports only
-// the first (oldest) eviction (§4.2); raising the capacity applies from the next push.
+// the first (oldest) eviction (docs/protocol.md, Depacketizer); raising the capacity applies
+// from the next push.
 func TestDepacketizerMaxPartialChange(t *testing.T) {
 	d := NewDepacketizer(3)
 	runSteps(t, d, []step{

@@ -1,8 +1,8 @@
-// Package datatrack implements LiveKit data tracks (spec/data-tracks.md) without any I/O:
-// the packet format, the packetizer and depacketizer, the E2EE frame pipelines, bounded
-// queues, and the two signalling state machines — LocalManager (publishing) and
-// RemoteManager (subscribing). Wire behaviour follows livekit-client 2.23.0 and the Rust SDK
-// against livekit-server v1.13; the tests replay the recorded traces in testdata.
+// Package datatrack implements LiveKit data tracks (docs/protocol.md, Data tracks) without any
+// I/O: the packet format, the packetizer and depacketizer, the E2EE frame pipelines, bounded
+// queues, and the two signalling state machines — LocalManager (publishing) and RemoteManager
+// (subscribing). Wire behaviour follows livekit-client 2.23.0 and the Rust SDK against
+// livekit-server v1.13; the tests replay the recorded traces in testdata.
 //
 // # Model
 //

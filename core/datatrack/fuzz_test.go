@@ -8,7 +8,7 @@ import (
 // FuzzUnmarshal checks that Unmarshal never panics and that decoding is a round trip: any
 // packet it accepts re-encodes (canonically: known extensions in order, trailing padding) to
 // bytes that decode to the same packet and re-encode to the same bytes. Seed corpus in
-// testdata/fuzz/FuzzUnmarshal plus the spec vectors below.
+// testdata/fuzz/FuzzUnmarshal plus the reference packet vectors below.
 func FuzzUnmarshal(f *testing.F) {
 	for _, s := range []string{
 		"18000065006600670000006800010203040506070809",

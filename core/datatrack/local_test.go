@@ -220,8 +220,8 @@ func TestValidateSchema(t *testing.T) {
 	}
 }
 
-// A server without data tracks never answers (§5.8): ErrTimeout after 10 s; a late success is
-// answered with an unpublish; handles are never reused.
+// A server without data tracks never answers (docs/protocol.md, Servers without data tracks):
+// ErrTimeout after 10 s; a late success is answered with an unpublish; handles are never reused.
 func TestLocalPublishTimeoutAndLateSuccess(t *testing.T) {
 	m := newLocal(LocalConfig{})
 	h, _, _ := m.Publish(PublishOptions{Name: "a"}, t0)
@@ -281,8 +281,9 @@ func TestLocalUnpublishPaths(t *testing.T) {
 	}
 }
 
-// Full reconnect (§5.7): pending fails, tracks go Republishing, the same handle is republished,
-// the SID changes in place and pushing resumes with continuing counters.
+// Full reconnect (docs/protocol.md, Reconnection of data tracks): pending fails, tracks go
+// Republishing, the same handle is republished, the SID changes in place and pushing resumes
+// with continuing counters.
 func TestLocalFullReconnectRepublish(t *testing.T) {
 	m := newLocal(LocalConfig{})
 	h, _, _ := m.Publish(PublishOptions{Name: "sensor"}, t0)
@@ -383,7 +384,8 @@ func TestLocalPermissionRevokedAndClose(t *testing.T) {
 	}
 }
 
-// With WaitForTransport the publish resolves only once the data channel is open (§11.25).
+// With WaitForTransport the publish resolves only once the data channel is open
+// (docs/protocol.md, Departures).
 func TestLocalWaitForTransport(t *testing.T) {
 	m := newLocal(LocalConfig{WaitForTransport: true})
 	h, _, _ := m.Publish(PublishOptions{Name: "a"}, t0)

@@ -36,7 +36,8 @@ func TestExtensionTagsMatchProtocol(t *testing.T) {
 	}
 }
 
-// Spec §2.8 vectors A–G: Marshal produces the bytes exactly and Unmarshal gives the packet back.
+// Reference vectors A–G (layout in docs/protocol.md, Data tracks: Packet format): Marshal
+// produces the bytes exactly and Unmarshal gives the packet back.
 func TestSpecVectors(t *testing.T) {
 	ivB := [12]byte(rep(0x3C, 12))
 	cases := []struct {
@@ -98,7 +99,8 @@ func packetsEqual(a, b *Packet) bool {
 }
 
 // Vector G with v1.52.1 numbering (tag 1 len 16): Rust rules take the first 13 bytes as E2EE
-// (the collision of §0.2) — documented behaviour, kept identical to JS/Rust.
+// (tag 1 meant the participant SID before protocol v1.53.1 and collides with E2EE) —
+// documented behaviour, kept identical to JS/Rust.
 func TestParticipantSIDCollisionOldNumbering(t *testing.T) {
 	var p Packet
 	if err := p.Unmarshal(unhex(t, "14 00 0D05 1A0A 270F DEADBEEF 0004 0110 746573745F7061727469636970616E74 FFFEFDFC")); err != nil {
@@ -109,7 +111,7 @@ func TestParticipantSIDCollisionOldNumbering(t *testing.T) {
 	}
 }
 
-// Spec §2.8 H and the edge cases of §2.5.
+// Reference vector H and the parsing edge cases (docs/protocol.md, Data tracks: Packet format).
 func TestUnmarshalRejections(t *testing.T) {
 	cases := []struct {
 		wire string
@@ -192,7 +194,7 @@ func TestMarshalErrors(t *testing.T) {
 	if _, err := p.MarshalTo(make([]byte, 1024)); !errors.Is(err, ErrInvalidExtension) {
 		t.Fatalf("sid 256: %v", err)
 	}
-	// Header sizes of §2.3.
+	// Header sizes: 12, 24, 32, 40 (docs/protocol.md, Data tracks: Packet format).
 	for _, c := range []struct {
 		e    Extensions
 		size int
@@ -265,7 +267,7 @@ func loadTracePackets(t testing.TB) []tracePacket {
 	return out
 }
 
-// Every data-track packet recorded in /work/shared/traces (*.dc.jsonl, extracted into
+// Every data-track packet in the recordings of official clients (extracted into
 // testdata/trace_packets.jsonl: full bytes for packets ≤ 64 B of payload, header + the first
 // 64 payload bytes otherwise) decodes to the recorded fields and re-encodes byte-exactly.
 func TestRecordedPackets(t *testing.T) {
@@ -295,8 +297,8 @@ func TestRecordedPackets(t *testing.T) {
 	}
 }
 
-// What the SFU forwards equals what the publisher sent except the handle (traces
-// forwarding-checks.md, spec §2.6 / vector F): re-encoding the sent packet with the subscriber
+// What the SFU forwards equals what the publisher sent except the handle (as recorded; see
+// also vector F): re-encoding the sent packet with the subscriber
 // handle reproduces the received bytes.
 func TestRecordedForwarding(t *testing.T) {
 	tps := loadTracePackets(t)

@@ -12,8 +12,9 @@ import (
 	"testing"
 )
 
-// gcmCrypto is a tiny AES-GCM implementation of FrameEncryptor/FrameDecryptor as spec §7.2
-// describes it: 96-bit IV, 128-bit tag appended, no AAD, per-identity keys.
+// gcmCrypto is a tiny AES-GCM implementation of FrameEncryptor/FrameDecryptor as
+// docs/protocol.md, Data-track E2EE describes it: 96-bit IV, 128-bit tag appended, no AAD,
+// per-identity keys.
 type gcmCrypto struct {
 	t        testing.TB
 	keys     map[string][]byte // decryption keys by publisher identity
@@ -56,7 +57,7 @@ func (c *gcmCrypto) DecryptFrame(identity string, keyIndex uint8, iv [12]byte, c
 	return c.aead(key).Open(nil, iv[:], ct, nil)
 }
 
-// §7.7: PBKDF2-SHA256("password", "LKFrameEncryptionKey", 100 000, 16) = 421890b1…
+// Reference E2EE vector: PBKDF2-SHA256("password", "LKFrameEncryptionKey", 100 000, 16) = 421890b1…
 func vectorKey(t testing.TB, pass string) []byte {
 	k, err := pbkdf2.Key(sha256.New, pass, []byte("LKFrameEncryptionKey"), 100000, 16)
 	if err != nil {
@@ -80,7 +81,7 @@ func TestE2EEVector(t *testing.T) {
 	if err := sp.Encode(&f, NewFrame([]byte("hello")), t0); err != nil {
 		t.Fatal(err)
 	}
-	// Vector E of §2.8 byte for byte.
+	// Reference packet vector E byte for byte (see packet_test.go).
 	want := unhex(t, "1C 00 0001 0000 0000 00000000 0004 01 0D 00 0102030405060708090A0B0C 000000 669660CB02 0398918905E1C05A26BCF6FDF8EB749D")
 	if f.Len() != 1 || !bytes.Equal(f.Packet(0), want) {
 		t.Fatalf("packet %x", f.Packet(0))
@@ -100,7 +101,7 @@ func TestE2EEVector(t *testing.T) {
 }
 
 // Every single-packet E2EE frame recorded in 2a-e2ee-js and 2a-e2ee-rust-to-js (JS and Rust
-// publishers) decrypts with the recorded shared key (forwarding-checks.md) to a test frame
+// publishers) decrypts with the shared key used in the recording to a test frame
 // whose first u64 is the frame's sequence in the test program.
 func TestRecordedE2EEFrames(t *testing.T) {
 	key := vectorKey(t, "acceptance-shared-e2ee-key")

@@ -219,8 +219,8 @@ func TestRemoteSubscribeTimeoutAndErrors(t *testing.T) {
 	}
 }
 
-// §5.5 race: unsubscribe then subscribe before the server reconciles — no new snapshot comes,
-// the subscription activates from the last one.
+// Race (docs/protocol.md, Remote tracks and subscriptions): unsubscribe then subscribe before the
+// server reconciles — no new snapshot comes, the subscription activates from the last one.
 func TestRemoteResubscribeRace(t *testing.T) {
 	m := setupRemote(t, RemoteConfig{}, dti(1, "DTR_a", "a", lkpb.Encryption_NONE))
 	s, _, _ := m.Subscribe("DTR_a", SubscribeOptions{}, t0)
@@ -257,7 +257,8 @@ func TestRemoteSnapshotReplacesRoutes(t *testing.T) {
 	}
 }
 
-// §5.4 SID reassignment: the publisher republished after a full reconnect.
+// SID reassignment (docs/protocol.md, Remote tracks and subscriptions): the publisher republished
+// after a full reconnect.
 func TestRemoteSidReassignment(t *testing.T) {
 	m := setupRemote(t, RemoteConfig{}, dti(1, "DTR_old", "a", lkpb.Encryption_NONE))
 	s, _, _ := m.Subscribe("DTR_old", SubscribeOptions{}, t0)

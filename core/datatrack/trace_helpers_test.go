@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// traceSignal is one data-track related signalling message from /work/shared/traces, extracted
+// traceSignal is one data-track related signalling message of the recordings, extracted
 // into testdata/trace_signal.jsonl (join and syncState reduced to their data-track parts).
 type traceSignal struct {
 	Scenario string          `json:"scenario"`
