@@ -57,7 +57,8 @@ func buildUserPacket(identity string, payload []byte, opts DataPublishOptions) *
 		Kind: kind,
 		// Top-level destinations are honoured for every value type (and stay
 		// visible when E2EE wraps the value); mirrored in UserPacket for
-		// servers that only read the deprecated field (spec §4.1).
+		// servers that only read the deprecated field
+		// (docs/protocol.md, Data packets).
 		DestinationIdentities: opts.DestinationIdentities,
 		Value:                 &lkpb.DataPacket_User{User: user},
 	}
@@ -90,7 +91,7 @@ func (r *Room) SendPacket(ctx context.Context, pkt *lkpb.DataPacket, reliable bo
 		return ctx.Err()
 	}
 	// E2EE: encrypt pkt's value before sequencing (the sequence is stamped
-	// on the outer packet, RPC spec §1.7).
+	// on the outer packet; docs/protocol.md, End-to-end encryption).
 	if err := r.encryptPacket(pkt); err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/lkcore/lkcore/core/signal"
 )
 
-// Data tracks (spec data-tracks.md) wired into the room.
+// Data tracks (docs/protocol.md, Data tracks) wired into the room.
 //
 // Ownership: the room loop owns the sans-I/O LocalManager and every map
 // marked "loop" below; signal responses reach the managers from
@@ -43,7 +43,8 @@ var (
 	ErrQueueFull = datatrack.ErrQueueFull
 	// ErrDataTrackTimeout: the server did not answer a publish (or a
 	// subscription) in time; a server without data-track support never
-	// answers a publish (spec §5.8).
+	// answers a publish
+	// (docs/protocol.md, Servers without data tracks).
 	ErrDataTrackTimeout = datatrack.ErrTimeout
 	// ErrDuplicateTrackName: this participant already publishes a data track
 	// with that name.
@@ -60,7 +61,8 @@ var (
 	// (about 2 MB).
 	ErrFrameTooLarge = datatrack.ErrFrameTooLarge
 	// ErrE2EENoKeys: Subscribe to an end-to-end encrypted track in a room
-	// without E2EE keys (no ciphertext is ever delivered, spec §7.1).
+	// without E2EE keys (no ciphertext is ever delivered;
+	// docs/protocol.md, Data-track E2EE).
 	ErrE2EENoKeys = datatrack.ErrE2EENoKeys
 	// ErrUnknownDataTrack: the remote track is not (or no longer) known.
 	ErrUnknownDataTrack = datatrack.ErrUnknownTrack
@@ -68,7 +70,7 @@ var (
 	ErrStreamEnded = datatrack.ErrStreamEnded
 )
 
-// Writer policy constants (spec §6.3).
+// Writer policy constants (docs/protocol.md, Sending and pacing).
 const (
 	// dataTrackLowWater: packets of the current frame are written while the
 	// channel's buffered amount is at most this; otherwise the writer waits
@@ -84,10 +86,11 @@ const (
 
 // DataTrackOptions configures LocalParticipant.PublishDataTrack.
 type DataTrackOptions struct {
-	// FrameEncoding and Schema are optional typed-track metadata (spec §5.9),
-	// validated locally (datatrack.ErrInvalidSchema) and shown to subscribers.
+	// FrameEncoding and Schema are optional typed-track metadata
+	// (docs/protocol.md, Typed tracks), validated locally
+	// (datatrack.ErrInvalidSchema) and shown to subscribers.
 	FrameEncoding *lkpb.DataTrackFrameEncoding
-	// Schema is the optional schema id (spec §5.9).
+	// Schema is the optional schema id (docs/protocol.md, Typed tracks).
 	Schema *lkpb.DataTrackSchemaId
 	// PublishTimeout bounds the wait for the server's answer and for the
 	// `_data_track` channel to open (0: 10 s as both SDKs). On expiry the
@@ -272,13 +275,14 @@ func (r *Room) closeDataTracks() {
 }
 
 // syncState adds the published data tracks to a resume's SyncState (loop;
-// for Room.syncStateHook, spec §5.7).
+// for Room.syncStateHook; docs/protocol.md, Reconnection of data tracks).
 func (d *dataTracks) syncState(ss *lkpb.SyncState) {
 	ss.PublishDataTracks = d.local.SyncStateTracks()
 }
 
 // fullReconnected runs once a full reconnect has joined the new session
-// (loop; for Room.fullReconnectHook, spec §5.7): pending publishes fail
+// (loop; for Room.fullReconnectHook;
+// docs/protocol.md, Reconnection of data tracks): pending publishes fail
 // with ErrDisconnected, published tracks are republished with the same
 // handle (their SID changes in place; TryPush returns
 // datatrack.ErrRepublishing meanwhile), remote tracks are reconciled with
@@ -411,7 +415,7 @@ func (d *dataTracks) applyLocal(outs []datatrack.LocalOutput) {
 				close(w)
 			}
 		case datatrack.LocalTrackRepublishing, datatrack.LocalTrackRepublished:
-			// Full reconnect (not implemented by the room yet): no event (§8.4).
+			// Full reconnect (not implemented by the room yet): no event.
 		}
 	}
 }
@@ -547,7 +551,8 @@ func (d *dataTracks) startWriter() {
 	go d.writer()
 }
 
-// writer is the room's one `_data_track` writer (spec §6.3). Policy:
+// writer is the room's one `_data_track` writer (docs/protocol.md, Sending
+// and pacing; docs/architecture.md). Policy:
 //
 //   - It first waits for the channel to open and then tells the LocalManager,
 //     which completes publishes the server accepted only from then on (so the
@@ -643,7 +648,7 @@ type trackWriter struct {
 // writeFrame writes all packets of f, pacing on the buffered amount. It
 // uses the room's current engine (replaced by a full reconnect); while the
 // room is reconnecting the send fails and the frame is counted as failed
-// (packets sent while the transport is down would be lost anyway, §5.7).
+// (packets sent while the transport is down would be lost anyway).
 func (w *trackWriter) writeFrame(f *datatrack.PacketizedFrame) error {
 	eng := w.d.r.eng.Load()
 	for i := 0; i < f.Len(); i++ {
@@ -796,8 +801,7 @@ func mapDataTrackErr(err error) error {
 }
 
 // WithDataTrack publishes a data track, runs fn with it and unpublishes it
-// when fn returns (the scoped form of PublishDataTrack/Unpublish, spec
-// §8.2). It returns fn's error, else the publish or unpublish error.
+// when fn returns (the scoped form of PublishDataTrack/Unpublish). It returns fn's error, else the publish or unpublish error.
 func (lp *LocalParticipant) WithDataTrack(ctx context.Context, name string, opts DataTrackOptions, fn func(*LocalDataTrack) error) error {
 	t, err := lp.PublishDataTrack(ctx, name, opts)
 	if err != nil {
@@ -987,7 +991,8 @@ func (t *RemoteDataTrack) Unpublished() <-chan struct{} { return t.unpublished }
 func (t *RemoteDataTrack) DroppedFrames() uint64 { return t.dropped.Load() }
 
 // SetMaxPartialFrames sets how many frames may be reassembled at once
-// (default 1; spec §4.1). It applies from the next packet.
+// (default 1; docs/protocol.md, Depacketizer). It applies from the next
+// packet.
 func (t *RemoteDataTrack) SetMaxPartialFrames(n int) error {
 	return t.d.remote.SetMaxPartialFrames(t.SID(), n)
 }

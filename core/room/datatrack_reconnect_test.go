@@ -12,8 +12,9 @@ import (
 	"github.com/lkcore/lkcore/tests/devsfu"
 )
 
-// Data tracks across reconnections (spec data-tracks.md §5.7; rust-sdks
-// test_subscriber_side_fault / test_publisher_side_fault, §10.4 items 8–10).
+// Data tracks across reconnections
+// (docs/protocol.md, Reconnection of data tracks; the scenarios of
+// rust-sdks test_subscriber_side_fault / test_publisher_side_fault).
 
 func (p *peer) waitReconnected(ctx context.Context, kind room.ReconnectKind, after int) {
 	p.t.Helper()
@@ -33,7 +34,7 @@ func (p *peer) reconnects(kind room.ReconnectKind) int {
 }
 
 // pushUntil pushes small frames until one arrives on st (frames pushed while
-// a side reconnects are lost, §5.7).
+// a side reconnects are lost).
 func pushUntil(t *testing.T, ctx context.Context, lt *room.LocalDataTrack, st *room.DataTrackSubscription, payload string) {
 	t.Helper()
 	for {

@@ -18,9 +18,10 @@ import (
 	"github.com/lkcore/lkcore/tests/devsfu"
 )
 
-// End-to-end data-track and E2EE scenarios on devsfu (spec data-tracks.md
-// §10.1 rust-sdks data_track_test.rs, §10.4). Every wait is bounded by the
-// test context (a hang guard, never a timing assertion).
+// End-to-end data-track and E2EE scenarios on devsfu (those of rust-sdks
+// data_track_test.rs, plus fault-injection scenarios; docs/testing.md).
+// Every wait is bounded by the test context (a hang guard, never a
+// timing assertion).
 
 func startDTServer(t testing.TB, opts devsfu.Options) *devsfu.Server {
 	t.Helper()

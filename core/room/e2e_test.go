@@ -577,7 +577,7 @@ func TestJoinRequestOnTheWire(t *testing.T) {
 }
 
 // Joining again with the same identity kicks the first session with
-// DUPLICATE_IDENTITY (spec §10.20).
+// DUPLICATE_IDENTITY (as livekit-server does).
 func TestDuplicateIdentity(t *testing.T) {
 	s := startSFU(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

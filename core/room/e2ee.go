@@ -19,8 +19,9 @@ import (
 //     stamped; handlePacket decrypts encrypted_packet with the sender's keys
 //     before dispatch and tells the dispatch which encryption was used;
 //   - data tracks: every published track is E2EE (Encryption GCM, decided at
-//     connect time like both SDKs, spec §7.1) and E2EE remote tracks are
-//     decrypted per frame. Plain remote tracks are delivered as they are.
+//     connect time like both SDKs; docs/protocol.md, Data-track E2EE) and
+//     E2EE remote tracks are decrypted per frame. Plain remote tracks are
+//     delivered as they are.
 //
 // Decryption failures never deliver garbage: the packet or frame is dropped
 // and a DecryptionFailed event names the sender. Without E2EE, encrypted

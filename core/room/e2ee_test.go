@@ -17,8 +17,8 @@ import (
 	"github.com/lkcore/lkcore/tests/devsfu"
 )
 
-// End-to-end encryption scenarios on devsfu: data tracks (spec
-// data-tracks.md §7, §10.1 test_e2ee, §10.4 item 14) and data packets.
+// End-to-end encryption scenarios on devsfu: data tracks (docs/protocol.md,
+// Data-track E2EE; rust-sdks test_e2ee) and data packets.
 // Helpers are in datatrack_test.go.
 
 func TestDataTrackE2EE(t *testing.T) {
@@ -76,7 +76,8 @@ func TestDataTrackE2EE(t *testing.T) {
 		t.Fatal("decryption failure not counted")
 	}
 
-	// A plain track in an E2EE room is delivered normally (spec §7.1).
+	// A plain track in an E2EE room is delivered normally (docs/protocol.md,
+	// Data-track E2EE).
 	plt := publish(t, ctx, plain, "clear")
 	ps := subscribe(t, ctx, good.track(ctx, "plain", "clear"), room.SubscribeOptions{})
 	if err := plt.TryPush(room.Frame{Payload: []byte("clear text")}); err != nil {

@@ -122,8 +122,9 @@ func TestOutageRPCInFlight(t *testing.T) {
 
 	// (b) The callee leaves for good while its handler runs: the caller
 	// learns it from the participant update and fails the call with 1503
-	// RECIPIENT_DISCONNECTED (spec §4.3, §8.5, JS handleParticipantDisconnected),
-	// without waiting for the 20 s response timeout; its own room is fine.
+	// RECIPIENT_DISCONNECTED (docs/protocol.md, RPC; JS
+	// handleParticipantDisconnected), without waiting for the 20 s
+	// response timeout; its own room is fine.
 	t.Run("callee-leaves", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
@@ -152,7 +153,7 @@ func TestOutageRPCInFlight(t *testing.T) {
 	// handler is released): a full reconnect is a new session with a new
 	// participant SID. The SFU announces the old session as DISCONNECTED,
 	// so alice fails the call with 1503 as soon as that update arrives (JS
-	// behaviour, §8.5). Bob's handler is NOT cancelled by its own full
+	// behaviour). Bob's handler is NOT cancelled by its own full
 	// reconnect (handler contexts end only when the room closes, core/rpc
 	// closeCtx); its late answer goes out on the new session and alice
 	// ignores it (unknown request id; the echo below still works).
@@ -252,20 +253,21 @@ func outageData(t *testing.T, ctx context.Context, a, b *peer, topic string) {
 
 // The SFU restarts: every session is gone and both clients must do a full
 // reconnect. The publisher keeps its LocalDataTrack object (republished
-// with the same handle, new SID, spec data-tracks.md §5.7, no
+// with the same handle, new SID:
+// docs/protocol.md, Reconnection of data tracks; no
 // LocalDataTrackUnpublished) and frames flow again on it; plain data
 // packets flow again both ways on the same Room objects.
 //
 // The subscriber's reconnection is held until the publisher has
 // republished, so that the subscriber's new join already lists the track
 // under its new SID with the same publisher identity and handle: this is
-// the SID reassignment of §5.4, and the implementation follows Rust (§5.7
-// "streams survive"): the same RemoteDataTrack object is re-keyed in place,
+// the SID reassignment (docs/protocol.md, Remote tracks and subscriptions),
+// and the implementation follows Rust ("streams survive"): the same RemoteDataTrack object is re-keyed in place,
 // no DataTrackUnpublished/DataTrackPublished, and the existing
 // subscription keeps receiving (renewed with update_data_subscription on
 // the new session). Unheld, the order of the two rejoins would be a race
 // (a subscriber rejoining first sees the publisher without the track and
-// ends the stream, §5.4 step 2).
+// ends the stream).
 func TestOutageServerRestartDataTrack(t *testing.T) {
 	s := startDTServer(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

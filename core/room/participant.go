@@ -145,7 +145,8 @@ func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo) []Event {
 	return evs
 }
 
-// participantTable is the room's participant state (signaling spec §6.1).
+// participantTable is the room's participant state (docs/protocol.md,
+// Participants).
 // The room loop is its only writer; getters used by other goroutines take mu.
 type participantTable struct {
 	mu      sync.RWMutex

@@ -16,7 +16,7 @@ import (
 	"github.com/lkcore/lkcore/core/signal"
 )
 
-// Reconnection (signaling spec §7, §2.8, §4.5; traces 1d-resume-js/-rust).
+// Reconnection (docs/protocol.md, Reconnection; recordings 1d-resume-js/-rust).
 //
 // Once a room has connected, a broken signalling WebSocket (any close, as JS
 // 2.23.0), a ping timeout, a failed PeerConnection, a data channel closed by
@@ -92,7 +92,8 @@ type Reconnected struct {
 	// replays them instead.
 	DiscardedPackets int
 	// ReplayedPackets counts reliable packets sent again after a resume
-	// because the SFU had not acknowledged them (spec §4.5); the SFU drops
+	// because the SFU had not acknowledged them (docs/protocol.md, Data
+	// packets); the SFU drops
 	// any it already had, receivers suppress duplicates, so each is
 	// delivered once. Always 0 after a full reconnect.
 	ReplayedPackets int
@@ -154,8 +155,8 @@ func reconnectBaseDelay(n int) time.Duration {
 // reconnectDelay is the wait before attempt n (n = failed attempts of the
 // episode so far), with rnd uniform in [0, 1): attempt 0 waits rnd × 500 ms;
 // attempt n waits base(n) × (0.5 + rnd), rounded to the millisecond (JS
-// 2.23.0 DefaultReconnectPolicy, spec §7.5). ok is false once maxN attempts
-// have failed: give up.
+// 2.23.0 DefaultReconnectPolicy; docs/protocol.md, Reconnection). ok is
+// false once maxN attempts have failed: give up.
 func reconnectDelay(n, maxN int, rnd float64) (d time.Duration, ok bool) {
 	if n >= maxN {
 		return 0, false
@@ -337,7 +338,7 @@ type reconnectState struct {
 	unwound   bool   // remote participants unwound for a full reconnect in this episode
 	discarded int    // reliable packets discarded by full reconnects in this episode
 
-	held     []*lkpb.SignalRequest // non-pass-through requests held until success (§2.8)
+	held     []*lkpb.SignalRequest // non-pass-through requests held until success
 	trickles []*lkpb.SignalRequest // local candidates waiting for a WebSocket
 
 	pingInterval, pingTimeout time.Duration // from the JoinResponse
@@ -474,7 +475,8 @@ func passThrough(req *lkpb.SignalRequest) bool {
 func (r *Room) signalLive() bool { return r.sigMsgs != nil }
 
 // sendSignalLoop sends req on the current WebSocket or, while reconnecting,
-// holds it until the connection is back (spec §2.8). Loop only.
+// holds it until the connection is back (docs/protocol.md, Signalling:
+// Requests held while (re)connecting). Loop only.
 func (r *Room) sendSignalLoop(ctx context.Context, req *lkpb.SignalRequest) error {
 	if r.rc.m.active && !passThrough(req) {
 		if len(r.rc.held) >= maxHeldRequests {
@@ -530,7 +532,7 @@ func (r *Room) newJoinRequest(offer *lkpb.SessionDescription) *lkpb.JoinRequest 
 			Capabilities:   r.advertisedCaps(),
 		},
 		// Data-only: no media subscriptions, so the server never asks for
-		// media sections (spec §10.17); data delivery does not depend on it.
+		// media sections; data delivery does not depend on it.
 		ConnectionSettings: &lkpb.ConnectionSettings{AutoSubscribe: false},
 		PublisherOffer:     offer,
 	}
@@ -728,13 +730,14 @@ func (r *Room) resumeSignalled(rr *lkpb.ReconnectResponse) bool {
 }
 
 // buildSyncState fills SyncState as JS does for a single PeerConnection
-// (spec §7.3.1; recorded in 1d-resume-js): the last offer and answer,
-// subscription{subscribe: !auto_subscribe} (we join with auto_subscribe
-// false), the SCTP ids of `_lossy` and `_reliable`, the receive dedup state,
-// and whatever syncStateHook adds (published data tracks). (Recorded JS
-// sends subscription {} because it joins with auto_subscribe true, and a
-// subscription_permission request after the SyncState; the latter is about
-// media tracks and is not sent by this data-only client.)
+// (docs/protocol.md, Reconnection: Resume; recorded in 1d-resume-js): the
+// last offer and answer, subscription{subscribe: !auto_subscribe} (we join
+// with auto_subscribe false), the SCTP ids of `_lossy` and `_reliable`, the
+// receive dedup state, and whatever syncStateHook adds (published data
+// tracks). (Recorded JS sends subscription {} because it joins with
+// auto_subscribe true, and a subscription_permission request after the
+// SyncState; the latter is about media tracks and is not sent by this
+// data-only client.)
 func (r *Room) buildSyncState(eng *engine.Engine) *lkpb.SyncState {
 	offer, answer := eng.SyncDescriptions()
 	ss := &lkpb.SyncState{
@@ -846,7 +849,7 @@ func (r *Room) reconnectSucceeded() bool {
 			r.log.Info("room: replayed reliable packets after resume", "count", n, "last_message_seq", r.rc.lastSeq)
 		}
 	}
-	// Flush held requests (spec §2.8) before anything new.
+	// Flush held requests before anything new.
 	held := r.rc.held
 	r.rc.held = nil
 	r.rc.m.succeeded()

@@ -29,7 +29,8 @@ import (
 
 // --- unit tests: backoff and the decision machine -------------------------
 
-// The JS 2.23.0 DefaultReconnectPolicy schedule (spec §7.5).
+// The JS 2.23.0 DefaultReconnectPolicy schedule
+// (docs/protocol.md, Reconnection).
 func TestReconnectDelaySchedule(t *testing.T) {
 	cases := []struct {
 		n    int
@@ -61,10 +62,11 @@ func TestReconnectDelaySchedule(t *testing.T) {
 
 func fixedRnd(v float64) func() float64 { return func() float64 { return v } }
 
-// Escalation rules (spec §7.2, JS attemptReconnect): a resume whose
-// signalling step failed is retried as a resume; any other failure
-// escalates; a full reconnect stays full; RECONNECT forces full; ten
-// failures give up; a refused token gives up at once.
+// Escalation rules (JS attemptReconnect;
+// docs/protocol.md, Reconnection): a resume whose signalling step
+// failed is retried as a resume; any other failure escalates; a full
+// reconnect stays full; RECONNECT forces full; ten failures give up; a
+// refused token gives up at once.
 func TestReconnectMachine(t *testing.T) {
 	m := reconnectMachine{rnd: fixedRnd(0.5)}
 	begin, d, kind := m.trigger(trigSignalLost)
@@ -181,7 +183,8 @@ func TestReconnectMachineMaxAttempts(t *testing.T) {
 	}
 }
 
-// While reconnecting only the pass-through set goes out (spec §2.8); the
+// While reconnecting only the pass-through set goes out (docs/protocol.md,
+// Signalling); the
 // rest is held, in order, for the flush after success.
 func TestReconnectHoldsSignalRequests(t *testing.T) {
 	r := &Room{}

@@ -26,12 +26,14 @@ const Version = "0.1.0"
 const (
 	// signalProtocol is ClientInfo.protocol. 17, like JS 2.23.0 and Rust: 18
 	// would make livekit-server ≥ 1.13.11 pre-create negotiated channels
-	// 100/101/102 instead of adopting our in-band ones (spec §3.2.3).
+	// 100/101/102 instead of adopting our in-band ones (docs/protocol.md,
+	// Peer connection and data channels).
 	signalProtocol = 17
 	// clientProtocol is ClientInfo.client_protocol:
-	// CLIENT_PROTOCOL_DATA_STREAM_V2, as JS 2.23.0 and Rust (RPC spec §2.1):
-	// core/rpc accepts v2 requests and response streams, core/datastream
-	// accepts inline headers and the compression field (streams.go, rpc.go).
+	// CLIENT_PROTOCOL_DATA_STREAM_V2, as JS 2.23.0 and Rust
+	// (docs/protocol.md, Verified against): core/rpc accepts v2 requests and
+	// response streams, core/datastream accepts inline headers and the
+	// compression field (streams.go, rpc.go).
 	clientProtocol = 2
 )
 

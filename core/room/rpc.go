@@ -6,7 +6,7 @@ import (
 	"github.com/lkcore/lkcore/core/rpc"
 )
 
-// RPC (spec/rpc-and-data-streams.md §4–§10): v2 over data streams to peers
+// RPC (docs/protocol.md, RPC): v2 over data streams to peers
 // that advertise client_protocol ≥ 1, v1 packets otherwise; see core/rpc for
 // the timing and version rules.
 

@@ -101,7 +101,8 @@ func TestRPCEcho(t *testing.T) {
 	defer cancel()
 	_, alice, bob := dataPair(t, ctx)
 
-	// Both advertise client protocol 2 and deflate-raw (RPC spec §2.1).
+	// Both advertise client protocol 2 and deflate-raw
+	// (docs/protocol.md, Data streams).
 	rp := alice.RemoteParticipant("bob")
 	if rp.ClientProtocol() != 2 || !rp.HasCapability(lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW) {
 		t.Fatalf("bob advertises protocol %d caps %v", rp.ClientProtocol(), rp.Capabilities())

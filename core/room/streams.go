@@ -115,8 +115,9 @@ func (r *Room) advertisedCaps() []lkpb.ClientInfo_Capability {
 // handleStreamOrRPCPacket routes a received RPC or data-stream DataPacket to
 // its manager. enc is the encryption_type of the EncryptedPacket wrapper the
 // value arrived in (NONE for a packet that was not E2EE-wrapped), as the
-// spec requires (§1.7). Called from dispatchPacket (data channel read
-// goroutine, arrival order); it never blocks.
+// protocol requires (docs/protocol.md, End-to-end encryption). Called from
+// dispatchPacket (data channel read goroutine, arrival order); it never
+// blocks.
 func (r *Room) handleStreamOrRPCPacket(pkt *lkpb.DataPacket, enc lkpb.Encryption_Type) {
 	d := r.dapi
 	if d == nil {
@@ -202,7 +203,7 @@ func (r *Room) closedErr(err error) error {
 	return err
 }
 
-// Data streams (spec/rpc-and-data-streams.md §3). Errors of the sending
+// Data streams (docs/protocol.md, Data streams). Errors of the sending
 // methods are *datastream.StreamError values (errors.Is with the datastream
 // sentinels, e.g. datastream.ErrHeaderTooLarge); once the room has
 // disconnected, or when it disconnects during the call, they also match
