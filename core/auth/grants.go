@@ -5,7 +5,7 @@ package auth
 //
 // Booleans whose server-side default is not false are pointers: nil means
 // "absent", and the effective value is computed by the Effective* methods
-// exactly as livekit-server does (spec signaling-and-transport.md §1.2).
+// exactly as livekit-server does (its auth package: ClaimGrants, VideoGrant).
 type VideoGrant struct {
 	RoomCreate bool   `json:"roomCreate,omitempty"`
 	RoomList   bool   `json:"roomList,omitempty"`

@@ -1,6 +1,6 @@
 // Package auth mints and verifies LiveKit access tokens: HS256 JWTs signed
 // with an API secret, carrying the participant identity and a room grant
-// (spec/signaling-and-transport.md §1).
+// (the access_token of docs/protocol.md, Signalling: Connecting).
 //
 // Verification follows livekit-server v1.13 (protocol auth/verifier.go):
 // only HS256, the secret is looked up by the "iss" claim (the API key),

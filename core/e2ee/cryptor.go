@@ -127,7 +127,8 @@ func (c *Cryptor) AppendDecryptFrame(dst []byte, publisherIdentity string, keyIn
 // key on every level of its recursion (it ignores ratchetOpts.encryptionKey
 // and ratchets the unchanged stored material each time), so JS never
 // recovers a data packet through auto-ratchet; libwebrtc (Rust) and this
-// implementation walk the chain as spec signaling §8.4 describes.
+// implementation walk the chain as docs/protocol.md, End-to-end encryption
+// describes.
 func (c *Cryptor) open(dst []byte, identity string, index uint8, iv, ciphertext []byte) ([]byte, error) {
 	k := c.keys.Key(identity, index)
 	if k == nil {

@@ -167,7 +167,7 @@ func (k *Key) open(dst, iv, ciphertext []byte) ([]byte, error) {
 		return k.aead.Open(dst, iv, ciphertext, nil)
 	}
 	// Official senders always use 12 bytes; accept other lengths on receive
-	// (spec signaling §8.6) at the cost of a per-call GCM instance.
+	// at the cost of a per-call GCM instance.
 	aead, err := cipher.NewGCMWithNonceSize(k.block, len(iv))
 	if err != nil {
 		return nil, err

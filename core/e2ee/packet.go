@@ -101,7 +101,8 @@ func (c *Cryptor) EncryptPacket(pkt *lkpb.DataPacket) error {
 	sealed := k.aead.Seal(buf[:0], iv[:], buf, nil)
 	pkt.Value = &lkpb.DataPacket_EncryptedPacket{EncryptedPacket: &lkpb.EncryptedPacket{
 		// JS 2.23.0 leaves this at NONE; Rust and server-sdk-go send GCM,
-		// which is what the spec asks senders to do.
+		// which is what senders should do
+		// (docs/protocol.md, End-to-end encryption).
 		EncryptionType: lkpb.Encryption_GCM,
 		Iv:             iv[:],
 		KeyIndex:       uint32(idx),

@@ -30,7 +30,8 @@ func iv12(t testing.TB, s string) (iv [12]byte) {
 	return iv
 }
 
-// TestSpecVector is data-tracks.md §7.7, byte-exact, for both KDFs.
+// TestSpecVector is the reference E2EE vector (passphrase "password", IV
+// 0102…0c, plaintext "hello"), byte-exact, for both KDFs.
 func TestSpecVector(t *testing.T) {
 	iv := iv12(t, "0102030405060708090a0b0c")
 	for _, tc := range []struct {
@@ -39,7 +40,7 @@ func TestSpecVector(t *testing.T) {
 		wire string
 	}{
 		{PBKDF2, "421890b1557504a8ea1a90c253b419e4", "669660cb02" + "0398918905e1c05a26bcf6fdf8eb749d"},
-		// The spec gives only the HKDF key; the wire bytes are from WebCrypto
+		// The reference gives only the HKDF key; the wire bytes are from WebCrypto
 		// (node 20 crypto.subtle, deriveKey HKDF-SHA256 info 128×0 → AES-GCM).
 		{HKDF, "ba01b33ca65575da0ac43ec45570668c", "6e16b96d2e0d88a3f6212bb4afe984bc3edc92cea3"},
 	} {
@@ -112,9 +113,8 @@ func TestRatchetVectors(t *testing.T) {
 	}
 }
 
-// Recorded frames (shared/traces 2a-e2ee-js.dc.jsonl and
-// 2a-e2ee-rust-to-js.dc.jsonl, single-packet frames; forwarding-checks.md
-// gives the key). Passphrase "acceptance-shared-e2ee-key", PBKDF2.
+// Recorded frames (recordings 2a-e2ee-js and 2a-e2ee-rust-to-js of official
+// JS and Rust publishers, single-packet frames). Passphrase "acceptance-shared-e2ee-key", PBKDF2.
 var recordedFrames = []struct {
 	from string
 	seq  uint64
@@ -148,7 +148,7 @@ func TestRecordedFrames(t *testing.T) {
 			t.Fatalf("%s frame %d: plaintext %x", f.from, f.seq, pt)
 		}
 	}
-	// forwarding-checks.md prints the JS frame 0 plaintext in full.
+	// The recording shows the JS frame 0 plaintext in full.
 	pt, _ := c.DecryptFrame("pub-js", 0, iv12(t, recordedFrames[0].iv), unhex(t, recordedFrames[0].wire))
 	if got := hex.EncodeToString(pt); got != "0000000000000000000660cd75eefd87101112131415161718191a1b1c1d1e1f" {
 		t.Fatalf("plaintext %s", got)

@@ -11,11 +11,11 @@ import (
 // after its last packet (JS RTCEngine keeps 30 s).
 const DedupTTL = 30 * time.Second
 
-// ReceiveDedup suppresses duplicate reliable packets (signaling spec §4.2,
-// RPC spec §1.3): a packet with sequence > 0 and a non-empty participant_sid
-// is dropped when its sequence is <= the last one accepted from that sid.
-// Duplicates appear when a sender replays its resend buffer after a resume.
-// Safe for concurrent use.
+// ReceiveDedup suppresses duplicate reliable packets
+// (docs/protocol.md, Data packets): a packet with sequence > 0 and a
+// non-empty participant_sid is dropped when its sequence is <= the last one
+// accepted from that sid. Duplicates appear when a sender replays its
+// resend buffer after a resume. Safe for concurrent use.
 type ReceiveDedup struct {
 	mu        sync.Mutex
 	last      map[string]dedupEntry

@@ -16,8 +16,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Data channel labels (signaling spec §3.2.1). No other label may be created:
-// the SFU fans unknown labels out as raw "unlabeled" traffic.
+// Data channel labels
+// (docs/protocol.md, Peer connection and data channels). No other label
+// may be created: the SFU fans unknown labels out as raw "unlabeled"
+// traffic.
 const (
 	LabelReliable  = "_reliable"
 	LabelLossy     = "_lossy"
@@ -133,7 +135,8 @@ func (s *lowSignal) fire() {
 }
 
 // New creates the PeerConnection and the three in-band data channels, so the
-// first offer contains m=application (signaling spec §3.2.1, §10.15).
+// first offer contains m=application (docs/protocol.md, Peer connection and
+// data channels).
 func New(cfg Config) (*Engine, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -172,7 +175,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c == nil || e.isClosed() { // nil = end of gathering: never trickled (spec §3.4)
+		if c == nil || e.isClosed() { // nil = end of gathering: never trickled
 			return
 		}
 		if cfg.OnLocalCandidate != nil {
@@ -186,7 +189,7 @@ func New(cfg Config) (*Engine, error) {
 		}
 	})
 	// Single-PC: the server adopts our channels and announces none; register
-	// anyway (dual-PC, future servers) and read known labels (spec §10.3).
+	// anyway (dual-PC, future servers) and read known labels.
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		switch dc.Label() {
 		case LabelReliable, LabelLossy, LabelDataTrack:
@@ -273,7 +276,7 @@ func (e *Engine) isClosed() bool {
 // CreateOffer creates the next offer (ids 1, 2, 3, … as in JS). The first
 // offer is kept pending and only applied with SetLocalDescription when its
 // answer arrives (offer-with-join: ICE gathering must not start before the
-// JoinResponse's ICE servers are known, spec §3.3). Later offers (ICE restart
+// JoinResponse's ICE servers are known). Later offers (ICE restart
 // for resume, renegotiation) are applied immediately. Only one offer may be
 // outstanding.
 func (e *Engine) CreateOffer(iceRestart bool) (*lkpb.SessionDescription, error) {
@@ -370,7 +373,8 @@ func (e *Engine) HandleAnswer(sd *lkpb.SessionDescription) error {
 }
 
 // effectiveMaxPacketSize is min(a=max-message-size of the answer, 64 000); a
-// value of 0 means "no limit" and leaves 64 000 (spec §4.3).
+// value of 0 means "no limit" and leaves 64 000 (docs/protocol.md, Data
+// packets).
 func effectiveMaxPacketSize(sdp string) int {
 	limit := MaxDataPacketSize
 	for line := range strings.SplitSeq(sdp, "\n") {
@@ -415,7 +419,7 @@ func (e *Engine) AddRemoteCandidate(candidateInit string) error {
 func (e *Engine) ConnectionState() webrtc.PeerConnectionState { return e.pc.ConnectionState() }
 
 // DataReady is closed once `_reliable` and `_lossy` are both open: from then
-// on the server also delivers reliable data to us (spec §3.2.4).
+// on the server also delivers reliable data to us.
 func (e *Engine) DataReady() <-chan struct{} { return e.dataReady }
 
 // MaxPacketSize is the current cap on a serialised DataPacket.
@@ -538,7 +542,8 @@ func (e *Engine) LastSentSequence() uint32 {
 }
 
 // ReliableResendBuffer returns the reliable packets that may not have reached
-// the server yet, oldest first (for the resume replay, spec §4.5).
+// the server yet, oldest first (for the resume replay, docs/protocol.md,
+// Data packets).
 func (e *Engine) ReliableResendBuffer() []ResendEntry {
 	e.reliable.sendMu.Lock()
 	defer e.reliable.sendMu.Unlock()

@@ -8,9 +8,9 @@ import (
 )
 
 // This file holds what the room's reconnection needs from the engine
-// (signaling spec §4.5, §7.3): the state for SyncState, the check that an
-// ICE restart has completed, and the replay of the reliable resend buffer.
-// The ICE restart offer itself is CreateOffer(true).
+// (docs/protocol.md, Reconnection): the state for SyncState, the check
+// that an ICE restart has completed, and the replay of the reliable resend
+// buffer. The ICE restart offer itself is CreateOffer(true).
 
 // TransportConnected reports whether the PeerConnection is connected over a
 // selected ICE candidate pair. After CreateOffer(true) it is false until ICE
@@ -65,7 +65,8 @@ func (e *Engine) LastOfferID() uint32 {
 
 // PendingReliable is the number of reliable packets that may not have
 // reached the server yet (the resend buffer after trimming against the
-// channel's unacknowledged bytes). A full reconnect discards them (spec §4.5).
+// channel's unacknowledged bytes). A full reconnect discards them
+// (docs/protocol.md, Data packets).
 func (e *Engine) PendingReliable() int {
 	e.reliable.sendMu.Lock()
 	defer e.reliable.sendMu.Unlock()
@@ -73,7 +74,8 @@ func (e *Engine) PendingReliable() int {
 	return e.resend.Len()
 }
 
-// ReplayReliable implements the resume replay (spec §4.5): it drops every
+// ReplayReliable implements the resume replay (docs/protocol.md, Data
+// packets): it drops every
 // buffered reliable packet with sequence <= lastSeq (the server's
 // ReconnectResponse.last_message_seq, i.e. the last one it accepted from
 // us) and sends the others again, unchanged (same bytes, same sequence) and

@@ -6,12 +6,12 @@ type ResendEntry struct {
 	Data     []byte // the exact serialised bytes (replayed unchanged)
 }
 
-// ResendBuffer keeps reliable packets that may not have reached the server,
-// for replay after a resume (signaling spec §4.5). It is a FIFO trimmed
-// against the channel's bufferedAmount: pion only decreases bufferedAmount
-// when the peer's SCTP stack acknowledges bytes, so every packet older than
-// the last bufferedAmount bytes has been received by the SFU.
-// Not safe for concurrent use; the engine guards it with its reliable send lock.
+// ResendBuffer keeps reliable packets that may not have reached the server, for
+// replay after a resume (docs/protocol.md, Data packets). It is a FIFO trimmed
+// against the channel's bufferedAmount: pion only decreases bufferedAmount when
+// the peer's SCTP stack acknowledges bytes, so every packet older than the last
+// bufferedAmount bytes has been received by the SFU. Not safe for concurrent
+// use; the engine guards it with its reliable send lock.
 type ResendBuffer struct {
 	entries []ResendEntry
 	head    int

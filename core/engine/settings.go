@@ -35,7 +35,7 @@ const (
 
 	// DefaultSCTPReceiveBufferSize raises pion's SCTP receive window from its
 	// 1 MiB default. With the default, a reliable stream of 1 KB messages on
-	// loopback is window-limited (~4.8 k msg/s measured pion↔pion, DESIGN §6);
+	// loopback is window-limited (~4.8 k msg/s measured pion↔pion);
 	// a larger window lets the sender keep more in flight (~24 k msg/s). It is
 	// a limit, not an allocation: memory is only used by data the application
 	// has not read yet.
@@ -44,7 +44,7 @@ const (
 	// ICE timeouts: disconnected after 10 s without traffic, failed 5 s later,
 	// keepalive every 2 s — livekit-server's values, so a dead path reaches
 	// `failed` in ~15 s (pion's defaults, 5 s + 25 s, would take 30 s)
-	// (signaling spec §10.9).
+	// (the server uses the same values).
 	iceDisconnectedTimeout = 10 * time.Second
 	iceFailedTimeout       = 5 * time.Second
 	iceKeepaliveInterval   = 2 * time.Second

@@ -93,8 +93,9 @@ func (m *Manager) PerformRPC(ctx context.Context, p PerformParams) (string, erro
 		return "", builtin(CodeRecipientDisconnected, "", ErrClosed)
 	}
 	m.pending[c.id] = c
-	// The ack timer runs from the hand-over to the transport (spec §9.4);
-	// registering before sending lets an early ack/response be honoured.
+	// The ack timer runs from the hand-over to the transport
+	// (docs/protocol.md, RPC); registering before sending lets
+	// an early ack/response be honoured.
 	c.ackTimer = m.clock.AfterFunc(m.ackTO, func() { m.onAckTimeout(c) })
 	m.mu.Unlock()
 
@@ -165,8 +166,9 @@ func (m *Manager) lookupLocked(id, sender, what string) *call {
 		return nil
 	}
 	if c.dest != sender {
-		// Stricter than JS/Rust for packets (spec §6.5); the server stamps
-		// identities, so only a misbehaving peer is affected.
+		// Stricter than JS/Rust for packets
+		// (docs/protocol.md, Departures); the server stamps identities,
+		// so only a misbehaving peer is affected.
 		m.log.Warn("rpc: ignoring "+what+" from a participant the request was not sent to", "request_id", id, "sender", sender)
 		return nil
 	}
@@ -199,7 +201,7 @@ func (m *Manager) handleResponsePacket(r *lkpb.RpcResponse, sender string) {
 		m.finishLocked(c, "", &RpcError{Code: e.GetCode(), Message: truncateUTF8(e.GetMessage(), MaxErrorMessageBytes), Data: truncateUTF8(e.GetData(), MaxErrorDataBytes)})
 	default:
 		// compressed_payload is in the schema but no client sends or
-		// understands it (spec §4.1): fail rather than resolve with "".
+		// understands it: fail rather than resolve with "".
 		m.finishLocked(c, "", builtin(CodeApplicationError, "unsupported RPC response encoding", nil))
 	}
 }
@@ -260,7 +262,7 @@ func readPayload(ctx context.Context, r *datastream.TextStreamReader, limit uint
 
 // versionLess compares dotted numeric versions leniently: each component's
 // leading digits are compared; missing or non-numeric components count as 0
-// (spec §10: never fail on a malformed version). PerformRPC skips the check
+// (never fail on a malformed version). PerformRPC skips the check
 // for versions that do not start with a digit (unknown).
 func versionLess(a, b string) bool {
 	pa, pb := strings.Split(strings.TrimPrefix(a, "v"), "."), strings.Split(b, ".")

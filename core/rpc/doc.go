@@ -3,7 +3,7 @@
 // and version 2 (request and success response carried as text data streams
 // through core/datastream, inline and compressed when possible, no size
 // limit), exactly as livekit-client 2.23.0 and the Rust SDK speak them
-// (spec/rpc-and-data-streams.md §4–§10).
+// (docs/protocol.md, RPC).
 //
 // # Wiring
 //

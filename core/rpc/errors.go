@@ -6,7 +6,8 @@ import (
 	"unicode/utf8"
 )
 
-// Built-in RPC error codes (spec §4.3). Codes 1001–1999 are reserved.
+// Built-in RPC error codes (docs/protocol.md, RPC). Codes 1001–1999 are
+// reserved.
 const (
 	CodeUnsupportedMethod       uint32 = 1400
 	CodeRecipientNotFound       uint32 = 1401

@@ -2,7 +2,7 @@ package rpc
 
 import "time"
 
-// Protocol constants (spec §4.2).
+// Protocol constants (docs/protocol.md, RPC).
 const (
 	// MaxV1PayloadBytes is the largest request or response payload of RPC v1.
 	MaxV1PayloadBytes = 15_360

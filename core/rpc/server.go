@@ -216,7 +216,7 @@ func (m *Manager) onRequestStream(r *datastream.TextStreamReader, caller string)
 	}
 	h := m.handler(method)
 	if h == nil {
-		// Checked before reading (spec §8.4 allows it); the reader is
+		// Checked before reading (the protocol allows it); the reader is
 		// cancelled so the payload is not buffered.
 		_ = r.Close()
 		m.sendError(ctx, caller, id, builtin(CodeUnsupportedMethod, "", nil))
@@ -233,10 +233,10 @@ func (m *Manager) onRequestStream(r *datastream.TextStreamReader, caller string)
 		m.sendError(ctx, caller, id, rerr)
 		return
 	}
-	// Answer a v2 request with a v2 response stream (spec §7.2, confirmed
-	// necessary by 2b-rpc-js phase 1, where the JS callee answered a v2
-	// request from a not-yet-announced caller with a v1 packet and failed
-	// 1504 on a 51 200-byte echo).
+	// Answer a v2 request with a v2 response stream
+	// (docs/protocol.md, RPC; confirmed necessary by 2b-rpc-js phase 1,
+	// where the JS callee answered a v2 request from a not-yet-announced
+	// caller with a v1 packet and failed 1504 on a 51 200-byte echo).
 	if _, err := m.ds.SendText(ctx, out, datastream.SendTextOptions{
 		Topic:                 datastream.RPCResponseTopic,
 		DestinationIdentities: []string{caller},

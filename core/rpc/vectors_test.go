@@ -185,7 +185,7 @@ func TestVectorV6V2Request(t *testing.T) {
 	}
 }
 
-// --- recordings (shared/traces/2b-rpc-js) ---
+// --- recordings (testdata/2b-rpc-js.reliable.jsonl, see testdata/README.md) ---
 
 func trace(t *testing.T) []dstest.TraceMsg {
 	msgs, err := dstest.ReadTrace("testdata/2b-rpc-js.reliable.jsonl")

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Limits and timeouts (signaling spec §2.5, §2.6).
+// Limits and timeouts (docs/protocol.md, Signalling).
 const (
 	// DefaultFirstMessageTimeout bounds the wait for join/reconnect after the upgrade.
 	DefaultFirstMessageTimeout = 5 * time.Second
@@ -263,7 +263,7 @@ func (c *Client) RTT() time.Duration { return time.Duration(c.rtt.Load()) * time
 // every interval it sends the legacy `ping` (Unix ms) and `ping_req{timestamp
 // ms, rtt ms}` like JS 2.23.0, and it ends the connection with ErrPingTimeout
 // when nothing at all has been received for timeout. Zero disables the
-// corresponding timer (spec §5).
+// corresponding timer (docs/protocol.md, Signalling: Framing and keepalive).
 func (c *Client) StartKeepalive(interval, timeout time.Duration) {
 	c.pingOnce.Do(func() {
 		if interval <= 0 && timeout <= 0 {

@@ -60,7 +60,7 @@ func (e *HTTPError) Error() string {
 }
 
 // Unwrap maps the status onto a sentinel error, following the JS classification
-// (signaling spec §2.9).
+// (docs/protocol.md, Signalling: Connecting).
 func (e *HTTPError) Unwrap() error {
 	switch {
 	case e.StatusCode == 401 || e.StatusCode == 403:
