@@ -1,7 +1,7 @@
 // Package datastream implements LiveKit data streams (text and byte streams,
 // versions 1 and 2) on top of reliable DataPackets, exactly as livekit-client
-// 2.23.0 and the Rust SDK put them on the wire (spec/rpc-and-data-streams.md
-// §3).
+// 2.23.0 and the Rust SDK put them on the wire (docs/protocol.md, Data
+// streams).
 //
 // # Wiring
 //
@@ -25,7 +25,7 @@
 // stamps the reliable sequence number and applies E2EE. The sender decides
 // per destination set whether a stream may be sent inline (single packet)
 // and deflate-raw compressed, from the client protocol and capabilities the
-// transport reports for each remote participant (§2.3).
+// transport reports for each remote participant.
 //
 // # Receiving
 //

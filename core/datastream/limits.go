@@ -1,6 +1,7 @@
 package datastream
 
-// Protocol constants (spec §3.2). These are fixed by the wire protocol.
+// Protocol constants (docs/protocol.md, Data streams). These are fixed by the
+// wire protocol.
 const (
 	// ChunkSize is the maximum content size of one chunk and the budget for a
 	// serialized header packet (JS STREAM_CHUNK_SIZE_BYTES, Rust
@@ -43,7 +44,7 @@ type Limits struct {
 	// MaxPayloadBytes caps the decompressed (delivered) size of one incoming
 	// stream; exceeding it, or declaring a larger total_length, fails the
 	// reader with ErrPayloadTooLarge. This is the decompression-bomb cap.
-	// Default DefaultMaxPayloadBytes (spec §3.2).
+	// Default DefaultMaxPayloadBytes (the official SDKs' default).
 	MaxPayloadBytes uint64
 
 	// MaxBufferedBytes caps the wire bytes (compressed or not) queued for one

@@ -186,8 +186,9 @@ func (m *Manager) HandlePacket(pkt *lkpb.DataPacket) {
 
 // HandlePacketWithEncryption is HandlePacket for a packet that arrived inside
 // an EncryptedPacket and was decrypted: enc is the wrapper's encryption_type
-// as received (spec §1.7). Header, chunks and trailer of one stream must
-// agree on it, otherwise the stream fails with ErrEncryptionTypeMismatch.
+// as received (docs/protocol.md, End-to-end encryption). Header, chunks and
+// trailer of one stream must agree on it, otherwise the stream fails with
+// ErrEncryptionTypeMismatch.
 func (m *Manager) HandlePacketWithEncryption(pkt *lkpb.DataPacket, enc lkpb.Encryption_Type) {
 	if pkt == nil {
 		return

@@ -78,7 +78,8 @@ type SendFileOptions struct {
 }
 
 // eligibility decides, for a recipient set, whether a stream may be sent
-// inline and whether it may be compressed (spec §2.3).
+// inline and whether it may be compressed
+// (docs/protocol.md, Data streams).
 func (m *Manager) eligibility(dests []string, noCompress bool) (inline, compress bool) {
 	var peers []PeerInfo
 	if len(dests) == 0 {
@@ -183,10 +184,11 @@ func progress(f func(float64), done, total uint64) {
 	f(float64(done) / float64(total))
 }
 
-// SendText sends text as one text stream (spec §3.4.1): a single inline
-// packet (deflate-raw compressed when that is smaller) if every recipient
-// speaks client protocol 2, otherwise header + UTF-8-safe chunks + trailer.
-// It returns when the last packet has been handed to the transport.
+// SendText sends text as one text stream (docs/protocol.md, Data streams):
+// a single inline packet (deflate-raw compressed when that is smaller) if
+// every recipient speaks client protocol 2, otherwise header + UTF-8-safe
+// chunks + trailer. It returns when the last packet has been handed to the
+// transport.
 func (m *Manager) SendText(ctx context.Context, text string, opts SendTextOptions) (TextStreamInfo, error) {
 	id := m.streamID(opts.StreamID)
 	h := m.newHeader(id, opts.Topic, TextMimeType, opts.Attributes, u64(uint64(len(text))))
@@ -198,7 +200,7 @@ func (m *Manager) SendText(ctx context.Context, text string, opts SendTextOption
 	return info, err
 }
 
-// SendBytes sends data as one byte stream (spec §3.4.2), inline and/or
+// SendBytes sends data as one byte stream, inline and/or
 // compressed when every recipient supports it.
 func (m *Manager) SendBytes(ctx context.Context, data []byte, opts SendBytesOptions) (ByteStreamInfo, error) {
 	id := m.streamID(opts.StreamID)
@@ -251,8 +253,9 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 		}
 		h.InlineContent = nil
 	}
-	// Chunked. Rust rule: compressed only when it is smaller (spec §3.4.1
-	// step 5; JS 2.23.0 compresses whenever eligible, see 2c-streams-js).
+	// Chunked. Rust rule: compressed only when it is smaller (JS 2.23.0
+	// compresses whenever eligible, see 2c-streams-js;
+	// docs/protocol.md, Departures).
 	var pieces [][]byte
 	if useZ {
 		h.Compression = lkpb.DataStream_DEFLATE_RAW
@@ -308,7 +311,7 @@ func (m *Manager) abortStream(ctx context.Context, dests []string, id string) {
 	_ = m.t.SendPacket(c, trailerPacket(dests, id, "cancelled", nil))
 }
 
-// SendFile streams size bytes read from r as one byte stream (spec §3.4.3):
+// SendFile streams size bytes read from r as one byte stream:
 // never inline, deflate-raw compressed (streaming) when every recipient
 // supports it, re-chunked into ChunkSize pieces. If r ends before size bytes,
 // the stream is closed with an abnormal trailer and an error is returned.

@@ -443,7 +443,7 @@ func TestWriterCloseWithReason(t *testing.T) {
 }
 
 // Attachments (ids of byte streams the caller sends) are listed in the text
-// header, and such a text is never inline (spec §3.4.1 step 6).
+// header, and such a text is never inline (as in JS sendText).
 func TestAttachmentsNeverInline(t *testing.T) {
 	m, rec := newSender(t, []datastream.PeerInfo{v2peer("bob")})
 	att, err := m.SendFile(ctxT(t), strings.NewReader("file"), 4, datastream.SendFileOptions{Topic: "t", Name: "a.txt", DestinationIdentities: []string{"bob"}})

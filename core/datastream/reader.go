@@ -15,7 +15,7 @@ import (
 // reader decodes one incoming stream on the reading goroutine: it pops wire
 // pieces from the core, inflates them for compressed streams, enforces the
 // payload cap and total_length, and for text re-frames the output on UTF-8
-// boundaries and validates it strictly (spec §3.7, §3.8).
+// boundaries and validates it strictly (docs/protocol.md, Data streams).
 type reader struct {
 	core       *streamCore
 	streamID   string

@@ -82,8 +82,9 @@ func TestTraceTextLargeMatchesJS(t *testing.T) {
 }
 
 // The 20 480 random bytes sendBytes: JS sends DEFLATE_RAW chunks totalling
-// 20 490 bytes (larger than the input); we follow the Rust rule (spec §3.4.1
-// step 5) and send the raw bytes. Everything else in the header is equal.
+// 20 490 bytes (larger than the input); we follow the Rust rule
+// (docs/protocol.md, Departures) and send the raw bytes. Everything else
+// in the header is equal.
 func TestTraceBytesHeaderMatchesJSExceptCompression(t *testing.T) {
 	rec := sent(t)
 	jsHeader := rec[6]

@@ -30,7 +30,7 @@ func NewStreamID() string {
 }
 
 // SplitUTF8 splits b into pieces of at most n bytes without cutting a UTF-8
-// sequence (spec §3.4.6; n must be ≥ 4). The pieces alias b.
+// sequence (n must be ≥ 4). The pieces alias b.
 func SplitUTF8(b []byte, n int) [][]byte {
 	if n < utf8.UTFMax {
 		n = utf8.UTFMax

@@ -12,7 +12,7 @@ import (
 	"github.com/lkcore/lkcore/core/lkpb"
 )
 
-// Spec §11 vectors (derived with @livekit/protocol 1.52.1).
+// Reference vectors (derived with @livekit/protocol 1.52.1).
 const (
 	vecV7        = "6a200a0273321080d095ffbc311a0174220a746578742f706c61696e28004a005a00"
 	vecV8Header  = "6a1e0a0273331080d095ffbc311a0174220a746578742f706c61696e280b4a00"
@@ -103,8 +103,8 @@ func TestVectorV10InlineCompressedText(t *testing.T) {
 	if rd.Info().Compression != lkpb.DataStream_DEFLATE_RAW {
 		t.Fatal("compression not reported")
 	}
-	// Send: compressed bytes need only be valid raw DEFLATE (spec §11:
-	// non-normative). compress/flate ends every stream with an empty final
+	// Send: compressed bytes need only be valid raw DEFLATE (the reference
+	// bytes are not normative). compress/flate ends every stream with an empty final
 	// stored block (5 bytes more than zlib), so this 30-byte text is not
 	// smaller compressed (32 bytes) and goes out raw; three copies do compress.
 	m, rec := newSender(t, []datastream.PeerInfo{v2peer("bob")}, "s5", "s5b")

@@ -56,7 +56,7 @@ type StreamBytesOptions struct {
 }
 
 // streamWriter is the common part of the incremental writers: never inline,
-// never compressed (spec §3.4.4). Writes are serialized.
+// never compressed (as JS and Rust writers). Writes are serialized.
 type streamWriter struct {
 	m       *Manager
 	ctx     context.Context

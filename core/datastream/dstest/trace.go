@@ -15,7 +15,8 @@ import (
 	"github.com/lkcore/lkcore/core/lkpb"
 )
 
-// TraceMsg is one "dc-msg" line of a recording in shared/traces (*.dc.jsonl).
+// TraceMsg is one "dc-msg" line of a data-channel recording (the *.jsonl files in
+// core/datastream/testdata and core/rpc/testdata).
 type TraceMsg struct {
 	// Who is the recording peer's role (caller, callee, sender, receiver).
 	Who string `json:"who"`
