@@ -21,7 +21,7 @@ const (
 	MarkerSingle Marker = 3
 )
 
-// String returns the marker's name as used in the spec.
+// String returns the marker's name (Single, Start, Inter, Final; docs/protocol.md, Packet format).
 func (m Marker) String() string {
 	switch m & 3 {
 	case MarkerInter:

@@ -80,7 +80,7 @@ type Options struct {
 	// RandomizeHandles seeds each subscriber's data-track handle counter
 	// randomly in [0,256) like v1.13.5 (true unless DeterministicHandles).
 	// DeterministicHandles starts every counter at 0 (first handle 1, like
-	// v1.13.11 and the spec).
+	// v1.13.11's source).
 	DeterministicHandles bool
 	// DataTrackDropThreshold drops a forwarded data-track packet when the
 	// subscriber channel's buffered amount exceeds it (0 = 4 MiB). The real

@@ -11,7 +11,7 @@ import (
 
 // CanonicalMarshal encodes m the way protobuf-es (livekit-client) does: every
 // field in field-number order (Go's encoder puts oneof members last), map
-// entries sorted by key, repeated scalars packed. The spec's vectors are in
+// entries sorted by key, repeated scalars packed. The reference vectors are in
 // this form; receivers accept any order.
 func CanonicalMarshal(m proto.Message) []byte {
 	return appendMessage(nil, m.ProtoReflect())
