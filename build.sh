@@ -8,7 +8,7 @@
 #   ./build.sh gen     regenerate generated code (core/lkpb, capi/ffipb, Python's lkcore/_proto)
 #
 # Every command installs what it needs itself (Debian packages, Go modules, pip packages; the
-# pinned protoc is scripts/protoc.sh), so it works on a fresh machine.
+# pinned protoc is tests/lib/protoc.sh), so it works on a fresh machine.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")" && pwd)
 cd "$ROOT"
@@ -33,7 +33,7 @@ deps() {
 }
 
 gen() {
-  # Every generated file, all with the one pinned protoc (scripts/protoc.sh).
+  # Every generated file, all with the one pinned protoc (tests/lib/protoc.sh).
   deps
   ./core/lkpb/generate.sh
   ./capi/proto/generate.sh
@@ -43,17 +43,17 @@ gen() {
 check_generated() {
   # Generates into temporary folders and compares with the committed code; touches no
   # tracked file. The Python modules are not committed (generated at install time), so for
-  # them the check is that every copy of the protoc pin matches scripts/protoc.sh.
+  # them the check is that every copy of the protoc pin matches tests/lib/protoc.sh.
   log "checking generated code is up to date"
   ./core/lkpb/generate.sh --check
   ./capi/proto/generate.sh --check
   local pin f v
-  pin=$(scripts/protoc.sh --pin)
+  pin=$(tests/lib/protoc.sh --pin)
   for f in bindings/python/lkcore_build.py bindings/python/pyproject.toml bindings/python/devenv.sh; do
     [ -f "$f" ] || continue
     for v in $(grep -Eo 'grpcio-tools( |==)[0-9.]*[0-9]|GRPCIO_TOOLS_VERSION = "[0-9.]+"' "$f" | grep -Eo '[0-9][0-9.]*[0-9]'); do
       if [ "$v" != "$pin" ]; then
-        echo "$f pins grpcio-tools $v, scripts/protoc.sh $pin: keep them equal" >&2
+        echo "$f pins grpcio-tools $v, tests/lib/protoc.sh $pin: keep them equal" >&2
         exit 1
       fi
     done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates capi/ffipb (package ffipb) from capi/proto/lkcore_ffi.proto.
 #
-# protoc is the project's pinned one (scripts/protoc.sh); protoc-gen-go is the version pinned by
+# protoc is the project's pinned one (tests/lib/protoc.sh); protoc-gen-go is the version pinned by
 # go.mod's tool directive (same pattern as core/lkpb/generate.sh). Never edit capi/ffipb by hand: change
 # the .proto and run this script (or ./build.sh gen), then commit both.
 #
@@ -23,7 +23,7 @@ go build -o "$bin/protoc-gen-go" google.golang.org/protobuf/cmd/protoc-gen-go
 pkg=github.com/lkcore/lkcore/capi/ffipb
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$root/scripts/protoc.sh" --plugin=protoc-gen-go="$bin/protoc-gen-go" -I "$here" \
+"$root/tests/lib/protoc.sh" --plugin=protoc-gen-go="$bin/protoc-gen-go" -I "$here" \
   --go_out="$out" --go_opt=module="$pkg" lkcore_ffi.proto
 
 dst="$root/capi/ffipb"

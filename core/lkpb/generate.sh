@@ -2,7 +2,7 @@
 # Regenerates the Go types in core/lkpb from the .proto files of livekit/protocol.
 #
 # The protocol module is fetched with `go mod download` (never vendored or copied into the
-# repo); protoc is the project's pinned one (scripts/protoc.sh) and protoc-gen-go is the version
+# repo); protoc is the project's pinned one (tests/lib/protoc.sh) and protoc-gen-go is the version
 # pinned by go.mod's tool directive. Never edit the generated files by hand: change
 # PROTOCOL_VERSION or this script and run it again.
 #
@@ -37,7 +37,7 @@ done
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$root/scripts/protoc.sh" --plugin=protoc-gen-go="$bin/protoc-gen-go" -I "$src/protobufs" \
+"$root/tests/lib/protoc.sh" --plugin=protoc-gen-go="$bin/protoc-gen-go" -I "$src/protobufs" \
   --go_out="$out" --go_opt=module="$pkg" "${mopts[@]}" "${files[@]}"
 
 if [ $check -eq 1 ]; then

@@ -3,10 +3,10 @@
 # bindings/python/lkcore/_proto): the protoc bundled with a pinned grpcio-tools release, installed
 # from PyPI into a build-local venv (build/protoc-venv) the first time it is needed.
 #
-#   scripts/protoc.sh ARGS...      run protoc; the well-known types (google/protobuf/*.proto)
+#   tests/lib/protoc.sh ARGS...      run protoc; the well-known types (google/protobuf/*.proto)
 #                                  are on the include path
-#   scripts/protoc.sh --python     print the venv's python (it has grpc_tools and protobuf)
-#   scripts/protoc.sh --pin        print the pinned grpcio-tools version
+#   tests/lib/protoc.sh --python     print the venv's python (it has grpc_tools and protobuf)
+#   tests/lib/protoc.sh --pin        print the pinned grpcio-tools version
 #
 # The Go output embeds this protoc's version (`// protoc vX.Y.Z`), so changing the pin changes
 # the generated Go files: run ./build.sh gen and commit them. The pin is also written in
@@ -18,7 +18,7 @@ set -euo pipefail
 GRPCIO_TOOLS_VERSION=1.85.1
 PINS=("grpcio-tools==$GRPCIO_TOOLS_VERSION" grpcio==1.85.3 protobuf==7.36.2)
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 venv="$root/build/protoc-venv"
 py="$venv/bin/python"
 
