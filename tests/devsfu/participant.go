@@ -496,11 +496,13 @@ func (p *Participant) resumeOn(sc *signalConn, jp *joinParams) {
 		p.clientInfo = ci
 	}
 	p.mu.Unlock()
-	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Reconnect{Reconnect: &lkpb.ReconnectResponse{
-		IceServers:     []*lkpb.ICEServer{},
+	rr := &lkpb.ReconnectResponse{
+		IceServers:     p.s.iceServersFor(p.sid),
 		ServerInfo:     p.s.serverInfo(),
 		LastMessageSeq: p.lastSeq.Load(),
-	}}})
+	}
+	rr.ClientConfiguration = p.s.clientConfiguration()
+	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Reconnect{Reconnect: rr}})
 	cur, left := p.room.allInfos(p)
 	if len(left) > 0 {
 		p.sendUpdate(left)
