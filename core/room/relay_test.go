@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lkcore/lkcore/core/datastream"
+	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
@@ -135,5 +137,187 @@ func TestRelayForcedByServer(t *testing.T) {
 	}
 	// Still relayed after all that.
 	wantRelay(t, alice)
+	wantRelay(t, bob)
+}
+
+// The same server without force_relay: the client uses a host pair even
+// though the TURN server is handed out (the control for the tests above).
+func TestRelayNotForcedUsesHost(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{}})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice := joinPeer(t, ctx, s, "norelay", "alice", room.Options{})
+	wantHost(t, alice)
+	if s.TURNStats().Allocations == 0 {
+		t.Fatal("the handed-out TURN server was not used for gathering")
+	}
+}
+
+// The user's policy: relay only, with the TURN server given in Options
+// (the server hands out nothing and does not force relay).
+func TestRelayUserPolicy(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{Withhold: true}})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	ts, _ := s.TURNICEServer("alice")
+	alice := joinPeer(t, ctx, s, "userrelay", "alice", room.Options{
+		ICETransportPolicy: room.ICETransportPolicyRelay,
+		ICEServers:         []room.ICEServer{{URLs: ts.GetUrls(), Username: ts.GetUsername(), Credential: ts.GetCredential()}},
+	})
+	wantRelay(t, alice)
+	bob := joinPeer(t, ctx, s, "userrelay", "bob", room.Options{})
+	wantHost(t, bob)
+	roundTripData(t, ctx, alice, bob, "user-relay")
+
+	// Relay-only without any TURN server: a typed error, not a timeout.
+	tok, err := s.Token("userrelay", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = room.Connect(ctx, s.URL(), tok, room.Options{ICETransportPolicy: room.ICETransportPolicyRelay, Logger: testLogger()})
+	if !errors.Is(err, room.ErrRelayUnavailable) || !errors.Is(err, room.ErrPeerConnectionFailed) {
+		t.Fatalf("relay-only without TURN: %v", err)
+	}
+	if _, err := room.Connect(ctx, s.URL(), tok, room.Options{ICETransportPolicy: 7}); !errors.Is(err, room.ErrInvalidArgument) {
+		t.Fatalf("unknown policy: %v", err)
+	}
+}
+
+// TURN credentials refused under force_relay: Connect fails with
+// ErrRelayUnavailable (long before the peer-connection timeout, which is
+// beyond the test's context here), and the TURN server did refuse them.
+func TestRelayCredentialsRefused(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{WrongCredentials: true}, ForceRelay: true})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	tok, err := s.Token("refused", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = room.Connect(ctx, s.URL(), tok, room.Options{PeerConnectionTimeout: 10 * testTimeout, Logger: testLogger()})
+	if !errors.Is(err, room.ErrRelayUnavailable) || !errors.Is(err, room.ErrPeerConnectionFailed) {
+		t.Fatalf("connect with refused TURN credentials: %v", err)
+	}
+	if st := s.TURNStats(); st.AuthRefusals == 0 || st.Allocations != 0 {
+		t.Fatalf("TURN stats %+v, want refusals and no allocation", st)
+	}
+	// Without force_relay the same wrong credentials do not matter.
+	s.SetForceRelay(false)
+	alice := joinPeer(t, ctx, s, "refused", "alice", room.Options{})
+	wantHost(t, alice)
+	// With the right credentials again, relay works.
+	s.SetForceRelay(true)
+	s.SetTURNWrongCredentials(false)
+	bob := joinPeer(t, ctx, s, "refused", "bob", room.Options{})
+	wantRelay(t, bob)
+}
+
+// roundTripData sends one reliable packet from a to b and waits for it.
+func roundTripData(t *testing.T, ctx context.Context, a, b *peer, topic string) {
+	t.Helper()
+	if err := a.r.LocalParticipant().PublishData(ctx, []byte(topic), room.DataPublishOptions{Reliable: true, Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	b.wait(ctx, topic, func(ev room.Event) bool {
+		e, ok := ev.(room.DataReceived)
+		return ok && e.Topic == topic && string(e.Payload) == topic
+	})
+}
+
+// waitReconnects waits until p has seen n Reconnected events of kind.
+func waitReconnects(t *testing.T, ctx context.Context, p *peer, kind room.ReconnectKind, n int) {
+	t.Helper()
+	for p.count(func(ev room.Event) bool { e, ok := ev.(room.Reconnected); return ok && e.Kind == kind }) < n {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: no %d× Reconnected{%v}", p.r.LocalParticipant().Identity(), n, kind)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// force_relay arriving with a ReconnectResponse governs the resumed
+// connection (the ICE restart gathers relay only), and clearing it brings
+// host candidates back on the next resume; force_relay in the JoinResponse
+// of a full reconnect governs the new connection.
+func TestRelayOnResumeAndFullReconnect(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
+	defer cancel()
+	alice := joinPeer(t, ctx, s, "relay-rc", "alice", room.Options{})
+	bob := joinPeer(t, ctx, s, "relay-rc", "bob", room.Options{})
+	wantHost(t, alice)
+	sid := alice.r.LocalParticipant().SID()
+
+	// Resume with force_relay.
+	s.SetForceRelay(true)
+	s.DropSignal("alice")
+	waitReconnects(t, ctx, alice, room.ReconnectResume, 1)
+	wantRelay(t, alice)
+	if alice.r.LocalParticipant().SID() != sid {
+		t.Fatal("the resume changed the session")
+	}
+	roundTripData(t, ctx, alice, bob, "after-relay-resume")
+	roundTripData(t, ctx, bob, alice, "to-relayed-alice")
+
+	// Resume without it: host again.
+	s.SetForceRelay(false)
+	s.DropSignal("alice")
+	waitReconnects(t, ctx, alice, room.ReconnectResume, 2)
+	wantHost(t, alice)
+	roundTripData(t, ctx, alice, bob, "after-host-resume")
+
+	// Full reconnect with force_relay: the new PeerConnection is relayed.
+	s.SetForceRelay(true)
+	s.SendLeave("alice", lkpb.LeaveRequest_RECONNECT, lkpb.DisconnectReason_STATE_MISMATCH)
+	waitReconnects(t, ctx, alice, room.ReconnectFull, 1)
+	wantRelay(t, alice)
+	if alice.r.LocalParticipant().SID() == sid {
+		t.Fatal("the full reconnect kept the session")
+	}
+	if err := s.WaitParticipantReady(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	roundTripData(t, ctx, alice, bob, "after-relay-full")
+	roundTripData(t, ctx, bob, alice, "to-fully-relayed-alice")
+	if st := s.TURNStats(); st.AuthRefusals != 0 {
+		t.Fatalf("TURN stats %+v", st)
+	}
+}
+
+// A resume whose relay-only gathering gets no relay (credentials refused)
+// fails that attempt with ErrRelayUnavailable: with one attempt allowed the
+// room ends with that error; with more, a later attempt (credentials good
+// again) succeeds over the relay.
+func TestRelayResumeCredentialsRefused(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{}, ForceRelay: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
+	defer cancel()
+	alice := joinPeer(t, ctx, s, "relay-refused", "alice", room.Options{MaxReconnectAttempts: 1})
+	bob := joinPeer(t, ctx, s, "relay-refused", "bob", room.Options{})
+	wantRelay(t, alice)
+	wantRelay(t, bob)
+	s.SetTURNWrongCredentials(true)
+
+	s.DropSignal("alice")
+	ev := alice.wait(ctx, "disconnected", func(ev room.Event) bool { _, ok := ev.(room.Disconnected); return ok }).(room.Disconnected)
+	if !errors.Is(ev.Err, room.ErrReconnectFailed) || !errors.Is(ev.Err, room.ErrRelayUnavailable) {
+		t.Fatalf("alice ended with %v, want ErrReconnectFailed wrapping ErrRelayUnavailable", ev.Err)
+	}
+	refused := s.TURNStats().AuthRefusals
+	if refused == 0 {
+		t.Fatal("the TURN server refused nothing")
+	}
+
+	s.DropSignal("bob")
+	for s.TURNStats().AuthRefusals == refused {
+		select {
+		case <-ctx.Done():
+			t.Fatal("bob's resume never tried the refused credentials")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	s.SetTURNWrongCredentials(false)
+	bob.wait(ctx, "reconnected", func(ev room.Event) bool { _, ok := ev.(room.Reconnected); return ok })
 	wantRelay(t, bob)
 }
