@@ -259,6 +259,19 @@ func (s *Server) TURNICEServer(identity string) (*lkpb.ICEServer, bool) {
 	return s.turn.entry(identity, false), true
 }
 
+// TURNURLs lists the embedded TURN server's URLs (nil without
+// Options.TURN), including the ones NoUDP keeps out of ice_servers.
+func (s *Server) TURNURLs() []string {
+	if s.turn == nil {
+		return nil
+	}
+	urls := []string{s.turn.udpURL}
+	if s.turn.tcpURL != "" {
+		urls = append(urls, s.turn.tcpURL)
+	}
+	return urls
+}
+
 // TURNStats returns the embedded TURN server's counters (zero without
 // Options.TURN).
 func (s *Server) TURNStats() TURNStats {
