@@ -321,3 +321,21 @@ func TestRelayResumeCredentialsRefused(t *testing.T) {
 	bob.wait(ctx, "reconnected", func(ev room.Event) bool { _, ok := ev.(room.Reconnected); return ok })
 	wantRelay(t, bob)
 }
+
+// TURN over TCP (the only URL handed out): the relay candidate's transport
+// to the TURN server is TCP, and data flows.
+func TestRelayOverTCP(t *testing.T) {
+	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{TCP: true, NoUDP: true}, ForceRelay: true})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice := joinPeer(t, ctx, s, "relay-tcp", "alice", room.Options{})
+	bob := joinPeer(t, ctx, s, "relay-tcp", "bob", room.Options{})
+	for _, p := range []*peer{alice, bob} {
+		wantRelay(t, p)
+		if pair, _ := p.r.SelectedCandidatePair(); pair.Local.RelayProtocol != "tcp" {
+			t.Fatalf("%s: relay protocol %q, want tcp", p.r.LocalParticipant().Identity(), pair.Local.RelayProtocol)
+		}
+	}
+	roundTripData(t, ctx, alice, bob, "over-turn-tcp")
+	roundTripData(t, ctx, bob, alice, "back-over-turn-tcp")
+}
