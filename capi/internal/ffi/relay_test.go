@@ -69,7 +69,7 @@ func TestE2ERelayPolicy(t *testing.T) {
 	rh2 := h.createRoom(&ffipb.RoomOptions{IceTransportPolicy: ffipb.IceTransportPolicy_ICE_TRANSPORT_POLICY_RELAY, ConnectTimeoutMs: 600_000})
 	comp := h.completion(h.async(&ffipb.Request{Message: &ffipb.Request_Connect{Connect: &ffipb.ConnectRequest{
 		RoomHandle: rh2, Url: s.URL(), Token: mintToken(t, s, "relay", "bob")}}}))
-	if comp.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED || !strings.Contains(comp.GetError().GetMessage(), "relay") {
+	if comp.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED || !strings.Contains(comp.GetError().GetMessage(), "relay") || comp.GetError().GetRetryable() {
 		t.Fatalf("relay-only without TURN: %v", comp)
 	}
 }
