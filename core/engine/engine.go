@@ -200,7 +200,7 @@ func New(cfg Config) (*Engine, error) {
 		if e.isClosed() {
 			return
 		}
-		if c == nil { // end of gathering: never trickled (spec §3.4)
+		if c == nil { // end of gathering: never trickled (no end-of-candidates trickle)
 			e.gatheringComplete()
 			return
 		}
