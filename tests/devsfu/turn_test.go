@@ -1,9 +1,11 @@
 package devsfu
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +213,51 @@ func TestTURNOptionsRejected(t *testing.T) {
 			}
 			t.Errorf("%+v: %v, want %v", tc.o, err, tc.want)
 		}
+	}
+}
+
+// The control endpoints switch force_relay and the credentials and report
+// the TURN counters.
+func TestTURNControlEndpoints(t *testing.T) {
+	s := startServer(t, Options{TURN: &TURNOptions{}, EnableControl: true})
+	base := "http://" + strings.TrimPrefix(s.URL(), "ws://")
+	post := func(path string) {
+		t.Helper()
+		resp, err := http.Post(base+path, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+	}
+	post("/devsfu/force-relay?on=true")
+	post("/devsfu/turn-wrong-credentials?on=true")
+	c := dial(t, s, "ctl", "alice", clientOpts{})
+	defer c.close()
+	j := c.joinResp()
+	if j.GetClientConfiguration().GetForceRelay() != lkpb.ClientConfigSetting_ENABLED {
+		t.Fatalf("force_relay not set: %v", j.GetClientConfiguration())
+	}
+	is := j.GetIceServers()[0]
+	if _, _, err := turnClient(t, is.GetUrls()[0], is.GetUsername(), is.GetCredential()); err == nil {
+		t.Fatal("wrong credentials allocated")
+	}
+	resp, err := http.Get(base + "/devsfu/turn-stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st TURNStats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.AuthRefusals == 0 || st.Allocations != 0 {
+		t.Fatalf("turn-stats %+v %v", st, err)
+	}
+	post("/devsfu/force-relay?on=false")
+	post("/devsfu/turn-wrong-credentials?on=false")
+	c2 := dial(t, s, "ctl", "bob", clientOpts{})
+	defer c2.close()
+	if j := c2.joinResp(); j.GetClientConfiguration() != nil {
+		t.Fatalf("force_relay still set: %v", j.GetClientConfiguration())
 	}
 }
