@@ -74,6 +74,15 @@ func newAPI(cfg *Config, relayOnly *atomic.Bool) (*webrtc.API, error) {
 	// Failure detection in ~15 s instead of ~30 s (reconnect triggers on `failed`).
 	se.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepaliveInterval)
 
+	// pion nominates a relay pair only after 2 s, to give direct pairs a
+	// chance; with the user's relay-only policy there are no direct pairs,
+	// so the wait would only delay every connection. (Under the server's
+	// force_relay the agent already exists when the policy becomes known,
+	// so the default wait stays.)
+	if cfg.RelayOnly {
+		se.SetRelayAcceptanceMinWait(0)
+	}
+
 	// Loopback host candidates: needed to reach an SFU on 127.0.0.1 (devsfu,
 	// `livekit-server --dev --node-ip 127.0.0.1`); pion skips loopback by default.
 	se.SetIncludeLoopbackCandidate(!cfg.ExcludeLoopbackCandidates)
