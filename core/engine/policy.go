@@ -139,10 +139,18 @@ type CandidatePair struct {
 
 // SelectedCandidatePair returns the candidate pair ICE has selected, from
 // pion's statistics (the selected pair's stats and the stats of its two
-// candidates). ok is false while no pair is selected (connecting, during an
-// ICE restart) or after Close.
+// candidates). ok is false while ICE is not connected or no pair is
+// selected (connecting, during an ICE restart) and after Close.
 func (e *Engine) SelectedCandidatePair() (pair CandidatePair, ok bool) {
 	if e.isClosed() {
+		return CandidatePair{}, false
+	}
+	// pion reads the ICE transport's gatherer unlocked in the selected-pair
+	// getters while starting the transport writes it: ask only once ICE is
+	// connected (the state is published after the start).
+	switch e.pc.ICEConnectionState() {
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+	default:
 		return CandidatePair{}, false
 	}
 	sctp := e.pc.SCTP()
