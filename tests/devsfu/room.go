@@ -169,7 +169,7 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 		FastPublish:       p.grants.EffectiveCanPublish(),
 	}
 	join.ClientConfiguration = r.s.clientConfiguration()
-	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Join{Join: join}})
+	p.releaseSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Join{Join: join}})
 	p.sendRefreshToken()
 	p.setState(lkpb.ParticipantInfo_JOINED)
 	if off := jp.jr.GetPublisherOffer(); off != nil {
