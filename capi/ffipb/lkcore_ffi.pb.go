@@ -307,6 +307,53 @@ func (DeliveryMode) EnumDescriptor() ([]byte, []int) {
 	return file_lkcore_ffi_proto_rawDescGZIP(), []int{2}
 }
 
+// IceTransportPolicy selects which ICE candidates a connection may use (RoomOptions).
+type IceTransportPolicy int32
+
+const (
+	IceTransportPolicy_ICE_TRANSPORT_POLICY_ALL   IceTransportPolicy = 0 // host, server-reflexive and relay candidates
+	IceTransportPolicy_ICE_TRANSPORT_POLICY_RELAY IceTransportPolicy = 1 // TURN relay candidates only
+)
+
+// Enum value maps for IceTransportPolicy.
+var (
+	IceTransportPolicy_name = map[int32]string{
+		0: "ICE_TRANSPORT_POLICY_ALL",
+		1: "ICE_TRANSPORT_POLICY_RELAY",
+	}
+	IceTransportPolicy_value = map[string]int32{
+		"ICE_TRANSPORT_POLICY_ALL":   0,
+		"ICE_TRANSPORT_POLICY_RELAY": 1,
+	}
+)
+
+func (x IceTransportPolicy) Enum() *IceTransportPolicy {
+	p := new(IceTransportPolicy)
+	*p = x
+	return p
+}
+
+func (x IceTransportPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IceTransportPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_lkcore_ffi_proto_enumTypes[3].Descriptor()
+}
+
+func (IceTransportPolicy) Type() protoreflect.EnumType {
+	return &file_lkcore_ffi_proto_enumTypes[3]
+}
+
+func (x IceTransportPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IceTransportPolicy.Descriptor instead.
+func (IceTransportPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{3}
+}
+
 type ConnectionState int32
 
 const (
@@ -343,11 +390,11 @@ func (x ConnectionState) String() string {
 }
 
 func (ConnectionState) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_proto_enumTypes[3].Descriptor()
+	return file_lkcore_ffi_proto_enumTypes[4].Descriptor()
 }
 
 func (ConnectionState) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_proto_enumTypes[3]
+	return &file_lkcore_ffi_proto_enumTypes[4]
 }
 
 func (x ConnectionState) Number() protoreflect.EnumNumber {
@@ -356,7 +403,7 @@ func (x ConnectionState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConnectionState.Descriptor instead.
 func (ConnectionState) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{3}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{4}
 }
 
 type ParticipantKind int32
@@ -401,11 +448,11 @@ func (x ParticipantKind) String() string {
 }
 
 func (ParticipantKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_proto_enumTypes[4].Descriptor()
+	return file_lkcore_ffi_proto_enumTypes[5].Descriptor()
 }
 
 func (ParticipantKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_proto_enumTypes[4]
+	return &file_lkcore_ffi_proto_enumTypes[5]
 }
 
 func (x ParticipantKind) Number() protoreflect.EnumNumber {
@@ -414,7 +461,7 @@ func (x ParticipantKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ParticipantKind.Descriptor instead.
 func (ParticipantKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{4}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{5}
 }
 
 // Why a participant or the room disconnected (values of livekit.DisconnectReason).
@@ -493,11 +540,11 @@ func (x DisconnectReason) String() string {
 }
 
 func (DisconnectReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_proto_enumTypes[5].Descriptor()
+	return file_lkcore_ffi_proto_enumTypes[6].Descriptor()
 }
 
 func (DisconnectReason) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_proto_enumTypes[5]
+	return &file_lkcore_ffi_proto_enumTypes[6]
 }
 
 func (x DisconnectReason) Number() protoreflect.EnumNumber {
@@ -506,7 +553,7 @@ func (x DisconnectReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DisconnectReason.Descriptor instead.
 func (DisconnectReason) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{5}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{6}
 }
 
 type ReconnectKind int32
@@ -542,11 +589,11 @@ func (x ReconnectKind) String() string {
 }
 
 func (ReconnectKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_proto_enumTypes[6].Descriptor()
+	return file_lkcore_ffi_proto_enumTypes[7].Descriptor()
 }
 
 func (ReconnectKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_proto_enumTypes[6]
+	return &file_lkcore_ffi_proto_enumTypes[7]
 }
 
 func (x ReconnectKind) Number() protoreflect.EnumNumber {
@@ -555,7 +602,7 @@ func (x ReconnectKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReconnectKind.Descriptor instead.
 func (ReconnectKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{6}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{7}
 }
 
 type EncryptionState int32
@@ -603,11 +650,11 @@ func (x EncryptionState) String() string {
 }
 
 func (EncryptionState) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_proto_enumTypes[7].Descriptor()
+	return file_lkcore_ffi_proto_enumTypes[8].Descriptor()
 }
 
 func (EncryptionState) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_proto_enumTypes[7]
+	return &file_lkcore_ffi_proto_enumTypes[8]
 }
 
 func (x EncryptionState) Number() protoreflect.EnumNumber {
@@ -616,7 +663,7 @@ func (x EncryptionState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EncryptionState.Descriptor instead.
 func (EncryptionState) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{7}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{8}
 }
 
 type SubscriptionEndReason int32
@@ -655,11 +702,11 @@ func (x SubscriptionEndReason) String() string {
 }
 
 func (SubscriptionEndReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_proto_enumTypes[8].Descriptor()
+	return file_lkcore_ffi_proto_enumTypes[9].Descriptor()
 }
 
 func (SubscriptionEndReason) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_proto_enumTypes[8]
+	return &file_lkcore_ffi_proto_enumTypes[9]
 }
 
 func (x SubscriptionEndReason) Number() protoreflect.EnumNumber {
@@ -668,7 +715,7 @@ func (x SubscriptionEndReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SubscriptionEndReason.Descriptor instead.
 func (SubscriptionEndReason) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{8}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{9}
 }
 
 type StreamKind int32
@@ -704,11 +751,11 @@ func (x StreamKind) String() string {
 }
 
 func (StreamKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_proto_enumTypes[9].Descriptor()
+	return file_lkcore_ffi_proto_enumTypes[10].Descriptor()
 }
 
 func (StreamKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_proto_enumTypes[9]
+	return &file_lkcore_ffi_proto_enumTypes[10]
 }
 
 func (x StreamKind) Number() protoreflect.EnumNumber {
@@ -717,7 +764,7 @@ func (x StreamKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StreamKind.Descriptor instead.
 func (StreamKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{9}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{10}
 }
 
 type TextStreamOptions_OperationType int32
@@ -756,11 +803,11 @@ func (x TextStreamOptions_OperationType) String() string {
 }
 
 func (TextStreamOptions_OperationType) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_proto_enumTypes[10].Descriptor()
+	return file_lkcore_ffi_proto_enumTypes[11].Descriptor()
 }
 
 func (TextStreamOptions_OperationType) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_proto_enumTypes[10]
+	return &file_lkcore_ffi_proto_enumTypes[11]
 }
 
 func (x TextStreamOptions_OperationType) Number() protoreflect.EnumNumber {
@@ -769,7 +816,7 @@ func (x TextStreamOptions_OperationType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TextStreamOptions_OperationType.Descriptor instead.
 func (TextStreamOptions_OperationType) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{76, 0}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{77, 0}
 }
 
 // Request is what the host passes to lk_request.
@@ -2894,8 +2941,20 @@ type RoomOptions struct {
 	// Largest incoming data stream accepted, in bytes (default 5 000 000 000, the core's
 	// datastream.DefaultMaxPayloadBytes); larger streams end with PAYLOAD_TOO_LARGE.
 	MaxIncomingStreamBytes uint64 `protobuf:"varint,8,opt,name=max_incoming_stream_bytes,json=maxIncomingStreamBytes,proto3" json:"max_incoming_stream_bytes,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// ICE transport policy of every connection of the room (ABI 1.2). ALL (default): any
+	// candidate, or TURN relay only while the server's latest JoinResponse/ReconnectResponse sets
+	// force_relay. RELAY: TURN relay candidates only, always, for hosts that must not connect
+	// directly; ice_servers or the server's ICE servers must then include a TURN server. When a
+	// relay-only gathering gets no relay candidate (TURN credentials refused, TURN server
+	// unreachable, none given), ConnectRequest fails with CONNECTION_FAILED at once and a
+	// reconnect attempt fails (the message names the missing relay). Unknown values are refused
+	// with INVALID_ARGUMENT.
+	IceTransportPolicy IceTransportPolicy `protobuf:"varint,9,opt,name=ice_transport_policy,json=iceTransportPolicy,proto3,enum=lkcore.ffi.v1.IceTransportPolicy" json:"ice_transport_policy,omitempty"`
+	// STUN/TURN servers used instead of the ones the server sends (ABI 1.2; empty = the
+	// server's). At most 16 entries with at most 8 URLs each.
+	IceServers    []*IceServer `protobuf:"bytes,10,rep,name=ice_servers,json=iceServers,proto3" json:"ice_servers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RoomOptions) Reset() {
@@ -2984,6 +3043,82 @@ func (x *RoomOptions) GetMaxIncomingStreamBytes() uint64 {
 	return 0
 }
 
+func (x *RoomOptions) GetIceTransportPolicy() IceTransportPolicy {
+	if x != nil {
+		return x.IceTransportPolicy
+	}
+	return IceTransportPolicy_ICE_TRANSPORT_POLICY_ALL
+}
+
+func (x *RoomOptions) GetIceServers() []*IceServer {
+	if x != nil {
+		return x.IceServers
+	}
+	return nil
+}
+
+// IceServer is a STUN or TURN server ("stun:host:port", "turn:host:port?transport=udp|tcp",
+// "turns:host:port?transport=tcp").
+type IceServer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Urls          []string               `protobuf:"bytes,1,rep,name=urls,proto3" json:"urls,omitempty"`
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	Credential    string                 `protobuf:"bytes,3,opt,name=credential,proto3" json:"credential,omitempty"` // never logged
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IceServer) Reset() {
+	*x = IceServer{}
+	mi := &file_lkcore_ffi_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IceServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IceServer) ProtoMessage() {}
+
+func (x *IceServer) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IceServer.ProtoReflect.Descriptor instead.
+func (*IceServer) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *IceServer) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+func (x *IceServer) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *IceServer) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
 // E2eeOptions enables end-to-end encryption of data packets, data tracks and data streams
 // with a shared key (derivation as in the official SDKs).
 type E2EeOptions struct {
@@ -2999,7 +3134,7 @@ type E2EeOptions struct {
 
 func (x *E2EeOptions) Reset() {
 	*x = E2EeOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3011,7 +3146,7 @@ func (x *E2EeOptions) String() string {
 func (*E2EeOptions) ProtoMessage() {}
 
 func (x *E2EeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3024,7 +3159,7 @@ func (x *E2EeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use E2EeOptions.ProtoReflect.Descriptor instead.
 func (*E2EeOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *E2EeOptions) GetSharedKey() []byte {
@@ -3074,7 +3209,7 @@ type SetSharedKeyRequest struct {
 
 func (x *SetSharedKeyRequest) Reset() {
 	*x = SetSharedKeyRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3086,7 +3221,7 @@ func (x *SetSharedKeyRequest) String() string {
 func (*SetSharedKeyRequest) ProtoMessage() {}
 
 func (x *SetSharedKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3099,7 +3234,7 @@ func (x *SetSharedKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSharedKeyRequest.ProtoReflect.Descriptor instead.
 func (*SetSharedKeyRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetSharedKeyRequest) GetRoomHandle() uint64 {
@@ -3131,7 +3266,7 @@ type SetSharedKeyResponse struct {
 
 func (x *SetSharedKeyResponse) Reset() {
 	*x = SetSharedKeyResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3143,7 +3278,7 @@ func (x *SetSharedKeyResponse) String() string {
 func (*SetSharedKeyResponse) ProtoMessage() {}
 
 func (x *SetSharedKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3156,7 +3291,7 @@ func (x *SetSharedKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSharedKeyResponse.ProtoReflect.Descriptor instead.
 func (*SetSharedKeyResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{23}
 }
 
 // OwnedRoom transfers a room handle to the host.
@@ -3170,7 +3305,7 @@ type OwnedRoom struct {
 
 func (x *OwnedRoom) Reset() {
 	*x = OwnedRoom{}
-	mi := &file_lkcore_ffi_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3182,7 +3317,7 @@ func (x *OwnedRoom) String() string {
 func (*OwnedRoom) ProtoMessage() {}
 
 func (x *OwnedRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3330,7 @@ func (x *OwnedRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedRoom.ProtoReflect.Descriptor instead.
 func (*OwnedRoom) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OwnedRoom) GetHandle() uint64 {
@@ -3228,7 +3363,7 @@ type RoomInfo struct {
 
 func (x *RoomInfo) Reset() {
 	*x = RoomInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3240,7 +3375,7 @@ func (x *RoomInfo) String() string {
 func (*RoomInfo) ProtoMessage() {}
 
 func (x *RoomInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3253,7 +3388,7 @@ func (x *RoomInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomInfo.ProtoReflect.Descriptor instead.
 func (*RoomInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RoomInfo) GetSid() string {
@@ -3318,7 +3453,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3330,7 +3465,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3343,7 +3478,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ConnectRequest) GetRoomHandle() uint64 {
@@ -3381,7 +3516,7 @@ type ConnectResult struct {
 
 func (x *ConnectResult) Reset() {
 	*x = ConnectResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3393,7 +3528,7 @@ func (x *ConnectResult) String() string {
 func (*ConnectResult) ProtoMessage() {}
 
 func (x *ConnectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3406,7 +3541,7 @@ func (x *ConnectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResult.ProtoReflect.Descriptor instead.
 func (*ConnectResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ConnectResult) GetRoom() *RoomInfo {
@@ -3448,7 +3583,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3460,7 +3595,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3473,7 +3608,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DisconnectRequest) GetRoomHandle() uint64 {
@@ -3493,7 +3628,7 @@ type GetRoomSnapshotRequest struct {
 
 func (x *GetRoomSnapshotRequest) Reset() {
 	*x = GetRoomSnapshotRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3505,7 +3640,7 @@ func (x *GetRoomSnapshotRequest) String() string {
 func (*GetRoomSnapshotRequest) ProtoMessage() {}
 
 func (x *GetRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3518,7 +3653,7 @@ func (x *GetRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetRoomSnapshotRequest) GetRoomHandle() uint64 {
@@ -3537,7 +3672,7 @@ type GetRoomSnapshotResponse struct {
 
 func (x *GetRoomSnapshotResponse) Reset() {
 	*x = GetRoomSnapshotResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3549,7 +3684,7 @@ func (x *GetRoomSnapshotResponse) String() string {
 func (*GetRoomSnapshotResponse) ProtoMessage() {}
 
 func (x *GetRoomSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3562,7 +3697,7 @@ func (x *GetRoomSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*GetRoomSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{29}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetRoomSnapshotResponse) GetSnapshot() *ConnectResult {
@@ -3591,7 +3726,7 @@ type ParticipantInfo struct {
 
 func (x *ParticipantInfo) Reset() {
 	*x = ParticipantInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3603,7 +3738,7 @@ func (x *ParticipantInfo) String() string {
 func (*ParticipantInfo) ProtoMessage() {}
 
 func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3616,7 +3751,7 @@ func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantInfo.ProtoReflect.Descriptor instead.
 func (*ParticipantInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{30}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ParticipantInfo) GetSid() string {
@@ -3694,7 +3829,7 @@ type ParticipantPermission struct {
 
 func (x *ParticipantPermission) Reset() {
 	*x = ParticipantPermission{}
-	mi := &file_lkcore_ffi_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3706,7 +3841,7 @@ func (x *ParticipantPermission) String() string {
 func (*ParticipantPermission) ProtoMessage() {}
 
 func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3719,7 +3854,7 @@ func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantPermission.ProtoReflect.Descriptor instead.
 func (*ParticipantPermission) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{31}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ParticipantPermission) GetCanSubscribe() bool {
@@ -3766,7 +3901,7 @@ type PublishDataRequest struct {
 
 func (x *PublishDataRequest) Reset() {
 	*x = PublishDataRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3778,7 +3913,7 @@ func (x *PublishDataRequest) String() string {
 func (*PublishDataRequest) ProtoMessage() {}
 
 func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3791,7 +3926,7 @@ func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{32}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PublishDataRequest) GetRoomHandle() uint64 {
@@ -3839,7 +3974,7 @@ type SetLocalMetadataRequest struct {
 
 func (x *SetLocalMetadataRequest) Reset() {
 	*x = SetLocalMetadataRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3851,7 +3986,7 @@ func (x *SetLocalMetadataRequest) String() string {
 func (*SetLocalMetadataRequest) ProtoMessage() {}
 
 func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3864,7 +3999,7 @@ func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{33}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetLocalMetadataRequest) GetRoomHandle() uint64 {
@@ -3891,7 +4026,7 @@ type SetLocalNameRequest struct {
 
 func (x *SetLocalNameRequest) Reset() {
 	*x = SetLocalNameRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3903,7 +4038,7 @@ func (x *SetLocalNameRequest) String() string {
 func (*SetLocalNameRequest) ProtoMessage() {}
 
 func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3916,7 +4051,7 @@ func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalNameRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalNameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{34}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetLocalNameRequest) GetRoomHandle() uint64 {
@@ -3944,7 +4079,7 @@ type SetLocalAttributesRequest struct {
 
 func (x *SetLocalAttributesRequest) Reset() {
 	*x = SetLocalAttributesRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3956,7 +4091,7 @@ func (x *SetLocalAttributesRequest) String() string {
 func (*SetLocalAttributesRequest) ProtoMessage() {}
 
 func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3969,7 +4104,7 @@ func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{35}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetLocalAttributesRequest) GetRoomHandle() uint64 {
@@ -4015,7 +4150,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4027,7 +4162,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4040,7 +4175,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{36}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RoomEvent) GetRoomHandle() uint64 {
@@ -4295,7 +4430,7 @@ type ConnectionStateChanged struct {
 
 func (x *ConnectionStateChanged) Reset() {
 	*x = ConnectionStateChanged{}
-	mi := &file_lkcore_ffi_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4307,7 +4442,7 @@ func (x *ConnectionStateChanged) String() string {
 func (*ConnectionStateChanged) ProtoMessage() {}
 
 func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4320,7 +4455,7 @@ func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionStateChanged.ProtoReflect.Descriptor instead.
 func (*ConnectionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{37}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ConnectionStateChanged) GetState() ConnectionState {
@@ -4343,7 +4478,7 @@ type Reconnecting struct {
 
 func (x *Reconnecting) Reset() {
 	*x = Reconnecting{}
-	mi := &file_lkcore_ffi_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4355,7 +4490,7 @@ func (x *Reconnecting) String() string {
 func (*Reconnecting) ProtoMessage() {}
 
 func (x *Reconnecting) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4368,7 +4503,7 @@ func (x *Reconnecting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnecting.ProtoReflect.Descriptor instead.
 func (*Reconnecting) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{38}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Reconnecting) GetKind() ReconnectKind {
@@ -4396,7 +4531,7 @@ type Reconnected struct {
 
 func (x *Reconnected) Reset() {
 	*x = Reconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4408,7 +4543,7 @@ func (x *Reconnected) String() string {
 func (*Reconnected) ProtoMessage() {}
 
 func (x *Reconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4421,7 +4556,7 @@ func (x *Reconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnected.ProtoReflect.Descriptor instead.
 func (*Reconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{39}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Reconnected) GetKind() ReconnectKind {
@@ -4443,7 +4578,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4455,7 +4590,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4468,7 +4603,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{40}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Disconnected) GetReason() DisconnectReason {
@@ -4494,7 +4629,7 @@ type RoomUpdated struct {
 
 func (x *RoomUpdated) Reset() {
 	*x = RoomUpdated{}
-	mi := &file_lkcore_ffi_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4506,7 +4641,7 @@ func (x *RoomUpdated) String() string {
 func (*RoomUpdated) ProtoMessage() {}
 
 func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4519,7 +4654,7 @@ func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomUpdated.ProtoReflect.Descriptor instead.
 func (*RoomUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{41}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RoomUpdated) GetInfo() *RoomInfo {
@@ -4538,7 +4673,7 @@ type ParticipantConnected struct {
 
 func (x *ParticipantConnected) Reset() {
 	*x = ParticipantConnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4550,7 +4685,7 @@ func (x *ParticipantConnected) String() string {
 func (*ParticipantConnected) ProtoMessage() {}
 
 func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4563,7 +4698,7 @@ func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantConnected.ProtoReflect.Descriptor instead.
 func (*ParticipantConnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{42}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
@@ -4583,7 +4718,7 @@ type ParticipantDisconnected struct {
 
 func (x *ParticipantDisconnected) Reset() {
 	*x = ParticipantDisconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4595,7 +4730,7 @@ func (x *ParticipantDisconnected) String() string {
 func (*ParticipantDisconnected) ProtoMessage() {}
 
 func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4608,7 +4743,7 @@ func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantDisconnected.ProtoReflect.Descriptor instead.
 func (*ParticipantDisconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{43}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ParticipantDisconnected) GetIdentity() string {
@@ -4640,7 +4775,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_lkcore_ffi_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4652,7 +4787,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4665,7 +4800,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{44}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ParticipantUpdated) GetInfo() *ParticipantInfo {
@@ -4718,7 +4853,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_proto_msgTypes[45]
+	mi := &file_lkcore_ffi_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4730,7 +4865,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[45]
+	mi := &file_lkcore_ffi_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4743,7 +4878,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{45}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -4791,7 +4926,7 @@ type EncryptionStateChanged struct {
 
 func (x *EncryptionStateChanged) Reset() {
 	*x = EncryptionStateChanged{}
-	mi := &file_lkcore_ffi_proto_msgTypes[46]
+	mi := &file_lkcore_ffi_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4803,7 +4938,7 @@ func (x *EncryptionStateChanged) String() string {
 func (*EncryptionStateChanged) ProtoMessage() {}
 
 func (x *EncryptionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[46]
+	mi := &file_lkcore_ffi_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4816,7 +4951,7 @@ func (x *EncryptionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptionStateChanged.ProtoReflect.Descriptor instead.
 func (*EncryptionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{46}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *EncryptionStateChanged) GetParticipantIdentity() string {
@@ -4856,7 +4991,7 @@ type DataTrackInfo struct {
 
 func (x *DataTrackInfo) Reset() {
 	*x = DataTrackInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[47]
+	mi := &file_lkcore_ffi_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4868,7 +5003,7 @@ func (x *DataTrackInfo) String() string {
 func (*DataTrackInfo) ProtoMessage() {}
 
 func (x *DataTrackInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[47]
+	mi := &file_lkcore_ffi_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4881,7 +5016,7 @@ func (x *DataTrackInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackInfo.ProtoReflect.Descriptor instead.
 func (*DataTrackInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{47}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DataTrackInfo) GetSid() string {
@@ -4947,7 +5082,7 @@ type PublishDataTrackRequest struct {
 
 func (x *PublishDataTrackRequest) Reset() {
 	*x = PublishDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[48]
+	mi := &file_lkcore_ffi_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4959,7 +5094,7 @@ func (x *PublishDataTrackRequest) String() string {
 func (*PublishDataTrackRequest) ProtoMessage() {}
 
 func (x *PublishDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[48]
+	mi := &file_lkcore_ffi_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4972,7 +5107,7 @@ func (x *PublishDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{48}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PublishDataTrackRequest) GetRoomHandle() uint64 {
@@ -5026,7 +5161,7 @@ type PublishDataTrackResult struct {
 
 func (x *PublishDataTrackResult) Reset() {
 	*x = PublishDataTrackResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[49]
+	mi := &file_lkcore_ffi_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5038,7 +5173,7 @@ func (x *PublishDataTrackResult) String() string {
 func (*PublishDataTrackResult) ProtoMessage() {}
 
 func (x *PublishDataTrackResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[49]
+	mi := &file_lkcore_ffi_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5051,7 +5186,7 @@ func (x *PublishDataTrackResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataTrackResult.ProtoReflect.Descriptor instead.
 func (*PublishDataTrackResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{49}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PublishDataTrackResult) GetTrack() *OwnedLocalDataTrack {
@@ -5072,7 +5207,7 @@ type OwnedLocalDataTrack struct {
 
 func (x *OwnedLocalDataTrack) Reset() {
 	*x = OwnedLocalDataTrack{}
-	mi := &file_lkcore_ffi_proto_msgTypes[50]
+	mi := &file_lkcore_ffi_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5084,7 +5219,7 @@ func (x *OwnedLocalDataTrack) String() string {
 func (*OwnedLocalDataTrack) ProtoMessage() {}
 
 func (x *OwnedLocalDataTrack) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[50]
+	mi := &file_lkcore_ffi_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5097,7 +5232,7 @@ func (x *OwnedLocalDataTrack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedLocalDataTrack.ProtoReflect.Descriptor instead.
 func (*OwnedLocalDataTrack) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{50}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *OwnedLocalDataTrack) GetHandle() uint64 {
@@ -5125,7 +5260,7 @@ type UnpublishDataTrackRequest struct {
 
 func (x *UnpublishDataTrackRequest) Reset() {
 	*x = UnpublishDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[51]
+	mi := &file_lkcore_ffi_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5137,7 +5272,7 @@ func (x *UnpublishDataTrackRequest) String() string {
 func (*UnpublishDataTrackRequest) ProtoMessage() {}
 
 func (x *UnpublishDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[51]
+	mi := &file_lkcore_ffi_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5150,7 +5285,7 @@ func (x *UnpublishDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpublishDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*UnpublishDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{51}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *UnpublishDataTrackRequest) GetTrackHandle() uint64 {
@@ -5168,7 +5303,7 @@ type UnpublishDataTrackResponse struct {
 
 func (x *UnpublishDataTrackResponse) Reset() {
 	*x = UnpublishDataTrackResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[52]
+	mi := &file_lkcore_ffi_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5180,7 +5315,7 @@ func (x *UnpublishDataTrackResponse) String() string {
 func (*UnpublishDataTrackResponse) ProtoMessage() {}
 
 func (x *UnpublishDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[52]
+	mi := &file_lkcore_ffi_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5193,7 +5328,7 @@ func (x *UnpublishDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpublishDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*UnpublishDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{52}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{53}
 }
 
 type DataTrackIsPublishedRequest struct {
@@ -5205,7 +5340,7 @@ type DataTrackIsPublishedRequest struct {
 
 func (x *DataTrackIsPublishedRequest) Reset() {
 	*x = DataTrackIsPublishedRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[53]
+	mi := &file_lkcore_ffi_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5217,7 +5352,7 @@ func (x *DataTrackIsPublishedRequest) String() string {
 func (*DataTrackIsPublishedRequest) ProtoMessage() {}
 
 func (x *DataTrackIsPublishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[53]
+	mi := &file_lkcore_ffi_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5230,7 +5365,7 @@ func (x *DataTrackIsPublishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackIsPublishedRequest.ProtoReflect.Descriptor instead.
 func (*DataTrackIsPublishedRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{53}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DataTrackIsPublishedRequest) GetTrackHandle() uint64 {
@@ -5249,7 +5384,7 @@ type DataTrackIsPublishedResponse struct {
 
 func (x *DataTrackIsPublishedResponse) Reset() {
 	*x = DataTrackIsPublishedResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[54]
+	mi := &file_lkcore_ffi_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5261,7 +5396,7 @@ func (x *DataTrackIsPublishedResponse) String() string {
 func (*DataTrackIsPublishedResponse) ProtoMessage() {}
 
 func (x *DataTrackIsPublishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[54]
+	mi := &file_lkcore_ffi_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5274,7 +5409,7 @@ func (x *DataTrackIsPublishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackIsPublishedResponse.ProtoReflect.Descriptor instead.
 func (*DataTrackIsPublishedResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{54}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DataTrackIsPublishedResponse) GetIsPublished() bool {
@@ -5297,7 +5432,7 @@ type PushDataTrackFrameRequest struct {
 
 func (x *PushDataTrackFrameRequest) Reset() {
 	*x = PushDataTrackFrameRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[55]
+	mi := &file_lkcore_ffi_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5309,7 +5444,7 @@ func (x *PushDataTrackFrameRequest) String() string {
 func (*PushDataTrackFrameRequest) ProtoMessage() {}
 
 func (x *PushDataTrackFrameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[55]
+	mi := &file_lkcore_ffi_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5322,7 +5457,7 @@ func (x *PushDataTrackFrameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDataTrackFrameRequest.ProtoReflect.Descriptor instead.
 func (*PushDataTrackFrameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{55}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PushDataTrackFrameRequest) GetTrackHandle() uint64 {
@@ -5354,7 +5489,7 @@ type PushDataTrackFrameResponse struct {
 
 func (x *PushDataTrackFrameResponse) Reset() {
 	*x = PushDataTrackFrameResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[56]
+	mi := &file_lkcore_ffi_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5366,7 +5501,7 @@ func (x *PushDataTrackFrameResponse) String() string {
 func (*PushDataTrackFrameResponse) ProtoMessage() {}
 
 func (x *PushDataTrackFrameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[56]
+	mi := &file_lkcore_ffi_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5379,7 +5514,7 @@ func (x *PushDataTrackFrameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDataTrackFrameResponse.ProtoReflect.Descriptor instead.
 func (*PushDataTrackFrameResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{56}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{57}
 }
 
 // LocalDataTrackUnpublished: the server or a full reconnect ended a local track's publication.
@@ -5393,7 +5528,7 @@ type LocalDataTrackUnpublished struct {
 
 func (x *LocalDataTrackUnpublished) Reset() {
 	*x = LocalDataTrackUnpublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[57]
+	mi := &file_lkcore_ffi_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5405,7 +5540,7 @@ func (x *LocalDataTrackUnpublished) String() string {
 func (*LocalDataTrackUnpublished) ProtoMessage() {}
 
 func (x *LocalDataTrackUnpublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[57]
+	mi := &file_lkcore_ffi_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5418,7 +5553,7 @@ func (x *LocalDataTrackUnpublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalDataTrackUnpublished.ProtoReflect.Descriptor instead.
 func (*LocalDataTrackUnpublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{57}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *LocalDataTrackUnpublished) GetTrackHandle() uint64 {
@@ -5446,7 +5581,7 @@ type RemoteDataTrackInfo struct {
 
 func (x *RemoteDataTrackInfo) Reset() {
 	*x = RemoteDataTrackInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[58]
+	mi := &file_lkcore_ffi_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5458,7 +5593,7 @@ func (x *RemoteDataTrackInfo) String() string {
 func (*RemoteDataTrackInfo) ProtoMessage() {}
 
 func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[58]
+	mi := &file_lkcore_ffi_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5471,7 +5606,7 @@ func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackInfo.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{58}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RemoteDataTrackInfo) GetPublisherIdentity() string {
@@ -5499,7 +5634,7 @@ type RemoteDataTrackPublished struct {
 
 func (x *RemoteDataTrackPublished) Reset() {
 	*x = RemoteDataTrackPublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[59]
+	mi := &file_lkcore_ffi_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5511,7 +5646,7 @@ func (x *RemoteDataTrackPublished) String() string {
 func (*RemoteDataTrackPublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[59]
+	mi := &file_lkcore_ffi_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5524,7 +5659,7 @@ func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackPublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackPublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{59}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RemoteDataTrackPublished) GetTrack() *RemoteDataTrackInfo {
@@ -5552,7 +5687,7 @@ type RemoteDataTrackUnpublished struct {
 
 func (x *RemoteDataTrackUnpublished) Reset() {
 	*x = RemoteDataTrackUnpublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[60]
+	mi := &file_lkcore_ffi_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5564,7 +5699,7 @@ func (x *RemoteDataTrackUnpublished) String() string {
 func (*RemoteDataTrackUnpublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[60]
+	mi := &file_lkcore_ffi_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5577,7 +5712,7 @@ func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackUnpublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackUnpublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{60}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RemoteDataTrackUnpublished) GetPublisherIdentity() string {
@@ -5621,7 +5756,7 @@ type SubscribeDataTrackRequest struct {
 
 func (x *SubscribeDataTrackRequest) Reset() {
 	*x = SubscribeDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[61]
+	mi := &file_lkcore_ffi_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5633,7 +5768,7 @@ func (x *SubscribeDataTrackRequest) String() string {
 func (*SubscribeDataTrackRequest) ProtoMessage() {}
 
 func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[61]
+	mi := &file_lkcore_ffi_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5646,7 +5781,7 @@ func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{61}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SubscribeDataTrackRequest) GetRoomHandle() uint64 {
@@ -5700,7 +5835,7 @@ type SubscribeDataTrackResponse struct {
 
 func (x *SubscribeDataTrackResponse) Reset() {
 	*x = SubscribeDataTrackResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	mi := &file_lkcore_ffi_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5712,7 +5847,7 @@ func (x *SubscribeDataTrackResponse) String() string {
 func (*SubscribeDataTrackResponse) ProtoMessage() {}
 
 func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	mi := &file_lkcore_ffi_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5725,7 +5860,7 @@ func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{62}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SubscribeDataTrackResponse) GetSubscription() *OwnedDataTrackSubscription {
@@ -5745,7 +5880,7 @@ type OwnedDataTrackSubscription struct {
 
 func (x *OwnedDataTrackSubscription) Reset() {
 	*x = OwnedDataTrackSubscription{}
-	mi := &file_lkcore_ffi_proto_msgTypes[63]
+	mi := &file_lkcore_ffi_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5757,7 +5892,7 @@ func (x *OwnedDataTrackSubscription) String() string {
 func (*OwnedDataTrackSubscription) ProtoMessage() {}
 
 func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[63]
+	mi := &file_lkcore_ffi_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5770,7 +5905,7 @@ func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedDataTrackSubscription.ProtoReflect.Descriptor instead.
 func (*OwnedDataTrackSubscription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{63}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *OwnedDataTrackSubscription) GetHandle() uint64 {
@@ -5802,7 +5937,7 @@ type DataTrackFrameEvent struct {
 
 func (x *DataTrackFrameEvent) Reset() {
 	*x = DataTrackFrameEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[64]
+	mi := &file_lkcore_ffi_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5814,7 +5949,7 @@ func (x *DataTrackFrameEvent) String() string {
 func (*DataTrackFrameEvent) ProtoMessage() {}
 
 func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[64]
+	mi := &file_lkcore_ffi_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5827,7 +5962,7 @@ func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackFrameEvent.ProtoReflect.Descriptor instead.
 func (*DataTrackFrameEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{64}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *DataTrackFrameEvent) GetSubscriptionHandle() uint64 {
@@ -5873,7 +6008,7 @@ type DataTrackSubscriptionEnded struct {
 
 func (x *DataTrackSubscriptionEnded) Reset() {
 	*x = DataTrackSubscriptionEnded{}
-	mi := &file_lkcore_ffi_proto_msgTypes[65]
+	mi := &file_lkcore_ffi_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5885,7 +6020,7 @@ func (x *DataTrackSubscriptionEnded) String() string {
 func (*DataTrackSubscriptionEnded) ProtoMessage() {}
 
 func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[65]
+	mi := &file_lkcore_ffi_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5898,7 +6033,7 @@ func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackSubscriptionEnded.ProtoReflect.Descriptor instead.
 func (*DataTrackSubscriptionEnded) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{65}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *DataTrackSubscriptionEnded) GetSubscriptionHandle() uint64 {
@@ -5953,7 +6088,7 @@ type PerformRpcRequest struct {
 
 func (x *PerformRpcRequest) Reset() {
 	*x = PerformRpcRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[66]
+	mi := &file_lkcore_ffi_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5965,7 +6100,7 @@ func (x *PerformRpcRequest) String() string {
 func (*PerformRpcRequest) ProtoMessage() {}
 
 func (x *PerformRpcRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[66]
+	mi := &file_lkcore_ffi_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5978,7 +6113,7 @@ func (x *PerformRpcRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PerformRpcRequest.ProtoReflect.Descriptor instead.
 func (*PerformRpcRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{66}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *PerformRpcRequest) GetRoomHandle() uint64 {
@@ -6025,7 +6160,7 @@ type PerformRpcResult struct {
 
 func (x *PerformRpcResult) Reset() {
 	*x = PerformRpcResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[67]
+	mi := &file_lkcore_ffi_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6037,7 +6172,7 @@ func (x *PerformRpcResult) String() string {
 func (*PerformRpcResult) ProtoMessage() {}
 
 func (x *PerformRpcResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[67]
+	mi := &file_lkcore_ffi_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6050,7 +6185,7 @@ func (x *PerformRpcResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PerformRpcResult.ProtoReflect.Descriptor instead.
 func (*PerformRpcResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{67}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *PerformRpcResult) GetPayload() string {
@@ -6072,7 +6207,7 @@ type RegisterRpcMethodRequest struct {
 
 func (x *RegisterRpcMethodRequest) Reset() {
 	*x = RegisterRpcMethodRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[68]
+	mi := &file_lkcore_ffi_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6084,7 +6219,7 @@ func (x *RegisterRpcMethodRequest) String() string {
 func (*RegisterRpcMethodRequest) ProtoMessage() {}
 
 func (x *RegisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[68]
+	mi := &file_lkcore_ffi_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6097,7 +6232,7 @@ func (x *RegisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRpcMethodRequest.ProtoReflect.Descriptor instead.
 func (*RegisterRpcMethodRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{68}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RegisterRpcMethodRequest) GetRoomHandle() uint64 {
@@ -6122,7 +6257,7 @@ type RegisterRpcMethodResponse struct {
 
 func (x *RegisterRpcMethodResponse) Reset() {
 	*x = RegisterRpcMethodResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[69]
+	mi := &file_lkcore_ffi_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6134,7 +6269,7 @@ func (x *RegisterRpcMethodResponse) String() string {
 func (*RegisterRpcMethodResponse) ProtoMessage() {}
 
 func (x *RegisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[69]
+	mi := &file_lkcore_ffi_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6147,7 +6282,7 @@ func (x *RegisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRpcMethodResponse.ProtoReflect.Descriptor instead.
 func (*RegisterRpcMethodResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{69}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{70}
 }
 
 type UnregisterRpcMethodRequest struct {
@@ -6160,7 +6295,7 @@ type UnregisterRpcMethodRequest struct {
 
 func (x *UnregisterRpcMethodRequest) Reset() {
 	*x = UnregisterRpcMethodRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[70]
+	mi := &file_lkcore_ffi_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6172,7 +6307,7 @@ func (x *UnregisterRpcMethodRequest) String() string {
 func (*UnregisterRpcMethodRequest) ProtoMessage() {}
 
 func (x *UnregisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[70]
+	mi := &file_lkcore_ffi_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6185,7 +6320,7 @@ func (x *UnregisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterRpcMethodRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterRpcMethodRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{70}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *UnregisterRpcMethodRequest) GetRoomHandle() uint64 {
@@ -6210,7 +6345,7 @@ type UnregisterRpcMethodResponse struct {
 
 func (x *UnregisterRpcMethodResponse) Reset() {
 	*x = UnregisterRpcMethodResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[71]
+	mi := &file_lkcore_ffi_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6222,7 +6357,7 @@ func (x *UnregisterRpcMethodResponse) String() string {
 func (*UnregisterRpcMethodResponse) ProtoMessage() {}
 
 func (x *UnregisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[71]
+	mi := &file_lkcore_ffi_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6235,7 +6370,7 @@ func (x *UnregisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterRpcMethodResponse.ProtoReflect.Descriptor instead.
 func (*UnregisterRpcMethodResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{71}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{72}
 }
 
 // RpcInvocation asks the host to answer an incoming RPC with RespondRpcRequest before
@@ -6258,7 +6393,7 @@ type RpcInvocation struct {
 
 func (x *RpcInvocation) Reset() {
 	*x = RpcInvocation{}
-	mi := &file_lkcore_ffi_proto_msgTypes[72]
+	mi := &file_lkcore_ffi_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6270,7 +6405,7 @@ func (x *RpcInvocation) String() string {
 func (*RpcInvocation) ProtoMessage() {}
 
 func (x *RpcInvocation) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[72]
+	mi := &file_lkcore_ffi_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6283,7 +6418,7 @@ func (x *RpcInvocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RpcInvocation.ProtoReflect.Descriptor instead.
 func (*RpcInvocation) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{72}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *RpcInvocation) GetInvocationId() uint64 {
@@ -6351,7 +6486,7 @@ type RespondRpcRequest struct {
 
 func (x *RespondRpcRequest) Reset() {
 	*x = RespondRpcRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[73]
+	mi := &file_lkcore_ffi_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6363,7 +6498,7 @@ func (x *RespondRpcRequest) String() string {
 func (*RespondRpcRequest) ProtoMessage() {}
 
 func (x *RespondRpcRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[73]
+	mi := &file_lkcore_ffi_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6376,7 +6511,7 @@ func (x *RespondRpcRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondRpcRequest.ProtoReflect.Descriptor instead.
 func (*RespondRpcRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{73}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *RespondRpcRequest) GetRoomHandle() uint64 {
@@ -6442,7 +6577,7 @@ type RespondRpcResponse struct {
 
 func (x *RespondRpcResponse) Reset() {
 	*x = RespondRpcResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[74]
+	mi := &file_lkcore_ffi_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6454,7 +6589,7 @@ func (x *RespondRpcResponse) String() string {
 func (*RespondRpcResponse) ProtoMessage() {}
 
 func (x *RespondRpcResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[74]
+	mi := &file_lkcore_ffi_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6467,7 +6602,7 @@ func (x *RespondRpcResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondRpcResponse.ProtoReflect.Descriptor instead.
 func (*RespondRpcResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{74}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{75}
 }
 
 // StreamOptions are common to text and byte streams.
@@ -6487,7 +6622,7 @@ type StreamOptions struct {
 
 func (x *StreamOptions) Reset() {
 	*x = StreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[75]
+	mi := &file_lkcore_ffi_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6499,7 +6634,7 @@ func (x *StreamOptions) String() string {
 func (*StreamOptions) ProtoMessage() {}
 
 func (x *StreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[75]
+	mi := &file_lkcore_ffi_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6512,7 +6647,7 @@ func (x *StreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOptions.ProtoReflect.Descriptor instead.
 func (*StreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{75}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *StreamOptions) GetTopic() string {
@@ -6565,7 +6700,7 @@ type TextStreamOptions struct {
 
 func (x *TextStreamOptions) Reset() {
 	*x = TextStreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[76]
+	mi := &file_lkcore_ffi_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6577,7 +6712,7 @@ func (x *TextStreamOptions) String() string {
 func (*TextStreamOptions) ProtoMessage() {}
 
 func (x *TextStreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[76]
+	mi := &file_lkcore_ffi_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6590,7 +6725,7 @@ func (x *TextStreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextStreamOptions.ProtoReflect.Descriptor instead.
 func (*TextStreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{76}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *TextStreamOptions) GetCommon() *StreamOptions {
@@ -6647,7 +6782,7 @@ type ByteStreamOptions struct {
 
 func (x *ByteStreamOptions) Reset() {
 	*x = ByteStreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[77]
+	mi := &file_lkcore_ffi_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6659,7 +6794,7 @@ func (x *ByteStreamOptions) String() string {
 func (*ByteStreamOptions) ProtoMessage() {}
 
 func (x *ByteStreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[77]
+	mi := &file_lkcore_ffi_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6672,7 +6807,7 @@ func (x *ByteStreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ByteStreamOptions.ProtoReflect.Descriptor instead.
 func (*ByteStreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{77}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ByteStreamOptions) GetCommon() *StreamOptions {
@@ -6715,7 +6850,7 @@ type TextStreamInfo struct {
 
 func (x *TextStreamInfo) Reset() {
 	*x = TextStreamInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[78]
+	mi := &file_lkcore_ffi_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6727,7 +6862,7 @@ func (x *TextStreamInfo) String() string {
 func (*TextStreamInfo) ProtoMessage() {}
 
 func (x *TextStreamInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[78]
+	mi := &file_lkcore_ffi_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6740,7 +6875,7 @@ func (x *TextStreamInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextStreamInfo.ProtoReflect.Descriptor instead.
 func (*TextStreamInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{78}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *TextStreamInfo) GetStreamId() string {
@@ -6836,7 +6971,7 @@ type ByteStreamInfo struct {
 
 func (x *ByteStreamInfo) Reset() {
 	*x = ByteStreamInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[79]
+	mi := &file_lkcore_ffi_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6848,7 +6983,7 @@ func (x *ByteStreamInfo) String() string {
 func (*ByteStreamInfo) ProtoMessage() {}
 
 func (x *ByteStreamInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[79]
+	mi := &file_lkcore_ffi_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6861,7 +6996,7 @@ func (x *ByteStreamInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ByteStreamInfo.ProtoReflect.Descriptor instead.
 func (*ByteStreamInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{79}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ByteStreamInfo) GetStreamId() string {
@@ -6932,7 +7067,7 @@ type SendTextRequest struct {
 
 func (x *SendTextRequest) Reset() {
 	*x = SendTextRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[80]
+	mi := &file_lkcore_ffi_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6944,7 +7079,7 @@ func (x *SendTextRequest) String() string {
 func (*SendTextRequest) ProtoMessage() {}
 
 func (x *SendTextRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[80]
+	mi := &file_lkcore_ffi_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6957,7 +7092,7 @@ func (x *SendTextRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTextRequest.ProtoReflect.Descriptor instead.
 func (*SendTextRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{80}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SendTextRequest) GetRoomHandle() uint64 {
@@ -6993,7 +7128,7 @@ type SendBytesRequest struct {
 
 func (x *SendBytesRequest) Reset() {
 	*x = SendBytesRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[81]
+	mi := &file_lkcore_ffi_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7005,7 +7140,7 @@ func (x *SendBytesRequest) String() string {
 func (*SendBytesRequest) ProtoMessage() {}
 
 func (x *SendBytesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[81]
+	mi := &file_lkcore_ffi_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7018,7 +7153,7 @@ func (x *SendBytesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendBytesRequest.ProtoReflect.Descriptor instead.
 func (*SendBytesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{81}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SendBytesRequest) GetRoomHandle() uint64 {
@@ -7055,7 +7190,7 @@ type SendFileRequest struct {
 
 func (x *SendFileRequest) Reset() {
 	*x = SendFileRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[82]
+	mi := &file_lkcore_ffi_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7067,7 +7202,7 @@ func (x *SendFileRequest) String() string {
 func (*SendFileRequest) ProtoMessage() {}
 
 func (x *SendFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[82]
+	mi := &file_lkcore_ffi_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7080,7 +7215,7 @@ func (x *SendFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendFileRequest.ProtoReflect.Descriptor instead.
 func (*SendFileRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{82}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SendFileRequest) GetRoomHandle() uint64 {
@@ -7115,7 +7250,7 @@ type OpenTextWriterRequest struct {
 
 func (x *OpenTextWriterRequest) Reset() {
 	*x = OpenTextWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[83]
+	mi := &file_lkcore_ffi_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7127,7 +7262,7 @@ func (x *OpenTextWriterRequest) String() string {
 func (*OpenTextWriterRequest) ProtoMessage() {}
 
 func (x *OpenTextWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[83]
+	mi := &file_lkcore_ffi_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7140,7 +7275,7 @@ func (x *OpenTextWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenTextWriterRequest.ProtoReflect.Descriptor instead.
 func (*OpenTextWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{83}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *OpenTextWriterRequest) GetRoomHandle() uint64 {
@@ -7168,7 +7303,7 @@ type OpenByteWriterRequest struct {
 
 func (x *OpenByteWriterRequest) Reset() {
 	*x = OpenByteWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[84]
+	mi := &file_lkcore_ffi_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7180,7 +7315,7 @@ func (x *OpenByteWriterRequest) String() string {
 func (*OpenByteWriterRequest) ProtoMessage() {}
 
 func (x *OpenByteWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[84]
+	mi := &file_lkcore_ffi_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7193,7 +7328,7 @@ func (x *OpenByteWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenByteWriterRequest.ProtoReflect.Descriptor instead.
 func (*OpenByteWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{84}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *OpenByteWriterRequest) GetRoomHandle() uint64 {
@@ -7226,7 +7361,7 @@ type OwnedStreamWriter struct {
 
 func (x *OwnedStreamWriter) Reset() {
 	*x = OwnedStreamWriter{}
-	mi := &file_lkcore_ffi_proto_msgTypes[85]
+	mi := &file_lkcore_ffi_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7238,7 +7373,7 @@ func (x *OwnedStreamWriter) String() string {
 func (*OwnedStreamWriter) ProtoMessage() {}
 
 func (x *OwnedStreamWriter) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[85]
+	mi := &file_lkcore_ffi_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7251,7 +7386,7 @@ func (x *OwnedStreamWriter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedStreamWriter.ProtoReflect.Descriptor instead.
 func (*OwnedStreamWriter) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{85}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *OwnedStreamWriter) GetHandle() uint64 {
@@ -7319,7 +7454,7 @@ type WriteStreamRequest struct {
 
 func (x *WriteStreamRequest) Reset() {
 	*x = WriteStreamRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[86]
+	mi := &file_lkcore_ffi_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7331,7 +7466,7 @@ func (x *WriteStreamRequest) String() string {
 func (*WriteStreamRequest) ProtoMessage() {}
 
 func (x *WriteStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[86]
+	mi := &file_lkcore_ffi_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7344,7 +7479,7 @@ func (x *WriteStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteStreamRequest.ProtoReflect.Descriptor instead.
 func (*WriteStreamRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{86}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *WriteStreamRequest) GetWriterHandle() uint64 {
@@ -7410,7 +7545,7 @@ type CloseStreamWriterRequest struct {
 
 func (x *CloseStreamWriterRequest) Reset() {
 	*x = CloseStreamWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[87]
+	mi := &file_lkcore_ffi_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7422,7 +7557,7 @@ func (x *CloseStreamWriterRequest) String() string {
 func (*CloseStreamWriterRequest) ProtoMessage() {}
 
 func (x *CloseStreamWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[87]
+	mi := &file_lkcore_ffi_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7435,7 +7570,7 @@ func (x *CloseStreamWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStreamWriterRequest.ProtoReflect.Descriptor instead.
 func (*CloseStreamWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{87}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *CloseStreamWriterRequest) GetWriterHandle() uint64 {
@@ -7477,7 +7612,7 @@ type RegisterStreamHandlerRequest struct {
 
 func (x *RegisterStreamHandlerRequest) Reset() {
 	*x = RegisterStreamHandlerRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[88]
+	mi := &file_lkcore_ffi_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7489,7 +7624,7 @@ func (x *RegisterStreamHandlerRequest) String() string {
 func (*RegisterStreamHandlerRequest) ProtoMessage() {}
 
 func (x *RegisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[88]
+	mi := &file_lkcore_ffi_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7502,7 +7637,7 @@ func (x *RegisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamHandlerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterStreamHandlerRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{88}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *RegisterStreamHandlerRequest) GetRoomHandle() uint64 {
@@ -7548,7 +7683,7 @@ type RegisterStreamHandlerResponse struct {
 
 func (x *RegisterStreamHandlerResponse) Reset() {
 	*x = RegisterStreamHandlerResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[89]
+	mi := &file_lkcore_ffi_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7560,7 +7695,7 @@ func (x *RegisterStreamHandlerResponse) String() string {
 func (*RegisterStreamHandlerResponse) ProtoMessage() {}
 
 func (x *RegisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[89]
+	mi := &file_lkcore_ffi_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7573,7 +7708,7 @@ func (x *RegisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamHandlerResponse.ProtoReflect.Descriptor instead.
 func (*RegisterStreamHandlerResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{89}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{90}
 }
 
 type UnregisterStreamHandlerRequest struct {
@@ -7587,7 +7722,7 @@ type UnregisterStreamHandlerRequest struct {
 
 func (x *UnregisterStreamHandlerRequest) Reset() {
 	*x = UnregisterStreamHandlerRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[90]
+	mi := &file_lkcore_ffi_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7599,7 +7734,7 @@ func (x *UnregisterStreamHandlerRequest) String() string {
 func (*UnregisterStreamHandlerRequest) ProtoMessage() {}
 
 func (x *UnregisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[90]
+	mi := &file_lkcore_ffi_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7612,7 +7747,7 @@ func (x *UnregisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterStreamHandlerRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterStreamHandlerRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{90}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *UnregisterStreamHandlerRequest) GetRoomHandle() uint64 {
@@ -7644,7 +7779,7 @@ type UnregisterStreamHandlerResponse struct {
 
 func (x *UnregisterStreamHandlerResponse) Reset() {
 	*x = UnregisterStreamHandlerResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[91]
+	mi := &file_lkcore_ffi_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7656,7 +7791,7 @@ func (x *UnregisterStreamHandlerResponse) String() string {
 func (*UnregisterStreamHandlerResponse) ProtoMessage() {}
 
 func (x *UnregisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[91]
+	mi := &file_lkcore_ffi_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7669,7 +7804,7 @@ func (x *UnregisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterStreamHandlerResponse.ProtoReflect.Descriptor instead.
 func (*UnregisterStreamHandlerResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{91}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{92}
 }
 
 // StreamOpened hands an incoming stream's reader to the host. Dropping the reader before the
@@ -7685,7 +7820,7 @@ type StreamOpened struct {
 
 func (x *StreamOpened) Reset() {
 	*x = StreamOpened{}
-	mi := &file_lkcore_ffi_proto_msgTypes[92]
+	mi := &file_lkcore_ffi_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7697,7 +7832,7 @@ func (x *StreamOpened) String() string {
 func (*StreamOpened) ProtoMessage() {}
 
 func (x *StreamOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[92]
+	mi := &file_lkcore_ffi_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7710,7 +7845,7 @@ func (x *StreamOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOpened.ProtoReflect.Descriptor instead.
 func (*StreamOpened) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{92}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *StreamOpened) GetParticipantIdentity() string {
@@ -7741,7 +7876,7 @@ type OwnedStreamReader struct {
 
 func (x *OwnedStreamReader) Reset() {
 	*x = OwnedStreamReader{}
-	mi := &file_lkcore_ffi_proto_msgTypes[93]
+	mi := &file_lkcore_ffi_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7753,7 +7888,7 @@ func (x *OwnedStreamReader) String() string {
 func (*OwnedStreamReader) ProtoMessage() {}
 
 func (x *OwnedStreamReader) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[93]
+	mi := &file_lkcore_ffi_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7766,7 +7901,7 @@ func (x *OwnedStreamReader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedStreamReader.ProtoReflect.Descriptor instead.
 func (*OwnedStreamReader) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{93}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *OwnedStreamReader) GetHandle() uint64 {
@@ -7833,7 +7968,7 @@ type StreamChunkEvent struct {
 
 func (x *StreamChunkEvent) Reset() {
 	*x = StreamChunkEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[94]
+	mi := &file_lkcore_ffi_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7845,7 +7980,7 @@ func (x *StreamChunkEvent) String() string {
 func (*StreamChunkEvent) ProtoMessage() {}
 
 func (x *StreamChunkEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[94]
+	mi := &file_lkcore_ffi_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7858,7 +7993,7 @@ func (x *StreamChunkEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamChunkEvent.ProtoReflect.Descriptor instead.
 func (*StreamChunkEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{94}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *StreamChunkEvent) GetReaderHandle() uint64 {
@@ -7922,7 +8057,7 @@ type StreamEndedEvent struct {
 
 func (x *StreamEndedEvent) Reset() {
 	*x = StreamEndedEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[95]
+	mi := &file_lkcore_ffi_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7934,7 +8069,7 @@ func (x *StreamEndedEvent) String() string {
 func (*StreamEndedEvent) ProtoMessage() {}
 
 func (x *StreamEndedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[95]
+	mi := &file_lkcore_ffi_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7947,7 +8082,7 @@ func (x *StreamEndedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEndedEvent.ProtoReflect.Descriptor instead.
 func (*StreamEndedEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{95}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *StreamEndedEvent) GetReaderHandle() uint64 {
@@ -8126,7 +8261,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x11CreateRoomRequest\x124\n" +
 	"\aoptions\x18\x01 \x01(\v2\x1a.lkcore.ffi.v1.RoomOptionsR\aoptions\"B\n" +
 	"\x12CreateRoomResponse\x12,\n" +
-	"\x04room\x18\x01 \x01(\v2\x18.lkcore.ffi.v1.OwnedRoomR\x04room\"\x94\x03\n" +
+	"\x04room\x18\x01 \x01(\v2\x18.lkcore.ffi.v1.OwnedRoomR\x04room\"\xa4\x04\n" +
 	"\vRoomOptions\x12%\n" +
 	"\x0eauto_subscribe\x18\x01 \x01(\bR\rautoSubscribe\x12.\n" +
 	"\x04e2ee\x18\x02 \x01(\v2\x1a.lkcore.ffi.v1.E2eeOptionsR\x04e2ee\x12,\n" +
@@ -8135,7 +8270,17 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x16max_reconnect_attempts\x18\x05 \x01(\x05R\x14maxReconnectAttempts\x125\n" +
 	"\x17rpc_response_timeout_ms\x18\x06 \x01(\rR\x14rpcResponseTimeoutMs\x123\n" +
 	"\x16data_track_buffer_size\x18\a \x01(\rR\x13dataTrackBufferSize\x129\n" +
-	"\x19max_incoming_stream_bytes\x18\b \x01(\x04R\x16maxIncomingStreamBytes\"\xd0\x01\n" +
+	"\x19max_incoming_stream_bytes\x18\b \x01(\x04R\x16maxIncomingStreamBytes\x12S\n" +
+	"\x14ice_transport_policy\x18\t \x01(\x0e2!.lkcore.ffi.v1.IceTransportPolicyR\x12iceTransportPolicy\x129\n" +
+	"\vice_servers\x18\n" +
+	" \x03(\v2\x18.lkcore.ffi.v1.IceServerR\n" +
+	"iceServers\"[\n" +
+	"\tIceServer\x12\x12\n" +
+	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x03 \x01(\tR\n" +
+	"credential\"\xd0\x01\n" +
 	"\vE2eeOptions\x12\x1d\n" +
 	"\n" +
 	"shared_key\x18\x01 \x01(\fR\tsharedKey\x12!\n" +
@@ -8571,7 +8716,10 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\fDeliveryMode\x12\x18\n" +
 	"\x14DELIVERY_MODE_EVENTS\x10\x00\x12\x19\n" +
 	"\x15DELIVERY_MODE_CREDITS\x10\x01\x12\x16\n" +
-	"\x12DELIVERY_MODE_PULL\x10\x02*\x98\x01\n" +
+	"\x12DELIVERY_MODE_PULL\x10\x02*R\n" +
+	"\x12IceTransportPolicy\x12\x1c\n" +
+	"\x18ICE_TRANSPORT_POLICY_ALL\x10\x00\x12\x1e\n" +
+	"\x1aICE_TRANSPORT_POLICY_RELAY\x10\x01*\x98\x01\n" +
 	"\x0fConnectionState\x12!\n" +
 	"\x1dCONNECTION_STATE_DISCONNECTED\x10\x00\x12\x1f\n" +
 	"\x1bCONNECTION_STATE_CONNECTING\x10\x01\x12\x1e\n" +
@@ -8638,277 +8786,281 @@ func file_lkcore_ffi_proto_rawDescGZIP() []byte {
 	return file_lkcore_ffi_proto_rawDescData
 }
 
-var file_lkcore_ffi_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 104)
+var file_lkcore_ffi_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
+var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
 var file_lkcore_ffi_proto_goTypes = []any{
 	(ErrorCode)(0),                          // 0: lkcore.ffi.v1.ErrorCode
 	(LogLevel)(0),                           // 1: lkcore.ffi.v1.LogLevel
 	(DeliveryMode)(0),                       // 2: lkcore.ffi.v1.DeliveryMode
-	(ConnectionState)(0),                    // 3: lkcore.ffi.v1.ConnectionState
-	(ParticipantKind)(0),                    // 4: lkcore.ffi.v1.ParticipantKind
-	(DisconnectReason)(0),                   // 5: lkcore.ffi.v1.DisconnectReason
-	(ReconnectKind)(0),                      // 6: lkcore.ffi.v1.ReconnectKind
-	(EncryptionState)(0),                    // 7: lkcore.ffi.v1.EncryptionState
-	(SubscriptionEndReason)(0),              // 8: lkcore.ffi.v1.SubscriptionEndReason
-	(StreamKind)(0),                         // 9: lkcore.ffi.v1.StreamKind
-	(TextStreamOptions_OperationType)(0),    // 10: lkcore.ffi.v1.TextStreamOptions.OperationType
-	(*Request)(nil),                         // 11: lkcore.ffi.v1.Request
-	(*Response)(nil),                        // 12: lkcore.ffi.v1.Response
-	(*Event)(nil),                           // 13: lkcore.ffi.v1.Event
-	(*Completion)(nil),                      // 14: lkcore.ffi.v1.Completion
-	(*Error)(nil),                           // 15: lkcore.ffi.v1.Error
-	(*RpcError)(nil),                        // 16: lkcore.ffi.v1.RpcError
-	(*EchoRequest)(nil),                     // 17: lkcore.ffi.v1.EchoRequest
-	(*EchoResponse)(nil),                    // 18: lkcore.ffi.v1.EchoResponse
-	(*CancelRequest)(nil),                   // 19: lkcore.ffi.v1.CancelRequest
-	(*CancelResponse)(nil),                  // 20: lkcore.ffi.v1.CancelResponse
-	(*SetLogLevelRequest)(nil),              // 21: lkcore.ffi.v1.SetLogLevelRequest
-	(*SetLogLevelResponse)(nil),             // 22: lkcore.ffi.v1.SetLogLevelResponse
-	(*GetVersionRequest)(nil),               // 23: lkcore.ffi.v1.GetVersionRequest
-	(*GetVersionResponse)(nil),              // 24: lkcore.ffi.v1.GetVersionResponse
-	(*GrantCreditsRequest)(nil),             // 25: lkcore.ffi.v1.GrantCreditsRequest
-	(*GrantCreditsResponse)(nil),            // 26: lkcore.ffi.v1.GrantCreditsResponse
-	(*LogRecord)(nil),                       // 27: lkcore.ffi.v1.LogRecord
-	(*CreateRoomRequest)(nil),               // 28: lkcore.ffi.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),              // 29: lkcore.ffi.v1.CreateRoomResponse
-	(*RoomOptions)(nil),                     // 30: lkcore.ffi.v1.RoomOptions
-	(*E2EeOptions)(nil),                     // 31: lkcore.ffi.v1.E2eeOptions
-	(*SetSharedKeyRequest)(nil),             // 32: lkcore.ffi.v1.SetSharedKeyRequest
-	(*SetSharedKeyResponse)(nil),            // 33: lkcore.ffi.v1.SetSharedKeyResponse
-	(*OwnedRoom)(nil),                       // 34: lkcore.ffi.v1.OwnedRoom
-	(*RoomInfo)(nil),                        // 35: lkcore.ffi.v1.RoomInfo
-	(*ConnectRequest)(nil),                  // 36: lkcore.ffi.v1.ConnectRequest
-	(*ConnectResult)(nil),                   // 37: lkcore.ffi.v1.ConnectResult
-	(*DisconnectRequest)(nil),               // 38: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),          // 39: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*GetRoomSnapshotResponse)(nil),         // 40: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*ParticipantInfo)(nil),                 // 41: lkcore.ffi.v1.ParticipantInfo
-	(*ParticipantPermission)(nil),           // 42: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),              // 43: lkcore.ffi.v1.PublishDataRequest
-	(*SetLocalMetadataRequest)(nil),         // 44: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),             // 45: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),       // 46: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                       // 47: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),          // 48: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),                    // 49: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                     // 50: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),                    // 51: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                     // 52: lkcore.ffi.v1.RoomUpdated
-	(*ParticipantConnected)(nil),            // 53: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),         // 54: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),              // 55: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),              // 56: lkcore.ffi.v1.DataPacketReceived
-	(*EncryptionStateChanged)(nil),          // 57: lkcore.ffi.v1.EncryptionStateChanged
-	(*DataTrackInfo)(nil),                   // 58: lkcore.ffi.v1.DataTrackInfo
-	(*PublishDataTrackRequest)(nil),         // 59: lkcore.ffi.v1.PublishDataTrackRequest
-	(*PublishDataTrackResult)(nil),          // 60: lkcore.ffi.v1.PublishDataTrackResult
-	(*OwnedLocalDataTrack)(nil),             // 61: lkcore.ffi.v1.OwnedLocalDataTrack
-	(*UnpublishDataTrackRequest)(nil),       // 62: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*UnpublishDataTrackResponse)(nil),      // 63: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedRequest)(nil),     // 64: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*DataTrackIsPublishedResponse)(nil),    // 65: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameRequest)(nil),       // 66: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*PushDataTrackFrameResponse)(nil),      // 67: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*LocalDataTrackUnpublished)(nil),       // 68: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackInfo)(nil),             // 69: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*RemoteDataTrackPublished)(nil),        // 70: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),      // 71: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*SubscribeDataTrackRequest)(nil),       // 72: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*SubscribeDataTrackResponse)(nil),      // 73: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*OwnedDataTrackSubscription)(nil),      // 74: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*DataTrackFrameEvent)(nil),             // 75: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),      // 76: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*PerformRpcRequest)(nil),               // 77: lkcore.ffi.v1.PerformRpcRequest
-	(*PerformRpcResult)(nil),                // 78: lkcore.ffi.v1.PerformRpcResult
-	(*RegisterRpcMethodRequest)(nil),        // 79: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*RegisterRpcMethodResponse)(nil),       // 80: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodRequest)(nil),      // 81: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*UnregisterRpcMethodResponse)(nil),     // 82: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RpcInvocation)(nil),                   // 83: lkcore.ffi.v1.RpcInvocation
-	(*RespondRpcRequest)(nil),               // 84: lkcore.ffi.v1.RespondRpcRequest
-	(*RespondRpcResponse)(nil),              // 85: lkcore.ffi.v1.RespondRpcResponse
-	(*StreamOptions)(nil),                   // 86: lkcore.ffi.v1.StreamOptions
-	(*TextStreamOptions)(nil),               // 87: lkcore.ffi.v1.TextStreamOptions
-	(*ByteStreamOptions)(nil),               // 88: lkcore.ffi.v1.ByteStreamOptions
-	(*TextStreamInfo)(nil),                  // 89: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                  // 90: lkcore.ffi.v1.ByteStreamInfo
-	(*SendTextRequest)(nil),                 // 91: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                // 92: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                 // 93: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),           // 94: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),           // 95: lkcore.ffi.v1.OpenByteWriterRequest
-	(*OwnedStreamWriter)(nil),               // 96: lkcore.ffi.v1.OwnedStreamWriter
-	(*WriteStreamRequest)(nil),              // 97: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),        // 98: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),    // 99: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*RegisterStreamHandlerResponse)(nil),   // 100: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerRequest)(nil),  // 101: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*UnregisterStreamHandlerResponse)(nil), // 102: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*StreamOpened)(nil),                    // 103: lkcore.ffi.v1.StreamOpened
-	(*OwnedStreamReader)(nil),               // 104: lkcore.ffi.v1.OwnedStreamReader
-	(*StreamChunkEvent)(nil),                // 105: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                // 106: lkcore.ffi.v1.StreamEndedEvent
-	nil,                                     // 107: lkcore.ffi.v1.LogRecord.AttributesEntry
-	nil,                                     // 108: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                     // 109: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	nil,                                     // 110: lkcore.ffi.v1.StreamOptions.AttributesEntry
-	nil,                                     // 111: lkcore.ffi.v1.TextStreamInfo.AttributesEntry
-	nil,                                     // 112: lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
-	nil,                                     // 113: lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
-	nil,                                     // 114: lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
+	(IceTransportPolicy)(0),                 // 3: lkcore.ffi.v1.IceTransportPolicy
+	(ConnectionState)(0),                    // 4: lkcore.ffi.v1.ConnectionState
+	(ParticipantKind)(0),                    // 5: lkcore.ffi.v1.ParticipantKind
+	(DisconnectReason)(0),                   // 6: lkcore.ffi.v1.DisconnectReason
+	(ReconnectKind)(0),                      // 7: lkcore.ffi.v1.ReconnectKind
+	(EncryptionState)(0),                    // 8: lkcore.ffi.v1.EncryptionState
+	(SubscriptionEndReason)(0),              // 9: lkcore.ffi.v1.SubscriptionEndReason
+	(StreamKind)(0),                         // 10: lkcore.ffi.v1.StreamKind
+	(TextStreamOptions_OperationType)(0),    // 11: lkcore.ffi.v1.TextStreamOptions.OperationType
+	(*Request)(nil),                         // 12: lkcore.ffi.v1.Request
+	(*Response)(nil),                        // 13: lkcore.ffi.v1.Response
+	(*Event)(nil),                           // 14: lkcore.ffi.v1.Event
+	(*Completion)(nil),                      // 15: lkcore.ffi.v1.Completion
+	(*Error)(nil),                           // 16: lkcore.ffi.v1.Error
+	(*RpcError)(nil),                        // 17: lkcore.ffi.v1.RpcError
+	(*EchoRequest)(nil),                     // 18: lkcore.ffi.v1.EchoRequest
+	(*EchoResponse)(nil),                    // 19: lkcore.ffi.v1.EchoResponse
+	(*CancelRequest)(nil),                   // 20: lkcore.ffi.v1.CancelRequest
+	(*CancelResponse)(nil),                  // 21: lkcore.ffi.v1.CancelResponse
+	(*SetLogLevelRequest)(nil),              // 22: lkcore.ffi.v1.SetLogLevelRequest
+	(*SetLogLevelResponse)(nil),             // 23: lkcore.ffi.v1.SetLogLevelResponse
+	(*GetVersionRequest)(nil),               // 24: lkcore.ffi.v1.GetVersionRequest
+	(*GetVersionResponse)(nil),              // 25: lkcore.ffi.v1.GetVersionResponse
+	(*GrantCreditsRequest)(nil),             // 26: lkcore.ffi.v1.GrantCreditsRequest
+	(*GrantCreditsResponse)(nil),            // 27: lkcore.ffi.v1.GrantCreditsResponse
+	(*LogRecord)(nil),                       // 28: lkcore.ffi.v1.LogRecord
+	(*CreateRoomRequest)(nil),               // 29: lkcore.ffi.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),              // 30: lkcore.ffi.v1.CreateRoomResponse
+	(*RoomOptions)(nil),                     // 31: lkcore.ffi.v1.RoomOptions
+	(*IceServer)(nil),                       // 32: lkcore.ffi.v1.IceServer
+	(*E2EeOptions)(nil),                     // 33: lkcore.ffi.v1.E2eeOptions
+	(*SetSharedKeyRequest)(nil),             // 34: lkcore.ffi.v1.SetSharedKeyRequest
+	(*SetSharedKeyResponse)(nil),            // 35: lkcore.ffi.v1.SetSharedKeyResponse
+	(*OwnedRoom)(nil),                       // 36: lkcore.ffi.v1.OwnedRoom
+	(*RoomInfo)(nil),                        // 37: lkcore.ffi.v1.RoomInfo
+	(*ConnectRequest)(nil),                  // 38: lkcore.ffi.v1.ConnectRequest
+	(*ConnectResult)(nil),                   // 39: lkcore.ffi.v1.ConnectResult
+	(*DisconnectRequest)(nil),               // 40: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),          // 41: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*GetRoomSnapshotResponse)(nil),         // 42: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*ParticipantInfo)(nil),                 // 43: lkcore.ffi.v1.ParticipantInfo
+	(*ParticipantPermission)(nil),           // 44: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),              // 45: lkcore.ffi.v1.PublishDataRequest
+	(*SetLocalMetadataRequest)(nil),         // 46: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),             // 47: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),       // 48: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                       // 49: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),          // 50: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),                    // 51: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                     // 52: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),                    // 53: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                     // 54: lkcore.ffi.v1.RoomUpdated
+	(*ParticipantConnected)(nil),            // 55: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),         // 56: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),              // 57: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),              // 58: lkcore.ffi.v1.DataPacketReceived
+	(*EncryptionStateChanged)(nil),          // 59: lkcore.ffi.v1.EncryptionStateChanged
+	(*DataTrackInfo)(nil),                   // 60: lkcore.ffi.v1.DataTrackInfo
+	(*PublishDataTrackRequest)(nil),         // 61: lkcore.ffi.v1.PublishDataTrackRequest
+	(*PublishDataTrackResult)(nil),          // 62: lkcore.ffi.v1.PublishDataTrackResult
+	(*OwnedLocalDataTrack)(nil),             // 63: lkcore.ffi.v1.OwnedLocalDataTrack
+	(*UnpublishDataTrackRequest)(nil),       // 64: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*UnpublishDataTrackResponse)(nil),      // 65: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedRequest)(nil),     // 66: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*DataTrackIsPublishedResponse)(nil),    // 67: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameRequest)(nil),       // 68: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*PushDataTrackFrameResponse)(nil),      // 69: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*LocalDataTrackUnpublished)(nil),       // 70: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackInfo)(nil),             // 71: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*RemoteDataTrackPublished)(nil),        // 72: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),      // 73: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*SubscribeDataTrackRequest)(nil),       // 74: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*SubscribeDataTrackResponse)(nil),      // 75: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*OwnedDataTrackSubscription)(nil),      // 76: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*DataTrackFrameEvent)(nil),             // 77: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),      // 78: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*PerformRpcRequest)(nil),               // 79: lkcore.ffi.v1.PerformRpcRequest
+	(*PerformRpcResult)(nil),                // 80: lkcore.ffi.v1.PerformRpcResult
+	(*RegisterRpcMethodRequest)(nil),        // 81: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*RegisterRpcMethodResponse)(nil),       // 82: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodRequest)(nil),      // 83: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*UnregisterRpcMethodResponse)(nil),     // 84: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RpcInvocation)(nil),                   // 85: lkcore.ffi.v1.RpcInvocation
+	(*RespondRpcRequest)(nil),               // 86: lkcore.ffi.v1.RespondRpcRequest
+	(*RespondRpcResponse)(nil),              // 87: lkcore.ffi.v1.RespondRpcResponse
+	(*StreamOptions)(nil),                   // 88: lkcore.ffi.v1.StreamOptions
+	(*TextStreamOptions)(nil),               // 89: lkcore.ffi.v1.TextStreamOptions
+	(*ByteStreamOptions)(nil),               // 90: lkcore.ffi.v1.ByteStreamOptions
+	(*TextStreamInfo)(nil),                  // 91: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                  // 92: lkcore.ffi.v1.ByteStreamInfo
+	(*SendTextRequest)(nil),                 // 93: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                // 94: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                 // 95: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),           // 96: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),           // 97: lkcore.ffi.v1.OpenByteWriterRequest
+	(*OwnedStreamWriter)(nil),               // 98: lkcore.ffi.v1.OwnedStreamWriter
+	(*WriteStreamRequest)(nil),              // 99: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),        // 100: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),    // 101: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*RegisterStreamHandlerResponse)(nil),   // 102: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerRequest)(nil),  // 103: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*UnregisterStreamHandlerResponse)(nil), // 104: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*StreamOpened)(nil),                    // 105: lkcore.ffi.v1.StreamOpened
+	(*OwnedStreamReader)(nil),               // 106: lkcore.ffi.v1.OwnedStreamReader
+	(*StreamChunkEvent)(nil),                // 107: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                // 108: lkcore.ffi.v1.StreamEndedEvent
+	nil,                                     // 109: lkcore.ffi.v1.LogRecord.AttributesEntry
+	nil,                                     // 110: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                     // 111: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	nil,                                     // 112: lkcore.ffi.v1.StreamOptions.AttributesEntry
+	nil,                                     // 113: lkcore.ffi.v1.TextStreamInfo.AttributesEntry
+	nil,                                     // 114: lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
+	nil,                                     // 115: lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
+	nil,                                     // 116: lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
-	17,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
-	19,  // 1: lkcore.ffi.v1.Request.cancel:type_name -> lkcore.ffi.v1.CancelRequest
-	21,  // 2: lkcore.ffi.v1.Request.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelRequest
-	23,  // 3: lkcore.ffi.v1.Request.get_version:type_name -> lkcore.ffi.v1.GetVersionRequest
-	25,  // 4: lkcore.ffi.v1.Request.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsRequest
-	28,  // 5: lkcore.ffi.v1.Request.create_room:type_name -> lkcore.ffi.v1.CreateRoomRequest
-	36,  // 6: lkcore.ffi.v1.Request.connect:type_name -> lkcore.ffi.v1.ConnectRequest
-	38,  // 7: lkcore.ffi.v1.Request.disconnect:type_name -> lkcore.ffi.v1.DisconnectRequest
-	39,  // 8: lkcore.ffi.v1.Request.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotRequest
-	43,  // 9: lkcore.ffi.v1.Request.publish_data:type_name -> lkcore.ffi.v1.PublishDataRequest
-	44,  // 10: lkcore.ffi.v1.Request.set_local_metadata:type_name -> lkcore.ffi.v1.SetLocalMetadataRequest
-	45,  // 11: lkcore.ffi.v1.Request.set_local_name:type_name -> lkcore.ffi.v1.SetLocalNameRequest
-	46,  // 12: lkcore.ffi.v1.Request.set_local_attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest
-	32,  // 13: lkcore.ffi.v1.Request.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyRequest
-	59,  // 14: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
-	62,  // 15: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
-	64,  // 16: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
-	66,  // 17: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	72,  // 18: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
-	77,  // 19: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	79,  // 20: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	81,  // 21: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	84,  // 22: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	91,  // 23: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	92,  // 24: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	93,  // 25: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	94,  // 26: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	95,  // 27: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	97,  // 28: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	98,  // 29: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	99,  // 30: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	101, // 31: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	15,  // 32: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	18,  // 33: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	20,  // 34: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	22,  // 35: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	24,  // 36: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	26,  // 37: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	29,  // 38: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	40,  // 39: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	33,  // 40: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	63,  // 41: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	65,  // 42: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	67,  // 43: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	73,  // 44: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	80,  // 45: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	82,  // 46: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	85,  // 47: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	100, // 48: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	102, // 49: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	14,  // 50: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	27,  // 51: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	47,  // 52: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	75,  // 53: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	76,  // 54: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	105, // 55: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	106, // 56: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	15,  // 57: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	18,  // 58: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	37,  // 59: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	60,  // 60: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	78,  // 61: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	89,  // 62: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	90,  // 63: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	90,  // 64: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	96,  // 65: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	96,  // 66: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	18,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
+	20,  // 1: lkcore.ffi.v1.Request.cancel:type_name -> lkcore.ffi.v1.CancelRequest
+	22,  // 2: lkcore.ffi.v1.Request.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelRequest
+	24,  // 3: lkcore.ffi.v1.Request.get_version:type_name -> lkcore.ffi.v1.GetVersionRequest
+	26,  // 4: lkcore.ffi.v1.Request.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsRequest
+	29,  // 5: lkcore.ffi.v1.Request.create_room:type_name -> lkcore.ffi.v1.CreateRoomRequest
+	38,  // 6: lkcore.ffi.v1.Request.connect:type_name -> lkcore.ffi.v1.ConnectRequest
+	40,  // 7: lkcore.ffi.v1.Request.disconnect:type_name -> lkcore.ffi.v1.DisconnectRequest
+	41,  // 8: lkcore.ffi.v1.Request.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotRequest
+	45,  // 9: lkcore.ffi.v1.Request.publish_data:type_name -> lkcore.ffi.v1.PublishDataRequest
+	46,  // 10: lkcore.ffi.v1.Request.set_local_metadata:type_name -> lkcore.ffi.v1.SetLocalMetadataRequest
+	47,  // 11: lkcore.ffi.v1.Request.set_local_name:type_name -> lkcore.ffi.v1.SetLocalNameRequest
+	48,  // 12: lkcore.ffi.v1.Request.set_local_attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest
+	34,  // 13: lkcore.ffi.v1.Request.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyRequest
+	61,  // 14: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
+	64,  // 15: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
+	66,  // 16: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
+	68,  // 17: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	74,  // 18: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
+	79,  // 19: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	81,  // 20: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	83,  // 21: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	86,  // 22: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	93,  // 23: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	94,  // 24: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	95,  // 25: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	96,  // 26: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	97,  // 27: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	99,  // 28: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	100, // 29: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	101, // 30: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	103, // 31: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	16,  // 32: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	19,  // 33: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	21,  // 34: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	23,  // 35: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	25,  // 36: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	27,  // 37: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	30,  // 38: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	42,  // 39: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	35,  // 40: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	65,  // 41: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	67,  // 42: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	69,  // 43: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	75,  // 44: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	82,  // 45: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	84,  // 46: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	87,  // 47: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	102, // 48: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	104, // 49: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	15,  // 50: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	28,  // 51: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	49,  // 52: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	77,  // 53: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	78,  // 54: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	107, // 55: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	108, // 56: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	16,  // 57: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	19,  // 58: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	39,  // 59: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	62,  // 60: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	80,  // 61: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	91,  // 62: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	92,  // 63: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	92,  // 64: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	98,  // 65: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	98,  // 66: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
 	0,   // 67: lkcore.ffi.v1.Error.code:type_name -> lkcore.ffi.v1.ErrorCode
-	16,  // 68: lkcore.ffi.v1.Error.rpc:type_name -> lkcore.ffi.v1.RpcError
+	17,  // 68: lkcore.ffi.v1.Error.rpc:type_name -> lkcore.ffi.v1.RpcError
 	1,   // 69: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
 	1,   // 70: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	107, // 71: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	30,  // 72: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
-	34,  // 73: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	31,  // 74: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
-	35,  // 75: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
-	3,   // 76: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
-	35,  // 77: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	41,  // 78: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	41,  // 79: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	69,  // 80: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	37,  // 81: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	108, // 82: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	4,   // 83: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	42,  // 84: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	109, // 85: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	48,  // 86: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	49,  // 87: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	50,  // 88: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	51,  // 89: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	52,  // 90: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	53,  // 91: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	54,  // 92: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	55,  // 93: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	56,  // 94: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	70,  // 95: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	71,  // 96: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	68,  // 97: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	83,  // 98: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	103, // 99: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	57,  // 100: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	3,   // 101: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	6,   // 102: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	6,   // 103: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	5,   // 104: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	15,  // 105: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	35,  // 106: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	41,  // 107: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	5,   // 108: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	41,  // 109: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	7,   // 110: lkcore.ffi.v1.EncryptionStateChanged.state:type_name -> lkcore.ffi.v1.EncryptionState
-	61,  // 111: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
-	58,  // 112: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
-	15,  // 113: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
-	58,  // 114: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
-	69,  // 115: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	74,  // 116: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	2,   // 117: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	74,  // 118: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	69,  // 119: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	8,   // 120: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
-	15,  // 121: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
-	16,  // 122: lkcore.ffi.v1.RespondRpcRequest.error:type_name -> lkcore.ffi.v1.RpcError
-	110, // 123: lkcore.ffi.v1.StreamOptions.attributes:type_name -> lkcore.ffi.v1.StreamOptions.AttributesEntry
-	86,  // 124: lkcore.ffi.v1.TextStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
-	10,  // 125: lkcore.ffi.v1.TextStreamOptions.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
-	86,  // 126: lkcore.ffi.v1.ByteStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
-	111, // 127: lkcore.ffi.v1.TextStreamInfo.attributes:type_name -> lkcore.ffi.v1.TextStreamInfo.AttributesEntry
-	10,  // 128: lkcore.ffi.v1.TextStreamInfo.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
-	112, // 129: lkcore.ffi.v1.ByteStreamInfo.attributes:type_name -> lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
-	87,  // 130: lkcore.ffi.v1.SendTextRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
-	88,  // 131: lkcore.ffi.v1.SendBytesRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	88,  // 132: lkcore.ffi.v1.SendFileRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	87,  // 133: lkcore.ffi.v1.OpenTextWriterRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
-	88,  // 134: lkcore.ffi.v1.OpenByteWriterRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	89,  // 135: lkcore.ffi.v1.OwnedStreamWriter.text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	90,  // 136: lkcore.ffi.v1.OwnedStreamWriter.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	113, // 137: lkcore.ffi.v1.CloseStreamWriterRequest.attributes:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
-	9,   // 138: lkcore.ffi.v1.RegisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
-	2,   // 139: lkcore.ffi.v1.RegisterStreamHandlerRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	9,   // 140: lkcore.ffi.v1.UnregisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
-	104, // 141: lkcore.ffi.v1.StreamOpened.reader:type_name -> lkcore.ffi.v1.OwnedStreamReader
-	89,  // 142: lkcore.ffi.v1.OwnedStreamReader.text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	90,  // 143: lkcore.ffi.v1.OwnedStreamReader.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	15,  // 144: lkcore.ffi.v1.StreamEndedEvent.error:type_name -> lkcore.ffi.v1.Error
-	114, // 145: lkcore.ffi.v1.StreamEndedEvent.attributes:type_name -> lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
-	146, // [146:146] is the sub-list for method output_type
-	146, // [146:146] is the sub-list for method input_type
-	146, // [146:146] is the sub-list for extension type_name
-	146, // [146:146] is the sub-list for extension extendee
-	0,   // [0:146] is the sub-list for field type_name
+	109, // 71: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	31,  // 72: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
+	36,  // 73: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
+	33,  // 74: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	3,   // 75: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
+	32,  // 76: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
+	37,  // 77: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
+	4,   // 78: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
+	37,  // 79: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
+	43,  // 80: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	43,  // 81: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	71,  // 82: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	39,  // 83: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	110, // 84: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	5,   // 85: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
+	44,  // 86: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	111, // 87: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	50,  // 88: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	51,  // 89: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	52,  // 90: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	53,  // 91: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	54,  // 92: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	55,  // 93: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	56,  // 94: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	57,  // 95: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	58,  // 96: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	72,  // 97: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	73,  // 98: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	70,  // 99: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	85,  // 100: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	105, // 101: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	59,  // 102: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	4,   // 103: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	7,   // 104: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	7,   // 105: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	6,   // 106: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	16,  // 107: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	37,  // 108: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	43,  // 109: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	6,   // 110: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	43,  // 111: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	8,   // 112: lkcore.ffi.v1.EncryptionStateChanged.state:type_name -> lkcore.ffi.v1.EncryptionState
+	63,  // 113: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
+	60,  // 114: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
+	16,  // 115: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
+	60,  // 116: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
+	71,  // 117: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	76,  // 118: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	2,   // 119: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	76,  // 120: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	71,  // 121: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	9,   // 122: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
+	16,  // 123: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
+	17,  // 124: lkcore.ffi.v1.RespondRpcRequest.error:type_name -> lkcore.ffi.v1.RpcError
+	112, // 125: lkcore.ffi.v1.StreamOptions.attributes:type_name -> lkcore.ffi.v1.StreamOptions.AttributesEntry
+	88,  // 126: lkcore.ffi.v1.TextStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
+	11,  // 127: lkcore.ffi.v1.TextStreamOptions.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
+	88,  // 128: lkcore.ffi.v1.ByteStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
+	113, // 129: lkcore.ffi.v1.TextStreamInfo.attributes:type_name -> lkcore.ffi.v1.TextStreamInfo.AttributesEntry
+	11,  // 130: lkcore.ffi.v1.TextStreamInfo.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
+	114, // 131: lkcore.ffi.v1.ByteStreamInfo.attributes:type_name -> lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
+	89,  // 132: lkcore.ffi.v1.SendTextRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
+	90,  // 133: lkcore.ffi.v1.SendBytesRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	90,  // 134: lkcore.ffi.v1.SendFileRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	89,  // 135: lkcore.ffi.v1.OpenTextWriterRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
+	90,  // 136: lkcore.ffi.v1.OpenByteWriterRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	91,  // 137: lkcore.ffi.v1.OwnedStreamWriter.text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	92,  // 138: lkcore.ffi.v1.OwnedStreamWriter.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	115, // 139: lkcore.ffi.v1.CloseStreamWriterRequest.attributes:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
+	10,  // 140: lkcore.ffi.v1.RegisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
+	2,   // 141: lkcore.ffi.v1.RegisterStreamHandlerRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	10,  // 142: lkcore.ffi.v1.UnregisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
+	106, // 143: lkcore.ffi.v1.StreamOpened.reader:type_name -> lkcore.ffi.v1.OwnedStreamReader
+	91,  // 144: lkcore.ffi.v1.OwnedStreamReader.text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	92,  // 145: lkcore.ffi.v1.OwnedStreamReader.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	16,  // 146: lkcore.ffi.v1.StreamEndedEvent.error:type_name -> lkcore.ffi.v1.Error
+	116, // 147: lkcore.ffi.v1.StreamEndedEvent.attributes:type_name -> lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
+	148, // [148:148] is the sub-list for method output_type
+	148, // [148:148] is the sub-list for method input_type
+	148, // [148:148] is the sub-list for extension type_name
+	148, // [148:148] is the sub-list for extension extendee
+	0,   // [0:148] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -8989,7 +9141,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Completion_OpenTextWriter)(nil),
 		(*Completion_OpenByteWriter)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[36].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[37].OneofWrappers = []any{
 		(*RoomEvent_ConnectionStateChanged)(nil),
 		(*RoomEvent_Reconnecting)(nil),
 		(*RoomEvent_Reconnected)(nil),
@@ -9006,28 +9158,28 @@ func file_lkcore_ffi_proto_init() {
 		(*RoomEvent_StreamOpened)(nil),
 		(*RoomEvent_EncryptionStateChanged)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[55].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[64].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[73].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[56].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[65].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[74].OneofWrappers = []any{
 		(*RespondRpcRequest_Payload)(nil),
 		(*RespondRpcRequest_Error)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[75].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[78].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[76].OneofWrappers = []any{}
 	file_lkcore_ffi_proto_msgTypes[79].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[85].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[80].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[86].OneofWrappers = []any{
 		(*OwnedStreamWriter_Text)(nil),
 		(*OwnedStreamWriter_Bytes)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[86].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[87].OneofWrappers = []any{
 		(*WriteStreamRequest_Text)(nil),
 		(*WriteStreamRequest_Data)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[93].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[94].OneofWrappers = []any{
 		(*OwnedStreamReader_Text)(nil),
 		(*OwnedStreamReader_Bytes)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[94].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[95].OneofWrappers = []any{
 		(*StreamChunkEvent_Text)(nil),
 		(*StreamChunkEvent_Data)(nil),
 	}
@@ -9036,8 +9188,8 @@ func file_lkcore_ffi_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_proto_rawDesc), len(file_lkcore_ffi_proto_rawDesc)),
-			NumEnums:      11,
-			NumMessages:   104,
+			NumEnums:      12,
+			NumMessages:   105,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -20,4 +20,9 @@
 // resend buffer after last_message_seq — and a full reconnect closes it and
 // builds a new Engine (sequences from 1, fresh dedup state). OnDataChannelClosed
 // and OnConnectionState are the transport-failure triggers.
+//
+// SetICEServers applies a JoinResponse's or ReconnectResponse's ICE servers
+// and force_relay to the next ICE gathering; policy.go explains how the
+// relay-only policy is enforced in pion and reports the selected candidate
+// pair (SelectedCandidatePair).
 package engine

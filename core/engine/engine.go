@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lkcore/lkcore/core/lkpb"
@@ -68,6 +69,18 @@ type Config struct {
 	// closed by the peer): the session cannot carry data any more and must
 	// be re-established. Never called after Close.
 	OnDataChannelClosed func(label string)
+
+	// RelayOnly is the user's ICE transport policy "relay": every gathering
+	// of this engine uses TURN relay candidates only, whatever the server's
+	// force_relay says (see SetICEServers and policy.go).
+	RelayOnly bool
+
+	// OnRelayUnavailable is called when an ICE gathering under the
+	// relay-only policy ended without a single relay candidate (the TURN
+	// server refused the credentials or could not be reached, or no TURN
+	// server was given): ICE cannot connect with this configuration.
+	// Optional; never called after Close.
+	OnRelayUnavailable func()
 }
 
 // Engine is one PeerConnection with its data channels. Create with New; all
@@ -94,6 +107,12 @@ type Engine struct {
 	queuedRemote  []webrtc.ICECandidateInit
 	maxPacketSize int
 	userICE       bool
+
+	// ICE transport policy (policy.go): relayOnly is the policy of the next
+	// gathering (read by the network wrapper while gathering); relayGathered
+	// counts the relay candidates of the current gathering.
+	relayOnly     atomic.Bool
+	relayGathered atomic.Int32
 
 	// Reliable sending state, guarded by reliable.sendMu.
 	seq    uint32
@@ -150,10 +169,16 @@ func New(cfg Config) (*Engine, error) {
 		maxPacketSize: MaxDataPacketSize,
 		userICE:       len(cfg.ICEServers) > 0,
 	}
-	pc, err := newAPI(&cfg).NewPeerConnection(webrtc.Configuration{
-		ICEServers:    cfg.ICEServers,
-		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
-		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+	e.relayOnly.Store(cfg.RelayOnly)
+	api, err := newAPI(&cfg, &e.relayOnly)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
+		ICEServers:         cfg.ICEServers,
+		ICETransportPolicy: transportPolicy(cfg.RelayOnly),
+		BundlePolicy:       webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy:      webrtc.RTCPMuxPolicyRequire,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: new peer connection: %w", err)
@@ -175,7 +200,14 @@ func New(cfg Config) (*Engine, error) {
 	}
 
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c == nil || e.isClosed() { // nil = end of gathering: never trickled
+		if e.isClosed() {
+			return
+		}
+		if c == nil { // end of gathering: never trickled (no end-of-candidates trickle)
+			e.gatheringComplete()
+			return
+		}
+		if !e.admitCandidate(c) {
 			return
 		}
 		if cfg.OnLocalCandidate != nil {
@@ -285,6 +317,9 @@ func (e *Engine) CreateOffer(iceRestart bool) (*lkpb.SessionDescription, error) 
 	if e.isClosed() {
 		return nil, ErrClosed
 	}
+	if iceRestart {
+		e.relayGathered.Store(0) // pion gathers again inside CreateOffer
+	}
 	offer, err := e.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
 	if err != nil {
 		return nil, fmt.Errorf("engine: create offer: %w", err)
@@ -305,14 +340,19 @@ func (e *Engine) CreateOffer(iceRestart bool) (*lkpb.SessionDescription, error) 
 }
 
 // SetICEServers applies the ICE servers and force_relay setting from a
-// JoinResponse or ReconnectResponse (ignored for servers when Config.ICEServers
-// was given). Call before HandleAnswer so the first gathering uses them.
+// JoinResponse or ReconnectResponse (the servers are ignored when
+// Config.ICEServers was given; the policy is relay-only when forceRelay or
+// Config.RelayOnly). Both govern the next ICE gathering, as setConfiguration
+// does in a browser: call it before HandleAnswer of the join offer (the
+// first gathering starts there) and before CreateOffer(true) of a resume
+// (the ICE restart gathers again inside it). See policy.go for how the
+// relay-only policy is enforced on a PeerConnection created with "all".
 func (e *Engine) SetICEServers(servers []*lkpb.ICEServer, forceRelay bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	conf := e.pc.GetConfiguration()
 	if !e.userICE {
-		conf.ICEServers = conf.ICEServers[:0]
+		conf.ICEServers = nil
 		for _, s := range servers {
 			is := webrtc.ICEServer{URLs: s.GetUrls(), Username: s.GetUsername()}
 			if s.GetCredential() != "" {
@@ -322,11 +362,9 @@ func (e *Engine) SetICEServers(servers []*lkpb.ICEServer, forceRelay bool) error
 			conf.ICEServers = append(conf.ICEServers, is)
 		}
 	}
-	if forceRelay {
-		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
-	} else {
-		conf.ICETransportPolicy = webrtc.ICETransportPolicyAll
-	}
+	relay := forceRelay || e.cfg.RelayOnly
+	conf.ICETransportPolicy = transportPolicy(relay)
+	e.relayOnly.Store(relay)
 	if err := e.pc.SetConfiguration(conf); err != nil {
 		return fmt.Errorf("engine: set ICE servers: %w", err)
 	}
@@ -350,6 +388,9 @@ func (e *Engine) HandleAnswer(sd *lkpb.SessionDescription) error {
 		return fmt.Errorf("%w: got id %d, outstanding %d", ErrStaleAnswer, sd.GetId(), e.awaitingID)
 	}
 	if e.pendingOffer != nil {
+		// The first gathering starts here, after SetICEServers applied the
+		// JoinResponse's servers and policy.
+		e.relayGathered.Store(0)
 		if err := e.pc.SetLocalDescription(*e.pendingOffer); err != nil {
 			return fmt.Errorf("engine: set local offer: %w", err)
 		}

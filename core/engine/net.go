@@ -25,14 +25,13 @@ type bufferedNet struct {
 }
 
 // newBufferedNet returns a transport.Net whose UDP sockets ask the kernel for
-// size-byte buffers, or nil if the standard network cannot be created (pion
-// then uses its own default).
-func newBufferedNet(size int) transport.Net {
+// size-byte buffers.
+func newBufferedNet(size int) (transport.Net, error) {
 	n, err := stdnet.NewNet()
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	return &bufferedNet{Net: n, size: size}
+	return &bufferedNet{Net: n, size: size}, nil
 }
 
 // ListenUDP opens the socket like the standard network, then raises its buffers.

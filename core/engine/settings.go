@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -51,8 +53,9 @@ const (
 )
 
 // newAPI builds the pion API for one PeerConnection, with each setting chosen
-// deliberately for a data-only LiveKit client.
-func newAPI(cfg *Config) *webrtc.API {
+// deliberately for a data-only LiveKit client. relayOnly is the engine's
+// current ICE transport policy, read by the network at gathering time.
+func newAPI(cfg *Config, relayOnly *atomic.Bool) (*webrtc.API, error) {
 	var se webrtc.SettingEngine
 
 	// Reliable throughput: see DefaultSCTPReceiveBufferSize.
@@ -70,6 +73,15 @@ func newAPI(cfg *Config) *webrtc.API {
 
 	// Failure detection in ~15 s instead of ~30 s (reconnect triggers on `failed`).
 	se.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepaliveInterval)
+
+	// pion nominates a relay pair only after 2 s, to give direct pairs a
+	// chance; with the user's relay-only policy there are no direct pairs,
+	// so the wait would only delay every connection. (Under the server's
+	// force_relay the agent already exists when the policy becomes known,
+	// so the default wait stays.)
+	if cfg.RelayOnly {
+		se.SetRelayAcceptanceMinWait(0)
+	}
 
 	// Loopback host candidates: needed to reach an SFU on 127.0.0.1 (devsfu,
 	// `livekit-server --dev --node-ip 127.0.0.1`); pion skips loopback by default.
@@ -89,10 +101,13 @@ func newAPI(cfg *Config) *webrtc.API {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 
 	// Larger kernel UDP buffers so bursts of data-track packets are not
-	// dropped by the kernel (see UDPSocketBufferSize).
-	if n := newBufferedNet(UDPSocketBufferSize); n != nil {
-		se.SetNet(n)
+	// dropped by the kernel (see UDPSocketBufferSize), and the relay-only
+	// policy applied at gathering time (see policyNet).
+	n, err := newBufferedNet(UDPSocketBufferSize)
+	if err != nil {
+		return nil, fmt.Errorf("engine: network: %w", err)
 	}
+	se.SetNet(&policyNet{Net: n, relayOnly: relayOnly})
 
 	if cfg.SettingEngineHook != nil {
 		cfg.SettingEngineHook(&se)
@@ -100,5 +115,5 @@ func newAPI(cfg *Config) *webrtc.API {
 	// No MediaEngine codecs and no interceptors: the offer carries only
 	// m=application, so RTP/RTCP machinery (NACK, TWCC, reports) would only
 	// cost goroutines.
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), nil
 }

@@ -39,6 +39,16 @@
 // ErrReconnecting. Giving up ends the room with ErrReconnectFailed. See
 // reconnect.go.
 //
+// # NAT traversal
+//
+// The ICE servers and force_relay of the server's JoinResponse (or
+// ReconnectResponse, for a resume) govern the next ICE gathering, as in the
+// official clients; Options.ICEServers replaces the server's servers and
+// Options.ICETransportPolicy = ICETransportPolicyRelay forces TURN relay on
+// every connection. A relay-only connection that gets no relay candidate
+// fails with ErrRelayUnavailable; Room.SelectedCandidatePair tells whether
+// the connection is relayed. See relay.go.
+//
 // Every blocking call takes a context. Disconnect is idempotent and waits for
 // the loop and the PeerConnection; after it, every call fails with
 // ErrDisconnected. Tokens and payloads are never logged.

@@ -23,6 +23,12 @@ var (
 	// ErrSignalLost: the signalling connection ended without a leave (or
 	// timed out); the wrapped signal error tells which.
 	ErrSignalLost = errors.New("room: signalling connection lost")
+	// ErrRelayUnavailable: ICE was relay-only (Options.ICETransportPolicy
+	// relay, or force_relay from the server) and gathering produced no TURN
+	// relay candidate: the TURN server refused the credentials or could not
+	// be reached, or no TURN server was given (pion does not report which).
+	// Errors carrying it also match ErrPeerConnectionFailed.
+	ErrRelayUnavailable = errors.New("room: no TURN relay candidate for relay-only ICE")
 
 	// ErrPacketTooLarge: a serialised DataPacket would exceed 64 000 bytes
 	// (see *engine.PacketTooLargeError for the size).

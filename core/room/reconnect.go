@@ -701,16 +701,10 @@ func (r *Room) onDialResult(res dialResult) bool {
 func (r *Room) resumeSignalled(rr *lkpb.ReconnectResponse) bool {
 	eng := r.eng.Load()
 	r.rc.lastSeq = rr.GetLastMessageSeq()
-	// An empty list keeps the servers we have (devsfu sends none; the real
-	// server repeats its STUN list).
-	if len(rr.GetIceServers()) > 0 || rr.GetClientConfiguration() != nil {
-		forceRelay := rr.GetClientConfiguration().GetForceRelay() == lkpb.ClientConfigSetting_ENABLED
-		if len(rr.GetIceServers()) > 0 {
-			if err := eng.SetICEServers(rr.GetIceServers(), forceRelay); err != nil {
-				r.log.Warn("room: applying ICE servers failed", "err", err)
-			}
-		}
-	}
+	// The response's ICE servers and force_relay govern the ICE restart
+	// below (relay.go). An empty list keeps the servers we have (devsfu
+	// without TURN sends none; the real server repeats its list).
+	r.applyResumeICE(eng, rr)
 	ctx, cancel := context.WithTimeout(context.Background(), signal.DefaultWriteTimeout)
 	defer cancel()
 	ss := r.buildSyncState(eng)

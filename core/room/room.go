@@ -105,6 +105,12 @@ type Options struct {
 	Logger *slog.Logger
 	// ICEServers, when set, replace the ICE servers sent by the server.
 	ICEServers []ICEServer
+	// ICETransportPolicy ICETransportPolicyRelay makes every connection of
+	// this room use TURN relay candidates only (for networks where only a
+	// TURN server is reachable, or to hide the host's addresses). The zero
+	// value, ICETransportPolicyAll, uses any candidate unless the server
+	// sends force_relay (relay.go).
+	ICETransportPolicy ICETransportPolicy
 	// PeerConnectionTimeout bounds the WebRTC part of Connect (0: 15 s);
 	// the ctx passed to Connect bounds everything.
 	PeerConnectionTimeout time.Duration
@@ -215,6 +221,7 @@ type engineEvent struct {
 	state       webrtc.PeerConnectionState
 	candidate   *webrtc.ICECandidateInit
 	closedLabel string // a data channel closed by the peer
+	noRelay     bool   // a relay-only gathering ended without a relay candidate
 }
 
 // Connect joins a room: it dials `<url>/rtc/v1` with the token and an
@@ -225,13 +232,17 @@ type engineEvent struct {
 //
 // Errors: ErrInvalidURL, ErrUnauthorized (HTTP 401/403, see *signal.HTTPError
 // for the server's text), ErrRoomNotFound, ErrBadRequest, ErrServerError,
-// ErrServerUnreachable, ErrJoinRefused, ErrPeerConnectionFailed, ErrSignalLost,
+// ErrServerUnreachable, ErrJoinRefused, ErrPeerConnectionFailed (also
+// ErrRelayUnavailable when relay-only ICE got no TURN relay), ErrSignalLost,
 // or ctx's error. On error nothing is left running.
 func Connect(ctx context.Context, url, token string, opts Options) (*Room, error) {
 	if token == "" {
 		return nil, fmt.Errorf("%w: empty token", ErrInvalidArgument)
 	}
 	if err := opts.E2EE.validate(); err != nil {
+		return nil, err
+	}
+	if err := opts.ICETransportPolicy.validate(); err != nil {
 		return nil, err
 	}
 	log := opts.Logger
@@ -344,6 +355,10 @@ func (r *Room) newEngine() (*engine.Engine, error) {
 		},
 		OnDataChannelClosed: func(label string) {
 			r.postEngineEvent(engineEvent{gen: gen, closedLabel: label})
+		},
+		RelayOnly: r.opts.ICETransportPolicy == ICETransportPolicyRelay,
+		OnRelayUnavailable: func() {
+			r.postEngineEvent(engineEvent{gen: gen, noRelay: true})
 		},
 		OnPacket: r.handlePacket,
 		OnDataTrackPacket: func(b []byte) {
@@ -524,6 +539,9 @@ func (r *Room) handleEngineEvent(ev engineEvent) bool {
 	}
 	if ev.closedLabel != "" {
 		return r.onChannelClosed(ev.closedLabel)
+	}
+	if ev.noRelay {
+		return r.onRelayUnavailable()
 	}
 	switch ev.state {
 	case webrtc.PeerConnectionStateConnected:

@@ -22,10 +22,13 @@ import (
 //	POST /devsfu/publish-fault?identity=I&no_answer=1 | &reason=NOT_ALLOWED&message=…  (no params = clear)
 //	POST /devsfu/force-full-reconnect?identity=I&on=true|false
 //	POST /devsfu/pause-signal?identity=I&on=true|false
+//	POST /devsfu/force-relay?on=true|false            (client_configuration.force_relay)
+//	POST /devsfu/turn-wrong-credentials?on=true|false (hand out refused TURN passwords)
 //	POST /devsfu/clear-faults
 //	POST /devsfu/restart
 //	GET  /devsfu/participants?room=R   → ["alice","bob"]
 //	GET  /devsfu/stats                 → Stats as JSON
+//	GET  /devsfu/turn-stats            → TURNStats as JSON
 //
 // An empty identity means "everyone" where the method allows it.
 func (s *Server) controlHandler() http.Handler {
@@ -86,6 +89,14 @@ func (s *Server) controlHandler() http.Handler {
 		s.PauseSignal(id(r), on(r))
 		return true
 	})
+	post("/devsfu/force-relay", func(_ http.ResponseWriter, r *http.Request) bool {
+		s.SetForceRelay(on(r))
+		return true
+	})
+	post("/devsfu/turn-wrong-credentials", func(_ http.ResponseWriter, r *http.Request) bool {
+		s.SetTURNWrongCredentials(on(r))
+		return true
+	})
 	post("/devsfu/clear-faults", func(http.ResponseWriter, *http.Request) bool { s.ClearFaults(); return true })
 	post("/devsfu/restart", func(http.ResponseWriter, *http.Request) bool { s.Restart(); return true })
 	m.HandleFunc("/devsfu/participants", func(w http.ResponseWriter, r *http.Request) {
@@ -99,6 +110,10 @@ func (s *Server) controlHandler() http.Handler {
 	m.HandleFunc("/devsfu/stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.Stats())
+	})
+	m.HandleFunc("/devsfu/turn-stats", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.TURNStats())
 	})
 	return m
 }

@@ -34,7 +34,8 @@
 //     snapshot comes at the next reconcile pass, twice (as recorded).
 //   - The 401 body for a token that fails verification does not echo the
 //     token (the real server does: "invalid token: <jwt>, error: …").
-//   - ICE servers are empty (loopback only; the real server lists STUN).
+//   - ICE servers are empty (loopback only; the real server lists STUN),
+//     unless Options.TURN runs the embedded TURN server (turn.go).
 //
 // Not implemented: dual-PC (/rtc without join_request → 400), protocol-18
 // negotiated channels, media, data blobs (answered NOT_ALLOWED "data blob

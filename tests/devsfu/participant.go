@@ -52,8 +52,10 @@ type Participant struct {
 	sentVersions map[string]uint32     // per subject sid: highest version sent to this receiver
 	published    map[uint32]*dataTrack // data tracks by publisher handle
 
-	sigMu sync.Mutex
-	sc    *signalConn
+	sigMu   sync.Mutex
+	sc      *signalConn
+	sigHold bool                   // sc's first response (join/reconnect) not sent yet
+	sigHeld []*lkpb.SignalResponse // messages for sc queued until then (maxHeldSignal)
 
 	lastSeq atomic.Uint32 // last accepted reliable sequence from this participant
 
@@ -251,12 +253,39 @@ func (p *Participant) bumpAndBroadcast(f func() bool) {
 
 // --- signalling ---------------------------------------------------------
 
+// attachSignal makes sc the participant's signal connection. Messages for
+// it are held until releaseSignal sends its first response (JoinResponse or
+// ReconnectResponse), which must come first on the wire: the participant is
+// already in the room, so broadcasts (room_update, participant updates) can
+// be addressed to it before that response is built.
 func (p *Participant) attachSignal(sc *signalConn) *signalConn {
 	p.sigMu.Lock()
 	defer p.sigMu.Unlock()
 	old := p.sc
 	p.sc = sc
+	p.sigHold, p.sigHeld = true, nil
 	return old
+}
+
+// maxHeldSignal caps the messages held before the first response.
+const maxHeldSignal = 256
+
+// releaseSignal sends first on the current connection, then the messages
+// held since attachSignal, in order.
+func (p *Participant) releaseSignal(first *lkpb.SignalResponse) {
+	p.sigMu.Lock()
+	defer p.sigMu.Unlock()
+	held := p.sigHeld
+	p.sigHold, p.sigHeld = false, nil
+	if p.sc == nil {
+		return
+	}
+	for _, m := range append([]*lkpb.SignalResponse{first}, held...) {
+		if err := p.sc.send(m); err != nil {
+			p.log.Debug("signal send failed", "err", err)
+			return
+		}
+	}
 }
 
 func (p *Participant) currentSignal() *signalConn {
@@ -268,7 +297,17 @@ func (p *Participant) currentSignal() *signalConn {
 // sendSignal queues msg on the current signal connection (dropped while
 // the client is between connections).
 func (p *Participant) sendSignal(msg *lkpb.SignalResponse) {
-	if sc := p.currentSignal(); sc != nil {
+	p.sigMu.Lock()
+	if p.sigHold {
+		if len(p.sigHeld) < maxHeldSignal {
+			p.sigHeld = append(p.sigHeld, msg)
+		}
+		p.sigMu.Unlock()
+		return
+	}
+	sc := p.sc
+	p.sigMu.Unlock()
+	if sc != nil {
 		if err := sc.send(msg); err != nil {
 			p.log.Debug("signal send failed", "err", err)
 		}
@@ -496,11 +535,13 @@ func (p *Participant) resumeOn(sc *signalConn, jp *joinParams) {
 		p.clientInfo = ci
 	}
 	p.mu.Unlock()
-	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Reconnect{Reconnect: &lkpb.ReconnectResponse{
-		IceServers:     []*lkpb.ICEServer{},
+	rr := &lkpb.ReconnectResponse{
+		IceServers:     p.s.iceServersFor(p.sid),
 		ServerInfo:     p.s.serverInfo(),
 		LastMessageSeq: p.lastSeq.Load(),
-	}}})
+	}
+	rr.ClientConfiguration = p.s.clientConfiguration()
+	p.releaseSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Reconnect{Reconnect: rr}})
 	cur, left := p.room.allInfos(p)
 	if len(left) > 0 {
 		p.sendUpdate(left)

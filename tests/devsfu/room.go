@@ -160,7 +160,7 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 		Participant:       p.info(),
 		OtherParticipants: others,
 		ServerVersion:     ServerVersion,
-		IceServers:        []*lkpb.ICEServer{}, // loopback: no STUN/TURN
+		IceServers:        r.s.iceServersFor(p.sid), // TURN only if embedded (turn.go)
 		SubscriberPrimary: false,
 		PingTimeout:       int32(r.s.opts.PingTimeout / time.Second),
 		PingInterval:      int32(r.s.opts.PingInterval / time.Second),
@@ -168,7 +168,8 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 		SifTrailer:        randomASCII(43),
 		FastPublish:       p.grants.EffectiveCanPublish(),
 	}
-	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Join{Join: join}})
+	join.ClientConfiguration = r.s.clientConfiguration()
+	p.releaseSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Join{Join: join}})
 	p.sendRefreshToken()
 	p.setState(lkpb.ParticipantInfo_JOINED)
 	if off := jp.jr.GetPublisherOffer(); off != nil {

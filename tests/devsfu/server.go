@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -95,6 +96,15 @@ type Options struct {
 	// EnableControl serves the HTTP fault-injection endpoints under
 	// /devsfu/ (control.go) on the same loopback listener.
 	EnableControl bool
+	// TURN, when set, runs an embedded TURN server on loopback and hands
+	// out its address and per-participant credentials in ice_servers, like
+	// livekit-server with turn.enabled (turn.go). nil: no TURN, empty
+	// ice_servers.
+	TURN *TURNOptions
+	// ForceRelay sets ClientConfiguration.force_relay ENABLED in every
+	// JoinResponse and ReconnectResponse (Server.SetForceRelay changes it at
+	// run time), as livekit-server does for participants it wants relayed.
+	ForceRelay bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -160,6 +170,9 @@ type Server struct {
 
 	stopTick chan struct{}
 
+	turn       *turnServer // nil without Options.TURN (turn.go)
+	forceRelay atomic.Bool
+
 	wg sync.WaitGroup // HTTP serve loop and WebSocket handlers
 	bg sync.WaitGroup // timer callbacks doing real work (see goBackground)
 
@@ -204,6 +217,12 @@ func Start(opts Options) (*Server, error) {
 		_ = ln.Close()
 		return nil, err
 	}
+	ts, err := startTURN(o)
+	if err != nil {
+		_ = mux.Close()
+		_ = ln.Close()
+		return nil, err
+	}
 	s := &Server{
 		opts:   o,
 		log:    o.Logger,
@@ -215,7 +234,9 @@ func Start(opts Options) (*Server, error) {
 		rooms:  map[string]*Room{},
 		conns:  map[*signalConn]struct{}{},
 		faults: newFaultState(),
+		turn:   ts,
 	}
+	s.forceRelay.Store(o.ForceRelay)
 	m := http.NewServeMux()
 	m.HandleFunc("/rtc", s.handleRTC)
 	m.HandleFunc("/rtc/v1", s.handleRTC)
@@ -302,6 +323,7 @@ func (s *Server) Close() error {
 	}
 	_ = s.mux.Close()
 	_ = s.udp.Close()
+	s.turn.close()
 	return nil
 }
 

@@ -34,6 +34,9 @@ var coreErrorCodes = []struct {
 	{room.ErrJoinRefused, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED, false},
 	{signal.ErrUnexpectedMessage, ffipb.ErrorCode_ERROR_CODE_PROTOCOL_ERROR, false},
 	{signal.ErrProtocol, ffipb.ErrorCode_ERROR_CODE_PROTOCOL_ERROR, false},
+	// Relay-only ICE without a TURN relay (also an ErrPeerConnectionFailed): not retried, the
+	// same TURN configuration would fail the same way.
+	{room.ErrRelayUnavailable, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED, false},
 	{room.ErrPeerConnectionFailed, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED, true},
 	// A session that ended, or is being re-established.
 	{room.ErrReconnectFailed, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, false},

@@ -27,6 +27,7 @@ var coreRoomErrors = map[string]struct {
 	"ErrDisconnected":         {room.ErrDisconnected, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED},
 	"ErrInvalidArgument":      {room.ErrInvalidArgument, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
 	"ErrPeerConnectionFailed": {room.ErrPeerConnectionFailed, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED},
+	"ErrRelayUnavailable":     {room.ErrRelayUnavailable, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED},
 	"ErrSignalLost":           {room.ErrSignalLost, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED},
 	"ErrPacketTooLarge":       {room.ErrPacketTooLarge, ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE},
 	"ErrInvalidURL":           {room.ErrInvalidURL, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},

@@ -103,9 +103,34 @@ func (r *Room) Info() *ffipb.RoomInfo {
 	return roomInfo(core.Info(), state)
 }
 
+// Caps on RoomOptions.ice_servers (host-controlled sizes).
+const (
+	maxICEServers       = 16
+	maxICEServerURLs    = 8
+	maxICEServerURLSize = 1024
+)
+
 func validateRoomOptions(o *ffipb.RoomOptions) error {
 	if e := o.GetE2Ee(); e != nil && len(e.GetSharedKey()) == 0 {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "e2ee options need a non-empty shared_key")
+	}
+	switch o.GetIceTransportPolicy() {
+	case ffipb.IceTransportPolicy_ICE_TRANSPORT_POLICY_ALL, ffipb.IceTransportPolicy_ICE_TRANSPORT_POLICY_RELAY:
+	default:
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "unknown ice_transport_policy %d", int32(o.GetIceTransportPolicy()))
+	}
+	if n := len(o.GetIceServers()); n > maxICEServers {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "%d ice_servers, at most %d", n, maxICEServers)
+	}
+	for i, s := range o.GetIceServers() {
+		if n := len(s.GetUrls()); n == 0 || n > maxICEServerURLs {
+			return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "ice_servers[%d] has %d urls, want 1..%d", i, n, maxICEServerURLs)
+		}
+		for _, u := range s.GetUrls() {
+			if u == "" || len(u) > maxICEServerURLSize {
+				return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "ice_servers[%d] has an empty or oversized url", i)
+			}
+		}
 	}
 	return nil
 }
@@ -359,6 +384,12 @@ func (r *Room) coreOptions() room.Options {
 		HTTPClient:            r.c.httpClient,
 		// 0: the core's default (10); negative: never reconnect.
 		MaxReconnectAttempts: int(r.options.GetMaxReconnectAttempts()),
+	}
+	if r.options.GetIceTransportPolicy() == ffipb.IceTransportPolicy_ICE_TRANSPORT_POLICY_RELAY {
+		o.ICETransportPolicy = room.ICETransportPolicyRelay
+	}
+	for _, s := range r.options.GetIceServers() {
+		o.ICEServers = append(o.ICEServers, room.ICEServer{URLs: s.GetUrls(), Username: s.GetUsername(), Credential: s.GetCredential()})
 	}
 	if r.keys != nil {
 		o.E2EE = &room.E2EEOptions{KeyProvider: r.keys}

@@ -3,8 +3,10 @@
 // development).
 //
 //	lkcore-devsfu [--addr 127.0.0.1:7880] [--key K] [--secret S] [flags]
-//	    prints {"url":…,"api_key":…,"api_secret":…} once listening and runs
-//	    until SIGINT/SIGTERM.
+//	    prints {"url":…,"api_key":…,"api_secret":…} (and "turn_urls" with
+//	    --turn) once listening and runs until SIGINT/SIGTERM. TURN and
+//	    force_relay: --turn [--turn-tcp] [--turn-no-udp] [--turn-withhold]
+//	    [--turn-wrong-credentials] [--force-relay].
 //	lkcore-devsfu token --room R --identity I [--key K --secret S] [--ttl 1h] [--name N] [--metadata M] [--no-publish-data]
 //	    prints a token.
 package main
@@ -51,9 +53,11 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	reorder := fs.Bool("dt-reorder", false, "swap consecutive data-track packets")
 	delay := fs.Duration("dt-delay", 0, "delay every data-track packet")
 	fullReconnect := fs.Bool("force-full-reconnect", false, "refuse every resume with leave{RECONNECT}")
+	turnOpts := turnFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	turnConf, forceRelay := turnOpts()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		fmt.Fprintln(stderr, "bad --log-level:", err)
@@ -66,6 +70,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		UpdateBatchInterval: *batch, ReconcileInterval: *reconcile,
 		DeterministicHandles: *detHandles, AddParticipantSIDExtension: *sidExt,
 		EnableControl: *control,
+		TURN:          turnConf, ForceRelay: forceRelay,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -78,10 +83,11 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		s.ForceFullReconnect("", true)
 	}
 	line, _ := json.Marshal(struct {
-		URL       string `json:"url"`
-		APIKey    string `json:"api_key"`
-		APISecret string `json:"api_secret"`
-	}{s.URL(), s.APIKey(), s.APISecret()})
+		URL       string   `json:"url"`
+		APIKey    string   `json:"api_key"`
+		APISecret string   `json:"api_secret"`
+		TURNURLs  []string `json:"turn_urls,omitempty"`
+	}{s.URL(), s.APIKey(), s.APISecret(), s.TURNURLs()})
 	fmt.Fprintln(stdout, string(line))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -91,6 +97,26 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// turnFlags registers the embedded TURN server's flags on fs; the returned
+// function (call it after Parse) gives Options.TURN (nil without --turn)
+// and Options.ForceRelay.
+func turnFlags(fs *flag.FlagSet) func() (*devsfu.TURNOptions, bool) {
+	on := fs.Bool("turn", false, "run an embedded TURN server on loopback and hand out its credentials in ice_servers")
+	udp := fs.String("turn-udp-addr", "", "TURN over UDP listen address (default 127.0.0.1:0)")
+	tcp := fs.Bool("turn-tcp", false, "also serve TURN over TCP")
+	tcpAddr := fs.String("turn-tcp-addr", "", "TURN over TCP listen address (default 127.0.0.1:0)")
+	noUDP := fs.Bool("turn-no-udp", false, "hand out only the TCP URL (needs --turn-tcp)")
+	withhold := fs.Bool("turn-withhold", false, "run TURN but do not list it in ice_servers")
+	wrong := fs.Bool("turn-wrong-credentials", false, "hand out TURN credentials the TURN server refuses")
+	force := fs.Bool("force-relay", false, "set client_configuration.force_relay in JoinResponse and ReconnectResponse")
+	return func() (*devsfu.TURNOptions, bool) {
+		if !*on {
+			return nil, *force
+		}
+		return &devsfu.TURNOptions{UDPAddr: *udp, TCP: *tcp, TCPAddr: *tcpAddr, NoUDP: *noUDP, Withhold: *withhold, WrongCredentials: *wrong}, *force
+	}
 }
 
 func tokenCmd(args []string, stdout, stderr io.Writer) int {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lkcore/lkcore/core/auth"
+	"github.com/lkcore/lkcore/tests/devsfu"
 )
 
 func TestTokenCommand(t *testing.T) {
@@ -22,5 +24,27 @@ func TestTokenCommand(t *testing.T) {
 	}
 	if rc := tokenCmd([]string{"--room", "R"}, &out, &errb); rc != 2 {
 		t.Fatalf("missing identity accepted")
+	}
+}
+
+func TestTURNFlags(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	get := turnFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if o, force := get(); o != nil || force {
+		t.Fatalf("defaults: %+v %v", o, force)
+	}
+	fs = flag.NewFlagSet("x", flag.ContinueOnError)
+	get = turnFlags(fs)
+	if err := fs.Parse([]string{"--turn", "--turn-tcp", "--turn-no-udp", "--turn-wrong-credentials", "--turn-withhold",
+		"--turn-udp-addr", "127.0.0.1:3478", "--turn-tcp-addr", "127.0.0.1:3479", "--force-relay"}); err != nil {
+		t.Fatal(err)
+	}
+	o, force := get()
+	want := devsfu.TURNOptions{UDPAddr: "127.0.0.1:3478", TCP: true, TCPAddr: "127.0.0.1:3479", NoUDP: true, Withhold: true, WrongCredentials: true}
+	if o == nil || *o != want || !force {
+		t.Fatalf("got %+v %v", o, force)
 	}
 }
