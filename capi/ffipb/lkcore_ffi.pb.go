@@ -769,7 +769,7 @@ func (x TextStreamOptions_OperationType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TextStreamOptions_OperationType.Descriptor instead.
 func (TextStreamOptions_OperationType) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{76, 0}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{83, 0}
 }
 
 // Request is what the host passes to lk_request.
@@ -798,11 +798,16 @@ type Request struct {
 	//	*Request_SetLocalName
 	//	*Request_SetLocalAttributes
 	//	*Request_SetSharedKey
+	//	*Request_GetE2EeStats
 	//	*Request_PublishDataTrack
 	//	*Request_UnpublishDataTrack
 	//	*Request_DataTrackIsPublished
 	//	*Request_PushDataTrackFrame
 	//	*Request_SubscribeDataTrack
+	//	*Request_FlushDataTrack
+	//	*Request_PushDataTrackFrameWait
+	//	*Request_GetDataTrackStats
+	//	*Request_WaitDataTrackSubscribed
 	//	*Request_PerformRpc
 	//	*Request_RegisterRpcMethod
 	//	*Request_UnregisterRpcMethod
@@ -998,6 +1003,15 @@ func (x *Request) GetSetSharedKey() *SetSharedKeyRequest {
 	return nil
 }
 
+func (x *Request) GetGetE2EeStats() *GetE2EeStatsRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_GetE2EeStats); ok {
+			return x.GetE2EeStats
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetPublishDataTrack() *PublishDataTrackRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_PublishDataTrack); ok {
@@ -1038,6 +1052,42 @@ func (x *Request) GetSubscribeDataTrack() *SubscribeDataTrackRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_SubscribeDataTrack); ok {
 			return x.SubscribeDataTrack
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetFlushDataTrack() *FlushDataTrackRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_FlushDataTrack); ok {
+			return x.FlushDataTrack
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetPushDataTrackFrameWait() *PushDataTrackFrameRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_PushDataTrackFrameWait); ok {
+			return x.PushDataTrackFrameWait
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetGetDataTrackStats() *GetDataTrackStatsRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_GetDataTrackStats); ok {
+			return x.GetDataTrackStats
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetWaitDataTrackSubscribed() *WaitDataTrackSubscribedRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_WaitDataTrackSubscribed); ok {
+			return x.WaitDataTrackSubscribed
 		}
 	}
 	return nil
@@ -1222,6 +1272,10 @@ type Request_SetSharedKey struct {
 	SetSharedKey *SetSharedKeyRequest `protobuf:"bytes,28,opt,name=set_shared_key,json=setSharedKey,proto3,oneof"` // sync
 }
 
+type Request_GetE2EeStats struct {
+	GetE2EeStats *GetE2EeStatsRequest `protobuf:"bytes,29,opt,name=get_e2ee_stats,json=getE2eeStats,proto3,oneof"` // sync (since ABI 1.2)
+}
+
 type Request_PublishDataTrack struct {
 	// Data tracks.
 	PublishDataTrack *PublishDataTrackRequest `protobuf:"bytes,40,opt,name=publish_data_track,json=publishDataTrack,proto3,oneof"` // ASYNC
@@ -1241,6 +1295,23 @@ type Request_PushDataTrackFrame struct {
 
 type Request_SubscribeDataTrack struct {
 	SubscribeDataTrack *SubscribeDataTrackRequest `protobuf:"bytes,44,opt,name=subscribe_data_track,json=subscribeDataTrack,proto3,oneof"` // sync (subscription completes in the background)
+}
+
+type Request_FlushDataTrack struct {
+	FlushDataTrack *FlushDataTrackRequest `protobuf:"bytes,45,opt,name=flush_data_track,json=flushDataTrack,proto3,oneof"` // ASYNC (since ABI 1.2)
+}
+
+type Request_PushDataTrackFrameWait struct {
+	// ASYNC (since ABI 1.2): the waiting form of push_data_track_frame (same message).
+	PushDataTrackFrameWait *PushDataTrackFrameRequest `protobuf:"bytes,46,opt,name=push_data_track_frame_wait,json=pushDataTrackFrameWait,proto3,oneof"`
+}
+
+type Request_GetDataTrackStats struct {
+	GetDataTrackStats *GetDataTrackStatsRequest `protobuf:"bytes,47,opt,name=get_data_track_stats,json=getDataTrackStats,proto3,oneof"` // sync (since ABI 1.2)
+}
+
+type Request_WaitDataTrackSubscribed struct {
+	WaitDataTrackSubscribed *WaitDataTrackSubscribedRequest `protobuf:"bytes,48,opt,name=wait_data_track_subscribed,json=waitDataTrackSubscribed,proto3,oneof"` // ASYNC (since ABI 1.2)
 }
 
 type Request_PerformRpc struct {
@@ -1325,6 +1396,8 @@ func (*Request_SetLocalAttributes) isRequest_Message() {}
 
 func (*Request_SetSharedKey) isRequest_Message() {}
 
+func (*Request_GetE2EeStats) isRequest_Message() {}
+
 func (*Request_PublishDataTrack) isRequest_Message() {}
 
 func (*Request_UnpublishDataTrack) isRequest_Message() {}
@@ -1334,6 +1407,14 @@ func (*Request_DataTrackIsPublished) isRequest_Message() {}
 func (*Request_PushDataTrackFrame) isRequest_Message() {}
 
 func (*Request_SubscribeDataTrack) isRequest_Message() {}
+
+func (*Request_FlushDataTrack) isRequest_Message() {}
+
+func (*Request_PushDataTrackFrameWait) isRequest_Message() {}
+
+func (*Request_GetDataTrackStats) isRequest_Message() {}
+
+func (*Request_WaitDataTrackSubscribed) isRequest_Message() {}
 
 func (*Request_PerformRpc) isRequest_Message() {}
 
@@ -1381,10 +1462,12 @@ type Response struct {
 	//	*Response_CreateRoom
 	//	*Response_GetRoomSnapshot
 	//	*Response_SetSharedKey
+	//	*Response_GetE2EeStats
 	//	*Response_UnpublishDataTrack
 	//	*Response_DataTrackIsPublished
 	//	*Response_PushDataTrackFrame
 	//	*Response_SubscribeDataTrack
+	//	*Response_GetDataTrackStats
 	//	*Response_RegisterRpcMethod
 	//	*Response_UnregisterRpcMethod
 	//	*Response_RespondRpc
@@ -1518,6 +1601,15 @@ func (x *Response) GetSetSharedKey() *SetSharedKeyResponse {
 	return nil
 }
 
+func (x *Response) GetGetE2EeStats() *GetE2EeStatsResponse {
+	if x != nil {
+		if x, ok := x.Message.(*Response_GetE2EeStats); ok {
+			return x.GetE2EeStats
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetUnpublishDataTrack() *UnpublishDataTrackResponse {
 	if x != nil {
 		if x, ok := x.Message.(*Response_UnpublishDataTrack); ok {
@@ -1549,6 +1641,15 @@ func (x *Response) GetSubscribeDataTrack() *SubscribeDataTrackResponse {
 	if x != nil {
 		if x, ok := x.Message.(*Response_SubscribeDataTrack); ok {
 			return x.SubscribeDataTrack
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetGetDataTrackStats() *GetDataTrackStatsResponse {
+	if x != nil {
+		if x, ok := x.Message.(*Response_GetDataTrackStats); ok {
+			return x.GetDataTrackStats
 		}
 	}
 	return nil
@@ -1635,6 +1736,10 @@ type Response_SetSharedKey struct {
 	SetSharedKey *SetSharedKeyResponse `protobuf:"bytes,28,opt,name=set_shared_key,json=setSharedKey,proto3,oneof"`
 }
 
+type Response_GetE2EeStats struct {
+	GetE2EeStats *GetE2EeStatsResponse `protobuf:"bytes,29,opt,name=get_e2ee_stats,json=getE2eeStats,proto3,oneof"`
+}
+
 type Response_UnpublishDataTrack struct {
 	UnpublishDataTrack *UnpublishDataTrackResponse `protobuf:"bytes,41,opt,name=unpublish_data_track,json=unpublishDataTrack,proto3,oneof"`
 }
@@ -1649,6 +1754,10 @@ type Response_PushDataTrackFrame struct {
 
 type Response_SubscribeDataTrack struct {
 	SubscribeDataTrack *SubscribeDataTrackResponse `protobuf:"bytes,44,opt,name=subscribe_data_track,json=subscribeDataTrack,proto3,oneof"`
+}
+
+type Response_GetDataTrackStats struct {
+	GetDataTrackStats *GetDataTrackStatsResponse `protobuf:"bytes,47,opt,name=get_data_track_stats,json=getDataTrackStats,proto3,oneof"`
 }
 
 type Response_RegisterRpcMethod struct {
@@ -1687,6 +1796,8 @@ func (*Response_GetRoomSnapshot) isResponse_Message() {}
 
 func (*Response_SetSharedKey) isResponse_Message() {}
 
+func (*Response_GetE2EeStats) isResponse_Message() {}
+
 func (*Response_UnpublishDataTrack) isResponse_Message() {}
 
 func (*Response_DataTrackIsPublished) isResponse_Message() {}
@@ -1694,6 +1805,8 @@ func (*Response_DataTrackIsPublished) isResponse_Message() {}
 func (*Response_PushDataTrackFrame) isResponse_Message() {}
 
 func (*Response_SubscribeDataTrack) isResponse_Message() {}
+
+func (*Response_GetDataTrackStats) isResponse_Message() {}
 
 func (*Response_RegisterRpcMethod) isResponse_Message() {}
 
@@ -1885,7 +1998,8 @@ type Completion struct {
 	// Set when the operation failed (including TIMEOUT and CANCELLED).
 	Error *Error `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	// The result on success, same tag as the request kind. Unset for operations whose success
-	// carries no data (disconnect, publish_data, set_local_*, write_stream, close_stream_writer).
+	// carries no data (disconnect, publish_data, set_local_*, write_stream, close_stream_writer,
+	// flush_data_track, push_data_track_frame_wait, wait_data_track_subscribed).
 	//
 	// Types that are valid to be assigned to Result:
 	//
@@ -3159,6 +3273,115 @@ func (*SetSharedKeyResponse) Descriptor() ([]byte, []int) {
 	return file_lkcore_ffi_proto_rawDescGZIP(), []int{22}
 }
 
+// GetE2eeStatsRequest (since ABI 1.2) reports the room's end-to-end encryption state and
+// counters (the core's Room.E2EEEnabled / E2EEStats). Works before connecting (all zero).
+type GetE2EeStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomHandle    uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetE2EeStatsRequest) Reset() {
+	*x = GetE2EeStatsRequest{}
+	mi := &file_lkcore_ffi_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetE2EeStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetE2EeStatsRequest) ProtoMessage() {}
+
+func (x *GetE2EeStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetE2EeStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetE2EeStatsRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetE2EeStatsRequest) GetRoomHandle() uint64 {
+	if x != nil {
+		return x.RoomHandle
+	}
+	return 0
+}
+
+type GetE2EeStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The room was created with RoomOptions.e2ee.
+	Enabled bool `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Packets and data-track frames that failed to decrypt (dropped, never delivered).
+	DecryptionFailures uint64 `protobuf:"varint,2,opt,name=decryption_failures,json=decryptionFailures,proto3" json:"decryption_failures,omitempty"`
+	// Failures not reported as EncryptionStateChanged events because the event queue was full.
+	EventsSuppressed uint64 `protobuf:"varint,3,opt,name=events_suppressed,json=eventsSuppressed,proto3" json:"events_suppressed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *GetE2EeStatsResponse) Reset() {
+	*x = GetE2EeStatsResponse{}
+	mi := &file_lkcore_ffi_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetE2EeStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetE2EeStatsResponse) ProtoMessage() {}
+
+func (x *GetE2EeStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetE2EeStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetE2EeStatsResponse) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetE2EeStatsResponse) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *GetE2EeStatsResponse) GetDecryptionFailures() uint64 {
+	if x != nil {
+		return x.DecryptionFailures
+	}
+	return 0
+}
+
+func (x *GetE2EeStatsResponse) GetEventsSuppressed() uint64 {
+	if x != nil {
+		return x.EventsSuppressed
+	}
+	return 0
+}
+
 // OwnedRoom transfers a room handle to the host.
 type OwnedRoom struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3170,7 +3393,7 @@ type OwnedRoom struct {
 
 func (x *OwnedRoom) Reset() {
 	*x = OwnedRoom{}
-	mi := &file_lkcore_ffi_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3182,7 +3405,7 @@ func (x *OwnedRoom) String() string {
 func (*OwnedRoom) ProtoMessage() {}
 
 func (x *OwnedRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3418,7 @@ func (x *OwnedRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedRoom.ProtoReflect.Descriptor instead.
 func (*OwnedRoom) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *OwnedRoom) GetHandle() uint64 {
@@ -3228,7 +3451,7 @@ type RoomInfo struct {
 
 func (x *RoomInfo) Reset() {
 	*x = RoomInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3240,7 +3463,7 @@ func (x *RoomInfo) String() string {
 func (*RoomInfo) ProtoMessage() {}
 
 func (x *RoomInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3253,7 +3476,7 @@ func (x *RoomInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomInfo.ProtoReflect.Descriptor instead.
 func (*RoomInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RoomInfo) GetSid() string {
@@ -3318,7 +3541,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3330,7 +3553,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3343,7 +3566,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ConnectRequest) GetRoomHandle() uint64 {
@@ -3381,7 +3604,7 @@ type ConnectResult struct {
 
 func (x *ConnectResult) Reset() {
 	*x = ConnectResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3393,7 +3616,7 @@ func (x *ConnectResult) String() string {
 func (*ConnectResult) ProtoMessage() {}
 
 func (x *ConnectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3406,7 +3629,7 @@ func (x *ConnectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResult.ProtoReflect.Descriptor instead.
 func (*ConnectResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ConnectResult) GetRoom() *RoomInfo {
@@ -3448,7 +3671,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3460,7 +3683,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3473,7 +3696,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DisconnectRequest) GetRoomHandle() uint64 {
@@ -3493,7 +3716,7 @@ type GetRoomSnapshotRequest struct {
 
 func (x *GetRoomSnapshotRequest) Reset() {
 	*x = GetRoomSnapshotRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3505,7 +3728,7 @@ func (x *GetRoomSnapshotRequest) String() string {
 func (*GetRoomSnapshotRequest) ProtoMessage() {}
 
 func (x *GetRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3518,7 +3741,7 @@ func (x *GetRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetRoomSnapshotRequest) GetRoomHandle() uint64 {
@@ -3537,7 +3760,7 @@ type GetRoomSnapshotResponse struct {
 
 func (x *GetRoomSnapshotResponse) Reset() {
 	*x = GetRoomSnapshotResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3549,7 +3772,7 @@ func (x *GetRoomSnapshotResponse) String() string {
 func (*GetRoomSnapshotResponse) ProtoMessage() {}
 
 func (x *GetRoomSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3562,7 +3785,7 @@ func (x *GetRoomSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*GetRoomSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{29}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetRoomSnapshotResponse) GetSnapshot() *ConnectResult {
@@ -3591,7 +3814,7 @@ type ParticipantInfo struct {
 
 func (x *ParticipantInfo) Reset() {
 	*x = ParticipantInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3603,7 +3826,7 @@ func (x *ParticipantInfo) String() string {
 func (*ParticipantInfo) ProtoMessage() {}
 
 func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3616,7 +3839,7 @@ func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantInfo.ProtoReflect.Descriptor instead.
 func (*ParticipantInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{30}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ParticipantInfo) GetSid() string {
@@ -3694,7 +3917,7 @@ type ParticipantPermission struct {
 
 func (x *ParticipantPermission) Reset() {
 	*x = ParticipantPermission{}
-	mi := &file_lkcore_ffi_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3706,7 +3929,7 @@ func (x *ParticipantPermission) String() string {
 func (*ParticipantPermission) ProtoMessage() {}
 
 func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3719,7 +3942,7 @@ func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantPermission.ProtoReflect.Descriptor instead.
 func (*ParticipantPermission) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{31}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ParticipantPermission) GetCanSubscribe() bool {
@@ -3766,7 +3989,7 @@ type PublishDataRequest struct {
 
 func (x *PublishDataRequest) Reset() {
 	*x = PublishDataRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3778,7 +4001,7 @@ func (x *PublishDataRequest) String() string {
 func (*PublishDataRequest) ProtoMessage() {}
 
 func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3791,7 +4014,7 @@ func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{32}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PublishDataRequest) GetRoomHandle() uint64 {
@@ -3839,7 +4062,7 @@ type SetLocalMetadataRequest struct {
 
 func (x *SetLocalMetadataRequest) Reset() {
 	*x = SetLocalMetadataRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3851,7 +4074,7 @@ func (x *SetLocalMetadataRequest) String() string {
 func (*SetLocalMetadataRequest) ProtoMessage() {}
 
 func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3864,7 +4087,7 @@ func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{33}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetLocalMetadataRequest) GetRoomHandle() uint64 {
@@ -3891,7 +4114,7 @@ type SetLocalNameRequest struct {
 
 func (x *SetLocalNameRequest) Reset() {
 	*x = SetLocalNameRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3903,7 +4126,7 @@ func (x *SetLocalNameRequest) String() string {
 func (*SetLocalNameRequest) ProtoMessage() {}
 
 func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3916,7 +4139,7 @@ func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalNameRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalNameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{34}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetLocalNameRequest) GetRoomHandle() uint64 {
@@ -3944,7 +4167,7 @@ type SetLocalAttributesRequest struct {
 
 func (x *SetLocalAttributesRequest) Reset() {
 	*x = SetLocalAttributesRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3956,7 +4179,7 @@ func (x *SetLocalAttributesRequest) String() string {
 func (*SetLocalAttributesRequest) ProtoMessage() {}
 
 func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3969,7 +4192,7 @@ func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{35}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SetLocalAttributesRequest) GetRoomHandle() uint64 {
@@ -4015,7 +4238,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4027,7 +4250,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4040,7 +4263,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{36}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RoomEvent) GetRoomHandle() uint64 {
@@ -4295,7 +4518,7 @@ type ConnectionStateChanged struct {
 
 func (x *ConnectionStateChanged) Reset() {
 	*x = ConnectionStateChanged{}
-	mi := &file_lkcore_ffi_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4307,7 +4530,7 @@ func (x *ConnectionStateChanged) String() string {
 func (*ConnectionStateChanged) ProtoMessage() {}
 
 func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4320,7 +4543,7 @@ func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionStateChanged.ProtoReflect.Descriptor instead.
 func (*ConnectionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{37}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ConnectionStateChanged) GetState() ConnectionState {
@@ -4343,7 +4566,7 @@ type Reconnecting struct {
 
 func (x *Reconnecting) Reset() {
 	*x = Reconnecting{}
-	mi := &file_lkcore_ffi_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4355,7 +4578,7 @@ func (x *Reconnecting) String() string {
 func (*Reconnecting) ProtoMessage() {}
 
 func (x *Reconnecting) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4368,7 +4591,7 @@ func (x *Reconnecting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnecting.ProtoReflect.Descriptor instead.
 func (*Reconnecting) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{38}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Reconnecting) GetKind() ReconnectKind {
@@ -4396,7 +4619,7 @@ type Reconnected struct {
 
 func (x *Reconnected) Reset() {
 	*x = Reconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4408,7 +4631,7 @@ func (x *Reconnected) String() string {
 func (*Reconnected) ProtoMessage() {}
 
 func (x *Reconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4421,7 +4644,7 @@ func (x *Reconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnected.ProtoReflect.Descriptor instead.
 func (*Reconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{39}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Reconnected) GetKind() ReconnectKind {
@@ -4443,7 +4666,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4455,7 +4678,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4468,7 +4691,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{40}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Disconnected) GetReason() DisconnectReason {
@@ -4494,7 +4717,7 @@ type RoomUpdated struct {
 
 func (x *RoomUpdated) Reset() {
 	*x = RoomUpdated{}
-	mi := &file_lkcore_ffi_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4506,7 +4729,7 @@ func (x *RoomUpdated) String() string {
 func (*RoomUpdated) ProtoMessage() {}
 
 func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4519,7 +4742,7 @@ func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomUpdated.ProtoReflect.Descriptor instead.
 func (*RoomUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{41}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RoomUpdated) GetInfo() *RoomInfo {
@@ -4538,7 +4761,7 @@ type ParticipantConnected struct {
 
 func (x *ParticipantConnected) Reset() {
 	*x = ParticipantConnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4550,7 +4773,7 @@ func (x *ParticipantConnected) String() string {
 func (*ParticipantConnected) ProtoMessage() {}
 
 func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4563,7 +4786,7 @@ func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantConnected.ProtoReflect.Descriptor instead.
 func (*ParticipantConnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{42}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
@@ -4583,7 +4806,7 @@ type ParticipantDisconnected struct {
 
 func (x *ParticipantDisconnected) Reset() {
 	*x = ParticipantDisconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4595,7 +4818,7 @@ func (x *ParticipantDisconnected) String() string {
 func (*ParticipantDisconnected) ProtoMessage() {}
 
 func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4608,7 +4831,7 @@ func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantDisconnected.ProtoReflect.Descriptor instead.
 func (*ParticipantDisconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{43}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ParticipantDisconnected) GetIdentity() string {
@@ -4640,7 +4863,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_lkcore_ffi_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4652,7 +4875,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4665,7 +4888,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{44}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ParticipantUpdated) GetInfo() *ParticipantInfo {
@@ -4718,7 +4941,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_proto_msgTypes[45]
+	mi := &file_lkcore_ffi_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4730,7 +4953,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[45]
+	mi := &file_lkcore_ffi_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4743,7 +4966,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{45}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -4791,7 +5014,7 @@ type EncryptionStateChanged struct {
 
 func (x *EncryptionStateChanged) Reset() {
 	*x = EncryptionStateChanged{}
-	mi := &file_lkcore_ffi_proto_msgTypes[46]
+	mi := &file_lkcore_ffi_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4803,7 +5026,7 @@ func (x *EncryptionStateChanged) String() string {
 func (*EncryptionStateChanged) ProtoMessage() {}
 
 func (x *EncryptionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[46]
+	mi := &file_lkcore_ffi_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4816,7 +5039,7 @@ func (x *EncryptionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptionStateChanged.ProtoReflect.Descriptor instead.
 func (*EncryptionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{46}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *EncryptionStateChanged) GetParticipantIdentity() string {
@@ -4856,7 +5079,7 @@ type DataTrackInfo struct {
 
 func (x *DataTrackInfo) Reset() {
 	*x = DataTrackInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[47]
+	mi := &file_lkcore_ffi_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4868,7 +5091,7 @@ func (x *DataTrackInfo) String() string {
 func (*DataTrackInfo) ProtoMessage() {}
 
 func (x *DataTrackInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[47]
+	mi := &file_lkcore_ffi_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4881,7 +5104,7 @@ func (x *DataTrackInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackInfo.ProtoReflect.Descriptor instead.
 func (*DataTrackInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{47}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DataTrackInfo) GetSid() string {
@@ -4947,7 +5170,7 @@ type PublishDataTrackRequest struct {
 
 func (x *PublishDataTrackRequest) Reset() {
 	*x = PublishDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[48]
+	mi := &file_lkcore_ffi_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4959,7 +5182,7 @@ func (x *PublishDataTrackRequest) String() string {
 func (*PublishDataTrackRequest) ProtoMessage() {}
 
 func (x *PublishDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[48]
+	mi := &file_lkcore_ffi_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4972,7 +5195,7 @@ func (x *PublishDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{48}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PublishDataTrackRequest) GetRoomHandle() uint64 {
@@ -5026,7 +5249,7 @@ type PublishDataTrackResult struct {
 
 func (x *PublishDataTrackResult) Reset() {
 	*x = PublishDataTrackResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[49]
+	mi := &file_lkcore_ffi_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5038,7 +5261,7 @@ func (x *PublishDataTrackResult) String() string {
 func (*PublishDataTrackResult) ProtoMessage() {}
 
 func (x *PublishDataTrackResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[49]
+	mi := &file_lkcore_ffi_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5051,7 +5274,7 @@ func (x *PublishDataTrackResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataTrackResult.ProtoReflect.Descriptor instead.
 func (*PublishDataTrackResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{49}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PublishDataTrackResult) GetTrack() *OwnedLocalDataTrack {
@@ -5072,7 +5295,7 @@ type OwnedLocalDataTrack struct {
 
 func (x *OwnedLocalDataTrack) Reset() {
 	*x = OwnedLocalDataTrack{}
-	mi := &file_lkcore_ffi_proto_msgTypes[50]
+	mi := &file_lkcore_ffi_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5084,7 +5307,7 @@ func (x *OwnedLocalDataTrack) String() string {
 func (*OwnedLocalDataTrack) ProtoMessage() {}
 
 func (x *OwnedLocalDataTrack) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[50]
+	mi := &file_lkcore_ffi_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5097,7 +5320,7 @@ func (x *OwnedLocalDataTrack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedLocalDataTrack.ProtoReflect.Descriptor instead.
 func (*OwnedLocalDataTrack) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{50}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *OwnedLocalDataTrack) GetHandle() uint64 {
@@ -5125,7 +5348,7 @@ type UnpublishDataTrackRequest struct {
 
 func (x *UnpublishDataTrackRequest) Reset() {
 	*x = UnpublishDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[51]
+	mi := &file_lkcore_ffi_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5137,7 +5360,7 @@ func (x *UnpublishDataTrackRequest) String() string {
 func (*UnpublishDataTrackRequest) ProtoMessage() {}
 
 func (x *UnpublishDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[51]
+	mi := &file_lkcore_ffi_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5150,7 +5373,7 @@ func (x *UnpublishDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpublishDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*UnpublishDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{51}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *UnpublishDataTrackRequest) GetTrackHandle() uint64 {
@@ -5168,7 +5391,7 @@ type UnpublishDataTrackResponse struct {
 
 func (x *UnpublishDataTrackResponse) Reset() {
 	*x = UnpublishDataTrackResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[52]
+	mi := &file_lkcore_ffi_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5180,7 +5403,7 @@ func (x *UnpublishDataTrackResponse) String() string {
 func (*UnpublishDataTrackResponse) ProtoMessage() {}
 
 func (x *UnpublishDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[52]
+	mi := &file_lkcore_ffi_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5193,7 +5416,7 @@ func (x *UnpublishDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpublishDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*UnpublishDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{52}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{54}
 }
 
 type DataTrackIsPublishedRequest struct {
@@ -5205,7 +5428,7 @@ type DataTrackIsPublishedRequest struct {
 
 func (x *DataTrackIsPublishedRequest) Reset() {
 	*x = DataTrackIsPublishedRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[53]
+	mi := &file_lkcore_ffi_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5217,7 +5440,7 @@ func (x *DataTrackIsPublishedRequest) String() string {
 func (*DataTrackIsPublishedRequest) ProtoMessage() {}
 
 func (x *DataTrackIsPublishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[53]
+	mi := &file_lkcore_ffi_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5230,7 +5453,7 @@ func (x *DataTrackIsPublishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackIsPublishedRequest.ProtoReflect.Descriptor instead.
 func (*DataTrackIsPublishedRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{53}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DataTrackIsPublishedRequest) GetTrackHandle() uint64 {
@@ -5249,7 +5472,7 @@ type DataTrackIsPublishedResponse struct {
 
 func (x *DataTrackIsPublishedResponse) Reset() {
 	*x = DataTrackIsPublishedResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[54]
+	mi := &file_lkcore_ffi_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5261,7 +5484,7 @@ func (x *DataTrackIsPublishedResponse) String() string {
 func (*DataTrackIsPublishedResponse) ProtoMessage() {}
 
 func (x *DataTrackIsPublishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[54]
+	mi := &file_lkcore_ffi_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5274,7 +5497,7 @@ func (x *DataTrackIsPublishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackIsPublishedResponse.ProtoReflect.Descriptor instead.
 func (*DataTrackIsPublishedResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{54}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DataTrackIsPublishedResponse) GetIsPublished() bool {
@@ -5297,7 +5520,7 @@ type PushDataTrackFrameRequest struct {
 
 func (x *PushDataTrackFrameRequest) Reset() {
 	*x = PushDataTrackFrameRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[55]
+	mi := &file_lkcore_ffi_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5309,7 +5532,7 @@ func (x *PushDataTrackFrameRequest) String() string {
 func (*PushDataTrackFrameRequest) ProtoMessage() {}
 
 func (x *PushDataTrackFrameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[55]
+	mi := &file_lkcore_ffi_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5322,7 +5545,7 @@ func (x *PushDataTrackFrameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDataTrackFrameRequest.ProtoReflect.Descriptor instead.
 func (*PushDataTrackFrameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{55}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *PushDataTrackFrameRequest) GetTrackHandle() uint64 {
@@ -5354,7 +5577,7 @@ type PushDataTrackFrameResponse struct {
 
 func (x *PushDataTrackFrameResponse) Reset() {
 	*x = PushDataTrackFrameResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[56]
+	mi := &file_lkcore_ffi_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5366,7 +5589,7 @@ func (x *PushDataTrackFrameResponse) String() string {
 func (*PushDataTrackFrameResponse) ProtoMessage() {}
 
 func (x *PushDataTrackFrameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[56]
+	mi := &file_lkcore_ffi_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5379,7 +5602,229 @@ func (x *PushDataTrackFrameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDataTrackFrameResponse.ProtoReflect.Descriptor instead.
 func (*PushDataTrackFrameResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{56}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{58}
+}
+
+// FlushDataTrackRequest (ASYNC, since ABI 1.2) completes once every frame queued on the track
+// so far has been handed to the data channel or discarded (the core's LocalDataTrack.Flush).
+// Bounded by Request.timeout_ms and CancelRequest.
+type FlushDataTrackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TrackHandle   uint64                 `protobuf:"varint,1,opt,name=track_handle,json=trackHandle,proto3" json:"track_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlushDataTrackRequest) Reset() {
+	*x = FlushDataTrackRequest{}
+	mi := &file_lkcore_ffi_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlushDataTrackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlushDataTrackRequest) ProtoMessage() {}
+
+func (x *FlushDataTrackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlushDataTrackRequest.ProtoReflect.Descriptor instead.
+func (*FlushDataTrackRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *FlushDataTrackRequest) GetTrackHandle() uint64 {
+	if x != nil {
+		return x.TrackHandle
+	}
+	return 0
+}
+
+// GetDataTrackStatsRequest (since ABI 1.2) returns a local track's counters.
+type GetDataTrackStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TrackHandle   uint64                 `protobuf:"varint,1,opt,name=track_handle,json=trackHandle,proto3" json:"track_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDataTrackStatsRequest) Reset() {
+	*x = GetDataTrackStatsRequest{}
+	mi := &file_lkcore_ffi_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDataTrackStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDataTrackStatsRequest) ProtoMessage() {}
+
+func (x *GetDataTrackStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDataTrackStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetDataTrackStatsRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *GetDataTrackStatsRequest) GetTrackHandle() uint64 {
+	if x != nil {
+		return x.TrackHandle
+	}
+	return 0
+}
+
+type GetDataTrackStatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stats         *LocalDataTrackStats   `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDataTrackStatsResponse) Reset() {
+	*x = GetDataTrackStatsResponse{}
+	mi := &file_lkcore_ffi_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDataTrackStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDataTrackStatsResponse) ProtoMessage() {}
+
+func (x *GetDataTrackStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDataTrackStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetDataTrackStatsResponse) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *GetDataTrackStatsResponse) GetStats() *LocalDataTrackStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+// LocalDataTrackStats are a local track's counters (the core's LocalDataTrackStats). Every
+// accepted frame is accounted for: pushed = sent + send_failed + discarded + queued.
+type LocalDataTrackStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pushed        uint64                 `protobuf:"varint,1,opt,name=pushed,proto3" json:"pushed,omitempty"`                           // frames accepted (push and its waiting form)
+	Rejected      uint64                 `protobuf:"varint,2,opt,name=rejected,proto3" json:"rejected,omitempty"`                       // pushes refused with QUEUE_FULL (also each refused attempt of a waiting push)
+	Sent          uint64                 `protobuf:"varint,3,opt,name=sent,proto3" json:"sent,omitempty"`                               // frames whose every packet was handed to the data channel
+	SendFailed    uint64                 `protobuf:"varint,4,opt,name=send_failed,json=sendFailed,proto3" json:"send_failed,omitempty"` // frames abandoned because the channel failed
+	Discarded     uint64                 `protobuf:"varint,5,opt,name=discarded,proto3" json:"discarded,omitempty"`                     // queued frames thrown away by unpublish, reconnect or disconnect
+	Queued        uint32                 `protobuf:"varint,6,opt,name=queued,proto3" json:"queued,omitempty"`                           // frames waiting in the queue now
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalDataTrackStats) Reset() {
+	*x = LocalDataTrackStats{}
+	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalDataTrackStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalDataTrackStats) ProtoMessage() {}
+
+func (x *LocalDataTrackStats) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalDataTrackStats.ProtoReflect.Descriptor instead.
+func (*LocalDataTrackStats) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *LocalDataTrackStats) GetPushed() uint64 {
+	if x != nil {
+		return x.Pushed
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetRejected() uint64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetSent() uint64 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetSendFailed() uint64 {
+	if x != nil {
+		return x.SendFailed
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetDiscarded() uint64 {
+	if x != nil {
+		return x.Discarded
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetQueued() uint32 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
 }
 
 // LocalDataTrackUnpublished: the server or a full reconnect ended a local track's publication.
@@ -5393,7 +5838,7 @@ type LocalDataTrackUnpublished struct {
 
 func (x *LocalDataTrackUnpublished) Reset() {
 	*x = LocalDataTrackUnpublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[57]
+	mi := &file_lkcore_ffi_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5405,7 +5850,7 @@ func (x *LocalDataTrackUnpublished) String() string {
 func (*LocalDataTrackUnpublished) ProtoMessage() {}
 
 func (x *LocalDataTrackUnpublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[57]
+	mi := &file_lkcore_ffi_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5418,7 +5863,7 @@ func (x *LocalDataTrackUnpublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalDataTrackUnpublished.ProtoReflect.Descriptor instead.
 func (*LocalDataTrackUnpublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{57}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *LocalDataTrackUnpublished) GetTrackHandle() uint64 {
@@ -5446,7 +5891,7 @@ type RemoteDataTrackInfo struct {
 
 func (x *RemoteDataTrackInfo) Reset() {
 	*x = RemoteDataTrackInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[58]
+	mi := &file_lkcore_ffi_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5458,7 +5903,7 @@ func (x *RemoteDataTrackInfo) String() string {
 func (*RemoteDataTrackInfo) ProtoMessage() {}
 
 func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[58]
+	mi := &file_lkcore_ffi_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5471,7 +5916,7 @@ func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackInfo.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{58}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *RemoteDataTrackInfo) GetPublisherIdentity() string {
@@ -5499,7 +5944,7 @@ type RemoteDataTrackPublished struct {
 
 func (x *RemoteDataTrackPublished) Reset() {
 	*x = RemoteDataTrackPublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[59]
+	mi := &file_lkcore_ffi_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5511,7 +5956,7 @@ func (x *RemoteDataTrackPublished) String() string {
 func (*RemoteDataTrackPublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[59]
+	mi := &file_lkcore_ffi_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5524,7 +5969,7 @@ func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackPublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackPublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{59}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *RemoteDataTrackPublished) GetTrack() *RemoteDataTrackInfo {
@@ -5552,7 +5997,7 @@ type RemoteDataTrackUnpublished struct {
 
 func (x *RemoteDataTrackUnpublished) Reset() {
 	*x = RemoteDataTrackUnpublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[60]
+	mi := &file_lkcore_ffi_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5564,7 +6009,7 @@ func (x *RemoteDataTrackUnpublished) String() string {
 func (*RemoteDataTrackUnpublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[60]
+	mi := &file_lkcore_ffi_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5577,7 +6022,7 @@ func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackUnpublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackUnpublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{60}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *RemoteDataTrackUnpublished) GetPublisherIdentity() string {
@@ -5621,7 +6066,7 @@ type SubscribeDataTrackRequest struct {
 
 func (x *SubscribeDataTrackRequest) Reset() {
 	*x = SubscribeDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[61]
+	mi := &file_lkcore_ffi_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5633,7 +6078,7 @@ func (x *SubscribeDataTrackRequest) String() string {
 func (*SubscribeDataTrackRequest) ProtoMessage() {}
 
 func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[61]
+	mi := &file_lkcore_ffi_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5646,7 +6091,7 @@ func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{61}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SubscribeDataTrackRequest) GetRoomHandle() uint64 {
@@ -5700,7 +6145,7 @@ type SubscribeDataTrackResponse struct {
 
 func (x *SubscribeDataTrackResponse) Reset() {
 	*x = SubscribeDataTrackResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	mi := &file_lkcore_ffi_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5712,7 +6157,7 @@ func (x *SubscribeDataTrackResponse) String() string {
 func (*SubscribeDataTrackResponse) ProtoMessage() {}
 
 func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	mi := &file_lkcore_ffi_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5725,7 +6170,7 @@ func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{62}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SubscribeDataTrackResponse) GetSubscription() *OwnedDataTrackSubscription {
@@ -5733,6 +6178,54 @@ func (x *SubscribeDataTrackResponse) GetSubscription() *OwnedDataTrackSubscripti
 		return x.Subscription
 	}
 	return nil
+}
+
+// WaitDataTrackSubscribedRequest (ASYNC, since ABI 1.2) completes once the subscription is
+// established (the server confirmed it and frames flow), or with the reason it failed (the
+// same error its DataTrackSubscriptionEnded carries: e.g. NOT_ALLOWED, ENCRYPTION_ERROR,
+// TIMEOUT, DISCONNECTED). Any number of waits may be pending on one subscription.
+type WaitDataTrackSubscribedRequest struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionHandle uint64                 `protobuf:"varint,1,opt,name=subscription_handle,json=subscriptionHandle,proto3" json:"subscription_handle,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *WaitDataTrackSubscribedRequest) Reset() {
+	*x = WaitDataTrackSubscribedRequest{}
+	mi := &file_lkcore_ffi_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitDataTrackSubscribedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitDataTrackSubscribedRequest) ProtoMessage() {}
+
+func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitDataTrackSubscribedRequest.ProtoReflect.Descriptor instead.
+func (*WaitDataTrackSubscribedRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *WaitDataTrackSubscribedRequest) GetSubscriptionHandle() uint64 {
+	if x != nil {
+		return x.SubscriptionHandle
+	}
+	return 0
 }
 
 type OwnedDataTrackSubscription struct {
@@ -5745,7 +6238,7 @@ type OwnedDataTrackSubscription struct {
 
 func (x *OwnedDataTrackSubscription) Reset() {
 	*x = OwnedDataTrackSubscription{}
-	mi := &file_lkcore_ffi_proto_msgTypes[63]
+	mi := &file_lkcore_ffi_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5757,7 +6250,7 @@ func (x *OwnedDataTrackSubscription) String() string {
 func (*OwnedDataTrackSubscription) ProtoMessage() {}
 
 func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[63]
+	mi := &file_lkcore_ffi_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5770,7 +6263,7 @@ func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedDataTrackSubscription.ProtoReflect.Descriptor instead.
 func (*OwnedDataTrackSubscription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{63}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *OwnedDataTrackSubscription) GetHandle() uint64 {
@@ -5802,7 +6295,7 @@ type DataTrackFrameEvent struct {
 
 func (x *DataTrackFrameEvent) Reset() {
 	*x = DataTrackFrameEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[64]
+	mi := &file_lkcore_ffi_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5814,7 +6307,7 @@ func (x *DataTrackFrameEvent) String() string {
 func (*DataTrackFrameEvent) ProtoMessage() {}
 
 func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[64]
+	mi := &file_lkcore_ffi_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5827,7 +6320,7 @@ func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackFrameEvent.ProtoReflect.Descriptor instead.
 func (*DataTrackFrameEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{64}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *DataTrackFrameEvent) GetSubscriptionHandle() uint64 {
@@ -5873,7 +6366,7 @@ type DataTrackSubscriptionEnded struct {
 
 func (x *DataTrackSubscriptionEnded) Reset() {
 	*x = DataTrackSubscriptionEnded{}
-	mi := &file_lkcore_ffi_proto_msgTypes[65]
+	mi := &file_lkcore_ffi_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5885,7 +6378,7 @@ func (x *DataTrackSubscriptionEnded) String() string {
 func (*DataTrackSubscriptionEnded) ProtoMessage() {}
 
 func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[65]
+	mi := &file_lkcore_ffi_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5898,7 +6391,7 @@ func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackSubscriptionEnded.ProtoReflect.Descriptor instead.
 func (*DataTrackSubscriptionEnded) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{65}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *DataTrackSubscriptionEnded) GetSubscriptionHandle() uint64 {
@@ -5953,7 +6446,7 @@ type PerformRpcRequest struct {
 
 func (x *PerformRpcRequest) Reset() {
 	*x = PerformRpcRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[66]
+	mi := &file_lkcore_ffi_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5965,7 +6458,7 @@ func (x *PerformRpcRequest) String() string {
 func (*PerformRpcRequest) ProtoMessage() {}
 
 func (x *PerformRpcRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[66]
+	mi := &file_lkcore_ffi_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5978,7 +6471,7 @@ func (x *PerformRpcRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PerformRpcRequest.ProtoReflect.Descriptor instead.
 func (*PerformRpcRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{66}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PerformRpcRequest) GetRoomHandle() uint64 {
@@ -6025,7 +6518,7 @@ type PerformRpcResult struct {
 
 func (x *PerformRpcResult) Reset() {
 	*x = PerformRpcResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[67]
+	mi := &file_lkcore_ffi_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6037,7 +6530,7 @@ func (x *PerformRpcResult) String() string {
 func (*PerformRpcResult) ProtoMessage() {}
 
 func (x *PerformRpcResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[67]
+	mi := &file_lkcore_ffi_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6050,7 +6543,7 @@ func (x *PerformRpcResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PerformRpcResult.ProtoReflect.Descriptor instead.
 func (*PerformRpcResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{67}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PerformRpcResult) GetPayload() string {
@@ -6072,7 +6565,7 @@ type RegisterRpcMethodRequest struct {
 
 func (x *RegisterRpcMethodRequest) Reset() {
 	*x = RegisterRpcMethodRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[68]
+	mi := &file_lkcore_ffi_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6084,7 +6577,7 @@ func (x *RegisterRpcMethodRequest) String() string {
 func (*RegisterRpcMethodRequest) ProtoMessage() {}
 
 func (x *RegisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[68]
+	mi := &file_lkcore_ffi_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6097,7 +6590,7 @@ func (x *RegisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRpcMethodRequest.ProtoReflect.Descriptor instead.
 func (*RegisterRpcMethodRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{68}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *RegisterRpcMethodRequest) GetRoomHandle() uint64 {
@@ -6122,7 +6615,7 @@ type RegisterRpcMethodResponse struct {
 
 func (x *RegisterRpcMethodResponse) Reset() {
 	*x = RegisterRpcMethodResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[69]
+	mi := &file_lkcore_ffi_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6134,7 +6627,7 @@ func (x *RegisterRpcMethodResponse) String() string {
 func (*RegisterRpcMethodResponse) ProtoMessage() {}
 
 func (x *RegisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[69]
+	mi := &file_lkcore_ffi_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6147,7 +6640,7 @@ func (x *RegisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRpcMethodResponse.ProtoReflect.Descriptor instead.
 func (*RegisterRpcMethodResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{69}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{76}
 }
 
 type UnregisterRpcMethodRequest struct {
@@ -6160,7 +6653,7 @@ type UnregisterRpcMethodRequest struct {
 
 func (x *UnregisterRpcMethodRequest) Reset() {
 	*x = UnregisterRpcMethodRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[70]
+	mi := &file_lkcore_ffi_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6172,7 +6665,7 @@ func (x *UnregisterRpcMethodRequest) String() string {
 func (*UnregisterRpcMethodRequest) ProtoMessage() {}
 
 func (x *UnregisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[70]
+	mi := &file_lkcore_ffi_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6185,7 +6678,7 @@ func (x *UnregisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterRpcMethodRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterRpcMethodRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{70}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *UnregisterRpcMethodRequest) GetRoomHandle() uint64 {
@@ -6210,7 +6703,7 @@ type UnregisterRpcMethodResponse struct {
 
 func (x *UnregisterRpcMethodResponse) Reset() {
 	*x = UnregisterRpcMethodResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[71]
+	mi := &file_lkcore_ffi_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6222,7 +6715,7 @@ func (x *UnregisterRpcMethodResponse) String() string {
 func (*UnregisterRpcMethodResponse) ProtoMessage() {}
 
 func (x *UnregisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[71]
+	mi := &file_lkcore_ffi_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6235,7 +6728,7 @@ func (x *UnregisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterRpcMethodResponse.ProtoReflect.Descriptor instead.
 func (*UnregisterRpcMethodResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{71}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{78}
 }
 
 // RpcInvocation asks the host to answer an incoming RPC with RespondRpcRequest before
@@ -6258,7 +6751,7 @@ type RpcInvocation struct {
 
 func (x *RpcInvocation) Reset() {
 	*x = RpcInvocation{}
-	mi := &file_lkcore_ffi_proto_msgTypes[72]
+	mi := &file_lkcore_ffi_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6270,7 +6763,7 @@ func (x *RpcInvocation) String() string {
 func (*RpcInvocation) ProtoMessage() {}
 
 func (x *RpcInvocation) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[72]
+	mi := &file_lkcore_ffi_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6283,7 +6776,7 @@ func (x *RpcInvocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RpcInvocation.ProtoReflect.Descriptor instead.
 func (*RpcInvocation) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{72}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RpcInvocation) GetInvocationId() uint64 {
@@ -6351,7 +6844,7 @@ type RespondRpcRequest struct {
 
 func (x *RespondRpcRequest) Reset() {
 	*x = RespondRpcRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[73]
+	mi := &file_lkcore_ffi_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6363,7 +6856,7 @@ func (x *RespondRpcRequest) String() string {
 func (*RespondRpcRequest) ProtoMessage() {}
 
 func (x *RespondRpcRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[73]
+	mi := &file_lkcore_ffi_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6376,7 +6869,7 @@ func (x *RespondRpcRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondRpcRequest.ProtoReflect.Descriptor instead.
 func (*RespondRpcRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{73}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *RespondRpcRequest) GetRoomHandle() uint64 {
@@ -6442,7 +6935,7 @@ type RespondRpcResponse struct {
 
 func (x *RespondRpcResponse) Reset() {
 	*x = RespondRpcResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[74]
+	mi := &file_lkcore_ffi_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6454,7 +6947,7 @@ func (x *RespondRpcResponse) String() string {
 func (*RespondRpcResponse) ProtoMessage() {}
 
 func (x *RespondRpcResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[74]
+	mi := &file_lkcore_ffi_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6467,7 +6960,7 @@ func (x *RespondRpcResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondRpcResponse.ProtoReflect.Descriptor instead.
 func (*RespondRpcResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{74}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{81}
 }
 
 // StreamOptions are common to text and byte streams.
@@ -6487,7 +6980,7 @@ type StreamOptions struct {
 
 func (x *StreamOptions) Reset() {
 	*x = StreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[75]
+	mi := &file_lkcore_ffi_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6499,7 +6992,7 @@ func (x *StreamOptions) String() string {
 func (*StreamOptions) ProtoMessage() {}
 
 func (x *StreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[75]
+	mi := &file_lkcore_ffi_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6512,7 +7005,7 @@ func (x *StreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOptions.ProtoReflect.Descriptor instead.
 func (*StreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{75}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *StreamOptions) GetTopic() string {
@@ -6565,7 +7058,7 @@ type TextStreamOptions struct {
 
 func (x *TextStreamOptions) Reset() {
 	*x = TextStreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[76]
+	mi := &file_lkcore_ffi_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6577,7 +7070,7 @@ func (x *TextStreamOptions) String() string {
 func (*TextStreamOptions) ProtoMessage() {}
 
 func (x *TextStreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[76]
+	mi := &file_lkcore_ffi_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6590,7 +7083,7 @@ func (x *TextStreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextStreamOptions.ProtoReflect.Descriptor instead.
 func (*TextStreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{76}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *TextStreamOptions) GetCommon() *StreamOptions {
@@ -6647,7 +7140,7 @@ type ByteStreamOptions struct {
 
 func (x *ByteStreamOptions) Reset() {
 	*x = ByteStreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[77]
+	mi := &file_lkcore_ffi_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6659,7 +7152,7 @@ func (x *ByteStreamOptions) String() string {
 func (*ByteStreamOptions) ProtoMessage() {}
 
 func (x *ByteStreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[77]
+	mi := &file_lkcore_ffi_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6672,7 +7165,7 @@ func (x *ByteStreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ByteStreamOptions.ProtoReflect.Descriptor instead.
 func (*ByteStreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{77}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ByteStreamOptions) GetCommon() *StreamOptions {
@@ -6715,7 +7208,7 @@ type TextStreamInfo struct {
 
 func (x *TextStreamInfo) Reset() {
 	*x = TextStreamInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[78]
+	mi := &file_lkcore_ffi_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6727,7 +7220,7 @@ func (x *TextStreamInfo) String() string {
 func (*TextStreamInfo) ProtoMessage() {}
 
 func (x *TextStreamInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[78]
+	mi := &file_lkcore_ffi_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6740,7 +7233,7 @@ func (x *TextStreamInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextStreamInfo.ProtoReflect.Descriptor instead.
 func (*TextStreamInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{78}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *TextStreamInfo) GetStreamId() string {
@@ -6836,7 +7329,7 @@ type ByteStreamInfo struct {
 
 func (x *ByteStreamInfo) Reset() {
 	*x = ByteStreamInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[79]
+	mi := &file_lkcore_ffi_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6848,7 +7341,7 @@ func (x *ByteStreamInfo) String() string {
 func (*ByteStreamInfo) ProtoMessage() {}
 
 func (x *ByteStreamInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[79]
+	mi := &file_lkcore_ffi_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6861,7 +7354,7 @@ func (x *ByteStreamInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ByteStreamInfo.ProtoReflect.Descriptor instead.
 func (*ByteStreamInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{79}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ByteStreamInfo) GetStreamId() string {
@@ -6932,7 +7425,7 @@ type SendTextRequest struct {
 
 func (x *SendTextRequest) Reset() {
 	*x = SendTextRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[80]
+	mi := &file_lkcore_ffi_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6944,7 +7437,7 @@ func (x *SendTextRequest) String() string {
 func (*SendTextRequest) ProtoMessage() {}
 
 func (x *SendTextRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[80]
+	mi := &file_lkcore_ffi_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6957,7 +7450,7 @@ func (x *SendTextRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTextRequest.ProtoReflect.Descriptor instead.
 func (*SendTextRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{80}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *SendTextRequest) GetRoomHandle() uint64 {
@@ -6993,7 +7486,7 @@ type SendBytesRequest struct {
 
 func (x *SendBytesRequest) Reset() {
 	*x = SendBytesRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[81]
+	mi := &file_lkcore_ffi_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7005,7 +7498,7 @@ func (x *SendBytesRequest) String() string {
 func (*SendBytesRequest) ProtoMessage() {}
 
 func (x *SendBytesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[81]
+	mi := &file_lkcore_ffi_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7018,7 +7511,7 @@ func (x *SendBytesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendBytesRequest.ProtoReflect.Descriptor instead.
 func (*SendBytesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{81}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *SendBytesRequest) GetRoomHandle() uint64 {
@@ -7055,7 +7548,7 @@ type SendFileRequest struct {
 
 func (x *SendFileRequest) Reset() {
 	*x = SendFileRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[82]
+	mi := &file_lkcore_ffi_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7067,7 +7560,7 @@ func (x *SendFileRequest) String() string {
 func (*SendFileRequest) ProtoMessage() {}
 
 func (x *SendFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[82]
+	mi := &file_lkcore_ffi_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7080,7 +7573,7 @@ func (x *SendFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendFileRequest.ProtoReflect.Descriptor instead.
 func (*SendFileRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{82}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *SendFileRequest) GetRoomHandle() uint64 {
@@ -7115,7 +7608,7 @@ type OpenTextWriterRequest struct {
 
 func (x *OpenTextWriterRequest) Reset() {
 	*x = OpenTextWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[83]
+	mi := &file_lkcore_ffi_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7127,7 +7620,7 @@ func (x *OpenTextWriterRequest) String() string {
 func (*OpenTextWriterRequest) ProtoMessage() {}
 
 func (x *OpenTextWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[83]
+	mi := &file_lkcore_ffi_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7140,7 +7633,7 @@ func (x *OpenTextWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenTextWriterRequest.ProtoReflect.Descriptor instead.
 func (*OpenTextWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{83}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *OpenTextWriterRequest) GetRoomHandle() uint64 {
@@ -7168,7 +7661,7 @@ type OpenByteWriterRequest struct {
 
 func (x *OpenByteWriterRequest) Reset() {
 	*x = OpenByteWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[84]
+	mi := &file_lkcore_ffi_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7180,7 +7673,7 @@ func (x *OpenByteWriterRequest) String() string {
 func (*OpenByteWriterRequest) ProtoMessage() {}
 
 func (x *OpenByteWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[84]
+	mi := &file_lkcore_ffi_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7193,7 +7686,7 @@ func (x *OpenByteWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenByteWriterRequest.ProtoReflect.Descriptor instead.
 func (*OpenByteWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{84}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *OpenByteWriterRequest) GetRoomHandle() uint64 {
@@ -7226,7 +7719,7 @@ type OwnedStreamWriter struct {
 
 func (x *OwnedStreamWriter) Reset() {
 	*x = OwnedStreamWriter{}
-	mi := &file_lkcore_ffi_proto_msgTypes[85]
+	mi := &file_lkcore_ffi_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7238,7 +7731,7 @@ func (x *OwnedStreamWriter) String() string {
 func (*OwnedStreamWriter) ProtoMessage() {}
 
 func (x *OwnedStreamWriter) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[85]
+	mi := &file_lkcore_ffi_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7251,7 +7744,7 @@ func (x *OwnedStreamWriter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedStreamWriter.ProtoReflect.Descriptor instead.
 func (*OwnedStreamWriter) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{85}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *OwnedStreamWriter) GetHandle() uint64 {
@@ -7319,7 +7812,7 @@ type WriteStreamRequest struct {
 
 func (x *WriteStreamRequest) Reset() {
 	*x = WriteStreamRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[86]
+	mi := &file_lkcore_ffi_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7331,7 +7824,7 @@ func (x *WriteStreamRequest) String() string {
 func (*WriteStreamRequest) ProtoMessage() {}
 
 func (x *WriteStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[86]
+	mi := &file_lkcore_ffi_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7344,7 +7837,7 @@ func (x *WriteStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteStreamRequest.ProtoReflect.Descriptor instead.
 func (*WriteStreamRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{86}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *WriteStreamRequest) GetWriterHandle() uint64 {
@@ -7410,7 +7903,7 @@ type CloseStreamWriterRequest struct {
 
 func (x *CloseStreamWriterRequest) Reset() {
 	*x = CloseStreamWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[87]
+	mi := &file_lkcore_ffi_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7422,7 +7915,7 @@ func (x *CloseStreamWriterRequest) String() string {
 func (*CloseStreamWriterRequest) ProtoMessage() {}
 
 func (x *CloseStreamWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[87]
+	mi := &file_lkcore_ffi_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7435,7 +7928,7 @@ func (x *CloseStreamWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStreamWriterRequest.ProtoReflect.Descriptor instead.
 func (*CloseStreamWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{87}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *CloseStreamWriterRequest) GetWriterHandle() uint64 {
@@ -7477,7 +7970,7 @@ type RegisterStreamHandlerRequest struct {
 
 func (x *RegisterStreamHandlerRequest) Reset() {
 	*x = RegisterStreamHandlerRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[88]
+	mi := &file_lkcore_ffi_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7489,7 +7982,7 @@ func (x *RegisterStreamHandlerRequest) String() string {
 func (*RegisterStreamHandlerRequest) ProtoMessage() {}
 
 func (x *RegisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[88]
+	mi := &file_lkcore_ffi_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7502,7 +7995,7 @@ func (x *RegisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamHandlerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterStreamHandlerRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{88}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RegisterStreamHandlerRequest) GetRoomHandle() uint64 {
@@ -7548,7 +8041,7 @@ type RegisterStreamHandlerResponse struct {
 
 func (x *RegisterStreamHandlerResponse) Reset() {
 	*x = RegisterStreamHandlerResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[89]
+	mi := &file_lkcore_ffi_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7560,7 +8053,7 @@ func (x *RegisterStreamHandlerResponse) String() string {
 func (*RegisterStreamHandlerResponse) ProtoMessage() {}
 
 func (x *RegisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[89]
+	mi := &file_lkcore_ffi_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7573,7 +8066,7 @@ func (x *RegisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamHandlerResponse.ProtoReflect.Descriptor instead.
 func (*RegisterStreamHandlerResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{89}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{96}
 }
 
 type UnregisterStreamHandlerRequest struct {
@@ -7587,7 +8080,7 @@ type UnregisterStreamHandlerRequest struct {
 
 func (x *UnregisterStreamHandlerRequest) Reset() {
 	*x = UnregisterStreamHandlerRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[90]
+	mi := &file_lkcore_ffi_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7599,7 +8092,7 @@ func (x *UnregisterStreamHandlerRequest) String() string {
 func (*UnregisterStreamHandlerRequest) ProtoMessage() {}
 
 func (x *UnregisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[90]
+	mi := &file_lkcore_ffi_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7612,7 +8105,7 @@ func (x *UnregisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterStreamHandlerRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterStreamHandlerRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{90}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *UnregisterStreamHandlerRequest) GetRoomHandle() uint64 {
@@ -7644,7 +8137,7 @@ type UnregisterStreamHandlerResponse struct {
 
 func (x *UnregisterStreamHandlerResponse) Reset() {
 	*x = UnregisterStreamHandlerResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[91]
+	mi := &file_lkcore_ffi_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7656,7 +8149,7 @@ func (x *UnregisterStreamHandlerResponse) String() string {
 func (*UnregisterStreamHandlerResponse) ProtoMessage() {}
 
 func (x *UnregisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[91]
+	mi := &file_lkcore_ffi_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7669,7 +8162,7 @@ func (x *UnregisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterStreamHandlerResponse.ProtoReflect.Descriptor instead.
 func (*UnregisterStreamHandlerResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{91}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{98}
 }
 
 // StreamOpened hands an incoming stream's reader to the host. Dropping the reader before the
@@ -7685,7 +8178,7 @@ type StreamOpened struct {
 
 func (x *StreamOpened) Reset() {
 	*x = StreamOpened{}
-	mi := &file_lkcore_ffi_proto_msgTypes[92]
+	mi := &file_lkcore_ffi_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7697,7 +8190,7 @@ func (x *StreamOpened) String() string {
 func (*StreamOpened) ProtoMessage() {}
 
 func (x *StreamOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[92]
+	mi := &file_lkcore_ffi_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7710,7 +8203,7 @@ func (x *StreamOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOpened.ProtoReflect.Descriptor instead.
 func (*StreamOpened) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{92}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *StreamOpened) GetParticipantIdentity() string {
@@ -7741,7 +8234,7 @@ type OwnedStreamReader struct {
 
 func (x *OwnedStreamReader) Reset() {
 	*x = OwnedStreamReader{}
-	mi := &file_lkcore_ffi_proto_msgTypes[93]
+	mi := &file_lkcore_ffi_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7753,7 +8246,7 @@ func (x *OwnedStreamReader) String() string {
 func (*OwnedStreamReader) ProtoMessage() {}
 
 func (x *OwnedStreamReader) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[93]
+	mi := &file_lkcore_ffi_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7766,7 +8259,7 @@ func (x *OwnedStreamReader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedStreamReader.ProtoReflect.Descriptor instead.
 func (*OwnedStreamReader) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{93}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *OwnedStreamReader) GetHandle() uint64 {
@@ -7833,7 +8326,7 @@ type StreamChunkEvent struct {
 
 func (x *StreamChunkEvent) Reset() {
 	*x = StreamChunkEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[94]
+	mi := &file_lkcore_ffi_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7845,7 +8338,7 @@ func (x *StreamChunkEvent) String() string {
 func (*StreamChunkEvent) ProtoMessage() {}
 
 func (x *StreamChunkEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[94]
+	mi := &file_lkcore_ffi_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7858,7 +8351,7 @@ func (x *StreamChunkEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamChunkEvent.ProtoReflect.Descriptor instead.
 func (*StreamChunkEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{94}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *StreamChunkEvent) GetReaderHandle() uint64 {
@@ -7922,7 +8415,7 @@ type StreamEndedEvent struct {
 
 func (x *StreamEndedEvent) Reset() {
 	*x = StreamEndedEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[95]
+	mi := &file_lkcore_ffi_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7934,7 +8427,7 @@ func (x *StreamEndedEvent) String() string {
 func (*StreamEndedEvent) ProtoMessage() {}
 
 func (x *StreamEndedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[95]
+	mi := &file_lkcore_ffi_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7947,7 +8440,7 @@ func (x *StreamEndedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEndedEvent.ProtoReflect.Descriptor instead.
 func (*StreamEndedEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{95}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *StreamEndedEvent) GetReaderHandle() uint64 {
@@ -7975,7 +8468,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\"\xbd\x14\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\"\x8d\x18\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -7999,12 +8492,17 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x12set_local_metadata\x18\x19 \x01(\v2&.lkcore.ffi.v1.SetLocalMetadataRequestH\x00R\x10setLocalMetadata\x12J\n" +
 	"\x0eset_local_name\x18\x1a \x01(\v2\".lkcore.ffi.v1.SetLocalNameRequestH\x00R\fsetLocalName\x12\\\n" +
 	"\x14set_local_attributes\x18\x1b \x01(\v2(.lkcore.ffi.v1.SetLocalAttributesRequestH\x00R\x12setLocalAttributes\x12J\n" +
-	"\x0eset_shared_key\x18\x1c \x01(\v2\".lkcore.ffi.v1.SetSharedKeyRequestH\x00R\fsetSharedKey\x12V\n" +
+	"\x0eset_shared_key\x18\x1c \x01(\v2\".lkcore.ffi.v1.SetSharedKeyRequestH\x00R\fsetSharedKey\x12J\n" +
+	"\x0eget_e2ee_stats\x18\x1d \x01(\v2\".lkcore.ffi.v1.GetE2eeStatsRequestH\x00R\fgetE2eeStats\x12V\n" +
 	"\x12publish_data_track\x18( \x01(\v2&.lkcore.ffi.v1.PublishDataTrackRequestH\x00R\x10publishDataTrack\x12\\\n" +
 	"\x14unpublish_data_track\x18) \x01(\v2(.lkcore.ffi.v1.UnpublishDataTrackRequestH\x00R\x12unpublishDataTrack\x12c\n" +
 	"\x17data_track_is_published\x18* \x01(\v2*.lkcore.ffi.v1.DataTrackIsPublishedRequestH\x00R\x14dataTrackIsPublished\x12]\n" +
 	"\x15push_data_track_frame\x18+ \x01(\v2(.lkcore.ffi.v1.PushDataTrackFrameRequestH\x00R\x12pushDataTrackFrame\x12\\\n" +
-	"\x14subscribe_data_track\x18, \x01(\v2(.lkcore.ffi.v1.SubscribeDataTrackRequestH\x00R\x12subscribeDataTrack\x12C\n" +
+	"\x14subscribe_data_track\x18, \x01(\v2(.lkcore.ffi.v1.SubscribeDataTrackRequestH\x00R\x12subscribeDataTrack\x12P\n" +
+	"\x10flush_data_track\x18- \x01(\v2$.lkcore.ffi.v1.FlushDataTrackRequestH\x00R\x0eflushDataTrack\x12f\n" +
+	"\x1apush_data_track_frame_wait\x18. \x01(\v2(.lkcore.ffi.v1.PushDataTrackFrameRequestH\x00R\x16pushDataTrackFrameWait\x12Z\n" +
+	"\x14get_data_track_stats\x18/ \x01(\v2'.lkcore.ffi.v1.GetDataTrackStatsRequestH\x00R\x11getDataTrackStats\x12l\n" +
+	"\x1await_data_track_subscribed\x180 \x01(\v2-.lkcore.ffi.v1.WaitDataTrackSubscribedRequestH\x00R\x17waitDataTrackSubscribed\x12C\n" +
 	"\vperform_rpc\x18< \x01(\v2 .lkcore.ffi.v1.PerformRpcRequestH\x00R\n" +
 	"performRpc\x12Y\n" +
 	"\x13register_rpc_method\x18= \x01(\v2'.lkcore.ffi.v1.RegisterRpcMethodRequestH\x00R\x11registerRpcMethod\x12_\n" +
@@ -8021,7 +8519,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x13close_stream_writer\x18V \x01(\v2'.lkcore.ffi.v1.CloseStreamWriterRequestH\x00R\x11closeStreamWriter\x12e\n" +
 	"\x17register_stream_handler\x18W \x01(\v2+.lkcore.ffi.v1.RegisterStreamHandlerRequestH\x00R\x15registerStreamHandler\x12k\n" +
 	"\x19unregister_stream_handler\x18X \x01(\v2-.lkcore.ffi.v1.UnregisterStreamHandlerRequestH\x00R\x17unregisterStreamHandlerB\t\n" +
-	"\amessage\"\xef\v\n" +
+	"\amessage\"\x99\r\n" +
 	"\bResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12*\n" +
@@ -8036,11 +8534,13 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\vcreate_room\x18\x14 \x01(\v2!.lkcore.ffi.v1.CreateRoomResponseH\x00R\n" +
 	"createRoom\x12T\n" +
 	"\x11get_room_snapshot\x18\x17 \x01(\v2&.lkcore.ffi.v1.GetRoomSnapshotResponseH\x00R\x0fgetRoomSnapshot\x12K\n" +
-	"\x0eset_shared_key\x18\x1c \x01(\v2#.lkcore.ffi.v1.SetSharedKeyResponseH\x00R\fsetSharedKey\x12]\n" +
+	"\x0eset_shared_key\x18\x1c \x01(\v2#.lkcore.ffi.v1.SetSharedKeyResponseH\x00R\fsetSharedKey\x12K\n" +
+	"\x0eget_e2ee_stats\x18\x1d \x01(\v2#.lkcore.ffi.v1.GetE2eeStatsResponseH\x00R\fgetE2eeStats\x12]\n" +
 	"\x14unpublish_data_track\x18) \x01(\v2).lkcore.ffi.v1.UnpublishDataTrackResponseH\x00R\x12unpublishDataTrack\x12d\n" +
 	"\x17data_track_is_published\x18* \x01(\v2+.lkcore.ffi.v1.DataTrackIsPublishedResponseH\x00R\x14dataTrackIsPublished\x12^\n" +
 	"\x15push_data_track_frame\x18+ \x01(\v2).lkcore.ffi.v1.PushDataTrackFrameResponseH\x00R\x12pushDataTrackFrame\x12]\n" +
-	"\x14subscribe_data_track\x18, \x01(\v2).lkcore.ffi.v1.SubscribeDataTrackResponseH\x00R\x12subscribeDataTrack\x12Z\n" +
+	"\x14subscribe_data_track\x18, \x01(\v2).lkcore.ffi.v1.SubscribeDataTrackResponseH\x00R\x12subscribeDataTrack\x12[\n" +
+	"\x14get_data_track_stats\x18/ \x01(\v2(.lkcore.ffi.v1.GetDataTrackStatsResponseH\x00R\x11getDataTrackStats\x12Z\n" +
 	"\x13register_rpc_method\x18= \x01(\v2(.lkcore.ffi.v1.RegisterRpcMethodResponseH\x00R\x11registerRpcMethod\x12`\n" +
 	"\x15unregister_rpc_method\x18> \x01(\v2*.lkcore.ffi.v1.UnregisterRpcMethodResponseH\x00R\x13unregisterRpcMethod\x12D\n" +
 	"\vrespond_rpc\x18? \x01(\v2!.lkcore.ffi.v1.RespondRpcResponseH\x00R\n" +
@@ -8149,7 +8649,14 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
 	"shared_key\x18\x02 \x01(\fR\tsharedKey\x12\x1b\n" +
 	"\tkey_index\x18\x03 \x01(\rR\bkeyIndex\"\x16\n" +
-	"\x14SetSharedKeyResponse\"P\n" +
+	"\x14SetSharedKeyResponse\"6\n" +
+	"\x13GetE2eeStatsRequest\x12\x1f\n" +
+	"\vroom_handle\x18\x01 \x01(\x04R\n" +
+	"roomHandle\"\x8e\x01\n" +
+	"\x14GetE2eeStatsResponse\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12/\n" +
+	"\x13decryption_failures\x18\x02 \x01(\x04R\x12decryptionFailures\x12+\n" +
+	"\x11events_suppressed\x18\x03 \x01(\x04R\x10eventsSuppressed\"P\n" +
 	"\tOwnedRoom\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12+\n" +
 	"\x04info\x18\x02 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04info\"\x97\x02\n" +
@@ -8315,7 +8822,21 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12*\n" +
 	"\x0euser_timestamp\x18\x03 \x01(\x04H\x00R\ruserTimestamp\x88\x01\x01B\x11\n" +
 	"\x0f_user_timestamp\"\x1c\n" +
-	"\x1aPushDataTrackFrameResponse\"l\n" +
+	"\x1aPushDataTrackFrameResponse\":\n" +
+	"\x15FlushDataTrackRequest\x12!\n" +
+	"\ftrack_handle\x18\x01 \x01(\x04R\vtrackHandle\"=\n" +
+	"\x18GetDataTrackStatsRequest\x12!\n" +
+	"\ftrack_handle\x18\x01 \x01(\x04R\vtrackHandle\"U\n" +
+	"\x19GetDataTrackStatsResponse\x128\n" +
+	"\x05stats\x18\x01 \x01(\v2\".lkcore.ffi.v1.LocalDataTrackStatsR\x05stats\"\xb4\x01\n" +
+	"\x13LocalDataTrackStats\x12\x16\n" +
+	"\x06pushed\x18\x01 \x01(\x04R\x06pushed\x12\x1a\n" +
+	"\brejected\x18\x02 \x01(\x04R\brejected\x12\x12\n" +
+	"\x04sent\x18\x03 \x01(\x04R\x04sent\x12\x1f\n" +
+	"\vsend_failed\x18\x04 \x01(\x04R\n" +
+	"sendFailed\x12\x1c\n" +
+	"\tdiscarded\x18\x05 \x01(\x04R\tdiscarded\x12\x16\n" +
+	"\x06queued\x18\x06 \x01(\rR\x06queued\"l\n" +
 	"\x19LocalDataTrackUnpublished\x12!\n" +
 	"\ftrack_handle\x18\x01 \x01(\x04R\vtrackHandle\x12,\n" +
 	"\x06reason\x18\x02 \x01(\v2\x14.lkcore.ffi.v1.ErrorR\x06reason\"v\n" +
@@ -8339,7 +8860,9 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\bdelivery\x18\x05 \x01(\x0e2\x1b.lkcore.ffi.v1.DeliveryModeR\bdelivery\x12'\n" +
 	"\x0finitial_credits\x18\x06 \x01(\rR\x0einitialCredits\"k\n" +
 	"\x1aSubscribeDataTrackResponse\x12M\n" +
-	"\fsubscription\x18\x01 \x01(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\fsubscription\"n\n" +
+	"\fsubscription\x18\x01 \x01(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\fsubscription\"Q\n" +
+	"\x1eWaitDataTrackSubscribedRequest\x12/\n" +
+	"\x13subscription_handle\x18\x01 \x01(\x04R\x12subscriptionHandle\"n\n" +
 	"\x1aOwnedDataTrackSubscription\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x128\n" +
 	"\x05track\x18\x02 \x01(\v2\".lkcore.ffi.v1.RemoteDataTrackInfoR\x05track\"\xc6\x01\n" +
@@ -8639,7 +9162,7 @@ func file_lkcore_ffi_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 104)
+var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 111)
 var file_lkcore_ffi_proto_goTypes = []any{
 	(ErrorCode)(0),                          // 0: lkcore.ffi.v1.ErrorCode
 	(LogLevel)(0),                           // 1: lkcore.ffi.v1.LogLevel
@@ -8675,87 +9198,94 @@ var file_lkcore_ffi_proto_goTypes = []any{
 	(*E2EeOptions)(nil),                     // 31: lkcore.ffi.v1.E2eeOptions
 	(*SetSharedKeyRequest)(nil),             // 32: lkcore.ffi.v1.SetSharedKeyRequest
 	(*SetSharedKeyResponse)(nil),            // 33: lkcore.ffi.v1.SetSharedKeyResponse
-	(*OwnedRoom)(nil),                       // 34: lkcore.ffi.v1.OwnedRoom
-	(*RoomInfo)(nil),                        // 35: lkcore.ffi.v1.RoomInfo
-	(*ConnectRequest)(nil),                  // 36: lkcore.ffi.v1.ConnectRequest
-	(*ConnectResult)(nil),                   // 37: lkcore.ffi.v1.ConnectResult
-	(*DisconnectRequest)(nil),               // 38: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),          // 39: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*GetRoomSnapshotResponse)(nil),         // 40: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*ParticipantInfo)(nil),                 // 41: lkcore.ffi.v1.ParticipantInfo
-	(*ParticipantPermission)(nil),           // 42: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),              // 43: lkcore.ffi.v1.PublishDataRequest
-	(*SetLocalMetadataRequest)(nil),         // 44: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),             // 45: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),       // 46: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                       // 47: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),          // 48: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),                    // 49: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                     // 50: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),                    // 51: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                     // 52: lkcore.ffi.v1.RoomUpdated
-	(*ParticipantConnected)(nil),            // 53: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),         // 54: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),              // 55: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),              // 56: lkcore.ffi.v1.DataPacketReceived
-	(*EncryptionStateChanged)(nil),          // 57: lkcore.ffi.v1.EncryptionStateChanged
-	(*DataTrackInfo)(nil),                   // 58: lkcore.ffi.v1.DataTrackInfo
-	(*PublishDataTrackRequest)(nil),         // 59: lkcore.ffi.v1.PublishDataTrackRequest
-	(*PublishDataTrackResult)(nil),          // 60: lkcore.ffi.v1.PublishDataTrackResult
-	(*OwnedLocalDataTrack)(nil),             // 61: lkcore.ffi.v1.OwnedLocalDataTrack
-	(*UnpublishDataTrackRequest)(nil),       // 62: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*UnpublishDataTrackResponse)(nil),      // 63: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedRequest)(nil),     // 64: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*DataTrackIsPublishedResponse)(nil),    // 65: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameRequest)(nil),       // 66: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*PushDataTrackFrameResponse)(nil),      // 67: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*LocalDataTrackUnpublished)(nil),       // 68: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackInfo)(nil),             // 69: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*RemoteDataTrackPublished)(nil),        // 70: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),      // 71: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*SubscribeDataTrackRequest)(nil),       // 72: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*SubscribeDataTrackResponse)(nil),      // 73: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*OwnedDataTrackSubscription)(nil),      // 74: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*DataTrackFrameEvent)(nil),             // 75: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),      // 76: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*PerformRpcRequest)(nil),               // 77: lkcore.ffi.v1.PerformRpcRequest
-	(*PerformRpcResult)(nil),                // 78: lkcore.ffi.v1.PerformRpcResult
-	(*RegisterRpcMethodRequest)(nil),        // 79: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*RegisterRpcMethodResponse)(nil),       // 80: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodRequest)(nil),      // 81: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*UnregisterRpcMethodResponse)(nil),     // 82: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RpcInvocation)(nil),                   // 83: lkcore.ffi.v1.RpcInvocation
-	(*RespondRpcRequest)(nil),               // 84: lkcore.ffi.v1.RespondRpcRequest
-	(*RespondRpcResponse)(nil),              // 85: lkcore.ffi.v1.RespondRpcResponse
-	(*StreamOptions)(nil),                   // 86: lkcore.ffi.v1.StreamOptions
-	(*TextStreamOptions)(nil),               // 87: lkcore.ffi.v1.TextStreamOptions
-	(*ByteStreamOptions)(nil),               // 88: lkcore.ffi.v1.ByteStreamOptions
-	(*TextStreamInfo)(nil),                  // 89: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                  // 90: lkcore.ffi.v1.ByteStreamInfo
-	(*SendTextRequest)(nil),                 // 91: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                // 92: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                 // 93: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),           // 94: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),           // 95: lkcore.ffi.v1.OpenByteWriterRequest
-	(*OwnedStreamWriter)(nil),               // 96: lkcore.ffi.v1.OwnedStreamWriter
-	(*WriteStreamRequest)(nil),              // 97: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),        // 98: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),    // 99: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*RegisterStreamHandlerResponse)(nil),   // 100: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerRequest)(nil),  // 101: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*UnregisterStreamHandlerResponse)(nil), // 102: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*StreamOpened)(nil),                    // 103: lkcore.ffi.v1.StreamOpened
-	(*OwnedStreamReader)(nil),               // 104: lkcore.ffi.v1.OwnedStreamReader
-	(*StreamChunkEvent)(nil),                // 105: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                // 106: lkcore.ffi.v1.StreamEndedEvent
-	nil,                                     // 107: lkcore.ffi.v1.LogRecord.AttributesEntry
-	nil,                                     // 108: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                     // 109: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	nil,                                     // 110: lkcore.ffi.v1.StreamOptions.AttributesEntry
-	nil,                                     // 111: lkcore.ffi.v1.TextStreamInfo.AttributesEntry
-	nil,                                     // 112: lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
-	nil,                                     // 113: lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
-	nil,                                     // 114: lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
+	(*GetE2EeStatsRequest)(nil),             // 34: lkcore.ffi.v1.GetE2eeStatsRequest
+	(*GetE2EeStatsResponse)(nil),            // 35: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*OwnedRoom)(nil),                       // 36: lkcore.ffi.v1.OwnedRoom
+	(*RoomInfo)(nil),                        // 37: lkcore.ffi.v1.RoomInfo
+	(*ConnectRequest)(nil),                  // 38: lkcore.ffi.v1.ConnectRequest
+	(*ConnectResult)(nil),                   // 39: lkcore.ffi.v1.ConnectResult
+	(*DisconnectRequest)(nil),               // 40: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),          // 41: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*GetRoomSnapshotResponse)(nil),         // 42: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*ParticipantInfo)(nil),                 // 43: lkcore.ffi.v1.ParticipantInfo
+	(*ParticipantPermission)(nil),           // 44: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),              // 45: lkcore.ffi.v1.PublishDataRequest
+	(*SetLocalMetadataRequest)(nil),         // 46: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),             // 47: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),       // 48: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                       // 49: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),          // 50: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),                    // 51: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                     // 52: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),                    // 53: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                     // 54: lkcore.ffi.v1.RoomUpdated
+	(*ParticipantConnected)(nil),            // 55: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),         // 56: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),              // 57: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),              // 58: lkcore.ffi.v1.DataPacketReceived
+	(*EncryptionStateChanged)(nil),          // 59: lkcore.ffi.v1.EncryptionStateChanged
+	(*DataTrackInfo)(nil),                   // 60: lkcore.ffi.v1.DataTrackInfo
+	(*PublishDataTrackRequest)(nil),         // 61: lkcore.ffi.v1.PublishDataTrackRequest
+	(*PublishDataTrackResult)(nil),          // 62: lkcore.ffi.v1.PublishDataTrackResult
+	(*OwnedLocalDataTrack)(nil),             // 63: lkcore.ffi.v1.OwnedLocalDataTrack
+	(*UnpublishDataTrackRequest)(nil),       // 64: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*UnpublishDataTrackResponse)(nil),      // 65: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedRequest)(nil),     // 66: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*DataTrackIsPublishedResponse)(nil),    // 67: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameRequest)(nil),       // 68: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*PushDataTrackFrameResponse)(nil),      // 69: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*FlushDataTrackRequest)(nil),           // 70: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),        // 71: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*GetDataTrackStatsResponse)(nil),       // 72: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*LocalDataTrackStats)(nil),             // 73: lkcore.ffi.v1.LocalDataTrackStats
+	(*LocalDataTrackUnpublished)(nil),       // 74: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackInfo)(nil),             // 75: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*RemoteDataTrackPublished)(nil),        // 76: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),      // 77: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*SubscribeDataTrackRequest)(nil),       // 78: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*SubscribeDataTrackResponse)(nil),      // 79: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*WaitDataTrackSubscribedRequest)(nil),  // 80: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*OwnedDataTrackSubscription)(nil),      // 81: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*DataTrackFrameEvent)(nil),             // 82: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),      // 83: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*PerformRpcRequest)(nil),               // 84: lkcore.ffi.v1.PerformRpcRequest
+	(*PerformRpcResult)(nil),                // 85: lkcore.ffi.v1.PerformRpcResult
+	(*RegisterRpcMethodRequest)(nil),        // 86: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*RegisterRpcMethodResponse)(nil),       // 87: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodRequest)(nil),      // 88: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*UnregisterRpcMethodResponse)(nil),     // 89: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RpcInvocation)(nil),                   // 90: lkcore.ffi.v1.RpcInvocation
+	(*RespondRpcRequest)(nil),               // 91: lkcore.ffi.v1.RespondRpcRequest
+	(*RespondRpcResponse)(nil),              // 92: lkcore.ffi.v1.RespondRpcResponse
+	(*StreamOptions)(nil),                   // 93: lkcore.ffi.v1.StreamOptions
+	(*TextStreamOptions)(nil),               // 94: lkcore.ffi.v1.TextStreamOptions
+	(*ByteStreamOptions)(nil),               // 95: lkcore.ffi.v1.ByteStreamOptions
+	(*TextStreamInfo)(nil),                  // 96: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                  // 97: lkcore.ffi.v1.ByteStreamInfo
+	(*SendTextRequest)(nil),                 // 98: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                // 99: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                 // 100: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),           // 101: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),           // 102: lkcore.ffi.v1.OpenByteWriterRequest
+	(*OwnedStreamWriter)(nil),               // 103: lkcore.ffi.v1.OwnedStreamWriter
+	(*WriteStreamRequest)(nil),              // 104: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),        // 105: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),    // 106: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*RegisterStreamHandlerResponse)(nil),   // 107: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerRequest)(nil),  // 108: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*UnregisterStreamHandlerResponse)(nil), // 109: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*StreamOpened)(nil),                    // 110: lkcore.ffi.v1.StreamOpened
+	(*OwnedStreamReader)(nil),               // 111: lkcore.ffi.v1.OwnedStreamReader
+	(*StreamChunkEvent)(nil),                // 112: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                // 113: lkcore.ffi.v1.StreamEndedEvent
+	nil,                                     // 114: lkcore.ffi.v1.LogRecord.AttributesEntry
+	nil,                                     // 115: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                     // 116: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	nil,                                     // 117: lkcore.ffi.v1.StreamOptions.AttributesEntry
+	nil,                                     // 118: lkcore.ffi.v1.TextStreamInfo.AttributesEntry
+	nil,                                     // 119: lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
+	nil,                                     // 120: lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
+	nil,                                     // 121: lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	17,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -8764,151 +9294,159 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	23,  // 3: lkcore.ffi.v1.Request.get_version:type_name -> lkcore.ffi.v1.GetVersionRequest
 	25,  // 4: lkcore.ffi.v1.Request.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsRequest
 	28,  // 5: lkcore.ffi.v1.Request.create_room:type_name -> lkcore.ffi.v1.CreateRoomRequest
-	36,  // 6: lkcore.ffi.v1.Request.connect:type_name -> lkcore.ffi.v1.ConnectRequest
-	38,  // 7: lkcore.ffi.v1.Request.disconnect:type_name -> lkcore.ffi.v1.DisconnectRequest
-	39,  // 8: lkcore.ffi.v1.Request.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotRequest
-	43,  // 9: lkcore.ffi.v1.Request.publish_data:type_name -> lkcore.ffi.v1.PublishDataRequest
-	44,  // 10: lkcore.ffi.v1.Request.set_local_metadata:type_name -> lkcore.ffi.v1.SetLocalMetadataRequest
-	45,  // 11: lkcore.ffi.v1.Request.set_local_name:type_name -> lkcore.ffi.v1.SetLocalNameRequest
-	46,  // 12: lkcore.ffi.v1.Request.set_local_attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest
+	38,  // 6: lkcore.ffi.v1.Request.connect:type_name -> lkcore.ffi.v1.ConnectRequest
+	40,  // 7: lkcore.ffi.v1.Request.disconnect:type_name -> lkcore.ffi.v1.DisconnectRequest
+	41,  // 8: lkcore.ffi.v1.Request.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotRequest
+	45,  // 9: lkcore.ffi.v1.Request.publish_data:type_name -> lkcore.ffi.v1.PublishDataRequest
+	46,  // 10: lkcore.ffi.v1.Request.set_local_metadata:type_name -> lkcore.ffi.v1.SetLocalMetadataRequest
+	47,  // 11: lkcore.ffi.v1.Request.set_local_name:type_name -> lkcore.ffi.v1.SetLocalNameRequest
+	48,  // 12: lkcore.ffi.v1.Request.set_local_attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest
 	32,  // 13: lkcore.ffi.v1.Request.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyRequest
-	59,  // 14: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
-	62,  // 15: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
-	64,  // 16: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
-	66,  // 17: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	72,  // 18: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
-	77,  // 19: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	79,  // 20: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	81,  // 21: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	84,  // 22: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	91,  // 23: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	92,  // 24: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	93,  // 25: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	94,  // 26: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	95,  // 27: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	97,  // 28: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	98,  // 29: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	99,  // 30: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	101, // 31: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	15,  // 32: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	18,  // 33: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	20,  // 34: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	22,  // 35: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	24,  // 36: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	26,  // 37: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	29,  // 38: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	40,  // 39: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	33,  // 40: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	63,  // 41: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	65,  // 42: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	67,  // 43: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	73,  // 44: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	80,  // 45: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	82,  // 46: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	85,  // 47: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	100, // 48: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	102, // 49: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	14,  // 50: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	27,  // 51: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	47,  // 52: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	75,  // 53: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	76,  // 54: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	105, // 55: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	106, // 56: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	15,  // 57: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	18,  // 58: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	37,  // 59: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	60,  // 60: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	78,  // 61: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	89,  // 62: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	90,  // 63: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	90,  // 64: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	96,  // 65: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	96,  // 66: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,   // 67: lkcore.ffi.v1.Error.code:type_name -> lkcore.ffi.v1.ErrorCode
-	16,  // 68: lkcore.ffi.v1.Error.rpc:type_name -> lkcore.ffi.v1.RpcError
-	1,   // 69: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	1,   // 70: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	107, // 71: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	30,  // 72: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
-	34,  // 73: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	31,  // 74: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
-	35,  // 75: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
-	3,   // 76: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
-	35,  // 77: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	41,  // 78: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	41,  // 79: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	69,  // 80: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	37,  // 81: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	108, // 82: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	4,   // 83: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	42,  // 84: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	109, // 85: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	48,  // 86: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	49,  // 87: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	50,  // 88: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	51,  // 89: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	52,  // 90: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	53,  // 91: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	54,  // 92: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	55,  // 93: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	56,  // 94: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	70,  // 95: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	71,  // 96: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	68,  // 97: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	83,  // 98: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	103, // 99: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	57,  // 100: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	3,   // 101: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	6,   // 102: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	6,   // 103: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	5,   // 104: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	15,  // 105: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	35,  // 106: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	41,  // 107: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	5,   // 108: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	41,  // 109: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	7,   // 110: lkcore.ffi.v1.EncryptionStateChanged.state:type_name -> lkcore.ffi.v1.EncryptionState
-	61,  // 111: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
-	58,  // 112: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
-	15,  // 113: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
-	58,  // 114: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
-	69,  // 115: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	74,  // 116: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	2,   // 117: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	74,  // 118: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	69,  // 119: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	8,   // 120: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
-	15,  // 121: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
-	16,  // 122: lkcore.ffi.v1.RespondRpcRequest.error:type_name -> lkcore.ffi.v1.RpcError
-	110, // 123: lkcore.ffi.v1.StreamOptions.attributes:type_name -> lkcore.ffi.v1.StreamOptions.AttributesEntry
-	86,  // 124: lkcore.ffi.v1.TextStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
-	10,  // 125: lkcore.ffi.v1.TextStreamOptions.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
-	86,  // 126: lkcore.ffi.v1.ByteStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
-	111, // 127: lkcore.ffi.v1.TextStreamInfo.attributes:type_name -> lkcore.ffi.v1.TextStreamInfo.AttributesEntry
-	10,  // 128: lkcore.ffi.v1.TextStreamInfo.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
-	112, // 129: lkcore.ffi.v1.ByteStreamInfo.attributes:type_name -> lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
-	87,  // 130: lkcore.ffi.v1.SendTextRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
-	88,  // 131: lkcore.ffi.v1.SendBytesRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	88,  // 132: lkcore.ffi.v1.SendFileRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	87,  // 133: lkcore.ffi.v1.OpenTextWriterRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
-	88,  // 134: lkcore.ffi.v1.OpenByteWriterRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	89,  // 135: lkcore.ffi.v1.OwnedStreamWriter.text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	90,  // 136: lkcore.ffi.v1.OwnedStreamWriter.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	113, // 137: lkcore.ffi.v1.CloseStreamWriterRequest.attributes:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
-	9,   // 138: lkcore.ffi.v1.RegisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
-	2,   // 139: lkcore.ffi.v1.RegisterStreamHandlerRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	9,   // 140: lkcore.ffi.v1.UnregisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
-	104, // 141: lkcore.ffi.v1.StreamOpened.reader:type_name -> lkcore.ffi.v1.OwnedStreamReader
-	89,  // 142: lkcore.ffi.v1.OwnedStreamReader.text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	90,  // 143: lkcore.ffi.v1.OwnedStreamReader.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	15,  // 144: lkcore.ffi.v1.StreamEndedEvent.error:type_name -> lkcore.ffi.v1.Error
-	114, // 145: lkcore.ffi.v1.StreamEndedEvent.attributes:type_name -> lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
-	146, // [146:146] is the sub-list for method output_type
-	146, // [146:146] is the sub-list for method input_type
-	146, // [146:146] is the sub-list for extension type_name
-	146, // [146:146] is the sub-list for extension extendee
-	0,   // [0:146] is the sub-list for field type_name
+	34,  // 14: lkcore.ffi.v1.Request.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsRequest
+	61,  // 15: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
+	64,  // 16: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
+	66,  // 17: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
+	68,  // 18: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	78,  // 19: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
+	70,  // 20: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
+	68,  // 21: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	71,  // 22: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
+	80,  // 23: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	84,  // 24: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	86,  // 25: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	88,  // 26: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	91,  // 27: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	98,  // 28: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	99,  // 29: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	100, // 30: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	101, // 31: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	102, // 32: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	104, // 33: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	105, // 34: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	106, // 35: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	108, // 36: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	15,  // 37: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	18,  // 38: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	20,  // 39: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	22,  // 40: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	24,  // 41: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	26,  // 42: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	29,  // 43: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	42,  // 44: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	33,  // 45: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	35,  // 46: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	65,  // 47: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	67,  // 48: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	69,  // 49: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	79,  // 50: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	72,  // 51: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	87,  // 52: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	89,  // 53: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	92,  // 54: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	107, // 55: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	109, // 56: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	14,  // 57: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	27,  // 58: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	49,  // 59: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	82,  // 60: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	83,  // 61: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	112, // 62: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	113, // 63: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	15,  // 64: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	18,  // 65: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	39,  // 66: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	62,  // 67: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	85,  // 68: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	96,  // 69: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	97,  // 70: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	97,  // 71: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	103, // 72: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	103, // 73: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,   // 74: lkcore.ffi.v1.Error.code:type_name -> lkcore.ffi.v1.ErrorCode
+	16,  // 75: lkcore.ffi.v1.Error.rpc:type_name -> lkcore.ffi.v1.RpcError
+	1,   // 76: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	1,   // 77: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	114, // 78: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	30,  // 79: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
+	36,  // 80: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
+	31,  // 81: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	37,  // 82: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
+	3,   // 83: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
+	37,  // 84: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
+	43,  // 85: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	43,  // 86: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	75,  // 87: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	39,  // 88: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	115, // 89: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	4,   // 90: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
+	44,  // 91: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	116, // 92: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	50,  // 93: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	51,  // 94: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	52,  // 95: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	53,  // 96: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	54,  // 97: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	55,  // 98: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	56,  // 99: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	57,  // 100: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	58,  // 101: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	76,  // 102: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	77,  // 103: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	74,  // 104: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	90,  // 105: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	110, // 106: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	59,  // 107: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	3,   // 108: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	6,   // 109: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	6,   // 110: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	5,   // 111: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	15,  // 112: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	37,  // 113: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	43,  // 114: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	5,   // 115: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	43,  // 116: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	7,   // 117: lkcore.ffi.v1.EncryptionStateChanged.state:type_name -> lkcore.ffi.v1.EncryptionState
+	63,  // 118: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
+	60,  // 119: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
+	73,  // 120: lkcore.ffi.v1.GetDataTrackStatsResponse.stats:type_name -> lkcore.ffi.v1.LocalDataTrackStats
+	15,  // 121: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
+	60,  // 122: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
+	75,  // 123: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	81,  // 124: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	2,   // 125: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	81,  // 126: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	75,  // 127: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	8,   // 128: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
+	15,  // 129: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
+	16,  // 130: lkcore.ffi.v1.RespondRpcRequest.error:type_name -> lkcore.ffi.v1.RpcError
+	117, // 131: lkcore.ffi.v1.StreamOptions.attributes:type_name -> lkcore.ffi.v1.StreamOptions.AttributesEntry
+	93,  // 132: lkcore.ffi.v1.TextStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
+	10,  // 133: lkcore.ffi.v1.TextStreamOptions.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
+	93,  // 134: lkcore.ffi.v1.ByteStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
+	118, // 135: lkcore.ffi.v1.TextStreamInfo.attributes:type_name -> lkcore.ffi.v1.TextStreamInfo.AttributesEntry
+	10,  // 136: lkcore.ffi.v1.TextStreamInfo.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
+	119, // 137: lkcore.ffi.v1.ByteStreamInfo.attributes:type_name -> lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
+	94,  // 138: lkcore.ffi.v1.SendTextRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
+	95,  // 139: lkcore.ffi.v1.SendBytesRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	95,  // 140: lkcore.ffi.v1.SendFileRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	94,  // 141: lkcore.ffi.v1.OpenTextWriterRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
+	95,  // 142: lkcore.ffi.v1.OpenByteWriterRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	96,  // 143: lkcore.ffi.v1.OwnedStreamWriter.text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	97,  // 144: lkcore.ffi.v1.OwnedStreamWriter.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	120, // 145: lkcore.ffi.v1.CloseStreamWriterRequest.attributes:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
+	9,   // 146: lkcore.ffi.v1.RegisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
+	2,   // 147: lkcore.ffi.v1.RegisterStreamHandlerRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	9,   // 148: lkcore.ffi.v1.UnregisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
+	111, // 149: lkcore.ffi.v1.StreamOpened.reader:type_name -> lkcore.ffi.v1.OwnedStreamReader
+	96,  // 150: lkcore.ffi.v1.OwnedStreamReader.text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	97,  // 151: lkcore.ffi.v1.OwnedStreamReader.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	15,  // 152: lkcore.ffi.v1.StreamEndedEvent.error:type_name -> lkcore.ffi.v1.Error
+	121, // 153: lkcore.ffi.v1.StreamEndedEvent.attributes:type_name -> lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
+	154, // [154:154] is the sub-list for method output_type
+	154, // [154:154] is the sub-list for method input_type
+	154, // [154:154] is the sub-list for extension type_name
+	154, // [154:154] is the sub-list for extension extendee
+	0,   // [0:154] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -8931,11 +9469,16 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_SetLocalName)(nil),
 		(*Request_SetLocalAttributes)(nil),
 		(*Request_SetSharedKey)(nil),
+		(*Request_GetE2EeStats)(nil),
 		(*Request_PublishDataTrack)(nil),
 		(*Request_UnpublishDataTrack)(nil),
 		(*Request_DataTrackIsPublished)(nil),
 		(*Request_PushDataTrackFrame)(nil),
 		(*Request_SubscribeDataTrack)(nil),
+		(*Request_FlushDataTrack)(nil),
+		(*Request_PushDataTrackFrameWait)(nil),
+		(*Request_GetDataTrackStats)(nil),
+		(*Request_WaitDataTrackSubscribed)(nil),
 		(*Request_PerformRpc)(nil),
 		(*Request_RegisterRpcMethod)(nil),
 		(*Request_UnregisterRpcMethod)(nil),
@@ -8959,10 +9502,12 @@ func file_lkcore_ffi_proto_init() {
 		(*Response_CreateRoom)(nil),
 		(*Response_GetRoomSnapshot)(nil),
 		(*Response_SetSharedKey)(nil),
+		(*Response_GetE2EeStats)(nil),
 		(*Response_UnpublishDataTrack)(nil),
 		(*Response_DataTrackIsPublished)(nil),
 		(*Response_PushDataTrackFrame)(nil),
 		(*Response_SubscribeDataTrack)(nil),
+		(*Response_GetDataTrackStats)(nil),
 		(*Response_RegisterRpcMethod)(nil),
 		(*Response_UnregisterRpcMethod)(nil),
 		(*Response_RespondRpc)(nil),
@@ -8989,7 +9534,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Completion_OpenTextWriter)(nil),
 		(*Completion_OpenByteWriter)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[36].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[38].OneofWrappers = []any{
 		(*RoomEvent_ConnectionStateChanged)(nil),
 		(*RoomEvent_Reconnecting)(nil),
 		(*RoomEvent_Reconnected)(nil),
@@ -9006,28 +9551,28 @@ func file_lkcore_ffi_proto_init() {
 		(*RoomEvent_StreamOpened)(nil),
 		(*RoomEvent_EncryptionStateChanged)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[55].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[64].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[73].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[57].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[71].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[80].OneofWrappers = []any{
 		(*RespondRpcRequest_Payload)(nil),
 		(*RespondRpcRequest_Error)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[75].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[78].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[79].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[85].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[82].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[85].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[86].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[92].OneofWrappers = []any{
 		(*OwnedStreamWriter_Text)(nil),
 		(*OwnedStreamWriter_Bytes)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[86].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[93].OneofWrappers = []any{
 		(*WriteStreamRequest_Text)(nil),
 		(*WriteStreamRequest_Data)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[93].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[100].OneofWrappers = []any{
 		(*OwnedStreamReader_Text)(nil),
 		(*OwnedStreamReader_Bytes)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[94].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[101].OneofWrappers = []any{
 		(*StreamChunkEvent_Text)(nil),
 		(*StreamChunkEvent_Data)(nil),
 	}
@@ -9037,7 +9582,7 @@ func file_lkcore_ffi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_proto_rawDesc), len(file_lkcore_ffi_proto_rawDesc)),
 			NumEnums:      11,
-			NumMessages:   104,
+			NumMessages:   111,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
