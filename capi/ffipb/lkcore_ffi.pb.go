@@ -769,7 +769,7 @@ func (x TextStreamOptions_OperationType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TextStreamOptions_OperationType.Descriptor instead.
 func (TextStreamOptions_OperationType) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{83, 0}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{85, 0}
 }
 
 // Request is what the host passes to lk_request.
@@ -789,6 +789,7 @@ type Request struct {
 	//	*Request_SetLogLevel
 	//	*Request_GetVersion
 	//	*Request_GrantCredits
+	//	*Request_SetEventNotifyFd
 	//	*Request_CreateRoom
 	//	*Request_Connect
 	//	*Request_Disconnect
@@ -917,6 +918,15 @@ func (x *Request) GetGrantCredits() *GrantCreditsRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_GrantCredits); ok {
 			return x.GrantCredits
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetSetEventNotifyFd() *SetEventNotifyFdRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_SetEventNotifyFd); ok {
+			return x.SetEventNotifyFd
 		}
 	}
 	return nil
@@ -1235,6 +1245,10 @@ type Request_GrantCredits struct {
 	GrantCredits *GrantCreditsRequest `protobuf:"bytes,14,opt,name=grant_credits,json=grantCredits,proto3,oneof"` // sync
 }
 
+type Request_SetEventNotifyFd struct {
+	SetEventNotifyFd *SetEventNotifyFdRequest `protobuf:"bytes,15,opt,name=set_event_notify_fd,json=setEventNotifyFd,proto3,oneof"` // sync (since ABI 1.2)
+}
+
 type Request_CreateRoom struct {
 	// Rooms and participants.
 	CreateRoom *CreateRoomRequest `protobuf:"bytes,20,opt,name=create_room,json=createRoom,proto3,oneof"` // sync
@@ -1378,6 +1392,8 @@ func (*Request_GetVersion) isRequest_Message() {}
 
 func (*Request_GrantCredits) isRequest_Message() {}
 
+func (*Request_SetEventNotifyFd) isRequest_Message() {}
+
 func (*Request_CreateRoom) isRequest_Message() {}
 
 func (*Request_Connect) isRequest_Message() {}
@@ -1459,6 +1475,7 @@ type Response struct {
 	//	*Response_SetLogLevel
 	//	*Response_GetVersion
 	//	*Response_GrantCredits
+	//	*Response_SetEventNotifyFd
 	//	*Response_CreateRoom
 	//	*Response_GetRoomSnapshot
 	//	*Response_SetSharedKey
@@ -1569,6 +1586,15 @@ func (x *Response) GetGrantCredits() *GrantCreditsResponse {
 	if x != nil {
 		if x, ok := x.Message.(*Response_GrantCredits); ok {
 			return x.GrantCredits
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetSetEventNotifyFd() *SetEventNotifyFdResponse {
+	if x != nil {
+		if x, ok := x.Message.(*Response_SetEventNotifyFd); ok {
+			return x.SetEventNotifyFd
 		}
 	}
 	return nil
@@ -1724,6 +1750,10 @@ type Response_GrantCredits struct {
 	GrantCredits *GrantCreditsResponse `protobuf:"bytes,14,opt,name=grant_credits,json=grantCredits,proto3,oneof"`
 }
 
+type Response_SetEventNotifyFd struct {
+	SetEventNotifyFd *SetEventNotifyFdResponse `protobuf:"bytes,15,opt,name=set_event_notify_fd,json=setEventNotifyFd,proto3,oneof"`
+}
+
 type Response_CreateRoom struct {
 	CreateRoom *CreateRoomResponse `protobuf:"bytes,20,opt,name=create_room,json=createRoom,proto3,oneof"`
 }
@@ -1789,6 +1819,8 @@ func (*Response_SetLogLevel) isResponse_Message() {}
 func (*Response_GetVersion) isResponse_Message() {}
 
 func (*Response_GrantCredits) isResponse_Message() {}
+
+func (*Response_SetEventNotifyFd) isResponse_Message() {}
 
 func (*Response_CreateRoom) isResponse_Message() {}
 
@@ -2807,6 +2839,97 @@ func (x *GrantCreditsResponse) GetAvailableCredits() uint64 {
 	return 0
 }
 
+// SetEventNotifyFdRequest (since ABI 1.2, pull mode, POSIX only) lets a host wait for events
+// in its own event loop (epoll, kqueue, asyncio) instead of blocking a thread in
+// lk_client_next_event. The library writes one byte to `fd` (the write end of a non-blocking
+// pipe, or an eventfd, owned by the host) when an event is queued while the notifier is
+// armed, and disarms it. lk_client_next_event arms it whenever it finds the queue empty
+// (returns TIMEOUT); setting the fd arms it too, and writes at once if events are already
+// queued. So the host: waits for the fd to be readable, reads everything from it, then calls
+// lk_client_next_event(client, 0) until it returns TIMEOUT. fd = -1 stops the notifications.
+// The library never closes the fd and never writes to it after lk_client_close returned (or
+// after fd was replaced). FAILED_PRECONDITION in callback mode, INVALID_ARGUMENT for a
+// descriptor that is not open, UNIMPLEMENTED where the platform has no such descriptors.
+type SetEventNotifyFdRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Fd            int32                  `protobuf:"varint,1,opt,name=fd,proto3" json:"fd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetEventNotifyFdRequest) Reset() {
+	*x = SetEventNotifyFdRequest{}
+	mi := &file_lkcore_ffi_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetEventNotifyFdRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetEventNotifyFdRequest) ProtoMessage() {}
+
+func (x *SetEventNotifyFdRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetEventNotifyFdRequest.ProtoReflect.Descriptor instead.
+func (*SetEventNotifyFdRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SetEventNotifyFdRequest) GetFd() int32 {
+	if x != nil {
+		return x.Fd
+	}
+	return 0
+}
+
+type SetEventNotifyFdResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetEventNotifyFdResponse) Reset() {
+	*x = SetEventNotifyFdResponse{}
+	mi := &file_lkcore_ffi_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetEventNotifyFdResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetEventNotifyFdResponse) ProtoMessage() {}
+
+func (x *SetEventNotifyFdResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetEventNotifyFdResponse.ProtoReflect.Descriptor instead.
+func (*SetEventNotifyFdResponse) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{17}
+}
+
 // LogRecord is a library log record forwarded to the host. Log records are lossy: when the
 // event queue is full they are dropped and counted in the next record's dropped_before.
 type LogRecord struct {
@@ -2824,7 +2947,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_lkcore_ffi_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2836,7 +2959,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2849,7 +2972,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{16}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LogRecord) GetLevel() LogLevel {
@@ -2900,7 +3023,7 @@ type CreateRoomRequest struct {
 
 func (x *CreateRoomRequest) Reset() {
 	*x = CreateRoomRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2912,7 +3035,7 @@ func (x *CreateRoomRequest) String() string {
 func (*CreateRoomRequest) ProtoMessage() {}
 
 func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2925,7 +3048,7 @@ func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoomRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{17}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateRoomRequest) GetOptions() *RoomOptions {
@@ -2944,7 +3067,7 @@ type CreateRoomResponse struct {
 
 func (x *CreateRoomResponse) Reset() {
 	*x = CreateRoomResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2956,7 +3079,7 @@ func (x *CreateRoomResponse) String() string {
 func (*CreateRoomResponse) ProtoMessage() {}
 
 func (x *CreateRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2969,7 +3092,7 @@ func (x *CreateRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomResponse.ProtoReflect.Descriptor instead.
 func (*CreateRoomResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{18}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateRoomResponse) GetRoom() *OwnedRoom {
@@ -3014,7 +3137,7 @@ type RoomOptions struct {
 
 func (x *RoomOptions) Reset() {
 	*x = RoomOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3026,7 +3149,7 @@ func (x *RoomOptions) String() string {
 func (*RoomOptions) ProtoMessage() {}
 
 func (x *RoomOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3039,7 +3162,7 @@ func (x *RoomOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOptions.ProtoReflect.Descriptor instead.
 func (*RoomOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{19}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RoomOptions) GetAutoSubscribe() bool {
@@ -3113,7 +3236,7 @@ type E2EeOptions struct {
 
 func (x *E2EeOptions) Reset() {
 	*x = E2EeOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3248,7 @@ func (x *E2EeOptions) String() string {
 func (*E2EeOptions) ProtoMessage() {}
 
 func (x *E2EeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3261,7 @@ func (x *E2EeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use E2EeOptions.ProtoReflect.Descriptor instead.
 func (*E2EeOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *E2EeOptions) GetSharedKey() []byte {
@@ -3188,7 +3311,7 @@ type SetSharedKeyRequest struct {
 
 func (x *SetSharedKeyRequest) Reset() {
 	*x = SetSharedKeyRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3200,7 +3323,7 @@ func (x *SetSharedKeyRequest) String() string {
 func (*SetSharedKeyRequest) ProtoMessage() {}
 
 func (x *SetSharedKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3213,7 +3336,7 @@ func (x *SetSharedKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSharedKeyRequest.ProtoReflect.Descriptor instead.
 func (*SetSharedKeyRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetSharedKeyRequest) GetRoomHandle() uint64 {
@@ -3245,7 +3368,7 @@ type SetSharedKeyResponse struct {
 
 func (x *SetSharedKeyResponse) Reset() {
 	*x = SetSharedKeyResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3257,7 +3380,7 @@ func (x *SetSharedKeyResponse) String() string {
 func (*SetSharedKeyResponse) ProtoMessage() {}
 
 func (x *SetSharedKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3270,7 +3393,7 @@ func (x *SetSharedKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSharedKeyResponse.ProtoReflect.Descriptor instead.
 func (*SetSharedKeyResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{24}
 }
 
 // GetE2eeStatsRequest (since ABI 1.2) reports the room's end-to-end encryption state and
@@ -3284,7 +3407,7 @@ type GetE2EeStatsRequest struct {
 
 func (x *GetE2EeStatsRequest) Reset() {
 	*x = GetE2EeStatsRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3296,7 +3419,7 @@ func (x *GetE2EeStatsRequest) String() string {
 func (*GetE2EeStatsRequest) ProtoMessage() {}
 
 func (x *GetE2EeStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3309,7 +3432,7 @@ func (x *GetE2EeStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetE2EeStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetE2EeStatsRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetE2EeStatsRequest) GetRoomHandle() uint64 {
@@ -3333,7 +3456,7 @@ type GetE2EeStatsResponse struct {
 
 func (x *GetE2EeStatsResponse) Reset() {
 	*x = GetE2EeStatsResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3345,7 +3468,7 @@ func (x *GetE2EeStatsResponse) String() string {
 func (*GetE2EeStatsResponse) ProtoMessage() {}
 
 func (x *GetE2EeStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3358,7 +3481,7 @@ func (x *GetE2EeStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetE2EeStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetE2EeStatsResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetE2EeStatsResponse) GetEnabled() bool {
@@ -3393,7 +3516,7 @@ type OwnedRoom struct {
 
 func (x *OwnedRoom) Reset() {
 	*x = OwnedRoom{}
-	mi := &file_lkcore_ffi_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3405,7 +3528,7 @@ func (x *OwnedRoom) String() string {
 func (*OwnedRoom) ProtoMessage() {}
 
 func (x *OwnedRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3418,7 +3541,7 @@ func (x *OwnedRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedRoom.ProtoReflect.Descriptor instead.
 func (*OwnedRoom) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OwnedRoom) GetHandle() uint64 {
@@ -3451,7 +3574,7 @@ type RoomInfo struct {
 
 func (x *RoomInfo) Reset() {
 	*x = RoomInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3463,7 +3586,7 @@ func (x *RoomInfo) String() string {
 func (*RoomInfo) ProtoMessage() {}
 
 func (x *RoomInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3476,7 +3599,7 @@ func (x *RoomInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomInfo.ProtoReflect.Descriptor instead.
 func (*RoomInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RoomInfo) GetSid() string {
@@ -3541,7 +3664,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3553,7 +3676,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3566,7 +3689,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ConnectRequest) GetRoomHandle() uint64 {
@@ -3604,7 +3727,7 @@ type ConnectResult struct {
 
 func (x *ConnectResult) Reset() {
 	*x = ConnectResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3616,7 +3739,7 @@ func (x *ConnectResult) String() string {
 func (*ConnectResult) ProtoMessage() {}
 
 func (x *ConnectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3629,7 +3752,7 @@ func (x *ConnectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResult.ProtoReflect.Descriptor instead.
 func (*ConnectResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ConnectResult) GetRoom() *RoomInfo {
@@ -3671,7 +3794,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3683,7 +3806,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3696,7 +3819,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{29}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DisconnectRequest) GetRoomHandle() uint64 {
@@ -3716,7 +3839,7 @@ type GetRoomSnapshotRequest struct {
 
 func (x *GetRoomSnapshotRequest) Reset() {
 	*x = GetRoomSnapshotRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3728,7 +3851,7 @@ func (x *GetRoomSnapshotRequest) String() string {
 func (*GetRoomSnapshotRequest) ProtoMessage() {}
 
 func (x *GetRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3741,7 +3864,7 @@ func (x *GetRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{30}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetRoomSnapshotRequest) GetRoomHandle() uint64 {
@@ -3760,7 +3883,7 @@ type GetRoomSnapshotResponse struct {
 
 func (x *GetRoomSnapshotResponse) Reset() {
 	*x = GetRoomSnapshotResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3772,7 +3895,7 @@ func (x *GetRoomSnapshotResponse) String() string {
 func (*GetRoomSnapshotResponse) ProtoMessage() {}
 
 func (x *GetRoomSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3785,7 +3908,7 @@ func (x *GetRoomSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*GetRoomSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{31}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetRoomSnapshotResponse) GetSnapshot() *ConnectResult {
@@ -3814,7 +3937,7 @@ type ParticipantInfo struct {
 
 func (x *ParticipantInfo) Reset() {
 	*x = ParticipantInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3826,7 +3949,7 @@ func (x *ParticipantInfo) String() string {
 func (*ParticipantInfo) ProtoMessage() {}
 
 func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3839,7 +3962,7 @@ func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantInfo.ProtoReflect.Descriptor instead.
 func (*ParticipantInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{32}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ParticipantInfo) GetSid() string {
@@ -3917,7 +4040,7 @@ type ParticipantPermission struct {
 
 func (x *ParticipantPermission) Reset() {
 	*x = ParticipantPermission{}
-	mi := &file_lkcore_ffi_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3929,7 +4052,7 @@ func (x *ParticipantPermission) String() string {
 func (*ParticipantPermission) ProtoMessage() {}
 
 func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3942,7 +4065,7 @@ func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantPermission.ProtoReflect.Descriptor instead.
 func (*ParticipantPermission) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{33}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ParticipantPermission) GetCanSubscribe() bool {
@@ -3989,7 +4112,7 @@ type PublishDataRequest struct {
 
 func (x *PublishDataRequest) Reset() {
 	*x = PublishDataRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4001,7 +4124,7 @@ func (x *PublishDataRequest) String() string {
 func (*PublishDataRequest) ProtoMessage() {}
 
 func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4014,7 +4137,7 @@ func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{34}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PublishDataRequest) GetRoomHandle() uint64 {
@@ -4062,7 +4185,7 @@ type SetLocalMetadataRequest struct {
 
 func (x *SetLocalMetadataRequest) Reset() {
 	*x = SetLocalMetadataRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4074,7 +4197,7 @@ func (x *SetLocalMetadataRequest) String() string {
 func (*SetLocalMetadataRequest) ProtoMessage() {}
 
 func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4087,7 +4210,7 @@ func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{35}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SetLocalMetadataRequest) GetRoomHandle() uint64 {
@@ -4114,7 +4237,7 @@ type SetLocalNameRequest struct {
 
 func (x *SetLocalNameRequest) Reset() {
 	*x = SetLocalNameRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4126,7 +4249,7 @@ func (x *SetLocalNameRequest) String() string {
 func (*SetLocalNameRequest) ProtoMessage() {}
 
 func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4139,7 +4262,7 @@ func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalNameRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalNameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{36}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetLocalNameRequest) GetRoomHandle() uint64 {
@@ -4167,7 +4290,7 @@ type SetLocalAttributesRequest struct {
 
 func (x *SetLocalAttributesRequest) Reset() {
 	*x = SetLocalAttributesRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4179,7 +4302,7 @@ func (x *SetLocalAttributesRequest) String() string {
 func (*SetLocalAttributesRequest) ProtoMessage() {}
 
 func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4192,7 +4315,7 @@ func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{37}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetLocalAttributesRequest) GetRoomHandle() uint64 {
@@ -4238,7 +4361,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4250,7 +4373,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4263,7 +4386,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{38}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RoomEvent) GetRoomHandle() uint64 {
@@ -4518,7 +4641,7 @@ type ConnectionStateChanged struct {
 
 func (x *ConnectionStateChanged) Reset() {
 	*x = ConnectionStateChanged{}
-	mi := &file_lkcore_ffi_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4530,7 +4653,7 @@ func (x *ConnectionStateChanged) String() string {
 func (*ConnectionStateChanged) ProtoMessage() {}
 
 func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4543,7 +4666,7 @@ func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionStateChanged.ProtoReflect.Descriptor instead.
 func (*ConnectionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{39}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ConnectionStateChanged) GetState() ConnectionState {
@@ -4566,7 +4689,7 @@ type Reconnecting struct {
 
 func (x *Reconnecting) Reset() {
 	*x = Reconnecting{}
-	mi := &file_lkcore_ffi_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4578,7 +4701,7 @@ func (x *Reconnecting) String() string {
 func (*Reconnecting) ProtoMessage() {}
 
 func (x *Reconnecting) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4591,7 +4714,7 @@ func (x *Reconnecting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnecting.ProtoReflect.Descriptor instead.
 func (*Reconnecting) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{40}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Reconnecting) GetKind() ReconnectKind {
@@ -4619,7 +4742,7 @@ type Reconnected struct {
 
 func (x *Reconnected) Reset() {
 	*x = Reconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4631,7 +4754,7 @@ func (x *Reconnected) String() string {
 func (*Reconnected) ProtoMessage() {}
 
 func (x *Reconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4644,7 +4767,7 @@ func (x *Reconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnected.ProtoReflect.Descriptor instead.
 func (*Reconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{41}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Reconnected) GetKind() ReconnectKind {
@@ -4666,7 +4789,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4678,7 +4801,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4691,7 +4814,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{42}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Disconnected) GetReason() DisconnectReason {
@@ -4717,7 +4840,7 @@ type RoomUpdated struct {
 
 func (x *RoomUpdated) Reset() {
 	*x = RoomUpdated{}
-	mi := &file_lkcore_ffi_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4729,7 +4852,7 @@ func (x *RoomUpdated) String() string {
 func (*RoomUpdated) ProtoMessage() {}
 
 func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4742,7 +4865,7 @@ func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomUpdated.ProtoReflect.Descriptor instead.
 func (*RoomUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{43}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RoomUpdated) GetInfo() *RoomInfo {
@@ -4761,7 +4884,7 @@ type ParticipantConnected struct {
 
 func (x *ParticipantConnected) Reset() {
 	*x = ParticipantConnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4773,7 +4896,7 @@ func (x *ParticipantConnected) String() string {
 func (*ParticipantConnected) ProtoMessage() {}
 
 func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4786,7 +4909,7 @@ func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantConnected.ProtoReflect.Descriptor instead.
 func (*ParticipantConnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{44}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
@@ -4806,7 +4929,7 @@ type ParticipantDisconnected struct {
 
 func (x *ParticipantDisconnected) Reset() {
 	*x = ParticipantDisconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[45]
+	mi := &file_lkcore_ffi_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4818,7 +4941,7 @@ func (x *ParticipantDisconnected) String() string {
 func (*ParticipantDisconnected) ProtoMessage() {}
 
 func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[45]
+	mi := &file_lkcore_ffi_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4831,7 +4954,7 @@ func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantDisconnected.ProtoReflect.Descriptor instead.
 func (*ParticipantDisconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{45}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ParticipantDisconnected) GetIdentity() string {
@@ -4863,7 +4986,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_lkcore_ffi_proto_msgTypes[46]
+	mi := &file_lkcore_ffi_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4875,7 +4998,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[46]
+	mi := &file_lkcore_ffi_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4888,7 +5011,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{46}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ParticipantUpdated) GetInfo() *ParticipantInfo {
@@ -4941,7 +5064,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_proto_msgTypes[47]
+	mi := &file_lkcore_ffi_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4953,7 +5076,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[47]
+	mi := &file_lkcore_ffi_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4966,7 +5089,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{47}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -5014,7 +5137,7 @@ type EncryptionStateChanged struct {
 
 func (x *EncryptionStateChanged) Reset() {
 	*x = EncryptionStateChanged{}
-	mi := &file_lkcore_ffi_proto_msgTypes[48]
+	mi := &file_lkcore_ffi_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5026,7 +5149,7 @@ func (x *EncryptionStateChanged) String() string {
 func (*EncryptionStateChanged) ProtoMessage() {}
 
 func (x *EncryptionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[48]
+	mi := &file_lkcore_ffi_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5039,7 +5162,7 @@ func (x *EncryptionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptionStateChanged.ProtoReflect.Descriptor instead.
 func (*EncryptionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{48}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *EncryptionStateChanged) GetParticipantIdentity() string {
@@ -5079,7 +5202,7 @@ type DataTrackInfo struct {
 
 func (x *DataTrackInfo) Reset() {
 	*x = DataTrackInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[49]
+	mi := &file_lkcore_ffi_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5091,7 +5214,7 @@ func (x *DataTrackInfo) String() string {
 func (*DataTrackInfo) ProtoMessage() {}
 
 func (x *DataTrackInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[49]
+	mi := &file_lkcore_ffi_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5104,7 +5227,7 @@ func (x *DataTrackInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackInfo.ProtoReflect.Descriptor instead.
 func (*DataTrackInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{49}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DataTrackInfo) GetSid() string {
@@ -5170,7 +5293,7 @@ type PublishDataTrackRequest struct {
 
 func (x *PublishDataTrackRequest) Reset() {
 	*x = PublishDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[50]
+	mi := &file_lkcore_ffi_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5182,7 +5305,7 @@ func (x *PublishDataTrackRequest) String() string {
 func (*PublishDataTrackRequest) ProtoMessage() {}
 
 func (x *PublishDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[50]
+	mi := &file_lkcore_ffi_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5195,7 +5318,7 @@ func (x *PublishDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{50}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PublishDataTrackRequest) GetRoomHandle() uint64 {
@@ -5249,7 +5372,7 @@ type PublishDataTrackResult struct {
 
 func (x *PublishDataTrackResult) Reset() {
 	*x = PublishDataTrackResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[51]
+	mi := &file_lkcore_ffi_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5261,7 +5384,7 @@ func (x *PublishDataTrackResult) String() string {
 func (*PublishDataTrackResult) ProtoMessage() {}
 
 func (x *PublishDataTrackResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[51]
+	mi := &file_lkcore_ffi_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5274,7 +5397,7 @@ func (x *PublishDataTrackResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataTrackResult.ProtoReflect.Descriptor instead.
 func (*PublishDataTrackResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{51}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PublishDataTrackResult) GetTrack() *OwnedLocalDataTrack {
@@ -5295,7 +5418,7 @@ type OwnedLocalDataTrack struct {
 
 func (x *OwnedLocalDataTrack) Reset() {
 	*x = OwnedLocalDataTrack{}
-	mi := &file_lkcore_ffi_proto_msgTypes[52]
+	mi := &file_lkcore_ffi_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5307,7 +5430,7 @@ func (x *OwnedLocalDataTrack) String() string {
 func (*OwnedLocalDataTrack) ProtoMessage() {}
 
 func (x *OwnedLocalDataTrack) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[52]
+	mi := &file_lkcore_ffi_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5320,7 +5443,7 @@ func (x *OwnedLocalDataTrack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedLocalDataTrack.ProtoReflect.Descriptor instead.
 func (*OwnedLocalDataTrack) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{52}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *OwnedLocalDataTrack) GetHandle() uint64 {
@@ -5348,7 +5471,7 @@ type UnpublishDataTrackRequest struct {
 
 func (x *UnpublishDataTrackRequest) Reset() {
 	*x = UnpublishDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[53]
+	mi := &file_lkcore_ffi_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5360,7 +5483,7 @@ func (x *UnpublishDataTrackRequest) String() string {
 func (*UnpublishDataTrackRequest) ProtoMessage() {}
 
 func (x *UnpublishDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[53]
+	mi := &file_lkcore_ffi_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5373,7 +5496,7 @@ func (x *UnpublishDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpublishDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*UnpublishDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{53}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UnpublishDataTrackRequest) GetTrackHandle() uint64 {
@@ -5391,7 +5514,7 @@ type UnpublishDataTrackResponse struct {
 
 func (x *UnpublishDataTrackResponse) Reset() {
 	*x = UnpublishDataTrackResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[54]
+	mi := &file_lkcore_ffi_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5403,7 +5526,7 @@ func (x *UnpublishDataTrackResponse) String() string {
 func (*UnpublishDataTrackResponse) ProtoMessage() {}
 
 func (x *UnpublishDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[54]
+	mi := &file_lkcore_ffi_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5416,7 +5539,7 @@ func (x *UnpublishDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpublishDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*UnpublishDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{54}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{56}
 }
 
 type DataTrackIsPublishedRequest struct {
@@ -5428,7 +5551,7 @@ type DataTrackIsPublishedRequest struct {
 
 func (x *DataTrackIsPublishedRequest) Reset() {
 	*x = DataTrackIsPublishedRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[55]
+	mi := &file_lkcore_ffi_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5440,7 +5563,7 @@ func (x *DataTrackIsPublishedRequest) String() string {
 func (*DataTrackIsPublishedRequest) ProtoMessage() {}
 
 func (x *DataTrackIsPublishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[55]
+	mi := &file_lkcore_ffi_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5453,7 +5576,7 @@ func (x *DataTrackIsPublishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackIsPublishedRequest.ProtoReflect.Descriptor instead.
 func (*DataTrackIsPublishedRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{55}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *DataTrackIsPublishedRequest) GetTrackHandle() uint64 {
@@ -5472,7 +5595,7 @@ type DataTrackIsPublishedResponse struct {
 
 func (x *DataTrackIsPublishedResponse) Reset() {
 	*x = DataTrackIsPublishedResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[56]
+	mi := &file_lkcore_ffi_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5484,7 +5607,7 @@ func (x *DataTrackIsPublishedResponse) String() string {
 func (*DataTrackIsPublishedResponse) ProtoMessage() {}
 
 func (x *DataTrackIsPublishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[56]
+	mi := &file_lkcore_ffi_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5497,7 +5620,7 @@ func (x *DataTrackIsPublishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackIsPublishedResponse.ProtoReflect.Descriptor instead.
 func (*DataTrackIsPublishedResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{56}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DataTrackIsPublishedResponse) GetIsPublished() bool {
@@ -5520,7 +5643,7 @@ type PushDataTrackFrameRequest struct {
 
 func (x *PushDataTrackFrameRequest) Reset() {
 	*x = PushDataTrackFrameRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[57]
+	mi := &file_lkcore_ffi_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5532,7 +5655,7 @@ func (x *PushDataTrackFrameRequest) String() string {
 func (*PushDataTrackFrameRequest) ProtoMessage() {}
 
 func (x *PushDataTrackFrameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[57]
+	mi := &file_lkcore_ffi_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5545,7 +5668,7 @@ func (x *PushDataTrackFrameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDataTrackFrameRequest.ProtoReflect.Descriptor instead.
 func (*PushDataTrackFrameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{57}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *PushDataTrackFrameRequest) GetTrackHandle() uint64 {
@@ -5577,7 +5700,7 @@ type PushDataTrackFrameResponse struct {
 
 func (x *PushDataTrackFrameResponse) Reset() {
 	*x = PushDataTrackFrameResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[58]
+	mi := &file_lkcore_ffi_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5589,7 +5712,7 @@ func (x *PushDataTrackFrameResponse) String() string {
 func (*PushDataTrackFrameResponse) ProtoMessage() {}
 
 func (x *PushDataTrackFrameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[58]
+	mi := &file_lkcore_ffi_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5602,7 +5725,7 @@ func (x *PushDataTrackFrameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDataTrackFrameResponse.ProtoReflect.Descriptor instead.
 func (*PushDataTrackFrameResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{58}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{60}
 }
 
 // FlushDataTrackRequest (ASYNC, since ABI 1.2) completes once every frame queued on the track
@@ -5617,7 +5740,7 @@ type FlushDataTrackRequest struct {
 
 func (x *FlushDataTrackRequest) Reset() {
 	*x = FlushDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[59]
+	mi := &file_lkcore_ffi_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5629,7 +5752,7 @@ func (x *FlushDataTrackRequest) String() string {
 func (*FlushDataTrackRequest) ProtoMessage() {}
 
 func (x *FlushDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[59]
+	mi := &file_lkcore_ffi_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5642,7 +5765,7 @@ func (x *FlushDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*FlushDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{59}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *FlushDataTrackRequest) GetTrackHandle() uint64 {
@@ -5662,7 +5785,7 @@ type GetDataTrackStatsRequest struct {
 
 func (x *GetDataTrackStatsRequest) Reset() {
 	*x = GetDataTrackStatsRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[60]
+	mi := &file_lkcore_ffi_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5674,7 +5797,7 @@ func (x *GetDataTrackStatsRequest) String() string {
 func (*GetDataTrackStatsRequest) ProtoMessage() {}
 
 func (x *GetDataTrackStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[60]
+	mi := &file_lkcore_ffi_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5687,7 +5810,7 @@ func (x *GetDataTrackStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDataTrackStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetDataTrackStatsRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{60}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetDataTrackStatsRequest) GetTrackHandle() uint64 {
@@ -5706,7 +5829,7 @@ type GetDataTrackStatsResponse struct {
 
 func (x *GetDataTrackStatsResponse) Reset() {
 	*x = GetDataTrackStatsResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[61]
+	mi := &file_lkcore_ffi_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5718,7 +5841,7 @@ func (x *GetDataTrackStatsResponse) String() string {
 func (*GetDataTrackStatsResponse) ProtoMessage() {}
 
 func (x *GetDataTrackStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[61]
+	mi := &file_lkcore_ffi_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5731,7 +5854,7 @@ func (x *GetDataTrackStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDataTrackStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetDataTrackStatsResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{61}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *GetDataTrackStatsResponse) GetStats() *LocalDataTrackStats {
@@ -5757,7 +5880,7 @@ type LocalDataTrackStats struct {
 
 func (x *LocalDataTrackStats) Reset() {
 	*x = LocalDataTrackStats{}
-	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	mi := &file_lkcore_ffi_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5769,7 +5892,7 @@ func (x *LocalDataTrackStats) String() string {
 func (*LocalDataTrackStats) ProtoMessage() {}
 
 func (x *LocalDataTrackStats) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	mi := &file_lkcore_ffi_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5782,7 +5905,7 @@ func (x *LocalDataTrackStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalDataTrackStats.ProtoReflect.Descriptor instead.
 func (*LocalDataTrackStats) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{62}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *LocalDataTrackStats) GetPushed() uint64 {
@@ -5838,7 +5961,7 @@ type LocalDataTrackUnpublished struct {
 
 func (x *LocalDataTrackUnpublished) Reset() {
 	*x = LocalDataTrackUnpublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[63]
+	mi := &file_lkcore_ffi_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5850,7 +5973,7 @@ func (x *LocalDataTrackUnpublished) String() string {
 func (*LocalDataTrackUnpublished) ProtoMessage() {}
 
 func (x *LocalDataTrackUnpublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[63]
+	mi := &file_lkcore_ffi_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5863,7 +5986,7 @@ func (x *LocalDataTrackUnpublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalDataTrackUnpublished.ProtoReflect.Descriptor instead.
 func (*LocalDataTrackUnpublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{63}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *LocalDataTrackUnpublished) GetTrackHandle() uint64 {
@@ -5891,7 +6014,7 @@ type RemoteDataTrackInfo struct {
 
 func (x *RemoteDataTrackInfo) Reset() {
 	*x = RemoteDataTrackInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[64]
+	mi := &file_lkcore_ffi_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5903,7 +6026,7 @@ func (x *RemoteDataTrackInfo) String() string {
 func (*RemoteDataTrackInfo) ProtoMessage() {}
 
 func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[64]
+	mi := &file_lkcore_ffi_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5916,7 +6039,7 @@ func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackInfo.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{64}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *RemoteDataTrackInfo) GetPublisherIdentity() string {
@@ -5944,7 +6067,7 @@ type RemoteDataTrackPublished struct {
 
 func (x *RemoteDataTrackPublished) Reset() {
 	*x = RemoteDataTrackPublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[65]
+	mi := &file_lkcore_ffi_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5956,7 +6079,7 @@ func (x *RemoteDataTrackPublished) String() string {
 func (*RemoteDataTrackPublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[65]
+	mi := &file_lkcore_ffi_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5969,7 +6092,7 @@ func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackPublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackPublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{65}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *RemoteDataTrackPublished) GetTrack() *RemoteDataTrackInfo {
@@ -5997,7 +6120,7 @@ type RemoteDataTrackUnpublished struct {
 
 func (x *RemoteDataTrackUnpublished) Reset() {
 	*x = RemoteDataTrackUnpublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[66]
+	mi := &file_lkcore_ffi_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6009,7 +6132,7 @@ func (x *RemoteDataTrackUnpublished) String() string {
 func (*RemoteDataTrackUnpublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[66]
+	mi := &file_lkcore_ffi_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6022,7 +6145,7 @@ func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackUnpublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackUnpublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{66}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *RemoteDataTrackUnpublished) GetPublisherIdentity() string {
@@ -6066,7 +6189,7 @@ type SubscribeDataTrackRequest struct {
 
 func (x *SubscribeDataTrackRequest) Reset() {
 	*x = SubscribeDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[67]
+	mi := &file_lkcore_ffi_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6078,7 +6201,7 @@ func (x *SubscribeDataTrackRequest) String() string {
 func (*SubscribeDataTrackRequest) ProtoMessage() {}
 
 func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[67]
+	mi := &file_lkcore_ffi_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6091,7 +6214,7 @@ func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{67}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SubscribeDataTrackRequest) GetRoomHandle() uint64 {
@@ -6145,7 +6268,7 @@ type SubscribeDataTrackResponse struct {
 
 func (x *SubscribeDataTrackResponse) Reset() {
 	*x = SubscribeDataTrackResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[68]
+	mi := &file_lkcore_ffi_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6157,7 +6280,7 @@ func (x *SubscribeDataTrackResponse) String() string {
 func (*SubscribeDataTrackResponse) ProtoMessage() {}
 
 func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[68]
+	mi := &file_lkcore_ffi_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6170,7 +6293,7 @@ func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{68}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SubscribeDataTrackResponse) GetSubscription() *OwnedDataTrackSubscription {
@@ -6193,7 +6316,7 @@ type WaitDataTrackSubscribedRequest struct {
 
 func (x *WaitDataTrackSubscribedRequest) Reset() {
 	*x = WaitDataTrackSubscribedRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[69]
+	mi := &file_lkcore_ffi_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6205,7 +6328,7 @@ func (x *WaitDataTrackSubscribedRequest) String() string {
 func (*WaitDataTrackSubscribedRequest) ProtoMessage() {}
 
 func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[69]
+	mi := &file_lkcore_ffi_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6218,7 +6341,7 @@ func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitDataTrackSubscribedRequest.ProtoReflect.Descriptor instead.
 func (*WaitDataTrackSubscribedRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{69}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *WaitDataTrackSubscribedRequest) GetSubscriptionHandle() uint64 {
@@ -6238,7 +6361,7 @@ type OwnedDataTrackSubscription struct {
 
 func (x *OwnedDataTrackSubscription) Reset() {
 	*x = OwnedDataTrackSubscription{}
-	mi := &file_lkcore_ffi_proto_msgTypes[70]
+	mi := &file_lkcore_ffi_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6250,7 +6373,7 @@ func (x *OwnedDataTrackSubscription) String() string {
 func (*OwnedDataTrackSubscription) ProtoMessage() {}
 
 func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[70]
+	mi := &file_lkcore_ffi_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6263,7 +6386,7 @@ func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedDataTrackSubscription.ProtoReflect.Descriptor instead.
 func (*OwnedDataTrackSubscription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{70}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *OwnedDataTrackSubscription) GetHandle() uint64 {
@@ -6295,7 +6418,7 @@ type DataTrackFrameEvent struct {
 
 func (x *DataTrackFrameEvent) Reset() {
 	*x = DataTrackFrameEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[71]
+	mi := &file_lkcore_ffi_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6307,7 +6430,7 @@ func (x *DataTrackFrameEvent) String() string {
 func (*DataTrackFrameEvent) ProtoMessage() {}
 
 func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[71]
+	mi := &file_lkcore_ffi_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6320,7 +6443,7 @@ func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackFrameEvent.ProtoReflect.Descriptor instead.
 func (*DataTrackFrameEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{71}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *DataTrackFrameEvent) GetSubscriptionHandle() uint64 {
@@ -6366,7 +6489,7 @@ type DataTrackSubscriptionEnded struct {
 
 func (x *DataTrackSubscriptionEnded) Reset() {
 	*x = DataTrackSubscriptionEnded{}
-	mi := &file_lkcore_ffi_proto_msgTypes[72]
+	mi := &file_lkcore_ffi_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6378,7 +6501,7 @@ func (x *DataTrackSubscriptionEnded) String() string {
 func (*DataTrackSubscriptionEnded) ProtoMessage() {}
 
 func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[72]
+	mi := &file_lkcore_ffi_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6391,7 +6514,7 @@ func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackSubscriptionEnded.ProtoReflect.Descriptor instead.
 func (*DataTrackSubscriptionEnded) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{72}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *DataTrackSubscriptionEnded) GetSubscriptionHandle() uint64 {
@@ -6446,7 +6569,7 @@ type PerformRpcRequest struct {
 
 func (x *PerformRpcRequest) Reset() {
 	*x = PerformRpcRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[73]
+	mi := &file_lkcore_ffi_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6458,7 +6581,7 @@ func (x *PerformRpcRequest) String() string {
 func (*PerformRpcRequest) ProtoMessage() {}
 
 func (x *PerformRpcRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[73]
+	mi := &file_lkcore_ffi_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6471,7 +6594,7 @@ func (x *PerformRpcRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PerformRpcRequest.ProtoReflect.Descriptor instead.
 func (*PerformRpcRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{73}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *PerformRpcRequest) GetRoomHandle() uint64 {
@@ -6518,7 +6641,7 @@ type PerformRpcResult struct {
 
 func (x *PerformRpcResult) Reset() {
 	*x = PerformRpcResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[74]
+	mi := &file_lkcore_ffi_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6530,7 +6653,7 @@ func (x *PerformRpcResult) String() string {
 func (*PerformRpcResult) ProtoMessage() {}
 
 func (x *PerformRpcResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[74]
+	mi := &file_lkcore_ffi_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6543,7 +6666,7 @@ func (x *PerformRpcResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PerformRpcResult.ProtoReflect.Descriptor instead.
 func (*PerformRpcResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{74}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *PerformRpcResult) GetPayload() string {
@@ -6565,7 +6688,7 @@ type RegisterRpcMethodRequest struct {
 
 func (x *RegisterRpcMethodRequest) Reset() {
 	*x = RegisterRpcMethodRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[75]
+	mi := &file_lkcore_ffi_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6577,7 +6700,7 @@ func (x *RegisterRpcMethodRequest) String() string {
 func (*RegisterRpcMethodRequest) ProtoMessage() {}
 
 func (x *RegisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[75]
+	mi := &file_lkcore_ffi_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6590,7 +6713,7 @@ func (x *RegisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRpcMethodRequest.ProtoReflect.Descriptor instead.
 func (*RegisterRpcMethodRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{75}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RegisterRpcMethodRequest) GetRoomHandle() uint64 {
@@ -6615,7 +6738,7 @@ type RegisterRpcMethodResponse struct {
 
 func (x *RegisterRpcMethodResponse) Reset() {
 	*x = RegisterRpcMethodResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[76]
+	mi := &file_lkcore_ffi_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6627,7 +6750,7 @@ func (x *RegisterRpcMethodResponse) String() string {
 func (*RegisterRpcMethodResponse) ProtoMessage() {}
 
 func (x *RegisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[76]
+	mi := &file_lkcore_ffi_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6640,7 +6763,7 @@ func (x *RegisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRpcMethodResponse.ProtoReflect.Descriptor instead.
 func (*RegisterRpcMethodResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{76}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{78}
 }
 
 type UnregisterRpcMethodRequest struct {
@@ -6653,7 +6776,7 @@ type UnregisterRpcMethodRequest struct {
 
 func (x *UnregisterRpcMethodRequest) Reset() {
 	*x = UnregisterRpcMethodRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[77]
+	mi := &file_lkcore_ffi_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6665,7 +6788,7 @@ func (x *UnregisterRpcMethodRequest) String() string {
 func (*UnregisterRpcMethodRequest) ProtoMessage() {}
 
 func (x *UnregisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[77]
+	mi := &file_lkcore_ffi_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6678,7 +6801,7 @@ func (x *UnregisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterRpcMethodRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterRpcMethodRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{77}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *UnregisterRpcMethodRequest) GetRoomHandle() uint64 {
@@ -6703,7 +6826,7 @@ type UnregisterRpcMethodResponse struct {
 
 func (x *UnregisterRpcMethodResponse) Reset() {
 	*x = UnregisterRpcMethodResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[78]
+	mi := &file_lkcore_ffi_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6715,7 +6838,7 @@ func (x *UnregisterRpcMethodResponse) String() string {
 func (*UnregisterRpcMethodResponse) ProtoMessage() {}
 
 func (x *UnregisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[78]
+	mi := &file_lkcore_ffi_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6728,7 +6851,7 @@ func (x *UnregisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterRpcMethodResponse.ProtoReflect.Descriptor instead.
 func (*UnregisterRpcMethodResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{78}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{80}
 }
 
 // RpcInvocation asks the host to answer an incoming RPC with RespondRpcRequest before
@@ -6751,7 +6874,7 @@ type RpcInvocation struct {
 
 func (x *RpcInvocation) Reset() {
 	*x = RpcInvocation{}
-	mi := &file_lkcore_ffi_proto_msgTypes[79]
+	mi := &file_lkcore_ffi_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6763,7 +6886,7 @@ func (x *RpcInvocation) String() string {
 func (*RpcInvocation) ProtoMessage() {}
 
 func (x *RpcInvocation) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[79]
+	mi := &file_lkcore_ffi_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6776,7 +6899,7 @@ func (x *RpcInvocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RpcInvocation.ProtoReflect.Descriptor instead.
 func (*RpcInvocation) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{79}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *RpcInvocation) GetInvocationId() uint64 {
@@ -6844,7 +6967,7 @@ type RespondRpcRequest struct {
 
 func (x *RespondRpcRequest) Reset() {
 	*x = RespondRpcRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[80]
+	mi := &file_lkcore_ffi_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6856,7 +6979,7 @@ func (x *RespondRpcRequest) String() string {
 func (*RespondRpcRequest) ProtoMessage() {}
 
 func (x *RespondRpcRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[80]
+	mi := &file_lkcore_ffi_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6869,7 +6992,7 @@ func (x *RespondRpcRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondRpcRequest.ProtoReflect.Descriptor instead.
 func (*RespondRpcRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{80}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *RespondRpcRequest) GetRoomHandle() uint64 {
@@ -6935,7 +7058,7 @@ type RespondRpcResponse struct {
 
 func (x *RespondRpcResponse) Reset() {
 	*x = RespondRpcResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[81]
+	mi := &file_lkcore_ffi_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6947,7 +7070,7 @@ func (x *RespondRpcResponse) String() string {
 func (*RespondRpcResponse) ProtoMessage() {}
 
 func (x *RespondRpcResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[81]
+	mi := &file_lkcore_ffi_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6960,7 +7083,7 @@ func (x *RespondRpcResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondRpcResponse.ProtoReflect.Descriptor instead.
 func (*RespondRpcResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{81}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{83}
 }
 
 // StreamOptions are common to text and byte streams.
@@ -6980,7 +7103,7 @@ type StreamOptions struct {
 
 func (x *StreamOptions) Reset() {
 	*x = StreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[82]
+	mi := &file_lkcore_ffi_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6992,7 +7115,7 @@ func (x *StreamOptions) String() string {
 func (*StreamOptions) ProtoMessage() {}
 
 func (x *StreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[82]
+	mi := &file_lkcore_ffi_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7005,7 +7128,7 @@ func (x *StreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOptions.ProtoReflect.Descriptor instead.
 func (*StreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{82}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *StreamOptions) GetTopic() string {
@@ -7058,7 +7181,7 @@ type TextStreamOptions struct {
 
 func (x *TextStreamOptions) Reset() {
 	*x = TextStreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[83]
+	mi := &file_lkcore_ffi_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7070,7 +7193,7 @@ func (x *TextStreamOptions) String() string {
 func (*TextStreamOptions) ProtoMessage() {}
 
 func (x *TextStreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[83]
+	mi := &file_lkcore_ffi_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7083,7 +7206,7 @@ func (x *TextStreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextStreamOptions.ProtoReflect.Descriptor instead.
 func (*TextStreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{83}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *TextStreamOptions) GetCommon() *StreamOptions {
@@ -7140,7 +7263,7 @@ type ByteStreamOptions struct {
 
 func (x *ByteStreamOptions) Reset() {
 	*x = ByteStreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[84]
+	mi := &file_lkcore_ffi_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7152,7 +7275,7 @@ func (x *ByteStreamOptions) String() string {
 func (*ByteStreamOptions) ProtoMessage() {}
 
 func (x *ByteStreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[84]
+	mi := &file_lkcore_ffi_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7165,7 +7288,7 @@ func (x *ByteStreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ByteStreamOptions.ProtoReflect.Descriptor instead.
 func (*ByteStreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{84}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ByteStreamOptions) GetCommon() *StreamOptions {
@@ -7208,7 +7331,7 @@ type TextStreamInfo struct {
 
 func (x *TextStreamInfo) Reset() {
 	*x = TextStreamInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[85]
+	mi := &file_lkcore_ffi_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7220,7 +7343,7 @@ func (x *TextStreamInfo) String() string {
 func (*TextStreamInfo) ProtoMessage() {}
 
 func (x *TextStreamInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[85]
+	mi := &file_lkcore_ffi_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7233,7 +7356,7 @@ func (x *TextStreamInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextStreamInfo.ProtoReflect.Descriptor instead.
 func (*TextStreamInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{85}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *TextStreamInfo) GetStreamId() string {
@@ -7329,7 +7452,7 @@ type ByteStreamInfo struct {
 
 func (x *ByteStreamInfo) Reset() {
 	*x = ByteStreamInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[86]
+	mi := &file_lkcore_ffi_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7341,7 +7464,7 @@ func (x *ByteStreamInfo) String() string {
 func (*ByteStreamInfo) ProtoMessage() {}
 
 func (x *ByteStreamInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[86]
+	mi := &file_lkcore_ffi_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7354,7 +7477,7 @@ func (x *ByteStreamInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ByteStreamInfo.ProtoReflect.Descriptor instead.
 func (*ByteStreamInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{86}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ByteStreamInfo) GetStreamId() string {
@@ -7425,7 +7548,7 @@ type SendTextRequest struct {
 
 func (x *SendTextRequest) Reset() {
 	*x = SendTextRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[87]
+	mi := &file_lkcore_ffi_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7437,7 +7560,7 @@ func (x *SendTextRequest) String() string {
 func (*SendTextRequest) ProtoMessage() {}
 
 func (x *SendTextRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[87]
+	mi := &file_lkcore_ffi_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7450,7 +7573,7 @@ func (x *SendTextRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTextRequest.ProtoReflect.Descriptor instead.
 func (*SendTextRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{87}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *SendTextRequest) GetRoomHandle() uint64 {
@@ -7486,7 +7609,7 @@ type SendBytesRequest struct {
 
 func (x *SendBytesRequest) Reset() {
 	*x = SendBytesRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[88]
+	mi := &file_lkcore_ffi_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7498,7 +7621,7 @@ func (x *SendBytesRequest) String() string {
 func (*SendBytesRequest) ProtoMessage() {}
 
 func (x *SendBytesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[88]
+	mi := &file_lkcore_ffi_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7511,7 +7634,7 @@ func (x *SendBytesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendBytesRequest.ProtoReflect.Descriptor instead.
 func (*SendBytesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{88}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *SendBytesRequest) GetRoomHandle() uint64 {
@@ -7548,7 +7671,7 @@ type SendFileRequest struct {
 
 func (x *SendFileRequest) Reset() {
 	*x = SendFileRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[89]
+	mi := &file_lkcore_ffi_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7560,7 +7683,7 @@ func (x *SendFileRequest) String() string {
 func (*SendFileRequest) ProtoMessage() {}
 
 func (x *SendFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[89]
+	mi := &file_lkcore_ffi_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7573,7 +7696,7 @@ func (x *SendFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendFileRequest.ProtoReflect.Descriptor instead.
 func (*SendFileRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{89}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *SendFileRequest) GetRoomHandle() uint64 {
@@ -7608,7 +7731,7 @@ type OpenTextWriterRequest struct {
 
 func (x *OpenTextWriterRequest) Reset() {
 	*x = OpenTextWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[90]
+	mi := &file_lkcore_ffi_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7620,7 +7743,7 @@ func (x *OpenTextWriterRequest) String() string {
 func (*OpenTextWriterRequest) ProtoMessage() {}
 
 func (x *OpenTextWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[90]
+	mi := &file_lkcore_ffi_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7633,7 +7756,7 @@ func (x *OpenTextWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenTextWriterRequest.ProtoReflect.Descriptor instead.
 func (*OpenTextWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{90}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *OpenTextWriterRequest) GetRoomHandle() uint64 {
@@ -7661,7 +7784,7 @@ type OpenByteWriterRequest struct {
 
 func (x *OpenByteWriterRequest) Reset() {
 	*x = OpenByteWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[91]
+	mi := &file_lkcore_ffi_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7673,7 +7796,7 @@ func (x *OpenByteWriterRequest) String() string {
 func (*OpenByteWriterRequest) ProtoMessage() {}
 
 func (x *OpenByteWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[91]
+	mi := &file_lkcore_ffi_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7686,7 +7809,7 @@ func (x *OpenByteWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenByteWriterRequest.ProtoReflect.Descriptor instead.
 func (*OpenByteWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{91}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *OpenByteWriterRequest) GetRoomHandle() uint64 {
@@ -7719,7 +7842,7 @@ type OwnedStreamWriter struct {
 
 func (x *OwnedStreamWriter) Reset() {
 	*x = OwnedStreamWriter{}
-	mi := &file_lkcore_ffi_proto_msgTypes[92]
+	mi := &file_lkcore_ffi_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7731,7 +7854,7 @@ func (x *OwnedStreamWriter) String() string {
 func (*OwnedStreamWriter) ProtoMessage() {}
 
 func (x *OwnedStreamWriter) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[92]
+	mi := &file_lkcore_ffi_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7744,7 +7867,7 @@ func (x *OwnedStreamWriter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedStreamWriter.ProtoReflect.Descriptor instead.
 func (*OwnedStreamWriter) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{92}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *OwnedStreamWriter) GetHandle() uint64 {
@@ -7812,7 +7935,7 @@ type WriteStreamRequest struct {
 
 func (x *WriteStreamRequest) Reset() {
 	*x = WriteStreamRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[93]
+	mi := &file_lkcore_ffi_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7824,7 +7947,7 @@ func (x *WriteStreamRequest) String() string {
 func (*WriteStreamRequest) ProtoMessage() {}
 
 func (x *WriteStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[93]
+	mi := &file_lkcore_ffi_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7837,7 +7960,7 @@ func (x *WriteStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteStreamRequest.ProtoReflect.Descriptor instead.
 func (*WriteStreamRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{93}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *WriteStreamRequest) GetWriterHandle() uint64 {
@@ -7903,7 +8026,7 @@ type CloseStreamWriterRequest struct {
 
 func (x *CloseStreamWriterRequest) Reset() {
 	*x = CloseStreamWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[94]
+	mi := &file_lkcore_ffi_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7915,7 +8038,7 @@ func (x *CloseStreamWriterRequest) String() string {
 func (*CloseStreamWriterRequest) ProtoMessage() {}
 
 func (x *CloseStreamWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[94]
+	mi := &file_lkcore_ffi_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7928,7 +8051,7 @@ func (x *CloseStreamWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStreamWriterRequest.ProtoReflect.Descriptor instead.
 func (*CloseStreamWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{94}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *CloseStreamWriterRequest) GetWriterHandle() uint64 {
@@ -7970,7 +8093,7 @@ type RegisterStreamHandlerRequest struct {
 
 func (x *RegisterStreamHandlerRequest) Reset() {
 	*x = RegisterStreamHandlerRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[95]
+	mi := &file_lkcore_ffi_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7982,7 +8105,7 @@ func (x *RegisterStreamHandlerRequest) String() string {
 func (*RegisterStreamHandlerRequest) ProtoMessage() {}
 
 func (x *RegisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[95]
+	mi := &file_lkcore_ffi_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7995,7 +8118,7 @@ func (x *RegisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamHandlerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterStreamHandlerRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{95}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *RegisterStreamHandlerRequest) GetRoomHandle() uint64 {
@@ -8041,7 +8164,7 @@ type RegisterStreamHandlerResponse struct {
 
 func (x *RegisterStreamHandlerResponse) Reset() {
 	*x = RegisterStreamHandlerResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[96]
+	mi := &file_lkcore_ffi_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8053,7 +8176,7 @@ func (x *RegisterStreamHandlerResponse) String() string {
 func (*RegisterStreamHandlerResponse) ProtoMessage() {}
 
 func (x *RegisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[96]
+	mi := &file_lkcore_ffi_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8066,7 +8189,7 @@ func (x *RegisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamHandlerResponse.ProtoReflect.Descriptor instead.
 func (*RegisterStreamHandlerResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{96}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{98}
 }
 
 type UnregisterStreamHandlerRequest struct {
@@ -8080,7 +8203,7 @@ type UnregisterStreamHandlerRequest struct {
 
 func (x *UnregisterStreamHandlerRequest) Reset() {
 	*x = UnregisterStreamHandlerRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[97]
+	mi := &file_lkcore_ffi_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8092,7 +8215,7 @@ func (x *UnregisterStreamHandlerRequest) String() string {
 func (*UnregisterStreamHandlerRequest) ProtoMessage() {}
 
 func (x *UnregisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[97]
+	mi := &file_lkcore_ffi_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8105,7 +8228,7 @@ func (x *UnregisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterStreamHandlerRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterStreamHandlerRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{97}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *UnregisterStreamHandlerRequest) GetRoomHandle() uint64 {
@@ -8137,7 +8260,7 @@ type UnregisterStreamHandlerResponse struct {
 
 func (x *UnregisterStreamHandlerResponse) Reset() {
 	*x = UnregisterStreamHandlerResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[98]
+	mi := &file_lkcore_ffi_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8149,7 +8272,7 @@ func (x *UnregisterStreamHandlerResponse) String() string {
 func (*UnregisterStreamHandlerResponse) ProtoMessage() {}
 
 func (x *UnregisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[98]
+	mi := &file_lkcore_ffi_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8162,7 +8285,7 @@ func (x *UnregisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterStreamHandlerResponse.ProtoReflect.Descriptor instead.
 func (*UnregisterStreamHandlerResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{98}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{100}
 }
 
 // StreamOpened hands an incoming stream's reader to the host. Dropping the reader before the
@@ -8178,7 +8301,7 @@ type StreamOpened struct {
 
 func (x *StreamOpened) Reset() {
 	*x = StreamOpened{}
-	mi := &file_lkcore_ffi_proto_msgTypes[99]
+	mi := &file_lkcore_ffi_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8190,7 +8313,7 @@ func (x *StreamOpened) String() string {
 func (*StreamOpened) ProtoMessage() {}
 
 func (x *StreamOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[99]
+	mi := &file_lkcore_ffi_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8203,7 +8326,7 @@ func (x *StreamOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOpened.ProtoReflect.Descriptor instead.
 func (*StreamOpened) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{99}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *StreamOpened) GetParticipantIdentity() string {
@@ -8234,7 +8357,7 @@ type OwnedStreamReader struct {
 
 func (x *OwnedStreamReader) Reset() {
 	*x = OwnedStreamReader{}
-	mi := &file_lkcore_ffi_proto_msgTypes[100]
+	mi := &file_lkcore_ffi_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8246,7 +8369,7 @@ func (x *OwnedStreamReader) String() string {
 func (*OwnedStreamReader) ProtoMessage() {}
 
 func (x *OwnedStreamReader) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[100]
+	mi := &file_lkcore_ffi_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8259,7 +8382,7 @@ func (x *OwnedStreamReader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedStreamReader.ProtoReflect.Descriptor instead.
 func (*OwnedStreamReader) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{100}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *OwnedStreamReader) GetHandle() uint64 {
@@ -8326,7 +8449,7 @@ type StreamChunkEvent struct {
 
 func (x *StreamChunkEvent) Reset() {
 	*x = StreamChunkEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[101]
+	mi := &file_lkcore_ffi_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8338,7 +8461,7 @@ func (x *StreamChunkEvent) String() string {
 func (*StreamChunkEvent) ProtoMessage() {}
 
 func (x *StreamChunkEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[101]
+	mi := &file_lkcore_ffi_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8351,7 +8474,7 @@ func (x *StreamChunkEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamChunkEvent.ProtoReflect.Descriptor instead.
 func (*StreamChunkEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{101}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *StreamChunkEvent) GetReaderHandle() uint64 {
@@ -8415,7 +8538,7 @@ type StreamEndedEvent struct {
 
 func (x *StreamEndedEvent) Reset() {
 	*x = StreamEndedEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[102]
+	mi := &file_lkcore_ffi_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8427,7 +8550,7 @@ func (x *StreamEndedEvent) String() string {
 func (*StreamEndedEvent) ProtoMessage() {}
 
 func (x *StreamEndedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[102]
+	mi := &file_lkcore_ffi_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8440,7 +8563,7 @@ func (x *StreamEndedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEndedEvent.ProtoReflect.Descriptor instead.
 func (*StreamEndedEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{102}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *StreamEndedEvent) GetReaderHandle() uint64 {
@@ -8468,7 +8591,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\"\x8d\x18\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\"\xe6\x18\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -8480,7 +8603,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\rset_log_level\x18\f \x01(\v2!.lkcore.ffi.v1.SetLogLevelRequestH\x00R\vsetLogLevel\x12C\n" +
 	"\vget_version\x18\r \x01(\v2 .lkcore.ffi.v1.GetVersionRequestH\x00R\n" +
 	"getVersion\x12I\n" +
-	"\rgrant_credits\x18\x0e \x01(\v2\".lkcore.ffi.v1.GrantCreditsRequestH\x00R\fgrantCredits\x12C\n" +
+	"\rgrant_credits\x18\x0e \x01(\v2\".lkcore.ffi.v1.GrantCreditsRequestH\x00R\fgrantCredits\x12W\n" +
+	"\x13set_event_notify_fd\x18\x0f \x01(\v2&.lkcore.ffi.v1.SetEventNotifyFdRequestH\x00R\x10setEventNotifyFd\x12C\n" +
 	"\vcreate_room\x18\x14 \x01(\v2 .lkcore.ffi.v1.CreateRoomRequestH\x00R\n" +
 	"createRoom\x129\n" +
 	"\aconnect\x18\x15 \x01(\v2\x1d.lkcore.ffi.v1.ConnectRequestH\x00R\aconnect\x12B\n" +
@@ -8519,7 +8643,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x13close_stream_writer\x18V \x01(\v2'.lkcore.ffi.v1.CloseStreamWriterRequestH\x00R\x11closeStreamWriter\x12e\n" +
 	"\x17register_stream_handler\x18W \x01(\v2+.lkcore.ffi.v1.RegisterStreamHandlerRequestH\x00R\x15registerStreamHandler\x12k\n" +
 	"\x19unregister_stream_handler\x18X \x01(\v2-.lkcore.ffi.v1.UnregisterStreamHandlerRequestH\x00R\x17unregisterStreamHandlerB\t\n" +
-	"\amessage\"\x99\r\n" +
+	"\amessage\"\xf3\r\n" +
 	"\bResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12*\n" +
@@ -8530,7 +8654,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\rset_log_level\x18\f \x01(\v2\".lkcore.ffi.v1.SetLogLevelResponseH\x00R\vsetLogLevel\x12D\n" +
 	"\vget_version\x18\r \x01(\v2!.lkcore.ffi.v1.GetVersionResponseH\x00R\n" +
 	"getVersion\x12J\n" +
-	"\rgrant_credits\x18\x0e \x01(\v2#.lkcore.ffi.v1.GrantCreditsResponseH\x00R\fgrantCredits\x12D\n" +
+	"\rgrant_credits\x18\x0e \x01(\v2#.lkcore.ffi.v1.GrantCreditsResponseH\x00R\fgrantCredits\x12X\n" +
+	"\x13set_event_notify_fd\x18\x0f \x01(\v2'.lkcore.ffi.v1.SetEventNotifyFdResponseH\x00R\x10setEventNotifyFd\x12D\n" +
 	"\vcreate_room\x18\x14 \x01(\v2!.lkcore.ffi.v1.CreateRoomResponseH\x00R\n" +
 	"createRoom\x12T\n" +
 	"\x11get_room_snapshot\x18\x17 \x01(\v2&.lkcore.ffi.v1.GetRoomSnapshotResponseH\x00R\x0fgetRoomSnapshot\x12K\n" +
@@ -8610,7 +8735,10 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x18\n" +
 	"\acredits\x18\x02 \x01(\rR\acredits\"C\n" +
 	"\x14GrantCreditsResponse\x12+\n" +
-	"\x11available_credits\x18\x01 \x01(\x04R\x10availableCredits\"\xa6\x02\n" +
+	"\x11available_credits\x18\x01 \x01(\x04R\x10availableCredits\")\n" +
+	"\x17SetEventNotifyFdRequest\x12\x0e\n" +
+	"\x02fd\x18\x01 \x01(\x05R\x02fd\"\x1a\n" +
+	"\x18SetEventNotifyFdResponse\"\xa6\x02\n" +
 	"\tLogRecord\x12-\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x17.lkcore.ffi.v1.LogLevelR\x05level\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12H\n" +
@@ -9162,7 +9290,7 @@ func file_lkcore_ffi_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 111)
+var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 113)
 var file_lkcore_ffi_proto_goTypes = []any{
 	(ErrorCode)(0),                          // 0: lkcore.ffi.v1.ErrorCode
 	(LogLevel)(0),                           // 1: lkcore.ffi.v1.LogLevel
@@ -9191,101 +9319,103 @@ var file_lkcore_ffi_proto_goTypes = []any{
 	(*GetVersionResponse)(nil),              // 24: lkcore.ffi.v1.GetVersionResponse
 	(*GrantCreditsRequest)(nil),             // 25: lkcore.ffi.v1.GrantCreditsRequest
 	(*GrantCreditsResponse)(nil),            // 26: lkcore.ffi.v1.GrantCreditsResponse
-	(*LogRecord)(nil),                       // 27: lkcore.ffi.v1.LogRecord
-	(*CreateRoomRequest)(nil),               // 28: lkcore.ffi.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),              // 29: lkcore.ffi.v1.CreateRoomResponse
-	(*RoomOptions)(nil),                     // 30: lkcore.ffi.v1.RoomOptions
-	(*E2EeOptions)(nil),                     // 31: lkcore.ffi.v1.E2eeOptions
-	(*SetSharedKeyRequest)(nil),             // 32: lkcore.ffi.v1.SetSharedKeyRequest
-	(*SetSharedKeyResponse)(nil),            // 33: lkcore.ffi.v1.SetSharedKeyResponse
-	(*GetE2EeStatsRequest)(nil),             // 34: lkcore.ffi.v1.GetE2eeStatsRequest
-	(*GetE2EeStatsResponse)(nil),            // 35: lkcore.ffi.v1.GetE2eeStatsResponse
-	(*OwnedRoom)(nil),                       // 36: lkcore.ffi.v1.OwnedRoom
-	(*RoomInfo)(nil),                        // 37: lkcore.ffi.v1.RoomInfo
-	(*ConnectRequest)(nil),                  // 38: lkcore.ffi.v1.ConnectRequest
-	(*ConnectResult)(nil),                   // 39: lkcore.ffi.v1.ConnectResult
-	(*DisconnectRequest)(nil),               // 40: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),          // 41: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*GetRoomSnapshotResponse)(nil),         // 42: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*ParticipantInfo)(nil),                 // 43: lkcore.ffi.v1.ParticipantInfo
-	(*ParticipantPermission)(nil),           // 44: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),              // 45: lkcore.ffi.v1.PublishDataRequest
-	(*SetLocalMetadataRequest)(nil),         // 46: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),             // 47: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),       // 48: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                       // 49: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),          // 50: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),                    // 51: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                     // 52: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),                    // 53: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                     // 54: lkcore.ffi.v1.RoomUpdated
-	(*ParticipantConnected)(nil),            // 55: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),         // 56: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),              // 57: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),              // 58: lkcore.ffi.v1.DataPacketReceived
-	(*EncryptionStateChanged)(nil),          // 59: lkcore.ffi.v1.EncryptionStateChanged
-	(*DataTrackInfo)(nil),                   // 60: lkcore.ffi.v1.DataTrackInfo
-	(*PublishDataTrackRequest)(nil),         // 61: lkcore.ffi.v1.PublishDataTrackRequest
-	(*PublishDataTrackResult)(nil),          // 62: lkcore.ffi.v1.PublishDataTrackResult
-	(*OwnedLocalDataTrack)(nil),             // 63: lkcore.ffi.v1.OwnedLocalDataTrack
-	(*UnpublishDataTrackRequest)(nil),       // 64: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*UnpublishDataTrackResponse)(nil),      // 65: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedRequest)(nil),     // 66: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*DataTrackIsPublishedResponse)(nil),    // 67: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameRequest)(nil),       // 68: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*PushDataTrackFrameResponse)(nil),      // 69: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*FlushDataTrackRequest)(nil),           // 70: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),        // 71: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*GetDataTrackStatsResponse)(nil),       // 72: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*LocalDataTrackStats)(nil),             // 73: lkcore.ffi.v1.LocalDataTrackStats
-	(*LocalDataTrackUnpublished)(nil),       // 74: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackInfo)(nil),             // 75: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*RemoteDataTrackPublished)(nil),        // 76: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),      // 77: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*SubscribeDataTrackRequest)(nil),       // 78: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*SubscribeDataTrackResponse)(nil),      // 79: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*WaitDataTrackSubscribedRequest)(nil),  // 80: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*OwnedDataTrackSubscription)(nil),      // 81: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*DataTrackFrameEvent)(nil),             // 82: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),      // 83: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*PerformRpcRequest)(nil),               // 84: lkcore.ffi.v1.PerformRpcRequest
-	(*PerformRpcResult)(nil),                // 85: lkcore.ffi.v1.PerformRpcResult
-	(*RegisterRpcMethodRequest)(nil),        // 86: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*RegisterRpcMethodResponse)(nil),       // 87: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodRequest)(nil),      // 88: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*UnregisterRpcMethodResponse)(nil),     // 89: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RpcInvocation)(nil),                   // 90: lkcore.ffi.v1.RpcInvocation
-	(*RespondRpcRequest)(nil),               // 91: lkcore.ffi.v1.RespondRpcRequest
-	(*RespondRpcResponse)(nil),              // 92: lkcore.ffi.v1.RespondRpcResponse
-	(*StreamOptions)(nil),                   // 93: lkcore.ffi.v1.StreamOptions
-	(*TextStreamOptions)(nil),               // 94: lkcore.ffi.v1.TextStreamOptions
-	(*ByteStreamOptions)(nil),               // 95: lkcore.ffi.v1.ByteStreamOptions
-	(*TextStreamInfo)(nil),                  // 96: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                  // 97: lkcore.ffi.v1.ByteStreamInfo
-	(*SendTextRequest)(nil),                 // 98: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                // 99: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                 // 100: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),           // 101: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),           // 102: lkcore.ffi.v1.OpenByteWriterRequest
-	(*OwnedStreamWriter)(nil),               // 103: lkcore.ffi.v1.OwnedStreamWriter
-	(*WriteStreamRequest)(nil),              // 104: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),        // 105: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),    // 106: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*RegisterStreamHandlerResponse)(nil),   // 107: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerRequest)(nil),  // 108: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*UnregisterStreamHandlerResponse)(nil), // 109: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*StreamOpened)(nil),                    // 110: lkcore.ffi.v1.StreamOpened
-	(*OwnedStreamReader)(nil),               // 111: lkcore.ffi.v1.OwnedStreamReader
-	(*StreamChunkEvent)(nil),                // 112: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                // 113: lkcore.ffi.v1.StreamEndedEvent
-	nil,                                     // 114: lkcore.ffi.v1.LogRecord.AttributesEntry
-	nil,                                     // 115: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                     // 116: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	nil,                                     // 117: lkcore.ffi.v1.StreamOptions.AttributesEntry
-	nil,                                     // 118: lkcore.ffi.v1.TextStreamInfo.AttributesEntry
-	nil,                                     // 119: lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
-	nil,                                     // 120: lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
-	nil,                                     // 121: lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
+	(*SetEventNotifyFdRequest)(nil),         // 27: lkcore.ffi.v1.SetEventNotifyFdRequest
+	(*SetEventNotifyFdResponse)(nil),        // 28: lkcore.ffi.v1.SetEventNotifyFdResponse
+	(*LogRecord)(nil),                       // 29: lkcore.ffi.v1.LogRecord
+	(*CreateRoomRequest)(nil),               // 30: lkcore.ffi.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),              // 31: lkcore.ffi.v1.CreateRoomResponse
+	(*RoomOptions)(nil),                     // 32: lkcore.ffi.v1.RoomOptions
+	(*E2EeOptions)(nil),                     // 33: lkcore.ffi.v1.E2eeOptions
+	(*SetSharedKeyRequest)(nil),             // 34: lkcore.ffi.v1.SetSharedKeyRequest
+	(*SetSharedKeyResponse)(nil),            // 35: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsRequest)(nil),             // 36: lkcore.ffi.v1.GetE2eeStatsRequest
+	(*GetE2EeStatsResponse)(nil),            // 37: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*OwnedRoom)(nil),                       // 38: lkcore.ffi.v1.OwnedRoom
+	(*RoomInfo)(nil),                        // 39: lkcore.ffi.v1.RoomInfo
+	(*ConnectRequest)(nil),                  // 40: lkcore.ffi.v1.ConnectRequest
+	(*ConnectResult)(nil),                   // 41: lkcore.ffi.v1.ConnectResult
+	(*DisconnectRequest)(nil),               // 42: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),          // 43: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*GetRoomSnapshotResponse)(nil),         // 44: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*ParticipantInfo)(nil),                 // 45: lkcore.ffi.v1.ParticipantInfo
+	(*ParticipantPermission)(nil),           // 46: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),              // 47: lkcore.ffi.v1.PublishDataRequest
+	(*SetLocalMetadataRequest)(nil),         // 48: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),             // 49: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),       // 50: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                       // 51: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),          // 52: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),                    // 53: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                     // 54: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),                    // 55: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                     // 56: lkcore.ffi.v1.RoomUpdated
+	(*ParticipantConnected)(nil),            // 57: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),         // 58: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),              // 59: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),              // 60: lkcore.ffi.v1.DataPacketReceived
+	(*EncryptionStateChanged)(nil),          // 61: lkcore.ffi.v1.EncryptionStateChanged
+	(*DataTrackInfo)(nil),                   // 62: lkcore.ffi.v1.DataTrackInfo
+	(*PublishDataTrackRequest)(nil),         // 63: lkcore.ffi.v1.PublishDataTrackRequest
+	(*PublishDataTrackResult)(nil),          // 64: lkcore.ffi.v1.PublishDataTrackResult
+	(*OwnedLocalDataTrack)(nil),             // 65: lkcore.ffi.v1.OwnedLocalDataTrack
+	(*UnpublishDataTrackRequest)(nil),       // 66: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*UnpublishDataTrackResponse)(nil),      // 67: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedRequest)(nil),     // 68: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*DataTrackIsPublishedResponse)(nil),    // 69: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameRequest)(nil),       // 70: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*PushDataTrackFrameResponse)(nil),      // 71: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*FlushDataTrackRequest)(nil),           // 72: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),        // 73: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*GetDataTrackStatsResponse)(nil),       // 74: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*LocalDataTrackStats)(nil),             // 75: lkcore.ffi.v1.LocalDataTrackStats
+	(*LocalDataTrackUnpublished)(nil),       // 76: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackInfo)(nil),             // 77: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*RemoteDataTrackPublished)(nil),        // 78: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),      // 79: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*SubscribeDataTrackRequest)(nil),       // 80: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*SubscribeDataTrackResponse)(nil),      // 81: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*WaitDataTrackSubscribedRequest)(nil),  // 82: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*OwnedDataTrackSubscription)(nil),      // 83: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*DataTrackFrameEvent)(nil),             // 84: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),      // 85: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*PerformRpcRequest)(nil),               // 86: lkcore.ffi.v1.PerformRpcRequest
+	(*PerformRpcResult)(nil),                // 87: lkcore.ffi.v1.PerformRpcResult
+	(*RegisterRpcMethodRequest)(nil),        // 88: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*RegisterRpcMethodResponse)(nil),       // 89: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodRequest)(nil),      // 90: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*UnregisterRpcMethodResponse)(nil),     // 91: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RpcInvocation)(nil),                   // 92: lkcore.ffi.v1.RpcInvocation
+	(*RespondRpcRequest)(nil),               // 93: lkcore.ffi.v1.RespondRpcRequest
+	(*RespondRpcResponse)(nil),              // 94: lkcore.ffi.v1.RespondRpcResponse
+	(*StreamOptions)(nil),                   // 95: lkcore.ffi.v1.StreamOptions
+	(*TextStreamOptions)(nil),               // 96: lkcore.ffi.v1.TextStreamOptions
+	(*ByteStreamOptions)(nil),               // 97: lkcore.ffi.v1.ByteStreamOptions
+	(*TextStreamInfo)(nil),                  // 98: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                  // 99: lkcore.ffi.v1.ByteStreamInfo
+	(*SendTextRequest)(nil),                 // 100: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                // 101: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                 // 102: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),           // 103: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),           // 104: lkcore.ffi.v1.OpenByteWriterRequest
+	(*OwnedStreamWriter)(nil),               // 105: lkcore.ffi.v1.OwnedStreamWriter
+	(*WriteStreamRequest)(nil),              // 106: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),        // 107: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),    // 108: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*RegisterStreamHandlerResponse)(nil),   // 109: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerRequest)(nil),  // 110: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*UnregisterStreamHandlerResponse)(nil), // 111: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*StreamOpened)(nil),                    // 112: lkcore.ffi.v1.StreamOpened
+	(*OwnedStreamReader)(nil),               // 113: lkcore.ffi.v1.OwnedStreamReader
+	(*StreamChunkEvent)(nil),                // 114: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                // 115: lkcore.ffi.v1.StreamEndedEvent
+	nil,                                     // 116: lkcore.ffi.v1.LogRecord.AttributesEntry
+	nil,                                     // 117: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                     // 118: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	nil,                                     // 119: lkcore.ffi.v1.StreamOptions.AttributesEntry
+	nil,                                     // 120: lkcore.ffi.v1.TextStreamInfo.AttributesEntry
+	nil,                                     // 121: lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
+	nil,                                     // 122: lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
+	nil,                                     // 123: lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	17,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -9293,160 +9423,162 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	21,  // 2: lkcore.ffi.v1.Request.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelRequest
 	23,  // 3: lkcore.ffi.v1.Request.get_version:type_name -> lkcore.ffi.v1.GetVersionRequest
 	25,  // 4: lkcore.ffi.v1.Request.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsRequest
-	28,  // 5: lkcore.ffi.v1.Request.create_room:type_name -> lkcore.ffi.v1.CreateRoomRequest
-	38,  // 6: lkcore.ffi.v1.Request.connect:type_name -> lkcore.ffi.v1.ConnectRequest
-	40,  // 7: lkcore.ffi.v1.Request.disconnect:type_name -> lkcore.ffi.v1.DisconnectRequest
-	41,  // 8: lkcore.ffi.v1.Request.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotRequest
-	45,  // 9: lkcore.ffi.v1.Request.publish_data:type_name -> lkcore.ffi.v1.PublishDataRequest
-	46,  // 10: lkcore.ffi.v1.Request.set_local_metadata:type_name -> lkcore.ffi.v1.SetLocalMetadataRequest
-	47,  // 11: lkcore.ffi.v1.Request.set_local_name:type_name -> lkcore.ffi.v1.SetLocalNameRequest
-	48,  // 12: lkcore.ffi.v1.Request.set_local_attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest
-	32,  // 13: lkcore.ffi.v1.Request.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyRequest
-	34,  // 14: lkcore.ffi.v1.Request.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsRequest
-	61,  // 15: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
-	64,  // 16: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
-	66,  // 17: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
-	68,  // 18: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	78,  // 19: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
-	70,  // 20: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
-	68,  // 21: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	71,  // 22: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
-	80,  // 23: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	84,  // 24: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	86,  // 25: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	88,  // 26: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	91,  // 27: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	98,  // 28: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	99,  // 29: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	100, // 30: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	101, // 31: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	102, // 32: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	104, // 33: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	105, // 34: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	106, // 35: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	108, // 36: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	15,  // 37: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	18,  // 38: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	20,  // 39: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	22,  // 40: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	24,  // 41: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	26,  // 42: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	29,  // 43: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	42,  // 44: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	33,  // 45: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	35,  // 46: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
-	65,  // 47: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	67,  // 48: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	69,  // 49: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	79,  // 50: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	72,  // 51: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
-	87,  // 52: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	89,  // 53: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	92,  // 54: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	107, // 55: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	109, // 56: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	14,  // 57: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	27,  // 58: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	49,  // 59: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	82,  // 60: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	83,  // 61: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	112, // 62: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	113, // 63: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	15,  // 64: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	18,  // 65: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	39,  // 66: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	62,  // 67: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	85,  // 68: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	96,  // 69: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	97,  // 70: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	97,  // 71: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	103, // 72: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	103, // 73: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,   // 74: lkcore.ffi.v1.Error.code:type_name -> lkcore.ffi.v1.ErrorCode
-	16,  // 75: lkcore.ffi.v1.Error.rpc:type_name -> lkcore.ffi.v1.RpcError
-	1,   // 76: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	1,   // 77: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	114, // 78: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	30,  // 79: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
-	36,  // 80: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	31,  // 81: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
-	37,  // 82: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
-	3,   // 83: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
-	37,  // 84: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	43,  // 85: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	43,  // 86: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	75,  // 87: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	39,  // 88: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	115, // 89: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	4,   // 90: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	44,  // 91: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	116, // 92: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	50,  // 93: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	51,  // 94: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	52,  // 95: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	53,  // 96: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	54,  // 97: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	55,  // 98: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	56,  // 99: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	57,  // 100: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	58,  // 101: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	76,  // 102: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	77,  // 103: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	74,  // 104: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	90,  // 105: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	110, // 106: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	59,  // 107: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	3,   // 108: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	6,   // 109: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	6,   // 110: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	5,   // 111: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	15,  // 112: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	37,  // 113: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	43,  // 114: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	5,   // 115: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	43,  // 116: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	7,   // 117: lkcore.ffi.v1.EncryptionStateChanged.state:type_name -> lkcore.ffi.v1.EncryptionState
-	63,  // 118: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
-	60,  // 119: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
-	73,  // 120: lkcore.ffi.v1.GetDataTrackStatsResponse.stats:type_name -> lkcore.ffi.v1.LocalDataTrackStats
-	15,  // 121: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
-	60,  // 122: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
-	75,  // 123: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	81,  // 124: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	2,   // 125: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	81,  // 126: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	75,  // 127: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	8,   // 128: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
-	15,  // 129: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
-	16,  // 130: lkcore.ffi.v1.RespondRpcRequest.error:type_name -> lkcore.ffi.v1.RpcError
-	117, // 131: lkcore.ffi.v1.StreamOptions.attributes:type_name -> lkcore.ffi.v1.StreamOptions.AttributesEntry
-	93,  // 132: lkcore.ffi.v1.TextStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
-	10,  // 133: lkcore.ffi.v1.TextStreamOptions.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
-	93,  // 134: lkcore.ffi.v1.ByteStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
-	118, // 135: lkcore.ffi.v1.TextStreamInfo.attributes:type_name -> lkcore.ffi.v1.TextStreamInfo.AttributesEntry
-	10,  // 136: lkcore.ffi.v1.TextStreamInfo.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
-	119, // 137: lkcore.ffi.v1.ByteStreamInfo.attributes:type_name -> lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
-	94,  // 138: lkcore.ffi.v1.SendTextRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
-	95,  // 139: lkcore.ffi.v1.SendBytesRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	95,  // 140: lkcore.ffi.v1.SendFileRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	94,  // 141: lkcore.ffi.v1.OpenTextWriterRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
-	95,  // 142: lkcore.ffi.v1.OpenByteWriterRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	96,  // 143: lkcore.ffi.v1.OwnedStreamWriter.text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	97,  // 144: lkcore.ffi.v1.OwnedStreamWriter.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	120, // 145: lkcore.ffi.v1.CloseStreamWriterRequest.attributes:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
-	9,   // 146: lkcore.ffi.v1.RegisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
-	2,   // 147: lkcore.ffi.v1.RegisterStreamHandlerRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	9,   // 148: lkcore.ffi.v1.UnregisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
-	111, // 149: lkcore.ffi.v1.StreamOpened.reader:type_name -> lkcore.ffi.v1.OwnedStreamReader
-	96,  // 150: lkcore.ffi.v1.OwnedStreamReader.text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	97,  // 151: lkcore.ffi.v1.OwnedStreamReader.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	15,  // 152: lkcore.ffi.v1.StreamEndedEvent.error:type_name -> lkcore.ffi.v1.Error
-	121, // 153: lkcore.ffi.v1.StreamEndedEvent.attributes:type_name -> lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
-	154, // [154:154] is the sub-list for method output_type
-	154, // [154:154] is the sub-list for method input_type
-	154, // [154:154] is the sub-list for extension type_name
-	154, // [154:154] is the sub-list for extension extendee
-	0,   // [0:154] is the sub-list for field type_name
+	27,  // 5: lkcore.ffi.v1.Request.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdRequest
+	30,  // 6: lkcore.ffi.v1.Request.create_room:type_name -> lkcore.ffi.v1.CreateRoomRequest
+	40,  // 7: lkcore.ffi.v1.Request.connect:type_name -> lkcore.ffi.v1.ConnectRequest
+	42,  // 8: lkcore.ffi.v1.Request.disconnect:type_name -> lkcore.ffi.v1.DisconnectRequest
+	43,  // 9: lkcore.ffi.v1.Request.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotRequest
+	47,  // 10: lkcore.ffi.v1.Request.publish_data:type_name -> lkcore.ffi.v1.PublishDataRequest
+	48,  // 11: lkcore.ffi.v1.Request.set_local_metadata:type_name -> lkcore.ffi.v1.SetLocalMetadataRequest
+	49,  // 12: lkcore.ffi.v1.Request.set_local_name:type_name -> lkcore.ffi.v1.SetLocalNameRequest
+	50,  // 13: lkcore.ffi.v1.Request.set_local_attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest
+	34,  // 14: lkcore.ffi.v1.Request.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyRequest
+	36,  // 15: lkcore.ffi.v1.Request.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsRequest
+	63,  // 16: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
+	66,  // 17: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
+	68,  // 18: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
+	70,  // 19: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	80,  // 20: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
+	72,  // 21: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
+	70,  // 22: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	73,  // 23: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
+	82,  // 24: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	86,  // 25: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	88,  // 26: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	90,  // 27: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	93,  // 28: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	100, // 29: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	101, // 30: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	102, // 31: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	103, // 32: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	104, // 33: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	106, // 34: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	107, // 35: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	108, // 36: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	110, // 37: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	15,  // 38: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	18,  // 39: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	20,  // 40: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	22,  // 41: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	24,  // 42: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	26,  // 43: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	28,  // 44: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	31,  // 45: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	44,  // 46: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	35,  // 47: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	37,  // 48: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	67,  // 49: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	69,  // 50: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	71,  // 51: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	81,  // 52: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	74,  // 53: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	89,  // 54: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	91,  // 55: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	94,  // 56: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	109, // 57: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	111, // 58: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	14,  // 59: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	29,  // 60: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	51,  // 61: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	84,  // 62: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	85,  // 63: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	114, // 64: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	115, // 65: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	15,  // 66: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	18,  // 67: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	41,  // 68: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	64,  // 69: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	87,  // 70: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	98,  // 71: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	99,  // 72: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	99,  // 73: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	105, // 74: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	105, // 75: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,   // 76: lkcore.ffi.v1.Error.code:type_name -> lkcore.ffi.v1.ErrorCode
+	16,  // 77: lkcore.ffi.v1.Error.rpc:type_name -> lkcore.ffi.v1.RpcError
+	1,   // 78: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	1,   // 79: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	116, // 80: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	32,  // 81: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
+	38,  // 82: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
+	33,  // 83: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	39,  // 84: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
+	3,   // 85: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
+	39,  // 86: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
+	45,  // 87: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	45,  // 88: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	77,  // 89: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	41,  // 90: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	117, // 91: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	4,   // 92: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
+	46,  // 93: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	118, // 94: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	52,  // 95: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	53,  // 96: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	54,  // 97: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	55,  // 98: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	56,  // 99: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	57,  // 100: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	58,  // 101: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	59,  // 102: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	60,  // 103: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	78,  // 104: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	79,  // 105: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	76,  // 106: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	92,  // 107: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	112, // 108: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	61,  // 109: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	3,   // 110: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	6,   // 111: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	6,   // 112: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	5,   // 113: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	15,  // 114: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	39,  // 115: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	45,  // 116: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	5,   // 117: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	45,  // 118: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	7,   // 119: lkcore.ffi.v1.EncryptionStateChanged.state:type_name -> lkcore.ffi.v1.EncryptionState
+	65,  // 120: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
+	62,  // 121: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
+	75,  // 122: lkcore.ffi.v1.GetDataTrackStatsResponse.stats:type_name -> lkcore.ffi.v1.LocalDataTrackStats
+	15,  // 123: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
+	62,  // 124: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
+	77,  // 125: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	83,  // 126: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	2,   // 127: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	83,  // 128: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	77,  // 129: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	8,   // 130: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
+	15,  // 131: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
+	16,  // 132: lkcore.ffi.v1.RespondRpcRequest.error:type_name -> lkcore.ffi.v1.RpcError
+	119, // 133: lkcore.ffi.v1.StreamOptions.attributes:type_name -> lkcore.ffi.v1.StreamOptions.AttributesEntry
+	95,  // 134: lkcore.ffi.v1.TextStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
+	10,  // 135: lkcore.ffi.v1.TextStreamOptions.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
+	95,  // 136: lkcore.ffi.v1.ByteStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
+	120, // 137: lkcore.ffi.v1.TextStreamInfo.attributes:type_name -> lkcore.ffi.v1.TextStreamInfo.AttributesEntry
+	10,  // 138: lkcore.ffi.v1.TextStreamInfo.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
+	121, // 139: lkcore.ffi.v1.ByteStreamInfo.attributes:type_name -> lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
+	96,  // 140: lkcore.ffi.v1.SendTextRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
+	97,  // 141: lkcore.ffi.v1.SendBytesRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	97,  // 142: lkcore.ffi.v1.SendFileRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	96,  // 143: lkcore.ffi.v1.OpenTextWriterRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
+	97,  // 144: lkcore.ffi.v1.OpenByteWriterRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	98,  // 145: lkcore.ffi.v1.OwnedStreamWriter.text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	99,  // 146: lkcore.ffi.v1.OwnedStreamWriter.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	122, // 147: lkcore.ffi.v1.CloseStreamWriterRequest.attributes:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
+	9,   // 148: lkcore.ffi.v1.RegisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
+	2,   // 149: lkcore.ffi.v1.RegisterStreamHandlerRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	9,   // 150: lkcore.ffi.v1.UnregisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
+	113, // 151: lkcore.ffi.v1.StreamOpened.reader:type_name -> lkcore.ffi.v1.OwnedStreamReader
+	98,  // 152: lkcore.ffi.v1.OwnedStreamReader.text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	99,  // 153: lkcore.ffi.v1.OwnedStreamReader.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	15,  // 154: lkcore.ffi.v1.StreamEndedEvent.error:type_name -> lkcore.ffi.v1.Error
+	123, // 155: lkcore.ffi.v1.StreamEndedEvent.attributes:type_name -> lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
+	156, // [156:156] is the sub-list for method output_type
+	156, // [156:156] is the sub-list for method input_type
+	156, // [156:156] is the sub-list for extension type_name
+	156, // [156:156] is the sub-list for extension extendee
+	0,   // [0:156] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -9460,6 +9592,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_SetLogLevel)(nil),
 		(*Request_GetVersion)(nil),
 		(*Request_GrantCredits)(nil),
+		(*Request_SetEventNotifyFd)(nil),
 		(*Request_CreateRoom)(nil),
 		(*Request_Connect)(nil),
 		(*Request_Disconnect)(nil),
@@ -9499,6 +9632,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Response_SetLogLevel)(nil),
 		(*Response_GetVersion)(nil),
 		(*Response_GrantCredits)(nil),
+		(*Response_SetEventNotifyFd)(nil),
 		(*Response_CreateRoom)(nil),
 		(*Response_GetRoomSnapshot)(nil),
 		(*Response_SetSharedKey)(nil),
@@ -9534,7 +9668,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Completion_OpenTextWriter)(nil),
 		(*Completion_OpenByteWriter)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[38].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[40].OneofWrappers = []any{
 		(*RoomEvent_ConnectionStateChanged)(nil),
 		(*RoomEvent_Reconnecting)(nil),
 		(*RoomEvent_Reconnected)(nil),
@@ -9551,28 +9685,28 @@ func file_lkcore_ffi_proto_init() {
 		(*RoomEvent_StreamOpened)(nil),
 		(*RoomEvent_EncryptionStateChanged)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[57].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[71].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[80].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[59].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[73].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[82].OneofWrappers = []any{
 		(*RespondRpcRequest_Payload)(nil),
 		(*RespondRpcRequest_Error)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[82].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[85].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[86].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[92].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[84].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[87].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[88].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[94].OneofWrappers = []any{
 		(*OwnedStreamWriter_Text)(nil),
 		(*OwnedStreamWriter_Bytes)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[93].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[95].OneofWrappers = []any{
 		(*WriteStreamRequest_Text)(nil),
 		(*WriteStreamRequest_Data)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[100].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[102].OneofWrappers = []any{
 		(*OwnedStreamReader_Text)(nil),
 		(*OwnedStreamReader_Bytes)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[101].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[103].OneofWrappers = []any{
 		(*StreamChunkEvent_Text)(nil),
 		(*StreamChunkEvent_Data)(nil),
 	}
@@ -9582,7 +9716,7 @@ func file_lkcore_ffi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_proto_rawDesc), len(file_lkcore_ffi_proto_rawDesc)),
 			NumEnums:      11,
-			NumMessages:   111,
+			NumMessages:   113,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -105,6 +105,8 @@ func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
 		return nil
 	case *ffipb.Request_GrantCredits:
 		return c.grantCredits(m.GrantCredits, resp)
+	case *ffipb.Request_SetEventNotifyFd:
+		return c.setEventNotifyFd(m.SetEventNotifyFd, resp)
 	case *ffipb.Request_CreateRoom:
 		return c.createRoom(m.CreateRoom, resp)
 	case *ffipb.Request_PushDataTrackFrame:
