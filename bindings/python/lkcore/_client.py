@@ -168,6 +168,15 @@ def _on_notify(ref: "weakref.ReferenceType[Client]") -> None:
         client._pull_on_loop(ref)
 
 
+#: Messages of the push fast path's status codes (it returns a code, not a message).
+_PUSH_MESSAGES = {
+    pb.ERROR_CODE_QUEUE_FULL: "the data track's send queue is full; nothing was queued "
+    "(retry later, or await push() to wait for space)",
+    pb.ERROR_CODE_TRACK_UNPUBLISHED: "the data track is not published",
+    pb.ERROR_CODE_PAYLOAD_TOO_LARGE: "the frame is too large for a data track",
+    pb.ERROR_CODE_INVALID_HANDLE: "the data track was released",
+}
+
 #: Events taken from the library per hand-over to the loop (one wake-up per batch).
 _BATCH = 128
 
@@ -357,9 +366,7 @@ class Client:
         """Fast path ``lk_data_track_push``; raises on any status but OK."""
         st = self._lib.data_track_push(self._id, track_handle, payload, user_timestamp)
         if st != LK_OK:
-            raise errors.error_for_code(
-                st, self._lib.status_name(st), retryable=st == pb.ERROR_CODE_QUEUE_FULL
-            )
+            raise errors.error_for_code(st, _PUSH_MESSAGES.get(st, ""), retryable=st == pb.ERROR_CODE_QUEUE_FULL)
 
     # -- handles -------------------------------------------------------------------------------
 
