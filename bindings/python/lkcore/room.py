@@ -315,7 +315,7 @@ class Room(EventEmitter[RoomEventName]):
         self._final_e2ee_stats: Optional[E2EEStats] = None
         self._e2ee_manager = E2EEManager(self)
         self._release_lock: Optional[asyncio.Lock] = None
-        self._finalizer: "Optional[weakref.finalize[Any, Any]]" = None
+        self._finalizer: Optional[weakref.finalize] = None  # type: ignore[type-arg]
 
     # -- properties ----------------------------------------------------------------------------
 
