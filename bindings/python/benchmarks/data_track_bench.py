@@ -185,8 +185,14 @@ async def main() -> None:
             except lkcore.QueueFullError:
                 full += 1
             if rate:
+                # Pace like Go's time.Ticker (tests/bench/dtlatency): slots missed while the
+                # process was not scheduled are skipped, not caught up in a burst (a burst of
+                # more than the 16-frame queue would be refused and queue behind itself).
                 next_at += period
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                now = time.monotonic()
+                if next_at < now:
+                    next_at = now
+                await asyncio.sleep(next_at - now)
             elif pushed % 16 == 0:
                 await asyncio.sleep(0)  # let the subscriber run on the same loop
         await asyncio.sleep(0.5)

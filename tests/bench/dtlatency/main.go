@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -35,6 +36,7 @@ func main() {
 	rate := flag.Float64("rate", 500, "frames per second")
 	mode := flag.String("mode", "both", "both, pub (publish only) or sub (subscribe only)")
 	publisher := flag.String("publisher", "pub", "identity whose track is subscribed (-mode sub)")
+	try := flag.Bool("try", false, "-mode pub: TryPush and count refusals (as the Python benchmark) instead of Push")
 	flag.Parse()
 	if *url == "" || *seconds <= 0 || *seconds > 600 || *rate <= 0 || *rate > 10000 {
 		flag.Usage()
@@ -45,7 +47,7 @@ func main() {
 	case "both":
 		err = run(*url, *pubToken, *subToken, *seconds, *rate)
 	case "pub":
-		err = runPub(*url, *pubToken, *seconds, *rate)
+		err = runPub(*url, *pubToken, *seconds, *rate, *try)
 	case "sub":
 		err = runSub(*url, *subToken, *publisher, *seconds, *rate)
 	default:
@@ -133,7 +135,7 @@ func run(url, pubToken, subToken string, seconds, rate float64) error {
 func nowMicros() uint64 { return uint64(time.Now().UnixMicro()) }
 
 // runPub publishes "latency" and pushes frames stamped with the wall clock.
-func runPub(url, token string, seconds, rate float64) error {
+func runPub(url, token string, seconds, rate float64, try bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds*float64(time.Second))+time.Minute)
 	defer cancel()
 	pub, err := room.Connect(ctx, url, token, room.Options{})
@@ -148,15 +150,24 @@ func runPub(url, token string, seconds, rate float64) error {
 	payload := make([]byte, 256)
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
-	n := int(seconds * rate)
+	n, full := int(seconds*rate), 0
 	for range n {
 		<-tick.C
-		if err := lt.Push(ctx, room.Frame{Payload: payload, UserTimestamp: nowMicros(), HasUserTimestamp: true}); err != nil {
+		f := room.Frame{Payload: payload, UserTimestamp: nowMicros(), HasUserTimestamp: true}
+		var err error
+		if try {
+			if err = lt.TryPush(f); errors.Is(err, room.ErrQueueFull) {
+				full, err = full+1, nil
+			}
+		} else {
+			err = lt.Push(ctx, f)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	time.Sleep(time.Second)
-	return json.NewEncoder(os.Stdout).Encode(map[string]any{"pushed": n})
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"pushed": n, "full": full})
 }
 
 // runSub subscribes to publisher's "latency" track and measures wall-clock latency.
