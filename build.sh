@@ -6,6 +6,7 @@
 #   ./build.sh test    install what is needed and run every test suite (what CI runs)
 #   ./build.sh bench   run the benchmarks and print their figures
 #   ./build.sh gen     regenerate generated code (core/lkpb, capi/ffipb, Python's lkcore/_proto)
+#   ./build.sh docs    API reference of the Python binding from its docstrings (build/docs)
 #
 # Every command installs what it needs itself (Debian packages, Go modules, pip packages; the
 # pinned protoc is tests/lib/protoc.sh), so it works on a fresh machine.
@@ -121,6 +122,31 @@ bench() {
   bash tests/bench/run.sh "$@"
 }
 
+docs() {
+  # pdoc (pinned) renders the Python binding's docstrings into build/docs; any warning fails.
+  local venv="$BUILD/docs-venv" pins=(pdoc==16.0.0 protobuf==7.36.2 grpcio-tools==1.85.1)
+  command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' >/dev/null 2>&1 ||
+    bash "$ROOT/tests/lib/apt-install.sh" python3 python3-venv
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.pins" 2>/dev/null)" != "${pins[*]}" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q "${pins[@]}"
+    echo "${pins[*]}" >"$venv/.pins"
+  fi
+  log "generating the protobuf modules and the API reference (build/docs)"
+  PYTHON="$venv/bin/python" bindings/python/generate.sh
+  rm -rf "$BUILD/docs"
+  local errlog="$BUILD/docs-warnings.log"
+  (cd bindings/python && PYTHONPATH=. "$venv/bin/python" -m pdoc --docformat google -o "$BUILD/docs" \
+    lkcore lkcore.room lkcore.participant lkcore.data_track lkcore.data_stream lkcore.rpc lkcore.e2ee) 2>"$errlog"
+  if [ -s "$errlog" ]; then
+    cat "$errlog" >&2
+    echo "pdoc reported warnings (above): fix the docstrings" >&2
+    exit 1
+  fi
+  echo "API reference: $BUILD/docs/index.html"
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -129,5 +155,6 @@ case "$cmd" in
   test) test_all ;;
   bench) bench "$@" ;;
   gen) gen ;;
-  *) echo "usage: $0 {lib|demo|test|bench|gen}" >&2; exit 2 ;;
+  docs) docs ;;
+  *) echo "usage: $0 {lib|demo|test|bench|gen|docs}" >&2; exit 2 ;;
 esac

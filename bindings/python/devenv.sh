@@ -33,8 +33,8 @@ go build -buildmode=c-shared -trimpath -o "$out/liblkcore.so" ./capi
 rm -f "$out/liblkcore.h"
 export LKCORE_LIB="$out/liblkcore.so"
 
-echo "--- generating and installing the lkcore package"
-PYTHON="$py" bindings/python/generate.sh
-"$py" -m pip install -q --no-build-isolation --no-deps --force-reinstall ./bindings/python
+echo "--- installing the lkcore package (generates lkcore/_proto; bundles the library above)"
+LKCORE_BUNDLE_LIB="$out/liblkcore.so" \
+  "$py" -m pip install -q --no-build-isolation --no-deps --force-reinstall ./bindings/python
 rm -rf bindings/python/build
 

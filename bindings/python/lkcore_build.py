@@ -21,9 +21,26 @@ import tempfile
 GRPCIO_TOOLS_VERSION = "1.85.1"
 
 HERE = pathlib.Path(__file__).resolve().parent
-PROTO_DIR = HERE.parent.parent / "capi" / "proto"
 PROTO_FILE = "lkcore_ffi.proto"
 OUT_DIR = HERE / "lkcore" / "_proto"
+#: Folder of an sdist that carries the Go module's sources (see setup.py).
+SDIST_GO_DIR = "_gosrc"
+
+
+def source_root() -> "pathlib.Path | None":
+    """Returns the root of the lkcore Go module this package is built from, or None.
+
+    That is the repository checkout around ``bindings/python``, or, in an unpacked sdist, the
+    copy of the module's sources the sdist carries (``_gosrc``).
+    """
+    for cand in (HERE.parent.parent, HERE / SDIST_GO_DIR):
+        if (cand / "go.mod").is_file() and (cand / "capi" / "proto" / PROTO_FILE).is_file():
+            return cand
+    return None
+
+
+_root = source_root()
+PROTO_DIR = (_root if _root is not None else HERE.parent.parent) / "capi" / "proto"
 
 _INIT = '''"""Protobuf modules generated from capi/proto/lkcore_ffi.proto (package lkcore.ffi.v1).
 
@@ -48,7 +65,9 @@ def generate(check_version: bool = True) -> pathlib.Path:
         from grpc_tools import protoc  # type: ignore[import-untyped]
     except ImportError as e:  # pragma: no cover - environment problem
         raise RuntimeError(
-            f"grpcio-tools=={GRPCIO_TOOLS_VERSION} is needed to generate lkcore/_proto: {e}"
+            f"grpcio-tools=={GRPCIO_TOOLS_VERSION} is needed to generate lkcore/_proto ({e}). "
+            "pip installs it by itself (build isolation); with --no-build-isolation install the "
+            f"build requirements first: pip install 'setuptools>=77' grpcio-tools=={GRPCIO_TOOLS_VERSION}"
         ) from e
     have = version("grpcio-tools")
     if check_version and have != GRPCIO_TOOLS_VERSION:

@@ -816,7 +816,7 @@ func (x TextStreamOptions_OperationType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TextStreamOptions_OperationType.Descriptor instead.
 func (TextStreamOptions_OperationType) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{77, 0}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{86, 0}
 }
 
 // Request is what the host passes to lk_request.
@@ -836,6 +836,7 @@ type Request struct {
 	//	*Request_SetLogLevel
 	//	*Request_GetVersion
 	//	*Request_GrantCredits
+	//	*Request_SetEventNotifyFd
 	//	*Request_CreateRoom
 	//	*Request_Connect
 	//	*Request_Disconnect
@@ -845,11 +846,16 @@ type Request struct {
 	//	*Request_SetLocalName
 	//	*Request_SetLocalAttributes
 	//	*Request_SetSharedKey
+	//	*Request_GetE2EeStats
 	//	*Request_PublishDataTrack
 	//	*Request_UnpublishDataTrack
 	//	*Request_DataTrackIsPublished
 	//	*Request_PushDataTrackFrame
 	//	*Request_SubscribeDataTrack
+	//	*Request_FlushDataTrack
+	//	*Request_PushDataTrackFrameWait
+	//	*Request_GetDataTrackStats
+	//	*Request_WaitDataTrackSubscribed
 	//	*Request_PerformRpc
 	//	*Request_RegisterRpcMethod
 	//	*Request_UnregisterRpcMethod
@@ -964,6 +970,15 @@ func (x *Request) GetGrantCredits() *GrantCreditsRequest {
 	return nil
 }
 
+func (x *Request) GetSetEventNotifyFd() *SetEventNotifyFdRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_SetEventNotifyFd); ok {
+			return x.SetEventNotifyFd
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetCreateRoom() *CreateRoomRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_CreateRoom); ok {
@@ -1045,6 +1060,15 @@ func (x *Request) GetSetSharedKey() *SetSharedKeyRequest {
 	return nil
 }
 
+func (x *Request) GetGetE2EeStats() *GetE2EeStatsRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_GetE2EeStats); ok {
+			return x.GetE2EeStats
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetPublishDataTrack() *PublishDataTrackRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_PublishDataTrack); ok {
@@ -1085,6 +1109,42 @@ func (x *Request) GetSubscribeDataTrack() *SubscribeDataTrackRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_SubscribeDataTrack); ok {
 			return x.SubscribeDataTrack
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetFlushDataTrack() *FlushDataTrackRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_FlushDataTrack); ok {
+			return x.FlushDataTrack
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetPushDataTrackFrameWait() *PushDataTrackFrameRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_PushDataTrackFrameWait); ok {
+			return x.PushDataTrackFrameWait
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetGetDataTrackStats() *GetDataTrackStatsRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_GetDataTrackStats); ok {
+			return x.GetDataTrackStats
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetWaitDataTrackSubscribed() *WaitDataTrackSubscribedRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_WaitDataTrackSubscribed); ok {
+			return x.WaitDataTrackSubscribed
 		}
 	}
 	return nil
@@ -1232,6 +1292,10 @@ type Request_GrantCredits struct {
 	GrantCredits *GrantCreditsRequest `protobuf:"bytes,14,opt,name=grant_credits,json=grantCredits,proto3,oneof"` // sync
 }
 
+type Request_SetEventNotifyFd struct {
+	SetEventNotifyFd *SetEventNotifyFdRequest `protobuf:"bytes,15,opt,name=set_event_notify_fd,json=setEventNotifyFd,proto3,oneof"` // sync (since ABI 1.2)
+}
+
 type Request_CreateRoom struct {
 	// Rooms and participants.
 	CreateRoom *CreateRoomRequest `protobuf:"bytes,20,opt,name=create_room,json=createRoom,proto3,oneof"` // sync
@@ -1269,6 +1333,10 @@ type Request_SetSharedKey struct {
 	SetSharedKey *SetSharedKeyRequest `protobuf:"bytes,28,opt,name=set_shared_key,json=setSharedKey,proto3,oneof"` // sync
 }
 
+type Request_GetE2EeStats struct {
+	GetE2EeStats *GetE2EeStatsRequest `protobuf:"bytes,29,opt,name=get_e2ee_stats,json=getE2eeStats,proto3,oneof"` // sync (since ABI 1.2)
+}
+
 type Request_PublishDataTrack struct {
 	// Data tracks.
 	PublishDataTrack *PublishDataTrackRequest `protobuf:"bytes,40,opt,name=publish_data_track,json=publishDataTrack,proto3,oneof"` // ASYNC
@@ -1288,6 +1356,23 @@ type Request_PushDataTrackFrame struct {
 
 type Request_SubscribeDataTrack struct {
 	SubscribeDataTrack *SubscribeDataTrackRequest `protobuf:"bytes,44,opt,name=subscribe_data_track,json=subscribeDataTrack,proto3,oneof"` // sync (subscription completes in the background)
+}
+
+type Request_FlushDataTrack struct {
+	FlushDataTrack *FlushDataTrackRequest `protobuf:"bytes,45,opt,name=flush_data_track,json=flushDataTrack,proto3,oneof"` // ASYNC (since ABI 1.2)
+}
+
+type Request_PushDataTrackFrameWait struct {
+	// ASYNC (since ABI 1.2): the waiting form of push_data_track_frame (same message).
+	PushDataTrackFrameWait *PushDataTrackFrameRequest `protobuf:"bytes,46,opt,name=push_data_track_frame_wait,json=pushDataTrackFrameWait,proto3,oneof"`
+}
+
+type Request_GetDataTrackStats struct {
+	GetDataTrackStats *GetDataTrackStatsRequest `protobuf:"bytes,47,opt,name=get_data_track_stats,json=getDataTrackStats,proto3,oneof"` // sync (since ABI 1.2)
+}
+
+type Request_WaitDataTrackSubscribed struct {
+	WaitDataTrackSubscribed *WaitDataTrackSubscribedRequest `protobuf:"bytes,48,opt,name=wait_data_track_subscribed,json=waitDataTrackSubscribed,proto3,oneof"` // ASYNC (since ABI 1.2)
 }
 
 type Request_PerformRpc struct {
@@ -1354,6 +1439,8 @@ func (*Request_GetVersion) isRequest_Message() {}
 
 func (*Request_GrantCredits) isRequest_Message() {}
 
+func (*Request_SetEventNotifyFd) isRequest_Message() {}
+
 func (*Request_CreateRoom) isRequest_Message() {}
 
 func (*Request_Connect) isRequest_Message() {}
@@ -1372,6 +1459,8 @@ func (*Request_SetLocalAttributes) isRequest_Message() {}
 
 func (*Request_SetSharedKey) isRequest_Message() {}
 
+func (*Request_GetE2EeStats) isRequest_Message() {}
+
 func (*Request_PublishDataTrack) isRequest_Message() {}
 
 func (*Request_UnpublishDataTrack) isRequest_Message() {}
@@ -1381,6 +1470,14 @@ func (*Request_DataTrackIsPublished) isRequest_Message() {}
 func (*Request_PushDataTrackFrame) isRequest_Message() {}
 
 func (*Request_SubscribeDataTrack) isRequest_Message() {}
+
+func (*Request_FlushDataTrack) isRequest_Message() {}
+
+func (*Request_PushDataTrackFrameWait) isRequest_Message() {}
+
+func (*Request_GetDataTrackStats) isRequest_Message() {}
+
+func (*Request_WaitDataTrackSubscribed) isRequest_Message() {}
 
 func (*Request_PerformRpc) isRequest_Message() {}
 
@@ -1425,13 +1522,16 @@ type Response struct {
 	//	*Response_SetLogLevel
 	//	*Response_GetVersion
 	//	*Response_GrantCredits
+	//	*Response_SetEventNotifyFd
 	//	*Response_CreateRoom
 	//	*Response_GetRoomSnapshot
 	//	*Response_SetSharedKey
+	//	*Response_GetE2EeStats
 	//	*Response_UnpublishDataTrack
 	//	*Response_DataTrackIsPublished
 	//	*Response_PushDataTrackFrame
 	//	*Response_SubscribeDataTrack
+	//	*Response_GetDataTrackStats
 	//	*Response_RegisterRpcMethod
 	//	*Response_UnregisterRpcMethod
 	//	*Response_RespondRpc
@@ -1538,6 +1638,15 @@ func (x *Response) GetGrantCredits() *GrantCreditsResponse {
 	return nil
 }
 
+func (x *Response) GetSetEventNotifyFd() *SetEventNotifyFdResponse {
+	if x != nil {
+		if x, ok := x.Message.(*Response_SetEventNotifyFd); ok {
+			return x.SetEventNotifyFd
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetCreateRoom() *CreateRoomResponse {
 	if x != nil {
 		if x, ok := x.Message.(*Response_CreateRoom); ok {
@@ -1560,6 +1669,15 @@ func (x *Response) GetSetSharedKey() *SetSharedKeyResponse {
 	if x != nil {
 		if x, ok := x.Message.(*Response_SetSharedKey); ok {
 			return x.SetSharedKey
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetGetE2EeStats() *GetE2EeStatsResponse {
+	if x != nil {
+		if x, ok := x.Message.(*Response_GetE2EeStats); ok {
+			return x.GetE2EeStats
 		}
 	}
 	return nil
@@ -1596,6 +1714,15 @@ func (x *Response) GetSubscribeDataTrack() *SubscribeDataTrackResponse {
 	if x != nil {
 		if x, ok := x.Message.(*Response_SubscribeDataTrack); ok {
 			return x.SubscribeDataTrack
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetGetDataTrackStats() *GetDataTrackStatsResponse {
+	if x != nil {
+		if x, ok := x.Message.(*Response_GetDataTrackStats); ok {
+			return x.GetDataTrackStats
 		}
 	}
 	return nil
@@ -1670,6 +1797,10 @@ type Response_GrantCredits struct {
 	GrantCredits *GrantCreditsResponse `protobuf:"bytes,14,opt,name=grant_credits,json=grantCredits,proto3,oneof"`
 }
 
+type Response_SetEventNotifyFd struct {
+	SetEventNotifyFd *SetEventNotifyFdResponse `protobuf:"bytes,15,opt,name=set_event_notify_fd,json=setEventNotifyFd,proto3,oneof"`
+}
+
 type Response_CreateRoom struct {
 	CreateRoom *CreateRoomResponse `protobuf:"bytes,20,opt,name=create_room,json=createRoom,proto3,oneof"`
 }
@@ -1680,6 +1811,10 @@ type Response_GetRoomSnapshot struct {
 
 type Response_SetSharedKey struct {
 	SetSharedKey *SetSharedKeyResponse `protobuf:"bytes,28,opt,name=set_shared_key,json=setSharedKey,proto3,oneof"`
+}
+
+type Response_GetE2EeStats struct {
+	GetE2EeStats *GetE2EeStatsResponse `protobuf:"bytes,29,opt,name=get_e2ee_stats,json=getE2eeStats,proto3,oneof"`
 }
 
 type Response_UnpublishDataTrack struct {
@@ -1696,6 +1831,10 @@ type Response_PushDataTrackFrame struct {
 
 type Response_SubscribeDataTrack struct {
 	SubscribeDataTrack *SubscribeDataTrackResponse `protobuf:"bytes,44,opt,name=subscribe_data_track,json=subscribeDataTrack,proto3,oneof"`
+}
+
+type Response_GetDataTrackStats struct {
+	GetDataTrackStats *GetDataTrackStatsResponse `protobuf:"bytes,47,opt,name=get_data_track_stats,json=getDataTrackStats,proto3,oneof"`
 }
 
 type Response_RegisterRpcMethod struct {
@@ -1728,11 +1867,15 @@ func (*Response_GetVersion) isResponse_Message() {}
 
 func (*Response_GrantCredits) isResponse_Message() {}
 
+func (*Response_SetEventNotifyFd) isResponse_Message() {}
+
 func (*Response_CreateRoom) isResponse_Message() {}
 
 func (*Response_GetRoomSnapshot) isResponse_Message() {}
 
 func (*Response_SetSharedKey) isResponse_Message() {}
+
+func (*Response_GetE2EeStats) isResponse_Message() {}
 
 func (*Response_UnpublishDataTrack) isResponse_Message() {}
 
@@ -1741,6 +1884,8 @@ func (*Response_DataTrackIsPublished) isResponse_Message() {}
 func (*Response_PushDataTrackFrame) isResponse_Message() {}
 
 func (*Response_SubscribeDataTrack) isResponse_Message() {}
+
+func (*Response_GetDataTrackStats) isResponse_Message() {}
 
 func (*Response_RegisterRpcMethod) isResponse_Message() {}
 
@@ -1932,7 +2077,8 @@ type Completion struct {
 	// Set when the operation failed (including TIMEOUT and CANCELLED).
 	Error *Error `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	// The result on success, same tag as the request kind. Unset for operations whose success
-	// carries no data (disconnect, publish_data, set_local_*, write_stream, close_stream_writer).
+	// carries no data (disconnect, publish_data, set_local_*, write_stream, close_stream_writer,
+	// flush_data_track, push_data_track_frame_wait, wait_data_track_subscribed).
 	//
 	// Types that are valid to be assigned to Result:
 	//
@@ -2740,6 +2886,97 @@ func (x *GrantCreditsResponse) GetAvailableCredits() uint64 {
 	return 0
 }
 
+// SetEventNotifyFdRequest (since ABI 1.2, pull mode, POSIX only) lets a host wait for events
+// in its own event loop (epoll, kqueue, asyncio) instead of blocking a thread in
+// lk_client_next_event. The library writes one byte to `fd` (the write end of a non-blocking
+// pipe, or an eventfd, owned by the host) when an event is queued while the notifier is
+// armed, and disarms it. lk_client_next_event arms it whenever it finds the queue empty
+// (returns TIMEOUT); setting the fd arms it too, and writes at once if events are already
+// queued. So the host: waits for the fd to be readable, reads everything from it, then calls
+// lk_client_next_event(client, 0) until it returns TIMEOUT. fd = -1 stops the notifications.
+// The library never closes the fd and never writes to it after lk_client_close returned (or
+// after fd was replaced). FAILED_PRECONDITION in callback mode, INVALID_ARGUMENT for a
+// descriptor that is not open, UNIMPLEMENTED where the platform has no such descriptors.
+type SetEventNotifyFdRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Fd            int32                  `protobuf:"varint,1,opt,name=fd,proto3" json:"fd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetEventNotifyFdRequest) Reset() {
+	*x = SetEventNotifyFdRequest{}
+	mi := &file_lkcore_ffi_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetEventNotifyFdRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetEventNotifyFdRequest) ProtoMessage() {}
+
+func (x *SetEventNotifyFdRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetEventNotifyFdRequest.ProtoReflect.Descriptor instead.
+func (*SetEventNotifyFdRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SetEventNotifyFdRequest) GetFd() int32 {
+	if x != nil {
+		return x.Fd
+	}
+	return 0
+}
+
+type SetEventNotifyFdResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetEventNotifyFdResponse) Reset() {
+	*x = SetEventNotifyFdResponse{}
+	mi := &file_lkcore_ffi_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetEventNotifyFdResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetEventNotifyFdResponse) ProtoMessage() {}
+
+func (x *SetEventNotifyFdResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetEventNotifyFdResponse.ProtoReflect.Descriptor instead.
+func (*SetEventNotifyFdResponse) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{17}
+}
+
 // LogRecord is a library log record forwarded to the host. Log records are lossy: when the
 // event queue is full they are dropped and counted in the next record's dropped_before.
 type LogRecord struct {
@@ -2757,7 +2994,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_lkcore_ffi_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2769,7 +3006,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2782,7 +3019,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{16}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LogRecord) GetLevel() LogLevel {
@@ -2833,7 +3070,7 @@ type CreateRoomRequest struct {
 
 func (x *CreateRoomRequest) Reset() {
 	*x = CreateRoomRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2845,7 +3082,7 @@ func (x *CreateRoomRequest) String() string {
 func (*CreateRoomRequest) ProtoMessage() {}
 
 func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2858,7 +3095,7 @@ func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoomRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{17}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateRoomRequest) GetOptions() *RoomOptions {
@@ -2877,7 +3114,7 @@ type CreateRoomResponse struct {
 
 func (x *CreateRoomResponse) Reset() {
 	*x = CreateRoomResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2889,7 +3126,7 @@ func (x *CreateRoomResponse) String() string {
 func (*CreateRoomResponse) ProtoMessage() {}
 
 func (x *CreateRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2902,7 +3139,7 @@ func (x *CreateRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomResponse.ProtoReflect.Descriptor instead.
 func (*CreateRoomResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{18}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateRoomResponse) GetRoom() *OwnedRoom {
@@ -2959,7 +3196,7 @@ type RoomOptions struct {
 
 func (x *RoomOptions) Reset() {
 	*x = RoomOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2971,7 +3208,7 @@ func (x *RoomOptions) String() string {
 func (*RoomOptions) ProtoMessage() {}
 
 func (x *RoomOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2984,7 +3221,7 @@ func (x *RoomOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomOptions.ProtoReflect.Descriptor instead.
 func (*RoomOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{19}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RoomOptions) GetAutoSubscribe() bool {
@@ -3070,7 +3307,7 @@ type IceServer struct {
 
 func (x *IceServer) Reset() {
 	*x = IceServer{}
-	mi := &file_lkcore_ffi_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3082,7 +3319,7 @@ func (x *IceServer) String() string {
 func (*IceServer) ProtoMessage() {}
 
 func (x *IceServer) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3095,7 +3332,7 @@ func (x *IceServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IceServer.ProtoReflect.Descriptor instead.
 func (*IceServer) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *IceServer) GetUrls() []string {
@@ -3134,7 +3371,7 @@ type E2EeOptions struct {
 
 func (x *E2EeOptions) Reset() {
 	*x = E2EeOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3146,7 +3383,7 @@ func (x *E2EeOptions) String() string {
 func (*E2EeOptions) ProtoMessage() {}
 
 func (x *E2EeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3159,7 +3396,7 @@ func (x *E2EeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use E2EeOptions.ProtoReflect.Descriptor instead.
 func (*E2EeOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *E2EeOptions) GetSharedKey() []byte {
@@ -3209,7 +3446,7 @@ type SetSharedKeyRequest struct {
 
 func (x *SetSharedKeyRequest) Reset() {
 	*x = SetSharedKeyRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3221,7 +3458,7 @@ func (x *SetSharedKeyRequest) String() string {
 func (*SetSharedKeyRequest) ProtoMessage() {}
 
 func (x *SetSharedKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3234,7 +3471,7 @@ func (x *SetSharedKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSharedKeyRequest.ProtoReflect.Descriptor instead.
 func (*SetSharedKeyRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetSharedKeyRequest) GetRoomHandle() uint64 {
@@ -3266,7 +3503,7 @@ type SetSharedKeyResponse struct {
 
 func (x *SetSharedKeyResponse) Reset() {
 	*x = SetSharedKeyResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3278,7 +3515,7 @@ func (x *SetSharedKeyResponse) String() string {
 func (*SetSharedKeyResponse) ProtoMessage() {}
 
 func (x *SetSharedKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3291,7 +3528,116 @@ func (x *SetSharedKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSharedKeyResponse.ProtoReflect.Descriptor instead.
 func (*SetSharedKeyResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{25}
+}
+
+// GetE2eeStatsRequest (since ABI 1.2) reports the room's end-to-end encryption state and
+// counters (the core's Room.E2EEEnabled / E2EEStats). Works before connecting (all zero).
+type GetE2EeStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomHandle    uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetE2EeStatsRequest) Reset() {
+	*x = GetE2EeStatsRequest{}
+	mi := &file_lkcore_ffi_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetE2EeStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetE2EeStatsRequest) ProtoMessage() {}
+
+func (x *GetE2EeStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetE2EeStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetE2EeStatsRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetE2EeStatsRequest) GetRoomHandle() uint64 {
+	if x != nil {
+		return x.RoomHandle
+	}
+	return 0
+}
+
+type GetE2EeStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The room was created with RoomOptions.e2ee.
+	Enabled bool `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Packets and data-track frames that failed to decrypt (dropped, never delivered).
+	DecryptionFailures uint64 `protobuf:"varint,2,opt,name=decryption_failures,json=decryptionFailures,proto3" json:"decryption_failures,omitempty"`
+	// Failures not reported as EncryptionStateChanged events because the event queue was full.
+	EventsSuppressed uint64 `protobuf:"varint,3,opt,name=events_suppressed,json=eventsSuppressed,proto3" json:"events_suppressed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *GetE2EeStatsResponse) Reset() {
+	*x = GetE2EeStatsResponse{}
+	mi := &file_lkcore_ffi_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetE2EeStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetE2EeStatsResponse) ProtoMessage() {}
+
+func (x *GetE2EeStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetE2EeStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetE2EeStatsResponse) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetE2EeStatsResponse) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *GetE2EeStatsResponse) GetDecryptionFailures() uint64 {
+	if x != nil {
+		return x.DecryptionFailures
+	}
+	return 0
+}
+
+func (x *GetE2EeStatsResponse) GetEventsSuppressed() uint64 {
+	if x != nil {
+		return x.EventsSuppressed
+	}
+	return 0
 }
 
 // OwnedRoom transfers a room handle to the host.
@@ -3305,7 +3651,7 @@ type OwnedRoom struct {
 
 func (x *OwnedRoom) Reset() {
 	*x = OwnedRoom{}
-	mi := &file_lkcore_ffi_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3317,7 +3663,7 @@ func (x *OwnedRoom) String() string {
 func (*OwnedRoom) ProtoMessage() {}
 
 func (x *OwnedRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3330,7 +3676,7 @@ func (x *OwnedRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedRoom.ProtoReflect.Descriptor instead.
 func (*OwnedRoom) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *OwnedRoom) GetHandle() uint64 {
@@ -3363,7 +3709,7 @@ type RoomInfo struct {
 
 func (x *RoomInfo) Reset() {
 	*x = RoomInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3375,7 +3721,7 @@ func (x *RoomInfo) String() string {
 func (*RoomInfo) ProtoMessage() {}
 
 func (x *RoomInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3388,7 +3734,7 @@ func (x *RoomInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomInfo.ProtoReflect.Descriptor instead.
 func (*RoomInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RoomInfo) GetSid() string {
@@ -3453,7 +3799,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3465,7 +3811,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3478,7 +3824,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ConnectRequest) GetRoomHandle() uint64 {
@@ -3516,7 +3862,7 @@ type ConnectResult struct {
 
 func (x *ConnectResult) Reset() {
 	*x = ConnectResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3528,7 +3874,7 @@ func (x *ConnectResult) String() string {
 func (*ConnectResult) ProtoMessage() {}
 
 func (x *ConnectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3541,7 +3887,7 @@ func (x *ConnectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResult.ProtoReflect.Descriptor instead.
 func (*ConnectResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ConnectResult) GetRoom() *RoomInfo {
@@ -3583,7 +3929,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3595,7 +3941,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3608,7 +3954,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DisconnectRequest) GetRoomHandle() uint64 {
@@ -3628,7 +3974,7 @@ type GetRoomSnapshotRequest struct {
 
 func (x *GetRoomSnapshotRequest) Reset() {
 	*x = GetRoomSnapshotRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3640,7 +3986,7 @@ func (x *GetRoomSnapshotRequest) String() string {
 func (*GetRoomSnapshotRequest) ProtoMessage() {}
 
 func (x *GetRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3653,7 +3999,7 @@ func (x *GetRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{29}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetRoomSnapshotRequest) GetRoomHandle() uint64 {
@@ -3672,7 +4018,7 @@ type GetRoomSnapshotResponse struct {
 
 func (x *GetRoomSnapshotResponse) Reset() {
 	*x = GetRoomSnapshotResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3684,7 +4030,7 @@ func (x *GetRoomSnapshotResponse) String() string {
 func (*GetRoomSnapshotResponse) ProtoMessage() {}
 
 func (x *GetRoomSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3697,7 +4043,7 @@ func (x *GetRoomSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*GetRoomSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{30}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetRoomSnapshotResponse) GetSnapshot() *ConnectResult {
@@ -3726,7 +4072,7 @@ type ParticipantInfo struct {
 
 func (x *ParticipantInfo) Reset() {
 	*x = ParticipantInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3738,7 +4084,7 @@ func (x *ParticipantInfo) String() string {
 func (*ParticipantInfo) ProtoMessage() {}
 
 func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3751,7 +4097,7 @@ func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantInfo.ProtoReflect.Descriptor instead.
 func (*ParticipantInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{31}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ParticipantInfo) GetSid() string {
@@ -3829,7 +4175,7 @@ type ParticipantPermission struct {
 
 func (x *ParticipantPermission) Reset() {
 	*x = ParticipantPermission{}
-	mi := &file_lkcore_ffi_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3841,7 +4187,7 @@ func (x *ParticipantPermission) String() string {
 func (*ParticipantPermission) ProtoMessage() {}
 
 func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3854,7 +4200,7 @@ func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantPermission.ProtoReflect.Descriptor instead.
 func (*ParticipantPermission) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{32}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ParticipantPermission) GetCanSubscribe() bool {
@@ -3901,7 +4247,7 @@ type PublishDataRequest struct {
 
 func (x *PublishDataRequest) Reset() {
 	*x = PublishDataRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3913,7 +4259,7 @@ func (x *PublishDataRequest) String() string {
 func (*PublishDataRequest) ProtoMessage() {}
 
 func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3926,7 +4272,7 @@ func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{33}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PublishDataRequest) GetRoomHandle() uint64 {
@@ -3974,7 +4320,7 @@ type SetLocalMetadataRequest struct {
 
 func (x *SetLocalMetadataRequest) Reset() {
 	*x = SetLocalMetadataRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3986,7 +4332,7 @@ func (x *SetLocalMetadataRequest) String() string {
 func (*SetLocalMetadataRequest) ProtoMessage() {}
 
 func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3999,7 +4345,7 @@ func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{34}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetLocalMetadataRequest) GetRoomHandle() uint64 {
@@ -4026,7 +4372,7 @@ type SetLocalNameRequest struct {
 
 func (x *SetLocalNameRequest) Reset() {
 	*x = SetLocalNameRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4038,7 +4384,7 @@ func (x *SetLocalNameRequest) String() string {
 func (*SetLocalNameRequest) ProtoMessage() {}
 
 func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4051,7 +4397,7 @@ func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalNameRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalNameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{35}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetLocalNameRequest) GetRoomHandle() uint64 {
@@ -4079,7 +4425,7 @@ type SetLocalAttributesRequest struct {
 
 func (x *SetLocalAttributesRequest) Reset() {
 	*x = SetLocalAttributesRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4091,7 +4437,7 @@ func (x *SetLocalAttributesRequest) String() string {
 func (*SetLocalAttributesRequest) ProtoMessage() {}
 
 func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4104,7 +4450,7 @@ func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{36}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetLocalAttributesRequest) GetRoomHandle() uint64 {
@@ -4150,7 +4496,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4162,7 +4508,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4175,7 +4521,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{37}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RoomEvent) GetRoomHandle() uint64 {
@@ -4430,7 +4776,7 @@ type ConnectionStateChanged struct {
 
 func (x *ConnectionStateChanged) Reset() {
 	*x = ConnectionStateChanged{}
-	mi := &file_lkcore_ffi_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4442,7 +4788,7 @@ func (x *ConnectionStateChanged) String() string {
 func (*ConnectionStateChanged) ProtoMessage() {}
 
 func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4455,7 +4801,7 @@ func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionStateChanged.ProtoReflect.Descriptor instead.
 func (*ConnectionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{38}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ConnectionStateChanged) GetState() ConnectionState {
@@ -4478,7 +4824,7 @@ type Reconnecting struct {
 
 func (x *Reconnecting) Reset() {
 	*x = Reconnecting{}
-	mi := &file_lkcore_ffi_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4490,7 +4836,7 @@ func (x *Reconnecting) String() string {
 func (*Reconnecting) ProtoMessage() {}
 
 func (x *Reconnecting) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4503,7 +4849,7 @@ func (x *Reconnecting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnecting.ProtoReflect.Descriptor instead.
 func (*Reconnecting) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{39}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Reconnecting) GetKind() ReconnectKind {
@@ -4531,7 +4877,7 @@ type Reconnected struct {
 
 func (x *Reconnected) Reset() {
 	*x = Reconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4543,7 +4889,7 @@ func (x *Reconnected) String() string {
 func (*Reconnected) ProtoMessage() {}
 
 func (x *Reconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4556,7 +4902,7 @@ func (x *Reconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnected.ProtoReflect.Descriptor instead.
 func (*Reconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{40}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Reconnected) GetKind() ReconnectKind {
@@ -4578,7 +4924,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4590,7 +4936,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4603,7 +4949,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{41}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Disconnected) GetReason() DisconnectReason {
@@ -4629,7 +4975,7 @@ type RoomUpdated struct {
 
 func (x *RoomUpdated) Reset() {
 	*x = RoomUpdated{}
-	mi := &file_lkcore_ffi_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4641,7 +4987,7 @@ func (x *RoomUpdated) String() string {
 func (*RoomUpdated) ProtoMessage() {}
 
 func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4654,7 +5000,7 @@ func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomUpdated.ProtoReflect.Descriptor instead.
 func (*RoomUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{42}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RoomUpdated) GetInfo() *RoomInfo {
@@ -4673,7 +5019,7 @@ type ParticipantConnected struct {
 
 func (x *ParticipantConnected) Reset() {
 	*x = ParticipantConnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4685,7 +5031,7 @@ func (x *ParticipantConnected) String() string {
 func (*ParticipantConnected) ProtoMessage() {}
 
 func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4698,7 +5044,7 @@ func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantConnected.ProtoReflect.Descriptor instead.
 func (*ParticipantConnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{43}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
@@ -4718,7 +5064,7 @@ type ParticipantDisconnected struct {
 
 func (x *ParticipantDisconnected) Reset() {
 	*x = ParticipantDisconnected{}
-	mi := &file_lkcore_ffi_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4730,7 +5076,7 @@ func (x *ParticipantDisconnected) String() string {
 func (*ParticipantDisconnected) ProtoMessage() {}
 
 func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4743,7 +5089,7 @@ func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantDisconnected.ProtoReflect.Descriptor instead.
 func (*ParticipantDisconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{44}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ParticipantDisconnected) GetIdentity() string {
@@ -4775,7 +5121,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_lkcore_ffi_proto_msgTypes[45]
+	mi := &file_lkcore_ffi_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4787,7 +5133,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[45]
+	mi := &file_lkcore_ffi_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4800,7 +5146,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{45}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ParticipantUpdated) GetInfo() *ParticipantInfo {
@@ -4853,7 +5199,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_proto_msgTypes[46]
+	mi := &file_lkcore_ffi_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4865,7 +5211,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[46]
+	mi := &file_lkcore_ffi_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4878,7 +5224,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{46}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -4926,7 +5272,7 @@ type EncryptionStateChanged struct {
 
 func (x *EncryptionStateChanged) Reset() {
 	*x = EncryptionStateChanged{}
-	mi := &file_lkcore_ffi_proto_msgTypes[47]
+	mi := &file_lkcore_ffi_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4938,7 +5284,7 @@ func (x *EncryptionStateChanged) String() string {
 func (*EncryptionStateChanged) ProtoMessage() {}
 
 func (x *EncryptionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[47]
+	mi := &file_lkcore_ffi_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4951,7 +5297,7 @@ func (x *EncryptionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptionStateChanged.ProtoReflect.Descriptor instead.
 func (*EncryptionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{47}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *EncryptionStateChanged) GetParticipantIdentity() string {
@@ -4991,7 +5337,7 @@ type DataTrackInfo struct {
 
 func (x *DataTrackInfo) Reset() {
 	*x = DataTrackInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[48]
+	mi := &file_lkcore_ffi_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5003,7 +5349,7 @@ func (x *DataTrackInfo) String() string {
 func (*DataTrackInfo) ProtoMessage() {}
 
 func (x *DataTrackInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[48]
+	mi := &file_lkcore_ffi_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5016,7 +5362,7 @@ func (x *DataTrackInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackInfo.ProtoReflect.Descriptor instead.
 func (*DataTrackInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{48}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DataTrackInfo) GetSid() string {
@@ -5082,7 +5428,7 @@ type PublishDataTrackRequest struct {
 
 func (x *PublishDataTrackRequest) Reset() {
 	*x = PublishDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[49]
+	mi := &file_lkcore_ffi_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5094,7 +5440,7 @@ func (x *PublishDataTrackRequest) String() string {
 func (*PublishDataTrackRequest) ProtoMessage() {}
 
 func (x *PublishDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[49]
+	mi := &file_lkcore_ffi_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5107,7 +5453,7 @@ func (x *PublishDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{49}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PublishDataTrackRequest) GetRoomHandle() uint64 {
@@ -5161,7 +5507,7 @@ type PublishDataTrackResult struct {
 
 func (x *PublishDataTrackResult) Reset() {
 	*x = PublishDataTrackResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[50]
+	mi := &file_lkcore_ffi_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5173,7 +5519,7 @@ func (x *PublishDataTrackResult) String() string {
 func (*PublishDataTrackResult) ProtoMessage() {}
 
 func (x *PublishDataTrackResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[50]
+	mi := &file_lkcore_ffi_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5186,7 +5532,7 @@ func (x *PublishDataTrackResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataTrackResult.ProtoReflect.Descriptor instead.
 func (*PublishDataTrackResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{50}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PublishDataTrackResult) GetTrack() *OwnedLocalDataTrack {
@@ -5207,7 +5553,7 @@ type OwnedLocalDataTrack struct {
 
 func (x *OwnedLocalDataTrack) Reset() {
 	*x = OwnedLocalDataTrack{}
-	mi := &file_lkcore_ffi_proto_msgTypes[51]
+	mi := &file_lkcore_ffi_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5219,7 +5565,7 @@ func (x *OwnedLocalDataTrack) String() string {
 func (*OwnedLocalDataTrack) ProtoMessage() {}
 
 func (x *OwnedLocalDataTrack) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[51]
+	mi := &file_lkcore_ffi_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5232,7 +5578,7 @@ func (x *OwnedLocalDataTrack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedLocalDataTrack.ProtoReflect.Descriptor instead.
 func (*OwnedLocalDataTrack) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{51}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *OwnedLocalDataTrack) GetHandle() uint64 {
@@ -5260,7 +5606,7 @@ type UnpublishDataTrackRequest struct {
 
 func (x *UnpublishDataTrackRequest) Reset() {
 	*x = UnpublishDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[52]
+	mi := &file_lkcore_ffi_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5272,7 +5618,7 @@ func (x *UnpublishDataTrackRequest) String() string {
 func (*UnpublishDataTrackRequest) ProtoMessage() {}
 
 func (x *UnpublishDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[52]
+	mi := &file_lkcore_ffi_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5285,7 +5631,7 @@ func (x *UnpublishDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpublishDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*UnpublishDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{52}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *UnpublishDataTrackRequest) GetTrackHandle() uint64 {
@@ -5303,7 +5649,7 @@ type UnpublishDataTrackResponse struct {
 
 func (x *UnpublishDataTrackResponse) Reset() {
 	*x = UnpublishDataTrackResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[53]
+	mi := &file_lkcore_ffi_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5315,7 +5661,7 @@ func (x *UnpublishDataTrackResponse) String() string {
 func (*UnpublishDataTrackResponse) ProtoMessage() {}
 
 func (x *UnpublishDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[53]
+	mi := &file_lkcore_ffi_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5328,7 +5674,7 @@ func (x *UnpublishDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpublishDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*UnpublishDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{53}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{57}
 }
 
 type DataTrackIsPublishedRequest struct {
@@ -5340,7 +5686,7 @@ type DataTrackIsPublishedRequest struct {
 
 func (x *DataTrackIsPublishedRequest) Reset() {
 	*x = DataTrackIsPublishedRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[54]
+	mi := &file_lkcore_ffi_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5352,7 +5698,7 @@ func (x *DataTrackIsPublishedRequest) String() string {
 func (*DataTrackIsPublishedRequest) ProtoMessage() {}
 
 func (x *DataTrackIsPublishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[54]
+	mi := &file_lkcore_ffi_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5365,7 +5711,7 @@ func (x *DataTrackIsPublishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackIsPublishedRequest.ProtoReflect.Descriptor instead.
 func (*DataTrackIsPublishedRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{54}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DataTrackIsPublishedRequest) GetTrackHandle() uint64 {
@@ -5384,7 +5730,7 @@ type DataTrackIsPublishedResponse struct {
 
 func (x *DataTrackIsPublishedResponse) Reset() {
 	*x = DataTrackIsPublishedResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[55]
+	mi := &file_lkcore_ffi_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5396,7 +5742,7 @@ func (x *DataTrackIsPublishedResponse) String() string {
 func (*DataTrackIsPublishedResponse) ProtoMessage() {}
 
 func (x *DataTrackIsPublishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[55]
+	mi := &file_lkcore_ffi_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5409,7 +5755,7 @@ func (x *DataTrackIsPublishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackIsPublishedResponse.ProtoReflect.Descriptor instead.
 func (*DataTrackIsPublishedResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{55}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DataTrackIsPublishedResponse) GetIsPublished() bool {
@@ -5432,7 +5778,7 @@ type PushDataTrackFrameRequest struct {
 
 func (x *PushDataTrackFrameRequest) Reset() {
 	*x = PushDataTrackFrameRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[56]
+	mi := &file_lkcore_ffi_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5444,7 +5790,7 @@ func (x *PushDataTrackFrameRequest) String() string {
 func (*PushDataTrackFrameRequest) ProtoMessage() {}
 
 func (x *PushDataTrackFrameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[56]
+	mi := &file_lkcore_ffi_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5457,7 +5803,7 @@ func (x *PushDataTrackFrameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDataTrackFrameRequest.ProtoReflect.Descriptor instead.
 func (*PushDataTrackFrameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{56}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *PushDataTrackFrameRequest) GetTrackHandle() uint64 {
@@ -5489,7 +5835,7 @@ type PushDataTrackFrameResponse struct {
 
 func (x *PushDataTrackFrameResponse) Reset() {
 	*x = PushDataTrackFrameResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[57]
+	mi := &file_lkcore_ffi_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5501,7 +5847,7 @@ func (x *PushDataTrackFrameResponse) String() string {
 func (*PushDataTrackFrameResponse) ProtoMessage() {}
 
 func (x *PushDataTrackFrameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[57]
+	mi := &file_lkcore_ffi_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5514,7 +5860,229 @@ func (x *PushDataTrackFrameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDataTrackFrameResponse.ProtoReflect.Descriptor instead.
 func (*PushDataTrackFrameResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{57}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{61}
+}
+
+// FlushDataTrackRequest (ASYNC, since ABI 1.2) completes once every frame queued on the track
+// so far has been handed to the data channel or discarded (the core's LocalDataTrack.Flush).
+// Bounded by Request.timeout_ms and CancelRequest.
+type FlushDataTrackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TrackHandle   uint64                 `protobuf:"varint,1,opt,name=track_handle,json=trackHandle,proto3" json:"track_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlushDataTrackRequest) Reset() {
+	*x = FlushDataTrackRequest{}
+	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlushDataTrackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlushDataTrackRequest) ProtoMessage() {}
+
+func (x *FlushDataTrackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlushDataTrackRequest.ProtoReflect.Descriptor instead.
+func (*FlushDataTrackRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *FlushDataTrackRequest) GetTrackHandle() uint64 {
+	if x != nil {
+		return x.TrackHandle
+	}
+	return 0
+}
+
+// GetDataTrackStatsRequest (since ABI 1.2) returns a local track's counters.
+type GetDataTrackStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TrackHandle   uint64                 `protobuf:"varint,1,opt,name=track_handle,json=trackHandle,proto3" json:"track_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDataTrackStatsRequest) Reset() {
+	*x = GetDataTrackStatsRequest{}
+	mi := &file_lkcore_ffi_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDataTrackStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDataTrackStatsRequest) ProtoMessage() {}
+
+func (x *GetDataTrackStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDataTrackStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetDataTrackStatsRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *GetDataTrackStatsRequest) GetTrackHandle() uint64 {
+	if x != nil {
+		return x.TrackHandle
+	}
+	return 0
+}
+
+type GetDataTrackStatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stats         *LocalDataTrackStats   `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDataTrackStatsResponse) Reset() {
+	*x = GetDataTrackStatsResponse{}
+	mi := &file_lkcore_ffi_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDataTrackStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDataTrackStatsResponse) ProtoMessage() {}
+
+func (x *GetDataTrackStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDataTrackStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetDataTrackStatsResponse) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *GetDataTrackStatsResponse) GetStats() *LocalDataTrackStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+// LocalDataTrackStats are a local track's counters (the core's LocalDataTrackStats). Every
+// accepted frame is accounted for: pushed = sent + send_failed + discarded + queued.
+type LocalDataTrackStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pushed        uint64                 `protobuf:"varint,1,opt,name=pushed,proto3" json:"pushed,omitempty"`                           // frames accepted (push and its waiting form)
+	Rejected      uint64                 `protobuf:"varint,2,opt,name=rejected,proto3" json:"rejected,omitempty"`                       // pushes refused with QUEUE_FULL (also each refused attempt of a waiting push)
+	Sent          uint64                 `protobuf:"varint,3,opt,name=sent,proto3" json:"sent,omitempty"`                               // frames whose every packet was handed to the data channel
+	SendFailed    uint64                 `protobuf:"varint,4,opt,name=send_failed,json=sendFailed,proto3" json:"send_failed,omitempty"` // frames abandoned because the channel failed
+	Discarded     uint64                 `protobuf:"varint,5,opt,name=discarded,proto3" json:"discarded,omitempty"`                     // queued frames thrown away by unpublish, reconnect or disconnect
+	Queued        uint32                 `protobuf:"varint,6,opt,name=queued,proto3" json:"queued,omitempty"`                           // frames waiting in the queue now
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalDataTrackStats) Reset() {
+	*x = LocalDataTrackStats{}
+	mi := &file_lkcore_ffi_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalDataTrackStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalDataTrackStats) ProtoMessage() {}
+
+func (x *LocalDataTrackStats) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalDataTrackStats.ProtoReflect.Descriptor instead.
+func (*LocalDataTrackStats) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *LocalDataTrackStats) GetPushed() uint64 {
+	if x != nil {
+		return x.Pushed
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetRejected() uint64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetSent() uint64 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetSendFailed() uint64 {
+	if x != nil {
+		return x.SendFailed
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetDiscarded() uint64 {
+	if x != nil {
+		return x.Discarded
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetQueued() uint32 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
 }
 
 // LocalDataTrackUnpublished: the server or a full reconnect ended a local track's publication.
@@ -5528,7 +6096,7 @@ type LocalDataTrackUnpublished struct {
 
 func (x *LocalDataTrackUnpublished) Reset() {
 	*x = LocalDataTrackUnpublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[58]
+	mi := &file_lkcore_ffi_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5540,7 +6108,7 @@ func (x *LocalDataTrackUnpublished) String() string {
 func (*LocalDataTrackUnpublished) ProtoMessage() {}
 
 func (x *LocalDataTrackUnpublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[58]
+	mi := &file_lkcore_ffi_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5553,7 +6121,7 @@ func (x *LocalDataTrackUnpublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalDataTrackUnpublished.ProtoReflect.Descriptor instead.
 func (*LocalDataTrackUnpublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{58}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *LocalDataTrackUnpublished) GetTrackHandle() uint64 {
@@ -5581,7 +6149,7 @@ type RemoteDataTrackInfo struct {
 
 func (x *RemoteDataTrackInfo) Reset() {
 	*x = RemoteDataTrackInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[59]
+	mi := &file_lkcore_ffi_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5593,7 +6161,7 @@ func (x *RemoteDataTrackInfo) String() string {
 func (*RemoteDataTrackInfo) ProtoMessage() {}
 
 func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[59]
+	mi := &file_lkcore_ffi_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5606,7 +6174,7 @@ func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackInfo.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{59}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *RemoteDataTrackInfo) GetPublisherIdentity() string {
@@ -5634,7 +6202,7 @@ type RemoteDataTrackPublished struct {
 
 func (x *RemoteDataTrackPublished) Reset() {
 	*x = RemoteDataTrackPublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[60]
+	mi := &file_lkcore_ffi_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5646,7 +6214,7 @@ func (x *RemoteDataTrackPublished) String() string {
 func (*RemoteDataTrackPublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[60]
+	mi := &file_lkcore_ffi_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5659,7 +6227,7 @@ func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackPublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackPublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{60}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *RemoteDataTrackPublished) GetTrack() *RemoteDataTrackInfo {
@@ -5687,7 +6255,7 @@ type RemoteDataTrackUnpublished struct {
 
 func (x *RemoteDataTrackUnpublished) Reset() {
 	*x = RemoteDataTrackUnpublished{}
-	mi := &file_lkcore_ffi_proto_msgTypes[61]
+	mi := &file_lkcore_ffi_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5699,7 +6267,7 @@ func (x *RemoteDataTrackUnpublished) String() string {
 func (*RemoteDataTrackUnpublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[61]
+	mi := &file_lkcore_ffi_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5712,7 +6280,7 @@ func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackUnpublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackUnpublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{61}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RemoteDataTrackUnpublished) GetPublisherIdentity() string {
@@ -5756,7 +6324,7 @@ type SubscribeDataTrackRequest struct {
 
 func (x *SubscribeDataTrackRequest) Reset() {
 	*x = SubscribeDataTrackRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	mi := &file_lkcore_ffi_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5768,7 +6336,7 @@ func (x *SubscribeDataTrackRequest) String() string {
 func (*SubscribeDataTrackRequest) ProtoMessage() {}
 
 func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[62]
+	mi := &file_lkcore_ffi_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5781,7 +6349,7 @@ func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{62}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SubscribeDataTrackRequest) GetRoomHandle() uint64 {
@@ -5835,7 +6403,7 @@ type SubscribeDataTrackResponse struct {
 
 func (x *SubscribeDataTrackResponse) Reset() {
 	*x = SubscribeDataTrackResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[63]
+	mi := &file_lkcore_ffi_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5847,7 +6415,7 @@ func (x *SubscribeDataTrackResponse) String() string {
 func (*SubscribeDataTrackResponse) ProtoMessage() {}
 
 func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[63]
+	mi := &file_lkcore_ffi_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5860,7 +6428,7 @@ func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{63}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SubscribeDataTrackResponse) GetSubscription() *OwnedDataTrackSubscription {
@@ -5868,6 +6436,54 @@ func (x *SubscribeDataTrackResponse) GetSubscription() *OwnedDataTrackSubscripti
 		return x.Subscription
 	}
 	return nil
+}
+
+// WaitDataTrackSubscribedRequest (ASYNC, since ABI 1.2) completes once the subscription is
+// established (the server confirmed it and frames flow), or with the reason it failed (the
+// same error its DataTrackSubscriptionEnded carries: e.g. NOT_ALLOWED, ENCRYPTION_ERROR,
+// TIMEOUT, DISCONNECTED). Any number of waits may be pending on one subscription.
+type WaitDataTrackSubscribedRequest struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionHandle uint64                 `protobuf:"varint,1,opt,name=subscription_handle,json=subscriptionHandle,proto3" json:"subscription_handle,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *WaitDataTrackSubscribedRequest) Reset() {
+	*x = WaitDataTrackSubscribedRequest{}
+	mi := &file_lkcore_ffi_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitDataTrackSubscribedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitDataTrackSubscribedRequest) ProtoMessage() {}
+
+func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitDataTrackSubscribedRequest.ProtoReflect.Descriptor instead.
+func (*WaitDataTrackSubscribedRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *WaitDataTrackSubscribedRequest) GetSubscriptionHandle() uint64 {
+	if x != nil {
+		return x.SubscriptionHandle
+	}
+	return 0
 }
 
 type OwnedDataTrackSubscription struct {
@@ -5880,7 +6496,7 @@ type OwnedDataTrackSubscription struct {
 
 func (x *OwnedDataTrackSubscription) Reset() {
 	*x = OwnedDataTrackSubscription{}
-	mi := &file_lkcore_ffi_proto_msgTypes[64]
+	mi := &file_lkcore_ffi_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5892,7 +6508,7 @@ func (x *OwnedDataTrackSubscription) String() string {
 func (*OwnedDataTrackSubscription) ProtoMessage() {}
 
 func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[64]
+	mi := &file_lkcore_ffi_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5905,7 +6521,7 @@ func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedDataTrackSubscription.ProtoReflect.Descriptor instead.
 func (*OwnedDataTrackSubscription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{64}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *OwnedDataTrackSubscription) GetHandle() uint64 {
@@ -5937,7 +6553,7 @@ type DataTrackFrameEvent struct {
 
 func (x *DataTrackFrameEvent) Reset() {
 	*x = DataTrackFrameEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[65]
+	mi := &file_lkcore_ffi_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5949,7 +6565,7 @@ func (x *DataTrackFrameEvent) String() string {
 func (*DataTrackFrameEvent) ProtoMessage() {}
 
 func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[65]
+	mi := &file_lkcore_ffi_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5962,7 +6578,7 @@ func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackFrameEvent.ProtoReflect.Descriptor instead.
 func (*DataTrackFrameEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{65}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *DataTrackFrameEvent) GetSubscriptionHandle() uint64 {
@@ -6008,7 +6624,7 @@ type DataTrackSubscriptionEnded struct {
 
 func (x *DataTrackSubscriptionEnded) Reset() {
 	*x = DataTrackSubscriptionEnded{}
-	mi := &file_lkcore_ffi_proto_msgTypes[66]
+	mi := &file_lkcore_ffi_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6020,7 +6636,7 @@ func (x *DataTrackSubscriptionEnded) String() string {
 func (*DataTrackSubscriptionEnded) ProtoMessage() {}
 
 func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[66]
+	mi := &file_lkcore_ffi_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6033,7 +6649,7 @@ func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackSubscriptionEnded.ProtoReflect.Descriptor instead.
 func (*DataTrackSubscriptionEnded) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{66}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *DataTrackSubscriptionEnded) GetSubscriptionHandle() uint64 {
@@ -6088,7 +6704,7 @@ type PerformRpcRequest struct {
 
 func (x *PerformRpcRequest) Reset() {
 	*x = PerformRpcRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[67]
+	mi := &file_lkcore_ffi_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6100,7 +6716,7 @@ func (x *PerformRpcRequest) String() string {
 func (*PerformRpcRequest) ProtoMessage() {}
 
 func (x *PerformRpcRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[67]
+	mi := &file_lkcore_ffi_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6113,7 +6729,7 @@ func (x *PerformRpcRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PerformRpcRequest.ProtoReflect.Descriptor instead.
 func (*PerformRpcRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{67}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *PerformRpcRequest) GetRoomHandle() uint64 {
@@ -6160,7 +6776,7 @@ type PerformRpcResult struct {
 
 func (x *PerformRpcResult) Reset() {
 	*x = PerformRpcResult{}
-	mi := &file_lkcore_ffi_proto_msgTypes[68]
+	mi := &file_lkcore_ffi_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6172,7 +6788,7 @@ func (x *PerformRpcResult) String() string {
 func (*PerformRpcResult) ProtoMessage() {}
 
 func (x *PerformRpcResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[68]
+	mi := &file_lkcore_ffi_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6185,7 +6801,7 @@ func (x *PerformRpcResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PerformRpcResult.ProtoReflect.Descriptor instead.
 func (*PerformRpcResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{68}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *PerformRpcResult) GetPayload() string {
@@ -6207,7 +6823,7 @@ type RegisterRpcMethodRequest struct {
 
 func (x *RegisterRpcMethodRequest) Reset() {
 	*x = RegisterRpcMethodRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[69]
+	mi := &file_lkcore_ffi_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6219,7 +6835,7 @@ func (x *RegisterRpcMethodRequest) String() string {
 func (*RegisterRpcMethodRequest) ProtoMessage() {}
 
 func (x *RegisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[69]
+	mi := &file_lkcore_ffi_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6232,7 +6848,7 @@ func (x *RegisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRpcMethodRequest.ProtoReflect.Descriptor instead.
 func (*RegisterRpcMethodRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{69}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *RegisterRpcMethodRequest) GetRoomHandle() uint64 {
@@ -6257,7 +6873,7 @@ type RegisterRpcMethodResponse struct {
 
 func (x *RegisterRpcMethodResponse) Reset() {
 	*x = RegisterRpcMethodResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[70]
+	mi := &file_lkcore_ffi_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6269,7 +6885,7 @@ func (x *RegisterRpcMethodResponse) String() string {
 func (*RegisterRpcMethodResponse) ProtoMessage() {}
 
 func (x *RegisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[70]
+	mi := &file_lkcore_ffi_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6282,7 +6898,7 @@ func (x *RegisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRpcMethodResponse.ProtoReflect.Descriptor instead.
 func (*RegisterRpcMethodResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{70}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{79}
 }
 
 type UnregisterRpcMethodRequest struct {
@@ -6295,7 +6911,7 @@ type UnregisterRpcMethodRequest struct {
 
 func (x *UnregisterRpcMethodRequest) Reset() {
 	*x = UnregisterRpcMethodRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[71]
+	mi := &file_lkcore_ffi_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6307,7 +6923,7 @@ func (x *UnregisterRpcMethodRequest) String() string {
 func (*UnregisterRpcMethodRequest) ProtoMessage() {}
 
 func (x *UnregisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[71]
+	mi := &file_lkcore_ffi_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6320,7 +6936,7 @@ func (x *UnregisterRpcMethodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterRpcMethodRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterRpcMethodRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{71}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *UnregisterRpcMethodRequest) GetRoomHandle() uint64 {
@@ -6345,7 +6961,7 @@ type UnregisterRpcMethodResponse struct {
 
 func (x *UnregisterRpcMethodResponse) Reset() {
 	*x = UnregisterRpcMethodResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[72]
+	mi := &file_lkcore_ffi_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6357,7 +6973,7 @@ func (x *UnregisterRpcMethodResponse) String() string {
 func (*UnregisterRpcMethodResponse) ProtoMessage() {}
 
 func (x *UnregisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[72]
+	mi := &file_lkcore_ffi_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6370,7 +6986,7 @@ func (x *UnregisterRpcMethodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterRpcMethodResponse.ProtoReflect.Descriptor instead.
 func (*UnregisterRpcMethodResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{72}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{81}
 }
 
 // RpcInvocation asks the host to answer an incoming RPC with RespondRpcRequest before
@@ -6393,7 +7009,7 @@ type RpcInvocation struct {
 
 func (x *RpcInvocation) Reset() {
 	*x = RpcInvocation{}
-	mi := &file_lkcore_ffi_proto_msgTypes[73]
+	mi := &file_lkcore_ffi_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6405,7 +7021,7 @@ func (x *RpcInvocation) String() string {
 func (*RpcInvocation) ProtoMessage() {}
 
 func (x *RpcInvocation) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[73]
+	mi := &file_lkcore_ffi_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6418,7 +7034,7 @@ func (x *RpcInvocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RpcInvocation.ProtoReflect.Descriptor instead.
 func (*RpcInvocation) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{73}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *RpcInvocation) GetInvocationId() uint64 {
@@ -6486,7 +7102,7 @@ type RespondRpcRequest struct {
 
 func (x *RespondRpcRequest) Reset() {
 	*x = RespondRpcRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[74]
+	mi := &file_lkcore_ffi_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6498,7 +7114,7 @@ func (x *RespondRpcRequest) String() string {
 func (*RespondRpcRequest) ProtoMessage() {}
 
 func (x *RespondRpcRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[74]
+	mi := &file_lkcore_ffi_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6511,7 +7127,7 @@ func (x *RespondRpcRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondRpcRequest.ProtoReflect.Descriptor instead.
 func (*RespondRpcRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{74}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *RespondRpcRequest) GetRoomHandle() uint64 {
@@ -6577,7 +7193,7 @@ type RespondRpcResponse struct {
 
 func (x *RespondRpcResponse) Reset() {
 	*x = RespondRpcResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[75]
+	mi := &file_lkcore_ffi_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6589,7 +7205,7 @@ func (x *RespondRpcResponse) String() string {
 func (*RespondRpcResponse) ProtoMessage() {}
 
 func (x *RespondRpcResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[75]
+	mi := &file_lkcore_ffi_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6602,7 +7218,7 @@ func (x *RespondRpcResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondRpcResponse.ProtoReflect.Descriptor instead.
 func (*RespondRpcResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{75}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{84}
 }
 
 // StreamOptions are common to text and byte streams.
@@ -6622,7 +7238,7 @@ type StreamOptions struct {
 
 func (x *StreamOptions) Reset() {
 	*x = StreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[76]
+	mi := &file_lkcore_ffi_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6634,7 +7250,7 @@ func (x *StreamOptions) String() string {
 func (*StreamOptions) ProtoMessage() {}
 
 func (x *StreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[76]
+	mi := &file_lkcore_ffi_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6647,7 +7263,7 @@ func (x *StreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOptions.ProtoReflect.Descriptor instead.
 func (*StreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{76}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *StreamOptions) GetTopic() string {
@@ -6700,7 +7316,7 @@ type TextStreamOptions struct {
 
 func (x *TextStreamOptions) Reset() {
 	*x = TextStreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[77]
+	mi := &file_lkcore_ffi_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6712,7 +7328,7 @@ func (x *TextStreamOptions) String() string {
 func (*TextStreamOptions) ProtoMessage() {}
 
 func (x *TextStreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[77]
+	mi := &file_lkcore_ffi_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6725,7 +7341,7 @@ func (x *TextStreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextStreamOptions.ProtoReflect.Descriptor instead.
 func (*TextStreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{77}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *TextStreamOptions) GetCommon() *StreamOptions {
@@ -6782,7 +7398,7 @@ type ByteStreamOptions struct {
 
 func (x *ByteStreamOptions) Reset() {
 	*x = ByteStreamOptions{}
-	mi := &file_lkcore_ffi_proto_msgTypes[78]
+	mi := &file_lkcore_ffi_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6794,7 +7410,7 @@ func (x *ByteStreamOptions) String() string {
 func (*ByteStreamOptions) ProtoMessage() {}
 
 func (x *ByteStreamOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[78]
+	mi := &file_lkcore_ffi_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6807,7 +7423,7 @@ func (x *ByteStreamOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ByteStreamOptions.ProtoReflect.Descriptor instead.
 func (*ByteStreamOptions) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{78}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ByteStreamOptions) GetCommon() *StreamOptions {
@@ -6850,7 +7466,7 @@ type TextStreamInfo struct {
 
 func (x *TextStreamInfo) Reset() {
 	*x = TextStreamInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[79]
+	mi := &file_lkcore_ffi_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6862,7 +7478,7 @@ func (x *TextStreamInfo) String() string {
 func (*TextStreamInfo) ProtoMessage() {}
 
 func (x *TextStreamInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[79]
+	mi := &file_lkcore_ffi_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6875,7 +7491,7 @@ func (x *TextStreamInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextStreamInfo.ProtoReflect.Descriptor instead.
 func (*TextStreamInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{79}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *TextStreamInfo) GetStreamId() string {
@@ -6971,7 +7587,7 @@ type ByteStreamInfo struct {
 
 func (x *ByteStreamInfo) Reset() {
 	*x = ByteStreamInfo{}
-	mi := &file_lkcore_ffi_proto_msgTypes[80]
+	mi := &file_lkcore_ffi_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6983,7 +7599,7 @@ func (x *ByteStreamInfo) String() string {
 func (*ByteStreamInfo) ProtoMessage() {}
 
 func (x *ByteStreamInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[80]
+	mi := &file_lkcore_ffi_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6996,7 +7612,7 @@ func (x *ByteStreamInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ByteStreamInfo.ProtoReflect.Descriptor instead.
 func (*ByteStreamInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{80}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ByteStreamInfo) GetStreamId() string {
@@ -7067,7 +7683,7 @@ type SendTextRequest struct {
 
 func (x *SendTextRequest) Reset() {
 	*x = SendTextRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[81]
+	mi := &file_lkcore_ffi_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7079,7 +7695,7 @@ func (x *SendTextRequest) String() string {
 func (*SendTextRequest) ProtoMessage() {}
 
 func (x *SendTextRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[81]
+	mi := &file_lkcore_ffi_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7092,7 +7708,7 @@ func (x *SendTextRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTextRequest.ProtoReflect.Descriptor instead.
 func (*SendTextRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{81}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *SendTextRequest) GetRoomHandle() uint64 {
@@ -7128,7 +7744,7 @@ type SendBytesRequest struct {
 
 func (x *SendBytesRequest) Reset() {
 	*x = SendBytesRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[82]
+	mi := &file_lkcore_ffi_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7140,7 +7756,7 @@ func (x *SendBytesRequest) String() string {
 func (*SendBytesRequest) ProtoMessage() {}
 
 func (x *SendBytesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[82]
+	mi := &file_lkcore_ffi_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7153,7 +7769,7 @@ func (x *SendBytesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendBytesRequest.ProtoReflect.Descriptor instead.
 func (*SendBytesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{82}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *SendBytesRequest) GetRoomHandle() uint64 {
@@ -7190,7 +7806,7 @@ type SendFileRequest struct {
 
 func (x *SendFileRequest) Reset() {
 	*x = SendFileRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[83]
+	mi := &file_lkcore_ffi_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7202,7 +7818,7 @@ func (x *SendFileRequest) String() string {
 func (*SendFileRequest) ProtoMessage() {}
 
 func (x *SendFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[83]
+	mi := &file_lkcore_ffi_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7215,7 +7831,7 @@ func (x *SendFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendFileRequest.ProtoReflect.Descriptor instead.
 func (*SendFileRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{83}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *SendFileRequest) GetRoomHandle() uint64 {
@@ -7250,7 +7866,7 @@ type OpenTextWriterRequest struct {
 
 func (x *OpenTextWriterRequest) Reset() {
 	*x = OpenTextWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[84]
+	mi := &file_lkcore_ffi_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7262,7 +7878,7 @@ func (x *OpenTextWriterRequest) String() string {
 func (*OpenTextWriterRequest) ProtoMessage() {}
 
 func (x *OpenTextWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[84]
+	mi := &file_lkcore_ffi_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7275,7 +7891,7 @@ func (x *OpenTextWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenTextWriterRequest.ProtoReflect.Descriptor instead.
 func (*OpenTextWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{84}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *OpenTextWriterRequest) GetRoomHandle() uint64 {
@@ -7303,7 +7919,7 @@ type OpenByteWriterRequest struct {
 
 func (x *OpenByteWriterRequest) Reset() {
 	*x = OpenByteWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[85]
+	mi := &file_lkcore_ffi_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7315,7 +7931,7 @@ func (x *OpenByteWriterRequest) String() string {
 func (*OpenByteWriterRequest) ProtoMessage() {}
 
 func (x *OpenByteWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[85]
+	mi := &file_lkcore_ffi_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7328,7 +7944,7 @@ func (x *OpenByteWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenByteWriterRequest.ProtoReflect.Descriptor instead.
 func (*OpenByteWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{85}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *OpenByteWriterRequest) GetRoomHandle() uint64 {
@@ -7361,7 +7977,7 @@ type OwnedStreamWriter struct {
 
 func (x *OwnedStreamWriter) Reset() {
 	*x = OwnedStreamWriter{}
-	mi := &file_lkcore_ffi_proto_msgTypes[86]
+	mi := &file_lkcore_ffi_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7373,7 +7989,7 @@ func (x *OwnedStreamWriter) String() string {
 func (*OwnedStreamWriter) ProtoMessage() {}
 
 func (x *OwnedStreamWriter) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[86]
+	mi := &file_lkcore_ffi_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7386,7 +8002,7 @@ func (x *OwnedStreamWriter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedStreamWriter.ProtoReflect.Descriptor instead.
 func (*OwnedStreamWriter) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{86}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *OwnedStreamWriter) GetHandle() uint64 {
@@ -7454,7 +8070,7 @@ type WriteStreamRequest struct {
 
 func (x *WriteStreamRequest) Reset() {
 	*x = WriteStreamRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[87]
+	mi := &file_lkcore_ffi_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7466,7 +8082,7 @@ func (x *WriteStreamRequest) String() string {
 func (*WriteStreamRequest) ProtoMessage() {}
 
 func (x *WriteStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[87]
+	mi := &file_lkcore_ffi_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7479,7 +8095,7 @@ func (x *WriteStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteStreamRequest.ProtoReflect.Descriptor instead.
 func (*WriteStreamRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{87}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *WriteStreamRequest) GetWriterHandle() uint64 {
@@ -7545,7 +8161,7 @@ type CloseStreamWriterRequest struct {
 
 func (x *CloseStreamWriterRequest) Reset() {
 	*x = CloseStreamWriterRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[88]
+	mi := &file_lkcore_ffi_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7557,7 +8173,7 @@ func (x *CloseStreamWriterRequest) String() string {
 func (*CloseStreamWriterRequest) ProtoMessage() {}
 
 func (x *CloseStreamWriterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[88]
+	mi := &file_lkcore_ffi_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7570,7 +8186,7 @@ func (x *CloseStreamWriterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStreamWriterRequest.ProtoReflect.Descriptor instead.
 func (*CloseStreamWriterRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{88}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *CloseStreamWriterRequest) GetWriterHandle() uint64 {
@@ -7612,7 +8228,7 @@ type RegisterStreamHandlerRequest struct {
 
 func (x *RegisterStreamHandlerRequest) Reset() {
 	*x = RegisterStreamHandlerRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[89]
+	mi := &file_lkcore_ffi_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7624,7 +8240,7 @@ func (x *RegisterStreamHandlerRequest) String() string {
 func (*RegisterStreamHandlerRequest) ProtoMessage() {}
 
 func (x *RegisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[89]
+	mi := &file_lkcore_ffi_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7637,7 +8253,7 @@ func (x *RegisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamHandlerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterStreamHandlerRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{89}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *RegisterStreamHandlerRequest) GetRoomHandle() uint64 {
@@ -7683,7 +8299,7 @@ type RegisterStreamHandlerResponse struct {
 
 func (x *RegisterStreamHandlerResponse) Reset() {
 	*x = RegisterStreamHandlerResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[90]
+	mi := &file_lkcore_ffi_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7695,7 +8311,7 @@ func (x *RegisterStreamHandlerResponse) String() string {
 func (*RegisterStreamHandlerResponse) ProtoMessage() {}
 
 func (x *RegisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[90]
+	mi := &file_lkcore_ffi_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7708,7 +8324,7 @@ func (x *RegisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamHandlerResponse.ProtoReflect.Descriptor instead.
 func (*RegisterStreamHandlerResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{90}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{99}
 }
 
 type UnregisterStreamHandlerRequest struct {
@@ -7722,7 +8338,7 @@ type UnregisterStreamHandlerRequest struct {
 
 func (x *UnregisterStreamHandlerRequest) Reset() {
 	*x = UnregisterStreamHandlerRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[91]
+	mi := &file_lkcore_ffi_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7734,7 +8350,7 @@ func (x *UnregisterStreamHandlerRequest) String() string {
 func (*UnregisterStreamHandlerRequest) ProtoMessage() {}
 
 func (x *UnregisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[91]
+	mi := &file_lkcore_ffi_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7747,7 +8363,7 @@ func (x *UnregisterStreamHandlerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterStreamHandlerRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterStreamHandlerRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{91}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *UnregisterStreamHandlerRequest) GetRoomHandle() uint64 {
@@ -7779,7 +8395,7 @@ type UnregisterStreamHandlerResponse struct {
 
 func (x *UnregisterStreamHandlerResponse) Reset() {
 	*x = UnregisterStreamHandlerResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[92]
+	mi := &file_lkcore_ffi_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7791,7 +8407,7 @@ func (x *UnregisterStreamHandlerResponse) String() string {
 func (*UnregisterStreamHandlerResponse) ProtoMessage() {}
 
 func (x *UnregisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[92]
+	mi := &file_lkcore_ffi_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7804,7 +8420,7 @@ func (x *UnregisterStreamHandlerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterStreamHandlerResponse.ProtoReflect.Descriptor instead.
 func (*UnregisterStreamHandlerResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{92}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{101}
 }
 
 // StreamOpened hands an incoming stream's reader to the host. Dropping the reader before the
@@ -7820,7 +8436,7 @@ type StreamOpened struct {
 
 func (x *StreamOpened) Reset() {
 	*x = StreamOpened{}
-	mi := &file_lkcore_ffi_proto_msgTypes[93]
+	mi := &file_lkcore_ffi_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7832,7 +8448,7 @@ func (x *StreamOpened) String() string {
 func (*StreamOpened) ProtoMessage() {}
 
 func (x *StreamOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[93]
+	mi := &file_lkcore_ffi_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7845,7 +8461,7 @@ func (x *StreamOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamOpened.ProtoReflect.Descriptor instead.
 func (*StreamOpened) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{93}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *StreamOpened) GetParticipantIdentity() string {
@@ -7876,7 +8492,7 @@ type OwnedStreamReader struct {
 
 func (x *OwnedStreamReader) Reset() {
 	*x = OwnedStreamReader{}
-	mi := &file_lkcore_ffi_proto_msgTypes[94]
+	mi := &file_lkcore_ffi_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7888,7 +8504,7 @@ func (x *OwnedStreamReader) String() string {
 func (*OwnedStreamReader) ProtoMessage() {}
 
 func (x *OwnedStreamReader) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[94]
+	mi := &file_lkcore_ffi_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7901,7 +8517,7 @@ func (x *OwnedStreamReader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedStreamReader.ProtoReflect.Descriptor instead.
 func (*OwnedStreamReader) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{94}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *OwnedStreamReader) GetHandle() uint64 {
@@ -7968,7 +8584,7 @@ type StreamChunkEvent struct {
 
 func (x *StreamChunkEvent) Reset() {
 	*x = StreamChunkEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[95]
+	mi := &file_lkcore_ffi_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7980,7 +8596,7 @@ func (x *StreamChunkEvent) String() string {
 func (*StreamChunkEvent) ProtoMessage() {}
 
 func (x *StreamChunkEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[95]
+	mi := &file_lkcore_ffi_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7993,7 +8609,7 @@ func (x *StreamChunkEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamChunkEvent.ProtoReflect.Descriptor instead.
 func (*StreamChunkEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{95}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *StreamChunkEvent) GetReaderHandle() uint64 {
@@ -8057,7 +8673,7 @@ type StreamEndedEvent struct {
 
 func (x *StreamEndedEvent) Reset() {
 	*x = StreamEndedEvent{}
-	mi := &file_lkcore_ffi_proto_msgTypes[96]
+	mi := &file_lkcore_ffi_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8069,7 +8685,7 @@ func (x *StreamEndedEvent) String() string {
 func (*StreamEndedEvent) ProtoMessage() {}
 
 func (x *StreamEndedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[96]
+	mi := &file_lkcore_ffi_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8082,7 +8698,7 @@ func (x *StreamEndedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEndedEvent.ProtoReflect.Descriptor instead.
 func (*StreamEndedEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{96}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *StreamEndedEvent) GetReaderHandle() uint64 {
@@ -8110,7 +8726,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\"\xbd\x14\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\"\xe6\x18\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -8122,7 +8738,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\rset_log_level\x18\f \x01(\v2!.lkcore.ffi.v1.SetLogLevelRequestH\x00R\vsetLogLevel\x12C\n" +
 	"\vget_version\x18\r \x01(\v2 .lkcore.ffi.v1.GetVersionRequestH\x00R\n" +
 	"getVersion\x12I\n" +
-	"\rgrant_credits\x18\x0e \x01(\v2\".lkcore.ffi.v1.GrantCreditsRequestH\x00R\fgrantCredits\x12C\n" +
+	"\rgrant_credits\x18\x0e \x01(\v2\".lkcore.ffi.v1.GrantCreditsRequestH\x00R\fgrantCredits\x12W\n" +
+	"\x13set_event_notify_fd\x18\x0f \x01(\v2&.lkcore.ffi.v1.SetEventNotifyFdRequestH\x00R\x10setEventNotifyFd\x12C\n" +
 	"\vcreate_room\x18\x14 \x01(\v2 .lkcore.ffi.v1.CreateRoomRequestH\x00R\n" +
 	"createRoom\x129\n" +
 	"\aconnect\x18\x15 \x01(\v2\x1d.lkcore.ffi.v1.ConnectRequestH\x00R\aconnect\x12B\n" +
@@ -8134,12 +8751,17 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x12set_local_metadata\x18\x19 \x01(\v2&.lkcore.ffi.v1.SetLocalMetadataRequestH\x00R\x10setLocalMetadata\x12J\n" +
 	"\x0eset_local_name\x18\x1a \x01(\v2\".lkcore.ffi.v1.SetLocalNameRequestH\x00R\fsetLocalName\x12\\\n" +
 	"\x14set_local_attributes\x18\x1b \x01(\v2(.lkcore.ffi.v1.SetLocalAttributesRequestH\x00R\x12setLocalAttributes\x12J\n" +
-	"\x0eset_shared_key\x18\x1c \x01(\v2\".lkcore.ffi.v1.SetSharedKeyRequestH\x00R\fsetSharedKey\x12V\n" +
+	"\x0eset_shared_key\x18\x1c \x01(\v2\".lkcore.ffi.v1.SetSharedKeyRequestH\x00R\fsetSharedKey\x12J\n" +
+	"\x0eget_e2ee_stats\x18\x1d \x01(\v2\".lkcore.ffi.v1.GetE2eeStatsRequestH\x00R\fgetE2eeStats\x12V\n" +
 	"\x12publish_data_track\x18( \x01(\v2&.lkcore.ffi.v1.PublishDataTrackRequestH\x00R\x10publishDataTrack\x12\\\n" +
 	"\x14unpublish_data_track\x18) \x01(\v2(.lkcore.ffi.v1.UnpublishDataTrackRequestH\x00R\x12unpublishDataTrack\x12c\n" +
 	"\x17data_track_is_published\x18* \x01(\v2*.lkcore.ffi.v1.DataTrackIsPublishedRequestH\x00R\x14dataTrackIsPublished\x12]\n" +
 	"\x15push_data_track_frame\x18+ \x01(\v2(.lkcore.ffi.v1.PushDataTrackFrameRequestH\x00R\x12pushDataTrackFrame\x12\\\n" +
-	"\x14subscribe_data_track\x18, \x01(\v2(.lkcore.ffi.v1.SubscribeDataTrackRequestH\x00R\x12subscribeDataTrack\x12C\n" +
+	"\x14subscribe_data_track\x18, \x01(\v2(.lkcore.ffi.v1.SubscribeDataTrackRequestH\x00R\x12subscribeDataTrack\x12P\n" +
+	"\x10flush_data_track\x18- \x01(\v2$.lkcore.ffi.v1.FlushDataTrackRequestH\x00R\x0eflushDataTrack\x12f\n" +
+	"\x1apush_data_track_frame_wait\x18. \x01(\v2(.lkcore.ffi.v1.PushDataTrackFrameRequestH\x00R\x16pushDataTrackFrameWait\x12Z\n" +
+	"\x14get_data_track_stats\x18/ \x01(\v2'.lkcore.ffi.v1.GetDataTrackStatsRequestH\x00R\x11getDataTrackStats\x12l\n" +
+	"\x1await_data_track_subscribed\x180 \x01(\v2-.lkcore.ffi.v1.WaitDataTrackSubscribedRequestH\x00R\x17waitDataTrackSubscribed\x12C\n" +
 	"\vperform_rpc\x18< \x01(\v2 .lkcore.ffi.v1.PerformRpcRequestH\x00R\n" +
 	"performRpc\x12Y\n" +
 	"\x13register_rpc_method\x18= \x01(\v2'.lkcore.ffi.v1.RegisterRpcMethodRequestH\x00R\x11registerRpcMethod\x12_\n" +
@@ -8156,7 +8778,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x13close_stream_writer\x18V \x01(\v2'.lkcore.ffi.v1.CloseStreamWriterRequestH\x00R\x11closeStreamWriter\x12e\n" +
 	"\x17register_stream_handler\x18W \x01(\v2+.lkcore.ffi.v1.RegisterStreamHandlerRequestH\x00R\x15registerStreamHandler\x12k\n" +
 	"\x19unregister_stream_handler\x18X \x01(\v2-.lkcore.ffi.v1.UnregisterStreamHandlerRequestH\x00R\x17unregisterStreamHandlerB\t\n" +
-	"\amessage\"\xef\v\n" +
+	"\amessage\"\xf3\r\n" +
 	"\bResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12*\n" +
@@ -8167,15 +8789,18 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\rset_log_level\x18\f \x01(\v2\".lkcore.ffi.v1.SetLogLevelResponseH\x00R\vsetLogLevel\x12D\n" +
 	"\vget_version\x18\r \x01(\v2!.lkcore.ffi.v1.GetVersionResponseH\x00R\n" +
 	"getVersion\x12J\n" +
-	"\rgrant_credits\x18\x0e \x01(\v2#.lkcore.ffi.v1.GrantCreditsResponseH\x00R\fgrantCredits\x12D\n" +
+	"\rgrant_credits\x18\x0e \x01(\v2#.lkcore.ffi.v1.GrantCreditsResponseH\x00R\fgrantCredits\x12X\n" +
+	"\x13set_event_notify_fd\x18\x0f \x01(\v2'.lkcore.ffi.v1.SetEventNotifyFdResponseH\x00R\x10setEventNotifyFd\x12D\n" +
 	"\vcreate_room\x18\x14 \x01(\v2!.lkcore.ffi.v1.CreateRoomResponseH\x00R\n" +
 	"createRoom\x12T\n" +
 	"\x11get_room_snapshot\x18\x17 \x01(\v2&.lkcore.ffi.v1.GetRoomSnapshotResponseH\x00R\x0fgetRoomSnapshot\x12K\n" +
-	"\x0eset_shared_key\x18\x1c \x01(\v2#.lkcore.ffi.v1.SetSharedKeyResponseH\x00R\fsetSharedKey\x12]\n" +
+	"\x0eset_shared_key\x18\x1c \x01(\v2#.lkcore.ffi.v1.SetSharedKeyResponseH\x00R\fsetSharedKey\x12K\n" +
+	"\x0eget_e2ee_stats\x18\x1d \x01(\v2#.lkcore.ffi.v1.GetE2eeStatsResponseH\x00R\fgetE2eeStats\x12]\n" +
 	"\x14unpublish_data_track\x18) \x01(\v2).lkcore.ffi.v1.UnpublishDataTrackResponseH\x00R\x12unpublishDataTrack\x12d\n" +
 	"\x17data_track_is_published\x18* \x01(\v2+.lkcore.ffi.v1.DataTrackIsPublishedResponseH\x00R\x14dataTrackIsPublished\x12^\n" +
 	"\x15push_data_track_frame\x18+ \x01(\v2).lkcore.ffi.v1.PushDataTrackFrameResponseH\x00R\x12pushDataTrackFrame\x12]\n" +
-	"\x14subscribe_data_track\x18, \x01(\v2).lkcore.ffi.v1.SubscribeDataTrackResponseH\x00R\x12subscribeDataTrack\x12Z\n" +
+	"\x14subscribe_data_track\x18, \x01(\v2).lkcore.ffi.v1.SubscribeDataTrackResponseH\x00R\x12subscribeDataTrack\x12[\n" +
+	"\x14get_data_track_stats\x18/ \x01(\v2(.lkcore.ffi.v1.GetDataTrackStatsResponseH\x00R\x11getDataTrackStats\x12Z\n" +
 	"\x13register_rpc_method\x18= \x01(\v2(.lkcore.ffi.v1.RegisterRpcMethodResponseH\x00R\x11registerRpcMethod\x12`\n" +
 	"\x15unregister_rpc_method\x18> \x01(\v2*.lkcore.ffi.v1.UnregisterRpcMethodResponseH\x00R\x13unregisterRpcMethod\x12D\n" +
 	"\vrespond_rpc\x18? \x01(\v2!.lkcore.ffi.v1.RespondRpcResponseH\x00R\n" +
@@ -8245,7 +8870,10 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x18\n" +
 	"\acredits\x18\x02 \x01(\rR\acredits\"C\n" +
 	"\x14GrantCreditsResponse\x12+\n" +
-	"\x11available_credits\x18\x01 \x01(\x04R\x10availableCredits\"\xa6\x02\n" +
+	"\x11available_credits\x18\x01 \x01(\x04R\x10availableCredits\")\n" +
+	"\x17SetEventNotifyFdRequest\x12\x0e\n" +
+	"\x02fd\x18\x01 \x01(\x05R\x02fd\"\x1a\n" +
+	"\x18SetEventNotifyFdResponse\"\xa6\x02\n" +
 	"\tLogRecord\x12-\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x17.lkcore.ffi.v1.LogLevelR\x05level\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12H\n" +
@@ -8294,7 +8922,14 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
 	"shared_key\x18\x02 \x01(\fR\tsharedKey\x12\x1b\n" +
 	"\tkey_index\x18\x03 \x01(\rR\bkeyIndex\"\x16\n" +
-	"\x14SetSharedKeyResponse\"P\n" +
+	"\x14SetSharedKeyResponse\"6\n" +
+	"\x13GetE2eeStatsRequest\x12\x1f\n" +
+	"\vroom_handle\x18\x01 \x01(\x04R\n" +
+	"roomHandle\"\x8e\x01\n" +
+	"\x14GetE2eeStatsResponse\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12/\n" +
+	"\x13decryption_failures\x18\x02 \x01(\x04R\x12decryptionFailures\x12+\n" +
+	"\x11events_suppressed\x18\x03 \x01(\x04R\x10eventsSuppressed\"P\n" +
 	"\tOwnedRoom\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12+\n" +
 	"\x04info\x18\x02 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04info\"\x97\x02\n" +
@@ -8460,7 +9095,21 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12*\n" +
 	"\x0euser_timestamp\x18\x03 \x01(\x04H\x00R\ruserTimestamp\x88\x01\x01B\x11\n" +
 	"\x0f_user_timestamp\"\x1c\n" +
-	"\x1aPushDataTrackFrameResponse\"l\n" +
+	"\x1aPushDataTrackFrameResponse\":\n" +
+	"\x15FlushDataTrackRequest\x12!\n" +
+	"\ftrack_handle\x18\x01 \x01(\x04R\vtrackHandle\"=\n" +
+	"\x18GetDataTrackStatsRequest\x12!\n" +
+	"\ftrack_handle\x18\x01 \x01(\x04R\vtrackHandle\"U\n" +
+	"\x19GetDataTrackStatsResponse\x128\n" +
+	"\x05stats\x18\x01 \x01(\v2\".lkcore.ffi.v1.LocalDataTrackStatsR\x05stats\"\xb4\x01\n" +
+	"\x13LocalDataTrackStats\x12\x16\n" +
+	"\x06pushed\x18\x01 \x01(\x04R\x06pushed\x12\x1a\n" +
+	"\brejected\x18\x02 \x01(\x04R\brejected\x12\x12\n" +
+	"\x04sent\x18\x03 \x01(\x04R\x04sent\x12\x1f\n" +
+	"\vsend_failed\x18\x04 \x01(\x04R\n" +
+	"sendFailed\x12\x1c\n" +
+	"\tdiscarded\x18\x05 \x01(\x04R\tdiscarded\x12\x16\n" +
+	"\x06queued\x18\x06 \x01(\rR\x06queued\"l\n" +
 	"\x19LocalDataTrackUnpublished\x12!\n" +
 	"\ftrack_handle\x18\x01 \x01(\x04R\vtrackHandle\x12,\n" +
 	"\x06reason\x18\x02 \x01(\v2\x14.lkcore.ffi.v1.ErrorR\x06reason\"v\n" +
@@ -8484,7 +9133,9 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\bdelivery\x18\x05 \x01(\x0e2\x1b.lkcore.ffi.v1.DeliveryModeR\bdelivery\x12'\n" +
 	"\x0finitial_credits\x18\x06 \x01(\rR\x0einitialCredits\"k\n" +
 	"\x1aSubscribeDataTrackResponse\x12M\n" +
-	"\fsubscription\x18\x01 \x01(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\fsubscription\"n\n" +
+	"\fsubscription\x18\x01 \x01(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\fsubscription\"Q\n" +
+	"\x1eWaitDataTrackSubscribedRequest\x12/\n" +
+	"\x13subscription_handle\x18\x01 \x01(\x04R\x12subscriptionHandle\"n\n" +
 	"\x1aOwnedDataTrackSubscription\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x128\n" +
 	"\x05track\x18\x02 \x01(\v2\".lkcore.ffi.v1.RemoteDataTrackInfoR\x05track\"\xc6\x01\n" +
@@ -8787,7 +9438,7 @@ func file_lkcore_ffi_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
-var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
+var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 114)
 var file_lkcore_ffi_proto_goTypes = []any{
 	(ErrorCode)(0),                          // 0: lkcore.ffi.v1.ErrorCode
 	(LogLevel)(0),                           // 1: lkcore.ffi.v1.LogLevel
@@ -8817,95 +9468,104 @@ var file_lkcore_ffi_proto_goTypes = []any{
 	(*GetVersionResponse)(nil),              // 25: lkcore.ffi.v1.GetVersionResponse
 	(*GrantCreditsRequest)(nil),             // 26: lkcore.ffi.v1.GrantCreditsRequest
 	(*GrantCreditsResponse)(nil),            // 27: lkcore.ffi.v1.GrantCreditsResponse
-	(*LogRecord)(nil),                       // 28: lkcore.ffi.v1.LogRecord
-	(*CreateRoomRequest)(nil),               // 29: lkcore.ffi.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),              // 30: lkcore.ffi.v1.CreateRoomResponse
-	(*RoomOptions)(nil),                     // 31: lkcore.ffi.v1.RoomOptions
-	(*IceServer)(nil),                       // 32: lkcore.ffi.v1.IceServer
-	(*E2EeOptions)(nil),                     // 33: lkcore.ffi.v1.E2eeOptions
-	(*SetSharedKeyRequest)(nil),             // 34: lkcore.ffi.v1.SetSharedKeyRequest
-	(*SetSharedKeyResponse)(nil),            // 35: lkcore.ffi.v1.SetSharedKeyResponse
-	(*OwnedRoom)(nil),                       // 36: lkcore.ffi.v1.OwnedRoom
-	(*RoomInfo)(nil),                        // 37: lkcore.ffi.v1.RoomInfo
-	(*ConnectRequest)(nil),                  // 38: lkcore.ffi.v1.ConnectRequest
-	(*ConnectResult)(nil),                   // 39: lkcore.ffi.v1.ConnectResult
-	(*DisconnectRequest)(nil),               // 40: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),          // 41: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*GetRoomSnapshotResponse)(nil),         // 42: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*ParticipantInfo)(nil),                 // 43: lkcore.ffi.v1.ParticipantInfo
-	(*ParticipantPermission)(nil),           // 44: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),              // 45: lkcore.ffi.v1.PublishDataRequest
-	(*SetLocalMetadataRequest)(nil),         // 46: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),             // 47: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),       // 48: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                       // 49: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),          // 50: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),                    // 51: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                     // 52: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),                    // 53: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                     // 54: lkcore.ffi.v1.RoomUpdated
-	(*ParticipantConnected)(nil),            // 55: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),         // 56: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),              // 57: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),              // 58: lkcore.ffi.v1.DataPacketReceived
-	(*EncryptionStateChanged)(nil),          // 59: lkcore.ffi.v1.EncryptionStateChanged
-	(*DataTrackInfo)(nil),                   // 60: lkcore.ffi.v1.DataTrackInfo
-	(*PublishDataTrackRequest)(nil),         // 61: lkcore.ffi.v1.PublishDataTrackRequest
-	(*PublishDataTrackResult)(nil),          // 62: lkcore.ffi.v1.PublishDataTrackResult
-	(*OwnedLocalDataTrack)(nil),             // 63: lkcore.ffi.v1.OwnedLocalDataTrack
-	(*UnpublishDataTrackRequest)(nil),       // 64: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*UnpublishDataTrackResponse)(nil),      // 65: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedRequest)(nil),     // 66: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*DataTrackIsPublishedResponse)(nil),    // 67: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameRequest)(nil),       // 68: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*PushDataTrackFrameResponse)(nil),      // 69: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*LocalDataTrackUnpublished)(nil),       // 70: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackInfo)(nil),             // 71: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*RemoteDataTrackPublished)(nil),        // 72: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),      // 73: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*SubscribeDataTrackRequest)(nil),       // 74: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*SubscribeDataTrackResponse)(nil),      // 75: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*OwnedDataTrackSubscription)(nil),      // 76: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*DataTrackFrameEvent)(nil),             // 77: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),      // 78: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*PerformRpcRequest)(nil),               // 79: lkcore.ffi.v1.PerformRpcRequest
-	(*PerformRpcResult)(nil),                // 80: lkcore.ffi.v1.PerformRpcResult
-	(*RegisterRpcMethodRequest)(nil),        // 81: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*RegisterRpcMethodResponse)(nil),       // 82: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodRequest)(nil),      // 83: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*UnregisterRpcMethodResponse)(nil),     // 84: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RpcInvocation)(nil),                   // 85: lkcore.ffi.v1.RpcInvocation
-	(*RespondRpcRequest)(nil),               // 86: lkcore.ffi.v1.RespondRpcRequest
-	(*RespondRpcResponse)(nil),              // 87: lkcore.ffi.v1.RespondRpcResponse
-	(*StreamOptions)(nil),                   // 88: lkcore.ffi.v1.StreamOptions
-	(*TextStreamOptions)(nil),               // 89: lkcore.ffi.v1.TextStreamOptions
-	(*ByteStreamOptions)(nil),               // 90: lkcore.ffi.v1.ByteStreamOptions
-	(*TextStreamInfo)(nil),                  // 91: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                  // 92: lkcore.ffi.v1.ByteStreamInfo
-	(*SendTextRequest)(nil),                 // 93: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                // 94: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                 // 95: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),           // 96: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),           // 97: lkcore.ffi.v1.OpenByteWriterRequest
-	(*OwnedStreamWriter)(nil),               // 98: lkcore.ffi.v1.OwnedStreamWriter
-	(*WriteStreamRequest)(nil),              // 99: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),        // 100: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),    // 101: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*RegisterStreamHandlerResponse)(nil),   // 102: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerRequest)(nil),  // 103: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*UnregisterStreamHandlerResponse)(nil), // 104: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*StreamOpened)(nil),                    // 105: lkcore.ffi.v1.StreamOpened
-	(*OwnedStreamReader)(nil),               // 106: lkcore.ffi.v1.OwnedStreamReader
-	(*StreamChunkEvent)(nil),                // 107: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                // 108: lkcore.ffi.v1.StreamEndedEvent
-	nil,                                     // 109: lkcore.ffi.v1.LogRecord.AttributesEntry
-	nil,                                     // 110: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                     // 111: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	nil,                                     // 112: lkcore.ffi.v1.StreamOptions.AttributesEntry
-	nil,                                     // 113: lkcore.ffi.v1.TextStreamInfo.AttributesEntry
-	nil,                                     // 114: lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
-	nil,                                     // 115: lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
-	nil,                                     // 116: lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
+	(*SetEventNotifyFdRequest)(nil),         // 28: lkcore.ffi.v1.SetEventNotifyFdRequest
+	(*SetEventNotifyFdResponse)(nil),        // 29: lkcore.ffi.v1.SetEventNotifyFdResponse
+	(*LogRecord)(nil),                       // 30: lkcore.ffi.v1.LogRecord
+	(*CreateRoomRequest)(nil),               // 31: lkcore.ffi.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),              // 32: lkcore.ffi.v1.CreateRoomResponse
+	(*RoomOptions)(nil),                     // 33: lkcore.ffi.v1.RoomOptions
+	(*IceServer)(nil),                       // 34: lkcore.ffi.v1.IceServer
+	(*E2EeOptions)(nil),                     // 35: lkcore.ffi.v1.E2eeOptions
+	(*SetSharedKeyRequest)(nil),             // 36: lkcore.ffi.v1.SetSharedKeyRequest
+	(*SetSharedKeyResponse)(nil),            // 37: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsRequest)(nil),             // 38: lkcore.ffi.v1.GetE2eeStatsRequest
+	(*GetE2EeStatsResponse)(nil),            // 39: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*OwnedRoom)(nil),                       // 40: lkcore.ffi.v1.OwnedRoom
+	(*RoomInfo)(nil),                        // 41: lkcore.ffi.v1.RoomInfo
+	(*ConnectRequest)(nil),                  // 42: lkcore.ffi.v1.ConnectRequest
+	(*ConnectResult)(nil),                   // 43: lkcore.ffi.v1.ConnectResult
+	(*DisconnectRequest)(nil),               // 44: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),          // 45: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*GetRoomSnapshotResponse)(nil),         // 46: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*ParticipantInfo)(nil),                 // 47: lkcore.ffi.v1.ParticipantInfo
+	(*ParticipantPermission)(nil),           // 48: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),              // 49: lkcore.ffi.v1.PublishDataRequest
+	(*SetLocalMetadataRequest)(nil),         // 50: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),             // 51: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),       // 52: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                       // 53: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),          // 54: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),                    // 55: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                     // 56: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),                    // 57: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                     // 58: lkcore.ffi.v1.RoomUpdated
+	(*ParticipantConnected)(nil),            // 59: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),         // 60: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),              // 61: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),              // 62: lkcore.ffi.v1.DataPacketReceived
+	(*EncryptionStateChanged)(nil),          // 63: lkcore.ffi.v1.EncryptionStateChanged
+	(*DataTrackInfo)(nil),                   // 64: lkcore.ffi.v1.DataTrackInfo
+	(*PublishDataTrackRequest)(nil),         // 65: lkcore.ffi.v1.PublishDataTrackRequest
+	(*PublishDataTrackResult)(nil),          // 66: lkcore.ffi.v1.PublishDataTrackResult
+	(*OwnedLocalDataTrack)(nil),             // 67: lkcore.ffi.v1.OwnedLocalDataTrack
+	(*UnpublishDataTrackRequest)(nil),       // 68: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*UnpublishDataTrackResponse)(nil),      // 69: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedRequest)(nil),     // 70: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*DataTrackIsPublishedResponse)(nil),    // 71: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameRequest)(nil),       // 72: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*PushDataTrackFrameResponse)(nil),      // 73: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*FlushDataTrackRequest)(nil),           // 74: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),        // 75: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*GetDataTrackStatsResponse)(nil),       // 76: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*LocalDataTrackStats)(nil),             // 77: lkcore.ffi.v1.LocalDataTrackStats
+	(*LocalDataTrackUnpublished)(nil),       // 78: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackInfo)(nil),             // 79: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*RemoteDataTrackPublished)(nil),        // 80: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),      // 81: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*SubscribeDataTrackRequest)(nil),       // 82: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*SubscribeDataTrackResponse)(nil),      // 83: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*WaitDataTrackSubscribedRequest)(nil),  // 84: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*OwnedDataTrackSubscription)(nil),      // 85: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*DataTrackFrameEvent)(nil),             // 86: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),      // 87: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*PerformRpcRequest)(nil),               // 88: lkcore.ffi.v1.PerformRpcRequest
+	(*PerformRpcResult)(nil),                // 89: lkcore.ffi.v1.PerformRpcResult
+	(*RegisterRpcMethodRequest)(nil),        // 90: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*RegisterRpcMethodResponse)(nil),       // 91: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodRequest)(nil),      // 92: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*UnregisterRpcMethodResponse)(nil),     // 93: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RpcInvocation)(nil),                   // 94: lkcore.ffi.v1.RpcInvocation
+	(*RespondRpcRequest)(nil),               // 95: lkcore.ffi.v1.RespondRpcRequest
+	(*RespondRpcResponse)(nil),              // 96: lkcore.ffi.v1.RespondRpcResponse
+	(*StreamOptions)(nil),                   // 97: lkcore.ffi.v1.StreamOptions
+	(*TextStreamOptions)(nil),               // 98: lkcore.ffi.v1.TextStreamOptions
+	(*ByteStreamOptions)(nil),               // 99: lkcore.ffi.v1.ByteStreamOptions
+	(*TextStreamInfo)(nil),                  // 100: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                  // 101: lkcore.ffi.v1.ByteStreamInfo
+	(*SendTextRequest)(nil),                 // 102: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                // 103: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                 // 104: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),           // 105: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),           // 106: lkcore.ffi.v1.OpenByteWriterRequest
+	(*OwnedStreamWriter)(nil),               // 107: lkcore.ffi.v1.OwnedStreamWriter
+	(*WriteStreamRequest)(nil),              // 108: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),        // 109: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),    // 110: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*RegisterStreamHandlerResponse)(nil),   // 111: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerRequest)(nil),  // 112: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*UnregisterStreamHandlerResponse)(nil), // 113: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*StreamOpened)(nil),                    // 114: lkcore.ffi.v1.StreamOpened
+	(*OwnedStreamReader)(nil),               // 115: lkcore.ffi.v1.OwnedStreamReader
+	(*StreamChunkEvent)(nil),                // 116: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                // 117: lkcore.ffi.v1.StreamEndedEvent
+	nil,                                     // 118: lkcore.ffi.v1.LogRecord.AttributesEntry
+	nil,                                     // 119: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                     // 120: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	nil,                                     // 121: lkcore.ffi.v1.StreamOptions.AttributesEntry
+	nil,                                     // 122: lkcore.ffi.v1.TextStreamInfo.AttributesEntry
+	nil,                                     // 123: lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
+	nil,                                     // 124: lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
+	nil,                                     // 125: lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	18,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -8913,154 +9573,164 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	22,  // 2: lkcore.ffi.v1.Request.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelRequest
 	24,  // 3: lkcore.ffi.v1.Request.get_version:type_name -> lkcore.ffi.v1.GetVersionRequest
 	26,  // 4: lkcore.ffi.v1.Request.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsRequest
-	29,  // 5: lkcore.ffi.v1.Request.create_room:type_name -> lkcore.ffi.v1.CreateRoomRequest
-	38,  // 6: lkcore.ffi.v1.Request.connect:type_name -> lkcore.ffi.v1.ConnectRequest
-	40,  // 7: lkcore.ffi.v1.Request.disconnect:type_name -> lkcore.ffi.v1.DisconnectRequest
-	41,  // 8: lkcore.ffi.v1.Request.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotRequest
-	45,  // 9: lkcore.ffi.v1.Request.publish_data:type_name -> lkcore.ffi.v1.PublishDataRequest
-	46,  // 10: lkcore.ffi.v1.Request.set_local_metadata:type_name -> lkcore.ffi.v1.SetLocalMetadataRequest
-	47,  // 11: lkcore.ffi.v1.Request.set_local_name:type_name -> lkcore.ffi.v1.SetLocalNameRequest
-	48,  // 12: lkcore.ffi.v1.Request.set_local_attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest
-	34,  // 13: lkcore.ffi.v1.Request.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyRequest
-	61,  // 14: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
-	64,  // 15: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
-	66,  // 16: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
-	68,  // 17: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	74,  // 18: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
-	79,  // 19: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	81,  // 20: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	83,  // 21: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	86,  // 22: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	93,  // 23: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	94,  // 24: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	95,  // 25: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	96,  // 26: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	97,  // 27: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	99,  // 28: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	100, // 29: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	101, // 30: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	103, // 31: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	16,  // 32: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	19,  // 33: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	21,  // 34: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	23,  // 35: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	25,  // 36: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	27,  // 37: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	30,  // 38: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	42,  // 39: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	35,  // 40: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	65,  // 41: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	67,  // 42: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	69,  // 43: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	75,  // 44: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	82,  // 45: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	84,  // 46: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	87,  // 47: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	102, // 48: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	104, // 49: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	15,  // 50: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	28,  // 51: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	49,  // 52: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	77,  // 53: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	78,  // 54: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	107, // 55: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	108, // 56: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	16,  // 57: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	19,  // 58: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	39,  // 59: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	62,  // 60: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	80,  // 61: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	91,  // 62: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	92,  // 63: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	92,  // 64: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	98,  // 65: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	98,  // 66: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,   // 67: lkcore.ffi.v1.Error.code:type_name -> lkcore.ffi.v1.ErrorCode
-	17,  // 68: lkcore.ffi.v1.Error.rpc:type_name -> lkcore.ffi.v1.RpcError
-	1,   // 69: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	1,   // 70: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	109, // 71: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	31,  // 72: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
-	36,  // 73: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	33,  // 74: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
-	3,   // 75: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
-	32,  // 76: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
-	37,  // 77: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
-	4,   // 78: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
-	37,  // 79: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	43,  // 80: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	43,  // 81: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	71,  // 82: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	39,  // 83: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	110, // 84: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	5,   // 85: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	44,  // 86: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	111, // 87: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	50,  // 88: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	51,  // 89: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	52,  // 90: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	53,  // 91: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	54,  // 92: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	55,  // 93: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	56,  // 94: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	57,  // 95: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	58,  // 96: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	72,  // 97: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	73,  // 98: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	70,  // 99: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	85,  // 100: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	105, // 101: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	59,  // 102: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	4,   // 103: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	7,   // 104: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	7,   // 105: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	6,   // 106: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	16,  // 107: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	37,  // 108: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	43,  // 109: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	6,   // 110: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	43,  // 111: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	8,   // 112: lkcore.ffi.v1.EncryptionStateChanged.state:type_name -> lkcore.ffi.v1.EncryptionState
-	63,  // 113: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
-	60,  // 114: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
-	16,  // 115: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
-	60,  // 116: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
-	71,  // 117: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	76,  // 118: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	2,   // 119: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	76,  // 120: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	71,  // 121: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	9,   // 122: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
-	16,  // 123: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
-	17,  // 124: lkcore.ffi.v1.RespondRpcRequest.error:type_name -> lkcore.ffi.v1.RpcError
-	112, // 125: lkcore.ffi.v1.StreamOptions.attributes:type_name -> lkcore.ffi.v1.StreamOptions.AttributesEntry
-	88,  // 126: lkcore.ffi.v1.TextStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
-	11,  // 127: lkcore.ffi.v1.TextStreamOptions.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
-	88,  // 128: lkcore.ffi.v1.ByteStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
-	113, // 129: lkcore.ffi.v1.TextStreamInfo.attributes:type_name -> lkcore.ffi.v1.TextStreamInfo.AttributesEntry
-	11,  // 130: lkcore.ffi.v1.TextStreamInfo.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
-	114, // 131: lkcore.ffi.v1.ByteStreamInfo.attributes:type_name -> lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
-	89,  // 132: lkcore.ffi.v1.SendTextRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
-	90,  // 133: lkcore.ffi.v1.SendBytesRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	90,  // 134: lkcore.ffi.v1.SendFileRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	89,  // 135: lkcore.ffi.v1.OpenTextWriterRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
-	90,  // 136: lkcore.ffi.v1.OpenByteWriterRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
-	91,  // 137: lkcore.ffi.v1.OwnedStreamWriter.text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	92,  // 138: lkcore.ffi.v1.OwnedStreamWriter.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	115, // 139: lkcore.ffi.v1.CloseStreamWriterRequest.attributes:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
-	10,  // 140: lkcore.ffi.v1.RegisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
-	2,   // 141: lkcore.ffi.v1.RegisterStreamHandlerRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	10,  // 142: lkcore.ffi.v1.UnregisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
-	106, // 143: lkcore.ffi.v1.StreamOpened.reader:type_name -> lkcore.ffi.v1.OwnedStreamReader
-	91,  // 144: lkcore.ffi.v1.OwnedStreamReader.text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	92,  // 145: lkcore.ffi.v1.OwnedStreamReader.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	16,  // 146: lkcore.ffi.v1.StreamEndedEvent.error:type_name -> lkcore.ffi.v1.Error
-	116, // 147: lkcore.ffi.v1.StreamEndedEvent.attributes:type_name -> lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
-	148, // [148:148] is the sub-list for method output_type
-	148, // [148:148] is the sub-list for method input_type
-	148, // [148:148] is the sub-list for extension type_name
-	148, // [148:148] is the sub-list for extension extendee
-	0,   // [0:148] is the sub-list for field type_name
+	28,  // 5: lkcore.ffi.v1.Request.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdRequest
+	31,  // 6: lkcore.ffi.v1.Request.create_room:type_name -> lkcore.ffi.v1.CreateRoomRequest
+	42,  // 7: lkcore.ffi.v1.Request.connect:type_name -> lkcore.ffi.v1.ConnectRequest
+	44,  // 8: lkcore.ffi.v1.Request.disconnect:type_name -> lkcore.ffi.v1.DisconnectRequest
+	45,  // 9: lkcore.ffi.v1.Request.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotRequest
+	49,  // 10: lkcore.ffi.v1.Request.publish_data:type_name -> lkcore.ffi.v1.PublishDataRequest
+	50,  // 11: lkcore.ffi.v1.Request.set_local_metadata:type_name -> lkcore.ffi.v1.SetLocalMetadataRequest
+	51,  // 12: lkcore.ffi.v1.Request.set_local_name:type_name -> lkcore.ffi.v1.SetLocalNameRequest
+	52,  // 13: lkcore.ffi.v1.Request.set_local_attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest
+	36,  // 14: lkcore.ffi.v1.Request.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyRequest
+	38,  // 15: lkcore.ffi.v1.Request.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsRequest
+	65,  // 16: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
+	68,  // 17: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
+	70,  // 18: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
+	72,  // 19: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	82,  // 20: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
+	74,  // 21: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
+	72,  // 22: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	75,  // 23: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
+	84,  // 24: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	88,  // 25: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	90,  // 26: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	92,  // 27: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	95,  // 28: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	102, // 29: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	103, // 30: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	104, // 31: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	105, // 32: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	106, // 33: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	108, // 34: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	109, // 35: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	110, // 36: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	112, // 37: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	16,  // 38: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	19,  // 39: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	21,  // 40: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	23,  // 41: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	25,  // 42: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	27,  // 43: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	29,  // 44: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	32,  // 45: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	46,  // 46: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	37,  // 47: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	39,  // 48: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	69,  // 49: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	71,  // 50: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	73,  // 51: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	83,  // 52: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	76,  // 53: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	91,  // 54: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	93,  // 55: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	96,  // 56: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	111, // 57: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	113, // 58: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	15,  // 59: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	30,  // 60: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	53,  // 61: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	86,  // 62: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	87,  // 63: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	116, // 64: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	117, // 65: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	16,  // 66: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	19,  // 67: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	43,  // 68: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	66,  // 69: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	89,  // 70: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	100, // 71: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	101, // 72: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	101, // 73: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	107, // 74: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	107, // 75: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,   // 76: lkcore.ffi.v1.Error.code:type_name -> lkcore.ffi.v1.ErrorCode
+	17,  // 77: lkcore.ffi.v1.Error.rpc:type_name -> lkcore.ffi.v1.RpcError
+	1,   // 78: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	1,   // 79: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	118, // 80: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	33,  // 81: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
+	40,  // 82: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
+	35,  // 83: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	3,   // 84: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
+	34,  // 85: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
+	41,  // 86: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
+	4,   // 87: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
+	41,  // 88: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
+	47,  // 89: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	47,  // 90: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	79,  // 91: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	43,  // 92: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	119, // 93: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	5,   // 94: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
+	48,  // 95: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	120, // 96: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	54,  // 97: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	55,  // 98: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	56,  // 99: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	57,  // 100: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	58,  // 101: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	59,  // 102: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	60,  // 103: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	61,  // 104: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	62,  // 105: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	80,  // 106: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	81,  // 107: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	78,  // 108: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	94,  // 109: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	114, // 110: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	63,  // 111: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	4,   // 112: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	7,   // 113: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	7,   // 114: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	6,   // 115: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	16,  // 116: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	41,  // 117: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	47,  // 118: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	6,   // 119: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	47,  // 120: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	8,   // 121: lkcore.ffi.v1.EncryptionStateChanged.state:type_name -> lkcore.ffi.v1.EncryptionState
+	67,  // 122: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
+	64,  // 123: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
+	77,  // 124: lkcore.ffi.v1.GetDataTrackStatsResponse.stats:type_name -> lkcore.ffi.v1.LocalDataTrackStats
+	16,  // 125: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
+	64,  // 126: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
+	79,  // 127: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	85,  // 128: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	2,   // 129: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	85,  // 130: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	79,  // 131: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	9,   // 132: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
+	16,  // 133: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
+	17,  // 134: lkcore.ffi.v1.RespondRpcRequest.error:type_name -> lkcore.ffi.v1.RpcError
+	121, // 135: lkcore.ffi.v1.StreamOptions.attributes:type_name -> lkcore.ffi.v1.StreamOptions.AttributesEntry
+	97,  // 136: lkcore.ffi.v1.TextStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
+	11,  // 137: lkcore.ffi.v1.TextStreamOptions.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
+	97,  // 138: lkcore.ffi.v1.ByteStreamOptions.common:type_name -> lkcore.ffi.v1.StreamOptions
+	122, // 139: lkcore.ffi.v1.TextStreamInfo.attributes:type_name -> lkcore.ffi.v1.TextStreamInfo.AttributesEntry
+	11,  // 140: lkcore.ffi.v1.TextStreamInfo.operation_type:type_name -> lkcore.ffi.v1.TextStreamOptions.OperationType
+	123, // 141: lkcore.ffi.v1.ByteStreamInfo.attributes:type_name -> lkcore.ffi.v1.ByteStreamInfo.AttributesEntry
+	98,  // 142: lkcore.ffi.v1.SendTextRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
+	99,  // 143: lkcore.ffi.v1.SendBytesRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	99,  // 144: lkcore.ffi.v1.SendFileRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	98,  // 145: lkcore.ffi.v1.OpenTextWriterRequest.options:type_name -> lkcore.ffi.v1.TextStreamOptions
+	99,  // 146: lkcore.ffi.v1.OpenByteWriterRequest.options:type_name -> lkcore.ffi.v1.ByteStreamOptions
+	100, // 147: lkcore.ffi.v1.OwnedStreamWriter.text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	101, // 148: lkcore.ffi.v1.OwnedStreamWriter.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	124, // 149: lkcore.ffi.v1.CloseStreamWriterRequest.attributes:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest.AttributesEntry
+	10,  // 150: lkcore.ffi.v1.RegisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
+	2,   // 151: lkcore.ffi.v1.RegisterStreamHandlerRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	10,  // 152: lkcore.ffi.v1.UnregisterStreamHandlerRequest.kind:type_name -> lkcore.ffi.v1.StreamKind
+	115, // 153: lkcore.ffi.v1.StreamOpened.reader:type_name -> lkcore.ffi.v1.OwnedStreamReader
+	100, // 154: lkcore.ffi.v1.OwnedStreamReader.text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	101, // 155: lkcore.ffi.v1.OwnedStreamReader.bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	16,  // 156: lkcore.ffi.v1.StreamEndedEvent.error:type_name -> lkcore.ffi.v1.Error
+	125, // 157: lkcore.ffi.v1.StreamEndedEvent.attributes:type_name -> lkcore.ffi.v1.StreamEndedEvent.AttributesEntry
+	158, // [158:158] is the sub-list for method output_type
+	158, // [158:158] is the sub-list for method input_type
+	158, // [158:158] is the sub-list for extension type_name
+	158, // [158:158] is the sub-list for extension extendee
+	0,   // [0:158] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -9074,6 +9744,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_SetLogLevel)(nil),
 		(*Request_GetVersion)(nil),
 		(*Request_GrantCredits)(nil),
+		(*Request_SetEventNotifyFd)(nil),
 		(*Request_CreateRoom)(nil),
 		(*Request_Connect)(nil),
 		(*Request_Disconnect)(nil),
@@ -9083,11 +9754,16 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_SetLocalName)(nil),
 		(*Request_SetLocalAttributes)(nil),
 		(*Request_SetSharedKey)(nil),
+		(*Request_GetE2EeStats)(nil),
 		(*Request_PublishDataTrack)(nil),
 		(*Request_UnpublishDataTrack)(nil),
 		(*Request_DataTrackIsPublished)(nil),
 		(*Request_PushDataTrackFrame)(nil),
 		(*Request_SubscribeDataTrack)(nil),
+		(*Request_FlushDataTrack)(nil),
+		(*Request_PushDataTrackFrameWait)(nil),
+		(*Request_GetDataTrackStats)(nil),
+		(*Request_WaitDataTrackSubscribed)(nil),
 		(*Request_PerformRpc)(nil),
 		(*Request_RegisterRpcMethod)(nil),
 		(*Request_UnregisterRpcMethod)(nil),
@@ -9108,13 +9784,16 @@ func file_lkcore_ffi_proto_init() {
 		(*Response_SetLogLevel)(nil),
 		(*Response_GetVersion)(nil),
 		(*Response_GrantCredits)(nil),
+		(*Response_SetEventNotifyFd)(nil),
 		(*Response_CreateRoom)(nil),
 		(*Response_GetRoomSnapshot)(nil),
 		(*Response_SetSharedKey)(nil),
+		(*Response_GetE2EeStats)(nil),
 		(*Response_UnpublishDataTrack)(nil),
 		(*Response_DataTrackIsPublished)(nil),
 		(*Response_PushDataTrackFrame)(nil),
 		(*Response_SubscribeDataTrack)(nil),
+		(*Response_GetDataTrackStats)(nil),
 		(*Response_RegisterRpcMethod)(nil),
 		(*Response_UnregisterRpcMethod)(nil),
 		(*Response_RespondRpc)(nil),
@@ -9141,7 +9820,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Completion_OpenTextWriter)(nil),
 		(*Completion_OpenByteWriter)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[37].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[41].OneofWrappers = []any{
 		(*RoomEvent_ConnectionStateChanged)(nil),
 		(*RoomEvent_Reconnecting)(nil),
 		(*RoomEvent_Reconnected)(nil),
@@ -9158,28 +9837,28 @@ func file_lkcore_ffi_proto_init() {
 		(*RoomEvent_StreamOpened)(nil),
 		(*RoomEvent_EncryptionStateChanged)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[56].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[65].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[74].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[60].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[74].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[83].OneofWrappers = []any{
 		(*RespondRpcRequest_Payload)(nil),
 		(*RespondRpcRequest_Error)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[76].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[79].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[80].OneofWrappers = []any{}
-	file_lkcore_ffi_proto_msgTypes[86].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[85].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[88].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[89].OneofWrappers = []any{}
+	file_lkcore_ffi_proto_msgTypes[95].OneofWrappers = []any{
 		(*OwnedStreamWriter_Text)(nil),
 		(*OwnedStreamWriter_Bytes)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[87].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[96].OneofWrappers = []any{
 		(*WriteStreamRequest_Text)(nil),
 		(*WriteStreamRequest_Data)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[94].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[103].OneofWrappers = []any{
 		(*OwnedStreamReader_Text)(nil),
 		(*OwnedStreamReader_Bytes)(nil),
 	}
-	file_lkcore_ffi_proto_msgTypes[95].OneofWrappers = []any{
+	file_lkcore_ffi_proto_msgTypes[104].OneofWrappers = []any{
 		(*StreamChunkEvent_Text)(nil),
 		(*StreamChunkEvent_Data)(nil),
 	}
@@ -9189,7 +9868,7 @@ func file_lkcore_ffi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_proto_rawDesc), len(file_lkcore_ffi_proto_rawDesc)),
 			NumEnums:      12,
-			NumMessages:   105,
+			NumMessages:   114,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,11 +24,14 @@ from .data_stream import (
 from .data_track import (
     DataTrackFrame,
     DataTrackInfo,
+    DataTrackStream,
     DataTrackSubscription,
     LocalDataTrack,
+    LocalDataTrackStats,
     RemoteDataTrack,
     SubscriptionEndReason,
 )
+from .e2ee import E2EEManager, E2EEStats, KeyProvider
 from .errors import *  # noqa: F401,F403 - the exception types are part of the top-level API
 from .errors import LkError, RpcError
 from .participant import LocalParticipant, Participant, ParticipantKind, ParticipantPermission, RemoteParticipant
@@ -57,13 +60,18 @@ __all__ = [
     "DataPacket",
     "DataTrackFrame",
     "DataTrackInfo",
+    "DataTrackStream",
     "DataTrackSubscription",
     "DisconnectReason",
+    "E2EEManager",
     "E2EEOptions",
+    "E2EEStats",
     "EncryptionState",
+    "KeyProvider",
     "Library",
     "LkError",
     "LocalDataTrack",
+    "LocalDataTrackStats",
     "LocalParticipant",
     "Participant",
     "ParticipantKind",

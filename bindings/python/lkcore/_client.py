@@ -1,13 +1,21 @@
 """The FFI client: requests, asynchronous operations, event delivery and handles.
 
-One :class:`Client` is one ``lk_client_new`` client in *pull mode*: a dedicated Python thread
-(``lkcore-events-<id>``) blocks in ``lk_client_next_event`` (ctypes releases the GIL while it
-waits) and hands each event to the asyncio loop with ``loop.call_soon_threadsafe``, in the
-library's order. No foreign-thread callback into Python is ever made, so nothing can call into
-a finalizing interpreter, and closing the client ends the thread: ``lk_client_close`` makes the
-blocked ``lk_client_next_event`` return ``CLIENT_CLOSED``.
+One :class:`Client` is one ``lk_client_new`` client in *pull mode*, read by the asyncio loop
+itself: the client gives the library the write end of a non-blocking pipe
+(``SetEventNotifyFdRequest``); the library writes a byte when an event is queued, the loop
+watches the read end (``loop.add_reader``) and, on the loop's thread, pulls the queued events
+with ``lk_client_next_event(client, 0)`` until none is left, decoding and dispatching each in
+the library's order. No other thread is involved: an event costs one wake-up of the loop's
+thread and no GIL hand-off between threads (that hand-off, under CPU load, made the latency
+tail). No foreign-thread callback into Python is ever made, so nothing can call into a
+finalizing interpreter.
 
-Log records are forwarded to the :mod:`logging` logger ``"lkcore"`` directly from that thread.
+Where the platform has no such descriptors (Windows), a dedicated thread
+(``lkcore-events-<id>``) blocks in ``lk_client_next_event`` instead (ctypes releases the GIL
+while it waits) and hands events to the loop with ``loop.call_soon_threadsafe``; closing the
+client ends it.
+
+Log records are forwarded to the :mod:`logging` logger ``"lkcore"``.
 
 Asynchronous operations pick a request id, register a future under it *before* calling
 ``lk_request``, and are resolved by the matching ``Event.completion``. Cancelling the awaiting
@@ -23,10 +31,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+import sys
 import threading
 import weakref
 from collections import deque
-import os
 from typing import Any, Callable, Deque, Dict, Optional, Tuple, Union
 
 from . import errors
@@ -77,9 +86,96 @@ def py_level_to_lib(level: int) -> Any:
     return pb.LOG_LEVEL_OFF
 
 
-def _close_native(lib: Library, cid: int, timeout_ms: int) -> int:
-    return lib.client_close(cid, timeout_ms)
+def _close_native(lib: Library, cid: int, timeout_ms: int, notifier: "Optional[_Notifier]") -> int:
+    st = lib.client_close(cid, timeout_ms)
+    if notifier is not None:
+        notifier.close()  # the library writes no more once lk_client_close returned
+    return st
 
+
+class _Notifier:
+    """The pipe the library signals queued events on, and its registration with a loop.
+
+    Held by the client and by its finalizer (never the other way round), so a client that is
+    garbage collected still has its reader removed and its descriptors closed.
+    """
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+        os.set_blocking(self.w, False)
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self._closed = False
+
+    def attach(self, loop: asyncio.AbstractEventLoop, ref: "weakref.ReferenceType[Client]") -> None:
+        """Watches the read end on ``loop`` (called on the loop's thread)."""
+        self.loop = loop
+        loop.add_reader(self.r, _on_notify, ref)
+
+    def drain(self) -> None:
+        """Empties the pipe (a few bytes at most)."""
+        try:
+            while os.read(self.r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def close(self) -> None:
+        """Removes the reader and closes both ends, on the loop's thread if it still runs.
+
+        Idempotent; callable from any thread (finalizers included).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            self._close_fds()
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._detach()
+            return
+        try:
+            loop.call_soon_threadsafe(self._detach)
+        except RuntimeError:  # closed meanwhile
+            self._close_fds()
+
+    def _detach(self) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.remove_reader(self.r)
+            except Exception:  # pragma: no cover - loop shutting down
+                pass
+        self._close_fds()
+
+    def _close_fds(self) -> None:
+        for fd in (self.r, self.w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _on_notify(ref: "weakref.ReferenceType[Client]") -> None:
+    """Loop callback: the notify pipe is readable (or a previous drain was cut short)."""
+    client = ref()
+    if client is not None:
+        client._pull_on_loop(ref)
+
+
+#: Messages of the push fast path's status codes (it returns a code, not a message).
+_PUSH_MESSAGES = {
+    pb.ERROR_CODE_QUEUE_FULL: "the data track's send queue is full; nothing was queued "
+    "(retry later, or await push() to wait for space)",
+    pb.ERROR_CODE_TRACK_UNPUBLISHED: "the data track is not published",
+    pb.ERROR_CODE_PAYLOAD_TOO_LARGE: "the frame is too large for a data track",
+    pb.ERROR_CODE_INVALID_HANDLE: "the data track was released",
+}
 
 #: Events taken from the library per hand-over to the loop (one wake-up per batch).
 _BATCH = 128
@@ -145,17 +241,35 @@ class Client:
         self._ids = itertools.count(1)
         self._handles: Dict[int, int] = {}  # live handle -> parent handle (0 = none)
         self._closed = False
-        self._finalizer = weakref.finalize(self, _close_native, self._lib, cid, 1000)
-        self._thread = threading.Thread(
-            target=_pull_events,
-            args=(self._lib, cid, weakref.ref(self)),
-            name=f"lkcore-events-{cid}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._notifier = self._make_notifier()
+        self._finalizer = weakref.finalize(self, _close_native, self._lib, cid, 1000, self._notifier)
+        self._thread: Optional[threading.Thread] = None
+        if self._notifier is None:
+            self._thread = threading.Thread(
+                target=_pull_events,
+                args=(self._lib, cid, weakref.ref(self)),
+                name=f"lkcore-events-{cid}",
+                daemon=True,
+            )
+            self._thread.start()
         with _clients_lock:
             _clients.add(self)
         self.set_log_level(logger.getEffectiveLevel())
+
+    def _make_notifier(self) -> "Optional[_Notifier]":
+        """Sets up loop-driven delivery (SetEventNotifyFdRequest); None = use the event thread."""
+        if sys.platform == "win32":
+            return None
+        n = _Notifier()
+        try:
+            self.request(pb.Request(set_event_notify_fd=pb.SetEventNotifyFdRequest(fd=n.w)))
+        except errors.UnimplementedError:
+            n.close()
+            return None
+        except BaseException:
+            n.close()
+            raise
+        return n
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -252,9 +366,7 @@ class Client:
         """Fast path ``lk_data_track_push``; raises on any status but OK."""
         st = self._lib.data_track_push(self._id, track_handle, payload, user_timestamp)
         if st != LK_OK:
-            raise errors.error_for_code(
-                st, self._lib.status_name(st), retryable=st == pb.ERROR_CODE_QUEUE_FULL
-            )
+            raise errors.error_for_code(st, _PUSH_MESSAGES.get(st, ""), retryable=st == pb.ERROR_CODE_QUEUE_FULL)
 
     # -- handles -------------------------------------------------------------------------------
 
@@ -305,12 +417,42 @@ class Client:
                 raise errors.ClientClosedError("the client is closed")
             if self._loop is None:
                 self._loop = loop
+                if self._notifier is not None:
+                    self._notifier.attach(loop, weakref.ref(self))
                 if self._backlog:
                     loop.call_soon_threadsafe(self._dispatch_all, list(self._backlog))
                     self._backlog.clear()
             elif self._loop is not loop:
                 raise RuntimeError("this lkcore client is bound to another event loop")
         return loop
+
+    def _pull_on_loop(self, ref: "weakref.ReferenceType[Client]") -> None:
+        """Runs on the loop when the library signalled: pulls and dispatches what is queued.
+
+        The pipe is emptied first, then events are pulled until the library reports none
+        (which re-arms its notification), so no event is missed. At most ``_BATCH`` events
+        are handled per call; if more are queued the rest follows in a later loop iteration.
+        """
+        n = self._notifier
+        if n is None or self._closed:
+            return
+        n.drain()
+        lib, cid = self._lib, self._id
+        for _ in range(_BATCH):
+            st, data = lib.next_event(cid, 0)
+            if st != LK_OK or data is None:
+                return  # TIMEOUT: nothing left (notification re-armed); or closed
+            ev = pb.Event.FromString(data)
+            kind = ev.WhichOneof("message")
+            if kind == "log":
+                _forward_log(ev.log)
+            elif kind is not None:  # None: an event kind from a newer library, ignored
+                self._dispatch(ev)
+            if self._closed:
+                return
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon(_on_notify, ref)  # not re-armed yet: continue on our own
 
     def _on_events(self, batch: "list[bytes]") -> None:
         """Runs on the event thread: decodes a batch, forwards logs, hands the rest to the loop."""
@@ -419,7 +561,9 @@ class Client:
             logger.warning("lkcore: client close is taking long; waiting again")
             st = self._lib.client_close(self._id, max(1, int(timeout * 1000)))
         self._finalizer.detach()
-        if threading.current_thread() is not self._thread:
+        if self._notifier is not None:
+            self._notifier.close()
+        if self._thread is not None and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
         if pending and loop is not None:
             _fail_futures(loop, pending)

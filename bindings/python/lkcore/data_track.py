@@ -4,6 +4,9 @@ Publishing::
 
     track = await room.local_participant.publish_data_track("telemetry")
     track.try_push(b"...", user_timestamp=time.time_ns() // 1000)   # never blocks
+    await track.push(b"...")      # waits while the send queue is full (back-pressure)
+    await track.flush()           # everything queued so far is handed to the channel
+    print(track.stats())          # pushed / rejected / sent / send_failed / discarded / queued
     await track.unpublish()
 
 Subscribing::
@@ -13,16 +16,18 @@ Subscribing::
         asyncio.ensure_future(consume(track))
 
     async def consume(track: RemoteDataTrack) -> None:
+        # awaiting the subscription returns once the server confirmed it (frames flow)
         async for frame in await track.subscribe(buffer_size=16):
             print(frame.payload, frame.user_timestamp, frame.dropped_before)
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, AsyncIterator, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Generator, Optional, Tuple, Union
 
 from . import errors
 from ._client import Client, error_from_proto
@@ -37,10 +42,16 @@ __all__ = [
     "DataTrackInfo",
     "DataTrackFrame",
     "LocalDataTrack",
+    "LocalDataTrackStats",
     "RemoteDataTrack",
     "DataTrackSubscription",
+    "DataTrackStream",
     "SubscriptionEndReason",
+    "MAX_BUFFER_SIZE",
 ]
+
+#: Largest subscription buffer accepted (frames).
+MAX_BUFFER_SIZE = 65536
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,51 @@ class DataTrackFrame:
     dropped_before: int = 0
 
 
+#: What the push methods accept: a payload (bytes-like) or a :class:`DataTrackFrame`.
+FrameLike = Union[bytes, bytearray, memoryview, DataTrackFrame]
+
+
+def _frame_args(frame: FrameLike, user_timestamp: Optional[int]) -> Tuple[bytes, Optional[int]]:
+    if isinstance(frame, DataTrackFrame):
+        if user_timestamp is not None and frame.user_timestamp is not None:
+            raise errors.InvalidArgumentError("user_timestamp given twice (in the frame and as an argument)")
+        payload = frame.payload if isinstance(frame.payload, bytes) else bytes(frame.payload)
+        return payload, frame.user_timestamp if frame.user_timestamp is not None else user_timestamp
+    if isinstance(frame, bytes):
+        return frame, user_timestamp
+    if isinstance(frame, (bytearray, memoryview)):
+        return bytes(frame), user_timestamp
+    raise TypeError(f"a data track frame is bytes-like or a DataTrackFrame, not {type(frame).__name__}")
+
+
+@dataclass(frozen=True)
+class LocalDataTrackStats:
+    """A local track's counters (the core's ``LocalDataTrackStats``).
+
+    Every accepted frame is accounted for: ``pushed == sent + send_failed + discarded + queued``.
+
+    Attributes:
+        pushed: frames accepted (``try_push`` and ``push``).
+        rejected: pushes refused with QueueFullError (each refused attempt of ``push`` too).
+        sent: frames whose every packet was handed to the data channel.
+        send_failed: frames abandoned because the channel failed.
+        discarded: queued frames thrown away by unpublish, reconnect or disconnect.
+        queued: frames waiting in the send queue now.
+    """
+
+    pushed: int = 0
+    rejected: int = 0
+    sent: int = 0
+    send_failed: int = 0
+    discarded: int = 0
+    queued: int = 0
+
+    @property
+    def dropped(self) -> int:
+        """Accepted frames that were not sent (``send_failed + discarded``)."""
+        return self.send_failed + self.discarded
+
+
 class SubscriptionEndReason:
     """Why a subscription ended (values of ``lkcore.ffi.v1.SubscriptionEndReason``)."""
 
@@ -96,6 +152,7 @@ class LocalDataTrack:
         self._client = client
         self._handle = handle
         self._info = info
+        self._push_lock: Optional[asyncio.Lock] = None
         self._finalizer = weakref.finalize(self, client.drop, handle)
 
     @property
@@ -113,17 +170,72 @@ class LocalDataTrack:
         """The track's name."""
         return self._info.name
 
-    def try_push(self, payload: bytes, user_timestamp: Optional[int] = None) -> None:
+    def try_push(self, frame: FrameLike, user_timestamp: Optional[int] = None) -> None:
         """Queues one frame for sending; never blocks.
 
+        Args:
+            frame: the payload (bytes-like), or a :class:`DataTrackFrame` (its
+                ``user_timestamp`` is sent; ``dropped_before`` is ignored).
+            user_timestamp: the application's timestamp for the frame (u64), if any.
+
         Raises:
-            QueueFullError: the send queue is full; nothing was queued (retryable).
+            QueueFullError: the send queue is full; nothing was queued (retryable). Use
+                :meth:`push` to wait for space instead.
             TrackUnpublishedError: the track is no longer published.
             PayloadTooLargeError: the frame is too large.
         """
-        if not isinstance(payload, bytes):
-            payload = bytes(payload)
-        self._client.push_frame(self._handle, payload, user_timestamp)
+        payload, ts = _frame_args(frame, user_timestamp)
+        self._client.push_frame(self._handle, payload, ts)
+
+    async def push(
+        self, frame: FrameLike, user_timestamp: Optional[int] = None, *, timeout: Optional[float] = None
+    ) -> None:
+        """Queues one frame, waiting while the send queue is full (back-pressure, no spinning).
+
+        The frame is first offered without waiting; when the queue is full the library waits
+        until its writer has drained the queue and then queues the frame (the core's
+        ``LocalDataTrack.Push``). Frames of concurrent ``push`` calls are queued in call
+        order; a ``try_push`` made meanwhile may overtake a waiting ``push``.
+
+        Args:
+            frame, user_timestamp: as for :meth:`try_push`.
+            timeout: seconds to wait for space (None = as long as it takes).
+
+        Raises:
+            OperationTimeoutError: no space within ``timeout``; the frame was not queued.
+            TrackUnpublishedError, PayloadTooLargeError, DisconnectedError.
+            Cancelling the awaiting task cancels the wait; the frame is then not queued.
+        """
+        payload, ts = _frame_args(frame, user_timestamp)
+        if self._push_lock is None:
+            self._push_lock = asyncio.Lock()
+        async with self._push_lock:
+            try:
+                self._client.push_frame(self._handle, payload, ts)
+                return
+            except errors.QueueFullError:
+                pass
+            req = pb.PushDataTrackFrameRequest(track_handle=self._handle, payload=payload)
+            if ts is not None:
+                req.user_timestamp = ts
+            await self._client.request_async(pb.Request(push_data_track_frame_wait=req), timeout=timeout)
+
+    async def flush(self, timeout: Optional[float] = None) -> None:
+        """Waits until every frame queued so far was handed to the data channel (or discarded).
+
+        Raises:
+            OperationTimeoutError: not flushed within ``timeout`` seconds.
+        """
+        await self._client.request_async(
+            pb.Request(flush_data_track=pb.FlushDataTrackRequest(track_handle=self._handle)), timeout=timeout
+        )
+
+    def stats(self) -> LocalDataTrackStats:
+        """Returns the track's counters (see :class:`LocalDataTrackStats`)."""
+        st = self._client.request(
+            pb.Request(get_data_track_stats=pb.GetDataTrackStatsRequest(track_handle=self._handle))
+        ).get_data_track_stats.stats
+        return LocalDataTrackStats(st.pushed, st.rejected, st.sent, st.send_failed, st.discarded, st.queued)
 
     def is_published(self) -> bool:
         """True while the track is published."""
@@ -192,16 +304,35 @@ class RemoteDataTrack:
         """False once the publisher unpublished the track."""
         return self._published
 
-    async def subscribe(self, buffer_size: int = 16) -> "DataTrackSubscription":
-        """Subscribes to the track and returns an async iterator of :class:`DataTrackFrame`.
+    @property
+    def uses_e2ee(self) -> bool:
+        """Whether frames of the track are end-to-end encrypted."""
+        return self._info.uses_e2ee
+
+    def subscribe(self, buffer_size: Optional[int] = None) -> "DataTrackSubscription":
+        """Subscribes to the track and returns the subscription, an async iterator of
+        :class:`DataTrackFrame`.
+
+        The subscription is established in the background; ``await`` it (``sub = await
+        track.subscribe()``) to return once the server confirmed it and frames flow, or to get
+        the reason it failed (e.g. EncryptionError for an encrypted track in a room without
+        E2EE, NotAllowedError). Iterating without awaiting works too: a failure then ends the
+        iteration with that error.
 
         Args:
-            buffer_size: frames buffered for a slow consumer; beyond it the library drops
-                the oldest frame and counts it in the next frame's ``dropped_before``.
+            buffer_size: frames buffered for a slow consumer (1..65536; None = the room's
+                ``data_track_buffer_size``, default 16); beyond it the library drops the oldest
+                frame and counts it in the next frame's ``dropped_before``.
 
         With ``RoomOptions(auto_subscribe=True)`` the first call returns the subscription the
         library already opened (its buffer is ``RoomOptions.data_track_buffer_size``).
+
+        Raises:
+            InvalidArgumentError: ``buffer_size`` out of range.
+            NotFoundError: the track is no longer published.
         """
+        if buffer_size is not None and not 1 <= buffer_size <= MAX_BUFFER_SIZE:
+            raise errors.InvalidArgumentError(f"buffer_size must be 1..{MAX_BUFFER_SIZE}, not {buffer_size}")
         if self._auto_sub is not None:
             sub, self._auto_sub = self._auto_sub, None
             return sub
@@ -228,6 +359,7 @@ class DataTrackSubscription:
         self._client = client
         self._handle = handle
         self._track = track
+        self._established = False
         # credits=False: the library pushes frames as events (auto-subscriptions); the Python
         # buffer then drops its oldest frame when full and counts it like the library does.
         self._queue: CreditQueue[DataTrackFrame] = CreditQueue(client, handle, buffer_size, credits)
@@ -292,17 +424,54 @@ class DataTrackSubscription:
             self._end_reason = reason
             self._queue.end()
 
+    async def wait_subscribed(self, timeout: Optional[float] = None) -> "DataTrackSubscription":
+        """Returns once the subscription is established (the server confirmed it and frames
+        flow); ``await subscription`` does the same.
+
+        Raises:
+            the reason it could not be established (e.g. EncryptionError, NotAllowedError,
+            OperationTimeoutError, DisconnectedError); InvalidHandleError once closed.
+        """
+        if self._established:
+            return self
+        if self._client.closed:
+            raise errors.ClientClosedError("the client is closed")
+        await self._client.request_async(
+            pb.Request(wait_data_track_subscribed=pb.WaitDataTrackSubscribedRequest(subscription_handle=self._handle)),
+            timeout=timeout,
+        )
+        self._established = True
+        return self
+
+    def __await__(self) -> Generator[Any, None, "DataTrackSubscription"]:
+        return self.wait_subscribed().__await__()
+
     def __aiter__(self) -> AsyncIterator[DataTrackFrame]:
         return self
 
     async def __anext__(self) -> DataTrackFrame:
         return await self._queue.get()
 
-    async def aclose(self) -> None:
+    async def read(self) -> Optional[DataTrackFrame]:
+        """Returns the next frame, or None once the subscription ended."""
+        try:
+            return await self.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def close(self) -> None:
         """Unsubscribes; iteration ends after the frames already buffered."""
         self._end(SubscriptionEndReason.UNSPECIFIED)
         self._client.unroute(self._handle)
         self._finalizer()
 
+    async def aclose(self) -> None:
+        """Same as :meth:`close`."""
+        self.close()
+
     def __repr__(self) -> str:
         return f"<DataTrackSubscription track={self._track.name!r}>"
+
+
+#: The official SDK's name for a subscription (``livekit.rtc.DataTrackStream``).
+DataTrackStream = DataTrackSubscription

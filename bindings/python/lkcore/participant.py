@@ -124,8 +124,20 @@ class RemoteParticipant(Participant):
 
     def __init__(self, info: pb.ParticipantInfo) -> None:
         super().__init__(info)
-        #: Published data tracks by sid.
+        #: Published data tracks by name: the stable key (unique per publisher; a track's sid
+        #: can change across its publisher's full reconnect).
         self.data_tracks: Dict[str, RemoteDataTrack] = {}
+
+    def data_track(self, name: str) -> Optional[RemoteDataTrack]:
+        """Returns the participant's published data track called ``name``, or None."""
+        return self.data_tracks.get(name)
+
+    def data_track_by_sid(self, sid: str) -> Optional[RemoteDataTrack]:
+        """Returns the participant's published data track with that sid, or None."""
+        for t in self.data_tracks.values():
+            if t.sid == sid:
+                return t
+        return None
 
 
 class LocalParticipant(Participant):
@@ -134,7 +146,7 @@ class LocalParticipant(Participant):
     def __init__(self, room: "Room", info: pb.ParticipantInfo) -> None:
         super().__init__(info)
         self._room = room
-        #: Local data tracks published through this participant, by sid.
+        #: Local data tracks published through this participant, by name.
         self.data_tracks: Dict[str, LocalDataTrack] = {}
 
     # -- data packets --------------------------------------------------------------------------
@@ -212,8 +224,9 @@ class LocalParticipant(Participant):
             schema_name, frame_encoding, schema_encoding: optional typed-track metadata
                 (well-known encodings by name, e.g. ``"json"``, ``"protobuf"``, ``"cdr"``;
                 a schema needs a frame encoding).
-            queue_size: capacity of the outgoing frame queue (0 = library default, 64);
-                ``try_push`` beyond it raises QueueFullError.
+            queue_size: capacity of the outgoing frame queue in frames (0 = the library's
+                default, 16; at most 65 536; the queue also holds at most 4 MiB).
+                ``try_push`` beyond it raises QueueFullError; ``push`` waits for space.
 
         Raises:
             AlreadyExistsError, InvalidArgumentError, NotAllowedError, LimitReachedError,
@@ -227,7 +240,7 @@ class LocalParticipant(Participant):
             client.adopt(owned.handle, room._handle)
             t = LocalDataTrack(client, owned.handle, DataTrackInfo._from_proto(owned.info))
             room._local_tracks[owned.handle] = t
-            self.data_tracks[t.sid] = t
+            self.data_tracks[t.name] = t
             return t
 
         track: LocalDataTrack = await room._async_request(

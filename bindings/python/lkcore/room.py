@@ -62,6 +62,7 @@ from .data_stream import (
     READER_WINDOW,
 )
 from .data_track import DataTrackInfo, DataTrackSubscription, LocalDataTrack, RemoteDataTrack, SubscriptionEndReason
+from .e2ee import E2EEManager, E2EEStats
 from .participant import LocalParticipant, RemoteParticipant
 from .rpc import RpcHandler, RpcInvocationData
 
@@ -310,8 +311,11 @@ class Room(EventEmitter[RoomEventName]):
             weakref.WeakValueDictionary()
         )
         self._disconnected = asyncio.Event()
+        self._e2ee_states: Dict[str, EncryptionState] = {}
+        self._final_e2ee_stats: Optional[E2EEStats] = None
+        self._e2ee_manager = E2EEManager(self)
         self._release_lock: Optional[asyncio.Lock] = None
-        self._finalizer: "Optional[weakref.finalize[Any, Any]]" = None
+        self._finalizer: Optional[weakref.finalize] = None  # type: ignore[type-arg]
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -355,6 +359,20 @@ class Room(EventEmitter[RoomEventName]):
     def remote_participants(self) -> Dict[str, RemoteParticipant]:
         """Remote participants by identity (a copy)."""
         return dict(self._remote)
+
+    @property
+    def e2ee_manager(self) -> E2EEManager:
+        """End-to-end encryption: enabled, key provider, stats, per-participant state."""
+        return self._e2ee_manager
+
+    def _e2ee_stats(self) -> E2EEStats:
+        if self._final_e2ee_stats is not None:
+            return self._final_e2ee_stats
+        client = self._client
+        if client is None or client.closed or not self._handle or self._released:
+            return E2EEStats(enabled=self._options.e2ee is not None)
+        r = client.request(pb.Request(get_e2ee_stats=pb.GetE2eeStatsRequest(room_handle=self._handle))).get_e2ee_stats
+        return E2EEStats(r.enabled, r.decryption_failures, r.events_suppressed)
 
     @property
     def client(self) -> Optional[Client]:
@@ -452,6 +470,10 @@ class Room(EventEmitter[RoomEventName]):
         async with lock:
             if self._released:
                 return
+            try:  # keep the final counters readable after the disconnect
+                self._final_e2ee_stats = self._e2ee_stats()
+            except errors.LkError:
+                pass
             self._released = True
             was = self._state
             self._state = ConnectionState.DISCONNECTED
@@ -682,11 +704,16 @@ class Room(EventEmitter[RoomEventName]):
         if p is None:
             logger.debug("lkcore: data track of unknown participant %r ignored", t.publisher_identity)
             return None
-        existing = p.data_tracks.get(t.info.sid)
-        if existing is not None:  # announced again (auto-subscription of a snapshot track)
+        info = DataTrackInfo._from_proto(t.info)
+        existing = p.data_tracks.get(info.name)
+        if existing is not None:
+            # Announced again: an auto-subscription of a snapshot track, or republished with a
+            # new sid after the publisher's full reconnect (same object, updated in place).
+            existing._info = info
+            existing._published = True
             return existing
-        track = RemoteDataTrack(self, p, DataTrackInfo._from_proto(t.info))
-        p.data_tracks[track.sid] = track
+        track = RemoteDataTrack(self, p, info)
+        p.data_tracks[track.name] = track
         return track
 
     def _adopt_auto_subscription(self, track: Optional[RemoteDataTrack], handle: int) -> None:
@@ -703,23 +730,24 @@ class Room(EventEmitter[RoomEventName]):
         track._auto_sub = sub
         self._subscriptions[handle] = sub
 
-    def _subscribe_data_track(self, track: RemoteDataTrack, buffer_size: int) -> DataTrackSubscription:
+    def _subscribe_data_track(self, track: RemoteDataTrack, buffer_size: Optional[int]) -> DataTrackSubscription:
         client = self._require_client()
+        size = buffer_size or self._options.data_track_buffer_size or 16
         resp = client.request(
             pb.Request(
                 subscribe_data_track=pb.SubscribeDataTrackRequest(
                     room_handle=self._handle,
                     publisher_identity=track.publisher_identity,
                     track_sid=track.sid,
-                    buffer_size=buffer_size,
+                    buffer_size=size,
                     delivery=pb.DELIVERY_MODE_CREDITS,
-                    initial_credits=max(1, buffer_size),
+                    initial_credits=size,
                 )
             )
         )
         h = resp.subscribe_data_track.subscription.handle
         client.adopt(h, self._handle)
-        sub = DataTrackSubscription(client, h, track, max(1, buffer_size))
+        sub = DataTrackSubscription(client, h, track, size)
         self._subscriptions[h] = sub
         return sub
 
@@ -794,16 +822,17 @@ class Room(EventEmitter[RoomEventName]):
         elif kind == "data_track_unpublished":
             u = re.data_track_unpublished
             p = self._remote.get(u.publisher_identity)
-            track = p.data_tracks.pop(u.sid, None) if p is not None else None
-            if track is not None:
+            track = p.data_track_by_sid(u.sid) if p is not None else None
+            if p is not None and track is not None:
+                p.data_tracks.pop(track.name, None)
                 track._published = False
                 self.emit("data_track_unpublished", track)
         elif kind == "local_data_track_unpublished":
             u2 = re.local_data_track_unpublished
             lt = self._local_tracks.get(u2.track_handle)
             if lt is not None:
-                if self._local is not None:
-                    self._local.data_tracks.pop(lt.sid, None)
+                if self._local is not None and self._local.data_tracks.get(lt.name) is lt:
+                    self._local.data_tracks.pop(lt.name, None)
                 self.emit("local_data_track_unpublished", lt, error_from_proto(u2.reason) if u2.HasField("reason") else None)
         elif kind == "rpc_invocation":
             self._on_rpc_invocation(re.rpc_invocation)
@@ -811,7 +840,9 @@ class Room(EventEmitter[RoomEventName]):
             self._on_stream_opened(re.stream_opened)
         elif kind == "encryption_state_changed":
             e = re.encryption_state_changed
-            self.emit("e2ee_state_changed", e.participant_identity, _enum(EncryptionState, e.state))
+            state = _enum(EncryptionState, e.state)
+            self._e2ee_states[e.participant_identity] = state
+            self.emit("e2ee_state_changed", e.participant_identity, state)
 
     def _on_participant_updated(self, u: pb.ParticipantUpdated) -> None:
         p = self._participant(u.info.identity)

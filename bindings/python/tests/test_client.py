@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import shutil
 import subprocess
 import threading
@@ -102,17 +103,48 @@ def test_status_names(lib_path: str) -> None:
 # -- client lifecycle ----------------------------------------------------------------------------
 
 
-def test_close_is_idempotent_and_stops_the_event_thread(lib_path: str) -> None:
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+
+
+def test_close_is_idempotent_and_releases_the_notifier(lib_path: str) -> None:
     c = lkcore.Client(lib_path)
-    t = c._thread
-    assert t.is_alive() and t.name == f"lkcore-events-{c.id}"
+    # Events reach the loop through the notify pipe: no thread of ours waits in the library.
+    assert c._thread is None and c._notifier is not None
+    assert not [t for t in threading.enumerate() if t.name.startswith("lkcore-")]
+    r, w = c._notifier.r, c._notifier.w
+    assert _fd_open(r) and _fd_open(w)
     assert c in lkcore.live_clients()
     c.close()
-    assert not t.is_alive()
+    assert not _fd_open(r) and not _fd_open(w)
     c.close()
     assert c.closed and c not in lkcore.live_clients()
     with pytest.raises(errors.ClientClosedError):
         c.request(pb.Request(get_version=pb.GetVersionRequest()))
+
+
+async def test_events_are_pulled_on_the_loop_thread(lib_path: str) -> None:
+    c = lkcore.Client(lib_path)
+    try:
+        seen: "list[int]" = []
+        real = c._dispatch
+
+        def spy(ev: pb.Event) -> None:
+            seen.append(threading.get_ident())
+            real(ev)
+
+        c._dispatch = spy  # type: ignore[method-assign]
+        # Many completions in flight at once: more than one pull batch, none lost.
+        reqs = [c.request_async(pb.Request(echo=pb.EchoRequest(payload=str(i).encode(), **{"async": True}))) for i in range(300)]
+        got = await asyncio.wait_for(asyncio.gather(*reqs), 10)
+        assert [g.echo.payload for g in got] == [str(i).encode() for i in range(300)]
+        assert seen and set(seen) == {threading.get_ident()}
+    finally:
+        await c.aclose()
 
 
 async def test_aclose_does_not_block_the_loop(lib_path: str) -> None:
@@ -133,13 +165,13 @@ async def test_aclose_does_not_block_the_loop(lib_path: str) -> None:
 
 def test_collected_client_is_closed(lib_path: str) -> None:
     c = lkcore.Client(lib_path)
-    t = c._thread
+    r = c._notifier.r
     ref = weakref.ref(c)
     del c
     gc.collect()
     assert ref() is None
-    t.join(5)
-    assert not t.is_alive(), "the event thread must end once the collected client is closed"
+    assert not lkcore.live_clients()
+    assert not _fd_open(r), "the collected client's notify pipe must be closed"
 
 
 def test_two_clients_are_independent(lib_path: str) -> None:

@@ -38,13 +38,13 @@ async def test_publish_subscribe_unpublish(devsfu, token_for) -> None:
         track = await alice.local_participant.publish_data_track("sensor", schema_name="s", frame_encoding="raw")
         assert isinstance(track, lkcore.LocalDataTrack)
         assert track.name == "sensor" and track.sid and track.is_published()
-        assert alice.local_participant.data_tracks[track.sid] is track
+        assert alice.local_participant.data_tracks["sensor"] is track
 
         (remote,) = await published.wait()
         assert isinstance(remote, lkcore.RemoteDataTrack)
         assert (remote.name, remote.sid, remote.publisher_identity) == ("sensor", track.sid, "alice")
         assert remote.info.schema_name == "s" and remote.info.frame_encoding == "raw"
-        assert bob.remote_participants["alice"].data_tracks[remote.sid] is remote
+        assert bob.remote_participants["alice"].data_tracks["sensor"] is remote
 
         sub = await remote.subscribe(buffer_size=8)
         first: "asyncio.Future[object]" = asyncio.get_running_loop().create_future()

@@ -75,6 +75,8 @@ type Client struct {
 
 	invocationSeq atomic.Uint64 // RpcInvocation.invocation_id of the last invocation
 
+	notify eventNotifier // SetEventNotifyFdRequest (pull mode)
+
 	// httpClient makes the signalling upgrade requests of the client's rooms. It is the
 	// client's own (not http.DefaultClient), so its idle keep-alive connections (left by
 	// refused upgrades) are closed with the client instead of outliving it.
@@ -106,6 +108,7 @@ func NewClient(opts Options) (*Client, error) {
 		ops:            make(map[uint64]*op),
 		releasedDone:   make(chan struct{}),
 		httpClient:     &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		notify:         eventNotifier{fd: -1},
 	}
 	c.logLevel.Store(int64(slog.LevelWarn))
 	c.logger = slog.New(&logHandler{c: c})
@@ -142,6 +145,7 @@ func (c *Client) Post(ctx context.Context, ev *ffipb.Event) error {
 	}
 	select {
 	case c.queue <- ev:
+		c.notifyPosted()
 		return nil
 	case <-c.ctx.Done():
 		return ErrClientClosed
@@ -158,6 +162,7 @@ func (c *Client) TryPost(ev *ffipb.Event) bool {
 	}
 	select {
 	case c.queue <- ev:
+		c.notifyPosted()
 		return true
 	default:
 		return false
@@ -244,6 +249,7 @@ func (c *Client) NextEvent(timeout time.Duration) ([]byte, error) {
 		case <-c.ctx.Done():
 			return nil, ErrClientClosed
 		case <-expired:
+			c.rearmNotify()
 			return nil, ErrTimeout
 		}
 	}
@@ -332,6 +338,7 @@ func (c *Client) Close(timeout time.Duration, fromCallback bool) error {
 
 	if first {
 		c.closed.Store(true)
+		c.notify.stop()
 		c.deliverMu.Lock()
 		c.stopDelivery = true
 		c.deliverMu.Unlock()

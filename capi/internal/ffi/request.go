@@ -105,6 +105,8 @@ func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
 		return nil
 	case *ffipb.Request_GrantCredits:
 		return c.grantCredits(m.GrantCredits, resp)
+	case *ffipb.Request_SetEventNotifyFd:
+		return c.setEventNotifyFd(m.SetEventNotifyFd, resp)
 	case *ffipb.Request_CreateRoom:
 		return c.createRoom(m.CreateRoom, resp)
 	case *ffipb.Request_PushDataTrackFrame:
@@ -151,6 +153,16 @@ func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
 		return c.dataTrackIsPublished(m.DataTrackIsPublished, resp)
 	case *ffipb.Request_SubscribeDataTrack:
 		return c.subscribeDataTrack(m.SubscribeDataTrack, resp)
+	case *ffipb.Request_FlushDataTrack:
+		return c.flushDataTrack(req, m.FlushDataTrack)
+	case *ffipb.Request_PushDataTrackFrameWait:
+		return c.pushWait(req, m.PushDataTrackFrameWait)
+	case *ffipb.Request_GetDataTrackStats:
+		return c.dataTrackStats(m.GetDataTrackStats, resp)
+	case *ffipb.Request_WaitDataTrackSubscribed:
+		return c.waitSubscribed(req, m.WaitDataTrackSubscribed)
+	case *ffipb.Request_GetE2EeStats:
+		return c.e2eeStats(m.GetE2EeStats, resp)
 	case *ffipb.Request_PerformRpc:
 		return c.performRPC(req, m.PerformRpc)
 	case *ffipb.Request_RegisterRpcMethod:

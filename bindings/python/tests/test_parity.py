@@ -1,0 +1,172 @@
+"""Parity with the Go API: waiting push, flush, per-track stats, subscriptions that return once
+established, E2EE state and stats, data tracks by name."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import lkcore
+from lkcore import errors
+
+from helpers import GUARD, EventWaiter, connect
+
+pytestmark = pytest.mark.devsfu
+
+
+async def _published(room: lkcore.Room, name: str) -> lkcore.RemoteDataTrack:
+    (t,) = await EventWaiter(room, "data_track_published").wait(lambda t: t.name == name)
+    return t
+
+
+async def test_subscribe_returns_once_established(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        track = await alice.local_participant.publish_data_track("sensor")
+        (remote,) = await published.wait()
+        with pytest.raises(errors.InvalidArgumentError):
+            remote.subscribe(buffer_size=0)
+        sub = await asyncio.wait_for(remote.subscribe(buffer_size=8), GUARD)
+        assert isinstance(sub, lkcore.DataTrackSubscription)
+        # Established: the very first frame pushed afterwards arrives (no warm-up pushes).
+        track.try_push(lkcore.DataTrackFrame(b"first", user_timestamp=7))
+        frame = await asyncio.wait_for(sub.read(), GUARD)
+        assert frame is not None and (frame.payload, frame.user_timestamp) == (b"first", 7)
+        assert await asyncio.wait_for(sub.wait_subscribed(), GUARD) is sub  # idempotent
+        sub.close()
+        assert await asyncio.wait_for(sub.read(), GUARD) is None
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_subscribe_failure_is_raised(devsfu, token_for) -> None:
+    opts = lkcore.RoomOptions(e2ee=lkcore.E2EEOptions(shared_key=b"alice only"))
+    alice = await connect(devsfu.url, token_for("alice"), options=opts)
+    bob = await connect(devsfu.url, token_for("bob"))  # no E2EE: cannot decrypt the track
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        await alice.local_participant.publish_data_track("secret")
+        (remote,) = await published.wait()
+        assert remote.uses_e2ee
+        sub = remote.subscribe()
+        with pytest.raises(errors.EncryptionError):
+            await asyncio.wait_for(sub, GUARD)
+        with pytest.raises(errors.EncryptionError):  # iteration reports the same failure
+            await asyncio.wait_for(sub.__anext__(), GUARD)
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_push_waits_flush_and_stats(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        track = await alice.local_participant.publish_data_track("bulk", queue_size=2)
+        (remote,) = await published.wait()
+        sub = await asyncio.wait_for(remote.subscribe(buffer_size=1024), GUARD)
+        assert track.stats() == lkcore.LocalDataTrackStats()
+
+        # Fill the queue until a push is refused; the message says what happened.
+        big = b"\x07" * 60_000
+        accepted = 0
+        with pytest.raises(errors.QueueFullError) as ei:
+            for _ in range(10_000):
+                track.try_push(big)
+                accepted += 1
+        assert ei.value.retryable and "queue is full" in str(ei.value) and "LK_ERR" not in str(ei.value)
+        # push() waits for space instead of refusing, and keeps call order.
+        n = 50
+        for i in range(n):
+            await asyncio.wait_for(track.push(i.to_bytes(4, "big") * 16, user_timestamp=i), GUARD)
+        await asyncio.wait_for(track.flush(), GUARD)
+        st = track.stats()
+        assert st.pushed == accepted + n and st.queued == 0 and st.rejected >= 1
+        assert st.sent + st.send_failed + st.discarded == st.pushed and st.dropped == st.send_failed + st.discarded
+
+        got, lost = [], 0
+        while len(got) < n:
+            f = await asyncio.wait_for(sub.__anext__(), GUARD)
+            lost += f.dropped_before
+            if len(f.payload) == 64:
+                got.append(f)
+            if len(got) + lost >= accepted + n and got and got[-1].user_timestamp == n - 1:
+                break
+        ts = [f.user_timestamp for f in got]
+        assert ts == sorted(ts) and ts[-1] == n - 1
+        for f in got:
+            assert f.payload == f.user_timestamp.to_bytes(4, "big") * 16
+
+        with pytest.raises(TypeError):
+            track.try_push("not bytes")  # type: ignore[arg-type]
+        with pytest.raises(errors.InvalidArgumentError):
+            track.try_push(lkcore.DataTrackFrame(b"x", user_timestamp=1), user_timestamp=2)
+        await track.unpublish()
+        with pytest.raises(errors.TrackUnpublishedError) as ei2:
+            await track.push(b"late")
+        assert "not published" in str(ei2.value)
+        await track.flush()  # nothing queued: returns at once
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_data_tracks_by_name(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        unpublished = EventWaiter(bob, "data_track_unpublished")
+        a = await alice.local_participant.publish_data_track("a")
+        b = await alice.local_participant.publish_data_track("b")
+        assert alice.local_participant.data_tracks == {"a": a, "b": b}
+        await published.wait(lambda t: t.name == "b")
+        await published.wait(lambda t: t.name == "a")
+        p = bob.remote_participants["alice"]
+        assert sorted(p.data_tracks) == ["a", "b"]
+        ra = p.data_track("a")
+        assert ra is not None and ra.sid == a.sid and p.data_track_by_sid(a.sid) is ra
+        assert p.data_track("nope") is None and p.data_track_by_sid("DTR_nope") is None
+        await a.unpublish()
+        (gone,) = await unpublished.wait()
+        assert gone is ra and p.data_track("a") is None and sorted(p.data_tracks) == ["b"]
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_e2ee_state_and_stats(devsfu, token_for) -> None:
+    bob = lkcore.Room(lkcore.RoomOptions(e2ee=lkcore.E2EEOptions(shared_key=b"bob's key")))
+    assert bob.e2ee_manager.enabled and bob.e2ee_manager.stats() == lkcore.E2EEStats(enabled=True)
+    states = EventWaiter(bob, "e2ee_state_changed")
+    await asyncio.wait_for(bob.connect(devsfu.url, token_for("bob")), GUARD)
+    alice = await connect(devsfu.url, token_for("alice"), options=lkcore.RoomOptions(e2ee=lkcore.E2EEOptions(shared_key=b"other")))
+    plain = await connect(devsfu.url, token_for("carol"))
+    try:
+        assert not plain.e2ee_manager.enabled and plain.e2ee_manager.key_provider is None
+        assert plain.e2ee_manager.stats() == lkcore.E2EEStats(enabled=False)
+        assert bob.e2ee_manager.encryption_state("alice") == lkcore.EncryptionState.UNSPECIFIED
+        await alice.local_participant.publish_data(b"unreadable", topic="s")
+        identity, state = await states.wait()
+        assert identity == "alice"
+        assert bob.e2ee_manager.encryption_state("alice") == state
+        assert bob.e2ee_manager.encryption_states == {"alice": state}
+        st = bob.e2ee_manager.stats()
+        assert st.enabled and st.decryption_failures >= 1
+        # key rotation through the key provider: readable again
+        got = EventWaiter(bob, "data_received")
+        alice.e2ee_manager.key_provider.set_shared_key(b"rotated", key_index=1)
+        bob.e2ee_manager.key_provider.set_shared_key(b"rotated", key_index=1)
+        await alice.local_participant.publish_data(b"readable", topic="s2")
+        (pkt,) = await got.wait(lambda p: p.topic == "s2")
+        assert pkt.data == b"readable" and pkt.encrypted
+    finally:
+        await alice.disconnect()
+        await plain.disconnect()
+        await bob.disconnect()
+    assert bob.e2ee_manager.stats().decryption_failures >= 1  # final figures stay readable

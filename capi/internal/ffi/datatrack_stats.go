@@ -1,0 +1,138 @@
+package ffi
+
+import (
+	"context"
+	"errors"
+	"math"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/datatrack"
+	"github.com/lkcore/lkcore/core/room"
+)
+
+// Requests added in ABI 1.2 so hosts reach the core's data-track and E2EE API without
+// reimplementing its policy: LocalDataTrack.Push (waiting push), Flush and Stats, waiting for a
+// subscription to be established, and the room's E2EE counters. The core decides; these
+// handlers only translate.
+
+// pushWait handles Request.push_data_track_frame_wait (ASYNC): LocalDataTrack.Push, which
+// waits while the queue is full. The payload was decoded from the request (a copy), so the
+// operation may keep it.
+func (c *Client) pushWait(req *ffipb.Request, m *ffipb.PushDataTrackFrameRequest) error {
+	if req.RequestId == 0 {
+		return errNeedRequestID
+	}
+	lt, err := c.localTrack(m.GetTrackHandle())
+	if err != nil {
+		return err
+	}
+	if lt.unpublished.Load() {
+		return errTrackUnpublished
+	}
+	f := room.Frame{Payload: m.GetPayload(), UserTimestamp: m.GetUserTimestamp(), HasUserTimestamp: m.UserTimestamp != nil}
+	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+		if lt.unpublished.Load() {
+			return nil, errTrackUnpublished
+		}
+		if err := lt.t.Push(ctx, f); err != nil {
+			if errors.Is(err, datatrack.ErrQueueFull) {
+				return nil, errQueueFull
+			}
+			return nil, fromCore(err)
+		}
+		return nil, nil
+	})
+}
+
+// flushDataTrack handles FlushDataTrackRequest (ASYNC): LocalDataTrack.Flush.
+func (c *Client) flushDataTrack(req *ffipb.Request, m *ffipb.FlushDataTrackRequest) error {
+	if req.RequestId == 0 {
+		return errNeedRequestID
+	}
+	lt, err := c.localTrack(m.GetTrackHandle())
+	if err != nil {
+		return err
+	}
+	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+		return nil, fromCore(lt.t.Flush(ctx))
+	})
+}
+
+// dataTrackStats handles GetDataTrackStatsRequest: LocalDataTrack.Stats.
+func (c *Client) dataTrackStats(m *ffipb.GetDataTrackStatsRequest, resp *ffipb.Response) error {
+	lt, err := c.localTrack(m.GetTrackHandle())
+	if err != nil {
+		return err
+	}
+	st := lt.t.Stats()
+	resp.Message = &ffipb.Response_GetDataTrackStats{GetDataTrackStats: &ffipb.GetDataTrackStatsResponse{
+		Stats: &ffipb.LocalDataTrackStats{
+			Pushed:     st.Pushed,
+			Rejected:   st.Rejected,
+			Sent:       st.Sent,
+			SendFailed: st.SendFailed,
+			Discarded:  st.Discarded,
+			Queued:     uint32(min(max(st.Queued, 0), math.MaxUint32)),
+		},
+	}}
+	return nil
+}
+
+// subscription returns the object behind a data track subscription handle.
+func (c *Client) subscription(h uint64) (*Subscription, error) {
+	obj, err := c.handles.Get(h, KindDataTrackSubscription)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := obj.(*Subscription)
+	if !ok {
+		return nil, Errorf(ffipb.ErrorCode_ERROR_CODE_INTERNAL, "subscription handle without a subscription")
+	}
+	return s, nil
+}
+
+// waitSubscribed handles WaitDataTrackSubscribedRequest (ASYNC): completes when the core's
+// Subscribe returned (success, or its error), or fails with INVALID_HANDLE once the handle
+// is released while waiting.
+func (c *Client) waitSubscribed(req *ffipb.Request, m *ffipb.WaitDataTrackSubscribedRequest) error {
+	if req.RequestId == 0 {
+		return errNeedRequestID
+	}
+	s, err := c.subscription(m.GetSubscriptionHandle())
+	if err != nil {
+		return err
+	}
+	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if s.sub == nil && s.ctx.Err() != nil { // released before it was established
+			return nil, Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE, "the subscription was released")
+		}
+		if s.err != nil {
+			return nil, fromCore(s.err)
+		}
+		return nil, nil
+	})
+}
+
+// e2eeStats handles GetE2eeStatsRequest: Room.E2EEEnabled and Room.E2EEStats.
+func (c *Client) e2eeStats(m *ffipb.GetE2EeStatsRequest, resp *ffipb.Response) error {
+	r, err := c.room(m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	out := &ffipb.GetE2EeStatsResponse{Enabled: r.keys != nil}
+	r.mu.Lock()
+	core := r.core // kept after a disconnect, so the final counters stay readable
+	r.mu.Unlock()
+	if core != nil {
+		st := core.E2EEStats()
+		out.DecryptionFailures = st.DecryptionFailures
+		out.EventsSuppressed = st.EventsSuppressed
+	}
+	resp.Message = &ffipb.Response_GetE2EeStats{GetE2EeStats: out}
+	return nil
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Python packaging suite (run by ./build.sh test): installs the lkcore package the way a new
+# user would, from a clean copy of the repository (the tracked files only: nothing generated,
+# no library built beforehand), into fresh venvs, and proves each install imports lkcore and
+# connects to the devsfu CLI with no environment variable (the wheel bundles liblkcore.so).
+#
+#   1. pip install ./bindings/python                       (build isolation)
+#   2. pip install --no-build-isolation ./bindings/python  (build requirements installed first)
+#   3. python -m build: an sdist carrying the Go sources, and a py3-none-<platform> wheel built
+#      from that sdist alone, holding liblkcore.so
+#
+#   bash tests/suites/python-install.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+out="$root/build/python-install"
+
+missing=()
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v git >/dev/null 2>&1 || missing+=(git)
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
+bash "$root/tests/lib/apt-install.sh" ${missing[@]+"${missing[@]}"}
+
+# Build requirements of bindings/python/pyproject.toml, pinned for the no-isolation install.
+BUILD_PKGS=(setuptools==84.2.1 grpcio-tools==1.85.1 build==1.6.1)
+
+sfu_pid=""
+cleanup() {
+  if [ -n "$sfu_pid" ] && kill -0 "$sfu_pid" 2>/dev/null; then
+    kill -TERM "$sfu_pid" 2>/dev/null || true
+    wait "$sfu_pid" 2>/dev/null || true
+  fi
+  rm -rf "$out"
+}
+trap cleanup EXIT
+rm -rf "$out"
+mkdir -p "$out"
+
+echo "--- clean copy of the repository (git ls-files)"
+src="$out/src"
+mkdir -p "$src"
+git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$src"
+if [ -e "$src/bindings/python/lkcore/_proto" ] || [ -e "$src/bindings/python/lkcore/liblkcore.so" ]; then
+  echo "the clean copy already holds generated files" >&2
+  exit 1
+fi
+
+echo "--- building and starting lkcore-devsfu"
+go build -o "$out/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+key=installkey
+secret=install-secret-install-secret-0123
+"$out/lkcore-devsfu" --addr "127.0.0.1:$port" --key "$key" --secret "$secret" >"$out/devsfu.out" 2>"$out/devsfu.log" &
+sfu_pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$out/devsfu.out" ] && break
+  kill -0 "$sfu_pid" 2>/dev/null || { cat "$out/devsfu.log" >&2; echo "lkcore-devsfu exited" >&2; exit 1; }
+  sleep 0.1
+done
+url=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["url"])' "$(head -n1 "$out/devsfu.out")")
+token() { "$out/lkcore-devsfu" token --room install --identity "$1" --key "$key" --secret "$secret"; }
+
+# check <venv> <identity>: imports lkcore from the venv (outside the source tree, without
+# LKCORE_LIB), checks the library is the bundled one and joins the room.
+check() {
+  local venv=$1 identity=$2
+  (cd / && env -u LKCORE_LIB -u PYTHONPATH "$venv/bin/python" - "$url" "$(token "$identity")" "$identity" <<'EOF'
+import asyncio, os, sys
+import lkcore
+
+url, token, identity = sys.argv[1:4]
+pkg = os.path.dirname(lkcore.__file__)
+lib = lkcore.load_library()
+assert os.path.dirname(os.path.realpath(lib.path)) == os.path.realpath(pkg), (lib.path, pkg)
+assert "site-packages" in pkg, pkg
+
+async def main() -> None:
+    async with lkcore.Room() as room:
+        await asyncio.wait_for(room.connect(url, token), 20)
+        assert room.local_participant.identity == identity
+        assert room.connection_state == lkcore.ConnectionState.CONNECTED
+    print(f"ok: {identity} connected with {lib.path} (ABI {lkcore.abi_version()})")
+
+asyncio.run(main())
+EOF
+  )
+}
+
+echo "--- 1. pip install ./bindings/python (build isolation) into a fresh venv"
+python3 -m venv "$out/venv-isolated"
+"$out/venv-isolated/bin/python" -m pip install -q "$src/bindings/python"
+check "$out/venv-isolated" isolated
+rm -rf "$src/bindings/python/build" "$src/bindings/python/lkcore.egg-info" "$src/bindings/python/lkcore/_proto"
+
+echo "--- 2. pip install --no-build-isolation ./bindings/python into a fresh venv"
+python3 -m venv "$out/venv-noiso"
+"$out/venv-noiso/bin/python" -m pip install -q "${BUILD_PKGS[@]}"
+"$out/venv-noiso/bin/python" -m pip install -q --no-build-isolation "$src/bindings/python"
+check "$out/venv-noiso" no-isolation
+rm -rf "$src/bindings/python/build" "$src/bindings/python/lkcore.egg-info" "$src/bindings/python/lkcore/_proto"
+
+echo "--- 3. python -m build (sdist, then a wheel from the sdist)"
+"$out/venv-noiso/bin/python" -m build -o "$out/dist" "$src/bindings/python" >"$out/build.log" 2>&1 || {
+  tail -40 "$out/build.log" >&2; exit 1; }
+"$out/venv-noiso/bin/python" - "$out/dist" <<'EOF'
+import glob, sys, tarfile, zipfile
+dist = sys.argv[1]
+(sdist,) = glob.glob(f"{dist}/lkcore-*.tar.gz")
+(wheel,) = glob.glob(f"{dist}/lkcore-*.whl")
+assert "-py3-none-" in wheel and not wheel.endswith("-any.whl"), wheel
+names = tarfile.open(sdist).getnames()
+for need in ("_gosrc/go.mod", "_gosrc/go.sum", "_gosrc/capi/proto/lkcore_ffi.proto", "_gosrc/include/lkcore.h",
+             "lkcore/_proto/lkcore_ffi_pb2.py", "lkcore_build.py", "setup.py"):
+    assert any(n.endswith("/" + need) for n in names), f"sdist lacks {need}"
+assert not any(n.endswith("_test.go") for n in names), "sdist carries Go tests"
+wnames = zipfile.ZipFile(wheel).namelist()
+for need in ("lkcore/liblkcore.so", "lkcore/_proto/lkcore_ffi_pb2.py", "lkcore/py.typed"):
+    assert need in wnames, f"wheel lacks {need}"
+print(f"ok: {sdist.rsplit('/', 1)[1]} ({len(names)} files), {wheel.rsplit('/', 1)[1]}")
+EOF
+python3 -m venv "$out/venv-wheel"
+"$out/venv-wheel/bin/python" -m pip install -q "$out"/dist/lkcore-*.whl
+check "$out/venv-wheel" from-wheel
+echo "python-install: all checks passed"
