@@ -50,6 +50,17 @@ const (
 	// DefaultSubscriberBufferFrames is the default per-subscriber frame buffer (§8.3).
 	DefaultSubscriberBufferFrames = 16
 
+	// MaxSubscriberBufferFrames caps SubscribeOptions.BufferSize: the buffer's ring is
+	// allocated up front, so a caller must not be able to make it arbitrarily large. Larger
+	// values are refused with ErrInvalidOption (the frames themselves are bounded by
+	// MaxPacketsPerFrame × TransportMTU each).
+	MaxSubscriberBufferFrames = 1 << 16
+
+	// MaxSendQueueFrames caps the send queue length (PublishOptions.QueueFrames,
+	// LocalConfig.QueueFrames): its ring is allocated up front. Larger values are refused with
+	// ErrInvalidOption (PublishOptions) or clamped (LocalConfig).
+	MaxSendQueueFrames = 1 << 16
+
 	// MaxTrackNameBytes is the longest track name the server accepts, in bytes (§5.2).
 	MaxTrackNameBytes = 256
 

@@ -23,7 +23,8 @@ type PublishOptions struct {
 	// Schema is optional typed-track metadata (§5.9).
 	Schema *lkpb.DataTrackSchemaId
 	// QueueFrames, when positive, overrides LocalConfig.QueueFrames for this track's SendQueue
-	// (0 = the manager's default). The byte budget and overflow policy stay the manager's.
+	// (0 = the manager's default; above MaxSendQueueFrames Publish fails with ErrInvalidOption).
+	// The byte budget and overflow policy stay the manager's.
 	QueueFrames int
 }
 
@@ -224,7 +225,8 @@ type LocalConfig struct {
 	// UnpublishTimeout bounds the wait for an unpublish answer (0 = DefaultUnpublishTimeout).
 	UnpublishTimeout time.Duration
 	// QueueFrames, QueueBytes and QueuePolicy configure each track's SendQueue
-	// (0 = defaults, RejectNew). PublishOptions.QueueFrames overrides QueueFrames per track.
+	// (0 = defaults, RejectNew; QueueFrames above MaxSendQueueFrames is clamped to it).
+	// PublishOptions.QueueFrames overrides QueueFrames per track.
 	QueueFrames, QueueBytes int
 	// QueuePolicy is the send queue's overflow policy.
 	QueuePolicy OverflowPolicy
@@ -298,6 +300,9 @@ func (m *LocalManager) Publish(opts PublishOptions, now time.Time) (uint16, []Lo
 	}
 	if len(opts.Name) == 0 || len(opts.Name) > MaxTrackNameBytes {
 		return 0, nil, ErrInvalidName
+	}
+	if opts.QueueFrames > MaxSendQueueFrames {
+		return 0, nil, CheckRange("QueueFrames", int64(opts.QueueFrames), 0, MaxSendQueueFrames)
 	}
 	if err := ValidateSchema(opts.FrameEncoding, opts.Schema); err != nil {
 		return 0, nil, err

@@ -94,14 +94,18 @@ type DataTrackOptions struct {
 	// publish fails with ErrDataTrackTimeout.
 	PublishTimeout time.Duration
 	// QueueFrames is this track's outgoing queue length in frames (≤ 0:
-	// datatrack.DefaultSendQueueFrames, 16; the 4 MiB byte budget applies
-	// either way). A push beyond it fails with ErrQueueFull at once.
+	// datatrack.DefaultSendQueueFrames, 16; at most
+	// datatrack.MaxSendQueueFrames, else PublishDataTrack fails with
+	// ErrInvalidArgument; the 4 MiB byte budget applies either way). A push
+	// beyond it fails with ErrQueueFull at once.
 	QueueFrames int
 }
 
 // SubscribeOptions configures RemoteDataTrack.Subscribe.
 type SubscribeOptions struct {
-	// BufferSize is this subscription's frame buffer (0: 16). When the
+	// BufferSize is this subscription's frame buffer (0: 16; at most
+	// datatrack.MaxSubscriberBufferFrames, else Subscribe fails with
+	// ErrInvalidArgument wrapping a *datatrack.OptionError). When the
 	// reader is slower than the track the oldest buffered frame is dropped
 	// (counted by Dropped) so the reader catches up with fresh data; other
 	// subscriptions of the same track are not affected.
@@ -723,12 +727,16 @@ func (s LocalDataTrackStats) Dropped() uint64 { return s.SendFailed + s.Discarde
 // the track and the `_data_track` channel is open, so the first TryPush is
 // sent. When the room has E2EE configured, the track is end-to-end encrypted.
 //
-// Errors: ErrInvalidTrackName, datatrack.ErrInvalidSchema,
+// Errors: ErrInvalidTrackName, datatrack.ErrInvalidSchema, ErrInvalidArgument
+// (QueueFrames out of range),
 // ErrDuplicateTrackName, ErrDataTrackNotAllowed (token without
 // canPublishData), other server refusals as *datatrack.PublishError,
 // ErrDataTrackTimeout after opts.PublishTimeout (10 s; also what a server
 // without data tracks produces), ErrDisconnected, or ctx's error.
 func (lp *LocalParticipant) PublishDataTrack(ctx context.Context, name string, opts DataTrackOptions) (*LocalDataTrack, error) {
+	if opts.QueueFrames > datatrack.MaxSendQueueFrames {
+		return nil, mapDataTrackErr(datatrack.CheckRange("QueueFrames", int64(opts.QueueFrames), 0, datatrack.MaxSendQueueFrames))
+	}
 	r := lp.room
 	d := r.dt
 	res := make(chan publishResult, 1)
@@ -787,10 +795,14 @@ func (lp *LocalParticipant) PublishDataTrack(ctx context.Context, name string, o
 	return nil, cause
 }
 
-// mapDataTrackErr makes datatrack.ErrDisconnected match room.ErrDisconnected too.
+// mapDataTrackErr makes datatrack.ErrDisconnected match room.ErrDisconnected
+// and datatrack.ErrInvalidOption match room.ErrInvalidArgument too.
 func mapDataTrackErr(err error) error {
 	if errors.Is(err, datatrack.ErrDisconnected) && !errors.Is(err, ErrDisconnected) {
 		return fmt.Errorf("%w: %w", ErrDisconnected, err)
+	}
+	if errors.Is(err, datatrack.ErrInvalidOption) && !errors.Is(err, ErrInvalidArgument) {
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	return err
 }
@@ -996,9 +1008,13 @@ func (t *RemoteDataTrack) SetMaxPartialFrames(n int) error {
 // subscription asks the server; later ones share it (fan-out) and see frames
 // from then on; closing the last one unsubscribes. It returns once frames
 // flow, bounded by ctx and by the server's answer (10 s, ErrDataTrackTimeout).
-// Errors: ErrE2EENoKeys (E2EE track, room without keys), ErrUnknownDataTrack
+// Errors: ErrInvalidArgument (BufferSize out of range), ErrE2EENoKeys (E2EE
+// track, room without keys), ErrUnknownDataTrack
 // (the track is gone), datatrack.ErrSubscribeNotAllowed, ErrDisconnected.
 func (t *RemoteDataTrack) Subscribe(ctx context.Context, opts SubscribeOptions) (*DataTrackSubscription, error) {
+	if err := datatrack.CheckRange("BufferSize", int64(opts.BufferSize), 0, datatrack.MaxSubscriberBufferFrames); err != nil {
+		return nil, mapDataTrackErr(err)
+	}
 	d := t.d
 	r := d.r
 	wait := make(chan error, 1)

@@ -107,8 +107,19 @@ func validateRoomOptions(o *ffipb.RoomOptions) error {
 	if e := o.GetE2Ee(); e != nil && len(e.GetSharedKey()) == 0 {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "e2ee options need a non-empty shared_key")
 	}
+	if err := checkBufferSize("data_track_buffer_size", o.GetDataTrackBufferSize()); err != nil {
+		return err
+	}
+	if n := o.GetJoinAttempts(); n > MaxJoinAttempts {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "join_attempts %d above %d", n, MaxJoinAttempts)
+	}
 	return nil
 }
+
+// MaxJoinAttempts caps RoomOptions.join_attempts: each attempt waits up to connect_timeout_ms and
+// the retry delay doubles, so more attempts than this could only keep a ConnectRequest pending
+// without end.
+const MaxJoinAttempts = 100
 
 func (c *Client) createRoom(m *ffipb.CreateRoomRequest, resp *ffipb.Response) error {
 	opts := m.GetOptions()
