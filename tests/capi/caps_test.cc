@@ -152,4 +152,27 @@ TEST(Caps, SubscribeBufferSizeOnLiveTrack) {
   EXPECT_EQ(lk_client_close(b, kHang), LK_OK);
 }
 
+// A handle whose kind bits (the top byte, see capi/internal/ffi/handles.go) were altered is
+// LK_ERR_WRONG_HANDLE_TYPE for lk_handle_drop and both fast paths, and drops nothing.
+TEST(Handles, ForgedKind) {
+  lk_client_t c = lk_client_new(nullptr, nullptr);
+  ASSERT_NE(c, 0u);
+  int32_t st = LK_OK;
+  uint64_t room = create_room(c, pb::Msg(), &st);
+  ASSERT_EQ(st, LK_OK);
+  auto forge = [](uint64_t h, uint64_t kind) { return (h & 0x00FFFFFFFFFFFFFFull) | kind << 56; };
+  const uint64_t as_track = forge(room, 2), as_sub = forge(room, 3);
+  EXPECT_EQ(lk_handle_drop(c, as_track), LK_ERR_WRONG_HANDLE_TYPE);
+  EXPECT_EQ(lk_data_track_push(c, as_track, nullptr, 0, 0, false), LK_ERR_WRONG_HANDLE_TYPE);
+  uint8_t *p = nullptr;
+  size_t n = 0;
+  EXPECT_EQ(lk_data_track_read(c, as_sub, 0, &p, &n, nullptr, nullptr), LK_ERR_WRONG_HANDLE_TYPE);
+  EXPECT_EQ(p, nullptr);
+  // The room is still there: dropping it works once, then idempotently; the forgery stays refused.
+  EXPECT_EQ(lk_handle_drop(c, room), LK_OK);
+  EXPECT_EQ(lk_handle_drop(c, room), LK_OK);
+  EXPECT_EQ(lk_handle_drop(c, as_track), LK_ERR_WRONG_HANDLE_TYPE);
+  EXPECT_EQ(lk_client_close(c, kHang), LK_OK);
+}
+
 }  // namespace
