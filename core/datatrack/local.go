@@ -35,7 +35,8 @@ const (
 	// LocalPublished: frames are accepted.
 	LocalPublished LocalTrackState = iota
 	// LocalRepublishing: a full reconnect is in progress; IsPublished stays true, TryPush
-	// returns ErrRepublishing.
+	// returns ErrRepublishing, and frames queued before stay queued until the track is
+	// Published again (the writer must not send them meanwhile).
 	LocalRepublishing
 	// LocalUnpublished: final; TryPush returns ErrTrackUnpublished.
 	LocalUnpublished
@@ -148,7 +149,9 @@ func (t *LocalTrack) setState(s LocalTrackState, reason error) {
 	t.state = s
 	switch s {
 	case LocalRepublishing:
-		t.queue.Clear()
+		// Queued frames are kept: they are packetized with the track's handle, which the
+		// republish keeps, so the writer sends them on the new session once the track is
+		// Published again (or they are discarded, and counted, if the republish fails).
 	case LocalUnpublished:
 		t.endReason = reason
 		t.queue.Close()

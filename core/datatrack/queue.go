@@ -205,7 +205,7 @@ func (q *SendQueue) Flush(ctx context.Context) error {
 	}
 }
 
-// Clear discards every waiting frame (unpublish, republish, disconnect: §6.3 item 6) and
+// Clear discards every waiting frame (unpublish, disconnect: §6.3 item 6; a republish keeps them) and
 // returns how many were discarded; they are also counted in Stats().Discarded.
 func (q *SendQueue) Clear() int {
 	q.mu.Lock()

@@ -182,10 +182,26 @@ type LocalDataTrackUnpublished struct {
 	Reason error
 }
 
+// LocalDataTrackFramesLost reports frames that TryPush had accepted and that
+// will never be sent: written while the channel failed under them
+// (SendFailed: e.g. the frame in flight when a full reconnect replaced the
+// transport) or thrown away while queued (Discarded: unpublish, a failed
+// republish, DropOldest eviction). The counts are those since the previous
+// report of the track; their running totals are in LocalDataTrack.Stats.
+// Frames queued when a full reconnect starts are not lost: they wait and go
+// out on the new session once the track is republished.
+type LocalDataTrackFramesLost struct {
+	// Track is the local track that lost the frames.
+	Track *LocalDataTrack
+	// SendFailed and Discarded are the frames lost since the previous report.
+	SendFailed, Discarded uint64
+}
+
 func (DataTrackPublished) isEvent()        {}
 func (DataTrackUnpublished) isEvent()      {}
 func (LocalDataTrackPublished) isEvent()   {}
 func (LocalDataTrackUnpublished) isEvent() {}
+func (LocalDataTrackFramesLost) isEvent()  {}
 
 // dataTracks is the room's data-track state.
 type dataTracks struct {
@@ -408,14 +424,17 @@ func (d *dataTracks) applyLocal(outs []datatrack.LocalOutput) {
 				d.writeQ = slices.Delete(d.writeQ, i, i+1)
 			}
 			d.mu.Unlock()
+			lt.reportLosses()
 			d.r.events.push(LocalDataTrackUnpublished{Track: lt, Reason: o.Reason})
 		case datatrack.UnpublishCompleted:
 			if w, ok := d.unpublishes[o.Handle]; ok {
 				delete(d.unpublishes, o.Handle)
 				close(w)
 			}
-		case datatrack.LocalTrackRepublishing, datatrack.LocalTrackRepublished:
-			// Full reconnect (not implemented by the room yet): no event (§8.4).
+		case datatrack.LocalTrackRepublishing:
+			// No event (§8.4); the queued frames wait for the republish.
+		case datatrack.LocalTrackRepublished:
+			d.kickWriter() // send what waited in the queue on the new session
 		}
 	}
 }
@@ -567,7 +586,12 @@ func (d *dataTracks) startWriter() {
 //   - The producer never blocks: frames wait in the per-track queue (TryPush
 //     returns ErrQueueFull when it is full; nothing is dropped silently).
 //     Queued frames are discarded only on unpublish or disconnect, and a
-//     frame whose write fails (channel closed) is counted as SendFailed.
+//     frame whose write fails (channel closed) is counted as SendFailed;
+//     both are reported by LocalDataTrackFramesLost.
+//   - While only the signalling session resumes, frames keep flowing on the
+//     unchanged `_data_track`. While a full reconnect replaces the transport
+//     nothing is popped, and a republishing track's frames wait: they go out
+//     on the new session once the track is republished.
 func (d *dataTracks) writer() {
 	defer d.wg.Done()
 	w := &trackWriter{d: d, timer: time.NewTimer(time.Hour)}
@@ -576,6 +600,7 @@ func (d *dataTracks) writer() {
 	defer poll.Stop()
 	var readyEng *engine.Engine // the engine whose `_data_track` was reported open
 	var list []*LocalDataTrack
+	gated := false // the last pass stopped because a full reconnect was running
 	for {
 		// A new engine (first start, full reconnect): wait until its
 		// channel is open, then let the LocalManager complete publishes.
@@ -593,17 +618,32 @@ func (d *dataTracks) writer() {
 			readyEng = eng
 			_ = d.r.runOnLoop(context.Background(), d.checkTransport)
 		}
-		select {
-		case <-d.stop:
-			return
-		case <-d.kick:
+		// After a pass held back by the gate, go on at once if it opened
+		// meanwhile (ok and gateChanged come from one snapshot: no lost edge).
+		if ok, gateChanged := d.r.send.dataTrackOK(); !gated || !ok {
+			select {
+			case <-d.stop:
+				return
+			case <-d.kick:
+			case <-gateChanged: // e.g. a full reconnect ended: send what waited
+			}
 		}
+		gated = false
 		for {
+			// During a full reconnect nothing is popped: queued frames wait
+			// for the new session instead of failing on the old transport.
+			if ok, _ := d.r.send.dataTrackOK(); !ok {
+				gated = true
+				break
+			}
 			d.mu.Lock()
 			list = append(list[:0], d.writeQ...)
 			d.mu.Unlock()
-			wrote := false
+			wrote, failed := false, false
 			for _, lt := range list {
+				if lt.t.State() != datatrack.LocalPublished {
+					continue // republishing: its frames wait
+				}
 				q := lt.t.Queue()
 				f, ok := q.Pop()
 				if !ok {
@@ -614,12 +654,19 @@ func (d *dataTracks) writer() {
 				q.Done(f)
 				if err != nil {
 					lt.sendFailed.Add(1)
+					failed = true
 					if errors.Is(err, errWriterStopped) {
+						lt.reportLosses()
 						clear(list)
 						return
 					}
 				} else {
 					lt.sent.Add(1)
+				}
+			}
+			if failed {
+				for _, lt := range list {
+					lt.reportLosses()
 				}
 			}
 			if !wrote {
@@ -699,6 +746,23 @@ type LocalDataTrack struct {
 	pushed     atomic.Uint64
 	sent       atomic.Uint64
 	sendFailed atomic.Uint64
+
+	lossMu                           sync.Mutex // guards the reported counters
+	reportedFailed, reportedDiscards uint64     // totals already reported by LocalDataTrackFramesLost
+}
+
+// reportLosses pushes a LocalDataTrackFramesLost event for the frames lost
+// since the previous report, if any. Safe from any goroutine.
+func (t *LocalDataTrack) reportLosses() {
+	st := t.Stats()
+	t.lossMu.Lock()
+	defer t.lossMu.Unlock()
+	if st.SendFailed == t.reportedFailed && st.Discarded == t.reportedDiscards {
+		return
+	}
+	ev := LocalDataTrackFramesLost{Track: t, SendFailed: st.SendFailed - t.reportedFailed, Discarded: st.Discarded - t.reportedDiscards}
+	t.reportedFailed, t.reportedDiscards = st.SendFailed, st.Discarded
+	t.d.r.events.push(ev)
 }
 
 // LocalDataTrackStats are a local track's counters. Every frame handed to
@@ -713,7 +777,9 @@ type LocalDataTrackStats struct {
 	Sent uint64
 	// SendFailed counts frames abandoned because the channel failed.
 	SendFailed uint64
-	// Discarded counts queued frames thrown away by unpublish/disconnect.
+	// Discarded counts queued frames thrown away by unpublish/disconnect
+	// (or evicted by a DropOldest queue). Frames queued across a full
+	// reconnect are not discarded: they are sent after the republish.
 	Discarded uint64
 	// Queued is the number of frames waiting for the writer now.
 	Queued int

@@ -186,9 +186,14 @@ const (
 	// WebSocket dropped during the attempt): a resume may be retried as a
 	// resume (JS SignalReconnectError).
 	failSignal failure = iota + 1
-	// failOther: anything else (ICE did not reconnect, negotiation failed,
-	// the server refused the resume): escalate to a full reconnect.
+	// failOther: anything else (ICE did not reconnect, negotiation failed):
+	// escalate to a full reconnect.
 	failOther
+	// failRefused: the server refused the resume because it no longer has
+	// the session (leave{RECONNECT}, e.g. STATE_MISMATCH after a server
+	// restart): a resume cannot succeed, so the full reconnect starts at
+	// once, without the backoff delay.
+	failRefused
 	// failFatal: the token was refused: give up at once.
 	failFatal
 )
@@ -280,8 +285,9 @@ func (m *reconnectMachine) next() (kind ReconnectKind, announce bool) {
 
 // failed records a failed attempt and returns the delay before the next one,
 // or giveUp. A failed full reconnect stays full; a resume that failed outside
-// the signalling step escalates to full (JS); a resume whose signalling step
-// failed is tried again as a resume.
+// the signalling step escalates to full (JS); a resume the server refused
+// (failRefused) escalates to full at once, without a delay; a resume whose
+// signalling step failed is tried again as a resume.
 func (m *reconnectMachine) failed(f failure) (delay time.Duration, giveUp bool) {
 	m.attempts++
 	if f == failFatal {
@@ -291,6 +297,9 @@ func (m *reconnectMachine) failed(f failure) (delay time.Duration, giveUp bool) 
 		m.fullNext = true
 	}
 	d, ok := reconnectDelay(m.attempts, m.limit(), m.random())
+	if f == failRefused && m.kind == ReconnectResume {
+		d = 0
+	}
 	return d, !ok
 }
 
@@ -367,7 +376,10 @@ type sendGate struct {
 	mu           sync.Mutex
 	open         bool
 	reconnecting bool
-	changed      chan struct{} // closed and replaced at every transition
+	// resuming: the reconnect is a resume, so the engine and its `_data_track`
+	// channel stay; data-track frames keep flowing (see dataTrackSendable).
+	resuming bool
+	changed  chan struct{} // closed and replaced at every transition
 }
 
 func (g *sendGate) state() (open, reconnecting bool, changed <-chan struct{}) {
@@ -383,6 +395,36 @@ func (g *sendGate) set(open, reconnecting bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.open, g.reconnecting = open, reconnecting
+	if !reconnecting {
+		g.resuming = false
+	}
+	g.wakeLocked()
+}
+
+// setResuming records whether the running reconnect keeps the engine (a
+// resume) or replaces it (a full reconnect).
+func (g *sendGate) setResuming(on bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.resuming == on {
+		return
+	}
+	g.resuming = on
+	g.wakeLocked()
+}
+
+// dataTrackOK reports whether data-track packets may be written now: not
+// while a full reconnect replaces the engine.
+func (g *sendGate) dataTrackOK() (ok bool, changed <-chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.changed == nil {
+		g.changed = make(chan struct{})
+	}
+	return g.open || !g.reconnecting || g.resuming, g.changed
+}
+
+func (g *sendGate) wakeLocked() {
 	if g.changed != nil {
 		close(g.changed)
 	}
@@ -447,10 +489,13 @@ func (r *Room) sendData(ctx context.Context, pkt *lkpb.DataPacket, reliable bool
 	}
 }
 
-// dataTrackSendable reports ErrReconnecting while the room is reconnecting
-// (data-track packets are lossy: never queued).
+// dataTrackSendable reports ErrReconnecting while a full reconnect replaces
+// the engine (data-track packets are lossy: never queued). While only the
+// signalling session resumes, the PeerConnection and `_data_track` stay, so
+// frames keep flowing; a write that fails on a channel that broke meanwhile
+// is counted by the writer as SendFailed.
 func (r *Room) dataTrackSendable() error {
-	if open, reconnecting, _ := r.send.state(); !open && reconnecting {
+	if ok, _ := r.send.dataTrackOK(); !ok {
 		return ErrReconnecting
 	}
 	return nil
@@ -567,6 +612,7 @@ func (r *Room) beginReconnect(t trigger, cause error) bool {
 	}
 	r.log.Warn("room: connection lost, reconnecting", "kind", kind.String(), "cause", cause, "delay", delay.Round(time.Millisecond))
 	r.send.set(false, true)
+	r.send.setResuming(kind == ReconnectResume)
 	r.setState(StateReconnecting)
 	r.events.push(Reconnecting{Kind: kind, Err: cause})
 	r.rc.unwound = false
@@ -590,6 +636,7 @@ func (r *Room) startAttempt() bool {
 	if announce {
 		r.events.push(Reconnecting{Kind: kind})
 	}
+	r.send.setResuming(kind == ReconnectResume)
 	r.rc.answered = false
 	opts := signal.DialOptions{Logger: r.log, HTTPClient: r.opts.HTTPClient}
 	var jr *lkpb.JoinRequest
@@ -680,7 +727,7 @@ func (r *Room) onDialResult(res dialResult) bool {
 				return true
 			}
 			if le.Action == lkpb.LeaveRequest_RECONNECT {
-				f = failOther // the server no longer has our session
+				f = failRefused // the server no longer has our session
 			}
 		}
 		return r.failAttempt(f, res.err)

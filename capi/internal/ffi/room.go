@@ -581,6 +581,14 @@ func (r *Room) translate(rm *room.Room, ev room.Event, announced *announcedSet, 
 		}}}
 	case room.LocalDataTrackPublished:
 		return nil // the publish completion carries it
+	case room.LocalDataTrackFramesLost:
+		// No schema event yet: the host sees it as a warning LogRecord; the counts are also
+		// in the track's stats.
+		r.mu.Lock()
+		h := r.localTracks[e.Track]
+		r.mu.Unlock()
+		r.log.Warn("data track frames lost", "track_handle", h, "send_failed", e.SendFailed, "discarded", e.Discarded)
+		return nil
 	case room.LocalDataTrackUnpublished:
 		r.mu.Lock()
 		h, ok := r.localTracks[e.Track]
