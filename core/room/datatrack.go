@@ -589,9 +589,10 @@ func (d *dataTracks) startWriter() {
 //     frame whose write fails (channel closed) is counted as SendFailed;
 //     both are reported by LocalDataTrackFramesLost.
 //   - While only the signalling session resumes, frames keep flowing on the
-//     unchanged `_data_track`. While a full reconnect replaces the transport
-//     nothing is popped, and a republishing track's frames wait: they go out
-//     on the new session once the track is republished.
+//     unchanged `_data_track`. While a full reconnect replaces the transport,
+//     a resume restarts ICE, or the channel is not open, nothing is popped,
+//     and a republishing track's frames wait: they go out once writing is
+//     possible again (on the new session once the track is republished).
 func (d *dataTracks) writer() {
 	defer d.wg.Done()
 	w := &trackWriter{d: d, timer: time.NewTimer(time.Hour)}
@@ -618,21 +619,30 @@ func (d *dataTracks) writer() {
 			readyEng = eng
 			_ = d.r.runOnLoop(context.Background(), d.checkTransport)
 		}
-		// After a pass held back by the gate, go on at once if it opened
-		// meanwhile (ok and gateChanged come from one snapshot: no lost edge).
-		if ok, gateChanged := d.r.send.dataTrackOK(); !gated || !ok {
+		// After a pass held back, go on at once if writing is possible
+		// again (ok and gateChanged come from one snapshot: no lost edge);
+		// a channel that is not open has no notification: poll it.
+		if ok, gateChanged := d.r.send.dataTrackOK(); !gated || !ok || !d.r.eng.Load().DataTrackReady() {
+			var pollC <-chan time.Time
+			if gated && ok {
+				pollC = poll.C
+			}
 			select {
 			case <-d.stop:
 				return
 			case <-d.kick:
 			case <-gateChanged: // e.g. a full reconnect ended: send what waited
+			case <-pollC:
 			}
 		}
 		gated = false
 		for {
-			// During a full reconnect nothing is popped: queued frames wait
-			// for the new session instead of failing on the old transport.
-			if ok, _ := d.r.send.dataTrackOK(); !ok {
+			// During a full reconnect or a resume's ICE restart, or while
+			// the channel is not open (e.g. closed by a server that went
+			// away), nothing is popped: queued frames wait instead of
+			// failing, and go out once it is possible again (on the new
+			// session after a full reconnect).
+			if ok, _ := d.r.send.dataTrackOK(); !ok || !d.r.eng.Load().DataTrackReady() {
 				gated = true
 				break
 			}

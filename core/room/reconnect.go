@@ -344,6 +344,7 @@ type reconnectState struct {
 	answered  bool   // the answer of this attempt's offer has been applied
 	lastSeq   uint32 // ReconnectResponse.last_message_seq
 	unwound   bool   // remote participants unwound for a full reconnect in this episode
+	restarted bool   // a resume of this episode has restarted ICE (data-track writes held)
 	discarded int    // reliable packets discarded by full reconnects in this episode
 
 	held     []*lkpb.SignalRequest // non-pass-through requests held until success (§2.8)
@@ -373,6 +374,9 @@ func (s *reconnectState) stopTimers() {
 // connecting and reconnecting, open while connected. Safe for concurrent use;
 // the zero value is "connecting".
 type sendGate struct {
+	// dt is held (read) while a data-track packet is checked and handed to
+	// the engine, and (write) while the data-track permission is revoked.
+	dt           sync.RWMutex
 	mu           sync.Mutex
 	open         bool
 	reconnecting bool
@@ -401,9 +405,15 @@ func (g *sendGate) set(open, reconnecting bool) {
 	g.wakeLocked()
 }
 
-// setResuming records whether the running reconnect keeps the engine (a
-// resume) or replaces it (a full reconnect).
+// setResuming records whether data-track packets may flow during the
+// running reconnect: while a resume keeps the engine and has not restarted
+// ICE yet. Revoking waits for a data-track packet being handed to the
+// engine (see dataTrackSend), so none is written after it returns.
 func (g *sendGate) setResuming(on bool) {
+	if !on {
+		g.dt.Lock()
+		defer g.dt.Unlock()
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.resuming == on {
@@ -422,6 +432,17 @@ func (g *sendGate) dataTrackOK() (ok bool, changed <-chan struct{}) {
 		g.changed = make(chan struct{})
 	}
 	return g.open || !g.reconnecting || g.resuming, g.changed
+}
+
+// dataTrackSend runs send (handing one data-track packet to the engine)
+// unless data-track packets may not be written now (ErrReconnecting).
+func (g *sendGate) dataTrackSend(send func() error) error {
+	g.dt.RLock()
+	defer g.dt.RUnlock()
+	if ok, _ := g.dataTrackOK(); !ok {
+		return ErrReconnecting
+	}
+	return send()
 }
 
 func (g *sendGate) wakeLocked() {
@@ -490,10 +511,10 @@ func (r *Room) sendData(ctx context.Context, pkt *lkpb.DataPacket, reliable bool
 }
 
 // dataTrackSendable reports ErrReconnecting while a full reconnect replaces
-// the engine (data-track packets are lossy: never queued). While only the
-// signalling session resumes, the PeerConnection and `_data_track` stay, so
-// frames keep flowing; a write that fails on a channel that broke meanwhile
-// is counted by the writer as SendFailed.
+// the engine or a resume restarts ICE (data-track packets are lossy: never
+// queued). While only the signalling session resumes, the PeerConnection and
+// `_data_track` stay, so frames keep flowing; a write that fails on a
+// channel that broke meanwhile is counted by the writer as SendFailed.
 func (r *Room) dataTrackSendable() error {
 	if ok, _ := r.send.dataTrackOK(); !ok {
 		return ErrReconnecting
@@ -616,6 +637,7 @@ func (r *Room) beginReconnect(t trigger, cause error) bool {
 	r.setState(StateReconnecting)
 	r.events.push(Reconnecting{Kind: kind, Err: cause})
 	r.rc.unwound = false
+	r.rc.restarted = false
 	r.rc.discarded = 0
 	r.armAttempt(delay)
 	return false
@@ -636,7 +658,7 @@ func (r *Room) startAttempt() bool {
 	if announce {
 		r.events.push(Reconnecting{Kind: kind})
 	}
-	r.send.setResuming(kind == ReconnectResume)
+	r.send.setResuming(kind == ReconnectResume && !r.rc.restarted)
 	r.rc.answered = false
 	opts := signal.DialOptions{Logger: r.log, HTTPClient: r.opts.HTTPClient}
 	var jr *lkpb.JoinRequest
@@ -762,6 +784,13 @@ func (r *Room) resumeSignalled(rr *lkpb.ReconnectResponse) bool {
 	if err := r.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_SyncState{SyncState: ss}}); err != nil {
 		return r.failAttempt(failSignal, err)
 	}
+	// The ICE restart drops the selected candidate pair until the new one
+	// is checked: a `_data_track` packet (no retransmissions) written then
+	// would vanish without a trace. From here until the attempt ends the
+	// writer holds frames in their queues instead (setResuming waits for a
+	// packet being written).
+	r.rc.restarted = true
+	r.send.setResuming(false)
 	offer, err := eng.CreateOffer(true)
 	if err != nil {
 		return r.failAttempt(failOther, err)
