@@ -50,7 +50,7 @@ type signalConn struct {
 	awaitJoin bool
 	held      []*lkpb.SignalResponse
 	closed    chan struct{}
-	once     sync.Once
+	once      sync.Once
 }
 
 func newSignalConn(ws *websocket.Conn, log *slog.Logger, wsPingInterval time.Duration) *signalConn {
