@@ -6,6 +6,9 @@
 #   ./build.sh test    install what is needed and run every test suite (what CI runs)
 #   ./build.sh bench   run the benchmarks and print their figures
 #   ./build.sh gen     regenerate generated code (core/lkpb, capi/proto bindings)
+#   ./build.sh fuzz [seconds]
+#                      run every Go fuzz target for that long (default 60 s each, one target
+#                      at a time) and print the executions per target
 #
 # Every command installs what it needs itself (Debian packages, Go modules, pip packages),
 # so it works on a fresh machine.
@@ -101,6 +104,44 @@ bench() {
   bash tests/bench/run.sh "$@"
 }
 
+fuzz() {
+  # Every `func FuzzX(f *testing.F)` in a _test.go file is a target; each runs alone with
+  # `go test -fuzz` (the engine fuzzes one target per invocation). A crash fails the run; the
+  # failing input is written to the package's testdata/fuzz/<Target>/ by go test.
+  local secs=${1:-60}
+  case "$secs" in ''|*[!0-9]*) echo "fuzz: seconds must be a whole number, got '$secs'" >&2; exit 2 ;; esac
+  deps
+  local out="$BUILD/fuzz" failed=0 n=0
+  mkdir -p "$out"
+  local summary="$out/summary.txt"
+  : >"$summary"
+  local targets
+  targets=$(grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' . | grep -v '^./build/' | sort)
+  [ -n "$targets" ] || { echo "fuzz: no fuzz targets found" >&2; exit 1; }
+  log "fuzzing every target for ${secs}s"
+  local file pkg name log_file execs status
+  for file in $targets; do
+    pkg="./$(dirname "${file#./}")"
+    for name in $(sed -nE 's/^func (Fuzz[A-Za-z0-9_]+)\(f \*testing\.F\).*/\1/p' "$file"); do
+      n=$((n + 1))
+      log_file="$out/${pkg//\//_}.$name.log"
+      if go test -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s" "$pkg" >"$log_file" 2>&1; then
+        status=ok
+      else
+        status=FAILED
+        failed=$((failed + 1))
+      fi
+      execs=$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' "$log_file" | tail -1)
+      printf '%-50s %-7s execs %s\n' "$pkg $name" "$status" "${execs:-?}" | tee -a "$summary"
+      if [ "$status" = FAILED ]; then
+        grep -E -- '--- FAIL|panic|Failing input|go test -run' "$log_file" | head -20 >&2 || true
+      fi
+    done
+  done
+  echo "fuzz: $n targets, $failed failed (logs in $out)"
+  [ "$failed" -eq 0 ]
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -109,5 +150,6 @@ case "$cmd" in
   test) test_all ;;
   bench) bench "$@" ;;
   gen) gen ;;
-  *) echo "usage: $0 {lib|demo|test|bench|gen}" >&2; exit 2 ;;
+  fuzz) fuzz "$@" ;;
+  *) echo "usage: $0 {lib|demo|test|bench|gen|fuzz [seconds]}" >&2; exit 2 ;;
 esac
