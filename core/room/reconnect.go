@@ -132,6 +132,9 @@ const (
 	maxHeldTrickles = 64
 	// leaveSendTimeout bounds the leave sent on the old WebSocket before a full reconnect.
 	leaveSendTimeout = 250 * time.Millisecond
+	// dataTrackDrainWait bounds how long a resume waits, before restarting
+	// ICE, for `_data_track` packets already written to be acknowledged.
+	dataTrackDrainWait = 100 * time.Millisecond
 )
 
 // reconnectBaseDelay is the base delay before attempt n ≥ 1 (JS
@@ -791,6 +794,11 @@ func (r *Room) resumeSignalled(rr *lkpb.ReconnectResponse) bool {
 	// packet being written).
 	r.rc.restarted = true
 	r.send.setResuming(false)
+	// Packets already handed to SCTP but not acknowledged yet would be lost
+	// too: give them a moment (bounded, only when some are outstanding).
+	for deadline := time.Now().Add(dataTrackDrainWait); eng.DataTrackBufferedAmount() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	offer, err := eng.CreateOffer(true)
 	if err != nil {
 		return r.failAttempt(failOther, err)
