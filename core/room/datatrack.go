@@ -601,7 +601,7 @@ func (d *dataTracks) writer() {
 	defer poll.Stop()
 	var readyEng *engine.Engine // the engine whose `_data_track` was reported open
 	var list []*LocalDataTrack
-	gated := false // the last pass stopped because a full reconnect was running
+	gated := false // the last pass stopped because writing was not possible
 	for {
 		// A new engine (first start, full reconnect): wait until its
 		// channel is open, then let the LocalManager complete publishes.
