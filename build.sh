@@ -7,6 +7,9 @@
 #   ./build.sh bench   run the benchmarks and print their figures
 #   ./build.sh gen     regenerate generated code (core/lkpb, capi/ffipb, Python's lkcore/_proto)
 #   ./build.sh docs    API reference of the Python binding from its docstrings (build/docs)
+#   ./build.sh fuzz [seconds]
+#                      run every Go fuzz target for that long (default 60 s each, one target
+#                      at a time) and print the executions per target
 #
 # Every command installs what it needs itself (Debian packages, Go modules, pip packages; the
 # pinned protoc is tests/lib/protoc.sh), so it works on a fresh machine.
@@ -147,6 +150,50 @@ docs() {
   echo "API reference: $BUILD/docs/index.html"
 }
 
+fuzz() {
+  # Every `func FuzzX(f *testing.F)` in a _test.go file is a target; each runs alone with
+  # `go test -fuzz` (the engine fuzzes one target per invocation). A crash fails the run; the
+  # failing input is written to the package's testdata/fuzz/<Target>/ by go test.
+  local secs=${1:-60}
+  case "$secs" in ''|*[!0-9]*) echo "fuzz: seconds must be a whole number, got '$secs'" >&2; exit 2 ;; esac
+  deps
+  # Minimizing each new interesting input may take go's default 60 s, during which nothing is
+  # fuzzed: keep it to a sixth of the budget (1..10 s).
+  local minimize=$((secs / 6))
+  [ "$minimize" -ge 1 ] || minimize=1
+  [ "$minimize" -le 10 ] || minimize=10
+  local out="$BUILD/fuzz" failed=0 n=0
+  mkdir -p "$out"
+  local summary="$out/summary.txt"
+  : >"$summary"
+  local targets
+  targets=$(grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' . | grep -v '^./build/' | sort)
+  [ -n "$targets" ] || { echo "fuzz: no fuzz targets found" >&2; exit 1; }
+  log "fuzzing every target for ${secs}s"
+  local file pkg name log_file execs status
+  for file in $targets; do
+    pkg="./$(dirname "${file#./}")"
+    for name in $(sed -nE 's/^func (Fuzz[A-Za-z0-9_]+)\(f \*testing\.F\).*/\1/p' "$file"); do
+      n=$((n + 1))
+      log_file="$out/$(printf '%s' "${pkg#./}" | tr / _).$name.log"
+      if go test -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s" -fuzzminimizetime "${minimize}s" "$pkg" >"$log_file" 2>&1; then
+        status=ok
+      else
+        status=FAILED
+        failed=$((failed + 1))
+      fi
+      execs=$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' "$log_file" | tail -1)
+      # No execs line: the time ran out while the corpus was being replayed (baseline coverage).
+      printf '%-50s %-7s execs %s\n' "$pkg $name" "$status" "${execs:-0 (baseline coverage not done)}" | tee -a "$summary"
+      if [ "$status" = FAILED ]; then
+        grep -E -- '--- FAIL|panic|Failing input|go test -run' "$log_file" | head -20 >&2 || true
+      fi
+    done
+  done
+  echo "fuzz: $n targets, $failed failed (logs in $out)"
+  [ "$failed" -eq 0 ]
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -156,5 +203,6 @@ case "$cmd" in
   bench) bench "$@" ;;
   gen) gen ;;
   docs) docs ;;
-  *) echo "usage: $0 {lib|demo|test|bench|gen|docs}" >&2; exit 2 ;;
+  fuzz) fuzz "$@" ;;
+  *) echo "usage: $0 {lib|demo|test|bench|gen|docs|fuzz [seconds]}" >&2; exit 2 ;;
 esac

@@ -81,7 +81,7 @@ extern "C" {
 #define LK_ERR_INVALID_REQUEST 3     /* undecodable protobuf, no request kind, missing field, request_id in use */
 #define LK_ERR_UNIMPLEMENTED 4       /* request kind not supported by this library */
 #define LK_ERR_INVALID_HANDLE 5      /* handle 0, never issued, dropped, or of another client */
-#define LK_ERR_WRONG_HANDLE_TYPE 6   /* live handle of another kind of object */
+#define LK_ERR_WRONG_HANDLE_TYPE 6   /* handle of another kind of object, or with altered kind bits */
 #define LK_ERR_CLIENT_CLOSED 7       /* the client was closed */
 #define LK_ERR_INVALID_CLIENT 8      /* client id 0 or never issued */
 #define LK_ERR_TIMEOUT 9             /* deadline expired; also "no event/frame within the timeout" */
@@ -217,7 +217,8 @@ void lk_free(void *ptr);
  *
  * Returns LK_OK, also when the handle was already dropped or released with its parent
  * (idempotent). LK_ERR_INVALID_HANDLE: 0, never issued, or issued by another client.
- * LK_ERR_CLIENT_CLOSED / LK_ERR_INVALID_CLIENT as usual.
+ * LK_ERR_WRONG_HANDLE_TYPE: the handle's kind bits differ from those it was issued with
+ * (nothing is dropped). LK_ERR_CLIENT_CLOSED / LK_ERR_INVALID_CLIENT as usual.
  */
 int32_t lk_handle_drop(lk_client_t client, lk_handle_t handle);
 

@@ -3163,7 +3163,8 @@ type RoomOptions struct {
 	// Bound of one join attempt, signalling and PeerConnection together (default 15 000 ms,
 	// the core's PeerConnection timeout). Request.timeout_ms bounds the whole ConnectRequest.
 	ConnectTimeoutMs uint32 `protobuf:"varint,3,opt,name=connect_timeout_ms,json=connectTimeoutMs,proto3" json:"connect_timeout_ms,omitempty"`
-	// Join attempts before ConnectRequest fails (default 1; 0 = default). Only retryable
+	// Join attempts before ConnectRequest fails (default 1; 0 = default; at most 100, larger
+	// values fail CreateRoomRequest with INVALID_ARGUMENT). Only retryable
 	// failures (unreachable server, 5xx, failed PeerConnection, attempt timeout) are retried,
 	// after 500 ms, doubling per attempt.
 	JoinAttempts uint32 `protobuf:"varint,4,opt,name=join_attempts,json=joinAttempts,proto3" json:"join_attempts,omitempty"`
@@ -3173,7 +3174,8 @@ type RoomOptions struct {
 	MaxReconnectAttempts int32 `protobuf:"varint,5,opt,name=max_reconnect_attempts,json=maxReconnectAttempts,proto3" json:"max_reconnect_attempts,omitempty"`
 	// Default RPC response timeout for PerformRpcRequest (default 15 000 ms).
 	RpcResponseTimeoutMs uint32 `protobuf:"varint,6,opt,name=rpc_response_timeout_ms,json=rpcResponseTimeoutMs,proto3" json:"rpc_response_timeout_ms,omitempty"`
-	// Default capacity of data-track subscription buffers (frames, default 16, the core's).
+	// Default capacity of data-track subscription buffers (frames, default 16, the core's; at
+	// most 65 536, larger values fail CreateRoomRequest with INVALID_ARGUMENT).
 	DataTrackBufferSize uint32 `protobuf:"varint,7,opt,name=data_track_buffer_size,json=dataTrackBufferSize,proto3" json:"data_track_buffer_size,omitempty"`
 	// Largest incoming data stream accepted, in bytes (default 5 000 000 000, the core's
 	// datastream.DefaultMaxPayloadBytes); larger streams end with PAYLOAD_TOO_LARGE.
@@ -6312,8 +6314,9 @@ type SubscribeDataTrackRequest struct {
 	RoomHandle        uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
 	PublisherIdentity string                 `protobuf:"bytes,2,opt,name=publisher_identity,json=publisherIdentity,proto3" json:"publisher_identity,omitempty"`
 	TrackSid          string                 `protobuf:"bytes,3,opt,name=track_sid,json=trackSid,proto3" json:"track_sid,omitempty"`
-	// Frames buffered for this subscription (0 = RoomOptions.data_track_buffer_size). When the
-	// buffer is full the OLDEST frame is dropped and counted.
+	// Frames buffered for this subscription (0 = RoomOptions.data_track_buffer_size; at most
+	// 65 536, larger values fail with INVALID_ARGUMENT). When the buffer is full the OLDEST
+	// frame is dropped and counted.
 	BufferSize uint32       `protobuf:"varint,4,opt,name=buffer_size,json=bufferSize,proto3" json:"buffer_size,omitempty"`
 	Delivery   DeliveryMode `protobuf:"varint,5,opt,name=delivery,proto3,enum=lkcore.ffi.v1.DeliveryMode" json:"delivery,omitempty"`
 	// DELIVERY_MODE_CREDITS: credits granted up front.

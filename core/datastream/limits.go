@@ -62,9 +62,19 @@ type Limits struct {
 	MaxOpenStreamsPerSender int
 
 	// ReadPieceSize is the largest piece of decompressed output a reader
-	// returns from one Next call on a compressed stream. Default 64 KiB.
+	// returns from one Next call on a compressed stream. Default 64 KiB; a
+	// buffer of this size is allocated per Next, so values above
+	// MaxReadPieceSize are clamped to it.
 	ReadPieceSize int
 }
+
+// MaxReadPieceSize caps Limits.ReadPieceSize (16 MiB).
+const MaxReadPieceSize = 16 << 20
+
+// maxReadAllPrealloc caps what ByteStreamReader.ReadAll allocates up front
+// from the sender's declared total length (4 MiB); larger streams grow the
+// slice as their data actually arrives.
+const maxReadAllPrealloc = 4 << 20
 
 // DefaultLimits returns the default limits.
 func DefaultLimits() Limits {
@@ -94,5 +104,6 @@ func (l Limits) withDefaults() Limits {
 	if l.ReadPieceSize <= 0 {
 		l.ReadPieceSize = d.ReadPieceSize
 	}
+	l.ReadPieceSize = min(l.ReadPieceSize, MaxReadPieceSize)
 	return l
 }

@@ -328,8 +328,8 @@ func (b *ByteStreamReader) Next(ctx context.Context) ([]byte, error) { return b.
 // ReadAll reads the rest of the stream into one slice.
 func (b *ByteStreamReader) ReadAll(ctx context.Context) ([]byte, error) {
 	var out []byte
-	if b.info.Size != nil && *b.info.Size < 1<<26 {
-		out = make([]byte, 0, int(*b.info.Size))
+	if b.info.Size != nil {
+		out = make([]byte, 0, int(min(*b.info.Size, maxReadAllPrealloc)))
 	}
 	for {
 		p, err := b.r.next(ctx)

@@ -34,8 +34,40 @@ var (
 	ErrMTUTooShort = errors.New("datatrack: MTU too short for header")
 )
 
-// Publishing errors (error mapping: docs/protocol.md, Publish and unpublish). Server answers arrive as
-// *PublishError values that wrap one of these sentinels; use errors.Is.
+// ErrInvalidOption: a caller-supplied size or count is out of range (e.g. SubscribeOptions.BufferSize
+// above MaxSubscriberBufferFrames, PublishOptions.QueueFrames above MaxSendQueueFrames). Nothing
+// was allocated. The returned error is an *OptionError that unwraps to it.
+var ErrInvalidOption = errors.New("datatrack: option out of range")
+
+// OptionError names the option that is out of range and its allowed range. It unwraps to
+// ErrInvalidOption.
+type OptionError struct {
+	// Option is the option's name, e.g. "BufferSize".
+	Option string
+	// Value is the value given.
+	Value int64
+	// Min and Max are the allowed range (inclusive).
+	Min, Max int64
+}
+
+// Error implements error.
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("%v: %s %d not in %d..%d", ErrInvalidOption, e.Option, e.Value, e.Min, e.Max)
+}
+
+// Unwrap returns ErrInvalidOption.
+func (e *OptionError) Unwrap() error { return ErrInvalidOption }
+
+// CheckRange returns an *OptionError when v is outside lo..hi, else nil.
+func CheckRange(option string, v, lo, hi int64) error {
+	if v < lo || v > hi {
+		return &OptionError{Option: option, Value: v, Min: lo, Max: hi}
+	}
+	return nil
+}
+
+// Publishing errors (error mapping: docs/protocol.md, Publish and unpublish). Server answers arrive as *PublishError values that
+// wrap one of these sentinels; use errors.Is.
 var (
 	// ErrNotAllowed: the participant may not publish data, or the server has data tracks disabled.
 	ErrNotAllowed = errors.New("datatrack: not allowed to publish data")

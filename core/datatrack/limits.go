@@ -58,8 +58,18 @@ const (
 	// (docs/protocol.md, Sending and pacing).
 	DefaultSubscriberBufferFrames = 16
 
-	// MaxTrackNameBytes is the longest track name the server accepts, in bytes
-	// (docs/protocol.md, Publish and unpublish).
+	// MaxSubscriberBufferFrames caps SubscribeOptions.BufferSize: the buffer's ring is
+	// allocated up front, so a caller must not be able to make it arbitrarily large. Larger
+	// values are refused with ErrInvalidOption (the frames themselves are bounded by
+	// MaxPacketsPerFrame × TransportMTU each).
+	MaxSubscriberBufferFrames = 1 << 16
+
+	// MaxSendQueueFrames caps the send queue length (PublishOptions.QueueFrames,
+	// LocalConfig.QueueFrames): its ring is allocated up front. Larger values are refused with
+	// ErrInvalidOption (PublishOptions) or clamped (LocalConfig).
+	MaxSendQueueFrames = 1 << 16
+
+	// MaxTrackNameBytes is the longest track name the server accepts, in bytes (docs/protocol.md, Publish and unpublish).
 	MaxTrackNameBytes = 256
 
 	// MaxCustomEncodingBytes is the server's default limit for custom frame/schema encoding

@@ -23,7 +23,8 @@ type PublishOptions struct {
 	// Schema is optional typed-track metadata (docs/protocol.md, Typed tracks).
 	Schema *lkpb.DataTrackSchemaId
 	// QueueFrames, when positive, overrides LocalConfig.QueueFrames for this track's SendQueue
-	// (0 = the manager's default). The byte budget and overflow policy stay the manager's.
+	// (0 = the manager's default; above MaxSendQueueFrames Publish fails with ErrInvalidOption).
+	// The byte budget and overflow policy stay the manager's.
 	QueueFrames int
 }
 
@@ -35,7 +36,8 @@ const (
 	// LocalPublished: frames are accepted.
 	LocalPublished LocalTrackState = iota
 	// LocalRepublishing: a full reconnect is in progress; IsPublished stays true, TryPush
-	// returns ErrRepublishing.
+	// returns ErrRepublishing, and frames queued before stay queued until the track is
+	// Published again (the writer must not send them meanwhile).
 	LocalRepublishing
 	// LocalUnpublished: final; TryPush returns ErrTrackUnpublished.
 	LocalUnpublished
@@ -150,7 +152,9 @@ func (t *LocalTrack) setState(s LocalTrackState, reason error) {
 	t.state = s
 	switch s {
 	case LocalRepublishing:
-		t.queue.Clear()
+		// Queued frames are kept: they are packetized with the track's handle, which the
+		// republish keeps, so the writer sends them on the new session once the track is
+		// Published again (or they are discarded, and counted, if the republish fails).
 	case LocalUnpublished:
 		t.endReason = reason
 		t.queue.Close()
@@ -228,7 +232,8 @@ type LocalConfig struct {
 	// UnpublishTimeout bounds the wait for an unpublish answer (0 = DefaultUnpublishTimeout).
 	UnpublishTimeout time.Duration
 	// QueueFrames, QueueBytes and QueuePolicy configure each track's SendQueue
-	// (0 = defaults, RejectNew). PublishOptions.QueueFrames overrides QueueFrames per track.
+	// (0 = defaults, RejectNew; QueueFrames above MaxSendQueueFrames is clamped to it).
+	// PublishOptions.QueueFrames overrides QueueFrames per track.
 	QueueFrames, QueueBytes int
 	// QueuePolicy is the send queue's overflow policy.
 	QueuePolicy OverflowPolicy
@@ -305,6 +310,9 @@ func (m *LocalManager) Publish(opts PublishOptions, now time.Time) (uint16, []Lo
 	}
 	if len(opts.Name) == 0 || len(opts.Name) > MaxTrackNameBytes {
 		return 0, nil, ErrInvalidName
+	}
+	if opts.QueueFrames > MaxSendQueueFrames {
+		return 0, nil, CheckRange("QueueFrames", int64(opts.QueueFrames), 0, MaxSendQueueFrames)
 	}
 	if err := ValidateSchema(opts.FrameEncoding, opts.Schema); err != nil {
 		return 0, nil, err

@@ -52,12 +52,14 @@ type SendQueue struct {
 	discarded uint64
 }
 
-// NewSendQueue returns a queue holding at most maxFrames frames (0 = DefaultSendQueueFrames)
-// and maxBytes serialized bytes (0 = DefaultSendQueueBytes).
+// NewSendQueue returns a queue holding at most maxFrames frames (0 = DefaultSendQueueFrames,
+// values above MaxSendQueueFrames are clamped to it) and maxBytes serialized bytes
+// (0 = DefaultSendQueueBytes).
 func NewSendQueue(maxFrames, maxBytes int, policy OverflowPolicy) *SendQueue {
 	if maxFrames <= 0 {
 		maxFrames = DefaultSendQueueFrames
 	}
+	maxFrames = min(maxFrames, MaxSendQueueFrames)
 	if maxBytes <= 0 {
 		maxBytes = DefaultSendQueueBytes
 	}
@@ -204,9 +206,8 @@ func (q *SendQueue) Flush(ctx context.Context) error {
 	}
 }
 
-// Clear discards every waiting frame (unpublish, republish, disconnect:
-// docs/protocol.md, Sending and pacing) and returns how many were discarded; they are also
-// counted in Stats().Discarded.
+// Clear discards every waiting frame (unpublish, disconnect: docs/protocol.md, Sending and pacing; a republish keeps them) and
+// returns how many were discarded; they are also counted in Stats().Discarded.
 func (q *SendQueue) Clear() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -287,11 +288,14 @@ type FrameBuffer struct {
 	done    chan struct{} // closed on Close
 }
 
-// NewFrameBuffer returns a buffer of size frames (values < 1 mean DefaultSubscriberBufferFrames).
+// NewFrameBuffer returns a buffer of size frames (values < 1 mean DefaultSubscriberBufferFrames;
+// values above MaxSubscriberBufferFrames are clamped to it, callers taking the size from outside
+// refuse them first with ErrInvalidOption).
 func NewFrameBuffer(size int, policy BufferDropPolicy) *FrameBuffer {
 	if size < 1 {
 		size = DefaultSubscriberBufferFrames
 	}
+	size = min(size, MaxSubscriberBufferFrames)
 	return &FrameBuffer{ring: make([]Frame, size), policy: policy,
 		ready: make(chan struct{}, 1), done: make(chan struct{})}
 }

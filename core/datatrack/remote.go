@@ -35,7 +35,8 @@ func (e *StreamEndError) Unwrap() error { return e.Cause }
 
 // SubscribeOptions configure one local subscription (stream) of a remote track.
 type SubscribeOptions struct {
-	// BufferSize is the stream's frame buffer in frames (0 = DefaultSubscriberBufferFrames).
+	// BufferSize is the stream's frame buffer in frames (0 = DefaultSubscriberBufferFrames,
+	// at most MaxSubscriberBufferFrames; other values fail with ErrInvalidOption).
 	BufferSize int
 	// DropPolicy decides which frame a full buffer drops (default DropOldestFrame).
 	DropPolicy BufferDropPolicy
@@ -414,12 +415,15 @@ func (m *RemoteManager) Tracks() []TrackInfo {
 // (docs/protocol.md, Remote tracks and subscriptions). The first stream sends
 // update_data_subscription and waits (SubscriptionActive or SubscriptionEnded follow); further
 // streams join the pending wait or attach at once if active. If the last handle snapshot still
-// maps the SID (unsubscribe/subscribe race, docs/protocol.md: Remote tracks and subscriptions;
-// Departures) the subscription activates immediately. Errors: ErrUnknownTrack, ErrE2EENoKeys,
+// maps the SID (unsubscribe/subscribe race, docs/protocol.md: Remote tracks and subscriptions) the subscription activates
+// immediately. Errors: ErrInvalidOption (BufferSize out of range), ErrUnknownTrack, ErrE2EENoKeys,
 // ErrDisconnected.
 func (m *RemoteManager) Subscribe(sid string, opts SubscribeOptions, now time.Time) (*Subscription, []RemoteOutput, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := CheckRange("BufferSize", int64(opts.BufferSize), 0, MaxSubscriberBufferFrames); err != nil {
+		return nil, nil, err
+	}
 	if m.closed {
 		return nil, nil, ErrDisconnected
 	}

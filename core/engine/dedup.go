@@ -11,11 +11,17 @@ import (
 // after its last packet (JS RTCEngine keeps 30 s).
 const DedupTTL = 30 * time.Second
 
+// MaxDedupSenders caps the senders the duplicate filter remembers: their sids
+// come from the packets, so without a cap a peer could make the table grow
+// for DedupTTL. When it is full, the sender heard from least recently is
+// forgotten (its next replayed duplicate would be accepted, as after DedupTTL).
+const MaxDedupSenders = 4096
+
 // ReceiveDedup suppresses duplicate reliable packets
-// (docs/protocol.md, Data packets): a packet with sequence > 0 and a
-// non-empty participant_sid is dropped when its sequence is <= the last one
-// accepted from that sid. Duplicates appear when a sender replays its
-// resend buffer after a resume. Safe for concurrent use.
+// (docs/protocol.md, Data packets): a packet with sequence > 0 and a non-empty participant_sid
+// is dropped when its sequence is <= the last one accepted from that sid.
+// Duplicates appear when a sender replays its resend buffer after a resume.
+// Safe for concurrent use.
 type ReceiveDedup struct {
 	mu        sync.Mutex
 	last      map[string]dedupEntry
@@ -45,8 +51,18 @@ func (d *ReceiveDedup) Accept(sid string, seq uint32, now time.Time) bool {
 		}
 		d.lastPrune = now
 	}
-	if e, ok := d.last[sid]; ok && now.Sub(e.at) <= DedupTTL && seq <= e.seq {
+	e, ok := d.last[sid]
+	if ok && now.Sub(e.at) <= DedupTTL && seq <= e.seq {
 		return false
+	}
+	if !ok && len(d.last) >= MaxDedupSenders {
+		oldest, at := "", now
+		for k, v := range d.last {
+			if oldest == "" || v.at.Before(at) {
+				oldest, at = k, v.at
+			}
+		}
+		delete(d.last, oldest)
 	}
 	d.last[sid] = dedupEntry{seq: seq, at: now}
 	return true

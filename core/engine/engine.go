@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -281,13 +280,9 @@ func (e *Engine) attachReceive(dc *webrtc.DataChannel) {
 			}
 			return
 		}
-		pkt := &lkpb.DataPacket{}
-		if err := proto.Unmarshal(msg.Data, pkt); err != nil {
-			e.log.Debug("engine: dropping undecodable data packet", "label", label, "len", len(msg.Data))
-			return
-		}
-		if !e.dedup.Accept(pkt.GetParticipantSid(), pkt.GetSequence(), time.Now()) {
-			e.log.Debug("engine: dropping duplicate reliable packet", "sid", pkt.GetParticipantSid(), "seq", pkt.GetSequence())
+		pkt, err := DecodeDataPacket(&e.dedup, msg.Data, time.Now())
+		if err != nil {
+			e.log.Debug("engine: dropping data packet", "label", label, "len", len(msg.Data), "err", err)
 			return
 		}
 		if e.cfg.OnPacket != nil {
@@ -434,9 +429,9 @@ func effectiveMaxPacketSize(sdp string) int {
 // JSON, parsed leniently). Candidates that arrive before a remote description
 // (or during an ICE restart) are queued and added after the next answer.
 func (e *Engine) AddRemoteCandidate(candidateInit string) error {
-	var c webrtc.ICECandidateInit
-	if err := json.Unmarshal([]byte(candidateInit), &c); err != nil {
-		return fmt.Errorf("engine: bad candidate JSON: %w", err)
+	c, err := ParseRemoteCandidate(candidateInit)
+	if err != nil {
+		return err
 	}
 	if c.Candidate == "" {
 		return nil // end-of-candidates marker
@@ -447,6 +442,9 @@ func (e *Engine) AddRemoteCandidate(candidateInit string) error {
 		return ErrClosed
 	}
 	if !e.remoteSet {
+		if len(e.queuedRemote) >= MaxQueuedRemoteCandidates {
+			return fmt.Errorf("%w: more than %d remote candidates before the answer", ErrTooManyCandidates, MaxQueuedRemoteCandidates)
+		}
 		e.queuedRemote = append(e.queuedRemote, c)
 		return nil
 	}

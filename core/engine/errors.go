@@ -21,6 +21,15 @@ var (
 	ErrNoPendingOffer = errors.New("engine: no offer outstanding")
 	// ErrStaleAnswer: the answer's id does not match the outstanding offer; it was ignored.
 	ErrStaleAnswer = errors.New("engine: answer for an old offer")
+	// ErrBadCandidate: a trickled candidate is not valid ICECandidateInit JSON.
+	ErrBadCandidate = errors.New("engine: bad candidate JSON")
+	// ErrTooManyCandidates: more than MaxQueuedRemoteCandidates remote candidates
+	// arrived before the answer they belong to; the candidate was dropped.
+	ErrTooManyCandidates = errors.New("engine: too many queued remote candidates")
+	// ErrUndecodablePacket: a `_reliable`/`_lossy` message is not a DataPacket.
+	ErrUndecodablePacket = errors.New("engine: undecodable data packet")
+	// ErrDuplicatePacket: a reliable packet the duplicate filter has seen already.
+	ErrDuplicatePacket = errors.New("engine: duplicate reliable packet")
 )
 
 // PacketTooLargeError reports a DataPacket whose serialised size (after

@@ -175,10 +175,7 @@ func (r *Room) sendDataTrackPacket(b []byte) error {
 	if r.isClosing() {
 		return ErrDisconnected
 	}
-	if err := r.dataTrackSendable(); err != nil {
-		return err
-	}
-	err := r.eng.Load().SendDataTrackPacket(b)
+	err := r.send.dataTrackSend(func() error { return r.eng.Load().SendDataTrackPacket(b) })
 	if errors.Is(err, engine.ErrClosed) {
 		return ErrDisconnected
 	}

@@ -97,14 +97,18 @@ type DataTrackOptions struct {
 	// publish fails with ErrDataTrackTimeout.
 	PublishTimeout time.Duration
 	// QueueFrames is this track's outgoing queue length in frames (≤ 0:
-	// datatrack.DefaultSendQueueFrames, 16; the 4 MiB byte budget applies
-	// either way). A push beyond it fails with ErrQueueFull at once.
+	// datatrack.DefaultSendQueueFrames, 16; at most
+	// datatrack.MaxSendQueueFrames, else PublishDataTrack fails with
+	// ErrInvalidArgument; the 4 MiB byte budget applies either way). A push
+	// beyond it fails with ErrQueueFull at once.
 	QueueFrames int
 }
 
 // SubscribeOptions configures RemoteDataTrack.Subscribe.
 type SubscribeOptions struct {
-	// BufferSize is this subscription's frame buffer (0: 16). When the
+	// BufferSize is this subscription's frame buffer (0: 16; at most
+	// datatrack.MaxSubscriberBufferFrames, else Subscribe fails with
+	// ErrInvalidArgument wrapping a *datatrack.OptionError). When the
 	// reader is slower than the track the oldest buffered frame is dropped
 	// (counted by Dropped) so the reader catches up with fresh data; other
 	// subscriptions of the same track are not affected.
@@ -181,10 +185,26 @@ type LocalDataTrackUnpublished struct {
 	Reason error
 }
 
+// LocalDataTrackFramesLost reports frames that TryPush had accepted and that
+// will never be sent: written while the channel failed under them
+// (SendFailed: e.g. the frame in flight when a full reconnect replaced the
+// transport) or thrown away while queued (Discarded: unpublish, a failed
+// republish, DropOldest eviction). The counts are those since the previous
+// report of the track; their running totals are in LocalDataTrack.Stats.
+// Frames queued when a full reconnect starts are not lost: they wait and go
+// out on the new session once the track is republished.
+type LocalDataTrackFramesLost struct {
+	// Track is the local track that lost the frames.
+	Track *LocalDataTrack
+	// SendFailed and Discarded are the frames lost since the previous report.
+	SendFailed, Discarded uint64
+}
+
 func (DataTrackPublished) isEvent()        {}
 func (DataTrackUnpublished) isEvent()      {}
 func (LocalDataTrackPublished) isEvent()   {}
 func (LocalDataTrackUnpublished) isEvent() {}
+func (LocalDataTrackFramesLost) isEvent()  {}
 
 // dataTracks is the room's data-track state.
 type dataTracks struct {
@@ -408,14 +428,17 @@ func (d *dataTracks) applyLocal(outs []datatrack.LocalOutput) {
 				d.writeQ = slices.Delete(d.writeQ, i, i+1)
 			}
 			d.mu.Unlock()
+			lt.reportLosses()
 			d.r.events.push(LocalDataTrackUnpublished{Track: lt, Reason: o.Reason})
 		case datatrack.UnpublishCompleted:
 			if w, ok := d.unpublishes[o.Handle]; ok {
 				delete(d.unpublishes, o.Handle)
 				close(w)
 			}
-		case datatrack.LocalTrackRepublishing, datatrack.LocalTrackRepublished:
-			// Full reconnect (not implemented by the room yet): no event.
+		case datatrack.LocalTrackRepublishing:
+			// No event (docs/protocol.md, Reconnection of data tracks); the queued frames wait for the republish.
+		case datatrack.LocalTrackRepublished:
+			d.kickWriter() // send what waited in the queue on the new session
 		}
 	}
 }
@@ -568,7 +591,13 @@ func (d *dataTracks) startWriter() {
 //   - The producer never blocks: frames wait in the per-track queue (TryPush
 //     returns ErrQueueFull when it is full; nothing is dropped silently).
 //     Queued frames are discarded only on unpublish or disconnect, and a
-//     frame whose write fails (channel closed) is counted as SendFailed.
+//     frame whose write fails (channel closed) is counted as SendFailed;
+//     both are reported by LocalDataTrackFramesLost.
+//   - While only the signalling session resumes, frames keep flowing on the
+//     unchanged `_data_track`. While a full reconnect replaces the transport,
+//     a resume restarts ICE, or the channel is not open, nothing is popped,
+//     and a republishing track's frames wait: they go out once writing is
+//     possible again (on the new session once the track is republished).
 func (d *dataTracks) writer() {
 	defer d.wg.Done()
 	w := &trackWriter{d: d, timer: time.NewTimer(time.Hour)}
@@ -577,6 +606,7 @@ func (d *dataTracks) writer() {
 	defer poll.Stop()
 	var readyEng *engine.Engine // the engine whose `_data_track` was reported open
 	var list []*LocalDataTrack
+	gated := false // the last pass stopped because writing was not possible
 	for {
 		// A new engine (first start, full reconnect): wait until its
 		// channel is open, then let the LocalManager complete publishes.
@@ -594,17 +624,41 @@ func (d *dataTracks) writer() {
 			readyEng = eng
 			_ = d.r.runOnLoop(context.Background(), d.checkTransport)
 		}
-		select {
-		case <-d.stop:
-			return
-		case <-d.kick:
+		// After a pass held back, go on at once if writing is possible
+		// again (ok and gateChanged come from one snapshot: no lost edge);
+		// a channel that is not open has no notification: poll it.
+		if ok, gateChanged := d.r.send.dataTrackOK(); !gated || !ok || !d.r.eng.Load().DataTrackReady() {
+			var pollC <-chan time.Time
+			if gated && ok {
+				pollC = poll.C
+			}
+			select {
+			case <-d.stop:
+				return
+			case <-d.kick:
+			case <-gateChanged: // e.g. a full reconnect ended: send what waited
+			case <-pollC:
+			}
 		}
+		gated = false
 		for {
+			// During a full reconnect or a resume's ICE restart, or while
+			// the channel is not open (e.g. closed by a server that went
+			// away), nothing is popped: queued frames wait instead of
+			// failing, and go out once it is possible again (on the new
+			// session after a full reconnect).
+			if ok, _ := d.r.send.dataTrackOK(); !ok || !d.r.eng.Load().DataTrackReady() {
+				gated = true
+				break
+			}
 			d.mu.Lock()
 			list = append(list[:0], d.writeQ...)
 			d.mu.Unlock()
-			wrote := false
+			wrote, failed := false, false
 			for _, lt := range list {
+				if lt.t.State() != datatrack.LocalPublished {
+					continue // republishing: its frames wait
+				}
 				q := lt.t.Queue()
 				f, ok := q.Pop()
 				if !ok {
@@ -615,12 +669,19 @@ func (d *dataTracks) writer() {
 				q.Done(f)
 				if err != nil {
 					lt.sendFailed.Add(1)
+					failed = true
 					if errors.Is(err, errWriterStopped) {
+						lt.reportLosses()
 						clear(list)
 						return
 					}
 				} else {
 					lt.sent.Add(1)
+				}
+			}
+			if failed {
+				for _, lt := range list {
+					lt.reportLosses()
 				}
 			}
 			if !wrote {
@@ -700,6 +761,23 @@ type LocalDataTrack struct {
 	pushed     atomic.Uint64
 	sent       atomic.Uint64
 	sendFailed atomic.Uint64
+
+	lossMu                           sync.Mutex // guards the reported counters
+	reportedFailed, reportedDiscards uint64     // totals already reported by LocalDataTrackFramesLost
+}
+
+// reportLosses pushes a LocalDataTrackFramesLost event for the frames lost
+// since the previous report, if any. Safe from any goroutine.
+func (t *LocalDataTrack) reportLosses() {
+	st := t.Stats()
+	t.lossMu.Lock()
+	defer t.lossMu.Unlock()
+	if st.SendFailed == t.reportedFailed && st.Discarded == t.reportedDiscards {
+		return
+	}
+	ev := LocalDataTrackFramesLost{Track: t, SendFailed: st.SendFailed - t.reportedFailed, Discarded: st.Discarded - t.reportedDiscards}
+	t.reportedFailed, t.reportedDiscards = st.SendFailed, st.Discarded
+	t.d.r.events.push(ev)
 }
 
 // LocalDataTrackStats are a local track's counters. Every frame handed to
@@ -714,7 +792,9 @@ type LocalDataTrackStats struct {
 	Sent uint64
 	// SendFailed counts frames abandoned because the channel failed.
 	SendFailed uint64
-	// Discarded counts queued frames thrown away by unpublish/disconnect.
+	// Discarded counts queued frames thrown away by unpublish/disconnect
+	// (or evicted by a DropOldest queue). Frames queued across a full
+	// reconnect are not discarded: they are sent after the republish.
 	Discarded uint64
 	// Queued is the number of frames waiting for the writer now.
 	Queued int
@@ -728,12 +808,16 @@ func (s LocalDataTrackStats) Dropped() uint64 { return s.SendFailed + s.Discarde
 // the track and the `_data_track` channel is open, so the first TryPush is
 // sent. When the room has E2EE configured, the track is end-to-end encrypted.
 //
-// Errors: ErrInvalidTrackName, datatrack.ErrInvalidSchema,
+// Errors: ErrInvalidTrackName, datatrack.ErrInvalidSchema, ErrInvalidArgument
+// (QueueFrames out of range),
 // ErrDuplicateTrackName, ErrDataTrackNotAllowed (token without
 // canPublishData), other server refusals as *datatrack.PublishError,
 // ErrDataTrackTimeout after opts.PublishTimeout (10 s; also what a server
 // without data tracks produces), ErrDisconnected, or ctx's error.
 func (lp *LocalParticipant) PublishDataTrack(ctx context.Context, name string, opts DataTrackOptions) (*LocalDataTrack, error) {
+	if opts.QueueFrames > datatrack.MaxSendQueueFrames {
+		return nil, mapDataTrackErr(datatrack.CheckRange("QueueFrames", int64(opts.QueueFrames), 0, datatrack.MaxSendQueueFrames))
+	}
 	r := lp.room
 	d := r.dt
 	res := make(chan publishResult, 1)
@@ -792,10 +876,14 @@ func (lp *LocalParticipant) PublishDataTrack(ctx context.Context, name string, o
 	return nil, cause
 }
 
-// mapDataTrackErr makes datatrack.ErrDisconnected match room.ErrDisconnected too.
+// mapDataTrackErr makes datatrack.ErrDisconnected match room.ErrDisconnected
+// and datatrack.ErrInvalidOption match room.ErrInvalidArgument too.
 func mapDataTrackErr(err error) error {
 	if errors.Is(err, datatrack.ErrDisconnected) && !errors.Is(err, ErrDisconnected) {
 		return fmt.Errorf("%w: %w", ErrDisconnected, err)
+	}
+	if errors.Is(err, datatrack.ErrInvalidOption) && !errors.Is(err, ErrInvalidArgument) {
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	return err
 }
@@ -1001,9 +1089,13 @@ func (t *RemoteDataTrack) SetMaxPartialFrames(n int) error {
 // subscription asks the server; later ones share it (fan-out) and see frames
 // from then on; closing the last one unsubscribes. It returns once frames
 // flow, bounded by ctx and by the server's answer (10 s, ErrDataTrackTimeout).
-// Errors: ErrE2EENoKeys (E2EE track, room without keys), ErrUnknownDataTrack
+// Errors: ErrInvalidArgument (BufferSize out of range), ErrE2EENoKeys (E2EE
+// track, room without keys), ErrUnknownDataTrack
 // (the track is gone), datatrack.ErrSubscribeNotAllowed, ErrDisconnected.
 func (t *RemoteDataTrack) Subscribe(ctx context.Context, opts SubscribeOptions) (*DataTrackSubscription, error) {
+	if err := datatrack.CheckRange("BufferSize", int64(opts.BufferSize), 0, datatrack.MaxSubscriberBufferFrames); err != nil {
+		return nil, mapDataTrackErr(err)
+	}
 	d := t.d
 	r := d.r
 	wait := make(chan error, 1)

@@ -133,6 +133,9 @@ const (
 	maxHeldTrickles = 64
 	// leaveSendTimeout bounds the leave sent on the old WebSocket before a full reconnect.
 	leaveSendTimeout = 250 * time.Millisecond
+	// dataTrackDrainWait bounds how long a resume waits, before restarting
+	// ICE, for `_data_track` packets already written to be acknowledged.
+	dataTrackDrainWait = 100 * time.Millisecond
 )
 
 // reconnectBaseDelay is the base delay before attempt n ≥ 1 (JS
@@ -187,9 +190,14 @@ const (
 	// WebSocket dropped during the attempt): a resume may be retried as a
 	// resume (JS SignalReconnectError).
 	failSignal failure = iota + 1
-	// failOther: anything else (ICE did not reconnect, negotiation failed,
-	// the server refused the resume): escalate to a full reconnect.
+	// failOther: anything else (ICE did not reconnect, negotiation failed):
+	// escalate to a full reconnect.
 	failOther
+	// failRefused: the server refused the resume because it no longer has
+	// the session (leave{RECONNECT}, e.g. STATE_MISMATCH after a server
+	// restart): a resume cannot succeed, so the full reconnect starts at
+	// once, without the backoff delay.
+	failRefused
 	// failFatal: the token was refused: give up at once.
 	failFatal
 )
@@ -281,8 +289,9 @@ func (m *reconnectMachine) next() (kind ReconnectKind, announce bool) {
 
 // failed records a failed attempt and returns the delay before the next one,
 // or giveUp. A failed full reconnect stays full; a resume that failed outside
-// the signalling step escalates to full (JS); a resume whose signalling step
-// failed is tried again as a resume.
+// the signalling step escalates to full (JS); a resume the server refused
+// (failRefused) escalates to full at once, without a delay; a resume whose
+// signalling step failed is tried again as a resume.
 func (m *reconnectMachine) failed(f failure) (delay time.Duration, giveUp bool) {
 	m.attempts++
 	if f == failFatal {
@@ -292,6 +301,9 @@ func (m *reconnectMachine) failed(f failure) (delay time.Duration, giveUp bool) 
 		m.fullNext = true
 	}
 	d, ok := reconnectDelay(m.attempts, m.limit(), m.random())
+	if f == failRefused && m.kind == ReconnectResume {
+		d = 0
+	}
 	return d, !ok
 }
 
@@ -336,6 +348,7 @@ type reconnectState struct {
 	answered  bool   // the answer of this attempt's offer has been applied
 	lastSeq   uint32 // ReconnectResponse.last_message_seq
 	unwound   bool   // remote participants unwound for a full reconnect in this episode
+	restarted bool   // a resume of this episode has restarted ICE (data-track writes held)
 	discarded int    // reliable packets discarded by full reconnects in this episode
 
 	held     []*lkpb.SignalRequest // non-pass-through requests held until success
@@ -365,10 +378,16 @@ func (s *reconnectState) stopTimers() {
 // connecting and reconnecting, open while connected. Safe for concurrent use;
 // the zero value is "connecting".
 type sendGate struct {
+	// dt is held (read) while a data-track packet is checked and handed to
+	// the engine, and (write) while the data-track permission is revoked.
+	dt           sync.RWMutex
 	mu           sync.Mutex
 	open         bool
 	reconnecting bool
-	changed      chan struct{} // closed and replaced at every transition
+	// resuming: the reconnect is a resume, so the engine and its `_data_track`
+	// channel stay; data-track frames keep flowing (see dataTrackSendable).
+	resuming bool
+	changed  chan struct{} // closed and replaced at every transition
 }
 
 func (g *sendGate) state() (open, reconnecting bool, changed <-chan struct{}) {
@@ -384,6 +403,53 @@ func (g *sendGate) set(open, reconnecting bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.open, g.reconnecting = open, reconnecting
+	if !reconnecting {
+		g.resuming = false
+	}
+	g.wakeLocked()
+}
+
+// setResuming records whether data-track packets may flow during the
+// running reconnect: while a resume keeps the engine and has not restarted
+// ICE yet. Revoking waits for a data-track packet being handed to the
+// engine (see dataTrackSend), so none is written after it returns.
+func (g *sendGate) setResuming(on bool) {
+	if !on {
+		g.dt.Lock()
+		defer g.dt.Unlock()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.resuming == on {
+		return
+	}
+	g.resuming = on
+	g.wakeLocked()
+}
+
+// dataTrackOK reports whether data-track packets may be written now: not
+// while a full reconnect replaces the engine.
+func (g *sendGate) dataTrackOK() (ok bool, changed <-chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.changed == nil {
+		g.changed = make(chan struct{})
+	}
+	return g.open || !g.reconnecting || g.resuming, g.changed
+}
+
+// dataTrackSend runs send (handing one data-track packet to the engine)
+// unless data-track packets may not be written now (ErrReconnecting).
+func (g *sendGate) dataTrackSend(send func() error) error {
+	g.dt.RLock()
+	defer g.dt.RUnlock()
+	if ok, _ := g.dataTrackOK(); !ok {
+		return ErrReconnecting
+	}
+	return send()
+}
+
+func (g *sendGate) wakeLocked() {
 	if g.changed != nil {
 		close(g.changed)
 	}
@@ -448,10 +514,13 @@ func (r *Room) sendData(ctx context.Context, pkt *lkpb.DataPacket, reliable bool
 	}
 }
 
-// dataTrackSendable reports ErrReconnecting while the room is reconnecting
-// (data-track packets are lossy: never queued).
+// dataTrackSendable reports ErrReconnecting while a full reconnect replaces
+// the engine or a resume restarts ICE (data-track packets are lossy: never
+// queued). While only the signalling session resumes, the PeerConnection and
+// `_data_track` stay, so frames keep flowing; a write that fails on a
+// channel that broke meanwhile is counted by the writer as SendFailed.
 func (r *Room) dataTrackSendable() error {
-	if open, reconnecting, _ := r.send.state(); !open && reconnecting {
+	if ok, _ := r.send.dataTrackOK(); !ok {
 		return ErrReconnecting
 	}
 	return nil
@@ -569,9 +638,11 @@ func (r *Room) beginReconnect(t trigger, cause error) bool {
 	}
 	r.log.Warn("room: connection lost, reconnecting", "kind", kind.String(), "cause", cause, "delay", delay.Round(time.Millisecond))
 	r.send.set(false, true)
+	r.send.setResuming(kind == ReconnectResume)
 	r.setState(StateReconnecting)
 	r.events.push(Reconnecting{Kind: kind, Err: cause})
 	r.rc.unwound = false
+	r.rc.restarted = false
 	r.rc.discarded = 0
 	r.armAttempt(delay)
 	return false
@@ -592,6 +663,7 @@ func (r *Room) startAttempt() bool {
 	if announce {
 		r.events.push(Reconnecting{Kind: kind})
 	}
+	r.send.setResuming(kind == ReconnectResume && !r.rc.restarted)
 	r.rc.answered = false
 	opts := signal.DialOptions{Logger: r.log, HTTPClient: r.opts.HTTPClient}
 	var jr *lkpb.JoinRequest
@@ -682,7 +754,7 @@ func (r *Room) onDialResult(res dialResult) bool {
 				return true
 			}
 			if le.Action == lkpb.LeaveRequest_RECONNECT {
-				f = failOther // the server no longer has our session
+				f = failRefused // the server no longer has our session
 			}
 		}
 		return r.failAttempt(f, res.err)
@@ -710,6 +782,18 @@ func (r *Room) resumeSignalled(rr *lkpb.ReconnectResponse) bool {
 	ss := r.buildSyncState(eng)
 	if err := r.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_SyncState{SyncState: ss}}); err != nil {
 		return r.failAttempt(failSignal, err)
+	}
+	// The ICE restart drops the selected candidate pair until the new one
+	// is checked: a `_data_track` packet (no retransmissions) written then
+	// would vanish without a trace. From here until the attempt ends the
+	// writer holds frames in their queues instead (setResuming waits for a
+	// packet being written).
+	r.rc.restarted = true
+	r.send.setResuming(false)
+	// Packets already handed to SCTP but not acknowledged yet would be lost
+	// too: give them a moment (bounded, only when some are outstanding).
+	for deadline := time.Now().Add(dataTrackDrainWait); eng.DataTrackBufferedAmount() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
 	}
 	offer, err := eng.CreateOffer(true)
 	if err != nil {

@@ -204,9 +204,12 @@ TEST(Request, MalformedInputGivesTypedErrors) {
   EXPECT_EQ(r.status, LK_ERR_UNIMPLEMENTED);
   EXPECT_EQ(r.f.u(kRespID), 8u);
 
-  // Wrong wire type for a known field.
-  pb::Msg wrong = pb::Msg().bytes(kReqID, "not a varint");
+  // Wrong wire type for a known field of a request that names its kind (echo): request_id
+  // as bytes, and echo.payload as a varint. Each is INVALID_REQUEST, not an echo.
+  pb::Msg wrong = pb::Msg().bytes(kReqID, "not a varint").msg(kReqEcho, pb::Msg().bytes(1, "x"));
   EXPECT_EQ(raw(wrong.data(), wrong.size()), LK_ERR_INVALID_REQUEST);
+  pb::Msg wrong_nested = pb::Msg().varint(kReqID, 10).msg(kReqEcho, pb::Msg().varint(1, 5));
+  EXPECT_EQ(raw(wrong_nested.data(), wrong_nested.size()), LK_ERR_INVALID_REQUEST);
 
   // Requests are validated before anything starts; a connect that is accepted reports its
   // failure (nothing listens on port 1) as a typed completion.

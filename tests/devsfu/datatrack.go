@@ -462,6 +462,7 @@ func (r *Room) forwardDataTrack(p *Participant, msg []byte) {
 	if err != nil {
 		return
 	}
+	r.s.faults.dtIn.Add(1)
 	type target struct {
 		sub    *Participant
 		handle uint16
@@ -505,7 +506,9 @@ func (s *Server) writeDataTrack(sub *Participant, pkt []byte) {
 		s.faults.countCongestionDrop()
 		return
 	}
-	_ = d.write(pkt)
+	if d.write(pkt) == nil {
+		s.faults.dtOut.Add(1)
+	}
 }
 
 // publishedSnapshot lists p's tracks (sorted by handle); used in tests.

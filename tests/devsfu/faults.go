@@ -41,6 +41,11 @@ type Stats struct {
 	DataTrackCongestionDrops uint64
 	// TransportKilledDrops counts messages ignored because of KillICE.
 	TransportKilledDrops uint64
+	// DataTrackPacketsIn counts well-formed data-track packets received from
+	// publishers; DataTrackPacketsOut counts packets written to subscribers'
+	// `_data_track` channels (what happens to them after that is up to the
+	// transport).
+	DataTrackPacketsIn, DataTrackPacketsOut uint64
 }
 
 // faultState holds the active fault switches of a Server.
@@ -55,8 +60,10 @@ type faultState struct {
 	faultDrops    atomic.Uint64
 	congestDrops  atomic.Uint64
 	killedDrops   atomic.Uint64
+	dtIn, dtOut   atomic.Uint64
 	wg            sync.WaitGroup // delayed deliveries
 	closed        bool
+	stall         chan struct{} // non-nil while stalled (Stall); closed when it ends
 }
 
 type dtFault struct {
@@ -182,9 +189,28 @@ func (f *faultState) deliverDataTrack(sub *Participant, pkt []byte, write func(*
 	})
 }
 
+// waitStall blocks while the server is stalled (see Server.Stall).
+func (f *faultState) waitStall() {
+	f.mu.Lock()
+	ch := f.stall
+	f.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// endStall ends a stall (f.mu held).
+func (f *faultState) endStallLocked() {
+	if f.stall != nil {
+		close(f.stall)
+		f.stall = nil
+	}
+}
+
 func (f *faultState) close() {
 	f.mu.Lock()
 	f.closed = true
+	f.endStallLocked()
 	for _, st := range f.dt {
 		if st.timer != nil && st.timer.Stop() {
 			f.wg.Done()
@@ -208,6 +234,23 @@ func (s *Server) DropSignal(identity string) bool {
 		sc.drop()
 	}
 	return true
+}
+
+// Stall freezes the whole server while on, as a paused process would be: no
+// signal request is handled (not even ping) and no data-channel message is
+// read, for every participant. Nothing is dropped: the clients' TCP and
+// SCTP connections back up and everything is handled, in order, once the
+// stall ends (Stall(false), or Close).
+func (s *Server) Stall(on bool) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if !on {
+		s.faults.endStallLocked()
+		return
+	}
+	if s.faults.stall == nil && !s.faults.closed {
+		s.faults.stall = make(chan struct{})
+	}
 }
 
 // PauseSignal makes the server ignore identity's signal requests (except
@@ -340,6 +383,7 @@ func (s *Server) ClearFaults() {
 	clear(f.publish)
 	clear(f.noHandles)
 	clear(f.dt)
+	f.endStallLocked()
 	f.mu.Unlock()
 }
 
@@ -349,6 +393,8 @@ func (s *Server) Stats() Stats {
 		DataTrackFaultDrops:      s.faults.faultDrops.Load(),
 		DataTrackCongestionDrops: s.faults.congestDrops.Load(),
 		TransportKilledDrops:     s.faults.killedDrops.Load(),
+		DataTrackPacketsIn:       s.faults.dtIn.Load(),
+		DataTrackPacketsOut:      s.faults.dtOut.Load(),
 	}
 }
 

@@ -365,6 +365,7 @@ func (p *Participant) sendRefreshToken() {
 
 // handleRequest dispatches one SignalRequest read from sc.
 func (p *Participant) handleRequest(sc *signalConn, req *lkpb.SignalRequest) {
+	p.s.faults.waitStall()
 	// Keepalive is answered on the connection it arrived on, right away
 	// (livekit-server answers in the WebSocket handler).
 	switch m := req.Message.(type) {
@@ -702,6 +703,7 @@ func (p *Participant) onChannelOpen(label string) {
 }
 
 func (p *Participant) onChannelMessage(label string, msg []byte) {
+	p.s.faults.waitStall()
 	if p.s.faults.transportKilled(p.identity) {
 		return
 	}

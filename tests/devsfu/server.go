@@ -300,6 +300,7 @@ func (s *Server) Close() error {
 		rooms = append(rooms, r)
 	}
 	s.mu.Unlock()
+	s.Stall(false) // readers blocked by a stall must see the close
 
 	_ = s.ln.Close()
 	close(s.stopTick)

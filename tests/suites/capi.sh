@@ -27,6 +27,8 @@ c++ -std=c++17 -Wall -Wextra -Werror -O1 -g -Iinclude tests/capi/capi_test.cc "$
   -lgtest -lgtest_main -pthread -o "$out/capi_test"
 c++ -std=c++17 -Wall -Wextra -Werror -O1 -g -Iinclude tests/capi/e2e_test.cc "${link[@]}" \
   -lgtest -lgtest_main -pthread -o "$out/e2e_test"
+c++ -std=c++17 -Wall -Wextra -Werror -O1 -g -Iinclude tests/capi/caps_test.cc "${link[@]}" \
+  -lgtest -lgtest_main -pthread -o "$out/caps_test"
 cc -std=c11 -Wall -Wextra -Werror -g -Iinclude tests/capi/leak_probe.c "${link[@]}" -o "$out/leak_probe"
 c++ -std=c++17 -Wall -Wextra -Werror -O2 -Iinclude tests/capi/bench.cc "${link[@]}" -pthread -o "$out/bench"
 
@@ -50,6 +52,8 @@ echo "--- capi_test"
 "$out/capi_test"
 echo "--- e2e_test (against devsfu)"
 "$out/e2e_test"
+echo "--- caps_test (against devsfu)"
+LK_TOKEN_CAPS_A=$(mint capi-caps alice) LK_TOKEN_CAPS_B=$(mint capi-caps bob) "$out/caps_test"
 
 # Under valgrind: Go's own (memory-safe) code is suppressed, see tests/capi/valgrind.supp.
 # GC and asynchronous preemption are turned off only to cut the volume of suppressed noise.

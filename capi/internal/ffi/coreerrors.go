@@ -70,6 +70,7 @@ var coreErrorCodes = []struct {
 	{datatrack.ErrDuplicateName, ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS, false},
 	{datatrack.ErrNotAllowed, ffipb.ErrorCode_ERROR_CODE_NOT_ALLOWED, false},
 	{datatrack.ErrInvalidName, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
+	{datatrack.ErrInvalidOption, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
 	{datatrack.ErrInvalidSchema, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
 	{datatrack.ErrInvalidRequest, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, false},
 	{datatrack.ErrLimitReached, ffipb.ErrorCode_ERROR_CODE_LIMIT_REACHED, false},

@@ -306,6 +306,9 @@ func (s *Subscription) release(ctx context.Context) {
 }
 
 func (c *Client) subscribeDataTrack(m *ffipb.SubscribeDataTrackRequest, resp *ffipb.Response) error {
+	if err := checkBufferSize("buffer_size", m.GetBufferSize()); err != nil {
+		return err
+	}
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
 		return err
@@ -339,6 +342,16 @@ func (c *Client) subscribeDataTrack(m *ffipb.SubscribeDataTrackRequest, resp *ff
 	resp.Message = &ffipb.Response_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackResponse{
 		Subscription: &ffipb.OwnedDataTrackSubscription{Handle: h, Track: remoteTrackInfo(track)},
 	}}
+	return nil
+}
+
+// checkBufferSize refuses a data-track buffer size above datatrack.MaxSubscriberBufferFrames
+// with INVALID_ARGUMENT: the buffer is allocated up front, so an unchecked 2^32-1 would be an
+// out-of-memory abort of the host process.
+func checkBufferSize(field string, n uint32) error {
+	if n > datatrack.MaxSubscriberBufferFrames {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "%s %d above %d frames", field, n, datatrack.MaxSubscriberBufferFrames)
+	}
 	return nil
 }
 

@@ -86,6 +86,32 @@ type HandleTable struct {
 	serial uint32 // last issued serial
 	live   map[uint64]*entry
 	closed bool
+	// kinds records the kind each serial was issued with, two serials per byte (serial s in
+	// byte (s-1)/2, low nibble for odd s): a handle whose serial was issued but whose kind byte
+	// differs is forged and fails with WRONG_HANDLE_TYPE, live or not. Half a byte per handle
+	// ever issued by the client.
+	kinds []byte
+}
+
+func (t *HandleTable) recordKindLocked(serial uint32, kind Kind) {
+	i := int(serial-1) / 2
+	if i >= len(t.kinds) {
+		t.kinds = append(t.kinds, 0)
+	}
+	if serial%2 == 1 {
+		t.kinds[i] |= byte(kind)
+	} else {
+		t.kinds[i] |= byte(kind) << 4
+	}
+}
+
+// issuedKindLocked returns the kind serial (1..t.serial) was issued with.
+func (t *HandleTable) issuedKindLocked(serial uint32) Kind {
+	b := t.kinds[int(serial-1)/2]
+	if serial%2 == 1 {
+		return Kind(b & 0x0f)
+	}
+	return Kind(b >> 4)
 }
 
 // NewHandleTable returns an empty table for the client with the given id (1..MaxClientID).
@@ -114,6 +140,7 @@ func (t *HandleTable) Insert(kind Kind, obj any, parent uint64, release Release)
 		return 0, Errorf(ffipb.ErrorCode_ERROR_CODE_LIMIT_REACHED, "handle space of this client exhausted")
 	}
 	t.serial++
+	t.recordKindLocked(t.serial, kind)
 	h := makeHandle(kind, t.client, t.serial)
 	t.live[h] = &entry{kind: kind, obj: obj, parent: parent, release: release}
 	if pe != nil {
@@ -126,7 +153,7 @@ func (t *HandleTable) Insert(kind Kind, obj any, parent uint64, release Release)
 }
 
 // notLive explains why a handle that is not live fails; dropped reports whether it was
-// issued by this table earlier (and has been released since).
+// issued by this table earlier, with this kind (and has been released since).
 func (t *HandleTable) notLive(h uint64) (dropped bool, err error) {
 	kind, client, serial := splitHandle(h)
 	switch {
@@ -137,11 +164,16 @@ func (t *HandleTable) notLive(h uint64) (dropped bool, err error) {
 	case kind == 0 || kind >= kindLimit || serial == 0 || serial > t.serial:
 		return false, Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE, "handle was never issued")
 	}
+	if issued := t.issuedKindLocked(serial); issued != kind {
+		// The serial was issued, but for another kind: the kind byte was altered.
+		return false, Errorf(ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE, "handle's kind byte says %s, but it was issued for a %s", kind, issued)
+	}
 	return true, Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE, "%s handle was dropped or released", kind)
 }
 
 // Get returns the object of a live handle of the given kind. Errors: INVALID_HANDLE (zero,
-// foreign, never issued, dropped), WRONG_HANDLE_TYPE, CLIENT_CLOSED.
+// foreign, never issued, dropped), WRONG_HANDLE_TYPE (a live handle of another kind, or a
+// handle whose kind byte differs from the kind it was issued with), CLIENT_CLOSED.
 func (t *HandleTable) Get(h uint64, kind Kind) (any, error) {
 	t.mu.RLock()
 	e := t.live[h]
@@ -181,7 +213,8 @@ func (t *HandleTable) Kind(h uint64) (Kind, error) {
 // Drop removes a handle and all its descendants and returns their release functions,
 // descendants first. Dropping a handle that was already dropped (or released with its
 // parent) succeeds with nothing to release; zero, foreign and never-issued handles are
-// INVALID_HANDLE.
+// INVALID_HANDLE; a handle whose kind byte differs from the kind it was issued with is
+// WRONG_HANDLE_TYPE (nothing is dropped).
 func (t *HandleTable) Drop(h uint64) ([]Release, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

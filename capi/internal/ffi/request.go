@@ -56,6 +56,12 @@ func (c *Client) handleRequest(b []byte) (resp *ffipb.Response) {
 		resp.Error = ToProto(Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "malformed request: %v", err))
 		return resp
 	}
+	if name, ok := wrongWireType(req.ProtoReflect()); ok {
+		// proto.Unmarshal keeps a known field sent with another wire type as an unknown field;
+		// the request is malformed all the same.
+		resp.Error = ToProto(Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "malformed request: field %s has the wrong wire type", name))
+		return resp
+	}
 	resp.RequestId = req.RequestId
 	if c.closed.Load() {
 		resp.Error = ToProto(ErrClientClosed)
@@ -214,6 +220,47 @@ func hasUnknownKind(req *ffipb.Request) bool {
 		b = b[n+m:]
 	}
 	return false
+}
+
+// wrongWireType reports the first field of m (or of a message nested in it) that arrived with a
+// wire type its declaration does not allow: proto.Unmarshal keeps such a field among the
+// unknown fields, under a number the schema defines.
+func wrongWireType(m protoreflect.Message) (protoreflect.FullName, bool) {
+	fields := m.Descriptor().Fields()
+	for b := m.GetUnknown(); len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", false
+		}
+		if fd := fields.ByNumber(num); fd != nil {
+			return fd.FullName(), true
+		}
+		v := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if v < 0 {
+			return "", false
+		}
+		b = b[n+v:]
+	}
+	var name protoreflect.FullName
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len() && !found; i++ {
+				name, found = wrongWireType(l.Get(i).Message())
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				name, found = wrongWireType(mv.Message())
+				return !found
+			})
+		case !fd.IsList() && !fd.IsMap() && fd.Message() != nil:
+			name, found = wrongWireType(v.Message())
+		}
+		return !found
+	})
+	return name, found
 }
 
 // handleFieldKinds maps the handle-reference field names used by requests to the kind of

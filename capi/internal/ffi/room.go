@@ -132,8 +132,19 @@ func validateRoomOptions(o *ffipb.RoomOptions) error {
 			}
 		}
 	}
+	if err := checkBufferSize("data_track_buffer_size", o.GetDataTrackBufferSize()); err != nil {
+		return err
+	}
+	if n := o.GetJoinAttempts(); n > MaxJoinAttempts {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "join_attempts %d above %d", n, MaxJoinAttempts)
+	}
 	return nil
 }
+
+// MaxJoinAttempts caps RoomOptions.join_attempts: each attempt waits up to connect_timeout_ms and
+// the retry delay doubles, so more attempts than this could only keep a ConnectRequest pending
+// without end.
+const MaxJoinAttempts = 100
 
 func (c *Client) createRoom(m *ffipb.CreateRoomRequest, resp *ffipb.Response) error {
 	opts := m.GetOptions()
@@ -601,6 +612,14 @@ func (r *Room) translate(rm *room.Room, ev room.Event, announced *announcedSet, 
 		}}}
 	case room.LocalDataTrackPublished:
 		return nil // the publish completion carries it
+	case room.LocalDataTrackFramesLost:
+		// No schema event yet: the host sees it as a warning LogRecord; the counts are also
+		// in the track's stats.
+		r.mu.Lock()
+		h := r.localTracks[e.Track]
+		r.mu.Unlock()
+		r.log.Warn("data track frames lost", "track_handle", h, "send_failed", e.SendFailed, "discarded", e.Discarded)
+		return nil
 	case room.LocalDataTrackUnpublished:
 		r.mu.Lock()
 		h, ok := r.localTracks[e.Track]

@@ -1,0 +1,77 @@
+package ffi
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/datatrack"
+)
+
+// Host-controlled sizes are capped before anything is allocated: 2^32-1 as a data-track buffer
+// size used to reach make([]Frame, size) and abort the host with an out-of-memory fatal error.
+
+func TestCapsRoomOptions(t *testing.T) {
+	h := newHost(t)
+	for _, o := range []*ffipb.RoomOptions{
+		{DataTrackBufferSize: ^uint32(0)},
+		{DataTrackBufferSize: datatrack.MaxSubscriberBufferFrames + 1},
+		{JoinAttempts: ^uint32(0)},
+		{JoinAttempts: MaxJoinAttempts + 1},
+		{E2Ee: &ffipb.E2EeOptions{SharedKey: []byte("k"), KeyRingSize: ^uint32(0)}},
+		{E2Ee: &ffipb.E2EeOptions{SharedKey: []byte("k"), RatchetWindowSize: ^uint32(0)}},
+	} {
+		resp := h.do(&ffipb.Request{Message: &ffipb.Request_CreateRoom{CreateRoom: &ffipb.CreateRoomRequest{Options: o}}})
+		wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+		if resp.GetCreateRoom().GetRoom().GetHandle() != 0 {
+			t.Fatalf("%v: a room handle was issued", o)
+		}
+	}
+	// The largest allowed values are accepted.
+	h.createRoom(&ffipb.RoomOptions{DataTrackBufferSize: datatrack.MaxSubscriberBufferFrames, JoinAttempts: MaxJoinAttempts})
+}
+
+// TestCapsSubscribeBufferSize subscribes to a live track with buffer_size 2^32-1 (and one
+// above the cap): INVALID_ARGUMENT and no handle; the largest allowed size works and frames
+// flow; a room whose data_track_buffer_size is the cap subscribes with it by default.
+func TestCapsSubscribeBufferSize(t *testing.T) {
+	s := startSFU(t)
+	alice, ar, _ := joinHost(t, s, "caps", "alice")
+	bob, br, _ := joinHost(t, s, "caps", "bob")
+	track := publishTrack(t, alice, ar, "sensor")
+	bob.roomEvent("track published", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
+	sid := track.GetInfo().GetSid()
+	for _, n := range []uint32{^uint32(0), datatrack.MaxSubscriberBufferFrames + 1} {
+		for _, mode := range []ffipb.DeliveryMode{ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, ffipb.DeliveryMode_DELIVERY_MODE_PULL} {
+			resp := bob.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
+				RoomHandle: br, PublisherIdentity: "alice", TrackSid: sid, Delivery: mode, BufferSize: n,
+			}}})
+			wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+			if resp.GetSubscribeDataTrack().GetSubscription().GetHandle() != 0 {
+				t.Fatalf("buffer_size %d: a handle was issued", n)
+			}
+		}
+	}
+	resp := bob.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
+		RoomHandle: br, PublisherIdentity: "alice", TrackSid: sid, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_EVENTS,
+		BufferSize: datatrack.MaxSubscriberBufferFrames,
+	}}})
+	wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_OK)
+	sub := resp.GetSubscribeDataTrack().GetSubscription().GetHandle()
+	th := track.GetHandle()
+	// Frames pushed before the subscription is established are not delivered: push until one
+	// arrives (bounded).
+	for i := 0; len(frameEvents(bob.s.snapshot(), sub)) == 0; i++ {
+		if i == 500 {
+			t.Fatal("no frame on the capped subscription")
+		}
+		alice.do(&ffipb.Request{Message: &ffipb.Request_PushDataTrackFrame{PushDataTrackFrame: &ffipb.PushDataTrackFrameRequest{TrackHandle: th, Payload: []byte("x")}}})
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCapsPublishQueueSize(t *testing.T) {
+	if got := queueFrames(^uint32(0)); got != datatrack.MaxSendQueueFrames {
+		t.Fatalf("queue_size 2^32-1 maps to %d", got)
+	}
+}

@@ -1,0 +1,77 @@
+package datatrack
+
+import (
+	"errors"
+	"testing"
+)
+
+// Every caller-controlled size of the package is capped before anything is allocated: a
+// 2^32-1 buffer or queue request is refused with a typed error instead of aborting the process
+// with an out-of-memory fatal error.
+
+func TestSubscribeBufferSizeCap(t *testing.T) {
+	m := setupRemote(t, RemoteConfig{}, dti(1, "DTR_a", "a", 0))
+	for _, n := range []int{MaxSubscriberBufferFrames + 1, 1<<32 - 1, -1} {
+		s, outs, err := m.Subscribe("DTR_a", SubscribeOptions{BufferSize: n}, t0)
+		var oe *OptionError
+		if !errors.Is(err, ErrInvalidOption) || !errors.As(err, &oe) || oe.Option != "BufferSize" || oe.Value != int64(n) ||
+			oe.Max != MaxSubscriberBufferFrames || s != nil || len(outs) != 0 {
+			t.Fatalf("BufferSize %d: sub %v outs %v err %v", n, s, outs, err)
+		}
+	}
+	// The refused attempts left no trace: the first valid subscription asks the server.
+	s, outs, err := m.Subscribe("DTR_a", SubscribeOptions{BufferSize: MaxSubscriberBufferFrames}, t0)
+	if err != nil || s == nil {
+		t.Fatal(err)
+	}
+	if u := oneRemoteRequest(t, outs); !u.GetSubscribe() || u.GetTrackSid() != "DTR_a" {
+		t.Fatalf("request %v", u)
+	}
+	if got := len(s.buf.ring); got != MaxSubscriberBufferFrames {
+		t.Fatalf("ring %d", got)
+	}
+}
+
+func TestPublishQueueFramesCap(t *testing.T) {
+	m := newLocal(LocalConfig{})
+	for _, n := range []int{MaxSendQueueFrames + 1, 1<<32 - 1} {
+		h, outs, err := m.Publish(PublishOptions{Name: "t", QueueFrames: n}, t0)
+		var oe *OptionError
+		if !errors.Is(err, ErrInvalidOption) || !errors.As(err, &oe) || oe.Option != "QueueFrames" || h != 0 || len(outs) != 0 {
+			t.Fatalf("QueueFrames %d: handle %d outs %v err %v", n, h, outs, err)
+		}
+	}
+	h, _, err := m.Publish(PublishOptions{Name: "t", QueueFrames: MaxSendQueueFrames}, t0)
+	if err != nil || h != 1 {
+		t.Fatalf("handle %d err %v (refusals must not use up handles)", h, err)
+	}
+}
+
+func TestQueueConstructorsClamp(t *testing.T) {
+	if q := NewSendQueue(1<<32-1, 0, RejectNew); len(q.frames) != MaxSendQueueFrames {
+		t.Fatalf("send queue ring %d", len(q.frames))
+	}
+	if b := NewFrameBuffer(1<<32-1, DropOldestFrame); len(b.ring) != MaxSubscriberBufferFrames {
+		t.Fatalf("frame buffer ring %d", len(b.ring))
+	}
+	// LocalConfig.QueueFrames is clamped the same way (it reaches NewSendQueue).
+	m := newLocal(LocalConfig{QueueFrames: 1<<32 - 1})
+	h, _, err := m.Publish(PublishOptions{Name: "t"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := outputsOf[PublishCompleted](m.HandlePublishResponse(publishResp(uint32(h), "DTR_t00000000000", "t"), t0))
+	if len(done) != 1 || done[0].Err != nil || len(m.Track(h).Queue().frames) != MaxSendQueueFrames {
+		t.Fatalf("%+v", done)
+	}
+}
+
+func TestCheckRange(t *testing.T) {
+	if err := CheckRange("x", 5, 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckRange("x", 6, 0, 5)
+	if !errors.Is(err, ErrInvalidOption) || err.Error() != "datatrack: option out of range: x 6 not in 0..5" {
+		t.Fatal(err)
+	}
+}

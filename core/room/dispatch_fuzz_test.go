@@ -1,0 +1,227 @@
+package room
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/lkcore/lkcore/core/datastream"
+	"github.com/lkcore/lkcore/core/datastream/dstest"
+	"github.com/lkcore/lkcore/core/e2ee"
+	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/rpc"
+)
+
+// Fuzz targets for what the room receives from remote peers and the server, on a Room built
+// without a network (no engine, no WebSocket): the state Connect leaves behind after the
+// JoinResponse, with the room marked as closing so that anything it would send (RPC acks,
+// responses, data-track requests) fails at once instead of waiting for a transport.
+
+// fuzzPeers are the remote participants of an offline room (the identities of the recordings).
+func fuzzPeers() []string { return []string{"caller-js", "callee-js", "sender-js", "receiver-js"} }
+
+// offlineRoom builds a room as Connect would after joining, without network. kp enables E2EE.
+func offlineRoom(tb testing.TB, kp e2ee.KeyProvider) *Room {
+	tb.Helper()
+	opts := Options{}
+	if kp != nil {
+		opts.E2EE = &E2EEOptions{KeyProvider: kp}
+	}
+	r := &Room{
+		opts: opts, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		events: newEventQueue(64), engEvents: make(chan engineEvent, 64), cmds: make(chan func()),
+		disconnectCh: make(chan struct{}), connected: make(chan struct{}), closing: make(chan struct{}),
+		done: make(chan struct{}), state: StateConnected,
+	}
+	close(r.connected)
+	close(r.closing) // sends fail at once (ErrDisconnected)
+	r.roomInfo = &lkpb.Room{Name: "fuzz", Sid: "RM_fuzz"}
+	r.local = &LocalParticipant{room: r}
+	r.local.store(&lkpb.ParticipantInfo{Identity: "me", Sid: "PA_me", State: lkpb.ParticipantInfo_ACTIVE, Version: 1,
+		Permission: &lkpb.ParticipantPermission{CanPublishData: true, CanSubscribe: true}})
+	var others []*lkpb.ParticipantInfo
+	for i, id := range fuzzPeers() {
+		others = append(others, &lkpb.ParticipantInfo{Identity: id, Sid: "PA_" + id, State: lkpb.ParticipantInfo_ACTIVE,
+			Version: 1, ClientProtocol: 2, JoinedAt: int64(i),
+			DataTracks: []*lkpb.DataTrackInfo{{PubHandle: 1, Sid: "DTR_" + id, Name: "t"}}})
+	}
+	r.parts = newParticipantTable(r.local)
+	r.parts.seed(others)
+	var err error
+	if r.dapi, err = newDataAPI(r, "1.13.5"); err != nil {
+		tb.Fatal(err)
+	}
+	r.initE2EE()
+	r.initDataTracks(others)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := r.dapi.rpc.RegisterMethod("echo", func(_ context.Context, inv rpc.Invocation) (string, error) { return inv.Payload, nil }); err != nil {
+		tb.Fatal(err)
+	}
+	for _, topic := range []string{"text-small", "text-large", "chat"} {
+		_ = r.dapi.ds.RegisterTextStreamHandler(topic, func(rd *datastream.TextStreamReader, _ string) {
+			for {
+				if _, err := rd.Next(ctx); err != nil {
+					return
+				}
+			}
+		})
+	}
+	_ = r.dapi.ds.RegisterByteStreamHandler("bytes", func(rd *datastream.ByteStreamReader, _ string) { _, _ = rd.ReadAll(ctx) })
+	tb.Cleanup(func() {
+		r.dapi.close() // waits for every handler
+		r.closeDataTracks()
+		cancel()
+	})
+	return r
+}
+
+// drainEvents takes every pending event (the queue holds at most 64 data events).
+func drainEvents(r *Room) {
+	for r.events.pending() > 0 {
+		if _, err := r.events.next(context.Background()); err != nil {
+			return
+		}
+	}
+}
+
+// traceSeeds returns the recorded received packets of the JS RPC and stream sessions (from the
+// rpc and datastream packages' testdata), one seed per packet and one per session, in the
+// FuzzDataPacketDispatch input format.
+func traceSeeds(f *testing.F) [][]byte {
+	var out [][]byte
+	for _, path := range []string{"../rpc/testdata/2b-rpc-js.reliable.jsonl", "../datastream/testdata/2c-streams-js.reliable.jsonl"} {
+		msgs, err := dstest.ReadTrace(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		session := []byte{0}
+		for _, m := range msgs {
+			if m.Dir != "recv" {
+				continue
+			}
+			b, err := proto.Marshal(m.Packet)
+			if err != nil {
+				f.Fatal(err)
+			}
+			one := protowire.AppendBytes([]byte{1}, b)
+			out = append(out, append([]byte{0}, one...))
+			session = append(session, one...)
+		}
+		out = append(out, session)
+	}
+	return out
+}
+
+// FuzzDataPacketDispatch is the whole receive path of `_reliable` and `_lossy`: arbitrary
+// messages go through the engine's decoder and duplicate filter, then the room's handlePacket
+// (E2EE decryption, identity rules) and dispatchPacket (user data, RPC v1 and v2, data
+// streams, ignored kinds), with an RPC method and stream handlers registered. The first byte
+// chooses a plain or an E2EE room (shared key); each message is a flag byte (bit 0: reliable)
+// and a length-prefixed DataPacket. Nothing may panic or hang.
+func FuzzDataPacketDispatch(f *testing.F) {
+	for _, s := range traceSeeds(f) {
+		f.Add(s)
+	}
+	kp, err := e2ee.NewSharedKeyProvider([]byte("fuzz key"), e2ee.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	// E2EE seeds: a user packet and a stream header, encrypted as a peer would.
+	c := e2ee.NewCryptor("sender-js", kp)
+	for _, pkt := range []*lkpb.DataPacket{
+		{ParticipantIdentity: "sender-js", ParticipantSid: "PA_sender-js", Sequence: 1, Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte("hello"), Topic: proto.String("t")}}},
+		{ParticipantIdentity: "sender-js", Value: &lkpb.DataPacket_StreamHeader{StreamHeader: &lkpb.DataStream_Header{StreamId: "s", Topic: "chat",
+			MimeType: "text/plain", InlineContent: []byte("hi"), ContentHeader: &lkpb.DataStream_Header_TextHeader{TextHeader: &lkpb.DataStream_TextHeader{}}}}},
+	} {
+		if err := c.EncryptPacket(pkt); err != nil {
+			f.Fatal(err)
+		}
+		b, err := proto.Marshal(pkt)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(append([]byte{1, 1}, protowire.AppendBytes(nil, b)...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		var keys e2ee.KeyProvider
+		if data[0]&1 == 1 {
+			keys = kp
+		}
+		r := offlineRoom(t, keys)
+		var dedup engine.ReceiveDedup
+		data = data[1:]
+		for len(data) > 1 {
+			reliable := data[0]&1 == 1
+			msg, n := protowire.ConsumeBytes(data[1:])
+			if n < 0 {
+				break
+			}
+			data = data[1+n:]
+			pkt, err := engine.DecodeDataPacket(&dedup, msg, time.Unix(1000, 0))
+			if err != nil {
+				continue
+			}
+			r.handlePacket(pkt, reliable)
+			drainEvents(r)
+		}
+	})
+}
+
+// FuzzRoomSignal feeds arbitrary SignalResponse sequences to the room loop's handler and from
+// there to the data-track managers: participant updates (joins, leaves, metadata, attributes,
+// data tracks), room updates, request responses, publish/unpublish responses, subscriber-handle
+// maps, token refreshes. Answers, trickles and leaves go to the engine and to teardown, which
+// have their own targets and tests, and are skipped. Nothing may panic, and the participant
+// table stays consistent with the events.
+func FuzzRoomSignal(f *testing.F) {
+	upd := func(infos ...*lkpb.ParticipantInfo) []byte {
+		b, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Update{Update: &lkpb.ParticipantUpdate{Participants: infos}}})
+		return protowire.AppendBytes(nil, b)
+	}
+	f.Add(upd(&lkpb.ParticipantInfo{Identity: "new", Sid: "PA_new", Version: 1, State: lkpb.ParticipantInfo_ACTIVE}))
+	f.Add(upd(&lkpb.ParticipantInfo{Identity: "caller-js", Sid: "PA_caller-js", Version: 2, State: lkpb.ParticipantInfo_DISCONNECTED}))
+	f.Add(upd(&lkpb.ParticipantInfo{Identity: "me", Sid: "PA_me", Version: 2, Metadata: "m", Attributes: map[string]string{"a": "b"}}))
+	f.Add(upd(&lkpb.ParticipantInfo{Identity: "callee-js", Sid: "PA_other", Version: 5, State: lkpb.ParticipantInfo_ACTIVE,
+		DataTracks: []*lkpb.DataTrackInfo{{PubHandle: 2, Sid: "DTR_x", Name: "x"}}}))
+	hs, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_DataTrackSubscriberHandles{DataTrackSubscriberHandles: &lkpb.DataTrackSubscriberHandles{
+		SubHandles: map[uint32]*lkpb.DataTrackSubscriberHandles_PublishedDataTrack{7: {PublisherIdentity: "caller-js", PublisherSid: "PA_caller-js", TrackSid: "DTR_caller-js"}}}}})
+	f.Add(protowire.AppendBytes(nil, hs))
+	ru, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RoomUpdate{RoomUpdate: &lkpb.RoomUpdate{Room: &lkpb.Room{Name: "fuzz", Metadata: "x"}}}})
+	f.Add(protowire.AppendBytes(nil, ru))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := offlineRoom(t, nil)
+		for len(data) > 0 {
+			msg, n := protowire.ConsumeBytes(data)
+			if n < 0 {
+				break
+			}
+			data = data[n:]
+			res := new(lkpb.SignalResponse)
+			if proto.Unmarshal(msg, res) != nil {
+				continue
+			}
+			switch res.GetMessage().(type) {
+			case *lkpb.SignalResponse_Answer, *lkpb.SignalResponse_Trickle, *lkpb.SignalResponse_Leave:
+				continue
+			}
+			if r.handleSignal(res) {
+				t.Fatal("the room ended on a signal message")
+			}
+			drainEvents(r)
+			for _, rp := range r.RemoteParticipants() {
+				if rp.Identity() == "" || rp.Identity() == r.local.Identity() {
+					t.Fatalf("remote participant %q in the table", rp.Identity())
+				}
+			}
+		}
+	})
+}
