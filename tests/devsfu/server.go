@@ -82,11 +82,19 @@ type Options struct {
 	// DeterministicHandles starts every counter at 0 (first handle 1, like
 	// v1.13.11's source).
 	DeterministicHandles bool
-	// DataTrackDropThreshold drops a forwarded data-track packet when the
-	// subscriber channel's buffered amount exceeds it (0 = 4 MiB). The real
-	// server uses max(8 KiB, bitrate × 100 ms); use the fault switches for
-	// deterministic loss.
+	// DataTrackDropThreshold is a hard cap: a forwarded data-track packet is
+	// dropped when the subscriber channel's buffered amount exceeds it
+	// (0 = 4 MiB), whatever the congestion gate says.
 	DataTrackDropThreshold int
+	// DataTrackTargetLatency is the congestion gate of each subscriber's
+	// data-track channel, as livekit-server's: a packet is dropped when the
+	// bytes already buffered for that subscriber exceed both
+	// DataTrackMinBuffered and what it drained in the last second scaled to
+	// this latency (congestion.go). 0 = 100 ms (the server's); negative
+	// disables the gate. Drops are counted in Stats.DataTrackCongestionDrops.
+	DataTrackTargetLatency time.Duration
+	// DataTrackMinBuffered is the gate's floor (0 = 8 KiB, the server's).
+	DataTrackMinBuffered int
 	// AddParticipantSIDExtension appends the participant-SID extension
 	// (tag 255) to forwarded data-track packets. livekit-server v1.13.5
 	// does not (traces: forwarded packets are byte-identical except the
@@ -134,6 +142,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.DataTrackDropThreshold <= 0 {
 		c.DataTrackDropThreshold = 4 << 20
+	}
+	if c.DataTrackTargetLatency == 0 {
+		c.DataTrackTargetLatency = 100 * time.Millisecond
+	}
+	if c.DataTrackMinBuffered <= 0 {
+		c.DataTrackMinBuffered = 8 << 10
 	}
 	return c
 }

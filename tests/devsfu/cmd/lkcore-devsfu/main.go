@@ -50,6 +50,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	dup := fs.Bool("dt-duplicate", false, "duplicate every data-track packet")
 	reorder := fs.Bool("dt-reorder", false, "swap consecutive data-track packets")
 	delay := fs.Duration("dt-delay", 0, "delay every data-track packet")
+	targetLatency := fs.Duration("dt-target-latency", 0, "congestion gate of each subscriber's data-track channel (0: 100ms as livekit-server; negative: off)")
+	minBuffered := fs.Int("dt-min-buffered", 0, "congestion gate floor in bytes (0: 8192 as livekit-server)")
 	fullReconnect := fs.Bool("force-full-reconnect", false, "refuse every resume with leave{RECONNECT}")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -65,7 +67,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		DisableDataTracks: *noDT, DataTracksNotAllowed: *dtNotAllowed,
 		UpdateBatchInterval: *batch, ReconcileInterval: *reconcile,
 		DeterministicHandles: *detHandles, AddParticipantSIDExtension: *sidExt,
-		EnableControl: *control,
+		EnableControl:          *control,
+		DataTrackTargetLatency: *targetLatency, DataTrackMinBuffered: *minBuffered,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
