@@ -5,6 +5,7 @@
 # build/bench/mp.jsonl; tests/bench/summary.py prints the table.
 #
 #   bash tests/bench/mp.sh [seconds per scenario, default 5]
+#   MP_SFU_FLAGS="--dt-target-latency 100ms" bash tests/bench/mp.sh   (server-like congestion gate)
 #
 # Scenarios: blocking Push of 1 KB, 16 KB and 100 KB frames as fast as it goes; TryPush of 1 KB
 # frames at fixed offered rates (500, 1k, 5k, 10k frames/s).
@@ -20,7 +21,8 @@ go build -o "$out/mpbench" ./tests/bench/mpbench
 
 sfu_out="$out/mp-devsfu.out"
 rm -f "$sfu_out"
-"$out/lkcore-devsfu" --addr 127.0.0.1:0 --update-batch-interval 20ms >"$sfu_out" 2>"$out/mp-devsfu.err" &
+# shellcheck disable=SC2086 # MP_SFU_FLAGS is a list of flags
+"$out/lkcore-devsfu" --addr 127.0.0.1:0 --update-batch-interval 20ms ${MP_SFU_FLAGS:-} >"$sfu_out" 2>"$out/mp-devsfu.err" &
 sfu_pid=$!
 trap 'kill -INT $sfu_pid 2>/dev/null || true; wait $sfu_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "$sfu_out" ] && break; sleep 0.1; done
