@@ -564,9 +564,16 @@ func (e *Engine) SendDataTrackPacket(b []byte) error {
 func (e *Engine) DataTrackBufferedAmount() uint64 { return e.dataTrack.dc.BufferedAmount() }
 
 // DataTrackLow returns a channel that is closed the next time the
-// `_data_track` buffered amount falls to DataTrackLowWater (for pacing after
-// ErrDataTrackBackedUp). Take it before checking the amount to avoid a race.
+// `_data_track` buffered amount falls to the low threshold (DataTrackLowWater
+// unless SetDataTrackLowThreshold changed it). Take it before checking the
+// amount to avoid a race.
 func (e *Engine) DataTrackLow() <-chan struct{} { return e.dataTrack.low.wait() }
+
+// SetDataTrackLowThreshold sets the buffered amount at which DataTrackLow
+// fires (the data-track writer's pacer moves it with its in-flight target).
+func (e *Engine) SetDataTrackLowThreshold(n uint64) {
+	e.dataTrack.dc.SetBufferedAmountLowThreshold(n)
+}
 
 // DataTrackReady reports whether `_data_track` is open.
 func (e *Engine) DataTrackReady() bool {

@@ -3,8 +3,8 @@ package engine
 import (
 	"net"
 
-	"github.com/pion/transport/v4"
-	"github.com/pion/transport/v4/stdnet"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 )
 
 // UDPSocketBufferSize is the kernel receive/send buffer requested for every

@@ -30,10 +30,13 @@ const (
 
 	// DataTrackLowWater / DataTrackHighWater: `_data_track` sends never wait;
 	// above the high-water mark SendDataTrackPacket fails with
-	// ErrDataTrackBackedUp, and OnDataTrackBufferedAmountLow fires when the
-	// amount falls to the low-water mark (JS: 8 KiB / 256 KiB).
+	// ErrDataTrackBackedUp, and DataTrackLow fires when the amount falls to
+	// the low threshold (initially DataTrackLowWater, the JS/Rust 8 KiB; the
+	// room's writer moves it with its pacer, core/datatrack.Pacer). The high
+	// water is the pacer's largest in-flight target, a backstop the writer
+	// does not normally reach.
 	DataTrackLowWater  = 8 << 10
-	DataTrackHighWater = 256 << 10
+	DataTrackHighWater = 1 << 20
 
 	// DefaultSCTPReceiveBufferSize raises pion's SCTP receive window from its
 	// 1 MiB default. With the default, a reliable stream of 1 KB messages on

@@ -72,10 +72,6 @@ var (
 
 // Writer policy constants (docs/protocol.md, Sending and pacing).
 const (
-	// dataTrackLowWater: packets of the current frame are written while the
-	// channel's buffered amount is at most this; otherwise the writer waits
-	// for buffered-amount-low (engine.DataTrackLowWater is the same 8 KiB).
-	dataTrackLowWater = engine.DataTrackLowWater
 	// dataTrackRecheck bounds a wait for buffered-amount-low (robustness
 	// against a missed edge; normally the edge comes first).
 	dataTrackRecheck = 50 * time.Millisecond
@@ -584,10 +580,13 @@ func (d *dataTracks) startWriter() {
 //     tracks at frame boundaries, and writes every packet of a frame before
 //     the next frame: a frame is never cut and never interleaved with another
 //     frame of the same track.
-//   - Before each packet it waits until the channel's buffered amount is at
-//     most 8 KiB (waiting for buffered-amount-low, the JS/Rust low-water
-//     mark), so the SCTP queue stays short, newer frames are not stuck behind
-//     a backlog, and the SFU's per-packet congestion drop is rarely hit.
+//   - Before each packet it asks the pacer (datatrack.Pacer) whether the
+//     packet fits under the in-flight target — the channel's measured drain
+//     rate times a 5 ms latency budget, at least 8 KiB (the JS/Rust fixed
+//     low-water mark) — and otherwise waits for buffered-amount-low armed at
+//     that target. The SCTP queue so holds about 5 ms of data: newer frames
+//     are not stuck behind a backlog, yet a fast path is not capped by a
+//     constant window.
 //   - The producer never blocks: frames wait in the per-track queue (TryPush
 //     returns ErrQueueFull when it is full; nothing is dropped silently).
 //     Queued frames are discarded only on unpublish or disconnect, and a
@@ -600,7 +599,7 @@ func (d *dataTracks) startWriter() {
 //     possible again (on the new session once the track is republished).
 func (d *dataTracks) writer() {
 	defer d.wg.Done()
-	w := &trackWriter{d: d, timer: time.NewTimer(time.Hour)}
+	w := &trackWriter{d: d, timer: time.NewTimer(time.Hour), pacer: datatrack.NewPacer(datatrack.PacerConfig{})}
 	w.timer.Stop()
 	poll := time.NewTicker(dataTrackOpenPoll)
 	defer poll.Stop()
@@ -622,6 +621,7 @@ func (d *dataTracks) writer() {
 				}
 			}
 			readyEng = eng
+			w.pacer = datatrack.NewPacer(datatrack.PacerConfig{}) // a new path: measure afresh
 			_ = d.r.runOnLoop(context.Background(), d.checkTransport)
 		}
 		// After a pass held back, go on at once if writing is possible
@@ -704,21 +704,24 @@ var errWriterStopped = errors.New("room: data-track writer stopped")
 type trackWriter struct {
 	d     *dataTracks
 	timer *time.Timer
+	pacer *datatrack.Pacer // owned by the writer goroutine; replaced with the engine
 }
 
-// writeFrame writes all packets of f, pacing on the buffered amount. It
-// uses the room's current engine (replaced by a full reconnect); while the
-// room is reconnecting the send fails and the frame is counted as failed
-// (packets sent while the transport is down would be lost anyway).
+// writeFrame writes all packets of f, paced by w.pacer. It uses the room's
+// current engine (replaced by a full reconnect); while the room is
+// reconnecting the send fails and the frame is counted as failed (packets
+// sent while the transport is down would be lost anyway).
 func (w *trackWriter) writeFrame(f *datatrack.PacketizedFrame) error {
 	eng := w.d.r.eng.Load()
 	for i := 0; i < f.Len(); i++ {
+		pkt := f.Packet(i)
 		for {
-			if err := w.waitLow(eng); err != nil {
+			if err := w.waitRoom(eng, len(pkt)); err != nil {
 				return err
 			}
-			err := w.d.r.sendDataTrackPacket(f.Packet(i))
+			err := w.d.r.sendDataTrackPacket(pkt)
 			if err == nil {
+				w.pacer.Sent(len(pkt))
 				break
 			}
 			if !errors.Is(err, engine.ErrDataTrackBackedUp) {
@@ -729,12 +732,21 @@ func (w *trackWriter) writeFrame(f *datatrack.PacketizedFrame) error {
 	return nil
 }
 
-// waitLow waits until the channel's buffered amount is ≤ 8 KiB.
-func (w *trackWriter) waitLow(eng *engine.Engine) error {
+// waitRoom waits until the pacer lets a packet of n bytes go: it fits under
+// the in-flight target, or the channel is empty. While waiting it arms the
+// channel's buffered-amount-low threshold at the level where it would fit.
+func (w *trackWriter) waitRoom(eng *engine.Engine, n int) error {
 	for {
 		low := eng.DataTrackLow() // taken before the check: no lost edge
-		if eng.DataTrackBufferedAmount() <= dataTrackLowWater {
+		now := time.Now()
+		buffered := eng.DataTrackBufferedAmount()
+		w.pacer.Observe(now, buffered)
+		if w.pacer.MaySend(now, buffered, n) {
 			return nil
+		}
+		eng.SetDataTrackLowThreshold(w.pacer.WakeAt(now, n))
+		if eng.DataTrackBufferedAmount() <= w.pacer.WakeAt(now, n) {
+			continue // drained while arming: the edge may have passed
 		}
 		w.timer.Reset(dataTrackRecheck)
 		select {

@@ -3,7 +3,7 @@
 # the in-process devsfu, plus the micro benchmarks of datatrack, e2ee, rpc, datastream and the
 # FFI dispatch layer), then the Python binding's data-track, RPC and FFI benchmarks and the C ABI
 # micro benchmark against the devsfu CLI, and finally one markdown summary comparing Python and
-# Go. About 5 minutes on 2 cores. Raw outputs are kept under build/bench/.
+# Go, with the multi-process data-track table (tests/bench/mp.sh). About 6 minutes on 2 cores. Raw outputs are kept under build/bench/.
 #
 #   bash tests/bench/run.sh [extra go test flags...]
 set -euo pipefail
@@ -42,6 +42,9 @@ gob 3x 'ByteStream$' ./core/room
 # Micro benchmarks (no network but datastream's loopback pair).
 gob 1s . ./core/datatrack ./core/e2ee ./core/rpc ./capi/internal/ffi
 gob 3x . ./core/datastream
+
+echo "=== Multi-process data tracks (tests/bench/mp.sh)"
+bash tests/bench/mp.sh 5 || failed+=("mp")
 
 echo "=== Python binding (devsfu CLI)"
 # devenv.sh builds a private liblkcore.so into $out, installs the package into the venv and sets

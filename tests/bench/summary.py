@@ -5,7 +5,8 @@
 
 Reads go-bench.txt (`go test -bench` output, custom metrics included), py-datatrack.json,
 py-rpc.json, py-ffi.json (the JSON line each Python benchmark prints), c-bench.jsonl (one JSON
-object per line from tests/capi/bench.cc) and size.json. Missing inputs show as "n/a".
+object per line from tests/capi/bench.cc), size.json and mp.jsonl (tests/bench/mp.sh: one line per
+multi-process scenario). Missing inputs show as "n/a".
 """
 
 from __future__ import annotations
@@ -116,6 +117,24 @@ def main() -> None:
     p("Python: both rooms in one process and one asyncio loop (bindings/python/benchmarks); "
       "its 1 KB frame is 1024 B, Go's 1000 B. Go: both rooms and the SFU in one process.")
     p()
+
+    mp = load_json(os.path.join(out, "mp.jsonl")) or []
+    if mp:
+        p("## Data tracks, multi-process (devsfu CLI, publisher and subscriber in separate processes)")
+        p()
+        p("| Scenario | Offered / accepted frames | Refused | Delivered frames/s | MB/s | Lost | "
+          "Latency p50 / p99 / max (ms) |")
+        p("|---|---:|---:|---:|---:|---:|---:|")
+        for row in mp:
+            pub, sub = row.get("pub", {}), row.get("sub", {})
+            offered = pub.get("sent", 0) + pub.get("refused", 0)
+            p(f"| {row.get('scenario')} | {fmt(offered)} / {fmt(pub.get('sent'))} | {fmt(pub.get('refused'))} | "
+              f"{fmt(sub.get('frames_per_s'), 0)} | {fmt(sub.get('mb_per_s'), 1)} | {fmt(sub.get('lost'))} | "
+              f"{fmt(sub.get('p50_ms'))} / {fmt(sub.get('p99_ms'))} / {fmt(sub.get('max_ms'))} |")
+        p()
+        p("Push: blocking Push as fast as it goes; trypush: TryPush at a fixed offered rate (a refused "
+          "frame is not retried). Latency is one-way, send to the subscriber's reader, one clock.")
+        p()
 
     p("## FFI cost")
     p()

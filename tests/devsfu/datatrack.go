@@ -492,8 +492,9 @@ func (r *Room) forwardDataTrack(p *Participant, msg []byte) {
 }
 
 // writeDataTrack writes one packet to a subscriber's _data_track channel,
-// dropping it when the channel is backed up (livekit-server drops single
-// packets of congested subscribers, not whole frames).
+// dropping it when the channel is backed up beyond the congestion gate's
+// target latency or the hard cap (livekit-server drops single packets of
+// congested subscribers, not whole frames).
 func (s *Server) writeDataTrack(sub *Participant, pkt []byte) {
 	if s.faults.transportKilled(sub.identity) || sub.isClosed() {
 		return
@@ -502,7 +503,14 @@ func (s *Server) writeDataTrack(sub *Participant, pkt []byte) {
 	if d == nil {
 		return
 	}
-	if int(d.dc.BufferedAmount()) > s.opts.DataTrackDropThreshold {
+	buffered := d.dc.BufferedAmount()
+	d.gateMu.Lock()
+	if d.gate == nil {
+		d.gate = newCongestionGate(s.opts.DataTrackTargetLatency, uint64(s.opts.DataTrackMinBuffered))
+	}
+	ok := int(buffered) <= s.opts.DataTrackDropThreshold && d.gate.allow(time.Now(), len(pkt), buffered)
+	d.gateMu.Unlock()
+	if !ok {
 		s.faults.countCongestionDrop()
 		return
 	}

@@ -126,9 +126,6 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 		sc.drop()
 		return nil
 	}
-	// Room broadcasts (participant updates, room_update) can reach p as soon
-	// as it is in the room: they must not overtake its JoinResponse.
-	sc.expectJoin()
 	p.attachSignal(sc)
 
 	r.mu.Lock()

@@ -83,11 +83,25 @@ type Options struct {
 	// DeterministicHandles starts every counter at 0 (first handle 1, like
 	// v1.13.11's source).
 	DeterministicHandles bool
-	// DataTrackDropThreshold drops a forwarded data-track packet when the
-	// subscriber channel's buffered amount exceeds it (0 = 4 MiB). The real
-	// server uses max(8 KiB, bitrate × 100 ms); use the fault switches for
-	// deterministic loss.
+	// DataTrackDropThreshold is a hard cap: a forwarded data-track packet is
+	// dropped when the subscriber channel's buffered amount exceeds it
+	// (0 = 4 MiB), whatever the congestion gate says.
 	DataTrackDropThreshold int
+	// DataTrackTargetLatency turns on a congestion gate on each subscriber's
+	// data-track channel modelled on livekit-server's: a packet is dropped
+	// when the bytes already buffered for that subscriber exceed both
+	// DataTrackMinBuffered and what it drained in the last second scaled to
+	// this latency (congestion.go; the server uses 100 ms). Drops are counted
+	// in Stats.DataTrackCongestionDrops. 0 or negative: off (only the hard
+	// cap applies). Off by default: the server's rate estimator is not
+	// reproduced exactly, and this model is stricter than the server was
+	// observed to be when a burst of multi-packet frames starts on an idle
+	// subscription (it drops the second 16 KB packet while the rate is
+	// still that of small frames), so default-on would make tests that
+	// push 100 KB+ bursts fail at random.
+	DataTrackTargetLatency time.Duration
+	// DataTrackMinBuffered is the gate's floor (0 = 8 KiB, the server's).
+	DataTrackMinBuffered int
 	// AddParticipantSIDExtension appends the participant-SID extension
 	// (tag 255) to forwarded data-track packets. livekit-server v1.13.5
 	// does not (traces: forwarded packets are byte-identical except the
@@ -144,6 +158,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.DataTrackDropThreshold <= 0 {
 		c.DataTrackDropThreshold = 4 << 20
+	}
+	if c.DataTrackMinBuffered <= 0 {
+		c.DataTrackMinBuffered = 8 << 10
 	}
 	return c
 }

@@ -45,12 +45,8 @@ type signalConn struct {
 	closing  bool // no more enqueues
 	graceful bool // after draining, close with 1000
 	jsonMode bool // the client sent a text frame: answer in protojson text
-	// awaitJoin: the session is in its room but its JoinResponse is not
-	// queued yet; room broadcasts wait in held so the JoinResponse is first.
-	awaitJoin bool
-	held      []*lkpb.SignalResponse
-	closed    chan struct{}
-	once      sync.Once
+	closed   chan struct{}
+	once     sync.Once
 }
 
 func newSignalConn(ws *websocket.Conn, log *slog.Logger, wsPingInterval time.Duration) *signalConn {
@@ -81,29 +77,7 @@ func (c *signalConn) send(msg *lkpb.SignalResponse) error {
 	if c.closing {
 		return errSignalClosed
 	}
-	if c.awaitJoin {
-		if _, ok := msg.Message.(*lkpb.SignalResponse_Join); !ok {
-			c.held = append(c.held, msg)
-			return nil
-		}
-		c.awaitJoin = false
-		held := c.held
-		c.held = nil
-		for _, m := range append([]*lkpb.SignalResponse{msg}, held...) {
-			if err := c.enqueueLocked(m); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	return c.enqueueLocked(msg)
-}
-
-// expectJoin makes send hold every message until the JoinResponse is sent.
-func (c *signalConn) expectJoin() {
-	c.mu.Lock()
-	c.awaitJoin = true
-	c.mu.Unlock()
 }
 
 func (c *signalConn) enqueueLocked(msg *lkpb.SignalResponse) error {

@@ -94,6 +94,10 @@ type dataChannel struct {
 	raw   datachannel.ReadWriteCloser
 	// writeMu keeps multi-message writes (replays) contiguous.
 	writeMu sync.Mutex
+	// gateMu guards gate, the congestion gate of a subscriber's data-track channel
+	// (created on first use by Server.writeDataTrack).
+	gateMu sync.Mutex
+	gate   *congestionGate
 }
 
 // write sends one binary message.

@@ -52,6 +52,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	dup := fs.Bool("dt-duplicate", false, "duplicate every data-track packet")
 	reorder := fs.Bool("dt-reorder", false, "swap consecutive data-track packets")
 	delay := fs.Duration("dt-delay", 0, "delay every data-track packet")
+	targetLatency := fs.Duration("dt-target-latency", 0, "congestion gate of each subscriber's data-track channel, e.g. 100ms as livekit-server (0: off)")
+	minBuffered := fs.Int("dt-min-buffered", 0, "congestion gate floor in bytes (0: 8192 as livekit-server)")
 	fullReconnect := fs.Bool("force-full-reconnect", false, "refuse every resume with leave{RECONNECT}")
 	turnOpts := turnFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -71,6 +73,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		DeterministicHandles: *detHandles, AddParticipantSIDExtension: *sidExt,
 		EnableControl: *control,
 		TURN:          turnConf, ForceRelay: forceRelay,
+		DataTrackTargetLatency: *targetLatency, DataTrackMinBuffered: *minBuffered,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Multi-process data-track benchmark (part of ./build.sh bench): the devsfu CLI, one subscriber
+# and one publisher (tests/bench/mpbench), each in its own process, over loopback — the shape of
+# a real deployment, unlike the in-process Go benchmarks. One JSON line per scenario goes to
+# build/bench/mp.jsonl; tests/bench/summary.py prints the table.
+#
+#   bash tests/bench/mp.sh [seconds per scenario, default 5]
+#   MP_SFU_FLAGS="--dt-target-latency 100ms" bash tests/bench/mp.sh   (server-like congestion gate)
+#
+# Scenarios: blocking Push of 1 KB, 16 KB and 100 KB frames as fast as it goes; TryPush of 1 KB
+# frames at fixed offered rates (500, 1k, 5k, 10k frames/s).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+out="$root/build/bench"
+mkdir -p "$out"
+secs=${1:-5}
+
+go build -o "$out/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu
+go build -o "$out/mpbench" ./tests/bench/mpbench
+
+sfu_out="$out/mp-devsfu.out"
+rm -f "$sfu_out"
+# shellcheck disable=SC2086 # MP_SFU_FLAGS is a list of flags
+"$out/lkcore-devsfu" --addr 127.0.0.1:0 --update-batch-interval 20ms ${MP_SFU_FLAGS:-} >"$sfu_out" 2>"$out/mp-devsfu.err" &
+sfu_pid=$!
+trap 'kill -INT $sfu_pid 2>/dev/null || true; wait $sfu_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$sfu_out" ] && break; sleep 0.1; done
+[ -s "$sfu_out" ] || { echo "devsfu did not start" >&2; cat "$out/mp-devsfu.err" >&2; exit 1; }
+read -r url key secret < <(python3 -c 'import json,sys; d=json.loads(sys.stdin.readline()); print(d["url"], d["api_key"], d["api_secret"])' <"$sfu_out")
+mint() { "$out/lkcore-devsfu" token --room "$1" --identity "$2" --key "$key" --secret "$secret"; }
+
+: >"$out/mp.jsonl"
+n=0
+# scenario <label> <pub flags...>
+scenario() {
+  local label=$1
+  shift
+  n=$((n + 1))
+  local rm="mp-$n" subf="$out/mp-sub-$n.json" pubf="$out/mp-pub-$n.json"
+  echo "--- $label"
+  "$out/mpbench" sub -url "$url" -token "$(mint "$rm" sub)" >"$subf" 2>"$out/mp-sub-$n.err" &
+  local sub_pid=$!
+  if ! "$out/mpbench" pub -url "$url" -token "$(mint "$rm" pub)" -seconds "$secs" "$@" >"$pubf" 2>"$out/mp-pub-$n.err"; then
+    echo "publisher failed: $(cat "$out/mp-pub-$n.err")" >&2
+    kill "$sub_pid" 2>/dev/null || true
+    wait "$sub_pid" 2>/dev/null || true
+    return 1
+  fi
+  if ! wait "$sub_pid"; then
+    echo "subscriber failed: $(cat "$out/mp-sub-$n.err")" >&2
+    return 1
+  fi
+  python3 - "$label" "$pubf" "$subf" <<'PY' | tee -a "$out/mp.jsonl"
+import json, sys
+label, pubf, subf = sys.argv[1:4]
+pub = json.loads(open(pubf).read().strip().splitlines()[-1])
+sub = json.loads(open(subf).read().strip().splitlines()[-1])
+print(json.dumps({"scenario": label, "pub": pub, "sub": sub}))
+PY
+}
+
+scenario "push 1 KB" -size 1000
+scenario "push 16 KB" -size 16000
+scenario "push 100 KB" -size 100000
+scenario "trypush 1 KB @500/s" -size 1000 -rate 500
+scenario "trypush 1 KB @1k/s" -size 1000 -rate 1000
+scenario "trypush 1 KB @5k/s" -size 1000 -rate 5000
+scenario "trypush 1 KB @10k/s" -size 1000 -rate 10000
