@@ -6,6 +6,11 @@
 #   ./build.sh test    install what is needed and run every test suite (what CI runs)
 #   ./build.sh bench   run the benchmarks and print their figures
 #   ./build.sh gen     regenerate generated code (core/lkpb, capi/proto bindings)
+#   ./build.sh install [PREFIX]    install the C library, lkcore.h, the C++ API (liblkcore_cpp),
+#                      pkg-config and CMake package files under PREFIX (default /usr/local;
+#                      DESTDIR honoured); the installed files are listed in
+#                      PREFIX/share/lkcore/install_manifest.txt
+#   ./build.sh uninstall [PREFIX]  remove exactly what that manifest lists
 #
 # Every command installs what it needs itself (Debian packages, Go modules, pip packages),
 # so it works on a fresh machine.
@@ -54,7 +59,12 @@ check_generated() {
 lib() {
   deps
   log "building build/liblkcore.so"
-  go build -buildmode=c-shared -trimpath -o "$BUILD/liblkcore.so" ./capi
+  # SONAME liblkcore.so.<ABI major>: hosts linked against it keep working with any later
+  # library of the same major version (the compatibility rule of capi/README.md).
+  go build -buildmode=c-shared -trimpath \
+    -ldflags "-extldflags -Wl,-soname,liblkcore.so.$(abi_version major)" \
+    -o "$BUILD/liblkcore.so" ./capi
+  ln -sfn liblkcore.so "$BUILD/liblkcore.so.$(abi_version major)" # what programs linked here load
   rm -f "$BUILD/liblkcore.h" # cgo's generated header; include/lkcore.h is the ABI
 }
 
@@ -101,6 +111,87 @@ bench() {
   bash tests/bench/run.sh "$@"
 }
 
+# abi_version major|minor: the ABI version include/lkcore.h declares.
+abi_version() {
+  local name
+  name=$(echo "$1" | tr '[:lower:]' '[:upper:]')
+  sed -n "s/^#define LK_ABI_VERSION_${name} \([0-9][0-9]*\).*/\1/p" "$ROOT/include/lkcore.h"
+}
+
+# install_prefix [PREFIX]: the absolute install prefix (default /usr/local).
+install_prefix() {
+  local p=${1:-/usr/local}
+  case "$p" in
+    /*) ;;
+    *) p="$(pwd)/$p" ;;
+  esac
+  echo "${p%/}"
+}
+
+install_cmd() {
+  # Builds the C library (lib) and the C++ API (bindings/cpp, CMake) and installs both with
+  # their pkg-config and CMake package files. The files written are listed, relative to
+  # PREFIX, in PREFIX/share/lkcore/install_manifest.txt, which `uninstall` reads.
+  local prefix dest manifest bdir rel d
+  prefix=$(install_prefix "${1:-}")
+  dest="${DESTDIR:-}$prefix"
+  lib
+  apt_install cmake cmake c++ g++ pkg-config pkg-config
+  [ -f /usr/include/google/protobuf/message.h ] || bash "$ROOT/tests/lib/apt-install.sh" libprotobuf-dev
+  log "building the C++ API (bindings/cpp)"
+  bdir="$BUILD/cpp-install"
+  cmake -S bindings/cpp -B "$bdir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
+    -DLKCORE_C_LIBRARY="$BUILD/liblkcore.so" -DLKCORE_CPP_TESTS=OFF >/dev/null
+  cmake --build "$bdir" -j "$(nproc)"
+  log "installing into ${DESTDIR:+DESTDIR=$DESTDIR }$prefix"
+  # Directories this install creates are recorded too, so uninstall removes them again.
+  manifest="$dest/share/lkcore/install_manifest.txt"
+  local created=()
+  for d in lib lib/pkgconfig lib/cmake lib/cmake/lkcore include share share/lkcore; do
+    [ -d "$dest/$d" ] || created+=("$d/")
+  done
+  if [ -f "$manifest" ]; then
+    while IFS= read -r rel; do
+      case "$rel" in */) created+=("$rel") ;; esac
+    done <"$manifest"
+  fi
+  rm -f "$bdir/install_manifest.txt"
+  cmake --install "$bdir" # honours DESTDIR itself
+  mkdir -p "$dest/share/lkcore"
+  {
+    sed -e "s|^${DESTDIR:-}$prefix/||" "$bdir/install_manifest.txt"
+    echo "share/lkcore/install_manifest.txt"
+    printf '%s\n' ${created[@]+"${created[@]}"} | sort -u -r
+  } | sed '/^$/d' >"$manifest.tmp"
+  mv "$manifest.tmp" "$manifest"
+  echo "installed $(grep -vc '/$' "$manifest") files; list: $manifest"
+}
+
+uninstall_cmd() {
+  # Removes every file listed in PREFIX/share/lkcore/install_manifest.txt, then the
+  # directories the install created (if empty).
+  local prefix dest manifest rel
+  prefix=$(install_prefix "${1:-}")
+  dest="${DESTDIR:-}$prefix"
+  manifest="$dest/share/lkcore/install_manifest.txt"
+  [ -f "$manifest" ] || { echo "no lkcore installation under $dest ($manifest missing)" >&2; exit 1; }
+  while IFS= read -r rel; do
+    case "$rel" in
+      "" | /* | *..*) echo "skipping suspicious manifest entry: $rel" >&2 ;;
+      */) ;;
+      *) rm -f "$dest/$rel" ;;
+    esac
+  done <"$manifest"
+  # Directories last, deepest first (the manifest lists them in that order).
+  grep '/$' "$manifest" | while IFS= read -r rel; do
+    case "$rel" in /* | *..*) continue ;; esac
+    rmdir "$dest/$rel" 2>/dev/null || true
+  done
+  rm -f "$manifest"
+  rmdir "$dest/share/lkcore" 2>/dev/null || true
+  echo "lkcore removed from $dest"
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -109,5 +200,7 @@ case "$cmd" in
   test) test_all ;;
   bench) bench "$@" ;;
   gen) gen ;;
-  *) echo "usage: $0 {lib|demo|test|bench|gen}" >&2; exit 2 ;;
+  install) install_cmd "$@" ;;
+  uninstall) uninstall_cmd "$@" ;;
+  *) echo "usage: $0 {lib|demo|test|bench|gen|install [PREFIX]|uninstall [PREFIX]}" >&2; exit 2 ;;
 esac
