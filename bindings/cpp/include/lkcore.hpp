@@ -794,6 +794,8 @@ class LK_API Room {
 
   // Events: either a handler (called on the client's event thread, in order; an empty function
   // switches back to the queue), or pulled with next_event (std::nullopt after timeout).
+  // set_event_handler returns once a running call of the previous handler has returned
+  // (unless called from that handler).
   void set_event_handler(RoomEventHandler handler);
   std::optional<RoomEvent> next_event(Millis timeout);
   // Events dropped from a full next_event queue.
@@ -820,11 +822,14 @@ class LK_API Room {
   // RPC. Handlers may be registered before connect. Errors: LK_ERR_ALREADY_EXISTS.
   void register_rpc_method(const std::string &method, RpcHandler handler);
   void unregister_rpc_method(const std::string &method);
-  // Calls method on destination; the future throws RpcError on failure. response_timeout 0 =
-  // RoomOptions::rpc_response_timeout_ms.
+  // Calls method on destination; never blocks. Every failure is delivered through the future:
+  // RpcError for RPC failures (remote errors and LiveKit's built-in codes such as 1502), Error
+  // otherwise (e.g. LK_ERR_DISCONNECTED). response_timeout 0 = RoomOptions::rpc_response_timeout_ms.
+  // Do not wait on the future on the event thread.
   std::future<std::string> perform_rpc(const std::string &destination, const std::string &method,
                                        const std::string &payload, Millis response_timeout = Millis(0));
-  // Callback form (never blocks; callback on the event thread with the payload or the error).
+  // Callback form: the callback runs on the event thread with the payload or the error; a
+  // request the library refuses at once throws here instead.
   void perform_rpc(const std::string &destination, const std::string &method, const std::string &payload,
                    std::function<void(std::string payload, std::exception_ptr error)> callback,
                    Millis response_timeout = Millis(0));

@@ -474,6 +474,8 @@ std::vector<RemoteDataTrack> Room::remote_data_tracks() const { return snapshot(
 
 void Room::set_event_handler(RoomEventHandler handler) {
   auto &s = room_of(state_);
+  std::unique_lock<std::mutex> call(s.call_mu, std::defer_lock);
+  if (!s.client->on_event_thread()) call.lock();  // wait for a running call of the old handler
   std::lock_guard<std::mutex> l(s.mu);
   s.handler = std::move(handler);
 }
@@ -667,15 +669,19 @@ std::future<std::string> Room::perform_rpc(const std::string &destination, const
                                            const std::string &payload, Millis response_timeout) {
   auto prom = std::make_shared<std::promise<std::string>>();
   auto fut = prom->get_future();
-  perform_rpc(
-      destination, method, payload,
-      [prom](std::string result, std::exception_ptr error) {
-        if (error)
-          prom->set_exception(error);
-        else
-          prom->set_value(std::move(result));
-      },
-      response_timeout);
+  try {
+    perform_rpc(
+        destination, method, payload,
+        [prom](std::string result, std::exception_ptr error) {
+          if (error)
+            prom->set_exception(error);
+          else
+            prom->set_value(std::move(result));
+        },
+        response_timeout);
+  } catch (...) {
+    prom->set_exception(std::current_exception());  // every failure reaches the caller through the future
+  }
   return fut;
 }
 

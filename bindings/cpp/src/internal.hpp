@@ -191,6 +191,7 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   std::mutex mu;
   std::condition_variable cv;
   RoomEventHandler handler;
+  std::mutex call_mu;   // held while the handler runs (set_event_handler waits for it)
   Guard handler_guard;  // event-thread handler calls
   std::deque<RoomEvent> queue;
   uint64_t dropped = 0;

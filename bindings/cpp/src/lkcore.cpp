@@ -596,6 +596,7 @@ void RoomState::on_event(const pb::RoomEvent &ev) {
     Guard &g;
     ~Leave() { g.leave(); }
   } leave{handler_guard};
+  std::lock_guard<std::mutex> call(call_mu);
   RoomEventHandler h;
   {
     std::lock_guard<std::mutex> l(mu);
