@@ -147,6 +147,7 @@ install_cmd() {
   # Directories this install creates are recorded too, so uninstall removes them again.
   manifest="$dest/share/lkcore/install_manifest.txt"
   local created=()
+  [ -d "$dest" ] || created+=("./")
   for d in lib lib/pkgconfig lib/cmake lib/cmake/lkcore include share share/lkcore; do
     [ -d "$dest/$d" ] || created+=("$d/")
   done
@@ -159,7 +160,8 @@ install_cmd() {
   cmake --install "$bdir" # honours DESTDIR itself
   mkdir -p "$dest/share/lkcore"
   {
-    sed -e "s|^${DESTDIR:-}$prefix/||" "$bdir/install_manifest.txt"
+    sed -e "s|^${DESTDIR:-}$prefix/||" -e "s|^$prefix/||" "$bdir/install_manifest.txt"
+    echo # cmake's manifest has no final newline
     echo "share/lkcore/install_manifest.txt"
     printf '%s\n' ${created[@]+"${created[@]}"} | sort -u -r
   } | sed '/^$/d' >"$manifest.tmp"
@@ -175,20 +177,23 @@ uninstall_cmd() {
   dest="${DESTDIR:-}$prefix"
   manifest="$dest/share/lkcore/install_manifest.txt"
   [ -f "$manifest" ] || { echo "no lkcore installation under $dest ($manifest missing)" >&2; exit 1; }
-  while IFS= read -r rel; do
+  local entries=()
+  mapfile -t entries <"$manifest"
+  for rel in ${entries[@]+"${entries[@]}"}; do
     case "$rel" in
       "" | /* | *..*) echo "skipping suspicious manifest entry: $rel" >&2 ;;
       */) ;;
       *) rm -f "$dest/$rel" ;;
     esac
-  done <"$manifest"
-  # Directories last, deepest first (the manifest lists them in that order).
-  grep '/$' "$manifest" | while IFS= read -r rel; do
-    case "$rel" in /* | *..*) continue ;; esac
-    rmdir "$dest/$rel" 2>/dev/null || true
   done
-  rm -f "$manifest"
-  rmdir "$dest/share/lkcore" 2>/dev/null || true
+  # Directories last, deepest first (the manifest lists them in that order), if empty.
+  for rel in ${entries[@]+"${entries[@]}"}; do
+    case "$rel" in
+      /* | *..*) ;;
+      ./) rmdir "$dest" 2>/dev/null || true ;; # the prefix itself, if the install created it
+      */) rmdir "$dest/$rel" 2>/dev/null || true ;;
+    esac
+  done
   echo "lkcore removed from $dest"
 }
 
