@@ -73,7 +73,9 @@
 #define LKCORE_HAS_SPAN 1
 #endif
 
+#ifndef LK_API
 #define LK_API __attribute__((visibility("default")))
+#endif
 
 namespace lk {
 
@@ -560,8 +562,9 @@ class LK_API Client {
   Client &operator=(const Client &) = delete;
 
   // Closes the client: pending operations fail with LK_ERR_CLIENT_CLOSED, rooms disconnect,
-  // handlers stop. Idempotent. Throws Error(LK_ERR_TIMEOUT) if the teardown did not finish in
-  // time (close again to wait again).
+  // handlers stop (waiting for running RPC/stream handlers to return). Idempotent. timeout <= 0
+  // means 5 s. Throws Error(LK_ERR_TIMEOUT) if an event callback was still running at the
+  // timeout (close again to wait again).
   void close(Millis timeout = Millis(5000));
   bool valid() const noexcept { return impl_ != nullptr; }
   // The library's client id.
@@ -815,7 +818,9 @@ class LK_API Room {
   LocalDataTrack publish_data_track(const std::string &name, const DataTrackOptions &options = {});
   // Pull mode: read frames with DataTrackSubscription::read.
   DataTrackSubscription subscribe(const RemoteDataTrack &track, const SubscribeOptions &options = {});
-  // Callback mode: frames (and the end) are delivered on the client's event thread.
+  // Callback mode: frames (and the end) are delivered on the client's event thread. If the
+  // subscription ended before it could be registered (e.g. the track was just unpublished),
+  // on_end runs on the calling thread before subscribe returns.
   DataTrackSubscription subscribe(const RemoteDataTrack &track, FrameHandler on_frame,
                                   SubscriptionEndHandler on_end = {}, const SubscribeOptions &options = {});
 
@@ -828,8 +833,9 @@ class LK_API Room {
   // Do not wait on the future on the event thread.
   std::future<std::string> perform_rpc(const std::string &destination, const std::string &method,
                                        const std::string &payload, Millis response_timeout = Millis(0));
-  // Callback form: the callback runs on the event thread with the payload or the error; a
-  // request the library refuses at once throws here instead.
+  // Callback form: the callback runs once, on the event thread, with the payload or the error
+  // (LK_ERR_CLIENT_CLOSED if the client closes first); a request the library refuses at once
+  // throws here instead.
   void perform_rpc(const std::string &destination, const std::string &method, const std::string &payload,
                    std::function<void(std::string payload, std::exception_ptr error)> callback,
                    Millis response_timeout = Millis(0));

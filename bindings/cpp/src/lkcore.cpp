@@ -188,7 +188,7 @@ ClientImpl::~ClientImpl() {
 
 void ClientImpl::close(Millis timeout) {
   if (id_ == 0) return;
-  int32_t st = lk_client_close(id_, clamp_ms(timeout) == 0 ? 1 : clamp_ms(timeout));
+  int32_t st = lk_client_close(id_, clamp_ms(timeout));  // <= 0: the library's default, 5 s
   if (st == LK_ERR_TIMEOUT) throw Error(st, "an event callback is still running");
   std::map<uint64_t, std::function<void(pb::Completion &&)>> pending;
   std::map<lk_handle_t, std::shared_ptr<ReaderState>> readers;
