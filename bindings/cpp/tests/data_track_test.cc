@@ -211,3 +211,62 @@ TEST_F(E2E, ExistingTracksAreInTheSnapshot) {
   EXPECT_EQ(tracks[0].info.sid, t.info().sid);
   EXPECT_EQ(tracks[0].info.name, "early");
 }
+
+namespace {
+
+// grant sends GrantCreditsRequest{handle, 1} through the raw C ABI (hand-encoded: Request field
+// 14 = {1: handle, 2: credits}); its status tells whether the library still knows the handle.
+int32_t grant(lk_client_t client, lk_handle_t handle) {
+  std::string inner;
+  auto varint = [](std::string &out, uint64_t v) {
+    while (v >= 0x80) {
+      out.push_back(char(v | 0x80));
+      v >>= 7;
+    }
+    out.push_back(char(v));
+  };
+  inner.push_back(char(1 << 3));
+  varint(inner, handle);
+  inner.push_back(char(2 << 3));
+  varint(inner, 1);
+  std::string req;
+  req.push_back(char(14 << 3 | 2));
+  varint(req, inner.size());
+  req += inner;
+  uint8_t *out = nullptr;
+  size_t n = 0;
+  int32_t st = lk_request(client, reinterpret_cast<const uint8_t *>(req.data()), req.size(), &out, &n);
+  lk_free(out);
+  return st;
+}
+
+}  // namespace
+
+TEST_F(E2E, DestroyedObjectsReleaseTheirLibraryHandles) {
+  auto alice = std::make_unique<lk::Room>(join(client_a, "alice"));
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  auto track = std::make_unique<lk::LocalDataTrack>(alice->publish_data_track("h"));
+  lk_handle_t ht = track->handle(), hr = alice->handle();
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  auto sub = std::make_unique<lk::DataTrackSubscription>(bob.subscribe(pub.track));
+  lk_handle_t hs = sub->handle();
+  auto writer = std::make_unique<lk::StreamWriter>(alice->open_text_writer());
+  // Live handles of the wrong kind for GrantCredits.
+  EXPECT_EQ(grant(client_a.id(), hr), LK_ERR_WRONG_HANDLE_TYPE);
+  EXPECT_EQ(grant(client_b.id(), hs), LK_ERR_FAILED_PRECONDITION);  // a pull subscription
+  EXPECT_EQ(lk_data_track_push(client_a.id(), ht, nullptr, 0, 0, false), LK_OK);
+  EXPECT_EQ(client_a.live_handles(), 3u);
+  EXPECT_EQ(client_b.live_handles(), 2u);
+
+  sub.reset();
+  EXPECT_EQ(grant(client_b.id(), hs), LK_ERR_INVALID_HANDLE);
+  track.reset();
+  EXPECT_EQ(lk_data_track_push(client_a.id(), ht, nullptr, 0, 0, false), LK_ERR_INVALID_HANDLE);
+  writer.reset();
+  alice.reset();
+  EXPECT_EQ(grant(client_a.id(), hr), LK_ERR_INVALID_HANDLE);
+  EXPECT_EQ(client_a.live_handles(), 0u);
+  EXPECT_EQ(client_b.live_handles(), 1u);
+}
