@@ -42,7 +42,15 @@
 //   - Each blocking call is bounded by RoomOptions::operation_timeout (passed to the library
 //     as the operation's deadline; it then fails with LK_ERR_TIMEOUT).
 //   - Handlers are never called after the object that registered them was destroyed:
-//     destruction waits for a handler running on another thread to return.
+//     destruction waits for a handler running on another thread to return. (perform_rpc
+//     callbacks belong to their call: each runs exactly once.)
+//   - An exception escaping an event-thread handler or a stream handler is caught and reported
+//     on stderr (it cannot cross into the library); one escaping an RPC handler answers the call
+//     with RpcError::kApplicationError.
+//
+// COMPATIBILITY
+//   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation. Fields, events and enum
+//   values added by a newer library of the same major version are ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it.
