@@ -1,0 +1,873 @@
+// lkcore.hpp — C++17 API of lkcore over the C ABI of liblkcore (include/lkcore.h).
+//
+// A LiveKit client for data: rooms and participants, data packets, data tracks, RPC, data
+// streams and end-to-end encryption with a shared key. Link with liblkcore_cpp (CMake:
+// lkcore::cpp, pkg-config: lkcore-cpp), a small compiled library installed next to liblkcore
+// by `./build.sh install`. It keeps the protobuf encoding of the FFI schema private (classes
+// generated from capi/proto/lkcore_ffi.proto at build time): this header uses standard types
+// only, so applications need neither protobuf headers nor protoc.
+//
+// OBJECTS AND OWNERSHIP
+//   Client                  one liblkcore client: its event thread, its handles. Rooms can share one.
+//   Room                    a room connection (owns a handle; destroying it leaves the room).
+//   LocalDataTrack          a published data track (destroying it unpublishes).
+//   DataTrackSubscription   a subscription to a remote data track (destroying it unsubscribes).
+//   TextStreamReader, ByteStreamReader, StreamWriter   data streams.
+//   Every object that owns a library handle is move-only and releases the handle in its
+//   destructor (RAII; nothing leaks when an exception unwinds). A moved-from object is empty:
+//   valid() is false and every operation on it throws Error(LK_ERR_INVALID_HANDLE) (or returns
+//   that status). Objects keep their client alive; objects of a closed client fail with
+//   LK_ERR_CLIENT_CLOSED. Remote participants and remote data tracks are plain values.
+//
+// ERRORS
+//   Failures throw lk::Error, whose code() is the ABI status (LK_ERR_* in lkcore.h, same numbers
+//   as the schema's ErrorCode). A failed RPC throws lk::RpcError (code() == LK_ERR_RPC_ERROR)
+//   carrying LiveKit's RPC error code, message and data. The hot paths have noexcept variants
+//   returning an lk::Status: LocalDataTrack::try_push and DataTrackSubscription::try_read.
+//
+// THREADS AND CALLBACKS
+//   - Every member function may be called from any thread, concurrently, unless noted; an
+//     object must not be destroyed (or moved from) while another thread uses it.
+//   - Each Client has one event thread (the library's callback thread). These run on it, one
+//     at a time, in event order: Room event handlers (set_event_handler), data-track frame and
+//     end callbacks of callback-mode subscriptions, log handlers and perform_rpc completion
+//     callbacks. They should return quickly: while one runs, the client's events queue up.
+//   - RPC method handlers and data-stream handlers run on the client's handler threads
+//     (ClientOptions::handler_threads, default 4), so they may block (read a whole stream, call
+//     blocking functions) without stopping event delivery.
+//   - Blocking calls (connect, publish_data, publish_data_track, send_text, ... every call that
+//     waits for a completion) throw Error(LK_ERR_FAILED_PRECONDITION) when made on the event
+//     thread, where waiting would deadlock. From there use the non-blocking calls (try_push,
+//     perform_rpc's callback form) or hand the work to another thread.
+//   - Each blocking call is bounded by RoomOptions::operation_timeout (passed to the library
+//     as the operation's deadline; it then fails with LK_ERR_TIMEOUT).
+//   - Handlers are never called after the object that registered them was destroyed:
+//     destruction waits for a handler running on another thread to return. (perform_rpc
+//     callbacks belong to their call: each runs exactly once.)
+//   - An exception escaping an event-thread handler or a stream handler is caught and reported
+//     on stderr (it cannot cross into the library); one escaping an RPC handler answers the call
+//     with RpcError::kApplicationError.
+//
+// COMPATIBILITY
+//   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation. Fields, events and enum
+//   values added by a newer library of the same major version are ignored or kept as numbers.
+//
+// PROCESS
+//   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it.
+//   Do not link a second copy of the generated lkcore_ffi.proto classes into the same process
+//   with the same libprotobuf (protobuf refuses duplicate registrations of one .proto file).
+#ifndef LKCORE_HPP
+#define LKCORE_HPP
+
+#include <lkcore.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#if __cplusplus >= 202002L && __has_include(<span>)
+#include <span>
+#define LKCORE_HAS_SPAN 1
+#endif
+
+#ifndef LK_API
+#define LK_API __attribute__((visibility("default")))
+#endif
+
+namespace lk {
+
+using Millis = std::chrono::milliseconds;
+using Attributes = std::map<std::string, std::string>;
+
+namespace detail {
+class ClientImpl;
+struct RoomState;
+struct SubscriptionState;
+struct ReaderState;
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Status and errors
+// ---------------------------------------------------------------------------------------------
+
+// Status is an ABI status code (LK_OK or LK_ERR_*), returned by the noexcept hot-path calls.
+class [[nodiscard]] Status {
+ public:
+  constexpr Status(int32_t code = LK_OK) noexcept : code_(code) {}
+  // True for LK_OK.
+  constexpr bool ok() const noexcept { return code_ == LK_OK; }
+  constexpr explicit operator bool() const noexcept { return ok(); }
+  // The ABI code (LK_ERR_* in lkcore.h).
+  constexpr int32_t code() const noexcept { return code_; }
+  // The code's name ("LK_OK", "LK_ERR_QUEUE_FULL", ...); static storage.
+  const char *name() const noexcept { return lk_status_name(code_); }
+  friend constexpr bool operator==(Status a, Status b) noexcept { return a.code_ == b.code_; }
+  friend constexpr bool operator!=(Status a, Status b) noexcept { return a.code_ != b.code_; }
+
+ private:
+  int32_t code_;
+};
+
+// Error is every failure of this API: code() is the ABI status code, what() is
+// "LK_ERR_NAME: message". Never contains tokens, keys or payloads.
+class LK_API Error : public std::runtime_error {
+ public:
+  Error(int32_t code, const std::string &message, bool retryable = false);
+  // The ABI status code (LK_ERR_* in lkcore.h).
+  int32_t code() const noexcept { return code_; }
+  // The code's name, e.g. "LK_ERR_TIMEOUT".
+  const char *code_name() const noexcept { return lk_status_name(code_); }
+  // The message without the code prefix.
+  const std::string &message() const noexcept { return message_; }
+  // True when retrying the same call later may succeed (e.g. LK_ERR_QUEUE_FULL).
+  bool retryable() const noexcept { return retryable_; }
+
+ private:
+  int32_t code_;
+  std::string message_;
+  bool retryable_;
+};
+
+// RpcError is a failed RPC (code() == LK_ERR_RPC_ERROR) with LiveKit's RPC error. RPC method
+// handlers throw it to answer with an error; perform_rpc's future throws it.
+class LK_API RpcError : public Error {
+ public:
+  // LiveKit's built-in RPC error codes (applications use others, e.g. 4000+).
+  static constexpr uint32_t kUnsupportedMethod = 1400;
+  static constexpr uint32_t kRecipientNotFound = 1401;
+  static constexpr uint32_t kRequestPayloadTooLarge = 1402;
+  static constexpr uint32_t kUnsupportedServer = 1403;
+  static constexpr uint32_t kUnsupportedVersion = 1404;
+  static constexpr uint32_t kApplicationError = 1500;
+  static constexpr uint32_t kConnectionTimeout = 1501;
+  static constexpr uint32_t kResponseTimeout = 1502;
+  static constexpr uint32_t kRecipientDisconnected = 1503;
+  static constexpr uint32_t kResponsePayloadTooLarge = 1504;
+  static constexpr uint32_t kSendFailed = 1505;
+
+  RpcError(uint32_t rpc_code, std::string rpc_message, std::string data = {});
+  uint32_t rpc_code() const noexcept { return rpc_code_; }
+  const std::string &rpc_message() const noexcept { return rpc_message_; }
+  const std::string &data() const noexcept { return data_; }
+
+ private:
+  uint32_t rpc_code_;
+  std::string rpc_message_;
+  std::string data_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Buffers and frames
+// ---------------------------------------------------------------------------------------------
+
+// Buffer is a move-only owned byte buffer: either memory handed out by liblkcore (released with
+// lk_free, no copy on the read fast path) or a std::string.
+class Buffer {
+ public:
+  Buffer() noexcept = default;
+  explicit Buffer(std::string bytes) : str_(std::move(bytes)) {}
+  // Takes ownership of a buffer allocated by liblkcore (it will be released with lk_free).
+  static Buffer adopt(uint8_t *data, size_t size) noexcept {
+    Buffer b;
+    b.lk_ = data;
+    b.lk_size_ = size;
+    return b;
+  }
+  Buffer(Buffer &&o) noexcept : lk_(o.lk_), lk_size_(o.lk_size_), str_(std::move(o.str_)) {
+    o.lk_ = nullptr;
+    o.lk_size_ = 0;
+    o.str_.clear();
+  }
+  Buffer &operator=(Buffer &&o) noexcept {
+    if (this != &o) {
+      lk_free(lk_);
+      lk_ = o.lk_;
+      lk_size_ = o.lk_size_;
+      str_ = std::move(o.str_);
+      o.lk_ = nullptr;
+      o.lk_size_ = 0;
+      o.str_.clear();
+    }
+    return *this;
+  }
+  Buffer(const Buffer &) = delete;
+  Buffer &operator=(const Buffer &) = delete;
+  ~Buffer() { lk_free(lk_); }
+
+  const uint8_t *data() const noexcept {
+    return lk_ ? lk_ : reinterpret_cast<const uint8_t *>(str_.data());
+  }
+  size_t size() const noexcept { return lk_ ? lk_size_ : str_.size(); }
+  bool empty() const noexcept { return size() == 0; }
+  const uint8_t *begin() const noexcept { return data(); }
+  const uint8_t *end() const noexcept { return data() + size(); }
+  std::string_view view() const noexcept { return {reinterpret_cast<const char *>(data()), size()}; }
+  std::string str() const { return std::string(view()); }
+  std::vector<uint8_t> to_vector() const { return {begin(), end()}; }
+
+ private:
+  uint8_t *lk_ = nullptr;
+  size_t lk_size_ = 0;
+  std::string str_;
+};
+
+// Frame is one data-track frame.
+struct Frame {
+  Buffer payload;
+  std::optional<uint64_t> user_timestamp;
+  // Frames lost (buffer overflow, incomplete or undecryptable frames) since the previous frame
+  // delivered to this subscription (callback mode; the pull path counts them in the
+  // subscription's end summary).
+  uint64_t dropped_before = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Enums (values of the schema's enums; unknown values from a newer library are kept as is and
+// should be treated as "unspecified")
+// ---------------------------------------------------------------------------------------------
+
+enum class LogLevel : int32_t { Unspecified = 0, Debug = 1, Info = 2, Warn = 3, Error = 4, Off = 5 };
+enum class ConnectionState : int32_t { Disconnected = 0, Connecting = 1, Connected = 2, Reconnecting = 3 };
+enum class ParticipantKind : int32_t { Unspecified = 0, Standard = 1, Ingress = 2, Egress = 3, Sip = 4, Agent = 5 };
+enum class ReconnectKind : int32_t { Unspecified = 0, Resume = 1, Full = 2 };
+enum class DisconnectReason : int32_t {
+  Unknown = 0,
+  ClientInitiated = 1,
+  DuplicateIdentity = 2,
+  ServerShutdown = 3,
+  ParticipantRemoved = 4,
+  RoomDeleted = 5,
+  StateMismatch = 6,
+  JoinFailure = 7,
+  Migration = 8,
+  SignalClose = 9,
+  RoomClosed = 10,
+  UserUnavailable = 11,
+  UserRejected = 12,
+  SipTrunkFailure = 13,
+  ConnectionTimeout = 14,
+  MediaFailure = 15,
+  AgentError = 16,
+};
+enum class EncryptionState : int32_t {
+  Unspecified = 0,
+  Ok = 1,
+  EncryptionFailed = 2,
+  DecryptionFailed = 3,
+  MissingKey = 4,
+  KeyRatcheted = 5,
+  InternalError = 6,
+};
+enum class SubscriptionEndReason : int32_t { Unspecified = 0, Unpublished = 1, Disconnected = 2, Failed = 3 };
+enum class TextOperation : int32_t { Create = 0, Update = 1, Delete = 2, Reaction = 3 };
+
+// ---------------------------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------------------------
+
+struct ParticipantPermission {
+  bool can_subscribe = false;
+  bool can_publish = false;
+  bool can_publish_data = false;
+  bool hidden = false;
+};
+
+// ParticipantInfo describes a participant (local or remote) by value.
+struct ParticipantInfo {
+  std::string sid;
+  std::string identity;
+  std::string name;
+  std::string metadata;
+  Attributes attributes;
+  ParticipantKind kind = ParticipantKind::Unspecified;
+  int64_t joined_at_ms = 0;
+  int32_t client_protocol = 0;
+  ParticipantPermission permission;
+};
+
+struct RoomInfo {
+  std::string sid;
+  std::string name;
+  std::string metadata;
+  uint32_t num_participants = 0;
+  uint32_t max_participants = 0;
+  int64_t creation_time_ms = 0;
+  ConnectionState connection_state = ConnectionState::Disconnected;
+};
+
+// DataTrackInfo describes a published data track. (publisher identity, name) is its stable key;
+// the sid may change across a publisher's full reconnect.
+struct DataTrackInfo {
+  std::string sid;
+  std::string name;
+  bool uses_e2ee = false;
+  std::string schema_name;
+  std::string frame_encoding;
+  std::string schema_encoding;
+};
+
+// RemoteDataTrack names a remote participant's data track (a value, not a handle).
+struct RemoteDataTrack {
+  std::string publisher_identity;
+  DataTrackInfo info;
+};
+
+// RoomSnapshot is the room as the client knows it.
+struct RoomSnapshot {
+  RoomInfo room;
+  ParticipantInfo local_participant;
+  std::vector<ParticipantInfo> remote_participants;
+  std::vector<RemoteDataTrack> remote_data_tracks;
+};
+
+struct LogRecord {
+  LogLevel level = LogLevel::Unspecified;
+  std::string message;
+  Attributes attributes;
+  int64_t time_unix_ms = 0;
+  uint64_t dropped_before = 0;  // records dropped before this one (slow consumer)
+};
+
+struct VersionInfo {
+  uint32_t abi_version = 0;  // (major << 16) | minor, as lk_abi_version()
+  std::string schema;        // "lkcore.ffi.v1"
+  std::string library_version;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Room events (delivered by value; see Room::set_event_handler / Room::next_event)
+// ---------------------------------------------------------------------------------------------
+
+struct ConnectionStateChangedEvent {
+  ConnectionState state;
+};
+struct ReconnectingEvent {
+  ReconnectKind kind;
+  uint32_t attempt;
+};
+struct ReconnectedEvent {
+  ReconnectKind kind;
+};
+// The last event of a room connection.
+struct DisconnectedEvent {
+  DisconnectReason reason;
+  int32_t error_code = LK_OK;  // set when a failure caused it
+  std::string error_message;
+};
+struct RoomUpdatedEvent {
+  RoomInfo info;
+};
+struct ParticipantConnectedEvent {
+  ParticipantInfo info;
+};
+struct ParticipantDisconnectedEvent {
+  std::string identity;
+  DisconnectReason reason;
+};
+// Name, metadata, attributes or permission of a participant (local or remote) changed.
+struct ParticipantUpdatedEvent {
+  ParticipantInfo info;
+  std::vector<std::string> changed_attributes;
+  bool name_changed = false;
+  bool metadata_changed = false;
+  bool permission_changed = false;
+};
+struct DataReceivedEvent {
+  std::string participant_identity;  // empty when sent by a server SDK
+  std::string payload;
+  std::string topic;
+  bool reliable = false;
+  bool encrypted = false;
+};
+struct DataTrackPublishedEvent {
+  RemoteDataTrack track;
+};
+struct DataTrackUnpublishedEvent {
+  std::string publisher_identity;
+  std::string sid;
+  std::string name;
+};
+// The server or a full reconnect ended the publication of one of our data tracks.
+struct LocalDataTrackUnpublishedEvent {
+  lk_handle_t track_handle = 0;  // LocalDataTrack::handle()
+  int32_t reason_code = LK_OK;
+  std::string reason_message;
+};
+struct EncryptionStateChangedEvent {
+  std::string participant_identity;
+  EncryptionState state;
+};
+
+using RoomEvent = std::variant<ConnectionStateChangedEvent, ReconnectingEvent, ReconnectedEvent, DisconnectedEvent,
+                               RoomUpdatedEvent, ParticipantConnectedEvent, ParticipantDisconnectedEvent,
+                               ParticipantUpdatedEvent, DataReceivedEvent, DataTrackPublishedEvent,
+                               DataTrackUnpublishedEvent, LocalDataTrackUnpublishedEvent, EncryptionStateChangedEvent>;
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+// ClientOptions configures a Client.
+struct ClientOptions {
+  // Threads running RPC method handlers and data-stream handlers (at least 1).
+  unsigned handler_threads = 4;
+  // Handler invocations waiting for a free handler thread; beyond this an RPC is answered with
+  // RpcError::kApplicationError ("busy") and an incoming stream is discarded.
+  size_t max_pending_handlers = 1024;
+  // Minimum level of forwarded library log records.
+  LogLevel log_level = LogLevel::Warn;
+  // Receives the records (event thread). Unset: records are written to stderr.
+  std::function<void(const LogRecord &)> log_handler;
+};
+
+// E2eeOptions enables end-to-end encryption of data packets, data tracks and data streams with
+// a shared key (key derivation as in the official SDKs).
+struct E2eeOptions {
+  std::string shared_key;         // never logged
+  std::string ratchet_salt;       // empty = "LKFrameEncryptionKey"
+  uint32_t ratchet_window_size = 0;
+  uint32_t key_ring_size = 0;     // 0 = 16
+};
+
+// RoomOptions configures a Room (0 = the library's default everywhere).
+struct RoomOptions {
+  std::optional<E2eeOptions> e2ee;
+  uint32_t connect_timeout_ms = 0;       // one join attempt (default 15 000)
+  uint32_t join_attempts = 0;            // default 1
+  int32_t max_reconnect_attempts = 0;    // 0 = 10, negative = never reconnect
+  uint32_t rpc_response_timeout_ms = 0;  // default for perform_rpc (15 000)
+  uint32_t data_track_buffer_size = 0;   // default subscription buffer (16 frames)
+  uint64_t max_incoming_stream_bytes = 0;
+  // Deadline of every blocking call of this room (connect, publish_*, send_*, ...).
+  Millis operation_timeout{30000};
+  // Events kept for next_event() when no event handler is set; when full the oldest is
+  // dropped and counted (dropped_events()).
+  size_t event_queue_capacity = 4096;
+};
+
+struct DataPublishOptions {
+  bool reliable = true;
+  std::string topic;
+  std::vector<std::string> destination_identities;  // empty = everyone
+};
+
+struct DataTrackOptions {
+  std::string schema_name;
+  std::string frame_encoding;   // "ros1", "cdr", "protobuf", "json", ... or custom
+  std::string schema_encoding;  // "protobuf", "json_schema", ...
+  uint32_t queue_size = 0;      // outgoing queue in frames (0 = 16; also capped at 4 MiB)
+};
+
+struct SubscribeOptions {
+  uint32_t buffer_size = 0;  // frames buffered (0 = RoomOptions::data_track_buffer_size)
+};
+
+struct StreamOptions {
+  std::string topic;
+  Attributes attributes;
+  std::vector<std::string> destination_identities;  // empty = everyone
+  std::string stream_id;                            // empty = generated
+  std::optional<uint64_t> total_length;
+};
+
+struct TextStreamOptions : StreamOptions {
+  TextOperation operation = TextOperation::Create;
+  int32_t version = 0;
+  std::string reply_to_stream_id;
+  std::vector<std::string> attached_stream_ids;
+  bool generated = false;
+};
+
+struct ByteStreamOptions : StreamOptions {
+  std::string name;       // file name shown to receivers
+  std::string mime_type;  // default application/octet-stream
+};
+
+struct TextStreamInfo {
+  std::string stream_id;
+  std::string topic;
+  int64_t timestamp_ms = 0;
+  std::optional<uint64_t> total_length;
+  Attributes attributes;
+  TextOperation operation = TextOperation::Create;
+  int32_t version = 0;
+  std::string reply_to_stream_id;
+  std::vector<std::string> attached_stream_ids;
+  bool generated = false;
+  bool encrypted = false;
+};
+
+struct ByteStreamInfo {
+  std::string stream_id;
+  std::string topic;
+  int64_t timestamp_ms = 0;
+  std::optional<uint64_t> total_length;
+  Attributes attributes;
+  std::string name;
+  std::string mime_type;
+  bool encrypted = false;
+};
+
+// RpcInvocation is an incoming RPC call.
+struct RpcInvocation {
+  std::string method;
+  std::string caller_identity;
+  std::string payload;
+  std::string request_id;  // the caller's RPC request id (informational)
+  uint32_t response_timeout_ms = 0;
+  int64_t deadline_unix_ms = 0;  // the library answers kResponseTimeout itself at this time
+};
+
+// SubscriptionEnd summarises an ended data-track subscription.
+struct SubscriptionEnd {
+  SubscriptionEndReason reason = SubscriptionEndReason::Unspecified;
+  int32_t error_code = LK_OK;
+  std::string error_message;
+  uint64_t frames_received = 0;
+  uint64_t frames_dropped = 0;
+};
+
+// Handler types. RpcHandler runs on a handler thread: return the response payload, or throw
+// RpcError to answer with that error (any other exception answers kApplicationError).
+using RpcHandler = std::function<std::string(const RpcInvocation &)>;
+using RoomEventHandler = std::function<void(const RoomEvent &)>;
+using FrameHandler = std::function<void(Frame &&)>;
+using SubscriptionEndHandler = std::function<void(const SubscriptionEnd &)>;
+
+class Client;
+class Room;
+class TextStreamReader;
+class ByteStreamReader;
+using TextStreamHandler = std::function<void(TextStreamReader reader, const std::string &participant_identity)>;
+using ByteStreamHandler = std::function<void(ByteStreamReader reader, const std::string &participant_identity)>;
+
+// ---------------------------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------------------------
+
+// Client is one liblkcore client (lk_client_new): an event thread, handler threads and the
+// handles of its rooms. Destroying or closing it disconnects its rooms.
+class LK_API Client {
+ public:
+  // Creates a client. Throws Error(LK_ERR_UNSUPPORTED) when the loaded liblkcore is not
+  // ABI-compatible with this header, Error(LK_ERR_INTERNAL) when it cannot create a client.
+  explicit Client(ClientOptions options = {});
+  ~Client();
+  Client(Client &&) noexcept;
+  Client &operator=(Client &&) noexcept;
+  Client(const Client &) = delete;
+  Client &operator=(const Client &) = delete;
+
+  // Closes the client: pending operations fail with LK_ERR_CLIENT_CLOSED, rooms disconnect,
+  // handlers stop (waiting for running RPC/stream handlers to return). Idempotent. timeout <= 0
+  // means 5 s. Throws Error(LK_ERR_TIMEOUT) if an event callback was still running at the
+  // timeout (close again to wait again).
+  void close(Millis timeout = Millis(5000));
+  bool valid() const noexcept { return impl_ != nullptr; }
+  // The library's client id.
+  lk_client_t id() const noexcept;
+  // Handles currently owned by objects of this client (rooms, tracks, subscriptions, readers,
+  // writers); 0 once all of them are destroyed.
+  size_t live_handles() const noexcept;
+  void set_log_level(LogLevel level);
+  VersionInfo version() const;
+  // Round trip through the library (synchronous); for diagnostics.
+  std::string echo(const std::string &payload);
+  // Asynchronous echo completing after delay (tests the async path: correlation, deadlines).
+  std::future<std::string> echo_async(const std::string &payload, Millis delay, Millis timeout = Millis(0));
+
+ private:
+  friend class Room;
+  std::shared_ptr<detail::ClientImpl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Data tracks
+// ---------------------------------------------------------------------------------------------
+
+// LocalDataTrack is a published data track. Destroying it unpublishes the track.
+class LK_API LocalDataTrack {
+ public:
+  LocalDataTrack() noexcept = default;
+  ~LocalDataTrack();
+  LocalDataTrack(LocalDataTrack &&o) noexcept;
+  LocalDataTrack &operator=(LocalDataTrack &&o) noexcept;
+  LocalDataTrack(const LocalDataTrack &) = delete;
+  LocalDataTrack &operator=(const LocalDataTrack &) = delete;
+
+  bool valid() const noexcept { return handle_ != 0; }
+  lk_handle_t handle() const noexcept { return handle_; }
+  const DataTrackInfo &info() const noexcept { return info_; }
+
+  // Queues one frame (lk_data_track_push: no protobuf, copied before return, never blocks).
+  // LK_OK, LK_ERR_QUEUE_FULL (nothing queued, retry later), LK_ERR_TRACK_UNPUBLISHED,
+  // LK_ERR_PAYLOAD_TOO_LARGE, LK_ERR_CLIENT_CLOSED, LK_ERR_INVALID_HANDLE (empty object), ...
+  Status try_push(const uint8_t *data, size_t size, std::optional<uint64_t> user_timestamp = std::nullopt) noexcept {
+    if (handle_ == 0) return LK_ERR_INVALID_HANDLE;
+    return lk_data_track_push(client_, handle_, data, size, user_timestamp.value_or(0), user_timestamp.has_value());
+  }
+  Status try_push(std::string_view data, std::optional<uint64_t> user_timestamp = std::nullopt) noexcept {
+    return try_push(reinterpret_cast<const uint8_t *>(data.data()), data.size(), user_timestamp);
+  }
+#ifdef LKCORE_HAS_SPAN
+  Status try_push(std::span<const uint8_t> data, std::optional<uint64_t> user_timestamp = std::nullopt) noexcept {
+    return try_push(data.data(), data.size(), user_timestamp);
+  }
+#endif
+  // Like try_push, but throws Error on any failure (including LK_ERR_QUEUE_FULL).
+  void push(const uint8_t *data, size_t size, std::optional<uint64_t> user_timestamp = std::nullopt);
+  void push(std::string_view data, std::optional<uint64_t> user_timestamp = std::nullopt) {
+    push(reinterpret_cast<const uint8_t *>(data.data()), data.size(), user_timestamp);
+  }
+  bool is_published() const;
+  // Unpublishes (idempotent); later pushes fail with LK_ERR_TRACK_UNPUBLISHED.
+  void unpublish();
+
+ private:
+  friend class Room;
+  void release() noexcept;
+  std::shared_ptr<detail::ClientImpl> impl_;
+  lk_client_t client_ = 0;
+  lk_handle_t handle_ = 0;
+  DataTrackInfo info_;
+};
+
+// DataTrackSubscription receives the frames of a remote data track, either pulled with read()
+// (pull mode, lk_data_track_read) or pushed to a callback (callback mode). Destroying it
+// unsubscribes (and waits for a running callback on another thread to return).
+class LK_API DataTrackSubscription {
+ public:
+  DataTrackSubscription() noexcept = default;
+  ~DataTrackSubscription();
+  DataTrackSubscription(DataTrackSubscription &&o) noexcept;
+  DataTrackSubscription &operator=(DataTrackSubscription &&o) noexcept;
+  DataTrackSubscription(const DataTrackSubscription &) = delete;
+  DataTrackSubscription &operator=(const DataTrackSubscription &) = delete;
+
+  bool valid() const noexcept { return handle_ != 0; }
+  lk_handle_t handle() const noexcept { return handle_; }
+  const RemoteDataTrack &track() const noexcept { return track_; }
+
+  // Pull mode: the next frame, or std::nullopt when none arrived within timeout (< 0: wait
+  // until one arrives or the subscription ends). Throws Error(LK_ERR_END_OF_STREAM) once the
+  // subscription ended and was drained (end() then tells why), Error(LK_ERR_FAILED_PRECONDITION)
+  // in callback mode, other Errors as lk_data_track_read.
+  std::optional<Frame> read(Millis timeout);
+  // noexcept form of read: LK_OK (frame set), LK_ERR_TIMEOUT, LK_ERR_END_OF_STREAM, ...
+  Status try_read(Frame &frame, int32_t timeout_ms) noexcept;
+  // Set once the subscription ended (its last event arrived).
+  std::optional<SubscriptionEnd> end() const;
+
+ private:
+  friend class Room;
+  void release() noexcept;
+  std::shared_ptr<detail::ClientImpl> impl_;
+  std::shared_ptr<detail::SubscriptionState> state_;
+  lk_client_t client_ = 0;
+  lk_handle_t handle_ = 0;
+  RemoteDataTrack track_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Data streams
+// ---------------------------------------------------------------------------------------------
+
+// StreamWriter writes an incremental text or byte stream. close() ends it normally; destroying
+// an unclosed writer aborts the stream (receivers see LK_ERR_ABORTED).
+class LK_API StreamWriter {
+ public:
+  StreamWriter() noexcept = default;
+  ~StreamWriter();
+  StreamWriter(StreamWriter &&o) noexcept;
+  StreamWriter &operator=(StreamWriter &&o) noexcept;
+  StreamWriter(const StreamWriter &) = delete;
+  StreamWriter &operator=(const StreamWriter &) = delete;
+
+  bool valid() const noexcept { return handle_ != 0; }
+  bool is_text() const noexcept { return text_; }
+  const std::string &stream_id() const noexcept { return stream_id_; }
+  // Appends text (text writers) or bytes (byte writers; LK_ERR_INVALID_ARGUMENT otherwise).
+  // Blocks until the chunk was handed to the transport.
+  void write(std::string_view chunk);
+  // Ends the stream after every write; non-empty reason aborts it instead.
+  void close(const Attributes &trailer = {}, const std::string &reason = {});
+
+ private:
+  friend class Room;
+  void release() noexcept;
+  std::shared_ptr<detail::ClientImpl> impl_;
+  lk_handle_t handle_ = 0;
+  bool text_ = false;
+  std::string stream_id_;
+  Millis timeout_{30000};
+};
+
+// Common part of the stream readers: chunks in order, flow-controlled (the sender is slowed
+// down rather than the reader's memory growing). Destroying a reader before the end discards
+// the rest of the stream.
+class LK_API StreamReaderBase {
+ public:
+  StreamReaderBase() noexcept = default;
+  ~StreamReaderBase();
+  StreamReaderBase(StreamReaderBase &&o) noexcept;
+  StreamReaderBase &operator=(StreamReaderBase &&o) noexcept;
+  StreamReaderBase(const StreamReaderBase &) = delete;
+  StreamReaderBase &operator=(const StreamReaderBase &) = delete;
+
+  bool valid() const noexcept { return handle_ != 0; }
+  const std::string &participant_identity() const noexcept { return identity_; }
+  // The next chunk, or std::nullopt at the normal end of the stream. Throws the stream's error
+  // (e.g. LK_ERR_ABORTED, LK_ERR_PAYLOAD_TOO_LARGE) and Error(LK_ERR_TIMEOUT) when no chunk
+  // arrived within timeout.
+  std::optional<std::string> read_chunk(Millis timeout = Millis(30000));
+  // Every remaining chunk concatenated (the whole stream), bounded by timeout overall.
+  std::string read_all(Millis timeout = Millis(30000));
+  // The sender's trailer attributes (after the end).
+  Attributes trailer_attributes() const;
+
+ protected:
+  void release() noexcept;
+  std::shared_ptr<detail::ClientImpl> impl_;
+  std::shared_ptr<detail::ReaderState> state_;
+  lk_handle_t handle_ = 0;
+  std::string identity_;
+  friend class detail::ClientImpl;
+};
+
+// TextStreamReader reads an incoming text stream (chunks hold whole UTF-8 characters).
+class LK_API TextStreamReader : public StreamReaderBase {
+ public:
+  TextStreamReader() noexcept = default;
+  const TextStreamInfo &info() const noexcept { return info_; }
+
+ private:
+  friend class detail::ClientImpl;
+  TextStreamInfo info_;
+};
+
+// ByteStreamReader reads an incoming byte stream.
+class LK_API ByteStreamReader : public StreamReaderBase {
+ public:
+  ByteStreamReader() noexcept = default;
+  const ByteStreamInfo &info() const noexcept { return info_; }
+
+ private:
+  friend class detail::ClientImpl;
+  ByteStreamInfo info_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Room
+// ---------------------------------------------------------------------------------------------
+
+// Room is one room connection and its local participant. Create it, register RPC methods and
+// stream handlers, then connect: nothing that arrives right after joining is missed.
+// Destroying it leaves the room (in the background) and releases its handle and those of its
+// children (their later destruction is harmless).
+class LK_API Room {
+ public:
+  // A room with its own client (closed with the room).
+  explicit Room(RoomOptions options = {});
+  // A room on a shared client.
+  explicit Room(Client &client, RoomOptions options = {});
+  ~Room();
+  Room(Room &&) noexcept;
+  Room &operator=(Room &&) noexcept;
+  Room(const Room &) = delete;
+  Room &operator=(const Room &) = delete;
+
+  bool valid() const noexcept { return state_ != nullptr; }
+  lk_handle_t handle() const noexcept;
+
+  // Joins the room (url: ws:// or wss://). Returns the snapshot at join time; later events are
+  // deltas on it. Errors: LK_ERR_UNAUTHORIZED, LK_ERR_CONNECTION_FAILED, LK_ERR_TIMEOUT, ...
+  RoomSnapshot connect(const std::string &url, const std::string &token);
+  // Leaves the room; returns after the DisconnectedEvent was delivered.
+  void disconnect();
+
+  // The current state (synchronous, from the library).
+  RoomSnapshot snapshot() const;
+  ParticipantInfo local_participant() const;
+  std::vector<ParticipantInfo> remote_participants() const;
+  std::optional<ParticipantInfo> remote_participant(const std::string &identity) const;
+  std::vector<RemoteDataTrack> remote_data_tracks() const;
+
+  // Events: either a handler (called on the client's event thread, in order; an empty function
+  // switches back to the queue), or pulled with next_event (std::nullopt after timeout).
+  // set_event_handler returns once a running call of the previous handler has returned
+  // (unless called from that handler).
+  void set_event_handler(RoomEventHandler handler);
+  std::optional<RoomEvent> next_event(Millis timeout);
+  // Events dropped from a full next_event queue.
+  uint64_t dropped_events() const;
+
+  // Local participant.
+  void publish_data(const void *data, size_t size, const DataPublishOptions &options = {});
+  void publish_data(std::string_view data, const DataPublishOptions &options = {}) {
+    publish_data(data.data(), data.size(), options);
+  }
+  void set_metadata(const std::string &metadata);
+  void set_name(const std::string &name);
+  // Keys with an empty value are deleted.
+  void set_attributes(const Attributes &attributes);
+
+  // Data tracks.
+  LocalDataTrack publish_data_track(const std::string &name, const DataTrackOptions &options = {});
+  // Pull mode: read frames with DataTrackSubscription::read.
+  DataTrackSubscription subscribe(const RemoteDataTrack &track, const SubscribeOptions &options = {});
+  // Callback mode: frames (and the end) are delivered on the client's event thread. If the
+  // subscription ended before it could be registered (e.g. the track was just unpublished),
+  // on_end runs on the calling thread before subscribe returns.
+  DataTrackSubscription subscribe(const RemoteDataTrack &track, FrameHandler on_frame,
+                                  SubscriptionEndHandler on_end = {}, const SubscribeOptions &options = {});
+
+  // RPC. Handlers may be registered before connect. Errors: LK_ERR_ALREADY_EXISTS.
+  void register_rpc_method(const std::string &method, RpcHandler handler);
+  void unregister_rpc_method(const std::string &method);
+  // Calls method on destination; never blocks. Every failure is delivered through the future:
+  // RpcError for RPC failures (remote errors and LiveKit's built-in codes such as 1502), Error
+  // otherwise (e.g. LK_ERR_DISCONNECTED). response_timeout 0 = RoomOptions::rpc_response_timeout_ms.
+  // Do not wait on the future on the event thread.
+  std::future<std::string> perform_rpc(const std::string &destination, const std::string &method,
+                                       const std::string &payload, Millis response_timeout = Millis(0));
+  // Callback form: the callback runs once, on the event thread, with the payload or the error
+  // (LK_ERR_CLIENT_CLOSED if the client closes first); a request the library refuses at once
+  // throws here instead.
+  void perform_rpc(const std::string &destination, const std::string &method, const std::string &payload,
+                   std::function<void(std::string payload, std::exception_ptr error)> callback,
+                   Millis response_timeout = Millis(0));
+
+  // Data streams.
+  TextStreamInfo send_text(const std::string &text, const TextStreamOptions &options = {});
+  ByteStreamInfo send_bytes(const void *data, size_t size, const ByteStreamOptions &options = {});
+  ByteStreamInfo send_file(const std::string &path, const ByteStreamOptions &options = {});
+  StreamWriter open_text_writer(const TextStreamOptions &options = {});
+  StreamWriter open_byte_writer(const ByteStreamOptions &options = {});
+  // Incoming streams on a topic; the handler runs on a handler thread and owns the reader.
+  void register_text_stream_handler(const std::string &topic, TextStreamHandler handler);
+  void register_byte_stream_handler(const std::string &topic, ByteStreamHandler handler);
+  void unregister_text_stream_handler(const std::string &topic);
+  void unregister_byte_stream_handler(const std::string &topic);
+
+  // E2EE: replaces the shared key at key_index (key rotation).
+  void set_shared_key(const std::string &key, uint32_t key_index = 0);
+
+ private:
+  void release() noexcept;
+  std::shared_ptr<detail::RoomState> state_;
+};
+
+}  // namespace lk
+
+#endif  // LKCORE_HPP

@@ -1,0 +1,823 @@
+// The public classes of lkcore.hpp: thin RAII objects over detail::ClientImpl.
+#include <algorithm>
+#include <climits>
+
+#include "internal.hpp"
+
+namespace lk {
+
+using detail::ClientImpl;
+using detail::RoomState;
+
+namespace {
+
+int32_t clamp_ms(Millis t) {
+  auto v = t.count();
+  if (v > INT32_MAX) return INT32_MAX;
+  if (v < 0) return -1;
+  return int32_t(v);
+}
+
+[[noreturn]] void throw_empty(const char *what) {
+  throw Error(LK_ERR_INVALID_HANDLE, std::string("empty ") + what + " (moved from or default-constructed)");
+}
+
+ClientImpl &impl_of(const std::shared_ptr<ClientImpl> &impl, const char *what) {
+  if (!impl) throw_empty(what);
+  return *impl;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------------------------
+
+Client::Client(ClientOptions options) : impl_(ClientImpl::create(std::move(options))) {}
+
+Client::~Client() {
+  if (!impl_) return;
+  try {
+    impl_->close(Millis(5000));
+  } catch (...) {
+    // The impl's destructor keeps waiting (bounded) once the last reference goes.
+  }
+}
+
+Client::Client(Client &&o) noexcept = default;
+
+Client &Client::operator=(Client &&o) noexcept {
+  if (this != &o) {
+    if (impl_) {
+      try {
+        impl_->close(Millis(5000));
+      } catch (...) {
+      }
+    }
+    impl_ = std::move(o.impl_);
+  }
+  return *this;
+}
+
+void Client::close(Millis timeout) { impl_of(impl_, "Client").close(timeout); }
+
+lk_client_t Client::id() const noexcept { return impl_ ? impl_->id() : 0; }
+
+size_t Client::live_handles() const noexcept { return impl_ ? impl_->live_handles() : 0; }
+
+void Client::set_log_level(LogLevel level) { impl_of(impl_, "Client").set_log_level(level); }
+
+VersionInfo Client::version() const {
+  pb::Request req;
+  req.mutable_get_version();
+  auto resp = impl_of(impl_, "Client").request(req);
+  return VersionInfo{resp.get_version().abi_version(), resp.get_version().schema(),
+                     resp.get_version().library_version()};
+}
+
+std::string Client::echo(const std::string &payload) {
+  pb::Request req;
+  req.mutable_echo()->set_payload(payload);
+  return impl_of(impl_, "Client").request(req).echo().payload();
+}
+
+std::future<std::string> Client::echo_async(const std::string &payload, Millis delay, Millis timeout) {
+  auto &c = impl_of(impl_, "Client");
+  pb::Request req;
+  req.mutable_echo()->set_payload(payload);
+  req.mutable_echo()->set_async(true);
+  req.mutable_echo()->set_delay_ms(uint32_t(std::clamp<int64_t>(delay.count(), 0, UINT32_MAX)));
+  req.set_timeout_ms(uint32_t(std::clamp<int64_t>(timeout.count(), 0, UINT32_MAX)));
+  auto prom = std::make_shared<std::promise<std::string>>();
+  auto fut = prom->get_future();
+  c.start(req, [prom](pb::Completion &&comp) {
+    if (comp.has_error())
+      prom->set_exception(detail::error_ptr(comp.error(), LK_ERR_INTERNAL));
+    else
+      prom->set_value(comp.echo().payload());
+  });
+  return fut;
+}
+
+// ---------------------------------------------------------------------------------------------
+// LocalDataTrack
+// ---------------------------------------------------------------------------------------------
+
+LocalDataTrack::~LocalDataTrack() { release(); }
+
+LocalDataTrack::LocalDataTrack(LocalDataTrack &&o) noexcept
+    : impl_(std::move(o.impl_)), client_(o.client_), handle_(o.handle_), info_(std::move(o.info_)) {
+  o.client_ = 0;
+  o.handle_ = 0;
+}
+
+LocalDataTrack &LocalDataTrack::operator=(LocalDataTrack &&o) noexcept {
+  if (this != &o) {
+    release();
+    impl_ = std::move(o.impl_);
+    client_ = o.client_;
+    handle_ = o.handle_;
+    info_ = std::move(o.info_);
+    o.client_ = 0;
+    o.handle_ = 0;
+  }
+  return *this;
+}
+
+void LocalDataTrack::release() noexcept {
+  if (handle_ != 0 && impl_) impl_->drop_handle(handle_);
+  handle_ = 0;
+  client_ = 0;
+  impl_.reset();
+}
+
+void LocalDataTrack::push(const uint8_t *data, size_t size, std::optional<uint64_t> user_timestamp) {
+  Status s = try_push(data, size, user_timestamp);
+  if (!s.ok()) throw Error(s.code(), "data track push failed", s.code() == LK_ERR_QUEUE_FULL);
+}
+
+bool LocalDataTrack::is_published() const {
+  pb::Request req;
+  req.mutable_data_track_is_published()->set_track_handle(handle_);
+  return impl_of(impl_, "LocalDataTrack").request(req).data_track_is_published().is_published();
+}
+
+void LocalDataTrack::unpublish() {
+  pb::Request req;
+  req.mutable_unpublish_data_track()->set_track_handle(handle_);
+  impl_of(impl_, "LocalDataTrack").request(req);
+}
+
+// ---------------------------------------------------------------------------------------------
+// DataTrackSubscription
+// ---------------------------------------------------------------------------------------------
+
+DataTrackSubscription::~DataTrackSubscription() { release(); }
+
+DataTrackSubscription::DataTrackSubscription(DataTrackSubscription &&o) noexcept
+    : impl_(std::move(o.impl_)),
+      state_(std::move(o.state_)),
+      client_(o.client_),
+      handle_(o.handle_),
+      track_(std::move(o.track_)) {
+  o.client_ = 0;
+  o.handle_ = 0;
+}
+
+DataTrackSubscription &DataTrackSubscription::operator=(DataTrackSubscription &&o) noexcept {
+  if (this != &o) {
+    release();
+    impl_ = std::move(o.impl_);
+    state_ = std::move(o.state_);
+    client_ = o.client_;
+    handle_ = o.handle_;
+    track_ = std::move(o.track_);
+    o.client_ = 0;
+    o.handle_ = 0;
+  }
+  return *this;
+}
+
+void DataTrackSubscription::release() noexcept {
+  if (handle_ != 0 && impl_) {
+    impl_->remove_subscription(handle_);
+    if (state_) {
+      state_->guard.close();  // no callback runs after this (unless we are inside it)
+    }
+    impl_->drop_handle(handle_);
+  }
+  handle_ = 0;
+  client_ = 0;
+  state_.reset();
+  impl_.reset();
+}
+
+Status DataTrackSubscription::try_read(Frame &frame, int32_t timeout_ms) noexcept {
+  if (handle_ == 0) return LK_ERR_INVALID_HANDLE;
+  uint8_t *p = nullptr;
+  size_t n = 0;
+  uint64_t ts = 0;
+  bool has_ts = false;
+  int32_t st = lk_data_track_read(client_, handle_, timeout_ms, &p, &n, &ts, &has_ts);
+  if (st != LK_OK) return st;
+  frame.payload = Buffer::adopt(p, n);
+  frame.user_timestamp = has_ts ? std::optional<uint64_t>(ts) : std::nullopt;
+  frame.dropped_before = 0;
+  return LK_OK;
+}
+
+std::optional<Frame> DataTrackSubscription::read(Millis timeout) {
+  Frame f;
+  Status s = try_read(f, clamp_ms(timeout));
+  if (s.ok()) return f;
+  if (s.code() == LK_ERR_TIMEOUT) return std::nullopt;
+  std::string msg = "data track read failed";
+  if (s.code() == LK_ERR_END_OF_STREAM) {
+    msg = "the subscription ended";
+    if (auto e = end()) {
+      if (!e->error_message.empty()) msg += ": " + e->error_message;
+    }
+  }
+  throw Error(s.code(), msg);
+}
+
+std::optional<SubscriptionEnd> DataTrackSubscription::end() const {
+  if (!state_) return std::nullopt;
+  std::lock_guard<std::mutex> l(state_->mu);
+  return state_->end;
+}
+
+// ---------------------------------------------------------------------------------------------
+// StreamWriter
+// ---------------------------------------------------------------------------------------------
+
+StreamWriter::~StreamWriter() { release(); }
+
+StreamWriter::StreamWriter(StreamWriter &&o) noexcept
+    : impl_(std::move(o.impl_)), handle_(o.handle_), text_(o.text_), stream_id_(std::move(o.stream_id_)),
+      timeout_(o.timeout_) {
+  o.handle_ = 0;
+}
+
+StreamWriter &StreamWriter::operator=(StreamWriter &&o) noexcept {
+  if (this != &o) {
+    release();
+    impl_ = std::move(o.impl_);
+    handle_ = o.handle_;
+    text_ = o.text_;
+    stream_id_ = std::move(o.stream_id_);
+    timeout_ = o.timeout_;
+    o.handle_ = 0;
+  }
+  return *this;
+}
+
+void StreamWriter::release() noexcept {
+  if (handle_ != 0 && impl_) impl_->drop_handle(handle_);
+  handle_ = 0;
+  impl_.reset();
+}
+
+void StreamWriter::write(std::string_view chunk) {
+  auto &c = impl_of(impl_, "StreamWriter");
+  pb::Request req;
+  auto *w = req.mutable_write_stream();
+  w->set_writer_handle(handle_);
+  if (text_)
+    w->set_text(std::string(chunk));
+  else
+    w->set_data(std::string(chunk));
+  c.call(req, timeout_);
+}
+
+void StreamWriter::close(const Attributes &trailer, const std::string &reason) {
+  auto &c = impl_of(impl_, "StreamWriter");
+  pb::Request req;
+  auto *w = req.mutable_close_stream_writer();
+  w->set_writer_handle(handle_);
+  for (const auto &[k, v] : trailer) (*w->mutable_attributes())[k] = v;
+  w->set_reason(reason);
+  c.call(req, timeout_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream readers
+// ---------------------------------------------------------------------------------------------
+
+StreamReaderBase::~StreamReaderBase() { release(); }
+
+StreamReaderBase::StreamReaderBase(StreamReaderBase &&o) noexcept
+    : impl_(std::move(o.impl_)), state_(std::move(o.state_)), handle_(o.handle_), identity_(std::move(o.identity_)) {
+  o.handle_ = 0;
+}
+
+StreamReaderBase &StreamReaderBase::operator=(StreamReaderBase &&o) noexcept {
+  if (this != &o) {
+    release();
+    impl_ = std::move(o.impl_);
+    state_ = std::move(o.state_);
+    handle_ = o.handle_;
+    identity_ = std::move(o.identity_);
+    o.handle_ = 0;
+  }
+  return *this;
+}
+
+void StreamReaderBase::release() noexcept {
+  if (handle_ != 0 && impl_) {
+    impl_->remove_reader(handle_);
+    impl_->drop_handle(handle_);
+  }
+  handle_ = 0;
+  state_.reset();
+  impl_.reset();
+}
+
+std::optional<std::string> StreamReaderBase::read_chunk(Millis timeout) {
+  auto &c = impl_of(impl_, "stream reader");
+  c.check_not_event_thread();
+  auto &st = *state_;
+  std::unique_lock<std::mutex> l(st.mu);
+  if (!st.cv.wait_for(l, timeout, [&] { return !st.chunks.empty() || st.ended; }))
+    throw Error(LK_ERR_TIMEOUT, "no stream data within the timeout");
+  if (!st.chunks.empty()) {
+    std::string chunk = std::move(st.chunks.front());
+    st.chunks.pop_front();
+    bool grant = ++st.consumed >= detail::kReaderWindow / 2;
+    if (grant) st.consumed = 0;
+    l.unlock();
+    if (grant) {  // refill the flow-control window
+      pb::Request req;
+      req.mutable_grant_credits()->set_handle(handle_);
+      req.mutable_grant_credits()->set_credits(detail::kReaderWindow / 2);
+      c.request_nothrow(req);  // fails only once the stream or client ended
+    }
+    return chunk;
+  }
+  if (st.failed) throw Error(st.error_code, st.error_message.empty() ? "the stream failed" : st.error_message);
+  return std::nullopt;
+}
+
+std::string StreamReaderBase::read_all(Millis timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string out;
+  for (;;) {
+    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() < 0) left = Millis(0);
+    auto chunk = read_chunk(left);
+    if (!chunk) return out;
+    out += *chunk;
+  }
+}
+
+Attributes StreamReaderBase::trailer_attributes() const {
+  if (!state_) return {};
+  std::lock_guard<std::mutex> l(state_->mu);
+  return state_->trailer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Room
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+std::shared_ptr<RoomState> make_room(const std::shared_ptr<ClientImpl> &client, bool owns, const RoomOptions &o) {
+  if (!client) throw_empty("Client");
+  auto s = std::make_shared<RoomState>();
+  s->client = client;
+  s->owns_client = owns;
+  s->options = o;
+  pb::Request req;
+  detail::to_pb(o, req.mutable_create_room()->mutable_options());
+  auto resp = client->request(req);
+  s->handle = resp.create_room().room().handle();
+  client->handle_acquired();
+  client->add_room(s->handle, s);
+  return s;
+}
+
+RoomState &room_of(const std::shared_ptr<RoomState> &s) {
+  if (!s) throw_empty("Room");
+  return *s;
+}
+
+}  // namespace
+
+Room::Room(RoomOptions options) {
+  auto client = ClientImpl::create({});
+  try {
+    state_ = make_room(client, true, options);
+  } catch (...) {
+    try {
+      client->close(Millis(5000));
+    } catch (...) {
+    }
+    throw;
+  }
+}
+
+Room::Room(Client &client, RoomOptions options) : state_(make_room(client.impl_, false, options)) {}
+
+Room::~Room() { release(); }
+
+Room::Room(Room &&o) noexcept = default;
+
+Room &Room::operator=(Room &&o) noexcept {
+  if (this != &o) {
+    release();
+    state_ = std::move(o.state_);
+  }
+  return *this;
+}
+
+void Room::release() noexcept {
+  if (!state_) return;
+  auto s = std::move(state_);
+  s->client->remove_room(s->handle);
+  s->handler_guard.close();
+  s->handlers_guard.close();
+  {
+    std::lock_guard<std::mutex> l(s->mu);
+    s->handler = nullptr;
+    s->rpc_handlers.clear();
+    s->text_handlers.clear();
+    s->byte_handlers.clear();
+  }
+  s->client->drop_handle(s->handle);
+  if (s->owns_client) {
+    try {
+      s->client->close(Millis(5000));
+    } catch (...) {
+    }
+  }
+}
+
+lk_handle_t Room::handle() const noexcept { return state_ ? state_->handle : 0; }
+
+RoomSnapshot Room::connect(const std::string &url, const std::string &token) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *c = req.mutable_connect();
+  c->set_room_handle(s.handle);
+  c->set_url(url);
+  c->set_token(token);
+  auto comp = s.client->call(req, s.options.operation_timeout);
+  return detail::from_pb(comp.connect());
+}
+
+void Room::disconnect() {
+  auto &s = room_of(state_);
+  pb::Request req;
+  req.mutable_disconnect()->set_room_handle(s.handle);
+  s.client->call(req, s.options.operation_timeout);
+}
+
+RoomSnapshot Room::snapshot() const {
+  auto &s = room_of(state_);
+  pb::Request req;
+  req.mutable_get_room_snapshot()->set_room_handle(s.handle);
+  return detail::from_pb(s.client->request(req).get_room_snapshot().snapshot());
+}
+
+ParticipantInfo Room::local_participant() const { return snapshot().local_participant; }
+
+std::vector<ParticipantInfo> Room::remote_participants() const { return snapshot().remote_participants; }
+
+std::optional<ParticipantInfo> Room::remote_participant(const std::string &identity) const {
+  for (auto &p : remote_participants())
+    if (p.identity == identity) return p;
+  return std::nullopt;
+}
+
+std::vector<RemoteDataTrack> Room::remote_data_tracks() const { return snapshot().remote_data_tracks; }
+
+void Room::set_event_handler(RoomEventHandler handler) {
+  auto &s = room_of(state_);
+  std::unique_lock<std::mutex> call(s.call_mu, std::defer_lock);
+  if (!s.client->on_event_thread()) call.lock();  // wait for a running call of the old handler
+  std::lock_guard<std::mutex> l(s.mu);
+  s.handler = std::move(handler);
+}
+
+std::optional<RoomEvent> Room::next_event(Millis timeout) {
+  auto &s = room_of(state_);
+  std::unique_lock<std::mutex> l(s.mu);
+  if (!s.cv.wait_for(l, timeout, [&] { return !s.queue.empty(); })) return std::nullopt;
+  RoomEvent e = std::move(s.queue.front());
+  s.queue.pop_front();
+  return e;
+}
+
+uint64_t Room::dropped_events() const {
+  auto &s = room_of(state_);
+  std::lock_guard<std::mutex> l(s.mu);
+  return s.dropped;
+}
+
+void Room::publish_data(const void *data, size_t size, const DataPublishOptions &options) {
+  auto &s = room_of(state_);
+  if (data == nullptr && size > 0) throw Error(LK_ERR_INVALID_ARGUMENT, "data is NULL");
+  pb::Request req;
+  auto *p = req.mutable_publish_data();
+  p->set_room_handle(s.handle);
+  p->set_payload(std::string(static_cast<const char *>(data), size));
+  p->set_reliable(options.reliable);
+  p->set_topic(options.topic);
+  for (const auto &d : options.destination_identities) p->add_destination_identities(d);
+  s.client->call(req, s.options.operation_timeout);
+}
+
+void Room::set_metadata(const std::string &metadata) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  req.mutable_set_local_metadata()->set_room_handle(s.handle);
+  req.mutable_set_local_metadata()->set_metadata(metadata);
+  s.client->call(req, s.options.operation_timeout);
+}
+
+void Room::set_name(const std::string &name) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  req.mutable_set_local_name()->set_room_handle(s.handle);
+  req.mutable_set_local_name()->set_name(name);
+  s.client->call(req, s.options.operation_timeout);
+}
+
+void Room::set_attributes(const Attributes &attributes) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *a = req.mutable_set_local_attributes();
+  a->set_room_handle(s.handle);
+  for (const auto &[k, v] : attributes) (*a->mutable_attributes())[k] = v;
+  s.client->call(req, s.options.operation_timeout);
+}
+
+LocalDataTrack Room::publish_data_track(const std::string &name, const DataTrackOptions &options) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_publish_data_track();
+  p->set_room_handle(s.handle);
+  p->set_name(name);
+  p->set_schema_name(options.schema_name);
+  p->set_frame_encoding(options.frame_encoding);
+  p->set_schema_encoding(options.schema_encoding);
+  p->set_queue_size(options.queue_size);
+  auto comp = s.client->call(req, s.options.operation_timeout);
+  const auto &owned = comp.publish_data_track().track();
+  LocalDataTrack t;
+  t.impl_ = s.client;
+  t.client_ = s.client->id();
+  t.handle_ = owned.handle();
+  t.info_ = detail::from_pb(owned.info());
+  s.client->handle_acquired();
+  return t;
+}
+
+DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const SubscribeOptions &options) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_subscribe_data_track();
+  p->set_room_handle(s.handle);
+  p->set_publisher_identity(track.publisher_identity);
+  p->set_track_sid(track.info.sid);
+  p->set_buffer_size(options.buffer_size);
+  p->set_delivery(pb::DELIVERY_MODE_PULL);
+  auto resp = s.client->request(req);
+  DataTrackSubscription sub;
+  sub.impl_ = s.client;
+  sub.client_ = s.client->id();
+  sub.handle_ = resp.subscribe_data_track().subscription().handle();
+  sub.track_ = detail::from_pb(resp.subscribe_data_track().subscription().track());
+  s.client->handle_acquired();
+  sub.state_ = std::make_shared<detail::SubscriptionState>();
+  if (auto end = s.client->add_subscription(sub.handle_, sub.state_)) sub.state_->end = std::move(end);
+  return sub;
+}
+
+DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler on_frame, SubscriptionEndHandler on_end,
+                                      const SubscribeOptions &options) {
+  auto &s = room_of(state_);
+  if (!on_frame) throw Error(LK_ERR_INVALID_ARGUMENT, "on_frame is empty");
+  // Credits mode with no initial credit: no frame is delivered before the subscription is
+  // registered below; then a practically unbounded window makes it a push subscription.
+  pb::Request req;
+  auto *p = req.mutable_subscribe_data_track();
+  p->set_room_handle(s.handle);
+  p->set_publisher_identity(track.publisher_identity);
+  p->set_track_sid(track.info.sid);
+  p->set_buffer_size(options.buffer_size);
+  p->set_delivery(pb::DELIVERY_MODE_CREDITS);
+  p->set_initial_credits(0);
+  auto resp = s.client->request(req);
+  DataTrackSubscription sub;
+  sub.impl_ = s.client;
+  sub.client_ = s.client->id();
+  sub.handle_ = resp.subscribe_data_track().subscription().handle();
+  sub.track_ = detail::from_pb(resp.subscribe_data_track().subscription().track());
+  s.client->handle_acquired();
+  sub.state_ = std::make_shared<detail::SubscriptionState>();
+  sub.state_->on_frame = std::move(on_frame);
+  sub.state_->on_end = std::move(on_end);
+  auto end = s.client->add_subscription(sub.handle_, sub.state_);
+  if (end) {
+    {
+      std::lock_guard<std::mutex> l(sub.state_->mu);
+      sub.state_->end = end;
+    }
+    if (sub.state_->on_end) sub.state_->on_end(*end);  // ended before it was registered
+    return sub;
+  }
+  pb::Request grant;
+  grant.mutable_grant_credits()->set_handle(sub.handle_);
+  grant.mutable_grant_credits()->set_credits(1u << 30);
+  s.client->request(grant);
+  return sub;
+}
+
+void Room::register_rpc_method(const std::string &method, RpcHandler handler) {
+  auto &s = room_of(state_);
+  if (!handler) throw Error(LK_ERR_INVALID_ARGUMENT, "empty RPC handler");
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    if (s.rpc_handlers.count(method)) throw Error(LK_ERR_ALREADY_EXISTS, "RPC method already registered: " + method);
+    s.rpc_handlers[method] = std::move(handler);
+  }
+  pb::Request req;
+  req.mutable_register_rpc_method()->set_room_handle(s.handle);
+  req.mutable_register_rpc_method()->set_method(method);
+  try {
+    s.client->request(req);
+  } catch (...) {
+    std::lock_guard<std::mutex> l(s.mu);
+    s.rpc_handlers.erase(method);
+    throw;
+  }
+}
+
+void Room::unregister_rpc_method(const std::string &method) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  req.mutable_unregister_rpc_method()->set_room_handle(s.handle);
+  req.mutable_unregister_rpc_method()->set_method(method);
+  s.client->request(req);
+  std::lock_guard<std::mutex> l(s.mu);
+  s.rpc_handlers.erase(method);
+}
+
+void Room::perform_rpc(const std::string &destination, const std::string &method, const std::string &payload,
+                       std::function<void(std::string payload, std::exception_ptr error)> callback,
+                       Millis response_timeout) {
+  auto &s = room_of(state_);
+  if (!callback) throw Error(LK_ERR_INVALID_ARGUMENT, "empty callback");
+  pb::Request req;
+  auto *p = req.mutable_perform_rpc();
+  p->set_room_handle(s.handle);
+  p->set_destination_identity(destination);
+  p->set_method(method);
+  p->set_payload(payload);
+  p->set_response_timeout_ms(uint32_t(std::clamp<int64_t>(response_timeout.count(), 0, UINT32_MAX)));
+  s.client->start(req, [callback](pb::Completion &&c) {
+    if (c.has_error())
+      callback(std::string(), detail::error_ptr(c.error(), LK_ERR_INTERNAL));
+    else
+      callback(std::move(*c.mutable_perform_rpc()->mutable_payload()), nullptr);
+  });
+}
+
+std::future<std::string> Room::perform_rpc(const std::string &destination, const std::string &method,
+                                           const std::string &payload, Millis response_timeout) {
+  auto prom = std::make_shared<std::promise<std::string>>();
+  auto fut = prom->get_future();
+  try {
+    perform_rpc(
+        destination, method, payload,
+        [prom](std::string result, std::exception_ptr error) {
+          if (error)
+            prom->set_exception(error);
+          else
+            prom->set_value(std::move(result));
+        },
+        response_timeout);
+  } catch (...) {
+    prom->set_exception(std::current_exception());  // every failure reaches the caller through the future
+  }
+  return fut;
+}
+
+TextStreamInfo Room::send_text(const std::string &text, const TextStreamOptions &options) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_send_text();
+  p->set_room_handle(s.handle);
+  p->set_text(text);
+  detail::to_pb(options, p->mutable_options());
+  return detail::from_pb(s.client->call(req, s.options.operation_timeout).send_text());
+}
+
+ByteStreamInfo Room::send_bytes(const void *data, size_t size, const ByteStreamOptions &options) {
+  auto &s = room_of(state_);
+  if (data == nullptr && size > 0) throw Error(LK_ERR_INVALID_ARGUMENT, "data is NULL");
+  pb::Request req;
+  auto *p = req.mutable_send_bytes();
+  p->set_room_handle(s.handle);
+  p->set_data(std::string(static_cast<const char *>(data), size));
+  detail::to_pb(options, p->mutable_options());
+  return detail::from_pb(s.client->call(req, s.options.operation_timeout).send_bytes());
+}
+
+ByteStreamInfo Room::send_file(const std::string &path, const ByteStreamOptions &options) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_send_file();
+  p->set_room_handle(s.handle);
+  p->set_path(path);
+  detail::to_pb(options, p->mutable_options());
+  return detail::from_pb(s.client->call(req, s.options.operation_timeout).send_file());
+}
+
+StreamWriter Room::open_text_writer(const TextStreamOptions &options) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_open_text_writer();
+  p->set_room_handle(s.handle);
+  detail::to_pb(options, p->mutable_options());
+  auto comp = s.client->call(req, s.options.operation_timeout);
+  StreamWriter w;
+  w.impl_ = s.client;
+  w.handle_ = comp.open_text_writer().handle();
+  w.text_ = true;
+  w.stream_id_ = comp.open_text_writer().text().stream_id();
+  w.timeout_ = s.options.operation_timeout;
+  s.client->handle_acquired();
+  return w;
+}
+
+StreamWriter Room::open_byte_writer(const ByteStreamOptions &options) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_open_byte_writer();
+  p->set_room_handle(s.handle);
+  detail::to_pb(options, p->mutable_options());
+  auto comp = s.client->call(req, s.options.operation_timeout);
+  StreamWriter w;
+  w.impl_ = s.client;
+  w.handle_ = comp.open_byte_writer().handle();
+  w.text_ = false;
+  w.stream_id_ = comp.open_byte_writer().bytes().stream_id();
+  w.timeout_ = s.options.operation_timeout;
+  s.client->handle_acquired();
+  return w;
+}
+
+namespace {
+
+template <typename Map, typename Handler>
+void register_stream(RoomState &s, Map &handlers, pb::StreamKind kind, const std::string &topic, Handler handler) {
+  if (!handler) throw Error(LK_ERR_INVALID_ARGUMENT, "empty stream handler");
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    if (handlers.count(topic)) throw Error(LK_ERR_ALREADY_EXISTS, "stream handler already registered: " + topic);
+    handlers[topic] = std::move(handler);
+  }
+  pb::Request req;
+  auto *p = req.mutable_register_stream_handler();
+  p->set_room_handle(s.handle);
+  p->set_kind(kind);
+  p->set_topic(topic);
+  p->set_delivery(pb::DELIVERY_MODE_CREDITS);
+  p->set_initial_credits(detail::kReaderWindow);
+  try {
+    s.client->request(req);
+  } catch (...) {
+    std::lock_guard<std::mutex> l(s.mu);
+    handlers.erase(topic);
+    throw;
+  }
+}
+
+template <typename Map>
+void unregister_stream(RoomState &s, Map &handlers, pb::StreamKind kind, const std::string &topic) {
+  pb::Request req;
+  auto *p = req.mutable_unregister_stream_handler();
+  p->set_room_handle(s.handle);
+  p->set_kind(kind);
+  p->set_topic(topic);
+  s.client->request(req);
+  std::lock_guard<std::mutex> l(s.mu);
+  handlers.erase(topic);
+}
+
+}  // namespace
+
+void Room::register_text_stream_handler(const std::string &topic, TextStreamHandler handler) {
+  auto &s = room_of(state_);
+  register_stream(s, s.text_handlers, pb::STREAM_KIND_TEXT, topic, std::move(handler));
+}
+
+void Room::register_byte_stream_handler(const std::string &topic, ByteStreamHandler handler) {
+  auto &s = room_of(state_);
+  register_stream(s, s.byte_handlers, pb::STREAM_KIND_BYTES, topic, std::move(handler));
+}
+
+void Room::unregister_text_stream_handler(const std::string &topic) {
+  auto &s = room_of(state_);
+  unregister_stream(s, s.text_handlers, pb::STREAM_KIND_TEXT, topic);
+}
+
+void Room::unregister_byte_stream_handler(const std::string &topic) {
+  auto &s = room_of(state_);
+  unregister_stream(s, s.byte_handlers, pb::STREAM_KIND_BYTES, topic);
+}
+
+void Room::set_shared_key(const std::string &key, uint32_t key_index) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_set_shared_key();
+  p->set_room_handle(s.handle);
+  p->set_shared_key(key);
+  p->set_key_index(key_index);
+  s.client->request(req);
+}
+
+}  // namespace lk

@@ -1,0 +1,257 @@
+// Conversions between the public C++ types and the generated protobuf classes of the FFI
+// schema. Unknown fields and enum values of a newer library pass through harmlessly: fields are
+// ignored by the generated parser, enum values are kept as their number.
+#include "internal.hpp"
+
+namespace lk {
+namespace detail {
+
+namespace {
+Attributes attrs(const google::protobuf::Map<std::string, std::string> &m) { return Attributes(m.begin(), m.end()); }
+std::vector<std::string> strings(const google::protobuf::RepeatedPtrField<std::string> &r) {
+  return std::vector<std::string>(r.begin(), r.end());
+}
+}  // namespace
+
+Error to_error(const pb::Error &e, int32_t fallback) {
+  int32_t code = e.code() != 0 ? int32_t(e.code()) : fallback;
+  if (code == LK_OK) code = LK_ERR_INTERNAL;
+  return Error(code, e.message(), e.retryable());
+}
+
+std::exception_ptr error_ptr(const pb::Error &e, int32_t fallback) {
+  int32_t code = e.code() != 0 ? int32_t(e.code()) : fallback;
+  if (code == LK_ERR_RPC_ERROR) {
+    const auto &r = e.rpc();
+    return std::make_exception_ptr(RpcError(r.code(), r.message().empty() ? e.message() : r.message(), r.data()));
+  }
+  return std::make_exception_ptr(to_error(e, fallback));
+}
+
+void throw_error(const pb::Error &e, int32_t fallback) { std::rethrow_exception(error_ptr(e, fallback)); }
+
+ParticipantInfo from_pb(const pb::ParticipantInfo &p) {
+  ParticipantInfo i;
+  i.sid = p.sid();
+  i.identity = p.identity();
+  i.name = p.name();
+  i.metadata = p.metadata();
+  i.attributes = attrs(p.attributes());
+  i.kind = ParticipantKind(p.kind());
+  i.joined_at_ms = p.joined_at_ms();
+  i.client_protocol = p.client_protocol();
+  i.permission.can_subscribe = p.permission().can_subscribe();
+  i.permission.can_publish = p.permission().can_publish();
+  i.permission.can_publish_data = p.permission().can_publish_data();
+  i.permission.hidden = p.permission().hidden();
+  return i;
+}
+
+RoomInfo from_pb(const pb::RoomInfo &p) {
+  RoomInfo i;
+  i.sid = p.sid();
+  i.name = p.name();
+  i.metadata = p.metadata();
+  i.num_participants = p.num_participants();
+  i.max_participants = p.max_participants();
+  i.creation_time_ms = p.creation_time_ms();
+  i.connection_state = ConnectionState(p.connection_state());
+  return i;
+}
+
+DataTrackInfo from_pb(const pb::DataTrackInfo &p) {
+  DataTrackInfo i;
+  i.sid = p.sid();
+  i.name = p.name();
+  i.uses_e2ee = p.uses_e2ee();
+  i.schema_name = p.schema_name();
+  i.frame_encoding = p.frame_encoding();
+  i.schema_encoding = p.schema_encoding();
+  return i;
+}
+
+RemoteDataTrack from_pb(const pb::RemoteDataTrackInfo &p) { return RemoteDataTrack{p.publisher_identity(), from_pb(p.info())}; }
+
+RoomSnapshot from_pb(const pb::ConnectResult &p) {
+  RoomSnapshot s;
+  s.room = from_pb(p.room());
+  s.local_participant = from_pb(p.local_participant());
+  for (const auto &r : p.remote_participants()) s.remote_participants.push_back(from_pb(r));
+  for (const auto &t : p.remote_data_tracks()) s.remote_data_tracks.push_back(from_pb(t));
+  return s;
+}
+
+TextStreamInfo from_pb(const pb::TextStreamInfo &p) {
+  TextStreamInfo i;
+  i.stream_id = p.stream_id();
+  i.topic = p.topic();
+  i.timestamp_ms = p.timestamp_ms();
+  if (p.has_total_length()) i.total_length = p.total_length();
+  i.attributes = attrs(p.attributes());
+  i.operation = TextOperation(p.operation_type());
+  i.version = p.version();
+  i.reply_to_stream_id = p.reply_to_stream_id();
+  i.attached_stream_ids = strings(p.attached_stream_ids());
+  i.generated = p.generated();
+  i.encrypted = p.encrypted();
+  return i;
+}
+
+ByteStreamInfo from_pb(const pb::ByteStreamInfo &p) {
+  ByteStreamInfo i;
+  i.stream_id = p.stream_id();
+  i.topic = p.topic();
+  i.timestamp_ms = p.timestamp_ms();
+  if (p.has_total_length()) i.total_length = p.total_length();
+  i.attributes = attrs(p.attributes());
+  i.name = p.name();
+  i.mime_type = p.mime_type();
+  i.encrypted = p.encrypted();
+  return i;
+}
+
+LogRecord from_pb(const pb::LogRecord &p) {
+  LogRecord r;
+  r.level = LogLevel(p.level());
+  r.message = p.message();
+  r.attributes = attrs(p.attributes());
+  r.time_unix_ms = p.time_unix_ms();
+  r.dropped_before = p.dropped_before();
+  return r;
+}
+
+SubscriptionEnd from_pb(const pb::DataTrackSubscriptionEnded &p) {
+  SubscriptionEnd e;
+  e.reason = SubscriptionEndReason(p.reason());
+  if (p.has_error()) {
+    e.error_code = p.error().code() != 0 ? int32_t(p.error().code()) : LK_ERR_INTERNAL;
+    e.error_message = p.error().message();
+  }
+  e.frames_received = p.frames_received();
+  e.frames_dropped = p.frames_dropped();
+  return e;
+}
+
+RpcInvocation from_pb(const pb::RpcInvocation &p) {
+  RpcInvocation i;
+  i.method = p.method();
+  i.caller_identity = p.caller_identity();
+  i.payload = p.payload();
+  i.request_id = p.rpc_request_id();
+  i.response_timeout_ms = p.response_timeout_ms();
+  i.deadline_unix_ms = p.deadline_unix_ms();
+  return i;
+}
+
+bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
+  switch (e.message_case()) {
+    case pb::RoomEvent::kConnectionStateChanged:
+      *out = ConnectionStateChangedEvent{ConnectionState(e.connection_state_changed().state())};
+      return true;
+    case pb::RoomEvent::kReconnecting:
+      *out = ReconnectingEvent{ReconnectKind(e.reconnecting().kind()), e.reconnecting().attempt()};
+      return true;
+    case pb::RoomEvent::kReconnected:
+      *out = ReconnectedEvent{ReconnectKind(e.reconnected().kind())};
+      return true;
+    case pb::RoomEvent::kDisconnected: {
+      DisconnectedEvent d{DisconnectReason(e.disconnected().reason()), LK_OK, {}};
+      if (e.disconnected().has_error()) {
+        d.error_code = e.disconnected().error().code() ? int32_t(e.disconnected().error().code()) : LK_ERR_INTERNAL;
+        d.error_message = e.disconnected().error().message();
+      }
+      *out = std::move(d);
+      return true;
+    }
+    case pb::RoomEvent::kRoomUpdated:
+      *out = RoomUpdatedEvent{from_pb(e.room_updated().info())};
+      return true;
+    case pb::RoomEvent::kParticipantConnected:
+      *out = ParticipantConnectedEvent{from_pb(e.participant_connected().info())};
+      return true;
+    case pb::RoomEvent::kParticipantDisconnected:
+      *out = ParticipantDisconnectedEvent{e.participant_disconnected().identity(),
+                                          DisconnectReason(e.participant_disconnected().reason())};
+      return true;
+    case pb::RoomEvent::kParticipantUpdated: {
+      const auto &u = e.participant_updated();
+      *out = ParticipantUpdatedEvent{from_pb(u.info()), strings(u.changed_attributes()), u.name_changed(),
+                                     u.metadata_changed(), u.permission_changed()};
+      return true;
+    }
+    case pb::RoomEvent::kDataReceived: {
+      const auto &d = e.data_received();
+      *out = DataReceivedEvent{d.participant_identity(), d.payload(), d.topic(), d.reliable(), d.encrypted()};
+      return true;
+    }
+    case pb::RoomEvent::kDataTrackPublished:
+      *out = DataTrackPublishedEvent{from_pb(e.data_track_published().track())};
+      return true;
+    case pb::RoomEvent::kDataTrackUnpublished: {
+      const auto &u = e.data_track_unpublished();
+      *out = DataTrackUnpublishedEvent{u.publisher_identity(), u.sid(), u.name()};
+      return true;
+    }
+    case pb::RoomEvent::kLocalDataTrackUnpublished: {
+      const auto &u = e.local_data_track_unpublished();
+      LocalDataTrackUnpublishedEvent l{u.track_handle(), LK_OK, {}};
+      if (u.has_reason()) {
+        l.reason_code = u.reason().code() ? int32_t(u.reason().code()) : LK_ERR_INTERNAL;
+        l.reason_message = u.reason().message();
+      }
+      *out = std::move(l);
+      return true;
+    }
+    case pb::RoomEvent::kEncryptionStateChanged:
+      *out = EncryptionStateChangedEvent{e.encryption_state_changed().participant_identity(),
+                                         EncryptionState(e.encryption_state_changed().state())};
+      return true;
+    default:  // rpc_invocation and stream_opened are handled by the room; unknown kinds ignored
+      return false;
+  }
+}
+
+void to_pb(const RoomOptions &o, pb::RoomOptions *p) {
+  if (o.e2ee) {
+    auto *e = p->mutable_e2ee();
+    e->set_shared_key(o.e2ee->shared_key);
+    e->set_ratchet_salt(o.e2ee->ratchet_salt);
+    e->set_ratchet_window_size(o.e2ee->ratchet_window_size);
+    e->set_key_ring_size(o.e2ee->key_ring_size);
+    e->set_failure_tolerance(-1);
+  }
+  p->set_connect_timeout_ms(o.connect_timeout_ms);
+  p->set_join_attempts(o.join_attempts);
+  p->set_max_reconnect_attempts(o.max_reconnect_attempts);
+  p->set_rpc_response_timeout_ms(o.rpc_response_timeout_ms);
+  p->set_data_track_buffer_size(o.data_track_buffer_size);
+  p->set_max_incoming_stream_bytes(o.max_incoming_stream_bytes);
+}
+
+namespace {
+void common_to_pb(const StreamOptions &o, pb::StreamOptions *p) {
+  p->set_topic(o.topic);
+  for (const auto &[k, v] : o.attributes) (*p->mutable_attributes())[k] = v;
+  for (const auto &d : o.destination_identities) p->add_destination_identities(d);
+  p->set_stream_id(o.stream_id);
+  if (o.total_length) p->set_total_length(*o.total_length);
+}
+}  // namespace
+
+void to_pb(const TextStreamOptions &o, pb::TextStreamOptions *p) {
+  common_to_pb(o, p->mutable_common());
+  p->set_operation_type(pb::TextStreamOptions::OperationType(int(o.operation)));
+  p->set_version(o.version);
+  p->set_reply_to_stream_id(o.reply_to_stream_id);
+  for (const auto &a : o.attached_stream_ids) p->add_attached_stream_ids(a);
+  p->set_generated(o.generated);
+}
+
+void to_pb(const ByteStreamOptions &o, pb::ByteStreamOptions *p) {
+  common_to_pb(o, p->mutable_common());
+  p->set_name(o.name);
+  p->set_mime_type(o.mime_type);
+}
+
+}  // namespace detail
+}  // namespace lk

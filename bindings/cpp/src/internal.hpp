@@ -1,0 +1,211 @@
+// Internals of liblkcore_cpp: the client runtime (event dispatch, pending operations, handler
+// threads) and the conversions between the public types and the generated protobuf classes.
+#ifndef LKCORE_CPP_INTERNAL_HPP
+#define LKCORE_CPP_INTERNAL_HPP
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "lkcore.hpp"
+#include "lkcore_ffi.pb.h"
+
+namespace lk {
+namespace pb = ::lkcore::ffi::v1;
+
+namespace detail {
+
+// Grace added to an operation's deadline before the C++ side gives up waiting for its
+// completion (the library completes it with TIMEOUT at the deadline itself).
+constexpr Millis kCompletionGrace{5000};
+// Initial and refill credits of stream readers (chunks buffered per reader).
+constexpr uint32_t kReaderWindow = 16;
+// Ended events of subscriptions not (yet) registered kept for their subscribe() call.
+constexpr size_t kMaxOrphanEnds = 256;
+
+// ---- conversions (convert.cpp) ---------------------------------------------------------------
+Error to_error(const pb::Error &e, int32_t fallback);
+std::exception_ptr error_ptr(const pb::Error &e, int32_t fallback);
+[[noreturn]] void throw_error(const pb::Error &e, int32_t fallback);
+
+ParticipantInfo from_pb(const pb::ParticipantInfo &p);
+RoomInfo from_pb(const pb::RoomInfo &p);
+DataTrackInfo from_pb(const pb::DataTrackInfo &p);
+RemoteDataTrack from_pb(const pb::RemoteDataTrackInfo &p);
+RoomSnapshot from_pb(const pb::ConnectResult &p);
+TextStreamInfo from_pb(const pb::TextStreamInfo &p);
+ByteStreamInfo from_pb(const pb::ByteStreamInfo &p);
+LogRecord from_pb(const pb::LogRecord &p);
+SubscriptionEnd from_pb(const pb::DataTrackSubscriptionEnded &p);
+RpcInvocation from_pb(const pb::RpcInvocation &p);
+// The public event of a room event; false for kinds handled internally or unknown.
+bool to_room_event(const pb::RoomEvent &e, RoomEvent *out);
+
+void to_pb(const RoomOptions &o, pb::RoomOptions *p);
+void to_pb(const TextStreamOptions &o, pb::TextStreamOptions *p);
+void to_pb(const ByteStreamOptions &o, pb::ByteStreamOptions *p);
+
+// ---- handler threads --------------------------------------------------------------------------
+
+// WorkerPool runs handler tasks. Its threads hold the pool (not the client) alive, so a task
+// may drop the last reference to the client without pulling the pool from under its thread.
+class WorkerPool : public std::enable_shared_from_this<WorkerPool> {
+ public:
+  WorkerPool(size_t max_pending) : max_pending_(max_pending) {}
+  void start(unsigned threads);
+  // Queues a task; false when the queue is full or the pool stopped.
+  bool post(std::function<void()> task);
+  // Stops the threads (queued tasks are dropped) and joins them; a pool thread calling this
+  // detaches itself instead.
+  void stop();
+  bool on_worker_thread() const;
+
+ private:
+  void loop();
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  std::vector<std::thread> threads_;
+  bool stopped_ = false;
+  size_t max_pending_;
+};
+
+// Guard lets an owner wait until no handler of it runs any more, and refuse new calls after.
+// A handler running on the thread that destroys the owner is not waited for (it is the caller).
+class Guard {
+ public:
+  // Enters a handler call; false once closed.
+  bool enter();
+  void leave();
+  // Refuses new calls and waits for running ones (except the caller's own).
+  void close();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int running_ = 0;
+  bool closed_ = false;
+  std::map<std::thread::id, int> threads_;
+};
+
+// ---- objects registered with a client for its events ---------------------------------------
+
+struct SubscriptionState {
+  Guard guard;
+  FrameHandler on_frame;  // callback mode
+  SubscriptionEndHandler on_end;
+  std::mutex mu;
+  std::optional<SubscriptionEnd> end;
+  uint64_t delivered = 0;
+};
+
+struct ReaderState {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::string> chunks;
+  bool ended = false;
+  bool failed = false;
+  int32_t error_code = LK_OK;
+  std::string error_message;
+  Attributes trailer;
+  uint32_t consumed = 0;  // chunks taken since the last credit grant
+};
+
+struct RoomState;
+
+// ClientImpl is one lk client and everything registered with it.
+class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
+ public:
+  static std::shared_ptr<ClientImpl> create(ClientOptions options);
+  ~ClientImpl();
+
+  lk_client_t id() const noexcept { return id_; }
+  // Synchronous request: the Response, or throws its error.
+  pb::Response request(const pb::Request &req);
+  // Status-only variant for destructors: never throws.
+  int32_t request_nothrow(const pb::Request &req) noexcept;
+  // Starts an ASYNC operation (assigns request_id); on_done runs on the event thread with the
+  // completion (or a CLIENT_CLOSED one at close). Throws if the library refused it.
+  uint64_t start(pb::Request &req, std::function<void(pb::Completion &&)> on_done);
+  // Starts an operation and waits for its completion (deadline `timeout`); throws its error.
+  pb::Completion call(pb::Request &req, Millis timeout);
+  void check_not_event_thread() const;
+  bool on_event_thread() const;
+  void close(Millis timeout);
+  bool post(std::function<void()> task) { return workers_->post(std::move(task)); }
+
+  void handle_acquired() noexcept { live_handles_.fetch_add(1); }
+  void drop_handle(lk_handle_t h) noexcept;
+  size_t live_handles() const noexcept { return live_handles_.load(); }
+
+  void add_room(lk_handle_t h, const std::shared_ptr<RoomState> &r);
+  void remove_room(lk_handle_t h);
+  // Registers a subscription; returns its end if it already ended.
+  std::optional<SubscriptionEnd> add_subscription(lk_handle_t h, const std::shared_ptr<SubscriptionState> &s);
+  void remove_subscription(lk_handle_t h);
+  void add_reader(lk_handle_t h, const std::shared_ptr<ReaderState> &r);
+  void remove_reader(lk_handle_t h);
+
+  // Creates a reader for a StreamOpened event and hands it to the room's handler (handler thread).
+  void open_stream(const std::shared_ptr<RoomState> &room, const pb::StreamOpened &so);
+  void set_log_level(LogLevel level);
+
+ private:
+  explicit ClientImpl(ClientOptions options);
+  static void on_event(void *user_data, const uint8_t *event, size_t len);
+  void dispatch(pb::Event &ev);
+  void log(const LogRecord &rec);
+
+  ClientOptions options_;
+  lk_client_t id_ = 0;
+  std::atomic<size_t> live_handles_{0};
+  std::atomic<uint64_t> next_request_id_{1};
+  std::atomic<std::thread::id> event_thread_{};
+  std::shared_ptr<WorkerPool> workers_;
+
+  std::mutex mu_;
+  bool closed_ = false;
+  std::map<uint64_t, std::function<void(pb::Completion &&)>> pending_;
+  std::map<lk_handle_t, std::weak_ptr<RoomState>> rooms_;
+  std::map<lk_handle_t, std::shared_ptr<SubscriptionState>> subs_;
+  std::map<lk_handle_t, std::shared_ptr<ReaderState>> readers_;
+  std::map<lk_handle_t, SubscriptionEnd> orphan_ends_;
+  std::deque<lk_handle_t> orphan_order_;
+  void *ctx_ = nullptr;  // CallbackContext
+};
+
+// RoomState is what a Room owns; the client refers to it weakly for event dispatch.
+struct RoomState : std::enable_shared_from_this<RoomState> {
+  std::shared_ptr<ClientImpl> client;
+  bool owns_client = false;
+  lk_handle_t handle = 0;
+  RoomOptions options;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  RoomEventHandler handler;
+  std::mutex call_mu;   // held while the handler runs (set_event_handler waits for it)
+  Guard handler_guard;  // event-thread handler calls
+  std::deque<RoomEvent> queue;
+  uint64_t dropped = 0;
+  std::map<std::string, RpcHandler> rpc_handlers;
+  std::map<std::string, TextStreamHandler> text_handlers;
+  std::map<std::string, ByteStreamHandler> byte_handlers;
+  Guard handlers_guard;  // RPC and stream handler calls (handler threads)
+
+  // Event-thread entry for the room's events.
+  void on_event(const pb::RoomEvent &ev);
+  void on_rpc(const pb::RpcInvocation &inv);
+};
+
+}  // namespace detail
+}  // namespace lk
+
+#endif  // LKCORE_CPP_INTERNAL_HPP

@@ -1,0 +1,677 @@
+// liblkcore_cpp: the C++ API of lkcore.hpp over the C ABI of lkcore.h.
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+
+#include "internal.hpp"
+
+namespace lk {
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+Error::Error(int32_t code, const std::string &message, bool retryable)
+    : std::runtime_error(std::string(lk_status_name(code)) + (message.empty() ? "" : ": " + message)),
+      code_(code),
+      message_(message),
+      retryable_(retryable) {}
+
+RpcError::RpcError(uint32_t rpc_code, std::string rpc_message, std::string data)
+    : Error(LK_ERR_RPC_ERROR, "RPC error " + std::to_string(rpc_code) + ": " + rpc_message),
+      rpc_code_(rpc_code),
+      rpc_message_(std::move(rpc_message)),
+      data_(std::move(data)) {}
+
+namespace detail {
+
+namespace {
+
+int32_t clamp_ms(Millis t) {
+  auto v = t.count();
+  if (v > INT32_MAX) return INT32_MAX;
+  if (v < 0) return -1;
+  return int32_t(v);
+}
+
+void report_handler_exception(const char *where) noexcept {
+  try {
+    throw;
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "lkcore: exception escaped a %s: %s\n", where, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "lkcore: exception escaped a %s\n", where);
+  }
+}
+
+// Context handed to lk_client_new: it outlives the client object if a close ever timed out
+// (then it is deliberately leaked, so a late callback finds an expired pointer, never freed
+// memory).
+struct CallbackContext {
+  std::weak_ptr<ClientImpl> client;
+};
+
+}  // namespace
+
+// ---- WorkerPool -------------------------------------------------------------------------------
+
+void WorkerPool::start(unsigned threads) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto self = shared_from_this();
+  for (unsigned i = 0; i < std::max(1u, threads); i++) threads_.emplace_back([self] { self->loop(); });
+}
+
+bool WorkerPool::post(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopped_ || tasks_.size() >= max_pending_) return false;
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void WorkerPool::loop() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [&] { return stopped_ || !tasks_.empty(); });
+      if (stopped_) return;
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    try {
+      task();
+    } catch (...) {
+      report_handler_exception("handler task");
+    }
+  }
+}
+
+bool WorkerPool::on_worker_thread() const {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto &t : threads_)
+    if (t.get_id() == std::this_thread::get_id()) return true;
+  return false;
+}
+
+void WorkerPool::stop() {
+  std::deque<std::function<void()>> dropped;
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopped_ = true;
+    dropped.swap(tasks_);
+    threads.swap(threads_);
+  }
+  cv_.notify_all();
+  dropped.clear();  // outside the lock: tasks may own readers whose release calls back in
+  for (auto &t : threads) {
+    if (t.get_id() == std::this_thread::get_id())
+      t.detach();  // a handler dropped the last reference to its client
+    else
+      t.join();
+  }
+}
+
+// ---- Guard ------------------------------------------------------------------------------------
+
+bool Guard::enter() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (closed_) return false;
+  running_++;
+  threads_[std::this_thread::get_id()]++;
+  return true;
+}
+
+void Guard::leave() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    running_--;
+    auto it = threads_.find(std::this_thread::get_id());
+    if (it != threads_.end() && --it->second == 0) threads_.erase(it);
+  }
+  cv_.notify_all();
+}
+
+void Guard::close() {
+  std::unique_lock<std::mutex> l(mu_);
+  closed_ = true;
+  auto it = threads_.find(std::this_thread::get_id());
+  int mine = it == threads_.end() ? 0 : it->second;
+  cv_.wait(l, [&] { return running_ == mine; });
+}
+
+// ---- ClientImpl -------------------------------------------------------------------------------
+
+ClientImpl::ClientImpl(ClientOptions options) : options_(std::move(options)) {}
+
+std::shared_ptr<ClientImpl> ClientImpl::create(ClientOptions options) {
+  uint32_t v = lk_abi_version();
+  if (!LK_ABI_COMPATIBLE(v))
+    throw Error(LK_ERR_UNSUPPORTED, "liblkcore ABI " + std::to_string(v >> 16) + "." + std::to_string(v & 0xFFFF) +
+                                        " cannot serve lkcore.h " + std::to_string(LK_ABI_VERSION_MAJOR) + "." +
+                                        std::to_string(LK_ABI_VERSION_MINOR));
+  std::shared_ptr<ClientImpl> c(new ClientImpl(std::move(options)));
+  c->workers_ = std::make_shared<WorkerPool>(std::max<size_t>(1, c->options_.max_pending_handlers));
+  auto *ctx = new CallbackContext{c};
+  c->ctx_ = ctx;
+  c->id_ = lk_client_new(&ClientImpl::on_event, ctx);
+  if (c->id_ == 0) {
+    delete ctx;
+    c->ctx_ = nullptr;
+    throw Error(LK_ERR_INTERNAL, "lk_client_new failed");
+  }
+  c->workers_->start(c->options_.handler_threads);
+  try {
+    c->set_log_level(c->options_.log_level);
+  } catch (...) {
+    c->close(Millis(5000));
+    throw;
+  }
+  return c;
+}
+
+ClientImpl::~ClientImpl() {
+  try {
+    close(Millis(5000));
+  } catch (...) {
+    // A callback is still running after the timeout: keep waiting a bounded while; if it
+    // never returns, the callback context is leaked rather than freed under it.
+    for (int i = 0; i < 11 && lk_client_close(id_, 5000) == LK_ERR_TIMEOUT; i++) {
+    }
+  }
+  if (ctx_ && lk_client_close(id_, 1) == LK_OK) delete static_cast<CallbackContext *>(ctx_);
+  workers_->stop();
+}
+
+void ClientImpl::close(Millis timeout) {
+  if (id_ == 0) return;
+  int32_t st = lk_client_close(id_, clamp_ms(timeout));  // <= 0: the library's default, 5 s
+  if (st == LK_ERR_TIMEOUT) throw Error(st, "an event callback is still running");
+  std::map<uint64_t, std::function<void(pb::Completion &&)>> pending;
+  std::map<lk_handle_t, std::shared_ptr<ReaderState>> readers;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    closed_ = true;
+    pending.swap(pending_);
+    readers = readers_;
+  }
+  for (auto &[id, fn] : pending) {
+    pb::Completion c;
+    c.set_request_id(id);
+    c.mutable_error()->set_code(pb::ERROR_CODE_CLIENT_CLOSED);
+    c.mutable_error()->set_message("the client was closed");
+    try {
+      fn(std::move(c));
+    } catch (...) {
+      report_handler_exception("completion callback");
+    }
+  }
+  for (auto &[h, r] : readers) {
+    {
+      std::lock_guard<std::mutex> l(r->mu);
+      if (!r->ended) {
+        r->ended = r->failed = true;
+        r->error_code = LK_ERR_CLIENT_CLOSED;
+        r->error_message = "the client was closed";
+      }
+    }
+    r->cv.notify_all();
+  }
+  workers_->stop();
+}
+
+bool ClientImpl::on_event_thread() const { return event_thread_.load() == std::this_thread::get_id(); }
+
+void ClientImpl::check_not_event_thread() const {
+  if (on_event_thread())
+    throw Error(LK_ERR_FAILED_PRECONDITION,
+                "blocking call on the client's event thread (it would wait for itself); use another thread");
+}
+
+pb::Response ClientImpl::request(const pb::Request &req) {
+  std::string buf;
+  if (!req.SerializeToString(&buf)) throw Error(LK_ERR_INTERNAL, "cannot encode the request");
+  uint8_t *out = nullptr;
+  size_t n = 0;
+  int32_t st = lk_request(id_, reinterpret_cast<const uint8_t *>(buf.data()), buf.size(), &out, &n);
+  Buffer holder = Buffer::adopt(out, n);
+  pb::Response resp;
+  if (out != nullptr && (n > size_t(INT_MAX) || !resp.ParseFromArray(out, int(n))))
+    throw Error(LK_ERR_INTERNAL, "undecodable response");
+  if (st != LK_OK) {
+    if (resp.has_error()) throw_error(resp.error(), st);
+    throw Error(st, "request failed");
+  }
+  return resp;
+}
+
+int32_t ClientImpl::request_nothrow(const pb::Request &req) noexcept {
+  try {
+    request(req);
+    return LK_OK;
+  } catch (const Error &e) {
+    return e.code();
+  } catch (...) {
+    return LK_ERR_INTERNAL;
+  }
+}
+
+uint64_t ClientImpl::start(pb::Request &req, std::function<void(pb::Completion &&)> on_done) {
+  uint64_t id = next_request_id_.fetch_add(1);
+  req.set_request_id(id);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (closed_) throw Error(LK_ERR_CLIENT_CLOSED, "the client was closed");
+    pending_[id] = std::move(on_done);
+  }
+  try {
+    request(req);
+  } catch (...) {
+    std::lock_guard<std::mutex> l(mu_);
+    pending_.erase(id);
+    throw;
+  }
+  return id;
+}
+
+pb::Completion ClientImpl::call(pb::Request &req, Millis timeout) {
+  check_not_event_thread();
+  if (timeout.count() <= 0) timeout = Millis(30000);
+  req.set_timeout_ms(uint32_t(std::min<int64_t>(timeout.count(), UINT32_MAX)));
+  auto prom = std::make_shared<std::promise<pb::Completion>>();
+  auto fut = prom->get_future();
+  uint64_t id = start(req, [prom](pb::Completion &&c) { prom->set_value(std::move(c)); });
+  if (fut.wait_for(timeout + kCompletionGrace) != std::future_status::ready) {
+    // The library did not complete it at its deadline (it always should). Give up: a late
+    // success must not leak the handle it carries.
+    lk_client_t cid = id_;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = pending_.find(id);
+      if (it != pending_.end())
+        it->second = [cid](pb::Completion &&c) {
+          if (c.has_publish_data_track()) lk_handle_drop(cid, c.publish_data_track().track().handle());
+          if (c.has_open_text_writer()) lk_handle_drop(cid, c.open_text_writer().handle());
+          if (c.has_open_byte_writer()) lk_handle_drop(cid, c.open_byte_writer().handle());
+        };
+    }
+    pb::Request cancel;
+    cancel.mutable_cancel()->set_target_request_id(id);
+    request_nothrow(cancel);
+    throw Error(LK_ERR_TIMEOUT, "the operation did not complete in time");
+  }
+  pb::Completion c = fut.get();
+  if (c.has_error()) throw_error(c.error(), LK_ERR_INTERNAL);
+  return c;
+}
+
+void ClientImpl::drop_handle(lk_handle_t h) noexcept {
+  if (h == 0) return;
+  lk_handle_drop(id_, h);
+  live_handles_.fetch_sub(1);
+}
+
+void ClientImpl::add_room(lk_handle_t h, const std::shared_ptr<RoomState> &r) {
+  std::lock_guard<std::mutex> l(mu_);
+  rooms_[h] = r;
+}
+
+void ClientImpl::remove_room(lk_handle_t h) {
+  std::lock_guard<std::mutex> l(mu_);
+  rooms_.erase(h);
+}
+
+std::optional<SubscriptionEnd> ClientImpl::add_subscription(lk_handle_t h, const std::shared_ptr<SubscriptionState> &s) {
+  std::lock_guard<std::mutex> l(mu_);
+  subs_[h] = s;
+  auto it = orphan_ends_.find(h);
+  if (it == orphan_ends_.end()) return std::nullopt;
+  SubscriptionEnd e = std::move(it->second);
+  orphan_ends_.erase(it);
+  return e;
+}
+
+void ClientImpl::remove_subscription(lk_handle_t h) {
+  std::lock_guard<std::mutex> l(mu_);
+  subs_.erase(h);
+}
+
+void ClientImpl::add_reader(lk_handle_t h, const std::shared_ptr<ReaderState> &r) {
+  std::lock_guard<std::mutex> l(mu_);
+  readers_[h] = r;
+}
+
+void ClientImpl::remove_reader(lk_handle_t h) {
+  std::lock_guard<std::mutex> l(mu_);
+  readers_.erase(h);
+}
+
+void ClientImpl::set_log_level(LogLevel level) {
+  pb::Request req;
+  req.mutable_set_log_level()->set_level(pb::LogLevel(int(level)));
+  request(req);
+}
+
+void ClientImpl::log(const LogRecord &rec) {
+  if (options_.log_handler) {
+    options_.log_handler(rec);
+    return;
+  }
+  static const char *const names[] = {"?", "DEBUG", "INFO", "WARN", "ERROR", "OFF"};
+  int lv = int(rec.level);
+  std::string line = "lkcore ";
+  line += (lv >= 0 && lv <= 5) ? names[lv] : "?";
+  line += ": " + rec.message;
+  for (const auto &[k, v] : rec.attributes) line += " " + k + "=" + v;
+  if (rec.dropped_before) line += " (" + std::to_string(rec.dropped_before) + " records dropped before)";
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+void ClientImpl::on_event(void *user_data, const uint8_t *event, size_t len) {
+  auto self = static_cast<CallbackContext *>(user_data)->client.lock();
+  if (!self) return;
+  self->event_thread_.store(std::this_thread::get_id());
+  pb::Event ev;
+  if (len > size_t(INT_MAX) || !ev.ParseFromArray(event, int(len))) {
+    std::fprintf(stderr, "lkcore: undecodable event ignored\n");
+    return;
+  }
+  try {
+    self->dispatch(ev);
+  } catch (...) {
+    report_handler_exception("event handler");
+  }
+}
+
+void ClientImpl::dispatch(pb::Event &ev) {
+  switch (ev.message_case()) {
+    case pb::Event::kCompletion: {
+      std::function<void(pb::Completion &&)> fn;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = pending_.find(ev.completion().request_id());
+        if (it == pending_.end()) return;
+        fn = std::move(it->second);
+        pending_.erase(it);
+      }
+      fn(std::move(*ev.mutable_completion()));
+      return;
+    }
+    case pb::Event::kLog:
+      log(from_pb(ev.log()));
+      return;
+    case pb::Event::kRoom: {
+      const auto &re = ev.room();
+      std::shared_ptr<RoomState> r;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = rooms_.find(re.room_handle());
+        if (it != rooms_.end()) r = it->second.lock();
+      }
+      if (re.has_stream_opened()) {
+        if (r)
+          open_stream(r, re.stream_opened());
+        else
+          lk_handle_drop(id_, re.stream_opened().reader().handle());
+        return;
+      }
+      if (re.has_data_track_published() && re.data_track_published().has_auto_subscription())
+        lk_handle_drop(id_, re.data_track_published().auto_subscription().handle());  // never requested
+      if (!r) return;
+      if (re.has_rpc_invocation()) {
+        r->on_rpc(re.rpc_invocation());
+        return;
+      }
+      r->on_event(re);
+      return;
+    }
+    case pb::Event::kDataTrackFrame: {
+      auto &f = *ev.mutable_data_track_frame();
+      std::shared_ptr<SubscriptionState> s;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = subs_.find(f.subscription_handle());
+        if (it != subs_.end()) s = it->second;
+      }
+      if (!s || !s->guard.enter()) return;
+      struct Leave {
+        Guard &g;
+        ~Leave() { g.leave(); }
+      } leave{s->guard};
+      if (++s->delivered % (1u << 29) == 0) {  // keep the credit window open (see subscribe)
+        pb::Request req;
+        req.mutable_grant_credits()->set_handle(f.subscription_handle());
+        req.mutable_grant_credits()->set_credits(1u << 30);
+        request_nothrow(req);
+      }
+      if (s->on_frame) {
+        Frame fr;
+        fr.payload = Buffer(std::move(*f.mutable_payload()));
+        if (f.has_user_timestamp()) fr.user_timestamp = f.user_timestamp();
+        fr.dropped_before = f.dropped_before();
+        s->on_frame(std::move(fr));
+      }
+      return;
+    }
+    case pb::Event::kDataTrackSubscriptionEnded: {
+      const auto &e = ev.data_track_subscription_ended();
+      SubscriptionEnd end = from_pb(e);
+      std::shared_ptr<SubscriptionState> s;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = subs_.find(e.subscription_handle());
+        if (it != subs_.end()) {
+          s = it->second;
+        } else {
+          // Possibly a subscription whose subscribe() has not registered it yet.
+          orphan_ends_[e.subscription_handle()] = end;
+          orphan_order_.push_back(e.subscription_handle());
+          while (orphan_order_.size() > kMaxOrphanEnds) {
+            orphan_ends_.erase(orphan_order_.front());
+            orphan_order_.pop_front();
+          }
+          return;
+        }
+      }
+      {
+        std::lock_guard<std::mutex> l(s->mu);
+        s->end = end;
+      }
+      if (!s->guard.enter()) return;
+      struct Leave {
+        Guard &g;
+        ~Leave() { g.leave(); }
+      } leave{s->guard};
+      if (s->on_end) s->on_end(end);
+      return;
+    }
+    case pb::Event::kStreamChunk:
+    case pb::Event::kStreamEnded: {
+      bool chunk = ev.has_stream_chunk();
+      lk_handle_t h = chunk ? ev.stream_chunk().reader_handle() : ev.stream_ended().reader_handle();
+      std::shared_ptr<ReaderState> r;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = readers_.find(h);
+        if (it != readers_.end()) r = it->second;
+      }
+      if (!r) return;
+      {
+        std::lock_guard<std::mutex> l(r->mu);
+        if (r->ended) return;
+        if (chunk) {
+          auto &c = *ev.mutable_stream_chunk();
+          r->chunks.push_back(c.has_text() ? std::move(*c.mutable_text()) : std::move(*c.mutable_data()));
+        } else {
+          const auto &e = ev.stream_ended();
+          r->ended = true;
+          r->trailer = Attributes(e.attributes().begin(), e.attributes().end());
+          if (e.has_error()) {
+            r->failed = true;
+            r->error_code = e.error().code() ? int32_t(e.error().code()) : LK_ERR_INTERNAL;
+            r->error_message = e.error().message();
+          }
+        }
+      }
+      r->cv.notify_all();
+      return;
+    }
+    default:
+      return;  // an event kind of a newer library
+  }
+}
+
+void ClientImpl::open_stream(const std::shared_ptr<RoomState> &room, const pb::StreamOpened &so) {
+  const auto &rd = so.reader();
+  lk_handle_t h = rd.handle();
+  handle_acquired();
+  auto st = std::make_shared<ReaderState>();
+  add_reader(h, st);
+  auto self = shared_from_this();
+  std::function<void()> task;
+  if (rd.has_text()) {
+    auto reader = std::make_shared<TextStreamReader>();
+    reader->impl_ = self;
+    reader->state_ = st;
+    reader->handle_ = h;
+    reader->identity_ = so.participant_identity();
+    reader->info_ = from_pb(rd.text());
+    TextStreamHandler handler;
+    {
+      std::lock_guard<std::mutex> l(room->mu);
+      auto it = room->text_handlers.find(reader->info_.topic);
+      if (it != room->text_handlers.end()) handler = it->second;
+    }
+    if (!handler) return;  // unregistered meanwhile: the reader's release discards the stream
+    std::weak_ptr<RoomState> weak = room;
+    task = [weak, handler, reader] {
+      auto r = weak.lock();
+      if (!r || !r->handlers_guard.enter()) return;
+      struct Leave {
+        Guard &g;
+        ~Leave() { g.leave(); }
+      } leave{r->handlers_guard};
+      std::string identity = reader->participant_identity();
+      handler(std::move(*reader), identity);
+    };
+  } else {
+    auto reader = std::make_shared<ByteStreamReader>();
+    reader->impl_ = self;
+    reader->state_ = st;
+    reader->handle_ = h;
+    reader->identity_ = so.participant_identity();
+    reader->info_ = from_pb(rd.bytes());
+    ByteStreamHandler handler;
+    {
+      std::lock_guard<std::mutex> l(room->mu);
+      auto it = room->byte_handlers.find(reader->info_.topic);
+      if (it != room->byte_handlers.end()) handler = it->second;
+    }
+    if (!handler) return;
+    std::weak_ptr<RoomState> weak = room;
+    task = [weak, handler, reader] {
+      auto r = weak.lock();
+      if (!r || !r->handlers_guard.enter()) return;
+      struct Leave {
+        Guard &g;
+        ~Leave() { g.leave(); }
+      } leave{r->handlers_guard};
+      std::string identity = reader->participant_identity();
+      handler(std::move(*reader), identity);
+    };
+  }
+  if (!post(std::move(task))) std::fprintf(stderr, "lkcore: too many pending stream handlers, stream discarded\n");
+}
+
+// ---- RoomState --------------------------------------------------------------------------------
+
+void RoomState::on_event(const pb::RoomEvent &ev) {
+  RoomEvent re;
+  if (!to_room_event(ev, &re)) return;
+  if (!handler_guard.enter()) return;
+  struct Leave {
+    Guard &g;
+    ~Leave() { g.leave(); }
+  } leave{handler_guard};
+  std::lock_guard<std::mutex> call(call_mu);
+  RoomEventHandler h;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    h = handler;
+    if (!h) {
+      if (options.event_queue_capacity == 0) {
+        dropped++;
+        return;
+      }
+      while (queue.size() >= options.event_queue_capacity) {
+        queue.pop_front();
+        dropped++;
+      }
+      queue.push_back(std::move(re));
+    }
+  }
+  if (h)
+    h(re);
+  else
+    cv.notify_all();
+}
+
+void RoomState::on_rpc(const pb::RpcInvocation &inv) {
+  RpcHandler h;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = rpc_handlers.find(inv.method());
+    if (it != rpc_handlers.end()) h = it->second;
+  }
+  uint64_t inv_id = inv.invocation_id();
+  lk_handle_t room = handle;
+  auto respond_error = [](ClientImpl &c, lk_handle_t room, uint64_t inv_id, uint32_t code, const std::string &msg,
+                          const std::string &data) {
+    pb::Request req;
+    auto *rr = req.mutable_respond_rpc();
+    rr->set_room_handle(room);
+    rr->set_invocation_id(inv_id);
+    rr->mutable_error()->set_code(code);
+    rr->mutable_error()->set_message(msg);
+    rr->mutable_error()->set_data(data);
+    c.request_nothrow(req);
+  };
+  if (!h) {
+    respond_error(*client, room, inv_id, RpcError::kUnsupportedMethod, "Method not supported at destination", "");
+    return;
+  }
+  std::weak_ptr<RoomState> weak = weak_from_this();
+  RpcInvocation info = from_pb(inv);
+  bool posted = client->post([weak, h, info, inv_id, room, respond_error] {
+    auto r = weak.lock();
+    if (!r || !r->handlers_guard.enter()) return;
+    pb::Request req;
+    auto *rr = req.mutable_respond_rpc();
+    rr->set_room_handle(room);
+    rr->set_invocation_id(inv_id);
+    bool ok = false;
+    uint32_t code = RpcError::kApplicationError;
+    std::string msg = "Application error in method handler", data;
+    try {
+      rr->set_payload(h(info));
+      ok = true;
+    } catch (const RpcError &e) {
+      code = e.rpc_code();
+      msg = e.rpc_message();
+      data = e.data();
+    } catch (...) {
+    }
+    r->handlers_guard.leave();
+    if (ok)
+      r->client->request_nothrow(req);  // NOT_FOUND after the deadline: the caller already got 1502
+    else
+      respond_error(*r->client, room, inv_id, code, msg, data);
+  });
+  if (!posted) respond_error(*client, room, inv_id, RpcError::kApplicationError, "busy", "");
+}
+
+}  // namespace detail
+}  // namespace lk

@@ -1,0 +1,91 @@
+// Concurrent use and teardown while callbacks run (meaningful mostly under ASan: a callback
+// running after its object was destroyed would touch freed memory).
+#include "common.hpp"
+
+using namespace lktest;
+
+TEST_F(E2E, ConcurrentRpcsFromManyThreads) {
+  lk::Room bob(client_b);
+  bob.register_rpc_method("echo", [](const lk::RpcInvocation &inv) { return inv.payload; });
+  bob.connect(sfu.url, token("bob"));
+  lk::Room alice = join(client_a, "alice");
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; i++) {
+        std::string p = "t" + std::to_string(t) + "-" + std::to_string(i);
+        auto f = alice.perform_rpc("bob", "echo", p);
+        if (f.wait_for(kGuard) == std::future_status::ready && f.get() == p) ok++;
+      }
+    });
+  }
+  for (auto &th : threads) th.join();
+  EXPECT_EQ(ok.load(), 80);
+}
+
+TEST_F(E2E, SubscriptionDestroyedWhileItsCallbackRuns) {
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::LocalDataTrack track = alice.publish_data_track("busy");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  std::atomic<bool> stop{false};
+  std::thread pusher([&] {
+    while (!stop.load()) {
+      (void)track.try_push("tick");
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  for (int round = 0; round < 3; round++) {
+    auto frames = std::make_unique<std::atomic<int>>(0);
+    auto sub = std::make_unique<lk::DataTrackSubscription>(bob.subscribe(pub.track, [counter = frames.get()](lk::Frame &&) {
+      counter->fetch_add(1);
+      std::this_thread::sleep_for(1ms);  // widen the window in which destruction races the callback
+    }));
+    auto deadline = std::chrono::steady_clock::now() + kGuard;
+    while (frames->load() < 5 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    ASSERT_GE(frames->load(), 5) << "round " << round;
+    sub.reset();  // waits for a running callback; none starts afterwards
+    int after = frames->load();
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(frames->load(), after) << "a callback ran after the subscription was destroyed";
+    frames.reset();
+  }
+  stop = true;
+  pusher.join();
+}
+
+TEST_F(E2E, RoomDestroyedWhileHandlersAndEventsRun) {
+  lk::Room alice = join(client_a, "alice");
+  std::atomic<bool> stop{false};
+  std::thread sender([&] {
+    while (!stop.load()) {
+      try {
+        alice.publish_data("flood", {false, "flood", {}});
+      } catch (const lk::Error &) {
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  for (int round = 0; round < 3; round++) {
+    auto seen = std::make_unique<std::atomic<int>>(0);
+    {
+      lk::Room bob(client_b);
+      bob.set_event_handler([counter = seen.get()](const lk::RoomEvent &) {
+        counter->fetch_add(1);
+        std::this_thread::sleep_for(1ms);
+      });
+      bob.connect(sfu.url, token("bob"));
+      auto deadline = std::chrono::steady_clock::now() + kGuard;
+      while (seen->load() < 5 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+      ASSERT_GE(seen->load(), 5);
+    }  // destroyed while events arrive
+    int after = seen->load();
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(seen->load(), after) << "a handler ran after the room was destroyed";
+  }
+  stop = true;
+  sender.join();
+}

@@ -1,0 +1,151 @@
+// Rooms, participants and data packets against devsfu.
+#include "common.hpp"
+
+using namespace lktest;
+
+TEST_F(E2E, ConnectSnapshotParticipantsAndDisconnect) {
+  lk::Room alice(client_a);
+  Events ev_a(alice);
+  auto snap = alice.connect(sfu.url, token("alice"));
+  EXPECT_EQ(snap.room.name, room);
+  EXPECT_EQ(snap.room.connection_state, lk::ConnectionState::Connected);
+  EXPECT_EQ(snap.local_participant.identity, "alice");
+  EXPECT_TRUE(snap.local_participant.permission.can_publish_data);
+  EXPECT_TRUE(snap.remote_participants.empty());
+
+  {
+    lk::Room bob(client_b);
+    auto sb = bob.connect(sfu.url, token("bob"));
+    ASSERT_EQ(sb.remote_participants.size(), 1u);
+    EXPECT_EQ(sb.remote_participants[0].identity, "alice");
+    auto joined = ev_a.wait<lk::ParticipantConnectedEvent>();
+    EXPECT_EQ(joined.info.identity, "bob");
+    auto rp = alice.remote_participant("bob");
+    ASSERT_TRUE(rp.has_value());
+    EXPECT_EQ(rp->sid, joined.info.sid);
+    EXPECT_EQ(alice.local_participant().identity, "alice");
+
+    // Local participant updates reach the other side.
+    bob.set_metadata("meta-1");
+    auto upd = ev_a.wait<lk::ParticipantUpdatedEvent>([](auto &e) { return e.metadata_changed; });
+    EXPECT_EQ(upd.info.identity, "bob");
+    EXPECT_EQ(upd.info.metadata, "meta-1");
+    bob.set_name("Bob B.");
+    upd = ev_a.wait<lk::ParticipantUpdatedEvent>([](auto &e) { return e.name_changed; });
+    EXPECT_EQ(upd.info.name, "Bob B.");
+    bob.set_attributes({{"color", "blue"}, {"size", "L"}});
+    upd = ev_a.wait<lk::ParticipantUpdatedEvent>([](auto &e) { return e.info.attributes.count("size") > 0; });
+    EXPECT_EQ(upd.info.attributes.at("color"), "blue");
+    bob.set_attributes({{"size", ""}});  // empty value deletes
+    upd = ev_a.wait<lk::ParticipantUpdatedEvent>([](auto &e) { return e.info.attributes.count("size") == 0; });
+    EXPECT_EQ(upd.info.attributes.count("color"), 1u);
+    EXPECT_EQ(bob.local_participant().attributes.count("size"), 0u);
+
+    bob.disconnect();
+    // Operations on a disconnected room fail with DISCONNECTED; the handle stays valid.
+    expect_error(LK_ERR_DISCONNECTED, [&] { bob.publish_data("late"); }, "publish after disconnect");
+    EXPECT_EQ(client_b.live_handles(), 1u);
+  }
+  EXPECT_EQ(client_b.live_handles(), 0u);
+  auto left = ev_a.wait<lk::ParticipantDisconnectedEvent>();
+  EXPECT_EQ(left.identity, "bob");
+  EXPECT_FALSE(alice.remote_participant("bob").has_value());
+
+  alice.disconnect();
+  auto d = ev_a.wait<lk::DisconnectedEvent>();
+  EXPECT_EQ(d.reason, lk::DisconnectReason::ClientInitiated);
+  EXPECT_EQ(d.error_code, LK_OK);
+}
+
+TEST_F(E2E, BadTokenIsUnauthorized) {
+  lk::Room r(client_a);
+  expect_error(LK_ERR_UNAUTHORIZED, [&] { r.connect(sfu.url, "not-a-token"); }, "garbage token");
+  lk::Room r2(client_a);
+  std::string forged = Devsfu{sfu.url, sfu.bin, sfu.key, "another-secret-another-secret-0123"}.token(room, "eve");
+  ASSERT_FALSE(forged.empty());
+  expect_error(LK_ERR_UNAUTHORIZED, [&] { r2.connect(sfu.url, forged); }, "wrong secret");
+}
+
+TEST_F(E2E, DataPacketsReachTheirDestination) {
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::Room carol(client_b);
+  Events ev_c(carol);
+  carol.connect(sfu.url, token("carol"));
+
+  std::string binary = random_bytes(10000, 1);
+  binary[0] = '\0';
+  alice.publish_data(binary, {true, "bin", {}});
+  auto got = ev_b.wait<lk::DataReceivedEvent>([](auto &e) { return e.topic == "bin"; });
+  EXPECT_EQ(got.payload, binary);
+  EXPECT_EQ(got.participant_identity, "alice");
+  EXPECT_TRUE(got.reliable);
+  EXPECT_FALSE(got.encrypted);
+  ev_c.wait<lk::DataReceivedEvent>([](auto &e) { return e.topic == "bin"; });
+
+  alice.publish_data("lossy", {false, "lossy", {}});
+  auto l = ev_b.wait<lk::DataReceivedEvent>([](auto &e) { return e.topic == "lossy"; });
+  EXPECT_FALSE(l.reliable);
+  EXPECT_EQ(l.payload, "lossy");
+
+  // Addressed to carol only; a later broadcast proves bob would have seen it by then.
+  alice.publish_data("for carol", {true, "dm", {"carol"}});
+  EXPECT_EQ(ev_c.wait<lk::DataReceivedEvent>([](auto &e) { return e.topic == "dm"; }).payload, "for carol");
+  alice.publish_data("after", {true, "after", {}});
+  ev_b.wait<lk::DataReceivedEvent>([](auto &e) { return e.topic == "after"; });
+  EXPECT_EQ(ev_b.count<lk::DataReceivedEvent>([](auto &e) { return e.topic == "dm"; }), 0u);
+}
+
+TEST_F(E2E, EventsCanBePulled) {
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob = join(client_b, "bob");
+  bob.publish_data("pulled", {true, "pull", {}});
+  bool seen = false;
+  auto deadline = std::chrono::steady_clock::now() + kGuard;
+  while (!seen && std::chrono::steady_clock::now() < deadline) {
+    auto e = alice.next_event(lk::Millis(1000));
+    if (!e) continue;
+    if (auto *d = std::get_if<lk::DataReceivedEvent>(&*e)) seen = d->payload == "pulled" && d->topic == "pull";
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(alice.dropped_events(), 0u);
+}
+
+TEST_F(E2E, BlockingCallsAreRefusedOnTheEventThread) {
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob(client_b);
+  std::promise<int32_t> code;
+  std::atomic<bool> once{false};
+  bob.set_event_handler([&](const lk::RoomEvent &e) {
+    if (!std::holds_alternative<lk::DataReceivedEvent>(e) || once.exchange(true)) return;
+    try {
+      bob.publish_data("from the event thread");
+      code.set_value(LK_OK);
+    } catch (const lk::Error &err) {
+      code.set_value(err.code());
+    }
+  });
+  bob.connect(sfu.url, token("bob"));
+  alice.publish_data("trigger");
+  auto f = code.get_future();
+  ASSERT_EQ(f.wait_for(kGuard), std::future_status::ready);
+  EXPECT_EQ(f.get(), LK_ERR_FAILED_PRECONDITION);
+  bob.set_event_handler(nullptr);
+}
+
+TEST_F(E2E, ClosingTheClientReleasesItsRooms) {
+  lk::Room alice(client_a);
+  Events ev(alice);
+  alice.connect(sfu.url, token("alice"));
+  {
+    lk::Client temp;
+    lk::Room bob(temp);
+    bob.connect(sfu.url, token("bob"));
+    ev.wait<lk::ParticipantConnectedEvent>();
+    temp.close();
+    expect_error(LK_ERR_CLIENT_CLOSED, [&] { bob.snapshot(); }, "room of a closed client");
+  }
+  EXPECT_EQ(ev.wait<lk::ParticipantDisconnectedEvent>().identity, "bob");
+}
