@@ -264,10 +264,16 @@ func (s *Subscription) ReadFrame(ctx context.Context) (Frame, error) {
 	if s.mode != ffipb.DeliveryMode_DELIVERY_MODE_PULL {
 		return Frame{}, Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "subscription is not in pull delivery mode")
 	}
+	// A subscription that is already established is read even when ctx has expired (a
+	// zero-timeout poll): only a wait may time out, never a frame that is ready.
 	select {
 	case <-s.ready:
-	case <-ctx.Done():
-		return Frame{}, ctx.Err()
+	default:
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return Frame{}, ctx.Err()
+		}
 	}
 	if s.sub == nil {
 		return Frame{}, errEndOfStream

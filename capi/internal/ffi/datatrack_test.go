@@ -120,6 +120,21 @@ func TestE2EDataTracks(t *testing.T) {
 			t.Fatalf("event frame %d: %v", i, f)
 		}
 	}
+	// A zero-timeout poll returns every frame already buffered, never a spurious TIMEOUT
+	// (the same fan-out fed the EVENTS subscription, so the pull buffer holds them too).
+	const k = 8
+	for i := range k {
+		if err := alice.c.PushFrame(th, fmt.Appendf(nil, "poll %d", i), 0, false); err != nil {
+			t.Fatalf("push poll %d: %v", i, err)
+		}
+	}
+	bob.s.waitFor(t, "poll frames", func(evs []*ffipb.Event) bool { return len(frameEvents(evs, events)) >= n+k })
+	for i := range k {
+		f, err := bob.c.ReadFrame(pull, 0)
+		if err != nil || string(f.Payload) != fmt.Sprintf("poll %d", i) {
+			t.Fatalf("zero-timeout poll %d: %q %v", i, f.Payload, err)
+		}
+	}
 	if _, err := bob.c.ReadFrame(pull, 0); CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_TIMEOUT {
 		t.Fatalf("empty pull: %v", err)
 	}
