@@ -173,6 +173,7 @@ func (m *Manager) streamID(given string) string {
 
 func u64(v uint64) *uint64 { return &v }
 
+
 func progress(f func(float64), done, total uint64) {
 	if f == nil {
 		return
@@ -228,14 +229,17 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 	defer release()
 
 	inline, compress := m.eligibility(dests, noCompress)
-	var z []byte
+	var zPieces [][]byte
+	zSize := -1
 	if compress && m.flate.worthCompressing(data) {
-		z = m.flate.deflateRaw(data)
+		zPieces, zSize = m.flate.deflateRaw(data, ChunkSize)
 	}
-	useZ := z != nil && len(z) < len(data)
-	if inline && inlineAllowed {
+	useZ := zSize >= 0 && zSize < len(data)
+	// The inline packet must fit in ChunkSize: compressed output of more
+	// than one piece never does (nor the larger raw data).
+	if inline && inlineAllowed && !(useZ && len(zPieces) > 1) {
 		if useZ {
-			h.InlineContent, h.Compression = z, lkpb.DataStream_DEFLATE_RAW
+			h.InlineContent, h.Compression = zPieces[0], lkpb.DataStream_DEFLATE_RAW
 		} else {
 			h.InlineContent, h.Compression = data, lkpb.DataStream_NONE
 			if h.InlineContent == nil {
@@ -259,7 +263,7 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 	var pieces [][]byte
 	if useZ {
 		h.Compression = lkpb.DataStream_DEFLATE_RAW
-		pieces = splitBytes(z, ChunkSize)
+		pieces = zPieces
 	} else {
 		h.Compression = lkpb.DataStream_NONE
 		if text {
