@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 
@@ -173,6 +174,12 @@ func (m *Manager) streamID(given string) string {
 
 func u64(v uint64) *uint64 { return &v }
 
+// stringBytes views s as a byte slice without copying it (a 1 MiB RPC
+// payload would otherwise be copied once more before it is sent). The
+// slice must only be read: sendOneShot and everything it hands the bytes to
+// (compressor, chunk packets, protobuf marshalling, transport) only read
+// their input.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 func progress(f func(float64), done, total uint64) {
 	if f == nil {
@@ -196,7 +203,7 @@ func (m *Manager) SendText(ctx context.Context, text string, opts SendTextOption
 	th := &lkpb.DataStream_TextHeader{AttachedStreamIds: append([]string(nil), opts.AttachedStreamIDs...)}
 	h.ContentHeader = &lkpb.DataStream_Header_TextHeader{TextHeader: th}
 	info := TextStreamInfo{AttachedStreamIDs: th.AttachedStreamIds}
-	si, err := m.sendOneShot(ctx, h, []byte(text), true, opts.DestinationIdentities, len(opts.AttachedStreamIDs) == 0, opts.DisableCompression, opts.OnProgress)
+	si, err := m.sendOneShot(ctx, h, stringBytes(text), true, opts.DestinationIdentities, len(opts.AttachedStreamIDs) == 0, opts.DisableCompression, opts.OnProgress)
 	info.StreamInfo = si
 	return info, err
 }
