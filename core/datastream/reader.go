@@ -165,7 +165,7 @@ func (r *reader) pull(ctx context.Context, reuse bool) ([]byte, bool, error) {
 	var buf []byte
 	if reuse {
 		if cap(r.scratch) < size {
-			r.scratch = make([]byte, r.pieceSize)
+			r.scratch = make([]byte, max(size, r.pieceSize))
 		}
 		buf = r.scratch[:size]
 	} else {
