@@ -509,3 +509,49 @@ func TestReaderIterators(t *testing.T) {
 		t.Fatalf("last = %v (n=%d)", last, n)
 	}
 }
+
+// Read and ReadAll reuse one inflate buffer per reader: the delivered data
+// must be exact whatever the piece size (also below the 512-byte minimum
+// read used near the end of a stream of known length), for text (UTF-8
+// sequences straddling pieces) and bytes.
+func TestIncomingCompressedReadReusesBuffer(t *testing.T) {
+	payload := []byte(strings.Repeat("Grüße, 世界! 😀 ", 3000) + pseudoText(20000))
+	z := deflate(t, payload)
+	for _, piece := range []int{0, 100, 4096} {
+		for _, text := range []bool{true, false} {
+			for _, readAll := range []bool{true, false} {
+				r := newRx(t, datastream.Limits{ReadPieceSize: piece})
+				pk := []*lkpb.DataPacket{hp(compHdr(hdr("s", text, u64p(uint64(len(payload))), nil)))}
+				for i, off := 0, 0; off < len(z); i++ {
+					n := min(1500, len(z)-off)
+					pk = append(pk, cp("s", uint64(i), z[off:off+n]))
+					off += n
+				}
+				r.feed(append(pk, tp("s", "", nil))...)
+				var got []byte
+				var err error
+				switch {
+				case text && readAll:
+					var s string
+					s, err = r.text(t).ReadAll(ctxT(t))
+					got = []byte(s)
+				case text:
+					got, err = io.ReadAll(iotestHalf{r.text(t)})
+				case readAll:
+					got, err = r.byteStream(t).ReadAll(ctxT(t))
+				default:
+					got, err = io.ReadAll(iotestHalf{r.byteStream(t)})
+				}
+				if err != nil || !bytes.Equal(got, payload) {
+					t.Fatalf("piece %d text %v readAll %v: %d of %d bytes, err %v", piece, text, readAll, len(got), len(payload), err)
+				}
+			}
+		}
+	}
+}
+
+// iotestHalf reads at most 777 bytes per call, so Read hands out the
+// reader's buffered piece over several calls.
+type iotestHalf struct{ r io.Reader }
+
+func (h iotestHalf) Read(p []byte) (int, error) { return h.r.Read(p[:min(len(p), 777)]) }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 
@@ -173,6 +174,13 @@ func (m *Manager) streamID(given string) string {
 
 func u64(v uint64) *uint64 { return &v }
 
+// stringBytes views s as a byte slice without copying it (a 1 MiB RPC
+// payload would otherwise be copied once more before it is sent). The
+// slice must only be read: sendOneShot and everything it hands the bytes to
+// (compressor, chunk packets, protobuf marshalling, transport) only read
+// their input.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
 func progress(f func(float64), done, total uint64) {
 	if f == nil {
 		return
@@ -195,7 +203,7 @@ func (m *Manager) SendText(ctx context.Context, text string, opts SendTextOption
 	th := &lkpb.DataStream_TextHeader{AttachedStreamIds: append([]string(nil), opts.AttachedStreamIDs...)}
 	h.ContentHeader = &lkpb.DataStream_Header_TextHeader{TextHeader: th}
 	info := TextStreamInfo{AttachedStreamIDs: th.AttachedStreamIds}
-	si, err := m.sendOneShot(ctx, h, []byte(text), true, opts.DestinationIdentities, len(opts.AttachedStreamIDs) == 0, opts.DisableCompression, opts.OnProgress)
+	si, err := m.sendOneShot(ctx, h, stringBytes(text), true, opts.DestinationIdentities, len(opts.AttachedStreamIDs) == 0, opts.DisableCompression, opts.OnProgress)
 	info.StreamInfo = si
 	return info, err
 }
@@ -228,14 +236,17 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 	defer release()
 
 	inline, compress := m.eligibility(dests, noCompress)
-	var z []byte
+	var zPieces [][]byte
+	zSize := -1
 	if compress && m.flate.worthCompressing(data) {
-		z = m.flate.deflateRaw(data)
+		zPieces, zSize = m.flate.deflateRaw(data, ChunkSize)
 	}
-	useZ := z != nil && len(z) < len(data)
-	if inline && inlineAllowed {
+	useZ := zSize >= 0 && zSize < len(data)
+	// The inline packet must fit in ChunkSize: compressed output of more
+	// than one piece never does (nor the larger raw data).
+	if inline && inlineAllowed && !(useZ && len(zPieces) > 1) {
 		if useZ {
-			h.InlineContent, h.Compression = z, lkpb.DataStream_DEFLATE_RAW
+			h.InlineContent, h.Compression = zPieces[0], lkpb.DataStream_DEFLATE_RAW
 		} else {
 			h.InlineContent, h.Compression = data, lkpb.DataStream_NONE
 			if h.InlineContent == nil {
@@ -259,7 +270,7 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 	var pieces [][]byte
 	if useZ {
 		h.Compression = lkpb.DataStream_DEFLATE_RAW
-		pieces = splitBytes(z, ChunkSize)
+		pieces = zPieces
 	} else {
 		h.Compression = lkpb.DataStream_NONE
 		if text {

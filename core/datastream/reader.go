@@ -29,6 +29,7 @@ type reader struct {
 	mu        sync.Mutex // serializes reads; guards everything below
 	src       coreSource
 	fr        io.ReadCloser
+	scratch   []byte // reused inflate output for readers that copy it out at once
 	carry     []byte
 	leftover  []byte // io.Reader remainder
 	done      bool
@@ -62,10 +63,26 @@ func (r *reader) failLocked(err error) error {
 func (r *reader) next(ctx context.Context) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.nextLocked(ctx)
+	return r.nextLocked(ctx, false)
 }
 
-func (r *reader) nextLocked(ctx context.Context) ([]byte, error) {
+// nextInto decodes the next delta and hands it to consume, which must copy
+// it before returning (the slice may be reused by the following call).
+func (r *reader) nextInto(ctx context.Context, consume func([]byte)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, err := r.nextLocked(ctx, true)
+	if err == nil {
+		consume(b)
+	}
+	return err
+}
+
+// nextLocked is next with r.mu held. With reuse, the inflated output of a
+// compressed stream is written to a buffer owned by the reader, so the
+// returned slice is only valid until the next call; callers that copy it
+// out at once (Read, ReadAll) avoid allocating a piece per call.
+func (r *reader) nextLocked(ctx context.Context, reuse bool) ([]byte, error) {
 	for {
 		if r.err != nil {
 			return nil, r.err
@@ -73,7 +90,7 @@ func (r *reader) nextLocked(ctx context.Context) ([]byte, error) {
 		if r.done {
 			return nil, io.EOF
 		}
-		out, eof, err := r.pull(ctx)
+		out, eof, err := r.pull(ctx, reuse)
 		if err != nil {
 			return nil, r.failLocked(err)
 		}
@@ -123,8 +140,9 @@ func (r *reader) nextLocked(ctx context.Context) ([]byte, error) {
 }
 
 // pull returns the next raw output (decompressed if needed) and whether the
-// stream ended normally after it.
-func (r *reader) pull(ctx context.Context) ([]byte, bool, error) {
+// stream ended normally after it. With reuse, decompressed output goes to
+// r.scratch (see nextLocked).
+func (r *reader) pull(ctx context.Context, reuse bool) ([]byte, bool, error) {
 	if !r.compressed {
 		p, err := r.core.pop(ctx)
 		if err == io.EOF {
@@ -144,7 +162,15 @@ func (r *reader) pull(ctx context.Context) ([]byte, bool, error) {
 			size = int(max(left, 512))
 		}
 	}
-	buf := make([]byte, size)
+	var buf []byte
+	if reuse {
+		if cap(r.scratch) < size {
+			r.scratch = make([]byte, max(size, r.pieceSize))
+		}
+		buf = r.scratch[:size]
+	} else {
+		buf = make([]byte, size)
+	}
 	n, err := io.ReadAtLeast(r.fr, buf, 1)
 	if errors.Is(err, io.EOF) && n == 0 {
 		err = io.EOF
@@ -218,7 +244,7 @@ func (r *reader) read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for len(r.leftover) == 0 {
-		d, err := r.nextLocked(context.Background())
+		d, err := r.nextLocked(context.Background(), true)
 		if err != nil {
 			return 0, err
 		}
@@ -238,7 +264,7 @@ func (r *reader) close() {
 		r.core.abandon(err)
 		r.releaseInflater()
 	}
-	r.leftover = nil
+	r.leftover, r.scratch = nil, nil
 }
 
 // TextStreamReader reads one incoming text stream. Reads may happen on any
@@ -278,14 +304,13 @@ func (t *TextStreamReader) ReadAll(ctx context.Context) (string, error) {
 		sb.Grow(int(*t.info.Size))
 	}
 	for {
-		b, err := t.r.next(ctx)
+		err := t.r.nextInto(ctx, func(b []byte) { sb.Write(b) })
 		if err == io.EOF {
 			return sb.String(), nil
 		}
 		if err != nil {
 			return "", err
 		}
-		sb.Write(b)
 	}
 }
 
@@ -332,7 +357,7 @@ func (b *ByteStreamReader) ReadAll(ctx context.Context) ([]byte, error) {
 		out = make([]byte, 0, int(min(*b.info.Size, maxReadAllPrealloc)))
 	}
 	for {
-		p, err := b.r.next(ctx)
+		err := b.r.nextInto(ctx, func(p []byte) { out = append(out, p...) })
 		if err == io.EOF {
 			if out == nil {
 				out = []byte{}
@@ -342,7 +367,6 @@ func (b *ByteStreamReader) ReadAll(ctx context.Context) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, p...)
 	}
 }
 

@@ -32,7 +32,8 @@ type Transport interface {
 	// handed to the channel or ctx is done. The packet is fully built
 	// (destinations, value); the transport stamps the sequence number and
 	// applies E2EE. The transport must not retain pkt after returning unless
-	// it copies it.
+	// it copies it, and must not write to pkt's byte slices: they alias the
+	// caller's payload (for SendText, the bytes of an immutable string).
 	SendPacket(ctx context.Context, pkt *lkpb.DataPacket) error
 
 	// RemotePeer reports what is known about the remote participant with the

@@ -67,6 +67,7 @@ func BenchmarkRPC1MB(b *testing.B) {
 			b.SetBytes(int64(len(p.Payload)))
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := startCPU(b)
 			for range b.N {
 				out, err := alice.LocalParticipant().PerformRPC(ctx, p)
 				if err != nil {
@@ -76,6 +77,7 @@ func BenchmarkRPC1MB(b *testing.B) {
 					b.Fatalf("echo returned %d bytes", len(out))
 				}
 			}
+			cpu.report()
 		})
 	}
 }

@@ -239,9 +239,17 @@ var errPayloadTooLarge = errors.New("rpc: payload exceeds the configured maximum
 
 // readPayload reads a whole text stream, refusing more than limit bytes.
 func readPayload(ctx context.Context, r *datastream.TextStreamReader, limit uint64) (string, error) {
-	if s := r.Info().Size; s != nil && *s > limit {
+	s := r.Info().Size
+	if s != nil && *s > limit {
 		_ = r.Close()
 		return "", errPayloadTooLarge
+	}
+	if s != nil && *s > 0 {
+		// A declared non-zero length is enforced by the reader (more data
+		// fails the stream), and it is within limit: ReadAll sizes its buffer
+		// once and copies each piece once (no string per piece, no
+		// regrowth).
+		return r.ReadAll(ctx)
 	}
 	var sb strings.Builder
 	for {
