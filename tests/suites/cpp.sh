@@ -125,8 +125,12 @@ cmake --build "$out/examples-cmake" -j "$(nproc)" >>"$out/examples-cmake.log" 2>
   { tail -40 "$out/examples-cmake.log" >&2; fail "CMake build of the examples"; }
 make -s -C examples/cpp OUT="$out/examples-pc" >"$out/examples-pc.log" 2>&1 ||
   { cat "$out/examples-pc.log" >&2; fail "pkg-config build of the examples"; }
-cc -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L examples/c/dt_publisher.c \
-  $(pkg-config --cflags --libs lkcore) -Wl,-rpath,"$lib" -o "$out/c_dt_publisher"
+# A C example too, with its FFI messages from protobuf-c (generated here, as examples/c does).
+bash examples/c/deps.sh
+examples/c/protobuf-c-gen.sh "$out/cgen"
+cc -std=c11 -O2 -I"$out/cgen" -c "$out/cgen/lkcore_ffi.pb-c.c" $(pkg-config --cflags libprotobuf-c) -o "$out/cgen/lkcore_ffi.pb-c.o"
+cc -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -I"$out/cgen" examples/c/dt_publisher.c \
+  "$out/cgen/lkcore_ffi.pb-c.o" $(pkg-config --cflags --libs lkcore libprotobuf-c) -Wl,-rpath,"$lib" -o "$out/c_dt_publisher"
 # The package version follows the ABI: another major version is refused.
 mkdir -p "$out/version-check"
 printf 'cmake_minimum_required(VERSION 3.16)\nproject(v LANGUAGES CXX)\nfind_package(lkcore %s REQUIRED)\n' \
