@@ -10,6 +10,7 @@ import (
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // Data tracks across reconnections (spec data-tracks.md §5.7; rust-sdks
@@ -57,7 +58,7 @@ func pushUntil(t *testing.T, ctx context.Context, lt *room.LocalDataTrack, st *r
 }
 
 func TestDataTrackSubscriberReconnects(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
@@ -86,7 +87,7 @@ func TestDataTrackSubscriberReconnects(t *testing.T) {
 }
 
 func TestDataTrackPublisherReconnects(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})

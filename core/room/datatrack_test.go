@@ -16,25 +16,12 @@ import (
 	"github.com/lkcore/lkcore/core/datatrack"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // End-to-end data-track and E2EE scenarios on devsfu (spec data-tracks.md
 // §10.1 rust-sdks data_track_test.rs, §10.4). Every wait is bounded by the
 // test context (a hang guard, never a timing assertion).
-
-func startDTServer(t testing.TB, opts devsfu.Options) *devsfu.Server {
-	t.Helper()
-	if opts.UpdateBatchInterval == 0 {
-		opts.UpdateBatchInterval = 20 * time.Millisecond
-	}
-	opts.Logger = testLogger()
-	s, err := devsfu.Start(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
 
 // peer is a connected room that records every event.
 type peer struct {
@@ -46,13 +33,13 @@ type peer struct {
 	dn chan struct{} // closed when the events ended
 }
 
-func joinPeer(t testing.TB, ctx context.Context, s *devsfu.Server, roomName, identity string, ropts room.Options, tok ...auth.TokenOption) *peer {
+func joinPeer(t testing.TB, ctx context.Context, s *sfu.Server, roomName, identity string, ropts room.Options, tok ...auth.TokenOption) *peer {
 	t.Helper()
 	token, err := s.Token(roomName, identity, tok...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ropts.Logger = testLogger()
+	ropts.Logger = s.Logger(identity)
 	r, err := room.Connect(ctx, s.URL(), token, ropts)
 	if err != nil {
 		t.Fatalf("%s: connect: %v", identity, err)
@@ -195,7 +182,7 @@ func checkNumbered(t testing.TB, b []byte, size int) int {
 }
 
 func TestDataTrackPublishAndReceive(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
@@ -273,7 +260,7 @@ func TestDataTrackPublishAndReceive(t *testing.T) {
 }
 
 func TestDataTrackManyTracksNoMisrouting(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
@@ -313,7 +300,7 @@ func TestDataTrackPublishErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	p := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
 	lp := p.r.LocalParticipant()
 	publish(t, ctx, p, "first")
@@ -341,7 +328,7 @@ func TestDataTrackPublishErrors(t *testing.T) {
 	}
 
 	// Server without data-track support: no answer → typed timeout.
-	old := startDTServer(t, devsfu.Options{DisableDataTracks: true})
+	old := sfu.Start(t, devsfu.Options{DisableDataTracks: true})
 	op := joinPeer(t, ctx, old, "dt", "pub", room.Options{})
 	_, err = op.r.LocalParticipant().PublishDataTrack(ctx, "t", room.DataTrackOptions{PublishTimeout: 300 * time.Millisecond})
 	if !errors.Is(err, room.ErrDataTrackTimeout) {
@@ -356,7 +343,7 @@ func TestDataTrackPublishErrors(t *testing.T) {
 }
 
 func TestDataTrackUnpublishEndsStreamAndResubscribe(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
@@ -444,7 +431,7 @@ func TestDataTrackUnpublishEndsStreamAndResubscribe(t *testing.T) {
 }
 
 func TestDataTrackPublisherLeavesAndLateJoiner(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
@@ -489,7 +476,7 @@ func TestDataTrackPublisherLeavesAndLateJoiner(t *testing.T) {
 }
 
 func TestDataTrackFanOut(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
@@ -544,7 +531,7 @@ func drainOne(s *room.DataTrackSubscription) (room.Frame, bool) {
 }
 
 func TestDataTrackPacketLossAndReorder(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
@@ -607,7 +594,7 @@ func TestDataTrackPacketLossAndReorder(t *testing.T) {
 }
 
 func TestDataTrackScopedPublishAndBlockingPush(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})

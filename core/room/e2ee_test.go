@@ -15,6 +15,7 @@ import (
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // End-to-end encryption scenarios on devsfu: data tracks (spec
@@ -22,7 +23,7 @@ import (
 // Helpers are in datatrack_test.go.
 
 func TestDataTrackE2EE(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	key := func(k string) room.Options {
@@ -88,7 +89,7 @@ func TestDataTrackE2EE(t *testing.T) {
 }
 
 func TestE2EEDataPackets(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	opts, err := room.SharedKeyE2EE([]byte("password"))
@@ -171,7 +172,7 @@ func waitRemote(t testing.TB, ctx context.Context, r *room.Room, identity string
 // RPC and data streams ride on the same send path: with E2EE their packets
 // are encrypted and the receiver sees GCM (and a plain room cannot read them).
 func TestE2EERPCAndStreams(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	opts, err := room.SharedKeyE2EE([]byte("password"))

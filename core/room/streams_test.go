@@ -14,6 +14,8 @@ import (
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // received is what a stream handler read.
@@ -94,7 +96,7 @@ func randomBytes(t testing.TB, n int) []byte {
 // CompressionStream) and dave (protocol 0: v1 streams only).
 func streamRoom(t *testing.T, ctx context.Context) (alice, bob, carol, dave *room.Room) {
 	t.Helper()
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice = dataClient(t, ctx, s, "streams", "alice", room.Options{})
 	bob = dataClient(t, ctx, s, "streams", "bob", room.Options{})
 	carol = dataClient(t, ctx, s, "streams", "carol", room.WithLegacyDataProtocol(room.Options{}, 2))
