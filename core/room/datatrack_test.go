@@ -16,6 +16,7 @@ import (
 	"github.com/lkcore/lkcore/core/datatrack"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
@@ -448,10 +449,11 @@ func TestDataTrackPublisherLeavesAndLateJoiner(t *testing.T) {
 		t.Fatal("event and participant map disagree")
 	}
 	st := subscribe(t, ctx, rt, room.SubscribeOptions{})
-	if err := lt.TryPush(room.Frame{Payload: []byte("hello")}); err != nil {
+	hello := "hello " + testkit.PayloadMarker // the logs must never carry a payload
+	if err := lt.TryPush(room.Frame{Payload: []byte(hello)}); err != nil {
 		t.Fatal(err)
 	}
-	if f, err := st.Next(ctx); err != nil || string(f.Payload) != "hello" {
+	if f, err := st.Next(ctx); err != nil || string(f.Payload) != hello {
 		t.Fatalf("late joiner frame: %q %v", f.Payload, err)
 	}
 

@@ -230,13 +230,14 @@ func TestDataPackets(t *testing.T) {
 
 	// Destinations: only bob receives; carol receives the next broadcast
 	// first, which proves she did not get the targeted one.
-	if err := a.r.LocalParticipant().PublishData(ctx, []byte("for-bob"), room.DataPublishOptions{Reliable: true, DestinationIdentities: []string{"bob"}}); err != nil {
+	forBob := "for-bob " + testkit.PayloadMarker // the logs must never carry a payload
+	if err := a.r.LocalParticipant().PublishData(ctx, []byte(forBob), room.DataPublishOptions{Reliable: true, DestinationIdentities: []string{"bob"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.r.LocalParticipant().PublishData(ctx, []byte("for-all"), room.DataPublishOptions{Reliable: true}); err != nil {
 		t.Fatal(err)
 	}
-	if d := b.waitData(ctx); string(d.Payload) != "for-bob" || d.Topic != "" {
+	if d := b.waitData(ctx); string(d.Payload) != forBob || d.Topic != "" {
 		t.Fatalf("bob got %q", d.Payload)
 	}
 	if d := b.waitData(ctx); string(d.Payload) != "for-all" {
@@ -478,6 +479,22 @@ func TestSlowConsumerDoesNotBlockSignalling(t *testing.T) {
 	for i := 0; i < 20; i++ { // more than bob's pending limit
 		if err := a.r.LocalParticipant().PublishData(ctx, []byte{byte(i)}, room.DataPublishOptions{Reliable: true}); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// Wait until bob's data path is really stuck: his queue holds its 4 data
+	// events and the delivery of the next one is blocked on it.
+	for {
+		pending, blocked := room.DataBacklog(b)
+		if pending == 4 && blocked == 1 {
+			break
+		}
+		if pending > 4 || blocked > 1 {
+			t.Fatalf("backlog %d pending, %d blocked: the limit of 4 is not honoured", pending, blocked)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("bob's data queue never filled (%d pending, %d blocked)", pending, blocked)
+		case <-time.After(time.Millisecond):
 		}
 	}
 	// Bob's signalling still works while his data events are backed up.

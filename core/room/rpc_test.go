@@ -14,6 +14,7 @@ import (
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
@@ -125,6 +126,7 @@ func TestRPCEcho(t *testing.T) {
 	}{
 		{"empty", ""},
 		{"small", "héllo wörld 😀"},
+		{"marker", "the logs must never carry " + testkit.PayloadMarker},
 		// Above the v1 limit (15 360) and the 64 000-byte packet cap: only
 		// possible over v2 data streams. Random text: chunked compressed.
 		{"1MB", randomText(t, 1<<20)},
@@ -147,8 +149,11 @@ func TestRPCEcho(t *testing.T) {
 		})
 	}
 
-	// The short timeout is advertised as the 8 s minimum.
-	if _, err := alice.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "bob", Method: "echo", Payload: "x", ResponseTimeout: time.Second}); err != nil {
+	// The short timeout is advertised as the 8 s minimum. The caller's own
+	// 1 s may run out on a loaded machine (a typed timeout, not a failure of
+	// this claim): the invocation carries the minimum either way.
+	if _, err := alice.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "bob", Method: "echo", Payload: "x", ResponseTimeout: time.Second}); err != nil &&
+		!errors.Is(err, rpc.ErrResponseTimeout) && !errors.Is(err, rpc.ErrConnectionTimeout) {
 		t.Fatal(err)
 	}
 	if inv := <-invs; inv.ResponseTimeout != rpc.MinAdvertisedTimeout {

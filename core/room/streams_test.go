@@ -15,6 +15,7 @@ import (
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
@@ -157,12 +158,12 @@ func TestStreamSendText(t *testing.T) {
 	}
 
 	// Broadcast in a mixed room falls back to the v1 format for everyone.
-	if _, err := alice.LocalParticipant().SendText(ctx, "hi all", datastream.SendTextOptions{Topic: "chat"}); err != nil {
+	if _, err := alice.LocalParticipant().SendText(ctx, "hi all "+testkit.PayloadMarker, datastream.SendTextOptions{Topic: "chat"}); err != nil {
 		t.Fatal(err)
 	}
 	for id, ch := range sinks {
 		rc := recv(t, ctx, ch)
-		if rc.err != nil || rc.sum != sha256.Sum256([]byte("hi all")) || rc.info.Inline || rc.info.Compression != lkpb.DataStream_NONE {
+		if rc.err != nil || rc.sum != sha256.Sum256([]byte("hi all "+testkit.PayloadMarker)) || rc.info.Inline || rc.info.Compression != lkpb.DataStream_NONE {
 			t.Fatalf("%s: broadcast %+v err %v", id, rc.info, rc.err)
 		}
 	}

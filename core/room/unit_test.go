@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 func TestEventQueueOrderAndClose(t *testing.T) {
@@ -51,11 +52,15 @@ func TestEventQueueDataBackpressure(t *testing.T) {
 	accepted := make(chan bool)
 	go func() { accepted <- q.pushData(DataReceived{Topic: "2"}, stop) }()
 	// The second data event waits for the consumer; a signalling event does not.
+	waitPushers(t, q, 1)
 	q.push(ParticipantConnected{})
 	select {
 	case <-accepted:
 		t.Fatal("data event accepted beyond the limit")
-	case <-time.After(20 * time.Millisecond):
+	default:
+	}
+	if data, _ := q.dataBacklog(); data != 1 || q.pending() != 2 {
+		t.Fatalf("queue holds %d data events, %d events; want 1 and 2", data, q.pending())
 	}
 	ev, _ := q.next(context.Background())
 	if ev.(DataReceived).Topic != "1" {
@@ -76,9 +81,13 @@ func TestEventQueueDataBackpressure(t *testing.T) {
 	// A waiting pusher is released by stop.
 	q.pushData(DataReceived{}, stop)
 	go func() { accepted <- q.pushData(DataReceived{}, stop) }()
+	waitPushers(t, q, 1)
 	close(stop)
 	if <-accepted {
 		t.Fatal("pusher accepted after stop")
+	}
+	if _, waiting := q.dataBacklog(); waiting != 0 {
+		t.Fatalf("%d pushers still counted as waiting", waiting)
 	}
 	// next honours ctx.
 	q2 := newEventQueue(1)
@@ -86,6 +95,22 @@ func TestEventQueueDataBackpressure(t *testing.T) {
 	cancel()
 	if _, err := q2.next(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("next with cancelled ctx: %v", err)
+	}
+}
+
+// waitPushers waits (bounded) until n data pushers are blocked on q.
+func waitPushers(t *testing.T, q *eventQueue, n int) {
+	t.Helper()
+	ctx := testkit.Context(t, 0)
+	for {
+		if _, waiting := q.dataBacklog(); waiting == n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("never %d blocked data pushers", n)
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
 
