@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -246,4 +247,34 @@ func (c *Capture) finish() {
 		}
 		c.t.Logf("testkit: last %d captured log lines (LKCORE_TEST_LOG=1 for all):\n%s", len(lines), strings.Join(lines, "\n"))
 	}
+}
+
+// Tee returns a handler that sends every record to h (when h is enabled for it) and to c (at
+// LevelAll): the code under test keeps its own log path, and c sees everything.
+func (c *Capture) Tee(h slog.Handler) slog.Handler {
+	return teeHandler{h: h, c: c.Handler()}
+}
+
+type teeHandler struct{ h, c slog.Handler }
+
+func (t teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return t.c.Enabled(ctx, l) || t.h.Enabled(ctx, l)
+}
+
+func (t teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	err := t.c.Handle(ctx, r.Clone())
+	if t.h.Enabled(ctx, r.Level) {
+		if herr := t.h.Handle(ctx, r); herr != nil {
+			return herr
+		}
+	}
+	return err
+}
+
+func (t teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return teeHandler{h: t.h.WithAttrs(as), c: t.c.WithAttrs(as)}
+}
+
+func (t teeHandler) WithGroup(name string) slog.Handler {
+	return teeHandler{h: t.h.WithGroup(name), c: t.c.WithGroup(name)}
 }

@@ -4,10 +4,12 @@ import (
 	"testing"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 func TestE2EEncryptedRoom(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	join := func(identity string, key []byte) (*host, uint64) {
 		h := newHost(t)
 		var opts *ffipb.RoomOptions
