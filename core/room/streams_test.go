@@ -182,7 +182,9 @@ func TestStreamBytes5MB(t *testing.T) {
 	// which keeps the -race run short.
 	data := []byte(hex.EncodeToString(randomBytes(t, 5<<20/2)))
 	small := data[:1<<20]
-	check := func(t *testing.T, to, name string, data []byte, compression lkpb.DataStream_CompressionType) {
+	// Each transfer has its own hang guard (several MiB each under -race on a loaded
+	// machine); ctx above only bounds joining.
+	check := func(t *testing.T, ctx context.Context, to, name string, data []byte, compression lkpb.DataStream_CompressionType) {
 		t.Helper()
 		rc := recv(t, ctx, sinks[to])
 		if rc.err != nil || rc.n != len(data) || rc.sum != sha256.Sum256(data) {
@@ -199,21 +201,24 @@ func TestStreamBytes5MB(t *testing.T) {
 		compression lkpb.DataStream_CompressionType
 	}{{"bob", data, lkpb.DataStream_DEFLATE_RAW}, {"carol", small, lkpb.DataStream_NONE}, {"dave", small, lkpb.DataStream_NONE}} {
 		t.Run("SendBytes-"+tc.to, func(t *testing.T) {
+			ctx := testkit.Context(t, testTimeout)
 			if _, err := alice.LocalParticipant().SendBytes(ctx, tc.data, datastream.SendBytesOptions{
 				Topic: "blob", DestinationIdentities: []string{tc.to}, Name: "data.bin"}); err != nil {
 				t.Fatal(err)
 			}
-			check(t, tc.to, "data.bin", tc.data, tc.compression)
+			check(t, ctx, tc.to, "data.bin", tc.data, tc.compression)
 		})
 	}
 	t.Run("SendBytes-uncompressed", func(t *testing.T) {
+		ctx := testkit.Context(t, testTimeout)
 		if _, err := alice.LocalParticipant().SendBytes(ctx, small, datastream.SendBytesOptions{
 			Topic: "blob", DestinationIdentities: []string{"bob"}, DisableCompression: true}); err != nil {
 			t.Fatal(err)
 		}
-		check(t, "bob", datastream.DefaultByteStreamName, small, lkpb.DataStream_NONE)
+		check(t, ctx, "bob", datastream.DefaultByteStreamName, small, lkpb.DataStream_NONE)
 	})
 	t.Run("SendBytes-incompressible", func(t *testing.T) {
+		ctx := testkit.Context(t, testTimeout)
 		// core/datastream sends chunked streams compressed only when that is
 		// smaller (Rust rule; JS compresses whenever eligible).
 		random := randomBytes(t, 5<<20)
@@ -227,6 +232,7 @@ func TestStreamBytes5MB(t *testing.T) {
 		}
 	})
 	t.Run("SendFile", func(t *testing.T) {
+		ctx := testkit.Context(t, testTimeout)
 		var progress []float64
 		info, err := alice.LocalParticipant().SendFile(ctx, bytes.NewReader(data), uint64(len(data)), datastream.SendFileOptions{
 			Topic: "blob", DestinationIdentities: []string{"bob"}, Name: "file.bin", MimeType: "application/x-test",
@@ -235,7 +241,7 @@ func TestStreamBytes5MB(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(t, "bob", "file.bin", data, lkpb.DataStream_DEFLATE_RAW)
+		check(t, ctx, "bob", "file.bin", data, lkpb.DataStream_DEFLATE_RAW)
 		if info.MimeType != "application/x-test" || len(progress) == 0 || progress[len(progress)-1] != 1 {
 			t.Fatalf("info %+v progress %v", info, progress)
 		}
