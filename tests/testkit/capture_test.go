@@ -138,3 +138,22 @@ func TestContextEndsWithTheTest(t *testing.T) {
 		t.Fatal("context still live after the test ended")
 	}
 }
+
+func TestTeeKeepsTheInnerLevel(t *testing.T) {
+	f := &fakeTB{}
+	c := NewCapture(f)
+	var inner strings.Builder
+	h := c.Tee(slog.NewTextHandler(&inner, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	l := slog.New(h).With("room", "r1").WithGroup("g")
+	l.Debug("quiet", "k", 1)
+	l.Warn("loud", "k", 2)
+	if strings.Contains(inner.String(), "quiet") || !strings.Contains(inner.String(), "loud") || !strings.Contains(inner.String(), "g.k=2") {
+		t.Fatalf("inner handler got %q", inner.String())
+	}
+	if text := c.Text(); !strings.Contains(text, "quiet") || !strings.Contains(text, "loud") || !strings.Contains(text, "room=r1") {
+		t.Fatalf("capture got %q", text)
+	}
+	if errs := f.end(); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+}
