@@ -139,7 +139,7 @@ mutate() {
     log "gremlins: $pkg${files:+ ($files)}${tests:+, tests $tests}"
     GOFLAGS=${tests:+-run=$tests} go run "$GREMLINS" unleash --workers 1 --test-cpu 1 --timeout-coefficient 10 \
       -o "$out/$name.json" ${excl[@]+"${excl[@]}"} "$@" "./$pkg" | tee "$out/$name.txt"
-    printf '%-22s %s\n' "$pkg" "$(grep -E '^(Killed|Mutator coverage|Test efficacy)' "$out/$name.txt" | tr '\n' ' ')" >>"$summary"
+    printf '%-22s %s\n' "$pkg" "$(grep -E '^(Killed|Timed out|Mutator coverage|Test efficacy)' "$out/$name.txt" | tr '\n' ' ')" >>"$summary"
   done
   log "mutation testing summary (build/mutate/summary.txt)"
   cat "$summary"
