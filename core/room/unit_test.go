@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -69,6 +70,9 @@ func TestEventQueueDataBackpressure(t *testing.T) {
 	if !<-accepted {
 		t.Fatal("waiting data event not accepted after space was freed")
 	}
+	if data, waiting := q.dataBacklog(); data != 1 || waiting != 0 {
+		t.Fatalf("after the wait: %d data events, %d waiting pushers; want 1 and 0", data, waiting)
+	}
 	// Order: the signalling event pushed while the data pusher waited comes first.
 	ev, _ = q.next(context.Background())
 	if _, ok := ev.(ParticipantConnected); !ok {
@@ -95,6 +99,40 @@ func TestEventQueueDataBackpressure(t *testing.T) {
 	cancel()
 	if _, err := q2.next(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("next with cancelled ctx: %v", err)
+	}
+}
+
+// The queue's backing array drops consumed slots once more than 256 were
+// taken and they are the majority (so a lagging consumer does not pin memory),
+// and not before.
+func TestEventQueueCompacts(t *testing.T) {
+	for _, c := range []struct {
+		items, taken int
+		compacted    bool
+	}{
+		{500, 257, true},  // more than 256 taken, and the majority
+		{500, 256, false}, // not more than 256 taken
+		{514, 257, false}, // exactly half taken
+		{300, 200, false}, // the majority, but not more than 256
+	} {
+		q := newEventQueue(1)
+		for i := 0; i < c.items; i++ {
+			q.push(RoomMetadataChanged{NewMetadata: fmt.Sprint(i)})
+		}
+		for i := 0; i < c.taken; i++ {
+			if ev, err := q.next(context.Background()); err != nil || ev.(RoomMetadataChanged).NewMetadata != fmt.Sprint(i) {
+				t.Fatalf("%+v: event %d: %v %v", c, i, ev, err)
+			}
+		}
+		q.mu.Lock()
+		head, n := q.head, len(q.items)
+		q.mu.Unlock()
+		if compacted := head == 0; compacted != c.compacted || n-head != c.items-c.taken {
+			t.Fatalf("%+v: head %d, %d slots", c, head, n)
+		}
+		if ev, _ := q.next(context.Background()); ev.(RoomMetadataChanged).NewMetadata != fmt.Sprint(c.taken) {
+			t.Fatalf("%+v: next event %v", c, ev)
+		}
 	}
 }
 
