@@ -127,7 +127,7 @@ func TestEventQueueCompacts(t *testing.T) {
 		q.mu.Lock()
 		head, n := q.head, len(q.items)
 		q.mu.Unlock()
-		if compacted := head == 0; compacted != c.compacted || n-head != c.items-c.taken {
+		if compacted := head == 0; compacted != c.compacted || n-head != c.items-c.taken || q.pending() != c.items-c.taken {
 			t.Fatalf("%+v: head %d, %d slots", c, head, n)
 		}
 		if ev, _ := q.next(context.Background()); ev.(RoomMetadataChanged).NewMetadata != fmt.Sprint(c.taken) {
