@@ -15,6 +15,7 @@
 #                      DESTDIR honoured); the installed files are listed in
 #                      PREFIX/share/lkcore/install_manifest.txt
 #   ./build.sh uninstall [PREFIX]  remove exactly what that manifest lists
+#   ./build.sh mutate  mutation testing (gremlins) of the counting/logging promises (not in test)
 #
 # Every command installs what it needs itself (Debian packages, Go modules, pip packages; the
 # pinned protoc is tests/lib/protoc.sh), so it works on a fresh machine.
@@ -290,6 +291,49 @@ uninstall_cmd() {
   echo "lkcore removed from $dest"
 }
 
+# Mutation testing with gremlins v0.6.0 (fetched by `go run`, not a module dependency).
+# Targets are "package|files|tests": files (space-separated basenames, empty = every file) are
+# the only ones mutated, tests (a -run pattern, empty = all) the only ones run per mutant.
+# Restricted so it finishes on a 2-core machine: core/datatrack to its receive path, ffi to
+# its frame and log delivery, core/room to its event queue. Extra arguments go to every
+# gremlins run (e.g. --workers 2). Results: build/mutate/*.txt and *.json.
+MUTATE_TARGETS=(
+  "core/rpc||"
+  "core/e2ee||"
+  "core/datatrack|remote.go queue.go depacketizer.go pipeline.go|"
+  "capi/internal/ffi|datatrack.go log.go|^(TestE2EDataTrack|TestLogForwarding|TestFastPath|TestReadFrame|TestQueueFrames)"
+  "core/room|events.go|^(TestEventQueue.*|TestSlowConsumerDoesNotBlockSignalling)$"
+)
+GREMLINS=github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+
+mutate() {
+  deps
+  local out="$BUILD/mutate"
+  mkdir -p "$out"
+  local summary="$out/summary.txt"
+  : >"$summary"
+  local t pkg files tests name f b
+  for t in "${MUTATE_TARGETS[@]}"; do
+    IFS='|' read -r pkg files tests <<<"$t"
+    name=${pkg//\//-}
+    local excl=()
+    if [ -n "$files" ]; then
+      for f in "$pkg"/*.go; do
+        b=$(basename "$f")
+        case "$b" in *_test.go) continue ;; esac
+        case " $files " in *" $b "*) continue ;; esac
+        excl+=(-E "^${b//./\\.}\$")
+      done
+    fi
+    log "gremlins: $pkg${files:+ ($files)}${tests:+, tests $tests}"
+    GOFLAGS=${tests:+-run=$tests} go run "$GREMLINS" unleash --workers 1 --test-cpu 1 --timeout-coefficient 10 \
+      -o "$out/$name.json" ${excl[@]+"${excl[@]}"} "$@" "./$pkg" | tee "$out/$name.txt"
+    printf '%-22s %s\n' "$pkg" "$(grep -E '^(Killed|Timed out|Mutator coverage|Test efficacy)' "$out/$name.txt" | tr '\n' ' ')" >>"$summary"
+  done
+  log "mutation testing summary (build/mutate/summary.txt)"
+  cat "$summary"
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -302,5 +346,6 @@ case "$cmd" in
   fuzz) fuzz "$@" ;;
   install) install_cmd "$@" ;;
   uninstall) uninstall_cmd "$@" ;;
-  *) echo "usage: $0 {lib|demo|test|bench|gen|docs|fuzz [seconds]|install [PREFIX]|uninstall [PREFIX]}" >&2; exit 2 ;;
+  mutate) mutate "$@" ;;
+  *) echo "usage: $0 {lib|demo|test|bench|gen|docs|fuzz [seconds]|mutate|install [PREFIX]|uninstall [PREFIX]}" >&2; exit 2 ;;
 esac

@@ -63,6 +63,7 @@ func lk_client_close(client C.uint64_t, timeoutMs C.int32_t) (st C.int32_t) {
 	if c == nil {
 		return status(code)
 	}
+	testHookTimeout("lk_client_close", int32(timeoutMs))
 	fromCallback := C.lkint_current_callback_client() == client
 	if err := c.Close(time.Duration(timeoutMs)*time.Millisecond, fromCallback); err != nil {
 		return status(ffi.CodeOf(err)) // still registered: closing again waits again
@@ -116,6 +117,7 @@ func lk_request(client C.uint64_t, req *C.uint8_t, reqLen C.size_t, resp **C.uin
 		if reqLen > 0 {
 			b = unsafe.Slice((*byte)(unsafe.Pointer(req)), int(reqLen))
 		}
+		testHookBytes("lk_request", b)
 		out, code = c.Request(b)
 	}
 	if !outBytes(resp, respLen, out) {
@@ -135,6 +137,7 @@ func lk_client_next_event(client C.uint64_t, timeoutMs C.int32_t, event **C.uint
 	if c == nil {
 		return status(code)
 	}
+	testHookTimeout("lk_client_next_event", int32(timeoutMs))
 	b, err := c.NextEvent(time.Duration(timeoutMs) * time.Millisecond)
 	if err != nil {
 		return status(ffi.CodeOf(err))
@@ -177,6 +180,7 @@ func lk_data_track_push(client C.uint64_t, track C.uint64_t, data *C.uint8_t, da
 	if dataLen > 0 {
 		b = unsafe.Slice((*byte)(unsafe.Pointer(data)), int(dataLen))
 	}
+	testHookBytes("lk_data_track_push", b)
 	return status(ffi.CodeOf(c.PushFrame(uint64(track), b, uint64(userTimestamp), bool(hasUserTimestamp))))
 }
 
@@ -197,6 +201,7 @@ func lk_data_track_read(client C.uint64_t, subscription C.uint64_t, timeoutMs C.
 	if c == nil {
 		return status(code)
 	}
+	testHookTimeout("lk_data_track_read", int32(timeoutMs))
 	f, err := c.ReadFrame(uint64(subscription), time.Duration(timeoutMs)*time.Millisecond)
 	if err != nil {
 		return status(ffi.CodeOf(err))

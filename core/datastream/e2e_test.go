@@ -11,6 +11,7 @@ import (
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/datastream/dstest"
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 // pair connects two managers over an in-memory network: alice (protocol
@@ -54,7 +55,7 @@ func TestE2EText100KB(t *testing.T) {
 		t.Run(bob.name, func(t *testing.T) {
 			p := newPair(t, bob.proto, bob.caps...)
 			text := strings.Repeat("Ünïcödé ✓ 😀 ", 2000) + pseudoText(100_000-2000*len("Ünïcödé ✓ 😀 "))
-			ctx := ctxT(t)
+			ctx := testkit.Context(t, 0)
 			errc := make(chan error, 1)
 			go func() {
 				_, err := p.a.SendText(ctx, text, datastream.SendTextOptions{Topic: "t", DestinationIdentities: []string{"bob"}})
@@ -85,7 +86,7 @@ func TestE2EText100KB(t *testing.T) {
 func TestE2EBytes5MB(t *testing.T) {
 	p := newPair(t, 2, capsAll...)
 	data := pseudoBytes(5 << 20)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t, 0)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := p.a.SendBytes(ctx, data, datastream.SendBytesOptions{Topic: "t", Name: "blob", MimeType: "application/x-test"})
@@ -110,7 +111,7 @@ func TestE2EBytes5MB(t *testing.T) {
 func TestE2ESendFileCompressed(t *testing.T) {
 	p := newPair(t, 2, capsAll...)
 	data := []byte(strings.Repeat("file line\n", 300_000))
-	ctx := ctxT(t)
+	ctx := testkit.Context(t, 0)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := p.a.SendFile(ctx, strings.NewReader(string(data)), uint64(len(data)), datastream.SendFileOptions{Topic: "t", Name: "log.txt"})
@@ -128,7 +129,7 @@ func TestE2ESendFileCompressed(t *testing.T) {
 
 func TestE2EIncrementalWriter(t *testing.T) {
 	p := newPair(t, 2, capsAll...)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t, 0)
 	w, err := p.a.StreamText(ctx, datastream.StreamTextOptions{Topic: "t", Attributes: map[string]string{"k": "v"}})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +165,7 @@ func TestE2EIncrementalWriter(t *testing.T) {
 
 func TestE2ESenderDisconnectMidStream(t *testing.T) {
 	p := newPair(t, 2, capsAll...)
-	ctx := ctxT(t)
+	ctx := testkit.Context(t, 0)
 	w, err := p.a.StreamBytes(ctx, datastream.StreamBytesOptions{Topic: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +210,7 @@ func TestE2EBroadcastMixedRoom(t *testing.T) {
 		ep.Start(m.HandlePacket, m.HandleParticipantDisconnected)
 	}
 	a.Start(ma.HandlePacket, nil)
-	if _, err := ma.SendText(ctxT(t), "to everyone", datastream.SendTextOptions{Topic: "t"}); err != nil {
+	if _, err := ma.SendText(testkit.Context(t, 0), "to everyone", datastream.SendTextOptions{Topic: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	if x, y := <-got, <-got; x != "to everyone" || y != x {

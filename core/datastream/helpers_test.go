@@ -1,7 +1,6 @@
 package datastream_test
 
 import (
-	"context"
 	"encoding/hex"
 	"testing"
 	"time"
@@ -17,12 +16,6 @@ var (
 	t0      = time.UnixMilli(1700000000000)
 	capsAll = []lkpb.ClientInfo_Capability{lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW}
 )
-
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // hang guard only
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func fixedIDs(ids ...string) func() string {
 	i := 0

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 func deflate(t testing.TB, b []byte) []byte {
@@ -30,7 +31,7 @@ func readErr(t *testing.T, rd interface {
 	ReadAll(context.Context) (string, error)
 }, want error, sub string) {
 	t.Helper()
-	_, err := rd.ReadAll(ctxT(t))
+	_, err := rd.ReadAll(testkit.Context(t, 0))
 	if !errors.Is(err, want) || !strings.Contains(err.Error(), sub) {
 		t.Fatalf("err = %v, want %v containing %q", err, want, sub)
 	}
@@ -38,7 +39,7 @@ func readErr(t *testing.T, rd interface {
 
 func readBytesErr(t *testing.T, rd *datastream.ByteStreamReader, want error, sub string) {
 	t.Helper()
-	_, err := rd.ReadAll(ctxT(t))
+	_, err := rd.ReadAll(testkit.Context(t, 0))
 	if !errors.Is(err, want) || !strings.Contains(err.Error(), sub) {
 		t.Fatalf("err = %v, want %v containing %q", err, want, sub)
 	}
@@ -51,7 +52,7 @@ func TestIncomingV1Text(t *testing.T) {
 	if from := <-r.from; from != "alice" {
 		t.Fatalf("from %q", from)
 	}
-	s, err := rd.ReadAll(ctxT(t))
+	s, err := rd.ReadAll(testkit.Context(t, 0))
 	if err != nil || s != "hello world" || rd.Info().Attributes["foo"] != "bar" || rd.Info().SenderIdentity != "alice" {
 		t.Fatalf("%q %v %v", s, err, rd.Info())
 	}
@@ -60,7 +61,7 @@ func TestIncomingV1Text(t *testing.T) {
 func TestIncomingV1Bytes(t *testing.T) {
 	r := newRx(t, datastream.Limits{})
 	r.feed(hp(hdr("s", false, u64p(4), nil)), cp("s", 0, []byte{1, 2}), cp("s", 1, []byte{3, 4}), tp("s", "", nil))
-	b, err := r.byteStream(t).ReadAll(ctxT(t))
+	b, err := r.byteStream(t).ReadAll(testkit.Context(t, 0))
 	if err != nil || !bytes.Equal(b, []byte{1, 2, 3, 4}) {
 		t.Fatalf("%x %v", b, err)
 	}
@@ -79,7 +80,7 @@ func TestIncomingTextWithAttachment(t *testing.T) {
 	if ids := rd.Info().AttachedStreamIDs; len(ids) != 1 || ids[0] != "att" {
 		t.Fatalf("attachments %v", ids)
 	}
-	if b, err := r.byteStream(t).ReadAll(ctxT(t)); err != nil || !bytes.Equal(b, []byte{9}) {
+	if b, err := r.byteStream(t).ReadAll(testkit.Context(t, 0)); err != nil || !bytes.Equal(b, []byte{9}) {
 		t.Fatal(b, err)
 	}
 }
@@ -94,7 +95,7 @@ func TestIncomingTrailerAttributesMerged(t *testing.T) {
 		}
 		r.feed(hp(h), cp("s", 0, content), tp("s", "", map[string]string{"foo": "updated", "baz": "quux"}))
 		rd := r.text(t)
-		if s, err := rd.ReadAll(ctxT(t)); err != nil || s != "hi" {
+		if s, err := rd.ReadAll(testkit.Context(t, 0)); err != nil || s != "hi" {
 			t.Fatal(s, err)
 		}
 		a := rd.Info().Attributes
@@ -119,7 +120,7 @@ func TestIncomingEncryptionMismatch(t *testing.T) {
 	r.m.HandlePacketWithEncryption(cp("s3", 0, []byte("ok")), lkpb.Encryption_GCM)
 	r.m.HandlePacketWithEncryption(tp("s3", "", nil), lkpb.Encryption_GCM)
 	rd := r.text(t)
-	if s, err := rd.ReadAll(ctxT(t)); err != nil || s != "ok" || rd.Info().EncryptionType != lkpb.Encryption_GCM {
+	if s, err := rd.ReadAll(testkit.Context(t, 0)); err != nil || s != "ok" || rd.Info().EncryptionType != lkpb.Encryption_GCM {
 		t.Fatal(s, err)
 	}
 }
@@ -165,7 +166,7 @@ func TestIncomingSenderDisconnect(t *testing.T) {
 	tr := tp("o", "", nil)
 	tr.ParticipantIdentity = "carol"
 	r.feed(c, tr)
-	if s, err := rd2.ReadAll(ctxT(t)); err != nil || s != "fine" {
+	if s, err := rd2.ReadAll(testkit.Context(t, 0)); err != nil || s != "fine" {
 		t.Fatal(s, err)
 	}
 }
@@ -190,13 +191,13 @@ func TestIncomingInline(t *testing.T) {
 			var err error
 			if c.text {
 				rd := r.text(t)
-				got, err = rd.ReadAll(ctxT(t))
+				got, err = rd.ReadAll(testkit.Context(t, 0))
 				if rd.Info().Attributes["a"] != "b" || !rd.Info().Inline {
 					t.Fatal(rd.Info())
 				}
 			} else {
 				var b []byte
-				b, err = r.byteStream(t).ReadAll(ctxT(t))
+				b, err = r.byteStream(t).ReadAll(testkit.Context(t, 0))
 				got = string(b)
 			}
 			if err != nil || got != text {
@@ -213,13 +214,13 @@ func TestIncomingInlineZeroLength(t *testing.T) {
 	b := hdr("b0", false, u64p(0), nil)
 	b.InlineContent = []byte{}
 	r.feed(hp(h), hp(b))
-	if s, err := r.text(t).ReadAll(ctxT(t)); err != nil || s != "" {
+	if s, err := r.text(t).ReadAll(testkit.Context(t, 0)); err != nil || s != "" {
 		t.Fatal(s, err)
 	}
 	rd := r.byteStream(t)
 	// Zero-length inline bytes: Next reports the end at once (Rust
 	// behaviour; JS delivers one empty chunk — ReadAll is equal in both).
-	if p, err := rd.Next(ctxT(t)); err != io.EOF || p != nil {
+	if p, err := rd.Next(testkit.Context(t, 0)); err != io.EOF || p != nil {
 		t.Fatal(p, err)
 	}
 }
@@ -243,7 +244,7 @@ func TestIncomingMultiPacketCompressed(t *testing.T) {
 			rd := r.text(t)
 			var sb strings.Builder
 			for {
-				piece, err := rd.Next(ctxT(t))
+				piece, err := rd.Next(testkit.Context(t, 0))
 				if err == io.EOF {
 					break
 				}
@@ -259,7 +260,7 @@ func TestIncomingMultiPacketCompressed(t *testing.T) {
 				t.Fatal("text differs")
 			}
 		} else {
-			b, err := r.byteStream(t).ReadAll(ctxT(t))
+			b, err := r.byteStream(t).ReadAll(testkit.Context(t, 0))
 			if err != nil || !bytes.Equal(b, payload) {
 				t.Fatal(err)
 			}
@@ -279,7 +280,7 @@ func TestIncomingDuplicateAndGap(t *testing.T) {
 		half := len(w) / 2
 		r := newRx(t, datastream.Limits{})
 		r.feed(hp(h), cp("s", 0, w[:half]), cp("s", 0, w[:half]), cp("s", 1, w[half:]), cp("s", 1, w[half:]), tp("s", "", nil))
-		if s, err := r.text(t).ReadAll(ctxT(t)); err != nil || s != string(payload) {
+		if s, err := r.text(t).ReadAll(testkit.Context(t, 0)); err != nil || s != string(payload) {
 			t.Fatalf("duplicate: %v", err)
 		}
 		h2 := hdr("g", true, u64p(uint64(len(payload))), nil)
@@ -313,7 +314,7 @@ func TestIncomingNoHandlerDropped(t *testing.T) {
 func TestIncomingDuplicateStreamID(t *testing.T) {
 	r := newRx(t, datastream.Limits{})
 	r.feed(hp(hdr("s", true, nil, nil)), hp(hdr("s", false, nil, nil)), hp(hdr("s", true, nil, nil)), cp("s", 0, []byte("one")), tp("s", "", nil))
-	if s, err := r.text(t).ReadAll(ctxT(t)); err != nil || s != "one" {
+	if s, err := r.text(t).ReadAll(testkit.Context(t, 0)); err != nil || s != "one" {
 		t.Fatal(s, err)
 	}
 	r.none(t) // exactly one reader
@@ -322,7 +323,7 @@ func TestIncomingDuplicateStreamID(t *testing.T) {
 func TestIncomingEmptyChunks(t *testing.T) {
 	r := newRx(t, datastream.Limits{})
 	r.feed(hp(hdr("s", true, u64p(5), nil)), cp("s", 0, nil), cp("s", 1, []byte("hello")), tp("s", "", nil))
-	if s, err := r.text(t).ReadAll(ctxT(t)); err != nil || s != "hello" {
+	if s, err := r.text(t).ReadAll(testkit.Context(t, 0)); err != nil || s != "hello" {
 		t.Fatal(s, err)
 	}
 }
@@ -362,7 +363,7 @@ func TestIncomingPayloadCaps(t *testing.T) {
 	h = compHdr(hdr("ok", false, u64p(1000), nil))
 	h.InlineContent = deflate(t, big[:1000])
 	r.feed(hp(h))
-	if b, err := r.byteStream(t).ReadAll(ctxT(t)); err != nil || len(b) != 1000 {
+	if b, err := r.byteStream(t).ReadAll(testkit.Context(t, 0)); err != nil || len(b) != 1000 {
 		t.Fatal(len(b), err)
 	}
 }
@@ -380,7 +381,7 @@ func TestIncomingDecodeErrors(t *testing.T) {
 	// a multibyte character split across uncompressed chunks is re-framed
 	e := []byte("€")
 	r.feed(hp(hdr("split", true, nil, nil)), cp("split", 0, e[:1]), cp("split", 1, e[1:]), tp("split", "", nil))
-	if s, err := r.text(t).ReadAll(ctxT(t)); err != nil || s != "€" {
+	if s, err := r.text(t).ReadAll(testkit.Context(t, 0)); err != nil || s != "€" {
 		t.Fatal(s, err)
 	}
 }
@@ -428,7 +429,7 @@ func TestIncomingReaderCancelAbandons(t *testing.T) {
 		t.Fatal("abandoned stream still open")
 	}
 	r.feed(cp("s", 0, []byte("dropped")))
-	if _, err := rd.Next(ctxT(t)); !errors.Is(err, datastream.ErrCancelled) {
+	if _, err := rd.Next(testkit.Context(t, 0)); !errors.Is(err, datastream.ErrCancelled) {
 		t.Fatalf("err = %v", err)
 	}
 	// Close abandons too.
@@ -489,7 +490,7 @@ func TestReaderIterators(t *testing.T) {
 	r := newRx(t, datastream.Limits{})
 	r.feed(hp(hdr("s", true, nil, nil)), cp("s", 0, []byte("a")), cp("s", 1, []byte("b")), tp("s", "", nil))
 	var got []string
-	for s, err := range r.text(t).All(ctxT(t)) {
+	for s, err := range r.text(t).All(testkit.Context(t, 0)) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -501,7 +502,7 @@ func TestReaderIterators(t *testing.T) {
 	r.feed(hp(hdr("b", false, nil, nil)), cp("b", 0, []byte{1}), tp("b", "stop", nil))
 	var n int
 	var last error
-	for p, err := range r.byteStream(t).All(ctxT(t)) {
+	for p, err := range r.byteStream(t).All(testkit.Context(t, 0)) {
 		n += len(p)
 		last = err
 	}
@@ -533,12 +534,12 @@ func TestIncomingCompressedReadReusesBuffer(t *testing.T) {
 				switch {
 				case text && readAll:
 					var s string
-					s, err = r.text(t).ReadAll(ctxT(t))
+					s, err = r.text(t).ReadAll(testkit.Context(t, 0))
 					got = []byte(s)
 				case text:
 					got, err = io.ReadAll(iotestHalf{r.text(t)})
 				case readAll:
-					got, err = r.byteStream(t).ReadAll(ctxT(t))
+					got, err = r.byteStream(t).ReadAll(testkit.Context(t, 0))
 				default:
 					got, err = io.ReadAll(iotestHalf{r.byteStream(t)})
 				}

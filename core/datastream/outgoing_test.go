@@ -15,6 +15,7 @@ import (
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/datastream/dstest"
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 type shape struct {
@@ -241,7 +242,7 @@ func streamBytes(b []byte) sendFn {
 func bigAttrs() map[string]string { return map[string]string{"big": strings.Repeat("x", 16000)} }
 
 func TestHeaderTooLarge(t *testing.T) {
-	ctx := ctxT(t)
+	ctx := testkit.Context(t, 0)
 	for _, c := range []struct {
 		name  string
 		peers []datastream.PeerInfo
@@ -287,7 +288,7 @@ func TestHeaderTooLarge(t *testing.T) {
 func TestInlineBudgetIncludesDestinations(t *testing.T) {
 	m, rec := newSender(t, []datastream.PeerInfo{v2noCap("bob")})
 	text := pseudoText(14900)
-	if _, err := m.SendText(ctxT(t), text, datastream.SendTextOptions{DestinationIdentities: []string{"bob"}, Attributes: map[string]string{"k": strings.Repeat("v", 200)}}); err != nil {
+	if _, err := m.SendText(testkit.Context(t, 0), text, datastream.SendTextOptions{DestinationIdentities: []string{"bob"}, Attributes: map[string]string{"k": strings.Repeat("v", 200)}}); err != nil {
 		t.Fatal(err)
 	}
 	p := rec.Packets()
@@ -303,7 +304,7 @@ func TestInlineBudgetIncludesDestinations(t *testing.T) {
 
 func TestStreamTextSplitsOnRuneBoundaries(t *testing.T) {
 	m, rec := newSender(t, nil)
-	w, err := m.StreamText(ctxT(t), datastream.StreamTextOptions{Topic: "t"})
+	w, err := m.StreamText(testkit.Context(t, 0), datastream.StreamTextOptions{Topic: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,10 +351,10 @@ func TestNoCompressionRuntime(t *testing.T) {
 	rec.SetPeer(v2peer("bob"))
 	m := datastream.NewManager(rec, datastream.Options{DisableCompression: true})
 	defer m.Close()
-	if _, err := m.SendText(ctxT(t), compressible[:600], datastream.SendTextOptions{}); err != nil {
+	if _, err := m.SendText(testkit.Context(t, 0), compressible[:600], datastream.SendTextOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.SendFile(ctxT(t), strings.NewReader(compressible), uint64(len(compressible)), datastream.SendFileOptions{}); err != nil {
+	if _, err := m.SendFile(testkit.Context(t, 0), strings.NewReader(compressible), uint64(len(compressible)), datastream.SendFileOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	p := rec.Packets()
@@ -368,21 +369,21 @@ func TestNoCompressionRuntime(t *testing.T) {
 func TestSendProgress(t *testing.T) {
 	m, _ := newSender(t, v1room)
 	var got []float64
-	if _, err := m.SendBytes(ctxT(t), pseudoBytes(40000), datastream.SendBytesOptions{OnProgress: func(f float64) { got = append(got, f) }}); err != nil {
+	if _, err := m.SendBytes(testkit.Context(t, 0), pseudoBytes(40000), datastream.SendBytesOptions{OnProgress: func(f float64) { got = append(got, f) }}); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 3 || got[0] != 15000.0/40000 || got[1] != 30000.0/40000 || got[2] != 1 {
 		t.Fatalf("progress %v", got)
 	}
 	got = nil
-	if _, err := m.SendText(ctxT(t), "", datastream.SendTextOptions{OnProgress: func(f float64) { got = append(got, f) }}); err != nil || len(got) != 1 || got[0] != 1 {
+	if _, err := m.SendText(testkit.Context(t, 0), "", datastream.SendTextOptions{OnProgress: func(f float64) { got = append(got, f) }}); err != nil || len(got) != 1 || got[0] != 1 {
 		t.Fatalf("empty progress %v %v", got, err)
 	}
 }
 
 func TestSendFileShortReader(t *testing.T) {
 	m, rec := newSender(t, v1room)
-	_, err := m.SendFile(ctxT(t), strings.NewReader("abc"), 10, datastream.SendFileOptions{})
+	_, err := m.SendFile(testkit.Context(t, 0), strings.NewReader("abc"), 10, datastream.SendFileOptions{})
 	if !errors.Is(err, datastream.ErrInvalidArgument) {
 		t.Fatalf("err = %v", err)
 	}
@@ -402,7 +403,7 @@ func TestSendFailureAndCancel(t *testing.T) {
 	}}
 	m := datastream.NewManager(rec, datastream.Options{})
 	defer m.Close()
-	_, err := m.SendBytes(ctxT(t), pseudoBytes(40000), datastream.SendBytesOptions{})
+	_, err := m.SendBytes(testkit.Context(t, 0), pseudoBytes(40000), datastream.SendBytesOptions{})
 	if !errors.Is(err, datastream.ErrSendFailed) || !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
@@ -412,14 +413,14 @@ func TestSendFailureAndCancel(t *testing.T) {
 		t.Fatalf("cancelled err = %v", err)
 	}
 	_ = m.Close()
-	if _, err := m.SendText(ctxT(t), "x", datastream.SendTextOptions{}); !errors.Is(err, datastream.ErrClosed) {
+	if _, err := m.SendText(testkit.Context(t, 0), "x", datastream.SendTextOptions{}); !errors.Is(err, datastream.ErrClosed) {
 		t.Fatalf("closed err = %v", err)
 	}
 }
 
 func TestWriterCloseWithReason(t *testing.T) {
 	m, rec := newSender(t, nil)
-	w, err := m.StreamBytes(ctxT(t), datastream.StreamBytesOptions{Topic: "t", TotalSize: u64p(3)})
+	w, err := m.StreamBytes(testkit.Context(t, 0), datastream.StreamBytesOptions{Topic: "t", TotalSize: u64p(3)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,11 +447,11 @@ func TestWriterCloseWithReason(t *testing.T) {
 // header, and such a text is never inline (as in JS sendText).
 func TestAttachmentsNeverInline(t *testing.T) {
 	m, rec := newSender(t, []datastream.PeerInfo{v2peer("bob")})
-	att, err := m.SendFile(ctxT(t), strings.NewReader("file"), 4, datastream.SendFileOptions{Topic: "t", Name: "a.txt", DestinationIdentities: []string{"bob"}})
+	att, err := m.SendFile(testkit.Context(t, 0), strings.NewReader("file"), 4, datastream.SendFileOptions{Topic: "t", Name: "a.txt", DestinationIdentities: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := m.SendText(ctxT(t), "see attachment", datastream.SendTextOptions{Topic: "t", DestinationIdentities: []string{"bob"}, AttachedStreamIDs: []string{att.ID}})
+	info, err := m.SendText(testkit.Context(t, 0), "see attachment", datastream.SendTextOptions{Topic: "t", DestinationIdentities: []string{"bob"}, AttachedStreamIDs: []string{att.ID}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/datastream/dstest"
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 func readTrace(t *testing.T) []dstest.TraceMsg {
@@ -60,7 +61,7 @@ func TestTraceTextLargeMatchesJS(t *testing.T) {
 	m, r := newSenderAt(t, []datastream.PeerInfo{v2peer("receiver-js")}, h.StreamId, h.Timestamp)
 	// Printable random text like the recording's (it compresses to ~83 %).
 	text := pseudoText(40960)
-	if _, err := m.SendText(ctxT(t), text, datastream.SendTextOptions{Topic: "text-large"}); err != nil {
+	if _, err := m.SendText(testkit.Context(t, 0), text, datastream.SendTextOptions{Topic: "text-large"}); err != nil {
 		t.Fatal(err)
 	}
 	p := r.Packets()
@@ -91,7 +92,7 @@ func TestTraceBytesHeaderMatchesJSExceptCompression(t *testing.T) {
 	h := jsHeader.GetStreamHeader()
 	m, r := newSenderAt(t, []datastream.PeerInfo{v2peer("receiver-js")}, h.StreamId, h.Timestamp)
 	data := pseudoBytes(20480)
-	if _, err := m.SendBytes(ctxT(t), data, datastream.SendBytesOptions{Topic: "bytes", Name: "payload.bin"}); err != nil {
+	if _, err := m.SendBytes(testkit.Context(t, 0), data, datastream.SendBytesOptions{Topic: "bytes", Name: "payload.bin"}); err != nil {
 		t.Fatal(err)
 	}
 	p := r.Packets()
@@ -113,7 +114,7 @@ func TestTraceBytesHeaderMatchesJSExceptCompression(t *testing.T) {
 func TestTraceTextSmallShape(t *testing.T) {
 	js := sent(t)[0].GetStreamHeader()
 	m, r := newSenderAt(t, []datastream.PeerInfo{v2peer("receiver-js")}, js.StreamId, js.Timestamp)
-	if _, err := m.SendText(ctxT(t), pseudoText(100), datastream.SendTextOptions{Topic: "text-small"}); err != nil {
+	if _, err := m.SendText(testkit.Context(t, 0), pseudoText(100), datastream.SendTextOptions{Topic: "text-small"}); err != nil {
 		t.Fatal(err)
 	}
 	got := r.Packets()[0].GetStreamHeader()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 // Reference vectors (derived with @livekit/protocol 1.52.1).
@@ -24,7 +25,7 @@ const (
 
 func TestVectorV7EmptyInlineText(t *testing.T) {
 	m, rec := newSender(t, nil, "s2") // empty room: v2-eligible
-	if _, err := m.SendText(ctxT(t), "", datastream.SendTextOptions{Topic: "t"}); err != nil {
+	if _, err := m.SendText(testkit.Context(t, 0), "", datastream.SendTextOptions{Topic: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	p := rec.Packets()
@@ -36,7 +37,7 @@ func TestVectorV7EmptyInlineText(t *testing.T) {
 	}
 	r := newRx(t, datastream.Limits{})
 	r.feed(withSender(decodePkt(t, vecV7)))
-	s, err := r.text(t).ReadAll(ctxT(t))
+	s, err := r.text(t).ReadAll(testkit.Context(t, 0))
 	if err != nil || s != "" {
 		t.Fatalf("ReadAll = %q, %v", s, err)
 	}
@@ -46,7 +47,7 @@ func withSender(p *lkpb.DataPacket) *lkpb.DataPacket { p.ParticipantIdentity = "
 
 func TestVectorV8LegacyChunkedText(t *testing.T) {
 	m, rec := newSender(t, []datastream.PeerInfo{v0peer("bob")}, "s3")
-	if _, err := m.SendText(ctxT(t), "hello world", datastream.SendTextOptions{Topic: "t"}); err != nil {
+	if _, err := m.SendText(testkit.Context(t, 0), "hello world", datastream.SendTextOptions{Topic: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	p := rec.Packets()
@@ -63,7 +64,7 @@ func TestVectorV8LegacyChunkedText(t *testing.T) {
 	for _, h := range want {
 		r.feed(withSender(decodePkt(t, h)))
 	}
-	s, err := r.text(t).ReadAll(ctxT(t))
+	s, err := r.text(t).ReadAll(testkit.Context(t, 0))
 	if err != nil || s != "hello world" {
 		t.Fatalf("ReadAll = %q, %v", s, err)
 	}
@@ -71,7 +72,7 @@ func TestVectorV8LegacyChunkedText(t *testing.T) {
 
 func TestVectorV9InlineBytes(t *testing.T) {
 	m, rec := newSender(t, []datastream.PeerInfo{v2peer("bob")}, "s4")
-	if _, err := m.SendBytes(ctxT(t), []byte{1, 2, 3}, datastream.SendBytesOptions{Topic: "files"}); err != nil {
+	if _, err := m.SendBytes(testkit.Context(t, 0), []byte{1, 2, 3}, datastream.SendBytesOptions{Topic: "files"}); err != nil {
 		t.Fatal(err)
 	}
 	p := rec.Packets()
@@ -81,7 +82,7 @@ func TestVectorV9InlineBytes(t *testing.T) {
 	r := newRx(t, datastream.Limits{}, "files")
 	r.feed(withSender(decodePkt(t, vecV9)))
 	rd := r.byteStream(t)
-	b, err := rd.ReadAll(ctxT(t))
+	b, err := rd.ReadAll(testkit.Context(t, 0))
 	if err != nil || !bytes.Equal(b, []byte{1, 2, 3}) {
 		t.Fatalf("ReadAll = %x, %v", b, err)
 	}
@@ -96,7 +97,7 @@ func TestVectorV10InlineCompressedText(t *testing.T) {
 	r := newRx(t, datastream.Limits{})
 	r.feed(withSender(decodePkt(t, vecV10)))
 	rd := r.text(t)
-	s, err := rd.ReadAll(ctxT(t))
+	s, err := rd.ReadAll(testkit.Context(t, 0))
 	if err != nil || s != text {
 		t.Fatalf("ReadAll = %q, %v", s, err)
 	}
@@ -108,7 +109,7 @@ func TestVectorV10InlineCompressedText(t *testing.T) {
 	// stored block (5 bytes more than zlib), so this 30-byte text is not
 	// smaller compressed (32 bytes) and goes out raw; three copies do compress.
 	m, rec := newSender(t, []datastream.PeerInfo{v2peer("bob")}, "s5", "s5b")
-	if _, err := m.SendText(ctxT(t), text, datastream.SendTextOptions{Topic: "t"}); err != nil {
+	if _, err := m.SendText(testkit.Context(t, 0), text, datastream.SendTextOptions{Topic: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	if h := rec.Packets()[0].GetStreamHeader(); h.Compression != lkpb.DataStream_NONE || string(h.InlineContent) != text {
@@ -116,7 +117,7 @@ func TestVectorV10InlineCompressedText(t *testing.T) {
 	}
 	rec.Reset()
 	text3 := text + text + text
-	if _, err := m.SendText(ctxT(t), text3, datastream.SendTextOptions{Topic: "t"}); err != nil {
+	if _, err := m.SendText(testkit.Context(t, 0), text3, datastream.SendTextOptions{Topic: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	p := rec.Packets()

@@ -3,6 +3,8 @@ package datatrack
 import (
 	"bytes"
 	"testing"
+
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 func pk(m Marker, seq, frame uint16, payload ...byte) *Packet {
@@ -261,7 +263,7 @@ func TestDepacketizerRecordedSFUDrop(t *testing.T) {
 				continue
 			}
 			var p Packet
-			if err := p.Unmarshal(unhex(t, tp.Hex)); err != nil {
+			if err := p.Unmarshal(testkit.Unhex(t, tp.Hex)); err != nil {
 				t.Fatal(err)
 			}
 			r := d.Push(&p)

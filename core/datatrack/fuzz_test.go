@@ -3,6 +3,8 @@ package datatrack
 import (
 	"bytes"
 	"testing"
+
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 // FuzzUnmarshal checks that Unmarshal never panics and that decoding is a round trip: any
@@ -20,7 +22,7 @@ func FuzzUnmarshal(f *testing.F) {
 		"1800000000000000000000 00FF",
 		"04000001000000000000000000010802AAAA0000CD",
 	} {
-		f.Add(unhex(f, s))
+		f.Add(testkit.Unhex(f, s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var p Packet
@@ -53,9 +55,9 @@ func FuzzUnmarshal(f *testing.F) {
 // a RemoteManager with one subscribed track: it must never panic, never exceed the partial
 // frame bound, and only deliver frames for the routed handle.
 func FuzzReceivePath(f *testing.F) {
-	f.Add(append([]byte{13}, unhex(f, "10000001FFFE00070001E240AB")...), uint8(1))
-	f.Add(append(append([]byte{13}, unhex(f, "10000001FFFE00070001E240AB")...),
-		append([]byte{13}, unhex(f, "08000001000000070001E240EF")...)...), uint8(2))
+	f.Add(append([]byte{13}, testkit.Unhex(f, "10000001FFFE00070001E240AB")...), uint8(1))
+	f.Add(append(append([]byte{13}, testkit.Unhex(f, "10000001FFFE00070001E240AB")...),
+		append([]byte{13}, testkit.Unhex(f, "08000001000000070001E240EF")...)...), uint8(2))
 	f.Fuzz(func(t *testing.T, data []byte, maxPartial uint8) {
 		m := setupRemote(t, RemoteConfig{}, dti(1, "DTR_a", "a", 0))
 		_ = m.SetMaxPartialFrames("DTR_a", int(maxPartial))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -140,7 +141,7 @@ func TestLocalTrackPushMatchesRecording(t *testing.T) {
 	h, _, _ := m.Publish(PublishOptions{Name: "sensor"}, t0)
 	tr := oneCompletion(t, m.HandlePublishResponse(publishResp(uint32(h), "DTR_rVMhX89qWLSy", "sensor"), t0)).Track
 	rec := loadTracePackets(t)[0] // 1a-publish-js, first frame
-	payload := unhex(t, rec.Hex)[12:]
+	payload := testkit.Unhex(t, rec.Hex)[12:]
 	if err := tr.TryPush(NewFrame(payload)); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestLocalTrackPushMatchesRecording(t *testing.T) {
 		t.Fatal("no frame queued")
 	}
 	got := f.Packet(0)
-	want := unhex(t, rec.Hex)
+	want := testkit.Unhex(t, rec.Hex)
 	if len(got) != len(want) || string(got[:8]) != string(want[:8]) || string(got[12:]) != string(want[12:]) {
 		t.Fatalf("packet %x\nrecorded %x", got, want)
 	}

@@ -7,22 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
-
-// unhex decodes a hex string with optional spaces and '|' separators.
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	s = strings.NewReplacer(" ", "", "|", "", "\n", "", "\t", "").Replace(s)
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
 
 func rep(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
 
@@ -46,7 +35,7 @@ func TestSpecVectors(t *testing.T) {
 		wire string
 	}{
 		{"A single no ext", Packet{Header: Header{Marker: MarkerSingle, Handle: 101, Sequence: 102, FrameNumber: 103, Timestamp: 104},
-			Payload: unhex(t, "00010203040506070809")},
+			Payload: testkit.Unhex(t, "00010203040506070809")},
 			"18 00 0065 0066 0067 00000068 | 00010203040506070809"},
 		{"B final e2ee+uts", Packet{Header: Header{Marker: MarkerFinal, Handle: 0x8811, Sequence: 0x4422, FrameNumber: 0x4411, Timestamp: 0x44221188,
 			Extensions: Extensions{HasE2EE: true, E2EE: E2EEExtension{KeyIndex: 0xFA, IV: ivB}, HasUserTimestamp: true, UserTimestamp: 0x4411221111118811}},
@@ -56,23 +45,23 @@ func TestSpecVectors(t *testing.T) {
 			Extensions: Extensions{HasE2EE: true, E2EE: E2EEExtension{KeyIndex: 0xFA, IV: ivB}}}, Payload: rep(0xFA, 4)},
 			"14 00 0065 0066 0067 00000068 0004 01 0D FA 3C3C3C3C3C3C3C3C3C3C3C3C 000000 FAFAFAFA"},
 		{"D inter uts seq ffff", Packet{Header: Header{Marker: MarkerInter, Handle: 1, Sequence: 0xFFFF, FrameNumber: 1, Timestamp: 0xDEADBEEF,
-			Extensions: Extensions{HasUserTimestamp: true, UserTimestamp: 1_700_000_000_000}}, Payload: unhex(t, "AABB")},
+			Extensions: Extensions{HasUserTimestamp: true, UserTimestamp: 1_700_000_000_000}}, Payload: testkit.Unhex(t, "AABB")},
 			"04 00 0001 FFFF 0001 DEADBEEF 0002 02 08 0000018BCFE56800 AABB"},
 		{"E single e2ee key 0", Packet{Header: Header{Marker: MarkerSingle, Handle: 1,
 			Extensions: Extensions{HasE2EE: true, E2EE: E2EEExtension{KeyIndex: 0, IV: iv(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)}}},
-			Payload: unhex(t, "669660CB02 0398918905E1C05A26BCF6FDF8EB749D")},
+			Payload: testkit.Unhex(t, "669660CB02 0398918905E1C05A26BCF6FDF8EB749D")},
 			"1C 00 0001 0000 0000 00000000 0004 01 0D 00 0102030405060708090A0B0C 000000 669660CB02 0398918905E1C05A26BCF6FDF8EB749D"},
 		{"F B forwarded to handle 7", Packet{Header: Header{Marker: MarkerFinal, Handle: 7, Sequence: 0x4422, FrameNumber: 0x4411, Timestamp: 0x44221188,
 			Extensions: Extensions{HasE2EE: true, E2EE: E2EEExtension{KeyIndex: 0xFA, IV: ivB}, HasUserTimestamp: true, UserTimestamp: 0x4411221111118811}},
 			Payload: rep(0xFA, 4)},
 			"0C 00 0007 4422 4411 44221188 0006 010DFA3C3C3C3C3C3C3C3C3C3C3C3C 02084411221111118811 00 FAFAFAFA"},
 		{"G participant sid tag 255", Packet{Header: Header{Marker: MarkerStart, Handle: 3333, Sequence: 6666, FrameNumber: 9999, Timestamp: 0xDEADBEEF,
-			Extensions: Extensions{ParticipantSID: []byte("test_participant")}}, Payload: unhex(t, "FFFEFDFC")},
+			Extensions: Extensions{ParticipantSID: []byte("test_participant")}}, Payload: testkit.Unhex(t, "FFFEFDFC")},
 			"14 00 0D05 1A0A 270F DEADBEEF 0004 FF10 746573745F7061727469636970616E74 FFFEFDFC"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			want := unhex(t, c.wire)
+			want := testkit.Unhex(t, c.wire)
 			buf := make([]byte, c.pkt.Size())
 			n, err := c.pkt.MarshalTo(buf)
 			if err != nil || n != len(want) || !bytes.Equal(buf[:n], want) {
@@ -103,7 +92,7 @@ func packetsEqual(a, b *Packet) bool {
 // documented behaviour, kept identical to JS/Rust.
 func TestParticipantSIDCollisionOldNumbering(t *testing.T) {
 	var p Packet
-	if err := p.Unmarshal(unhex(t, "14 00 0D05 1A0A 270F DEADBEEF 0004 0110 746573745F7061727469636970616E74 FFFEFDFC")); err != nil {
+	if err := p.Unmarshal(testkit.Unhex(t, "14 00 0D05 1A0A 270F DEADBEEF 0004 0110 746573745F7061727469636970616E74 FFFEFDFC")); err != nil {
 		t.Fatal(err)
 	}
 	if !p.Extensions.HasE2EE || p.Extensions.E2EE.KeyIndex != 0x74 || string(p.Extensions.E2EE.IV[:]) != "est_particip" {
@@ -132,7 +121,7 @@ func TestUnmarshalRejections(t *testing.T) {
 	}
 	for _, c := range cases {
 		var p Packet
-		err := p.Unmarshal(unhex(t, c.wire))
+		err := p.Unmarshal(testkit.Unhex(t, c.wire))
 		if !errors.Is(err, c.err) {
 			t.Errorf("%s: err = %v, want %v", c.wire, err, c.err)
 		}
@@ -168,13 +157,13 @@ func TestUnmarshalLenientCases(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var p Packet
-			if err := p.Unmarshal(unhex(t, c.wire)); err != nil {
+			if err := p.Unmarshal(testkit.Unhex(t, c.wire)); err != nil {
 				t.Fatal(err)
 			}
 			if !p.Extensions.Equal(&c.ext) {
 				t.Fatalf("ext = %+v, want %+v", p.Extensions, c.ext)
 			}
-			if !bytes.Equal(p.Payload, unhex(t, c.pay)) {
+			if !bytes.Equal(p.Payload, testkit.Unhex(t, c.pay)) {
 				t.Fatalf("payload = %x", p.Payload)
 			}
 		})
@@ -272,7 +261,7 @@ func loadTracePackets(t testing.TB) []tracePacket {
 // 64 payload bytes otherwise) decodes to the recorded fields and re-encodes byte-exactly.
 func TestRecordedPackets(t *testing.T) {
 	for i, tp := range loadTracePackets(t) {
-		raw := unhex(t, tp.Hex)
+		raw := testkit.Unhex(t, tp.Hex)
 		var p Packet
 		if err := p.Unmarshal(raw); err != nil {
 			t.Fatalf("#%d %s: %v", i, tp.Scenario, err)
@@ -312,7 +301,7 @@ func TestRecordedForwarding(t *testing.T) {
 				continue
 			}
 			var p Packet
-			if err := p.Unmarshal(unhex(t, s.Hex)); err != nil {
+			if err := p.Unmarshal(testkit.Unhex(t, s.Hex)); err != nil {
 				t.Fatal(err)
 			}
 			p.Handle = r.Handle
@@ -320,7 +309,7 @@ func TestRecordedForwarding(t *testing.T) {
 			if _, err := p.MarshalTo(out); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(out, unhex(t, r.Hex)) {
+			if !bytes.Equal(out, testkit.Unhex(t, r.Hex)) {
 				t.Fatalf("%s seq %d: forwarded bytes differ", s.Scenario, s.Seq)
 			}
 			pairs++

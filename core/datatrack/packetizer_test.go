@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -123,7 +125,7 @@ func TestPacketizerMatchesRecording(t *testing.T) {
 	}
 	for i, tp := range rec {
 		got := f.Packet(i)
-		if len(got) != tp.Len || !bytes.Equal(got[:12], unhex(t, tp.Hex)[:12]) {
+		if len(got) != tp.Len || !bytes.Equal(got[:12], testkit.Unhex(t, tp.Hex)[:12]) {
 			t.Fatalf("packet %d: %d bytes %x, recorded %d bytes %s", i, len(got), got[:12], tp.Len, tp.Hex[:24])
 		}
 	}

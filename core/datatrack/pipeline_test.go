@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"testing"
+
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 // gcmCrypto is a tiny AES-GCM implementation of FrameEncryptor/FrameDecryptor as
@@ -82,7 +84,7 @@ func TestE2EEVector(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Reference packet vector E byte for byte (see packet_test.go).
-	want := unhex(t, "1C 00 0001 0000 0000 00000000 0004 01 0D 00 0102030405060708090A0B0C 000000 669660CB02 0398918905E1C05A26BCF6FDF8EB749D")
+	want := testkit.Unhex(t, "1C 00 0001 0000 0000 00000000 0004 01 0D 00 0102030405060708090A0B0C 000000 669660CB02 0398918905E1C05A26BCF6FDF8EB749D")
 	if f.Len() != 1 || !bytes.Equal(f.Packet(0), want) {
 		t.Fatalf("packet %x", f.Packet(0))
 	}
@@ -119,7 +121,7 @@ func TestRecordedE2EEFrames(t *testing.T) {
 			t.Fatal(err)
 		}
 		var p Packet
-		if err := p.Unmarshal(unhex(t, tp.Hex)); err != nil {
+		if err := p.Unmarshal(testkit.Unhex(t, tp.Hex)); err != nil {
 			t.Fatal(err)
 		}
 		r := rp.Push(&p)
@@ -193,7 +195,7 @@ func TestPipelineE2EEErrors(t *testing.T) {
 		t.Fatalf("wrong key: %+v", r)
 	}
 	// missing E2EE extension on an encrypted track
-	_ = p.Unmarshal(unhex(t, "18 00 0001 0000 0000 00000000 AABB"))
+	_ = p.Unmarshal(testkit.Unhex(t, "18 00 0001 0000 0000 00000000 AABB"))
 	r = rp.Push(&p)
 	if r.HasFrame || len(r.Drops()) != 1 || r.Drops()[0].Reason != DropMissingE2EE {
 		t.Fatalf("missing ext: %+v", r)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 func participant(identity, sid string, version uint32, tracks ...*lkpb.DataTrackInfo) *lkpb.ParticipantInfo {
@@ -101,7 +102,7 @@ func replay1b(t *testing.T, scenario, local, publisher, sid string, wantFrames i
 			}
 			for _, tp := range loadTracePackets(t) {
 				if tp.Scenario == scenario && tp.Dir == "recv" {
-					if o := m.HandlePacket(unhex(t, tp.Hex)); len(o.Drops()) != 0 || o.TrackSid != published[0].Sid {
+					if o := m.HandlePacket(testkit.Unhex(t, tp.Hex)); len(o.Drops()) != 0 || o.TrackSid != published[0].Sid {
 						t.Fatalf("packet seq %d: %+v", tp.Seq, o)
 					}
 				}
@@ -441,5 +442,66 @@ func TestRemoteMaxPartialFramesAndLeave(t *testing.T) {
 	fs, err := recvAll(t, s)
 	if len(fs) != 2 || !errors.Is(err, ErrTrackUnpublished) {
 		t.Fatal(len(fs), err)
+	}
+}
+
+// Every drop is counted once, under its own cause, and nothing else moves: removing any of
+// the manager's counter increments fails here (the per-packet outcome alone would not show it).
+func TestRemoteDropCountersPerCause(t *testing.T) {
+	m := setupRemote(t, RemoteConfig{}, dti(1, "DTR_a", "a", lkpb.Encryption_NONE))
+	if err := m.SetMaxPartialFrames("DTR_a", 1); err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ := m.Subscribe("DTR_a", SubscribeOptions{}, t0)
+	m.HandleSubscriberHandles(handles(map[uint32]string{3: "DTR_a"}), t0)
+	pkt := func(mk Marker, handle, seq, frame uint16) []byte {
+		p := Packet{Header: Header{Marker: mk, Handle: handle, Sequence: seq, FrameNumber: frame}, Payload: []byte{byte(seq)}}
+		raw, err := p.AppendTo(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	const none = numDropReasons
+	var want RemoteStats
+	for _, step := range []struct {
+		name      string
+		raw       []byte
+		drop      DropReason
+		delivered bool
+	}{
+		{"malformed", []byte{0xff}, DropMalformedPacket, false},
+		{"truncated header", pkt(MarkerSingle, 3, 1, 1)[:5], DropMalformedPacket, false},
+		{"unknown handle", pkt(MarkerSingle, 99, 2, 2), DropUnknownHandle, false},
+		{"single frame", pkt(MarkerSingle, 3, 3, 3), none, true},
+		{"inter without start", pkt(MarkerInter, 3, 5, 4), DropUnknownFrame, false},
+		{"start", pkt(MarkerStart, 3, 10, 5), none, false},
+		{"start evicting the partial frame", pkt(MarkerStart, 3, 20, 6), DropInterrupted, false},
+		{"final after a gap", pkt(MarkerFinal, 3, 22, 6), DropIncomplete, false},
+		{"unknown handle again", pkt(MarkerSingle, 98, 23, 7), DropUnknownHandle, false},
+		{"another single frame", pkt(MarkerSingle, 3, 24, 8), none, true},
+	} {
+		o := m.HandlePacket(step.raw)
+		want.Packets++
+		if step.delivered {
+			want.Frames++
+		}
+		if step.drop != none {
+			want.Drops[step.drop]++
+			if d := o.Drops(); len(d) != 1 || d[0].Reason != step.drop {
+				t.Fatalf("%s: outcome drops %v, want one %v", step.name, d, step.drop)
+			}
+		} else if len(o.Drops()) != 0 {
+			t.Fatalf("%s: unexpected drops %v", step.name, o.Drops())
+		}
+		if o.Delivered != step.delivered {
+			t.Fatalf("%s: delivered %v", step.name, o.Delivered)
+		}
+		if got := m.Stats(); got != want {
+			t.Fatalf("%s: stats %+v, want %+v", step.name, got, want)
+		}
+	}
+	if s.buf.Len() != 2 {
+		t.Fatalf("%d frames buffered, want 2", s.buf.Len())
 	}
 }

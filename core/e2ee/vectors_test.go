@@ -9,20 +9,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func iv12(t testing.TB, s string) (iv [12]byte) {
 	t.Helper()
-	b := unhex(t, s)
+	b := testkit.Unhex(t, s)
 	if len(b) != 12 {
 		t.Fatalf("iv %s: %d bytes", s, len(b))
 	}
@@ -58,7 +50,7 @@ func TestSpecVector(t *testing.T) {
 			}
 			// Through the public frame API, as a receiver.
 			c := NewCryptor("sub", p)
-			pt, err := c.DecryptFrame("pub", 0, iv, unhex(t, tc.wire))
+			pt, err := c.DecryptFrame("pub", 0, iv, testkit.Unhex(t, tc.wire))
 			if err != nil || string(pt) != "hello" {
 				t.Fatalf("DecryptFrame = %q, %v", pt, err)
 			}
@@ -138,7 +130,7 @@ func TestRecordedFrames(t *testing.T) {
 	}
 	c := NewCryptor("sub-js", p)
 	for _, f := range recordedFrames {
-		pt, err := c.DecryptFrame("pub-"+f.from, 0, iv12(t, f.iv), unhex(t, f.wire))
+		pt, err := c.DecryptFrame("pub-"+f.from, 0, iv12(t, f.iv), testkit.Unhex(t, f.wire))
 		if err != nil {
 			t.Fatalf("%s frame %d: %v", f.from, f.seq, err)
 		}
@@ -149,7 +141,7 @@ func TestRecordedFrames(t *testing.T) {
 		}
 	}
 	// The recording shows the JS frame 0 plaintext in full.
-	pt, _ := c.DecryptFrame("pub-js", 0, iv12(t, recordedFrames[0].iv), unhex(t, recordedFrames[0].wire))
+	pt, _ := c.DecryptFrame("pub-js", 0, iv12(t, recordedFrames[0].iv), testkit.Unhex(t, recordedFrames[0].wire))
 	if got := hex.EncodeToString(pt); got != "0000000000000000000660cd75eefd87101112131415161718191a1b1c1d1e1f" {
 		t.Fatalf("plaintext %s", got)
 	}
@@ -159,7 +151,7 @@ func TestRecordedFrames(t *testing.T) {
 // one (protobuf-es EncryptedPacketPayload + WebCrypto AES-GCM, passphrase
 // "password", encryption_type left at NONE), serialised by protobuf-es.
 func TestJSEncryptedPacket(t *testing.T) {
-	wire := unhex(t, "220963616c6c65722d6a73920138120ca0a1a2a3000005640000056422288f43e3baaccff2db120b1817a30c58a08ea9a6bf70a7d83bec0f13c5ac9c4cc3c153627bcd651d3f")
+	wire := testkit.Unhex(t, "220963616c6c65722d6a73920138120ca0a1a2a3000005640000056422288f43e3baaccff2db120b1817a30c58a08ea9a6bf70a7d83bec0f13c5ac9c4cc3c153627bcd651d3f")
 	var pkt lkpb.DataPacket
 	if err := proto.Unmarshal(wire, &pkt); err != nil {
 		t.Fatal(err)

@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // benchPair connects alice and bob through a fresh devsfu; both read events
 // with NextEvent (no recorder goroutine).
 func benchPair(b *testing.B) (alice, bob *room.Room, ctx context.Context) {
 	b.Helper()
-	s := startSFU(b)
+	s := sfu.Start(b, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	b.Cleanup(cancel)
 	connect := func(identity string) *room.Room {

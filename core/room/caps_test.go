@@ -8,13 +8,14 @@ import (
 	"github.com/lkcore/lkcore/core/datatrack"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // TestDataTrackSizeCaps: a caller-controlled buffer or queue size above its cap is refused
 // with ErrInvalidArgument (wrapping *datatrack.OptionError) before anything is allocated or
 // sent; the room keeps working and the largest allowed size is accepted.
 func TestDataTrackSizeCaps(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	alice := joinPeer(t, ctx, s, "caps", "alice", room.Options{})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // Data-track benchmarks through devsfu (in-process SFU, loopback, race
@@ -31,7 +32,7 @@ type dtBench struct {
 
 func setupDTBench(b *testing.B, subscribe bool) (*dtBench, context.Context) {
 	b.Helper()
-	s := startDTServer(b, devsfu.Options{})
+	s := sfu.Start(b, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	b.Cleanup(cancel)
 	d := &dtBench{pub: joinPeer(b, ctx, s, "bench", "pub", room.Options{})}

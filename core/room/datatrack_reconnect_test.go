@@ -10,6 +10,7 @@ import (
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // Data tracks across reconnections
@@ -58,7 +59,7 @@ func pushUntil(t *testing.T, ctx context.Context, lt *room.LocalDataTrack, st *r
 }
 
 func TestDataTrackSubscriberReconnects(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
@@ -87,7 +88,7 @@ func TestDataTrackSubscriberReconnects(t *testing.T) {
 }
 
 func TestDataTrackPublisherReconnects(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})

@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +18,8 @@ import (
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/signal"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 	"go.uber.org/goleak"
 )
 
@@ -27,23 +27,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // hang guard for every end-to-end test; never a timing assertion.
 const testTimeout = 30 * time.Second
-
-func testLogger() *slog.Logger {
-	if os.Getenv("LKCORE_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return nil
-}
-
-func startSFU(t testing.TB) *devsfu.Server {
-	t.Helper()
-	s, err := devsfu.Start(devsfu.Options{UpdateBatchInterval: 20 * time.Millisecond, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
 
 // client is a connected room plus an event recorder that reads every event
 // (via Events) until the final Disconnected.
@@ -53,14 +36,14 @@ type client struct {
 	events chan room.Event
 }
 
-func join(t testing.TB, ctx context.Context, s *devsfu.Server, roomName, identity string, opts ...auth.TokenOption) *client {
+func join(t testing.TB, ctx context.Context, s *sfu.Server, roomName, identity string, opts ...auth.TokenOption) *client {
 	t.Helper()
 	opts = append([]auth.TokenOption{auth.WithGrant(func(g *auth.VideoGrant) { g.CanUpdateOwnMetadata = auth.Bool(true) })}, opts...)
 	tok, err := s.Token(roomName, identity, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := room.Connect(ctx, s.URL(), tok, room.Options{Logger: testLogger()})
+	r, err := room.Connect(ctx, s.URL(), tok, room.Options{Logger: s.Logger(identity)})
 	if err != nil {
 		t.Fatalf("%s: connect: %v", identity, err)
 	}
@@ -120,7 +103,7 @@ func (c *client) waitParticipant(ctx context.Context, identity string) *room.Rem
 }
 
 func TestTwoAndThreeParticipantsSeeEachOther(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 
@@ -211,7 +194,7 @@ func TestTwoAndThreeParticipantsSeeEachOther(t *testing.T) {
 }
 
 func TestDataPackets(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	a := join(t, ctx, s, "data", "alice")
@@ -247,13 +230,14 @@ func TestDataPackets(t *testing.T) {
 
 	// Destinations: only bob receives; carol receives the next broadcast
 	// first, which proves she did not get the targeted one.
-	if err := a.r.LocalParticipant().PublishData(ctx, []byte("for-bob"), room.DataPublishOptions{Reliable: true, DestinationIdentities: []string{"bob"}}); err != nil {
+	forBob := "for-bob " + testkit.PayloadMarker // the logs must never carry a payload
+	if err := a.r.LocalParticipant().PublishData(ctx, []byte(forBob), room.DataPublishOptions{Reliable: true, DestinationIdentities: []string{"bob"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.r.LocalParticipant().PublishData(ctx, []byte("for-all"), room.DataPublishOptions{Reliable: true}); err != nil {
 		t.Fatal(err)
 	}
-	if d := b.waitData(ctx); string(d.Payload) != "for-bob" || d.Topic != "" {
+	if d := b.waitData(ctx); string(d.Payload) != forBob || d.Topic != "" {
 		t.Fatalf("bob got %q", d.Payload)
 	}
 	if d := b.waitData(ctx); string(d.Payload) != "for-all" {
@@ -312,7 +296,7 @@ func maxPayload(t *testing.T, identity string) []byte {
 }
 
 func TestMetadataUpdatesPropagate(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	a := join(t, ctx, s, "md", "alice")
@@ -366,14 +350,14 @@ func TestMetadataUpdatesPropagate(t *testing.T) {
 }
 
 func TestMetadataNotAllowed(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	tok, err := s.Token("md2", "nogrant", auth.WithGrant(func(g *auth.VideoGrant) { g.CanUpdateOwnMetadata = auth.Bool(false) }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := room.Connect(ctx, s.URL(), tok, room.Options{})
+	r, err := room.Connect(ctx, s.URL(), tok, room.Options{Logger: s.Logger("nogrant")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +370,7 @@ func TestMetadataNotAllowed(t *testing.T) {
 }
 
 func TestInvalidTokenAndURL(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 
@@ -396,7 +380,8 @@ func TestInvalidTokenAndURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = room.Connect(ctx, s.URL(), bad, room.Options{})
+	s.Logs.ForbidToken(bad)
+	_, err = room.Connect(ctx, s.URL(), bad, room.Options{Logger: s.Logger("mallory")})
 	var he *signal.HTTPError
 	if !errors.Is(err, room.ErrUnauthorized) || !errors.As(err, &he) || he.StatusCode != 401 {
 		t.Fatalf("bad token: %v", err)
@@ -405,30 +390,31 @@ func TestInvalidTokenAndURL(t *testing.T) {
 		t.Fatal("token in error text")
 	}
 	// Garbage token.
-	if _, err = room.Connect(ctx, s.URL(), "not-a-jwt", room.Options{}); !errors.Is(err, room.ErrUnauthorized) {
+	log := s.Logger("y")
+	if _, err = room.Connect(ctx, s.URL(), "not-a-jwt", room.Options{Logger: log}); !errors.Is(err, room.ErrUnauthorized) {
 		t.Fatalf("garbage token: %v", err)
 	}
 	// Wrong scheme and nothing listening.
 	tok, _ := s.Token("x", "y")
-	if _, err = room.Connect(ctx, "ftp://127.0.0.1:1", tok, room.Options{}); !errors.Is(err, room.ErrInvalidURL) {
+	if _, err = room.Connect(ctx, "ftp://127.0.0.1:1", tok, room.Options{Logger: log}); !errors.Is(err, room.ErrInvalidURL) {
 		t.Fatalf("bad scheme: %v", err)
 	}
-	if _, err = room.Connect(ctx, "ws://127.0.0.1:1", tok, room.Options{}); !errors.Is(err, room.ErrServerUnreachable) {
+	if _, err = room.Connect(ctx, "ws://127.0.0.1:1", tok, room.Options{Logger: log}); !errors.Is(err, room.ErrServerUnreachable) {
 		t.Fatalf("nothing listening: %v", err)
 	}
-	if _, err = room.Connect(ctx, s.URL(), "", room.Options{}); !errors.Is(err, room.ErrInvalidArgument) {
+	if _, err = room.Connect(ctx, s.URL(), "", room.Options{Logger: log}); !errors.Is(err, room.ErrInvalidArgument) {
 		t.Fatalf("empty token: %v", err)
 	}
 	// A context that ends during Connect.
 	short, c2 := context.WithCancel(ctx)
 	c2()
-	if _, err = room.Connect(short, s.URL(), tok, room.Options{}); !errors.Is(err, context.Canceled) {
+	if _, err = room.Connect(short, s.URL(), tok, room.Options{Logger: log}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled ctx: %v", err)
 	}
 }
 
 func TestCallsAfterDisconnect(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	a := join(t, ctx, s, "after", "alice")
@@ -461,10 +447,7 @@ func TestCallsAfterDisconnect(t *testing.T) {
 }
 
 func TestServerGone(t *testing.T) {
-	s, err := devsfu.Start(devsfu.Options{UpdateBatchInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	a := join(t, ctx, s, "gone", "alice")
@@ -483,12 +466,12 @@ func TestServerGone(t *testing.T) {
 // ignores his events (and his data backs up), he still processes participant
 // updates and a metadata change round trip.
 func TestSlowConsumerDoesNotBlockSignalling(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	a := join(t, ctx, s, "slow", "alice")
 	tok, _ := s.Token("slow", "bob", auth.WithGrant(func(g *auth.VideoGrant) { g.CanUpdateOwnMetadata = auth.Bool(true) }))
-	b, err := room.Connect(ctx, s.URL(), tok, room.Options{MaxPendingDataEvents: 4})
+	b, err := room.Connect(ctx, s.URL(), tok, room.Options{MaxPendingDataEvents: 4, Logger: s.Logger("bob")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,6 +479,22 @@ func TestSlowConsumerDoesNotBlockSignalling(t *testing.T) {
 	for i := 0; i < 20; i++ { // more than bob's pending limit
 		if err := a.r.LocalParticipant().PublishData(ctx, []byte{byte(i)}, room.DataPublishOptions{Reliable: true}); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// Wait until bob's data path is really stuck: his queue holds its 4 data
+	// events and the delivery of the next one is blocked on it.
+	for {
+		pending, blocked := room.DataBacklog(b)
+		if pending == 4 && blocked == 1 {
+			break
+		}
+		if pending > 4 || blocked > 1 {
+			t.Fatalf("backlog %d pending, %d blocked: the limit of 4 is not honoured", pending, blocked)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("bob's data queue never filled (%d pending, %d blocked)", pending, blocked)
+		case <-time.After(time.Millisecond):
 		}
 	}
 	// Bob's signalling still works while his data events are backed up.
@@ -539,7 +538,9 @@ func TestJoinRequestOnTheWire(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	_, err := room.Connect(ctx, srv.URL+"/prefix", "tok.en.value", room.Options{})
+	logs := testkit.NewCapture(t)
+	logs.ForbidToken("tok.en.value")
+	_, err := room.Connect(ctx, srv.URL+"/prefix", "tok.en.value", room.Options{Logger: logs.Logger()})
 	var he *signal.HTTPError
 	if !errors.Is(err, room.ErrUnauthorized) || !errors.As(err, &he) || he.Body != "invalid authorization token: test" {
 		t.Fatalf("connect: %v", err)
@@ -579,7 +580,7 @@ func TestJoinRequestOnTheWire(t *testing.T) {
 // Joining again with the same identity kicks the first session with
 // DUPLICATE_IDENTITY (as livekit-server does).
 func TestDuplicateIdentity(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	first := join(t, ctx, s, "dup", "alice")
@@ -594,7 +595,7 @@ func TestDuplicateIdentity(t *testing.T) {
 // with the server's reason. (A dropped signal, leave{RESUME|RECONNECT} and a
 // transport closed by the server reconnect instead: reconnect_test.go.)
 func TestSessionEndings(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	final := func(c *client) room.Disconnected {

@@ -121,6 +121,7 @@ type eventQueue struct {
 	dataLimit int           // max pending data events
 	avail     chan struct{} // closed and replaced when items are added or the queue closes
 	space     chan struct{} // closed and replaced when a data event is taken
+	waiting   int           // data pushers waiting for space
 	closed    bool
 }
 
@@ -150,26 +151,30 @@ func (q *eventQueue) push(evs ...Event) {
 // pending. It returns false (event discarded) when stop is closed first or
 // the queue is closed.
 func (q *eventQueue) pushData(ev Event, stop <-chan struct{}) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	for {
-		q.mu.Lock()
 		if q.closed {
-			q.mu.Unlock()
 			return false
 		}
 		if q.data < q.dataLimit {
 			q.items = append(q.items, queued{ev: ev, data: true})
 			q.data++
 			q.wakeLocked()
-			q.mu.Unlock()
 			return true
 		}
 		space := q.space
+		q.waiting++
 		q.mu.Unlock()
 		select {
 		case <-space:
 		case <-stop:
+			q.mu.Lock()
+			q.waiting--
 			return false
 		}
+		q.mu.Lock()
+		q.waiting--
 	}
 }
 
@@ -239,4 +244,12 @@ func (q *eventQueue) pending() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items) - q.head
+}
+
+// dataBacklog returns the pending data events and the data pushers waiting
+// for space (tests, diagnostics).
+func (q *eventQueue) dataBacklog() (data, waiting int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.data, q.waiting
 }

@@ -9,3 +9,7 @@ func UserPacketSize(identity string, n int, opts DataPublishOptions, seq uint32)
 	pkt.Sequence = seq
 	return proto.Size(pkt)
 }
+
+// DataBacklog returns how many DataReceived events wait in r's event queue
+// and how many deliveries are blocked waiting for space in it.
+func DataBacklog(r *Room) (pending, blocked int) { return r.events.dataBacklog() }

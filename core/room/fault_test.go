@@ -14,6 +14,7 @@ import (
 	"github.com/lkcore/lkcore/core/datatrack"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // Fault suite: three faults on devsfu while a publisher streams numbered data-track frames
@@ -34,7 +35,7 @@ const (
 // faultRig is a publisher and a subscriber with one data track and one subscription.
 type faultRig struct {
 	t        *testing.T
-	s        *devsfu.Server
+	s        *sfu.Server
 	pub, sub *peer
 	lt       *room.LocalDataTrack
 	rt       *room.RemoteDataTrack
@@ -46,7 +47,7 @@ type faultRig struct {
 	readWG sync.WaitGroup
 }
 
-func newFaultRig(t *testing.T, ctx context.Context, s *devsfu.Server, roomName string, subOpts room.Options) *faultRig {
+func newFaultRig(t *testing.T, ctx context.Context, s *sfu.Server, roomName string, subOpts room.Options) *faultRig {
 	t.Helper()
 	f := &faultRig{t: t, s: s}
 	f.pub = joinPeer(t, ctx, s, roomName, "pub", room.Options{})
@@ -257,7 +258,7 @@ func (f *faultRig) checkFrames(ctx context.Context, tr *traffic) room.LocalDataT
 }
 
 // sfuDrops is what devsfu itself dropped on purpose or under congestion (counted there).
-func sfuDrops(s *devsfu.Server) uint64 { return sfuDropsOf(s.Stats()) }
+func sfuDrops(s *sfu.Server) uint64 { return sfuDropsOf(s.Stats()) }
 
 func sfuDropsOf(st devsfu.Stats) uint64 {
 	return st.DataTrackFaultDrops + st.DataTrackCongestionDrops + st.TransportKilledDrops
@@ -267,7 +268,7 @@ func sfuDropsOf(st devsfu.Stats) uint64 {
 // so data-track frames keep flowing while signalling resumes (none fails), and every reliable
 // packet arrives exactly once in order. The subscriber notices nothing.
 func TestFaultCutWebSocket(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	f := newFaultRig(t, ctx, s, "fault-cut", room.Options{})
@@ -306,7 +307,7 @@ func TestFaultCutWebSocket(t *testing.T) {
 // arrive exactly once in order (the resume's replay is deduplicated), and every data-track
 // frame is delivered or counted (by the publisher, the subscription or devsfu).
 func TestFaultStalledServer(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{PingInterval: time.Second, PingTimeout: 2 * time.Second})
+	s := sfu.Start(t, devsfu.Options{PingInterval: time.Second, PingTimeout: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	f := newFaultRig(t, ctx, s, "fault-stall", room.Options{})
@@ -367,7 +368,7 @@ func TestFaultStalledServer(t *testing.T) {
 // discarded), every frame lost is counted and reported, and reliable packets arrive in order
 // without duplicates, every missing one counted as discarded by the full reconnect.
 func TestFaultServerRestart(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	// The subscriber's rejoin is held until the publisher has republished, so the stream

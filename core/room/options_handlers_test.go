@@ -9,6 +9,8 @@ import (
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/rpc"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // Handlers given in Options are in place before the room can receive
@@ -17,7 +19,7 @@ import (
 func TestOptionsHandlersRegisteredWhileJoining(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice := dataClient(t, ctx, s, "early", "alice", room.Options{})
 
 	texts := make(chan string, 1)
@@ -79,16 +81,16 @@ func TestOptionsHandlersRegisteredWhileJoining(t *testing.T) {
 func TestOptionsHandlersInvalid(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	tok, err := s.Token("bad", "carol")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = room.Connect(ctx, s.URL(), tok, room.Options{Logger: testLogger(), RPCMethods: map[string]rpc.Handler{"": nil}})
+	_, err = room.Connect(ctx, s.URL(), tok, room.Options{Logger: s.Logger("carol"), RPCMethods: map[string]rpc.Handler{"": nil}})
 	if !errors.Is(err, rpc.ErrInvalidArgument) {
 		t.Fatalf("empty method: %v", err)
 	}
-	_, err = room.Connect(ctx, s.URL(), tok, room.Options{Logger: testLogger(), TextStreamHandlers: map[string]datastream.TextStreamHandler{
+	_, err = room.Connect(ctx, s.URL(), tok, room.Options{Logger: s.Logger("carol"), TextStreamHandlers: map[string]datastream.TextStreamHandler{
 		"lk.rpc_request": func(*datastream.TextStreamReader, string) {},
 	}})
 	if !errors.Is(err, datastream.ErrHandlerAlreadyRegistered) {

@@ -12,6 +12,7 @@ import (
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // Outages while work is in flight (resilience): an RPC call whose caller or
@@ -61,7 +62,7 @@ func outageStarted(t *testing.T, ctx context.Context, h *blockingHandler) rpc.In
 
 // outageRPCRoom joins caller "alice" and callee "bob" (bob's "hang" method
 // blocks on h) in roomName and waits until they see each other.
-func outageRPCRoom(t *testing.T, ctx context.Context, s *devsfu.Server, roomName string) (alice, bob *peer, h *blockingHandler) {
+func outageRPCRoom(t *testing.T, ctx context.Context, s *sfu.Server, roomName string) (alice, bob *peer, h *blockingHandler) {
 	t.Helper()
 	alice = joinPeer(t, ctx, s, roomName, "alice", room.Options{})
 	bob = joinPeer(t, ctx, s, roomName, "bob", room.Options{})
@@ -88,7 +89,7 @@ func outageEcho(t *testing.T, ctx context.Context, caller *room.Room, dest, payl
 }
 
 func TestOutageRPCInFlight(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 
 	// (a) The caller's WebSocket drops while the callee's handler runs: the
 	// caller resumes (same session, same SCTP association: the reliable
@@ -269,7 +270,7 @@ func outageData(t *testing.T, ctx context.Context, a, b *peer, topic string) {
 // (a subscriber rejoining first sees the publisher without the track and
 // ends the stream).
 func TestOutageServerRestartDataTrack(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	gate := newGate()

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +19,7 @@ import (
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/signal"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
@@ -242,23 +241,6 @@ func TestReconnectSendGate(t *testing.T) {
 
 const rcTimeout = 45 * time.Second // hang guard only
 
-func rcLogger() *slog.Logger {
-	if os.Getenv("LKCORE_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return nil
-}
-
-func rcServer(t *testing.T) *devsfu.Server {
-	t.Helper()
-	s, err := devsfu.Start(devsfu.Options{UpdateBatchInterval: 20 * time.Millisecond, Logger: rcLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 // rcClient is a connected room whose events are read by one goroutine:
 // DataReceived go to data, everything else to evs.
 type rcClient struct {
@@ -269,13 +251,13 @@ type rcClient struct {
 	done chan struct{}
 }
 
-func rcJoin(ctx context.Context, t *testing.T, s *devsfu.Server, roomName, identity string, opts Options) *rcClient {
+func rcJoin(ctx context.Context, t *testing.T, s *sfu.Server, roomName, identity string, opts Options) *rcClient {
 	t.Helper()
 	tok, err := s.Token(roomName, identity, auth.WithGrant(func(g *auth.VideoGrant) { g.CanUpdateOwnMetadata = auth.Bool(true) }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Logger = rcLogger()
+	opts.Logger = s.Logger(identity)
 	r, err := Connect(ctx, s.URL(), tok, opts)
 	if err != nil {
 		t.Fatalf("%s: connect: %v", identity, err)
@@ -424,7 +406,7 @@ func roundTrip(ctx context.Context, t *testing.T, a, b *rcClient, topic string) 
 // after the resume, and the receiver gets every packet exactly once, in
 // order.
 func TestReconnectResumeSignalDropped(t *testing.T) {
-	s := rcServer(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 	a := rcJoin(ctx, t, s, "resume", "a", Options{})
@@ -504,7 +486,7 @@ func (c *cutConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // the client resumes with an ICE restart on the same PeerConnection, keeps
 // its sid, and data flows again both ways.
 func TestReconnectResumeICEKilled(t *testing.T) {
-	s := rcServer(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -565,7 +547,7 @@ func TestReconnectResumeICEKilled(t *testing.T) {
 // metadata update issued while reconnecting is held and sent on the new
 // session, and data flows again on the same Room objects.
 func TestReconnectFullOnServerLeave(t *testing.T) {
-	s := rcServer(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 	a := rcJoin(ctx, t, s, "full", "a", Options{})
@@ -619,7 +601,7 @@ func TestReconnectFullOnServerLeave(t *testing.T) {
 // both clients escalate to a full reconnect, see each other again and
 // exchange data on the same Room objects.
 func TestReconnectServerRestart(t *testing.T) {
-	s := rcServer(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 	a := rcJoin(ctx, t, s, "restart", "a", Options{})
@@ -642,7 +624,7 @@ func TestReconnectServerRestart(t *testing.T) {
 // leave{RESUME} resumes; a transport closed by the server ends in a working
 // connection again (its session cannot be resumed: full reconnect).
 func TestReconnectLeaveResumeAndTransportClosed(t *testing.T) {
-	s := rcServer(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 	a := rcJoin(ctx, t, s, "misc", "a", Options{})
@@ -671,7 +653,7 @@ func TestReconnectLeaveResumeAndTransportClosed(t *testing.T) {
 
 // Disconnect while a reconnect is in progress ends the room cleanly.
 func TestReconnectDisconnectWhileReconnecting(t *testing.T) {
-	s := rcServer(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 	a := rcJoin(ctx, t, s, "abort", "a", Options{})
@@ -696,7 +678,7 @@ func TestReconnectDisconnectWhileReconnecting(t *testing.T) {
 func TestReconnectCyclesNoLeak(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs after the server and rooms are closed
-	s := rcServer(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*rcTimeout)
 	defer cancel()
 	a := rcJoin(ctx, t, s, "cycles", "a", Options{})
@@ -766,7 +748,7 @@ func (rt *recordingTransport) joinRequest(t *testing.T, i int) (*lkpb.JoinReques
 // offer/answer, subscription, the SCTP ids of _lossy/_reliable and the
 // receive dedup state; a full reconnect is a plain join with a new offer.
 func TestReconnectOnTheWire(t *testing.T) {
-	s := rcServer(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 	rt := &recordingTransport{}
@@ -875,12 +857,7 @@ func (d *stallDialer) DialContext(ctx context.Context, network, addr string) (ne
 // for ping_timeout, the client declares it dead (ErrPingTimeout) and
 // resumes on a new WebSocket.
 func TestReconnectPingTimeout(t *testing.T) {
-	s, err := devsfu.Start(devsfu.Options{UpdateBatchInterval: 20 * time.Millisecond, PingInterval: time.Second,
-		PingTimeout: 2 * time.Second, Logger: rcLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := sfu.Start(t, devsfu.Options{PingInterval: time.Second, PingTimeout: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 	d := &stallDialer{}
@@ -925,7 +902,7 @@ func (st *switchTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 // after the tenth failed attempt. Both end the room with ErrReconnectFailed
 // wrapping the last failure, Disconnected last.
 func TestReconnectGivesUp(t *testing.T) {
-	s := rcServer(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 
@@ -957,7 +934,7 @@ func TestReconnectGivesUp(t *testing.T) {
 // Options.MaxReconnectAttempts < 0: a lost WebSocket ends the room at once
 // with the loss as its cause (no Reconnecting, not ErrReconnectFailed).
 func TestReconnectDisabled(t *testing.T) {
-	s := rcServer(t)
+	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 	a := rcJoin(ctx, t, s, "norc", "a", Options{MaxReconnectAttempts: -1})

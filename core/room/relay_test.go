@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
-	"github.com/pion/webrtc/v4"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // TURN relay and force_relay end to end on devsfu's embedded TURN server.
@@ -54,7 +56,7 @@ func wantHost(t *testing.T, p *peer) {
 // The server forces relay: both participants connect through TURN, and data
 // packets, RPC, text streams and data tracks all flow over the relay.
 func TestRelayForcedByServer(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{}, ForceRelay: true})
+	s := sfu.Start(t, devsfu.Options{TURN: &devsfu.TURNOptions{}, ForceRelay: true})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	alice := joinPeer(t, ctx, s, "relay", "alice", room.Options{})
@@ -143,7 +145,7 @@ func TestRelayForcedByServer(t *testing.T) {
 // The same server without force_relay: the client uses a host pair even
 // though the TURN server is handed out (the control for the tests above).
 func TestRelayNotForcedUsesHost(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{}})
+	s := sfu.Start(t, devsfu.Options{TURN: &devsfu.TURNOptions{}})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	alice := joinPeer(t, ctx, s, "norelay", "alice", room.Options{})
@@ -156,7 +158,7 @@ func TestRelayNotForcedUsesHost(t *testing.T) {
 // The user's policy: relay only, with the TURN server given in Options
 // (the server hands out nothing and does not force relay).
 func TestRelayUserPolicy(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{Withhold: true}})
+	s := sfu.Start(t, devsfu.Options{TURN: &devsfu.TURNOptions{Withhold: true}})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	ts, _ := s.TURNICEServer("alice")
@@ -174,7 +176,7 @@ func TestRelayUserPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = room.Connect(ctx, s.URL(), tok, room.Options{ICETransportPolicy: room.ICETransportPolicyRelay, Logger: testLogger()})
+	_, err = room.Connect(ctx, s.URL(), tok, room.Options{ICETransportPolicy: room.ICETransportPolicyRelay, Logger: s.Logger("relay-refused")})
 	if !errors.Is(err, room.ErrRelayUnavailable) || !errors.Is(err, room.ErrPeerConnectionFailed) {
 		t.Fatalf("relay-only without TURN: %v", err)
 	}
@@ -187,14 +189,14 @@ func TestRelayUserPolicy(t *testing.T) {
 // ErrRelayUnavailable (long before the peer-connection timeout, which is
 // beyond the test's context here), and the TURN server did refuse them.
 func TestRelayCredentialsRefused(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{WrongCredentials: true}, ForceRelay: true})
+	s := sfu.Start(t, devsfu.Options{TURN: &devsfu.TURNOptions{WrongCredentials: true}, ForceRelay: true})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	tok, err := s.Token("refused", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = room.Connect(ctx, s.URL(), tok, room.Options{PeerConnectionTimeout: 10 * testTimeout, Logger: testLogger()})
+	_, err = room.Connect(ctx, s.URL(), tok, room.Options{PeerConnectionTimeout: 10 * testTimeout, Logger: s.Logger("relay-withheld")})
 	if !errors.Is(err, room.ErrRelayUnavailable) || !errors.Is(err, room.ErrPeerConnectionFailed) {
 		t.Fatalf("connect with refused TURN credentials: %v", err)
 	}
@@ -241,7 +243,7 @@ func waitReconnects(t *testing.T, ctx context.Context, p *peer, kind room.Reconn
 // host candidates back on the next resume; force_relay in the JoinResponse
 // of a full reconnect governs the new connection.
 func TestRelayOnResumeAndFullReconnect(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{}})
+	s := sfu.Start(t, devsfu.Options{TURN: &devsfu.TURNOptions{}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	alice := joinPeer(t, ctx, s, "relay-rc", "alice", room.Options{})
@@ -290,7 +292,7 @@ func TestRelayOnResumeAndFullReconnect(t *testing.T) {
 // room ends with that error; with more, a later attempt (credentials good
 // again) succeeds over the relay.
 func TestRelayResumeCredentialsRefused(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{}, ForceRelay: true})
+	s := sfu.Start(t, devsfu.Options{TURN: &devsfu.TURNOptions{}, ForceRelay: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	alice := joinPeer(t, ctx, s, "relay-refused", "alice", room.Options{MaxReconnectAttempts: 1})
@@ -325,7 +327,7 @@ func TestRelayResumeCredentialsRefused(t *testing.T) {
 // TURN over TCP (the only URL handed out): the relay candidate's transport
 // to the TURN server is TCP, and data flows.
 func TestRelayOverTCP(t *testing.T) {
-	s := startDTServer(t, devsfu.Options{TURN: &devsfu.TURNOptions{TCP: true, NoUDP: true}, ForceRelay: true})
+	s := sfu.Start(t, devsfu.Options{TURN: &devsfu.TURNOptions{TCP: true, NoUDP: true}, ForceRelay: true})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	alice := joinPeer(t, ctx, s, "relay-tcp", "alice", room.Options{})

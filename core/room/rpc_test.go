@@ -14,19 +14,21 @@ import (
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // dataClient connects identity to roomName with opts (Logger defaulted).
 // RPC and data streams produce no events, so nobody needs to read them; the
 // room is disconnected at cleanup.
-func dataClient(tb testing.TB, ctx context.Context, s *devsfu.Server, roomName, identity string, opts room.Options) *room.Room {
+func dataClient(tb testing.TB, ctx context.Context, s *sfu.Server, roomName, identity string, opts room.Options) *room.Room {
 	tb.Helper()
 	tok, err := s.Token(roomName, identity)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if opts.Logger == nil {
-		opts.Logger = testLogger()
+		opts.Logger = s.Logger(identity)
 	}
 	r, err := room.Connect(ctx, s.URL(), tok, opts)
 	if err != nil {
@@ -66,9 +68,9 @@ func waitGone(tb testing.TB, ctx context.Context, r *room.Room, identity string)
 
 // dataPair connects alice and bob (both current clients) and waits until
 // each sees the other.
-func dataPair(tb testing.TB, ctx context.Context) (s *devsfu.Server, alice, bob *room.Room) {
+func dataPair(tb testing.TB, ctx context.Context) (s *sfu.Server, alice, bob *room.Room) {
 	tb.Helper()
-	s = startSFU(tb)
+	s = sfu.Start(tb, devsfu.Options{})
 	alice = dataClient(tb, ctx, s, "data", "alice", room.Options{})
 	bob = dataClient(tb, ctx, s, "data", "bob", room.Options{})
 	waitPeer(tb, ctx, alice, "bob")
@@ -125,6 +127,7 @@ func TestRPCEcho(t *testing.T) {
 	}{
 		{"empty", ""},
 		{"small", "héllo wörld 😀"},
+		{"marker", "the logs must never carry " + testkit.PayloadMarker},
 		// Above the v1 limit (15 360) and the 64 000-byte packet cap: only
 		// possible over v2 data streams. Random text: chunked compressed.
 		{"1MB", randomText(t, 1<<20)},
@@ -147,8 +150,11 @@ func TestRPCEcho(t *testing.T) {
 		})
 	}
 
-	// The short timeout is advertised as the 8 s minimum.
-	if _, err := alice.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "bob", Method: "echo", Payload: "x", ResponseTimeout: time.Second}); err != nil {
+	// The short timeout is advertised as the 8 s minimum. The caller's own
+	// 1 s may run out on a loaded machine (a typed timeout, not a failure of
+	// this claim): the invocation carries the minimum either way.
+	if _, err := alice.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "bob", Method: "echo", Payload: "x", ResponseTimeout: time.Second}); err != nil &&
+		!errors.Is(err, rpc.ErrResponseTimeout) && !errors.Is(err, rpc.ErrConnectionTimeout) {
 		t.Fatal(err)
 	}
 	if inv := <-invs; inv.ResponseTimeout != rpc.MinAdvertisedTimeout {
@@ -358,7 +364,7 @@ func TestRPCCallerDisconnects(t *testing.T) {
 func TestRPCLegacyPeer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	modern := dataClient(t, ctx, s, "legacy", "modern", room.Options{})
 	old := dataClient(t, ctx, s, "legacy", "old", room.WithLegacyDataProtocol(room.Options{}, 0))
 	if rp := waitPeer(t, ctx, modern, "old"); rp.ClientProtocol() != 0 || len(rp.Capabilities()) != 0 {

@@ -14,6 +14,9 @@ import (
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // received is what a stream handler read.
@@ -94,7 +97,7 @@ func randomBytes(t testing.TB, n int) []byte {
 // CompressionStream) and dave (protocol 0: v1 streams only).
 func streamRoom(t *testing.T, ctx context.Context) (alice, bob, carol, dave *room.Room) {
 	t.Helper()
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice = dataClient(t, ctx, s, "streams", "alice", room.Options{})
 	bob = dataClient(t, ctx, s, "streams", "bob", room.Options{})
 	carol = dataClient(t, ctx, s, "streams", "carol", room.WithLegacyDataProtocol(room.Options{}, 2))
@@ -155,12 +158,12 @@ func TestStreamSendText(t *testing.T) {
 	}
 
 	// Broadcast in a mixed room falls back to the v1 format for everyone.
-	if _, err := alice.LocalParticipant().SendText(ctx, "hi all", datastream.SendTextOptions{Topic: "chat"}); err != nil {
+	if _, err := alice.LocalParticipant().SendText(ctx, "hi all "+testkit.PayloadMarker, datastream.SendTextOptions{Topic: "chat"}); err != nil {
 		t.Fatal(err)
 	}
 	for id, ch := range sinks {
 		rc := recv(t, ctx, ch)
-		if rc.err != nil || rc.sum != sha256.Sum256([]byte("hi all")) || rc.info.Inline || rc.info.Compression != lkpb.DataStream_NONE {
+		if rc.err != nil || rc.sum != sha256.Sum256([]byte("hi all "+testkit.PayloadMarker)) || rc.info.Inline || rc.info.Compression != lkpb.DataStream_NONE {
 			t.Fatalf("%s: broadcast %+v err %v", id, rc.info, rc.err)
 		}
 	}
@@ -179,7 +182,9 @@ func TestStreamBytes5MB(t *testing.T) {
 	// which keeps the -race run short.
 	data := []byte(hex.EncodeToString(randomBytes(t, 5<<20/2)))
 	small := data[:1<<20]
-	check := func(t *testing.T, to, name string, data []byte, compression lkpb.DataStream_CompressionType) {
+	// Each transfer has its own hang guard (several MiB each under -race on a loaded
+	// machine); ctx above only bounds joining.
+	check := func(t *testing.T, ctx context.Context, to, name string, data []byte, compression lkpb.DataStream_CompressionType) {
 		t.Helper()
 		rc := recv(t, ctx, sinks[to])
 		if rc.err != nil || rc.n != len(data) || rc.sum != sha256.Sum256(data) {
@@ -196,21 +201,24 @@ func TestStreamBytes5MB(t *testing.T) {
 		compression lkpb.DataStream_CompressionType
 	}{{"bob", data, lkpb.DataStream_DEFLATE_RAW}, {"carol", small, lkpb.DataStream_NONE}, {"dave", small, lkpb.DataStream_NONE}} {
 		t.Run("SendBytes-"+tc.to, func(t *testing.T) {
+			ctx := testkit.Context(t, testTimeout)
 			if _, err := alice.LocalParticipant().SendBytes(ctx, tc.data, datastream.SendBytesOptions{
 				Topic: "blob", DestinationIdentities: []string{tc.to}, Name: "data.bin"}); err != nil {
 				t.Fatal(err)
 			}
-			check(t, tc.to, "data.bin", tc.data, tc.compression)
+			check(t, ctx, tc.to, "data.bin", tc.data, tc.compression)
 		})
 	}
 	t.Run("SendBytes-uncompressed", func(t *testing.T) {
+		ctx := testkit.Context(t, testTimeout)
 		if _, err := alice.LocalParticipant().SendBytes(ctx, small, datastream.SendBytesOptions{
 			Topic: "blob", DestinationIdentities: []string{"bob"}, DisableCompression: true}); err != nil {
 			t.Fatal(err)
 		}
-		check(t, "bob", datastream.DefaultByteStreamName, small, lkpb.DataStream_NONE)
+		check(t, ctx, "bob", datastream.DefaultByteStreamName, small, lkpb.DataStream_NONE)
 	})
 	t.Run("SendBytes-incompressible", func(t *testing.T) {
+		ctx := testkit.Context(t, testTimeout)
 		// core/datastream sends chunked streams compressed only when that is
 		// smaller (Rust rule; JS compresses whenever eligible).
 		random := randomBytes(t, 5<<20)
@@ -224,15 +232,18 @@ func TestStreamBytes5MB(t *testing.T) {
 		}
 	})
 	t.Run("SendFile", func(t *testing.T) {
+		ctx := testkit.Context(t, testTimeout)
 		var progress []float64
-		info, err := alice.LocalParticipant().SendFile(ctx, bytes.NewReader(data), uint64(len(data)), datastream.SendFileOptions{
+		// The first MiB, like the fallback formats: SendFile shares SendBytes' path, and a
+		// 5 MiB file under -race on a loaded machine outlasted the hang guard.
+		info, err := alice.LocalParticipant().SendFile(ctx, bytes.NewReader(small), uint64(len(small)), datastream.SendFileOptions{
 			Topic: "blob", DestinationIdentities: []string{"bob"}, Name: "file.bin", MimeType: "application/x-test",
 			OnProgress: func(f float64) { progress = append(progress, f) },
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(t, "bob", "file.bin", data, lkpb.DataStream_DEFLATE_RAW)
+		check(t, ctx, "bob", "file.bin", small, lkpb.DataStream_DEFLATE_RAW)
 		if info.MimeType != "application/x-test" || len(progress) == 0 || progress[len(progress)-1] != 1 {
 			t.Fatalf("info %+v progress %v", info, progress)
 		}

@@ -3,11 +3,13 @@ package room
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 func TestEventQueueOrderAndClose(t *testing.T) {
@@ -51,11 +53,15 @@ func TestEventQueueDataBackpressure(t *testing.T) {
 	accepted := make(chan bool)
 	go func() { accepted <- q.pushData(DataReceived{Topic: "2"}, stop) }()
 	// The second data event waits for the consumer; a signalling event does not.
+	waitPushers(t, q, 1)
 	q.push(ParticipantConnected{})
 	select {
 	case <-accepted:
 		t.Fatal("data event accepted beyond the limit")
-	case <-time.After(20 * time.Millisecond):
+	default:
+	}
+	if data, _ := q.dataBacklog(); data != 1 || q.pending() != 2 {
+		t.Fatalf("queue holds %d data events, %d events; want 1 and 2", data, q.pending())
 	}
 	ev, _ := q.next(context.Background())
 	if ev.(DataReceived).Topic != "1" {
@@ -63,6 +69,9 @@ func TestEventQueueDataBackpressure(t *testing.T) {
 	}
 	if !<-accepted {
 		t.Fatal("waiting data event not accepted after space was freed")
+	}
+	if data, waiting := q.dataBacklog(); data != 1 || waiting != 0 {
+		t.Fatalf("after the wait: %d data events, %d waiting pushers; want 1 and 0", data, waiting)
 	}
 	// Order: the signalling event pushed while the data pusher waited comes first.
 	ev, _ = q.next(context.Background())
@@ -76,9 +85,13 @@ func TestEventQueueDataBackpressure(t *testing.T) {
 	// A waiting pusher is released by stop.
 	q.pushData(DataReceived{}, stop)
 	go func() { accepted <- q.pushData(DataReceived{}, stop) }()
+	waitPushers(t, q, 1)
 	close(stop)
 	if <-accepted {
 		t.Fatal("pusher accepted after stop")
+	}
+	if _, waiting := q.dataBacklog(); waiting != 0 {
+		t.Fatalf("%d pushers still counted as waiting", waiting)
 	}
 	// next honours ctx.
 	q2 := newEventQueue(1)
@@ -86,6 +99,56 @@ func TestEventQueueDataBackpressure(t *testing.T) {
 	cancel()
 	if _, err := q2.next(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("next with cancelled ctx: %v", err)
+	}
+}
+
+// The queue's backing array drops consumed slots once more than 256 were
+// taken and they are the majority (so a lagging consumer does not pin memory),
+// and not before.
+func TestEventQueueCompacts(t *testing.T) {
+	for _, c := range []struct {
+		items, taken int
+		compacted    bool
+	}{
+		{500, 257, true},  // more than 256 taken, and the majority
+		{500, 256, false}, // not more than 256 taken
+		{514, 257, false}, // exactly half taken
+		{300, 200, false}, // the majority, but not more than 256
+	} {
+		q := newEventQueue(1)
+		for i := 0; i < c.items; i++ {
+			q.push(RoomMetadataChanged{NewMetadata: fmt.Sprint(i)})
+		}
+		for i := 0; i < c.taken; i++ {
+			if ev, err := q.next(context.Background()); err != nil || ev.(RoomMetadataChanged).NewMetadata != fmt.Sprint(i) {
+				t.Fatalf("%+v: event %d: %v %v", c, i, ev, err)
+			}
+		}
+		q.mu.Lock()
+		head, n := q.head, len(q.items)
+		q.mu.Unlock()
+		if compacted := head == 0; compacted != c.compacted || n-head != c.items-c.taken || q.pending() != c.items-c.taken {
+			t.Fatalf("%+v: head %d, %d slots", c, head, n)
+		}
+		if ev, _ := q.next(context.Background()); ev.(RoomMetadataChanged).NewMetadata != fmt.Sprint(c.taken) {
+			t.Fatalf("%+v: next event %v", c, ev)
+		}
+	}
+}
+
+// waitPushers waits (bounded) until n data pushers are blocked on q.
+func waitPushers(t *testing.T, q *eventQueue, n int) {
+	t.Helper()
+	ctx := testkit.Context(t, 0)
+	for {
+		if _, waiting := q.dataBacklog(); waiting == n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("never %d blocked data pushers", n)
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
 

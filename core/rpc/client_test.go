@@ -10,6 +10,7 @@ import (
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/rpc"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 func asRpc(t *testing.T, err error, code uint32, msg string) *rpc.RpcError {
@@ -31,7 +32,7 @@ func TestCallerV1HappyPath(t *testing.T) {
 	w.net.IntroduceAll()
 	_ = bob.rpc.RegisterMethod("echo", echo)
 	rec := recordOn(alice.ep)
-	got, err := alice.rpc.PerformRPC(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "echo", Payload: "ping"})
+	got, err := alice.rpc.PerformRPC(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "echo", Payload: "ping"})
 	if err != nil || got != "ping" {
 		t.Fatal(got, err)
 	}
@@ -47,7 +48,7 @@ func TestCallerV1PayloadTooLarge(t *testing.T) {
 	w.sink("bob", 0)
 	w.net.IntroduceAll()
 	rec := recordOn(alice.ep)
-	_, err := alice.rpc.PerformRPC(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "m", Payload: strings.Repeat("x", 20000)})
+	_, err := alice.rpc.PerformRPC(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "m", Payload: strings.Repeat("x", 20000)})
 	asRpc(t, err, 1402, "Request payload too large")
 	if !errors.Is(err, rpc.ErrRequestPayloadTooLarge) || len(rec.list()) != 0 || w.clock.Pending() != 0 {
 		t.Fatal("something was sent or armed")
@@ -60,7 +61,7 @@ func TestCallerResponseTimeout(t *testing.T) {
 		alice := w.join(t, "alice", 2)
 		w.sink("bob", proto)
 		w.net.IntroduceAll()
-		res := alice.callAsync(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "m", Payload: "x", ResponseTimeout: 50 * time.Millisecond})
+		res := alice.callAsync(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "m", Payload: "x", ResponseTimeout: 50 * time.Millisecond})
 		w.clock.WaitTimers(t, 2)
 		w.clock.Advance(49 * time.Millisecond)
 		select {
@@ -85,7 +86,7 @@ func TestCallerErrorResponse(t *testing.T) {
 		_ = bob.rpc.RegisterMethod("m", func(context.Context, rpc.Invocation) (string, error) {
 			return "", rpc.NewRpcError(101, "custom message", "some data")
 		})
-		_, err := alice.rpc.PerformRPC(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "m"})
+		_, err := alice.rpc.PerformRPC(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "m"})
 		re := asRpc(t, err, 101, "custom message")
 		if re.Data != "some data" {
 			t.Fatal(re.Data)
@@ -99,7 +100,7 @@ func TestCallerRecipientDisconnects(t *testing.T) {
 		alice := w.join(t, "alice", 2)
 		bob := w.sink("bob", proto)
 		w.net.IntroduceAll()
-		res := alice.callAsync(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "m"})
+		res := alice.callAsync(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "m"})
 		w.clock.WaitTimers(t, 2)
 		bob.Leave()
 		asRpc(t, wait(t, res).err, 1503, "Recipient disconnected")
@@ -119,7 +120,7 @@ func TestCallerV2ShortAndLong(t *testing.T) {
 		_ = bob.rpc.RegisterMethod("echo", echo)
 		rec := recordOn(alice.ep)
 		payload := strings.Repeat("é", c.size/2)
-		got, err := alice.rpc.PerformRPC(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "echo", Payload: payload})
+		got, err := alice.rpc.PerformRPC(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "echo", Payload: payload})
 		if err != nil || got != payload {
 			t.Fatal(err)
 		}
@@ -146,7 +147,7 @@ func TestCallerNonMatchingResponseIgnored(t *testing.T) {
 	alice := w.join(t, "alice", 2)
 	w.sink("bob", 1)
 	w.net.IntroduceAll()
-	res := alice.callAsync(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "m"})
+	res := alice.callAsync(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "m"})
 	w.clock.WaitTimers(t, 2)
 	alice.handle(&lkpb.DataPacket{ParticipantIdentity: "bob", Value: &lkpb.DataPacket_RpcAck{RpcAck: &lkpb.RpcAck{RequestId: "other"}}})
 	alice.handle(&lkpb.DataPacket{ParticipantIdentity: "bob", Value: &lkpb.DataPacket_RpcResponse{RpcResponse: &lkpb.RpcResponse{RequestId: "other", Value: &lkpb.RpcResponse_Payload{Payload: "x"}}}})
@@ -161,7 +162,7 @@ func TestCallerNonMatchingResponseIgnored(t *testing.T) {
 	if !errors.Is(r.err, rpc.ErrClosed) {
 		t.Fatal("close error does not wrap ErrClosed")
 	}
-	if _, err := alice.rpc.PerformRPC(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "m"}); !errors.Is(err, rpc.ErrClosed) {
+	if _, err := alice.rpc.PerformRPC(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "m"}); !errors.Is(err, rpc.ErrClosed) {
 		t.Fatalf("after close: %v", err)
 	}
 }
@@ -173,7 +174,7 @@ func TestCallerDistinctIDs(t *testing.T) {
 	_ = bob.rpc.RegisterMethod("echo", echo)
 	rec := recordOn(alice.ep)
 	for range 5 {
-		if _, err := alice.rpc.PerformRPC(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "echo"}); err != nil {
+		if _, err := alice.rpc.PerformRPC(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "echo"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -195,7 +196,7 @@ func TestCallerAckAndResponseBeforePublishCompletes(t *testing.T) {
 		}
 		return nil
 	}
-	got, err := n.rpc.PerformRPC(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "m"})
+	got, err := n.rpc.PerformRPC(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "m"})
 	if err != nil || got != "early" {
 		t.Fatal(got, err)
 	}
@@ -317,7 +318,7 @@ func TestCallerSendFailure(t *testing.T) {
 	boom := errors.New("channel closed")
 	n := newRecNode(t, "alice", nil, nil, 0, datastream.PeerInfo{Identity: "bob"})
 	n.rec.SendHook = func(context.Context, *lkpb.DataPacket) error { return boom }
-	_, err := n.rpc.PerformRPC(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "m"})
+	_, err := n.rpc.PerformRPC(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "m"})
 	asRpc(t, err, 1505, "Failed to send")
 	if !errors.Is(err, boom) || n.clock.Pending() != 0 {
 		t.Fatalf("err = %v, timers %d", err, n.clock.Pending())

@@ -2,11 +2,12 @@ package rpc_test
 
 import (
 	"context"
-	"google.golang.org/protobuf/proto"
 	"sort"
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/datastream/dstest"
@@ -87,12 +88,6 @@ func (c *fakeClock) Pending() int {
 		}
 	}
 	return n
-}
-
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // hang guard only
-	t.Cleanup(cancel)
-	return ctx
 }
 
 var capsAll = []lkpb.ClientInfo_Capability{lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW}

@@ -12,6 +12,7 @@ import (
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/rpc"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 func v1req(from, id, method, payload string, version uint32) *lkpb.DataPacket {
@@ -224,8 +225,8 @@ func TestHandlersRunConcurrently(t *testing.T) {
 		}
 		return inv.Payload, nil
 	})
-	r1 := alice.callAsync(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "block", Payload: "1"})
-	r2 := alice.callAsync(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "block", Payload: "2"})
+	r1 := alice.callAsync(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "block", Payload: "1"})
+	r2 := alice.callAsync(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "block", Payload: "2"})
 	started.Wait() // both handlers run at the same time
 	close(release)
 	if a, b := wait(t, r1), wait(t, r2); a.payload != "1" || b.payload != "2" {
@@ -239,7 +240,7 @@ func TestEcho1MBV2(t *testing.T) {
 	w.net.IntroduceAll()
 	_ = bob.rpc.RegisterMethod("echo", echo)
 	payload := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
-	got, err := alice.rpc.PerformRPC(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "echo", Payload: payload})
+	got, err := alice.rpc.PerformRPC(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "echo", Payload: payload})
 	if err != nil || sha256.Sum256([]byte(got)) != sha256.Sum256([]byte(payload)) {
 		t.Fatal(err)
 	}
@@ -255,7 +256,7 @@ func TestCalleeDisconnectMidCall(t *testing.T) {
 		<-ctx.Done()
 		return "", ctx.Err()
 	})
-	res := alice.callAsync(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "slow"})
+	res := alice.callAsync(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "slow"})
 	<-entered
 	bob.ep.Leave()
 	asRpc(t, wait(t, res).err, 1503, "Recipient disconnected")
@@ -273,7 +274,7 @@ func TestCallerDisconnectMidCall(t *testing.T) {
 		defer close(done)
 		return strings.Repeat("r", 40000), nil // response stream to a departed caller
 	})
-	res := alice.callAsync(ctxT(t), rpc.PerformParams{Destination: "bob", Method: "slow"})
+	res := alice.callAsync(testkit.Context(t, 0), rpc.PerformParams{Destination: "bob", Method: "slow"})
 	<-entered
 	alice.ep.Leave()
 	_ = alice.rpc.Close()

@@ -436,10 +436,14 @@ TEST(Events, NoCallbackAfterClose) {
   ASSERT_TRUE(started);
   ASSERT_EQ(st, LK_OK);
   {
+    // 200 completions were queued before the close, which came after the 10th delivery
+    // (each callback takes 0.5 ms): a close that delivered the queue instead of discarding
+    // it would have delivered them all.
     std::lock_guard<std::mutex> l(col.mu);
-    EXPECT_LT(col.events.size(), size_t(3000)) << "close should discard undelivered events";
+    EXPECT_LT(col.events.size(), size_t(200)) << "close should discard undelivered events";
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a late callback would show now
+  // The dispatcher has exited when lk_client_close returns (proved in the Go tests,
+  // TestNoCallbackAfterClose); here: no callback ran after it returned.
   EXPECT_EQ(col.late.load(), 0);
   EXPECT_EQ(col.overlaps.load(), 0);
 }

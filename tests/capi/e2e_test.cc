@@ -29,7 +29,8 @@ constexpr uint32_t kReqID = 1, kReqCreateRoom = 20, kReqConnect = 21, kReqDiscon
 // Response fields.
 constexpr uint32_t kRespError = 2, kRespCreateRoom = 20, kRespSubscribeDataTrack = 44;
 // Event / Completion / RoomEvent fields.
-constexpr uint32_t kEvSeq = 1, kEvCompletion = 10, kEvRoom = 20, kEvStreamChunk = 80, kEvStreamEnded = 81;
+constexpr uint32_t kEvSeq = 1, kEvCompletion = 10, kEvRoom = 20, kEvDataTrackFrame = 40, kEvDataTrackEnded = 41,
+                   kEvStreamChunk = 80, kEvStreamEnded = 81;
 constexpr uint32_t kCompID = 1, kCompError = 2, kCompConnect = 21, kCompPublishDataTrack = 40, kCompPerformRpc = 60;
 constexpr uint32_t kRoomHandle = 1, kRoomDisconnected = 13, kRoomParticipantConnected = 20,
                    kRoomParticipantUpdated = 22, kRoomDataReceived = 30, kRoomDataTrackPublished = 40,
@@ -135,7 +136,8 @@ pb::Fields connect(lk_client_t c, Events &ev, uint64_t room, uint64_t id, const 
 class E2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (env("LK_URL").empty()) GTEST_SKIP() << "LK_URL not set (run through tests/suites/capi.sh)";
+    // A missing server is a failure, never a skip.
+    if (env("LK_URL").empty()) GTEST_FAIL() << "LK_URL not set (run through tests/suites/capi.sh)";
   }
 };
 
@@ -322,6 +324,138 @@ TEST_F(E2E, DataTrackRpcAndStream) {
 
   EXPECT_EQ(lk_client_close(c, kHang), LK_OK);
   EXPECT_EQ(lk_client_close(d, kHang), LK_OK);
+}
+
+// A slow EVENTS consumer: while bob's callback is held his event queue fills and frames are
+// lost, and every loss is reported: the frames delivered are those the subscription's end
+// counts as received, and their dropped_before add up to the frames it counts as dropped.
+TEST_F(E2E, SlowConsumerReportsEveryLostFrame) {
+  struct Held : Events {
+    std::atomic<bool> hold{false};
+    std::mutex hm;
+    std::condition_variable hcv;
+    bool released = false;
+    static void cb(void *ud, const uint8_t *ev, size_t n) {
+      auto *h = static_cast<Held *>(ud);
+      if (h->hold.load()) {
+        std::unique_lock<std::mutex> l(h->hm);
+        h->hcv.wait(l, [h] { return h->released; });
+      }
+      Events::cb(ud, ev, n);
+    }
+    void release() {
+      {
+        std::lock_guard<std::mutex> l(hm);
+        released = true;
+      }
+      hcv.notify_all();
+    }
+  };
+  Events ea;
+  Held hb;
+  lk_client_t a = lk_client_new(&Events::cb, &ea);
+  lk_client_t b = lk_client_new(&Held::cb, &hb);
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(b, 0u);
+  uint64_t ra = create_room(a), rb = create_room(b);
+  connect(a, ea, ra, 1, env("LK_TOKEN_A"));
+  connect(b, hb, rb, 1, env("LK_TOKEN_B"));
+
+  ASSERT_EQ(request(a, pb::Msg().varint(kReqID, 2).msg(kReqPublishDataTrack, pb::Msg().varint(1, ra).bytes(2, "slow"))), LK_OK);
+  pb::Fields pub = ea.completion(2);
+  ASSERT_FALSE(pub.has(kCompError)) << pub.sub(kCompError).b(2);
+  uint64_t track = pub.sub(kCompPublishDataTrack).sub(1).u(1);
+  std::string sid = pub.sub(kCompPublishDataTrack).sub(1).sub(2).b(1);
+  size_t fb = 0;
+  hb.wait(&fb, [&](const pb::Fields &e) {
+    return e.has(kEvRoom) && e.sub(kEvRoom).has(kRoomDataTrackPublished) && e.sub(kEvRoom).sub(kRoomDataTrackPublished).sub(1).sub(2).b(1) == sid;
+  });
+  pb::Fields resp;
+  ASSERT_EQ(request(b, pb::Msg().msg(kReqSubscribeDataTrack, pb::Msg().varint(1, rb).bytes(2, "alice").bytes(3, sid).varint(5, 0)), &resp), LK_OK);
+  uint64_t events = resp.sub(kRespSubscribeDataTrack).sub(1).u(1);
+  // A pull subscription with room for everything witnesses what reached bob.
+  const int N = 6000;
+  ASSERT_EQ(request(b, pb::Msg().msg(kReqSubscribeDataTrack, pb::Msg().varint(1, rb).bytes(2, "alice").bytes(3, sid).varint(4, 8192).varint(5, 2)), &resp), LK_OK);
+  uint64_t pull = resp.sub(kRespSubscribeDataTrack).sub(1).u(1);
+  ASSERT_NE(events, 0u);
+  ASSERT_NE(pull, 0u);
+
+  auto push = [&](const std::string &f) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHang);
+    for (;;) {
+      int32_t st = lk_data_track_push(a, track, reinterpret_cast<const uint8_t *>(f.data()), f.size(), 0, false);
+      if (st == LK_OK) return true;
+      if (st != LK_ERR_QUEUE_FULL || std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "push " << f << ": " << lk_status_name(st);
+        return false;
+      }
+      std::this_thread::yield();
+    }
+  };
+  auto read = [&](int32_t timeout_ms, std::string *out) {
+    uint8_t *p = nullptr;
+    size_t n = 0;
+    int32_t st = lk_data_track_read(b, pull, timeout_ms, &p, &n, nullptr, nullptr);
+    if (st == LK_OK) {
+      out->assign(reinterpret_cast<char *>(p), n);
+      lk_free(p);
+    }
+    return st;
+  };
+  auto frame_delivered = [&](const std::string &payload) {
+    std::lock_guard<std::mutex> l(hb.mu);
+    for (const auto &e : hb.all)
+      if (e.has(kEvDataTrackFrame) && e.sub(kEvDataTrackFrame).u(1) == events && e.sub(kEvDataTrackFrame).b(2) == payload) return true;
+    return false;
+  };
+  // Warm up until both subscriptions receive.
+  std::string got;
+  bool warm = false;
+  for (int i = 0; i < 1000 && !warm; i++) {
+    ASSERT_TRUE(push("warm-up"));
+    warm = read(20, &got) == LK_OK && frame_delivered("warm-up");
+  }
+  ASSERT_TRUE(warm) << "frames never reached both subscriptions";
+
+  // Hold bob's callback and push more frames than his event queue holds.
+  hb.hold = true;
+  for (int i = 0; i < N; i++) ASSERT_TRUE(push("f" + std::to_string(i)));
+  // Every frame reached bob (his pull subscription has them all), then release him.
+  const std::string last = "f" + std::to_string(N - 1);
+  while (got != last) ASSERT_EQ(read(kHang, &got), LK_OK) << "the pull subscription stopped before " << last;
+  hb.release();
+  // Tail frames until one is delivered: it carries the losses since the last delivered frame.
+  bool tail = false;
+  for (int i = 0; i < 100 && !tail; i++) {
+    ASSERT_TRUE(push("tail"));
+    for (int j = 0; j < 200 && !tail; j++) {
+      tail = frame_delivered("tail");
+      if (!tail) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  ASSERT_TRUE(tail) << "no tail frame delivered";
+
+  // Unpublishing ends the subscription with its counts.
+  EXPECT_EQ(lk_handle_drop(a, track), LK_OK);
+  pb::Fields ended = hb.wait(&fb, [&](const pb::Fields &e) {
+                         return e.has(kEvDataTrackEnded) && e.sub(kEvDataTrackEnded).u(1) == events;
+                       }).sub(kEvDataTrackEnded);
+  uint64_t frames = 0, reported = 0;
+  {
+    std::lock_guard<std::mutex> l(hb.mu);
+    for (const auto &e : hb.all) {
+      if (e.has(kEvDataTrackFrame) && e.sub(kEvDataTrackFrame).u(1) == events) {
+        frames++;
+        reported += e.sub(kEvDataTrackFrame).u(4);
+      }
+    }
+  }
+  EXPECT_EQ(frames, ended.u(4)) << "frames delivered vs frames_received";
+  EXPECT_EQ(reported, ended.u(5)) << "sum of dropped_before vs frames_dropped";
+  EXPECT_GT(reported, 0u) << "nothing was lost with a held callback and " << N << " frames";
+
+  EXPECT_EQ(lk_client_close(a, kHang), LK_OK);
+  EXPECT_EQ(lk_client_close(b, kHang), LK_OK);
 }
 
 }  // namespace

@@ -3,22 +3,13 @@ package devsfu
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"strings"
 	"testing"
 
 	"github.com/lkcore/lkcore/core/auth"
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
-
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.NewReplacer(" ", "", "\n", "", "|", "").Replace(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // Reference packet vectors (the same byte strings as core/datatrack's
 // packet tests; F is B as forwarded to handle 7).
@@ -41,12 +32,12 @@ func rewrite(t *testing.T, in []byte, h uint16, sid string) []byte {
 
 func TestDataTrackRewriteVectors(t *testing.T) {
 	// Vector F: B forwarded to a subscriber with handle 7.
-	if got, want := rewrite(t, unhex(t, vecB), 7, ""), unhex(t, vecF); !bytes.Equal(got, want) {
+	if got, want := rewrite(t, testkit.Unhex(t, vecB), 7, ""), testkit.Unhex(t, vecF); !bytes.Equal(got, want) {
 		t.Errorf("B→F\n got %x\nwant %x", got, want)
 	}
 	// Correctly written packets come out identical except bytes 2–3.
 	for _, v := range []string{vecA, vecC, vecG} {
-		in := unhex(t, v)
+		in := testkit.Unhex(t, v)
 		got := rewrite(t, in, 0x1234, "")
 		want := append([]byte(nil), in...)
 		binary.BigEndian.PutUint16(want[2:4], 0x1234)
@@ -55,22 +46,22 @@ func TestDataTrackRewriteVectors(t *testing.T) {
 		}
 	}
 	// Reserved bits and byte 1 cleared; padding-only block → L=0 + 2 zeros.
-	in := unhex(t, "1F FF 0001 0002 0003 00000004 0001 000000000000 AB")
-	if got, want := rewrite(t, in, 9, ""), unhex(t, "1C 00 0009 0002 0003 00000004 0000 0000 AB"); !bytes.Equal(got, want) {
+	in := testkit.Unhex(t, "1F FF 0001 0002 0003 00000004 0001 000000000000 AB")
+	if got, want := rewrite(t, in, 9, ""), testkit.Unhex(t, "1C 00 0009 0002 0003 00000004 0000 0000 AB"); !bytes.Equal(got, want) {
 		t.Errorf("padding-only\n got %x\nwant %x", got, want)
 	}
 	// A zero byte before more elements: the rest of the block is padding.
-	in = unhex(t, "1C 00 0001 0000 0000 00000000 0004 0208 0000018BCFE56800 00 02 000000000000 AA")
-	if got, want := rewrite(t, in, 2, ""), unhex(t, "1C 00 0002 0000 0000 00000000 0002 0208 0000018BCFE56800 AA"); !bytes.Equal(got, want) {
+	in = testkit.Unhex(t, "1C 00 0001 0000 0000 00000000 0004 0208 0000018BCFE56800 00 02 000000000000 AA")
+	if got, want := rewrite(t, in, 2, ""), testkit.Unhex(t, "1C 00 0002 0000 0000 00000000 0002 0208 0000018BCFE56800 AA"); !bytes.Equal(got, want) {
 		t.Errorf("zero tag\n got %x\nwant %x", got, want)
 	}
 	// Version is not checked by the server.
-	if _, err := parseDataTrackPacket(unhex(t, "20 00 0001 0000 0000 00000000")); err != nil {
+	if _, err := parseDataTrackPacket(testkit.Unhex(t, "20 00 0001 0000 0000 00000000")); err != nil {
 		t.Errorf("version>0 must be forwarded: %v", err)
 	}
 	// Participant-SID extension appended after the client's elements.
-	got := rewrite(t, unhex(t, vecA), 5, "PA_abc")
-	want := unhex(t, "1C 00 0005 0066 0067 00000068 0002 FF06 50415F616263 0000 00010203040506070809")
+	got := rewrite(t, testkit.Unhex(t, vecA), 5, "PA_abc")
+	want := testkit.Unhex(t, "1C 00 0005 0066 0067 00000068 0002 FF06 50415F616263 0000 00010203040506070809")
 	if !bytes.Equal(got, want) {
 		t.Errorf("sid ext\n got %x\nwant %x", got, want)
 	}
@@ -81,7 +72,7 @@ func TestDataTrackRewriteVectors(t *testing.T) {
 		"04 00 0001 0000 0000 00000000 0000 00",   // L=0 needs 2 bytes
 		"04 00 0001 0000 0000 00000000 0000 0205", // element past the block
 	} {
-		if _, err := parseDataTrackPacket(unhex(t, bad)); err == nil {
+		if _, err := parseDataTrackPacket(testkit.Unhex(t, bad)); err == nil {
 			t.Errorf("accepted %s", bad)
 		}
 	}
@@ -183,20 +174,20 @@ func TestDataTrackEndToEnd(t *testing.T) {
 	}
 
 	// Vector B with the publisher handle 1 → F with the subscriber handle.
-	in := unhex(t, vecB)
+	in := testkit.Unhex(t, vecB)
 	binary.BigEndian.PutUint16(in[2:4], 1)
-	want := unhex(t, vecF)
+	want := testkit.Unhex(t, vecF)
 	binary.BigEndian.PutUint16(want[2:4], subHandle)
 	pub.sendRaw(labelDataTrack, in)
 	if got := sub.waitData(labelDataTrack, nil); !bytes.Equal(got, want) {
 		t.Errorf("forwarded\n got %x\nwant %x", got, want)
 	}
 	// Unknown publisher handle: dropped. Then a 16 000-byte packet.
-	stray := unhex(t, vecA)
+	stray := testkit.Unhex(t, vecA)
 	binary.BigEndian.PutUint16(stray[2:4], 9)
 	pub.sendRaw(labelDataTrack, stray)
 	big := make([]byte, 16000)
-	copy(big, unhex(t, "18 00 0001 0001 0001 00000000"))
+	copy(big, testkit.Unhex(t, "18 00 0001 0001 0001 00000000"))
 	for i := 12; i < len(big); i++ {
 		big[i] = byte(i)
 	}

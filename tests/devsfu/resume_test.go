@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 // resumeClient drops nothing itself: the server side has already cut old's
@@ -92,7 +93,7 @@ func TestResume(t *testing.T) {
 	if !s.DropSignal("pub") {
 		t.Fatal("pub not found")
 	}
-	pkt := unhex(t, vecA)
+	pkt := testkit.Unhex(t, vecA)
 	binary.BigEndian.PutUint16(pkt[2:4], 1)
 	sync := &lkpb.SyncState{PublishDataTracks: []*lkpb.PublishDataTrackResponse{{Info: info}},
 		DataChannels: []*lkpb.DataChannelInfo{{Label: labelLossy, Id: 1}, {Label: labelReliable, Id: 3}}}
@@ -199,7 +200,7 @@ func TestDataTrackFaults(t *testing.T) {
 		t.Fatalf("DeterministicHandles: first handle must be 1: %v", hm)
 	}
 	packet := func(seq uint16) []byte {
-		p := unhex(t, vecA)
+		p := testkit.Unhex(t, vecA)
 		binary.BigEndian.PutUint16(p[2:4], 1)
 		binary.BigEndian.PutUint16(p[4:6], seq)
 		return p

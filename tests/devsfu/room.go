@@ -62,7 +62,14 @@ func (r *Room) SID() string { return r.sid }
 
 func (r *Room) proto() *lkpb.Room {
 	r.mu.RLock()
-	n, pubs := 0, 0
+	n, pubs := r.countsLocked()
+	r.mu.RUnlock()
+	return r.protoCounts(n, pubs)
+}
+
+// countsLocked returns the visible participant and publisher counts; called
+// with r.mu held.
+func (r *Room) countsLocked() (n, pubs int) {
 	for _, p := range r.participants {
 		if p.hidden {
 			continue
@@ -72,8 +79,7 @@ func (r *Room) proto() *lkpb.Room {
 			pubs++
 		}
 	}
-	r.mu.RUnlock()
-	return r.protoCounts(n, pubs)
+	return n, pubs
 }
 
 func (r *Room) protoCounts(n, pubs int) *lkpb.Room {
@@ -126,7 +132,14 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 		sc.drop()
 		return nil
 	}
-	p.attachSignal(sc)
+	// The answer to an offer carried in the join is made before p becomes
+	// visible, so it can be queued right behind join and refresh_token (local
+	// candidates wait for answerQueued).
+	var answer *lkpb.SessionDescription
+	var offerErr error
+	if off := jp.jr.GetPublisherOffer(); off != nil {
+		answer, offerErr = p.tr.handleOffer(off)
+	}
 
 	r.mu.Lock()
 	if r.deleted {
@@ -148,15 +161,14 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 			others = append(others, o.info())
 		}
 	}
-	r.mu.Unlock()
-
-	if old != nil {
-		old.close(lkpb.DisconnectReason_DUPLICATE_IDENTITY, true)
-	}
-
+	n, pubs := r.countsLocked()
 	// Order as recorded: join, refresh_token, then the answer (and trickles).
+	// All three are queued on sc before r.mu is released: every other path
+	// reaches p through the room under r.mu or through p.sc, so nothing (an
+	// update, a room_update, data) can reach the client before its
+	// JoinResponse and answer, and no one sees p before then.
 	join := &lkpb.JoinResponse{
-		Room:              r.proto(),
+		Room:              r.protoCounts(n, pubs),
 		Participant:       p.info(),
 		OtherParticipants: others,
 		ServerVersion:     ServerVersion,
@@ -169,12 +181,30 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 		FastPublish:       p.grants.EffectiveCanPublish(),
 	}
 	join.ClientConfiguration = r.s.clientConfiguration()
+	// attachSignal holds whatever else is addressed to p until releaseSignal
+	// has queued the JoinResponse (participant.go).
+	p.attachSignal(sc)
 	p.releaseSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Join{Join: join}})
 	p.sendRefreshToken()
-	p.setState(lkpb.ParticipantInfo_JOINED)
-	if off := jp.jr.GetPublisherOffer(); off != nil {
-		p.handleOffer(sc, off)
+	if offerErr != nil {
+		p.log.Warn("negotiation failed", "err", offerErr)
+		p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Leave{Leave: &lkpb.LeaveRequest{
+			CanReconnect: true,
+			Reason:       lkpb.DisconnectReason_STATE_MISMATCH,
+			Action:       lkpb.LeaveRequest_RECONNECT,
+		}}})
+	} else if answer != nil {
+		p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Answer{Answer: answer}})
 	}
+	r.mu.Unlock()
+	if answer != nil {
+		p.tr.answerQueued()
+	}
+
+	if old != nil {
+		old.close(lkpb.DisconnectReason_DUPLICATE_IDENTITY, true)
+	}
+	p.setState(lkpb.ParticipantInfo_JOINED)
 	if p.settings.GetAutoSubscribeDataTrack() && !r.s.opts.DisableDataTracks {
 		r.mu.Lock()
 		for sid, t := range r.tracks {

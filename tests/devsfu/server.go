@@ -327,10 +327,13 @@ func (s *Server) Close() error {
 	for _, r := range rooms {
 		r.closeAll(lkpb.DisconnectReason_SERVER_SHUTDOWN, true)
 	}
-	// Connections not bound to a participant (refused resumes, ...).
+	// Connections not bound to a participant (mid-join, ...). Those closing
+	// gracefully keep draining: dropping them could discard the queued
+	// leave{SERVER_SHUTDOWN}, and the client would then try to resume a
+	// server that is gone. The close handshake timeout bounds the wait.
 	s.mu.Lock()
 	for c := range s.conns {
-		c.drop()
+		c.dropUnlessGraceful()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()

@@ -114,6 +114,17 @@ func (c *signalConn) drop() {
 	_ = c.ws.CloseNow()
 }
 
+// dropUnlessGraceful drops c unless a graceful close (queued responses
+// draining, then a close frame) is under way.
+func (c *signalConn) dropUnlessGraceful() {
+	c.mu.Lock()
+	graceful := c.graceful
+	c.mu.Unlock()
+	if !graceful {
+		c.drop()
+	}
+}
+
 // wait blocks until the writer and pinger have stopped.
 func (c *signalConn) wait() { c.wg.Wait() }
 

@@ -21,7 +21,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if compgen -G "tests/devsfu/cmd/lkcore-devsfu/*.go" >/dev/null; then
+if ! compgen -G "tests/devsfu/cmd/lkcore-devsfu/*.go" >/dev/null; then
+  # The server tests need it: a missing command is a failure, never a reason to skip them.
+  echo "tests/devsfu/cmd/lkcore-devsfu not found: cannot run the server tests" >&2
+  exit 1
+fi
+{
   echo "--- building and starting lkcore-devsfu"
   go build -o "$root/build/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu
   port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
@@ -45,9 +50,7 @@ if compgen -G "tests/devsfu/cmd/lkcore-devsfu/*.go" >/dev/null; then
   export LKCORE_DEVSFU_URL="$url" LKCORE_DEVSFU_BIN="$root/build/lkcore-devsfu"
   export LKCORE_DEVSFU_KEY="$key" LKCORE_DEVSFU_SECRET="$secret" LKCORE_DEVSFU_CONTROL=1
   echo "devsfu at $url"
-else
-  echo "--- tests/devsfu/cmd/lkcore-devsfu not present: server tests are skipped"
-fi
+}
 
 echo "--- pytest"
 # pytest's console script does not put the working directory on sys.path, so the installed

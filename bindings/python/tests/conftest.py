@@ -29,13 +29,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "devsfu: needs a running lkcore-devsfu (LKCORE_DEVSFU_URL)")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: "list[pytest.Item]") -> None:
-    if os.environ.get("LKCORE_DEVSFU_URL"):
-        return
-    skip = pytest.mark.skip(reason="LKCORE_DEVSFU_URL not set (run tests/suites/python.sh)")
-    for item in items:
-        if "devsfu" in item.keywords:
-            item.add_marker(skip)
+@pytest.fixture(autouse=True)
+def devsfu_required(request: pytest.FixtureRequest) -> None:
+    """A server test without a server fails (never skips): a moved or missing devsfu must not
+    silently turn the server tests off."""
+    if request.node.get_closest_marker("devsfu") and not os.environ.get("LKCORE_DEVSFU_URL"):
+        pytest.fail("LKCORE_DEVSFU_URL not set: no lkcore-devsfu to test against (run tests/suites/python.sh)")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

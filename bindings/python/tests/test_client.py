@@ -324,9 +324,40 @@ def test_drop_after_close_does_not_raise(lib_path: str) -> None:
 # -- logging -------------------------------------------------------------------------------------
 
 
-async def test_log_level_follows_python_logging(client: lkcore.Client) -> None:
-    for lvl in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL + 1):
-        client.set_log_level(lvl)  # every mapped level is accepted by the library
+async def test_log_level_follows_python_logging(lib_path: str, caplog: pytest.LogCaptureFixture) -> None:
+    from lkcore._client import py_level_to_lib
+
+    levels = [logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL + 1]
+    assert [py_level_to_lib(lvl) for lvl in levels] == [
+        pb.LOG_LEVEL_DEBUG,
+        pb.LOG_LEVEL_INFO,
+        pb.LOG_LEVEL_WARN,
+        pb.LOG_LEVEL_ERROR,
+        pb.LOG_LEVEL_OFF,
+    ]
+
+    async def failed_connect(c: lkcore.Client) -> None:
+        # Nothing listens on port 1: the attempt logs (at debug) and fails.
+        with pytest.raises(errors.LkError):
+            await asyncio.wait_for(lkcore.Room(client=c).connect("ws://127.0.0.1:1", "aaaa.bbbb.cccc"), 30)
+
+    def lib_debug_records() -> "list[logging.LogRecord]":
+        return [r for r in caplog.records if r.name == "lkcore.lib" and r.levelno == logging.DEBUG]
+
+    # A client created while "lkcore" logs at DEBUG forwards the library's debug records.
+    caplog.set_level(logging.DEBUG, logger="lkcore")
+    c = lkcore.Client(lib_path)
+    try:
+        await failed_connect(c)
+        # The failure's completion follows the attempt's records in the one ordered event
+        # stream: whatever was forwarded has arrived.
+        assert lib_debug_records(), "no debug record forwarded at DEBUG"
+        caplog.clear()
+        c.set_log_level(logging.WARNING)
+        await failed_connect(c)
+        assert not lib_debug_records(), "debug records forwarded at WARNING"
+    finally:
+        c.close()
 
 
 def test_e2ee_options_never_show_the_key() -> None:

@@ -179,3 +179,50 @@ async def test_auto_subscribe(devsfu, token_for) -> None:
             await bob.disconnect()
     finally:
         await alice.disconnect()
+
+
+async def test_slow_consumer_counts_every_dropped_frame(devsfu, token_for) -> None:
+    """A consumer that does not read while 200 frames arrive (buffer of 4) loses most of
+    them, and every loss is reported: between two delivered frames, dropped_before is the
+    number of frames pushed in between, so delivered + sum(dropped_before) == pushed."""
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        track = await alice.local_participant.publish_data_track("fast")
+        (remote,) = await published.wait()
+        sub = await remote.subscribe(buffer_size=4)
+        it = sub.__aiter__()
+        first: "asyncio.Future[object]" = asyncio.get_running_loop().create_future()
+        pusher = asyncio.ensure_future(push_until(track, b"warmup", 1, first))
+        await asyncio.wait_for(it.__anext__(), GUARD)
+        first.set_result(None)
+        await pusher
+
+        async def push(i: int) -> None:
+            while True:
+                try:
+                    track.try_push(b"n" + i.to_bytes(4, "big"))
+                    return
+                except errors.QueueFullError:
+                    await asyncio.sleep(0.001)
+
+        n = 200
+        for i in range(n + 1):  # bob reads nothing meanwhile; frame n is the tail
+            await push(i)
+        got = []  # (index, dropped_before) of the delivered numbered frames
+        while not got or got[-1][0] != n:
+            f = await asyncio.wait_for(it.__anext__(), GUARD)
+            if f.payload == b"warmup":
+                continue
+            got.append((int.from_bytes(f.payload[1:5], "big"), f.dropped_before))
+        idx = [i for i, _ in got]
+        assert idx == sorted(set(idx)), f"frames out of order or repeated: {idx}"
+        for (prev, _), (cur, dropped) in zip(got, got[1:]):
+            assert dropped == cur - prev - 1, f"frame {cur}: dropped_before {dropped}, {cur - prev - 1} frames lost since {prev}"
+        delivered, reported = len(got) - 1, sum(d for _, d in got[1:])
+        assert delivered + reported == idx[-1] - idx[0], "delivered + dropped != pushed"
+        assert reported > 0, "nothing was dropped: the consumer was not slow"
+    finally:
+        await bob.disconnect()
+        await alice.disconnect()

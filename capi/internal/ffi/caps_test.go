@@ -6,6 +6,8 @@ import (
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/datatrack"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // Host-controlled sizes are capped before anything is allocated: 2^32-1 as a data-track buffer
@@ -35,7 +37,7 @@ func TestCapsRoomOptions(t *testing.T) {
 // above the cap): INVALID_ARGUMENT and no handle; the largest allowed size works and frames
 // flow; a room whose data_track_buffer_size is the cap subscribes with it by default.
 func TestCapsSubscribeBufferSize(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice, ar, _ := joinHost(t, s, "caps", "alice")
 	bob, br, _ := joinHost(t, s, "caps", "bob")
 	track := publishTrack(t, alice, ar, "sensor")

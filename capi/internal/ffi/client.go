@@ -40,6 +40,10 @@ type Options struct {
 	Deliver func(event []byte)
 	// QueueCapacity is the event queue capacity (0 = DefaultQueueCapacity).
 	QueueCapacity int
+
+	// wrapLog, if set (by this package's tests only), wraps the client's log handler, e.g. to
+	// also capture every record for a check.
+	wrapLog func(slog.Handler) slog.Handler
 }
 
 // Client is one independent FFI client: handle table, ordered event stream, pending
@@ -111,7 +115,11 @@ func NewClient(opts Options) (*Client, error) {
 		notify:         eventNotifier{fd: -1},
 	}
 	c.logLevel.Store(int64(slog.LevelWarn))
-	c.logger = slog.New(&logHandler{c: c})
+	var lh slog.Handler = &logHandler{c: c}
+	if opts.wrapLog != nil {
+		lh = opts.wrapLog(lh)
+	}
+	c.logger = slog.New(lh)
 	if c.deliver != nil {
 		go c.dispatch()
 	} else {

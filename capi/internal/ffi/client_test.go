@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -67,7 +69,25 @@ func (s *sink) waitFor(t *testing.T, what string, pred func([]*ffipb.Event) bool
 
 func newTestClient(t *testing.T, id uint32, deliver func([]byte)) *Client {
 	t.Helper()
-	c, err := NewClient(Options{ID: id, Deliver: deliver})
+	c, _ := newLoggedClient(t, id, deliver)
+	return c
+}
+
+// newLoggedClient is newTestClient that also returns the capture of everything the client
+// logs, at every level (whatever the level forwarded to the host): the test fails if a
+// record carries the API secret, an access token or a payload marker.
+func newLoggedClient(t *testing.T, id uint32, deliver func([]byte)) (*Client, *testkit.Capture) {
+	t.Helper()
+	return newLoggedClientOpts(t, Options{ID: id, Deliver: deliver})
+}
+
+// newLoggedClientOpts is newLoggedClient with all options.
+func newLoggedClientOpts(t *testing.T, opts Options) (*Client, *testkit.Capture) {
+	t.Helper()
+	logs := testkit.NewCapture(t)
+	logs.ForbidString("the API secret", devsfu.DefaultAPISecret)
+	opts.wrapLog = logs.Tee
+	c, err := NewClient(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +96,7 @@ func newTestClient(t *testing.T, id uint32, deliver func([]byte)) *Client {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return c
+	return c, logs
 }
 
 func do(t *testing.T, c *Client, req *ffipb.Request) *ffipb.Response {
@@ -221,8 +241,16 @@ func TestCloseWakesBlockedPuller(t *testing.T) {
 		_, err := c.NextEvent(-1)
 		done <- err
 	}()
-	// Give the puller a chance to block; correctness does not depend on it.
-	time.Sleep(10 * time.Millisecond)
+	// The puller is past its entry checks (it holds the pull semaphore, so it is waiting
+	// for an event) when the client closes.
+	deadline := time.After(hangGuard)
+	for len(c.pullSem) == 0 {
+		select {
+		case <-deadline:
+			t.Fatal("puller never started waiting")
+		case <-time.After(time.Millisecond):
+		}
+	}
 	if err := c.Close(hangGuard, false); err != nil {
 		t.Fatal(err)
 	}
@@ -299,8 +327,13 @@ func TestNoCallbackAfterClose(t *testing.T) {
 			}
 		}()
 	}
+	deadline := time.After(hangGuard)
 	for delivered.Load() < 100 {
-		time.Sleep(time.Millisecond)
+		select {
+		case <-deadline:
+			t.Fatalf("only %d events delivered", delivered.Load())
+		case <-time.After(time.Millisecond):
+		}
 	}
 	if err := c.Close(hangGuard, false); err != nil {
 		t.Fatal(err)
@@ -308,7 +341,13 @@ func TestNoCallbackAfterClose(t *testing.T) {
 	closed.Store(true)
 	close(stop)
 	wg.Wait()
-	time.Sleep(20 * time.Millisecond) // a late callback would have to run now
+	// Only the dispatcher calls the callback, and Close returned after it exited: no callback
+	// can run any more.
+	select {
+	case <-c.dispatcherDone:
+	default:
+		t.Fatal("Close returned while the dispatcher still runs")
+	}
 	if n := late.Load(); n != 0 {
 		t.Fatalf("%d callbacks after Close returned", n)
 	}
@@ -466,7 +505,8 @@ func TestTwoClientsDoNotInterfere(t *testing.T) {
 	}
 	// Log levels are per client.
 	wantRespCode(t, do(t, a, &ffipb.Request{Message: &ffipb.Request_SetLogLevel{SetLogLevel: &ffipb.SetLogLevelRequest{Level: ffipb.LogLevel_LOG_LEVEL_DEBUG}}}), ffipb.ErrorCode_ERROR_CODE_OK)
-	if !a.Logger().Enabled(context.Background(), -4) || b.Logger().Enabled(context.Background(), -4) {
+	// (Asked of the forwarding handlers: the test's log capture enables every level.)
+	if !(&logHandler{c: a}).Enabled(context.Background(), -4) || (&logHandler{c: b}).Enabled(context.Background(), -4) {
 		t.Fatal("log level leaked between clients")
 	}
 	// Closing one leaves the other working.

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 func trackStats(t *testing.T, h *host, track uint64) *ffipb.LocalDataTrackStats {
@@ -18,7 +20,7 @@ func trackStats(t *testing.T, h *host, track uint64) *ffipb.LocalDataTrackStats 
 // warm-up pushes); a waiting push queues past a full queue; flush empties it; the counters
 // account for every frame.
 func TestE2EDataTrackWaitSubscribedPushWaitFlushStats(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice, ar, _ := joinHost(t, s, "dt-wait", "alice")
 	bob, br, _ := joinHost(t, s, "dt-wait", "bob")
 	track := alice.call(&ffipb.Request{Message: &ffipb.Request_PublishDataTrack{PublishDataTrack: &ffipb.PublishDataTrackRequest{
@@ -92,7 +94,7 @@ func TestE2EDataTrackWaitSubscribedPushWaitFlushStats(t *testing.T) {
 // Waiting on a subscription that cannot be established reports why: an E2EE track seen by a
 // room without keys.
 func TestE2EWaitSubscribedFailureAndE2EEStats(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice := newHost(t)
 	ar := alice.createRoom(&ffipb.RoomOptions{E2Ee: &ffipb.E2EeOptions{SharedKey: []byte("alice")}})
 	stats := func(h *host, rh uint64) *ffipb.GetE2EeStatsResponse {

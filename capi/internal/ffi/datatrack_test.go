@@ -2,10 +2,14 @@ package ffi
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 func publishTrack(t *testing.T, h *host, room uint64, name string) *ffipb.OwnedLocalDataTrack {
@@ -37,7 +41,7 @@ func frameEvents(evs []*ffipb.Event, sub uint64) []*ffipb.DataTrackFrameEvent {
 }
 
 func TestE2EDataTracks(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice, ar, _ := joinHost(t, s, "dt", "alice")
 	bob, br, _ := joinHost(t, s, "dt", "bob")
 	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
@@ -182,7 +186,7 @@ func TestE2EDataTracks(t *testing.T) {
 
 // With auto_subscribe every RemoteDataTrackPublished event carries a subscription.
 func TestE2EDataTrackAutoSubscribe(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice, ar, _ := joinHost(t, s, "dt-auto", "alice")
 	track := publishTrack(t, alice, ar, "early") // published before bob joins: in his snapshot
 	bob := newHost(t)
@@ -219,5 +223,139 @@ func TestQueueFramesMapping(t *testing.T) {
 		if got := queueFrames(c.in); got != c.want {
 			t.Errorf("queueFrames(%d) = %d, want %d", c.in, got, c.want)
 		}
+	}
+}
+
+// A slow EVENTS consumer with a small event queue loses frames, and every lost frame is
+// reported: the dropped_before of the delivered frames adds up to what the subscription
+// counted (event-queue losses and core drops), and delivered + Σ dropped_before == pushed.
+func TestE2EDataTrackSlowConsumerCountsEveryFrame(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	alice, ar, _ := joinHost(t, s, "dt-slow", "alice")
+
+	// bob: a 4-event queue and a callback that can be held.
+	var holding atomic.Bool
+	held := make(chan struct{}, 1)
+	release := make(chan struct{})
+	bsink := newSink()
+	bsink.hook = func(*ffipb.Event) {
+		if holding.Load() {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+	}
+	bc, blogs := newLoggedClientOpts(t, Options{ID: nextClientID.Add(1), Deliver: bsink.deliver, QueueCapacity: 4})
+	t.Cleanup(func() {
+		if holding.CompareAndSwap(true, false) {
+			close(release)
+		}
+	})
+	bob := &host{t: t, c: bc, s: bsink, logs: blogs, nextID: 100}
+	br := bob.createRoom(nil)
+	bob.connect(br, s.URL(), mintToken(t, s, "dt-slow", "bob"))
+
+	track := publishTrack(t, alice, ar, "fast")
+	th := track.GetHandle()
+	bob.roomEvent("track published", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
+	sub := subscribe(t, bob, br, "alice", track.GetInfo().GetSid(), ffipb.DeliveryMode_DELIVERY_MODE_EVENTS)
+	obj, err := bob.c.Handles().Get(sub, KindDataTrackSubscription)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subObj := obj.(*Subscription)
+	push := func(payload string) {
+		t.Helper()
+		deadline := time.Now().Add(hangGuard)
+		for {
+			err := alice.c.PushFrame(th, []byte(payload), 0, false)
+			if err == nil {
+				return
+			}
+			if CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL || time.Now().After(deadline) {
+				t.Fatalf("push %q: %v", payload, err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	delivered := func(payload string) int { // index in the events of the frame, or -1
+		for i, ev := range bob.s.snapshot() {
+			if f := ev.GetDataTrackFrame(); f.GetSubscriptionHandle() == sub && string(f.GetPayload()) == payload {
+				return i
+			}
+		}
+		return -1
+	}
+	// Warm up until frames flow, then a barrier frame: the window starts after it.
+	deadline := time.Now().Add(hangGuard)
+	for delivered("warm-up") < 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame reached the subscription")
+		}
+		push("warm-up")
+		time.Sleep(5 * time.Millisecond)
+	}
+	push("barrier")
+	bob.s.waitFor(t, "barrier", func([]*ffipb.Event) bool { return delivered("barrier") >= 0 })
+	start := len(bob.s.snapshot())
+	r0, l0, d0 := subObj.received.Load(), subObj.lost.Load(), subObj.coreDrops()
+
+	// Hold bob's callback (on an echo completion), then push faster than he reads.
+	holding.Store(true)
+	bob.async(&ffipb.Request{Message: &ffipb.Request_Echo{Echo: &ffipb.EchoRequest{Payload: []byte("hold"), Async: true}}})
+	select {
+	case <-held:
+	case <-time.After(hangGuard):
+		t.Fatal("callback never held")
+	}
+	const pushed = 64
+	for i := range pushed {
+		push(fmt.Sprintf("frame %d %s", i, testkit.PayloadMarker))
+	}
+	// Every pushed frame reached bob's subscription and was handed on, dropped or lost.
+	for {
+		r, l, d := subObj.received.Load()-r0, subObj.lost.Load()-l0, subObj.coreDrops()-d0
+		if r+l+d == pushed {
+			if l == 0 {
+				t.Fatalf("no event-queue loss with a 4-event queue and a held callback (received %d, core drops %d)", r, d)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("frames unaccounted for: received %d + lost %d + dropped %d != %d", r, l, d, pushed)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	holding.Store(false)
+	close(release)
+	// A tail frame after the queue drained carries the losses since the last delivered frame.
+	bob.s.waitFor(t, "queue drained", func(evs []*ffipb.Event) bool {
+		n := 0
+		for _, ev := range evs[start:] {
+			if ev.GetDataTrackFrame().GetSubscriptionHandle() == sub {
+				n++
+			}
+		}
+		return uint64(n) == subObj.received.Load()-r0
+	})
+	push("tail")
+	bob.s.waitFor(t, "tail", func([]*ffipb.Event) bool { return delivered("tail") >= 0 })
+
+	var frames, reported uint64
+	for _, ev := range bob.s.snapshot()[start:] {
+		if f := ev.GetDataTrackFrame(); f.GetSubscriptionHandle() == sub {
+			frames++
+			reported += f.GetDroppedBefore()
+		}
+	}
+	lost, drops := subObj.lost.Load()-l0, subObj.coreDrops()-d0
+	if frames != subObj.received.Load()-r0 || reported != lost+drops {
+		t.Fatalf("delivered %d frames (subscription counted %d), dropped_before sums to %d, subscription lost %d + dropped %d",
+			frames, subObj.received.Load()-r0, reported, lost, drops)
+	}
+	if frames+reported != pushed+1 {
+		t.Fatalf("delivered %d + dropped %d != pushed %d", frames, reported, pushed+1)
 	}
 }

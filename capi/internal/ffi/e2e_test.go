@@ -2,8 +2,6 @@ package ffi
 
 import (
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +11,8 @@ import (
 	"github.com/lkcore/lkcore/core/auth"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // End-to-end tests: FFI clients (the same code paths lk_request and the callback use, minus
@@ -24,32 +24,20 @@ var nextClientID atomic.Uint32
 
 func init() { nextClientID.Store(1000) }
 
-func startSFU(t testing.TB) *devsfu.Server {
-	t.Helper()
-	var log *slog.Logger
-	if os.Getenv("LKCORE_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	s, err := devsfu.Start(devsfu.Options{UpdateBatchInterval: 20 * time.Millisecond, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 // host is a test stand-in for a C host: a callback-mode client plus its delivered events.
 type host struct {
 	t      *testing.T
 	c      *Client
 	s      *sink
+	logs   *testkit.Capture // everything the client logs
 	nextID uint64
 }
 
 func newHost(t *testing.T) *host {
 	t.Helper()
 	s := newSink()
-	return &host{t: t, c: newTestClient(t, nextClientID.Add(1), s.deliver), s: s, nextID: 100}
+	c, logs := newLoggedClient(t, nextClientID.Add(1), s.deliver)
+	return &host{t: t, c: c, s: s, logs: logs, nextID: 100}
 }
 
 func (h *host) do(req *ffipb.Request) *ffipb.Response {
@@ -114,10 +102,11 @@ func (h *host) createRoom(opts *ffipb.RoomOptions) uint64 {
 
 func (h *host) connect(room uint64, url, token string) *ffipb.ConnectResult {
 	h.t.Helper()
+	h.logs.ForbidToken(token)
 	return h.call(&ffipb.Request{Message: &ffipb.Request_Connect{Connect: &ffipb.ConnectRequest{RoomHandle: room, Url: url, Token: token}}}).GetConnect()
 }
 
-func mintToken(t *testing.T, s *devsfu.Server, room, identity string) string {
+func mintToken(t *testing.T, s *sfu.Server, room, identity string) string {
 	t.Helper()
 	tok, err := s.Token(room, identity, auth.WithGrant(func(g *auth.VideoGrant) { g.CanUpdateOwnMetadata = auth.Bool(true) }))
 	if err != nil {
@@ -127,7 +116,7 @@ func mintToken(t *testing.T, s *devsfu.Server, room, identity string) string {
 }
 
 // joinHost creates a host, a room and connects it as identity.
-func joinHost(t *testing.T, s *devsfu.Server, roomName, identity string) (*host, uint64, *ffipb.ConnectResult) {
+func joinHost(t *testing.T, s *sfu.Server, roomName, identity string) (*host, uint64, *ffipb.ConnectResult) {
 	t.Helper()
 	h := newHost(t)
 	rh := h.createRoom(nil)
@@ -144,7 +133,7 @@ func identities(ps []*ffipb.ParticipantInfo) []string {
 }
 
 func TestE2ETwoClientsSeeEachOtherAndExchangeData(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice, ar, ares := joinHost(t, s, "r1", "alice")
 	if ares.GetLocalParticipant().GetIdentity() != "alice" || ares.GetRoom().GetName() != "r1" ||
 		ares.GetRoom().GetConnectionState() != ffipb.ConnectionState_CONNECTION_STATE_CONNECTED || len(ares.GetRemoteParticipants()) != 0 {
@@ -221,7 +210,7 @@ func TestE2ETwoClientsSeeEachOtherAndExchangeData(t *testing.T) {
 }
 
 func TestE2ELocalMetadataNameAttributes(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice, ar, _ := joinHost(t, s, "r2", "alice")
 	bob, _, _ := joinHost(t, s, "r2", "bob")
 	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
@@ -269,7 +258,7 @@ func TestE2ELocalMetadataNameAttributes(t *testing.T) {
 }
 
 func TestE2EDisconnectDropAndReasons(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice, ar, _ := joinHost(t, s, "r3", "alice")
 	bob, br, _ := joinHost(t, s, "r3", "bob")
 	carol, _, _ := joinHost(t, s, "r3", "carol")
@@ -333,7 +322,7 @@ func TestE2EDisconnectDropAndReasons(t *testing.T) {
 }
 
 func TestE2EConnectErrorsAndLogs(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	h := newHost(t)
 	wantRespCode(t, h.do(&ffipb.Request{Message: &ffipb.Request_SetLogLevel{SetLogLevel: &ffipb.SetLogLevelRequest{Level: ffipb.LogLevel_LOG_LEVEL_DEBUG}}}), ffipb.ErrorCode_ERROR_CODE_OK)
 	rh := h.createRoom(&ffipb.RoomOptions{JoinAttempts: 3})
@@ -382,7 +371,7 @@ func TestE2EConnectErrorsAndLogs(t *testing.T) {
 
 // Disconnecting (or dropping) while a connect is in progress cancels it cleanly.
 func TestE2EDisconnectWhileConnecting(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	h := newHost(t)
 	rh := h.createRoom(nil)
 	cid := h.async(&ffipb.Request{Message: &ffipb.Request_Connect{Connect: &ffipb.ConnectRequest{RoomHandle: rh, Url: s.URL(), Token: mintToken(t, s, "r5", "eve")}}})
@@ -413,7 +402,7 @@ func TestE2EDisconnectWhileConnecting(t *testing.T) {
 // A dropped signalling connection is resumed: Reconnecting / Reconnected (RESUME) events,
 // state changes, and data keeps flowing afterwards. A forced full reconnect reports FULL.
 func TestE2EReconnect(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice, ar, _ := joinHost(t, s, "reconnect", "alice")
 	bob, _, _ := joinHost(t, s, "reconnect", "bob")
 	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })

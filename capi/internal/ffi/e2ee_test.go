@@ -4,12 +4,18 @@ import (
 	"testing"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 func TestE2EEncryptedRoom(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
+	secret := []byte("secret " + testkit.PayloadMarker)
 	join := func(identity string, key []byte) (*host, uint64) {
 		h := newHost(t)
+		h.logs.Forbid("the E2EE key", []byte("passphrase-e2ee-key"))
+		h.logs.Forbid("a payload", secret)
 		var opts *ffipb.RoomOptions
 		if key != nil {
 			opts = &ffipb.RoomOptions{E2Ee: &ffipb.E2EeOptions{SharedKey: key}}
@@ -18,16 +24,16 @@ func TestE2EEncryptedRoom(t *testing.T) {
 		h.connect(rh, s.URL(), mintToken(t, s, "e2ee", identity))
 		return h, rh
 	}
-	alice, ar := join("alice", []byte("passphrase"))
-	bob, br := join("bob", []byte("passphrase"))
+	alice, ar := join("alice", []byte("passphrase-e2ee-key"))
+	bob, br := join("bob", []byte("passphrase-e2ee-key"))
 	eve, er := join("eve", nil)
 	for _, who := range []*host{alice, bob} {
 		who.roomEvent("eve joined", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected().GetInfo().GetIdentity() == "eve" })
 	}
 
-	alice.call(&ffipb.Request{Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{RoomHandle: ar, Payload: []byte("secret"), Reliable: true}}})
+	alice.call(&ffipb.Request{Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{RoomHandle: ar, Payload: secret, Reliable: true}}})
 	ev, _ := bob.roomEvent("encrypted packet", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataReceived() != nil })
-	if d := ev.GetDataReceived(); string(d.GetPayload()) != "secret" || !d.GetEncrypted() {
+	if d := ev.GetDataReceived(); string(d.GetPayload()) != string(secret) || !d.GetEncrypted() {
 		t.Fatalf("bob got %v", d)
 	}
 	ev, _ = eve.roomEvent("undecryptable packet", 0, func(e *ffipb.RoomEvent) bool { return e.GetEncryptionStateChanged() != nil })

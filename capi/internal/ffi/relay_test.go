@@ -3,12 +3,12 @@ package ffi
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pion/webrtc/v4"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 // RoomOptions.ice_transport_policy and ice_servers (ABI 1.2).
@@ -38,11 +38,7 @@ func TestRelayRoomOptionsValidated(t *testing.T) {
 // A host that must relay: policy RELAY with its own TURN server connects through it; without a
 // TURN server the connect fails at once with CONNECTION_FAILED naming the missing relay.
 func TestE2ERelayPolicy(t *testing.T) {
-	s, err := devsfu.Start(devsfu.Options{UpdateBatchInterval: 20 * time.Millisecond, TURN: &devsfu.TURNOptions{Withhold: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := sfu.Start(t, devsfu.Options{TURN: &devsfu.TURNOptions{Withhold: true}})
 	ts, _ := s.TURNICEServer("alice")
 	h := newHost(t)
 	rh := h.createRoom(&ffipb.RoomOptions{

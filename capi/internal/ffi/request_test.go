@@ -255,7 +255,10 @@ func (f *fakeTrack) PushFrame(p []byte, ts uint64, has bool) error {
 	return nil
 }
 
-type fakeSub struct{ frames chan Frame }
+type fakeSub struct {
+	frames   chan Frame
+	blocking chan struct{} // if non-nil (buffered), signalled when a read is about to block
+}
 
 func (f *fakeSub) ReadFrame(ctx context.Context) (Frame, error) {
 	select {
@@ -265,6 +268,12 @@ func (f *fakeSub) ReadFrame(ctx context.Context) (Frame, error) {
 		}
 		return fr, nil
 	default:
+	}
+	if f.blocking != nil {
+		select {
+		case f.blocking <- struct{}{}:
+		default:
+		}
 	}
 	select {
 	case fr, ok := <-f.frames:
@@ -319,13 +328,18 @@ func TestReadFrameWokenByClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sh, _ := c.Handles().Insert(KindDataTrackSubscription, &fakeSub{frames: make(chan Frame)}, 0, nil)
+	sub := &fakeSub{frames: make(chan Frame), blocking: make(chan struct{}, 1)}
+	sh, _ := c.Handles().Insert(KindDataTrackSubscription, sub, 0, nil)
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.ReadFrame(sh, -1)
 		done <- err
 	}()
-	time.Sleep(10 * time.Millisecond)
+	select { // the reader is blocked in the subscription when the client closes
+	case <-sub.blocking:
+	case <-time.After(hangGuard):
+		t.Fatal("reader never blocked")
+	}
 	if err := c.Close(hangGuard, false); err != nil {
 		t.Fatal(err)
 	}

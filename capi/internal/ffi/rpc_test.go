@@ -9,6 +9,8 @@ import (
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/rpc"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 func registerRPC(t *testing.T, h *host, room uint64, method string) {
@@ -33,7 +35,7 @@ func respondRPC(h *host, room, invocation uint64, payload string, rpcErr *ffipb.
 }
 
 func TestE2ERPC(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	// The callee registers its methods before connecting.
 	alice := newHost(t)
 	ar := alice.createRoom(nil)

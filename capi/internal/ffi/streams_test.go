@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
 func registerStreams(t *testing.T, h *host, room uint64, kind ffipb.StreamKind, topic string, mode ffipb.DeliveryMode, credits uint32) {
@@ -49,7 +51,7 @@ func streamOpened(t *testing.T, h *host, from int, topic string) (*ffipb.StreamO
 }
 
 func TestE2EDataStreams(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice := newHost(t)
 	ar := alice.createRoom(nil)
 	// Handlers registered before connecting.
@@ -172,7 +174,7 @@ func byteStreamNamed(t *testing.T, h *host, name string) (*ffipb.StreamOpened, i
 
 // Credit-based readers deliver one chunk per credit.
 func TestE2EStreamCredits(t *testing.T) {
-	s := startSFU(t)
+	s := sfu.Start(t, devsfu.Options{})
 	alice := newHost(t)
 	ar := alice.createRoom(nil)
 	registerStreams(t, alice, ar, ffipb.StreamKind_STREAM_KIND_BYTES, "c", ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, 1)
