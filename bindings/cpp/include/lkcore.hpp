@@ -666,7 +666,9 @@ class LK_API DataTrackSubscription {
   std::optional<Frame> read(Millis timeout);
   // noexcept form of read: LK_OK (frame set), LK_ERR_TIMEOUT, LK_ERR_END_OF_STREAM, ...
   Status try_read(Frame &frame, int32_t timeout_ms) noexcept;
-  // Set once the subscription ended (its last event arrived).
+  // Set once the subscription ended (its last event arrived). read/try_read wait up to 2 s for
+  // that event before reporting LK_ERR_END_OF_STREAM, so it is set by then (unless they are
+  // called on the client's event thread, which delivers it: then it may still be empty).
   std::optional<SubscriptionEnd> end() const;
 
  private:

@@ -199,6 +199,12 @@ Status DataTrackSubscription::try_read(Frame &frame, int32_t timeout_ms) noexcep
   uint64_t ts = 0;
   bool has_ts = false;
   int32_t st = lk_data_track_read(client_, handle_, timeout_ms, &p, &n, &ts, &has_ts);
+  if (st == LK_ERR_END_OF_STREAM && state_) {
+    // The library queues the subscription's end event when it ends; the read can see the end
+    // first. Wait (bounded) for that event so end() is set when END_OF_STREAM is reported.
+    std::unique_lock<std::mutex> l(state_->mu);
+    state_->ended.wait_for(l, std::chrono::seconds(2), [&] { return state_->end.has_value(); });
+  }
   if (st != LK_OK) return st;
   frame.payload = Buffer::adopt(p, n);
   frame.user_timestamp = has_ts ? std::optional<uint64_t>(ts) : std::nullopt;

@@ -480,6 +480,7 @@ void ClientImpl::dispatch(pb::Event &ev) {
         std::lock_guard<std::mutex> l(s->mu);
         s->end = end;
       }
+      s->ended.notify_all();
       if (!s->guard.enter()) return;
       struct Leave {
         Guard &g;
