@@ -11,7 +11,7 @@ const (
 	// low-water mark, used until a rate is measured and whenever the path is slow.
 	DefaultPacerMinInFlight = 8 << 10
 	// DefaultPacerMaxInFlight caps the target whatever the rate (the channel's high water).
-	DefaultPacerMaxInFlight = 1 << 20
+	DefaultPacerMaxInFlight = 256 << 10
 	// DefaultPacerWindow is how far back the drain rate looks.
 	DefaultPacerWindow = 100 * time.Millisecond
 )

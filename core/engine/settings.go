@@ -36,7 +36,7 @@ const (
 	// water is the pacer's largest in-flight target, a backstop the writer
 	// does not normally reach.
 	DataTrackLowWater  = 8 << 10
-	DataTrackHighWater = 1 << 20
+	DataTrackHighWater = 256 << 10
 
 	// DefaultSCTPReceiveBufferSize raises pion's SCTP receive window from its
 	// 1 MiB default. With the default, a reliable stream of 1 KB messages on
