@@ -123,7 +123,11 @@ func newEchoPeer(t *testing.T) *echoPeer {
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
 			p.mu.Lock()
 			p.got[dc.Label()] = append(p.got[dc.Label()], m.Data)
+			hold := p.hold
 			p.mu.Unlock()
+			if hold != nil {
+				<-hold // a stalled reader: the SCTP receive window fills
+			}
 			out := m.Data
 			if dc.Label() != LabelDataTrack {
 				var pkt lkpb.DataPacket
@@ -324,8 +328,23 @@ func TestEngineBackpressureHonoursContext(t *testing.T) {
 			}
 		}
 	}()
-	// Fill the reliable channel past its high-water mark faster than it drains,
-	// with a context that is already cancelled once blocked.
+	// The peer stops reading, so the reliable channel fills past its high-water
+	// mark; then a send with a context that is already cancelled must fail.
+	hold := make(chan struct{})
+	peer.mu.Lock()
+	peer.hold = hold
+	peer.mu.Unlock()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			peer.mu.Lock()
+			peer.hold = nil
+			peer.mu.Unlock()
+			close(hold)
+		}
+	}
+	defer release()
 	payload := make([]byte, 60000)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -346,9 +365,10 @@ func TestEngineBackpressureHonoursContext(t *testing.T) {
 		}
 	}
 	if !blocked {
-		t.Skip("channel drained faster than it was filled; backpressure not exercised")
+		t.Fatal("the buffered amount never passed the high-water mark with a stalled reader")
 	}
-	// A send with time left eventually succeeds once the buffer drains.
+	// A send with time left eventually succeeds once the reader drains the buffer.
+	release()
 	if err := eng.SendPacket(ctx, &lkpb.DataPacket{Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte("x")}}}, true); err != nil {
 		t.Fatal(err)
 	}
