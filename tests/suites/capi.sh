@@ -65,11 +65,12 @@ export GOGC=off GODEBUG=asyncpreemptoff=1
 # parameter check of the Go runtime's own raw syscall on Go memory (see valgrind.supp: memcheck
 # cannot suppress these), so nothing else — host errors, leaks — was reported. Memcheck calls such
 # a buffer unaddressable or, for Go-heap bytes it did not see being written (Go zeroes all memory
-# it hands out, so no Go value is really uninitialised), uninitialised; both count.
+# it hands out, so no Go value is really uninitialised), uninitialised — also a scalar argument
+# (sendto's len) computed from such bytes; all count, and only with that Go frame on top.
 only_go_syscall_params() {
   local contexts go
   contexts=$(sed -n 's/.*ERROR SUMMARY: [0-9]* errors from \([0-9]*\) contexts.*/\1/p' "$1" | tail -1)
-  go=$(awk '/Syscall param .* points to (unaddressable|uninitialised) byte\(s\)/{p=1; next} p && /at 0x[0-9A-F]+: internal\/runtime\/syscall\/linux\.Syscall6 /{n++} {p=0} END{print n+0}' "$1")
+  go=$(awk '/Syscall param .* (points to (unaddressable|uninitialised) byte\(s\)|contains uninitialised byte\(s\))/{p=1; next} p && /at 0x[0-9A-F]+: internal\/runtime\/syscall\/linux\.Syscall6 /{n++} {p=0} END{print n+0}' "$1")
   [ -n "$contexts" ] && [ "$contexts" -gt 0 ] && [ "$contexts" -eq "$go" ]
 }
 
