@@ -95,6 +95,12 @@ class Guard {
   std::map<std::thread::id, int> threads_;
 };
 
+// GuardScope leaves a Guard when it goes out of scope; construct it after a successful enter().
+struct GuardScope {
+  Guard &g;
+  ~GuardScope() { g.leave(); }
+};
+
 // ---- objects registered with a client for its events ---------------------------------------
 
 struct SubscriptionState {

@@ -437,10 +437,7 @@ void ClientImpl::dispatch(pb::Event &ev) {
         if (it != subs_.end()) s = it->second;
       }
       if (!s || !s->guard.enter()) return;
-      struct Leave {
-        Guard &g;
-        ~Leave() { g.leave(); }
-      } leave{s->guard};
+      GuardScope leave{s->guard};
       if (++s->delivered % (1u << 29) == 0) {  // keep the credit window open (see subscribe)
         pb::Request req;
         req.mutable_grant_credits()->set_handle(f.subscription_handle());
@@ -482,10 +479,7 @@ void ClientImpl::dispatch(pb::Event &ev) {
       }
       s->ended.notify_all();
       if (!s->guard.enter()) return;
-      struct Leave {
-        Guard &g;
-        ~Leave() { g.leave(); }
-      } leave{s->guard};
+      GuardScope leave{s->guard};
       if (s->on_end) s->on_end(end);
       return;
     }
@@ -551,10 +545,7 @@ void ClientImpl::open_stream(const std::shared_ptr<RoomState> &room, const pb::S
     task = [weak, handler, reader] {
       auto r = weak.lock();
       if (!r || !r->handlers_guard.enter()) return;
-      struct Leave {
-        Guard &g;
-        ~Leave() { g.leave(); }
-      } leave{r->handlers_guard};
+      GuardScope leave{r->handlers_guard};
       std::string identity = reader->participant_identity();
       handler(std::move(*reader), identity);
     };
@@ -576,10 +567,7 @@ void ClientImpl::open_stream(const std::shared_ptr<RoomState> &room, const pb::S
     task = [weak, handler, reader] {
       auto r = weak.lock();
       if (!r || !r->handlers_guard.enter()) return;
-      struct Leave {
-        Guard &g;
-        ~Leave() { g.leave(); }
-      } leave{r->handlers_guard};
+      GuardScope leave{r->handlers_guard};
       std::string identity = reader->participant_identity();
       handler(std::move(*reader), identity);
     };
@@ -593,10 +581,7 @@ void RoomState::on_event(const pb::RoomEvent &ev) {
   RoomEvent re;
   if (!to_room_event(ev, &re)) return;
   if (!handler_guard.enter()) return;
-  struct Leave {
-    Guard &g;
-    ~Leave() { g.leave(); }
-  } leave{handler_guard};
+  GuardScope leave{handler_guard};
   std::lock_guard<std::mutex> call(call_mu);
   RoomEventHandler h;
   {
