@@ -162,6 +162,12 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
 
   // Creates a reader for a StreamOpened event and hands it to the room's handler (handler thread).
   void open_stream(const std::shared_ptr<RoomState> &room, const pb::StreamOpened &so);
+  // The task handing a newly opened stream's reader (text or bytes) to the handler registered
+  // for its topic, or an empty function when none is (defined in lkcore.cpp).
+  template <typename Reader, typename Handler, typename Handlers, typename Info>
+  std::function<void()> stream_task(const std::shared_ptr<RoomState> &room, const Handlers &handlers,
+                                    const std::shared_ptr<ReaderState> &st, lk_handle_t h,
+                                    const std::string &identity, Info info);
   void set_log_level(LogLevel level);
 
  private:

@@ -519,59 +519,45 @@ void ClientImpl::dispatch(pb::Event &ev) {
   }
 }
 
+template <typename Reader, typename Handler, typename Handlers, typename Info>
+std::function<void()> ClientImpl::stream_task(const std::shared_ptr<RoomState> &room, const Handlers &handlers,
+                                              const std::shared_ptr<ReaderState> &st, lk_handle_t h,
+                                              const std::string &identity, Info info) {
+  auto reader = std::make_shared<Reader>();
+  reader->impl_ = shared_from_this();
+  reader->state_ = st;
+  reader->handle_ = h;
+  reader->identity_ = identity;
+  reader->info_ = std::move(info);
+  Handler handler;
+  {
+    std::lock_guard<std::mutex> l(room->mu);
+    auto it = handlers.find(reader->info_.topic);
+    if (it != handlers.end()) handler = it->second;
+  }
+  if (!handler) return {};
+  std::weak_ptr<RoomState> weak = room;
+  return [weak, handler, reader] {
+    auto r = weak.lock();
+    if (!r || !r->handlers_guard.enter()) return;
+    GuardScope leave{r->handlers_guard};
+    std::string identity = reader->participant_identity();
+    handler(std::move(*reader), identity);
+  };
+}
+
 void ClientImpl::open_stream(const std::shared_ptr<RoomState> &room, const pb::StreamOpened &so) {
   const auto &rd = so.reader();
   lk_handle_t h = rd.handle();
   handle_acquired();
   auto st = std::make_shared<ReaderState>();
   add_reader(h, st);
-  auto self = shared_from_this();
-  std::function<void()> task;
-  if (rd.has_text()) {
-    auto reader = std::make_shared<TextStreamReader>();
-    reader->impl_ = self;
-    reader->state_ = st;
-    reader->handle_ = h;
-    reader->identity_ = so.participant_identity();
-    reader->info_ = from_pb(rd.text());
-    TextStreamHandler handler;
-    {
-      std::lock_guard<std::mutex> l(room->mu);
-      auto it = room->text_handlers.find(reader->info_.topic);
-      if (it != room->text_handlers.end()) handler = it->second;
-    }
-    if (!handler) return;  // unregistered meanwhile: the reader's release discards the stream
-    std::weak_ptr<RoomState> weak = room;
-    task = [weak, handler, reader] {
-      auto r = weak.lock();
-      if (!r || !r->handlers_guard.enter()) return;
-      GuardScope leave{r->handlers_guard};
-      std::string identity = reader->participant_identity();
-      handler(std::move(*reader), identity);
-    };
-  } else {
-    auto reader = std::make_shared<ByteStreamReader>();
-    reader->impl_ = self;
-    reader->state_ = st;
-    reader->handle_ = h;
-    reader->identity_ = so.participant_identity();
-    reader->info_ = from_pb(rd.bytes());
-    ByteStreamHandler handler;
-    {
-      std::lock_guard<std::mutex> l(room->mu);
-      auto it = room->byte_handlers.find(reader->info_.topic);
-      if (it != room->byte_handlers.end()) handler = it->second;
-    }
-    if (!handler) return;
-    std::weak_ptr<RoomState> weak = room;
-    task = [weak, handler, reader] {
-      auto r = weak.lock();
-      if (!r || !r->handlers_guard.enter()) return;
-      GuardScope leave{r->handlers_guard};
-      std::string identity = reader->participant_identity();
-      handler(std::move(*reader), identity);
-    };
-  }
+  std::function<void()> task =
+      rd.has_text() ? stream_task<TextStreamReader, TextStreamHandler>(room, room->text_handlers, st, h,
+                                                                        so.participant_identity(), from_pb(rd.text()))
+                    : stream_task<ByteStreamReader, ByteStreamHandler>(room, room->byte_handlers, st, h,
+                                                                        so.participant_identity(), from_pb(rd.bytes()));
+  if (!task) return;  // unregistered meanwhile: the reader's release discards the stream
   if (!post(std::move(task))) std::fprintf(stderr, "lkcore: too many pending stream handlers, stream discarded\n");
 }
 
