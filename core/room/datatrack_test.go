@@ -157,6 +157,33 @@ func pushRetry(t testing.TB, ctx context.Context, lt *room.LocalDataTrack, f roo
 	}
 }
 
+// repushAfter is how long nextOrRepush waits in silence before it pushes the
+// awaited frames again. It is not an assertion: the data-track channel never
+// retransmits, so a packet the transport gives up on under heavy load loses
+// its frame, and a test that needs a frame asks for it again instead of
+// assuming a lossless path.
+const repushAfter = 3 * time.Second
+
+// nextOrRepush returns the next frame of st. While nothing arrives for
+// repushAfter it calls repush (which pushes the awaited frames again) and
+// counts it; the wait as a whole is bounded by ctx.
+func nextOrRepush(t testing.TB, ctx context.Context, st *room.DataTrackSubscription, repushes *int, repush func()) room.Frame {
+	t.Helper()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, repushAfter)
+		f, err := st.Next(wctx)
+		cancel()
+		if err == nil {
+			return f
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s: next frame: %v", st.Track().Name(), err)
+		}
+		*repushes++
+		repush()
+	}
+}
+
 // numbered builds a self-checking frame: index (4 bytes) ‖ filler ‖ SHA-256
 // of everything before it.
 func numbered(i, size int) []byte {
@@ -210,39 +237,49 @@ func TestDataTrackPublishAndReceive(t *testing.T) {
 	}
 
 	// Small single-packet frames (Rust case single_packet: 8192 × 0xFA).
+	// The channel does not retransmit: a frame lost on a loaded machine is
+	// pushed again (nextOrRepush), and the accounting below allows for it.
 	st := subscribe(t, ctx, rt, room.SubscribeOptions{})
+	repushes, delivered := 0, 0
 	small := bytes.Repeat([]byte{0xFA}, 8192)
-	if err := lt.TryPush(room.Frame{Payload: small}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := st.Next(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pushSmall := func() { pushRetry(t, ctx, lt, room.Frame{Payload: small}) }
+	pushSmall()
+	f := nextOrRepush(t, ctx, st, &repushes, pushSmall)
+	delivered++
 	if !bytes.Equal(f.Payload, small) || f.HasUserTimestamp {
 		t.Fatalf("frame: %d bytes, user timestamp %v", len(f.Payload), f.HasUserTimestamp)
 	}
 
 	// User timestamp.
 	ts := uint64(time.Now().UnixMilli())
-	if err := lt.TryPush(room.Frame{Payload: []byte("ts"), UserTimestamp: ts}); err != nil {
-		t.Fatal(err)
+	pushTS := func() { pushRetry(t, ctx, lt, room.Frame{Payload: []byte("ts"), UserTimestamp: ts}) }
+	pushTS()
+	// A late copy of the first frame may still arrive after a re-push.
+	for f = nextOrRepush(t, ctx, st, &repushes, pushTS); bytes.Equal(f.Payload, small); f = nextOrRepush(t, ctx, st, &repushes, pushTS) {
+		delivered++
 	}
-	if f, err = st.Next(ctx); err != nil || !f.HasUserTimestamp || f.UserTimestamp != ts || string(f.Payload) != "ts" {
-		t.Fatalf("frame with timestamp: %+v %v", f, err)
+	delivered++
+	if !f.HasUserTimestamp || f.UserTimestamp != ts || string(f.Payload) != "ts" {
+		t.Fatalf("frame with timestamp: %+v", f)
 	}
 
-	// Multi-packet frames of 100 KB+ (Rust multi_packet: 196 608 bytes): all
-	// arrive intact (the writer never cuts a frame).
+	// Multi-packet frames of 100 KB+ (Rust multi_packet: 196 608 bytes): every
+	// frame delivered is intact (the writer never cuts a frame), and all arrive.
 	const n, size = 20, 196608
-	for i := range n {
-		pushRetry(t, ctx, lt, room.Frame{Payload: numbered(i, size)})
-	}
 	seen := map[int]bool{}
+	pushMissing := func() {
+		for i := range n {
+			if !seen[i] {
+				pushRetry(t, ctx, lt, room.Frame{Payload: numbered(i, size)})
+			}
+		}
+	}
+	pushMissing()
 	for len(seen) < n {
-		f, err := st.Next(ctx)
-		if err != nil {
-			t.Fatalf("after %d frames: %v", len(seen), err)
+		f := nextOrRepush(t, ctx, st, &repushes, pushMissing)
+		delivered++
+		if string(f.Payload) == "ts" || bytes.Equal(f.Payload, small) {
+			continue // a late copy of an earlier frame
 		}
 		seen[checkNumbered(t, f.Payload, size)] = true
 	}
@@ -250,14 +287,23 @@ func TestDataTrackPublishAndReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	stats := lt.Stats()
-	if stats.Pushed != n+2 || stats.Sent != n+2 || stats.Dropped() != 0 || stats.Queued != 0 {
+	if stats.Pushed < n+2 || stats.Sent != stats.Pushed || stats.Dropped() != 0 || stats.Queued != 0 {
 		t.Fatalf("publisher stats %+v", stats)
 	}
-	if st.Dropped() != 0 || rt.DroppedFrames() != 0 {
-		t.Fatalf("subscriber drops: stream %d track %d", st.Dropped(), rt.DroppedFrames())
+	if st.Dropped() != 0 {
+		t.Fatalf("subscriber stream dropped %d frames (its buffer never filled)", st.Dropped())
 	}
-	if rs := sub.r.DataTrackStats(); rs.Frames != n+2 || len(rs.Drops) != 0 {
-		t.Fatalf("receive stats %+v", rs)
+	rs := sub.r.DataTrackStats()
+	if rs.Frames < uint64(delivered) || rs.Frames > stats.Sent {
+		t.Fatalf("receive stats %+v: %d delivered, %d sent", rs, delivered, stats.Sent)
+	}
+	if repushes == 0 {
+		// Nothing was lost on the way: the counts are exact.
+		if stats.Pushed != n+2 || rt.DroppedFrames() != 0 || rs.Frames != n+2 || len(rs.Drops) != 0 {
+			t.Fatalf("without loss: publisher %+v, track drops %d, receive %+v", stats, rt.DroppedFrames(), rs)
+		}
+	} else {
+		t.Logf("%d re-pushes after frames lost in transit (receive stats %+v)", repushes, rs)
 	}
 }
 
@@ -287,14 +333,17 @@ func TestDataTrackManyTracksNoMisrouting(t *testing.T) {
 			t.Fatalf("push %d: %v", i, err)
 		}
 	}
+	// A frame lost in transit (the channel never retransmits) is pushed
+	// again; whatever arrives on a track must be that track's frame.
+	repushes := 0
 	for i, st := range subs {
-		f, err := st.Next(ctx)
-		if err != nil {
-			t.Fatalf("track_%d: %v", i, err)
-		}
+		f := nextOrRepush(t, ctx, st, &repushes, func() { pushRetry(t, ctx, locals[i], room.Frame{Payload: payload(i)}) })
 		if !bytes.Equal(f.Payload, payload(i)) {
 			t.Fatalf("track_%d got %.20q… (%d bytes)", i, f.Payload, len(f.Payload))
 		}
+	}
+	if repushes > 0 {
+		t.Logf("%d re-pushes after frames lost in transit", repushes)
 	}
 }
 
