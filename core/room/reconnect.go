@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/internal/engine"
+	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/lkpb"
-	"github.com/lkcore/lkcore/core/signal"
 )
 
 // Reconnection (docs/protocol.md, Reconnection; recordings 1d-resume-js/-rust).
@@ -355,6 +355,7 @@ type reconnectState struct {
 	trickles []*lkpb.SignalRequest // local candidates waiting for a WebSocket
 
 	pingInterval, pingTimeout time.Duration // from the JoinResponse
+	oldLocalSID               string        // the local SID before a full reconnect's join
 
 	retired sync.WaitGroup // engines / signal clients being closed in the background
 }
@@ -840,9 +841,11 @@ func (r *Room) fullJoined(join *lkpb.JoinResponse) bool {
 	r.roomInfo = join.GetRoom()
 	r.infoMu.Unlock()
 	if oldRoom.GetMetadata() != join.GetRoom().GetMetadata() {
-		r.events.push(RoomMetadataChanged{OldMetadata: oldRoom.GetMetadata(), NewMetadata: join.GetRoom().GetMetadata()})
+		r.events.push(RoomMetadataChanged{OldMetadata: oldRoom.GetMetadata(), NewMetadata: join.GetRoom().GetMetadata(),
+			Info: roomInfoFrom(join.GetRoom())})
 	}
 	oldLocal := r.local.load()
+	r.rc.oldLocalSID = oldLocal.GetSid()
 	r.local.store(join.GetParticipant())
 	r.events.push(diffInfo(r.local, oldLocal, join.GetParticipant())...)
 	evs, _ := r.parts.apply(join.GetOtherParticipants())
@@ -948,6 +951,9 @@ func (r *Room) reconnectSucceeded() bool {
 	r.setState(StateConnected)
 	r.send.set(true, false)
 	r.events.push(Reconnected{Kind: kind, DiscardedPackets: discarded, ReplayedPackets: replayed})
+	if kind == ReconnectFull {
+		r.events.push(LocalParticipantRejoined{OldSID: r.rc.oldLocalSID, Info: participantInfoFrom(r.local.load())})
+	}
 	if kind == ReconnectFull {
 		if h := r.fullReconnectHook; h != nil {
 			h()

@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/auth"
+	"github.com/lkcore/lkcore/core/internal/signal"
+	"github.com/lkcore/lkcore/core/joinreq"
 	"github.com/lkcore/lkcore/core/lkpb"
-	"github.com/lkcore/lkcore/core/signal"
 	"github.com/lkcore/lkcore/tests/devsfu"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 	"github.com/pion/ice/v4"
@@ -699,6 +700,13 @@ func TestReconnectCyclesNoLeak(t *testing.T) {
 			want = ReconnectResume
 		}
 		a.waitReconnected(ctx, want)
+		if want == ReconnectFull {
+			// The new session's SID reaches the event consumer without a lookup.
+			ev := a.waitFor(ctx, "LocalParticipantRejoined", func(ev Event) bool { _, ok := ev.(LocalParticipantRejoined); return ok }).(LocalParticipantRejoined)
+			if ev.Info.SID != a.r.LocalParticipant().SID() || ev.OldSID == ev.Info.SID || ev.OldSID == "" || ev.Info.Identity != "a" {
+				t.Fatalf("cycle %d: %+v (local sid %s)", i, ev, a.r.LocalParticipant().SID())
+			}
+		}
 		a.waitParticipant(ctx, "b")
 		b.waitParticipant(ctx, "a")
 		roundTrip(ctx, t, a, b, fmt.Sprintf("cycle-%d", i))
@@ -733,7 +741,7 @@ func (rt *recordingTransport) joinRequest(t *testing.T, i int) (*lkpb.JoinReques
 	if u.Path != "/rtc/v1" {
 		t.Fatalf("path %q", u.Path)
 	}
-	jr, comp, err := signal.DecodeJoinRequest(u.Query().Get("join_request"))
+	jr, comp, err := joinreq.Decode(u.Query().Get("join_request"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@ package room
 import (
 	"fmt"
 
-	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
 )
 
