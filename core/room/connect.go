@@ -32,6 +32,30 @@ var (
 	ErrRoomEnded = errors.New("room: the room was disconnected; create a new Room")
 )
 
+// Caps on Options.ICEServers (sizes the application controls).
+const (
+	MaxICEServers       = 16
+	MaxICEServerURLs    = 8
+	MaxICEServerURLSize = 1024
+)
+
+func checkICEServers(servers []ICEServer) error {
+	if len(servers) > MaxICEServers {
+		return fmt.Errorf("%w: %d ICE servers, at most %d", ErrInvalidArgument, len(servers), MaxICEServers)
+	}
+	for i, s := range servers {
+		if n := len(s.URLs); n == 0 || n > MaxICEServerURLs {
+			return fmt.Errorf("%w: ICEServers[%d] has %d URLs, want 1..%d", ErrInvalidArgument, i, n, MaxICEServerURLs)
+		}
+		for _, u := range s.URLs {
+			if u == "" || len(u) > MaxICEServerURLSize {
+				return fmt.Errorf("%w: ICEServers[%d] has an empty or oversized URL", ErrInvalidArgument, i)
+			}
+		}
+	}
+	return nil
+}
+
 // errNotConnected is returned by calls that need a session before Connect
 // succeeded (it matches ErrDisconnected).
 var errNotConnected = fmt.Errorf("%w: not connected", ErrDisconnected)
@@ -89,6 +113,9 @@ func New(opts Options) (*Room, error) {
 	}
 	if opts.JoinAttempts < 0 || opts.JoinAttempts > MaxJoinAttempts {
 		return nil, fmt.Errorf("%w: JoinAttempts %d outside 0..%d", ErrInvalidArgument, opts.JoinAttempts, MaxJoinAttempts)
+	}
+	if err := checkICEServers(opts.ICEServers); err != nil {
+		return nil, err
 	}
 	if opts.JoinRetryDelay < 0 || opts.JoinAttemptTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative JoinRetryDelay or JoinAttemptTimeout", ErrInvalidArgument)

@@ -88,6 +88,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{JoinAttempts: room.MaxJoinAttempts + 1},
 		{JoinRetryDelay: -time.Second},
 		{AutoSubscribeOptions: room.SubscribeOptions{BufferSize: -1}},
+		{ICEServers: []room.ICEServer{{}}},
+		{ICEServers: make([]room.ICEServer, room.MaxICEServers+1)},
+		{ICEServers: []room.ICEServer{{URLs: []string{string(make([]byte, room.MaxICEServerURLSize+1))}}}},
 	} {
 		if _, err := room.New(o); !errors.Is(err, room.ErrInvalidArgument) {
 			t.Errorf("%+v: %v", o, err)

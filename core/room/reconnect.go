@@ -76,6 +76,9 @@ type Reconnecting struct {
 	Kind ReconnectKind
 	// Err is what broke the connection (nil when the server asked for it).
 	Err error
+	// Attempt numbers the Reconnecting events of one episode: 1 when it
+	// starts, +1 when it escalates to a full reconnect.
+	Attempt int
 }
 
 // Reconnected reports that the connection has been re-established (the state
@@ -356,6 +359,7 @@ type reconnectState struct {
 
 	pingInterval, pingTimeout time.Duration // from the JoinResponse
 	oldLocalSID               string        // the local SID before a full reconnect's join
+	announced                 int           // Reconnecting events of this episode
 
 	retired sync.WaitGroup // engines / signal clients being closed in the background
 }
@@ -641,7 +645,8 @@ func (r *Room) beginReconnect(t trigger, cause error) bool {
 	r.send.set(false, true)
 	r.send.setResuming(kind == ReconnectResume)
 	r.setState(StateReconnecting)
-	r.events.push(Reconnecting{Kind: kind, Err: cause})
+	r.rc.announced = 1
+	r.events.push(Reconnecting{Kind: kind, Err: cause, Attempt: 1})
 	r.rc.unwound = false
 	r.rc.restarted = false
 	r.rc.discarded = 0
@@ -662,7 +667,8 @@ func (r *Room) startAttempt() bool {
 	r.rc.stopTimers()
 	kind, announce := r.rc.m.next()
 	if announce {
-		r.events.push(Reconnecting{Kind: kind})
+		r.rc.announced++
+		r.events.push(Reconnecting{Kind: kind, Attempt: r.rc.announced})
 	}
 	r.send.setResuming(kind == ReconnectResume && !r.rc.restarted)
 	r.rc.answered = false

@@ -306,9 +306,9 @@ func (c *rcClient) waitFor(ctx context.Context, what string, match func(Event) b
 	}
 }
 
-func (c *rcClient) waitReconnecting(ctx context.Context, kind ReconnectKind) {
+func (c *rcClient) waitReconnecting(ctx context.Context, kind ReconnectKind) Reconnecting {
 	c.t.Helper()
-	c.waitFor(ctx, "Reconnecting "+kind.String(), func(ev Event) bool { e, ok := ev.(Reconnecting); return ok && e.Kind == kind })
+	return c.waitFor(ctx, "Reconnecting "+kind.String(), func(ev Event) bool { e, ok := ev.(Reconnecting); return ok && e.Kind == kind }).(Reconnecting)
 }
 
 func (c *rcClient) waitReconnected(ctx context.Context, kind ReconnectKind) Reconnected {
@@ -612,8 +612,13 @@ func TestReconnectServerRestart(t *testing.T) {
 
 	s.Restart()
 	for _, c := range []*rcClient{a, b} {
-		c.waitReconnecting(ctx, ReconnectResume)
-		c.waitReconnecting(ctx, ReconnectFull)
+		// The episode's events are numbered: the start, then the escalation.
+		if ev := c.waitReconnecting(ctx, ReconnectResume); ev.Attempt != 1 {
+			t.Fatalf("first Reconnecting: attempt %d", ev.Attempt)
+		}
+		if ev := c.waitReconnecting(ctx, ReconnectFull); ev.Attempt != 2 {
+			t.Fatalf("escalation: attempt %d", ev.Attempt)
+		}
 		c.waitReconnected(ctx, ReconnectFull)
 	}
 	a.waitParticipant(ctx, "b")
