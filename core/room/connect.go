@@ -304,33 +304,19 @@ func (r *Room) joinAttempt(ctx context.Context) error {
 		return err
 	}
 	join := first.GetJoin()
-	r.sig = sig
+	r.sess.sig = sig
 	r.infoMu.Lock()
-	r.roomInfo = join.GetRoom()
 	r.state = StateConnecting
 	r.infoMu.Unlock()
-	r.local.store(join.GetParticipant())
-	r.parts.reset()
-	r.parts.seed(join.GetOtherParticipants())
-	r.dapi.setServerVersion(join.GetServerInfo().GetVersion())
-	r.initE2EE()
-	r.initDataTracks(join.GetOtherParticipants())
-	forceRelay := join.GetClientConfiguration().GetForceRelay() == lkpb.ClientConfigSetting_ENABLED
-	if err := eng.SetICEServers(join.GetIceServers(), forceRelay); err != nil {
-		r.log.Warn("room: applying ICE servers failed", "err", err)
-	}
-	sig.StartKeepalive(time.Duration(join.GetPingInterval())*time.Second, time.Duration(join.GetPingTimeout())*time.Second)
-	r.applyJoinSettings(join)
+	r.applyJoin(joinFirst, first, eng)
+	r.startKeepalive()
 	r.log.Info("room: joined", "room", join.GetRoom().GetName(), "room_sid", join.GetRoom().GetSid(),
 		"identity", r.local.Identity(), "sid", r.local.SID(), "server_version", join.GetServerInfo().GetVersion(),
 		"others", len(join.GetOtherParticipants()))
 
 	go r.loop()
 
-	pcTimeout := r.opts.PeerConnectionTimeout
-	if pcTimeout <= 0 {
-		pcTimeout = DefaultPeerConnectionTimeout
-	}
+	pcTimeout := r.pcTimeout()
 	timer := time.NewTimer(pcTimeout)
 	defer timer.Stop()
 	abort := func(err error) {
@@ -375,10 +361,10 @@ func (r *Room) endAttempt(err error, sendLeave bool) {
 	r.stopReconnect()
 	if sendLeave {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		r.sig.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
+		r.sess.sig.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
 		cancel()
 	} else {
-		r.sig.Close()
+		r.sess.sig.Close()
 	}
 	r.sigMsgs, r.dataReadyC = nil, nil
 	// The engine's readers may wait on event backpressure until the room

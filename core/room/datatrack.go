@@ -455,9 +455,12 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 			d.remotes[o.Info.Sid] = rt
 			d.mu.Unlock()
 			d.attach(rt)
+			if !d.r.everConnected() {
+				continue // in Connect's Snapshot; auto-subscribed when connected (autoSubscribeKnown)
+			}
 			var sub *DataTrackSubscription
-			if d.r.opts.AutoSubscribe && d.r.everConnected() {
-				sub = d.autoSubscribe(rt) // else when connected (autoSubscribeKnown)
+			if d.r.opts.AutoSubscribe {
+				sub = d.autoSubscribe(rt)
 			}
 			d.r.events.push(DataTrackPublished{Track: rt, Subscription: sub})
 		case datatrack.RemoteTrackUnpublished:

@@ -562,11 +562,11 @@ func (r *Room) sendSignalLoop(ctx context.Context, req *lkpb.SignalRequest) erro
 	if !r.signalLive() {
 		return ErrReconnecting
 	}
-	return r.sig.Send(ctx, req)
+	return r.sess.sig.Send(ctx, req)
 }
 
 // sendSignal is sendSignalLoop for any goroutine (it runs on the loop). Use
-// it instead of r.sig, which the loop replaces when it reconnects.
+// it instead of r.sess.sig, which the loop replaces when it reconnects.
 func (r *Room) sendSignal(ctx context.Context, req *lkpb.SignalRequest) error {
 	var err error
 	if lerr := r.runOnLoop(ctx, func() { err = r.sendSignalLoop(ctx, req) }); lerr != nil {
@@ -585,7 +585,7 @@ func (r *Room) sendTrickle(req *lkpb.SignalRequest) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), signal.DefaultWriteTimeout)
 	defer cancel()
-	if err := r.sig.Send(ctx, req); err != nil {
+	if err := r.sess.sig.Send(ctx, req); err != nil {
 		r.log.Debug("room: sending trickle failed", "err", err)
 	}
 }
@@ -626,11 +626,11 @@ func (r *Room) everConnected() bool {
 	}
 }
 
-// retireSignal stops reading the current WebSocket and closes it. r.sig keeps
+// retireSignal stops reading the current WebSocket and closes it. r.sess.sig keeps
 // pointing at the closed client (never nil). Loop only.
 func (r *Room) retireSignal() {
 	r.sigMsgs = nil
-	r.sig.Close()
+	r.sess.sig.Close()
 }
 
 // beginReconnect handles a trigger while connected: it starts an episode
@@ -717,12 +717,12 @@ func (r *Room) startAttempt() bool {
 func (r *Room) prepareFull() {
 	if r.signalLive() {
 		ctx, cancel := context.WithTimeout(context.Background(), leaveSendTimeout)
-		_ = r.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Leave{
+		_ = r.sess.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Leave{
 			Leave: &lkpb.LeaveRequest{Reason: lkpb.DisconnectReason_CLIENT_INITIATED, Action: lkpb.LeaveRequest_DISCONNECT}}})
 		cancel()
 	}
 	r.sigMsgs = nil
-	oldSig := r.sig
+	oldSig := r.sess.sig
 	old := r.eng.Load()
 	if !r.rc.unwound {
 		r.rc.unwound = true
@@ -766,28 +766,33 @@ func (r *Room) onDialResult(res dialResult) bool {
 		}
 		return r.failAttempt(f, res.err)
 	}
-	r.sig = res.client
+	r.sess.sig = res.client
 	r.sigMsgs = res.client.Messages()
-	r.sig.StartKeepalive(r.rc.pingInterval, r.rc.pingTimeout)
 	if r.rc.m.kind == ReconnectResume {
-		return r.resumeSignalled(res.first.GetReconnect())
+		r.startKeepalive() // the settings of the session's join
+		r.applyJoin(joinResume, res.first, r.sess.eng)
+		return r.resumeSignalled()
 	}
-	return r.fullJoined(res.first.GetJoin())
+	r.applyJoin(joinFull, res.first, r.sess.eng)
+	r.startKeepalive()
+	join := res.first.GetJoin()
+	r.log.Info("room: rejoined", "room", join.GetRoom().GetName(), "sid", join.GetParticipant().GetSid(),
+		"others", len(join.GetOtherParticipants()))
+	r.flushTrickles()
+	r.enterSyncing()
+	return false
 }
 
 // resumeSignalled continues a resume after the ReconnectResponse: SyncState,
 // then the ICE-restart offer (recorded order). Loop only.
-func (r *Room) resumeSignalled(rr *lkpb.ReconnectResponse) bool {
-	eng := r.eng.Load()
-	r.rc.lastSeq = rr.GetLastMessageSeq()
-	// The response's ICE servers and force_relay govern the ICE restart
-	// below (relay.go). An empty list keeps the servers we have (devsfu
-	// without TURN sends none; the real server repeats its list).
-	r.applyResumeICE(eng, rr)
+func (r *Room) resumeSignalled() bool {
+	eng := r.sess.eng
+	// applyJoin gave the response's ICE servers and force_relay to the
+	// engine: they govern the ICE restart below (relay.go).
 	ctx, cancel := context.WithTimeout(context.Background(), signal.DefaultWriteTimeout)
 	defer cancel()
 	ss := r.buildSyncState(eng)
-	if err := r.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_SyncState{SyncState: ss}}); err != nil {
+	if err := r.sess.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_SyncState{SyncState: ss}}); err != nil {
 		return r.failAttempt(failSignal, err)
 	}
 	// The ICE restart drops the selected candidate pair until the new one
@@ -806,7 +811,7 @@ func (r *Room) resumeSignalled(rr *lkpb.ReconnectResponse) bool {
 	if err != nil {
 		return r.failAttempt(failOther, err)
 	}
-	if err := r.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Offer{Offer: offer}}); err != nil {
+	if err := r.sess.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Offer{Offer: offer}}); err != nil {
 		return r.failAttempt(failSignal, err)
 	}
 	r.flushTrickles()
@@ -838,51 +843,9 @@ func (r *Room) buildSyncState(eng *engine.Engine) *lkpb.SyncState {
 	return ss
 }
 
-// fullJoined continues a full reconnect after the new JoinResponse: the new
-// session replaces the old one's state. Loop only.
-func (r *Room) fullJoined(join *lkpb.JoinResponse) bool {
-	eng := r.eng.Load()
-	r.infoMu.Lock()
-	oldRoom := r.roomInfo
-	r.roomInfo = join.GetRoom()
-	r.infoMu.Unlock()
-	if oldRoom.GetMetadata() != join.GetRoom().GetMetadata() {
-		r.events.push(RoomMetadataChanged{OldMetadata: oldRoom.GetMetadata(), NewMetadata: join.GetRoom().GetMetadata(),
-			Info: roomInfoFrom(join.GetRoom())})
-	}
-	oldLocal := r.local.load()
-	r.rc.oldLocalSID = oldLocal.GetSid()
-	r.local.store(join.GetParticipant())
-	r.events.push(diffInfo(r.local, oldLocal, join.GetParticipant())...)
-	evs, _ := r.parts.apply(join.GetOtherParticipants())
-	r.events.push(evs...)
-	r.applyJoinSettings(join)
-	forceRelay := join.GetClientConfiguration().GetForceRelay() == lkpb.ClientConfigSetting_ENABLED
-	if err := eng.SetICEServers(join.GetIceServers(), forceRelay); err != nil {
-		r.log.Warn("room: applying ICE servers failed", "err", err)
-	}
-	r.sig.StartKeepalive(r.rc.pingInterval, r.rc.pingTimeout)
-	r.log.Info("room: rejoined", "room", join.GetRoom().GetName(), "sid", join.GetParticipant().GetSid(),
-		"others", len(join.GetOtherParticipants()))
-	r.flushTrickles()
-	r.enterSyncing()
-	return false
-}
-
-// applyJoinSettings keeps what later reconnects need from a JoinResponse.
-func (r *Room) applyJoinSettings(join *lkpb.JoinResponse) {
-	r.rc.pingInterval = time.Duration(join.GetPingInterval()) * time.Second
-	r.rc.pingTimeout = time.Duration(join.GetPingTimeout()) * time.Second
-	r.rc.m.resumeDisabled = join.GetClientConfiguration().GetResumeConnection() == lkpb.ClientConfigSetting_DISABLED
-}
-
 func (r *Room) enterSyncing() {
 	r.rc.phase = phaseSyncing
-	pcTimeout := r.opts.PeerConnectionTimeout
-	if pcTimeout <= 0 {
-		pcTimeout = DefaultPeerConnectionTimeout
-	}
-	r.rc.deadline = time.NewTimer(pcTimeout)
+	r.rc.deadline = time.NewTimer(r.pcTimeout())
 	r.rc.deadlineC = r.rc.deadline.C
 	r.rc.poll = time.NewTicker(reconnectPollInterval)
 	r.rc.pollC = r.rc.poll.C
@@ -943,7 +906,7 @@ func (r *Room) reconnectSucceeded() bool {
 	r.pcFailed = nil
 	for _, req := range held {
 		ctx, cancel := context.WithTimeout(context.Background(), signal.DefaultWriteTimeout)
-		if err := r.sig.Send(ctx, req); err != nil {
+		if err := r.sess.sig.Send(ctx, req); err != nil {
 			r.log.Debug("room: sending a held request failed", "err", err)
 		}
 		cancel()
@@ -987,7 +950,7 @@ func (r *Room) failAttempt(f failure, err error) bool {
 
 // onSignalClosed handles the end of the WebSocket the loop was reading.
 func (r *Room) onSignalClosed() bool {
-	err := fmt.Errorf("%w: %w", ErrSignalLost, r.sig.Err())
+	err := fmt.Errorf("%w: %w", ErrSignalLost, r.sess.sig.Err())
 	r.sigMsgs = nil
 	if !r.mayReconnect() {
 		r.teardown(lkpb.DisconnectReason_SIGNAL_CLOSE, err, false)

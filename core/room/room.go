@@ -12,7 +12,6 @@ import (
 
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/internal/engine"
-	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/pion/webrtc/v4"
@@ -204,8 +203,8 @@ type Room struct {
 	// background (waited for by finish).
 	joinRetired sync.WaitGroup
 
-	sig   *signal.Client
-	eng   atomic.Pointer[engine.Engine]
+	sess  session                       // the current session (loop-owned; session.go)
+	eng   atomic.Pointer[engine.Engine] // sess.eng, for other goroutines
 	local *LocalParticipant
 	parts *participantTable
 
@@ -249,7 +248,6 @@ type Room struct {
 	send              sendGate                    // whether data may be sent now
 	sigMsgs           <-chan *lkpb.SignalResponse // messages of the live WebSocket, nil when none (loop-owned)
 	dataReadyC        <-chan struct{}             // the current engine's DataReady until it fired (loop-owned)
-	engGen            uint64                      // generation of the current engine (loop-owned)
 
 	dt   *dataTracks // data-track managers and writer (datatrack.go)
 	e2ee *roomE2EE   // nil without E2EE (e2ee.go)
@@ -275,8 +273,8 @@ func (r *Room) newEngine() (*engine.Engine, error) {
 		}
 		ice = append(ice, is)
 	}
-	r.engGen++
-	gen := r.engGen
+	r.sess.gen++
+	gen := r.sess.gen
 	stop := r.loopStop // this loop run's: pion callbacks never block past its end
 	post := func(ev engineEvent) {
 		select {
@@ -312,6 +310,7 @@ func (r *Room) newEngine() (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.sess.eng = eng
 	r.eng.Store(eng)
 	return eng, nil
 }
@@ -326,7 +325,7 @@ func (r *Room) setErr(err error) {
 func (r *Room) loop() {
 	defer close(r.loopExited)
 	r.dataReadyC = r.eng.Load().DataReady()
-	r.sigMsgs = r.sig.Messages()
+	r.sigMsgs = r.sess.sig.Messages()
 	for {
 		select {
 		case res, ok := <-r.sigMsgs:
@@ -414,14 +413,7 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) bool {
 			r.checkPending(nil)
 		}
 	case *lkpb.SignalResponse_RoomUpdate:
-		r.infoMu.Lock()
-		old := r.roomInfo
-		r.roomInfo = m.RoomUpdate.GetRoom()
-		r.infoMu.Unlock()
-		if old.GetMetadata() != m.RoomUpdate.GetRoom().GetMetadata() {
-			r.events.push(RoomMetadataChanged{OldMetadata: old.GetMetadata(), NewMetadata: m.RoomUpdate.GetRoom().GetMetadata(),
-				Info: roomInfoFrom(m.RoomUpdate.GetRoom())})
-		}
+		r.setRoomInfo(m.RoomUpdate.GetRoom(), true)
 	case *lkpb.SignalResponse_RefreshToken:
 		t := m.RefreshToken
 		r.token.Store(&t)
@@ -455,7 +447,7 @@ func (r *Room) handleLeave(l *lkpb.LeaveRequest) bool {
 }
 
 func (r *Room) handleEngineEvent(ev engineEvent) bool {
-	if ev.gen != r.engGen {
+	if ev.gen != r.sess.gen {
 		return false // from an engine replaced by a full reconnect
 	}
 	if ev.candidate != nil {
@@ -543,10 +535,10 @@ func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool)
 	r.stopReconnect()
 	if sendLeave {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		r.sig.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
+		r.sess.sig.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
 		cancel()
 	} else {
-		r.sig.Close()
+		r.sess.sig.Close()
 	}
 	if eng := r.eng.Load(); eng != nil {
 		if cerr := eng.Close(); cerr != nil {
