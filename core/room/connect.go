@@ -406,13 +406,16 @@ func (r *Room) disconnectRequested() bool {
 // already ended.
 func (r *Room) endIdle() bool {
 	r.lifeMu.Lock()
-	defer r.lifeMu.Unlock()
 	if r.life != lifeIdle {
+		r.lifeMu.Unlock()
 		return false
 	}
 	r.life = lifeEnded
 	r.disconnectOn.Do(func() { close(r.disconnectCh) })
 	close(r.closing)
+	r.lifeMu.Unlock()
+	// Not under lifeMu: RPC and stream handlers still running (from a
+	// failed join attempt) may call into the room while dapi waits for them.
 	r.dapi.close()
 	r.log.Info("room: disconnected before connecting")
 	r.finish(lkpb.DisconnectReason_CLIENT_INITIATED, nil, false)
@@ -457,4 +460,13 @@ func (r *Room) takeSnapshot() Snapshot {
 		s.RemoteDataTracks = d.snapshot()
 	}
 	return s
+}
+
+func (r *Room) everConnected() bool {
+	select {
+	case <-r.connected:
+		return true
+	default:
+		return false
+	}
 }

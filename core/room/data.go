@@ -164,10 +164,7 @@ func (r *Room) dispatchPacket(pkt *lkpb.DataPacket, reliable bool, enc lkpb.Encr
 		r.handleStreamOrRPCPacket(pkt, enc)
 	case *lkpb.DataPacket_ChatMessage, *lkpb.DataPacket_Transcription, *lkpb.DataPacket_SipDtmf,
 		*lkpb.DataPacket_Metrics, *lkpb.DataPacket_Speaker:
-		// Not part of the data API (yet); tolerated and ignored.
-		if h := r.packetHook; h != nil {
-			h(pkt, reliable)
-		}
+		// Not part of the data API; tolerated and ignored.
 	default:
 		r.log.Debug("room: ignoring data packet with unknown value", "sender", pkt.GetParticipantIdentity())
 	}

@@ -259,9 +259,6 @@ func (r *Room) initDataTracks(others []*lkpb.ParticipantInfo) {
 	d.timer = time.NewTimer(time.Hour)
 	d.timer.Stop()
 	r.dt = d
-	r.dataTrackHook = d.handlePacket
-	r.syncStateHook = d.syncState
-	r.fullReconnectHook = d.fullReconnected
 	d.applyRemote(d.remote.HandleJoin(others, time.Now()))
 	d.rearm()
 }
@@ -294,13 +291,16 @@ func (r *Room) closeDataTracks() {
 }
 
 // syncState adds the published data tracks to a resume's SyncState (loop;
-// for Room.syncStateHook; docs/protocol.md, Reconnection of data tracks).
+// docs/protocol.md, Reconnection of data tracks).
 func (d *dataTracks) syncState(ss *lkpb.SyncState) {
+	if d == nil {
+		return
+	}
 	ss.PublishDataTracks = d.local.SyncStateTracks()
 }
 
 // fullReconnected runs once a full reconnect has joined the new session
-// (loop; for Room.fullReconnectHook;
+// (loop, after a full reconnect;
 // docs/protocol.md, Reconnection of data tracks): pending publishes fail
 // with ErrDisconnected, published tracks are republished with the same
 // handle (their SID changes in place; TryPush returns
@@ -308,6 +308,9 @@ func (d *dataTracks) syncState(ss *lkpb.SyncState) {
 // the new session's participants and every subscription is renewed (Rust
 // behaviour: streams survive).
 func (d *dataTracks) fullReconnected() {
+	if d == nil {
+		return
+	}
 	now := time.Now()
 	d.applyLocal(d.local.SessionLost(now))
 	d.remote.SessionLost(now)
@@ -599,6 +602,9 @@ func (d *dataTracks) endReason(s *DataTrackSubscription, err error) DataTrackEnd
 // handlePacket is the `_data_track` receive hook (data channel goroutine).
 // The packet buffer is owned by us (engine contract).
 func (d *dataTracks) handlePacket(b []byte) {
+	if d == nil {
+		return
+	}
 	o := d.remote.HandlePacket(b)
 	drops := o.Drops()
 	if len(drops) == 0 || o.TrackSid == "" {

@@ -80,3 +80,15 @@ func (e *RequestError) Error() string {
 
 // Unwrap returns ErrRequestFailed.
 func (e *RequestError) Unwrap() error { return ErrRequestFailed }
+
+// Errors of reconnection.
+var (
+	// ErrReconnecting: a lossy packet or data-track packet was not sent
+	// because the room is reconnecting (nothing is queued for lossy
+	// channels; reliable sends wait instead).
+	ErrReconnecting = errors.New("room: reconnecting")
+	// ErrReconnectFailed: the room gave up reconnecting
+	// (Options.MaxReconnectAttempts failed attempts, 10 by default, or the
+	// token was refused); the wrapped error is the last failure.
+	ErrReconnectFailed = errors.New("room: reconnection failed")
+)

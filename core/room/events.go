@@ -292,3 +292,40 @@ func (q *eventQueue) dataBacklog() (data, waiting int) {
 	defer q.mu.Unlock()
 	return q.data, q.waiting
 }
+
+// Reconnecting reports that the connection broke and is being re-established
+// (the state is then StateReconnecting). It is emitted when an episode starts
+// and again when it escalates from a resume to a full reconnect.
+type Reconnecting struct {
+	Kind ReconnectKind
+	// Err is what broke the connection (nil when the server asked for it).
+	Err error
+	// Attempt numbers the Reconnecting events of one episode: 1 when it
+	// starts, +1 when it escalates to a full reconnect.
+	Attempt int
+}
+
+// Reconnected reports that the connection has been re-established (the state
+// is StateConnected again). For ReconnectFull the local participant has a new
+// SID and remote participants have been re-announced (ParticipantDisconnected
+// for the old session's view, ParticipantConnected for the new one).
+type Reconnected struct {
+	Kind ReconnectKind
+	// DiscardedPackets counts reliable packets that SendPacket had accepted
+	// before the connection broke, that the SFU had not acknowledged, and
+	// that a full reconnect had to discard (JS and Rust discard them too:
+	// the old session and its sequence numbers are gone, and re-sending on
+	// the new session could duplicate them). Always 0 after a resume, which
+	// replays them instead.
+	DiscardedPackets int
+	// ReplayedPackets counts reliable packets sent again after a resume
+	// because the SFU had not acknowledged them (docs/protocol.md, Data
+	// packets); the SFU drops
+	// any it already had, receivers suppress duplicates, so each is
+	// delivered once. Always 0 after a full reconnect.
+	ReplayedPackets int
+}
+
+func (Reconnecting) isEvent() {}
+
+func (Reconnected) isEvent() {}

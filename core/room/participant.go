@@ -276,3 +276,19 @@ func (t *participantTable) list() []*RemoteParticipant {
 	})
 	return out
 }
+
+// unwind removes every remote participant (before a full reconnect) and
+// returns their ParticipantDisconnected events (JS unwinds them on
+// Restarting; the new join re-announces whoever is still there).
+func (t *participantTable) unwind() []Event {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ids := slices.Sorted(maps.Keys(t.remotes))
+	evs := make([]Event, 0, len(ids))
+	for _, id := range ids {
+		evs = append(evs, ParticipantDisconnected{Participant: t.remotes[id], Reason: lkpb.DisconnectReason_UNKNOWN_REASON})
+	}
+	clear(t.remotes)
+	clear(t.sids)
+	return evs
+}

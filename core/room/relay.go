@@ -73,18 +73,18 @@ func (r *Room) SelectedCandidatePair() (pair engine.CandidatePair, ok bool) {
 // room ends (Connect returns the error at once instead of after
 // PeerConnectionTimeout); during a reconnect attempt, the attempt fails.
 // Loop only; returns true when the room ended.
-func (r *Room) onRelayUnavailable() bool {
+func (r *Room) onRelayUnavailable() loopStep {
 	err := fmt.Errorf("%w: %w", ErrPeerConnectionFailed, ErrRelayUnavailable)
 	r.log.Warn("room: relay-only ICE without a TURN relay", "err", err)
 	if r.rc.m.active {
 		if r.rc.phase == phaseSyncing {
 			return r.failAttempt(failOther, err)
 		}
-		return false
+		return stepContinue
 	}
 	if !r.everConnected() {
 		r.teardown(lkpb.DisconnectReason_UNKNOWN_REASON, err, true)
-		return true
+		return stepStop
 	}
-	return false // no gathering runs outside connect and reconnect attempts
+	return stepContinue // no gathering runs outside connect and reconnect attempts
 }
