@@ -89,7 +89,7 @@ type Snapshot struct {
 // SnapshotDataTrack is a remote data track in a Snapshot.
 type SnapshotDataTrack struct {
 	Track *RemoteDataTrack
-	Info  datatrack.TrackInfo
+	Info  DataTrackInfo
 	// Subscription is the track's subscription with Options.AutoSubscribe
 	// (nil without).
 	Subscription *DataTrackSubscription
@@ -438,7 +438,7 @@ func (r *Room) finish(reason lkpb.DisconnectReason, err error, stateEvent bool) 
 	if r.err == nil {
 		r.err = ErrDisconnected
 	}
-	final := []Event{Disconnected{Reason: reason, Err: err}}
+	final := []Event{Disconnected{Reason: DisconnectReason(reason), Err: err}}
 	if stateEvent {
 		final = append([]Event{ConnectionStateChanged{State: StateDisconnected}}, final...)
 	}

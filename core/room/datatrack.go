@@ -85,9 +85,11 @@ type DataTrackOptions struct {
 	// FrameEncoding and Schema are optional typed-track metadata
 	// (docs/protocol.md, Typed tracks), validated locally
 	// (datatrack.ErrInvalidSchema) and shown to subscribers.
-	FrameEncoding *lkpb.DataTrackFrameEncoding
+	// FrameEncoding is a well-known name ("json", "cbor", …, see
+	// DataTrackInfo) or a custom one; "" for an untyped track.
+	FrameEncoding string
 	// Schema is the optional schema id (docs/protocol.md, Typed tracks).
-	Schema *lkpb.DataTrackSchemaId
+	Schema *DataTrackSchema
 	// PublishTimeout bounds the wait for the server's answer and for the
 	// `_data_track` channel to open (0: 10 s as both SDKs). On expiry the
 	// publish fails with ErrDataTrackTimeout.
@@ -914,7 +916,7 @@ func (lp *LocalParticipant) PublishDataTrack(ctx context.Context, name string, o
 	var perr error
 	if err := r.runOnLoop(ctx, func() {
 		var outs []datatrack.LocalOutput
-		handle, outs, perr = d.local.Publish(datatrack.PublishOptions{Name: name, FrameEncoding: opts.FrameEncoding, Schema: opts.Schema, QueueFrames: opts.QueueFrames}, time.Now())
+		handle, outs, perr = d.local.Publish(datatrack.PublishOptions{Name: name, FrameEncoding: frameEncodingProto(opts.FrameEncoding), Schema: schemaProto(opts.Schema), QueueFrames: opts.QueueFrames}, time.Now())
 		if perr != nil {
 			return
 		}
@@ -1092,10 +1094,10 @@ func (t *LocalDataTrack) Unpublished() <-chan struct{} { return t.t.Unpublished(
 func (t *LocalDataTrack) UnpublishReason() error { return mapDataTrackErr(t.t.UnpublishReason()) }
 
 // Info returns the track's info (name, SID, handle, encryption, metadata).
-func (t *LocalDataTrack) Info() datatrack.TrackInfo {
+func (t *LocalDataTrack) Info() DataTrackInfo {
 	info := t.t.Info()
 	info.PublisherIdentity = t.d.r.local.Identity()
-	return info
+	return dataTrackInfoFrom(info)
 }
 
 // Name is the track name.
@@ -1135,7 +1137,7 @@ type RemoteDataTrack struct {
 }
 
 // Info returns the track's info (SID, name, handle, encryption, publisher identity, metadata).
-func (t *RemoteDataTrack) Info() datatrack.TrackInfo { return *t.info.Load() }
+func (t *RemoteDataTrack) Info() DataTrackInfo { return dataTrackInfoFrom(*t.info.Load()) }
 
 // SID is the track SID (DTR_…).
 func (t *RemoteDataTrack) SID() string { return t.info.Load().Sid }

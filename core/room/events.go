@@ -3,8 +3,6 @@ package room
 import (
 	"context"
 	"sync"
-
-	"github.com/lkcore/lkcore/core/lkpb"
 )
 
 // Event is one room event. The concrete types are the structs in this file;
@@ -31,7 +29,7 @@ type ParticipantConnected struct {
 // the server's DisconnectReason (e.g. CLIENT_INITIATED for a graceful leave).
 type ParticipantDisconnected struct {
 	Participant *RemoteParticipant
-	Reason      lkpb.DisconnectReason
+	Reason      DisconnectReason
 }
 
 // ParticipantMetadataChanged reports a metadata change of a participant
@@ -96,9 +94,9 @@ type DataReceived struct {
 	Participant *RemoteParticipant
 	// Reliable reports whether the packet arrived on the reliable channel.
 	Reliable bool
-	// Encryption is Encryption_GCM when the packet was end-to-end encrypted
-	// (and decrypted with the room's E2EE keys), else Encryption_NONE.
-	Encryption lkpb.Encryption_Type
+	// Encrypted reports that the packet was end-to-end encrypted (and
+	// decrypted with the room's E2EE keys).
+	Encrypted bool
 }
 
 // Disconnected is always the last event of a room. Reason is the server's
@@ -106,7 +104,7 @@ type DataReceived struct {
 // after Disconnect); Err is non-nil when the session ended because of a
 // failure (signal lost, PeerConnection failed, …).
 type Disconnected struct {
-	Reason lkpb.DisconnectReason
+	Reason DisconnectReason
 	Err    error
 }
 

@@ -3,7 +3,6 @@ package room
 import (
 	"fmt"
 
-	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
 )
 
@@ -60,12 +59,16 @@ func (p ICETransportPolicy) validate() error {
 // now, from pion's statistics (Local.Type is relay when the connection goes
 // through a TURN server). ok is false while no pair is selected
 // (connecting, reconnecting) or after the room ended.
-func (r *Room) SelectedCandidatePair() (pair engine.CandidatePair, ok bool) {
+func (r *Room) SelectedCandidatePair() (pair CandidatePair, ok bool) {
 	eng := r.eng.Load()
 	if eng == nil {
-		return engine.CandidatePair{}, false
+		return CandidatePair{}, false
 	}
-	return eng.SelectedCandidatePair()
+	p, ok := eng.SelectedCandidatePair()
+	if !ok {
+		return CandidatePair{}, false
+	}
+	return CandidatePair{Local: candidateFrom(p.Local), Remote: candidateFrom(p.Remote)}, true
 }
 
 // onRelayUnavailable: a relay-only gathering of the current engine ended

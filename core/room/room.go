@@ -9,7 +9,6 @@ import (
 
 	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // Room is a connection to a LiveKit room. Create it with New (then
@@ -157,8 +156,8 @@ func (r *Room) SID() string { return r.info().GetSid() }
 // Metadata is the room metadata.
 func (r *Room) Metadata() string { return r.info().GetMetadata() }
 
-// Info returns a copy of the latest Room message from the server.
-func (r *Room) Info() *lkpb.Room { return proto.Clone(r.info()).(*lkpb.Room) }
+// Info returns the room's latest state as the server described it.
+func (r *Room) Info() RoomInfo { return roomInfoFrom(r.info()) }
 
 func (r *Room) info() *lkpb.Room {
 	r.infoMu.RLock()

@@ -12,7 +12,6 @@ import (
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/e2ee"
-	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/rpc"
 	"google.golang.org/protobuf/proto"
@@ -596,7 +595,7 @@ func (r *Room) translate(rm *room.Room, ev room.Event, announced *announcedSet, 
 			Payload:             e.Payload,
 			Topic:               e.Topic,
 			Reliable:            e.Reliable,
-			Encrypted:           e.Encryption != lkpb.Encryption_NONE,
+			Encrypted:           e.Encrypted,
 		}}}
 	case room.DecryptionFailed:
 		state := ffipb.EncryptionState_ENCRYPTION_STATE_DECRYPTION_FAILED
@@ -612,7 +611,7 @@ func (r *Room) translate(rm *room.Room, ev room.Event, announced *announcedSet, 
 		delete(announced.tracks, e.Track)
 		info := e.Track.Info()
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackUnpublished{DataTrackUnpublished: &ffipb.RemoteDataTrackUnpublished{
-			PublisherIdentity: info.PublisherIdentity, Sid: info.Sid, Name: info.Name,
+			PublisherIdentity: info.PublisherIdentity, Sid: info.SID, Name: info.Name,
 		}}}
 	case room.LocalDataTrackPublished:
 		return nil // the publish completion carries it
