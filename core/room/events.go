@@ -327,3 +327,64 @@ type Reconnected struct {
 func (Reconnecting) isEvent() {}
 
 func (Reconnected) isEvent() {}
+
+// DataTrackPublished reports a data track published by a remote participant
+// (also for tracks that already existed when we joined). It comes before any
+// frame of the track can be received.
+type DataTrackPublished struct {
+	// Track is the new remote track.
+	Track *RemoteDataTrack
+	// Subscription is the track's subscription with Options.AutoSubscribe
+	// (nil without, or when it could not be requested; logged).
+	Subscription *DataTrackSubscription
+}
+
+// DataTrackUnpublished reports that a remote data track went away
+// (unpublished, its publisher left, or the room disconnected). Its
+// subscriptions have ended.
+type DataTrackUnpublished struct {
+	// Track is the track that went away (IsPublished is false).
+	Track *RemoteDataTrack
+}
+
+// LocalDataTrackPublished reports that one of our data tracks was published
+// (PublishDataTrack is about to return it).
+type LocalDataTrackPublished struct {
+	// Track is the published local track.
+	Track *LocalDataTrack
+}
+
+// LocalDataTrackUnpublished reports that one of our data tracks ended. Reason
+// is nil after Unpublish, else why the track ended (e.g. the server
+// unpublished it, canPublishData was revoked, the room disconnected).
+type LocalDataTrackUnpublished struct {
+	// Track is the local track that ended.
+	Track *LocalDataTrack
+	// Reason is nil after Unpublish, else why the track ended.
+	Reason error
+}
+
+// LocalDataTrackFramesLost reports frames that TryPush had accepted and that
+// will never be sent: written while the channel failed under them
+// (SendFailed: e.g. the frame in flight when a full reconnect replaced the
+// transport) or thrown away while queued (Discarded: unpublish, a failed
+// republish, DropOldest eviction). The counts are those since the previous
+// report of the track; their running totals are in LocalDataTrack.Stats.
+// Frames queued when a full reconnect starts are not lost: they wait and go
+// out on the new session once the track is republished.
+type LocalDataTrackFramesLost struct {
+	// Track is the local track that lost the frames.
+	Track *LocalDataTrack
+	// SendFailed and Discarded are the frames lost since the previous report.
+	SendFailed, Discarded uint64
+}
+
+func (DataTrackPublished) isEvent() {}
+
+func (DataTrackUnpublished) isEvent() {}
+
+func (LocalDataTrackPublished) isEvent() {}
+
+func (LocalDataTrackUnpublished) isEvent() {}
+
+func (LocalDataTrackFramesLost) isEvent() {}
