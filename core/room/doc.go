@@ -21,7 +21,36 @@
 //		}
 //	}
 //
-// # Architecture
+// # Reconnection
+//
+// Once connected, a lost WebSocket (any close, ping timeout), a failed
+// PeerConnection, a data channel closed by the SFU, or a server
+// leave{RESUME|RECONNECT} does not end the room: it emits Reconnecting, state
+// StateReconnecting, and either resumes the session (same SID, ICE restart,
+// unacknowledged reliable packets replayed: nothing lost or duplicated) or
+// rejoins with a new session (full reconnect, new SID, participants
+// re-announced), with JS's backoff (10 attempts), then Reconnected. The Room,
+// its LocalParticipant and all registered handlers stay valid. Reliable sends
+// made meanwhile wait for the connection; lossy ones fail with
+// ErrReconnecting. Giving up ends the room with ErrReconnectFailed. See
+// reconnect.go.
+//
+// # NAT traversal
+//
+// The ICE servers and force_relay of the server's JoinResponse (or
+// ReconnectResponse, for a resume) govern the next ICE gathering, as in the
+// official clients; Options.ICEServers replaces the server's servers and
+// Options.ICETransportPolicy = ICETransportPolicyRelay forces TURN relay on
+// every connection. A relay-only connection that gets no relay candidate
+// fails with ErrRelayUnavailable; Room.SelectedCandidatePair tells whether
+// the connection is relayed. See relay.go.
+//
+// Every blocking call takes a context. Disconnect is idempotent and waits for
+// the loop and the PeerConnection; after it, every call fails with
+// ErrDisconnected. Tokens and payloads are never logged.
+package room
+
+// Notes for maintainers (not part of the package documentation).
 //
 // A Room has one owner goroutine, the loop (loop.go), for all signalling
 // state: the session (signal client, engine, generation; session.go),
@@ -61,33 +90,6 @@
 // reconnect.go (carrying them out), sendpath.go (send gate, data and
 // held signal requests), participant.go, metadata.go, events.go, errors.go
 // and errorkind.go, info.go (value types), data.go (data packets),
-// streams.go and rpc.go, datatrack.go, e2ee.go, relay.go.
-//
-// # Reconnection
-//
-// Once connected, a lost WebSocket (any close, ping timeout), a failed
-// PeerConnection, a data channel closed by the SFU, or a server
-// leave{RESUME|RECONNECT} does not end the room: it emits Reconnecting, state
-// StateReconnecting, and either resumes the session (same SID, ICE restart,
-// unacknowledged reliable packets replayed: nothing lost or duplicated) or
-// rejoins with a new session (full reconnect, new SID, participants
-// re-announced), with JS's backoff (10 attempts), then Reconnected. The Room,
-// its LocalParticipant and all registered handlers stay valid. Reliable sends
-// made meanwhile wait for the connection; lossy ones fail with
-// ErrReconnecting. Giving up ends the room with ErrReconnectFailed. See
-// reconnect.go.
-//
-// # NAT traversal
-//
-// The ICE servers and force_relay of the server's JoinResponse (or
-// ReconnectResponse, for a resume) govern the next ICE gathering, as in the
-// official clients; Options.ICEServers replaces the server's servers and
-// Options.ICETransportPolicy = ICETransportPolicyRelay forces TURN relay on
-// every connection. A relay-only connection that gets no relay candidate
-// fails with ErrRelayUnavailable; Room.SelectedCandidatePair tells whether
-// the connection is relayed. See relay.go.
-//
-// Every blocking call takes a context. Disconnect is idempotent and waits for
-// the loop and the PeerConnection; after it, every call fails with
-// ErrDisconnected. Tokens and payloads are never logged.
-package room
+// streams.go and rpc.go, datatrack.go (manager driving, writer, local
+// tracks) with datatrack_api.go, datatrack_info.go, datatrack_remote.go and
+// datatrack_subscription.go, e2ee.go, relay.go.
