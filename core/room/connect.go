@@ -332,13 +332,12 @@ func (r *Room) joinAttempt(ctx context.Context) error {
 	case <-ctx.Done():
 		abort(ctx.Err())
 	}
-	<-r.loopExited
 	select {
+	case <-r.loopExited:
 	case <-r.connected:
-		// Connected just as the attempt was aborted: the loop went on (an
-		// abort is only honoured before the room connects).
+		// Connected just as the attempt was aborted: the loop ignores an
+		// abort once the room has connected.
 		return nil
-	default:
 	}
 	if r.disconnectRequested() {
 		return ErrDisconnected

@@ -69,6 +69,9 @@ func (r *Room) loop() {
 			return
 		case <-r.abortC:
 			r.abortC = nil
+			if r.everConnected() {
+				continue // Connect's deadline raced with the connection: it connected
+			}
 			r.teardown(lkpb.DisconnectReason_CLIENT_INITIATED, r.abortErr, true)
 			return
 		}
