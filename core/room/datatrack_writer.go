@@ -9,16 +9,6 @@ import (
 	"github.com/lkcore/lkcore/core/engine"
 )
 
-// Writer policy constants (docs/protocol.md, Sending and pacing).
-const (
-	// dataTrackRecheck bounds a wait for buffered-amount-low (robustness
-	// against a missed edge; normally the edge comes first).
-	dataTrackRecheck = 50 * time.Millisecond
-	// dataTrackOpenPoll is how often the writer checks that `_data_track`
-	// opened (the engine has no open notification for it).
-	dataTrackOpenPoll = 5 * time.Millisecond
-)
-
 // kickWriter wakes the writer goroutine.
 func (d *dataTracks) kickWriter() {
 	select {
@@ -40,22 +30,22 @@ func (d *dataTracks) startWriter() {
 }
 
 // writer is the room's one `_data_track` writer (docs/protocol.md, Sending
-// and pacing; docs/architecture.md). Policy:
+// and pacing; docs/architecture.md). It only does I/O; what may be written
+// when is decided by datatrack.Scheduler, and it never polls: it sleeps until
+// a frame is queued (kick), the send gate changes, the engine's state
+// changes (Engine.StateChanged: the channel opened) or the channel's
+// buffered amount falls to the level the scheduler asked for
+// (Engine.DataTrackBelow).
 //
-//   - It first waits for the channel to open and then tells the LocalManager,
+//   - Once the current engine's channel is open it tells the LocalManager,
 //     which completes publishes the server accepted only from then on (so the
 //     first TryPush after PublishDataTrack is not lost).
-//   - It takes whole frames from the tracks' send queues, round-robin between
-//     tracks at frame boundaries, and writes every packet of a frame before
-//     the next frame: a frame is never cut and never interleaved with another
-//     frame of the same track.
-//   - Before each packet it asks the pacer (datatrack.Pacer) whether the
-//     packet fits under the in-flight target — the channel's measured drain
-//     rate times a 5 ms latency budget, at least 8 KiB (the JS/Rust fixed
-//     low-water mark) — and otherwise waits for buffered-amount-low armed at
-//     that target. The SCTP queue so holds about 5 ms of data: newer frames
-//     are not stuck behind a backlog, yet a fast path is not capped by a
-//     constant window.
+//   - On each wake-up it reads the channel's buffered amount once and takes
+//     whole frames from the tracks' send queues, round-robin between tracks
+//     at frame boundaries, writing every packet of a frame before the next
+//     frame (a frame is never cut and never interleaved with another frame
+//     of the same track) for as long as the scheduler lets packets go; then
+//     it waits for the buffered-amount-low level the scheduler chose.
 //   - The producer never blocks: frames wait in the per-track queue (TryPush
 //     returns ErrQueueFull when it is full; nothing is dropped silently).
 //     Queued frames are discarded only on unpublish or disconnect, and a
@@ -68,48 +58,42 @@ func (d *dataTracks) startWriter() {
 //     possible again (on the new session once the track is republished).
 func (d *dataTracks) writer() {
 	defer d.wg.Done()
-	w := &trackWriter{d: d, timer: time.NewTimer(time.Hour), pacer: datatrack.NewPacer(datatrack.PacerConfig{})}
-	w.timer.Stop()
-	poll := time.NewTicker(dataTrackOpenPoll)
-	defer poll.Stop()
+	w := &trackWriter{d: d}
 	var readyEng *engine.Engine // the engine whose `_data_track` was reported open
 	var list []*LocalDataTrack
 	gated := false // the last pass stopped because writing was not possible
 	for {
-		// A new engine (first start, full reconnect): wait until its
-		// channel is open, then let the LocalManager complete publishes.
-		if eng := d.r.eng.Load(); eng != readyEng {
-			for !eng.DataTrackReady() {
-				select {
-				case <-d.stop:
-					return
-				case <-poll.C:
-				}
-				if cur := d.r.eng.Load(); cur != eng {
-					eng = cur
-				}
-			}
+		// Notifications are taken before the state is read: a change
+		// after the read closes them, so no edge is lost.
+		eng := d.r.eng.Load()
+		engChanged := eng.StateChanged()
+		open := eng.DataTrackReady()
+		ok, gateChanged := d.r.send.dataTrackOK()
+		// A new engine (first start, full reconnect) whose channel is
+		// open: let the LocalManager complete publishes.
+		if open && eng != readyEng {
 			readyEng = eng
-			w.pacer = datatrack.NewPacer(datatrack.PacerConfig{}) // a new path: measure afresh
 			_ = d.r.runOnLoop(context.Background(), d.checkTransport)
 		}
 		// After a pass held back, go on at once if writing is possible
-		// again (ok and gateChanged come from one snapshot: no lost edge);
-		// a channel that is not open has no notification: poll it.
-		if ok, gateChanged := d.r.send.dataTrackOK(); !gated || !ok || !d.r.eng.Load().DataTrackReady() {
-			var pollC <-chan time.Time
-			if gated && ok {
-				pollC = poll.C
+		// again; otherwise sleep until something changes. A channel that
+		// is not open wakes the writer when it opens (engChanged); a closed
+		// engine never changes again and is replaced by a full reconnect,
+		// which moves the send gate.
+		if !gated || !ok || !open {
+			if open {
+				engChanged = nil
 			}
 			select {
 			case <-d.stop:
 				return
 			case <-d.kick:
 			case <-gateChanged: // e.g. a full reconnect ended: send what waited
-			case <-pollC:
+			case <-engChanged:
 			}
 		}
 		gated = false
+		w.observe(d.r.eng.Load()) // one read of the channel per wake-up
 		for {
 			// During a full reconnect or a resume's ICE restart, or while
 			// the channel is not open (e.g. closed by a server that went
@@ -170,18 +154,32 @@ func (d *dataTracks) checkTransport() {
 
 var errWriterStopped = errors.New("room: data-track writer stopped")
 
+// trackWriter is the writer goroutine's pacing state.
 type trackWriter struct {
 	d     *dataTracks
-	timer *time.Timer
-	pacer *datatrack.Pacer // owned by the writer goroutine; replaced with the engine
+	eng   *engine.Engine       // the engine sched describes
+	sched *datatrack.Scheduler // replaced with the engine: a new path is measured afresh
 }
 
-// writeFrame writes all packets of f, paced by w.pacer. It uses the room's
-// current engine (replaced by a full reconnect); while the room is
+// observe feeds eng's buffered amount to the scheduler (starting a new
+// scheduler for a new engine).
+func (w *trackWriter) observe(eng *engine.Engine) {
+	if eng != w.eng || w.sched == nil {
+		w.eng = eng
+		w.sched = datatrack.NewScheduler(datatrack.PacerConfig{})
+	}
+	w.sched.Observe(time.Now(), eng.DataTrackBufferedAmount())
+}
+
+// writeFrame writes all packets of f as the scheduler allows. It uses the
+// room's current engine (replaced by a full reconnect); while the room is
 // reconnecting the send fails and the frame is counted as failed (packets
 // sent while the transport is down would be lost anyway).
 func (w *trackWriter) writeFrame(f *datatrack.PacketizedFrame) error {
 	eng := w.d.r.eng.Load()
+	if eng != w.eng {
+		w.observe(eng)
+	}
 	for i := 0; i < f.Len(); i++ {
 		pkt := f.Packet(i)
 		for {
@@ -190,10 +188,15 @@ func (w *trackWriter) writeFrame(f *datatrack.PacketizedFrame) error {
 			}
 			err := w.d.r.sendDataTrackPacket(pkt)
 			if err == nil {
-				w.pacer.Sent(len(pkt))
+				w.sched.Sent(len(pkt))
 				break
 			}
 			if !errors.Is(err, engine.ErrDataTrackBackedUp) {
+				return err
+			}
+			// The engine's backstop refused it (it holds more than
+			// DefaultChannelHighWater): wait until it is below again.
+			if err := w.wait(eng, datatrack.DefaultChannelHighWater); err != nil {
 				return err
 			}
 		}
@@ -201,30 +204,35 @@ func (w *trackWriter) writeFrame(f *datatrack.PacketizedFrame) error {
 	return nil
 }
 
-// waitRoom waits until the pacer lets a packet of n bytes go: it fits under
-// the in-flight target, or the channel is empty. While waiting it arms the
-// channel's buffered-amount-low threshold at the level where it would fit.
+// waitRoom returns once the scheduler lets a packet of n bytes go, waiting
+// for the buffered-amount-low level it names meanwhile. When the channel
+// closes during a wait it returns so that the send fails (the frame is
+// counted as failed).
 func (w *trackWriter) waitRoom(eng *engine.Engine, n int) error {
 	for {
-		low := eng.DataTrackLow() // taken before the check: no lost edge
-		now := time.Now()
-		buffered := eng.DataTrackBufferedAmount()
-		w.pacer.Observe(now, buffered)
-		if w.pacer.MaySend(now, buffered, n) {
+		d := w.sched.Decide(time.Now(), n)
+		if uint64(n) <= d.Write {
 			return nil
 		}
-		eng.SetDataTrackLowThreshold(w.pacer.WakeAt(now, n))
-		if eng.DataTrackBufferedAmount() <= w.pacer.WakeAt(now, n) {
-			continue // drained while arming: the edge may have passed
+		if err := w.wait(eng, d.Low); err != nil {
+			return err
 		}
-		w.timer.Reset(dataTrackRecheck)
-		select {
-		case <-low:
-		case <-w.timer.C:
-		case <-w.d.stop:
-			w.timer.Stop()
-			return errWriterStopped
+		if !eng.DataTrackReady() {
+			return nil
 		}
-		w.timer.Stop()
 	}
+}
+
+// wait sleeps until eng's `_data_track` holds at most level bytes (or closes,
+// or the engine closes), then observes the channel.
+func (w *trackWriter) wait(eng *engine.Engine, level uint64) error {
+	low, release := eng.DataTrackBelow(level)
+	defer release()
+	select {
+	case <-low:
+	case <-w.d.stop:
+		return errWriterStopped
+	}
+	w.sched.Observe(time.Now(), eng.DataTrackBufferedAmount())
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/datastream"
+	"github.com/lkcore/lkcore/core/datatrack"
 	"github.com/lkcore/lkcore/core/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/rpc"
@@ -357,6 +358,8 @@ func (r *Room) newEngine() (*engine.Engine, error) {
 			r.postEngineEvent(engineEvent{gen: gen, closedLabel: label})
 		},
 		RelayOnly: r.opts.ICETransportPolicy == ICETransportPolicyRelay,
+		// The data-track writer's backstop (its scheduler's policy).
+		DataTrackHighWater: datatrack.DefaultChannelHighWater,
 		OnRelayUnavailable: func() {
 			r.postEngineEvent(engineEvent{gen: gen, noRelay: true})
 		},
