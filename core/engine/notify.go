@@ -56,12 +56,18 @@ func (b *broadcast) fire() {
 // again after every change of it: a crossing between the read and the
 // change is seen by the second read, one after it fires the callback.
 type bufferedLow struct {
-	dc *webrtc.DataChannel
+	dc lowSource
 
 	mu      sync.Mutex // guards the fields below; held across the pion calls
 	waiters []*lowWaiter
 	armed   uint64 // the threshold last given to pion
 	shut    bool   // channel or engine closed: every wait ends at once
+}
+
+// lowSource is what bufferedLow needs of a pion DataChannel.
+type lowSource interface {
+	BufferedAmount() uint64
+	SetBufferedAmountLowThreshold(uint64)
 }
 
 type lowWaiter struct {
