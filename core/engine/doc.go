@@ -34,7 +34,7 @@
 // pion's buffered-amount-low threshold at the highest level waited for);
 // DataTrackBelow(0) also tells when every packet already written was
 // acknowledged. WaitDataTrackOpen and DataReady wait for the channels to
-// open; Done is closed by Close, which ends every wait. Blocked reliable and
+// open; Close ends every wait. Blocked reliable and
 // lossy sends and Flush wait on the same buffered-amount-low mechanism.
 //
 // SetICEServers applies a JoinResponse's or ReconnectResponse's ICE servers

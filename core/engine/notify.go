@@ -168,9 +168,6 @@ func (b *bufferedLow) close() {
 // data-track writer uses it to learn that `_data_track` opened.
 func (e *Engine) StateChanged() <-chan struct{} { return e.changed.wait() }
 
-// Done is closed when Close starts.
-func (e *Engine) Done() <-chan struct{} { return e.closed }
-
 // WaitDataTrackOpen waits until `_data_track` is open, bounded by ctx. It
 // fails with ErrClosed when the engine closes and with ErrChannelNotOpen
 // when the channel was open and closed again (it never reopens).

@@ -209,8 +209,8 @@ func TestEngineNotifications(t *testing.T) {
 	if err := eng.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if !closed(changed) || !closed(pending) || !closed(eng.Done()) {
-		t.Fatalf("after Close: changed %v, buffered wait %v, done %v", closed(changed), closed(pending), closed(eng.Done()))
+	if !closed(changed) || !closed(pending) {
+		t.Fatalf("after Close: changed %v, buffered wait %v", closed(changed), closed(pending))
 	}
 	if err := eng.WaitDataTrackOpen(ctx); !errors.Is(err, ErrClosed) {
 		t.Fatalf("WaitDataTrackOpen after close: %v", err)
