@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/lkcore/lkcore/core/datatrack"
 	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/lkpb"
@@ -163,6 +164,8 @@ func (r *Room) newEngine() (*engine.Engine, error) {
 			post(engineEvent{gen: gen, closedLabel: label})
 		},
 		RelayOnly: r.opts.ICETransportPolicy == ICETransportPolicyRelay,
+		// The data-track writer's backstop (its scheduler's policy).
+		DataTrackHighWater: datatrack.DefaultChannelHighWater,
 		OnRelayUnavailable: func() {
 			post(engineEvent{gen: gen, noRelay: true})
 		},
