@@ -301,7 +301,7 @@ func (r *Room) joinAttempt(ctx context.Context) error {
 	if err != nil {
 		close(r.loopStop)
 		_ = eng.Close()
-		return err
+		return dialError(err)
 	}
 	join := first.GetJoin()
 	r.sess.sig = sig
