@@ -276,21 +276,6 @@ func (q *eventQueue) dropState() {
 	q.head = 0
 }
 
-// pending is the number of undelivered events (tests, diagnostics).
-func (q *eventQueue) pending() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items) - q.head
-}
-
-// dataBacklog returns the pending data events and the data pushers waiting
-// for space (tests, diagnostics).
-func (q *eventQueue) dataBacklog() (data, waiting int) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.data, q.waiting
-}
-
 // Reconnecting reports that the connection broke and is being re-established
 // (the state is then StateReconnecting). It is emitted when an episode starts
 // and again when it escalates from a resume to a full reconnect.
@@ -325,8 +310,7 @@ type Reconnected struct {
 }
 
 func (Reconnecting) isEvent() {}
-
-func (Reconnected) isEvent() {}
+func (Reconnected) isEvent()  {}
 
 // DataTrackPublished reports a data track published by a remote participant
 // (also for tracks that already existed when we joined). It comes before any
@@ -379,12 +363,8 @@ type LocalDataTrackFramesLost struct {
 	SendFailed, Discarded uint64
 }
 
-func (DataTrackPublished) isEvent() {}
-
-func (DataTrackUnpublished) isEvent() {}
-
-func (LocalDataTrackPublished) isEvent() {}
-
+func (DataTrackPublished) isEvent()        {}
+func (DataTrackUnpublished) isEvent()      {}
+func (LocalDataTrackPublished) isEvent()   {}
 func (LocalDataTrackUnpublished) isEvent() {}
-
-func (LocalDataTrackFramesLost) isEvent() {}
+func (LocalDataTrackFramesLost) isEvent()  {}
