@@ -4,13 +4,12 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/lkcore/lkcore/core/engine"
-	"github.com/lkcore/lkcore/core/lkpb"
-	"github.com/lkcore/lkcore/core/signal"
+	"github.com/lkcore/lkcore/core/internal/engine"
+	"github.com/lkcore/lkcore/core/internal/signal"
 )
 
 // Errors returned by this package (use errors.Is / errors.As). Connection
-// errors come from core/signal and are re-exported here so callers need only
+// errors come from core/internal/signal and are re-exported here so callers need only
 // this package.
 var (
 	// ErrDisconnected: the room is disconnected (after Disconnect, a server
@@ -31,11 +30,11 @@ var (
 	ErrRelayUnavailable = errors.New("room: no TURN relay candidate for relay-only ICE")
 
 	// ErrPacketTooLarge: a serialised DataPacket would exceed 64 000 bytes
-	// (see *engine.PacketTooLargeError for the size).
+	// (the message gives the size and the limit).
 	ErrPacketTooLarge = engine.ErrPacketTooLarge
 	// ErrInvalidURL: the server URL is malformed or has an unsupported scheme.
 	ErrInvalidURL = signal.ErrInvalidURL
-	// ErrUnauthorized: the server refused the token (HTTP 401/403); see *signal.HTTPError.
+	// ErrUnauthorized: the server refused the token (HTTP 401/403); see *HTTPError.
 	ErrUnauthorized = signal.ErrUnauthorized
 	// ErrRoomNotFound: the room does not exist and the server does not auto-create rooms.
 	ErrRoomNotFound = signal.ErrRoomNotFound
@@ -47,17 +46,48 @@ var (
 	ErrServerError = signal.ErrServerError
 	// ErrServerUnreachable: the server could not be reached (DNS, TCP, TLS).
 	ErrServerUnreachable = signal.ErrServerUnreachable
-	// ErrJoinRefused: the server answered the join with a leave (see *signal.LeaveError).
+	// ErrJoinRefused: the server answered the join with a leave (see *LeaveError).
 	ErrJoinRefused = signal.ErrJoinRefused
 	// ErrRequestFailed: the server refused a request (see *RequestError).
 	ErrRequestFailed = errors.New("room: request refused by server")
 )
 
+// HTTPError is the server's refusal of the signalling upgrade: its status
+// and text (trimmed, at most 256 bytes). It unwraps to ErrUnauthorized,
+// ErrRoomNotFound, ErrServiceNotFound, ErrBadRequest or ErrServerError.
+type HTTPError = signal.HTTPError
+
+// LeaveError is the server's answer to a join (or a reconnect's join) with
+// a leave. It unwraps to ErrJoinRefused.
+type LeaveError struct {
+	// Reason is the server's reason (e.g. DisconnectRoomDeleted).
+	Reason DisconnectReason
+}
+
+// Error implements error.
+func (e *LeaveError) Error() string {
+	return fmt.Sprintf("room: join refused by server (leave reason %s)", e.Reason)
+}
+
+// Unwrap returns ErrJoinRefused.
+func (e *LeaveError) Unwrap() error { return ErrJoinRefused }
+
+// dialError turns the signal client's *signal.LeaveError into a
+// *LeaveError (the only error type of the signal client that carries
+// protocol values); other errors pass through.
+func dialError(err error) error {
+	var le *signal.LeaveError
+	if errors.As(err, &le) {
+		return &LeaveError{Reason: DisconnectReason(le.Reason)}
+	}
+	return err
+}
+
 // RequestError is the server's refusal of a signalling request (e.g.
 // UpdateParticipantMetadata without the canUpdateOwnMetadata grant →
 // NOT_ALLOWED, too-long name → LIMIT_EXCEEDED). It unwraps to ErrRequestFailed.
 type RequestError struct {
-	Reason  lkpb.RequestResponse_Reason
+	Reason  RequestReason
 	Message string
 }
 
@@ -71,3 +101,15 @@ func (e *RequestError) Error() string {
 
 // Unwrap returns ErrRequestFailed.
 func (e *RequestError) Unwrap() error { return ErrRequestFailed }
+
+// Errors of reconnection.
+var (
+	// ErrReconnecting: a lossy packet or data-track packet was not sent
+	// because the room is reconnecting (nothing is queued for lossy
+	// channels; reliable sends wait instead).
+	ErrReconnecting = errors.New("room: reconnecting")
+	// ErrReconnectFailed: the room gave up reconnecting
+	// (Options.MaxReconnectAttempts failed attempts, 10 by default, or the
+	// token was refused); the wrapped error is the last failure.
+	ErrReconnectFailed = errors.New("room: reconnection failed")
+)

@@ -1,0 +1,227 @@
+package room
+
+import (
+	"maps"
+	"time"
+
+	"github.com/lkcore/lkcore/core/internal/engine"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/pion/webrtc/v4"
+)
+
+// RoomInfo is a copy of the room's state as the server last described it.
+type RoomInfo struct {
+	SID             string // RM_…; may be empty until the server assigns it
+	Name            string
+	Metadata        string
+	NumParticipants uint32
+	MaxParticipants uint32    // 0: no limit
+	CreatedAt       time.Time // zero when the server did not say
+}
+
+// roomInfoFrom converts the server's Room message.
+func roomInfoFrom(in *lkpb.Room) RoomInfo {
+	out := RoomInfo{
+		SID: in.GetSid(), Name: in.GetName(), Metadata: in.GetMetadata(),
+		NumParticipants: in.GetNumParticipants(), MaxParticipants: in.GetMaxParticipants(),
+	}
+	switch {
+	case in.GetCreationTimeMs() != 0:
+		out.CreatedAt = time.UnixMilli(in.GetCreationTimeMs())
+	case in.GetCreationTime() != 0:
+		out.CreatedAt = time.Unix(in.GetCreationTime(), 0)
+	}
+	return out
+}
+
+// ParticipantKind is the kind of a participant.
+type ParticipantKind int
+
+// Participant kinds (the server's ParticipantInfo.kind).
+const (
+	ParticipantStandard  ParticipantKind = iota // a regular client
+	ParticipantIngress                          // an ingress (media import)
+	ParticipantEgress                           // an egress (recording)
+	ParticipantSIP                              // a SIP call
+	ParticipantAgent                            // an agent
+	ParticipantConnector                        // a connector
+	ParticipantBridge                           // a bridge
+	ParticipantUnknown                          // a kind newer than this library
+)
+
+// String returns the kind's name.
+func (k ParticipantKind) String() string {
+	switch k {
+	case ParticipantStandard:
+		return "standard"
+	case ParticipantIngress:
+		return "ingress"
+	case ParticipantEgress:
+		return "egress"
+	case ParticipantSIP:
+		return "sip"
+	case ParticipantAgent:
+		return "agent"
+	case ParticipantConnector:
+		return "connector"
+	case ParticipantBridge:
+		return "bridge"
+	}
+	return "unknown"
+}
+
+func participantKindFrom(k lkpb.ParticipantInfo_Kind) ParticipantKind {
+	switch k {
+	case lkpb.ParticipantInfo_STANDARD:
+		return ParticipantStandard
+	case lkpb.ParticipantInfo_INGRESS:
+		return ParticipantIngress
+	case lkpb.ParticipantInfo_EGRESS:
+		return ParticipantEgress
+	case lkpb.ParticipantInfo_SIP:
+		return ParticipantSIP
+	case lkpb.ParticipantInfo_AGENT:
+		return ParticipantAgent
+	case lkpb.ParticipantInfo_CONNECTOR:
+		return ParticipantConnector
+	case lkpb.ParticipantInfo_BRIDGE:
+		return ParticipantBridge
+	}
+	return ParticipantUnknown
+}
+
+// ParticipantPermission is what the server allows a participant.
+type ParticipantPermission struct {
+	CanSubscribe   bool
+	CanPublish     bool
+	CanPublishData bool
+	Hidden         bool
+}
+
+// ParticipantInfo is a copy of a participant's state as the server last
+// described it. The value is owned by its receiver.
+type ParticipantInfo struct {
+	SID        string // PA_…, new for every session
+	Identity   string
+	Name       string
+	Metadata   string
+	Attributes map[string]string // never nil
+	Kind       ParticipantKind
+	JoinedAt   time.Time // zero when the server did not say
+	// ClientProtocol is the participant's ClientInfo.client_protocol (0 =
+	// legacy, 1 = RPC over data streams, 2 = also single-packet data streams).
+	ClientProtocol int32
+	// Permission is nil when the server sent none.
+	Permission *ParticipantPermission
+}
+
+// participantInfoFrom converts a ParticipantInfo received from the server.
+func participantInfoFrom(in *lkpb.ParticipantInfo) ParticipantInfo {
+	out := ParticipantInfo{
+		SID: in.GetSid(), Identity: in.GetIdentity(), Name: in.GetName(), Metadata: in.GetMetadata(),
+		Attributes: maps.Clone(in.GetAttributes()), Kind: participantKindFrom(in.GetKind()),
+		ClientProtocol: in.GetClientProtocol(),
+	}
+	if out.Attributes == nil {
+		out.Attributes = map[string]string{}
+	}
+	switch {
+	case in.GetJoinedAtMs() != 0:
+		out.JoinedAt = time.UnixMilli(in.GetJoinedAtMs())
+	case in.GetJoinedAt() != 0:
+		out.JoinedAt = time.Unix(in.GetJoinedAt(), 0)
+	}
+	if p := in.GetPermission(); p != nil {
+		out.Permission = &ParticipantPermission{CanSubscribe: p.GetCanSubscribe(), CanPublish: p.GetCanPublish(),
+			CanPublishData: p.GetCanPublishData(), Hidden: p.GetHidden()}
+	}
+	return out
+}
+
+// DisconnectReason says why a participant or the room's session ended. The
+// values are LiveKit's DisconnectReason numbers; reasons newer than this
+// library arrive as their number.
+type DisconnectReason int32
+
+// Disconnect reasons.
+const (
+	DisconnectUnknown            DisconnectReason = 0
+	DisconnectClientInitiated    DisconnectReason = 1  // the client left (Disconnect)
+	DisconnectDuplicateIdentity  DisconnectReason = 2  // another client joined with the same identity
+	DisconnectServerShutdown     DisconnectReason = 3  // the server is shutting down
+	DisconnectParticipantRemoved DisconnectReason = 4  // removed through the server API
+	DisconnectRoomDeleted        DisconnectReason = 5  // the room was deleted
+	DisconnectStateMismatch      DisconnectReason = 6  // the server lost the session's state
+	DisconnectJoinFailure        DisconnectReason = 7  // the join did not complete
+	DisconnectMigration          DisconnectReason = 8  // moved to another server
+	DisconnectSignalClose        DisconnectReason = 9  // the signalling connection closed
+	DisconnectRoomClosed         DisconnectReason = 10 // the room was closed
+	DisconnectUserUnavailable    DisconnectReason = 11 // SIP: the callee is unavailable
+	DisconnectUserRejected       DisconnectReason = 12 // SIP: the callee rejected the call
+	DisconnectSIPTrunkFailure    DisconnectReason = 13 // SIP: the trunk failed
+	DisconnectConnectionTimeout  DisconnectReason = 14 // the connection timed out
+	DisconnectMediaFailure       DisconnectReason = 15 // media could not flow
+	DisconnectAgentError         DisconnectReason = 16 // an agent failed
+)
+
+// String returns LiveKit's name of the reason (e.g. "CLIENT_INITIATED").
+func (r DisconnectReason) String() string { return lkpb.DisconnectReason(r).String() }
+
+// RequestReason is why the server refused a signalling request (the values
+// are LiveKit's RequestResponse.Reason numbers).
+type RequestReason int32
+
+// Request refusal reasons.
+const (
+	RequestNotFound        RequestReason = 1
+	RequestNotAllowed      RequestReason = 2  // e.g. no canUpdateOwnMetadata grant
+	RequestLimitExceeded   RequestReason = 3  // e.g. a name or metadata too long
+	RequestUnsupportedType RequestReason = 5  // the server does not know the request
+	RequestUnclassified    RequestReason = 6  // any other failure
+	RequestInvalidHandle   RequestReason = 7  // data tracks
+	RequestInvalidName     RequestReason = 8  // data tracks
+	RequestDuplicateHandle RequestReason = 9  // data tracks
+	RequestDuplicateName   RequestReason = 10 // data tracks
+	RequestInvalidRequest  RequestReason = 11
+)
+
+// String returns LiveKit's name of the reason (e.g. "NOT_ALLOWED").
+func (r RequestReason) String() string { return lkpb.RequestResponse_Reason(r).String() }
+
+// Capability is a client capability a participant advertises.
+type Capability int32
+
+// Capabilities.
+const (
+	// CapabilityPacketTrailer: media frames may carry a packet trailer.
+	CapabilityPacketTrailer Capability = 1
+	// CapabilityDeflateRaw: the client inflates deflate-raw compressed data streams.
+	CapabilityDeflateRaw Capability = 2
+)
+
+// String returns LiveKit's name of the capability.
+func (c Capability) String() string { return lkpb.ClientInfo_Capability(c).String() }
+
+// CandidatePair is the ICE candidate pair a connection sends on.
+type CandidatePair struct {
+	Local, Remote Candidate
+}
+
+// Candidate is one end of a CandidatePair.
+type Candidate struct {
+	// Type is host, srflx, prflx or relay.
+	Type webrtc.ICECandidateType
+	// Protocol is the candidate's transport, "udp" or "tcp".
+	Protocol string
+	// IP and Port are the candidate's address (for a local relay candidate:
+	// the address the TURN server relays from).
+	IP   string
+	Port int
+	// RelayProtocol is, for a local relay candidate, the transport between
+	// this client and the TURN server ("udp", "tcp", "tls"); "" otherwise.
+	RelayProtocol string
+}
+
+func candidateFrom(c engine.Candidate) Candidate {
+	return Candidate{Type: c.Type, Protocol: c.Protocol, IP: c.IP, Port: c.Port, RelayProtocol: c.RelayProtocol}
+}
