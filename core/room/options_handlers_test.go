@@ -3,6 +3,8 @@ package room_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,14 +102,28 @@ func TestOptionsHandlersInvalid(t *testing.T) {
 
 // A callee that answers and leaves at once: the answer reaches the caller
 // (Disconnect lets running handlers send their responses before the leave).
+// The handler returns only once bob's Disconnect has logged that it waits for
+// running handlers, so the answer is sent while Disconnect is under way.
 func TestRPCAnswerThenDisconnect(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	_, alice, bob := dataPair(t, ctx)
+	s := sfu.Start(t, devsfu.Options{})
+	leaving := make(chan struct{})
+	var once sync.Once
+	alice := dataClient(t, ctx, s, "data", "alice", room.Options{})
+	bob := dataClient(t, ctx, s, "data", "bob", room.Options{Logger: slog.New(onMessage{
+		Handler: s.Logger("bob").Handler(),
+		msg:     "room: leaving; waiting for running RPC handlers",
+		fn:      func() { once.Do(func() { close(leaving) }) },
+	})})
+	waitPeer(t, ctx, alice, "bob")
 	started := make(chan struct{})
-	if err := bob.RegisterRPCMethod("bye", func(_ context.Context, inv rpc.Invocation) (string, error) {
+	if err := bob.RegisterRPCMethod("bye", func(hctx context.Context, inv rpc.Invocation) (string, error) {
 		close(started)
-		time.Sleep(50 * time.Millisecond) // still working when Disconnect is called
+		select { // still working when Disconnect starts waiting
+		case <-leaving:
+		case <-ctx.Done():
+		}
 		return "bye " + inv.Payload, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -123,4 +139,37 @@ func TestRPCAnswerThenDisconnect(t *testing.T) {
 	if err != nil || resp != "bye alice" {
 		t.Fatalf("answer lost: %q, %v", resp, err)
 	}
+	select {
+	case <-leaving:
+	default:
+		t.Fatal("the handler answered before Disconnect waited for it")
+	}
+}
+
+// onMessage is a log handler that calls fn for every record with message msg
+// (at any level) and passes all records on to Handler.
+type onMessage struct {
+	slog.Handler
+	msg string
+	fn  func()
+}
+
+func (h onMessage) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h onMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.fn()
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h onMessage) WithAttrs(as []slog.Attr) slog.Handler {
+	return onMessage{Handler: h.Handler.WithAttrs(as), msg: h.msg, fn: h.fn}
+}
+
+func (h onMessage) WithGroup(name string) slog.Handler {
+	return onMessage{Handler: h.Handler.WithGroup(name), msg: h.msg, fn: h.fn}
 }

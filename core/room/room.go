@@ -104,6 +104,7 @@ func (r *Room) Disconnect(ctx context.Context) error {
 		// RPC handlers that are finishing get to send their answers first
 		// (bounded: a handler that never returns only delays the leave).
 		wctx, cancel := context.WithTimeout(ctx, flushTimeout)
+		r.log.Debug("room: leaving; waiting for running RPC handlers")
 		if err := r.dapi.rpc.WaitIdle(wctx); err != nil {
 			r.log.Debug("room: RPC handlers still running at leave", "err", err)
 		}
