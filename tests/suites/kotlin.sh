@@ -10,9 +10,14 @@ cd "$root"
 source "$root/bindings/kotlin/devenv.sh"
 kt_start_devsfu
 
+# A stand-in library with another ABI major version, for the load-time check (LoadingTest).
+cc -shared -fPIC -o "$kt_out/libfakeabi.so" "$root/bindings/kotlin/src/test/c/fake_abi.c"
+export LKCORE_TEST_FAKE_ABI_LIB="$kt_out/libfakeabi.so"
+
 echo "--- mvn test (bindings/kotlin)"
 set +e
-(cd "$root/bindings/kotlin" && kt_mvn test "$@")
+# -Dlkcore.build.dir: the private library above is the one bundled in the jar (LoadingTest).
+(cd "$root/bindings/kotlin" && kt_mvn test -Dlkcore.build.dir="$kt_out" "$@")
 rc=$?
 set -e
 exit $rc
