@@ -2,17 +2,17 @@ package io.lkcore
 
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
-import lkcore.ffi.v1.LkcoreFfi.CancelRequest
-import lkcore.ffi.v1.LkcoreFfi.Completion
-import lkcore.ffi.v1.LkcoreFfi.Event
-import lkcore.ffi.v1.LkcoreFfi.LogLevel
-import lkcore.ffi.v1.LkcoreFfi.Request
-import lkcore.ffi.v1.LkcoreFfi.Response
-import lkcore.ffi.v1.LkcoreFfi.SetLogLevelRequest
+import lkcore.ffi.v1.CancelRequest
+import lkcore.ffi.v1.Completion
+import lkcore.ffi.v1.Event
+import lkcore.ffi.v1.LogLevel
+import lkcore.ffi.v1.Request
+import lkcore.ffi.v1.Response
+import lkcore.ffi.v1.SetLogLevelRequest
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicLong
-import lkcore.ffi.v1.LkcoreFfi.Error as PbError
+import lkcore.ffi.v1.Error as PbError
 
 /** Receives the events of one native client, on its dispatcher thread: must only hand off. */
 internal interface EventSink {
@@ -185,7 +185,7 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
 
         /** The typed exception of an `Error` message. */
         fun toException(e: PbError): LkException =
-            if (e.code == lkcore.ffi.v1.LkcoreFfi.ErrorCode.ERROR_CODE_RPC_ERROR && e.hasRpc()) {
+            if (e.code == lkcore.ffi.v1.ErrorCode.ERROR_CODE_RPC_ERROR && e.hasRpc()) {
                 RpcException(e.rpc.code, e.rpc.message, e.rpc.data.ifEmpty { null })
             } else {
                 lkException(e.codeValue, e.message, e.retryable)

@@ -10,8 +10,7 @@ import kotlinx.coroutines.flow.emitAll
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.flowOn
 import kotlinx.coroutines.withTimeoutOrNull
-import lkcore.ffi.v1.LkcoreFfi
-import lkcore.ffi.v1.LkcoreFfi.Request
+import lkcore.ffi.v1.Request
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
@@ -58,7 +57,7 @@ class LocalDataTrack internal constructor(private val room: Room, internal val h
         val st = LkNative.lk_data_track_push(room.client.id, handle, data, data.size.toLong(), userTimestamp ?: 0L, userTimestamp != null)
         if (st == 0) return
         if (st != ErrorCode.QUEUE_FULL.value) throw lkException(st, pushMessage(st))
-        val b = LkcoreFfi.PushDataTrackFrameRequest.newBuilder().setTrackHandle(handle).setPayload(ByteString.copyFrom(data))
+        val b = lkcore.ffi.v1.PushDataTrackFrameRequest.newBuilder().setTrackHandle(handle).setPayload(ByteString.copyFrom(data))
         userTimestamp?.let { b.setUserTimestamp(it) }
         room.client.call(Request.newBuilder().setPushDataTrackFrameWait(b), timeout?.let { Convert.millis(it) } ?: 0)
     }
@@ -66,14 +65,14 @@ class LocalDataTrack internal constructor(private val room: Room, internal val h
     /** Suspends until every frame queued so far was handed to the data channel (or discarded). */
     suspend fun flush(timeout: Duration? = null) {
         room.client.call(
-            Request.newBuilder().setFlushDataTrack(LkcoreFfi.FlushDataTrackRequest.newBuilder().setTrackHandle(handle)),
+            Request.newBuilder().setFlushDataTrack(lkcore.ffi.v1.FlushDataTrackRequest.newBuilder().setTrackHandle(handle)),
             timeout?.let { Convert.millis(it) } ?: 0,
         )
     }
 
     /** The track's counters. */
     fun stats(): DataTrackStats {
-        val s = room.client.request(Request.newBuilder().setGetDataTrackStats(LkcoreFfi.GetDataTrackStatsRequest.newBuilder().setTrackHandle(handle)))
+        val s = room.client.request(Request.newBuilder().setGetDataTrackStats(lkcore.ffi.v1.GetDataTrackStatsRequest.newBuilder().setTrackHandle(handle)))
             .getDataTrackStats.stats
         return DataTrackStats(s.pushed, s.rejected, s.sent, s.sendFailed, s.discarded, s.queued)
     }
@@ -81,12 +80,12 @@ class LocalDataTrack internal constructor(private val room: Room, internal val h
     /** Whether the track is still published. */
     val isPublished: Boolean
         get() = room.client.request(
-            Request.newBuilder().setDataTrackIsPublished(LkcoreFfi.DataTrackIsPublishedRequest.newBuilder().setTrackHandle(handle)),
+            Request.newBuilder().setDataTrackIsPublished(lkcore.ffi.v1.DataTrackIsPublishedRequest.newBuilder().setTrackHandle(handle)),
         ).dataTrackIsPublished.isPublished
 
     /** Unpublishes the track (idempotent); later pushes fail with [TrackUnpublishedException]. */
     fun unpublish() {
-        room.client.request(Request.newBuilder().setUnpublishDataTrack(LkcoreFfi.UnpublishDataTrackRequest.newBuilder().setTrackHandle(handle)))
+        room.client.request(Request.newBuilder().setUnpublishDataTrack(lkcore.ffi.v1.UnpublishDataTrackRequest.newBuilder().setTrackHandle(handle)))
     }
 
     /** Releases the track's handle (unpublishing it). Idempotent. */
@@ -127,8 +126,8 @@ class RemoteDataTrack internal constructor(private val room: Room, val publisher
     fun openSubscription(bufferSize: Int = 0): DataTrackSubscription {
         val r = room.client.request(
             Request.newBuilder().setSubscribeDataTrack(
-                LkcoreFfi.SubscribeDataTrackRequest.newBuilder().setRoomHandle(room.handle).setPublisherIdentity(publisherIdentity)
-                    .setTrackSid(info.sid).setBufferSize(bufferSize).setDelivery(LkcoreFfi.DeliveryMode.DELIVERY_MODE_PULL),
+                lkcore.ffi.v1.SubscribeDataTrackRequest.newBuilder().setRoomHandle(room.handle).setPublisherIdentity(publisherIdentity)
+                    .setTrackSid(info.sid).setBufferSize(bufferSize).setDelivery(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_PULL),
             ),
         )
         val h = r.subscribeDataTrack.subscription.handle
@@ -154,7 +153,7 @@ class DataTrackSubscription internal constructor(private val room: Room, interna
     /** Suspends until the subscription is established (frames flow), or throws why it failed. */
     suspend fun awaitSubscribed(timeout: Duration? = null) {
         room.client.call(
-            Request.newBuilder().setWaitDataTrackSubscribed(LkcoreFfi.WaitDataTrackSubscribedRequest.newBuilder().setSubscriptionHandle(handle)),
+            Request.newBuilder().setWaitDataTrackSubscribed(lkcore.ffi.v1.WaitDataTrackSubscribedRequest.newBuilder().setSubscriptionHandle(handle)),
             timeout?.let { Convert.millis(it) } ?: 0,
         )
     }
@@ -193,7 +192,7 @@ class DataTrackSubscription internal constructor(private val room: Room, interna
         }
     }.flowOn(Dispatchers.IO)
 
-    internal fun onEnded(e: LkcoreFfi.DataTrackSubscriptionEnded?) {
+    internal fun onEnded(e: lkcore.ffi.v1.DataTrackSubscriptionEnded?) {
         val info = e?.let {
             SubscriptionEnd(Convert.endReason(it.reasonValue), if (it.hasError()) NativeClient.toException(it.error) else null, it.framesReceived, it.framesDropped)
         }

@@ -1,7 +1,7 @@
 package io.lkcore
 
-import lkcore.ffi.v1.LkcoreFfi.LogLevel
-import lkcore.ffi.v1.LkcoreFfi.LogRecord
+import lkcore.ffi.v1.LogLevel
+import lkcore.ffi.v1.LogRecord
 import java.util.logging.Level
 
 /**

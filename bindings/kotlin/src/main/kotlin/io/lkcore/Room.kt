@@ -11,9 +11,8 @@ import kotlinx.coroutines.flow.SharedFlow
 import kotlinx.coroutines.flow.asSharedFlow
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
-import lkcore.ffi.v1.LkcoreFfi
-import lkcore.ffi.v1.LkcoreFfi.Event
-import lkcore.ffi.v1.LkcoreFfi.Request
+import lkcore.ffi.v1.Event
+import lkcore.ffi.v1.Request
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.time.Duration
@@ -62,7 +61,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     init {
         try {
             val resp = client.request(
-                Request.newBuilder().setCreateRoom(LkcoreFfi.CreateRoomRequest.newBuilder().setOptions(Convert.roomOptions(options))),
+                Request.newBuilder().setCreateRoom(lkcore.ffi.v1.CreateRoomRequest.newBuilder().setOptions(Convert.roomOptions(options))),
             )
             handle = resp.createRoom.room.handle
             client.adopt(handle)
@@ -84,14 +83,14 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      */
     suspend fun connect(url: String, token: String): RoomSnapshot {
         val c = client.call(
-            Request.newBuilder().setConnect(LkcoreFfi.ConnectRequest.newBuilder().setRoomHandle(handle).setUrl(url).setToken(token)),
+            Request.newBuilder().setConnect(lkcore.ffi.v1.ConnectRequest.newBuilder().setRoomHandle(handle).setUrl(url).setToken(token)),
         )
         return Convert.snapshot(this, c.connect)
     }
 
     /** The room's current state (same shape as the connect result). */
     fun snapshot(): RoomSnapshot {
-        val r = client.request(Request.newBuilder().setGetRoomSnapshot(LkcoreFfi.GetRoomSnapshotRequest.newBuilder().setRoomHandle(handle)))
+        val r = client.request(Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(handle)))
         return Convert.snapshot(this, r.getRoomSnapshot.snapshot)
     }
 
@@ -102,7 +101,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     suspend fun disconnect() {
         if (closed.get()) return
         try {
-            client.call(Request.newBuilder().setDisconnect(LkcoreFfi.DisconnectRequest.newBuilder().setRoomHandle(handle)))
+            client.call(Request.newBuilder().setDisconnect(lkcore.ffi.v1.DisconnectRequest.newBuilder().setRoomHandle(handle)))
         } catch (_: DisconnectedException) {
         } catch (_: FailedPreconditionException) {
         } catch (_: ClientClosedException) {
@@ -136,7 +135,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     ) {
         client.call(
             Request.newBuilder().setPublishData(
-                LkcoreFfi.PublishDataRequest.newBuilder().setRoomHandle(handle).setPayload(ByteString.copyFrom(data))
+                lkcore.ffi.v1.PublishDataRequest.newBuilder().setRoomHandle(handle).setPayload(ByteString.copyFrom(data))
                     .setReliable(reliable).setTopic(topic).addAllDestinationIdentities(destinations),
             ),
         )
@@ -146,19 +145,19 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
 
     /** Sets the local participant's metadata. */
     suspend fun setLocalMetadata(metadata: String) {
-        client.call(Request.newBuilder().setSetLocalMetadata(LkcoreFfi.SetLocalMetadataRequest.newBuilder().setRoomHandle(handle).setMetadata(metadata)))
+        client.call(Request.newBuilder().setSetLocalMetadata(lkcore.ffi.v1.SetLocalMetadataRequest.newBuilder().setRoomHandle(handle).setMetadata(metadata)))
     }
 
     /** Sets the local participant's name. */
     suspend fun setLocalName(name: String) {
-        client.call(Request.newBuilder().setSetLocalName(LkcoreFfi.SetLocalNameRequest.newBuilder().setRoomHandle(handle).setName(name)))
+        client.call(Request.newBuilder().setSetLocalName(lkcore.ffi.v1.SetLocalNameRequest.newBuilder().setRoomHandle(handle).setName(name)))
     }
 
     /** Sets local participant attributes (an empty value deletes the key). */
     suspend fun setLocalAttributes(attributes: Map<String, String>) {
         client.call(
             Request.newBuilder().setSetLocalAttributes(
-                LkcoreFfi.SetLocalAttributesRequest.newBuilder().setRoomHandle(handle).putAllAttributes(attributes),
+                lkcore.ffi.v1.SetLocalAttributesRequest.newBuilder().setRoomHandle(handle).putAllAttributes(attributes),
             ),
         )
     }
@@ -169,14 +168,14 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     fun setSharedKey(key: ByteArray, keyIndex: Int = 0) {
         client.request(
             Request.newBuilder().setSetSharedKey(
-                LkcoreFfi.SetSharedKeyRequest.newBuilder().setRoomHandle(handle).setSharedKey(ByteString.copyFrom(key)).setKeyIndex(keyIndex),
+                lkcore.ffi.v1.SetSharedKeyRequest.newBuilder().setRoomHandle(handle).setSharedKey(ByteString.copyFrom(key)).setKeyIndex(keyIndex),
             ),
         )
     }
 
     /** End-to-end encryption state and counters of the room. */
     fun e2eeStats(): E2eeStats {
-        val r = client.request(Request.newBuilder().setGetE2EeStats(LkcoreFfi.GetE2eeStatsRequest.newBuilder().setRoomHandle(handle))).getE2EeStats
+        val r = client.request(Request.newBuilder().setGetE2EeStats(lkcore.ffi.v1.GetE2eeStatsRequest.newBuilder().setRoomHandle(handle))).getE2EeStats
         return E2eeStats(r.enabled, r.decryptionFailures, r.eventsSuppressed)
     }
 
@@ -186,7 +185,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     suspend fun publishDataTrack(name: String, options: DataTrackOptions = DataTrackOptions()): LocalDataTrack {
         val c = client.call(
             Request.newBuilder().setPublishDataTrack(
-                LkcoreFfi.PublishDataTrackRequest.newBuilder().setRoomHandle(handle).setName(name)
+                lkcore.ffi.v1.PublishDataTrackRequest.newBuilder().setRoomHandle(handle).setName(name)
                     .setSchemaName(options.schemaName).setFrameEncoding(options.frameEncoding)
                     .setSchemaEncoding(options.schemaEncoding).setQueueSize(options.queueSize),
             ),
@@ -206,13 +205,13 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * APPLICATION_ERROR (1500). Throws [AlreadyExistsException] if [method] is registered.
      */
     fun registerRpcMethod(method: String, handler: suspend (RpcInvocation) -> String) {
-        client.request(Request.newBuilder().setRegisterRpcMethod(LkcoreFfi.RegisterRpcMethodRequest.newBuilder().setRoomHandle(handle).setMethod(method)))
+        client.request(Request.newBuilder().setRegisterRpcMethod(lkcore.ffi.v1.RegisterRpcMethodRequest.newBuilder().setRoomHandle(handle).setMethod(method)))
         rpcHandlers[method] = handler
     }
 
     /** Stops answering [method] (callers then get UNSUPPORTED_METHOD). */
     fun unregisterRpcMethod(method: String) {
-        client.request(Request.newBuilder().setUnregisterRpcMethod(LkcoreFfi.UnregisterRpcMethodRequest.newBuilder().setRoomHandle(handle).setMethod(method)))
+        client.request(Request.newBuilder().setUnregisterRpcMethod(lkcore.ffi.v1.UnregisterRpcMethodRequest.newBuilder().setRoomHandle(handle).setMethod(method)))
         rpcHandlers.remove(method)
     }
 
@@ -222,7 +221,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * codes, e.g. [RpcException.RESPONSE_TIMEOUT]); [responseTimeout] null = the room default.
      */
     suspend fun performRpc(destinationIdentity: String, method: String, payload: String, responseTimeout: Duration? = null): String {
-        val b = LkcoreFfi.PerformRpcRequest.newBuilder().setRoomHandle(handle).setDestinationIdentity(destinationIdentity)
+        val b = lkcore.ffi.v1.PerformRpcRequest.newBuilder().setRoomHandle(handle).setDestinationIdentity(destinationIdentity)
             .setMethod(method).setPayload(payload)
         responseTimeout?.let { b.setResponseTimeoutMs(Convert.millis(it)) }
         return client.call(Request.newBuilder().setPerformRpc(b)).performRpc.payload
@@ -233,7 +232,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     /** Sends [text] as one text stream. */
     suspend fun sendText(text: String, options: TextStreamOptions = TextStreamOptions()): TextStreamInfo {
         val c = client.call(
-            Request.newBuilder().setSendText(LkcoreFfi.SendTextRequest.newBuilder().setRoomHandle(handle).setText(text).setOptions(Streams.textOptions(options))),
+            Request.newBuilder().setSendText(lkcore.ffi.v1.SendTextRequest.newBuilder().setRoomHandle(handle).setText(text).setOptions(Streams.textOptions(options))),
         )
         return Streams.textInfo(c.sendText)
     }
@@ -242,7 +241,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     suspend fun sendBytes(data: ByteArray, options: ByteStreamOptions = ByteStreamOptions()): ByteStreamInfo {
         val c = client.call(
             Request.newBuilder().setSendBytes(
-                LkcoreFfi.SendBytesRequest.newBuilder().setRoomHandle(handle).setData(ByteString.copyFrom(data)).setOptions(Streams.byteOptions(options)),
+                lkcore.ffi.v1.SendBytesRequest.newBuilder().setRoomHandle(handle).setData(ByteString.copyFrom(data)).setOptions(Streams.byteOptions(options)),
             ),
         )
         return Streams.byteInfo(c.sendBytes)
@@ -252,7 +251,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     suspend fun sendFile(path: java.nio.file.Path, options: ByteStreamOptions = ByteStreamOptions()): ByteStreamInfo {
         val c = client.call(
             Request.newBuilder().setSendFile(
-                LkcoreFfi.SendFileRequest.newBuilder().setRoomHandle(handle).setPath(path.toAbsolutePath().toString()).setOptions(Streams.byteOptions(options)),
+                lkcore.ffi.v1.SendFileRequest.newBuilder().setRoomHandle(handle).setPath(path.toAbsolutePath().toString()).setOptions(Streams.byteOptions(options)),
             ),
         )
         return Streams.byteInfo(c.sendFile)
@@ -261,7 +260,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     /** Opens an incremental text stream. */
     suspend fun streamText(options: TextStreamOptions = TextStreamOptions()): TextStreamWriter {
         val c = client.call(
-            Request.newBuilder().setOpenTextWriter(LkcoreFfi.OpenTextWriterRequest.newBuilder().setRoomHandle(handle).setOptions(Streams.textOptions(options))),
+            Request.newBuilder().setOpenTextWriter(lkcore.ffi.v1.OpenTextWriterRequest.newBuilder().setRoomHandle(handle).setOptions(Streams.textOptions(options))),
         )
         return TextStreamWriter(this, c.openTextWriter.handle, Streams.textInfo(c.openTextWriter.text))
     }
@@ -269,7 +268,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     /** Opens an incremental byte stream. */
     suspend fun streamBytes(options: ByteStreamOptions = ByteStreamOptions()): ByteStreamWriter {
         val c = client.call(
-            Request.newBuilder().setOpenByteWriter(LkcoreFfi.OpenByteWriterRequest.newBuilder().setRoomHandle(handle).setOptions(Streams.byteOptions(options))),
+            Request.newBuilder().setOpenByteWriter(lkcore.ffi.v1.OpenByteWriterRequest.newBuilder().setRoomHandle(handle).setOptions(Streams.byteOptions(options))),
         )
         return ByteStreamWriter(this, c.openByteWriter.handle, Streams.byteInfo(c.openByteWriter.bytes))
     }
@@ -279,35 +278,35 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * sender's identity, in the room's scope; the reader is released when it returns.
      */
     fun registerTextStreamHandler(topic: String, handler: suspend (reader: TextStreamReader, participantIdentity: String) -> Unit) {
-        registerStreamHandler(LkcoreFfi.StreamKind.STREAM_KIND_TEXT, topic)
+        registerStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_TEXT, topic)
         textHandlers[topic] = handler
     }
 
     /** Accepts incoming byte streams on [topic] (see [registerTextStreamHandler]). */
     fun registerByteStreamHandler(topic: String, handler: suspend (reader: ByteStreamReader, participantIdentity: String) -> Unit) {
-        registerStreamHandler(LkcoreFfi.StreamKind.STREAM_KIND_BYTES, topic)
+        registerStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_BYTES, topic)
         byteHandlers[topic] = handler
     }
 
     /** Stops accepting text streams on [topic]. */
-    fun unregisterTextStreamHandler(topic: String) = unregisterStreamHandler(LkcoreFfi.StreamKind.STREAM_KIND_TEXT, topic).also { textHandlers.remove(topic) }
+    fun unregisterTextStreamHandler(topic: String) = unregisterStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_TEXT, topic).also { textHandlers.remove(topic) }
 
     /** Stops accepting byte streams on [topic]. */
-    fun unregisterByteStreamHandler(topic: String) = unregisterStreamHandler(LkcoreFfi.StreamKind.STREAM_KIND_BYTES, topic).also { byteHandlers.remove(topic) }
+    fun unregisterByteStreamHandler(topic: String) = unregisterStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_BYTES, topic).also { byteHandlers.remove(topic) }
 
-    private fun registerStreamHandler(kind: LkcoreFfi.StreamKind, topic: String) {
+    private fun registerStreamHandler(kind: lkcore.ffi.v1.StreamKind, topic: String) {
         client.request(
             Request.newBuilder().setRegisterStreamHandler(
-                LkcoreFfi.RegisterStreamHandlerRequest.newBuilder().setRoomHandle(handle).setKind(kind).setTopic(topic)
-                    .setDelivery(LkcoreFfi.DeliveryMode.DELIVERY_MODE_CREDITS).setInitialCredits(StreamReaderBase.CREDITS),
+                lkcore.ffi.v1.RegisterStreamHandlerRequest.newBuilder().setRoomHandle(handle).setKind(kind).setTopic(topic)
+                    .setDelivery(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_CREDITS).setInitialCredits(StreamReaderBase.CREDITS),
             ),
         )
     }
 
-    private fun unregisterStreamHandler(kind: LkcoreFfi.StreamKind, topic: String) {
+    private fun unregisterStreamHandler(kind: lkcore.ffi.v1.StreamKind, topic: String) {
         client.request(
             Request.newBuilder().setUnregisterStreamHandler(
-                LkcoreFfi.UnregisterStreamHandlerRequest.newBuilder().setRoomHandle(handle).setKind(kind).setTopic(topic),
+                lkcore.ffi.v1.UnregisterStreamHandlerRequest.newBuilder().setRoomHandle(handle).setKind(kind).setTopic(topic),
             ),
         )
     }
@@ -340,48 +339,48 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         }
     }
 
-    private fun onRoomEvent(e: LkcoreFfi.RoomEvent) {
+    private fun onRoomEvent(e: lkcore.ffi.v1.RoomEvent) {
         val ev: RoomEvent = when (e.messageCase) {
-            LkcoreFfi.RoomEvent.MessageCase.CONNECTION_STATE_CHANGED ->
+            lkcore.ffi.v1.RoomEvent.MessageCase.CONNECTION_STATE_CHANGED ->
                 RoomEvent.ConnectionStateChanged(Convert.connectionState(e.connectionStateChanged.stateValue))
-            LkcoreFfi.RoomEvent.MessageCase.RECONNECTING ->
+            lkcore.ffi.v1.RoomEvent.MessageCase.RECONNECTING ->
                 RoomEvent.Reconnecting(Convert.reconnectKind(e.reconnecting.kindValue), e.reconnecting.attempt)
-            LkcoreFfi.RoomEvent.MessageCase.RECONNECTED -> RoomEvent.Reconnected(Convert.reconnectKind(e.reconnected.kindValue))
-            LkcoreFfi.RoomEvent.MessageCase.DISCONNECTED -> RoomEvent.Disconnected(
+            lkcore.ffi.v1.RoomEvent.MessageCase.RECONNECTED -> RoomEvent.Reconnected(Convert.reconnectKind(e.reconnected.kindValue))
+            lkcore.ffi.v1.RoomEvent.MessageCase.DISCONNECTED -> RoomEvent.Disconnected(
                 Convert.disconnectReason(e.disconnected.reasonValue),
                 if (e.disconnected.hasError()) NativeClient.toException(e.disconnected.error) else null,
             )
-            LkcoreFfi.RoomEvent.MessageCase.ROOM_UPDATED -> RoomEvent.RoomUpdated(Convert.roomInfo(e.roomUpdated.info))
-            LkcoreFfi.RoomEvent.MessageCase.PARTICIPANT_CONNECTED -> RoomEvent.ParticipantConnected(Convert.participant(e.participantConnected.info))
-            LkcoreFfi.RoomEvent.MessageCase.PARTICIPANT_DISCONNECTED -> RoomEvent.ParticipantDisconnected(
+            lkcore.ffi.v1.RoomEvent.MessageCase.ROOM_UPDATED -> RoomEvent.RoomUpdated(Convert.roomInfo(e.roomUpdated.info))
+            lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_CONNECTED -> RoomEvent.ParticipantConnected(Convert.participant(e.participantConnected.info))
+            lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_DISCONNECTED -> RoomEvent.ParticipantDisconnected(
                 e.participantDisconnected.identity,
                 Convert.disconnectReason(e.participantDisconnected.reasonValue),
             )
-            LkcoreFfi.RoomEvent.MessageCase.PARTICIPANT_UPDATED -> e.participantUpdated.let {
+            lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_UPDATED -> e.participantUpdated.let {
                 RoomEvent.ParticipantUpdated(Convert.participant(it.info), it.changedAttributesList.toList(), it.nameChanged, it.metadataChanged, it.permissionChanged)
             }
-            LkcoreFfi.RoomEvent.MessageCase.DATA_RECEIVED -> e.dataReceived.let {
+            lkcore.ffi.v1.RoomEvent.MessageCase.DATA_RECEIVED -> e.dataReceived.let {
                 RoomEvent.DataReceived(DataPacket(it.participantIdentity, it.payload.toByteArray(), it.topic, it.reliable, it.encrypted))
             }
-            LkcoreFfi.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
+            lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
                 // This binding never sets auto_subscribe, so no subscription handle comes with it.
                 if (it.hasAutoSubscription()) client.drop(it.autoSubscription.handle)
                 RoomEvent.DataTrackPublished(RemoteDataTrack(this, it.track.publisherIdentity, Convert.trackInfo(it.track.info)))
             }
-            LkcoreFfi.RoomEvent.MessageCase.DATA_TRACK_UNPUBLISHED -> e.dataTrackUnpublished.let {
+            lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_UNPUBLISHED -> e.dataTrackUnpublished.let {
                 RoomEvent.DataTrackUnpublished(it.publisherIdentity, it.sid, it.name)
             }
-            LkcoreFfi.RoomEvent.MessageCase.LOCAL_DATA_TRACK_UNPUBLISHED -> e.localDataTrackUnpublished.let {
+            lkcore.ffi.v1.RoomEvent.MessageCase.LOCAL_DATA_TRACK_UNPUBLISHED -> e.localDataTrackUnpublished.let {
                 RoomEvent.LocalDataTrackUnpublished(localTracks[it.trackHandle], if (it.hasReason()) NativeClient.toException(it.reason) else null)
             }
-            LkcoreFfi.RoomEvent.MessageCase.ENCRYPTION_STATE_CHANGED -> e.encryptionStateChanged.let {
+            lkcore.ffi.v1.RoomEvent.MessageCase.ENCRYPTION_STATE_CHANGED -> e.encryptionStateChanged.let {
                 RoomEvent.EncryptionStateChanged(it.participantIdentity, Convert.encryptionState(it.stateValue))
             }
-            LkcoreFfi.RoomEvent.MessageCase.RPC_INVOCATION -> {
+            lkcore.ffi.v1.RoomEvent.MessageCase.RPC_INVOCATION -> {
                 onRpcInvocation(e.rpcInvocation)
                 return
             }
-            LkcoreFfi.RoomEvent.MessageCase.STREAM_OPENED -> {
+            lkcore.ffi.v1.RoomEvent.MessageCase.STREAM_OPENED -> {
                 onStreamOpened(e.streamOpened)
                 return
             }
@@ -390,21 +389,21 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         emit(ev)
     }
 
-    private fun onRpcInvocation(inv: LkcoreFfi.RpcInvocation) {
+    private fun onRpcInvocation(inv: lkcore.ffi.v1.RpcInvocation) {
         val handler = rpcHandlers[inv.method]
         val data = RpcInvocation(inv.invocationId, inv.method, inv.callerIdentity, inv.payload, inv.rpcRequestId, inv.responseTimeoutMs, inv.deadlineUnixMs)
         scope.launch {
-            val b = LkcoreFfi.RespondRpcRequest.newBuilder().setRoomHandle(handle).setInvocationId(inv.invocationId)
+            val b = lkcore.ffi.v1.RespondRpcRequest.newBuilder().setRoomHandle(handle).setInvocationId(inv.invocationId)
             try {
                 if (handler == null) throw RpcException(RpcException.UNSUPPORTED_METHOD, "Method not supported at destination")
                 b.setPayload(handler(data))
             } catch (e: RpcException) {
-                b.setError(LkcoreFfi.RpcError.newBuilder().setCode(e.rpcCode).setMessage(e.rpcMessage).setData(e.data ?: ""))
+                b.setError(lkcore.ffi.v1.RpcError.newBuilder().setCode(e.rpcCode).setMessage(e.rpcMessage).setData(e.data ?: ""))
             } catch (e: kotlinx.coroutines.CancellationException) {
                 throw e
             } catch (e: Throwable) {
                 Logs.bindingError("RPC handler for ${inv.method} failed", e)
-                b.setError(LkcoreFfi.RpcError.newBuilder().setCode(RpcException.APPLICATION_ERROR).setMessage("Application error in method handler"))
+                b.setError(lkcore.ffi.v1.RpcError.newBuilder().setCode(RpcException.APPLICATION_ERROR).setMessage("Application error in method handler"))
             }
             try {
                 client.request(Request.newBuilder().setRespondRpc(b))
@@ -415,7 +414,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         }
     }
 
-    private fun onStreamOpened(o: LkcoreFfi.StreamOpened) {
+    private fun onStreamOpened(o: lkcore.ffi.v1.StreamOpened) {
         val owned = o.reader
         client.adopt(owned.handle)
         val identity = o.participantIdentity

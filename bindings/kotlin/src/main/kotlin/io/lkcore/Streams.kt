@@ -4,8 +4,7 @@ import com.google.protobuf.ByteString
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
-import lkcore.ffi.v1.LkcoreFfi
-import lkcore.ffi.v1.LkcoreFfi.Request
+import lkcore.ffi.v1.Request
 import java.io.ByteArrayOutputStream
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicLong
@@ -74,28 +73,28 @@ data class ByteStreamInfo(
 )
 
 internal object Streams {
-    private fun common(topic: String, attrs: Map<String, String>, dest: List<String>, id: String, total: Long?): LkcoreFfi.StreamOptions {
-        val b = LkcoreFfi.StreamOptions.newBuilder().setTopic(topic).putAllAttributes(attrs).addAllDestinationIdentities(dest).setStreamId(id)
+    private fun common(topic: String, attrs: Map<String, String>, dest: List<String>, id: String, total: Long?): lkcore.ffi.v1.StreamOptions {
+        val b = lkcore.ffi.v1.StreamOptions.newBuilder().setTopic(topic).putAllAttributes(attrs).addAllDestinationIdentities(dest).setStreamId(id)
         total?.let { b.setTotalLength(it) }
         return b.build()
     }
 
-    fun textOptions(o: TextStreamOptions): LkcoreFfi.TextStreamOptions = LkcoreFfi.TextStreamOptions.newBuilder()
+    fun textOptions(o: TextStreamOptions): lkcore.ffi.v1.TextStreamOptions = lkcore.ffi.v1.TextStreamOptions.newBuilder()
         .setCommon(common(o.topic, o.attributes, o.destinationIdentities, o.streamId, o.totalLength))
         .setOperationTypeValue(o.operation.ordinal).setVersion(o.version).setReplyToStreamId(o.replyToStreamId)
         .addAllAttachedStreamIds(o.attachedStreamIds).setGenerated(o.generated).build()
 
-    fun byteOptions(o: ByteStreamOptions): LkcoreFfi.ByteStreamOptions = LkcoreFfi.ByteStreamOptions.newBuilder()
+    fun byteOptions(o: ByteStreamOptions): lkcore.ffi.v1.ByteStreamOptions = lkcore.ffi.v1.ByteStreamOptions.newBuilder()
         .setCommon(common(o.topic, o.attributes, o.destinationIdentities, o.streamId, o.totalLength))
         .setName(o.name).setMimeType(o.mimeType).build()
 
-    fun textInfo(i: LkcoreFfi.TextStreamInfo) = TextStreamInfo(
+    fun textInfo(i: lkcore.ffi.v1.TextStreamInfo) = TextStreamInfo(
         i.streamId, i.topic, i.timestampMs, if (i.hasTotalLength()) i.totalLength else null, i.attributesMap.toMap(),
         TextStreamOperation.entries.getOrElse(i.operationTypeValue) { TextStreamOperation.CREATE }, i.version, i.replyToStreamId,
         i.attachedStreamIdsList.toList(), i.generated, i.encrypted,
     )
 
-    fun byteInfo(i: LkcoreFfi.ByteStreamInfo) = ByteStreamInfo(
+    fun byteInfo(i: lkcore.ffi.v1.ByteStreamInfo) = ByteStreamInfo(
         i.streamId, i.topic, i.timestampMs, if (i.hasTotalLength()) i.totalLength else null, i.attributesMap.toMap(),
         i.name, i.mimeType, i.encrypted,
     )
@@ -108,7 +107,7 @@ internal object Streams {
 sealed class StreamWriter(internal val room: Room, internal val handle: Long) {
     private val released = AtomicBoolean(false)
 
-    internal suspend fun write(b: LkcoreFfi.WriteStreamRequest.Builder) {
+    internal suspend fun write(b: lkcore.ffi.v1.WriteStreamRequest.Builder) {
         room.client.call(Request.newBuilder().setWriteStream(b.setWriterHandle(handle)))
     }
 
@@ -116,7 +115,7 @@ sealed class StreamWriter(internal val room: Room, internal val handle: Long) {
     suspend fun close(attributes: Map<String, String> = emptyMap()) {
         try {
             room.client.call(
-                Request.newBuilder().setCloseStreamWriter(LkcoreFfi.CloseStreamWriterRequest.newBuilder().setWriterHandle(handle).putAllAttributes(attributes)),
+                Request.newBuilder().setCloseStreamWriter(lkcore.ffi.v1.CloseStreamWriterRequest.newBuilder().setWriterHandle(handle).putAllAttributes(attributes)),
             )
         } finally {
             release()
@@ -128,7 +127,7 @@ sealed class StreamWriter(internal val room: Room, internal val handle: Long) {
         try {
             room.client.call(
                 Request.newBuilder().setCloseStreamWriter(
-                    LkcoreFfi.CloseStreamWriterRequest.newBuilder().setWriterHandle(handle).setReason(reason.ifEmpty { "aborted" }),
+                    lkcore.ffi.v1.CloseStreamWriterRequest.newBuilder().setWriterHandle(handle).setReason(reason.ifEmpty { "aborted" }),
                 ),
             )
         } finally {
@@ -145,13 +144,13 @@ sealed class StreamWriter(internal val room: Room, internal val handle: Long) {
 /** An incremental text stream ([Room.streamText]). */
 class TextStreamWriter internal constructor(room: Room, handle: Long, val info: TextStreamInfo) : StreamWriter(room, handle) {
     /** Appends [text]. */
-    suspend fun write(text: String) = write(LkcoreFfi.WriteStreamRequest.newBuilder().setText(text))
+    suspend fun write(text: String) = write(lkcore.ffi.v1.WriteStreamRequest.newBuilder().setText(text))
 }
 
 /** An incremental byte stream ([Room.streamBytes]). */
 class ByteStreamWriter internal constructor(room: Room, handle: Long, val info: ByteStreamInfo) : StreamWriter(room, handle) {
     /** Appends [data]. */
-    suspend fun write(data: ByteArray) = write(LkcoreFfi.WriteStreamRequest.newBuilder().setData(ByteString.copyFrom(data)))
+    suspend fun write(data: ByteArray) = write(lkcore.ffi.v1.WriteStreamRequest.newBuilder().setData(ByteString.copyFrom(data)))
 }
 
 /**
@@ -180,11 +179,11 @@ sealed class StreamReaderBase(internal val room: Room, internal val handle: Long
     /** Progress in 0..1 when the total length is known. */
     val progress: Double? get() = totalLength?.takeIf { it > 0 }?.let { bytesReceived.toDouble() / it }
 
-    internal fun onChunk(c: LkcoreFfi.StreamChunkEvent) {
+    internal fun onChunk(c: lkcore.ffi.v1.StreamChunkEvent) {
         channel.trySend(if (c.hasText()) c.text else c.data.toByteArray())
     }
 
-    internal fun onEnded(e: LkcoreFfi.StreamEndedEvent?) {
+    internal fun onEnded(e: lkcore.ffi.v1.StreamEndedEvent?) {
         when {
             e == null -> channel.close(ClientClosedException("the room was closed"))
             e.hasError() -> channel.close(NativeClient.toException(e.error))
@@ -204,7 +203,7 @@ sealed class StreamReaderBase(internal val room: Room, internal val handle: Long
             if (++consumedSinceGrant >= CREDITS / 2 && !released.get()) {
                 val n = consumedSinceGrant
                 consumedSinceGrant = 0
-                room.client.request(Request.newBuilder().setGrantCredits(LkcoreFfi.GrantCreditsRequest.newBuilder().setHandle(handle).setCredits(n)))
+                room.client.request(Request.newBuilder().setGrantCredits(lkcore.ffi.v1.GrantCreditsRequest.newBuilder().setHandle(handle).setCredits(n)))
             }
         }
     }

@@ -1,6 +1,5 @@
 package io.lkcore
 
-import lkcore.ffi.v1.LkcoreFfi
 import kotlin.time.Duration
 
 /** A room's connection state. */
@@ -125,20 +124,20 @@ class DataPacket(
 
 /** Conversions from the FFI messages (one place, so schema changes touch one file). */
 internal object Convert {
-    fun roomInfo(p: LkcoreFfi.RoomInfo) = RoomInfo(
+    fun roomInfo(p: lkcore.ffi.v1.RoomInfo) = RoomInfo(
         p.sid, p.name, p.metadata, p.numParticipants, p.maxParticipants, p.creationTimeMs,
         connectionState(p.connectionStateValue),
     )
 
     fun connectionState(n: Int): ConnectionState = if (n in 0..3) ConnectionState.entries[n] else ConnectionState.UNKNOWN
 
-    fun participant(p: LkcoreFfi.ParticipantInfo) = Participant(
+    fun participant(p: lkcore.ffi.v1.ParticipantInfo) = Participant(
         p.sid, p.identity, p.name, p.metadata, p.attributesMap.toMap(), enumOf(p.kindValue), p.joinedAtMs,
         p.clientProtocol,
         ParticipantPermission(p.permission.canSubscribe, p.permission.canPublish, p.permission.canPublishData, p.permission.hidden),
     )
 
-    fun trackInfo(p: LkcoreFfi.DataTrackInfo) = DataTrackInfo(p.sid, p.name, p.usesE2Ee, p.schemaName, p.frameEncoding, p.schemaEncoding)
+    fun trackInfo(p: lkcore.ffi.v1.DataTrackInfo) = DataTrackInfo(p.sid, p.name, p.usesE2Ee, p.schemaName, p.frameEncoding, p.schemaEncoding)
 
     fun disconnectReason(n: Int): DisconnectReason = enumOf(n)
 
@@ -148,23 +147,23 @@ internal object Convert {
 
     fun endReason(n: Int): SubscriptionEndReason = enumOf(n)
 
-    fun snapshot(room: Room, p: LkcoreFfi.ConnectResult) = RoomSnapshot(
+    fun snapshot(room: Room, p: lkcore.ffi.v1.ConnectResult) = RoomSnapshot(
         roomInfo(p.room),
         participant(p.localParticipant),
         p.remoteParticipantsList.map(::participant),
         p.remoteDataTracksList.map { RemoteDataTrack(room, it.publisherIdentity, trackInfo(it.info)) },
     )
 
-    fun logLevel(l: LogLevel): LkcoreFfi.LogLevel = when (l) {
-        LogLevel.DEBUG -> LkcoreFfi.LogLevel.LOG_LEVEL_DEBUG
-        LogLevel.INFO -> LkcoreFfi.LogLevel.LOG_LEVEL_INFO
-        LogLevel.WARN -> LkcoreFfi.LogLevel.LOG_LEVEL_WARN
-        LogLevel.ERROR -> LkcoreFfi.LogLevel.LOG_LEVEL_ERROR
-        LogLevel.OFF -> LkcoreFfi.LogLevel.LOG_LEVEL_OFF
+    fun logLevel(l: LogLevel): lkcore.ffi.v1.LogLevel = when (l) {
+        LogLevel.DEBUG -> lkcore.ffi.v1.LogLevel.LOG_LEVEL_DEBUG
+        LogLevel.INFO -> lkcore.ffi.v1.LogLevel.LOG_LEVEL_INFO
+        LogLevel.WARN -> lkcore.ffi.v1.LogLevel.LOG_LEVEL_WARN
+        LogLevel.ERROR -> lkcore.ffi.v1.LogLevel.LOG_LEVEL_ERROR
+        LogLevel.OFF -> lkcore.ffi.v1.LogLevel.LOG_LEVEL_OFF
     }
 
-    fun roomOptions(o: RoomOptions): LkcoreFfi.RoomOptions {
-        val b = LkcoreFfi.RoomOptions.newBuilder()
+    fun roomOptions(o: RoomOptions): lkcore.ffi.v1.RoomOptions {
+        val b = lkcore.ffi.v1.RoomOptions.newBuilder()
             .setJoinAttempts(o.joinAttempts)
             .setMaxReconnectAttempts(o.maxReconnectAttempts)
             .setDataTrackBufferSize(o.dataTrackBufferSize)
@@ -172,7 +171,7 @@ internal object Convert {
         o.connectTimeout?.let { b.setConnectTimeoutMs(millis(it)) }
         o.rpcResponseTimeout?.let { b.setRpcResponseTimeoutMs(millis(it)) }
         o.e2ee?.let { e ->
-            val eb = LkcoreFfi.E2eeOptions.newBuilder()
+            val eb = lkcore.ffi.v1.E2eeOptions.newBuilder()
                 .setSharedKey(com.google.protobuf.ByteString.copyFrom(e.sharedKey))
                 .setRatchetWindowSize(e.ratchetWindowSize)
                 .setKeyRingSize(e.keyRingSize)

@@ -7,7 +7,6 @@ import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
-import lkcore.ffi.v1.LkcoreFfi
 import org.junit.jupiter.api.Test
 import java.net.ServerSocket
 import kotlin.test.assertEquals
@@ -89,8 +88,8 @@ class ClientTest : LkTestBase() {
     fun `async echo completes, times out and is cancelled`() = lkTest {
         Room().use { room ->
             val c = room.client
-            fun echo(delayMs: Int) = LkcoreFfi.Request.newBuilder().setEcho(
-                LkcoreFfi.EchoRequest.newBuilder().setPayload(ByteString.copyFromUtf8("hi")).setAsync(true).setDelayMs(delayMs),
+            fun echo(delayMs: Int) = lkcore.ffi.v1.Request.newBuilder().setEcho(
+                lkcore.ffi.v1.EchoRequest.newBuilder().setPayload(ByteString.copyFromUtf8("hi")).setAsync(true).setDelayMs(delayMs),
             )
             assertEquals("hi", c.call(echo(1)).echo.payload.toStringUtf8())
             // the library's deadline
@@ -101,8 +100,8 @@ class ClientTest : LkTestBase() {
             val all = (1..50).map { i ->
                 async {
                     c.call(
-                        LkcoreFfi.Request.newBuilder().setEcho(
-                            LkcoreFfi.EchoRequest.newBuilder().setPayload(ByteString.copyFromUtf8("n$i")).setAsync(true).setDelayMs(i % 7),
+                        lkcore.ffi.v1.Request.newBuilder().setEcho(
+                            lkcore.ffi.v1.EchoRequest.newBuilder().setPayload(ByteString.copyFromUtf8("n$i")).setAsync(true).setDelayMs(i % 7),
                         ),
                     ).echo.payload.toStringUtf8()
                 }
@@ -116,7 +115,7 @@ class ClientTest : LkTestBase() {
         val room = Room()
         val pending = bg.async {
             room.client.call(
-                LkcoreFfi.Request.newBuilder().setEcho(LkcoreFfi.EchoRequest.newBuilder().setAsync(true).setDelayMs(10_000)),
+                lkcore.ffi.v1.Request.newBuilder().setEcho(lkcore.ffi.v1.EchoRequest.newBuilder().setAsync(true).setDelayMs(10_000)),
             )
         }
         delay(50)
