@@ -314,7 +314,14 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     // ---- event routing (dispatcher thread: hand off only) ------------------------------------
 
     private fun emit(e: RoomEvent) {
-        if (!eventFlow.tryEmit(e)) runBlocking { eventFlow.emit(e) }
+        if (eventFlow.tryEmit(e)) return
+        // A collector is EVENT_BUFFER events behind: hold the dispatcher (the library's queue
+        // then holds back the room) until it catches up, or until the room is closed.
+        try {
+            runBlocking(scope.coroutineContext) { eventFlow.emit(e) }
+        } catch (_: kotlinx.coroutines.CancellationException) {
+            // closing: the event is discarded, as the library discards undelivered events
+        }
     }
 
     private inner class Sink : EventSink {

@@ -6,6 +6,7 @@ import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertTrue
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
 
 /** Rooms, participants and data packets against lkcore-devsfu. */
 class RoomTest : LkTestBase() {
@@ -155,6 +156,48 @@ class RoomTest : LkTestBase() {
         } finally {
             logger.removeHandler(h)
             logger.level = oldLevel
+        }
+    }
+
+    @Test
+    fun `a slow collector holds back delivery without losing events`() = lkTest {
+        val n = Room.EVENT_BUFFER + 300
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val gate = kotlinx.coroutines.CompletableDeferred<Unit>()
+                val got = java.util.Collections.synchronizedList(mutableListOf<String>())
+                val all = kotlinx.coroutines.CompletableDeferred<Unit>()
+                bg.launch(start = kotlinx.coroutines.CoroutineStart.UNDISPATCHED) {
+                    bob.events.collect { e ->
+                        gate.await() // stalls until every packet was sent
+                        if (e is RoomEvent.DataReceived && e.packet.topic == "n") {
+                            got.add(e.packet.payload.decodeToString())
+                            if (got.size == n) all.complete(Unit)
+                        }
+                    }
+                }
+                repeat(n) { alice.publishData(it.toString().encodeToByteArray(), topic = "n") }
+                gate.complete(Unit)
+                kotlinx.coroutines.withTimeout(GUARD) { all.await() }
+                assertEquals((0 until n).map { it.toString() }, got.toList())
+            }
+        }
+    }
+
+    @Test
+    fun `closing a room whose collector is stuck does not hang`() = lkTest {
+        connect("alice").use { alice ->
+            val bob = connect("bob")
+            bg.launch(start = kotlinx.coroutines.CoroutineStart.UNDISPATCHED) {
+                bob.events.collect { kotlinx.coroutines.awaitCancellation() }
+            }
+            repeat(Room.EVENT_BUFFER + 100) { alice.publishData(byteArrayOf(1), topic = "x") }
+            delay(300) // the dispatcher is now held back by the stuck collector
+            bob.close()
+            assertTrue(bob.isClosed)
+            // the dispatcher was released by the close itself (the collector is still stuck)
+            val name = "lkcore-events-${bob.client.id}"
+            assertTrue(Thread.getAllStackTraces().keys.none { it.name == name && it.isAlive }, "$name still running")
         }
     }
 }
