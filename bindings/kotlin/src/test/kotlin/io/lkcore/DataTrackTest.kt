@@ -1,6 +1,9 @@
 package io.lkcore
 
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.withContext
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
@@ -25,18 +28,23 @@ class DataTrackTest : LkTestBase() {
                 val remote = rec.await<RoomEvent.DataTrackPublished>().track
                 remote.openSubscription(bufferSize = count).use { sub ->
                     sub.awaitSubscribed()
-                    val got = async { sub.frames().take(count).toList() }
-                    for (i in 0 until count) track.push(frame(i, size), userTimestamp = 1000L + i)
-                    track.flush()
-                    return withTimeout(GUARD) { got.await() }
+                    return coroutineScope {
+                        // in the caller's context (a test may confine it to one thread)
+                        val got = async { sub.frames().take(count).toList() }
+                        for (i in 0 until count) track.push(frame(i, size), userTimestamp = 1000L + i)
+                        track.flush()
+                        withTimeout(GUARD) { got.await() }
+                    }
                 }
             }
         }
     }
 
     @Test
-    fun `frames arrive in order with their timestamps`() = lkTest {
-        val got = roundTrip(size = 1024, count = 50)
+    fun `frames arrive in order with their timestamps, on a one-thread dispatcher`() = lkTest {
+        // Publisher, subscriber and collector share one thread: nothing may block it (frames
+        // are read on Dispatchers.IO, requests never wait for the network).
+        val got = withContext(Dispatchers.Default.limitedParallelism(1)) { roundTrip(size = 1024, count = 50) }
         assertEquals((0 until 50).map { 1000L + it }, got.map { it.userTimestamp })
         got.forEachIndexed { i, f -> assertContentEquals(frame(i, 1024), f.payload) }
     }
