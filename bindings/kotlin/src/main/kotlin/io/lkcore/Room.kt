@@ -21,7 +21,9 @@ import kotlin.time.Duration
  * A LiveKit room, backed by its own native client (and one dispatcher thread, started here).
  *
  * Create it, register RPC methods and stream handlers, then [connect]. [events] delivers the
- * room's events; [close] (or `use {}`) releases everything. Suspending functions never block
+ * room's events; [close] (or `use {}`) releases everything. A room is never closed by the
+ * garbage collector (its dispatcher thread keeps it reachable, so a room still delivering
+ * events to a collector is never released behind the caller's back): close it. Suspending functions never block
  * the caller's thread: they send a request (which never waits for the network) and suspend
  * until the library's completion arrives.
  *
