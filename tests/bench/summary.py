@@ -128,6 +128,8 @@ def main() -> None:
       f"{fmt(dig(kt, 'flat_1KB', 'received_per_s'))} (pushed {fmt(dig(kt, 'flat_1KB', 'pushed_per_s'))}/s, "
       f"QUEUE_FULL {fmt(dig(kt, 'flat_1KB', 'queue_full'))}) | {fmt(dig(pdt, 'flat_1KB', 'received_per_s'))} | "
       f"{fmt(g('DataTrackThroughput1KB', 'rx-frames/s'))} |")
+    p(f"| Data track 1 KB frames with the suspending push (back-pressure), received frames/s | "
+      f"{fmt(dig(kt, 'push_1KB', 'received_per_s'))} (pushed {fmt(dig(kt, 'push_1KB', 'pushed_per_s'))}/s) | — | — |")
     p(f"| Data track 256 B @ 500 Hz one-way latency p50 / p99 (ms) | "
       f"{fmt(dig(kt, 'latency_256B_500Hz', 'p50_ms'))} / {fmt(dig(kt, 'latency_256B_500Hz', 'p99_ms'))} | "
       f"{fmt(dig(pdt, 'latency_256B_500Hz', 'p50_ms'))} / {fmt(dig(pdt, 'latency_256B_500Hz', 'p99_ms'))} | "

@@ -19,7 +19,7 @@ import kotlin.time.Duration.Companion.seconds
 /**
  * Benchmark of the Kotlin binding, both rooms in one JVM (like the Python benchmark): 1 KB
  * data-track frames pushed flat out for --seconds (tryPush; a refused frame is counted, not
- * retried), one-way latency of 256 B frames at 500 Hz (one clock: System.nanoTime as the user
+ * retried), the same with the suspending push (back-pressure, nothing refused), one-way latency of 256 B frames at 500 Hz (one clock: System.nanoTime as the user
  * timestamp), and RPC 100 B echo round trips. Prints one JSON line.
  *
  *   java -cp lkcore-examples.jar io.lkcore.examples.BenchKt --url URL --token-a T1 --token-b T2 [--seconds 5] [--calls 2000]
@@ -86,6 +86,44 @@ fun main(argv: Array<String>) = runBlocking {
                     "\"flat_1KB\": {\"seconds\": ${fmt(pushSecs)}, \"pushed\": $pushed, \"queue_full\": $refused, " +
                         "\"received\": ${received.get()}, \"pushed_per_s\": ${(pushed / pushSecs).toLong()}, " +
                         "\"received_per_s\": ${(received.get() / rxSecs).toLong()}}, ",
+                )
+
+                // 1 KB with the suspending push (waits while the queue is full: no refusal)
+                val published3 = async(start = CoroutineStart.UNDISPATCHED) {
+                    sub.events.filterIsInstance<RoomEvent.DataTrackPublished>().first { it.track.info.name == "flat-push" }.track
+                }
+                val flatPush = pub.publishDataTrack("flat-push", DataTrackOptions(queueSize = 1024))
+                val s3 = published3.await().openSubscription(bufferSize = 4096)
+                s3.awaitSubscribed()
+                val received3 = AtomicLong()
+                val lastRx3 = AtomicLong()
+                val reader3 = launch {
+                    s3.frames().collect {
+                        received3.incrementAndGet()
+                        lastRx3.set(System.nanoTime())
+                    }
+                }
+                var pushed3 = 0L
+                val p0 = System.nanoTime()
+                val pEnd = p0 + (seconds * 1e9).toLong()
+                while (System.nanoTime() < pEnd) {
+                    flatPush.push(frame)
+                    pushed3++
+                }
+                val push3Secs = (System.nanoTime() - p0) / 1e9
+                flatPush.flush()
+                var last3 = -1L
+                while (received3.get() != last3) {
+                    last3 = received3.get()
+                    delay(300)
+                }
+                reader3.cancel()
+                s3.close()
+                flatPush.close()
+                out.append(
+                    "\"push_1KB\": {\"seconds\": ${fmt(push3Secs)}, \"pushed\": $pushed3, \"received\": ${received3.get()}, " +
+                        "\"pushed_per_s\": ${(pushed3 / push3Secs).toLong()}, " +
+                        "\"received_per_s\": ${(received3.get() / ((lastRx3.get() - p0).coerceAtLeast(1) / 1e9)).toLong()}}, ",
                 )
 
                 // 256 B at 500 Hz, one-way latency
