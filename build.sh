@@ -4,7 +4,7 @@
 #   ./build.sh lib     build build/liblkcore.so (+ header copy) with -buildmode=c-shared
 #   ./build.sh demo    build everything and run the demo on the embedded dev SFU
 #   ./build.sh test    install what is needed and run every test suite (what CI runs)
-#   ./build.sh bench   run the benchmarks and print their figures
+#   ./build.sh bench   run the benchmarks and print their figures (Go, Python, Kotlin, C ABI)
 #   ./build.sh gen     regenerate generated code (core/lkpb, capi/ffipb, Python's lkcore/_proto)
 #   ./build.sh docs    API reference of the Python binding from its docstrings (build/docs)
 #   ./build.sh fuzz [seconds]
@@ -106,6 +106,8 @@ demo() {
   "$BUILD/lkcore-demo" "$@"
   log "cross-language demo: devsfu CLI, a Python publisher/RPC caller, C subscriber/RPC callee"
   bash examples/demo/crosslang.sh
+  log "Kotlin cross-language demo: devsfu CLI, a Kotlin publisher/RPC caller, C subscriber/RPC callee"
+  bash examples/kotlin/crosslang.sh
 }
 
 test_go() {

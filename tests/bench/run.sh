@@ -101,6 +101,16 @@ else
   echo "--- no C++ compiler: C ABI micro benchmark skipped"
 fi
 
+echo "=== Kotlin binding (devsfu CLI; examples/kotlin Bench.kt)"
+: >"$out/kt-bench.json"
+(
+  source "$root/bindings/kotlin/devenv.sh" >/dev/null # Maven and a JDK if missing; LKCORE_LIB
+  bash "$root/examples/kotlin/build.sh" >/dev/null
+  java -cp "$root/examples/kotlin/target/lkcore-examples.jar" io.lkcore.examples.BenchKt --url "$LK_URL" \
+    --token-a "$(mint kt-bench pub)" --token-b "$(mint kt-bench sub)" --seconds 5 --calls 2000 | tee "$out/kt-bench.json"
+) || { echo "!!! Kotlin benchmark failed" >&2; failed+=("kotlin"); }
+cd "$root"
+
 echo
 echo "=== Summary"
 "$py" tests/bench/summary.py "$out" | tee "$out/summary.md"

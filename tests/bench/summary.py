@@ -4,7 +4,8 @@
     python3 tests/bench/summary.py build/bench
 
 Reads go-bench.txt (`go test -bench` output, custom metrics included), py-datatrack.json,
-py-rpc.json, py-ffi.json (the JSON line each Python benchmark prints), c-bench.jsonl (one JSON
+py-rpc.json, py-ffi.json (the JSON line each Python benchmark prints), kt-bench.json (the Kotlin
+benchmark's JSON line), c-bench.jsonl (one JSON
 object per line from tests/capi/bench.cc), size.json and mp.jsonl (tests/bench/mp.sh: one line per
 multi-process scenario). Missing inputs show as "n/a".
 """
@@ -116,6 +117,30 @@ def main() -> None:
     p()
     p("Python: both rooms in one process and one asyncio loop (bindings/python/benchmarks); "
       "its 1 KB frame is 1024 B, Go's 1000 B. Go: both rooms and the SFU in one process.")
+    p()
+
+    kt = load_json(os.path.join(out, "kt-bench.json")) or {}
+    p("## Kotlin binding vs Python binding and Go core (loopback, devsfu, same machine)")
+    p()
+    p("| Measure | Kotlin (bindings/kotlin) | Python | Go |")
+    p("|---|---:|---:|---:|")
+    p(f"| Data track 1 KB frames flat out, received frames/s | "
+      f"{fmt(dig(kt, 'flat_1KB', 'received_per_s'))} (pushed {fmt(dig(kt, 'flat_1KB', 'pushed_per_s'))}/s, "
+      f"QUEUE_FULL {fmt(dig(kt, 'flat_1KB', 'queue_full'))}) | {fmt(dig(pdt, 'flat_1KB', 'received_per_s'))} | "
+      f"{fmt(g('DataTrackThroughput1KB', 'rx-frames/s'))} |")
+    p(f"| Data track 1 KB frames with the suspending push (back-pressure), received frames/s | "
+      f"{fmt(dig(kt, 'push_1KB', 'received_per_s'))} (pushed {fmt(dig(kt, 'push_1KB', 'pushed_per_s'))}/s) | — | — |")
+    p(f"| Data track 256 B @ 500 Hz one-way latency p50 / p99 (ms) | "
+      f"{fmt(dig(kt, 'latency_256B_500Hz', 'p50_ms'))} / {fmt(dig(kt, 'latency_256B_500Hz', 'p99_ms'))} | "
+      f"{fmt(dig(pdt, 'latency_256B_500Hz', 'p50_ms'))} / {fmt(dig(pdt, 'latency_256B_500Hz', 'p99_ms'))} | "
+      f"{fmt(g('DataTrackLatency', 'p50-ms'))} / {fmt(g('DataTrackLatency', 'p99-ms'))} |")
+    p(f"| RPC 100 B echo round trip p50 / p99 (ms) | "
+      f"{fmt(kt.get('rpc_100B_p50_ms'))} / {fmt(kt.get('rpc_100B_p99_ms'))} | "
+      f"{fmt(prpc.get('rpc_100B_p50_ms'))} / {fmt(prpc.get('rpc_100B_p99_ms'))} | "
+      f"{fmt(g('RPCRoundTrip100B', 'p50-ms'))} / {fmt(g('RPCRoundTrip100B', 'p99-ms'))} |")
+    p()
+    p("Kotlin: both rooms in one JVM (examples/kotlin Bench.kt), frames read with lk_data_track_read "
+      "on Dispatchers.IO, pushed with lk_data_track_push (tryPush, refused frames not retried).")
     p()
 
     mp = load_json(os.path.join(out, "mp.jsonl")) or []

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Sourced by tests/suites/kotlin.sh, the Kotlin demo and the Kotlin benchmark. Expects $root
+# (repository root). Installs Maven and a JDK if missing (Debian packages), builds a private
+# liblkcore.so under build/kotlin (other suites rebuilding build/liblkcore.so must not pull it
+# from under a running JVM) and exports LKCORE_LIB. Defines:
+#   kt_mvn ARGS...      mvn in batch mode (Maven downloads its own dependencies on first use)
+#   kt_start_devsfu     builds and starts lkcore-devsfu on a free loopback port with the
+#                       fault-injection endpoints; exports LKCORE_DEVSFU_URL/BIN/KEY/SECRET and
+#                       stops it when the sourcing shell exits
+kt_out="$root/build/kotlin"
+mkdir -p "$kt_out"
+
+kt_missing=()
+command -v mvn >/dev/null 2>&1 || kt_missing+=(maven)
+command -v javac >/dev/null 2>&1 || kt_missing+=(openjdk-17-jdk-headless)
+command -v cc >/dev/null 2>&1 || kt_missing+=(gcc)
+bash "$root/tests/lib/apt-install.sh" ${kt_missing[@]+"${kt_missing[@]}"}
+
+kt_mvn() {
+  mvn -B -ntp "$@"
+}
+
+echo "--- building liblkcore.so (private copy for the JVM)"
+(cd "$root" && go build -buildmode=c-shared -trimpath -o "$kt_out/liblkcore.so" ./capi)
+rm -f "$kt_out/liblkcore.h"
+export LKCORE_LIB="$kt_out/liblkcore.so"
+
+kt_sfu_pid=""
+kt_stop_devsfu() {
+  if [ -n "$kt_sfu_pid" ] && kill -0 "$kt_sfu_pid" 2>/dev/null; then
+    kill -TERM "$kt_sfu_pid" 2>/dev/null || true
+    wait "$kt_sfu_pid" 2>/dev/null || true
+  fi
+  kt_sfu_pid=""
+}
+
+kt_start_devsfu() {
+  if ! compgen -G "$root/tests/devsfu/cmd/lkcore-devsfu/*.go" >/dev/null; then
+    # The server tests need it: a missing command is a failure, never a reason to skip them.
+    echo "tests/devsfu/cmd/lkcore-devsfu not found: cannot run the server tests" >&2
+    return 1
+  fi
+  echo "--- building and starting lkcore-devsfu"
+  (cd "$root" && go build -o "$kt_out/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu)
+  local key=ktkey secret=kt-secret-kt-secret-kt-secret-0123 first="$kt_out/devsfu.out" line url
+  rm -f "$first"
+  # --control: fault-injection endpoints (reconnect tests); a short participant-update batch
+  # period keeps the suite fast (livekit-server batches every 3 s). Port 0: the listener picks
+  # a free port and the first output line (JSON) has the URL.
+  "$kt_out/lkcore-devsfu" --addr 127.0.0.1:0 --key "$key" --secret "$secret" \
+    --control --update-batch-interval 100ms >"$first" 2>"$kt_out/devsfu.log" &
+  kt_sfu_pid=$!
+  trap kt_stop_devsfu EXIT
+  for _ in $(seq 1 100); do
+    [ -s "$first" ] && break
+    kill -0 "$kt_sfu_pid" 2>/dev/null || { cat "$kt_out/devsfu.log" >&2; echo "lkcore-devsfu exited" >&2; return 1; }
+    sleep 0.1
+  done
+  line=$(head -n1 "$first")
+  url=$(printf '%s' "$line" | sed -n 's/.*"url":"\([^"]*\)".*/\1/p')
+  [ -n "$url" ] || { echo "lkcore-devsfu printed no URL: $line" >&2; return 1; }
+  export LKCORE_DEVSFU_URL="$url" LKCORE_DEVSFU_BIN="$kt_out/lkcore-devsfu"
+  export LKCORE_DEVSFU_KEY="$key" LKCORE_DEVSFU_SECRET="$secret"
+  echo "devsfu at $url"
+}

@@ -1,0 +1,212 @@
+package io.lkcore
+
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CompletableDeferred
+import lkcore.ffi.v1.CancelRequest
+import lkcore.ffi.v1.Completion
+import lkcore.ffi.v1.Event
+import lkcore.ffi.v1.LogLevel
+import lkcore.ffi.v1.Request
+import lkcore.ffi.v1.Response
+import lkcore.ffi.v1.SetLogLevelRequest
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicLong
+import lkcore.ffi.v1.Error as PbError
+
+/** Receives the events of one native client, on its dispatcher thread: must only hand off. */
+internal interface EventSink {
+    /** One decoded event that is not a completion (room, frame, stream and log events). */
+    fun onEvent(event: Event)
+
+    /** The client closed: no event follows. */
+    fun onClosed() {}
+}
+
+/**
+ * One `lk_client_new` client in pull mode, with its own dispatcher thread
+ * (`lkcore-events-<id>`) that blocks in `lk_client_next_event` and hands every event on:
+ * completions to the coroutine awaiting them, everything else to [sink]. No library thread
+ * ever calls into the JVM.
+ *
+ * Asynchronous operations register a deferred under a fresh request id *before* calling
+ * `lk_request`; cancelling the awaiting coroutine sends a `CancelRequest`. Handles issued to
+ * the host are counted in [liveHandles] until dropped (or released with the room / the client).
+ */
+internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : AutoCloseable {
+    val id: Long = LkNative.lk_client_new(null, null)
+    private val nextRequestId = AtomicLong()
+    private val pending = ConcurrentHashMap<Long, CompletableDeferred<Completion>>()
+    private val handles: MutableSet<Long> = ConcurrentHashMap.newKeySet()
+    private val closed = AtomicBoolean(false)
+    private val thread: Thread
+
+    init {
+        if (id == 0L) throw InternalException("lk_client_new failed")
+        live[id] = this
+        try {
+            if (logLevel != LogLevel.LOG_LEVEL_UNSPECIFIED) {
+                request(Request.newBuilder().setSetLogLevel(SetLogLevelRequest.newBuilder().setLevel(logLevel)))
+            }
+        } catch (e: Throwable) {
+            live.remove(id)
+            LkNative.lk_client_close(id, 0)
+            throw e
+        }
+        thread = Thread(::dispatch, "lkcore-events-$id").apply {
+            isDaemon = true
+            start()
+        }
+    }
+
+    /** True once [close] ran (or the library reported the client closed). */
+    val isClosed: Boolean get() = closed.get()
+
+    /** Handles issued to the host and not yet released. */
+    val liveHandles: Int get() = handles.size
+
+    /** Handles one synchronous request; throws the typed exception of `Response.error`. */
+    fun request(req: Request.Builder): Response {
+        val bytes = req.build().toByteArray()
+        val out = LongArray(1)
+        val outLen = LongArray(1)
+        val st = LkNative.lk_request(id, bytes, bytes.size.toLong(), out, outLen)
+        if (out[0] == 0L) throw lkException(st, "lk_request failed")
+        val resp = Response.parseFrom(LkNative.takeBuffer(out[0], outLen[0]))
+        if (resp.hasError()) throw toException(resp.error)
+        return resp
+    }
+
+    /**
+     * Starts an asynchronous operation and suspends until its completion; throws the typed
+     * exception of a failed completion. [timeoutMs] bounds it in the library (0 = default).
+     */
+    suspend fun call(req: Request.Builder, timeoutMs: Int = 0): Completion {
+        val rid = nextRequestId.incrementAndGet()
+        val done = CompletableDeferred<Completion>()
+        pending[rid] = done
+        try {
+            request(req.setRequestId(rid).setTimeoutMs(timeoutMs))
+        } catch (e: Throwable) {
+            pending.remove(rid)
+            throw e
+        }
+        if (closed.get() && pending.remove(rid) != null) throw ClientClosedException("the room was closed")
+        val c = try {
+            done.await()
+        } catch (e: CancellationException) {
+            if (pending.remove(rid) != null && !closed.get()) {
+                runCatching { request(Request.newBuilder().setCancel(CancelRequest.newBuilder().setTargetRequestId(rid))) }
+            }
+            throw e
+        }
+        if (c.hasError()) throw toException(c.error)
+        return c
+    }
+
+    /** Records a handle the host now owns. */
+    fun adopt(handle: Long) {
+        if (handle != 0L) handles.add(handle)
+    }
+
+    /** Releases a handle (idempotent); [all] also forgets every other handle (a room drop). */
+    fun drop(handle: Long, all: Boolean = false) {
+        if (handle == 0L || closed.get()) return
+        val st = LkNative.lk_handle_drop(id, handle)
+        handles.remove(handle)
+        if (all) handles.clear()
+        if (st != 0 && st != ErrorCode.CLIENT_CLOSED.value) throw lkException(st, "lk_handle_drop failed")
+    }
+
+    /**
+     * Closes the client: pending operations fail with [ClientClosedException], every handle is
+     * released, the dispatcher thread ends (joined unless called from it). Idempotent.
+     */
+    override fun close() {
+        if (!closed.compareAndSet(false, true)) return
+        val st = LkNative.lk_client_close(id, 5000)
+        handles.clear()
+        live.remove(id)
+        failPending()
+        if (Thread.currentThread() !== thread) thread.join(10_000)
+        if (st != 0) throw lkException(st, "lk_client_close failed")
+    }
+
+    private fun failPending() {
+        for (rid in pending.keys.toList()) pending.remove(rid)?.completeExceptionally(ClientClosedException("the room was closed"))
+    }
+
+    private fun dispatch() {
+        val ev = LongArray(1)
+        val len = LongArray(1)
+        while (true) {
+            val st = LkNative.lk_client_next_event(id, -1, ev, len)
+            if (st == ErrorCode.TIMEOUT.value) continue
+            if (st != 0) break
+            val event = try {
+                Event.parseFrom(LkNative.takeBuffer(ev[0], len[0]))
+            } catch (e: Exception) {
+                Logs.bindingError("undecodable event", e)
+                continue
+            }
+            try {
+                if (event.hasCompletion()) complete(event.completion) else sink.onEvent(event)
+            } catch (e: Throwable) {
+                Logs.bindingError("event handling failed", e)
+            }
+        }
+        closed.set(true)
+        failPending()
+        runCatching { sink.onClosed() }
+    }
+
+    private fun complete(c: Completion) {
+        val waiter = pending.remove(c.requestId)
+        val owned = ownedHandles(c)
+        if (waiter == null) {
+            // Abandoned (the caller was cancelled): release what it would have owned.
+            owned.forEach { runCatching { LkNative.lk_handle_drop(id, it) } }
+            return
+        }
+        owned.forEach(::adopt)
+        waiter.complete(c)
+    }
+
+    private fun ownedHandles(c: Completion): List<Long> = when (c.resultCase) {
+        Completion.ResultCase.PUBLISH_DATA_TRACK -> listOf(c.publishDataTrack.track.handle)
+        Completion.ResultCase.OPEN_TEXT_WRITER -> listOf(c.openTextWriter.handle)
+        Completion.ResultCase.OPEN_BYTE_WRITER -> listOf(c.openByteWriter.handle)
+        else -> emptyList()
+    }
+
+    companion object {
+        /** Open clients of this process (diagnostics and leak checks). */
+        val live = ConcurrentHashMap<Long, NativeClient>()
+
+        /** The typed exception of an `Error` message. */
+        fun toException(e: PbError): LkException =
+            if (e.code == lkcore.ffi.v1.ErrorCode.ERROR_CODE_RPC_ERROR && e.hasRpc()) {
+                RpcException(e.rpc.code, e.rpc.message, e.rpc.data.ifEmpty { null })
+            } else {
+                lkException(e.codeValue, e.message, e.retryable)
+            }
+    }
+}
+
+/** Process-wide diagnostics of the binding. */
+object Lkcore {
+    /** The loaded library's ABI version as (major, minor). */
+    fun abiVersion(): Pair<Int, Int> {
+        val v = LkNative.lk_abi_version()
+        return (v ushr 16) to (v and 0xFFFF)
+    }
+
+    /** Where liblkcore was loaded from. */
+    fun libraryPath(): String = LkNative.loadedFrom
+
+    /** Native clients (one per open [Room]) not closed yet. */
+    fun liveClients(): Int = NativeClient.live.size
+
+    /** Handles held by open clients and not released yet. */
+    fun liveHandles(): Int = NativeClient.live.values.sumOf { it.liveHandles }
+}

@@ -1,0 +1,213 @@
+package io.lkcore
+
+import com.google.protobuf.ByteString
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.ensureActive
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.emitAll
+import kotlinx.coroutines.flow.flow
+import kotlinx.coroutines.flow.flowOn
+import kotlinx.coroutines.withTimeoutOrNull
+import lkcore.ffi.v1.Request
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
+
+/** Options of [Room.publishDataTrack]. */
+data class DataTrackOptions(
+    /** Schema name of typed frames (optional; needs [frameEncoding]). */
+    val schemaName: String = "",
+    /** Frame encoding: "protobuf", "json", "cdr", ... or a custom name (optional). */
+    val frameEncoding: String = "",
+    /** Schema encoding: "protobuf", "json_schema", "ros2_msg", ... (optional). */
+    val schemaEncoding: String = "",
+    /** Outgoing queue length in frames (0 = the library's default, 16; at most 65 536). */
+    val queueSize: Int = 0,
+)
+
+/** One frame of a data track. */
+class DataTrackFrame(val payload: ByteArray, val userTimestamp: Long?) {
+    override fun toString() = "DataTrackFrame(${payload.size} bytes, userTimestamp=$userTimestamp)"
+}
+
+/** A local data track's counters: pushed = sent + sendFailed + discarded + queued. */
+data class DataTrackStats(val pushed: Long, val rejected: Long, val sent: Long, val sendFailed: Long, val discarded: Long, val queued: Int)
+
+/**
+ * A data track published by this participant. [close] releases it (and unpublishes it).
+ */
+class LocalDataTrack internal constructor(private val room: Room, internal val handle: Long, val info: DataTrackInfo) : AutoCloseable {
+    /**
+     * Queues one frame without waiting, through the library's direct push function (no
+     * protobuf per frame). Throws [QueueFullException] when the send queue is full (nothing
+     * queued: retry later, or use [push]), [TrackUnpublishedException], [PayloadTooLargeException],
+     * [InvalidHandleException] after [close], [ClientClosedException] after the room closed.
+     */
+    fun tryPush(data: ByteArray, userTimestamp: Long? = null) {
+        val st = LkNative.lk_data_track_push(room.client.id, handle, data, data.size.toLong(), userTimestamp ?: 0L, userTimestamp != null)
+        if (st != 0) throw lkException(st, pushMessage(st))
+    }
+
+    /**
+     * Queues one frame, suspending while the send queue is full (back-pressure) for at most
+     * [timeout] (null = no bound; [TimeoutException] when it expires, the frame then not queued).
+     */
+    suspend fun push(data: ByteArray, userTimestamp: Long? = null, timeout: Duration? = null) {
+        val st = LkNative.lk_data_track_push(room.client.id, handle, data, data.size.toLong(), userTimestamp ?: 0L, userTimestamp != null)
+        if (st == 0) return
+        if (st != ErrorCode.QUEUE_FULL.value) throw lkException(st, pushMessage(st))
+        val b = lkcore.ffi.v1.PushDataTrackFrameRequest.newBuilder().setTrackHandle(handle).setPayload(ByteString.copyFrom(data))
+        userTimestamp?.let { b.setUserTimestamp(it) }
+        room.client.call(Request.newBuilder().setPushDataTrackFrameWait(b), timeout?.let { Convert.millis(it) } ?: 0)
+    }
+
+    /** Suspends until every frame queued so far was handed to the data channel (or discarded). */
+    suspend fun flush(timeout: Duration? = null) {
+        room.client.call(
+            Request.newBuilder().setFlushDataTrack(lkcore.ffi.v1.FlushDataTrackRequest.newBuilder().setTrackHandle(handle)),
+            timeout?.let { Convert.millis(it) } ?: 0,
+        )
+    }
+
+    /** The track's counters. */
+    fun stats(): DataTrackStats {
+        val s = room.client.request(Request.newBuilder().setGetDataTrackStats(lkcore.ffi.v1.GetDataTrackStatsRequest.newBuilder().setTrackHandle(handle)))
+            .getDataTrackStats.stats
+        return DataTrackStats(s.pushed, s.rejected, s.sent, s.sendFailed, s.discarded, s.queued)
+    }
+
+    /** Whether the track is still published. */
+    val isPublished: Boolean
+        get() = room.client.request(
+            Request.newBuilder().setDataTrackIsPublished(lkcore.ffi.v1.DataTrackIsPublishedRequest.newBuilder().setTrackHandle(handle)),
+        ).dataTrackIsPublished.isPublished
+
+    /** Unpublishes the track (idempotent); later pushes fail with [TrackUnpublishedException]. */
+    fun unpublish() {
+        room.client.request(Request.newBuilder().setUnpublishDataTrack(lkcore.ffi.v1.UnpublishDataTrackRequest.newBuilder().setTrackHandle(handle)))
+    }
+
+    /** Releases the track's handle (unpublishing it). Idempotent. */
+    override fun close() {
+        room.localTracks.remove(handle)
+        room.client.drop(handle)
+    }
+
+    override fun toString() = "LocalDataTrack(${info.name}, sid=${info.sid})"
+
+    private fun pushMessage(st: Int): String = when (ErrorCode.of(st)) {
+        ErrorCode.QUEUE_FULL -> "the data track's send queue is full; nothing was queued (retry later, or use push())"
+        ErrorCode.TRACK_UNPUBLISHED -> "the data track ${info.name} is not published"
+        ErrorCode.PAYLOAD_TOO_LARGE -> "the frame is too large for a data track"
+        ErrorCode.INVALID_HANDLE -> "the data track ${info.name} was released"
+        ErrorCode.CLIENT_CLOSED -> "the room was closed"
+        else -> "push failed: ${statusName(st)}"
+    }
+}
+
+/** A remote participant's data track, by value (nothing to release). */
+class RemoteDataTrack internal constructor(private val room: Room, val publisherIdentity: String, val info: DataTrackInfo) {
+    /**
+     * Subscribes while the flow is collected and emits the track's frames, read through the
+     * library's direct read function on [Dispatchers.IO]. [bufferSize] frames are buffered in
+     * the library (0 = the room's default); when the reader falls behind, the oldest are dropped
+     * and counted. The flow completes when the subscription ends (track unpublished, room
+     * disconnected) and throws the failure if it failed.
+     */
+    fun subscribe(bufferSize: Int = 0): Flow<DataTrackFrame> = flow {
+        openSubscription(bufferSize).use { emitAll(it.frames()) }
+    }
+
+    /**
+     * Opens a subscription whose lifetime the caller manages ([DataTrackSubscription.close]),
+     * e.g. to wait until it is established ([DataTrackSubscription.awaitSubscribed]).
+     */
+    fun openSubscription(bufferSize: Int = 0): DataTrackSubscription {
+        val r = room.client.request(
+            Request.newBuilder().setSubscribeDataTrack(
+                lkcore.ffi.v1.SubscribeDataTrackRequest.newBuilder().setRoomHandle(room.handle).setPublisherIdentity(publisherIdentity)
+                    .setTrackSid(info.sid).setBufferSize(bufferSize).setDelivery(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_PULL),
+            ),
+        )
+        val h = r.subscribeDataTrack.subscription.handle
+        room.client.adopt(h)
+        val s = DataTrackSubscription(room, h, this)
+        room.subscriptions[h] = s
+        return s
+    }
+
+    override fun toString() = "RemoteDataTrack(${info.name}, sid=${info.sid}, publisher=$publisherIdentity)"
+}
+
+/** How a data-track subscription ended. */
+data class SubscriptionEnd(val reason: SubscriptionEndReason, val error: LkException?, val framesReceived: Long, val framesDropped: Long)
+
+/** A subscription to a [RemoteDataTrack]; [close] unsubscribes. */
+class DataTrackSubscription internal constructor(private val room: Room, internal val handle: Long, val track: RemoteDataTrack) : AutoCloseable {
+    private val ended = CompletableDeferred<SubscriptionEnd?>()
+
+    @Volatile
+    private var endInfo: SubscriptionEnd? = null
+
+    /** Suspends until the subscription is established (frames flow), or throws why it failed. */
+    suspend fun awaitSubscribed(timeout: Duration? = null) {
+        room.client.call(
+            Request.newBuilder().setWaitDataTrackSubscribed(lkcore.ffi.v1.WaitDataTrackSubscribedRequest.newBuilder().setSubscriptionHandle(handle)),
+            timeout?.let { Convert.millis(it) } ?: 0,
+        )
+    }
+
+    /** How the subscription ended, once it has (null before, or if the room closed). */
+    val end: SubscriptionEnd? get() = endInfo
+
+    /**
+     * The frames, read with the library's direct read function on [Dispatchers.IO] (never on
+     * the collector's dispatcher). Completes at the end of the subscription; throws its failure.
+     * Collect it once.
+     */
+    fun frames(): Flow<DataTrackFrame> = flow {
+        val cid = room.client.id
+        val buf = LongArray(1)
+        val len = LongArray(1)
+        val ts = LongArray(1)
+        val hasTs = ByteArray(1)
+        while (true) {
+            currentCoroutineContext().ensureActive()
+            val st = LkNative.lk_data_track_read(cid, handle, READ_SLICE_MS, buf, len, ts, hasTs)
+            when (st) {
+                0 -> {
+                    val payload = LkNative.takeBuffer(buf[0], len[0])
+                    emit(DataTrackFrame(payload, if (hasTs[0].toInt() != 0) ts[0] else null))
+                }
+                ErrorCode.TIMEOUT.value -> continue
+                ErrorCode.END_OF_STREAM.value -> {
+                    // The reason travels in the ended event, on the dispatcher thread.
+                    val end = withTimeoutOrNull(5.seconds) { ended.await() }
+                    if (end != null && end.reason == SubscriptionEndReason.FAILED && end.error != null) throw end.error
+                    return@flow
+                }
+                else -> throw lkException(st, "reading the data track ${track.info.name} failed")
+            }
+        }
+    }.flowOn(Dispatchers.IO)
+
+    internal fun onEnded(e: lkcore.ffi.v1.DataTrackSubscriptionEnded?) {
+        val info = e?.let {
+            SubscriptionEnd(Convert.endReason(it.reasonValue), if (it.hasError()) NativeClient.toException(it.error) else null, it.framesReceived, it.framesDropped)
+        }
+        if (info != null && endInfo == null) endInfo = info
+        ended.complete(info)
+    }
+
+    /** Unsubscribes and releases the handle. Idempotent. */
+    override fun close() {
+        room.subscriptions.remove(handle)
+        room.client.drop(handle)
+    }
+
+    private companion object {
+        /** Longest single wait in the library, so a cancelled collector stops promptly. */
+        const val READ_SLICE_MS = 200
+    }
+}

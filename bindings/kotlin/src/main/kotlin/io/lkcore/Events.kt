@@ -1,0 +1,57 @@
+package io.lkcore
+
+/**
+ * An event of a [Room], delivered on [Room.events] in the order the room observed them. They
+ * are deltas on the [RoomSnapshot] returned by [Room.connect]. RPC invocations and incoming
+ * streams go to the registered handlers instead ([Room.registerRpcMethod],
+ * [Room.registerTextStreamHandler], [Room.registerByteStreamHandler]).
+ */
+sealed class RoomEvent {
+    /** The connection state changed. */
+    data class ConnectionStateChanged(val state: ConnectionState) : RoomEvent()
+
+    /** The connection was lost and the room is restoring it ([attempt] counts escalations). */
+    data class Reconnecting(val kind: ReconnectKind, val attempt: Int) : RoomEvent()
+
+    /** The connection is restored. */
+    data class Reconnected(val kind: ReconnectKind) : RoomEvent()
+
+    /** The last event of a connection; [error] is set when a failure caused it. */
+    data class Disconnected(val reason: DisconnectReason, val error: LkException?) : RoomEvent()
+
+    /** Room metadata or counters changed. */
+    data class RoomUpdated(val info: RoomInfo) : RoomEvent()
+
+    /** A remote participant joined. */
+    data class ParticipantConnected(val participant: Participant) : RoomEvent()
+
+    /** A remote participant left. */
+    data class ParticipantDisconnected(val identity: String, val reason: DisconnectReason) : RoomEvent()
+
+    /** A participant's (local or remote) name, metadata, attributes or permission changed. */
+    data class ParticipantUpdated(
+        val participant: Participant,
+        val changedAttributes: List<String>,
+        val nameChanged: Boolean,
+        val metadataChanged: Boolean,
+        val permissionChanged: Boolean,
+    ) : RoomEvent()
+
+    /** A data packet arrived. */
+    data class DataReceived(val packet: DataPacket) : RoomEvent()
+
+    /** A remote participant published a data track. */
+    data class DataTrackPublished(val track: RemoteDataTrack) : RoomEvent()
+
+    /** A remote participant unpublished a data track. */
+    data class DataTrackUnpublished(val publisherIdentity: String, val sid: String, val name: String) : RoomEvent()
+
+    /** The server (or a full reconnect) ended the publication of one of our data tracks. */
+    data class LocalDataTrackUnpublished(val track: LocalDataTrack?, val reason: LkException?) : RoomEvent()
+
+    /** A participant's end-to-end encryption state changed (e.g. decryption failed). */
+    data class EncryptionStateChanged(val participantIdentity: String, val state: EncryptionState) : RoomEvent()
+
+    /** An event kind newer than this binding (its oneof field number). */
+    data class Unknown(val kind: Int) : RoomEvent()
+}

@@ -1,0 +1,124 @@
+package io.lkcore
+
+import com.sun.jna.Native
+import com.sun.jna.NativeLibrary
+import com.sun.jna.Pointer
+import java.io.File
+
+/** The ABI major version this binding speaks (LK_ABI_VERSION_MAJOR of include/lkcore.h). */
+internal const val ABI_MAJOR = 1
+
+/** The lowest ABI minor version this binding needs (it uses the 1.2 requests). */
+internal const val ABI_MINOR = 2
+
+/**
+ * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.
+ *
+ * Out-parameters are one-element primitive arrays (a pointer-sized `long` for `uint8_t **` and
+ * `size_t *`, a byte for `bool *`): JNA passes primitive arrays without any per-call
+ * reflection, which keeps the hot paths (push, read) cheap. Pointers handed out by the library
+ * are plain addresses (64-bit platforms only) released with [lk_free].
+ */
+internal object LkNative {
+    /** Where the library was loaded from (for diagnostics). */
+    @JvmStatic
+    val loadedFrom: String
+
+    init {
+        val lib = NativeLoader.load()
+        loadedFrom = lib.file?.path ?: lib.name
+        Native.register(LkNative::class.java, lib)
+        val v = lk_abi_version()
+        val major = v ushr 16
+        val minor = v and 0xFFFF
+        if (major != ABI_MAJOR || minor < ABI_MINOR) {
+            throw LkAbiException(
+                "liblkcore at $loadedFrom has ABI $major.$minor; this binding needs $ABI_MAJOR.x with x >= $ABI_MINOR",
+            )
+        }
+    }
+
+    @JvmStatic external fun lk_abi_version(): Int
+
+    @JvmStatic external fun lk_client_new(callback: Pointer?, userData: Pointer?): Long
+
+    @JvmStatic external fun lk_client_close(client: Long, timeoutMs: Int): Int
+
+    @JvmStatic external fun lk_request(
+        client: Long,
+        request: ByteArray,
+        requestLen: Long,
+        response: LongArray,
+        responseLen: LongArray,
+    ): Int
+
+    @JvmStatic external fun lk_client_next_event(client: Long, timeoutMs: Int, event: LongArray, eventLen: LongArray): Int
+
+    @JvmStatic external fun lk_free(ptr: Long)
+
+    @JvmStatic external fun lk_handle_drop(client: Long, handle: Long): Int
+
+    @JvmStatic external fun lk_data_track_push(
+        client: Long,
+        track: Long,
+        data: ByteArray,
+        len: Long,
+        userTimestamp: Long,
+        hasUserTimestamp: Boolean,
+    ): Int
+
+    @JvmStatic external fun lk_data_track_read(
+        client: Long,
+        subscription: Long,
+        timeoutMs: Int,
+        frame: LongArray,
+        frameLen: LongArray,
+        userTimestamp: LongArray,
+        hasUserTimestamp: ByteArray,
+    ): Int
+
+    @JvmStatic external fun lk_status_name(status: Int): String
+
+    /** Copies `len` bytes at native address `ptr` into a new array and frees the buffer. */
+    fun takeBuffer(ptr: Long, len: Long): ByteArray {
+        if (ptr == 0L) return ByteArray(0)
+        try {
+            require(len in 0..Int.MAX_VALUE) { "buffer of $len bytes" }
+            return Pointer(ptr).getByteArray(0, len.toInt())
+        } finally {
+            lk_free(ptr)
+        }
+    }
+}
+
+/**
+ * Finds liblkcore, in this order:
+ * 1. the `LKCORE_LIB` environment variable (or the `lkcore.lib` system property): a file path;
+ * 2. `jna.library.path` and the system's library path (by the name `lkcore`);
+ * 3. the copy bundled in the jar for linux-x86-64, which JNA extracts to a private temporary
+ *    file (`jna.tmpdir`) and deletes when the JVM exits.
+ */
+internal object NativeLoader {
+    fun load(): NativeLibrary {
+        val explicit = System.getProperty("lkcore.lib") ?: System.getenv("LKCORE_LIB")
+        if (!explicit.isNullOrEmpty()) {
+            val f = File(explicit)
+            if (!f.isFile) throw LkAbiException("LKCORE_LIB=$explicit is not a file")
+            return try {
+                NativeLibrary.getInstance(f.absolutePath)
+            } catch (e: UnsatisfiedLinkError) {
+                throw LkAbiException("cannot load LKCORE_LIB=$explicit: ${e.message}")
+            }
+        }
+        return try {
+            // JNA searches jna.library.path, the system paths, then the class path
+            // (linux-x86-64/liblkcore.so in this jar), extracting a bundled copy.
+            NativeLibrary.getInstance("lkcore")
+        } catch (e: UnsatisfiedLinkError) {
+            throw LkAbiException(
+                "liblkcore not found: set LKCORE_LIB to its path, put it on jna.library.path, " +
+                    "or use a jar that bundles it (${e.message})",
+            )
+        }
+    }
+}

@@ -1,0 +1,465 @@
+package io.lkcore
+
+import com.google.protobuf.ByteString
+import kotlinx.coroutines.CoroutineName
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
+import kotlinx.coroutines.flow.MutableSharedFlow
+import kotlinx.coroutines.flow.SharedFlow
+import kotlinx.coroutines.flow.asSharedFlow
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import lkcore.ffi.v1.Event
+import lkcore.ffi.v1.Request
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.atomic.AtomicBoolean
+import kotlin.time.Duration
+
+/**
+ * A LiveKit room, backed by its own native client (and one dispatcher thread, started here).
+ *
+ * Create it, register RPC methods and stream handlers, then [connect]. [events] delivers the
+ * room's events; [close] (or `use {}`) releases everything. A room is never closed by the
+ * garbage collector (its dispatcher thread keeps it reachable, so a room still delivering
+ * events to a collector is never released behind the caller's back): close it. Suspending functions never block
+ * the caller's thread: they send a request (which never waits for the network) and suspend
+ * until the library's completion arrives.
+ *
+ * ```
+ * Room().use { room ->
+ *     val snapshot = room.connect(url, token)
+ *     room.publishData("hello".encodeToByteArray(), topic = "chat")
+ * }
+ * ```
+ */
+class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
+    private val sink = Sink()
+    internal val client = NativeClient(sink, Convert.logLevel(options.logLevel))
+    internal val handle: Long
+    private val closed = AtomicBoolean(false)
+
+    /** Runs RPC and stream handlers; cancelled by [close]. */
+    internal val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("lkcore-room"))
+
+    private val eventFlow = MutableSharedFlow<RoomEvent>(extraBufferCapacity = EVENT_BUFFER)
+
+    /**
+     * The room's events (a hot flow: collect it before the actions whose events you need).
+     * A collector that falls [EVENT_BUFFER] events behind holds back the room's event delivery
+     * (nothing is dropped), so do not wait inside `collect` for room operations to complete:
+     * launch them instead.
+     */
+    val events: SharedFlow<RoomEvent> = eventFlow.asSharedFlow()
+
+    private val rpcHandlers = ConcurrentHashMap<String, suspend (RpcInvocation) -> String>()
+    private val textHandlers = ConcurrentHashMap<String, suspend (TextStreamReader, String) -> Unit>()
+    private val byteHandlers = ConcurrentHashMap<String, suspend (ByteStreamReader, String) -> Unit>()
+    internal val readers = ConcurrentHashMap<Long, StreamReaderBase>()
+    internal val subscriptions = ConcurrentHashMap<Long, DataTrackSubscription>()
+    internal val localTracks = ConcurrentHashMap<Long, LocalDataTrack>()
+
+    init {
+        try {
+            val resp = client.request(
+                Request.newBuilder().setCreateRoom(lkcore.ffi.v1.CreateRoomRequest.newBuilder().setOptions(Convert.roomOptions(options))),
+            )
+            handle = resp.createRoom.room.handle
+            client.adopt(handle)
+        } catch (e: Throwable) {
+            runCatching { client.close() }
+            throw e
+        }
+    }
+
+    /** True once [close] or [disconnect] released the room. */
+    val isClosed: Boolean get() = closed.get()
+
+    /** Handles this room holds in the library (itself, tracks, subscriptions, readers, writers). */
+    val liveHandles: Int get() = client.liveHandles
+
+    /**
+     * Joins the room at [url] (ws:// or wss://) with an access [token]; returns the
+     * authoritative snapshot, on which [events] are deltas. A room connects at most once.
+     */
+    suspend fun connect(url: String, token: String): RoomSnapshot {
+        val c = client.call(
+            Request.newBuilder().setConnect(lkcore.ffi.v1.ConnectRequest.newBuilder().setRoomHandle(handle).setUrl(url).setToken(token)),
+        )
+        return Convert.snapshot(this, c.connect)
+    }
+
+    /** The room's current state (same shape as the connect result). */
+    fun snapshot(): RoomSnapshot {
+        val r = client.request(Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(handle)))
+        return Convert.snapshot(this, r.getRoomSnapshot.snapshot)
+    }
+
+    /**
+     * Leaves the room (waits for the library's Disconnected event), then releases it like
+     * [close]. Idempotent.
+     */
+    suspend fun disconnect() {
+        if (closed.get()) return
+        try {
+            client.call(Request.newBuilder().setDisconnect(lkcore.ffi.v1.DisconnectRequest.newBuilder().setRoomHandle(handle)))
+        } catch (_: DisconnectedException) {
+        } catch (_: FailedPreconditionException) {
+        } catch (_: ClientClosedException) {
+        } finally {
+            close()
+        }
+    }
+
+    /**
+     * Releases the room: disconnects it in the background, drops every handle, stops the
+     * dispatcher thread and cancels running handlers. Blocks for at most a few seconds (the
+     * library's bounded close). Idempotent.
+     */
+    override fun close() {
+        if (!closed.compareAndSet(false, true)) return
+        scope.cancel()
+        client.close()
+    }
+
+    // ---- data packets -------------------------------------------------------------------
+
+    /**
+     * Sends a data packet to [destinations] (empty = everyone), reliably or lossy, on [topic].
+     * Packets of one room are sent in call order; completes when handed to the data channel.
+     */
+    suspend fun publishData(
+        data: ByteArray,
+        reliable: Boolean = true,
+        topic: String = "",
+        destinations: List<String> = emptyList(),
+    ) {
+        client.call(
+            Request.newBuilder().setPublishData(
+                lkcore.ffi.v1.PublishDataRequest.newBuilder().setRoomHandle(handle).setPayload(ByteString.copyFrom(data))
+                    .setReliable(reliable).setTopic(topic).addAllDestinationIdentities(destinations),
+            ),
+        )
+    }
+
+    // ---- local participant ----------------------------------------------------------------
+
+    /** Sets the local participant's metadata. */
+    suspend fun setLocalMetadata(metadata: String) {
+        client.call(Request.newBuilder().setSetLocalMetadata(lkcore.ffi.v1.SetLocalMetadataRequest.newBuilder().setRoomHandle(handle).setMetadata(metadata)))
+    }
+
+    /** Sets the local participant's name. */
+    suspend fun setLocalName(name: String) {
+        client.call(Request.newBuilder().setSetLocalName(lkcore.ffi.v1.SetLocalNameRequest.newBuilder().setRoomHandle(handle).setName(name)))
+    }
+
+    /** Sets local participant attributes (an empty value deletes the key). */
+    suspend fun setLocalAttributes(attributes: Map<String, String>) {
+        client.call(
+            Request.newBuilder().setSetLocalAttributes(
+                lkcore.ffi.v1.SetLocalAttributesRequest.newBuilder().setRoomHandle(handle).putAllAttributes(attributes),
+            ),
+        )
+    }
+
+    // ---- E2EE -------------------------------------------------------------------------
+
+    /** Replaces the end-to-end encryption shared key at [keyIndex] (key rotation). */
+    fun setSharedKey(key: ByteArray, keyIndex: Int = 0) {
+        client.request(
+            Request.newBuilder().setSetSharedKey(
+                lkcore.ffi.v1.SetSharedKeyRequest.newBuilder().setRoomHandle(handle).setSharedKey(ByteString.copyFrom(key)).setKeyIndex(keyIndex),
+            ),
+        )
+    }
+
+    /** End-to-end encryption state and counters of the room. */
+    fun e2eeStats(): E2eeStats {
+        val r = client.request(Request.newBuilder().setGetE2EeStats(lkcore.ffi.v1.GetE2eeStatsRequest.newBuilder().setRoomHandle(handle))).getE2EeStats
+        return E2eeStats(r.enabled, r.decryptionFailures, r.eventsSuppressed)
+    }
+
+    // ---- data tracks ---------------------------------------------------------------------
+
+    /** Publishes a local data track named [name] (unique per participant). */
+    suspend fun publishDataTrack(name: String, options: DataTrackOptions = DataTrackOptions()): LocalDataTrack {
+        val c = client.call(
+            Request.newBuilder().setPublishDataTrack(
+                lkcore.ffi.v1.PublishDataTrackRequest.newBuilder().setRoomHandle(handle).setName(name)
+                    .setSchemaName(options.schemaName).setFrameEncoding(options.frameEncoding)
+                    .setSchemaEncoding(options.schemaEncoding).setQueueSize(options.queueSize),
+            ),
+        )
+        val owned = c.publishDataTrack.track
+        val t = LocalDataTrack(this, owned.handle, Convert.trackInfo(owned.info))
+        localTracks[t.handle] = t
+        return t
+    }
+
+    // ---- RPC ------------------------------------------------------------------------------
+
+    /**
+     * Answers RPC [method] with [handler] (also before connecting, so early calls are not
+     * missed). The handler runs in the room's coroutine scope; its result is the response
+     * payload, an [RpcException] it throws is sent as that error, any other exception as
+     * APPLICATION_ERROR (1500). Throws [AlreadyExistsException] if [method] is registered.
+     */
+    fun registerRpcMethod(method: String, handler: suspend (RpcInvocation) -> String) {
+        client.request(Request.newBuilder().setRegisterRpcMethod(lkcore.ffi.v1.RegisterRpcMethodRequest.newBuilder().setRoomHandle(handle).setMethod(method)))
+        rpcHandlers[method] = handler
+    }
+
+    /** Stops answering [method] (callers then get UNSUPPORTED_METHOD). */
+    fun unregisterRpcMethod(method: String) {
+        client.request(Request.newBuilder().setUnregisterRpcMethod(lkcore.ffi.v1.UnregisterRpcMethodRequest.newBuilder().setRoomHandle(handle).setMethod(method)))
+        rpcHandlers.remove(method)
+    }
+
+    /**
+     * Calls [method] on participant [destinationIdentity] and returns its response payload.
+     * Throws [RpcException] for every RPC failure (the callee's errors and LiveKit's built-in
+     * codes, e.g. [RpcException.RESPONSE_TIMEOUT]); [responseTimeout] null = the room default.
+     */
+    suspend fun performRpc(destinationIdentity: String, method: String, payload: String, responseTimeout: Duration? = null): String {
+        val b = lkcore.ffi.v1.PerformRpcRequest.newBuilder().setRoomHandle(handle).setDestinationIdentity(destinationIdentity)
+            .setMethod(method).setPayload(payload)
+        responseTimeout?.let { b.setResponseTimeoutMs(Convert.millis(it)) }
+        return client.call(Request.newBuilder().setPerformRpc(b)).performRpc.payload
+    }
+
+    // ---- data streams -------------------------------------------------------------------------
+
+    /** Sends [text] as one text stream. */
+    suspend fun sendText(text: String, options: TextStreamOptions = TextStreamOptions()): TextStreamInfo {
+        val c = client.call(
+            Request.newBuilder().setSendText(lkcore.ffi.v1.SendTextRequest.newBuilder().setRoomHandle(handle).setText(text).setOptions(Streams.textOptions(options))),
+        )
+        return Streams.textInfo(c.sendText)
+    }
+
+    /** Sends [data] as one byte stream. */
+    suspend fun sendBytes(data: ByteArray, options: ByteStreamOptions = ByteStreamOptions()): ByteStreamInfo {
+        val c = client.call(
+            Request.newBuilder().setSendBytes(
+                lkcore.ffi.v1.SendBytesRequest.newBuilder().setRoomHandle(handle).setData(ByteString.copyFrom(data)).setOptions(Streams.byteOptions(options)),
+            ),
+        )
+        return Streams.byteInfo(c.sendBytes)
+    }
+
+    /** Streams the local file at [path] (read by the library; [IoException] if it cannot). */
+    suspend fun sendFile(path: java.nio.file.Path, options: ByteStreamOptions = ByteStreamOptions()): ByteStreamInfo {
+        val c = client.call(
+            Request.newBuilder().setSendFile(
+                lkcore.ffi.v1.SendFileRequest.newBuilder().setRoomHandle(handle).setPath(path.toAbsolutePath().toString()).setOptions(Streams.byteOptions(options)),
+            ),
+        )
+        return Streams.byteInfo(c.sendFile)
+    }
+
+    /** Opens an incremental text stream. */
+    suspend fun streamText(options: TextStreamOptions = TextStreamOptions()): TextStreamWriter {
+        val c = client.call(
+            Request.newBuilder().setOpenTextWriter(lkcore.ffi.v1.OpenTextWriterRequest.newBuilder().setRoomHandle(handle).setOptions(Streams.textOptions(options))),
+        )
+        return TextStreamWriter(this, c.openTextWriter.handle, Streams.textInfo(c.openTextWriter.text))
+    }
+
+    /** Opens an incremental byte stream. */
+    suspend fun streamBytes(options: ByteStreamOptions = ByteStreamOptions()): ByteStreamWriter {
+        val c = client.call(
+            Request.newBuilder().setOpenByteWriter(lkcore.ffi.v1.OpenByteWriterRequest.newBuilder().setRoomHandle(handle).setOptions(Streams.byteOptions(options))),
+        )
+        return ByteStreamWriter(this, c.openByteWriter.handle, Streams.byteInfo(c.openByteWriter.bytes))
+    }
+
+    /**
+     * Accepts incoming text streams on [topic]: [handler] gets each stream's reader and the
+     * sender's identity, in the room's scope; the reader is released when it returns.
+     */
+    fun registerTextStreamHandler(topic: String, handler: suspend (reader: TextStreamReader, participantIdentity: String) -> Unit) {
+        registerStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_TEXT, topic)
+        textHandlers[topic] = handler
+    }
+
+    /** Accepts incoming byte streams on [topic] (see [registerTextStreamHandler]). */
+    fun registerByteStreamHandler(topic: String, handler: suspend (reader: ByteStreamReader, participantIdentity: String) -> Unit) {
+        registerStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_BYTES, topic)
+        byteHandlers[topic] = handler
+    }
+
+    /** Stops accepting text streams on [topic]. */
+    fun unregisterTextStreamHandler(topic: String) = unregisterStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_TEXT, topic).also { textHandlers.remove(topic) }
+
+    /** Stops accepting byte streams on [topic]. */
+    fun unregisterByteStreamHandler(topic: String) = unregisterStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_BYTES, topic).also { byteHandlers.remove(topic) }
+
+    private fun registerStreamHandler(kind: lkcore.ffi.v1.StreamKind, topic: String) {
+        client.request(
+            Request.newBuilder().setRegisterStreamHandler(
+                lkcore.ffi.v1.RegisterStreamHandlerRequest.newBuilder().setRoomHandle(handle).setKind(kind).setTopic(topic)
+                    .setDelivery(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_CREDITS).setInitialCredits(StreamReaderBase.CREDITS),
+            ),
+        )
+    }
+
+    private fun unregisterStreamHandler(kind: lkcore.ffi.v1.StreamKind, topic: String) {
+        client.request(
+            Request.newBuilder().setUnregisterStreamHandler(
+                lkcore.ffi.v1.UnregisterStreamHandlerRequest.newBuilder().setRoomHandle(handle).setKind(kind).setTopic(topic),
+            ),
+        )
+    }
+
+    // ---- event routing (dispatcher thread: hand off only) ------------------------------------
+
+    private fun emit(e: RoomEvent) {
+        if (eventFlow.tryEmit(e)) return
+        // A collector is EVENT_BUFFER events behind: hold the dispatcher (the library's queue
+        // then holds back the room) until it catches up, or until the room is closed.
+        try {
+            runBlocking(scope.coroutineContext) { eventFlow.emit(e) }
+        } catch (_: kotlinx.coroutines.CancellationException) {
+            // closing: the event is discarded, as the library discards undelivered events
+        }
+    }
+
+    private inner class Sink : EventSink {
+        override fun onEvent(event: Event) {
+            when (event.messageCase) {
+                Event.MessageCase.ROOM -> onRoomEvent(event.room)
+                Event.MessageCase.LOG -> Logs.forward(event.log)
+                Event.MessageCase.DATA_TRACK_SUBSCRIPTION_ENDED -> {
+                    val e = event.dataTrackSubscriptionEnded
+                    subscriptions[e.subscriptionHandle]?.onEnded(e)
+                }
+                Event.MessageCase.STREAM_CHUNK -> readers[event.streamChunk.readerHandle]?.onChunk(event.streamChunk)
+                Event.MessageCase.STREAM_ENDED -> readers.remove(event.streamEnded.readerHandle)?.onEnded(event.streamEnded)
+                else -> {} // frames in EVENTS mode are never requested by this binding
+            }
+        }
+
+        override fun onClosed() {
+            readers.values.forEach { it.onEnded(null) }
+            readers.clear()
+            subscriptions.values.forEach { it.onEnded(null) }
+        }
+    }
+
+    private fun onRoomEvent(e: lkcore.ffi.v1.RoomEvent) {
+        val ev: RoomEvent = when (e.messageCase) {
+            lkcore.ffi.v1.RoomEvent.MessageCase.CONNECTION_STATE_CHANGED ->
+                RoomEvent.ConnectionStateChanged(Convert.connectionState(e.connectionStateChanged.stateValue))
+            lkcore.ffi.v1.RoomEvent.MessageCase.RECONNECTING ->
+                RoomEvent.Reconnecting(Convert.reconnectKind(e.reconnecting.kindValue), e.reconnecting.attempt)
+            lkcore.ffi.v1.RoomEvent.MessageCase.RECONNECTED -> RoomEvent.Reconnected(Convert.reconnectKind(e.reconnected.kindValue))
+            lkcore.ffi.v1.RoomEvent.MessageCase.DISCONNECTED -> RoomEvent.Disconnected(
+                Convert.disconnectReason(e.disconnected.reasonValue),
+                if (e.disconnected.hasError()) NativeClient.toException(e.disconnected.error) else null,
+            )
+            lkcore.ffi.v1.RoomEvent.MessageCase.ROOM_UPDATED -> RoomEvent.RoomUpdated(Convert.roomInfo(e.roomUpdated.info))
+            lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_CONNECTED -> RoomEvent.ParticipantConnected(Convert.participant(e.participantConnected.info))
+            lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_DISCONNECTED -> RoomEvent.ParticipantDisconnected(
+                e.participantDisconnected.identity,
+                Convert.disconnectReason(e.participantDisconnected.reasonValue),
+            )
+            lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_UPDATED -> e.participantUpdated.let {
+                RoomEvent.ParticipantUpdated(Convert.participant(it.info), it.changedAttributesList.toList(), it.nameChanged, it.metadataChanged, it.permissionChanged)
+            }
+            lkcore.ffi.v1.RoomEvent.MessageCase.DATA_RECEIVED -> e.dataReceived.let {
+                RoomEvent.DataReceived(DataPacket(it.participantIdentity, it.payload.toByteArray(), it.topic, it.reliable, it.encrypted))
+            }
+            lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
+                // This binding never sets auto_subscribe, so no subscription handle comes with it.
+                if (it.hasAutoSubscription()) client.drop(it.autoSubscription.handle)
+                RoomEvent.DataTrackPublished(RemoteDataTrack(this, it.track.publisherIdentity, Convert.trackInfo(it.track.info)))
+            }
+            lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_UNPUBLISHED -> e.dataTrackUnpublished.let {
+                RoomEvent.DataTrackUnpublished(it.publisherIdentity, it.sid, it.name)
+            }
+            lkcore.ffi.v1.RoomEvent.MessageCase.LOCAL_DATA_TRACK_UNPUBLISHED -> e.localDataTrackUnpublished.let {
+                RoomEvent.LocalDataTrackUnpublished(localTracks[it.trackHandle], if (it.hasReason()) NativeClient.toException(it.reason) else null)
+            }
+            lkcore.ffi.v1.RoomEvent.MessageCase.ENCRYPTION_STATE_CHANGED -> e.encryptionStateChanged.let {
+                RoomEvent.EncryptionStateChanged(it.participantIdentity, Convert.encryptionState(it.stateValue))
+            }
+            lkcore.ffi.v1.RoomEvent.MessageCase.RPC_INVOCATION -> {
+                onRpcInvocation(e.rpcInvocation)
+                return
+            }
+            lkcore.ffi.v1.RoomEvent.MessageCase.STREAM_OPENED -> {
+                onStreamOpened(e.streamOpened)
+                return
+            }
+            else -> RoomEvent.Unknown(e.messageCase.number)
+        }
+        emit(ev)
+    }
+
+    private fun onRpcInvocation(inv: lkcore.ffi.v1.RpcInvocation) {
+        val handler = rpcHandlers[inv.method]
+        val data = RpcInvocation(inv.invocationId, inv.method, inv.callerIdentity, inv.payload, inv.rpcRequestId, inv.responseTimeoutMs, inv.deadlineUnixMs)
+        scope.launch {
+            val b = lkcore.ffi.v1.RespondRpcRequest.newBuilder().setRoomHandle(handle).setInvocationId(inv.invocationId)
+            try {
+                if (handler == null) throw RpcException(RpcException.UNSUPPORTED_METHOD, "Method not supported at destination")
+                b.setPayload(handler(data))
+            } catch (e: RpcException) {
+                b.setError(lkcore.ffi.v1.RpcError.newBuilder().setCode(e.rpcCode).setMessage(e.rpcMessage).setData(e.data ?: ""))
+            } catch (e: kotlinx.coroutines.CancellationException) {
+                throw e
+            } catch (e: Throwable) {
+                Logs.bindingError("RPC handler for ${inv.method} failed", e)
+                b.setError(lkcore.ffi.v1.RpcError.newBuilder().setCode(RpcException.APPLICATION_ERROR).setMessage("Application error in method handler"))
+            }
+            try {
+                client.request(Request.newBuilder().setRespondRpc(b))
+            } catch (e: LkException) {
+                // NOT_FOUND: the deadline passed and the library already answered RESPONSE_TIMEOUT.
+                if (e !is NotFoundException && e !is ClientClosedException) Logs.bindingError("RPC response failed", e)
+            }
+        }
+    }
+
+    private fun onStreamOpened(o: lkcore.ffi.v1.StreamOpened) {
+        val owned = o.reader
+        client.adopt(owned.handle)
+        val identity = o.participantIdentity
+        if (owned.hasText()) {
+            val info = Streams.textInfo(owned.text)
+            val h = textHandlers[info.topic]
+            val r = TextStreamReader(this, owned.handle, info)
+            readers[owned.handle] = r
+            if (h == null) r.close() else scope.launch { r.use { h(it, identity) } }
+        } else {
+            val info = Streams.byteInfo(owned.bytes)
+            val h = byteHandlers[info.topic]
+            val r = ByteStreamReader(this, owned.handle, info)
+            readers[owned.handle] = r
+            if (h == null) r.close() else scope.launch { r.use { h(it, identity) } }
+        }
+    }
+
+    /** Limits of the binding. */
+    companion object {
+        /** Room events buffered per collector before delivery is held back. */
+        const val EVENT_BUFFER = 1024
+    }
+}
+
+/** An incoming RPC call handed to a handler registered with [Room.registerRpcMethod]. */
+data class RpcInvocation(
+    val invocationId: Long,
+    val method: String,
+    val callerIdentity: String,
+    val payload: String,
+    /** The caller's RPC request id (informational). */
+    val requestId: String,
+    val responseTimeoutMs: Int,
+    val deadlineUnixMs: Long,
+)
+
+/** End-to-end encryption state of a room. */
+data class E2eeStats(val enabled: Boolean, val decryptionFailures: Long, val eventsSuppressed: Long)

@@ -1,0 +1,194 @@
+package io.lkcore
+
+import kotlin.time.Duration
+
+/** A room's connection state. */
+enum class ConnectionState { DISCONNECTED, CONNECTING, CONNECTED, RECONNECTING, UNKNOWN }
+
+/** How a reconnection restores the room (resume: same session; full: new session). */
+enum class ReconnectKind { UNSPECIFIED, RESUME, FULL }
+
+/** Why a participant or the room disconnected (LiveKit's DisconnectReason). */
+enum class DisconnectReason {
+    UNKNOWN, CLIENT_INITIATED, DUPLICATE_IDENTITY, SERVER_SHUTDOWN, PARTICIPANT_REMOVED, ROOM_DELETED,
+    STATE_MISMATCH, JOIN_FAILURE, MIGRATION, SIGNAL_CLOSE, ROOM_CLOSED, USER_UNAVAILABLE, USER_REJECTED,
+    SIP_TRUNK_FAILURE, CONNECTION_TIMEOUT, MEDIA_FAILURE, AGENT_ERROR,
+}
+
+/** A participant's kind. */
+enum class ParticipantKind { UNSPECIFIED, STANDARD, INGRESS, EGRESS, SIP, AGENT }
+
+/** End-to-end encryption state of a participant's data. */
+enum class EncryptionState { UNSPECIFIED, OK, ENCRYPTION_FAILED, DECRYPTION_FAILED, MISSING_KEY, KEY_RATCHETED, INTERNAL_ERROR }
+
+/** Why a data-track subscription ended. */
+enum class SubscriptionEndReason { UNSPECIFIED, UNPUBLISHED, DISCONNECTED, FAILED }
+
+/** Minimum level of the library log records forwarded to SLF4J / java.util.logging. */
+enum class LogLevel { DEBUG, INFO, WARN, ERROR, OFF }
+
+/** Unknown (newer) enum numbers map to the first constant, the unspecified/unknown case. */
+private inline fun <reified E : Enum<E>> enumOf(n: Int): E {
+    val all = enumValues<E>()
+    return if (n in all.indices) all[n] else all[0]
+}
+
+/** Options of a [Room]. Unset values take the library's documented defaults. */
+data class RoomOptions(
+    /** End-to-end encryption with a shared key; null = off. */
+    val e2ee: E2eeOptions? = null,
+    /** Bound of one join attempt (null = the library's, 15 s). */
+    val connectTimeout: Duration? = null,
+    /** Join attempts before connect fails (0 = default, 1; at most 100). */
+    val joinAttempts: Int = 0,
+    /** Reconnect attempts after a connection loss (0 = default, 10; negative = never). */
+    val maxReconnectAttempts: Int = 0,
+    /** Default RPC response timeout (null = the library's, 15 s). */
+    val rpcResponseTimeout: Duration? = null,
+    /** Default frames buffered per data-track subscription (0 = default, 16; at most 65 536). */
+    val dataTrackBufferSize: Int = 0,
+    /** Largest incoming data stream accepted, in bytes (0 = default). */
+    val maxIncomingStreamBytes: Long = 0,
+    /** Library log records at or above this level are forwarded (default WARN). */
+    val logLevel: LogLevel = LogLevel.WARN,
+)
+
+/** End-to-end encryption with a shared key (key derivation as in the official SDKs). */
+class E2eeOptions(
+    /** The shared key (never logged). */
+    val sharedKey: ByteArray,
+    /** Ratchet salt (null = the SDK default). */
+    val ratchetSalt: ByteArray? = null,
+    /** Ratchet window size (0 = default). */
+    val ratchetWindowSize: Int = 0,
+    /** Key ring size (0 = default, 16). */
+    val keyRingSize: Int = 0,
+)
+
+/** A snapshot of the room. */
+data class RoomInfo(
+    val sid: String,
+    val name: String,
+    val metadata: String,
+    val numParticipants: Int,
+    val maxParticipants: Int,
+    val creationTimeMs: Long,
+    val connectionState: ConnectionState,
+)
+
+/** A participant's permissions. */
+data class ParticipantPermission(val canSubscribe: Boolean, val canPublish: Boolean, val canPublishData: Boolean, val hidden: Boolean)
+
+/** A participant (local or remote) by value. */
+data class Participant(
+    val sid: String,
+    val identity: String,
+    val name: String,
+    val metadata: String,
+    val attributes: Map<String, String>,
+    val kind: ParticipantKind,
+    val joinedAtMs: Long,
+    /** LiveKit client protocol version the participant advertises. */
+    val clientProtocol: Int,
+    val permission: ParticipantPermission,
+)
+
+/** A published data track's description. */
+data class DataTrackInfo(
+    val sid: String,
+    val name: String,
+    val usesE2ee: Boolean,
+    val schemaName: String,
+    val frameEncoding: String,
+    val schemaEncoding: String,
+)
+
+/** The room as known right after connecting (or now, from [Room.snapshot]); events are deltas on it. */
+data class RoomSnapshot(
+    val room: RoomInfo,
+    val localParticipant: Participant,
+    val remoteParticipants: List<Participant>,
+    val remoteDataTracks: List<RemoteDataTrack>,
+)
+
+/** A received data packet. [participantIdentity] is empty when a server-side SDK sent it. */
+class DataPacket(
+    val participantIdentity: String,
+    val payload: ByteArray,
+    val topic: String,
+    val reliable: Boolean,
+    val encrypted: Boolean,
+) {
+    override fun toString() = "DataPacket(from=$participantIdentity, topic=$topic, ${payload.size} bytes, reliable=$reliable, encrypted=$encrypted)"
+}
+
+/** Conversions from the FFI messages (one place, so schema changes touch one file). */
+internal object Convert {
+    fun roomInfo(p: lkcore.ffi.v1.RoomInfo) = RoomInfo(
+        p.sid, p.name, p.metadata, p.numParticipants, p.maxParticipants, p.creationTimeMs,
+        connectionState(p.connectionStateValue),
+    )
+
+    fun connectionState(n: Int): ConnectionState = if (n in 0..3) ConnectionState.entries[n] else ConnectionState.UNKNOWN
+
+    fun participant(p: lkcore.ffi.v1.ParticipantInfo) = Participant(
+        p.sid, p.identity, p.name, p.metadata, p.attributesMap.toMap(), enumOf(p.kindValue), p.joinedAtMs,
+        p.clientProtocol,
+        ParticipantPermission(p.permission.canSubscribe, p.permission.canPublish, p.permission.canPublishData, p.permission.hidden),
+    )
+
+    fun trackInfo(p: lkcore.ffi.v1.DataTrackInfo) = DataTrackInfo(p.sid, p.name, p.usesE2Ee, p.schemaName, p.frameEncoding, p.schemaEncoding)
+
+    fun disconnectReason(n: Int): DisconnectReason = enumOf(n)
+
+    fun reconnectKind(n: Int): ReconnectKind = enumOf(n)
+
+    fun encryptionState(n: Int): EncryptionState = enumOf(n)
+
+    fun endReason(n: Int): SubscriptionEndReason = enumOf(n)
+
+    fun snapshot(room: Room, p: lkcore.ffi.v1.ConnectResult) = RoomSnapshot(
+        roomInfo(p.room),
+        participant(p.localParticipant),
+        p.remoteParticipantsList.map(::participant),
+        p.remoteDataTracksList.map { RemoteDataTrack(room, it.publisherIdentity, trackInfo(it.info)) },
+    )
+
+    fun logLevel(l: LogLevel): lkcore.ffi.v1.LogLevel = when (l) {
+        LogLevel.DEBUG -> lkcore.ffi.v1.LogLevel.LOG_LEVEL_DEBUG
+        LogLevel.INFO -> lkcore.ffi.v1.LogLevel.LOG_LEVEL_INFO
+        LogLevel.WARN -> lkcore.ffi.v1.LogLevel.LOG_LEVEL_WARN
+        LogLevel.ERROR -> lkcore.ffi.v1.LogLevel.LOG_LEVEL_ERROR
+        LogLevel.OFF -> lkcore.ffi.v1.LogLevel.LOG_LEVEL_OFF
+    }
+
+    fun roomOptions(o: RoomOptions): lkcore.ffi.v1.RoomOptions {
+        val b = lkcore.ffi.v1.RoomOptions.newBuilder()
+            .setJoinAttempts(o.joinAttempts)
+            .setMaxReconnectAttempts(o.maxReconnectAttempts)
+            .setDataTrackBufferSize(o.dataTrackBufferSize)
+            .setMaxIncomingStreamBytes(o.maxIncomingStreamBytes)
+        o.connectTimeout?.let { b.setConnectTimeoutMs(millis(it)) }
+        o.rpcResponseTimeout?.let { b.setRpcResponseTimeoutMs(millis(it)) }
+        o.e2ee?.let { e ->
+            val eb = lkcore.ffi.v1.E2eeOptions.newBuilder()
+                .setSharedKey(com.google.protobuf.ByteString.copyFrom(e.sharedKey))
+                .setRatchetWindowSize(e.ratchetWindowSize)
+                .setKeyRingSize(e.keyRingSize)
+            e.ratchetSalt?.let { eb.setRatchetSalt(com.google.protobuf.ByteString.copyFrom(it)) }
+            b.setE2Ee(eb)
+        }
+        return b.build()
+    }
+
+    /** A duration as whole milliseconds for a uint32 field (at least 1 for a positive duration). */
+    fun millis(d: Duration): Int {
+        if (d.isNegative()) throw InvalidArgumentException("negative duration $d")
+        val ms = d.inWholeMilliseconds
+        return when {
+            ms > Int.MAX_VALUE -> Int.MAX_VALUE
+            ms == 0L && d.isPositive() -> 1
+            else -> ms.toInt()
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package io.lkcore
+
+import com.google.protobuf.ByteString
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.withTimeoutOrNull
+import org.junit.jupiter.api.Test
+import java.net.ServerSocket
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertNull
+import kotlin.test.assertTrue
+import kotlin.time.Duration.Companion.milliseconds
+
+/** The binding's plumbing: loading, errors, async operations, closing (no server needed). */
+class ClientTest : LkTestBase() {
+    @Test
+    fun `library loads with a compatible ABI`() {
+        val (major, minor) = Lkcore.abiVersion()
+        assertEquals(ABI_MAJOR, major)
+        assertTrue(minor >= ABI_MINOR)
+        assertTrue(Lkcore.libraryPath().isNotEmpty())
+        assertEquals("LK_ERR_TIMEOUT", statusName(ErrorCode.TIMEOUT.value))
+    }
+
+    @Test
+    fun `every status code maps to its typed exception`() {
+        for (code in ErrorCode.entries) {
+            if (code == ErrorCode.UNKNOWN) continue
+            val e = lkException(code.value, "m")
+            assertEquals(code, e.code, "code $code")
+            if (code != ErrorCode.RPC_ERROR) assertTrue(e.javaClass.superclass == LkException::class.java, "class of $code")
+        }
+        val unknown = lkException(999, "")
+        assertTrue(unknown is UnknownLkException && unknown.rawCode == 999)
+        assertTrue(lkException(ErrorCode.QUEUE_FULL.value, "x", true).retryable)
+    }
+
+    @Test
+    fun `room without connect is released by use`() {
+        val room = Room()
+        room.use {
+            assertEquals(1, Lkcore.liveClients())
+            assertEquals(1, it.liveHandles) // the room itself
+        }
+        assertTrue(room.isClosed)
+        assertEquals(0, Lkcore.liveClients())
+        room.close() // idempotent
+    }
+
+    @Test
+    fun `invalid options are refused with a typed exception and leave nothing behind`() {
+        assertFailsWith<InvalidArgumentException> { Room(RoomOptions(dataTrackBufferSize = 100_000)) }
+        assertFailsWith<InvalidArgumentException> { Room(RoomOptions(joinAttempts = 101)) }
+        assertEquals(0, Lkcore.liveClients())
+    }
+
+    @Test
+    fun `closed room gives ClientClosedException`() = lkTest {
+        val room = Room()
+        room.close()
+        assertFailsWith<ClientClosedException> { room.publishData(byteArrayOf(1)) }
+        assertFailsWith<ClientClosedException> { room.snapshot() }
+        assertFailsWith<ClientClosedException> { room.registerRpcMethod("m") { "" } }
+        assertFailsWith<ClientClosedException> { room.connect("ws://127.0.0.1:1", "t") }
+    }
+
+    @Test
+    fun `operations on an unconnected room fail typed`() = lkTest {
+        Room().use { room ->
+            assertFailsWith<DisconnectedException> { room.publishData(byteArrayOf(1)) }
+            assertFailsWith<LkException> { room.publishDataTrack("t") }
+        }
+    }
+
+    @Test
+    fun `unreachable server fails to connect`() = lkTest {
+        val port = ServerSocket(0).use { it.localPort } // closed again: nothing listens there
+        Room(RoomOptions(connectTimeout = 3_000.milliseconds)).use { room ->
+            assertFailsWith<ConnectionFailedException> { room.connect("ws://127.0.0.1:$port", "token") }
+        }
+    }
+
+    @Test
+    fun `async echo completes, times out and is cancelled`() = lkTest {
+        Room().use { room ->
+            val c = room.client
+            fun echo(delayMs: Int) = lkcore.ffi.v1.Request.newBuilder().setEcho(
+                lkcore.ffi.v1.EchoRequest.newBuilder().setPayload(ByteString.copyFromUtf8("hi")).setAsync(true).setDelayMs(delayMs),
+            )
+            assertEquals("hi", c.call(echo(1)).echo.payload.toStringUtf8())
+            // the library's deadline
+            assertFailsWith<TimeoutException> { c.call(echo(5_000), timeoutMs = 50) }
+            // cancelling the coroutine cancels the operation in the library
+            assertNull(withTimeoutOrNull(50.milliseconds) { c.call(echo(10_000)) })
+            // many in flight at once, each resolved by its own completion
+            val all = (1..50).map { i ->
+                async {
+                    c.call(
+                        lkcore.ffi.v1.Request.newBuilder().setEcho(
+                            lkcore.ffi.v1.EchoRequest.newBuilder().setPayload(ByteString.copyFromUtf8("n$i")).setAsync(true).setDelayMs(i % 7),
+                        ),
+                    ).echo.payload.toStringUtf8()
+                }
+            }
+            assertEquals((1..50).map { "n$it" }, all.map { it.await() })
+        }
+    }
+
+    @Test
+    fun `closing the room fails pending operations`() = lkTest {
+        val room = Room()
+        val pending = bg.async {
+            room.client.call(
+                lkcore.ffi.v1.Request.newBuilder().setEcho(lkcore.ffi.v1.EchoRequest.newBuilder().setAsync(true).setDelayMs(10_000)),
+            )
+        }
+        delay(50)
+        room.close()
+        val e = runCatching { withTimeout(GUARD) { pending.await() } }.exceptionOrNull()
+        assertTrue(e is ClientClosedException && e !is CancellationException, "got $e")
+    }
+
+    @Test
+    fun `events flow is hot and typed`() = lkTest {
+        Room().use { room ->
+            assertNull(withTimeoutOrNull(20.milliseconds) { room.events.first() })
+        }
+    }
+}

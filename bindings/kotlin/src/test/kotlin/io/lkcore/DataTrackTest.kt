@@ -1,0 +1,162 @@
+package io.lkcore
+
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.Test
+import kotlin.test.assertContentEquals
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
+import kotlin.test.assertTrue
+
+/** Data tracks against lkcore-devsfu. */
+class DataTrackTest : LkTestBase() {
+    private fun frame(i: Int, size: Int) = ByteArray(size) { ((it * 31 + i) and 0xFF).toByte() }
+
+    /** Pushes with back-pressure and returns what the subscriber got. */
+    private suspend fun TestCtx.roundTrip(size: Int, count: Int): List<DataTrackFrame> {
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val rec = record(bob)
+                val track = alice.publishDataTrack("t$size", DataTrackOptions(queueSize = 64))
+                val remote = rec.await<RoomEvent.DataTrackPublished>().track
+                remote.openSubscription(bufferSize = count).use { sub ->
+                    sub.awaitSubscribed()
+                    return coroutineScope {
+                        // in the caller's context (a test may confine it to one thread)
+                        val got = async { sub.frames().take(count).toList() }
+                        for (i in 0 until count) track.push(frame(i, size), userTimestamp = 1000L + i)
+                        track.flush()
+                        withTimeout(GUARD) { got.await() }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    fun `frames arrive in order with their timestamps, on a one-thread dispatcher`() = lkTest {
+        // Publisher, subscriber and collector share one thread: nothing may block it (frames
+        // are read on Dispatchers.IO, requests never wait for the network).
+        val got = withContext(Dispatchers.Default.limitedParallelism(1)) { roundTrip(size = 1024, count = 50) }
+        assertEquals((0 until 50).map { 1000L + it }, got.map { it.userTimestamp })
+        got.forEachIndexed { i, f -> assertContentEquals(frame(i, 1024), f.payload) }
+    }
+
+    @Test
+    fun `100 KB frames`() = lkTest {
+        val got = roundTrip(size = 100 * 1024, count = 10)
+        got.forEachIndexed { i, f -> assertContentEquals(frame(i, 100 * 1024), f.payload) }
+    }
+
+    @Test
+    fun `publish, info, stats, unpublish ends the subscription`() = lkTest {
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val rec = record(bob)
+                val track = alice.publishDataTrack("sensor", DataTrackOptions(schemaName = "s", frameEncoding = "json", schemaEncoding = "json_schema"))
+                assertEquals("sensor", track.info.name)
+                assertTrue(track.info.sid.isNotEmpty() && track.isPublished)
+                val remote = rec.await<RoomEvent.DataTrackPublished>().track
+                assertEquals("alice", remote.publisherIdentity)
+                assertEquals(track.info.sid, remote.info.sid)
+                assertEquals("s", remote.info.schemaName)
+                assertEquals("json", remote.info.frameEncoding)
+                assertFailsWith<AlreadyExistsException> { alice.publishDataTrack("sensor") }
+                assertFailsWith<InvalidArgumentException> { alice.publishDataTrack("") }
+                // the largest frame is 128 packets of 16 000 bytes
+                assertFailsWith<PayloadTooLargeException> { track.tryPush(ByteArray(3_000_000)) }
+
+                val sub = remote.openSubscription(8)
+                sub.awaitSubscribed()
+                val frames = async { sub.frames().toList() }
+                track.push("one".encodeToByteArray())
+                track.flush()
+                val s = track.stats()
+                assertEquals(1, s.pushed)
+                assertEquals(s.pushed, s.sent + s.sendFailed + s.discarded + s.queued)
+                delay(100)
+                track.unpublish()
+                assertFalse(track.isPublished)
+                assertFailsWith<TrackUnpublishedException> { track.tryPush(byteArrayOf(1)) }
+                val gone = rec.await<RoomEvent.DataTrackUnpublished>()
+                assertEquals(track.info.sid, gone.sid)
+                val got = withTimeout(GUARD) { frames.await() } // completes at the end
+                assertContentEquals("one".encodeToByteArray(), got.single().payload)
+                assertEquals(SubscriptionEndReason.UNPUBLISHED, sub.end?.reason)
+                sub.close()
+                assertEquals(1, bob.liveHandles, "bob holds only the room")
+            }
+        }
+    }
+
+    @Test
+    fun `many tracks at once`() = lkTest {
+        val n = 8
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val rec = record(bob)
+                val tracks = (0 until n).map { alice.publishDataTrack("many-$it") }
+                val remotes = (0 until n).map { i -> rec.await<RoomEvent.DataTrackPublished> { it.track.info.name == "many-$i" }.track }
+                val subs = remotes.map { it.openSubscription(16) }
+                subs.forEach { it.awaitSubscribed() }
+                val got = subs.map { s -> async { s.frames().take(5).toList() } }
+                for (round in 0 until 5) tracks.forEachIndexed { i, t -> t.push("t$i-f$round".encodeToByteArray()) }
+                got.forEachIndexed { i, d ->
+                    assertEquals((0 until 5).map { "t$i-f$it" }, withTimeout(GUARD) { d.await() }.map { it.payload.decodeToString() })
+                }
+                subs.forEach { it.close() }
+                assertEquals(1, bob.liveHandles)
+                assertEquals(1 + n, alice.liveHandles)
+            }
+        }
+    }
+
+    @Test
+    fun `existing tracks are in the snapshot`() = lkTest {
+        connect("alice").use { alice ->
+            val t = alice.publishDataTrack("early")
+            Room().use { bob ->
+                val rec = record(bob)
+                val snap = bob.connect(DevSfu.url, token("bob"))
+                val remote = snap.remoteDataTracks.firstOrNull() ?: rec.await<RoomEvent.DataTrackPublished>().track
+                assertEquals(t.info.sid, remote.info.sid)
+                assertEquals("early", remote.info.name)
+            }
+        }
+    }
+
+    @Test
+    fun `a full queue refuses tryPush and push waits`() = lkTest {
+        connect("alice").use { alice ->
+            val track = alice.publishDataTrack("bp", DataTrackOptions(queueSize = 1))
+            var refused = 0
+            var pushed = 0
+            val frame = ByteArray(60_000)
+            // a tight loop outruns the paced writer of a one-frame queue (bounded, not timed)
+            while (refused < 3 && pushed < 20_000) {
+                try {
+                    track.tryPush(frame)
+                    pushed++
+                } catch (e: QueueFullException) {
+                    assertTrue(e.retryable)
+                    refused++
+                }
+            }
+            assertTrue(refused > 0, "a one-frame queue never filled in $pushed pushes")
+            repeat(20) { track.push(ByteArray(60_000)) } // waits instead of failing
+            track.flush()
+            val s = track.stats()
+            // refused pushes are counted (a waiting push's refused attempts too)
+            assertTrue(s.rejected >= refused, "rejected ${s.rejected} < $refused")
+            assertEquals(pushed + 20L, s.pushed)
+            assertEquals(s.pushed, s.sent + s.sendFailed + s.discarded + s.queued)
+        }
+    }
+}

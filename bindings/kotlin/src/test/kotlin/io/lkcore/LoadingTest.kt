@@ -1,0 +1,88 @@
+package io.lkcore
+
+import org.junit.jupiter.api.Test
+import java.io.File
+import java.util.concurrent.TimeUnit
+import kotlin.test.assertEquals
+import kotlin.test.assertTrue
+import kotlin.test.fail
+
+/** Prints how loading went (run in a child JVM by [LoadingTest]: the library loads once per JVM). */
+object LoadProbe {
+    @JvmStatic
+    fun main(args: Array<String>) {
+        try {
+            val (major, minor) = Lkcore.abiVersion()
+            println("loaded $major.$minor from ${Lkcore.libraryPath()}")
+        } catch (e: Throwable) {
+            val c = if (e is ExceptionInInitializerError) e.cause ?: e else e
+            println("failed ${c.javaClass.simpleName}: ${c.message}")
+        }
+    }
+}
+
+/** Where the library is loaded from, and the load-time ABI check, each in a fresh JVM. */
+class LoadingTest : LkTestBase() {
+    private fun probe(env: Map<String, String?>, vararg jvmArgs: String, classPathFirst: String? = null): String {
+        val java = File(System.getProperty("java.home"), "bin/java").path
+        val cp = listOfNotNull(classPathFirst, System.getProperty("java.class.path")).joinToString(File.pathSeparator)
+        val pb = ProcessBuilder(listOf(java, "-cp", cp, *jvmArgs, LoadProbe::class.java.name))
+        env.forEach { (k, v) -> if (v == null) pb.environment().remove(k) else pb.environment()[k] = v }
+        pb.redirectErrorStream(true)
+        val p = pb.start()
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly()
+            fail("probe JVM hung")
+        }
+        return p.inputStream.readAllBytes().decodeToString().lines().last { it.startsWith("loaded") || it.startsWith("failed") }
+    }
+
+    private val realLib: String get() = System.getenv("LKCORE_LIB") ?: fail("LKCORE_LIB not set (run tests/suites/kotlin.sh)")
+
+    @Test
+    fun `LKCORE_LIB names the library`() {
+        val out = probe(mapOf("LKCORE_LIB" to realLib))
+        assertEquals("loaded $ABI_MAJOR.${Lkcore.abiVersion().second} from ${File(realLib).absolutePath}", out)
+    }
+
+    @Test
+    fun `jna library path is searched`() {
+        val dir = File(realLib).absoluteFile.parentFile
+        val out = probe(mapOf("LKCORE_LIB" to null), "-Djna.library.path=${dir.path}")
+        assertTrue(out.startsWith("loaded") && out.endsWith(File(dir, "liblkcore.so").path), out)
+    }
+
+    @Test
+    fun `the copy bundled in the jar is extracted to a private temporary file`() {
+        val res = javaClass.classLoader.getResourceAsStream("linux-x86-64/liblkcore.so") ?: fail("no bundled library on the class path")
+        val tmp = File(System.getProperty("java.io.tmpdir"), "lkcore-jna-" + ProcessHandle.current().pid())
+        tmp.mkdirs()
+        try {
+            // A jar holding the library as the binding's jar does, first on the class path.
+            val jar = File(tmp, "bundle.jar")
+            java.util.jar.JarOutputStream(jar.outputStream()).use { j ->
+                j.putNextEntry(java.util.jar.JarEntry("linux-x86-64/liblkcore.so"))
+                res.use { it.copyTo(j) }
+                j.closeEntry()
+            }
+            val extractDir = File(tmp, "extract")
+            val out = probe(mapOf("LKCORE_LIB" to null), "-Djna.tmpdir=${extractDir.path}", classPathFirst = jar.path)
+            assertTrue(out.startsWith("loaded") && out.contains(extractDir.path), out)
+        } finally {
+            tmp.deleteRecursively()
+        }
+    }
+
+    @Test
+    fun `an incompatible ABI version is refused with a clear error`() {
+        val fake = System.getenv("LKCORE_TEST_FAKE_ABI_LIB") ?: fail("LKCORE_TEST_FAKE_ABI_LIB not set (run tests/suites/kotlin.sh)")
+        val out = probe(mapOf("LKCORE_LIB" to fake))
+        assertTrue(out.startsWith("failed LkAbiException:") && out.contains("has ABI 2.0") && out.contains("needs 1.x"), out)
+    }
+
+    @Test
+    fun `a missing LKCORE_LIB file is a clear error`() {
+        val out = probe(mapOf("LKCORE_LIB" to "/nonexistent/liblkcore.so"))
+        assertEquals("failed LkAbiException: LKCORE_LIB=/nonexistent/liblkcore.so is not a file", out)
+    }
+}

@@ -1,0 +1,203 @@
+package io.lkcore
+
+import org.junit.jupiter.api.Test
+import kotlin.test.assertContentEquals
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertTrue
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
+
+/** Rooms, participants and data packets against lkcore-devsfu. */
+class RoomTest : LkTestBase() {
+    @Test
+    fun `connect gives a snapshot and participants join and leave as deltas`() = lkTest {
+        Room().use { alice ->
+            val rec = record(alice)
+            val snap = alice.connect(DevSfu.url, token("alice"))
+            assertEquals(roomName, snap.room.name)
+            assertTrue(snap.room.sid.isNotEmpty())
+            assertEquals("alice", snap.localParticipant.identity)
+            assertTrue(snap.remoteParticipants.isEmpty())
+            assertEquals(1, alice.liveHandles)
+            assertFailsWith<FailedPreconditionException> { alice.connect(DevSfu.url, token("alice")) }
+
+            connect("bob").use { bob ->
+                val joined = rec.await<RoomEvent.ParticipantConnected> { it.participant.identity == "bob" }
+                assertTrue(joined.participant.sid.isNotEmpty())
+                assertEquals(listOf("bob"), alice.snapshot().remoteParticipants.map { it.identity })
+                assertEquals(listOf("alice"), bob.snapshot().remoteParticipants.map { it.identity })
+                bob.disconnect()
+                assertTrue(bob.isClosed)
+            }
+            val left = rec.await<RoomEvent.ParticipantDisconnected> { it.identity == "bob" }
+            assertEquals("bob", left.identity)
+            alice.disconnect()
+            alice.disconnect() // idempotent
+        }
+    }
+
+    @Test
+    fun `bad token is unauthorized`() = lkTest {
+        Room().use { room ->
+            assertFailsWith<UnauthorizedException> { room.connect(DevSfu.url, "not-a-token") }
+        }
+    }
+
+    @Test
+    fun `data packets reach their destinations only`() = lkTest {
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                connect("carol").use { carol ->
+                    val bobRec = record(bob)
+                    val carolRec = record(carol)
+                    alice.publishData("to bob".encodeToByteArray(), topic = "t1", destinations = listOf("bob"))
+                    alice.publishData("lossy all".encodeToByteArray(), reliable = false, topic = "t2")
+                    alice.publishData("to all".encodeToByteArray(), topic = "t3")
+                    val p1 = bobRec.await<RoomEvent.DataReceived> { it.packet.topic == "t1" }.packet
+                    assertEquals("alice", p1.participantIdentity)
+                    assertContentEquals("to bob".encodeToByteArray(), p1.payload)
+                    assertTrue(p1.reliable && !p1.encrypted)
+                    bobRec.await<RoomEvent.DataReceived> { it.packet.topic == "t3" }
+                    carolRec.await<RoomEvent.DataReceived> { it.packet.topic == "t3" }
+                    // reliable packets arrive in order: t3 after t1, so carol would have had t1 by now
+                    assertTrue(carolRec.all<RoomEvent.DataReceived>().none { it.packet.topic == "t1" })
+                    val big = ByteArray(15_000) { it.toByte() }
+                    alice.publishData(big, topic = "big")
+                    assertContentEquals(big, bobRec.await<RoomEvent.DataReceived> { it.packet.topic == "big" }.packet.payload)
+                    assertFailsWith<PayloadTooLargeException> { alice.publishData(ByteArray(200_000), topic = "huge") }
+                }
+            }
+        }
+    }
+
+    @Test
+    fun `metadata name and attributes updates`() = lkTest {
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val rec = record(bob)
+                alice.setLocalMetadata("meta-1")
+                alice.setLocalName("Alice")
+                alice.setLocalAttributes(mapOf("k" to "v"))
+                rec.await<RoomEvent.ParticipantUpdated> { it.participant.identity == "alice" && it.participant.metadata == "meta-1" }
+                rec.await<RoomEvent.ParticipantUpdated> { it.participant.identity == "alice" && it.participant.name == "Alice" }
+                val u = rec.await<RoomEvent.ParticipantUpdated> { it.participant.attributes["k"] == "v" }
+                assertTrue("k" in u.changedAttributes)
+            }
+        }
+    }
+
+    @Test
+    fun `reconnect after a signal drop`() = lkTest {
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val rec = record(alice)
+                DevSfu.control("drop-signal", "identity" to "alice")
+                rec.await<RoomEvent.ConnectionStateChanged> { it.state == ConnectionState.RECONNECTING }
+                rec.await<RoomEvent.ConnectionStateChanged> { it.state == ConnectionState.CONNECTED }
+                val states = rec.all<RoomEvent.ConnectionStateChanged>().map { it.state }
+                assertEquals(listOf(ConnectionState.RECONNECTING, ConnectionState.CONNECTED), states)
+                // the room still works after the reconnect
+                val bobRec = record(bob)
+                alice.publishData("after resume".encodeToByteArray(), topic = "r")
+                assertContentEquals("after resume".encodeToByteArray(), bobRec.await<RoomEvent.DataReceived>().packet.payload)
+            }
+        }
+    }
+
+    @Test
+    fun `removed by the server`() = lkTest {
+        connect("alice").use { alice ->
+            val rec = record(alice)
+            DevSfu.control("leave", "identity" to "alice", "action" to "DISCONNECT", "reason" to "PARTICIPANT_REMOVED")
+            val d = rec.await<RoomEvent.Disconnected>()
+            assertEquals(DisconnectReason.PARTICIPANT_REMOVED, d.reason)
+            assertFailsWith<DisconnectedException> { alice.publishData(byteArrayOf(1)) }
+            alice.disconnect()
+            assertTrue(alice.isClosed)
+            delay(1)
+        }
+    }
+
+    @Test
+    fun `dropped handle gives InvalidHandleException`() = lkTest {
+        connect("alice").use { alice ->
+            val t = alice.publishDataTrack("gone")
+            assertEquals(2, alice.liveHandles)
+            t.close()
+            assertEquals(1, alice.liveHandles)
+            t.close() // idempotent
+            assertFailsWith<InvalidHandleException> { t.tryPush(byteArrayOf(1)) }
+            assertFailsWith<InvalidHandleException> { t.stats() }
+        }
+    }
+
+    @Test
+    fun `library logs reach java util logging`() = lkTest {
+        val records = java.util.Collections.synchronizedList(mutableListOf<java.util.logging.LogRecord>())
+        val logger = java.util.logging.Logger.getLogger("lkcore")
+        val h = object : java.util.logging.Handler() {
+            override fun publish(r: java.util.logging.LogRecord) {
+                records.add(r)
+            }
+
+            override fun flush() {}
+
+            override fun close() {}
+        }
+        val oldLevel = logger.level
+        logger.level = java.util.logging.Level.ALL
+        logger.addHandler(h)
+        try {
+            val tok = token("logger")
+            connect("logger", RoomOptions(logLevel = LogLevel.DEBUG)).use { it.disconnect() }
+            assertTrue(records.isNotEmpty(), "no library log record forwarded")
+            assertTrue(records.none { it.message.contains(tok) }, "a token was logged")
+        } finally {
+            logger.removeHandler(h)
+            logger.level = oldLevel
+        }
+    }
+
+    @Test
+    fun `a slow collector holds back delivery without losing events`() = lkTest {
+        val n = Room.EVENT_BUFFER + 300
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val gate = kotlinx.coroutines.CompletableDeferred<Unit>()
+                val got = java.util.Collections.synchronizedList(mutableListOf<String>())
+                val all = kotlinx.coroutines.CompletableDeferred<Unit>()
+                bg.launch(start = kotlinx.coroutines.CoroutineStart.UNDISPATCHED) {
+                    bob.events.collect { e ->
+                        gate.await() // stalls until every packet was sent
+                        if (e is RoomEvent.DataReceived && e.packet.topic == "n") {
+                            got.add(e.packet.payload.decodeToString())
+                            if (got.size == n) all.complete(Unit)
+                        }
+                    }
+                }
+                repeat(n) { alice.publishData(it.toString().encodeToByteArray(), topic = "n") }
+                gate.complete(Unit)
+                kotlinx.coroutines.withTimeout(GUARD) { all.await() }
+                assertEquals((0 until n).map { it.toString() }, got.toList())
+            }
+        }
+    }
+
+    @Test
+    fun `closing a room whose collector is stuck does not hang`() = lkTest {
+        connect("alice").use { alice ->
+            val bob = connect("bob")
+            bg.launch(start = kotlinx.coroutines.CoroutineStart.UNDISPATCHED) {
+                bob.events.collect { kotlinx.coroutines.awaitCancellation() }
+            }
+            repeat(Room.EVENT_BUFFER + 100) { alice.publishData(byteArrayOf(1), topic = "x") }
+            delay(300) // the dispatcher is now held back by the stuck collector
+            bob.close()
+            assertTrue(bob.isClosed)
+            // the dispatcher was released by the close itself (the collector is still stuck)
+            val name = "lkcore-events-${bob.client.id}"
+            assertTrue(Thread.getAllStackTraces().keys.none { it.name == name && it.isAlive }, "$name still running")
+        }
+    }
+}

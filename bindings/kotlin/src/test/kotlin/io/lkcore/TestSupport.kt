@@ -1,0 +1,147 @@
+package io.lkcore
+
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.update
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.test.runTest
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.extension.AfterEachCallback
+import org.junit.jupiter.api.extension.ExtendWith
+import org.junit.jupiter.api.extension.ExtensionContext
+import java.net.HttpURLConnection
+import java.net.URI
+import java.net.URLEncoder
+import java.util.UUID
+import java.util.concurrent.TimeUnit
+import kotlin.test.fail
+import kotlin.time.Duration.Companion.seconds
+
+/** Hang guard for anything that waits on the network (never a performance assertion). */
+val GUARD = 20.seconds
+
+/**
+ * The devsfu the suite started (tests/suites/kotlin.sh). A server test without one fails: a
+ * missing server must never turn the server tests off silently.
+ */
+object DevSfu {
+    private fun env(name: String): String = System.getenv(name)?.takeIf { it.isNotEmpty() }
+        ?: fail("$name not set: no lkcore-devsfu to test against (run tests/suites/kotlin.sh)")
+
+    val url: String get() = env("LKCORE_DEVSFU_URL")
+
+    /** Mints an access token with the devsfu CLI. */
+    fun token(room: String, identity: String, vararg extra: String): String {
+        val p = ProcessBuilder(
+            env("LKCORE_DEVSFU_BIN"), "token", "--room", room, "--identity", identity,
+            "--key", env("LKCORE_DEVSFU_KEY"), "--secret", env("LKCORE_DEVSFU_SECRET"), *extra,
+        ).redirectErrorStream(false).start()
+        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+            p.destroyForcibly()
+            fail("lkcore-devsfu token timed out")
+        }
+        val out = p.inputStream.readAllBytes().decodeToString().trim()
+        if (p.exitValue() != 0 || out.isEmpty()) fail("lkcore-devsfu token failed: ${p.errorStream.readAllBytes().decodeToString()}")
+        return out
+    }
+
+    /** POSTs to a fault-injection endpoint (`lkcore-devsfu --control`). */
+    fun control(path: String, vararg params: Pair<String, String>) {
+        val q = params.joinToString("&") { "${it.first}=${URLEncoder.encode(it.second, Charsets.UTF_8)}" }
+        val base = url.replaceFirst("ws://", "http://").replaceFirst("wss://", "https://").trimEnd('/')
+        val c = URI("$base/devsfu/$path?$q").toURL().openConnection() as HttpURLConnection
+        c.requestMethod = "POST"
+        c.connectTimeout = 10_000
+        c.readTimeout = 10_000
+        c.doOutput = true
+        c.outputStream.close()
+        val code = c.responseCode
+        c.disconnect()
+        if (code != 200 && code != 204) fail("devsfu control $path: HTTP $code")
+    }
+}
+
+/** Context of one test: a fresh room name and a background scope for event recorders. */
+class TestCtx(scope: CoroutineScope) : CoroutineScope by scope {
+    val roomName = "kt-" + UUID.randomUUID().toString().take(12)
+    val bg = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+
+    fun token(identity: String, vararg extra: String) = DevSfu.token(roomName, identity, *extra)
+
+    /** A connected room (closed by the caller, usually with `use`). */
+    suspend fun connect(identity: String, options: RoomOptions = RoomOptions()): Room {
+        val room = Room(options)
+        try {
+            room.connect(DevSfu.url, token(identity))
+        } catch (e: Throwable) {
+            room.close()
+            throw e
+        }
+        return room
+    }
+
+    /** Records [room]'s events from now on. */
+    fun record(room: Room) = Recorder(room, bg)
+}
+
+/** Records a room's events from its creation, so an event that arrives before a wait is kept. */
+class Recorder(room: Room, scope: CoroutineScope) {
+    val seen = MutableStateFlow<List<RoomEvent>>(emptyList())
+
+    init {
+        // Undispatched: subscribed to the hot flow before the constructor returns.
+        scope.launch(start = CoroutineStart.UNDISPATCHED) { room.events.collect { e -> seen.update { it + e } } }
+    }
+
+    /** Waits for the first recorded event of type [T] matching [pred]. */
+    suspend inline fun <reified T : RoomEvent> await(crossinline pred: (T) -> Boolean = { true }): T =
+        withTimeout(GUARD) { seen.first { l -> l.any { it is T && pred(it) } }.first { it is T && pred(it) } as T }
+
+    inline fun <reified T : RoomEvent> all(): List<T> = seen.value.filterIsInstance<T>()
+}
+
+/**
+ * Runs a test body with kotlinx-coroutines-test, on real time ([Dispatchers.Default], since the
+ * library's clocks are real) under a hang guard.
+ */
+fun lkTest(body: suspend TestCtx.() -> Unit) = runTest(timeout = 120.seconds) {
+    withContext(Dispatchers.Default) {
+        withTimeout(90.seconds) {
+            val ctx = TestCtx(this)
+            try {
+                ctx.body()
+            } finally {
+                ctx.bg.cancel()
+            }
+        }
+    }
+}
+
+/**
+ * After every test: no open native client (hence no live handle) and no lkcore thread may
+ * remain; leftovers are closed and the test fails.
+ */
+class LeakCheck : AfterEachCallback {
+    override fun afterEach(context: ExtensionContext) {
+        val deadline = System.nanoTime() + 5_000_000_000L
+        while ((NativeClient.live.isNotEmpty() || lkThreads().isNotEmpty()) && System.nanoTime() < deadline) Thread.sleep(10)
+        val clients = NativeClient.live.values.toList()
+        val handles = clients.sumOf { it.liveHandles }
+        clients.forEach { runCatching { it.close() } }
+        if (clients.isNotEmpty()) fail("clients left open: ${clients.size} holding $handles handles")
+        val threads = lkThreads()
+        if (threads.isNotEmpty()) fail("threads left: $threads")
+    }
+
+    private fun lkThreads() = Thread.getAllStackTraces().keys.filter { it.isAlive && it.name.startsWith("lkcore-") }.map { it.name }
+}
+
+/** Base class of every test class: the leak check runs after each test. */
+@ExtendWith(LeakCheck::class)
+abstract class LkTestBase
