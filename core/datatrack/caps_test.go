@@ -47,6 +47,45 @@ func TestPublishQueueFramesCap(t *testing.T) {
 	}
 }
 
+// The per-track queue options: out-of-range values are refused before a
+// handle is used, and accepted ones override the manager's for that track only.
+func TestPublishQueueOptions(t *testing.T) {
+	m := newLocal(LocalConfig{})
+	bad := OverflowPolicy(7)
+	for _, o := range []PublishOptions{
+		{Name: "t", QueueBytes: MaxSendQueueBytes + 1},
+		{Name: "t", QueuePolicy: &bad},
+	} {
+		if h, outs, err := m.Publish(o, t0); !errors.Is(err, ErrInvalidOption) || h != 0 || len(outs) != 0 {
+			t.Fatalf("%+v: handle %d outs %v err %v", o, h, outs, err)
+		}
+	}
+	drop := DropOldest
+	h1, _, err := m.Publish(PublishOptions{Name: "a", QueueFrames: 3, QueueBytes: 4096, QueuePolicy: &drop}, t0)
+	if err != nil || h1 != 1 {
+		t.Fatalf("handle %d err %v", h1, err)
+	}
+	h2, _, err := m.Publish(PublishOptions{Name: "b"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		h           uint16
+		sid, name   string
+		frames, max int
+		policy      OverflowPolicy
+	}{{h1, "DTR_a00000000000", "a", 3, 4096, DropOldest}, {h2, "DTR_b00000000000", "b", DefaultSendQueueFrames, DefaultSendQueueBytes, RejectNew}} {
+		done := outputsOf[PublishCompleted](m.HandlePublishResponse(publishResp(uint32(c.h), c.sid, c.name), t0))
+		if len(done) != 1 || done[0].Err != nil {
+			t.Fatalf("%s: %+v", c.name, done)
+		}
+		q := m.Track(c.h).Queue()
+		if len(q.frames) != c.frames || q.maxBytes != c.max || q.policy != c.policy {
+			t.Fatalf("%s: queue of %d frames, %d bytes, policy %d", c.name, len(q.frames), q.maxBytes, q.policy)
+		}
+	}
+}
+
 func TestQueueConstructorsClamp(t *testing.T) {
 	if q := NewSendQueue(1<<32-1, 0, RejectNew); len(q.frames) != MaxSendQueueFrames {
 		t.Fatalf("send queue ring %d", len(q.frames))

@@ -45,14 +45,22 @@ const (
 	// does not).
 	DefaultUnpublishTimeout = 2 * time.Second
 
-	// DefaultSendQueueFrames is the per-track TryPush queue size in frames (Rust: 16;
-	// docs/protocol.md, Sending and pacing).
-	DefaultSendQueueFrames = 16
+	// DefaultSendQueueFrames is the per-track queue's frame bound (docs/protocol.md, Sending
+	// and pacing). The queue is meant to be bounded by bytes (DefaultSendQueueBytes); the frame
+	// bound only sizes its ring, which is allocated up front (8 KiB per track), and is high
+	// enough that a burst of 1,024 small frames is accepted (Rust keeps 16 frames and evicts;
+	// JS keeps everything).
+	DefaultSendQueueFrames = 1024
 
-	// DefaultSendQueueBytes is the per-track TryPush queue budget in serialized bytes. A single
-	// frame larger than the budget is still admitted when the queue is empty, so every frame
-	// that fits MaxPacketsPerFrame can be sent.
-	DefaultSendQueueBytes = 4 << 20
+	// DefaultSendQueueBytes is the per-track queue budget in serialized bytes: about 50 ms of
+	// sending at the ~20 MB/s a loopback path drains, so a full queue adds bounded latency. A
+	// single frame larger than the budget is still admitted when the queue is empty, so every
+	// frame that fits MaxPacketsPerFrame can be sent.
+	DefaultSendQueueBytes = 1 << 20
+
+	// MaxSendQueueBytes caps PublishOptions.QueueBytes (larger values are refused with
+	// ErrInvalidOption): queued frames are held in memory.
+	MaxSendQueueBytes = 64 << 20
 
 	// DefaultSubscriberBufferFrames is the default per-subscriber frame buffer
 	// (docs/protocol.md, Sending and pacing).

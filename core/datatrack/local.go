@@ -24,8 +24,12 @@ type PublishOptions struct {
 	Schema *lkpb.DataTrackSchemaId
 	// QueueFrames, when positive, overrides LocalConfig.QueueFrames for this track's SendQueue
 	// (0 = the manager's default; above MaxSendQueueFrames Publish fails with ErrInvalidOption).
-	// The byte budget and overflow policy stay the manager's.
 	QueueFrames int
+	// QueueBytes, when positive, overrides LocalConfig.QueueBytes for this track's SendQueue
+	// (0 = the manager's default; above MaxSendQueueBytes Publish fails with ErrInvalidOption).
+	QueueBytes int
+	// QueuePolicy, when set, overrides LocalConfig.QueuePolicy for this track.
+	QueuePolicy *OverflowPolicy
 }
 
 // LocalTrackState is the publication state of a LocalTrack
@@ -314,6 +318,12 @@ func (m *LocalManager) Publish(opts PublishOptions, now time.Time) (uint16, []Lo
 	if opts.QueueFrames > MaxSendQueueFrames {
 		return 0, nil, CheckRange("QueueFrames", int64(opts.QueueFrames), 0, MaxSendQueueFrames)
 	}
+	if opts.QueueBytes > MaxSendQueueBytes {
+		return 0, nil, CheckRange("QueueBytes", int64(opts.QueueBytes), 0, MaxSendQueueBytes)
+	}
+	if opts.QueuePolicy != nil && *opts.QueuePolicy > DropOldest {
+		return 0, nil, CheckRange("QueuePolicy", int64(*opts.QueuePolicy), int64(RejectNew), int64(DropOldest))
+	}
 	if err := ValidateSchema(opts.FrameEncoding, opts.Schema); err != nil {
 		return 0, nil, err
 	}
@@ -426,24 +436,30 @@ func (m *LocalManager) HandlePublishResponse(resp *lkpb.PublishDataTrackResponse
 		return nil
 	}
 	delete(m.pending, handle)
-	return []LocalOutput{m.activate(handle, info, p.opts.QueueFrames)}
+	return []LocalOutput{m.activate(handle, info, p.opts)}
 }
 
-// activate creates the track; queueFrames > 0 overrides the manager's queue length.
-func (m *LocalManager) activate(handle uint16, info TrackInfo, queueFrames int) PublishCompleted {
+// activate creates the track; the queue settings of opts override the manager's.
+func (m *LocalManager) activate(handle uint16, info TrackInfo, opts PublishOptions) PublishCompleted {
 	clock := NewClock(RandomClockBase(), m.cfg.Now())
 	pl, err := NewSendPipeline(handle, m.cfg.MTU, clock, m.cfg.Encryptor)
 	if err != nil {
 		return PublishCompleted{Handle: handle, Err: err}
 	}
-	frames := m.cfg.QueueFrames
-	if queueFrames > 0 {
-		frames = queueFrames
+	frames, bytes, policy := m.cfg.QueueFrames, m.cfg.QueueBytes, m.cfg.QueuePolicy
+	if opts.QueueFrames > 0 {
+		frames = opts.QueueFrames
+	}
+	if opts.QueueBytes > 0 {
+		bytes = opts.QueueBytes
+	}
+	if opts.QueuePolicy != nil {
+		policy = *opts.QueuePolicy
 	}
 	t := &LocalTrack{
 		info:     info,
 		pipeline: pl,
-		queue:    NewSendQueue(frames, m.cfg.QueueBytes, m.cfg.QueuePolicy),
+		queue:    NewSendQueue(frames, bytes, policy),
 		now:      m.cfg.Now,
 		done:     make(chan struct{}),
 	}
@@ -532,7 +548,7 @@ func (m *LocalManager) SetTransportReady(ready bool, now time.Time) []LocalOutpu
 		p := m.pending[h]
 		if p.acked != nil {
 			delete(m.pending, h)
-			out = append(out, m.activate(h, *p.acked, p.opts.QueueFrames))
+			out = append(out, m.activate(h, *p.acked, p.opts))
 		}
 	}
 	return out

@@ -66,12 +66,23 @@ type DataTrackOptions struct {
 	// `_data_track` channel to open (0: 10 s as both SDKs). On expiry the
 	// publish fails with ErrDataTrackTimeout.
 	PublishTimeout time.Duration
-	// QueueFrames is this track's outgoing queue length in frames (≤ 0:
-	// datatrack.DefaultSendQueueFrames, 16; at most
+	// QueueFrames bounds this track's outgoing queue in frames (≤ 0:
+	// datatrack.DefaultSendQueueFrames, 1,024; at most
 	// datatrack.MaxSendQueueFrames, else PublishDataTrack fails with
-	// ErrInvalidArgument; the 4 MiB byte budget applies either way). A push
-	// beyond it fails with ErrQueueFull at once.
+	// ErrInvalidArgument).
 	QueueFrames int
+	// QueueBytes bounds this track's outgoing queue in serialized bytes (≤ 0:
+	// datatrack.DefaultSendQueueBytes, 1 MiB; at most
+	// datatrack.MaxSendQueueBytes, else ErrInvalidArgument). A frame larger
+	// than the budget is still accepted into an empty queue.
+	QueueBytes int
+	// DropOldest chooses what a full queue does with a new frame. false (the
+	// default): TryPush refuses it with ErrQueueFull and the caller keeps it
+	// (counted in LocalDataTrackStats.Rejected). true: the oldest waiting
+	// frames are evicted, whole, until the new one fits (counted in
+	// LocalDataTrackStats.Evicted) — for producers that prefer fresh data;
+	// Push then never waits either.
+	DropOldest bool
 }
 
 // SubscribeOptions configures RemoteDataTrack.Subscribe.

@@ -54,16 +54,21 @@ type LocalDataTrackStats struct {
 	Sent uint64
 	// SendFailed counts frames abandoned because the channel failed.
 	SendFailed uint64
-	// Discarded counts queued frames thrown away by unpublish/disconnect
-	// (or evicted by a DropOldest queue). Frames queued across a full
-	// reconnect are not discarded: they are sent after the republish.
+	// Discarded counts queued frames thrown away by unpublish/disconnect.
+	// Frames queued across a full reconnect are not discarded: they are sent
+	// after the republish.
 	Discarded uint64
+	// Evicted counts accepted frames that a DropOldest queue evicted to make
+	// room for newer ones.
+	Evicted uint64
 	// Queued is the number of frames waiting for the writer now.
 	Queued int
+	// QueuedBytes is their serialized size.
+	QueuedBytes int
 }
 
 // Dropped is the number of accepted frames that were not sent.
-func (s LocalDataTrackStats) Dropped() uint64 { return s.SendFailed + s.Discarded }
+func (s LocalDataTrackStats) Dropped() uint64 { return s.SendFailed + s.Discarded + s.Evicted }
 
 // PublishDataTrack publishes a data track named name (1..256 bytes, unique
 // among this participant's tracks). It returns once the server has accepted
@@ -71,7 +76,7 @@ func (s LocalDataTrackStats) Dropped() uint64 { return s.SendFailed + s.Discarde
 // sent. When the room has E2EE configured, the track is end-to-end encrypted.
 //
 // Errors: ErrInvalidTrackName, datatrack.ErrInvalidSchema, ErrInvalidArgument
-// (QueueFrames out of range),
+// (QueueFrames or QueueBytes out of range),
 // ErrDuplicateTrackName, ErrDataTrackNotAllowed (token without
 // canPublishData), other server refusals as *datatrack.PublishError,
 // ErrDataTrackTimeout after opts.PublishTimeout (10 s; also what a server
@@ -79,6 +84,13 @@ func (s LocalDataTrackStats) Dropped() uint64 { return s.SendFailed + s.Discarde
 func (lp *LocalParticipant) PublishDataTrack(ctx context.Context, name string, opts DataTrackOptions) (*LocalDataTrack, error) {
 	if opts.QueueFrames > datatrack.MaxSendQueueFrames {
 		return nil, mapDataTrackErr(datatrack.CheckRange("QueueFrames", int64(opts.QueueFrames), 0, datatrack.MaxSendQueueFrames))
+	}
+	if opts.QueueBytes > datatrack.MaxSendQueueBytes {
+		return nil, mapDataTrackErr(datatrack.CheckRange("QueueBytes", int64(opts.QueueBytes), 0, datatrack.MaxSendQueueBytes))
+	}
+	policy := datatrack.RejectNew
+	if opts.DropOldest {
+		policy = datatrack.DropOldest
 	}
 	r := lp.room
 	if !r.everConnected() {
@@ -90,7 +102,7 @@ func (lp *LocalParticipant) PublishDataTrack(ctx context.Context, name string, o
 	var perr error
 	if err := r.runOnLoop(ctx, func() {
 		var outs []datatrack.LocalOutput
-		handle, outs, perr = d.local.Publish(datatrack.PublishOptions{Name: name, FrameEncoding: frameEncodingProto(opts.FrameEncoding), Schema: schemaProto(opts.Schema), QueueFrames: opts.QueueFrames}, time.Now())
+		handle, outs, perr = d.local.Publish(datatrack.PublishOptions{Name: name, FrameEncoding: frameEncodingProto(opts.FrameEncoding), Schema: schemaProto(opts.Schema), QueueFrames: opts.QueueFrames, QueueBytes: opts.QueueBytes, QueuePolicy: &policy}, time.Now())
 		if perr != nil {
 			return
 		}
@@ -287,11 +299,13 @@ func (t *LocalDataTrack) IsEncrypted() bool { return t.t.Info().Encrypted }
 func (t *LocalDataTrack) Stats() LocalDataTrackStats {
 	qs := t.t.Queue().Stats()
 	return LocalDataTrackStats{
-		Pushed:     t.pushed.Load(),
-		Rejected:   qs.Rejected,
-		Sent:       t.sent.Load(),
-		SendFailed: t.sendFailed.Load(),
-		Discarded:  qs.Discarded + qs.Evicted,
-		Queued:     qs.Frames,
+		Pushed:      t.pushed.Load(),
+		Rejected:    qs.Rejected,
+		Sent:        t.sent.Load(),
+		SendFailed:  t.sendFailed.Load(),
+		Discarded:   qs.Discarded,
+		Evicted:     qs.Evicted,
+		Queued:      qs.Frames,
+		QueuedBytes: qs.Bytes,
 	}
 }

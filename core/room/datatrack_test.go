@@ -692,3 +692,80 @@ func TestDataTrackScopedPublishAndBlockingPush(t *testing.T) {
 		return ok && e.Track.Name() == "scoped"
 	})
 }
+
+// The queue policy of a track: with default options a burst of 256 × 1 KB
+// TryPush calls is accepted whole (the queue is bounded by bytes, not by a
+// handful of frames); a DropOldest track evicts instead of refusing and
+// counts every eviction; out-of-range queue options are refused.
+func TestDataTrackQueuePolicy(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "dtq", "pub", room.Options{})
+	lp := pub.r.LocalParticipant()
+
+	burst := publish(t, ctx, pub, "burst")
+	const n = 256
+	for i := range n {
+		if err := burst.TryPush(room.Frame{Payload: numbered(i, 1024)}); err != nil {
+			t.Fatalf("burst frame %d refused: %v (stats %+v)", i, err, burst.Stats())
+		}
+	}
+	if err := burst.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := burst.Stats(); st.Pushed != n || st.Sent != n || st.Rejected != 0 || st.Dropped() != 0 || st.Queued != 0 || st.QueuedBytes != 0 {
+		t.Fatalf("burst stats %+v", st)
+	}
+
+	// A small DropOldest queue: the writer cannot keep up with a tight loop
+	// of 64 KB frames, so older frames are evicted; nothing is refused and
+	// every accepted frame is either sent or counted as evicted.
+	fresh, err := lp.PublishDataTrack(ctx, "fresh", room.DataTrackOptions{QueueFrames: 2, QueueBytes: 64 << 10, DropOldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const m = 200
+	for i := range m {
+		if err := fresh.TryPush(room.Frame{Payload: numbered(i, 60<<10)}); err != nil {
+			t.Fatalf("DropOldest push %d: %v", i, err)
+		}
+		if st := fresh.Stats(); st.Queued > 2 || st.QueuedBytes > 2*(61<<10) {
+			t.Fatalf("queue over its bounds: %+v", st)
+		}
+	}
+	if err := fresh.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := fresh.Stats()
+	if st.Pushed != m || st.Rejected != 0 || st.Sent+st.Evicted != m || st.Evicted == 0 || st.Dropped() != st.Evicted {
+		t.Fatalf("DropOldest stats %+v (want pushed %d = sent + evicted, some evicted)", st, m)
+	}
+
+	// The default policy refuses when the byte budget is spent and the
+	// caller keeps its frame.
+	strict, err := lp.PublishDataTrack(ctx, "strict", room.DataTrackOptions{QueueBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for i := 0; i < m && refused == 0; i++ {
+		if err := strict.TryPush(room.Frame{Payload: numbered(i, 60<<10)}); errors.Is(err, room.ErrQueueFull) {
+			refused++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := strict.Stats(); refused == 0 || st.Rejected != uint64(refused) || st.Evicted != 0 {
+		t.Fatalf("RejectNew: %d refused, stats %+v", refused, st)
+	}
+
+	for _, o := range []room.DataTrackOptions{
+		{QueueBytes: datatrack.MaxSendQueueBytes + 1},
+		{QueueFrames: datatrack.MaxSendQueueFrames + 1},
+	} {
+		if _, err := lp.PublishDataTrack(ctx, "bad", o); !errors.Is(err, room.ErrInvalidArgument) {
+			t.Fatalf("%+v: %v", o, err)
+		}
+	}
+}
