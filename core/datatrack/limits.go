@@ -58,6 +58,12 @@ const (
 	// frame that fits MaxPacketsPerFrame can be sent.
 	DefaultSendQueueBytes = 1 << 20
 
+	// PushQueueFrames is where the waiting push applies back-pressure: it waits while this many
+	// frames are queued (until the queue has drained), even though TryPush would still accept
+	// them. A producer that uses the waiting push thus keeps its frames' queueing latency to
+	// about this many frames, while a bursty TryPush producer gets the whole byte budget.
+	PushQueueFrames = 16
+
 	// MaxSendQueueBytes caps PublishOptions.QueueBytes (larger values are refused with
 	// ErrInvalidOption): queued frames are held in memory.
 	MaxSendQueueBytes = 64 << 20

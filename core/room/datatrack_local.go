@@ -212,11 +212,19 @@ func (t *LocalDataTrack) TryPush(f Frame) error {
 }
 
 // Push is TryPush for producers that prefer back-pressure to skipping
-// frames: while the queue is full it waits (bounded by ctx) until the writer
-// has drained it, then queues f. Each refused attempt still counts in
+// frames: while the queue is full, or already holds
+// datatrack.PushQueueFrames (16) frames, it waits (bounded by ctx) until the
+// writer has drained it, then queues f — so frames pushed this way wait
+// behind at most about 16 others. Each refused attempt still counts in
 // LocalDataTrackStats.Rejected.
 func (t *LocalDataTrack) Push(ctx context.Context, f Frame) error {
 	for {
+		if t.t.Queue().Stats().Frames >= datatrack.PushQueueFrames {
+			if err := t.Flush(ctx); err != nil {
+				return err
+			}
+			continue
+		}
 		err := t.TryPush(f)
 		if !errors.Is(err, ErrQueueFull) {
 			return err

@@ -718,6 +718,18 @@ func TestDataTrackQueuePolicy(t *testing.T) {
 		t.Fatalf("burst stats %+v", st)
 	}
 
+	// The waiting Push applies back-pressure at datatrack.PushQueueFrames
+	// queued frames, well before the byte budget: its frames wait behind at
+	// most that many others.
+	for i := range n {
+		if err := burst.Push(ctx, room.Frame{Payload: numbered(i, 1024)}); err != nil {
+			t.Fatal(err)
+		}
+		if q := burst.Stats().Queued; q > datatrack.PushQueueFrames {
+			t.Fatalf("after Push %d: %d frames queued (Push waits at %d)", i, q, datatrack.PushQueueFrames)
+		}
+	}
+
 	// A small DropOldest queue: the writer cannot keep up with a tight loop
 	// of 64 KB frames, so older frames are evicted; nothing is refused and
 	// every accepted frame is either sent or counted as evicted.
