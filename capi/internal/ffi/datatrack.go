@@ -162,8 +162,8 @@ func queueFrames(n uint32) int {
 	return int(min(n, MaxDataTrackQueueFrames))
 }
 
-func (c *Client) publishDataTrack(req *ffipb.Request, m *ffipb.PublishDataTrackRequest) error {
-	r, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+func (c *Client) publishDataTrack(k *call, m *ffipb.PublishDataTrackRequest) error {
+	r, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (c *Client) publishDataTrack(req *ffipb.Request, m *ffipb.PublishDataTrackR
 		QueueFrames:   queueFrames(m.GetQueueSize()),
 	}
 	name := m.GetName()
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		t, err := rm.LocalParticipant().PublishDataTrack(ctx, name, opts)
 		if err != nil {
 			return nil, fromCore(err)

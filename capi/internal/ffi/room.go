@@ -34,7 +34,6 @@ var (
 	errRoomReleased        = Errorf(ffipb.ErrorCode_ERROR_CODE_CANCELLED, "room handle dropped")
 	errDisconnectRequested = Errorf(ffipb.ErrorCode_ERROR_CODE_CANCELLED, "disconnect requested while connecting")
 	errNotConnected        = Errorf(ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, "room is not connected")
-	errNeedRequestID       = Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
 )
 
 // roomPhase is where a Room is in its life.
@@ -233,10 +232,7 @@ func (r *Room) release(ctx context.Context) {
 }
 
 // connect handles ConnectRequest (ASYNC).
-func (c *Client) connect(req *ffipb.Request, m *ffipb.ConnectRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) connect(k *call, m *ffipb.ConnectRequest) error {
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
 		return err
@@ -333,7 +329,7 @@ func (c *Client) connect(req *ffipb.Request, m *ffipb.ConnectRequest) error {
 		close(r.eventsReady)
 		r.pump(core, announced, pumpDone)
 	}
-	if err := c.startOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, run, after); err != nil {
+	if err := k.startThen(run, after); err != nil {
 		r.mu.Lock()
 		if r.phase == phaseConnecting {
 			r.phase, r.state = phaseIdle, prevState
@@ -659,15 +655,12 @@ func participantUpdated(p room.Participant, set func(*ffipb.ParticipantUpdated))
 // disconnect handles DisconnectRequest (ASYNC): it completes after the room's Disconnected
 // event was queued. Disconnecting a room that is not connected completes at once; a connect
 // in progress is aborted (its completion reports CANCELLED). The room cannot connect again.
-func (c *Client) disconnect(req *ffipb.Request, m *ffipb.DisconnectRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) disconnect(k *call, m *ffipb.DisconnectRequest) error {
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}
-	return c.StartOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		r.mu.Lock()
 		phase := r.phase
 		if phase == phaseIdle || phase == phaseConnecting {
@@ -790,10 +783,7 @@ func (r *Room) passTurn(prev, mine chan struct{}) {
 
 // publishData handles PublishDataRequest (ASYNC). Packets of one room are sent in request
 // order: each operation waits for the previous one before handing its packet to the core.
-func (c *Client) publishData(req *ffipb.Request, m *ffipb.PublishDataRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) publishData(k *call, m *ffipb.PublishDataRequest) error {
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
 		return err
@@ -805,7 +795,7 @@ func (c *Client) publishData(req *ffipb.Request, m *ffipb.PublishDataRequest) er
 	payload := m.GetPayload()
 	opts := room.DataPublishOptions{Reliable: m.GetReliable(), Topic: m.GetTopic(), DestinationIdentities: m.GetDestinationIdentities()}
 	prev, mine := r.takeSendTurn()
-	err = c.StartOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, func(ctx context.Context) (*ffipb.Completion, error) {
+	err = k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		defer r.passTurn(prev, mine)
 		select {
 		case <-prev:
@@ -821,10 +811,7 @@ func (c *Client) publishData(req *ffipb.Request, m *ffipb.PublishDataRequest) er
 }
 
 // setLocal starts one of the ASYNC local-participant updates.
-func (c *Client) setLocal(req *ffipb.Request, roomHandle uint64, update func(ctx context.Context, lp *room.LocalParticipant) error) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) setLocal(k *call, roomHandle uint64, update func(ctx context.Context, lp *room.LocalParticipant) error) error {
 	r, err := c.room(roomHandle)
 	if err != nil {
 		return err
@@ -833,7 +820,7 @@ func (c *Client) setLocal(req *ffipb.Request, roomHandle uint64, update func(ctx
 	if err != nil {
 		return err
 	}
-	return c.StartOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		return nil, fromCore(update(ctx, rm.LocalParticipant()))
 	})
 }

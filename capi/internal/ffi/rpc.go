@@ -216,10 +216,7 @@ func (c *Client) respondRPC(m *ffipb.RespondRpcRequest, resp *ffipb.Response) er
 }
 
 // performRPC handles PerformRpcRequest (ASYNC).
-func (c *Client) performRPC(req *ffipb.Request, m *ffipb.PerformRpcRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) performRPC(k *call, m *ffipb.PerformRpcRequest) error {
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
 		return err
@@ -239,7 +236,7 @@ func (c *Client) performRPC(req *ffipb.Request, m *ffipb.PerformRpcRequest) erro
 		timeout = DefaultRPCResponseTimeout
 	}
 	p := rpc.PerformParams{Destination: m.GetDestinationIdentity(), Method: m.GetMethod(), Payload: m.GetPayload(), ResponseTimeout: timeout}
-	return c.StartOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		out, err := rm.LocalParticipant().PerformRPC(ctx, p)
 		if err != nil {
 			return nil, fromCore(err)

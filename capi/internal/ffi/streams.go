@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/datastream"
@@ -352,10 +351,8 @@ func byteStreamInfo(i datastream.ByteStreamInfo) *ffipb.ByteStreamInfo {
 
 // ---- outgoing ----
 
-func (c *Client) connectedRoom(req *ffipb.Request, h uint64) (*Room, *room.Room, error) {
-	if req.RequestId == 0 {
-		return nil, nil, errNeedRequestID
-	}
+// connectedRoom returns the room behind h and its core room, if it is connected.
+func (c *Client) connectedRoom(h uint64) (*Room, *room.Room, error) {
 	r, err := c.room(h)
 	if err != nil {
 		return nil, nil, err
@@ -367,8 +364,8 @@ func (c *Client) connectedRoom(req *ffipb.Request, h uint64) (*Room, *room.Room,
 	return r, rm, nil
 }
 
-func (c *Client) sendText(req *ffipb.Request, m *ffipb.SendTextRequest) error {
-	_, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+func (c *Client) sendText(k *call, m *ffipb.SendTextRequest) error {
+	_, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}
@@ -376,7 +373,7 @@ func (c *Client) sendText(req *ffipb.Request, m *ffipb.SendTextRequest) error {
 	co := o.GetCommon()
 	if o.GetOperationType() != 0 || o.GetVersion() != 0 || o.GetReplyToStreamId() != "" || o.GetGenerated() || co.TotalLength != nil {
 		// Fields SendText does not take: send it as a one-write incremental stream.
-		return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+		return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 			w, err := rm.LocalParticipant().StreamText(ctx, textWriterOptions(o))
 			if err != nil {
 				return nil, fromCore(err)
@@ -395,7 +392,7 @@ func (c *Client) sendText(req *ffipb.Request, m *ffipb.SendTextRequest) error {
 		Topic: co.GetTopic(), DestinationIdentities: co.GetDestinationIdentities(), Attributes: co.GetAttributes(),
 		StreamID: co.GetStreamId(), AttachedStreamIDs: o.GetAttachedStreamIds(),
 	}
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		info, err := rm.LocalParticipant().SendText(ctx, text, opts)
 		if err != nil {
 			return nil, fromCore(err)
@@ -404,8 +401,8 @@ func (c *Client) sendText(req *ffipb.Request, m *ffipb.SendTextRequest) error {
 	})
 }
 
-func (c *Client) sendBytes(req *ffipb.Request, m *ffipb.SendBytesRequest) error {
-	_, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+func (c *Client) sendBytes(k *call, m *ffipb.SendBytesRequest) error {
+	_, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}
@@ -415,7 +412,7 @@ func (c *Client) sendBytes(req *ffipb.Request, m *ffipb.SendBytesRequest) error 
 		Topic: co.GetTopic(), DestinationIdentities: co.GetDestinationIdentities(), Attributes: co.GetAttributes(),
 		StreamID: co.GetStreamId(), Name: o.GetName(), MimeType: o.GetMimeType(),
 	}
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		info, err := rm.LocalParticipant().SendBytes(ctx, data, opts)
 		if err != nil {
 			return nil, fromCore(err)
@@ -424,8 +421,8 @@ func (c *Client) sendBytes(req *ffipb.Request, m *ffipb.SendBytesRequest) error 
 	})
 }
 
-func (c *Client) sendFile(req *ffipb.Request, m *ffipb.SendFileRequest) error {
-	_, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+func (c *Client) sendFile(k *call, m *ffipb.SendFileRequest) error {
+	_, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}
@@ -441,7 +438,7 @@ func (c *Client) sendFile(req *ffipb.Request, m *ffipb.SendFileRequest) error {
 	if opts.Name == "" {
 		opts.Name = filepath.Base(path)
 	}
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, Errorf(ffipb.ErrorCode_ERROR_CODE_IO_ERROR, "cannot open the file: %v", errors.Unwrap(err))
@@ -476,10 +473,6 @@ func (r ioErrorReader) Read(p []byte) (int, error) {
 		err = &ioError{err}
 	}
 	return n, err
-}
-
-func reqTimeout(req *ffipb.Request) time.Duration {
-	return time.Duration(req.TimeoutMs) * time.Millisecond
 }
 
 func textWriterOptions(o *ffipb.TextStreamOptions) datastream.StreamTextOptions {
@@ -560,12 +553,12 @@ func (w *StreamWriter) release(ctx context.Context) {
 	_ = w.closeStream(errWriterDropped, nil)
 }
 
-func (c *Client) openWriter(req *ffipb.Request, roomHandle uint64, text bool, to *ffipb.TextStreamOptions, bo *ffipb.ByteStreamOptions) error {
-	r, rm, err := c.connectedRoom(req, roomHandle)
+func (c *Client) openWriter(k *call, roomHandle uint64, text bool, to *ffipb.TextStreamOptions, bo *ffipb.ByteStreamOptions) error {
+	r, rm, err := c.connectedRoom(roomHandle)
 	if err != nil {
 		return err
 	}
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		// The core's writer keeps the context it was opened with for the whole stream: it is
 		// the writer's own (cancelled on release), and the operation's ctx only bounds opening.
 		wctx, cancel := context.WithCancel(r.ctx)
@@ -620,10 +613,7 @@ func (c *Client) writer(h uint64) (*StreamWriter, error) {
 }
 
 // writeStream handles WriteStreamRequest (ASYNC, applied in request order per writer).
-func (c *Client) writeStream(req *ffipb.Request, m *ffipb.WriteStreamRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) writeStream(k *call, m *ffipb.WriteStreamRequest) error {
 	w, err := c.writer(m.GetWriterHandle())
 	if err != nil {
 		return err
@@ -644,28 +634,25 @@ func (c *Client) writeStream(req *ffipb.Request, m *ffipb.WriteStreamRequest) er
 	default:
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "write_stream needs text or data")
 	}
-	return c.sequencedWriterOp(req, w, false, func() error { return w.write(text, data) })
+	return c.sequencedWriterOp(k, w, false, func() error { return w.write(text, data) })
 }
 
 // closeStreamWriter handles CloseStreamWriterRequest (ASYNC, after every earlier write).
-func (c *Client) closeStreamWriter(req *ffipb.Request, m *ffipb.CloseStreamWriterRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) closeStreamWriter(k *call, m *ffipb.CloseStreamWriterRequest) error {
 	w, err := c.writer(m.GetWriterHandle())
 	if err != nil {
 		return err
 	}
 	reason, attrs := m.GetReason(), m.GetAttributes()
-	return c.sequencedWriterOp(req, w, true, func() error { return w.closeStream(reason, attrs) })
+	return c.sequencedWriterOp(k, w, true, func() error { return w.closeStream(reason, attrs) })
 }
 
-func (c *Client) sequencedWriterOp(req *ffipb.Request, w *StreamWriter, closing bool, do func() error) error {
+func (c *Client) sequencedWriterOp(k *call, w *StreamWriter, closing bool, do func() error) error {
 	prev, mine, err := w.turn(closing)
 	if err != nil {
 		return err
 	}
-	err = c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	err = k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		defer w.room.passTurn(prev, mine)
 		select {
 		case <-prev:
