@@ -1952,11 +1952,17 @@ func (x *Disconnected) GetError() *Error {
 	return nil
 }
 
+// RoomUpdated: the room's info changed. Everything a binding reports about the change is in
+// the event (no need to remember the previous RoomInfo): info holds the values after it.
 type RoomUpdated struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Info          *RoomInfo              `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Info  *RoomInfo              `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	// Since ABI 1.3: the metadata changed with this update; old_metadata is the value before
+	// it, info.metadata the new one.
+	MetadataChanged bool   `protobuf:"varint,2,opt,name=metadata_changed,json=metadataChanged,proto3" json:"metadata_changed,omitempty"`
+	OldMetadata     string `protobuf:"bytes,3,opt,name=old_metadata,json=oldMetadata,proto3" json:"old_metadata,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RoomUpdated) Reset() {
@@ -1994,6 +2000,20 @@ func (x *RoomUpdated) GetInfo() *RoomInfo {
 		return x.Info
 	}
 	return nil
+}
+
+func (x *RoomUpdated) GetMetadataChanged() bool {
+	if x != nil {
+		return x.MetadataChanged
+	}
+	return false
+}
+
+func (x *RoomUpdated) GetOldMetadata() string {
+	if x != nil {
+		return x.OldMetadata
+	}
+	return ""
 }
 
 type ParticipantConnected struct {
@@ -2093,16 +2113,23 @@ func (x *ParticipantDisconnected) GetReason() DisconnectReason {
 }
 
 // ParticipantUpdated: name, metadata, attributes or permission changed (local or remote).
+// info holds the values after the change; the event says what changed and, since ABI 1.3,
+// what the changed name and metadata were before, so a binding keeps no copy to compare with.
 type ParticipantUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Info  *ParticipantInfo       `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
-	// Attribute keys whose value changed (deleted keys included).
+	// Attribute keys whose value changed (deleted keys included; their new value is absent from
+	// info.attributes, i.e. "").
 	ChangedAttributes []string `protobuf:"bytes,2,rep,name=changed_attributes,json=changedAttributes,proto3" json:"changed_attributes,omitempty"`
 	NameChanged       bool     `protobuf:"varint,3,opt,name=name_changed,json=nameChanged,proto3" json:"name_changed,omitempty"`
 	MetadataChanged   bool     `protobuf:"varint,4,opt,name=metadata_changed,json=metadataChanged,proto3" json:"metadata_changed,omitempty"`
 	PermissionChanged bool     `protobuf:"varint,5,opt,name=permission_changed,json=permissionChanged,proto3" json:"permission_changed,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Since ABI 1.3: the name before the change (set with name_changed).
+	OldName string `protobuf:"bytes,6,opt,name=old_name,json=oldName,proto3" json:"old_name,omitempty"`
+	// Since ABI 1.3: the metadata before the change (set with metadata_changed).
+	OldMetadata   string `protobuf:"bytes,7,opt,name=old_metadata,json=oldMetadata,proto3" json:"old_metadata,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ParticipantUpdated) Reset() {
@@ -2168,6 +2195,20 @@ func (x *ParticipantUpdated) GetPermissionChanged() bool {
 		return x.PermissionChanged
 	}
 	return false
+}
+
+func (x *ParticipantUpdated) GetOldName() string {
+	if x != nil {
+		return x.OldName
+	}
+	return ""
+}
+
+func (x *ParticipantUpdated) GetOldMetadata() string {
+	if x != nil {
+		return x.OldMetadata
+	}
+	return ""
 }
 
 // DataPacketReceived carries a user data packet by value (no handle to release).
@@ -2383,20 +2424,24 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.lkcore.ffi.v1.ReconnectKindR\x04kind\"s\n" +
 	"\fDisconnected\x127\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1f.lkcore.ffi.v1.DisconnectReasonR\x06reason\x12*\n" +
-	"\x05error\x18\x02 \x01(\v2\x14.lkcore.ffi.v1.ErrorR\x05error\":\n" +
+	"\x05error\x18\x02 \x01(\v2\x14.lkcore.ffi.v1.ErrorR\x05error\"\x88\x01\n" +
 	"\vRoomUpdated\x12+\n" +
-	"\x04info\x18\x01 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04info\"J\n" +
+	"\x04info\x18\x01 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04info\x12)\n" +
+	"\x10metadata_changed\x18\x02 \x01(\bR\x0fmetadataChanged\x12!\n" +
+	"\fold_metadata\x18\x03 \x01(\tR\voldMetadata\"J\n" +
 	"\x14ParticipantConnected\x122\n" +
 	"\x04info\x18\x01 \x01(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x04info\"n\n" +
 	"\x17ParticipantDisconnected\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x127\n" +
-	"\x06reason\x18\x02 \x01(\x0e2\x1f.lkcore.ffi.v1.DisconnectReasonR\x06reason\"\xf4\x01\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1f.lkcore.ffi.v1.DisconnectReasonR\x06reason\"\xb2\x02\n" +
 	"\x12ParticipantUpdated\x122\n" +
 	"\x04info\x18\x01 \x01(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x04info\x12-\n" +
 	"\x12changed_attributes\x18\x02 \x03(\tR\x11changedAttributes\x12!\n" +
 	"\fname_changed\x18\x03 \x01(\bR\vnameChanged\x12)\n" +
 	"\x10metadata_changed\x18\x04 \x01(\bR\x0fmetadataChanged\x12-\n" +
-	"\x12permission_changed\x18\x05 \x01(\bR\x11permissionChanged\"\xb1\x01\n" +
+	"\x12permission_changed\x18\x05 \x01(\bR\x11permissionChanged\x12\x19\n" +
+	"\bold_name\x18\x06 \x01(\tR\aoldName\x12!\n" +
+	"\fold_metadata\x18\a \x01(\tR\voldMetadata\"\xb1\x01\n" +
 	"\x12DataPacketReceived\x121\n" +
 	"\x14participant_identity\x18\x01 \x01(\tR\x13participantIdentity\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x14\n" +

@@ -651,10 +651,10 @@ class Room(EventEmitter[RoomEventName]):
             self.emit("disconnected", reason)
             self._disconnected.set()
         elif kind == "room_updated":
-            old = self._info.metadata
-            self._info.CopyFrom(re.room_updated.info)
-            if old != self._info.metadata:
-                self.emit("room_metadata_changed", old, self._info.metadata)
+            ru = re.room_updated
+            self._info.CopyFrom(ru.info)
+            if ru.metadata_changed:
+                self.emit("room_metadata_changed", ru.old_metadata, ru.info.metadata)
             self.emit("room_updated")
         elif kind == "participant_connected":
             info = re.participant_connected.info
@@ -715,22 +715,17 @@ class Room(EventEmitter[RoomEventName]):
             self.emit("e2ee_state_changed", e.participant_identity, state)
 
     def _on_participant_updated(self, u: pb.ParticipantUpdated) -> None:
+        # The event carries what changed and the previous values: nothing is compared here.
         p = self._participant(u.info.identity)
         if p is None:
             return
-        old_name, old_meta = p.name, p.metadata
-        old_attrs = p.attributes
         p._update(u.info)
-        if u.name_changed or old_name != p.name:
-            self.emit("participant_name_changed", p, old_name, p.name)
-        if u.metadata_changed or old_meta != p.metadata:
-            self.emit("participant_metadata_changed", p, old_meta, p.metadata)
-        changed = {k: p.attributes.get(k, "") for k in u.changed_attributes}
-        if not changed:
-            new_attrs = p.attributes
-            changed = {k: new_attrs.get(k, "") for k in set(old_attrs) | set(new_attrs) if old_attrs.get(k) != new_attrs.get(k)}
-        if changed:
-            self.emit("participant_attributes_changed", changed, p)
+        if u.name_changed:
+            self.emit("participant_name_changed", p, u.old_name, u.info.name)
+        if u.metadata_changed:
+            self.emit("participant_metadata_changed", p, u.old_metadata, u.info.metadata)
+        if u.changed_attributes:
+            self.emit("participant_attributes_changed", {k: u.info.attributes.get(k, "") for k in u.changed_attributes}, p)
         if u.permission_changed:
             self.emit("participant_permissions_changed", p)
 

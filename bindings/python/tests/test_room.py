@@ -165,6 +165,13 @@ async def test_metadata_name_and_attributes_updates(devsfu, token_for) -> None:
         changed, p = await attrs.wait(lambda c, p: "x" in c and c["x"] == "")
         assert p.attributes == {"k": "v"}
         assert bob.remote_participants["alice"].metadata == "m1"
+        # A second change reports the value it replaced (carried by the event, ABI 1.3).
+        await alice.local_participant.set_metadata("m2")
+        await alice.local_participant.set_name("Alice 2")
+        p, old, new = await meta.wait(lambda p, old, new: new == "m2")
+        assert (p.identity, old) == ("alice", "m1")
+        p, old, new = await name.wait(lambda p, old, new: new == "Alice 2")
+        assert (p.identity, old) == ("alice", "Alice")
     finally:
         await alice.disconnect()
         await bob.disconnect()

@@ -570,9 +570,13 @@ func (r *Room) translate(rm *room.Room, ev room.Event, announced *announcedSet, 
 			Identity: e.Participant.Identity(), Reason: disconnectReason(e.Reason),
 		}}}
 	case room.ParticipantMetadataChanged:
-		return participantUpdated(e.Participant, func(u *ffipb.ParticipantUpdated) { u.MetadataChanged = true })
+		return participantUpdated(e.Participant, func(u *ffipb.ParticipantUpdated) {
+			u.MetadataChanged, u.OldMetadata, u.Info.Metadata = true, e.OldMetadata, e.NewMetadata
+		})
 	case room.ParticipantNameChanged:
-		return participantUpdated(e.Participant, func(u *ffipb.ParticipantUpdated) { u.NameChanged = true })
+		return participantUpdated(e.Participant, func(u *ffipb.ParticipantUpdated) {
+			u.NameChanged, u.OldName, u.Info.Name = true, e.OldName, e.NewName
+		})
 	case room.ParticipantAttributesChanged:
 		keys := make([]string, 0, len(e.Changed))
 		for k := range e.Changed {
@@ -581,7 +585,12 @@ func (r *Room) translate(rm *room.Room, ev room.Event, announced *announcedSet, 
 		slices.Sort(keys)
 		return participantUpdated(e.Participant, func(u *ffipb.ParticipantUpdated) { u.ChangedAttributes = keys })
 	case room.RoomMetadataChanged:
-		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{Info: roomInfo(rm.Info(), *last)}}}
+		// The event's own values, not the room's current ones (a later change may be queued).
+		info := roomInfo(rm.Info(), *last)
+		info.Metadata = e.NewMetadata
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{
+			Info: info, MetadataChanged: true, OldMetadata: e.OldMetadata,
+		}}}
 	case room.DataReceived:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataReceived{DataReceived: &ffipb.DataPacketReceived{
 			ParticipantIdentity: e.SenderIdentity,
