@@ -7,8 +7,9 @@
  *
  * MODEL
  *   A host creates one or more independent clients with lk_client_new. Everything else goes
- *   through protobuf messages defined in capi/proto/*.proto (package lkcore.ffi.v1; envelopes in
- *   lkcore_ffi.proto, the other files per domain; what a binding must do: capi/BINDINGS.md):
+ *   through protobuf messages defined in the .proto files of capi/proto (package lkcore.ffi.v1;
+ *   envelopes in lkcore_ffi.proto, the other files per domain; what a binding must do:
+ *   capi/BINDINGS.md):
  *
  *     lk_request(client, Request)  -> Response       synchronous, on the calling thread
  *     events of the client         -> callback, or lk_client_next_event (pull)
