@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 
-	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/pion/webrtc/v4"
 )
@@ -82,6 +82,14 @@ func (r *Room) SendPacket(ctx context.Context, pkt *lkpb.DataPacket, reliable bo
 	case <-r.closing:
 		return ErrDisconnected
 	default:
+	}
+	if !r.everConnected() {
+		r.lifeMu.Lock()
+		connecting := r.life == lifeConnecting
+		r.lifeMu.Unlock()
+		if !connecting {
+			return errNotConnected
+		}
 	}
 	select {
 	case <-r.connected:

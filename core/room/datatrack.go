@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/datatrack"
-	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/internal/engine"
+	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/lkpb"
-	"github.com/lkcore/lkcore/core/signal"
 )
 
 // Data tracks (docs/protocol.md, Data tracks) wired into the room.
@@ -154,6 +154,9 @@ func (e DataTrackEndReason) String() string {
 type DataTrackPublished struct {
 	// Track is the new remote track.
 	Track *RemoteDataTrack
+	// Subscription is the track's subscription with Options.AutoSubscribe
+	// (nil without, or when it could not be requested; logged).
+	Subscription *DataTrackSubscription
 }
 
 // DataTrackUnpublished reports that a remote data track went away
@@ -452,7 +455,14 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 			d.remotes[o.Info.Sid] = rt
 			d.mu.Unlock()
 			d.attach(rt)
-			d.r.events.push(DataTrackPublished{Track: rt})
+			if !d.r.everConnected() {
+				continue // in Connect's Snapshot; auto-subscribed when connected (autoSubscribeKnown)
+			}
+			var sub *DataTrackSubscription
+			if d.r.opts.AutoSubscribe {
+				sub = d.autoSubscribe(rt)
+			}
+			d.r.events.push(DataTrackPublished{Track: rt, Subscription: sub})
 		case datatrack.RemoteTrackUnpublished:
 			d.mu.Lock()
 			rt := d.remotes[o.Info.Sid]
@@ -491,6 +501,64 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 			}
 		}
 	}
+}
+
+// autoSubscribe subscribes to a newly published track for
+// Options.AutoSubscribe without waiting for the server's answer (loop): the
+// subscription delivers frames once the server forwards them, or ends with
+// the refusal. nil (logged) when the subscription cannot even be requested.
+func (d *dataTracks) autoSubscribe(rt *RemoteDataTrack) *DataTrackSubscription {
+	o := d.r.opts.AutoSubscribeOptions
+	policy := datatrack.DropOldestFrame
+	if o.DropNewest {
+		policy = datatrack.DropNewestFrame
+	}
+	s, outs, err := d.remote.Subscribe(rt.SID(), datatrack.SubscribeOptions{BufferSize: o.BufferSize, DropPolicy: policy}, time.Now())
+	if err != nil {
+		d.r.log.Warn("room: auto-subscribing to a data track failed", "track", rt.SID(), "err", err)
+		return nil
+	}
+	sub := &DataTrackSubscription{s: s, track: rt, closed: make(chan struct{})}
+	d.subs[s] = sub
+	rt.autoSub = sub
+	d.applyRemote(outs)
+	return sub
+}
+
+// autoSubscribeKnown subscribes, for Options.AutoSubscribe, to the tracks
+// announced while joining (loop, when the room first connects: requests
+// need the live session).
+func (d *dataTracks) autoSubscribeKnown() {
+	d.mu.Lock()
+	var todo []*RemoteDataTrack
+	for _, rt := range d.remotes {
+		if rt.autoSub == nil {
+			todo = append(todo, rt)
+		}
+	}
+	d.mu.Unlock()
+	for _, rt := range todo {
+		d.autoSubscribe(rt)
+	}
+	d.rearm()
+}
+
+// snapshot lists the remote data tracks for a Snapshot (loop), ordered by
+// publisher identity and name.
+func (d *dataTracks) snapshot() []SnapshotDataTrack {
+	d.mu.Lock()
+	out := make([]SnapshotDataTrack, 0, len(d.remotes))
+	for _, rt := range d.remotes {
+		out = append(out, SnapshotDataTrack{Track: rt, Info: rt.Info(), Subscription: rt.autoSub})
+	}
+	d.mu.Unlock()
+	slices.SortFunc(out, func(a, b SnapshotDataTrack) int {
+		if c := strings.Compare(a.Info.PublisherIdentity, b.Info.PublisherIdentity); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Info.Name, b.Info.Name)
+	})
+	return out
 }
 
 // attach links rt to the current RemoteParticipant of its publisher (loop).
@@ -831,6 +899,9 @@ func (lp *LocalParticipant) PublishDataTrack(ctx context.Context, name string, o
 		return nil, mapDataTrackErr(datatrack.CheckRange("QueueFrames", int64(opts.QueueFrames), 0, datatrack.MaxSendQueueFrames))
 	}
 	r := lp.room
+	if !r.everConnected() {
+		return nil, errNotConnected
+	}
 	d := r.dt
 	res := make(chan publishResult, 1)
 	var handle uint16
@@ -919,6 +990,9 @@ func (lp *LocalParticipant) WithDataTrack(ctx context.Context, name string, opts
 // DataTracks returns the local participant's published data tracks, ordered
 // by publication.
 func (lp *LocalParticipant) DataTracks() []*LocalDataTrack {
+	if !lp.room.everConnected() {
+		return nil
+	}
 	d := lp.room.dt
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -1051,6 +1125,7 @@ type RemoteDataTrack struct {
 	publisher   atomic.Pointer[RemoteParticipant] // nil if unknown when announced
 	unpublished chan struct{}
 	dropped     atomic.Uint64
+	autoSub     *DataTrackSubscription // Options.AutoSubscribe's subscription (loop)
 }
 
 // Info returns the track's info (SID, name, handle, encryption, publisher identity, metadata).
@@ -1329,6 +1404,9 @@ type DataTrackStats struct {
 
 // DataTrackStats returns the room's data-track receive counters.
 func (r *Room) DataTrackStats() DataTrackStats {
+	if !r.everConnected() {
+		return DataTrackStats{Drops: map[datatrack.DropReason]uint64{}}
+	}
 	st := r.dt.remote.Stats()
 	out := DataTrackStats{Packets: st.Packets, Frames: st.Frames, Drops: map[datatrack.DropReason]uint64{}}
 	for i, n := range st.Drops {

@@ -13,7 +13,7 @@ import (
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/datastream/dstest"
 	"github.com/lkcore/lkcore/core/e2ee"
-	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/rpc"
 )
@@ -54,8 +54,12 @@ func offlineRoom(tb testing.TB, kp e2ee.KeyProvider) *Room {
 	r.parts = newParticipantTable(r.local)
 	r.parts.seed(others)
 	var err error
-	if r.dapi, err = newDataAPI(r, "1.13.5"); err != nil {
+	if r.dapi, err = newDataAPI(r); err != nil {
 		tb.Fatal(err)
+	}
+	r.dapi.setServerVersion("1.13.5")
+	if kp != nil {
+		r.e2ee = &roomE2EE{}
 	}
 	r.initE2EE()
 	r.initDataTracks(others)

@@ -2,6 +2,12 @@
 // data-only participant: Connect, the local and remote participants, ordered
 // room events, and data packets.
 //
+// New returns a Room before it connects (register RPC methods and stream
+// handlers, start reading events), Room.Connect joins it and returns a
+// Snapshot; every later event is a change relative to that snapshot. The
+// Connect function does both in one call. Classify sorts any error of the
+// package into an ErrorKind and tells whether retrying can help.
+//
 //	r, err := room.Connect(ctx, "wss://my.livekit.host", token, room.Options{})
 //	if err != nil { … }               // typed: errors.Is(err, room.ErrUnauthorized), …
 //	defer r.Disconnect(context.Background())
@@ -19,7 +25,7 @@
 //
 // A Room has one owner goroutine (the loop) for all signalling state:
 // participants, room info, pending requests, connection state. It consumes
-// core/signal responses and core/engine notifications and is the only writer
+// core/internal/signal responses and core/internal/engine notifications and is the only writer
 // of that state; getters read snapshots under narrow locks. Data packets do
 // not go through the loop: they are parsed, de-duplicated and dispatched on
 // the data channel's read goroutine (Room.dispatchPacket is the single switch

@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/auth"
-	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/internal/engine"
+	"github.com/lkcore/lkcore/core/internal/signal"
+	"github.com/lkcore/lkcore/core/joinreq"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
-	"github.com/lkcore/lkcore/core/signal"
 	"github.com/lkcore/lkcore/tests/devsfu"
 	"github.com/lkcore/lkcore/tests/testkit"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
@@ -118,10 +119,7 @@ func TestTwoAndThreeParticipantsSeeEachOther(t *testing.T) {
 	if a.r.Name() != "r1" {
 		t.Fatalf("room name %q", a.r.Name())
 	}
-	a.waitFor(ctx, "connected state", func(ev room.Event) bool {
-		e, ok := ev.(room.ConnectionStateChanged)
-		return ok && e.State == room.StateConnected
-	})
+	// The connected state is part of Connect's snapshot: no event repeats it.
 
 	b := join(t, ctx, s, "r1", "bob", auth.WithName("Bob"))
 	// bob sees alice from the join (no event); alice gets ParticipantConnected for bob.
@@ -557,7 +555,7 @@ func TestJoinRequestOnTheWire(t *testing.T) {
 	if len(param)%4 != 0 {
 		t.Fatal("join_request not padded")
 	}
-	jr, comp, err := signal.DecodeJoinRequest(param)
+	jr, comp, err := joinreq.Decode(param)
 	if err != nil {
 		t.Fatal(err)
 	}

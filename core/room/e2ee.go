@@ -133,12 +133,13 @@ type roomE2EE struct {
 	suppressed atomic.Uint64
 }
 
-// initE2EE creates the cryptor once the local identity is known (Connect).
+// initE2EE creates the cryptor once the local identity is known (each join
+// attempt, before its engine can deliver anything).
 func (r *Room) initE2EE() {
-	if r.opts.E2EE == nil {
+	if r.e2ee == nil {
 		return
 	}
-	r.e2ee = &roomE2EE{cryptor: e2ee.NewCryptor(r.local.Identity(), r.opts.E2EE.KeyProvider)}
+	r.e2ee.cryptor = e2ee.NewCryptor(r.local.Identity(), r.opts.E2EE.KeyProvider)
 }
 
 func (e *roomE2EE) cryptorOrNil() *e2ee.Cryptor {
@@ -148,7 +149,7 @@ func (e *roomE2EE) cryptorOrNil() *e2ee.Cryptor {
 	return e.cryptor
 }
 
-// E2EEEnabled reports whether the room was connected with E2EE.
+// E2EEEnabled reports whether the room uses E2EE (Options.E2EE).
 func (r *Room) E2EEEnabled() bool { return r.e2ee != nil }
 
 // E2EEStats returns the room's E2EE counters (zero without E2EE).

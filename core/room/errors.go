@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/internal/engine"
+	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/lkpb"
-	"github.com/lkcore/lkcore/core/signal"
 )
 
 // Errors returned by this package (use errors.Is / errors.As). Connection
-// errors come from core/signal and are re-exported here so callers need only
+// errors come from core/internal/signal and are re-exported here so callers need only
 // this package.
 var (
 	// ErrDisconnected: the room is disconnected (after Disconnect, a server
@@ -35,7 +35,7 @@ var (
 	ErrPacketTooLarge = engine.ErrPacketTooLarge
 	// ErrInvalidURL: the server URL is malformed or has an unsupported scheme.
 	ErrInvalidURL = signal.ErrInvalidURL
-	// ErrUnauthorized: the server refused the token (HTTP 401/403); see *signal.HTTPError.
+	// ErrUnauthorized: the server refused the token (HTTP 401/403); see *HTTPError.
 	ErrUnauthorized = signal.ErrUnauthorized
 	// ErrRoomNotFound: the room does not exist and the server does not auto-create rooms.
 	ErrRoomNotFound = signal.ErrRoomNotFound
@@ -47,11 +47,20 @@ var (
 	ErrServerError = signal.ErrServerError
 	// ErrServerUnreachable: the server could not be reached (DNS, TCP, TLS).
 	ErrServerUnreachable = signal.ErrServerUnreachable
-	// ErrJoinRefused: the server answered the join with a leave (see *signal.LeaveError).
+	// ErrJoinRefused: the server answered the join with a leave (see *LeaveError).
 	ErrJoinRefused = signal.ErrJoinRefused
 	// ErrRequestFailed: the server refused a request (see *RequestError).
 	ErrRequestFailed = errors.New("room: request refused by server")
 )
+
+// HTTPError is the server's refusal of the signalling upgrade: its status
+// and text (trimmed, at most 256 bytes). It unwraps to ErrUnauthorized,
+// ErrRoomNotFound, ErrServiceNotFound, ErrBadRequest or ErrServerError.
+type HTTPError = signal.HTTPError
+
+// LeaveError is the server's answer to a join with a leave; it unwraps to
+// ErrJoinRefused.
+type LeaveError = signal.LeaveError
 
 // RequestError is the server's refusal of a signalling request (e.g.
 // UpdateParticipantMetadata without the canUpdateOwnMetadata grant →

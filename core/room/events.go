@@ -22,6 +22,9 @@ type ConnectionStateChanged struct {
 // are in Room.RemoteParticipants from the start (as in JS).
 type ParticipantConnected struct {
 	Participant *RemoteParticipant
+	// Info is the participant as it joined (Participant's getters may
+	// already show later changes).
+	Info ParticipantInfo
 }
 
 // ParticipantDisconnected reports a remote participant that left. Reason is
@@ -37,6 +40,8 @@ type ParticipantMetadataChanged struct {
 	Participant Participant
 	OldMetadata string
 	NewMetadata string
+	// Info is the participant after this change.
+	Info ParticipantInfo
 }
 
 // ParticipantNameChanged reports a name change of a participant (local or remote).
@@ -44,6 +49,8 @@ type ParticipantNameChanged struct {
 	Participant Participant
 	OldName     string
 	NewName     string
+	// Info is the participant after this change.
+	Info ParticipantInfo
 }
 
 // ParticipantAttributesChanged reports changed attributes of a participant
@@ -52,12 +59,26 @@ type ParticipantNameChanged struct {
 type ParticipantAttributesChanged struct {
 	Participant Participant
 	Changed     map[string]string
+	// OldAttributes and Info.Attributes are the whole sets before and after.
+	OldAttributes map[string]string
+	// Info is the participant after this change.
+	Info ParticipantInfo
 }
 
 // RoomMetadataChanged reports a change of the room's metadata.
 type RoomMetadataChanged struct {
 	OldMetadata string
 	NewMetadata string
+	// Info is the room after this change.
+	Info RoomInfo
+}
+
+// LocalParticipantRejoined follows Reconnected{Kind: ReconnectFull}: the new
+// session gave the local participant a new SID (and possibly other server
+// state). Info is the local participant in the new session.
+type LocalParticipantRejoined struct {
+	OldSID string
+	Info   ParticipantInfo
 }
 
 // DataReceived is a user data packet from another participant.
@@ -96,6 +117,7 @@ func (ParticipantMetadataChanged) isEvent()   {}
 func (ParticipantNameChanged) isEvent()       {}
 func (ParticipantAttributesChanged) isEvent() {}
 func (RoomMetadataChanged) isEvent()          {}
+func (LocalParticipantRejoined) isEvent()     {}
 func (DataReceived) isEvent()                 {}
 func (Disconnected) isEvent()                 {}
 
@@ -237,6 +259,23 @@ func (q *eventQueue) next(ctx context.Context) (Event, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// dropState removes the undelivered events that describe the room's state
+// (connection state, participants, metadata, data tracks): what a Snapshot
+// contains. Data events and DecryptionFailed stay.
+func (q *eventQueue) dropState() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	kept := q.items[:0]
+	for _, it := range q.items[q.head:] {
+		if _, df := it.ev.(DecryptionFailed); it.data || df {
+			kept = append(kept, it)
+		}
+	}
+	clear(q.items[len(kept):])
+	q.items = kept
+	q.head = 0
 }
 
 // pending is the number of undelivered events (tests, diagnostics).

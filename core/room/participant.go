@@ -122,11 +122,12 @@ var (
 // diffInfo returns the change events between two infos of the same participant.
 func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo) []Event {
 	var evs []Event
+	info := func() ParticipantInfo { return participantInfoFrom(cur) } // each event owns its copy
 	if old.GetName() != cur.GetName() {
-		evs = append(evs, ParticipantNameChanged{Participant: p, OldName: old.GetName(), NewName: cur.GetName()})
+		evs = append(evs, ParticipantNameChanged{Participant: p, OldName: old.GetName(), NewName: cur.GetName(), Info: info()})
 	}
 	if old.GetMetadata() != cur.GetMetadata() {
-		evs = append(evs, ParticipantMetadataChanged{Participant: p, OldMetadata: old.GetMetadata(), NewMetadata: cur.GetMetadata()})
+		evs = append(evs, ParticipantMetadataChanged{Participant: p, OldMetadata: old.GetMetadata(), NewMetadata: cur.GetMetadata(), Info: info()})
 	}
 	changed := map[string]string{}
 	for k, v := range cur.GetAttributes() {
@@ -140,7 +141,11 @@ func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo) []Event {
 		}
 	}
 	if len(changed) > 0 {
-		evs = append(evs, ParticipantAttributesChanged{Participant: p, Changed: changed})
+		oldAttrs := maps.Clone(old.GetAttributes())
+		if oldAttrs == nil {
+			oldAttrs = map[string]string{}
+		}
+		evs = append(evs, ParticipantAttributesChanged{Participant: p, Changed: changed, OldAttributes: oldAttrs, Info: info()})
 	}
 	return evs
 }
@@ -157,6 +162,14 @@ type participantTable struct {
 
 func newParticipantTable(local *LocalParticipant) *participantTable {
 	return &participantTable{local: local, remotes: map[string]*RemoteParticipant{}, sids: map[string]string{}}
+}
+
+// reset forgets every remote participant without events (a new join attempt).
+func (t *participantTable) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.remotes)
+	clear(t.sids)
 }
 
 // seed installs the participants of a JoinResponse without events.
@@ -220,7 +233,7 @@ func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, lo
 			rp.store(info)
 			t.remotes[identity] = rp
 			t.sids[info.GetSid()] = identity
-			evs = append(evs, ParticipantConnected{Participant: rp})
+			evs = append(evs, ParticipantConnected{Participant: rp, Info: participantInfoFrom(info)})
 			continue
 		}
 		old := rp.load()

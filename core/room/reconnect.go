@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/internal/engine"
+	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/lkpb"
-	"github.com/lkcore/lkcore/core/signal"
 )
 
 // Reconnection (docs/protocol.md, Reconnection; recordings 1d-resume-js/-rust).
@@ -76,6 +76,9 @@ type Reconnecting struct {
 	Kind ReconnectKind
 	// Err is what broke the connection (nil when the server asked for it).
 	Err error
+	// Attempt numbers the Reconnecting events of one episode: 1 when it
+	// starts, +1 when it escalates to a full reconnect.
+	Attempt int
 }
 
 // Reconnected reports that the connection has been re-established (the state
@@ -355,6 +358,8 @@ type reconnectState struct {
 	trickles []*lkpb.SignalRequest // local candidates waiting for a WebSocket
 
 	pingInterval, pingTimeout time.Duration // from the JoinResponse
+	oldLocalSID               string        // the local SID before a full reconnect's join
+	announced                 int           // Reconnecting events of this episode
 
 	retired sync.WaitGroup // engines / signal clients being closed in the background
 }
@@ -557,11 +562,11 @@ func (r *Room) sendSignalLoop(ctx context.Context, req *lkpb.SignalRequest) erro
 	if !r.signalLive() {
 		return ErrReconnecting
 	}
-	return r.sig.Send(ctx, req)
+	return r.sess.sig.Send(ctx, req)
 }
 
 // sendSignal is sendSignalLoop for any goroutine (it runs on the loop). Use
-// it instead of r.sig, which the loop replaces when it reconnects.
+// it instead of r.sess.sig, which the loop replaces when it reconnects.
 func (r *Room) sendSignal(ctx context.Context, req *lkpb.SignalRequest) error {
 	var err error
 	if lerr := r.runOnLoop(ctx, func() { err = r.sendSignalLoop(ctx, req) }); lerr != nil {
@@ -580,7 +585,7 @@ func (r *Room) sendTrickle(req *lkpb.SignalRequest) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), signal.DefaultWriteTimeout)
 	defer cancel()
-	if err := r.sig.Send(ctx, req); err != nil {
+	if err := r.sess.sig.Send(ctx, req); err != nil {
 		r.log.Debug("room: sending trickle failed", "err", err)
 	}
 }
@@ -621,11 +626,11 @@ func (r *Room) everConnected() bool {
 	}
 }
 
-// retireSignal stops reading the current WebSocket and closes it. r.sig keeps
+// retireSignal stops reading the current WebSocket and closes it. r.sess.sig keeps
 // pointing at the closed client (never nil). Loop only.
 func (r *Room) retireSignal() {
 	r.sigMsgs = nil
-	r.sig.Close()
+	r.sess.sig.Close()
 }
 
 // beginReconnect handles a trigger while connected: it starts an episode
@@ -640,7 +645,8 @@ func (r *Room) beginReconnect(t trigger, cause error) bool {
 	r.send.set(false, true)
 	r.send.setResuming(kind == ReconnectResume)
 	r.setState(StateReconnecting)
-	r.events.push(Reconnecting{Kind: kind, Err: cause})
+	r.rc.announced = 1
+	r.events.push(Reconnecting{Kind: kind, Err: cause, Attempt: 1})
 	r.rc.unwound = false
 	r.rc.restarted = false
 	r.rc.discarded = 0
@@ -661,7 +667,8 @@ func (r *Room) startAttempt() bool {
 	r.rc.stopTimers()
 	kind, announce := r.rc.m.next()
 	if announce {
-		r.events.push(Reconnecting{Kind: kind})
+		r.rc.announced++
+		r.events.push(Reconnecting{Kind: kind, Attempt: r.rc.announced})
 	}
 	r.send.setResuming(kind == ReconnectResume && !r.rc.restarted)
 	r.rc.answered = false
@@ -710,12 +717,12 @@ func (r *Room) startAttempt() bool {
 func (r *Room) prepareFull() {
 	if r.signalLive() {
 		ctx, cancel := context.WithTimeout(context.Background(), leaveSendTimeout)
-		_ = r.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Leave{
+		_ = r.sess.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Leave{
 			Leave: &lkpb.LeaveRequest{Reason: lkpb.DisconnectReason_CLIENT_INITIATED, Action: lkpb.LeaveRequest_DISCONNECT}}})
 		cancel()
 	}
 	r.sigMsgs = nil
-	oldSig := r.sig
+	oldSig := r.sess.sig
 	old := r.eng.Load()
 	if !r.rc.unwound {
 		r.rc.unwound = true
@@ -759,28 +766,33 @@ func (r *Room) onDialResult(res dialResult) bool {
 		}
 		return r.failAttempt(f, res.err)
 	}
-	r.sig = res.client
+	r.sess.sig = res.client
 	r.sigMsgs = res.client.Messages()
-	r.sig.StartKeepalive(r.rc.pingInterval, r.rc.pingTimeout)
 	if r.rc.m.kind == ReconnectResume {
-		return r.resumeSignalled(res.first.GetReconnect())
+		r.startKeepalive() // the settings of the session's join
+		r.applyJoin(joinResume, res.first, r.sess.eng)
+		return r.resumeSignalled()
 	}
-	return r.fullJoined(res.first.GetJoin())
+	r.applyJoin(joinFull, res.first, r.sess.eng)
+	r.startKeepalive()
+	join := res.first.GetJoin()
+	r.log.Info("room: rejoined", "room", join.GetRoom().GetName(), "sid", join.GetParticipant().GetSid(),
+		"others", len(join.GetOtherParticipants()))
+	r.flushTrickles()
+	r.enterSyncing()
+	return false
 }
 
 // resumeSignalled continues a resume after the ReconnectResponse: SyncState,
 // then the ICE-restart offer (recorded order). Loop only.
-func (r *Room) resumeSignalled(rr *lkpb.ReconnectResponse) bool {
-	eng := r.eng.Load()
-	r.rc.lastSeq = rr.GetLastMessageSeq()
-	// The response's ICE servers and force_relay govern the ICE restart
-	// below (relay.go). An empty list keeps the servers we have (devsfu
-	// without TURN sends none; the real server repeats its list).
-	r.applyResumeICE(eng, rr)
+func (r *Room) resumeSignalled() bool {
+	eng := r.sess.eng
+	// applyJoin gave the response's ICE servers and force_relay to the
+	// engine: they govern the ICE restart below (relay.go).
 	ctx, cancel := context.WithTimeout(context.Background(), signal.DefaultWriteTimeout)
 	defer cancel()
 	ss := r.buildSyncState(eng)
-	if err := r.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_SyncState{SyncState: ss}}); err != nil {
+	if err := r.sess.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_SyncState{SyncState: ss}}); err != nil {
 		return r.failAttempt(failSignal, err)
 	}
 	// The ICE restart drops the selected candidate pair until the new one
@@ -799,7 +811,7 @@ func (r *Room) resumeSignalled(rr *lkpb.ReconnectResponse) bool {
 	if err != nil {
 		return r.failAttempt(failOther, err)
 	}
-	if err := r.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Offer{Offer: offer}}); err != nil {
+	if err := r.sess.sig.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Offer{Offer: offer}}); err != nil {
 		return r.failAttempt(failSignal, err)
 	}
 	r.flushTrickles()
@@ -831,49 +843,9 @@ func (r *Room) buildSyncState(eng *engine.Engine) *lkpb.SyncState {
 	return ss
 }
 
-// fullJoined continues a full reconnect after the new JoinResponse: the new
-// session replaces the old one's state. Loop only.
-func (r *Room) fullJoined(join *lkpb.JoinResponse) bool {
-	eng := r.eng.Load()
-	r.infoMu.Lock()
-	oldRoom := r.roomInfo
-	r.roomInfo = join.GetRoom()
-	r.infoMu.Unlock()
-	if oldRoom.GetMetadata() != join.GetRoom().GetMetadata() {
-		r.events.push(RoomMetadataChanged{OldMetadata: oldRoom.GetMetadata(), NewMetadata: join.GetRoom().GetMetadata()})
-	}
-	oldLocal := r.local.load()
-	r.local.store(join.GetParticipant())
-	r.events.push(diffInfo(r.local, oldLocal, join.GetParticipant())...)
-	evs, _ := r.parts.apply(join.GetOtherParticipants())
-	r.events.push(evs...)
-	r.applyJoinSettings(join)
-	forceRelay := join.GetClientConfiguration().GetForceRelay() == lkpb.ClientConfigSetting_ENABLED
-	if err := eng.SetICEServers(join.GetIceServers(), forceRelay); err != nil {
-		r.log.Warn("room: applying ICE servers failed", "err", err)
-	}
-	r.sig.StartKeepalive(r.rc.pingInterval, r.rc.pingTimeout)
-	r.log.Info("room: rejoined", "room", join.GetRoom().GetName(), "sid", join.GetParticipant().GetSid(),
-		"others", len(join.GetOtherParticipants()))
-	r.flushTrickles()
-	r.enterSyncing()
-	return false
-}
-
-// applyJoinSettings keeps what later reconnects need from a JoinResponse.
-func (r *Room) applyJoinSettings(join *lkpb.JoinResponse) {
-	r.rc.pingInterval = time.Duration(join.GetPingInterval()) * time.Second
-	r.rc.pingTimeout = time.Duration(join.GetPingTimeout()) * time.Second
-	r.rc.m.resumeDisabled = join.GetClientConfiguration().GetResumeConnection() == lkpb.ClientConfigSetting_DISABLED
-}
-
 func (r *Room) enterSyncing() {
 	r.rc.phase = phaseSyncing
-	pcTimeout := r.opts.PeerConnectionTimeout
-	if pcTimeout <= 0 {
-		pcTimeout = DefaultPeerConnectionTimeout
-	}
-	r.rc.deadline = time.NewTimer(pcTimeout)
+	r.rc.deadline = time.NewTimer(r.pcTimeout())
 	r.rc.deadlineC = r.rc.deadline.C
 	r.rc.poll = time.NewTicker(reconnectPollInterval)
 	r.rc.pollC = r.rc.poll.C
@@ -934,7 +906,7 @@ func (r *Room) reconnectSucceeded() bool {
 	r.pcFailed = nil
 	for _, req := range held {
 		ctx, cancel := context.WithTimeout(context.Background(), signal.DefaultWriteTimeout)
-		if err := r.sig.Send(ctx, req); err != nil {
+		if err := r.sess.sig.Send(ctx, req); err != nil {
 			r.log.Debug("room: sending a held request failed", "err", err)
 		}
 		cancel()
@@ -948,6 +920,9 @@ func (r *Room) reconnectSucceeded() bool {
 	r.setState(StateConnected)
 	r.send.set(true, false)
 	r.events.push(Reconnected{Kind: kind, DiscardedPackets: discarded, ReplayedPackets: replayed})
+	if kind == ReconnectFull {
+		r.events.push(LocalParticipantRejoined{OldSID: r.rc.oldLocalSID, Info: participantInfoFrom(r.local.load())})
+	}
 	if kind == ReconnectFull {
 		if h := r.fullReconnectHook; h != nil {
 			h()
@@ -975,7 +950,7 @@ func (r *Room) failAttempt(f failure, err error) bool {
 
 // onSignalClosed handles the end of the WebSocket the loop was reading.
 func (r *Room) onSignalClosed() bool {
-	err := fmt.Errorf("%w: %w", ErrSignalLost, r.sig.Err())
+	err := fmt.Errorf("%w: %w", ErrSignalLost, r.sess.sig.Err())
 	r.sigMsgs = nil
 	if !r.mayReconnect() {
 		r.teardown(lkpb.DisconnectReason_SIGNAL_CLOSE, err, false)

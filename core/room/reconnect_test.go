@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/auth"
+	"github.com/lkcore/lkcore/core/internal/signal"
+	"github.com/lkcore/lkcore/core/joinreq"
 	"github.com/lkcore/lkcore/core/lkpb"
-	"github.com/lkcore/lkcore/core/signal"
 	"github.com/lkcore/lkcore/tests/devsfu"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 	"github.com/pion/ice/v4"
@@ -305,9 +306,9 @@ func (c *rcClient) waitFor(ctx context.Context, what string, match func(Event) b
 	}
 }
 
-func (c *rcClient) waitReconnecting(ctx context.Context, kind ReconnectKind) {
+func (c *rcClient) waitReconnecting(ctx context.Context, kind ReconnectKind) Reconnecting {
 	c.t.Helper()
-	c.waitFor(ctx, "Reconnecting "+kind.String(), func(ev Event) bool { e, ok := ev.(Reconnecting); return ok && e.Kind == kind })
+	return c.waitFor(ctx, "Reconnecting "+kind.String(), func(ev Event) bool { e, ok := ev.(Reconnecting); return ok && e.Kind == kind }).(Reconnecting)
 }
 
 func (c *rcClient) waitReconnected(ctx context.Context, kind ReconnectKind) Reconnected {
@@ -611,8 +612,13 @@ func TestReconnectServerRestart(t *testing.T) {
 
 	s.Restart()
 	for _, c := range []*rcClient{a, b} {
-		c.waitReconnecting(ctx, ReconnectResume)
-		c.waitReconnecting(ctx, ReconnectFull)
+		// The episode's events are numbered: the start, then the escalation.
+		if ev := c.waitReconnecting(ctx, ReconnectResume); ev.Attempt != 1 {
+			t.Fatalf("first Reconnecting: attempt %d", ev.Attempt)
+		}
+		if ev := c.waitReconnecting(ctx, ReconnectFull); ev.Attempt != 2 {
+			t.Fatalf("escalation: attempt %d", ev.Attempt)
+		}
 		c.waitReconnected(ctx, ReconnectFull)
 	}
 	a.waitParticipant(ctx, "b")
@@ -699,6 +705,13 @@ func TestReconnectCyclesNoLeak(t *testing.T) {
 			want = ReconnectResume
 		}
 		a.waitReconnected(ctx, want)
+		if want == ReconnectFull {
+			// The new session's SID reaches the event consumer without a lookup.
+			ev := a.waitFor(ctx, "LocalParticipantRejoined", func(ev Event) bool { _, ok := ev.(LocalParticipantRejoined); return ok }).(LocalParticipantRejoined)
+			if ev.Info.SID != a.r.LocalParticipant().SID() || ev.OldSID == ev.Info.SID || ev.OldSID == "" || ev.Info.Identity != "a" {
+				t.Fatalf("cycle %d: %+v (local sid %s)", i, ev, a.r.LocalParticipant().SID())
+			}
+		}
 		a.waitParticipant(ctx, "b")
 		b.waitParticipant(ctx, "a")
 		roundTrip(ctx, t, a, b, fmt.Sprintf("cycle-%d", i))
@@ -733,7 +746,7 @@ func (rt *recordingTransport) joinRequest(t *testing.T, i int) (*lkpb.JoinReques
 	if u.Path != "/rtc/v1" {
 		t.Fatalf("path %q", u.Path)
 	}
-	jr, comp, err := signal.DecodeJoinRequest(u.Query().Get("join_request"))
+	jr, comp, err := joinreq.Decode(u.Query().Get("join_request"))
 	if err != nil {
 		t.Fatal(err)
 	}

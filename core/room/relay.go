@@ -3,7 +3,7 @@ package room
 import (
 	"fmt"
 
-	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
 )
 
@@ -66,22 +66,6 @@ func (r *Room) SelectedCandidatePair() (pair engine.CandidatePair, ok bool) {
 		return engine.CandidatePair{}, false
 	}
 	return eng.SelectedCandidatePair()
-}
-
-// applyResumeICE applies a ReconnectResponse's ICE servers (an empty list
-// keeps the current ones) and force_relay before the resume's ICE restart.
-// Loop only.
-func (r *Room) applyResumeICE(eng *engine.Engine, rr *lkpb.ReconnectResponse) {
-	forceRelay := rr.GetClientConfiguration().GetForceRelay() == lkpb.ClientConfigSetting_ENABLED
-	var err error
-	if len(rr.GetIceServers()) > 0 {
-		err = eng.SetICEServers(rr.GetIceServers(), forceRelay)
-	} else {
-		err = eng.SetForceRelay(forceRelay)
-	}
-	if err != nil {
-		r.log.Warn("room: applying ICE servers failed", "err", err)
-	}
 }
 
 // onRelayUnavailable: a relay-only gathering of the current engine ended

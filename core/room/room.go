@@ -11,10 +11,9 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/datastream"
-	"github.com/lkcore/lkcore/core/engine"
+	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/rpc"
-	"github.com/lkcore/lkcore/core/signal"
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
 )
@@ -99,7 +98,7 @@ type ICEServer struct {
 	Credential string
 }
 
-// Options configures Connect. The zero value is usable.
+// Options configures a Room (New, Connect). The zero value is usable.
 type Options struct {
 	// Logger receives structured logs; nil discards. Tokens and payloads are never logged.
 	Logger *slog.Logger
@@ -135,14 +134,36 @@ type Options struct {
 	// connecting does.
 	MaxReconnectAttempts int
 
+	// JoinAttempts is how many times Room.Connect tries to join before it
+	// gives up (0 or 1: once). Only failures that IsRetryable reports as
+	// transient are retried (server unreachable, 5xx, a PeerConnection that
+	// did not connect, a per-attempt timeout); a refusal (bad token, room
+	// not found, join refused) fails at once. At most MaxJoinAttempts.
+	JoinAttempts int
+	// JoinRetryDelay is the pause before the second attempt; it doubles
+	// before each further one (0: DefaultJoinRetryDelay, 500 ms).
+	JoinRetryDelay time.Duration
+	// JoinAttemptTimeout bounds each join attempt as a whole (signalling
+	// and PeerConnection); an attempt that runs out is retryable. 0: an
+	// attempt is bounded only by Connect's ctx and PeerConnectionTimeout.
+	JoinAttemptTimeout time.Duration
+
+	// AutoSubscribe subscribes to every remote data track as soon as it is
+	// known (with AutoSubscribeOptions): tracks present when Connect returns
+	// carry their subscription in Snapshot, later ones in their
+	// DataTrackPublished event. A failed subscription ends with the error
+	// (DataTrackSubscription.Err). false: subscribe with
+	// RemoteDataTrack.Subscribe.
+	AutoSubscribe bool
+	// AutoSubscribeOptions are the options of AutoSubscribe's subscriptions.
+	AutoSubscribeOptions SubscribeOptions
+
 	// RPCMethods (method name → handler), TextStreamHandlers and
-	// ByteStreamHandlers (topic → handler) are registered while joining,
-	// before anything can be received, so a call or stream that a peer sends
-	// the moment this participant appears finds its handler. Registering with
-	// Room.RegisterRPCMethod / Register*StreamHandler after Connect returns
-	// can miss those (calls are answered 1400, streams dropped). The same
-	// rules and errors as the Register methods apply; a failing entry fails
-	// Connect with that error.
+	// ByteStreamHandlers (topic → handler) are registered by New, the same
+	// as calling Room.RegisterRPCMethod / Register*StreamHandler between New
+	// and Connect: a call or stream that a peer sends the moment this
+	// participant appears finds its handler. The same rules and errors as
+	// the Register methods apply; a failing entry fails New with that error.
 	RPCMethods         map[string]rpc.Handler
 	TextStreamHandlers map[string]datastream.TextStreamHandler
 	ByteStreamHandlers map[string]datastream.ByteStreamHandler
@@ -155,16 +176,35 @@ type Options struct {
 	settingEngineHook func(*webrtc.SettingEngine)
 }
 
-// Room is a connection to a LiveKit room. Create it with Connect. All
-// methods are safe for concurrent use.
+// Room is a connection to a LiveKit room. Create it with New (then
+// Room.Connect) or with Connect. All methods are safe for concurrent use.
 type Room struct {
 	opts  Options
 	log   *slog.Logger
-	url   string
+	url   string                 // set by Connect before the loop starts
 	token atomic.Pointer[string] // latest token (refresh_token), for reconnection
 
-	sig   *signal.Client
-	eng   atomic.Pointer[engine.Engine]
+	// life is where the Room is in its life (lifeIdle … lifeEnded); lifeMu
+	// orders Connect and Disconnect (connect.go).
+	lifeMu sync.Mutex
+	life   lifePhase
+	// Per loop run (one join attempt, then the connected session), set by
+	// Connect before the loop starts: loopStop is closed when the run ends
+	// (engine callbacks of that run stop waiting), loopExited when the loop
+	// has returned, abortC asks the run to end (Connect's deadline), with
+	// abortErr; attemptErr is why a join attempt failed (read after
+	// loopExited).
+	loopStop   chan struct{}
+	loopExited chan struct{}
+	abortC     chan struct{}
+	attemptErr error
+	snapshot   Snapshot // taken by the loop when first connected (read after r.connected)
+	// joinRetired: engines of failed join attempts being closed in the
+	// background (waited for by finish).
+	joinRetired sync.WaitGroup
+
+	sess  session                       // the current session (loop-owned; session.go)
+	eng   atomic.Pointer[engine.Engine] // sess.eng, for other goroutines
 	local *LocalParticipant
 	parts *participantTable
 
@@ -180,7 +220,7 @@ type Room struct {
 	cmds         chan func()
 	disconnectCh chan struct{}
 	disconnectOn sync.Once
-	abortErr     error         // set before disconnectCh is closed by abort
+	abortErr     error         // set before abortC is closed
 	connected    chan struct{} // closed when StateConnected is first reached
 	closing      chan struct{} // closed when teardown starts (unblocks waiters)
 	done         chan struct{} // closed when the loop has exited and everything is closed
@@ -208,7 +248,6 @@ type Room struct {
 	send              sendGate                    // whether data may be sent now
 	sigMsgs           <-chan *lkpb.SignalResponse // messages of the live WebSocket, nil when none (loop-owned)
 	dataReadyC        <-chan struct{}             // the current engine's DataReady until it fired (loop-owned)
-	engGen            uint64                      // generation of the current engine (loop-owned)
 
 	dt   *dataTracks // data-track managers and writer (datatrack.go)
 	e2ee *roomE2EE   // nil without E2EE (e2ee.go)
@@ -224,112 +263,6 @@ type engineEvent struct {
 	noRelay     bool   // a relay-only gathering ended without a relay candidate
 }
 
-// Connect joins a room: it dials `<url>/rtc/v1` with the token and an
-// offer-with-join (protocol 17, single PeerConnection, data channels
-// `_reliable`, `_lossy`, `_data_track`), then waits until the PeerConnection
-// is connected and both data channels are open, so PublishData works as soon
-// as it returns. It is bounded by ctx and Options.PeerConnectionTimeout.
-//
-// Errors: ErrInvalidURL, ErrUnauthorized (HTTP 401/403, see *signal.HTTPError
-// for the server's text), ErrRoomNotFound, ErrBadRequest, ErrServerError,
-// ErrServerUnreachable, ErrJoinRefused, ErrPeerConnectionFailed (also
-// ErrRelayUnavailable when relay-only ICE got no TURN relay), ErrSignalLost,
-// or ctx's error. On error nothing is left running.
-func Connect(ctx context.Context, url, token string, opts Options) (*Room, error) {
-	if token == "" {
-		return nil, fmt.Errorf("%w: empty token", ErrInvalidArgument)
-	}
-	if err := opts.E2EE.validate(); err != nil {
-		return nil, err
-	}
-	if err := opts.ICETransportPolicy.validate(); err != nil {
-		return nil, err
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	limit := opts.MaxPendingDataEvents
-	if limit <= 0 {
-		limit = DefaultPendingDataEvents
-	}
-	r := &Room{
-		opts:         opts,
-		log:          log,
-		url:          url,
-		events:       newEventQueue(limit),
-		engEvents:    make(chan engineEvent, 64),
-		cmds:         make(chan func()),
-		disconnectCh: make(chan struct{}),
-		connected:    make(chan struct{}),
-		closing:      make(chan struct{}),
-		done:         make(chan struct{}),
-		state:        StateConnecting,
-	}
-	r.rc.m.maxAttempts = opts.MaxReconnectAttempts
-	r.token.Store(&token)
-
-	eng, err := r.newEngine()
-	if err != nil {
-		return nil, err
-	}
-	offer, err := eng.CreateOffer(false)
-	if err != nil {
-		_ = eng.Close()
-		return nil, err
-	}
-	jr := r.newJoinRequest(offer)
-	sig, first, err := signal.Dial(ctx, url, token, jr, signal.DialOptions{Logger: log, HTTPClient: opts.HTTPClient})
-	if err != nil {
-		_ = eng.Close()
-		return nil, err
-	}
-	join := first.GetJoin()
-	r.sig = sig
-	r.roomInfo = join.GetRoom()
-	r.local = &LocalParticipant{room: r}
-	r.local.store(join.GetParticipant())
-	r.parts = newParticipantTable(r.local)
-	r.parts.seed(join.GetOtherParticipants())
-	if r.dapi, err = newDataAPI(r, join.GetServerInfo().GetVersion()); err != nil {
-		sig.Close()
-		_ = eng.Close()
-		return nil, err
-	}
-	r.initE2EE()
-	r.initDataTracks(join.GetOtherParticipants())
-	forceRelay := join.GetClientConfiguration().GetForceRelay() == lkpb.ClientConfigSetting_ENABLED
-	if err := eng.SetICEServers(join.GetIceServers(), forceRelay); err != nil {
-		log.Warn("room: applying ICE servers failed", "err", err)
-	}
-	sig.StartKeepalive(time.Duration(join.GetPingInterval())*time.Second, time.Duration(join.GetPingTimeout())*time.Second)
-	r.applyJoinSettings(join)
-	log.Info("room: joined", "room", r.roomInfo.GetName(), "room_sid", r.roomInfo.GetSid(),
-		"identity", r.local.Identity(), "sid", r.local.SID(), "server_version", join.GetServerInfo().GetVersion(),
-		"others", len(join.GetOtherParticipants()))
-
-	go r.loop()
-
-	pcTimeout := opts.PeerConnectionTimeout
-	if pcTimeout <= 0 {
-		pcTimeout = DefaultPeerConnectionTimeout
-	}
-	timer := time.NewTimer(pcTimeout)
-	defer timer.Stop()
-	select {
-	case <-r.connected:
-		return r, nil
-	case <-r.done:
-		return nil, r.err
-	case <-timer.C:
-		r.abort(fmt.Errorf("%w: not connected within %v", ErrPeerConnectionFailed, pcTimeout))
-		return nil, r.err
-	case <-ctx.Done():
-		r.abort(ctx.Err())
-		return nil, r.err
-	}
-}
-
 func (r *Room) newEngine() (*engine.Engine, error) {
 	var ice []webrtc.ICEServer
 	for _, s := range r.opts.ICEServers {
@@ -340,25 +273,32 @@ func (r *Room) newEngine() (*engine.Engine, error) {
 		}
 		ice = append(ice, is)
 	}
-	r.engGen++
-	gen := r.engGen
+	r.sess.gen++
+	gen := r.sess.gen
+	stop := r.loopStop // this loop run's: pion callbacks never block past its end
+	post := func(ev engineEvent) {
+		select {
+		case r.engEvents <- ev:
+		case <-stop:
+		}
+	}
 	eng, err := engine.New(engine.Config{
 		Logger:                r.log,
 		ICEServers:            ice,
 		SCTPReceiveBufferSize: r.opts.SCTPReceiveBufferSize,
 		SettingEngineHook:     r.opts.settingEngineHook,
 		OnLocalCandidate: func(c webrtc.ICECandidateInit) {
-			r.postEngineEvent(engineEvent{gen: gen, candidate: &c})
+			post(engineEvent{gen: gen, candidate: &c})
 		},
 		OnConnectionState: func(s webrtc.PeerConnectionState) {
-			r.postEngineEvent(engineEvent{gen: gen, state: s})
+			post(engineEvent{gen: gen, state: s})
 		},
 		OnDataChannelClosed: func(label string) {
-			r.postEngineEvent(engineEvent{gen: gen, closedLabel: label})
+			post(engineEvent{gen: gen, closedLabel: label})
 		},
 		RelayOnly: r.opts.ICETransportPolicy == ICETransportPolicyRelay,
 		OnRelayUnavailable: func() {
-			r.postEngineEvent(engineEvent{gen: gen, noRelay: true})
+			post(engineEvent{gen: gen, noRelay: true})
 		},
 		OnPacket: r.handlePacket,
 		OnDataTrackPacket: func(b []byte) {
@@ -370,25 +310,9 @@ func (r *Room) newEngine() (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.sess.eng = eng
 	r.eng.Store(eng)
 	return eng, nil
-}
-
-// postEngineEvent hands a pion notification to the loop (never blocks past teardown).
-func (r *Room) postEngineEvent(ev engineEvent) {
-	select {
-	case r.engEvents <- ev:
-	case <-r.closing:
-	}
-}
-
-// abort ends a Connect attempt that did not complete and waits for teardown.
-func (r *Room) abort(err error) {
-	r.disconnectOn.Do(func() {
-		r.abortErr = err // published to the loop by the close below
-		close(r.disconnectCh)
-	})
-	<-r.done
 }
 
 func (r *Room) setErr(err error) {
@@ -399,8 +323,9 @@ func (r *Room) setErr(err error) {
 
 // loop is the owner goroutine of all signalling state.
 func (r *Room) loop() {
+	defer close(r.loopExited)
 	r.dataReadyC = r.eng.Load().DataReady()
-	r.sigMsgs = r.sig.Messages()
+	r.sigMsgs = r.sess.sig.Messages()
 	for {
 		select {
 		case res, ok := <-r.sigMsgs:
@@ -450,6 +375,10 @@ func (r *Room) loop() {
 				return
 			}
 		case <-r.disconnectCh:
+			r.teardown(lkpb.DisconnectReason_CLIENT_INITIATED, nil, true)
+			return
+		case <-r.abortC:
+			r.abortC = nil
 			r.teardown(lkpb.DisconnectReason_CLIENT_INITIATED, r.abortErr, true)
 			return
 		}
@@ -484,13 +413,7 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) bool {
 			r.checkPending(nil)
 		}
 	case *lkpb.SignalResponse_RoomUpdate:
-		r.infoMu.Lock()
-		old := r.roomInfo
-		r.roomInfo = m.RoomUpdate.GetRoom()
-		r.infoMu.Unlock()
-		if old.GetMetadata() != m.RoomUpdate.GetRoom().GetMetadata() {
-			r.events.push(RoomMetadataChanged{OldMetadata: old.GetMetadata(), NewMetadata: m.RoomUpdate.GetRoom().GetMetadata()})
-		}
+		r.setRoomInfo(m.RoomUpdate.GetRoom(), true)
 	case *lkpb.SignalResponse_RefreshToken:
 		t := m.RefreshToken
 		r.token.Store(&t)
@@ -499,7 +422,7 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) bool {
 	case *lkpb.SignalResponse_Leave:
 		return r.handleLeave(m.Leave)
 	case *lkpb.SignalResponse_Pong, *lkpb.SignalResponse_PongResp:
-		// Keepalive bookkeeping happens in core/signal.
+		// Keepalive bookkeeping happens in core/internal/signal.
 	case *lkpb.SignalResponse_Offer:
 		r.log.Debug("room: ignoring server offer (single PeerConnection mode)")
 	default:
@@ -524,7 +447,7 @@ func (r *Room) handleLeave(l *lkpb.LeaveRequest) bool {
 }
 
 func (r *Room) handleEngineEvent(ev engineEvent) bool {
-	if ev.gen != r.engGen {
+	if ev.gen != r.sess.gen {
 		return false // from an engine replaced by a full reconnect
 	}
 	if ev.candidate != nil {
@@ -575,6 +498,13 @@ func (r *Room) maybeConnected() {
 	}
 	r.setState(StateConnected)
 	r.send.set(true, false)
+	// Connect returns this snapshot: what was queued so far about the
+	// room's state is in it, so only deltas follow it (data events stay).
+	if r.opts.AutoSubscribe {
+		r.dt.autoSubscribeKnown()
+	}
+	r.snapshot = r.takeSnapshot()
+	r.events.dropState()
 	close(r.connected)
 }
 
@@ -591,18 +521,24 @@ func (r *Room) setState(s ConnectionState) {
 // teardown ends the session: optional leave, close the PeerConnection and the
 // WebSocket, fail pending requests, emit the final events. Loop only.
 func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool) {
+	if !r.everConnected() && !r.disconnectRequested() {
+		// A join attempt failed: the Room stays, Connect may retry.
+		r.endAttempt(err, sendLeave)
+		return
+	}
 	r.setErr(err)
 	if r.err == nil {
 		r.err = ErrDisconnected
 	}
 	close(r.closing)
+	close(r.loopStop)
 	r.stopReconnect()
 	if sendLeave {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		r.sig.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
+		r.sess.sig.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
 		cancel()
 	} else {
-		r.sig.Close()
+		r.sess.sig.Close()
 	}
 	if eng := r.eng.Load(); eng != nil {
 		if cerr := eng.Close(); cerr != nil {
@@ -619,8 +555,10 @@ func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool)
 	r.state = StateDisconnected
 	r.infoMu.Unlock()
 	r.log.Info("room: disconnected", "reason", reason.String(), "err", err)
-	r.events.closeQueue(ConnectionStateChanged{State: StateDisconnected}, Disconnected{Reason: reason, Err: err})
-	close(r.done)
+	r.lifeMu.Lock()
+	r.life = lifeEnded
+	r.lifeMu.Unlock()
+	r.finish(reason, err, true)
 }
 
 // Disconnect leaves the room gracefully (LeaveRequest CLIENT_INITIATED, as
@@ -631,7 +569,15 @@ func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool)
 // The final events
 // (ConnectionStateChanged{Disconnected}, Disconnected) stay readable.
 // Idempotent: later calls return nil at once.
+//
+// On a Room that never connected (New, or a failed Connect) it ends the
+// Room at once: Disconnected{CLIENT_INITIATED} is the final event. While
+// Connect runs it aborts it (Connect returns context.Canceled) and ends the
+// Room. Either way Connect then fails with ErrRoomEnded.
 func (r *Room) Disconnect(ctx context.Context) error {
+	if r.endIdle() {
+		return nil
+	}
 	if !r.isClosing() && r.State() == StateConnected {
 		// RPC handlers that are finishing get to send their answers first
 		// (bounded: a handler that never returns only delays the leave).
@@ -740,6 +686,9 @@ func (r *Room) Events() <-chan Event {
 
 // runOnLoop executes f on the loop goroutine and waits for it (bounded by ctx).
 func (r *Room) runOnLoop(ctx context.Context, f func()) error {
+	if !r.everConnected() {
+		return errNotConnected
+	}
 	done := make(chan struct{})
 	select {
 	case r.cmds <- func() { f(); close(done) }:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/lkpb"
@@ -12,25 +13,28 @@ import (
 )
 
 // dataAPI owns the room's data-stream and RPC managers (core/datastream,
-// core/rpc). It is created in Connect before the room loop starts and closed
-// by teardown. Both managers are sans-room: they see the room only through
+// core/rpc). It is created by New and closed when the room ends. Both managers are sans-room: they see the room only through
 // streamTransport.
 type dataAPI struct {
 	ds  *datastream.Manager
 	rpc *rpc.Manager
+	t   *streamTransport
 }
 
-// newDataAPI creates the managers of r. serverVersion is
-// JoinResponse.server_info.version (enables the 1403 check of core/rpc).
-func newDataAPI(r *Room, serverVersion string) (*dataAPI, error) {
-	t := &streamTransport{r: r, serverVersion: serverVersion, maxProtocol: r.advertisedClientProtocol()}
+// setServerVersion records JoinResponse.server_info.version (enables the
+// 1403 check of core/rpc); each join attempt.
+func (d *dataAPI) setServerVersion(v string) { d.t.serverVersion.Store(&v) }
+
+// newDataAPI creates the managers of r (New).
+func newDataAPI(r *Room) (*dataAPI, error) {
+	t := &streamTransport{r: r, maxProtocol: r.advertisedClientProtocol()}
 	ds := datastream.NewManager(t, datastream.Options{Logger: r.log})
 	m, err := rpc.New(t, ds, rpc.Options{Logger: r.log})
 	if err != nil {
 		_ = ds.Close()
 		return nil, err
 	}
-	d := &dataAPI{ds: ds, rpc: m}
+	d := &dataAPI{ds: ds, rpc: m, t: t}
 	if err := d.registerInitial(&r.opts); err != nil {
 		d.close()
 		return nil, err
@@ -135,7 +139,7 @@ func (r *Room) handleStreamOrRPCPacket(pkt *lkpb.DataPacket, enc lkpb.Encryption
 // (datastream.Transport + rpc.ServerVersioner).
 type streamTransport struct {
 	r             *Room
-	serverVersion string
+	serverVersion atomic.Pointer[string]
 	// maxProtocol caps the client protocol assumed for peers: a client never
 	// sends formats newer than it advertises itself (only lower than
 	// clientProtocol when a test emulates a legacy client).
@@ -186,7 +190,12 @@ func (t *streamTransport) RemotePeers() []datastream.PeerInfo {
 func (t *streamTransport) LocalIdentity() string { return t.r.local.Identity() }
 
 // ServerVersion implements rpc.ServerVersioner.
-func (t *streamTransport) ServerVersion() string { return t.serverVersion }
+func (t *streamTransport) ServerVersion() string {
+	if v := t.serverVersion.Load(); v != nil {
+		return *v
+	}
+	return ""
+}
 
 // closedErr maps an error of the RPC or data-stream layer that was caused by
 // the room going away onto ErrDisconnected, keeping the original error in

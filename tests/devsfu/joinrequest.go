@@ -3,8 +3,8 @@ package devsfu
 import (
 	"errors"
 
+	"github.com/lkcore/lkcore/core/joinreq"
 	"github.com/lkcore/lkcore/core/lkpb"
-	"github.com/lkcore/lkcore/core/signal"
 )
 
 // Texts of the 400 answers for a bad join_request (livekit-server
@@ -20,20 +20,20 @@ var (
 
 // decodeJoinRequest decodes the join_request query parameter with the
 // client's own decoder (same rules as livekit-server: padded base64url of a
-// WrappedJoinRequest, gzip or none, at most signal.MaxJoinRequestSize bytes)
+// WrappedJoinRequest, gzip or none, at most joinreq.MaxSize bytes)
 // and turns its failure stage into the real server's answer text.
 func decodeJoinRequest(param string) (*lkpb.JoinRequest, error) {
-	jr, _, err := signal.DecodeJoinRequest(param)
+	jr, _, err := joinreq.Decode(param)
 	switch {
 	case err == nil:
 		return jr, nil
-	case errors.Is(err, signal.ErrJoinRequestEncoding):
+	case errors.Is(err, joinreq.ErrEncoding):
 		return nil, errJoinRequestBase64
-	case errors.Is(err, signal.ErrJoinRequestWrapper):
+	case errors.Is(err, joinreq.ErrWrapper):
 		return nil, errJoinRequestProto
-	case errors.Is(err, signal.ErrJoinRequestTooLarge):
+	case errors.Is(err, joinreq.ErrTooLarge):
 		return nil, errJoinRequestTooLarge
-	case errors.Is(err, signal.ErrJoinRequestMessage):
+	case errors.Is(err, joinreq.ErrMessage):
 		return nil, errJoinRequestInner
 	default:
 		return nil, errJoinRequestGzip

@@ -3,8 +3,8 @@ package devsfu
 import (
 	"testing"
 
+	"github.com/lkcore/lkcore/core/joinreq"
 	"github.com/lkcore/lkcore/core/lkpb"
-	"github.com/lkcore/lkcore/core/signal"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -18,14 +18,14 @@ func FuzzDecodeJoinRequest(f *testing.F) {
 		PublisherOffer:     &lkpb.SessionDescription{Type: "offer", Sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n", Id: 1},
 	}
 	for _, c := range []lkpb.WrappedJoinRequest_Compression{lkpb.WrappedJoinRequest_NONE, lkpb.WrappedJoinRequest_GZIP} {
-		s, err := signal.EncodeJoinRequest(jr, c)
+		s, err := joinreq.Encode(jr, c)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(s)
 	}
 	resume := &lkpb.JoinRequest{Reconnect: true, ParticipantSid: "PA_abc", ReconnectReason: lkpb.ReconnectReason_RR_SIGNAL_DISCONNECTED}
-	if s, err := signal.EncodeJoinRequest(resume, lkpb.WrappedJoinRequest_NONE); err == nil {
+	if s, err := joinreq.Encode(resume, lkpb.WrappedJoinRequest_NONE); err == nil {
 		f.Add(s)
 	}
 	f.Add("")
@@ -41,7 +41,7 @@ func FuzzDecodeJoinRequest(f *testing.F) {
 			}
 			return
 		}
-		s, err := signal.EncodeJoinRequest(got, lkpb.WrappedJoinRequest_NONE)
+		s, err := joinreq.Encode(got, lkpb.WrappedJoinRequest_NONE)
 		if err != nil {
 			return // e.g. too large once re-encoded without compression
 		}

@@ -12,10 +12,8 @@ import (
 	"testing"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
-	"github.com/lkcore/lkcore/core/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
-	"github.com/lkcore/lkcore/core/signal"
 )
 
 // coreRoomErrors names every exported error variable of core/room with the code it must
@@ -53,6 +51,8 @@ var coreRoomErrors = map[string]struct {
 	"ErrEncryptionFailed":     {room.ErrEncryptionFailed, ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR},
 	"ErrReconnecting":         {room.ErrReconnecting, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED},
 	"ErrReconnectFailed":      {room.ErrReconnectFailed, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED},
+	"ErrAlreadyConnected":     {room.ErrAlreadyConnected, ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION},
+	"ErrRoomEnded":            {room.ErrRoomEnded, ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION},
 }
 
 func TestCoreErrorMapping(t *testing.T) {
@@ -72,12 +72,12 @@ func TestCoreErrorMapping(t *testing.T) {
 		retryable bool
 	}{
 		{nil, ffipb.ErrorCode_ERROR_CODE_OK, false},
-		{&signal.HTTPError{StatusCode: 401}, ffipb.ErrorCode_ERROR_CODE_UNAUTHORIZED, false},
-		{&signal.HTTPError{StatusCode: 503}, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED, true},
+		{&room.HTTPError{StatusCode: 401}, ffipb.ErrorCode_ERROR_CODE_UNAUTHORIZED, false},
+		{&room.HTTPError{StatusCode: 503}, ffipb.ErrorCode_ERROR_CODE_CONNECTION_FAILED, true},
 		{&room.RequestError{Reason: lkpb.RequestResponse_LIMIT_EXCEEDED}, ffipb.ErrorCode_ERROR_CODE_LIMIT_REACHED, false},
 		{&room.RequestError{Reason: lkpb.RequestResponse_Reason(99)}, ffipb.ErrorCode_ERROR_CODE_INTERNAL, false},
-		{engine.ErrDataTrackBackedUp, ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL, true},
-		{fmt.Errorf("%w: x", engine.ErrClosed), ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, false},
+		{fmt.Errorf("%w: x", room.ErrQueueFull), ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL, true},
+		{fmt.Errorf("%w: x", room.ErrDisconnected), ffipb.ErrorCode_ERROR_CODE_DISCONNECTED, false},
 		{context.DeadlineExceeded, ffipb.ErrorCode_ERROR_CODE_TIMEOUT, true},
 		{context.Canceled, ffipb.ErrorCode_ERROR_CODE_CANCELLED, false},
 		{ErrNotFound, ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, false},
@@ -123,7 +123,7 @@ func TestCoreErrorTableIsComplete(t *testing.T) {
 				for _, n := range spec.(*ast.ValueSpec).Names {
 					if n.IsExported() && strings.HasPrefix(n.Name, "Err") {
 						if _, ok := coreRoomErrors[n.Name]; !ok {
-							t.Errorf("room.%s (%s) has no FFI error code: add it to coreErrorCodes and to this test", n.Name, filepath.Base(f))
+							t.Errorf("room.%s (%s) has no FFI error code: classify it in core/room (errorkind.go) and add it to this test", n.Name, filepath.Base(f))
 						}
 					}
 				}

@@ -506,6 +506,20 @@ func snapshot(rm *room.Room, state ffipb.ConnectionState) (*ffipb.ConnectResult,
 func (r *Room) pump(rm *room.Room, announced *announcedSet, done chan struct{}) {
 	defer close(done)
 	last := ffipb.ConnectionState_CONNECTION_STATE_CONNECTED // what the snapshot said
+	if r.options.GetAutoSubscribe() {
+		// The core announces no track of the snapshot again: give each its
+		// auto-subscription event here.
+		for _, p := range rm.RemoteParticipants() {
+			for _, t := range p.DataTracks() {
+				if out := r.remoteTrackPublished(rm, t, announced); out != nil {
+					out.RoomHandle = r.handle
+					if r.c.Post(r.ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: out}}) != nil {
+						return
+					}
+				}
+			}
+		}
+	}
 	for {
 		ev, err := rm.NextEvent(r.ctx)
 		if err != nil {
@@ -515,11 +529,6 @@ func (r *Room) pump(rm *room.Room, announced *announcedSet, done chan struct{}) 
 		if out == nil {
 			continue
 		}
-		var extra *ffipb.RoomEvent
-		if rc := out.GetReconnected(); rc.GetKind() == ffipb.ReconnectKind_RECONNECT_KIND_FULL {
-			// A new session gave the local participant a new sid: tell the host.
-			extra = participantUpdated(rm.LocalParticipant(), func(*ffipb.ParticipantUpdated) {})
-		}
 		if _, final := out.Message.(*ffipb.RoomEvent_Disconnected); final {
 			r.mu.Lock()
 			if r.phase == phaseConnected {
@@ -528,14 +537,9 @@ func (r *Room) pump(rm *room.Room, announced *announcedSet, done chan struct{}) 
 			r.state = ffipb.ConnectionState_CONNECTION_STATE_DISCONNECTED
 			r.mu.Unlock()
 		}
-		for _, e := range []*ffipb.RoomEvent{out, extra} {
-			if e == nil {
-				continue
-			}
-			e.RoomHandle = r.handle
-			if r.c.Post(r.ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: e}}) != nil {
-				return
-			}
+		out.RoomHandle = r.handle
+		if r.c.Post(r.ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: out}}) != nil {
+			return
 		}
 	}
 }
@@ -641,6 +645,9 @@ func (r *Room) translate(rm *room.Room, ev room.Event, announced *announcedSet, 
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnecting{Reconnecting: &ffipb.Reconnecting{
 			Kind: reconnectKind(e.Kind), Attempt: announced.reconnectAttempts,
 		}}}
+	case room.LocalParticipantRejoined:
+		// A full reconnect gave the local participant a new sid: tell the host.
+		return participantUpdated(rm.LocalParticipant(), func(*ffipb.ParticipantUpdated) {})
 	case room.Reconnected:
 		announced.reconnectAttempts = 0
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnected{Reconnected: &ffipb.Reconnected{Kind: reconnectKind(e.Kind)}}}

@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -77,3 +78,5 @@ func parseBase(base string) (*url.URL, error) {
 	u.RawFragment = ""
 	return u, nil
 }
+
+var errEmptyHost = errors.New("missing host")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/lkcore/lkcore/core/joinreq"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -79,7 +80,7 @@ func Dial(ctx context.Context, serverURL, token string, jr *lkpb.JoinRequest, op
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	param, err := EncodeJoinRequest(jr, lkpb.WrappedJoinRequest_GZIP)
+	param, err := joinreq.Encode(jr, lkpb.WrappedJoinRequest_GZIP)
 	if err != nil {
 		return nil, nil, err
 	}

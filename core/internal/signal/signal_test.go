@@ -2,7 +2,6 @@ package signal
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/lkcore/lkcore/core/joinreq"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
@@ -27,76 +27,6 @@ func sampleJoinRequest() *lkpb.JoinRequest {
 		},
 		ConnectionSettings: &lkpb.ConnectionSettings{AutoSubscribe: false},
 		PublisherOffer:     &lkpb.SessionDescription{Type: "offer", Sdp: "v=0\r\n", Id: 1},
-	}
-}
-
-func TestJoinRequestRoundTrip(t *testing.T) {
-	for _, c := range []lkpb.WrappedJoinRequest_Compression{lkpb.WrappedJoinRequest_NONE, lkpb.WrappedJoinRequest_GZIP} {
-		jr := sampleJoinRequest()
-		s, err := EncodeJoinRequest(jr, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(s)%4 != 0 {
-			t.Fatalf("%v: length %d is not padded to a multiple of 4", c, len(s))
-		}
-		if strings.ContainsAny(s, "+/") {
-			t.Fatalf("%v: not the URL alphabet: %q", c, s)
-		}
-		got, gotC, err := DecodeJoinRequest(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if gotC != c || !proto.Equal(got, jr) {
-			t.Fatalf("%v: round trip mismatch: %v %v", c, gotC, got)
-		}
-	}
-}
-
-func TestJoinRequestGzipHeader(t *testing.T) {
-	s, err := EncodeJoinRequest(sampleJoinRequest(), lkpb.WrappedJoinRequest_GZIP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := base64.URLEncoding.DecodeString(s)
-	var w lkpb.WrappedJoinRequest
-	if err := proto.Unmarshal(raw, &w); err != nil {
-		t.Fatal(err)
-	}
-	// RFC 1952 magic bytes.
-	if b := w.GetJoinRequest(); len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
-		t.Fatalf("payload is not gzip: % x", w.GetJoinRequest()[:2])
-	}
-	if w.GetCompression() != lkpb.WrappedJoinRequest_GZIP {
-		t.Fatal("compression field not GZIP")
-	}
-}
-
-func TestDecodeJoinRequestRejectsUnpadded(t *testing.T) {
-	// Find an encoding that actually has padding, then strip it.
-	jr := sampleJoinRequest()
-	for i := 0; i < 4; i++ {
-		s, _ := EncodeJoinRequest(jr, lkpb.WrappedJoinRequest_NONE)
-		if strings.HasSuffix(s, "=") {
-			_, _, err := DecodeJoinRequest(strings.TrimRight(s, "="))
-			if !errors.Is(err, ErrBadRequest) {
-				t.Fatalf("unpadded input accepted: %v", err)
-			}
-			return
-		}
-		jr.ClientInfo.Version += "x"
-	}
-	t.Fatal("no padded encoding found")
-}
-
-func TestDecodeJoinRequestLimit(t *testing.T) {
-	jr := &lkpb.JoinRequest{Metadata: strings.Repeat("a", MaxJoinRequestSize+10)}
-	s, err := EncodeJoinRequest(jr, lkpb.WrappedJoinRequest_GZIP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := DecodeJoinRequest(s); !errors.Is(err, ErrBadRequest) {
-		t.Fatalf("oversized request accepted: %v", err)
 	}
 }
 
@@ -187,7 +117,7 @@ func fakeServer(t *testing.T, first *lkpb.SignalResponse, script func(ctx contex
 			http.Error(w, "bad", http.StatusBadRequest)
 			return
 		}
-		if _, _, err := DecodeJoinRequest(r.URL.Query().Get("join_request")); err != nil {
+		if _, _, err := joinreq.Decode(r.URL.Query().Get("join_request")); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}

@@ -1,0 +1,120 @@
+package room
+
+import (
+	"time"
+
+	"github.com/lkcore/lkcore/core/internal/engine"
+	"github.com/lkcore/lkcore/core/internal/signal"
+	"github.com/lkcore/lkcore/core/lkpb"
+)
+
+// session is one signalling connection and one engine (PeerConnection) with
+// the engine's generation: engine notifications carry the generation they
+// were produced under, and those of a replaced engine are ignored. A resume
+// replaces sig and keeps eng; a full reconnect replaces both (new gen). The
+// loop owns it; Room.eng publishes sess.eng to other goroutines.
+type session struct {
+	sig *signal.Client
+	eng *engine.Engine
+	gen uint64
+}
+
+// joinKind is which response applyJoin applies.
+type joinKind int
+
+const (
+	joinFirst  joinKind = iota // JoinResponse of Connect's join
+	joinResume                 // ReconnectResponse of a resume (same session)
+	joinFull                   // JoinResponse of a full reconnect (new session)
+)
+
+// iceConfig is the part of the engine that applyJoin configures (an
+// interface so that applyJoin is unit-tested without a PeerConnection).
+type iceConfig interface {
+	SetICEServers(servers []*lkpb.ICEServer, forceRelay bool) error
+	SetForceRelay(forceRelay bool) error
+}
+
+var _ iceConfig = (*engine.Engine)(nil)
+
+// applyJoin applies the server's answer to a join, resume or full reconnect
+// to the room: room info, local and remote participants, server version,
+// E2EE and data-track state (first join), the keepalive and resume settings,
+// and the ICE servers / force_relay of the next ICE gathering. A first join
+// produces no events (Connect's Snapshot describes it); a full reconnect
+// pushes the changes (RoomMetadataChanged, the local participant's changes,
+// participants re-announced); a resume changes no participant state.
+// Loop only (or Connect before the loop starts).
+func (r *Room) applyJoin(kind joinKind, res *lkpb.SignalResponse, ice iceConfig) {
+	if kind == joinResume {
+		rr := res.GetReconnect()
+		r.rc.lastSeq = rr.GetLastMessageSeq()
+		// An empty list keeps the servers we have (devsfu without TURN
+		// sends none; the real server repeats its list).
+		r.applyICE(ice, rr.GetIceServers(), rr.GetClientConfiguration(), true)
+		return
+	}
+	join := res.GetJoin()
+	r.setRoomInfo(join.GetRoom(), kind == joinFull)
+	oldLocal := r.local.load()
+	r.local.store(join.GetParticipant())
+	r.dapi.setServerVersion(join.GetServerInfo().GetVersion())
+	if kind == joinFirst {
+		r.parts.reset()
+		r.parts.seed(join.GetOtherParticipants())
+		r.initE2EE()
+		r.initDataTracks(join.GetOtherParticipants())
+	} else {
+		r.rc.oldLocalSID = oldLocal.GetSid()
+		r.events.push(diffInfo(r.local, oldLocal, join.GetParticipant())...)
+		evs, _ := r.parts.apply(join.GetOtherParticipants())
+		r.events.push(evs...)
+	}
+	r.rc.pingInterval = time.Duration(join.GetPingInterval()) * time.Second
+	r.rc.pingTimeout = time.Duration(join.GetPingTimeout()) * time.Second
+	r.rc.m.resumeDisabled = join.GetClientConfiguration().GetResumeConnection() == lkpb.ClientConfigSetting_DISABLED
+	r.applyICE(ice, join.GetIceServers(), join.GetClientConfiguration(), false)
+}
+
+// applyICE hands the server's ICE servers and force_relay to the engine for
+// its next gathering; with keepIfEmpty an empty list keeps the current
+// servers (a resume).
+func (r *Room) applyICE(ice iceConfig, servers []*lkpb.ICEServer, cc *lkpb.ClientConfiguration, keepIfEmpty bool) {
+	forceRelay := cc.GetForceRelay() == lkpb.ClientConfigSetting_ENABLED
+	var err error
+	if keepIfEmpty && len(servers) == 0 {
+		err = ice.SetForceRelay(forceRelay)
+	} else {
+		err = ice.SetICEServers(servers, forceRelay)
+	}
+	if err != nil {
+		r.log.Warn("room: applying ICE servers failed", "err", err)
+	}
+}
+
+// setRoomInfo stores the server's Room message; with announce a metadata
+// change is pushed as RoomMetadataChanged. Loop only.
+func (r *Room) setRoomInfo(info *lkpb.Room, announce bool) {
+	r.infoMu.Lock()
+	old := r.roomInfo
+	r.roomInfo = info
+	r.infoMu.Unlock()
+	if announce && old.GetMetadata() != info.GetMetadata() {
+		r.events.push(RoomMetadataChanged{OldMetadata: old.GetMetadata(), NewMetadata: info.GetMetadata(), Info: roomInfoFrom(info)})
+	}
+}
+
+// startKeepalive starts the keepalive of the session's WebSocket with the
+// intervals of the last JoinResponse.
+func (r *Room) startKeepalive() {
+	r.sess.sig.StartKeepalive(r.rc.pingInterval, r.rc.pingTimeout)
+}
+
+// pcTimeout is Options.PeerConnectionTimeout or its default: how long a
+// join attempt or a reconnect attempt waits for the transport.
+func (r *Room) pcTimeout() time.Duration {
+	if t := r.opts.PeerConnectionTimeout; t > 0 {
+		return t
+	}
+	return DefaultPeerConnectionTimeout
+}

@@ -1,0 +1,180 @@
+package room
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/core/lkpb"
+)
+
+// fakeICE records what applyJoin hands to the engine.
+type fakeICE struct {
+	servers    []*lkpb.ICEServer
+	setServers int
+	forceRelay bool
+	setRelay   int
+}
+
+func (f *fakeICE) SetICEServers(s []*lkpb.ICEServer, forceRelay bool) error {
+	f.servers, f.forceRelay = s, forceRelay
+	f.setServers++
+	return nil
+}
+
+func (f *fakeICE) SetForceRelay(forceRelay bool) error {
+	f.forceRelay = forceRelay
+	f.setRelay++
+	return nil
+}
+
+// offlineNew is a Room from New whose join state is applied by hand (no network).
+func offlineNew(t *testing.T) *Room {
+	t.Helper()
+	r, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.closeDataTracks()
+		_ = r.Disconnect(context.Background())
+	})
+	return r
+}
+
+func joinResponse(roomMeta, localSID, localName string, others ...*lkpb.ParticipantInfo) *lkpb.SignalResponse {
+	return &lkpb.SignalResponse{Message: &lkpb.SignalResponse_Join{Join: &lkpb.JoinResponse{
+		Room:              &lkpb.Room{Sid: "RM_1", Name: "r", Metadata: roomMeta, NumParticipants: uint32(len(others) + 1)},
+		Participant:       &lkpb.ParticipantInfo{Sid: localSID, Identity: "me", Name: localName, State: lkpb.ParticipantInfo_ACTIVE, Version: 1},
+		OtherParticipants: others,
+		ServerInfo:        &lkpb.ServerInfo{Version: "1.13.5"},
+		IceServers:        []*lkpb.ICEServer{{Urls: []string{"turn:t.example:3478"}, Username: "u", Credential: "c"}},
+		ClientConfiguration: &lkpb.ClientConfiguration{
+			ForceRelay: lkpb.ClientConfigSetting_ENABLED, ResumeConnection: lkpb.ClientConfigSetting_DISABLED,
+		},
+		PingInterval: 5,
+		PingTimeout:  15,
+	}}}
+}
+
+func remoteInfo(identity string, tracks ...string) *lkpb.ParticipantInfo {
+	p := &lkpb.ParticipantInfo{Sid: "PA_" + identity, Identity: identity, State: lkpb.ParticipantInfo_ACTIVE, Version: 1}
+	for i, name := range tracks {
+		p.DataTracks = append(p.DataTracks, &lkpb.DataTrackInfo{PubHandle: uint32(i + 1), Sid: "DTR_" + identity + name, Name: name})
+	}
+	return p
+}
+
+func drain(r *Room) []Event {
+	var evs []Event
+	for r.events.pending() > 0 {
+		ev, _ := r.events.next(context.Background())
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func TestApplyJoinFirst(t *testing.T) {
+	r := offlineNew(t)
+	ice := &fakeICE{}
+	r.applyJoin(joinFirst, joinResponse("m0", "PA_me1", "Me", remoteInfo("b", "t1")), ice)
+
+	if evs := drain(r); len(evs) != 0 {
+		t.Fatalf("a first join is described by the snapshot, not events: %#v", evs)
+	}
+	if r.Name() != "r" || r.Metadata() != "m0" || r.LocalParticipant().SID() != "PA_me1" || r.LocalParticipant().Name() != "Me" {
+		t.Fatalf("room %q/%q, local %q/%q", r.Name(), r.Metadata(), r.LocalParticipant().SID(), r.LocalParticipant().Name())
+	}
+	b := r.RemoteParticipant("b")
+	if b == nil || len(r.RemoteParticipants()) != 1 || b.DataTrack("t1") == nil || b.DataTrack("t1").SID() != "DTR_bt1" {
+		t.Fatalf("remote participants %v", r.RemoteParticipants())
+	}
+	if r.dapi.t.ServerVersion() != "1.13.5" {
+		t.Fatalf("server version %q", r.dapi.t.ServerVersion())
+	}
+	if ice.setServers != 1 || ice.setRelay != 0 || !ice.forceRelay || len(ice.servers) != 1 || ice.servers[0].GetUsername() != "u" {
+		t.Fatalf("ICE %+v", ice)
+	}
+	if r.rc.pingInterval != 5*time.Second || r.rc.pingTimeout != 15*time.Second || !r.rc.m.resumeDisabled {
+		t.Fatalf("join settings: ping %v/%v, resume disabled %v", r.rc.pingInterval, r.rc.pingTimeout, r.rc.m.resumeDisabled)
+	}
+	snap := r.takeSnapshot()
+	if snap.Room.Metadata != "m0" || snap.LocalParticipant.SID != "PA_me1" || len(snap.RemoteParticipants) != 1 ||
+		len(snap.RemoteDataTracks) != 1 || snap.RemoteDataTracks[0].Track != b.DataTrack("t1") {
+		t.Fatalf("snapshot %+v", snap)
+	}
+}
+
+func TestApplyJoinResume(t *testing.T) {
+	r := offlineNew(t)
+	ice := &fakeICE{}
+	r.applyJoin(joinFirst, joinResponse("m0", "PA_me1", "Me", remoteInfo("b")), ice)
+	drain(r)
+
+	// An empty ICE server list keeps the current servers; force_relay still applies.
+	r.applyJoin(joinResume, &lkpb.SignalResponse{Message: &lkpb.SignalResponse_Reconnect{Reconnect: &lkpb.ReconnectResponse{
+		LastMessageSeq: 42,
+	}}}, ice)
+	if r.rc.lastSeq != 42 || ice.setServers != 1 || ice.setRelay != 1 || ice.forceRelay {
+		t.Fatalf("resume without servers: last seq %d, ICE %+v", r.rc.lastSeq, ice)
+	}
+	r.applyJoin(joinResume, &lkpb.SignalResponse{Message: &lkpb.SignalResponse_Reconnect{Reconnect: &lkpb.ReconnectResponse{
+		IceServers:          []*lkpb.ICEServer{{Urls: []string{"turn:new.example"}}},
+		ClientConfiguration: &lkpb.ClientConfiguration{ForceRelay: lkpb.ClientConfigSetting_ENABLED},
+	}}}, ice)
+	if ice.setServers != 2 || !ice.forceRelay || ice.servers[0].GetUrls()[0] != "turn:new.example" {
+		t.Fatalf("resume with servers: ICE %+v", ice)
+	}
+	// Same session: nothing about the room or the participants changes.
+	if evs := drain(r); len(evs) != 0 || r.LocalParticipant().SID() != "PA_me1" || r.RemoteParticipant("b") == nil {
+		t.Fatalf("resume changed state: %#v", evs)
+	}
+}
+
+func TestApplyJoinFull(t *testing.T) {
+	r := offlineNew(t)
+	ice := &fakeICE{}
+	r.applyJoin(joinFirst, joinResponse("m0", "PA_me1", "Me", remoteInfo("b"), remoteInfo("c")), ice)
+	drain(r)
+	oldB := r.RemoteParticipant("b")
+
+	// prepareFull unwinds the old session's participants; the new join
+	// announces who is there now and what changed.
+	r.events.push(r.parts.unwind()...)
+	r.applyJoin(joinFull, joinResponse("m1", "PA_me2", "Me2", remoteInfo("b"), remoteInfo("d")), ice)
+
+	evs := drain(r)
+	var gone, came []string
+	var meta *RoomMetadataChanged
+	var name *ParticipantNameChanged
+	for _, ev := range evs {
+		switch e := ev.(type) {
+		case ParticipantDisconnected:
+			gone = append(gone, e.Participant.Identity())
+		case ParticipantConnected:
+			came = append(came, e.Info.Identity)
+		case RoomMetadataChanged:
+			meta = &e
+		case ParticipantNameChanged:
+			name = &e
+		}
+	}
+	if len(gone) != 2 || len(came) != 2 || came[0] != "b" || came[1] != "d" {
+		t.Fatalf("participants: left %v, joined %v", gone, came)
+	}
+	if r.RemoteParticipant("b") == oldB || r.RemoteParticipant("c") != nil || r.RemoteParticipant("d") == nil {
+		t.Fatal("participant table not rebuilt")
+	}
+	if meta == nil || meta.OldMetadata != "m0" || meta.NewMetadata != "m1" || meta.Info.Metadata != "m1" || meta.Info.SID != "RM_1" {
+		t.Fatalf("room metadata event %+v", meta)
+	}
+	if name == nil || name.Participant != r.LocalParticipant() || name.OldName != "Me" || name.NewName != "Me2" || name.Info.SID != "PA_me2" {
+		t.Fatalf("local name event %+v", name)
+	}
+	if r.LocalParticipant().SID() != "PA_me2" || r.rc.oldLocalSID != "PA_me1" {
+		t.Fatalf("local sid %q, old %q", r.LocalParticipant().SID(), r.rc.oldLocalSID)
+	}
+	if ice.setServers != 2 {
+		t.Fatalf("ICE servers not applied to the new engine: %+v", ice)
+	}
+}
