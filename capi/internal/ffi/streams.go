@@ -15,8 +15,8 @@ import (
 	"github.com/lkcore/lkcore/core/room"
 )
 
-// Data streams. Incoming: handlers are registered per (kind, topic) on the FFI room (also
-// before connecting) and installed on the core room when it connects; each incoming stream
+// Data streams. Incoming: handlers are registered per (kind, topic) on the core room (which
+// exists before it connects); each incoming stream
 // becomes a StreamOpened room event with an owned reader handle, then StreamChunkEvents and a
 // final StreamEndedEvent, produced by one goroutine per reader. Outgoing: whole streams
 // (SendText/SendBytes/SendFile) and incremental writers whose writes are applied in request
@@ -44,37 +44,6 @@ func (r *Room) maxIncomingStreamBytes() uint64 {
 		return n
 	}
 	return DefaultMaxIncomingStreamBytes
-}
-
-// installStreamHandlers installs on a newly connected core room the handlers of the FFI room
-// that room.Connect did not get through Options (registered while connecting), and removes
-// those unregistered meanwhile.
-func (r *Room) installStreamHandlers(rm *room.Room) error {
-	r.mu.Lock()
-	handlers := maps.Clone(r.streamHandlers)
-	for k := range r.preStreams {
-		delete(handlers, k)
-	}
-	var remove []streamKey
-	for k := range r.preStreams {
-		if _, still := r.streamHandlers[k]; !still {
-			remove = append(remove, k)
-		}
-	}
-	r.mu.Unlock()
-	for _, k := range remove {
-		if k.kind == ffipb.StreamKind_STREAM_KIND_TEXT {
-			rm.UnregisterTextStreamHandler(k.topic)
-		} else {
-			rm.UnregisterByteStreamHandler(k.topic)
-		}
-	}
-	for k, cfg := range handlers {
-		if err := r.installStreamHandler(rm, k, cfg); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // textHandler / byteHandler are the core handlers that serve a stream to the host.
@@ -110,24 +79,11 @@ func (c *Client) registerStreamHandler(m *ffipb.RegisterStreamHandlerRequest, re
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "stream readers deliver as EVENTS or CREDITS")
 	}
 	r.mu.Lock()
-	if _, dup := r.streamHandlers[k]; dup {
-		r.mu.Unlock()
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS, "topic %q already has a %s stream handler", k.topic, k.kind)
+	defer r.mu.Unlock()
+	if err := r.installStreamHandler(r.core, k, cfg); err != nil {
+		return err
 	}
 	r.streamHandlers[k] = cfg
-	core := r.core
-	if r.phase != phaseConnected {
-		core = nil
-	}
-	r.mu.Unlock()
-	if core != nil {
-		if err := r.installStreamHandler(core, k, cfg); err != nil {
-			r.mu.Lock()
-			delete(r.streamHandlers, k)
-			r.mu.Unlock()
-			return err
-		}
-	}
 	resp.Message = &ffipb.Response_RegisterStreamHandler{RegisterStreamHandler: &ffipb.RegisterStreamHandlerResponse{}}
 	return nil
 }
@@ -144,15 +100,12 @@ func (c *Client) unregisterStreamHandler(m *ffipb.UnregisterStreamHandlerRequest
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, "no %s stream handler for topic %q", k.kind, k.topic)
 	}
 	delete(r.streamHandlers, k)
-	core := r.core
-	r.mu.Unlock()
-	if core != nil {
-		if k.kind == ffipb.StreamKind_STREAM_KIND_TEXT {
-			core.UnregisterTextStreamHandler(k.topic)
-		} else {
-			core.UnregisterByteStreamHandler(k.topic)
-		}
+	if k.kind == ffipb.StreamKind_STREAM_KIND_TEXT {
+		r.core.UnregisterTextStreamHandler(k.topic)
+	} else {
+		r.core.UnregisterByteStreamHandler(k.topic)
 	}
+	r.mu.Unlock()
 	resp.Message = &ffipb.Response_UnregisterStreamHandler{UnregisterStreamHandler: &ffipb.UnregisterStreamHandlerResponse{}}
 	return nil
 }
