@@ -74,13 +74,9 @@ func (r *Room) Info() *ffipb.RoomInfo {
 	return roomInfo(r.core.Info(), connectionState(r.core.State()))
 }
 
-// Caps on RoomOptions.ice_servers (host-controlled sizes).
-const (
-	maxICEServers       = 16
-	maxICEServerURLs    = 8
-	maxICEServerURLSize = 1024
-)
-
+// validateRoomOptions checks what only the schema defines (enum values, the E2EE key, the
+// subscription buffer allocated per track); the core's own caps (ICE servers, join attempts)
+// are checked by room.New.
 func validateRoomOptions(o *ffipb.RoomOptions) error {
 	if e := o.GetE2Ee(); e != nil && len(e.GetSharedKey()) == 0 {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "e2ee options need a non-empty shared_key")
@@ -90,32 +86,12 @@ func validateRoomOptions(o *ffipb.RoomOptions) error {
 	default:
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "unknown ice_transport_policy %d", int32(o.GetIceTransportPolicy()))
 	}
-	if n := len(o.GetIceServers()); n > maxICEServers {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "%d ice_servers, at most %d", n, maxICEServers)
-	}
-	for i, s := range o.GetIceServers() {
-		if n := len(s.GetUrls()); n == 0 || n > maxICEServerURLs {
-			return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "ice_servers[%d] has %d urls, want 1..%d", i, n, maxICEServerURLs)
-		}
-		for _, u := range s.GetUrls() {
-			if u == "" || len(u) > maxICEServerURLSize {
-				return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "ice_servers[%d] has an empty or oversized url", i)
-			}
-		}
-	}
-	if err := checkBufferSize("data_track_buffer_size", o.GetDataTrackBufferSize()); err != nil {
-		return err
-	}
-	if n := o.GetJoinAttempts(); n > MaxJoinAttempts {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "join_attempts %d above %d", n, MaxJoinAttempts)
-	}
-	return nil
+	return checkBufferSize("data_track_buffer_size", o.GetDataTrackBufferSize())
 }
 
-// MaxJoinAttempts caps RoomOptions.join_attempts: each attempt waits up to connect_timeout_ms and
-// the retry delay doubles, so more attempts than this could only keep a ConnectRequest pending
-// without end.
-const MaxJoinAttempts = 100
+// MaxJoinAttempts caps RoomOptions.join_attempts (the core's room.MaxJoinAttempts; above it
+// CreateRoomRequest fails with INVALID_ARGUMENT).
+const MaxJoinAttempts = room.MaxJoinAttempts
 
 func (c *Client) createRoom(m *ffipb.CreateRoomRequest, resp *ffipb.Response) error {
 	opts := m.GetOptions()
