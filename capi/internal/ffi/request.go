@@ -3,6 +3,7 @@ package ffi
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
@@ -82,19 +83,37 @@ func (c *Client) handleRequest(b []byte) (resp *ffipb.Response) {
 // a non-zero request_id, and its handler must start exactly one operation and set no
 // synchronous result; a synchronous handler cannot start one.
 func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
-	fd := req.ProtoReflect().WhichOneof(requestKinds)
-	if fd == nil {
+	if req.Message == nil {
 		if hasUnknownKind(req) {
 			return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind unknown to this library (schema %s, ABI %d.%d)", Schema, ABIVersionMajor, ABIVersionMinor)
 		}
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "request names no operation")
 	}
-	h, ok := requestHandlers[fd.Name()]
+	k, ok := requestKindsByType[reflect.TypeOf(req.Message)]
 	if !ok {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %s is not implemented", fd.Name())
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %T is not implemented", req.Message)
 	}
-	return c.runHandler(fd, h, req, resp)
+	h, ok := requestHandlers[k.Name()]
+	if !ok {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %s is not implemented", k.Name())
+	}
+	return c.runHandler(k, h, req, resp)
 }
+
+// requestKindsByType maps the Go type of each Request.message member to its field (read-only;
+// a type lookup is cheaper than reflecting on the oneof for every request).
+var requestKindsByType = func() map[reflect.Type]protoreflect.FieldDescriptor {
+	fields := requestKinds.Fields()
+	out := make(map[reflect.Type]protoreflect.FieldDescriptor, fields.Len())
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		req := &ffipb.Request{}
+		m := req.ProtoReflect()
+		m.Set(fd, m.NewField(fd))
+		out[reflect.TypeOf(req.Message)] = fd
+	}
+	return out
+}()
 
 // runHandler runs h for req (of the kind fd) and enforces the kind's declared mode.
 func (c *Client) runHandler(fd protoreflect.FieldDescriptor, h handler, req *ffipb.Request, resp *ffipb.Response) error {
@@ -120,9 +139,21 @@ var errNeedRequestID = Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an as
 // requestKinds is the Request.message oneof (read-only).
 var requestKinds = (&ffipb.Request{}).ProtoReflect().Descriptor().Oneofs().ByName("message")
 
+// requestModes holds the (request_mode) option of every Request field, read once from the
+// schema's descriptors (read-only).
+var requestModes = func() map[protoreflect.Name]ffipb.RequestMode {
+	fields := requestKinds.Fields()
+	out := make(map[protoreflect.Name]ffipb.RequestMode, fields.Len())
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		out[fd.Name()] = proto.GetExtension(fd.Options(), ffipb.E_RequestMode).(ffipb.RequestMode)
+	}
+	return out
+}()
+
 // requestMode returns the mode a Request field declares with its (request_mode) option.
 func requestMode(fd protoreflect.FieldDescriptor) ffipb.RequestMode {
-	return proto.GetExtension(fd.Options(), ffipb.E_RequestMode).(ffipb.RequestMode)
+	return requestModes[fd.Name()]
 }
 
 // isAsync reports whether req, of the kind fd, completes by an Event.completion:
@@ -132,9 +163,8 @@ func isAsync(fd protoreflect.FieldDescriptor, req *ffipb.Request) bool {
 	case ffipb.RequestMode_REQUEST_MODE_ASYNC:
 		return true
 	case ffipb.RequestMode_REQUEST_MODE_ASYNC_IF_FLAGGED:
-		body := req.ProtoReflect().Get(fd).Message()
-		flag := body.Descriptor().Fields().ByName("async")
-		return flag != nil && flag.Kind() == protoreflect.BoolKind && body.Get(flag).Bool()
+		body, ok := req.ProtoReflect().Get(fd).Message().Interface().(interface{ GetAsync() bool })
+		return ok && body.GetAsync()
 	}
 	return false
 }
