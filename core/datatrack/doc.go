@@ -40,11 +40,13 @@
 //     Reconnection of data tracks).
 //   - Timers: after each input, arm one timer at min(NextDeadline()) and call Tick(now).
 //   - Sending: LocalTrack.TryPush (any goroutine, never blocks) queues whole packetized frames
-//     in the track's SendQueue. One writer goroutine per room waits on Queue().Ready(), Pops a
-//     frame, writes its packets in order with the engine's non-blocking
-//     SendDataTrackPacket while BufferedAmount() ≤ 8 KiB (waiting for buffered-amount-low in
-//     between; docs/protocol.md, Sending and pacing), then calls Done.
-//     LocalTrack.Queue().Flush(ctx) waits for that.
+//     in the track's SendQueue. One writer goroutine per room Pops frames and writes their
+//     packets in order with the engine's non-blocking SendDataTrackPacket, then calls Done.
+//     What may be written when is the Scheduler's decision (a pure policy: feed it the
+//     channel's buffered amount on each wake-up and the bytes sent; Decide says how much may
+//     go now or the buffered amount to wait for, which the writer hands to the engine's
+//     buffered-amount-low wait; docs/protocol.md, Sending and pacing).
+//     LocalTrack.Queue().Flush(ctx) waits for the queue to empty.
 //   - Receiving: the engine's data-track receive callback calls RemoteManager.HandlePacket with
 //     each message (a fresh buffer per message); PacketOutcome.Drops reports what was lost
 //     (DropDecryptFailed is worth an application event), Stats counts everything.

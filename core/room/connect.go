@@ -89,7 +89,7 @@ type Snapshot struct {
 // SnapshotDataTrack is a remote data track in a Snapshot.
 type SnapshotDataTrack struct {
 	Track *RemoteDataTrack
-	Info  datatrack.TrackInfo
+	Info  DataTrackInfo
 	// Subscription is the track's subscription with Options.AutoSubscribe
 	// (nil without).
 	Subscription *DataTrackSubscription
@@ -332,13 +332,12 @@ func (r *Room) joinAttempt(ctx context.Context) error {
 	case <-ctx.Done():
 		abort(ctx.Err())
 	}
-	<-r.loopExited
 	select {
+	case <-r.loopExited:
 	case <-r.connected:
-		// Connected just as the attempt was aborted: the loop went on (an
-		// abort is only honoured before the room connects).
+		// Connected just as the attempt was aborted: the loop ignores an
+		// abort once the room has connected.
 		return nil
-	default:
 	}
 	if r.disconnectRequested() {
 		return ErrDisconnected
@@ -406,13 +405,16 @@ func (r *Room) disconnectRequested() bool {
 // already ended.
 func (r *Room) endIdle() bool {
 	r.lifeMu.Lock()
-	defer r.lifeMu.Unlock()
 	if r.life != lifeIdle {
+		r.lifeMu.Unlock()
 		return false
 	}
 	r.life = lifeEnded
 	r.disconnectOn.Do(func() { close(r.disconnectCh) })
 	close(r.closing)
+	r.lifeMu.Unlock()
+	// Not under lifeMu: RPC and stream handlers still running (from a
+	// failed join attempt) may call into the room while dapi waits for them.
 	r.dapi.close()
 	r.log.Info("room: disconnected before connecting")
 	r.finish(lkpb.DisconnectReason_CLIENT_INITIATED, nil, false)
@@ -435,7 +437,7 @@ func (r *Room) finish(reason lkpb.DisconnectReason, err error, stateEvent bool) 
 	if r.err == nil {
 		r.err = ErrDisconnected
 	}
-	final := []Event{Disconnected{Reason: reason, Err: err}}
+	final := []Event{Disconnected{Reason: DisconnectReason(reason), Err: err}}
 	if stateEvent {
 		final = append([]Event{ConnectionStateChanged{State: StateDisconnected}}, final...)
 	}
@@ -457,4 +459,13 @@ func (r *Room) takeSnapshot() Snapshot {
 		s.RemoteDataTracks = d.snapshot()
 	}
 	return s
+}
+
+func (r *Room) everConnected() bool {
+	select {
+	case <-r.connected:
+		return true
+	default:
+		return false
+	}
 }

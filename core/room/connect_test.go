@@ -246,7 +246,7 @@ func TestSnapshotIsTheBaselineOfEvents(t *testing.T) {
 		t.Fatalf("snapshot tracks %+v", snap.RemoteDataTracks)
 	}
 	st := snap.RemoteDataTracks[0]
-	if st.Info.Sid != early.SID() || st.Track != r.RemoteParticipant("pub").DataTrack("early") || st.Subscription == nil {
+	if st.Info.SID != early.SID() || st.Track != r.RemoteParticipant("pub").DataTrack("early") || st.Subscription == nil {
 		t.Fatalf("snapshot track %+v", st)
 	}
 	late := publish(t, ctx, pub, "late")

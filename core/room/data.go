@@ -25,7 +25,7 @@ type DataPublishOptions struct {
 
 // PublishData sends payload as a user data packet. The serialised packet
 // (payload + topic + destinations + envelope) must fit in 64 000 bytes, else
-// the call fails with ErrPacketTooLarge (*engine.PacketTooLargeError gives
+// the call fails with ErrPacketTooLarge (its message gives
 // the size); larger payloads are the job of data streams. When the channel
 // is backed up (bufferedAmount above its high-water mark) the call waits for
 // it to drain, bounded by ctx; it never buffers without bound. Returns
@@ -33,7 +33,7 @@ type DataPublishOptions struct {
 // reconnecting, a reliable publish waits for the connection to come back
 // (bounded by ctx) and a lossy one fails with ErrReconnecting.
 func (lp *LocalParticipant) PublishData(ctx context.Context, payload []byte, opts DataPublishOptions) error {
-	return lp.room.SendPacket(ctx, buildUserPacket(lp.Identity(), payload, opts), opts.Reliable)
+	return lp.room.sendPacket(ctx, buildUserPacket(lp.Identity(), payload, opts), opts.Reliable)
 }
 
 // buildUserPacket builds the DataPacket for PublishData.
@@ -64,9 +64,9 @@ func buildUserPacket(identity string, payload []byte, opts DataPublishOptions) *
 	}
 }
 
-// SendPacket is the low-level send used by PublishData and by the RPC,
+// sendPacket is the low-level send used by PublishData and by the RPC,
 // data-stream and E2EE layers: pkt must be fully built (value, destinations);
-// SendPacket stamps the reliable sequence number (pkt.Sequence, per session
+// sendPacket stamps the reliable sequence number (pkt.Sequence, per session
 // from 1; 0 on lossy), enforces the 64 000-byte cap and applies channel
 // backpressure bounded by ctx. Reliable packets are kept for replay after a
 // resume. pkt must not be modified concurrently; it is not retained.
@@ -77,7 +77,7 @@ func buildUserPacket(identity string, payload []byte, opts DataPublishOptions) *
 // new session — and are never dropped silently; lossy packets fail at once
 // with ErrReconnecting during a reconnect (they wait while connecting). See
 // Room.sendData.
-func (r *Room) SendPacket(ctx context.Context, pkt *lkpb.DataPacket, reliable bool) error {
+func (r *Room) sendPacket(ctx context.Context, pkt *lkpb.DataPacket, reliable bool) error {
 	select {
 	case <-r.closing:
 		return ErrDisconnected
@@ -151,7 +151,7 @@ func (r *Room) dispatchPacket(pkt *lkpb.DataPacket, reliable bool, enc lkpb.Encr
 			SenderIdentity: pkt.GetParticipantIdentity(),
 			Participant:    r.parts.remote(pkt.GetParticipantIdentity()),
 			Reliable:       reliable,
-			Encryption:     enc,
+			Encrypted:      enc != lkpb.Encryption_NONE,
 		}
 		r.events.pushData(ev, r.closing)
 	case *lkpb.DataPacket_EncryptedPacket:
@@ -164,16 +164,11 @@ func (r *Room) dispatchPacket(pkt *lkpb.DataPacket, reliable bool, enc lkpb.Encr
 		r.handleStreamOrRPCPacket(pkt, enc)
 	case *lkpb.DataPacket_ChatMessage, *lkpb.DataPacket_Transcription, *lkpb.DataPacket_SipDtmf,
 		*lkpb.DataPacket_Metrics, *lkpb.DataPacket_Speaker:
-		// Not part of the data API (yet); tolerated and ignored.
-		if h := r.packetHook; h != nil {
-			h(pkt, reliable)
-		}
+		// Not part of the data API; tolerated and ignored.
 	default:
 		r.log.Debug("room: ignoring data packet with unknown value", "sender", pkt.GetParticipantIdentity())
 	}
 }
-
-// Data-track hooks for core/datatrack (used by the next integration step).
 
 // sendDataTrackPacket sends one raw data-track packet on `_data_track`
 // without waiting; it fails with engine.ErrDataTrackBackedUp when the channel
@@ -189,9 +184,6 @@ func (r *Room) sendDataTrackPacket(b []byte) error {
 	}
 	return err
 }
-
-// dataTrackBufferedAmount is the number of `_data_track` bytes not yet acknowledged.
-func (r *Room) dataTrackBufferedAmount() uint64 { return r.eng.Load().DataTrackBufferedAmount() }
 
 func marshalCandidate(c webrtc.ICECandidateInit) (string, error) {
 	b, err := json.Marshal(c)

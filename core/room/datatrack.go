@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/datatrack"
-	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/lkpb"
 )
@@ -24,186 +23,6 @@ import (
 // is also used by the `_data_track` receive goroutine (HandlePacket, its own
 // lock). One writer goroutine per room (started by the first publish,
 // stopped by teardown) drains the tracks' send queues into the channel.
-
-// Frame is one data-track frame: Payload plus an optional user timestamp
-// (by convention Unix milliseconds). On TryPush a non-zero UserTimestamp is
-// sent even when HasUserTimestamp is false; set HasUserTimestamp (or use
-// WithUserTimestamp) to send the value 0. Received frames also carry
-// FrameNumber and the 90 kHz packet Timestamp. Frame payloads handed to
-// subscribers are shared between the subscriptions of one track: do not
-// modify them.
-type Frame = datatrack.Frame
-
-// Data-track errors (use errors.Is). Server refusals are *datatrack.PublishError
-// values (reason and server message) that match these sentinels.
-var (
-	// ErrQueueFull: TryPush could not queue the frame because the track's
-	// send queue is full (16 frames / 4 MiB); nothing was consumed, retry
-	// later or skip the frame. Counted in LocalDataTrackStats.Rejected.
-	ErrQueueFull = datatrack.ErrQueueFull
-	// ErrDataTrackTimeout: the server did not answer a publish (or a
-	// subscription) in time; a server without data-track support never
-	// answers a publish
-	// (docs/protocol.md, Servers without data tracks).
-	ErrDataTrackTimeout = datatrack.ErrTimeout
-	// ErrDuplicateTrackName: this participant already publishes a data track
-	// with that name.
-	ErrDuplicateTrackName = datatrack.ErrDuplicateName
-	// ErrDataTrackNotAllowed: the token lacks canPublishData, or the server
-	// has data tracks disabled.
-	ErrDataTrackNotAllowed = datatrack.ErrNotAllowed
-	// ErrInvalidTrackName: the name is empty or longer than 256 bytes.
-	ErrInvalidTrackName = datatrack.ErrInvalidName
-	// ErrTrackUnpublished: the local track is no longer published (TryPush),
-	// or the remote track went away (Subscribe).
-	ErrTrackUnpublished = datatrack.ErrTrackUnpublished
-	// ErrFrameTooLarge: the frame would need more than 128 packets
-	// (about 2 MB).
-	ErrFrameTooLarge = datatrack.ErrFrameTooLarge
-	// ErrE2EENoKeys: Subscribe to an end-to-end encrypted track in a room
-	// without E2EE keys (no ciphertext is ever delivered;
-	// docs/protocol.md, Data-track E2EE).
-	ErrE2EENoKeys = datatrack.ErrE2EENoKeys
-	// ErrUnknownDataTrack: the remote track is not (or no longer) known.
-	ErrUnknownDataTrack = datatrack.ErrUnknownTrack
-	// ErrStreamEnded: a DataTrackSubscription ended; its EndReason tells why.
-	ErrStreamEnded = datatrack.ErrStreamEnded
-)
-
-// Writer policy constants (docs/protocol.md, Sending and pacing).
-const (
-	// dataTrackRecheck bounds a wait for buffered-amount-low (robustness
-	// against a missed edge; normally the edge comes first).
-	dataTrackRecheck = 50 * time.Millisecond
-	// dataTrackOpenPoll is how often the writer checks that `_data_track`
-	// opened (the engine has no open notification for it).
-	dataTrackOpenPoll = 5 * time.Millisecond
-)
-
-// DataTrackOptions configures LocalParticipant.PublishDataTrack.
-type DataTrackOptions struct {
-	// FrameEncoding and Schema are optional typed-track metadata
-	// (docs/protocol.md, Typed tracks), validated locally
-	// (datatrack.ErrInvalidSchema) and shown to subscribers.
-	FrameEncoding *lkpb.DataTrackFrameEncoding
-	// Schema is the optional schema id (docs/protocol.md, Typed tracks).
-	Schema *lkpb.DataTrackSchemaId
-	// PublishTimeout bounds the wait for the server's answer and for the
-	// `_data_track` channel to open (0: 10 s as both SDKs). On expiry the
-	// publish fails with ErrDataTrackTimeout.
-	PublishTimeout time.Duration
-	// QueueFrames is this track's outgoing queue length in frames (≤ 0:
-	// datatrack.DefaultSendQueueFrames, 16; at most
-	// datatrack.MaxSendQueueFrames, else PublishDataTrack fails with
-	// ErrInvalidArgument; the 4 MiB byte budget applies either way). A push
-	// beyond it fails with ErrQueueFull at once.
-	QueueFrames int
-}
-
-// SubscribeOptions configures RemoteDataTrack.Subscribe.
-type SubscribeOptions struct {
-	// BufferSize is this subscription's frame buffer (0: 16; at most
-	// datatrack.MaxSubscriberBufferFrames, else Subscribe fails with
-	// ErrInvalidArgument wrapping a *datatrack.OptionError). When the
-	// reader is slower than the track the oldest buffered frame is dropped
-	// (counted by Dropped) so the reader catches up with fresh data; other
-	// subscriptions of the same track are not affected.
-	BufferSize int
-	// DropNewest makes a full buffer drop the incoming frame instead of the
-	// oldest one (JS ReadableStream behaviour).
-	DropNewest bool
-}
-
-// DataTrackEndReason says why a DataTrackSubscription ended.
-type DataTrackEndReason int32
-
-// End reasons.
-const (
-	// EndReasonNone: the subscription has not ended.
-	EndReasonNone DataTrackEndReason = iota
-	// EndReasonClosed: the application called Close.
-	EndReasonClosed
-	// EndReasonUnpublished: the publisher unpublished the track.
-	EndReasonUnpublished
-	// EndReasonPublisherLeft: the publisher left the room.
-	EndReasonPublisherLeft
-	// EndReasonDisconnected: the local room disconnected.
-	EndReasonDisconnected
-)
-
-// String returns the reason's name.
-func (e DataTrackEndReason) String() string {
-	switch e {
-	case EndReasonNone:
-		return "none"
-	case EndReasonClosed:
-		return "closed"
-	case EndReasonUnpublished:
-		return "unpublished"
-	case EndReasonPublisherLeft:
-		return "publisher left"
-	case EndReasonDisconnected:
-		return "disconnected"
-	}
-	return fmt.Sprintf("DataTrackEndReason(%d)", int32(e))
-}
-
-// DataTrackPublished reports a data track published by a remote participant
-// (also for tracks that already existed when we joined). It comes before any
-// frame of the track can be received.
-type DataTrackPublished struct {
-	// Track is the new remote track.
-	Track *RemoteDataTrack
-	// Subscription is the track's subscription with Options.AutoSubscribe
-	// (nil without, or when it could not be requested; logged).
-	Subscription *DataTrackSubscription
-}
-
-// DataTrackUnpublished reports that a remote data track went away
-// (unpublished, its publisher left, or the room disconnected). Its
-// subscriptions have ended.
-type DataTrackUnpublished struct {
-	// Track is the track that went away (IsPublished is false).
-	Track *RemoteDataTrack
-}
-
-// LocalDataTrackPublished reports that one of our data tracks was published
-// (PublishDataTrack is about to return it).
-type LocalDataTrackPublished struct {
-	// Track is the published local track.
-	Track *LocalDataTrack
-}
-
-// LocalDataTrackUnpublished reports that one of our data tracks ended. Reason
-// is nil after Unpublish, else why the track ended (e.g. the server
-// unpublished it, canPublishData was revoked, the room disconnected).
-type LocalDataTrackUnpublished struct {
-	// Track is the local track that ended.
-	Track *LocalDataTrack
-	// Reason is nil after Unpublish, else why the track ended.
-	Reason error
-}
-
-// LocalDataTrackFramesLost reports frames that TryPush had accepted and that
-// will never be sent: written while the channel failed under them
-// (SendFailed: e.g. the frame in flight when a full reconnect replaced the
-// transport) or thrown away while queued (Discarded: unpublish, a failed
-// republish, DropOldest eviction). The counts are those since the previous
-// report of the track; their running totals are in LocalDataTrack.Stats.
-// Frames queued when a full reconnect starts are not lost: they wait and go
-// out on the new session once the track is republished.
-type LocalDataTrackFramesLost struct {
-	// Track is the local track that lost the frames.
-	Track *LocalDataTrack
-	// SendFailed and Discarded are the frames lost since the previous report.
-	SendFailed, Discarded uint64
-}
-
-func (DataTrackPublished) isEvent()        {}
-func (DataTrackUnpublished) isEvent()      {}
-func (LocalDataTrackPublished) isEvent()   {}
-func (LocalDataTrackUnpublished) isEvent() {}
-func (LocalDataTrackFramesLost) isEvent()  {}
 
 // dataTracks is the room's data-track state.
 type dataTracks struct {
@@ -259,9 +78,6 @@ func (r *Room) initDataTracks(others []*lkpb.ParticipantInfo) {
 	d.timer = time.NewTimer(time.Hour)
 	d.timer.Stop()
 	r.dt = d
-	r.dataTrackHook = d.handlePacket
-	r.syncStateHook = d.syncState
-	r.fullReconnectHook = d.fullReconnected
 	d.applyRemote(d.remote.HandleJoin(others, time.Now()))
 	d.rearm()
 }
@@ -294,13 +110,16 @@ func (r *Room) closeDataTracks() {
 }
 
 // syncState adds the published data tracks to a resume's SyncState (loop;
-// for Room.syncStateHook; docs/protocol.md, Reconnection of data tracks).
+// docs/protocol.md, Reconnection of data tracks).
 func (d *dataTracks) syncState(ss *lkpb.SyncState) {
+	if d == nil {
+		return
+	}
 	ss.PublishDataTracks = d.local.SyncStateTracks()
 }
 
 // fullReconnected runs once a full reconnect has joined the new session
-// (loop; for Room.fullReconnectHook;
+// (loop, after a full reconnect;
 // docs/protocol.md, Reconnection of data tracks): pending publishes fail
 // with ErrDisconnected, published tracks are republished with the same
 // handle (their SID changes in place; TryPush returns
@@ -308,6 +127,9 @@ func (d *dataTracks) syncState(ss *lkpb.SyncState) {
 // the new session's participants and every subscription is renewed (Rust
 // behaviour: streams survive).
 func (d *dataTracks) fullReconnected() {
+	if d == nil {
+		return
+	}
 	now := time.Now()
 	d.applyLocal(d.local.SessionLost(now))
 	d.remote.SessionLost(now)
@@ -599,6 +421,9 @@ func (d *dataTracks) endReason(s *DataTrackSubscription, err error) DataTrackEnd
 // handlePacket is the `_data_track` receive hook (data channel goroutine).
 // The packet buffer is owned by us (engine contract).
 func (d *dataTracks) handlePacket(b []byte) {
+	if d == nil {
+		return
+	}
 	o := d.remote.HandlePacket(b)
 	drops := o.Drops()
 	if len(drops) == 0 || o.TrackSid == "" {
@@ -615,216 +440,6 @@ func (d *dataTracks) handlePacket(b []byte) {
 		if dr.Reason == datatrack.DropDecryptFailed || dr.Reason == datatrack.DropMissingE2EE {
 			d.r.reportDecryptionFailure(rt.PublisherIdentity(), DecryptionKindFrame, rt.SID(), dr.Err)
 		}
-	}
-}
-
-// kickWriter wakes the writer goroutine.
-func (d *dataTracks) kickWriter() {
-	select {
-	case d.kick <- struct{}{}:
-	default:
-	}
-}
-
-// startWriter starts the writer goroutine once (loop).
-func (d *dataTracks) startWriter() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.started || d.closed {
-		return
-	}
-	d.started = true
-	d.wg.Add(1)
-	go d.writer()
-}
-
-// writer is the room's one `_data_track` writer (docs/protocol.md, Sending
-// and pacing; docs/architecture.md). Policy:
-//
-//   - It first waits for the channel to open and then tells the LocalManager,
-//     which completes publishes the server accepted only from then on (so the
-//     first TryPush after PublishDataTrack is not lost).
-//   - It takes whole frames from the tracks' send queues, round-robin between
-//     tracks at frame boundaries, and writes every packet of a frame before
-//     the next frame: a frame is never cut and never interleaved with another
-//     frame of the same track.
-//   - Before each packet it asks the pacer (datatrack.Pacer) whether the
-//     packet fits under the in-flight target — the channel's measured drain
-//     rate times a 5 ms latency budget, at least 8 KiB (the JS/Rust fixed
-//     low-water mark) — and otherwise waits for buffered-amount-low armed at
-//     that target. The SCTP queue so holds about 5 ms of data: newer frames
-//     are not stuck behind a backlog, yet a fast path is not capped by a
-//     constant window.
-//   - The producer never blocks: frames wait in the per-track queue (TryPush
-//     returns ErrQueueFull when it is full; nothing is dropped silently).
-//     Queued frames are discarded only on unpublish or disconnect, and a
-//     frame whose write fails (channel closed) is counted as SendFailed;
-//     both are reported by LocalDataTrackFramesLost.
-//   - While only the signalling session resumes, frames keep flowing on the
-//     unchanged `_data_track`. While a full reconnect replaces the transport,
-//     a resume restarts ICE, or the channel is not open, nothing is popped,
-//     and a republishing track's frames wait: they go out once writing is
-//     possible again (on the new session once the track is republished).
-func (d *dataTracks) writer() {
-	defer d.wg.Done()
-	w := &trackWriter{d: d, timer: time.NewTimer(time.Hour), pacer: datatrack.NewPacer(datatrack.PacerConfig{})}
-	w.timer.Stop()
-	poll := time.NewTicker(dataTrackOpenPoll)
-	defer poll.Stop()
-	var readyEng *engine.Engine // the engine whose `_data_track` was reported open
-	var list []*LocalDataTrack
-	gated := false // the last pass stopped because writing was not possible
-	for {
-		// A new engine (first start, full reconnect): wait until its
-		// channel is open, then let the LocalManager complete publishes.
-		if eng := d.r.eng.Load(); eng != readyEng {
-			for !eng.DataTrackReady() {
-				select {
-				case <-d.stop:
-					return
-				case <-poll.C:
-				}
-				if cur := d.r.eng.Load(); cur != eng {
-					eng = cur
-				}
-			}
-			readyEng = eng
-			w.pacer = datatrack.NewPacer(datatrack.PacerConfig{}) // a new path: measure afresh
-			_ = d.r.runOnLoop(context.Background(), d.checkTransport)
-		}
-		// After a pass held back, go on at once if writing is possible
-		// again (ok and gateChanged come from one snapshot: no lost edge);
-		// a channel that is not open has no notification: poll it.
-		if ok, gateChanged := d.r.send.dataTrackOK(); !gated || !ok || !d.r.eng.Load().DataTrackReady() {
-			var pollC <-chan time.Time
-			if gated && ok {
-				pollC = poll.C
-			}
-			select {
-			case <-d.stop:
-				return
-			case <-d.kick:
-			case <-gateChanged: // e.g. a full reconnect ended: send what waited
-			case <-pollC:
-			}
-		}
-		gated = false
-		for {
-			// During a full reconnect or a resume's ICE restart, or while
-			// the channel is not open (e.g. closed by a server that went
-			// away), nothing is popped: queued frames wait instead of
-			// failing, and go out once it is possible again (on the new
-			// session after a full reconnect).
-			if ok, _ := d.r.send.dataTrackOK(); !ok || !d.r.eng.Load().DataTrackReady() {
-				gated = true
-				break
-			}
-			d.mu.Lock()
-			list = append(list[:0], d.writeQ...)
-			d.mu.Unlock()
-			wrote, failed := false, false
-			for _, lt := range list {
-				if lt.t.State() != datatrack.LocalPublished {
-					continue // republishing: its frames wait
-				}
-				q := lt.t.Queue()
-				f, ok := q.Pop()
-				if !ok {
-					continue
-				}
-				wrote = true
-				err := w.writeFrame(f)
-				q.Done(f)
-				if err != nil {
-					lt.sendFailed.Add(1)
-					failed = true
-					if errors.Is(err, errWriterStopped) {
-						lt.reportLosses()
-						clear(list)
-						return
-					}
-				} else {
-					lt.sent.Add(1)
-				}
-			}
-			if failed {
-				for _, lt := range list {
-					lt.reportLosses()
-				}
-			}
-			if !wrote {
-				break
-			}
-		}
-		clear(list)
-	}
-}
-
-// checkTransport tells the LocalManager whether the current engine's
-// `_data_track` is open (loop).
-func (d *dataTracks) checkTransport() {
-	d.applyLocal(d.local.SetTransportReady(d.r.eng.Load().DataTrackReady(), time.Now()))
-	d.rearm()
-}
-
-var errWriterStopped = errors.New("room: data-track writer stopped")
-
-type trackWriter struct {
-	d     *dataTracks
-	timer *time.Timer
-	pacer *datatrack.Pacer // owned by the writer goroutine; replaced with the engine
-}
-
-// writeFrame writes all packets of f, paced by w.pacer. It uses the room's
-// current engine (replaced by a full reconnect); while the room is
-// reconnecting the send fails and the frame is counted as failed (packets
-// sent while the transport is down would be lost anyway).
-func (w *trackWriter) writeFrame(f *datatrack.PacketizedFrame) error {
-	eng := w.d.r.eng.Load()
-	for i := 0; i < f.Len(); i++ {
-		pkt := f.Packet(i)
-		for {
-			if err := w.waitRoom(eng, len(pkt)); err != nil {
-				return err
-			}
-			err := w.d.r.sendDataTrackPacket(pkt)
-			if err == nil {
-				w.pacer.Sent(len(pkt))
-				break
-			}
-			if !errors.Is(err, engine.ErrDataTrackBackedUp) {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// waitRoom waits until the pacer lets a packet of n bytes go: it fits under
-// the in-flight target, or the channel is empty. While waiting it arms the
-// channel's buffered-amount-low threshold at the level where it would fit.
-func (w *trackWriter) waitRoom(eng *engine.Engine, n int) error {
-	for {
-		low := eng.DataTrackLow() // taken before the check: no lost edge
-		now := time.Now()
-		buffered := eng.DataTrackBufferedAmount()
-		w.pacer.Observe(now, buffered)
-		if w.pacer.MaySend(now, buffered, n) {
-			return nil
-		}
-		eng.SetDataTrackLowThreshold(w.pacer.WakeAt(now, n))
-		if eng.DataTrackBufferedAmount() <= w.pacer.WakeAt(now, n) {
-			continue // drained while arming: the edge may have passed
-		}
-		w.timer.Reset(dataTrackRecheck)
-		select {
-		case <-low:
-		case <-w.timer.C:
-		case <-w.d.stop:
-			w.timer.Stop()
-			return errWriterStopped
-		}
-		w.timer.Stop()
 	}
 }
 
@@ -908,7 +523,7 @@ func (lp *LocalParticipant) PublishDataTrack(ctx context.Context, name string, o
 	var perr error
 	if err := r.runOnLoop(ctx, func() {
 		var outs []datatrack.LocalOutput
-		handle, outs, perr = d.local.Publish(datatrack.PublishOptions{Name: name, FrameEncoding: opts.FrameEncoding, Schema: opts.Schema, QueueFrames: opts.QueueFrames}, time.Now())
+		handle, outs, perr = d.local.Publish(datatrack.PublishOptions{Name: name, FrameEncoding: frameEncodingProto(opts.FrameEncoding), Schema: schemaProto(opts.Schema), QueueFrames: opts.QueueFrames}, time.Now())
 		if perr != nil {
 			return
 		}
@@ -1086,10 +701,10 @@ func (t *LocalDataTrack) Unpublished() <-chan struct{} { return t.t.Unpublished(
 func (t *LocalDataTrack) UnpublishReason() error { return mapDataTrackErr(t.t.UnpublishReason()) }
 
 // Info returns the track's info (name, SID, handle, encryption, metadata).
-func (t *LocalDataTrack) Info() datatrack.TrackInfo {
+func (t *LocalDataTrack) Info() DataTrackInfo {
 	info := t.t.Info()
 	info.PublisherIdentity = t.d.r.local.Identity()
-	return info
+	return dataTrackInfoFrom(info)
 }
 
 // Name is the track name.
@@ -1112,307 +727,4 @@ func (t *LocalDataTrack) Stats() LocalDataTrackStats {
 		Discarded:  qs.Discarded + qs.Evicted,
 		Queued:     qs.Frames,
 	}
-}
-
-// --- remote tracks ---------------------------------------------------------
-
-// RemoteDataTrack is a data track published by a remote participant. The
-// same pointer is kept while the track exists (its SID is updated in place
-// if the publisher republishes after a reconnect).
-type RemoteDataTrack struct {
-	d           *dataTracks
-	info        atomic.Pointer[datatrack.TrackInfo]
-	publisher   atomic.Pointer[RemoteParticipant] // nil if unknown when announced
-	unpublished chan struct{}
-	dropped     atomic.Uint64
-	autoSub     *DataTrackSubscription // Options.AutoSubscribe's subscription (loop)
-}
-
-// Info returns the track's info (SID, name, handle, encryption, publisher identity, metadata).
-func (t *RemoteDataTrack) Info() datatrack.TrackInfo { return *t.info.Load() }
-
-// SID is the track SID (DTR_…).
-func (t *RemoteDataTrack) SID() string { return t.info.Load().Sid }
-
-// Name is the track name.
-func (t *RemoteDataTrack) Name() string { return t.info.Load().Name }
-
-// IsEncrypted reports whether the track is end-to-end encrypted.
-func (t *RemoteDataTrack) IsEncrypted() bool { return t.info.Load().Encrypted }
-
-// PublisherIdentity is the identity of the publishing participant.
-func (t *RemoteDataTrack) PublisherIdentity() string { return t.info.Load().PublisherIdentity }
-
-// Publisher is the publishing participant (nil if it was unknown when the
-// track was announced).
-func (t *RemoteDataTrack) Publisher() *RemoteParticipant { return t.publisher.Load() }
-
-// IsPublished reports whether the track still exists.
-func (t *RemoteDataTrack) IsPublished() bool {
-	select {
-	case <-t.unpublished:
-		return false
-	default:
-		return true
-	}
-}
-
-// Unpublished is closed when the track goes away.
-func (t *RemoteDataTrack) Unpublished() <-chan struct{} { return t.unpublished }
-
-// DroppedFrames counts frames of this track lost on the way in for any
-// subscription (incomplete after packet loss, interrupted, failed
-// decryption…); see Room.DataTrackStats for the reasons.
-func (t *RemoteDataTrack) DroppedFrames() uint64 { return t.dropped.Load() }
-
-// SetMaxPartialFrames sets how many frames may be reassembled at once
-// (default 1; docs/protocol.md, Depacketizer). It applies from the next
-// packet.
-func (t *RemoteDataTrack) SetMaxPartialFrames(n int) error {
-	return t.d.remote.SetMaxPartialFrames(t.SID(), n)
-}
-
-// Subscribe opens a local stream of this track's frames. The first
-// subscription asks the server; later ones share it (fan-out) and see frames
-// from then on; closing the last one unsubscribes. It returns once frames
-// flow, bounded by ctx and by the server's answer (10 s, ErrDataTrackTimeout).
-// Errors: ErrInvalidArgument (BufferSize out of range), ErrE2EENoKeys (E2EE
-// track, room without keys), ErrUnknownDataTrack
-// (the track is gone), datatrack.ErrSubscribeNotAllowed, ErrDisconnected.
-func (t *RemoteDataTrack) Subscribe(ctx context.Context, opts SubscribeOptions) (*DataTrackSubscription, error) {
-	if err := datatrack.CheckRange("BufferSize", int64(opts.BufferSize), 0, datatrack.MaxSubscriberBufferFrames); err != nil {
-		return nil, mapDataTrackErr(err)
-	}
-	d := t.d
-	r := d.r
-	wait := make(chan error, 1)
-	var sub *DataTrackSubscription
-	var serr error
-	policy := datatrack.DropOldestFrame
-	if opts.DropNewest {
-		policy = datatrack.DropNewestFrame
-	}
-	if err := r.runOnLoop(ctx, func() {
-		s, outs, err := d.remote.Subscribe(t.SID(), datatrack.SubscribeOptions{BufferSize: opts.BufferSize, DropPolicy: policy}, time.Now())
-		if err != nil {
-			serr = err
-			return
-		}
-		sub = &DataTrackSubscription{s: s, track: t, closed: make(chan struct{})}
-		d.subs[s] = sub
-		d.subWaiters[s] = wait
-		d.applyRemote(outs)
-		d.rearm()
-	}); err != nil {
-		return nil, err
-	}
-	if serr != nil {
-		return nil, mapDataTrackErr(serr)
-	}
-	select {
-	case err := <-wait:
-		if err != nil {
-			return nil, mapDataTrackErr(err)
-		}
-		return sub, nil
-	case <-ctx.Done():
-		sub.Close()
-		return nil, ctx.Err()
-	case <-r.done:
-		return nil, ErrDisconnected
-	}
-}
-
-// DataTrackSubscription is one local stream of a remote track's frames. Read
-// with Next, or with the channel from Frames (one or the other). When the
-// stream ends (Close, unpublish, publisher left, disconnect) the buffered
-// frames are still delivered, then Next returns an error matching
-// ErrStreamEnded (and Frames' channel is closed); EndReason tells why.
-type DataTrackSubscription struct {
-	s      *datatrack.Subscription
-	track  *RemoteDataTrack
-	reason atomic.Int32
-
-	closeOnce sync.Once
-	closed    chan struct{} // closed by Close: stops the Frames pump
-	pumpOnce  sync.Once
-	frames    chan Frame
-	pumpDone  chan struct{}
-}
-
-// Track is the subscribed remote track.
-func (s *DataTrackSubscription) Track() *RemoteDataTrack { return s.track }
-
-// Next returns the next frame, waiting bounded by ctx. After the end it
-// returns the remaining buffered frames, then an error matching ErrStreamEnded
-// (errors.Is), or ctx's error.
-func (s *DataTrackSubscription) Next(ctx context.Context) (Frame, error) { return s.s.Recv(ctx) }
-
-// Frames returns a channel carrying the frames (started on first call, with
-// a forwarding goroutine). It is closed after the stream has ended and its
-// buffered frames were taken, after Close, or when the room has disconnected
-// (frames not yet taken then may be discarded; use Next to drain them).
-func (s *DataTrackSubscription) Frames() <-chan Frame {
-	s.pumpOnce.Do(func() {
-		s.frames = make(chan Frame)
-		s.pumpDone = make(chan struct{})
-		go s.pump()
-	})
-	return s.frames
-}
-
-func (s *DataTrackSubscription) pump() {
-	defer close(s.pumpDone)
-	defer close(s.frames)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { // ends with pump (cancel) at the latest
-		select {
-		case <-s.closed:
-		case <-s.track.d.r.done:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
-	for {
-		f, err := s.s.Recv(ctx)
-		if err != nil {
-			return
-		}
-		select {
-		case s.frames <- f:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// Dropped counts frames this subscription lost because its reader was
-// slower than the track (buffer full).
-func (s *DataTrackSubscription) Dropped() uint64 { return s.s.Dropped() }
-
-// Done is closed when the stream has ended (buffered frames may remain).
-func (s *DataTrackSubscription) Done() <-chan struct{} { return s.s.Done() }
-
-// Err is nil while the stream runs, then the end error (matches ErrStreamEnded).
-func (s *DataTrackSubscription) Err() error { return s.s.Err() }
-
-// EndReason tells why the stream ended (EndReasonNone while it runs).
-func (s *DataTrackSubscription) EndReason() DataTrackEndReason {
-	if s.Err() == nil {
-		return EndReasonNone
-	}
-	if r := DataTrackEndReason(s.reason.Load()); r != EndReasonNone {
-		return r
-	}
-	var se *datatrack.StreamEndError
-	switch err := s.Err(); {
-	case errors.Is(err, datatrack.ErrDisconnected):
-		return EndReasonDisconnected
-	case errors.As(err, &se) && se.Cause == nil:
-		return EndReasonClosed
-	}
-	return EndReasonUnpublished
-}
-
-func (s *DataTrackSubscription) setEndReason(r DataTrackEndReason) {
-	s.reason.CompareAndSwap(int32(EndReasonNone), int32(r))
-}
-
-// Close ends this stream (EndReasonClosed); the last stream of a track
-// unsubscribes from the server. Idempotent; it waits for the Frames
-// goroutine to stop.
-func (s *DataTrackSubscription) Close() error {
-	s.closeOnce.Do(func() {
-		d := s.track.d
-		s.setEndReason(EndReasonClosed)
-		err := d.r.runOnLoop(context.Background(), func() {
-			delete(d.subs, s.s)
-			delete(d.subWaiters, s.s)
-			outs, err := d.remote.Unsubscribe(s.s, time.Now())
-			if err == nil {
-				d.applyRemote(outs)
-				d.rearm()
-			}
-		})
-		if err != nil { // room gone: its close ended the stream
-			d.r.log.Debug("room: data-track unsubscribe skipped", "err", err)
-		}
-		close(s.closed)
-	})
-	s.pumpOnce.Do(func() { // never started: Frames returns a closed channel
-		s.frames = make(chan Frame)
-		close(s.frames)
-		s.pumpDone = s.closed
-	})
-	<-s.pumpDone
-	return nil
-}
-
-// remoteDataTrackSet is a remote participant's data tracks.
-type remoteDataTrackSet struct {
-	mu     sync.Mutex
-	tracks []*RemoteDataTrack
-}
-
-func (s *remoteDataTrackSet) add(t *RemoteDataTrack) {
-	s.mu.Lock()
-	s.tracks = append(s.tracks, t)
-	s.mu.Unlock()
-}
-
-func (s *remoteDataTrackSet) remove(t *RemoteDataTrack) {
-	s.mu.Lock()
-	if i := slices.Index(s.tracks, t); i >= 0 {
-		s.tracks = slices.Delete(s.tracks, i, i+1)
-	}
-	s.mu.Unlock()
-}
-
-// DataTracks returns the participant's published data tracks, sorted by name.
-func (p *RemoteParticipant) DataTracks() []*RemoteDataTrack {
-	p.dataTracks.mu.Lock()
-	out := slices.Clone(p.dataTracks.tracks)
-	p.dataTracks.mu.Unlock()
-	slices.SortFunc(out, func(a, b *RemoteDataTrack) int { return strings.Compare(a.Name(), b.Name()) })
-	return out
-}
-
-// DataTrack returns the participant's data track with that name, or nil.
-func (p *RemoteParticipant) DataTrack(name string) *RemoteDataTrack {
-	p.dataTracks.mu.Lock()
-	defer p.dataTracks.mu.Unlock()
-	for _, t := range p.dataTracks.tracks {
-		if t.Name() == name {
-			return t
-		}
-	}
-	return nil
-}
-
-// DataTrackStats are the room's data-track receive counters.
-type DataTrackStats struct {
-	// Packets counts `_data_track` packets received.
-	Packets uint64
-	// Frames counts frames delivered (once per frame, not per subscription).
-	Frames uint64
-	// Drops counts dropped frames/packets by reason (Incomplete,
-	// Interrupted, UnknownFrame, DecryptFailed, MalformedPacket,
-	// UnknownHandle, …); only non-zero reasons are present.
-	Drops map[datatrack.DropReason]uint64
-}
-
-// DataTrackStats returns the room's data-track receive counters.
-func (r *Room) DataTrackStats() DataTrackStats {
-	if !r.everConnected() {
-		return DataTrackStats{Drops: map[datatrack.DropReason]uint64{}}
-	}
-	st := r.dt.remote.Stats()
-	out := DataTrackStats{Packets: st.Packets, Frames: st.Frames, Drops: map[datatrack.DropReason]uint64{}}
-	for i, n := range st.Drops {
-		if n > 0 {
-			out.Drops[datatrack.DropReason(i)] = n
-		}
-	}
-	return out
 }

@@ -217,7 +217,7 @@ func FuzzRoomSignal(f *testing.F) {
 			case *lkpb.SignalResponse_Answer, *lkpb.SignalResponse_Trickle, *lkpb.SignalResponse_Leave:
 				continue
 			}
-			if r.handleSignal(res) {
+			if r.handleSignal(res) == stepStop {
 				t.Fatal("the room ended on a signal message")
 			}
 			drainEvents(r)

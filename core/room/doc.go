@@ -21,16 +21,6 @@
 //		}
 //	}
 //
-// # Architecture
-//
-// A Room has one owner goroutine (the loop) for all signalling state:
-// participants, room info, pending requests, connection state. It consumes
-// core/internal/signal responses and core/internal/engine notifications and is the only writer
-// of that state; getters read snapshots under narrow locks. Data packets do
-// not go through the loop: they are parsed, de-duplicated and dispatched on
-// the data channel's read goroutine (Room.dispatchPacket is the single switch
-// over DataPacket values) and appended to the same ordered event queue.
-//
 // # Reconnection
 //
 // Once connected, a lost WebSocket (any close, ping timeout), a failed
@@ -59,3 +49,47 @@
 // the loop and the PeerConnection; after it, every call fails with
 // ErrDisconnected. Tokens and payloads are never logged.
 package room
+
+// Notes for maintainers (not part of the package documentation).
+//
+// A Room has one owner goroutine, the loop (loop.go), for all signalling
+// state: the session (signal client, engine, generation; session.go),
+// participants, room info, pending requests, connection state, the
+// reconnect state and the data-track managers. It consumes
+// core/internal/signal responses and core/internal/engine notifications and
+// is the only writer of that state; getters read copies under narrow locks;
+// other goroutines hand it work with runOnLoop. One loop runs per join
+// attempt (connect.go); the attempt that connects keeps it until the room
+// ends. Data packets do not go through the loop: they are parsed,
+// de-duplicated and dispatched on the data channel's read goroutine
+// (Room.dispatchPacket is the single switch over DataPacket values) and
+// appended to the same ordered event queue (events.go).
+//
+// Goroutines: the caller's (Connect, Disconnect, every API call); the loop;
+// the engine's pion callbacks (they only post to the loop, or dispatch
+// packets); the signal client's read and keepalive goroutines; a reconnect
+// dial; the data-track writer (datatrack.go) and subscription pumps; the
+// RPC and data-stream handler goroutines of core/rpc and core/datastream;
+// the Events forwarder.
+//
+// Sub-protocols are wired one way: the room calls its adapters directly
+// (dataTracks for core/datatrack, dataAPI for core/rpc and core/datastream,
+// roomE2EE for core/e2ee) and they reach the room through its methods.
+//
+// Lock order (a lock may be taken while holding one listed before it, never
+// the reverse): Room.lifeMu (life phase; never held while waiting for
+// handlers or the loop) → Room.infoMu (room info, state) →
+// participantTable.mu → participant.mu → dataTracks.mu → sendGate.dt →
+// sendGate.mu → eventQueue.mu. The loop never waits for a goroutine that
+// waits for the loop, except through channels that teardown closes
+// (r.closing, the run's loopStop).
+//
+// Files: room.go (Room and its getters), options.go, connect.go (New,
+// Connect, join attempts, Snapshot), loop.go, session.go (the engine of a
+// session, applyJoin), reconnect_machine.go (the decisions) and
+// reconnect.go (carrying them out), sendpath.go (send gate, data and
+// held signal requests), participant.go, metadata.go, events.go, errors.go
+// and errorkind.go, info.go (value types), data.go (data packets),
+// streams.go and rpc.go, datatrack.go (manager driving, writer, local
+// tracks) with datatrack_api.go, datatrack_info.go, datatrack_remote.go and
+// datatrack_subscription.go, e2ee.go, relay.go.

@@ -134,7 +134,7 @@ func TestTwoAndThreeParticipantsSeeEachOther(t *testing.T) {
 		t.Fatalf("alice's view of bob: %v", ev.Participant.Info())
 	}
 	// client_protocol/capabilities of remote participants are what we advertised.
-	if ev.Participant.ClientProtocol() != 2 || !slices.Equal(ev.Participant.Capabilities(), []lkpb.ClientInfo_Capability{lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW}) {
+	if ev.Participant.ClientProtocol() != 2 || !slices.Equal(ev.Participant.Capabilities(), []room.Capability{room.CapabilityDeflateRaw}) {
 		t.Fatalf("bob's client protocol %d caps %v", ev.Participant.ClientProtocol(), ev.Participant.Capabilities())
 	}
 
@@ -165,7 +165,7 @@ func TestTwoAndThreeParticipantsSeeEachOther(t *testing.T) {
 			e, ok := ev.(room.ParticipantDisconnected)
 			return ok && e.Participant.Identity() == "carol"
 		}).(room.ParticipantDisconnected)
-		if e.Reason != lkpb.DisconnectReason_CLIENT_INITIATED {
+		if e.Reason != room.DisconnectClientInitiated {
 			t.Fatalf("carol's disconnect reason %v", e.Reason)
 		}
 		if x.r.RemoteParticipant("carol") != nil {
@@ -180,7 +180,7 @@ func TestTwoAndThreeParticipantsSeeEachOther(t *testing.T) {
 	if n := len(last); n < 2 {
 		t.Fatalf("carol's final events %v", last)
 	}
-	if e, ok := last[len(last)-1].(room.Disconnected); !ok || e.Reason != lkpb.DisconnectReason_CLIENT_INITIATED || e.Err != nil {
+	if e, ok := last[len(last)-1].(room.Disconnected); !ok || e.Reason != room.DisconnectClientInitiated || e.Err != nil {
 		t.Fatalf("last event %#v", last[len(last)-1])
 	}
 	if e, ok := last[len(last)-2].(room.ConnectionStateChanged); !ok || e.State != room.StateDisconnected {
@@ -362,7 +362,7 @@ func TestMetadataNotAllowed(t *testing.T) {
 	defer r.Disconnect(ctx) //nolint:errcheck
 	err = r.LocalParticipant().SetMetadata(ctx, "x")
 	var re *room.RequestError
-	if !errors.As(err, &re) || re.Reason != lkpb.RequestResponse_NOT_ALLOWED {
+	if !errors.As(err, &re) || re.Reason != room.RequestNotAllowed {
 		t.Fatalf("SetMetadata without grant: %v", err)
 	}
 }
@@ -429,8 +429,8 @@ func TestCallsAfterDisconnect(t *testing.T) {
 	if err := lp.SetMetadata(ctx, "x"); !errors.Is(err, room.ErrDisconnected) {
 		t.Fatalf("SetMetadata: %v", err)
 	}
-	if err := a.r.SendPacket(ctx, &lkpb.DataPacket{}, false); !errors.Is(err, room.ErrDisconnected) {
-		t.Fatalf("SendPacket: %v", err)
+	if err := lp.PublishData(ctx, []byte("x"), room.DataPublishOptions{}); !errors.Is(err, room.ErrDisconnected) {
+		t.Fatalf("lossy PublishData: %v", err)
 	}
 	if !errors.Is(a.r.Err(), room.ErrDisconnected) {
 		t.Fatalf("Err: %v", a.r.Err())
@@ -451,7 +451,7 @@ func TestServerGone(t *testing.T) {
 	a := join(t, ctx, s, "gone", "alice")
 	_ = s.Close()
 	ev := a.waitFor(ctx, "Disconnected", func(ev room.Event) bool { _, ok := ev.(room.Disconnected); return ok }).(room.Disconnected)
-	if ev.Err == nil && ev.Reason == lkpb.DisconnectReason_UNKNOWN_REASON {
+	if ev.Err == nil && ev.Reason == room.DisconnectUnknown {
 		t.Fatalf("server gone: %+v", ev)
 	}
 	<-a.r.Done()
@@ -584,7 +584,7 @@ func TestDuplicateIdentity(t *testing.T) {
 	first := join(t, ctx, s, "dup", "alice")
 	_ = join(t, ctx, s, "dup", "alice")
 	ev := first.waitFor(ctx, "Disconnected", func(ev room.Event) bool { _, ok := ev.(room.Disconnected); return ok }).(room.Disconnected)
-	if ev.Reason != lkpb.DisconnectReason_DUPLICATE_IDENTITY || ev.Err != nil {
+	if ev.Reason != room.DisconnectDuplicateIdentity || ev.Err != nil {
 		t.Fatalf("first session ended with %+v", ev)
 	}
 }
@@ -608,7 +608,7 @@ func TestSessionEndings(t *testing.T) {
 
 	removed := join(t, ctx, s, "end", "removed")
 	s.SendLeave("removed", lkpb.LeaveRequest_DISCONNECT, lkpb.DisconnectReason_PARTICIPANT_REMOVED)
-	if ev := final(removed); ev.Reason != lkpb.DisconnectReason_PARTICIPANT_REMOVED || ev.Err != nil {
+	if ev := final(removed); ev.Reason != room.DisconnectParticipantRemoved || ev.Err != nil {
 		t.Fatalf("removed: %+v", ev)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/lkcore/lkcore/core/e2ee"
 	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/internal/signal"
-	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/rpc"
 )
 
@@ -153,17 +152,17 @@ var errorKinds = []struct {
 }
 
 // requestReasonKinds classifies a server's refusal of a signalling request (*RequestError).
-var requestReasonKinds = map[lkpb.RequestResponse_Reason]ErrorKind{
-	lkpb.RequestResponse_NOT_FOUND:          KindNotFound,
-	lkpb.RequestResponse_NOT_ALLOWED:        KindNotAllowed,
-	lkpb.RequestResponse_LIMIT_EXCEEDED:     KindLimitReached,
-	lkpb.RequestResponse_UNSUPPORTED_TYPE:   KindUnsupported,
-	lkpb.RequestResponse_INVALID_HANDLE:     KindInvalidArgument,
-	lkpb.RequestResponse_INVALID_NAME:       KindInvalidArgument,
-	lkpb.RequestResponse_INVALID_REQUEST:    KindInvalidArgument,
-	lkpb.RequestResponse_DUPLICATE_HANDLE:   KindAlreadyExists,
-	lkpb.RequestResponse_DUPLICATE_NAME:     KindAlreadyExists,
-	lkpb.RequestResponse_UNCLASSIFIED_ERROR: KindInternal,
+var requestReasonKinds = map[RequestReason]ErrorKind{
+	RequestNotFound:        KindNotFound,
+	RequestNotAllowed:      KindNotAllowed,
+	RequestLimitExceeded:   KindLimitReached,
+	RequestUnsupportedType: KindUnsupported,
+	RequestInvalidHandle:   KindInvalidArgument,
+	RequestInvalidName:     KindInvalidArgument,
+	RequestInvalidRequest:  KindInvalidArgument,
+	RequestDuplicateHandle: KindAlreadyExists,
+	RequestDuplicateName:   KindAlreadyExists,
+	RequestUnclassified:    KindInternal,
 }
 
 // Classify returns the kind of an error returned by lkcore and whether

@@ -6,7 +6,6 @@ import (
 
 	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/internal/signal"
-	"github.com/lkcore/lkcore/core/lkpb"
 )
 
 // Errors returned by this package (use errors.Is / errors.As). Connection
@@ -31,7 +30,7 @@ var (
 	ErrRelayUnavailable = errors.New("room: no TURN relay candidate for relay-only ICE")
 
 	// ErrPacketTooLarge: a serialised DataPacket would exceed 64 000 bytes
-	// (see *engine.PacketTooLargeError for the size).
+	// (the message gives the size and the limit).
 	ErrPacketTooLarge = engine.ErrPacketTooLarge
 	// ErrInvalidURL: the server URL is malformed or has an unsupported scheme.
 	ErrInvalidURL = signal.ErrInvalidURL
@@ -66,7 +65,7 @@ type LeaveError = signal.LeaveError
 // UpdateParticipantMetadata without the canUpdateOwnMetadata grant →
 // NOT_ALLOWED, too-long name → LIMIT_EXCEEDED). It unwraps to ErrRequestFailed.
 type RequestError struct {
-	Reason  lkpb.RequestResponse_Reason
+	Reason  RequestReason
 	Message string
 }
 
@@ -80,3 +79,15 @@ func (e *RequestError) Error() string {
 
 // Unwrap returns ErrRequestFailed.
 func (e *RequestError) Unwrap() error { return ErrRequestFailed }
+
+// Errors of reconnection.
+var (
+	// ErrReconnecting: a lossy packet or data-track packet was not sent
+	// because the room is reconnecting (nothing is queued for lossy
+	// channels; reliable sends wait instead).
+	ErrReconnecting = errors.New("room: reconnecting")
+	// ErrReconnectFailed: the room gave up reconnecting
+	// (Options.MaxReconnectAttempts failed attempts, 10 by default, or the
+	// token was refused); the wrapped error is the last failure.
+	ErrReconnectFailed = errors.New("room: reconnection failed")
+)

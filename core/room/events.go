@@ -3,8 +3,6 @@ package room
 import (
 	"context"
 	"sync"
-
-	"github.com/lkcore/lkcore/core/lkpb"
 )
 
 // Event is one room event. The concrete types are the structs in this file;
@@ -31,7 +29,7 @@ type ParticipantConnected struct {
 // the server's DisconnectReason (e.g. CLIENT_INITIATED for a graceful leave).
 type ParticipantDisconnected struct {
 	Participant *RemoteParticipant
-	Reason      lkpb.DisconnectReason
+	Reason      DisconnectReason
 }
 
 // ParticipantMetadataChanged reports a metadata change of a participant
@@ -96,9 +94,9 @@ type DataReceived struct {
 	Participant *RemoteParticipant
 	// Reliable reports whether the packet arrived on the reliable channel.
 	Reliable bool
-	// Encryption is Encryption_GCM when the packet was end-to-end encrypted
-	// (and decrypted with the room's E2EE keys), else Encryption_NONE.
-	Encryption lkpb.Encryption_Type
+	// Encrypted reports that the packet was end-to-end encrypted (and
+	// decrypted with the room's E2EE keys).
+	Encrypted bool
 }
 
 // Disconnected is always the last event of a room. Reason is the server's
@@ -106,7 +104,7 @@ type DataReceived struct {
 // after Disconnect); Err is non-nil when the session ended because of a
 // failure (signal lost, PeerConnection failed, …).
 type Disconnected struct {
-	Reason lkpb.DisconnectReason
+	Reason DisconnectReason
 	Err    error
 }
 
@@ -292,3 +290,101 @@ func (q *eventQueue) dataBacklog() (data, waiting int) {
 	defer q.mu.Unlock()
 	return q.data, q.waiting
 }
+
+// Reconnecting reports that the connection broke and is being re-established
+// (the state is then StateReconnecting). It is emitted when an episode starts
+// and again when it escalates from a resume to a full reconnect.
+type Reconnecting struct {
+	Kind ReconnectKind
+	// Err is what broke the connection (nil when the server asked for it).
+	Err error
+	// Attempt numbers the Reconnecting events of one episode: 1 when it
+	// starts, +1 when it escalates to a full reconnect.
+	Attempt int
+}
+
+// Reconnected reports that the connection has been re-established (the state
+// is StateConnected again). For ReconnectFull the local participant has a new
+// SID and remote participants have been re-announced (ParticipantDisconnected
+// for the old session's view, ParticipantConnected for the new one).
+type Reconnected struct {
+	Kind ReconnectKind
+	// DiscardedPackets counts reliable packets that SendPacket had accepted
+	// before the connection broke, that the SFU had not acknowledged, and
+	// that a full reconnect had to discard (JS and Rust discard them too:
+	// the old session and its sequence numbers are gone, and re-sending on
+	// the new session could duplicate them). Always 0 after a resume, which
+	// replays them instead.
+	DiscardedPackets int
+	// ReplayedPackets counts reliable packets sent again after a resume
+	// because the SFU had not acknowledged them (docs/protocol.md, Data
+	// packets); the SFU drops
+	// any it already had, receivers suppress duplicates, so each is
+	// delivered once. Always 0 after a full reconnect.
+	ReplayedPackets int
+}
+
+func (Reconnecting) isEvent() {}
+
+func (Reconnected) isEvent() {}
+
+// DataTrackPublished reports a data track published by a remote participant
+// (also for tracks that already existed when we joined). It comes before any
+// frame of the track can be received.
+type DataTrackPublished struct {
+	// Track is the new remote track.
+	Track *RemoteDataTrack
+	// Subscription is the track's subscription with Options.AutoSubscribe
+	// (nil without, or when it could not be requested; logged).
+	Subscription *DataTrackSubscription
+}
+
+// DataTrackUnpublished reports that a remote data track went away
+// (unpublished, its publisher left, or the room disconnected). Its
+// subscriptions have ended.
+type DataTrackUnpublished struct {
+	// Track is the track that went away (IsPublished is false).
+	Track *RemoteDataTrack
+}
+
+// LocalDataTrackPublished reports that one of our data tracks was published
+// (PublishDataTrack is about to return it).
+type LocalDataTrackPublished struct {
+	// Track is the published local track.
+	Track *LocalDataTrack
+}
+
+// LocalDataTrackUnpublished reports that one of our data tracks ended. Reason
+// is nil after Unpublish, else why the track ended (e.g. the server
+// unpublished it, canPublishData was revoked, the room disconnected).
+type LocalDataTrackUnpublished struct {
+	// Track is the local track that ended.
+	Track *LocalDataTrack
+	// Reason is nil after Unpublish, else why the track ended.
+	Reason error
+}
+
+// LocalDataTrackFramesLost reports frames that TryPush had accepted and that
+// will never be sent: written while the channel failed under them
+// (SendFailed: e.g. the frame in flight when a full reconnect replaced the
+// transport) or thrown away while queued (Discarded: unpublish, a failed
+// republish, DropOldest eviction). The counts are those since the previous
+// report of the track; their running totals are in LocalDataTrack.Stats.
+// Frames queued when a full reconnect starts are not lost: they wait and go
+// out on the new session once the track is republished.
+type LocalDataTrackFramesLost struct {
+	// Track is the local track that lost the frames.
+	Track *LocalDataTrack
+	// SendFailed and Discarded are the frames lost since the previous report.
+	SendFailed, Discarded uint64
+}
+
+func (DataTrackPublished) isEvent() {}
+
+func (DataTrackUnpublished) isEvent() {}
+
+func (LocalDataTrackPublished) isEvent() {}
+
+func (LocalDataTrackUnpublished) isEvent() {}
+
+func (LocalDataTrackFramesLost) isEvent() {}

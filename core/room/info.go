@@ -4,7 +4,9 @@ import (
 	"maps"
 	"time"
 
+	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/pion/webrtc/v4"
 )
 
 // RoomInfo is a copy of the room's state as the server last described it.
@@ -134,4 +136,92 @@ func participantInfoFrom(in *lkpb.ParticipantInfo) ParticipantInfo {
 			CanPublishData: p.GetCanPublishData(), Hidden: p.GetHidden()}
 	}
 	return out
+}
+
+// DisconnectReason says why a participant or the room's session ended. The
+// values are LiveKit's DisconnectReason numbers; reasons newer than this
+// library arrive as their number.
+type DisconnectReason int32
+
+// Disconnect reasons.
+const (
+	DisconnectUnknown            DisconnectReason = 0
+	DisconnectClientInitiated    DisconnectReason = 1  // the client left (Disconnect)
+	DisconnectDuplicateIdentity  DisconnectReason = 2  // another client joined with the same identity
+	DisconnectServerShutdown     DisconnectReason = 3  // the server is shutting down
+	DisconnectParticipantRemoved DisconnectReason = 4  // removed through the server API
+	DisconnectRoomDeleted        DisconnectReason = 5  // the room was deleted
+	DisconnectStateMismatch      DisconnectReason = 6  // the server lost the session's state
+	DisconnectJoinFailure        DisconnectReason = 7  // the join did not complete
+	DisconnectMigration          DisconnectReason = 8  // moved to another server
+	DisconnectSignalClose        DisconnectReason = 9  // the signalling connection closed
+	DisconnectRoomClosed         DisconnectReason = 10 // the room was closed
+	DisconnectUserUnavailable    DisconnectReason = 11 // SIP: the callee is unavailable
+	DisconnectUserRejected       DisconnectReason = 12 // SIP: the callee rejected the call
+	DisconnectSIPTrunkFailure    DisconnectReason = 13 // SIP: the trunk failed
+	DisconnectConnectionTimeout  DisconnectReason = 14 // the connection timed out
+	DisconnectMediaFailure       DisconnectReason = 15 // media could not flow
+	DisconnectAgentError         DisconnectReason = 16 // an agent failed
+)
+
+// String returns LiveKit's name of the reason (e.g. "CLIENT_INITIATED").
+func (r DisconnectReason) String() string { return lkpb.DisconnectReason(r).String() }
+
+// RequestReason is why the server refused a signalling request (the values
+// are LiveKit's RequestResponse.Reason numbers).
+type RequestReason int32
+
+// Request refusal reasons.
+const (
+	RequestNotFound        RequestReason = 1
+	RequestNotAllowed      RequestReason = 2  // e.g. no canUpdateOwnMetadata grant
+	RequestLimitExceeded   RequestReason = 3  // e.g. a name or metadata too long
+	RequestUnsupportedType RequestReason = 5  // the server does not know the request
+	RequestUnclassified    RequestReason = 6  // any other failure
+	RequestInvalidHandle   RequestReason = 7  // data tracks
+	RequestInvalidName     RequestReason = 8  // data tracks
+	RequestDuplicateHandle RequestReason = 9  // data tracks
+	RequestDuplicateName   RequestReason = 10 // data tracks
+	RequestInvalidRequest  RequestReason = 11
+)
+
+// String returns LiveKit's name of the reason (e.g. "NOT_ALLOWED").
+func (r RequestReason) String() string { return lkpb.RequestResponse_Reason(r).String() }
+
+// Capability is a client capability a participant advertises.
+type Capability int32
+
+// Capabilities.
+const (
+	// CapabilityPacketTrailer: media frames may carry a packet trailer.
+	CapabilityPacketTrailer Capability = 1
+	// CapabilityDeflateRaw: the client inflates deflate-raw compressed data streams.
+	CapabilityDeflateRaw Capability = 2
+)
+
+// String returns LiveKit's name of the capability.
+func (c Capability) String() string { return lkpb.ClientInfo_Capability(c).String() }
+
+// CandidatePair is the ICE candidate pair a connection sends on.
+type CandidatePair struct {
+	Local, Remote Candidate
+}
+
+// Candidate is one end of a CandidatePair.
+type Candidate struct {
+	// Type is host, srflx, prflx or relay.
+	Type webrtc.ICECandidateType
+	// Protocol is the candidate's transport, "udp" or "tcp".
+	Protocol string
+	// IP and Port are the candidate's address (for a local relay candidate:
+	// the address the TURN server relays from).
+	IP   string
+	Port int
+	// RelayProtocol is, for a local relay candidate, the transport between
+	// this client and the TURN server ("udp", "tcp", "tls"); "" otherwise.
+	RelayProtocol string
+}
+
+func candidateFrom(c engine.Candidate) Candidate {
+	return Candidate{Type: c.Type, Protocol: c.Protocol, IP: c.IP, Port: c.Port, RelayProtocol: c.RelayProtocol}
 }

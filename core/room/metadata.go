@@ -107,7 +107,7 @@ func (r *Room) checkPending(resp *lkpb.RequestResponse) {
 	for _, p := range r.pending {
 		if resp != nil && resp.GetRequestId() == p.id {
 			if resp.GetReason() != lkpb.RequestResponse_OK {
-				p.done <- &RequestError{Reason: resp.GetReason(), Message: resp.GetMessage()}
+				p.done <- &RequestError{Reason: RequestReason(resp.GetReason()), Message: resp.GetMessage()}
 				continue
 			}
 			p.okSeen = true

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/lkcore/lkcore/core/lkpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // Participant is what local and remote participants have in common. All
@@ -24,15 +23,15 @@ type Participant interface {
 	// Attributes returns a copy of the participant's attributes.
 	Attributes() map[string]string
 	// Kind is the participant kind (standard, agent, sip, …).
-	Kind() lkpb.ParticipantInfo_Kind
+	Kind() ParticipantKind
 	// ClientProtocol is the participant's ClientInfo.client_protocol as
 	// reported by the server (0 = legacy, 1 = RPC over data streams,
 	// 2 = also single-packet data streams).
 	ClientProtocol() int32
 	// Capabilities are the participant's ClientInfo capabilities.
-	Capabilities() []lkpb.ClientInfo_Capability
-	// Info returns a copy of the latest ParticipantInfo.
-	Info() *lkpb.ParticipantInfo
+	Capabilities() []Capability
+	// Info returns a copy of the participant's latest state.
+	Info() ParticipantInfo
 
 	isParticipant()
 }
@@ -78,25 +77,28 @@ func (p *participant) Attributes() map[string]string {
 }
 
 // Kind implements Participant.
-func (p *participant) Kind() lkpb.ParticipantInfo_Kind { return p.load().GetKind() }
+func (p *participant) Kind() ParticipantKind { return participantKindFrom(p.load().GetKind()) }
 
 // ClientProtocol implements Participant.
 func (p *participant) ClientProtocol() int32 { return p.load().GetClientProtocol() }
 
 // Capabilities implements Participant.
-func (p *participant) Capabilities() []lkpb.ClientInfo_Capability {
-	return slices.Clone(p.load().GetCapabilities())
+func (p *participant) Capabilities() []Capability {
+	caps := p.load().GetCapabilities()
+	out := make([]Capability, len(caps))
+	for i, c := range caps {
+		out[i] = Capability(c)
+	}
+	return out
 }
 
 // HasCapability reports whether the participant advertises c.
-func (p *participant) HasCapability(c lkpb.ClientInfo_Capability) bool {
-	return slices.Contains(p.load().GetCapabilities(), c)
+func (p *participant) HasCapability(c Capability) bool {
+	return slices.Contains(p.load().GetCapabilities(), lkpb.ClientInfo_Capability(c))
 }
 
 // Info implements Participant.
-func (p *participant) Info() *lkpb.ParticipantInfo {
-	return proto.Clone(p.load()).(*lkpb.ParticipantInfo)
-}
+func (p *participant) Info() ParticipantInfo { return participantInfoFrom(p.load()) }
 
 func (p *participant) isParticipant() {}
 
@@ -224,7 +226,7 @@ func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, lo
 			if known && (info.GetSid() == "" || rp.SID() == info.GetSid()) {
 				delete(t.remotes, identity)
 				delete(t.sids, rp.SID())
-				evs = append(evs, ParticipantDisconnected{Participant: rp, Reason: info.GetDisconnectReason()})
+				evs = append(evs, ParticipantDisconnected{Participant: rp, Reason: DisconnectReason(info.GetDisconnectReason())})
 			}
 			continue
 		}
@@ -275,4 +277,20 @@ func (t *participantTable) list() []*RemoteParticipant {
 		return 0
 	})
 	return out
+}
+
+// unwind removes every remote participant (before a full reconnect) and
+// returns their ParticipantDisconnected events (JS unwinds them on
+// Restarting; the new join re-announces whoever is still there).
+func (t *participantTable) unwind() []Event {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ids := slices.Sorted(maps.Keys(t.remotes))
+	evs := make([]Event, 0, len(ids))
+	for _, id := range ids {
+		evs = append(evs, ParticipantDisconnected{Participant: t.remotes[id], Reason: DisconnectUnknown})
+	}
+	clear(t.remotes)
+	clear(t.sids)
+	return evs
 }

@@ -670,11 +670,11 @@ func TestReconnectDisconnectWhileReconnecting(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := a.waitFor(ctx, "Disconnected", func(ev Event) bool { _, ok := ev.(Disconnected); return ok }).(Disconnected)
-	if ev.Reason != lkpb.DisconnectReason_CLIENT_INITIATED {
+	if ev.Reason != DisconnectClientInitiated {
 		t.Fatalf("disconnected %+v", ev)
 	}
 	pkt := &lkpb.DataPacket{Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{}}}
-	if err := a.r.SendPacket(ctx, pkt, true); !errors.Is(err, ErrDisconnected) {
+	if err := a.r.sendPacket(ctx, pkt, true); !errors.Is(err, ErrDisconnected) {
 		t.Fatalf("send after disconnect: %v", err)
 	}
 }
@@ -938,7 +938,7 @@ func TestReconnectGivesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev = b.waitFor(ctx, "Disconnected", func(ev Event) bool { _, ok := ev.(Disconnected); return ok }).(Disconnected)
-	if !errors.Is(ev.Err, ErrReconnectFailed) || !errors.Is(ev.Err, ErrServerUnreachable) || ev.Reason != lkpb.DisconnectReason_UNKNOWN_REASON {
+	if !errors.Is(ev.Err, ErrReconnectFailed) || !errors.Is(ev.Err, ErrServerUnreachable) || ev.Reason != DisconnectUnknown {
 		t.Fatalf("unreachable: %+v", ev)
 	}
 	<-b.r.Done()
@@ -963,7 +963,7 @@ func TestReconnectDisabled(t *testing.T) {
 			t.Fatalf("reconnecting although disabled: %+v", ev)
 		}
 		if d, ok := ev.(Disconnected); ok {
-			if !errors.Is(d.Err, ErrSignalLost) || errors.Is(d.Err, ErrReconnectFailed) || d.Reason != lkpb.DisconnectReason_SIGNAL_CLOSE {
+			if !errors.Is(d.Err, ErrSignalLost) || errors.Is(d.Err, ErrReconnectFailed) || d.Reason != DisconnectSignalClose {
 				t.Fatalf("disconnected: %+v", d)
 			}
 			break

@@ -3,7 +3,6 @@ package room
 import (
 	"fmt"
 
-	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/lkpb"
 )
 
@@ -60,12 +59,16 @@ func (p ICETransportPolicy) validate() error {
 // now, from pion's statistics (Local.Type is relay when the connection goes
 // through a TURN server). ok is false while no pair is selected
 // (connecting, reconnecting) or after the room ended.
-func (r *Room) SelectedCandidatePair() (pair engine.CandidatePair, ok bool) {
+func (r *Room) SelectedCandidatePair() (pair CandidatePair, ok bool) {
 	eng := r.eng.Load()
 	if eng == nil {
-		return engine.CandidatePair{}, false
+		return CandidatePair{}, false
 	}
-	return eng.SelectedCandidatePair()
+	p, ok := eng.SelectedCandidatePair()
+	if !ok {
+		return CandidatePair{}, false
+	}
+	return CandidatePair{Local: candidateFrom(p.Local), Remote: candidateFrom(p.Remote)}, true
 }
 
 // onRelayUnavailable: a relay-only gathering of the current engine ended
@@ -73,18 +76,18 @@ func (r *Room) SelectedCandidatePair() (pair engine.CandidatePair, ok bool) {
 // room ends (Connect returns the error at once instead of after
 // PeerConnectionTimeout); during a reconnect attempt, the attempt fails.
 // Loop only; returns true when the room ended.
-func (r *Room) onRelayUnavailable() bool {
+func (r *Room) onRelayUnavailable() loopStep {
 	err := fmt.Errorf("%w: %w", ErrPeerConnectionFailed, ErrRelayUnavailable)
 	r.log.Warn("room: relay-only ICE without a TURN relay", "err", err)
 	if r.rc.m.active {
 		if r.rc.phase == phaseSyncing {
 			return r.failAttempt(failOther, err)
 		}
-		return false
+		return stepContinue
 	}
 	if !r.everConnected() {
 		r.teardown(lkpb.DisconnectReason_UNKNOWN_REASON, err, true)
-		return true
+		return stepStop
 	}
-	return false // no gathering runs outside connect and reconnect attempts
+	return stepContinue // no gathering runs outside connect and reconnect attempts
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
@@ -106,7 +105,7 @@ func TestRPCEcho(t *testing.T) {
 	// Both advertise client protocol 2 and deflate-raw
 	// (docs/protocol.md, Data streams).
 	rp := alice.RemoteParticipant("bob")
-	if rp.ClientProtocol() != 2 || !rp.HasCapability(lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW) {
+	if rp.ClientProtocol() != 2 || !rp.HasCapability(room.CapabilityDeflateRaw) {
 		t.Fatalf("bob advertises protocol %d caps %v", rp.ClientProtocol(), rp.Capabilities())
 	}
 

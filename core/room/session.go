@@ -1,11 +1,14 @@
 package room
 
 import (
+	"runtime"
 	"time"
 
+	"github.com/lkcore/lkcore/core/datatrack"
 	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/pion/webrtc/v4"
 )
 
 // session is one signalling connection and one engine (PeerConnection) with
@@ -117,4 +120,82 @@ func (r *Room) pcTimeout() time.Duration {
 		return t
 	}
 	return DefaultPeerConnectionTimeout
+}
+
+type engineEvent struct {
+	gen         uint64 // engine generation: events of replaced engines are ignored
+	state       webrtc.PeerConnectionState
+	candidate   *webrtc.ICECandidateInit
+	closedLabel string // a data channel closed by the peer
+	noRelay     bool   // a relay-only gathering ended without a relay candidate
+}
+
+func (r *Room) newEngine() (*engine.Engine, error) {
+	var ice []webrtc.ICEServer
+	for _, s := range r.opts.ICEServers {
+		is := webrtc.ICEServer{URLs: s.URLs, Username: s.Username}
+		if s.Credential != "" {
+			is.Credential = s.Credential
+			is.CredentialType = webrtc.ICECredentialTypePassword
+		}
+		ice = append(ice, is)
+	}
+	r.sess.gen++
+	gen := r.sess.gen
+	stop := r.loopStop // this loop run's: pion callbacks never block past its end
+	post := func(ev engineEvent) {
+		select {
+		case r.engEvents <- ev:
+		case <-stop:
+		}
+	}
+	eng, err := engine.New(engine.Config{
+		Logger:                r.log,
+		ICEServers:            ice,
+		SCTPReceiveBufferSize: r.opts.SCTPReceiveBufferSize,
+		SettingEngineHook:     r.opts.settingEngineHook,
+		OnLocalCandidate: func(c webrtc.ICECandidateInit) {
+			post(engineEvent{gen: gen, candidate: &c})
+		},
+		OnConnectionState: func(s webrtc.PeerConnectionState) {
+			post(engineEvent{gen: gen, state: s})
+		},
+		OnDataChannelClosed: func(label string) {
+			post(engineEvent{gen: gen, closedLabel: label})
+		},
+		RelayOnly: r.opts.ICETransportPolicy == ICETransportPolicyRelay,
+		// The data-track writer's backstop (its scheduler's policy).
+		DataTrackHighWater: datatrack.DefaultChannelHighWater,
+		OnRelayUnavailable: func() {
+			post(engineEvent{gen: gen, noRelay: true})
+		},
+		OnPacket:          r.handlePacket,
+		OnDataTrackPacket: func(b []byte) { r.dt.handlePacket(b) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.sess.eng = eng
+	r.eng.Store(eng)
+	return eng, nil
+}
+
+// newJoinRequest builds the JoinRequest of a join (offer set: offer-with-join)
+// or a resume (offer nil; the caller sets reconnect fields). Resumes repeat
+// the join's client_info and connection_settings (recorded in 1d-resume-js).
+func (r *Room) newJoinRequest(offer *lkpb.SessionDescription) *lkpb.JoinRequest {
+	return &lkpb.JoinRequest{
+		ClientInfo: &lkpb.ClientInfo{
+			Sdk:            lkpb.ClientInfo_GO,
+			Version:        Version,
+			Protocol:       signalProtocol,
+			Os:             runtime.GOOS,
+			ClientProtocol: r.advertisedClientProtocol(),
+			Capabilities:   r.advertisedCaps(),
+		},
+		// Data-only: no media subscriptions, so the server never asks for
+		// media sections; data delivery does not depend on it.
+		ConnectionSettings: &lkpb.ConnectionSettings{AutoSubscribe: false},
+		PublisherOffer:     offer,
+	}
 }

@@ -154,7 +154,7 @@ var (
 // SendPacket implements datastream.Transport: reliable channel, sequence
 // stamped by the room (and E2EE applied there once configured).
 func (t *streamTransport) SendPacket(ctx context.Context, pkt *lkpb.DataPacket) error {
-	return t.r.SendPacket(ctx, pkt, true)
+	return t.r.sendPacket(ctx, pkt, true)
 }
 
 func (t *streamTransport) peer(rp *RemoteParticipant) datastream.PeerInfo {

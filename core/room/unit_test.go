@@ -25,7 +25,7 @@ func TestEventQueueOrderAndClose(t *testing.T) {
 	}
 	// Signalling events never block, even with the data limit reached.
 	q.push(RoomMetadataChanged{NewMetadata: "m"})
-	q.closeQueue(Disconnected{Reason: lkpb.DisconnectReason_CLIENT_INITIATED})
+	q.closeQueue(Disconnected{Reason: DisconnectClientInitiated})
 	q.push(ParticipantConnected{})                     // after close: dropped
 	if q.pushData(DataReceived{Topic: "late"}, stop) { // after close: refused
 		t.Fatal("pushData after close accepted")
@@ -169,7 +169,7 @@ func TestParticipantTable(t *testing.T) {
 		i.Capabilities = []lkpb.ClientInfo_Capability{lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW}
 	})})
 	alice := tab.remote("alice")
-	if alice == nil || alice.ClientProtocol() != 2 || !alice.HasCapability(lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW) {
+	if alice == nil || alice.ClientProtocol() != 2 || !alice.HasCapability(CapabilityDeflateRaw) {
 		t.Fatal("seeded participant missing its protocol/capabilities")
 	}
 
@@ -229,7 +229,7 @@ func TestParticipantTable(t *testing.T) {
 		i.DisconnectReason = lkpb.DisconnectReason_CLIENT_INITIATED
 	})})
 	pd, ok := evs[0].(ParticipantDisconnected)
-	if len(evs) != 1 || !ok || pd.Reason != lkpb.DisconnectReason_CLIENT_INITIATED || pd.Participant.Identity() != "bob" {
+	if len(evs) != 1 || !ok || pd.Reason != DisconnectClientInitiated || pd.Participant.Identity() != "bob" {
 		t.Fatalf("disconnect: %v", evs)
 	}
 	if tab.remote("bob") != nil {
@@ -261,7 +261,7 @@ func TestPendingUpdates(t *testing.T) {
 
 	r.checkPending(&lkpb.RequestResponse{RequestId: 1, Reason: lkpb.RequestResponse_NOT_ALLOWED, Message: "no"})
 	var re *RequestError
-	if err := <-refused.done; !errors.As(err, &re) || re.Reason != lkpb.RequestResponse_NOT_ALLOWED || !errors.Is(err, ErrRequestFailed) {
+	if err := <-refused.done; !errors.As(err, &re) || re.Reason != RequestNotAllowed || !errors.Is(err, ErrRequestFailed) {
 		t.Fatalf("refused: %v", err)
 	}
 	// OK for a value that is already current completes at once.

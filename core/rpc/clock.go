@@ -16,10 +16,8 @@ type Timer interface {
 	Stop() bool
 }
 
+// systemClock is the real clock (Options.Clock nil).
 type systemClock struct{}
 
 func (systemClock) Now() time.Time                            { return time.Now() }
 func (systemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
-
-// SystemClock returns the real clock.
-func SystemClock() Clock { return systemClock{} }

@@ -3,8 +3,6 @@ package devsfu
 import (
 	"encoding/binary"
 	"errors"
-	"maps"
-	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -517,15 +515,4 @@ func (s *Server) writeDataTrack(sub *Participant, pkt []byte) {
 	if d.write(pkt) == nil {
 		s.faults.dtOut.Add(1)
 	}
-}
-
-// publishedSnapshot lists p's tracks (sorted by handle); used in tests.
-func (p *Participant) publishedSnapshot() []*lkpb.DataTrackInfo {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []*lkpb.DataTrackInfo
-	for _, h := range slices.Sorted(maps.Keys(p.published)) {
-		out = append(out, p.published[h].infoProto())
-	}
-	return out
 }

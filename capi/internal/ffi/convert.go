@@ -4,55 +4,49 @@ import (
 	"maps"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
-	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 )
 
 // Conversions from core values to schema messages. They copy: nothing returned aliases core
 // state.
 
-func participantKind(k lkpb.ParticipantInfo_Kind) ffipb.ParticipantKind {
+func participantKind(k room.ParticipantKind) ffipb.ParticipantKind {
 	switch k {
-	case lkpb.ParticipantInfo_STANDARD:
+	case room.ParticipantStandard:
 		return ffipb.ParticipantKind_PARTICIPANT_KIND_STANDARD
-	case lkpb.ParticipantInfo_INGRESS:
+	case room.ParticipantIngress:
 		return ffipb.ParticipantKind_PARTICIPANT_KIND_INGRESS
-	case lkpb.ParticipantInfo_EGRESS:
+	case room.ParticipantEgress:
 		return ffipb.ParticipantKind_PARTICIPANT_KIND_EGRESS
-	case lkpb.ParticipantInfo_SIP:
+	case room.ParticipantSIP:
 		return ffipb.ParticipantKind_PARTICIPANT_KIND_SIP
-	case lkpb.ParticipantInfo_AGENT:
+	case room.ParticipantAgent:
 		return ffipb.ParticipantKind_PARTICIPANT_KIND_AGENT
 	}
-	// CONNECTOR, BRIDGE and kinds added later have no schema value yet.
+	// Connector, bridge and kinds added later have no schema value yet.
 	return ffipb.ParticipantKind_PARTICIPANT_KIND_UNSPECIFIED
 }
 
-// participantInfo converts a ParticipantInfo received from the server.
-func participantInfo(in *lkpb.ParticipantInfo) *ffipb.ParticipantInfo {
-	if in == nil {
-		return nil
-	}
-	joined := in.GetJoinedAtMs()
-	if joined == 0 {
-		joined = in.GetJoinedAt() * 1000
-	}
+// participantInfo converts the core's participant state.
+func participantInfo(in room.ParticipantInfo) *ffipb.ParticipantInfo {
 	out := &ffipb.ParticipantInfo{
-		Sid:            in.GetSid(),
-		Identity:       in.GetIdentity(),
-		Name:           in.GetName(),
-		Metadata:       in.GetMetadata(),
-		Attributes:     maps.Clone(in.GetAttributes()),
-		Kind:           participantKind(in.GetKind()),
-		JoinedAtMs:     joined,
-		ClientProtocol: in.GetClientProtocol(),
+		Sid:            in.SID,
+		Identity:       in.Identity,
+		Name:           in.Name,
+		Metadata:       in.Metadata,
+		Attributes:     maps.Clone(in.Attributes),
+		Kind:           participantKind(in.Kind),
+		ClientProtocol: in.ClientProtocol,
 	}
-	if p := in.GetPermission(); p != nil {
+	if !in.JoinedAt.IsZero() {
+		out.JoinedAtMs = in.JoinedAt.UnixMilli()
+	}
+	if p := in.Permission; p != nil {
 		out.Permission = &ffipb.ParticipantPermission{
-			CanSubscribe:   p.GetCanSubscribe(),
-			CanPublish:     p.GetCanPublish(),
-			CanPublishData: p.GetCanPublishData(),
-			Hidden:         p.GetHidden(),
+			CanSubscribe:   p.CanSubscribe,
+			CanPublish:     p.CanPublish,
+			CanPublishData: p.CanPublishData,
+			Hidden:         p.Hidden,
 		}
 	}
 	return out
@@ -71,26 +65,25 @@ func connectionState(s room.ConnectionState) ffipb.ConnectionState {
 	return ffipb.ConnectionState_CONNECTION_STATE_DISCONNECTED
 }
 
-// roomInfo converts the server's Room message.
-func roomInfo(in *lkpb.Room, state ffipb.ConnectionState) *ffipb.RoomInfo {
-	created := in.GetCreationTimeMs()
-	if created == 0 {
-		created = in.GetCreationTime() * 1000
-	}
-	return &ffipb.RoomInfo{
-		Sid:             in.GetSid(),
-		Name:            in.GetName(),
-		Metadata:        in.GetMetadata(),
-		NumParticipants: in.GetNumParticipants(),
-		MaxParticipants: in.GetMaxParticipants(),
-		CreationTimeMs:  created,
+// roomInfo converts the core's room state.
+func roomInfo(in room.RoomInfo, state ffipb.ConnectionState) *ffipb.RoomInfo {
+	out := &ffipb.RoomInfo{
+		Sid:             in.SID,
+		Name:            in.Name,
+		Metadata:        in.Metadata,
+		NumParticipants: in.NumParticipants,
+		MaxParticipants: in.MaxParticipants,
 		ConnectionState: state,
 	}
+	if !in.CreatedAt.IsZero() {
+		out.CreationTimeMs = in.CreatedAt.UnixMilli()
+	}
+	return out
 }
 
-// disconnectReason converts livekit.DisconnectReason: the schema copies its numbers, so the
+// disconnectReason converts the core's DisconnectReason: both copy livekit's numbers, so the
 // value passes through (reasons newer than the schema arrive as their number; hosts treat
 // unknown values as UNKNOWN).
-func disconnectReason(r lkpb.DisconnectReason) ffipb.DisconnectReason {
+func disconnectReason(r room.DisconnectReason) ffipb.DisconnectReason {
 	return ffipb.DisconnectReason(r)
 }

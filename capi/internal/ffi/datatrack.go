@@ -3,12 +3,10 @@ package ffi
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync/atomic"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/datatrack"
-	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 )
 
@@ -16,92 +14,20 @@ import (
 // lk_data_track_push fast path); subscriptions are handles whose frames reach the host as
 // events (EVENTS, CREDITS) or through lk_data_track_read (PULL).
 
-// ---- typed-track metadata: schema strings <-> livekit messages ----
-
-// Well-known frame encodings by their schema spelling (livekit's enum suffix, lower case).
-var wellKnownFrameEncodings = map[string]lkpb.DataTrackFrameEncoding_WellKnownFrameEncoding{
-	"ros1":       lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_ROS1,
-	"cdr":        lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_CDR,
-	"protobuf":   lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_PROTOBUF,
-	"flatbuffer": lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_FLATBUFFER,
-	"cbor":       lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_CBOR,
-	"msgpack":    lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_MSGPACK,
-	"json":       lkpb.DataTrackFrameEncoding_WELL_KNOWN_FRAME_ENCODING_JSON,
-}
-
-// Well-known schema encodings by their schema spelling.
-var wellKnownSchemaEncodings = map[string]lkpb.DataTrackSchemaEncoding_WellKnownSchemaEncoding{
-	"protobuf":    lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_PROTOBUF,
-	"flatbuffer":  lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_FLATBUFFER,
-	"ros1_msg":    lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_ROS1_MSG,
-	"ros2_msg":    lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_ROS2_MSG,
-	"ros2_idl":    lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_ROS2_IDL,
-	"omg_idl":     lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_OMG_IDL,
-	"json_schema": lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_JSON_SCHEMA,
-}
-
-func frameEncodingProto(s string) *lkpb.DataTrackFrameEncoding {
-	if s == "" {
-		return nil
-	}
-	if wk, ok := wellKnownFrameEncodings[strings.ToLower(s)]; ok {
-		return &lkpb.DataTrackFrameEncoding{Value: &lkpb.DataTrackFrameEncoding_WellKnown{WellKnown: wk}}
-	}
-	return &lkpb.DataTrackFrameEncoding{Value: &lkpb.DataTrackFrameEncoding_Custom{Custom: s}}
-}
-
-func schemaProto(name, encoding string) *lkpb.DataTrackSchemaId {
+// schemaOf builds the core's schema id from the request's strings (nil when both are empty).
+func schemaOf(name, encoding string) *room.DataTrackSchema {
 	if name == "" && encoding == "" {
 		return nil
 	}
-	id := &lkpb.DataTrackSchemaId{Name: name}
-	if encoding != "" {
-		if wk, ok := wellKnownSchemaEncodings[strings.ToLower(encoding)]; ok {
-			id.Encoding = &lkpb.DataTrackSchemaEncoding{Value: &lkpb.DataTrackSchemaEncoding_WellKnown{WellKnown: wk}}
-		} else {
-			id.Encoding = &lkpb.DataTrackSchemaEncoding{Value: &lkpb.DataTrackSchemaEncoding_Custom{Custom: encoding}}
-		}
-	}
-	return id
+	return &room.DataTrackSchema{Name: name, Encoding: encoding}
 }
 
-func frameEncodingString(fe *lkpb.DataTrackFrameEncoding) string {
-	switch v := fe.GetValue().(type) {
-	case *lkpb.DataTrackFrameEncoding_Custom:
-		return v.Custom
-	case *lkpb.DataTrackFrameEncoding_WellKnown:
-		for k, wk := range wellKnownFrameEncodings {
-			if wk == v.WellKnown {
-				return k
-			}
-		}
+func dataTrackInfo(i room.DataTrackInfo) *ffipb.DataTrackInfo {
+	out := &ffipb.DataTrackInfo{Sid: i.SID, Name: i.Name, UsesE2Ee: i.Encrypted, FrameEncoding: i.FrameEncoding}
+	if i.Schema != nil {
+		out.SchemaName, out.SchemaEncoding = i.Schema.Name, i.Schema.Encoding
 	}
-	return ""
-}
-
-func schemaEncodingString(se *lkpb.DataTrackSchemaEncoding) string {
-	switch v := se.GetValue().(type) {
-	case *lkpb.DataTrackSchemaEncoding_Custom:
-		return v.Custom
-	case *lkpb.DataTrackSchemaEncoding_WellKnown:
-		for k, wk := range wellKnownSchemaEncodings {
-			if wk == v.WellKnown {
-				return k
-			}
-		}
-	}
-	return ""
-}
-
-func dataTrackInfo(i datatrack.TrackInfo) *ffipb.DataTrackInfo {
-	return &ffipb.DataTrackInfo{
-		Sid:            i.Sid,
-		Name:           i.Name,
-		UsesE2Ee:       i.Encrypted,
-		SchemaName:     i.Schema.GetName(),
-		SchemaEncoding: schemaEncodingString(i.Schema.GetEncoding()),
-		FrameEncoding:  frameEncodingString(i.FrameEncoding),
-	}
+	return out
 }
 
 func remoteTrackInfo(t *room.RemoteDataTrack) *ffipb.RemoteDataTrackInfo {
@@ -168,8 +94,8 @@ func (c *Client) publishDataTrack(k *call, m *ffipb.PublishDataTrackRequest) err
 		return err
 	}
 	opts := room.DataTrackOptions{
-		FrameEncoding: frameEncodingProto(m.GetFrameEncoding()),
-		Schema:        schemaProto(m.GetSchemaName(), m.GetSchemaEncoding()),
+		FrameEncoding: m.GetFrameEncoding(),
+		Schema:        schemaOf(m.GetSchemaName(), m.GetSchemaEncoding()),
 		QueueFrames:   queueFrames(m.GetQueueSize()),
 	}
 	name := m.GetName()

@@ -11,7 +11,6 @@ import (
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/e2ee"
-	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 	"google.golang.org/protobuf/proto"
 )
@@ -371,7 +370,7 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 			Payload:             e.Payload,
 			Topic:               e.Topic,
 			Reliable:            e.Reliable,
-			Encrypted:           e.Encryption != lkpb.Encryption_NONE,
+			Encrypted:           e.Encrypted,
 		}}}
 	case room.DecryptionFailed:
 		state := ffipb.EncryptionState_ENCRYPTION_STATE_DECRYPTION_FAILED
@@ -386,7 +385,7 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 	case room.DataTrackUnpublished:
 		info := e.Track.Info()
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackUnpublished{DataTrackUnpublished: &ffipb.RemoteDataTrackUnpublished{
-			PublisherIdentity: info.PublisherIdentity, Sid: info.Sid, Name: info.Name,
+			PublisherIdentity: info.PublisherIdentity, Sid: info.SID, Name: info.Name,
 		}}}
 	case room.LocalDataTrackPublished:
 		return nil // the publish completion carries it

@@ -21,6 +21,22 @@
 // builds a new Engine (sequences from 1, fresh dedup state). OnDataChannelClosed
 // and OnConnectionState are the transport-failure triggers.
 //
+// The engine notifies instead of being polled (notify.go). StateChanged
+// returns a channel closed at the next transport change (PeerConnection or
+// ICE state, selected candidate pair, a data channel opening or closing,
+// Close): take it, read TransportConnected / DataChannelsOpen /
+// DataTrackReady, and wait on it if the state is not the one wanted — a
+// reconnect attempt waits for "answer applied, TransportConnected and
+// DataChannelsOpen" this way, taking a fresh StateChanged before each check,
+// instead of re-checking on a timer. DataTrackBelow(level) wakes the
+// data-track writer when `_data_track` holds at most level bytes (the level
+// is the writer's policy, core/datatrack.Scheduler; the engine only keeps
+// pion's buffered-amount-low threshold at the highest level waited for);
+// DataTrackBelow(0) also tells when every packet already written was
+// acknowledged. WaitDataTrackOpen and DataReady wait for the channels to
+// open; Close ends every wait. Blocked reliable and
+// lossy sends and Flush wait on the same buffered-amount-low mechanism.
+//
 // SetICEServers applies a JoinResponse's or ReconnectResponse's ICE servers
 // and force_relay to the next ICE gathering; policy.go explains how the
 // relay-only policy is enforced in pion and reports the selected candidate

@@ -80,6 +80,13 @@ type Config struct {
 	// server was given): ICE cannot connect with this configuration.
 	// Optional; never called after Close.
 	OnRelayUnavailable func()
+
+	// DataTrackHighWater is the backstop of `_data_track`: while the channel
+	// holds more unacknowledged bytes, SendDataTrackPacket refuses packets
+	// with ErrDataTrackBackedUp. 0 means no backstop. The limit is the
+	// caller's policy (the room gives core/datatrack's
+	// DefaultChannelHighWater, which its scheduler never reaches normally).
+	DataTrackHighWater uint64
 }
 
 // Engine is one PeerConnection with its data channels. Create with New; all
@@ -96,6 +103,7 @@ type Engine struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	dataReady chan struct{} // closed when _reliable and _lossy are both open
+	changed   broadcast     // StateChanged (notify.go)
 
 	mu            sync.Mutex // guards the fields below
 	openCount     int
@@ -122,34 +130,11 @@ type Engine struct {
 
 // channel is one data channel with its backpressure signal.
 type channel struct {
-	dc     *webrtc.DataChannel
-	sendMu sync.Mutex // serialises senders (FIFO-ish) and guards the seq/resend state for _reliable
-	low    lowSignal
-	high   uint64
-}
-
-// lowSignal is a broadcast "bufferedAmount fell to the threshold" edge.
-type lowSignal struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-func (s *lowSignal) wait() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ch == nil {
-		s.ch = make(chan struct{})
-	}
-	return s.ch
-}
-
-func (s *lowSignal) fire() {
-	s.mu.Lock()
-	if s.ch != nil {
-		close(s.ch)
-		s.ch = nil
-	}
-	s.mu.Unlock()
+	dc       *webrtc.DataChannel
+	sendMu   sync.Mutex   // serialises senders (FIFO-ish) and guards the seq/resend state for _reliable
+	low      *bufferedLow // buffered-amount-low waits (notify.go)
+	lowWater uint64       // a blocked send waits for the amount to fall to this
+	high     uint64       // sends wait (or, on _data_track, are refused) above this; 0 = no limit
 }
 
 // New creates the PeerConnection and the three in-band data channels, so the
@@ -190,7 +175,7 @@ func New(cfg Config) (*Engine, error) {
 	ordered := true
 	if e.lossy, err = e.newChannel(LabelLossy, &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero}, LossyLowWater, LossyHighWater); err == nil {
 		if e.reliable, err = e.newChannel(LabelReliable, &webrtc.DataChannelInit{Ordered: &ordered}, ReliableLowWater, ReliableHighWater); err == nil {
-			e.dataTrack, err = e.newChannel(LabelDataTrack, &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero}, DataTrackLowWater, DataTrackHighWater)
+			e.dataTrack, err = e.newChannel(LabelDataTrack, &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &zero}, 0, cfg.DataTrackHighWater)
 		}
 	}
 	if err != nil {
@@ -215,10 +200,19 @@ func New(cfg Config) (*Engine, error) {
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		log.Debug("engine: peer connection state", "state", s.String())
+		e.changed.fire()
 		if cfg.OnConnectionState != nil && !e.isClosed() {
 			cfg.OnConnectionState(s)
 		}
 	})
+	// StateChanged also covers what TransportConnected reads: the ICE
+	// connection state and the selected pair (an ICE restart replaces the
+	// pair while the PeerConnection may stay "connected"). pion stores the
+	// state before it calls either handler.
+	pc.OnICEConnectionStateChange(func(webrtc.ICEConnectionState) { e.changed.fire() })
+	if sctp := pc.SCTP(); sctp != nil && sctp.Transport() != nil && sctp.Transport().ICETransport() != nil {
+		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { e.changed.fire() })
+	}
 	// Single-PC: the server adopts our channels and announces none; register
 	// anyway (dual-PC, future servers) and read known labels.
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
@@ -238,9 +232,7 @@ func (e *Engine) newChannel(label string, init *webrtc.DataChannelInit, low, hig
 	if err != nil {
 		return nil, err
 	}
-	ch := &channel{dc: dc, high: high}
-	dc.SetBufferedAmountLowThreshold(low)
-	dc.OnBufferedAmountLow(ch.low.fire)
+	ch := &channel{dc: dc, lowWater: low, high: high, low: newBufferedLow(dc, low)}
 	dc.OnOpen(func() {
 		e.log.Debug("engine: data channel open", "label", label)
 		if label == LabelReliable || label == LabelLossy {
@@ -252,9 +244,11 @@ func (e *Engine) newChannel(label string, init *webrtc.DataChannelInit, low, hig
 				close(e.dataReady)
 			}
 		}
+		e.changed.fire()
 	})
 	dc.OnClose(func() {
-		ch.low.fire()
+		ch.low.close()
+		e.changed.fire()
 		if (label == LabelReliable || label == LabelLossy) && !e.isClosed() && e.cfg.OnDataChannelClosed != nil {
 			e.log.Debug("engine: data channel closed by the peer", "label", label)
 			e.cfg.OnDataChannelClosed(label)
@@ -525,24 +519,34 @@ func (e *Engine) waitBelowHigh(ctx context.Context, ch *channel) error {
 		if ch.dc.ReadyState() != webrtc.DataChannelStateOpen {
 			return ErrChannelNotOpen
 		}
-		low := ch.low.wait()
 		if ch.dc.BufferedAmount() <= ch.high {
 			return nil
 		}
-		select {
-		case <-low:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-e.closed:
-			return ErrClosed
+		if err := e.waitBelow(ctx, ch, ch.lowWater); err != nil {
+			return err
 		}
 	}
 }
 
+// waitBelow waits until ch's buffered amount is at most level, ch closes,
+// or the engine closes (ErrClosed), bounded by ctx.
+func (e *Engine) waitBelow(ctx context.Context, ch *channel, level uint64) error {
+	low, release := ch.low.below(level)
+	defer release()
+	select {
+	case <-low:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.closed:
+		return ErrClosed
+	}
+}
+
 // SendDataTrackPacket sends one raw data-track packet on `_data_track`
-// without waiting: when more than DataTrackHighWater bytes are unacknowledged
-// it returns ErrDataTrackBackedUp and sends nothing (the caller counts the
-// drop or paces with OnDataTrackBufferedAmountLow). The slice is not retained.
+// without waiting: when more than Config.DataTrackHighWater bytes are
+// unacknowledged it returns ErrDataTrackBackedUp and sends nothing (the
+// caller paces with DataTrackBelow). The slice is not retained.
 func (e *Engine) SendDataTrackPacket(b []byte) error {
 	ch := e.dataTrack
 	if e.isClosed() {
@@ -551,7 +555,7 @@ func (e *Engine) SendDataTrackPacket(b []byte) error {
 	if ch.dc.ReadyState() != webrtc.DataChannelStateOpen {
 		return ErrChannelNotOpen
 	}
-	if ch.dc.BufferedAmount() > ch.high {
+	if ch.high > 0 && ch.dc.BufferedAmount() > ch.high {
 		return ErrDataTrackBackedUp
 	}
 	if err := ch.dc.Send(b); err != nil {
@@ -562,18 +566,6 @@ func (e *Engine) SendDataTrackPacket(b []byte) error {
 
 // DataTrackBufferedAmount is the number of `_data_track` bytes not yet acknowledged.
 func (e *Engine) DataTrackBufferedAmount() uint64 { return e.dataTrack.dc.BufferedAmount() }
-
-// DataTrackLow returns a channel that is closed the next time the
-// `_data_track` buffered amount falls to the low threshold (DataTrackLowWater
-// unless SetDataTrackLowThreshold changed it). Take it before checking the
-// amount to avoid a race.
-func (e *Engine) DataTrackLow() <-chan struct{} { return e.dataTrack.low.wait() }
-
-// SetDataTrackLowThreshold sets the buffered amount at which DataTrackLow
-// fires (the data-track writer's pacer moves it with its in-flight target).
-func (e *Engine) SetDataTrackLowThreshold(n uint64) {
-	e.dataTrack.dc.SetBufferedAmountLowThreshold(n)
-}
 
 // DataTrackReady reports whether `_data_track` is open.
 func (e *Engine) DataTrackReady() bool {
@@ -615,23 +607,28 @@ func (e *Engine) DataChannelInfos() []*lkpb.DataChannelInfo {
 // Flush waits until every byte sent on `_reliable` and `_lossy` has been
 // acknowledged by the peer (bufferedAmount 0), bounded by ctx. Used before a
 // graceful leave so that packets published just before Disconnect are not
-// lost with the association.
+// lost with the association. It fails with ErrChannelNotOpen when a channel
+// that still holds bytes is closed (they will never be acknowledged).
 func (e *Engine) Flush(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
 	for {
 		if e.isClosed() {
 			return ErrClosed
 		}
-		if e.reliable.dc.BufferedAmount() == 0 && e.lossy.dc.BufferedAmount() == 0 {
+		var pending *channel
+		for _, ch := range []*channel{e.reliable, e.lossy} {
+			if ch.dc.BufferedAmount() > 0 {
+				pending = ch
+				break
+			}
+		}
+		if pending == nil {
 			return nil
 		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-e.closed:
-			return ErrClosed
+		if pending.dc.ReadyState() != webrtc.DataChannelStateOpen {
+			return ErrChannelNotOpen
+		}
+		if err := e.waitBelow(ctx, pending, 0); err != nil {
+			return err
 		}
 	}
 }
@@ -643,8 +640,9 @@ func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		close(e.closed)
 		for _, ch := range []*channel{e.reliable, e.lossy, e.dataTrack} {
-			ch.low.fire()
+			ch.low.close()
 		}
+		e.changed.fire()
 		err = e.pc.GracefulClose()
 		if errors.Is(err, webrtc.ErrConnectionClosed) {
 			err = nil

@@ -293,12 +293,8 @@ func TestEngineDataTrackReceive(t *testing.T) {
 	defer eng.Close()     //nolint:errcheck
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	for !eng.DataTrackReady() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("data track channel not open")
-		case <-time.After(5 * time.Millisecond):
-		}
+	if err := eng.WaitDataTrackOpen(ctx); err != nil {
+		t.Fatalf("data track channel not open: %v", err)
 	}
 	if err := eng.SendDataTrackPacket([]byte("frame")); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ var (
 	// (see *PacketTooLargeError).
 	ErrPacketTooLarge = errors.New("engine: data packet too large")
 	// ErrDataTrackBackedUp: the `_data_track` channel holds more unacknowledged
-	// bytes than DataTrackHighWater; the packet was not sent.
+	// bytes than Config.DataTrackHighWater; the packet was not sent.
 	ErrDataTrackBackedUp = errors.New("engine: data track channel backed up")
 	// ErrChannelNotOpen: the data channel is not open (yet, or any more).
 	ErrChannelNotOpen = errors.New("engine: data channel not open")

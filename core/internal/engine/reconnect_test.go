@@ -154,13 +154,21 @@ func TestEngineReplayReliable(t *testing.T) {
 	}
 }
 
+// waitTransport waits the way the room's reconnect does: no timer, only
+// StateChanged taken before each check (it fails on ctx if a change that
+// makes the transport connected were not notified, e.g. the ICE restart's
+// new selected pair).
 func waitTransport(ctx context.Context, t *testing.T, eng *Engine) {
 	t.Helper()
-	for !eng.TransportConnected() {
+	for {
+		changed := eng.StateChanged()
+		if eng.TransportConnected() && eng.DataChannelsOpen() {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			t.Fatal("transport not connected")
-		case <-time.After(10 * time.Millisecond):
+		case <-changed:
 		}
 	}
 }

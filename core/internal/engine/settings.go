@@ -28,15 +28,9 @@ const (
 	LossyLowWater  = 64 << 10
 	LossyHighWater = 256 << 10
 
-	// DataTrackLowWater / DataTrackHighWater: `_data_track` sends never wait;
-	// above the high-water mark SendDataTrackPacket fails with
-	// ErrDataTrackBackedUp, and DataTrackLow fires when the amount falls to
-	// the low threshold (initially DataTrackLowWater, the JS/Rust 8 KiB; the
-	// room's writer moves it with its pacer, core/datatrack.Pacer). The high
-	// water is the pacer's largest in-flight target, a backstop the writer
-	// does not normally reach.
-	DataTrackLowWater  = 8 << 10
-	DataTrackHighWater = 256 << 10
+	// `_data_track` has no constant here: its sends never wait, and its
+	// thresholds are the caller's policy (Config.DataTrackHighWater, the
+	// level given to DataTrackBelow; core/datatrack.Scheduler decides both).
 
 	// DefaultSCTPReceiveBufferSize raises pion's SCTP receive window from its
 	// 1 MiB default. With the default, a reliable stream of 1 KB messages on

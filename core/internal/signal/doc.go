@@ -10,9 +10,10 @@
 // silence. Every frame is a binary protobuf message; text frames are never
 // sent (they would switch livekit-server to JSON).
 //
-// The package is transport only: it holds no room state. Resume support is in
-// the API already (DialOptions.Resume, JoinRequest.reconnect/participant_sid),
-// so core/engine and core/room can add reconnection on top of it.
+// The package is transport only: it holds no room state. core/room drives
+// joins and resumes (DialOptions.Resume, JoinRequest.reconnect and
+// participant_sid) and reconnection on top of it; the join_request wire
+// format is core/joinreq.
 //
 // Tokens and join requests never appear in logs or error strings.
 package signal

@@ -236,12 +236,23 @@ type subResult struct {
 }
 
 func subscribe(ctx context.Context, url, token string, buffer int) (*subResult, error) {
-	r, err := room.Connect(ctx, url, token, room.Options{})
+	r, err := room.New(room.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer r.Disconnect(context.Background()) //nolint:errcheck
+	snap, err := r.Connect(ctx, url, token)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	defer r.Disconnect(context.Background()) //nolint:errcheck
 	tracks := make(chan *room.RemoteDataTrack, 1)
+	// A track published before we connected is in the snapshot (no event announces it).
+	for _, t := range snap.RemoteDataTracks {
+		if t.Info.Name == trackName {
+			tracks <- t.Track
+			break
+		}
+	}
 	doneCh := make(chan uint64, 1)
 	go func() {
 		for ev := range r.Events() {

@@ -1,0 +1,137 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lkcore/lkcore/core/datatrack"
+)
+
+// DataTrackSubscription is one local stream of a remote track's frames. Read
+// with Next, or with the channel from Frames (one or the other). When the
+// stream ends (Close, unpublish, publisher left, disconnect) the buffered
+// frames are still delivered, then Next returns an error matching
+// ErrStreamEnded (and Frames' channel is closed); EndReason tells why.
+type DataTrackSubscription struct {
+	s      *datatrack.Subscription
+	track  *RemoteDataTrack
+	reason atomic.Int32
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close: stops the Frames pump
+	pumpOnce  sync.Once
+	frames    chan Frame
+	pumpDone  chan struct{}
+}
+
+// Track is the subscribed remote track.
+func (s *DataTrackSubscription) Track() *RemoteDataTrack { return s.track }
+
+// Next returns the next frame, waiting bounded by ctx. After the end it
+// returns the remaining buffered frames, then an error matching ErrStreamEnded
+// (errors.Is), or ctx's error.
+func (s *DataTrackSubscription) Next(ctx context.Context) (Frame, error) { return s.s.Recv(ctx) }
+
+// Frames returns a channel carrying the frames (started on first call, with
+// a forwarding goroutine). It is closed after the stream has ended and its
+// buffered frames were taken, after Close, or when the room has disconnected
+// (frames not yet taken then may be discarded; use Next to drain them).
+func (s *DataTrackSubscription) Frames() <-chan Frame {
+	s.pumpOnce.Do(func() {
+		s.frames = make(chan Frame)
+		s.pumpDone = make(chan struct{})
+		go s.pump()
+	})
+	return s.frames
+}
+
+func (s *DataTrackSubscription) pump() {
+	defer close(s.pumpDone)
+	defer close(s.frames)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // ends with pump (cancel) at the latest
+		select {
+		case <-s.closed:
+		case <-s.track.d.r.done:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	for {
+		f, err := s.s.Recv(ctx)
+		if err != nil {
+			return
+		}
+		select {
+		case s.frames <- f:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Dropped counts frames this subscription lost because its reader was
+// slower than the track (buffer full).
+func (s *DataTrackSubscription) Dropped() uint64 { return s.s.Dropped() }
+
+// Done is closed when the stream has ended (buffered frames may remain).
+func (s *DataTrackSubscription) Done() <-chan struct{} { return s.s.Done() }
+
+// Err is nil while the stream runs, then the end error (matches ErrStreamEnded).
+func (s *DataTrackSubscription) Err() error { return s.s.Err() }
+
+// EndReason tells why the stream ended (EndReasonNone while it runs).
+func (s *DataTrackSubscription) EndReason() DataTrackEndReason {
+	if s.Err() == nil {
+		return EndReasonNone
+	}
+	if r := DataTrackEndReason(s.reason.Load()); r != EndReasonNone {
+		return r
+	}
+	var se *datatrack.StreamEndError
+	switch err := s.Err(); {
+	case errors.Is(err, datatrack.ErrDisconnected):
+		return EndReasonDisconnected
+	case errors.As(err, &se) && se.Cause == nil:
+		return EndReasonClosed
+	}
+	return EndReasonUnpublished
+}
+
+func (s *DataTrackSubscription) setEndReason(r DataTrackEndReason) {
+	s.reason.CompareAndSwap(int32(EndReasonNone), int32(r))
+}
+
+// Close ends this stream (EndReasonClosed); the last stream of a track
+// unsubscribes from the server. Idempotent; it waits for the Frames
+// goroutine to stop.
+func (s *DataTrackSubscription) Close() error {
+	s.closeOnce.Do(func() {
+		d := s.track.d
+		s.setEndReason(EndReasonClosed)
+		err := d.r.runOnLoop(context.Background(), func() {
+			delete(d.subs, s.s)
+			delete(d.subWaiters, s.s)
+			outs, err := d.remote.Unsubscribe(s.s, time.Now())
+			if err == nil {
+				d.applyRemote(outs)
+				d.rearm()
+			}
+		})
+		if err != nil { // room gone: its close ended the stream
+			d.r.log.Debug("room: data-track unsubscribe skipped", "err", err)
+		}
+		close(s.closed)
+	})
+	s.pumpOnce.Do(func() { // never started: Frames returns a closed channel
+		s.frames = make(chan Frame)
+		close(s.frames)
+		s.pumpDone = s.closed
+	})
+	<-s.pumpDone
+	return nil
+}
