@@ -341,7 +341,7 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 	case room.ConnectionStateChanged:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ConnectionStateChanged{ConnectionStateChanged: &ffipb.ConnectionStateChanged{State: connectionState(e.State)}}}
 	case room.ParticipantConnected:
-		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantConnected{ParticipantConnected: &ffipb.ParticipantConnected{Info: participantInfoValue(e.Info)}}}
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantConnected{ParticipantConnected: &ffipb.ParticipantConnected{Info: participantInfo(e.Info)}}}
 	case room.ParticipantDisconnected:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantDisconnected{ParticipantDisconnected: &ffipb.ParticipantDisconnected{
 			Identity: e.Participant.Identity(), Reason: disconnectReason(e.Reason),
@@ -362,7 +362,7 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 		return participantUpdated(e.Info, func(*ffipb.ParticipantUpdated) {})
 	case room.RoomMetadataChanged:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{
-			Info: roomInfoValue(e.Info, state), MetadataChanged: true, OldMetadata: e.OldMetadata,
+			Info: roomInfo(e.Info, state), MetadataChanged: true, OldMetadata: e.OldMetadata,
 		}}}
 	case room.DataReceived:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataReceived{DataReceived: &ffipb.DataPacketReceived{
@@ -426,7 +426,7 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 }
 
 func participantUpdated(info room.ParticipantInfo, set func(*ffipb.ParticipantUpdated)) *ffipb.RoomEvent {
-	u := &ffipb.ParticipantUpdated{Info: participantInfoValue(info)}
+	u := &ffipb.ParticipantUpdated{Info: participantInfo(info)}
 	set(u)
 	return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: u}}
 }
@@ -513,7 +513,10 @@ func (c *Client) getRoomSnapshot(m *ffipb.GetRoomSnapshotRequest, resp *ffipb.Re
 	if err != nil {
 		return err
 	}
-	snap := currentSnapshot(r.core)
+	r.mu.Lock()
+	joined := r.pumpDone != nil
+	r.mu.Unlock()
+	snap := currentSnapshot(r.core, joined)
 	resp.Message = &ffipb.Response_GetRoomSnapshot{GetRoomSnapshot: &ffipb.GetRoomSnapshotResponse{Snapshot: snap}}
 	return nil
 }

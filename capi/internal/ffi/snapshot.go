@@ -1,23 +1,21 @@
 package ffi
 
 import (
-	"maps"
-
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/room"
 )
 
-// Conversions of the core's room-owned value types (room.Snapshot, room.RoomInfo,
-// room.ParticipantInfo) to schema messages. They copy: nothing returned aliases core state.
+// The room's state as ConnectResult: the core's Snapshot (connect completion) or its current
+// state (GetRoomSnapshotRequest). They copy: nothing returned aliases core state.
 
 // connectResult converts the snapshot Connect returned.
 func connectResult(s room.Snapshot, state ffipb.ConnectionState) *ffipb.ConnectResult {
 	out := &ffipb.ConnectResult{
-		Room:             roomInfoValue(s.Room, state),
-		LocalParticipant: participantInfoValue(s.LocalParticipant),
+		Room:             roomInfo(s.Room, state),
+		LocalParticipant: participantInfo(s.LocalParticipant),
 	}
 	for _, p := range s.RemoteParticipants {
-		out.RemoteParticipants = append(out.RemoteParticipants, participantInfoValue(p))
+		out.RemoteParticipants = append(out.RemoteParticipants, participantInfo(p))
 	}
 	for _, t := range s.RemoteDataTracks {
 		out.RemoteDataTracks = append(out.RemoteDataTracks, &ffipb.RemoteDataTrackInfo{
@@ -27,11 +25,11 @@ func connectResult(s room.Snapshot, state ffipb.ConnectionState) *ffipb.ConnectR
 	return out
 }
 
-// currentSnapshot describes the room now (GetRoomSnapshotRequest), in ConnectResult's shape.
-func currentSnapshot(rm *room.Room) *ffipb.ConnectResult {
-	state := connectionState(rm.State())
-	res := &ffipb.ConnectResult{Room: roomInfo(rm.Info(), state)}
-	if state == ffipb.ConnectionState_CONNECTION_STATE_DISCONNECTED || state == ffipb.ConnectionState_CONNECTION_STATE_CONNECTING {
+// currentSnapshot describes the room now (GetRoomSnapshotRequest), in ConnectResult's shape:
+// the room info and, once the room has connected (joined), its participants and tracks.
+func currentSnapshot(rm *room.Room, joined bool) *ffipb.ConnectResult {
+	res := &ffipb.ConnectResult{Room: roomInfo(rm.Info(), connectionState(rm.State()))}
+	if !joined {
 		return res
 	}
 	res.LocalParticipant = participantInfo(rm.LocalParticipant().Info())
@@ -42,60 +40,4 @@ func currentSnapshot(rm *room.Room) *ffipb.ConnectResult {
 		}
 	}
 	return res
-}
-
-func roomInfoValue(in room.RoomInfo, state ffipb.ConnectionState) *ffipb.RoomInfo {
-	out := &ffipb.RoomInfo{
-		Sid:             in.SID,
-		Name:            in.Name,
-		Metadata:        in.Metadata,
-		NumParticipants: in.NumParticipants,
-		MaxParticipants: in.MaxParticipants,
-		ConnectionState: state,
-	}
-	if !in.CreatedAt.IsZero() {
-		out.CreationTimeMs = in.CreatedAt.UnixMilli()
-	}
-	return out
-}
-
-func participantInfoValue(in room.ParticipantInfo) *ffipb.ParticipantInfo {
-	out := &ffipb.ParticipantInfo{
-		Sid:            in.SID,
-		Identity:       in.Identity,
-		Name:           in.Name,
-		Metadata:       in.Metadata,
-		Attributes:     maps.Clone(in.Attributes),
-		Kind:           participantKindValue(in.Kind),
-		ClientProtocol: in.ClientProtocol,
-	}
-	if !in.JoinedAt.IsZero() {
-		out.JoinedAtMs = in.JoinedAt.UnixMilli()
-	}
-	if p := in.Permission; p != nil {
-		out.Permission = &ffipb.ParticipantPermission{
-			CanSubscribe:   p.CanSubscribe,
-			CanPublish:     p.CanPublish,
-			CanPublishData: p.CanPublishData,
-			Hidden:         p.Hidden,
-		}
-	}
-	return out
-}
-
-func participantKindValue(k room.ParticipantKind) ffipb.ParticipantKind {
-	switch k {
-	case room.ParticipantStandard:
-		return ffipb.ParticipantKind_PARTICIPANT_KIND_STANDARD
-	case room.ParticipantIngress:
-		return ffipb.ParticipantKind_PARTICIPANT_KIND_INGRESS
-	case room.ParticipantEgress:
-		return ffipb.ParticipantKind_PARTICIPANT_KIND_EGRESS
-	case room.ParticipantSIP:
-		return ffipb.ParticipantKind_PARTICIPANT_KIND_SIP
-	case room.ParticipantAgent:
-		return ffipb.ParticipantKind_PARTICIPANT_KIND_AGENT
-	}
-	// Connector, bridge and kinds added later have no schema value yet.
-	return ffipb.ParticipantKind_PARTICIPANT_KIND_UNSPECIFIED
 }

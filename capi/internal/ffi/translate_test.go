@@ -31,18 +31,18 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 			}}}},
 		{"participant name", room.ParticipantNameChanged{OldName: "Alice", NewName: "Alice 2", Info: alice},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
-				Info: participantInfoValue(alice), NameChanged: true, OldName: "Alice",
+				Info: participantInfo(alice), NameChanged: true, OldName: "Alice",
 			}}}},
 		{"participant metadata", room.ParticipantMetadataChanged{OldMetadata: "m1", NewMetadata: "m2", Info: alice},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
-				Info: participantInfoValue(alice), MetadataChanged: true, OldMetadata: "m1",
+				Info: participantInfo(alice), MetadataChanged: true, OldMetadata: "m1",
 			}}}},
 		{"participant attributes", room.ParticipantAttributesChanged{Changed: map[string]string{"b": "", "a": "1"}, Info: alice},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
-				Info: participantInfoValue(alice), ChangedAttributes: []string{"a", "b"},
+				Info: participantInfo(alice), ChangedAttributes: []string{"a", "b"},
 			}}}},
 		{"local participant after a full reconnect", room.LocalParticipantRejoined{OldSID: "PA_0", Info: alice},
-			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{Info: participantInfoValue(alice)}}}},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{Info: participantInfo(alice)}}}},
 		{"reconnecting", room.Reconnecting{Kind: room.ReconnectFull, Attempt: 2},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnecting{Reconnecting: &ffipb.Reconnecting{Kind: ffipb.ReconnectKind_RECONNECT_KIND_FULL, Attempt: 2}}}},
 		{"connection state", room.ConnectionStateChanged{State: room.StateReconnecting},
@@ -53,7 +53,7 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 			t.Errorf("%s:\n got %v\nwant %v", tc.name, got, tc.want)
 		}
 	}
-	if u := participantInfoValue(alice); u.GetKind() != ffipb.ParticipantKind_PARTICIPANT_KIND_AGENT || u.GetJoinedAtMs() != created.UnixMilli() || u.GetAttributes()["a"] != "1" {
+	if u := participantInfo(alice); u.GetKind() != ffipb.ParticipantKind_PARTICIPANT_KIND_AGENT || u.GetJoinedAtMs() != created.UnixMilli() || u.GetAttributes()["a"] != "1" {
 		t.Fatalf("participant info %v", u)
 	}
 }
