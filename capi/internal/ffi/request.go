@@ -89,15 +89,15 @@ func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
 		}
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "request names no operation")
 	}
-	k, ok := requestKindsByType[reflect.TypeOf(req.Message)]
+	kind, ok := requestKindsByType[reflect.TypeOf(req.Message)]
 	if !ok {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %T is not implemented", req.Message)
 	}
-	h, ok := requestHandlers[k.Name()]
+	h, ok := requestHandlers[kind.Name()]
 	if !ok {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %s is not implemented", k.Name())
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %s is not implemented", kind.Name())
 	}
-	return c.runHandler(k, h, req, resp)
+	return c.runHandler(kind, h, req, resp)
 }
 
 // requestKindsByType maps the Go type of each Request.message member to its field (read-only;
