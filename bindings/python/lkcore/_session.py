@@ -26,7 +26,7 @@ from .data_stream import (
     TextStreamReader,
     TextStreamWriter,
 )
-from .data_track import DataTrackSubscription, LocalDataTrack
+from .data_track import DataTrackInfo, DataTrackSubscription, LocalDataTrack
 from .e2ee import E2EEStats
 from .rpc import RpcHandler
 
@@ -95,8 +95,6 @@ class RoomSession:
 
     def local_track_published(self, owned: pb.OwnedLocalDataTrack) -> LocalDataTrack:
         """Wraps a published local track's handle (a publish completion)."""
-        from .data_track import DataTrackInfo
-
         client = self.adopt(owned.handle)
         t = LocalDataTrack(client, owned.handle, DataTrackInfo._from_proto(owned.info))
         self.local_tracks[owned.handle] = t
