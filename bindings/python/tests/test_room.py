@@ -109,11 +109,13 @@ async def test_participants_join_and_leave(devsfu, token_for) -> None:
 async def test_publish_data_reaches_the_other_participant(devsfu, token_for) -> None:
     alice = await connect(devsfu.url, token_for("alice"))
     bob = await connect(devsfu.url, token_for("bob"))
+    # Listening before carol joins: her arrival may reach alice while carol's connect returns.
+    alice_sees_carol = EventWaiter(alice, "participant_connected")
     carol = await connect(devsfu.url, token_for("carol"))
     try:
         got = EventWaiter(bob, "data_received")
         carol_got = EventWaiter(carol, "data_received")
-        await EventWaiter(alice, "participant_connected").wait(lambda p: p.identity == "carol")
+        await alice_sees_carol.wait(lambda p: p.identity == "carol")
         await alice.local_participant.publish_data(b"\x00hello\xff", topic="greet")
         (pkt,) = await got.wait()
         assert pkt.data == b"\x00hello\xff" and pkt.topic == "greet" and pkt.reliable
