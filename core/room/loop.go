@@ -60,7 +60,8 @@ func (r *Room) loop() {
 			if r.failAttempt(failOther, fmt.Errorf("%w: transport not back within the peer connection timeout", ErrPeerConnectionFailed)) == stepStop {
 				return
 			}
-		case <-r.rc.pollC:
+		case <-r.rc.changedC:
+			r.rc.changedC = nil // checkAttemptDone takes the next one while syncing
 			if r.checkAttemptDone() == stepStop {
 				return
 			}

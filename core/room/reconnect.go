@@ -66,8 +66,10 @@ type reconnectState struct {
 	dialCancel context.CancelFunc
 	deadline   *time.Timer // bounds the syncing phase
 	deadlineC  <-chan time.Time
-	poll       *time.Ticker
-	pollC      <-chan time.Time
+	// changedC is the engine's StateChanged channel taken before the
+	// attempt last checked the transport (syncing phase only): the loop
+	// checks again when it closes, instead of polling.
+	changedC <-chan struct{}
 
 	answered  bool   // the answer of this attempt's offer has been applied
 	lastSeq   uint32 // ReconnectResponse.last_message_seq
@@ -94,10 +96,7 @@ func (s *reconnectState) stopTimers() {
 		s.deadline.Stop()
 		s.deadline, s.deadlineC = nil, nil
 	}
-	if s.poll != nil {
-		s.poll.Stop()
-		s.poll, s.pollC = nil, nil
-	}
+	s.changedC = nil
 }
 
 // mayReconnect reports whether a connection loss starts a reconnect episode:
@@ -324,8 +323,7 @@ func (r *Room) enterSyncing() {
 	r.rc.phase = phaseSyncing
 	r.rc.deadline = time.NewTimer(r.pcTimeout())
 	r.rc.deadlineC = r.rc.deadline.C
-	r.rc.poll = time.NewTicker(reconnectPollInterval)
-	r.rc.pollC = r.rc.poll.C
+	r.rc.changedC = r.sess.eng.StateChanged()
 }
 
 func (r *Room) flushTrickles() {
@@ -347,13 +345,16 @@ func (r *Room) onAnswerApplied() loopStep {
 
 // checkAttemptDone completes the attempt once the transport is back: the
 // answer to this attempt's offer is applied, ICE has selected a pair, the
-// PeerConnection is connected and both data channels are open. Loop only.
+// PeerConnection is connected and both data channels are open. It takes the
+// engine's StateChanged channel before reading the state, so a change after
+// the check wakes the loop (rc.changedC) for the next one. Loop only.
 func (r *Room) checkAttemptDone() loopStep {
-	if r.rc.phase != phaseSyncing || !r.rc.answered {
+	if r.rc.phase != phaseSyncing {
 		return stepContinue
 	}
-	eng := r.eng.Load()
-	if !eng.TransportConnected() || !eng.DataChannelsOpen() {
+	eng := r.sess.eng
+	r.rc.changedC = eng.StateChanged()
+	if !r.rc.answered || !eng.TransportConnected() || !eng.DataChannelsOpen() {
 		return stepContinue
 	}
 	return r.reconnectSucceeded()

@@ -43,9 +43,6 @@ const (
 	firstRetryJitter = 500 * time.Millisecond
 	// reconnectDialTimeout bounds one WebSocket dial + first message (JS websocketTimeout 15 s).
 	reconnectDialTimeout = 15 * time.Second
-	// reconnectPollInterval: how often an attempt re-checks the transport
-	// (JS polls the PeerConnection every 50 ms).
-	reconnectPollInterval = 50 * time.Millisecond
 	// maxHeldRequests bounds the signal requests held during a reconnect.
 	maxHeldRequests = 1024
 	// maxHeldTrickles bounds local candidates held while no WebSocket is up.
