@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
@@ -48,6 +49,8 @@ type Room struct {
 	// and aborts a connect in progress.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+
+	loggedHandle atomic.Uint64 // the handle, for log records (set once it is issued)
 
 	mu             sync.Mutex
 	connectDone    chan struct{} // set while a ConnectRequest runs; closed when it ended
@@ -108,20 +111,23 @@ func (c *Client) createRoom(m *ffipb.CreateRoomRequest, resp *ffipb.Response) er
 	r.rpcInit()
 	r.streamHandlers = map[streamKey]streamHandlerCfg{}
 	r.localTracks = map[*room.LocalDataTrack]uint64{}
+	// The core room exists before the handle is issued (no handle ever names a half-made
+	// room); its log records get the handle once it is known.
+	r.log = c.logger.With("room_handle", handleAttr{&r.loggedHandle})
+	core, err := room.New(r.coreOptions())
+	if err != nil {
+		return fromCore(err)
+	}
+	r.core = core
 	r.ctx, r.cancel = context.WithCancelCause(c.ctx)
 	h, err := c.handles.Insert(KindRoom, r, 0, r.release)
 	if err != nil {
 		r.cancel(nil)
+		_ = core.Disconnect(context.Background()) // never connected: ends at once
 		return err
 	}
 	r.handle = h
-	r.log = c.logger.With("room_handle", h)
-	core, err := room.New(r.coreOptions())
-	if err != nil {
-		_ = c.DropHandle(h)
-		return fromCore(err)
-	}
-	r.core = core
+	r.loggedHandle.Store(h)
 	resp.Message = &ffipb.Response_CreateRoom{CreateRoom: &ffipb.CreateRoomResponse{
 		Room: &ffipb.OwnedRoom{Handle: h, Info: r.Info()},
 	}}
@@ -157,6 +163,12 @@ func (r *Room) coreOptions() room.Options {
 	return o
 }
 
+// handleAttr renders a room's handle in log records when they are written.
+type handleAttr struct{ h *atomic.Uint64 }
+
+// LogValue implements slog.LogValuer.
+func (a handleAttr) LogValue() slog.Value { return slog.Uint64Value(a.h.Load()) }
+
 func closedChan() chan struct{} {
 	ch := make(chan struct{})
 	close(ch)
@@ -187,9 +199,6 @@ func (r *Room) connected() (*room.Room, error) {
 // (tracks, subscriptions, readers, writers) were released before it.
 func (r *Room) release(ctx context.Context) {
 	r.cancel(errRoomReleased)
-	if r.core == nil {
-		return // room.New failed: nothing was started
-	}
 	if err := r.core.Disconnect(ctx); err != nil {
 		r.log.Warn("disconnecting a released room did not finish", "err", err)
 	}
