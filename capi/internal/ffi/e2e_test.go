@@ -2,6 +2,7 @@ package ffi
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -369,6 +370,9 @@ func TestE2EConnectErrorsAndLogs(t *testing.T) {
 	h.s.waitFor(t, "core log records", func(evs []*ffipb.Event) bool {
 		for _, ev := range evs {
 			if l := ev.GetLog(); l != nil && l.GetMessage() == "room: joined" {
+				if got := l.GetAttributes()["room_handle"]; got != strconv.FormatUint(rh, 10) {
+					t.Errorf("core log record names room_handle %q, want %d", got, rh)
+				}
 				return true
 			}
 		}
