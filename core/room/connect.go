@@ -226,8 +226,8 @@ func (r *Room) Connect(ctx context.Context, url, token string) (Snapshot, error)
 			r.setLife(lifeConnected)
 			return r.snapshot, nil
 		}
-		if r.disconnectRequested() {
-			break
+		if r.disconnectRequested() || r.everConnected() {
+			break // Disconnect called, or the room connected and already ended: no retry
 		}
 		err = &joinError{err: err}
 		if i >= attempts || ctx.Err() != nil || !IsRetryable(err) {
@@ -301,7 +301,7 @@ func (r *Room) joinAttempt(ctx context.Context) error {
 	if err != nil {
 		close(r.loopStop)
 		_ = eng.Close()
-		return err
+		return dialError(err)
 	}
 	join := first.GetJoin()
 	r.sess.sig = sig

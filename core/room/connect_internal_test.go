@@ -25,7 +25,8 @@ func TestClassify(t *testing.T) {
 		{&HTTPError{StatusCode: 401}, KindUnauthorized, false},
 		{&HTTPError{StatusCode: 404, Body: "requested room does not exist"}, KindNotFound, false},
 		{&HTTPError{StatusCode: 503}, KindConnectionFailed, true},
-		{&LeaveError{Reason: lkpb.DisconnectReason_ROOM_DELETED}, KindConnectionFailed, false},
+		{&LeaveError{Reason: DisconnectRoomDeleted}, KindConnectionFailed, false},
+		{dialError(fmt.Errorf("x: %w", &signal.LeaveError{Reason: lkpb.DisconnectReason_ROOM_DELETED})), KindConnectionFailed, false},
 		{fmt.Errorf("%w: x", ErrRelayUnavailable), KindConnectionFailed, false},
 		{fmt.Errorf("%w: %w", ErrPeerConnectionFailed, ErrRelayUnavailable), KindConnectionFailed, false},
 		{fmt.Errorf("%w: timeout", ErrPeerConnectionFailed), KindConnectionFailed, true},
@@ -54,6 +55,10 @@ func TestClassify(t *testing.T) {
 		if KindOf(c.err) != k || IsRetryable(c.err) != retry {
 			t.Errorf("%v: KindOf / IsRetryable disagree with Classify", c.err)
 		}
+	}
+	var le *LeaveError
+	if err := dialError(&signal.LeaveError{Reason: lkpb.DisconnectReason_JOIN_FAILURE}); !errors.As(err, &le) || le.Reason != DisconnectJoinFailure || !errors.Is(err, ErrJoinRefused) {
+		t.Errorf("dialError: %v", err)
 	}
 	for k := KindInternal; k <= KindAborted; k++ {
 		if k.String() == "unknown" {

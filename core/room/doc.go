@@ -87,10 +87,10 @@ package room
 // Files: room.go (Room and its getters), options.go, connect.go (New,
 // Connect, join attempts, Snapshot), loop.go, session.go (the engine of a
 // session, applyJoin), reconnect_machine.go (the decisions) and
-// reconnect.go (carrying them out), sendpath.go (send gate, data and
-// held signal requests), participant.go, metadata.go, events.go, errors.go
-// and errorkind.go, info.go (value types), data.go (data packets),
-// streams.go and rpc.go, datatrack.go (manager driving) with
-// datatrack_api.go, datatrack_info.go, datatrack_local.go,
+// reconnect.go (carrying them out), sendpath.go (send gate, data and held
+// signal requests), participant.go, metadata.go, events.go and
+// eventqueue.go, errors.go and errorkind.go, info.go (value types), data.go
+// (data packets), streams.go and rpc.go, datatrack.go (manager driving)
+// with datatrack_api.go, datatrack_info.go, datatrack_local.go,
 // datatrack_remote.go, datatrack_subscription.go and datatrack_writer.go
 // (I/O around core/datatrack's Scheduler), e2ee.go, relay.go.

@@ -226,17 +226,3 @@ func (r *Room) reportDecryptionFailure(identity string, kind DecryptionKind, tra
 		r.e2ee.suppressed.Add(1)
 	}
 }
-
-// tryPushData appends a data event if fewer than dataLimit data events are
-// pending; it never waits.
-func (q *eventQueue) tryPushData(ev Event) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed || q.data >= q.dataLimit {
-		return false
-	}
-	q.items = append(q.items, queued{ev: ev, data: true})
-	q.data++
-	q.wakeLocked()
-	return true
-}

@@ -57,9 +57,31 @@ var (
 // ErrRoomNotFound, ErrServiceNotFound, ErrBadRequest or ErrServerError.
 type HTTPError = signal.HTTPError
 
-// LeaveError is the server's answer to a join with a leave; it unwraps to
-// ErrJoinRefused.
-type LeaveError = signal.LeaveError
+// LeaveError is the server's answer to a join (or a reconnect's join) with
+// a leave. It unwraps to ErrJoinRefused.
+type LeaveError struct {
+	// Reason is the server's reason (e.g. DisconnectRoomDeleted).
+	Reason DisconnectReason
+}
+
+// Error implements error.
+func (e *LeaveError) Error() string {
+	return fmt.Sprintf("room: join refused by server (leave reason %s)", e.Reason)
+}
+
+// Unwrap returns ErrJoinRefused.
+func (e *LeaveError) Unwrap() error { return ErrJoinRefused }
+
+// dialError turns the signal client's *signal.LeaveError into a
+// *LeaveError (the only error type of the signal client that carries
+// protocol values); other errors pass through.
+func dialError(err error) error {
+	var le *signal.LeaveError
+	if errors.As(err, &le) {
+		return &LeaveError{Reason: DisconnectReason(le.Reason)}
+	}
+	return err
+}
 
 // RequestError is the server's refusal of a signalling request (e.g.
 // UpdateParticipantMetadata without the canUpdateOwnMetadata grant →

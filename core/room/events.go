@@ -1,10 +1,5 @@
 package room
 
-import (
-	"context"
-	"sync"
-)
-
 // Event is one room event. The concrete types are the structs in this file;
 // switch on them with a type switch. Events are delivered in the order they
 // happened (see Room.NextEvent for the delivery guarantees).
@@ -119,178 +114,6 @@ func (LocalParticipantRejoined) isEvent()     {}
 func (DataReceived) isEvent()                 {}
 func (Disconnected) isEvent()                 {}
 
-// eventQueue is the room's single ordered event queue.
-//
-// Delivery policy (the documented choice for slow consumers):
-//   - Signalling events (participants, metadata, state) are appended without
-//     ever blocking, so a slow consumer can never stall the signalling loop
-//     (pings, answers, trickles keep flowing). Their number is bounded by what
-//     the server sends.
-//   - Data events (DataReceived, and later other remote data) count against
-//     dataLimit. When that many are pending, the data-channel reader that
-//     wants to add one waits until the consumer catches up: the channel is
-//     not read meanwhile, SCTP flow control pushes back on the SFU, and no
-//     remote input is buffered without bound. Nothing is dropped.
-//   - After close (the final Disconnected event was appended) pending events
-//     stay readable; new data events are discarded.
-type eventQueue struct {
-	mu        sync.Mutex
-	items     []queued
-	head      int
-	data      int           // pending data events
-	dataLimit int           // max pending data events
-	avail     chan struct{} // closed and replaced when items are added or the queue closes
-	space     chan struct{} // closed and replaced when a data event is taken
-	waiting   int           // data pushers waiting for space
-	closed    bool
-}
-
-type queued struct {
-	ev   Event
-	data bool
-}
-
-func newEventQueue(dataLimit int) *eventQueue {
-	return &eventQueue{dataLimit: dataLimit, avail: make(chan struct{}), space: make(chan struct{})}
-}
-
-// push appends a signalling event; it never blocks. Events pushed after close are dropped.
-func (q *eventQueue) push(evs ...Event) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return
-	}
-	for _, ev := range evs {
-		q.items = append(q.items, queued{ev: ev})
-	}
-	q.wakeLocked()
-}
-
-// pushData appends a data event, waiting while dataLimit data events are
-// pending. It returns false (event discarded) when stop is closed first or
-// the queue is closed.
-func (q *eventQueue) pushData(ev Event, stop <-chan struct{}) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for {
-		if q.closed {
-			return false
-		}
-		if q.data < q.dataLimit {
-			q.items = append(q.items, queued{ev: ev, data: true})
-			q.data++
-			q.wakeLocked()
-			return true
-		}
-		space := q.space
-		q.waiting++
-		q.mu.Unlock()
-		select {
-		case <-space:
-		case <-stop:
-			q.mu.Lock()
-			q.waiting--
-			return false
-		}
-		q.mu.Lock()
-		q.waiting--
-	}
-}
-
-func (q *eventQueue) wakeLocked() {
-	close(q.avail)
-	q.avail = make(chan struct{})
-}
-
-// closeQueue appends the final events and marks the queue closed.
-func (q *eventQueue) closeQueue(final ...Event) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return
-	}
-	for _, ev := range final {
-		q.items = append(q.items, queued{ev: ev})
-	}
-	q.closed = true
-	q.wakeLocked()
-	close(q.space) // release any waiting data pusher
-	q.space = make(chan struct{})
-}
-
-// next returns the oldest event, waiting for one; after close and once empty
-// it returns ErrDisconnected.
-func (q *eventQueue) next(ctx context.Context) (Event, error) {
-	for {
-		q.mu.Lock()
-		if q.head < len(q.items) {
-			it := q.items[q.head]
-			q.items[q.head] = queued{}
-			q.head++
-			if q.head == len(q.items) {
-				q.items = q.items[:0]
-				q.head = 0
-			} else if q.head > 256 && q.head*2 > len(q.items) {
-				n := copy(q.items, q.items[q.head:])
-				clear(q.items[n:])
-				q.items = q.items[:n]
-				q.head = 0
-			}
-			if it.data {
-				q.data--
-				close(q.space)
-				q.space = make(chan struct{})
-			}
-			q.mu.Unlock()
-			return it.ev, nil
-		}
-		if q.closed {
-			q.mu.Unlock()
-			return nil, ErrDisconnected
-		}
-		avail := q.avail
-		q.mu.Unlock()
-		select {
-		case <-avail:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
-// dropState removes the undelivered events that describe the room's state
-// (connection state, participants, metadata, data tracks): what a Snapshot
-// contains. Data events and DecryptionFailed stay.
-func (q *eventQueue) dropState() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	kept := q.items[:0]
-	for _, it := range q.items[q.head:] {
-		if _, df := it.ev.(DecryptionFailed); it.data || df {
-			kept = append(kept, it)
-		}
-	}
-	clear(q.items[len(kept):])
-	q.items = kept
-	q.head = 0
-}
-
-// pending is the number of undelivered events (tests, diagnostics).
-func (q *eventQueue) pending() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items) - q.head
-}
-
-// dataBacklog returns the pending data events and the data pushers waiting
-// for space (tests, diagnostics).
-func (q *eventQueue) dataBacklog() (data, waiting int) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.data, q.waiting
-}
-
 // Reconnecting reports that the connection broke and is being re-established
 // (the state is then StateReconnecting). It is emitted when an episode starts
 // and again when it escalates from a resume to a full reconnect.
@@ -325,8 +148,7 @@ type Reconnected struct {
 }
 
 func (Reconnecting) isEvent() {}
-
-func (Reconnected) isEvent() {}
+func (Reconnected) isEvent()  {}
 
 // DataTrackPublished reports a data track published by a remote participant
 // (also for tracks that already existed when we joined). It comes before any
@@ -379,12 +201,8 @@ type LocalDataTrackFramesLost struct {
 	SendFailed, Discarded uint64
 }
 
-func (DataTrackPublished) isEvent() {}
-
-func (DataTrackUnpublished) isEvent() {}
-
-func (LocalDataTrackPublished) isEvent() {}
-
+func (DataTrackPublished) isEvent()        {}
+func (DataTrackUnpublished) isEvent()      {}
+func (LocalDataTrackPublished) isEvent()   {}
 func (LocalDataTrackUnpublished) isEvent() {}
-
-func (LocalDataTrackFramesLost) isEvent() {}
+func (LocalDataTrackFramesLost) isEvent()  {}

@@ -242,7 +242,7 @@ func (r *Room) onDialResult(res dialResult) loopStep {
 				f = failRefused // the server no longer has our session
 			}
 		}
-		return r.failAttempt(f, res.err)
+		return r.failAttempt(f, dialError(res.err))
 	}
 	r.sess.sig = res.client
 	r.sigMsgs = res.client.Messages()
