@@ -39,7 +39,12 @@ func ErrorResponse(err error) ([]byte, ffipb.ErrorCode) {
 }
 
 func (c *Client) handleRequest(b []byte) (resp *ffipb.Response) {
-	resp = &ffipb.Response{}
+	// One allocation for the response and the call that fills it.
+	st := &struct {
+		resp ffipb.Response
+		k    call
+	}{}
+	resp = &st.resp
 	defer func() {
 		if r := recover(); r != nil {
 			c.recoverGoroutineValue("request handler", r)
@@ -71,7 +76,8 @@ func (c *Client) handleRequest(b []byte) (resp *ffipb.Response) {
 	if c.testHookRequest != nil {
 		c.testHookRequest(req)
 	}
-	if err := c.route(req, resp); err != nil {
+	st.k = call{c: c, req: req, resp: resp}
+	if err := c.route(&st.k); err != nil {
 		resp.Message = nil
 		resp.Error = ToProto(err)
 	}
@@ -82,42 +88,51 @@ func (c *Client) handleRequest(b []byte) (resp *ffipb.Response) {
 // kind's declared mode (the (request_mode) option of its Request field): an ASYNC request needs
 // a non-zero request_id, and its handler must start exactly one operation and set no
 // synchronous result; a synchronous handler cannot start one.
-func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
+func (c *Client) route(k *call) error {
+	req := k.req
 	if req.Message == nil {
 		if hasUnknownKind(req) {
 			return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind unknown to this library (schema %s, ABI %d.%d)", Schema, ABIVersionMajor, ABIVersionMinor)
 		}
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "request names no operation")
 	}
-	kind, ok := requestKindsByType[reflect.TypeOf(req.Message)]
+	rt, ok := routes[reflect.TypeOf(req.Message)]
 	if !ok {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %T is not implemented", req.Message)
 	}
-	h, ok := requestHandlers[kind.Name()]
-	if !ok {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %s is not implemented", kind.Name())
-	}
-	return c.runHandler(kind, h, req, resp)
+	return c.runHandler(rt.kind, rt.h, k)
 }
 
-// requestKindsByType maps the Go type of each Request.message member to its field (read-only;
-// a type lookup is cheaper than reflecting on the oneof for every request).
-var requestKindsByType = func() map[reflect.Type]protoreflect.FieldDescriptor {
+// route is one request kind as the router sees it: its Request field and its handler.
+type route struct {
+	kind protoreflect.FieldDescriptor
+	h    handler
+}
+
+// routes maps the Go type of each Request.message member to its route (read-only; one type
+// lookup per request instead of reflecting on the oneof). A kind without a handler has no
+// route and is answered UNIMPLEMENTED (a test requires a handler for every kind).
+var routes = func() map[reflect.Type]route {
 	fields := requestKinds.Fields()
-	out := make(map[reflect.Type]protoreflect.FieldDescriptor, fields.Len())
+	out := make(map[reflect.Type]route, fields.Len())
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
+		h, ok := requestHandlers[fd.Name()]
+		if !ok {
+			continue
+		}
 		req := &ffipb.Request{}
 		m := req.ProtoReflect()
 		m.Set(fd, m.NewField(fd))
-		out[reflect.TypeOf(req.Message)] = fd
+		out[reflect.TypeOf(req.Message)] = route{kind: fd, h: h}
 	}
 	return out
 }()
 
-// runHandler runs h for req (of the kind fd) and enforces the kind's declared mode.
-func (c *Client) runHandler(fd protoreflect.FieldDescriptor, h handler, req *ffipb.Request, resp *ffipb.Response) error {
-	k := &call{c: c, req: req, resp: resp, async: isAsync(fd, req)}
+// runHandler runs h for k's request (of the kind fd) and enforces the kind's declared mode.
+func (c *Client) runHandler(fd protoreflect.FieldDescriptor, h handler, k *call) error {
+	req, resp := k.req, k.resp
+	k.async = isAsync(fd, req)
 	if k.async && req.RequestId == 0 {
 		return errNeedRequestID
 	}
@@ -163,6 +178,10 @@ func isAsync(fd protoreflect.FieldDescriptor, req *ffipb.Request) bool {
 	case ffipb.RequestMode_REQUEST_MODE_ASYNC:
 		return true
 	case ffipb.RequestMode_REQUEST_MODE_ASYNC_IF_FLAGGED:
+		// The body's `async` field, read without reflection for the kinds that have one.
+		if m, ok := req.Message.(*ffipb.Request_Echo); ok {
+			return m.Echo.GetAsync()
+		}
 		body, ok := req.ProtoReflect().Get(fd).Message().Interface().(interface{ GetAsync() bool })
 		return ok && body.GetAsync()
 	}

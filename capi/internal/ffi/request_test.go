@@ -208,14 +208,14 @@ func TestRouterEnforcesDeclaredMode(t *testing.T) {
 	}
 	for i, tc := range cases {
 		req := &ffipb.Request{RequestId: uint64(50 + i)}
-		err := c.runHandler(tc.fd, tc.h, req, &ffipb.Response{})
+		err := c.runHandler(tc.fd, tc.h, &call{c: c, req: req, resp: &ffipb.Response{}})
 		var fe *Error
 		if !errors.As(err, &fe) || fe.Code != ffipb.ErrorCode_ERROR_CODE_INTERNAL {
 			t.Errorf("%s: %v, want INTERNAL", tc.name, err)
 		}
 	}
 	// The well-behaved forms pass.
-	if err := c.runHandler(asyncKind, func(k *call) error { return k.start(noop) }, &ffipb.Request{RequestId: 60}, &ffipb.Response{}); err != nil {
+	if err := c.runHandler(asyncKind, func(k *call) error { return k.start(noop) }, &call{c: c, req: &ffipb.Request{RequestId: 60}, resp: &ffipb.Response{}}); err != nil {
 		t.Fatalf("async handler: %v", err)
 	}
 	// Its completion follows (after those of the rejected handlers that did start one: the
@@ -228,7 +228,7 @@ func TestRouterEnforcesDeclaredMode(t *testing.T) {
 			break
 		}
 	}
-	if err := c.runHandler(syncKind, func(*call) error { return nil }, &ffipb.Request{}, &ffipb.Response{}); err != nil {
+	if err := c.runHandler(syncKind, func(*call) error { return nil }, &call{c: c, req: &ffipb.Request{}, resp: &ffipb.Response{}}); err != nil {
 		t.Fatalf("sync handler: %v", err)
 	}
 }
