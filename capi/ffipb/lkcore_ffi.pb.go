@@ -2395,7 +2395,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x0eLOG_LEVEL_INFO\x10\x02\x12\x12\n" +
 	"\x0eLOG_LEVEL_WARN\x10\x03\x12\x13\n" +
 	"\x0fLOG_LEVEL_ERROR\x10\x04\x12\x11\n" +
-	"\rLOG_LEVEL_OFF\x10\x05B-P\x01Z)github.com/lkcore/lkcore/capi/ffipb;ffipbP\x00P\x01P\x02P\x03P\x04P\x05b\x06proto3"
+	"\rLOG_LEVEL_OFF\x10\x05B+Z)github.com/lkcore/lkcore/capi/ffipb;ffipbP\x00P\x01P\x02P\x03P\x04P\x05b\x06proto3"
 
 var (
 	file_lkcore_ffi_proto_rawDescOnce sync.Once

@@ -395,7 +395,7 @@ const file_lkcore_ffi_common_proto_rawDesc = "" +
 	"\fDeliveryMode\x12\x18\n" +
 	"\x14DELIVERY_MODE_EVENTS\x10\x00\x12\x19\n" +
 	"\x15DELIVERY_MODE_CREDITS\x10\x01\x12\x16\n" +
-	"\x12DELIVERY_MODE_PULL\x10\x02B-P\x01Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
+	"\x12DELIVERY_MODE_PULL\x10\x02B+Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
 
 var (
 	file_lkcore_ffi_common_proto_rawDescOnce sync.Once

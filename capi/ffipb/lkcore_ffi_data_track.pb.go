@@ -1553,7 +1553,7 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"#SUBSCRIPTION_END_REASON_UNSPECIFIED\x10\x00\x12'\n" +
 	"#SUBSCRIPTION_END_REASON_UNPUBLISHED\x10\x01\x12(\n" +
 	"$SUBSCRIPTION_END_REASON_DISCONNECTED\x10\x02\x12\"\n" +
-	"\x1eSUBSCRIPTION_END_REASON_FAILED\x10\x03B-P\x01Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
+	"\x1eSUBSCRIPTION_END_REASON_FAILED\x10\x03B+Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
 
 var (
 	file_lkcore_ffi_data_track_proto_rawDescOnce sync.Once

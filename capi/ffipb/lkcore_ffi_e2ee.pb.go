@@ -460,7 +460,7 @@ const file_lkcore_ffi_e2ee_proto_rawDesc = "" +
 	"\"ENCRYPTION_STATE_DECRYPTION_FAILED\x10\x03\x12 \n" +
 	"\x1cENCRYPTION_STATE_MISSING_KEY\x10\x04\x12\"\n" +
 	"\x1eENCRYPTION_STATE_KEY_RATCHETED\x10\x05\x12#\n" +
-	"\x1fENCRYPTION_STATE_INTERNAL_ERROR\x10\x06B-P\x01Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
+	"\x1fENCRYPTION_STATE_INTERNAL_ERROR\x10\x06B+Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
 
 var (
 	file_lkcore_ffi_e2ee_proto_rawDescOnce sync.Once

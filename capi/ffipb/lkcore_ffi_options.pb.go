@@ -116,7 +116,7 @@ const file_lkcore_ffi_options_proto_rawDesc = "" +
 	"\x11REQUEST_MODE_SYNC\x10\x00\x12\x16\n" +
 	"\x12REQUEST_MODE_ASYNC\x10\x01\x12!\n" +
 	"\x1dREQUEST_MODE_ASYNC_IF_FLAGGED\x10\x02:^\n" +
-	"\frequest_mode\x12\x1d.google.protobuf.FieldOptions\x18\xb9\x8e\x03 \x01(\x0e2\x1a.lkcore.ffi.v1.RequestModeR\vrequestModeB-P\x01Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
+	"\frequest_mode\x12\x1d.google.protobuf.FieldOptions\x18\xb9\x8e\x03 \x01(\x0e2\x1a.lkcore.ffi.v1.RequestModeR\vrequestModeB+Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
 
 var (
 	file_lkcore_ffi_options_proto_rawDescOnce sync.Once

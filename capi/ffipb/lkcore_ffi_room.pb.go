@@ -2485,7 +2485,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\rReconnectKind\x12\x1e\n" +
 	"\x1aRECONNECT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15RECONNECT_KIND_RESUME\x10\x01\x12\x17\n" +
-	"\x13RECONNECT_KIND_FULL\x10\x02B-P\x01Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
+	"\x13RECONNECT_KIND_FULL\x10\x02B+Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
 
 var (
 	file_lkcore_ffi_room_proto_rawDescOnce sync.Once

@@ -600,7 +600,7 @@ const file_lkcore_ffi_rpc_proto_rawDesc = "" +
 	"\apayload\x18\x03 \x01(\tH\x00R\apayload\x12/\n" +
 	"\x05error\x18\x04 \x01(\v2\x17.lkcore.ffi.v1.RpcErrorH\x00R\x05errorB\b\n" +
 	"\x06result\"\x14\n" +
-	"\x12RespondRpcResponseB-P\x01Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
+	"\x12RespondRpcResponseB+Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
 
 var (
 	file_lkcore_ffi_rpc_proto_rawDescOnce sync.Once

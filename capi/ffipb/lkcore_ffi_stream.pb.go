@@ -1778,7 +1778,7 @@ const file_lkcore_ffi_stream_proto_rawDesc = "" +
 	"StreamKind\x12\x1b\n" +
 	"\x17STREAM_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10STREAM_KIND_TEXT\x10\x01\x12\x15\n" +
-	"\x11STREAM_KIND_BYTES\x10\x02B-P\x01Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
+	"\x11STREAM_KIND_BYTES\x10\x02B+Z)github.com/lkcore/lkcore/capi/ffipb;ffipbb\x06proto3"
 
 var (
 	file_lkcore_ffi_stream_proto_rawDescOnce sync.Once
