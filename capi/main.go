@@ -1,7 +1,7 @@
 // Command capi is lkcore's C ABI, built with -buildmode=c-shared into liblkcore.so. It is a
 // thin shell: every export converts C arguments, recovers panics, and calls the plain-Go
 // implementation in capi/internal/ffi. The ABI is declared and documented in
-// include/lkcore.h, the messages in capi/proto/lkcore_ffi.proto.
+// include/lkcore.h, the messages in capi/proto/*.proto.
 package main
 
 /*

@@ -7,7 +7,9 @@
  *
  * MODEL
  *   A host creates one or more independent clients with lk_client_new. Everything else goes
- *   through protobuf messages defined in capi/proto/lkcore_ffi.proto (package lkcore.ffi.v1):
+ *   through protobuf messages defined in the .proto files of capi/proto (package lkcore.ffi.v1;
+ *   envelopes in lkcore_ffi.proto, the other files per domain; what a binding must do:
+ *   capi/BINDINGS.md):
  *
  *     lk_request(client, Request)  -> Response       synchronous, on the calling thread
  *     events of the client         -> callback, or lk_client_next_event (pull)
@@ -66,7 +68,7 @@ extern "C" {
 
 /* ABI version this header describes. */
 #define LK_ABI_VERSION_MAJOR 1
-#define LK_ABI_VERSION_MINOR 2
+#define LK_ABI_VERSION_MINOR 3
 #define LK_ABI_VERSION ((LK_ABI_VERSION_MAJOR << 16) | LK_ABI_VERSION_MINOR)
 /* True if a library reporting version v (from lk_abi_version) can serve this header. */
 #define LK_ABI_COMPATIBLE(v) \

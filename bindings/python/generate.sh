@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generates bindings/python/lkcore/_proto (git-ignored) from capi/proto/lkcore_ffi.proto.
+# Generates bindings/python/lkcore/_proto (git-ignored) from capi/proto/*.proto.
 #
 #   PYTHON=/path/to/python bindings/python/generate.sh
 #

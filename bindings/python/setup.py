@@ -2,7 +2,7 @@
 
 Building (``pip install ./bindings/python``, ``pip wheel``, ``python -m build``):
 
-1. ``lkcore/_proto`` is generated from the FFI schema ``capi/proto/lkcore_ffi.proto`` (see
+1. ``lkcore/_proto`` is generated from the FFI schema ``capi/proto/*.proto`` (see
    ``lkcore_build.py``) before setuptools looks at the package list.
 2. ``liblkcore`` is built with Go (``go build -buildmode=c-shared ./capi`` in the Go module's
    root) straight into the wheel's ``lkcore/`` folder, so the installed package finds it

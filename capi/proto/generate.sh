@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates capi/ffipb (package ffipb) from capi/proto/lkcore_ffi.proto.
+# Regenerates capi/ffipb (package ffipb) from every capi/proto/*.proto file (one package,
+# lkcore.ffi.v1, split per domain; lkcore_ffi.proto holds the envelopes).
 #
 # protoc is the project's pinned one (tests/lib/protoc.sh); protoc-gen-go is the version pinned by
 # go.mod's tool directive (same pattern as core/lkpb/generate.sh). Never edit capi/ffipb by hand: change
@@ -24,7 +25,7 @@ pkg=github.com/lkcore/lkcore/capi/ffipb
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$root/tests/lib/protoc.sh" --plugin=protoc-gen-go="$bin/protoc-gen-go" -I "$here" \
-  --go_out="$out" --go_opt=module="$pkg" lkcore_ffi.proto
+  --go_out="$out" --go_opt=module="$pkg" $(cd "$here" && ls *.proto)
 
 dst="$root/capi/ffipb"
 if [ $check -eq 1 ]; then
@@ -39,4 +40,4 @@ fi
 mkdir -p "$dst"
 find "$dst" -name '*.pb.go' -delete
 cp -r "$out"/. "$dst"/
-echo "capi/ffipb regenerated from capi/proto/lkcore_ffi.proto"
+echo "capi/ffipb regenerated from capi/proto/*.proto"

@@ -2,7 +2,7 @@
  * lkex.h — request/event plumbing shared by the C examples, over lkcore.h.
  *
  * Requests, responses and events are lkcore.ffi.v1 messages; the examples build and read them
- * with protobuf-c, from code the Makefile generates out of capi/proto/lkcore_ffi.proto at build
+ * with protobuf-c, from code the Makefile generates out of the capi/proto .proto files at build
  * time (lkcore_ffi.pb-c.h; the generated names are Lkcore__Ffi__V1__<Message>). The per-frame
  * hot path needs no protobuf at all: lk_data_track_push and lk_data_track_read.
  *

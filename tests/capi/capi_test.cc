@@ -2,7 +2,7 @@
 // lifecycle, malformed input, handles, NULL pointers, pull and callback delivery, and the
 // guarantee that no callback runs after lk_client_close returns.
 //
-// Wire numbers used below come from capi/proto/lkcore_ffi.proto (package lkcore.ffi.v1).
+// Wire numbers used below come from capi/proto/*.proto (package lkcore.ffi.v1).
 #include <gtest/gtest.h>
 #include <pthread.h>
 

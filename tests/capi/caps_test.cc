@@ -4,7 +4,7 @@
 // LK_ERR_INVALID_ARGUMENT and the library keeps working.
 //
 // Environment: LK_URL, LK_TOKEN_CAPS_A, LK_TOKEN_CAPS_B (identities "alice" and "bob" in one
-// room), set by tests/suites/capi.sh. Wire numbers come from capi/proto/lkcore_ffi.proto.
+// room), set by tests/suites/capi.sh. Wire numbers come from capi/proto/*.proto.
 #include <gtest/gtest.h>
 
 #include <cstdlib>

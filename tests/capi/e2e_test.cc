@@ -5,7 +5,7 @@
 // Environment: LK_URL, LK_TOKEN_A, LK_TOKEN_B (tokens for identities "alice" and "bob" in one
 // room, with canUpdateOwnMetadata), LK_TOKEN_C, LK_TOKEN_D ("carol" and "dave" in another).
 //
-// Wire numbers come from capi/proto/lkcore_ffi.proto (package lkcore.ffi.v1).
+// Wire numbers come from capi/proto/*.proto (package lkcore.ffi.v1).
 #include <gtest/gtest.h>
 
 #include <chrono>

@@ -4,7 +4,7 @@
 // streams and end-to-end encryption with a shared key. Link with liblkcore_cpp (CMake:
 // lkcore::cpp, pkg-config: lkcore-cpp), a small compiled library installed next to liblkcore
 // by `./build.sh install`. It keeps the protobuf encoding of the FFI schema private (classes
-// generated from capi/proto/lkcore_ffi.proto at build time): this header uses standard types
+// generated from capi/proto/*.proto at build time): this header uses standard types
 // only, so applications need neither protobuf headers nor protoc.
 //
 // OBJECTS AND OWNERSHIP
@@ -54,7 +54,7 @@
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it.
-//   Do not link a second copy of the generated lkcore_ffi.proto classes into the same process
+//   Do not link a second copy of the generated capi/proto/*.proto classes into the same process
 //   with the same libprotobuf (protobuf refuses duplicate registrations of one .proto file).
 #ifndef LKCORE_HPP
 #define LKCORE_HPP

@@ -27,7 +27,7 @@ from ._credits import CreditQueue
 from ._proto import lkcore_ffi_pb2 as pb
 
 if TYPE_CHECKING:
-    from .room import Room
+    from ._session import RoomSession
 
 __all__ = [
     "TextStreamInfo",
@@ -257,8 +257,8 @@ ByteStreamHandler = Callable[[ByteStreamReader, str], Union[None, Awaitable[None
 class _Writer:
     """Common part of the writers."""
 
-    def __init__(self, room: "Room", client: Client, handle: int) -> None:
-        self._room = room
+    def __init__(self, session: "RoomSession", client: Client, handle: int) -> None:
+        self._session = session
         self._client = client
         self._handle = handle
         self._closed = False
@@ -268,7 +268,7 @@ class _Writer:
     async def _write(self, req: pb.WriteStreamRequest) -> None:
         if self._closed:
             raise errors.FailedPreconditionError("the stream writer is closed")
-        await self._room._async_request(pb.Request(write_stream=req))
+        await self._session.request_async(pb.Request(write_stream=req))
 
     async def aclose(self, *, reason: str = "", attributes: Optional[Mapping[str, str]] = None) -> None:
         """Ends the stream after all earlier writes. A non-empty ``reason`` aborts it instead.
@@ -279,7 +279,7 @@ class _Writer:
             return
         self._closed = True
         try:
-            await self._room._async_request(
+            await self._session.request_async(
                 pb.Request(
                     close_stream_writer=pb.CloseStreamWriterRequest(
                         writer_handle=self._handle, attributes=dict(attributes or {}), reason=reason
@@ -302,8 +302,8 @@ class _Writer:
 class TextStreamWriter(_Writer):
     """An outgoing text stream opened by ``stream_text``."""
 
-    def __init__(self, room: "Room", client: Client, handle: int, info: TextStreamInfo) -> None:
-        super().__init__(room, client, handle)
+    def __init__(self, session: "RoomSession", client: Client, handle: int, info: TextStreamInfo) -> None:
+        super().__init__(session, client, handle)
         self._info = info
 
     @property
@@ -319,8 +319,8 @@ class TextStreamWriter(_Writer):
 class ByteStreamWriter(_Writer):
     """An outgoing byte stream opened by ``stream_bytes``."""
 
-    def __init__(self, room: "Room", client: Client, handle: int, info: ByteStreamInfo) -> None:
-        super().__init__(room, client, handle)
+    def __init__(self, session: "RoomSession", client: Client, handle: int, info: ByteStreamInfo) -> None:
+        super().__init__(session, client, handle)
         self._info = info
 
     @property

@@ -36,7 +36,7 @@ from ._proto import lkcore_ffi_pb2 as pb
 
 if TYPE_CHECKING:
     from .participant import RemoteParticipant
-    from .room import Room
+    from ._session import RoomSession
 
 __all__ = [
     "DataTrackInfo",
@@ -267,8 +267,8 @@ class LocalDataTrack:
 class RemoteDataTrack:
     """A data track published by a remote participant (a reference: no handle)."""
 
-    def __init__(self, room: "Room", publisher: "RemoteParticipant", info: DataTrackInfo) -> None:
-        self._room = weakref.ref(room)
+    def __init__(self, session: "RoomSession", publisher: "RemoteParticipant", info: DataTrackInfo) -> None:
+        self._session = session
         self._publisher = publisher
         self._info = info
         self._published = True
@@ -336,10 +336,7 @@ class RemoteDataTrack:
         if self._auto_sub is not None:
             sub, self._auto_sub = self._auto_sub, None
             return sub
-        room = self._room()
-        if room is None:
-            raise errors.ClientClosedError("the room is gone")
-        return room._subscribe_data_track(self, buffer_size)
+        return self._session.subscribe_data_track(self, buffer_size)
 
     def __repr__(self) -> str:
         return f"<RemoteDataTrack name={self.name!r} sid={self.sid!r} publisher={self.publisher_identity!r}>"

@@ -16,12 +16,12 @@ delivered.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, Optional
 
 if TYPE_CHECKING:
-    from .room import EncryptionState, Room
+    from ._session import RoomSession
+    from .room import EncryptionState
 
 __all__ = ["E2EEManager", "E2EEStats", "KeyProvider"]
 
@@ -45,8 +45,8 @@ class E2EEStats:
 class KeyProvider:
     """The shared-key provider of an E2EE room (``room.e2ee_manager.key_provider``)."""
 
-    def __init__(self, room: "Room") -> None:
-        self._room = weakref.ref(room)
+    def __init__(self, session: "RoomSession") -> None:
+        self._session = session
 
     def set_shared_key(self, key: bytes, key_index: int = 0) -> None:
         """Replaces the shared key at ``key_index`` (0..255; key rotation).
@@ -55,26 +55,20 @@ class KeyProvider:
             DisconnectedError: the room is not connected.
             InvalidArgumentError: empty key or ``key_index`` beyond the key ring.
         """
-        room = self._room()
-        if room is None:
-            from .errors import DisconnectedError
-
-            raise DisconnectedError("the room is gone")
-        room.set_shared_key(key, key_index)
+        self._session.set_shared_key(key, key_index)
 
 
 class E2EEManager:
     """End-to-end encryption state of a room (``room.e2ee_manager``)."""
 
-    def __init__(self, room: "Room") -> None:
-        self._room = weakref.ref(room)
-        self._key_provider = KeyProvider(room)
+    def __init__(self, session: "RoomSession") -> None:
+        self._session = session
+        self._key_provider = KeyProvider(session)
 
     @property
     def enabled(self) -> bool:
         """True when the room is configured with end-to-end encryption."""
-        room = self._room()
-        return room is not None and room._options.e2ee is not None
+        return self._session.e2ee_enabled
 
     @property
     def key_provider(self) -> Optional[KeyProvider]:
@@ -84,23 +78,16 @@ class E2EEManager:
     def stats(self) -> E2EEStats:
         """Returns the room's E2EE counters (from the library while the room is connected;
         the final figures after it disconnected; zero before it connected)."""
-        room = self._room()
-        if room is None:
-            return E2EEStats()
-        return room._e2ee_stats()
+        return self._session.e2ee_stats()
 
     def encryption_state(self, participant_identity: str) -> "EncryptionState":
         """The last encryption state reported for a participant (UNSPECIFIED if none: the
         library reports failures, so UNSPECIFIED means nothing failed)."""
         from .room import EncryptionState
 
-        room = self._room()
-        if room is None:
-            return EncryptionState.UNSPECIFIED
-        return room._e2ee_states.get(participant_identity, EncryptionState.UNSPECIFIED)
+        return self._session.e2ee_states.get(participant_identity, EncryptionState.UNSPECIFIED)
 
     @property
     def encryption_states(self) -> "Dict[str, EncryptionState]":
         """The last state reported per participant identity (a copy)."""
-        room = self._room()
-        return dict(room._e2ee_states) if room is not None else {}
+        return dict(self._session.e2ee_states)

@@ -3,11 +3,25 @@
 Every failure reported by the library raises a subclass of :class:`LkError` chosen by the
 error code; unknown codes (from a newer library) raise :class:`LkError` itself. RPC failures
 raise :class:`RpcError`, which carries LiveKit's RPC code, message and data.
+
+The codes come from the generated ``ErrorCode`` enum, never from numbers written here: each
+class names its enum value (``_code("QUEUE_FULL")``, an import error if the schema lacks it), and
+a value of the enum without a class of its own gets one made from its name (``ERROR_CODE_X_Y`` ->
+``XYError``), so every code of the schema maps to exactly one class.
 """
 
 from __future__ import annotations
 
 from typing import Dict, Optional, Tuple, Type
+
+from ._proto import lkcore_ffi_pb2 as _pb
+
+_PREFIX = "ERROR_CODE_"
+
+
+def _code(name: str) -> int:
+    """The ErrorCode value named ``ERROR_CODE_<name>``."""
+    return int(_pb.ErrorCode.Value(_PREFIX + name))
 
 __all__ = [
     "LkError",
@@ -72,8 +86,8 @@ class LkError(Exception):
         retryable: True when retrying the same operation later may succeed.
     """
 
-    #: Error code this class stands for (0 for the base class).
-    CODE = 0
+    #: Error code this class stands for (ERROR_CODE_OK for the base class).
+    CODE = _code("OK")
 
     def __init__(self, message: str = "", *, code: Optional[int] = None, retryable: bool = False) -> None:
         super().__init__(message)
@@ -88,163 +102,163 @@ class LkError(Exception):
 class InternalError(LkError):
     """A bug in lkcore (including a recovered panic)."""
 
-    CODE = 1
+    CODE = _code("INTERNAL")
 
 
 class InvalidArgumentError(LkError, ValueError):
     """A bad argument or field value."""
 
-    CODE = 2
+    CODE = _code("INVALID_ARGUMENT")
 
 
 class InvalidRequestError(LkError):
     """The request could not be decoded or misses a field."""
 
-    CODE = 3
+    CODE = _code("INVALID_REQUEST")
 
 
 class UnimplementedError(LkError, NotImplementedError):
     """The library does not implement this request."""
 
-    CODE = 4
+    CODE = _code("UNIMPLEMENTED")
 
 
 class InvalidHandleError(LkError):
     """The handle is zero, was never issued, was dropped, or belongs to another client."""
 
-    CODE = 5
+    CODE = _code("INVALID_HANDLE")
 
 
 class WrongHandleTypeError(LkError):
     """The handle names another kind of object."""
 
-    CODE = 6
+    CODE = _code("WRONG_HANDLE_TYPE")
 
 
 class ClientClosedError(LkError):
     """The client (or the room owning it) was closed."""
 
-    CODE = 7
+    CODE = _code("CLIENT_CLOSED")
 
 
 class InvalidClientError(LkError):
     """The client id was never issued."""
 
-    CODE = 8
+    CODE = _code("INVALID_CLIENT")
 
 
 class OperationTimeoutError(LkError):
     """The operation's deadline expired."""
 
-    CODE = 9
+    CODE = _code("TIMEOUT")
 
 
 class OperationCancelledError(LkError):
     """The operation was cancelled."""
 
-    CODE = 10
+    CODE = _code("CANCELLED")
 
 
 class NotFoundError(LkError, LookupError):
     """A named thing (participant, method, pending operation) was not found."""
 
-    CODE = 11
+    CODE = _code("NOT_FOUND")
 
 
 class AlreadyExistsError(LkError):
     """Duplicate name (data track, RPC method, stream handler topic)."""
 
-    CODE = 12
+    CODE = _code("ALREADY_EXISTS")
 
 
 class FailedPreconditionError(LkError):
     """The object is in the wrong state for the call."""
 
-    CODE = 13
+    CODE = _code("FAILED_PRECONDITION")
 
 
 class ConnectionFailedError(LkError):
     """Could not connect (network or server error)."""
 
-    CODE = 20
+    CODE = _code("CONNECTION_FAILED")
 
 
 class UnauthorizedError(LkError):
     """The access token was rejected."""
 
-    CODE = 21
+    CODE = _code("UNAUTHORIZED")
 
 
 class DisconnectedError(LkError):
     """The room is not connected, or the connection was lost."""
 
-    CODE = 22
+    CODE = _code("DISCONNECTED")
 
 
 class NotAllowedError(LkError):
     """The server denied permission."""
 
-    CODE = 23
+    CODE = _code("NOT_ALLOWED")
 
 
 class UnsupportedError(LkError):
     """The server or the remote peer lacks the feature."""
 
-    CODE = 24
+    CODE = _code("UNSUPPORTED")
 
 
 class ProtocolError(LkError):
     """The remote side violated the protocol."""
 
-    CODE = 25
+    CODE = _code("PROTOCOL_ERROR")
 
 
 class QueueFullError(LkError):
     """A bounded send queue is full; nothing was queued. Retry later."""
 
-    CODE = 30
+    CODE = _code("QUEUE_FULL")
 
 
 class PayloadTooLargeError(LkError):
     """The payload exceeds a size limit."""
 
-    CODE = 31
+    CODE = _code("PAYLOAD_TOO_LARGE")
 
 
 class LimitReachedError(LkError):
     """A server-side limit was reached (e.g. number of data tracks)."""
 
-    CODE = 32
+    CODE = _code("LIMIT_REACHED")
 
 
 class TrackUnpublishedError(LkError):
     """The data track is not published (any more)."""
 
-    CODE = 33
+    CODE = _code("TRACK_UNPUBLISHED")
 
 
 class EndOfStreamError(LkError):
     """The subscription or reader ended; no more data."""
 
-    CODE = 34
+    CODE = _code("END_OF_STREAM")
 
 
 class EncryptionError(LkError):
     """End-to-end encryption failure (missing key, encryption or decryption failed)."""
 
-    CODE = 35
+    CODE = _code("ENCRYPTION_ERROR")
 
 
 class IoError(LkError):
     """Local file access failed (send_file)."""
 
-    CODE = 37
+    CODE = _code("IO_ERROR")
 
 
 class AbortedError(LkError):
     """A stream was aborted by its sender or by a disconnect."""
 
-    CODE = 38
+    CODE = _code("ABORTED")
 
 
 class RpcError(LkError):
@@ -255,7 +269,7 @@ class RpcError(LkError):
     use any other value.
     """
 
-    CODE = 36
+    CODE = _code("RPC_ERROR")
 
     # LiveKit's built-in RPC error codes.
     APPLICATION_ERROR = 1500
@@ -283,70 +297,41 @@ class RpcError(LkError):
         return f"RPC error {self.rpc_code}: {self.message}"
 
 
-_BY_CODE: Dict[int, Type[LkError]] = {
-    cls.CODE: cls
-    for cls in (
-        InternalError,
-        InvalidArgumentError,
-        InvalidRequestError,
-        UnimplementedError,
-        InvalidHandleError,
-        WrongHandleTypeError,
-        ClientClosedError,
-        InvalidClientError,
-        OperationTimeoutError,
-        OperationCancelledError,
-        NotFoundError,
-        AlreadyExistsError,
-        FailedPreconditionError,
-        ConnectionFailedError,
-        UnauthorizedError,
-        DisconnectedError,
-        NotAllowedError,
-        UnsupportedError,
-        ProtocolError,
-        QueueFullError,
-        PayloadTooLargeError,
-        LimitReachedError,
-        TrackUnpublishedError,
-        EndOfStreamError,
-        EncryptionError,
-        IoError,
-        AbortedError,
-    )
-}
+def _class_name(enum_name: str) -> str:
+    return "".join(w.capitalize() for w in enum_name[len(_PREFIX) :].split("_")) + "Error"
 
-_NAMES: Dict[int, str] = {
-    0: "OK",
-    1: "INTERNAL",
-    2: "INVALID_ARGUMENT",
-    3: "INVALID_REQUEST",
-    4: "UNIMPLEMENTED",
-    5: "INVALID_HANDLE",
-    6: "WRONG_HANDLE_TYPE",
-    7: "CLIENT_CLOSED",
-    8: "INVALID_CLIENT",
-    9: "TIMEOUT",
-    10: "CANCELLED",
-    11: "NOT_FOUND",
-    12: "ALREADY_EXISTS",
-    13: "FAILED_PRECONDITION",
-    20: "CONNECTION_FAILED",
-    21: "UNAUTHORIZED",
-    22: "DISCONNECTED",
-    23: "NOT_ALLOWED",
-    24: "UNSUPPORTED",
-    25: "PROTOCOL_ERROR",
-    30: "QUEUE_FULL",
-    31: "PAYLOAD_TOO_LARGE",
-    32: "LIMIT_REACHED",
-    33: "TRACK_UNPUBLISHED",
-    34: "END_OF_STREAM",
-    35: "ENCRYPTION_ERROR",
-    36: "RPC_ERROR",
-    37: "IO_ERROR",
-    38: "ABORTED",
-}
+
+def _classes_by_code() -> Dict[int, Type[LkError]]:
+    """Maps every ErrorCode value but OK to its class, making the missing ones."""
+    written: Dict[int, Type[LkError]] = {}
+    pending = list(LkError.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__ == __name__:
+            if cls.CODE in written:
+                raise ImportError(f"{cls.__name__} and {written[cls.CODE].__name__} both stand for code {cls.CODE}")
+            written[cls.CODE] = cls
+    out: Dict[int, Type[LkError]] = {}
+    for name, value in _pb.ErrorCode.items():
+        if value == _code("OK"):
+            continue
+        cls = written.pop(int(value), None)
+        if cls is None:
+            doc = f"The library's error code {name}."
+            cls = type(_class_name(name), (LkError,), {"CODE": int(value), "__doc__": doc, "__module__": __name__})
+            globals()[cls.__name__] = cls
+        out[int(value)] = cls
+    if written:
+        raise ImportError(f"error classes for codes the schema does not define: {sorted(written)}")
+    return out
+
+
+#: Every ErrorCode value (but OK) and its class.
+_BY_CODE: Dict[int, Type[LkError]] = _classes_by_code()
+
+#: ErrorCode value -> its name without the prefix ("QUEUE_FULL").
+_NAMES: Dict[int, str] = {int(v): n[len(_PREFIX) :] for n, v in _pb.ErrorCode.items()}
 
 
 def _code_name(code: int) -> str:
@@ -354,8 +339,12 @@ def _code_name(code: int) -> str:
 
 
 def error_for_code(code: int, message: str = "", retryable: bool = False) -> LkError:
-    """Returns the exception instance for an ABI error code (LkError for unknown codes)."""
+    """Returns the exception instance for an ABI error code (LkError for unknown codes).
+
+    RPC_ERROR without its RPC details (which only a Response or Completion carries, see
+    ``_client``) is an :class:`LkError` too.
+    """
     cls = _BY_CODE.get(code)
-    if cls is None:
+    if cls is None or cls is RpcError:
         return LkError(message or f"lkcore error {code}", code=code, retryable=retryable)
     return cls(message or _code_name(code).lower().replace("_", " "), retryable=retryable)

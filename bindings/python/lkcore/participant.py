@@ -16,11 +16,11 @@ from .data_stream import (
     _byte_options,
     _text_options,
 )
-from .data_track import DataTrackInfo, LocalDataTrack, RemoteDataTrack
+from .data_track import LocalDataTrack, RemoteDataTrack
 from .rpc import RpcHandler
 
 if TYPE_CHECKING:
-    from .room import Room
+    from ._session import RoomSession
 
 __all__ = [
     "ParticipantKind",
@@ -143,9 +143,9 @@ class RemoteParticipant(Participant):
 class LocalParticipant(Participant):
     """The participant this process joined as: publishes data, tracks, RPCs and streams."""
 
-    def __init__(self, room: "Room", info: pb.ParticipantInfo) -> None:
+    def __init__(self, session: "RoomSession", info: pb.ParticipantInfo) -> None:
         super().__init__(info)
-        self._room = room
+        self._session = session
         #: Local data tracks published through this participant, by name.
         self.data_tracks: Dict[str, LocalDataTrack] = {}
 
@@ -166,10 +166,10 @@ class LocalParticipant(Participant):
         """
         if isinstance(payload, str):
             payload = payload.encode("utf-8")
-        await self._room._async_request(
+        await self._session.request_async(
             pb.Request(
                 publish_data=pb.PublishDataRequest(
-                    room_handle=self._room._require_handle(),
+                    room_handle=self._session.require_handle(),
                     payload=bytes(payload),
                     reliable=reliable,
                     topic=topic,
@@ -182,26 +182,26 @@ class LocalParticipant(Participant):
 
     async def set_metadata(self, metadata: str) -> None:
         """Sets the local participant's metadata (needs the canUpdateOwnMetadata grant)."""
-        await self._room._async_request(
+        await self._session.request_async(
             pb.Request(
                 set_local_metadata=pb.SetLocalMetadataRequest(
-                    room_handle=self._room._require_handle(), metadata=metadata
+                    room_handle=self._session.require_handle(), metadata=metadata
                 )
             )
         )
 
     async def set_name(self, name: str) -> None:
         """Sets the local participant's display name."""
-        await self._room._async_request(
-            pb.Request(set_local_name=pb.SetLocalNameRequest(room_handle=self._room._require_handle(), name=name))
+        await self._session.request_async(
+            pb.Request(set_local_name=pb.SetLocalNameRequest(room_handle=self._session.require_handle(), name=name))
         )
 
     async def set_attributes(self, attributes: Mapping[str, str]) -> None:
         """Updates attributes; keys with an empty value are deleted."""
-        await self._room._async_request(
+        await self._session.request_async(
             pb.Request(
                 set_local_attributes=pb.SetLocalAttributesRequest(
-                    room_handle=self._room._require_handle(), attributes=dict(attributes)
+                    room_handle=self._session.require_handle(), attributes=dict(attributes)
                 )
             )
         )
@@ -232,21 +232,17 @@ class LocalParticipant(Participant):
             AlreadyExistsError, InvalidArgumentError, NotAllowedError, LimitReachedError,
             UnsupportedError (server without data tracks), OperationTimeoutError.
         """
-        room = self._room
-        client = room._require_client()
+        session = self._session
 
         def on_result(comp: pb.Completion) -> LocalDataTrack:
-            owned = comp.publish_data_track.track
-            client.adopt(owned.handle, room._handle)
-            t = LocalDataTrack(client, owned.handle, DataTrackInfo._from_proto(owned.info))
-            room._local_tracks[owned.handle] = t
+            t = session.local_track_published(comp.publish_data_track.track)
             self.data_tracks[t.name] = t
             return t
 
-        track: LocalDataTrack = await room._async_request(
+        track: LocalDataTrack = await session.request_async(
             pb.Request(
                 publish_data_track=pb.PublishDataTrackRequest(
-                    room_handle=room._require_handle(),
+                    room_handle=session.require_handle(),
                     name=name,
                     schema_name=schema_name,
                     frame_encoding=frame_encoding,
@@ -276,10 +272,10 @@ class LocalParticipant(Participant):
             RpcError: the remote handler failed, or a built-in RPC failure (e.g. 1502
                 RESPONSE_TIMEOUT, 1400 UNSUPPORTED_METHOD, 1401 RECIPIENT_NOT_FOUND).
         """
-        comp: pb.Completion = await self._room._async_request(
+        comp: pb.Completion = await self._session.request_async(
             pb.Request(
                 perform_rpc=pb.PerformRpcRequest(
-                    room_handle=self._room._require_handle(),
+                    room_handle=self._session.require_handle(),
                     destination_identity=destination_identity,
                     method=method,
                     payload=payload,
@@ -307,16 +303,16 @@ class LocalParticipant(Participant):
         if handler is None:
 
             def deco(fn: RpcHandler) -> RpcHandler:
-                self._room._register_rpc(method, fn)
+                self._session.register_rpc(method, fn)
                 return fn
 
             return deco
-        self._room._register_rpc(method, handler)
+        self._session.register_rpc(method, handler)
         return handler
 
     def unregister_rpc_method(self, method: str) -> None:
         """Removes an RPC handler (no error if none is registered)."""
-        self._room._unregister_rpc(method)
+        self._session.unregister_rpc(method)
 
     # -- data streams --------------------------------------------------------------------------
 
@@ -336,8 +332,8 @@ class LocalParticipant(Participant):
         opts = _text_options(
             topic, attributes, destination_identities, stream_id, None, reply_to_id, attached_stream_ids, generated
         )
-        comp = await self._room._async_request(
-            pb.Request(send_text=pb.SendTextRequest(room_handle=self._room._require_handle(), text=text, options=opts))
+        comp = await self._session.request_async(
+            pb.Request(send_text=pb.SendTextRequest(room_handle=self._session.require_handle(), text=text, options=opts))
         )
         return TextStreamInfo._from_proto(comp.send_text)
 
@@ -354,9 +350,9 @@ class LocalParticipant(Participant):
     ) -> ByteStreamInfo:
         """Sends a whole byte stream; returns its info once sent."""
         opts = _byte_options(topic, attributes, destination_identities, stream_id, None, name, mime_type)
-        comp = await self._room._async_request(
+        comp = await self._session.request_async(
             pb.Request(
-                send_bytes=pb.SendBytesRequest(room_handle=self._room._require_handle(), data=bytes(data), options=opts)
+                send_bytes=pb.SendBytesRequest(room_handle=self._session.require_handle(), data=bytes(data), options=opts)
             )
         )
         return ByteStreamInfo._from_proto(comp.send_bytes)
@@ -378,10 +374,10 @@ class LocalParticipant(Participant):
             IoError: the file cannot be read.
         """
         opts = _byte_options(topic, attributes, destination_identities, stream_id, None, name, mime_type)
-        comp = await self._room._async_request(
+        comp = await self._session.request_async(
             pb.Request(
                 send_file=pb.SendFileRequest(
-                    room_handle=self._room._require_handle(), path=os.fspath(os.path.abspath(file_path)), options=opts
+                    room_handle=self._session.require_handle(), path=os.fspath(os.path.abspath(file_path)), options=opts
                 )
             )
         )
@@ -403,8 +399,8 @@ class LocalParticipant(Participant):
         opts = _text_options(
             topic, attributes, destination_identities, stream_id, total_size, reply_to_id, attached_stream_ids, generated
         )
-        w = await self._room._open_writer(
-            pb.Request(open_text_writer=pb.OpenTextWriterRequest(room_handle=self._room._require_handle(), options=opts))
+        w = await self._session.open_writer(
+            pb.Request(open_text_writer=pb.OpenTextWriterRequest(room_handle=self._session.require_handle(), options=opts))
         )
         return cast(TextStreamWriter, w)
 
@@ -421,7 +417,7 @@ class LocalParticipant(Participant):
     ) -> ByteStreamWriter:
         """Opens an incremental byte stream; write to it and close it (or use ``async with``)."""
         opts = _byte_options(topic, attributes, destination_identities, stream_id, total_size, name, mime_type)
-        w = await self._room._open_writer(
-            pb.Request(open_byte_writer=pb.OpenByteWriterRequest(room_handle=self._room._require_handle(), options=opts))
+        w = await self._session.open_writer(
+            pb.Request(open_byte_writer=pb.OpenByteWriterRequest(room_handle=self._session.require_handle(), options=opts))
         )
         return cast(ByteStreamWriter, w)

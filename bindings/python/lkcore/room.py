@@ -44,25 +44,23 @@ import logging
 import os
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Literal, Optional, Union
+from typing import Any, Dict, Literal, Optional, Union
 
 from . import errors
 from ._client import Client, error_from_proto
 from ._events import EventEmitter
 from ._proto import lkcore_ffi_pb2 as pb
+from ._session import RoomSession
 from .data_stream import (
     ByteStreamHandler,
     ByteStreamInfo,
     ByteStreamReader,
-    ByteStreamWriter,
     TextStreamHandler,
     TextStreamInfo,
     TextStreamReader,
-    TextStreamWriter,
-    READER_WINDOW,
 )
-from .data_track import DataTrackInfo, DataTrackSubscription, LocalDataTrack, RemoteDataTrack, SubscriptionEndReason
-from .e2ee import E2EEManager, E2EEStats
+from .data_track import DataTrackInfo, DataTrackSubscription, RemoteDataTrack, SubscriptionEndReason
+from .e2ee import E2EEManager
 from .participant import LocalParticipant, RemoteParticipant
 from .rpc import RpcHandler, RpcInvocationData
 
@@ -291,29 +289,16 @@ class Room(EventEmitter[RoomEventName]):
         lib_path: Optional[Union[str, "os.PathLike[str]"]] = None,
     ) -> None:
         super().__init__()
-        self._options = options or RoomOptions()
+        self._session = RoomSession(options or RoomOptions())
         self._client_arg = client
         self._lib_path = lib_path
-        self._client: Optional[Client] = None
-        self._handle = 0
         self._used = False
-        self._released = False
         self._state = ConnectionState.DISCONNECTED
         self._info = pb.RoomInfo()
         self._local: Optional[LocalParticipant] = None
         self._remote: Dict[str, RemoteParticipant] = {}
-        self._rpc_handlers: Dict[str, RpcHandler] = {}
-        self._text_handlers: Dict[str, TextStreamHandler] = {}
-        self._byte_handlers: Dict[str, ByteStreamHandler] = {}
-        self._local_tracks: "weakref.WeakValueDictionary[int, LocalDataTrack]" = weakref.WeakValueDictionary()
-        self._subscriptions: "weakref.WeakValueDictionary[int, DataTrackSubscription]" = weakref.WeakValueDictionary()
-        self._readers: "weakref.WeakValueDictionary[int, Union[TextStreamReader, ByteStreamReader]]" = (
-            weakref.WeakValueDictionary()
-        )
         self._disconnected = asyncio.Event()
-        self._e2ee_states: Dict[str, EncryptionState] = {}
-        self._final_e2ee_stats: Optional[E2EEStats] = None
-        self._e2ee_manager = E2EEManager(self)
+        self._e2ee_manager = E2EEManager(self._session)
         self._release_lock: Optional[asyncio.Lock] = None
         self._finalizer: Optional[weakref.finalize] = None  # type: ignore[type-arg]
 
@@ -365,19 +350,10 @@ class Room(EventEmitter[RoomEventName]):
         """End-to-end encryption: enabled, key provider, stats, per-participant state."""
         return self._e2ee_manager
 
-    def _e2ee_stats(self) -> E2EEStats:
-        if self._final_e2ee_stats is not None:
-            return self._final_e2ee_stats
-        client = self._client
-        if client is None or client.closed or not self._handle or self._released:
-            return E2EEStats(enabled=self._options.e2ee is not None)
-        r = client.request(pb.Request(get_e2ee_stats=pb.GetE2eeStatsRequest(room_handle=self._handle))).get_e2ee_stats
-        return E2EEStats(r.enabled, r.decryption_failures, r.events_suppressed)
-
     @property
     def client(self) -> Optional[Client]:
         """The FFI client in use (None before connect)."""
-        return self._client
+        return self._session.client
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -392,28 +368,29 @@ class Room(EventEmitter[RoomEventName]):
         if self._used:
             raise errors.FailedPreconditionError("a Room connects at most once; create a new Room")
         self._used = True
+        session = self._session
         if options is not None:
-            self._options = options
+            session.options = options
         own = self._client_arg is None
         client = self._client_arg if self._client_arg is not None else Client(self._lib_path)
-        self._client = client
+        session.client = client
         self._release_lock = asyncio.Lock()
         try:
             client._bind_loop()
-            resp = client.request(pb.Request(create_room=pb.CreateRoomRequest(options=self._options._to_proto())))
+            resp = client.request(pb.Request(create_room=pb.CreateRoomRequest(options=session.options._to_proto())))
             h = resp.create_room.room.handle
             client.adopt(h)
-            self._handle = h
+            session.handle = h
             self._finalizer = weakref.finalize(self, _release_room, client, h, own)
             client.route(h, self._on_ffi_event)
             # Register what was declared before connect, so nothing arriving right after
             # the join is missed.
-            for m in self._rpc_handlers:
-                self._ffi_register_rpc(m)
-            for t in self._text_handlers:
-                self._ffi_register_stream(pb.STREAM_KIND_TEXT, t)
-            for t in self._byte_handlers:
-                self._ffi_register_stream(pb.STREAM_KIND_BYTES, t)
+            for m in session.rpc_handlers:
+                session.ffi_register_rpc(m)
+            for t in session.text_handlers:
+                session.ffi_register_stream(pb.STREAM_KIND_TEXT, t)
+            for t in session.byte_handlers:
+                session.ffi_register_stream(pb.STREAM_KIND_BYTES, t)
             self._set_state(ConnectionState.CONNECTING)
             await client.request_async(
                 pb.Request(connect=pb.ConnectRequest(room_handle=h, url=url, token=token)),
@@ -429,7 +406,7 @@ class Room(EventEmitter[RoomEventName]):
         """Applies the connect snapshot, in event order (before any later room event)."""
         r = comp.connect
         self._info.CopyFrom(r.room)
-        self._local = LocalParticipant(self, r.local_participant)
+        self._local = LocalParticipant(self._session, r.local_participant)
         for p in r.remote_participants:
             self._remote[p.identity] = RemoteParticipant(p)
         for t in r.remote_data_tracks:
@@ -438,12 +415,13 @@ class Room(EventEmitter[RoomEventName]):
 
     async def disconnect(self) -> None:
         """Leaves the room and releases everything the room holds. Idempotent."""
-        if not self._used or self._released:
+        session = self._session
+        if not self._used or session.released:
             return
-        client = self._client
-        if client is not None and self._handle and self.isconnected() and not client.closed:
+        client = session.client
+        if client is not None and session.handle and self.isconnected() and not client.closed:
             try:
-                await client.request_async(pb.Request(disconnect=pb.DisconnectRequest(room_handle=self._handle)))
+                await client.request_async(pb.Request(disconnect=pb.DisconnectRequest(room_handle=session.handle)))
             except (errors.DisconnectedError, errors.ClientClosedError, errors.FailedPreconditionError,
                     errors.InvalidHandleError):
                 pass
@@ -468,21 +446,22 @@ class Room(EventEmitter[RoomEventName]):
         if lock is None:
             return
         async with lock:
-            if self._released:
+            session = self._session
+            if session.released:
                 return
             try:  # keep the final counters readable after the disconnect
-                self._final_e2ee_stats = self._e2ee_stats()
+                session.final_e2ee_stats = session.e2ee_stats()
             except errors.LkError:
                 pass
-            self._released = True
+            session.released = True
             was = self._state
             self._state = ConnectionState.DISCONNECTED
             self._end_children(SubscriptionEndReason.DISCONNECTED)
             await self._cancel_handler_tasks()
-            client = self._client
+            client = session.client
             if client is not None:
-                if self._handle:
-                    client.drop(self._handle)
+                if session.handle:
+                    client.drop(session.handle)
                 if self._finalizer is not None:
                     self._finalizer.detach()
                 if self._client_arg is None:
@@ -493,43 +472,14 @@ class Room(EventEmitter[RoomEventName]):
             self._close_iterators()
 
     def _end_children(self, reason: int) -> None:
-        for s in list(self._subscriptions.values()):
+        for s in list(self._session.subscriptions.values()):
             s._end(reason)
-        for r in list(self._readers.values()):
+        for r in list(self._session.readers.values()):
             r._end(errors.AbortedError("the room disconnected"))
-
-    # -- requests ------------------------------------------------------------------------------
-
-    def _require_client(self) -> Client:
-        if self._client is None or self._released:
-            raise errors.DisconnectedError("the room is not connected")
-        return self._client
-
-    def _require_handle(self) -> int:
-        self._require_client()
-        return self._handle
-
-    async def _async_request(self, req: pb.Request, on_result: Optional[Callable[[pb.Completion], Any]] = None) -> Any:
-        return await self._require_client().request_async(req, on_result=on_result)
-
-    async def _open_writer(self, req: pb.Request) -> Union[TextStreamWriter, ByteStreamWriter]:
-        client = self._require_client()
-
-        def on_result(comp: pb.Completion) -> Union[TextStreamWriter, ByteStreamWriter]:
-            owned = getattr(comp, comp.WhichOneof("result") or "open_text_writer")
-            client.adopt(owned.handle, self._handle)
-            if owned.WhichOneof("info") == "bytes":
-                return ByteStreamWriter(self, client, owned.handle, ByteStreamInfo._from_proto(owned.bytes))
-            return TextStreamWriter(self, client, owned.handle, TextStreamInfo._from_proto(owned.text))
-
-        w: Union[TextStreamWriter, ByteStreamWriter] = await client.request_async(req, on_result=on_result)
-        return w
 
     def set_shared_key(self, key: bytes, key_index: int = 0) -> None:
         """Replaces the E2EE shared key at ``key_index`` (key rotation)."""
-        self._require_client().request(
-            pb.Request(set_shared_key=pb.SetSharedKeyRequest(room_handle=self._handle, shared_key=bytes(key), key_index=key_index))
-        )
+        self._session.set_shared_key(key, key_index)
 
     # -- RPC registration ----------------------------------------------------------------------
 
@@ -544,49 +494,26 @@ class Room(EventEmitter[RoomEventName]):
         if handler is None:
 
             def deco(fn: RpcHandler) -> RpcHandler:
-                self._register_rpc(method, fn)
+                self._session.register_rpc(method, fn)
                 return fn
 
             return deco
-        self._register_rpc(method, handler)
+        self._session.register_rpc(method, handler)
         return handler
 
     def unregister_rpc_method(self, method: str) -> None:
         """Removes an RPC handler (no error if none is registered)."""
-        self._unregister_rpc(method)
-
-    def _register_rpc(self, method: str, handler: RpcHandler) -> None:
-        if method in self._rpc_handlers:
-            raise errors.AlreadyExistsError(f"RPC method {method!r} is already registered")
-        if self._handle and not self._released:
-            self._ffi_register_rpc(method)
-        self._rpc_handlers[method] = handler
-
-    def _unregister_rpc(self, method: str) -> None:
-        if self._rpc_handlers.pop(method, None) is None:
-            return
-        if self._handle and not self._released:
-            try:
-                self._require_client().request(
-                    pb.Request(unregister_rpc_method=pb.UnregisterRpcMethodRequest(room_handle=self._handle, method=method))
-                )
-            except errors.NotFoundError:
-                pass
-
-    def _ffi_register_rpc(self, method: str) -> None:
-        self._require_client().request(
-            pb.Request(register_rpc_method=pb.RegisterRpcMethodRequest(room_handle=self._handle, method=method))
-        )
+        self._session.unregister_rpc(method)
 
     def _on_rpc_invocation(self, inv: pb.RpcInvocation) -> None:
-        handler = self._rpc_handlers.get(inv.method)
+        handler = self._session.rpc_handlers.get(inv.method)
         data = RpcInvocationData(
             inv.rpc_request_id, inv.caller_identity, inv.payload, inv.response_timeout_ms / 1000.0, inv.method
         )
         self._spawn(self._answer_rpc(inv.invocation_id, handler, data), f"RPC handler {inv.method!r}")
 
     async def _answer_rpc(self, invocation_id: int, handler: Optional[RpcHandler], data: RpcInvocationData) -> None:
-        resp = pb.RespondRpcRequest(room_handle=self._handle, invocation_id=invocation_id)
+        resp = pb.RespondRpcRequest(room_handle=self._session.handle, invocation_id=invocation_id)
         try:
             if handler is None:
                 raise errors.RpcError(errors.RpcError.UNSUPPORTED_METHOD, "Method not supported at destination")
@@ -601,7 +528,7 @@ class Room(EventEmitter[RoomEventName]):
         except Exception:
             logger.exception("lkcore: RPC handler for %r raised", data.method)
             resp.error.CopyFrom(pb.RpcError(code=errors.RpcError.APPLICATION_ERROR, message="Application error in method handler"))
-        client = self._client
+        client = self._session.client
         if client is None or client.closed:
             return
         try:
@@ -619,11 +546,7 @@ class Room(EventEmitter[RoomEventName]):
         Raises:
             AlreadyExistsError: the topic already has a text handler.
         """
-        if topic in self._text_handlers:
-            raise errors.AlreadyExistsError(f"a text stream handler for topic {topic!r} is already registered")
-        if self._handle and not self._released:
-            self._ffi_register_stream(pb.STREAM_KIND_TEXT, topic)
-        self._text_handlers[topic] = handler
+        self._session.register_stream(pb.STREAM_KIND_TEXT, topic, handler)
 
     def register_byte_stream_handler(self, topic: str, handler: ByteStreamHandler) -> None:
         """Accepts incoming byte streams on ``topic``: ``handler(reader, participant_identity)``.
@@ -631,64 +554,33 @@ class Room(EventEmitter[RoomEventName]):
         Raises:
             AlreadyExistsError: the topic already has a byte handler.
         """
-        if topic in self._byte_handlers:
-            raise errors.AlreadyExistsError(f"a byte stream handler for topic {topic!r} is already registered")
-        if self._handle and not self._released:
-            self._ffi_register_stream(pb.STREAM_KIND_BYTES, topic)
-        self._byte_handlers[topic] = handler
+        self._session.register_stream(pb.STREAM_KIND_BYTES, topic, handler)
 
     def unregister_text_stream_handler(self, topic: str) -> None:
         """Stops accepting text streams on ``topic``."""
-        if self._text_handlers.pop(topic, None) is not None:
-            self._ffi_unregister_stream(pb.STREAM_KIND_TEXT, topic)
+        self._session.unregister_stream(pb.STREAM_KIND_TEXT, topic)
 
     def unregister_byte_stream_handler(self, topic: str) -> None:
         """Stops accepting byte streams on ``topic``."""
-        if self._byte_handlers.pop(topic, None) is not None:
-            self._ffi_unregister_stream(pb.STREAM_KIND_BYTES, topic)
-
-    def _ffi_register_stream(self, kind: Any, topic: str) -> None:
-        self._require_client().request(
-            pb.Request(
-                register_stream_handler=pb.RegisterStreamHandlerRequest(
-                    room_handle=self._handle,
-                    kind=kind,
-                    topic=topic,
-                    delivery=pb.DELIVERY_MODE_CREDITS,
-                    initial_credits=READER_WINDOW,
-                )
-            )
-        )
-
-    def _ffi_unregister_stream(self, kind: Any, topic: str) -> None:
-        if not self._handle or self._released:
-            return
-        try:
-            self._require_client().request(
-                pb.Request(
-                    unregister_stream_handler=pb.UnregisterStreamHandlerRequest(room_handle=self._handle, kind=kind, topic=topic)
-                )
-            )
-        except errors.NotFoundError:
-            pass
+        self._session.unregister_stream(pb.STREAM_KIND_BYTES, topic)
 
     def _on_stream_opened(self, so: pb.StreamOpened) -> None:
-        client = self._require_client()
+        session = self._session
         owned = so.reader
-        client.adopt(owned.handle, self._handle)
+        client = session.adopt(owned.handle)
         reader: Union[TextStreamReader, ByteStreamReader]
         if owned.WhichOneof("info") == "bytes":
             info_b = ByteStreamInfo._from_proto(owned.bytes)
             reader = ByteStreamReader(client, owned.handle, so.participant_identity, info_b)
-            handler: Any = self._byte_handlers.get(info_b.topic)
+            handler: Any = session.byte_handlers.get(info_b.topic)
         else:
             info_t = TextStreamInfo._from_proto(owned.text)
             reader = TextStreamReader(client, owned.handle, so.participant_identity, info_t)
-            handler = self._text_handlers.get(info_t.topic)
+            handler = session.text_handlers.get(info_t.topic)
         if handler is None:
             client.drop(owned.handle)  # unregistered meanwhile: discard the stream
             return
-        self._readers[owned.handle] = reader
+        session.readers[owned.handle] = reader
         try:
             res = handler(reader, so.participant_identity)
         except Exception:
@@ -712,44 +604,22 @@ class Room(EventEmitter[RoomEventName]):
             existing._info = info
             existing._published = True
             return existing
-        track = RemoteDataTrack(self, p, info)
+        track = RemoteDataTrack(self._session, p, info)
         p.data_tracks[track.name] = track
         return track
 
     def _adopt_auto_subscription(self, track: Optional[RemoteDataTrack], handle: int) -> None:
-        client = self._require_client()
-        client.adopt(handle, self._handle)
+        session = self._session
+        client = session.adopt(handle)
         if track is None:
             client.drop(handle)
             return
         if track._auto_sub is not None:  # a previous one was never taken: replace it
             track._auto_sub._end(SubscriptionEndReason.UNSPECIFIED)
             client.drop(track._auto_sub._handle)
-        size = self._options.data_track_buffer_size or 16
-        sub = DataTrackSubscription(client, handle, track, size, credits=False)
+        sub = DataTrackSubscription(client, handle, track, session.buffer_size(), credits=False)
         track._auto_sub = sub
-        self._subscriptions[handle] = sub
-
-    def _subscribe_data_track(self, track: RemoteDataTrack, buffer_size: Optional[int]) -> DataTrackSubscription:
-        client = self._require_client()
-        size = buffer_size or self._options.data_track_buffer_size or 16
-        resp = client.request(
-            pb.Request(
-                subscribe_data_track=pb.SubscribeDataTrackRequest(
-                    room_handle=self._handle,
-                    publisher_identity=track.publisher_identity,
-                    track_sid=track.sid,
-                    buffer_size=size,
-                    delivery=pb.DELIVERY_MODE_CREDITS,
-                    initial_credits=size,
-                )
-            )
-        )
-        h = resp.subscribe_data_track.subscription.handle
-        client.adopt(h, self._handle)
-        sub = DataTrackSubscription(client, h, track, size)
-        self._subscriptions[h] = sub
-        return sub
+        session.subscriptions[handle] = sub
 
     # -- room events ---------------------------------------------------------------------------
 
@@ -781,10 +651,10 @@ class Room(EventEmitter[RoomEventName]):
             self.emit("disconnected", reason)
             self._disconnected.set()
         elif kind == "room_updated":
-            old = self._info.metadata
-            self._info.CopyFrom(re.room_updated.info)
-            if old != self._info.metadata:
-                self.emit("room_metadata_changed", old, self._info.metadata)
+            ru = re.room_updated
+            self._info.CopyFrom(ru.info)
+            if ru.metadata_changed:
+                self.emit("room_metadata_changed", ru.old_metadata, ru.info.metadata)
             self.emit("room_updated")
         elif kind == "participant_connected":
             info = re.participant_connected.info
@@ -829,7 +699,7 @@ class Room(EventEmitter[RoomEventName]):
                 self.emit("data_track_unpublished", track)
         elif kind == "local_data_track_unpublished":
             u2 = re.local_data_track_unpublished
-            lt = self._local_tracks.get(u2.track_handle)
+            lt = self._session.local_tracks.get(u2.track_handle)
             if lt is not None:
                 if self._local is not None and self._local.data_tracks.get(lt.name) is lt:
                     self._local.data_tracks.pop(lt.name, None)
@@ -841,26 +711,21 @@ class Room(EventEmitter[RoomEventName]):
         elif kind == "encryption_state_changed":
             e = re.encryption_state_changed
             state = _enum(EncryptionState, e.state)
-            self._e2ee_states[e.participant_identity] = state
+            self._session.e2ee_states[e.participant_identity] = state
             self.emit("e2ee_state_changed", e.participant_identity, state)
 
     def _on_participant_updated(self, u: pb.ParticipantUpdated) -> None:
+        # The event carries what changed and the previous values: nothing is compared here.
         p = self._participant(u.info.identity)
         if p is None:
             return
-        old_name, old_meta = p.name, p.metadata
-        old_attrs = p.attributes
         p._update(u.info)
-        if u.name_changed or old_name != p.name:
-            self.emit("participant_name_changed", p, old_name, p.name)
-        if u.metadata_changed or old_meta != p.metadata:
-            self.emit("participant_metadata_changed", p, old_meta, p.metadata)
-        changed = {k: p.attributes.get(k, "") for k in u.changed_attributes}
-        if not changed:
-            new_attrs = p.attributes
-            changed = {k: new_attrs.get(k, "") for k in set(old_attrs) | set(new_attrs) if old_attrs.get(k) != new_attrs.get(k)}
-        if changed:
-            self.emit("participant_attributes_changed", changed, p)
+        if u.name_changed:
+            self.emit("participant_name_changed", p, u.old_name, u.info.name)
+        if u.metadata_changed:
+            self.emit("participant_metadata_changed", p, u.old_metadata, u.info.metadata)
+        if u.changed_attributes:
+            self.emit("participant_attributes_changed", {k: u.info.attributes.get(k, "") for k in u.changed_attributes}, p)
         if u.permission_changed:
             self.emit("participant_permissions_changed", p)
 

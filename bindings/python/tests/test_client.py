@@ -284,6 +284,35 @@ async def test_fast_path_push_errors(client: lkcore.Client) -> None:
     client.drop(room.handle)
 
 
+def test_every_abi_error_code_has_its_class(lib_path: str) -> None:
+    """Each value of the generated ErrorCode enum (the ABI's status codes) has one class of its
+    own, the C library names the same code, and every error class stands for a code of the enum."""
+    lib = load_library(lib_path)
+    seen = set()
+    for name, value in pb.ErrorCode.items():
+        if value == pb.ERROR_CODE_OK:
+            assert lib.status_name(value) == "LK_OK"
+            continue
+        short = name[len("ERROR_CODE_") :]
+        assert lib.status_name(value) == "LK_ERR_" + short, name
+        cls = errors._BY_CODE[value]
+        assert issubclass(cls, errors.LkError) and cls is not errors.LkError and cls.CODE == value, name
+        assert cls not in seen, f"{cls.__name__} stands for two codes"
+        seen.add(cls)
+        assert getattr(errors, cls.__name__) is cls
+        if cls is errors.RpcError:
+            continue  # built with its RPC code and data (see test_rpc.py)
+        e = errors.error_for_code(value, "m", retryable=True)
+        assert type(e) is cls and e.code == value and e.retryable and short in str(e)
+    assert len(seen) == len(pb.ErrorCode.items()) - 1
+    public = [getattr(errors, n) for n in errors.__all__]
+    for cls in public:
+        if isinstance(cls, type) and issubclass(cls, errors.LkError) and cls is not errors.LkError:
+            assert errors._BY_CODE.get(cls.CODE) is cls, cls.__name__
+    # A code the schema lacks (a newer library's) is the base class.
+    assert max(v for _, v in pb.ErrorCode.items()) + 1 not in errors._BY_CODE
+
+
 def test_unknown_code_maps_to_base_class() -> None:
     e = errors.error_for_code(999, "from the future")
     assert type(e) is errors.LkError and e.code == 999

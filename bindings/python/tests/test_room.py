@@ -109,11 +109,13 @@ async def test_participants_join_and_leave(devsfu, token_for) -> None:
 async def test_publish_data_reaches_the_other_participant(devsfu, token_for) -> None:
     alice = await connect(devsfu.url, token_for("alice"))
     bob = await connect(devsfu.url, token_for("bob"))
+    # Listening before carol joins: her arrival may reach alice while carol's connect returns.
+    alice_sees_carol = EventWaiter(alice, "participant_connected")
     carol = await connect(devsfu.url, token_for("carol"))
     try:
         got = EventWaiter(bob, "data_received")
         carol_got = EventWaiter(carol, "data_received")
-        await EventWaiter(alice, "participant_connected").wait(lambda p: p.identity == "carol")
+        await alice_sees_carol.wait(lambda p: p.identity == "carol")
         await alice.local_participant.publish_data(b"\x00hello\xff", topic="greet")
         (pkt,) = await got.wait()
         assert pkt.data == b"\x00hello\xff" and pkt.topic == "greet" and pkt.reliable
@@ -165,6 +167,13 @@ async def test_metadata_name_and_attributes_updates(devsfu, token_for) -> None:
         changed, p = await attrs.wait(lambda c, p: "x" in c and c["x"] == "")
         assert p.attributes == {"k": "v"}
         assert bob.remote_participants["alice"].metadata == "m1"
+        # A second change reports the value it replaced (carried by the event, ABI 1.3).
+        await alice.local_participant.set_metadata("m2")
+        await alice.local_participant.set_name("Alice 2")
+        p, old, new = await meta.wait(lambda p, old, new: new == "m2")
+        assert (p.identity, old) == ("alice", "m1")
+        p, old, new = await name.wait(lambda p, old, new: new == "Alice 2")
+        assert (p.identity, old) == ("alice", "Alice")
     finally:
         await alice.disconnect()
         await bob.disconnect()
@@ -211,17 +220,42 @@ async def test_dropped_room_is_released_by_gc(devsfu, token_for) -> None:
         os.fstat(n.r)
 
 
+async def test_children_do_not_keep_the_room_alive(devsfu, token_for) -> None:
+    # Participants, tracks and the E2EE manager hold the room's internal session, not the
+    # Room: dropping the Room releases it even while they are referenced, and they then fail
+    # with a typed error instead of reaching a half-released room.
+    import weakref
+
+    room = await connect(devsfu.url, token_for("children"))
+    lp = room.local_participant
+    e2ee = room.e2ee_manager
+    client = room.client
+    assert client is not None
+    gone = weakref.ref(room)
+    del room
+    gc.collect()
+    await asyncio.sleep(0)
+    assert gone() is None and client.closed and client.live_handles == 0
+    with pytest.raises((errors.DisconnectedError, errors.ClientClosedError)):
+        await lp.publish_data(b"after the room is gone")
+    assert e2ee.stats().decryption_failures == 0 and not e2ee.enabled
+
+
 async def test_resume_after_signal_drop(devsfu, token_for) -> None:
-    # The ABI reports reconnection as connection_state_changed RECONNECTING -> CONNECTED
-    # (it does not forward the core's Reconnecting/Reconnected events yet).
+    # The ABI reports the reconnection as the Reconnecting / Reconnected events (kind RESUME:
+    # same session) and as connection_state_changed RECONNECTING -> CONNECTED.
     alice = await connect(devsfu.url, token_for("alice"))
     bob = await connect(devsfu.url, token_for("bob"))
     try:
         states = EventWaiter(alice, "connection_state_changed")
+        reconnecting = EventWaiter(alice, "reconnecting")
+        reconnected = EventWaiter(alice, "reconnected")
         await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="alice")
         await states.wait(lambda s: s == lkcore.ConnectionState.RECONNECTING)
         await states.wait(lambda s: s == lkcore.ConnectionState.CONNECTED)
         assert [a[0] for a in states.seen] == [lkcore.ConnectionState.RECONNECTING, lkcore.ConnectionState.CONNECTED]
+        assert await reconnecting.wait() == (lkcore.ReconnectKind.RESUME, 1)
+        assert await reconnected.wait() == (lkcore.ReconnectKind.RESUME,)
         assert alice.connection_state == lkcore.ConnectionState.CONNECTED and alice.isconnected()
         # the room still works after the reconnect
         got = EventWaiter(bob, "data_received")

@@ -88,8 +88,8 @@ func queueFrames(n uint32) int {
 	return int(min(n, MaxDataTrackQueueFrames))
 }
 
-func (c *Client) publishDataTrack(req *ffipb.Request, m *ffipb.PublishDataTrackRequest) error {
-	r, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+func (c *Client) publishDataTrack(k *call, m *ffipb.PublishDataTrackRequest) error {
+	r, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (c *Client) publishDataTrack(req *ffipb.Request, m *ffipb.PublishDataTrackR
 		QueueFrames:   queueFrames(m.GetQueueSize()),
 	}
 	name := m.GetName()
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		t, err := rm.LocalParticipant().PublishDataTrack(ctx, name, opts)
 		if err != nil {
 			return nil, fromCore(err)
@@ -294,6 +294,21 @@ func (c *Client) startSubscription(r *Room, track *room.RemoteDataTrack, mode ff
 	if size == 0 {
 		size = int(r.options.GetDataTrackBufferSize())
 	}
+	return c.newSubscription(r, track, mode, initialCredits, func(ctx context.Context) (*room.DataTrackSubscription, error) {
+		return track.Subscribe(ctx, room.SubscribeOptions{BufferSize: size})
+	})
+}
+
+// adoptSubscription creates a subscription handle for a subscription the core opened itself
+// (auto-subscribe), delivered as events.
+func (c *Client) adoptSubscription(r *Room, track *room.RemoteDataTrack, sub *room.DataTrackSubscription) (uint64, error) {
+	return c.newSubscription(r, track, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0, func(context.Context) (*room.DataTrackSubscription, error) {
+		return sub, nil
+	})
+}
+
+func (c *Client) newSubscription(r *Room, track *room.RemoteDataTrack, mode ffipb.DeliveryMode, initialCredits uint32,
+	establish func(context.Context) (*room.DataTrackSubscription, error)) (uint64, error) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	s := &Subscription{room: r, track: track, mode: mode, ctx: ctx, cancel: cancel,
 		credits: newCredits(mode, initialCredits), ready: make(chan struct{})}
@@ -303,7 +318,7 @@ func (c *Client) startSubscription(r *Room, track *room.RemoteDataTrack, mode ff
 		return 0, err
 	}
 	s.handle = h
-	if !c.goBackground(func() { s.run(size) }) {
+	if !c.goBackground(func() { s.run(establish) }) {
 		cancel()
 		close(s.ready)
 		return 0, ErrClientClosed
@@ -313,8 +328,8 @@ func (c *Client) startSubscription(r *Room, track *room.RemoteDataTrack, mode ff
 
 // run establishes the subscription, delivers its frames (EVENTS, CREDITS) and reports its
 // end. Nothing is delivered after the handle was released.
-func (s *Subscription) run(bufferSize int) {
-	sub, err := s.track.Subscribe(s.ctx, room.SubscribeOptions{BufferSize: bufferSize})
+func (s *Subscription) run(establish func(context.Context) (*room.DataTrackSubscription, error)) {
+	sub, err := establish(s.ctx)
 	s.sub, s.err = sub, err
 	close(s.ready)
 	if err != nil {
@@ -326,7 +341,7 @@ func (s *Subscription) run(bufferSize int) {
 	if s.mode == ffipb.DeliveryMode_DELIVERY_MODE_PULL {
 		select {
 		case <-sub.Done():
-			s.ended(endReason(sub.EndReason()), nil)
+			s.ended(s.endOf(sub))
 		case <-s.ctx.Done():
 		}
 		return
@@ -339,7 +354,7 @@ func (s *Subscription) run(bufferSize int) {
 		f, err := sub.Next(s.ctx)
 		if err != nil {
 			if s.ctx.Err() == nil {
-				s.ended(endReason(sub.EndReason()), nil)
+				s.ended(s.endOf(sub))
 			}
 			return
 		}
@@ -368,6 +383,17 @@ func (s *Subscription) run(bufferSize int) {
 	}
 }
 
+// endOf is why an established subscription ended: unpublished, disconnected, closed, or
+// FAILED with the cause when the server refused it (an auto-subscription the core opened).
+func (s *Subscription) endOf(sub *room.DataTrackSubscription) (ffipb.SubscriptionEndReason, error) {
+	var se *datatrack.StreamEndError
+	if err := sub.Err(); errors.As(err, &se) && se.Cause != nil &&
+		!errors.Is(se.Cause, datatrack.ErrTrackUnpublished) && !errors.Is(se.Cause, datatrack.ErrDisconnected) {
+		return ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_FAILED, fromCore(se.Cause)
+	}
+	return endReason(sub.EndReason()), nil
+}
+
 func endReason(r room.DataTrackEndReason) ffipb.SubscriptionEndReason {
 	switch r {
 	case room.EndReasonUnpublished, room.EndReasonPublisherLeft:
@@ -389,24 +415,15 @@ func (s *Subscription) ended(reason ffipb.SubscriptionEndReason, err error) {
 	_ = s.room.c.Post(s.ctx, &ffipb.Event{Message: &ffipb.Event_DataTrackSubscriptionEnded{DataTrackSubscriptionEnded: ev}})
 }
 
-// remoteTrackPublished translates DataTrackPublished. Tracks in the connect snapshot are not
-// announced again, except with auto_subscribe, where every track gets one event carrying its
-// subscription.
-func (r *Room) remoteTrackPublished(rm *room.Room, t *room.RemoteDataTrack, announced *announcedSet) *ffipb.RoomEvent {
-	auto := r.options.GetAutoSubscribe()
-	if announced.tracks[t] && !auto {
-		return nil
-	}
-	if auto && announced.autoSubscribed[t] {
-		return nil
-	}
-	announced.tracks[t] = true
+// remoteTrackPublished translates DataTrackPublished: with auto_subscribe it carries the
+// subscription the core opened, as an owned handle (DELIVERY_MODE_EVENTS).
+func (r *Room) remoteTrackPublished(t *room.RemoteDataTrack, sub *room.DataTrackSubscription) *ffipb.RoomEvent {
 	pub := &ffipb.RemoteDataTrackPublished{Track: remoteTrackInfo(t)}
-	if auto {
-		announced.autoSubscribed[t] = true
-		h, err := r.c.startSubscription(r, t, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0, 0)
+	if sub != nil {
+		h, err := r.c.adoptSubscription(r, t, sub)
 		if err != nil {
-			r.log.Warn("auto-subscribing to a data track failed", "track", t.SID(), "err", err)
+			r.log.Warn("handing over an auto-subscription failed", "track", t.SID(), "err", err)
+			_ = sub.Close()
 		} else {
 			pub.AutoSubscription = &ffipb.OwnedDataTrackSubscription{Handle: h, Track: pub.Track}
 		}

@@ -18,10 +18,7 @@ import (
 // pushWait handles Request.push_data_track_frame_wait (ASYNC): LocalDataTrack.Push, which
 // waits while the queue is full. The payload was decoded from the request (a copy), so the
 // operation may keep it.
-func (c *Client) pushWait(req *ffipb.Request, m *ffipb.PushDataTrackFrameRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) pushWait(k *call, m *ffipb.PushDataTrackFrameRequest) error {
 	lt, err := c.localTrack(m.GetTrackHandle())
 	if err != nil {
 		return err
@@ -30,7 +27,7 @@ func (c *Client) pushWait(req *ffipb.Request, m *ffipb.PushDataTrackFrameRequest
 		return errTrackUnpublished
 	}
 	f := room.Frame{Payload: m.GetPayload(), UserTimestamp: m.GetUserTimestamp(), HasUserTimestamp: m.UserTimestamp != nil}
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		if lt.unpublished.Load() {
 			return nil, errTrackUnpublished
 		}
@@ -45,15 +42,12 @@ func (c *Client) pushWait(req *ffipb.Request, m *ffipb.PushDataTrackFrameRequest
 }
 
 // flushDataTrack handles FlushDataTrackRequest (ASYNC): LocalDataTrack.Flush.
-func (c *Client) flushDataTrack(req *ffipb.Request, m *ffipb.FlushDataTrackRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) flushDataTrack(k *call, m *ffipb.FlushDataTrackRequest) error {
 	lt, err := c.localTrack(m.GetTrackHandle())
 	if err != nil {
 		return err
 	}
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		return nil, fromCore(lt.t.Flush(ctx))
 	})
 }
@@ -94,15 +88,12 @@ func (c *Client) subscription(h uint64) (*Subscription, error) {
 // waitSubscribed handles WaitDataTrackSubscribedRequest (ASYNC): completes when the core's
 // Subscribe returned (success, or its error), or fails with INVALID_HANDLE once the handle
 // is released while waiting.
-func (c *Client) waitSubscribed(req *ffipb.Request, m *ffipb.WaitDataTrackSubscribedRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) waitSubscribed(k *call, m *ffipb.WaitDataTrackSubscribedRequest) error {
 	s, err := c.subscription(m.GetSubscriptionHandle())
 	if err != nil {
 		return err
 	}
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		select {
 		case <-s.ready:
 		case <-ctx.Done():

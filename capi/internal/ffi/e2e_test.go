@@ -2,6 +2,7 @@ package ffi
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -250,6 +251,25 @@ func TestE2ELocalMetadataNameAttributes(t *testing.T) {
 		t.Fatalf("snapshot local participant: %v", lp)
 	}
 
+	// A second change carries the value it replaced (ABI 1.3), so a host needs no copy.
+	alice.call(&ffipb.Request{Message: &ffipb.Request_SetLocalMetadata{SetLocalMetadata: &ffipb.SetLocalMetadataRequest{RoomHandle: ar, Metadata: "md-2"}}})
+	alice.call(&ffipb.Request{Message: &ffipb.Request_SetLocalName{SetLocalName: &ffipb.SetLocalNameRequest{RoomHandle: ar, Name: "Alice 2"}}})
+	for _, h := range []*host{alice, bob} {
+		ev, _ := h.roomEvent("second metadata update", 0, func(e *ffipb.RoomEvent) bool {
+			u := e.GetParticipantUpdated()
+			return u.GetMetadataChanged() && u.GetInfo().GetIdentity() == "alice" && u.GetInfo().GetMetadata() == "md-2"
+		})
+		if u := ev.GetParticipantUpdated(); u.GetOldMetadata() != "md-1" {
+			t.Fatalf("second metadata update: %v", u)
+		}
+		ev, _ = h.roomEvent("second name update", 0, func(e *ffipb.RoomEvent) bool {
+			u := e.GetParticipantUpdated()
+			return u.GetNameChanged() && u.GetInfo().GetIdentity() == "alice" && u.GetInfo().GetName() == "Alice 2"
+		})
+		if u := ev.GetParticipantUpdated(); u.GetOldName() != "Alice" {
+			t.Fatalf("second name update: %v", u)
+		}
+	}
 	// Empty metadata cannot be set (the wire treats it as "unchanged"): typed error.
 	comp := alice.completion(alice.async(&ffipb.Request{Message: &ffipb.Request_SetLocalMetadata{SetLocalMetadata: &ffipb.SetLocalMetadataRequest{RoomHandle: ar}}}))
 	if comp.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
@@ -350,6 +370,9 @@ func TestE2EConnectErrorsAndLogs(t *testing.T) {
 	h.s.waitFor(t, "core log records", func(evs []*ffipb.Event) bool {
 		for _, ev := range evs {
 			if l := ev.GetLog(); l != nil && l.GetMessage() == "room: joined" {
+				if got := l.GetAttributes()["room_handle"]; got != strconv.FormatUint(rh, 10) {
+					t.Errorf("core log record names room_handle %q, want %d", got, rh)
+				}
 				return true
 			}
 		}

@@ -3,6 +3,7 @@ package ffi
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
@@ -38,7 +39,12 @@ func ErrorResponse(err error) ([]byte, ffipb.ErrorCode) {
 }
 
 func (c *Client) handleRequest(b []byte) (resp *ffipb.Response) {
-	resp = &ffipb.Response{}
+	// One allocation for the response and the call that fills it.
+	st := &struct {
+		resp ffipb.Response
+		k    call
+	}{}
+	resp = &st.resp
 	defer func() {
 		if r := recover(); r != nil {
 			c.recoverGoroutineValue("request handler", r)
@@ -70,133 +76,241 @@ func (c *Client) handleRequest(b []byte) (resp *ffipb.Response) {
 	if c.testHookRequest != nil {
 		c.testHookRequest(req)
 	}
-	if err := c.route(req, resp); err != nil {
+	st.k = call{c: c, req: req, resp: resp}
+	if err := c.route(&st.k); err != nil {
 		resp.Message = nil
 		resp.Error = ToProto(err)
 	}
 	return resp
 }
 
-// route dispatches a decoded request to its handler. Handlers fill resp.Message or return
-// an error.
-func (c *Client) route(req *ffipb.Request, resp *ffipb.Response) error {
-	switch m := req.Message.(type) {
-	case nil:
+// route dispatches a decoded request through the handler table. It enforces the request
+// kind's declared mode (the (request_mode) option of its Request field): an ASYNC request needs
+// a non-zero request_id, and its handler must start exactly one operation and set no
+// synchronous result; a synchronous handler cannot start one.
+func (c *Client) route(k *call) error {
+	req := k.req
+	if req.Message == nil {
 		if hasUnknownKind(req) {
 			return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind unknown to this library (schema %s, ABI %d.%d)", Schema, ABIVersionMajor, ABIVersionMinor)
 		}
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "request names no operation")
+	}
+	rt, ok := routes[reflect.TypeOf(req.Message)]
+	if !ok {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %T is not implemented", req.Message)
+	}
+	return c.runHandler(rt.kind, rt.h, k)
+}
 
-	case *ffipb.Request_Echo:
-		return c.echo(req, m.Echo, resp)
-	case *ffipb.Request_Cancel:
-		if m.Cancel.GetTargetRequestId() == 0 {
-			return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "cancel needs target_request_id")
+// route is one request kind as the router sees it: its Request field and its handler.
+type route struct {
+	kind protoreflect.FieldDescriptor
+	h    handler
+}
+
+// routes maps the Go type of each Request.message member to its route (read-only; one type
+// lookup per request instead of reflecting on the oneof). A kind without a handler has no
+// route and is answered UNIMPLEMENTED (a test requires a handler for every kind).
+var routes = func() map[reflect.Type]route {
+	fields := requestKinds.Fields()
+	out := make(map[reflect.Type]route, fields.Len())
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		h, ok := requestHandlers[fd.Name()]
+		if !ok {
+			continue
 		}
-		if err := c.CancelOp(m.Cancel.GetTargetRequestId()); err != nil {
+		req := &ffipb.Request{}
+		m := req.ProtoReflect()
+		m.Set(fd, m.NewField(fd))
+		out[reflect.TypeOf(req.Message)] = route{kind: fd, h: h}
+	}
+	return out
+}()
+
+// runHandler runs h for k's request (of the kind fd) and enforces the kind's declared mode.
+func (c *Client) runHandler(fd protoreflect.FieldDescriptor, h handler, k *call) error {
+	req, resp := k.req, k.resp
+	k.async = isAsync(fd, req)
+	if k.async && req.RequestId == 0 {
+		return errNeedRequestID
+	}
+	if err := h(k); err != nil {
+		return err
+	}
+	switch {
+	case k.async && !k.started:
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INTERNAL, "%s is declared ASYNC but started no operation", fd.Name())
+	case k.async && resp.Message != nil:
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INTERNAL, "%s is declared ASYNC but answered synchronously", fd.Name())
+	}
+	return nil
+}
+
+// errNeedRequestID answers an ASYNC request without a request_id.
+var errNeedRequestID = Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
+
+// requestKinds is the Request.message oneof (read-only).
+var requestKinds = (&ffipb.Request{}).ProtoReflect().Descriptor().Oneofs().ByName("message")
+
+// requestModes holds the (request_mode) option of every Request field, read once from the
+// schema's descriptors (read-only).
+var requestModes = func() map[protoreflect.Name]ffipb.RequestMode {
+	fields := requestKinds.Fields()
+	out := make(map[protoreflect.Name]ffipb.RequestMode, fields.Len())
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		out[fd.Name()] = proto.GetExtension(fd.Options(), ffipb.E_RequestMode).(ffipb.RequestMode)
+	}
+	return out
+}()
+
+// requestMode returns the mode a Request field declares with its (request_mode) option.
+func requestMode(fd protoreflect.FieldDescriptor) ffipb.RequestMode {
+	return requestModes[fd.Name()]
+}
+
+// isAsync reports whether req, of the kind fd, completes by an Event.completion:
+// REQUEST_MODE_ASYNC, or REQUEST_MODE_ASYNC_IF_FLAGGED with the body's `async` field true.
+func isAsync(fd protoreflect.FieldDescriptor, req *ffipb.Request) bool {
+	switch requestMode(fd) {
+	case ffipb.RequestMode_REQUEST_MODE_ASYNC:
+		return true
+	case ffipb.RequestMode_REQUEST_MODE_ASYNC_IF_FLAGGED:
+		// The body's `async` field, read without reflection for the kinds that have one.
+		if m, ok := req.Message.(*ffipb.Request_Echo); ok {
+			return m.Echo.GetAsync()
+		}
+		body, ok := req.ProtoReflect().Get(fd).Message().Interface().(interface{ GetAsync() bool })
+		return ok && body.GetAsync()
+	}
+	return false
+}
+
+// call is one request being handled: the decoded request, the response to fill and, for an
+// ASYNC request, the one way to start its operation.
+type call struct {
+	c       *Client
+	req     *ffipb.Request
+	resp    *ffipb.Response
+	async   bool // the kind's declared mode for this request
+	started bool
+}
+
+// handler handles one request kind. A synchronous handler sets resp.Message (or leaves it
+// unset when success carries no data); an ASYNC handler validates what it can synchronously
+// and then calls start (or startThen) exactly once.
+type handler func(k *call) error
+
+// timeout is Request.timeout_ms (0 = none).
+func (k *call) timeout() time.Duration { return time.Duration(k.req.TimeoutMs) * time.Millisecond }
+
+// start starts the request's operation under its request_id, bounded by its timeout_ms (see
+// Client.StartOp). Only an ASYNC request may start one, and only once.
+func (k *call) start(run OpFunc) error { return k.startThen(run, nil) }
+
+// startThen is start with a continuation (see Client.startOp).
+func (k *call) startThen(run OpFunc, after func(delivered, ok bool)) error {
+	if !k.async || k.started {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INTERNAL, "a request that is not ASYNC (or already started) tried to start an operation")
+	}
+	if err := k.c.startOp(k.req.RequestId, k.timeout(), run, after); err != nil {
+		return err
+	}
+	k.started = true
+	return nil
+}
+
+// requestHandlers maps every field of Request.message to its handler (read-only; a test
+// checks that every request kind of the schema has one).
+var requestHandlers = map[protoreflect.Name]handler{
+	// Client and diagnostics.
+	"echo":   func(k *call) error { return k.c.echo(k, k.req.GetEcho()) },
+	"cancel": func(k *call) error { return k.c.cancelRequest(k.req.GetCancel(), k.resp) },
+	"set_log_level": func(k *call) error {
+		if err := k.c.SetLogLevel(k.req.GetSetLogLevel().GetLevel()); err != nil {
 			return err
 		}
-		resp.Message = &ffipb.Response_Cancel{Cancel: &ffipb.CancelResponse{}}
+		k.resp.Message = &ffipb.Response_SetLogLevel{SetLogLevel: &ffipb.SetLogLevelResponse{}}
 		return nil
-	case *ffipb.Request_SetLogLevel:
-		if err := c.SetLogLevel(m.SetLogLevel.GetLevel()); err != nil {
-			return err
-		}
-		resp.Message = &ffipb.Response_SetLogLevel{SetLogLevel: &ffipb.SetLogLevelResponse{}}
-		return nil
-	case *ffipb.Request_GetVersion:
-		resp.Message = &ffipb.Response_GetVersion{GetVersion: &ffipb.GetVersionResponse{
+	},
+	"get_version": func(k *call) error {
+		k.resp.Message = &ffipb.Response_GetVersion{GetVersion: &ffipb.GetVersionResponse{
 			AbiVersion: ABIVersion, Schema: Schema, LibraryVersion: LibraryVersion(),
 		}}
 		return nil
-	case *ffipb.Request_GrantCredits:
-		return c.grantCredits(m.GrantCredits, resp)
-	case *ffipb.Request_SetEventNotifyFd:
-		return c.setEventNotifyFd(m.SetEventNotifyFd, resp)
-	case *ffipb.Request_CreateRoom:
-		return c.createRoom(m.CreateRoom, resp)
-	case *ffipb.Request_PushDataTrackFrame:
-		p := m.PushDataTrackFrame
-		if err := c.PushFrame(p.GetTrackHandle(), p.GetPayload(), p.GetUserTimestamp(), p.UserTimestamp != nil); err != nil {
-			return err
-		}
-		resp.Message = &ffipb.Response_PushDataTrackFrame{PushDataTrackFrame: &ffipb.PushDataTrackFrameResponse{}}
-		return nil
+	},
+	"grant_credits":       func(k *call) error { return k.c.grantCredits(k.req.GetGrantCredits(), k.resp) },
+	"set_event_notify_fd": func(k *call) error { return k.c.setEventNotifyFd(k.req.GetSetEventNotifyFd(), k.resp) },
 
-	case *ffipb.Request_Connect:
-		return c.connect(req, m.Connect)
-	case *ffipb.Request_Disconnect:
-		return c.disconnect(req, m.Disconnect)
-	case *ffipb.Request_GetRoomSnapshot:
-		return c.getRoomSnapshot(m.GetRoomSnapshot, resp)
-	case *ffipb.Request_PublishData:
-		return c.publishData(req, m.PublishData)
-	case *ffipb.Request_SetLocalMetadata:
-		md := m.SetLocalMetadata.GetMetadata()
-		return c.setLocal(req, m.SetLocalMetadata.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
+	// Rooms and participants.
+	"create_room":       func(k *call) error { return k.c.createRoom(k.req.GetCreateRoom(), k.resp) },
+	"connect":           func(k *call) error { return k.c.connect(k, k.req.GetConnect()) },
+	"disconnect":        func(k *call) error { return k.c.disconnect(k, k.req.GetDisconnect()) },
+	"get_room_snapshot": func(k *call) error { return k.c.getRoomSnapshot(k.req.GetGetRoomSnapshot(), k.resp) },
+	"publish_data":      func(k *call) error { return k.c.publishData(k, k.req.GetPublishData()) },
+	"set_local_metadata": func(k *call) error {
+		md := k.req.GetSetLocalMetadata().GetMetadata()
+		return k.c.setLocal(k, k.req.GetSetLocalMetadata().GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
 			return lp.SetMetadata(ctx, md)
 		})
-	case *ffipb.Request_SetLocalName:
-		name := m.SetLocalName.GetName()
-		return c.setLocal(req, m.SetLocalName.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
+	},
+	"set_local_name": func(k *call) error {
+		name := k.req.GetSetLocalName().GetName()
+		return k.c.setLocal(k, k.req.GetSetLocalName().GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
 			return lp.SetName(ctx, name)
 		})
-	case *ffipb.Request_SetLocalAttributes:
-		attrs := m.SetLocalAttributes.GetAttributes()
-		return c.setLocal(req, m.SetLocalAttributes.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
+	},
+	"set_local_attributes": func(k *call) error {
+		attrs := k.req.GetSetLocalAttributes().GetAttributes()
+		return k.c.setLocal(k, k.req.GetSetLocalAttributes().GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
 			return lp.SetAttributes(ctx, attrs)
 		})
+	},
+	"set_shared_key": func(k *call) error { return k.c.setSharedKey(k.req.GetSetSharedKey(), k.resp) },
+	"get_e2ee_stats": func(k *call) error { return k.c.e2eeStats(k.req.GetGetE2EeStats(), k.resp) },
 
-	// Not wired to the core yet: they validate what they can and answer UNIMPLEMENTED (a
-	// typed error, never a crash).
-	case *ffipb.Request_SetSharedKey:
-		return c.setSharedKey(m.SetSharedKey, resp)
-	case *ffipb.Request_PublishDataTrack:
-		return c.publishDataTrack(req, m.PublishDataTrack)
-	case *ffipb.Request_UnpublishDataTrack:
-		return c.unpublishDataTrack(m.UnpublishDataTrack, resp)
-	case *ffipb.Request_DataTrackIsPublished:
-		return c.dataTrackIsPublished(m.DataTrackIsPublished, resp)
-	case *ffipb.Request_SubscribeDataTrack:
-		return c.subscribeDataTrack(m.SubscribeDataTrack, resp)
-	case *ffipb.Request_FlushDataTrack:
-		return c.flushDataTrack(req, m.FlushDataTrack)
-	case *ffipb.Request_PushDataTrackFrameWait:
-		return c.pushWait(req, m.PushDataTrackFrameWait)
-	case *ffipb.Request_GetDataTrackStats:
-		return c.dataTrackStats(m.GetDataTrackStats, resp)
-	case *ffipb.Request_WaitDataTrackSubscribed:
-		return c.waitSubscribed(req, m.WaitDataTrackSubscribed)
-	case *ffipb.Request_GetE2EeStats:
-		return c.e2eeStats(m.GetE2EeStats, resp)
-	case *ffipb.Request_PerformRpc:
-		return c.performRPC(req, m.PerformRpc)
-	case *ffipb.Request_RegisterRpcMethod:
-		return c.registerRPCMethod(m.RegisterRpcMethod, resp)
-	case *ffipb.Request_UnregisterRpcMethod:
-		return c.unregisterRPCMethod(m.UnregisterRpcMethod, resp)
-	case *ffipb.Request_RespondRpc:
-		return c.respondRPC(m.RespondRpc, resp)
-	case *ffipb.Request_SendText:
-		return c.sendText(req, m.SendText)
-	case *ffipb.Request_SendBytes:
-		return c.sendBytes(req, m.SendBytes)
-	case *ffipb.Request_SendFile:
-		return c.sendFile(req, m.SendFile)
-	case *ffipb.Request_OpenTextWriter:
-		return c.openWriter(req, m.OpenTextWriter.GetRoomHandle(), true, m.OpenTextWriter.GetOptions(), nil)
-	case *ffipb.Request_OpenByteWriter:
-		return c.openWriter(req, m.OpenByteWriter.GetRoomHandle(), false, nil, m.OpenByteWriter.GetOptions())
-	case *ffipb.Request_WriteStream:
-		return c.writeStream(req, m.WriteStream)
-	case *ffipb.Request_CloseStreamWriter:
-		return c.closeStreamWriter(req, m.CloseStreamWriter)
-	case *ffipb.Request_RegisterStreamHandler:
-		return c.registerStreamHandler(m.RegisterStreamHandler, resp)
-	case *ffipb.Request_UnregisterStreamHandler:
-		return c.unregisterStreamHandler(m.UnregisterStreamHandler, resp)
-	}
-	return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "request kind %T is not implemented", req.Message)
+	// Data tracks.
+	"publish_data_track":      func(k *call) error { return k.c.publishDataTrack(k, k.req.GetPublishDataTrack()) },
+	"unpublish_data_track":    func(k *call) error { return k.c.unpublishDataTrack(k.req.GetUnpublishDataTrack(), k.resp) },
+	"data_track_is_published": func(k *call) error { return k.c.dataTrackIsPublished(k.req.GetDataTrackIsPublished(), k.resp) },
+	"push_data_track_frame": func(k *call) error {
+		p := k.req.GetPushDataTrackFrame()
+		if err := k.c.PushFrame(p.GetTrackHandle(), p.GetPayload(), p.GetUserTimestamp(), p.UserTimestamp != nil); err != nil {
+			return err
+		}
+		k.resp.Message = &ffipb.Response_PushDataTrackFrame{PushDataTrackFrame: &ffipb.PushDataTrackFrameResponse{}}
+		return nil
+	},
+	"subscribe_data_track":       func(k *call) error { return k.c.subscribeDataTrack(k.req.GetSubscribeDataTrack(), k.resp) },
+	"flush_data_track":           func(k *call) error { return k.c.flushDataTrack(k, k.req.GetFlushDataTrack()) },
+	"push_data_track_frame_wait": func(k *call) error { return k.c.pushWait(k, k.req.GetPushDataTrackFrameWait()) },
+	"get_data_track_stats":       func(k *call) error { return k.c.dataTrackStats(k.req.GetGetDataTrackStats(), k.resp) },
+	"wait_data_track_subscribed": func(k *call) error { return k.c.waitSubscribed(k, k.req.GetWaitDataTrackSubscribed()) },
+
+	// RPC.
+	"perform_rpc":           func(k *call) error { return k.c.performRPC(k, k.req.GetPerformRpc()) },
+	"register_rpc_method":   func(k *call) error { return k.c.registerRPCMethod(k.req.GetRegisterRpcMethod(), k.resp) },
+	"unregister_rpc_method": func(k *call) error { return k.c.unregisterRPCMethod(k.req.GetUnregisterRpcMethod(), k.resp) },
+	"respond_rpc":           func(k *call) error { return k.c.respondRPC(k.req.GetRespondRpc(), k.resp) },
+
+	// Data streams.
+	"send_text":  func(k *call) error { return k.c.sendText(k, k.req.GetSendText()) },
+	"send_bytes": func(k *call) error { return k.c.sendBytes(k, k.req.GetSendBytes()) },
+	"send_file":  func(k *call) error { return k.c.sendFile(k, k.req.GetSendFile()) },
+	"open_text_writer": func(k *call) error {
+		m := k.req.GetOpenTextWriter()
+		return k.c.openWriter(k, m.GetRoomHandle(), true, m.GetOptions(), nil)
+	},
+	"open_byte_writer": func(k *call) error {
+		m := k.req.GetOpenByteWriter()
+		return k.c.openWriter(k, m.GetRoomHandle(), false, nil, m.GetOptions())
+	},
+	"write_stream":              func(k *call) error { return k.c.writeStream(k, k.req.GetWriteStream()) },
+	"close_stream_writer":       func(k *call) error { return k.c.closeStreamWriter(k, k.req.GetCloseStreamWriter()) },
+	"register_stream_handler":   func(k *call) error { return k.c.registerStreamHandler(k.req.GetRegisterStreamHandler(), k.resp) },
+	"unregister_stream_handler": func(k *call) error { return k.c.unregisterStreamHandler(k.req.GetUnregisterStreamHandler(), k.resp) },
 }
 
 // hasUnknownKind reports whether req carries a message-typed field this schema does not
@@ -263,46 +377,16 @@ func wrongWireType(m protoreflect.Message) (protoreflect.FullName, bool) {
 	return name, found
 }
 
-// handleFieldKinds maps the handle-reference field names used by requests to the kind of
-// handle they must name (read-only).
-var handleFieldKinds = map[protoreflect.Name]Kind{
-	"room_handle":   KindRoom,
-	"track_handle":  KindLocalDataTrack,
-	"writer_handle": KindStreamWriter,
-}
-
-// notYet validates the request_id of ASYNC requests and every handle field of m, then
-// answers UNIMPLEMENTED.
-func (c *Client) notYet(req *ffipb.Request, async bool, m proto.Message) error {
-	if async && req.RequestId == 0 {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "an asynchronous request needs a non-zero request_id")
-	}
-	if m == nil {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "request body missing")
-	}
-	r := m.ProtoReflect()
-	fields := r.Descriptor().Fields()
-	for i := 0; i < fields.Len(); i++ {
-		f := fields.Get(i)
-		kind, ok := handleFieldKinds[f.Name()]
-		if !ok || f.Kind() != protoreflect.Uint64Kind {
-			continue
-		}
-		if _, err := c.handles.Get(r.Get(f).Uint(), kind); err != nil {
-			return err
-		}
-	}
-	return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "%s is not implemented yet", r.Descriptor().Name())
-}
-
-func (c *Client) echo(req *ffipb.Request, m *ffipb.EchoRequest, resp *ffipb.Response) error {
-	if !m.GetAsync() {
-		resp.Message = &ffipb.Response_Echo{Echo: &ffipb.EchoResponse{Payload: m.GetPayload()}}
+// echo handles EchoRequest: synchronous, or ASYNC when echo.async is set (the router
+// resolves the mode from the flag).
+func (c *Client) echo(k *call, m *ffipb.EchoRequest) error {
+	if !k.async {
+		k.resp.Message = &ffipb.Response_Echo{Echo: &ffipb.EchoResponse{Payload: m.GetPayload()}}
 		return nil
 	}
 	payload := m.GetPayload()
 	delay := time.Duration(m.GetDelayMs()) * time.Millisecond
-	return c.StartOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		if delay > 0 {
 			t := time.NewTimer(delay)
 			defer t.Stop()
@@ -314,6 +398,18 @@ func (c *Client) echo(req *ffipb.Request, m *ffipb.EchoRequest, resp *ffipb.Resp
 		}
 		return &ffipb.Completion{Result: &ffipb.Completion_Echo{Echo: &ffipb.EchoResponse{Payload: payload}}}, nil
 	})
+}
+
+// cancelRequest handles CancelRequest.
+func (c *Client) cancelRequest(m *ffipb.CancelRequest, resp *ffipb.Response) error {
+	if m.GetTargetRequestId() == 0 {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "cancel needs target_request_id")
+	}
+	if err := c.CancelOp(m.GetTargetRequestId()); err != nil {
+		return err
+	}
+	resp.Message = &ffipb.Response_Cancel{Cancel: &ffipb.CancelResponse{}}
+	return nil
 }
 
 func (c *Client) grantCredits(m *ffipb.GrantCreditsRequest, resp *ffipb.Response) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 func decodeResp(t *testing.T, out []byte) *ffipb.Response {
@@ -105,24 +106,130 @@ func TestRequestsValidateHandlesAndIDs(t *testing.T) {
 	wantRespCode(t, do(t, c, &ffipb.Request{Message: &ffipb.Request_SetLogLevel{SetLogLevel: &ffipb.SetLogLevelRequest{Level: 99}}}), ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
 }
 
-// Every request kind of the schema is routed (no kind falls through to the default case).
-func TestEveryRequestKindIsRouted(t *testing.T) {
+// The handler table and the schema agree: every request kind of the schema declares its mode
+// and has a handler, and every handler names a request kind.
+func TestRequestTableMatchesSchema(t *testing.T) {
+	fields := requestKinds.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		f := fields.Get(i)
+		if _, ok := requestHandlers[f.Name()]; !ok {
+			t.Errorf("request kind %s has no handler", f.Name())
+		}
+		if !proto.HasExtension(f.Options(), ffipb.E_RequestMode) {
+			t.Errorf("request kind %s declares no (request_mode)", f.Name())
+		}
+		if _, ok := ffipb.RequestMode_name[int32(requestMode(f))]; !ok {
+			t.Errorf("request kind %s declares an unknown mode %d", f.Name(), requestMode(f))
+		}
+	}
+	for name := range requestHandlers {
+		if fields.ByName(name) == nil {
+			t.Errorf("handler %s names no field of Request.message", name)
+		}
+	}
+}
+
+// Every request kind of the schema is routed (no kind falls through to the default case), and
+// the mode it declares is what the router does: an ASYNC kind without request_id is refused
+// before its handler runs, a synchronous one is not.
+func TestEveryRequestKindIsRoutedByItsDeclaredMode(t *testing.T) {
 	c := newTestClient(t, 22, nil)
-	oneof := (&ffipb.Request{}).ProtoReflect().Descriptor().Oneofs().ByName("message")
-	for i := 0; i < oneof.Fields().Len(); i++ {
-		f := oneof.Fields().Get(i)
-		req := &ffipb.Request{RequestId: uint64(100 + i)}
-		r := req.ProtoReflect()
-		r.Set(f, r.NewField(f))
-		b, _ := proto.Marshal(req)
-		out, _ := c.Request(b)
-		resp := decodeResp(t, out)
-		if strings.Contains(resp.GetError().GetMessage(), "request kind") {
-			t.Errorf("%s not routed: %v", f.Name(), resp.GetError())
+	fields := requestKinds.Fields()
+	async := 0
+	for i := 0; i < fields.Len(); i++ {
+		f := fields.Get(i)
+		for _, id := range []uint64{0, uint64(100 + i)} {
+			req := &ffipb.Request{RequestId: id}
+			r := req.ProtoReflect()
+			r.Set(f, r.NewField(f))
+			b, _ := proto.Marshal(req)
+			out, _ := c.Request(b)
+			resp := decodeResp(t, out)
+			if strings.Contains(resp.GetError().GetMessage(), "request kind") {
+				t.Errorf("%s not routed: %v", f.Name(), resp.GetError())
+			}
+			if resp.RequestId != id {
+				t.Errorf("%s: request id not echoed", f.Name())
+			}
+			refused := resp.GetError().GetCode() == ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST && resp.GetError().GetMessage() == errNeedRequestID.Msg
+			declared := requestMode(f) == ffipb.RequestMode_REQUEST_MODE_ASYNC
+			if want := declared && id == 0; refused != want {
+				t.Errorf("%s (request_id %d, mode %v): refused for its missing request_id = %v, want %v (%v)", f.Name(), id, requestMode(f), refused, want, resp.GetError())
+			}
+			if declared && id == 0 {
+				async++
+			}
 		}
-		if resp.RequestId != req.RequestId {
-			t.Errorf("%s: request id not echoed", f.Name())
+	}
+	if async == 0 || c.PendingOps() != 0 {
+		t.Fatalf("%d ASYNC kinds, %d operations pending after requests with empty bodies", async, c.PendingOps())
+	}
+	// echo is ASYNC only when its body asks for it.
+	echo := func(id uint64, async bool) *ffipb.Response {
+		return do(t, c, &ffipb.Request{RequestId: id, Message: &ffipb.Request_Echo{Echo: &ffipb.EchoRequest{Payload: []byte("p"), Async: async}}})
+	}
+	wantRespCode(t, echo(0, true), ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST)
+	if got := echo(0, false).GetEcho().GetPayload(); string(got) != "p" {
+		t.Fatalf("synchronous echo answered %q", got)
+	}
+	if resp := echo(7, true); resp.GetError() != nil || resp.Message != nil {
+		t.Fatalf("asynchronous echo answered synchronously: %v", resp)
+	}
+	if comp := nextEvent(t, c).GetCompletion(); comp.GetRequestId() != 7 || string(comp.GetEcho().GetPayload()) != "p" {
+		t.Fatalf("asynchronous echo completion %v", comp)
+	}
+}
+
+// The router enforces the declared mode on the handlers themselves: an ASYNC handler that
+// starts nothing or answers synchronously, and a synchronous handler that tries to start an
+// operation, are internal errors.
+func TestRouterEnforcesDeclaredMode(t *testing.T) {
+	c := newTestClient(t, 23, nil)
+	asyncKind := requestKinds.Fields().ByName("connect")
+	syncKind := requestKinds.Fields().ByName("get_version")
+	noop := func(context.Context) (*ffipb.Completion, error) { return nil, nil }
+	cases := []struct {
+		name string
+		fd   protoreflect.FieldDescriptor
+		h    handler
+	}{
+		{"async handler that starts nothing", asyncKind, func(*call) error { return nil }},
+		{"async handler with a synchronous result", asyncKind, func(k *call) error {
+			k.resp.Message = &ffipb.Response_GetVersion{GetVersion: &ffipb.GetVersionResponse{}}
+			return k.start(noop)
+		}},
+		{"async handler that starts twice", asyncKind, func(k *call) error {
+			if err := k.start(noop); err != nil {
+				return err
+			}
+			return k.start(noop)
+		}},
+		{"sync handler that starts an operation", syncKind, func(k *call) error { return k.start(noop) }},
+	}
+	for i, tc := range cases {
+		req := &ffipb.Request{RequestId: uint64(50 + i)}
+		err := c.runHandler(tc.fd, tc.h, &call{c: c, req: req, resp: &ffipb.Response{}})
+		var fe *Error
+		if !errors.As(err, &fe) || fe.Code != ffipb.ErrorCode_ERROR_CODE_INTERNAL {
+			t.Errorf("%s: %v, want INTERNAL", tc.name, err)
 		}
+	}
+	// The well-behaved forms pass.
+	if err := c.runHandler(asyncKind, func(k *call) error { return k.start(noop) }, &call{c: c, req: &ffipb.Request{RequestId: 60}, resp: &ffipb.Response{}}); err != nil {
+		t.Fatalf("async handler: %v", err)
+	}
+	// Its completion follows (after those of the rejected handlers that did start one: the
+	// router reports their bug as INTERNAL, it cannot unstart an operation).
+	for n := 0; ; n++ {
+		if n == 3 {
+			t.Fatal("no completion for the well-behaved async handler")
+		}
+		if nextEvent(t, c).GetCompletion().GetRequestId() == 60 {
+			break
+		}
+	}
+	if err := c.runHandler(syncKind, func(*call) error { return nil }, &call{c: c, req: &ffipb.Request{}, resp: &ffipb.Response{}}); err != nil {
+		t.Fatalf("sync handler: %v", err)
 	}
 }
 

@@ -5,12 +5,11 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
-	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/rpc"
 )
 
-// RPC: methods are registered on the FFI room (also before connecting) and installed on the
-// core room when it connects. Each incoming call becomes an RpcInvocation room event that the
+// RPC: methods are registered on the core room (which exists before it connects). Each
+// incoming call becomes an RpcInvocation room event that the
 // host answers with RespondRpcRequest; if it does not before the caller's advertised
 // response timeout, the library answers 1502 RESPONSE_TIMEOUT itself.
 
@@ -29,7 +28,9 @@ type invocation struct {
 	answer chan rpcAnswer // capacity 1; written once, by RespondRpc
 }
 
-// rpcState is a room's RPC bookkeeping, guarded by Room.mu.
+// rpcState is a room's RPC bookkeeping, guarded by Room.mu: the methods this handle
+// registered (the core's Unregister does not report an unknown name; the ABI does) and the
+// invocations waiting for the host's answer.
 type rpcState struct {
 	methods     map[string]struct{}
 	invocations map[uint64]*invocation
@@ -38,34 +39,6 @@ type rpcState struct {
 func (r *Room) rpcInit() {
 	r.rpc.methods = map[string]struct{}{}
 	r.rpc.invocations = map[uint64]*invocation{}
-}
-
-// installRPCMethods registers on a newly connected core room the methods of the FFI room that
-// room.Connect did not get through Options (registered while connecting), and unregisters
-// those removed meanwhile.
-func (r *Room) installRPCMethods(rm *room.Room) error {
-	r.mu.Lock()
-	var add, remove []string
-	for m := range r.rpc.methods {
-		if _, pre := r.preRPC[m]; !pre {
-			add = append(add, m)
-		}
-	}
-	for m := range r.preRPC {
-		if _, still := r.rpc.methods[m]; !still {
-			remove = append(remove, m)
-		}
-	}
-	r.mu.Unlock()
-	for _, m := range remove {
-		rm.UnregisterRPCMethod(m)
-	}
-	for _, m := range add {
-		if err := rm.RegisterRPCMethod(m, r.rpcHandler(m)); err != nil {
-			return fromCore(err)
-		}
-	}
-	return nil
 }
 
 // rpcHandler returns the core handler of method: it hands the call to the host as an
@@ -142,24 +115,11 @@ func (c *Client) registerRPCMethod(m *ffipb.RegisterRpcMethodRequest, resp *ffip
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "method name is empty")
 	}
 	r.mu.Lock()
-	if _, dup := r.rpc.methods[method]; dup {
-		r.mu.Unlock()
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS, "RPC method %q is already registered", method)
+	defer r.mu.Unlock()
+	if err := r.core.RegisterRPCMethod(method, r.rpcHandler(method)); err != nil {
+		return fromCore(err)
 	}
 	r.rpc.methods[method] = struct{}{}
-	core := r.core
-	if r.phase != phaseConnected {
-		core = nil
-	}
-	r.mu.Unlock()
-	if core != nil {
-		if err := core.RegisterRPCMethod(method, r.rpcHandler(method)); err != nil {
-			r.mu.Lock()
-			delete(r.rpc.methods, method)
-			r.mu.Unlock()
-			return fromCore(err)
-		}
-	}
 	resp.Message = &ffipb.Response_RegisterRpcMethod{RegisterRpcMethod: &ffipb.RegisterRpcMethodResponse{}}
 	return nil
 }
@@ -178,11 +138,8 @@ func (c *Client) unregisterRPCMethod(m *ffipb.UnregisterRpcMethodRequest, resp *
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, "RPC method %q is not registered", method)
 	}
 	delete(r.rpc.methods, method)
-	core := r.core
+	r.core.UnregisterRPCMethod(method)
 	r.mu.Unlock()
-	if core != nil {
-		core.UnregisterRPCMethod(method)
-	}
 	resp.Message = &ffipb.Response_UnregisterRpcMethod{UnregisterRpcMethod: &ffipb.UnregisterRpcMethodResponse{}}
 	return nil
 }
@@ -216,10 +173,7 @@ func (c *Client) respondRPC(m *ffipb.RespondRpcRequest, resp *ffipb.Response) er
 }
 
 // performRPC handles PerformRpcRequest (ASYNC).
-func (c *Client) performRPC(req *ffipb.Request, m *ffipb.PerformRpcRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) performRPC(k *call, m *ffipb.PerformRpcRequest) error {
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
 		return err
@@ -239,7 +193,7 @@ func (c *Client) performRPC(req *ffipb.Request, m *ffipb.PerformRpcRequest) erro
 		timeout = DefaultRPCResponseTimeout
 	}
 	p := rpc.PerformParams{Destination: m.GetDestinationIdentity(), Method: m.GetMethod(), Payload: m.GetPayload(), ResponseTimeout: timeout}
-	return c.StartOp(req.RequestId, time.Duration(req.TimeoutMs)*time.Millisecond, func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		out, err := rm.LocalParticipant().PerformRPC(ctx, p)
 		if err != nil {
 			return nil, fromCore(err)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/datastream"
@@ -16,8 +15,8 @@ import (
 	"github.com/lkcore/lkcore/core/room"
 )
 
-// Data streams. Incoming: handlers are registered per (kind, topic) on the FFI room (also
-// before connecting) and installed on the core room when it connects; each incoming stream
+// Data streams. Incoming: handlers are registered per (kind, topic) on the core room (which
+// exists before it connects); each incoming stream
 // becomes a StreamOpened room event with an owned reader handle, then StreamChunkEvents and a
 // final StreamEndedEvent, produced by one goroutine per reader. Outgoing: whole streams
 // (SendText/SendBytes/SendFile) and incremental writers whose writes are applied in request
@@ -45,37 +44,6 @@ func (r *Room) maxIncomingStreamBytes() uint64 {
 		return n
 	}
 	return DefaultMaxIncomingStreamBytes
-}
-
-// installStreamHandlers installs on a newly connected core room the handlers of the FFI room
-// that room.Connect did not get through Options (registered while connecting), and removes
-// those unregistered meanwhile.
-func (r *Room) installStreamHandlers(rm *room.Room) error {
-	r.mu.Lock()
-	handlers := maps.Clone(r.streamHandlers)
-	for k := range r.preStreams {
-		delete(handlers, k)
-	}
-	var remove []streamKey
-	for k := range r.preStreams {
-		if _, still := r.streamHandlers[k]; !still {
-			remove = append(remove, k)
-		}
-	}
-	r.mu.Unlock()
-	for _, k := range remove {
-		if k.kind == ffipb.StreamKind_STREAM_KIND_TEXT {
-			rm.UnregisterTextStreamHandler(k.topic)
-		} else {
-			rm.UnregisterByteStreamHandler(k.topic)
-		}
-	}
-	for k, cfg := range handlers {
-		if err := r.installStreamHandler(rm, k, cfg); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // textHandler / byteHandler are the core handlers that serve a stream to the host.
@@ -111,24 +79,11 @@ func (c *Client) registerStreamHandler(m *ffipb.RegisterStreamHandlerRequest, re
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "stream readers deliver as EVENTS or CREDITS")
 	}
 	r.mu.Lock()
-	if _, dup := r.streamHandlers[k]; dup {
-		r.mu.Unlock()
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_ALREADY_EXISTS, "topic %q already has a %s stream handler", k.topic, k.kind)
+	defer r.mu.Unlock()
+	if err := r.installStreamHandler(r.core, k, cfg); err != nil {
+		return err
 	}
 	r.streamHandlers[k] = cfg
-	core := r.core
-	if r.phase != phaseConnected {
-		core = nil
-	}
-	r.mu.Unlock()
-	if core != nil {
-		if err := r.installStreamHandler(core, k, cfg); err != nil {
-			r.mu.Lock()
-			delete(r.streamHandlers, k)
-			r.mu.Unlock()
-			return err
-		}
-	}
 	resp.Message = &ffipb.Response_RegisterStreamHandler{RegisterStreamHandler: &ffipb.RegisterStreamHandlerResponse{}}
 	return nil
 }
@@ -145,15 +100,12 @@ func (c *Client) unregisterStreamHandler(m *ffipb.UnregisterStreamHandlerRequest
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, "no %s stream handler for topic %q", k.kind, k.topic)
 	}
 	delete(r.streamHandlers, k)
-	core := r.core
-	r.mu.Unlock()
-	if core != nil {
-		if k.kind == ffipb.StreamKind_STREAM_KIND_TEXT {
-			core.UnregisterTextStreamHandler(k.topic)
-		} else {
-			core.UnregisterByteStreamHandler(k.topic)
-		}
+	if k.kind == ffipb.StreamKind_STREAM_KIND_TEXT {
+		r.core.UnregisterTextStreamHandler(k.topic)
+	} else {
+		r.core.UnregisterByteStreamHandler(k.topic)
 	}
+	r.mu.Unlock()
 	resp.Message = &ffipb.Response_UnregisterStreamHandler{UnregisterStreamHandler: &ffipb.UnregisterStreamHandlerResponse{}}
 	return nil
 }
@@ -352,10 +304,8 @@ func byteStreamInfo(i datastream.ByteStreamInfo) *ffipb.ByteStreamInfo {
 
 // ---- outgoing ----
 
-func (c *Client) connectedRoom(req *ffipb.Request, h uint64) (*Room, *room.Room, error) {
-	if req.RequestId == 0 {
-		return nil, nil, errNeedRequestID
-	}
+// connectedRoom returns the room behind h and its core room, if it is connected.
+func (c *Client) connectedRoom(h uint64) (*Room, *room.Room, error) {
 	r, err := c.room(h)
 	if err != nil {
 		return nil, nil, err
@@ -367,8 +317,8 @@ func (c *Client) connectedRoom(req *ffipb.Request, h uint64) (*Room, *room.Room,
 	return r, rm, nil
 }
 
-func (c *Client) sendText(req *ffipb.Request, m *ffipb.SendTextRequest) error {
-	_, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+func (c *Client) sendText(k *call, m *ffipb.SendTextRequest) error {
+	_, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}
@@ -376,7 +326,7 @@ func (c *Client) sendText(req *ffipb.Request, m *ffipb.SendTextRequest) error {
 	co := o.GetCommon()
 	if o.GetOperationType() != 0 || o.GetVersion() != 0 || o.GetReplyToStreamId() != "" || o.GetGenerated() || co.TotalLength != nil {
 		// Fields SendText does not take: send it as a one-write incremental stream.
-		return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+		return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 			w, err := rm.LocalParticipant().StreamText(ctx, textWriterOptions(o))
 			if err != nil {
 				return nil, fromCore(err)
@@ -395,7 +345,7 @@ func (c *Client) sendText(req *ffipb.Request, m *ffipb.SendTextRequest) error {
 		Topic: co.GetTopic(), DestinationIdentities: co.GetDestinationIdentities(), Attributes: co.GetAttributes(),
 		StreamID: co.GetStreamId(), AttachedStreamIDs: o.GetAttachedStreamIds(),
 	}
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		info, err := rm.LocalParticipant().SendText(ctx, text, opts)
 		if err != nil {
 			return nil, fromCore(err)
@@ -404,8 +354,8 @@ func (c *Client) sendText(req *ffipb.Request, m *ffipb.SendTextRequest) error {
 	})
 }
 
-func (c *Client) sendBytes(req *ffipb.Request, m *ffipb.SendBytesRequest) error {
-	_, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+func (c *Client) sendBytes(k *call, m *ffipb.SendBytesRequest) error {
+	_, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}
@@ -415,7 +365,7 @@ func (c *Client) sendBytes(req *ffipb.Request, m *ffipb.SendBytesRequest) error 
 		Topic: co.GetTopic(), DestinationIdentities: co.GetDestinationIdentities(), Attributes: co.GetAttributes(),
 		StreamID: co.GetStreamId(), Name: o.GetName(), MimeType: o.GetMimeType(),
 	}
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		info, err := rm.LocalParticipant().SendBytes(ctx, data, opts)
 		if err != nil {
 			return nil, fromCore(err)
@@ -424,8 +374,8 @@ func (c *Client) sendBytes(req *ffipb.Request, m *ffipb.SendBytesRequest) error 
 	})
 }
 
-func (c *Client) sendFile(req *ffipb.Request, m *ffipb.SendFileRequest) error {
-	_, rm, err := c.connectedRoom(req, m.GetRoomHandle())
+func (c *Client) sendFile(k *call, m *ffipb.SendFileRequest) error {
+	_, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}
@@ -441,7 +391,7 @@ func (c *Client) sendFile(req *ffipb.Request, m *ffipb.SendFileRequest) error {
 	if opts.Name == "" {
 		opts.Name = filepath.Base(path)
 	}
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, Errorf(ffipb.ErrorCode_ERROR_CODE_IO_ERROR, "cannot open the file: %v", errors.Unwrap(err))
@@ -476,10 +426,6 @@ func (r ioErrorReader) Read(p []byte) (int, error) {
 		err = &ioError{err}
 	}
 	return n, err
-}
-
-func reqTimeout(req *ffipb.Request) time.Duration {
-	return time.Duration(req.TimeoutMs) * time.Millisecond
 }
 
 func textWriterOptions(o *ffipb.TextStreamOptions) datastream.StreamTextOptions {
@@ -560,12 +506,12 @@ func (w *StreamWriter) release(ctx context.Context) {
 	_ = w.closeStream(errWriterDropped, nil)
 }
 
-func (c *Client) openWriter(req *ffipb.Request, roomHandle uint64, text bool, to *ffipb.TextStreamOptions, bo *ffipb.ByteStreamOptions) error {
-	r, rm, err := c.connectedRoom(req, roomHandle)
+func (c *Client) openWriter(k *call, roomHandle uint64, text bool, to *ffipb.TextStreamOptions, bo *ffipb.ByteStreamOptions) error {
+	r, rm, err := c.connectedRoom(roomHandle)
 	if err != nil {
 		return err
 	}
-	return c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		// The core's writer keeps the context it was opened with for the whole stream: it is
 		// the writer's own (cancelled on release), and the operation's ctx only bounds opening.
 		wctx, cancel := context.WithCancel(r.ctx)
@@ -620,10 +566,7 @@ func (c *Client) writer(h uint64) (*StreamWriter, error) {
 }
 
 // writeStream handles WriteStreamRequest (ASYNC, applied in request order per writer).
-func (c *Client) writeStream(req *ffipb.Request, m *ffipb.WriteStreamRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) writeStream(k *call, m *ffipb.WriteStreamRequest) error {
 	w, err := c.writer(m.GetWriterHandle())
 	if err != nil {
 		return err
@@ -644,28 +587,25 @@ func (c *Client) writeStream(req *ffipb.Request, m *ffipb.WriteStreamRequest) er
 	default:
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "write_stream needs text or data")
 	}
-	return c.sequencedWriterOp(req, w, false, func() error { return w.write(text, data) })
+	return c.sequencedWriterOp(k, w, false, func() error { return w.write(text, data) })
 }
 
 // closeStreamWriter handles CloseStreamWriterRequest (ASYNC, after every earlier write).
-func (c *Client) closeStreamWriter(req *ffipb.Request, m *ffipb.CloseStreamWriterRequest) error {
-	if req.RequestId == 0 {
-		return errNeedRequestID
-	}
+func (c *Client) closeStreamWriter(k *call, m *ffipb.CloseStreamWriterRequest) error {
 	w, err := c.writer(m.GetWriterHandle())
 	if err != nil {
 		return err
 	}
 	reason, attrs := m.GetReason(), m.GetAttributes()
-	return c.sequencedWriterOp(req, w, true, func() error { return w.closeStream(reason, attrs) })
+	return c.sequencedWriterOp(k, w, true, func() error { return w.closeStream(reason, attrs) })
 }
 
-func (c *Client) sequencedWriterOp(req *ffipb.Request, w *StreamWriter, closing bool, do func() error) error {
+func (c *Client) sequencedWriterOp(k *call, w *StreamWriter, closing bool, do func() error) error {
 	prev, mine, err := w.turn(closing)
 	if err != nil {
 		return err
 	}
-	err = c.StartOp(req.RequestId, reqTimeout(req), func(ctx context.Context) (*ffipb.Completion, error) {
+	err = k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		defer w.room.passTurn(prev, mine)
 		select {
 		case <-prev:

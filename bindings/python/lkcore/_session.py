@@ -1,0 +1,225 @@
+"""The internal session of a Room: what the room's child objects need of it.
+
+Participants, data tracks, stream writers and the E2EE manager hold a :class:`RoomSession`,
+never the :class:`~lkcore.Room` itself: it owns the FFI client and the room handle while the
+room is connected, the handler tables (RPC methods, stream topics, also filled before
+connecting) and the registries of child handles, and it offers the requests children make. It
+holds no reference to the Room or its participants, so children keep no room alive.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
+
+from . import errors
+from ._client import Client
+from ._proto import lkcore_ffi_pb2 as pb
+from .data_stream import (
+    READER_WINDOW,
+    ByteStreamHandler,
+    ByteStreamInfo,
+    ByteStreamReader,
+    ByteStreamWriter,
+    TextStreamHandler,
+    TextStreamInfo,
+    TextStreamReader,
+    TextStreamWriter,
+)
+from .data_track import DataTrackInfo, DataTrackSubscription, LocalDataTrack
+from .e2ee import E2EEStats
+from .rpc import RpcHandler
+
+if TYPE_CHECKING:
+    from .data_track import RemoteDataTrack
+    from .room import EncryptionState, RoomOptions
+
+#: Default subscription buffer (frames) when neither the call nor the room options set one.
+DEFAULT_BUFFER_SIZE = 16
+
+
+class RoomSession:
+    """A room's FFI side, shared with its child objects (internal)."""
+
+    def __init__(self, options: "RoomOptions") -> None:
+        self.options = options
+        self.client: Optional[Client] = None
+        self.handle = 0
+        self.released = False
+        self.rpc_handlers: Dict[str, RpcHandler] = {}
+        self.text_handlers: Dict[str, TextStreamHandler] = {}
+        self.byte_handlers: Dict[str, ByteStreamHandler] = {}
+        self.local_tracks: "weakref.WeakValueDictionary[int, LocalDataTrack]" = weakref.WeakValueDictionary()
+        self.subscriptions: "weakref.WeakValueDictionary[int, DataTrackSubscription]" = weakref.WeakValueDictionary()
+        self.readers: "weakref.WeakValueDictionary[int, Union[TextStreamReader, ByteStreamReader]]" = (
+            weakref.WeakValueDictionary()
+        )
+        self.e2ee_states: "Dict[str, EncryptionState]" = {}
+        self.final_e2ee_stats: Optional[E2EEStats] = None
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def live(self) -> bool:
+        """True while the room handle exists (between create and release)."""
+        return bool(self.handle) and not self.released
+
+    def require_client(self) -> Client:
+        """The client, or DisconnectedError when the room is not (or no longer) connected."""
+        if self.client is None or self.released:
+            raise errors.DisconnectedError("the room is not connected")
+        return self.client
+
+    def require_handle(self) -> int:
+        """The room handle, or DisconnectedError."""
+        self.require_client()
+        return self.handle
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def request(self, req: pb.Request) -> pb.Response:
+        """A synchronous request on the room's client."""
+        return self.require_client().request(req)
+
+    async def request_async(self, req: pb.Request, on_result: Optional[Callable[[pb.Completion], Any]] = None) -> Any:
+        """An ASYNC request on the room's client (see Client.request_async)."""
+        return await self.require_client().request_async(req, on_result=on_result)
+
+    def adopt(self, handle: int) -> Client:
+        """Takes ownership of a child handle of the room; returns the client."""
+        client = self.require_client()
+        client.adopt(handle, self.handle)
+        return client
+
+    # -- data tracks ---------------------------------------------------------------------------
+
+    def local_track_published(self, owned: pb.OwnedLocalDataTrack) -> LocalDataTrack:
+        """Wraps a published local track's handle (a publish completion)."""
+        client = self.adopt(owned.handle)
+        t = LocalDataTrack(client, owned.handle, DataTrackInfo._from_proto(owned.info))
+        self.local_tracks[owned.handle] = t
+        return t
+
+    def buffer_size(self, requested: Optional[int] = None) -> int:
+        """A subscription's buffer: the call's, else the room's option, else the default."""
+        return requested or self.options.data_track_buffer_size or DEFAULT_BUFFER_SIZE
+
+    def subscribe_data_track(self, track: "RemoteDataTrack", buffer_size: Optional[int]) -> DataTrackSubscription:
+        """Subscribes to a remote data track (credit-based delivery)."""
+        size = self.buffer_size(buffer_size)
+        resp = self.request(
+            pb.Request(
+                subscribe_data_track=pb.SubscribeDataTrackRequest(
+                    room_handle=self.require_handle(),
+                    publisher_identity=track.publisher_identity,
+                    track_sid=track.sid,
+                    buffer_size=size,
+                    delivery=pb.DELIVERY_MODE_CREDITS,
+                    initial_credits=size,
+                )
+            )
+        )
+        h = resp.subscribe_data_track.subscription.handle
+        client = self.adopt(h)
+        sub = DataTrackSubscription(client, h, track, size)
+        self.subscriptions[h] = sub
+        return sub
+
+    # -- RPC -----------------------------------------------------------------------------------
+
+    def register_rpc(self, method: str, handler: RpcHandler) -> None:
+        """Adds an RPC handler (registered with the library now if the room exists, else when
+        it is created)."""
+        if method in self.rpc_handlers:
+            raise errors.AlreadyExistsError(f"RPC method {method!r} is already registered")
+        if self.live:
+            self.ffi_register_rpc(method)
+        self.rpc_handlers[method] = handler
+
+    def unregister_rpc(self, method: str) -> None:
+        """Removes an RPC handler (no error if none is registered)."""
+        if self.rpc_handlers.pop(method, None) is None or not self.live:
+            return
+        try:
+            self.request(pb.Request(unregister_rpc_method=pb.UnregisterRpcMethodRequest(room_handle=self.handle, method=method)))
+        except errors.NotFoundError:
+            pass
+
+    def ffi_register_rpc(self, method: str) -> None:
+        """Registers ``method`` with the library."""
+        self.request(pb.Request(register_rpc_method=pb.RegisterRpcMethodRequest(room_handle=self.handle, method=method)))
+
+    # -- data streams --------------------------------------------------------------------------
+
+    def register_stream(self, kind: Any, topic: str, handler: Any) -> None:
+        """Adds a text or byte stream handler for ``topic``."""
+        table: Dict[str, Any] = self.text_handlers if kind == pb.STREAM_KIND_TEXT else self.byte_handlers
+        if topic in table:
+            what = "text" if kind == pb.STREAM_KIND_TEXT else "byte"
+            raise errors.AlreadyExistsError(f"a {what} stream handler for topic {topic!r} is already registered")
+        if self.live:
+            self.ffi_register_stream(kind, topic)
+        table[topic] = handler
+
+    def unregister_stream(self, kind: Any, topic: str) -> None:
+        """Removes a stream handler (no error if none is registered)."""
+        table: Dict[str, Any] = self.text_handlers if kind == pb.STREAM_KIND_TEXT else self.byte_handlers
+        if table.pop(topic, None) is None or not self.live:
+            return
+        try:
+            self.request(
+                pb.Request(unregister_stream_handler=pb.UnregisterStreamHandlerRequest(room_handle=self.handle, kind=kind, topic=topic))
+            )
+        except errors.NotFoundError:
+            pass
+
+    def ffi_register_stream(self, kind: Any, topic: str) -> None:
+        """Registers a stream topic with the library (credit-based readers)."""
+        self.request(
+            pb.Request(
+                register_stream_handler=pb.RegisterStreamHandlerRequest(
+                    room_handle=self.handle,
+                    kind=kind,
+                    topic=topic,
+                    delivery=pb.DELIVERY_MODE_CREDITS,
+                    initial_credits=READER_WINDOW,
+                )
+            )
+        )
+
+    async def open_writer(self, req: pb.Request) -> Union[TextStreamWriter, ByteStreamWriter]:
+        """Opens an incremental stream writer (open_text_writer / open_byte_writer)."""
+        client = self.require_client()
+
+        def on_result(comp: pb.Completion) -> Union[TextStreamWriter, ByteStreamWriter]:
+            owned = getattr(comp, comp.WhichOneof("result") or "open_text_writer")
+            client.adopt(owned.handle, self.handle)
+            if owned.WhichOneof("info") == "bytes":
+                return ByteStreamWriter(self, client, owned.handle, ByteStreamInfo._from_proto(owned.bytes))
+            return TextStreamWriter(self, client, owned.handle, TextStreamInfo._from_proto(owned.text))
+
+        w: Union[TextStreamWriter, ByteStreamWriter] = await client.request_async(req, on_result=on_result)
+        return w
+
+    # -- E2EE ----------------------------------------------------------------------------------
+
+    @property
+    def e2ee_enabled(self) -> bool:
+        """True when the room is configured with end-to-end encryption."""
+        return self.options.e2ee is not None
+
+    def set_shared_key(self, key: bytes, key_index: int) -> None:
+        """Replaces the E2EE shared key at ``key_index``."""
+        self.request(
+            pb.Request(set_shared_key=pb.SetSharedKeyRequest(room_handle=self.require_handle(), shared_key=bytes(key), key_index=key_index))
+        )
+
+    def e2ee_stats(self) -> E2EEStats:
+        """The library's E2EE counters (the final ones after the room was released)."""
+        if self.final_e2ee_stats is not None:
+            return self.final_e2ee_stats
+        client = self.client
+        if client is None or client.closed or not self.live:
+            return E2EEStats(enabled=self.e2ee_enabled)
+        r = client.request(pb.Request(get_e2ee_stats=pb.GetE2eeStatsRequest(room_handle=self.handle))).get_e2ee_stats
+        return E2EEStats(r.enabled, r.decryption_failures, r.events_suppressed)

@@ -1,0 +1,59 @@
+package ffi
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/room"
+	"google.golang.org/protobuf/proto"
+)
+
+// The pump translates the core's events one to one, with the values the event carries (not
+// the room's current ones): old and new metadata and names (ABI 1.3), the local participant
+// after a full reconnect, the reconnect attempt the core numbered.
+func TestTranslateCarriesTheEventsValues(t *testing.T) {
+	r := &Room{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	created := time.UnixMilli(1_700_000_000_000)
+	alice := room.ParticipantInfo{SID: "PA_1", Identity: "alice", Name: "Alice 2", Metadata: "m2", Attributes: map[string]string{"a": "1"}, Kind: room.ParticipantAgent, JoinedAt: created}
+	reconnecting := ffipb.ConnectionState_CONNECTION_STATE_RECONNECTING
+	cases := []struct {
+		name string
+		ev   room.Event
+		want *ffipb.RoomEvent
+	}{
+		{"room metadata", room.RoomMetadataChanged{OldMetadata: "old", NewMetadata: "new", Info: room.RoomInfo{SID: "RM_1", Name: "r", Metadata: "new", NumParticipants: 2, CreatedAt: created}},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{
+				Info:            &ffipb.RoomInfo{Sid: "RM_1", Name: "r", Metadata: "new", NumParticipants: 2, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting},
+				MetadataChanged: true, OldMetadata: "old",
+			}}}},
+		{"participant name", room.ParticipantNameChanged{OldName: "Alice", NewName: "Alice 2", Info: alice},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
+				Info: participantInfo(alice), NameChanged: true, OldName: "Alice",
+			}}}},
+		{"participant metadata", room.ParticipantMetadataChanged{OldMetadata: "m1", NewMetadata: "m2", Info: alice},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
+				Info: participantInfo(alice), MetadataChanged: true, OldMetadata: "m1",
+			}}}},
+		{"participant attributes", room.ParticipantAttributesChanged{Changed: map[string]string{"b": "", "a": "1"}, Info: alice},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
+				Info: participantInfo(alice), ChangedAttributes: []string{"a", "b"},
+			}}}},
+		{"local participant after a full reconnect", room.LocalParticipantRejoined{OldSID: "PA_0", Info: alice},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{Info: participantInfo(alice)}}}},
+		{"reconnecting", room.Reconnecting{Kind: room.ReconnectFull, Attempt: 2},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnecting{Reconnecting: &ffipb.Reconnecting{Kind: ffipb.ReconnectKind_RECONNECT_KIND_FULL, Attempt: 2}}}},
+		{"connection state", room.ConnectionStateChanged{State: room.StateReconnecting},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ConnectionStateChanged{ConnectionStateChanged: &ffipb.ConnectionStateChanged{State: reconnecting}}}},
+	}
+	for _, tc := range cases {
+		if got := r.translate(tc.ev, reconnecting); !proto.Equal(got, tc.want) {
+			t.Errorf("%s:\n got %v\nwant %v", tc.name, got, tc.want)
+		}
+	}
+	if u := participantInfo(alice); u.GetKind() != ffipb.ParticipantKind_PARTICIPANT_KIND_AGENT || u.GetJoinedAtMs() != created.UnixMilli() || u.GetAttributes()["a"] != "1" {
+		t.Fatalf("participant info %v", u)
+	}
+}
