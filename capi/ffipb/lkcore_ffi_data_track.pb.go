@@ -182,13 +182,22 @@ type PublishDataTrackRequest struct {
 	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`                                        // non-empty (at most 256 bytes), unique per publisher
 	SchemaName    string                 `protobuf:"bytes,3,opt,name=schema_name,json=schemaName,proto3" json:"schema_name,omitempty"`          // optional (see DataTrackInfo for the encodings)
 	FrameEncoding string                 `protobuf:"bytes,4,opt,name=frame_encoding,json=frameEncoding,proto3" json:"frame_encoding,omitempty"` // optional; a schema needs a frame encoding
-	// Outgoing queue length in frames (0 = the core's default, 16; at most 65 536, larger
-	// values are capped). The queue also holds at most 4 MiB. A push beyond either fails with
-	// QUEUE_FULL synchronously — a pushed frame is never dropped silently later.
+	// Outgoing queue bound in frames (0 = the core's default, 1 024; at most 65 536, larger
+	// values are capped). The queue is also bounded by queue_bytes. With the default policy a
+	// push beyond either fails with QUEUE_FULL synchronously — a pushed frame is never dropped
+	// silently later. (Before ABI 1.3 the default was 16 frames and 4 MiB.)
 	QueueSize      uint32 `protobuf:"varint,5,opt,name=queue_size,json=queueSize,proto3" json:"queue_size,omitempty"`
 	SchemaEncoding string `protobuf:"bytes,6,opt,name=schema_encoding,json=schemaEncoding,proto3" json:"schema_encoding,omitempty"` // optional; since ABI 1.1
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Outgoing queue bound in serialized bytes (0 = the core's default, 1 MiB; at most 64 MiB,
+	// more is refused with INVALID_ARGUMENT). A frame larger than the bound is still accepted
+	// into an empty queue. Since ABI 1.3.
+	QueueBytes uint32 `protobuf:"varint,7,opt,name=queue_bytes,json=queueBytes,proto3" json:"queue_bytes,omitempty"`
+	// What a full queue does with a new frame: false (default) refuses it with QUEUE_FULL;
+	// true evicts the oldest waiting frames, whole, until it fits, counting them in
+	// LocalDataTrackStats.evicted (the waiting push then never waits). Since ABI 1.3.
+	DropOldest    bool `protobuf:"varint,8,opt,name=drop_oldest,json=dropOldest,proto3" json:"drop_oldest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PublishDataTrackRequest) Reset() {
@@ -261,6 +270,20 @@ func (x *PublishDataTrackRequest) GetSchemaEncoding() string {
 		return x.SchemaEncoding
 	}
 	return ""
+}
+
+func (x *PublishDataTrackRequest) GetQueueBytes() uint32 {
+	if x != nil {
+		return x.QueueBytes
+	}
+	return 0
+}
+
+func (x *PublishDataTrackRequest) GetDropOldest() bool {
+	if x != nil {
+		return x.DropOldest
+	}
+	return false
 }
 
 type PublishDataTrackResult struct {
@@ -768,12 +791,14 @@ func (x *GetDataTrackStatsResponse) GetStats() *LocalDataTrackStats {
 // accepted frame is accounted for: pushed = sent + send_failed + discarded + queued.
 type LocalDataTrackStats struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pushed        uint64                 `protobuf:"varint,1,opt,name=pushed,proto3" json:"pushed,omitempty"`                           // frames accepted (push and its waiting form)
-	Rejected      uint64                 `protobuf:"varint,2,opt,name=rejected,proto3" json:"rejected,omitempty"`                       // pushes refused with QUEUE_FULL (also each refused attempt of a waiting push)
-	Sent          uint64                 `protobuf:"varint,3,opt,name=sent,proto3" json:"sent,omitempty"`                               // frames whose every packet was handed to the data channel
-	SendFailed    uint64                 `protobuf:"varint,4,opt,name=send_failed,json=sendFailed,proto3" json:"send_failed,omitempty"` // frames abandoned because the channel failed
-	Discarded     uint64                 `protobuf:"varint,5,opt,name=discarded,proto3" json:"discarded,omitempty"`                     // queued frames thrown away by unpublish, reconnect or disconnect
-	Queued        uint32                 `protobuf:"varint,6,opt,name=queued,proto3" json:"queued,omitempty"`                           // frames waiting in the queue now
+	Pushed        uint64                 `protobuf:"varint,1,opt,name=pushed,proto3" json:"pushed,omitempty"`                              // frames accepted (push and its waiting form)
+	Rejected      uint64                 `protobuf:"varint,2,opt,name=rejected,proto3" json:"rejected,omitempty"`                          // pushes refused with QUEUE_FULL (also each refused attempt of a waiting push)
+	Sent          uint64                 `protobuf:"varint,3,opt,name=sent,proto3" json:"sent,omitempty"`                                  // frames whose every packet was handed to the data channel
+	SendFailed    uint64                 `protobuf:"varint,4,opt,name=send_failed,json=sendFailed,proto3" json:"send_failed,omitempty"`    // frames abandoned because the channel failed
+	Discarded     uint64                 `protobuf:"varint,5,opt,name=discarded,proto3" json:"discarded,omitempty"`                        // queued frames thrown away by unpublish, reconnect or disconnect
+	Queued        uint32                 `protobuf:"varint,6,opt,name=queued,proto3" json:"queued,omitempty"`                              // frames waiting in the queue now
+	Evicted       uint64                 `protobuf:"varint,7,opt,name=evicted,proto3" json:"evicted,omitempty"`                            // accepted frames evicted by a drop_oldest queue (since ABI 1.3)
+	QueuedBytes   uint64                 `protobuf:"varint,8,opt,name=queued_bytes,json=queuedBytes,proto3" json:"queued_bytes,omitempty"` // serialized bytes of the queued frames (since ABI 1.3)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -846,6 +871,20 @@ func (x *LocalDataTrackStats) GetDiscarded() uint64 {
 func (x *LocalDataTrackStats) GetQueued() uint32 {
 	if x != nil {
 		return x.Queued
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetEvicted() uint64 {
+	if x != nil {
+		return x.Evicted
+	}
+	return 0
+}
+
+func (x *LocalDataTrackStats) GetQueuedBytes() uint64 {
+	if x != nil {
+		return x.QueuedBytes
 	}
 	return 0
 }
@@ -1465,7 +1504,7 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\vschema_name\x18\x04 \x01(\tR\n" +
 	"schemaName\x12%\n" +
 	"\x0eframe_encoding\x18\x05 \x01(\tR\rframeEncoding\x12'\n" +
-	"\x0fschema_encoding\x18\x06 \x01(\tR\x0eschemaEncoding\"\xde\x01\n" +
+	"\x0fschema_encoding\x18\x06 \x01(\tR\x0eschemaEncoding\"\xa0\x02\n" +
 	"\x17PublishDataTrackRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12\x12\n" +
@@ -1475,7 +1514,11 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\x0eframe_encoding\x18\x04 \x01(\tR\rframeEncoding\x12\x1d\n" +
 	"\n" +
 	"queue_size\x18\x05 \x01(\rR\tqueueSize\x12'\n" +
-	"\x0fschema_encoding\x18\x06 \x01(\tR\x0eschemaEncoding\"R\n" +
+	"\x0fschema_encoding\x18\x06 \x01(\tR\x0eschemaEncoding\x12\x1f\n" +
+	"\vqueue_bytes\x18\a \x01(\rR\n" +
+	"queueBytes\x12\x1f\n" +
+	"\vdrop_oldest\x18\b \x01(\bR\n" +
+	"dropOldest\"R\n" +
 	"\x16PublishDataTrackResult\x128\n" +
 	"\x05track\x18\x01 \x01(\v2\".lkcore.ffi.v1.OwnedLocalDataTrackR\x05track\"_\n" +
 	"\x13OwnedLocalDataTrack\x12\x16\n" +
@@ -1499,7 +1542,7 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\x18GetDataTrackStatsRequest\x12!\n" +
 	"\ftrack_handle\x18\x01 \x01(\x04R\vtrackHandle\"U\n" +
 	"\x19GetDataTrackStatsResponse\x128\n" +
-	"\x05stats\x18\x01 \x01(\v2\".lkcore.ffi.v1.LocalDataTrackStatsR\x05stats\"\xb4\x01\n" +
+	"\x05stats\x18\x01 \x01(\v2\".lkcore.ffi.v1.LocalDataTrackStatsR\x05stats\"\xf1\x01\n" +
 	"\x13LocalDataTrackStats\x12\x16\n" +
 	"\x06pushed\x18\x01 \x01(\x04R\x06pushed\x12\x1a\n" +
 	"\brejected\x18\x02 \x01(\x04R\brejected\x12\x12\n" +
@@ -1507,7 +1550,9 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\vsend_failed\x18\x04 \x01(\x04R\n" +
 	"sendFailed\x12\x1c\n" +
 	"\tdiscarded\x18\x05 \x01(\x04R\tdiscarded\x12\x16\n" +
-	"\x06queued\x18\x06 \x01(\rR\x06queued\"l\n" +
+	"\x06queued\x18\x06 \x01(\rR\x06queued\x12\x18\n" +
+	"\aevicted\x18\a \x01(\x04R\aevicted\x12!\n" +
+	"\fqueued_bytes\x18\b \x01(\x04R\vqueuedBytes\"l\n" +
 	"\x19LocalDataTrackUnpublished\x12!\n" +
 	"\ftrack_handle\x18\x01 \x01(\x04R\vtrackHandle\x12,\n" +
 	"\x06reason\x18\x02 \x01(\v2\x14.lkcore.ffi.v1.ErrorR\x06reason\"v\n" +

@@ -108,7 +108,8 @@ def _frame_args(frame: FrameLike, user_timestamp: Optional[int]) -> Tuple[bytes,
 class LocalDataTrackStats:
     """A local track's counters (the core's ``LocalDataTrackStats``).
 
-    Every accepted frame is accounted for: ``pushed == sent + send_failed + discarded + queued``.
+    Every accepted frame is accounted for:
+    ``pushed == sent + send_failed + discarded + evicted + queued``.
 
     Attributes:
         pushed: frames accepted (``try_push`` and ``push``).
@@ -117,6 +118,8 @@ class LocalDataTrackStats:
         send_failed: frames abandoned because the channel failed.
         discarded: queued frames thrown away by unpublish, reconnect or disconnect.
         queued: frames waiting in the send queue now.
+        evicted: accepted frames evicted by a ``drop_oldest`` queue.
+        queued_bytes: serialized bytes of the queued frames.
     """
 
     pushed: int = 0
@@ -125,11 +128,13 @@ class LocalDataTrackStats:
     send_failed: int = 0
     discarded: int = 0
     queued: int = 0
+    evicted: int = 0
+    queued_bytes: int = 0
 
     @property
     def dropped(self) -> int:
-        """Accepted frames that were not sent (``send_failed + discarded``)."""
-        return self.send_failed + self.discarded
+        """Accepted frames that were not sent (``send_failed + discarded + evicted``)."""
+        return self.send_failed + self.discarded + self.evicted
 
 
 class SubscriptionEndReason:
@@ -235,7 +240,9 @@ class LocalDataTrack:
         st = self._client.request(
             pb.Request(get_data_track_stats=pb.GetDataTrackStatsRequest(track_handle=self._handle))
         ).get_data_track_stats.stats
-        return LocalDataTrackStats(st.pushed, st.rejected, st.sent, st.send_failed, st.discarded, st.queued)
+        return LocalDataTrackStats(
+            st.pushed, st.rejected, st.sent, st.send_failed, st.discarded, st.queued, st.evicted, st.queued_bytes
+        )
 
     def is_published(self) -> bool:
         """True while the track is published."""

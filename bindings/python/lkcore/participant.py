@@ -216,6 +216,8 @@ class LocalParticipant(Participant):
         frame_encoding: str = "",
         schema_encoding: str = "",
         queue_size: int = 0,
+        queue_bytes: int = 0,
+        drop_oldest: bool = False,
     ) -> LocalDataTrack:
         """Publishes a data track and returns it.
 
@@ -224,9 +226,14 @@ class LocalParticipant(Participant):
             schema_name, frame_encoding, schema_encoding: optional typed-track metadata
                 (well-known encodings by name, e.g. ``"json"``, ``"protobuf"``, ``"cdr"``;
                 a schema needs a frame encoding).
-            queue_size: capacity of the outgoing frame queue in frames (0 = the library's
-                default, 16; at most 65 536; the queue also holds at most 4 MiB).
-                ``try_push`` beyond it raises QueueFullError; ``push`` waits for space.
+            queue_size: bound of the outgoing frame queue in frames (0 = the library's
+                default, 1 024; at most 65 536).
+            queue_bytes: bound of the outgoing queue in serialized bytes (0 = the library's
+                default, 1 MiB; at most 64 MiB, more raises InvalidArgumentError).
+            drop_oldest: what a full queue does with a new frame. False (default):
+                ``try_push`` raises QueueFullError and ``push`` waits for space. True: the
+                oldest waiting frames are evicted, whole, and counted in
+                ``stats().evicted``.
 
         Raises:
             AlreadyExistsError, InvalidArgumentError, NotAllowedError, LimitReachedError,
@@ -248,6 +255,8 @@ class LocalParticipant(Participant):
                     frame_encoding=frame_encoding,
                     schema_encoding=schema_encoding,
                     queue_size=queue_size,
+                    queue_bytes=queue_bytes,
+                    drop_oldest=drop_oldest,
                 )
             ),
             on_result=on_result,

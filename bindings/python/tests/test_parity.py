@@ -62,6 +62,35 @@ async def test_subscribe_failure_is_raised(devsfu, token_for) -> None:
         await bob.disconnect()
 
 
+async def test_queue_policy_burst_and_drop_oldest(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    try:
+        lp = alice.local_participant
+        # Default options: a burst of 256 small frames is accepted whole.
+        burst = await lp.publish_data_track("burst")
+        for i in range(256):
+            burst.try_push(i.to_bytes(4, "big") * 256)
+        await asyncio.wait_for(burst.flush(), GUARD)
+        st = burst.stats()
+        assert (st.pushed, st.sent, st.rejected, st.dropped, st.queued, st.queued_bytes) == (256, 256, 0, 0, 0, 0)
+
+        # drop_oldest: nothing is refused, evictions are counted, every frame accounted for.
+        fresh = await lp.publish_data_track("fresh", queue_size=2, queue_bytes=64_000, drop_oldest=True)
+        for i in range(200):
+            fresh.try_push(bytes([i % 256]) * 60_000)
+            q = fresh.stats()
+            assert q.queued <= 2 and q.queued_bytes <= 2 * 61_000
+        await asyncio.wait_for(fresh.flush(), GUARD)
+        st = fresh.stats()
+        assert st.pushed == 200 and st.rejected == 0 and st.evicted > 0
+        assert st.sent + st.evicted == 200 and st.dropped == st.evicted
+
+        with pytest.raises(errors.InvalidArgumentError):
+            await lp.publish_data_track("too-big", queue_bytes=(64 << 20) + 1)
+    finally:
+        await alice.disconnect()
+
+
 async def test_push_waits_flush_and_stats(devsfu, token_for) -> None:
     alice = await connect(devsfu.url, token_for("alice"))
     bob = await connect(devsfu.url, token_for("bob"))
@@ -88,6 +117,7 @@ async def test_push_waits_flush_and_stats(devsfu, token_for) -> None:
         st = track.stats()
         assert st.pushed == accepted + n and st.queued == 0 and st.rejected >= 1
         assert st.sent + st.send_failed + st.discarded == st.pushed and st.dropped == st.send_failed + st.discarded
+        assert st.evicted == 0 and st.queued_bytes == 0
 
         got, lost = [], 0
         while len(got) < n:

@@ -78,12 +78,12 @@ func (l *LocalTrack) unpublishInBackground(c *Client) {
 }
 
 // MaxDataTrackQueueFrames caps PublishDataTrackRequest.queue_size: the queue's ring is
-// allocated up front, so a host must not be able to make it arbitrarily large (the 4 MiB byte
-// budget bounds the frame data held either way).
+// allocated up front, so a host must not be able to make it arbitrarily large (the byte
+// budget, queue_bytes, bounds the frame data held either way).
 const MaxDataTrackQueueFrames = 65536
 
 // queueFrames maps PublishDataTrackRequest.queue_size to DataTrackOptions.QueueFrames: 0 keeps
-// the core's default (16), larger values are capped at MaxDataTrackQueueFrames.
+// the core's default (1 024), larger values are capped at MaxDataTrackQueueFrames.
 func queueFrames(n uint32) int {
 	return int(min(n, MaxDataTrackQueueFrames))
 }
@@ -97,6 +97,8 @@ func (c *Client) publishDataTrack(k *call, m *ffipb.PublishDataTrackRequest) err
 		FrameEncoding: m.GetFrameEncoding(),
 		Schema:        schemaOf(m.GetSchemaName(), m.GetSchemaEncoding()),
 		QueueFrames:   queueFrames(m.GetQueueSize()),
+		QueueBytes:    int(m.GetQueueBytes()), // the core refuses more than its cap
+		DropOldest:    m.GetDropOldest(),
 	}
 	name := m.GetName()
 	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {

@@ -61,12 +61,14 @@ func (c *Client) dataTrackStats(m *ffipb.GetDataTrackStatsRequest, resp *ffipb.R
 	st := lt.t.Stats()
 	resp.Message = &ffipb.Response_GetDataTrackStats{GetDataTrackStats: &ffipb.GetDataTrackStatsResponse{
 		Stats: &ffipb.LocalDataTrackStats{
-			Pushed:     st.Pushed,
-			Rejected:   st.Rejected,
-			Sent:       st.Sent,
-			SendFailed: st.SendFailed,
-			Discarded:  st.Discarded,
-			Queued:     uint32(min(max(st.Queued, 0), math.MaxUint32)),
+			Pushed:      st.Pushed,
+			Rejected:    st.Rejected,
+			Sent:        st.Sent,
+			SendFailed:  st.SendFailed,
+			Discarded:   st.Discarded,
+			Queued:      uint32(min(max(st.Queued, 0), math.MaxUint32)),
+			Evicted:     st.Evicted,
+			QueuedBytes: uint64(max(st.QueuedBytes, 0)),
 		},
 	}}
 	return nil

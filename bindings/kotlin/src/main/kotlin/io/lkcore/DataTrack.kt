@@ -22,8 +22,16 @@ data class DataTrackOptions(
     val frameEncoding: String = "",
     /** Schema encoding: "protobuf", "json_schema", "ros2_msg", ... (optional). */
     val schemaEncoding: String = "",
-    /** Outgoing queue length in frames (0 = the library's default, 16; at most 65 536). */
+    /** Outgoing queue bound in frames (0 = the library's default, 1 024; at most 65 536). */
     val queueSize: Int = 0,
+    /** Outgoing queue bound in serialized bytes (0 = the library's default, 1 MiB; at most 64 MiB). */
+    val queueBytes: Int = 0,
+    /**
+     * What a full queue does with a new frame: false (default) refuses it ([QueueFullException]
+     * from tryPush; push waits); true evicts the oldest waiting frames, counted in
+     * [DataTrackStats.evicted].
+     */
+    val dropOldest: Boolean = false,
 )
 
 /** One frame of a data track. */
@@ -31,8 +39,19 @@ class DataTrackFrame(val payload: ByteArray, val userTimestamp: Long?) {
     override fun toString() = "DataTrackFrame(${payload.size} bytes, userTimestamp=$userTimestamp)"
 }
 
-/** A local data track's counters: pushed = sent + sendFailed + discarded + queued. */
-data class DataTrackStats(val pushed: Long, val rejected: Long, val sent: Long, val sendFailed: Long, val discarded: Long, val queued: Int)
+/** A local data track's counters: pushed = sent + sendFailed + discarded + evicted + queued. */
+data class DataTrackStats(
+    val pushed: Long,
+    val rejected: Long,
+    val sent: Long,
+    val sendFailed: Long,
+    val discarded: Long,
+    val queued: Int,
+    /** Accepted frames evicted by a [DataTrackOptions.dropOldest] queue. */
+    val evicted: Long = 0,
+    /** Serialized bytes of the queued frames. */
+    val queuedBytes: Long = 0,
+)
 
 /**
  * A data track published by this participant. [close] releases it (and unpublishes it).
@@ -74,7 +93,7 @@ class LocalDataTrack internal constructor(private val room: Room, internal val h
     fun stats(): DataTrackStats {
         val s = room.client.request(Request.newBuilder().setGetDataTrackStats(lkcore.ffi.v1.GetDataTrackStatsRequest.newBuilder().setTrackHandle(handle)))
             .getDataTrackStats.stats
-        return DataTrackStats(s.pushed, s.rejected, s.sent, s.sendFailed, s.discarded, s.queued)
+        return DataTrackStats(s.pushed, s.rejected, s.sent, s.sendFailed, s.discarded, s.queued, s.evicted, s.queuedBytes)
     }
 
     /** Whether the track is still published. */

@@ -189,7 +189,8 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
             Request.newBuilder().setPublishDataTrack(
                 lkcore.ffi.v1.PublishDataTrackRequest.newBuilder().setRoomHandle(handle).setName(name)
                     .setSchemaName(options.schemaName).setFrameEncoding(options.frameEncoding)
-                    .setSchemaEncoding(options.schemaEncoding).setQueueSize(options.queueSize),
+                    .setSchemaEncoding(options.schemaEncoding).setQueueSize(options.queueSize)
+                    .setQueueBytes(options.queueBytes).setDropOldest(options.dropOldest),
             ),
         )
         val owned = c.publishDataTrack.track

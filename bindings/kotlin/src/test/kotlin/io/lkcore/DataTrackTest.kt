@@ -159,4 +159,27 @@ class DataTrackTest : LkTestBase() {
             assertEquals(s.pushed, s.sent + s.sendFailed + s.discarded + s.queued)
         }
     }
+
+    @Test
+    fun `a burst is accepted with default options and dropOldest counts its evictions`() = lkTest {
+        connect("alice").use { alice ->
+            val burst = alice.publishDataTrack("burst")
+            repeat(256) { burst.tryPush(ByteArray(1024) { b -> (it + b).toByte() }) } // never refused
+            burst.flush()
+            val b = burst.stats()
+            assertEquals(DataTrackStats(256, 0, 256, 0, 0, 0, 0, 0), b)
+
+            val fresh = alice.publishDataTrack("fresh", DataTrackOptions(queueSize = 2, queueBytes = 64_000, dropOldest = true))
+            repeat(200) {
+                fresh.tryPush(ByteArray(60_000))
+                assertTrue(fresh.stats().queued <= 2)
+            }
+            fresh.flush()
+            val s = fresh.stats()
+            assertEquals(200L, s.pushed)
+            assertEquals(0L, s.rejected)
+            assertTrue(s.evicted > 0, "nothing evicted: $s")
+            assertEquals(200L, s.sent + s.evicted)
+        }
+    }
 }
