@@ -466,7 +466,10 @@ struct DataTrackOptions {
   std::string schema_name;
   std::string frame_encoding;   // "ros1", "cdr", "protobuf", "json", ... or custom
   std::string schema_encoding;  // "protobuf", "json_schema", ...
-  uint32_t queue_size = 0;      // outgoing queue in frames (0 = 16; also capped at 4 MiB)
+  uint32_t queue_size = 0;      // outgoing queue bound in frames (0 = 1 024)
+  uint32_t queue_bytes = 0;     // outgoing queue bound in bytes (0 = 1 MiB; at most 64 MiB)
+  bool drop_oldest = false;     // full queue: false refuses the new frame (QUEUE_FULL),
+                                // true evicts the oldest waiting frames (counted)
 };
 
 struct SubscribeOptions {

@@ -549,6 +549,8 @@ LocalDataTrack Room::publish_data_track(const std::string &name, const DataTrack
   p->set_frame_encoding(options.frame_encoding);
   p->set_schema_encoding(options.schema_encoding);
   p->set_queue_size(options.queue_size);
+  p->set_queue_bytes(options.queue_bytes);
+  p->set_drop_oldest(options.drop_oldest);
   auto comp = s.client->call(req, s.options.operation_timeout);
   const auto &owned = comp.publish_data_track().track();
   LocalDataTrack t;
