@@ -358,13 +358,7 @@ func (r *Room) endAttempt(err error, sendLeave bool) {
 	r.attemptErr = err
 	close(r.loopStop)
 	r.stopReconnect()
-	if sendLeave {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		r.sess.sig.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
-		cancel()
-	} else {
-		r.sess.sig.Close()
-	}
+	r.sess.endSignal(sendLeave)
 	r.sigMsgs, r.dataReadyC = nil, nil
 	// The engine's readers may wait on event backpressure until the room
 	// ends: close it in the background (waited for by finish).

@@ -223,13 +223,7 @@ func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool)
 	close(r.closing)
 	close(r.loopStop)
 	r.stopReconnect()
-	if sendLeave {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		r.sess.sig.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
-		cancel()
-	} else {
-		r.sess.sig.Close()
-	}
+	r.sess.endSignal(sendLeave)
 	if eng := r.eng.Load(); eng != nil {
 		if cerr := eng.Close(); cerr != nil {
 			r.log.Debug("room: closing peer connection", "err", cerr)

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"context"
 	"runtime"
 	"time"
 
@@ -20,6 +21,18 @@ type session struct {
 	sig *signal.Client
 	eng *engine.Engine
 	gen uint64
+}
+
+// endSignal ends the signalling connection: with a client-initiated leave
+// (bounded to a second) when sendLeave, else by closing it at once.
+func (s *session) endSignal(sendLeave bool) {
+	if !sendLeave {
+		s.sig.Close()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s.sig.Leave(ctx, lkpb.DisconnectReason_CLIENT_INITIATED)
 }
 
 // joinKind is which response applyJoin applies.
