@@ -48,17 +48,7 @@ sleep 0.5
 "$py" examples/demo/python_side.py --url "$url" --token "$(tok py-pub)" --callee c-callee \
   --frames "$FRAMES" --rate "$RATE" --calls "$CALLS"
 
-# The C programs exit by themselves after FRAMES frames / CALLS calls (bounded wait).
-for _ in $(seq 1 100); do
-  kill -0 "$sub" 2>/dev/null || kill -0 "$callee" 2>/dev/null || break
-  sleep 0.1
-done
-rc=0
-wait "$sub" || rc=$?
-wait "$callee" || rc=$?
-echo "--- C subscriber (last lines)"
-tail -n 4 "$out/c-sub.out"
-echo "--- C RPC callee (last lines)"
-tail -n 2 "$out/c-callee.out"
-[ "$rc" -eq 0 ] || { echo "a C program failed (exit $rc)" >&2; exit "$rc"; }
+# The C programs exit by themselves after FRAMES frames / CALLS calls.
+source "$root/examples/demo/c_side.sh"
+c_side_finish "$out"
 echo "cross-language demo done"
