@@ -365,8 +365,11 @@ struct DisconnectedEvent {
   int32_t error_code = LK_OK;  // set when a failure caused it
   std::string error_message;
 };
+// The room's info changed; info holds the values after the change.
 struct RoomUpdatedEvent {
   RoomInfo info;
+  bool metadata_changed = false;
+  std::string old_metadata;  // the metadata before the change (set with metadata_changed)
 };
 struct ParticipantConnectedEvent {
   ParticipantInfo info;
@@ -382,6 +385,8 @@ struct ParticipantUpdatedEvent {
   bool name_changed = false;
   bool metadata_changed = false;
   bool permission_changed = false;
+  std::string old_name;      // the name before the change (set with name_changed)
+  std::string old_metadata;  // the metadata before the change (set with metadata_changed)
 };
 struct DataReceivedEvent {
   std::string participant_identity;  // empty when sent by a server SDK

@@ -163,9 +163,11 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
       *out = std::move(d);
       return true;
     }
-    case pb::RoomEvent::kRoomUpdated:
-      *out = RoomUpdatedEvent{from_pb(e.room_updated().info())};
+    case pb::RoomEvent::kRoomUpdated: {
+      const auto &u = e.room_updated();
+      *out = RoomUpdatedEvent{from_pb(u.info()), u.metadata_changed(), u.old_metadata()};
       return true;
+    }
     case pb::RoomEvent::kParticipantConnected:
       *out = ParticipantConnectedEvent{from_pb(e.participant_connected().info())};
       return true;
@@ -176,7 +178,7 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
     case pb::RoomEvent::kParticipantUpdated: {
       const auto &u = e.participant_updated();
       *out = ParticipantUpdatedEvent{from_pb(u.info()), strings(u.changed_attributes()), u.name_changed(),
-                                     u.metadata_changed(), u.permission_changed()};
+                                     u.metadata_changed(), u.permission_changed(), u.old_name(), u.old_metadata()};
       return true;
     }
     case pb::RoomEvent::kDataReceived: {

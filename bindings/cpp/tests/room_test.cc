@@ -30,9 +30,18 @@ TEST_F(E2E, ConnectSnapshotParticipantsAndDisconnect) {
     auto upd = ev_a.wait<lk::ParticipantUpdatedEvent>([](auto &e) { return e.metadata_changed; });
     EXPECT_EQ(upd.info.identity, "bob");
     EXPECT_EQ(upd.info.metadata, "meta-1");
+    EXPECT_EQ(upd.old_metadata, "");
+    bob.set_metadata("meta-2");
+    upd = ev_a.wait<lk::ParticipantUpdatedEvent>([](auto &e) { return e.metadata_changed; });
+    EXPECT_EQ(upd.info.metadata, "meta-2");
+    EXPECT_EQ(upd.old_metadata, "meta-1");  // the value before, carried by the event
     bob.set_name("Bob B.");
     upd = ev_a.wait<lk::ParticipantUpdatedEvent>([](auto &e) { return e.name_changed; });
     EXPECT_EQ(upd.info.name, "Bob B.");
+    EXPECT_EQ(upd.old_name, joined.info.name);
+    bob.set_name("Bob C.");
+    upd = ev_a.wait<lk::ParticipantUpdatedEvent>([](auto &e) { return e.name_changed && e.info.name == "Bob C."; });
+    EXPECT_EQ(upd.old_name, "Bob B.");
     bob.set_attributes({{"color", "blue"}, {"size", "L"}});
     upd = ev_a.wait<lk::ParticipantUpdatedEvent>([](auto &e) { return e.info.attributes.count("size") > 0; });
     EXPECT_EQ(upd.info.attributes.at("color"), "blue");
