@@ -269,13 +269,17 @@ func TestSnapshotIsTheBaselineOfEvents(t *testing.T) {
 		}
 	}
 	// An auto-subscription is handed over while the server may still be
-	// setting it up (frames before that are legitimately not delivered), and
-	// the channel never retransmits: a frame that does not arrive is pushed
-	// again (nextOrRepush). Whatever arrives must be that track's frame.
+	// setting it up (frames before that are legitimately not delivered):
+	// wait until it is established. The channel never retransmits: a frame
+	// that does not arrive is pushed again (nextOrRepush). Whatever arrives
+	// must be that track's frame.
 	for _, c := range []struct {
 		lt  *room.LocalDataTrack
 		sub *room.DataTrackSubscription
 	}{{early, st.Subscription}, {late, lateSub}} {
+		if err := c.sub.WaitEstablished(ctx); err != nil {
+			t.Fatalf("%s: %v", c.lt.Name(), err)
+		}
 		push := func() { pushRetry(t, ctx, c.lt, room.Frame{Payload: []byte(c.lt.Name())}) }
 		push()
 		repushes := 0

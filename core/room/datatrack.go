@@ -306,6 +306,9 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 			}
 			d.mu.Unlock()
 		case datatrack.SubscriptionActive:
+			if s := d.subs[o.Subscription]; s != nil {
+				s.markEstablished()
+			}
 			if w, ok := d.subWaiters[o.Subscription]; ok {
 				delete(d.subWaiters, o.Subscription)
 				w <- nil
@@ -325,8 +328,8 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 
 // autoSubscribe subscribes to a newly published track for
 // Options.AutoSubscribe without waiting for the server's answer (loop): the
-// subscription delivers frames once the server forwards them, or ends with
-// the refusal. nil (logged) when the subscription cannot even be requested.
+// subscription delivers frames once the server forwards them (Established),
+// or ends with the refusal. nil (logged) when the subscription cannot even be requested.
 func (d *dataTracks) autoSubscribe(rt *RemoteDataTrack) *DataTrackSubscription {
 	o := d.r.opts.AutoSubscribeOptions
 	policy := datatrack.DropOldestFrame
@@ -338,7 +341,7 @@ func (d *dataTracks) autoSubscribe(rt *RemoteDataTrack) *DataTrackSubscription {
 		d.r.log.Warn("room: auto-subscribing to a data track failed", "track", rt.SID(), "err", err)
 		return nil
 	}
-	sub := &DataTrackSubscription{s: s, track: rt, closed: make(chan struct{})}
+	sub := newSubscription(s, rt)
 	d.subs[s] = sub
 	rt.autoSub = sub
 	d.applyRemote(outs)

@@ -93,7 +93,7 @@ func (t *RemoteDataTrack) Subscribe(ctx context.Context, opts SubscribeOptions) 
 			serr = err
 			return
 		}
-		sub = &DataTrackSubscription{s: s, track: t, closed: make(chan struct{})}
+		sub = newSubscription(s, t)
 		d.subs[s] = sub
 		d.subWaiters[s] = wait
 		d.applyRemote(outs)

@@ -20,11 +20,59 @@ type DataTrackSubscription struct {
 	track  *RemoteDataTrack
 	reason atomic.Int32
 
-	closeOnce sync.Once
-	closed    chan struct{} // closed by Close: stops the Frames pump
-	pumpOnce  sync.Once
-	frames    chan Frame
-	pumpDone  chan struct{}
+	established chan struct{} // closed (loop) once the server confirmed it and frames flow
+	closeOnce   sync.Once
+	closed      chan struct{} // closed by Close: stops the Frames pump
+	pumpOnce    sync.Once
+	frames      chan Frame
+	pumpDone    chan struct{}
+}
+
+// newSubscription wraps a core subscription of track.
+func newSubscription(s *datatrack.Subscription, track *RemoteDataTrack) *DataTrackSubscription {
+	return &DataTrackSubscription{s: s, track: track, established: make(chan struct{}), closed: make(chan struct{})}
+}
+
+// markEstablished closes established once (loop).
+func (s *DataTrackSubscription) markEstablished() {
+	select {
+	case <-s.established:
+	default:
+		close(s.established)
+	}
+}
+
+// Established is closed once the server has confirmed the subscription and
+// frames flow. A subscription returned by RemoteDataTrack.Subscribe is
+// established already; one opened by Options.AutoSubscribe is handed over
+// while the server may still be setting it up (frames published before are
+// not delivered). If the subscription ends first, Established stays open and
+// Done is closed: use WaitEstablished to wait for either.
+func (s *DataTrackSubscription) Established() <-chan struct{} { return s.established }
+
+// WaitEstablished waits, bounded by ctx, until the subscription is
+// established (nil), has ended before that (the end error, e.g.
+// datatrack.ErrSubscribeNotAllowed or ErrStreamEnded), or ctx is done (its
+// error). An established subscription returns nil at once.
+func (s *DataTrackSubscription) WaitEstablished(ctx context.Context) error {
+	select {
+	case <-s.established:
+		return nil
+	default:
+	}
+	select {
+	case <-s.established:
+		return nil
+	case <-s.s.Done():
+		select {
+		case <-s.established: // established, then ended: it was established
+			return nil
+		default:
+		}
+		return mapDataTrackErr(s.s.Err())
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Track is the subscribed remote track.

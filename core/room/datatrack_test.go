@@ -781,3 +781,56 @@ func TestDataTrackQueuePolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoSubscriptionEstablished: an auto-subscription is handed over before
+// the server has confirmed it; WaitEstablished (and Established) tell when it
+// has. While the server withholds the subscriber handles it stays pending;
+// once the server sends them (the next subscription's full handle snapshot),
+// it is established and a frame pushed after that is delivered.
+func TestAutoSubscriptionEstablished(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "est", "pub", room.Options{})
+	s.DropSubscriberHandles("sub", true)
+	sub := joinPeer(t, ctx, s, "est", "sub", room.Options{AutoSubscribe: true})
+	first := publish(t, ctx, pub, "first")
+	ev := sub.wait(ctx, "first published", func(ev room.Event) bool {
+		e, ok := ev.(room.DataTrackPublished)
+		return ok && e.Track.Name() == "first"
+	}).(room.DataTrackPublished)
+	if ev.Subscription == nil {
+		t.Fatal("no auto-subscription")
+	}
+	// Withheld by the server: not established within a bounded wait.
+	wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	err := ev.Subscription.WaitEstablished(wctx)
+	wcancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitEstablished while the server withholds handles: %v", err)
+	}
+	select {
+	case <-ev.Subscription.Established():
+		t.Fatal("Established closed while the server withholds handles")
+	default:
+	}
+	s.DropSubscriberHandles("sub", false)
+	publish(t, ctx, pub, "second") // its subscription brings the full handle snapshot
+	if err := ev.Subscription.WaitEstablished(ctx); err != nil {
+		t.Fatalf("WaitEstablished: %v", err)
+	}
+	push := func() { pushRetry(t, ctx, first, room.Frame{Payload: []byte("after")}) }
+	push()
+	repushes := 0
+	if f := nextOrRepush(t, ctx, ev.Subscription, &repushes, push); string(f.Payload) != "after" {
+		t.Fatalf("frame %q", f.Payload)
+	}
+	// A subscription from Subscribe is established when it is returned.
+	rt := sub.r.RemoteParticipant("pub").DataTrack("second")
+	explicit := subscribe(t, ctx, rt, room.SubscribeOptions{})
+	select {
+	case <-explicit.Established():
+	default:
+		t.Fatal("Subscribe returned a subscription that is not established")
+	}
+}

@@ -88,8 +88,9 @@ func (c *Client) subscription(h uint64) (*Subscription, error) {
 }
 
 // waitSubscribed handles WaitDataTrackSubscribedRequest (ASYNC): completes when the core's
-// Subscribe returned (success, or its error), or fails with INVALID_HANDLE once the handle
-// is released while waiting.
+// subscription is established (Subscribe returned; for an auto-subscription, the server
+// confirmed it) or failed, or fails with INVALID_HANDLE once the handle is released while
+// waiting.
 func (c *Client) waitSubscribed(k *call, m *ffipb.WaitDataTrackSubscribedRequest) error {
 	s, err := c.subscription(m.GetSubscriptionHandle())
 	if err != nil {
@@ -106,6 +107,13 @@ func (c *Client) waitSubscribed(k *call, m *ffipb.WaitDataTrackSubscribedRequest
 		}
 		if s.err != nil {
 			return nil, fromCore(s.err)
+		}
+		// An auto-subscription exists before the server has confirmed it.
+		if err := s.sub.WaitEstablished(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fromCore(err)
 		}
 		return nil, nil
 	})

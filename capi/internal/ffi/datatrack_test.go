@@ -200,6 +200,13 @@ func TestE2EDataTrackAutoSubscribe(t *testing.T) {
 	if sub == 0 {
 		t.Fatalf("no auto subscription: %v", ev)
 	}
+	waitSub := func(h uint64, timeoutMs uint32) *ffipb.Completion {
+		return bob.completion(bob.async(&ffipb.Request{TimeoutMs: timeoutMs, Message: &ffipb.Request_WaitDataTrackSubscribed{
+			WaitDataTrackSubscribed: &ffipb.WaitDataTrackSubscribedRequest{SubscriptionHandle: h}}}))
+	}
+	if c := waitSub(sub, 0); c.GetError() != nil {
+		t.Fatalf("wait for the snapshot track's auto subscription: %v", c)
+	}
 	deadline := time.Now().Add(hangGuard)
 	for len(frameEvents(bob.s.snapshot(), sub)) == 0 {
 		if time.Now().After(deadline) {
@@ -207,6 +214,23 @@ func TestE2EDataTrackAutoSubscribe(t *testing.T) {
 		}
 		_ = alice.c.PushFrame(track.GetHandle(), []byte("x"), 0, false)
 		time.Sleep(10 * time.Millisecond)
+	}
+
+	// An auto-subscription the server has not confirmed yet (it withholds bob's subscriber
+	// handles) is handed over, but WaitDataTrackSubscribed does not complete before it is.
+	s.DropSubscriberHandles("bob", true)
+	publishTrack(t, alice, ar, "late")
+	ev, _ = bob.roomEvent("late auto subscription", 0, func(e *ffipb.RoomEvent) bool {
+		return e.GetDataTrackPublished().GetTrack().GetInfo().GetName() == "late"
+	})
+	late := ev.GetDataTrackPublished().GetAutoSubscription().GetHandle()
+	if c := waitSub(late, 300); c.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_TIMEOUT {
+		t.Fatalf("wait while the server withholds the subscription: %v", c)
+	}
+	s.DropSubscriberHandles("bob", false)
+	publishTrack(t, alice, ar, "later") // its subscription brings the full handle snapshot
+	if c := waitSub(late, 0); c.GetError() != nil {
+		t.Fatalf("wait once the server confirmed: %v", c)
 	}
 	// Dropping the room releases the subscription with it.
 	if err := bob.c.DropHandle(br); err != nil {
