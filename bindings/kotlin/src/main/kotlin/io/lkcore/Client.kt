@@ -19,6 +19,9 @@ internal interface EventSink {
     /** One decoded event that is not a completion (room, frame, stream and log events). */
     fun onEvent(event: Event)
 
+    /** A completion, on the dispatcher thread, before its caller resumes (events after it follow). */
+    fun onCompletion(completion: Completion) {}
+
     /** The client closed: no event follows. */
     fun onClosed() {}
 }
@@ -169,6 +172,7 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
             return
         }
         owned.forEach(::adopt)
+        runCatching { sink.onCompletion(c) }.onFailure { Logs.bindingError("completion handling failed", it) }
         waiter.complete(c)
     }
 

@@ -2,6 +2,8 @@ package io.lkcore
 
 import com.google.protobuf.ByteString
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.ensureActive
@@ -11,6 +13,7 @@ import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.flowOn
 import kotlinx.coroutines.withTimeoutOrNull
 import lkcore.ffi.v1.Request
+import java.util.concurrent.atomic.AtomicLong
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
@@ -140,9 +143,13 @@ class RemoteDataTrack internal constructor(private val room: Room, val publisher
 
     /**
      * Opens a subscription whose lifetime the caller manages ([DataTrackSubscription.close]),
-     * e.g. to wait until it is established ([DataTrackSubscription.awaitSubscribed]).
+     * e.g. to wait until it is established ([DataTrackSubscription.awaitSubscribed]). With
+     * [RoomOptions.autoSubscribe] the first call returns the subscription the library opened
+     * ([bufferSize] does not apply to it).
      */
     fun openSubscription(bufferSize: Int = 0): DataTrackSubscription {
+        // RoomOptions.autoSubscribe: the subscription the library opened, handed out once.
+        room.autoSubscriptions.remove(info.sid)?.let { return it }
         val r = room.client.request(
             Request.newBuilder().setSubscribeDataTrack(
                 lkcore.ffi.v1.SubscribeDataTrackRequest.newBuilder().setRoomHandle(room.handle).setPublisherIdentity(publisherIdentity)
@@ -163,8 +170,27 @@ class RemoteDataTrack internal constructor(private val room: Room, val publisher
 data class SubscriptionEnd(val reason: SubscriptionEndReason, val error: LkException?, val framesReceived: Long, val framesDropped: Long)
 
 /** A subscription to a [RemoteDataTrack]; [close] unsubscribes. */
-class DataTrackSubscription internal constructor(private val room: Room, internal val handle: Long, val track: RemoteDataTrack) : AutoCloseable {
+class DataTrackSubscription internal constructor(
+    private val room: Room,
+    internal val handle: Long,
+    val track: RemoteDataTrack,
+    eventBuffer: Int = 0,
+) : AutoCloseable {
     private val ended = CompletableDeferred<SubscriptionEnd?>()
+
+    /** Frames lost in this binding's buffer ([inbox] full). */
+    private val droppedHere = AtomicLong()
+
+    /**
+     * Auto-subscriptions ([eventBuffer] > 0): the library delivers frames as events, which the
+     * dispatcher thread hands on here ([eventBuffer] frames; the oldest is dropped and counted).
+     * Null for subscriptions read with the direct read function.
+     */
+    private val inbox: Channel<DataTrackFrame>? = if (eventBuffer > 0) {
+        Channel(eventBuffer, BufferOverflow.DROP_OLDEST) { droppedHere.incrementAndGet() }
+    } else {
+        null
+    }
 
     @Volatile
     private var endInfo: SubscriptionEnd? = null
@@ -182,10 +208,19 @@ class DataTrackSubscription internal constructor(private val room: Room, interna
 
     /**
      * The frames, read with the library's direct read function on [Dispatchers.IO] (never on
-     * the collector's dispatcher). Completes at the end of the subscription; throws its failure.
-     * Collect it once.
+     * the collector's dispatcher; an auto-subscription's frames arrive as library events and
+     * are handed on by the dispatcher thread). Completes at the end of the subscription; throws
+     * its failure. Collect it once.
      */
-    fun frames(): Flow<DataTrackFrame> = flow {
+    fun frames(): Flow<DataTrackFrame> = inbox?.let(::inboxFrames) ?: readFrames()
+
+    private fun inboxFrames(inbox: Channel<DataTrackFrame>): Flow<DataTrackFrame> = flow {
+        for (f in inbox) emit(f)
+        val end = endInfo
+        if (end != null && end.reason == SubscriptionEndReason.FAILED && end.error != null) throw end.error
+    }
+
+    private fun readFrames(): Flow<DataTrackFrame> = flow {
         val cid = room.client.id
         val buf = LongArray(1)
         val len = LongArray(1)
@@ -211,18 +246,30 @@ class DataTrackSubscription internal constructor(private val room: Room, interna
         }
     }.flowOn(Dispatchers.IO)
 
+    /** One frame of an auto-subscription (dispatcher thread: hand on only). */
+    internal fun onFrame(e: lkcore.ffi.v1.DataTrackFrameEvent) {
+        inbox?.trySend(DataTrackFrame(e.payload.toByteArray(), if (e.hasUserTimestamp()) e.userTimestamp else null))
+    }
+
     internal fun onEnded(e: lkcore.ffi.v1.DataTrackSubscriptionEnded?) {
         val info = e?.let {
-            SubscriptionEnd(Convert.endReason(it.reasonValue), if (it.hasError()) NativeClient.toException(it.error) else null, it.framesReceived, it.framesDropped)
+            SubscriptionEnd(
+                Convert.endReason(it.reasonValue),
+                if (it.hasError()) NativeClient.toException(it.error) else null,
+                it.framesReceived,
+                it.framesDropped + droppedHere.get(),
+            )
         }
         if (info != null && endInfo == null) endInfo = info
         ended.complete(info)
+        inbox?.close() // after endInfo: a reader that sees the end sees why
     }
 
     /** Unsubscribes and releases the handle. Idempotent. */
     override fun close() {
         room.subscriptions.remove(handle)
         room.client.drop(handle)
+        inbox?.close()
     }
 
     private companion object {

@@ -58,6 +58,12 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     private val byteHandlers = ConcurrentHashMap<String, suspend (ByteStreamReader, String) -> Unit>()
     internal val readers = ConcurrentHashMap<Long, StreamReaderBase>()
     internal val subscriptions = ConcurrentHashMap<Long, DataTrackSubscription>()
+
+    /** [RoomOptions.autoSubscribe]: the subscriptions the library opened, by track SID, until taken. */
+    internal val autoSubscriptions = ConcurrentHashMap<String, DataTrackSubscription>()
+
+    /** SIDs of the connect snapshot's tracks whose auto-subscription has not arrived yet. */
+    private val snapshotTrackSids: MutableSet<String> = ConcurrentHashMap.newKeySet()
     internal val localTracks = ConcurrentHashMap<Long, LocalDataTrack>()
 
     init {
@@ -327,10 +333,20 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         }
     }
 
+    /** Frames an auto-subscription buffers in the binding (the library's buffer size for it). */
+    private fun autoSubscriptionBuffer() = if (options.dataTrackBufferSize > 0) options.dataTrackBufferSize else DEFAULT_BUFFER_FRAMES
+
     private inner class Sink : EventSink {
+        override fun onCompletion(completion: lkcore.ffi.v1.Completion) {
+            if (options.autoSubscribe && completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.CONNECT) {
+                completion.connect.remoteDataTracksList.forEach { snapshotTrackSids.add(it.info.sid) }
+            }
+        }
+
         override fun onEvent(event: Event) {
             when (event.messageCase) {
                 Event.MessageCase.ROOM -> onRoomEvent(event.room)
+                Event.MessageCase.DATA_TRACK_FRAME -> subscriptions[event.dataTrackFrame.subscriptionHandle]?.onFrame(event.dataTrackFrame)
                 Event.MessageCase.LOG -> Logs.forward(event.log)
                 Event.MessageCase.DATA_TRACK_SUBSCRIPTION_ENDED -> {
                     val e = event.dataTrackSubscriptionEnded
@@ -338,7 +354,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 }
                 Event.MessageCase.STREAM_CHUNK -> readers[event.streamChunk.readerHandle]?.onChunk(event.streamChunk)
                 Event.MessageCase.STREAM_ENDED -> readers.remove(event.streamEnded.readerHandle)?.onEnded(event.streamEnded)
-                else -> {} // frames in EVENTS mode are never requested by this binding
+                else -> {}
             }
         }
 
@@ -373,11 +389,21 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 RoomEvent.DataReceived(DataPacket(it.participantIdentity, it.payload.toByteArray(), it.topic, it.reliable, it.encrypted))
             }
             lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
-                // This binding never sets auto_subscribe, so no subscription handle comes with it.
-                if (it.hasAutoSubscription()) client.drop(it.autoSubscription.handle)
-                RoomEvent.DataTrackPublished(RemoteDataTrack(this, it.track.publisherIdentity, Convert.trackInfo(it.track.info)))
+                val track = RemoteDataTrack(this, it.track.publisherIdentity, Convert.trackInfo(it.track.info))
+                if (it.hasAutoSubscription()) {
+                    val h = it.autoSubscription.handle
+                    client.adopt(h)
+                    val sub = DataTrackSubscription(this, h, track, eventBuffer = autoSubscriptionBuffer())
+                    subscriptions[h] = sub
+                    autoSubscriptions.put(track.info.sid, sub)?.close() // a previous one was never taken
+                    // A track of the connect snapshot: the subscription of a track the caller
+                    // knows, not a new track.
+                    if (snapshotTrackSids.remove(track.info.sid)) return
+                }
+                RoomEvent.DataTrackPublished(track)
             }
             lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_UNPUBLISHED -> e.dataTrackUnpublished.let {
+                autoSubscriptions.remove(it.sid)?.close() // never taken: release it
                 RoomEvent.DataTrackUnpublished(it.publisherIdentity, it.sid, it.name)
             }
             lkcore.ffi.v1.RoomEvent.MessageCase.LOCAL_DATA_TRACK_UNPUBLISHED -> e.localDataTrackUnpublished.let {
@@ -447,6 +473,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     companion object {
         /** Room events buffered per collector before delivery is held back. */
         const val EVENT_BUFFER = 1024
+
+        /** The library's default frames per data-track subscription (RoomOptions.dataTrackBufferSize = 0). */
+        private const val DEFAULT_BUFFER_FRAMES = 16
     }
 }
 

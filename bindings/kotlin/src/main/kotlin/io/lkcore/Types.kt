@@ -51,6 +51,13 @@ data class RoomOptions(
     val maxIncomingStreamBytes: Long = 0,
     /** Library log records at or above this level are forwarded (default WARN). */
     val logLevel: LogLevel = LogLevel.WARN,
+    /**
+     * Subscribe to every remote data track automatically (the library opens the subscriptions,
+     * with [dataTrackBufferSize] frames; frames published before the server confirmed one are
+     * not delivered): [RemoteDataTrack.subscribe] / [RemoteDataTrack.openSubscription] then
+     * hand out that subscription (once) instead of opening a new one.
+     */
+    val autoSubscribe: Boolean = false,
 )
 
 /** End-to-end encryption with a shared key (key derivation as in the official SDKs). */
@@ -168,6 +175,7 @@ internal object Convert {
             .setMaxReconnectAttempts(o.maxReconnectAttempts)
             .setDataTrackBufferSize(o.dataTrackBufferSize)
             .setMaxIncomingStreamBytes(o.maxIncomingStreamBytes)
+            .setAutoSubscribe(o.autoSubscribe)
         o.connectTimeout?.let { b.setConnectTimeoutMs(millis(it)) }
         o.rpcResponseTimeout?.let { b.setRpcResponseTimeoutMs(millis(it)) }
         o.e2ee?.let { e ->

@@ -5,6 +5,7 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.withTimeout
@@ -128,6 +129,43 @@ class DataTrackTest : LkTestBase() {
                 val remote = snap.remoteDataTracks.firstOrNull() ?: rec.await<RoomEvent.DataTrackPublished>().track
                 assertEquals(t.info.sid, remote.info.sid)
                 assertEquals("early", remote.info.name)
+            }
+        }
+    }
+
+    @Test
+    fun `autoSubscribe hands out the library's subscriptions and announces no snapshot track again`() = lkTest {
+        connect("alice").use { alice ->
+            val early = alice.publishDataTrack("early")
+            Room(RoomOptions(autoSubscribe = true, dataTrackBufferSize = 32)).use { bob ->
+                val rec = record(bob)
+                val snap = bob.connect(DevSfu.url, token("bob"))
+                assertEquals(listOf("early"), snap.remoteDataTracks.map { it.info.name })
+                val late = alice.publishDataTrack("late")
+                // The first DataTrackPublished is the new track: the snapshot's is not repeated.
+                val lateRemote = rec.await<RoomEvent.DataTrackPublished>().track
+                assertEquals("late", lateRemote.info.name)
+                assertEquals(3, bob.liveHandles) // room + two auto-subscriptions
+                for ((local, remote) in listOf(early to snap.remoteDataTracks[0], late to lateRemote)) {
+                    val before = bob.liveHandles
+                    remote.openSubscription().use { sub ->
+                        assertEquals(before, bob.liveHandles) // the library's subscription, not a new one
+                        sub.awaitSubscribed()
+                        val payload = local.info.name.encodeToByteArray()
+                        coroutineScope {
+                            val got = async { sub.frames().first() }
+                            withTimeout(GUARD) {
+                                // the channel never retransmits: push again until one arrives
+                                while (!got.isCompleted) {
+                                    local.tryPush(payload)
+                                    delay(20)
+                                }
+                            }
+                            assertContentEquals(payload, got.await().payload)
+                        }
+                    }
+                }
+                assertEquals(1, bob.liveHandles)
             }
         }
     }
