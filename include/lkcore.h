@@ -68,7 +68,7 @@ extern "C" {
 
 /* ABI version this header describes. */
 #define LK_ABI_VERSION_MAJOR 1
-#define LK_ABI_VERSION_MINOR 3
+#define LK_ABI_VERSION_MINOR 4
 #define LK_ABI_VERSION ((LK_ABI_VERSION_MAJOR << 16) | LK_ABI_VERSION_MINOR)
 /* True if a library reporting version v (from lk_abi_version) can serve this header. */
 #define LK_ABI_COMPATIBLE(v) \
@@ -251,7 +251,8 @@ int32_t lk_data_track_push(lk_client_t client, lk_handle_t track, const uint8_t 
  * user_timestamp, has_user_timestamp: receive the frame's timestamp if non-NULL.
  *
  * Returns LK_OK, LK_ERR_TIMEOUT, LK_ERR_END_OF_STREAM (ended and drained; the reason is in the
- * DataTrackSubscriptionEnded event), LK_ERR_FAILED_PRECONDITION (not a pull subscription),
+ * DataTrackSubscriptionEnded event, and readable at once with GetDataTrackSubscriptionEndRequest
+ * since ABI 1.4), LK_ERR_FAILED_PRECONDITION (not a pull subscription),
  * LK_ERR_INVALID_HANDLE, LK_ERR_WRONG_HANDLE_TYPE, LK_ERR_INVALID_ARGUMENT (NULL frame or
  * frame_len), LK_ERR_CLIENT_CLOSED.
  */

@@ -166,6 +166,7 @@ type Request struct {
 	//	*Request_PushDataTrackFrameWait
 	//	*Request_GetDataTrackStats
 	//	*Request_WaitDataTrackSubscribed
+	//	*Request_GetDataTrackSubscriptionEnd
 	//	*Request_PerformRpc
 	//	*Request_RegisterRpcMethod
 	//	*Request_UnregisterRpcMethod
@@ -460,6 +461,15 @@ func (x *Request) GetWaitDataTrackSubscribed() *WaitDataTrackSubscribedRequest {
 	return nil
 }
 
+func (x *Request) GetGetDataTrackSubscriptionEnd() *GetDataTrackSubscriptionEndRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_GetDataTrackSubscriptionEnd); ok {
+			return x.GetDataTrackSubscriptionEnd
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetPerformRpc() *PerformRpcRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_PerformRpc); ok {
@@ -685,6 +695,10 @@ type Request_WaitDataTrackSubscribed struct {
 	WaitDataTrackSubscribed *WaitDataTrackSubscribedRequest `protobuf:"bytes,48,opt,name=wait_data_track_subscribed,json=waitDataTrackSubscribed,proto3,oneof"` // since ABI 1.2
 }
 
+type Request_GetDataTrackSubscriptionEnd struct {
+	GetDataTrackSubscriptionEnd *GetDataTrackSubscriptionEndRequest `protobuf:"bytes,49,opt,name=get_data_track_subscription_end,json=getDataTrackSubscriptionEnd,proto3,oneof"` // since ABI 1.4
+}
+
 type Request_PerformRpc struct {
 	// RPC.
 	PerformRpc *PerformRpcRequest `protobuf:"bytes,60,opt,name=perform_rpc,json=performRpc,proto3,oneof"`
@@ -789,6 +803,8 @@ func (*Request_GetDataTrackStats) isRequest_Message() {}
 
 func (*Request_WaitDataTrackSubscribed) isRequest_Message() {}
 
+func (*Request_GetDataTrackSubscriptionEnd) isRequest_Message() {}
+
 func (*Request_PerformRpc) isRequest_Message() {}
 
 func (*Request_RegisterRpcMethod) isRequest_Message() {}
@@ -842,6 +858,7 @@ type Response struct {
 	//	*Response_PushDataTrackFrame
 	//	*Response_SubscribeDataTrack
 	//	*Response_GetDataTrackStats
+	//	*Response_GetDataTrackSubscriptionEnd
 	//	*Response_RegisterRpcMethod
 	//	*Response_UnregisterRpcMethod
 	//	*Response_RespondRpc
@@ -1038,6 +1055,15 @@ func (x *Response) GetGetDataTrackStats() *GetDataTrackStatsResponse {
 	return nil
 }
 
+func (x *Response) GetGetDataTrackSubscriptionEnd() *GetDataTrackSubscriptionEndResponse {
+	if x != nil {
+		if x, ok := x.Message.(*Response_GetDataTrackSubscriptionEnd); ok {
+			return x.GetDataTrackSubscriptionEnd
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetRegisterRpcMethod() *RegisterRpcMethodResponse {
 	if x != nil {
 		if x, ok := x.Message.(*Response_RegisterRpcMethod); ok {
@@ -1147,6 +1173,10 @@ type Response_GetDataTrackStats struct {
 	GetDataTrackStats *GetDataTrackStatsResponse `protobuf:"bytes,47,opt,name=get_data_track_stats,json=getDataTrackStats,proto3,oneof"`
 }
 
+type Response_GetDataTrackSubscriptionEnd struct {
+	GetDataTrackSubscriptionEnd *GetDataTrackSubscriptionEndResponse `protobuf:"bytes,49,opt,name=get_data_track_subscription_end,json=getDataTrackSubscriptionEnd,proto3,oneof"`
+}
+
 type Response_RegisterRpcMethod struct {
 	RegisterRpcMethod *RegisterRpcMethodResponse `protobuf:"bytes,61,opt,name=register_rpc_method,json=registerRpcMethod,proto3,oneof"`
 }
@@ -1196,6 +1226,8 @@ func (*Response_PushDataTrackFrame) isResponse_Message() {}
 func (*Response_SubscribeDataTrack) isResponse_Message() {}
 
 func (*Response_GetDataTrackStats) isResponse_Message() {}
+
+func (*Response_GetDataTrackSubscriptionEnd) isResponse_Message() {}
 
 func (*Response_RegisterRpcMethod) isResponse_Message() {}
 
@@ -2238,7 +2270,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xca\x1a\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xcb\x1b\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -2273,7 +2305,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x10flush_data_track\x18- \x01(\v2$.lkcore.ffi.v1.FlushDataTrackRequestB\x04\xc8\xf3\x18\x01H\x00R\x0eflushDataTrack\x12l\n" +
 	"\x1apush_data_track_frame_wait\x18. \x01(\v2(.lkcore.ffi.v1.PushDataTrackFrameRequestB\x04\xc8\xf3\x18\x01H\x00R\x16pushDataTrackFrameWait\x12`\n" +
 	"\x14get_data_track_stats\x18/ \x01(\v2'.lkcore.ffi.v1.GetDataTrackStatsRequestB\x04\xc8\xf3\x18\x00H\x00R\x11getDataTrackStats\x12r\n" +
-	"\x1await_data_track_subscribed\x180 \x01(\v2-.lkcore.ffi.v1.WaitDataTrackSubscribedRequestB\x04\xc8\xf3\x18\x01H\x00R\x17waitDataTrackSubscribed\x12I\n" +
+	"\x1await_data_track_subscribed\x180 \x01(\v2-.lkcore.ffi.v1.WaitDataTrackSubscribedRequestB\x04\xc8\xf3\x18\x01H\x00R\x17waitDataTrackSubscribed\x12\x7f\n" +
+	"\x1fget_data_track_subscription_end\x181 \x01(\v21.lkcore.ffi.v1.GetDataTrackSubscriptionEndRequestB\x04\xc8\xf3\x18\x00H\x00R\x1bgetDataTrackSubscriptionEnd\x12I\n" +
 	"\vperform_rpc\x18< \x01(\v2 .lkcore.ffi.v1.PerformRpcRequestB\x04\xc8\xf3\x18\x01H\x00R\n" +
 	"performRpc\x12_\n" +
 	"\x13register_rpc_method\x18= \x01(\v2'.lkcore.ffi.v1.RegisterRpcMethodRequestB\x04\xc8\xf3\x18\x00H\x00R\x11registerRpcMethod\x12e\n" +
@@ -2290,7 +2323,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x13close_stream_writer\x18V \x01(\v2'.lkcore.ffi.v1.CloseStreamWriterRequestB\x04\xc8\xf3\x18\x01H\x00R\x11closeStreamWriter\x12k\n" +
 	"\x17register_stream_handler\x18W \x01(\v2+.lkcore.ffi.v1.RegisterStreamHandlerRequestB\x04\xc8\xf3\x18\x00H\x00R\x15registerStreamHandler\x12q\n" +
 	"\x19unregister_stream_handler\x18X \x01(\v2-.lkcore.ffi.v1.UnregisterStreamHandlerRequestB\x04\xc8\xf3\x18\x00H\x00R\x17unregisterStreamHandlerB\t\n" +
-	"\amessage\"\xf3\r\n" +
+	"\amessage\"\xef\x0e\n" +
 	"\bResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12*\n" +
@@ -2312,7 +2345,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x17data_track_is_published\x18* \x01(\v2+.lkcore.ffi.v1.DataTrackIsPublishedResponseH\x00R\x14dataTrackIsPublished\x12^\n" +
 	"\x15push_data_track_frame\x18+ \x01(\v2).lkcore.ffi.v1.PushDataTrackFrameResponseH\x00R\x12pushDataTrackFrame\x12]\n" +
 	"\x14subscribe_data_track\x18, \x01(\v2).lkcore.ffi.v1.SubscribeDataTrackResponseH\x00R\x12subscribeDataTrack\x12[\n" +
-	"\x14get_data_track_stats\x18/ \x01(\v2(.lkcore.ffi.v1.GetDataTrackStatsResponseH\x00R\x11getDataTrackStats\x12Z\n" +
+	"\x14get_data_track_stats\x18/ \x01(\v2(.lkcore.ffi.v1.GetDataTrackStatsResponseH\x00R\x11getDataTrackStats\x12z\n" +
+	"\x1fget_data_track_subscription_end\x181 \x01(\v22.lkcore.ffi.v1.GetDataTrackSubscriptionEndResponseH\x00R\x1bgetDataTrackSubscriptionEnd\x12Z\n" +
 	"\x13register_rpc_method\x18= \x01(\v2(.lkcore.ffi.v1.RegisterRpcMethodResponseH\x00R\x11registerRpcMethod\x12`\n" +
 	"\x15unregister_rpc_method\x18> \x01(\v2*.lkcore.ffi.v1.UnregisterRpcMethodResponseH\x00R\x13unregisterRpcMethod\x12D\n" +
 	"\vrespond_rpc\x18? \x01(\v2!.lkcore.ffi.v1.RespondRpcResponseH\x00R\n" +
@@ -2412,82 +2446,84 @@ func file_lkcore_ffi_proto_rawDescGZIP() []byte {
 var file_lkcore_ffi_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_lkcore_ffi_proto_goTypes = []any{
-	(LogLevel)(0),                           // 0: lkcore.ffi.v1.LogLevel
-	(*Request)(nil),                         // 1: lkcore.ffi.v1.Request
-	(*Response)(nil),                        // 2: lkcore.ffi.v1.Response
-	(*Event)(nil),                           // 3: lkcore.ffi.v1.Event
-	(*Completion)(nil),                      // 4: lkcore.ffi.v1.Completion
-	(*EchoRequest)(nil),                     // 5: lkcore.ffi.v1.EchoRequest
-	(*EchoResponse)(nil),                    // 6: lkcore.ffi.v1.EchoResponse
-	(*CancelRequest)(nil),                   // 7: lkcore.ffi.v1.CancelRequest
-	(*CancelResponse)(nil),                  // 8: lkcore.ffi.v1.CancelResponse
-	(*SetLogLevelRequest)(nil),              // 9: lkcore.ffi.v1.SetLogLevelRequest
-	(*SetLogLevelResponse)(nil),             // 10: lkcore.ffi.v1.SetLogLevelResponse
-	(*GetVersionRequest)(nil),               // 11: lkcore.ffi.v1.GetVersionRequest
-	(*GetVersionResponse)(nil),              // 12: lkcore.ffi.v1.GetVersionResponse
-	(*GrantCreditsRequest)(nil),             // 13: lkcore.ffi.v1.GrantCreditsRequest
-	(*GrantCreditsResponse)(nil),            // 14: lkcore.ffi.v1.GrantCreditsResponse
-	(*SetEventNotifyFdRequest)(nil),         // 15: lkcore.ffi.v1.SetEventNotifyFdRequest
-	(*SetEventNotifyFdResponse)(nil),        // 16: lkcore.ffi.v1.SetEventNotifyFdResponse
-	(*LogRecord)(nil),                       // 17: lkcore.ffi.v1.LogRecord
-	nil,                                     // 18: lkcore.ffi.v1.LogRecord.AttributesEntry
-	(*CreateRoomRequest)(nil),               // 19: lkcore.ffi.v1.CreateRoomRequest
-	(*ConnectRequest)(nil),                  // 20: lkcore.ffi.v1.ConnectRequest
-	(*DisconnectRequest)(nil),               // 21: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),          // 22: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*PublishDataRequest)(nil),              // 23: lkcore.ffi.v1.PublishDataRequest
-	(*SetLocalMetadataRequest)(nil),         // 24: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),             // 25: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),       // 26: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*SetSharedKeyRequest)(nil),             // 27: lkcore.ffi.v1.SetSharedKeyRequest
-	(*GetE2EeStatsRequest)(nil),             // 28: lkcore.ffi.v1.GetE2eeStatsRequest
-	(*PublishDataTrackRequest)(nil),         // 29: lkcore.ffi.v1.PublishDataTrackRequest
-	(*UnpublishDataTrackRequest)(nil),       // 30: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*DataTrackIsPublishedRequest)(nil),     // 31: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*PushDataTrackFrameRequest)(nil),       // 32: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*SubscribeDataTrackRequest)(nil),       // 33: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*FlushDataTrackRequest)(nil),           // 34: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),        // 35: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*WaitDataTrackSubscribedRequest)(nil),  // 36: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*PerformRpcRequest)(nil),               // 37: lkcore.ffi.v1.PerformRpcRequest
-	(*RegisterRpcMethodRequest)(nil),        // 38: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*UnregisterRpcMethodRequest)(nil),      // 39: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*RespondRpcRequest)(nil),               // 40: lkcore.ffi.v1.RespondRpcRequest
-	(*SendTextRequest)(nil),                 // 41: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                // 42: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                 // 43: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),           // 44: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),           // 45: lkcore.ffi.v1.OpenByteWriterRequest
-	(*WriteStreamRequest)(nil),              // 46: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),        // 47: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),    // 48: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*UnregisterStreamHandlerRequest)(nil),  // 49: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*Error)(nil),                           // 50: lkcore.ffi.v1.Error
-	(*CreateRoomResponse)(nil),              // 51: lkcore.ffi.v1.CreateRoomResponse
-	(*GetRoomSnapshotResponse)(nil),         // 52: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*SetSharedKeyResponse)(nil),            // 53: lkcore.ffi.v1.SetSharedKeyResponse
-	(*GetE2EeStatsResponse)(nil),            // 54: lkcore.ffi.v1.GetE2eeStatsResponse
-	(*UnpublishDataTrackResponse)(nil),      // 55: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedResponse)(nil),    // 56: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameResponse)(nil),      // 57: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*SubscribeDataTrackResponse)(nil),      // 58: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*GetDataTrackStatsResponse)(nil),       // 59: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*RegisterRpcMethodResponse)(nil),       // 60: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodResponse)(nil),     // 61: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RespondRpcResponse)(nil),              // 62: lkcore.ffi.v1.RespondRpcResponse
-	(*RegisterStreamHandlerResponse)(nil),   // 63: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerResponse)(nil), // 64: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*RoomEvent)(nil),                       // 65: lkcore.ffi.v1.RoomEvent
-	(*DataTrackFrameEvent)(nil),             // 66: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),      // 67: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*StreamChunkEvent)(nil),                // 68: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                // 69: lkcore.ffi.v1.StreamEndedEvent
-	(*ConnectResult)(nil),                   // 70: lkcore.ffi.v1.ConnectResult
-	(*PublishDataTrackResult)(nil),          // 71: lkcore.ffi.v1.PublishDataTrackResult
-	(*PerformRpcResult)(nil),                // 72: lkcore.ffi.v1.PerformRpcResult
-	(*TextStreamInfo)(nil),                  // 73: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                  // 74: lkcore.ffi.v1.ByteStreamInfo
-	(*OwnedStreamWriter)(nil),               // 75: lkcore.ffi.v1.OwnedStreamWriter
+	(LogLevel)(0),                               // 0: lkcore.ffi.v1.LogLevel
+	(*Request)(nil),                             // 1: lkcore.ffi.v1.Request
+	(*Response)(nil),                            // 2: lkcore.ffi.v1.Response
+	(*Event)(nil),                               // 3: lkcore.ffi.v1.Event
+	(*Completion)(nil),                          // 4: lkcore.ffi.v1.Completion
+	(*EchoRequest)(nil),                         // 5: lkcore.ffi.v1.EchoRequest
+	(*EchoResponse)(nil),                        // 6: lkcore.ffi.v1.EchoResponse
+	(*CancelRequest)(nil),                       // 7: lkcore.ffi.v1.CancelRequest
+	(*CancelResponse)(nil),                      // 8: lkcore.ffi.v1.CancelResponse
+	(*SetLogLevelRequest)(nil),                  // 9: lkcore.ffi.v1.SetLogLevelRequest
+	(*SetLogLevelResponse)(nil),                 // 10: lkcore.ffi.v1.SetLogLevelResponse
+	(*GetVersionRequest)(nil),                   // 11: lkcore.ffi.v1.GetVersionRequest
+	(*GetVersionResponse)(nil),                  // 12: lkcore.ffi.v1.GetVersionResponse
+	(*GrantCreditsRequest)(nil),                 // 13: lkcore.ffi.v1.GrantCreditsRequest
+	(*GrantCreditsResponse)(nil),                // 14: lkcore.ffi.v1.GrantCreditsResponse
+	(*SetEventNotifyFdRequest)(nil),             // 15: lkcore.ffi.v1.SetEventNotifyFdRequest
+	(*SetEventNotifyFdResponse)(nil),            // 16: lkcore.ffi.v1.SetEventNotifyFdResponse
+	(*LogRecord)(nil),                           // 17: lkcore.ffi.v1.LogRecord
+	nil,                                         // 18: lkcore.ffi.v1.LogRecord.AttributesEntry
+	(*CreateRoomRequest)(nil),                   // 19: lkcore.ffi.v1.CreateRoomRequest
+	(*ConnectRequest)(nil),                      // 20: lkcore.ffi.v1.ConnectRequest
+	(*DisconnectRequest)(nil),                   // 21: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),              // 22: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*PublishDataRequest)(nil),                  // 23: lkcore.ffi.v1.PublishDataRequest
+	(*SetLocalMetadataRequest)(nil),             // 24: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),                 // 25: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),           // 26: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*SetSharedKeyRequest)(nil),                 // 27: lkcore.ffi.v1.SetSharedKeyRequest
+	(*GetE2EeStatsRequest)(nil),                 // 28: lkcore.ffi.v1.GetE2eeStatsRequest
+	(*PublishDataTrackRequest)(nil),             // 29: lkcore.ffi.v1.PublishDataTrackRequest
+	(*UnpublishDataTrackRequest)(nil),           // 30: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*DataTrackIsPublishedRequest)(nil),         // 31: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*PushDataTrackFrameRequest)(nil),           // 32: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*SubscribeDataTrackRequest)(nil),           // 33: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*FlushDataTrackRequest)(nil),               // 34: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),            // 35: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*WaitDataTrackSubscribedRequest)(nil),      // 36: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),  // 37: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*PerformRpcRequest)(nil),                   // 38: lkcore.ffi.v1.PerformRpcRequest
+	(*RegisterRpcMethodRequest)(nil),            // 39: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*UnregisterRpcMethodRequest)(nil),          // 40: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*RespondRpcRequest)(nil),                   // 41: lkcore.ffi.v1.RespondRpcRequest
+	(*SendTextRequest)(nil),                     // 42: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                    // 43: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                     // 44: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),               // 45: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),               // 46: lkcore.ffi.v1.OpenByteWriterRequest
+	(*WriteStreamRequest)(nil),                  // 47: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),            // 48: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),        // 49: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*UnregisterStreamHandlerRequest)(nil),      // 50: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*Error)(nil),                               // 51: lkcore.ffi.v1.Error
+	(*CreateRoomResponse)(nil),                  // 52: lkcore.ffi.v1.CreateRoomResponse
+	(*GetRoomSnapshotResponse)(nil),             // 53: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*SetSharedKeyResponse)(nil),                // 54: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsResponse)(nil),                // 55: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*UnpublishDataTrackResponse)(nil),          // 56: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedResponse)(nil),        // 57: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameResponse)(nil),          // 58: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*SubscribeDataTrackResponse)(nil),          // 59: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*GetDataTrackStatsResponse)(nil),           // 60: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*GetDataTrackSubscriptionEndResponse)(nil), // 61: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*RegisterRpcMethodResponse)(nil),           // 62: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodResponse)(nil),         // 63: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RespondRpcResponse)(nil),                  // 64: lkcore.ffi.v1.RespondRpcResponse
+	(*RegisterStreamHandlerResponse)(nil),       // 65: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerResponse)(nil),     // 66: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*RoomEvent)(nil),                           // 67: lkcore.ffi.v1.RoomEvent
+	(*DataTrackFrameEvent)(nil),                 // 68: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),          // 69: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*StreamChunkEvent)(nil),                    // 70: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                    // 71: lkcore.ffi.v1.StreamEndedEvent
+	(*ConnectResult)(nil),                       // 72: lkcore.ffi.v1.ConnectResult
+	(*PublishDataTrackResult)(nil),              // 73: lkcore.ffi.v1.PublishDataTrackResult
+	(*PerformRpcResult)(nil),                    // 74: lkcore.ffi.v1.PerformRpcResult
+	(*TextStreamInfo)(nil),                      // 75: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                      // 76: lkcore.ffi.v1.ByteStreamInfo
+	(*OwnedStreamWriter)(nil),                   // 77: lkcore.ffi.v1.OwnedStreamWriter
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	5,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -2515,65 +2551,67 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	32, // 22: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
 	35, // 23: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
 	36, // 24: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	37, // 25: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	38, // 26: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	39, // 27: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	40, // 28: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	41, // 29: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	42, // 30: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	43, // 31: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	44, // 32: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	45, // 33: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	46, // 34: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	47, // 35: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	48, // 36: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	49, // 37: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	50, // 38: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 39: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	8,  // 40: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	10, // 41: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	12, // 42: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	14, // 43: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	16, // 44: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
-	51, // 45: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	52, // 46: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	53, // 47: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	54, // 48: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
-	55, // 49: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	56, // 50: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	57, // 51: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	58, // 52: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	59, // 53: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
-	60, // 54: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	61, // 55: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	62, // 56: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	63, // 57: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	64, // 58: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	4,  // 59: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	17, // 60: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	65, // 61: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	66, // 62: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	67, // 63: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	68, // 64: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	69, // 65: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	50, // 66: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 67: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	70, // 68: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	71, // 69: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	72, // 70: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	73, // 71: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	74, // 72: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	74, // 73: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	75, // 74: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	75, // 75: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,  // 76: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	0,  // 77: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	18, // 78: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	79, // [79:79] is the sub-list for method output_type
-	79, // [79:79] is the sub-list for method input_type
-	79, // [79:79] is the sub-list for extension type_name
-	79, // [79:79] is the sub-list for extension extendee
-	0,  // [0:79] is the sub-list for field type_name
+	37, // 25: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	38, // 26: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	39, // 27: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	40, // 28: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	41, // 29: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	42, // 30: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	43, // 31: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	44, // 32: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	45, // 33: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	46, // 34: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	47, // 35: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	48, // 36: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	49, // 37: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	50, // 38: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	51, // 39: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 40: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	8,  // 41: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	10, // 42: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	12, // 43: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	14, // 44: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	16, // 45: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	52, // 46: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	53, // 47: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	54, // 48: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	55, // 49: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	56, // 50: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	57, // 51: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	58, // 52: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	59, // 53: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	60, // 54: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	61, // 55: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	62, // 56: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	63, // 57: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	64, // 58: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	65, // 59: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	66, // 60: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	4,  // 61: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	17, // 62: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	67, // 63: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	68, // 64: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	69, // 65: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	70, // 66: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	71, // 67: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	51, // 68: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 69: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	72, // 70: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	73, // 71: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	74, // 72: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	75, // 73: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	76, // 74: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	76, // 75: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	77, // 76: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	77, // 77: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,  // 78: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	0,  // 79: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	18, // 80: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	81, // [81:81] is the sub-list for method output_type
+	81, // [81:81] is the sub-list for method input_type
+	81, // [81:81] is the sub-list for extension type_name
+	81, // [81:81] is the sub-list for extension extendee
+	0,  // [0:81] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -2614,6 +2652,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_PushDataTrackFrameWait)(nil),
 		(*Request_GetDataTrackStats)(nil),
 		(*Request_WaitDataTrackSubscribed)(nil),
+		(*Request_GetDataTrackSubscriptionEnd)(nil),
 		(*Request_PerformRpc)(nil),
 		(*Request_RegisterRpcMethod)(nil),
 		(*Request_UnregisterRpcMethod)(nil),
@@ -2644,6 +2683,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Response_PushDataTrackFrame)(nil),
 		(*Response_SubscribeDataTrack)(nil),
 		(*Response_GetDataTrackStats)(nil),
+		(*Response_GetDataTrackSubscriptionEnd)(nil),
 		(*Response_RegisterRpcMethod)(nil),
 		(*Response_UnregisterRpcMethod)(nil),
 		(*Response_RespondRpc)(nil),

@@ -1291,6 +1291,107 @@ func (x *WaitDataTrackSubscribedRequest) GetSubscriptionHandle() uint64 {
 	return 0
 }
 
+// GetDataTrackSubscriptionEndRequest (SYNC, since ABI 1.4) tells how a subscription ended:
+// the fields its DataTrackSubscriptionEnded event carries, available as soon as the
+// subscription has ended. A host reading with lk_data_track_read asks this after
+// END_OF_STREAM instead of waiting for the event; ended is false while it runs.
+type GetDataTrackSubscriptionEndRequest struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionHandle uint64                 `protobuf:"varint,1,opt,name=subscription_handle,json=subscriptionHandle,proto3" json:"subscription_handle,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *GetDataTrackSubscriptionEndRequest) Reset() {
+	*x = GetDataTrackSubscriptionEndRequest{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDataTrackSubscriptionEndRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDataTrackSubscriptionEndRequest) ProtoMessage() {}
+
+func (x *GetDataTrackSubscriptionEndRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDataTrackSubscriptionEndRequest.ProtoReflect.Descriptor instead.
+func (*GetDataTrackSubscriptionEndRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetDataTrackSubscriptionEndRequest) GetSubscriptionHandle() uint64 {
+	if x != nil {
+		return x.SubscriptionHandle
+	}
+	return 0
+}
+
+type GetDataTrackSubscriptionEndResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ended bool                   `protobuf:"varint,1,opt,name=ended,proto3" json:"ended,omitempty"`
+	// Set when ended.
+	End           *DataTrackSubscriptionEnded `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDataTrackSubscriptionEndResponse) Reset() {
+	*x = GetDataTrackSubscriptionEndResponse{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDataTrackSubscriptionEndResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDataTrackSubscriptionEndResponse) ProtoMessage() {}
+
+func (x *GetDataTrackSubscriptionEndResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDataTrackSubscriptionEndResponse.ProtoReflect.Descriptor instead.
+func (*GetDataTrackSubscriptionEndResponse) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetDataTrackSubscriptionEndResponse) GetEnded() bool {
+	if x != nil {
+		return x.Ended
+	}
+	return false
+}
+
+func (x *GetDataTrackSubscriptionEndResponse) GetEnd() *DataTrackSubscriptionEnded {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
 type OwnedDataTrackSubscription struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Handle        uint64                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
@@ -1301,7 +1402,7 @@ type OwnedDataTrackSubscription struct {
 
 func (x *OwnedDataTrackSubscription) Reset() {
 	*x = OwnedDataTrackSubscription{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1414,7 @@ func (x *OwnedDataTrackSubscription) String() string {
 func (*OwnedDataTrackSubscription) ProtoMessage() {}
 
 func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1427,7 @@ func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedDataTrackSubscription.ProtoReflect.Descriptor instead.
 func (*OwnedDataTrackSubscription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *OwnedDataTrackSubscription) GetHandle() uint64 {
@@ -1358,7 +1459,7 @@ type DataTrackFrameEvent struct {
 
 func (x *DataTrackFrameEvent) Reset() {
 	*x = DataTrackFrameEvent{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1471,7 @@ func (x *DataTrackFrameEvent) String() string {
 func (*DataTrackFrameEvent) ProtoMessage() {}
 
 func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1484,7 @@ func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackFrameEvent.ProtoReflect.Descriptor instead.
 func (*DataTrackFrameEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DataTrackFrameEvent) GetSubscriptionHandle() uint64 {
@@ -1429,7 +1530,7 @@ type DataTrackSubscriptionEnded struct {
 
 func (x *DataTrackSubscriptionEnded) Reset() {
 	*x = DataTrackSubscriptionEnded{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1542,7 @@ func (x *DataTrackSubscriptionEnded) String() string {
 func (*DataTrackSubscriptionEnded) ProtoMessage() {}
 
 func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1555,7 @@ func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackSubscriptionEnded.ProtoReflect.Descriptor instead.
 func (*DataTrackSubscriptionEnded) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DataTrackSubscriptionEnded) GetSubscriptionHandle() uint64 {
@@ -1578,7 +1679,12 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\x1aSubscribeDataTrackResponse\x12M\n" +
 	"\fsubscription\x18\x01 \x01(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\fsubscription\"Q\n" +
 	"\x1eWaitDataTrackSubscribedRequest\x12/\n" +
-	"\x13subscription_handle\x18\x01 \x01(\x04R\x12subscriptionHandle\"n\n" +
+	"\x13subscription_handle\x18\x01 \x01(\x04R\x12subscriptionHandle\"U\n" +
+	"\"GetDataTrackSubscriptionEndRequest\x12/\n" +
+	"\x13subscription_handle\x18\x01 \x01(\x04R\x12subscriptionHandle\"x\n" +
+	"#GetDataTrackSubscriptionEndResponse\x12\x14\n" +
+	"\x05ended\x18\x01 \x01(\bR\x05ended\x12;\n" +
+	"\x03end\x18\x02 \x01(\v2).lkcore.ffi.v1.DataTrackSubscriptionEndedR\x03end\"n\n" +
 	"\x1aOwnedDataTrackSubscription\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x128\n" +
 	"\x05track\x18\x02 \x01(\v2\".lkcore.ffi.v1.RemoteDataTrackInfoR\x05track\"\xc6\x01\n" +
@@ -1613,54 +1719,57 @@ func file_lkcore_ffi_data_track_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_data_track_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_lkcore_ffi_data_track_proto_goTypes = []any{
-	(SubscriptionEndReason)(0),             // 0: lkcore.ffi.v1.SubscriptionEndReason
-	(*DataTrackInfo)(nil),                  // 1: lkcore.ffi.v1.DataTrackInfo
-	(*PublishDataTrackRequest)(nil),        // 2: lkcore.ffi.v1.PublishDataTrackRequest
-	(*PublishDataTrackResult)(nil),         // 3: lkcore.ffi.v1.PublishDataTrackResult
-	(*OwnedLocalDataTrack)(nil),            // 4: lkcore.ffi.v1.OwnedLocalDataTrack
-	(*UnpublishDataTrackRequest)(nil),      // 5: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*UnpublishDataTrackResponse)(nil),     // 6: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedRequest)(nil),    // 7: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*DataTrackIsPublishedResponse)(nil),   // 8: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameRequest)(nil),      // 9: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*PushDataTrackFrameResponse)(nil),     // 10: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*FlushDataTrackRequest)(nil),          // 11: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),       // 12: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*GetDataTrackStatsResponse)(nil),      // 13: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*LocalDataTrackStats)(nil),            // 14: lkcore.ffi.v1.LocalDataTrackStats
-	(*LocalDataTrackUnpublished)(nil),      // 15: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackInfo)(nil),            // 16: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*RemoteDataTrackPublished)(nil),       // 17: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),     // 18: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*SubscribeDataTrackRequest)(nil),      // 19: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*SubscribeDataTrackResponse)(nil),     // 20: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*WaitDataTrackSubscribedRequest)(nil), // 21: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*OwnedDataTrackSubscription)(nil),     // 22: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*DataTrackFrameEvent)(nil),            // 23: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),     // 24: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*Error)(nil),                          // 25: lkcore.ffi.v1.Error
-	(DeliveryMode)(0),                      // 26: lkcore.ffi.v1.DeliveryMode
+	(SubscriptionEndReason)(0),                  // 0: lkcore.ffi.v1.SubscriptionEndReason
+	(*DataTrackInfo)(nil),                       // 1: lkcore.ffi.v1.DataTrackInfo
+	(*PublishDataTrackRequest)(nil),             // 2: lkcore.ffi.v1.PublishDataTrackRequest
+	(*PublishDataTrackResult)(nil),              // 3: lkcore.ffi.v1.PublishDataTrackResult
+	(*OwnedLocalDataTrack)(nil),                 // 4: lkcore.ffi.v1.OwnedLocalDataTrack
+	(*UnpublishDataTrackRequest)(nil),           // 5: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*UnpublishDataTrackResponse)(nil),          // 6: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedRequest)(nil),         // 7: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*DataTrackIsPublishedResponse)(nil),        // 8: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameRequest)(nil),           // 9: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*PushDataTrackFrameResponse)(nil),          // 10: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*FlushDataTrackRequest)(nil),               // 11: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),            // 12: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*GetDataTrackStatsResponse)(nil),           // 13: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*LocalDataTrackStats)(nil),                 // 14: lkcore.ffi.v1.LocalDataTrackStats
+	(*LocalDataTrackUnpublished)(nil),           // 15: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackInfo)(nil),                 // 16: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*RemoteDataTrackPublished)(nil),            // 17: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),          // 18: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*SubscribeDataTrackRequest)(nil),           // 19: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*SubscribeDataTrackResponse)(nil),          // 20: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*WaitDataTrackSubscribedRequest)(nil),      // 21: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),  // 22: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*GetDataTrackSubscriptionEndResponse)(nil), // 23: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*OwnedDataTrackSubscription)(nil),          // 24: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*DataTrackFrameEvent)(nil),                 // 25: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),          // 26: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*Error)(nil),                               // 27: lkcore.ffi.v1.Error
+	(DeliveryMode)(0),                           // 28: lkcore.ffi.v1.DeliveryMode
 }
 var file_lkcore_ffi_data_track_proto_depIdxs = []int32{
 	4,  // 0: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
 	1,  // 1: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	14, // 2: lkcore.ffi.v1.GetDataTrackStatsResponse.stats:type_name -> lkcore.ffi.v1.LocalDataTrackStats
-	25, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
+	27, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
 	1,  // 4: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	16, // 5: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	22, // 6: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	26, // 7: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	22, // 8: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	16, // 9: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	0,  // 10: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
-	25, // 11: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	24, // 6: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	28, // 7: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	24, // 8: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	26, // 9: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse.end:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	16, // 10: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	0,  // 11: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
+	27, // 12: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_data_track_proto_init() }
@@ -1670,14 +1779,14 @@ func file_lkcore_ffi_data_track_proto_init() {
 	}
 	file_lkcore_ffi_common_proto_init()
 	file_lkcore_ffi_data_track_proto_msgTypes[8].OneofWrappers = []any{}
-	file_lkcore_ffi_data_track_proto_msgTypes[22].OneofWrappers = []any{}
+	file_lkcore_ffi_data_track_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_data_track_proto_rawDesc), len(file_lkcore_ffi_data_track_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

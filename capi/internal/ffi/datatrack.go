@@ -406,14 +406,35 @@ func endReason(r room.DataTrackEndReason) ffipb.SubscriptionEndReason {
 	return ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_UNSPECIFIED
 }
 
-func (s *Subscription) ended(reason ffipb.SubscriptionEndReason, err error) {
-	ev := &ffipb.DataTrackSubscriptionEnded{
+// endInfo is the DataTrackSubscriptionEnded of a subscription that ended for reason (err).
+func (s *Subscription) endInfo(reason ffipb.SubscriptionEndReason, err error) *ffipb.DataTrackSubscriptionEnded {
+	return &ffipb.DataTrackSubscriptionEnded{
 		SubscriptionHandle: s.handle,
 		Reason:             reason,
 		Error:              ToProto(err),
 		FramesReceived:     s.received.Load(),
 		FramesDropped:      s.coreDrops() + s.lost.Load(),
 	}
+}
+
+// end is how the subscription ended, or nil while it is being established or runs.
+func (s *Subscription) end() *ffipb.DataTrackSubscriptionEnded {
+	select {
+	case <-s.ready:
+	default:
+		return nil
+	}
+	if s.sub == nil {
+		return s.endInfo(ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_FAILED, fromCore(s.err))
+	}
+	if s.sub.Err() == nil {
+		return nil
+	}
+	return s.endInfo(s.endOf(s.sub))
+}
+
+func (s *Subscription) ended(reason ffipb.SubscriptionEndReason, err error) {
+	ev := s.endInfo(reason, err)
 	_ = s.room.c.Post(s.ctx, &ffipb.Event{Message: &ffipb.Event_DataTrackSubscriptionEnded{DataTrackSubscriptionEnded: ev}})
 }
 

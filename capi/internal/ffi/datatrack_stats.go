@@ -119,6 +119,20 @@ func (c *Client) waitSubscribed(k *call, m *ffipb.WaitDataTrackSubscribedRequest
 	})
 }
 
+// subscriptionEnd handles GetDataTrackSubscriptionEndRequest: how the subscription ended,
+// read from the core subscription itself (so a host that read END_OF_STREAM has it at once).
+func (c *Client) subscriptionEnd(m *ffipb.GetDataTrackSubscriptionEndRequest, resp *ffipb.Response) error {
+	s, err := c.subscription(m.GetSubscriptionHandle())
+	if err != nil {
+		return err
+	}
+	end := s.end()
+	resp.Message = &ffipb.Response_GetDataTrackSubscriptionEnd{GetDataTrackSubscriptionEnd: &ffipb.GetDataTrackSubscriptionEndResponse{
+		Ended: end != nil, End: end,
+	}}
+	return nil
+}
+
 // e2eeStats handles GetE2eeStatsRequest: Room.E2EEEnabled and Room.E2EEStats.
 func (c *Client) e2eeStats(m *ffipb.GetE2EeStatsRequest, resp *ffipb.Response) error {
 	r, err := c.room(m.GetRoomHandle())

@@ -122,6 +122,12 @@ func TestE2EWaitSubscribedFailureAndE2EEStats(t *testing.T) {
 	if comp.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR {
 		t.Fatalf("wait on an undecryptable track: %v", comp)
 	}
+	// The failure is also readable on the handle (what a pull reader asks after END_OF_STREAM).
+	r := bob.do(&ffipb.Request{Message: &ffipb.Request_GetDataTrackSubscriptionEnd{GetDataTrackSubscriptionEnd: &ffipb.GetDataTrackSubscriptionEndRequest{SubscriptionHandle: sub}}})
+	if e := r.GetGetDataTrackSubscriptionEnd(); !e.GetEnded() || e.GetEnd().GetReason() != ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_FAILED ||
+		e.GetEnd().GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR {
+		t.Fatalf("end of a failed subscription: %v", r)
+	}
 
 	// Carol has another key: alice's packet fails to decrypt and is counted.
 	alice.call(&ffipb.Request{Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{RoomHandle: ar, Payload: []byte("secret"), Reliable: true}}})

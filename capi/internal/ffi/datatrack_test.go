@@ -150,6 +150,15 @@ func TestE2EDataTracks(t *testing.T) {
 		t.Fatalf("read on an events subscription: %v", err)
 	}
 
+	endOf := func(h uint64) *ffipb.GetDataTrackSubscriptionEndResponse {
+		r := bob.do(&ffipb.Request{Message: &ffipb.Request_GetDataTrackSubscriptionEnd{GetDataTrackSubscriptionEnd: &ffipb.GetDataTrackSubscriptionEndRequest{SubscriptionHandle: h}}})
+		wantRespCode(t, r, ffipb.ErrorCode_ERROR_CODE_OK)
+		return r.GetGetDataTrackSubscriptionEnd()
+	}
+	if e := endOf(pull); e.GetEnded() || e.GetEnd() != nil {
+		t.Fatalf("end of a running subscription: %v", e)
+	}
+
 	// Unpublish: pushes fail at once, subscribers see the track go and their subscriptions end.
 	wantRespCode(t, alice.do(&ffipb.Request{Message: &ffipb.Request_UnpublishDataTrack{UnpublishDataTrack: &ffipb.UnpublishDataTrackRequest{TrackHandle: th}}}), ffipb.ErrorCode_ERROR_CODE_OK)
 	if err := alice.c.PushFrame(th, []byte("late"), 0, false); CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_TRACK_UNPUBLISHED {
@@ -182,6 +191,13 @@ func TestE2EDataTracks(t *testing.T) {
 	if _, err := bob.c.ReadFrame(pull, hangGuard); CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_END_OF_STREAM {
 		t.Fatalf("read after end: %v", err)
 	}
+	// After END_OF_STREAM the reason is readable at once, the same as the event's.
+	if e := endOf(pull); !e.GetEnded() || e.GetEnd().GetReason() != ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_UNPUBLISHED ||
+		e.GetEnd().GetSubscriptionHandle() != pull || e.GetEnd().GetFramesReceived() < n || e.GetEnd().GetError() != nil {
+		t.Fatalf("end after END_OF_STREAM: %v", e)
+	}
+	wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_GetDataTrackSubscriptionEnd{GetDataTrackSubscriptionEnd: &ffipb.GetDataTrackSubscriptionEndRequest{SubscriptionHandle: br}}}),
+		ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE)
 }
 
 // With auto_subscribe every RemoteDataTrackPublished event carries a subscription.

@@ -288,6 +288,9 @@ var requestHandlers = map[protoreflect.Name]handler{
 	"push_data_track_frame_wait": func(k *call) error { return k.c.pushWait(k, k.req.GetPushDataTrackFrameWait()) },
 	"get_data_track_stats":       func(k *call) error { return k.c.dataTrackStats(k.req.GetGetDataTrackStats(), k.resp) },
 	"wait_data_track_subscribed": func(k *call) error { return k.c.waitSubscribed(k, k.req.GetWaitDataTrackSubscribed()) },
+	"get_data_track_subscription_end": func(k *call) error {
+		return k.c.subscriptionEnd(k.req.GetGetDataTrackSubscriptionEnd(), k.resp)
+	},
 
 	// RPC.
 	"perform_rpc":           func(k *call) error { return k.c.performRPC(k, k.req.GetPerformRpc()) },
