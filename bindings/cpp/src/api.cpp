@@ -199,11 +199,20 @@ Status DataTrackSubscription::try_read(Frame &frame, int32_t timeout_ms) noexcep
   uint64_t ts = 0;
   bool has_ts = false;
   int32_t st = lk_data_track_read(client_, handle_, timeout_ms, &p, &n, &ts, &has_ts);
-  if (st == LK_ERR_END_OF_STREAM && state_) {
-    // The library queues the subscription's end event when it ends; the read can see the end
-    // first. Wait (bounded) for that event so end() is set when END_OF_STREAM is reported.
-    std::unique_lock<std::mutex> l(state_->mu);
-    state_->ended.wait_for(l, std::chrono::seconds(2), [&] { return state_->end.has_value(); });
+  if (st == LK_ERR_END_OF_STREAM && state_ && impl_) {
+    // The read can see the end before the end event is delivered: ask the library how it
+    // ended (ABI 1.4), so end() is set when END_OF_STREAM is reported.
+    try {
+      pb::Request req;
+      req.mutable_get_data_track_subscription_end()->set_subscription_handle(handle_);
+      const pb::Response resp = impl_->request(req);
+      if (resp.get_data_track_subscription_end().ended()) {
+        std::lock_guard<std::mutex> l(state_->mu);
+        if (!state_->end) state_->end = from_pb(resp.get_data_track_subscription_end().end());
+      }
+    } catch (...) {
+      // END_OF_STREAM stands; end() is set when the event arrives
+    }
   }
   if (st != LK_OK) return st;
   frame.payload = Buffer::adopt(p, n);

@@ -108,7 +108,6 @@ struct SubscriptionState {
   FrameHandler on_frame;  // callback mode
   SubscriptionEndHandler on_end;
   std::mutex mu;
-  std::condition_variable ended;  // notified when end is set
   std::optional<SubscriptionEnd> end;
   uint64_t delivered = 0;
 };

@@ -477,7 +477,6 @@ void ClientImpl::dispatch(pb::Event &ev) {
         std::lock_guard<std::mutex> l(s->mu);
         s->end = end;
       }
-      s->ended.notify_all();
       if (!s->guard.enter()) return;
       GuardScope leave{s->guard};
       if (s->on_end) s->on_end(end);

@@ -1,7 +1,6 @@
 package io.lkcore
 
 import com.google.protobuf.ByteString
-import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.Dispatchers
@@ -11,11 +10,9 @@ import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.emitAll
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.flowOn
-import kotlinx.coroutines.withTimeoutOrNull
 import lkcore.ffi.v1.Request
 import java.util.concurrent.atomic.AtomicLong
 import kotlin.time.Duration
-import kotlin.time.Duration.Companion.seconds
 
 /** Options of [Room.publishDataTrack]. */
 data class DataTrackOptions(
@@ -176,8 +173,6 @@ class DataTrackSubscription internal constructor(
     val track: RemoteDataTrack,
     eventBuffer: Int = 0,
 ) : AutoCloseable {
-    private val ended = CompletableDeferred<SubscriptionEnd?>()
-
     /** Frames lost in this binding's buffer ([inbox] full). */
     private val droppedHere = AtomicLong()
 
@@ -236,8 +231,8 @@ class DataTrackSubscription internal constructor(
                 }
                 ErrorCode.TIMEOUT.value -> continue
                 ErrorCode.END_OF_STREAM.value -> {
-                    // The reason travels in the ended event, on the dispatcher thread.
-                    val end = withTimeoutOrNull(5.seconds) { ended.await() }
+                    // The end event may still be on its way: ask the library how it ended.
+                    val end = runCatching { readEnd() }.getOrNull() ?: endInfo
                     if (end != null && end.reason == SubscriptionEndReason.FAILED && end.error != null) throw end.error
                     return@flow
                 }
@@ -246,22 +241,34 @@ class DataTrackSubscription internal constructor(
         }
     }.flowOn(Dispatchers.IO)
 
+    /** How the subscription ended, read from the library (null while it runs); sets [end]. */
+    private fun readEnd(): SubscriptionEnd? {
+        val r = room.client.request(
+            Request.newBuilder().setGetDataTrackSubscriptionEnd(
+                lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest.newBuilder().setSubscriptionHandle(handle),
+            ),
+        ).getDataTrackSubscriptionEnd
+        if (!r.ended) return null
+        val info = toEnd(r.end, 0)
+        if (endInfo == null) endInfo = info
+        return info
+    }
+
+    private fun toEnd(e: lkcore.ffi.v1.DataTrackSubscriptionEnded, droppedHere: Long) = SubscriptionEnd(
+        Convert.endReason(e.reasonValue),
+        if (e.hasError()) NativeClient.toException(e.error) else null,
+        e.framesReceived,
+        e.framesDropped + droppedHere,
+    )
+
     /** One frame of an auto-subscription (dispatcher thread: hand on only). */
     internal fun onFrame(e: lkcore.ffi.v1.DataTrackFrameEvent) {
         inbox?.trySend(DataTrackFrame(e.payload.toByteArray(), if (e.hasUserTimestamp()) e.userTimestamp else null))
     }
 
     internal fun onEnded(e: lkcore.ffi.v1.DataTrackSubscriptionEnded?) {
-        val info = e?.let {
-            SubscriptionEnd(
-                Convert.endReason(it.reasonValue),
-                if (it.hasError()) NativeClient.toException(it.error) else null,
-                it.framesReceived,
-                it.framesDropped + droppedHere.get(),
-            )
-        }
+        val info = e?.let { toEnd(it, droppedHere.get()) }
         if (info != null && endInfo == null) endInfo = info
-        ended.complete(info)
         inbox?.close() // after endInfo: a reader that sees the end sees why
     }
 

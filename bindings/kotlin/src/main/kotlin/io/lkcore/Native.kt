@@ -9,7 +9,7 @@ import java.io.File
 internal const val ABI_MAJOR = 1
 
 /** The lowest ABI minor version this binding needs (it uses the 1.2 requests). */
-internal const val ABI_MINOR = 2
+internal const val ABI_MINOR = 4
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.
