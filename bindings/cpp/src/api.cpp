@@ -208,7 +208,7 @@ Status DataTrackSubscription::try_read(Frame &frame, int32_t timeout_ms) noexcep
       const pb::Response resp = impl_->request(req);
       if (resp.get_data_track_subscription_end().ended()) {
         std::lock_guard<std::mutex> l(state_->mu);
-        if (!state_->end) state_->end = from_pb(resp.get_data_track_subscription_end().end());
+        if (!state_->end) state_->end = detail::from_pb(resp.get_data_track_subscription_end().end());
       }
     } catch (...) {
       // END_OF_STREAM stands; end() is set when the event arrives
