@@ -147,6 +147,7 @@ type Request struct {
 	//	*Request_GetVersion
 	//	*Request_GrantCredits
 	//	*Request_SetEventNotifyFd
+	//	*Request_GetClientStats
 	//	*Request_CreateRoom
 	//	*Request_Connect
 	//	*Request_Disconnect
@@ -285,6 +286,15 @@ func (x *Request) GetSetEventNotifyFd() *SetEventNotifyFdRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_SetEventNotifyFd); ok {
 			return x.SetEventNotifyFd
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetGetClientStats() *GetClientStatsRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_GetClientStats); ok {
+			return x.GetClientStats
 		}
 	}
 	return nil
@@ -616,6 +626,10 @@ type Request_SetEventNotifyFd struct {
 	SetEventNotifyFd *SetEventNotifyFdRequest `protobuf:"bytes,15,opt,name=set_event_notify_fd,json=setEventNotifyFd,proto3,oneof"` // since ABI 1.2
 }
 
+type Request_GetClientStats struct {
+	GetClientStats *GetClientStatsRequest `protobuf:"bytes,16,opt,name=get_client_stats,json=getClientStats,proto3,oneof"` // since ABI 1.4
+}
+
 type Request_CreateRoom struct {
 	// Rooms and participants.
 	CreateRoom *CreateRoomRequest `protobuf:"bytes,20,opt,name=create_room,json=createRoom,proto3,oneof"`
@@ -765,6 +779,8 @@ func (*Request_GrantCredits) isRequest_Message() {}
 
 func (*Request_SetEventNotifyFd) isRequest_Message() {}
 
+func (*Request_GetClientStats) isRequest_Message() {}
+
 func (*Request_CreateRoom) isRequest_Message() {}
 
 func (*Request_Connect) isRequest_Message() {}
@@ -849,6 +865,7 @@ type Response struct {
 	//	*Response_GetVersion
 	//	*Response_GrantCredits
 	//	*Response_SetEventNotifyFd
+	//	*Response_GetClientStats
 	//	*Response_CreateRoom
 	//	*Response_GetRoomSnapshot
 	//	*Response_SetSharedKey
@@ -969,6 +986,15 @@ func (x *Response) GetSetEventNotifyFd() *SetEventNotifyFdResponse {
 	if x != nil {
 		if x, ok := x.Message.(*Response_SetEventNotifyFd); ok {
 			return x.SetEventNotifyFd
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetGetClientStats() *GetClientStatsResponse {
+	if x != nil {
+		if x, ok := x.Message.(*Response_GetClientStats); ok {
+			return x.GetClientStats
 		}
 	}
 	return nil
@@ -1137,6 +1163,10 @@ type Response_SetEventNotifyFd struct {
 	SetEventNotifyFd *SetEventNotifyFdResponse `protobuf:"bytes,15,opt,name=set_event_notify_fd,json=setEventNotifyFd,proto3,oneof"`
 }
 
+type Response_GetClientStats struct {
+	GetClientStats *GetClientStatsResponse `protobuf:"bytes,16,opt,name=get_client_stats,json=getClientStats,proto3,oneof"`
+}
+
 type Response_CreateRoom struct {
 	CreateRoom *CreateRoomResponse `protobuf:"bytes,20,opt,name=create_room,json=createRoom,proto3,oneof"`
 }
@@ -1208,6 +1238,8 @@ func (*Response_GetVersion) isResponse_Message() {}
 func (*Response_GrantCredits) isResponse_Message() {}
 
 func (*Response_SetEventNotifyFd) isResponse_Message() {}
+
+func (*Response_GetClientStats) isResponse_Message() {}
 
 func (*Response_CreateRoom) isResponse_Message() {}
 
@@ -1899,6 +1931,90 @@ func (*SetLogLevelResponse) Descriptor() ([]byte, []int) {
 	return file_lkcore_ffi_proto_rawDescGZIP(), []int{9}
 }
 
+// GetClientStatsRequest (since ABI 1.4) reports the client's own figures, so a binding or a
+// host's leak check reads them from the library instead of counting on its side.
+type GetClientStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClientStatsRequest) Reset() {
+	*x = GetClientStatsRequest{}
+	mi := &file_lkcore_ffi_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClientStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClientStatsRequest) ProtoMessage() {}
+
+func (x *GetClientStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClientStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetClientStatsRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{10}
+}
+
+type GetClientStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Handles issued by this client and not released yet: rooms, local tracks, subscriptions,
+	// stream readers and writers. Dropping a room releases its children with it.
+	LiveHandles   uint32 `protobuf:"varint,1,opt,name=live_handles,json=liveHandles,proto3" json:"live_handles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClientStatsResponse) Reset() {
+	*x = GetClientStatsResponse{}
+	mi := &file_lkcore_ffi_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClientStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClientStatsResponse) ProtoMessage() {}
+
+func (x *GetClientStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClientStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetClientStatsResponse) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetClientStatsResponse) GetLiveHandles() uint32 {
+	if x != nil {
+		return x.LiveHandles
+	}
+	return 0
+}
+
 // GetVersionRequest reports the library and schema versions.
 type GetVersionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1908,7 +2024,7 @@ type GetVersionRequest struct {
 
 func (x *GetVersionRequest) Reset() {
 	*x = GetVersionRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[10]
+	mi := &file_lkcore_ffi_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2036,7 @@ func (x *GetVersionRequest) String() string {
 func (*GetVersionRequest) ProtoMessage() {}
 
 func (x *GetVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[10]
+	mi := &file_lkcore_ffi_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2049,7 @@ func (x *GetVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVersionRequest.ProtoReflect.Descriptor instead.
 func (*GetVersionRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{10}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{12}
 }
 
 type GetVersionResponse struct {
@@ -1947,7 +2063,7 @@ type GetVersionResponse struct {
 
 func (x *GetVersionResponse) Reset() {
 	*x = GetVersionResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[11]
+	mi := &file_lkcore_ffi_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2075,7 @@ func (x *GetVersionResponse) String() string {
 func (*GetVersionResponse) ProtoMessage() {}
 
 func (x *GetVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[11]
+	mi := &file_lkcore_ffi_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2088,7 @@ func (x *GetVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVersionResponse.ProtoReflect.Descriptor instead.
 func (*GetVersionResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{11}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetVersionResponse) GetAbiVersion() uint32 {
@@ -2009,7 +2125,7 @@ type GrantCreditsRequest struct {
 
 func (x *GrantCreditsRequest) Reset() {
 	*x = GrantCreditsRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[12]
+	mi := &file_lkcore_ffi_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2137,7 @@ func (x *GrantCreditsRequest) String() string {
 func (*GrantCreditsRequest) ProtoMessage() {}
 
 func (x *GrantCreditsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[12]
+	mi := &file_lkcore_ffi_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2150,7 @@ func (x *GrantCreditsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCreditsRequest.ProtoReflect.Descriptor instead.
 func (*GrantCreditsRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{12}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GrantCreditsRequest) GetHandle() uint64 {
@@ -2060,7 +2176,7 @@ type GrantCreditsResponse struct {
 
 func (x *GrantCreditsResponse) Reset() {
 	*x = GrantCreditsResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[13]
+	mi := &file_lkcore_ffi_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2188,7 @@ func (x *GrantCreditsResponse) String() string {
 func (*GrantCreditsResponse) ProtoMessage() {}
 
 func (x *GrantCreditsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[13]
+	mi := &file_lkcore_ffi_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2201,7 @@ func (x *GrantCreditsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCreditsResponse.ProtoReflect.Descriptor instead.
 func (*GrantCreditsResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{13}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GrantCreditsResponse) GetAvailableCredits() uint64 {
@@ -2115,7 +2231,7 @@ type SetEventNotifyFdRequest struct {
 
 func (x *SetEventNotifyFdRequest) Reset() {
 	*x = SetEventNotifyFdRequest{}
-	mi := &file_lkcore_ffi_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2127,7 +2243,7 @@ func (x *SetEventNotifyFdRequest) String() string {
 func (*SetEventNotifyFdRequest) ProtoMessage() {}
 
 func (x *SetEventNotifyFdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2140,7 +2256,7 @@ func (x *SetEventNotifyFdRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetEventNotifyFdRequest.ProtoReflect.Descriptor instead.
 func (*SetEventNotifyFdRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{14}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetEventNotifyFdRequest) GetFd() int32 {
@@ -2158,7 +2274,7 @@ type SetEventNotifyFdResponse struct {
 
 func (x *SetEventNotifyFdResponse) Reset() {
 	*x = SetEventNotifyFdResponse{}
-	mi := &file_lkcore_ffi_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2286,7 @@ func (x *SetEventNotifyFdResponse) String() string {
 func (*SetEventNotifyFdResponse) ProtoMessage() {}
 
 func (x *SetEventNotifyFdResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2299,7 @@ func (x *SetEventNotifyFdResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetEventNotifyFdResponse.ProtoReflect.Descriptor instead.
 func (*SetEventNotifyFdResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{15}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{17}
 }
 
 // LogRecord is a library log record forwarded to the host. Log records are lossy: when the
@@ -2203,7 +2319,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_lkcore_ffi_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +2331,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +2344,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_proto_rawDescGZIP(), []int{16}
+	return file_lkcore_ffi_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LogRecord) GetLevel() LogLevel {
@@ -2270,7 +2386,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xcb\x1b\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xa3\x1c\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -2283,7 +2399,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\vget_version\x18\r \x01(\v2 .lkcore.ffi.v1.GetVersionRequestB\x04\xc8\xf3\x18\x00H\x00R\n" +
 	"getVersion\x12O\n" +
 	"\rgrant_credits\x18\x0e \x01(\v2\".lkcore.ffi.v1.GrantCreditsRequestB\x04\xc8\xf3\x18\x00H\x00R\fgrantCredits\x12]\n" +
-	"\x13set_event_notify_fd\x18\x0f \x01(\v2&.lkcore.ffi.v1.SetEventNotifyFdRequestB\x04\xc8\xf3\x18\x00H\x00R\x10setEventNotifyFd\x12I\n" +
+	"\x13set_event_notify_fd\x18\x0f \x01(\v2&.lkcore.ffi.v1.SetEventNotifyFdRequestB\x04\xc8\xf3\x18\x00H\x00R\x10setEventNotifyFd\x12V\n" +
+	"\x10get_client_stats\x18\x10 \x01(\v2$.lkcore.ffi.v1.GetClientStatsRequestB\x04\xc8\xf3\x18\x00H\x00R\x0egetClientStats\x12I\n" +
 	"\vcreate_room\x18\x14 \x01(\v2 .lkcore.ffi.v1.CreateRoomRequestB\x04\xc8\xf3\x18\x00H\x00R\n" +
 	"createRoom\x12?\n" +
 	"\aconnect\x18\x15 \x01(\v2\x1d.lkcore.ffi.v1.ConnectRequestB\x04\xc8\xf3\x18\x01H\x00R\aconnect\x12H\n" +
@@ -2323,7 +2440,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x13close_stream_writer\x18V \x01(\v2'.lkcore.ffi.v1.CloseStreamWriterRequestB\x04\xc8\xf3\x18\x01H\x00R\x11closeStreamWriter\x12k\n" +
 	"\x17register_stream_handler\x18W \x01(\v2+.lkcore.ffi.v1.RegisterStreamHandlerRequestB\x04\xc8\xf3\x18\x00H\x00R\x15registerStreamHandler\x12q\n" +
 	"\x19unregister_stream_handler\x18X \x01(\v2-.lkcore.ffi.v1.UnregisterStreamHandlerRequestB\x04\xc8\xf3\x18\x00H\x00R\x17unregisterStreamHandlerB\t\n" +
-	"\amessage\"\xef\x0e\n" +
+	"\amessage\"\xc2\x0f\n" +
 	"\bResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12*\n" +
@@ -2335,7 +2452,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\vget_version\x18\r \x01(\v2!.lkcore.ffi.v1.GetVersionResponseH\x00R\n" +
 	"getVersion\x12J\n" +
 	"\rgrant_credits\x18\x0e \x01(\v2#.lkcore.ffi.v1.GrantCreditsResponseH\x00R\fgrantCredits\x12X\n" +
-	"\x13set_event_notify_fd\x18\x0f \x01(\v2'.lkcore.ffi.v1.SetEventNotifyFdResponseH\x00R\x10setEventNotifyFd\x12D\n" +
+	"\x13set_event_notify_fd\x18\x0f \x01(\v2'.lkcore.ffi.v1.SetEventNotifyFdResponseH\x00R\x10setEventNotifyFd\x12Q\n" +
+	"\x10get_client_stats\x18\x10 \x01(\v2%.lkcore.ffi.v1.GetClientStatsResponseH\x00R\x0egetClientStats\x12D\n" +
 	"\vcreate_room\x18\x14 \x01(\v2!.lkcore.ffi.v1.CreateRoomResponseH\x00R\n" +
 	"createRoom\x12T\n" +
 	"\x11get_room_snapshot\x18\x17 \x01(\v2&.lkcore.ffi.v1.GetRoomSnapshotResponseH\x00R\x0fgetRoomSnapshot\x12K\n" +
@@ -2396,7 +2514,10 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x0eCancelResponse\"C\n" +
 	"\x12SetLogLevelRequest\x12-\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x17.lkcore.ffi.v1.LogLevelR\x05level\"\x15\n" +
-	"\x13SetLogLevelResponse\"\x13\n" +
+	"\x13SetLogLevelResponse\"\x17\n" +
+	"\x15GetClientStatsRequest\";\n" +
+	"\x16GetClientStatsResponse\x12!\n" +
+	"\flive_handles\x18\x01 \x01(\rR\vliveHandles\"\x13\n" +
 	"\x11GetVersionRequest\"v\n" +
 	"\x12GetVersionResponse\x12\x1f\n" +
 	"\vabi_version\x18\x01 \x01(\rR\n" +
@@ -2444,7 +2565,7 @@ func file_lkcore_ffi_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_lkcore_ffi_proto_goTypes = []any{
 	(LogLevel)(0),                               // 0: lkcore.ffi.v1.LogLevel
 	(*Request)(nil),                             // 1: lkcore.ffi.v1.Request
@@ -2457,161 +2578,165 @@ var file_lkcore_ffi_proto_goTypes = []any{
 	(*CancelResponse)(nil),                      // 8: lkcore.ffi.v1.CancelResponse
 	(*SetLogLevelRequest)(nil),                  // 9: lkcore.ffi.v1.SetLogLevelRequest
 	(*SetLogLevelResponse)(nil),                 // 10: lkcore.ffi.v1.SetLogLevelResponse
-	(*GetVersionRequest)(nil),                   // 11: lkcore.ffi.v1.GetVersionRequest
-	(*GetVersionResponse)(nil),                  // 12: lkcore.ffi.v1.GetVersionResponse
-	(*GrantCreditsRequest)(nil),                 // 13: lkcore.ffi.v1.GrantCreditsRequest
-	(*GrantCreditsResponse)(nil),                // 14: lkcore.ffi.v1.GrantCreditsResponse
-	(*SetEventNotifyFdRequest)(nil),             // 15: lkcore.ffi.v1.SetEventNotifyFdRequest
-	(*SetEventNotifyFdResponse)(nil),            // 16: lkcore.ffi.v1.SetEventNotifyFdResponse
-	(*LogRecord)(nil),                           // 17: lkcore.ffi.v1.LogRecord
-	nil,                                         // 18: lkcore.ffi.v1.LogRecord.AttributesEntry
-	(*CreateRoomRequest)(nil),                   // 19: lkcore.ffi.v1.CreateRoomRequest
-	(*ConnectRequest)(nil),                      // 20: lkcore.ffi.v1.ConnectRequest
-	(*DisconnectRequest)(nil),                   // 21: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),              // 22: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*PublishDataRequest)(nil),                  // 23: lkcore.ffi.v1.PublishDataRequest
-	(*SetLocalMetadataRequest)(nil),             // 24: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),                 // 25: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),           // 26: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*SetSharedKeyRequest)(nil),                 // 27: lkcore.ffi.v1.SetSharedKeyRequest
-	(*GetE2EeStatsRequest)(nil),                 // 28: lkcore.ffi.v1.GetE2eeStatsRequest
-	(*PublishDataTrackRequest)(nil),             // 29: lkcore.ffi.v1.PublishDataTrackRequest
-	(*UnpublishDataTrackRequest)(nil),           // 30: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*DataTrackIsPublishedRequest)(nil),         // 31: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*PushDataTrackFrameRequest)(nil),           // 32: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*SubscribeDataTrackRequest)(nil),           // 33: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*FlushDataTrackRequest)(nil),               // 34: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),            // 35: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*WaitDataTrackSubscribedRequest)(nil),      // 36: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*GetDataTrackSubscriptionEndRequest)(nil),  // 37: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*PerformRpcRequest)(nil),                   // 38: lkcore.ffi.v1.PerformRpcRequest
-	(*RegisterRpcMethodRequest)(nil),            // 39: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*UnregisterRpcMethodRequest)(nil),          // 40: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*RespondRpcRequest)(nil),                   // 41: lkcore.ffi.v1.RespondRpcRequest
-	(*SendTextRequest)(nil),                     // 42: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                    // 43: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                     // 44: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),               // 45: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),               // 46: lkcore.ffi.v1.OpenByteWriterRequest
-	(*WriteStreamRequest)(nil),                  // 47: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),            // 48: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),        // 49: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*UnregisterStreamHandlerRequest)(nil),      // 50: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*Error)(nil),                               // 51: lkcore.ffi.v1.Error
-	(*CreateRoomResponse)(nil),                  // 52: lkcore.ffi.v1.CreateRoomResponse
-	(*GetRoomSnapshotResponse)(nil),             // 53: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*SetSharedKeyResponse)(nil),                // 54: lkcore.ffi.v1.SetSharedKeyResponse
-	(*GetE2EeStatsResponse)(nil),                // 55: lkcore.ffi.v1.GetE2eeStatsResponse
-	(*UnpublishDataTrackResponse)(nil),          // 56: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedResponse)(nil),        // 57: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameResponse)(nil),          // 58: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*SubscribeDataTrackResponse)(nil),          // 59: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*GetDataTrackStatsResponse)(nil),           // 60: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*GetDataTrackSubscriptionEndResponse)(nil), // 61: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*RegisterRpcMethodResponse)(nil),           // 62: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodResponse)(nil),         // 63: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RespondRpcResponse)(nil),                  // 64: lkcore.ffi.v1.RespondRpcResponse
-	(*RegisterStreamHandlerResponse)(nil),       // 65: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerResponse)(nil),     // 66: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*RoomEvent)(nil),                           // 67: lkcore.ffi.v1.RoomEvent
-	(*DataTrackFrameEvent)(nil),                 // 68: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),          // 69: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*StreamChunkEvent)(nil),                    // 70: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                    // 71: lkcore.ffi.v1.StreamEndedEvent
-	(*ConnectResult)(nil),                       // 72: lkcore.ffi.v1.ConnectResult
-	(*PublishDataTrackResult)(nil),              // 73: lkcore.ffi.v1.PublishDataTrackResult
-	(*PerformRpcResult)(nil),                    // 74: lkcore.ffi.v1.PerformRpcResult
-	(*TextStreamInfo)(nil),                      // 75: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                      // 76: lkcore.ffi.v1.ByteStreamInfo
-	(*OwnedStreamWriter)(nil),                   // 77: lkcore.ffi.v1.OwnedStreamWriter
+	(*GetClientStatsRequest)(nil),               // 11: lkcore.ffi.v1.GetClientStatsRequest
+	(*GetClientStatsResponse)(nil),              // 12: lkcore.ffi.v1.GetClientStatsResponse
+	(*GetVersionRequest)(nil),                   // 13: lkcore.ffi.v1.GetVersionRequest
+	(*GetVersionResponse)(nil),                  // 14: lkcore.ffi.v1.GetVersionResponse
+	(*GrantCreditsRequest)(nil),                 // 15: lkcore.ffi.v1.GrantCreditsRequest
+	(*GrantCreditsResponse)(nil),                // 16: lkcore.ffi.v1.GrantCreditsResponse
+	(*SetEventNotifyFdRequest)(nil),             // 17: lkcore.ffi.v1.SetEventNotifyFdRequest
+	(*SetEventNotifyFdResponse)(nil),            // 18: lkcore.ffi.v1.SetEventNotifyFdResponse
+	(*LogRecord)(nil),                           // 19: lkcore.ffi.v1.LogRecord
+	nil,                                         // 20: lkcore.ffi.v1.LogRecord.AttributesEntry
+	(*CreateRoomRequest)(nil),                   // 21: lkcore.ffi.v1.CreateRoomRequest
+	(*ConnectRequest)(nil),                      // 22: lkcore.ffi.v1.ConnectRequest
+	(*DisconnectRequest)(nil),                   // 23: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),              // 24: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*PublishDataRequest)(nil),                  // 25: lkcore.ffi.v1.PublishDataRequest
+	(*SetLocalMetadataRequest)(nil),             // 26: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),                 // 27: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),           // 28: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*SetSharedKeyRequest)(nil),                 // 29: lkcore.ffi.v1.SetSharedKeyRequest
+	(*GetE2EeStatsRequest)(nil),                 // 30: lkcore.ffi.v1.GetE2eeStatsRequest
+	(*PublishDataTrackRequest)(nil),             // 31: lkcore.ffi.v1.PublishDataTrackRequest
+	(*UnpublishDataTrackRequest)(nil),           // 32: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*DataTrackIsPublishedRequest)(nil),         // 33: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*PushDataTrackFrameRequest)(nil),           // 34: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*SubscribeDataTrackRequest)(nil),           // 35: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*FlushDataTrackRequest)(nil),               // 36: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),            // 37: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*WaitDataTrackSubscribedRequest)(nil),      // 38: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),  // 39: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*PerformRpcRequest)(nil),                   // 40: lkcore.ffi.v1.PerformRpcRequest
+	(*RegisterRpcMethodRequest)(nil),            // 41: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*UnregisterRpcMethodRequest)(nil),          // 42: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*RespondRpcRequest)(nil),                   // 43: lkcore.ffi.v1.RespondRpcRequest
+	(*SendTextRequest)(nil),                     // 44: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                    // 45: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                     // 46: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),               // 47: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),               // 48: lkcore.ffi.v1.OpenByteWriterRequest
+	(*WriteStreamRequest)(nil),                  // 49: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),            // 50: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),        // 51: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*UnregisterStreamHandlerRequest)(nil),      // 52: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*Error)(nil),                               // 53: lkcore.ffi.v1.Error
+	(*CreateRoomResponse)(nil),                  // 54: lkcore.ffi.v1.CreateRoomResponse
+	(*GetRoomSnapshotResponse)(nil),             // 55: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*SetSharedKeyResponse)(nil),                // 56: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsResponse)(nil),                // 57: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*UnpublishDataTrackResponse)(nil),          // 58: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedResponse)(nil),        // 59: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameResponse)(nil),          // 60: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*SubscribeDataTrackResponse)(nil),          // 61: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*GetDataTrackStatsResponse)(nil),           // 62: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*GetDataTrackSubscriptionEndResponse)(nil), // 63: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*RegisterRpcMethodResponse)(nil),           // 64: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodResponse)(nil),         // 65: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RespondRpcResponse)(nil),                  // 66: lkcore.ffi.v1.RespondRpcResponse
+	(*RegisterStreamHandlerResponse)(nil),       // 67: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerResponse)(nil),     // 68: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*RoomEvent)(nil),                           // 69: lkcore.ffi.v1.RoomEvent
+	(*DataTrackFrameEvent)(nil),                 // 70: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),          // 71: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*StreamChunkEvent)(nil),                    // 72: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                    // 73: lkcore.ffi.v1.StreamEndedEvent
+	(*ConnectResult)(nil),                       // 74: lkcore.ffi.v1.ConnectResult
+	(*PublishDataTrackResult)(nil),              // 75: lkcore.ffi.v1.PublishDataTrackResult
+	(*PerformRpcResult)(nil),                    // 76: lkcore.ffi.v1.PerformRpcResult
+	(*TextStreamInfo)(nil),                      // 77: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                      // 78: lkcore.ffi.v1.ByteStreamInfo
+	(*OwnedStreamWriter)(nil),                   // 79: lkcore.ffi.v1.OwnedStreamWriter
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	5,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
 	7,  // 1: lkcore.ffi.v1.Request.cancel:type_name -> lkcore.ffi.v1.CancelRequest
 	9,  // 2: lkcore.ffi.v1.Request.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelRequest
-	11, // 3: lkcore.ffi.v1.Request.get_version:type_name -> lkcore.ffi.v1.GetVersionRequest
-	13, // 4: lkcore.ffi.v1.Request.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsRequest
-	15, // 5: lkcore.ffi.v1.Request.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdRequest
-	19, // 6: lkcore.ffi.v1.Request.create_room:type_name -> lkcore.ffi.v1.CreateRoomRequest
-	20, // 7: lkcore.ffi.v1.Request.connect:type_name -> lkcore.ffi.v1.ConnectRequest
-	21, // 8: lkcore.ffi.v1.Request.disconnect:type_name -> lkcore.ffi.v1.DisconnectRequest
-	22, // 9: lkcore.ffi.v1.Request.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotRequest
-	23, // 10: lkcore.ffi.v1.Request.publish_data:type_name -> lkcore.ffi.v1.PublishDataRequest
-	24, // 11: lkcore.ffi.v1.Request.set_local_metadata:type_name -> lkcore.ffi.v1.SetLocalMetadataRequest
-	25, // 12: lkcore.ffi.v1.Request.set_local_name:type_name -> lkcore.ffi.v1.SetLocalNameRequest
-	26, // 13: lkcore.ffi.v1.Request.set_local_attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest
-	27, // 14: lkcore.ffi.v1.Request.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyRequest
-	28, // 15: lkcore.ffi.v1.Request.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsRequest
-	29, // 16: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
-	30, // 17: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
-	31, // 18: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
-	32, // 19: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	33, // 20: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
-	34, // 21: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
-	32, // 22: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	35, // 23: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
-	36, // 24: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	37, // 25: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	38, // 26: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	39, // 27: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	40, // 28: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	41, // 29: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	42, // 30: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	43, // 31: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	44, // 32: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	45, // 33: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	46, // 34: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	47, // 35: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	48, // 36: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	49, // 37: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	50, // 38: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	51, // 39: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 40: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	8,  // 41: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	10, // 42: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	12, // 43: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	14, // 44: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	16, // 45: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
-	52, // 46: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	53, // 47: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	54, // 48: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	55, // 49: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
-	56, // 50: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	57, // 51: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	58, // 52: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	59, // 53: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	60, // 54: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
-	61, // 55: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	62, // 56: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	63, // 57: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	64, // 58: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	65, // 59: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	66, // 60: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	4,  // 61: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	17, // 62: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	67, // 63: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	68, // 64: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	69, // 65: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	70, // 66: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	71, // 67: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	51, // 68: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 69: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	72, // 70: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	73, // 71: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	74, // 72: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	75, // 73: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	76, // 74: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	76, // 75: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	77, // 76: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	77, // 77: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,  // 78: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	0,  // 79: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	18, // 80: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	81, // [81:81] is the sub-list for method output_type
-	81, // [81:81] is the sub-list for method input_type
-	81, // [81:81] is the sub-list for extension type_name
-	81, // [81:81] is the sub-list for extension extendee
-	0,  // [0:81] is the sub-list for field type_name
+	13, // 3: lkcore.ffi.v1.Request.get_version:type_name -> lkcore.ffi.v1.GetVersionRequest
+	15, // 4: lkcore.ffi.v1.Request.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsRequest
+	17, // 5: lkcore.ffi.v1.Request.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdRequest
+	11, // 6: lkcore.ffi.v1.Request.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsRequest
+	21, // 7: lkcore.ffi.v1.Request.create_room:type_name -> lkcore.ffi.v1.CreateRoomRequest
+	22, // 8: lkcore.ffi.v1.Request.connect:type_name -> lkcore.ffi.v1.ConnectRequest
+	23, // 9: lkcore.ffi.v1.Request.disconnect:type_name -> lkcore.ffi.v1.DisconnectRequest
+	24, // 10: lkcore.ffi.v1.Request.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotRequest
+	25, // 11: lkcore.ffi.v1.Request.publish_data:type_name -> lkcore.ffi.v1.PublishDataRequest
+	26, // 12: lkcore.ffi.v1.Request.set_local_metadata:type_name -> lkcore.ffi.v1.SetLocalMetadataRequest
+	27, // 13: lkcore.ffi.v1.Request.set_local_name:type_name -> lkcore.ffi.v1.SetLocalNameRequest
+	28, // 14: lkcore.ffi.v1.Request.set_local_attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest
+	29, // 15: lkcore.ffi.v1.Request.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyRequest
+	30, // 16: lkcore.ffi.v1.Request.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsRequest
+	31, // 17: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
+	32, // 18: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
+	33, // 19: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
+	34, // 20: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	35, // 21: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
+	36, // 22: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
+	34, // 23: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	37, // 24: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
+	38, // 25: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	39, // 26: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	40, // 27: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	41, // 28: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	42, // 29: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	43, // 30: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	44, // 31: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	45, // 32: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	46, // 33: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	47, // 34: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	48, // 35: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	49, // 36: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	50, // 37: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	51, // 38: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	52, // 39: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	53, // 40: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 41: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	8,  // 42: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	10, // 43: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	14, // 44: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	16, // 45: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	18, // 46: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	12, // 47: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
+	54, // 48: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	55, // 49: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	56, // 50: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	57, // 51: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	58, // 52: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	59, // 53: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	60, // 54: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	61, // 55: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	62, // 56: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	63, // 57: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	64, // 58: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	65, // 59: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	66, // 60: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	67, // 61: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	68, // 62: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	4,  // 63: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	19, // 64: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	69, // 65: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	70, // 66: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	71, // 67: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	72, // 68: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	73, // 69: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	53, // 70: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 71: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	74, // 72: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	75, // 73: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	76, // 74: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	77, // 75: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	78, // 76: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	78, // 77: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	79, // 78: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	79, // 79: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,  // 80: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	0,  // 81: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	20, // 82: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	83, // [83:83] is the sub-list for method output_type
+	83, // [83:83] is the sub-list for method input_type
+	83, // [83:83] is the sub-list for extension type_name
+	83, // [83:83] is the sub-list for extension extendee
+	0,  // [0:83] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -2633,6 +2758,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_GetVersion)(nil),
 		(*Request_GrantCredits)(nil),
 		(*Request_SetEventNotifyFd)(nil),
+		(*Request_GetClientStats)(nil),
 		(*Request_CreateRoom)(nil),
 		(*Request_Connect)(nil),
 		(*Request_Disconnect)(nil),
@@ -2674,6 +2800,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Response_GetVersion)(nil),
 		(*Response_GrantCredits)(nil),
 		(*Response_SetEventNotifyFd)(nil),
+		(*Response_GetClientStats)(nil),
 		(*Response_CreateRoom)(nil),
 		(*Response_GetRoomSnapshot)(nil),
 		(*Response_SetSharedKey)(nil),
@@ -2716,7 +2843,7 @@ func file_lkcore_ffi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_proto_rawDesc), len(file_lkcore_ffi_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -248,9 +248,21 @@ func TestE2EDataTrackAutoSubscribe(t *testing.T) {
 	if c := waitSub(late, 0); c.GetError() != nil {
 		t.Fatalf("wait once the server confirmed: %v", c)
 	}
-	// Dropping the room releases the subscription with it.
+	// The library counts the handles it issued: the room and three auto-subscriptions.
+	liveHandles := func() uint32 {
+		r := bob.do(&ffipb.Request{Message: &ffipb.Request_GetClientStats{GetClientStats: &ffipb.GetClientStatsRequest{}}})
+		wantRespCode(t, r, ffipb.ErrorCode_ERROR_CODE_OK)
+		return r.GetGetClientStats().GetLiveHandles()
+	}
+	if n := liveHandles(); n != 4 {
+		t.Fatalf("live handles %d, want 4", n)
+	}
+	// Dropping the room releases the subscriptions with it.
 	if err := bob.c.DropHandle(br); err != nil {
 		t.Fatal(err)
+	}
+	if n := liveHandles(); n != 0 {
+		t.Fatalf("live handles after dropping the room: %d", n)
 	}
 	wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_GrantCredits{GrantCredits: &ffipb.GrantCreditsRequest{Handle: sub, Credits: 1}}}), ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
 }

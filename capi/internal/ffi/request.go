@@ -3,6 +3,7 @@ package ffi
 import (
 	"context"
 	"fmt"
+	"math"
 	"reflect"
 	"time"
 
@@ -238,6 +239,12 @@ var requestHandlers = map[protoreflect.Name]handler{
 	"get_version": func(k *call) error {
 		k.resp.Message = &ffipb.Response_GetVersion{GetVersion: &ffipb.GetVersionResponse{
 			AbiVersion: ABIVersion, Schema: Schema, LibraryVersion: LibraryVersion(),
+		}}
+		return nil
+	},
+	"get_client_stats": func(k *call) error {
+		k.resp.Message = &ffipb.Response_GetClientStats{GetClientStats: &ffipb.GetClientStatsResponse{
+			LiveHandles: uint32(min(k.c.handles.Len(), math.MaxUint32)),
 		}}
 		return nil
 	},
