@@ -585,8 +585,9 @@ class LK_API Client {
   bool valid() const noexcept { return impl_ != nullptr; }
   // The library's client id.
   lk_client_t id() const noexcept;
-  // Handles currently owned by objects of this client (rooms, tracks, subscriptions, readers,
-  // writers); 0 once all of them are destroyed.
+  // Handles the library has issued to this client and not released yet (rooms, tracks,
+  // subscriptions, readers, writers; as the library counts them, ABI 1.4); 0 once all of the
+  // objects owning them are destroyed.
   size_t live_handles() const noexcept;
   void set_log_level(LogLevel level);
   VersionInfo version() const;

@@ -387,7 +387,6 @@ std::shared_ptr<RoomState> make_room(const std::shared_ptr<ClientImpl> &client, 
   detail::to_pb(o, req.mutable_create_room()->mutable_options());
   auto resp = client->request(req);
   s->handle = resp.create_room().room().handle();
-  client->handle_acquired();
   client->add_room(s->handle, s);
   return s;
 }
@@ -567,7 +566,6 @@ LocalDataTrack Room::publish_data_track(const std::string &name, const DataTrack
   t.client_ = s.client->id();
   t.handle_ = owned.handle();
   t.info_ = detail::from_pb(owned.info());
-  s.client->handle_acquired();
   return t;
 }
 
@@ -586,7 +584,6 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const Subscr
   sub.client_ = s.client->id();
   sub.handle_ = resp.subscribe_data_track().subscription().handle();
   sub.track_ = detail::from_pb(resp.subscribe_data_track().subscription().track());
-  s.client->handle_acquired();
   sub.state_ = std::make_shared<detail::SubscriptionState>();
   if (auto end = s.client->add_subscription(sub.handle_, sub.state_)) sub.state_->end = std::move(end);
   return sub;
@@ -612,7 +609,6 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   sub.client_ = s.client->id();
   sub.handle_ = resp.subscribe_data_track().subscription().handle();
   sub.track_ = detail::from_pb(resp.subscribe_data_track().subscription().track());
-  s.client->handle_acquired();
   sub.state_ = std::make_shared<detail::SubscriptionState>();
   sub.state_->on_frame = std::move(on_frame);
   sub.state_->on_end = std::move(on_end);
@@ -746,7 +742,6 @@ StreamWriter Room::open_text_writer(const TextStreamOptions &options) {
   w.text_ = true;
   w.stream_id_ = comp.open_text_writer().text().stream_id();
   w.timeout_ = s.options.operation_timeout;
-  s.client->handle_acquired();
   return w;
 }
 
@@ -763,7 +758,6 @@ StreamWriter Room::open_byte_writer(const ByteStreamOptions &options) {
   w.text_ = false;
   w.stream_id_ = comp.open_byte_writer().bytes().stream_id();
   w.timeout_ = s.options.operation_timeout;
-  s.client->handle_acquired();
   return w;
 }
 

@@ -147,9 +147,9 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   void close(Millis timeout);
   bool post(std::function<void()> task) { return workers_->post(std::move(task)); }
 
-  void handle_acquired() noexcept { live_handles_.fetch_add(1); }
   void drop_handle(lk_handle_t h) noexcept;
-  size_t live_handles() const noexcept { return live_handles_.load(); }
+  // Handles the library has issued to this client and not released (0 if it cannot tell).
+  size_t live_handles() noexcept;
 
   void add_room(lk_handle_t h, const std::shared_ptr<RoomState> &r);
   void remove_room(lk_handle_t h);
@@ -177,7 +177,6 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
 
   ClientOptions options_;
   lk_client_t id_ = 0;
-  std::atomic<size_t> live_handles_{0};
   std::atomic<uint64_t> next_request_id_{1};
   std::atomic<std::thread::id> event_thread_{};
   std::shared_ptr<WorkerPool> workers_;

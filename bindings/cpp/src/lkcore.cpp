@@ -311,7 +311,16 @@ pb::Completion ClientImpl::call(pb::Request &req, Millis timeout) {
 void ClientImpl::drop_handle(lk_handle_t h) noexcept {
   if (h == 0) return;
   lk_handle_drop(id_, h);
-  live_handles_.fetch_sub(1);
+}
+
+size_t ClientImpl::live_handles() noexcept {
+  try {
+    pb::Request req;
+    req.mutable_get_client_stats();
+    return request(req).get_client_stats().live_handles();
+  } catch (...) {
+    return 0;  // closed client
+  }
 }
 
 void ClientImpl::add_room(lk_handle_t h, const std::shared_ptr<RoomState> &r) {
@@ -548,7 +557,6 @@ std::function<void()> ClientImpl::stream_task(const std::shared_ptr<RoomState> &
 void ClientImpl::open_stream(const std::shared_ptr<RoomState> &room, const pb::StreamOpened &so) {
   const auto &rd = so.reader();
   lk_handle_t h = rd.handle();
-  handle_acquired();
   auto st = std::make_shared<ReaderState>();
   add_reader(h, st);
   std::function<void()> task =

@@ -21,9 +21,9 @@ Asynchronous operations pick a request id, register a future under it *before* c
 ``lk_request``, and are resolved by the matching ``Event.completion``. Cancelling the awaiting
 task sends a ``CancelRequest``.
 
-Handles are tracked per client: :attr:`Client.live_handles` counts handles that were issued to
-the host and not yet released (dropped, released with their parent, or freed by closing the
-client). Objects that own a handle release it when garbage collected, without raising.
+Handles are tracked per client (so a handle is released once, with its children):
+:attr:`Client.live_handles` is the library's count of handles issued to the host and not yet
+released. Objects that own a handle release it when garbage collected, without raising.
 """
 
 from __future__ import annotations
@@ -290,9 +290,15 @@ class Client:
 
     @property
     def live_handles(self) -> int:
-        """Handles issued to this client and not released yet."""
-        with self._lock:
-            return len(self._handles)
+        """Handles issued to this client and not released yet, as the library counts them
+        (0 once the client is closed)."""
+        if self._closed:
+            return 0
+        try:
+            resp = self.request(pb.Request(get_client_stats=pb.GetClientStatsRequest()))
+        except errors.ClientClosedError:
+            return 0
+        return resp.get_client_stats.live_handles
 
     # -- requests ------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ import kotlinx.coroutines.CompletableDeferred
 import lkcore.ffi.v1.CancelRequest
 import lkcore.ffi.v1.Completion
 import lkcore.ffi.v1.Event
+import lkcore.ffi.v1.GetClientStatsRequest
 import lkcore.ffi.v1.LogLevel
 import lkcore.ffi.v1.Request
 import lkcore.ffi.v1.Response
@@ -33,14 +34,13 @@ internal interface EventSink {
  * ever calls into the JVM.
  *
  * Asynchronous operations register a deferred under a fresh request id *before* calling
- * `lk_request`; cancelling the awaiting coroutine sends a `CancelRequest`. Handles issued to
- * the host are counted in [liveHandles] until dropped (or released with the room / the client).
+ * `lk_request`; cancelling the awaiting coroutine sends a `CancelRequest`. The library counts
+ * the handles issued to the host and not released yet ([liveHandles]).
  */
 internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : AutoCloseable {
     val id: Long = LkNative.lk_client_new(null, null)
     private val nextRequestId = AtomicLong()
     private val pending = ConcurrentHashMap<Long, CompletableDeferred<Completion>>()
-    private val handles: MutableSet<Long> = ConcurrentHashMap.newKeySet()
     private val closed = AtomicBoolean(false)
     private val thread: Thread
 
@@ -65,8 +65,16 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
     /** True once [close] ran (or the library reported the client closed). */
     val isClosed: Boolean get() = closed.get()
 
-    /** Handles issued to the host and not yet released. */
-    val liveHandles: Int get() = handles.size
+    /** Handles issued to the host and not yet released, as the library counts them (0 once closed). */
+    val liveHandles: Int
+        get() {
+            if (closed.get()) return 0
+            return try {
+                request(Request.newBuilder().setGetClientStats(GetClientStatsRequest.getDefaultInstance())).getClientStats.liveHandles
+            } catch (_: ClientClosedException) {
+                0
+            }
+        }
 
     /** Handles one synchronous request; throws the typed exception of `Response.error`. */
     fun request(req: Request.Builder): Response {
@@ -107,17 +115,10 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
         return c
     }
 
-    /** Records a handle the host now owns. */
-    fun adopt(handle: Long) {
-        if (handle != 0L) handles.add(handle)
-    }
-
-    /** Releases a handle (idempotent); [all] also forgets every other handle (a room drop). */
-    fun drop(handle: Long, all: Boolean = false) {
+    /** Releases a handle (idempotent; its children go with it). */
+    fun drop(handle: Long) {
         if (handle == 0L || closed.get()) return
         val st = LkNative.lk_handle_drop(id, handle)
-        handles.remove(handle)
-        if (all) handles.clear()
         if (st != 0 && st != ErrorCode.CLIENT_CLOSED.value) throw lkException(st, "lk_handle_drop failed")
     }
 
@@ -128,7 +129,6 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
     override fun close() {
         if (!closed.compareAndSet(false, true)) return
         val st = LkNative.lk_client_close(id, 5000)
-        handles.clear()
         live.remove(id)
         failPending()
         if (Thread.currentThread() !== thread) thread.join(10_000)
@@ -165,13 +165,11 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
 
     private fun complete(c: Completion) {
         val waiter = pending.remove(c.requestId)
-        val owned = ownedHandles(c)
         if (waiter == null) {
             // Abandoned (the caller was cancelled): release what it would have owned.
-            owned.forEach { runCatching { LkNative.lk_handle_drop(id, it) } }
+            ownedHandles(c).forEach { runCatching { LkNative.lk_handle_drop(id, it) } }
             return
         }
-        owned.forEach(::adopt)
         runCatching { sink.onCompletion(c) }.onFailure { Logs.bindingError("completion handling failed", it) }
         waiter.complete(c)
     }

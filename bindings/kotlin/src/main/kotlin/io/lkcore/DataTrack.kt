@@ -154,7 +154,6 @@ class RemoteDataTrack internal constructor(private val room: Room, val publisher
             ),
         )
         val h = r.subscribeDataTrack.subscription.handle
-        room.client.adopt(h)
         val s = DataTrackSubscription(room, h, this)
         room.subscriptions[h] = s
         return s

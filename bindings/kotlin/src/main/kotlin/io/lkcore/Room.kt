@@ -72,7 +72,6 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 Request.newBuilder().setCreateRoom(lkcore.ffi.v1.CreateRoomRequest.newBuilder().setOptions(Convert.roomOptions(options))),
             )
             handle = resp.createRoom.room.handle
-            client.adopt(handle)
         } catch (e: Throwable) {
             runCatching { client.close() }
             throw e
@@ -392,7 +391,6 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 val track = RemoteDataTrack(this, it.track.publisherIdentity, Convert.trackInfo(it.track.info))
                 if (it.hasAutoSubscription()) {
                     val h = it.autoSubscription.handle
-                    client.adopt(h)
                     val sub = DataTrackSubscription(this, h, track, eventBuffer = autoSubscriptionBuffer())
                     subscriptions[h] = sub
                     autoSubscriptions.put(track.info.sid, sub)?.close() // a previous one was never taken
@@ -452,7 +450,6 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
 
     private fun onStreamOpened(o: lkcore.ffi.v1.StreamOpened) {
         val owned = o.reader
-        client.adopt(owned.handle)
         val identity = o.participantIdentity
         if (owned.hasText()) {
             val info = Streams.textInfo(owned.text)
