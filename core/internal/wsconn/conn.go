@@ -130,7 +130,7 @@ func (c *Conn) control(op Opcode, payload []byte) error {
 		if len(echo) > 2 {
 			echo = echo[:2]
 		}
-		_ = c.writeControl(OpClose, echo)
+		c.tryWriteClose(echo)
 		return ce
 	}
 	return nil
@@ -147,7 +147,7 @@ func (c *Conn) failRead(err error) {
 		code = 1009
 	}
 	if code != 0 {
-		_ = c.writeControl(OpClose, binary.BigEndian.AppendUint16(nil, uint16(code)))
+		c.tryWriteClose(binary.BigEndian.AppendUint16(nil, uint16(code)))
 	}
 	c.CloseNow()
 }
@@ -214,6 +214,20 @@ func (c *Conn) writeControl(op Opcode, payload []byte) error {
 	err := c.writeFrame(op, payload)
 	_ = c.nc.SetWriteDeadline(time.Time{})
 	return err
+}
+
+// tryWriteClose writes a close frame unless a Write holds the connection (best effort: the
+// connection is closed right after, and a reader must not wait for a stalled writer).
+func (c *Conn) tryWriteClose(payload []byte) {
+	if !c.writeMu.TryLock() {
+		return
+	}
+	defer c.writeMu.Unlock()
+	if c.isClosed() {
+		return
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
+	_ = c.writeFrame(OpClose, payload)
 }
 
 // writeFrame writes one masked frame; the caller holds writeMu.

@@ -10,7 +10,8 @@
 //
 // A Conn reads whole messages (fragments reassembled, at most Options.MaxMessageSize bytes),
 // answers pings with pongs and a close frame with a close frame, and writes each message as
-// one masked frame. No extension (permessage-deflate) and no subprotocol is negotiated.
+// one masked frame. No extension (permessage-deflate) and no subprotocol is negotiated, and
+// text messages are not checked for valid UTF-8 (the signalling only uses binary ones).
 //
 // Every wait is bounded: the handshake by the dial context and Options.HandshakeTimeout,
 // reads and writes by their context (a context that ends during a read or a write leaves
