@@ -551,3 +551,114 @@ func TestConnectProxy(t *testing.T) {
 		t.Fatalf("echo through the proxy: %q %v", got, err)
 	}
 }
+
+// socksProxy is a SOCKS5 proxy (RFC 1928, username/password method only) that tunnels to the
+// address asked for; it records the target it was asked for.
+func socksProxy(t *testing.T, targets chan<- string) *url.URL {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { _ = ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			serveSocks(c, targets)
+		}
+	}()
+	return &url.URL{Scheme: "socks5", Host: ln.Addr().String(), User: url.UserPassword("u", "p")}
+}
+
+func serveSocks(c net.Conn, targets chan<- string) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(testTimeout))
+	br := bufio.NewReader(c)
+	read := func(n int) []byte {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(br, b); err != nil {
+			return nil
+		}
+		return b
+	}
+	hello := read(2)
+	if hello == nil || hello[0] != 5 || read(int(hello[1])) == nil {
+		return
+	}
+	_, _ = c.Write([]byte{5, 2}) // username/password
+	auth := read(2)
+	if auth == nil {
+		return
+	}
+	user := read(int(auth[1]))
+	plen := read(1)
+	if plen == nil {
+		return
+	}
+	pass := read(int(plen[0]))
+	if string(user) != "u" || string(pass) != "p" {
+		_, _ = c.Write([]byte{1, 1})
+		return
+	}
+	_, _ = c.Write([]byte{1, 0})
+	req := read(4)
+	if req == nil || req[1] != 1 {
+		return
+	}
+	var host string
+	switch req[3] {
+	case 1:
+		host = net.IP(read(4)).String()
+	case 3:
+		l := read(1)
+		if l == nil {
+			return
+		}
+		host = string(read(int(l[0])))
+	default:
+		return
+	}
+	pb := read(2)
+	if pb == nil {
+		return
+	}
+	target := net.JoinHostPort(host, fmt.Sprint(binary.BigEndian.Uint16(pb)))
+	targets <- target
+	up, err := net.Dial("tcp", target)
+	if err != nil {
+		_, _ = c.Write([]byte{5, 5, 0, 1, 0, 0, 0, 0, 0, 0})
+		return
+	}
+	defer up.Close()
+	_ = up.SetDeadline(time.Now().Add(testTimeout))
+	_, _ = c.Write([]byte{5, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+	go func() { _, _ = io.Copy(up, br); _ = up.(*net.TCPConn).CloseWrite() }()
+	_, _ = io.Copy(c, up)
+}
+
+func TestSocks5Proxy(t *testing.T) {
+	s := echoServer(t, false)
+	targets := make(chan string, 1)
+	p := socksProxy(t, targets)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, err := Dial(ctx, wsURL(s), Options{Proxy: func(*url.URL) (*url.URL, error) { return p, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if got := <-targets; got != strings.TrimPrefix(s.URL, "http://") {
+		t.Fatalf("the proxy was asked for %q, want the server %q", got, s.URL)
+	}
+	if err := c.Write(ctx, OpBinary, []byte("socks")); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.Read(ctx); err != nil || string(got) != "socks" {
+		t.Fatalf("echo through the SOCKS5 proxy: %q %v", got, err)
+	}
+}
