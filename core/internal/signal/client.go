@@ -133,7 +133,8 @@ func classifyDialError(ctx context.Context, err error, secrets ...string) error 
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return &wrappedError{sentinel: ErrServerUnreachable, msg: "signal: dial: " + ctxErr.Error(), cause: ctxErr}
 	}
-	// wsconn never formats the URL into an error; sanitize anyway, in case a custom Dial does.
+	// wsconn never formats the URL into an error and a custom Dial only sees host:port;
+	// sanitize anyway (the cause is kept for errors.Is/As, its text is not used).
 	return &wrappedError{
 		sentinel: ErrServerUnreachable,
 		msg:      "signal: server unreachable: " + sanitize(err.Error(), secrets...),
