@@ -54,8 +54,9 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot parse", ErrInvalidURL)
 	}
+	u.Scheme = strings.ToLower(u.Scheme)
 	secure := false
-	switch strings.ToLower(u.Scheme) {
+	switch u.Scheme {
 	case "ws":
 	case "wss":
 		secure = true
