@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # lkcore build driver.
 #
-#   ./build.sh lib     build build/liblkcore.so (+ header copy) with -buildmode=c-shared
+#   ./build.sh lib     build build/liblkcore.so (+ header copy) with -buildmode=c-shared, stripped;
+#                      LKCORE_RELR=0 for loaders without packed relocations (glibc < 2.36)
+#   ./build.sh size    build the library and print its size: sections, bytes per Go package
 #   ./build.sh demo    build everything and run the demo on the embedded dev SFU
 #   ./build.sh test    install what is needed and run every test suite (what CI runs)
 #   ./build.sh bench   run the benchmarks and print their figures (Go, Python, Kotlin, C ABI)
@@ -80,16 +82,42 @@ check_tidy() {
   fi
 }
 
+# LIB_MAX_BYTES: the stripped library must not grow beyond this (checked by `./build.sh test`
+# through `size`). Issue #14 asks for 12 MB; the library is 13.8 MB today (docs/size.md).
+LIB_MAX_BYTES=$((14 * 1024 * 1024))
+
+# lib_ldflags: the linker flags of the shipped library: stripped (-s: no symbol table, -w: no
+# DWARF), its SONAME, and relative relocations packed (DT_RELR, ~1.7 MB smaller; needs glibc
+# 2.36 or musl 1.2.4 to load) unless LKCORE_RELR=0. The optional argument "unstripped" keeps
+# the symbols (for `size`'s per-package table).
+lib_ldflags() {
+  local ext="-Wl,-soname,liblkcore.so.$(abi_version major)" strip="-s -w"
+  [ "${LKCORE_RELR:-1}" = 0 ] || ext="$ext -Wl,-z,pack-relative-relocs"
+  [ "${1:-}" = unstripped ] && strip=""
+  printf '%s' "$strip -extldflags '$ext'"
+}
+
 lib() {
   deps
   log "building build/liblkcore.so"
   # SONAME liblkcore.so.<ABI major>: hosts linked against it keep working with any later
   # library of the same major version (the compatibility rule of capi/README.md).
-  go build -buildmode=c-shared -trimpath \
-    -ldflags "-extldflags -Wl,-soname,liblkcore.so.$(abi_version major)" \
-    -o "$BUILD/liblkcore.so" ./capi
+  go build -buildmode=c-shared -trimpath -ldflags "$(lib_ldflags)" -o "$BUILD/liblkcore.so" ./capi
   ln -sfn liblkcore.so "$BUILD/liblkcore.so.$(abi_version major)" # what programs linked here load
   rm -f "$BUILD/liblkcore.h" # cgo's generated header; include/lkcore.h is the ABI
+}
+
+size_cmd() {
+  # The stripped library's sections and file size, and code/data per Go package from an
+  # unstripped build with the same flags; fails when the stripped file exceeds LIB_MAX_BYTES.
+  lib
+  log "library size (tests/lib/libsize)"
+  mkdir -p "$BUILD/size"
+  go build -buildmode=c-shared -trimpath -ldflags "$(lib_ldflags unstripped)" \
+    -o "$BUILD/size/liblkcore-unstripped.so" ./capi
+  rm -f "$BUILD/size/liblkcore-unstripped.h"
+  go run ./tests/lib/libsize -stripped "$BUILD/liblkcore.so" \
+    -unstripped "$BUILD/size/liblkcore-unstripped.so" -top "${1:-40}" -max-bytes "$LIB_MAX_BYTES"
 }
 
 devsfu_cli() {
@@ -121,6 +149,7 @@ test_all() {
   deps
   check_tidy
   check_generated
+  size_cmd 15
   test_go
   for suite in tests/suites/*.sh; do
     [ -e "$suite" ] || continue
@@ -340,6 +369,7 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   lib) lib ;;
+  size) size_cmd "$@" ;;
   demo) demo "$@" ;;
   test) test_all ;;
   bench) bench "$@" ;;
@@ -349,5 +379,5 @@ case "$cmd" in
   install) install_cmd "$@" ;;
   uninstall) uninstall_cmd "$@" ;;
   mutate) mutate "$@" ;;
-  *) echo "usage: $0 {lib|demo|test|bench|gen|docs|fuzz [seconds]|mutate|install [PREFIX]|uninstall [PREFIX]}" >&2; exit 2 ;;
+  *) echo "usage: $0 {lib|size [packages]|demo|test|bench|gen|docs|fuzz [seconds]|mutate|install [PREFIX]|uninstall [PREFIX]}" >&2; exit 2 ;;
 esac

@@ -297,7 +297,7 @@ func (r *Room) joinAttempt(ctx context.Context) error {
 		return err
 	}
 	jr := r.newJoinRequest(offer)
-	sig, first, err := signal.Dial(ctx, r.url, *r.token.Load(), jr, signal.DialOptions{Logger: r.log, HTTPClient: r.opts.HTTPClient})
+	sig, first, err := signal.Dial(ctx, r.url, *r.token.Load(), jr, signal.DialOptions{Logger: r.log, TLSConfig: r.opts.TLSConfig, Dial: r.opts.Dial})
 	if err != nil {
 		close(r.loopStop)
 		_ = eng.Close()

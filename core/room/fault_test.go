@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -375,7 +374,7 @@ func TestFaultServerRestart(t *testing.T) {
 	// survives (see TestOutageServerRestartDataTrack: otherwise the order of the two rejoins
 	// decides whether the subscriber first sees the publisher without its track).
 	gate := newGate()
-	f := newFaultRig(t, ctx, s, "fault-restart", room.Options{HTTPClient: &http.Client{Transport: gate}})
+	f := newFaultRig(t, ctx, s, "fault-restart", room.Options{Dial: gate.Dial})
 	sid, handle := f.lt.SID(), f.lt.Info().Handle
 
 	tr := f.startTraffic(ctx)

@@ -1,9 +1,11 @@
 package room
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net/http"
+	"net"
 	"time"
 
 	"github.com/lkcore/lkcore/core/datastream"
@@ -113,8 +115,15 @@ type Options struct {
 	MaxPendingDataEvents int
 	// SCTPReceiveBufferSize overrides the engine's SCTP receive window (0: default 8 MiB).
 	SCTPReceiveBufferSize uint32
-	// HTTPClient is used for the signalling upgrade request (nil: default).
-	HTTPClient *http.Client
+	// TLSConfig is used for the signalling connection to a wss:// (https://)
+	// URL, e.g. to trust a private CA (cloned; nil: the system roots).
+	TLSConfig *tls.Config
+	// Dial opens the signalling TCP connection (nil: a net.Dialer). When the
+	// environment names a proxy (HTTPS_PROXY for wss://, HTTP_PROXY for ws://,
+	// NO_PROXY exceptions, as net/http reads them), Dial opens the connection
+	// to the proxy and the signalling is tunnelled through it (HTTP CONNECT or
+	// SOCKS5). Only the signalling connection uses Dial and the proxy.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// E2EE, when set, turns on end-to-end encryption for this room: data
 	// packets (user, RPC, data streams) and data tracks are encrypted with
 	// its key provider (see e2ee.go). nil: no E2EE.

@@ -3,7 +3,7 @@ package room_test
 import (
 	"context"
 	"errors"
-	"net/http"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -200,41 +200,43 @@ func TestOutageRPCInFlight(t *testing.T) {
 	})
 }
 
-// gateTransport holds signalling upgrade requests while closed (bounded by
-// the request's context), to order two clients' reconnections.
-type gateTransport struct {
+// gateDialer holds signalling connections while closed (bounded by the
+// dial's context), to order two clients' reconnections.
+type gateDialer struct {
 	mu   sync.Mutex
 	open chan struct{} // closed when open
 }
 
-func newGate() *gateTransport {
-	g := &gateTransport{open: make(chan struct{})}
+func newGate() *gateDialer {
+	g := &gateDialer{open: make(chan struct{})}
 	close(g.open)
 	return g
 }
 
-func (g *gateTransport) hold() {
+func (g *gateDialer) hold() {
 	g.mu.Lock()
 	g.open = make(chan struct{})
 	g.mu.Unlock()
 }
 
-func (g *gateTransport) release() {
+func (g *gateDialer) release() {
 	g.mu.Lock()
 	close(g.open)
 	g.mu.Unlock()
 }
 
-func (g *gateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+// Dial is a room.Options.Dial that waits while the gate is held.
+func (g *gateDialer) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	g.mu.Lock()
 	open := g.open
 	g.mu.Unlock()
 	select {
 	case <-open:
-	case <-req.Context().Done():
-		return nil, req.Context().Err()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return http.DefaultTransport.RoundTrip(req)
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }
 
 // outageData sends a reliable packet from a and waits for it at b.
@@ -275,7 +277,7 @@ func TestOutageServerRestartDataTrack(t *testing.T) {
 	defer cancel()
 	gate := newGate()
 	pub := joinPeer(t, ctx, s, "restart", "pub", room.Options{})
-	sub := joinPeer(t, ctx, s, "restart", "sub", room.Options{HTTPClient: &http.Client{Transport: gate}})
+	sub := joinPeer(t, ctx, s, "restart", "sub", room.Options{Dial: gate.Dial})
 	lt := publish(t, ctx, pub, "t")
 	sid, handle := lt.SID(), lt.Info().Handle
 	rt := sub.track(ctx, "pub", "t")

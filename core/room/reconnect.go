@@ -150,7 +150,7 @@ func (r *Room) startAttempt() loopStep {
 	}
 	r.send.setResuming(kind == ReconnectResume && !r.rc.restarted)
 	r.rc.answered = false
-	opts := signal.DialOptions{Logger: r.log, HTTPClient: r.opts.HTTPClient}
+	opts := signal.DialOptions{Logger: r.log, TLSConfig: r.opts.TLSConfig, Dial: r.opts.Dial}
 	var jr *lkpb.JoinRequest
 	if kind == ReconnectResume {
 		// Recorded (1d-resume-js WS#3): same client_info and

@@ -1,13 +1,13 @@
 package room
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -722,20 +722,58 @@ func TestReconnectCyclesNoLeak(t *testing.T) {
 	_ = s.Close()
 }
 
-// recordingTransport records the URL of every signalling upgrade request.
-type recordingTransport struct {
+// recordingDialer records the request target of every signalling upgrade
+// request (read from the bytes the client writes on the connection).
+type recordingDialer struct {
 	mu   sync.Mutex
 	urls []*url.URL
 }
 
-func (rt *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	rt.mu.Lock()
-	rt.urls = append(rt.urls, req.URL)
-	rt.mu.Unlock()
-	return http.DefaultTransport.RoundTrip(req)
+// Dial is a room.Options.Dial whose connections report the upgrade request.
+func (rt *recordingDialer) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &recordingConn{Conn: c, rt: rt}, nil
 }
 
-func (rt *recordingTransport) joinRequest(t *testing.T, i int) (*lkpb.JoinRequest, lkpb.WrappedJoinRequest_Compression, url.Values) {
+func (rt *recordingDialer) record(target string) {
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		u = &url.URL{Path: "unparsable request target"}
+	}
+	rt.mu.Lock()
+	rt.urls = append(rt.urls, u)
+	rt.mu.Unlock()
+}
+
+// recordingConn collects the written bytes until the end of the request
+// head, then reports its target.
+type recordingConn struct {
+	net.Conn
+	rt   *recordingDialer
+	head []byte
+	done bool
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	if !c.done {
+		c.head = append(c.head, p...)
+		if i := bytes.Index(c.head, []byte("\r\n\r\n")); i >= 0 {
+			c.done = true
+			line, _, _ := strings.Cut(string(c.head[:i]), "\r\n")
+			if f := strings.Fields(line); len(f) == 3 {
+				c.rt.record(f[1])
+			} else {
+				c.rt.record("")
+			}
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+func (rt *recordingDialer) joinRequest(t *testing.T, i int) (*lkpb.JoinRequest, lkpb.WrappedJoinRequest_Compression, url.Values) {
 	t.Helper()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -764,8 +802,8 @@ func TestReconnectOnTheWire(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
-	rt := &recordingTransport{}
-	a := rcJoin(ctx, t, s, "wire", "a", Options{HTTPClient: &http.Client{Transport: rt}})
+	rt := &recordingDialer{}
+	a := rcJoin(ctx, t, s, "wire", "a", Options{Dial: rt.Dial})
 	b := rcJoin(ctx, t, s, "wire", "b", Options{})
 	a.waitParticipant(ctx, "b")
 	sid := a.r.LocalParticipant().SID()
@@ -874,9 +912,7 @@ func TestReconnectPingTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 	d := &stallDialer{}
-	tr := &http.Transport{DialContext: d.DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	a := rcJoin(ctx, t, s, "ping", "a", Options{HTTPClient: &http.Client{Transport: tr}})
+	a := rcJoin(ctx, t, s, "ping", "a", Options{Dial: d.DialContext})
 	b := rcJoin(ctx, t, s, "ping", "b", Options{})
 	a.waitParticipant(ctx, "b")
 	sid := a.r.LocalParticipant().SID()
@@ -896,19 +932,35 @@ func TestReconnectPingTimeout(t *testing.T) {
 	roundTrip(ctx, t, b, a, "back")
 }
 
-// switchTransport lets a test make later upgrade requests fail: mode 1 =
-// server unreachable, mode 2 = HTTP 401 (token refused).
-type switchTransport struct{ mode atomic.Int32 }
+// switchDialer lets a test make later signalling connections fail: mode 1 =
+// server unreachable, mode 2 = HTTP 401 (token refused, answered by a
+// goroutine on the other end of a pipe).
+type switchDialer struct{ mode atomic.Int32 }
 
-func (st *switchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (st *switchDialer) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	switch st.mode.Load() {
 	case 1:
 		return nil, errors.New("connection refused (test)")
 	case 2:
-		return &http.Response{StatusCode: http.StatusUnauthorized, Status: "401 Unauthorized", Header: http.Header{},
-			Body: io.NopCloser(strings.NewReader("invalid authorization token")), Request: req}, nil
+		client, server := net.Pipe()
+		go func() {
+			defer server.Close()
+			br := bufio.NewReader(server)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if line == "\r\n" {
+					break
+				}
+			}
+			body := "invalid authorization token"
+			_, _ = fmt.Fprintf(server, "HTTP/1.1 401 Unauthorized\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		}()
+		return client, nil
 	}
-	return http.DefaultTransport.RoundTrip(req)
+	return (&net.Dialer{}).DialContext(ctx, network, addr)
 }
 
 // A refused token ends reconnection at once; otherwise the room gives up
@@ -919,8 +971,8 @@ func TestReconnectGivesUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
 	defer cancel()
 
-	st := &switchTransport{}
-	a := rcJoin(ctx, t, s, "giveup", "a", Options{HTTPClient: &http.Client{Transport: st}})
+	st := &switchDialer{}
+	a := rcJoin(ctx, t, s, "giveup", "a", Options{Dial: st.Dial})
 	st.mode.Store(2)
 	s.DropSignal("a")
 	ev := a.waitFor(ctx, "Disconnected", func(ev Event) bool { _, ok := ev.(Disconnected); return ok }).(Disconnected)
@@ -928,8 +980,8 @@ func TestReconnectGivesUp(t *testing.T) {
 		t.Fatalf("token refused: %+v", ev)
 	}
 
-	st2 := &switchTransport{}
-	b := rcJoin(ctx, t, s, "giveup", "b", Options{HTTPClient: &http.Client{Transport: st2}})
+	st2 := &switchDialer{}
+	b := rcJoin(ctx, t, s, "giveup", "b", Options{Dial: st2.Dial})
 	st2.mode.Store(1)
 	s.DropSignal("b")
 	b.waitReconnecting(ctx, ReconnectResume)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -81,11 +80,6 @@ type Client struct {
 
 	notify eventNotifier // SetEventNotifyFdRequest (pull mode)
 
-	// httpClient makes the signalling upgrade requests of the client's rooms. It is the
-	// client's own (not http.DefaultClient), so its idle keep-alive connections (left by
-	// refused upgrades) are closed with the client instead of outliving it.
-	httpClient *http.Client
-
 	// testHookRequest, if set (by this package's tests only), runs before routing.
 	testHookRequest func(*ffipb.Request)
 }
@@ -111,7 +105,6 @@ func NewClient(opts Options) (*Client, error) {
 		dispatcherDone: make(chan struct{}),
 		ops:            make(map[uint64]*op),
 		releasedDone:   make(chan struct{}),
-		httpClient:     &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		notify:         eventNotifier{fd: -1},
 	}
 	c.logLevel.Store(int64(slog.LevelWarn))
@@ -387,5 +380,4 @@ func (c *Client) teardown(rels []Release, timeout time.Duration) {
 	}
 	wg.Wait()
 	c.wg.Wait()
-	c.httpClient.CloseIdleConnections()
 }

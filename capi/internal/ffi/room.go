@@ -145,7 +145,6 @@ func (r *Room) coreOptions() room.Options {
 		PeerConnectionTimeout: timeout,
 		JoinAttemptTimeout:    timeout,
 		JoinAttempts:          int(r.options.GetJoinAttempts()),
-		HTTPClient:            r.c.httpClient,
 		// 0: the core's default (10); negative: never reconnect.
 		MaxReconnectAttempts: int(r.options.GetMaxReconnectAttempts()),
 		AutoSubscribe:        r.options.GetAutoSubscribe(),

@@ -2,18 +2,18 @@ package signal
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/lkcore/lkcore/core/internal/wsconn"
 	"github.com/lkcore/lkcore/core/joinreq"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"google.golang.org/protobuf/proto"
@@ -39,8 +39,11 @@ const (
 type DialOptions struct {
 	// Logger receives debug/warn records; nil discards. Tokens are never logged.
 	Logger *slog.Logger
-	// HTTPClient is used for the upgrade request (nil: http.DefaultClient).
-	HTTPClient *http.Client
+	// TLSConfig is used for wss:// URLs (cloned; nil: the system roots).
+	TLSConfig *tls.Config
+	// Dial opens the TCP connection to the server, or to the proxy the environment names
+	// (HTTPS_PROXY, HTTP_PROXY, NO_PROXY; see wsconn.ProxyFromEnvironment). nil: net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// FirstMessageTimeout bounds the wait for the first response (0: 5 s).
 	FirstMessageTimeout time.Duration
 	// Resume makes Dial wait for a ReconnectResponse instead of a JoinResponse,
@@ -52,7 +55,7 @@ type DialOptions struct {
 // first are delivered in order on Messages(); Send may be called from any
 // goroutine. Close is idempotent and waits for the client's goroutines.
 type Client struct {
-	conn *websocket.Conn
+	conn *wsconn.Conn
 	log  *slog.Logger
 
 	msgs chan *lkpb.SignalResponse
@@ -90,14 +93,14 @@ func Dial(ctx context.Context, serverURL, token string, jr *lkpb.JoinRequest, op
 	}
 	log.Debug("signal: dialing", "path", PathV1, "resume", opts.Resume, "join_request_len", len(param))
 
-	conn, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
-		HTTPClient:      opts.HTTPClient,
-		CompressionMode: websocket.CompressionDisabled,
+	conn, err := wsconn.Dial(ctx, wsURL, wsconn.Options{
+		Dial:           opts.Dial,
+		TLSConfig:      opts.TLSConfig,
+		MaxMessageSize: MaxMessageSize,
 	})
 	if err != nil {
-		return nil, nil, classifyDialError(ctx, resp, err, token, param, url.QueryEscape(token), url.QueryEscape(param))
+		return nil, nil, classifyDialError(ctx, err, token, param, url.QueryEscape(token), url.QueryEscape(param))
 	}
-	conn.SetReadLimit(MaxMessageSize)
 
 	c := &Client{
 		conn:    conn,
@@ -110,7 +113,7 @@ func Dial(ctx context.Context, serverURL, token string, jr *lkpb.JoinRequest, op
 
 	first, err := c.readFirst(ctx, opts)
 	if err != nil {
-		_ = conn.CloseNow()
+		conn.CloseNow()
 		return nil, nil, err
 	}
 	c.wg.Add(1)
@@ -118,31 +121,24 @@ func Dial(ctx context.Context, serverURL, token string, jr *lkpb.JoinRequest, op
 	return c, first, nil
 }
 
-func classifyDialError(ctx context.Context, resp *http.Response, err error, secrets ...string) error {
-	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && resp.StatusCode != 0 {
-		body := ""
-		if resp.Body != nil {
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-			body = strings.TrimSpace(sanitize(string(b), secrets...))
-			if len(body) > maxErrorBody {
-				body = body[:maxErrorBody]
-			}
+func classifyDialError(ctx context.Context, err error, secrets ...string) error {
+	var se *wsconn.StatusError
+	if errors.As(err, &se) {
+		body := strings.TrimSpace(sanitize(se.Body, secrets...))
+		if len(body) > maxErrorBody {
+			body = body[:maxErrorBody]
 		}
-		return &HTTPError{StatusCode: resp.StatusCode, Body: body}
+		return &HTTPError{StatusCode: se.StatusCode, Body: body}
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return &wrappedError{sentinel: ErrServerUnreachable, msg: "signal: dial: " + ctxErr.Error(), cause: ctxErr}
 	}
-	// Drop *url.Error (its text contains the URL with the token); keep the cause.
-	var cause error = err
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		cause = ue.Err
-	}
+	// wsconn never formats the URL into an error and a custom Dial only sees host:port;
+	// sanitize anyway (the cause is kept for errors.Is/As, its text is not used).
 	return &wrappedError{
 		sentinel: ErrServerUnreachable,
-		msg:      "signal: server unreachable: " + sanitize(cause.Error(), secrets...),
-		cause:    cause,
+		msg:      "signal: server unreachable: " + sanitize(err.Error(), secrets...),
+		cause:    err,
 	}
 }
 
@@ -186,7 +182,7 @@ func (c *Client) readOne(ctx context.Context) (*lkpb.SignalResponse, error) {
 		return nil, err
 	}
 	c.lastRecv.Store(time.Now().UnixNano())
-	if typ != websocket.MessageBinary {
+	if typ != wsconn.OpBinary {
 		return nil, fmt.Errorf("%w: text frame received", ErrProtocol)
 	}
 	res := &lkpb.SignalResponse{}
@@ -339,7 +335,7 @@ func (c *Client) Send(ctx context.Context, req *lkpb.SignalRequest) error {
 		ctx, cancel = context.WithTimeout(ctx, DefaultWriteTimeout)
 		defer cancel()
 	}
-	if err := c.conn.Write(ctx, websocket.MessageBinary, data); err != nil {
+	if err := c.conn.Write(ctx, wsconn.OpBinary, data); err != nil {
 		if e := c.Err(); e != nil {
 			return e
 		}
@@ -381,6 +377,6 @@ func (c *Client) shutdown() {
 		close(c.closing)
 		// CloseNow: the server closes with 1000 after our leave (recorded);
 		// when it has not, a bounded local close is what JS does after 250 ms.
-		_ = c.conn.CloseNow()
+		c.conn.CloseNow()
 	})
 }

@@ -338,3 +338,37 @@ func TestConnectionLost(t *testing.T) {
 	c.Close()
 	c.Close() // idempotent
 }
+
+// A refused upgrade arrives as *HTTPError with the server's text (the token never in it); a
+// wss:// server is trusted through DialOptions.TLSConfig only.
+func TestDialRefusedAndTLS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv := fakeServer(t, joinResponse(), func(ctx context.Context, c *websocket.Conn) { _, _, _ = c.Read(ctx) })
+	defer srv.Close()
+	_, _, err := Dial(ctx, srv.URL, "not-the-expected-token", sampleJoinRequest(), DialOptions{})
+	var he *HTTPError
+	if !errors.As(err, &he) || he.StatusCode != 400 || he.Body != "bad" || !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("refused upgrade: %v", err)
+	}
+	if strings.Contains(err.Error(), "not-the-expected-token") {
+		t.Fatalf("token in the error: %v", err)
+	}
+
+	tlsSrv := httptest.NewUnstartedServer(srv.Config.Handler)
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	wss := "wss" + strings.TrimPrefix(tlsSrv.URL, "https")
+	if _, _, err := Dial(ctx, wss, "tok", sampleJoinRequest(), DialOptions{}); !errors.Is(err, ErrServerUnreachable) {
+		t.Fatalf("untrusted certificate: %v", err)
+	}
+	cfg := tlsSrv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	c, first, err := Dial(ctx, wss, "tok", sampleJoinRequest(), DialOptions{TLSConfig: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if first.GetJoin().GetParticipant().GetIdentity() != "me" {
+		t.Fatalf("first response over TLS: %v", first)
+	}
+}
