@@ -67,3 +67,44 @@ scenario "trypush 1 KB @500/s" -size 1000 -rate 500
 scenario "trypush 1 KB @1k/s" -size 1000 -rate 1000
 scenario "trypush 1 KB @5k/s" -size 1000 -rate 5000
 scenario "trypush 1 KB @10k/s" -size 1000 -rate 10000
+
+# Large payloads (tests/bench/mpbench rpc.go, stream.go): RPC echo and data streams of 1 MiB,
+# one operation at a time, between two processes through the SFU. One JSON line per scenario goes
+# to build/bench/mp-large.jsonl: latency p50/p99 and, per operation, CPU time and allocations of
+# each process (and the SFU's CPU time).
+: >"$out/mp-large.jsonl"
+# large <label> <passive role> <measuring role> <measuring flags...>
+large() {
+  local label=$1 passive=$2 active=$3
+  shift 3
+  n=$((n + 1))
+  local rm="mp-$n" pf="$out/mp-large-$n-b.json" af="$out/mp-large-$n-a.json"
+  echo "--- $label"
+  "$out/mpbench" "$passive" -url "$url" -token "$(mint "$rm" peer)" >"$pf" 2>"$out/mp-large-$n-b.err" &
+  local p_pid=$!
+  if ! "$out/mpbench" "$active" -url "$url" -token "$(mint "$rm" active)" -peer peer -sfu-pid "$sfu_pid" "$@" \
+    >"$af" 2>"$out/mp-large-$n-a.err"; then
+    echo "$active failed: $(cat "$out/mp-large-$n-a.err")" >&2
+    kill "$p_pid" 2>/dev/null || true
+    wait "$p_pid" 2>/dev/null || true
+    return 1
+  fi
+  if ! wait "$p_pid"; then
+    echo "$passive failed: $(cat "$out/mp-large-$n-b.err")" >&2
+    return 1
+  fi
+  python3 - "$label" "$af" "$pf" <<'PY' | tee -a "$out/mp-large.jsonl"
+import json, sys
+label, af, pf = sys.argv[1:4]
+a = json.loads(open(af).read().strip().splitlines()[-1])
+b = json.loads(open(pf).read().strip().splitlines()[-1])
+print(json.dumps({"scenario": label, "a": a, "b": b}))
+PY
+}
+
+large "RPC echo 1 MiB random" rpc-callee rpc-caller -size 1048576 -n 20 -payload random
+large "RPC echo 1 MiB text" rpc-callee rpc-caller -size 1048576 -n 20 -payload text
+large "byte stream 1 MiB random" stream-recv stream-send -kind bytes -size 1048576 -n 20 -payload random
+large "byte stream 1 MiB text" stream-recv stream-send -kind bytes -size 1048576 -n 20 -payload text
+large "text stream 1 MiB random" stream-recv stream-send -kind text -size 1048576 -n 20 -payload random
+large "text stream 1 MiB text" stream-recv stream-send -kind text -size 1048576 -n 20 -payload text

@@ -44,6 +44,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: mpbench {pub|sub} -url U -token T [flags]")
 		os.Exit(2)
 	}
+	if runLarge(os.Args[1], os.Args[2:]) { // rpc-* and stream-* roles (rpc.go, stream.go)
+		return
+	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	url := fs.String("url", "", "SFU URL")
 	token := fs.String("token", "", "access token")
