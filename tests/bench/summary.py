@@ -6,7 +6,7 @@
 Reads go-bench.txt (`go test -bench` output, custom metrics included), py-datatrack.json,
 py-rpc.json, py-ffi.json (the JSON line each Python benchmark prints), kt-bench.json (the Kotlin
 benchmark's JSON line), c-bench.jsonl (one JSON
-object per line from tests/capi/bench.cc), size.json and mp.jsonl (tests/bench/mp.sh: one line per
+object per line from tests/capi/bench.cc), size.json, mp.jsonl and mp-large.jsonl (tests/bench/mp.sh: one line per
 multi-process scenario). Missing inputs show as "n/a".
 """
 
@@ -159,6 +159,30 @@ def main() -> None:
         p()
         p("Push: blocking Push as fast as it goes; trypush: TryPush at a fixed offered rate (a refused "
           "frame is not retried). Latency is one-way, send to the subscriber's reader, one clock.")
+        p()
+
+    large = load_json(os.path.join(out, "mp-large.jsonl")) or []
+    if large:
+        p("## Large payloads, multi-process (devsfu CLI, two client processes)")
+        p()
+        p("| Scenario | Latency p50 / p99 (ms) | CPU ms/op: sender / receiver / SFU | "
+          "Allocated MB/op: sender / receiver | Allocations/op: sender / receiver |")
+        p("|---|---:|---:|---:|---:|")
+        for row in large:
+            a, b = row.get("a", {}), row.get("b", {})
+            # RPC: the caller's round trip; streams: the receiver's one-way latency.
+            lat = a if a.get("role") == "rpc-caller" else b
+            p(f"| {row.get('scenario')} | {fmt(lat.get('p50_ms'), 1)} / {fmt(lat.get('p99_ms'), 1)} | "
+              f"{fmt(a.get('cpu_ms_per_op'), 1)} / {fmt(b.get('cpu_ms_per_op'), 1)} / "
+              f"{fmt(a.get('sfu_cpu_ms_per_op'), 1)} | "
+              f"{fmt(a.get('alloc_mb_per_op'), 1)} / {fmt(b.get('alloc_mb_per_op'), 1)} | "
+              f"{fmt(a.get('allocs_per_op'), 0)} / {fmt(b.get('allocs_per_op'), 0)} |")
+        p()
+        p("One operation at a time, 20 measured after 2 warm-ups. RPC: echo round trip caller → callee → "
+          "caller (sender = caller, receiver = callee). Streams: one-way, from the send call to the last byte "
+          "read. random: random bytes for byte streams, base64 of random bytes for RPC and text streams (deflate "
+          "keeps ~75 %); text: a repeated sentence (compresses to almost nothing). "
+          "CPU: user + system time of each process over the measured span (SFU from /proc), per operation.")
         p()
 
     p("## FFI cost")
