@@ -42,6 +42,10 @@ for _ in $(seq 100); do [ -s "$sfu_out" ] && break; sleep 0.1; done
 [ -s "$sfu_out" ] || { echo "devsfu did not start" >&2; cat "$out/mp-devsfu.err" >&2; exit 1; }
 read -r url key secret < <(python3 -c 'import json,sys; d=json.loads(sys.stdin.readline()); print(d["url"], d["api_key"], d["api_secret"])' <"$sfu_out")
 mint() { "$out/lkcore-devsfu" token --room "$1" --identity "$2" --key "$key" --secret "$secret"; }
+# udp_drops: the kernel's count of UDP datagrams dropped because a socket's receive buffer was
+# full (machine-wide, so other processes' drops count too): data-track packets are never
+# retransmitted, so a drop here is a lost frame.
+udp_drops() { awk '/^Udp:/ { if (++n == 2) print $6 }' /proc/net/snmp 2>/dev/null || echo 0; }
 # sfu_proc: the SFU's cumulative CPU time and allocations (one JSON line), asked with SIGUSR1.
 sfu_proc() {
   local lines
@@ -67,6 +71,7 @@ scenario() {
   local subprof=() pubprof=() sfu0 sfu1
   [ -z "$prof" ] || { subprof=(-cpuprofile "$prof/sub-$n.pprof"); pubprof=(-cpuprofile "$prof/pub-$n.pprof"); }
   sfu0=$(sfu_proc)
+  udp0=$(udp_drops)
   "$out/mpbench" sub -url "$url" -token "$(mint "$rm" sub)" "${subprof[@]}" >"$subf" 2>"$out/mp-sub-$n.err" &
   local sub_pid=$!
   if ! "$out/mpbench" pub -url "$url" -token "$(mint "$rm" pub)" -seconds "$secs" "${pubprof[@]}" "$@" >"$pubf" 2>"$out/mp-pub-$n.err"; then
@@ -80,9 +85,10 @@ scenario() {
     return 1
   fi
   sfu1=$(sfu_proc)
-  python3 - "$label" "$pubf" "$subf" "$sfu0" "$sfu1" <<'PY' | tee -a "$out/mp.jsonl"
+  udp1=$(udp_drops)
+  python3 - "$label" "$pubf" "$subf" "$sfu0" "$sfu1" "$udp0" "$udp1" <<'PY' | tee -a "$out/mp.jsonl"
 import json, sys
-label, pubf, subf, sfu0, sfu1 = sys.argv[1:6]
+label, pubf, subf, sfu0, sfu1, udp0, udp1 = sys.argv[1:8]
 pub = json.loads(open(pubf).read().strip().splitlines()[-1])
 sub = json.loads(open(subf).read().strip().splitlines()[-1])
 a, b = json.loads(sfu0)["proc"], json.loads(sfu1)["proc"]
@@ -92,7 +98,9 @@ sfu["cpu_ms"] = sfu["cpu_user_ms"] + sfu["cpu_sys_ms"]
 mb = sub.get("bytes", 0) / 1e6
 cpu_per_mb = {k: round(p["cpu_ms"] / mb, 2) if mb else None
               for k, p in (("pub", pub.get("proc", {"cpu_ms": 0})), ("sub", sub.get("proc", {"cpu_ms": 0})), ("sfu", sfu))}
-print(json.dumps({"scenario": label, "pub": pub, "sub": sub, "sfu": sfu, "cpu_ms_per_mb": cpu_per_mb}))
+udp = int(udp1 or 0) - int(udp0 or 0)
+print(json.dumps({"scenario": label, "pub": pub, "sub": sub, "sfu": sfu, "cpu_ms_per_mb": cpu_per_mb,
+                  "udp_rcvbuf_drops": udp}))
 PY
 }
 

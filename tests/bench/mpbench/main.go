@@ -7,6 +7,7 @@
 //	mpbench pub -url U -token T -size 1000 -seconds 5   blocking Push, as fast as it goes
 //	mpbench pub ... -rate 5000                          TryPush at a fixed offered rate
 //	mpbench {pub|sub} ... -cpuprofile F                 CPU profile of the whole run to F
+//	mpbench {pub|sub} ... -memprofile F                 allocation profile of the whole run to F
 //
 // Each frame carries its sequence number and the publisher's send time (Unix nanoseconds); both
 // processes run on one machine, so the subscriber computes one-way latency from one clock.
@@ -60,6 +61,7 @@ func main() {
 	buffer := fs.Int("buffer", 1024, "sub: SubscribeOptions.BufferSize")
 	timeout := fs.Duration("timeout", 60*time.Second, "bound on the whole run")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file at the end")
 	_ = fs.Parse(os.Args[2:])
 	if *url == "" || *token == "" {
 		fmt.Fprintln(os.Stderr, "mpbench: -url and -token are required")
@@ -87,6 +89,9 @@ func main() {
 	}
 	if perr := stopProfile(); err == nil {
 		err = perr
+	}
+	if merr := procstat.WriteHeapProfile(*memprofile); err == nil {
+		err = merr
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mpbench:", err)

@@ -25,6 +25,10 @@ type Sample struct {
 	AllocBytes uint64 `json:"alloc_bytes"`
 	// GCs is runtime.MemStats.NumGC.
 	GCs uint32 `json:"gcs"`
+	// CtxSwitches counts the process's voluntary context switches (a thread blocked: each is
+	// a wake-up that the next packet or timer had to pay for), a proxy for per-packet
+	// scheduling cost that depends less on the machine's load than CPU time does.
+	CtxSwitches int64 `json:"ctx_switches"`
 }
 
 // Now reads the counters. runtime.ReadMemStats stops the world briefly; call it at the edges of
@@ -42,6 +46,8 @@ func Now() (Sample, error) {
 		Mallocs:    ms.Mallocs,
 		AllocBytes: ms.TotalAlloc,
 		GCs:        ms.NumGC,
+		// Nvcsw is int64 on linux/amd64 and arm64, int32 on some other platforms.
+		CtxSwitches: int64(ru.Nvcsw), //nolint:unconvert
 	}, nil
 }
 
@@ -57,19 +63,38 @@ type Delta struct {
 	Mallocs    uint64  `json:"mallocs"`
 	AllocBytes uint64  `json:"alloc_bytes"`
 	GCs        uint32  `json:"gcs"`
+	// CtxSwitches: voluntary context switches.
+	CtxSwitches int64 `json:"ctx_switches"`
 }
 
 // Sub returns what was spent from earlier to s.
 func (s Sample) Sub(earlier Sample) Delta {
 	d := Delta{
-		UserMs:     s.UserMs - earlier.UserMs,
-		SysMs:      s.SysMs - earlier.SysMs,
-		Mallocs:    s.Mallocs - earlier.Mallocs,
-		AllocBytes: s.AllocBytes - earlier.AllocBytes,
-		GCs:        s.GCs - earlier.GCs,
+		UserMs:      s.UserMs - earlier.UserMs,
+		SysMs:       s.SysMs - earlier.SysMs,
+		Mallocs:     s.Mallocs - earlier.Mallocs,
+		AllocBytes:  s.AllocBytes - earlier.AllocBytes,
+		GCs:         s.GCs - earlier.GCs,
+		CtxSwitches: s.CtxSwitches - earlier.CtxSwitches,
 	}
 	d.CPUMs = d.UserMs + d.SysMs
 	return d
+}
+
+// WriteHeapProfile writes the allocation profile (every allocation since the process
+// started, as `go tool pprof -sample_index=alloc_space` reads it) to path; "" writes nothing.
+func WriteHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		return errors.Join(fmt.Errorf("heap profile: %w", err), f.Close())
+	}
+	return f.Close()
 }
 
 // StartCPUProfile writes a CPU profile to path until the returned stop function is called

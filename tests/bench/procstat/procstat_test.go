@@ -33,6 +33,9 @@ func TestDeltaCountsWork(t *testing.T) {
 	if d.CPUMs <= 0 || d.CPUMs != d.UserMs+d.SysMs {
 		t.Fatalf("cpu: %+v", d)
 	}
+	if d.CtxSwitches < 0 {
+		t.Fatalf("context switches: %+v", d)
+	}
 	if d.Mallocs < 1000 || d.AllocBytes < 1000*4096 {
 		t.Fatalf("allocations not counted: %+v", d)
 	}

@@ -10,7 +10,7 @@
 //	    On SIGUSR1 it prints {"proc":{…}}: its cumulative CPU time (user, system)
 //	    and Go allocations, for benchmarks that measure the SFU's cost per
 //	    interval (tests/bench/mp.sh); --cpuprofile F writes a CPU profile of the
-//	    whole run to F.
+//	    whole run to F, --memprofile F an allocation profile on exit.
 //	lkcore-devsfu token --room R --identity I [--key K --secret S] [--ttl 1h] [--name N] [--metadata M] [--no-publish-data]
 //	    prints a token.
 package main
@@ -61,6 +61,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	minBuffered := fs.Int("dt-min-buffered", 0, "congestion gate floor in bytes (0: 8192 as livekit-server)")
 	fullReconnect := fs.Bool("force-full-reconnect", false, "refuse every resume with leave{RECONNECT}")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file on exit")
 	turnOpts := turnFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -72,6 +73,9 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	defer func() {
 		if err := stopProfile(); err != nil {
+			fmt.Fprintln(stderr, err)
+		}
+		if err := procstat.WriteHeapProfile(*memprofile); err != nil {
 			fmt.Fprintln(stderr, err)
 		}
 	}()
