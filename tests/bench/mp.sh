@@ -6,6 +6,12 @@
 #
 #   bash tests/bench/mp.sh [seconds per scenario, default 5]
 #   MP_SFU_FLAGS="--dt-target-latency 100ms" bash tests/bench/mp.sh   (server-like congestion gate)
+#   MP_PROFILE=dir bash tests/bench/mp.sh   (CPU profiles: dir/pub-N.pprof, dir/sub-N.pprof per
+#                                            scenario N, dir/devsfu.pprof for the whole run)
+#
+# Each process reports its CPU time and Go allocations over the measured interval ("proc" in the
+# publisher's and subscriber's lines; the SFU's is read before and after each scenario with
+# SIGUSR1), so the summary can show CPU-ms per delivered MB for each of the three processes.
 #
 # Scenarios: blocking Push of 1 KB, 16 KB and 100 KB frames as fast as it goes; TryPush of 1 KB
 # frames at fixed offered rates (500, 1k, 5k, 10k frames/s).
@@ -21,14 +27,37 @@ go build -o "$out/mpbench" ./tests/bench/mpbench
 
 sfu_out="$out/mp-devsfu.out"
 rm -f "$sfu_out"
+prof=${MP_PROFILE:-}
+sfu_prof=()
+if [ -n "$prof" ]; then
+  mkdir -p "$prof"
+  prof=$(cd "$prof" && pwd)
+  sfu_prof=(--cpuprofile "$prof/devsfu.pprof")
+fi
 # shellcheck disable=SC2086 # MP_SFU_FLAGS is a list of flags
-"$out/lkcore-devsfu" --addr 127.0.0.1:0 --update-batch-interval 20ms ${MP_SFU_FLAGS:-} >"$sfu_out" 2>"$out/mp-devsfu.err" &
+"$out/lkcore-devsfu" --addr 127.0.0.1:0 --update-batch-interval 20ms "${sfu_prof[@]}" ${MP_SFU_FLAGS:-} >"$sfu_out" 2>"$out/mp-devsfu.err" &
 sfu_pid=$!
 trap 'kill -INT $sfu_pid 2>/dev/null || true; wait $sfu_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "$sfu_out" ] && break; sleep 0.1; done
 [ -s "$sfu_out" ] || { echo "devsfu did not start" >&2; cat "$out/mp-devsfu.err" >&2; exit 1; }
 read -r url key secret < <(python3 -c 'import json,sys; d=json.loads(sys.stdin.readline()); print(d["url"], d["api_key"], d["api_secret"])' <"$sfu_out")
 mint() { "$out/lkcore-devsfu" token --room "$1" --identity "$2" --key "$key" --secret "$secret"; }
+# udp_drops: the kernel's count of UDP datagrams dropped because a socket's receive buffer was
+# full (machine-wide, so other processes' drops count too): data-track packets are never
+# retransmitted, so a drop here is a lost frame.
+udp_drops() { awk '/^Udp:/ { if (++n == 2) print $6 }' /proc/net/snmp 2>/dev/null || echo 0; }
+# sfu_proc: the SFU's cumulative CPU time and allocations (one JSON line), asked with SIGUSR1.
+sfu_proc() {
+  local lines
+  lines=$(wc -l <"$sfu_out")
+  kill -USR1 "$sfu_pid"
+  for _ in $(seq 100); do
+    [ "$(wc -l <"$sfu_out")" -gt "$lines" ] && { tail -n 1 "$sfu_out"; return 0; }
+    sleep 0.02
+  done
+  echo "devsfu did not report its CPU time" >&2
+  return 1
+}
 
 : >"$out/mp.jsonl"
 n=0
@@ -39,9 +68,13 @@ scenario() {
   n=$((n + 1))
   local rm="mp-$n" subf="$out/mp-sub-$n.json" pubf="$out/mp-pub-$n.json"
   echo "--- $label"
-  "$out/mpbench" sub -url "$url" -token "$(mint "$rm" sub)" >"$subf" 2>"$out/mp-sub-$n.err" &
+  local subprof=() pubprof=() sfu0 sfu1
+  [ -z "$prof" ] || { subprof=(-cpuprofile "$prof/sub-$n.pprof"); pubprof=(-cpuprofile "$prof/pub-$n.pprof"); }
+  sfu0=$(sfu_proc)
+  udp0=$(udp_drops)
+  "$out/mpbench" sub -url "$url" -token "$(mint "$rm" sub)" "${subprof[@]}" >"$subf" 2>"$out/mp-sub-$n.err" &
   local sub_pid=$!
-  if ! "$out/mpbench" pub -url "$url" -token "$(mint "$rm" pub)" -seconds "$secs" "$@" >"$pubf" 2>"$out/mp-pub-$n.err"; then
+  if ! "$out/mpbench" pub -url "$url" -token "$(mint "$rm" pub)" -seconds "$secs" "${pubprof[@]}" "$@" >"$pubf" 2>"$out/mp-pub-$n.err"; then
     echo "publisher failed: $(cat "$out/mp-pub-$n.err")" >&2
     kill "$sub_pid" 2>/dev/null || true
     wait "$sub_pid" 2>/dev/null || true
@@ -51,12 +84,23 @@ scenario() {
     echo "subscriber failed: $(cat "$out/mp-sub-$n.err")" >&2
     return 1
   fi
-  python3 - "$label" "$pubf" "$subf" <<'PY' | tee -a "$out/mp.jsonl"
+  sfu1=$(sfu_proc)
+  udp1=$(udp_drops)
+  python3 - "$label" "$pubf" "$subf" "$sfu0" "$sfu1" "$udp0" "$udp1" <<'PY' | tee -a "$out/mp.jsonl"
 import json, sys
-label, pubf, subf = sys.argv[1:4]
+label, pubf, subf, sfu0, sfu1, udp0, udp1 = sys.argv[1:8]
 pub = json.loads(open(pubf).read().strip().splitlines()[-1])
 sub = json.loads(open(subf).read().strip().splitlines()[-1])
-print(json.dumps({"scenario": label, "pub": pub, "sub": sub}))
+a, b = json.loads(sfu0)["proc"], json.loads(sfu1)["proc"]
+sfu = {k: b[k] - a[k] for k in a}
+sfu["cpu_ms"] = sfu["cpu_user_ms"] + sfu["cpu_sys_ms"]
+# CPU-ms per delivered MB for each process (the SFU's covers the whole scenario, handshakes included).
+mb = sub.get("bytes", 0) / 1e6
+cpu_per_mb = {k: round(p["cpu_ms"] / mb, 2) if mb else None
+              for k, p in (("pub", pub.get("proc", {"cpu_ms": 0})), ("sub", sub.get("proc", {"cpu_ms": 0})), ("sfu", sfu))}
+udp = int(udp1 or 0) - int(udp0 or 0)
+print(json.dumps({"scenario": label, "pub": pub, "sub": sub, "sfu": sfu, "cpu_ms_per_mb": cpu_per_mb,
+                  "udp_rcvbuf_drops": udp}))
 PY
 }
 

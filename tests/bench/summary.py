@@ -148,17 +148,20 @@ def main() -> None:
         p("## Data tracks, multi-process (devsfu CLI, publisher and subscriber in separate processes)")
         p()
         p("| Scenario | Offered / accepted frames | Refused | Delivered frames/s | MB/s | Lost | "
-          "Latency p50 / p99 / max (ms) |")
-        p("|---|---:|---:|---:|---:|---:|---:|")
+          "Latency p50 / p99 / max (ms) | CPU-ms per MB pub / SFU / sub |")
+        p("|---|---:|---:|---:|---:|---:|---:|---:|")
         for row in mp:
             pub, sub = row.get("pub", {}), row.get("sub", {})
             offered = pub.get("sent", 0) + pub.get("refused", 0)
             p(f"| {row.get('scenario')} | {fmt(offered)} / {fmt(pub.get('sent'))} | {fmt(pub.get('refused'))} | "
               f"{fmt(sub.get('frames_per_s'), 0)} | {fmt(sub.get('mb_per_s'), 1)} | {fmt(sub.get('lost'))} | "
-              f"{fmt(sub.get('p50_ms'))} / {fmt(sub.get('p99_ms'))} / {fmt(sub.get('max_ms'))} |")
+              f"{fmt(sub.get('p50_ms'))} / {fmt(sub.get('p99_ms'))} / {fmt(sub.get('max_ms'))} | "
+              f"{fmt(dig(row, 'cpu_ms_per_mb', 'pub'), 0)} / {fmt(dig(row, 'cpu_ms_per_mb', 'sfu'), 0)} / "
+              f"{fmt(dig(row, 'cpu_ms_per_mb', 'sub'), 0)} |")
         p()
         p("Push: blocking Push as fast as it goes; trypush: TryPush at a fixed offered rate (a refused "
-          "frame is not retried). Latency is one-way, send to the subscriber's reader, one clock.")
+          "frame is not retried). Latency is one-way, send to the subscriber's reader, one clock. "
+          "CPU-ms per MB: each process's user + system CPU time over the scenario per delivered MB.")
         p()
 
     large = load_json(os.path.join(out, "mp-large.jsonl")) or []

@@ -7,6 +7,10 @@
 //	    --turn) once listening and runs until SIGINT/SIGTERM. TURN and
 //	    force_relay: --turn [--turn-tcp] [--turn-no-udp] [--turn-withhold]
 //	    [--turn-wrong-credentials] [--force-relay].
+//	    On SIGUSR1 it prints {"proc":{…}}: its cumulative CPU time (user, system)
+//	    and Go allocations, for benchmarks that measure the SFU's cost per
+//	    interval (tests/bench/mp.sh); --cpuprofile F writes a CPU profile of the
+//	    whole run to F, --memprofile F an allocation profile on exit.
 //	lkcore-devsfu token --room R --identity I [--key K --secret S] [--ttl 1h] [--name N] [--metadata M] [--no-publish-data]
 //	    prints a token.
 package main
@@ -24,6 +28,7 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/auth"
+	"github.com/lkcore/lkcore/tests/bench/procstat"
 	"github.com/lkcore/lkcore/tests/devsfu"
 )
 
@@ -55,10 +60,25 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	targetLatency := fs.Duration("dt-target-latency", 0, "congestion gate of each subscriber's data-track channel, e.g. 100ms as livekit-server (0: off)")
 	minBuffered := fs.Int("dt-min-buffered", 0, "congestion gate floor in bytes (0: 8192 as livekit-server)")
 	fullReconnect := fs.Bool("force-full-reconnect", false, "refuse every resume with leave{RECONNECT}")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file on exit")
 	turnOpts := turnFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	stopProfile, err := procstat.StartCPUProfile(*cpuprofile)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := stopProfile(); err != nil {
+			fmt.Fprintln(stderr, err)
+		}
+		if err := procstat.WriteHeapProfile(*memprofile); err != nil {
+			fmt.Fprintln(stderr, err)
+		}
+	}()
 	turnConf, forceRelay := turnOpts()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -94,12 +114,34 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, string(line))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for ctx.Err() == nil {
+		select {
+		case <-usr1:
+			printProc(stdout, stderr)
+		case <-ctx.Done():
+		}
+	}
 	if err := s.Close(); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// printProc writes {"proc":{…}}, the process's cumulative procstat.Sample, as one line.
+func printProc(stdout, stderr io.Writer) {
+	smp, err := procstat.Now()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return
+	}
+	line, _ := json.Marshal(struct {
+		Proc procstat.Sample `json:"proc"`
+	}{smp})
+	fmt.Fprintln(stdout, string(line))
 }
 
 // turnFlags registers the embedded TURN server's flags on fs; the returned
