@@ -115,7 +115,8 @@ scenario "trypush 1 KB @10k/s" -size 1000 -rate 10000
 # Large payloads (tests/bench/mpbench rpc.go, stream.go): RPC echo and data streams of 1 MiB,
 # one operation at a time, between two processes through the SFU. One JSON line per scenario goes
 # to build/bench/mp-large.jsonl: latency p50/p99 and, per operation, CPU time and allocations of
-# each process (and the SFU's CPU time).
+# each process (and the SFU's CPU time). With MP_PROFILE=dir, CPU profiles of the measured span
+# go to dir/<role>-N.pprof.
 : >"$out/mp-large.jsonl"
 # large <label> <passive role> <measuring role> <measuring flags...>
 large() {
@@ -124,9 +125,11 @@ large() {
   n=$((n + 1))
   local rm="mp-$n" pf="$out/mp-large-$n-b.json" af="$out/mp-large-$n-a.json"
   echo "--- $label"
-  "$out/mpbench" "$passive" -url "$url" -token "$(mint "$rm" peer)" >"$pf" 2>"$out/mp-large-$n-b.err" &
+  local pprof=() aprof=()
+  [ -z "$prof" ] || { pprof=(-cpuprofile "$prof/$passive-$n.pprof"); aprof=(-cpuprofile "$prof/$active-$n.pprof"); }
+  "$out/mpbench" "$passive" -url "$url" -token "$(mint "$rm" peer)" "${pprof[@]}" >"$pf" 2>"$out/mp-large-$n-b.err" &
   local p_pid=$!
-  if ! "$out/mpbench" "$active" -url "$url" -token "$(mint "$rm" active)" -peer peer -sfu-pid "$sfu_pid" "$@" \
+  if ! "$out/mpbench" "$active" -url "$url" -token "$(mint "$rm" active)" -peer peer -sfu-pid "$sfu_pid" "${aprof[@]}" "$@" \
     >"$af" 2>"$out/mp-large-$n-a.err"; then
     echo "$active failed: $(cat "$out/mp-large-$n-a.err")" >&2
     kill "$p_pid" 2>/dev/null || true
