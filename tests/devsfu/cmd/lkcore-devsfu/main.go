@@ -46,8 +46,7 @@ func main() {
 // (tests/bench/mp.sh) the SFU ran ~35 collections per second and spent 10–15 % of its CPU in
 // them. 400 cuts the collections about fourfold and the SFU's CPU per forwarded MB by
 // roughly 10–20 % (measured), for a heap that grows to 5× its live size instead of 2× — a
-// test SFU's trade, which
-// does not change what clients see on the wire.
+// test SFU's trade, which does not change what clients see on the wire.
 const defaultGCPercent = 400
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
