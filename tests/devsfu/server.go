@@ -197,6 +197,11 @@ type Server struct {
 	rooms  map[string]*Room
 	closed bool
 	conns  map[*signalConn]struct{} // every live WebSocket
+
+	// dtBufs recycles the buffers forwardDataTrack serializes packets into (*[]byte); a
+	// buffer is only lent to the synchronous write path (pion copies what it sends, and
+	// faults that hold a packet copy it).
+	dtBufs sync.Pool
 }
 
 // Start listens on a loopback address and serves the LiveKit signalling
