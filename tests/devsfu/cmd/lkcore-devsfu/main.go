@@ -7,9 +7,10 @@
 //	    --turn) once listening and runs until SIGINT/SIGTERM. TURN and
 //	    force_relay: --turn [--turn-tcp] [--turn-no-udp] [--turn-withhold]
 //	    [--turn-wrong-credentials] [--force-relay].
-//	    On SIGUSR1 it prints {"proc":{…}}: its cumulative CPU time (user, system)
-//	    and Go allocations, for benchmarks that measure the SFU's cost per
-//	    interval (tests/bench/mp.sh); --cpuprofile F writes a CPU profile of the
+//	    On SIGUSR1 it prints {"proc":{…},"dt":{…}}: its cumulative CPU time (user,
+//	    system) and Go allocations, and its data-track packet counters (in, out,
+//	    dropped for congestion), for benchmarks that measure the SFU's cost and
+//	    losses per interval (tests/bench/mp.sh); --cpuprofile F writes a CPU profile of the
 //	    whole run to F, --memprofile F an allocation profile on exit.
 //	lkcore-devsfu token --room R --identity I [--key K --secret S] [--ttl 1h] [--name N] [--metadata M] [--no-publish-data]
 //	    prints a token.
@@ -132,7 +133,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	for ctx.Err() == nil {
 		select {
 		case <-usr1:
-			printProc(stdout, stderr)
+			printProc(stdout, stderr, s.Stats())
 		case <-ctx.Done():
 		}
 	}
@@ -143,8 +144,17 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// printProc writes {"proc":{…}}, the process's cumulative procstat.Sample, as one line.
-func printProc(stdout, stderr io.Writer) {
+// dtCounters are the server's cumulative data-track packet counters (devsfu.Stats).
+type dtCounters struct {
+	In              uint64 `json:"packets_in"`
+	Out             uint64 `json:"packets_out"`
+	CongestionDrops uint64 `json:"congestion_drops"`
+	FaultDrops      uint64 `json:"fault_drops"`
+}
+
+// printProc writes {"proc":{…},"dt":{…}}, the process's cumulative procstat.Sample and the
+// server's data-track counters, as one line.
+func printProc(stdout, stderr io.Writer, st devsfu.Stats) {
 	smp, err := procstat.Now()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -152,7 +162,8 @@ func printProc(stdout, stderr io.Writer) {
 	}
 	line, _ := json.Marshal(struct {
 		Proc procstat.Sample `json:"proc"`
-	}{smp})
+		DT   dtCounters      `json:"dt"`
+	}{smp, dtCounters{st.DataTrackPacketsIn, st.DataTrackPacketsOut, st.DataTrackCongestionDrops, st.DataTrackFaultDrops}})
 	fmt.Fprintln(stdout, string(line))
 }
 
