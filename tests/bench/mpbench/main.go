@@ -263,6 +263,11 @@ type subResult struct {
 	MaxMs      float64 `json:"max_ms"`
 	// Proc is this process's CPU time and allocations from "ready" to the last frame.
 	Proc procstat.Delta `json:"proc"`
+	// RxPackets counts the `_data_track` packets this room received, probes included, and
+	// RxDrops what its receive pipeline dropped, by reason (Room.DataTrackStats): with the
+	// SFU's packets out they tell on which hop a lost frame went missing.
+	RxPackets uint64            `json:"rx_packets"`
+	RxDrops   map[string]uint64 `json:"rx_drops,omitempty"`
 }
 
 func subscribe(ctx context.Context, url, token string, buffer int) (*subResult, error) {
@@ -384,6 +389,14 @@ func subscribe(ctx context.Context, url, token string, buffer int) (*subResult, 
 		res.Lost = expected - res.Received
 	}
 	res.Dropped = sub.Dropped()
+	st := r.DataTrackStats()
+	res.RxPackets = st.Packets
+	for reason, n := range st.Drops {
+		if res.RxDrops == nil {
+			res.RxDrops = map[string]uint64{}
+		}
+		res.RxDrops[reason.String()] = n
+	}
 	if res.Received > 1 {
 		res.Seconds = last.Sub(first).Seconds()
 		res.FramesPerS = float64(res.Received-1) / res.Seconds
