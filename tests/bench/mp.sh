@@ -11,7 +11,8 @@
 #
 # Each process reports its CPU time and Go allocations over the measured interval ("proc" in the
 # publisher's and subscriber's lines; the SFU's is read before and after each scenario with
-# SIGUSR1), so the summary can show CPU-ms per delivered MB for each of the three processes.
+# SIGUSR1, with its data-track packet counters), so the summary can show CPU-ms per delivered MB
+# for each of the three processes.
 #
 # Scenarios: blocking Push of 1 KB, 16 KB and 100 KB frames as fast as it goes; TryPush of 1 KB
 # frames at fixed offered rates (500, 1k, 5k, 10k frames/s).
@@ -91,8 +92,12 @@ import json, sys
 label, pubf, subf, sfu0, sfu1, udp0, udp1 = sys.argv[1:8]
 pub = json.loads(open(pubf).read().strip().splitlines()[-1])
 sub = json.loads(open(subf).read().strip().splitlines()[-1])
-a, b = json.loads(sfu0)["proc"], json.loads(sfu1)["proc"]
+s0, s1 = json.loads(sfu0), json.loads(sfu1)
+a, b = s0["proc"], s1["proc"]
 sfu = {k: b[k] - a[k] for k in a}
+# The SFU's data-track packets over the scenario: in from the publisher, out to the subscriber,
+# dropped by its congestion gate (a lost frame is then attributed to a hop).
+sfu["dt"] = {k: s1["dt"][k] - s0["dt"][k] for k in s0["dt"]}
 sfu["cpu_ms"] = sfu["cpu_user_ms"] + sfu["cpu_sys_ms"]
 # CPU-ms per delivered MB for each process (the SFU's covers the whole scenario, handshakes included).
 mb = sub.get("bytes", 0) / 1e6

@@ -159,6 +159,15 @@ def main() -> None:
               f"{fmt(dig(row, 'cpu_ms_per_mb', 'pub'), 0)} / {fmt(dig(row, 'cpu_ms_per_mb', 'sfu'), 0)} / "
               f"{fmt(dig(row, 'cpu_ms_per_mb', 'sub'), 0)} |")
         p()
+        for row in mp:  # where lost frames went missing, when the run recorded it
+            sub, dt = row.get("sub", {}), dig(row, "sfu", "dt")
+            if sub.get("lost") and dt:
+                p(f"- {row.get('scenario')}: {fmt(sub.get('lost'))} frames lost; the SFU received "
+                  f"{fmt(dt.get('packets_in'))} and wrote {fmt(dt.get('packets_out'))} packets "
+                  f"({fmt(dt.get('congestion_drops'))} congestion drops), the subscriber's room received "
+                  f"{fmt(sub.get('rx_packets'))} (pipeline drops {sub.get('rx_drops') or 0}); kernel UDP "
+                  f"receive-buffer drops on the machine: {fmt(row.get('udp_rcvbuf_drops'))}")
+        p()
         p("Push: blocking Push as fast as it goes; trypush: TryPush at a fixed offered rate (a refused "
           "frame is not retried). Latency is one-way, send to the subscriber's reader, one clock. "
           "CPU-ms per MB: each process's user + system CPU time over the scenario per delivered MB.")

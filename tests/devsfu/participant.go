@@ -110,7 +110,11 @@ func newParticipant(r *Room, jp *joinParams) (*Participant, error) {
 		p.nextHandle = uint16(randIntn(256))
 	}
 	p.log = r.s.log.With("identity", p.identity, "sid", p.sid)
-	tr, err := newTransport(r.s.api, p, p.log)
+	api := r.s.api
+	if supportsSCTPZeroChecksum(p.clientInfo) {
+		api = r.s.apiZeroChecksum
+	}
+	tr, err := newTransport(api, p, p.log)
 	if err != nil {
 		return nil, err
 	}

@@ -166,12 +166,12 @@ func publish(ctx context.Context, url, token string, size int, d time.Duration, 
 	if err != nil {
 		return nil, err
 	}
+	// Push and TryPush copy the payload, so one buffer serves every frame (as a producer that
+	// reuses its buffer would; the benchmark's own garbage stays out of the publisher's figures).
 	frame := func(seq uint64) room.Frame {
-		p := make([]byte, size)
-		copy(p[headerLen:], payload[headerLen:])
-		binary.BigEndian.PutUint64(p[0:8], seq)
-		binary.BigEndian.PutUint64(p[8:16], uint64(time.Now().UnixNano()))
-		return room.Frame{Payload: p}
+		binary.BigEndian.PutUint64(payload[0:8], seq)
+		binary.BigEndian.PutUint64(payload[8:16], uint64(time.Now().UnixNano()))
+		return room.Frame{Payload: payload}
 	}
 	start := time.Now()
 	end := start.Add(d)
@@ -266,6 +266,11 @@ type subResult struct {
 	MaxMs      float64 `json:"max_ms"`
 	// Proc is this process's CPU time and allocations from "ready" to the last frame.
 	Proc procstat.Delta `json:"proc"`
+	// RxPackets counts the `_data_track` packets this room received, probes included, and
+	// RxDrops what its receive pipeline dropped, by reason (Room.DataTrackStats): with the
+	// SFU's packets out they tell on which hop a lost frame went missing.
+	RxPackets uint64            `json:"rx_packets"`
+	RxDrops   map[string]uint64 `json:"rx_drops,omitempty"`
 }
 
 func subscribe(ctx context.Context, url, token string, buffer int) (*subResult, error) {
@@ -387,6 +392,14 @@ func subscribe(ctx context.Context, url, token string, buffer int) (*subResult, 
 		res.Lost = expected - res.Received
 	}
 	res.Dropped = sub.Dropped()
+	st := r.DataTrackStats()
+	res.RxPackets = st.Packets
+	for reason, n := range st.Drops {
+		if res.RxDrops == nil {
+			res.RxDrops = map[string]uint64{}
+		}
+		res.RxDrops[reason.String()] = n
+	}
 	if res.Received > 1 {
 		res.Seconds = last.Sub(first).Seconds()
 		res.FramesPerS = float64(res.Received-1) / res.Seconds

@@ -52,15 +52,19 @@ func TestTURNFlags(t *testing.T) {
 
 func TestPrintProcWritesCumulativeCounters(t *testing.T) {
 	var out, errb bytes.Buffer
-	printProc(&out, &errb)
+	printProc(&out, &errb, devsfu.Stats{DataTrackPacketsIn: 7, DataTrackPacketsOut: 5, DataTrackCongestionDrops: 2})
 	var line struct {
 		Proc struct {
 			User    *float64 `json:"cpu_user_ms"`
 			Mallocs uint64   `json:"mallocs"`
 		} `json:"proc"`
+		DT dtCounters `json:"dt"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &line); err != nil || errb.Len() != 0 {
 		t.Fatalf("%v %q %q", err, out.String(), errb.String())
+	}
+	if line.DT != (dtCounters{In: 7, Out: 5, CongestionDrops: 2}) {
+		t.Fatalf("data-track counters %+v", line.DT)
 	}
 	if line.Proc.User == nil || *line.Proc.User <= 0 || line.Proc.Mallocs == 0 || strings.Count(out.String(), "\n") != 1 {
 		t.Fatalf("not one line of cumulative counters: %q", out.String())
