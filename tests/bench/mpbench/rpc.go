@@ -160,22 +160,27 @@ func procCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) may contain spaces; fields after its ')' are fixed.
-	s := string(b)
+	return statCPU(string(b))
+}
+
+// statCPU extracts user + system CPU time from the text of /proc/<pid>/stat.
+func statCPU(s string) (time.Duration, error) {
+	// The command name (field 2) may contain spaces and parentheses; the fields after the
+	// last ')' are fixed.
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+		return 0, errors.New("unexpected /proc stat line")
 	}
 	fields := strings.Fields(s[i+1:])
 	if len(fields) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+		return 0, errors.New("unexpected /proc stat line")
 	}
 	// fields[11], fields[12]: utime, stime (fields 14 and 15 of stat) in clock ticks; Linux
 	// reports them in USER_HZ, 100 on every architecture Go supports.
 	ut, err1 := strconv.ParseUint(fields[11], 10, 64)
 	st, err2 := strconv.ParseUint(fields[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+		return 0, errors.New("unexpected /proc stat line")
 	}
 	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
