@@ -148,6 +148,7 @@ type usage struct {
 	SFUCPUMsPerOp *float64 `json:"sfu_cpu_ms_per_op,omitempty"`
 }
 
+// processCPU is this process's CPU time so far (user + system).
 func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -185,6 +186,7 @@ func statCPU(s string) (time.Duration, error) {
 	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
+// start begins the measured span (and a CPU profile when cpuProfile is set).
 func (m *meter) start(sfuPid int, cpuProfile string) error {
 	m.sfuPid = sfuPid
 	if cpuProfile != "" {
@@ -212,6 +214,7 @@ func (m *meter) start(sfuPid int, cpuProfile string) error {
 	return nil
 }
 
+// stop ends the measured span and returns its usage divided by ops.
 func (m *meter) stop(ops int) (usage, error) {
 	cpu := processCPU() - m.cpu0
 	var ms runtime.MemStats
@@ -240,6 +243,7 @@ func (m *meter) stop(ops int) (usage, error) {
 	return u, nil
 }
 
+// writeHeapProfile writes the allocation profile of the whole run to path.
 func writeHeapProfile(path string) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -261,6 +265,7 @@ type latencies struct {
 	MeanMs float64 `json:"mean_ms"`
 }
 
+// summarize returns the median, 99th percentile, maximum and mean of d (zero when empty).
 func summarize(d []time.Duration) latencies {
 	if len(d) == 0 {
 		return latencies{}
@@ -307,6 +312,7 @@ type marked struct {
 	errs    chan error
 }
 
+// newMarked returns the mark handler of a passive process run with f.
 func newMarked(f *largeFlags) *marked {
 	return &marked{f: f, result: make(chan usage, 1), errs: make(chan error, 1)}
 }
@@ -320,6 +326,7 @@ func (k *marked) count() {
 	k.mu.Unlock()
 }
 
+// handler is the rpc.Handler of the control method methodMark.
 func (k *marked) handler(_ context.Context, inv rpc.Invocation) (string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -376,6 +383,7 @@ type calleeResult struct {
 	usage
 }
 
+// rpcCallee answers echo calls until the caller's "done" mark, then waits for the caller to leave.
 func rpcCallee(ctx context.Context, f *largeFlags) (*calleeResult, error) {
 	k := newMarked(f)
 	echo := func(_ context.Context, inv rpc.Invocation) (string, error) {
@@ -406,6 +414,7 @@ type callerResult struct {
 	usage
 }
 
+// rpcCaller makes f.n sequential echo calls of f.size bytes to f.peer and measures them.
 func rpcCaller(ctx context.Context, f *largeFlags) (*callerResult, error) {
 	if f.peer == "" || f.n <= 0 || f.size <= 0 {
 		return nil, errors.New("rpc-caller needs -peer, -n > 0 and -size > 0")

@@ -35,6 +35,8 @@ type recvResult struct {
 	usage
 }
 
+// streamRecv reads every stream on streamTopic to the end and acknowledges it, until the
+// sender's "done" mark.
 func streamRecv(ctx context.Context, f *largeFlags) (*recvResult, error) {
 	k := newMarked(f)
 	var (
@@ -141,6 +143,8 @@ type sendResult struct {
 	usage
 }
 
+// streamSend sends f.n streams of f.size bytes to f.peer, one at a time (each waits for its
+// ack), and measures them.
 func streamSend(ctx context.Context, f *largeFlags) (*sendResult, error) {
 	if f.peer == "" || f.n <= 0 || f.size <= 0 {
 		return nil, errors.New("stream-send needs -peer, -n > 0 and -size > 0")
