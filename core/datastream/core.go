@@ -149,31 +149,49 @@ func (c *streamCore) pop(ctx context.Context) ([]byte, error) {
 }
 
 // coreSource adapts a streamCore to the io.ByteReader that compress/flate
-// consumes; ctx is the context of the read in progress.
+// consumes; ctx is the context of the read in progress. The inflater calls
+// ReadByte once per input byte, so its fast path only reads and advances an
+// index (no call, and no pointer written: reslicing cur would cost a write
+// barrier per byte while the GC runs); it measured about half of the
+// inflate time before.
 type coreSource struct {
 	core *streamCore
 	ctx  context.Context
 	cur  []byte
+	off  int // next unread byte of cur
 }
 
+// remaining reports whether a piece already taken from the core still has
+// unread bytes.
+func (s *coreSource) remaining() int { return len(s.cur) - s.off }
+
 func (s *coreSource) fill() error {
-	for len(s.cur) == 0 {
+	for s.off >= len(s.cur) {
 		p, err := s.core.pop(s.ctx)
 		if err != nil {
 			return err
 		}
-		s.cur = p
+		s.cur, s.off = p, 0
 	}
 	return nil
 }
 
 // ReadByte implements io.ByteReader.
 func (s *coreSource) ReadByte() (byte, error) {
+	if s.off < len(s.cur) {
+		b := s.cur[s.off]
+		s.off++
+		return b, nil
+	}
+	return s.readByteSlow()
+}
+
+func (s *coreSource) readByteSlow() (byte, error) {
 	if err := s.fill(); err != nil {
 		return 0, err
 	}
-	b := s.cur[0]
-	s.cur = s.cur[1:]
+	b := s.cur[s.off]
+	s.off++
 	return b, nil
 }
 
@@ -185,7 +203,7 @@ func (s *coreSource) Read(p []byte) (int, error) {
 	if err := s.fill(); err != nil {
 		return 0, err
 	}
-	n := copy(p, s.cur)
-	s.cur = s.cur[n:]
+	n := copy(p, s.cur[s.off:])
+	s.off += n
 	return n, nil
 }

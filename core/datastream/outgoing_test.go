@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"strings"
@@ -464,4 +465,72 @@ func TestAttachmentsNeverInline(t *testing.T) {
 		t.Fatalf("attached ids %v", ids)
 	}
 	checkDestinations(t, p, []string{"bob"})
+}
+
+// Payloads at or above the probe size: one that deflates into a single
+// piece still goes inline; an incompressible one goes raw.
+func TestLargePayloadShapes(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		data []byte
+		want shape
+	}{
+		{"highly compressible inline", []byte(strings.Repeat("x", 300_000)), shape{1, lkpb.DataStream_DEFLATE_RAW, true}},
+		{"random raw", pseudoBytes(300_000), shape{2 + 300_000/datastream.ChunkSize, lkpb.DataStream_NONE, false}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, rec := newSender(t, []datastream.PeerInfo{v2peer("bob")})
+			if _, err := m.SendBytes(testkit.Context(t, 0), c.data, datastream.SendBytesOptions{Topic: "t"}); err != nil {
+				t.Fatal(err)
+			}
+			p := rec.Packets()
+			if got := shapeOf(t, p); got != c.want {
+				t.Fatalf("shape %+v, want %+v", got, c.want)
+			}
+			if got := reassemble(t, p); !bytes.Equal(got, c.data) {
+				t.Fatal("payload differs")
+			}
+		})
+	}
+}
+
+// A transport failure in the middle of a large compressed stream ends the
+// send with ErrSendFailed and nothing after the failed chunk; a context
+// cancelled mid-way sends the "cancelled" trailer.
+func TestLargeCompressibleSendFailure(t *testing.T) {
+	text := base64.StdEncoding.EncodeToString(pseudoBytes(600_000))[:600_000]
+	boom := errors.New("transport down")
+	rec := &dstest.Recorder{SendHook: func(_ context.Context, pkt *lkpb.DataPacket) error {
+		if c := pkt.GetStreamChunk(); c != nil && c.ChunkIndex == 3 {
+			return boom
+		}
+		return nil
+	}}
+	rec.SetPeer(v2peer("bob"))
+	m := datastream.NewManager(rec, datastream.Options{})
+	defer m.Close()
+	if _, err := m.SendText(testkit.Context(t, 0), text, datastream.SendTextOptions{}); !errors.Is(err, datastream.ErrSendFailed) || !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	if p := rec.Packets(); len(p) != 4 || p[3].GetStreamChunk().GetChunkIndex() != 2 {
+		t.Fatalf("%d packets after the failure", len(p))
+	}
+
+	ctx, cancel := context.WithCancel(testkit.Context(t, 0))
+	rec2 := &dstest.Recorder{SendHook: func(_ context.Context, pkt *lkpb.DataPacket) error {
+		if c := pkt.GetStreamChunk(); c != nil && c.ChunkIndex == 2 {
+			cancel()
+		}
+		return nil
+	}}
+	rec2.SetPeer(v2peer("bob"))
+	m2 := datastream.NewManager(rec2, datastream.Options{})
+	defer m2.Close()
+	if _, err := m2.SendText(ctx, text, datastream.SendTextOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled err = %v", err)
+	}
+	p := rec2.Packets()
+	if tr := p[len(p)-1].GetStreamTrailer(); tr == nil || tr.Reason != "cancelled" {
+		t.Fatalf("last packet %v", p[len(p)-1])
+	}
 }

@@ -181,7 +181,7 @@ func (r *reader) pull(ctx context.Context, reuse bool) ([]byte, bool, error) {
 	case err == io.EOF:
 		// End of the DEFLATE stream: the wire stream must end too, with
 		// nothing but empty pieces after the final block.
-		if len(r.src.cur) > 0 {
+		if r.src.remaining() > 0 {
 			return nil, false, newErr(ReasonDecodeFailed, r.streamID, "trailing data after the end of the compressed data stream "+r.streamID, nil)
 		}
 		for {

@@ -33,8 +33,10 @@ const (
 // still admitted into an empty queue so every frame within MaxPacketsPerFrame can be sent.
 //
 // SendQueue is safe for concurrent use by one producer side and one writer goroutine. It also
-// keeps a small free list of PacketizedFrame buffers (NewFrame/Done) so the steady state does
-// not allocate.
+// keeps a free list of PacketizedFrame buffers (NewFrame/Done) so the steady state does not
+// allocate: up to freeListFrames frames whose buffers together stay within the queue's byte
+// budget (so recycled storage never holds more than a full queue would), and always up to
+// two frames of any size up to a maximal frame.
 type SendQueue struct {
 	mu        sync.Mutex
 	frames    []*PacketizedFrame // ring buffer
@@ -47,10 +49,16 @@ type SendQueue struct {
 	ready     chan struct{} // capacity 1: signalled when a frame is queued
 	idle      chan struct{} // created by Flush while busy; closed when the queue becomes idle
 	free      []*PacketizedFrame
+	freeBytes int // sum of cap(buf) over free
 	evicted   uint64
 	rejected  uint64
 	discarded uint64
 }
+
+// freeListFrames bounds SendQueue's free list: enough for a waiting Push's whole batch
+// (PushQueueFrames) plus the frames in the writer's hands, so a blocking producer of small
+// frames reuses every buffer.
+const freeListFrames = 2 * PushQueueFrames
 
 // NewSendQueue returns a queue holding at most maxFrames frames (0 = DefaultSendQueueFrames,
 // values above MaxSendQueueFrames are clamped to it) and maxBytes serialized bytes
@@ -77,7 +85,9 @@ func (q *SendQueue) NewFrame() *PacketizedFrame {
 	defer q.mu.Unlock()
 	if n := len(q.free); n > 0 {
 		f := q.free[n-1]
+		q.free[n-1] = nil
 		q.free = q.free[:n-1]
+		q.freeBytes -= cap(f.buf)
 		return f
 	}
 	return &PacketizedFrame{}
@@ -95,8 +105,12 @@ func (q *SendQueue) recycleLocked(f *PacketizedFrame) {
 		return
 	}
 	f.Reset()
-	if len(q.free) < 2 && cap(f.buf) <= 4*TransportMTU*MaxPacketsPerFrame {
+	c := cap(f.buf)
+	keep := (len(q.free) < 2 && c <= 4*TransportMTU*MaxPacketsPerFrame) ||
+		(len(q.free) < freeListFrames && q.freeBytes+c <= q.maxBytes)
+	if keep {
 		q.free = append(q.free, f)
+		q.freeBytes += c
 	}
 }
 

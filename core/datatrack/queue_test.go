@@ -205,3 +205,52 @@ func TestFrameBufferCloseDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSendQueueRecyclesABlockingPushBatch: once a batch of PushQueueFrames frames has been
+// written (Pop, Done), the next batch of the same size reuses their buffers (no allocation in
+// NewFrame or Packetize), while the free list never holds more storage than the byte budget
+// beyond its two always-kept frames.
+func TestSendQueueRecyclesABlockingPushBatch(t *testing.T) {
+	p := newTestPacketizer(t, 1, 0)
+	payload := make([]byte, 1000)
+	q := NewSendQueue(0, 0, RejectNew)
+	batch := func() {
+		for range PushQueueFrames {
+			f := q.NewFrame()
+			if err := p.Packetize(f, payload, Extensions{}, t0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := q.TryPush(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for {
+			f, ok := q.Pop()
+			if !ok {
+				break
+			}
+			q.Done(f)
+		}
+	}
+	batch()
+	if a := testing.AllocsPerRun(20, batch); a != 0 {
+		t.Fatalf("%v allocations per batch of %d frames", a, PushQueueFrames)
+	}
+
+	// A small byte budget: only the two always-kept frames plus what fits the budget.
+	q = NewSendQueue(0, 20_000, RejectNew)
+	var fs []*PacketizedFrame
+	for range freeListFrames {
+		f := q.NewFrame()
+		if err := p.Packetize(f, make([]byte, 8000), Extensions{}, t0); err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	for _, f := range fs {
+		q.Recycle(f)
+	}
+	if len(q.free) != 2 || q.freeBytes != 2*cap(fs[0].buf) {
+		t.Fatalf("free list of %d frames, %d bytes (each %d)", len(q.free), q.freeBytes, cap(fs[0].buf))
+	}
+}

@@ -213,13 +213,14 @@ func (t *LocalDataTrack) TryPush(f Frame) error {
 
 // Push is TryPush for producers that prefer back-pressure to skipping
 // frames: while the queue is full, or already holds
-// datatrack.PushQueueFrames (16) frames, it waits (bounded by ctx) until the
-// writer has drained it, then queues f — so frames pushed this way wait
-// behind at most about 16 others. Each refused attempt still counts in
+// datatrack.PushQueueFrames (16) frames or datatrack.PushQueueBytes
+// (256 KiB), it waits (bounded by ctx) until the writer has drained it, then
+// queues f — so frames pushed this way wait behind at most about 16 others
+// or 256 KiB. Each refused attempt still counts in
 // LocalDataTrackStats.Rejected.
 func (t *LocalDataTrack) Push(ctx context.Context, f Frame) error {
 	for {
-		if t.t.Queue().Stats().Frames >= datatrack.PushQueueFrames {
+		if st := t.t.Queue().Stats(); st.Frames >= datatrack.PushQueueFrames || st.Bytes >= datatrack.PushQueueBytes {
 			if err := t.Flush(ctx); err != nil {
 				return err
 			}

@@ -729,6 +729,17 @@ func TestDataTrackQueuePolicy(t *testing.T) {
 			t.Fatalf("after Push %d: %d frames queued (Push waits at %d)", i, q, datatrack.PushQueueFrames)
 		}
 	}
+	// For large frames the byte mark binds first: 64 KB frames in a tight
+	// loop never leave more than PushQueueBytes plus the frame just queued
+	// (the default byte budget would hold sixteen of them).
+	for i := range 64 {
+		if err := burst.Push(ctx, room.Frame{Payload: numbered(i, 64<<10)}); err != nil {
+			t.Fatal(err)
+		}
+		if b := burst.Stats().QueuedBytes; b >= datatrack.PushQueueBytes+(65<<10) {
+			t.Fatalf("after 64 KB Push %d: %d bytes queued (Push waits at %d)", i, b, datatrack.PushQueueBytes)
+		}
+	}
 
 	// A small DropOldest queue: the writer cannot keep up with a tight loop
 	// of 64 KB frames, so older frames are evicted; nothing is refused and

@@ -6,7 +6,7 @@
 Reads go-bench.txt (`go test -bench` output, custom metrics included), py-datatrack.json,
 py-rpc.json, py-ffi.json (the JSON line each Python benchmark prints), kt-bench.json (the Kotlin
 benchmark's JSON line), c-bench.jsonl (one JSON
-object per line from tests/capi/bench.cc), size.json and mp.jsonl (tests/bench/mp.sh: one line per
+object per line from tests/capi/bench.cc), size.json, mp.jsonl and mp-large.jsonl (tests/bench/mp.sh: one line per
 multi-process scenario). Missing inputs show as "n/a".
 """
 
@@ -148,17 +148,53 @@ def main() -> None:
         p("## Data tracks, multi-process (devsfu CLI, publisher and subscriber in separate processes)")
         p()
         p("| Scenario | Offered / accepted frames | Refused | Delivered frames/s | MB/s | Lost | "
-          "Latency p50 / p99 / max (ms) |")
-        p("|---|---:|---:|---:|---:|---:|---:|")
+          "Latency p50 / p99 / max (ms) | CPU-ms per MB pub / SFU / sub |")
+        p("|---|---:|---:|---:|---:|---:|---:|---:|")
         for row in mp:
             pub, sub = row.get("pub", {}), row.get("sub", {})
             offered = pub.get("sent", 0) + pub.get("refused", 0)
             p(f"| {row.get('scenario')} | {fmt(offered)} / {fmt(pub.get('sent'))} | {fmt(pub.get('refused'))} | "
               f"{fmt(sub.get('frames_per_s'), 0)} | {fmt(sub.get('mb_per_s'), 1)} | {fmt(sub.get('lost'))} | "
-              f"{fmt(sub.get('p50_ms'))} / {fmt(sub.get('p99_ms'))} / {fmt(sub.get('max_ms'))} |")
+              f"{fmt(sub.get('p50_ms'))} / {fmt(sub.get('p99_ms'))} / {fmt(sub.get('max_ms'))} | "
+              f"{fmt(dig(row, 'cpu_ms_per_mb', 'pub'), 0)} / {fmt(dig(row, 'cpu_ms_per_mb', 'sfu'), 0)} / "
+              f"{fmt(dig(row, 'cpu_ms_per_mb', 'sub'), 0)} |")
+        p()
+        for row in mp:  # where lost frames went missing, when the run recorded it
+            sub, dt = row.get("sub", {}), dig(row, "sfu", "dt")
+            if sub.get("lost") and dt:
+                p(f"- {row.get('scenario')}: {fmt(sub.get('lost'))} frames lost; the SFU received "
+                  f"{fmt(dt.get('packets_in'))} and wrote {fmt(dt.get('packets_out'))} packets "
+                  f"({fmt(dt.get('congestion_drops'))} congestion drops), the subscriber's room received "
+                  f"{fmt(sub.get('rx_packets'))} (pipeline drops {sub.get('rx_drops') or 0}); kernel UDP "
+                  f"receive-buffer drops on the machine: {fmt(row.get('udp_rcvbuf_drops'))}")
         p()
         p("Push: blocking Push as fast as it goes; trypush: TryPush at a fixed offered rate (a refused "
-          "frame is not retried). Latency is one-way, send to the subscriber's reader, one clock.")
+          "frame is not retried). Latency is one-way, send to the subscriber's reader, one clock. "
+          "CPU-ms per MB: each process's user + system CPU time over the scenario per delivered MB.")
+        p()
+
+    large = load_json(os.path.join(out, "mp-large.jsonl")) or []
+    if large:
+        p("## Large payloads, multi-process (devsfu CLI, two client processes)")
+        p()
+        p("| Scenario | Latency p50 / p99 (ms) | CPU ms/op: sender / receiver / SFU | "
+          "Allocated MB/op: sender / receiver | Allocations/op: sender / receiver |")
+        p("|---|---:|---:|---:|---:|")
+        for row in large:
+            a, b = row.get("a", {}), row.get("b", {})
+            # RPC: the caller's round trip; streams: the receiver's one-way latency.
+            lat = a if a.get("role") == "rpc-caller" else b
+            p(f"| {row.get('scenario')} | {fmt(lat.get('p50_ms'), 1)} / {fmt(lat.get('p99_ms'), 1)} | "
+              f"{fmt(a.get('cpu_ms_per_op'), 1)} / {fmt(b.get('cpu_ms_per_op'), 1)} / "
+              f"{fmt(a.get('sfu_cpu_ms_per_op'), 1)} | "
+              f"{fmt(a.get('alloc_mb_per_op'), 1)} / {fmt(b.get('alloc_mb_per_op'), 1)} | "
+              f"{fmt(a.get('allocs_per_op'), 0)} / {fmt(b.get('allocs_per_op'), 0)} |")
+        p()
+        p("One operation at a time, 20 measured after 2 warm-ups. RPC: echo round trip caller → callee → "
+          "caller (sender = caller, receiver = callee). Streams: one-way, from the send call to the last byte "
+          "read. random: random bytes for byte streams, base64 of random bytes for RPC and text streams (deflate "
+          "keeps ~75 %); text: a repeated sentence (compresses to almost nothing). "
+          "CPU: user + system time of each process over the measured span (SFU from /proc), per operation.")
         p()
 
     p("## FFI cost")

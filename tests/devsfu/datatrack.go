@@ -483,11 +483,22 @@ func (r *Room) forwardDataTrack(p *Participant, msg []byte) {
 	if r.s.opts.AddParticipantSIDExtension {
 		sidExt = p.sid
 	}
+	bp, _ := r.s.dtBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
 	for _, tg := range targets {
-		out := pk.appendTo(make([]byte, 0, len(msg)+64), tg.handle, sidExt)
-		r.s.faults.deliverDataTrack(tg.sub, out, r.s.writeDataTrack)
+		*bp = pk.appendTo((*bp)[:0], tg.handle, sidExt)
+		r.s.faults.deliverDataTrack(tg.sub, *bp, r.s.writeDataTrack)
+	}
+	if cap(*bp) <= dataChannelReadBuffer+dtMaxGrowth {
+		r.s.dtBufs.Put(bp)
 	}
 }
+
+// dtMaxGrowth bounds what forwarding adds to a packet (extension header, participant-SID
+// element, padding), so a recycled buffer never exceeds a read buffer plus this.
+const dtMaxGrowth = 2 + 2 + 255 + 3
 
 // writeDataTrack writes one packet to a subscriber's _data_track channel,
 // dropping it when the channel is backed up beyond the congestion gate's

@@ -1,6 +1,7 @@
 package devsfu
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,7 +114,8 @@ func (f *faultState) publishFault(id string) (PublishFault, bool) {
 	return pf, ok
 }
 
-// deliverDataTrack applies the data-track faults for sub, then write()s.
+// deliverDataTrack applies the data-track faults for sub, then write()s. pkt is only lent for
+// the call (the caller reuses it): a packet held back (reorder, delay) is a copy.
 func (f *faultState) deliverDataTrack(sub *Participant, pkt []byte, write func(*Participant, []byte)) {
 	f.mu.Lock()
 	st := f.dt[sub.identity]
@@ -134,8 +136,8 @@ func (f *faultState) deliverDataTrack(sub *Participant, pkt []byte, write func(*
 	var batch [][]byte
 	if st.cfg.Reorder {
 		if st.held == nil {
-			st.held = pkt
-			held := pkt
+			st.held = bytes.Clone(pkt) // pkt is only lent for this call
+			held := st.held
 			f.wg.Add(1)
 			st.timer = time.AfterFunc(50*time.Millisecond, func() {
 				defer f.wg.Done()
@@ -168,6 +170,13 @@ func (f *faultState) deliverDataTrack(sub *Participant, pkt []byte, write func(*
 	}
 	delay := st.cfg.Delay
 	f.mu.Unlock()
+	if delay > 0 { // the batch outlives this call: pkt is only lent for it
+		for i, b := range batch {
+			if len(b) > 0 && len(pkt) > 0 && &b[0] == &pkt[0] {
+				batch[i] = bytes.Clone(b)
+			}
+		}
+	}
 	if delay <= 0 {
 		for _, b := range batch {
 			write(sub, b)

@@ -1,6 +1,7 @@
 package devsfu
 
 import (
+	"bytes"
 	"log/slog"
 	"maps"
 	"slices"
@@ -109,7 +110,11 @@ func newParticipant(r *Room, jp *joinParams) (*Participant, error) {
 		p.nextHandle = uint16(randIntn(256))
 	}
 	p.log = r.s.log.With("identity", p.identity, "sid", p.sid)
-	tr, err := newTransport(r.s.api, p, p.log)
+	api := r.s.api
+	if supportsSCTPZeroChecksum(p.clientInfo) {
+		api = r.s.apiZeroChecksum
+	}
+	tr, err := newTransport(api, p, p.log)
 	if err != nil {
 		return nil, err
 	}
@@ -746,7 +751,9 @@ func (p *Participant) checkReady() {
 
 // deliverData writes a forwarded DataPacket to this participant.
 // Reliable data waits (bounded) until both channels are open; lossy data
-// needs an ACTIVE participant and is never queued.
+// needs an ACTIVE participant and is never queued. b is only read during
+// the call (a write copies it; a packet that waits is copied): the caller
+// reuses it.
 func (p *Participant) deliverData(kind lkpb.DataPacket_Kind, b []byte) {
 	if p.s.faults.transportKilled(p.identity) {
 		return
@@ -772,7 +779,7 @@ func (p *Participant) deliverData(kind lkpb.DataPacket_Kind, b []byte) {
 		if p.pendingBytes+len(b) > maxPendingReliable {
 			return
 		}
-		p.pending = append(p.pending, b)
+		p.pending = append(p.pending, bytes.Clone(b))
 		p.pendingBytes += len(b)
 		return
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
@@ -247,6 +249,14 @@ func TestDataTrackFaults(t *testing.T) {
 	pub.sendRaw(labelDataTrack, packet(301))
 	if got := recv(2); !eq(got, []uint16{301, 300}) {
 		t.Errorf("reorder: %v", got)
+	}
+	// Delayed packets are held past the forwarding call, whose buffer is reused for the next
+	// packet: each must still arrive with its own content (in either order: one timer each).
+	s.SetDataTrackFaults("", FaultConfig{Delay: 20 * time.Millisecond, Duplicate: true})
+	pub.sendRaw(labelDataTrack, packet(500))
+	pub.sendRaw(labelDataTrack, packet(501))
+	if got := recv(4); !eq(slices.Sorted(slices.Values(got)), []uint16{500, 500, 501, 501}) {
+		t.Errorf("delay: %v", got)
 	}
 	s.ClearFaults()
 

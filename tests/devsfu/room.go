@@ -38,6 +38,12 @@ type Room struct {
 	deleted      bool
 	emptySince   time.Time
 	lastCounts   [2]int // participants, publishers last sent in room_update
+
+	// fwdBufs recycles forwardData's output buffers (*[]byte): the packet
+	// is re-marshalled once per forwarded message, and pion copies what it
+	// is given to write, so the buffer is free again once every
+	// recipient's write returned.
+	fwdBufs sync.Pool
 }
 
 type leftInfo struct {
@@ -441,10 +447,16 @@ func (r *Room) forwardData(from *Participant, label string, msg []byte) {
 			return
 		}
 	}
-	out, err := proto.Marshal(&dp)
+	bp, _ := r.fwdBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer r.fwdBufs.Put(bp)
+	out, err := proto.MarshalOptions{}.MarshalAppend((*bp)[:0], &dp)
 	if err != nil {
 		return
 	}
+	*bp = out[:0] // keep the grown buffer
 	for _, p := range r.list() {
 		if p == from {
 			continue

@@ -197,6 +197,14 @@ type Server struct {
 	rooms  map[string]*Room
 	closed bool
 	conns  map[*signalConn]struct{} // every live WebSocket
+
+	// dtBufs recycles the buffers forwardDataTrack serializes packets into (*[]byte); a
+	// buffer is only lent to the synchronous write path (pion copies what it sends, and
+	// faults that hold a packet copy it).
+	dtBufs sync.Pool
+	// apiZeroChecksum is api with SCTP zero checksum offered, for the clients
+	// livekit-server offers it to (supportsSCTPZeroChecksum).
+	apiZeroChecksum *webrtc.API
 }
 
 // Start listens on a loopback address and serves the LiveKit signalling
@@ -228,7 +236,11 @@ func Start(opts Options) (*Server, error) {
 		_ = uc.SetWriteBuffer(udpSocketBuffer)
 	}
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: udp, Logger: pionLoggerFactory{o.Logger}.NewLogger("udpmux")})
-	api, err := newWebRTCAPI(mux, o.Logger)
+	var apiZC *webrtc.API
+	api, err := newWebRTCAPI(mux, o.Logger, false)
+	if err == nil {
+		apiZC, err = newWebRTCAPI(mux, o.Logger, true)
+	}
 	if err != nil {
 		_ = mux.Close()
 		_ = ln.Close()
@@ -252,6 +264,8 @@ func Start(opts Options) (*Server, error) {
 		conns:  map[*signalConn]struct{}{},
 		faults: newFaultState(),
 		turn:   ts,
+
+		apiZeroChecksum: apiZC,
 	}
 	s.forceRelay.Store(o.ForceRelay)
 	m := http.NewServeMux()

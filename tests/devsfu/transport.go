@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,8 +43,9 @@ const (
 )
 
 // newWebRTCAPI builds the pion API shared by every PeerConnection of one
-// Server. Each setting is deliberate; see the comments.
-func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger) (*webrtc.API, error) {
+// Server (one with and one without SCTP zero checksum, see
+// supportsSCTPZeroChecksum). Each setting is deliberate; see the comments.
+func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger, zeroChecksum bool) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	// pion logs go to our slog (debug), not stderr.
 	se.LoggerFactory = pionLoggerFactory{log}
@@ -55,6 +57,9 @@ func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger) (*webrtc.API, error) {
 	se.SetSCTPMaxMessageSize(sctpMaxMessageSize)
 	// Larger SCTP receive window: see sctpReceiveBuffer.
 	se.SetSCTPMaxReceiveBufferSize(sctpReceiveBuffer)
+	// SCTP zero checksum (RFC 9653) offered in the association's INIT for
+	// the clients livekit-server offers it to (supportsSCTPZeroChecksum).
+	se.EnableSCTPZeroChecksum(zeroChecksum)
 	// One UDP port for every participant (livekit dev mode uses one UDP
 	// mux port, 7882): fewer sockets and goroutines per participant.
 	se.SetICEUDPMux(mux)
@@ -77,6 +82,42 @@ func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger) (*webrtc.API, error) {
 	// offer is answered as rejected (port 0). Data only.
 	me := &webrtc.MediaEngine{}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)), nil
+}
+
+// supportsSCTPZeroChecksum is livekit-server's rule (ClientInfo
+// SupportsSctpZeroChecksum) for enabling SCTP zero checksum on a client's
+// PeerConnection: every known SDK except the Go SDK before 2.4.0. lkcore
+// reports sdk GO with its own version (0.x), so the real server does not offer
+// it to lkcore; lkcore's own offer still makes the server's packets to it skip
+// the checksum, here as there.
+func supportsSCTPZeroChecksum(ci *lkpb.ClientInfo) bool {
+	if ci.GetSdk() == lkpb.ClientInfo_UNKNOWN {
+		return false
+	}
+	return ci.GetSdk() != lkpb.ClientInfo_GO || compareVersion(ci.GetVersion(), "2.4.0") >= 0
+}
+
+// compareVersion compares the first three dot-separated numbers of a and b
+// (missing or non-numeric parts count as 0), as livekit-server does:
+// -1, 0 or 1.
+func compareVersion(a, b string) int {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := range 3 {
+		var x, y int
+		if i < len(pa) {
+			x, _ = strconv.Atoi(pa[i])
+		}
+		if i < len(pb) {
+			y, _ = strconv.Atoi(pb[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
 }
 
 // transportEvents is what a transport reports to its participant.

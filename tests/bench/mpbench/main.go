@@ -6,12 +6,18 @@
 //	mpbench sub -url U -token T                         prints one JSON result line
 //	mpbench pub -url U -token T -size 1000 -seconds 5   blocking Push, as fast as it goes
 //	mpbench pub ... -rate 5000                          TryPush at a fixed offered rate
+//	mpbench {pub|sub} ... -cpuprofile F                 CPU profile of the whole run to F
+//	mpbench {pub|sub} ... -memprofile F                 allocation profile of the whole run to F
 //
 // Each frame carries its sequence number and the publisher's send time (Unix nanoseconds); both
 // processes run on one machine, so the subscriber computes one-way latency from one clock.
 // The handshake is two reliable data packets: the subscriber sends "ready" once its subscription
 // is established (the publisher sends probe frames until then, which are not counted), and the
 // publisher sends "done" with the number of frames it sent.
+//
+// Both results carry "proc": the process's CPU time and Go allocations over the measured
+// interval (publisher: first measured frame to Flush returning; subscriber: "ready" sent to the
+// last frame), so CPU per delivered megabyte can be compared between changes.
 package main
 
 import (
@@ -27,6 +33,7 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/tests/bench/procstat"
 )
 
 const (
@@ -44,6 +51,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: mpbench {pub|sub} -url U -token T [flags]")
 		os.Exit(2)
 	}
+	if runLarge(os.Args[1], os.Args[2:]) { // rpc-* and stream-* roles (rpc.go, stream.go)
+		return
+	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	url := fs.String("url", "", "SFU URL")
 	token := fs.String("token", "", "access token")
@@ -53,17 +63,21 @@ func main() {
 	queue := fs.Int("queue", 0, "pub: DataTrackOptions.QueueFrames (0: default)")
 	buffer := fs.Int("buffer", 1024, "sub: SubscribeOptions.BufferSize")
 	timeout := fs.Duration("timeout", 60*time.Second, "bound on the whole run")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file at the end")
 	_ = fs.Parse(os.Args[2:])
 	if *url == "" || *token == "" {
 		fmt.Fprintln(os.Stderr, "mpbench: -url and -token are required")
 		os.Exit(2)
 	}
+	stopProfile, err := procstat.StartCPUProfile(*cpuprofile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mpbench:", err)
+		os.Exit(1)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	var (
-		res any
-		err error
-	)
+	var res any
 	switch os.Args[1] {
 	case "pub":
 		if *size < headerLen {
@@ -75,6 +89,12 @@ func main() {
 		res, err = subscribe(ctx, *url, *token, *buffer)
 	default:
 		err = fmt.Errorf("unknown role %q", os.Args[1])
+	}
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
+	if merr := procstat.WriteHeapProfile(*memprofile); err == nil {
+		err = merr
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mpbench:", err)
@@ -95,6 +115,8 @@ type pubResult struct {
 	Seconds     float64 `json:"seconds"` // from the first accepted frame to Flush returning
 	StatsSent   uint64  `json:"stats_sent"`
 	StatsFailed uint64  `json:"stats_failed"`
+	// Proc is this process's CPU time and allocations over Seconds.
+	Proc procstat.Delta `json:"proc"`
 }
 
 func publish(ctx context.Context, url, token string, size int, d time.Duration, rate, queue int) (*pubResult, error) {
@@ -140,12 +162,16 @@ func publish(ctx context.Context, url, token string, size int, d time.Duration, 
 		return nil, fmt.Errorf("flush after probes: %w", err)
 	}
 	res := &pubResult{Role: "pub", Size: size, Mode: "push", OfferedRate: rate}
+	before, err := procstat.Now()
+	if err != nil {
+		return nil, err
+	}
+	// Push and TryPush copy the payload, so one buffer serves every frame (as a producer that
+	// reuses its buffer would; the benchmark's own garbage stays out of the publisher's figures).
 	frame := func(seq uint64) room.Frame {
-		p := make([]byte, size)
-		copy(p[headerLen:], payload[headerLen:])
-		binary.BigEndian.PutUint64(p[0:8], seq)
-		binary.BigEndian.PutUint64(p[8:16], uint64(time.Now().UnixNano()))
-		return room.Frame{Payload: p}
+		binary.BigEndian.PutUint64(payload[0:8], seq)
+		binary.BigEndian.PutUint64(payload[8:16], uint64(time.Now().UnixNano()))
+		return room.Frame{Payload: payload}
 	}
 	start := time.Now()
 	end := start.Add(d)
@@ -185,6 +211,11 @@ func publish(ctx context.Context, url, token string, size int, d time.Duration, 
 		return nil, fmt.Errorf("flush: %w", err)
 	}
 	res.Seconds = time.Since(start).Seconds()
+	after, err := procstat.Now()
+	if err != nil {
+		return nil, err
+	}
+	res.Proc = after.Sub(before)
 	res.Sent = seq
 	st := track.Stats()
 	res.StatsSent, res.StatsFailed = st.Sent, st.SendFailed
@@ -233,6 +264,13 @@ type subResult struct {
 	P50Ms      float64 `json:"p50_ms"`
 	P99Ms      float64 `json:"p99_ms"`
 	MaxMs      float64 `json:"max_ms"`
+	// Proc is this process's CPU time and allocations from "ready" to the last frame.
+	Proc procstat.Delta `json:"proc"`
+	// RxPackets counts the `_data_track` packets this room received, probes included, and
+	// RxDrops what its receive pipeline dropped, by reason (Room.DataTrackStats): with the
+	// SFU's packets out they tell on which hop a lost frame went missing.
+	RxPackets uint64            `json:"rx_packets"`
+	RxDrops   map[string]uint64 `json:"rx_drops,omitempty"`
 }
 
 func subscribe(ctx context.Context, url, token string, buffer int) (*subResult, error) {
@@ -286,6 +324,7 @@ func subscribe(ctx context.Context, url, token string, buffer int) (*subResult, 
 	readySent := false
 	expected := uint64(0)
 	haveDone := false
+	var before procstat.Sample
 	for {
 		// After "done", wait at most 2 s of silence for stragglers.
 		wait := ctx
@@ -314,6 +353,9 @@ func subscribe(ctx context.Context, url, token string, buffer int) (*subResult, 
 		if seq == probeSeq {
 			if !readySent {
 				readySent = true
+				if before, err = procstat.Now(); err != nil {
+					return nil, err
+				}
 				if err := r.LocalParticipant().PublishData(ctx, []byte("ready"), room.DataPublishOptions{
 					Reliable: true, Topic: topicReady, DestinationIdentities: []string{track.PublisherIdentity()},
 				}); err != nil {
@@ -340,11 +382,24 @@ func subscribe(ctx context.Context, url, token string, buffer int) (*subResult, 
 			break
 		}
 	}
+	after, err := procstat.Now()
+	if err != nil {
+		return nil, err
+	}
+	res.Proc = after.Sub(before)
 	res.Expected = expected
 	if expected > res.Received {
 		res.Lost = expected - res.Received
 	}
 	res.Dropped = sub.Dropped()
+	st := r.DataTrackStats()
+	res.RxPackets = st.Packets
+	for reason, n := range st.Drops {
+		if res.RxDrops == nil {
+			res.RxDrops = map[string]uint64{}
+		}
+		res.RxDrops[reason.String()] = n
+	}
 	if res.Received > 1 {
 		res.Seconds = last.Sub(first).Seconds()
 		res.FramesPerS = float64(res.Received-1) / res.Seconds

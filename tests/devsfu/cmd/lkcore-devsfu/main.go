@@ -7,6 +7,11 @@
 //	    --turn) once listening and runs until SIGINT/SIGTERM. TURN and
 //	    force_relay: --turn [--turn-tcp] [--turn-no-udp] [--turn-withhold]
 //	    [--turn-wrong-credentials] [--force-relay].
+//	    On SIGUSR1 it prints {"proc":{…},"dt":{…}}: its cumulative CPU time (user,
+//	    system) and Go allocations, and its data-track packet counters (in, out,
+//	    dropped for congestion), for benchmarks that measure the SFU's cost and
+//	    losses per interval (tests/bench/mp.sh); --cpuprofile F writes a CPU profile of the
+//	    whole run to F, --memprofile F an allocation profile on exit.
 //	lkcore-devsfu token --room R --identity I [--key K --secret S] [--ttl 1h] [--name N] [--metadata M] [--no-publish-data]
 //	    prints a token.
 package main
@@ -20,10 +25,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/lkcore/lkcore/core/auth"
+	"github.com/lkcore/lkcore/tests/bench/procstat"
 	"github.com/lkcore/lkcore/tests/devsfu"
 )
 
@@ -33,6 +40,15 @@ func main() {
 	}
 	os.Exit(serveCmd(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// defaultGCPercent is the CLI's Go GC target (Go's default is 100). Forwarding allocates
+// several short-lived buffers per packet inside pion (SCTP chunks, DTLS records) on a small
+// live heap, so at 100 the collector runs every few MB: in the multi-process benchmark
+// (tests/bench/mp.sh) the SFU ran ~35 collections per second and spent 10–15 % of its CPU in
+// them. 400 cuts the collections about fourfold and the SFU's CPU per forwarded MB by
+// roughly 10–20 % (measured), for a heap that grows to 5× its live size instead of 2× — a
+// test SFU's trade, which does not change what clients see on the wire.
+const defaultGCPercent = 400
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lkcore-devsfu", flag.ContinueOnError)
@@ -55,10 +71,27 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	targetLatency := fs.Duration("dt-target-latency", 0, "congestion gate of each subscriber's data-track channel, e.g. 100ms as livekit-server (0: off)")
 	minBuffered := fs.Int("dt-min-buffered", 0, "congestion gate floor in bytes (0: 8192 as livekit-server)")
 	fullReconnect := fs.Bool("force-full-reconnect", false, "refuse every resume with leave{RECONNECT}")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file on exit")
+	gcPercent := fs.Int("gc-percent", defaultGCPercent, "Go GC target percentage of this process (debug.SetGCPercent; negative: GC off)")
 	turnOpts := turnFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	debug.SetGCPercent(*gcPercent)
+	stopProfile, err := procstat.StartCPUProfile(*cpuprofile)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := stopProfile(); err != nil {
+			fmt.Fprintln(stderr, err)
+		}
+		if err := procstat.WriteHeapProfile(*memprofile); err != nil {
+			fmt.Fprintln(stderr, err)
+		}
+	}()
 	turnConf, forceRelay := turnOpts()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -94,12 +127,44 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, string(line))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for ctx.Err() == nil {
+		select {
+		case <-usr1:
+			printProc(stdout, stderr, s.Stats())
+		case <-ctx.Done():
+		}
+	}
 	if err := s.Close(); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// dtCounters are the server's cumulative data-track packet counters (devsfu.Stats).
+type dtCounters struct {
+	In              uint64 `json:"packets_in"`
+	Out             uint64 `json:"packets_out"`
+	CongestionDrops uint64 `json:"congestion_drops"`
+	FaultDrops      uint64 `json:"fault_drops"`
+}
+
+// printProc writes {"proc":{…},"dt":{…}}, the process's cumulative procstat.Sample and the
+// server's data-track counters, as one line.
+func printProc(stdout, stderr io.Writer, st devsfu.Stats) {
+	smp, err := procstat.Now()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return
+	}
+	line, _ := json.Marshal(struct {
+		Proc procstat.Sample `json:"proc"`
+		DT   dtCounters      `json:"dt"`
+	}{smp, dtCounters{st.DataTrackPacketsIn, st.DataTrackPacketsOut, st.DataTrackCongestionDrops, st.DataTrackFaultDrops}})
+	fmt.Fprintln(stdout, string(line))
 }
 
 // turnFlags registers the embedded TURN server's flags on fs; the returned

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"strings"
 	"testing"
@@ -46,5 +47,26 @@ func TestTURNFlags(t *testing.T) {
 	want := devsfu.TURNOptions{UDPAddr: "127.0.0.1:3478", TCP: true, TCPAddr: "127.0.0.1:3479", NoUDP: true, Withhold: true, WrongCredentials: true}
 	if o == nil || *o != want || !force {
 		t.Fatalf("got %+v %v", o, force)
+	}
+}
+
+func TestPrintProcWritesCumulativeCounters(t *testing.T) {
+	var out, errb bytes.Buffer
+	printProc(&out, &errb, devsfu.Stats{DataTrackPacketsIn: 7, DataTrackPacketsOut: 5, DataTrackCongestionDrops: 2})
+	var line struct {
+		Proc struct {
+			User    *float64 `json:"cpu_user_ms"`
+			Mallocs uint64   `json:"mallocs"`
+		} `json:"proc"`
+		DT dtCounters `json:"dt"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil || errb.Len() != 0 {
+		t.Fatalf("%v %q %q", err, out.String(), errb.String())
+	}
+	if line.DT != (dtCounters{In: 7, Out: 5, CongestionDrops: 2}) {
+		t.Fatalf("data-track counters %+v", line.DT)
+	}
+	if line.Proc.User == nil || *line.Proc.User <= 0 || line.Proc.Mallocs == 0 || strings.Count(out.String(), "\n") != 1 {
+		t.Fatalf("not one line of cumulative counters: %q", out.String())
 	}
 }
