@@ -2,7 +2,7 @@
 # lkcore build driver.
 #
 #   ./build.sh lib     build build/liblkcore.so (+ header copy) with -buildmode=c-shared, stripped;
-#                      LKCORE_RELR=0 for loaders without packed relocations (glibc < 2.36)
+#                      LKCORE_RELR=1 packs relocations (1.7 MB smaller; loaders with glibc >= 2.36)
 #   ./build.sh size    build the library and print its size: sections, bytes per Go package
 #   ./build.sh demo    build everything and run the demo on the embedded dev SFU
 #   ./build.sh test    install what is needed and run every test suite (what CI runs)
@@ -82,17 +82,19 @@ check_tidy() {
   fi
 }
 
-# LIB_MAX_BYTES: the stripped library must not grow beyond this (checked by `./build.sh test`
-# through `size`). Issue #14 asks for 12 MB; the library is 13.8 MB today (docs/size.md).
-LIB_MAX_BYTES=$((14 * 1024 * 1024))
+# LIB_MAX_BYTES: the stripped library (default flags) must not grow beyond this (checked by
+# `./build.sh test` through `size`). Issue #14 asks for 12 MB; the library is 15.6 MB today,
+# 13.9 MB with LKCORE_RELR=1 (docs/size.md).
+LIB_MAX_BYTES=$((31 * 512 * 1024))
 
 # lib_ldflags: the linker flags of the shipped library: stripped (-s: no symbol table, -w: no
-# DWARF), its SONAME, and relative relocations packed (DT_RELR, ~1.7 MB smaller; needs glibc
-# 2.36 or musl 1.2.4 to load) unless LKCORE_RELR=0. The optional argument "unstripped" keeps
-# the symbols (for `size`'s per-package table).
+# DWARF), its SONAME, and with LKCORE_RELR=1 relative relocations packed (DT_RELR, ~1.7 MB
+# smaller, but only glibc 2.36 / musl 1.2.4 and later load it: not Ubuntu 22.04, RHEL 9 or
+# Amazon Linux 2023, so it is not the default). The optional argument "unstripped" keeps the
+# symbols (for `size`'s per-package table).
 lib_ldflags() {
   local ext="-Wl,-soname,liblkcore.so.$(abi_version major)" strip="-s -w"
-  [ "${LKCORE_RELR:-1}" = 0 ] || ext="$ext -Wl,-z,pack-relative-relocs"
+  [ "${LKCORE_RELR:-0}" = 1 ] && ext="$ext -Wl,-z,pack-relative-relocs"
   [ "${1:-}" = unstripped ] && strip=""
   printf '%s' "$strip -extldflags '$ext'"
 }
