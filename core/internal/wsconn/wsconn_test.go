@@ -478,6 +478,12 @@ func TestProxyFromEnvironment(t *testing.T) {
 // connectProxy is an HTTP CONNECT proxy for one tunnel that requires the credentials
 // user:pw (else 407).
 func connectProxy(t *testing.T) *url.URL {
+	return &url.URL{Scheme: "http", Host: serveEach(t, serveConnect)}
+}
+
+// serveEach serves every TCP connection accepted on a new loopback listener with serve, one
+// at a time, until the test ends; it returns the listener's address.
+func serveEach(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -492,10 +498,10 @@ func connectProxy(t *testing.T) *url.URL {
 			if err != nil {
 				return
 			}
-			serveConnect(c)
+			serve(c)
 		}
 	}()
-	return &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	return ln.Addr().String()
 }
 
 func serveConnect(c net.Conn) {
@@ -555,24 +561,8 @@ func TestConnectProxy(t *testing.T) {
 // socksProxy is a SOCKS5 proxy (RFC 1928, username/password method only) that tunnels to the
 // address asked for; it records the target it was asked for.
 func socksProxy(t *testing.T, targets chan<- string) *url.URL {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { _ = ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			serveSocks(c, targets)
-		}
-	}()
-	return &url.URL{Scheme: "socks5", Host: ln.Addr().String(), User: url.UserPassword("u", "p")}
+	host := serveEach(t, func(c net.Conn) { serveSocks(c, targets) })
+	return &url.URL{Scheme: "socks5", Host: host, User: url.UserPassword("u", "p")}
 }
 
 func serveSocks(c net.Conn, targets chan<- string) {

@@ -383,6 +383,45 @@ type calleeResult struct {
 	usage
 }
 
+// measureOps runs op(false) warmups times, tells the peer that measuring starts (so it
+// measures the same span), then runs op(true) f.n times under a meter and tells the peer it is
+// done. It returns each timed op's latency and this process's usage per op; what names op in
+// errors.
+func measureOps(ctx context.Context, lp *room.LocalParticipant, f *largeFlags, what string, op func(timed bool) error) ([]time.Duration, usage, error) {
+	mark := func(m string) error {
+		_, err := lp.PerformRPC(ctx, rpc.PerformParams{Destination: f.peer, Method: methodMark, Payload: m})
+		return err
+	}
+	for range warmups {
+		if err := op(false); err != nil {
+			return nil, usage{}, fmt.Errorf("warm-up %s: %w", what, err)
+		}
+	}
+	if err := mark("start"); err != nil {
+		return nil, usage{}, fmt.Errorf("mark start: %w", err)
+	}
+	var m meter
+	if err := m.start(f.sfuPid, f.cpuProfile); err != nil {
+		return nil, usage{}, err
+	}
+	lat := make([]time.Duration, 0, f.n)
+	for i := range f.n {
+		t0 := time.Now()
+		if err := op(true); err != nil {
+			return nil, usage{}, fmt.Errorf("%s %d: %w", what, i, err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	u, err := m.stop(f.n)
+	if err != nil {
+		return nil, usage{}, err
+	}
+	if err := mark("done"); err != nil {
+		return nil, usage{}, fmt.Errorf("mark done: %w", err)
+	}
+	return lat, u, nil
+}
+
 // rpcCallee answers echo calls until the caller's "done" mark, then waits for the caller to leave.
 func rpcCallee(ctx context.Context, f *largeFlags) (*calleeResult, error) {
 	k := newMarked(f)
@@ -443,36 +482,9 @@ func rpcCaller(ctx context.Context, f *largeFlags) (*callerResult, error) {
 		}
 		return nil
 	}
-	mark := func(what string) error {
-		_, err := lp.PerformRPC(ctx, rpc.PerformParams{Destination: f.peer, Method: methodMark, Payload: what})
-		return err
-	}
-	for range warmups {
-		if err := call(); err != nil {
-			return nil, fmt.Errorf("warm-up call: %w", err)
-		}
-	}
-	if err := mark("start"); err != nil {
-		return nil, fmt.Errorf("mark start: %w", err)
-	}
-	var m meter
-	if err := m.start(f.sfuPid, f.cpuProfile); err != nil {
-		return nil, err
-	}
-	lat := make([]time.Duration, 0, f.n)
-	for i := range f.n {
-		t0 := time.Now()
-		if err := call(); err != nil {
-			return nil, fmt.Errorf("call %d: %w", i, err)
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	u, err := m.stop(f.n)
+	lat, u, err := measureOps(ctx, lp, f, "call", func(bool) error { return call() })
 	if err != nil {
 		return nil, err
-	}
-	if err := mark("done"); err != nil {
-		return nil, fmt.Errorf("mark done: %w", err)
 	}
 	return &callerResult{Role: "rpc-caller", Size: f.size, Payload: f.payload, N: f.n, latencies: summarize(lat), usage: u}, nil
 }

@@ -208,36 +208,9 @@ func streamSend(ctx context.Context, f *largeFlags) (*sendResult, error) {
 			return fmt.Errorf("no ack for stream %s", id)
 		}
 	}
-	mark := func(what string) error {
-		_, err := lp.PerformRPC(ctx, rpc.PerformParams{Destination: f.peer, Method: methodMark, Payload: what})
-		return err
-	}
-	for range warmups {
-		if err := one(false); err != nil {
-			return nil, fmt.Errorf("warm-up stream: %w", err)
-		}
-	}
-	if err := mark("start"); err != nil {
-		return nil, fmt.Errorf("mark start: %w", err)
-	}
-	var m meter
-	if err := m.start(f.sfuPid, f.cpuProfile); err != nil {
-		return nil, err
-	}
-	lat := make([]time.Duration, 0, f.n)
-	for i := range f.n {
-		t0 := time.Now()
-		if err := one(true); err != nil {
-			return nil, fmt.Errorf("stream %d: %w", i, err)
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	u, err := m.stop(f.n)
+	lat, u, err := measureOps(ctx, lp, f, "stream", one)
 	if err != nil {
 		return nil, err
-	}
-	if err := mark("done"); err != nil {
-		return nil, fmt.Errorf("mark done: %w", err)
 	}
 	return &sendResult{Role: "stream-send", Kind: f.kind, Size: f.size, Payload: f.payload, N: f.n, RoundTrip: summarize(lat), usage: u}, nil
 }
