@@ -274,6 +274,10 @@ func (c *Client) StartKeepalive(interval, timeout time.Duration) {
 func (c *Client) pingLoop(interval, timeout time.Duration) {
 	defer c.wg.Done()
 	var pingC, checkC <-chan time.Time
+	writeBound := timeout
+	if writeBound <= 0 {
+		writeBound = interval
+	}
 	if interval > 0 {
 		t := time.NewTicker(interval)
 		defer t.Stop()
@@ -293,7 +297,10 @@ func (c *Client) pingLoop(interval, timeout time.Duration) {
 			return
 		case <-pingC:
 			now := time.Now().UnixMilli()
-			ctx, cancel := context.WithTimeout(context.Background(), interval)
+			// A ping write that takes longer than the ping timeout is as good as a dead
+			// connection (and a write cut by its context closes it); bounding it by the
+			// interval instead would close a healthy connection on a short scheduling stall.
+			ctx, cancel := context.WithTimeout(context.Background(), writeBound)
 			err := c.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Ping{Ping: now}})
 			if err == nil {
 				err = c.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_PingReq{
