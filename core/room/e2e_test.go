@@ -612,3 +612,41 @@ func TestSessionEndings(t *testing.T) {
 		t.Fatalf("removed: %+v", ev)
 	}
 }
+
+// TestRoomMetadataUpdates: the server changes the room's metadata (its
+// RoomService.UpdateRoomMetadata); every participant gets RoomMetadataChanged
+// carrying the old and the new value, and a later joiner's snapshot holds it.
+func TestRoomMetadataUpdates(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice := joinPeer(t, ctx, s, "rmeta", "alice", room.Options{})
+	for i, md := range []string{"m1", "m2"} {
+		if !s.UpdateRoomMetadata("rmeta", md) {
+			t.Fatal("room not found")
+		}
+		old := []string{"", "m1"}[i]
+		ev := alice.wait(ctx, "metadata "+md, func(ev room.Event) bool {
+			e, ok := ev.(room.RoomMetadataChanged)
+			return ok && e.NewMetadata == md
+		}).(room.RoomMetadataChanged)
+		if ev.OldMetadata != old || ev.Info.Metadata != md || ev.Info.Name != "rmeta" {
+			t.Fatalf("RoomMetadataChanged %+v, want old %q", ev, old)
+		}
+	}
+	if n := alice.count(func(ev room.Event) bool { _, ok := ev.(room.RoomMetadataChanged); return ok }); n != 2 {
+		t.Fatalf("%d RoomMetadataChanged events, want 2", n)
+	}
+	bob, err := room.New(room.Options{Logger: s.Logger("bob")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Disconnect(context.Background())
+	snap, err := bob.Connect(ctx, s.URL(), s.MustToken(t, "rmeta", "bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Room.Metadata != "m2" {
+		t.Fatalf("late joiner's snapshot metadata %q", snap.Room.Metadata)
+	}
+}

@@ -38,6 +38,11 @@ type Room struct {
 	deleted      bool
 	emptySince   time.Time
 	lastCounts   [2]int // participants, publishers last sent in room_update
+	metadata     string // set with Server.UpdateRoomMetadata
+	// updateMu orders room_update broadcasts: each one is built and queued
+	// to every participant before the next is built, so a participant never
+	// gets an older room state after a newer one.
+	updateMu sync.Mutex
 
 	// fwdBufs recycles forwardData's output buffers (*[]byte): the packet
 	// is re-marshalled once per forwarded message, and pion copies what it
@@ -69,8 +74,9 @@ func (r *Room) SID() string { return r.sid }
 func (r *Room) proto() *lkpb.Room {
 	r.mu.RLock()
 	n, pubs := r.countsLocked()
+	md := r.metadata
 	r.mu.RUnlock()
-	return r.protoCounts(n, pubs)
+	return r.protoCounts(n, pubs, md)
 }
 
 // countsLocked returns the visible participant and publisher counts; called
@@ -88,10 +94,11 @@ func (r *Room) countsLocked() (n, pubs int) {
 	return n, pubs
 }
 
-func (r *Room) protoCounts(n, pubs int) *lkpb.Room {
+func (r *Room) protoCounts(n, pubs int, metadata string) *lkpb.Room {
 	return &lkpb.Room{
 		Sid:              r.sid,
 		Name:             r.name,
+		Metadata:         metadata,
 		EmptyTimeout:     emptyTimeout,
 		DepartureTimeout: departureTimeout,
 		CreationTime:     r.createdAt.Unix(),
@@ -174,7 +181,7 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 	// update, a room_update, data) can reach the client before its
 	// JoinResponse and answer, and no one sees p before then.
 	join := &lkpb.JoinResponse{
-		Room:              r.protoCounts(n, pubs),
+		Room:              r.protoCounts(n, pubs, r.metadata),
 		Participant:       p.info(),
 		OtherParticipants: others,
 		ServerVersion:     ServerVersion,
@@ -475,6 +482,8 @@ func (r *Room) forwardData(from *Participant, label string, msg []byte) {
 // publisher count changed since the last one (livekit sends debounced
 // room updates; the recordings show them seconds after joins/leaves).
 func (r *Room) sendRoomUpdateIfChanged() {
+	r.updateMu.Lock()
+	defer r.updateMu.Unlock()
 	r.mu.Lock()
 	n, pubs := 0, 0
 	for _, p := range r.participants {
@@ -492,9 +501,34 @@ func (r *Room) sendRoomUpdateIfChanged() {
 	}
 	r.lastCounts = [2]int{n, pubs}
 	recv := r.listLocked()
+	md := r.metadata
 	r.mu.Unlock()
-	ru := r.protoCounts(n, pubs)
+	r.broadcastRoomUpdate(recv, r.protoCounts(n, pubs, md))
+}
+
+func (r *Room) broadcastRoomUpdate(recv []*Participant, ru *lkpb.Room) {
 	for _, p := range recv {
 		p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RoomUpdate{RoomUpdate: &lkpb.RoomUpdate{Room: ru}}})
 	}
+}
+
+// UpdateRoomMetadata sets room's metadata and sends room_update to everyone
+// in it at once, as livekit-server's RoomService.UpdateRoomMetadata does;
+// false when the room does not exist.
+func (s *Server) UpdateRoomMetadata(room, metadata string) bool {
+	s.mu.Lock()
+	r := s.rooms[room]
+	s.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.updateMu.Lock()
+	defer r.updateMu.Unlock()
+	r.mu.Lock()
+	r.metadata = metadata
+	n, pubs := r.countsLocked()
+	recv := r.listLocked()
+	r.mu.Unlock()
+	r.broadcastRoomUpdate(recv, r.protoCounts(n, pubs, metadata))
+	return true
 }

@@ -275,6 +275,19 @@ func TestE2ELocalMetadataNameAttributes(t *testing.T) {
 	if comp.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
 		t.Fatalf("empty metadata: %v", comp)
 	}
+
+	// The room's metadata, changed by the server, arrives as RoomUpdated with the old value.
+	for i, md := range []string{"room-1", "room-2"} {
+		if !s.UpdateRoomMetadata("r2", md) {
+			t.Fatal("room r2 not found")
+		}
+		ev, _ := bob.roomEvent("room metadata "+md, 0, func(e *ffipb.RoomEvent) bool {
+			return e.GetRoomUpdated().GetInfo().GetMetadata() == md
+		})
+		if u := ev.GetRoomUpdated(); !u.GetMetadataChanged() || u.GetOldMetadata() != []string{"", "room-1"}[i] || u.GetInfo().GetName() != "r2" {
+			t.Fatalf("room metadata update: %v", u)
+		}
+	}
 }
 
 func TestE2EDisconnectDropAndReasons(t *testing.T) {
