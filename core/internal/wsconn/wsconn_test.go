@@ -134,12 +134,7 @@ func TestTLSRoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
-	if err := c.Write(ctx, OpBinary, []byte("tls")); err != nil {
-		t.Fatal(err)
-	}
-	if _, got, err := c.Read(ctx); err != nil || string(got) != "tls" {
-		t.Fatalf("echo over TLS: %q %v", got, err)
-	}
+	wantEcho(t, ctx, c, "tls", "echo over TLS")
 }
 
 func TestRefusedUpgrade(t *testing.T) {
@@ -550,12 +545,7 @@ func TestConnectProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
-	if err := c.Write(ctx, OpBinary, []byte("tunnelled")); err != nil {
-		t.Fatal(err)
-	}
-	if _, got, err := c.Read(ctx); err != nil || string(got) != "tunnelled" {
-		t.Fatalf("echo through the proxy: %q %v", got, err)
-	}
+	wantEcho(t, ctx, c, "tunnelled", "echo through the proxy")
 }
 
 // socksProxy is a SOCKS5 proxy (RFC 1928, username/password method only) that tunnels to the
@@ -645,10 +635,17 @@ func TestSocks5Proxy(t *testing.T) {
 	if got := <-targets; got != strings.TrimPrefix(s.URL, "http://") {
 		t.Fatalf("the proxy was asked for %q, want the server %q", got, s.URL)
 	}
-	if err := c.Write(ctx, OpBinary, []byte("socks")); err != nil {
-		t.Fatal(err)
+	wantEcho(t, ctx, c, "socks", "echo through the SOCKS5 proxy")
+}
+
+// wantEcho writes msg as a binary message on c and fails the test unless the echo server sends
+// it back; what names the path in the failure.
+func wantEcho(t *testing.T, ctx context.Context, c *Conn, msg, what string) {
+	t.Helper()
+	if err := c.Write(ctx, OpBinary, []byte(msg)); err != nil {
+		t.Fatalf("%s: write: %v", what, err)
 	}
-	if _, got, err := c.Read(ctx); err != nil || string(got) != "socks" {
-		t.Fatalf("echo through the SOCKS5 proxy: %q %v", got, err)
+	if _, got, err := c.Read(ctx); err != nil || string(got) != msg {
+		t.Fatalf("%s: %q %v", what, got, err)
 	}
 }
