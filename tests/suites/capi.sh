@@ -61,22 +61,11 @@ vg=(valgrind --error-exitcode=99 --suppressions=tests/capi/valgrind.supp --leak-
   --show-leak-kinds=definite,possible --errors-for-leak-kinds=definite,possible --num-callers=30)
 export GOGC=off GODEBUG=asyncpreemptoff=1
 
-# only_go_syscall_params LOG: true when every error context of a valgrind log is a syscall
-# parameter check of the Go runtime's own raw syscall on Go memory (see valgrind.supp: memcheck
-# cannot suppress these), so nothing else — host errors, leaks — was reported. Memcheck calls such
-# a buffer unaddressable or, for Go-heap bytes it did not see being written (Go zeroes all memory
-# it hands out, so no Go value is really uninitialised), uninitialised — also a scalar argument
-# (sendto's len) computed from such bytes; all count, and only with that Go frame on top.
-only_go_syscall_params() {
-  local contexts go
-  contexts=$(sed -n 's/.*ERROR SUMMARY: [0-9]* errors from \([0-9]*\) contexts.*/\1/p' "$1" | tail -1)
-  go=$(awk '/Syscall param .* (points to (unaddressable|uninitialised) byte\(s\)|contains uninitialised byte\(s\))/{p=1; next} p && /at 0x[0-9A-F]+: internal\/runtime\/syscall\/linux\.Syscall6 /{n++} {p=0} END{print n+0}' "$1")
-  [ -n "$contexts" ] && [ "$contexts" -gt 0 ] && [ "$contexts" -eq "$go" ]
-}
+# Valgrind log filters (only_go_syscall_params, lkcore_leaks), checked on recorded logs first.
+. tests/capi/vglog.sh
+echo "--- valgrind log filters on recorded logs"
+vglog_selfcheck tests/capi/testdata
 
-# Loss records whose allocation went through liblkcore (lkint_out in capi/memout.c, or cgo's
-# C.malloc wrapper).
-lkcore_leaks() { awk '/are (definitely|possibly) lost/{rec=1; hit=0} rec && /_Cfunc__Cmalloc|lkint_out|lk_[a-z_]+ \(/{hit=1} rec && /^==[0-9]+== $/{if (hit) n++; rec=0} END{print n+0}' "$1"; }
 
 echo "--- leak probe (must be caught)"
 set +e
