@@ -424,7 +424,9 @@ type RoomOptions struct {
 	// subscribes to what it wants with SubscribeDataTrackRequest). When true, every
 	// RemoteDataTrackPublished event carries an owned subscription (DELIVERY_MODE_EVENTS,
 	// data_track_buffer_size frames); tracks already published at join are in the connect
-	// snapshot and are subscribed too, announced by a RemoteDataTrackPublished event each.
+	// snapshot and are subscribed too: their subscriptions are in ConnectResult.auto_subscriptions
+	// with auto_subscriptions_in_snapshot, otherwise announced by a RemoteDataTrackPublished
+	// event each right after the connect completion.
 	AutoSubscribe bool `protobuf:"varint,1,opt,name=auto_subscribe,json=autoSubscribe,proto3" json:"auto_subscribe,omitempty"`
 	// End-to-end encryption; unset = off.
 	E2Ee *E2EeOptions `protobuf:"bytes,2,opt,name=e2ee,proto3" json:"e2ee,omitempty"`
@@ -459,9 +461,15 @@ type RoomOptions struct {
 	IceTransportPolicy IceTransportPolicy `protobuf:"varint,9,opt,name=ice_transport_policy,json=iceTransportPolicy,proto3,enum=lkcore.ffi.v1.IceTransportPolicy" json:"ice_transport_policy,omitempty"`
 	// STUN/TURN servers used instead of the ones the server sends (ABI 1.2; empty = the
 	// server's). At most 16 entries with at most 8 URLs each.
-	IceServers    []*IceServer `protobuf:"bytes,10,rep,name=ice_servers,json=iceServers,proto3" json:"ice_servers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	IceServers []*IceServer `protobuf:"bytes,10,rep,name=ice_servers,json=iceServers,proto3" json:"ice_servers,omitempty"`
+	// With auto_subscribe (ABI 1.5): hand over the subscriptions of the tracks already published
+	// at join in the connect completion (ConnectResult.auto_subscriptions), so that the snapshot
+	// is complete and no event repeats a snapshot track. Unset, they come as one
+	// RemoteDataTrackPublished event each after the completion, as before ABI 1.5 (kept for hosts
+	// built against an older ABI). Bindings set it.
+	AutoSubscriptionsInSnapshot bool `protobuf:"varint,11,opt,name=auto_subscriptions_in_snapshot,json=autoSubscriptionsInSnapshot,proto3" json:"auto_subscriptions_in_snapshot,omitempty"`
+	unknownFields               protoimpl.UnknownFields
+	sizeCache                   protoimpl.SizeCache
 }
 
 func (x *RoomOptions) Reset() {
@@ -562,6 +570,13 @@ func (x *RoomOptions) GetIceServers() []*IceServer {
 		return x.IceServers
 	}
 	return nil
+}
+
+func (x *RoomOptions) GetAutoSubscriptionsInSnapshot() bool {
+	if x != nil {
+		return x.AutoSubscriptionsInSnapshot
+	}
+	return false
 }
 
 // IceServer is a STUN or TURN server ("stun:host:port", "turn:host:port?transport=udp|tcp",
@@ -842,8 +857,14 @@ type ConnectResult struct {
 	LocalParticipant   *ParticipantInfo       `protobuf:"bytes,2,opt,name=local_participant,json=localParticipant,proto3" json:"local_participant,omitempty"`
 	RemoteParticipants []*ParticipantInfo     `protobuf:"bytes,3,rep,name=remote_participants,json=remoteParticipants,proto3" json:"remote_participants,omitempty"`
 	RemoteDataTracks   []*RemoteDataTrackInfo `protobuf:"bytes,4,rep,name=remote_data_tracks,json=remoteDataTracks,proto3" json:"remote_data_tracks,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// With RoomOptions.auto_subscribe and auto_subscriptions_in_snapshot (ABI 1.5), in the
+	// connect completion only: the subscription the library opened for each track of
+	// remote_data_tracks (match by track.info.sid), owned by the host like any
+	// subscription handle (DELIVERY_MODE_EVENTS, data_track_buffer_size frames). Its frames and
+	// its end arrive as events after the completion. Empty in GetRoomSnapshotResponse.
+	AutoSubscriptions []*OwnedDataTrackSubscription `protobuf:"bytes,5,rep,name=auto_subscriptions,json=autoSubscriptions,proto3" json:"auto_subscriptions,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ConnectResult) Reset() {
@@ -900,6 +921,13 @@ func (x *ConnectResult) GetRemoteParticipants() []*ParticipantInfo {
 func (x *ConnectResult) GetRemoteDataTracks() []*RemoteDataTrackInfo {
 	if x != nil {
 		return x.RemoteDataTracks
+	}
+	return nil
+}
+
+func (x *ConnectResult) GetAutoSubscriptions() []*OwnedDataTrackSubscription {
+	if x != nil {
+		return x.AutoSubscriptions
 	}
 	return nil
 }
@@ -2297,7 +2325,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x11CreateRoomRequest\x124\n" +
 	"\aoptions\x18\x01 \x01(\v2\x1a.lkcore.ffi.v1.RoomOptionsR\aoptions\"B\n" +
 	"\x12CreateRoomResponse\x12,\n" +
-	"\x04room\x18\x01 \x01(\v2\x18.lkcore.ffi.v1.OwnedRoomR\x04room\"\xa4\x04\n" +
+	"\x04room\x18\x01 \x01(\v2\x18.lkcore.ffi.v1.OwnedRoomR\x04room\"\xe9\x04\n" +
 	"\vRoomOptions\x12%\n" +
 	"\x0eauto_subscribe\x18\x01 \x01(\bR\rautoSubscribe\x12.\n" +
 	"\x04e2ee\x18\x02 \x01(\v2\x1a.lkcore.ffi.v1.E2eeOptionsR\x04e2ee\x12,\n" +
@@ -2310,7 +2338,8 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x14ice_transport_policy\x18\t \x01(\x0e2!.lkcore.ffi.v1.IceTransportPolicyR\x12iceTransportPolicy\x129\n" +
 	"\vice_servers\x18\n" +
 	" \x03(\v2\x18.lkcore.ffi.v1.IceServerR\n" +
-	"iceServers\"[\n" +
+	"iceServers\x12C\n" +
+	"\x1eauto_subscriptions_in_snapshot\x18\v \x01(\bR\x1bautoSubscriptionsInSnapshot\"[\n" +
 	"\tIceServer\x12\x12\n" +
 	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1e\n" +
@@ -2332,12 +2361,13 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x14\n" +
-	"\x05token\x18\x03 \x01(\tR\x05token\"\xac\x02\n" +
+	"\x05token\x18\x03 \x01(\tR\x05token\"\x86\x03\n" +
 	"\rConnectResult\x12+\n" +
 	"\x04room\x18\x01 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04room\x12K\n" +
 	"\x11local_participant\x18\x02 \x01(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x10localParticipant\x12O\n" +
 	"\x13remote_participants\x18\x03 \x03(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x12remoteParticipants\x12P\n" +
-	"\x12remote_data_tracks\x18\x04 \x03(\v2\".lkcore.ffi.v1.RemoteDataTrackInfoR\x10remoteDataTracks\"4\n" +
+	"\x12remote_data_tracks\x18\x04 \x03(\v2\".lkcore.ffi.v1.RemoteDataTrackInfoR\x10remoteDataTracks\x12X\n" +
+	"\x12auto_subscriptions\x18\x05 \x03(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\x11autoSubscriptions\"4\n" +
 	"\x11DisconnectRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\"9\n" +
@@ -2538,13 +2568,14 @@ var file_lkcore_ffi_room_proto_goTypes = []any{
 	nil,                                // 33: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
 	(*E2EeOptions)(nil),                // 34: lkcore.ffi.v1.E2eeOptions
 	(*RemoteDataTrackInfo)(nil),        // 35: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*RemoteDataTrackPublished)(nil),   // 36: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil), // 37: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),  // 38: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RpcInvocation)(nil),              // 39: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),               // 40: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),     // 41: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                      // 42: lkcore.ffi.v1.Error
+	(*OwnedDataTrackSubscription)(nil), // 36: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),   // 37: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil), // 38: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),  // 39: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RpcInvocation)(nil),              // 40: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),               // 41: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),     // 42: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                      // 43: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	7,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
@@ -2558,40 +2589,41 @@ var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	16, // 8: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
 	16, // 9: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
 	35, // 10: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	12, // 11: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	32, // 12: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	2,  // 13: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	17, // 14: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	33, // 15: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	23, // 16: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	24, // 17: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	25, // 18: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	26, // 19: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	27, // 20: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	28, // 21: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	29, // 22: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	30, // 23: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	31, // 24: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	36, // 25: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	37, // 26: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	38, // 27: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	39, // 28: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	40, // 29: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	41, // 30: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	1,  // 31: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	4,  // 32: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	4,  // 33: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	3,  // 34: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	42, // 35: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	10, // 36: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	16, // 37: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	3,  // 38: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	16, // 39: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	36, // 11: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	12, // 12: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	32, // 13: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	2,  // 14: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
+	17, // 15: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	33, // 16: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	23, // 17: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	24, // 18: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	25, // 19: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	26, // 20: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	27, // 21: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	28, // 22: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	29, // 23: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	30, // 24: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	31, // 25: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	37, // 26: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	38, // 27: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	39, // 28: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	40, // 29: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	41, // 30: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	42, // 31: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	1,  // 32: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	4,  // 33: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	4,  // 34: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	3,  // 35: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	43, // 36: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	10, // 37: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	16, // 38: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	3,  // 39: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	16, // 40: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }

@@ -267,6 +267,69 @@ func TestE2EDataTrackAutoSubscribe(t *testing.T) {
 	wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_GrantCredits{GrantCredits: &ffipb.GrantCreditsRequest{Handle: sub, Credits: 1}}}), ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
 }
 
+// With auto_subscriptions_in_snapshot (ABI 1.5) the snapshot tracks' auto-subscriptions are in
+// the connect completion, and no RemoteDataTrackPublished repeats a snapshot track; a track
+// published later is announced with its subscription as before.
+func TestE2EDataTrackAutoSubscriptionsInSnapshot(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	alice, ar, _ := joinHost(t, s, "dt-auto-snap", "alice")
+	early := publishTrack(t, alice, ar, "early")
+	bob := newHost(t)
+	br := bob.createRoom(&ffipb.RoomOptions{AutoSubscribe: true, AutoSubscriptionsInSnapshot: true})
+	res := bob.connect(br, s.URL(), mintToken(t, s, "dt-auto-snap", "bob"))
+	subs := res.GetAutoSubscriptions()
+	if len(subs) != 1 || subs[0].GetHandle() == 0 || subs[0].GetTrack().GetInfo().GetSid() != early.GetInfo().GetSid() ||
+		subs[0].GetTrack().GetPublisherIdentity() != "alice" {
+		t.Fatalf("auto subscriptions in the completion: %v", subs)
+	}
+	sub := subs[0].GetHandle()
+	if c := bob.completion(bob.async(&ffipb.Request{Message: &ffipb.Request_WaitDataTrackSubscribed{
+		WaitDataTrackSubscribed: &ffipb.WaitDataTrackSubscribedRequest{SubscriptionHandle: sub}}})); c.GetError() != nil {
+		t.Fatalf("wait for the snapshot track's auto subscription: %v", c)
+	}
+	deadline := time.Now().Add(hangGuard)
+	for len(frameEvents(bob.s.snapshot(), sub)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame on the snapshot's auto subscription")
+		}
+		_ = alice.c.PushFrame(early.GetHandle(), []byte("x"), 0, false)
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// A track published after the join comes as an event with its subscription; by then any
+	// announcement of the snapshot track would have been queued before it.
+	publishTrack(t, alice, ar, "late")
+	ev, _ := bob.roomEvent("late auto subscription", 0, func(e *ffipb.RoomEvent) bool {
+		return e.GetDataTrackPublished().GetTrack().GetInfo().GetName() == "late"
+	})
+	if ev.GetDataTrackPublished().GetAutoSubscription().GetHandle() == 0 {
+		t.Fatalf("late track without its auto subscription: %v", ev)
+	}
+	for _, e := range bob.s.snapshot() {
+		if p := e.GetRoom().GetDataTrackPublished(); p != nil && p.GetTrack().GetInfo().GetName() == "early" {
+			t.Fatalf("snapshot track announced again: %v", p)
+		}
+	}
+	// The completion's handles are the host's like any other: room + two subscriptions; a
+	// later snapshot hands out none.
+	r := bob.do(&ffipb.Request{Message: &ffipb.Request_GetClientStats{GetClientStats: &ffipb.GetClientStatsRequest{}}})
+	if n := r.GetGetClientStats().GetLiveHandles(); n != 3 {
+		t.Fatalf("live handles %d, want 3", n)
+	}
+	snap := bob.do(&ffipb.Request{Message: &ffipb.Request_GetRoomSnapshot{GetRoomSnapshot: &ffipb.GetRoomSnapshotRequest{RoomHandle: br}}})
+	wantRespCode(t, snap, ffipb.ErrorCode_ERROR_CODE_OK)
+	if got := snap.GetGetRoomSnapshot().GetSnapshot(); len(got.GetAutoSubscriptions()) != 0 || len(got.GetRemoteDataTracks()) != 2 {
+		t.Fatalf("room snapshot: %v", got)
+	}
+	if err := bob.c.DropHandle(sub); err != nil {
+		t.Fatal(err)
+	}
+	r = bob.do(&ffipb.Request{Message: &ffipb.Request_GetClientStats{GetClientStats: &ffipb.GetClientStatsRequest{}}})
+	if n := r.GetGetClientStats().GetLiveHandles(); n != 2 {
+		t.Fatalf("live handles after dropping the snapshot subscription: %d, want 2", n)
+	}
+}
+
 func TestQueueFramesMapping(t *testing.T) {
 	for _, c := range []struct {
 		in   uint32

@@ -272,7 +272,11 @@ func (c *Client) connect(k *call, m *ffipb.ConnectRequest) error {
 			return nil, fromCore(err)
 		}
 		r.log.Info("room connected", "room", snap.Room.Name, "identity", snap.LocalParticipant.Identity)
-		return &ffipb.Completion{Result: &ffipb.Completion_Connect{Connect: connectResult(snap, ffipb.ConnectionState_CONNECTION_STATE_CONNECTED)}}, nil
+		res := connectResult(snap, ffipb.ConnectionState_CONNECTION_STATE_CONNECTED)
+		if r.options.GetAutoSubscriptionsInSnapshot() {
+			res.AutoSubscriptions = r.snapshotSubscriptions(snap)
+		}
+		return &ffipb.Completion{Result: &ffipb.Completion_Connect{Connect: res}}, nil
 	}
 	after := func(delivered, ok bool) {
 		r.mu.Lock()
@@ -286,6 +290,9 @@ func (c *Client) connect(k *call, m *ffipb.ConnectRequest) error {
 			return
 		}
 		close(r.eventsReady)
+		if r.options.GetAutoSubscriptionsInSnapshot() {
+			snap.RemoteDataTracks = nil // handed over in the completion
+		}
 		r.pump(snap, pumpDone)
 	}
 	if err := k.startThen(run, after); err != nil {
@@ -333,6 +340,36 @@ func (r *Room) pump(snap room.Snapshot, done chan struct{}) {
 			return
 		}
 	}
+}
+
+// snapshotSubscriptions hands over the auto-subscriptions of the snapshot's tracks as owned
+// handles for ConnectResult.auto_subscriptions. Their frames wait for eventsReady (the
+// completion was queued), so no event names a handle before the completion does; a
+// subscription whose handle is released before that (the client closing) is closed.
+func (r *Room) snapshotSubscriptions(snap room.Snapshot) []*ffipb.OwnedDataTrackSubscription {
+	var out []*ffipb.OwnedDataTrackSubscription
+	for _, t := range snap.RemoteDataTracks {
+		if t.Subscription == nil {
+			continue
+		}
+		sub := t.Subscription
+		h, err := r.c.newSubscription(r, t.Track, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0, func(ctx context.Context) (*room.DataTrackSubscription, error) {
+			select {
+			case <-r.eventsReady:
+				return sub, nil
+			case <-ctx.Done():
+				_ = sub.Close()
+				return nil, ctx.Err()
+			}
+		})
+		if err != nil {
+			r.log.Warn("handing over an auto-subscription failed", "track", t.Track.SID(), "err", err)
+			_ = sub.Close()
+			continue
+		}
+		out = append(out, &ffipb.OwnedDataTrackSubscription{Handle: h, Track: remoteTrackInfo(t.Track)})
+	}
+	return out
 }
 
 // post queues one event of the room, waiting for queue space; false once the handle was
