@@ -221,6 +221,7 @@ class RoomOptions:
     def _to_proto(self) -> pb.RoomOptions:
         o = pb.RoomOptions(
             auto_subscribe=self.auto_subscribe,
+            auto_subscriptions_in_snapshot=True,  # ABI 1.5: in the connect snapshot, not as events
             join_attempts=self.join_attempts,
             data_track_buffer_size=self.data_track_buffer_size,
             max_incoming_stream_bytes=self.max_incoming_stream_bytes,
@@ -409,8 +410,14 @@ class Room(EventEmitter[RoomEventName]):
         self._local = LocalParticipant(self._session, r.local_participant)
         for p in r.remote_participants:
             self._remote[p.identity] = RemoteParticipant(p)
+        by_sid = {}
         for t in r.remote_data_tracks:
-            self._add_remote_track(t)
+            track = self._add_remote_track(t)
+            if track is not None:
+                by_sid[track.sid] = track
+        # RoomOptions.auto_subscribe: the library's subscriptions of the snapshot's tracks.
+        for sub in r.auto_subscriptions:
+            self._adopt_auto_subscription(by_sid.get(sub.track.info.sid), sub.handle)
         self._set_state(ConnectionState.CONNECTED)
 
     async def disconnect(self) -> None:
@@ -599,8 +606,8 @@ class Room(EventEmitter[RoomEventName]):
         info = DataTrackInfo._from_proto(t.info)
         existing = p.data_tracks.get(info.name)
         if existing is not None:
-            # Announced again: an auto-subscription of a snapshot track, or republished with a
-            # new sid after the publisher's full reconnect (same object, updated in place).
+            # Republished with a new sid after the publisher's full reconnect (same object,
+            # updated in place).
             existing._info = info
             existing._published = True
             return existing

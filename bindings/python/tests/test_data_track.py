@@ -154,9 +154,12 @@ async def test_auto_subscribe(devsfu, token_for) -> None:
         published = EventWaiter(bob, "data_track_published")  # before connect: none is missed
         await asyncio.wait_for(bob.connect(devsfu.url, token_for("bob")), GUARD)
         try:
-            (t_early,) = await published.wait(lambda t: t.name == "early")  # snapshot tracks are announced too
+            # A snapshot track is in the participant's tracks, its subscription already there.
+            t_early = bob.remote_participants["alice"].data_tracks["early"]
             late = await alice.local_participant.publish_data_track("late")
             (t_late,) = await published.wait(lambda t: t.name == "late")
+            # Only the track published after the join is announced, never the snapshot's.
+            assert [t.name for (t,) in published.seen] == ["late"]
             client = bob.client
             assert client is not None
             assert client.live_handles == 3  # room + two auto-subscriptions
