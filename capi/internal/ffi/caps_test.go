@@ -2,7 +2,6 @@ package ffi
 
 import (
 	"testing"
-	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/datatrack"
@@ -60,16 +59,7 @@ func TestCapsSubscribeBufferSize(t *testing.T) {
 	}}})
 	wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_OK)
 	sub := resp.GetSubscribeDataTrack().GetSubscription().GetHandle()
-	th := track.GetHandle()
-	// Frames pushed before the subscription is established are not delivered: push until one
-	// arrives (bounded).
-	for i := 0; len(frameEvents(bob.s.snapshot(), sub)) == 0; i++ {
-		if i == 500 {
-			t.Fatal("no frame on the capped subscription")
-		}
-		alice.do(&ffipb.Request{Message: &ffipb.Request_PushDataTrackFrame{PushDataTrackFrame: &ffipb.PushDataTrackFrameRequest{TrackHandle: th, Payload: []byte("x")}}})
-		time.Sleep(10 * time.Millisecond)
-	}
+	pushUntilFrame(t, alice, track.GetHandle(), bob, sub, "the capped subscription")
 }
 
 func TestCapsPublishQueueSize(t *testing.T) {

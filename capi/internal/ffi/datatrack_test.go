@@ -216,21 +216,10 @@ func TestE2EDataTrackAutoSubscribe(t *testing.T) {
 	if sub == 0 {
 		t.Fatalf("no auto subscription: %v", ev)
 	}
-	waitSub := func(h uint64, timeoutMs uint32) *ffipb.Completion {
-		return bob.completion(bob.async(&ffipb.Request{TimeoutMs: timeoutMs, Message: &ffipb.Request_WaitDataTrackSubscribed{
-			WaitDataTrackSubscribed: &ffipb.WaitDataTrackSubscribedRequest{SubscriptionHandle: h}}}))
-	}
-	if c := waitSub(sub, 0); c.GetError() != nil {
+	if c := bob.waitSubscribed(sub, 0); c.GetError() != nil {
 		t.Fatalf("wait for the snapshot track's auto subscription: %v", c)
 	}
-	deadline := time.Now().Add(hangGuard)
-	for len(frameEvents(bob.s.snapshot(), sub)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no frame on the auto subscription")
-		}
-		_ = alice.c.PushFrame(track.GetHandle(), []byte("x"), 0, false)
-		time.Sleep(10 * time.Millisecond)
-	}
+	pushUntilFrame(t, alice, track.GetHandle(), bob, sub, "the auto subscription")
 
 	// An auto-subscription the server has not confirmed yet (it withholds bob's subscriber
 	// handles) is handed over, but WaitDataTrackSubscribed does not complete before it is.
@@ -240,12 +229,12 @@ func TestE2EDataTrackAutoSubscribe(t *testing.T) {
 		return e.GetDataTrackPublished().GetTrack().GetInfo().GetName() == "late"
 	})
 	late := ev.GetDataTrackPublished().GetAutoSubscription().GetHandle()
-	if c := waitSub(late, 300); c.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_TIMEOUT {
+	if c := bob.waitSubscribed(late, 300); c.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_TIMEOUT {
 		t.Fatalf("wait while the server withholds the subscription: %v", c)
 	}
 	s.DropSubscriberHandles("bob", false)
 	publishTrack(t, alice, ar, "later") // its subscription brings the full handle snapshot
-	if c := waitSub(late, 0); c.GetError() != nil {
+	if c := bob.waitSubscribed(late, 0); c.GetError() != nil {
 		t.Fatalf("wait once the server confirmed: %v", c)
 	}
 	// The library counts the handles it issued: the room and three auto-subscriptions.
@@ -283,18 +272,10 @@ func TestE2EDataTrackAutoSubscriptionsInSnapshot(t *testing.T) {
 		t.Fatalf("auto subscriptions in the completion: %v", subs)
 	}
 	sub := subs[0].GetHandle()
-	if c := bob.completion(bob.async(&ffipb.Request{Message: &ffipb.Request_WaitDataTrackSubscribed{
-		WaitDataTrackSubscribed: &ffipb.WaitDataTrackSubscribedRequest{SubscriptionHandle: sub}}})); c.GetError() != nil {
+	if c := bob.waitSubscribed(sub, 0); c.GetError() != nil {
 		t.Fatalf("wait for the snapshot track's auto subscription: %v", c)
 	}
-	deadline := time.Now().Add(hangGuard)
-	for len(frameEvents(bob.s.snapshot(), sub)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no frame on the snapshot's auto subscription")
-		}
-		_ = alice.c.PushFrame(early.GetHandle(), []byte("x"), 0, false)
-		time.Sleep(10 * time.Millisecond)
-	}
+	pushUntilFrame(t, alice, early.GetHandle(), bob, sub, "the snapshot's auto subscription")
 
 	// A track published after the join comes as an event with its subscription; by then any
 	// announcement of the snapshot track would have been queued before it.
@@ -472,5 +453,26 @@ func TestE2EDataTrackSlowConsumerCountsEveryFrame(t *testing.T) {
 	}
 	if frames+reported != pushed+1 {
 		t.Fatalf("delivered %d + dropped %d != pushed %d", frames, reported, pushed+1)
+	}
+}
+
+// waitSubscribed runs WaitDataTrackSubscribed on subscription h (timeoutMs 0 = none).
+func (h *host) waitSubscribed(sub uint64, timeoutMs uint32) *ffipb.Completion {
+	return h.completion(h.async(&ffipb.Request{TimeoutMs: timeoutMs, Message: &ffipb.Request_WaitDataTrackSubscribed{
+		WaitDataTrackSubscribed: &ffipb.WaitDataTrackSubscribedRequest{SubscriptionHandle: sub}}}))
+}
+
+// pushUntilFrame pushes a frame on pub's track every 10 ms until the subscriber's subscription
+// sub has delivered one (frames pushed before a subscription is established are not
+// delivered), failing the test after hangGuard.
+func pushUntilFrame(t *testing.T, pub *host, track uint64, subscriber *host, sub uint64, what string) {
+	t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for len(frameEvents(subscriber.s.snapshot(), sub)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no frame on %s", what)
+		}
+		_ = pub.c.PushFrame(track, []byte("x"), 0, false)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
