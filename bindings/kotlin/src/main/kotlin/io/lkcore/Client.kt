@@ -178,6 +178,7 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
         Completion.ResultCase.PUBLISH_DATA_TRACK -> listOf(c.publishDataTrack.track.handle)
         Completion.ResultCase.OPEN_TEXT_WRITER -> listOf(c.openTextWriter.handle)
         Completion.ResultCase.OPEN_BYTE_WRITER -> listOf(c.openByteWriter.handle)
+        Completion.ResultCase.CONNECT -> c.connect.autoSubscriptionsList.map { it.handle }
         else -> emptyList()
     }
 

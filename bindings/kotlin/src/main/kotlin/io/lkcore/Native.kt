@@ -8,8 +8,8 @@ import java.io.File
 /** The ABI major version this binding speaks (LK_ABI_VERSION_MAJOR of include/lkcore.h). */
 internal const val ABI_MAJOR = 1
 
-/** The lowest ABI minor version this binding needs (it uses the 1.2 requests). */
-internal const val ABI_MINOR = 4
+/** The lowest ABI minor version this binding needs (it uses RoomOptions.auto_subscriptions_in_snapshot, 1.5). */
+internal const val ABI_MINOR = 5
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

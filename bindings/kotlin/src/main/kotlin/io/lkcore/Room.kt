@@ -59,11 +59,11 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     internal val readers = ConcurrentHashMap<Long, StreamReaderBase>()
     internal val subscriptions = ConcurrentHashMap<Long, DataTrackSubscription>()
 
-    /** [RoomOptions.autoSubscribe]: the subscriptions the library opened, by track SID, until taken. */
+    /**
+     * [RoomOptions.autoSubscribe]: the subscriptions the library opened (those of the connect
+     * snapshot's tracks and of tracks published later), by track SID, until taken.
+     */
     internal val autoSubscriptions = ConcurrentHashMap<String, DataTrackSubscription>()
-
-    /** SIDs of the connect snapshot's tracks whose auto-subscription has not arrived yet. */
-    private val snapshotTrackSids: MutableSet<String> = ConcurrentHashMap.newKeySet()
     internal val localTracks = ConcurrentHashMap<Long, LocalDataTrack>()
 
     init {
@@ -335,10 +335,27 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     /** Frames an auto-subscription buffers in the binding (the library's buffer size for it). */
     private fun autoSubscriptionBuffer() = if (options.dataTrackBufferSize > 0) options.dataTrackBufferSize else DEFAULT_BUFFER_FRAMES
 
+    /**
+     * Adopts an auto-subscription the library handed over (in the connect completion or in a
+     * RemoteDataTrackPublished event): frame events of [owned] find it from now on, and the
+     * first subscribe()/openSubscription() of its track returns it.
+     */
+    private fun adoptAutoSubscription(owned: lkcore.ffi.v1.OwnedDataTrackSubscription, track: RemoteDataTrack) {
+        val h = owned.handle
+        val sub = DataTrackSubscription(this, h, track, eventBuffer = autoSubscriptionBuffer())
+        subscriptions[h] = sub
+        autoSubscriptions.put(track.info.sid, sub)?.close() // a previous one was never taken
+    }
+
     private inner class Sink : EventSink {
         override fun onCompletion(completion: lkcore.ffi.v1.Completion) {
-            if (options.autoSubscribe && completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.CONNECT) {
-                completion.connect.remoteDataTracksList.forEach { snapshotTrackSids.add(it.info.sid) }
+            // The subscriptions of the snapshot's tracks (ConnectResult.auto_subscriptions).
+            // Adopted here, on the dispatcher thread before the caller resumes: their frame
+            // events are posted after the completion, so they come through this thread later.
+            if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.CONNECT) {
+                for (owned in completion.connect.autoSubscriptionsList) {
+                    adoptAutoSubscription(owned, RemoteDataTrack(this@Room, owned.track.publisherIdentity, Convert.trackInfo(owned.track.info)))
+                }
             }
         }
 
@@ -389,15 +406,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
             }
             lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
                 val track = RemoteDataTrack(this, it.track.publisherIdentity, Convert.trackInfo(it.track.info))
-                if (it.hasAutoSubscription()) {
-                    val h = it.autoSubscription.handle
-                    val sub = DataTrackSubscription(this, h, track, eventBuffer = autoSubscriptionBuffer())
-                    subscriptions[h] = sub
-                    autoSubscriptions.put(track.info.sid, sub)?.close() // a previous one was never taken
-                    // A track of the connect snapshot: the subscription of a track the caller
-                    // knows, not a new track.
-                    if (snapshotTrackSids.remove(track.info.sid)) return
-                }
+                if (it.hasAutoSubscription()) adoptAutoSubscription(it.autoSubscription, track)
                 RoomEvent.DataTrackPublished(track)
             }
             lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_UNPUBLISHED -> e.dataTrackUnpublished.let {

@@ -55,7 +55,11 @@ data class RoomOptions(
      * Subscribe to every remote data track automatically (the library opens the subscriptions,
      * with [dataTrackBufferSize] frames; frames published before the server confirmed one are
      * not delivered): [RemoteDataTrack.subscribe] / [RemoteDataTrack.openSubscription] then
-     * hand out that subscription (once) instead of opening a new one.
+     * hand out that subscription (once) instead of opening a new one. The subscriptions of the
+     * tracks in the connect snapshot come with the connect result (no event announces those
+     * tracks again); a track published later comes in [RoomEvent.DataTrackPublished] with its
+     * subscription. A subscription never taken is released with the room (or when its track
+     * is unpublished).
      */
     val autoSubscribe: Boolean = false,
 )
@@ -176,6 +180,9 @@ internal object Convert {
             .setDataTrackBufferSize(o.dataTrackBufferSize)
             .setMaxIncomingStreamBytes(o.maxIncomingStreamBytes)
             .setAutoSubscribe(o.autoSubscribe)
+            // The snapshot tracks' auto-subscriptions come in the connect completion, so no
+            // event repeats a snapshot track (the binding keeps no state to hide such events).
+            .setAutoSubscriptionsInSnapshot(true)
         o.connectTimeout?.let { b.setConnectTimeoutMs(millis(it)) }
         o.rpcResponseTimeout?.let { b.setRpcResponseTimeoutMs(millis(it)) }
         o.e2ee?.let { e ->

@@ -141,6 +141,8 @@ class DataTrackTest : LkTestBase() {
                 val rec = record(bob)
                 val snap = bob.connect(DevSfu.url, token("bob"))
                 assertEquals(listOf("early"), snap.remoteDataTracks.map { it.info.name })
+                // The snapshot track's subscription came with the connect result.
+                assertEquals(2, bob.liveHandles) // room + the snapshot track's auto-subscription
                 val late = alice.publishDataTrack("late")
                 // The first DataTrackPublished is the new track: the snapshot's is not repeated.
                 val lateRemote = rec.await<RoomEvent.DataTrackPublished>().track
@@ -150,6 +152,7 @@ class DataTrackTest : LkTestBase() {
                     val before = bob.liveHandles
                     remote.openSubscription().use { sub ->
                         assertEquals(before, bob.liveHandles) // the library's subscription, not a new one
+                        assertEquals(local.info.sid, sub.track.info.sid)
                         sub.awaitSubscribed()
                         val payload = local.info.name.encodeToByteArray()
                         coroutineScope {
@@ -164,8 +167,14 @@ class DataTrackTest : LkTestBase() {
                             assertContentEquals(payload, got.await().payload)
                         }
                     }
+                    assertEquals(before - 1, bob.liveHandles) // closing it released the library's handle
                 }
                 assertEquals(1, bob.liveHandles)
+                // Handed out once: the next subscription of the snapshot track is a new one.
+                snap.remoteDataTracks[0].openSubscription().use { assertEquals(2, bob.liveHandles) }
+                // Every event up to now has been recorded (the late track's came after any
+                // announcement of the snapshot track would have): only the late track was announced.
+                assertEquals(listOf("late"), rec.all<RoomEvent.DataTrackPublished>().map { it.track.info.name })
             }
         }
     }
