@@ -78,6 +78,11 @@ def dig(d, *keys):
     return d
 
 
+def mb(kib):
+    """KiB (getrusage's unit) to MB of 10^6 bytes; None stays None."""
+    return None if kib is None else kib * 1024 / 1e6
+
+
 def main() -> None:
     out = sys.argv[1] if len(sys.argv) > 1 else "build/bench"
     go = parse_go(os.path.join(out, "go-bench.txt"))
@@ -148,8 +153,8 @@ def main() -> None:
         p("## Data tracks, multi-process (devsfu CLI, publisher and subscriber in separate processes)")
         p()
         p("| Scenario | Offered / accepted frames | Refused | Delivered frames/s | MB/s | Lost | "
-          "Latency p50 / p99 / max (ms) | CPU-ms per MB pub / SFU / sub |")
-        p("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "Latency p50 / p99 / max (ms) | CPU-ms per MB pub / SFU / sub | Peak RSS MB pub / sub |")
+        p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for row in mp:
             pub, sub = row.get("pub", {}), row.get("sub", {})
             offered = pub.get("sent", 0) + pub.get("refused", 0)
@@ -157,7 +162,8 @@ def main() -> None:
               f"{fmt(sub.get('frames_per_s'), 0)} | {fmt(sub.get('mb_per_s'), 1)} | {fmt(sub.get('lost'))} | "
               f"{fmt(sub.get('p50_ms'))} / {fmt(sub.get('p99_ms'))} / {fmt(sub.get('max_ms'))} | "
               f"{fmt(dig(row, 'cpu_ms_per_mb', 'pub'), 0)} / {fmt(dig(row, 'cpu_ms_per_mb', 'sfu'), 0)} / "
-              f"{fmt(dig(row, 'cpu_ms_per_mb', 'sub'), 0)} |")
+              f"{fmt(dig(row, 'cpu_ms_per_mb', 'sub'), 0)} | "
+              f"{fmt(mb(dig(pub, 'proc', 'peak_rss_kb')), 1)} / {fmt(mb(dig(sub, 'proc', 'peak_rss_kb')), 1)} |")
         p()
         for row in mp:  # where lost frames went missing, when the run recorded it
             sub, dt = row.get("sub", {}), dig(row, "sfu", "dt")
@@ -170,7 +176,8 @@ def main() -> None:
         p()
         p("Push: blocking Push as fast as it goes; trypush: TryPush at a fixed offered rate (a refused "
           "frame is not retried). Latency is one-way, send to the subscriber's reader, one clock. "
-          "CPU-ms per MB: each process's user + system CPU time over the scenario per delivered MB.")
+          "CPU-ms per MB: each process's user + system CPU time over the scenario per delivered MB. "
+          "Peak RSS: the most memory each client process held (getrusage), in MB of 10^6 bytes.")
         p()
 
     large = load_json(os.path.join(out, "mp-large.jsonl")) or []

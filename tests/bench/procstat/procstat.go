@@ -29,6 +29,8 @@ type Sample struct {
 	// a wake-up that the next packet or timer had to pay for), a proxy for per-packet
 	// scheduling cost that depends less on the machine's load than CPU time does.
 	CtxSwitches int64 `json:"ctx_switches"`
+	// MaxRSSKB is the process's peak resident set size so far, in KiB (getrusage ru_maxrss).
+	MaxRSSKB int64 `json:"max_rss_kb"`
 }
 
 // Now reads the counters. runtime.ReadMemStats stops the world briefly; call it at the edges of
@@ -47,7 +49,8 @@ func Now() (Sample, error) {
 		AllocBytes: ms.TotalAlloc,
 		GCs:        ms.NumGC,
 		// Nvcsw is int64 on linux/amd64 and arm64, int32 on some other platforms.
-		CtxSwitches: int64(ru.Nvcsw), //nolint:unconvert
+		CtxSwitches: int64(ru.Nvcsw),  //nolint:unconvert
+		MaxRSSKB:    int64(ru.Maxrss), //nolint:unconvert
 	}, nil
 }
 
@@ -65,6 +68,9 @@ type Delta struct {
 	GCs        uint32  `json:"gcs"`
 	// CtxSwitches: voluntary context switches.
 	CtxSwitches int64 `json:"ctx_switches"`
+	// PeakRSSKB is the process's peak resident set size at the end of the interval, in KiB
+	// (not a difference: memory the process held at any time up to then, start-up included).
+	PeakRSSKB int64 `json:"peak_rss_kb"`
 }
 
 // Sub returns what was spent from earlier to s.
@@ -76,6 +82,7 @@ func (s Sample) Sub(earlier Sample) Delta {
 		AllocBytes:  s.AllocBytes - earlier.AllocBytes,
 		GCs:         s.GCs - earlier.GCs,
 		CtxSwitches: s.CtxSwitches - earlier.CtxSwitches,
+		PeakRSSKB:   s.MaxRSSKB,
 	}
 	d.CPUMs = d.UserMs + d.SysMs
 	return d

@@ -39,6 +39,10 @@ func TestDeltaCountsWork(t *testing.T) {
 	if d.Mallocs < 1000 || d.AllocBytes < 1000*4096 {
 		t.Fatalf("allocations not counted: %+v", d)
 	}
+	// The 4 MB just allocated (and written: Go zeroes it) is resident, so the peak is at least that.
+	if d.PeakRSSKB < 4000 || d.PeakRSSKB < a.MaxRSSKB {
+		t.Fatalf("peak RSS: %+v (before: %d KiB)", d, a.MaxRSSKB)
+	}
 }
 
 func TestCPUProfileWritesAFile(t *testing.T) {
