@@ -3,86 +3,116 @@ package devsfu
 import "time"
 
 // congestionGate decides, per subscriber data-track channel, whether a forwarded packet is
-// written or dropped, the way livekit-server's unreliable data-channel writer does for data
-// tracks: it estimates how fast the subscriber drains its channel over the last second, and
-// drops a packet when the bytes already buffered would take longer than the target latency to
-// drain (and are more than a floor of minBuffered bytes). Each packet is judged on its own, so
+// written or dropped, the way livekit-server (v1.13.5) treats a subscriber's data-track channel:
+// a packet is dropped when the bytes already buffered for that subscriber are more than a floor
+// (minBuffered, 8 KiB on the server) and more than the subscriber's measured drain rate would
+// clear within the target latency (100 ms on the server). Each packet is judged on its own, so
 // a congested subscriber loses single packets — and with them whole frames at its
 // depacketizer — while a subscriber that keeps up loses nothing.
 //
-// It is a pure state machine: the caller passes the time and the channel's buffered amount,
-// so it is unit-tested without a network (congestion_test.go). Not safe for concurrent use;
+// The drain rate is measured only over the time the channel was backlogged ("busy"): after
+// each write, the bytes that left the buffer since the previous write (bytes written minus the
+// growth of the buffered amount) are added up, and the time since the previous write counts as
+// busy when the buffer was not empty before this write. Both sums cover a sliding history of
+// about two seconds kept in 100 ms windows. Until the history holds 100 ms of busy time there
+// is no rate and nothing is dropped: an idle subscription lets a burst through whole, and
+// only a subscriber that stays backed up is held to the latency budget.
+//
+// It is a pure state machine: the caller passes the time and the channel's buffered amount, so
+// it is unit-tested without a network (congestion_test.go). Not safe for concurrent use;
 // writeDataTrack serialises calls per channel.
 type congestionGate struct {
 	targetLatency time.Duration
 	minBuffered   uint64
-	window        time.Duration
 
-	// samples of the cumulative bytes handed to the channel and its buffered amount.
-	samples []drainSample
-	written uint64
+	windows []drainWindow // closed windows, oldest first (at most history/window + 2)
+	active  drainWindow   // the window being filled
+	drained uint64        // bytes drained over windows + active
+	busy    time.Duration // busy time over windows + active
+	last    time.Time     // time of the previous write (zero before the first)
+	lastBuf uint64        // buffered amount right after the previous write
 }
 
-type drainSample struct {
-	at       time.Time
-	written  uint64 // cumulative bytes written at that time
-	buffered uint64
+// drainWindow is one 100 ms slice of the history.
+type drainWindow struct {
+	start   time.Time
+	drained uint64
+	busy    time.Duration
 }
+
+const (
+	// gateWindow is the granularity of the history and the busy time needed for a rate.
+	gateWindow = 100 * time.Millisecond
+	// gateHistory is how far back the history reaches (plus one window).
+	gateHistory = 2 * time.Second
+)
 
 // newCongestionGate returns a gate; targetLatency ≤ 0 disables it (every packet passes).
 func newCongestionGate(targetLatency time.Duration, minBuffered uint64) *congestionGate {
-	return &congestionGate{targetLatency: targetLatency, minBuffered: minBuffered, window: time.Second}
+	return &congestionGate{targetLatency: targetLatency, minBuffered: minBuffered}
 }
 
-// drainRate is the estimated drain rate in bytes per second over the window: bytes written
-// minus the growth of the buffer, divided by the time covered. ok is false until the samples
-// cover at least a tenth of the window (the server too lets everything through until it has
-// a rate).
-func (g *congestionGate) drainRate(now time.Time) (bytesPerSec float64, ok bool) {
-	g.trim(now)
-	if len(g.samples) < 2 {
+// drainRate is the measured drain rate in bytes per second, ok false while the history holds
+// less than one window of busy time.
+func (g *congestionGate) drainRate() (bytesPerSec float64, ok bool) {
+	if g.busy < gateWindow {
 		return 0, false
 	}
-	first, last := g.samples[0], g.samples[len(g.samples)-1]
-	span := last.at.Sub(first.at)
-	if span < g.window/10 {
-		return 0, false
-	}
-	drained := float64(last.written-first.written) - (float64(last.buffered) - float64(first.buffered))
-	if drained < 0 {
-		drained = 0
-	}
-	return drained / span.Seconds(), true
+	return float64(g.drained) / g.busy.Seconds(), true
 }
 
-// allow reports whether a packet of n bytes may be written now, given the channel's current
-// buffered amount, and records the write when it may.
-func (g *congestionGate) allow(now time.Time, n int, buffered uint64) bool {
+// allow reports whether a packet may be written now, given the channel's buffered amount
+// before the write. A packet that may be written must then be recorded with wrote.
+func (g *congestionGate) allow(buffered uint64) bool {
 	if g.targetLatency <= 0 {
 		return true
 	}
-	if rate, ok := g.drainRate(now); ok {
-		budget := uint64(rate * g.targetLatency.Seconds())
-		if buffered > budget && buffered > g.minBuffered {
-			return false
-		}
+	rate, ok := g.drainRate()
+	if !ok {
+		return true
 	}
-	g.written += uint64(n)
-	g.samples = append(g.samples, drainSample{at: now, written: g.written, buffered: buffered + uint64(n)})
-	return true
+	budget := uint64(rate * g.targetLatency.Seconds())
+	return buffered <= budget || buffered <= g.minBuffered
 }
 
-// trim forgets samples older than the window, keeping the newest one before it as the base.
-func (g *congestionGate) trim(now time.Time) {
-	cut := 0
-	for cut+1 < len(g.samples) && now.Sub(g.samples[cut+1].at) > g.window {
-		cut++
+// wrote records a write of n bytes at now (n = 0 when the write failed), with the channel's
+// buffered amount read right after it.
+func (g *congestionGate) wrote(now time.Time, n int, bufferedAfter uint64) {
+	if g.targetLatency <= 0 {
+		return
 	}
-	if cut > 0 {
-		g.samples = append(g.samples[:0], g.samples[cut:]...)
+	var busy time.Duration
+	if !g.last.IsZero() && bufferedAfter > uint64(n) && now.After(g.last) {
+		busy = now.Sub(g.last) // the buffer held data before this write: backlogged since then
 	}
-	// Bound the history: at most one sample per millisecond of the window survives.
-	if max := int(g.window / time.Millisecond); len(g.samples) > 2*max {
-		g.samples = append(g.samples[:0], g.samples[len(g.samples)-max:]...)
+	g.last = now
+	var drained uint64
+	if out := int64(n) - (int64(bufferedAfter) - int64(g.lastBuf)); out > 0 {
+		drained = uint64(out)
 	}
+	g.lastBuf = bufferedAfter
+
+	if g.active.start.IsZero() {
+		g.active.start = now
+	}
+	if now.Sub(g.active.start) >= gateWindow {
+		g.windows = append(g.windows, g.active)
+		g.active = drainWindow{start: now}
+		expired := 0
+		for expired < len(g.windows) && now.Sub(g.windows[expired].start) > gateHistory+gateWindow {
+			g.drained -= g.windows[expired].drained
+			g.busy -= g.windows[expired].busy
+			expired++
+		}
+		if expired > 0 {
+			g.windows = append(g.windows[:0], g.windows[expired:]...)
+		}
+		if len(g.windows) == 0 {
+			g.drained, g.busy = 0, 0
+		}
+	}
+	g.drained += drained
+	g.busy += busy
+	g.active.drained += drained
+	g.active.busy += busy
 }

@@ -512,18 +512,21 @@ func (s *Server) writeDataTrack(sub *Participant, pkt []byte) {
 	if d == nil {
 		return
 	}
-	buffered := d.dc.BufferedAmount()
 	d.gateMu.Lock()
+	defer d.gateMu.Unlock()
 	if d.gate == nil {
 		d.gate = newCongestionGate(s.opts.DataTrackTargetLatency, uint64(s.opts.DataTrackMinBuffered))
 	}
-	ok := int(buffered) <= s.opts.DataTrackDropThreshold && d.gate.allow(time.Now(), len(pkt), buffered)
-	d.gateMu.Unlock()
-	if !ok {
+	buffered := d.dc.BufferedAmount()
+	if int(buffered) > s.opts.DataTrackDropThreshold || !d.gate.allow(buffered) {
 		s.faults.countCongestionDrop()
 		return
 	}
+	n := len(pkt)
 	if d.write(pkt) == nil {
 		s.faults.dtOut.Add(1)
+	} else {
+		n = 0
 	}
+	d.gate.wrote(time.Now(), n, d.dc.BufferedAmount())
 }

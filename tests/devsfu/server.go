@@ -88,17 +88,15 @@ type Options struct {
 	// (0 = 4 MiB), whatever the congestion gate says.
 	DataTrackDropThreshold int
 	// DataTrackTargetLatency turns on a congestion gate on each subscriber's
-	// data-track channel modelled on livekit-server's: a packet is dropped
-	// when the bytes already buffered for that subscriber exceed both
-	// DataTrackMinBuffered and what it drained in the last second scaled to
-	// this latency (congestion.go; the server uses 100 ms). Drops are counted
-	// in Stats.DataTrackCongestionDrops. 0 or negative: off (only the hard
-	// cap applies). Off by default: the server's rate estimator is not
-	// reproduced exactly, and this model is stricter than the server was
-	// observed to be when a burst of multi-packet frames starts on an idle
-	// subscription (it drops the second 16 KB packet while the rate is
-	// still that of small frames), so default-on would make tests that
-	// push 100 KB+ bursts fail at random.
+	// data-track channel that follows livekit-server v1.13.5's: a packet is
+	// dropped when the bytes already buffered for that subscriber exceed both
+	// DataTrackMinBuffered and what it drains, measured over the time it was
+	// backed up in the last two seconds, within this latency (congestion.go;
+	// the server uses 100 ms). Until a subscriber has been backed up for
+	// 100 ms there is no rate and nothing is dropped, so a burst on an idle
+	// subscription passes whole. Drops are counted in
+	// Stats.DataTrackCongestionDrops. 0 or negative: off (only the hard cap
+	// applies).
 	DataTrackTargetLatency time.Duration
 	// DataTrackMinBuffered is the gate's floor (0 = 8 KiB, the server's).
 	DataTrackMinBuffered int
