@@ -151,8 +151,8 @@ func (Reconnecting) isEvent() {}
 func (Reconnected) isEvent()  {}
 
 // DataTrackPublished reports a data track published by a remote participant
-// (also for tracks that already existed when we joined). It comes before any
-// frame of the track can be received.
+// after Connect returned (tracks known before are in Connect's Snapshot, not
+// announced again). It comes before any frame of the track can be received.
 type DataTrackPublished struct {
 	// Track is the new remote track.
 	Track *RemoteDataTrack
