@@ -335,7 +335,7 @@ MUTATE_TARGETS=(
   "core/e2ee||"
   "core/datatrack|remote.go queue.go depacketizer.go pipeline.go|"
   "capi/internal/ffi|datatrack.go log.go|^(TestE2EDataTrack|TestLogForwarding|TestFastPath|TestReadFrame|TestQueueFrames)"
-  "core/room|events.go|^(TestEventQueue.*|TestSlowConsumerDoesNotBlockSignalling)$"
+  "core/room|eventqueue.go|^(TestEventQueue.*|TestSlowConsumerDoesNotBlockSignalling)$"
 )
 GREMLINS=github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 
