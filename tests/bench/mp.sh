@@ -5,7 +5,8 @@
 # build/bench/mp.jsonl; tests/bench/summary.py prints the table.
 #
 #   bash tests/bench/mp.sh [seconds per scenario, default 5]
-#   MP_SFU_FLAGS="--dt-target-latency 100ms" bash tests/bench/mp.sh   (server-like congestion gate)
+#   MP_SFU_FLAGS="--dt-target-latency 0" bash tests/bench/mp.sh   (without the congestion gate
+#                                       livekit-server applies, which the benchmark turns on)
 #   MP_PROFILE=dir bash tests/bench/mp.sh   (CPU profiles: dir/pub-N.pprof, dir/sub-N.pprof per
 #                                            scenario N, dir/devsfu.pprof for the whole run)
 #
@@ -36,7 +37,7 @@ if [ -n "$prof" ]; then
   sfu_prof=(--cpuprofile "$prof/devsfu.pprof")
 fi
 # shellcheck disable=SC2086 # MP_SFU_FLAGS is a list of flags
-"$out/lkcore-devsfu" --addr 127.0.0.1:0 --update-batch-interval 20ms "${sfu_prof[@]}" ${MP_SFU_FLAGS:-} >"$sfu_out" 2>"$out/mp-devsfu.err" &
+"$out/lkcore-devsfu" --addr 127.0.0.1:0 --update-batch-interval 20ms --dt-target-latency 100ms "${sfu_prof[@]}" ${MP_SFU_FLAGS:-} >"$sfu_out" 2>"$out/mp-devsfu.err" &
 sfu_pid=$!
 trap 'kill -INT $sfu_pid 2>/dev/null || true; wait $sfu_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "$sfu_out" ] && break; sleep 0.1; done
