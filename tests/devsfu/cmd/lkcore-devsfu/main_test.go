@@ -56,6 +56,7 @@ func TestPrintProcWritesCumulativeCounters(t *testing.T) {
 	var line struct {
 		Proc struct {
 			User    *float64 `json:"cpu_user_ms"`
+			Sys     *float64 `json:"cpu_sys_ms"`
 			Mallocs uint64   `json:"mallocs"`
 		} `json:"proc"`
 		DT dtCounters `json:"dt"`
@@ -66,7 +67,10 @@ func TestPrintProcWritesCumulativeCounters(t *testing.T) {
 	if line.DT != (dtCounters{In: 7, Out: 5, CongestionDrops: 2}) {
 		t.Fatalf("data-track counters %+v", line.DT)
 	}
-	if line.Proc.User == nil || *line.Proc.User <= 0 || line.Proc.Mallocs == 0 || strings.Count(out.String(), "\n") != 1 {
+	// Cumulative CPU time since the process started: user time alone can still read 0 (the
+	// kernel accounts it in ticks), user + system cannot.
+	if line.Proc.User == nil || line.Proc.Sys == nil || *line.Proc.User+*line.Proc.Sys <= 0 || line.Proc.Mallocs == 0 ||
+		strings.Count(out.String(), "\n") != 1 {
 		t.Fatalf("not one line of cumulative counters: %q", out.String())
 	}
 }
