@@ -479,3 +479,66 @@ TEST_F(E2E, UntakenAutoSubscriptionsAreReleased) {
   bob.reset();
   EXPECT_EQ(client_b.live_handles(), 0u) << "released with the room";
 }
+
+// Taking an auto-subscription in callback mode hands its buffered frames to the callback on
+// the calling thread, before subscribe returns, and the later frames follow them in order.
+TEST_F(E2E, AutoSubscriptionTakenInCallbackModeDeliversItsBufferFirst) {
+  lk::Room alice = join(client_a, "alice");
+  lk::RoomOptions opts;
+  opts.auto_subscribe = true;
+  opts.data_track_buffer_size = 4;
+  lk::Room bob(client_b, opts);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  // carol shows when the track's frames flow (her own subscription, taken at once).
+  lk::Room carol(client_a, opts);
+  Events ev_c(carol);
+  carol.connect(sfu.url, token("carol"));
+  lk::LocalDataTrack track = alice.publish_data_track("cb-buffered");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  lk::DataTrackSubscription probe = carol.subscribe(ev_c.wait<lk::DataTrackPublishedEvent>().track);
+
+  uint32_t next = 0;
+  std::optional<lk::Frame> f;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !f && std::chrono::steady_clock::now() < deadline;) {
+    push_retrying(track, numbered(next++, 16), 0);
+    f = probe.read(lk::Millis(20));
+  }
+  ASSERT_TRUE(f.has_value()) << "frames never flowed";
+  for (uint32_t i = 0; i < 40; i++) {  // bob's subscription, requested first, is established too
+    push_retrying(track, numbered(next++, 16), 0);
+    std::this_thread::sleep_for(5ms);
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<uint32_t, uint64_t>> got;  // (number, dropped_before)
+  std::vector<std::thread::id> threads;
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track, [&](lk::Frame &&fr) {
+    std::lock_guard<std::mutex> l(mu);
+    got.emplace_back(number(fr.payload), fr.dropped_before);
+    threads.push_back(std::this_thread::get_id());
+    cv.notify_all();
+  });
+  size_t during;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    during = got.size();
+    EXPECT_GE(during, 1u) << "the buffered frames are delivered before subscribe returns";
+    EXPECT_LE(during, 4u) << "the buffer holds 4 frames";
+    for (size_t i = 0; i < during; i++) EXPECT_EQ(threads[i], std::this_thread::get_id());
+  }
+  const uint32_t last = next;
+  push_retrying(track, numbered(next++, 16), 0);
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return !got.empty() && got.back().first == last; }))
+        << "the frame pushed after the take did not arrive";
+    EXPECT_GE(got.front().second, 1u) << "frames dropped by the full buffer are reported";
+    for (size_t i = 1; i < got.size(); i++) {
+      ASSERT_GT(got[i].first, got[i - 1].first) << "frames out of order";
+      EXPECT_EQ(got[i].second, got[i].first - got[i - 1].first - 1);
+    }
+    EXPECT_NE(threads.back(), std::this_thread::get_id()) << "later frames come on the event thread";
+  }
+}
