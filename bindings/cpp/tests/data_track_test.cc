@@ -1,4 +1,5 @@
-// Data tracks against devsfu: publish, pull and callback subscriptions, 100 KB frames, ends.
+// Data tracks against devsfu: publish, pull and callback subscriptions, 100 KB frames, ends,
+// auto-subscriptions (RoomOptions::auto_subscribe).
 #include "common.hpp"
 
 using namespace lktest;
