@@ -860,8 +860,9 @@ class LK_API Room {
   // subscription ended before it could be registered (e.g. the track was just unpublished),
   // on_end runs on the calling thread before subscribe returns. Taking an auto-subscription,
   // its buffered frames (and its end, if it already ended) are delivered on the calling thread
-  // before subscribe returns, in order; the event thread delivers the following ones after
-  // them.
+  // before subscribe returns, in order, with those arriving meanwhile (at most twice the buffer
+  // size in all; any left over go with the subscription's next event); the event thread
+  // delivers the following ones. No lock is held while these callbacks run.
   DataTrackSubscription subscribe(const RemoteDataTrack &track, FrameHandler on_frame,
                                   SubscriptionEndHandler on_end = {}, const SubscribeOptions &options = {});
 

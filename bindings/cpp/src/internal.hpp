@@ -109,7 +109,7 @@ struct GuardScope {
 struct SubscriptionState {
   Guard guard;
   // Callback mode. Set before registration, except for an auto-subscription taken in callback
-  // mode: then set under deliver_mu and mu, and read under one of them.
+  // mode: then set under mu (and never changed after).
   FrameHandler on_frame;
   SubscriptionEndHandler on_end;
   std::mutex mu;
@@ -126,9 +126,10 @@ struct SubscriptionState {
   uint64_t carry_dropped = 0;  // frames lost before frames.front(), not in its dropped_before
   uint64_t evicted = 0;        // frames dropped by `frames` (added to the end's frames_dropped)
   bool client_closed = false;  // no end event will come
-  // Serialises the delivery of an auto-subscription's frames and end (event thread) with
-  // the hand-over of its buffered frames to callbacks (the thread taking it).
-  std::mutex deliver_mu;
+  // Taken in callback mode, the thread taking it is handing the buffered frames to on_frame:
+  // new frames keep being buffered (and the end is left to that thread) until it finds the
+  // buffer empty, so the callbacks stay in order and one at a time.
+  bool draining = false;
 };
 
 // Auto-subscriptions: buffers a frame event (or hands it to the callback once taken in
@@ -136,6 +137,8 @@ struct SubscriptionState {
 void deliver_buffered(SubscriptionState &s, pb::DataTrackFrameEvent &f);
 Status read_buffered(SubscriptionState &s, Frame &frame, int32_t timeout_ms, bool on_event_thread) noexcept;
 void hand_over_to_callbacks(SubscriptionState &s, FrameHandler on_frame, SubscriptionEndHandler on_end);
+// Takes the buffered frames, the first one's dropped_before completed (call under s.mu).
+std::deque<Frame> take_buffered(SubscriptionState &s);
 
 struct ReaderState {
   std::mutex mu;

@@ -506,17 +506,19 @@ void ClientImpl::dispatch(pb::Event &ev) {
           return;
         }
       }
-      // An auto-subscription's end is serialised with its hand-over to callbacks.
-      std::unique_lock<std::mutex> delivering(s->deliver_mu, std::defer_lock);
-      if (s->buffered) delivering.lock();
+      bool draining;
+      std::deque<Frame> left;  // an auto-subscription's frames left by a bounded hand-over
       {
         std::lock_guard<std::mutex> l(s->mu);
         if (s->buffered) end.frames_dropped += s->evicted;
         s->end = end;
+        draining = s->draining;  // then the thread handing over the buffer calls on_end
+        if (s->buffered && s->on_frame && !draining) left = take_buffered(*s);
       }
       s->cv.notify_all();
-      if (!s->guard.enter()) return;
+      if (draining || !s->guard.enter()) return;
       GuardScope leave{s->guard};
+      for (auto &b : left) s->on_frame(std::move(b));
       if (s->on_end) s->on_end(end);
       return;
     }
@@ -599,15 +601,23 @@ void ClientImpl::open_stream(const std::shared_ptr<RoomState> &room, const pb::S
 
 // ---- auto-subscriptions -----------------------------------------------------------------------
 
+std::deque<Frame> take_buffered(SubscriptionState &s) {
+  std::deque<Frame> out;
+  out.swap(s.frames);
+  if (!out.empty()) out.front().dropped_before += s.carry_dropped;
+  s.carry_dropped = 0;
+  return out;
+}
+
 void deliver_buffered(SubscriptionState &s, pb::DataTrackFrameEvent &f) {
   Frame fr;
   fr.payload = Buffer(std::move(*f.mutable_payload()));
   if (f.has_user_timestamp()) fr.user_timestamp = f.user_timestamp();
   fr.dropped_before = f.dropped_before();
-  std::lock_guard<std::mutex> delivering(s.deliver_mu);
+  std::deque<Frame> left;  // left in the buffer by a bounded hand-over
   {
     std::lock_guard<std::mutex> l(s.mu);
-    if (!s.on_frame) {
+    if (!s.on_frame || s.draining) {
       if (s.frames.size() >= s.capacity) {  // drop the oldest; reported with the next frame read
         s.carry_dropped += s.frames.front().dropped_before + 1;
         s.evicted++;
@@ -617,8 +627,11 @@ void deliver_buffered(SubscriptionState &s, pb::DataTrackFrameEvent &f) {
       s.cv.notify_all();
       return;
     }
+    left = take_buffered(s);
   }
-  s.on_frame(std::move(fr));  // taken in callback mode: on_frame no longer changes
+  // Taken in callback mode and handed over: on_frame no longer changes.
+  for (auto &b : left) s.on_frame(std::move(b));
+  s.on_frame(std::move(fr));
 }
 
 Status read_buffered(SubscriptionState &s, Frame &frame, int32_t timeout_ms, bool on_event_thread) noexcept {
@@ -643,34 +656,43 @@ Status read_buffered(SubscriptionState &s, Frame &frame, int32_t timeout_ms, boo
 }
 
 void hand_over_to_callbacks(SubscriptionState &s, FrameHandler on_frame, SubscriptionEndHandler on_end) {
-  std::lock_guard<std::mutex> delivering(s.deliver_mu);  // the event thread waits meanwhile
-  std::deque<Frame> frames;
-  uint64_t carry = 0;
-  std::optional<SubscriptionEnd> end;
+  // No lock is held while a callback runs: meanwhile the event thread keeps buffering.
   {
     std::lock_guard<std::mutex> l(s.mu);
     s.on_frame = std::move(on_frame);
     s.on_end = std::move(on_end);
-    frames.swap(s.frames);
-    carry = s.carry_dropped;
-    s.carry_dropped = 0;
-    end = s.end;
+    s.draining = true;
   }
-  for (auto &f : frames) {
-    f.dropped_before += carry;
-    carry = 0;
-    try {
-      s.on_frame(std::move(f));
-    } catch (...) {
-      report_handler_exception("data-track frame handler");
+  // Bounded: frames arriving faster than on_frame returns are left to the event thread (with
+  // the subscription's next event), so that subscribe returns.
+  for (size_t budget = 2 * s.capacity;; budget = budget ? budget - 1 : 0) {
+    Frame f;
+    std::optional<SubscriptionEnd> end;
+    bool drained = false;
+    {
+      std::lock_guard<std::mutex> l(s.mu);
+      if (s.frames.empty() || (budget == 0 && !s.end)) {  // after the end, nothing is left for later
+        s.draining = false;  // from now on the event thread calls the callbacks
+        drained = true;
+        end = s.end;  // arrived while draining (or before): its on_end is ours to call
+      } else {
+        f = std::move(s.frames.front());
+        s.frames.pop_front();
+        f.dropped_before += s.carry_dropped;
+        s.carry_dropped = 0;
+      }
     }
-  }
-  if (end && s.on_end) {
     try {
-      s.on_end(*end);
+      if (!drained) {
+        s.on_frame(std::move(f));
+        continue;
+      }
+      if (end && s.on_end) s.on_end(*end);
     } catch (...) {
-      report_handler_exception("data-track end handler");
+      report_handler_exception(drained ? "data-track end handler" : "data-track frame handler");
+      if (!drained) continue;
     }
+    return;
   }
 }
 
