@@ -506,17 +506,21 @@ void ClientImpl::dispatch(pb::Event &ev) {
           return;
         }
       }
-      bool draining;
+      // An auto-subscription's callbacks are set by its hand-over (under s->mu): they are used
+      // here only once it is complete; during it, the thread handing over calls on_end.
+      bool callbacks = !s->buffered;
       std::deque<Frame> left;  // an auto-subscription's frames left by a bounded hand-over
       {
         std::lock_guard<std::mutex> l(s->mu);
-        if (s->buffered) end.frames_dropped += s->evicted;
+        if (s->buffered) {
+          end.frames_dropped += s->evicted;
+          callbacks = s->on_frame && !s->draining;
+          if (callbacks) left = take_buffered(*s);
+        }
         s->end = end;
-        draining = s->draining;  // then the thread handing over the buffer calls on_end
-        if (s->buffered && s->on_frame && !draining) left = take_buffered(*s);
       }
       s->cv.notify_all();
-      if (draining || !s->guard.enter()) return;
+      if (!callbacks || !s->guard.enter()) return;
       GuardScope leave{s->guard};
       for (auto &b : left) s->on_frame(std::move(b));
       if (s->on_end) s->on_end(end);
