@@ -227,8 +227,8 @@ struct Frame {
   Buffer payload;
   std::optional<uint64_t> user_timestamp;
   // Frames lost (buffer overflow, incomplete or undecryptable frames) since the previous frame
-  // delivered to this subscription (callback mode; the pull path counts them in the
-  // subscription's end summary).
+  // delivered to this subscription (callback mode and auto-subscriptions; the pull path of an
+  // explicit subscription counts them in the subscription's end summary only).
   uint64_t dropped_before = 0;
 };
 
@@ -447,6 +447,15 @@ struct E2eeOptions {
 
 // RoomOptions configures a Room (0 = the library's default everywhere).
 struct RoomOptions {
+  // Subscribe to every remote data track automatically: the library opens a subscription for
+  // each track, those already published at join and those published later, buffering
+  // data_track_buffer_size frames (default 16) from the moment it hands the subscription over
+  // (with the connect snapshot, or with the track's DataTrackPublishedEvent, before the event
+  // reaches the handler). The first Room::subscribe of such a track returns that subscription
+  // (see there); one never taken is released when its track is unpublished, its publisher
+  // leaves or the room is destroyed. Frames the server sent before it confirmed the
+  // subscription are not delivered.
+  bool auto_subscribe = false;
   std::optional<E2eeOptions> e2ee;
   uint32_t connect_timeout_ms = 0;       // one join attempt (default 15 000)
   uint32_t join_attempts = 0;            // default 1
@@ -655,6 +664,10 @@ class LK_API LocalDataTrack {
 // DataTrackSubscription receives the frames of a remote data track, either pulled with read()
 // (pull mode, lk_data_track_read) or pushed to a callback (callback mode). Destroying it
 // unsubscribes (and waits for a running callback on another thread to return).
+// An auto-subscription (RoomOptions::auto_subscribe) gets its frames as events on the client's
+// event thread; until it is read they wait in a buffer of RoomOptions::data_track_buffer_size
+// frames (default 16) kept by this API, which drops the oldest frame when full and reports it
+// in the next frame's dropped_before (and in end()->frames_dropped).
 class LK_API DataTrackSubscription {
  public:
   DataTrackSubscription() noexcept = default;
@@ -671,7 +684,9 @@ class LK_API DataTrackSubscription {
   // Pull mode: the next frame, or std::nullopt when none arrived within timeout (< 0: wait
   // until one arrives or the subscription ends). Throws Error(LK_ERR_END_OF_STREAM) once the
   // subscription ended and was drained (end() then tells why), Error(LK_ERR_FAILED_PRECONDITION)
-  // in callback mode, other Errors as lk_data_track_read.
+  // in callback mode, other Errors as lk_data_track_read. An auto-subscription is read from
+  // its buffer (LK_ERR_CLIENT_CLOSED once the client is closed and the buffer drained); on the
+  // client's event thread, which delivers its frames, it does not wait (timeout 0).
   std::optional<Frame> read(Millis timeout);
   // noexcept form of read: LK_OK (frame set), LK_ERR_TIMEOUT, LK_ERR_END_OF_STREAM, ...
   Status try_read(Frame &frame, int32_t timeout_ms) noexcept;
@@ -836,10 +851,18 @@ class LK_API Room {
   // Data tracks.
   LocalDataTrack publish_data_track(const std::string &name, const DataTrackOptions &options = {});
   // Pull mode: read frames with DataTrackSubscription::read.
+  // With RoomOptions::auto_subscribe, the first subscribe (either form) of a track returns the
+  // subscription the library opened for it (matched by publisher identity and track sid), with
+  // the frames buffered since it was handed over; options.buffer_size does not apply to it.
+  // Later calls open further subscriptions.
   DataTrackSubscription subscribe(const RemoteDataTrack &track, const SubscribeOptions &options = {});
   // Callback mode: frames (and the end) are delivered on the client's event thread. If the
   // subscription ended before it could be registered (e.g. the track was just unpublished),
-  // on_end runs on the calling thread before subscribe returns.
+  // on_end runs on the calling thread before subscribe returns. Taking an auto-subscription,
+  // its buffered frames (and its end, if it already ended) are delivered on the calling thread
+  // before subscribe returns, in order, with those arriving meanwhile (at most twice the buffer
+  // size in all; any left over go with the subscription's next event); the event thread
+  // delivers the following ones. No lock is held while these callbacks run.
   DataTrackSubscription subscribe(const RemoteDataTrack &track, FrameHandler on_frame,
                                   SubscriptionEndHandler on_end = {}, const SubscribeOptions &options = {});
 

@@ -194,6 +194,7 @@ void DataTrackSubscription::release() noexcept {
 
 Status DataTrackSubscription::try_read(Frame &frame, int32_t timeout_ms) noexcept {
   if (handle_ == 0) return LK_ERR_INVALID_HANDLE;
+  if (state_ && state_->buffered) return detail::read_buffered(*state_, frame, timeout_ms, impl_->on_event_thread());
   uint8_t *p = nullptr;
   size_t n = 0;
   uint64_t ts = 0;
@@ -438,6 +439,7 @@ void Room::release() noexcept {
     s->text_handlers.clear();
     s->byte_handlers.clear();
   }
+  s->release_all_auto();
   s->client->drop_handle(s->handle);
   if (s->owns_client) {
     try {
@@ -456,7 +458,19 @@ RoomSnapshot Room::connect(const std::string &url, const std::string &token) {
   c->set_room_handle(s.handle);
   c->set_url(url);
   c->set_token(token);
-  auto comp = s.client->call(req, s.options.operation_timeout);
+  // Runs on the event thread with the completion, before the frames of the auto-subscriptions
+  // it hands over (RoomOptions::auto_subscribe) are delivered.
+  std::weak_ptr<RoomState> weak = state_;
+  ClientImpl *client = s.client.get();  // alive while it dispatches the completion
+  auto comp = s.client->call(req, s.options.operation_timeout, [weak, client](pb::Completion &done) {
+    auto r = weak.lock();
+    for (const auto &a : done.connect().auto_subscriptions()) {
+      if (r)
+        r->adopt(a);
+      else
+        client->drop_handle(a.handle());
+    }
+  });
   return detail::from_pb(comp.connect());
 }
 
@@ -571,6 +585,15 @@ LocalDataTrack Room::publish_data_track(const std::string &name, const DataTrack
 
 DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const SubscribeOptions &options) {
   auto &s = room_of(state_);
+  if (auto a = s.take_auto(track)) {  // RoomOptions::auto_subscribe: the library's subscription
+    DataTrackSubscription sub;
+    sub.impl_ = s.client;
+    sub.client_ = s.client->id();
+    sub.handle_ = a->handle;
+    sub.track_ = std::move(a->track);
+    sub.state_ = std::move(a->state);
+    return sub;
+  }
   pb::Request req;
   auto *p = req.mutable_subscribe_data_track();
   p->set_room_handle(s.handle);
@@ -593,6 +616,16 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
                                       const SubscribeOptions &options) {
   auto &s = room_of(state_);
   if (!on_frame) throw Error(LK_ERR_INVALID_ARGUMENT, "on_frame is empty");
+  if (auto a = s.take_auto(track)) {  // RoomOptions::auto_subscribe: the library's subscription
+    DataTrackSubscription sub;
+    sub.impl_ = s.client;
+    sub.client_ = s.client->id();
+    sub.handle_ = a->handle;
+    sub.track_ = std::move(a->track);
+    sub.state_ = std::move(a->state);
+    detail::hand_over_to_callbacks(*sub.state_, std::move(on_frame), std::move(on_end));
+    return sub;
+  }
   // Credits mode with no initial credit: no frame is delivered before the subscription is
   // registered below; then a practically unbounded window makes it a push subscription.
   pb::Request req;

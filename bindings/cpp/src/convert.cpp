@@ -227,6 +227,10 @@ void to_pb(const RoomOptions &o, pb::RoomOptions *p) {
   p->set_max_reconnect_attempts(o.max_reconnect_attempts);
   p->set_rpc_response_timeout_ms(o.rpc_response_timeout_ms);
   p->set_data_track_buffer_size(o.data_track_buffer_size);
+  p->set_auto_subscribe(o.auto_subscribe);
+  // Auto-subscriptions of the tracks already published at join come with the connect
+  // completion (ABI 1.5), so no event repeats a snapshot track.
+  p->set_auto_subscriptions_in_snapshot(true);
   p->set_max_incoming_stream_bytes(o.max_incoming_stream_bytes);
 }
 

@@ -29,6 +29,9 @@ constexpr Millis kCompletionGrace{5000};
 constexpr uint32_t kReaderWindow = 16;
 // Ended events of subscriptions not (yet) registered kept for their subscribe() call.
 constexpr size_t kMaxOrphanEnds = 256;
+// The library's default subscription buffer (RoomOptions::data_track_buffer_size = 0), also
+// the bound of an auto-subscription's buffer here.
+constexpr size_t kDefaultDataTrackBuffer = 16;
 
 // ---- conversions (convert.cpp) ---------------------------------------------------------------
 Error to_error(const pb::Error &e, int32_t fallback);
@@ -105,12 +108,37 @@ struct GuardScope {
 
 struct SubscriptionState {
   Guard guard;
-  FrameHandler on_frame;  // callback mode
+  // Callback mode. Set before registration, except for an auto-subscription taken in callback
+  // mode: then set under mu (and never changed after).
+  FrameHandler on_frame;
   SubscriptionEndHandler on_end;
   std::mutex mu;
   std::optional<SubscriptionEnd> end;
   uint64_t delivered = 0;
+
+  // Auto-subscription (RoomOptions::auto_subscribe, DELIVERY_MODE_EVENTS): until it is taken in
+  // callback mode its frames wait in `frames` (under mu), at most `capacity`, the oldest
+  // dropped when full.
+  bool buffered = false;
+  size_t capacity = kDefaultDataTrackBuffer;
+  std::condition_variable cv;
+  std::deque<Frame> frames;
+  uint64_t carry_dropped = 0;  // frames lost before frames.front(), not in its dropped_before
+  uint64_t evicted = 0;        // frames dropped by `frames` (added to the end's frames_dropped)
+  bool client_closed = false;  // no end event will come
+  // Taken in callback mode, the thread taking it is handing the buffered frames to on_frame:
+  // new frames keep being buffered (and the end is left to that thread) until it finds the
+  // buffer empty, so the callbacks stay in order and one at a time.
+  bool draining = false;
 };
+
+// Auto-subscriptions: buffers a frame event (or hands it to the callback once taken in
+// callback mode), reads the buffer, and hands the buffered frames over to callbacks.
+void deliver_buffered(SubscriptionState &s, pb::DataTrackFrameEvent &f);
+Status read_buffered(SubscriptionState &s, Frame &frame, int32_t timeout_ms, bool on_event_thread) noexcept;
+void hand_over_to_callbacks(SubscriptionState &s, FrameHandler on_frame, SubscriptionEndHandler on_end);
+// Takes the buffered frames, the first one's dropped_before completed (call under s.mu).
+std::deque<Frame> take_buffered(SubscriptionState &s);
 
 struct ReaderState {
   std::mutex mu;
@@ -141,7 +169,9 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   // completion (or a CLIENT_CLOSED one at close). Throws if the library refused it.
   uint64_t start(pb::Request &req, std::function<void(pb::Completion &&)> on_done);
   // Starts an operation and waits for its completion (deadline `timeout`); throws its error.
-  pb::Completion call(pb::Request &req, Millis timeout);
+  // on_success, if set, runs on the event thread with a successful completion before the
+  // caller is woken (to take over handles whose events follow the completion).
+  pb::Completion call(pb::Request &req, Millis timeout, std::function<void(pb::Completion &)> on_success = {});
   void check_not_event_thread() const;
   bool on_event_thread() const;
   void close(Millis timeout);
@@ -211,9 +241,29 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   std::map<std::string, ByteStreamHandler> byte_handlers;
   Guard handlers_guard;  // RPC and stream handler calls (handler threads)
 
+  // Auto-subscriptions handed over by the library and not taken by subscribe() yet, by
+  // (publisher identity, track sid); bounded by the tracks published in the room (each is
+  // released when its track is unpublished or its publisher leaves). Under mu.
+  struct AutoSubscription {
+    lk_handle_t handle = 0;
+    RemoteDataTrack track;
+    std::shared_ptr<SubscriptionState> state;
+  };
+  std::map<std::pair<std::string, std::string>, AutoSubscription> auto_subs;
+  bool released = false;  // the Room was destroyed: hand-overs are dropped (under mu)
+
   // Event-thread entry for the room's events.
   void on_event(const pb::RoomEvent &ev);
   void on_rpc(const pb::RpcInvocation &inv);
+  // Takes ownership of an auto-subscription handed over by the library (event thread, in the
+  // connect completion or before its DataTrackPublished event is delivered).
+  void adopt(const pb::OwnedDataTrackSubscription &a);
+  // The untaken auto-subscription of track, removed from auto_subs.
+  std::optional<AutoSubscription> take_auto(const RemoteDataTrack &track);
+  // Releases the untaken auto-subscriptions of a publisher (all its tracks when sid is empty).
+  void release_auto(const std::string &identity, const std::string &sid);
+  // Releases every untaken auto-subscription and refuses later hand-overs (Room destruction).
+  void release_all_auto() noexcept;
 };
 
 }  // namespace detail

@@ -192,11 +192,21 @@ void ClientImpl::close(Millis timeout) {
   if (st == LK_ERR_TIMEOUT) throw Error(st, "an event callback is still running");
   std::map<uint64_t, std::function<void(pb::Completion &&)>> pending;
   std::map<lk_handle_t, std::shared_ptr<ReaderState>> readers;
+  std::map<lk_handle_t, std::shared_ptr<SubscriptionState>> subs;
   {
     std::lock_guard<std::mutex> l(mu_);
     closed_ = true;
     pending.swap(pending_);
     readers = readers_;
+    subs = subs_;
+  }
+  for (auto &[h, s] : subs) {
+    if (!s->buffered) continue;  // pull reads see CLIENT_CLOSED from the library
+    {
+      std::lock_guard<std::mutex> l(s->mu);
+      s->client_closed = true;
+    }
+    s->cv.notify_all();
   }
   for (auto &[id, fn] : pending) {
     pb::Completion c;
@@ -277,13 +287,16 @@ uint64_t ClientImpl::start(pb::Request &req, std::function<void(pb::Completion &
   return id;
 }
 
-pb::Completion ClientImpl::call(pb::Request &req, Millis timeout) {
+pb::Completion ClientImpl::call(pb::Request &req, Millis timeout, std::function<void(pb::Completion &)> on_success) {
   check_not_event_thread();
   if (timeout.count() <= 0) timeout = Millis(30000);
   req.set_timeout_ms(uint32_t(std::min<int64_t>(timeout.count(), UINT32_MAX)));
   auto prom = std::make_shared<std::promise<pb::Completion>>();
   auto fut = prom->get_future();
-  uint64_t id = start(req, [prom](pb::Completion &&c) { prom->set_value(std::move(c)); });
+  uint64_t id = start(req, [prom, on_success = std::move(on_success)](pb::Completion &&c) {
+    if (on_success && !c.has_error()) on_success(c);
+    prom->set_value(std::move(c));
+  });
   if (fut.wait_for(timeout + kCompletionGrace) != std::future_status::ready) {
     // The library did not complete it at its deadline (it always should). Give up: a late
     // success must not leak the handle it carries.
@@ -296,6 +309,8 @@ pb::Completion ClientImpl::call(pb::Request &req, Millis timeout) {
           if (c.has_publish_data_track()) lk_handle_drop(cid, c.publish_data_track().track().handle());
           if (c.has_open_text_writer()) lk_handle_drop(cid, c.open_text_writer().handle());
           if (c.has_open_byte_writer()) lk_handle_drop(cid, c.open_byte_writer().handle());
+          if (c.has_connect())
+            for (const auto &a : c.connect().auto_subscriptions()) lk_handle_drop(cid, a.handle());
         };
     }
     pb::Request cancel;
@@ -427,8 +442,13 @@ void ClientImpl::dispatch(pb::Event &ev) {
           lk_handle_drop(id_, re.stream_opened().reader().handle());
         return;
       }
-      if (re.has_data_track_published() && re.data_track_published().has_auto_subscription())
-        lk_handle_drop(id_, re.data_track_published().auto_subscription().handle());  // never requested
+      if (re.has_data_track_published() && re.data_track_published().has_auto_subscription()) {
+        // Taken over before the event reaches the handler, so its subscribe() finds it.
+        if (r)
+          r->adopt(re.data_track_published().auto_subscription());
+        else
+          lk_handle_drop(id_, re.data_track_published().auto_subscription().handle());
+      }
       if (!r) return;
       if (re.has_rpc_invocation()) {
         r->on_rpc(re.rpc_invocation());
@@ -447,6 +467,10 @@ void ClientImpl::dispatch(pb::Event &ev) {
       }
       if (!s || !s->guard.enter()) return;
       GuardScope leave{s->guard};
+      if (s->buffered) {  // an auto-subscription: events, no credits
+        deliver_buffered(*s, f);
+        return;
+      }
       if (++s->delivered % (1u << 29) == 0) {  // keep the credit window open (see subscribe)
         pb::Request req;
         req.mutable_grant_credits()->set_handle(f.subscription_handle());
@@ -482,12 +506,23 @@ void ClientImpl::dispatch(pb::Event &ev) {
           return;
         }
       }
+      // An auto-subscription's callbacks are set by its hand-over (under s->mu): they are used
+      // here only once it is complete; during it, the thread handing over calls on_end.
+      bool callbacks = !s->buffered;
+      std::deque<Frame> left;  // an auto-subscription's frames left by a bounded hand-over
       {
         std::lock_guard<std::mutex> l(s->mu);
+        if (s->buffered) {
+          end.frames_dropped += s->evicted;
+          callbacks = s->on_frame && !s->draining;
+          if (callbacks) left = take_buffered(*s);
+        }
         s->end = end;
       }
-      if (!s->guard.enter()) return;
+      s->cv.notify_all();
+      if (!callbacks || !s->guard.enter()) return;
       GuardScope leave{s->guard};
+      for (auto &b : left) s->on_frame(std::move(b));
       if (s->on_end) s->on_end(end);
       return;
     }
@@ -568,9 +603,175 @@ void ClientImpl::open_stream(const std::shared_ptr<RoomState> &room, const pb::S
   if (!post(std::move(task))) std::fprintf(stderr, "lkcore: too many pending stream handlers, stream discarded\n");
 }
 
+// ---- auto-subscriptions -----------------------------------------------------------------------
+
+std::deque<Frame> take_buffered(SubscriptionState &s) {
+  std::deque<Frame> out;
+  out.swap(s.frames);
+  if (!out.empty()) out.front().dropped_before += s.carry_dropped;
+  s.carry_dropped = 0;
+  return out;
+}
+
+void deliver_buffered(SubscriptionState &s, pb::DataTrackFrameEvent &f) {
+  Frame fr;
+  fr.payload = Buffer(std::move(*f.mutable_payload()));
+  if (f.has_user_timestamp()) fr.user_timestamp = f.user_timestamp();
+  fr.dropped_before = f.dropped_before();
+  std::deque<Frame> left;  // left in the buffer by a bounded hand-over
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    if (!s.on_frame || s.draining) {
+      if (s.frames.size() >= s.capacity) {  // drop the oldest; reported with the next frame read
+        s.carry_dropped += s.frames.front().dropped_before + 1;
+        s.evicted++;
+        s.frames.pop_front();
+      }
+      s.frames.push_back(std::move(fr));
+      s.cv.notify_all();
+      return;
+    }
+    left = take_buffered(s);
+  }
+  // Taken in callback mode and handed over: on_frame no longer changes.
+  for (auto &b : left) s.on_frame(std::move(b));
+  s.on_frame(std::move(fr));
+}
+
+Status read_buffered(SubscriptionState &s, Frame &frame, int32_t timeout_ms, bool on_event_thread) noexcept {
+  std::unique_lock<std::mutex> l(s.mu);
+  if (s.on_frame) return LK_ERR_FAILED_PRECONDITION;
+  auto ready = [&] { return !s.frames.empty() || s.end.has_value() || s.client_closed; };
+  if (on_event_thread) timeout_ms = 0;  // the frames would come from this very thread
+  if (timeout_ms < 0)
+    s.cv.wait(l, ready);
+  else
+    s.cv.wait_for(l, Millis(timeout_ms), ready);
+  if (!s.frames.empty()) {
+    frame = std::move(s.frames.front());
+    s.frames.pop_front();
+    frame.dropped_before += s.carry_dropped;
+    s.carry_dropped = 0;
+    return LK_OK;
+  }
+  if (s.end) return LK_ERR_END_OF_STREAM;
+  if (s.client_closed) return LK_ERR_CLIENT_CLOSED;
+  return LK_ERR_TIMEOUT;
+}
+
+void hand_over_to_callbacks(SubscriptionState &s, FrameHandler on_frame, SubscriptionEndHandler on_end) {
+  // No lock is held while a callback runs: meanwhile the event thread keeps buffering.
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    s.on_frame = std::move(on_frame);
+    s.on_end = std::move(on_end);
+    s.draining = true;
+  }
+  // Bounded: frames arriving faster than on_frame returns are left to the event thread (with
+  // the subscription's next event), so that subscribe returns.
+  for (size_t budget = 2 * s.capacity;; budget = budget ? budget - 1 : 0) {
+    Frame f;
+    std::optional<SubscriptionEnd> end;
+    bool drained = false;
+    {
+      std::lock_guard<std::mutex> l(s.mu);
+      if (s.frames.empty() || (budget == 0 && !s.end)) {  // after the end, nothing is left for later
+        s.draining = false;  // from now on the event thread calls the callbacks
+        drained = true;
+        end = s.end;  // arrived while draining (or before): its on_end is ours to call
+      } else {
+        f = std::move(s.frames.front());
+        s.frames.pop_front();
+        f.dropped_before += s.carry_dropped;
+        s.carry_dropped = 0;
+      }
+    }
+    try {
+      if (!drained) {
+        s.on_frame(std::move(f));
+        continue;
+      }
+      if (end && s.on_end) s.on_end(*end);
+    } catch (...) {
+      report_handler_exception(drained ? "data-track end handler" : "data-track frame handler");
+      if (!drained) continue;
+    }
+    return;
+  }
+}
+
 // ---- RoomState --------------------------------------------------------------------------------
 
+void RoomState::adopt(const pb::OwnedDataTrackSubscription &a) {
+  lk_handle_t h = a.handle();
+  if (h == 0) return;
+  auto st = std::make_shared<SubscriptionState>();
+  st->buffered = true;
+  st->capacity = options.data_track_buffer_size ? options.data_track_buffer_size : kDefaultDataTrackBuffer;
+  AutoSubscription au{h, from_pb(a.track()), st};
+  // Registered first, so that its frames (which follow this hand-over) find it.
+  if (auto end = client->add_subscription(h, st)) st->end = std::move(end);
+  AutoSubscription replaced;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    if (released) {
+      replaced = std::move(au);
+    } else {
+      auto &slot = auto_subs[{au.track.publisher_identity, au.track.info.sid}];
+      replaced = std::move(slot);  // a previous one never taken (not expected)
+      slot = std::move(au);
+    }
+  }
+  if (replaced.handle != 0) {
+    client->remove_subscription(replaced.handle);
+    client->drop_handle(replaced.handle);
+  }
+}
+
+std::optional<RoomState::AutoSubscription> RoomState::take_auto(const RemoteDataTrack &track) {
+  std::lock_guard<std::mutex> l(mu);
+  auto it = auto_subs.find({track.publisher_identity, track.info.sid});
+  if (it == auto_subs.end()) return std::nullopt;
+  AutoSubscription a = std::move(it->second);
+  auto_subs.erase(it);
+  return a;
+}
+
+void RoomState::release_auto(const std::string &identity, const std::string &sid) {
+  std::vector<lk_handle_t> gone;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (auto it = auto_subs.lower_bound({identity, sid}); it != auto_subs.end() && it->first.first == identity;) {
+      if (!sid.empty() && it->first.second != sid) break;
+      gone.push_back(it->second.handle);
+      it = auto_subs.erase(it);
+    }
+  }
+  for (lk_handle_t h : gone) {
+    client->remove_subscription(h);
+    client->drop_handle(h);
+  }
+}
+
+void RoomState::release_all_auto() noexcept {
+  std::map<std::pair<std::string, std::string>, AutoSubscription> gone;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    released = true;
+    gone.swap(auto_subs);
+  }
+  for (auto &[key, a] : gone) {
+    client->remove_subscription(a.handle);
+    client->drop_handle(a.handle);
+  }
+}
+
 void RoomState::on_event(const pb::RoomEvent &ev) {
+  // An auto-subscription not taken by now goes with its track (or its publisher).
+  if (ev.has_data_track_unpublished())
+    release_auto(ev.data_track_unpublished().publisher_identity(), ev.data_track_unpublished().sid());
+  else if (ev.has_participant_disconnected())
+    release_auto(ev.participant_disconnected().identity(), "");
   RoomEvent re;
   if (!to_room_event(ev, &re)) return;
   if (!handler_guard.enter()) return;

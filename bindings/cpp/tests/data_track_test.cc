@@ -1,4 +1,5 @@
-// Data tracks against devsfu: publish, pull and callback subscriptions, 100 KB frames, ends.
+// Data tracks against devsfu: publish, pull and callback subscriptions, 100 KB frames, ends,
+// auto-subscriptions (RoomOptions::auto_subscribe).
 #include "common.hpp"
 
 using namespace lktest;
@@ -269,4 +270,298 @@ TEST_F(E2E, DestroyedObjectsReleaseTheirLibraryHandles) {
   EXPECT_EQ(grant(client_a.id(), hr), LK_ERR_INVALID_HANDLE);
   EXPECT_EQ(client_a.live_handles(), 0u);
   EXPECT_EQ(client_b.live_handles(), 1u);
+}
+
+// RoomOptions::auto_subscribe: the library subscribes to every remote data track; the track
+// already published at join comes with its subscription in the connect snapshot (no event
+// announces it again), a later one with its DataTrackPublishedEvent. The first subscribe of
+// each returns that subscription (pull or callback mode); a second one opens another.
+TEST_F(E2E, AutoSubscribeHandsOverSnapshotAndLaterTracks) {
+  lk::Room alice = join(client_a, "alice");
+  lk::LocalDataTrack early = alice.publish_data_track("early");
+  lk::RoomOptions opts;
+  opts.auto_subscribe = true;
+  lk::Room bob(client_b, opts);
+  Events ev_b(bob);
+  lk::RoomSnapshot snap = bob.connect(sfu.url, token("bob"));
+  ASSERT_EQ(snap.remote_data_tracks.size(), 1u) << "published (and confirmed) before the join";
+  EXPECT_EQ(snap.remote_data_tracks[0].info.sid, early.info().sid);
+  // The room and the library's subscription of the snapshot track, held until subscribe().
+  EXPECT_EQ(client_b.live_handles(), 2u);
+
+  lk::LocalDataTrack late = alice.publish_data_track("late");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>(
+      [](const lk::DataTrackPublishedEvent &e) { return e.track.info.name == "late"; });
+  EXPECT_EQ(pub.track.info.sid, late.info().sid);
+  EXPECT_EQ(client_b.live_handles(), 3u);
+  // Events come in order: an announcement of the snapshot track would have preceded this one.
+  EXPECT_EQ(ev_b.count<lk::DataTrackPublishedEvent>(), 1u) << "the snapshot track was announced again";
+
+  lk::DataTrackSubscription sub_early = bob.subscribe(snap.remote_data_tracks[0]);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> late_frames;
+  std::optional<lk::SubscriptionEnd> late_end;
+  lk::DataTrackSubscription sub_late = bob.subscribe(
+      pub.track,
+      [&](lk::Frame &&f) {
+        std::lock_guard<std::mutex> l(mu);
+        late_frames.push_back(f.payload.str());
+        cv.notify_all();
+      },
+      [&](const lk::SubscriptionEnd &e) {
+        std::lock_guard<std::mutex> l(mu);
+        late_end = e;
+        cv.notify_all();
+      });
+  EXPECT_EQ(client_b.live_handles(), 3u) << "subscribe must return the library's subscriptions";
+  EXPECT_EQ(sub_early.track().info.sid, early.info().sid);
+  EXPECT_EQ(sub_late.track().info.sid, late.info().sid);
+  lk::Frame unused;
+  EXPECT_EQ(sub_late.try_read(unused, 0).code(), LK_ERR_FAILED_PRECONDITION) << "callback mode cannot be read";
+
+  // Frames flow through both once the server has confirmed the subscriptions.
+  std::atomic<bool> done{false};
+  std::thread push_early = warm_up(early, "e", 7, done);
+  std::thread push_late = warm_up(late, "l", 8, done);
+  std::optional<lk::Frame> first;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !first && std::chrono::steady_clock::now() < deadline;)
+    first = sub_early.read(lk::Millis(1000));
+  bool late_flowed;
+  {
+    std::unique_lock<std::mutex> l(mu);
+    late_flowed = cv.wait_for(l, kGuard, [&] { return !late_frames.empty(); });
+  }
+  done = true;
+  push_early.join();
+  push_late.join();
+  ASSERT_TRUE(first.has_value()) << "no frame through the snapshot track's auto-subscription";
+  EXPECT_EQ(first->payload.view(), "e");
+  EXPECT_EQ(first->user_timestamp, std::optional<uint64_t>(7));
+  ASSERT_TRUE(late_flowed) << "no frame through the later track's auto-subscription";
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(late_frames.front(), "l");
+  }
+
+  // Only the first subscribe takes the library's subscription.
+  {
+    lk::DataTrackSubscription again = bob.subscribe(snap.remote_data_tracks[0]);
+    EXPECT_NE(again.handle(), sub_early.handle());
+    EXPECT_EQ(client_b.live_handles(), 4u);
+  }
+  EXPECT_EQ(client_b.live_handles(), 3u);
+
+  // They end like any subscription.
+  early.unpublish();
+  late.unpublish();
+  try {
+    for (;;) {
+      auto f = sub_early.read(kGuard);
+      ASSERT_TRUE(f.has_value()) << "neither a frame nor the end within the guard";
+    }
+  } catch (const lk::Error &e) {
+    EXPECT_EQ(e.code(), LK_ERR_END_OF_STREAM) << e.what();
+  }
+  ASSERT_TRUE(sub_early.end().has_value());
+  EXPECT_EQ(sub_early.end()->reason, lk::SubscriptionEndReason::Unpublished);
+  EXPECT_GE(sub_early.end()->frames_received, 1u);
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return late_end.has_value(); }));
+    EXPECT_EQ(late_end->reason, lk::SubscriptionEndReason::Unpublished);
+  }
+}
+
+// An auto-subscription's frames are buffered by the API (RoomOptions::data_track_buffer_size
+// frames) until they are read: the oldest are dropped, and every dropped frame is reported in
+// the dropped_before of the next frame read.
+TEST_F(E2E, AutoSubscriptionBuffersFramesDroppingTheOldest) {
+  lk::Room alice = join(client_a, "alice");
+  lk::RoomOptions opts;
+  opts.auto_subscribe = true;
+  opts.data_track_buffer_size = 4;
+  lk::Room bob(client_b, opts);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::LocalDataTrack track = alice.publish_data_track("buffered");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  EXPECT_EQ(client_b.live_handles(), 2u) << "the library's subscription is held from its event";
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track);  // taken, not read until the end
+  EXPECT_EQ(client_b.live_handles(), 2u);
+  // A second subscription of the same track shares the server subscription: once it gets
+  // frames, so does the auto-subscription.
+  lk::SubscribeOptions big;
+  big.buffer_size = 256;
+  lk::DataTrackSubscription probe = bob.subscribe(pub.track, big);
+  EXPECT_EQ(client_b.live_handles(), 3u);
+
+  uint32_t next = 0;
+  std::optional<lk::Frame> f;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !f && std::chrono::steady_clock::now() < deadline;) {
+    push_retrying(track, numbered(next++, 16), 0);
+    f = probe.read(lk::Millis(20));
+  }
+  ASSERT_TRUE(f.has_value()) << "frames never flowed";
+  constexpr uint32_t kMore = 24;  // far more than the 4 buffered
+  for (uint32_t i = 0; i < kMore; i++) {
+    push_retrying(track, numbered(next++, 16), 0);
+    std::this_thread::sleep_for(5ms);
+  }
+  const uint32_t last = next - 1;
+  while (number(f->payload) != last) {
+    f = probe.read(kGuard);
+    ASSERT_TRUE(f.has_value()) << "the probe missed frame " << last;
+  }
+
+  std::vector<uint32_t> got;
+  uint64_t dropped = 0;
+  while (got.empty() || got.back() != last) {
+    auto g = sub.read(kGuard);
+    ASSERT_TRUE(g.has_value()) << "the auto-subscription did not deliver frame " << last;
+    uint32_t n = number(g->payload);
+    if (!got.empty()) {
+      ASSERT_GT(n, got.back()) << "frames out of order";
+      EXPECT_EQ(g->dropped_before, n - got.back() - 1) << "frames between " << got.back() << " and " << n;
+    }
+    dropped += g->dropped_before;
+    got.push_back(n);
+  }
+  EXPECT_GE(dropped, 1u) << kMore << " frames cannot all wait in a buffer of 4";
+  EXPECT_LT(got.size(), size_t(kMore)) << "the buffer holds 4 frames, not all of them";
+  lk::Frame none;
+  EXPECT_EQ(sub.try_read(none, 0).code(), LK_ERR_TIMEOUT);
+
+  track.unpublish();
+  lk::Frame rest;
+  lk::Status st = sub.try_read(rest, int32_t(kGuard.count()));
+  while (st.ok()) st = sub.try_read(rest, int32_t(kGuard.count()));  // frames still in flight
+  EXPECT_EQ(st.code(), LK_ERR_END_OF_STREAM) << st.name();
+  ASSERT_TRUE(sub.end().has_value());
+  EXPECT_GE(sub.end()->frames_dropped, dropped) << "the end summary counts the frames the buffer dropped";
+}
+
+// An auto-subscription never taken goes with its track, its publisher or the room.
+TEST_F(E2E, UntakenAutoSubscriptionsAreReleased) {
+  auto alice = std::make_unique<lk::Room>(join(client_a, "alice"));
+  lk::RoomOptions opts;
+  opts.auto_subscribe = true;
+  auto bob = std::make_unique<lk::Room>(client_b, opts);
+  auto events = std::make_unique<Events>(*bob);
+  Events &ev_b = *events;
+  bob->connect(sfu.url, token("bob"));
+  auto is = [](const char *name) {
+    return [name](const lk::DataTrackPublishedEvent &e) { return e.track.info.name == name; };
+  };
+
+  lk::LocalDataTrack t1 = alice->publish_data_track("t1");
+  auto p1 = ev_b.wait<lk::DataTrackPublishedEvent>(is("t1"));
+  EXPECT_EQ(client_b.live_handles(), 2u);
+  t1.unpublish();
+  ev_b.wait<lk::DataTrackUnpublishedEvent>();
+  EXPECT_EQ(client_b.live_handles(), 1u) << "released with its track, before the event was delivered";
+  expect_error(LK_ERR_NOT_FOUND, [&] { bob->subscribe(p1.track); }, "subscribe to the unpublished track");
+
+  lk::LocalDataTrack t2 = alice->publish_data_track("t2");
+  ev_b.wait<lk::DataTrackPublishedEvent>(is("t2"));
+  EXPECT_EQ(client_b.live_handles(), 2u);
+  alice.reset();
+  ev_b.wait<lk::ParticipantDisconnectedEvent>(
+      [](const lk::ParticipantDisconnectedEvent &e) { return e.identity == "alice"; });
+  EXPECT_EQ(client_b.live_handles(), 1u) << "released when its publisher left";
+
+  auto carol = join(client_a, "carol");
+  lk::LocalDataTrack t3 = carol.publish_data_track("t3");
+  ev_b.wait<lk::DataTrackPublishedEvent>(is("t3"));
+  EXPECT_EQ(client_b.live_handles(), 2u);
+  events.reset();
+  bob.reset();
+  EXPECT_EQ(client_b.live_handles(), 0u) << "released with the room";
+}
+
+// Taking an auto-subscription in callback mode hands its buffered frames to the callback on
+// the calling thread, before subscribe returns, and the later frames follow them in order.
+TEST_F(E2E, AutoSubscriptionTakenInCallbackModeDeliversItsBufferFirst) {
+  lk::Room alice = join(client_a, "alice");
+  lk::RoomOptions opts;
+  opts.auto_subscribe = true;
+  opts.data_track_buffer_size = 4;
+  lk::Room bob(client_b, opts);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  // carol shows when the track's frames flow (her own subscription, taken at once).
+  lk::Room carol(client_a, opts);
+  Events ev_c(carol);
+  carol.connect(sfu.url, token("carol"));
+  lk::LocalDataTrack track = alice.publish_data_track("cb-buffered");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  lk::DataTrackSubscription probe = carol.subscribe(ev_c.wait<lk::DataTrackPublishedEvent>().track);
+
+  uint32_t next = 0;
+  std::optional<lk::Frame> f;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !f && std::chrono::steady_clock::now() < deadline;) {
+    push_retrying(track, numbered(next++, 16), 0);
+    f = probe.read(lk::Millis(20));
+  }
+  ASSERT_TRUE(f.has_value()) << "frames never flowed";
+  // bob's subscription was requested before carol's, so it is established by now or soon after;
+  // a second of frames leaves a wide margin for a loaded machine (its buffer keeps the last 4).
+  for (uint32_t i = 0; i < 200; i++) {
+    push_retrying(track, numbered(next++, 16), 0);
+    std::this_thread::sleep_for(5ms);
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<uint32_t, uint64_t>> got;  // (number, dropped_before)
+  std::vector<std::thread::id> threads;
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track, [&](lk::Frame &&fr) {
+    std::lock_guard<std::mutex> l(mu);
+    got.emplace_back(number(fr.payload), fr.dropped_before);
+    threads.push_back(std::this_thread::get_id());
+    cv.notify_all();
+  });
+  size_t during;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    during = got.size();
+    EXPECT_GE(during, 1u) << "the buffered frames are delivered before subscribe returns";
+    EXPECT_LE(during, 8u) << "the buffer holds 4 frames, the hand-over takes at most twice that";
+    for (size_t i = 0; i < during; i++) EXPECT_EQ(threads[i], std::this_thread::get_id());
+  }
+  const uint32_t last = next;
+  push_retrying(track, numbered(next++, 16), 0);
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return !got.empty() && got.back().first == last; }))
+        << "the frame pushed after the take did not arrive";
+    EXPECT_GE(got.front().second, 1u) << "frames dropped by the full buffer are reported";
+    for (size_t i = 1; i < got.size(); i++) {
+      ASSERT_GT(got[i].first, got[i - 1].first) << "frames out of order";
+      EXPECT_EQ(got[i].second, got[i].first - got[i - 1].first - 1);
+    }
+    EXPECT_NE(threads.back(), std::this_thread::get_id()) << "later frames come on the event thread";
+  }
+}
+
+// Closing the client ends the reads of an auto-subscription (no end event will come).
+TEST_F(E2E, AutoSubscriptionReadFailsOnceTheClientIsClosed) {
+  lk::Room alice = join(client_a, "alice");
+  lk::LocalDataTrack track = alice.publish_data_track("closing");
+  lk::RoomOptions opts;
+  opts.auto_subscribe = true;
+  lk::Room bob(client_b, opts);
+  lk::RoomSnapshot snap = bob.connect(sfu.url, token("bob"));
+  ASSERT_EQ(snap.remote_data_tracks.size(), 1u);
+  lk::DataTrackSubscription sub = bob.subscribe(snap.remote_data_tracks[0]);
+  EXPECT_EQ(client_b.live_handles(), 2u);
+  std::thread closer([&] {
+    std::this_thread::sleep_for(100ms);  // (lets the read below start waiting first; not required)
+    client_b.close();
+  });
+  lk::Frame f;
+  lk::Status st = sub.try_read(f, int32_t(kGuard.count()));  // the close must end the wait
+  closer.join();
+  EXPECT_EQ(st.code(), LK_ERR_CLIENT_CLOSED) << st.name();
+  expect_error(LK_ERR_CLIENT_CLOSED, [&] { sub.read(lk::Millis(0)); }, "read after close");
 }
