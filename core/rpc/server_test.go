@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,39 +284,71 @@ func TestCallerDisconnectMidCall(t *testing.T) {
 	<-done // the callee finishes; its response goes nowhere, nothing hangs
 }
 
+// With MaxConcurrentInvocations 1: a second request while one runs is rejected with 1500; a
+// third while both are still in flight (b's goroutine is held at its ack) is dropped without a
+// word; the handler runs once. Deterministic: whether c is dropped depends on b still being in
+// flight, so b is held there rather than raced against.
 func TestTooManyConcurrentInvocations(t *testing.T) {
 	rec := newRecNode(t, "bob", nil, nil, 0)
-	_ = rec
 	ds := datastream.NewManager(rec.rec, datastream.Options{})
+	defer ds.Close()
 	m, err := rpc.New(rec.rec, ds, rpc.Options{Limits: rpc.Limits{MaxConcurrentInvocations: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ds.Close()
 	defer m.Close()
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	_ = m.RegisterMethod("block", func(context.Context, rpc.Invocation) (string, error) { close(entered); <-release; return "ok", nil })
+	release, holdB := make(chan struct{}), make(chan struct{})
+	var releaseOnce, holdOnce sync.Once
+	unblock := func() {
+		releaseOnce.Do(func() { close(release) })
+		holdOnce.Do(func() { close(holdB) })
+	}
+	defer unblock() // runs before m.Close: a failed test must not leave Close waiting on the handler
+	var calls atomic.Int32
+	entered := make(chan struct{}, 3)
+	_ = m.RegisterMethod("block", func(context.Context, rpc.Invocation) (string, error) {
+		calls.Add(1)
+		entered <- struct{}{}
+		<-release
+		return "ok", nil
+	})
+	rec.rec.SendHook = func(ctx context.Context, pkt *lkpb.DataPacket) error {
+		if pkt.GetRpcAck().GetRequestId() == "b" {
+			select {
+			case <-holdB:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
 	rec.rec.Reset()
 	m.HandlePacket(v1req("alice", "a", "block", "", 1))
 	<-entered
-	m.HandlePacket(v1req("alice", "b", "block", "", 1)) // rejected with 1500
-	m.HandlePacket(v1req("alice", "c", "block", "", 1)) // dropped (over 2× the cap)
-	p := rec.waitPackets(t, 3)                          // ack a, ack b, error b
+	m.HandlePacket(v1req("alice", "b", "block", "", 1)) // rejected with 1500 (held at its ack)
+	m.HandlePacket(v1req("alice", "c", "block", "", 1)) // over 2× the cap: dropped at once
+	holdOnce.Do(func() { close(holdB) })
+	p := rec.waitPackets(t, 3) // ack a, ack b, error b
 	var errB bool
 	for _, pk := range p {
 		if pk.GetRpcResponse().GetRequestId() == "b" {
 			wantError(t, pk, "b", 1500, "too many concurrent RPC invocations")
 			errB = true
 		}
-		if pk.GetRpcAck().GetRequestId() == "c" {
-			t.Fatal("c was served")
-		}
 	}
 	if !errB {
-		t.Fatal("b not rejected")
+		t.Fatalf("b not rejected: %v", p)
 	}
-	close(release)
+	unblock()
+	_ = m.Close() // waits for every invocation goroutine: nothing for c can come after this
+	for _, pk := range rec.rec.Packets() {
+		if pk.GetRpcAck().GetRequestId() == "c" || pk.GetRpcResponse().GetRequestId() == "c" {
+			t.Fatalf("c was answered although it should have been dropped: %v", pk)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1", n)
+	}
 }
 
 func TestNewFailsWhenReservedTopicsTaken(t *testing.T) {
