@@ -697,6 +697,8 @@ class LK_API DataTrackSubscription {
 
  private:
   friend class Room;
+  DataTrackSubscription(std::shared_ptr<detail::ClientImpl> impl, lk_handle_t handle, RemoteDataTrack track,
+                        std::shared_ptr<detail::SubscriptionState> state);
   void release() noexcept;
   std::shared_ptr<detail::ClientImpl> impl_;
   std::shared_ptr<detail::SubscriptionState> state_;

@@ -154,6 +154,12 @@ void LocalDataTrack::unpublish() {
 
 DataTrackSubscription::~DataTrackSubscription() { release(); }
 
+DataTrackSubscription::DataTrackSubscription(std::shared_ptr<detail::ClientImpl> impl, lk_handle_t handle,
+                                             RemoteDataTrack track, std::shared_ptr<detail::SubscriptionState> state)
+    : impl_(std::move(impl)), state_(std::move(state)), handle_(handle), track_(std::move(track)) {
+  client_ = impl_->id();
+}
+
 DataTrackSubscription::DataTrackSubscription(DataTrackSubscription &&o) noexcept
     : impl_(std::move(o.impl_)),
       state_(std::move(o.state_)),
@@ -586,12 +592,7 @@ LocalDataTrack Room::publish_data_track(const std::string &name, const DataTrack
 DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const SubscribeOptions &options) {
   auto &s = room_of(state_);
   if (auto a = s.take_auto(track)) {  // RoomOptions::auto_subscribe: the library's subscription
-    DataTrackSubscription sub;
-    sub.impl_ = s.client;
-    sub.client_ = s.client->id();
-    sub.handle_ = a->handle;
-    sub.track_ = std::move(a->track);
-    sub.state_ = std::move(a->state);
+    DataTrackSubscription sub(s.client, a->handle, std::move(a->track), std::move(a->state));
     return sub;
   }
   pb::Request req;
@@ -602,12 +603,9 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const Subscr
   p->set_buffer_size(options.buffer_size);
   p->set_delivery(pb::DELIVERY_MODE_PULL);
   auto resp = s.client->request(req);
-  DataTrackSubscription sub;
-  sub.impl_ = s.client;
-  sub.client_ = s.client->id();
-  sub.handle_ = resp.subscribe_data_track().subscription().handle();
-  sub.track_ = detail::from_pb(resp.subscribe_data_track().subscription().track());
-  sub.state_ = std::make_shared<detail::SubscriptionState>();
+  DataTrackSubscription sub(s.client, resp.subscribe_data_track().subscription().handle(),
+                            detail::from_pb(resp.subscribe_data_track().subscription().track()),
+                            std::make_shared<detail::SubscriptionState>());
   if (auto end = s.client->add_subscription(sub.handle_, sub.state_)) sub.state_->end = std::move(end);
   return sub;
 }
@@ -617,12 +615,7 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   auto &s = room_of(state_);
   if (!on_frame) throw Error(LK_ERR_INVALID_ARGUMENT, "on_frame is empty");
   if (auto a = s.take_auto(track)) {  // RoomOptions::auto_subscribe: the library's subscription
-    DataTrackSubscription sub;
-    sub.impl_ = s.client;
-    sub.client_ = s.client->id();
-    sub.handle_ = a->handle;
-    sub.track_ = std::move(a->track);
-    sub.state_ = std::move(a->state);
+    DataTrackSubscription sub(s.client, a->handle, std::move(a->track), std::move(a->state));
     detail::hand_over_to_callbacks(*sub.state_, std::move(on_frame), std::move(on_end));
     return sub;
   }
@@ -637,12 +630,9 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   p->set_delivery(pb::DELIVERY_MODE_CREDITS);
   p->set_initial_credits(0);
   auto resp = s.client->request(req);
-  DataTrackSubscription sub;
-  sub.impl_ = s.client;
-  sub.client_ = s.client->id();
-  sub.handle_ = resp.subscribe_data_track().subscription().handle();
-  sub.track_ = detail::from_pb(resp.subscribe_data_track().subscription().track());
-  sub.state_ = std::make_shared<detail::SubscriptionState>();
+  DataTrackSubscription sub(s.client, resp.subscribe_data_track().subscription().handle(),
+                            detail::from_pb(resp.subscribe_data_track().subscription().track()),
+                            std::make_shared<detail::SubscriptionState>());
   sub.state_->on_frame = std::move(on_frame);
   sub.state_->on_end = std::move(on_end);
   auto end = s.client->add_subscription(sub.handle_, sub.state_);
