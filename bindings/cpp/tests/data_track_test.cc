@@ -40,6 +40,34 @@ uint32_t number(const lk::Buffer &b) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
 
+// CallbackLog collects what a callback-mode subscription delivers: frame payloads and its end.
+struct CallbackLog {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> frames;
+  std::optional<lk::SubscriptionEnd> end;
+  lk::FrameHandler on_frame() {
+    return [this](lk::Frame &&f) {
+      std::lock_guard<std::mutex> l(mu);
+      frames.push_back(f.payload.str());
+      cv.notify_all();
+    };
+  }
+  lk::SubscriptionEndHandler on_end() {
+    return [this](const lk::SubscriptionEnd &e) {
+      std::lock_guard<std::mutex> l(mu);
+      end = e;
+      cv.notify_all();
+    };
+  }
+  // Waits until pred holds (checked under the lock), at most kGuard.
+  template <class Pred>
+  bool wait(Pred pred) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, kGuard, pred);
+  }
+};
+
 }  // namespace
 
 TEST_F(E2E, DataTrackPullSubscriptionWith100KBFrames) {
@@ -138,42 +166,22 @@ TEST_F(E2E, DataTrackCallbackSubscriptionAndRelease) {
   auto track = std::make_unique<lk::LocalDataTrack>(alice.publish_data_track("cb"));
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::string> frames;
-  std::optional<lk::SubscriptionEnd> ended;
-  auto sub = bob.subscribe(
-      pub.track,
-      [&](lk::Frame &&f) {
-        std::lock_guard<std::mutex> l(mu);
-        frames.push_back(f.payload.str());
-        cv.notify_all();
-      },
-      [&](const lk::SubscriptionEnd &e) {
-        std::lock_guard<std::mutex> l(mu);
-        ended = e;
-        cv.notify_all();
-      });
+  CallbackLog log;
+  auto sub = bob.subscribe(pub.track, log.on_frame(), log.on_end());
   lk::Frame unused;
   EXPECT_EQ(sub.try_read(unused, 0).code(), LK_ERR_FAILED_PRECONDITION) << "callback mode cannot be read";
   std::atomic<bool> done{false};
   std::thread pusher = warm_up(*track, std::string(100 * 1024, 'x'), 5, done);
-  {
-    std::unique_lock<std::mutex> l(mu);
-    EXPECT_TRUE(cv.wait_for(l, kGuard, [&] { return !frames.empty(); }));
-  }
+  EXPECT_TRUE(log.wait([&] { return !log.frames.empty(); }));
   done = true;
   pusher.join();
-  EXPECT_EQ(frames.front(), std::string(100 * 1024, 'x'));
+  EXPECT_EQ(log.frames.front(), std::string(100 * 1024, 'x'));
 
   // Destroying the local track unpublishes it: the subscription ends, once.
   track.reset();
   EXPECT_EQ(client_a.live_handles(), 1u);
-  {
-    std::unique_lock<std::mutex> l(mu);
-    EXPECT_TRUE(cv.wait_for(l, kGuard, [&] { return ended.has_value(); }));
-  }
-  EXPECT_EQ(ended->reason, lk::SubscriptionEndReason::Unpublished);
+  ASSERT_TRUE(log.wait([&] { return log.end.has_value(); }));
+  EXPECT_EQ(log.end->reason, lk::SubscriptionEndReason::Unpublished);
   EXPECT_EQ(sub.end()->reason, lk::SubscriptionEndReason::Unpublished);
   ev_b.wait<lk::DataTrackUnpublishedEvent>();
 }
@@ -298,22 +306,8 @@ TEST_F(E2E, AutoSubscribeHandsOverSnapshotAndLaterTracks) {
   EXPECT_EQ(ev_b.count<lk::DataTrackPublishedEvent>(), 1u) << "the snapshot track was announced again";
 
   lk::DataTrackSubscription sub_early = bob.subscribe(snap.remote_data_tracks[0]);
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::string> late_frames;
-  std::optional<lk::SubscriptionEnd> late_end;
-  lk::DataTrackSubscription sub_late = bob.subscribe(
-      pub.track,
-      [&](lk::Frame &&f) {
-        std::lock_guard<std::mutex> l(mu);
-        late_frames.push_back(f.payload.str());
-        cv.notify_all();
-      },
-      [&](const lk::SubscriptionEnd &e) {
-        std::lock_guard<std::mutex> l(mu);
-        late_end = e;
-        cv.notify_all();
-      });
+  CallbackLog late_log;
+  lk::DataTrackSubscription sub_late = bob.subscribe(pub.track, late_log.on_frame(), late_log.on_end());
   EXPECT_EQ(client_b.live_handles(), 3u) << "subscribe must return the library's subscriptions";
   EXPECT_EQ(sub_early.track().info.sid, early.info().sid);
   EXPECT_EQ(sub_late.track().info.sid, late.info().sid);
@@ -327,11 +321,7 @@ TEST_F(E2E, AutoSubscribeHandsOverSnapshotAndLaterTracks) {
   std::optional<lk::Frame> first;
   for (auto deadline = std::chrono::steady_clock::now() + kGuard; !first && std::chrono::steady_clock::now() < deadline;)
     first = sub_early.read(lk::Millis(1000));
-  bool late_flowed;
-  {
-    std::unique_lock<std::mutex> l(mu);
-    late_flowed = cv.wait_for(l, kGuard, [&] { return !late_frames.empty(); });
-  }
+  bool late_flowed = late_log.wait([&] { return !late_log.frames.empty(); });
   done = true;
   push_early.join();
   push_late.join();
@@ -340,8 +330,8 @@ TEST_F(E2E, AutoSubscribeHandsOverSnapshotAndLaterTracks) {
   EXPECT_EQ(first->user_timestamp, std::optional<uint64_t>(7));
   ASSERT_TRUE(late_flowed) << "no frame through the later track's auto-subscription";
   {
-    std::lock_guard<std::mutex> l(mu);
-    EXPECT_EQ(late_frames.front(), "l");
+    std::lock_guard<std::mutex> l(late_log.mu);
+    EXPECT_EQ(late_log.frames.front(), "l");
   }
 
   // Only the first subscribe takes the library's subscription.
@@ -366,11 +356,8 @@ TEST_F(E2E, AutoSubscribeHandsOverSnapshotAndLaterTracks) {
   ASSERT_TRUE(sub_early.end().has_value());
   EXPECT_EQ(sub_early.end()->reason, lk::SubscriptionEndReason::Unpublished);
   EXPECT_GE(sub_early.end()->frames_received, 1u);
-  {
-    std::unique_lock<std::mutex> l(mu);
-    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return late_end.has_value(); }));
-    EXPECT_EQ(late_end->reason, lk::SubscriptionEndReason::Unpublished);
-  }
+  ASSERT_TRUE(late_log.wait([&] { return late_log.end.has_value(); }));
+  EXPECT_EQ(late_log.end->reason, lk::SubscriptionEndReason::Unpublished);
 }
 
 // An auto-subscription's frames are buffered by the API (RoomOptions::data_track_buffer_size
