@@ -40,6 +40,15 @@ uint32_t number(const lk::Buffer &b) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
 
+// auto_subscribing returns room options with auto_subscribe on and the given subscription
+// buffer (0 = the library's default).
+lk::RoomOptions auto_subscribing(uint32_t buffer_size = 0) {
+  lk::RoomOptions o;
+  o.auto_subscribe = true;
+  o.data_track_buffer_size = buffer_size;
+  return o;
+}
+
 // CallbackLog collects what a callback-mode subscription delivers: frame payloads and its end.
 struct CallbackLog {
   std::mutex mu;
@@ -287,8 +296,7 @@ TEST_F(E2E, DestroyedObjectsReleaseTheirLibraryHandles) {
 TEST_F(E2E, AutoSubscribeHandsOverSnapshotAndLaterTracks) {
   lk::Room alice = join(client_a, "alice");
   lk::LocalDataTrack early = alice.publish_data_track("early");
-  lk::RoomOptions opts;
-  opts.auto_subscribe = true;
+  lk::RoomOptions opts = auto_subscribing();
   lk::Room bob(client_b, opts);
   Events ev_b(bob);
   lk::RoomSnapshot snap = bob.connect(sfu.url, token("bob"));
@@ -365,9 +373,7 @@ TEST_F(E2E, AutoSubscribeHandsOverSnapshotAndLaterTracks) {
 // the dropped_before of the next frame read.
 TEST_F(E2E, AutoSubscriptionBuffersFramesDroppingTheOldest) {
   lk::Room alice = join(client_a, "alice");
-  lk::RoomOptions opts;
-  opts.auto_subscribe = true;
-  opts.data_track_buffer_size = 4;
+  lk::RoomOptions opts = auto_subscribing(4);
   lk::Room bob(client_b, opts);
   Events ev_b(bob);
   bob.connect(sfu.url, token("bob"));
@@ -431,8 +437,7 @@ TEST_F(E2E, AutoSubscriptionBuffersFramesDroppingTheOldest) {
 // An auto-subscription never taken goes with its track, its publisher or the room.
 TEST_F(E2E, UntakenAutoSubscriptionsAreReleased) {
   auto alice = std::make_unique<lk::Room>(join(client_a, "alice"));
-  lk::RoomOptions opts;
-  opts.auto_subscribe = true;
+  lk::RoomOptions opts = auto_subscribing();
   auto bob = std::make_unique<lk::Room>(client_b, opts);
   auto events = std::make_unique<Events>(*bob);
   Events &ev_b = *events;
@@ -470,9 +475,7 @@ TEST_F(E2E, UntakenAutoSubscriptionsAreReleased) {
 // the calling thread, before subscribe returns, and the later frames follow them in order.
 TEST_F(E2E, AutoSubscriptionTakenInCallbackModeDeliversItsBufferFirst) {
   lk::Room alice = join(client_a, "alice");
-  lk::RoomOptions opts;
-  opts.auto_subscribe = true;
-  opts.data_track_buffer_size = 4;
+  lk::RoomOptions opts = auto_subscribing(4);
   lk::Room bob(client_b, opts);
   Events ev_b(bob);
   bob.connect(sfu.url, token("bob"));
@@ -535,8 +538,7 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeDeliversItsBufferFirst) {
 TEST_F(E2E, AutoSubscriptionReadFailsOnceTheClientIsClosed) {
   lk::Room alice = join(client_a, "alice");
   lk::LocalDataTrack track = alice.publish_data_track("closing");
-  lk::RoomOptions opts;
-  opts.auto_subscribe = true;
+  lk::RoomOptions opts = auto_subscribing();
   lk::Room bob(client_b, opts);
   lk::RoomSnapshot snap = bob.connect(sfu.url, token("bob"));
   ASSERT_EQ(snap.remote_data_tracks.size(), 1u);
