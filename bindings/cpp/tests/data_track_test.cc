@@ -40,6 +40,17 @@ uint32_t number(const lk::Buffer &b) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
 
+// push_until_read pushes numbered 16-byte frames (from next on) until probe reads one, at most
+// kGuard (frames pushed before a subscription is established are not delivered).
+std::optional<lk::Frame> push_until_read(lk::LocalDataTrack &track, lk::DataTrackSubscription &probe, uint32_t &next) {
+  std::optional<lk::Frame> f;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !f && std::chrono::steady_clock::now() < deadline;) {
+    push_retrying(track, numbered(next++, 16), 0);
+    f = probe.read(lk::Millis(20));
+  }
+  return f;
+}
+
 // auto_subscribing returns room options with auto_subscribe on and the given subscription
 // buffer (0 = the library's default).
 lk::RoomOptions auto_subscribing(uint32_t buffer_size = 0) {
@@ -390,11 +401,7 @@ TEST_F(E2E, AutoSubscriptionBuffersFramesDroppingTheOldest) {
   EXPECT_EQ(client_b.live_handles(), 3u);
 
   uint32_t next = 0;
-  std::optional<lk::Frame> f;
-  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !f && std::chrono::steady_clock::now() < deadline;) {
-    push_retrying(track, numbered(next++, 16), 0);
-    f = probe.read(lk::Millis(20));
-  }
+  std::optional<lk::Frame> f = push_until_read(track, probe, next);
   ASSERT_TRUE(f.has_value()) << "frames never flowed";
   constexpr uint32_t kMore = 24;  // far more than the 4 buffered
   for (uint32_t i = 0; i < kMore; i++) {
@@ -488,11 +495,7 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeDeliversItsBufferFirst) {
   lk::DataTrackSubscription probe = carol.subscribe(ev_c.wait<lk::DataTrackPublishedEvent>().track);
 
   uint32_t next = 0;
-  std::optional<lk::Frame> f;
-  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !f && std::chrono::steady_clock::now() < deadline;) {
-    push_retrying(track, numbered(next++, 16), 0);
-    f = probe.read(lk::Millis(20));
-  }
+  std::optional<lk::Frame> f = push_until_read(track, probe, next);
   ASSERT_TRUE(f.has_value()) << "frames never flowed";
   // bob's subscription was requested before carol's, so it is established by now or soon after;
   // a second of frames leaves a wide margin for a loaded machine (its buffer keeps the last 4).
