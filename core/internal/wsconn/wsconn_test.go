@@ -176,22 +176,11 @@ func TestRefusedUpgrade(t *testing.T) {
 	}
 }
 
-// rawServer runs script on the first TCP connection accepted (after reading the upgrade
-// request, whose head it passes along) and returns the ws:// URL.
+// rawServer runs script on each TCP connection accepted (the tests make one), after reading
+// the upgrade request, whose head it passes along, and returns the ws:// URL.
 func rawServer(t *testing.T, script func(c net.Conn, br *bufio.Reader, key string)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { _ = ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
+	return "ws://" + serveEach(t, func(c net.Conn) {
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(testTimeout))
 		br := bufio.NewReader(c)
@@ -209,8 +198,7 @@ func rawServer(t *testing.T, script func(c net.Conn, br *bufio.Reader, key strin
 			}
 		}
 		script(c, br, key)
-	}()
-	return "ws://" + ln.Addr().String() + "/rtc"
+	}) + "/rtc"
 }
 
 func accept(c net.Conn, key string) {
