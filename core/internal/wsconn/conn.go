@@ -180,13 +180,10 @@ func (c *Conn) Write(ctx context.Context, op Opcode, data []byte) error {
 	if op != OpText && op != OpBinary {
 		return fmt.Errorf("wsconn: Write takes OpText or OpBinary, not %#x", byte(op))
 	}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	select {
-	case <-c.closed:
-		return ErrClosed
-	default:
+	if err := c.lockWrite(); err != nil {
+		return err
 	}
+	defer c.writeMu.Unlock()
 	stop, err := bindDeadline(ctx, c.nc.SetWriteDeadline)
 	if err != nil {
 		return err
@@ -200,16 +197,26 @@ func (c *Conn) Write(ctx context.Context, op Opcode, data []byte) error {
 	return err
 }
 
+// lockWrite takes writeMu for one frame; ErrClosed (and not locked) once the connection is
+// closed.
+func (c *Conn) lockWrite() error {
+	c.writeMu.Lock()
+	select {
+	case <-c.closed:
+		c.writeMu.Unlock()
+		return ErrClosed
+	default:
+		return nil
+	}
+}
+
 // writeControl writes a control frame within controlWriteTimeout (or the write deadline in
 // force, whichever is first).
 func (c *Conn) writeControl(op Opcode, payload []byte) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	select {
-	case <-c.closed:
-		return ErrClosed
-	default:
+	if err := c.lockWrite(); err != nil {
+		return err
 	}
+	defer c.writeMu.Unlock()
 	_ = c.nc.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
 	err := c.writeFrame(op, payload)
 	_ = c.nc.SetWriteDeadline(time.Time{})
