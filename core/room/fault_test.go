@@ -207,6 +207,28 @@ func checkOrdered(t *testing.T, what string, got []uint32, n int) int {
 	return n - len(got)
 }
 
+// checkDistinct asserts that got holds distinct values within 0..n-1 (no duplicate, nothing
+// invented) in any order, and returns how many of the n are missing and how many arrived after
+// a higher one. For data-track frames across the subscriber's ICE restart: `_data_track` is
+// unordered, and packets written just before the restart (read on the old candidate's socket)
+// and just after it (on the new one) can reach the subscriber in either order.
+func checkDistinct(t *testing.T, what string, got []uint32, n int) (missing, late int) {
+	t.Helper()
+	seen := make(map[uint32]bool, len(got))
+	var highest uint32
+	for i, v := range got {
+		if int(v) >= n || seen[v] {
+			t.Fatalf("%s: duplicated or unknown at %d: %d after %v (of %d)", what, i, v, got[max(0, i-3):i], n)
+		}
+		seen[v] = true
+		if v < highest {
+			late++
+		}
+		highest = max(highest, v)
+	}
+	return n - len(got), late
+}
+
 // gaps lists the missing ranges of an increasing sequence.
 func gaps(got []uint32) string {
 	var out []string
@@ -304,7 +326,8 @@ func TestFaultCutWebSocket(t *testing.T) {
 // message read) for longer than the ping timeout: both clients resume (never a full
 // reconnect), everything buffered meanwhile is handled after the stall, reliable packets
 // arrive exactly once in order (the resume's replay is deduplicated), and every data-track
-// frame is delivered or counted (by the publisher, the subscription or devsfu).
+// frame is delivered at most once or counted (by the publisher, the subscription or devsfu);
+// frames around the subscriber's ICE restart may arrive out of order (see checkDistinct).
 func TestFaultStalledServer(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{PingInterval: time.Second, PingTimeout: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -346,11 +369,11 @@ func TestFaultStalledServer(t *testing.T) {
 	waitUntil(t, ctx, "every frame at devsfu or counted by the publisher", func() bool {
 		return s.Stats().DataTrackPacketsIn-st0.DataTrackPacketsIn+d.SendFailed+d.Discarded >= uint64(tr.accepted)
 	}, diag)
-	missing := checkOrdered(t, "frames", f.received(), tr.accepted)
+	missing, late := checkDistinct(t, "frames", f.received(), tr.accepted)
 	// Subscriber leg: what devsfu wrote to the subscriber during the subscriber's own ICE
-	// restart can be lost in the transport (an SFU matter, as with livekit-server); it is
-	// logged, not asserted.
-	t.Logf("stall: %d missing at the subscriber; %s", missing, diag())
+	// restart can be lost or reordered in the transport (an SFU matter, as with
+	// livekit-server); it is logged, not asserted.
+	t.Logf("stall: %d missing at the subscriber, %d after a later frame; %s", missing, late, diag())
 	for _, p := range []*peer{f.pub, f.sub} {
 		if p.reconnects(room.ReconnectFull) != 0 {
 			t.Fatalf("%s: full reconnect after a stall", p.r.LocalParticipant().Identity())
