@@ -2,6 +2,7 @@ package io.lkcore
 
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.delay
@@ -76,20 +77,23 @@ class DataTrackTest : LkTestBase() {
 
                 val sub = remote.openSubscription(8)
                 sub.awaitSubscribed()
-                val frames = async { sub.frames().toList() }
+                val got = Channel<DataTrackFrame>(Channel.UNLIMITED)
+                val collected = async { sub.frames().collect { got.send(it) } } // ends with the subscription
                 track.push("one".encodeToByteArray())
                 track.flush()
                 val s = track.stats()
                 assertEquals(1, s.pushed)
                 assertEquals(s.pushed, s.sent + s.sendFailed + s.discarded + s.queued)
-                delay(100)
+                // the frame has arrived before the unpublish (which would end the subscription
+                // while a frame may still be on its way)
+                assertContentEquals("one".encodeToByteArray(), withTimeout(GUARD) { got.receive() }.payload)
                 track.unpublish()
                 assertFalse(track.isPublished)
                 assertFailsWith<TrackUnpublishedException> { track.tryPush(byteArrayOf(1)) }
                 val gone = rec.await<RoomEvent.DataTrackUnpublished>()
                 assertEquals(track.info.sid, gone.sid)
-                val got = withTimeout(GUARD) { frames.await() } // completes at the end
-                assertContentEquals("one".encodeToByteArray(), got.single().payload)
+                withTimeout(GUARD) { collected.await() } // completes at the end
+                assertTrue(got.tryReceive().isFailure, "only the one frame was delivered")
                 assertEquals(SubscriptionEndReason.UNPUBLISHED, sub.end?.reason)
                 sub.close()
                 assertEquals(1, bob.liveHandles, "bob holds only the room")
