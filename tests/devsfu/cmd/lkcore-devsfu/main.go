@@ -14,6 +14,10 @@
 //	    whole run to F, --memprofile F an allocation profile on exit.
 //	lkcore-devsfu token --room R --identity I [--key K --secret S] [--ttl 1h] [--name N] [--metadata M] [--no-publish-data]
 //	    prints a token.
+//	lkcore-devsfu stats --url ws://HOST:PORT
+//	    prints the counters of a devsfu started with --control (its /devsfu/stats
+//	    JSON: data-track packets in and out, drops), so that a test in another
+//	    language can wait for what the SFU has forwarded.
 package main
 
 import (
@@ -23,9 +27,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,8 +41,13 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "token" {
-		os.Exit(tokenCmd(os.Args[2:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "token":
+			os.Exit(tokenCmd(os.Args[2:], os.Stdout, os.Stderr))
+		case "stats":
+			os.Exit(statsCmd(os.Args[2:], os.Stdout, os.Stderr))
+		}
 	}
 	os.Exit(serveCmd(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -217,5 +228,40 @@ func tokenCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, tok)
+	return 0
+}
+
+// statsTimeout bounds the stats request.
+const statsTimeout = 5 * time.Second
+
+func statsCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lkcore-devsfu stats", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "", "the server's URL as it printed it (ws://HOST:PORT; required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	base, ok := strings.CutPrefix(*url, "ws://")
+	if !ok {
+		fmt.Fprintln(stderr, "--url must be the ws:// URL the server printed")
+		return 2
+	}
+	c := http.Client{Timeout: statsTimeout}
+	resp, err := c.Get("http://" + strings.TrimSuffix(base, "/") + "/devsfu/stats")
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "%s (is the server running with --control?)\n", resp.Status)
+		return 1
+	}
+	var st devsfu.Stats
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&st); err != nil {
+		fmt.Fprintln(stderr, "stats:", err)
+		return 1
+	}
+	_ = json.NewEncoder(stdout).Encode(st)
 	return 0
 }

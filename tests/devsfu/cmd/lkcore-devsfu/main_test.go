@@ -74,3 +74,34 @@ func TestPrintProcWritesCumulativeCounters(t *testing.T) {
 		t.Fatalf("not one line of cumulative counters: %q", out.String())
 	}
 }
+
+// The stats command prints the counters of a running server with control endpoints, and fails
+// (non-zero, a reason on stderr) for a server without them or a URL that is not ws://.
+func TestStatsCommand(t *testing.T) {
+	withControl, err := devsfu.Start(devsfu.Options{EnableControl: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withControl.Close()
+	var out, errb bytes.Buffer
+	if rc := statsCmd([]string{"--url", withControl.URL()}, &out, &errb); rc != 0 {
+		t.Fatalf("rc %d: %s", rc, errb.String())
+	}
+	var st devsfu.Stats
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st != (devsfu.Stats{}) || !strings.Contains(out.String(), `"DataTrackPacketsOut":0`) {
+		t.Fatalf("%v %+v %q", err, st, out.String())
+	}
+
+	without, err := devsfu.Start(devsfu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer without.Close()
+	errb.Reset()
+	if rc := statsCmd([]string{"--url", without.URL()}, &out, &errb); rc != 1 || !strings.Contains(errb.String(), "--control") {
+		t.Fatalf("without control: rc %d, %q", rc, errb.String())
+	}
+	if rc := statsCmd([]string{"--url", "http://" + strings.TrimPrefix(without.URL(), "ws://")}, &out, &errb); rc != 2 {
+		t.Fatalf("http:// URL accepted: rc %d", rc)
+	}
+}
