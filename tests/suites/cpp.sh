@@ -78,7 +78,8 @@ step "starting lkcore-devsfu"
 go build -o "$out/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu
 key=cppkey
 secret=cpp-secret-cpp-secret-cpp-secret-0123
-"$out/lkcore-devsfu" --addr 127.0.0.1:0 --key "$key" --secret "$secret" --update-batch-interval 100ms \
+# --control: tests read its forwarding counters (lkcore-devsfu stats, Devsfu::packets_out).
+"$out/lkcore-devsfu" --addr 127.0.0.1:0 --key "$key" --secret "$secret" --update-batch-interval 100ms --control \
   >"$out/devsfu.out" 2>"$out/devsfu.log" &
 sfu_pid=$!
 cleanup() {

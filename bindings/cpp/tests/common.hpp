@@ -43,8 +43,26 @@ struct Devsfu {
 
   // token mints an access token with the devsfu CLI.
   std::string token(const std::string &room, const std::string &identity, const std::string &extra = "") const {
-    std::string cmd = "'" + bin + "' token --room '" + room + "' --identity '" + identity + "' --key '" + key +
-                      "' --secret '" + secret + "' " + extra;
+    std::string out = run("'" + bin + "' token --room '" + room + "' --identity '" + identity + "' --key '" + key +
+                          "' --secret '" + secret + "' " + extra);
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    return out;
+  }
+
+  // packets_out is how many data-track packets the server has written to subscribers so far
+  // (all rooms; `lkcore-devsfu stats`, which needs the --control the suite starts it with), or
+  // -1 if it could not be read.
+  int64_t packets_out() const {
+    std::string out = run("'" + bin + "' stats --url '" + url + "'");
+    const std::string key = "\"DataTrackPacketsOut\":";
+    size_t at = out.find(key);
+    if (at == std::string::npos) return -1;
+    return std::strtoll(out.c_str() + at + key.size(), nullptr, 10);
+  }
+
+ private:
+  // run returns what a command printed, or "" if it failed.
+  static std::string run(const std::string &cmd) {
     FILE *p = popen(cmd.c_str(), "r");
     if (!p) return "";
     std::string out;
@@ -52,7 +70,6 @@ struct Devsfu {
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
     if (pclose(p) != 0) return "";
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
     return out;
   }
 };

@@ -497,8 +497,27 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeDeliversItsBufferFirst) {
   uint32_t next = 0;
   std::optional<lk::Frame> f = push_until_read(track, probe, next);
   ASSERT_TRUE(f.has_value()) << "frames never flowed";
-  // bob's subscription was requested before carol's, so it is established by now or soon after;
-  // a second of frames leaves a wide margin for a loaded machine (its buffer keeps the last 4).
+  // Wait until the SFU forwards the track to bob as well: a frame carol reads that made the
+  // server write two packets (bob's and carol's; tests run one at a time). From then on bob's
+  // auto-subscription receives; a second of frames leaves a wide margin for a loaded machine to
+  // deliver them (its buffer keeps the last 4).
+  bool bob_subscribed = false;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !bob_subscribed && std::chrono::steady_clock::now() < deadline;) {
+    int64_t before = sfu.packets_out();
+    ASSERT_GE(before, 0) << "devsfu stats unreadable";
+    const uint32_t n = next++;
+    push_retrying(track, numbered(n, 16), 0);
+    bool read = false;  // carol has it: the SFU has forwarded it (and nothing since `before` but it)
+    while (!read && std::chrono::steady_clock::now() < deadline) {
+      std::optional<lk::Frame> g = probe.read(lk::Millis(200));
+      read = g && number(g->payload) == n;
+    }
+    for (int i = 0; read && i < 20 && !bob_subscribed; i++) {  // both writes are one forwarding call
+      bob_subscribed = sfu.packets_out() - before >= 2;
+      if (!bob_subscribed) std::this_thread::sleep_for(5ms);
+    }
+  }
+  ASSERT_TRUE(bob_subscribed) << "the SFU never forwarded the track to bob";
   for (uint32_t i = 0; i < 200; i++) {
     push_retrying(track, numbered(next++, 16), 0);
     std::this_thread::sleep_for(5ms);
