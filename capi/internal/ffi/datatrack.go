@@ -229,9 +229,7 @@ func (s *Subscription) coreDrops() uint64 {
 
 func (s *Subscription) release(ctx context.Context) {
 	s.cancel()
-	select {
-	case <-s.ready:
-	case <-ctx.Done():
+	if waitClosed(ctx, s.ready) != nil {
 		return
 	}
 	if s.sub != nil {

@@ -174,6 +174,27 @@ func closedChan() chan struct{} {
 	return ch
 }
 
+// waitClosed waits until ch is closed (a nil ch: at once) or ctx ends, and then returns
+// ctx's error.
+func waitClosed(ctx context.Context, ch <-chan struct{}) error {
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// lockedChan reads one of the room's channel fields (connectDone, pumpDone) under r.mu.
+func (r *Room) lockedChan(f *chan struct{}) chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return *f
+}
+
 // room returns the Room behind a room handle.
 func (c *Client) room(h uint64) (*Room, error) {
 	obj, err := c.handles.Get(h, KindRoom)
@@ -201,15 +222,7 @@ func (r *Room) release(ctx context.Context) {
 	if err := r.core.Disconnect(ctx); err != nil {
 		r.log.Warn("disconnecting a released room did not finish", "err", err)
 	}
-	r.mu.Lock()
-	pumpDone := r.pumpDone
-	r.mu.Unlock()
-	if pumpDone != nil {
-		select {
-		case <-pumpDone:
-		case <-ctx.Done():
-		}
-	}
+	_ = waitClosed(ctx, r.lockedChan(&r.pumpDone)) // bounded by ctx; nothing more to do either way
 }
 
 // connect handles ConnectRequest (ASYNC): the core's Connect, then its snapshot as the
@@ -490,27 +503,10 @@ func (c *Client) disconnect(k *call, m *ffipb.DisconnectRequest) error {
 		}
 		// A connect that was under way has ended (aborted, or connected just before): wait
 		// for it, so its pump, if any, is known.
-		r.mu.Lock()
-		connectDone := r.connectDone
-		r.mu.Unlock()
-		if connectDone != nil {
-			select {
-			case <-connectDone:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+		if err := waitClosed(ctx, r.lockedChan(&r.connectDone)); err != nil {
+			return nil, err
 		}
-		r.mu.Lock()
-		pumpDone := r.pumpDone
-		r.mu.Unlock()
-		if pumpDone != nil {
-			select {
-			case <-pumpDone:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		return nil, nil
+		return nil, waitClosed(ctx, r.lockedChan(&r.pumpDone))
 	})
 }
 
@@ -610,10 +606,8 @@ func (c *Client) publishData(k *call, m *ffipb.PublishDataRequest) error {
 	prev, mine := r.takeSendTurn()
 	err = k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		defer r.passTurn(prev, mine)
-		select {
-		case <-prev:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if err := waitClosed(ctx, prev); err != nil {
+			return nil, err
 		}
 		return nil, fromCore(rm.LocalParticipant().PublishData(ctx, payload, opts))
 	})
