@@ -127,14 +127,24 @@ class RoomSession:
 
     # -- RPC -----------------------------------------------------------------------------------
 
-    def register_rpc(self, method: str, handler: RpcHandler) -> None:
+    def register_rpc(self, method: str, handler: Optional[RpcHandler] = None) -> Any:
         """Adds an RPC handler (registered with the library now if the room exists, else when
-        it is created)."""
+        it is created) and returns it; without ``handler``, returns a decorator that registers
+        the function it decorates (what ``register_rpc_method`` of the room and of the local
+        participant return)."""
+        if handler is None:
+
+            def deco(fn: RpcHandler) -> RpcHandler:
+                self.register_rpc(method, fn)
+                return fn
+
+            return deco
         if method in self.rpc_handlers:
             raise errors.AlreadyExistsError(f"RPC method {method!r} is already registered")
         if self.live:
             self.ffi_register_rpc(method)
         self.rpc_handlers[method] = handler
+        return handler
 
     def unregister_rpc(self, method: str) -> None:
         """Removes an RPC handler (no error if none is registered)."""

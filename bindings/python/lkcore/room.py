@@ -498,15 +498,7 @@ class Room(EventEmitter[RoomEventName]):
         Raises:
             AlreadyExistsError: ``method`` already has a handler.
         """
-        if handler is None:
-
-            def deco(fn: RpcHandler) -> RpcHandler:
-                self._session.register_rpc(method, fn)
-                return fn
-
-            return deco
-        self._session.register_rpc(method, handler)
-        return handler
+        return self._session.register_rpc(method, handler)
 
     def unregister_rpc_method(self, method: str) -> None:
         """Removes an RPC handler (no error if none is registered)."""
