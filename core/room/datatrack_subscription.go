@@ -78,7 +78,9 @@ func (s *DataTrackSubscription) WaitEstablished(ctx context.Context) error {
 // Track is the subscribed remote track.
 func (s *DataTrackSubscription) Track() *RemoteDataTrack { return s.track }
 
-// Next returns the next frame, waiting bounded by ctx. After the end it
+// Next returns the next frame, waiting bounded by ctx. Frames come in arrival
+// order, which around an ICE restart may differ from the order they were sent
+// in (docs/protocol.md, Remote tracks and subscriptions). After the end it
 // returns the remaining buffered frames, then an error matching ErrStreamEnded
 // (errors.Is), or ctx's error.
 func (s *DataTrackSubscription) Next(ctx context.Context) (Frame, error) { return s.s.Recv(ctx) }
