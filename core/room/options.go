@@ -73,6 +73,7 @@ const (
 	StateReconnecting
 )
 
+// String returns the state's name ("connected", ...).
 func (s ConnectionState) String() string {
 	switch s {
 	case StateDisconnected:
