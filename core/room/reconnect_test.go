@@ -282,6 +282,20 @@ func rcJoin(ctx context.Context, t *testing.T, s *sfu.Server, roomName, identity
 	return c
 }
 
+// rcPair starts a devsfu for t and joins "a" and "b" to roomName, each having seen the other;
+// ctx (rcTimeout) ends with the test.
+func rcPair(t *testing.T, roomName string) (s *sfu.Server, ctx context.Context, a, b *rcClient) {
+	t.Helper()
+	s = sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
+	t.Cleanup(cancel)
+	a = rcJoin(ctx, t, s, roomName, "a", Options{})
+	b = rcJoin(ctx, t, s, roomName, "b", Options{})
+	a.waitParticipant(ctx, "b")
+	b.waitParticipant(ctx, "a")
+	return s, ctx, a, b
+}
+
 func (c *rcClient) close() {
 	_ = c.r.Disconnect(context.Background())
 	<-c.done
@@ -407,12 +421,7 @@ func roundTrip(ctx context.Context, t *testing.T, a, b *rcClient, topic string) 
 // after the resume, and the receiver gets every packet exactly once, in
 // order.
 func TestReconnectResumeSignalDropped(t *testing.T) {
-	s := sfu.Start(t, devsfu.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
-	defer cancel()
-	a := rcJoin(ctx, t, s, "resume", "a", Options{})
-	b := rcJoin(ctx, t, s, "resume", "b", Options{})
-	a.waitParticipant(ctx, "b")
+	s, ctx, a, b := rcPair(t, "resume")
 	sidA, sidB := a.r.LocalParticipant().SID(), b.r.LocalParticipant().SID()
 
 	const per = 100
@@ -548,13 +557,7 @@ func TestReconnectResumeICEKilled(t *testing.T) {
 // metadata update issued while reconnecting is held and sent on the new
 // session, and data flows again on the same Room objects.
 func TestReconnectFullOnServerLeave(t *testing.T) {
-	s := sfu.Start(t, devsfu.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
-	defer cancel()
-	a := rcJoin(ctx, t, s, "full", "a", Options{})
-	b := rcJoin(ctx, t, s, "full", "b", Options{})
-	a.waitParticipant(ctx, "b")
-	b.waitParticipant(ctx, "a")
+	s, ctx, a, b := rcPair(t, "full")
 	oldSid := a.r.LocalParticipant().SID()
 	oldB := a.r.RemoteParticipant("b")
 	lp := a.r.LocalParticipant()
@@ -602,13 +605,7 @@ func TestReconnectFullOnServerLeave(t *testing.T) {
 // both clients escalate to a full reconnect, see each other again and
 // exchange data on the same Room objects.
 func TestReconnectServerRestart(t *testing.T) {
-	s := sfu.Start(t, devsfu.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
-	defer cancel()
-	a := rcJoin(ctx, t, s, "restart", "a", Options{})
-	b := rcJoin(ctx, t, s, "restart", "b", Options{})
-	a.waitParticipant(ctx, "b")
-	b.waitParticipant(ctx, "a")
+	s, ctx, a, b := rcPair(t, "restart")
 
 	s.Restart()
 	for _, c := range []*rcClient{a, b} {
@@ -630,12 +627,7 @@ func TestReconnectServerRestart(t *testing.T) {
 // leave{RESUME} resumes; a transport closed by the server ends in a working
 // connection again (its session cannot be resumed: full reconnect).
 func TestReconnectLeaveResumeAndTransportClosed(t *testing.T) {
-	s := sfu.Start(t, devsfu.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), rcTimeout)
-	defer cancel()
-	a := rcJoin(ctx, t, s, "misc", "a", Options{})
-	b := rcJoin(ctx, t, s, "misc", "b", Options{})
-	a.waitParticipant(ctx, "b")
+	s, ctx, a, b := rcPair(t, "misc")
 	sid := a.r.LocalParticipant().SID()
 
 	s.SendLeave("a", lkpb.LeaveRequest_RESUME, lkpb.DisconnectReason_MIGRATION)
