@@ -265,6 +265,23 @@ func (h *blockingHandler) handle(ctx context.Context, inv rpc.Invocation) (strin
 
 func (h *blockingHandler) unblock() { h.once.Do(func() { close(h.release) }) }
 
+// hangingCall registers a blockingHandler as bob's "hang" method and starts alice's call to
+// it (one-minute response timeout); the call's error arrives on the returned channel.
+func hangingCall(t *testing.T, ctx context.Context, alice, bob *room.Room) (*blockingHandler, <-chan error) {
+	t.Helper()
+	h := newBlockingHandler()
+	t.Cleanup(h.unblock)
+	if err := bob.RegisterRPCMethod("hang", h.handle); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := alice.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "bob", Method: "hang", ResponseTimeout: time.Minute})
+		errc <- err
+	}()
+	return h, errc
+}
+
 func TestRPCResponseTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -293,16 +310,7 @@ func TestRPCCalleeDisconnects(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	_, alice, bob := dataPair(t, ctx)
-	h := newBlockingHandler()
-	t.Cleanup(h.unblock)
-	if err := bob.RegisterRPCMethod("hang", h.handle); err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := alice.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "bob", Method: "hang", ResponseTimeout: time.Minute})
-		errc <- err
-	}()
+	h, errc := hangingCall(t, ctx, alice, bob)
 	<-h.started
 	// bob leaves while its handler runs: Disconnect cancels the handler's
 	// ctx and waits for it; alice learns from the participant update.
@@ -326,16 +334,7 @@ func TestRPCCallerDisconnects(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	_, alice, bob := dataPair(t, ctx)
-	h := newBlockingHandler()
-	t.Cleanup(h.unblock)
-	if err := bob.RegisterRPCMethod("hang", h.handle); err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := alice.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "bob", Method: "hang", ResponseTimeout: time.Minute})
-		errc <- err
-	}()
+	h, errc := hangingCall(t, ctx, alice, bob)
 	inv := <-h.started
 	if inv.CallerIdentity != "alice" {
 		t.Fatalf("caller %q", inv.CallerIdentity)
