@@ -345,6 +345,26 @@ func (c *testClient) handle(m *lkpb.SignalResponse) {
 // waitErr returns the next message (after the cursor) matching pred and
 // moves the cursor past it.
 func (c *testClient) waitErr(pred func(*lkpb.SignalResponse) bool) (*lkpb.SignalResponse, error) {
+	var found *lkpb.SignalResponse
+	err := c.waitLocked(func() (bool, error) {
+		for i := c.cursor; i < len(c.log); i++ {
+			if pred(c.log[i]) {
+				c.cursor = i + 1
+				found = c.log[i]
+				return true, nil
+			}
+		}
+		if c.wsClosed {
+			return false, errClosedForTest
+		}
+		return false, nil
+	})
+	return found, err
+}
+
+// waitLocked calls check with c.mu held, again after every change (c.cond), until it reports
+// done or an error, or testTimeout passes (context.DeadlineExceeded).
+func (c *testClient) waitLocked(check func() (done bool, err error)) error {
 	deadline := time.Now().Add(testTimeout)
 	stop := time.AfterFunc(testTimeout, func() {
 		c.mu.Lock()
@@ -355,17 +375,11 @@ func (c *testClient) waitErr(pred func(*lkpb.SignalResponse) bool) (*lkpb.Signal
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
-		for i := c.cursor; i < len(c.log); i++ {
-			if pred(c.log[i]) {
-				c.cursor = i + 1
-				return c.log[i], nil
-			}
-		}
-		if c.wsClosed {
-			return nil, errClosedForTest
+		if done, err := check(); done || err != nil {
+			return err
 		}
 		if time.Now().After(deadline) {
-			return nil, context.DeadlineExceeded
+			return context.DeadlineExceeded
 		}
 		c.cond.Wait()
 	}
@@ -403,27 +417,21 @@ func (c *testClient) sid() string { return c.joinResp().GetParticipant().GetSid(
 // waitData returns the next data-channel message on label matching pred.
 func (c *testClient) waitData(label string, pred func([]byte) bool) []byte {
 	c.t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	stop := time.AfterFunc(testTimeout, func() {
-		c.mu.Lock()
-		c.cond.Broadcast()
-		c.mu.Unlock()
-	})
-	defer stop.Stop()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for {
+	var found []byte
+	err := c.waitLocked(func() (bool, error) {
 		for i := c.dcCursor[label]; i < len(c.dc); i++ {
 			if c.dc[i].label == label && (pred == nil || pred(c.dc[i].data)) {
 				c.dcCursor[label] = i + 1
-				return c.dc[i].data
+				found = c.dc[i].data
+				return true, nil
 			}
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: timed out waiting for data on %s", c.identity, label)
-		}
-		c.cond.Wait()
+		return false, nil
+	})
+	if err != nil {
+		c.t.Fatalf("%s: timed out waiting for data on %s", c.identity, label)
 	}
+	return found
 }
 
 func (c *testClient) dataMessages(label string) [][]byte {
