@@ -251,15 +251,7 @@ func TestCloseWakesBlockedPuller(t *testing.T) {
 		case <-time.After(time.Millisecond):
 		}
 	}
-	if err := c.Close(hangGuard, false); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		wantCode(t, err, ffipb.ErrorCode_ERROR_CODE_CLIENT_CLOSED)
-	case <-time.After(hangGuard):
-		t.Fatal("puller not woken by close")
-	}
+	closeWakes(t, c, done, "puller")
 }
 
 func TestCloseIdempotentConcurrentAndFinal(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 )
@@ -13,6 +14,21 @@ func wantCode(t *testing.T, err error, code ffipb.ErrorCode) {
 	t.Helper()
 	if got := CodeOf(err); got != code {
 		t.Fatalf("got %v (%v), want %v", got, err, code)
+	}
+}
+
+// closeWakes closes c and checks that the call blocked in it (its error arrives on done) is
+// woken with CLIENT_CLOSED.
+func closeWakes(t *testing.T, c *Client, done <-chan error, who string) {
+	t.Helper()
+	if err := c.Close(hangGuard, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		wantCode(t, err, ffipb.ErrorCode_ERROR_CODE_CLIENT_CLOSED)
+	case <-time.After(hangGuard):
+		t.Fatalf("%s not woken by close", who)
 	}
 }
 

@@ -447,15 +447,7 @@ func TestReadFrameWokenByClose(t *testing.T) {
 	case <-time.After(hangGuard):
 		t.Fatal("reader never blocked")
 	}
-	if err := c.Close(hangGuard, false); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		wantCode(t, err, ffipb.ErrorCode_ERROR_CODE_CLIENT_CLOSED)
-	case <-time.After(hangGuard):
-		t.Fatal("reader not woken by close")
-	}
+	closeWakes(t, c, done, "reader")
 }
 
 func TestErrorMapping(t *testing.T) {
