@@ -54,6 +54,10 @@
  *   a forked child must not use a library loaded by its parent. The Go runtime installs
  *   handlers only for synchronous signals (SIGSEGV, SIGBUS, SIGFPE) and forwards those it
  *   does not own to previously installed handlers; SIGINT/SIGTERM stay the host's.
+ *   Its garbage collector follows GOGC and GOMEMLIMIT (docs/performance.md): put them in the
+ *   environment the process starts with, or setenv them before the library is loaded (dlopen);
+ *   a library linked at build time is loaded before main() runs. GetClientStatsRequest reports
+ *   the values in effect.
  */
 #ifndef LKCORE_H
 #define LKCORE_H
@@ -68,7 +72,7 @@ extern "C" {
 
 /* ABI version this header describes. */
 #define LK_ABI_VERSION_MAJOR 1
-#define LK_ABI_VERSION_MINOR 5
+#define LK_ABI_VERSION_MINOR 6
 #define LK_ABI_VERSION ((LK_ABI_VERSION_MAJOR << 16) | LK_ABI_VERSION_MINOR)
 /* True if a library reporting version v (from lk_abi_version) can serve this header. */
 #define LK_ABI_COMPATIBLE(v) \

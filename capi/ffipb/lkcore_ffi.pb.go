@@ -1973,9 +1973,17 @@ type GetClientStatsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Handles issued by this client and not released yet: rooms, local tracks, subscriptions,
 	// stream readers and writers. Dropping a room releases its children with it.
-	LiveHandles   uint32 `protobuf:"varint,1,opt,name=live_handles,json=liveHandles,proto3" json:"live_handles,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LiveHandles uint32 `protobuf:"varint,1,opt,name=live_handles,json=liveHandles,proto3" json:"live_handles,omitempty"`
+	// The Go runtime's garbage-collection settings in this process, shared by every client
+	// (since ABI 1.6): the GOGC percentage (-1 = off) and the GOMEMLIMIT soft limit in bytes
+	// (9223372036854775807 = none). The runtime reads both from the environment the process
+	// started with; the library also applies values the host set in its environment later but
+	// before loading the library (setenv before dlopen, Python's os.environ). A value set after
+	// the library was loaded is not seen. Invalid values are ignored (default: 100, none).
+	GcPercent        int32 `protobuf:"varint,2,opt,name=gc_percent,json=gcPercent,proto3" json:"gc_percent,omitempty"`
+	MemoryLimitBytes int64 `protobuf:"varint,3,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3" json:"memory_limit_bytes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetClientStatsResponse) Reset() {
@@ -2011,6 +2019,20 @@ func (*GetClientStatsResponse) Descriptor() ([]byte, []int) {
 func (x *GetClientStatsResponse) GetLiveHandles() uint32 {
 	if x != nil {
 		return x.LiveHandles
+	}
+	return 0
+}
+
+func (x *GetClientStatsResponse) GetGcPercent() int32 {
+	if x != nil {
+		return x.GcPercent
+	}
+	return 0
+}
+
+func (x *GetClientStatsResponse) GetMemoryLimitBytes() int64 {
+	if x != nil {
+		return x.MemoryLimitBytes
 	}
 	return 0
 }
@@ -2515,9 +2537,12 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x12SetLogLevelRequest\x12-\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x17.lkcore.ffi.v1.LogLevelR\x05level\"\x15\n" +
 	"\x13SetLogLevelResponse\"\x17\n" +
-	"\x15GetClientStatsRequest\";\n" +
+	"\x15GetClientStatsRequest\"\x88\x01\n" +
 	"\x16GetClientStatsResponse\x12!\n" +
-	"\flive_handles\x18\x01 \x01(\rR\vliveHandles\"\x13\n" +
+	"\flive_handles\x18\x01 \x01(\rR\vliveHandles\x12\x1d\n" +
+	"\n" +
+	"gc_percent\x18\x02 \x01(\x05R\tgcPercent\x12,\n" +
+	"\x12memory_limit_bytes\x18\x03 \x01(\x03R\x10memoryLimitBytes\"\x13\n" +
 	"\x11GetVersionRequest\"v\n" +
 	"\x12GetVersionResponse\x12\x1f\n" +
 	"\vabi_version\x18\x01 \x01(\rR\n" +

@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import weakref
 
@@ -47,6 +48,39 @@ def test_abi_version_matches_library_report(lib_path: str) -> None:
         c.close()
     assert v.abi_version == (major << 16) | minor
     assert v.schema == pb.DESCRIPTOR.package == "lkcore.ffi.v1"
+
+
+_RUNTIME_PROBE = """
+import os, sys
+for k, v in zip(sys.argv[2::2], sys.argv[3::2]):
+    os.environ[k] = v  # after the process started, before the library is loaded
+import lkcore
+from lkcore._proto import lkcore_ffi_pb2 as pb
+c = lkcore.Client(sys.argv[1])
+s = c.request(pb.Request(get_client_stats=pb.GetClientStatsRequest())).get_client_stats
+c.close()
+print(s.gc_percent, s.memory_limit_bytes)
+"""
+
+
+def _runtime_settings(lib_path: str, at_start: dict[str, str], later: dict[str, str]) -> tuple[int, int]:
+    env = {k: v for k, v in os.environ.items() if k not in ("GOGC", "GOMEMLIMIT")} | at_start
+    args = [x for kv in later.items() for x in kv]
+    out = subprocess.run([sys.executable, "-c", _RUNTIME_PROBE, lib_path, *args], env=env,
+                         capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+def test_go_runtime_settings_follow_the_environment(lib_path: str) -> None:
+    none = 2**63 - 1
+    assert _runtime_settings(lib_path, {}, {}) == (100, none)
+    # Set when the process starts: the Go runtime reads it itself.
+    assert _runtime_settings(lib_path, {"GOGC": "300", "GOMEMLIMIT": "80MiB"}, {}) == (300, 80 << 20)
+    # Set through os.environ before the library is loaded: the library applies it.
+    assert _runtime_settings(lib_path, {}, {"GOGC": "250", "GOMEMLIMIT": "96MiB"}) == (250, 96 << 20)
+    assert _runtime_settings(lib_path, {"GOGC": "50"}, {"GOGC": "off"}) == (-1, none)
+    # An invalid value is ignored (the Go runtime would refuse to start on it).
+    assert _runtime_settings(lib_path, {}, {"GOMEMLIMIT": "96MB"}) == (100, none)
 
 
 def test_env_var_is_used(lib_path: str, monkeypatch: pytest.MonkeyPatch) -> None:

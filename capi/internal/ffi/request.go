@@ -243,8 +243,10 @@ var requestHandlers = map[protoreflect.Name]handler{
 		return nil
 	},
 	"get_client_stats": func(k *call) error {
+		gc, limit := runtimeSettings()
 		k.resp.Message = &ffipb.Response_GetClientStats{GetClientStats: &ffipb.GetClientStatsResponse{
 			LiveHandles: uint32(min(k.c.handles.Len(), math.MaxUint32)),
+			GcPercent:   gc, MemoryLimitBytes: limit,
 		}}
 		return nil
 	},
