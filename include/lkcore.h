@@ -52,8 +52,10 @@
  *   The library contains a Go runtime: it is started when the library is loaded, is shared by
  *   every client, and cannot be unloaded (do not dlclose liblkcore). Load it after any fork();
  *   a forked child must not use a library loaded by its parent. The Go runtime installs
- *   handlers only for synchronous signals (SIGSEGV, SIGBUS, SIGFPE) and forwards those it
- *   does not own to previously installed handlers; SIGINT/SIGTERM stay the host's.
+ *   handlers only for the synchronous signals (SIGSEGV, SIGBUS, SIGFPE) and SIGPIPE, keeping
+ *   the handlers installed before it: a synchronous signal raised while host code runs goes
+ *   to the host's handler. SIGINT, SIGTERM and the other asynchronous signals stay the
+ *   host's, whether it installs its handlers before or after loading the library.
  *   Its garbage collector follows GOGC and GOMEMLIMIT (docs/performance.md): put them in the
  *   environment the process starts with, or setenv them before the library is loaded (dlopen);
  *   a library linked at build time is loaded before main() runs. GetClientStatsRequest reports

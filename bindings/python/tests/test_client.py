@@ -83,6 +83,31 @@ def test_go_runtime_settings_follow_the_environment(lib_path: str) -> None:
     assert _runtime_settings(lib_path, {}, {"GOMEMLIMIT": "96MB"}) == (100, none)
 
 
+_SIGNAL_PROBE = """
+import os, signal, sys, time, lkcore
+got = set()
+signal.signal(signal.SIGTERM, lambda *_: got.add("term"))  # before the library is loaded
+c = lkcore.Client(sys.argv[1])  # loads the library and starts its Go runtime
+signal.signal(signal.SIGINT, lambda *_: got.add("int"))  # after
+os.kill(os.getpid(), signal.SIGTERM)
+os.kill(os.getpid(), signal.SIGINT)
+deadline = time.monotonic() + 10
+while len(got) < 2 and time.monotonic() < deadline:
+    time.sleep(0.01)
+c.close()
+print(" ".join(sorted(got)))
+"""
+
+
+def test_host_keeps_sigint_and_sigterm(lib_path: str) -> None:
+    # The Go runtime in the library installs no handler for asynchronous signals: the
+    # host's handlers (here Python's) still run.
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_PROBE, lib_path], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["int", "term"]
+
+
 def test_env_var_is_used(lib_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LKCORE_LIB", lib_path)
     assert load_library().path == lib_path
