@@ -21,15 +21,12 @@ import (
 	"github.com/lkcore/lkcore/capi/internal/ffi"
 )
 
-// Every export recovers panics and reports LK_ERR_INTERNAL; none aborts the host.
+// The implementations of the lk_* functions: entry.c defines the public symbols, checks that
+// the process was not forked since the library was loaded, and calls these. Every one
+// recovers panics and reports LK_ERR_INTERNAL; none aborts the host.
 
-//export lk_abi_version
-func lk_abi_version() C.uint32_t {
-	return C.uint32_t(ffi.ABIVersion)
-}
-
-//export lk_client_new
-func lk_client_new(cb C.lkint_event_cb, userData unsafe.Pointer) (client C.uint64_t) {
+//export lkint_go_client_new
+func lkint_go_client_new(cb C.lkint_event_cb, userData unsafe.Pointer) (client C.uint64_t) {
 	defer func() {
 		if recover() != nil {
 			client = 0
@@ -53,8 +50,8 @@ func lk_client_new(cb C.lkint_event_cb, userData unsafe.Pointer) (client C.uint6
 	return C.uint64_t(id)
 }
 
-//export lk_client_close
-func lk_client_close(client C.uint64_t, timeoutMs C.int32_t) (st C.int32_t) {
+//export lkint_go_client_close
+func lkint_go_client_close(client C.uint64_t, timeoutMs C.int32_t) (st C.int32_t) {
 	defer recoverStatus(&st)
 	c, code := lookup(client)
 	if code == ffipb.ErrorCode_ERROR_CODE_CLIENT_CLOSED {
@@ -83,8 +80,8 @@ func lk_client_close(client C.uint64_t, timeoutMs C.int32_t) (st C.int32_t) {
 	return status(ffipb.ErrorCode_ERROR_CODE_OK)
 }
 
-//export lk_request
-func lk_request(client C.uint64_t, req *C.uint8_t, reqLen C.size_t, resp **C.uint8_t, respLen *C.size_t) (st C.int32_t) {
+//export lkint_go_request
+func lkint_go_request(client C.uint64_t, req *C.uint8_t, reqLen C.size_t, resp **C.uint8_t, respLen *C.size_t) (st C.int32_t) {
 	if resp == nil || respLen == nil {
 		return status(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
 	}
@@ -126,8 +123,8 @@ func lk_request(client C.uint64_t, req *C.uint8_t, reqLen C.size_t, resp **C.uin
 	return status(code)
 }
 
-//export lk_client_next_event
-func lk_client_next_event(client C.uint64_t, timeoutMs C.int32_t, event **C.uint8_t, eventLen *C.size_t) (st C.int32_t) {
+//export lkint_go_client_next_event
+func lkint_go_client_next_event(client C.uint64_t, timeoutMs C.int32_t, event **C.uint8_t, eventLen *C.size_t) (st C.int32_t) {
 	defer recoverStatus(&st)
 	if event == nil || eventLen == nil {
 		return status(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
@@ -148,13 +145,8 @@ func lk_client_next_event(client C.uint64_t, timeoutMs C.int32_t, event **C.uint
 	return status(ffipb.ErrorCode_ERROR_CODE_OK)
 }
 
-//export lk_free
-func lk_free(p unsafe.Pointer) {
-	C.free(p)
-}
-
-//export lk_handle_drop
-func lk_handle_drop(client C.uint64_t, handle C.uint64_t) (st C.int32_t) {
+//export lkint_go_handle_drop
+func lkint_go_handle_drop(client C.uint64_t, handle C.uint64_t) (st C.int32_t) {
 	defer recoverStatus(&st)
 	c, code := lookup(client)
 	if c == nil {
@@ -163,8 +155,8 @@ func lk_handle_drop(client C.uint64_t, handle C.uint64_t) (st C.int32_t) {
 	return status(ffi.CodeOf(c.DropHandle(uint64(handle))))
 }
 
-//export lk_data_track_push
-func lk_data_track_push(client C.uint64_t, track C.uint64_t, data *C.uint8_t, dataLen C.size_t, userTimestamp C.uint64_t, hasUserTimestamp C.bool) (st C.int32_t) {
+//export lkint_go_data_track_push
+func lkint_go_data_track_push(client C.uint64_t, track C.uint64_t, data *C.uint8_t, dataLen C.size_t, userTimestamp C.uint64_t, hasUserTimestamp C.bool) (st C.int32_t) {
 	defer recoverStatus(&st)
 	if data == nil && dataLen > 0 {
 		return status(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
@@ -184,8 +176,8 @@ func lk_data_track_push(client C.uint64_t, track C.uint64_t, data *C.uint8_t, da
 	return status(ffi.CodeOf(c.PushFrame(uint64(track), b, uint64(userTimestamp), bool(hasUserTimestamp))))
 }
 
-//export lk_data_track_read
-func lk_data_track_read(client C.uint64_t, subscription C.uint64_t, timeoutMs C.int32_t, frame **C.uint8_t, frameLen *C.size_t, userTimestamp *C.uint64_t, hasUserTimestamp *C.bool) (st C.int32_t) {
+//export lkint_go_data_track_read
+func lkint_go_data_track_read(client C.uint64_t, subscription C.uint64_t, timeoutMs C.int32_t, frame **C.uint8_t, frameLen *C.size_t, userTimestamp *C.uint64_t, hasUserTimestamp *C.bool) (st C.int32_t) {
 	defer recoverStatus(&st)
 	if frame == nil || frameLen == nil {
 		return status(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)

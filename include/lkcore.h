@@ -50,11 +50,14 @@
  *
  * PROCESS-WIDE FACTS
  *   The library contains a Go runtime: it is started when the library is loaded, is shared by
- *   every client, and cannot be unloaded (do not dlclose liblkcore). Load it after any fork();
- *   a forked child must not use a library loaded by its parent. The Go runtime installs
- *   handlers only for the synchronous signals (SIGSEGV, SIGBUS, SIGFPE) and SIGPIPE, keeping
- *   the handlers installed before it: a synchronous signal raised while host code runs goes
- *   to the host's handler. SIGINT, SIGTERM and the other asynchronous signals stay the
+ *   every client, and cannot be unloaded (do not dlclose liblkcore). Load it after any fork():
+ *   a child forked after the library was loaded cannot use it (the Go runtime's threads do not
+ *   survive a fork); there every function returns LK_ERR_FORKED at once without entering Go,
+ *   lk_client_new returns 0, lk_free still frees and lk_abi_version still answers (since ABI
+ *   1.6; a fork followed by exec is not concerned). The Go runtime installs handlers only
+ *   for the synchronous signals (SIGSEGV, SIGBUS, SIGFPE) and SIGPIPE, keeping the handlers
+ *   installed before it: a synchronous signal raised while host code runs goes to the host's
+ *   handler. SIGINT, SIGTERM and the other asynchronous signals stay the
  *   host's, whether it installs its handlers before or after loading the library.
  *   Its garbage collector follows GOGC and GOMEMLIMIT (docs/performance.md): put them in the
  *   environment the process starts with, or setenv them before the library is loaded (dlopen);
@@ -97,6 +100,7 @@ extern "C" {
 #define LK_ERR_NOT_FOUND 11
 #define LK_ERR_ALREADY_EXISTS 12
 #define LK_ERR_FAILED_PRECONDITION 13 /* object in the wrong state for the call */
+#define LK_ERR_FORKED 14             /* called in a child forked after the library was loaded (ABI 1.6) */
 /* Connection. */
 #define LK_ERR_CONNECTION_FAILED 20
 #define LK_ERR_UNAUTHORIZED 21

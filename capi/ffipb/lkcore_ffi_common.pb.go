@@ -47,6 +47,8 @@ const (
 	ErrorCode_ERROR_CODE_NOT_FOUND           ErrorCode = 11 // named thing not found (participant, method, invocation, pending request)
 	ErrorCode_ERROR_CODE_ALREADY_EXISTS      ErrorCode = 12 // duplicate name (data track, RPC method, stream handler topic)
 	ErrorCode_ERROR_CODE_FAILED_PRECONDITION ErrorCode = 13 // object in the wrong state (e.g. connect on a connected room)
+	ErrorCode_ERROR_CODE_FORKED              ErrorCode = 14 // called in a process forked after the library was loaded: the
+	// library cannot be used there (returned by the C functions only; since ABI 1.6)
 	// Connection.
 	ErrorCode_ERROR_CODE_CONNECTION_FAILED ErrorCode = 20 // could not connect (network, server error)
 	ErrorCode_ERROR_CODE_UNAUTHORIZED      ErrorCode = 21 // token rejected
@@ -83,6 +85,7 @@ var (
 		11: "ERROR_CODE_NOT_FOUND",
 		12: "ERROR_CODE_ALREADY_EXISTS",
 		13: "ERROR_CODE_FAILED_PRECONDITION",
+		14: "ERROR_CODE_FORKED",
 		20: "ERROR_CODE_CONNECTION_FAILED",
 		21: "ERROR_CODE_UNAUTHORIZED",
 		22: "ERROR_CODE_DISCONNECTED",
@@ -114,6 +117,7 @@ var (
 		"ERROR_CODE_NOT_FOUND":           11,
 		"ERROR_CODE_ALREADY_EXISTS":      12,
 		"ERROR_CODE_FAILED_PRECONDITION": 13,
+		"ERROR_CODE_FORKED":              14,
 		"ERROR_CODE_CONNECTION_FAILED":   20,
 		"ERROR_CODE_UNAUTHORIZED":        21,
 		"ERROR_CODE_DISCONNECTED":        22,
@@ -360,7 +364,7 @@ const file_lkcore_ffi_common_proto_rawDesc = "" +
 	"\bRpcError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\tR\x04data*\xdd\x06\n" +
+	"\x04data\x18\x03 \x01(\tR\x04data*\xf4\x06\n" +
 	"\tErrorCode\x12\x11\n" +
 	"\rERROR_CODE_OK\x10\x00\x12\x17\n" +
 	"\x13ERROR_CODE_INTERNAL\x10\x01\x12\x1f\n" +
@@ -376,7 +380,8 @@ const file_lkcore_ffi_common_proto_rawDesc = "" +
 	"\x12\x18\n" +
 	"\x14ERROR_CODE_NOT_FOUND\x10\v\x12\x1d\n" +
 	"\x19ERROR_CODE_ALREADY_EXISTS\x10\f\x12\"\n" +
-	"\x1eERROR_CODE_FAILED_PRECONDITION\x10\r\x12 \n" +
+	"\x1eERROR_CODE_FAILED_PRECONDITION\x10\r\x12\x15\n" +
+	"\x11ERROR_CODE_FORKED\x10\x0e\x12 \n" +
 	"\x1cERROR_CODE_CONNECTION_FAILED\x10\x14\x12\x1b\n" +
 	"\x17ERROR_CODE_UNAUTHORIZED\x10\x15\x12\x1b\n" +
 	"\x17ERROR_CODE_DISCONNECTED\x10\x16\x12\x1a\n" +

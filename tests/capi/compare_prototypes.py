@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Compares the prototypes of include/lkcore.h with the ones cgo generates for the //export
-functions (build's liblkcore.h). Parameter names and const qualifiers are ignored (cgo cannot
-express const); the header's typedefs are mapped to the types cgo uses. Functions implemented
-in C inside capi (lk_status_name) do not appear in cgo's header; the compiler checks those
-against lkcore.h directly because capi's C file includes it."""
+functions (build's liblkcore.h): lk_X in the header with its Go implementation lkint_go_X, which
+capi/entry.c calls after its fork check. Parameter names and const qualifiers are ignored (cgo
+cannot express const); the header's typedefs are mapped to the types cgo uses. Functions
+implemented in C alone (lk_status_name, lk_abi_version, lk_free) do not appear in cgo's header;
+the compiler checks those against lkcore.h directly because capi's C files include it."""
 import re
 import sys
 
@@ -14,7 +15,7 @@ ALIASES = {
     "lk_event_callback": "callback",
     "lkint_event_cb": "callback",
 }
-C_DEFINED = {"lk_status_name"}
+C_DEFINED = {"lk_status_name", "lk_abi_version", "lk_free"}
 
 
 def prototypes(path):
@@ -22,8 +23,8 @@ def prototypes(path):
     src = re.sub(r"/\*.*?\*/", "", src, flags=re.S)
     src = re.sub(r"//[^\n]*", "", src)
     out = {}
-    for m in re.finditer(r"(?:^|\n)\s*(?:extern\s+)?([A-Za-z_][\w\s\*]*?)\b(lk_\w+)\s*\(([^)]*)\)\s*;", src):
-        ret, name, params = m.group(1), m.group(2), m.group(3)
+    for m in re.finditer(r"(?:^|\n)\s*(?:extern\s+)?([A-Za-z_][\w\s\*]*?)\b((?:lkint_go_|lk_)\w+)\s*\(([^)]*)\)\s*;", src):
+        ret, name, params = m.group(1), m.group(2).replace("lkint_go_", "lk_", 1), m.group(3)
         out[name] = (norm_type(ret), [norm_param(p) for p in params.split(",")] if params.strip() != "void" else [])
     return out
 

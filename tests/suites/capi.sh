@@ -30,6 +30,7 @@ c++ -std=c++17 -Wall -Wextra -Werror -O1 -g -Iinclude tests/capi/e2e_test.cc "${
 c++ -std=c++17 -Wall -Wextra -Werror -O1 -g -Iinclude tests/capi/caps_test.cc "${link[@]}" \
   -lgtest -lgtest_main -pthread -o "$out/caps_test"
 cc -std=c11 -Wall -Wextra -Werror -g -Iinclude tests/capi/leak_probe.c "${link[@]}" -o "$out/leak_probe"
+cc -std=c11 -Wall -Wextra -Werror -g -Iinclude tests/capi/fork_test.c "${link[@]}" -o "$out/fork_test"
 c++ -std=c++17 -Wall -Wextra -Werror -O2 -Iinclude tests/capi/bench.cc "${link[@]}" -pthread -o "$out/bench"
 
 echo "--- starting the devsfu CLI"
@@ -50,6 +51,8 @@ echo "devsfu at $LK_URL"
 
 echo "--- capi_test"
 "$out/capi_test"
+echo "--- fork_test (a child forked after loading gets LK_ERR_FORKED at once)"
+"$out/fork_test"
 echo "--- e2e_test (against devsfu)"
 "$out/e2e_test"
 echo "--- caps_test (against devsfu)"

@@ -53,7 +53,8 @@
 //   values added by a newer library of the same major version are ignored or kept as numbers.
 //
 // PROCESS
-//   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it.
+//   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
+//   child forked after it was loaded every call fails at once with Error(LK_ERR_FORKED).
 //   Do not link a second copy of the generated capi/proto/*.proto classes into the same process
 //   with the same libprotobuf (protobuf refuses duplicate registrations of one .proto file).
 #ifndef LKCORE_HPP

@@ -161,6 +161,9 @@ std::shared_ptr<ClientImpl> ClientImpl::create(ClientOptions options) {
   if (c->id_ == 0) {
     delete ctx;
     c->ctx_ = nullptr;
+    // In a child forked after the library was loaded, every C function says so.
+    if (lk_handle_drop(0, 0) == LK_ERR_FORKED)
+      throw Error(LK_ERR_FORKED, "the library was loaded before this process was forked: it cannot be used here");
     throw Error(LK_ERR_INTERNAL, "lk_client_new failed");
   }
   c->workers_->start(c->options_.handler_threads);

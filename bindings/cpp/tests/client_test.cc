@@ -1,5 +1,8 @@
 // The C++ API without a server: versions, the async path, errors with their ABI codes, RAII
 // and move semantics, closing.
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "common.hpp"
 
 using namespace lktest;
@@ -43,6 +46,40 @@ TEST(Client, CloseFailsPendingOperationsAndLaterCalls) {
   expect_error(LK_ERR_CLIENT_CLOSED, [&] { c.echo("x"); }, "echo after close");
   expect_error(LK_ERR_CLIENT_CLOSED, [&] { lk::Room r(c); }, "room after close");
   c.close();  // idempotent
+}
+
+TEST(Client, ForkedChildGetsForkedErrorAtOnce) {
+  lk::Client parent;
+  EXPECT_EQ(parent.echo("before"), "before");
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // no gtest in the child: its exit code tells what happened
+    int rc = 1;
+    try {
+      lk::Client c;
+      rc = 2;
+    } catch (const lk::Error &e) {
+      rc = e.code() == LK_ERR_FORKED ? 0 : 3;
+    } catch (...) {
+      rc = 4;
+    }
+    _exit(rc);
+  }
+  int status = 0;
+  pid_t got = 0;
+  for (int i = 0; i < 3000 && got == 0; i++) {  // bounded: a hang in the child fails the test
+    got = waitpid(pid, &status, WNOHANG);
+    if (got == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (got == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "the forked child hung creating a client";
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: no exception, 2: client created, 3: other code, 4: other exception";
+  EXPECT_EQ(parent.echo("after"), "after");  // the parent is unaffected
 }
 
 TEST(Client, TwoClientsAreIndependent) {

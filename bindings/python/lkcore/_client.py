@@ -230,6 +230,10 @@ class Client:
         self._lib = load_library(lib_path)
         cid = self._lib.client_new()
         if cid == 0:
+            # In a child forked after the library was loaded, every C function says so.
+            st = self._lib.handle_drop(0, 0)
+            if st == pb.ERROR_CODE_FORKED:
+                raise errors.error_for_code(st, "the library was loaded before this process was forked")
             raise errors.InternalError("lk_client_new failed")
         self._id = cid
         self._lock = threading.RLock()

@@ -41,6 +41,7 @@ __all__ = [
     "NotFoundError",
     "AlreadyExistsError",
     "FailedPreconditionError",
+    "ForkedError",
     "ConnectionFailedError",
     "UnauthorizedError",
     "DisconnectedError",
@@ -175,6 +176,15 @@ class FailedPreconditionError(LkError):
     """The object is in the wrong state for the call."""
 
     CODE = _code("FAILED_PRECONDITION")
+
+
+class ForkedError(LkError):
+    """The process was forked after it loaded the library: the library cannot be used in the
+    child (the Go runtime's threads do not survive ``fork``). Use the ``"spawn"`` or
+    ``"forkserver"`` start method of :mod:`multiprocessing`, or import and use lkcore only in the
+    child processes."""
+
+    CODE = _code("FORKED")
 
 
 class ConnectionFailedError(LkError):

@@ -108,6 +108,39 @@ def test_host_keeps_sigint_and_sigterm(lib_path: str) -> None:
     assert out.stdout.split() == ["int", "term"]
 
 
+_FORK_PROBE = """
+import os, sys, lkcore
+from lkcore._proto import lkcore_ffi_pb2 as pb
+c = lkcore.Client(sys.argv[1])
+version = pb.Request(get_version=pb.GetVersionRequest())
+c.request(version)
+pid = os.fork()
+if pid == 0:
+    got = []
+    for use in (lambda: lkcore.Client(sys.argv[1]), lambda: c.request(version)):
+        try:
+            use()
+            got.append("ok")
+        except lkcore.ForkedError:
+            got.append("forked")
+    c.close()  # the inherited client: returns at once, nothing to release in the child
+    print(" ".join(got), flush=True)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+c.request(version)  # the parent's client still works
+c.close()
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_forked_child_gets_forked_error_at_once(lib_path: str) -> None:
+    # Without the library's fork check the child hangs inside the Go runtime (timeout below).
+    out = subprocess.run([sys.executable, "-c", _FORK_PROBE, lib_path], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["forked", "forked"]
+
+
 def test_env_var_is_used(lib_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LKCORE_LIB", lib_path)
     assert load_library().path == lib_path

@@ -7,7 +7,7 @@ package io.lkcore
 enum class ErrorCode(val value: Int) {
     INTERNAL(1), INVALID_ARGUMENT(2), INVALID_REQUEST(3), UNIMPLEMENTED(4), INVALID_HANDLE(5),
     WRONG_HANDLE_TYPE(6), CLIENT_CLOSED(7), INVALID_CLIENT(8), TIMEOUT(9), CANCELLED(10),
-    NOT_FOUND(11), ALREADY_EXISTS(12), FAILED_PRECONDITION(13),
+    NOT_FOUND(11), ALREADY_EXISTS(12), FAILED_PRECONDITION(13), FORKED(14),
     CONNECTION_FAILED(20), UNAUTHORIZED(21), DISCONNECTED(22), NOT_ALLOWED(23), UNSUPPORTED(24),
     PROTOCOL_ERROR(25),
     QUEUE_FULL(30), PAYLOAD_TOO_LARGE(31), LIMIT_REACHED(32), TRACK_UNPUBLISHED(33),
@@ -77,6 +77,9 @@ class AlreadyExistsException(message: String, retryable: Boolean = false) : LkEx
 
 /** The object is in the wrong state for the call (e.g. connecting a room twice). */
 class FailedPreconditionException(message: String, retryable: Boolean = false) : LkException(ErrorCode.FAILED_PRECONDITION, message, retryable)
+
+/** Called in a process forked after it loaded the library (not reachable from a JVM, which does not fork). */
+class ForkedException(message: String, retryable: Boolean = false) : LkException(ErrorCode.FORKED, message, retryable)
 
 /** The connection could not be established. */
 class ConnectionFailedException(message: String, retryable: Boolean = false) : LkException(ErrorCode.CONNECTION_FAILED, message, retryable)
@@ -167,6 +170,7 @@ fun lkException(code: Int, message: String, retryable: Boolean = false): LkExcep
         ErrorCode.NOT_FOUND -> NotFoundException(m, retryable)
         ErrorCode.ALREADY_EXISTS -> AlreadyExistsException(m, retryable)
         ErrorCode.FAILED_PRECONDITION -> FailedPreconditionException(m, retryable)
+        ErrorCode.FORKED -> ForkedException(m, retryable)
         ErrorCode.CONNECTION_FAILED -> ConnectionFailedException(m, retryable)
         ErrorCode.UNAUTHORIZED -> UnauthorizedException(m, retryable)
         ErrorCode.DISCONNECTED -> DisconnectedException(m, retryable)
