@@ -63,11 +63,17 @@ print(s.gc_percent, s.memory_limit_bytes)
 """
 
 
+def _probe(script: str, *args: str, env: "dict[str, str] | None" = None) -> "list[str]":
+    """Runs script in a fresh Python process (bounded) and returns the words it printed."""
+    out = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
 def _runtime_settings(lib_path: str, at_start: dict[str, str], later: dict[str, str]) -> tuple[int, int]:
     env = {k: v for k, v in os.environ.items() if k not in ("GOGC", "GOMEMLIMIT")} | at_start
-    args = [x for kv in later.items() for x in kv]
-    out = subprocess.run([sys.executable, "-c", _RUNTIME_PROBE, lib_path, *args], env=env,
-                         capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    out = _probe(_RUNTIME_PROBE, lib_path, *[x for kv in later.items() for x in kv], env=env)
     return int(out[0]), int(out[1])
 
 
@@ -102,10 +108,7 @@ print(" ".join(sorted(got)))
 def test_host_keeps_sigint_and_sigterm(lib_path: str) -> None:
     # The Go runtime in the library installs no handler for asynchronous signals: the
     # host's handlers (here Python's) still run.
-    out = subprocess.run([sys.executable, "-c", _SIGNAL_PROBE, lib_path], capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["int", "term"]
+    assert _probe(_SIGNAL_PROBE, lib_path) == ["int", "term"]
 
 
 _FORK_PROBE = """
@@ -135,10 +138,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 def test_forked_child_gets_forked_error_at_once(lib_path: str) -> None:
     # Without the library's fork check the child hangs inside the Go runtime (timeout below).
-    out = subprocess.run([sys.executable, "-c", _FORK_PROBE, lib_path], capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["forked", "forked"]
+    assert _probe(_FORK_PROBE, lib_path) == ["forked", "forked"]
 
 
 def test_env_var_is_used(lib_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
