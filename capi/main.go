@@ -1,6 +1,7 @@
 // Command capi is lkcore's C ABI, built with -buildmode=c-shared into liblkcore.so. It is a
-// thin shell: every export converts C arguments, recovers panics, and calls the plain-Go
-// implementation in capi/internal/ffi. The ABI is declared and documented in
+// thin shell: the public lk_* functions (entry.c) refuse calls in a forked child, then call
+// the cgo exports (exports.go), which convert C arguments, recover panics, and call the
+// plain-Go implementation in capi/internal/ffi. The ABI is declared and documented in
 // include/lkcore.h, the messages in capi/proto/*.proto.
 package main
 
