@@ -62,7 +62,8 @@
  *   Its garbage collector follows GOGC and GOMEMLIMIT (docs/performance.md): put them in the
  *   environment the process starts with, or setenv them before the library is loaded (dlopen);
  *   a library linked at build time is loaded before main() runs. GetClientStatsRequest reports
- *   the values in effect.
+ *   the values in effect. A malformed GOMEMLIMIT in the start-up environment (e.g. "64MB"; the
+ *   units are B, KiB, MiB, GiB, TiB) makes the Go runtime abort the process as it loads.
  */
 #ifndef LKCORE_H
 #define LKCORE_H

@@ -22,11 +22,12 @@ import ctypes
 import ctypes.util
 import os
 import pathlib
+import re
 import sys
 import threading
 from typing import Dict, Optional, Union
 
-from .errors import AbiVersionError, LibraryNotFoundError
+from .errors import AbiVersionError, LibraryError, LibraryNotFoundError
 
 __all__ = [
     "ABI_VERSION_MAJOR",
@@ -216,9 +217,13 @@ def load_library(path: Optional[Union[str, "os.PathLike[str]"]] = None) -> Libra
     Raises:
         LibraryNotFoundError: no candidate could be loaded.
         AbiVersionError: the library's ABI is incompatible with this binding.
+        LibraryError: the process started with a malformed ``GOMEMLIMIT``, on which the Go
+            runtime inside the library would abort the whole process as it loads.
     """
     tried = []
     with _lock:
+        if not _loaded:
+            _check_startup_environment()
         for how, cand in _candidates(path):
             key = os.path.realpath(cand) if os.path.sep in cand else cand
             lib = _loaded.get(key)
@@ -239,6 +244,37 @@ def load_library(path: Optional[Union[str, "os.PathLike[str]"]] = None) -> Libra
         "liblkcore could not be loaded; build it with `./build.sh lib` and set LKCORE_LIB "
         "to the file, or pass its path. Tried: " + "; ".join(tried)
     )
+
+
+# GOMEMLIMIT as the Go runtime accepts it: empty, "off", or a signed decimal number of bytes
+# (not negative, below 2**63 with its unit) with an optional unit.
+_GOMEMLIMIT = re.compile(rb"(?:|off|([+-]?)([0-9]+)(B|KiB|MiB|GiB|TiB)?)")
+_UNITS = {None: 1, b"B": 1, b"KiB": 1 << 10, b"MiB": 1 << 20, b"GiB": 1 << 30, b"TiB": 1 << 40}
+
+
+def _check_startup_environment() -> None:
+    """Refuses to load the library into a process that started with a malformed GOMEMLIMIT.
+
+    The Go runtime reads it from the environment the process started with (``/proc/self/environ``,
+    not ``os.environ``) when the library loads, and aborts the process on a value it cannot
+    parse; a value set later is the library's to check (it ignores a malformed one).
+    """
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        return
+    for entry in env:
+        if entry.startswith(b"GOMEMLIMIT="):
+            value = entry[len(b"GOMEMLIMIT=") :]
+            m = _GOMEMLIMIT.fullmatch(value)
+            n = int(m.group(2)) * _UNITS[m.group(3)] if m is not None and m.group(2) is not None else 0
+            if m is None or n >= 1 << 63 or (m.group(1) == b"-" and n != 0):
+                raise LibraryError(
+                    f"the process started with GOMEMLIMIT={value.decode(errors='replace')!r}, which the Go "
+                    "runtime inside liblkcore cannot parse and would abort the process on: use a number "
+                    "of bytes with an optional unit B, KiB, MiB, GiB or TiB (e.g. 64MiB), or 'off'"
+                )
 
 
 def _check_abi(version: int, where: str) -> None:

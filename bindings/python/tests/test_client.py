@@ -85,8 +85,32 @@ def test_go_runtime_settings_follow_the_environment(lib_path: str) -> None:
     # Set through os.environ before the library is loaded: the library applies it.
     assert _runtime_settings(lib_path, {}, {"GOGC": "250", "GOMEMLIMIT": "96MiB"}) == (250, 96 << 20)
     assert _runtime_settings(lib_path, {"GOGC": "50"}, {"GOGC": "off"}) == (-1, none)
-    # An invalid value is ignored (the Go runtime would refuse to start on it).
+    # An invalid value set later is ignored (the Go runtime would abort on it at start-up).
     assert _runtime_settings(lib_path, {}, {"GOMEMLIMIT": "96MB"}) == (100, none)
+
+
+_LOAD_PROBE = """
+import sys, lkcore
+try:
+    lkcore.Client(sys.argv[1]).close()
+    print("loaded")
+except lkcore.LibraryError as e:
+    print("refused", "GOMEMLIMIT" in str(e))
+"""
+
+
+@pytest.mark.parametrize("value", ["64MB", "-1", "5 MiB", "8388608TiB"])
+def test_malformed_startup_gomemlimit_is_refused_not_fatal(lib_path: str, value: str) -> None:
+    # The Go runtime inside the library aborts the process as it loads on such a value; the
+    # binding refuses to load the library instead.
+    env = {k: v for k, v in os.environ.items() if k not in ("GOGC", "GOMEMLIMIT")}
+    assert _probe(_LOAD_PROBE, lib_path, env=env | {"GOMEMLIMIT": value}) == ["refused", "True"]
+
+
+@pytest.mark.parametrize("value", ["", "off", "0", "+64MiB", "-0", "123B", "8388607TiB"])
+def test_valid_startup_gomemlimit_loads(lib_path: str, value: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("GOGC", "GOMEMLIMIT")}
+    assert _probe(_LOAD_PROBE, lib_path, env=env | {"GOMEMLIMIT": value}) == ["loaded"]
 
 
 _SIGNAL_PROBE = """
