@@ -100,6 +100,17 @@ internal object LkNative {
  */
 internal object NativeLoader {
     fun load(): NativeLibrary {
+        // The Go runtime inside the library aborts the whole process as it loads on a GOMEMLIMIT
+        // it cannot parse; the JVM's environment is the one the process started with.
+        System.getenv("GOMEMLIMIT")?.let { v ->
+            if (!validGoMemLimit(v)) {
+                throw LkAbiException(
+                    "the process started with GOMEMLIMIT=\"$v\", which the Go runtime inside liblkcore cannot " +
+                        "parse and would abort the process on: use a number of bytes with an optional unit " +
+                        "B, KiB, MiB, GiB or TiB (e.g. 64MiB), or off",
+                )
+            }
+        }
         val explicit = System.getProperty("lkcore.lib") ?: System.getenv("LKCORE_LIB")
         if (!explicit.isNullOrEmpty()) {
             val f = File(explicit)
@@ -121,4 +132,25 @@ internal object NativeLoader {
             )
         }
     }
+}
+
+private val goMemLimit = Regex("([+-]?)([0-9]+)(B|KiB|MiB|GiB|TiB)?")
+
+/**
+ * Whether the Go runtime accepts [value] as GOMEMLIMIT: empty, "off", or a decimal number of
+ * bytes with an optional unit (not negative, below 2^63 bytes).
+ */
+internal fun validGoMemLimit(value: String): Boolean {
+    if (value.isEmpty() || value == "off") return true
+    val m = goMemLimit.matchEntire(value) ?: return false
+    val shift = when (m.groupValues[3]) {
+        "KiB" -> 10
+        "MiB" -> 20
+        "GiB" -> 30
+        "TiB" -> 40
+        else -> 0
+    }
+    val n = m.groupValues[2].toBigInteger().shiftLeft(shift)
+    if (m.groupValues[1] == "-" && n.signum() != 0) return false
+    return n < java.math.BigInteger.ONE.shiftLeft(63)
 }

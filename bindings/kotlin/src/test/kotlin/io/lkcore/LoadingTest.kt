@@ -81,6 +81,24 @@ class LoadingTest : LkTestBase() {
     }
 
     @Test
+    fun `a malformed GOMEMLIMIT is refused instead of aborting the JVM`() {
+        // Without the check the Go runtime inside the library kills the probe JVM as it loads.
+        val out = probe(mapOf("LKCORE_LIB" to realLib, "GOMEMLIMIT" to "64MB"))
+        assertTrue(out.startsWith("failed LkAbiException:") && out.contains("GOMEMLIMIT=\"64MB\""), out)
+        assertTrue(probe(mapOf("LKCORE_LIB" to realLib, "GOMEMLIMIT" to "64MiB")).startsWith("loaded"))
+    }
+
+    @Test
+    fun `GOMEMLIMIT values as the Go runtime reads them`() {
+        for (v in listOf("", "off", "0", "123", "123B", "+64MiB", "-0", "2KiB", "3GiB", "8388607TiB")) {
+            assertTrue(validGoMemLimit(v), v)
+        }
+        for (v in listOf("64MB", "-1", "5 MiB", "KiB", "B", "5iB", "5kiB", "8388608TiB", "9223372036854775808", "1.5GiB")) {
+            assertTrue(!validGoMemLimit(v), v)
+        }
+    }
+
+    @Test
     fun `a missing LKCORE_LIB file is a clear error`() {
         val out = probe(mapOf("LKCORE_LIB" to "/nonexistent/liblkcore.so"))
         assertEquals("failed LkAbiException: LKCORE_LIB=/nonexistent/liblkcore.so is not a file", out)
