@@ -21,6 +21,15 @@ __attribute__((constructor)) static void lkint_watch_fork(void) { pthread_atfork
 
 static inline bool forked(void) { return atomic_load_explicit(&lkint_forked, memory_order_relaxed); }
 
+// forked_out answers a call with a buffer out-parameter in a forked child: NULL/0, LK_ERR_FORKED.
+static int32_t forked_out(uint8_t **out, size_t *out_len) {
+	if (out != NULL && out_len != NULL) {
+		*out = NULL;
+		*out_len = 0;
+	}
+	return LK_ERR_FORKED;
+}
+
 uint32_t lk_abi_version(void) { return LK_ABI_VERSION; }
 
 lk_client_t lk_client_new(lk_event_callback callback, void *user_data) {
@@ -35,24 +44,12 @@ int32_t lk_client_close(lk_client_t client, int32_t timeout_ms) {
 
 int32_t lk_request(lk_client_t client, const uint8_t *request, size_t request_len, uint8_t **response,
                    size_t *response_len) {
-	if (forked()) {
-		if (response != NULL && response_len != NULL) {
-			*response = NULL;
-			*response_len = 0;
-		}
-		return LK_ERR_FORKED;
-	}
+	if (forked()) return forked_out(response, response_len);
 	return lkint_go_request(client, (uint8_t *)request, request_len, response, response_len);
 }
 
 int32_t lk_client_next_event(lk_client_t client, int32_t timeout_ms, uint8_t **event, size_t *event_len) {
-	if (forked()) {
-		if (event != NULL && event_len != NULL) {
-			*event = NULL;
-			*event_len = 0;
-		}
-		return LK_ERR_FORKED;
-	}
+	if (forked()) return forked_out(event, event_len);
 	return lkint_go_client_next_event(client, timeout_ms, event, event_len);
 }
 
@@ -71,13 +68,7 @@ int32_t lk_data_track_push(lk_client_t client, lk_handle_t track, const uint8_t 
 
 int32_t lk_data_track_read(lk_client_t client, lk_handle_t subscription, int32_t timeout_ms, uint8_t **frame,
                            size_t *frame_len, uint64_t *user_timestamp, bool *has_user_timestamp) {
-	if (forked()) {
-		if (frame != NULL && frame_len != NULL) {
-			*frame = NULL;
-			*frame_len = 0;
-		}
-		return LK_ERR_FORKED;
-	}
+	if (forked()) return forked_out(frame, frame_len);
 	return lkint_go_data_track_read(client, subscription, timeout_ms, frame, frame_len, user_timestamp,
 	                                has_user_timestamp);
 }
