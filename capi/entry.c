@@ -68,7 +68,11 @@ int32_t lk_data_track_push(lk_client_t client, lk_handle_t track, const uint8_t 
 
 int32_t lk_data_track_read(lk_client_t client, lk_handle_t subscription, int32_t timeout_ms, uint8_t **frame,
                            size_t *frame_len, uint64_t *user_timestamp, bool *has_user_timestamp) {
-	if (forked()) return forked_out(frame, frame_len);
+	if (forked()) {
+		if (user_timestamp != NULL) *user_timestamp = 0;
+		if (has_user_timestamp != NULL) *has_user_timestamp = false;
+		return forked_out(frame, frame_len);
+	}
 	return lkint_go_data_track_read(client, subscription, timeout_ms, frame, frame_len, user_timestamp,
 	                                has_user_timestamp);
 }

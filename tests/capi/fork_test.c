@@ -32,7 +32,10 @@ static int child(lk_client_t c) {
 	out = (uint8_t *)&failures, n = 7;
 	CHECK(lk_client_next_event(c, -1, &out, &n) == LK_ERR_FORKED && out == NULL && n == 0);
 	out = (uint8_t *)&failures, n = 7;
-	CHECK(lk_data_track_read(c, 1, -1, &out, &n, NULL, NULL) == LK_ERR_FORKED && out == NULL && n == 0);
+	uint64_t ts = 42;
+	bool has_ts = true;
+	CHECK(lk_data_track_read(c, 1, -1, &out, &n, &ts, &has_ts) == LK_ERR_FORKED && out == NULL && n == 0 && ts == 0 &&
+	      !has_ts);
 	CHECK(lk_data_track_push(c, 1, NULL, 0, 0, false) == LK_ERR_FORKED);
 	CHECK(lk_handle_drop(c, 1) == LK_ERR_FORKED);
 	CHECK(lk_client_new(NULL, NULL) == 0);
