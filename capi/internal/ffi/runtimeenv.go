@@ -13,8 +13,8 @@ import (
 // after start-up and before loading the library (Python's os.environ, setenv before dlopen)
 // would be ignored. ApplyHostRuntimeEnv closes that gap when the library is loaded.
 
-// RuntimeEnv is what ApplyHostRuntimeEnv decided: which settings differ from the process's
-// start-up environment and were applied.
+// RuntimeEnv is what DecideRuntimeEnv decided: which settings differ from the process's
+// start-up environment and are to be applied.
 type RuntimeEnv struct {
 	GCPercent      int   // the GOGC value applied (-1 = off), when SetGCPercent
 	SetGCPercent   bool  // GOGC differs from the start-up environment and is valid
@@ -38,7 +38,7 @@ func DecideRuntimeEnv(host, atStart func(string) (string, bool)) RuntimeEnv {
 }
 
 // ApplyHostRuntimeEnv applies what DecideRuntimeEnv returns to this process's Go runtime.
-func ApplyHostRuntimeEnv(host, atStart func(string) (string, bool)) RuntimeEnv {
+func ApplyHostRuntimeEnv(host, atStart func(string) (string, bool)) {
 	d := DecideRuntimeEnv(host, atStart)
 	if d.SetGCPercent {
 		debug.SetGCPercent(d.GCPercent)
@@ -46,7 +46,6 @@ func ApplyHostRuntimeEnv(host, atStart func(string) (string, bool)) RuntimeEnv {
 	if d.SetMemoryLimit {
 		debug.SetMemoryLimit(d.MemoryLimit)
 	}
-	return d
 }
 
 // changedEnv returns the host's value of name when it is set and differs from the start-up one.
