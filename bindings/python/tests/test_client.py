@@ -71,9 +71,13 @@ def _probe(script: str, *args: str, env: "dict[str, str] | None" = None) -> "lis
     return out.stdout.split()
 
 
+def _start_env(**go: str) -> "dict[str, str]":
+    """This process's environment without GOGC/GOMEMLIMIT, plus go (a child's start-up env)."""
+    return {k: v for k, v in os.environ.items() if k not in ("GOGC", "GOMEMLIMIT")} | go
+
+
 def _runtime_settings(lib_path: str, at_start: dict[str, str], later: dict[str, str]) -> tuple[int, int]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GOGC", "GOMEMLIMIT")} | at_start
-    out = _probe(_RUNTIME_PROBE, lib_path, *[x for kv in later.items() for x in kv], env=env)
+    out = _probe(_RUNTIME_PROBE, lib_path, *[x for kv in later.items() for x in kv], env=_start_env(**at_start))
     return int(out[0]), int(out[1])
 
 
@@ -103,14 +107,12 @@ except lkcore.LibraryError as e:
 def test_malformed_startup_gomemlimit_is_refused_not_fatal(lib_path: str, value: str) -> None:
     # The Go runtime inside the library aborts the process as it loads on such a value; the
     # binding refuses to load the library instead.
-    env = {k: v for k, v in os.environ.items() if k not in ("GOGC", "GOMEMLIMIT")}
-    assert _probe(_LOAD_PROBE, lib_path, env=env | {"GOMEMLIMIT": value}) == ["refused", "True"]
+    assert _probe(_LOAD_PROBE, lib_path, env=_start_env(GOMEMLIMIT=value)) == ["refused", "True"]
 
 
 @pytest.mark.parametrize("value", ["", "off", "0", "+64MiB", "-0", "123B", "8388607TiB"])
 def test_valid_startup_gomemlimit_loads(lib_path: str, value: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("GOGC", "GOMEMLIMIT")}
-    assert _probe(_LOAD_PROBE, lib_path, env=env | {"GOMEMLIMIT": value}) == ["loaded"]
+    assert _probe(_LOAD_PROBE, lib_path, env=_start_env(GOMEMLIMIT=value)) == ["loaded"]
 
 
 _SIGNAL_PROBE = """
