@@ -220,13 +220,7 @@ func (t *LocalDataTrack) TryPush(f Frame) error {
 // LocalDataTrackStats.Rejected.
 func (t *LocalDataTrack) Push(ctx context.Context, f Frame) error {
 	for {
-		if st := t.t.Queue().Stats(); st.Frames >= datatrack.PushQueueFrames || st.Bytes >= datatrack.PushQueueBytes {
-			if err := t.Flush(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		err := t.TryPush(f)
+		err := t.TryPushPaced(f)
 		if !errors.Is(err, ErrQueueFull) {
 			return err
 		}
@@ -234,6 +228,21 @@ func (t *LocalDataTrack) Push(ctx context.Context, f Frame) error {
 			return err
 		}
 	}
+}
+
+// TryPushPaced is the step of Push that does not wait: it queues f where Push
+// would queue it at once, and returns ErrQueueFull (nothing queued) where Push
+// would wait — when the queue already holds datatrack.PushQueueFrames frames or
+// datatrack.PushQueueBytes bytes, or f does not fit. A host that must not block
+// the calling thread (an event loop, a binding's fast path) calls it first and
+// waits with Push only when it is refused, so its frames wait behind as few
+// others as Push's. A refusal at the pacing point is not a full queue and is
+// not counted in LocalDataTrackStats.Rejected; one because f does not fit is.
+func (t *LocalDataTrack) TryPushPaced(f Frame) error {
+	if st := t.t.Queue().Stats(); st.Frames >= datatrack.PushQueueFrames || st.Bytes >= datatrack.PushQueueBytes {
+		return ErrQueueFull
+	}
+	return t.TryPush(f)
 }
 
 // Flush waits until every frame queued so far has been handed to the

@@ -741,6 +741,32 @@ func TestDataTrackQueuePolicy(t *testing.T) {
 		}
 	}
 
+	// TryPushPaced refuses where Push would wait: a tight loop of it never
+	// leaves more than PushQueueFrames frames queued (the loop outruns the
+	// writer: bounded, not timed), and those refusals are not counted as
+	// rejected, since the queue was not full.
+	if err := burst.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rejected, paced := burst.Stats().Rejected, 0
+	for i := 0; i < 10000 && paced < 3; i++ {
+		err := burst.TryPushPaced(room.Frame{Payload: numbered(i, 1024)})
+		if errors.Is(err, room.ErrQueueFull) {
+			paced++
+		} else if err != nil {
+			t.Fatalf("TryPushPaced %d: %v", i, err)
+		}
+		if q := burst.Stats().Queued; q > datatrack.PushQueueFrames {
+			t.Fatalf("after TryPushPaced %d: %d frames queued (it refuses at %d)", i, q, datatrack.PushQueueFrames)
+		}
+	}
+	if paced == 0 {
+		t.Fatal("10 000 TryPushPaced calls in a tight loop never reached the pacing point")
+	}
+	if st := burst.Stats(); st.Rejected != rejected {
+		t.Fatalf("pacing refusals counted as rejected: %d -> %d", rejected, st.Rejected)
+	}
+
 	// A small DropOldest queue: the writer cannot keep up with a tight loop
 	// of 64 KB frames, so older frames are evicted; nothing is refused and
 	// every accepted frame is either sent or counted as evicted.
