@@ -66,6 +66,12 @@ int32_t lk_data_track_push(lk_client_t client, lk_handle_t track, const uint8_t 
 	return lkint_go_data_track_push(client, track, (uint8_t *)data, len, user_timestamp, has_user_timestamp);
 }
 
+int32_t lk_data_track_push_paced(lk_client_t client, lk_handle_t track, const uint8_t *data, size_t len,
+                                 uint64_t user_timestamp, bool has_user_timestamp) {
+	if (forked()) return LK_ERR_FORKED;
+	return lkint_go_data_track_push_paced(client, track, (uint8_t *)data, len, user_timestamp, has_user_timestamp);
+}
+
 int32_t lk_data_track_read(lk_client_t client, lk_handle_t subscription, int32_t timeout_ms, uint8_t **frame,
                            size_t *frame_len, uint64_t *user_timestamp, bool *has_user_timestamp) {
 	if (forked()) {

@@ -158,6 +158,17 @@ func lkint_go_handle_drop(client C.uint64_t, handle C.uint64_t) (st C.int32_t) {
 //export lkint_go_data_track_push
 func lkint_go_data_track_push(client C.uint64_t, track C.uint64_t, data *C.uint8_t, dataLen C.size_t, userTimestamp C.uint64_t, hasUserTimestamp C.bool) (st C.int32_t) {
 	defer recoverStatus(&st)
+	return pushFrame("lk_data_track_push", client, track, data, dataLen, userTimestamp, hasUserTimestamp, false)
+}
+
+//export lkint_go_data_track_push_paced
+func lkint_go_data_track_push_paced(client C.uint64_t, track C.uint64_t, data *C.uint8_t, dataLen C.size_t, userTimestamp C.uint64_t, hasUserTimestamp C.bool) (st C.int32_t) {
+	defer recoverStatus(&st)
+	return pushFrame("lk_data_track_push_paced", client, track, data, dataLen, userTimestamp, hasUserTimestamp, true)
+}
+
+// pushFrame is lk_data_track_push (paced false) and lk_data_track_push_paced (true).
+func pushFrame(name string, client C.uint64_t, track C.uint64_t, data *C.uint8_t, dataLen C.size_t, userTimestamp C.uint64_t, hasUserTimestamp C.bool, paced bool) C.int32_t {
 	if data == nil && dataLen > 0 {
 		return status(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
 	}
@@ -172,8 +183,12 @@ func lkint_go_data_track_push(client C.uint64_t, track C.uint64_t, data *C.uint8
 	if dataLen > 0 {
 		b = unsafe.Slice((*byte)(unsafe.Pointer(data)), int(dataLen))
 	}
-	testHookBytes("lk_data_track_push", b)
-	return status(ffi.CodeOf(c.PushFrame(uint64(track), b, uint64(userTimestamp), bool(hasUserTimestamp))))
+	testHookBytes(name, b)
+	push := c.PushFrame
+	if paced {
+		push = c.PushFramePaced
+	}
+	return status(ffi.CodeOf(push(uint64(track), b, uint64(userTimestamp), bool(hasUserTimestamp))))
 }
 
 //export lkint_go_data_track_read

@@ -78,7 +78,7 @@ extern "C" {
 
 /* ABI version this header describes. */
 #define LK_ABI_VERSION_MAJOR 1
-#define LK_ABI_VERSION_MINOR 6
+#define LK_ABI_VERSION_MINOR 7
 #define LK_ABI_VERSION ((LK_ABI_VERSION_MAJOR << 16) | LK_ABI_VERSION_MINOR)
 /* True if a library reporting version v (from lk_abi_version) can serve this header. */
 #define LK_ABI_COMPATIBLE(v) \
@@ -250,6 +250,21 @@ int32_t lk_handle_drop(lk_client_t client, lk_handle_t handle);
  */
 int32_t lk_data_track_push(lk_client_t client, lk_handle_t track, const uint8_t *data,
                            size_t len, uint64_t user_timestamp, bool has_user_timestamp);
+
+/*
+ * Fast path (ABI 1.7): lk_data_track_push with the pacing of the waiting push
+ * (push_data_track_frame_wait, the core's LocalDataTrack.Push). It queues the frame only where
+ * that push would queue it at once, and returns LK_ERR_QUEUE_FULL (nothing queued) where it
+ * would wait: while the track already holds 16 frames or 256 KiB, although lk_data_track_push
+ * would accept frames up to the queue's bounds (PublishDataTrackRequest.queue_size and
+ * queue_bytes: 1 024 frames, 1 MiB by default). A host's blocking push is this call, and when
+ * it is refused, push_data_track_frame_wait: its frames then wait behind at most about 16
+ * others instead of a whole queue (lower latency at the same throughput). A refusal at the
+ * pacing point is not counted in LocalDataTrackStats.rejected (the queue is not full); one
+ * because the frame does not fit is. Arguments and other results as lk_data_track_push.
+ */
+int32_t lk_data_track_push_paced(lk_client_t client, lk_handle_t track, const uint8_t *data,
+                                 size_t len, uint64_t user_timestamp, bool has_user_timestamp);
 
 /*
  * Fast path: takes the next frame of a data-track subscription opened with

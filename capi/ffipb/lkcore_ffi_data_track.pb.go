@@ -788,7 +788,7 @@ func (x *GetDataTrackStatsResponse) GetStats() *LocalDataTrackStats {
 }
 
 // LocalDataTrackStats are a local track's counters (the core's LocalDataTrackStats). Every
-// accepted frame is accounted for: pushed = sent + send_failed + discarded + queued.
+// accepted frame is accounted for: pushed = sent + send_failed + discarded + evicted + queued.
 type LocalDataTrackStats struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Pushed        uint64                 `protobuf:"varint,1,opt,name=pushed,proto3" json:"pushed,omitempty"`                              // frames accepted (push and its waiting form)

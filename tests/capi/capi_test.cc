@@ -171,6 +171,7 @@ TEST(Client, CallsAfterClose) {
   EXPECT_EQ(n, 0u);
   EXPECT_EQ(lk_handle_drop(c, room), LK_ERR_CLIENT_CLOSED);
   EXPECT_EQ(lk_data_track_push(c, room, nullptr, 0, 0, false), LK_ERR_CLIENT_CLOSED);
+  EXPECT_EQ(lk_data_track_push_paced(c, room, nullptr, 0, 0, false), LK_ERR_CLIENT_CLOSED);
   EXPECT_EQ(lk_data_track_read(c, room, 0, &p, &n, nullptr, nullptr), LK_ERR_CLIENT_CLOSED);
   // Unknown client ids are told apart from closed ones.
   EXPECT_EQ(call(0, echo(0, "x")).status, LK_ERR_INVALID_CLIENT);
@@ -251,6 +252,7 @@ TEST(Request, NullPointers) {
   EXPECT_EQ(lk_client_next_event(c, 0, nullptr, &n), LK_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(lk_client_next_event(c, 0, &out, nullptr), LK_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(lk_data_track_push(c, 1, nullptr, 10, 0, false), LK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(lk_data_track_push_paced(c, 1, nullptr, 10, 0, false), LK_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(lk_data_track_read(c, 1, 0, nullptr, &n, nullptr, nullptr), LK_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(lk_data_track_read(c, 1, 0, &out, nullptr, nullptr, nullptr), LK_ERR_INVALID_ARGUMENT);
   lk_free(nullptr);
@@ -271,10 +273,12 @@ TEST(Handles, InvalidDroppedForeignWrongType) {
   EXPECT_EQ(lk_handle_drop(a, ra + 12345), LK_ERR_INVALID_HANDLE);
   EXPECT_EQ(lk_data_track_push(a, 0, nullptr, 0, 0, false), LK_ERR_INVALID_HANDLE);
   EXPECT_EQ(lk_data_track_push(a, 0x0200000000000001ull, nullptr, 0, 0, false), LK_ERR_INVALID_HANDLE);
+  EXPECT_EQ(lk_data_track_push_paced(a, 0, nullptr, 0, 0, false), LK_ERR_INVALID_HANDLE);
 
   // Wrong kind: a room handle given to the data-track fast paths.
   const uint8_t frame[] = {1, 2, 3};
   EXPECT_EQ(lk_data_track_push(a, ra, frame, sizeof frame, 42, true), LK_ERR_WRONG_HANDLE_TYPE);
+  EXPECT_EQ(lk_data_track_push_paced(a, ra, frame, sizeof frame, 42, true), LK_ERR_WRONG_HANDLE_TYPE);
   uint8_t *p = nullptr;
   size_t n = 0;
   EXPECT_EQ(lk_data_track_read(a, ra, 0, &p, &n, nullptr, nullptr), LK_ERR_WRONG_HANDLE_TYPE);

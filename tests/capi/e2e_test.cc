@@ -24,10 +24,10 @@ namespace {
 
 // Request fields.
 constexpr uint32_t kReqID = 1, kReqCreateRoom = 20, kReqConnect = 21, kReqDisconnect = 22, kReqPublishData = 24,
-                   kReqSetMetadata = 25, kReqPublishDataTrack = 40, kReqSubscribeDataTrack = 44, kReqPerformRpc = 60,
+                   kReqSetMetadata = 25, kReqPublishDataTrack = 40, kReqSubscribeDataTrack = 44, kReqGetDataTrackStats = 47, kReqPerformRpc = 60,
                    kReqRegisterRpc = 61, kReqRespondRpc = 63, kReqSendText = 80, kReqRegisterStreamHandler = 87;
 // Response fields.
-constexpr uint32_t kRespError = 2, kRespCreateRoom = 20, kRespSubscribeDataTrack = 44;
+constexpr uint32_t kRespError = 2, kRespCreateRoom = 20, kRespSubscribeDataTrack = 44, kRespGetDataTrackStats = 47;
 // Event / Completion / RoomEvent fields.
 constexpr uint32_t kEvSeq = 1, kEvCompletion = 10, kEvRoom = 20, kEvDataTrackFrame = 40, kEvDataTrackEnded = 41,
                    kEvStreamChunk = 80, kEvStreamEnded = 81;
@@ -282,6 +282,31 @@ TEST_F(E2E, DataTrackRpcAndStream) {
     EXPECT_EQ(got, f);
     EXPECT_EQ(ts, uint64_t(5000 + i));
   }
+  // lk_data_track_push_paced refuses where the waiting push would wait: a tight loop of it never
+  // leaves more than 16 frames queued (the loop outruns the writer: bounded, not timed), although
+  // lk_data_track_push would accept 1 024; those refusals are not counted as rejected.
+  auto stats = [&](uint64_t *queued, uint64_t *rejected) {
+    pb::Fields r;
+    ASSERT_EQ(request(c, pb::Msg().msg(kReqGetDataTrackStats, pb::Msg().varint(1, track)), &r), LK_OK);
+    pb::Fields s = r.sub(kRespGetDataTrackStats).sub(1);  // LocalDataTrackStats
+    *queued = s.u(6);
+    *rejected = s.u(2);
+  };
+  uint64_t queued = 0, rejected_before = 0, rejected = 0;
+  stats(&queued, &rejected_before);
+  const std::string paced_frame(1000, 'p');
+  int paced = 0;
+  for (int i = 0; i < 10000 && paced < 3; i++) {
+    int32_t st = lk_data_track_push_paced(c, track, reinterpret_cast<const uint8_t *>(paced_frame.data()),
+                                          paced_frame.size(), 0, false);
+    ASSERT_TRUE(st == LK_OK || st == LK_ERR_QUEUE_FULL) << lk_status_name(st);
+    if (st == LK_ERR_QUEUE_FULL) paced++;
+    stats(&queued, &rejected);
+    ASSERT_LE(queued, 16u) << "after paced push " << i;
+  }
+  EXPECT_EQ(paced, 3) << "10 000 paced pushes in a tight loop never reached the pacing point";
+  EXPECT_EQ(rejected, rejected_before);
+
   // Dropping the track unpublishes it: the subscription drains and ends.
   EXPECT_EQ(lk_handle_drop(c, track), LK_OK);
   EXPECT_EQ(lk_data_track_push(c, track, nullptr, 0, 0, false), LK_ERR_INVALID_HANDLE);

@@ -37,6 +37,7 @@ static int child(lk_client_t c) {
 	CHECK(lk_data_track_read(c, 1, -1, &out, &n, &ts, &has_ts) == LK_ERR_FORKED && out == NULL && n == 0 && ts == 0 &&
 	      !has_ts);
 	CHECK(lk_data_track_push(c, 1, NULL, 0, 0, false) == LK_ERR_FORKED);
+	CHECK(lk_data_track_push_paced(c, 1, NULL, 0, 0, false) == LK_ERR_FORKED);
 	CHECK(lk_handle_drop(c, 1) == LK_ERR_FORKED);
 	CHECK(lk_client_new(NULL, NULL) == 0);
 	CHECK(lk_client_close(c, -1) == LK_ERR_FORKED);

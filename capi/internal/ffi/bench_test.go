@@ -27,7 +27,7 @@ func BenchmarkRequestEcho(b *testing.B) {
 
 type nopPusher struct{}
 
-func (nopPusher) PushFrame([]byte, uint64, bool) error { return nil }
+func (nopPusher) PushFrame([]byte, uint64, bool, bool) error { return nil }
 
 // BenchmarkPushFrame measures the fast path's own overhead (handle lookup and dispatch).
 func BenchmarkPushFrame(b *testing.B) {

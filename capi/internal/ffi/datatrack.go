@@ -44,11 +44,15 @@ type LocalTrack struct {
 }
 
 // PushFrame implements FramePusher: the core copies the payload before returning.
-func (l *LocalTrack) PushFrame(payload []byte, ts uint64, hasTS bool) error {
+func (l *LocalTrack) PushFrame(payload []byte, ts uint64, hasTS bool, paced bool) error {
 	if l.unpublished.Load() {
 		return errTrackUnpublished
 	}
-	if err := l.t.TryPush(room.Frame{Payload: payload, UserTimestamp: ts, HasUserTimestamp: hasTS}); err != nil {
+	push := l.t.TryPush
+	if paced {
+		push = l.t.TryPushPaced
+	}
+	if err := push(room.Frame{Payload: payload, UserTimestamp: ts, HasUserTimestamp: hasTS}); err != nil {
 		if errors.Is(err, datatrack.ErrQueueFull) {
 			return errQueueFull // the hot refusal: no allocation, no table walk
 		}

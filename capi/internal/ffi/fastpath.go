@@ -11,9 +11,11 @@ import (
 // FramePusher is implemented by the objects behind local data track handles.
 type FramePusher interface {
 	// PushFrame queues one frame without blocking: QUEUE_FULL (retryable) when the track's
-	// queue is full, TRACK_UNPUBLISHED when it is not published. payload is borrowed for the
-	// duration of the call only (it may point into host memory): copy what is kept.
-	PushFrame(payload []byte, userTimestamp uint64, hasUserTimestamp bool) error
+	// queue is full — or, paced, where the waiting push would wait (the core's
+	// LocalDataTrack.TryPushPaced) — TRACK_UNPUBLISHED when it is not published. payload is
+	// borrowed for the duration of the call only (it may point into host memory): copy what is
+	// kept.
+	PushFrame(payload []byte, userTimestamp uint64, hasUserTimestamp bool, paced bool) error
 }
 
 // Frame is one received data-track frame.
@@ -40,6 +42,16 @@ type CreditGranter interface {
 
 // PushFrame is the fast path behind lk_data_track_push: no protobuf, one handle lookup.
 func (c *Client) PushFrame(track uint64, payload []byte, userTimestamp uint64, hasUserTimestamp bool) error {
+	return c.pushFrame(track, payload, userTimestamp, hasUserTimestamp, false)
+}
+
+// PushFramePaced is the fast path behind lk_data_track_push_paced: PushFrame refusing where
+// the waiting push would wait.
+func (c *Client) PushFramePaced(track uint64, payload []byte, userTimestamp uint64, hasUserTimestamp bool) error {
+	return c.pushFrame(track, payload, userTimestamp, hasUserTimestamp, true)
+}
+
+func (c *Client) pushFrame(track uint64, payload []byte, userTimestamp uint64, hasUserTimestamp bool, paced bool) error {
 	if c.closed.Load() {
 		return ErrClientClosed
 	}
@@ -51,7 +63,7 @@ func (c *Client) PushFrame(track uint64, payload []byte, userTimestamp uint64, h
 	if !ok {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_UNIMPLEMENTED, "data track push is not implemented")
 	}
-	return p.PushFrame(payload, userTimestamp, hasUserTimestamp)
+	return p.PushFrame(payload, userTimestamp, hasUserTimestamp, paced)
 }
 
 // ReadFrame is the fast path behind lk_data_track_read. timeout < 0 waits until a frame

@@ -354,7 +354,7 @@ type fakeTrack struct {
 	fail error
 }
 
-func (f *fakeTrack) PushFrame(p []byte, ts uint64, has bool) error {
+func (f *fakeTrack) PushFrame(p []byte, ts uint64, has bool, _ bool) error {
 	if f.fail != nil {
 		return f.fail
 	}
