@@ -192,7 +192,9 @@ func (t *participantTable) seed(others []*lkpb.ParticipantInfo) {
 // apply processes a ParticipantUpdate (full snapshots) and returns the
 // resulting events in order, plus whether the local participant changed.
 // Rules (JS Room.handleParticipantUpdates): the local identity updates the
-// local participant; an empty identity is resolved by sid; DISCONNECTED
+// local participant; an empty identity is resolved by sid (and written into
+// the info, which the room loop owns, so that the stored info and the
+// data-track managers that read the update next see it); DISCONNECTED
 // removes; an unknown identity is created (ParticipantConnected); a known one
 // is updated unless the stored info has the same sid and a newer version.
 func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, localChanged bool) {
@@ -205,6 +207,7 @@ func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, lo
 			if identity == "" {
 				continue
 			}
+			info.Identity = identity
 		}
 		if identity == t.local.Identity() {
 			old := t.local.load()

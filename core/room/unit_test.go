@@ -240,6 +240,9 @@ func TestParticipantTable(t *testing.T) {
 	if len(evs) != 1 || alice.Metadata() != "by-sid" {
 		t.Fatalf("sid-only update: %v", evs)
 	}
+	if alice.Identity() != "alice" || tab.remote("alice") != alice {
+		t.Fatalf("after a sid-only update the participant reports identity %q", alice.Identity())
+	}
 	if l := tab.list(); len(l) != 1 || l[0] != alice {
 		t.Fatalf("list %v", l)
 	}
