@@ -372,9 +372,12 @@ class Client:
         """Sets the minimum level of forwarded library logs from a :mod:`logging` level."""
         self.request(pb.Request(set_log_level=pb.SetLogLevelRequest(level=py_level_to_lib(level))))
 
-    def push_frame(self, track_handle: int, payload: bytes, user_timestamp: Optional[int]) -> None:
-        """Fast path ``lk_data_track_push``; raises on any status but OK."""
-        st = self._lib.data_track_push(self._id, track_handle, payload, user_timestamp)
+    def push_frame(
+        self, track_handle: int, payload: bytes, user_timestamp: Optional[int], paced: bool = False
+    ) -> None:
+        """Fast path ``lk_data_track_push`` (``lk_data_track_push_paced`` if ``paced``: refused
+        where the waiting push would wait); raises on any status but OK."""
+        st = self._lib.data_track_push(self._id, track_handle, payload, user_timestamp, paced)
         if st != LK_OK:
             raise errors.error_for_code(st, _PUSH_MESSAGES.get(st, ""), retryable=st == pb.ERROR_CODE_QUEUE_FULL)
 

@@ -40,7 +40,7 @@ __all__ = [
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
 #: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``).
-ABI_VERSION_MINOR = 5
+ABI_VERSION_MINOR = 7
 
 _LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
 _DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")
@@ -99,6 +99,8 @@ class Library:
             ctypes.c_bool,
         ]
         d.lk_data_track_push.restype = ctypes.c_int32
+        d.lk_data_track_push_paced.argtypes = d.lk_data_track_push.argtypes
+        d.lk_data_track_push_paced.restype = ctypes.c_int32
         d.lk_data_track_read.argtypes = [
             ctypes.c_uint64,
             ctypes.c_uint64,
@@ -149,13 +151,11 @@ class Library:
         """``lk_handle_drop``; returns the status."""
         return int(self._dll.lk_handle_drop(client, handle))
 
-    def data_track_push(self, client: int, track: int, data: bytes, ts: Optional[int]) -> int:
-        """``lk_data_track_push``; returns the status. ``data`` is borrowed for the call."""
-        return int(
-            self._dll.lk_data_track_push(
-                client, track, data, len(data), ts if ts is not None else 0, ts is not None
-            )
-        )
+    def data_track_push(self, client: int, track: int, data: bytes, ts: Optional[int], paced: bool = False) -> int:
+        """``lk_data_track_push`` (``lk_data_track_push_paced`` if ``paced``); returns the
+        status. ``data`` is borrowed for the call."""
+        fn = self._dll.lk_data_track_push_paced if paced else self._dll.lk_data_track_push
+        return int(fn(client, track, data, len(data), ts if ts is not None else 0, ts is not None))
 
     def data_track_read(
         self, client: int, sub: int, timeout_ms: int

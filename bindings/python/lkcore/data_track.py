@@ -197,10 +197,13 @@ class LocalDataTrack:
     ) -> None:
         """Queues one frame, waiting while the send queue is full (back-pressure, no spinning).
 
-        The frame is first offered without waiting; when the queue is full the library waits
-        until its writer has drained the queue and then queues the frame (the core's
-        ``LocalDataTrack.Push``). Frames of concurrent ``push`` calls are queued in call
-        order; a ``try_push`` made meanwhile may overtake a waiting ``push``.
+        The library paces it like the core's ``LocalDataTrack.Push``: it waits while the queue
+        already holds 16 frames or 256 KiB (or is full) until its writer has drained the
+        queue, then queues the frame, so frames pushed this way wait behind at most about 16
+        others, while :meth:`try_push` accepts up to the whole queue. The frame is first
+        offered without waiting (no round trip when there is room). Frames of concurrent
+        ``push`` calls are queued in call order; a ``try_push`` made meanwhile may overtake a
+        waiting ``push``.
 
         Args:
             frame, user_timestamp: as for :meth:`try_push`.
@@ -216,7 +219,7 @@ class LocalDataTrack:
             self._push_lock = asyncio.Lock()
         async with self._push_lock:
             try:
-                self._client.push_frame(self._handle, payload, ts)
+                self._client.push_frame(self._handle, payload, ts, paced=True)
                 return
             except errors.QueueFullError:
                 pass

@@ -132,6 +132,14 @@ async def test_push_waits_flush_and_stats(devsfu, token_for) -> None:
         for f in got:
             assert f.payload == f.user_timestamp.to_bytes(4, "big") * 16
 
+        # push() is paced like the core's Push: however fast the producer, its frames wait
+        # behind at most 16 others (try_push would let 1 024 pile up).
+        paced = await alice.local_participant.publish_data_track("paced")
+        for i in range(2000):
+            await asyncio.wait_for(paced.push(b"\x01" * 1000), GUARD)
+            assert paced.stats().queued <= 16, f"after push {i}: {paced.stats()}"
+        assert paced.stats().rejected == 0
+
         with pytest.raises(TypeError):
             track.try_push("not bytes")  # type: ignore[arg-type]
         with pytest.raises(errors.InvalidArgumentError):

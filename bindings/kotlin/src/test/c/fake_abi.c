@@ -15,6 +15,9 @@ int32_t lk_handle_drop(uint64_t c, uint64_t h) { (void)c; (void)h; return 8; }
 int32_t lk_data_track_push(uint64_t c, uint64_t t, const uint8_t *d, size_t n, uint64_t ts, _Bool has) {
   (void)c; (void)t; (void)d; (void)n; (void)ts; (void)has; return 8;
 }
+int32_t lk_data_track_push_paced(uint64_t c, uint64_t t, const uint8_t *d, size_t n, uint64_t ts, _Bool has) {
+  (void)c; (void)t; (void)d; (void)n; (void)ts; (void)has; return 8;
+}
 int32_t lk_data_track_read(uint64_t c, uint64_t s, int32_t t, uint8_t **f, size_t *n, uint64_t *ts, _Bool *has) {
   (void)c; (void)s; (void)t; (void)f; (void)n; (void)ts; (void)has; return 8;
 }

@@ -69,11 +69,14 @@ class LocalDataTrack internal constructor(private val room: Room, internal val h
     }
 
     /**
-     * Queues one frame, suspending while the send queue is full (back-pressure) for at most
-     * [timeout] (null = no bound; [TimeoutException] when it expires, the frame then not queued).
+     * Queues one frame, suspending while the send queue is full or already holds 16 frames or
+     * 256 KiB (back-pressure, paced like the core's Push: frames pushed this way wait behind at
+     * most about 16 others, while [tryPush] accepts up to the whole queue) for at most [timeout]
+     * (null = no bound; [TimeoutException] when it expires, the frame then not queued). The
+     * frame is first offered without suspending (no round trip when there is room).
      */
     suspend fun push(data: ByteArray, userTimestamp: Long? = null, timeout: Duration? = null) {
-        val st = LkNative.lk_data_track_push(room.client.id, handle, data, data.size.toLong(), userTimestamp ?: 0L, userTimestamp != null)
+        val st = LkNative.lk_data_track_push_paced(room.client.id, handle, data, data.size.toLong(), userTimestamp ?: 0L, userTimestamp != null)
         if (st == 0) return
         if (st != ErrorCode.QUEUE_FULL.value) throw lkException(st, pushMessage(st))
         val b = lkcore.ffi.v1.PushDataTrackFrameRequest.newBuilder().setTrackHandle(handle).setPayload(ByteString.copyFrom(data))

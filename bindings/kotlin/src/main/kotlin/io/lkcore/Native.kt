@@ -8,8 +8,8 @@ import java.io.File
 /** The ABI major version this binding speaks (LK_ABI_VERSION_MAJOR of include/lkcore.h). */
 internal const val ABI_MAJOR = 1
 
-/** The lowest ABI minor version this binding needs (it uses RoomOptions.auto_subscriptions_in_snapshot, 1.5). */
-internal const val ABI_MINOR = 5
+/** The lowest ABI minor version this binding needs (it uses lk_data_track_push_paced, 1.7). */
+internal const val ABI_MINOR = 7
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.
@@ -27,8 +27,9 @@ internal object LkNative {
     init {
         val lib = NativeLoader.load()
         loadedFrom = lib.file?.path ?: lib.name
-        Native.register(LkNative::class.java, lib)
-        val v = lk_abi_version()
+        // The version first: registering binds every function below, and an older library
+        // lacks the newer ones (UnsatisfiedLinkError instead of a clear refusal).
+        val v = lib.getFunction("lk_abi_version").invokeInt(arrayOf<Any>())
         val major = v ushr 16
         val minor = v and 0xFFFF
         if (major != ABI_MAJOR || minor < ABI_MINOR) {
@@ -36,6 +37,7 @@ internal object LkNative {
                 "liblkcore at $loadedFrom has ABI $major.$minor; this binding needs $ABI_MAJOR.x with x >= $ABI_MINOR",
             )
         }
+        Native.register(LkNative::class.java, lib)
     }
 
     @JvmStatic external fun lk_abi_version(): Int
@@ -59,6 +61,15 @@ internal object LkNative {
     @JvmStatic external fun lk_handle_drop(client: Long, handle: Long): Int
 
     @JvmStatic external fun lk_data_track_push(
+        client: Long,
+        track: Long,
+        data: ByteArray,
+        len: Long,
+        userTimestamp: Long,
+        hasUserTimestamp: Boolean,
+    ): Int
+
+    @JvmStatic external fun lk_data_track_push_paced(
         client: Long,
         track: Long,
         data: ByteArray,

@@ -208,6 +208,16 @@ class DataTrackTest : LkTestBase() {
             assertTrue(s.rejected >= refused, "rejected ${s.rejected} < $refused")
             assertEquals(pushed + 20L, s.pushed)
             assertEquals(s.pushed, s.sent + s.sendFailed + s.discarded + s.queued)
+
+            // push is paced like the core's Push: however fast the producer, its frames wait
+            // behind at most 16 others (tryPush would let 1 024 pile up on a default track).
+            val paced = alice.publishDataTrack("paced")
+            repeat(2000) { i ->
+                paced.push(ByteArray(1000))
+                val q = paced.stats().queued
+                assertTrue(q <= 16, "after push $i: $q frames queued")
+            }
+            assertEquals(0L, paced.stats().rejected)
         }
     }
 
