@@ -39,7 +39,8 @@
 //     waits for a completion) throw Error(LK_ERR_FAILED_PRECONDITION) when made on the event
 //     thread, where waiting would deadlock. From there use the non-blocking calls (try_push,
 //     perform_rpc's callback form) or hand the work to another thread.
-//   - Each blocking call is bounded by RoomOptions::operation_timeout (passed to the library
+//   - Each blocking call is bounded by its timeout argument where it has one (default
+//     kDefaultWait, 30 s), else by RoomOptions::operation_timeout (passed to the library
 //     as the operation's deadline; it then fails with LK_ERR_TIMEOUT).
 //   - Handlers are never called after the object that registered them was destroyed:
 //     destruction waits for a handler running on another thread to return. (perform_rpc
@@ -90,6 +91,11 @@ namespace lk {
 
 using Millis = std::chrono::milliseconds;
 using Attributes = std::map<std::string, std::string>;
+
+// The default bound of the waits that take a timeout argument (LocalDataTrack::push and flush,
+// DataTrackSubscription::wait_subscribed; a timeout <= 0 means this too), the same as
+// RoomOptions::operation_timeout's.
+inline constexpr Millis kDefaultWait{30000};
 
 namespace detail {
 class ClientImpl;
@@ -487,6 +493,22 @@ struct DataTrackOptions {
                                 // true evicts the oldest waiting frames (counted)
 };
 
+// LocalDataTrackStats are a local track's counters (LocalDataTrack::stats). Every accepted
+// frame is accounted for: pushed == sent + send_failed + discarded + evicted + queued.
+struct LocalDataTrackStats {
+  uint64_t pushed = 0;        // frames accepted (try_push and push)
+  uint64_t rejected = 0;      // try_push calls refused with LK_ERR_QUEUE_FULL because the queue
+                              // was full (also each such refusal inside a waiting push)
+  uint64_t sent = 0;          // frames whose every packet was handed to the data channel
+  uint64_t send_failed = 0;   // frames abandoned because the channel failed
+  uint64_t discarded = 0;     // queued frames thrown away by unpublish, reconnect or disconnect
+  uint64_t evicted = 0;       // accepted frames evicted by a drop_oldest queue
+  uint32_t queued = 0;        // frames waiting in the send queue now
+  uint64_t queued_bytes = 0;  // their serialized bytes
+  // Accepted frames that were not sent.
+  uint64_t dropped() const noexcept { return send_failed + discarded + evicted; }
+};
+
 struct SubscribeOptions {
   uint32_t buffer_size = 0;  // frames buffered (0 = RoomOptions::data_track_buffer_size)
 };
@@ -644,11 +666,31 @@ class LK_API LocalDataTrack {
     return try_push(data.data(), data.size(), user_timestamp);
   }
 #endif
-  // Like try_push, but throws Error on any failure (including LK_ERR_QUEUE_FULL).
-  void push(const uint8_t *data, size_t size, std::optional<uint64_t> user_timestamp = std::nullopt);
-  void push(std::string_view data, std::optional<uint64_t> user_timestamp = std::nullopt) {
-    push(reinterpret_cast<const uint8_t *>(data.data()), data.size(), user_timestamp);
+  // Queues one frame, waiting while the send queue is full or already holds 16 frames or
+  // 256 KiB: back-pressure paced like the core's push, so frames pushed this way wait behind at
+  // most about 16 others, while try_push accepts up to the whole queue. The frame is first
+  // offered without waiting (lk_data_track_push_paced), then handed to the library's waiting
+  // push. Throws Error(LK_ERR_TIMEOUT) when there was no room within timeout (the frame is then
+  // not queued), and like try_push's statuses LK_ERR_TRACK_UNPUBLISHED,
+  // LK_ERR_PAYLOAD_TOO_LARGE, LK_ERR_DISCONNECTED, ...; Error(LK_ERR_FAILED_PRECONDITION) on the
+  // client's event thread, where it must not wait (use try_push there).
+  void push(const uint8_t *data, size_t size, std::optional<uint64_t> user_timestamp = std::nullopt,
+            Millis timeout = kDefaultWait);
+  void push(std::string_view data, std::optional<uint64_t> user_timestamp = std::nullopt,
+            Millis timeout = kDefaultWait) {
+    push(reinterpret_cast<const uint8_t *>(data.data()), data.size(), user_timestamp, timeout);
   }
+#ifdef LKCORE_HAS_SPAN
+  void push(std::span<const uint8_t> data, std::optional<uint64_t> user_timestamp = std::nullopt,
+            Millis timeout = kDefaultWait) {
+    push(data.data(), data.size(), user_timestamp, timeout);
+  }
+#endif
+  // Waits until every frame queued so far was handed to the data channel (or discarded).
+  // Throws Error(LK_ERR_TIMEOUT) if that takes longer than timeout.
+  void flush(Millis timeout = kDefaultWait);
+  // The track's counters.
+  LocalDataTrackStats stats() const;
   bool is_published() const;
   // Unpublishes (idempotent); later pushes fail with LK_ERR_TRACK_UNPUBLISHED.
   void unpublish();
@@ -691,6 +733,11 @@ class LK_API DataTrackSubscription {
   std::optional<Frame> read(Millis timeout);
   // noexcept form of read: LK_OK (frame set), LK_ERR_TIMEOUT, LK_ERR_END_OF_STREAM, ...
   Status try_read(Frame &frame, int32_t timeout_ms) noexcept;
+  // Waits until the subscription is established (the server confirmed it and frames flow:
+  // frames pushed from then on reach it). Throws the reason it could not be (e.g.
+  // Error(LK_ERR_NOT_ALLOWED), LK_ERR_ENCRYPTION_ERROR, LK_ERR_DISCONNECTED) or
+  // Error(LK_ERR_TIMEOUT); returns at once if it is already established.
+  void wait_subscribed(Millis timeout = kDefaultWait);
   // Set once the subscription ended (its last event arrived). read/try_read wait up to 2 s for
   // that event before reporting LK_ERR_END_OF_STREAM, so it is set by then (unless they are
   // called on the client's event thread, which delivers it: then it may still be empty).

@@ -131,9 +131,43 @@ void LocalDataTrack::release() noexcept {
   impl_.reset();
 }
 
-void LocalDataTrack::push(const uint8_t *data, size_t size, std::optional<uint64_t> user_timestamp) {
-  Status s = try_push(data, size, user_timestamp);
-  if (!s.ok()) throw Error(s.code(), "data track push failed", s.code() == LK_ERR_QUEUE_FULL);
+void LocalDataTrack::push(const uint8_t *data, size_t size, std::optional<uint64_t> user_timestamp, Millis timeout) {
+  auto &c = impl_of(impl_, "LocalDataTrack");
+  c.check_not_event_thread();  // even when there is room: whether it must wait depends on load
+  int32_t st = lk_data_track_push_paced(client_, handle_, data, size, user_timestamp.value_or(0),
+                                        user_timestamp.has_value());
+  if (st == LK_OK) return;
+  if (st != LK_ERR_QUEUE_FULL) throw Error(st, "data track push failed");
+  pb::Request req;
+  auto *p = req.mutable_push_data_track_frame_wait();
+  p->set_track_handle(handle_);
+  if (size > 0) p->set_payload(data, size);
+  if (user_timestamp) p->set_user_timestamp(*user_timestamp);
+  c.call(req, timeout);
+}
+
+void LocalDataTrack::flush(Millis timeout) {
+  auto &c = impl_of(impl_, "LocalDataTrack");
+  pb::Request req;
+  req.mutable_flush_data_track()->set_track_handle(handle_);
+  c.call(req, timeout);
+}
+
+LocalDataTrackStats LocalDataTrack::stats() const {
+  pb::Request req;
+  req.mutable_get_data_track_stats()->set_track_handle(handle_);
+  pb::Response resp = impl_of(impl_, "LocalDataTrack").request(req);
+  const auto &s = resp.get_data_track_stats().stats();
+  LocalDataTrackStats out;
+  out.pushed = s.pushed();
+  out.rejected = s.rejected();
+  out.sent = s.sent();
+  out.send_failed = s.send_failed();
+  out.discarded = s.discarded();
+  out.evicted = s.evicted();
+  out.queued = s.queued();
+  out.queued_bytes = s.queued_bytes();
+  return out;
 }
 
 bool LocalDataTrack::is_published() const {
@@ -241,6 +275,13 @@ std::optional<Frame> DataTrackSubscription::read(Millis timeout) {
     }
   }
   throw Error(s.code(), msg);
+}
+
+void DataTrackSubscription::wait_subscribed(Millis timeout) {
+  auto &c = impl_of(impl_, "DataTrackSubscription");
+  pb::Request req;
+  req.mutable_wait_data_track_subscribed()->set_subscription_handle(handle_);
+  c.call(req, timeout);
 }
 
 std::optional<SubscriptionEnd> DataTrackSubscription::end() const {

@@ -178,6 +178,70 @@ TEST_F(E2E, DataTrackPullSubscriptionWith100KBFrames) {
   EXPECT_GE(end->frames_received, got.size());
 }
 
+TEST_F(E2E, DataTrackPushIsPacedAndFlushedWithStats) {
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::LocalDataTrack track = alice.publish_data_track("paced");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track);
+  sub.wait_subscribed();
+  sub.wait_subscribed();  // established: returns at once
+  lk::LocalDataTrackStats st = track.stats();
+  EXPECT_EQ(st.pushed + st.rejected + st.sent + st.queued + st.queued_bytes + st.dropped(), 0u);
+
+  // Established: the very first frame pushed afterwards arrives (no warm-up pushes).
+  track.push("first", 7);
+  auto first = sub.read(kGuard);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->payload.view(), "first");
+  EXPECT_EQ(first->user_timestamp, std::optional<uint64_t>(7));
+
+  // push is paced like the core's push: however fast the producer, its frames wait behind at
+  // most 16 others (try_push would let 1 024 pile up on a default track).
+  constexpr uint64_t kFrames = 2000;
+  const std::string frame(1000, 'p');
+  for (uint64_t i = 0; i < kFrames; i++) {
+    track.push(frame);
+    ASSERT_LE(track.stats().queued, 16u) << "after push " << i;
+  }
+  track.flush();
+  st = track.stats();
+  EXPECT_EQ(st.pushed, kFrames + 1);
+  EXPECT_EQ(st.rejected, 0u);
+  EXPECT_EQ(st.queued, 0u);
+  EXPECT_EQ(st.queued_bytes, 0u);
+  EXPECT_EQ(st.sent + st.dropped(), st.pushed);
+
+  // A full queue: try_push refuses, push waits for room instead.
+  lk::DataTrackOptions one;
+  one.queue_size = 1;
+  lk::LocalDataTrack small = alice.publish_data_track("small", one);
+  const std::string big(60000, 'b');
+  int refused = 0;
+  for (int i = 0; i < 20000 && refused < 3; i++) {  // a tight loop outruns the writer (bounded, not timed)
+    lk::Status s = small.try_push(big);
+    if (s.code() == LK_ERR_QUEUE_FULL) refused++;
+    else ASSERT_TRUE(s.ok()) << s.name();
+  }
+  ASSERT_GT(refused, 0) << "a one-frame queue never filled";
+  for (int i = 0; i < 20; i++) small.push(big);
+  small.flush();
+  lk::LocalDataTrackStats s = small.stats();
+  EXPECT_GE(s.rejected, uint64_t(refused));
+  EXPECT_EQ(s.sent + s.dropped() + s.queued, s.pushed);
+
+  small.unpublish();
+  expect_error(LK_ERR_TRACK_UNPUBLISHED, [&] { small.push("late"); }, "push after unpublish");
+  small.flush();  // nothing queued: returns at once
+  lk::LocalDataTrack empty;
+  expect_error(LK_ERR_INVALID_HANDLE, [&] { empty.flush(); }, "flush on an empty track");
+  expect_error(LK_ERR_INVALID_HANDLE, [&] { empty.stats(); }, "stats of an empty track");
+  lk::DataTrackSubscription no_sub;
+  expect_error(LK_ERR_INVALID_HANDLE, [&] { no_sub.wait_subscribed(); }, "wait on an empty subscription");
+}
+
 TEST_F(E2E, DataTrackCallbackSubscriptionAndRelease) {
   lk::Room alice = join(client_a, "alice");
   lk::Room bob(client_b);

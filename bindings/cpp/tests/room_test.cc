@@ -125,22 +125,33 @@ TEST_F(E2E, EventsCanBePulled) {
 TEST_F(E2E, BlockingCallsAreRefusedOnTheEventThread) {
   lk::Room alice = join(client_a, "alice");
   lk::Room bob(client_b);
-  std::promise<int32_t> code;
+  std::promise<std::vector<int32_t>> codes;
   std::atomic<bool> once{false};
+  lk::LocalDataTrack track;
   bob.set_event_handler([&](const lk::RoomEvent &e) {
     if (!std::holds_alternative<lk::DataReceivedEvent>(e) || once.exchange(true)) return;
-    try {
-      bob.publish_data("from the event thread");
-      code.set_value(LK_OK);
-    } catch (const lk::Error &err) {
-      code.set_value(err.code());
-    }
+    std::vector<int32_t> got;
+    auto code_of = [&](auto &&f) {
+      try {
+        f();
+        got.push_back(LK_OK);
+      } catch (const lk::Error &err) {
+        got.push_back(err.code());
+      }
+    };
+    code_of([&] { bob.publish_data("from the event thread"); });
+    code_of([&] { track.push("x"); });  // refused even with room in the queue
+    code_of([&] { track.flush(); });
+    got.push_back(track.try_push("y").code());  // never waits: allowed
+    codes.set_value(got);
   });
   bob.connect(sfu.url, token("bob"));
+  track = bob.publish_data_track("t");
   alice.publish_data("trigger");
-  auto f = code.get_future();
+  auto f = codes.get_future();
   ASSERT_EQ(f.wait_for(kGuard), std::future_status::ready);
-  EXPECT_EQ(f.get(), LK_ERR_FAILED_PRECONDITION);
+  EXPECT_EQ(f.get(), (std::vector<int32_t>{LK_ERR_FAILED_PRECONDITION, LK_ERR_FAILED_PRECONDITION,
+                                           LK_ERR_FAILED_PRECONDITION, LK_OK}));
   bob.set_event_handler(nullptr);
 }
 
