@@ -156,18 +156,7 @@ void LocalDataTrack::flush(Millis timeout) {
 LocalDataTrackStats LocalDataTrack::stats() const {
   pb::Request req;
   req.mutable_get_data_track_stats()->set_track_handle(handle_);
-  pb::Response resp = impl_of(impl_, "LocalDataTrack").request(req);
-  const auto &s = resp.get_data_track_stats().stats();
-  LocalDataTrackStats out;
-  out.pushed = s.pushed();
-  out.rejected = s.rejected();
-  out.sent = s.sent();
-  out.send_failed = s.send_failed();
-  out.discarded = s.discarded();
-  out.evicted = s.evicted();
-  out.queued = s.queued();
-  out.queued_bytes = s.queued_bytes();
-  return out;
+  return detail::from_pb(impl_of(impl_, "LocalDataTrack").request(req).get_data_track_stats().stats());
 }
 
 bool LocalDataTrack::is_published() const {

@@ -70,6 +70,19 @@ DataTrackInfo from_pb(const pb::DataTrackInfo &p) {
   return i;
 }
 
+LocalDataTrackStats from_pb(const pb::LocalDataTrackStats &p) {
+  LocalDataTrackStats s;
+  s.pushed = p.pushed();
+  s.rejected = p.rejected();
+  s.sent = p.sent();
+  s.send_failed = p.send_failed();
+  s.discarded = p.discarded();
+  s.evicted = p.evicted();
+  s.queued = p.queued();
+  s.queued_bytes = p.queued_bytes();
+  return s;
+}
+
 RemoteDataTrack from_pb(const pb::RemoteDataTrackInfo &p) { return RemoteDataTrack{p.publisher_identity(), from_pb(p.info())}; }
 
 RoomSnapshot from_pb(const pb::ConnectResult &p) {

@@ -41,6 +41,7 @@ std::exception_ptr error_ptr(const pb::Error &e, int32_t fallback);
 ParticipantInfo from_pb(const pb::ParticipantInfo &p);
 RoomInfo from_pb(const pb::RoomInfo &p);
 DataTrackInfo from_pb(const pb::DataTrackInfo &p);
+LocalDataTrackStats from_pb(const pb::LocalDataTrackStats &p);
 RemoteDataTrack from_pb(const pb::RemoteDataTrackInfo &p);
 RoomSnapshot from_pb(const pb::ConnectResult &p);
 TextStreamInfo from_pb(const pb::TextStreamInfo &p);
