@@ -158,37 +158,43 @@ func lkint_go_handle_drop(client C.uint64_t, handle C.uint64_t) (st C.int32_t) {
 //export lkint_go_data_track_push
 func lkint_go_data_track_push(client C.uint64_t, track C.uint64_t, data *C.uint8_t, dataLen C.size_t, userTimestamp C.uint64_t, hasUserTimestamp C.bool) (st C.int32_t) {
 	defer recoverStatus(&st)
-	return pushFrame("lk_data_track_push", client, track, data, dataLen, userTimestamp, hasUserTimestamp, false)
+	c, b, code := pushArgs("lk_data_track_push", client, data, dataLen)
+	if c == nil {
+		return status(code)
+	}
+	return status(ffi.CodeOf(c.PushFrame(uint64(track), b, uint64(userTimestamp), bool(hasUserTimestamp))))
 }
 
 //export lkint_go_data_track_push_paced
 func lkint_go_data_track_push_paced(client C.uint64_t, track C.uint64_t, data *C.uint8_t, dataLen C.size_t, userTimestamp C.uint64_t, hasUserTimestamp C.bool) (st C.int32_t) {
 	defer recoverStatus(&st)
-	return pushFrame("lk_data_track_push_paced", client, track, data, dataLen, userTimestamp, hasUserTimestamp, true)
+	c, b, code := pushArgs("lk_data_track_push_paced", client, data, dataLen)
+	if c == nil {
+		return status(code)
+	}
+	return status(ffi.CodeOf(c.PushFramePaced(uint64(track), b, uint64(userTimestamp), bool(hasUserTimestamp))))
 }
 
-// pushFrame is lk_data_track_push (paced false) and lk_data_track_push_paced (true).
-func pushFrame(name string, client C.uint64_t, track C.uint64_t, data *C.uint8_t, dataLen C.size_t, userTimestamp C.uint64_t, hasUserTimestamp C.bool, paced bool) C.int32_t {
+// pushArgs checks the arguments of lk_data_track_push and lk_data_track_push_paced: the client
+// and the frame, borrowed from host memory for the call. A nil client comes with the status to
+// return.
+func pushArgs(name string, client C.uint64_t, data *C.uint8_t, dataLen C.size_t) (*ffi.Client, []byte, ffipb.ErrorCode) {
 	if data == nil && dataLen > 0 {
-		return status(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+		return nil, nil, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT
 	}
 	if dataLen > ffi.MaxRequestSize {
-		return status(ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE)
+		return nil, nil, ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE
 	}
 	c, code := lookup(client)
 	if c == nil {
-		return status(code)
+		return nil, nil, code
 	}
 	var b []byte
 	if dataLen > 0 {
 		b = unsafe.Slice((*byte)(unsafe.Pointer(data)), int(dataLen))
 	}
 	testHookBytes(name, b)
-	push := c.PushFrame
-	if paced {
-		push = c.PushFramePaced
-	}
-	return status(ffi.CodeOf(push(uint64(track), b, uint64(userTimestamp), bool(hasUserTimestamp))))
+	return c, b, ffipb.ErrorCode_ERROR_CODE_OK
 }
 
 //export lkint_go_data_track_read
