@@ -237,7 +237,8 @@ int32_t lk_handle_drop(lk_client_t client, lk_handle_t handle);
 
 /*
  * Fast path: queues one frame on a published local data track (the protobuf twin is
- * PushDataTrackFrameRequest). Never blocks.
+ * PushDataTrackFrameRequest). Never blocks. It admits frames up to the track's whole queue; a
+ * host that waits for room when refused should call lk_data_track_push_paced instead.
  *
  * track:        a local data track handle (from a publish_data_track completion).
  * data/len:     the frame (borrowed; copied before return). data may be NULL if len is 0.
