@@ -225,6 +225,12 @@ func FuzzRoomSignal(f *testing.F) {
 				if rp.Identity() == "" || rp.Identity() == r.local.Identity() {
 					t.Fatalf("remote participant %q in the table", rp.Identity())
 				}
+				if r.parts.remote(rp.Identity()) != rp {
+					t.Fatalf("participant %q is not stored under its identity", rp.Identity())
+				}
+				if id := r.parts.sids[rp.SID()]; id != rp.Identity() {
+					t.Fatalf("sid %q of %q maps to %q", rp.SID(), rp.Identity(), id)
+				}
 			}
 		}
 	})
