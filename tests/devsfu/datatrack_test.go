@@ -3,8 +3,10 @@ package devsfu
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lkcore/lkcore/core/auth"
 	"github.com/lkcore/lkcore/core/lkpb"
@@ -252,6 +254,47 @@ func TestDataTrackEndToEnd(t *testing.T) {
 	sub.wait("snapshot after leave", func(m *lkpb.SignalResponse) bool {
 		return m.GetDataTrackSubscriberHandles() != nil && len(m.GetDataTrackSubscriberHandles().GetSubHandles()) == 0
 	})
+	sub.leave()
+}
+
+// TestPublisherDepartureBeforeHandleSnapshot: when a publisher leaves, its
+// subscribers hear of the departure (the immediate DISCONNECTED update)
+// before the subscription reconcile pass sends them a handle snapshot
+// without its track, as the server does (trace 1b). The reconcile pass runs
+// every millisecond here, so a removal ahead of the announcement would be
+// caught by a pass in between.
+func TestPublisherDepartureBeforeHandleSnapshot(t *testing.T) {
+	s := startServer(t, Options{UpdateBatchInterval: time.Millisecond, ReconcileInterval: time.Millisecond})
+	sub := dial(t, s, "dep", "sub", clientOpts{})
+	defer sub.close()
+	for i := range 10 {
+		pub := dial(t, s, "dep", fmt.Sprintf("pub%d", i), clientOpts{})
+		pub.waitServerReady(s)
+		_ = pub.send(publishReq(1, "t"))
+		info := pub.wait("publish", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil }).
+			GetPublishDataTrackResponse().GetInfo()
+		_ = sub.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
+			Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: info.GetSid(), Subscribe: true}}}}})
+		sub.wait("handle", func(m *lkpb.SignalResponse) bool {
+			for _, st := range m.GetDataTrackSubscriberHandles().GetSubHandles() {
+				if st.GetTrackSid() == info.GetSid() {
+					return true
+				}
+			}
+			return false
+		})
+		pub.leave()
+		first := sub.wait("departure or snapshot", func(m *lkpb.SignalResponse) bool {
+			if h := m.GetDataTrackSubscriberHandles(); h != nil {
+				return len(h.GetSubHandles()) == 0
+			}
+			ps := m.GetUpdate().GetParticipants()
+			return len(ps) > 0 && ps[0].GetSid() == pub.sid() && ps[0].GetState() == lkpb.ParticipantInfo_DISCONNECTED
+		})
+		if first.GetUpdate() == nil {
+			t.Fatalf("round %d: the subscriber got a handle snapshot without the track before the publisher's departure", i)
+		}
+	}
 	sub.leave()
 }
 

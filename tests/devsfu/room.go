@@ -267,8 +267,6 @@ func (r *Room) remove(p *Participant, reason lkpb.DisconnectReason) {
 	r.reorderLocked()
 	r.mu.Unlock()
 
-	r.unpublishAll(p)
-	r.dropSubscriptions(p)
 	info := p.disconnectedInfo(reason)
 	r.mu.Lock()
 	r.recentlyLeft = append(r.recentlyLeft, leftInfo{info: info, at: time.Now()})
@@ -278,6 +276,14 @@ func (r *Room) remove(p *Participant, reason lkpb.DisconnectReason) {
 	// non-publishers within 24–30 ms, 1b shows an immediate one for a
 	// publisher (livekit room.go: only publishers are "immediate").
 	r.broadcastInfo(info, p.isPublisherNow(), p.hidden)
+	// Its tracks go only now: the reconcile pass (another goroutine) sends
+	// subscribers their new handle snapshots for removed tracks, and the
+	// server announces the departure first (trace 1b: the handle snapshot
+	// comes ~1.8 s after the DISCONNECTED update). Removing them before the
+	// broadcast let a pass in between tell a subscriber that the track was
+	// unpublished while its publisher was still in the room.
+	r.unpublishAll(p)
+	r.dropSubscriptions(p)
 }
 
 // broadcastInfo sends pi to every participant (the subject included), now
