@@ -10,9 +10,11 @@ cd "$root"
 source "$root/bindings/kotlin/devenv.sh"
 kt_start_devsfu
 
-# A stand-in library with another ABI major version, for the load-time check (LoadingTest).
+# Stand-in libraries for the load-time check (LoadingTest): another ABI major version, and an
+# older minor version that lacks the newest function.
 cc -shared -fPIC -o "$kt_out/libfakeabi.so" "$root/bindings/kotlin/src/test/c/fake_abi.c"
-export LKCORE_TEST_FAKE_ABI_LIB="$kt_out/libfakeabi.so"
+cc -shared -fPIC -DLK_FAKE_ABI_1_6 -o "$kt_out/libfakeabi16.so" "$root/bindings/kotlin/src/test/c/fake_abi.c"
+export LKCORE_TEST_FAKE_ABI_LIB="$kt_out/libfakeabi.so" LKCORE_TEST_OLD_ABI_LIB="$kt_out/libfakeabi16.so"
 
 echo "--- mvn test (bindings/kotlin)"
 set +e

@@ -81,6 +81,15 @@ class LoadingTest : LkTestBase() {
     }
 
     @Test
+    fun `an older library is refused by its version, not by a missing function`() {
+        // ABI 1.6 lacks lk_data_track_push_paced: binding the functions first failed with an
+        // UnsatisfiedLinkError naming that symbol instead of saying which version is needed.
+        val old = System.getenv("LKCORE_TEST_OLD_ABI_LIB") ?: fail("LKCORE_TEST_OLD_ABI_LIB not set (run tests/suites/kotlin.sh)")
+        val out = probe(mapOf("LKCORE_LIB" to old))
+        assertTrue(out.startsWith("failed LkAbiException:") && out.contains("has ABI 1.6") && out.contains("x >= $ABI_MINOR"), out)
+    }
+
+    @Test
     fun `a malformed GOMEMLIMIT is refused instead of aborting the JVM`() {
         // Without the check the Go runtime inside the library kills the probe JVM as it loads.
         val out = probe(mapOf("LKCORE_LIB" to realLib, "GOMEMLIMIT" to "64MB"))
