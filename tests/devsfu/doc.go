@@ -31,7 +31,9 @@
 //     departures are immediate), although the recordings' notes say all
 //     DISCONNECTED updates go out at once.
 //   - After an unpublish or a publisher's departure the new handle
-//     snapshot comes at the next reconcile pass, twice (as recorded).
+//     snapshot comes at the next reconcile pass, twice (as recorded); a
+//     departure is announced before its tracks are removed, so the
+//     snapshot never precedes the DISCONNECTED update.
 //   - The 401 body for a token that fails verification does not echo the
 //     token (the real server does: "invalid token: <jwt>, error: …").
 //   - ICE servers are empty (loopback only; the real server lists STUN),
