@@ -17,18 +17,6 @@ std::thread warm_up(lk::LocalDataTrack &t, const std::string &payload, uint64_t 
   });
 }
 
-// Pushes with retry while the queue is full (the caller's back-pressure loop).
-void push_retrying(lk::LocalDataTrack &t, const std::string &frame, uint64_t ts) {
-  auto deadline = std::chrono::steady_clock::now() + kGuard;
-  for (;;) {
-    lk::Status s = t.try_push(reinterpret_cast<const uint8_t *>(frame.data()), frame.size(), ts);
-    if (s.ok()) return;
-    ASSERT_EQ(s.code(), LK_ERR_QUEUE_FULL) << s.name();
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "queue stayed full";
-    std::this_thread::sleep_for(2ms);
-  }
-}
-
 std::string numbered(uint32_t i, size_t size) {
   std::string f = random_bytes(size, 1000 + i);
   for (int b = 0; b < 4; b++) f[b] = char((i >> (24 - 8 * b)) & 0xFF);
@@ -45,7 +33,7 @@ uint32_t number(const lk::Buffer &b) {
 std::optional<lk::Frame> push_until_read(lk::LocalDataTrack &track, lk::DataTrackSubscription &probe, uint32_t &next) {
   std::optional<lk::Frame> f;
   for (auto deadline = std::chrono::steady_clock::now() + kGuard; !f && std::chrono::steady_clock::now() < deadline;) {
-    push_retrying(track, numbered(next++, 16), 0);
+    track.push(numbered(next++, 16), 0, kGuard);
     f = probe.read(lk::Millis(20));
   }
   return f;
@@ -135,7 +123,7 @@ TEST_F(E2E, DataTrackPullSubscriptionWith100KBFrames) {
   constexpr uint32_t kFrames = 20;
   constexpr size_t kSize = 100 * 1024;
   for (uint32_t i = 0; i < kFrames; i++) {
-    push_retrying(track, numbered(i, kSize), 1000 + i);
+    track.push(numbered(i, kSize), 1000 + i, kGuard);
     std::this_thread::sleep_for(5ms);
   }
   std::vector<uint32_t> got;
@@ -469,7 +457,7 @@ TEST_F(E2E, AutoSubscriptionBuffersFramesDroppingTheOldest) {
   ASSERT_TRUE(f.has_value()) << "frames never flowed";
   constexpr uint32_t kMore = 24;  // far more than the 4 buffered
   for (uint32_t i = 0; i < kMore; i++) {
-    push_retrying(track, numbered(next++, 16), 0);
+    track.push(numbered(next++, 16), 0, kGuard);
     std::this_thread::sleep_for(5ms);
   }
   const uint32_t last = next - 1;
@@ -570,7 +558,7 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeDeliversItsBufferFirst) {
     int64_t before = sfu.packets_out();
     ASSERT_GE(before, 0) << "devsfu stats unreadable";
     const uint32_t n = next++;
-    push_retrying(track, numbered(n, 16), 0);
+    track.push(numbered(n, 16), 0, kGuard);
     bool read = false;  // carol has it: the SFU has forwarded it (and nothing since `before` but it)
     while (!read && std::chrono::steady_clock::now() < deadline) {
       std::optional<lk::Frame> g = probe.read(lk::Millis(200));
@@ -583,7 +571,7 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeDeliversItsBufferFirst) {
   }
   ASSERT_TRUE(bob_subscribed) << "the SFU never forwarded the track to bob";
   for (uint32_t i = 0; i < 200; i++) {
-    push_retrying(track, numbered(next++, 16), 0);
+    track.push(numbered(next++, 16), 0, kGuard);
     std::this_thread::sleep_for(5ms);
   }
 
@@ -606,7 +594,7 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeDeliversItsBufferFirst) {
     for (size_t i = 0; i < during; i++) EXPECT_EQ(threads[i], std::this_thread::get_id());
   }
   const uint32_t last = next;
-  push_retrying(track, numbered(next++, 16), 0);
+  track.push(numbered(next++, 16), 0, kGuard);
   {
     std::unique_lock<std::mutex> l(mu);
     ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return !got.empty() && got.back().first == last; }))
