@@ -1,0 +1,61 @@
+//go:build linux
+
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"unsafe"
+
+	"github.com/pion/transport/v5"
+	"golang.org/x/sys/unix"
+)
+
+// batchUDP returns c with batched sends (batchConn) when the kernel offers
+// UDP generic segmentation offload (Linux 4.18 and later), and c itself
+// otherwise.
+func batchUDP(c *net.UDPConn) transport.UDPConn {
+	if !gsoAvailable(c) {
+		return c
+	}
+	return startBatchConn(c, gsoSender(c))
+}
+
+// gsoAvailable asks the kernel whether c accepts the UDP_SEGMENT option.
+func gsoAvailable(c *net.UDPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var optErr error
+	if err := rc.Control(func(fd uintptr) {
+		_, optErr = unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+	}); err != nil {
+		return false
+	}
+	return optErr == nil
+}
+
+// gsoSender sends a batch as one sendmsg with a UDP_SEGMENT control message
+// giving the segment size: the kernel (or the network card) cuts the buffer
+// into datagrams of that size. It is called by the flusher only, so one
+// control-message buffer serves every call.
+func gsoSender(c *net.UDPConn) batchSender {
+	oob := make([]byte, unix.CmsgSpace(2))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level = unix.SOL_UDP
+	h.Type = unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	size := oob[unix.CmsgLen(0):]
+	return func(buf []byte, seg int, dst netip.AddrPort) error {
+		binary.NativeEndian.PutUint16(size, uint16(seg))
+		_, _, err := c.WriteMsgUDPAddrPort(buf, oob, dst)
+		if errors.Is(err, unix.EIO) {
+			// The device cannot checksum segments (no offload, some tunnels).
+			return errBatchUnsupported
+		}
+		return err
+	}
+}
