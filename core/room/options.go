@@ -116,6 +116,11 @@ type Options struct {
 	MaxPendingDataEvents int
 	// SCTPReceiveBufferSize overrides the engine's SCTP receive window (0: default 8 MiB).
 	SCTPReceiveBufferSize uint32
+	// DisableUDPBatching sends every UDP datagram with its own system call.
+	// By default consecutive datagrams to the same address are handed to the
+	// kernel in batches where it supports that (Linux UDP segmentation
+	// offload): the peer receives the same datagrams, for less CPU per byte.
+	DisableUDPBatching bool
 	// TLSConfig is used for the signalling connection to a wss:// (https://)
 	// URL, e.g. to trust a private CA (cloned; nil: the system roots).
 	TLSConfig *tls.Config

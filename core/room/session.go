@@ -166,6 +166,7 @@ func (r *Room) newEngine() (*engine.Engine, error) {
 		Logger:                r.log,
 		ICEServers:            ice,
 		SCTPReceiveBufferSize: r.opts.SCTPReceiveBufferSize,
+		DisableUDPBatching:    r.opts.DisableUDPBatching,
 		SettingEngineHook:     r.opts.settingEngineHook,
 		OnLocalCandidate: func(c webrtc.ICECandidateInit) {
 			post(engineEvent{gen: gen, candidate: &c})

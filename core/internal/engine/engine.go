@@ -41,6 +41,10 @@ type Config struct {
 	// ExcludeLoopbackCandidates disables gathering of 127.0.0.1/::1 host candidates.
 	ExcludeLoopbackCandidates bool
 
+	// DisableUDPBatching sends every UDP datagram with its own system call
+	// instead of in batches where the system supports it (udpbatch.go).
+	DisableUDPBatching bool
+
 	// SettingEngineHook may adjust the pion SettingEngine after the engine's
 	// own settings (tests, exotic networks). Optional.
 	SettingEngineHook func(*webrtc.SettingEngine)

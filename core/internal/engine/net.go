@@ -18,23 +18,26 @@ import (
 const UDPSocketBufferSize = 4 << 20
 
 // bufferedNet is the operating system's network with larger UDP socket
-// buffers; everything else is the standard pion implementation.
+// buffers and, unless turned off, batched UDP sends (udpbatch.go);
+// everything else is the standard pion implementation.
 type bufferedNet struct {
 	transport.Net
-	size int
+	size  int
+	batch bool
 }
 
 // newBufferedNet returns a transport.Net whose UDP sockets ask the kernel for
-// size-byte buffers.
-func newBufferedNet(size int) (transport.Net, error) {
+// size-byte buffers and batch their sends when batch is set.
+func newBufferedNet(size int, batch bool) (transport.Net, error) {
 	n, err := stdnet.NewNet()
 	if err != nil {
 		return nil, err
 	}
-	return &bufferedNet{Net: n, size: size}, nil
+	return &bufferedNet{Net: n, size: size, batch: batch}, nil
 }
 
-// ListenUDP opens the socket like the standard network, then raises its buffers.
+// ListenUDP opens the socket like the standard network, raises its buffers
+// and batches its sends where the system can (batchUDP).
 func (n *bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
 	if err != nil {
@@ -42,5 +45,8 @@ func (n *bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.U
 	}
 	_ = c.SetReadBuffer(n.size)  // best effort: capped by net.core.rmem_max
 	_ = c.SetWriteBuffer(n.size) // best effort: capped by net.core.wmem_max
+	if uc, ok := c.(*net.UDPConn); ok && n.batch {
+		return batchUDP(uc), nil
+	}
 	return c, nil
 }

@@ -14,7 +14,7 @@ import (
 )
 
 func TestPolicyNet(t *testing.T) {
-	base, err := newBufferedNet(UDPSocketBufferSize)
+	base, err := newBufferedNet(UDPSocketBufferSize, true)
 	if err != nil {
 		t.Fatal(err)
 	}

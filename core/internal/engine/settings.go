@@ -98,9 +98,10 @@ func newAPI(cfg *Config, relayOnly *atomic.Bool) (*webrtc.API, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 
 	// Larger kernel UDP buffers so bursts of data-track packets are not
-	// dropped by the kernel (see UDPSocketBufferSize), and the relay-only
-	// policy applied at gathering time (see policyNet).
-	n, err := newBufferedNet(UDPSocketBufferSize)
+	// dropped by the kernel (see UDPSocketBufferSize), batched sends (see
+	// udpbatch.go), and the relay-only policy applied at gathering time (see
+	// policyNet).
+	n, err := newBufferedNet(UDPSocketBufferSize, !cfg.DisableUDPBatching)
 	if err != nil {
 		return nil, fmt.Errorf("engine: network: %w", err)
 	}
