@@ -46,6 +46,14 @@ const (
 	probeSeq = ^uint64(0)
 )
 
+// clientOptions applies the environment's choices to o: MP_UDP_BATCHING=off
+// sends every UDP datagram with its own system call (Options.DisableUDPBatching),
+// to compare with the default batched sends.
+func clientOptions(o room.Options) room.Options {
+	o.DisableUDPBatching = os.Getenv("MP_UDP_BATCHING") == "off"
+	return o
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: mpbench {pub|sub} -url U -token T [flags]")
@@ -120,7 +128,7 @@ type pubResult struct {
 }
 
 func publish(ctx context.Context, url, token string, size int, d time.Duration, rate, queue int) (*pubResult, error) {
-	r, err := room.Connect(ctx, url, token, room.Options{})
+	r, err := room.Connect(ctx, url, token, clientOptions(room.Options{}))
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -274,7 +282,7 @@ type subResult struct {
 }
 
 func subscribe(ctx context.Context, url, token string, buffer int) (*subResult, error) {
-	r, err := room.New(room.Options{})
+	r, err := room.New(clientOptions(room.Options{}))
 	if err != nil {
 		return nil, err
 	}

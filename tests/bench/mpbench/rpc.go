@@ -429,9 +429,9 @@ func rpcCallee(ctx context.Context, f *largeFlags) (*calleeResult, error) {
 		k.count()
 		return inv.Payload, nil
 	}
-	r, err := room.Connect(ctx, f.url, f.token, room.Options{
+	r, err := room.Connect(ctx, f.url, f.token, clientOptions(room.Options{
 		RPCMethods: map[string]rpc.Handler{methodEcho: echo, methodMark: k.handler},
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -462,7 +462,7 @@ func rpcCaller(ctx context.Context, f *largeFlags) (*callerResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := room.Connect(ctx, f.url, f.token, room.Options{})
+	r, err := room.Connect(ctx, f.url, f.token, clientOptions(room.Options{}))
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}

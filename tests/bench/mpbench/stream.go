@@ -76,7 +76,7 @@ func streamRecv(ctx context.Context, f *largeFlags) (*recvResult, error) {
 		}
 	}
 	var err error
-	r, err = room.New(room.Options{
+	r, err = room.New(clientOptions(room.Options{
 		RPCMethods: map[string]rpc.Handler{methodMark: k.handler},
 		ByteStreamHandlers: map[string]datastream.ByteStreamHandler{streamTopic: func(rd *datastream.ByteStreamReader, from string) {
 			b, err := rd.ReadAll(ctx)
@@ -96,7 +96,7 @@ func streamRecv(ctx context.Context, f *largeFlags) (*recvResult, error) {
 			info := rd.Info()
 			done(info.ID, from, info.Attributes, len(s), info.Size)
 		}},
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func streamSend(ctx context.Context, f *largeFlags) (*sendResult, error) {
 		return nil, err
 	}
 	text := string(payload)
-	r, err := room.Connect(ctx, f.url, f.token, room.Options{})
+	r, err := room.Connect(ctx, f.url, f.token, clientOptions(room.Options{}))
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
