@@ -24,7 +24,9 @@ import (
 // writer that produces faster than the kernel takes them fills the next batch
 // during the current send. Queued bytes are bounded (batchQueueBytes): a
 // writer waits for the flusher beyond that, as it would wait in a blocking
-// send.
+// send. The datagrams are copied into one of two buffers that the writers
+// and the flusher swap, so a busy socket keeps two buffers of about
+// batchQueueBytes and an idle one next to nothing.
 
 const (
 	// batchMaxSegments is the number of datagrams in one send (Linux's
@@ -33,10 +35,15 @@ const (
 	// batchMaxBytes bounds the bytes of one send, below the largest UDP
 	// payload (65 507 bytes over IPv4).
 	batchMaxBytes = 65000
-	// batchQueueBytes bounds the bytes queued and not yet sent: enough for the
-	// batch being sent and the next ones, little enough that a full queue is
-	// a few hundred microseconds of sending.
-	batchQueueBytes = 256 << 10
+	// batchQueueBytes bounds the bytes queued behind the ones being sent:
+	// two full batches, so that the writer fills the next ones while the
+	// flusher sends, and a full queue is a few hundred microseconds of
+	// sending. With the buffer being sent, a socket holds at most about
+	// twice this (plus one datagram), whatever the sizes of the datagrams.
+	batchQueueBytes = 128 << 10
+	// batchQueueRuns bounds the runs queued, for datagrams too small for
+	// the byte bound to matter (every empty datagram is a run of its own).
+	batchQueueRuns = 1024
 )
 
 // errBatchUnsupported is what a batch sender returns when the network path
@@ -48,13 +55,50 @@ var errBatchUnsupported = errors.New("engine: batched UDP send not supported")
 // may be shorter) to dst with one system call.
 type batchSender func(buf []byte, seg int, dst netip.AddrPort) error
 
-// udpBatch is a run of datagrams for one destination.
-type udpBatch struct {
-	dst   netip.AddrPort
-	buf   []byte // the datagrams, back to back
-	seg   int    // size of every datagram but the last
-	count int    // datagrams in buf
-	full  bool   // takes no more datagrams (a shorter one ended it)
+// udpRun is a run of consecutive datagrams for one destination, sent with
+// one system call: buf[off:end] of its sendQueue.
+type udpRun struct {
+	dst      netip.AddrPort
+	off, end int
+	seg      int  // size of every datagram but the last
+	count    int  // datagrams in the run
+	full     bool // takes no more datagrams (a shorter one ended it)
+}
+
+// sendQueue is datagrams back to back in one buffer, and the runs they form.
+// A batchConn has two: the writers append to one while the flusher sends
+// the other, and they swap when the flusher is done.
+type sendQueue struct {
+	buf  []byte
+	runs []udpRun
+}
+
+// add appends p for dst, to the last run when p can join it (same
+// destination, still open, p no larger than its segments, room left) and
+// as a new run otherwise. alone makes p a run that takes no other datagram.
+func (q *sendQueue) add(p []byte, dst netip.AddrPort, alone bool) {
+	off := len(q.buf)
+	q.buf = append(q.buf, p...)
+	if n := len(q.runs); n > 0 && len(p) > 0 && !alone {
+		last := &q.runs[n-1]
+		if !last.full && last.dst == dst && len(p) <= last.seg &&
+			last.count < batchMaxSegments && last.end-last.off+len(p) <= batchMaxBytes {
+			last.end += len(p)
+			last.count++
+			last.full = len(p) < last.seg
+			return
+		}
+	}
+	// An empty datagram is a run of its own: in a batch it would be no
+	// segment at all.
+	q.runs = append(q.runs, udpRun{dst: dst, off: off, end: len(q.buf), seg: len(p), count: 1,
+		full: alone || len(p) == 0})
+}
+
+// reset empties q, keeping its memory.
+func (q *sendQueue) reset() {
+	q.buf = q.buf[:0]
+	q.runs = q.runs[:0]
 }
 
 // batchStats counts what the flusher handed to the kernel.
@@ -72,16 +116,15 @@ type batchConn struct {
 	sendBatch batchSender
 
 	mu        sync.Mutex
-	space     *sync.Cond // the flusher sent something, or Close
-	queue     []*udpBatch
-	free      []*udpBatch
-	queued    int  // bytes in queue
-	closed    bool // no more writes
-	unbatched bool // sendBatch reported errBatchUnsupported
+	space     *sync.Cond // the flusher took the queue, or Close
+	queue     sendQueue  // written, not yet taken by the flusher
+	closed    bool       // no more writes
+	unbatched bool       // sendBatch reported errBatchUnsupported
 
-	wake  chan struct{} // capacity 1: the queue is not empty, or Close
-	done  chan struct{} // closed when the flusher has returned
-	stats batchStats
+	sending sendQueue     // the flusher's: being sent, or empty for the next swap
+	wake    chan struct{} // capacity 1: the queue is not empty, or Close
+	done    chan struct{} // closed when the flusher has returned
+	stats   batchStats
 }
 
 // startBatchConn wraps c and starts its flusher, which returns after Close.
@@ -104,57 +147,32 @@ func newBatchConn(c *net.UDPConn, send batchSender) *batchConn {
 	return b
 }
 
+// queueFull reports whether a writer must wait for the flusher. Called with
+// mu held.
+func (b *batchConn) queueFull() bool {
+	return len(b.queue.buf) >= batchQueueBytes || len(b.queue.runs) >= batchQueueRuns
+}
+
 // WriteToAddrPort queues p for dst and returns: p is copied, and a send error
 // of the kernel is not reported (a datagram lost, as UDP may lose any).
-// It waits while batchQueueBytes are queued, and fails with net.ErrClosed
-// after Close.
+// While the queue is full (batchQueueBytes, batchQueueRuns) it waits for the
+// flusher to take it; it fails with net.ErrClosed after Close.
 func (b *batchConn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 	b.mu.Lock()
-	for b.queued >= batchQueueBytes && !b.closed {
+	for b.queueFull() && !b.closed {
 		b.space.Wait()
 	}
 	if b.closed {
 		b.mu.Unlock()
 		return 0, net.ErrClosed
 	}
-	bt := b.batchFor(p, dst)
-	bt.buf = append(bt.buf, p...)
-	bt.count++
-	if len(p) < bt.seg || b.unbatched || len(p) == 0 {
-		bt.full = true
-	}
-	b.queued += len(p)
+	b.queue.add(p, dst, b.unbatched)
 	b.mu.Unlock()
 	select {
 	case b.wake <- struct{}{}:
 	default:
 	}
 	return len(p), nil
-}
-
-// batchFor returns the queued batch that p joins: the last one, if it is for
-// dst, still open, has p's segment size (or a larger one: p ends it) and room
-// left; otherwise a new batch at the end of the queue. An empty datagram is
-// a batch of its own (in a batch it would be no segment at all). Called with
-// mu held.
-func (b *batchConn) batchFor(p []byte, dst netip.AddrPort) *udpBatch {
-	if n := len(b.queue); n > 0 && len(p) > 0 {
-		last := b.queue[n-1]
-		if !last.full && last.dst == dst && len(p) <= last.seg &&
-			last.count < batchMaxSegments && len(last.buf)+len(p) <= batchMaxBytes {
-			return last
-		}
-	}
-	var bt *udpBatch
-	if n := len(b.free); n > 0 {
-		bt = b.free[n-1]
-		b.free = b.free[:n-1]
-	} else {
-		bt = &udpBatch{buf: make([]byte, 0, batchMaxBytes)}
-	}
-	*bt = udpBatch{dst: dst, buf: bt.buf[:0], seg: len(p)}
-	b.queue = append(b.queue, bt)
-	return bt
 }
 
 // WriteTo queues p like WriteToAddrPort when addr is a *net.UDPAddr, and
@@ -180,62 +198,59 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	return b.UDPConn.ReadFromUDPAddrPort(p)
 }
 
-// flushLoop sends what is queued each time it is woken, until Close.
+// flushLoop sends what is queued each time it is woken, until Close. It
+// takes the whole queue at once (the writers go on in the other buffer) and
+// sends it run by run.
 func (b *batchConn) flushLoop() {
 	defer close(b.done)
-	var work []*udpBatch
 	for range b.wake {
 		for {
 			b.mu.Lock()
-			work = append(work[:0], b.queue...)
-			clear(b.queue)
-			b.queue = b.queue[:0]
+			b.queue, b.sending = b.sending, b.queue
 			closed, unbatched := b.closed, b.unbatched
+			b.space.Broadcast()
 			b.mu.Unlock()
-			if len(work) == 0 {
+			if len(b.sending.runs) == 0 {
 				if closed {
 					return
 				}
 				break
 			}
-			sent := 0
-			for _, bt := range work {
-				if b.send(bt, unbatched) {
+			for i := range b.sending.runs {
+				if b.send(b.sending.buf, &b.sending.runs[i], unbatched) {
 					unbatched = true
 				}
-				sent += len(bt.buf)
 			}
-			b.mu.Lock()
+			b.sending.reset()
 			if unbatched {
+				b.mu.Lock()
 				b.unbatched = true
+				b.mu.Unlock()
 			}
-			b.queued -= sent
-			b.free = append(b.free, work...)
-			clear(work)
-			b.space.Broadcast()
-			b.mu.Unlock()
 		}
 	}
 }
 
-// send hands one batch to the kernel. It reports whether batches turned out
-// to be unsupported; the batch is then sent datagram by datagram, as it is
-// after any other error of the batched send (so that one refused batch, e.g.
-// over a path with a smaller MTU, loses nothing that separate sends would
-// have delivered). Errors of separate sends are dropped: a lost datagram.
-func (b *batchConn) send(bt *udpBatch, unbatched bool) (unsupported bool) {
-	if bt.count > 1 && !unbatched {
-		err := b.sendBatch(bt.buf, bt.seg, bt.dst)
+// send hands one run of buf to the kernel. It reports whether batches turned
+// out to be unsupported; the run is then sent datagram by datagram, as it
+// is after any other error of the batched send (so that one refused batch,
+// e.g. over a path with a smaller MTU, loses nothing that separate sends
+// would have delivered). Errors of separate sends are dropped: a lost
+// datagram.
+func (b *batchConn) send(buf []byte, r *udpRun, unbatched bool) (unsupported bool) {
+	data := buf[r.off:r.end]
+	if r.count > 1 && !unbatched {
+		err := b.sendBatch(data, r.seg, r.dst)
 		if err == nil {
 			b.stats.sends.Add(1)
-			b.stats.datagrams.Add(uint64(bt.count))
+			b.stats.datagrams.Add(uint64(r.count))
 			return false
 		}
 		unsupported = errors.Is(err, errBatchUnsupported)
 	}
-	for off, i := 0, 0; i < bt.count; i++ {
-		end := min(off+bt.seg, len(bt.buf))
-		_, _ = b.UDPConn.WriteToUDPAddrPort(bt.buf[off:end], bt.dst)
+	for off, i := 0, 0; i < r.count; i++ {
+		end := min(off+r.seg, len(data))
+		_, _ = b.UDPConn.WriteToUDPAddrPort(data[off:end], r.dst)
 		b.stats.sends.Add(1)
 		b.stats.datagrams.Add(1)
 		off = end

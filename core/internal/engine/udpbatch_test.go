@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -100,18 +101,86 @@ func receiving(c *net.UDPConn, want [][]byte) func() error {
 	return func() error { return <-done }
 }
 
-// queuedBatches describes the queue of a batchConn whose flusher has not run.
-func queuedBatches(b *batchConn) []recordedBatch {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// runsOf describes the runs of q.
+func runsOf(q *sendQueue) []recordedBatch {
 	var out []recordedBatch
-	for _, bt := range b.queue {
-		out = append(out, recordedBatch{seg: bt.seg, bytes: len(bt.buf), dst: bt.dst})
+	for _, r := range q.runs {
+		out = append(out, recordedBatch{seg: r.seg, bytes: r.end - r.off, dst: r.dst})
 	}
 	return out
 }
 
-func TestBatchConnFormsBatches(t *testing.T) {
+func TestSendQueueRuns(t *testing.T) {
+	a := netip.MustParseAddrPort("192.0.2.1:1000")
+	b := netip.MustParseAddrPort("192.0.2.2:2000")
+	var q sendQueue
+	var all []byte
+	seq := 0
+	add := func(dst netip.AddrPort, size int) {
+		p := datagram(dst.Addr().As4()[3], seq, size)
+		seq++
+		q.add(p, dst, false)
+		all = append(all, p...)
+	}
+	// 70 datagrams of 1 000 bytes: a run of 64 (the segment limit), then 6
+	// more ended by a shorter one.
+	for range 70 {
+		add(a, 1000)
+	}
+	add(a, 700)
+	// A larger datagram cannot join a run of smaller segments.
+	add(a, 900)
+	add(a, 1100)
+	// Another destination starts a new run; coming back to the first one
+	// starts another (the order of writes is kept).
+	add(b, 1100)
+	add(b, 1100)
+	add(a, 1100)
+	// 60 datagrams of 1 100 bytes exceed batchMaxBytes (65 000) after 59.
+	for range 60 {
+		add(b, 1100)
+	}
+	// Empty and oversize datagrams are runs of their own.
+	add(b, 0)
+	add(b, 0)
+	add(b, batchMaxBytes+1)
+	add(b, 10)
+	want := []recordedBatch{
+		{1000, 64 * 1000, a},
+		{1000, 6*1000 + 700, a},
+		{900, 900, a},
+		{1100, 1100, a},
+		{1100, 2 * 1100, b},
+		{1100, 1100, a},
+		{1100, 59 * 1100, b},
+		{1100, 1100, b},
+		{0, 0, b},
+		{0, 0, b},
+		{batchMaxBytes + 1, batchMaxBytes + 1, b},
+		{10, 10, b},
+	}
+	got := runsOf(&q)
+	if len(got) != len(want) {
+		t.Fatalf("%d runs, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("run %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if !bytes.Equal(q.buf, all) {
+		t.Fatal("queued bytes differ from the datagrams written")
+	}
+	// A datagram written alone (batching refused) takes no other.
+	q.reset()
+	q.add(make([]byte, 100), a, true)
+	q.add(make([]byte, 100), a, false)
+	if got := runsOf(&q); len(got) != 2 || len(q.buf) != 200 {
+		t.Fatalf("runs after an alone datagram: %+v", got)
+	}
+}
+
+func TestBatchConnSendsBatches(t *testing.T) {
 	sender := listenLoopback(t)
 	rxA, rxB := listenLoopback(t), listenLoopback(t)
 	a := rxA.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -120,8 +189,15 @@ func TestBatchConnFormsBatches(t *testing.T) {
 	b := newBatchConn(sender, rec.send)
 
 	var wantA, wantB [][]byte
-	write := func(dst netip.AddrPort, p []byte) {
+	seq := 0
+	write := func(dst netip.AddrPort, size int) {
 		t.Helper()
+		name := byte('A')
+		if dst != a {
+			name = 'B'
+		}
+		p := datagram(name, seq, size)
+		seq++
 		if n, err := b.WriteToAddrPort(p, dst); err != nil || n != len(p) {
 			t.Fatalf("write %d bytes: %d, %v", len(p), n, err)
 		}
@@ -131,61 +207,15 @@ func TestBatchConnFormsBatches(t *testing.T) {
 			wantB = append(wantB, p)
 		}
 	}
-	seq := 0
-	next := func(dst netip.AddrPort, size int) {
-		name := byte('A')
-		if dst != a {
-			name = 'B'
-		}
-		write(dst, datagram(name, seq, size))
-		seq++
-	}
-	// 70 datagrams of 1 000 bytes: a batch of 64 (the segment limit), then 6
-	// more ended by a shorter one.
+	// Queued before the flusher starts: runs of 64, 7, 1, 2 and 1 datagrams.
 	for range 70 {
-		next(a, 1000)
+		write(a, 1000)
 	}
-	next(a, 700)
-	// A larger datagram cannot join a batch of smaller segments.
-	next(a, 900)
-	next(a, 1100)
-	// Another destination starts a new batch; coming back to the first one
-	// starts another (the order of writes is kept).
-	next(bAddr, 1100)
-	next(bAddr, 1100)
-	next(a, 1100)
-	// 60 datagrams of 1 100 bytes exceed batchMaxBytes (65 000) after 59.
-	for range 60 {
-		next(bAddr, 1100)
-	}
-	// Empty and oversize datagrams are sent alone.
-	next(bAddr, 0)
-	next(bAddr, batchMaxBytes+1)
-	next(bAddr, 10)
-
-	want := []recordedBatch{
-		{1000, 64 * 1000, a},
-		{1000, 6*1000 + 700, a},
-		{900, 900, a},
-		{1100, 1100, a},
-		{1100, 2 * 1100, bAddr},
-		{1100, 1100, a},
-		{1100, 59 * 1100, bAddr},
-		{1100, 1100, bAddr},
-		{0, 0, bAddr},
-		{batchMaxBytes + 1, batchMaxBytes + 1, bAddr},
-		{10, 10, bAddr},
-	}
-	got := queuedBatches(b)
-	if len(got) != len(want) {
-		t.Fatalf("%d batches queued, want %d: %+v", len(got), len(want), got)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("batch %d: %+v, want %+v", i, got[i], want[i])
-		}
-	}
-
+	write(a, 700)
+	write(a, 900)
+	write(bAddr, 1100)
+	write(bAddr, 1100)
+	write(a, 1100)
 	waitA, waitB := receiving(rxA, wantA), receiving(rxB, wantB)
 	go b.flushLoop()
 	if err := waitA(); err != nil {
@@ -194,21 +224,58 @@ func TestBatchConnFormsBatches(t *testing.T) {
 	if err := waitB(); err != nil {
 		t.Fatal("second destination: ", err)
 	}
-	// Only batches of more than one datagram go through the batch sender.
-	var multi []recordedBatch
-	for _, w := range want {
-		if w.bytes > w.seg {
-			multi = append(multi, w)
+	// Only runs of more than one datagram go through the batch sender.
+	wantCalls := []recordedBatch{{1000, 64 * 1000, a}, {1000, 6*1000 + 700, a}, {1100, 2 * 1100, bAddr}}
+	if calls := rec.recorded(); !slices.Equal(calls, wantCalls) {
+		t.Fatalf("batch sender called for %+v, want %+v", calls, wantCalls)
+	}
+	// Written while the flusher runs: how they group depends on its pace,
+	// what arrives does not. The receivers read from the start (the
+	// datagrams may exceed a socket's receive buffer).
+	type dgram struct {
+		dst netip.AddrPort
+		p   []byte
+	}
+	var round2 []dgram
+	wantA, wantB = nil, nil
+	add := func(dst netip.AddrPort, size int) {
+		if dst == a {
+			round2 = append(round2, dgram{dst, datagram('A', seq, size)})
+			wantA = append(wantA, round2[len(round2)-1].p)
+		} else {
+			round2 = append(round2, dgram{dst, datagram('B', seq, size)})
+			wantB = append(wantB, round2[len(round2)-1].p)
+		}
+		seq++
+	}
+	for i := range 300 {
+		add([]netip.AddrPort{a, bAddr}[i/50%2], 1000+i%3)
+	}
+	add(bAddr, 0)
+	add(bAddr, 60000)
+	add(a, 10)
+	waitA, waitB = receiving(rxA, wantA), receiving(rxB, wantB)
+	for _, d := range round2 {
+		if _, err := b.WriteToAddrPort(d.p, d.dst); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if calls := rec.recorded(); len(calls) != len(multi) {
-		t.Fatalf("batch sender called for %+v, want %+v", calls, multi)
+	if err := waitA(); err != nil {
+		t.Fatal("first destination, second round: ", err)
+	}
+	if err := waitB(); err != nil {
+		t.Fatal("second destination, second round: ", err)
 	}
 	if err := b.Close(); err != nil { // the flusher has returned: its counts are final
 		t.Fatal(err)
 	}
-	if s, d := b.stats.sends.Load(), b.stats.datagrams.Load(); s != uint64(len(want)) || d != uint64(len(wantA)+len(wantB)) {
-		t.Fatalf("stats: %d sends, %d datagrams; want %d, %d", s, d, len(want), len(wantA)+len(wantB))
+	if d := b.stats.datagrams.Load(); d != uint64(seq) {
+		t.Fatalf("stats: %d datagrams sent, want %d", d, seq)
+	}
+	for _, c := range rec.recorded() {
+		if c.bytes > batchMaxBytes || (c.bytes+c.seg-1)/c.seg > batchMaxSegments {
+			t.Fatalf("batch over the limits: %+v", c)
+		}
 	}
 }
 
@@ -295,70 +362,139 @@ func TestBatchConnWriteAPIs(t *testing.T) {
 	}
 }
 
-func TestBatchConnCloseReleasesWriters(t *testing.T) {
+// gatedSender is a batchSender that waits for its gate to open before
+// sending (a socket whose sends take time); entered is signalled on each call.
+type gatedSender struct {
+	rec     *recordingSender
+	gate    chan struct{}
+	entered chan struct{}
+}
+
+func (g *gatedSender) send(buf []byte, seg int, dst netip.AddrPort) error {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.gate
+	return g.rec.send(buf, seg, dst)
+}
+
+// writeBlocks starts a write of p on its own goroutine and checks that it
+// has not returned 50 ms later; the channel receives its error.
+func writeBlocks(t *testing.T, b *batchConn, p []byte, dst netip.AddrPort) chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.WriteToAddrPort(p, dst)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("write over a full queue returned %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	return done
+}
+
+// waitWrite waits (bounded) for a write started by writeBlocks.
+func waitWrite(t *testing.T, done chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("writer still waiting")
+		return nil
+	}
+}
+
+func TestBatchConnQueueBoundAndClose(t *testing.T) {
 	sender, rx := listenLoopback(t), listenLoopback(t)
 	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
-	b := newBatchConn(sender, (&recordingSender{c: sender}).send)
-	// Without the flusher the queue fills to its bound...
+	g := &gatedSender{rec: &recordingSender{c: sender}, gate: make(chan struct{}),
+		entered: make(chan struct{}, 1)}
+	b := startBatchConn(sender, g.send)
+	// Two datagrams form a batch; the flusher takes them and waits in the
+	// sender.
 	p := make([]byte, 1000)
-	for b.queued < batchQueueBytes {
+	for range 2 {
 		if _, err := b.WriteToAddrPort(p, dst); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// ...and the next writer waits.
-	blocked := make(chan error, 1)
-	go func() {
-		_, err := b.WriteToAddrPort(p, dst)
-		blocked <- err
-	}()
 	select {
-	case err := <-blocked:
-		t.Fatalf("write over a full queue returned %v", err)
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("flusher did not send")
+	}
+	// Meanwhile the queue fills to its bound, and the next writer waits.
+	// Datagrams of alternating sizes make runs of two: the bound is on the
+	// bytes and the runs, whatever the runs are.
+	written := 0
+	for i := 0; ; i++ {
+		b.mu.Lock()
+		full := b.queueFull()
+		b.mu.Unlock()
+		if full {
+			break
+		}
+		if _, err := b.WriteToAddrPort(p[:1000-i%2], dst); err != nil {
+			t.Fatal(err)
+		}
+		written += 1000 - i%2
+	}
+	if written < batchQueueBytes || written >= batchQueueBytes+1000 {
+		t.Fatalf("queue full after %d bytes, bound %d", written, batchQueueBytes)
+	}
+	if c := cap(b.queue.buf); c > 2*batchQueueBytes {
+		t.Fatalf("queue buffer of %d bytes for %d queued", c, written)
+	}
+	blocked := writeBlocks(t, b, p, dst)
+	// Close releases the waiting writer at once, though the flusher is still
+	// in its send; Close itself returns when the flusher has.
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	if err := waitWrite(t, blocked); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("waiting writer got %v, want net.ErrClosed", err)
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned %v while the flusher was sending", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	go b.flushLoop()
-	// The flusher makes room: the writer continues.
+	close(g.gate)
 	select {
-	case err := <-blocked:
+	case err := <-closed:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("writer still waiting after the flusher ran")
-	}
-	// Fill again while blocking the flusher's sends is not possible, so
-	// check Close on writers waiting for space directly: mark the queue full.
-	b.mu.Lock()
-	b.queued += batchQueueBytes
-	b.mu.Unlock()
-	go func() {
-		_, err := b.WriteToAddrPort(p, dst)
-		blocked <- err
-	}()
-	select {
-	case err := <-blocked:
-		t.Fatalf("write over a full queue returned %v", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-blocked:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("waiting writer got %v, want net.ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("writer still waiting after Close")
-	}
-	select {
-	case <-b.done:
-	default:
-		t.Fatal("flusher running after Close")
+		t.Fatal("Close did not return after the flusher's send")
 	}
 	if _, err := b.WriteToAddrPort(p, dst); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("write after Close: %v", err)
 	}
 	_ = b.Close() // a second Close returns
+}
+
+func TestBatchConnFlusherMakesRoom(t *testing.T) {
+	sender, rx := listenLoopback(t), listenLoopback(t)
+	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	b := newBatchConn(sender, (&recordingSender{c: sender}).send)
+	// Without the flusher, empty datagrams fill the queue by runs (they
+	// have no bytes to count)...
+	for range batchQueueRuns {
+		if _, err := b.WriteToAddrPort(nil, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blocked := writeBlocks(t, b, nil, dst)
+	// ...and the flusher taking the queue lets the writer continue.
+	go b.flushLoop()
+	if err := waitWrite(t, blocked); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
