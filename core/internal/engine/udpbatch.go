@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Batched UDP sends. The SCTP association behind the data channels writes one
@@ -19,10 +20,13 @@ import (
 // offload, UDP_SEGMENT, udpbatch_linux.go). The receiver sees exactly the
 // datagrams that were written, in the same order.
 //
-// Batches form only under load: a lone datagram is sent as soon as the
-// flusher wakes (one goroutine hand-off later than a direct send), while a
-// writer that produces faster than the kernel takes them fills the next batch
-// during the current send. Queued bytes are bounded (batchQueueBytes): a
+// Batches form only under load. A datagram written after a pause (more than
+// batchIdleGap since the previous write), with nothing queued or being sent,
+// is sent by the writer itself, as without batching: a goroutine hand-off
+// would add ~0.1 ms to every datagram of a low-rate stream. The datagrams
+// that follow it closely are queued, and the flusher sends them once the
+// writer's send has returned, so a writer that produces faster than the
+// kernel takes them fills the next batch during the current send. Queued bytes are bounded (batchQueueBytes): a
 // writer waits for the flusher beyond that, as it would wait in a blocking
 // send. The datagrams are copied into one of two buffers that the writers
 // and the flusher swap, so a busy socket keeps two buffers of about
@@ -44,6 +48,10 @@ const (
 	// batchQueueRuns bounds the runs queued, for datagrams too small for
 	// the byte bound to matter (every empty datagram is a run of its own).
 	batchQueueRuns = 1024
+	// batchIdleGap is the pause after which a write is sent directly: longer
+	// than the gaps between the datagrams of a burst (a few microseconds),
+	// shorter than those of a stream of a few thousand frames per second.
+	batchIdleGap = 100 * time.Microsecond
 )
 
 // errBatchUnsupported is what a batch sender returns when the network path
@@ -120,6 +128,9 @@ type batchConn struct {
 	queue     sendQueue  // written, not yet taken by the flusher
 	closed    bool       // no more writes
 	unbatched bool       // sendBatch reported errBatchUnsupported
+	busy      bool       // a send is under way (the flusher's or a writer's)
+	lastWrite time.Time  // of the previous write
+	idleGap   time.Duration
 
 	sending sendQueue     // the flusher's: being sent, or empty for the next swap
 	wake    chan struct{} // capacity 1: the queue is not empty, or Close
@@ -140,6 +151,7 @@ func newBatchConn(c *net.UDPConn, send batchSender) *batchConn {
 	b := &batchConn{
 		UDPConn:   c,
 		sendBatch: send,
+		idleGap:   batchIdleGap,
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
@@ -153,11 +165,13 @@ func (b *batchConn) queueFull() bool {
 	return len(b.queue.buf) >= batchQueueBytes || len(b.queue.runs) >= batchQueueRuns
 }
 
-// WriteToAddrPort queues p for dst and returns: p is copied, and a send error
-// of the kernel is not reported (a datagram lost, as UDP may lose any).
-// While the queue is full (batchQueueBytes, batchQueueRuns) it waits for the
-// flusher to take it; it fails with net.ErrClosed after Close.
+// WriteToAddrPort queues p for dst and returns, or sends it at once when the
+// socket is idle (see batchIdleGap): p is copied, and a send error of the
+// kernel is not reported (a datagram lost, as UDP may lose any). While the
+// queue is full (batchQueueBytes, batchQueueRuns) it waits for the flusher to
+// take it; it fails with net.ErrClosed after Close.
 func (b *batchConn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
+	now := time.Now()
 	b.mu.Lock()
 	for b.queueFull() && !b.closed {
 		b.space.Wait()
@@ -166,13 +180,37 @@ func (b *batchConn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 		b.mu.Unlock()
 		return 0, net.ErrClosed
 	}
+	idle := !b.busy && len(b.queue.runs) == 0 && now.Sub(b.lastWrite) > b.idleGap
+	b.lastWrite = now
+	if idle {
+		// Sent by this writer; what others write meanwhile waits in the
+		// queue (busy), for the flusher to send after this send.
+		b.busy = true
+		b.mu.Unlock()
+		_, _ = b.UDPConn.WriteToUDPAddrPort(p, dst)
+		b.stats.sends.Add(1)
+		b.stats.datagrams.Add(1)
+		b.mu.Lock()
+		b.busy = false
+		queued := len(b.queue.runs) > 0
+		b.mu.Unlock()
+		if queued {
+			b.wakeFlusher()
+		}
+		return len(p), nil
+	}
 	b.queue.add(p, dst, b.unbatched)
 	b.mu.Unlock()
+	b.wakeFlusher()
+	return len(p), nil
+}
+
+// wakeFlusher tells the flusher that the queue is not empty (or closed).
+func (b *batchConn) wakeFlusher() {
 	select {
 	case b.wake <- struct{}{}:
 	default:
 	}
-	return len(p), nil
 }
 
 // WriteTo queues p like WriteToAddrPort when addr is a *net.UDPAddr, and
@@ -200,33 +238,33 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 
 // flushLoop sends what is queued each time it is woken, until Close. It
 // takes the whole queue at once (the writers go on in the other buffer) and
-// sends it run by run.
+// sends it run by run. While a writer sends a datagram itself (busy), the
+// flusher leaves the queue alone: the writer wakes it when its send returns,
+// so that nothing queued after that datagram overtakes it.
 func (b *batchConn) flushLoop() {
 	defer close(b.done)
 	for range b.wake {
-		for {
-			b.mu.Lock()
+		b.mu.Lock()
+		for !b.busy && len(b.queue.runs) > 0 {
 			b.queue, b.sending = b.sending, b.queue
-			closed, unbatched := b.closed, b.unbatched
+			b.busy = true
+			unbatched := b.unbatched
 			b.space.Broadcast()
 			b.mu.Unlock()
-			if len(b.sending.runs) == 0 {
-				if closed {
-					return
-				}
-				break
-			}
 			for i := range b.sending.runs {
 				if b.send(b.sending.buf, &b.sending.runs[i], unbatched) {
 					unbatched = true
 				}
 			}
 			b.sending.reset()
-			if unbatched {
-				b.mu.Lock()
-				b.unbatched = true
-				b.mu.Unlock()
-			}
+			b.mu.Lock()
+			b.busy = false
+			b.unbatched = b.unbatched || unbatched
+		}
+		closed := b.closed
+		b.mu.Unlock()
+		if closed {
+			return
 		}
 	}
 }
@@ -268,10 +306,7 @@ func (b *batchConn) Close() error {
 	b.space.Broadcast()
 	b.mu.Unlock()
 	err := b.UDPConn.Close()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
+	b.wakeFlusher()
 	<-b.done
 	return err
 }

@@ -20,7 +20,7 @@ func TestBatchUDPSegmentsInKernel(t *testing.T) {
 		return
 	}
 	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
-	b := newBatchConn(sender, gsoSender(sender))
+	b := queueing(newBatchConn(sender, gsoSender(sender)))
 	var want [][]byte
 	write := func(seq, size int) {
 		p := datagram('K', seq, size)

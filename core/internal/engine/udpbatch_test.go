@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -101,6 +102,14 @@ func receiving(c *net.UDPConn, want [][]byte) func() error {
 	return func() error { return <-done }
 }
 
+// queueing makes b queue every write: none is sent directly after a pause
+// (batchIdleGap), so that tests see the queue they wrote. Called before the
+// first write.
+func queueing(b *batchConn) *batchConn {
+	b.idleGap = math.MaxInt64
+	return b
+}
+
 // runsOf describes the runs of q.
 func runsOf(q *sendQueue) []recordedBatch {
 	var out []recordedBatch
@@ -186,7 +195,7 @@ func TestBatchConnSendsBatches(t *testing.T) {
 	a := rxA.LocalAddr().(*net.UDPAddr).AddrPort()
 	bAddr := rxB.LocalAddr().(*net.UDPAddr).AddrPort()
 	rec := &recordingSender{c: sender}
-	b := newBatchConn(sender, rec.send)
+	b := queueing(newBatchConn(sender, rec.send))
 
 	var wantA, wantB [][]byte
 	seq := 0
@@ -292,7 +301,7 @@ func TestBatchConnSendsSeparatelyWhenBatchRefused(t *testing.T) {
 			sender, rx := listenLoopback(t), listenLoopback(t)
 			dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 			rec := &recordingSender{c: sender, fail: tc.err}
-			b := newBatchConn(sender, rec.send)
+			b := queueing(newBatchConn(sender, rec.send))
 			var want [][]byte
 			for round := range 2 {
 				for i := range 20 {
@@ -413,7 +422,7 @@ func TestBatchConnQueueBoundAndClose(t *testing.T) {
 	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 	g := &gatedSender{rec: &recordingSender{c: sender}, gate: make(chan struct{}),
 		entered: make(chan struct{}, 1)}
-	b := startBatchConn(sender, g.send)
+	b := queueing(startBatchConn(sender, g.send))
 	// Two datagrams form a batch; the flusher takes them and waits in the
 	// sender.
 	p := make([]byte, 1000)
@@ -480,7 +489,7 @@ func TestBatchConnQueueBoundAndClose(t *testing.T) {
 func TestBatchConnFlusherMakesRoom(t *testing.T) {
 	sender, rx := listenLoopback(t), listenLoopback(t)
 	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
-	b := newBatchConn(sender, (&recordingSender{c: sender}).send)
+	b := queueing(newBatchConn(sender, (&recordingSender{c: sender}).send))
 	// Without the flusher, empty datagrams fill the queue by runs (they
 	// have no bytes to count)...
 	for range batchQueueRuns {
@@ -496,5 +505,121 @@ func TestBatchConnFlusherMakesRoom(t *testing.T) {
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestBatchConnSendsDirectlyWhenIdle(t *testing.T) {
+	sender, rx := listenLoopback(t), listenLoopback(t)
+	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	rec := &recordingSender{c: sender}
+	b := newBatchConn(sender, rec.send) // no flusher yet
+	b.idleGap = time.Hour               // only the first write comes after a pause
+	p1, p2, p3 := datagram('I', 1, 500), datagram('I', 2, 500), datagram('I', 3, 500)
+	// The first write finds the socket idle and is sent by the writer itself.
+	if _, err := b.WriteToAddrPort(p1, dst); err != nil {
+		t.Fatal(err)
+	}
+	if err := receiveAll(rx, [][]byte{p1}); err != nil {
+		t.Fatal("idle write: ", err)
+	}
+	// The next ones follow closely: queued, for the flusher.
+	for _, p := range [][]byte{p2, p3} {
+		if _, err := b.WriteToAddrPort(p, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.mu.Lock()
+	queued := len(b.queue.runs)
+	b.mu.Unlock()
+	if queued != 1 {
+		t.Fatalf("%d runs queued after the idle write, want 1", queued)
+	}
+	wait := receiving(rx, [][]byte{p2, p3})
+	go b.flushLoop()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if calls := rec.recorded(); len(calls) != 1 || calls[0].bytes != 1000 {
+		t.Fatalf("batch sender calls %+v, want one of 2 datagrams", calls)
+	}
+
+	// While a send is under way (a writer's own, here), a write after a
+	// pause is queued too, and sent once the sender is done: nothing
+	// overtakes a datagram already being sent.
+	b.mu.Lock()
+	b.idleGap = 0
+	b.busy = true
+	b.mu.Unlock()
+	p4, p5 := datagram('I', 4, 500), datagram('I', 5, 500)
+	if _, err := b.WriteToAddrPort(p4, dst); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	queued = len(b.queue.runs)
+	b.mu.Unlock()
+	if queued != 1 {
+		t.Fatalf("%d runs queued during a send, want 1", queued)
+	}
+	b.mu.Lock()
+	b.busy = false
+	b.mu.Unlock()
+	// With something queued, the next write joins the queue as well.
+	if _, err := b.WriteToAddrPort(p5, dst); err != nil {
+		t.Fatal(err)
+	}
+	if err := receiveAll(rx, [][]byte{p4, p5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := b.stats.datagrams.Load(); d != 5 {
+		t.Fatalf("%d datagrams sent, want 5", d)
+	}
+}
+
+func TestBatchConnKeepsOrderUnderMixedSends(t *testing.T) {
+	// Writes at irregular pauses, some sent directly and some queued, from
+	// two goroutines each writing to its own destination: each destination
+	// receives its datagrams in order.
+	sender := listenLoopback(t)
+	rxs := []*net.UDPConn{listenLoopback(t), listenLoopback(t)}
+	b := startBatchConn(sender, (&recordingSender{c: sender}).send)
+	b.idleGap = 20 * time.Microsecond
+	const n = 400
+	var waits []func() error
+	var writers sync.WaitGroup
+	for w, rx := range rxs {
+		dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+		var want [][]byte
+		for i := range n {
+			want = append(want, datagram(byte(w), i, 600+i%2))
+		}
+		waits = append(waits, receiving(rx, want))
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i, p := range want {
+				if _, err := b.WriteToAddrPort(p, dst); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%7 == 0 {
+					time.Sleep(50 * time.Microsecond)
+				}
+			}
+		}()
+	}
+	writers.Wait()
+	for i, wait := range waits {
+		if err := wait(); err != nil {
+			t.Fatalf("destination %d: %v", i, err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := b.stats.datagrams.Load(); d != 2*n {
+		t.Fatalf("%d datagrams sent, want %d", d, 2*n)
 	}
 }
