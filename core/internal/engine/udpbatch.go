@@ -166,8 +166,9 @@ func (b *batchConn) queueFull() bool {
 }
 
 // WriteToAddrPort queues p for dst and returns, or sends it at once when the
-// socket is idle (see batchIdleGap): p is copied, and a send error of the
-// kernel is not reported (a datagram lost, as UDP may lose any). While the
+// socket is idle (see batchIdleGap) and returns the socket's result. A
+// queued p is copied, and an error of its later send is not reported (a
+// datagram lost, as UDP may lose any). While the
 // queue is full (batchQueueBytes, batchQueueRuns) it waits for the flusher to
 // take it; it fails with net.ErrClosed after Close.
 func (b *batchConn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
@@ -187,7 +188,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 		// queue (busy), for the flusher to send after this send.
 		b.busy = true
 		b.mu.Unlock()
-		_, _ = b.UDPConn.WriteToUDPAddrPort(p, dst)
+		n, err := b.UDPConn.WriteToUDPAddrPort(p, dst)
 		b.stats.sends.Add(1)
 		b.stats.datagrams.Add(1)
 		b.mu.Lock()
@@ -197,7 +198,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 		if queued {
 			b.wakeFlusher()
 		}
-		return len(p), nil
+		return n, err
 	}
 	b.queue.add(p, dst, b.unbatched)
 	b.mu.Unlock()

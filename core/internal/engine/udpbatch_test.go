@@ -623,3 +623,13 @@ func TestBatchConnKeepsOrderUnderMixedSends(t *testing.T) {
 		t.Fatalf("%d datagrams sent, want %d", d, 2*n)
 	}
 }
+
+func TestBatchConnDirectSendReportsSocketError(t *testing.T) {
+	sender, rx := listenLoopback(t), listenLoopback(t)
+	b := newBatchConn(sender, (&recordingSender{c: sender}).send)
+	_ = sender.Close() // the socket fails; the batchConn itself is open
+	_, err := b.WriteToAddrPort(make([]byte, 10), rx.LocalAddr().(*net.UDPAddr).AddrPort())
+	if !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("idle write on a closed socket: %v, want net.ErrClosed", err)
+	}
+}
