@@ -11,8 +11,8 @@ import (
 
 // Batched UDP sends. The SCTP association behind the data channels writes one
 // ~1 200-byte datagram at a time; with a system call per datagram the kernel's
-// send path costs about as much CPU as the rest of the stack (a 100 KB frame
-// is ~85 datagrams). batchConn queues the datagrams written to an ICE socket
+// send path is a sixth of a publisher's CPU (a 100 KB frame is ~85
+// datagrams; docs/performance.md has the measurements). batchConn queues the datagrams written to an ICE socket
 // and a flusher goroutine hands them to the kernel in batches: consecutive
 // datagrams to the same destination with the same size (the last one may be
 // shorter) become one send of up to batchMaxSegments segments, which the
