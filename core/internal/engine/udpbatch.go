@@ -214,8 +214,9 @@ func (b *batchConn) wakeFlusher() {
 	}
 }
 
-// WriteTo queues p like WriteToAddrPort when addr is a *net.UDPAddr, and
-// sends it directly otherwise.
+// WriteTo queues p like WriteToAddrPort when addr is a *net.UDPAddr;
+// any other address gets the socket's own error (a UDP socket sends only to
+// a *net.UDPAddr), so nothing can overtake the queue this way.
 func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		return b.WriteToUDP(p, ua)

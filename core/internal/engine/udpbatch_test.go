@@ -356,6 +356,11 @@ func TestBatchConnWriteAPIs(t *testing.T) {
 	if _, err := b.WriteToAddrPort(p3, ua.AddrPort()); err != nil {
 		t.Fatal(err)
 	}
+	// An address that is not a UDP one is refused by the socket, not sent
+	// past the queue.
+	if _, err := b.WriteTo(datagram('W', 9, 100), &net.IPAddr{IP: ua.IP}); err == nil {
+		t.Fatal("WriteTo with a *net.IPAddr succeeded")
+	}
 	if err := receiveAll(rx, [][]byte{p1, p2, p3}); err != nil {
 		t.Fatal(err)
 	}
