@@ -1,6 +1,7 @@
 package datastream
 
 import (
+	"bytes"
 	"compress/flate"
 	"context"
 	"errors"
@@ -14,6 +15,13 @@ import (
 
 	"github.com/lkcore/lkcore/core/lkpb"
 )
+
+// streamCompressChunks: a payload whose compression probe predicts at least
+// this many chunks is compressed while it is sent (streamBody) instead of
+// before; smaller ones are compressed whole first, so that the result can
+// go inline when it fits one packet and raw when compression does not make
+// it smaller.
+const streamCompressChunks = 4
 
 // trailerGrace bounds the best-effort trailer sent after a stream failed
 // mid-way because its context ended, so receivers do not keep it open.
@@ -236,9 +244,21 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 	defer release()
 
 	inline, compress := m.eligibility(dests, noCompress)
+	if compress {
+		worth, estimate := m.flate.probe(data)
+		if worth && estimate >= streamCompressChunks*ChunkSize {
+			// Large and compressible: compressed while it is sent, so the
+			// first chunks travel while the rest is compressed (the probe
+			// predicts several chunks, so it would not have gone inline).
+			h.Compression = lkpb.DataStream_DEFLATE_RAW
+			info.Compression = h.Compression
+			return info, m.streamBody(ctx, h, dests, bytes.NewReader(data), uint64(len(data)), onProgress)
+		}
+		compress = worth
+	}
 	var zPieces [][]byte
 	zSize := -1
-	if compress && m.flate.worthCompressing(data) {
+	if compress {
 		zPieces, zSize = m.flate.deflateRaw(data, ChunkSize)
 	}
 	useZ := zSize >= 0 && zSize < len(data)
@@ -345,17 +365,26 @@ func (m *Manager) SendFile(ctx context.Context, r io.Reader, size uint64, opts S
 	}}
 	ctx, release := m.bind(ctx)
 	defer release()
+	return info, m.streamBody(ctx, h, dests, r, size, opts.OnProgress)
+}
+
+// streamBody sends a stream's header, then size bytes read from r in
+// ChunkSize chunks — compressed (deflate-raw, streaming) when h says so —
+// then its trailer. If r fails or ends early the stream is closed with an
+// abnormal trailer; if sending fails after the header it is aborted.
+func (m *Manager) streamBody(ctx context.Context, h *lkpb.DataStream_Header, dests []string, r io.Reader, size uint64, onProgress func(float64)) error {
+	id := h.StreamId
 	hp := headerPacket(dests, h)
 	if proto.Size(hp) > ChunkSize {
-		return info, newErr(ReasonHeaderTooLarge, id, fmt.Sprintf("header of data stream %s is %d bytes, more than %d", id, proto.Size(hp), ChunkSize), nil)
+		return newErr(ReasonHeaderTooLarge, id, fmt.Sprintf("header of data stream %s is %d bytes, more than %d", id, proto.Size(hp), ChunkSize), nil)
 	}
 	if err := m.sendPacket(ctx, id, hp); err != nil {
-		return info, err
+		return err
 	}
 	cw := &chunkWriter{m: m, ctx: ctx, dests: dests, id: id}
 	var sink io.Writer = cw
 	var fw *flate.Writer
-	if compress {
+	if h.Compression == lkpb.DataStream_DEFLATE_RAW {
 		fw = m.flate.writer(cw)
 		defer m.flate.putWriter(fw)
 		sink = fw
@@ -368,11 +397,11 @@ func (m *Manager) SendFile(ctx context.Context, r io.Reader, size uint64, opts S
 		if n > 0 {
 			if _, err := sink.Write(buf[:n]); err != nil {
 				m.abortStream(ctx, dests, id)
-				return info, err
+				return err
 			}
 			read += uint64(n)
 			if read < size {
-				progress(opts.OnProgress, read, size)
+				progress(onProgress, read, size)
 			}
 		}
 		if rerr == io.EOF {
@@ -380,28 +409,28 @@ func (m *Manager) SendFile(ctx context.Context, r io.Reader, size uint64, opts S
 		}
 		if rerr != nil {
 			m.sendTrailerBestEffort(dests, id, "read error")
-			return info, newErr(ReasonSendFailed, id, "datastream: reading the file failed", rerr)
+			return newErr(ReasonSendFailed, id, "datastream: reading the file failed", rerr)
 		}
 	}
 	if read < size {
 		m.sendTrailerBestEffort(dests, id, "incomplete file")
-		return info, newErr(ReasonInvalidArgument, id, fmt.Sprintf("datastream: file ended after %d of %d bytes", read, size), nil)
+		return newErr(ReasonInvalidArgument, id, fmt.Sprintf("datastream: file ended after %d of %d bytes", read, size), nil)
 	}
 	if fw != nil {
 		if err := fw.Close(); err != nil {
 			m.abortStream(ctx, dests, id)
-			return info, err
+			return err
 		}
 	}
 	if err := cw.flush(); err != nil {
 		m.abortStream(ctx, dests, id)
-		return info, err
+		return err
 	}
 	if err := m.sendPacket(ctx, id, trailerPacket(dests, id, "", nil)); err != nil {
-		return info, err
+		return err
 	}
-	progress(opts.OnProgress, 1, 1)
-	return info, nil
+	progress(onProgress, 1, 1)
+	return nil
 }
 
 func (m *Manager) sendTrailerBestEffort(dests []string, id, reason string) {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -491,6 +492,41 @@ func TestLargePayloadShapes(t *testing.T) {
 				t.Fatal("payload differs")
 			}
 		})
+	}
+}
+
+// A large compressible payload (the probe predicts several chunks) is
+// compressed while it is sent: a deflate-raw stream in full chunks (the
+// last one shorter) that inflates to the payload, smaller than it, with
+// progress rising to 1.
+func TestLargeCompressibleStreamed(t *testing.T) {
+	text := base64.StdEncoding.EncodeToString(pseudoBytes(786_432)) // 1 MiB
+	m, rec := newSender(t, []datastream.PeerInfo{v2peer("bob")})
+	var got []float64
+	info, err := m.SendText(testkit.Context(t, 0), text, datastream.SendTextOptions{Topic: "t", OnProgress: func(f float64) { got = append(got, f) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rec.Packets()
+	if s := shapeOf(t, p); s.compression != lkpb.DataStream_DEFLATE_RAW || s.inline || info.Compression != lkpb.DataStream_DEFLATE_RAW {
+		t.Fatalf("shape %+v, info compression %v", s, info.Compression)
+	}
+	wire := 0
+	for i, c := range p[1 : len(p)-1] {
+		n := len(c.GetStreamChunk().GetContent())
+		if i < len(p)-3 && n != datastream.ChunkSize {
+			t.Fatalf("chunk %d of %d has %d bytes", i, len(p)-2, n)
+		}
+		wire += n
+	}
+	if wire >= len(text) {
+		t.Fatalf("%d bytes on the wire for %d", wire, len(text))
+	}
+	if string(reassemble(t, p)) != text {
+		t.Fatal("payload differs")
+	}
+	if len(got) < 2 || got[len(got)-1] != 1 || !slices.IsSorted(got) || got[0] <= 0 {
+		t.Fatalf("progress %v", got)
 	}
 }
 

@@ -209,14 +209,17 @@ const (
 	probeRatio   = 0.95
 )
 
-func (p *flatePool) worthCompressing(data []byte) bool {
+// probe reports whether data is worth compressing and, for a payload of at
+// least probeMinSize, the compressed size its first probeSize bytes predict
+// (0 for a smaller payload, which is always worth trying).
+func (p *flatePool) probe(data []byte) (worth bool, estimate int) {
 	if len(data) < probeMinSize {
-		return true
+		return true, 0
 	}
 	var n countingWriter
 	w := p.writer(&n)
 	_, _ = w.Write(data[:probeSize]) // writes to a countingWriter cannot fail
 	_ = w.Close()
 	p.putWriter(w)
-	return float64(n) <= probeRatio*probeSize
+	return float64(n) <= probeRatio*probeSize, int(int64(n) * int64(len(data)) / probeSize)
 }
