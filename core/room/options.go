@@ -114,7 +114,11 @@ type Options struct {
 	// the consumer before the data channels stop being read (backpressure,
 	// nothing is dropped). 0: DefaultPendingDataEvents.
 	MaxPendingDataEvents int
-	// SCTPReceiveBufferSize overrides the engine's SCTP receive window (0: default 8 MiB).
+	// SCTPReceiveBufferSize overrides the SCTP receive window this client advertises
+	// (0: default 768 KiB). A larger window lifts the window/RTT ceiling on what the
+	// server can send on a long path, but above ~900 KiB a process that stalls under a
+	// saturating flow can overflow pion's fixed 1 MB buffers below SCTP, and data-track
+	// frames are then lost (docs/performance.md).
 	SCTPReceiveBufferSize uint32
 	// DisableUDPBatching sends every UDP datagram with its own system call.
 	// By default consecutive datagrams to the same address are handed to the

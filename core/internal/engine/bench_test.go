@@ -18,7 +18,7 @@ func BenchmarkEngineReliable1KB(b *testing.B) {
 	for _, rb := range []struct {
 		name string
 		size uint32
-	}{{"pion-default-1MiB", 0}, {"8MiB", 8 << 20}} {
+	}{{"pion-default-1MiB", 0}, {"lkcore-default-768KiB", DefaultSCTPReceiveBufferSize}, {"8MiB", 8 << 20}} {
 		b.Run(rb.name, func(b *testing.B) { benchReliable(b, rb.size) })
 	}
 }

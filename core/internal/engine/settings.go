@@ -32,13 +32,22 @@ const (
 	// thresholds are the caller's policy (Config.DataTrackHighWater, the
 	// level given to DataTrackBelow; core/datatrack.Scheduler decides both).
 
-	// DefaultSCTPReceiveBufferSize raises pion's SCTP receive window from its
-	// 1 MiB default. With the default, a reliable stream of 1 KB messages on
-	// loopback is window-limited (~4.8 k msg/s measured pion↔pion);
-	// a larger window lets the sender keep more in flight (~24 k msg/s). It is
-	// a limit, not an allocation: memory is only used by data the application
-	// has not read yet.
-	DefaultSCTPReceiveBufferSize = 8 << 20
+	// DefaultSCTPReceiveBufferSize is the SCTP receive window this client
+	// advertises: at most this much of what the peer sends is in flight
+	// toward us. It is kept below pion's fixed 1 MB buffers between the
+	// socket and SCTP (ICE, then the DTLS endpoint of pion/webrtc's mux),
+	// which drop datagrams silently when full: with a larger window (8 MiB
+	// before), a process that stalled for a few tens of ms under a saturating
+	// flow overflowed them, and on the unreliable `_data_track` channel the
+	// dropped datagrams were lost frames (5 of 86 repeated 100 KB push runs in
+	// the multi-process benchmark; 0 of 40 at 768 KiB, with the same
+	// throughput, and the same reliable throughput through the SFU). 768 KiB
+	// leaves room for the DTLS and SCTP framing (~6 % for chunks of ~1.2 KB,
+	// more for messages of a few hundred bytes). The price is a ceiling of
+	// window / RTT per connection for what the server sends us (7.5 MB/s at
+	// 100 ms); room.Options.SCTPReceiveBufferSize raises it. It is a limit,
+	// not an allocation: memory is only used by data not read yet.
+	DefaultSCTPReceiveBufferSize = 768 << 10
 
 	// ICE timeouts: disconnected after 10 s without traffic, failed 5 s later,
 	// keepalive every 2 s — livekit-server's values, so a dead path reaches
@@ -55,7 +64,7 @@ const (
 func newAPI(cfg *Config, relayOnly *atomic.Bool) (*webrtc.API, error) {
 	var se webrtc.SettingEngine
 
-	// Reliable throughput: see DefaultSCTPReceiveBufferSize.
+	// In-flight bound below pion's buffers: see DefaultSCTPReceiveBufferSize.
 	rb := cfg.SCTPReceiveBufferSize
 	if rb == 0 {
 		rb = DefaultSCTPReceiveBufferSize
