@@ -40,7 +40,7 @@ const (
 	// before), a process that stalled for a few tens of ms under a saturating
 	// flow overflowed them, and on the unreliable `_data_track` channel the
 	// dropped datagrams were lost frames (5 of 86 repeated 100 KB push runs in
-	// the multi-process benchmark; 0 of 40 at 768 KiB, with the same
+	// the multi-process benchmark; 0 of 80 at 768 KiB, with the same
 	// throughput, and the same reliable throughput through the SFU). 768 KiB
 	// leaves room for the DTLS and SCTP framing (~6 % for chunks of ~1.2 KB,
 	// more for messages of a few hundred bytes). The price is a ceiling of
