@@ -550,7 +550,10 @@ func TestBatchConnSendsDirectlyWhenIdle(t *testing.T) {
 
 	// While a send is under way (a writer's own, here), a write after a
 	// pause is queued too, and sent once the sender is done: nothing
-	// overtakes a datagram already being sent.
+	// overtakes a datagram already being sent. The flusher may still be
+	// finishing the send above (the datagrams arrive before it clears busy):
+	// wait for it to be idle before marking a send under way.
+	waitFlusherIdle(t, b)
 	b.mu.Lock()
 	b.idleGap = 0
 	b.busy = true
@@ -580,6 +583,25 @@ func TestBatchConnSendsDirectlyWhenIdle(t *testing.T) {
 	}
 	if d := b.stats.datagrams.Load(); d != 5 {
 		t.Fatalf("%d datagrams sent, want 5", d)
+	}
+}
+
+// waitFlusherIdle waits (at most 10 s) until no send is under way and
+// nothing is queued.
+func waitFlusherIdle(t *testing.T, b *batchConn) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.mu.Lock()
+		idle := !b.busy && len(b.queue.runs) == 0
+		b.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the flusher is still busy after 10 s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
