@@ -78,15 +78,7 @@ func TestBatchUDPWrapsWhenAvailable(t *testing.T) {
 func BenchmarkUDPSend(b *testing.B) {
 	for _, mode := range []string{"direct", "batched"} {
 		b.Run(mode, func(b *testing.B) {
-			sender, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			_ = rx.SetReadBuffer(UDPSocketBufferSize)
+			sender, rx := listenLoopback(b), listenLoopback(b)
 			_ = sender.SetWriteBuffer(UDPSocketBufferSize) // as bufferedNet does
 			dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 			var conn interface {

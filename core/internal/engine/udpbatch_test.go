@@ -16,14 +16,14 @@ import (
 )
 
 // listenLoopback opens a UDP socket on 127.0.0.1 with a large receive buffer.
-func listenLoopback(t *testing.T) *net.UDPConn {
-	t.Helper()
+func listenLoopback(tb testing.TB) *net.UDPConn {
+	tb.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	_ = c.SetReadBuffer(UDPSocketBufferSize)
-	t.Cleanup(func() { _ = c.Close() })
+	tb.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
