@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/datatrack"
+	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/lkpb"
 )
@@ -20,6 +21,14 @@ const (
 	// MaxJoinAttempts caps Options.JoinAttempts: with the doubling delay,
 	// more attempts could only keep Connect pending without end.
 	MaxJoinAttempts = 100
+)
+
+// SCTP receive window (Options.SCTPReceiveBufferSize): the default and the
+// accepted range of a value other than 0.
+const (
+	DefaultSCTPReceiveBufferSize = engine.DefaultSCTPReceiveBufferSize
+	MinSCTPReceiveBufferSize     = engine.MinSCTPReceiveBufferSize
+	MaxSCTPReceiveBufferSize     = engine.MaxSCTPReceiveBufferSize
 )
 
 var (
@@ -116,6 +125,9 @@ func New(opts Options) (*Room, error) {
 	}
 	if err := checkICEServers(opts.ICEServers); err != nil {
 		return nil, err
+	}
+	if b := opts.SCTPReceiveBufferSize; b != 0 && (b < MinSCTPReceiveBufferSize || b > MaxSCTPReceiveBufferSize) {
+		return nil, fmt.Errorf("%w: SCTPReceiveBufferSize %d outside %d..%d (0 = default)", ErrInvalidArgument, b, MinSCTPReceiveBufferSize, MaxSCTPReceiveBufferSize)
 	}
 	if opts.JoinRetryDelay < 0 || opts.JoinAttemptTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative JoinRetryDelay or JoinAttemptTimeout", ErrInvalidArgument)

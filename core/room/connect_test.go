@@ -91,10 +91,24 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{ICEServers: []room.ICEServer{{}}},
 		{ICEServers: make([]room.ICEServer, room.MaxICEServers+1)},
 		{ICEServers: []room.ICEServer{{URLs: []string{string(make([]byte, room.MaxICEServerURLSize+1))}}}},
+		{SCTPReceiveBufferSize: 1},
+		{SCTPReceiveBufferSize: room.MinSCTPReceiveBufferSize - 1},
+		{SCTPReceiveBufferSize: room.MaxSCTPReceiveBufferSize + 1},
 	} {
 		if _, err := room.New(o); !errors.Is(err, room.ErrInvalidArgument) {
 			t.Errorf("%+v: %v", o, err)
 		}
+	}
+}
+
+// The bounds of the SCTP window themselves are accepted.
+func TestNewAcceptsSCTPWindowBounds(t *testing.T) {
+	for _, b := range []uint32{0, room.MinSCTPReceiveBufferSize, room.MaxSCTPReceiveBufferSize} {
+		r, err := room.New(room.Options{SCTPReceiveBufferSize: b})
+		if err != nil {
+			t.Fatalf("SCTPReceiveBufferSize %d: %v", b, err)
+		}
+		_ = r.Disconnect(context.Background())
 	}
 }
 

@@ -115,7 +115,9 @@ type Options struct {
 	// nothing is dropped). 0: DefaultPendingDataEvents.
 	MaxPendingDataEvents int
 	// SCTPReceiveBufferSize overrides the SCTP receive window this client advertises
-	// (0: default 768 KiB). A larger window lifts the window/RTT ceiling on what the
+	// (0: default 768 KiB, DefaultSCTPReceiveBufferSize; otherwise
+	// MinSCTPReceiveBufferSize..MaxSCTPReceiveBufferSize, else New fails with
+	// ErrInvalidArgument). A larger window lifts the window/RTT ceiling on what the
 	// server can send on a long path, but above ~900 KiB a process that stalls under a
 	// saturating flow can overflow pion's fixed 1 MB buffers below SCTP, and data-track
 	// frames are then lost (docs/performance.md).

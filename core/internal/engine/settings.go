@@ -49,6 +49,16 @@ const (
 	// not an allocation: memory is only used by data not read yet.
 	DefaultSCTPReceiveBufferSize = 768 << 10
 
+	// MinSCTPReceiveBufferSize and MaxSCTPReceiveBufferSize bound
+	// Config.SCTPReceiveBufferSize. The minimum holds four of the largest
+	// messages a LiveKit peer sends (64 KiB): a window smaller than one
+	// message could never deliver it, since a message is read only once it
+	// is complete. The maximum bounds what a peer may keep in this process's
+	// memory per connection (64 MiB; pion's own arithmetic on the window
+	// overflows above 1 GiB).
+	MinSCTPReceiveBufferSize = 256 << 10
+	MaxSCTPReceiveBufferSize = 64 << 20
+
 	// ICE timeouts: disconnected after 10 s without traffic, failed 5 s later,
 	// keepalive every 2 s — livekit-server's values, so a dead path reaches
 	// `failed` in ~15 s (pion's defaults, 5 s + 25 s, would take 30 s)

@@ -1,6 +1,9 @@
 package engine
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // The default receive window bounds what the peer keeps in flight toward
 // us; with DTLS and SCTP framing it must fit in pion's fixed 1 MB buffers
@@ -15,5 +18,29 @@ func TestDefaultSCTPWindowFitsBelowPionBuffers(t *testing.T) {
 	if framed >= pionBuffer {
 		t.Fatalf("default window %d B is %.0f B on the wire with framing, not below pion's %d B buffers",
 			DefaultSCTPReceiveBufferSize, framed, pionBuffer)
+	}
+}
+
+// Config.SCTPReceiveBufferSize is the window the engine advertises: the peer
+// sees it as its receiver window once the engine has read what it was sent
+// (the data channels' open messages).
+func TestSCTPReceiveBufferSizeAdvertised(t *testing.T) {
+	for _, c := range []struct{ set, want uint32 }{
+		{0, DefaultSCTPReceiveBufferSize},
+		{MinSCTPReceiveBufferSize, MinSCTPReceiveBufferSize},
+		{3 << 20, 3 << 20},
+	} {
+		eng, peer, _ := connectPair(t, Config{SCTPReceiveBufferSize: c.set})
+		var got uint32
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if got = peer.pc.SCTP().Stats().ReceiverWindow; got == c.want {
+				break
+			}
+		}
+		_ = eng.Close()
+		_ = peer.pc.Close()
+		if got != c.want {
+			t.Errorf("SCTPReceiveBufferSize %d: the peer sees a window of %d, want %d", c.set, got, c.want)
+		}
 	}
 }
