@@ -468,8 +468,22 @@ type RoomOptions struct {
 	// RemoteDataTrackPublished event each after the completion, as before ABI 1.5 (kept for hosts
 	// built against an older ABI). Bindings set it.
 	AutoSubscriptionsInSnapshot bool `protobuf:"varint,11,opt,name=auto_subscriptions_in_snapshot,json=autoSubscriptionsInSnapshot,proto3" json:"auto_subscriptions_in_snapshot,omitempty"`
-	unknownFields               protoimpl.UnknownFields
-	sizeCache                   protoimpl.SizeCache
+	// SCTP receive window the room's connection advertises, in bytes (ABI 1.8; 0 = the core's
+	// default, 786 432 = 768 KiB; otherwise 262 144..67 108 864, else CreateRoomRequest fails with
+	// INVALID_ARGUMENT). It caps what the server can have in flight toward this client, hence its
+	// throughput at window / round-trip time (7.5 MB/s at 100 ms with the default). A larger
+	// window helps a host that receives a lot over a long path; above ~900 KiB a process that
+	// stalls under a saturating flow can overflow the fixed 1 MB buffers below SCTP, and
+	// data-track frames are then lost (docs/performance.md). The window is memory the server may
+	// fill while the host does not read.
+	SctpReceiveBufferBytes uint32 `protobuf:"varint,12,opt,name=sctp_receive_buffer_bytes,json=sctpReceiveBufferBytes,proto3" json:"sctp_receive_buffer_bytes,omitempty"`
+	// Send every UDP datagram with its own system call (ABI 1.8; default false: consecutive
+	// datagrams to one address go to the kernel in batches where it supports UDP segmentation
+	// offload — Linux — and the peer receives the same datagrams for less CPU). For diagnosis,
+	// or a network path that mishandles batched sends.
+	DisableUdpBatching bool `protobuf:"varint,13,opt,name=disable_udp_batching,json=disableUdpBatching,proto3" json:"disable_udp_batching,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *RoomOptions) Reset() {
@@ -575,6 +589,20 @@ func (x *RoomOptions) GetIceServers() []*IceServer {
 func (x *RoomOptions) GetAutoSubscriptionsInSnapshot() bool {
 	if x != nil {
 		return x.AutoSubscriptionsInSnapshot
+	}
+	return false
+}
+
+func (x *RoomOptions) GetSctpReceiveBufferBytes() uint32 {
+	if x != nil {
+		return x.SctpReceiveBufferBytes
+	}
+	return 0
+}
+
+func (x *RoomOptions) GetDisableUdpBatching() bool {
+	if x != nil {
+		return x.DisableUdpBatching
 	}
 	return false
 }
@@ -2325,7 +2353,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x11CreateRoomRequest\x124\n" +
 	"\aoptions\x18\x01 \x01(\v2\x1a.lkcore.ffi.v1.RoomOptionsR\aoptions\"B\n" +
 	"\x12CreateRoomResponse\x12,\n" +
-	"\x04room\x18\x01 \x01(\v2\x18.lkcore.ffi.v1.OwnedRoomR\x04room\"\xe9\x04\n" +
+	"\x04room\x18\x01 \x01(\v2\x18.lkcore.ffi.v1.OwnedRoomR\x04room\"\xd6\x05\n" +
 	"\vRoomOptions\x12%\n" +
 	"\x0eauto_subscribe\x18\x01 \x01(\bR\rautoSubscribe\x12.\n" +
 	"\x04e2ee\x18\x02 \x01(\v2\x1a.lkcore.ffi.v1.E2eeOptionsR\x04e2ee\x12,\n" +
@@ -2339,7 +2367,9 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\vice_servers\x18\n" +
 	" \x03(\v2\x18.lkcore.ffi.v1.IceServerR\n" +
 	"iceServers\x12C\n" +
-	"\x1eauto_subscriptions_in_snapshot\x18\v \x01(\bR\x1bautoSubscriptionsInSnapshot\"[\n" +
+	"\x1eauto_subscriptions_in_snapshot\x18\v \x01(\bR\x1bautoSubscriptionsInSnapshot\x129\n" +
+	"\x19sctp_receive_buffer_bytes\x18\f \x01(\rR\x16sctpReceiveBufferBytes\x120\n" +
+	"\x14disable_udp_batching\x18\r \x01(\bR\x12disableUdpBatching\"[\n" +
 	"\tIceServer\x12\x12\n" +
 	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1e\n" +

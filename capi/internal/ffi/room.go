@@ -77,8 +77,8 @@ func (r *Room) Info() *ffipb.RoomInfo {
 }
 
 // validateRoomOptions checks what only the schema defines (enum values, the E2EE key, the
-// subscription buffer allocated per track); the core's own caps (ICE servers, join attempts)
-// are checked by room.New.
+// subscription buffer allocated per track); the core's own caps (ICE servers, join attempts,
+// the SCTP window) are checked by room.New.
 func validateRoomOptions(o *ffipb.RoomOptions) error {
 	if e := o.GetE2Ee(); e != nil && len(e.GetSharedKey()) == 0 {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "e2ee options need a non-empty shared_key")
@@ -149,6 +149,9 @@ func (r *Room) coreOptions() room.Options {
 		MaxReconnectAttempts: int(r.options.GetMaxReconnectAttempts()),
 		AutoSubscribe:        r.options.GetAutoSubscribe(),
 		AutoSubscribeOptions: room.SubscribeOptions{BufferSize: int(r.options.GetDataTrackBufferSize())},
+		// 0: the core's default; out of range: room.New refuses it (INVALID_ARGUMENT).
+		SCTPReceiveBufferSize: r.options.GetSctpReceiveBufferBytes(),
+		DisableUDPBatching:    r.options.GetDisableUdpBatching(),
 	}
 	if r.options.GetIceTransportPolicy() == ffipb.IceTransportPolicy_ICE_TRANSPORT_POLICY_RELAY {
 		o.ICETransportPolicy = room.ICETransportPolicyRelay
