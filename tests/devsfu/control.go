@@ -29,6 +29,9 @@ import (
 //	GET  /devsfu/participants?room=R   → ["alice","bob"]
 //	GET  /devsfu/stats                 → Stats as JSON
 //	GET  /devsfu/turn-stats            → TURNStats as JSON
+//	GET  /devsfu/turn-credentials?identity=I → {"urls":[…],"username":…,"credential":…}
+//	                                      (TURNICEServer: a client's own TURN configuration;
+//	                                      404 without TURN)
 //
 // An empty identity means "everyone" where the method allows it.
 func (s *Server) controlHandler() http.Handler {
@@ -114,6 +117,19 @@ func (s *Server) controlHandler() http.Handler {
 	m.HandleFunc("/devsfu/turn-stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.TURNStats())
+	})
+	m.HandleFunc("/devsfu/turn-credentials", func(w http.ResponseWriter, r *http.Request) {
+		is, ok := s.TURNICEServer(id(r))
+		if !ok {
+			http.Error(w, "no TURN server", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(struct {
+			URLs       []string `json:"urls"`
+			Username   string   `json:"username"`
+			Credential string   `json:"credential"`
+		}{is.GetUrls(), is.GetUsername(), is.GetCredential()})
 	})
 	return m
 }

@@ -255,6 +255,22 @@ func TestTURNControlEndpoints(t *testing.T) {
 	}
 	post("/devsfu/force-relay?on=false")
 	post("/devsfu/turn-wrong-credentials?on=false")
+	// A client's own TURN configuration (for a host that sets ice_servers itself).
+	cr, err := http.Get(base + "/devsfu/turn-credentials?identity=carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cr.Body.Close()
+	var own struct {
+		URLs                 []string
+		Username, Credential string
+	}
+	if err := json.NewDecoder(cr.Body).Decode(&own); err != nil || len(own.URLs) == 0 {
+		t.Fatalf("turn-credentials %+v %v", own, err)
+	}
+	if _, _, err := turnClient(t, own.URLs[0], own.Username, own.Credential); err != nil {
+		t.Fatalf("own credentials refused: %v", err)
+	}
 	c2 := dial(t, s, "ctl", "bob", clientOpts{})
 	defer c2.close()
 	if j := c2.joinResp(); j.GetClientConfiguration() != nil {
