@@ -40,7 +40,7 @@ __all__ = [
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
 #: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``).
-ABI_VERSION_MINOR = 7
+ABI_VERSION_MINOR = 8
 
 _LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
 _DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")

@@ -44,7 +44,7 @@ import logging
 import os
 import weakref
 from dataclasses import dataclass
-from typing import Any, Dict, Literal, Optional, Union
+from typing import Any, Dict, Literal, Optional, Sequence, Union
 
 from . import errors
 from ._client import Client, error_from_proto
@@ -151,6 +151,41 @@ class EncryptionState(enum.IntEnum):
     INTERNAL_ERROR = pb.ENCRYPTION_STATE_INTERNAL_ERROR
 
 
+class IceTransportPolicy(enum.IntEnum):
+    """Which ICE candidates a room's connection may use (:attr:`RoomOptions.ice_transport_policy`)."""
+
+    ALL = pb.ICE_TRANSPORT_POLICY_ALL
+    """Any candidate (relay only while the server asks for it with ``force_relay``)."""
+    RELAY = pb.ICE_TRANSPORT_POLICY_RELAY
+    """TURN relay candidates only, always: a TURN server must be configured (``ice_servers``)
+    or sent by the server; without a relay candidate :meth:`Room.connect` fails with
+    :class:`~lkcore.errors.ConnectionFailedError`."""
+
+
+@dataclass
+class IceServer:
+    """A STUN or TURN server for :attr:`RoomOptions.ice_servers`.
+
+    Attributes:
+        urls: ``"stun:host:port"``, ``"turn:host:port?transport=udp|tcp"`` or
+            ``"turns:host:port?transport=tcp"`` (1 to 8 URLs).
+        username: TURN username.
+        credential: TURN password (never logged, not shown by ``repr``).
+    """
+
+    urls: Sequence[str]
+    username: str = ""
+    credential: str = ""
+
+    def __repr__(self) -> str:  # never show the credential
+        return f"IceServer(urls={list(self.urls)!r}, username={self.username!r}, credential=<{len(self.credential)} chars>)"
+
+    def _to_proto(self) -> pb.IceServer:
+        if isinstance(self.urls, str):
+            raise TypeError("IceServer.urls is a sequence of URLs, not one string")
+        return pb.IceServer(urls=list(self.urls), username=self.username, credential=self.credential)
+
+
 _E = Any
 
 
@@ -200,13 +235,28 @@ class RoomOptions:
     Attributes:
         auto_subscribe: subscribe to remote data tracks automatically (default False).
         e2ee: end-to-end encryption; None = off.
-        connect_timeout: per-attempt signalling timeout in seconds (default 10).
-        join_attempts: join attempts before connect fails (default 1).
+        connect_timeout: bound of one join attempt, signalling and connection together, in
+            seconds (default 15).
+        join_attempts: join attempts before connect fails (default 1; at most 100).
         max_reconnect_attempts: reconnect attempts after a connection loss (default 10;
             negative disables reconnection).
         rpc_response_timeout: default RPC response timeout in seconds (default 15).
-        data_track_buffer_size: default subscription buffer in frames (default 16).
-        max_incoming_stream_bytes: largest incoming data stream accepted (default 64 MiB).
+        data_track_buffer_size: default subscription buffer in frames (default 16; at most
+            65 536).
+        max_incoming_stream_bytes: largest incoming data stream accepted, in bytes (default
+            5 000 000 000); a larger stream fails with ``PAYLOAD_TOO_LARGE``.
+        ice_servers: STUN/TURN servers used instead of the ones the server sends (empty = the
+            server's; at most 16).
+        ice_transport_policy: :attr:`IceTransportPolicy.RELAY` to connect through a TURN relay
+            only (default :attr:`IceTransportPolicy.ALL`).
+        sctp_receive_buffer_size: receive window of the room's connection in bytes (0 = the
+            library's 768 KiB; otherwise 262 144 to 67 108 864, else connect raises
+            :class:`~lkcore.errors.InvalidArgumentError`). It caps what the server can send
+            toward this client at window / round-trip time (7.5 MB/s at 100 ms by default);
+            a larger window helps on long paths but risks losing data-track frames when the
+            process stalls under a saturating flow.
+        disable_udp_batching: send every UDP datagram with its own system call (default
+            False: batched where the kernel supports it, for less CPU per byte).
     """
 
     auto_subscribe: bool = False
@@ -217,6 +267,10 @@ class RoomOptions:
     rpc_response_timeout: Optional[float] = None
     data_track_buffer_size: int = 0
     max_incoming_stream_bytes: int = 0
+    ice_servers: Sequence[IceServer] = ()
+    ice_transport_policy: IceTransportPolicy = IceTransportPolicy.ALL
+    sctp_receive_buffer_size: int = 0
+    disable_udp_batching: bool = False
 
     def _to_proto(self) -> pb.RoomOptions:
         o = pb.RoomOptions(
@@ -225,6 +279,10 @@ class RoomOptions:
             join_attempts=self.join_attempts,
             data_track_buffer_size=self.data_track_buffer_size,
             max_incoming_stream_bytes=self.max_incoming_stream_bytes,
+            ice_servers=[s._to_proto() for s in self.ice_servers],
+            ice_transport_policy=int(self.ice_transport_policy),
+            sctp_receive_buffer_bytes=self.sctp_receive_buffer_size,  # ABI 1.8
+            disable_udp_batching=self.disable_udp_batching,  # ABI 1.8
         )
         if self.e2ee is not None:
             o.e2ee.CopyFrom(self.e2ee._to_proto())

@@ -1,0 +1,148 @@
+"""RoomOptions that shape the connection: ICE servers and the relay-only policy, the SCTP receive
+window and UDP batching (the library applies and checks them; the binding only passes them on)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import urllib.request
+from typing import Iterator
+
+import pytest
+
+import lkcore
+from lkcore import errors
+
+from helpers import GUARD, EventWaiter, connect
+
+
+def test_room_options_reach_the_request() -> None:
+    o = lkcore.RoomOptions(
+        ice_servers=[lkcore.IceServer(["turn:127.0.0.1:3478?transport=udp", "stun:127.0.0.1:3478"], "u", "secret")],
+        ice_transport_policy=lkcore.IceTransportPolicy.RELAY,
+        sctp_receive_buffer_size=1 << 20,
+        disable_udp_batching=True,
+    )._to_proto()
+    assert [list(s.urls) for s in o.ice_servers] == [["turn:127.0.0.1:3478?transport=udp", "stun:127.0.0.1:3478"]]
+    assert (o.ice_servers[0].username, o.ice_servers[0].credential) == ("u", "secret")
+    assert o.ice_transport_policy == lkcore.IceTransportPolicy.RELAY
+    assert o.sctp_receive_buffer_bytes == 1 << 20 and o.disable_udp_batching
+    d = lkcore.RoomOptions()._to_proto()
+    assert not d.ice_servers and d.ice_transport_policy == 0 and d.sctp_receive_buffer_bytes == 0
+    assert not d.disable_udp_batching
+
+
+def test_ice_server_hides_its_credential_and_wants_a_url_list() -> None:
+    s = lkcore.IceServer(["turn:h:1"], "user", "hunter2")
+    assert "hunter2" not in repr(s) and "user" in repr(s)
+    with pytest.raises(TypeError):
+        lkcore.RoomOptions(ice_servers=[lkcore.IceServer("turn:h:1")])._to_proto()
+
+
+class TurnSFU:
+    """A second lkcore-devsfu with an embedded TURN server it does not announce
+    (``--turn --turn-withhold``): a client reaches it through TURN only with its own
+    ice_servers."""
+
+    def __init__(self, bin: str, key: str, secret: str) -> None:
+        self.bin, self.key, self.secret = bin, key, secret
+        self.proc = subprocess.Popen(
+            [bin, "--addr", "127.0.0.1:0", "--key", key, "--secret", secret, "--control", "--turn", "--turn-withhold"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.url = json.loads(self.proc.stdout.readline())["url"]
+        self._http = self.url.replace("ws://", "http://", 1).rstrip("/")
+
+    def token(self, room: str, identity: str) -> str:
+        cmd = [self.bin, "token", "--room", room, "--identity", identity, "--key", self.key, "--secret", self.secret]
+        return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    def _get(self, path: str) -> dict:
+        with urllib.request.urlopen(f"{self._http}/devsfu/{path}", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def ice_server(self, identity: str) -> lkcore.IceServer:
+        c = self._get(f"turn-credentials?identity={identity}")
+        return lkcore.IceServer(c["urls"], c["username"], c["credential"])
+
+    def turn_allocations(self) -> int:
+        return int(self._get("turn-stats").get("Allocations", 0))
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
+@pytest.fixture
+def turn_sfu(devsfu) -> Iterator[TurnSFU]:
+    s = TurnSFU(devsfu.bin, devsfu.key, devsfu.secret)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.mark.devsfu
+async def test_relay_policy_connects_through_own_turn_server(turn_sfu: TurnSFU, room_name: str) -> None:
+    def relay_only(identity: str) -> lkcore.RoomOptions:
+        return lkcore.RoomOptions(
+            ice_transport_policy=lkcore.IceTransportPolicy.RELAY, ice_servers=[turn_sfu.ice_server(identity)]
+        )
+
+    alice = await connect(turn_sfu.url, turn_sfu.token(room_name, "alice"), options=relay_only("alice"))
+    bob = await connect(turn_sfu.url, turn_sfu.token(room_name, "bob"), options=relay_only("bob"))
+    try:
+        got = EventWaiter(bob, "data_received")
+        await alice.local_participant.publish_data(b"through the relay", topic="relay")
+        (pkt,) = await got.wait()
+        assert pkt.data == b"through the relay" and pkt.participant_identity == "alice"
+        # Relay-only candidates: each connection allocated on the TURN server.
+        assert turn_sfu.turn_allocations() >= 2
+    finally:
+        for r in (alice, bob):
+            await r.disconnect()
+
+
+@pytest.mark.devsfu
+async def test_relay_policy_without_turn_server_fails(turn_sfu: TurnSFU, room_name: str) -> None:
+    room = lkcore.Room(lkcore.RoomOptions(ice_transport_policy=lkcore.IceTransportPolicy.RELAY))
+    with pytest.raises(errors.ConnectionFailedError) as ei:
+        await asyncio.wait_for(room.connect(turn_sfu.url, turn_sfu.token(room_name, "alice")), GUARD)
+    assert "relay" in str(ei.value).lower()
+    assert turn_sfu.turn_allocations() == 0
+
+
+@pytest.mark.devsfu
+@pytest.mark.parametrize("size", [1, 256 * 1024 - 1, 64 * 1024 * 1024 + 1])
+async def test_sctp_window_out_of_range_is_invalid(devsfu, token_for, size: int) -> None:
+    room = lkcore.Room(lkcore.RoomOptions(sctp_receive_buffer_size=size))
+    with pytest.raises(errors.InvalidArgumentError):
+        await asyncio.wait_for(room.connect(devsfu.url, token_for("alice")), GUARD)
+
+
+@pytest.mark.devsfu
+async def test_transport_tuning_options_connect_and_carry_data(devsfu, token_for) -> None:
+    tuned = lkcore.RoomOptions(sctp_receive_buffer_size=4 << 20, disable_udp_batching=True)
+    alice = await connect(devsfu.url, token_for("alice"), options=tuned)
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        to_bob, to_alice = EventWaiter(bob, "data_received"), EventWaiter(alice, "data_received")
+        big = os.urandom(60_000)
+        await alice.local_participant.publish_data(big, topic="a")
+        await bob.local_participant.publish_data(big[::-1], topic="b")
+        assert (await to_bob.wait())[0].data == big
+        assert (await to_alice.wait())[0].data == big[::-1]
+    finally:
+        for r in (alice, bob):
+            await r.disconnect()
