@@ -34,6 +34,26 @@ def test_room_options_reach_the_request() -> None:
     assert not d.disable_udp_batching
 
 
+def test_every_schema_room_option_is_exposed() -> None:
+    """Each RoomOptions field of the library's schema can be set from Python (a field added to
+    the schema without a binding attribute fails here)."""
+    o = lkcore.RoomOptions(
+        auto_subscribe=True,
+        e2ee=lkcore.E2EEOptions(b"key"),
+        connect_timeout=1,
+        join_attempts=2,
+        max_reconnect_attempts=3,
+        rpc_response_timeout=4,
+        data_track_buffer_size=5,
+        max_incoming_stream_bytes=6,
+        ice_servers=[lkcore.IceServer(["stun:127.0.0.1:3478"])],
+        ice_transport_policy=lkcore.IceTransportPolicy.RELAY,
+        sctp_receive_buffer_size=1 << 20,
+        disable_udp_batching=True,
+    )._to_proto()
+    assert {f.name for f, _ in o.ListFields()} == {f.name for f in o.DESCRIPTOR.fields}
+
+
 def test_ice_server_hides_its_credential_and_wants_a_url_list() -> None:
     s = lkcore.IceServer(["turn:h:1"], "user", "hunter2")
     assert "hunter2" not in repr(s) and "user" in repr(s)
