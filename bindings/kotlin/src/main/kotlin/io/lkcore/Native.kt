@@ -8,8 +8,8 @@ import java.io.File
 /** The ABI major version this binding speaks (LK_ABI_VERSION_MAJOR of include/lkcore.h). */
 internal const val ABI_MAJOR = 1
 
-/** The lowest ABI minor version this binding needs (it uses lk_data_track_push_paced, 1.7). */
-internal const val ABI_MINOR = 7
+/** The lowest ABI minor version this binding needs (it sets RoomOptions.sctp_receive_buffer_bytes, 1.8). */
+internal const val ABI_MINOR = 8
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

@@ -62,7 +62,43 @@ data class RoomOptions(
      * is unpublished).
      */
     val autoSubscribe: Boolean = false,
+    /** STUN/TURN servers used instead of the ones the server sends (empty = the server's; at most 16). */
+    val iceServers: List<IceServer> = emptyList(),
+    /** [IceTransportPolicy.RELAY] connects through a TURN relay only (default [IceTransportPolicy.ALL]). */
+    val iceTransportPolicy: IceTransportPolicy = IceTransportPolicy.ALL,
+    /**
+     * Receive window of the room's connection in bytes (0 = the library's 768 KiB; otherwise
+     * 262 144..67 108 864, else connect throws [InvalidArgumentException]). It caps what the
+     * server can send toward this client at window / round-trip time (7.5 MB/s at 100 ms by
+     * default); a larger window helps on long paths but risks losing data-track frames when the
+     * process stalls under a saturating flow.
+     */
+    val sctpReceiveBufferSize: Int = 0,
+    /** Send every UDP datagram with its own system call (default false: batched where the kernel supports it, for less CPU per byte). */
+    val disableUdpBatching: Boolean = false,
 )
+
+/** Which ICE candidates a room's connection may use ([RoomOptions.iceTransportPolicy]). */
+enum class IceTransportPolicy {
+    /** Any candidate (relay only while the server asks for it with force_relay). */
+    ALL,
+
+    /**
+     * TURN relay candidates only, always: a TURN server must be configured
+     * ([RoomOptions.iceServers]) or sent by the server; without a relay candidate connect throws
+     * [ConnectionFailedException].
+     */
+    RELAY,
+}
+
+/**
+ * A STUN or TURN server for [RoomOptions.iceServers]: [urls] are `stun:host:port`,
+ * `turn:host:port?transport=udp|tcp` or `turns:host:port?transport=tcp` (1 to 8); [credential]
+ * is the TURN password (never logged, not shown by [toString]).
+ */
+class IceServer(val urls: List<String>, val username: String = "", val credential: String = "") {
+    override fun toString() = "IceServer(urls=$urls, username=$username, credential=<${credential.length} chars>)"
+}
 
 /** End-to-end encryption with a shared key (key derivation as in the official SDKs). */
 class E2eeOptions(
@@ -183,6 +219,17 @@ internal object Convert {
             // The snapshot tracks' auto-subscriptions come in the connect completion, so no
             // event repeats a snapshot track (the binding keeps no state to hide such events).
             .setAutoSubscriptionsInSnapshot(true)
+        o.iceServers.forEach { s ->
+            b.addIceServers(lkcore.ffi.v1.IceServer.newBuilder().addAllUrls(s.urls).setUsername(s.username).setCredential(s.credential))
+        }
+        b.setIceTransportPolicy(
+            when (o.iceTransportPolicy) {
+                IceTransportPolicy.ALL -> lkcore.ffi.v1.IceTransportPolicy.ICE_TRANSPORT_POLICY_ALL
+                IceTransportPolicy.RELAY -> lkcore.ffi.v1.IceTransportPolicy.ICE_TRANSPORT_POLICY_RELAY
+            },
+        )
+        // ABI 1.8; an out-of-range window is refused by the library (INVALID_ARGUMENT).
+        b.setSctpReceiveBufferBytes(o.sctpReceiveBufferSize).setDisableUdpBatching(o.disableUdpBatching)
         o.connectTimeout?.let { b.setConnectTimeoutMs(millis(it)) }
         o.rpcResponseTimeout?.let { b.setRpcResponseTimeoutMs(millis(it)) }
         o.e2ee?.let { e ->

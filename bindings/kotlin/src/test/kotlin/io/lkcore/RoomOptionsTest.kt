@@ -1,0 +1,158 @@
+package io.lkcore
+
+import java.net.URI
+import java.util.concurrent.TimeUnit
+import kotlin.test.Test
+import kotlin.test.assertContentEquals
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
+import kotlin.test.assertTrue
+import kotlin.test.fail
+import kotlin.time.Duration.Companion.seconds
+
+/**
+ * RoomOptions that shape the connection: ICE servers and the relay-only policy, the SCTP receive
+ * window and UDP batching (the library applies and checks them; the binding passes them on).
+ */
+class RoomOptionsTest : LkTestBase() {
+    @Test
+    fun `every RoomOptions field of the schema can be set`() {
+        val o = Convert.roomOptions(
+            RoomOptions(
+                e2ee = E2eeOptions("key".encodeToByteArray()),
+                connectTimeout = 1.seconds,
+                joinAttempts = 2,
+                maxReconnectAttempts = 3,
+                rpcResponseTimeout = 4.seconds,
+                dataTrackBufferSize = 5,
+                maxIncomingStreamBytes = 6,
+                autoSubscribe = true,
+                iceServers = listOf(IceServer(listOf("turn:127.0.0.1:3478?transport=udp", "stun:127.0.0.1:3478"), "u", "secret")),
+                iceTransportPolicy = IceTransportPolicy.RELAY,
+                sctpReceiveBufferSize = 1 shl 20,
+                disableUdpBatching = true,
+            ),
+        )
+        assertEquals(o.descriptorForType.fields.map { it.name }.toSet(), o.allFields.keys.map { it.name }.toSet())
+        assertEquals(listOf("turn:127.0.0.1:3478?transport=udp", "stun:127.0.0.1:3478"), o.getIceServers(0).urlsList)
+        assertEquals("u" to "secret", o.getIceServers(0).username to o.getIceServers(0).credential)
+        assertEquals(lkcore.ffi.v1.IceTransportPolicy.ICE_TRANSPORT_POLICY_RELAY, o.iceTransportPolicy)
+        assertEquals(1 shl 20, o.sctpReceiveBufferBytes)
+        assertTrue(o.disableUdpBatching)
+        val d = Convert.roomOptions(RoomOptions())
+        assertTrue(d.iceServersList.isEmpty() && d.sctpReceiveBufferBytes == 0 && !d.disableUdpBatching)
+        assertEquals(lkcore.ffi.v1.IceTransportPolicy.ICE_TRANSPORT_POLICY_ALL, d.iceTransportPolicy)
+        assertFalse("secret" in IceServer(listOf("turn:h:1"), "u", "secret").toString())
+    }
+
+    @Test
+    fun `relay only through the host's own TURN server carries data`() = lkTest {
+        TurnSfu().use { sfu ->
+            fun relayOnly(id: String) = RoomOptions(iceTransportPolicy = IceTransportPolicy.RELAY, iceServers = listOf(sfu.iceServer(id)))
+            sfu.connect(roomName, "alice", relayOnly("alice")).use { alice ->
+                sfu.connect(roomName, "bob", relayOnly("bob")).use { bob ->
+                    val rec = record(bob)
+                    alice.publishData("through the relay".encodeToByteArray(), topic = "relay")
+                    val p = rec.await<RoomEvent.DataReceived> { it.packet.topic == "relay" }.packet
+                    assertContentEquals("through the relay".encodeToByteArray(), p.payload)
+                    // Relay-only candidates: each connection allocated on the TURN server.
+                    assertTrue(sfu.turnAllocations() >= 2, "TURN allocations ${sfu.turnAllocations()}")
+                }
+            }
+        }
+    }
+
+    @Test
+    fun `relay only without a TURN server fails naming the relay`() = lkTest {
+        TurnSfu().use { sfu ->
+            Room(RoomOptions(iceTransportPolicy = IceTransportPolicy.RELAY)).use { room ->
+                val e = assertFailsWith<ConnectionFailedException> { room.connect(sfu.url, sfu.token(roomName, "alice")) }
+                assertTrue("relay" in e.message.orEmpty().lowercase(), e.message)
+            }
+            assertEquals(0, sfu.turnAllocations())
+        }
+    }
+
+    @Test
+    fun `an SCTP window out of range is InvalidArgumentException`() {
+        for (size in listOf(1, 256 * 1024 - 1, 64 * 1024 * 1024 + 1, -1)) {
+            // The room is created eagerly: its options are checked by the constructor.
+            assertFailsWith<InvalidArgumentException> { Room(RoomOptions(sctpReceiveBufferSize = size)).close() }
+        }
+    }
+
+    @Test
+    fun `tuned transport options connect and carry data`() = lkTest {
+        connect("alice", RoomOptions(sctpReceiveBufferSize = 4 shl 20, disableUdpBatching = true)).use { alice ->
+            connect("bob").use { bob ->
+                val toBob = record(bob)
+                val toAlice = record(alice)
+                val big = ByteArray(60_000) { (it * 7).toByte() }
+                alice.publishData(big, topic = "a")
+                bob.publishData(big.reversedArray(), topic = "b")
+                assertContentEquals(big, toBob.await<RoomEvent.DataReceived> { it.packet.topic == "a" }.packet.payload)
+                assertContentEquals(big.reversedArray(), toAlice.await<RoomEvent.DataReceived> { it.packet.topic == "b" }.packet.payload)
+            }
+        }
+    }
+}
+
+/**
+ * A second lkcore-devsfu with an embedded TURN server it does not announce (`--turn
+ * --turn-withhold`): a client reaches it through TURN only with its own ice servers.
+ */
+private class TurnSfu : AutoCloseable {
+    private val bin = env("LKCORE_DEVSFU_BIN")
+    private val key = env("LKCORE_DEVSFU_KEY")
+    private val secret = env("LKCORE_DEVSFU_SECRET")
+    private val proc = ProcessBuilder(bin, "--addr", "127.0.0.1:0", "--key", key, "--secret", secret, "--control", "--turn", "--turn-withhold")
+        .redirectError(ProcessBuilder.Redirect.DISCARD).start()
+    val url: String
+    private val http: String
+
+    init {
+        val line = proc.inputStream.bufferedReader().readLine() ?: run { proc.destroyForcibly(); fail("lkcore-devsfu printed nothing") }
+        url = Regex("\"url\":\"([^\"]+)\"").find(line)?.groupValues?.get(1) ?: fail("no url in $line")
+        http = url.replaceFirst("ws://", "http://").trimEnd('/')
+    }
+
+    fun token(room: String, identity: String): String {
+        val p = ProcessBuilder(bin, "token", "--room", room, "--identity", identity, "--key", key, "--secret", secret).start()
+        if (!p.waitFor(30, TimeUnit.SECONDS)) fail("lkcore-devsfu token timed out")
+        return p.inputStream.readAllBytes().decodeToString().trim()
+    }
+
+    private fun get(path: String): String = URI("$http/devsfu/$path").toURL().openStream().use { it.readAllBytes().decodeToString() }
+
+    private fun field(json: String, name: String) = Regex("\"$name\":\"([^\"]*)\"").find(json)?.groupValues?.get(1) ?: fail("no $name in $json")
+
+    /** This participant's own TURN configuration, from the control API. */
+    fun iceServer(identity: String): IceServer {
+        val j = get("turn-credentials?identity=$identity")
+        val urls = Regex("\"urls\":\\[([^]]*)]").find(j)?.groupValues?.get(1)?.split(',')?.map { it.trim('"') } ?: fail("no urls in $j")
+        return IceServer(urls, field(j, "username"), field(j, "credential"))
+    }
+
+    fun turnAllocations(): Int = Regex("\"Allocations\":(\\d+)").find(get("turn-stats"))?.groupValues?.get(1)?.toInt() ?: fail("no Allocations")
+
+    suspend fun connect(room: String, identity: String, options: RoomOptions): Room {
+        val r = Room(options)
+        try {
+            r.connect(url, token(room, identity))
+        } catch (e: Throwable) {
+            r.close()
+            throw e
+        }
+        return r
+    }
+
+    override fun close() {
+        proc.destroy()
+        if (!proc.waitFor(10, TimeUnit.SECONDS)) proc.destroyForcibly().waitFor()
+    }
+
+    private companion object {
+        fun env(name: String): String = System.getenv(name)?.takeIf { it.isNotEmpty() } ?: fail("$name not set (run tests/suites/kotlin.sh)")
+    }
+}
