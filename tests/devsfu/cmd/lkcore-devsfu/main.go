@@ -14,10 +14,14 @@
 //	    whole run to F, --memprofile F an allocation profile on exit.
 //	lkcore-devsfu token --room R --identity I [--key K --secret S] [--ttl 1h] [--name N] [--metadata M] [--no-publish-data]
 //	    prints a token.
-//	lkcore-devsfu stats --url ws://HOST:PORT
+//	lkcore-devsfu stats --url ws://HOST:PORT [--turn]
 //	    prints the counters of a devsfu started with --control (its /devsfu/stats
 //	    JSON: data-track packets in and out, drops), so that a test in another
-//	    language can wait for what the SFU has forwarded.
+//	    language can wait for what the SFU has forwarded; with --turn, its TURN
+//	    server's (allocations, refused authentications).
+//	lkcore-devsfu turn-credentials --url ws://HOST:PORT --identity I
+//	    prints {"urls":[…],"username":…,"credential":…}: a participant's own TURN
+//	    configuration from a devsfu started with --control --turn.
 package main
 
 import (
@@ -28,6 +32,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -47,6 +52,8 @@ func main() {
 			os.Exit(tokenCmd(os.Args[2:], os.Stdout, os.Stderr))
 		case "stats":
 			os.Exit(statsCmd(os.Args[2:], os.Stdout, os.Stderr))
+		case "turn-credentials":
+			os.Exit(turnCredentialsCmd(os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
 	os.Exit(serveCmd(os.Args[1:], os.Stdout, os.Stderr))
@@ -238,30 +245,64 @@ func statsCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lkcore-devsfu stats", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", "", "the server's URL as it printed it (ws://HOST:PORT; required)")
+	turn := fs.Bool("turn", false, "print the embedded TURN server's counters (TURNStats) instead")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	base, ok := strings.CutPrefix(*url, "ws://")
+	if *turn {
+		var st devsfu.TURNStats
+		return controlGet(*url, "/devsfu/turn-stats", &st, stdout, stderr)
+	}
+	var st devsfu.Stats
+	return controlGet(*url, "/devsfu/stats", &st, stdout, stderr)
+}
+
+// turnCredentialsCmd prints a participant's own TURN configuration (urls, username,
+// credential) from a server started with --control --turn, for a client that sets its ICE
+// servers itself (e.g. with --turn-withhold).
+func turnCredentialsCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lkcore-devsfu turn-credentials", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "", "the server's URL as it printed it (ws://HOST:PORT; required)")
+	identity := fs.String("identity", "", "participant identity (required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *identity == "" {
+		fmt.Fprintln(stderr, "--identity is required")
+		return 2
+	}
+	var c struct {
+		URLs       []string `json:"urls"`
+		Username   string   `json:"username"`
+		Credential string   `json:"credential"`
+	}
+	return controlGet(*url, "/devsfu/turn-credentials?identity="+neturl.QueryEscape(*identity), &c, stdout, stderr)
+}
+
+// controlGet reads one JSON document from a control endpoint of the server at url (its ws://
+// URL), decodes it into v and prints it again (one line).
+func controlGet(url, path string, v any, stdout, stderr io.Writer) int {
+	base, ok := strings.CutPrefix(url, "ws://")
 	if !ok {
 		fmt.Fprintln(stderr, "--url must be the ws:// URL the server printed")
 		return 2
 	}
 	c := http.Client{Timeout: statsTimeout}
-	resp, err := c.Get("http://" + strings.TrimSuffix(base, "/") + "/devsfu/stats")
+	resp, err := c.Get("http://" + strings.TrimSuffix(base, "/") + path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "%s (is the server running with --control?)\n", resp.Status)
+		fmt.Fprintf(stderr, "%s (is the server running with --control, and --turn for TURN?)\n", resp.Status)
 		return 1
 	}
-	var st devsfu.Stats
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&st); err != nil {
-		fmt.Fprintln(stderr, "stats:", err)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(v); err != nil {
+		fmt.Fprintln(stderr, path, err)
 		return 1
 	}
-	_ = json.NewEncoder(stdout).Encode(st)
+	_ = json.NewEncoder(stdout).Encode(v)
 	return 0
 }

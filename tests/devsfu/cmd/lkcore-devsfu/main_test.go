@@ -105,3 +105,43 @@ func TestStatsCommand(t *testing.T) {
 		t.Fatalf("http:// URL accepted: rc %d", rc)
 	}
 }
+
+// With TURN: the stats command prints the TURN counters, turn-credentials a participant's own
+// TURN configuration; without TURN, turn-credentials fails.
+func TestTURNCommands(t *testing.T) {
+	s, err := devsfu.Start(devsfu.Options{EnableControl: true, TURN: &devsfu.TURNOptions{Withhold: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var out, errb bytes.Buffer
+	if rc := statsCmd([]string{"--url", s.URL(), "--turn"}, &out, &errb); rc != 0 || !strings.Contains(out.String(), `"Allocations":0`) {
+		t.Fatalf("stats --turn: rc %d %q %q", rc, out.String(), errb.String())
+	}
+	out.Reset()
+	if rc := turnCredentialsCmd([]string{"--url", s.URL(), "--identity", "al ice"}, &out, &errb); rc != 0 {
+		t.Fatalf("turn-credentials: rc %d %q", rc, errb.String())
+	}
+	var c struct {
+		URLs                 []string
+		Username, Credential string
+	}
+	if err := json.Unmarshal(out.Bytes(), &c); err != nil || len(c.URLs) == 0 || !strings.HasSuffix(c.Username, ":al ice") || c.Credential == "" {
+		t.Fatalf("%v %+v", err, c)
+	}
+	want, _ := s.TURNICEServer("al ice")
+	if c.URLs[0] != want.GetUrls()[0] {
+		t.Fatalf("urls %v, want %v", c.URLs, want.GetUrls())
+	}
+	if rc := turnCredentialsCmd([]string{"--url", s.URL()}, &out, &errb); rc != 2 {
+		t.Fatalf("no identity: rc %d", rc)
+	}
+	plain, err := devsfu.Start(devsfu.Options{EnableControl: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if rc := turnCredentialsCmd([]string{"--url", plain.URL(), "--identity", "a"}, &out, &errb); rc != 1 {
+		t.Fatalf("without TURN: rc %d", rc)
+	}
+}
