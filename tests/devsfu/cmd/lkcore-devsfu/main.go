@@ -96,6 +96,12 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if fs.NArg() > 0 {
+		// An unknown command (or one this build does not have) must not start a server that
+		// runs until killed.
+		fmt.Fprintf(stderr, "unknown command or argument %q (commands: token, stats, turn-credentials; else flags only)\n", fs.Arg(0))
+		return 2
+	}
 	debug.SetGCPercent(*gcPercent)
 	stopProfile, err := procstat.StartCPUProfile(*cpuprofile)
 	if err != nil {

@@ -145,3 +145,15 @@ func TestTURNCommands(t *testing.T) {
 		t.Fatalf("without TURN: rc %d", rc)
 	}
 }
+
+// A command this build does not know is refused at once instead of starting a server that runs
+// until killed (a test calling a newer command on an older binary would hang).
+func TestUnknownCommandRefused(t *testing.T) {
+	var out, errb bytes.Buffer
+	if rc := serveCmd([]string{"no-such-command", "--url", "ws://x"}, &out, &errb); rc != 2 || !strings.Contains(errb.String(), "no-such-command") {
+		t.Fatalf("rc %d, stderr %q", rc, errb.String())
+	}
+	if rc := serveCmd([]string{"--addr", "127.0.0.1:0", "extra"}, &out, &errb); rc != 2 || out.Len() != 0 {
+		t.Fatalf("positional argument after flags: rc %d, stdout %q", rc, out.String())
+	}
+}
