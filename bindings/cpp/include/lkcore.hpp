@@ -452,6 +452,23 @@ struct E2eeOptions {
   uint32_t key_ring_size = 0;     // 0 = 16
 };
 
+// IceTransportPolicy selects which ICE candidates a room's connection may use.
+enum class IceTransportPolicy : int32_t {
+  All = 0,    // any candidate (relay only while the server asks for it with force_relay)
+  Relay = 1,  // TURN relay candidates only, always; a TURN server must be configured
+              // (RoomOptions::ice_servers) or sent by the server, else connect throws
+              // Error(LK_ERR_CONNECTION_FAILED) naming the missing relay
+};
+
+// IceServer is a STUN or TURN server for RoomOptions::ice_servers.
+struct IceServer {
+  // 1 to 8 URLs: "stun:host:port", "turn:host:port?transport=udp|tcp",
+  // "turns:host:port?transport=tcp".
+  std::vector<std::string> urls;
+  std::string username;
+  std::string credential;  // TURN password, never logged
+};
+
 // RoomOptions configures a Room (0 = the library's default everywhere).
 struct RoomOptions {
   // Subscribe to every remote data track automatically: the library opens a subscription for
@@ -470,6 +487,19 @@ struct RoomOptions {
   uint32_t rpc_response_timeout_ms = 0;  // default for perform_rpc (15 000)
   uint32_t data_track_buffer_size = 0;   // default subscription buffer (16 frames)
   uint64_t max_incoming_stream_bytes = 0;
+  // STUN/TURN servers used instead of the ones the server sends (empty = the server's; at
+  // most 16).
+  std::vector<IceServer> ice_servers;
+  IceTransportPolicy ice_transport_policy = IceTransportPolicy::All;
+  // Receive window of the room's connection in bytes (0 = the library's 768 KiB; otherwise
+  // 262 144..67 108 864, else the Room constructor throws Error(LK_ERR_INVALID_ARGUMENT)). It
+  // caps what the server can send toward this client at window / round-trip time (7.5 MB/s at
+  // 100 ms by default); a larger window helps on long paths but risks losing data-track frames
+  // when the process stalls under a saturating flow.
+  uint32_t sctp_receive_buffer_bytes = 0;
+  // Send every UDP datagram with its own system call (default: batched where the kernel
+  // supports it, for less CPU per byte).
+  bool disable_udp_batching = false;
   // Deadline of every blocking call of this room (connect, publish_*, send_*, ...).
   Millis operation_timeout{30000};
   // Events kept for next_event() when no event handler is set; when full the oldest is

@@ -245,6 +245,16 @@ void to_pb(const RoomOptions &o, pb::RoomOptions *p) {
   // completion (ABI 1.5), so no event repeats a snapshot track.
   p->set_auto_subscriptions_in_snapshot(true);
   p->set_max_incoming_stream_bytes(o.max_incoming_stream_bytes);
+  for (const auto &s : o.ice_servers) {
+    auto *is = p->add_ice_servers();
+    for (const auto &u : s.urls) is->add_urls(u);
+    is->set_username(s.username);
+    is->set_credential(s.credential);
+  }
+  p->set_ice_transport_policy(static_cast<pb::IceTransportPolicy>(o.ice_transport_policy));
+  // ABI 1.8; an out-of-range window is refused by the library (INVALID_ARGUMENT).
+  p->set_sctp_receive_buffer_bytes(o.sctp_receive_buffer_bytes);
+  p->set_disable_udp_batching(o.disable_udp_batching);
 }
 
 namespace {

@@ -32,6 +32,22 @@ inline std::string env(const char *name) {
   return v ? v : "";
 }
 
+// kTimeoutCmd prefixes a command that must end within 60 s (coreutils timeout).
+inline const std::string kTimeoutCmd = "timeout 60 ";
+
+// command_output returns what a shell command printed, or "" if it failed. Commands that could
+// wait start with kTimeoutCmd, so no helper can hang a test.
+inline std::string command_output(const std::string &cmd) {
+  FILE *p = popen(cmd.c_str(), "r");
+  if (!p) return "";
+  std::string out;
+  char buf[512];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  if (pclose(p) != 0) return "";
+  return out;
+}
+
 // Devsfu is the server under test, from the environment set by tests/suites/cpp.sh.
 struct Devsfu {
   std::string url = env("LKCORE_DEVSFU_URL");
@@ -43,7 +59,7 @@ struct Devsfu {
 
   // token mints an access token with the devsfu CLI.
   std::string token(const std::string &room, const std::string &identity, const std::string &extra = "") const {
-    std::string out = run("'" + bin + "' token --room '" + room + "' --identity '" + identity + "' --key '" + key +
+    std::string out = run(kTimeoutCmd + "'" + bin + "' token --room '" + room + "' --identity '" + identity + "' --key '" + key +
                           "' --secret '" + secret + "' " + extra);
     while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
     return out;
@@ -53,7 +69,7 @@ struct Devsfu {
   // (all rooms; `lkcore-devsfu stats`, which needs the --control the suite starts it with), or
   // -1 if it could not be read.
   int64_t packets_out() const {
-    std::string out = run("'" + bin + "' stats --url '" + url + "'");
+    std::string out = run(kTimeoutCmd + "'" + bin + "' stats --url '" + url + "'");
     const std::string key = "\"DataTrackPacketsOut\":";
     size_t at = out.find(key);
     if (at == std::string::npos) return -1;
@@ -61,17 +77,7 @@ struct Devsfu {
   }
 
  private:
-  // run returns what a command printed, or "" if it failed.
-  static std::string run(const std::string &cmd) {
-    FILE *p = popen(cmd.c_str(), "r");
-    if (!p) return "";
-    std::string out;
-    char buf[512];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    if (pclose(p) != 0) return "";
-    return out;
-  }
+  static std::string run(const std::string &cmd) { return command_output(cmd); }
 };
 
 // A unique room name per test.
