@@ -22,9 +22,11 @@ func TestDefaultSCTPWindowFitsBelowPionBuffers(t *testing.T) {
 }
 
 // Config.SCTPReceiveBufferSize is the window the engine advertises: the peer
-// sees it as its receiver window once the engine has read what it was sent
-// (the data channels' open messages).
+// sees it as its receiver window, less what the engine's SCTP still holds
+// (a few bytes not yet read at times, so the check allows
+// 16 KiB below the value; the configured values are much further apart).
 func TestSCTPReceiveBufferSizeAdvertised(t *testing.T) {
+	const slack = 16 << 10
 	for _, c := range []struct{ set, want uint32 }{
 		{0, DefaultSCTPReceiveBufferSize},
 		{MinSCTPReceiveBufferSize, MinSCTPReceiveBufferSize},
@@ -33,14 +35,14 @@ func TestSCTPReceiveBufferSizeAdvertised(t *testing.T) {
 		eng, peer, _ := connectPair(t, Config{SCTPReceiveBufferSize: c.set})
 		var got uint32
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if got = peer.pc.SCTP().Stats().ReceiverWindow; got == c.want {
+			if got = peer.pc.SCTP().Stats().ReceiverWindow; got <= c.want && got+slack >= c.want {
 				break
 			}
 		}
 		_ = eng.Close()
 		_ = peer.pc.Close()
-		if got != c.want {
-			t.Errorf("SCTPReceiveBufferSize %d: the peer sees a window of %d, want %d", c.set, got, c.want)
+		if got > c.want || got+slack < c.want {
+			t.Errorf("SCTPReceiveBufferSize %d: the peer sees a window of %d, want %d (less at most %d)", c.set, got, c.want, slack)
 		}
 	}
 }
