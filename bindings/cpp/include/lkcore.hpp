@@ -523,6 +523,13 @@ struct DataTrackOptions {
                                 // true evicts the oldest waiting frames (counted)
 };
 
+// E2eeStats are a room's end-to-end encryption counters (Room::e2ee_stats).
+struct E2eeStats {
+  bool enabled = false;              // the room was created with RoomOptions::e2ee
+  uint64_t decryption_failures = 0;  // packets and data-track frames that failed to decrypt (dropped)
+  uint64_t events_suppressed = 0;    // failures not reported as EncryptionStateChangedEvent (queue full)
+};
+
 // LocalDataTrackStats are a local track's counters (LocalDataTrack::stats). Every accepted
 // frame is accounted for: pushed == sent + send_failed + discarded + evicted + queued.
 struct LocalDataTrackStats {
@@ -976,6 +983,8 @@ class LK_API Room {
 
   // E2EE: replaces the shared key at key_index (key rotation).
   void set_shared_key(const std::string &key, uint32_t key_index = 0);
+  // E2EE counters of this room (enabled is false for a room without RoomOptions::e2ee).
+  E2eeStats e2ee_stats() const;
 
  private:
   void release() noexcept;

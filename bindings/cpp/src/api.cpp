@@ -884,4 +884,13 @@ void Room::set_shared_key(const std::string &key, uint32_t key_index) {
   s.client->request(req);
 }
 
+E2eeStats Room::e2ee_stats() const {
+  auto &s = room_of(state_);
+  pb::Request req;
+  req.mutable_get_e2ee_stats()->set_room_handle(s.handle);
+  pb::Response resp = s.client->request(req);
+  const auto &r = resp.get_e2ee_stats();
+  return E2eeStats{r.enabled(), r.decryption_failures(), r.events_suppressed()};
+}
+
 }  // namespace lk

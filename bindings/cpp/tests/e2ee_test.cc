@@ -61,10 +61,14 @@ TEST_F(E2E, WrongKeyIsReportedThenRotationHeals) {
   lk::Room alice(client_a, e2ee("alice's key"));
   alice.connect(sfu.url, token("alice"));
 
+  EXPECT_TRUE(bob.e2ee_stats().enabled);
+  EXPECT_EQ(bob.e2ee_stats().decryption_failures, 0u);
   alice.publish_data("unreadable", {true, "s", {}});
   auto st = ev_b.wait<lk::EncryptionStateChangedEvent>();
   EXPECT_EQ(st.participant_identity, "alice");
   EXPECT_TRUE(st.state == lk::EncryptionState::DecryptionFailed || st.state == lk::EncryptionState::MissingKey);
+  // The packet bob could not read is counted, not delivered.
+  EXPECT_GE(bob.e2ee_stats().decryption_failures, 1u);
 
   alice.set_shared_key("rotated", 1);
   bob.set_shared_key("rotated", 1);

@@ -12,6 +12,7 @@ TEST_F(E2E, ConnectSnapshotParticipantsAndDisconnect) {
   EXPECT_EQ(snap.local_participant.identity, "alice");
   EXPECT_TRUE(snap.local_participant.permission.can_publish_data);
   EXPECT_TRUE(snap.remote_participants.empty());
+  EXPECT_FALSE(alice.e2ee_stats().enabled);  // created without RoomOptions::e2ee
 
   {
     lk::Room bob(client_b);
