@@ -460,7 +460,11 @@ type RoomOptions struct {
 	// with INVALID_ARGUMENT.
 	IceTransportPolicy IceTransportPolicy `protobuf:"varint,9,opt,name=ice_transport_policy,json=iceTransportPolicy,proto3,enum=lkcore.ffi.v1.IceTransportPolicy" json:"ice_transport_policy,omitempty"`
 	// STUN/TURN servers used instead of the ones the server sends (ABI 1.2; empty = the
-	// server's). At most 16 entries with at most 8 URLs each.
+	// server's). At most 16 entries with at most 8 URLs each; every URL must be a stun:, stuns:,
+	// turn: or turns: URL with a host (and a valid port and transport), and a TURN URL needs a
+	// username and a credential, else CreateRoomRequest fails with INVALID_ARGUMENT naming the
+	// URL (libraries before ABI 1.8 accepted such a server, then ConnectRequest failed with
+	// INTERNAL).
 	IceServers []*IceServer `protobuf:"bytes,10,rep,name=ice_servers,json=iceServers,proto3" json:"ice_servers,omitempty"`
 	// With auto_subscribe (ABI 1.5): hand over the subscriptions of the tracks already published
 	// at join in the connect completion (ConnectResult.auto_subscriptions), so that the snapshot

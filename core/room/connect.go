@@ -61,6 +61,11 @@ func checkICEServers(servers []ICEServer) error {
 				return fmt.Errorf("%w: ICEServers[%d] has an empty or oversized URL", ErrInvalidArgument, i)
 			}
 		}
+		// What pion would refuse when the connection is made (an internal
+		// error at Connect) is an invalid option here.
+		if err := engine.CheckICEServer(s.URLs, s.Username, s.Credential); err != nil {
+			return fmt.Errorf("%w: ICEServers[%d]: %w", ErrInvalidArgument, i, err)
+		}
 	}
 	return nil
 }

@@ -91,6 +91,11 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{ICEServers: []room.ICEServer{{}}},
 		{ICEServers: make([]room.ICEServer, room.MaxICEServers+1)},
 		{ICEServers: []room.ICEServer{{URLs: []string{string(make([]byte, room.MaxICEServerURLSize+1))}}}},
+		{ICEServers: []room.ICEServer{{URLs: []string{"http://turn.example.com"}}}},
+		{ICEServers: []room.ICEServer{{URLs: []string{"turn:"}, Username: "u", Credential: "c"}}},
+		{ICEServers: []room.ICEServer{{URLs: []string{"turn:h:3478?transport=sctp"}, Username: "u", Credential: "c"}}},
+		{ICEServers: []room.ICEServer{{URLs: []string{"stun:h:3478", "turn:h:3478"}, Username: "u"}}},
+		{ICEServers: []room.ICEServer{{URLs: []string{"turns:h:443?transport=tcp"}, Credential: "c"}}},
 		{SCTPReceiveBufferSize: 1},
 		{SCTPReceiveBufferSize: room.MinSCTPReceiveBufferSize - 1},
 		{SCTPReceiveBufferSize: room.MaxSCTPReceiveBufferSize + 1},
@@ -99,6 +104,19 @@ func TestNewRejectsBadOptions(t *testing.T) {
 			t.Errorf("%+v: %v", o, err)
 		}
 	}
+}
+
+// Well-formed ICE servers are accepted: STUN without credentials, TURN over
+// UDP, TCP and TLS with them.
+func TestNewAcceptsICEServers(t *testing.T) {
+	r, err := room.New(room.Options{ICEServers: []room.ICEServer{
+		{URLs: []string{"stun:stun.example.com:3478", "stun:127.0.0.1"}},
+		{URLs: []string{"turn:turn.example.com:3478?transport=udp", "turn:[::1]:3478?transport=tcp", "turns:turn.example.com:443?transport=tcp"}, Username: "1700000000:alice", Credential: "c2VjcmV0"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Disconnect(context.Background())
 }
 
 // The bounds of the SCTP window themselves are accepted.

@@ -99,7 +99,10 @@ type ICEServer struct {
 type Options struct {
 	// Logger receives structured logs; nil discards. Tokens and payloads are never logged.
 	Logger *slog.Logger
-	// ICEServers, when set, replace the ICE servers sent by the server.
+	// ICEServers, when set, replace the ICE servers sent by the server. New
+	// checks them: at most MaxICEServers, 1..MaxICEServerURLs URLs each that
+	// parse as stun:, stuns:, turn: or turns: URLs, and a username and a
+	// credential with every TURN URL (else ErrInvalidArgument).
 	ICEServers []ICEServer
 	// ICETransportPolicy ICETransportPolicyRelay makes every connection of
 	// this room use TURN relay candidates only (for networks where only a

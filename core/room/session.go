@@ -146,12 +146,7 @@ type engineEvent struct {
 func (r *Room) newEngine() (*engine.Engine, error) {
 	var ice []webrtc.ICEServer
 	for _, s := range r.opts.ICEServers {
-		is := webrtc.ICEServer{URLs: s.URLs, Username: s.Username}
-		if s.Credential != "" {
-			is.Credential = s.Credential
-			is.CredentialType = webrtc.ICECredentialTypePassword
-		}
-		ice = append(ice, is)
+		ice = append(ice, engine.ICEServer(s.URLs, s.Username, s.Credential))
 	}
 	r.sess.gen++
 	gen := r.sess.gen

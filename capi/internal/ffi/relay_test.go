@@ -27,6 +27,8 @@ func TestRelayRoomOptionsValidated(t *testing.T) {
 		"too many urls":    {IceServers: []*ffipb.IceServer{{Urls: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i"}}}},
 		"empty url":        {IceServers: []*ffipb.IceServer{{Urls: []string{""}}}},
 		"oversized url":    {IceServers: []*ffipb.IceServer{{Urls: []string{"turn:" + strings.Repeat("x", 1100)}}}},
+		"unknown scheme":   {IceServers: []*ffipb.IceServer{{Urls: []string{"https://turn.example.com"}}}},
+		"turn, no secret":  {IceServers: []*ffipb.IceServer{{Urls: []string{"turn:127.0.0.1:3478"}, Username: "u"}}},
 	} {
 		resp := h.do(&ffipb.Request{Message: &ffipb.Request_CreateRoom{CreateRoom: &ffipb.CreateRoomRequest{Options: o}}})
 		if resp.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {

@@ -347,12 +347,7 @@ func (e *Engine) SetICEServers(servers []*lkpb.ICEServer, forceRelay bool) error
 	if !e.userICE {
 		conf.ICEServers = nil
 		for _, s := range servers {
-			is := webrtc.ICEServer{URLs: s.GetUrls(), Username: s.GetUsername()}
-			if s.GetCredential() != "" {
-				is.Credential = s.GetCredential()
-				is.CredentialType = webrtc.ICECredentialTypePassword
-			}
-			conf.ICEServers = append(conf.ICEServers, is)
+			conf.ICEServers = append(conf.ICEServers, ICEServer(s.GetUrls(), s.GetUsername(), s.GetCredential()))
 		}
 	}
 	relay := forceRelay || e.cfg.RelayOnly
