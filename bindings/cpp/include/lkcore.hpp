@@ -488,7 +488,8 @@ struct RoomOptions {
   uint32_t data_track_buffer_size = 0;   // default subscription buffer (16 frames)
   uint64_t max_incoming_stream_bytes = 0;
   // STUN/TURN servers used instead of the ones the server sends (empty = the server's; at
-  // most 16).
+  // most 16). A URL that is not a valid stun:/stuns:/turn:/turns: URL, or a TURN URL without
+  // username and credential, makes the Room constructor throw Error(LK_ERR_INVALID_ARGUMENT).
   std::vector<IceServer> ice_servers;
   IceTransportPolicy ice_transport_policy = IceTransportPolicy::All;
   // Receive window of the room's connection in bytes (0 = the library's 768 KiB; otherwise

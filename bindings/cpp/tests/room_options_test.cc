@@ -138,6 +138,21 @@ TEST_F(E2E, SctpWindowOutOfRangeIsInvalidArgument) {
   }
 }
 
+TEST_F(E2E, MalformedIceServerIsInvalidArgument) {
+  for (const lk::IceServer &s : {lk::IceServer{{"https://turn.example.com"}, "", ""},
+                                 lk::IceServer{{"turn:127.0.0.1:3478"}, "user-only", ""}}) {
+    lk::RoomOptions o;
+    o.ice_servers = {s};
+    try {
+      lk::Room r(client_a, o);
+      ADD_FAILURE() << s.urls[0] << " accepted";
+    } catch (const lk::Error &e) {
+      EXPECT_EQ(e.code(), LK_ERR_INVALID_ARGUMENT) << e.what();
+      EXPECT_NE(std::string(e.what()).find(s.urls[0]), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST_F(E2E, TunedTransportOptionsCarryData) {
   lk::RoomOptions tuned;
   tuned.sctp_receive_buffer_bytes = 4u << 20;

@@ -246,7 +246,9 @@ class RoomOptions:
         max_incoming_stream_bytes: largest incoming data stream accepted, in bytes (default
             5 000 000 000); a larger stream fails with ``PAYLOAD_TOO_LARGE``.
         ice_servers: STUN/TURN servers used instead of the ones the server sends (empty = the
-            server's; at most 16).
+            server's; at most 16). A URL that is not a valid ``stun:``/``stuns:``/``turn:``/
+            ``turns:`` URL, or a TURN URL without username and credential, makes connect raise
+            :class:`~lkcore.errors.InvalidArgumentError`.
         ice_transport_policy: :attr:`IceTransportPolicy.RELAY` to connect through a TURN relay
             only (default :attr:`IceTransportPolicy.ALL`).
         sctp_receive_buffer_size: receive window of the room's connection in bytes (0 = the

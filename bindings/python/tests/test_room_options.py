@@ -144,6 +144,18 @@ async def test_relay_policy_without_turn_server_fails(turn_sfu: TurnSFU, room_na
 
 
 @pytest.mark.devsfu
+@pytest.mark.parametrize(
+    "server",
+    [lkcore.IceServer(["https://turn.example.com"]), lkcore.IceServer(["turn:127.0.0.1:3478"], "user-only")],
+)
+async def test_malformed_ice_server_is_invalid(devsfu, token_for, server: lkcore.IceServer) -> None:
+    room = lkcore.Room(lkcore.RoomOptions(ice_servers=[server]))
+    with pytest.raises(errors.InvalidArgumentError) as ei:
+        await asyncio.wait_for(room.connect(devsfu.url, token_for("alice")), GUARD)
+    assert server.urls[0] in str(ei.value)
+
+
+@pytest.mark.devsfu
 @pytest.mark.parametrize("size", [1, 256 * 1024 - 1, 64 * 1024 * 1024 + 1])
 async def test_sctp_window_out_of_range_is_invalid(devsfu, token_for, size: int) -> None:
     room = lkcore.Room(lkcore.RoomOptions(sctp_receive_buffer_size=size))

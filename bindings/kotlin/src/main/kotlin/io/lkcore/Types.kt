@@ -62,7 +62,11 @@ data class RoomOptions(
      * is unpublished).
      */
     val autoSubscribe: Boolean = false,
-    /** STUN/TURN servers used instead of the ones the server sends (empty = the server's; at most 16). */
+    /**
+     * STUN/TURN servers used instead of the ones the server sends (empty = the server's; at most
+     * 16). A URL that is not a valid stun:/stuns:/turn:/turns: URL, or a TURN URL without
+     * username and credential, makes the [Room] constructor throw [InvalidArgumentException].
+     */
     val iceServers: List<IceServer> = emptyList(),
     /** [IceTransportPolicy.RELAY] connects through a TURN relay only (default [IceTransportPolicy.ALL]). */
     val iceTransportPolicy: IceTransportPolicy = IceTransportPolicy.ALL,

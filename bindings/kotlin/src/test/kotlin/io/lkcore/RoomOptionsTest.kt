@@ -83,6 +83,14 @@ class RoomOptionsTest : LkTestBase() {
     }
 
     @Test
+    fun `a malformed ICE server is InvalidArgumentException`() {
+        for (s in listOf(IceServer(listOf("https://turn.example.com")), IceServer(listOf("turn:127.0.0.1:3478"), "user-only"))) {
+            val e = assertFailsWith<InvalidArgumentException> { Room(RoomOptions(iceServers = listOf(s))).close() }
+            assertTrue(s.urls[0] in e.message.orEmpty(), e.message)
+        }
+    }
+
+    @Test
     fun `tuned transport options connect and carry data`() = lkTest {
         connect("alice", RoomOptions(sctpReceiveBufferSize = 4 shl 20, disableUdpBatching = true)).use { alice ->
             connect("bob").use { bob ->
