@@ -100,7 +100,7 @@ enum class IceTransportPolicy {
  * `turn:host:port?transport=udp|tcp` or `turns:host:port?transport=tcp` (1 to 8); [credential]
  * is the TURN password (never logged, not shown by [toString]).
  */
-class IceServer(val urls: List<String>, val username: String = "", val credential: String = "") {
+data class IceServer(val urls: List<String>, val username: String = "", val credential: String = "") {
     override fun toString() = "IceServer(urls=$urls, username=$username, credential=<${credential.length} chars>)"
 }
 

@@ -44,6 +44,8 @@ class RoomOptionsTest : LkTestBase() {
         assertTrue(d.iceServersList.isEmpty() && d.sctpReceiveBufferBytes == 0 && !d.disableUdpBatching)
         assertEquals(lkcore.ffi.v1.IceTransportPolicy.ICE_TRANSPORT_POLICY_ALL, d.iceTransportPolicy)
         assertFalse("secret" in IceServer(listOf("turn:h:1"), "u", "secret").toString())
+        // Value semantics, like RoomOptions itself.
+        assertEquals(RoomOptions(iceServers = listOf(IceServer(listOf("stun:h:1")))), RoomOptions(iceServers = listOf(IceServer(listOf("stun:h:1")))))
     }
 
     @Test
