@@ -7,7 +7,8 @@ venv="$root/build/python-venv"
 mkdir -p "$out"
 
 # Pinned Python tooling (reproducible generated code and test runs).
-PIP_PKGS=(protobuf==7.36.2 grpcio-tools==1.85.1 setuptools==84.2.1 pytest==9.2.0 pytest-asyncio==1.5.0)
+PIP_PKGS=(protobuf==7.36.2 grpcio-tools==1.85.1 setuptools==84.2.1 pytest==9.2.0 pytest-asyncio==1.5.0
+  mypy==2.4.1 types-protobuf==7.35.1.20261122)
 
 missing=()
 command -v python3 >/dev/null 2>&1 || missing+=(python3)

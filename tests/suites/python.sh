@@ -52,6 +52,9 @@ fi
   echo "devsfu at $url"
 }
 
+echo "--- mypy (the installed package: it ships py.typed, so these are the types users' checkers see)"
+(cd "$out" && "$py" -m mypy --config-file "$root/bindings/python/pyproject.toml" -p lkcore)
+
 echo "--- pytest"
 # pytest's console script does not put the working directory on sys.path, so the installed
 # package (not the source folder) is imported; the header line shows which.

@@ -169,7 +169,7 @@ def _on_notify(ref: "weakref.ReferenceType[Client]") -> None:
 
 
 #: Messages of the push fast path's status codes (it returns a code, not a message).
-_PUSH_MESSAGES = {
+_PUSH_MESSAGES: Dict[int, str] = {
     pb.ERROR_CODE_QUEUE_FULL: "the data track's send queue is full; nothing was queued "
     "(retry later, or await push() to wait for space)",
     pb.ERROR_CODE_TRACK_UNPUBLISHED: "the data track is not published",

@@ -12,7 +12,7 @@ a value of the enum without a class of its own gets one made from its name (``ER
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple, Type
+from typing import Dict, Optional, Tuple, Type, cast
 
 from ._proto import lkcore_ffi_pb2 as _pb
 
@@ -326,10 +326,15 @@ def _classes_by_code() -> Dict[int, Type[LkError]]:
     for name, value in _pb.ErrorCode.items():
         if value == _code("OK"):
             continue
-        cls = written.pop(int(value), None)
-        if cls is None:
+        found = written.pop(int(value), None)
+        if found is not None:
+            cls = found
+        else:
             doc = f"The library's error code {name}."
-            cls = type(_class_name(name), (LkError,), {"CODE": int(value), "__doc__": doc, "__module__": __name__})
+            cls = cast(
+                Type[LkError],
+                type(_class_name(name), (LkError,), {"CODE": int(value), "__doc__": doc, "__module__": __name__}),
+            )
             globals()[cls.__name__] = cls
         out[int(value)] = cls
     if written:

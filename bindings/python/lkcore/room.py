@@ -282,7 +282,7 @@ class RoomOptions:
             data_track_buffer_size=self.data_track_buffer_size,
             max_incoming_stream_bytes=self.max_incoming_stream_bytes,
             ice_servers=[s._to_proto() for s in self.ice_servers],
-            ice_transport_policy=int(self.ice_transport_policy),
+            ice_transport_policy=pb.IceTransportPolicy.Name(self.ice_transport_policy),
             sctp_receive_buffer_bytes=self.sctp_receive_buffer_size,  # ABI 1.8
             disable_udp_batching=self.disable_udp_batching,  # ABI 1.8
         )
