@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import subprocess
 import urllib.request
 from typing import Iterator
@@ -75,6 +76,11 @@ class TurnSFU:
             text=True,
         )
         assert self.proc.stdout is not None
+        # Bounded wait for its first line (a server that never starts must not hang the test).
+        ready, _, _ = select.select([self.proc.stdout], [], [], GUARD)
+        if not ready:
+            self.close()
+            pytest.fail("the TURN devsfu printed nothing")
         self.url = json.loads(self.proc.stdout.readline())["url"]
         self._http = self.url.replace("ws://", "http://", 1).rstrip("/")
 

@@ -122,7 +122,10 @@ private class TurnSfu : AutoCloseable {
     private val http: String
 
     init {
-        val line = proc.inputStream.bufferedReader().readLine() ?: run { proc.destroyForcibly(); fail("lkcore-devsfu printed nothing") }
+        // Bounded wait for its first line (a server that never starts must not hang the test).
+        val first = java.util.concurrent.CompletableFuture.supplyAsync { proc.inputStream.bufferedReader().readLine() }
+        val line = runCatching { first.get(GUARD.inWholeSeconds, TimeUnit.SECONDS) }.getOrNull()
+            ?: run { proc.destroyForcibly(); fail("lkcore-devsfu printed nothing") }
         url = Regex("\"url\":\"([^\"]+)\"").find(line)?.groupValues?.get(1) ?: fail("no url in $line")
         http = url.replaceFirst("ws://", "http://").trimEnd('/')
     }
