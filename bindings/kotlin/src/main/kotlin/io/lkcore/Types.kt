@@ -72,10 +72,10 @@ data class RoomOptions(
     val iceTransportPolicy: IceTransportPolicy = IceTransportPolicy.ALL,
     /**
      * Receive window of the room's connection in bytes (0 = the library's 768 KiB; otherwise
-     * 262 144..67 108 864, else connect throws [InvalidArgumentException]). It caps what the
-     * server can send toward this client at window / round-trip time (7.5 MB/s at 100 ms by
-     * default); a larger window helps on long paths but risks losing data-track frames when the
-     * process stalls under a saturating flow.
+     * 262 144..67 108 864, else the [Room] constructor throws [InvalidArgumentException]). It
+     * caps what the server can send toward this client at window / round-trip time (7.5 MB/s at
+     * 100 ms by default); a larger window helps on long paths but risks losing data-track frames
+     * when the process stalls under a saturating flow.
      */
     val sctpReceiveBufferSize: Int = 0,
     /** Send every UDP datagram with its own system call (default false: batched where the kernel supports it, for less CPU per byte). */
