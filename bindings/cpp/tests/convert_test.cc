@@ -1,0 +1,50 @@
+// The binding's converters, compiled into this test program with the rest of the binding (the
+// library hides them): every field of the schema's RoomOptions can be set from lk::RoomOptions,
+// so a field added to the schema without a C++ member fails here.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "internal.hpp"
+
+TEST(Convert, EveryRoomOptionsFieldOfTheSchemaIsSet) {
+  lk::RoomOptions o;
+  o.auto_subscribe = true;
+  o.e2ee = lk::E2eeOptions{"key", "salt", 3, 4};
+  o.connect_timeout_ms = 1;
+  o.join_attempts = 2;
+  o.max_reconnect_attempts = 3;
+  o.rpc_response_timeout_ms = 4;
+  o.data_track_buffer_size = 5;
+  o.max_incoming_stream_bytes = 6;
+  o.ice_servers = {lk::IceServer{{"turn:127.0.0.1:3478?transport=udp", "stun:127.0.0.1:3478"}, "u", "secret"}};
+  o.ice_transport_policy = lk::IceTransportPolicy::Relay;
+  o.sctp_receive_buffer_bytes = 1u << 20;
+  o.disable_udp_batching = true;
+  lk::pb::RoomOptions p;
+  lk::detail::to_pb(o, &p);
+
+  std::vector<const google::protobuf::FieldDescriptor *> fields;
+  p.GetReflection()->ListFields(p, &fields);
+  std::set<std::string> set, all;
+  for (const auto *f : fields) set.insert(f->name());
+  for (int i = 0; i < p.GetDescriptor()->field_count(); i++) all.insert(p.GetDescriptor()->field(i)->name());
+  EXPECT_EQ(set, all);
+
+  ASSERT_EQ(p.ice_servers_size(), 1);
+  EXPECT_EQ(p.ice_servers(0).urls_size(), 2);
+  EXPECT_EQ(p.ice_servers(0).username(), "u");
+  EXPECT_EQ(p.ice_servers(0).credential(), "secret");
+  EXPECT_EQ(p.ice_transport_policy(), lk::pb::ICE_TRANSPORT_POLICY_RELAY);
+  EXPECT_EQ(p.sctp_receive_buffer_bytes(), 1u << 20);
+  EXPECT_TRUE(p.disable_udp_batching());
+
+  lk::pb::RoomOptions d;
+  lk::detail::to_pb(lk::RoomOptions{}, &d);
+  EXPECT_EQ(d.ice_servers_size(), 0);
+  EXPECT_EQ(d.ice_transport_policy(), lk::pb::ICE_TRANSPORT_POLICY_ALL);
+  EXPECT_EQ(d.sctp_receive_buffer_bytes(), 0u);
+  EXPECT_FALSE(d.disable_udp_batching());
+}
