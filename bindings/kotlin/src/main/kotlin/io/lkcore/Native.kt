@@ -8,7 +8,7 @@ import java.io.File
 /** The ABI major version this binding speaks (LK_ABI_VERSION_MAJOR of include/lkcore.h). */
 internal const val ABI_MAJOR = 1
 
-/** The lowest ABI minor version this binding needs (it sets RoomOptions.sctp_receive_buffer_bytes, 1.8). */
+/** The lowest ABI minor version this binding needs (RoomOptions.sctp_receive_buffer_bytes, 1.8). */
 internal const val ABI_MINOR = 8
 
 /**

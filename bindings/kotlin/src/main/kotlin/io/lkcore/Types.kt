@@ -78,7 +78,10 @@ data class RoomOptions(
      * when the process stalls under a saturating flow.
      */
     val sctpReceiveBufferSize: Int = 0,
-    /** Send every UDP datagram with its own system call (default false: batched where the kernel supports it, for less CPU per byte). */
+    /**
+     * Send every UDP datagram with its own system call (default false: batched where the kernel
+     * supports it, for less CPU per byte).
+     */
     val disableUdpBatching: Boolean = false,
 )
 
