@@ -125,11 +125,7 @@ func (s *Server) controlHandler() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(struct {
-			URLs       []string `json:"urls"`
-			Username   string   `json:"username"`
-			Credential string   `json:"credential"`
-		}{is.GetUrls(), is.GetUsername(), is.GetCredential()})
+		_ = json.NewEncoder(w).Encode(TURNCredentials{is.GetUrls(), is.GetUsername(), is.GetCredential()})
 	})
 	return m
 }

@@ -259,6 +259,15 @@ func (s *Server) TURNICEServer(identity string) (*lkpb.ICEServer, bool) {
 	return s.turn.entry(identity, false), true
 }
 
+// TURNCredentials is a participant's own TURN configuration as the control
+// endpoint /devsfu/turn-credentials and the CLI's turn-credentials command
+// print it.
+type TURNCredentials struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username"`
+	Credential string   `json:"credential"`
+}
+
 // TURNURLs lists the embedded TURN server's URLs (nil without
 // Options.TURN), including the ones NoUDP keeps out of ice_servers.
 func (s *Server) TURNURLs() []string {

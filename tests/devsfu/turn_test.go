@@ -261,10 +261,7 @@ func TestTURNControlEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cr.Body.Close()
-	var own struct {
-		URLs                 []string
-		Username, Credential string
-	}
+	var own TURNCredentials
 	if err := json.NewDecoder(cr.Body).Decode(&own); err != nil || len(own.URLs) == 0 {
 		t.Fatalf("turn-credentials %+v %v", own, err)
 	}

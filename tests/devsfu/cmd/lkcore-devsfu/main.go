@@ -278,11 +278,7 @@ func turnCredentialsCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "--identity is required")
 		return 2
 	}
-	var c struct {
-		URLs       []string `json:"urls"`
-		Username   string   `json:"username"`
-		Credential string   `json:"credential"`
-	}
+	var c devsfu.TURNCredentials
 	return controlGet(*url, "/devsfu/turn-credentials?identity="+neturl.QueryEscape(*identity), &c, stdout, stderr)
 }
 

@@ -122,10 +122,7 @@ func TestTURNCommands(t *testing.T) {
 	if rc := turnCredentialsCmd([]string{"--url", s.URL(), "--identity", "al ice"}, &out, &errb); rc != 0 {
 		t.Fatalf("turn-credentials: rc %d %q", rc, errb.String())
 	}
-	var c struct {
-		URLs                 []string
-		Username, Credential string
-	}
+	var c devsfu.TURNCredentials
 	if err := json.Unmarshal(out.Bytes(), &c); err != nil || len(c.URLs) == 0 || !strings.HasSuffix(c.Username, ":al ice") || c.Credential == "" {
 		t.Fatalf("%v %+v", err, c)
 	}
