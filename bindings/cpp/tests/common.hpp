@@ -59,8 +59,8 @@ struct Devsfu {
 
   // token mints an access token with the devsfu CLI.
   std::string token(const std::string &room, const std::string &identity, const std::string &extra = "") const {
-    std::string out = run(kTimeoutCmd + "'" + bin + "' token --room '" + room + "' --identity '" + identity + "' --key '" + key +
-                          "' --secret '" + secret + "' " + extra);
+    std::string out = command_output(kTimeoutCmd + "'" + bin + "' token --room '" + room + "' --identity '" + identity +
+                                     "' --key '" + key + "' --secret '" + secret + "' " + extra);
     while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
     return out;
   }
@@ -69,15 +69,12 @@ struct Devsfu {
   // (all rooms; `lkcore-devsfu stats`, which needs the --control the suite starts it with), or
   // -1 if it could not be read.
   int64_t packets_out() const {
-    std::string out = run(kTimeoutCmd + "'" + bin + "' stats --url '" + url + "'");
+    std::string out = command_output(kTimeoutCmd + "'" + bin + "' stats --url '" + url + "'");
     const std::string key = "\"DataTrackPacketsOut\":";
     size_t at = out.find(key);
     if (at == std::string::npos) return -1;
     return std::strtoll(out.c_str() + at + key.size(), nullptr, 10);
   }
-
- private:
-  static std::string run(const std::string &cmd) { return command_output(cmd); }
 };
 
 // A unique room name per test.

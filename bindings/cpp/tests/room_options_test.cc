@@ -25,7 +25,7 @@ std::string json_string(const std::string &j, const std::string &name) {
 // (--turn --turn-withhold): a client reaches it through TURN only with its own ice servers.
 class TurnDevsfu {
  public:
-  explicit TurnDevsfu(const Devsfu &main) : bin_(main.bin), key_(main.key), secret_(main.secret) {
+  explicit TurnDevsfu(const Devsfu &main) : sfu_(main), bin_(main.bin), key_(main.key), secret_(main.secret) {
     char path[] = "/tmp/lkcore-turn-devsfu-XXXXXX";
     int fd = mkstemp(path);
     if (fd >= 0) close(fd);
@@ -39,6 +39,7 @@ class TurnDevsfu {
       if (std::getline(f, line)) url = json_string(line, "url");
       if (url.empty()) std::this_thread::sleep_for(50ms);
     }
+    sfu_.url = url;
   }
   ~TurnDevsfu() {
     if (pid_ > 0) {
@@ -50,12 +51,8 @@ class TurnDevsfu {
   TurnDevsfu(const TurnDevsfu &) = delete;
   TurnDevsfu &operator=(const TurnDevsfu &) = delete;
 
-  std::string token(const std::string &room, const std::string &identity) const {
-    std::string t = command_output(kTimeoutCmd + "'" + bin_ + "' token --room '" + room + "' --identity '" + identity + "' --key '" +
-                                   key_ + "' --secret '" + secret_ + "'");
-    while (!t.empty() && t.back() == '\n') t.pop_back();
-    return t;
-  }
+  // token mints a token (same API key and secret as the suite's devsfu).
+  std::string token(const std::string &room, const std::string &identity) const { return sfu_.token(room, identity); }
 
   // ice_server is this participant's own TURN configuration, from the control API.
   lk::IceServer ice_server(const std::string &identity) const {
@@ -82,6 +79,7 @@ class TurnDevsfu {
   std::string url;
 
  private:
+  Devsfu sfu_;  // the suite's devsfu settings with this server's URL (token minting)
   std::string bin_, key_, secret_, out_;
   int pid_ = 0;
 };
