@@ -22,10 +22,11 @@ std::string json_string(const std::string &j, const std::string &name) {
 }
 
 // TurnDevsfu is a second lkcore-devsfu with an embedded TURN server it does not announce
-// (--turn --turn-withhold): a client reaches it through TURN only with its own ice servers.
+// (--turn --turn-withhold): a client reaches it through TURN only with its own ice servers. It
+// has the suite's API key and secret, so the fixture's tokens are valid there too.
 class TurnDevsfu {
  public:
-  explicit TurnDevsfu(const Devsfu &main) : sfu_(main), bin_(main.bin), key_(main.key), secret_(main.secret) {
+  explicit TurnDevsfu(const Devsfu &main) : bin_(main.bin), key_(main.key), secret_(main.secret) {
     char path[] = "/tmp/lkcore-turn-devsfu-XXXXXX";
     int fd = mkstemp(path);
     if (fd >= 0) close(fd);
@@ -39,7 +40,6 @@ class TurnDevsfu {
       if (std::getline(f, line)) url = json_string(line, "url");
       if (url.empty()) std::this_thread::sleep_for(50ms);
     }
-    sfu_.url = url;
   }
   ~TurnDevsfu() {
     if (pid_ > 0) {
@@ -50,9 +50,6 @@ class TurnDevsfu {
   }
   TurnDevsfu(const TurnDevsfu &) = delete;
   TurnDevsfu &operator=(const TurnDevsfu &) = delete;
-
-  // token mints a token (same API key and secret as the suite's devsfu).
-  std::string token(const std::string &room, const std::string &identity) const { return sfu_.token(room, identity); }
 
   // ice_server is this participant's own TURN configuration, from the control API.
   lk::IceServer ice_server(const std::string &identity) const {
@@ -79,7 +76,6 @@ class TurnDevsfu {
   std::string url;
 
  private:
-  Devsfu sfu_;  // the suite's devsfu settings with this server's URL (token minting)
   std::string bin_, key_, secret_, out_;
   int pid_ = 0;
 };
@@ -100,9 +96,9 @@ TEST_F(E2E, RelayOnlyThroughOwnTurnServerCarriesData) {
   ASSERT_FALSE(oa.ice_servers[0].credential.empty());
   {
     lk::Room alice(client_a, oa), bob(client_b, ob);
-    alice.connect(turn.url, turn.token(room, "alice"));
+    alice.connect(turn.url, token("alice"));
     Events ev_b(bob);
-    bob.connect(turn.url, turn.token(room, "bob"));
+    bob.connect(turn.url, token("bob"));
     alice.publish_data("through the relay", {true, "relay", {}});
     auto got = ev_b.wait<lk::DataReceivedEvent>([](auto &e) { return e.topic == "relay"; });
     EXPECT_EQ(got.payload, "through the relay");
@@ -119,7 +115,7 @@ TEST_F(E2E, RelayOnlyWithoutTurnServerFails) {
   o.ice_transport_policy = lk::IceTransportPolicy::Relay;
   lk::Room r(client_a, o);
   try {
-    r.connect(turn.url, turn.token(room, "alice"));
+    r.connect(turn.url, token("alice"));
     ADD_FAILURE() << "relay-only connect without a TURN server succeeded";
   } catch (const lk::Error &e) {
     EXPECT_EQ(e.code(), LK_ERR_CONNECTION_FAILED) << e.what();

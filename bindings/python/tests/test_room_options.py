@@ -65,10 +65,9 @@ def test_ice_server_hides_its_credential_and_wants_a_url_list() -> None:
 class TurnSFU:
     """A second lkcore-devsfu with an embedded TURN server it does not announce
     (``--turn --turn-withhold``): a client reaches it through TURN only with its own
-    ice_servers."""
+    ice_servers. It has the suite's API key and secret, so ``token_for`` tokens are valid there."""
 
     def __init__(self, bin: str, key: str, secret: str) -> None:
-        self.bin, self.key, self.secret = bin, key, secret
         self.proc = subprocess.Popen(
             [bin, "--addr", "127.0.0.1:0", "--key", key, "--secret", secret, "--control", "--turn", "--turn-withhold"],
             stdout=subprocess.PIPE,
@@ -83,10 +82,6 @@ class TurnSFU:
             pytest.fail("the TURN devsfu printed nothing")
         self.url = json.loads(self.proc.stdout.readline())["url"]
         self._http = self.url.replace("ws://", "http://", 1).rstrip("/")
-
-    def token(self, room: str, identity: str) -> str:
-        cmd = [self.bin, "token", "--room", room, "--identity", identity, "--key", self.key, "--secret", self.secret]
-        return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=30).stdout.strip()
 
     def _get(self, path: str) -> dict:
         with urllib.request.urlopen(f"{self._http}/devsfu/{path}", timeout=10) as resp:
@@ -120,14 +115,14 @@ def turn_sfu(devsfu) -> Iterator[TurnSFU]:
 
 
 @pytest.mark.devsfu
-async def test_relay_policy_connects_through_own_turn_server(turn_sfu: TurnSFU, room_name: str) -> None:
+async def test_relay_policy_connects_through_own_turn_server(turn_sfu: TurnSFU, token_for) -> None:
     def relay_only(identity: str) -> lkcore.RoomOptions:
         return lkcore.RoomOptions(
             ice_transport_policy=lkcore.IceTransportPolicy.RELAY, ice_servers=[turn_sfu.ice_server(identity)]
         )
 
-    alice = await connect(turn_sfu.url, turn_sfu.token(room_name, "alice"), options=relay_only("alice"))
-    bob = await connect(turn_sfu.url, turn_sfu.token(room_name, "bob"), options=relay_only("bob"))
+    alice = await connect(turn_sfu.url, token_for("alice"), options=relay_only("alice"))
+    bob = await connect(turn_sfu.url, token_for("bob"), options=relay_only("bob"))
     try:
         got = EventWaiter(bob, "data_received")
         await alice.local_participant.publish_data(b"through the relay", topic="relay")
@@ -141,10 +136,10 @@ async def test_relay_policy_connects_through_own_turn_server(turn_sfu: TurnSFU, 
 
 
 @pytest.mark.devsfu
-async def test_relay_policy_without_turn_server_fails(turn_sfu: TurnSFU, room_name: str) -> None:
+async def test_relay_policy_without_turn_server_fails(turn_sfu: TurnSFU, token_for) -> None:
     room = lkcore.Room(lkcore.RoomOptions(ice_transport_policy=lkcore.IceTransportPolicy.RELAY))
     with pytest.raises(errors.ConnectionFailedError) as ei:
-        await asyncio.wait_for(room.connect(turn_sfu.url, turn_sfu.token(room_name, "alice")), GUARD)
+        await asyncio.wait_for(room.connect(turn_sfu.url, token_for("alice")), GUARD)
     assert "relay" in str(ei.value).lower()
     assert turn_sfu.turn_allocations() == 0
 

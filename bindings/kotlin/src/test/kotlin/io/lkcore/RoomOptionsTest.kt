@@ -69,7 +69,7 @@ class RoomOptionsTest : LkTestBase() {
     fun `relay only without a TURN server fails naming the relay`() = lkTest {
         TurnSfu().use { sfu ->
             Room(RoomOptions(iceTransportPolicy = IceTransportPolicy.RELAY)).use { room ->
-                val e = assertFailsWith<ConnectionFailedException> { room.connect(sfu.url, sfu.token(roomName, "alice")) }
+                val e = assertFailsWith<ConnectionFailedException> { room.connect(sfu.url, token("alice")) }
                 assertTrue("relay" in e.message.orEmpty().lowercase(), e.message)
             }
             assertEquals(0, sfu.turnAllocations())
@@ -110,7 +110,8 @@ class RoomOptionsTest : LkTestBase() {
 
 /**
  * A second lkcore-devsfu with an embedded TURN server it does not announce (`--turn
- * --turn-withhold`): a client reaches it through TURN only with its own ice servers.
+ * --turn-withhold`): a client reaches it through TURN only with its own ice servers. It has the
+ * suite's API key and secret, so [DevSfu.token] tokens are valid there.
  */
 private class TurnSfu : AutoCloseable {
     private val bin = env("LKCORE_DEVSFU_BIN")
@@ -130,12 +131,6 @@ private class TurnSfu : AutoCloseable {
         http = url.replaceFirst("ws://", "http://").trimEnd('/')
     }
 
-    fun token(room: String, identity: String): String {
-        val p = ProcessBuilder(bin, "token", "--room", room, "--identity", identity, "--key", key, "--secret", secret).start()
-        if (!p.waitFor(30, TimeUnit.SECONDS)) fail("lkcore-devsfu token timed out")
-        return p.inputStream.readAllBytes().decodeToString().trim()
-    }
-
     private fun get(path: String): String = URI("$http/devsfu/$path").toURL().openStream().use { it.readAllBytes().decodeToString() }
 
     private fun field(json: String, name: String) = Regex("\"$name\":\"([^\"]*)\"").find(json)?.groupValues?.get(1) ?: fail("no $name in $json")
@@ -152,7 +147,7 @@ private class TurnSfu : AutoCloseable {
     suspend fun connect(room: String, identity: String, options: RoomOptions): Room {
         val r = Room(options)
         try {
-            r.connect(url, token(room, identity))
+            r.connect(url, DevSfu.token(room, identity))
         } catch (e: Throwable) {
             r.close()
             throw e
