@@ -136,7 +136,10 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
     }
 
     private fun failPending() {
-        for (rid in pending.keys.toList()) pending.remove(rid)?.completeExceptionally(ClientClosedException("the room was closed"))
+        // The map's own iterator, which is weakly consistent: the dispatcher may complete (and
+        // remove) an operation meanwhile. Kotlin's toList() on the key set read its size, then
+        // its first element, and threw NoSuchElementException when that one had just gone.
+        for (rid in pending.keys) pending.remove(rid)?.completeExceptionally(ClientClosedException("the room was closed"))
     }
 
     private fun dispatch() {

@@ -131,7 +131,7 @@ class LeakCheck : AfterEachCallback {
     override fun afterEach(context: ExtensionContext) {
         val deadline = System.nanoTime() + 5_000_000_000L
         while ((NativeClient.live.isNotEmpty() || lkThreads().isNotEmpty()) && System.nanoTime() < deadline) Thread.sleep(10)
-        val clients = NativeClient.live.values.toList()
+        val clients = ArrayList(NativeClient.live.values) // a copy that tolerates concurrent removal
         val handles = clients.sumOf { it.liveHandles }
         clients.forEach { runCatching { it.close() } }
         if (clients.isNotEmpty()) fail("clients left open: ${clients.size} holding $handles handles")
