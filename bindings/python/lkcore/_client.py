@@ -564,7 +564,9 @@ class Client:
             self._closed = True
             self._handles.clear()
             self._routes.clear()
-            pending = [f for f, _ in self._pending.values()]
+            # list() copies the values in one step (the loop thread pops completions without
+            # the lock; iterating the live view could meet a change of size and raise).
+            pending = [f for f, _ in list(self._pending.values())]
             self._pending.clear()
             loop = self._loop
         with _clients_lock:
