@@ -47,13 +47,26 @@ async def connect(url: str, token: str, **kw: Any) -> lkcore.Room:
     return room
 
 
-def control(url: str, path: str, **params: str) -> None:
-    """POSTs to a devsfu fault-injection endpoint (``lkcore-devsfu --control``)."""
+def _control_url(url: str, path: str, params: "dict[str, str]") -> str:
     import urllib.parse
-    import urllib.request
 
     base = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1).rstrip("/")
-    q = urllib.parse.urlencode(params)
-    req = urllib.request.Request(f"{base}/devsfu/{path}?{q}", method="POST", data=b"")
+    return f"{base}/devsfu/{path}?{urllib.parse.urlencode(params)}"
+
+
+def control(url: str, path: str, **params: str) -> None:
+    """POSTs to a devsfu fault-injection endpoint (``lkcore-devsfu --control``)."""
+    import urllib.request
+
+    req = urllib.request.Request(_control_url(url, path, params), method="POST", data=b"")
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status in (200, 204), resp.status
+
+
+def control_get(url: str, path: str, **params: str) -> Any:
+    """GETs a devsfu control endpoint's JSON (``lkcore-devsfu --control``)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(_control_url(url, path, params), timeout=10) as resp:
+        return json.loads(resp.read())

@@ -8,7 +8,6 @@ import json
 import os
 import select
 import subprocess
-import urllib.request
 from typing import Iterator
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 import lkcore
 from lkcore import errors
 
-from helpers import GUARD, EventWaiter, connect
+from helpers import GUARD, EventWaiter, connect, control_get
 
 
 def test_room_options_reach_the_request() -> None:
@@ -81,18 +80,13 @@ class TurnSFU:
             self.close()
             pytest.fail("the TURN devsfu printed nothing")
         self.url = json.loads(self.proc.stdout.readline())["url"]
-        self._http = self.url.replace("ws://", "http://", 1).rstrip("/")
-
-    def _get(self, path: str) -> dict:
-        with urllib.request.urlopen(f"{self._http}/devsfu/{path}", timeout=10) as resp:
-            return json.loads(resp.read())
 
     def ice_server(self, identity: str) -> lkcore.IceServer:
-        c = self._get(f"turn-credentials?identity={identity}")
+        c = control_get(self.url, "turn-credentials", identity=identity)
         return lkcore.IceServer(c["urls"], c["username"], c["credential"])
 
     def turn_allocations(self) -> int:
-        return int(self._get("turn-stats").get("Allocations", 0))
+        return int(control_get(self.url, "turn-stats")["Allocations"])
 
     def close(self) -> None:
         self.proc.terminate()

@@ -1,6 +1,5 @@
 package io.lkcore
 
-import java.net.URI
 import java.util.concurrent.TimeUnit
 import kotlin.test.Test
 import kotlin.test.assertContentEquals
@@ -120,7 +119,6 @@ private class TurnSfu : AutoCloseable {
     private val proc = ProcessBuilder(bin, "--addr", "127.0.0.1:0", "--key", key, "--secret", secret, "--control", "--turn", "--turn-withhold")
         .redirectError(ProcessBuilder.Redirect.DISCARD).start()
     val url: String
-    private val http: String
 
     init {
         // Bounded wait for its first line (a server that never starts must not hang the test).
@@ -128,16 +126,16 @@ private class TurnSfu : AutoCloseable {
         val line = runCatching { first.get(GUARD.inWholeSeconds, TimeUnit.SECONDS) }.getOrNull()
             ?: run { proc.destroyForcibly(); fail("lkcore-devsfu printed nothing") }
         url = Regex("\"url\":\"([^\"]+)\"").find(line)?.groupValues?.get(1) ?: fail("no url in $line")
-        http = url.replaceFirst("ws://", "http://").trimEnd('/')
     }
 
-    private fun get(path: String): String = URI("$http/devsfu/$path").toURL().openStream().use { it.readAllBytes().decodeToString() }
+    private fun get(path: String, vararg params: Pair<String, String>): String =
+        controlUri(url, path, *params).toURL().openStream().use { it.readAllBytes().decodeToString() }
 
     private fun field(json: String, name: String) = Regex("\"$name\":\"([^\"]*)\"").find(json)?.groupValues?.get(1) ?: fail("no $name in $json")
 
     /** This participant's own TURN configuration, from the control API. */
     fun iceServer(identity: String): IceServer {
-        val j = get("turn-credentials?identity=$identity")
+        val j = get("turn-credentials", "identity" to identity)
         val urls = Regex("\"urls\":\\[([^]]*)]").find(j)?.groupValues?.get(1)?.split(',')?.map { it.trim('"') } ?: fail("no urls in $j")
         return IceServer(urls, field(j, "username"), field(j, "credential"))
     }

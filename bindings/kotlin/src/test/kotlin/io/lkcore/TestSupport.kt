@@ -53,9 +53,7 @@ object DevSfu {
 
     /** POSTs to a fault-injection endpoint (`lkcore-devsfu --control`). */
     fun control(path: String, vararg params: Pair<String, String>) {
-        val q = params.joinToString("&") { "${it.first}=${URLEncoder.encode(it.second, Charsets.UTF_8)}" }
-        val base = url.replaceFirst("ws://", "http://").replaceFirst("wss://", "https://").trimEnd('/')
-        val c = URI("$base/devsfu/$path?$q").toURL().openConnection() as HttpURLConnection
+        val c = controlUri(url, path, *params).toURL().openConnection() as HttpURLConnection
         c.requestMethod = "POST"
         c.connectTimeout = 10_000
         c.readTimeout = 10_000
@@ -65,6 +63,13 @@ object DevSfu {
         c.disconnect()
         if (code != 200 && code != 204) fail("devsfu control $path: HTTP $code")
     }
+}
+
+/** The URI of control endpoint [path] of the devsfu at [wsUrl] (its ws:// URL). */
+fun controlUri(wsUrl: String, path: String, vararg params: Pair<String, String>): URI {
+    val q = params.joinToString("&") { "${it.first}=${URLEncoder.encode(it.second, Charsets.UTF_8)}" }
+    val base = wsUrl.replaceFirst("ws://", "http://").replaceFirst("wss://", "https://").trimEnd('/')
+    return URI("$base/devsfu/$path?$q")
 }
 
 /** Context of one test: a fresh room name and a background scope for event recorders. */
