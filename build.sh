@@ -99,12 +99,25 @@ lib_ldflags() {
   printf '%s' "$strip -extldflags '$ext'"
 }
 
+# buildvcs: -buildvcs=true when this tree is the top of a git checkout that git can read (over a
+# GOFLAGS=-buildvcs=false of the environment), so the module version GetVersionRequest reports
+# is the commit's pseudo-version (v0.0.0-<time>-<commit>[+dirty]) instead of "(devel)";
+# -buildvcs=false otherwise (no .git, no git, a checkout git refuses to read, which would fail
+# the build, or sources unpacked inside some other repository, whose commit is not ours).
+buildvcs() {
+  if [ "$(git -C "$ROOT" rev-parse --show-toplevel 2>/dev/null)" = "$ROOT" ]; then
+    printf -- '-buildvcs=true'
+  else
+    printf -- '-buildvcs=false'
+  fi
+}
+
 lib() {
   deps
   log "building build/liblkcore.so"
   # SONAME liblkcore.so.<ABI major>: hosts linked against it keep working with any later
   # library of the same major version (the compatibility rule of capi/README.md).
-  go build -buildmode=c-shared -trimpath -ldflags "$(lib_ldflags)" -o "$BUILD/liblkcore.so" ./capi
+  go build -buildmode=c-shared "$(buildvcs)" -trimpath -ldflags "$(lib_ldflags)" -o "$BUILD/liblkcore.so" ./capi
   ln -sfn liblkcore.so "$BUILD/liblkcore.so.$(abi_version major)" # what programs linked here load
   rm -f "$BUILD/liblkcore.h" # cgo's generated header; include/lkcore.h is the ABI
 }
@@ -115,7 +128,7 @@ size_cmd() {
   lib
   log "library size (tests/lib/libsize)"
   mkdir -p "$BUILD/size"
-  go build -buildmode=c-shared -trimpath -ldflags "$(lib_ldflags unstripped)" \
+  go build -buildmode=c-shared "$(buildvcs)" -trimpath -ldflags "$(lib_ldflags unstripped)" \
     -o "$BUILD/size/liblkcore-unstripped.so" ./capi
   rm -f "$BUILD/size/liblkcore-unstripped.h"
   go run ./tests/lib/libsize -stripped "$BUILD/liblkcore.so" \

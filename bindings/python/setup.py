@@ -84,7 +84,14 @@ def build_library(dest: str) -> None:
             f"error: cgo needs a C compiler to build liblkcore, and `{cc}` was not found "
             "(Debian: apt-get install gcc; or set CC)"
         )
-    cmd = [go, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", os.path.abspath(dest), "./capi"]
+    # When the sources are the top of a git checkout git can read, stamp the commit
+    # (lkcore.version() then names it); not otherwise: without git, in a checkout git refuses
+    # (stamping would fail the build), or in an sdist unpacked inside another repository.
+    top = ""
+    if shutil.which("git"):
+        top = subprocess.run(["git", "-C", root, "rev-parse", "--show-toplevel"], capture_output=True, text=True).stdout
+    vcs = "-buildvcs=true" if top.strip() and os.path.samefile(top.strip(), root) else "-buildvcs=false"
+    cmd = [go, "build", "-buildmode=c-shared", vcs, "-trimpath", "-ldflags=-s -w", "-o", os.path.abspath(dest), "./capi"]
     print(f"building {_LIB_NAME} in {root}: {' '.join(cmd[1:])}", flush=True)
     rc = subprocess.run(cmd, cwd=root, env=env).returncode
     if rc != 0:

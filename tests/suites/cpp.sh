@@ -65,6 +65,14 @@ done
 export PKG_CONFIG_PATH="$lib/pkgconfig"
 [ "$(pkg-config --modversion lkcore)" = "$major.$minor.0" ] || fail "pkg-config version"
 pkg-config --libs lkcore-cpp | grep -q -- "-llkcore_cpp" || fail "lkcore-cpp.pc libs"
+# The library names the commit it was built from (GetVersionRequest.library_version), when built
+# at the top of a git checkout; "(devel)" otherwise.
+built=$(go version -m "$lib/liblkcore.so.$major.$minor")
+if [ "$(git -C "$root" rev-parse --show-toplevel 2>/dev/null)" = "$root" ]; then
+  grep -q "vcs.revision=$(git -C "$root" rev-parse HEAD)" <<<"$built" || fail "the library does not name the commit it was built from"
+else
+  grep -Eq "mod[[:space:]]+github.com/lkcore/lkcore[[:space:]]+\(devel\)" <<<"$built" || fail "a library built outside git has a version"
+fi
 echo "installed: $(grep -vc '/$' "$prefix/share/lkcore/install_manifest.txt") files, ABI $major.$minor"
 
 step "the public header compiles alone (C++17 and C++20, -pedantic)"
