@@ -11,7 +11,7 @@ log level follows the ``"lkcore"`` logger's effective level when a client is cre
 """
 
 from . import errors
-from ._client import Client, live_clients
+from ._client import Client, VersionInfo, live_clients, version
 from ._lib import ABI_VERSION_MAJOR, ABI_VERSION_MINOR, Library, abi_version, load_library
 from .data_stream import (
     ByteStreamInfo,
@@ -91,8 +91,10 @@ __all__ = [
     "TextStreamInfo",
     "TextStreamReader",
     "TextStreamWriter",
+    "VersionInfo",
     "abi_version",
     "errors",
     "live_clients",
     "load_library",
+    "version",
 ] + list(errors.__all__)

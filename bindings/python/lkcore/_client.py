@@ -36,13 +36,14 @@ import sys
 import threading
 import weakref
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Optional, Tuple, Union
 
 from . import errors
 from ._lib import LK_ERR_CLIENT_CLOSED, LK_OK, Library, load_library
 from ._proto import lkcore_ffi_pb2 as pb
 
-__all__ = ["Client", "live_clients"]
+__all__ = ["Client", "VersionInfo", "live_clients", "version"]
 
 logger = logging.getLogger("lkcore")
 _lib_logger = logging.getLogger("lkcore.lib")
@@ -58,6 +59,49 @@ _clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
 _clients_lock = threading.Lock()
 
 EventHandler = Callable[[pb.Event], None]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """The versions a loaded liblkcore reports (``GetVersionRequest``).
+
+    Attributes:
+        abi_version: ``(major, minor)`` of the C ABI, as :func:`lkcore.abi_version`.
+        schema: protobuf package of the FFI messages, ``"lkcore.ffi.v1"``.
+        library_version: the Go module version the library was built from, for bug reports
+            (a pseudo-version with the commit for a build from a git checkout, ``"(devel)"``
+            when the build had no version information); informational, never parsed.
+    """
+
+    abi_version: "tuple[int, int]"
+    schema: str
+    library_version: str
+
+
+def _version_from(resp: pb.Response) -> VersionInfo:
+    v = resp.get_version
+    return VersionInfo((v.abi_version >> 16, v.abi_version & 0xFFFF), v.schema, v.library_version)
+
+
+def version(lib_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> VersionInfo:
+    """Returns the versions of the library (loaded as :func:`lkcore.load_library` does).
+
+    Uses a short-lived native client of its own; :meth:`Client.version` asks an open one.
+    """
+    lib = load_library(lib_path)
+    cid = lib.client_new()
+    if cid == 0:
+        raise errors.InternalError("lk_client_new failed")
+    try:
+        st, out = lib.request(cid, pb.Request(get_version=pb.GetVersionRequest()).SerializeToString())
+        if out is None:
+            raise errors.error_for_code(st, lib.status_name(st))
+        resp = pb.Response.FromString(out)
+        if resp.HasField("error"):
+            raise error_from_proto(resp.error)
+        return _version_from(resp)
+    finally:
+        lib.client_close(cid, 1000)
 
 
 def live_clients() -> "list[Client]":
@@ -303,6 +347,10 @@ class Client:
         except errors.ClientClosedError:
             return 0
         return resp.get_client_stats.live_handles
+
+    def version(self) -> VersionInfo:
+        """The versions of the library this client runs on (see :class:`VersionInfo`)."""
+        return _version_from(self.request(pb.Request(get_version=pb.GetVersionRequest())))
 
     # -- requests ------------------------------------------------------------------------------
 

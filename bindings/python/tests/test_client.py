@@ -50,6 +50,22 @@ def test_abi_version_matches_library_report(lib_path: str) -> None:
     assert v.schema == pb.DESCRIPTOR.package == "lkcore.ffi.v1"
 
 
+def test_version_reports_the_loaded_library(lib_path: str) -> None:
+    # lkcore.version() (a short-lived client of its own) and Client.version() decode the same
+    # GetVersion response: ABI split into (major, minor), the schema package, a build version.
+    v = lkcore.version(lib_path)
+    assert v.abi_version == lkcore.abi_version(lib_path)
+    assert v.schema == pb.DESCRIPTOR.package
+    assert v.library_version  # "(devel)" or a module (pseudo-)version, never empty
+    c = lkcore.Client(lib_path)
+    try:
+        assert c.version() == v
+    finally:
+        c.close()
+    with pytest.raises(lkcore.ClientClosedError):
+        c.version()
+
+
 _RUNTIME_PROBE = """
 import os, sys
 for k, v in zip(sys.argv[2::2], sys.argv[3::2]):
