@@ -6,6 +6,7 @@ import lkcore.ffi.v1.CancelRequest
 import lkcore.ffi.v1.Completion
 import lkcore.ffi.v1.Event
 import lkcore.ffi.v1.GetClientStatsRequest
+import lkcore.ffi.v1.GetVersionRequest
 import lkcore.ffi.v1.LogLevel
 import lkcore.ffi.v1.Request
 import lkcore.ffi.v1.Response
@@ -77,16 +78,7 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
         }
 
     /** Handles one synchronous request; throws the typed exception of `Response.error`. */
-    fun request(req: Request.Builder): Response {
-        val bytes = req.build().toByteArray()
-        val out = LongArray(1)
-        val outLen = LongArray(1)
-        val st = LkNative.lk_request(id, bytes, bytes.size.toLong(), out, outLen)
-        if (out[0] == 0L) throw lkException(st, "lk_request failed")
-        val resp = Response.parseFrom(LkNative.takeBuffer(out[0], outLen[0]))
-        if (resp.hasError()) throw toException(resp.error)
-        return resp
-    }
+    fun request(req: Request.Builder): Response = requestOn(id, req)
 
     /**
      * Starts an asynchronous operation and suspends until its completion; throws the typed
@@ -189,6 +181,18 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
         /** Open clients of this process (diagnostics and leak checks). */
         val live = ConcurrentHashMap<Long, NativeClient>()
 
+        /** One synchronous request on client [id]; throws the typed exception of `Response.error`. */
+        fun requestOn(id: Long, req: Request.Builder): Response {
+            val bytes = req.build().toByteArray()
+            val out = LongArray(1)
+            val outLen = LongArray(1)
+            val st = LkNative.lk_request(id, bytes, bytes.size.toLong(), out, outLen)
+            if (out[0] == 0L) throw lkException(st, "lk_request failed")
+            val resp = Response.parseFrom(LkNative.takeBuffer(out[0], outLen[0]))
+            if (resp.hasError()) throw toException(resp.error)
+            return resp
+        }
+
         /** The typed exception of an `Error` message. */
         fun toException(e: PbError): LkException =
             if (e.code == lkcore.ffi.v1.ErrorCode.ERROR_CODE_RPC_ERROR && e.hasRpc()) {
@@ -199,12 +203,39 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
     }
 }
 
+/**
+ * The versions of the loaded library ([Lkcore.version]).
+ *
+ * @property abiMajor major version of the C ABI (as [Lkcore.abiVersion]).
+ * @property abiMinor minor version of the C ABI.
+ * @property schema protobuf package of the FFI messages, `lkcore.ffi.v1`.
+ * @property libraryVersion the Go module version the library was built from, for bug reports
+ *   (a pseudo-version with the commit for a build from a git checkout, `(devel)` when the
+ *   build had no version information); informational, never parsed.
+ */
+data class VersionInfo(val abiMajor: Int, val abiMinor: Int, val schema: String, val libraryVersion: String)
+
 /** Process-wide diagnostics of the binding. */
 object Lkcore {
     /** The loaded library's ABI version as (major, minor). */
     fun abiVersion(): Pair<Int, Int> {
         val v = LkNative.lk_abi_version()
         return (v ushr 16) to (v and 0xFFFF)
+    }
+
+    /**
+     * The versions the loaded library reports (`GetVersionRequest`), asked through a
+     * short-lived native client of its own.
+     */
+    fun version(): VersionInfo {
+        val id = LkNative.lk_client_new(null, null)
+        if (id == 0L) throw InternalException("lk_client_new failed")
+        try {
+            val v = NativeClient.requestOn(id, Request.newBuilder().setGetVersion(GetVersionRequest.getDefaultInstance())).getVersion
+            return VersionInfo(v.abiVersion ushr 16, v.abiVersion and 0xFFFF, v.schema, v.libraryVersion)
+        } finally {
+            LkNative.lk_client_close(id, 1000)
+        }
     }
 
     /** Where liblkcore was loaded from. */

@@ -27,6 +27,14 @@ class ClientTest : LkTestBase() {
     }
 
     @Test
+    fun `version reports the loaded library`() {
+        val v = Lkcore.version()
+        assertEquals(Lkcore.abiVersion(), v.abiMajor to v.abiMinor)
+        assertEquals("lkcore.ffi.v1", v.schema)
+        assertTrue(v.libraryVersion.isNotEmpty(), "a build version, or (devel)")
+    }
+
+    @Test
     fun `every status code maps to its typed exception`() {
         for (code in ErrorCode.entries) {
             if (code == ErrorCode.UNKNOWN) continue
