@@ -962,7 +962,11 @@ func (*OwnedStreamWriter_Bytes) isOwnedStreamWriter_Info() {}
 
 // WriteStreamRequest (ASYNC) appends to a writer. Writes of one writer are sent in request
 // order even when issued without waiting for completions. Text writers take `text`, byte
-// writers `data` (INVALID_ARGUMENT otherwise).
+// writers `data` (INVALID_ARGUMENT otherwise). A write or close cancelled (or timed out) while
+// it waits behind earlier operations is not skipped, which would leave a gap or a stream that
+// never ends: the stream is aborted after the operations before it (receivers see it end
+// ABORTED, "write cancelled"), and every later write or close fails with FAILED_PRECONDITION.
+// One already being sent completes.
 type WriteStreamRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	WriterHandle uint64                 `protobuf:"varint,1,opt,name=writer_handle,json=writerHandle,proto3" json:"writer_handle,omitempty"`

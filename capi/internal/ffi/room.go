@@ -577,15 +577,25 @@ func (r *Room) takeSendTurn() (prev, mine chan struct{}) {
 
 // passTurn closes mine once prev is closed, without blocking the caller (used for every
 // ordered chain of operations: the room's sends, a stream writer's writes).
-func (r *Room) passTurn(prev, mine chan struct{}) {
+func (r *Room) passTurn(prev, mine chan struct{}) { r.afterTurn(prev, mine, nil) }
+
+// afterTurn runs then (if not nil) once prev is closed, then closes mine: at once when prev
+// already is, else on a background goroutine of the client.
+func (r *Room) afterTurn(prev, mine chan struct{}, then func()) {
 	select {
 	case <-prev:
+		if then != nil {
+			then()
+		}
 		close(mine)
 		return
 	default:
 	}
 	if !r.c.goBackground(func() {
 		<-prev
+		if then != nil {
+			then()
+		}
 		close(mine)
 	}) {
 		// The client is closing: every later send is cancelled anyway.

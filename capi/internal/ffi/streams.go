@@ -29,6 +29,11 @@ const DefaultMaxIncomingStreamBytes = datastream.DefaultMaxPayloadBytes
 // errWriterDropped is the abort reason receivers see when a host drops an unclosed writer.
 const errWriterDropped = "writer dropped"
 
+// errWriteCancelled is the abort reason receivers see when a write or close of the writer was
+// cancelled (or timed out) before its turn came: skipping it would leave a silent gap in the
+// stream, or a stream that never ends.
+const errWriteCancelled = "write cancelled"
+
 type streamKey struct {
 	kind  ffipb.StreamKind
 	topic string
@@ -447,9 +452,10 @@ type StreamWriter struct {
 	tw     *datastream.TextStreamWriter
 	bw     *datastream.ByteStreamWriter
 
-	mu     sync.Mutex
-	closed bool          // a close was requested (or the handle released)
-	tail   chan struct{} // closed when the last queued operation finished
+	mu      sync.Mutex
+	closed  bool          // a close was requested (or the handle released)
+	aborted bool          // an operation was cancelled before its turn: the stream is aborted
+	tail    chan struct{} // closed when the last queued operation finished
 }
 
 func (w *StreamWriter) write(text string, data []byte) error {
@@ -479,6 +485,9 @@ func (w *StreamWriter) closeStream(reason string, attrs map[string]string) error
 func (w *StreamWriter) turn(closing bool) (prev, mine chan struct{}, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.aborted {
+		return nil, nil, errWriterAborted()
+	}
 	if w.closed {
 		return nil, nil, Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "stream writer is closed")
 	}
@@ -488,6 +497,29 @@ func (w *StreamWriter) turn(closing bool) (prev, mine chan struct{}, err error) 
 	mine = make(chan struct{})
 	prev, w.tail = w.tail, mine
 	return prev, mine, nil
+}
+
+func errWriterAborted() error {
+	return Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION,
+		"stream writer is aborted: an earlier write or close was cancelled before it was sent")
+}
+
+// abortQueued marks the stream aborted because an operation was cancelled before its turn;
+// false if it already was. Operations queued after it then fail, and so do later requests.
+func (w *StreamWriter) abortQueued() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.aborted {
+		return false
+	}
+	w.aborted, w.closed = true, true
+	return true
+}
+
+func (w *StreamWriter) isAborted() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.aborted
 }
 
 // release aborts an unclosed stream (after the writes already queued) and ends its context.
@@ -606,11 +638,23 @@ func (c *Client) sequencedWriterOp(k *call, w *StreamWriter, closing bool, do fu
 		return err
 	}
 	err = k.start(func(ctx context.Context) (*ffipb.Completion, error) {
-		defer w.room.passTurn(prev, mine)
 		select {
 		case <-prev:
 		case <-ctx.Done():
+			// Cancelled (or timed out) before its turn. Skipping a write would leave a silent
+			// gap in what the receivers read, skipping a close a stream that never ends: the
+			// stream is aborted instead, once the operations before this one have run, and
+			// every operation after it fails.
+			if w.abortQueued() {
+				w.room.afterTurn(prev, mine, func() { _ = w.closeStream(errWriteCancelled, nil) })
+			} else {
+				w.room.passTurn(prev, mine)
+			}
 			return nil, ctx.Err()
+		}
+		defer w.room.passTurn(prev, mine)
+		if w.isAborted() {
+			return nil, errWriterAborted()
 		}
 		return nil, fromCore(do())
 	})

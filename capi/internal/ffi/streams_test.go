@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
@@ -216,5 +217,99 @@ func TestE2EStreamCredits(t *testing.T) {
 	got, ended := readStream(t, alice, opened)
 	if got != "012" || ended.GetError() != nil {
 		t.Fatalf("credited stream %q, end %v", got, ended)
+	}
+}
+
+// A write or close cancelled before its turn aborts the stream (after the writes before it)
+// instead of being skipped: skipping a write would leave a silent gap in what the receivers
+// read, skipping a close a stream that never ends. Operations after it fail.
+func TestE2EStreamOperationCancelledBeforeItsTurn(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	alice := newHost(t)
+	ar := alice.createRoom(nil)
+	registerStreams(t, alice, ar, ffipb.StreamKind_STREAM_KIND_BYTES, "w", ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0)
+	alice.connect(ar, s.URL(), mintToken(t, s, "cancelled-write", "alice"))
+	bob, br, _ := joinHost(t, s, "cancelled-write", "bob")
+	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+
+	open := func(name string) (uint64, *StreamWriter) {
+		comp := bob.call(&ffipb.Request{Message: &ffipb.Request_OpenByteWriter{OpenByteWriter: &ffipb.OpenByteWriterRequest{
+			RoomHandle: br, Options: &ffipb.ByteStreamOptions{Common: &ffipb.StreamOptions{Topic: "w"}, Name: name},
+		}}})
+		wh := comp.GetOpenByteWriter().GetHandle()
+		w, err := bob.c.writer(wh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wh, w
+	}
+	write := func(wh uint64, data string) *ffipb.Request {
+		return &ffipb.Request{Message: &ffipb.Request_WriteStream{WriteStream: &ffipb.WriteStreamRequest{
+			WriterHandle: wh, Content: &ffipb.WriteStreamRequest_Data{Data: []byte(data)},
+		}}}
+	}
+	closeReq := func(wh uint64) *ffipb.Request {
+		return &ffipb.Request{Message: &ffipb.Request_CloseStreamWriter{CloseStreamWriter: &ffipb.CloseStreamWriterRequest{WriterHandle: wh}}}
+	}
+	cancel := func(id uint64) {
+		t.Helper()
+		wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_Cancel{Cancel: &ffipb.CancelRequest{TargetRequestId: id}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+		if c := bob.completion(id); c.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_CANCELLED {
+			t.Fatalf("cancelled operation: %v", c)
+		}
+	}
+	// holdTurn takes the writer's next place in its order, as a slow operation would, so the
+	// operations issued after it wait their turn for as long as the test needs.
+	holdTurn := func(w *StreamWriter) (release func()) {
+		prev, mine, err := w.turn(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-prev
+		var once sync.Once
+		release = func() { once.Do(func() { close(mine) }) }
+		t.Cleanup(release) // a failing test must not leave the writer's order blocked
+		return release
+	}
+	// The receivers read a prefix of what was written before the cancelled operation (an
+	// aborted stream's unread chunks are discarded, as in the JS client), then ABORTED.
+	wantAborted := func(name, before string) {
+		t.Helper()
+		opened, _ := byteStreamNamed(t, alice, name)
+		got, ended := readStream(t, alice, opened)
+		if !strings.HasPrefix(before, got) || ended.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_ABORTED ||
+			!strings.Contains(ended.GetError().GetMessage(), errWriteCancelled) {
+			t.Fatalf("%s: read %q (a prefix of %q expected), end %v", name, got, before, ended)
+		}
+	}
+
+	// A write cancelled while an earlier operation holds the turn: the write queued after it
+	// fails, so does every later request, and the stream ends ABORTED with nothing after the gap.
+	wh, w := open("write")
+	bob.call(write(wh, "a"))
+	release := holdTurn(w)
+	b := bob.async(write(wh, "b"))
+	c := bob.async(write(wh, "c"))
+	cancel(b)
+	late, lateClose := write(wh, "d"), closeReq(wh)
+	late.RequestId, lateClose.RequestId = 9001, 9002 // refused at once: never completes
+	wantRespCode(t, bob.do(late), ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION)
+	wantRespCode(t, bob.do(lateClose), ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION)
+	release()
+	if comp := bob.completion(c); comp.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION {
+		t.Fatalf("write queued after the cancelled one: %v", comp)
+	}
+	wantAborted("write", "a")
+
+	// A close cancelled before its turn: the stream still ends (aborted), it does not stay open.
+	wh, w = open("close")
+	bob.call(write(wh, "x"))
+	release = holdTurn(w)
+	cl := bob.async(closeReq(wh))
+	cancel(cl)
+	release()
+	wantAborted("close", "x")
+	if err := bob.c.DropHandle(wh); err != nil {
+		t.Fatal(err)
 	}
 }
