@@ -36,8 +36,12 @@ open class LkException(
     val rawCode: Int = code.value,
 ) : RuntimeException(message)
 
-/** liblkcore could not be loaded or has an incompatible ABI version. */
-class LkAbiException(message: String) : RuntimeException(message)
+/**
+ * liblkcore could not be loaded or has an incompatible ABI version. Thrown by every call into
+ * the library once loading failed (the same [message] each time; [cause] is the first failure
+ * when this one is a later call's).
+ */
+class LkAbiException(message: String, cause: Throwable? = null) : RuntimeException(message, cause)
 
 /** A bug in lkcore (including a recovered panic). */
 class InternalException(message: String, retryable: Boolean = false) : LkException(ErrorCode.INTERNAL, message, retryable)

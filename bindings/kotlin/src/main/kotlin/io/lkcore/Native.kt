@@ -18,67 +18,74 @@ internal const val ABI_MINOR = 8
  * `size_t *`, a byte for `bool *`): JNA passes primitive arrays without any per-call
  * reflection, which keeps the hot paths (push, read) cheap. Pointers handed out by the library
  * are plain addresses (64-bit platforms only) released with [lk_free].
+ *
+ * Loading happens on first use and never throws out of a class initializer: a library that
+ * cannot be found, loaded or accepted is remembered, and every call then throws that
+ * [LkAbiException] again (never an `ExceptionInInitializerError` followed by
+ * `NoClassDefFoundError`s).
  */
 internal object LkNative {
-    /** Where the library was loaded from (for diagnostics). */
-    @JvmStatic
-    val loadedFrom: String
+    /** The path the library was loaded from, or why it could not be loaded. */
+    private val loaded: Result<String> = runCatching { Direct.bind() }
 
-    init {
-        val lib = NativeLoader.load()
-        loadedFrom = lib.file?.path ?: lib.name
-        // The version first: registering binds every function below, and an older library
-        // lacks the newer ones (UnsatisfiedLinkError instead of a clear refusal).
-        val v = lib.getFunction("lk_abi_version").invokeInt(arrayOf<Any>())
-        val major = v ushr 16
-        val minor = v and 0xFFFF
-        if (major != ABI_MAJOR || minor < ABI_MINOR) {
-            throw LkAbiException(
-                "liblkcore at $loadedFrom has ABI $major.$minor; this binding needs $ABI_MAJOR.x with x >= $ABI_MINOR",
-            )
-        }
-        Native.register(LkNative::class.java, lib)
+    /** Throws the typed load failure (a fresh exception, so the trace shows this caller). */
+    private fun ensureLoaded() {
+        loaded.exceptionOrNull()?.let { throw LkAbiException(it.message ?: it.toString(), it) }
     }
 
-    @JvmStatic external fun lk_abi_version(): Int
+    /** Where the library was loaded from (for diagnostics); throws [LkAbiException] if it was not. */
+    val loadedFrom: String
+        get() {
+            ensureLoaded()
+            return loaded.getOrThrow()
+        }
 
-    @JvmStatic external fun lk_client_new(callback: Pointer?, userData: Pointer?): Long
+    fun lk_abi_version(): Int {
+        ensureLoaded()
+        return Direct.lk_abi_version()
+    }
 
-    @JvmStatic external fun lk_client_close(client: Long, timeoutMs: Int): Int
+    fun lk_client_new(callback: Pointer?, userData: Pointer?): Long {
+        ensureLoaded()
+        return Direct.lk_client_new(callback, userData)
+    }
 
-    @JvmStatic external fun lk_request(
-        client: Long,
-        request: ByteArray,
-        requestLen: Long,
-        response: LongArray,
-        responseLen: LongArray,
-    ): Int
+    fun lk_client_close(client: Long, timeoutMs: Int): Int {
+        ensureLoaded()
+        return Direct.lk_client_close(client, timeoutMs)
+    }
 
-    @JvmStatic external fun lk_client_next_event(client: Long, timeoutMs: Int, event: LongArray, eventLen: LongArray): Int
+    fun lk_request(client: Long, request: ByteArray, requestLen: Long, response: LongArray, responseLen: LongArray): Int {
+        ensureLoaded()
+        return Direct.lk_request(client, request, requestLen, response, responseLen)
+    }
 
-    @JvmStatic external fun lk_free(ptr: Long)
+    fun lk_client_next_event(client: Long, timeoutMs: Int, event: LongArray, eventLen: LongArray): Int {
+        ensureLoaded()
+        return Direct.lk_client_next_event(client, timeoutMs, event, eventLen)
+    }
 
-    @JvmStatic external fun lk_handle_drop(client: Long, handle: Long): Int
+    fun lk_free(ptr: Long) {
+        ensureLoaded()
+        Direct.lk_free(ptr)
+    }
 
-    @JvmStatic external fun lk_data_track_push(
-        client: Long,
-        track: Long,
-        data: ByteArray,
-        len: Long,
-        userTimestamp: Long,
-        hasUserTimestamp: Boolean,
-    ): Int
+    fun lk_handle_drop(client: Long, handle: Long): Int {
+        ensureLoaded()
+        return Direct.lk_handle_drop(client, handle)
+    }
 
-    @JvmStatic external fun lk_data_track_push_paced(
-        client: Long,
-        track: Long,
-        data: ByteArray,
-        len: Long,
-        userTimestamp: Long,
-        hasUserTimestamp: Boolean,
-    ): Int
+    fun lk_data_track_push(client: Long, track: Long, data: ByteArray, len: Long, userTimestamp: Long, hasUserTimestamp: Boolean): Int {
+        ensureLoaded()
+        return Direct.lk_data_track_push(client, track, data, len, userTimestamp, hasUserTimestamp)
+    }
 
-    @JvmStatic external fun lk_data_track_read(
+    fun lk_data_track_push_paced(client: Long, track: Long, data: ByteArray, len: Long, userTimestamp: Long, hasUserTimestamp: Boolean): Int {
+        ensureLoaded()
+        return Direct.lk_data_track_push_paced(client, track, data, len, userTimestamp, hasUserTimestamp)
+    }
+
+    fun lk_data_track_read(
         client: Long,
         subscription: Long,
         timeoutMs: Int,
@@ -86,9 +93,15 @@ internal object LkNative {
         frameLen: LongArray,
         userTimestamp: LongArray,
         hasUserTimestamp: ByteArray,
-    ): Int
+    ): Int {
+        ensureLoaded()
+        return Direct.lk_data_track_read(client, subscription, timeoutMs, frame, frameLen, userTimestamp, hasUserTimestamp)
+    }
 
-    @JvmStatic external fun lk_status_name(status: Int): String
+    fun lk_status_name(status: Int): String {
+        ensureLoaded()
+        return Direct.lk_status_name(status)
+    }
 
     /** Copies `len` bytes at native address `ptr` into a new array and frees the buffer. */
     fun takeBuffer(ptr: Long, len: Long): ByteArray {
@@ -99,6 +112,82 @@ internal object LkNative {
         } finally {
             lk_free(ptr)
         }
+    }
+
+    /**
+     * The natives themselves. Its initializer does nothing: [bind] loads, checks and registers
+     * them (once, from [LkNative]'s initializer, which never throws).
+     */
+    private object Direct {
+        /** Loads the library, checks its ABI version and binds the functions; returns its path. */
+        fun bind(): String {
+            val lib = NativeLoader.load()
+            val from = lib.file?.path ?: lib.name
+            // The version first: registering binds every function below, and an older library
+            // lacks the newer ones (UnsatisfiedLinkError instead of a clear refusal).
+            val v = lib.getFunction("lk_abi_version").invokeInt(arrayOf<Any>())
+            val major = v ushr 16
+            val minor = v and 0xFFFF
+            if (major != ABI_MAJOR || minor < ABI_MINOR) {
+                throw LkAbiException("liblkcore at $from has ABI $major.$minor; this binding needs $ABI_MAJOR.x with x >= $ABI_MINOR")
+            }
+            try {
+                Native.register(Direct::class.java, lib)
+            } catch (e: UnsatisfiedLinkError) {
+                throw LkAbiException("cannot bind the functions of liblkcore at $from: ${e.message}", e)
+            }
+            return from
+        }
+
+        @JvmStatic external fun lk_abi_version(): Int
+
+        @JvmStatic external fun lk_client_new(callback: Pointer?, userData: Pointer?): Long
+
+        @JvmStatic external fun lk_client_close(client: Long, timeoutMs: Int): Int
+
+        @JvmStatic external fun lk_request(
+            client: Long,
+            request: ByteArray,
+            requestLen: Long,
+            response: LongArray,
+            responseLen: LongArray,
+        ): Int
+
+        @JvmStatic external fun lk_client_next_event(client: Long, timeoutMs: Int, event: LongArray, eventLen: LongArray): Int
+
+        @JvmStatic external fun lk_free(ptr: Long)
+
+        @JvmStatic external fun lk_handle_drop(client: Long, handle: Long): Int
+
+        @JvmStatic external fun lk_data_track_push(
+            client: Long,
+            track: Long,
+            data: ByteArray,
+            len: Long,
+            userTimestamp: Long,
+            hasUserTimestamp: Boolean,
+        ): Int
+
+        @JvmStatic external fun lk_data_track_push_paced(
+            client: Long,
+            track: Long,
+            data: ByteArray,
+            len: Long,
+            userTimestamp: Long,
+            hasUserTimestamp: Boolean,
+        ): Int
+
+        @JvmStatic external fun lk_data_track_read(
+            client: Long,
+            subscription: Long,
+            timeoutMs: Int,
+            frame: LongArray,
+            frameLen: LongArray,
+            userTimestamp: LongArray,
+            hasUserTimestamp: ByteArray,
+        ): Int
+
+        @JvmStatic external fun lk_status_name(status: Int): String
     }
 }
 

@@ -14,9 +14,14 @@ object LoadProbe {
         try {
             val (major, minor) = Lkcore.abiVersion()
             println("loaded $major.$minor from ${Lkcore.libraryPath()}")
+        } catch (e: LkAbiException) {
+            // The typed exception itself (not an ExceptionInInitializerError around it), and the
+            // same one again on the next call (not a NoClassDefFoundError).
+            val again = runCatching { Room() }.exceptionOrNull()
+            val same = again is LkAbiException && again.message == e.message
+            println("failed ${e.javaClass.simpleName}: ${e.message}" + if (same) "" else " (then ${again?.javaClass?.simpleName}: ${again?.message})")
         } catch (e: Throwable) {
-            val c = if (e is ExceptionInInitializerError) e.cause ?: e else e
-            println("failed ${c.javaClass.simpleName}: ${c.message}")
+            println("failed ${e.javaClass.simpleName}: ${e.message}")
         }
     }
 }
