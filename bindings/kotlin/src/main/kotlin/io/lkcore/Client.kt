@@ -2,6 +2,7 @@ package io.lkcore
 
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.ExperimentalCoroutinesApi
 import lkcore.ffi.v1.CancelRequest
 import lkcore.ffi.v1.Completion
 import lkcore.ffi.v1.Event
@@ -23,6 +24,12 @@ internal interface EventSink {
 
     /** A completion, on the dispatcher thread, before its caller resumes (events after it follow). */
     fun onCompletion(completion: Completion) {}
+
+    /**
+     * A completion passed to [onCompletion] whose caller was cancelled before it resumed: its
+     * owned handles were released; forget what was taken from it. Any thread.
+     */
+    fun onAbandoned(completion: Completion) {}
 
     /** The client closed: no event follows. */
     fun onClosed() {}
@@ -98,8 +105,14 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
         val c = try {
             done.await()
         } catch (e: CancellationException) {
-            if (pending.remove(rid) != null && !closed.get()) {
-                runCatching { request(Request.newBuilder().setCancel(CancelRequest.newBuilder().setTargetRequestId(rid))) }
+            if (pending.remove(rid) != null) {
+                // Still pending: the library cancels it, and its completion (no waiter any
+                // more) releases whatever it would have owned.
+                if (!isClosed) runCatching { request(Request.newBuilder().setCancel(CancelRequest.newBuilder().setTargetRequestId(rid))) }
+            } else {
+                // The dispatcher had already taken the completion out of the map and was about
+                // to (or did) complete it: nobody will take its result, so release it here.
+                done.invokeOnCompletion { cause -> if (cause == null) abandon(completed(done), adopted = true) }
             }
             throw e
         }
@@ -162,14 +175,25 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
         val waiter = pending.remove(c.requestId)
         if (waiter == null) {
             // Abandoned (the caller was cancelled): release what it would have owned.
-            ownedHandles(c).forEach { runCatching { LkNative.lk_handle_drop(id, it) } }
+            abandon(c, adopted = false)
             return
         }
         runCatching { sink.onCompletion(c) }.onFailure { Logs.bindingError("completion handling failed", it) }
         waiter.complete(c)
     }
 
-    private fun ownedHandles(c: Completion): List<Long> = when (c.resultCase) {
+    /**
+     * Releases the handles of a successful completion whose caller is gone; [adopted]: the sink
+     * saw it ([EventSink.onCompletion]) and is told to forget what it took from it.
+     */
+    private fun abandon(c: Completion, adopted: Boolean) {
+        for (h in ownedHandles(c)) {
+            runCatching { drop(h) }.onFailure { Logs.bindingError("releasing an abandoned result failed", it) }
+        }
+        if (adopted) runCatching { sink.onAbandoned(c) }.onFailure { Logs.bindingError("abandoned completion handling failed", it) }
+    }
+
+    private fun ownedHandles(c: Completion): List<Long> = if (c.hasError()) emptyList() else when (c.resultCase) {
         Completion.ResultCase.PUBLISH_DATA_TRACK -> listOf(c.publishDataTrack.track.handle)
         Completion.ResultCase.OPEN_TEXT_WRITER -> listOf(c.openTextWriter.handle)
         Completion.ResultCase.OPEN_BYTE_WRITER -> listOf(c.openByteWriter.handle)
@@ -178,6 +202,10 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
     }
 
     companion object {
+        /** The value of a deferred known to have completed successfully. */
+        @OptIn(ExperimentalCoroutinesApi::class)
+        private fun <T> completed(d: CompletableDeferred<T>): T = d.getCompleted()
+
         /** Open clients of this process (diagnostics and leak checks). */
         val live = ConcurrentHashMap<Long, NativeClient>()
 

@@ -359,6 +359,15 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
             }
         }
 
+        override fun onAbandoned(completion: lkcore.ffi.v1.Completion) {
+            // A connect cancelled as it completed: its auto-subscriptions were released.
+            if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.CONNECT) {
+                for (owned in completion.connect.autoSubscriptionsList) {
+                    subscriptions.remove(owned.handle)?.let { autoSubscriptions.values.remove(it) }
+                }
+            }
+        }
+
         override fun onEvent(event: Event) {
             when (event.messageCase) {
                 Event.MessageCase.ROOM -> onRoomEvent(event.room)

@@ -1,7 +1,11 @@
 package io.lkcore
 
+import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
 import kotlinx.coroutines.async
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.withContext
@@ -241,6 +245,51 @@ class DataTrackTest : LkTestBase() {
             assertEquals(0L, s.rejected)
             assertTrue(s.evicted > 0, "nothing evicted: $s")
             assertEquals(200L, s.sent + s.evicted)
+        }
+    }
+
+    @Test
+    fun `a publish cancelled while its completion is handed over releases the track`() = lkTest {
+        // The dispatcher takes the waiter out of the pending map, then completes it; the caller
+        // is cancelled in between (here: while the sink sees the completion, which happens in
+        // that window). Its result must not be dropped on the floor with the track published.
+        val caller = CompletableDeferred<Job>()
+        val sink = object : EventSink {
+            override fun onEvent(event: lkcore.ffi.v1.Event) {}
+
+            override fun onCompletion(completion: lkcore.ffi.v1.Completion) {
+                if (completion.resultCase != lkcore.ffi.v1.Completion.ResultCase.PUBLISH_DATA_TRACK) return
+                runBlocking {
+                    withTimeout(GUARD) {
+                        val job = caller.await()
+                        job.cancel()
+                        job.join() // its cancellation handling has run before the waiter completes
+                    }
+                }
+            }
+        }
+        NativeClient(sink, lkcore.ffi.v1.LogLevel.LOG_LEVEL_UNSPECIFIED).use { c ->
+            val room = c.request(
+                lkcore.ffi.v1.Request.newBuilder().setCreateRoom(lkcore.ffi.v1.CreateRoomRequest.getDefaultInstance()),
+            ).createRoom.room.handle
+            c.call(
+                lkcore.ffi.v1.Request.newBuilder().setConnect(
+                    lkcore.ffi.v1.ConnectRequest.newBuilder().setRoomHandle(room).setUrl(DevSfu.url).setToken(token("alice")),
+                ),
+            )
+            assertEquals(1, c.liveHandles) // the room
+            val job = launch {
+                c.call(
+                    lkcore.ffi.v1.Request.newBuilder().setPublishDataTrack(
+                        lkcore.ffi.v1.PublishDataTrackRequest.newBuilder().setRoomHandle(room).setName("orphan"),
+                    ),
+                )
+            }
+            caller.complete(job)
+            withTimeout(GUARD) { job.join() }
+            assertTrue(job.isCancelled)
+            // The published track's handle is released (the track unpublished), not leaked.
+            withTimeout(GUARD) { while (c.liveHandles != 1) delay(10) }
         }
     }
 }
