@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -556,3 +557,31 @@ func TestIncomingCompressedReadReusesBuffer(t *testing.T) {
 type iotestHalf struct{ r io.Reader }
 
 func (h iotestHalf) Read(p []byte) (int, error) { return h.r.Read(p[:min(len(p), 777)]) }
+
+// ReadAll reserves room for the size the sender declares only up to 4 MiB: a header that
+// declares tens of MiB and sends nothing must not make the receiver allocate them (a remote
+// caller's RPC v2 request stream is read this way, and a peer may keep hundreds open).
+func TestReadAllDoesNotReserveTheDeclaredSize(t *testing.T) {
+	const declared = 60 << 20
+	for _, text := range []bool{true, false} {
+		r := newRx(t, datastream.Limits{})
+		r.feed(hp(hdr("s", text, u64p(declared), nil)), cp("s", 0, []byte("hi")), tp("s", "gone", nil))
+		var readAll func(context.Context) error
+		if text {
+			rd := r.text(t)
+			readAll = func(ctx context.Context) error { _, err := rd.ReadAll(ctx); return err }
+		} else {
+			rd := r.byteStream(t)
+			readAll = func(ctx context.Context) error { _, err := rd.ReadAll(ctx); return err }
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := readAll(testkit.Context(t, 0)); err == nil {
+			t.Fatal("an aborted stream read without error")
+		}
+		runtime.ReadMemStats(&after)
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
+			t.Fatalf("text=%v: ReadAll allocated %d MiB for a stream declaring %d MiB and carrying 2 bytes", text, grew>>20, declared>>20)
+		}
+	}
+}

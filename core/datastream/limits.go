@@ -71,7 +71,7 @@ type Limits struct {
 // MaxReadPieceSize caps Limits.ReadPieceSize (16 MiB).
 const MaxReadPieceSize = 16 << 20
 
-// maxReadAllPrealloc caps what ByteStreamReader.ReadAll allocates up front
+// maxReadAllPrealloc caps what ReadAll (text and bytes) allocates up front
 // from the sender's declared total length (4 MiB); larger streams grow the
 // slice as their data actually arrives.
 const maxReadAllPrealloc = 4 << 20

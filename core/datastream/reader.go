@@ -300,8 +300,9 @@ func (t *TextStreamReader) Next(ctx context.Context) (string, error) {
 // ReadAll reads the rest of the stream and returns it.
 func (t *TextStreamReader) ReadAll(ctx context.Context) (string, error) {
 	var sb strings.Builder
-	if t.info.Size != nil && *t.info.Size < 1<<26 {
-		sb.Grow(int(*t.info.Size))
+	if t.info.Size != nil {
+		// The sender declares the size: bound what is reserved before any data arrives.
+		sb.Grow(int(min(*t.info.Size, maxReadAllPrealloc)))
 	}
 	for {
 		err := t.r.nextInto(ctx, func(b []byte) { sb.Write(b) })
