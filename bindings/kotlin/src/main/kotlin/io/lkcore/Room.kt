@@ -6,6 +6,7 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
+import kotlinx.coroutines.isActive
 import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.flow.SharedFlow
 import kotlinx.coroutines.flow.asSharedFlow
@@ -210,7 +211,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * Answers RPC [method] with [handler] (also before connecting, so early calls are not
      * missed). The handler runs in the room's coroutine scope; its result is the response
      * payload, an [RpcException] it throws is sent as that error, any other exception as
-     * APPLICATION_ERROR (1500). Throws [AlreadyExistsException] if [method] is registered.
+     * APPLICATION_ERROR (1500) — a `CancellationException` too (e.g. the handler's own
+     * `withTimeout`), unless the room is closing. Throws [AlreadyExistsException] if [method]
+     * is registered.
      */
     fun registerRpcMethod(method: String, handler: suspend (RpcInvocation) -> String) {
         client.request(Request.newBuilder().setRegisterRpcMethod(lkcore.ffi.v1.RegisterRpcMethodRequest.newBuilder().setRoomHandle(handle).setMethod(method)))
@@ -451,9 +454,11 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 b.setPayload(handler(data))
             } catch (e: RpcException) {
                 b.setError(lkcore.ffi.v1.RpcError.newBuilder().setCode(e.rpcCode).setMessage(e.rpcMessage).setData(e.data ?: ""))
-            } catch (e: kotlinx.coroutines.CancellationException) {
-                throw e
             } catch (e: Throwable) {
+                // A CancellationException is the room closing only when this coroutine itself
+                // was cancelled; one the handler threw on its own (its own withTimeout, a
+                // cancelled job it awaited) is an application error like any other.
+                if (e is kotlinx.coroutines.CancellationException && !isActive) throw e
                 Logs.bindingError("RPC handler for ${inv.method} failed", e)
                 b.setError(lkcore.ffi.v1.RpcError.newBuilder().setCode(RpcException.APPLICATION_ERROR).setMessage("Application error in method handler"))
             }

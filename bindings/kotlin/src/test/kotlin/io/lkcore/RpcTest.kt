@@ -1,6 +1,8 @@
 package io.lkcore
 
+import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
@@ -62,6 +64,20 @@ class RpcTest : LkTestBase() {
             bob.connect(DevSfu.url, token("bob"))
             connect("alice").use { alice ->
                 assertEquals("early:x", alice.performRpc("bob", "early", "x"))
+            }
+        }
+    }
+
+    @Test
+    fun `a handler that times out on its own answers APPLICATION_ERROR at once`() = lkTest {
+        Room().use { bob ->
+            // TimeoutCancellationException is a CancellationException, but the room is not
+            // closing: the caller gets an answer instead of waiting for its response timeout.
+            bob.registerRpcMethod("inner-timeout") { withTimeout(10.milliseconds) { awaitCancellation() } }
+            bob.connect(DevSfu.url, token("bob"))
+            connect("alice").use { alice ->
+                val e = assertFailsWith<RpcException> { alice.performRpc("bob", "inner-timeout", "", responseTimeout = 30.seconds) }
+                assertEquals(RpcException.APPLICATION_ERROR, e.rpcCode)
             }
         }
     }
