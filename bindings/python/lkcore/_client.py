@@ -660,8 +660,13 @@ def _fail_futures(loop: asyncio.AbstractEventLoop, futs: "list[asyncio.Future[An
             pass
 
 
-async def _run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
-    """Runs a blocking call on a dedicated thread that ends with it (no lingering pool)."""
+def _start_blocking(fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+    """Starts a blocking call on a dedicated daemon thread (``lkcore-close``) that ends with
+    it, and returns a future of the running loop resolved with its outcome.
+
+    The thread never waits for the loop: if the loop is closed before the call returns, the
+    outcome is dropped.
+    """
     loop = asyncio.get_running_loop()
     fut: "asyncio.Future[Any]" = loop.create_future()
 
@@ -677,16 +682,25 @@ async def _run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
         try:
             r = fn(*args)
         except BaseException as e:  # noqa: BLE001 - forwarded to the awaiting task
-            loop.call_soon_threadsafe(done, False, e)
+            ok, value = False, e
         else:
-            loop.call_soon_threadsafe(done, True, r)
+            ok, value = True, r
+        try:
+            loop.call_soon_threadsafe(done, ok, value)
+        except RuntimeError:  # the loop is closed: nobody is left to tell
+            pass
 
-    t = threading.Thread(target=run, name="lkcore-close", daemon=True)
-    t.start()
-    try:
-        return await asyncio.shield(fut)
-    finally:
-        t.join()
+    threading.Thread(target=run, name="lkcore-close", daemon=True).start()
+    return fut
+
+
+async def _run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
+    """Runs a blocking call on a dedicated thread that ends with it (no lingering pool).
+
+    Cancelling the awaiting task returns at once, without blocking the loop: the call goes on
+    to its end on its thread.
+    """
+    return await asyncio.shield(_start_blocking(fn, *args))
 
 
 def _forward_log(rec: pb.LogRecord) -> None:

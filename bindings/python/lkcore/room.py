@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Literal, Optional, Sequence, Union
 
 from . import errors
-from ._client import Client, error_from_proto
+from ._client import Client, _start_blocking, error_from_proto
 from ._events import EventEmitter
 from ._proto import lkcore_ffi_pb2 as pb
 from ._session import RoomSession
@@ -328,6 +328,15 @@ def _release_room(client: Client, handle: int, own_client: bool) -> None:
         pass
 
 
+def _log_close_failure(fut: "asyncio.Future[Any]") -> None:
+    """Done callback of a private client's close: logs its failure (never raises)."""
+    if fut.cancelled():
+        return
+    e = fut.exception()
+    if e is not None:
+        logger.warning("lkcore: closing the room's client failed: %s", e)
+
+
 class Room(EventEmitter[RoomEventName]):
     """A LiveKit room (data plane only).
 
@@ -362,6 +371,7 @@ class Room(EventEmitter[RoomEventName]):
         self._e2ee_manager = E2EEManager(self._session)
         self._release_lock: Optional[asyncio.Lock] = None
         self._finalizer: Optional[weakref.finalize] = None  # type: ignore[type-arg]
+        self._closing: "Optional[asyncio.Future[Any]]" = None  # the private client's close
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -483,10 +493,11 @@ class Room(EventEmitter[RoomEventName]):
     async def disconnect(self) -> None:
         """Leaves the room and releases everything the room holds. Idempotent."""
         session = self._session
-        if not self._used or session.released:
+        if not self._used:
             return
         client = session.client
-        if client is not None and session.handle and self.isconnected() and not client.closed:
+        if (client is not None and session.handle and self.isconnected() and not client.closed
+                and not session.released):
             try:
                 await client.request_async(pb.Request(disconnect=pb.DisconnectRequest(room_handle=session.handle)))
             except (errors.DisconnectedError, errors.ClientClosedError, errors.FailedPreconditionError,
@@ -515,6 +526,7 @@ class Room(EventEmitter[RoomEventName]):
         async with lock:
             session = self._session
             if session.released:
+                await self._wait_closed()  # a cancelled release may have left it running
                 return
             try:  # keep the final counters readable after the disconnect
                 session.final_e2ee_stats = session.e2ee_stats()
@@ -523,20 +535,48 @@ class Room(EventEmitter[RoomEventName]):
             session.released = True
             was = self._state
             self._state = ConnectionState.DISCONNECTED
-            self._end_children(SubscriptionEndReason.DISCONNECTED)
-            await self._cancel_handler_tasks()
-            client = session.client
-            if client is not None:
-                if session.handle:
-                    client.drop(session.handle)
-                if self._finalizer is not None:
-                    self._finalizer.detach()
-                if self._client_arg is None:
-                    await client.aclose()
-            if was != ConnectionState.DISCONNECTED:
-                self.emit("connection_state_changed", ConnectionState.DISCONNECTED)
-            self._disconnected.set()
-            self._close_iterators()
+            completed = False
+            try:
+                self._end_children(SubscriptionEndReason.DISCONNECTED)
+                await self._cancel_handler_tasks()
+                completed = True
+            finally:
+                # Runs also when the release is cancelled (or fails) above: the handle is
+                # released, the client's close is started and the iterators end whatever
+                # happens, so no events() iterator waits forever and a later disconnect() has
+                # nothing left to do but wait for the close.
+                try:
+                    self._release_handle(session)
+                    if completed:
+                        await self._wait_closed()
+                finally:
+                    if was != ConnectionState.DISCONNECTED:
+                        self.emit("connection_state_changed", ConnectionState.DISCONNECTED)
+                    self._disconnected.set()
+                    self._close_iterators()
+
+    async def _wait_closed(self) -> None:
+        """Waits for the private client's close, if one was started (its failure is logged)."""
+        closing = self._closing
+        if closing is not None:
+            try:
+                await asyncio.shield(closing)
+            except Exception:  # noqa: BLE001 - logged by _log_close_failure
+                pass
+
+    def _release_handle(self, session: RoomSession) -> None:
+        """Drops the room handle and starts closing a private client (on a helper thread)."""
+        client = session.client
+        if client is None:
+            return
+        if session.handle:
+            client.drop(session.handle)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        if self._client_arg is None and not client.closed:
+            closing = _start_blocking(client.close)
+            closing.add_done_callback(_log_close_failure)
+            self._closing = closing
 
     def _end_children(self, reason: int) -> None:
         for s in list(self._session.subscriptions.values()):

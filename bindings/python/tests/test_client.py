@@ -526,3 +526,33 @@ async def test_log_level_follows_python_logging(lib_path: str, caplog: pytest.Lo
 def test_e2ee_options_never_show_the_key() -> None:
     o = lkcore.E2EEOptions(shared_key=b"hunter2hunter2")
     assert "hunter2" not in repr(o) and "hunter2" not in repr(lkcore.RoomOptions(e2ee=o))
+
+
+async def test_cancelled_blocking_call_does_not_block_the_loop() -> None:
+    # aclose() (and the Room's close of its private client) wait for a blocking call on a
+    # helper thread; cancelling the waiter must return at once instead of joining the thread
+    # on the loop. The call below blocks until released: a guard timer releases it so a
+    # regression fails the assertion instead of hanging the suite.
+    from lkcore._client import _run_blocking
+
+    entered = asyncio.Event()
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+
+    def blocking() -> str:
+        loop.call_soon_threadsafe(entered.set)
+        release.wait(30)
+        return "done"
+
+    guard = threading.Timer(10, release.set)
+    guard.start()
+    try:
+        task = asyncio.create_task(_run_blocking(blocking))
+        await asyncio.wait_for(entered.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not release.is_set(), "the cancel waited for the blocking call to finish"
+    finally:
+        release.set()
+        guard.cancel()

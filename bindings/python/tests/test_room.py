@@ -283,3 +283,45 @@ async def test_removed_by_server(devsfu, token_for) -> None:
     finally:
         await alice.disconnect()
     assert alice.client is not None and alice.client.closed
+
+
+async def test_cancelled_disconnect_still_ends_iterators_and_closes_the_client(devsfu, token_for) -> None:
+    # An async handler that survives its first cancellation holds disconnect() inside its wait
+    # for the handler tasks; the disconnect is cancelled there (which cancels the handler again).
+    room = lkcore.Room()
+    cancel_seen = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await stop.wait()
+        except asyncio.CancelledError:
+            cancel_seen.set()
+            await stop.wait()
+
+    room.on("connected", stubborn)
+    await asyncio.wait_for(room.connect(devsfu.url, token_for("alice")), GUARD)
+    client = room.client
+    assert client is not None
+
+    async def consume() -> None:
+        async for _ in room.events():
+            pass
+
+    consumer = asyncio.create_task(consume())  # runs its first step before the disconnect's
+    disconnecting = asyncio.create_task(room.disconnect())
+    try:
+        await asyncio.wait_for(cancel_seen.wait(), GUARD)  # disconnect waits for the handler
+        disconnecting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(disconnecting, GUARD)
+        # The iterator ends although the disconnect was cancelled...
+        await asyncio.wait_for(consumer, GUARD)
+        assert room.connection_state == lkcore.ConnectionState.DISCONNECTED
+        await asyncio.wait_for(room.wait_disconnected(), GUARD)
+        # ...and a later disconnect() returns once the client is closed.
+        await asyncio.wait_for(room.disconnect(), GUARD)
+        assert client.closed
+    finally:
+        stop.set()
+        consumer.cancel()
