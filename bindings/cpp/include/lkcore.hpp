@@ -749,6 +749,13 @@ class LK_API LocalDataTrack {
 // event thread; until it is read they wait in a buffer of RoomOptions::data_track_buffer_size
 // frames (default 16) kept by this API, which drops the oldest frame when full and reports it
 // in the next frame's dropped_before (and in end()->frames_dropped).
+// Destroying the Room it was taken from ends it (the library releases the subscription with
+// the room and sends no end event): end() is then SubscriptionEnd{reason Disconnected,
+// error_code LK_OK, error_message "the room was destroyed", frame counters 0 (the library's are
+// gone with the handle) except an auto-subscription's frames_dropped}; reads return the frames
+// still buffered by this API, then LK_ERR_END_OF_STREAM (a waiting read returns); a
+// callback-mode subscription's on_end runs once, on the event thread (on the thread closing
+// the client if it closes first, e.g. a Room owning its client), and no frame follows it.
 class LK_API DataTrackSubscription {
  public:
   DataTrackSubscription() noexcept = default;
@@ -888,7 +895,8 @@ class LK_API ByteStreamReader : public StreamReaderBase {
 // Room is one room connection and its local participant. Create it, register RPC methods and
 // stream handlers, then connect: nothing that arrives right after joining is missed.
 // Destroying it leaves the room (in the background) and releases its handle and those of its
-// children (their later destruction is harmless).
+// children (their later destruction is harmless); the data-track subscriptions taken from it
+// end (see DataTrackSubscription).
 class LK_API Room {
  public:
   // A room with its own client (closed with the room).

@@ -224,11 +224,14 @@ void DataTrackSubscription::release() noexcept {
 Status DataTrackSubscription::try_read(Frame &frame, int32_t timeout_ms) noexcept {
   if (handle_ == 0) return LK_ERR_INVALID_HANDLE;
   if (state_ && state_->buffered) return detail::read_buffered(*state_, frame, timeout_ms, impl_->on_event_thread());
+  // Its room was destroyed: the library released the handle with the room (end() says so).
+  if (state_ && state_->room_gone.load()) return LK_ERR_END_OF_STREAM;
   uint8_t *p = nullptr;
   size_t n = 0;
   uint64_t ts = 0;
   bool has_ts = false;
   int32_t st = lk_data_track_read(client_, handle_, timeout_ms, &p, &n, &ts, &has_ts);
+  if (st != LK_OK && state_ && state_->room_gone.load()) return LK_ERR_END_OF_STREAM;  // destroyed meanwhile
   if (st == LK_ERR_END_OF_STREAM && state_ && impl_) {
     // The read can see the end before the end event is delivered: ask the library how it
     // ended (ABI 1.4), so end() is set when END_OF_STREAM is reported.
@@ -476,6 +479,7 @@ void Room::release() noexcept {
     s->byte_handlers.clear();
   }
   s->release_all_auto();
+  s->end_taken();  // before the drop, so that a read failing with the handle sees why
   s->client->drop_handle(s->handle);
   if (s->owns_client) {
     try {
@@ -623,6 +627,7 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const Subscr
   auto &s = room_of(state_);
   if (auto a = s.take_auto(track)) {  // RoomOptions::auto_subscribe: the library's subscription
     DataTrackSubscription sub(s.client, a->handle, std::move(a->track), std::move(a->state));
+    s.track_taken(sub.state_);
     return sub;
   }
   pb::Request req;
@@ -636,7 +641,11 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const Subscr
   DataTrackSubscription sub(s.client, resp.subscribe_data_track().subscription().handle(),
                             detail::from_pb(resp.subscribe_data_track().subscription().track()),
                             std::make_shared<detail::SubscriptionState>());
-  if (auto end = s.client->add_subscription(sub.handle_, sub.state_)) sub.state_->end = std::move(end);
+  s.track_taken(sub.state_);
+  if (auto end = s.client->add_subscription(sub.handle_, sub.state_)) {
+    std::lock_guard<std::mutex> l(sub.state_->mu);
+    sub.state_->end = std::move(end);
+  }
   return sub;
 }
 
@@ -646,6 +655,7 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   if (!on_frame) throw Error(LK_ERR_INVALID_ARGUMENT, "on_frame is empty");
   if (auto a = s.take_auto(track)) {  // RoomOptions::auto_subscribe: the library's subscription
     DataTrackSubscription sub(s.client, a->handle, std::move(a->track), std::move(a->state));
+    s.track_taken(sub.state_);
     detail::hand_over_to_callbacks(*sub.state_, std::move(on_frame), std::move(on_end));
     return sub;
   }
@@ -665,11 +675,13 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
                             std::make_shared<detail::SubscriptionState>());
   sub.state_->on_frame = std::move(on_frame);
   sub.state_->on_end = std::move(on_end);
+  s.track_taken(sub.state_);
   auto end = s.client->add_subscription(sub.handle_, sub.state_);
   if (end) {
     {
       std::lock_guard<std::mutex> l(sub.state_->mu);
       sub.state_->end = end;
+      sub.state_->end_delivered = true;
     }
     if (sub.state_->on_end) sub.state_->on_end(*end);  // ended before it was registered
     return sub;

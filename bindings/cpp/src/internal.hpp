@@ -127,6 +127,12 @@ struct SubscriptionState {
   uint64_t carry_dropped = 0;  // frames lost before frames.front(), not in its dropped_before
   uint64_t evicted = 0;        // frames dropped by `frames` (added to the end's frames_dropped)
   bool client_closed = false;  // no end event will come
+  // on_end was called (or is being called): it runs once, whoever ends the subscription (its
+  // end event, the destruction of its room). Under mu.
+  bool end_delivered = false;
+  // Ended by the destruction of its room (the library sends no end event after that, and the
+  // handle is gone): reads report LK_ERR_END_OF_STREAM without asking the library.
+  std::atomic<bool> room_gone{false};
   // Taken in callback mode, the thread taking it is handing the buffered frames to on_frame:
   // new frames keep being buffered (and the end is left to that thread) until it finds the
   // buffer empty, so the callbacks stay in order and one at a time.
@@ -140,6 +146,10 @@ Status read_buffered(SubscriptionState &s, Frame &frame, int32_t timeout_ms, boo
 void hand_over_to_callbacks(SubscriptionState &s, FrameHandler on_frame, SubscriptionEndHandler on_end);
 // Takes the buffered frames, the first one's dropped_before completed (call under s.mu).
 std::deque<Frame> take_buffered(SubscriptionState &s);
+// Calls a callback-mode subscription's on_end (after the frames still buffered for it) once
+// its end is set, unless it was already called or a hand-over in progress will call it (event
+// thread, or the thread that closed the client).
+void deliver_end(SubscriptionState &s);
 
 struct ReaderState {
   std::mutex mu;
@@ -175,6 +185,10 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   pb::Completion call(pb::Request &req, Millis timeout, std::function<void(pb::Completion &)> on_success = {});
   void check_not_event_thread() const;
   bool on_event_thread() const;
+  // Runs task on the event thread after the events already queued (an ASYNC echo's
+  // completion), or on the thread closing the client if it closes first (no event callback
+  // runs then). False if the client is closed already: task does not run.
+  bool post_to_event_thread(std::function<void()> task) noexcept;
   void close(Millis timeout);
   bool post(std::function<void()> task) { return workers_->post(std::move(task)); }
 
@@ -252,6 +266,15 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   };
   std::map<std::pair<std::string, std::string>, AutoSubscription> auto_subs;
   bool released = false;  // the Room was destroyed: hand-overs are dropped (under mu)
+  // Subscriptions taken from this room by subscribe() (either form), ended by its destruction
+  // (the library sends no end event for them once the room's handle is dropped). Under mu;
+  // expired entries are pruned as new ones are added.
+  std::vector<std::weak_ptr<SubscriptionState>> taken;
+  void track_taken(const std::shared_ptr<SubscriptionState> &s);
+  // Room destruction: ends every taken subscription still open (SubscriptionEnd with reason
+  // Disconnected, message "the room was destroyed"), wakes its readers and has its on_end
+  // called on the event thread.
+  void end_taken() noexcept;
 
   // Event-thread entry for the room's events.
   void on_event(const pb::RoomEvent &ev);

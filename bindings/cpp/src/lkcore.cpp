@@ -326,6 +326,18 @@ pb::Completion ClientImpl::call(pb::Request &req, Millis timeout, std::function<
   return c;
 }
 
+bool ClientImpl::post_to_event_thread(std::function<void()> task) noexcept {
+  try {
+    auto t = std::make_shared<std::function<void()>>(std::move(task));
+    pb::Request req;
+    req.mutable_echo()->set_async(true);
+    start(req, [t](pb::Completion &&) { (*t)(); });  // CLIENT_CLOSED too: on the closing thread
+    return true;
+  } catch (...) {
+    return false;  // closed
+  }
+}
+
 void ClientImpl::drop_handle(lk_handle_t h) noexcept {
   if (h == 0) return;
   lk_handle_drop(id_, h);
@@ -480,7 +492,7 @@ void ClientImpl::dispatch(pb::Event &ev) {
         req.mutable_grant_credits()->set_credits(1u << 30);
         request_nothrow(req);
       }
-      if (s->on_frame) {
+      if (s->on_frame && !s->room_gone.load()) {  // no frame after the end its room's destruction reported
         Frame fr;
         fr.payload = Buffer(std::move(*f.mutable_payload()));
         if (f.has_user_timestamp()) fr.user_timestamp = f.user_timestamp();
@@ -509,24 +521,13 @@ void ClientImpl::dispatch(pb::Event &ev) {
           return;
         }
       }
-      // An auto-subscription's callbacks are set by its hand-over (under s->mu): they are used
-      // here only once it is complete; during it, the thread handing over calls on_end.
-      bool callbacks = !s->buffered;
-      std::deque<Frame> left;  // an auto-subscription's frames left by a bounded hand-over
       {
         std::lock_guard<std::mutex> l(s->mu);
-        if (s->buffered) {
-          end.frames_dropped += s->evicted;
-          callbacks = s->on_frame && !s->draining;
-          if (callbacks) left = take_buffered(*s);
-        }
-        s->end = end;
+        if (s->buffered) end.frames_dropped += s->evicted;
+        if (!s->room_gone) s->end = end;  // after its room's destruction, the end reported then stays
       }
       s->cv.notify_all();
-      if (!callbacks || !s->guard.enter()) return;
-      GuardScope leave{s->guard};
-      for (auto &b : left) s->on_frame(std::move(b));
-      if (s->on_end) s->on_end(end);
+      deliver_end(*s);
       return;
     }
     case pb::Event::kStreamChunk:
@@ -624,6 +625,7 @@ void deliver_buffered(SubscriptionState &s, pb::DataTrackFrameEvent &f) {
   std::deque<Frame> left;  // left in the buffer by a bounded hand-over
   {
     std::lock_guard<std::mutex> l(s.mu);
+    if (s.end) return;  // ended by its room's destruction: nothing follows the end
     if (!s.on_frame || s.draining) {
       if (s.frames.size() >= s.capacity) {  // drop the oldest; reported with the next frame read
         s.carry_dropped += s.frames.front().dropped_before + 1;
@@ -662,6 +664,36 @@ Status read_buffered(SubscriptionState &s, Frame &frame, int32_t timeout_ms, boo
   return LK_ERR_TIMEOUT;
 }
 
+void deliver_end(SubscriptionState &s) {
+  std::deque<Frame> left;  // an auto-subscription's frames left by a bounded hand-over
+  SubscriptionEnd end;
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    if (!s.end || s.end_delivered || !s.on_frame) return;  // not ended, done, or pull mode
+    if (s.buffered) {
+      if (s.draining) return;  // the thread handing it over calls on_end
+      left = take_buffered(s);
+    }
+    s.end_delivered = true;
+    end = *s.end;
+  }
+  if (!s.guard.enter()) return;
+  GuardScope leave{s.guard};
+  for (auto &b : left) {
+    try {
+      s.on_frame(std::move(b));
+    } catch (...) {
+      report_handler_exception("data-track frame handler");
+    }
+  }
+  if (!s.on_end) return;
+  try {
+    s.on_end(end);
+  } catch (...) {
+    report_handler_exception("data-track end handler");
+  }
+}
+
 void hand_over_to_callbacks(SubscriptionState &s, FrameHandler on_frame, SubscriptionEndHandler on_end) {
   // No lock is held while a callback runs: meanwhile the event thread keeps buffering.
   {
@@ -681,7 +713,10 @@ void hand_over_to_callbacks(SubscriptionState &s, FrameHandler on_frame, Subscri
       if (s.frames.empty() || (budget == 0 && !s.end)) {  // after the end, nothing is left for later
         s.draining = false;  // from now on the event thread calls the callbacks
         drained = true;
-        end = s.end;  // arrived while draining (or before): its on_end is ours to call
+        if (s.end && !s.end_delivered) {  // arrived while draining (or before): its on_end is ours to call
+          end = s.end;
+          s.end_delivered = true;
+        }
       } else {
         f = std::move(s.frames.front());
         s.frames.pop_front();
@@ -766,6 +801,38 @@ void RoomState::release_all_auto() noexcept {
   for (auto &[key, a] : gone) {
     client->remove_subscription(a.handle);
     client->drop_handle(a.handle);
+  }
+}
+
+void RoomState::track_taken(const std::shared_ptr<SubscriptionState> &s) {
+  std::lock_guard<std::mutex> l(mu);
+  taken.erase(std::remove_if(taken.begin(), taken.end(), [](const auto &w) { return w.expired(); }), taken.end());
+  taken.push_back(s);
+}
+
+void RoomState::end_taken() noexcept {
+  std::vector<std::shared_ptr<SubscriptionState>> subs;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (const auto &w : taken)
+      if (auto s = w.lock()) subs.push_back(std::move(s));
+    taken.clear();
+  }
+  for (auto &s : subs) {
+    bool callbacks = false;
+    {
+      std::lock_guard<std::mutex> l(s->mu);
+      if (s->end) continue;  // ended already (its end event or read reported it)
+      SubscriptionEnd e;
+      e.reason = SubscriptionEndReason::Disconnected;
+      e.error_message = "the room was destroyed";
+      if (s->buffered) e.frames_dropped = s->evicted;
+      s->end = std::move(e);
+      s->room_gone = true;
+      callbacks = bool(s->on_frame);
+    }
+    s->cv.notify_all();
+    if (callbacks) client->post_to_event_thread([s] { deliver_end(*s); });
   }
 }
 

@@ -628,3 +628,63 @@ TEST_F(E2E, AutoSubscriptionReadFailsOnceTheClientIsClosed) {
   EXPECT_EQ(st.code(), LK_ERR_CLIENT_CLOSED) << st.name();
   expect_error(LK_ERR_CLIENT_CLOSED, [&] { sub.read(lk::Millis(0)); }, "read after close");
 }
+
+// A subscription taken from a room ends when the room is destroyed (the library sends no end
+// event once the room's handle is dropped): waiting reads return, end() tells why and
+// callback-mode subscriptions get their on_end — auto-subscriptions and explicit ones alike.
+TEST_F(E2E, TakenSubscriptionsEndWhenTheirRoomIsDestroyed) {
+  lk::Room alice = join(client_a, "alice");
+  lk::LocalDataTrack t1 = alice.publish_data_track("t1");
+  lk::LocalDataTrack t2 = alice.publish_data_track("t2");
+  auto bob = std::make_unique<lk::Room>(client_b, auto_subscribing());
+  lk::RoomSnapshot snap = bob->connect(sfu.url, token("bob"));
+  ASSERT_EQ(snap.remote_data_tracks.size(), 2u);
+  lk::RemoteDataTrack r1, r2;
+  for (const auto &t : snap.remote_data_tracks) (t.info.name == "t1" ? r1 : r2) = t;
+  CallbackLog auto_log, explicit_log;
+  lk::DataTrackSubscription auto_pull = bob->subscribe(r1);                       // the auto-subscription
+  lk::DataTrackSubscription auto_cb = bob->subscribe(r2, auto_log.on_frame(), auto_log.on_end());
+  lk::DataTrackSubscription explicit_pull = bob->subscribe(r1);                   // a further one
+  lk::DataTrackSubscription explicit_cb = bob->subscribe(r2, explicit_log.on_frame(), explicit_log.on_end());
+
+  // Reads waiting without a bound while the room goes away.
+  auto read_forever = [](lk::DataTrackSubscription &s) {
+    return std::async(std::launch::async, [&s] {
+      lk::Frame f;
+      for (;;) {
+        lk::Status st = s.try_read(f, -1);
+        if (!st.ok()) return st.code();
+      }
+    });
+  };
+  auto auto_read = read_forever(auto_pull);
+  auto explicit_read = read_forever(explicit_pull);
+  bob.reset();
+
+  bool hung = false;
+  for (auto *fut : {&auto_read, &explicit_read}) {
+    if (fut->wait_for(kGuard) != std::future_status::ready) {
+      hung = true;
+      client_b.close();  // watchdog: ends the reads so that the test can fail instead of hanging
+    }
+  }
+  EXPECT_FALSE(hung) << "a read waited on after its room was destroyed";
+  EXPECT_EQ(auto_read.get(), LK_ERR_END_OF_STREAM);
+  EXPECT_EQ(explicit_read.get(), LK_ERR_END_OF_STREAM);
+  for (auto *s : {&auto_pull, &explicit_pull, &auto_cb, &explicit_cb}) {
+    auto end = s->end();
+    ASSERT_TRUE(end.has_value());
+    EXPECT_EQ(end->reason, lk::SubscriptionEndReason::Disconnected);
+    EXPECT_EQ(end->error_code, LK_OK);
+    EXPECT_EQ(end->error_message, "the room was destroyed");
+  }
+  expect_error(LK_ERR_END_OF_STREAM, [&] { auto_pull.read(lk::Millis(-1)); }, "auto-subscription read after");
+  expect_error(LK_ERR_END_OF_STREAM, [&] { explicit_pull.read(lk::Millis(-1)); }, "explicit read after");
+  for (auto *log : {&auto_log, &explicit_log}) {
+    EXPECT_TRUE(log->wait([&] { return log->end.has_value(); })) << "on_end did not run";
+    std::lock_guard<std::mutex> l(log->mu);
+    if (log->end) {
+      EXPECT_EQ(log->end->reason, lk::SubscriptionEndReason::Disconnected);
+    }
+  }
+}
