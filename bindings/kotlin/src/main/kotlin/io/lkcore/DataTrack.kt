@@ -149,7 +149,8 @@ class RemoteDataTrack internal constructor(private val room: Room, val publisher
      */
     fun openSubscription(bufferSize: Int = 0): DataTrackSubscription {
         // RoomOptions.autoSubscribe: the subscription the library opened, handed out once.
-        room.autoSubscriptions.remove(info.sid)?.let { return it }
+        // Found by (publisher, name): the SID may have changed since (publisher's full reconnect).
+        room.autoSubscriptions.remove(Room.trackKey(publisherIdentity, info.name))?.let { return it }
         val r = room.client.request(
             Request.newBuilder().setSubscribeDataTrack(
                 lkcore.ffi.v1.SubscribeDataTrackRequest.newBuilder().setRoomHandle(room.handle).setPublisherIdentity(publisherIdentity)

@@ -62,9 +62,11 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
 
     /**
      * [RoomOptions.autoSubscribe]: the subscriptions the library opened (those of the connect
-     * snapshot's tracks and of tracks published later), by track SID, until taken.
+     * snapshot's tracks and of tracks published later), until taken. Keyed by [trackKey]
+     * (publisher identity, track name), not by SID: the library re-keys a remote track in place
+     * under a new SID after its publisher's full reconnect, without any event.
      */
-    internal val autoSubscriptions = ConcurrentHashMap<String, DataTrackSubscription>()
+    internal val autoSubscriptions = ConcurrentHashMap<Pair<String, String>, DataTrackSubscription>()
     internal val localTracks = ConcurrentHashMap<Long, LocalDataTrack>()
 
     init {
@@ -347,7 +349,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         val h = owned.handle
         val sub = DataTrackSubscription(this, h, track, eventBuffer = autoSubscriptionBuffer())
         subscriptions[h] = sub
-        autoSubscriptions.put(track.info.sid, sub)?.close() // a previous one was never taken
+        autoSubscriptions.put(trackKey(track.publisherIdentity, track.info.name), sub)?.close() // a previous one was never taken
     }
 
     private inner class Sink : EventSink {
@@ -422,7 +424,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 RoomEvent.DataTrackPublished(track)
             }
             lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_UNPUBLISHED -> e.dataTrackUnpublished.let {
-                autoSubscriptions.remove(it.sid)?.close() // never taken: release it
+                autoSubscriptions.remove(trackKey(it.publisherIdentity, it.name))?.close() // never taken: release it
                 RoomEvent.DataTrackUnpublished(it.publisherIdentity, it.sid, it.name)
             }
             lkcore.ffi.v1.RoomEvent.MessageCase.LOCAL_DATA_TRACK_UNPUBLISHED -> e.localDataTrackUnpublished.let {
@@ -493,6 +495,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     companion object {
         /** Room events buffered per collector before delivery is held back. */
         const val EVENT_BUFFER = 1024
+
+        /** The key of a remote data track: (publisher identity, name), stable across SID changes. */
+        internal fun trackKey(publisherIdentity: String, name: String) = publisherIdentity to name
 
         /** The library's default frames per data-track subscription (RoomOptions.dataTrackBufferSize = 0). */
         private const val DEFAULT_BUFFER_FRAMES = 16

@@ -292,4 +292,25 @@ class DataTrackTest : LkTestBase() {
             withTimeout(GUARD) { while (c.liveHandles != 1) delay(10) }
         }
     }
+
+    @Test
+    fun `an auto-subscription is found by publisher and name after the track's sid changed`() = lkTest {
+        connect("alice").use { alice ->
+            Room(RoomOptions(autoSubscribe = true)).use { bob ->
+                val rec = record(bob)
+                bob.connect(DevSfu.url, token("bob"))
+                alice.publishDataTrack("renamed")
+                val remote = rec.await<RoomEvent.DataTrackPublished>().track
+                assertEquals(2, bob.liveHandles) // room + the auto-subscription
+                // After the publisher's full reconnect the library re-keys the track in place
+                // under a new sid, with no unpublished/published event: the track as known now.
+                val now = RemoteDataTrack(bob, remote.publisherIdentity, remote.info.copy(sid = remote.info.sid + "-new"))
+                now.openSubscription().use { sub ->
+                    assertEquals(2, bob.liveHandles, "the library's subscription, not a second one")
+                    assertEquals(remote.info.name, sub.track.info.name)
+                }
+                assertEquals(1, bob.liveHandles)
+            }
+        }
+    }
 }
