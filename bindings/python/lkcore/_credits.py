@@ -30,7 +30,8 @@ class CreditQueue(Generic[T]):
         self._batch = max(1, self._window // 4)
         self._owed = 0  # items taken by the application whose credit is not returned yet
         self._items: Deque[T] = deque()
-        self._waiter: Optional["asyncio.Future[None]"] = None
+        # Every get() waiting for an item or the end (concurrent readers are allowed).
+        self._waiters: "list[asyncio.Future[None]]" = []
         self._ended = False
         self._error: Optional[BaseException] = None
 
@@ -71,23 +72,30 @@ class CreditQueue(Generic[T]):
         return self._ended
 
     def _wake(self) -> None:
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        """Wakes every waiting get(): each re-checks the items and the end itself."""
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
 
     async def get(self) -> T:
-        """Returns the next item; raises StopAsyncIteration (or the end error) at the end."""
+        """Returns the next item; raises StopAsyncIteration (or the end error) at the end.
+
+        Concurrent calls are allowed: each item goes to one of them, and the end reaches all.
+        """
         while not self._items:
             if self._ended:
                 if self._error is not None:
                     err, self._error = self._error, None
                     raise err
                 raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
+            w: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+            self._waiters.append(w)
             try:
-                await self._waiter
+                await w
             finally:
-                self._waiter = None
+                if w in self._waiters:
+                    self._waiters.remove(w)
         item = self._items.popleft()
         self._owed += 1
         if self._credits and self._owed >= self._batch and not self._ended:

@@ -229,3 +229,23 @@ async def test_slow_consumer_counts_every_dropped_frame(devsfu, token_for) -> No
     finally:
         await bob.disconnect()
         await alice.disconnect()
+
+
+async def test_concurrent_readers_all_see_the_end(devsfu, token_for) -> None:
+    # Two tasks read one subscription; when it ends (the publisher unpublishes: the end arrives
+    # later, over the network, while both wait), both return instead of one waiting forever.
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        track = await alice.local_participant.publish_data_track("quiet")
+        (remote,) = await published.wait()
+        sub = await asyncio.wait_for(remote.subscribe(), GUARD)
+        readers = [asyncio.create_task(sub.read()) for _ in range(2)]
+        await track.unpublish()
+        assert await asyncio.wait_for(asyncio.gather(*readers), GUARD) == [None, None]
+        assert sub.end_reason == lkcore.SubscriptionEndReason.UNPUBLISHED
+        await sub.aclose()
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
