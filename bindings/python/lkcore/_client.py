@@ -398,7 +398,15 @@ class Client:
         if timeout is not None:
             req.timeout_ms = max(1, int(timeout * 1000))
         fut: "asyncio.Future[Any]" = loop.create_future()
-        self._pending[rid] = (fut, on_result)
+        with self._lock:
+            # Under the lock close() takes its snapshot of the pending operations with: either
+            # close() sees this one (and fails it), or this sees the client closed. Registered
+            # unlocked, a close() between the check in _bind_loop and here could miss it while
+            # lk_request still got in before lk_client_close, which then abandons the operation
+            # without a completion: the await below would never return.
+            if self._closed:
+                raise errors.ClientClosedError("the client is closed")
+            self._pending[rid] = (fut, on_result)
         try:
             self.request(req)
         except BaseException:

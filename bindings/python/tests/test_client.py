@@ -556,3 +556,54 @@ async def test_cancelled_blocking_call_does_not_block_the_loop() -> None:
     finally:
         release.set()
         guard.cancel()
+
+
+class _CloseGate:
+    """The client's Library with lk_client_close held until released (a close() from another
+    thread stopped after its snapshot of the pending operations, before the library closes)."""
+
+    def __init__(self, lib: object) -> None:
+        self._lib = lib
+        self.closing = threading.Event()
+        self.go = threading.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._lib, name)
+
+    def client_close(self, cid: int, timeout_ms: int) -> int:
+        self.closing.set()
+        self.go.wait(30)
+        return self._lib.client_close(cid, timeout_ms)  # type: ignore[attr-defined]
+
+    def request(self, cid: int, data: bytes) -> object:
+        out = self._lib.request(cid, data)  # type: ignore[attr-defined]
+        self.go.set()  # the asynchronous request got in: let the close proceed
+        return out
+
+
+async def test_close_racing_an_async_request_fails_it(lib_path: str) -> None:
+    # close() on another thread runs between request_async's closed check and its registration
+    # of the operation; the request must then fail with ClientClosedError, never wait forever.
+    c = lkcore.Client(lib_path)
+    gate = _CloseGate(c._lib)
+    c.request(pb.Request(get_version=pb.GetVersionRequest()))
+    c._bind_loop()
+    closer = threading.Thread(target=c.close, name="test-closer")
+    ids = c._ids
+
+    class Ids:
+        def __next__(self) -> int:
+            # Called by request_async after its closed check: close on the other thread now.
+            c._lib = gate  # type: ignore[assignment]
+            closer.start()
+            assert gate.closing.wait(30)
+            return next(ids)
+
+    c._ids = Ids()  # type: ignore[assignment]
+    try:
+        with pytest.raises(errors.ClientClosedError):
+            await asyncio.wait_for(c.request_async(echo_async(b"x", delay_ms=60_000)), 10)
+    finally:
+        gate.go.set()
+        closer.join(30)
+    assert c.closed and not closer.is_alive()
