@@ -7,6 +7,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.emitAll
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.flowOn
@@ -134,7 +135,8 @@ class RemoteDataTrack internal constructor(private val room: Room, val publisher
      * Subscribes while the flow is collected and emits the track's frames, read through the
      * library's direct read function on [Dispatchers.IO]. [bufferSize] frames are buffered in
      * the library (0 = the room's default); when the reader falls behind, the oldest are dropped
-     * and counted. The flow completes when the subscription ends (track unpublished, room
+     * and counted. Nothing else is buffered: a slow collector gets at most the one frame being
+     * handed over plus the library's [bufferSize] (e.g. 1 for latest-value sensors). The flow completes when the subscription ends (track unpublished, room
      * disconnected) and throws the failure if it failed.
      */
     fun subscribe(bufferSize: Int = 0): Flow<DataTrackFrame> = flow {
@@ -206,7 +208,8 @@ class DataTrackSubscription internal constructor(
 
     /**
      * The frames, read with the library's direct read function on [Dispatchers.IO] (never on
-     * the collector's dispatcher; an auto-subscription's frames arrive as library events and
+     * the collector's dispatcher; no buffer between the reader and the collector beyond the
+     * frame being handed over; an auto-subscription's frames arrive as library events and
      * are handed on by the dispatcher thread). Completes at the end of the subscription; throws
      * its failure. Collect it once.
      */
@@ -242,7 +245,10 @@ class DataTrackSubscription internal constructor(
                 else -> throw lkException(st, "reading the data track ${track.info.name} failed")
             }
         }
-    }.flowOn(Dispatchers.IO)
+        // flowOn alone would put a 64-frame channel between the reader and the collector: a
+        // slow collector would then see up to 64 stale frames beyond the library's buffer.
+        // Rendezvous: the reader holds at most the one frame it is handing over.
+    }.flowOn(Dispatchers.IO).buffer(Channel.RENDEZVOUS)
 
     /** How the subscription ended, read from the library (null while it runs); sets [end]. */
     private fun readEnd(): SubscriptionEnd? {

@@ -313,4 +313,57 @@ class DataTrackTest : LkTestBase() {
             }
         }
     }
+
+    @Test
+    fun `a slow collector of a one-frame subscription sees no stale frames`() = lkTest {
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val rec = record(bob)
+                val track = alice.publishDataTrack("latest")
+                val remote = rec.await<RoomEvent.DataTrackPublished>().track
+                remote.openSubscription(bufferSize = 1).use { sub ->
+                    sub.awaitSubscribed()
+                    val first = CompletableDeferred<Unit>()
+                    val resume = CompletableDeferred<Unit>()
+                    val got = async {
+                        var n = 0
+                        sub.frames().collect {
+                            n++
+                            if (n == 1) {
+                                first.complete(Unit)
+                                resume.await() // a slow consumer
+                            }
+                        }
+                        n
+                    }
+                    withTimeout(GUARD) {
+                        // the channel never retransmits: push until one arrives
+                        while (!first.isCompleted) {
+                            track.tryPush(byteArrayOf(0))
+                            delay(20)
+                        }
+                    }
+                    repeat(200) { track.push(byteArrayOf(1)) }
+                    track.flush()
+                    track.unpublish()
+                    // Wait until the subscription has ended in the library: nothing more arrives.
+                    withTimeout(GUARD) {
+                        while (!bob.client.request(
+                                lkcore.ffi.v1.Request.newBuilder().setGetDataTrackSubscriptionEnd(
+                                    lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest.newBuilder().setSubscriptionHandle(sub.handle),
+                                ),
+                            ).getDataTrackSubscriptionEnd.ended
+                        ) {
+                            delay(20)
+                        }
+                    }
+                    resume.complete(Unit)
+                    val n = withTimeout(GUARD) { got.await() }
+                    // The first frame, then at most the one frame the library buffers and the one
+                    // the reader holds: no hidden buffer of stale frames in between.
+                    assertTrue(n <= 3, "the slow collector got $n frames")
+                }
+            }
+        }
+    }
 }
