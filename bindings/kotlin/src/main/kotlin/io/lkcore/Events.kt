@@ -19,8 +19,12 @@ sealed class RoomEvent {
     /** The last event of a connection; [error] is set when a failure caused it. */
     data class Disconnected(val reason: DisconnectReason, val error: LkException?) : RoomEvent()
 
-    /** Room metadata or counters changed. */
-    data class RoomUpdated(val info: RoomInfo) : RoomEvent()
+    /**
+     * Room metadata or counters changed: [info] holds the values after the change. When
+     * [metadataChanged], [oldMetadata] is the metadata before it (`info.metadata` the new one);
+     * otherwise it is empty.
+     */
+    data class RoomUpdated(val info: RoomInfo, val metadataChanged: Boolean = false, val oldMetadata: String = "") : RoomEvent()
 
     /** A remote participant joined. */
     data class ParticipantConnected(val participant: Participant) : RoomEvent()
@@ -28,13 +32,22 @@ sealed class RoomEvent {
     /** A remote participant left. */
     data class ParticipantDisconnected(val identity: String, val reason: DisconnectReason) : RoomEvent()
 
-    /** A participant's (local or remote) name, metadata, attributes or permission changed. */
+    /**
+     * A participant's (local or remote) name, metadata, attributes or permission changed:
+     * [participant] holds the values after the change, the flags say what changed, and the
+     * event carries the previous values, so "old → new" needs no copy of earlier state.
+     */
     data class ParticipantUpdated(
         val participant: Participant,
+        /** Attribute keys whose value changed (deleted keys included, absent from the new attributes). */
         val changedAttributes: List<String>,
         val nameChanged: Boolean,
         val metadataChanged: Boolean,
         val permissionChanged: Boolean,
+        /** The name before the change when [nameChanged] (empty otherwise). */
+        val oldName: String = "",
+        /** The metadata before the change when [metadataChanged] (empty otherwise). */
+        val oldMetadata: String = "",
     ) : RoomEvent()
 
     /** A data packet arrived. */

@@ -406,14 +406,19 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 Convert.disconnectReason(e.disconnected.reasonValue),
                 if (e.disconnected.hasError()) NativeClient.toException(e.disconnected.error) else null,
             )
-            lkcore.ffi.v1.RoomEvent.MessageCase.ROOM_UPDATED -> RoomEvent.RoomUpdated(Convert.roomInfo(e.roomUpdated.info))
+            lkcore.ffi.v1.RoomEvent.MessageCase.ROOM_UPDATED -> e.roomUpdated.let {
+                RoomEvent.RoomUpdated(Convert.roomInfo(it.info), it.metadataChanged, it.oldMetadata)
+            }
             lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_CONNECTED -> RoomEvent.ParticipantConnected(Convert.participant(e.participantConnected.info))
             lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_DISCONNECTED -> RoomEvent.ParticipantDisconnected(
                 e.participantDisconnected.identity,
                 Convert.disconnectReason(e.participantDisconnected.reasonValue),
             )
             lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_UPDATED -> e.participantUpdated.let {
-                RoomEvent.ParticipantUpdated(Convert.participant(it.info), it.changedAttributesList.toList(), it.nameChanged, it.metadataChanged, it.permissionChanged)
+                RoomEvent.ParticipantUpdated(
+                    Convert.participant(it.info), it.changedAttributesList.toList(), it.nameChanged, it.metadataChanged,
+                    it.permissionChanged, it.oldName, it.oldMetadata,
+                )
             }
             lkcore.ffi.v1.RoomEvent.MessageCase.DATA_RECEIVED -> e.dataReceived.let {
                 RoomEvent.DataReceived(DataPacket(it.participantIdentity, it.payload.toByteArray(), it.topic, it.reliable, it.encrypted))

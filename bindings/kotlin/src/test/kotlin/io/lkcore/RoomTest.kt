@@ -83,6 +83,15 @@ class RoomTest : LkTestBase() {
                 rec.await<RoomEvent.ParticipantUpdated> { it.participant.identity == "alice" && it.participant.name == "Alice" }
                 val u = rec.await<RoomEvent.ParticipantUpdated> { it.participant.attributes["k"] == "v" }
                 assertTrue("k" in u.changedAttributes)
+                // old -> new from the event alone
+                alice.setLocalMetadata("meta-2")
+                alice.setLocalName("Alicia")
+                val m = rec.await<RoomEvent.ParticipantUpdated> { it.participant.identity == "alice" && it.participant.metadata == "meta-2" }
+                assertTrue(m.metadataChanged)
+                assertEquals("meta-1", m.oldMetadata)
+                val n = rec.await<RoomEvent.ParticipantUpdated> { it.participant.identity == "alice" && it.participant.name == "Alicia" }
+                assertTrue(n.nameChanged)
+                assertEquals("Alice", n.oldName)
             }
         }
     }
