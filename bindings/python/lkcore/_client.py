@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Optional, Tuple, Union
 
 from . import errors
-from ._lib import LK_ERR_CLIENT_CLOSED, LK_OK, Library, load_library
+from ._lib import LK_ERR_CLIENT_CLOSED, LK_ERR_TIMEOUT, LK_OK, Library, load_library
 from ._proto import lkcore_ffi_pb2 as pb
 
 __all__ = ["Client", "VersionInfo", "live_clients", "version"]
@@ -128,6 +128,24 @@ def py_level_to_lib(level: int) -> Any:
     if level <= logging.CRITICAL:
         return pb.LOG_LEVEL_ERROR
     return pb.LOG_LEVEL_OFF
+
+
+#: Largest lk_client_close timeout passed on (int32 milliseconds, about 24.8 days).
+_MAX_CLOSE_MS = 2**31 - 1
+
+
+def _close_timeout_ms(timeout: float) -> int:
+    """A close timeout in seconds as lk_client_close's int32 milliseconds (at least 1, capped).
+
+    Raises InvalidArgumentError for a negative or NaN timeout, TypeError for a non-number.
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout is a number of seconds, not {type(timeout).__name__}")
+    if timeout != timeout or timeout < 0:
+        raise errors.InvalidArgumentError(f"timeout must be a non-negative number of seconds, not {timeout}")
+    if timeout * 1000 >= _MAX_CLOSE_MS:
+        return _MAX_CLOSE_MS
+    return max(1, int(timeout * 1000))
 
 
 def _close_native(lib: Library, cid: int, timeout_ms: int, notifier: "Optional[_Notifier]") -> int:
@@ -254,7 +272,7 @@ def _pull_events(lib: Library, cid: int, ref: "weakref.ReferenceType[Client]") -
             continue
         if st == LK_ERR_CLIENT_CLOSED:
             return
-        if st != 9:  # LK_ERR_TIMEOUT is harmless; anything else ends delivery
+        if st != LK_ERR_TIMEOUT:  # harmless; anything else ends delivery
             logger.error("lkcore: lk_client_next_event failed: %s", lib.status_name(st))
             return
 
@@ -612,11 +630,47 @@ class Client:
         """Closes the client: rooms disconnect, handles are released, the event thread ends.
 
         Idempotent and callable from any thread. Pending operations fail with
-        :class:`~lkcore.errors.ClientClosedError`.
+        :class:`~lkcore.errors.ClientClosedError`. Waits at most ``timeout`` seconds for the
+        library's teardown (larger values are capped at about 24 days).
+
+        Raises:
+            OperationTimeoutError: the teardown did not finish within ``timeout``. The client
+                is closed for Python all the same (every call fails with ClientClosedError);
+                the library finishes the teardown on its own, and garbage collection of the
+                client waits for it once more.
+            InvalidArgumentError: ``timeout`` is negative or NaN.
         """
+        ms = _close_timeout_ms(timeout)
+        state = self._begin_close()
+        if state is not None:
+            self._finish_close(state, ms)
+
+    def _close_in_background(self, timeout: float) -> None:
+        """Starts :meth:`close` for a finalizer without blocking the thread the garbage
+        collector runs on (often the loop's): the client is marked closed at once, the
+        library's teardown runs on a daemon thread (``lkcore-close-<id>``) bounded by
+        ``timeout``, whose failure is logged."""
+        ms = _close_timeout_ms(timeout)
+        state = self._begin_close()
+        if state is None:
+            return
+
+        def run() -> None:
+            try:
+                self._finish_close(state, ms)
+            except Exception as e:  # noqa: BLE001 - a finalizer's work: logged, never raised
+                logger.warning("lkcore: closing client %d failed: %s", self._id, e)
+
+        threading.Thread(target=run, name=f"lkcore-close-{self._id}", daemon=True).start()
+
+    def _begin_close(
+        self,
+    ) -> "Optional[Tuple[list[asyncio.Future[Any]], Optional[asyncio.AbstractEventLoop]]]":
+        """Marks the client closed (cheap, never blocks): returns the pending futures and the
+        loop to fail them on, or None when it was closed already."""
         with self._lock:
             if self._closed:
-                return
+                return None
             self._closed = True
             self._handles.clear()
             self._routes.clear()
@@ -627,17 +681,33 @@ class Client:
             loop = self._loop
         with _clients_lock:
             _clients.discard(self)
-        st = self._lib.client_close(self._id, max(1, int(timeout * 1000)))
-        while st == 9:  # LK_ERR_TIMEOUT: no callback is running in pull mode; wait again
-            logger.warning("lkcore: client close is taking long; waiting again")
-            st = self._lib.client_close(self._id, max(1, int(timeout * 1000)))
-        self._finalizer.detach()
+        return pending, loop
+
+    def _finish_close(
+        self,
+        state: "Tuple[list[asyncio.Future[Any]], Optional[asyncio.AbstractEventLoop]]",
+        timeout_ms: int,
+    ) -> None:
+        """The blocking part of :meth:`close`: the library's teardown, bounded by timeout_ms."""
+        pending, loop = state
+        st = self._lib.client_close(self._id, timeout_ms)
+        if st != LK_ERR_TIMEOUT:
+            # On TIMEOUT the finalizer stays: it closes (waits) again when the client is
+            # collected ("calling lk_client_close again waits again").
+            self._finalizer.detach()
+        # The library writes no more to the notify descriptor once lk_client_close returned,
+        # whatever its status: the pipe can go.
         if self._notifier is not None:
             self._notifier.close()
         if self._thread is not None and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
+            self._thread.join(timeout_ms / 1000)
         if pending and loop is not None:
             _fail_futures(loop, pending)
+        if st == LK_ERR_TIMEOUT:
+            logger.warning("lkcore: client %d: the library's teardown did not finish in %d ms", self._id, timeout_ms)
+            raise errors.OperationTimeoutError(
+                f"the client's teardown did not finish within {timeout_ms} ms (the library goes on with it)"
+            )
 
     async def aclose(self, timeout: float = 5.0) -> None:
         """Async form of :meth:`close`: waits on a short-lived helper thread, not the loop."""

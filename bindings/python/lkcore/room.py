@@ -319,11 +319,15 @@ class DataPacket:
 
 
 def _release_room(client: Client, handle: int, own_client: bool) -> None:
-    """Finalizer of a Room dropped without disconnect: releases everything, never raises."""
+    """Finalizer of a Room dropped without disconnect: releases everything, never raises.
+
+    It runs wherever the garbage collector does (often on the loop's thread): the private
+    client is closed on a helper thread, never waited for here.
+    """
     try:
         client.drop(handle)
         if own_client:
-            client.close(timeout=2.0)
+            client._close_in_background(timeout=2.0)
     except Exception:  # pragma: no cover - interpreter shutdown
         pass
 

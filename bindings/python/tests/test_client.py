@@ -515,8 +515,11 @@ async def test_log_level_follows_python_logging(lib_path: str, caplog: pytest.Lo
         # The failure's completion follows the attempt's records in the one ordered event
         # stream: whatever was forwarded has arrived.
         assert lib_debug_records(), "no debug record forwarded at DEBUG"
-        caplog.clear()
         c.set_log_level(logging.WARNING)
+        # Records the first room's teardown logged before the level changed may still be
+        # queued: an asynchronous echo's completion follows them in the event order.
+        await asyncio.wait_for(c.request_async(echo_async(b"barrier")), 30)
+        caplog.clear()
         await failed_connect(c)
         assert not lib_debug_records(), "debug records forwarded at WARNING"
     finally:
@@ -607,3 +610,45 @@ async def test_close_racing_an_async_request_fails_it(lib_path: str) -> None:
         gate.go.set()
         closer.join(30)
     assert c.closed and not closer.is_alive()
+
+
+class _SlowTeardown:
+    """The client's Library, with lk_client_close reporting TIMEOUT its first `n` times (a
+    teardown that does not finish in time)."""
+
+    def __init__(self, lib: object, n: int) -> None:
+        self._lib = lib
+        self.n = n
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._lib, name)
+
+    def client_close(self, cid: int, timeout_ms: int) -> int:
+        self.calls += 1
+        if self.calls <= self.n:
+            return 9  # LK_ERR_TIMEOUT
+        return self._lib.client_close(cid, timeout_ms)  # type: ignore[attr-defined]
+
+
+def test_close_timeout_is_bounded_and_typed(lib_path: str) -> None:
+    lib = load_library(lib_path)
+    c = lkcore.Client(lib_path)
+    cid = c.id
+    slow = _SlowTeardown(c._lib, 3)
+    c._lib = slow  # type: ignore[assignment]
+    with pytest.raises(errors.OperationTimeoutError):
+        c.close(timeout=0.05)
+    assert slow.calls == 1  # waited once, for the timeout given, not again and again
+    assert c.closed and c not in lkcore.live_clients()
+    # Garbage collection of the client waits for the library's teardown once more.
+    del c
+    gc.collect()
+    st, _ = lib.request(cid, pb.Request(get_version=pb.GetVersionRequest()).SerializeToString())
+    assert st == errors.ClientClosedError.CODE
+    c2 = lkcore.Client(lib_path)
+    with pytest.raises(errors.InvalidArgumentError):
+        c2.close(timeout=-1)
+    assert not c2.closed
+    c2.close(timeout=float("inf"))  # capped, not an overflow
+    assert c2.closed

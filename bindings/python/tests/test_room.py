@@ -205,17 +205,41 @@ async def test_library_logs_reach_python_logging(devsfu, token_for, caplog: pyte
     assert any(r.name == "lkcore.lib" for r in caplog.records), "no library log record was forwarded"
 
 
-async def test_dropped_room_is_released_by_gc(devsfu, token_for) -> None:
+async def _closed_in_background(client: lkcore.Client) -> None:
+    """Waits (bounded) for the helper thread a collected Room closes its client on."""
+    import threading
+
+    for t in threading.enumerate():
+        if t.name == f"lkcore-close-{client.id}":
+            await asyncio.to_thread(t.join, GUARD)
+            assert not t.is_alive()
+
+
+async def test_dropped_room_is_released_by_gc(devsfu, token_for, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
     room = await connect(devsfu.url, token_for("gc"))
     client = room.client
     assert client is not None
     n = client._notifier
     assert n is not None
+    closed_on: "list[str]" = []
+    real_close = client.lib.client_close
+
+    def spy(cid: int, timeout_ms: int) -> int:
+        if cid == client.id:
+            closed_on.append(threading.current_thread().name)
+        return real_close(cid, timeout_ms)
+
+    monkeypatch.setattr(client.lib, "client_close", spy)
     del room
     gc.collect()
-    await asyncio.sleep(0)
     assert client.closed and client.live_handles == 0
-    await asyncio.sleep(0)  # the loop removes the reader and closes the pipe
+    await _closed_in_background(client)
+    # The garbage collector ran on the loop's thread: the library's teardown (which waits for
+    # the room to leave) ran on a helper thread instead of blocking the loop.
+    assert closed_on == [f"lkcore-close-{client.id}"]
+    await asyncio.sleep(0)  # the loop runs the helper's call to remove the reader and close the pipe
     with pytest.raises(OSError):
         os.fstat(n.r)
 
@@ -234,8 +258,8 @@ async def test_children_do_not_keep_the_room_alive(devsfu, token_for) -> None:
     gone = weakref.ref(room)
     del room
     gc.collect()
-    await asyncio.sleep(0)
     assert gone() is None and client.closed and client.live_handles == 0
+    await _closed_in_background(client)
     with pytest.raises((errors.DisconnectedError, errors.ClientClosedError)):
         await lp.publish_data(b"after the room is gone")
     assert e2ee.stats().decryption_failures == 0 and not e2ee.enabled
