@@ -869,7 +869,8 @@ func (x *OpenByteWriterRequest) GetOptions() *ByteStreamOptions {
 }
 
 // OwnedStreamWriter transfers a writer handle. Dropping an unclosed writer aborts the stream
-// (the receivers see it end with ABORTED); close it to end it normally.
+// (the receivers see it end with ABORTED; the abort is given 1 s to leave, so while the room
+// reconnects it may not reach them); close it to end it normally.
 type OwnedStreamWriter struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Handle uint64                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
@@ -966,7 +967,10 @@ func (*OwnedStreamWriter_Bytes) isOwnedStreamWriter_Info() {}
 // it waits behind earlier operations is not skipped, which would leave a gap or a stream that
 // never ends: the stream is aborted after the operations before it (receivers see it end
 // ABORTED, "write cancelled"), and every later write or close fails with FAILED_PRECONDITION.
-// One already being sent completes.
+// One whose deadline passes or that is cancelled while it is being sent (e.g. held by a
+// reconnect) completes with TIMEOUT or CANCELLED and ends the stream where it is: later
+// operations fail the same way, and nothing more (no trailer) is sent on it. Without a
+// deadline (timeout_ms 0) a write waits as long as the room stays connected or reconnecting.
 type WriteStreamRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	WriterHandle uint64                 `protobuf:"varint,1,opt,name=writer_handle,json=writerHandle,proto3" json:"writer_handle,omitempty"`

@@ -579,17 +579,17 @@ func (r *Room) takeSendTurn() (prev, mine chan struct{}) {
 // ordered chain of operations: the room's sends, a stream writer's writes).
 func (r *Room) passTurn(prev, mine chan struct{}) { r.afterTurn(prev, mine, nil) }
 
-// afterTurn runs then (if not nil) once prev is closed, then closes mine: at once when prev
-// already is, else on a background goroutine of the client.
+// afterTurn runs then (if not nil) once prev is closed, then closes mine, on a background
+// goroutine of the client (then may block); without then, mine is closed at once when prev
+// already is.
 func (r *Room) afterTurn(prev, mine chan struct{}, then func()) {
-	select {
-	case <-prev:
-		if then != nil {
-			then()
+	if then == nil {
+		select {
+		case <-prev:
+			close(mine)
+			return
+		default:
 		}
-		close(mine)
-		return
-	default:
 	}
 	if !r.c.goBackground(func() {
 		<-prev

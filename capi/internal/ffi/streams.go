@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/datastream"
@@ -28,6 +29,10 @@ const DefaultMaxIncomingStreamBytes = datastream.DefaultMaxPayloadBytes
 
 // errWriterDropped is the abort reason receivers see when a host drops an unclosed writer.
 const errWriterDropped = "writer dropped"
+
+// writerAbortTimeout bounds the abort a released writer sends (it is quick unless the room is
+// reconnecting or the channel congested, and then the receivers lose the stream anyway).
+const writerAbortTimeout = time.Second
 
 // errWriteCancelled is the abort reason receivers see when a write or close of the writer was
 // cancelled (or timed out) before its turn came: skipping it would leave a silent gap in the
@@ -535,6 +540,12 @@ func (w *StreamWriter) release(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
+	// The abort is sent under the writer's own context, which a reconnect or a congested
+	// channel could hold for long: a bound of its own ends it (and with it the send), so a
+	// room dropped with open writers is released soon, within the release's budget.
+	actx, cancel := context.WithTimeout(ctx, writerAbortTimeout)
+	defer cancel()
+	defer context.AfterFunc(actx, w.cancel)()
 	_ = w.closeStream(errWriterDropped, nil)
 }
 
@@ -656,7 +667,18 @@ func (c *Client) sequencedWriterOp(k *call, w *StreamWriter, closing bool, do fu
 		if w.isAborted() {
 			return nil, errWriterAborted()
 		}
-		return nil, fromCore(do())
+		// The send runs under the writer's context (the core's writer keeps it for the whole
+		// stream), which a reconnect or a congested channel can hold for long. This
+		// operation's deadline or cancellation, reached while it sends, ends that context:
+		// the stream cannot be completed any more, so it counts as aborted and later
+		// operations fail (the receivers see no trailer: nothing can be sent on it).
+		stop := context.AfterFunc(ctx, w.cancel)
+		err := do()
+		if !stop() {
+			w.abortQueued()
+			return nil, ctx.Err()
+		}
+		return nil, fromCore(err)
 	})
 	if err != nil {
 		if closing {

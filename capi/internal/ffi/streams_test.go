@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/tests/devsfu"
@@ -311,5 +312,62 @@ func TestE2EStreamOperationCancelledBeforeItsTurn(t *testing.T) {
 	wantAborted("close", "x")
 	if err := bob.c.DropHandle(wh); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// While the room reconnects, a write being sent waits for the connection; its deadline or a
+// CancelRequest still ends it (TIMEOUT / CANCELLED), and ends that stream: later writes fail.
+// Dropping the room then releases it within the release bound although a writer is open (the
+// writer's abort cannot be sent until the connection is back).
+func TestE2EStreamWriteBoundedWhileReconnecting(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	alice := newHost(t)
+	ar := alice.createRoom(&ffipb.RoomOptions{MaxReconnectAttempts: 50})
+	alice.connect(ar, s.URL(), mintToken(t, s, "write-reconnect", "alice"))
+	open := func() uint64 {
+		return alice.call(&ffipb.Request{Message: &ffipb.Request_OpenByteWriter{OpenByteWriter: &ffipb.OpenByteWriterRequest{
+			RoomHandle: ar, Options: &ffipb.ByteStreamOptions{Common: &ffipb.StreamOptions{Topic: "w"}},
+		}}}).GetOpenByteWriter().GetHandle()
+	}
+	write := func(wh uint64, timeoutMs uint32) *ffipb.Request {
+		return &ffipb.Request{TimeoutMs: timeoutMs, Message: &ffipb.Request_WriteStream{WriteStream: &ffipb.WriteStreamRequest{
+			WriterHandle: wh, Content: &ffipb.WriteStreamRequest_Data{Data: []byte("x")}}}}
+	}
+	timed, cancelled := open(), open()
+	open() // a third writer, with nothing pending: dropping the room must abort it
+	r, err := alice.c.room(ar)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s.Stall(true) // the server stops answering: the resume cannot complete
+	t.Cleanup(func() { s.Stall(false) })
+	s.DropSignal("alice")
+	alice.roomEvent("reconnecting", 0, func(e *ffipb.RoomEvent) bool { return e.GetReconnecting() != nil })
+
+	if c := alice.completion(alice.async(write(timed, 300))); c.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_TIMEOUT {
+		t.Fatalf("write with a 300 ms deadline during a reconnect: %v", c)
+	}
+	late := write(timed, 0)
+	late.RequestId = 9001 // refused at once: never completes
+	wantRespCode(t, alice.do(late), ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION)
+
+	id := alice.async(write(cancelled, 0))
+	wantRespCode(t, alice.do(&ffipb.Request{Message: &ffipb.Request_Cancel{Cancel: &ffipb.CancelRequest{TargetRequestId: id}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+	if c := alice.completion(id); c.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_CANCELLED {
+		t.Fatalf("cancelled write during a reconnect: %v", c)
+	}
+
+	// The open writer's abort cannot be sent while the server is stalled; the release's bound
+	// ends that send, so the room goes.
+	if err := alice.c.DropHandle(ar); err != nil {
+		t.Fatal(err)
+	}
+	dropped := time.Now()
+	select {
+	case <-r.core.Done():
+		t.Logf("room ended %v after the drop", time.Since(dropped))
+	case <-time.After(ReleaseTimeout + 2*time.Second): // the writer's abort gets 1 s of it
+		t.Fatalf("the room still runs (%v) after its handle was dropped", r.core.State())
 	}
 }
