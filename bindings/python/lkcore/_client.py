@@ -104,6 +104,18 @@ def version(lib_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> Versio
         lib.client_close(cid, 1000)
 
 
+def bytes_arg(value: Any, what: str) -> bytes:
+    """``value`` as bytes when it is bytes-like (bytes, bytearray, memoryview), else TypeError.
+
+    Never ``bytes(value)`` on anything else: ``bytes(16)`` is sixteen NUL bytes, not an error.
+    """
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{what} must be bytes, bytearray or memoryview, not {type(value).__name__}")
+
+
 def live_clients() -> "list[Client]":
     """Returns the clients of this process that are not closed (diagnostics and tests)."""
     with _clients_lock:

@@ -13,7 +13,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
 
 from . import errors
-from ._client import Client
+from ._client import Client, bytes_arg
 from ._proto import lkcore_ffi_pb2 as pb
 from .data_stream import (
     READER_WINDOW,
@@ -221,7 +221,7 @@ class RoomSession:
     def set_shared_key(self, key: bytes, key_index: int) -> None:
         """Replaces the E2EE shared key at ``key_index``."""
         self.request(
-            pb.Request(set_shared_key=pb.SetSharedKeyRequest(room_handle=self.require_handle(), shared_key=bytes(key), key_index=key_index))
+            pb.Request(set_shared_key=pb.SetSharedKeyRequest(room_handle=self.require_handle(), shared_key=bytes_arg(key, "key"), key_index=key_index))
         )
 
     def e2ee_stats(self) -> E2EEStats:

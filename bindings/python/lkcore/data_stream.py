@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, Mapping, Optional, Sequence, Union
 
 from . import errors
-from ._client import Client, error_from_proto
+from ._client import Client, bytes_arg, error_from_proto
 from ._credits import CreditQueue
 from ._proto import lkcore_ffi_pb2 as pb
 
@@ -329,5 +329,9 @@ class ByteStreamWriter(_Writer):
         return self._info
 
     async def write(self, data: bytes) -> None:
-        """Appends bytes (writes are sent in call order)."""
-        await self._write(pb.WriteStreamRequest(writer_handle=self._handle, data=bytes(data)))
+        """Appends bytes (writes are sent in call order).
+
+        Raises:
+            TypeError: ``data`` is not bytes-like (bytes, bytearray, memoryview).
+        """
+        await self._write(pb.WriteStreamRequest(writer_handle=self._handle, data=bytes_arg(data, "data")))

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Generator, Optional, Tuple, Union
 
 from . import errors
-from ._client import Client, error_from_proto
+from ._client import Client, bytes_arg, error_from_proto
 from ._credits import CreditQueue
 from ._proto import lkcore_ffi_pb2 as pb
 
@@ -95,7 +95,7 @@ def _frame_args(frame: FrameLike, user_timestamp: Optional[int]) -> Tuple[bytes,
     if isinstance(frame, DataTrackFrame):
         if user_timestamp is not None and frame.user_timestamp is not None:
             raise errors.InvalidArgumentError("user_timestamp given twice (in the frame and as an argument)")
-        payload = frame.payload if isinstance(frame.payload, bytes) else bytes(frame.payload)
+        payload = bytes_arg(frame.payload, "DataTrackFrame.payload")
         return payload, frame.user_timestamp if frame.user_timestamp is not None else user_timestamp
     if isinstance(frame, bytes):
         return frame, user_timestamp

@@ -54,6 +54,7 @@ class KeyProvider:
         Raises:
             DisconnectedError: the room is not connected.
             InvalidArgumentError: empty key or ``key_index`` beyond the key ring.
+            TypeError: ``key`` is not bytes-like (bytes, bytearray, memoryview).
         """
         self._session.set_shared_key(key, key_index)
 

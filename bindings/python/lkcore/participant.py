@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Union, cast
 
+from ._client import bytes_arg
 from ._proto import lkcore_ffi_pb2 as pb
 from .data_stream import (
     ByteStreamInfo,
@@ -163,6 +164,10 @@ class LocalParticipant(Participant):
 
         Completes when the packet was handed to the data channel. Packets of a room are sent in
         call order.
+
+        Raises:
+            TypeError: ``payload`` is neither a str nor bytes-like (bytes, bytearray,
+                memoryview).
         """
         if isinstance(payload, str):
             payload = payload.encode("utf-8")
@@ -170,7 +175,7 @@ class LocalParticipant(Participant):
             pb.Request(
                 publish_data=pb.PublishDataRequest(
                     room_handle=self._session.require_handle(),
-                    payload=bytes(payload),
+                    payload=bytes_arg(payload, "payload"),
                     reliable=reliable,
                     topic=topic,
                     destination_identities=list(destination_identities),
@@ -349,11 +354,15 @@ class LocalParticipant(Participant):
         destination_identities: Sequence[str] = (),
         stream_id: str = "",
     ) -> ByteStreamInfo:
-        """Sends a whole byte stream; returns its info once sent."""
+        """Sends a whole byte stream; returns its info once sent.
+
+        Raises:
+            TypeError: ``data`` is not bytes-like (bytes, bytearray, memoryview).
+        """
         opts = _byte_options(topic, attributes, destination_identities, stream_id, None, name, mime_type)
         comp = await self._session.request_async(
             pb.Request(
-                send_bytes=pb.SendBytesRequest(room_handle=self._session.require_handle(), data=bytes(data), options=opts)
+                send_bytes=pb.SendBytesRequest(room_handle=self._session.require_handle(), data=bytes_arg(data, "data"), options=opts)
             )
         )
         return ByteStreamInfo._from_proto(comp.send_bytes)

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Literal, Optional, Sequence, Union
 
 from . import errors
-from ._client import Client, _start_blocking, error_from_proto
+from ._client import Client, _start_blocking, bytes_arg, error_from_proto
 from ._events import EventEmitter
 from ._proto import lkcore_ffi_pb2 as pb
 from ._session import RoomSession
@@ -201,8 +201,8 @@ class E2EEOptions:
     """End-to-end encryption with a shared key (key derivation as in the official SDKs).
 
     Attributes:
-        shared_key: the key material (never logged).
-        ratchet_salt: salt for key derivation (empty = ``b"LKFrameEncryptionKey"``).
+        shared_key: the key material, bytes-like (a str is encoded as UTF-8; never logged).
+        ratchet_salt: bytes-like salt for key derivation (empty = ``b"LKFrameEncryptionKey"``).
         ratchet_window_size: ratchet attempts on decryption failure (0 = default).
         failure_tolerance: decryption failures tolerated (-1 = unlimited).
         key_ring_size: key indexes kept (0 = default 16).
@@ -218,10 +218,13 @@ class E2EEOptions:
         return f"E2EEOptions(shared_key=<{len(self.shared_key)} bytes>, key_ring_size={self.key_ring_size})"
 
     def _to_proto(self) -> pb.E2eeOptions:
-        key = self.shared_key.encode("utf-8") if isinstance(self.shared_key, str) else bytes(self.shared_key)
+        if isinstance(self.shared_key, str):
+            key = self.shared_key.encode("utf-8")
+        else:
+            key = bytes_arg(self.shared_key, "E2EEOptions.shared_key")
         return pb.E2eeOptions(
             shared_key=key,
-            ratchet_salt=bytes(self.ratchet_salt),
+            ratchet_salt=bytes_arg(self.ratchet_salt, "E2EEOptions.ratchet_salt"),
             ratchet_window_size=self.ratchet_window_size,
             failure_tolerance=self.failure_tolerance,
             key_ring_size=self.key_ring_size,

@@ -66,3 +66,32 @@ async def test_wrong_key_is_reported_not_delivered(devsfu, token_for) -> None:
     finally:
         await alice.disconnect()
         await bob.disconnect()
+
+
+async def test_an_int_is_never_taken_for_bytes(devsfu, token_for) -> None:
+    # bytes(16) is sixteen NUL bytes: an int where key material or a payload is expected must be
+    # a TypeError, never an all-zero key or a silently allocated buffer.
+    for opts in (e2ee(16), lkcore.RoomOptions(e2ee=lkcore.E2EEOptions(b"key", ratchet_salt=8))):  # type: ignore[arg-type]
+        room = lkcore.Room(opts)
+        with pytest.raises(TypeError):
+            await asyncio.wait_for(room.connect(devsfu.url, token_for("nokey")), GUARD)
+    room = await connect(devsfu.url, token_for("alice"), options=e2ee(bytearray(b"a key")))
+    try:
+        lp = room.local_participant
+        with pytest.raises(TypeError):
+            room.e2ee_manager.key_provider.set_shared_key(16)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            await lp.publish_data(1 << 30)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            await lp.send_bytes(1 << 30)  # type: ignore[arg-type]
+        track = await lp.publish_data_track("t")
+        with pytest.raises(TypeError):
+            track.try_push(lkcore.DataTrackFrame(4))  # type: ignore[arg-type]
+        async with await lp.stream_bytes("b.bin") as w:
+            with pytest.raises(TypeError):
+                await w.write(1 << 30)  # type: ignore[arg-type]
+            await w.write(memoryview(b"bytes-like is fine"))
+        room.e2ee_manager.key_provider.set_shared_key(memoryview(b"next"), key_index=1)
+        await lp.publish_data(bytearray(b"fine"))
+    finally:
+        await room.disconnect()
