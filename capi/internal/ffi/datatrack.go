@@ -304,10 +304,17 @@ func (c *Client) startSubscription(r *Room, track *room.RemoteDataTrack, mode ff
 }
 
 // adoptSubscription creates a subscription handle for a subscription the core opened itself
-// (auto-subscribe), delivered as events.
-func (c *Client) adoptSubscription(r *Room, track *room.RemoteDataTrack, sub *room.DataTrackSubscription) (uint64, error) {
-	return c.newSubscription(r, track, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0, func(context.Context) (*room.DataTrackSubscription, error) {
-		return sub, nil
+// (auto-subscribe), delivered as events once announced is closed — after the event that hands
+// the handle over was queued, so that no frame names a handle the host was not given yet.
+func (c *Client) adoptSubscription(r *Room, track *room.RemoteDataTrack, sub *room.DataTrackSubscription, announced <-chan struct{}) (uint64, error) {
+	return c.newSubscription(r, track, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0, func(ctx context.Context) (*room.DataTrackSubscription, error) {
+		select {
+		case <-announced:
+			return sub, nil
+		case <-ctx.Done():
+			_ = sub.Close()
+			return nil, ctx.Err()
+		}
 	})
 }
 
@@ -445,7 +452,11 @@ func (s *Subscription) ended(reason ffipb.SubscriptionEndReason, err error) {
 func (r *Room) remoteTrackPublished(t *room.RemoteDataTrack, sub *room.DataTrackSubscription) *ffipb.RoomEvent {
 	pub := &ffipb.RemoteDataTrackPublished{Track: remoteTrackInfo(t)}
 	if sub != nil {
-		h, err := r.c.adoptSubscription(r, t, sub)
+		announced := make(chan struct{})
+		h, err := r.c.adoptSubscription(r, t, sub, announced)
+		if err == nil {
+			r.announcing = append(r.announcing, announced) // closed once the event is queued
+		}
 		if err != nil {
 			r.log.Warn("handing over an auto-subscription failed", "track", t.SID(), "err", err)
 			_ = sub.Close()

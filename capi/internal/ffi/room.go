@@ -63,6 +63,10 @@ type Room struct {
 	// eventsReady is closed once the connect completion was queued: producers of room events
 	// other than the pump (RPC invocations, opened streams) wait for it.
 	eventsReady chan struct{}
+
+	// announcing: auto-subscriptions handed over by the event being translated, whose frames
+	// wait until that event is queued (closed by post). Touched by the pump goroutine only.
+	announcing []chan struct{}
 }
 
 // Handle returns the room's handle.
@@ -392,7 +396,14 @@ func (r *Room) snapshotSubscriptions(snap room.Snapshot) []*ffipb.OwnedDataTrack
 // released or the client closes.
 func (r *Room) post(e *ffipb.RoomEvent) bool {
 	e.RoomHandle = r.handle
-	return r.c.Post(r.ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: e}}) == nil
+	if r.c.Post(r.ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: e}}) != nil {
+		return false // the room or client is going: the waiting subscriptions end with it
+	}
+	for _, ch := range r.announcing {
+		close(ch)
+	}
+	r.announcing = r.announcing[:0]
+	return true
 }
 
 // translate turns one core event into a RoomEvent (nil = nothing for the host). state is the
