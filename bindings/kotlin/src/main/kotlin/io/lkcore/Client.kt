@@ -45,11 +45,26 @@ internal interface EventSink {
  * `lk_request`; cancelling the awaiting coroutine sends a `CancelRequest`. The library counts
  * the handles issued to the host and not released yet ([liveHandles]).
  */
-internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : AutoCloseable {
+internal class NativeClient(
+    private val sink: EventSink,
+    logLevel: LogLevel,
+    /** `lk_client_next_event` (replaced only by tests, to make the event loop fail). */
+    private val nextEvent: (client: Long, timeoutMs: Int, event: LongArray, eventLen: LongArray) -> Int = LkNative::lk_client_next_event,
+) : AutoCloseable {
     val id: Long = LkNative.lk_client_new(null, null)
     private val nextRequestId = AtomicLong()
     private val pending = ConcurrentHashMap<Long, CompletableDeferred<Completion>>()
-    private val closed = AtomicBoolean(false)
+
+    /** [close] was called: no new operation starts. */
+    private val closing = AtomicBoolean(false)
+
+    /** The dispatcher ended (client closed, or the event loop failed): no completion follows. */
+    private val ended = AtomicBoolean(false)
+
+    /** `lk_client_close` returned OK: nothing of this client is left in the library. */
+    @Volatile
+    private var released = false
+    private val closeLock = Any()
     private val thread: Thread
 
     init {
@@ -70,13 +85,16 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
         }
     }
 
-    /** True once [close] ran (or the library reported the client closed). */
-    val isClosed: Boolean get() = closed.get()
+    /**
+     * True once [close] was called or the dispatcher ended (the library reported the client
+     * closed, or its event loop failed): no operation can complete any more.
+     */
+    val isClosed: Boolean get() = closing.get() || ended.get()
 
     /** Handles issued to the host and not yet released, as the library counts them (0 once closed). */
     val liveHandles: Int
         get() {
-            if (closed.get()) return 0
+            if (released) return 0
             return try {
                 request(Request.newBuilder().setGetClientStats(GetClientStatsRequest.getDefaultInstance())).getClientStats.liveHandles
             } catch (_: ClientClosedException) {
@@ -101,7 +119,7 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
             pending.remove(rid)
             throw e
         }
-        if (closed.get() && pending.remove(rid) != null) throw ClientClosedException("the room was closed")
+        if (isClosed && pending.remove(rid) != null) throw ClientClosedException("the room was closed")
         val c = try {
             done.await()
         } catch (e: CancellationException) {
@@ -122,22 +140,35 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
 
     /** Releases a handle (idempotent; its children go with it). */
     fun drop(handle: Long) {
-        if (handle == 0L || closed.get()) return
+        if (handle == 0L || released) return
         val st = LkNative.lk_handle_drop(id, handle)
         if (st != 0 && st != ErrorCode.CLIENT_CLOSED.value) throw lkException(st, "lk_handle_drop failed")
     }
 
     /**
      * Closes the client: pending operations fail with [ClientClosedException], every handle is
-     * released, the dispatcher thread ends (joined unless called from it). Idempotent.
+     * released, the dispatcher thread ends (joined unless called from it). Always closes the
+     * library's client, also after the dispatcher ended on its own. A teardown that does not
+     * finish in time is waited for again (at most [CLOSE_ATTEMPTS] × [CLOSE_TIMEOUT_MS], then
+     * [TimeoutException]; calling [close] again waits again). Blocks at most
+     * [CLOSE_ATTEMPTS] × [CLOSE_TIMEOUT_MS] + [JOIN_TIMEOUT_MS]. Idempotent once it succeeded.
      */
     override fun close() {
-        if (!closed.compareAndSet(false, true)) return
-        val st = LkNative.lk_client_close(id, 5000)
-        live.remove(id)
-        failPending()
-        if (Thread.currentThread() !== thread) thread.join(10_000)
-        if (st != 0) throw lkException(st, "lk_client_close failed")
+        closing.set(true)
+        synchronized(closeLock) {
+            if (released) return
+            var st = LkNative.lk_client_close(id, CLOSE_TIMEOUT_MS)
+            var attempts = 1
+            while (st == ErrorCode.TIMEOUT.value && attempts < CLOSE_ATTEMPTS) {
+                st = LkNative.lk_client_close(id, CLOSE_TIMEOUT_MS)
+                attempts++
+            }
+            failPending()
+            if (st != 0) throw lkException(st, "lk_client_close failed after $attempts attempt(s)")
+            released = true
+            live.remove(id)
+        }
+        if (Thread.currentThread() !== thread) thread.join(JOIN_TIMEOUT_MS)
     }
 
     private fun failPending() {
@@ -151,9 +182,14 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
         val ev = LongArray(1)
         val len = LongArray(1)
         while (true) {
-            val st = LkNative.lk_client_next_event(id, -1, ev, len)
+            val st = nextEvent(id, -1, ev, len)
             if (st == ErrorCode.TIMEOUT.value) continue
-            if (st != 0) break
+            if (st != 0) {
+                if (st != ErrorCode.CLIENT_CLOSED.value || !closing.get()) {
+                    Logs.bindingError("the event loop of client $id ended: ${runCatching { statusName(st) }.getOrDefault(st.toString())}", null)
+                }
+                break
+            }
             val event = try {
                 Event.parseFrom(LkNative.takeBuffer(ev[0], len[0]))
             } catch (e: Exception) {
@@ -166,7 +202,7 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
                 Logs.bindingError("event handling failed", e)
             }
         }
-        closed.set(true)
+        ended.set(true)
         failPending()
         runCatching { sink.onClosed() }
     }
@@ -202,6 +238,15 @@ internal class NativeClient(private val sink: EventSink, logLevel: LogLevel) : A
     }
 
     companion object {
+        /** Bound of one `lk_client_close` wait. */
+        const val CLOSE_TIMEOUT_MS = 5_000
+
+        /** `lk_client_close` calls before [close] gives up with [TimeoutException]. */
+        const val CLOSE_ATTEMPTS = 2
+
+        /** Bound of the wait for the dispatcher thread after the client closed. */
+        const val JOIN_TIMEOUT_MS = 10_000L
+
         /** The value of a deferred known to have completed successfully. */
         @OptIn(ExperimentalCoroutinesApi::class)
         private fun <T> completed(d: CompletableDeferred<T>): T = d.getCompleted()

@@ -9,8 +9,10 @@ import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
 import org.junit.jupiter.api.Test
 import java.net.ServerSocket
+import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlin.time.Duration.Companion.milliseconds
@@ -130,6 +132,27 @@ class ClientTest : LkTestBase() {
         room.close()
         val e = runCatching { withTimeout(GUARD) { pending.await() } }.exceptionOrNull()
         assertTrue(e is ClientClosedException && e !is CancellationException, "got $e")
+    }
+
+    @Test
+    fun `a client whose event loop failed is still closed in the library`() = lkTest {
+        val failNext = AtomicBoolean(true)
+        val sink = object : EventSink {
+            override fun onEvent(event: lkcore.ffi.v1.Event) {}
+        }
+        val c = NativeClient(sink, lkcore.ffi.v1.LogLevel.LOG_LEVEL_UNSPECIFIED) { id, timeoutMs, ev, len ->
+            if (failNext.getAndSet(false)) ErrorCode.INTERNAL.value else LkNative.lk_client_next_event(id, timeoutMs, ev, len)
+        }
+        withTimeout(GUARD) { while (!c.isClosed) delay(5) } // the dispatcher ended on the failure
+        // nothing would deliver a completion: an operation fails at once instead of waiting
+        assertFailsWith<ClientClosedException> {
+            c.call(lkcore.ffi.v1.Request.newBuilder().setEcho(lkcore.ffi.v1.EchoRequest.newBuilder().setAsync(true)))
+        }
+        c.close()
+        assertFalse(NativeClient.live.containsKey(c.id))
+        // closed in the library too (its connection and handles released)
+        assertEquals(ErrorCode.CLIENT_CLOSED.value, LkNative.lk_handle_drop(c.id, 1))
+        c.close() // idempotent
     }
 
     @Test
