@@ -335,6 +335,22 @@ def _release_room(client: Client, handle: int, own_client: bool) -> None:
         pass
 
 
+def _rpc_error_to_proto(e: errors.RpcError, method: str) -> pb.RpcError:
+    """The RespondRpc error for an RpcError raised by a handler. Never raises: a code that is
+    not a uint32 becomes APPLICATION_ERROR (1500), with a warning; a message or data that is
+    not a str is converted with str()."""
+    code = e.rpc_code
+    if not 0 <= code <= 0xFFFFFFFF:
+        logger.warning(
+            "lkcore: RPC handler for %r raised RpcError with code %d (not 0..4294967295); "
+            "answering APPLICATION_ERROR (1500)", method, code
+        )
+        code = errors.RpcError.APPLICATION_ERROR
+    message = e.message if isinstance(e.message, str) else str(e.message)
+    data = "" if e.data is None else e.data if isinstance(e.data, str) else str(e.data)
+    return pb.RpcError(code=code, message=message, data=data)
+
+
 def _log_close_failure(fut: "asyncio.Future[Any]") -> None:
     """Done callback of a private client's close: logs its failure (never raises)."""
     if fut.cancelled():
@@ -628,7 +644,7 @@ class Room(EventEmitter[RoomEventName]):
                 res = await res
             resp.payload = "" if res is None else str(res)
         except errors.RpcError as e:
-            resp.error.CopyFrom(pb.RpcError(code=e.rpc_code, message=e.message, data=e.data or ""))
+            resp.error.CopyFrom(_rpc_error_to_proto(e, data.method))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -643,6 +659,8 @@ class Room(EventEmitter[RoomEventName]):
             logger.warning("lkcore: RPC %r answered after its deadline; the caller got a timeout", data.method)
         except (errors.DisconnectedError, errors.ClientClosedError, errors.InvalidHandleError):
             pass
+        except errors.LkError as e:  # e.g. a response the library refuses: the caller times out
+            logger.warning("lkcore: the answer of RPC %r was refused: %s", data.method, e)
 
     # -- stream handlers -----------------------------------------------------------------------
 

@@ -111,3 +111,35 @@ async def test_rpc_registered_before_connect(devsfu, token_for) -> None:
     finally:
         await alice.disconnect()
         await bob.disconnect()
+
+
+async def test_handler_rpc_error_out_of_range_is_still_answered(devsfu, token_for) -> None:
+    # An RpcError whose code is no uint32 (or whose data is no str) must still be answered, as
+    # APPLICATION_ERROR (or with the data as text), never leave the caller to its timeout.
+    bob = await connect(devsfu.url, token_for("bob"))
+    alice = await connect(devsfu.url, token_for("alice"))
+    try:
+        lp = bob.local_participant
+
+        @lp.register_rpc_method("negative")
+        def negative(data: lkcore.RpcInvocationData) -> str:
+            raise lkcore.RpcError(-1, "negative code")
+
+        @lp.register_rpc_method("huge")
+        def huge(data: lkcore.RpcInvocationData) -> str:
+            raise lkcore.RpcError(1 << 32, "huge code")
+
+        @lp.register_rpc_method("data")
+        def not_str(data: lkcore.RpcInvocationData) -> str:
+            raise lkcore.RpcError(4001, "data", 42)  # type: ignore[arg-type]
+
+        a = alice.local_participant
+        for method, code, msg, extra in [("negative", 1500, "negative code", None), ("huge", 1500, "huge code", None),
+                                         ("data", 4001, "data", "42")]:
+            with pytest.raises(lkcore.RpcError) as ei:
+                # The response timeout outlasts the guard: only an answer ends the call in time.
+                await asyncio.wait_for(a.perform_rpc("bob", method, "", response_timeout=4 * GUARD), GUARD)
+            assert (ei.value.rpc_code, ei.value.message, ei.value.data) == (code, msg, extra)
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
