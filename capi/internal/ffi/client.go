@@ -26,6 +26,11 @@ const (
 	ReleaseTimeout = 5 * time.Second
 	// MaxRequestSize is the largest encoded Request accepted.
 	MaxRequestSize = 256 << 20
+	// DefaultMaxQueuedFrameBytes bounds the payload bytes of the data-track frame events
+	// (EVENTS mode) waiting in a client's queue. The queue's count bound alone let a remote
+	// publisher's large frames (up to about 2 MB each) hold gigabytes for a slow host; beyond
+	// this budget frames are dropped and counted like those refused by a full queue.
+	DefaultMaxQueuedFrameBytes = 64 << 20
 )
 
 // Options configure a Client.
@@ -39,6 +44,9 @@ type Options struct {
 	Deliver func(event []byte)
 	// QueueCapacity is the event queue capacity (0 = DefaultQueueCapacity).
 	QueueCapacity int
+	// MaxQueuedFrameBytes bounds the queued frame events' payload bytes (0 =
+	// DefaultMaxQueuedFrameBytes).
+	MaxQueuedFrameBytes int
 
 	// wrapLog, if set (by this package's tests only), wraps the client's log handler, e.g. to
 	// also capture every record for a check.
@@ -61,7 +69,10 @@ type Client struct {
 
 	queue   chan *ffipb.Event
 	pullSem chan struct{} // serialises pullers so sequence numbers follow queue order
-	seq     uint64        // owned by the dispatcher, or by the holder of pullSem
+	// frameBytes: payload bytes of the frame events in queue, bounded by maxFrameBytes.
+	frameBytes    atomic.Int64
+	maxFrameBytes int64
+	seq           uint64 // owned by the dispatcher, or by the holder of pullSem
 
 	deliverMu      sync.Mutex
 	stopDelivery   bool          // guarded by deliverMu; set before Close waits
@@ -93,8 +104,13 @@ func NewClient(opts Options) (*Client, error) {
 	if capacity <= 0 {
 		capacity = DefaultQueueCapacity
 	}
+	maxFrameBytes := opts.MaxQueuedFrameBytes
+	if maxFrameBytes <= 0 {
+		maxFrameBytes = DefaultMaxQueuedFrameBytes
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	c := &Client{
+		maxFrameBytes:  int64(maxFrameBytes),
 		id:             opts.ID,
 		deliver:        opts.Deliver,
 		handles:        NewHandleTable(opts.ID),
@@ -144,21 +160,31 @@ func (c *Client) Post(ctx context.Context, ev *ffipb.Event) error {
 	if c.closed.Load() {
 		return ErrClientClosed
 	}
+	n := queuedBytes(ev) // counted (a credited frame), never refused: credits bound those
+	c.frameBytes.Add(n)
 	select {
 	case c.queue <- ev:
 		c.notifyPosted()
 		return nil
 	case <-c.ctx.Done():
+		c.frameBytes.Add(-n)
 		return ErrClientClosed
 	case <-ctx.Done():
+		c.frameBytes.Add(-n)
 		return ctx.Err()
 	}
 }
 
-// TryPost enqueues a lossy event if there is space and reports whether it did. The caller
+// TryPost enqueues a lossy event if there is space and reports whether it did: a slot in
+// the queue and, for a data-track frame, room in the queued frames' byte budget. The caller
 // counts what it drops and reports the count in a later event.
 func (c *Client) TryPost(ev *ffipb.Event) bool {
 	if c.closed.Load() {
+		return false
+	}
+	n := queuedBytes(ev)
+	if n > 0 && c.frameBytes.Add(n) > c.maxFrameBytes {
+		c.frameBytes.Add(-n)
 		return false
 	}
 	select {
@@ -166,7 +192,20 @@ func (c *Client) TryPost(ev *ffipb.Event) bool {
 		c.notifyPosted()
 		return true
 	default:
+		c.frameBytes.Add(-n)
 		return false
+	}
+}
+
+// queuedBytes is what an event counts against the queued frames' byte budget.
+func queuedBytes(ev *ffipb.Event) int64 {
+	return int64(len(ev.GetDataTrackFrame().GetPayload()))
+}
+
+// dequeued accounts for an event taken from the queue (Post and TryPost counted it).
+func (c *Client) dequeued(ev *ffipb.Event) {
+	if n := queuedBytes(ev); n > 0 {
+		c.frameBytes.Add(-n)
 	}
 }
 
@@ -181,6 +220,7 @@ func (c *Client) dispatch() {
 		case <-c.ctx.Done():
 			return
 		case ev := <-c.queue:
+			c.dequeued(ev)
 			c.deliverMu.Lock()
 			if c.stopDelivery {
 				c.deliverMu.Unlock()
@@ -254,6 +294,7 @@ func (c *Client) NextEvent(timeout time.Duration) ([]byte, error) {
 			return nil, ErrTimeout
 		}
 	}
+	c.dequeued(ev)
 	c.seq++
 	ev.Seq = c.seq
 	b, err := proto.Marshal(ev)

@@ -572,3 +572,59 @@ func nextEvent(t *testing.T, c *Client) *ffipb.Event {
 	}
 	return ev
 }
+
+// Data-track frame events wait in the queue within a byte budget as well as the queue's
+// count: a lossy frame beyond the budget is refused (the subscription counts it as lost),
+// taking frames out frees the budget, and credited frames (Post) count without being refused.
+func TestQueuedFrameBytesBounded(t *testing.T) {
+	c, err := NewClient(Options{ID: 7, QueueCapacity: 100, MaxQueuedFrameBytes: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(hangGuard, false) })
+	frame := func(n int) *ffipb.Event {
+		return &ffipb.Event{Message: &ffipb.Event_DataTrackFrame{DataTrackFrame: &ffipb.DataTrackFrameEvent{Payload: make([]byte, n)}}}
+	}
+	next := func() *ffipb.Event {
+		t.Helper()
+		b, err := c.NextEvent(hangGuard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := &ffipb.Event{}
+		if err := proto.Unmarshal(b, ev); err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	if !c.TryPost(frame(400)) || !c.TryPost(frame(400)) {
+		t.Fatal("frames within the budget refused")
+	}
+	if c.TryPost(frame(400)) {
+		t.Fatal("a frame beyond the byte budget was queued (1200 of 1000 bytes)")
+	}
+	if !c.TryPost(&ffipb.Event{Message: &ffipb.Event_Log{Log: &ffipb.LogRecord{Message: "not a frame"}}}) {
+		t.Fatal("an event without frame bytes refused")
+	}
+	if n := len(next().GetDataTrackFrame().GetPayload()); n != 400 {
+		t.Fatalf("first event: %d payload bytes", n)
+	}
+	if !c.TryPost(frame(400)) {
+		t.Fatal("the budget a delivered frame freed was not reusable")
+	}
+	if err := c.Post(context.Background(), frame(5000)); err != nil {
+		t.Fatal("a credited frame refused:", err)
+	}
+	if c.TryPost(frame(1)) {
+		t.Fatal("a lossy frame queued while credited frames exceed the budget")
+	}
+	for range 4 { // 400, log, 400, 5000
+		next()
+	}
+	if got := c.frameBytes.Load(); got != 0 {
+		t.Fatalf("%d frame bytes still counted with an empty queue", got)
+	}
+	if !c.TryPost(frame(1000)) {
+		t.Fatal("a frame of the whole budget refused with an empty queue")
+	}
+}
