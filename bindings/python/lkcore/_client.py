@@ -104,6 +104,31 @@ def version(lib_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> Versio
         lib.client_close(cid, 1000)
 
 
+#: Largest millisecond value of the schema's uint32 timeout fields (about 49.7 days).
+MAX_TIMEOUT_MS = 2**32 - 1
+
+
+def seconds_to_ms(seconds: float, what: str) -> int:
+    """A duration in seconds as a uint32 millisecond field of a request or of RoomOptions.
+
+    0 stays 0 (the field's "unset": the library's default); a positive value is at least 1 ms;
+    values beyond the field (``inf`` included) are capped at :data:`MAX_TIMEOUT_MS`.
+
+    Raises:
+        InvalidArgumentError: negative or NaN.
+        TypeError: not a number.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{what} is a number of seconds, not {type(seconds).__name__}")
+    if seconds != seconds or seconds < 0:
+        raise errors.InvalidArgumentError(f"{what} must be a non-negative number of seconds, not {seconds}")
+    if seconds == 0:
+        return 0
+    if seconds * 1000 >= MAX_TIMEOUT_MS:
+        return MAX_TIMEOUT_MS
+    return max(1, int(seconds * 1000))
+
+
 def bytes_arg(value: Any, what: str) -> bytes:
     """``value`` as bytes when it is bytes-like (bytes, bytearray, memoryview), else TypeError.
 

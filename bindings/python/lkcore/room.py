@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Literal, Optional, Sequence, Union
 
 from . import errors
-from ._client import Client, _start_blocking, bytes_arg, error_from_proto
+from ._client import Client, _start_blocking, bytes_arg, error_from_proto, seconds_to_ms
 from ._events import EventEmitter
 from ._proto import lkcore_ffi_pb2 as pb
 from ._session import RoomSession
@@ -235,6 +235,10 @@ class E2EEOptions:
 class RoomOptions:
     """Options of a room (0 / None = the library default).
 
+    The timeouts are seconds: 0 or None is the library's default, a negative or NaN value
+    makes :meth:`Room.connect` raise :class:`~lkcore.errors.InvalidArgumentError`, and values
+    beyond about 49.7 days are capped there.
+
     Attributes:
         auto_subscribe: subscribe to remote data tracks automatically (default False).
         e2ee: end-to-end encryption; None = off.
@@ -292,11 +296,11 @@ class RoomOptions:
         if self.e2ee is not None:
             o.e2ee.CopyFrom(self.e2ee._to_proto())
         if self.connect_timeout is not None:
-            o.connect_timeout_ms = max(1, int(self.connect_timeout * 1000))
+            o.connect_timeout_ms = seconds_to_ms(self.connect_timeout, "RoomOptions.connect_timeout")
         if self.max_reconnect_attempts is not None:
             o.max_reconnect_attempts = self.max_reconnect_attempts
         if self.rpc_response_timeout is not None:
-            o.rpc_response_timeout_ms = max(1, int(self.rpc_response_timeout * 1000))
+            o.rpc_response_timeout_ms = seconds_to_ms(self.rpc_response_timeout, "RoomOptions.rpc_response_timeout")
         return o
 
 

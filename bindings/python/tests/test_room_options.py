@@ -173,3 +173,25 @@ async def test_transport_tuning_options_connect_and_carry_data(devsfu, token_for
     finally:
         for r in (alice, bob):
             await r.disconnect()
+
+
+@pytest.mark.devsfu
+async def test_zero_timeouts_are_the_library_defaults(devsfu, token_for) -> None:
+    # "0 / None = the library default": a zero timeout is left unset for the library, never
+    # turned into 1 ms (a connect that fails at once, RPCs that always time out).
+    o = lkcore.RoomOptions(connect_timeout=0, rpc_response_timeout=0)
+    p = o._to_proto()
+    assert (p.connect_timeout_ms, p.rpc_response_timeout_ms) == (0, 0)
+    bob = await connect(devsfu.url, token_for("bob"), options=o)
+    alice = await connect(devsfu.url, token_for("alice"), options=o)
+    try:
+        bob.local_participant.register_rpc_method("ping", lambda data: "pong")
+        assert await asyncio.wait_for(alice.local_participant.perform_rpc("bob", "ping", ""), GUARD) == "pong"
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+    for bad in (lkcore.RoomOptions(connect_timeout=-1), lkcore.RoomOptions(rpc_response_timeout=float("nan"))):
+        with pytest.raises(errors.InvalidArgumentError):
+            await asyncio.wait_for(lkcore.Room(bad).connect(devsfu.url, token_for("carol")), GUARD)
+    # Beyond the field: capped, not a protobuf error.
+    assert lkcore.RoomOptions(connect_timeout=float("inf"))._to_proto().connect_timeout_ms == 2**32 - 1
