@@ -235,7 +235,10 @@ class _Notifier:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is loop:
+        if running is loop or not loop.is_running():
+            # On the loop's thread, or the loop is stopped: nothing is waiting on the pipe now,
+            # and a stopped loop may be closed without running again, which would discard a
+            # scheduled callback (and leak both descriptors).
             self._detach()
             return
         try:

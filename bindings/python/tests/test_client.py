@@ -652,3 +652,20 @@ def test_close_timeout_is_bounded_and_typed(lib_path: str) -> None:
     assert not c2.closed
     c2.close(timeout=float("inf"))  # capped, not an overflow
     assert c2.closed
+
+
+def test_close_with_a_stopped_loop_closes_the_pipe(lib_path: str) -> None:
+    # The client's loop has stopped but is not closed (asyncio.run-style code that closes it
+    # later): close() must close the notify pipe itself, since loop.close() discards callbacks.
+    loop = asyncio.new_event_loop()
+    c = lkcore.Client(lib_path)
+    try:
+        loop.run_until_complete(c.request_async(echo_async(b"bind")))
+        n = c._notifier
+        assert n is not None and n.loop is loop
+        c.close()
+    finally:
+        loop.close()
+    for fd in (n.r, n.w):
+        with pytest.raises(OSError):
+            os.fstat(fd)
