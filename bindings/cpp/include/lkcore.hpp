@@ -41,7 +41,8 @@
 //     perform_rpc's callback form) or hand the work to another thread.
 //   - Each blocking call is bounded by its timeout argument where it has one (default
 //     kDefaultWait, 30 s), else by RoomOptions::operation_timeout (passed to the library
-//     as the operation's deadline; it then fails with LK_ERR_TIMEOUT).
+//     as the operation's deadline; it then fails with LK_ERR_TIMEOUT). See TIMEOUTS below
+//     kDefaultWait for what 0, negative and huge values mean.
 //   - Handlers are never called after the object that registered them was destroyed:
 //     destruction waits for a handler running on another thread to return. (perform_rpc
 //     callbacks belong to their call: each runs exactly once.)
@@ -93,9 +94,24 @@ using Millis = std::chrono::milliseconds;
 using Attributes = std::map<std::string, std::string>;
 
 // The default bound of the waits that take a timeout argument (LocalDataTrack::push and flush,
-// DataTrackSubscription::wait_subscribed; a timeout <= 0 means this too), the same as
+// DataTrackSubscription::wait_subscribed; a timeout of 0 means this too), the same as
 // RoomOptions::operation_timeout's.
 inline constexpr Millis kDefaultWait{30000};
+
+// TIMEOUTS. Every timeout argument and option of this API (Millis) follows one rule:
+//   - negative (kNoTimeout) means no bound: wait until the call completes or its object ends.
+//     Where the library needs a number it is given kMaxTimeout (DataTrackSubscription::read
+//     passes -1 to lk_data_track_read, which waits without a bound);
+//   - anything above kMaxTimeout counts as kMaxTimeout, so Millis::max() is safe everywhere;
+//   - 0 means "do not wait" for the reads and pulls (DataTrackSubscription::read and try_read,
+//     Room::next_event, StreamReaderBase::read_chunk and read_all) and "the default" everywhere
+//     else: kDefaultWait for LocalDataTrack::push and flush, wait_subscribed and
+//     RoomOptions::operation_timeout, 5 s for Client::close, RoomOptions::rpc_response_timeout_ms
+//     for perform_rpc, none for Client::echo_async.
+inline constexpr Millis kNoTimeout{-1};
+// The longest timeout passed on: 2^31 - 1 ms (about 24.8 days), the largest value that fits
+// every millisecond field and argument of the library.
+inline constexpr Millis kMaxTimeout{2147483647};
 
 namespace detail {
 class ClientImpl;
@@ -501,7 +517,8 @@ struct RoomOptions {
   // Send every UDP datagram with its own system call (default: batched where the kernel
   // supports it, for less CPU per byte).
   bool disable_udp_batching = false;
-  // Deadline of every blocking call of this room (connect, publish_*, send_*, ...).
+  // Deadline of every blocking call of this room (connect, publish_*, send_*, ...); 0 means
+  // kDefaultWait, negative no deadline (TIMEOUTS).
   Millis operation_timeout{30000};
   // Events kept for next_event() when no event handler is set; when full the oldest is
   // dropped and counted (dropped_events()).
@@ -648,8 +665,8 @@ class LK_API Client {
   Client &operator=(const Client &) = delete;
 
   // Closes the client: pending operations fail with LK_ERR_CLIENT_CLOSED, rooms disconnect,
-  // handlers stop (waiting for running RPC/stream handlers to return). Idempotent. timeout <= 0
-  // means 5 s. Throws Error(LK_ERR_TIMEOUT) if an event callback was still running at the
+  // handlers stop (waiting for running RPC/stream handlers to return). Idempotent. timeout 0
+  // means 5 s, negative no bound (TIMEOUTS). Throws Error(LK_ERR_TIMEOUT) if an event callback was still running at the
   // timeout (close again to wait again).
   void close(Millis timeout = Millis(5000));
   bool valid() const noexcept { return impl_ != nullptr; }
@@ -850,7 +867,7 @@ class LK_API StreamReaderBase {
   const std::string &participant_identity() const noexcept { return identity_; }
   // The next chunk, or std::nullopt at the normal end of the stream. Throws the stream's error
   // (e.g. LK_ERR_ABORTED, LK_ERR_PAYLOAD_TOO_LARGE) and Error(LK_ERR_TIMEOUT) when no chunk
-  // arrived within timeout.
+  // arrived within timeout (0: only a chunk already there; negative: no bound).
   std::optional<std::string> read_chunk(Millis timeout = Millis(30000));
   // Every remaining chunk concatenated (the whole stream), bounded by timeout overall.
   std::string read_all(Millis timeout = Millis(30000));
@@ -926,7 +943,8 @@ class LK_API Room {
   std::vector<RemoteDataTrack> remote_data_tracks() const;
 
   // Events: either a handler (called on the client's event thread, in order; an empty function
-  // switches back to the queue), or pulled with next_event (std::nullopt after timeout).
+  // switches back to the queue), or pulled with next_event (std::nullopt after timeout; 0
+  // polls, negative waits without a bound).
   // set_event_handler returns once a running call of the previous handler has returned
   // (unless called from that handler).
   void set_event_handler(RoomEventHandler handler);
@@ -967,7 +985,8 @@ class LK_API Room {
   void unregister_rpc_method(const std::string &method);
   // Calls method on destination; never blocks. Every failure is delivered through the future:
   // RpcError for RPC failures (remote errors and LiveKit's built-in codes such as 1502), Error
-  // otherwise (e.g. LK_ERR_DISCONNECTED). response_timeout 0 = RoomOptions::rpc_response_timeout_ms.
+  // otherwise (e.g. LK_ERR_DISCONNECTED). response_timeout 0 = RoomOptions::rpc_response_timeout_ms,
+  // negative = kMaxTimeout.
   // Do not wait on the future on the event thread.
   std::future<std::string> perform_rpc(const std::string &destination, const std::string &method,
                                        const std::string &payload, Millis response_timeout = Millis(0));

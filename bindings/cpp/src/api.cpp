@@ -11,13 +11,6 @@ using detail::RoomState;
 
 namespace {
 
-int32_t clamp_ms(Millis t) {
-  auto v = t.count();
-  if (v > INT32_MAX) return INT32_MAX;
-  if (v < 0) return -1;
-  return int32_t(v);
-}
-
 [[noreturn]] void throw_empty(const char *what) {
   throw Error(LK_ERR_INVALID_HANDLE, std::string("empty ") + what + " (moved from or default-constructed)");
 }
@@ -86,8 +79,8 @@ std::future<std::string> Client::echo_async(const std::string &payload, Millis d
   pb::Request req;
   req.mutable_echo()->set_payload(payload);
   req.mutable_echo()->set_async(true);
-  req.mutable_echo()->set_delay_ms(uint32_t(std::clamp<int64_t>(delay.count(), 0, UINT32_MAX)));
-  req.set_timeout_ms(uint32_t(std::clamp<int64_t>(timeout.count(), 0, UINT32_MAX)));
+  req.mutable_echo()->set_delay_ms(delay.count() < 0 ? 0 : detail::bounded_ms(delay));
+  req.set_timeout_ms(detail::bounded_ms(timeout));  // 0: none
   auto prom = std::make_shared<std::promise<std::string>>();
   auto fut = prom->get_future();
   c.start(req, [prom](pb::Completion &&comp) {
@@ -256,7 +249,7 @@ Status DataTrackSubscription::try_read(Frame &frame, int32_t timeout_ms) noexcep
 
 std::optional<Frame> DataTrackSubscription::read(Millis timeout) {
   Frame f;
-  Status s = try_read(f, clamp_ms(timeout));
+  Status s = try_read(f, detail::read_ms(timeout));
   if (s.ok()) return f;
   if (s.code() == LK_ERR_TIMEOUT) return std::nullopt;
   std::string msg = "data track read failed";
@@ -373,7 +366,7 @@ std::optional<std::string> StreamReaderBase::read_chunk(Millis timeout) {
   c.check_not_event_thread();
   auto &st = *state_;
   std::unique_lock<std::mutex> l(st.mu);
-  if (!st.cv.wait_for(l, timeout, [&] { return !st.chunks.empty() || st.ended; }))
+  if (!st.cv.wait_for(l, detail::bounded(timeout), [&] { return !st.chunks.empty() || st.ended; }))
     throw Error(LK_ERR_TIMEOUT, "no stream data within the timeout");
   if (!st.chunks.empty()) {
     std::string chunk = std::move(st.chunks.front());
@@ -394,7 +387,7 @@ std::optional<std::string> StreamReaderBase::read_chunk(Millis timeout) {
 }
 
 std::string StreamReaderBase::read_all(Millis timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + detail::bounded(timeout);
   std::string out;
   for (;;) {
     auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
@@ -551,7 +544,7 @@ void Room::set_event_handler(RoomEventHandler handler) {
 std::optional<RoomEvent> Room::next_event(Millis timeout) {
   auto &s = room_of(state_);
   std::unique_lock<std::mutex> l(s.mu);
-  if (!s.cv.wait_for(l, timeout, [&] { return !s.queue.empty(); })) return std::nullopt;
+  if (!s.cv.wait_for(l, detail::bounded(timeout), [&] { return !s.queue.empty(); })) return std::nullopt;
   RoomEvent e = std::move(s.queue.front());
   s.queue.pop_front();
   return e;
@@ -734,7 +727,7 @@ void Room::perform_rpc(const std::string &destination, const std::string &method
   p->set_destination_identity(destination);
   p->set_method(method);
   p->set_payload(payload);
-  p->set_response_timeout_ms(uint32_t(std::clamp<int64_t>(response_timeout.count(), 0, UINT32_MAX)));
+  p->set_response_timeout_ms(detail::bounded_ms(response_timeout));  // 0: the room's default
   s.client->start(req, [callback](pb::Completion &&c) {
     if (c.has_error())
       callback(std::string(), detail::error_ptr(c.error(), LK_ERR_INTERNAL));

@@ -22,6 +22,16 @@ namespace pb = ::lkcore::ffi::v1;
 
 namespace detail {
 
+// Every caller-supplied duration goes through one of these before any arithmetic (lkcore.hpp,
+// TIMEOUTS): a negative value (no bound) and anything above kMaxTimeout become kMaxTimeout, so
+// the result fits the library's int32/uint32 millisecond fields and steady_clock arithmetic
+// (libstdc++ converts a wait_for duration to nanoseconds: Millis::max() would overflow).
+inline Millis bounded(Millis t) noexcept { return (t.count() < 0 || t > kMaxTimeout) ? kMaxTimeout : t; }
+// The same in milliseconds for a library field or argument where 0 keeps its own meaning.
+inline uint32_t bounded_ms(Millis t) noexcept { return uint32_t(bounded(t).count()); }
+// For lk_data_track_read: negative stays -1 (the library waits without a bound).
+inline int32_t read_ms(Millis t) noexcept { return t.count() < 0 ? -1 : int32_t(bounded(t).count()); }
+
 // Grace added to an operation's deadline before the C++ side gives up waiting for its
 // completion (the library completes it with TIMEOUT at the deadline itself).
 constexpr Millis kCompletionGrace{5000};

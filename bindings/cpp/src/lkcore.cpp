@@ -27,13 +27,6 @@ namespace detail {
 
 namespace {
 
-int32_t clamp_ms(Millis t) {
-  auto v = t.count();
-  if (v > INT32_MAX) return INT32_MAX;
-  if (v < 0) return -1;
-  return int32_t(v);
-}
-
 void report_handler_exception(const char *where) noexcept {
   try {
     throw;
@@ -191,7 +184,8 @@ ClientImpl::~ClientImpl() {
 
 void ClientImpl::close(Millis timeout) {
   if (id_ == 0) return;
-  int32_t st = lk_client_close(id_, clamp_ms(timeout));  // <= 0: the library's default, 5 s
+  // 0: the library's default, 5 s; negative: no bound (kMaxTimeout).
+  int32_t st = lk_client_close(id_, timeout.count() == 0 ? 0 : int32_t(bounded_ms(timeout)));
   if (st == LK_ERR_TIMEOUT) throw Error(st, "an event callback is still running");
   std::map<uint64_t, std::function<void(pb::Completion &&)>> pending;
   std::map<lk_handle_t, std::shared_ptr<ReaderState>> readers;
@@ -292,8 +286,8 @@ uint64_t ClientImpl::start(pb::Request &req, std::function<void(pb::Completion &
 
 pb::Completion ClientImpl::call(pb::Request &req, Millis timeout, std::function<void(pb::Completion &)> on_success) {
   check_not_event_thread();
-  if (timeout.count() <= 0) timeout = Millis(30000);
-  req.set_timeout_ms(uint32_t(std::min<int64_t>(timeout.count(), UINT32_MAX)));
+  timeout = timeout.count() == 0 ? kDefaultWait : bounded(timeout);
+  req.set_timeout_ms(uint32_t(timeout.count()));
   auto prom = std::make_shared<std::promise<pb::Completion>>();
   auto fut = prom->get_future();
   uint64_t id = start(req, [prom, on_success = std::move(on_success)](pb::Completion &&c) {

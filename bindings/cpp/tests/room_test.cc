@@ -170,3 +170,78 @@ TEST_F(E2E, ClosingTheClientReleasesItsRooms) {
   }
   EXPECT_EQ(ev.wait<lk::ParticipantDisconnectedEvent>().identity, "bob");
 }
+
+// Millis::max() and negative timeouts mean "no bound" everywhere (TIMEOUTS in lkcore.hpp).
+// Before, Millis::max() overflowed in the waits (undefined behaviour, which the sanitizer build
+// aborts on) and made them return at once, a negative one made next_event and the stream
+// reads poll, and operation_timeout = Millis::max() failed connect.
+TEST_F(E2E, HugeAndNegativeTimeoutsMeanNoBound) {
+  lk::RoomOptions o;
+  o.operation_timeout = lk::Millis::max();
+  lk::Room bob(client_b, o);
+  bob.connect(sfu.url, token("bob"));
+  bob.set_metadata("m");
+
+  int peer = 0;
+  for (lk::Millis t : {lk::Millis::max(), lk::kNoTimeout}) {
+    while (bob.next_event(lk::Millis(0))) {
+    }
+    std::string identity = "peer" + std::to_string(peer++);
+    // Waits for the peer's arrival: nothing else ends the wait but an event.
+    auto pulled = std::async(std::launch::async, [&bob, t, identity] {
+      for (;;) {
+        auto e = bob.next_event(t);
+        if (!e) return false;  // returned without an event: the bug
+        if (auto *c = std::get_if<lk::ParticipantConnectedEvent>(&*e))
+          if (c->info.identity == identity) return true;
+      }
+    });
+    lk::Room other = join(client_a, identity);
+    if (pulled.wait_for(kGuard) != std::future_status::ready) {
+      std::fprintf(stderr, "next_event(%lld ms) missed the event it waited for\n", (long long)t.count());
+      std::abort();  // the thread still uses bob: it cannot be left behind
+    }
+    EXPECT_TRUE(pulled.get()) << "next_event(" << t.count() << " ms) returned without an event";
+  }
+
+  lk::Room alice = join(client_a, "alice");
+  lk::LocalDataTrack track = alice.publish_data_track("forever");
+  std::optional<lk::RemoteDataTrack> remote;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !remote && std::chrono::steady_clock::now() < deadline;) {
+    for (auto &r : bob.remote_data_tracks())
+      if (r.info.name == "forever") remote = r;
+    if (!remote) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(remote.has_value());
+  lk::DataTrackSubscription sub = bob.subscribe(*remote);
+  sub.wait_subscribed(lk::Millis::max());
+  track.push("x", 1, lk::Millis::max());
+  track.flush(lk::Millis::max());
+  auto f = sub.read(lk::Millis::max());
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->payload.view(), "x");
+  track.push("y", 2, lk::kNoTimeout);
+  f = sub.read(lk::kNoTimeout);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->payload.view(), "y");
+
+  // Stream reads: the first chunk with Millis::max(), the rest with no bound.
+  auto got = std::make_shared<std::promise<std::string>>();
+  auto got_f = got->get_future();
+  bob.register_text_stream_handler("forever", [got](lk::TextStreamReader reader, const std::string &) {
+    try {
+      auto first = reader.read_chunk(lk::Millis::max());
+      std::string all = first ? *first : "";
+      all += reader.read_all(lk::kNoTimeout);
+      got->set_value(all);
+    } catch (...) {
+      got->set_exception(std::current_exception());
+    }
+  });
+  lk::TextStreamOptions so;
+  so.topic = "forever";
+  alice.send_text("all of it", so);
+  ASSERT_EQ(got_f.wait_for(kGuard), std::future_status::ready);
+  EXPECT_EQ(got_f.get(), "all of it");
+  client_b.close(lk::Millis::max());  // nothing runs: returns at once
+}
