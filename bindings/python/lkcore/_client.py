@@ -326,6 +326,10 @@ class Client:
 
     Args:
         lib_path: explicit path of liblkcore (see :func:`lkcore.load_library`).
+
+    Raises:
+        IoError: the event notification pipe could not be created (e.g. out of file
+            descriptors). A failed construction closes the native client it had made.
     """
 
     def __init__(self, lib_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> None:
@@ -338,35 +342,57 @@ class Client:
                 raise errors.error_for_code(st, "the library was loaded before this process was forked")
             raise errors.InternalError("lk_client_new failed")
         self._id = cid
-        self._lock = threading.RLock()
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._backlog: Deque[pb.Event] = deque()
-        # request id -> (future, on_result) of pending ASYNC operations (touched on the loop only)
-        self._pending: Dict[int, Tuple["asyncio.Future[Any]", Optional[Callable[[pb.Completion], Any]]]] = {}
-        self._routes: Dict[int, "weakref.WeakMethod[EventHandler]"] = {}
-        self._ids = itertools.count(1)
-        self._handles: Dict[int, int] = {}  # live handle -> parent handle (0 = none)
         self._closed = False
-        self._notifier = self._make_notifier()
-        self._finalizer = weakref.finalize(self, _close_native, self._lib, cid, 1000, self._notifier)
+        self._notifier: Optional[_Notifier] = None
         self._thread: Optional[threading.Thread] = None
-        if self._notifier is None:
-            self._thread = threading.Thread(
-                target=_pull_events,
-                args=(self._lib, cid, weakref.ref(self)),
-                name=f"lkcore-events-{cid}",
-                daemon=True,
-            )
-            self._thread.start()
+        try:
+            self._lock = threading.RLock()
+            self._loop: Optional[asyncio.AbstractEventLoop] = None
+            self._backlog: Deque[pb.Event] = deque()
+            # request id -> (future, on_result) of pending ASYNC operations (touched on the loop only)
+            self._pending: Dict[int, Tuple["asyncio.Future[Any]", Optional[Callable[[pb.Completion], Any]]]] = {}
+            self._routes: Dict[int, "weakref.WeakMethod[EventHandler]"] = {}
+            self._ids = itertools.count(1)
+            self._handles: Dict[int, int] = {}  # live handle -> parent handle (0 = none)
+            self._notifier = self._make_notifier()
+            self._finalizer = weakref.finalize(self, _close_native, self._lib, cid, 1000, self._notifier)
+            if self._notifier is None:
+                self._thread = threading.Thread(
+                    target=_pull_events,
+                    args=(self._lib, cid, weakref.ref(self)),
+                    name=f"lkcore-events-{cid}",
+                    daemon=True,
+                )
+                self._thread.start()
+            with _clients_lock:
+                _clients.add(self)
+            self.set_log_level(logger.getEffectiveLevel())
+        except BaseException:
+            # Never leak the native client (nor the pipe) of a half-made Client.
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """Closes what a failed ``__init__`` had made, never raising."""
+        self._closed = True
         with _clients_lock:
-            _clients.add(self)
-        self.set_log_level(logger.getEffectiveLevel())
+            _clients.discard(self)
+        finalizer = getattr(self, "_finalizer", None)
+        if finalizer is not None:
+            finalizer.detach()
+        try:
+            _close_native(self._lib, self._id, 1000, self._notifier)
+        except Exception:  # pragma: no cover - defensive
+            logger.exception("lkcore: closing a half-made client failed")
 
     def _make_notifier(self) -> "Optional[_Notifier]":
         """Sets up loop-driven delivery (SetEventNotifyFdRequest); None = use the event thread."""
         if sys.platform == "win32":
             return None
-        n = _Notifier()
+        try:
+            n = _Notifier()
+        except OSError as e:  # e.g. EMFILE: out of file descriptors
+            raise errors.IoError(f"cannot create the client's event notification pipe: {e}") from e
         try:
             self.request(pb.Request(set_event_notify_fd=pb.SetEventNotifyFdRequest(fd=n.w)))
         except errors.UnimplementedError:

@@ -669,3 +669,27 @@ def test_close_with_a_stopped_loop_closes_the_pipe(lib_path: str) -> None:
     for fd in (n.r, n.w):
         with pytest.raises(OSError):
             os.fstat(fd)
+
+
+def test_failed_init_closes_the_native_client(lib_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    lib = load_library(lib_path)
+    made: "list[int]" = []
+    real_new = lib.client_new
+
+    def spy_new() -> int:
+        made.append(real_new())
+        return made[-1]
+
+    def no_fds() -> "tuple[int, int]":
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(lib, "client_new", spy_new)
+    monkeypatch.setattr(os, "pipe", no_fds)
+    with pytest.raises(errors.IoError):  # typed, not a raw OSError
+        lkcore.Client(lib_path)
+    monkeypatch.undo()
+    assert len(made) == 1
+    st, _ = lib.request(made[0], pb.Request(get_version=pb.GetVersionRequest()).SerializeToString())
+    assert st == errors.ClientClosedError.CODE  # the native client was closed, not leaked
