@@ -202,10 +202,10 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                     .setQueueBytes(options.queueBytes).setDropOldest(options.dropOldest),
             ),
         )
+        // Registered by the sink on the dispatcher thread (a LocalDataTrackUnpublished may be
+        // handled before this coroutine resumes); created here only if that failed.
         val owned = c.publishDataTrack.track
-        val t = LocalDataTrack(this, owned.handle, Convert.trackInfo(owned.info))
-        localTracks[t.handle] = t
-        return t
+        return localTracks.computeIfAbsent(owned.handle) { LocalDataTrack(this, owned.handle, Convert.trackInfo(owned.info)) }
     }
 
     // ---- RPC ------------------------------------------------------------------------------
@@ -363,9 +363,19 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                     adoptAutoSubscription(owned, RemoteDataTrack(this@Room, owned.track.publisherIdentity, Convert.trackInfo(owned.track.info)))
                 }
             }
+            // A published track, registered before any event about it (a LocalDataTrackUnpublished
+            // handled before publishDataTrack's caller resumes still names the track).
+            if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.PUBLISH_DATA_TRACK && !completion.hasError()) {
+                val owned = completion.publishDataTrack.track
+                localTracks[owned.handle] = LocalDataTrack(this@Room, owned.handle, Convert.trackInfo(owned.info))
+            }
         }
 
         override fun onAbandoned(completion: lkcore.ffi.v1.Completion) {
+            // A publish cancelled as it completed: its track was released.
+            if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.PUBLISH_DATA_TRACK) {
+                localTracks.remove(completion.publishDataTrack.track.handle)
+            }
             // A connect cancelled as it completed: its auto-subscriptions were released.
             if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.CONNECT) {
                 for (owned in completion.connect.autoSubscriptionsList) {

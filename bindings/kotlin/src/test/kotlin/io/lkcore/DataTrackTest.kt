@@ -4,6 +4,7 @@ import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.async
+import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.channels.Channel
@@ -15,10 +16,14 @@ import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.Test
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertSame
 import kotlin.test.assertTrue
 
 /** Data tracks against lkcore-devsfu. */
@@ -364,6 +369,29 @@ class DataTrackTest : LkTestBase() {
                     assertTrue(n <= 3, "the slow collector got $n frames")
                 }
             }
+        }
+    }
+
+    @Test
+    fun `LocalDataTrackUnpublished names the track even before its publisher resumed`() = lkTest {
+        val executor = Executors.newSingleThreadExecutor()
+        val gate = CountDownLatch(1)
+        try {
+            val alice = connect("alice")
+            val rec = record(alice)
+            // The caller's only thread is held from its first suspension on: the completion is
+            // handled, and events after it too, while the caller has not resumed.
+            val published = async(executor.asCoroutineDispatcher()) { alice.publishDataTrack("held") }
+            executor.execute { gate.await(GUARD.inWholeMilliseconds, TimeUnit.MILLISECONDS) }
+            withTimeout(GUARD) { while (alice.liveHandles < 2) delay(10) } // published in the library
+            alice.disconnect() // ends the track: LocalDataTrackUnpublished, then Disconnected
+            val gone = rec.await<RoomEvent.LocalDataTrackUnpublished>()
+            gate.countDown()
+            val track = withTimeout(GUARD) { published.await() }
+            assertSame(track, gone.track)
+        } finally {
+            gate.countDown()
+            executor.shutdown()
         }
     }
 }
