@@ -464,7 +464,8 @@ class Client:
         Args:
             req: the request (its ``request_id`` is assigned here).
             timeout: library-side deadline in seconds (``Request.timeout_ms``); None = the
-                operation's default.
+                operation's default; 0 expires at once; capped at about 49.7 days (``inf``
+                included); negative or NaN raises InvalidArgumentError.
             on_result: called with a successful Completion *at its place in the event
                 order* (before any later event is dispatched); its return value becomes the
                 result. Objects created from a completion (rooms, tracks, writers) are built
@@ -480,7 +481,8 @@ class Client:
         rid = next(self._ids)
         req.request_id = rid
         if timeout is not None:
-            req.timeout_ms = max(1, int(timeout * 1000))
+            # 0 expires at once (the field's 0 would be the operation's default).
+            req.timeout_ms = max(1, seconds_to_ms(timeout, "timeout"))
         fut: "asyncio.Future[Any]" = loop.create_future()
         with self._lock:
             # Under the lock close() takes its snapshot of the pending operations with: either

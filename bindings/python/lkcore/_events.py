@@ -7,6 +7,8 @@ import inspect
 import logging
 from typing import Any, AsyncIterator, Callable, Dict, Generic, List, NamedTuple, Optional, Set, TypeVar
 
+from .errors import InvalidArgumentError
+
 __all__ = ["EventEmitter", "EmittedEvent"]
 
 logger = logging.getLogger("lkcore")
@@ -102,12 +104,22 @@ class EventEmitter(Generic[T]):
         task.add_done_callback(self._handler_tasks.discard)
         return task
 
-    async def events(self, maxsize: int = 1024) -> AsyncIterator[EmittedEvent]:
+    def events(self, maxsize: int = 1024) -> AsyncIterator[EmittedEvent]:
         """Iterates over every emitted event as :class:`EmittedEvent` until the emitter closes.
 
-        At most ``maxsize`` events are buffered for a slow consumer; older ones are dropped
-        with a warning.
+        At most ``maxsize`` events (at least 1) are buffered for a slow consumer; older ones
+        are dropped with a warning.
+
+        Raises:
+            InvalidArgumentError: ``maxsize`` is below 1 (an unbounded buffer is not offered).
         """
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+            raise TypeError(f"maxsize is an int, not {type(maxsize).__name__}")
+        if maxsize < 1:
+            raise InvalidArgumentError(f"maxsize must be at least 1, not {maxsize}")
+        return self._events(maxsize)
+
+    async def _events(self, maxsize: int) -> AsyncIterator[EmittedEvent]:
         q: "asyncio.Queue[Optional[EmittedEvent]]" = asyncio.Queue(maxsize)
         self._iterators.append(q)
         try:

@@ -91,16 +91,29 @@ class DataTrackFrame:
 FrameLike = Union[bytes, bytearray, memoryview, DataTrackFrame]
 
 
+def _check_timestamp(ts: Optional[int]) -> Optional[int]:
+    """A user timestamp as the library's u64, checked once for every push path (the fast path's
+    ctypes call would wrap a negative or too large value silently)."""
+    if ts is None:
+        return None
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        raise TypeError(f"user_timestamp is an int, not {type(ts).__name__}")
+    if not 0 <= ts < 1 << 64:
+        raise errors.InvalidArgumentError(f"user_timestamp must be 0..2**64-1, not {ts}")
+    return ts
+
+
 def _frame_args(frame: FrameLike, user_timestamp: Optional[int]) -> Tuple[bytes, Optional[int]]:
     if isinstance(frame, DataTrackFrame):
         if user_timestamp is not None and frame.user_timestamp is not None:
             raise errors.InvalidArgumentError("user_timestamp given twice (in the frame and as an argument)")
         payload = bytes_arg(frame.payload, "DataTrackFrame.payload")
-        return payload, frame.user_timestamp if frame.user_timestamp is not None else user_timestamp
+        ts = frame.user_timestamp if frame.user_timestamp is not None else user_timestamp
+        return payload, _check_timestamp(ts)
     if isinstance(frame, bytes):
-        return frame, user_timestamp
+        return frame, _check_timestamp(user_timestamp)
     if isinstance(frame, (bytearray, memoryview)):
-        return bytes(frame), user_timestamp
+        return bytes(frame), _check_timestamp(user_timestamp)
     raise TypeError(f"a data track frame is bytes-like or a DataTrackFrame, not {type(frame).__name__}")
 
 
@@ -184,6 +197,8 @@ class LocalDataTrack:
             user_timestamp: the application's timestamp for the frame (u64), if any.
 
         Raises:
+            InvalidArgumentError: ``user_timestamp`` outside 0..2**64-1 (TypeError if not an
+                int).
             QueueFullError: the send queue is full; nothing was queued (retryable). Use
                 :meth:`push` to wait for space instead.
             TrackUnpublishedError: the track is no longer published.
@@ -207,7 +222,8 @@ class LocalDataTrack:
 
         Args:
             frame, user_timestamp: as for :meth:`try_push`.
-            timeout: seconds to wait for space (None = as long as it takes).
+            timeout: seconds to wait for space (None = as long as it takes; 0 = no wait;
+                negative or NaN raises InvalidArgumentError).
 
         Raises:
             OperationTimeoutError: no space within ``timeout``; the frame was not queued.

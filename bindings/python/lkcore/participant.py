@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Union, cast
 
-from ._client import bytes_arg
+from ._client import bytes_arg, seconds_to_ms
 from ._proto import lkcore_ffi_pb2 as pb
 from .data_stream import (
     ByteStreamInfo,
@@ -280,7 +280,8 @@ class LocalParticipant(Participant):
         """Calls ``method`` on ``destination_identity`` and returns its response payload.
 
         Args:
-            response_timeout: seconds to wait for the response (None = the room default, 15 s).
+            response_timeout: seconds to wait for the response (None = the room default, 15 s;
+                capped at about 49.7 days; negative or NaN raises InvalidArgumentError).
 
         Raises:
             RpcError: the remote handler failed, or a built-in RPC failure (e.g. 1502
@@ -293,7 +294,7 @@ class LocalParticipant(Participant):
                     destination_identity=destination_identity,
                     method=method,
                     payload=payload,
-                    response_timeout_ms=0 if response_timeout is None else max(1, int(response_timeout * 1000)),
+                    response_timeout_ms=0 if response_timeout is None else max(1, seconds_to_ms(response_timeout, "response_timeout")),
                 )
             )
         )

@@ -693,3 +693,22 @@ def test_failed_init_closes_the_native_client(lib_path: str, monkeypatch: pytest
     assert len(made) == 1
     st, _ = lib.request(made[0], pb.Request(get_version=pb.GetVersionRequest()).SerializeToString())
     assert st == errors.ClientClosedError.CODE  # the native client was closed, not leaked
+
+
+async def test_timeouts_out_of_range_are_typed_or_capped(client: lkcore.Client) -> None:
+    # Beyond Request.timeout_ms (uint32 ms) is capped, inf included (it was a protobuf
+    # ValueError / an OverflowError); negative or NaN is InvalidArgumentError.
+    for t in (5e6, float("inf")):
+        comp = await asyncio.wait_for(client.request_async(echo_async(b"t"), timeout=t), 30)
+        assert comp.echo.payload == b"t"
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(errors.InvalidArgumentError):
+            await client.request_async(echo_async(b"t"), timeout=bad)
+
+
+def test_events_maxsize_must_bound_the_buffer() -> None:
+    room = lkcore.Room()
+    with pytest.raises(errors.InvalidArgumentError):
+        room.events(maxsize=0)  # asyncio.Queue(0) would be unbounded
+    with pytest.raises(errors.InvalidArgumentError):
+        room.events(maxsize=-5)

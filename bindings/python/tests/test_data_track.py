@@ -249,3 +249,24 @@ async def test_concurrent_readers_all_see_the_end(devsfu, token_for) -> None:
     finally:
         await alice.disconnect()
         await bob.disconnect()
+
+
+async def test_user_timestamp_is_checked_the_same_on_both_push_paths(devsfu, token_for) -> None:
+    # The fast path (ctypes u64) wrapped a negative or too large timestamp silently, while
+    # push() failed with protobuf's ValueError: both now raise InvalidArgumentError.
+    alice = await connect(devsfu.url, token_for("alice"))
+    try:
+        track = await alice.local_participant.publish_data_track("ts")
+        for bad in (-1, 1 << 64):
+            with pytest.raises(errors.InvalidArgumentError):
+                track.try_push(b"x", user_timestamp=bad)
+            with pytest.raises(errors.InvalidArgumentError):
+                await asyncio.wait_for(track.push(b"x", user_timestamp=bad), GUARD)
+            with pytest.raises(errors.InvalidArgumentError):
+                track.try_push(lkcore.DataTrackFrame(b"x", bad))
+        assert track.stats().pushed == 0  # nothing was queued
+        track.try_push(b"x", user_timestamp=(1 << 64) - 1)
+        with pytest.raises(TypeError):
+            track.try_push(b"x", user_timestamp=1.5)  # type: ignore[arg-type]
+    finally:
+        await alice.disconnect()
