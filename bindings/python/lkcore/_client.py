@@ -318,7 +318,8 @@ def _pull_events(lib: Library, cid: int, ref: "weakref.ReferenceType[Client]") -
 
 
 class Client:
-    """An independent liblkcore client (own handles, event stream and event thread).
+    """An independent liblkcore client (own handles and event stream; on POSIX its events are
+    pulled by the loop itself, elsewhere by an event thread: see the module docstring).
 
     A :class:`~lkcore.Room` creates a private client unless one is passed in. A client is
     bound to the first asyncio event loop that uses it. Close it with :meth:`aclose` or
@@ -695,7 +696,7 @@ class Client:
     # -- closing -------------------------------------------------------------------------------
 
     def close(self, timeout: float = 5.0) -> None:
-        """Closes the client: rooms disconnect, handles are released, the event thread ends.
+        """Closes the client: rooms disconnect, handles are released, event delivery ends.
 
         Idempotent and callable from any thread. Pending operations fail with
         :class:`~lkcore.errors.ClientClosedError`. Waits at most ``timeout`` seconds for the

@@ -50,7 +50,7 @@ __all__ = [
     "MAX_BUFFER_SIZE",
 ]
 
-#: Largest subscription buffer accepted (frames).
+#: Largest subscription buffer the library accepts (frames; informative: the library checks it).
 MAX_BUFFER_SIZE = 65536
 
 
@@ -346,7 +346,8 @@ class RemoteDataTrack:
         iteration with that error.
 
         Args:
-            buffer_size: frames buffered for a slow consumer (1..65536; None = the room's
+            buffer_size: frames buffered for a slow consumer (at least 1; the library accepts
+                at most 65 536, :data:`MAX_BUFFER_SIZE`; None = the room's
                 ``data_track_buffer_size``, default 16); beyond it the library drops the oldest
                 frame and counts it in the next frame's ``dropped_before``.
 
@@ -354,11 +355,14 @@ class RemoteDataTrack:
         library already opened (its buffer is ``RoomOptions.data_track_buffer_size``).
 
         Raises:
-            InvalidArgumentError: ``buffer_size`` out of range.
+            InvalidArgumentError: ``buffer_size`` out of range (the library checks its cap).
             NotFoundError: the track is no longer published.
         """
-        if buffer_size is not None and not 1 <= buffer_size <= MAX_BUFFER_SIZE:
-            raise errors.InvalidArgumentError(f"buffer_size must be 1..{MAX_BUFFER_SIZE}, not {buffer_size}")
+        # The cap is the library's to check (BINDINGS.md §6). Refused here is only what cannot
+        # reach it as a size: below 1 (the field's 0 means "the room's default", which is None
+        # here) or beyond the uint32 field.
+        if buffer_size is not None and not 1 <= buffer_size <= 0xFFFFFFFF:
+            raise errors.InvalidArgumentError(f"buffer_size must be at least 1, not {buffer_size}")
         if self._auto_sub is not None:
             sub, self._auto_sub = self._auto_sub, None
             return sub

@@ -204,7 +204,9 @@ class E2EEOptions:
         shared_key: the key material, bytes-like (a str is encoded as UTF-8; never logged).
         ratchet_salt: bytes-like salt for key derivation (empty = ``b"LKFrameEncryptionKey"``).
         ratchet_window_size: ratchet attempts on decryption failure (0 = default).
-        failure_tolerance: decryption failures tolerated (-1 = unlimited).
+        failure_tolerance: passed to the library, which ignores it: it never gives up on a
+            sender, reports each failure (``e2ee_state_changed``) and drops what it cannot
+            decrypt (as with -1, unlimited).
         key_ring_size: key indexes kept (0 = default 16).
     """
 
@@ -368,9 +370,12 @@ class Room(EventEmitter[RoomEventName]):
     """A LiveKit room (data plane only).
 
     A Room connects at most once: create a new Room to join again. Unless ``client`` is given,
-    the room creates a private :class:`~lkcore.Client` (with its event thread) when it
-    connects and closes it when it disconnects, so a disconnected room leaves no thread or
-    handle behind.
+    the room creates a private :class:`~lkcore.Client` when it connects and closes it in
+    :meth:`disconnect` (also ``aclose`` and ``async with``), or when the Room is garbage
+    collected (then on a helper thread). After a disconnect by the server (the
+    ``disconnected`` event) the room handle and the private client stay until
+    :meth:`disconnect` is called or the Room is collected. Events are dispatched on the asyncio
+    loop's thread (see :class:`~lkcore.Client` for how they get there).
 
     Args:
         options: default options for :meth:`connect`.

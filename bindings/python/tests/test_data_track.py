@@ -9,6 +9,7 @@ import pytest
 
 import lkcore
 from lkcore import errors
+from lkcore.data_track import MAX_BUFFER_SIZE
 
 from helpers import GUARD, EventWaiter, connect
 
@@ -270,3 +271,34 @@ async def test_user_timestamp_is_checked_the_same_on_both_push_paths(devsfu, tok
             track.try_push(b"x", user_timestamp=1.5)  # type: ignore[arg-type]
     finally:
         await alice.disconnect()
+
+
+async def test_subscription_buffer_cap_is_the_library_s(devsfu, token_for, monkeypatch: pytest.MonkeyPatch) -> None:
+    # BINDINGS.md §6: caps are checked by the library (INVALID_ARGUMENT), not duplicated in the
+    # binding: a buffer beyond 65 536 reaches the library, which refuses it with a typed error.
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        await alice.local_participant.publish_data_track("capped")
+        (remote,) = await published.wait()
+        client = bob.client
+        assert client is not None
+        sent: "list[str]" = []
+        real = client.request
+
+        def spy(req):  # type: ignore[no-untyped-def]
+            sent.append(req.WhichOneof("message"))
+            return real(req)
+
+        monkeypatch.setattr(client, "request", spy)
+        with pytest.raises(errors.InvalidArgumentError):
+            remote.subscribe(buffer_size=MAX_BUFFER_SIZE + 1)
+        assert sent == ["subscribe_data_track"]
+        with pytest.raises(errors.InvalidArgumentError):
+            remote.subscribe(buffer_size=-1)  # not representable: refused before the library
+        sub = await asyncio.wait_for(remote.subscribe(buffer_size=MAX_BUFFER_SIZE), GUARD)
+        await sub.aclose()
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
