@@ -22,11 +22,61 @@ type streamCore struct {
 	ended       bool  // normal end: pieces may still drain
 	err         error // terminal: pending pieces are discarded
 	attrs       map[string]string
-	onAbandon   func() // tells the manager to forget the stream
+	onAbandon   func()      // tells the manager to forget the stream
+	shared      *byteBudget // the manager's budget for all readers' queued bytes
+	onFinish    func()      // once, when the reader is done (end or error seen, or abandoned)
 }
 
-func newCore(attrs map[string]string, maxBuffered int) *streamCore {
-	return &streamCore{wake: make(chan struct{}, 1), attrs: attrs, maxBuffered: maxBuffered}
+func newCore(attrs map[string]string, maxBuffered int, shared *byteBudget) *streamCore {
+	return &streamCore{wake: make(chan struct{}, 1), attrs: attrs, maxBuffered: maxBuffered, shared: shared}
+}
+
+// byteBudget is a bound shared by several queues.
+type byteBudget struct {
+	mu   sync.Mutex
+	used int
+	max  int
+}
+
+// take reserves n bytes; false (nothing reserved) if that would exceed the bound.
+func (b *byteBudget) take(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.max {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *byteBudget) give(n int) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+}
+
+// inUse reports the bytes reserved.
+func (b *byteBudget) inUse() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// dropQueuedLocked discards the queued pieces and returns their bytes to the budget.
+func (c *streamCore) dropQueuedLocked() {
+	c.shared.give(c.queued)
+	c.pieces, c.queued = nil, 0
+}
+
+// finish runs onFinish once; called without c.mu held (it calls into the manager).
+func (c *streamCore) finish() {
+	c.mu.Lock()
+	f := c.onFinish
+	c.onFinish = nil
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 func (c *streamCore) signal() {
@@ -46,7 +96,13 @@ func (c *streamCore) push(p []byte, streamID string) bool {
 	}
 	if c.queued+len(p) > c.maxBuffered {
 		c.err = newErr(ReasonBufferOverflow, streamID, "reader of data stream "+streamID+" is too slow: buffer limit reached", nil)
-		c.pieces, c.queued = nil, 0
+		c.dropQueuedLocked()
+		c.signal()
+		return false
+	}
+	if !c.shared.take(len(p)) {
+		c.err = newErr(ReasonBufferOverflow, streamID, "readers of data streams are too slow: the limit of data buffered for all of them is reached", nil)
+		c.dropQueuedLocked()
 		c.signal()
 		return false
 	}
@@ -84,7 +140,7 @@ func (c *streamCore) fail(err error, trailerAttrs map[string]string) {
 	c.mergeLocked(trailerAttrs)
 	if c.err == nil && !c.ended {
 		c.err = err
-		c.pieces, c.queued = nil, 0
+		c.dropQueuedLocked()
 	}
 	c.signal()
 }
@@ -96,13 +152,14 @@ func (c *streamCore) abandon(err error) {
 	if c.err == nil {
 		c.err = err
 	}
-	c.pieces, c.queued = nil, 0
+	c.dropQueuedLocked()
 	f := c.onAbandon
 	c.onAbandon = nil
 	c.mu.Unlock()
 	if f != nil {
 		f()
 	}
+	c.finish()
 }
 
 func (c *streamCore) attributes() map[string]string {
@@ -120,6 +177,7 @@ func (c *streamCore) pop(ctx context.Context) ([]byte, error) {
 		if c.err != nil {
 			err := c.err
 			c.mu.Unlock()
+			c.finish()
 			return nil, err
 		}
 		if len(c.pieces) > 0 {
@@ -130,11 +188,13 @@ func (c *streamCore) pop(ctx context.Context) ([]byte, error) {
 				c.pieces = nil
 			}
 			c.queued -= len(p)
+			c.shared.give(len(p))
 			c.mu.Unlock()
 			return p, nil
 		}
 		if c.ended {
 			c.mu.Unlock()
+			c.finish()
 			return nil, io.EOF
 		}
 		c.mu.Unlock()

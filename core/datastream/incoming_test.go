@@ -585,3 +585,54 @@ func TestReadAllDoesNotReserveTheDeclaredSize(t *testing.T) {
 		}
 	}
 }
+
+// Streams complete on the wire but not read yet are bounded: in number (a stream counts from
+// its header until its reader has seen the end or an error, or abandoned it — the trailer
+// does not end it for the reader) and, together with the open ones, in queued bytes.
+func TestIncomingUnreadStreamsBounded(t *testing.T) {
+	r := newRx(t, datastream.Limits{MaxUnfinishedStreams: 2, MaxBufferedBytesTotal: 100, MaxBufferedBytes: 80})
+	whole := func(id string, n int) {
+		r.feed(hp(hdr(id, false, nil, nil)), cp(id, 0, make([]byte, n)), tp(id, "", nil))
+	}
+	whole("a", 60)
+	whole("b", 30)
+	a, b := r.byteStream(t), r.byteStream(t) // handed over on goroutines of their own: any order
+	if a.Info().ID != "a" {
+		a, b = b, a
+	}
+	if n, bytes := r.m.UnfinishedIncomingStreams(); n != 2 || bytes != 90 {
+		t.Fatalf("%d unfinished streams, %d bytes queued; want 2, 90", n, bytes)
+	}
+	whole("c", 1) // a third stream while two are unread: dropped
+	if n, _ := r.m.UnfinishedIncomingStreams(); n != 2 {
+		t.Fatalf("%d unfinished streams after a third header", n)
+	}
+	select {
+	case rd := <-r.bytes:
+		t.Fatalf("stream %s handed over beyond the limit", rd.Info().ID)
+	default:
+	}
+	if got, err := a.ReadAll(testkit.Context(t, 0)); err != nil || len(got) != 60 {
+		t.Fatalf("a: %d bytes, %v", len(got), err)
+	}
+	// a was read to its end: a new stream fits again, but its chunk would take the bytes
+	// queued for all readers past 100 (b still holds 30), so that stream fails.
+	r.feed(hp(hdr("d", false, nil, nil)))
+	d := r.byteStream(t)
+	r.feed(cp("d", 0, make([]byte, 75)))
+	readBytesErr(t, d, datastream.ErrBufferOverflow, "all of them")
+	if got, err := b.ReadAll(testkit.Context(t, 0)); err != nil || len(got) != 30 {
+		t.Fatalf("b: %d bytes, %v", len(got), err)
+	}
+	if n, bytes := r.m.UnfinishedIncomingStreams(); n != 0 || bytes != 0 {
+		t.Fatalf("%d unfinished streams, %d bytes queued after every reader finished", n, bytes)
+	}
+	// A reader closed unread finishes its stream too, and returns its bytes.
+	whole("e", 50)
+	if err := r.byteStream(t).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, bytes := r.m.UnfinishedIncomingStreams(); n != 0 || bytes != 0 {
+		t.Fatalf("%d unfinished streams, %d bytes queued after a reader gave up", n, bytes)
+	}
+}

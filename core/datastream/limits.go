@@ -61,6 +61,18 @@ type Limits struct {
 	// streams of one sender identity. Default 256.
 	MaxOpenStreamsPerSender int
 
+	// MaxUnfinishedStreams caps the incoming streams (chunked or inline)
+	// handed to handlers whose reader has not finished yet — read to its end
+	// or error, or abandoned. A stream's trailer ends it on the wire, not for
+	// its reader: without this cap a host slow to read could be handed any
+	// number of complete streams. Headers beyond it are dropped. Default 1024.
+	MaxUnfinishedStreams int
+
+	// MaxBufferedBytesTotal caps the wire bytes queued for all readers
+	// together (MaxBufferedBytes caps one). When a chunk would exceed it,
+	// that chunk's stream fails with ErrBufferOverflow. Default 128 MiB.
+	MaxBufferedBytesTotal int
+
 	// ReadPieceSize is the largest piece of decompressed output a reader
 	// returns from one Next call on a compressed stream. Default 64 KiB; a
 	// buffer of this size is allocated per Next, so values above
@@ -83,6 +95,8 @@ func DefaultLimits() Limits {
 		MaxBufferedBytes:        32 << 20,
 		MaxOpenStreams:          1024,
 		MaxOpenStreamsPerSender: 256,
+		MaxUnfinishedStreams:    1024,
+		MaxBufferedBytesTotal:   128 << 20,
 		ReadPieceSize:           64 << 10,
 	}
 }
@@ -100,6 +114,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxOpenStreamsPerSender <= 0 {
 		l.MaxOpenStreamsPerSender = d.MaxOpenStreamsPerSender
+	}
+	if l.MaxUnfinishedStreams <= 0 {
+		l.MaxUnfinishedStreams = d.MaxUnfinishedStreams
+	}
+	if l.MaxBufferedBytesTotal <= 0 {
+		l.MaxBufferedBytesTotal = d.MaxBufferedBytesTotal
 	}
 	if l.ReadPieceSize <= 0 {
 		l.ReadPieceSize = d.ReadPieceSize

@@ -63,6 +63,9 @@ type Manager struct {
 	reserved     map[string]TextStreamHandler
 	open         map[string]*inStream
 	perSender    map[string]int
+	unfinished   int // streams handed to handlers whose reader has not finished
+
+	buffered *byteBudget // wire bytes queued for all readers (Limits.MaxBufferedBytesTotal)
 }
 
 // inStream is the manager's state of one open chunked incoming stream.
@@ -91,6 +94,7 @@ func NewManager(t Transport, opts Options) *Manager {
 		open:         map[string]*inStream{},
 		perSender:    map[string]int{},
 	}
+	m.buffered = &byteBudget{max: m.limits.MaxBufferedBytesTotal}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -268,16 +272,19 @@ func (m *Manager) handleHeader(h *lkpb.DataStream_Header, sender string, enc lkp
 		return
 	}
 
-	core := newCore(base.Attributes, m.limits.MaxBufferedBytes)
+	if m.unfinished >= m.limits.MaxUnfinishedStreams {
+		m.log.Warn("datastream: too many incoming streams not read to their end yet, dropping stream", "stream_id", id, "sender", sender)
+		return
+	}
+	core := newCore(base.Attributes, m.limits.MaxBufferedBytes, m.buffered)
 	base.Attributes = nil // live attributes come from the core
 	switch {
 	case base.Size != nil && *base.Size > m.limits.MaxPayloadBytes:
 		core.fail(newErr(ReasonPayloadTooLarge, id,
 			fmt.Sprintf("data stream %s announces %d bytes, more than the maximum payload size of %d", id, *base.Size, m.limits.MaxPayloadBytes), nil), nil)
 	case h.InlineContent != nil:
-		if len(h.InlineContent) > 0 {
-			core.pieces = [][]byte{h.InlineContent}
-			core.queued = len(h.InlineContent)
+		if len(h.InlineContent) > 0 && !core.push(h.InlineContent, id) {
+			break // the shared buffer budget is spent: the stream fails with ErrBufferOverflow
 		}
 		core.ended = true
 	default:
@@ -293,6 +300,12 @@ func (m *Manager) handleHeader(h *lkpb.DataStream_Header, sender string, enc lkp
 		core.onAbandon = func() { m.forget(s) }
 		m.open[id] = s
 		m.perSender[sender]++
+	}
+	m.unfinished++
+	core.onFinish = func() {
+		m.mu.Lock()
+		m.unfinished--
+		m.mu.Unlock()
 	}
 	rd := newReader(core, id, compressed, isTxt, base.Size, m.limits, m.flate)
 	m.wg.Add(1)
@@ -426,6 +439,15 @@ func (m *Manager) Close() error {
 	m.closeFn()
 	m.wg.Wait()
 	return nil
+}
+
+// UnfinishedIncomingStreams reports how many incoming streams were handed to
+// handlers and not read to their end (or error) nor abandoned yet, and the wire
+// bytes queued for their readers (for tests and metrics).
+func (m *Manager) UnfinishedIncomingStreams() (streams, bufferedBytes int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.unfinished, m.buffered.inUse()
 }
 
 // OpenIncomingStreams reports how many chunked incoming streams are open
