@@ -222,13 +222,18 @@ class LocalDataTrack:
 
         Args:
             frame, user_timestamp: as for :meth:`try_push`.
-            timeout: seconds to wait for space (None = as long as it takes; 0 = no wait;
+            timeout: seconds to wait for space (None = as long as it takes; 0 = give up at once;
                 negative or NaN raises InvalidArgumentError).
 
         Raises:
             OperationTimeoutError: no space within ``timeout``; the frame was not queued.
             TrackUnpublishedError, PayloadTooLargeError, DisconnectedError.
-            Cancelling the awaiting task cancels the wait; the frame is then not queued.
+
+        Cancelling the awaiting task cancels the wait (a ``CancelRequest``), but whether the
+        frame was queued is decided by the operation's completion, which a cancelled caller
+        does not see: a wait the cancel stopped (``CANCELLED``) queued nothing, while a wait
+        that had already ended queued the frame, which is then sent. After a cancel the frame
+        may therefore have been queued or not (:meth:`stats` counts it in ``pushed`` if it was).
         """
         payload, ts = _frame_args(frame, user_timestamp)
         if self._push_lock is None:
