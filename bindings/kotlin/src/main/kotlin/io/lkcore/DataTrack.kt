@@ -23,9 +23,9 @@ data class DataTrackOptions(
     val frameEncoding: String = "",
     /** Schema encoding: "protobuf", "json_schema", "ros2_msg", ... (optional). */
     val schemaEncoding: String = "",
-    /** Outgoing queue bound in frames (0 = the library's default, 1 024; at most 65 536). */
+    /** Outgoing queue bound in frames (0 = the library's default, 1 024; at most 65 536; not negative). */
     val queueSize: Int = 0,
-    /** Outgoing queue bound in serialized bytes (0 = the library's default, 1 MiB; at most 64 MiB). */
+    /** Outgoing queue bound in serialized bytes (0 = the library's default, 1 MiB; at most 64 MiB; not negative). */
     val queueBytes: Int = 0,
     /**
      * What a full queue does with a new frame: false (default) refuses it ([QueueFullException]
@@ -147,9 +147,11 @@ class RemoteDataTrack internal constructor(private val room: Room, val publisher
      * Opens a subscription whose lifetime the caller manages ([DataTrackSubscription.close]),
      * e.g. to wait until it is established ([DataTrackSubscription.awaitSubscribed]). With
      * [RoomOptions.autoSubscribe] the first call returns the subscription the library opened
-     * ([bufferSize] does not apply to it).
+     * ([bufferSize] does not apply to it). A negative [bufferSize] is refused with
+     * [InvalidArgumentException].
      */
     fun openSubscription(bufferSize: Int = 0): DataTrackSubscription {
+        Convert.unsigned("bufferSize", bufferSize)
         // RoomOptions.autoSubscribe: the subscription the library opened, handed out once.
         // Found by (publisher, name): the SID may have changed since (publisher's full reconnect).
         room.autoSubscriptions.remove(Room.trackKey(publisherIdentity, info.name))?.let { return it }

@@ -175,11 +175,12 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
 
     // ---- E2EE -------------------------------------------------------------------------
 
-    /** Replaces the end-to-end encryption shared key at [keyIndex] (key rotation). */
+    /** Replaces the end-to-end encryption shared key at [keyIndex] (key rotation; not negative). */
     fun setSharedKey(key: ByteArray, keyIndex: Int = 0) {
         client.request(
             Request.newBuilder().setSetSharedKey(
-                lkcore.ffi.v1.SetSharedKeyRequest.newBuilder().setRoomHandle(handle).setSharedKey(ByteString.copyFrom(key)).setKeyIndex(keyIndex),
+                lkcore.ffi.v1.SetSharedKeyRequest.newBuilder().setRoomHandle(handle).setSharedKey(ByteString.copyFrom(key))
+                    .setKeyIndex(Convert.unsigned("keyIndex", keyIndex)),
             ),
         )
     }
@@ -192,14 +193,17 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
 
     // ---- data tracks ---------------------------------------------------------------------
 
-    /** Publishes a local data track named [name] (unique per participant). */
+    /**
+     * Publishes a local data track named [name] (unique per participant). A negative size in
+     * [options] is refused with [InvalidArgumentException].
+     */
     suspend fun publishDataTrack(name: String, options: DataTrackOptions = DataTrackOptions()): LocalDataTrack {
         val c = client.call(
             Request.newBuilder().setPublishDataTrack(
                 lkcore.ffi.v1.PublishDataTrackRequest.newBuilder().setRoomHandle(handle).setName(name)
                     .setSchemaName(options.schemaName).setFrameEncoding(options.frameEncoding)
-                    .setSchemaEncoding(options.schemaEncoding).setQueueSize(options.queueSize)
-                    .setQueueBytes(options.queueBytes).setDropOldest(options.dropOldest),
+                    .setSchemaEncoding(options.schemaEncoding).setQueueSize(Convert.unsigned("queueSize", options.queueSize))
+                    .setQueueBytes(Convert.unsigned("queueBytes", options.queueBytes)).setDropOldest(options.dropOldest),
             ),
         )
         // Registered by the sink on the dispatcher thread (a LocalDataTrackUnpublished may be

@@ -20,7 +20,7 @@ data class TextStreamOptions(
     val destinationIdentities: List<String> = emptyList(),
     /** Empty = generated. */
     val streamId: String = "",
-    /** Announced total length in bytes, if known. */
+    /** Announced total length in bytes, if known (not negative). */
     val totalLength: Long? = null,
     val operation: TextStreamOperation = TextStreamOperation.CREATE,
     val version: Int = 0,
@@ -37,7 +37,7 @@ data class ByteStreamOptions(
     val destinationIdentities: List<String> = emptyList(),
     /** Empty = generated. */
     val streamId: String = "",
-    /** Announced total length in bytes, if known. */
+    /** Announced total length in bytes, if known (not negative). */
     val totalLength: Long? = null,
     /** File name shown to receivers. */
     val name: String = "",
@@ -75,7 +75,7 @@ data class ByteStreamInfo(
 internal object Streams {
     private fun common(topic: String, attrs: Map<String, String>, dest: List<String>, id: String, total: Long?): lkcore.ffi.v1.StreamOptions {
         val b = lkcore.ffi.v1.StreamOptions.newBuilder().setTopic(topic).putAllAttributes(attrs).addAllDestinationIdentities(dest).setStreamId(id)
-        total?.let { b.setTotalLength(it) }
+        total?.let { b.setTotalLength(Convert.unsigned("totalLength", it)) }
         return b.build()
     }
 

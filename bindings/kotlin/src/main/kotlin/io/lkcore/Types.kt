@@ -39,15 +39,18 @@ data class RoomOptions(
     val e2ee: E2eeOptions? = null,
     /** Bound of one join attempt (null = the library's, 15 s). */
     val connectTimeout: Duration? = null,
-    /** Join attempts before connect fails (0 = default, 1; at most 100). */
+    /** Join attempts before connect fails (0 = default, 1; at most 100; not negative). */
     val joinAttempts: Int = 0,
     /** Reconnect attempts after a connection loss (0 = default, 10; negative = never). */
     val maxReconnectAttempts: Int = 0,
     /** Default RPC response timeout (null = the library's, 15 s). */
     val rpcResponseTimeout: Duration? = null,
-    /** Default frames buffered per data-track subscription (0 = default, 16; at most 65 536). */
+    /** Default frames buffered per data-track subscription (0 = default, 16; at most 65 536; not negative). */
     val dataTrackBufferSize: Int = 0,
-    /** Largest incoming data stream accepted, in bytes (0 = default). */
+    /**
+     * Largest incoming data stream accepted, in bytes (0 = default); a negative value makes the
+     * [Room] constructor throw [InvalidArgumentException].
+     */
     val maxIncomingStreamBytes: Long = 0,
     /** Library log records at or above this level are forwarded (default WARN). */
     val logLevel: LogLevel = LogLevel.WARN,
@@ -113,9 +116,9 @@ class E2eeOptions(
     val sharedKey: ByteArray,
     /** Ratchet salt (null = the SDK default). */
     val ratchetSalt: ByteArray? = null,
-    /** Ratchet window size (0 = default). */
+    /** Ratchet window size (0 = default; not negative). */
     val ratchetWindowSize: Int = 0,
-    /** Key ring size (0 = default, 16). */
+    /** Key ring size (0 = default, 16; not negative). */
     val keyRingSize: Int = 0,
 )
 
@@ -218,10 +221,10 @@ internal object Convert {
 
     fun roomOptions(o: RoomOptions): lkcore.ffi.v1.RoomOptions {
         val b = lkcore.ffi.v1.RoomOptions.newBuilder()
-            .setJoinAttempts(o.joinAttempts)
-            .setMaxReconnectAttempts(o.maxReconnectAttempts)
-            .setDataTrackBufferSize(o.dataTrackBufferSize)
-            .setMaxIncomingStreamBytes(o.maxIncomingStreamBytes)
+            .setJoinAttempts(unsigned("joinAttempts", o.joinAttempts))
+            .setMaxReconnectAttempts(o.maxReconnectAttempts) // signed: negative = never
+            .setDataTrackBufferSize(unsigned("dataTrackBufferSize", o.dataTrackBufferSize))
+            .setMaxIncomingStreamBytes(unsigned("maxIncomingStreamBytes", o.maxIncomingStreamBytes))
             .setAutoSubscribe(o.autoSubscribe)
             // The snapshot tracks' auto-subscriptions come in the connect completion, so no
             // event repeats a snapshot track (the binding keeps no state to hide such events).
@@ -236,18 +239,34 @@ internal object Convert {
             },
         )
         // ABI 1.8; an out-of-range window is refused by the library (INVALID_ARGUMENT).
-        b.setSctpReceiveBufferBytes(o.sctpReceiveBufferSize).setDisableUdpBatching(o.disableUdpBatching)
+        b.setSctpReceiveBufferBytes(unsigned("sctpReceiveBufferSize", o.sctpReceiveBufferSize)).setDisableUdpBatching(o.disableUdpBatching)
         o.connectTimeout?.let { b.setConnectTimeoutMs(millis(it)) }
         o.rpcResponseTimeout?.let { b.setRpcResponseTimeoutMs(millis(it)) }
         o.e2ee?.let { e ->
             val eb = lkcore.ffi.v1.E2eeOptions.newBuilder()
                 .setSharedKey(com.google.protobuf.ByteString.copyFrom(e.sharedKey))
-                .setRatchetWindowSize(e.ratchetWindowSize)
-                .setKeyRingSize(e.keyRingSize)
+                .setRatchetWindowSize(unsigned("ratchetWindowSize", e.ratchetWindowSize))
+                .setKeyRingSize(unsigned("keyRingSize", e.keyRingSize))
             e.ratchetSalt?.let { eb.setRatchetSalt(com.google.protobuf.ByteString.copyFrom(it)) }
             b.setE2Ee(eb)
         }
         return b.build()
+    }
+
+    /**
+     * [value] for an unsigned protobuf field: a negative value would wrap to a huge one (e.g.
+     * -1 to 2^64-1, lifting a cap instead of failing), so it is refused with
+     * [InvalidArgumentException] naming the option. The library checks the upper bounds.
+     */
+    fun unsigned(name: String, value: Int): Int {
+        if (value < 0) throw InvalidArgumentException("$name must not be negative (got $value)")
+        return value
+    }
+
+    /** [value] for an unsigned 64-bit field (see the Int overload). */
+    fun unsigned(name: String, value: Long): Long {
+        if (value < 0) throw InvalidArgumentException("$name must not be negative (got $value)")
+        return value
     }
 
     /** A duration as whole milliseconds for a uint32 field (at least 1 for a positive duration). */

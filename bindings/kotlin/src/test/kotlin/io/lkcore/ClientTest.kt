@@ -65,7 +65,24 @@ class ClientTest : LkTestBase() {
     fun `invalid options are refused with a typed exception and leave nothing behind`() {
         assertFailsWith<InvalidArgumentException> { Room(RoomOptions(dataTrackBufferSize = 100_000)) }
         assertFailsWith<InvalidArgumentException> { Room(RoomOptions(joinAttempts = 101)) }
+        // Negative values of unsigned fields: refused, never wrapped to 2^64-1 (no stream cap).
+        assertFailsWith<InvalidArgumentException> { Room(RoomOptions(maxIncomingStreamBytes = -1)) }
+        assertFailsWith<InvalidArgumentException> { Room(RoomOptions(joinAttempts = -1)) }
+        assertFailsWith<InvalidArgumentException> { Room(RoomOptions(dataTrackBufferSize = -1)) }
+        assertFailsWith<InvalidArgumentException> { Room(RoomOptions(sctpReceiveBufferSize = -1)) }
+        assertFailsWith<InvalidArgumentException> { Room(RoomOptions(e2ee = E2eeOptions(ByteArray(16), keyRingSize = -1))) }
+        assertFailsWith<InvalidArgumentException> { Room(RoomOptions(e2ee = E2eeOptions(ByteArray(16), ratchetWindowSize = -1))) }
         assertEquals(0, Lkcore.liveClients())
+    }
+
+    @Test
+    fun `negative sizes and indexes of requests are refused with InvalidArgumentException`() = lkTest {
+        Room().use { room ->
+            assertFailsWith<InvalidArgumentException> { room.sendText("x", TextStreamOptions(totalLength = -1)) }
+            assertFailsWith<InvalidArgumentException> { room.streamBytes(ByteStreamOptions(totalLength = -1)) }
+            assertFailsWith<InvalidArgumentException> { room.setSharedKey(ByteArray(16), keyIndex = -1) }
+            assertEquals(1, room.liveHandles)
+        }
     }
 
     @Test

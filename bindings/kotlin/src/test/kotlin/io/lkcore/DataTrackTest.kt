@@ -394,4 +394,21 @@ class DataTrackTest : LkTestBase() {
             executor.shutdown()
         }
     }
+
+    @Test
+    fun `negative sizes are refused, not wrapped into huge unsigned values`() = lkTest {
+        Room().use { room ->
+            assertFailsWith<InvalidArgumentException> { room.publishDataTrack("t", DataTrackOptions(queueSize = -1)) }
+            assertFailsWith<InvalidArgumentException> { room.publishDataTrack("t", DataTrackOptions(queueBytes = -1)) }
+        }
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val rec = record(bob)
+                alice.publishDataTrack("neg")
+                val remote = rec.await<RoomEvent.DataTrackPublished>().track
+                assertFailsWith<InvalidArgumentException> { remote.openSubscription(bufferSize = -1) }
+                assertEquals(1, bob.liveHandles)
+            }
+        }
+    }
 }
