@@ -42,7 +42,12 @@
 //   - Each blocking call is bounded by its timeout argument where it has one (default
 //     kDefaultWait, 30 s), else by RoomOptions::operation_timeout (passed to the library
 //     as the operation's deadline; it then fails with LK_ERR_TIMEOUT). See TIMEOUTS below
-//     kDefaultWait for what 0, negative and huge values mean.
+//     kDefaultWait for what 0, negative and huge values mean. The outcome is the library's:
+//     the call waits for the operation's completion, which the library delivers by the
+//     deadline on the event thread, so a handler holding up that thread delays it; only when it
+//     is still missing 5 s past the deadline does the call ask the library to cancel the
+//     operation, and 30 s later it gives up with LK_ERR_TIMEOUT (handles a late success
+//     carries are then released).
 //   - Handlers are never called after the object that registered them was destroyed:
 //     destruction waits for a handler running on another thread to return. (perform_rpc
 //     callbacks belong to their call: each runs exactly once.)

@@ -32,9 +32,12 @@ inline uint32_t bounded_ms(Millis t) noexcept { return uint32_t(bounded(t).count
 // For lk_data_track_read: negative stays -1 (the library waits without a bound).
 inline int32_t read_ms(Millis t) noexcept { return t.count() < 0 ? -1 : int32_t(bounded(t).count()); }
 
-// Grace added to an operation's deadline before the C++ side gives up waiting for its
-// completion (the library completes it with TIMEOUT at the deadline itself).
+// Grace added to an operation's deadline before the C++ side asks the library to cancel an
+// operation whose completion has not arrived (the library completes it with TIMEOUT at the
+// deadline itself), and how long it then still waits for the completion before giving up
+// (ClientImpl::call: a safety net only).
 constexpr Millis kCompletionGrace{5000};
+constexpr Millis kCompletionSafety{30000};
 // Initial and refill credits of stream readers (chunks buffered per reader).
 constexpr uint32_t kReaderWindow = 16;
 // Ended events of subscriptions not (yet) registered kept for their subscribe() call.

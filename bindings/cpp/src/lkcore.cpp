@@ -294,26 +294,39 @@ pb::Completion ClientImpl::call(pb::Request &req, Millis timeout, std::function<
     if (on_success && !c.has_error()) on_success(c);
     prom->set_value(std::move(c));
   });
+  // The library completes every operation, at its deadline (Request.timeout_ms) at the
+  // latest, so its completion decides the outcome. The bound below is only a safety net for a
+  // completion that does not come (a library fault, or an event thread blocked for long by a
+  // handler, which delays every completion): past the deadline and a grace, ask the library to
+  // cancel (the operation then completes, CANCELLED or with its result if it finished) and wait
+  // once more; only then give up.
   if (fut.wait_for(timeout + kCompletionGrace) != std::future_status::ready) {
-    // The library did not complete it at its deadline (it always should). Give up: a late
-    // success must not leak the handle it carries.
-    lk_client_t cid = id_;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      auto it = pending_.find(id);
-      if (it != pending_.end())
-        it->second = [cid](pb::Completion &&c) {
-          if (c.has_publish_data_track()) lk_handle_drop(cid, c.publish_data_track().track().handle());
-          if (c.has_open_text_writer()) lk_handle_drop(cid, c.open_text_writer().handle());
-          if (c.has_open_byte_writer()) lk_handle_drop(cid, c.open_byte_writer().handle());
-          if (c.has_connect())
-            for (const auto &a : c.connect().auto_subscriptions()) lk_handle_drop(cid, a.handle());
-        };
-    }
     pb::Request cancel;
     cancel.mutable_cancel()->set_target_request_id(id);
     request_nothrow(cancel);
-    throw Error(LK_ERR_TIMEOUT, "the operation did not complete in time");
+    if (fut.wait_for(kCompletionSafety) != std::future_status::ready) {
+      // Give up unless the completion is being delivered right now (dispatch took it): then
+      // its result, and the handles it carries, are ours — wait for it instead.
+      lk_client_t cid = id_;
+      bool abandoned = false;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = pending_.find(id);
+        if (it != pending_.end()) {
+          abandoned = true;
+          it->second = [cid](pb::Completion &&c) {  // a late success must not leak its handles
+            if (c.has_publish_data_track()) lk_handle_drop(cid, c.publish_data_track().track().handle());
+            if (c.has_open_text_writer()) lk_handle_drop(cid, c.open_text_writer().handle());
+            if (c.has_open_byte_writer()) lk_handle_drop(cid, c.open_byte_writer().handle());
+            if (c.has_connect())
+              for (const auto &a : c.connect().auto_subscriptions()) lk_handle_drop(cid, a.handle());
+          };
+        }
+      }
+      if (abandoned)
+        throw Error(LK_ERR_TIMEOUT, "the operation's completion did not arrive in time (is the client's event "
+                                    "thread blocked by a handler?)");
+    }
   }
   pb::Completion c = fut.get();
   if (c.has_error()) throw_error(c.error(), LK_ERR_INTERNAL);

@@ -89,3 +89,29 @@ TEST_F(E2E, RoomDestroyedWhileHandlersAndEventsRun) {
   stop = true;
   sender.join();
 }
+
+// A blocking call whose deadline passes while a handler holds up the event thread still reports
+// the library's outcome: its completion (a success) waits behind the handler. Before, the
+// binding's own deadline (the operation's + 5 s) reported the success as LK_ERR_TIMEOUT.
+TEST_F(E2E, SlowHandlerDoesNotTurnASuccessIntoATimeout) {
+  std::promise<void> blocked, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> once{false};
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob = join(client_b, "bob");
+  lk::LocalDataTrack track = bob.publish_data_track("idle");  // nothing queued: flush completes at once
+  bob.set_event_handler([&](const lk::RoomEvent &e) {
+    if (std::holds_alternative<lk::DataReceivedEvent>(e) && !once.exchange(true)) {
+      blocked.set_value();
+      released.wait_for(kGuard);  // holds the event thread
+    }
+  });
+  alice.publish_data("hold", {true, "hold", {}});
+  ASSERT_EQ(blocked.get_future().wait_for(kGuard), std::future_status::ready);
+  auto flushed = std::async(std::launch::async, [&] { track.flush(lk::Millis(100)); });
+  std::this_thread::sleep_for(6500ms);  // past the old binding deadline (100 ms + 5 s), well within the new bound
+  release.set_value();
+  ASSERT_EQ(flushed.wait_for(kGuard), std::future_status::ready);
+  EXPECT_NO_THROW(flushed.get());
+  bob.set_event_handler(nullptr);
+}
