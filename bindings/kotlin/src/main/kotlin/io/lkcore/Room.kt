@@ -223,8 +223,26 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * is registered.
      */
     fun registerRpcMethod(method: String, handler: suspend (RpcInvocation) -> String) {
-        client.request(Request.newBuilder().setRegisterRpcMethod(lkcore.ffi.v1.RegisterRpcMethodRequest.newBuilder().setRoomHandle(handle).setMethod(method)))
-        rpcHandlers[method] = handler
+        registerHandler(rpcHandlers, method, handler) {
+            client.request(Request.newBuilder().setRegisterRpcMethod(lkcore.ffi.v1.RegisterRpcMethodRequest.newBuilder().setRoomHandle(handle).setMethod(method)))
+        }
+    }
+
+    /**
+     * Registers [handler] under [key] in [handlers] *before* [register] tells the library, so
+     * an invocation or stream arriving as soon as the library accepts finds it (not
+     * UNSUPPORTED_METHOD, not a discarded stream); removed again if the library refuses. A
+     * handler already there (the library then refuses with [AlreadyExistsException]) stays.
+     */
+    private fun <H : Any> registerHandler(handlers: ConcurrentHashMap<String, H>, key: String, handler: H, register: () -> Unit) {
+        val previous = handlers.putIfAbsent(key, handler)
+        try {
+            register()
+        } catch (e: Throwable) {
+            if (previous == null) handlers.remove(key, handler)
+            throw e
+        }
+        if (previous != null) handlers[key] = handler // the library had none: the entry was stale
     }
 
     /** Stops answering [method] (callers then get UNSUPPORTED_METHOD). */
@@ -296,14 +314,12 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * sender's identity, in the room's scope; the reader is released when it returns.
      */
     fun registerTextStreamHandler(topic: String, handler: suspend (reader: TextStreamReader, participantIdentity: String) -> Unit) {
-        registerStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_TEXT, topic)
-        textHandlers[topic] = handler
+        registerHandler(textHandlers, topic, handler) { registerStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_TEXT, topic) }
     }
 
     /** Accepts incoming byte streams on [topic] (see [registerTextStreamHandler]). */
     fun registerByteStreamHandler(topic: String, handler: suspend (reader: ByteStreamReader, participantIdentity: String) -> Unit) {
-        registerStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_BYTES, topic)
-        byteHandlers[topic] = handler
+        registerHandler(byteHandlers, topic, handler) { registerStreamHandler(lkcore.ffi.v1.StreamKind.STREAM_KIND_BYTES, topic) }
     }
 
     /** Stops accepting text streams on [topic]. */
