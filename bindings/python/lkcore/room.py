@@ -369,7 +369,8 @@ def _log_close_failure(fut: "asyncio.Future[Any]") -> None:
 class Room(EventEmitter[RoomEventName]):
     """A LiveKit room (data plane only).
 
-    A Room connects at most once: create a new Room to join again. Unless ``client`` is given,
+    A Room connects at most once: after it connected, or after :meth:`disconnect`, create a
+    new Room to join again (a failed connect leaves it connectable again). Unless ``client`` is given,
     the room creates a private :class:`~lkcore.Client` when it connects and closes it in
     :meth:`disconnect` (also ``aclose`` and ``async with``), or when the Room is garbage
     collected (then on a helper thread). After a disconnect by the server (the
@@ -395,6 +396,7 @@ class Room(EventEmitter[RoomEventName]):
         self._client_arg = client
         self._lib_path = lib_path
         self._used = False
+        self._disconnect_called = False  # disconnect() ends the Room for good (no new connect)
         self._state = ConnectionState.DISCONNECTED
         self._info = pb.RoomInfo()
         self._local: Optional[LocalParticipant] = None
@@ -463,10 +465,15 @@ class Room(EventEmitter[RoomEventName]):
     async def connect(self, url: str, token: str, options: Optional[RoomOptions] = None) -> None:
         """Joins the room at ``url`` (ws:// or wss://) with an access token.
 
+        A failed connect releases what the attempt made (its room handle, a private client)
+        and leaves the Room connectable again (BINDINGS.md §7), unless :meth:`disconnect` was
+        called meanwhile.
+
         Raises:
             UnauthorizedError: the token was rejected.
             ConnectionFailedError: the server could not be reached or refused the join.
-            FailedPreconditionError: this Room was already used.
+            FailedPreconditionError: this Room is connecting or connected, or was connected or
+                disconnected before.
         """
         if self._used:
             raise errors.FailedPreconditionError("a Room connects at most once; create a new Room")
@@ -475,7 +482,11 @@ class Room(EventEmitter[RoomEventName]):
         if options is not None:
             session.options = options
         own = self._client_arg is None
-        client = self._client_arg if self._client_arg is not None else Client(self._lib_path)
+        try:
+            client = self._client_arg if self._client_arg is not None else Client(self._lib_path)
+        except BaseException:
+            self._used = False  # nothing was made: the Room is as it was
+            raise
         session.client = client
         self._release_lock = asyncio.Lock()
         try:
@@ -500,10 +511,33 @@ class Room(EventEmitter[RoomEventName]):
                 on_result=self._on_connected,
             )
         except BaseException:
-            self._state = ConnectionState.DISCONNECTED
-            await self._release()
+            try:
+                await self._release(final=False)  # CONNECTING -> DISCONNECTED is reported
+            finally:
+                if self._disconnect_called:
+                    self._close_iterators()  # ended for good
+                else:
+                    self._reset_after_failed_connect()  # events() iterators go on
             raise
         self.emit("connected")
+
+    def _reset_after_failed_connect(self) -> None:
+        """Makes the Room connectable again after a failed connect (whose attempt is released:
+        the next connect creates a new room handle, and a new private client)."""
+        session = self._session
+        session.client = None
+        session.handle = 0
+        session.released = False
+        session.final_e2ee_stats = None
+        session.e2ee_states.clear()
+        self._info = pb.RoomInfo()
+        self._local = None
+        self._remote = {}
+        self._disconnected = asyncio.Event()
+        self._release_lock = None
+        self._finalizer = None
+        self._closing = None
+        self._used = False
 
     def _on_connected(self, comp: pb.Completion) -> None:
         """Applies the connect snapshot, in event order (before any later room event)."""
@@ -523,10 +557,15 @@ class Room(EventEmitter[RoomEventName]):
         self._set_state(ConnectionState.CONNECTED)
 
     async def disconnect(self) -> None:
-        """Leaves the room and releases everything the room holds. Idempotent."""
+        """Leaves the room and releases everything the room holds. Idempotent.
+
+        Called while :meth:`connect` runs, it ends the Room for good: the connect fails and
+        the Room cannot connect again.
+        """
         session = self._session
         if not self._used:
             return
+        self._disconnect_called = True
         client = session.client
         if (client is not None and session.handle and self.isconnected() and not client.closed
                 and not session.released):
@@ -551,7 +590,9 @@ class Room(EventEmitter[RoomEventName]):
         """Waits until the room is disconnected (by :meth:`disconnect` or by the server)."""
         await self._disconnected.wait()
 
-    async def _release(self) -> None:
+    async def _release(self, final: bool = True) -> None:
+        """Releases the room handle and a private client; ``final`` also ends the events()
+        iterators (not after a failed connect, which leaves the Room connectable)."""
         lock = self._release_lock
         if lock is None:
             return
@@ -585,7 +626,8 @@ class Room(EventEmitter[RoomEventName]):
                     if was != ConnectionState.DISCONNECTED:
                         self.emit("connection_state_changed", ConnectionState.DISCONNECTED)
                     self._disconnected.set()
-                    self._close_iterators()
+                    if final:
+                        self._close_iterators()
 
     async def _wait_closed(self) -> None:
         """Waits for the private client's close, if one was started (its failure is logged)."""

@@ -73,7 +73,7 @@ async def test_bad_token_is_unauthorized(devsfu) -> None:
     room = lkcore.Room()
     with pytest.raises(errors.UnauthorizedError):
         await asyncio.wait_for(room.connect(devsfu.url, "not-a-token"), GUARD)
-    assert room.client is not None and room.client.closed  # nothing left behind
+    assert room.client is None and not lkcore.live_clients()  # nothing left behind
 
 
 async def test_unreachable_server_fails_to_connect() -> None:
@@ -349,3 +349,35 @@ async def test_cancelled_disconnect_still_ends_iterators_and_closes_the_client(d
     finally:
         stop.set()
         consumer.cancel()
+
+
+async def test_failed_connect_leaves_the_room_connectable(devsfu, token_for) -> None:
+    # BINDINGS.md §7: "A failed connect leaves the room connectable again."
+    room = lkcore.Room()
+    room.register_rpc_method("ping", lambda data: "pong")  # declared before: kept for the retry
+
+    async def follow() -> "list[tuple[str, tuple[object, ...]]]":
+        return [(ev.name, ev.args) async for ev in room.events()]
+
+    follower = asyncio.create_task(follow())  # follows the room across the failed attempt
+    with pytest.raises(errors.UnauthorizedError):
+        await asyncio.wait_for(room.connect(devsfu.url, "not-a-token"), GUARD)
+    assert not lkcore.live_clients()  # the attempt left nothing behind
+    await asyncio.wait_for(room.connect(devsfu.url, token_for("retry")), GUARD)
+    try:
+        assert room.isconnected() and room.local_participant.identity == "retry"
+        caller = await connect(devsfu.url, token_for("caller"))
+        try:
+            assert await asyncio.wait_for(caller.local_participant.perform_rpc("retry", "ping", ""), GUARD) == "pong"
+        finally:
+            await caller.disconnect()
+    finally:
+        await room.disconnect()
+    names = await asyncio.wait_for(follower, GUARD)  # ends with the final disconnect
+    states = [args[0] for name, args in names if name == "connection_state_changed"]
+    S = lkcore.ConnectionState
+    assert states[:4] == [S.CONNECTING, S.DISCONNECTED, S.CONNECTING, S.CONNECTED]
+    assert [name for name, _ in names].count("connected") == 1
+    with pytest.raises(errors.FailedPreconditionError):  # connected once: a new Room is needed
+        await room.connect(devsfu.url, token_for("retry"))
+
