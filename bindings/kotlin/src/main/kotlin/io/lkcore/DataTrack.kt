@@ -197,6 +197,9 @@ class DataTrackSubscription internal constructor(
     @Volatile
     private var endInfo: SubscriptionEnd? = null
 
+    /** [close] was called: a read failing on the released handle is the end, not an error. */
+    private val closed = java.util.concurrent.atomic.AtomicBoolean(false)
+
     /** Suspends until the subscription is established (frames flow), or throws why it failed. */
     suspend fun awaitSubscribed(timeout: Duration? = null) {
         room.client.call(
@@ -212,8 +215,9 @@ class DataTrackSubscription internal constructor(
      * The frames, read with the library's direct read function on [Dispatchers.IO] (never on
      * the collector's dispatcher; no buffer between the reader and the collector beyond the
      * frame being handed over; an auto-subscription's frames arrive as library events and
-     * are handed on by the dispatcher thread). Completes at the end of the subscription; throws
-     * its failure. Collect it once.
+     * are handed on by the dispatcher thread). Completes at the end of the subscription, and
+     * when it is [close]d (from any coroutine) or its room closes; throws its failure. Collect
+     * it once.
      */
     fun frames(): Flow<DataTrackFrame> = inbox?.let(::inboxFrames) ?: readFrames()
 
@@ -244,7 +248,9 @@ class DataTrackSubscription internal constructor(
                     if (end != null && end.reason == SubscriptionEndReason.FAILED && end.error != null) throw end.error
                     return@flow
                 }
-                else -> throw lkException(st, "reading the data track ${track.info.name} failed")
+                // Closed here (from any coroutine) or with the room: the end, as for an
+                // auto-subscription, not an InvalidHandleException/ClientClosedException.
+                else -> if (closed.get() || room.isClosed) return@flow else throw lkException(st, "reading the data track ${track.info.name} failed")
             }
         }
         // flowOn alone would put a 64-frame channel between the reader and the collector: a
@@ -283,8 +289,12 @@ class DataTrackSubscription internal constructor(
         inbox?.close() // after endInfo: a reader that sees the end sees why
     }
 
-    /** Unsubscribes and releases the handle. Idempotent. */
+    /**
+     * Unsubscribes and releases the handle. Idempotent. A [frames] collection running
+     * meanwhile (e.g. in another coroutine) then completes normally.
+     */
     override fun close() {
+        closed.set(true)
         room.subscriptions.remove(handle)
         room.client.drop(handle)
         inbox?.close()

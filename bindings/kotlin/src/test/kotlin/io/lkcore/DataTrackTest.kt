@@ -12,6 +12,7 @@ import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.onStart
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.withTimeout
@@ -407,6 +408,27 @@ class DataTrackTest : LkTestBase() {
                 alice.publishDataTrack("neg")
                 val remote = rec.await<RoomEvent.DataTrackPublished>().track
                 assertFailsWith<InvalidArgumentException> { remote.openSubscription(bufferSize = -1) }
+                assertEquals(1, bob.liveHandles)
+            }
+        }
+    }
+
+    @Test
+    fun `closing a pull subscription from another coroutine completes its frames normally`() = lkTest {
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val rec = record(bob)
+                alice.publishDataTrack("closed-here")
+                val remote = rec.await<RoomEvent.DataTrackPublished>().track
+                val sub = remote.openSubscription()
+                sub.awaitSubscribed()
+                val reading = CompletableDeferred<Unit>()
+                val collected = async {
+                    sub.frames().onStart { reading.complete(Unit) }.collect {}
+                }
+                withTimeout(GUARD) { reading.await() }
+                sub.close()
+                withTimeout(GUARD) { collected.await() } // no InvalidHandleException
                 assertEquals(1, bob.liveHandles)
             }
         }
