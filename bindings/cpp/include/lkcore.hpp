@@ -502,7 +502,7 @@ struct RoomOptions {
   // subscription are not delivered.
   bool auto_subscribe = false;
   std::optional<E2eeOptions> e2ee;
-  uint32_t connect_timeout_ms = 0;       // one join attempt (default 15 000)
+  uint32_t connect_timeout_ms = 0;       // one join attempt (default 15 000; see connect_deadline)
   uint32_t join_attempts = 0;            // default 1
   int32_t max_reconnect_attempts = 0;    // 0 = 10, negative = never reconnect
   uint32_t rpc_response_timeout_ms = 0;  // default for perform_rpc (15 000)
@@ -522,9 +522,15 @@ struct RoomOptions {
   // Send every UDP datagram with its own system call (default: batched where the kernel
   // supports it, for less CPU per byte).
   bool disable_udp_batching = false;
-  // Deadline of every blocking call of this room (connect, publish_*, send_*, ...); 0 means
-  // kDefaultWait, negative no deadline (TIMEOUTS).
+  // Deadline of every blocking call of this room (publish_*, send_*, set_*, disconnect, ...;
+  // not connect, see connect_deadline); 0 means kDefaultWait, negative no deadline (TIMEOUTS).
   Millis operation_timeout{30000};
+  // Deadline of the whole of Room::connect, join attempts and their backoff included (passed
+  // to the library as the operation's deadline; connect then fails with LK_ERR_TIMEOUT).
+  // 0 or negative (default): none, connect ends when the library's join policy does: after
+  // join_attempts attempts of at most connect_timeout_ms each, with a backoff of 500 ms
+  // doubling per attempt between them.
+  Millis connect_deadline{0};
   // Events kept for next_event() when no event handler is set; when full the oldest is
   // dropped and counted (dropped_events()).
   size_t event_queue_capacity = 4096;
@@ -935,7 +941,9 @@ class LK_API Room {
   lk_handle_t handle() const noexcept;
 
   // Joins the room (url: ws:// or wss://). Returns the snapshot at join time; later events are
-  // deltas on it. Errors: LK_ERR_UNAUTHORIZED, LK_ERR_CONNECTION_FAILED, LK_ERR_TIMEOUT, ...
+  // deltas on it. Bounded by the join policy of RoomOptions (join_attempts, connect_timeout_ms)
+  // and by RoomOptions::connect_deadline if set, not by operation_timeout.
+  // Errors: LK_ERR_UNAUTHORIZED, LK_ERR_CONNECTION_FAILED, LK_ERR_TIMEOUT, ...
   RoomSnapshot connect(const std::string &url, const std::string &token);
   // Leaves the room; returns after the DisconnectedEvent was delivered.
   void disconnect();

@@ -495,7 +495,11 @@ RoomSnapshot Room::connect(const std::string &url, const std::string &token) {
   // it hands over (RoomOptions::auto_subscribe) are delivered.
   std::weak_ptr<RoomState> weak = state_;
   ClientImpl *client = s.client.get();  // alive while it dispatches the completion
-  auto comp = s.client->call(req, s.options.operation_timeout, [weak, client](pb::Completion &done) {
+  // No deadline unless RoomOptions::connect_deadline sets one: Request.timeout_ms bounds the
+  // whole connect, join attempts and their backoff included, and would cut them short.
+  std::optional<Millis> deadline;
+  if (s.options.connect_deadline.count() > 0) deadline = s.options.connect_deadline;
+  auto comp = s.client->call(req, deadline, [weak, client](pb::Completion &done) {
     auto r = weak.lock();
     for (const auto &a : done.connect().auto_subscriptions()) {
       if (r)

@@ -192,10 +192,14 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   // Starts an ASYNC operation (assigns request_id); on_done runs on the event thread with the
   // completion (or a CLIENT_CLOSED one at close). Throws if the library refused it.
   uint64_t start(pb::Request &req, std::function<void(pb::Completion &&)> on_done);
-  // Starts an operation and waits for its completion (deadline `timeout`); throws its error.
-  // on_success, if set, runs on the event thread with a successful completion before the
-  // caller is woken (to take over handles whose events follow the completion).
-  pb::Completion call(pb::Request &req, Millis timeout, std::function<void(pb::Completion &)> on_success = {});
+  // Starts an operation and waits for its completion; throws its error. timeout is the
+  // operation's deadline in the library (Request.timeout_ms; 0 = kDefaultWait, negative =
+  // kMaxTimeout), std::nullopt for none (timeout_ms 0: the operation's own policy bounds it,
+  // e.g. connect's join attempts; the call then waits for the completion without a bound of
+  // its own). on_success, if set, runs on the event thread with a successful completion before
+  // the caller is woken (to take over handles whose events follow the completion).
+  pb::Completion call(pb::Request &req, std::optional<Millis> timeout,
+                      std::function<void(pb::Completion &)> on_success = {});
   void check_not_event_thread() const;
   bool on_event_thread() const;
   // Runs task on the event thread after the events already queued (an ASYNC echo's

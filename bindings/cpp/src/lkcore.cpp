@@ -284,10 +284,12 @@ uint64_t ClientImpl::start(pb::Request &req, std::function<void(pb::Completion &
   return id;
 }
 
-pb::Completion ClientImpl::call(pb::Request &req, Millis timeout, std::function<void(pb::Completion &)> on_success) {
+pb::Completion ClientImpl::call(pb::Request &req, std::optional<Millis> deadline,
+                                std::function<void(pb::Completion &)> on_success) {
   check_not_event_thread();
-  timeout = timeout.count() == 0 ? kDefaultWait : bounded(timeout);
-  req.set_timeout_ms(uint32_t(timeout.count()));
+  Millis timeout{0};
+  if (deadline) timeout = deadline->count() == 0 ? kDefaultWait : bounded(*deadline);
+  req.set_timeout_ms(uint32_t(timeout.count()));  // 0: none
   auto prom = std::make_shared<std::promise<pb::Completion>>();
   auto fut = prom->get_future();
   uint64_t id = start(req, [prom, on_success = std::move(on_success)](pb::Completion &&c) {
@@ -300,7 +302,8 @@ pb::Completion ClientImpl::call(pb::Request &req, Millis timeout, std::function<
   // handler, which delays every completion): past the deadline and a grace, ask the library to
   // cancel (the operation then completes, CANCELLED or with its result if it finished) and wait
   // once more; only then give up.
-  if (fut.wait_for(timeout + kCompletionGrace) != std::future_status::ready) {
+  // Without a deadline there is nothing to wait past: the operation's own bound applies.
+  if (deadline && fut.wait_for(timeout + kCompletionGrace) != std::future_status::ready) {
     pb::Request cancel;
     cancel.mutable_cancel()->set_target_request_id(id);
     request_nothrow(cancel);

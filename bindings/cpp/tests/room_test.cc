@@ -245,3 +245,21 @@ TEST_F(E2E, HugeAndNegativeTimeoutsMeanNoBound) {
   EXPECT_EQ(got_f.get(), "all of it");
   client_b.close(lk::Millis::max());  // nothing runs: returns at once
 }
+
+// operation_timeout does not cut connect's join attempts short: they are the library's policy,
+// and only RoomOptions::connect_deadline bounds the whole connect. (Three attempts at a closed
+// port take at least 1.5 s of backoff: before, the 300 ms operation_timeout ended them with
+// LK_ERR_TIMEOUT.)
+TEST_F(E2E, ConnectRetriesAreNotCutByTheOperationTimeout) {
+  lk::RoomOptions o;
+  o.join_attempts = 3;
+  o.operation_timeout = lk::Millis(300);
+  const std::string closed = "ws://127.0.0.1:1";
+  {
+    lk::Room r(client_a, o);
+    expect_error(LK_ERR_CONNECTION_FAILED, [&] { r.connect(closed, token("x")); }, "every attempt failed");
+  }
+  o.connect_deadline = lk::Millis(300);
+  lk::Room r(client_a, o);
+  expect_error(LK_ERR_TIMEOUT, [&] { r.connect(closed, token("x")); }, "connect_deadline");
+}
