@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import numbers
 import os
 import sys
 import threading
@@ -118,8 +119,9 @@ def seconds_to_ms(seconds: float, what: str) -> int:
         InvalidArgumentError: negative or NaN.
         TypeError: not a number.
     """
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
         raise TypeError(f"{what} is a number of seconds, not {type(seconds).__name__}")
+    seconds = float(seconds)
     if seconds != seconds or seconds < 0:
         raise errors.InvalidArgumentError(f"{what} must be a non-negative number of seconds, not {seconds}")
     if seconds == 0:
@@ -176,8 +178,9 @@ def _close_timeout_ms(timeout: float) -> int:
 
     Raises InvalidArgumentError for a negative or NaN timeout, TypeError for a non-number.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
         raise TypeError(f"timeout is a number of seconds, not {type(timeout).__name__}")
+    timeout = float(timeout)
     if timeout != timeout or timeout < 0:
         raise errors.InvalidArgumentError(f"timeout must be a non-negative number of seconds, not {timeout}")
     if timeout * 1000 >= _MAX_CLOSE_MS:
@@ -730,7 +733,10 @@ class Client:
             except Exception as e:  # noqa: BLE001 - a finalizer's work: logged, never raised
                 logger.warning("lkcore: closing client %d failed: %s", self._id, e)
 
-        threading.Thread(target=run, name=f"lkcore-close-{self._id}", daemon=True).start()
+        try:
+            threading.Thread(target=run, name=f"lkcore-close-{self._id}", daemon=True).start()
+        except RuntimeError:  # no new thread at interpreter shutdown: close here instead
+            run()
 
     def _begin_close(
         self,

@@ -698,7 +698,9 @@ def test_failed_init_closes_the_native_client(lib_path: str, monkeypatch: pytest
 async def test_timeouts_out_of_range_are_typed_or_capped(client: lkcore.Client) -> None:
     # Beyond Request.timeout_ms (uint32 ms) is capped, inf included (it was a protobuf
     # ValueError / an OverflowError); negative or NaN is InvalidArgumentError.
-    for t in (5e6, float("inf")):
+    import fractions
+
+    for t in (5e6, float("inf"), fractions.Fraction(30, 1)):  # any real number of seconds
         comp = await asyncio.wait_for(client.request_async(echo_async(b"t"), timeout=t), 30)
         assert comp.echo.payload == b"t"
     for bad in (-1.0, float("nan")):
