@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString
 import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.isActive
@@ -12,6 +13,7 @@ import kotlinx.coroutines.flow.SharedFlow
 import kotlinx.coroutines.flow.asSharedFlow
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
 import lkcore.ffi.v1.Event
 import lkcore.ffi.v1.Request
 import java.util.concurrent.ConcurrentHashMap
@@ -106,7 +108,8 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
 
     /**
      * Leaves the room (waits for the library's Disconnected event), then releases it like
-     * [close]. Idempotent.
+     * [close] — on [Dispatchers.IO], never blocking the caller's thread, and also when the
+     * caller is cancelled meanwhile. Idempotent.
      */
     suspend fun disconnect() {
         if (closed.get()) return
@@ -116,7 +119,8 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         } catch (_: FailedPreconditionException) {
         } catch (_: ClientClosedException) {
         } finally {
-            close()
+            // close() waits for the library's bounded teardown and the dispatcher thread.
+            withContext(NonCancellable + Dispatchers.IO) { close() }
         }
     }
 
