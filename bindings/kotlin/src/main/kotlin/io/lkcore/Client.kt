@@ -269,7 +269,7 @@ internal class NativeClient(
         /** The typed exception of an `Error` message. */
         fun toException(e: PbError): LkException =
             if (e.code == lkcore.ffi.v1.ErrorCode.ERROR_CODE_RPC_ERROR && e.hasRpc()) {
-                RpcException(e.rpc.code, e.rpc.message, e.rpc.data.ifEmpty { null })
+                RpcException(e.rpc.code, e.rpc.message, e.rpc.data.ifEmpty { null }, e.retryable)
             } else {
                 lkException(e.codeValue, e.message, e.retryable)
             }

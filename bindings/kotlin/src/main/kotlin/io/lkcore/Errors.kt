@@ -133,14 +133,15 @@ class UnknownLkException(rawCode: Int, message: String, retryable: Boolean = fal
 
 /**
  * An RPC failed: [rpcCode] is LiveKit's RPC error code (1400-1599 built in, others defined by
- * applications), [rpcMessage] and [data] what the callee (or the library) set. Throw it from an
- * RPC handler to answer with that error.
+ * applications), [rpcMessage] and [data] what the callee (or the library) set; [retryable] as
+ * the library decided it. Throw it from an RPC handler to answer with that error.
  */
 class RpcException(
     val rpcCode: Int,
     val rpcMessage: String,
     val data: String? = null,
-) : LkException(ErrorCode.RPC_ERROR, "RPC error $rpcCode: $rpcMessage") {
+    retryable: Boolean = false,
+) : LkException(ErrorCode.RPC_ERROR, "RPC error $rpcCode: $rpcMessage", retryable) {
     /** LiveKit's built-in RPC error codes. */
     companion object {
         const val APPLICATION_ERROR = 1500
@@ -187,7 +188,7 @@ fun lkException(code: Int, message: String, retryable: Boolean = false): LkExcep
         ErrorCode.TRACK_UNPUBLISHED -> TrackUnpublishedException(m, retryable)
         ErrorCode.END_OF_STREAM -> EndOfStreamException(m, retryable)
         ErrorCode.ENCRYPTION_ERROR -> EncryptionException(m, retryable)
-        ErrorCode.RPC_ERROR -> RpcException(RpcException.APPLICATION_ERROR, m)
+        ErrorCode.RPC_ERROR -> RpcException(RpcException.APPLICATION_ERROR, m, retryable = retryable) // a bare status: no Error.rpc
         ErrorCode.IO_ERROR -> IoException(m, retryable)
         ErrorCode.ABORTED -> AbortedException(m, retryable)
         ErrorCode.UNKNOWN -> UnknownLkException(code, m, retryable)
