@@ -68,7 +68,7 @@ internal class NativeClient(
     private val thread: Thread
 
     init {
-        if (id == 0L) throw InternalException("lk_client_new failed")
+        if (id == 0L) throw clientNewFailure()
         live[id] = this
         try {
             if (logLevel != LogLevel.LOG_LEVEL_UNSPECIFIED) {
@@ -277,6 +277,18 @@ internal class NativeClient(
 }
 
 /**
+ * Why `lk_client_new` returned 0: in a process forked after the library was loaded every
+ * function fails with FORKED, which `lk_handle_drop(0, 0)` tells apart (BINDINGS §1):
+ * [ForkedException]; otherwise [InternalException].
+ */
+internal fun clientNewFailure(): LkException =
+    if (LkNative.lk_handle_drop(0, 0) == ErrorCode.FORKED.value) {
+        ForkedException("liblkcore cannot be used in a process forked after it was loaded")
+    } else {
+        InternalException("lk_client_new failed")
+    }
+
+/**
  * The versions of the loaded library ([Lkcore.version]).
  *
  * @property abiMajor major version of the C ABI (as [Lkcore.abiVersion]).
@@ -302,7 +314,7 @@ object Lkcore {
      */
     fun version(): VersionInfo {
         val id = LkNative.lk_client_new(null, null)
-        if (id == 0L) throw InternalException("lk_client_new failed")
+        if (id == 0L) throw clientNewFailure()
         try {
             val v = NativeClient.requestOn(id, Request.newBuilder().setGetVersion(GetVersionRequest.getDefaultInstance())).getVersion
             return VersionInfo(v.abiVersion ushr 16, v.abiVersion and 0xFFFF, v.schema, v.libraryVersion)
