@@ -50,7 +50,11 @@
 //     carries are then released).
 //   - Handlers are never called after the object that registered them was destroyed:
 //     destruction waits for a handler running on another thread to return. (perform_rpc
-//     callbacks belong to their call: each runs exactly once.)
+//     callbacks belong to their call: each runs exactly once.) Exception: a Room destroyed on
+//     its client's event thread (from one of its handlers) does not wait for its RPC and
+//     stream handlers still running on handler threads — they may be waiting for a completion
+//     only that thread delivers — so they may return after the destructor did; they must not
+//     use the Room object then (no new handler call starts).
 //   - An exception escaping an event-thread handler or a stream handler is caught and reported
 //     on stderr (it cannot cross into the library); one escaping an RPC handler answers the call
 //     with RpcError::kApplicationError.

@@ -463,7 +463,10 @@ void Room::release() noexcept {
   auto s = std::move(state_);
   s->client->remove_room(s->handle);
   s->handler_guard.close();
-  s->handlers_guard.close();
+  // On the event thread (a handler destroying its room), RPC and stream handlers still running
+  // are not waited for: they may be waiting for a completion only this thread can deliver.
+  // They finish on their own (no new one starts); the RoomState stays alive while they run.
+  s->handlers_guard.close(!s->client->on_event_thread());
   {
     std::lock_guard<std::mutex> l(s->mu);
     s->handler = nullptr;

@@ -101,8 +101,8 @@ class Guard {
   // Enters a handler call; false once closed.
   bool enter();
   void leave();
-  // Refuses new calls and waits for running ones (except the caller's own).
-  void close();
+  // Refuses new calls and, when wait is true, waits for running ones (except the caller's own).
+  void close(bool wait = true);
 
  private:
   std::mutex mu_;

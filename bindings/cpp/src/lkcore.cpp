@@ -128,9 +128,10 @@ void Guard::leave() {
   cv_.notify_all();
 }
 
-void Guard::close() {
+void Guard::close(bool wait) {
   std::unique_lock<std::mutex> l(mu_);
   closed_ = true;
+  if (!wait) return;
   auto it = threads_.find(std::this_thread::get_id());
   int mine = it == threads_.end() ? 0 : it->second;
   cv_.wait(l, [&] { return running_ == mine; });

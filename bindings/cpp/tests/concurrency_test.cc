@@ -115,3 +115,38 @@ TEST_F(E2E, SlowHandlerDoesNotTurnASuccessIntoATimeout) {
   EXPECT_NO_THROW(flushed.get());
   bob.set_event_handler(nullptr);
 }
+
+// A Room destroyed by its own event handler does not wait for its RPC handler, which is itself
+// waiting for a completion only the event thread delivers (before, both waited on each other
+// until the handler's own bound: every room of the client stalled meanwhile).
+TEST_F(E2E, RoomDestroyedByItsEventHandlerDoesNotWaitForBlockedHandlers) {
+  std::promise<void> entered, destroying;
+  std::shared_future<void> destroying_f = destroying.get_future().share();
+  std::promise<bool> echoed;  // whether the RPC handler's completion arrived (not the guard)
+  std::atomic<bool> once{false};
+  lk::Room alice = join(client_a, "alice");
+  auto bob = std::make_unique<lk::Room>(client_b);
+  lk::Client &cb = client_b;
+  bob->register_rpc_method("slow", [&](const lk::RpcInvocation &) -> std::string {
+    entered.set_value();
+    destroying_f.wait_for(kGuard);
+    // A blocking call on the same client: its completion comes from the event thread.
+    auto f = cb.echo_async("x", lk::Millis(0));
+    echoed.set_value(f.wait_for(kGuard) == std::future_status::ready);
+    return "late";
+  });
+  bob->set_event_handler([&](const lk::RoomEvent &e) {
+    if (std::holds_alternative<lk::DataReceivedEvent>(e) && !once.exchange(true)) {
+      destroying.set_value();
+      bob.reset();  // on the event thread, while the RPC handler runs
+    }
+  });
+  bob->connect(sfu.url, token("bob"));
+  auto answer = alice.perform_rpc("bob", "slow", "", lk::Millis(2000));
+  ASSERT_EQ(entered.get_future().wait_for(kGuard), std::future_status::ready);
+  alice.publish_data("go", {true, "go", {}});
+  auto echoed_f = echoed.get_future();
+  ASSERT_EQ(echoed_f.wait_for(2 * kGuard), std::future_status::ready);
+  EXPECT_TRUE(echoed_f.get()) << "the RPC handler's completion waited behind the room's destruction";
+  EXPECT_EQ(answer.wait_for(kGuard), std::future_status::ready);  // answered or failed, not left pending
+}
