@@ -95,7 +95,7 @@ type E2EeOptions struct {
 	SharedKey         []byte                 `protobuf:"bytes,1,opt,name=shared_key,json=sharedKey,proto3" json:"shared_key,omitempty"`                            // never logged
 	RatchetSalt       []byte                 `protobuf:"bytes,2,opt,name=ratchet_salt,json=ratchetSalt,proto3" json:"ratchet_salt,omitempty"`                      // default "LKFrameEncryptionKey"
 	RatchetWindowSize uint32                 `protobuf:"varint,3,opt,name=ratchet_window_size,json=ratchetWindowSize,proto3" json:"ratchet_window_size,omitempty"` // default 0
-	FailureTolerance  int32                  `protobuf:"varint,4,opt,name=failure_tolerance,json=failureTolerance,proto3" json:"failure_tolerance,omitempty"`      // default -1 (unlimited)
+	FailureTolerance  int32                  `protobuf:"varint,4,opt,name=failure_tolerance,json=failureTolerance,proto3" json:"failure_tolerance,omitempty"`      // ignored: the library never gives up on a sender (it reports each failure and drops what it cannot decrypt)
 	KeyRingSize       uint32                 `protobuf:"varint,5,opt,name=key_ring_size,json=keyRingSize,proto3" json:"key_ring_size,omitempty"`                   // default 16
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
