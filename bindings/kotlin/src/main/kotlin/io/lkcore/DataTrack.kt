@@ -35,10 +35,26 @@ data class DataTrackOptions(
     val dropOldest: Boolean = false,
 )
 
-/** One frame of a data track. */
-class DataTrackFrame(val payload: ByteArray, val userTimestamp: Long?) {
-    override fun toString() = "DataTrackFrame(${payload.size} bytes, userTimestamp=$userTimestamp)"
+/**
+ * One frame of a data track.
+ *
+ * @property droppedBefore frames of the subscription lost since the previous delivered frame
+ *   (library buffer overflow, incomplete or undecryptable frames, and frames an
+ *   auto-subscription's buffer in this binding dropped for a slow collector). Always 0 for a
+ *   subscription read directly ([RemoteDataTrack.openSubscription] without
+ *   [RoomOptions.autoSubscribe]): the library counts its losses in [SubscriptionEnd.framesDropped].
+ */
+class DataTrackFrame(val payload: ByteArray, val userTimestamp: Long?, val droppedBefore: Long = 0) {
+    override fun toString() = "DataTrackFrame(${payload.size} bytes, userTimestamp=$userTimestamp, droppedBefore=$droppedBefore)"
 }
+
+/**
+ * A frame of an auto-subscription in the binding's buffer: [seq] numbers the frames the
+ * library delivered, [lostUpTo] sums its `dropped_before` up to and including this frame, so
+ * the collector computes the frame's [DataTrackFrame.droppedBefore] exactly, the frames the
+ * buffer evicted meanwhile included.
+ */
+private class InboxFrame(val frame: DataTrackFrame, val seq: Long, val lostUpTo: Long)
 
 /** A local data track's counters: pushed = sent + sendFailed + discarded + evicted + queued. */
 data class DataTrackStats(
@@ -188,7 +204,7 @@ class DataTrackSubscription internal constructor(
      * dispatcher thread hands on here ([eventBuffer] frames; the oldest is dropped and counted).
      * Null for subscriptions read with the direct read function.
      */
-    private val inbox: Channel<DataTrackFrame>? = if (eventBuffer > 0) {
+    private val inbox: Channel<InboxFrame>? = if (eventBuffer > 0) {
         Channel(eventBuffer, BufferOverflow.DROP_OLDEST) { droppedHere.incrementAndGet() }
     } else {
         null
@@ -221,8 +237,21 @@ class DataTrackSubscription internal constructor(
      */
     fun frames(): Flow<DataTrackFrame> = inbox?.let(::inboxFrames) ?: readFrames()
 
-    private fun inboxFrames(inbox: Channel<DataTrackFrame>): Flow<DataTrackFrame> = flow {
-        for (f in inbox) emit(f)
+    /** Library frames handed to [inbox] so far, and the sum of their `dropped_before` (dispatcher thread only). */
+    private var inboxSeq = 0L
+    private var inboxLost = 0L
+
+    private fun inboxFrames(inbox: Channel<InboxFrame>): Flow<DataTrackFrame> = flow {
+        var lastSeq = 0L
+        var lastLost = 0L
+        for (f in inbox) {
+            // Frames evicted from the buffer since the previous one (seq gap) and what the
+            // library lost before each of them and before this one.
+            val dropped = (f.seq - lastSeq - 1) + (f.lostUpTo - lastLost)
+            lastSeq = f.seq
+            lastLost = f.lostUpTo
+            emit(if (dropped == f.frame.droppedBefore) f.frame else DataTrackFrame(f.frame.payload, f.frame.userTimestamp, dropped))
+        }
         val end = endInfo
         if (end != null && end.reason == SubscriptionEndReason.FAILED && end.error != null) throw end.error
     }
@@ -280,7 +309,11 @@ class DataTrackSubscription internal constructor(
 
     /** One frame of an auto-subscription (dispatcher thread: hand on only). */
     internal fun onFrame(e: lkcore.ffi.v1.DataTrackFrameEvent) {
-        inbox?.trySend(DataTrackFrame(e.payload.toByteArray(), if (e.hasUserTimestamp()) e.userTimestamp else null))
+        val inbox = inbox ?: return
+        inboxSeq++
+        inboxLost += e.droppedBefore
+        val frame = DataTrackFrame(e.payload.toByteArray(), if (e.hasUserTimestamp()) e.userTimestamp else null, e.droppedBefore)
+        inbox.trySend(InboxFrame(frame, inboxSeq, inboxLost))
     }
 
     internal fun onEnded(e: lkcore.ffi.v1.DataTrackSubscriptionEnded?) {

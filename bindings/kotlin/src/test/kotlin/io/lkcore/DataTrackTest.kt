@@ -433,4 +433,47 @@ class DataTrackTest : LkTestBase() {
             }
         }
     }
+
+    @Test
+    fun `frames of an auto-subscription count the frames lost before them`() = lkTest {
+        connect("alice").use { alice ->
+            Room(RoomOptions(autoSubscribe = true, dataTrackBufferSize = 1)).use { bob ->
+                val rec = record(bob)
+                bob.connect(DevSfu.url, token("bob"))
+                val track = alice.publishDataTrack("lossy")
+                val sub = rec.await<RoomEvent.DataTrackPublished>().track.openSubscription()
+                sub.awaitSubscribed()
+                val first = CompletableDeferred<Unit>()
+                val resume = CompletableDeferred<Unit>()
+                val got = async {
+                    val frames = mutableListOf<DataTrackFrame>()
+                    sub.frames().collect {
+                        frames += it
+                        if (frames.size == 1) {
+                            first.complete(Unit)
+                            resume.await() // a slow collector: the one-frame buffer drops the oldest
+                        }
+                    }
+                    frames
+                }
+                withTimeout(GUARD) {
+                    while (!first.isCompleted) {
+                        track.tryPush(byteArrayOf(0))
+                        delay(20)
+                    }
+                }
+                repeat(50) { track.push(byteArrayOf(1)) }
+                track.flush()
+                track.unpublish()
+                withTimeout(GUARD) { while (sub.end == null) delay(20) } // ended: nothing more arrives
+                resume.complete(Unit)
+                val frames = withTimeout(GUARD) { got.await() }
+                val lost = frames.sumOf { it.droppedBefore }
+                assertTrue(lost > 0, "no loss reported for ${frames.size} frames delivered: ${sub.end}")
+                // each loss reported once (the end's count also has losses after the last frame)
+                assertTrue(lost <= sub.end!!.framesDropped, "$lost reported lost, ${sub.end}")
+                sub.close()
+            }
+        }
+    }
 }
