@@ -193,7 +193,10 @@ internal class NativeClient(
             val event = try {
                 Event.parseFrom(LkNative.takeBuffer(ev[0], len[0]))
             } catch (e: Exception) {
-                Logs.bindingError("undecodable event", e)
+                // Never expected (the library only adds fields, which decoding ignores). Its
+                // request id is unreadable: were it a completion, that caller would wait until
+                // cancelled or the room closed — hence an error, never a silent skip.
+                Logs.bindingError("undecodable event of client $id skipped (${len[0]} bytes); an operation may never complete", e)
                 continue
             }
             try {
