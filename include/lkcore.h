@@ -209,7 +209,10 @@ int32_t lk_request(lk_client_t client, const uint8_t *request, size_t request_le
  *
  * Returns LK_OK, LK_ERR_TIMEOUT (no event in time), LK_ERR_CLIENT_CLOSED (also when the
  * client is closed while waiting), LK_ERR_FAILED_PRECONDITION (client has a callback),
- * LK_ERR_INVALID_ARGUMENT (NULL out-parameter), LK_ERR_INVALID_CLIENT.
+ * LK_ERR_INVALID_ARGUMENT (NULL out-parameter), LK_ERR_INVALID_CLIENT, LK_ERR_FORKED, or
+ * LK_ERR_INTERNAL (the event could not be encoded or handed out — a library bug; that event
+ * is lost). Only LK_ERR_CLIENT_CLOSED and LK_ERR_INVALID_CLIENT mean no event will follow;
+ * after any other status the client stays open (close it with lk_client_close as usual).
  * Concurrent callers each get distinct events; to observe them in order, pull from one
  * thread.
  */
