@@ -1123,8 +1123,13 @@ type SubscribeDataTrackRequest struct {
 	Delivery   DeliveryMode `protobuf:"varint,5,opt,name=delivery,proto3,enum=lkcore.ffi.v1.DeliveryMode" json:"delivery,omitempty"`
 	// DELIVERY_MODE_CREDITS: credits granted up front.
 	InitialCredits uint32 `protobuf:"varint,6,opt,name=initial_credits,json=initialCredits,proto3" json:"initial_credits,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Since ABI 1.9: when set, the track is the publisher's data track of this name, and
+	// track_sid is not needed. A track keeps its name but gets a new sid when its publisher
+	// reconnects fully, so a host that keys remote tracks by (publisher, name), as BINDINGS.md
+	// asks, subscribes with the name. A library before 1.9 ignores it and uses track_sid.
+	TrackName     string `protobuf:"bytes,7,opt,name=track_name,json=trackName,proto3" json:"track_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubscribeDataTrackRequest) Reset() {
@@ -1197,6 +1202,13 @@ func (x *SubscribeDataTrackRequest) GetInitialCredits() uint32 {
 		return x.InitialCredits
 	}
 	return 0
+}
+
+func (x *SubscribeDataTrackRequest) GetTrackName() string {
+	if x != nil {
+		return x.TrackName
+	}
+	return ""
 }
 
 type SubscribeDataTrackResponse struct {
@@ -1666,7 +1678,7 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\x1aRemoteDataTrackUnpublished\x12-\n" +
 	"\x12publisher_identity\x18\x01 \x01(\tR\x11publisherIdentity\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\tR\x03sid\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\x8b\x02\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\xaa\x02\n" +
 	"\x19SubscribeDataTrackRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12-\n" +
@@ -1675,7 +1687,9 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\vbuffer_size\x18\x04 \x01(\rR\n" +
 	"bufferSize\x127\n" +
 	"\bdelivery\x18\x05 \x01(\x0e2\x1b.lkcore.ffi.v1.DeliveryModeR\bdelivery\x12'\n" +
-	"\x0finitial_credits\x18\x06 \x01(\rR\x0einitialCredits\"k\n" +
+	"\x0finitial_credits\x18\x06 \x01(\rR\x0einitialCredits\x12\x1d\n" +
+	"\n" +
+	"track_name\x18\a \x01(\tR\ttrackName\"k\n" +
 	"\x1aSubscribeDataTrackResponse\x12M\n" +
 	"\fsubscription\x18\x01 \x01(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\fsubscription\"Q\n" +
 	"\x1eWaitDataTrackSubscribedRequest\x12/\n" +

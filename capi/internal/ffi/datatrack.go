@@ -260,16 +260,20 @@ func (c *Client) subscribeDataTrack(m *ffipb.SubscribeDataTrackRequest, resp *ff
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "unknown delivery mode %d", mode)
 	}
 	p := rm.RemoteParticipant(m.GetPublisherIdentity())
+	name, which := m.GetTrackName(), m.GetTrackSid()
+	if name != "" {
+		which = "named " + name // a name outlives the sid, which a full reconnect renews
+	}
 	var track *room.RemoteDataTrack
 	if p != nil {
 		for _, t := range p.DataTracks() {
-			if t.SID() == m.GetTrackSid() {
+			if (name != "" && t.Name() == name) || (name == "" && t.SID() == m.GetTrackSid()) {
 				track = t
 			}
 		}
 	}
 	if track == nil {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, "no data track %q published by %q", m.GetTrackSid(), m.GetPublisherIdentity())
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, "no data track %q published by %q", which, m.GetPublisherIdentity())
 	}
 	h, err := c.startSubscription(r, track, mode, m.GetBufferSize(), m.GetInitialCredits())
 	if err != nil {

@@ -476,3 +476,56 @@ func pushUntilFrame(t *testing.T, pub *host, track uint64, subscriber *host, sub
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A publisher's full reconnect gives its data tracks new sids (no event announces it): a host
+// keeping the sid it was given cannot subscribe any more, one that names the track can
+// (SubscribeDataTrackRequest.track_name, ABI 1.9).
+func TestE2EDataTrackSubscribeByNameAfterPublisherFullReconnect(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	alice, ar, _ := joinHost(t, s, "dt-name", "alice")
+	bob, br, _ := joinHost(t, s, "dt-name", "bob")
+	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+	th := publishTrack(t, alice, ar, "sensor").GetHandle()
+	ev, _ := bob.roomEvent("track published", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
+	oldSid := ev.GetDataTrackPublished().GetTrack().GetInfo().GetSid()
+
+	s.ForceFullReconnect("alice", true)
+	if !s.DropSignal("alice") {
+		t.Fatal("devsfu did not drop alice's signal connection")
+	}
+	alice.roomEvent("full reconnect", 0, func(e *ffipb.RoomEvent) bool {
+		return e.GetReconnected().GetKind() == ffipb.ReconnectKind_RECONNECT_KIND_FULL
+	})
+	var newSid string
+	bob.s.waitFor(t, "bob sees the track's new sid", func([]*ffipb.Event) bool {
+		snap := bob.do(&ffipb.Request{Message: &ffipb.Request_GetRoomSnapshot{GetRoomSnapshot: &ffipb.GetRoomSnapshotRequest{RoomHandle: br}}})
+		for _, tr := range snap.GetGetRoomSnapshot().GetSnapshot().GetRemoteDataTracks() {
+			if tr.GetInfo().GetName() == "sensor" && tr.GetInfo().GetSid() != oldSid {
+				newSid = tr.GetInfo().GetSid()
+			}
+		}
+		return newSid != ""
+	})
+
+	req := func(sid, name string) *ffipb.Request {
+		return &ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
+			RoomHandle: br, PublisherIdentity: "alice", TrackSid: sid, TrackName: name, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_EVENTS,
+		}}}
+	}
+	wantRespCode(t, bob.do(req(oldSid, "")), ffipb.ErrorCode_ERROR_CODE_NOT_FOUND)
+	wantRespCode(t, bob.do(req(oldSid, "other")), ffipb.ErrorCode_ERROR_CODE_NOT_FOUND)
+	resp := bob.do(req(oldSid, "sensor")) // the stale sid is not looked at
+	wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_OK)
+	sub := resp.GetSubscribeDataTrack().GetSubscription()
+	if sub.GetTrack().GetInfo().GetSid() != newSid {
+		t.Fatalf("subscribed to %v, want sid %s", sub.GetTrack(), newSid)
+	}
+	deadline := time.Now().Add(hangGuard)
+	for len(frameEvents(bob.s.snapshot(), sub.GetHandle())) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame through the subscription made by name")
+		}
+		_ = alice.c.PushFrame(th, []byte("after"), 0, false) // refused while republishing: retried
+		time.Sleep(10 * time.Millisecond)
+	}
+}
