@@ -113,6 +113,7 @@ class RoomSession:
                     room_handle=self.require_handle(),
                     publisher_identity=track.publisher_identity,
                     track_sid=track.sid,
+                    track_name=track.name,  # ABI 1.9: found by name (its sid changes when the publisher fully reconnects)
                     buffer_size=size,
                     delivery=pb.DELIVERY_MODE_CREDITS,
                     initial_credits=size,

@@ -11,7 +11,7 @@ import lkcore
 from lkcore import errors
 from lkcore.data_track import MAX_BUFFER_SIZE
 
-from helpers import GUARD, EventWaiter, connect
+from helpers import GUARD, EventWaiter, connect, control
 
 pytestmark = pytest.mark.devsfu
 
@@ -300,5 +300,49 @@ async def test_subscription_buffer_cap_is_the_library_s(devsfu, token_for, monke
         sub = await asyncio.wait_for(remote.subscribe(buffer_size=MAX_BUFFER_SIZE), GUARD)
         await sub.aclose()
     finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_subscribe_after_the_publisher_fully_reconnected(devsfu, token_for) -> None:
+    # A full reconnect gives the publisher's tracks new sids and no event says so: the
+    # RemoteDataTrack bob holds keeps the old sid. Subscribing still works because the binding
+    # names the track (SubscribeDataTrackRequest.track_name); with the sid alone the library
+    # answers NOT_FOUND once the old track is gone.
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        track = await alice.local_participant.publish_data_track("sensor")
+        (remote,) = await published.wait()
+        old_sid = remote.sid
+
+        reconnected = EventWaiter(alice, "reconnected")
+        await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="true")
+        await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="alice")
+        assert await reconnected.wait() == (lkcore.ReconnectKind.FULL,)
+        assert remote.sid == old_sid  # nothing told bob's model
+
+        # Until bob's library has seen the track again the subscription may attach to the old
+        # one, which carries nothing: retried within the guard.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GUARD
+        frame = None
+        while frame is None:
+            assert loop.time() < deadline, "no frame through a subscription made after the full reconnect"
+            sub = await remote.subscribe(buffer_size=8)
+            first: "asyncio.Future[object]" = loop.create_future()
+            pusher = asyncio.ensure_future(push_until(track, b"after", 7, first))
+            try:
+                frame = await asyncio.wait_for(sub.__aiter__().__anext__(), 1.0)
+            except (asyncio.TimeoutError, StopAsyncIteration):
+                pass
+            finally:
+                first.set_result(None)
+                await pusher
+                await sub.aclose()
+        assert frame.payload == b"after"
+    finally:
+        await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="false")
         await alice.disconnect()
         await bob.disconnect()
