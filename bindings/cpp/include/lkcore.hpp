@@ -535,8 +535,11 @@ struct RoomOptions {
   // join_attempts attempts of at most connect_timeout_ms each, with a backoff of 500 ms
   // doubling per attempt between them.
   Millis connect_deadline{0};
-  // Events kept for next_event() when no event handler is set; when full the oldest is
-  // dropped and counted (dropped_events()).
+  // Data packets (DataReceivedEvent) kept for next_event() when no event handler is set (0 =
+  // the default, 4096); beyond it the oldest packet is dropped and counted (dropped_events()).
+  // Every other event (connection, room, participant, track, encryption state, Disconnected)
+  // is part of the room's state and is never dropped: they wait for next_event without a cap,
+  // so a Room that nobody pulls events from should have a handler.
   size_t event_queue_capacity = 4096;
 };
 
@@ -966,7 +969,7 @@ class LK_API Room {
   // (unless called from that handler).
   void set_event_handler(RoomEventHandler handler);
   std::optional<RoomEvent> next_event(Millis timeout);
-  // Events dropped from a full next_event queue.
+  // Data packets dropped from a full next_event queue (RoomOptions::event_queue_capacity).
   uint64_t dropped_events() const;
 
   // Local participant.

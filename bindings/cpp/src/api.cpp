@@ -554,6 +554,7 @@ std::optional<RoomEvent> Room::next_event(Millis timeout) {
   if (!s.cv.wait_for(l, detail::bounded(timeout), [&] { return !s.queue.empty(); })) return std::nullopt;
   RoomEvent e = std::move(s.queue.front());
   s.queue.pop_front();
+  if (std::holds_alternative<DataReceivedEvent>(e)) s.data_queued--;
   return e;
 }
 

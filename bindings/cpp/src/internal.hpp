@@ -38,6 +38,8 @@ inline int32_t read_ms(Millis t) noexcept { return t.count() < 0 ? -1 : int32_t(
 // (ClientImpl::call: a safety net only).
 constexpr Millis kCompletionGrace{5000};
 constexpr Millis kCompletionSafety{30000};
+// RoomOptions::event_queue_capacity 0: the default.
+constexpr size_t kDefaultEventQueueCapacity = 4096;
 // Initial and refill credits of stream readers (chunks buffered per reader).
 constexpr uint32_t kReaderWindow = 16;
 // Ended events of subscriptions not (yet) registered kept for their subscribe() call.
@@ -266,7 +268,8 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   RoomEventHandler handler;
   std::mutex call_mu;   // held while the handler runs (set_event_handler waits for it)
   Guard handler_guard;  // event-thread handler calls
-  std::deque<RoomEvent> queue;
+  std::deque<RoomEvent> queue;  // for next_event (no handler set)
+  size_t data_queued = 0;       // DataReceivedEvents in queue: the only ones ever dropped
   uint64_t dropped = 0;
   std::map<std::string, RpcHandler> rpc_handlers;
   std::map<std::string, TextStreamHandler> text_handlers;

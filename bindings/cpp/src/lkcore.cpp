@@ -863,13 +863,20 @@ void RoomState::on_event(const pb::RoomEvent &ev) {
     std::lock_guard<std::mutex> l(mu);
     h = handler;
     if (!h) {
-      if (options.event_queue_capacity == 0) {
-        dropped++;
-        return;
-      }
-      while (queue.size() >= options.event_queue_capacity) {
-        queue.pop_front();
-        dropped++;
+      // Only data packets are dropped (the oldest first) when they fill the queue: every other
+      // event is part of the room's state (the snapshot + deltas model) and is kept.
+      if (std::holds_alternative<DataReceivedEvent>(re)) {
+        size_t cap = options.event_queue_capacity ? options.event_queue_capacity : kDefaultEventQueueCapacity;
+        if (data_queued >= cap) {
+          auto it = std::find_if(queue.begin(), queue.end(),
+                                 [](const RoomEvent &e) { return std::holds_alternative<DataReceivedEvent>(e); });
+          if (it != queue.end()) {
+            queue.erase(it);
+            data_queued--;
+            dropped++;
+          }
+        }
+        data_queued++;
       }
       queue.push_back(std::move(re));
     }

@@ -263,3 +263,52 @@ TEST_F(E2E, ConnectRetriesAreNotCutByTheOperationTimeout) {
   lk::Room r(client_a, o);
   expect_error(LK_ERR_TIMEOUT, [&] { r.connect(closed, token("x")); }, "connect_deadline");
 }
+
+// Without a handler, a full next_event queue drops data packets only (the oldest first): the
+// room's other events are its state and are always delivered; capacity 0 is the default, not
+// "drop everything" (before, every event was dropped with 0, and the oldest event of any kind
+// when full).
+TEST_F(E2E, PulledEventsDropOnlyDataPackets) {
+  for (size_t capacity : {size_t(0), size_t(2)}) {
+    SCOPED_TRACE("capacity " + std::to_string(capacity));
+    lk::RoomOptions o;
+    o.event_queue_capacity = capacity;
+    lk::Room bob(client_b, o);
+    bob.connect(sfu.url, token("bob"));
+    const std::string who = "alice" + std::to_string(capacity);
+    bool connected = false, updated = false, disconnected = false;
+    std::vector<std::string> data;
+    // Pulls until done() holds (at most kGuard).
+    auto pull_until = [&](const std::function<bool()> &done) {
+      for (auto deadline = std::chrono::steady_clock::now() + kGuard; !done() && std::chrono::steady_clock::now() < deadline;) {
+        auto e = bob.next_event(lk::Millis(100));
+        if (!e) continue;
+        if (auto *c = std::get_if<lk::ParticipantConnectedEvent>(&*e)) connected |= c->info.identity == who;
+        if (auto *u = std::get_if<lk::ParticipantUpdatedEvent>(&*e)) updated |= u->info.identity == who && u->name_changed;
+        if (auto *d = std::get_if<lk::ParticipantDisconnectedEvent>(&*e)) disconnected |= d->identity == who;
+        if (auto *d = std::get_if<lk::DataReceivedEvent>(&*e)) data.push_back(d->payload);
+      }
+    };
+    {
+      lk::Room alice = join(client_a, who);
+      pull_until([&] { return connected; });
+      ASSERT_TRUE(connected);
+      alice.set_name("renamed");  // a state change among the packets
+      for (int i = 0; i < 5; i++) alice.publish_data(std::to_string(i), {true, "n", {}});
+      if (capacity == 2) {  // the three oldest packets are dropped once all five arrived
+        auto deadline = std::chrono::steady_clock::now() + kGuard;
+        while (bob.dropped_events() < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+        EXPECT_EQ(bob.dropped_events(), 3u);
+      }
+    }  // alice leaves while the packets wait in the queue
+    pull_until([&] { return disconnected && updated; });
+    EXPECT_TRUE(updated);
+    EXPECT_TRUE(disconnected);
+    if (capacity == 2) {
+      EXPECT_EQ(data, (std::vector<std::string>{"3", "4"}));
+    } else {
+      EXPECT_EQ(data, (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+      EXPECT_EQ(bob.dropped_events(), 0u);
+    }
+  }
+}
