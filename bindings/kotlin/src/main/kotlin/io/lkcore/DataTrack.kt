@@ -174,7 +174,8 @@ class RemoteDataTrack internal constructor(private val room: Room, val publisher
         val r = room.client.request(
             Request.newBuilder().setSubscribeDataTrack(
                 lkcore.ffi.v1.SubscribeDataTrackRequest.newBuilder().setRoomHandle(room.handle).setPublisherIdentity(publisherIdentity)
-                    .setTrackSid(info.sid).setBufferSize(bufferSize).setDelivery(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_PULL),
+                    // ABI 1.9: found by name (its sid changes when the publisher fully reconnects)
+                    .setTrackSid(info.sid).setTrackName(info.name).setBufferSize(bufferSize).setDelivery(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_PULL),
             ),
         )
         val h = r.subscribeDataTrack.subscription.handle

@@ -16,6 +16,7 @@ import kotlinx.coroutines.flow.onStart
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.withTimeoutOrNull
 import org.junit.jupiter.api.Test
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.Executors
@@ -107,6 +108,55 @@ class DataTrackTest : LkTestBase() {
                 assertEquals(SubscriptionEndReason.UNPUBLISHED, sub.end?.reason)
                 sub.close()
                 assertEquals(1, bob.liveHandles, "bob holds only the room")
+            }
+        }
+    }
+
+    @Test
+    fun `a track held from before its publisher's full reconnect can still be subscribed`() = lkTest {
+        // A full reconnect gives the publisher's tracks new sids and no event says so: the
+        // RemoteDataTrack bob holds keeps the old sid. Subscribing works because the binding
+        // names the track (SubscribeDataTrackRequest.trackName, ABI 1.9); with the sid alone
+        // the library answers NOT_FOUND once the old track is gone.
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val rec = record(alice)
+                val bobRec = record(bob)
+                val track = alice.publishDataTrack("sensor")
+                val remote = bobRec.await<RoomEvent.DataTrackPublished>().track
+                try {
+                    DevSfu.control("force-full-reconnect", "identity" to "alice", "on" to "true")
+                    DevSfu.control("drop-signal", "identity" to "alice")
+                    rec.await<RoomEvent.Reconnected> { it.kind == ReconnectKind.FULL }
+                    // Until bob's library has seen the track again a subscription may attach
+                    // to the old one, which carries nothing: retried within the guard.
+                    val frame = withTimeout(GUARD) {
+                        var got: DataTrackFrame? = null
+                        while (got == null) {
+                            remote.openSubscription(8).use { sub ->
+                                got = withTimeoutOrNull(1000) {
+                                    coroutineScope {
+                                        val pusher = launch {
+                                            while (true) {
+                                                runCatching { track.tryPush("after".encodeToByteArray()) }
+                                                delay(20)
+                                            }
+                                        }
+                                        try {
+                                            sub.frames().first()
+                                        } finally {
+                                            pusher.cancel()
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        got!!
+                    }
+                    assertContentEquals("after".encodeToByteArray(), frame.payload)
+                } finally {
+                    DevSfu.control("force-full-reconnect", "identity" to "alice", "on" to "false")
+                }
             }
         }
     }
