@@ -59,6 +59,15 @@
 //     on stderr (it cannot cross into the library); one escaping an RPC handler answers the call
 //     with RpcError::kApplicationError.
 //
+// STRINGS
+//   Every std::string of this API that holds text is UTF-8: identities, names, metadata,
+//   attributes, topics, URLs, tokens, RPC methods, payloads and error messages, text streams,
+//   track and schema names, stream options, file paths. A call given one that is not well-formed
+//   UTF-8 throws Error(LK_ERR_INVALID_ARGUMENT) naming the field. Binary data goes where the
+//   API takes bytes: publish_data, send_bytes, byte stream writers, data-track frames, echo. An
+//   RPC handler whose response (or RpcError message or data) is not UTF-8 answers the call with
+//   RpcError::kApplicationError.
+//
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation. Fields, events and enum
 //   values added by a newer library of the same major version are ignored or kept as numbers.
@@ -651,8 +660,9 @@ struct SubscriptionEnd {
   uint64_t frames_dropped = 0;
 };
 
-// Handler types. RpcHandler runs on a handler thread: return the response payload, or throw
-// RpcError to answer with that error (any other exception answers kApplicationError).
+// Handler types. RpcHandler runs on a handler thread: return the response payload (UTF-8), or
+// throw RpcError to answer with that error (any other exception, or a response that is not
+// UTF-8, answers kApplicationError).
 using RpcHandler = std::function<std::string(const RpcInvocation &)>;
 using RoomEventHandler = std::function<void(const RoomEvent &)>;
 using FrameHandler = std::function<void(Frame &&)>;

@@ -6,6 +6,66 @@
 namespace lk {
 namespace detail {
 
+bool valid_utf8(std::string_view s) noexcept {
+  const auto *p = reinterpret_cast<const unsigned char *>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned c = p[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t len;
+    uint32_t cp, min;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (n - i < len) return false;
+    for (size_t k = 1; k < len; k++) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string invalid_utf8_field(const google::protobuf::Message &m) {
+  using FD = google::protobuf::FieldDescriptor;
+  const auto *refl = m.GetReflection();
+  std::vector<const FD *> fields;
+  refl->ListFields(m, &fields);
+  std::string scratch;
+  for (const FD *f : fields) {
+    if (f->type() == FD::TYPE_STRING) {
+      if (f->is_repeated()) {
+        for (int i = 0, n = refl->FieldSize(m, f); i < n; i++)
+          if (!valid_utf8(refl->GetRepeatedStringReference(m, f, i, &scratch))) return std::string(f->full_name());
+      } else if (!valid_utf8(refl->GetStringReference(m, f, &scratch))) {
+        return std::string(f->full_name());
+      }
+    } else if (f->type() == FD::TYPE_MESSAGE) {  // maps are repeated entry messages
+      if (f->is_repeated()) {
+        for (int i = 0, n = refl->FieldSize(m, f); i < n; i++) {
+          std::string bad = invalid_utf8_field(refl->GetRepeatedMessage(m, f, i));
+          if (!bad.empty()) return bad;
+        }
+      } else {
+        std::string bad = invalid_utf8_field(refl->GetMessage(m, f));
+        if (!bad.empty()) return bad;
+      }
+    }
+  }
+  return "";
+}
+
 namespace {
 Attributes attrs(const google::protobuf::Map<std::string, std::string> &m) { return Attributes(m.begin(), m.end()); }
 std::vector<std::string> strings(const google::protobuf::RepeatedPtrField<std::string> &r) {

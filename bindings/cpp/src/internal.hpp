@@ -48,6 +48,13 @@ constexpr size_t kMaxOrphanEnds = 256;
 // the bound of an auto-subscription's buffer here.
 constexpr size_t kDefaultDataTrackBuffer = 16;
 
+// ---- UTF-8 (convert.cpp) ------------------------------------------------------------------------
+// Whether s is well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
+bool valid_utf8(std::string_view s) noexcept;
+// The full name of the first string field of m (nested messages and maps included) that is not
+// valid UTF-8, or "" if there is none. The library refuses such a request as malformed.
+std::string invalid_utf8_field(const google::protobuf::Message &m);
+
 // ---- conversions (convert.cpp) ---------------------------------------------------------------
 Error to_error(const pb::Error &e, int32_t fallback);
 std::exception_ptr error_ptr(const pb::Error &e, int32_t fallback);

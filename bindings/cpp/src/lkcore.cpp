@@ -240,6 +240,10 @@ void ClientImpl::check_not_event_thread() const {
 }
 
 pb::Response ClientImpl::request(const pb::Request &req) {
+  // Strings are UTF-8: refused here with the field's name rather than by the library as a
+  // malformed request (with libprotobuf complaining on stderr).
+  std::string bad = invalid_utf8_field(req);
+  if (!bad.empty()) throw Error(LK_ERR_INVALID_ARGUMENT, bad + " is not valid UTF-8 (every string of this API is UTF-8)");
   std::string buf;
   if (!req.SerializeToString(&buf)) throw Error(LK_ERR_INTERNAL, "cannot encode the request");
   uint8_t *out = nullptr;
@@ -897,7 +901,7 @@ void RoomState::on_rpc(const pb::RpcInvocation &inv) {
   uint64_t inv_id = inv.invocation_id();
   lk_handle_t room = handle;
   auto respond_error = [](ClientImpl &c, lk_handle_t room, uint64_t inv_id, uint32_t code, const std::string &msg,
-                          const std::string &data) {
+                          const std::string &data) -> int32_t {
     pb::Request req;
     auto *rr = req.mutable_respond_rpc();
     rr->set_room_handle(room);
@@ -905,7 +909,7 @@ void RoomState::on_rpc(const pb::RpcInvocation &inv) {
     rr->mutable_error()->set_code(code);
     rr->mutable_error()->set_message(msg);
     rr->mutable_error()->set_data(data);
-    c.request_nothrow(req);
+    return c.request_nothrow(req);
   };
   if (!h) {
     respond_error(*client, room, inv_id, RpcError::kUnsupportedMethod, "Method not supported at destination", "");
@@ -933,10 +937,13 @@ void RoomState::on_rpc(const pb::RpcInvocation &inv) {
     } catch (...) {
     }
     r->handlers_guard.leave();
-    if (ok)
-      r->client->request_nothrow(req);  // NOT_FOUND after the deadline: the caller already got 1502
-    else
-      respond_error(*r->client, room, inv_id, code, msg, data);
+    // NOT_FOUND after the deadline: the caller already got 1502.
+    int32_t st = ok ? r->client->request_nothrow(req) : respond_error(*r->client, room, inv_id, code, msg, data);
+    if (st == LK_ERR_INVALID_ARGUMENT)  // not UTF-8: the caller must not wait for its timeout
+      respond_error(*r->client, room, inv_id, RpcError::kApplicationError,
+                    ok ? "the method handler's response is not valid UTF-8"
+                       : "the method handler's error message or data is not valid UTF-8",
+                    "");
   });
   if (!posted) respond_error(*client, room, inv_id, RpcError::kApplicationError, "busy", "");
 }

@@ -171,3 +171,28 @@ TEST(Client, OwnClientRoomsCloseTheirClient) {
     EXPECT_NE(r.handle(), 0u);
   }
 }
+
+// Strings are UTF-8: one that is not is refused with INVALID_ARGUMENT naming its field (before,
+// the library refused the whole request as malformed, INVALID_REQUEST, with libprotobuf
+// complaining on stderr).
+TEST(Errors, StringsThatAreNotUtf8AreInvalidArguments) {
+  lk::Client c;
+  lk::RoomOptions o;
+  o.ice_servers = {lk::IceServer{{std::string("stun:\xff\xfe.example:3478")}, "", ""}};
+  try {
+    lk::Room r(c, o);
+    ADD_FAILURE() << "a non-UTF-8 ICE URL was accepted";
+  } catch (const lk::Error &e) {
+    EXPECT_EQ(e.code(), LK_ERR_INVALID_ARGUMENT) << e.what();
+    EXPECT_NE(e.message().find("urls"), std::string::npos) << e.what();
+  }
+  lk::Room r(c);
+  expect_error(LK_ERR_INVALID_ARGUMENT, [&] { r.register_rpc_method("caf\xc3", [](const lk::RpcInvocation &) { return ""; }); },
+               "truncated sequence");
+  expect_error(LK_ERR_INVALID_ARGUMENT, [&] { r.register_text_stream_handler("\xed\xa0\x80", [](lk::TextStreamReader, const std::string &) {}); },
+               "surrogate");
+  expect_error(LK_ERR_INVALID_ARGUMENT, [&] { r.register_rpc_method("\xc0\xaf", [](const lk::RpcInvocation &) { return ""; }); },
+               "overlong");
+  r.register_rpc_method("caf\xc3\xa9 \xf0\x9f\x98\x80", [](const lk::RpcInvocation &) { return ""; });  // valid
+  EXPECT_EQ(c.echo(std::string("\xff\x00", 2)), std::string("\xff\x00", 2));  // bytes are bytes
+}

@@ -134,3 +134,17 @@ TEST_F(E2E, RpcOnADisconnectedRoomFails) {
     EXPECT_EQ(e.code(), LK_ERR_DISCONNECTED) << e.what();
   }
 }
+
+// An RPC handler returning bytes that are not UTF-8 answers kApplicationError at once (before,
+// the library refused the response and the caller waited for its timeout, 1502).
+TEST_F(E2E, RpcResponseThatIsNotUtf8IsAnApplicationError) {
+  lk::Room bob(client_b);
+  bob.register_rpc_method("binary", [](const lk::RpcInvocation &) { return std::string("\xff\xfe\x00", 3); });
+  bob.register_rpc_method("binary-error", [](const lk::RpcInvocation &) -> std::string {
+    throw lk::RpcError(4001, "bad \xff message");
+  });
+  bob.connect(sfu.url, token("bob"));
+  lk::Room alice = join(client_a, "alice");
+  expect_rpc_error(alice.perform_rpc("bob", "binary", "", kGuard), lk::RpcError::kApplicationError, "binary response");
+  expect_rpc_error(alice.perform_rpc("bob", "binary-error", "", kGuard), lk::RpcError::kApplicationError, "binary error");
+}
