@@ -57,7 +57,9 @@
 //     use the Room object then (no new handler call starts).
 //   - An exception escaping an event-thread handler or a stream handler is caught and reported
 //     on stderr (it cannot cross into the library); one escaping an RPC handler answers the call
-//     with RpcError::kApplicationError.
+//     with RpcError::kApplicationError. The same holds for data-track frame and end callbacks
+//     wherever they run (subscribe calls them on the calling thread in the cases it
+//     documents): a frame callback that throws does not cost the frames after it, nor the end.
 //
 // STRINGS
 //   Every std::string of this API that holds text is UTF-8: identities, names, metadata,

@@ -684,7 +684,13 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
       sub.state_->end = end;
       sub.state_->end_delivered = true;
     }
-    if (sub.state_->on_end) sub.state_->on_end(*end);  // ended before it was registered
+    if (sub.state_->on_end) {  // ended before it was registered
+      try {
+        sub.state_->on_end(*end);
+      } catch (...) {
+        detail::report_handler_exception("data-track end handler");  // as on the event thread
+      }
+    }
     return sub;
   }
   pb::Request grant;

@@ -78,6 +78,10 @@ void to_pb(const RoomOptions &o, pb::RoomOptions *p);
 void to_pb(const TextStreamOptions &o, pb::TextStreamOptions *p);
 void to_pb(const ByteStreamOptions &o, pb::ByteStreamOptions *p);
 
+// Reports the exception being handled (call in a catch block) on stderr: how an exception
+// escaping a user callback is reported everywhere (it never crosses into the library).
+void report_handler_exception(const char *where) noexcept;
+
 // ---- handler threads --------------------------------------------------------------------------
 
 // WorkerPool runs handler tasks. Its threads hold the pool (not the client) alive, so a task

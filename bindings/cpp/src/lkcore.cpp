@@ -25,8 +25,6 @@ RpcError::RpcError(uint32_t rpc_code, std::string rpc_message, std::string data)
 
 namespace detail {
 
-namespace {
-
 void report_handler_exception(const char *where) noexcept {
   try {
     throw;
@@ -36,6 +34,8 @@ void report_handler_exception(const char *where) noexcept {
     std::fprintf(stderr, "lkcore: exception escaped a %s\n", where);
   }
 }
+
+namespace {
 
 // Context handed to lk_client_new: it outlives the client object if a close ever timed out
 // (then it is deliberately leaked, so a late callback finds an expired pointer, never freed
@@ -425,15 +425,16 @@ void ClientImpl::log(const LogRecord &rec) {
 }
 
 void ClientImpl::on_event(void *user_data, const uint8_t *event, size_t len) {
-  auto self = static_cast<CallbackContext *>(user_data)->client.lock();
-  if (!self) return;
-  self->event_thread_.store(std::this_thread::get_id());
-  pb::Event ev;
-  if (len > size_t(INT_MAX) || !ev.ParseFromArray(event, int(len))) {
-    std::fprintf(stderr, "lkcore: undecodable event ignored\n");
-    return;
-  }
+  // Nothing may unwind into the library's C frames (decoding can throw std::bad_alloc too).
   try {
+    auto self = static_cast<CallbackContext *>(user_data)->client.lock();
+    if (!self) return;
+    self->event_thread_.store(std::this_thread::get_id());
+    pb::Event ev;
+    if (len > size_t(INT_MAX) || !ev.ParseFromArray(event, int(len))) {
+      std::fprintf(stderr, "lkcore: undecodable event ignored\n");
+      return;
+    }
     self->dispatch(ev);
   } catch (...) {
     report_handler_exception("event handler");
@@ -512,7 +513,11 @@ void ClientImpl::dispatch(pb::Event &ev) {
         fr.payload = Buffer(std::move(*f.mutable_payload()));
         if (f.has_user_timestamp()) fr.user_timestamp = f.user_timestamp();
         fr.dropped_before = f.dropped_before();
-        s->on_frame(std::move(fr));
+        try {
+          s->on_frame(std::move(fr));
+        } catch (...) {
+          report_handler_exception("data-track frame handler");
+        }
       }
       return;
     }
@@ -653,9 +658,16 @@ void deliver_buffered(SubscriptionState &s, pb::DataTrackFrameEvent &f) {
     }
     left = take_buffered(s);
   }
-  // Taken in callback mode and handed over: on_frame no longer changes.
-  for (auto &b : left) s.on_frame(std::move(b));
-  s.on_frame(std::move(fr));
+  // Taken in callback mode and handed over: on_frame no longer changes. A frame handler that
+  // throws is reported and does not cost the frames after it.
+  left.push_back(std::move(fr));
+  for (auto &b : left) {
+    try {
+      s.on_frame(std::move(b));
+    } catch (...) {
+      report_handler_exception("data-track frame handler");
+    }
+  }
 }
 
 Status read_buffered(SubscriptionState &s, Frame &frame, int32_t timeout_ms, bool on_event_thread) noexcept {
