@@ -32,6 +32,9 @@
 //     at a time, in event order: Room event handlers (set_event_handler), data-track frame and
 //     end callbacks of callback-mode subscriptions, log handlers and perform_rpc completion
 //     callbacks. They should return quickly: while one runs, the client's events queue up.
+//     Exception: when the client closes (Client::close, or destroying the last object that
+//     keeps it alive), the perform_rpc callbacks still pending run on the thread closing it,
+//     with LK_ERR_CLIENT_CLOSED.
 //   - RPC method handlers and data-stream handlers run on the client's handler threads
 //     (ClientOptions::handler_threads, default 4), so they may block (read a whole stream, call
 //     blocking functions) without stopping event delivery.
@@ -268,6 +271,7 @@ class Buffer {
 // Frame is one data-track frame.
 struct Frame {
   Buffer payload;
+  // The publisher's timestamp for the frame, as given to push/try_push (unset if it gave none).
   std::optional<uint64_t> user_timestamp;
   // Frames lost (buffer overflow, incomplete or undecryptable frames) since the previous frame
   // delivered to this subscription (callback mode and auto-subscriptions; the pull path of an
@@ -319,6 +323,7 @@ enum class TextOperation : int32_t { Create = 0, Update = 1, Delete = 2, Reactio
 // Values
 // ---------------------------------------------------------------------------------------------
 
+// What a participant's token allows (LiveKit's participant permission).
 struct ParticipantPermission {
   bool can_subscribe = false;
   bool can_publish = false;
@@ -334,19 +339,20 @@ struct ParticipantInfo {
   std::string metadata;
   Attributes attributes;
   ParticipantKind kind = ParticipantKind::Unspecified;
-  int64_t joined_at_ms = 0;
-  int32_t client_protocol = 0;
+  int64_t joined_at_ms = 0;     // when the participant joined (Unix time, ms)
+  int32_t client_protocol = 0;  // the LiveKit client protocol version it advertises (RPC v1/v2, ...)
   ParticipantPermission permission;
 };
 
+// RoomInfo describes the room as the client knows it.
 struct RoomInfo {
   std::string sid;
   std::string name;
   std::string metadata;
   uint32_t num_participants = 0;
-  uint32_t max_participants = 0;
-  int64_t creation_time_ms = 0;
-  ConnectionState connection_state = ConnectionState::Disconnected;
+  uint32_t max_participants = 0;  // 0 = no limit
+  int64_t creation_time_ms = 0;   // when the server created the room (Unix time, ms)
+  ConnectionState connection_state = ConnectionState::Disconnected;  // this client's connection
 };
 
 // DataTrackInfo describes a published data track. (publisher identity, name) is its stable key;
@@ -374,6 +380,7 @@ struct RoomSnapshot {
   std::vector<RemoteDataTrack> remote_data_tracks;
 };
 
+// LogRecord is one log record of the library (ClientOptions::log_handler).
 struct LogRecord {
   LogLevel level = LogLevel::Unspecified;
   std::string message;
@@ -382,6 +389,7 @@ struct LogRecord {
   uint64_t dropped_before = 0;  // records dropped before this one (slow consumer)
 };
 
+// VersionInfo names the loaded library (Client::version).
 struct VersionInfo {
   uint32_t abi_version = 0;  // (major << 16) | minor, as lk_abi_version()
   std::string schema;        // "lkcore.ffi.v1"
@@ -392,13 +400,20 @@ struct VersionInfo {
 // Room events (delivered by value; see Room::set_event_handler / Room::next_event)
 // ---------------------------------------------------------------------------------------------
 
+// The room's connection state changed (state is the new one).
 struct ConnectionStateChangedEvent {
   ConnectionState state;
 };
+// The connection was lost and the room is trying to restore it.
 struct ReconnectingEvent {
-  ReconnectKind kind;
+  ReconnectKind kind;  // Resume (same session) or Full (new session: sids may change)
+  // 1 for the event that starts a reconnection episode, then +1 for each escalation (e.g.
+  // resume -> full) announced within it.
   uint32_t attempt;
 };
+// The connection is restored. After a Full reconnect the new session's state follows as
+// events (ParticipantUpdated for the local participant's new sid, ParticipantDisconnected /
+// ParticipantConnected, DataTrackPublished): still deltas.
 struct ReconnectedEvent {
   ReconnectKind kind;
 };
@@ -414,9 +429,11 @@ struct RoomUpdatedEvent {
   bool metadata_changed = false;
   std::string old_metadata;  // the metadata before the change (set with metadata_changed)
 };
+// A remote participant joined.
 struct ParticipantConnectedEvent {
   ParticipantInfo info;
 };
+// A remote participant left (its data tracks are gone with it).
 struct ParticipantDisconnectedEvent {
   std::string identity;
   DisconnectReason reason;
@@ -431,6 +448,7 @@ struct ParticipantUpdatedEvent {
   std::string old_name;      // the name before the change (set with name_changed)
   std::string old_metadata;  // the metadata before the change (set with metadata_changed)
 };
+// A data packet (Room::publish_data of a remote participant) arrived.
 struct DataReceivedEvent {
   std::string participant_identity;  // empty when sent by a server SDK
   std::string payload;
@@ -438,9 +456,11 @@ struct DataReceivedEvent {
   bool reliable = false;
   bool encrypted = false;
 };
+// A remote participant published a data track (subscribe with Room::subscribe).
 struct DataTrackPublishedEvent {
   RemoteDataTrack track;
 };
+// A remote data track was unpublished (its subscriptions end).
 struct DataTrackUnpublishedEvent {
   std::string publisher_identity;
   std::string sid;
@@ -452,11 +472,14 @@ struct LocalDataTrackUnpublishedEvent {
   int32_t reason_code = LK_OK;
   std::string reason_message;
 };
+// The end-to-end encryption state of a participant's data changed (e.g. DecryptionFailed
+// with a wrong key, Ok again after a key rotation).
 struct EncryptionStateChangedEvent {
   std::string participant_identity;
   EncryptionState state;
 };
 
+// RoomEvent is any of the events above.
 using RoomEvent = std::variant<ConnectionStateChangedEvent, ReconnectingEvent, ReconnectedEvent, DisconnectedEvent,
                                RoomUpdatedEvent, ParticipantConnectedEvent, ParticipantDisconnectedEvent,
                                ParticipantUpdatedEvent, DataReceivedEvent, DataTrackPublishedEvent,
@@ -484,6 +507,8 @@ struct ClientOptions {
 struct E2eeOptions {
   std::string shared_key;         // never logged
   std::string ratchet_salt;       // empty = "LKFrameEncryptionKey"
+  // Successive ratchets of the key a receiver tries when a packet fails to authenticate (0 =
+  // none, the JS SDK's shared-key behaviour; at most 256).
   uint32_t ratchet_window_size = 0;
   uint32_t key_ring_size = 0;     // 0 = 16
 };
@@ -522,6 +547,8 @@ struct RoomOptions {
   int32_t max_reconnect_attempts = 0;    // 0 = 10, negative = never reconnect
   uint32_t rpc_response_timeout_ms = 0;  // default for perform_rpc (15 000)
   uint32_t data_track_buffer_size = 0;   // default subscription buffer (16 frames)
+  // Largest incoming data stream accepted, in bytes (0 = the default, 5 000 000 000); a larger
+  // one ends with LK_ERR_PAYLOAD_TOO_LARGE for its reader.
   uint64_t max_incoming_stream_bytes = 0;
   // STUN/TURN servers used instead of the ones the server sends (empty = the server's; at
   // most 16). A URL that is not a valid stun:/stuns:/turn:/turns: URL, or a TURN URL without
@@ -554,6 +581,7 @@ struct RoomOptions {
   size_t event_queue_capacity = 4096;
 };
 
+// DataPublishOptions are Room::publish_data's options.
 struct DataPublishOptions {
   bool reliable = true;
   std::string topic;
@@ -593,31 +621,41 @@ struct LocalDataTrackStats {
   uint64_t dropped() const noexcept { return send_failed + discarded + evicted; }
 };
 
+// SubscribeOptions are Room::subscribe's options.
 struct SubscribeOptions {
   uint32_t buffer_size = 0;  // frames buffered (0 = RoomOptions::data_track_buffer_size)
 };
 
+// StreamOptions are the options common to outgoing text and byte streams.
 struct StreamOptions {
-  std::string topic;
+  std::string topic;  // receivers' handlers are registered per topic
   Attributes attributes;
   std::vector<std::string> destination_identities;  // empty = everyone
   std::string stream_id;                            // empty = generated
+  // The stream's total size in bytes announced to receivers (TextStreamInfo/ByteStreamInfo::
+  // total_length; a receiver refuses a stream announcing more than its
+  // RoomOptions::max_incoming_stream_bytes); unset = not announced (send_file announces the
+  // file's size itself).
   std::optional<uint64_t> total_length;
 };
 
+// TextStreamOptions are the options of an outgoing text stream (LiveKit's text stream header).
 struct TextStreamOptions : StreamOptions {
   TextOperation operation = TextOperation::Create;
-  int32_t version = 0;
-  std::string reply_to_stream_id;
-  std::vector<std::string> attached_stream_ids;
-  bool generated = false;
+  int32_t version = 0;  // version of the text for Update operations (application-defined)
+  std::string reply_to_stream_id;                 // the stream this one answers
+  std::vector<std::string> attached_stream_ids;  // byte streams sent with this text (e.g. files)
+  bool generated = false;                        // the text was generated (e.g. by an AI agent)
 };
 
+// ByteStreamOptions are the options of an outgoing byte stream.
 struct ByteStreamOptions : StreamOptions {
   std::string name;       // file name shown to receivers
   std::string mime_type;  // default application/octet-stream
 };
 
+// TextStreamInfo describes a text stream (sent, or received by a TextStreamReader); the fields
+// mirror TextStreamOptions. encrypted: it travelled end-to-end encrypted.
 struct TextStreamInfo {
   std::string stream_id;
   std::string topic;
@@ -632,6 +670,7 @@ struct TextStreamInfo {
   bool encrypted = false;
 };
 
+// ByteStreamInfo describes a byte stream (sent, or received by a ByteStreamReader).
 struct ByteStreamInfo {
   std::string stream_id;
   std::string topic;
@@ -706,7 +745,10 @@ class LK_API Client {
   // subscriptions, readers, writers; as the library counts them, ABI 1.4); 0 once all of the
   // objects owning them are destroyed.
   size_t live_handles() const noexcept;
+  // Minimum level of the library's log records forwarded to ClientOptions::log_handler (or
+  // stderr); LogLevel::Off forwards none.
   void set_log_level(LogLevel level);
+  // The loaded library's ABI version, schema name and build version.
   VersionInfo version() const;
   // Round trip through the library (synchronous); for diagnostics.
   std::string echo(const std::string &payload);
@@ -830,9 +872,10 @@ class LK_API DataTrackSubscription {
   // Error(LK_ERR_NOT_ALLOWED), LK_ERR_ENCRYPTION_ERROR, LK_ERR_DISCONNECTED) or
   // Error(LK_ERR_TIMEOUT); returns at once if it is already established.
   void wait_subscribed(Millis timeout = kDefaultWait);
-  // Set once the subscription ended (its last event arrived). read/try_read wait up to 2 s for
-  // that event before reporting LK_ERR_END_OF_STREAM, so it is set by then (unless they are
-  // called on the client's event thread, which delivers it: then it may still be empty).
+  // Set once the subscription ended. A pull-mode read reporting LK_ERR_END_OF_STREAM has asked
+  // the library how it ended (GetDataTrackSubscriptionEnd, at once), so it is set by then; a
+  // callback-mode subscription's and an auto-subscription's end is set with its end event
+  // (before on_end runs). Destroying the Room sets it too (see above).
   std::optional<SubscriptionEnd> end() const;
 
  private:
@@ -957,6 +1000,8 @@ class LK_API Room {
   Room &operator=(const Room &) = delete;
 
   bool valid() const noexcept { return state_ != nullptr; }
+  // The room's library handle (0 for an empty Room): what events and LocalDataTrackUnpublishedEvent
+  // name; owned by this object, never drop it yourself.
   lk_handle_t handle() const noexcept;
 
   // Joins the room (url: ws:// or wss://). Returns the snapshot at join time; later events are
@@ -1022,9 +1067,11 @@ class LK_API Room {
   // Do not wait on the future on the event thread.
   std::future<std::string> perform_rpc(const std::string &destination, const std::string &method,
                                        const std::string &payload, Millis response_timeout = Millis(0));
-  // Callback form: the callback runs once, on the event thread, with the payload or the error
-  // (LK_ERR_CLIENT_CLOSED if the client closes first); a request the library refuses at once
-  // throws here instead.
+  // Callback form: the callback runs once with the payload or the error, on the event thread,
+  // except when the client closes first: then it runs with LK_ERR_CLIENT_CLOSED on the thread
+  // closing the client (Client::close, or the one dropping the last object keeping it alive).
+  // A request the library refuses at once throws here instead. Neither form is bounded by
+  // RoomOptions::operation_timeout: response_timeout is the RPC's bound.
   void perform_rpc(const std::string &destination, const std::string &method, const std::string &payload,
                    std::function<void(std::string payload, std::exception_ptr error)> callback,
                    Millis response_timeout = Millis(0));
