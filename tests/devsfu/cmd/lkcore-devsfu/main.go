@@ -54,6 +54,8 @@ func main() {
 			os.Exit(statsCmd(os.Args[2:], os.Stdout, os.Stderr))
 		case "turn-credentials":
 			os.Exit(turnCredentialsCmd(os.Args[2:], os.Stdout, os.Stderr))
+		case "control":
+			os.Exit(controlCmd(os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
 	os.Exit(serveCmd(os.Args[1:], os.Stdout, os.Stderr))
@@ -99,7 +101,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		// An unknown command (or one this build does not have) must not start a server that
 		// runs until killed.
-		fmt.Fprintf(stderr, "unknown command or argument %q (commands: token, stats, turn-credentials; else flags only)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "unknown command or argument %q (commands: token, stats, turn-credentials, control; else flags only)\n", fs.Arg(0))
 		return 2
 	}
 	debug.SetGCPercent(*gcPercent)
@@ -280,6 +282,50 @@ func turnCredentialsCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	var c devsfu.TURNCredentials
 	return controlGet(*url, "/devsfu/turn-credentials?identity="+neturl.QueryEscape(*identity), &c, stdout, stderr)
+}
+
+// controlCmd posts one fault-injection action to a server started with --control, for test
+// hosts without an HTTP client (the C++ suite): `control --url U ACTION [key=value ...]` is
+// POST /devsfu/ACTION?key=value&... (the actions are listed in tests/devsfu/control.go).
+func controlCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lkcore-devsfu control", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "", "the server's URL as it printed it (ws://HOST:PORT; required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 || strings.ContainsAny(fs.Arg(0), "/?&=") {
+		fmt.Fprintln(stderr, "usage: lkcore-devsfu control --url ws://HOST:PORT ACTION [key=value ...]")
+		return 2
+	}
+	q := neturl.Values{}
+	for _, kv := range fs.Args()[1:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			fmt.Fprintf(stderr, "argument %q is not key=value\n", kv)
+			return 2
+		}
+		q.Add(k, v)
+	}
+	base, ok := strings.CutPrefix(*url, "ws://")
+	if !ok {
+		fmt.Fprintln(stderr, "--url must be the ws:// URL the server printed")
+		return 2
+	}
+	c := http.Client{Timeout: statsTimeout}
+	resp, err := c.Post("http://"+strings.TrimSuffix(base, "/")+"/devsfu/"+fs.Arg(0)+"?"+q.Encode(), "text/plain", nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode/100 != 2 {
+		fmt.Fprintf(stderr, "%s: %s (is the server running with --control?)\n", resp.Status, strings.TrimSpace(string(body)))
+		return 1
+	}
+	_, _ = stdout.Write(body)
+	return 0
 }
 
 // controlGet reads one JSON document from a control endpoint of the server at url (its ws://

@@ -154,3 +154,31 @@ func TestUnknownCommandRefused(t *testing.T) {
 		t.Fatalf("positional argument after flags: rc %d, stdout %q", rc, out.String())
 	}
 }
+
+// The control command posts a fault action: the server applies it (a signal connection is
+// dropped only for a participant that exists); malformed calls are usage errors.
+func TestControlCommand(t *testing.T) {
+	s, err := devsfu.Start(devsfu.Options{EnableControl: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var out, errb bytes.Buffer
+	if rc := controlCmd([]string{"--url", s.URL(), "force-full-reconnect", "identity=alice", "on=true"}, &out, &errb); rc != 0 {
+		t.Fatalf("force-full-reconnect: rc %d %q", rc, errb.String())
+	}
+	errb.Reset()
+	if rc := controlCmd([]string{"--url", s.URL(), "drop-signal", "identity=nobody"}, &out, &errb); rc != 1 || !strings.Contains(errb.String(), "not found") {
+		t.Fatalf("drop-signal of an unknown participant: rc %d %q", rc, errb.String())
+	}
+	for _, args := range [][]string{
+		{"--url", s.URL()}, // no action
+		{"--url", s.URL(), "drop-signal", "identity"}, // not key=value
+		{"--url", s.URL(), "../stats"},                // not an action name
+		{"--url", "http://x", "drop-signal"},          // not the ws:// URL
+	} {
+		if rc := controlCmd(args, &out, &errb); rc != 2 {
+			t.Fatalf("%q: rc %d, want 2", args, rc)
+		}
+	}
+}
