@@ -636,6 +636,7 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const Subscr
   p->set_room_handle(s.handle);
   p->set_publisher_identity(track.publisher_identity);
   p->set_track_sid(track.info.sid);
+  p->set_track_name(track.info.name);  // ABI 1.9: found by name (the sid changes when the publisher fully reconnects)
   p->set_buffer_size(options.buffer_size);
   p->set_delivery(pb::DELIVERY_MODE_PULL);
   auto resp = s.client->request(req);
@@ -667,6 +668,7 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   p->set_room_handle(s.handle);
   p->set_publisher_identity(track.publisher_identity);
   p->set_track_sid(track.info.sid);
+  p->set_track_name(track.info.name);  // ABI 1.9: found by name (the sid changes when the publisher fully reconnects)
   p->set_buffer_size(options.buffer_size);
   p->set_delivery(pb::DELIVERY_MODE_CREDITS);
   p->set_initial_credits(0);

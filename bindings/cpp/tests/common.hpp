@@ -65,6 +65,18 @@ struct Devsfu {
     return out;
   }
 
+  // control posts a fault action to the server (`lkcore-devsfu control`, which needs the
+  // --control the suite starts it with), e.g. control("drop-signal", "identity=alice"); false
+  // if the server refused it or could not be reached.
+  bool control(const std::string &action, const std::string &args = "") const {
+    FILE *p = popen((kTimeoutCmd + "'" + bin + "' control --url '" + url + "' " + action + " " + args).c_str(), "r");
+    if (!p) return false;
+    char buf[256];
+    while (fread(buf, 1, sizeof buf, p) > 0) {
+    }
+    return pclose(p) == 0;
+  }
+
   // packets_out is how many data-track packets the server has written to subscribers so far
   // (all rooms; `lkcore-devsfu stats`, which needs the --control the suite starts it with), or
   // -1 if it could not be read.

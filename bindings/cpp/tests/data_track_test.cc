@@ -688,3 +688,45 @@ TEST_F(E2E, TakenSubscriptionsEndWhenTheirRoomIsDestroyed) {
     }
   }
 }
+
+// A full reconnect gives the publisher's tracks new sids and no event says so: the
+// RemoteDataTrack bob holds keeps the old sid. Subscribing still works because the binding
+// names the track (SubscribeDataTrackRequest.track_name, ABI 1.9); with the sid alone the
+// library answers NOT_FOUND once the old track is gone.
+TEST_F(E2E, TrackHeldFromBeforeItsPublishersFullReconnectCanBeSubscribed) {
+  lk::Room alice = join(client_a, "alice");
+  Events ev_a(alice);
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::LocalDataTrack track = alice.publish_data_track("sensor", lk::DataTrackOptions{});
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+
+  struct FaultOff {  // the server is shared by the suite's tests
+    const Devsfu &s;
+    ~FaultOff() { s.control("force-full-reconnect", "identity=alice on=false"); }
+  } off{sfu};
+  ASSERT_TRUE(sfu.control("force-full-reconnect", "identity=alice on=true"));
+  ASSERT_TRUE(sfu.control("drop-signal", "identity=alice"));
+  ev_a.wait<lk::ReconnectedEvent>([](const lk::ReconnectedEvent &e) { return e.kind == lk::ReconnectKind::Full; });
+
+  // Until bob's library has seen the track again a subscription may attach to the old one,
+  // which carries nothing: retried within the guard.
+  std::optional<lk::Frame> got;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !got && std::chrono::steady_clock::now() < deadline;) {
+    lk::SubscribeOptions so;
+    so.buffer_size = 8;
+    lk::DataTrackSubscription sub = bob.subscribe(pub.track, so);  // the RemoteDataTrack from before
+    std::atomic<bool> done{false};
+    std::thread pusher = warm_up(track, "after", 7, done);
+    try {
+      got = sub.read(lk::Millis(1000));
+    } catch (const lk::Error &e) {  // the old track ended under it: retried
+      if (e.code() != LK_ERR_END_OF_STREAM) ADD_FAILURE() << "read: " << e.what();
+    }
+    done = true;
+    pusher.join();
+  }
+  ASSERT_TRUE(got.has_value()) << "no frame through a subscription made after the full reconnect";
+  EXPECT_EQ(got->payload.view(), "after");
+}
