@@ -710,13 +710,22 @@ TEST_F(E2E, TrackHeldFromBeforeItsPublishersFullReconnectCanBeSubscribed) {
   ASSERT_TRUE(sfu.control("drop-signal", "identity=alice"));
   ev_a.wait<lk::ReconnectedEvent>([](const lk::ReconnectedEvent &e) { return e.kind == lk::ReconnectKind::Full; });
 
-  // Until bob's library has seen the track again a subscription may attach to the old one,
-  // which carries nothing: retried within the guard.
+  // Until bob's library has seen the track again, subscribing finds no track of that name
+  // (the old one is gone, the new one not announced yet) or attaches to the old one, which
+  // carries nothing: retried within the guard (without the name it never succeeds).
   std::optional<lk::Frame> got;
   for (auto deadline = std::chrono::steady_clock::now() + kGuard; !got && std::chrono::steady_clock::now() < deadline;) {
     lk::SubscribeOptions so;
     so.buffer_size = 8;
-    lk::DataTrackSubscription sub = bob.subscribe(pub.track, so);  // the RemoteDataTrack from before
+    std::optional<lk::DataTrackSubscription> maybe;
+    try {
+      maybe.emplace(bob.subscribe(pub.track, so));  // the RemoteDataTrack from before
+    } catch (const lk::Error &e) {
+      if (e.code() != LK_ERR_NOT_FOUND) throw;
+      std::this_thread::sleep_for(20ms);
+      continue;
+    }
+    lk::DataTrackSubscription &sub = *maybe;
     std::atomic<bool> done{false};
     std::thread pusher = warm_up(track, "after", 7, done);
     try {

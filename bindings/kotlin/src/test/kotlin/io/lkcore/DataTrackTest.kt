@@ -128,12 +128,20 @@ class DataTrackTest : LkTestBase() {
                     DevSfu.control("force-full-reconnect", "identity" to "alice", "on" to "true")
                     DevSfu.control("drop-signal", "identity" to "alice")
                     rec.await<RoomEvent.Reconnected> { it.kind == ReconnectKind.FULL }
-                    // Until bob's library has seen the track again a subscription may attach
-                    // to the old one, which carries nothing: retried within the guard.
+                    // Until bob's library has seen the track again, subscribing finds no track
+                    // of that name (the old one is gone, the new one not announced yet) or
+                    // attaches to the old one, which carries nothing: retried within the guard
+                    // (without the name it never succeeds).
                     val frame = withTimeout(GUARD) {
                         var got: DataTrackFrame? = null
                         while (got == null) {
-                            remote.openSubscription(8).use { sub ->
+                            val opened = try {
+                                remote.openSubscription(8)
+                            } catch (_: NotFoundException) {
+                                delay(20)
+                                continue
+                            }
+                            opened.use { sub ->
                                 got = withTimeoutOrNull(1000) {
                                     coroutineScope {
                                         val pusher = launch {
