@@ -295,7 +295,7 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
     RemoteDataTrack track;
     std::shared_ptr<SubscriptionState> state;
   };
-  std::map<std::pair<std::string, std::string>, AutoSubscription> auto_subs;
+  std::map<std::pair<std::string, std::string>, AutoSubscription> auto_subs;  // by (publisher, track name)
   bool released = false;  // the Room was destroyed: hand-overs are dropped (under mu)
   // Subscriptions taken from this room by subscribe() (either form), ended by its destruction
   // (the library sends no end event for them once the room's handle is dropped). Under mu;
@@ -315,8 +315,8 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   void adopt(const pb::OwnedDataTrackSubscription &a);
   // The untaken auto-subscription of track, removed from auto_subs.
   std::optional<AutoSubscription> take_auto(const RemoteDataTrack &track);
-  // Releases the untaken auto-subscriptions of a publisher (all its tracks when sid is empty).
-  void release_auto(const std::string &identity, const std::string &sid);
+  // Releases the untaken auto-subscriptions of a publisher (all its tracks when name is empty).
+  void release_auto(const std::string &identity, const std::string &name);
   // Releases every untaken auto-subscription and refuses later hand-overs (Room destruction).
   void release_all_auto() noexcept;
 };

@@ -782,7 +782,7 @@ void RoomState::adopt(const pb::OwnedDataTrackSubscription &a) {
     if (released) {
       replaced = std::move(au);
     } else {
-      auto &slot = auto_subs[{au.track.publisher_identity, au.track.info.sid}];
+      auto &slot = auto_subs[{au.track.publisher_identity, au.track.info.name}];
       replaced = std::move(slot);  // a previous one never taken (not expected)
       slot = std::move(au);
     }
@@ -795,19 +795,21 @@ void RoomState::adopt(const pb::OwnedDataTrackSubscription &a) {
 
 std::optional<RoomState::AutoSubscription> RoomState::take_auto(const RemoteDataTrack &track) {
   std::lock_guard<std::mutex> l(mu);
-  auto it = auto_subs.find({track.publisher_identity, track.info.sid});
+  // By (publisher, name): the sid of a track the application holds may be older (or newer)
+  // than the auto-subscription's, since a publisher's full reconnect renews it with no event.
+  auto it = auto_subs.find({track.publisher_identity, track.info.name});
   if (it == auto_subs.end()) return std::nullopt;
   AutoSubscription a = std::move(it->second);
   auto_subs.erase(it);
   return a;
 }
 
-void RoomState::release_auto(const std::string &identity, const std::string &sid) {
+void RoomState::release_auto(const std::string &identity, const std::string &name) {
   std::vector<lk_handle_t> gone;
   {
     std::lock_guard<std::mutex> l(mu);
-    for (auto it = auto_subs.lower_bound({identity, sid}); it != auto_subs.end() && it->first.first == identity;) {
-      if (!sid.empty() && it->first.second != sid) break;
+    for (auto it = auto_subs.lower_bound({identity, name}); it != auto_subs.end() && it->first.first == identity;) {
+      if (!name.empty() && it->first.second != name) break;
       gone.push_back(it->second.handle);
       it = auto_subs.erase(it);
     }
@@ -866,7 +868,7 @@ void RoomState::end_taken() noexcept {
 void RoomState::on_event(const pb::RoomEvent &ev) {
   // An auto-subscription not taken by now goes with its track (or its publisher).
   if (ev.has_data_track_unpublished())
-    release_auto(ev.data_track_unpublished().publisher_identity(), ev.data_track_unpublished().sid());
+    release_auto(ev.data_track_unpublished().publisher_identity(), ev.data_track_unpublished().name());
   else if (ev.has_participant_disconnected())
     release_auto(ev.participant_disconnected().identity(), "");
   RoomEvent re;
