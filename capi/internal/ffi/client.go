@@ -161,16 +161,16 @@ func (c *Client) Post(ctx context.Context, ev *ffipb.Event) error {
 		return ErrClientClosed
 	}
 	n := queuedBytes(ev) // counted (a credited frame), never refused: credits bound those
-	c.frameBytes.Add(n)
+	c.countFrameBytes(n)
 	select {
 	case c.queue <- ev:
 		c.notifyPosted()
 		return nil
 	case <-c.ctx.Done():
-		c.frameBytes.Add(-n)
+		c.countFrameBytes(-n)
 		return ErrClientClosed
 	case <-ctx.Done():
-		c.frameBytes.Add(-n)
+		c.countFrameBytes(-n)
 		return ctx.Err()
 	}
 }
@@ -192,7 +192,7 @@ func (c *Client) TryPost(ev *ffipb.Event) bool {
 		c.notifyPosted()
 		return true
 	default:
-		c.frameBytes.Add(-n)
+		c.countFrameBytes(-n)
 		return false
 	}
 }
@@ -202,12 +202,16 @@ func queuedBytes(ev *ffipb.Event) int64 {
 	return int64(len(ev.GetDataTrackFrame().GetPayload()))
 }
 
-// dequeued accounts for an event taken from the queue (Post and TryPost counted it).
-func (c *Client) dequeued(ev *ffipb.Event) {
-	if n := queuedBytes(ev); n > 0 {
-		c.frameBytes.Add(-n)
+// countFrameBytes adds n to the queued frame bytes; events without frame bytes (most of them:
+// completions, room events, stream chunks) cost no atomic operation.
+func (c *Client) countFrameBytes(n int64) {
+	if n != 0 {
+		c.frameBytes.Add(n)
 	}
 }
+
+// dequeued accounts for an event taken from the queue (Post and TryPost counted it).
+func (c *Client) dequeued(ev *ffipb.Event) { c.countFrameBytes(-queuedBytes(ev)) }
 
 // dispatch delivers queued events one at a time, in queue order, on one OS thread.
 func (c *Client) dispatch() {

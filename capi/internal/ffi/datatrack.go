@@ -458,13 +458,11 @@ func (r *Room) remoteTrackPublished(t *room.RemoteDataTrack, sub *room.DataTrack
 	if sub != nil {
 		announced := make(chan struct{})
 		h, err := r.c.adoptSubscription(r, t, sub, announced)
-		if err == nil {
-			r.announcing = append(r.announcing, announced) // closed once the event is queued
-		}
 		if err != nil {
 			r.log.Warn("handing over an auto-subscription failed", "track", t.SID(), "err", err)
 			_ = sub.Close()
 		} else {
+			r.announcing = append(r.announcing, announced) // closed once the event is queued
 			pub.AutoSubscription = &ffipb.OwnedDataTrackSubscription{Handle: h, Track: pub.Track}
 		}
 	}

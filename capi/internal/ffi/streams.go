@@ -459,7 +459,7 @@ type StreamWriter struct {
 
 	mu      sync.Mutex
 	closed  bool          // a close was requested (or the handle released)
-	aborted bool          // an operation was cancelled before its turn: the stream is aborted
+	aborted bool          // an operation was cancelled or timed out: the stream is aborted
 	tail    chan struct{} // closed when the last queued operation finished
 }
 
@@ -509,9 +509,10 @@ func errWriterAborted() error {
 		"stream writer is aborted: an earlier write or close was cancelled before it was sent")
 }
 
-// abortQueued marks the stream aborted because an operation was cancelled before its turn;
-// false if it already was. Operations queued after it then fail, and so do later requests.
-func (w *StreamWriter) abortQueued() bool {
+// markAborted marks the stream aborted because an operation was cancelled or timed out
+// (before its turn, or while being sent); false if it already was. Operations queued after it
+// then fail, and so do later requests.
+func (w *StreamWriter) markAborted() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.aborted {
@@ -656,7 +657,7 @@ func (c *Client) sequencedWriterOp(k *call, w *StreamWriter, closing bool, do fu
 			// gap in what the receivers read, skipping a close a stream that never ends: the
 			// stream is aborted instead, once the operations before this one have run, and
 			// every operation after it fails.
-			if w.abortQueued() {
+			if w.markAborted() {
 				w.room.afterTurn(prev, mine, func() { _ = w.closeStream(errWriteCancelled, nil) })
 			} else {
 				w.room.passTurn(prev, mine)
@@ -675,7 +676,7 @@ func (c *Client) sequencedWriterOp(k *call, w *StreamWriter, closing bool, do fu
 		stop := context.AfterFunc(ctx, w.cancel)
 		err := do()
 		if !stop() {
-			w.abortQueued()
+			w.markAborted()
 			return nil, ctx.Err()
 		}
 		return nil, fromCore(err)
