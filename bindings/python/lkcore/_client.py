@@ -109,11 +109,11 @@ def version(lib_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> Versio
 MAX_TIMEOUT_MS = 2**32 - 1
 
 
-def seconds_to_ms(seconds: float, what: str) -> int:
+def seconds_to_ms(seconds: float, what: str, cap: int = MAX_TIMEOUT_MS) -> int:
     """A duration in seconds as a uint32 millisecond field of a request or of RoomOptions.
 
     0 stays 0 (the field's "unset": the library's default); a positive value is at least 1 ms;
-    values beyond the field (``inf`` included) are capped at :data:`MAX_TIMEOUT_MS`.
+    values beyond the field (``inf`` included) are capped at ``cap`` (:data:`MAX_TIMEOUT_MS`).
 
     Raises:
         InvalidArgumentError: negative or NaN.
@@ -126,8 +126,8 @@ def seconds_to_ms(seconds: float, what: str) -> int:
         raise errors.InvalidArgumentError(f"{what} must be a non-negative number of seconds, not {seconds}")
     if seconds == 0:
         return 0
-    if seconds * 1000 >= MAX_TIMEOUT_MS:
-        return MAX_TIMEOUT_MS
+    if seconds * 1000 >= cap:
+        return cap
     return max(1, int(seconds * 1000))
 
 
@@ -178,14 +178,7 @@ def _close_timeout_ms(timeout: float) -> int:
 
     Raises InvalidArgumentError for a negative or NaN timeout, TypeError for a non-number.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
-        raise TypeError(f"timeout is a number of seconds, not {type(timeout).__name__}")
-    timeout = float(timeout)
-    if timeout != timeout or timeout < 0:
-        raise errors.InvalidArgumentError(f"timeout must be a non-negative number of seconds, not {timeout}")
-    if timeout * 1000 >= _MAX_CLOSE_MS:
-        return _MAX_CLOSE_MS
-    return max(1, int(timeout * 1000))
+    return max(1, seconds_to_ms(timeout, "timeout", cap=_MAX_CLOSE_MS))
 
 
 def _close_native(lib: Library, cid: int, timeout_ms: int, notifier: "Optional[_Notifier]") -> int:
