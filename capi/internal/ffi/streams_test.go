@@ -175,14 +175,22 @@ func byteStreamNamed(t *testing.T, h *host, name string) (*ffipb.StreamOpened, i
 }
 
 // Credit-based readers deliver one chunk per credit.
-func TestE2EStreamCredits(t *testing.T) {
+// byteStreamPeers starts a server with two rooms in roomName: alice, whose byte streams on
+// topic are delivered with mode (and credits), and bob, who sends them, once alice sees him.
+func byteStreamPeers(t *testing.T, roomName, topic string, mode ffipb.DeliveryMode, credits uint32) (alice *host, bob *host, br uint64) {
+	t.Helper()
 	s := sfu.Start(t, devsfu.Options{})
-	alice := newHost(t)
+	alice = newHost(t)
 	ar := alice.createRoom(nil)
-	registerStreams(t, alice, ar, ffipb.StreamKind_STREAM_KIND_BYTES, "c", ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, 1)
-	alice.connect(ar, s.URL(), mintToken(t, s, "credits", "alice"))
-	bob, br, _ := joinHost(t, s, "credits", "bob")
+	registerStreams(t, alice, ar, ffipb.StreamKind_STREAM_KIND_BYTES, topic, mode, credits)
+	alice.connect(ar, s.URL(), mintToken(t, s, roomName, "alice"))
+	bob, br, _ = joinHost(t, s, roomName, "bob")
 	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+	return alice, bob, br
+}
+
+func TestE2EStreamCredits(t *testing.T) {
+	alice, bob, br := byteStreamPeers(t, "credits", "c", ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, 1)
 
 	comp := bob.call(&ffipb.Request{Message: &ffipb.Request_OpenByteWriter{OpenByteWriter: &ffipb.OpenByteWriterRequest{
 		RoomHandle: br, Options: &ffipb.ByteStreamOptions{Common: &ffipb.StreamOptions{Topic: "c"}},
@@ -225,13 +233,7 @@ func TestE2EStreamCredits(t *testing.T) {
 // instead of being skipped: skipping a write would leave a silent gap in what the receivers
 // read, skipping a close a stream that never ends. Operations after it fail.
 func TestE2EStreamOperationCancelledBeforeItsTurn(t *testing.T) {
-	s := sfu.Start(t, devsfu.Options{})
-	alice := newHost(t)
-	ar := alice.createRoom(nil)
-	registerStreams(t, alice, ar, ffipb.StreamKind_STREAM_KIND_BYTES, "w", ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0)
-	alice.connect(ar, s.URL(), mintToken(t, s, "cancelled-write", "alice"))
-	bob, br, _ := joinHost(t, s, "cancelled-write", "bob")
-	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+	alice, bob, br := byteStreamPeers(t, "cancelled-write", "w", ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0)
 
 	open := func(name string) (uint64, *StreamWriter) {
 		comp := bob.call(&ffipb.Request{Message: &ffipb.Request_OpenByteWriter{OpenByteWriter: &ffipb.OpenByteWriterRequest{
