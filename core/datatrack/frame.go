@@ -24,6 +24,12 @@ type Frame struct {
 	FrameNumber uint16
 	// Timestamp is the 90 kHz packet timestamp (received frames only; informational).
 	Timestamp uint32
+	// DroppedBefore is, for a frame read from a Subscription, how many of the publisher's
+	// frames this stream lost since the frame it delivered before (or since its first frame):
+	// frames that never arrived whole (lost by the network or the SFU, incomplete,
+	// undecryptable — gaps in the publisher's frame numbers) and frames the stream's buffer
+	// dropped because the reader was slow (docs/protocol.md, Frame loss accounting).
+	DroppedBefore uint64
 }
 
 // NewFrame returns a frame with the given payload and no user timestamp.

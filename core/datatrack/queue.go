@@ -289,17 +289,25 @@ const (
 // reader catches up with the newest data) and the Dropped counter increases. Each local
 // subscription has its own buffer, so a slow stream loses frames only on itself. Safe for
 // concurrent use.
+//
+// Every loss is attributed to the frame read after it (Frame.DroppedBefore, docs/protocol.md,
+// Frame loss accounting): a pushed frame brings the frames lost upstream before it, and a
+// dropped frame's count, plus one for itself, moves to the frame that follows it. So the
+// frames read plus the sum of their DroppedBefore is every frame since the first one pushed,
+// up to the last one read.
 type FrameBuffer struct {
-	mu      sync.Mutex
-	ring    []Frame
-	head, n int
-	policy  BufferDropPolicy
-	dropped uint64
-	pushed  uint64
-	closed  bool
-	endErr  error
-	ready   chan struct{} // capacity 1: a frame was pushed or the buffer closed
-	done    chan struct{} // closed on Close
+	mu       sync.Mutex
+	ring     []Frame
+	head, n  int
+	policy   BufferDropPolicy
+	dropped  uint64 // frames the policy discarded
+	upstream uint64 // frames lost before they reached the buffer (sum of pushed DroppedBefore)
+	carry    uint64 // losses waiting for the next accepted frame (DropNewestFrame)
+	pushed   uint64
+	closed   bool
+	endErr   error
+	ready    chan struct{} // capacity 1: a frame was pushed or the buffer closed
+	done     chan struct{} // closed on Close
 }
 
 // NewFrameBuffer returns a buffer of size frames (values < 1 mean DefaultSubscriberBufferFrames;
@@ -314,24 +322,39 @@ func NewFrameBuffer(size int, policy BufferDropPolicy) *FrameBuffer {
 		ready: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// Push adds a frame; it returns false if a frame had to be dropped (or the buffer is closed).
+// Push adds a frame whose DroppedBefore counts the frames lost upstream since the previous
+// frame pushed (ignored for the buffer's first frame: what was lost before a stream began is
+// not its loss). It returns false if a frame had to be dropped (or the buffer is closed).
 func (b *FrameBuffer) Push(f Frame) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return false
 	}
+	if b.pushed == 0 {
+		f.DroppedBefore = 0
+	}
+	b.upstream += f.DroppedBefore
 	ok := true
 	if b.n == len(b.ring) {
 		b.dropped++
 		ok = false
 		if b.policy == DropNewestFrame {
+			b.carry += f.DroppedBefore + 1
 			return false
 		}
+		lost := b.ring[b.head].DroppedBefore + 1
 		b.ring[b.head] = Frame{}
 		b.head = (b.head + 1) % len(b.ring)
 		b.n--
+		if b.n > 0 {
+			b.ring[b.head].DroppedBefore += lost
+		} else {
+			f.DroppedBefore += lost
+		}
 	}
+	f.DroppedBefore += b.carry
+	b.carry = 0
 	b.ring[(b.head+b.n)%len(b.ring)] = f
 	b.n++
 	b.pushed++
@@ -427,6 +450,14 @@ func (b *FrameBuffer) Dropped() uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.dropped
+}
+
+// Lost returns every frame this buffer's reader will never get: those the drop policy
+// discarded plus those lost upstream between the frames pushed.
+func (b *FrameBuffer) Lost() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dropped + b.upstream
 }
 
 func (q *SendQueue) noteRejected() {

@@ -81,6 +81,11 @@ func (s *Subscription) Err() error { return s.buf.Err() }
 // Dropped returns the number of frames this stream's buffer dropped because the reader was slow.
 func (s *Subscription) Dropped() uint64 { return s.buf.Dropped() }
 
+// Lost returns the frames this stream will never deliver: Dropped plus the frames lost
+// upstream between those it received (the sum of the DroppedBefore it reports, and of frames
+// not read yet).
+func (s *Subscription) Lost() uint64 { return s.buf.Lost() }
+
 // Active reports whether the SFU subscription is established.
 func (s *Subscription) Active() bool {
 	s.mu.Lock()
@@ -307,6 +312,9 @@ func (m *RemoteManager) updateLocked(ps []*lkpb.ParticipantInfo, out []RemoteOut
 				t.info.Sid = info.Sid
 				m.tracks[info.Sid] = t
 				m.aliases[old] = t
+				if t.pipeline != nil {
+					t.pipeline.RestartNumbering() // a new packetizer numbers from 0 again
+				}
 				out = append(out, RemoteTrackSidChanged{Info: t.info, OldSid: old})
 				if t.state != subNone {
 					out = append(out, subscriptionRequest(info.Sid, true))
