@@ -298,13 +298,17 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 			d.r.events.push(DataTrackUnpublished{Track: rt})
 		case datatrack.RemoteTrackSidChanged:
 			d.mu.Lock()
-			if rt := d.remotes[o.OldSid]; rt != nil {
+			rt := d.remotes[o.OldSid]
+			if rt != nil {
 				delete(d.remotes, o.OldSid)
 				info := o.Info
 				rt.info.Store(&info)
 				d.remotes[o.Info.Sid] = rt
 			}
 			d.mu.Unlock()
+			if rt != nil {
+				d.r.events.push(DataTrackSidChanged{Track: rt, OldSID: o.OldSid})
+			}
 		case datatrack.SubscriptionActive:
 			if s := d.subs[o.Subscription]; s != nil {
 				s.markEstablished()

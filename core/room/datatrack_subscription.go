@@ -128,6 +128,11 @@ func (s *DataTrackSubscription) pump() {
 // slower than the track (buffer full).
 func (s *DataTrackSubscription) Dropped() uint64 { return s.s.Dropped() }
 
+// Lost counts every frame of the publisher this subscription will not deliver: Dropped plus
+// the frames that never arrived whole between those it received (Frame.DroppedBefore sums
+// them frame by frame).
+func (s *DataTrackSubscription) Lost() uint64 { return s.s.Lost() }
+
 // Done is closed when the stream has ended (buffered frames may remain).
 func (s *DataTrackSubscription) Done() <-chan struct{} { return s.s.Done() }
 

@@ -607,56 +607,96 @@ func TestDataTrackPacketLossAndReorder(t *testing.T) {
 	rt := sub.track(ctx, "pub", "t")
 	st := subscribe(t, ctx, rt, room.SubscribeOptions{BufferSize: 256})
 
+	// Frames are numbered in the order they are pushed (the publisher's frame numbers): 0-29
+	// of 100 KB, tails 30-34 of 40 bytes, then 35-54 of 500 bytes (numbered 1000-1019).
+	const n, size, tailSize, reordered = 30, 100_000, 40, 20
+	order := func(f room.Frame) int {
+		switch len(f.Payload) {
+		case tailSize:
+			return checkNumbered(t, f.Payload, tailSize)
+		case 500:
+			return n + 5 + checkNumbered(t, f.Payload, 500) - 1000
+		}
+		return checkNumbered(t, f.Payload, size)
+	}
+	first, prev, reported := -1, -1, uint64(0)
+	deliver := func(f room.Frame) int {
+		i := order(f)
+		if first < 0 {
+			first = i
+		}
+		reported += f.DroppedBefore
+		prev = i
+		return i
+	}
+
 	// Every 10th packet dropped on the way to the subscriber; frames of 7
-	// packets: incomplete frames are dropped and counted, never delivered.
+	// packets: incomplete frames are dropped and counted, never delivered, and
+	// each delivered frame says how many were lost since the one before.
 	s.SetDataTrackFaults("sub", devsfu.FaultConfig{DropEvery: 10})
-	const n, size = 30, 100_000
 	for i := range n {
 		pushRetry(t, ctx, lt, room.Frame{Payload: numbered(i, size)})
 	}
 	// A tail of small frames so a lost Final is noticed (Interrupted).
-	for range 5 {
-		pushRetry(t, ctx, lt, room.Frame{Payload: []byte("tail")})
+	for k := range 5 {
+		pushRetry(t, ctx, lt, room.Frame{Payload: numbered(n+k, tailSize)})
 	}
-	received := 0
+	received, delivered := 0, 0
 	for {
 		f, err := st.Next(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(f.Payload) == "tail" {
+		before := prev
+		i := deliver(f)
+		delivered++
+		if before >= 0 && f.DroppedBefore != uint64(i-before-1) {
+			t.Fatalf("frame %d after frame %d: DroppedBefore %d, want %d", i, before, f.DroppedBefore, i-before-1)
+		}
+		if len(f.Payload) == tailSize {
 			if received+int(rt.DroppedFrames()) >= n {
 				break
 			}
 			continue
 		}
-		checkNumbered(t, f.Payload, size)
 		received++
 	}
 	stats := sub.r.DataTrackStats()
-	if received == n || rt.DroppedFrames() == 0 {
-		t.Fatalf("no loss observed: received %d, dropped %d", received, rt.DroppedFrames())
+	if received == n || rt.DroppedFrames() == 0 || reported == 0 {
+		t.Fatalf("no loss observed: received %d, dropped %d, reported %d", received, rt.DroppedFrames(), reported)
 	}
 	lost := stats.Drops[datatrack.DropIncomplete] + stats.Drops[datatrack.DropUnknownFrame] + stats.Drops[datatrack.DropInterrupted]
 	if lost == 0 {
 		t.Fatalf("drops not counted by reason: %+v", stats)
 	}
 
-	// Reordered pairs of single-packet frames all arrive, intact.
+	// Reordered pairs of single-packet frames all arrive, intact; a frame that
+	// arrives after a later one is delivered, and the count it was in is taken back.
 	s.SetDataTrackFaults("sub", devsfu.FaultConfig{Reorder: true})
 	seen := map[int]bool{}
-	for i := range 20 {
+	last := prev
+	for i := range reordered {
 		pushRetry(t, ctx, lt, room.Frame{Payload: numbered(1000+i, 500)})
 	}
-	for len(seen) < 20 {
+	for len(seen) < reordered {
 		f, err := st.Next(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(f.Payload) == "tail" {
-			continue
+		i := deliver(f)
+		delivered++
+		last = max(last, i)
+		if len(f.Payload) == 500 {
+			seen[i] = true
 		}
-		seen[checkNumbered(t, f.Payload, 500)] = true
+	}
+	// Frames first..last were sent; those not delivered were reported (the reordering can
+	// leave one late frame not yet taken back).
+	if missing := uint64(last - first + 1 - delivered); reported != missing && reported != missing+1 {
+		t.Fatalf("frames %d-%d: %d delivered, %d reported lost, want %d", first, last, delivered, reported, missing)
+	}
+	if got := st.Lost(); got != reported {
+		t.Fatalf("Lost %d, reported in DroppedBefore %d", got, reported)
 	}
 }
 

@@ -169,6 +169,20 @@ type DataTrackUnpublished struct {
 	Track *RemoteDataTrack
 }
 
+// DataTrackSidChanged reports that a remote data track got a new SID: its
+// publisher reconnected fully and published it again with the same name and
+// attributes. The track (the same *RemoteDataTrack, now with the new SID)
+// and its subscriptions go on; frames keep flowing once the server routes
+// the new publication. Depending on the order of the server's updates, a
+// publisher's full reconnect can instead show as DataTrackUnpublished then
+// DataTrackPublished (a new track, new subscriptions).
+type DataTrackSidChanged struct {
+	// Track is the track, whose SID is now the new one.
+	Track *RemoteDataTrack
+	// OldSID is the SID the track had before.
+	OldSID string
+}
+
 // LocalDataTrackPublished reports that one of our data tracks was published
 // (PublishDataTrack is about to return it).
 type LocalDataTrackPublished struct {
@@ -203,6 +217,7 @@ type LocalDataTrackFramesLost struct {
 
 func (DataTrackPublished) isEvent()        {}
 func (DataTrackUnpublished) isEvent()      {}
+func (DataTrackSidChanged) isEvent()       {}
 func (LocalDataTrackPublished) isEvent()   {}
 func (LocalDataTrackUnpublished) isEvent() {}
 func (LocalDataTrackFramesLost) isEvent()  {}
