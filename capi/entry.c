@@ -74,11 +74,19 @@ int32_t lk_data_track_push_paced(lk_client_t client, lk_handle_t track, const ui
 
 int32_t lk_data_track_read(lk_client_t client, lk_handle_t subscription, int32_t timeout_ms, uint8_t **frame,
                            size_t *frame_len, uint64_t *user_timestamp, bool *has_user_timestamp) {
+	return lk_data_track_read_frame(client, subscription, timeout_ms, frame, frame_len, user_timestamp,
+	                                has_user_timestamp, NULL);
+}
+
+int32_t lk_data_track_read_frame(lk_client_t client, lk_handle_t subscription, int32_t timeout_ms,
+                                 uint8_t **frame, size_t *frame_len, uint64_t *user_timestamp,
+                                 bool *has_user_timestamp, uint64_t *dropped_before) {
 	if (forked()) {
 		if (user_timestamp != NULL) *user_timestamp = 0;
 		if (has_user_timestamp != NULL) *has_user_timestamp = false;
+		if (dropped_before != NULL) *dropped_before = 0;
 		return forked_out(frame, frame_len);
 	}
-	return lkint_go_data_track_read(client, subscription, timeout_ms, frame, frame_len, user_timestamp,
-	                                has_user_timestamp);
+	return lkint_go_data_track_read_frame(client, subscription, timeout_ms, frame, frame_len, user_timestamp,
+	                                has_user_timestamp, dropped_before);
 }

@@ -9,7 +9,7 @@ package main
 typedef void (*lkint_event_cb)(void *user_data, const uint8_t *event, size_t event_len);
 void lkint_invoke_callback(lkint_event_cb cb, void *user_data, uint64_t client, const uint8_t *event, size_t event_len);
 uint64_t lkint_current_callback_client(void);
-void lkint_out_timestamp(uint64_t *ts, bool *has, uint64_t v, bool h);
+void lkint_out_frame_info(uint64_t *ts, bool *has, uint64_t *dropped, uint64_t v, bool h, uint64_t d);
 */
 import "C"
 
@@ -197,19 +197,14 @@ func pushArgs(name string, client C.uint64_t, data *C.uint8_t, dataLen C.size_t)
 	return c, b, ffipb.ErrorCode_ERROR_CODE_OK
 }
 
-//export lkint_go_data_track_read
-func lkint_go_data_track_read(client C.uint64_t, subscription C.uint64_t, timeoutMs C.int32_t, frame **C.uint8_t, frameLen *C.size_t, userTimestamp *C.uint64_t, hasUserTimestamp *C.bool) (st C.int32_t) {
+//export lkint_go_data_track_read_frame
+func lkint_go_data_track_read_frame(client C.uint64_t, subscription C.uint64_t, timeoutMs C.int32_t, frame **C.uint8_t, frameLen *C.size_t, userTimestamp *C.uint64_t, hasUserTimestamp *C.bool, droppedBefore *C.uint64_t) (st C.int32_t) {
 	defer recoverStatus(&st)
 	if frame == nil || frameLen == nil {
 		return status(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
 	}
 	*frame, *frameLen = nil, 0
-	if userTimestamp != nil {
-		*userTimestamp = 0
-	}
-	if hasUserTimestamp != nil {
-		*hasUserTimestamp = false
-	}
+	C.lkint_out_frame_info(userTimestamp, hasUserTimestamp, droppedBefore, 0, false, 0)
 	c, code := lookup(client)
 	if c == nil {
 		return status(code)
@@ -222,6 +217,6 @@ func lkint_go_data_track_read(client C.uint64_t, subscription C.uint64_t, timeou
 	if !outBytes(frame, frameLen, f.Payload) {
 		return status(ffipb.ErrorCode_ERROR_CODE_INTERNAL)
 	}
-	C.lkint_out_timestamp(userTimestamp, hasUserTimestamp, C.uint64_t(f.UserTimestamp), C.bool(f.HasUserTimestamp))
+	C.lkint_out_frame_info(userTimestamp, hasUserTimestamp, droppedBefore, C.uint64_t(f.UserTimestamp), C.bool(f.HasUserTimestamp), C.uint64_t(f.DroppedBefore))
 	return status(ffipb.ErrorCode_ERROR_CODE_OK)
 }

@@ -45,13 +45,16 @@ bool lkint_out(uint8_t **out, size_t *out_len, const uint8_t *src, size_t n) {
 	return p != NULL;
 }
 
-// lkint_out_timestamp writes the optional timestamp out-parameters of lk_data_track_read.
+// lkint_out_frame_info writes the optional out-parameters of lk_data_track_read_frame: the
+// user timestamp and the frames lost before this one.
 __attribute__((visibility("hidden")))
-void lkint_out_timestamp(uint64_t *ts, bool *has, uint64_t v, bool h) {
+void lkint_out_frame_info(uint64_t *ts, bool *has, uint64_t *dropped, uint64_t v, bool h, uint64_t d) {
 	LKINT_DEFINED(&v, sizeof v);
 	LKINT_DEFINED(&h, sizeof h);
+	LKINT_DEFINED(&d, sizeof d);
 	if (ts) *ts = v;
 	if (has) *has = h;
+	if (dropped) *dropped = d;
 }
 
 // lkint_defined marks one value the library wrote for the host as initialised.

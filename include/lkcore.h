@@ -78,7 +78,7 @@ extern "C" {
 
 /* ABI version this header describes. */
 #define LK_ABI_VERSION_MAJOR 1
-#define LK_ABI_VERSION_MINOR 9
+#define LK_ABI_VERSION_MINOR 10
 #define LK_ABI_VERSION ((LK_ABI_VERSION_MAJOR << 16) | LK_ABI_VERSION_MINOR)
 /* True if a library reporting version v (from lk_abi_version) can serve this header. */
 #define LK_ABI_COMPATIBLE(v) \
@@ -289,6 +289,28 @@ int32_t lk_data_track_push_paced(lk_client_t client, lk_handle_t track, const ui
 int32_t lk_data_track_read(lk_client_t client, lk_handle_t subscription, int32_t timeout_ms,
                            uint8_t **frame, size_t *frame_len, uint64_t *user_timestamp,
                            bool *has_user_timestamp);
+
+/*
+ * Fast path (ABI 1.10): lk_data_track_read that also tells what was lost.
+ *
+ * dropped_before: receives, on LK_OK and if non-NULL, how many of the publisher's frames this
+ *             subscription lost since the frame read before (or since its first frame): frames
+ *             the subscription's buffer dropped because the host read too slowly, and frames
+ *             that never arrived whole (lost by the network or the SFU, incomplete,
+ *             undecryptable), counted from the publisher's frame numbers. It is
+ *             DataTrackFrameEvent.dropped_before for a pull subscription, so the frames read
+ *             plus the sum of dropped_before is every frame the publisher sent from the first
+ *             frame read up to the last. (Empty frames are never sent, so a publisher's empty
+ *             frames count as lost; a frame overtaken by a later one, which the unordered
+ *             channel allows but loopback and one SFU hop practically never do, can make one
+ *             count too high by one.) 0 otherwise.
+ *
+ * Everything else, including the statuses, is as lk_data_track_read, which is this call with
+ * dropped_before NULL.
+ */
+int32_t lk_data_track_read_frame(lk_client_t client, lk_handle_t subscription, int32_t timeout_ms,
+                                 uint8_t **frame, size_t *frame_len, uint64_t *user_timestamp,
+                                 bool *has_user_timestamp, uint64_t *dropped_before);
 
 /*
  * Returns the name of a status code ("LK_OK", "LK_ERR_TIMEOUT", ...), or "LK_ERR_UNKNOWN" for

@@ -1108,6 +1108,81 @@ func (x *RemoteDataTrackUnpublished) GetName() string {
 	return ""
 }
 
+// RemoteDataTrackSidChanged (ABI 1.10): a remote data track got a new sid because its publisher
+// reconnected fully and published it again with the same name and attributes. It is the same
+// track: its subscriptions go on (frames flow again once the server routes the new
+// publication), and requests naming it by sid need the new one (or its name, track_name).
+// Depending on the order of the server's updates, a publisher's full reconnect can instead
+// show as RemoteDataTrackUnpublished then RemoteDataTrackPublished (a new track whose
+// subscriptions start afresh): hosts key tracks by (publisher_identity, name) and handle both.
+type RemoteDataTrackSidChanged struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	PublisherIdentity string                 `protobuf:"bytes,1,opt,name=publisher_identity,json=publisherIdentity,proto3" json:"publisher_identity,omitempty"`
+	Name              string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	OldSid            string                 `protobuf:"bytes,3,opt,name=old_sid,json=oldSid,proto3" json:"old_sid,omitempty"`
+	Sid               string                 `protobuf:"bytes,4,opt,name=sid,proto3" json:"sid,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RemoteDataTrackSidChanged) Reset() {
+	*x = RemoteDataTrackSidChanged{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoteDataTrackSidChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoteDataTrackSidChanged) ProtoMessage() {}
+
+func (x *RemoteDataTrackSidChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoteDataTrackSidChanged.ProtoReflect.Descriptor instead.
+func (*RemoteDataTrackSidChanged) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RemoteDataTrackSidChanged) GetPublisherIdentity() string {
+	if x != nil {
+		return x.PublisherIdentity
+	}
+	return ""
+}
+
+func (x *RemoteDataTrackSidChanged) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RemoteDataTrackSidChanged) GetOldSid() string {
+	if x != nil {
+		return x.OldSid
+	}
+	return ""
+}
+
+func (x *RemoteDataTrackSidChanged) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
 // SubscribeDataTrackRequest subscribes to a remote data track and returns a subscription
 // handle at once; the subscription is established in the background, and a failure (or the
 // track's end) arrives as DataTrackSubscriptionEnded. Dropping the handle unsubscribes.
@@ -1134,7 +1209,7 @@ type SubscribeDataTrackRequest struct {
 
 func (x *SubscribeDataTrackRequest) Reset() {
 	*x = SubscribeDataTrackRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1221,7 @@ func (x *SubscribeDataTrackRequest) String() string {
 func (*SubscribeDataTrackRequest) ProtoMessage() {}
 
 func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1234,7 @@ func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{18}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubscribeDataTrackRequest) GetRoomHandle() uint64 {
@@ -1220,7 +1295,7 @@ type SubscribeDataTrackResponse struct {
 
 func (x *SubscribeDataTrackResponse) Reset() {
 	*x = SubscribeDataTrackResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1307,7 @@ func (x *SubscribeDataTrackResponse) String() string {
 func (*SubscribeDataTrackResponse) ProtoMessage() {}
 
 func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1320,7 @@ func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{19}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubscribeDataTrackResponse) GetSubscription() *OwnedDataTrackSubscription {
@@ -1268,7 +1343,7 @@ type WaitDataTrackSubscribedRequest struct {
 
 func (x *WaitDataTrackSubscribedRequest) Reset() {
 	*x = WaitDataTrackSubscribedRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1355,7 @@ func (x *WaitDataTrackSubscribedRequest) String() string {
 func (*WaitDataTrackSubscribedRequest) ProtoMessage() {}
 
 func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1368,7 @@ func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitDataTrackSubscribedRequest.ProtoReflect.Descriptor instead.
 func (*WaitDataTrackSubscribedRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WaitDataTrackSubscribedRequest) GetSubscriptionHandle() uint64 {
@@ -1316,7 +1391,7 @@ type GetDataTrackSubscriptionEndRequest struct {
 
 func (x *GetDataTrackSubscriptionEndRequest) Reset() {
 	*x = GetDataTrackSubscriptionEndRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1403,7 @@ func (x *GetDataTrackSubscriptionEndRequest) String() string {
 func (*GetDataTrackSubscriptionEndRequest) ProtoMessage() {}
 
 func (x *GetDataTrackSubscriptionEndRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1416,7 @@ func (x *GetDataTrackSubscriptionEndRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetDataTrackSubscriptionEndRequest.ProtoReflect.Descriptor instead.
 func (*GetDataTrackSubscriptionEndRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetDataTrackSubscriptionEndRequest) GetSubscriptionHandle() uint64 {
@@ -1362,7 +1437,7 @@ type GetDataTrackSubscriptionEndResponse struct {
 
 func (x *GetDataTrackSubscriptionEndResponse) Reset() {
 	*x = GetDataTrackSubscriptionEndResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1449,7 @@ func (x *GetDataTrackSubscriptionEndResponse) String() string {
 func (*GetDataTrackSubscriptionEndResponse) ProtoMessage() {}
 
 func (x *GetDataTrackSubscriptionEndResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1462,7 @@ func (x *GetDataTrackSubscriptionEndResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use GetDataTrackSubscriptionEndResponse.ProtoReflect.Descriptor instead.
 func (*GetDataTrackSubscriptionEndResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetDataTrackSubscriptionEndResponse) GetEnded() bool {
@@ -1414,7 +1489,7 @@ type OwnedDataTrackSubscription struct {
 
 func (x *OwnedDataTrackSubscription) Reset() {
 	*x = OwnedDataTrackSubscription{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1501,7 @@ func (x *OwnedDataTrackSubscription) String() string {
 func (*OwnedDataTrackSubscription) ProtoMessage() {}
 
 func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1514,7 @@ func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedDataTrackSubscription.ProtoReflect.Descriptor instead.
 func (*OwnedDataTrackSubscription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OwnedDataTrackSubscription) GetHandle() uint64 {
@@ -1462,8 +1537,15 @@ type DataTrackFrameEvent struct {
 	SubscriptionHandle uint64                 `protobuf:"varint,1,opt,name=subscription_handle,json=subscriptionHandle,proto3" json:"subscription_handle,omitempty"`
 	Payload            []byte                 `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
 	UserTimestamp      *uint64                `protobuf:"varint,3,opt,name=user_timestamp,json=userTimestamp,proto3,oneof" json:"user_timestamp,omitempty"`
-	// Frames lost (buffer overflow, incomplete or undecryptable frames) since the previous
-	// delivered frame of this subscription.
+	// Frames of the publisher this subscription lost since its previous delivered frame (or
+	// since its first one): dropped by its buffer or the event queue because the host was slow,
+	// or never arrived whole (lost by the network or the SFU, incomplete, undecryptable: gaps in
+	// the publisher's frame numbers, since ABI 1.10; before, only the buffer and queue drops).
+	// Frames delivered plus the sum of dropped_before is every frame the publisher sent from the
+	// first delivered frame to the last. A publisher's empty frames are never sent and count as
+	// lost; a frame overtaken by a later one (the channel is unordered; practically never over
+	// one SFU hop) can make one count too high by one. Pull subscriptions read it with
+	// lk_data_track_read_frame.
 	DroppedBefore uint64 `protobuf:"varint,4,opt,name=dropped_before,json=droppedBefore,proto3" json:"dropped_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1471,7 +1553,7 @@ type DataTrackFrameEvent struct {
 
 func (x *DataTrackFrameEvent) Reset() {
 	*x = DataTrackFrameEvent{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1565,7 @@ func (x *DataTrackFrameEvent) String() string {
 func (*DataTrackFrameEvent) ProtoMessage() {}
 
 func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1578,7 @@ func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackFrameEvent.ProtoReflect.Descriptor instead.
 func (*DataTrackFrameEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DataTrackFrameEvent) GetSubscriptionHandle() uint64 {
@@ -1534,15 +1616,19 @@ type DataTrackSubscriptionEnded struct {
 	SubscriptionHandle uint64                 `protobuf:"varint,1,opt,name=subscription_handle,json=subscriptionHandle,proto3" json:"subscription_handle,omitempty"`
 	Reason             SubscriptionEndReason  `protobuf:"varint,2,opt,name=reason,proto3,enum=lkcore.ffi.v1.SubscriptionEndReason" json:"reason,omitempty"`
 	Error              *Error                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	FramesReceived     uint64                 `protobuf:"varint,4,opt,name=frames_received,json=framesReceived,proto3" json:"frames_received,omitempty"`
-	FramesDropped      uint64                 `protobuf:"varint,5,opt,name=frames_dropped,json=framesDropped,proto3" json:"frames_dropped,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Frames handed to the host.
+	FramesReceived uint64 `protobuf:"varint,4,opt,name=frames_received,json=framesReceived,proto3" json:"frames_received,omitempty"`
+	// Frames lost over the subscription's life: every loss a frame's dropped_before reports
+	// (also for frames a pull subscription still has to read), plus frames lost after the last
+	// frame, which no frame reports.
+	FramesDropped uint64 `protobuf:"varint,5,opt,name=frames_dropped,json=framesDropped,proto3" json:"frames_dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DataTrackSubscriptionEnded) Reset() {
 	*x = DataTrackSubscriptionEnded{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1640,7 @@ func (x *DataTrackSubscriptionEnded) String() string {
 func (*DataTrackSubscriptionEnded) ProtoMessage() {}
 
 func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1653,7 @@ func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackSubscriptionEnded.ProtoReflect.Descriptor instead.
 func (*DataTrackSubscriptionEnded) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DataTrackSubscriptionEnded) GetSubscriptionHandle() uint64 {
@@ -1678,7 +1764,12 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\x1aRemoteDataTrackUnpublished\x12-\n" +
 	"\x12publisher_identity\x18\x01 \x01(\tR\x11publisherIdentity\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\tR\x03sid\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xaa\x02\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\x89\x01\n" +
+	"\x19RemoteDataTrackSidChanged\x12-\n" +
+	"\x12publisher_identity\x18\x01 \x01(\tR\x11publisherIdentity\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
+	"\aold_sid\x18\x03 \x01(\tR\x06oldSid\x12\x10\n" +
+	"\x03sid\x18\x04 \x01(\tR\x03sid\"\xaa\x02\n" +
 	"\x19SubscribeDataTrackRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12-\n" +
@@ -1733,7 +1824,7 @@ func file_lkcore_ffi_data_track_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_data_track_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_lkcore_ffi_data_track_proto_goTypes = []any{
 	(SubscriptionEndReason)(0),                  // 0: lkcore.ffi.v1.SubscriptionEndReason
 	(*DataTrackInfo)(nil),                       // 1: lkcore.ffi.v1.DataTrackInfo
@@ -1754,31 +1845,32 @@ var file_lkcore_ffi_data_track_proto_goTypes = []any{
 	(*RemoteDataTrackInfo)(nil),                 // 16: lkcore.ffi.v1.RemoteDataTrackInfo
 	(*RemoteDataTrackPublished)(nil),            // 17: lkcore.ffi.v1.RemoteDataTrackPublished
 	(*RemoteDataTrackUnpublished)(nil),          // 18: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*SubscribeDataTrackRequest)(nil),           // 19: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*SubscribeDataTrackResponse)(nil),          // 20: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*WaitDataTrackSubscribedRequest)(nil),      // 21: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*GetDataTrackSubscriptionEndRequest)(nil),  // 22: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*GetDataTrackSubscriptionEndResponse)(nil), // 23: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*OwnedDataTrackSubscription)(nil),          // 24: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*DataTrackFrameEvent)(nil),                 // 25: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),          // 26: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*Error)(nil),                               // 27: lkcore.ffi.v1.Error
-	(DeliveryMode)(0),                           // 28: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackSidChanged)(nil),           // 19: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*SubscribeDataTrackRequest)(nil),           // 20: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*SubscribeDataTrackResponse)(nil),          // 21: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*WaitDataTrackSubscribedRequest)(nil),      // 22: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),  // 23: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*GetDataTrackSubscriptionEndResponse)(nil), // 24: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*OwnedDataTrackSubscription)(nil),          // 25: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*DataTrackFrameEvent)(nil),                 // 26: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),          // 27: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*Error)(nil),                               // 28: lkcore.ffi.v1.Error
+	(DeliveryMode)(0),                           // 29: lkcore.ffi.v1.DeliveryMode
 }
 var file_lkcore_ffi_data_track_proto_depIdxs = []int32{
 	4,  // 0: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
 	1,  // 1: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	14, // 2: lkcore.ffi.v1.GetDataTrackStatsResponse.stats:type_name -> lkcore.ffi.v1.LocalDataTrackStats
-	27, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
+	28, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
 	1,  // 4: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	16, // 5: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	24, // 6: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	28, // 7: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	24, // 8: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	26, // 9: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse.end:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	25, // 6: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	29, // 7: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	25, // 8: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	27, // 9: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse.end:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
 	16, // 10: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
 	0,  // 11: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
-	27, // 12: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
+	28, // 12: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
 	13, // [13:13] is the sub-list for method output_type
 	13, // [13:13] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
@@ -1793,14 +1885,14 @@ func file_lkcore_ffi_data_track_proto_init() {
 	}
 	file_lkcore_ffi_common_proto_init()
 	file_lkcore_ffi_data_track_proto_msgTypes[8].OneofWrappers = []any{}
-	file_lkcore_ffi_data_track_proto_msgTypes[24].OneofWrappers = []any{}
+	file_lkcore_ffi_data_track_proto_msgTypes[25].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_data_track_proto_rawDesc), len(file_lkcore_ffi_data_track_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

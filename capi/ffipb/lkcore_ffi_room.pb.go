@@ -1532,6 +1532,7 @@ type RoomEvent struct {
 	//	*RoomEvent_DataTrackPublished
 	//	*RoomEvent_DataTrackUnpublished
 	//	*RoomEvent_LocalDataTrackUnpublished
+	//	*RoomEvent_DataTrackSidChanged
 	//	*RoomEvent_RpcInvocation
 	//	*RoomEvent_StreamOpened
 	//	*RoomEvent_EncryptionStateChanged
@@ -1692,6 +1693,15 @@ func (x *RoomEvent) GetLocalDataTrackUnpublished() *LocalDataTrackUnpublished {
 	return nil
 }
 
+func (x *RoomEvent) GetDataTrackSidChanged() *RemoteDataTrackSidChanged {
+	if x != nil {
+		if x, ok := x.Message.(*RoomEvent_DataTrackSidChanged); ok {
+			return x.DataTrackSidChanged
+		}
+	}
+	return nil
+}
+
 func (x *RoomEvent) GetRpcInvocation() *RpcInvocation {
 	if x != nil {
 		if x, ok := x.Message.(*RoomEvent_RpcInvocation); ok {
@@ -1771,6 +1781,10 @@ type RoomEvent_LocalDataTrackUnpublished struct {
 	LocalDataTrackUnpublished *LocalDataTrackUnpublished `protobuf:"bytes,42,opt,name=local_data_track_unpublished,json=localDataTrackUnpublished,proto3,oneof"`
 }
 
+type RoomEvent_DataTrackSidChanged struct {
+	DataTrackSidChanged *RemoteDataTrackSidChanged `protobuf:"bytes,43,opt,name=data_track_sid_changed,json=dataTrackSidChanged,proto3,oneof"` // ABI 1.10
+}
+
 type RoomEvent_RpcInvocation struct {
 	RpcInvocation *RpcInvocation `protobuf:"bytes,60,opt,name=rpc_invocation,json=rpcInvocation,proto3,oneof"`
 }
@@ -1806,6 +1820,8 @@ func (*RoomEvent_DataTrackPublished) isRoomEvent_Message() {}
 func (*RoomEvent_DataTrackUnpublished) isRoomEvent_Message() {}
 
 func (*RoomEvent_LocalDataTrackUnpublished) isRoomEvent_Message() {}
+
+func (*RoomEvent_DataTrackSidChanged) isRoomEvent_Message() {}
 
 func (*RoomEvent_RpcInvocation) isRoomEvent_Message() {}
 
@@ -2457,7 +2473,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfe\n" +
 	"\n" +
 	"\tRoomEvent\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
@@ -2474,7 +2490,8 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\rdata_received\x18\x1e \x01(\v2!.lkcore.ffi.v1.DataPacketReceivedH\x00R\fdataReceived\x12[\n" +
 	"\x14data_track_published\x18( \x01(\v2'.lkcore.ffi.v1.RemoteDataTrackPublishedH\x00R\x12dataTrackPublished\x12a\n" +
 	"\x16data_track_unpublished\x18) \x01(\v2).lkcore.ffi.v1.RemoteDataTrackUnpublishedH\x00R\x14dataTrackUnpublished\x12k\n" +
-	"\x1clocal_data_track_unpublished\x18* \x01(\v2(.lkcore.ffi.v1.LocalDataTrackUnpublishedH\x00R\x19localDataTrackUnpublished\x12E\n" +
+	"\x1clocal_data_track_unpublished\x18* \x01(\v2(.lkcore.ffi.v1.LocalDataTrackUnpublishedH\x00R\x19localDataTrackUnpublished\x12_\n" +
+	"\x16data_track_sid_changed\x18+ \x01(\v2(.lkcore.ffi.v1.RemoteDataTrackSidChangedH\x00R\x13dataTrackSidChanged\x12E\n" +
 	"\x0erpc_invocation\x18< \x01(\v2\x1c.lkcore.ffi.v1.RpcInvocationH\x00R\rrpcInvocation\x12B\n" +
 	"\rstream_opened\x18P \x01(\v2\x1b.lkcore.ffi.v1.StreamOpenedH\x00R\fstreamOpened\x12a\n" +
 	"\x18encryption_state_changed\x18Z \x01(\v2%.lkcore.ffi.v1.EncryptionStateChangedH\x00R\x16encryptionStateChangedB\t\n" +
@@ -2606,10 +2623,11 @@ var file_lkcore_ffi_room_proto_goTypes = []any{
 	(*RemoteDataTrackPublished)(nil),   // 37: lkcore.ffi.v1.RemoteDataTrackPublished
 	(*RemoteDataTrackUnpublished)(nil), // 38: lkcore.ffi.v1.RemoteDataTrackUnpublished
 	(*LocalDataTrackUnpublished)(nil),  // 39: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RpcInvocation)(nil),              // 40: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),               // 41: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),     // 42: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                      // 43: lkcore.ffi.v1.Error
+	(*RemoteDataTrackSidChanged)(nil),  // 40: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*RpcInvocation)(nil),              // 41: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),               // 42: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),     // 43: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                      // 44: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	7,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
@@ -2641,23 +2659,24 @@ var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	37, // 26: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
 	38, // 27: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
 	39, // 28: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	40, // 29: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	41, // 30: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	42, // 31: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	1,  // 32: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	4,  // 33: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	4,  // 34: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	3,  // 35: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	43, // 36: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	10, // 37: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	16, // 38: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	3,  // 39: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	16, // 40: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	40, // 29: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	41, // 30: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	42, // 31: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	43, // 32: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	1,  // 33: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	4,  // 34: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	4,  // 35: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	3,  // 36: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	44, // 37: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	10, // 38: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	16, // 39: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	3,  // 40: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	16, // 41: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -2683,6 +2702,7 @@ func file_lkcore_ffi_room_proto_init() {
 		(*RoomEvent_DataTrackPublished)(nil),
 		(*RoomEvent_DataTrackUnpublished)(nil),
 		(*RoomEvent_LocalDataTrackUnpublished)(nil),
+		(*RoomEvent_DataTrackSidChanged)(nil),
 		(*RoomEvent_RpcInvocation)(nil),
 		(*RoomEvent_StreamOpened)(nil),
 		(*RoomEvent_EncryptionStateChanged)(nil),

@@ -3,8 +3,9 @@
 functions (build's liblkcore.h): lk_X in the header with its Go implementation lkint_go_X, which
 capi/entry.c calls after its fork check. Parameter names and const qualifiers are ignored (cgo
 cannot express const); the header's typedefs are mapped to the types cgo uses. Functions
-implemented in C alone (lk_status_name, lk_abi_version, lk_free) do not appear in cgo's header;
-the compiler checks those against lkcore.h directly because capi's C files include it."""
+implemented in C alone (lk_status_name, lk_abi_version, lk_free, and lk_data_track_read, which
+calls lk_data_track_read_frame) do not appear in cgo's header; the compiler checks those against
+lkcore.h directly because capi's C files include it."""
 import re
 import sys
 
@@ -15,7 +16,7 @@ ALIASES = {
     "lk_event_callback": "callback",
     "lkint_event_cb": "callback",
 }
-C_DEFINED = {"lk_status_name", "lk_abi_version", "lk_free"}
+C_DEFINED = {"lk_status_name", "lk_abi_version", "lk_free", "lk_data_track_read"}
 
 
 def prototypes(path):

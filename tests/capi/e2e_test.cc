@@ -282,6 +282,28 @@ TEST_F(E2E, DataTrackRpcAndStream) {
     EXPECT_EQ(got, f);
     EXPECT_EQ(ts, uint64_t(5000 + i));
   }
+  // lk_data_track_read_frame (ABI 1.10) also says how many frames were lost before each one:
+  // 40 frames pushed without reading toward a 16-frame buffer; every frame read after "frame 9"
+  // accounts for the ones between it and the frame read before.
+  for (int i = 0; i < 40; i++) {
+    std::string f = std::to_string(i);
+    ASSERT_EQ(lk_data_track_push(c, track, reinterpret_cast<const uint8_t *>(f.data()), f.size(), 0, false), LK_OK);
+  }
+  uint64_t lost = 0;
+  int read_frames = 0, prev = -1;
+  while (prev != 39) {
+    uint8_t *p = nullptr;
+    size_t n = 0;
+    uint64_t dropped = 12345;  // overwritten on LK_OK
+    ASSERT_EQ(lk_data_track_read_frame(d, sub, kHang, &p, &n, nullptr, nullptr, &dropped), LK_OK);
+    int i = std::stoi(std::string(reinterpret_cast<char *>(p), n));
+    lk_free(p);
+    EXPECT_EQ(dropped, uint64_t(i - prev - 1)) << "frame " << i << " after frame " << prev;
+    lost += dropped;
+    read_frames++;
+    prev = i;
+  }
+  EXPECT_EQ(read_frames + lost, 40u);
   // lk_data_track_push_paced refuses where the waiting push would wait: a tight loop of it never
   // leaves more than 16 frames queued (the loop outruns the writer: bounded, not timed), although
   // lk_data_track_push would accept 1 024; those refusals are not counted as rejected.

@@ -186,9 +186,8 @@ type Subscription struct {
 	sub   *room.DataTrackSubscription // set before ready is closed; nil on failure
 	err   error                       // the failure, set before ready is closed
 
-	received  atomic.Uint64 // frames handed to the host
-	lost      atomic.Uint64 // frames dropped because the event queue was full (EVENTS)
-	lastDrops uint64        // core drops already reported in dropped_before (run goroutine)
+	received atomic.Uint64 // frames handed to the host
+	lost     atomic.Uint64 // frames dropped because the event queue was full (EVENTS)
 }
 
 // ReadFrame implements FrameReader (DELIVERY_MODE_PULL).
@@ -218,17 +217,18 @@ func (s *Subscription) ReadFrame(ctx context.Context) (Frame, error) {
 		return Frame{}, err
 	}
 	s.received.Add(1)
-	return Frame{Payload: f.Payload, UserTimestamp: f.UserTimestamp, HasUserTimestamp: f.HasUserTimestamp}, nil
+	return Frame{Payload: f.Payload, UserTimestamp: f.UserTimestamp, HasUserTimestamp: f.HasUserTimestamp, DroppedBefore: f.DroppedBefore}, nil
 }
 
 var errEndOfStream = Errorf(ffipb.ErrorCode_ERROR_CODE_END_OF_STREAM, "subscription ended")
 
-// coreDrops is the number of frames the core lost for this subscription so far.
-func (s *Subscription) coreDrops() uint64 {
+// coreLost is the number of frames the core lost for this subscription so far (on the way in
+// and in its buffer).
+func (s *Subscription) coreLost() uint64 {
 	if s.sub == nil {
 		return 0
 	}
-	return s.sub.Dropped()
+	return s.sub.Lost()
 }
 
 func (s *Subscription) release(ctx context.Context) {
@@ -373,11 +373,10 @@ func (s *Subscription) run(establish func(context.Context) (*room.DataTrackSubsc
 			}
 			return
 		}
-		drops := s.coreDrops()
 		ev := &ffipb.DataTrackFrameEvent{
 			SubscriptionHandle: s.handle,
 			Payload:            f.Payload,
-			DroppedBefore:      pendingLost + drops - s.lastDrops,
+			DroppedBefore:      pendingLost + f.DroppedBefore,
 		}
 		if f.HasUserTimestamp {
 			ts := f.UserTimestamp
@@ -386,14 +385,14 @@ func (s *Subscription) run(establish func(context.Context) (*room.DataTrackSubsc
 		out := &ffipb.Event{Message: &ffipb.Event_DataTrackFrame{DataTrackFrame: ev}}
 		if s.mode == ffipb.DeliveryMode_DELIVERY_MODE_EVENTS {
 			if !s.room.c.TryPost(out) {
-				pendingLost++ // lossy by contract; reported with the next frame
+				pendingLost += 1 + f.DroppedBefore // lossy by contract; reported with the next frame
 				s.lost.Add(1)
 				continue
 			}
 		} else if s.room.c.Post(s.ctx, out) != nil {
 			return
 		}
-		pendingLost, s.lastDrops = 0, drops
+		pendingLost = 0
 		s.received.Add(1)
 	}
 }
@@ -426,7 +425,7 @@ func (s *Subscription) endInfo(reason ffipb.SubscriptionEndReason, err error) *f
 		Reason:             reason,
 		Error:              ToProto(err),
 		FramesReceived:     s.received.Load(),
-		FramesDropped:      s.coreDrops() + s.lost.Load(),
+		FramesDropped:      s.coreLost() + s.lost.Load(),
 	}
 }
 

@@ -396,7 +396,7 @@ func TestE2EDataTrackSlowConsumerCountsEveryFrame(t *testing.T) {
 	push("barrier")
 	bob.s.waitFor(t, "barrier", func([]*ffipb.Event) bool { return delivered("barrier") >= 0 })
 	start := len(bob.s.snapshot())
-	r0, l0, d0 := subObj.received.Load(), subObj.lost.Load(), subObj.coreDrops()
+	r0, l0, d0 := subObj.received.Load(), subObj.lost.Load(), subObj.coreLost()
 
 	// Hold bob's callback (on an echo completion), then push faster than he reads.
 	holding.Store(true)
@@ -412,7 +412,7 @@ func TestE2EDataTrackSlowConsumerCountsEveryFrame(t *testing.T) {
 	}
 	// Every pushed frame reached bob's subscription and was handed on, dropped or lost.
 	for {
-		r, l, d := subObj.received.Load()-r0, subObj.lost.Load()-l0, subObj.coreDrops()-d0
+		r, l, d := subObj.received.Load()-r0, subObj.lost.Load()-l0, subObj.coreLost()-d0
 		if r+l+d == pushed {
 			if l == 0 {
 				t.Fatalf("no event-queue loss with a 4-event queue and a held callback (received %d, core drops %d)", r, d)
@@ -446,7 +446,7 @@ func TestE2EDataTrackSlowConsumerCountsEveryFrame(t *testing.T) {
 			reported += f.GetDroppedBefore()
 		}
 	}
-	lost, drops := subObj.lost.Load()-l0, subObj.coreDrops()-d0
+	lost, drops := subObj.lost.Load()-l0, subObj.coreLost()-d0
 	if frames != subObj.received.Load()-r0 || reported != lost+drops {
 		t.Fatalf("delivered %d frames (subscription counted %d), dropped_before sums to %d, subscription lost %d + dropped %d",
 			frames, subObj.received.Load()-r0, reported, lost, drops)
@@ -506,6 +506,32 @@ func TestE2EDataTrackSubscribeByNameAfterPublisherFullReconnect(t *testing.T) {
 		}
 		return newSid != ""
 	})
+	// Events alone tell bob the new sid: RemoteDataTrackSidChanged, or (depending on the order
+	// of the server's updates) the old track unpublished and the new one published.
+	bob.s.waitFor(t, "an event naming the new sid", func(evs []*ffipb.Event) bool {
+		unpublished := false
+		for _, ev := range evs {
+			e := ev.GetRoom()
+			if c := e.GetDataTrackSidChanged(); c != nil {
+				if c.GetPublisherIdentity() != "alice" || c.GetName() != "sensor" || c.GetOldSid() != oldSid || c.GetSid() != newSid {
+					t.Fatalf("sid change %v, want alice/sensor %s -> %s", c, oldSid, newSid)
+				}
+				t.Log("the track's sid changed")
+				return true
+			}
+			if u := e.GetDataTrackUnpublished(); u.GetSid() == oldSid {
+				unpublished = true
+			}
+			if p := e.GetDataTrackPublished(); p.GetTrack().GetInfo().GetSid() == newSid {
+				if !unpublished {
+					t.Fatalf("track %s published again without the old %s unpublished or its sid changed", newSid, oldSid)
+				}
+				t.Log("the track was unpublished and published again")
+				return true
+			}
+		}
+		return false
+	})
 
 	req := func(sid, name string) *ffipb.Request {
 		return &ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
@@ -527,5 +553,104 @@ func TestE2EDataTrackSubscribeByNameAfterPublisherFullReconnect(t *testing.T) {
 		}
 		_ = alice.c.PushFrame(th, []byte("after"), 0, false) // refused while republishing: retried
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A pull subscription whose host reads too slowly says, on the next frame it reads, how many
+// frames it lost (ABI 1.10: lk_data_track_read_frame), and its end counts them.
+func TestE2EPullFramesReportWhatWasLost(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	alice, ar, _ := joinHost(t, s, "dt-pull-lost", "alice")
+	bob, br, _ := joinHost(t, s, "dt-pull-lost", "bob")
+	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+	track := publishTrack(t, alice, ar, "sensor")
+	th, sid := track.GetHandle(), track.GetInfo().GetSid()
+	bob.roomEvent("track published", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
+	const buffer = 4
+	resp := bob.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
+		RoomHandle: br, PublisherIdentity: "alice", TrackSid: sid, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_PULL, BufferSize: buffer,
+	}}})
+	wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_OK)
+	pull := resp.GetSubscribeDataTrack().GetSubscription().GetHandle()
+	events := subscribe(t, bob, br, "alice", sid, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS) // shows arrival
+	arrived := func(payload string) {
+		bob.s.waitFor(t, payload, func(evs []*ffipb.Event) bool {
+			for _, f := range frameEvents(evs, events) {
+				if string(f.GetPayload()) == payload {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	// Warm up until both subscriptions receive, then read the pull buffer empty up to a barrier.
+	deadline := time.Now().Add(hangGuard)
+	for len(frameEvents(bob.s.snapshot(), events)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame reached the subscriptions")
+		}
+		_ = alice.c.PushFrame(th, []byte("warm"), 0, false)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := alice.c.PushFrame(th, []byte("barrier"), 0, false); err != nil {
+		t.Fatal(err)
+	}
+	arrived("barrier")
+	warmLost := uint64(0) // the warm-up may overflow the buffer too
+	for {
+		f, err := bob.c.ReadFrame(pull, hangGuard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warmLost += f.DroppedBefore
+		if string(f.Payload) == "barrier" {
+			break
+		}
+	}
+
+	// 40 frames while bob does not read: his buffer keeps the last 4 and counts the rest.
+	const n = 40
+	for i := range n {
+		if err := alice.c.PushFrame(th, fmt.Appendf(nil, "frame %d", i), 0, false); err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+	}
+	arrived(fmt.Sprintf("frame %d", n-1))
+	prev, read, reported := -1, 0, uint64(0)
+	for {
+		f, err := bob.c.ReadFrame(pull, 0)
+		if CodeOf(err) == ffipb.ErrorCode_ERROR_CODE_TIMEOUT {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var i int
+		if _, err := fmt.Sscanf(string(f.Payload), "frame %d", &i); err != nil {
+			t.Fatalf("frame %q", f.Payload)
+		}
+		if f.DroppedBefore != uint64(i-prev-1) {
+			t.Fatalf("frame %d after frame %d: dropped_before %d, want %d", i, prev, f.DroppedBefore, i-prev-1)
+		}
+		prev, read, reported = i, read+1, reported+f.DroppedBefore
+	}
+	if read != buffer || prev != n-1 || uint64(read)+reported != n {
+		t.Fatalf("read %d frames up to %d with %d reported lost, want the last %d of %d", read, prev, reported, buffer, n)
+	}
+
+	// The end counts the same losses.
+	wantRespCode(t, alice.do(&ffipb.Request{Message: &ffipb.Request_UnpublishDataTrack{UnpublishDataTrack: &ffipb.UnpublishDataTrackRequest{TrackHandle: th}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+	var end *ffipb.DataTrackSubscriptionEnded
+	bob.s.waitFor(t, "the pull subscription's end", func(evs []*ffipb.Event) bool {
+		for _, ev := range evs {
+			if e := ev.GetDataTrackSubscriptionEnded(); e.GetSubscriptionHandle() == pull {
+				end = e
+				return true
+			}
+		}
+		return false
+	})
+	if end.GetFramesDropped() != warmLost+reported {
+		t.Fatalf("end %v: frames_dropped %d, want %d", end, end.GetFramesDropped(), warmLost+reported)
 	}
 }

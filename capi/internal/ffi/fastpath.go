@@ -23,6 +23,9 @@ type Frame struct {
 	Payload          []byte
 	UserTimestamp    uint64
 	HasUserTimestamp bool
+	// DroppedBefore counts the frames of the subscription lost since the previous frame read
+	// (DataTrackFrameEvent.dropped_before).
+	DroppedBefore uint64
 }
 
 // FrameReader is implemented by the objects behind data track subscription handles

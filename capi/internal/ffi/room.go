@@ -459,6 +459,11 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackUnpublished{DataTrackUnpublished: &ffipb.RemoteDataTrackUnpublished{
 			PublisherIdentity: info.PublisherIdentity, Sid: info.SID, Name: info.Name,
 		}}}
+	case room.DataTrackSidChanged:
+		info := e.Track.Info()
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackSidChanged{DataTrackSidChanged: &ffipb.RemoteDataTrackSidChanged{
+			PublisherIdentity: info.PublisherIdentity, Name: info.Name, OldSid: e.OldSID, Sid: info.SID,
+		}}}
 	case room.LocalDataTrackPublished:
 		return nil // the publish completion carries it
 	case room.LocalDataTrackFramesLost:
