@@ -1465,7 +1465,13 @@ type Completion struct {
 	//	*Completion_SendFile
 	//	*Completion_OpenTextWriter
 	//	*Completion_OpenByteWriter
-	Result        isCompletion_Result `protobuf_oneof:"result"`
+	Result isCompletion_Result `protobuf_oneof:"result"`
+	// Every handle this completion hands over to the host (ABI 1.10): the handle of each Owned*
+	// message in the result, e.g. a published track, a stream writer, a connect's
+	// auto-subscriptions. A host whose caller gave up on the operation (cancelled, timed out on
+	// the host's side, or gone) releases exactly these with lk_handle_drop, without knowing which
+	// result types own handles. Empty when the operation failed.
+	OwnedHandles  []uint64 `protobuf:"varint,3,rep,packed,name=owned_handles,json=ownedHandles,proto3" json:"owned_handles,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1598,6 +1604,13 @@ func (x *Completion) GetOpenByteWriter() *OwnedStreamWriter {
 		if x, ok := x.Result.(*Completion_OpenByteWriter); ok {
 			return x.OpenByteWriter
 		}
+	}
+	return nil
+}
+
+func (x *Completion) GetOwnedHandles() []uint64 {
+	if x != nil {
+		return x.OwnedHandles
 	}
 	return nil
 }
@@ -2506,7 +2519,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x1ddata_track_subscription_ended\x18) \x01(\v2).lkcore.ffi.v1.DataTrackSubscriptionEndedH\x00R\x1adataTrackSubscriptionEnded\x12D\n" +
 	"\fstream_chunk\x18P \x01(\v2\x1f.lkcore.ffi.v1.StreamChunkEventH\x00R\vstreamChunk\x12D\n" +
 	"\fstream_ended\x18Q \x01(\v2\x1f.lkcore.ffi.v1.StreamEndedEventH\x00R\vstreamEndedB\t\n" +
-	"\amessage\"\xc1\x05\n" +
+	"\amessage\"\xe6\x05\n" +
 	"\n" +
 	"Completion\x12\x1d\n" +
 	"\n" +
@@ -2523,7 +2536,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"send_bytes\x18Q \x01(\v2\x1d.lkcore.ffi.v1.ByteStreamInfoH\x00R\tsendBytes\x12<\n" +
 	"\tsend_file\x18R \x01(\v2\x1d.lkcore.ffi.v1.ByteStreamInfoH\x00R\bsendFile\x12L\n" +
 	"\x10open_text_writer\x18S \x01(\v2 .lkcore.ffi.v1.OwnedStreamWriterH\x00R\x0eopenTextWriter\x12L\n" +
-	"\x10open_byte_writer\x18T \x01(\v2 .lkcore.ffi.v1.OwnedStreamWriterH\x00R\x0eopenByteWriterB\b\n" +
+	"\x10open_byte_writer\x18T \x01(\v2 .lkcore.ffi.v1.OwnedStreamWriterH\x00R\x0eopenByteWriter\x12#\n" +
+	"\rowned_handles\x18\x03 \x03(\x04R\fownedHandlesB\b\n" +
 	"\x06result\"X\n" +
 	"\vEchoRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x14\n" +

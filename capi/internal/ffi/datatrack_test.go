@@ -2,6 +2,7 @@ package ffi
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,9 +15,14 @@ import (
 
 func publishTrack(t *testing.T, h *host, room uint64, name string) *ffipb.OwnedLocalDataTrack {
 	t.Helper()
-	return h.call(&ffipb.Request{Message: &ffipb.Request_PublishDataTrack{PublishDataTrack: &ffipb.PublishDataTrackRequest{
+	comp := h.call(&ffipb.Request{Message: &ffipb.Request_PublishDataTrack{PublishDataTrack: &ffipb.PublishDataTrackRequest{
 		RoomHandle: room, Name: name, FrameEncoding: "json",
-	}}}).GetPublishDataTrack().GetTrack()
+	}}})
+	track := comp.GetPublishDataTrack().GetTrack()
+	if !slices.Equal(comp.GetOwnedHandles(), []uint64{track.GetHandle()}) {
+		t.Fatalf("publish completion hands over %v, want the track's handle %d", comp.GetOwnedHandles(), track.GetHandle())
+	}
+	return track
 }
 
 func subscribe(t *testing.T, h *host, room uint64, publisher, sid string, mode ffipb.DeliveryMode) uint64 {

@@ -3,6 +3,7 @@ package ffi
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -120,6 +121,9 @@ func TestE2EDataStreams(t *testing.T) {
 		RoomHandle: br, Options: &ffipb.TextStreamOptions{Common: &ffipb.StreamOptions{Topic: "chat"}},
 	}}})
 	wh := comp.GetOpenTextWriter().GetHandle()
+	if !slices.Equal(comp.GetOwnedHandles(), []uint64{wh}) {
+		t.Fatalf("open_text_writer completion hands over %v, want the writer %d", comp.GetOwnedHandles(), wh)
+	}
 	var want strings.Builder
 	var ids []uint64
 	for i := range 30 {

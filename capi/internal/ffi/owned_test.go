@@ -1,0 +1,39 @@
+package ffi
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+)
+
+// Completion.owned_handles lists the handle of every Owned* message of the result, nested and
+// repeated ones included, and nothing else (handles that are only referenced, like a frame's
+// subscription_handle, are not transfers).
+func TestOwnedHandlesOfACompletion(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		comp *ffipb.Completion
+		want []uint64
+	}{
+		{"connect with auto-subscriptions", &ffipb.Completion{Result: &ffipb.Completion_Connect{Connect: &ffipb.ConnectResult{
+			AutoSubscriptions: []*ffipb.OwnedDataTrackSubscription{{Handle: 7}, {Handle: 9}},
+		}}}, []uint64{7, 9}},
+		{"connect without", &ffipb.Completion{Result: &ffipb.Completion_Connect{Connect: &ffipb.ConnectResult{}}}, nil},
+		{"publish", &ffipb.Completion{Result: &ffipb.Completion_PublishDataTrack{PublishDataTrack: &ffipb.PublishDataTrackResult{
+			Track: &ffipb.OwnedLocalDataTrack{Handle: 3, Info: &ffipb.DataTrackInfo{Name: "t"}},
+		}}}, []uint64{3}},
+		{"writer", &ffipb.Completion{Result: &ffipb.Completion_OpenByteWriter{OpenByteWriter: &ffipb.OwnedStreamWriter{Handle: 5}}}, []uint64{5}},
+		{"rpc", &ffipb.Completion{Result: &ffipb.Completion_PerformRpc{PerformRpc: &ffipb.PerformRpcResult{Payload: "x"}}}, nil},
+		{"failure", &ffipb.Completion{Error: &ffipb.Error{Code: ffipb.ErrorCode_ERROR_CODE_TIMEOUT}}, nil},
+	} {
+		if got := ownedHandles(tc.comp.ProtoReflect()); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// Referenced handles are not transfers.
+	ev := &ffipb.Event{Message: &ffipb.Event_DataTrackFrame{DataTrackFrame: &ffipb.DataTrackFrameEvent{SubscriptionHandle: 4}}}
+	if got := ownedHandles(ev.ProtoReflect()); got != nil {
+		t.Errorf("a frame event: %v", got)
+	}
+}
