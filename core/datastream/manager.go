@@ -33,7 +33,9 @@ type Options struct {
 	// CompressionLevel is the compress/flate level used for deflate-raw;
 	// 0 = flate.BestSpeed. JS uses zlib's default (6); any level is
 	// wire-compatible, and Go's level 1 is about 3× faster than level 6 for
-	// a few percent more bytes on typical text.
+	// a few percent more bytes on typical text. A large payload whose
+	// sample shows no repeated strings (e.g. base64 of random bytes) is
+	// Huffman-coded only instead, whatever the level (see probe).
 	CompressionLevel int
 	// DisableCompression never compresses outgoing streams (like a JS
 	// runtime without CompressionStream). Incoming compressed streams are
@@ -50,7 +52,8 @@ type Manager struct {
 	now      func() time.Time
 	newID    func() string
 	noDeflat bool
-	flate    *flatePool
+	flate    *flatePool // CompressionLevel; also every decompressor
+	huff     *flatePool // flate.HuffmanOnly, for payloads without repeated strings
 
 	closeCtx context.Context
 	closeFn  context.CancelFunc
@@ -87,6 +90,7 @@ func NewManager(t Transport, opts Options) *Manager {
 		now:          opts.Now,
 		newID:        opts.NewStreamID,
 		flate:        &flatePool{level: opts.CompressionLevel},
+		huff:         &flatePool{level: flate.HuffmanOnly},
 		noDeflat:     opts.DisableCompression,
 		textHandlers: map[string]TextStreamHandler{},
 		byteHandlers: map[string]ByteStreamHandler{},

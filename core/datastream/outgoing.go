@@ -244,22 +244,25 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 	defer release()
 
 	inline, compress := m.eligibility(dests, noCompress)
+	z := m.flate
 	if compress {
-		worth, estimate := m.flate.probe(data)
+		var worth bool
+		var estimate int
+		worth, estimate, z = m.probe(data)
 		if worth && estimate >= streamCompressChunks*ChunkSize {
 			// Large and compressible: compressed while it is sent, so the
 			// first chunks travel while the rest is compressed (the probe
 			// predicts several chunks, so it would not have gone inline).
 			h.Compression = lkpb.DataStream_DEFLATE_RAW
 			info.Compression = h.Compression
-			return info, m.streamBody(ctx, h, dests, bytes.NewReader(data), uint64(len(data)), onProgress)
+			return info, m.streamBody(ctx, h, dests, bytes.NewReader(data), uint64(len(data)), onProgress, z)
 		}
 		compress = worth
 	}
 	var zPieces [][]byte
 	zSize := -1
 	if compress {
-		zPieces, zSize = m.flate.deflateRaw(data, ChunkSize)
+		zPieces, zSize = z.deflateRaw(data, ChunkSize)
 	}
 	useZ := zSize >= 0 && zSize < len(data)
 	// The inline packet must fit in ChunkSize: compressed output of more
@@ -365,14 +368,15 @@ func (m *Manager) SendFile(ctx context.Context, r io.Reader, size uint64, opts S
 	}}
 	ctx, release := m.bind(ctx)
 	defer release()
-	return info, m.streamBody(ctx, h, dests, r, size, opts.OnProgress)
+	return info, m.streamBody(ctx, h, dests, r, size, opts.OnProgress, m.flate)
 }
 
 // streamBody sends a stream's header, then size bytes read from r in
-// ChunkSize chunks — compressed (deflate-raw, streaming) when h says so —
-// then its trailer. If r fails or ends early the stream is closed with an
-// abnormal trailer; if sending fails after the header it is aborted.
-func (m *Manager) streamBody(ctx context.Context, h *lkpb.DataStream_Header, dests []string, r io.Reader, size uint64, onProgress func(float64)) error {
+// ChunkSize chunks — compressed (deflate-raw, streaming, with a compressor
+// of z) when h says so — then its trailer. If r fails or ends early the
+// stream is closed with an abnormal trailer; if sending fails after the
+// header it is aborted.
+func (m *Manager) streamBody(ctx context.Context, h *lkpb.DataStream_Header, dests []string, r io.Reader, size uint64, onProgress func(float64), z *flatePool) error {
 	id := h.StreamId
 	hp := headerPacket(dests, h)
 	if proto.Size(hp) > ChunkSize {
@@ -385,8 +389,8 @@ func (m *Manager) streamBody(ctx context.Context, h *lkpb.DataStream_Header, des
 	var sink io.Writer = cw
 	var fw *flate.Writer
 	if h.Compression == lkpb.DataStream_DEFLATE_RAW {
-		fw = m.flate.writer(cw)
-		defer m.flate.putWriter(fw)
+		fw = z.writer(cw)
+		defer z.putWriter(fw)
 		sink = fw
 	}
 	buf := make([]byte, 32<<10)

@@ -202,24 +202,45 @@ func incompleteUTF8Tail(b []byte) int {
 // Compression probe: payloads of at least probeMinSize are compressed only if
 // their first probeSize bytes shrink to at most probeRatio of their size.
 // This avoids deflating megabytes of incompressible data (random bytes,
-// media) just to find out that the raw form is smaller.
+// media) just to find out that the raw form is smaller. A sample that
+// Huffman coding alone shrinks within huffSlack of what the configured level
+// achieves has no repeated strings worth searching for (base64 or hex of
+// random bytes, already-compressed text): the payload is then Huffman-coded
+// only, which gives the same size at about half the time of the fastest
+// level's string search.
 const (
 	probeMinSize = 256 << 10
 	probeSize    = 32 << 10
 	probeRatio   = 0.95
+	huffSlack    = 0.02
 )
 
-// probe reports whether data is worth compressing and, for a payload of at
-// least probeMinSize, the compressed size its first probeSize bytes predict
-// (0 for a smaller payload, which is always worth trying).
-func (p *flatePool) probe(data []byte) (worth bool, estimate int) {
+// probe reports whether data is worth compressing, the compressor pool to use
+// (m.huff or m.flate) and, for a payload of at least probeMinSize, the
+// compressed size its first probeSize bytes predict (0 for a smaller payload,
+// which is always worth trying with m.flate).
+func (m *Manager) probe(data []byte) (worth bool, estimate int, z *flatePool) {
 	if len(data) < probeMinSize {
-		return true, 0
+		return true, 0, m.flate
 	}
+	sample := data[:probeSize]
+	n := m.flate.compressedSize(sample)
+	if float64(n) > probeRatio*probeSize {
+		return false, 0, m.flate
+	}
+	z = m.flate
+	if hn := m.huff.compressedSize(sample); float64(hn) <= (1+huffSlack)*float64(n) {
+		n, z = hn, m.huff
+	}
+	return true, int(int64(n) * int64(len(data)) / probeSize), z
+}
+
+// compressedSize is the size of b deflated with a compressor of p.
+func (p *flatePool) compressedSize(b []byte) int {
 	var n countingWriter
 	w := p.writer(&n)
-	_, _ = w.Write(data[:probeSize]) // writes to a countingWriter cannot fail
+	_, _ = w.Write(b) // writes to a countingWriter cannot fail
 	_ = w.Close()
 	p.putWriter(w)
-	return float64(n) <= probeRatio*probeSize, int(int64(n) * int64(len(data)) / probeSize)
+	return int(n)
 }

@@ -3,7 +3,9 @@ package datastream
 import (
 	"bytes"
 	"compress/flate"
+	"encoding/base64"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -49,5 +51,50 @@ func TestFlatePoolSpareWriter(t *testing.T) {
 	p.putWriter(w1)
 	if w := p.writer(io.Discard); w != w1 {
 		t.Fatal("the spare writer was not reused")
+	}
+}
+
+// The probe Huffman-codes a large payload without repeated strings (base64 of random bytes:
+// the string search finds nothing, Huffman coding alone gives the same size) and keeps the
+// configured level for text with repetitions; incompressible bytes are not compressed; what
+// the Huffman-only compressor writes inflates back to the payload.
+func TestProbeChoosesHuffmanOnlyWithoutRepeatedStrings(t *testing.T) {
+	m := NewManager(nil, Options{})
+	defer m.Close()
+	rng := rand.New(rand.NewChaCha8([32]byte{7}))
+	raw := make([]byte, 600<<10)
+	for i := range raw {
+		raw[i] = byte(rng.Uint32())
+	}
+	b64 := []byte(base64.StdEncoding.EncodeToString(raw))
+	text := []byte(strings.Repeat("the quick brown fox jumps over the lazy dog; ", 20000))
+
+	for _, tc := range []struct {
+		name  string
+		data  []byte
+		worth bool
+		pool  *flatePool
+	}{
+		{"base64 of random bytes", b64, true, m.huff},
+		{"repeated text", text, true, m.flate},
+		{"random bytes", raw, false, m.flate},
+		{"below the probe size", b64[:probeMinSize-1], true, m.flate},
+	} {
+		worth, estimate, z := m.probe(tc.data)
+		if worth != tc.worth || z != tc.pool {
+			t.Errorf("%s: worth %v with level %d, want %v with level %d", tc.name, worth, z.level, tc.worth, tc.pool.level)
+		}
+		if tc.worth && len(tc.data) >= probeMinSize && (estimate <= 0 || estimate >= len(tc.data)) {
+			t.Errorf("%s: estimate %d for %d bytes", tc.name, estimate, len(tc.data))
+		}
+	}
+
+	pieces, size := m.huff.deflateRaw(b64, ChunkSize)
+	if ratio := float64(size) / float64(len(b64)); ratio > 0.8 {
+		t.Fatalf("Huffman-only ratio %.3f for base64 (6 bits of 8)", ratio)
+	}
+	out, err := io.ReadAll(flate.NewReader(bytes.NewReader(bytes.Join(pieces, nil))))
+	if err != nil || !bytes.Equal(out, b64) {
+		t.Fatalf("Huffman-only stream does not inflate back (%v)", err)
 	}
 }
