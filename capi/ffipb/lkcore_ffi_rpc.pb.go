@@ -426,7 +426,10 @@ func (x *RpcInvocation) GetDeadlineUnixMs() int64 {
 	return 0
 }
 
-// RespondRpcRequest answers an RpcInvocation with a payload or an error.
+// RespondRpcRequest answers an RpcInvocation with a payload or an error. A request that cannot
+// be decoded (a payload that is not valid UTF-8) fails with INVALID_REQUEST; if it still names a
+// pending invocation, the caller is answered at once with 1500 APPLICATION_ERROR (the handler
+// failed) rather than left waiting for its response timeout.
 type RespondRpcRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	RoomHandle   uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`

@@ -60,7 +60,11 @@ func (c *Client) handleRequest(b []byte) (resp *ffipb.Response) {
 	req := new(ffipb.Request)
 	if err := proto.Unmarshal(b, req); err != nil {
 		// The decoder's message describes the wire problem, never the content.
-		resp.Error = ToProto(Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "malformed request: %v", err))
+		msg := fmt.Sprintf("malformed request: %v", err)
+		if c.failUndecodableRPCAnswer(b) {
+			msg += "; the RPC caller was answered with an application error (1500)"
+		}
+		resp.Error = ToProto(Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST, "%s", msg))
 		return resp
 	}
 	if name, ok := wrongWireType(req.ProtoReflect()); ok {

@@ -4,6 +4,10 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/rpc"
 )
@@ -170,6 +174,92 @@ func (c *Client) respondRPC(m *ffipb.RespondRpcRequest, resp *ffipb.Response) er
 	inv.answer <- a
 	resp.Message = &ffipb.Response_RespondRpc{RespondRpc: &ffipb.RespondRpcResponse{}}
 	return nil
+}
+
+// failUndecodableRPCAnswer answers an RPC caller whose handler's RespondRpcRequest could not be
+// decoded (typically a payload that is not valid UTF-8): it finds the room handle and the
+// invocation id in the raw request and ends that invocation with 1500 APPLICATION_ERROR, so
+// the caller learns at once that the handler failed instead of waiting for its response
+// timeout. It reports whether an invocation was answered. A request that is not a
+// RespondRpcRequest, or names no pending invocation, is left alone.
+func (c *Client) failUndecodableRPCAnswer(b []byte) bool {
+	field := func(m proto.Message, name protoreflect.Name) protowire.Number {
+		return m.ProtoReflect().Descriptor().Fields().ByName(name).Number()
+	}
+	body := protoBytesField(b, field(&ffipb.Request{}, "respond_rpc"))
+	if body == nil {
+		return false
+	}
+	roomHandle, okRoom := protoVarintField(body, field(&ffipb.RespondRpcRequest{}, "room_handle"))
+	invocationID, okInv := protoVarintField(body, field(&ffipb.RespondRpcRequest{}, "invocation_id"))
+	if !okRoom || !okInv {
+		return false
+	}
+	r, err := c.room(roomHandle)
+	if err != nil {
+		return false
+	}
+	r.mu.Lock()
+	inv := r.rpc.invocations[invocationID]
+	delete(r.rpc.invocations, invocationID)
+	r.mu.Unlock()
+	if inv == nil {
+		return false
+	}
+	inv.answer <- rpcAnswer{err: rpc.NewRpcError(rpc.CodeApplicationError, "the handler's response could not be decoded", "")}
+	return true
+}
+
+// protoBytesField returns the last length-delimited field num of the encoded message b (what a
+// decoder keeps), or nil when it is absent or b does not parse up to it.
+func protoBytesField(b []byte, num protowire.Number) []byte {
+	var out []byte
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return out
+		}
+		b = b[l:]
+		if n == num && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return out
+			}
+			out, b = v, b[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(n, typ, b)
+		if m < 0 {
+			return out
+		}
+		b = b[m:]
+	}
+	return out
+}
+
+// protoVarintField returns the last varint field num of the encoded message b.
+func protoVarintField(b []byte, num protowire.Number) (v uint64, ok bool) {
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return v, ok
+		}
+		b = b[l:]
+		if n == num && typ == protowire.VarintType {
+			x, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return v, ok
+			}
+			v, ok, b = x, true, b[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(n, typ, b)
+		if m < 0 {
+			return v, ok
+		}
+		b = b[m:]
+	}
+	return v, ok
 }
 
 // performRPC handles PerformRpcRequest (ASYNC).

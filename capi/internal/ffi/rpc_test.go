@@ -1,6 +1,7 @@
 package ffi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
+	"google.golang.org/protobuf/proto"
 )
 
 func registerRPC(t *testing.T, h *host, room uint64, method string) {
@@ -132,5 +134,52 @@ func TestRPCCalleeTimeout(t *testing.T) {
 	wantRespCode(t, respondRPC(h, rh, ev.GetRpcInvocation().GetInvocationId(), "ok", nil), ffipb.ErrorCode_ERROR_CODE_OK)
 	if res := <-done; res.out != "ok" || res.err != nil {
 		t.Fatalf("answered: %q %v", res.out, res.err)
+	}
+}
+
+// A handler's answer that cannot be decoded (its payload is not valid UTF-8, which protobuf
+// refuses) is INVALID_REQUEST for the host, and the caller is answered at once with 1500
+// APPLICATION_ERROR instead of waiting for its response timeout; the invocation is then
+// answered (a second RespondRpc is NOT_FOUND). A malformed request that names no pending
+// invocation answers nothing.
+func TestE2ERPCUndecodableAnswerFailsTheCallerAtOnce(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	alice := newHost(t)
+	ar := alice.createRoom(nil)
+	registerRPC(t, alice, ar, "echo")
+	alice.connect(ar, s.URL(), mintToken(t, s, "rpc-bad-answer", "alice"))
+	bob, br, _ := joinHost(t, s, "rpc-bad-answer", "bob")
+	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+
+	id := performRPC(bob, br, "alice", "echo", "hello")
+	ev, _ := alice.roomEvent("invocation", 0, func(e *ffipb.RoomEvent) bool { return e.GetRpcInvocation() != nil })
+	inv := ev.GetRpcInvocation().GetInvocationId()
+	// Encode a valid answer, then make its payload invalid UTF-8 in place.
+	raw, err := proto.Marshal(&ffipb.Request{Message: &ffipb.Request_RespondRpc{RespondRpc: &ffipb.RespondRpcRequest{
+		RoomHandle: ar, InvocationId: inv, Result: &ffipb.RespondRpcRequest_Payload{Payload: "@@@@"},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = bytes.Replace(raw, []byte("@@@@"), []byte{0xff, 0xfe, 0xfd, 0xfc}, 1)
+	out, code := alice.c.Request(raw)
+	resp := new(ffipb.Response)
+	if err := proto.Unmarshal(out, resp); err != nil || code != ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST ||
+		!strings.Contains(resp.GetError().GetMessage(), "1500") {
+		t.Fatalf("undecodable answer: %v %v (%v)", code, resp, err)
+	}
+	c := bob.completion(id) // bounded by the helper's guard, far below the 10 s response timeout
+	if e := c.GetError(); e.GetCode() != ffipb.ErrorCode_ERROR_CODE_RPC_ERROR || e.GetRpc().GetCode() != rpc.CodeApplicationError {
+		t.Fatalf("caller got %v, want 1500", c)
+	}
+	wantRespCode(t, respondRPC(alice, ar, inv, "late", nil), ffipb.ErrorCode_ERROR_CODE_NOT_FOUND)
+
+	// Undecodable bytes that are no answer, or name no pending invocation, change nothing.
+	for _, b := range [][]byte{raw, {0xff, 0xff}} {
+		out, code = alice.c.Request(b)
+		if err := proto.Unmarshal(out, resp); err != nil || code != ffipb.ErrorCode_ERROR_CODE_INVALID_REQUEST ||
+			strings.Contains(resp.GetError().GetMessage(), "1500") {
+			t.Fatalf("undecodable request %x: %v %v (%v)", b, code, resp, err)
+		}
 	}
 }
