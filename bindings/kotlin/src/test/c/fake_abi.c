@@ -1,7 +1,8 @@
 /* A stand-in for liblkcore, for the binding's load-time ABI check (LoadingTest). By default it
  * has ABI major version 2 and every function of lkcore.h, so that only the version check can
  * fail. Built with -DLK_FAKE_ABI_1_6 it is a library of ABI 1.6, the minor version before
- * lk_data_track_push_paced, and lacks that function, as such a library does. */
+ * lk_data_track_push_paced, and lacks that function and the later lk_data_track_read_frame, as
+ * such a library does. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,4 +30,10 @@ int32_t lk_data_track_push_paced(uint64_t c, uint64_t t, const uint8_t *d, size_
 int32_t lk_data_track_read(uint64_t c, uint64_t s, int32_t t, uint8_t **f, size_t *n, uint64_t *ts, _Bool *has) {
   (void)c; (void)s; (void)t; (void)f; (void)n; (void)ts; (void)has; return 8;
 }
+#ifndef LK_FAKE_ABI_1_6
+int32_t lk_data_track_read_frame(uint64_t c, uint64_t s, int32_t t, uint8_t **f, size_t *n, uint64_t *ts, _Bool *has,
+                                 uint64_t *dropped) {
+  (void)c; (void)s; (void)t; (void)f; (void)n; (void)ts; (void)has; (void)dropped; return 8;
+}
+#endif
 const char *lk_status_name(int32_t s) { (void)s; return "LK_ERR_UNKNOWN"; }

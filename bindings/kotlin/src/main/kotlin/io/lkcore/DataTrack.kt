@@ -38,11 +38,17 @@ data class DataTrackOptions(
 /**
  * One frame of a data track.
  *
- * @property droppedBefore frames of the subscription lost since the previous delivered frame
- *   (library buffer overflow, incomplete or undecryptable frames, and frames an
- *   auto-subscription's buffer in this binding dropped for a slow collector). Always 0 for a
- *   subscription read directly ([RemoteDataTrack.openSubscription] without
- *   [RoomOptions.autoSubscribe]): the library counts its losses in [SubscriptionEnd.framesDropped].
+ * @property payload the frame's bytes.
+ * @property userTimestamp the application timestamp the publisher sent with the frame, if any.
+ * @property droppedBefore how many of the publisher's frames this subscription lost since the
+ *   previous frame it delivered (or, for the first, since it started): frames a buffer dropped
+ *   because the collector was too slow (the library's, and an auto-subscription's buffer in this
+ *   binding), and frames that never arrived whole (lost by the network or the server,
+ *   incomplete, undecryptable), counted from the publisher's frame numbers. The frames
+ *   collected plus the sum of their [droppedBefore] (the first frame's aside) are every frame
+ *   the publisher sent from the first frame collected to the last. The same in every delivery
+ *   mode: a subscription read directly ([RemoteDataTrack.openSubscription]) gets the library's
+ *   count with each frame (`lk_data_track_read_frame`).
  */
 class DataTrackFrame(val payload: ByteArray, val userTimestamp: Long?, val droppedBefore: Long = 0) {
     override fun toString() = "DataTrackFrame(${payload.size} bytes, userTimestamp=$userTimestamp, droppedBefore=$droppedBefore)"
@@ -188,7 +194,21 @@ class RemoteDataTrack internal constructor(private val room: Room, val publisher
 }
 
 /** How a data-track subscription ended. */
-data class SubscriptionEnd(val reason: SubscriptionEndReason, val error: LkException?, val framesReceived: Long, val framesDropped: Long)
+data class SubscriptionEnd(
+    /** Why it ended. */
+    val reason: SubscriptionEndReason,
+    /** The failure, when [reason] is [SubscriptionEndReason.FAILED]. */
+    val error: LkException?,
+    /** Frames the library delivered to the subscription. */
+    val framesReceived: Long,
+    /**
+     * Every frame of the publisher the subscription lost: those a buffer dropped (the
+     * library's, and an auto-subscription's buffer in this binding) and those that never
+     * arrived whole, as counted in [DataTrackFrame.droppedBefore], plus any lost after the
+     * last frame delivered.
+     */
+    val framesDropped: Long,
+)
 
 /** A subscription to a [RemoteDataTrack]; [close] unsubscribes. */
 class DataTrackSubscription internal constructor(
@@ -263,13 +283,16 @@ class DataTrackSubscription internal constructor(
         val len = LongArray(1)
         val ts = LongArray(1)
         val hasTs = ByteArray(1)
+        val dropped = LongArray(1)
         while (true) {
             currentCoroutineContext().ensureActive()
-            val st = LkNative.lk_data_track_read(cid, handle, READ_SLICE_MS, buf, len, ts, hasTs)
+            val st = LkNative.lk_data_track_read_frame(cid, handle, READ_SLICE_MS, buf, len, ts, hasTs, dropped)
             when (st) {
                 0 -> {
                     val payload = LkNative.takeBuffer(buf[0], len[0])
-                    emit(DataTrackFrame(payload, if (hasTs[0].toInt() != 0) ts[0] else null))
+                    // The library's count is the whole loss: nothing is dropped between this
+                    // reader and the collector (a rendezvous hand-over, below).
+                    emit(DataTrackFrame(payload, if (hasTs[0].toInt() != 0) ts[0] else null, dropped[0]))
                 }
                 ErrorCode.TIMEOUT.value -> continue
                 ErrorCode.END_OF_STREAM.value -> {

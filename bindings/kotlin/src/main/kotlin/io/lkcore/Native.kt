@@ -8,8 +8,8 @@ import java.io.File
 /** The ABI major version this binding speaks (LK_ABI_VERSION_MAJOR of include/lkcore.h). */
 internal const val ABI_MAJOR = 1
 
-/** The lowest ABI minor version this binding needs (RoomOptions.sctp_receive_buffer_bytes, 1.8). */
-internal const val ABI_MINOR = 8
+/** The lowest ABI minor version this binding needs (lk_data_track_read_frame, 1.10). */
+internal const val ABI_MINOR = 10
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.
@@ -85,7 +85,8 @@ internal object LkNative {
         return Direct.lk_data_track_push_paced(client, track, data, len, userTimestamp, hasUserTimestamp)
     }
 
-    fun lk_data_track_read(
+    /** `lk_data_track_read_frame` (ABI 1.10): a pull subscription's next frame and the frames lost before it. */
+    fun lk_data_track_read_frame(
         client: Long,
         subscription: Long,
         timeoutMs: Int,
@@ -93,9 +94,10 @@ internal object LkNative {
         frameLen: LongArray,
         userTimestamp: LongArray,
         hasUserTimestamp: ByteArray,
+        droppedBefore: LongArray,
     ): Int {
         ensureLoaded()
-        return Direct.lk_data_track_read(client, subscription, timeoutMs, frame, frameLen, userTimestamp, hasUserTimestamp)
+        return Direct.lk_data_track_read_frame(client, subscription, timeoutMs, frame, frameLen, userTimestamp, hasUserTimestamp, droppedBefore)
     }
 
     fun lk_status_name(status: Int): String {
@@ -177,7 +179,7 @@ internal object LkNative {
             hasUserTimestamp: Boolean,
         ): Int
 
-        @JvmStatic external fun lk_data_track_read(
+        @JvmStatic external fun lk_data_track_read_frame(
             client: Long,
             subscription: Long,
             timeoutMs: Int,
@@ -185,6 +187,7 @@ internal object LkNative {
             frameLen: LongArray,
             userTimestamp: LongArray,
             hasUserTimestamp: ByteArray,
+            droppedBefore: LongArray,
         ): Int
 
         @JvmStatic external fun lk_status_name(status: Int): String

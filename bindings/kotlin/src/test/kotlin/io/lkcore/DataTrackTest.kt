@@ -493,45 +493,101 @@ class DataTrackTest : LkTestBase() {
     }
 
     @Test
-    fun `frames of an auto-subscription count the frames lost before them`() = lkTest {
+    fun `a slow collector of a pull subscription is told exactly how many frames it lost before each frame`() = lkTest {
         connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val rec = record(bob)
+                val track = alice.publishDataTrack("numbered")
+                val remote = rec.await<RoomEvent.DataTrackPublished>().track
+                // Read directly (lk_data_track_read_frame): the library's two-frame buffer drops
+                // the oldest while the collector is held.
+                remote.openSubscription(bufferSize = 2).use { sub ->
+                    sub.awaitSubscribed()
+                    assertLossesCounted(slowlyCollected(bob, track, sub), sub)
+                }
+            }
+        }
+    }
+
+    @Test
+    fun `a slow collector of an auto-subscription is told exactly how many frames it lost before each frame`() = lkTest {
+        connect("alice").use { alice ->
+            // Frames as library events: the library's and the binding's one-frame buffers drop.
             Room(RoomOptions(autoSubscribe = true, dataTrackBufferSize = 1)).use { bob ->
                 val rec = record(bob)
                 bob.connect(DevSfu.url, token("bob"))
                 val track = alice.publishDataTrack("lossy")
                 val sub = rec.await<RoomEvent.DataTrackPublished>().track.openSubscription()
-                sub.awaitSubscribed()
-                val first = CompletableDeferred<Unit>()
-                val resume = CompletableDeferred<Unit>()
-                val got = async {
-                    val frames = mutableListOf<DataTrackFrame>()
-                    sub.frames().collect {
-                        frames += it
-                        if (frames.size == 1) {
-                            first.complete(Unit)
-                            resume.await() // a slow collector: the one-frame buffer drops the oldest
-                        }
-                    }
-                    frames
+                sub.use {
+                    sub.awaitSubscribed()
+                    assertLossesCounted(slowlyCollected(bob, track, sub), sub)
                 }
-                withTimeout(GUARD) {
-                    while (!first.isCompleted) {
-                        track.tryPush(byteArrayOf(0))
-                        delay(20)
-                    }
-                }
-                repeat(50) { track.push(byteArrayOf(1)) }
-                track.flush()
-                track.unpublish()
-                withTimeout(GUARD) { while (sub.end == null) delay(20) } // ended: nothing more arrives
-                resume.complete(Unit)
-                val frames = withTimeout(GUARD) { got.await() }
-                val lost = frames.sumOf { it.droppedBefore }
-                assertTrue(lost > 0, "no loss reported for ${frames.size} frames delivered: ${sub.end}")
-                // each loss reported once (the end's count also has losses after the last frame)
-                assertTrue(lost <= sub.end!!.framesDropped, "$lost reported lost, ${sub.end}")
-                sub.close()
             }
         }
+    }
+
+    private fun numbered(n: Int) = "$n".encodeToByteArray()
+
+    /**
+     * Collects [sub] (of [track], received by [room]) with a collector that holds on to its
+     * first frame while 100 more are pushed, then ends the track and returns every frame
+     * collected. Every frame is numbered in push order; the first is pushed again and again
+     * (the channel never retransmits) until one arrives.
+     */
+    private suspend fun TestCtx.slowlyCollected(room: Room, track: LocalDataTrack, sub: DataTrackSubscription): List<DataTrackFrame> {
+        val first = CompletableDeferred<Unit>()
+        val resume = CompletableDeferred<Unit>()
+        val got = async {
+            val frames = mutableListOf<DataTrackFrame>()
+            sub.frames().collect {
+                frames += it
+                if (frames.size == 1) {
+                    first.complete(Unit)
+                    resume.await() // a slow collector
+                }
+            }
+            frames
+        }
+        var n = 0
+        withTimeout(GUARD) {
+            while (!first.isCompleted) {
+                track.tryPush(numbered(n++))
+                delay(20)
+            }
+        }
+        repeat(100) { track.push(numbered(n++)) }
+        track.flush()
+        track.unpublish()
+        // Ended in the library: nothing more arrives, and the collector sees everything left.
+        withTimeout(GUARD) {
+            while (!room.client.request(
+                    lkcore.ffi.v1.Request.newBuilder().setGetDataTrackSubscriptionEnd(
+                        lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest.newBuilder().setSubscriptionHandle(sub.handle),
+                    ),
+                ).getDataTrackSubscriptionEnd.ended
+            ) {
+                delay(20)
+            }
+        }
+        resume.complete(Unit)
+        return withTimeout(GUARD) { got.await() }
+    }
+
+    /**
+     * Each frame after the first reports as lost exactly the frames pushed between it and the
+     * frame before (numbered payloads), so the frames plus the losses are every frame pushed
+     * from the first collected to the last; and frames were lost.
+     */
+    private fun assertLossesCounted(frames: List<DataTrackFrame>, sub: DataTrackSubscription) {
+        val nums = frames.map { it.payload.decodeToString().toInt() }
+        assertEquals(nums.sorted().distinct(), nums, "frames in order, none twice")
+        for (i in 1 until frames.size) {
+            assertEquals((nums[i] - nums[i - 1] - 1).toLong(), frames[i].droppedBefore, "dropped before frame ${nums[i]} of $nums")
+        }
+        val lost = frames.drop(1).sumOf { it.droppedBefore }
+        assertTrue(lost > 0, "100 frames pushed past a held collector and none lost: $nums")
+        assertEquals((nums.last() - nums.first() + 1).toLong(), frames.size + lost)
+        val end = sub.end ?: error("no end after the track was unpublished")
+        assertTrue(lost <= end.framesDropped, "$lost reported lost, $end")
     }
 }
