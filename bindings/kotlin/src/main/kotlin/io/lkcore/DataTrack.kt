@@ -151,8 +151,32 @@ class LocalDataTrack internal constructor(private val room: Room, internal val h
     }
 }
 
-/** A remote participant's data track, by value (nothing to release). */
-class RemoteDataTrack internal constructor(private val room: Room, val publisherIdentity: String, val info: DataTrackInfo) {
+/**
+ * A remote participant's data track (nothing to release). A room hands out one object per
+ * track: the object of its connect [RoomSnapshot] or of [RoomEvent.DataTrackPublished] is also
+ * the one of later [Room.snapshot]s, of [RoomEvent.DataTrackSidChanged] and of the track's
+ * subscriptions ([DataTrackSubscription.track]).
+ */
+class RemoteDataTrack internal constructor(
+    private val room: Room,
+    /** The identity of the participant who published the track (with [DataTrackInfo.name], its key). */
+    val publisherIdentity: String,
+    info: DataTrackInfo,
+) {
+    /**
+     * The track's description, as the room knows it now: its [DataTrackInfo.sid] changes when
+     * its publisher reconnects fully and publishes it again ([RoomEvent.DataTrackSidChanged];
+     * the same track, its subscriptions go on). A track that ended is not updated.
+     */
+    @Volatile
+    var info: DataTrackInfo = info
+        private set
+
+    /** The track's new sid after its publisher's full reconnect (dispatcher thread). */
+    internal fun sidChanged(sid: String) {
+        info = info.copy(sid = sid)
+    }
+
     /**
      * Subscribes while the flow is collected and emits the track's frames, read through the
      * library's direct read function on [Dispatchers.IO]. [bufferSize] frames are buffered in

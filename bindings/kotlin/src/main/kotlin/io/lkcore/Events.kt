@@ -56,8 +56,28 @@ sealed class RoomEvent {
     /** A remote participant published a data track. */
     data class DataTrackPublished(val track: RemoteDataTrack) : RoomEvent()
 
-    /** A remote participant unpublished a data track. */
+    /**
+     * A remote participant unpublished a data track; its subscriptions end. A track published
+     * again later under the same name comes as a new [DataTrackPublished].
+     */
     data class DataTrackUnpublished(val publisherIdentity: String, val sid: String, val name: String) : RoomEvent()
+
+    /**
+     * A remote data track got a new sid: its publisher reconnected fully and published it
+     * again. It is the same track: [track] (the object the room handed out in its snapshot or
+     * [DataTrackPublished]) now shows [sid] in its `info`, and its subscriptions go on (frames
+     * flow again once the server routes the new publication). Depending on the order of the
+     * server's updates, a publisher's full reconnect can instead show as [DataTrackUnpublished]
+     * then [DataTrackPublished] (a new track, whose subscriptions start afresh): handle both.
+     */
+    data class DataTrackSidChanged(
+        /** The track, now under [sid]. */
+        val track: RemoteDataTrack,
+        /** The sid the track had before. */
+        val oldSid: String,
+        /** The sid the track got (its `info.sid` from now on, until it changes again). */
+        val sid: String,
+    ) : RoomEvent()
 
     /** The server (or a full reconnect) ended the publication of one of our data tracks. */
     data class LocalDataTrackUnpublished(val track: LocalDataTrack?, val reason: LkException?) : RoomEvent()

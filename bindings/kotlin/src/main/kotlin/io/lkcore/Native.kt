@@ -8,7 +8,10 @@ import java.io.File
 /** The ABI major version this binding speaks (LK_ABI_VERSION_MAJOR of include/lkcore.h). */
 internal const val ABI_MAJOR = 1
 
-/** The lowest ABI minor version this binding needs (lk_data_track_read_frame, 1.10). */
+/**
+ * The lowest ABI minor version this binding needs (lk_data_track_read_frame and
+ * RemoteDataTrackSidChanged, 1.10).
+ */
 internal const val ABI_MINOR = 10
 
 /**

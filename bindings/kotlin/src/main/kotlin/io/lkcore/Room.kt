@@ -65,10 +65,22 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     /**
      * [RoomOptions.autoSubscribe]: the subscriptions the library opened (those of the connect
      * snapshot's tracks and of tracks published later), until taken. Keyed by [trackKey]
-     * (publisher identity, track name), not by SID: the library re-keys a remote track in place
-     * under a new SID after its publisher's full reconnect, without any event.
+     * (publisher identity, track name), not by SID: after its publisher's full reconnect a
+     * remote track can go on under a new SID ([RoomEvent.DataTrackSidChanged]), its
+     * subscription with it.
      */
     internal val autoSubscriptions = ConcurrentHashMap<Pair<String, String>, DataTrackSubscription>()
+
+    /**
+     * The remote data tracks this room handed out, keyed by (publisher identity, sid): one
+     * object per track, so that a [RoomEvent.DataTrackSidChanged] shows on the object every
+     * holder has (snapshot, event, subscription). An entry goes when its track is unpublished.
+     */
+    internal val remoteTracks = ConcurrentHashMap<Pair<String, String>, RemoteDataTrack>()
+
+    /** The connect snapshot's tracks, registered by the dispatcher thread with the completion. */
+    @Volatile
+    private var connectTracks: List<RemoteDataTrack>? = null
     internal val localTracks = ConcurrentHashMap<Long, LocalDataTrack>()
 
     init {
@@ -97,14 +109,27 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         val c = client.call(
             Request.newBuilder().setConnect(lkcore.ffi.v1.ConnectRequest.newBuilder().setRoomHandle(handle).setUrl(url).setToken(token)),
         )
-        return Convert.snapshot(this, c.connect)
+        // The track objects the dispatcher registered (events since may have changed their sid).
+        val tracks = connectTracks ?: c.connect.remoteDataTracksList.map(::remoteTrack)
+        return Convert.snapshot(c.connect, tracks)
     }
 
-    /** The room's current state (same shape as the connect result). */
+    /**
+     * The room's current state (same shape as the connect result). Its remote data tracks are
+     * the objects the room handed out before (the connect snapshot's, [RoomEvent.DataTrackPublished]'s).
+     */
     fun snapshot(): RoomSnapshot {
         val r = client.request(Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(handle)))
-        return Convert.snapshot(this, r.getRoomSnapshot.snapshot)
+        val snap = r.getRoomSnapshot.snapshot
+        return Convert.snapshot(snap, snap.remoteDataTracksList.map(::remoteTrack))
     }
+
+    /**
+     * The object of the remote data track [p] describes: the one handed out before for its
+     * (publisher, sid), else a new one, registered.
+     */
+    private fun remoteTrack(p: lkcore.ffi.v1.RemoteDataTrackInfo): RemoteDataTrack =
+        remoteTracks.computeIfAbsent(p.publisherIdentity to p.info.sid) { RemoteDataTrack(this, p.publisherIdentity, Convert.trackInfo(p.info)) }
 
     /**
      * Leaves the room (waits for the library's Disconnected event), then releases it like
@@ -382,9 +407,11 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
             // The subscriptions of the snapshot's tracks (ConnectResult.auto_subscriptions).
             // Adopted here, on the dispatcher thread before the caller resumes: their frame
             // events are posted after the completion, so they come through this thread later.
-            if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.CONNECT) {
+            if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.CONNECT && !completion.hasError()) {
+                // The snapshot's tracks are registered before any event about them.
+                connectTracks = completion.connect.remoteDataTracksList.map(::remoteTrack)
                 for (owned in completion.connect.autoSubscriptionsList) {
-                    adoptAutoSubscription(owned, RemoteDataTrack(this@Room, owned.track.publisherIdentity, Convert.trackInfo(owned.track.info)))
+                    adoptAutoSubscription(owned, remoteTrack(owned.track))
                 }
             }
             // A published track, registered before any event about it (a LocalDataTrackUnpublished
@@ -430,7 +457,11 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         }
     }
 
-    private fun onRoomEvent(e: lkcore.ffi.v1.RoomEvent) {
+    /**
+     * Translates one room event into the binding's model and [events] (the dispatcher thread;
+     * internal so that tests can feed an event the test server cannot produce on demand).
+     */
+    internal fun onRoomEvent(e: lkcore.ffi.v1.RoomEvent) {
         val ev: RoomEvent = when (e.messageCase) {
             lkcore.ffi.v1.RoomEvent.MessageCase.CONNECTION_STATE_CHANGED ->
                 RoomEvent.ConnectionStateChanged(Convert.connectionState(e.connectionStateChanged.stateValue))
@@ -459,13 +490,26 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 RoomEvent.DataReceived(DataPacket(it.participantIdentity, it.payload.toByteArray(), it.topic, it.reliable, it.encrypted))
             }
             lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
-                val track = RemoteDataTrack(this, it.track.publisherIdentity, Convert.trackInfo(it.track.info))
+                // A new track (or, when snapshot() saw it first, the object that one registered).
+                val track = remoteTrack(it.track)
                 if (it.hasAutoSubscription()) adoptAutoSubscription(it.autoSubscription, track)
                 RoomEvent.DataTrackPublished(track)
             }
             lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_UNPUBLISHED -> e.dataTrackUnpublished.let {
+                remoteTracks.remove(it.publisherIdentity to it.sid)
                 autoSubscriptions.remove(trackKey(it.publisherIdentity, it.name))?.close() // never taken: release it
                 RoomEvent.DataTrackUnpublished(it.publisherIdentity, it.sid, it.name)
+            }
+            lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_SID_CHANGED -> e.dataTrackSidChanged.let {
+                // The same track under a new sid: its object shows it, its subscriptions go on
+                // (the auto-subscription, keyed by name, stays as it is).
+                val track = remoteTracks.remove(it.publisherIdentity to it.oldSid)
+                    ?: remoteTracks[it.publisherIdentity to it.sid] // first seen by a snapshot() under the new sid
+                    // never handed out (not expected): a track known by its name and sid only
+                    ?: RemoteDataTrack(this, it.publisherIdentity, DataTrackInfo(it.oldSid, it.name, false, "", "", ""))
+                track.sidChanged(it.sid)
+                remoteTracks[it.publisherIdentity to it.sid] = track
+                RoomEvent.DataTrackSidChanged(track, it.oldSid, it.sid)
             }
             lkcore.ffi.v1.RoomEvent.MessageCase.LOCAL_DATA_TRACK_UNPUBLISHED -> e.localDataTrackUnpublished.let {
                 RoomEvent.LocalDataTrackUnpublished(localTracks[it.trackHandle], if (it.hasReason()) NativeClient.toException(it.reason) else null)

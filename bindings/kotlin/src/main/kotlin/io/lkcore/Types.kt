@@ -204,11 +204,12 @@ internal object Convert {
 
     fun endReason(n: Int): SubscriptionEndReason = enumOf(n)
 
-    fun snapshot(room: Room, p: lkcore.ffi.v1.ConnectResult) = RoomSnapshot(
+    /** [p] with [tracks], the room's objects of `p.remote_data_tracks`. */
+    fun snapshot(p: lkcore.ffi.v1.ConnectResult, tracks: List<RemoteDataTrack>) = RoomSnapshot(
         roomInfo(p.room),
         participant(p.localParticipant),
         p.remoteParticipantsList.map(::participant),
-        p.remoteDataTracksList.map { RemoteDataTrack(room, it.publisherIdentity, trackInfo(it.info)) },
+        tracks,
     )
 
     fun logLevel(l: LogLevel): lkcore.ffi.v1.LogLevel = when (l) {

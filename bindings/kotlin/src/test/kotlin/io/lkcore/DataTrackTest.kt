@@ -114,8 +114,9 @@ class DataTrackTest : LkTestBase() {
 
     @Test
     fun `a track held from before its publisher's full reconnect can still be subscribed`() = lkTest {
-        // A full reconnect gives the publisher's tracks new sids and no event says so: the
-        // RemoteDataTrack bob holds keeps the old sid. Subscribing works because the binding
+        // A full reconnect gives the publisher's tracks new sids; against the test server it
+        // shows as DataTrackUnpublished then DataTrackPublished (not as DataTrackSidChanged),
+        // so the RemoteDataTrack bob holds keeps the old sid. Subscribing works because the binding
         // names the track (SubscribeDataTrackRequest.trackName, ABI 1.9); with the sid alone
         // the library answers NOT_FOUND once the old track is gone.
         connect("alice").use { alice ->
@@ -358,25 +359,57 @@ class DataTrackTest : LkTestBase() {
     }
 
     @Test
-    fun `an auto-subscription is found by publisher and name after the track's sid changed`() = lkTest {
+    fun `a track's sid change shows on the objects the room handed out, and its subscriptions go on`() = lkTest {
+        // The test server always shows a publisher's full reconnect as unpublished + published,
+        // so the library's RemoteDataTrackSidChanged is fed to the room's event translation.
         connect("alice").use { alice ->
+            alice.publishDataTrack("early", DataTrackOptions(schemaName = "s", frameEncoding = "json", schemaEncoding = "json_schema"))
             Room(RoomOptions(autoSubscribe = true)).use { bob ->
                 val rec = record(bob)
-                bob.connect(DevSfu.url, token("bob"))
-                alice.publishDataTrack("renamed")
-                val remote = rec.await<RoomEvent.DataTrackPublished>().track
-                assertEquals(2, bob.liveHandles) // room + the auto-subscription
-                // After the publisher's full reconnect the library re-keys the track in place
-                // under a new sid, with no unpublished/published event: the track as known now.
-                val now = RemoteDataTrack(bob, remote.publisherIdentity, remote.info.copy(sid = remote.info.sid + "-new"))
-                now.openSubscription().use { sub ->
-                    assertEquals(2, bob.liveHandles, "the library's subscription, not a second one")
-                    assertEquals(remote.info.name, sub.track.info.name)
+                val snap = bob.connect(DevSfu.url, token("bob"))
+                val early = snap.remoteDataTracks.single()
+                alice.publishDataTrack("late")
+                val late = rec.await<RoomEvent.DataTrackPublished>().track
+                val lateSid = late.info.sid
+                assertSame(early, bob.snapshot().remoteDataTracks.single { it.info.name == "early" }, "one object per track")
+                assertSame(late, bob.snapshot().remoteDataTracks.single { it.info.name == "late" })
+                val lateSub = late.openSubscription() // its auto-subscription
+                val oldSid = early.info.sid
+                val before = early.info
+
+                bob.onRoomEvent(sidChanged("alice", "early", oldSid, "DTR_renewed"))
+                val changed = rec.await<RoomEvent.DataTrackSidChanged>()
+                assertSame(early, changed.track)
+                assertEquals(oldSid, changed.oldSid)
+                assertEquals("DTR_renewed", changed.sid)
+                assertEquals(before.copy(sid = "DTR_renewed"), early.info, "the snapshot's object shows the new sid, the rest kept")
+                assertEquals("DTR_renewed", snap.remoteDataTracks.single().info.sid)
+                assertEquals(lateSid, late.info.sid, "another track is untouched")
+                // The auto-subscription goes on: handed out by (publisher, name), with the object.
+                val handles = bob.liveHandles
+                early.openSubscription().use { sub ->
+                    assertEquals(handles, bob.liveHandles, "the library's subscription, not a new one")
+                    assertSame(early, sub.track)
                 }
-                assertEquals(1, bob.liveHandles)
+
+                // A subscription's track shows the change too, and a second change follows the first.
+                bob.onRoomEvent(sidChanged("alice", "late", lateSid, "DTR_late2"))
+                assertEquals("DTR_late2", rec.await<RoomEvent.DataTrackSidChanged> { it.oldSid == lateSid }.track.info.sid)
+                assertSame(late, lateSub.track)
+                assertEquals("DTR_late2", lateSub.track.info.sid)
+                bob.onRoomEvent(sidChanged("alice", "late", "DTR_late2", "DTR_late3"))
+                assertSame(late, rec.await<RoomEvent.DataTrackSidChanged> { it.sid == "DTR_late3" }.track)
+                assertEquals("DTR_late3", late.info.sid)
+                lateSub.close()
             }
         }
     }
+
+    /** The library's RoomEvent for a remote track's sid change. */
+    private fun sidChanged(publisher: String, name: String, oldSid: String, sid: String) = lkcore.ffi.v1.RoomEvent.newBuilder()
+        .setDataTrackSidChanged(
+            lkcore.ffi.v1.RemoteDataTrackSidChanged.newBuilder().setPublisherIdentity(publisher).setName(name).setOldSid(oldSid).setSid(sid),
+        ).build()
 
     @Test
     fun `a slow collector of a one-frame subscription sees no stale frames`() = lkTest {
