@@ -74,8 +74,11 @@
 //   RpcError::kApplicationError.
 //
 // COMPATIBILITY
-//   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation. Fields, events and enum
-//   values added by a newer library of the same major version are ignored or kept as numbers.
+//   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
+//   of the header's major version and at least its minor version. This API needs ABI 1.10
+//   (lk_data_track_read_frame) and does not build against an older lkcore.h. Fields, events
+//   and enum values added by a newer library of the same major version are ignored or kept as
+//   numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -124,7 +127,7 @@ inline constexpr Millis kDefaultWait{30000};
 // TIMEOUTS. Every timeout argument and option of this API (Millis) follows one rule:
 //   - negative (kNoTimeout) means no bound: wait until the call completes or its object ends.
 //     Where the library needs a number it is given kMaxTimeout (DataTrackSubscription::read
-//     passes -1 to lk_data_track_read, which waits without a bound);
+//     passes -1 to lk_data_track_read_frame, which waits without a bound);
 //   - anything above kMaxTimeout counts as kMaxTimeout, so Millis::max() is safe everywhere;
 //   - 0 means "do not wait" for the reads and pulls (DataTrackSubscription::read and try_read,
 //     Room::next_event, StreamReaderBase::read_chunk and read_all) and "the default" everywhere
@@ -273,9 +276,17 @@ struct Frame {
   Buffer payload;
   // The publisher's timestamp for the frame, as given to push/try_push (unset if it gave none).
   std::optional<uint64_t> user_timestamp;
-  // Frames lost (buffer overflow, incomplete or undecryptable frames) since the previous frame
-  // delivered to this subscription (callback mode and auto-subscriptions; the pull path of an
-  // explicit subscription counts them in the subscription's end summary only).
+  // How many of the publisher's frames this subscription lost since the frame delivered before
+  // this one (or, for its first frame, since it started receiving): frames its buffer dropped
+  // because they were read too slowly, frames that never arrived whole (lost by the network or
+  // the server, incomplete, undecryptable; counted from the publisher's frame numbers), and
+  // frames this API itself dropped (the buffer of an untaken auto-subscription). Set in every
+  // delivery mode (pull reads use lk_data_track_read_frame, ABI 1.10), so the frames delivered
+  // plus the sum of their dropped_before is every frame the publisher sent from the first frame
+  // delivered to the last, and SubscriptionEnd::frames_dropped counts the same losses. (A
+  // publisher's empty frames are never sent and count as lost; a frame overtaken by a later one,
+  // which the unordered channel allows but one server hop practically never does, can make one
+  // count too high by one.)
   uint64_t dropped_before = 0;
 };
 
@@ -695,9 +706,12 @@ struct RpcInvocation {
 // SubscriptionEnd summarises an ended data-track subscription.
 struct SubscriptionEnd {
   SubscriptionEndReason reason = SubscriptionEndReason::Unspecified;
-  int32_t error_code = LK_OK;
+  int32_t error_code = LK_OK;  // set when a failure ended it (reason Failed, ...)
   std::string error_message;
-  uint64_t frames_received = 0;
+  uint64_t frames_received = 0;  // frames the library handed to this API
+  // Frames lost over the subscription's life: every loss a frame's dropped_before reports (also
+  // for frames still waiting to be read), plus the frames lost after the last frame, which no
+  // frame reports, plus the frames this API's buffer dropped (auto-subscriptions).
   uint64_t frames_dropped = 0;
 };
 
@@ -832,7 +846,7 @@ class LK_API LocalDataTrack {
 };
 
 // DataTrackSubscription receives the frames of a remote data track, either pulled with read()
-// (pull mode, lk_data_track_read) or pushed to a callback (callback mode). Destroying it
+// (pull mode, lk_data_track_read_frame) or pushed to a callback (callback mode). Destroying it
 // unsubscribes (and waits for a running callback on another thread to return).
 // An auto-subscription (RoomOptions::auto_subscribe) gets its frames as events on the client's
 // event thread; until it is read they wait in a buffer of RoomOptions::data_track_buffer_size
@@ -861,7 +875,8 @@ class LK_API DataTrackSubscription {
   // Pull mode: the next frame, or std::nullopt when none arrived within timeout (< 0: wait
   // until one arrives or the subscription ends). Throws Error(LK_ERR_END_OF_STREAM) once the
   // subscription ended and was drained (end() then tells why), Error(LK_ERR_FAILED_PRECONDITION)
-  // in callback mode, other Errors as lk_data_track_read. An auto-subscription is read from
+  // in callback mode, other Errors as lk_data_track_read_frame. Each frame carries its
+  // dropped_before (see Frame). An auto-subscription is read from
   // its buffer (LK_ERR_CLIENT_CLOSED once the client is closed and the buffer drained); on the
   // client's event thread, which delivers its frames, it does not wait (timeout 0).
   std::optional<Frame> read(Millis timeout);

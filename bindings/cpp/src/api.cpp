@@ -221,9 +221,10 @@ Status DataTrackSubscription::try_read(Frame &frame, int32_t timeout_ms) noexcep
   if (state_ && state_->room_gone.load()) return LK_ERR_END_OF_STREAM;
   uint8_t *p = nullptr;
   size_t n = 0;
-  uint64_t ts = 0;
+  uint64_t ts = 0, dropped = 0;
   bool has_ts = false;
-  int32_t st = lk_data_track_read(client_, handle_, timeout_ms, &p, &n, &ts, &has_ts);
+  // ABI 1.10: the frame's dropped_before too (lk_data_track_read is this call without it).
+  int32_t st = lk_data_track_read_frame(client_, handle_, timeout_ms, &p, &n, &ts, &has_ts, &dropped);
   if (st != LK_OK && state_ && state_->room_gone.load()) return LK_ERR_END_OF_STREAM;  // destroyed meanwhile
   if (st == LK_ERR_END_OF_STREAM && state_ && impl_) {
     // The read can see the end before the end event is delivered: ask the library how it
@@ -243,7 +244,7 @@ Status DataTrackSubscription::try_read(Frame &frame, int32_t timeout_ms) noexcep
   if (st != LK_OK) return st;
   frame.payload = Buffer::adopt(p, n);
   frame.user_timestamp = has_ts ? std::optional<uint64_t>(ts) : std::nullopt;
-  frame.dropped_before = 0;
+  frame.dropped_before = dropped;  // the library's count: this API drops none of a pull subscription's frames
   return LK_OK;
 }
 

@@ -29,7 +29,7 @@ namespace detail {
 inline Millis bounded(Millis t) noexcept { return (t.count() < 0 || t > kMaxTimeout) ? kMaxTimeout : t; }
 // The same in milliseconds for a library field or argument where 0 keeps its own meaning.
 inline uint32_t bounded_ms(Millis t) noexcept { return uint32_t(bounded(t).count()); }
-// For lk_data_track_read: negative stays -1 (the library waits without a bound).
+// For lk_data_track_read_frame: negative stays -1 (the library waits without a bound).
 inline int32_t read_ms(Millis t) noexcept { return t.count() < 0 ? -1 : int32_t(bounded(t).count()); }
 
 // Grace added to an operation's deadline before the C++ side asks the library to cancel an

@@ -5,6 +5,11 @@
 
 #include "internal.hpp"
 
+// This API uses lk_data_track_read_frame (ABI 1.10); the client refuses a loaded library older
+// than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 10,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.10 or later");
+
 namespace lk {
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 // Data tracks against devsfu: publish, pull and callback subscriptions, 100 KB frames, ends,
 // auto-subscriptions (RoomOptions::auto_subscribe).
+#include <algorithm>
+
 #include "common.hpp"
 
 using namespace lktest;
@@ -164,6 +166,83 @@ TEST_F(E2E, DataTrackPullSubscriptionWith100KBFrames) {
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->reason, lk::SubscriptionEndReason::Unpublished);
   EXPECT_GE(end->frames_received, got.size());
+}
+
+// A pull subscription read too slowly is told, on the next frame it reads, how many frames it
+// lost (lk_data_track_read_frame, ABI 1.10): 40 numbered frames pushed toward a buffer of 4
+// while nothing reads leave the last 4, the first of them reporting the 36 dropped; the frames
+// read plus their dropped_before are every frame pushed from the first read to the last, and
+// the end summary counts the same losses.
+TEST_F(E2E, SlowPullReaderIsToldWhatItLost) {
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::LocalDataTrack track = alice.publish_data_track("slow");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  constexpr int kBuffer = 4;
+  lk::SubscribeOptions small;
+  small.buffer_size = kBuffer;
+  lk::DataTrackSubscription pull = bob.subscribe(pub.track, small);
+  // A callback-mode subscription of the same track shows what has arrived: the library puts
+  // each frame into every subscription of the track at once, so a frame the callback got is
+  // in the pull subscription's buffer too (or counted as dropped by it).
+  CallbackLog arrived;
+  lk::SubscribeOptions big;
+  big.buffer_size = 256;
+  lk::DataTrackSubscription probe = bob.subscribe(pub.track, arrived.on_frame(), arrived.on_end(), big);
+  auto has = [&](const std::string &payload) {
+    return arrived.wait([&] { return std::find(arrived.frames.begin(), arrived.frames.end(), payload) != arrived.frames.end(); });
+  };
+
+  // Warm up until frames flow, then read the pull buffer empty up to a barrier.
+  bool flowing = false;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !flowing && std::chrono::steady_clock::now() < deadline;) {
+    (void)track.try_push("warm");
+    std::unique_lock<std::mutex> l(arrived.mu);
+    flowing = arrived.cv.wait_for(l, 20ms, [&] { return !arrived.frames.empty(); });
+  }
+  ASSERT_TRUE(flowing) << "no frame reached the subscriptions";
+  track.push("barrier", std::nullopt, kGuard);
+  ASSERT_TRUE(has("barrier")) << "the barrier did not arrive";
+  uint64_t warm_lost = 0;  // the warm-up may overflow the small buffer too
+  for (;;) {
+    std::optional<lk::Frame> f = pull.read(kGuard);
+    ASSERT_TRUE(f.has_value()) << "the pull subscription did not deliver the barrier";
+    warm_lost += f->dropped_before;
+    if (f->payload.view() == "barrier") break;
+  }
+
+  // 40 frames while bob does not read: his buffer keeps the last 4 and counts the rest.
+  constexpr int kFrames = 40;
+  for (int i = 0; i < kFrames; i++) track.push("frame " + std::to_string(i), std::nullopt, kGuard);
+  ASSERT_TRUE(has("frame " + std::to_string(kFrames - 1))) << "the last frame did not arrive";
+  int prev = -1, read = 0;
+  uint64_t reported = 0;
+  for (;;) {
+    std::optional<lk::Frame> f = pull.read(lk::Millis(0));  // everything has arrived: no wait
+    if (!f) break;
+    const std::string p = f->payload.str();
+    ASSERT_EQ(p.rfind("frame ", 0), 0u) << "unexpected frame " << p;
+    const int i = std::stoi(p.substr(6));
+    ASSERT_GT(i, prev) << "frames out of order";
+    EXPECT_EQ(f->dropped_before, uint64_t(i - prev - 1)) << "frame " << i << " read after frame " << prev;
+    prev = i;
+    read++;
+    reported += f->dropped_before;
+  }
+  EXPECT_EQ(read, kBuffer) << "the buffer keeps the last " << kBuffer << " frames";
+  EXPECT_EQ(prev, kFrames - 1);
+  EXPECT_EQ(uint64_t(read) + reported, uint64_t(kFrames)) << "frames read + dropped_before = frames pushed";
+
+  // The end summary counts the same losses.
+  track.unpublish();
+  lk::Frame rest;
+  EXPECT_EQ(pull.try_read(rest, int32_t(kGuard.count())).code(), LK_ERR_END_OF_STREAM) << "no frame after the last";
+  auto end = pull.end();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->reason, lk::SubscriptionEndReason::Unpublished);
+  EXPECT_EQ(end->frames_dropped, warm_lost + reported);
 }
 
 TEST_F(E2E, DataTrackPushIsPacedAndFlushedWithStats) {
