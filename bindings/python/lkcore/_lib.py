@@ -39,8 +39,9 @@ __all__ = [
 
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
-#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``).
-ABI_VERSION_MINOR = 8
+#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 10, for
+#: ``lk_data_track_read_frame`` and the ``RemoteDataTrackSidChanged`` room event.
+ABI_VERSION_MINOR = 10
 
 _LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
 _DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")
@@ -101,7 +102,7 @@ class Library:
         d.lk_data_track_push.restype = ctypes.c_int32
         d.lk_data_track_push_paced.argtypes = d.lk_data_track_push.argtypes
         d.lk_data_track_push_paced.restype = ctypes.c_int32
-        d.lk_data_track_read.argtypes = [
+        d.lk_data_track_read_frame.argtypes = [
             ctypes.c_uint64,
             ctypes.c_uint64,
             ctypes.c_int32,
@@ -109,8 +110,9 @@ class Library:
             ctypes.POINTER(ctypes.c_size_t),
             ctypes.POINTER(ctypes.c_uint64),
             ctypes.POINTER(ctypes.c_bool),
+            ctypes.POINTER(ctypes.c_uint64),
         ]
-        d.lk_data_track_read.restype = ctypes.c_int32
+        d.lk_data_track_read_frame.restype = ctypes.c_int32
         d.lk_status_name.argtypes = [ctypes.c_int32]
         d.lk_status_name.restype = ctypes.c_char_p
 
@@ -157,15 +159,30 @@ class Library:
         fn = self._dll.lk_data_track_push_paced if paced else self._dll.lk_data_track_push
         return int(fn(client, track, data, len(data), ts if ts is not None else 0, ts is not None))
 
-    def data_track_read(
+    def data_track_read_frame(
         self, client: int, sub: int, timeout_ms: int
-    ) -> "tuple[int, Optional[bytes], Optional[int]]":
-        """``lk_data_track_read``; returns ``(status, frame, user_timestamp)``."""
+    ) -> "tuple[int, Optional[bytes], Optional[int], int]":
+        """``lk_data_track_read_frame`` (ABI 1.10): the next frame of a subscription opened
+        with ``DELIVERY_MODE_PULL``.
+
+        ``timeout_ms``: < 0 waits until a frame arrives, the subscription ends or the client
+        closes; 0 polls; > 0 waits at most that long.
+
+        Returns ``(status, frame, user_timestamp, dropped_before)``: ``frame`` is the payload
+        on ``LK_OK`` (None otherwise), ``user_timestamp`` the publisher's timestamp if it sent
+        one, and ``dropped_before`` how many of the publisher's frames the subscription lost
+        since the frame read before (its buffer's drops and frames that never arrived whole),
+        so frames read plus the sum of ``dropped_before`` is every frame the publisher sent
+        from the first frame read to the last (0 unless ``LK_OK``). Other statuses:
+        ``LK_ERR_TIMEOUT``, ``LK_ERR_END_OF_STREAM`` (ended and drained), and those of
+        ``include/lkcore.h``.
+        """
         out = _u8p()
         out_len = ctypes.c_size_t(0)
         ts = ctypes.c_uint64(0)
         has_ts = ctypes.c_bool(False)
-        st = self._dll.lk_data_track_read(
+        dropped = ctypes.c_uint64(0)
+        st = self._dll.lk_data_track_read_frame(
             client,
             sub,
             timeout_ms,
@@ -173,8 +190,15 @@ class Library:
             ctypes.byref(out_len),
             ctypes.byref(ts),
             ctypes.byref(has_ts),
+            ctypes.byref(dropped),
         )
-        return int(st), self._take(out, out_len.value), (ts.value if has_ts.value else None)
+        ok = st == LK_OK
+        return (
+            int(st),
+            self._take(out, out_len.value),
+            ts.value if ok and has_ts.value else None,
+            dropped.value if ok else 0,
+        )
 
     def _take(self, ptr: "ctypes._Pointer[ctypes.c_uint8]", n: int) -> Optional[bytes]:
         """Copies a library-owned buffer into Python and frees it with ``lk_free``."""

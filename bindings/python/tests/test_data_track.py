@@ -9,6 +9,7 @@ import pytest
 
 import lkcore
 from lkcore import errors
+from lkcore._proto import lkcore_ffi_pb2 as pb
 from lkcore.data_track import MAX_BUFFER_SIZE
 
 from helpers import GUARD, EventWaiter, connect, control
@@ -351,3 +352,85 @@ async def test_subscribe_after_the_publisher_fully_reconnected(devsfu, token_for
         await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="false")
         await alice.disconnect()
         await bob.disconnect()
+
+
+async def test_pull_reader_sees_what_it_lost(devsfu, token_for) -> None:
+    """Library.data_track_read_frame (lk_data_track_read_frame, ABI 1.10) on a pull
+    subscription (buffer of 4) whose reader reads nothing while 200 numbered frames arrive:
+    each frame read says how many frames were pushed between it and the frame read before."""
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        track = await alice.local_participant.publish_data_track("pulled")
+        (remote,) = await published.wait()
+        client = bob.client
+        assert client is not None
+        lib = client.lib
+        resp = client.request(pb.Request(subscribe_data_track=pb.SubscribeDataTrackRequest(
+            room_handle=bob._session.handle, publisher_identity="alice", track_sid=remote.sid,
+            track_name=remote.name, buffer_size=4, delivery=pb.DELIVERY_MODE_PULL)))
+        h = resp.subscribe_data_track.subscription.handle
+        client.adopt(h, bob._session.handle)
+        try:
+            await client.request_async(
+                pb.Request(wait_data_track_subscribed=pb.WaitDataTrackSubscribedRequest(subscription_handle=h)),
+                timeout=GUARD,
+            )
+
+            async def read(timeout_ms: int) -> "tuple[int, bytes | None, int | None, int]":
+                res: "tuple[int, bytes | None, int | None, int]" = await asyncio.to_thread(
+                    lib.data_track_read_frame, client.id, h, timeout_ms)
+                return res
+
+            # Warm up: frames pushed before the subscription reaches the SFU are not delivered.
+            first: "asyncio.Future[object]" = asyncio.get_running_loop().create_future()
+            pusher = asyncio.ensure_future(push_until(track, b"warmup", 3, first))
+            try:
+                st, payload, ts, _ = await asyncio.wait_for(read(int(GUARD * 1000)), GUARD + 5)
+            finally:
+                first.set_result(None)
+                await pusher
+            assert (st, payload, ts) == (0, b"warmup", 3)
+
+            async def push(i: int) -> None:
+                while True:
+                    try:
+                        track.try_push(b"n" + i.to_bytes(4, "big"))
+                        return
+                    except errors.QueueFullError:
+                        await asyncio.sleep(0.001)
+
+            got = []  # (index, dropped_before) of the numbered frames read
+
+            async def read_until(last: int) -> None:
+                while not got or got[-1][0] != last:
+                    st, payload, ts, dropped = await asyncio.wait_for(read(int(GUARD * 1000)), GUARD + 5)
+                    assert st == 0, lib.status_name(st)
+                    assert payload is not None and ts is None
+                    if payload == b"warmup":
+                        continue
+                    got.append((int.from_bytes(payload[1:5], "big"), dropped))
+
+            # Frame 0, read at once, is where the count starts (the warm-up's losses are before it).
+            await push(0)
+            await read_until(0)
+            n = 200
+            for i in range(1, n + 1):  # nothing is read meanwhile; frame n is the tail
+                await push(i)
+            await track.flush(timeout=GUARD)
+            await read_until(n)
+            idx = [i for i, _ in got]
+            assert idx == sorted(set(idx)) and idx[0] == 0, f"frames out of order or repeated: {idx}"
+            for (prev, _), (cur, dropped) in zip(got, got[1:]):
+                assert dropped == cur - prev - 1, f"frame {cur}: dropped_before {dropped}, {cur - prev - 1} frames lost since {prev}"
+            reported = sum(d for _, d in got[1:])
+            assert len(got) - 1 + reported == n, "read + dropped != pushed"
+            assert reported > 0, "nothing was dropped: the reader was not slow"
+            # Nothing else is buffered: a poll times out.
+            assert await read(0) == (errors.OperationTimeoutError.CODE, None, None, 0)
+        finally:
+            client.drop(h)
+    finally:
+        await bob.disconnect()
+        await alice.disconnect()
