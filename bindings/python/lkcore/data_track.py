@@ -78,8 +78,13 @@ class DataTrackFrame:
     Attributes:
         payload: the frame's bytes.
         user_timestamp: the publisher's application timestamp, if it sent one.
-        dropped_before: frames of this subscription lost (buffer overflow, incomplete or
-            undecryptable) since the previous delivered frame.
+        dropped_before: how many of the publisher's frames this subscription lost since the
+            previous delivered frame (or since its first one): frames a buffer dropped because
+            the consumer was slow (the library's, or with ``auto_subscribe`` the Python
+            buffer's) and frames that never arrived whole (lost by the network or the SFU,
+            incomplete, undecryptable), counted from the publisher's frame numbers. Frames
+            delivered plus the sum of ``dropped_before`` is every frame the publisher sent from
+            the first delivered frame to the last.
     """
 
     payload: bytes
@@ -398,6 +403,7 @@ class DataTrackSubscription:
         self._end_reason: int = SubscriptionEndReason.UNSPECIFIED
         self._frames_received = 0
         self._frames_dropped = 0
+        self._evicted = 0  # frames the Python buffer evicted (credits=False only)
         self._finalizer = weakref.finalize(self, client.drop, handle)
         client.route(handle, self._on_ffi_event)
 
@@ -413,12 +419,17 @@ class DataTrackSubscription:
 
     @property
     def frames_received(self) -> int:
-        """Frames received (final figure reported by the library when the subscription ends)."""
+        """Frames that reached the subscription's buffer, read or not (a frame the Python
+        buffer of an auto-subscription evicted counts as dropped instead); once the
+        subscription ended, the library's final figure less those evictions."""
         return self._frames_received
 
     @property
     def frames_dropped(self) -> int:
-        """Frames lost so far (sum of ``dropped_before``, or the library's final figure)."""
+        """Frames lost so far: the sum of the frames' ``dropped_before``. Once the subscription
+        ended, the library's final figure (which also counts frames lost after the last
+        frame) plus the frames the Python buffer evicted, so that ``frames_received +
+        frames_dropped`` is every frame the publisher sent from the first frame received."""
         return self._frames_dropped
 
     def _on_ffi_event(self, ev: pb.Event) -> None:
@@ -435,6 +446,11 @@ class DataTrackSubscription:
                 )
             )
             if evicted is not None:
+                # The evicted frame and the loss it carried move to the frame after it, so the
+                # frames delivered still add up with their dropped_before (the library's count
+                # plus the evictions here).
+                self._evicted += 1
+                self._frames_received -= 1
                 self._frames_dropped += 1
                 head = self._queue._items[0]
                 self._queue.replace_head(
@@ -443,8 +459,11 @@ class DataTrackSubscription:
         elif kind == "data_track_subscription_ended":
             e = ev.data_track_subscription_ended
             self._end_reason = e.reason
-            self._frames_received = max(self._frames_received, e.frames_received)
-            self._frames_dropped = max(self._frames_dropped, e.frames_dropped)
+            # The library's figures count the frames it handed over, evicted here or not, and
+            # every loss it saw (also after the last frame): the evictions move from one to the
+            # other.
+            self._frames_received = e.frames_received - self._evicted
+            self._frames_dropped = e.frames_dropped + self._evicted
             err = error_from_proto(e.error) if e.HasField("error") else None
             if e.reason != SubscriptionEndReason.FAILED:
                 err = None
