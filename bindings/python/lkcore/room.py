@@ -30,21 +30,33 @@ Events (``room.on(name, handler)``; handlers may be sync or async; or iterate ov
 ``data_received``                   (packet: DataPacket)
 ``data_track_published``            (track: RemoteDataTrack)
 ``data_track_unpublished``          (track: RemoteDataTrack)
+``data_track_sid_changed``          (track: RemoteDataTrack, old_sid: str)
 ``local_data_track_unpublished``    (track: LocalDataTrack, error: LkError | None)
 ``e2ee_state_changed``              (participant_identity: str, state: EncryptionState)
 ==================================  ==========================================================
+
+``data_track_sid_changed``: a remote data track got a new sid because its publisher reconnected
+fully and published it again. It is the same track: the object (``track.sid`` is already the
+new one, ``old_sid`` the previous) and its subscriptions go on. Depending on the order of the
+server's updates, such a republication can instead show as ``data_track_unpublished`` (the old
+object; its subscriptions end) followed by ``data_track_published`` (a new object).
+
+``data_track_unpublished`` also reports the tracks of a participant that left, when the
+library's report of them follows ``participant_disconnected`` (the tracks are no longer
+published from that event on).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import inspect
 import logging
 import os
 import weakref
 from dataclasses import dataclass
-from typing import Any, Dict, Literal, Optional, Sequence, Union
+from typing import Any, Dict, Literal, Optional, Sequence, Tuple, Union
 
 from . import errors
 from ._client import Client, _start_blocking, bytes_arg, error_from_proto, seconds_to_ms
@@ -95,6 +107,7 @@ RoomEventName = Literal[
     "data_received",
     "data_track_published",
     "data_track_unpublished",
+    "data_track_sid_changed",
     "local_data_track_unpublished",
     "e2ee_state_changed",
 ]
@@ -401,6 +414,9 @@ class Room(EventEmitter[RoomEventName]):
         self._info = pb.RoomInfo()
         self._local: Optional[LocalParticipant] = None
         self._remote: Dict[str, RemoteParticipant] = {}
+        # Tracks of participants that left, by (identity, sid), until the library's
+        # RemoteDataTrackUnpublished for them (which may follow ParticipantDisconnected).
+        self._departed_tracks: Dict[Tuple[str, str], RemoteDataTrack] = {}
         self._disconnected = asyncio.Event()
         self._e2ee_manager = E2EEManager(self._session)
         self._release_lock: Optional[asyncio.Lock] = None
@@ -533,6 +549,7 @@ class Room(EventEmitter[RoomEventName]):
         self._info = pb.RoomInfo()
         self._local = None
         self._remote = {}
+        self._departed_tracks = {}
         self._disconnected = asyncio.Event()
         self._release_lock = None
         self._finalizer = None
@@ -846,6 +863,7 @@ class Room(EventEmitter[RoomEventName]):
             if p is not None:
                 for t in list(p.data_tracks.values()):
                     t._published = False
+                    self._departed_tracks[(p.identity, t.sid)] = t
                 p.data_tracks.clear()
                 self.emit("participant_disconnected", p, _enum(DisconnectReason, pd.reason))
         elif kind == "participant_updated":
@@ -871,7 +889,12 @@ class Room(EventEmitter[RoomEventName]):
             if p is not None and track is not None:
                 p.data_tracks.pop(track.name, None)
                 track._published = False
+            else:  # its publisher left before (e.g. a full reconnect of the publisher)
+                track = self._departed_tracks.pop((u.publisher_identity, u.sid), None)
+            if track is not None:
                 self.emit("data_track_unpublished", track)
+        elif kind == "data_track_sid_changed":
+            self._on_data_track_sid_changed(re.data_track_sid_changed)
         elif kind == "local_data_track_unpublished":
             u2 = re.local_data_track_unpublished
             lt = self._session.local_tracks.get(u2.track_handle)
@@ -888,6 +911,19 @@ class Room(EventEmitter[RoomEventName]):
             state = _enum(EncryptionState, e.state)
             self._session.e2ee_states[e.participant_identity] = state
             self.emit("e2ee_state_changed", e.participant_identity, state)
+
+    def _on_data_track_sid_changed(self, c: pb.RemoteDataTrackSidChanged) -> None:
+        # The same track (keyed by publisher and name) under a new sid: updated in place, so the
+        # participant's tracks, data_track_by_sid and later subscribes use the new sid.
+        p = self._remote.get(c.publisher_identity)
+        if p is None:
+            return
+        track = p.data_tracks.get(c.name) or p.data_track_by_sid(c.old_sid)
+        if track is None:
+            logger.debug("lkcore: sid change of unknown data track %r of %r ignored", c.name, c.publisher_identity)
+            return
+        track._info = dataclasses.replace(track._info, sid=c.sid)
+        self.emit("data_track_sid_changed", track, c.old_sid)
 
     def _on_participant_updated(self, u: pb.ParticipantUpdated) -> None:
         # The event carries what changed and the previous values: nothing is compared here.

@@ -306,10 +306,11 @@ async def test_subscription_buffer_cap_is_the_library_s(devsfu, token_for, monke
 
 
 async def test_subscribe_after_the_publisher_fully_reconnected(devsfu, token_for) -> None:
-    # A full reconnect gives the publisher's tracks new sids and no event says so: the
-    # RemoteDataTrack bob holds keeps the old sid. Subscribing still works because the binding
-    # names the track (SubscribeDataTrackRequest.track_name); with the sid alone the library
-    # answers NOT_FOUND once the old track is gone.
+    # A full reconnect gives the publisher's tracks new sids. Bob's model follows the library's
+    # events (ABI 1.10): data_track_sid_changed (the same RemoteDataTrack, its sid updated) or,
+    # depending on the order of the server's updates, data_track_unpublished then
+    # data_track_published (a new object). Either way the track bob's participant lists under
+    # the name has the new sid, and subscribing to it delivers the publisher's frames.
     alice = await connect(devsfu.url, token_for("alice"))
     bob = await connect(devsfu.url, token_for("bob"))
     try:
@@ -317,26 +318,44 @@ async def test_subscribe_after_the_publisher_fully_reconnected(devsfu, token_for
         track = await alice.local_participant.publish_data_track("sensor")
         (remote,) = await published.wait()
         old_sid = remote.sid
+        changed = EventWaiter(bob, "data_track_sid_changed")
+        unpublished = EventWaiter(bob, "data_track_unpublished")
 
         reconnected = EventWaiter(alice, "reconnected")
         await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="true")
         await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="alice")
         assert await reconnected.wait() == (lkcore.ReconnectKind.FULL,)
-        assert remote.sid == old_sid  # nothing told bob's model
 
-        # Until bob's library has seen the track again, subscribing finds no track of that
-        # name (the old one is gone, the new one not announced yet) or attaches to the old one,
-        # which carries nothing: retried within the guard (without the name it never succeeds).
+        # Whichever way the library tells it (each wait is bounded by GUARD).
+        sid_changed = asyncio.ensure_future(changed.wait())
+        republished = asyncio.ensure_future(published.wait(lambda t: t.name == "sensor" and t.sid != old_sid))
+        done, pending = await asyncio.wait({sid_changed, republished}, return_when=asyncio.FIRST_COMPLETED)
+        for f in pending:
+            f.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if sid_changed in done and sid_changed.exception() is None:
+            assert sid_changed.result() == (remote, old_sid)
+            current = remote
+            assert remote.is_published()
+        else:
+            (current,) = republished.result()  # raises the timeout if neither came
+            assert current is not remote
+            assert unpublished.seen == [(remote,)], "published again without the old track unpublished"
+            assert not remote.is_published()
+        participant = bob.remote_participants["alice"]
+        assert current.sid and current.sid != old_sid
+        assert participant.data_tracks["sensor"] is current
+        assert participant.data_track_by_sid(current.sid) is current
+        assert participant.data_track_by_sid(old_sid) is None
+
+        # The library knows the track under its new sid: subscribing succeeds at once; frames
+        # flow once the server routes the new publication (retried within the guard).
         loop = asyncio.get_running_loop()
         deadline = loop.time() + GUARD
         frame = None
         while frame is None:
             assert loop.time() < deadline, "no frame through a subscription made after the full reconnect"
-            try:
-                sub = await remote.subscribe(buffer_size=8)
-            except errors.NotFoundError:
-                await asyncio.sleep(0.02)
-                continue
+            sub = current.subscribe(buffer_size=8)
             first: "asyncio.Future[object]" = loop.create_future()
             pusher = asyncio.ensure_future(push_until(track, b"after", 7, first))
             try:
@@ -350,6 +369,58 @@ async def test_subscribe_after_the_publisher_fully_reconnected(devsfu, token_for
         assert frame.payload == b"after"
     finally:
         await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="false")
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_sid_change_event_updates_the_track_model(devsfu, token_for, monkeypatch: pytest.MonkeyPatch) -> None:
+    # RemoteDataTrackSidChanged (ABI 1.10), fed into bob's room event dispatch as the library
+    # would send it: the same RemoteDataTrack object shows the new sid (in the participant's
+    # tracks too), the event carries it and the old sid, and a later subscribe names the new
+    # sid. A change for a track bob does not know is ignored.
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        await alice.local_participant.publish_data_track("sensor")
+        (remote,) = await published.wait()
+        old_sid = remote.sid
+        changed = EventWaiter(bob, "data_track_sid_changed")
+
+        def sid_changed(identity: str, name: str, old: str, new: str) -> pb.Event:
+            return pb.Event(room=pb.RoomEvent(data_track_sid_changed=pb.RemoteDataTrackSidChanged(
+                publisher_identity=identity, name=name, old_sid=old, sid=new)))
+
+        bob._on_ffi_event(sid_changed("alice", "nope", "DTR_nope", "DTR_nope2"))
+        bob._on_ffi_event(sid_changed("carol", "sensor", old_sid, "DTR_carol"))
+        assert changed.seen == [] and remote.sid == old_sid
+        bob._on_ffi_event(sid_changed("alice", "sensor", old_sid, "DTR_republished"))
+        assert changed.seen == [(remote, old_sid)]
+        assert remote.sid == remote.info.sid == "DTR_republished" and remote.is_published()
+        participant = bob.remote_participants["alice"]
+        assert participant.data_tracks == {"sensor": remote}
+        assert participant.data_track_by_sid("DTR_republished") is remote
+        assert participant.data_track_by_sid(old_sid) is None
+
+        client = bob.client
+        assert client is not None
+        sent: "list[pb.SubscribeDataTrackRequest]" = []
+        real = client.request
+
+        def spy(req):  # type: ignore[no-untyped-def]
+            if req.WhichOneof("message") == "subscribe_data_track":
+                sent.append(req.subscribe_data_track)
+            return real(req)
+
+        monkeypatch.setattr(client, "request", spy)
+        sub = remote.subscribe(buffer_size=4)
+        assert [(r.track_sid, r.track_name, r.publisher_identity) for r in sent] == [
+            ("DTR_republished", "sensor", "alice")
+        ]
+        # The library finds the track by its name (the synthetic sid is not its own).
+        await asyncio.wait_for(sub.wait_subscribed(), GUARD)
+        await sub.aclose()
+    finally:
         await alice.disconnect()
         await bob.disconnect()
 
