@@ -76,9 +76,9 @@
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
 //   of the header's major version and at least its minor version. This API needs ABI 1.10
-//   (lk_data_track_read_frame) and does not build against an older lkcore.h. Fields, events
-//   and enum values added by a newer library of the same major version are ignored or kept as
-//   numbers.
+//   (lk_data_track_read_frame, RemoteDataTrackSidChanged) and does not build against an older
+//   lkcore.h. Fields, events and enum values added by a newer library of the same major
+//   version are ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -144,6 +144,7 @@ class ClientImpl;
 struct RoomState;
 struct SubscriptionState;
 struct ReaderState;
+struct Access;
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
@@ -367,7 +368,7 @@ struct RoomInfo {
 };
 
 // DataTrackInfo describes a published data track. (publisher identity, name) is its stable key;
-// the sid may change across a publisher's full reconnect.
+// the sid may change across a publisher's full reconnect (DataTrackSidChangedEvent).
 struct DataTrackInfo {
   std::string sid;
   std::string name;
@@ -424,7 +425,9 @@ struct ReconnectingEvent {
 };
 // The connection is restored. After a Full reconnect the new session's state follows as
 // events (ParticipantUpdated for the local participant's new sid, ParticipantDisconnected /
-// ParticipantConnected, DataTrackPublished): still deltas.
+// ParticipantConnected, DataTrackPublished): still deltas. (A remote publisher's full
+// reconnect shows as DataTrackSidChanged, or DataTrackUnpublished + DataTrackPublished, for its
+// tracks.)
 struct ReconnectedEvent {
   ReconnectKind kind;
 };
@@ -471,11 +474,29 @@ struct DataReceivedEvent {
 struct DataTrackPublishedEvent {
   RemoteDataTrack track;
 };
-// A remote data track was unpublished (its subscriptions end).
+// A remote data track was unpublished (its subscriptions end). Also how a publisher's full
+// reconnect may show, followed by a DataTrackPublishedEvent of a track of the same name (a new
+// track; subscribe again), instead of a DataTrackSidChangedEvent.
 struct DataTrackUnpublishedEvent {
   std::string publisher_identity;
   std::string sid;
   std::string name;
+};
+// A remote data track got a new sid because its publisher reconnected fully and published it
+// again (ABI 1.10). It is the same track, keyed by (publisher_identity, name): its
+// subscriptions go on (frames flow again once the server routes the new publication), and
+// before this event reaches the handler (or the next_event queue) the API shows the new sid
+// wherever it keeps the track: DataTrackSubscription::track() of the room's subscriptions of it
+// and its untaken auto-subscription. Room::snapshot() and remote_data_tracks() come from the
+// library, which has the new sid already. RemoteDataTrack values the application holds keep
+// the old sid; Room::subscribe finds the track by (publisher, name) all the same. Depending on
+// the order of the server's updates, the same reconnect can instead show as
+// DataTrackUnpublishedEvent then DataTrackPublishedEvent: handle both.
+struct DataTrackSidChangedEvent {
+  std::string publisher_identity;
+  std::string name;
+  std::string old_sid;  // the sid the track had
+  std::string sid;      // the sid it has now
 };
 // The server or a full reconnect ended the publication of one of our data tracks.
 struct LocalDataTrackUnpublishedEvent {
@@ -491,10 +512,12 @@ struct EncryptionStateChangedEvent {
 };
 
 // RoomEvent is any of the events above.
+// (Alternatives are only added, at the end: a visitor should have a catch-all overload.)
 using RoomEvent = std::variant<ConnectionStateChangedEvent, ReconnectingEvent, ReconnectedEvent, DisconnectedEvent,
                                RoomUpdatedEvent, ParticipantConnectedEvent, ParticipantDisconnectedEvent,
                                ParticipantUpdatedEvent, DataReceivedEvent, DataTrackPublishedEvent,
-                               DataTrackUnpublishedEvent, LocalDataTrackUnpublishedEvent, EncryptionStateChangedEvent>;
+                               DataTrackUnpublishedEvent, LocalDataTrackUnpublishedEvent, EncryptionStateChangedEvent,
+                               DataTrackSidChangedEvent>;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -870,7 +893,10 @@ class LK_API DataTrackSubscription {
 
   bool valid() const noexcept { return handle_ != 0; }
   lk_handle_t handle() const noexcept { return handle_; }
-  const RemoteDataTrack &track() const noexcept { return track_; }
+  // The subscribed track as it is now (a copy; empty for an empty object): a
+  // DataTrackSidChangedEvent of its room updates its sid (before the event is delivered), unless
+  // the subscription has ended.
+  RemoteDataTrack track() const;
 
   // Pull mode: the next frame, or std::nullopt when none arrived within timeout (< 0: wait
   // until one arrives or the subscription ends). Throws Error(LK_ERR_END_OF_STREAM) once the
@@ -895,14 +921,14 @@ class LK_API DataTrackSubscription {
 
  private:
   friend class Room;
-  DataTrackSubscription(std::shared_ptr<detail::ClientImpl> impl, lk_handle_t handle, RemoteDataTrack track,
+  // state holds the track (SubscriptionState::track).
+  DataTrackSubscription(std::shared_ptr<detail::ClientImpl> impl, lk_handle_t handle,
                         std::shared_ptr<detail::SubscriptionState> state);
   void release() noexcept;
   std::shared_ptr<detail::ClientImpl> impl_;
   std::shared_ptr<detail::SubscriptionState> state_;
   lk_client_t client_ = 0;
   lk_handle_t handle_ = 0;
-  RemoteDataTrack track_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1058,7 +1084,7 @@ class LK_API Room {
   LocalDataTrack publish_data_track(const std::string &name, const DataTrackOptions &options = {});
   // Pull mode: read frames with DataTrackSubscription::read.
   // With RoomOptions::auto_subscribe, the first subscribe (either form) of a track returns the
-  // subscription the library opened for it (matched by publisher identity and track sid), with
+  // subscription the library opened for it (matched by publisher identity and track name), with
   // the frames buffered since it was handed over; options.buffer_size does not apply to it.
   // Later calls open further subscriptions.
   DataTrackSubscription subscribe(const RemoteDataTrack &track, const SubscribeOptions &options = {});
@@ -1109,6 +1135,7 @@ class LK_API Room {
   E2eeStats e2ee_stats() const;
 
  private:
+  friend struct detail::Access;  // the library's internals (and their tests), not an API
   void release() noexcept;
   std::shared_ptr<detail::RoomState> state_;
 };

@@ -171,17 +171,13 @@ void LocalDataTrack::unpublish() {
 DataTrackSubscription::~DataTrackSubscription() { release(); }
 
 DataTrackSubscription::DataTrackSubscription(std::shared_ptr<detail::ClientImpl> impl, lk_handle_t handle,
-                                             RemoteDataTrack track, std::shared_ptr<detail::SubscriptionState> state)
-    : impl_(std::move(impl)), state_(std::move(state)), handle_(handle), track_(std::move(track)) {
+                                             std::shared_ptr<detail::SubscriptionState> state)
+    : impl_(std::move(impl)), state_(std::move(state)), handle_(handle) {
   client_ = impl_->id();
 }
 
 DataTrackSubscription::DataTrackSubscription(DataTrackSubscription &&o) noexcept
-    : impl_(std::move(o.impl_)),
-      state_(std::move(o.state_)),
-      client_(o.client_),
-      handle_(o.handle_),
-      track_(std::move(o.track_)) {
+    : impl_(std::move(o.impl_)), state_(std::move(o.state_)), client_(o.client_), handle_(o.handle_) {
   o.client_ = 0;
   o.handle_ = 0;
 }
@@ -193,7 +189,6 @@ DataTrackSubscription &DataTrackSubscription::operator=(DataTrackSubscription &&
     state_ = std::move(o.state_);
     client_ = o.client_;
     handle_ = o.handle_;
-    track_ = std::move(o.track_);
     o.client_ = 0;
     o.handle_ = 0;
   }
@@ -268,6 +263,12 @@ void DataTrackSubscription::wait_subscribed(Millis timeout) {
   pb::Request req;
   req.mutable_wait_data_track_subscribed()->set_subscription_handle(handle_);
   c.call(req, timeout);
+}
+
+RemoteDataTrack DataTrackSubscription::track() const {
+  if (!state_) return {};
+  std::lock_guard<std::mutex> l(state_->mu);
+  return state_->track;
 }
 
 std::optional<SubscriptionEnd> DataTrackSubscription::end() const {
@@ -428,6 +429,27 @@ std::shared_ptr<RoomState> make_room(const std::shared_ptr<ClientImpl> &client, 
 RoomState &room_of(const std::shared_ptr<RoomState> &s) {
   if (!s) throw_empty("Room");
   return *s;
+}
+
+// The state of an explicit subscription of track, registered with its room before the
+// subscribe request is made, so that a sid change arriving meanwhile updates it too
+// (RoomState::on_sid_changed); it holds the track as the caller gave it until the response.
+std::shared_ptr<detail::SubscriptionState> new_subscription_state(RoomState &s, const RemoteDataTrack &track) {
+  auto st = std::make_shared<detail::SubscriptionState>();
+  st->track = track;
+  s.track_taken(st);
+  return st;
+}
+
+// Sets the track of a subscription from the library's answer: requested is the track the
+// caller gave. A sid change applied while the request ran (the sid differs from the requested
+// one) is newer than the answer, which may predate it.
+void set_subscribed_track(detail::SubscriptionState &st, const RemoteDataTrack &requested,
+                          const pb::RemoteDataTrackInfo &answer) {
+  RemoteDataTrack t = detail::from_pb(answer);
+  std::lock_guard<std::mutex> l(st.mu);
+  if (st.track.info.sid != requested.info.sid) t.info.sid = st.track.info.sid;
+  st.track = std::move(t);
 }
 
 }  // namespace
@@ -627,11 +649,8 @@ LocalDataTrack Room::publish_data_track(const std::string &name, const DataTrack
 
 DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const SubscribeOptions &options) {
   auto &s = room_of(state_);
-  if (auto a = s.take_auto(track)) {  // RoomOptions::auto_subscribe: the library's subscription
-    DataTrackSubscription sub(s.client, a->handle, std::move(a->track), std::move(a->state));
-    s.track_taken(sub.state_);
-    return sub;
-  }
+  if (auto a = s.take_auto(track))  // RoomOptions::auto_subscribe: the library's subscription
+    return DataTrackSubscription(s.client, a->handle, std::move(a->state));
   pb::Request req;
   auto *p = req.mutable_subscribe_data_track();
   p->set_room_handle(s.handle);
@@ -640,11 +659,10 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const Subscr
   p->set_track_name(track.info.name);  // ABI 1.9: found by name (the sid changes when the publisher fully reconnects)
   p->set_buffer_size(options.buffer_size);
   p->set_delivery(pb::DELIVERY_MODE_PULL);
+  auto state = new_subscription_state(s, track);
   auto resp = s.client->request(req);
-  DataTrackSubscription sub(s.client, resp.subscribe_data_track().subscription().handle(),
-                            detail::from_pb(resp.subscribe_data_track().subscription().track()),
-                            std::make_shared<detail::SubscriptionState>());
-  s.track_taken(sub.state_);
+  DataTrackSubscription sub(s.client, resp.subscribe_data_track().subscription().handle(), std::move(state));
+  set_subscribed_track(*sub.state_, track, resp.subscribe_data_track().subscription().track());
   if (auto end = s.client->add_subscription(sub.handle_, sub.state_)) {
     std::lock_guard<std::mutex> l(sub.state_->mu);
     sub.state_->end = std::move(end);
@@ -657,8 +675,7 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   auto &s = room_of(state_);
   if (!on_frame) throw Error(LK_ERR_INVALID_ARGUMENT, "on_frame is empty");
   if (auto a = s.take_auto(track)) {  // RoomOptions::auto_subscribe: the library's subscription
-    DataTrackSubscription sub(s.client, a->handle, std::move(a->track), std::move(a->state));
-    s.track_taken(sub.state_);
+    DataTrackSubscription sub(s.client, a->handle, std::move(a->state));
     detail::hand_over_to_callbacks(*sub.state_, std::move(on_frame), std::move(on_end));
     return sub;
   }
@@ -673,13 +690,12 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   p->set_buffer_size(options.buffer_size);
   p->set_delivery(pb::DELIVERY_MODE_CREDITS);
   p->set_initial_credits(0);
+  auto state = new_subscription_state(s, track);
+  state->on_frame = std::move(on_frame);  // before any frame: it is not registered with the client yet
+  state->on_end = std::move(on_end);
   auto resp = s.client->request(req);
-  DataTrackSubscription sub(s.client, resp.subscribe_data_track().subscription().handle(),
-                            detail::from_pb(resp.subscribe_data_track().subscription().track()),
-                            std::make_shared<detail::SubscriptionState>());
-  sub.state_->on_frame = std::move(on_frame);
-  sub.state_->on_end = std::move(on_end);
-  s.track_taken(sub.state_);
+  DataTrackSubscription sub(s.client, resp.subscribe_data_track().subscription().handle(), std::move(state));
+  set_subscribed_track(*sub.state_, track, resp.subscribe_data_track().subscription().track());
   auto end = s.client->add_subscription(sub.handle_, sub.state_);
   if (end) {
     {

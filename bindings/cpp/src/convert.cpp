@@ -267,6 +267,11 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
       *out = DataTrackUnpublishedEvent{u.publisher_identity(), u.sid(), u.name()};
       return true;
     }
+    case pb::RoomEvent::kDataTrackSidChanged: {  // ABI 1.10
+      const auto &c = e.data_track_sid_changed();
+      *out = DataTrackSidChangedEvent{c.publisher_identity(), c.name(), c.old_sid(), c.sid()};
+      return true;
+    }
     case pb::RoomEvent::kLocalDataTrackUnpublished: {
       const auto &u = e.local_data_track_unpublished();
       LocalDataTrackUnpublishedEvent l{u.track_handle(), LK_OK, {}};

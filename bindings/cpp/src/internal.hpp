@@ -135,6 +135,9 @@ struct GuardScope {
 
 struct SubscriptionState {
   Guard guard;
+  // The subscribed track (DataTrackSubscription::track), under mu: its sid follows the room's
+  // RemoteDataTrackSidChanged events while the subscription has not ended.
+  RemoteDataTrack track;
   // Callback mode. Set before registration, except for an auto-subscription taken in callback
   // mode: then set under mu (and never changed after).
   FrameHandler on_frame;
@@ -234,6 +237,11 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   void add_reader(lk_handle_t h, const std::shared_ptr<ReaderState> &r);
   void remove_reader(lk_handle_t h);
 
+  // Routes one decoded event to what it concerns: a pending operation, a room, a subscription,
+  // a stream reader, the log. The event callback's work after decoding, on the event thread;
+  // the internal tests also feed synthetic events here (as the library would deliver them).
+  void dispatch(pb::Event &ev);
+
   // Creates a reader for a StreamOpened event and hands it to the room's handler (handler thread).
   void open_stream(const std::shared_ptr<RoomState> &room, const pb::StreamOpened &so);
   // The task handing a newly opened stream's reader (text or bytes) to the handler registered
@@ -247,7 +255,6 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
  private:
   explicit ClientImpl(ClientOptions options);
   static void on_event(void *user_data, const uint8_t *event, size_t len);
-  void dispatch(pb::Event &ev);
   void log(const LogRecord &rec);
 
   ClientOptions options_;
@@ -288,11 +295,11 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   Guard handlers_guard;  // RPC and stream handler calls (handler threads)
 
   // Auto-subscriptions handed over by the library and not taken by subscribe() yet, by
-  // (publisher identity, track sid); bounded by the tracks published in the room (each is
-  // released when its track is unpublished or its publisher leaves). Under mu.
+  // (publisher identity, track name); bounded by the tracks published in the room (each is
+  // released when its track is unpublished or its publisher leaves). Under mu. The track is
+  // state->track.
   struct AutoSubscription {
     lk_handle_t handle = 0;
-    RemoteDataTrack track;
     std::shared_ptr<SubscriptionState> state;
   };
   std::map<std::pair<std::string, std::string>, AutoSubscription> auto_subs;  // by (publisher, track name)
@@ -302,6 +309,7 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   // expired entries are pruned as new ones are added.
   std::vector<std::weak_ptr<SubscriptionState>> taken;
   void track_taken(const std::shared_ptr<SubscriptionState> &s);
+  void track_taken_locked(const std::shared_ptr<SubscriptionState> &s);  // under mu
   // Room destruction: ends every taken subscription still open (SubscriptionEnd with reason
   // Disconnected, message "the room was destroyed"), wakes its readers and has its on_end
   // called on the event thread.
@@ -313,12 +321,23 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   // Takes ownership of an auto-subscription handed over by the library (event thread, in the
   // connect completion or before its DataTrackPublished event is delivered).
   void adopt(const pb::OwnedDataTrackSubscription &a);
-  // The untaken auto-subscription of track, removed from auto_subs.
+  // The untaken auto-subscription of track, moved from auto_subs to taken (at once, so that
+  // no sid change misses it).
   std::optional<AutoSubscription> take_auto(const RemoteDataTrack &track);
+  // A remote track's new sid (RemoteDataTrackSidChanged): shown by the track of every
+  // subscription of it in this room that has not ended, taken or not (before the event is
+  // delivered).
+  void on_sid_changed(const pb::RemoteDataTrackSidChanged &c);
   // Releases the untaken auto-subscriptions of a publisher (all its tracks when name is empty).
   void release_auto(const std::string &identity, const std::string &name);
   // Releases every untaken auto-subscription and refuses later hand-overs (Room destruction).
   void release_all_auto() noexcept;
+};
+
+// Access reaches the state behind the public objects, for this library's code and its internal
+// tests (tests/sid_change_test.cc, built with the sources); it is not part of the API.
+struct Access {
+  static std::shared_ptr<RoomState> room(const Room &r) { return r.state_; }
 };
 
 }  // namespace detail

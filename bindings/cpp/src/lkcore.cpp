@@ -5,8 +5,8 @@
 
 #include "internal.hpp"
 
-// This API uses lk_data_track_read_frame (ABI 1.10); the client refuses a loaded library older
-// than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
+// This API uses lk_data_track_read_frame and RemoteDataTrackSidChanged (ABI 1.10); the client
+// refuses a loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
 static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 10,
               "liblkcore_cpp needs include/lkcore.h of ABI 1.10 or later");
 
@@ -778,7 +778,9 @@ void RoomState::adopt(const pb::OwnedDataTrackSubscription &a) {
   auto st = std::make_shared<SubscriptionState>();
   st->buffered = true;
   st->capacity = options.data_track_buffer_size ? options.data_track_buffer_size : kDefaultDataTrackBuffer;
-  AutoSubscription au{h, from_pb(a.track()), st};
+  st->track = from_pb(a.track());  // before it is shared
+  std::pair<std::string, std::string> key{st->track.publisher_identity, st->track.info.name};
+  AutoSubscription au{h, st};
   // Registered first, so that its frames (which follow this hand-over) find it.
   if (auto end = client->add_subscription(h, st)) st->end = std::move(end);
   AutoSubscription replaced;
@@ -787,7 +789,7 @@ void RoomState::adopt(const pb::OwnedDataTrackSubscription &a) {
     if (released) {
       replaced = std::move(au);
     } else {
-      auto &slot = auto_subs[{au.track.publisher_identity, au.track.info.name}];
+      auto &slot = auto_subs[key];
       replaced = std::move(slot);  // a previous one never taken (not expected)
       slot = std::move(au);
     }
@@ -801,12 +803,35 @@ void RoomState::adopt(const pb::OwnedDataTrackSubscription &a) {
 std::optional<RoomState::AutoSubscription> RoomState::take_auto(const RemoteDataTrack &track) {
   std::lock_guard<std::mutex> l(mu);
   // By (publisher, name): the sid of a track the application holds may be older (or newer)
-  // than the auto-subscription's, since a publisher's full reconnect renews it with no event.
+  // than the auto-subscription's, since a publisher's full reconnect renews it
+  // (RemoteDataTrackSidChanged, which the application may not have applied to its values).
   auto it = auto_subs.find({track.publisher_identity, track.info.name});
   if (it == auto_subs.end()) return std::nullopt;
   AutoSubscription a = std::move(it->second);
   auto_subs.erase(it);
+  track_taken_locked(a.state);
   return a;
+}
+
+void RoomState::on_sid_changed(const pb::RemoteDataTrackSidChanged &c) {
+  // Every subscription of the track in this room: the untaken auto-subscription and the taken
+  // ones (explicit subscriptions are registered before their request, see Room::subscribe).
+  std::vector<std::shared_ptr<SubscriptionState>> subs;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = auto_subs.find({c.publisher_identity(), c.name()});
+    if (it != auto_subs.end()) subs.push_back(it->second.state);
+    for (const auto &w : taken)
+      if (auto sp = w.lock()) subs.push_back(std::move(sp));
+  }
+  for (auto &sp : subs) {
+    std::lock_guard<std::mutex> l(sp->mu);
+    RemoteDataTrack &t = sp->track;
+    // Keyed by (publisher, name), not by the old sid: a subscription made from a RemoteDataTrack
+    // held from before an earlier change is of the same track. An ended subscription's track
+    // is history (after an unpublish, a track of the same name is another one).
+    if (!sp->end && t.publisher_identity == c.publisher_identity() && t.info.name == c.name()) t.info.sid = c.sid();
+  }
 }
 
 void RoomState::release_auto(const std::string &identity, const std::string &name) {
@@ -840,6 +865,10 @@ void RoomState::release_all_auto() noexcept {
 
 void RoomState::track_taken(const std::shared_ptr<SubscriptionState> &s) {
   std::lock_guard<std::mutex> l(mu);
+  track_taken_locked(s);
+}
+
+void RoomState::track_taken_locked(const std::shared_ptr<SubscriptionState> &s) {
   taken.erase(std::remove_if(taken.begin(), taken.end(), [](const auto &w) { return w.expired(); }), taken.end());
   taken.push_back(s);
 }
@@ -876,6 +905,8 @@ void RoomState::on_event(const pb::RoomEvent &ev) {
     release_auto(ev.data_track_unpublished().publisher_identity(), ev.data_track_unpublished().name());
   else if (ev.has_participant_disconnected())
     release_auto(ev.participant_disconnected().identity(), "");
+  else if (ev.has_data_track_sid_changed())  // the handler sees the subscriptions' new sid
+    on_sid_changed(ev.data_track_sid_changed());
   RoomEvent re;
   if (!to_room_event(ev, &re)) return;
   if (!handler_guard.enter()) return;

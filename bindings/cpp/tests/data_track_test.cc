@@ -768,8 +768,9 @@ TEST_F(E2E, TakenSubscriptionsEndWhenTheirRoomIsDestroyed) {
   }
 }
 
-// A full reconnect gives the publisher's tracks new sids and no event says so: the
-// RemoteDataTrack bob holds keeps the old sid. Subscribing still works because the binding
+// A full reconnect gives the publisher's tracks new sids: the RemoteDataTrack value bob holds
+// keeps the old sid (events tell the new one: DataTrackSidChangedEvent, or unpublished then
+// published). Subscribing with it still works because the binding
 // names the track (SubscribeDataTrackRequest.track_name, ABI 1.9); with the sid alone the
 // library answers NOT_FOUND once the old track is gone.
 TEST_F(E2E, TrackHeldFromBeforeItsPublishersFullReconnectCanBeSubscribed) {
@@ -820,10 +821,9 @@ TEST_F(E2E, TrackHeldFromBeforeItsPublishersFullReconnectCanBeSubscribed) {
 }
 
 // An untaken auto-subscription is found by (publisher, track name): a publisher's full reconnect
-// renews its tracks' sids with no event, so the application may hold the track under another
-// sid than the one it was announced with (here made by hand: whether the library re-announces
-// the track during a real full reconnect depends on timing). Subscribing with it takes the
-// library's subscription instead of opening a second one.
+// renews its tracks' sids, and a RemoteDataTrack value the application holds keeps the sid it
+// had, so it may hold the track under another sid than the library's (here made by hand).
+// Subscribing with it takes the library's subscription instead of opening a second one.
 TEST_F(E2E, AutoSubscriptionIsFoundByPublisherAndName) {
   lk::Room alice = join(client_a, "alice");
   lk::Room bob(client_b, auto_subscribing());
