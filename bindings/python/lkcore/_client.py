@@ -504,7 +504,8 @@ class Client:
                 except errors.LkError:
                     pass
                 # The CANCELLED completion (or a result that raced it) is then handled by
-                # _on_orphan_completion, which releases any handle it carries.
+                # _on_orphan_completion, which releases the handles it hands over
+                # (Completion.owned_handles).
             raise
 
     def set_log_level(self, level: int) -> None:
@@ -678,14 +679,15 @@ class Client:
             logger.exception("lkcore: event handler failed")
 
     def _on_orphan_completion(self, comp: pb.Completion) -> None:
-        """Releases handles carried by a completion nobody waits for (cancelled waiter)."""
-        kind = comp.WhichOneof("result")
-        h = 0
-        if kind == "publish_data_track":
-            h = comp.publish_data_track.track.handle
-        elif kind in ("open_text_writer", "open_byte_writer"):
-            h = getattr(comp, kind).handle
-        if h:
+        """Releases what a completion nobody waits for (cancelled waiter) hands over: every
+        handle in ``Completion.owned_handles`` (ABI 1.10), which the library fills from the
+        schema for any result kind (a published track, a stream writer, a connect's
+        auto-subscriptions, ...)."""
+        self._release_owned(comp)
+
+    def _release_owned(self, comp: pb.Completion) -> None:
+        """Drops every handle ``comp`` hands over (``Completion.owned_handles``), adopted or not."""
+        for h in comp.owned_handles:
             self.adopt(h)
             self.drop(h)
 

@@ -356,6 +356,56 @@ async def test_cancelling_the_task_cancels_the_operation(client: lkcore.Client, 
     assert client._pending == {}
 
 
+def _new_room_handle(c: lkcore.Client) -> int:
+    h: int = c.request(pb.Request(create_room=pb.CreateRoomRequest())).create_room.room.handle
+    return h
+
+
+def _handle_is_live(c: lkcore.Client, h: int) -> bool:
+    try:
+        c.request(pb.Request(get_room_snapshot=pb.GetRoomSnapshotRequest(room_handle=h)))
+    except errors.InvalidHandleError:
+        return False
+    except errors.LkError:
+        return True  # e.g. not connected: the handle exists
+    return True
+
+
+async def test_orphan_completion_drops_exactly_its_owned_handles(
+    client: lkcore.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A completion nobody waits for (its waiter was cancelled) hands over what
+    # Completion.owned_handles lists, whatever its result kind: here a connect whose
+    # auto-subscriptions a binding keeping its own list of result kinds would leak.
+    owned = [_new_room_handle(client), _new_room_handle(client)]
+    kept = _new_room_handle(client)  # appears in the result but is not listed: not the binding's
+    dropped: "list[int]" = []
+    orig = client.lib.handle_drop
+
+    def spy(cid: int, h: int) -> int:
+        dropped.append(h)
+        return orig(cid, h)
+
+    monkeypatch.setattr(client.lib, "handle_drop", spy)
+    comp = pb.Completion(
+        request_id=987654,  # not pending: the orphan path
+        connect=pb.ConnectResult(
+            auto_subscriptions=[pb.OwnedDataTrackSubscription(handle=h) for h in owned + [kept]]
+        ),
+        owned_handles=owned,
+    )
+    client._dispatch(pb.Event(completion=comp))
+    assert dropped == owned
+    assert [_handle_is_live(client, h) for h in owned + [kept]] == [False, False, True]
+    assert client.live_handles == 1  # the library counts only `kept` now
+
+    # A failed completion lists nothing, and nothing is dropped.
+    dropped.clear()
+    client._dispatch(pb.Event(completion=pb.Completion(request_id=987655, error=pb.Error(code=pb.ERROR_CODE_CANCELLED))))
+    assert dropped == []
+    assert _handle_is_live(client, kept)
+
+
 async def test_close_fails_pending_operations(lib_path: str) -> None:
     c = lkcore.Client(lib_path)
     fut = asyncio.ensure_future(c.request_async(echo_async(b"x", delay_ms=10_000)))
