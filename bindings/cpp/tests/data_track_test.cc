@@ -818,6 +818,27 @@ TEST_F(E2E, TrackHeldFromBeforeItsPublishersFullReconnectCanBeSubscribed) {
   }
   ASSERT_TRUE(got.has_value()) << "no frame through a subscription made after the full reconnect";
   EXPECT_EQ(got->payload.view(), "after");
+
+  // Events alone tell bob the new sid (the one his library has now): a DataTrackSidChangedEvent,
+  // or, depending on the order of the server's updates, the old track unpublished and one of
+  // the same name published.
+  std::string now;
+  for (const auto &t : bob.remote_data_tracks())
+    if (t.publisher_identity == "alice" && t.info.name == "sensor") now = t.info.sid;
+  ASSERT_FALSE(now.empty());
+  ASSERT_NE(now, pub.track.info.sid);
+  auto changed = [&](const lk::DataTrackSidChangedEvent &e) {
+    return e.publisher_identity == "alice" && e.name == "sensor" && e.old_sid == pub.track.info.sid && e.sid == now;
+  };
+  auto gone = [&](const lk::DataTrackUnpublishedEvent &e) { return e.sid == pub.track.info.sid; };
+  auto back = [&](const lk::DataTrackPublishedEvent &e) { return e.track.info.sid == now; };
+  bool told = false;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !told && std::chrono::steady_clock::now() < deadline;) {
+    told = ev_b.count<lk::DataTrackSidChangedEvent>(changed) > 0 ||
+           (ev_b.count<lk::DataTrackUnpublishedEvent>(gone) > 0 && ev_b.count<lk::DataTrackPublishedEvent>(back) > 0);
+    if (!told) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(told) << "no event told the track's new sid " << now;
 }
 
 // An untaken auto-subscription is found by (publisher, track name): a publisher's full reconnect
