@@ -26,8 +26,9 @@ internal interface EventSink {
     fun onCompletion(completion: Completion) {}
 
     /**
-     * A completion passed to [onCompletion] whose caller was cancelled before it resumed: its
-     * owned handles were released; forget what was taken from it. Any thread.
+     * A completion passed to [onCompletion] whose caller was cancelled before it resumed: the
+     * handles it hands over (`Completion.owned_handles`) were released; forget what was
+     * registered under them. Any thread.
      */
     fun onAbandoned(completion: Completion) {}
 
@@ -210,7 +211,12 @@ internal class NativeClient(
         runCatching { sink.onClosed() }
     }
 
-    private fun complete(c: Completion) {
+    /**
+     * Hands completion [c] to its waiting caller, or releases what it hands over when nobody
+     * waits for it any more. The dispatcher's; internal so that tests can feed completions the
+     * library would not produce on cue.
+     */
+    internal fun complete(c: Completion) {
         val waiter = pending.remove(c.requestId)
         if (waiter == null) {
             // Abandoned (the caller was cancelled): release what it would have owned.
@@ -222,22 +228,15 @@ internal class NativeClient(
     }
 
     /**
-     * Releases the handles of a successful completion whose caller is gone; [adopted]: the sink
-     * saw it ([EventSink.onCompletion]) and is told to forget what it took from it.
+     * Releases every handle completion [c] hands over (`Completion.owned_handles`, filled by the
+     * library, ABI 1.10) when its caller is gone; [adopted]: the sink saw it
+     * ([EventSink.onCompletion]) and is told to forget what it took from it.
      */
     private fun abandon(c: Completion, adopted: Boolean) {
-        for (h in ownedHandles(c)) {
+        for (h in c.ownedHandlesList) {
             runCatching { drop(h) }.onFailure { Logs.bindingError("releasing an abandoned result failed", it) }
         }
         if (adopted) runCatching { sink.onAbandoned(c) }.onFailure { Logs.bindingError("abandoned completion handling failed", it) }
-    }
-
-    private fun ownedHandles(c: Completion): List<Long> = if (c.hasError()) emptyList() else when (c.resultCase) {
-        Completion.ResultCase.PUBLISH_DATA_TRACK -> listOf(c.publishDataTrack.track.handle)
-        Completion.ResultCase.OPEN_TEXT_WRITER -> listOf(c.openTextWriter.handle)
-        Completion.ResultCase.OPEN_BYTE_WRITER -> listOf(c.openByteWriter.handle)
-        Completion.ResultCase.CONNECT -> c.connect.autoSubscriptionsList.map { it.handle }
-        else -> emptyList()
     }
 
     companion object {

@@ -9,8 +9,8 @@ import java.io.File
 internal const val ABI_MAJOR = 1
 
 /**
- * The lowest ABI minor version this binding needs (lk_data_track_read_frame and
- * RemoteDataTrackSidChanged, 1.10).
+ * The lowest ABI minor version this binding needs (lk_data_track_read_frame,
+ * RemoteDataTrackSidChanged and Completion.owned_handles, 1.10).
  */
 internal const val ABI_MINOR = 10
 

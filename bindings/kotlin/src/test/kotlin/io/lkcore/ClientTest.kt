@@ -153,6 +153,64 @@ class ClientTest : LkTestBase() {
     }
 
     @Test
+    fun `a completion nobody waits for releases exactly the handles it lists in owned_handles`() = lkTest {
+        // The library lists what a completion hands over (Completion.owned_handles, ABI 1.10);
+        // the binding must release those, whatever the result type, and nothing else. Fed
+        // synthetic completions under request ids never issued (no caller waits for them), as
+        // the dispatcher hands over one whose caller was cancelled.
+        val sink = object : EventSink {
+            override fun onEvent(event: lkcore.ffi.v1.Event) {}
+        }
+        NativeClient(sink, lkcore.ffi.v1.LogLevel.LOG_LEVEL_UNSPECIFIED).use { c ->
+            fun newRoom() = c.request(
+                lkcore.ffi.v1.Request.newBuilder().setCreateRoom(lkcore.ffi.v1.CreateRoomRequest.getDefaultInstance()),
+            ).createRoom.room.handle
+
+            fun alive(room: Long) = try {
+                c.request(lkcore.ffi.v1.Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(room)))
+                true
+            } catch (_: InvalidHandleException) {
+                false
+            }
+            val a = newRoom()
+            val b = newRoom()
+            val d = newRoom()
+            assertEquals(3, c.liveHandles)
+            assertTrue(alive(a) && alive(b) && alive(d))
+
+            // A result type that owns nothing by itself: its listed handle is released all the same.
+            c.complete(
+                lkcore.ffi.v1.Completion.newBuilder().setRequestId(1L shl 40)
+                    .setEcho(lkcore.ffi.v1.EchoResponse.newBuilder().setPayload(ByteString.copyFromUtf8("x")))
+                    .addOwnedHandles(a).build(),
+            )
+            assertFalse(alive(a))
+            assertTrue(alive(b) && alive(d))
+            assertEquals(2, c.liveHandles)
+
+            // A result naming a handle of its own: the listed one goes, not the one in the result.
+            c.complete(
+                lkcore.ffi.v1.Completion.newBuilder().setRequestId((1L shl 40) + 1)
+                    .setOpenTextWriter(lkcore.ffi.v1.OwnedStreamWriter.newBuilder().setHandle(b))
+                    .addOwnedHandles(d).build(),
+            )
+            assertTrue(alive(b))
+            assertFalse(alive(d))
+            assertEquals(1, c.liveHandles)
+
+            // Nothing listed: nothing released.
+            c.complete(
+                lkcore.ffi.v1.Completion.newBuilder().setRequestId((1L shl 40) + 2)
+                    .setPublishDataTrack(
+                        lkcore.ffi.v1.PublishDataTrackResult.newBuilder().setTrack(lkcore.ffi.v1.OwnedLocalDataTrack.newBuilder().setHandle(b)),
+                    ).build(),
+            )
+            assertTrue(alive(b))
+            assertEquals(1, c.liveHandles)
+        }
+    }
+
+    @Test
     fun `closing the room fails pending operations`() = lkTest {
         val room = Room()
         val pending = bg.async {
