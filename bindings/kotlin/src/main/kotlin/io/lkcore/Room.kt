@@ -38,7 +38,8 @@ import kotlin.time.Duration
  * ```
  */
 class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
-    private val sink = Sink()
+    /** Receives the client's events (internal: tests feed it completions the library would not produce on cue). */
+    internal val sink: EventSink = Sink()
     internal val client = NativeClient(sink, Convert.logLevel(options.logLevel))
     internal val handle: Long
     private val closed = AtomicBoolean(false)
@@ -423,15 +424,12 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         }
 
         override fun onAbandoned(completion: lkcore.ffi.v1.Completion) {
-            // A publish cancelled as it completed: its track was released.
-            if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.PUBLISH_DATA_TRACK) {
-                localTracks.remove(completion.publishDataTrack.track.handle)
-            }
-            // A connect cancelled as it completed: its auto-subscriptions were released.
-            if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.CONNECT) {
-                for (owned in completion.connect.autoSubscriptionsList) {
-                    subscriptions.remove(owned.handle)?.let { autoSubscriptions.values.remove(it) }
-                }
+            // An operation cancelled as it completed (a publish's track, a connect's
+            // auto-subscriptions…): the handles it handed over were released; forget whatever
+            // was registered under them.
+            for (h in completion.ownedHandlesList) {
+                localTracks.remove(h)
+                subscriptions.remove(h)?.let { autoSubscriptions.values.remove(it) }
             }
         }
 

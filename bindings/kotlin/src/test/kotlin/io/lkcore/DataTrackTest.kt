@@ -359,6 +359,43 @@ class DataTrackTest : LkTestBase() {
     }
 
     @Test
+    fun `a room forgets exactly the objects registered under the handles an abandoned completion lists`() = lkTest {
+        // When a caller was cancelled as its completion was handed over, the room's sink had
+        // already registered the result's objects; the binding released the handles the library
+        // listed (Completion.owned_handles) and the room must forget what it registered under
+        // them — keyed by those handles, not by a list of result types. Synthetic completions
+        // (handles never issued: only the room's registries are involved).
+        Room(RoomOptions(autoSubscribe = true)).use { room ->
+            fun remote(name: String) = lkcore.ffi.v1.RemoteDataTrackInfo.newBuilder().setPublisherIdentity("carol")
+                .setInfo(lkcore.ffi.v1.DataTrackInfo.newBuilder().setSid("DTR_$name").setName(name)).build()
+            val (s1, s2, t) = Triple(0x7000_0001L, 0x7000_0002L, 0x7000_0003L)
+            room.sink.onCompletion(
+                lkcore.ffi.v1.Completion.newBuilder().setRequestId(1).setConnect(
+                    lkcore.ffi.v1.ConnectResult.newBuilder().addRemoteDataTracks(remote("a")).addRemoteDataTracks(remote("b"))
+                        .addAutoSubscriptions(lkcore.ffi.v1.OwnedDataTrackSubscription.newBuilder().setHandle(s1).setTrack(remote("a")))
+                        .addAutoSubscriptions(lkcore.ffi.v1.OwnedDataTrackSubscription.newBuilder().setHandle(s2).setTrack(remote("b"))),
+                ).addOwnedHandles(s1).addOwnedHandles(s2).build(),
+            )
+            room.sink.onCompletion(
+                lkcore.ffi.v1.Completion.newBuilder().setRequestId(2).setPublishDataTrack(
+                    lkcore.ffi.v1.PublishDataTrackResult.newBuilder().setTrack(
+                        lkcore.ffi.v1.OwnedLocalDataTrack.newBuilder().setHandle(t).setInfo(lkcore.ffi.v1.DataTrackInfo.newBuilder().setName("mine")),
+                    ),
+                ).addOwnedHandles(t).build(),
+            )
+            assertEquals(setOf(s1, s2), room.subscriptions.keys.toSet())
+            assertEquals(setOf(s1, s2), room.autoSubscriptions.values.map { it.handle }.toSet())
+            assertEquals(setOf(t), room.localTracks.keys.toSet())
+
+            // Only the handles listed, whatever the result type (here: none).
+            room.sink.onAbandoned(lkcore.ffi.v1.Completion.newBuilder().setRequestId(3).addOwnedHandles(s1).addOwnedHandles(t).build())
+            assertEquals(setOf(s2), room.subscriptions.keys.toSet())
+            assertEquals(listOf(s2), room.autoSubscriptions.values.map { it.handle })
+            assertTrue(room.localTracks.isEmpty())
+        }
+    }
+
+    @Test
     fun `a track's sid change shows on the objects the room handed out, and its subscriptions go on`() = lkTest {
         // The test server always shows a publisher's full reconnect as unpublished + published,
         // so the library's RemoteDataTrackSidChanged is fed to the room's event translation.
