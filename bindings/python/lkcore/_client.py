@@ -466,7 +466,9 @@ class Client:
             on_result: called with a successful Completion *at its place in the event
                 order* (before any later event is dispatched); its return value becomes the
                 result. Objects created from a completion (rooms, tracks, writers) are built
-                here so no event about them can arrive before they exist.
+                here so no event about them can arrive before they exist. If it raises, that
+                exception is raised here and every handle the completion hands over
+                (``Completion.owned_handles``) is released.
 
         Returns:
             ``on_result(completion)``, or the Completion when no on_result is given.
@@ -651,6 +653,9 @@ class Client:
                 try:
                     fut.set_result(on_result(comp))
                 except Exception as e:  # noqa: BLE001 - delivered to the waiter
+                    # No object was handed to the waiter: release what the completion handed
+                    # over (whatever on_result adopted, too) instead of leaking it.
+                    self._release_owned(comp)
                     fut.set_exception(e)
             return
         if kind == "room":

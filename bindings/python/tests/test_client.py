@@ -406,6 +406,41 @@ async def test_orphan_completion_drops_exactly_its_owned_handles(
     assert _handle_is_live(client, kept)
 
 
+async def test_failing_on_result_releases_the_owned_handles(
+    client: lkcore.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # on_result builds the caller's objects from a completion; when it raises, the caller gets
+    # the exception and no object: every handle the completion hands over is released, also
+    # one on_result had adopted before failing.
+    owned = [_new_room_handle(client), _new_room_handle(client)]
+    dropped: "list[int]" = []
+    orig = client.lib.handle_drop
+
+    def spy(cid: int, h: int) -> int:
+        dropped.append(h)
+        return orig(cid, h)
+
+    monkeypatch.setattr(client.lib, "handle_drop", spy)
+
+    def on_result(comp: pb.Completion) -> None:
+        client.adopt(comp.owned_handles[0])
+        raise ValueError("cannot build the result")
+
+    task = asyncio.ensure_future(client.request_async(echo_async(b"x", delay_ms=10_000), on_result=on_result))
+    for _ in range(100):  # the task registers its operation when it first runs
+        if client._pending:
+            break
+        await asyncio.sleep(0)
+    (rid,) = client._pending
+    # The operation's completion, as the library would deliver it, handing over two handles.
+    client._dispatch(pb.Event(completion=pb.Completion(request_id=rid, owned_handles=owned)))
+    with pytest.raises(ValueError, match="cannot build"):
+        await asyncio.wait_for(task, 5)
+    assert dropped == owned
+    assert [_handle_is_live(client, h) for h in owned] == [False, False]
+    assert client.live_handles == 0
+
+
 async def test_close_fails_pending_operations(lib_path: str) -> None:
     c = lkcore.Client(lib_path)
     fut = asyncio.ensure_future(c.request_async(echo_async(b"x", delay_ms=10_000)))
