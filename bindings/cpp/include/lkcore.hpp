@@ -49,8 +49,8 @@
 //     the call waits for the operation's completion, which the library delivers by the
 //     deadline on the event thread, so a handler holding up that thread delays it; only when it
 //     is still missing 5 s past the deadline does the call ask the library to cancel the
-//     operation, and 30 s later it gives up with LK_ERR_TIMEOUT (handles a late success
-//     carries are then released).
+//     operation, and 30 s later it gives up with LK_ERR_TIMEOUT (the handles a late success
+//     hands over, as its completion lists them, are then released).
 //   - Handlers are never called after the object that registered them was destroyed:
 //     destruction waits for a handler running on another thread to return. (perform_rpc
 //     callbacks belong to their call: each runs exactly once.) Exception: a Room destroyed on

@@ -518,7 +518,8 @@ RoomSnapshot Room::connect(const std::string &url, const std::string &token) {
   c->set_url(url);
   c->set_token(token);
   // Runs on the event thread with the completion, before the frames of the auto-subscriptions
-  // it hands over (RoomOptions::auto_subscribe) are delivered.
+  // it hands over (RoomOptions::auto_subscribe) are delivered. With the room gone, everything
+  // the completion hands over (Completion.owned_handles) is released.
   std::weak_ptr<RoomState> weak = state_;
   ClientImpl *client = s.client.get();  // alive while it dispatches the completion
   // No deadline unless RoomOptions::connect_deadline sets one: Request.timeout_ms bounds the
@@ -527,12 +528,11 @@ RoomSnapshot Room::connect(const std::string &url, const std::string &token) {
   if (s.options.connect_deadline.count() > 0) deadline = s.options.connect_deadline;
   auto comp = s.client->call(req, deadline, [weak, client](pb::Completion &done) {
     auto r = weak.lock();
-    for (const auto &a : done.connect().auto_subscriptions()) {
-      if (r)
-        r->adopt(a);
-      else
-        client->drop_handle(a.handle());
+    if (!r) {
+      client->release_owned(done);
+      return;
     }
+    for (const auto &a : done.connect().auto_subscriptions()) r->adopt(a);
   });
   return detail::from_pb(comp.connect());
 }

@@ -216,6 +216,14 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   // the caller is woken (to take over handles whose events follow the completion).
   pb::Completion call(pb::Request &req, std::optional<Millis> timeout,
                       std::function<void(pb::Completion &)> on_success = {});
+  // Gives up on a pending operation (call() past its safety net): its completion, when it
+  // comes, only releases the handles it hands over (release_owned). False if it is no longer
+  // pending: dispatch took its completion, which then reaches the original continuation.
+  bool abandon(uint64_t request_id);
+  // Releases every handle a completion hands over to the host (Completion.owned_handles, ABI
+  // 1.10; empty when it failed), for a completion whose caller is gone. The library lists them,
+  // so no knowledge of which result kinds own handles is needed here.
+  void release_owned(const pb::Completion &c) noexcept;
   void check_not_event_thread() const;
   bool on_event_thread() const;
   // Runs task on the event thread after the events already queued (an ASYNC echo's
@@ -335,7 +343,8 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
 };
 
 // Access reaches the state behind the public objects, for this library's code and its internal
-// tests (tests/sid_change_test.cc, built with the sources); it is not part of the API.
+// tests (tests/sid_change_test.cc, tests/owned_handles_test.cc, built with the sources); it is
+// not part of the API.
 struct Access {
   static std::shared_ptr<RoomState> room(const Room &r) { return r.state_; }
 };

@@ -320,23 +320,7 @@ pb::Completion ClientImpl::call(pb::Request &req, std::optional<Millis> deadline
     if (fut.wait_for(kCompletionSafety) != std::future_status::ready) {
       // Give up unless the completion is being delivered right now (dispatch took it): then
       // its result, and the handles it carries, are ours — wait for it instead.
-      lk_client_t cid = id_;
-      bool abandoned = false;
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        auto it = pending_.find(id);
-        if (it != pending_.end()) {
-          abandoned = true;
-          it->second = [cid](pb::Completion &&c) {  // a late success must not leak its handles
-            if (c.has_publish_data_track()) lk_handle_drop(cid, c.publish_data_track().track().handle());
-            if (c.has_open_text_writer()) lk_handle_drop(cid, c.open_text_writer().handle());
-            if (c.has_open_byte_writer()) lk_handle_drop(cid, c.open_byte_writer().handle());
-            if (c.has_connect())
-              for (const auto &a : c.connect().auto_subscriptions()) lk_handle_drop(cid, a.handle());
-          };
-        }
-      }
-      if (abandoned)
+      if (abandon(id))
         throw Error(LK_ERR_TIMEOUT, "the operation's completion did not arrive in time (is the client's event "
                                     "thread blocked by a handler?)");
     }
@@ -344,6 +328,20 @@ pb::Completion ClientImpl::call(pb::Request &req, std::optional<Millis> deadline
   pb::Completion c = fut.get();
   if (c.has_error()) throw_error(c.error(), LK_ERR_INTERNAL);
   return c;
+}
+
+bool ClientImpl::abandon(uint64_t request_id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = pending_.find(request_id);
+  if (it == pending_.end()) return false;
+  // A late success must not leak its handles. The continuation lives in pending_, so this
+  // client is alive whenever it runs (dispatch, or close with a CLIENT_CLOSED completion).
+  it->second = [this](pb::Completion &&c) { release_owned(c); };
+  return true;
+}
+
+void ClientImpl::release_owned(const pb::Completion &c) noexcept {
+  for (uint64_t h : c.owned_handles()) drop_handle(h);
 }
 
 bool ClientImpl::post_to_event_thread(std::function<void()> task) noexcept {
