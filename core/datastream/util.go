@@ -206,8 +206,9 @@ func incompleteUTF8Tail(b []byte) int {
 // Huffman coding alone shrinks within huffSlack of what the configured level
 // achieves has no repeated strings worth searching for (base64 or hex of
 // random bytes, already-compressed text): the payload is then Huffman-coded
-// only, which gives the same size at about half the time of the fastest
-// level's string search.
+// only, which gives the same size without the fastest level's string search
+// (for 1 MiB of base64 here: 3.1–4.6 ms instead of 4.0–5.6 ms, and its output
+// inflates in 5.3 ms instead of 6.2 ms, having no back-references).
 const (
 	probeMinSize = 256 << 10
 	probeSize    = 32 << 10
