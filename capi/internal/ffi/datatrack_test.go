@@ -25,6 +25,28 @@ func publishTrack(t *testing.T, h *host, room uint64, name string) *ffipb.OwnedL
 	return track
 }
 
+// trackPeers are two hosts in one room, alice having published a track bob was told about.
+type trackPeers struct {
+	alice, bob *host
+	ar, br     uint64                     // their rooms
+	track      *ffipb.OwnedLocalDataTrack // alice's
+	remote     *ffipb.RemoteDataTrackInfo // as bob's RemoteDataTrackPublished announced it
+}
+
+// publishedTrackPeers joins alice and bob to room, waits until alice sees bob, has alice
+// publish "sensor" and waits for bob's RemoteDataTrackPublished.
+func publishedTrackPeers(t *testing.T, s *sfu.Server, room string) trackPeers {
+	t.Helper()
+	var p trackPeers
+	p.alice, p.ar, _ = joinHost(t, s, room, "alice")
+	p.bob, p.br, _ = joinHost(t, s, room, "bob")
+	p.alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+	p.track = publishTrack(t, p.alice, p.ar, "sensor")
+	ev, _ := p.bob.roomEvent("track published", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
+	p.remote = ev.GetDataTrackPublished().GetTrack()
+	return p
+}
+
 func subscribe(t *testing.T, h *host, room uint64, publisher, sid string, mode ffipb.DeliveryMode) uint64 {
 	t.Helper()
 	resp := h.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
@@ -488,12 +510,9 @@ func pushUntilFrame(t *testing.T, pub *host, track uint64, subscriber *host, sub
 // (SubscribeDataTrackRequest.track_name, ABI 1.9).
 func TestE2EDataTrackSubscribeByNameAfterPublisherFullReconnect(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{})
-	alice, ar, _ := joinHost(t, s, "dt-name", "alice")
-	bob, br, _ := joinHost(t, s, "dt-name", "bob")
-	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
-	th := publishTrack(t, alice, ar, "sensor").GetHandle()
-	ev, _ := bob.roomEvent("track published", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
-	oldSid := ev.GetDataTrackPublished().GetTrack().GetInfo().GetSid()
+	p := publishedTrackPeers(t, s, "dt-name")
+	alice, bob, br, th := p.alice, p.bob, p.br, p.track.GetHandle()
+	oldSid := p.remote.GetInfo().GetSid()
 
 	s.ForceFullReconnect("alice", true)
 	if !s.DropSignal("alice") {
@@ -566,12 +585,9 @@ func TestE2EDataTrackSubscribeByNameAfterPublisherFullReconnect(t *testing.T) {
 // frames it lost (ABI 1.10: lk_data_track_read_frame), and its end counts them.
 func TestE2EPullFramesReportWhatWasLost(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{})
-	alice, ar, _ := joinHost(t, s, "dt-pull-lost", "alice")
-	bob, br, _ := joinHost(t, s, "dt-pull-lost", "bob")
-	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
-	track := publishTrack(t, alice, ar, "sensor")
-	th, sid := track.GetHandle(), track.GetInfo().GetSid()
-	bob.roomEvent("track published", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
+	p := publishedTrackPeers(t, s, "dt-pull-lost")
+	alice, bob, br := p.alice, p.bob, p.br
+	th, sid := p.track.GetHandle(), p.track.GetInfo().GetSid()
 	const buffer = 4
 	resp := bob.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
 		RoomHandle: br, PublisherIdentity: "alice", TrackSid: sid, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_PULL, BufferSize: buffer,
