@@ -86,7 +86,7 @@ func (c *Client) startOp(requestID uint64, timeout time.Duration, run OpFunc, af
 		if comp.Error != nil {
 			comp.Result = nil
 		}
-		comp.OwnedHandles = ownedHandles(comp.ProtoReflect())
+		comp.OwnedHandles = completionOwnedHandles(comp)
 		perr := c.Post(c.ctx, &ffipb.Event{Message: &ffipb.Event_Completion{Completion: comp}})
 		if after != nil {
 			after(perr == nil, comp.Error == nil)

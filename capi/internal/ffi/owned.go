@@ -4,37 +4,49 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
 )
 
 // ownedHandles returns the handle of every Owned* message inside m (a completion's result),
 // in the order they appear: the handles the message transfers to the host
 // (Completion.owned_handles). It follows the schema rather than a list of result types, so a
 // result type added later is covered without a change here.
-func ownedHandles(m protoreflect.Message) []uint64 {
-	var out []uint64
-	var walk func(protoreflect.Message)
-	walk = func(m protoreflect.Message) {
-		d := m.Descriptor()
-		if strings.HasPrefix(string(d.Name()), "Owned") {
-			if f := d.Fields().ByName("handle"); f != nil && f.Kind() == protoreflect.Uint64Kind {
-				if h := m.Get(f).Uint(); h != 0 {
-					out = append(out, h)
-				}
+func ownedHandles(m protoreflect.Message) []uint64 { return appendOwned(nil, m) }
+
+// completionOwnedHandles is ownedHandles of a completion's result: the walk starts at the set
+// member of the result oneof rather than at each of the completion's fields.
+func completionOwnedHandles(c *ffipb.Completion) []uint64 {
+	m := c.ProtoReflect()
+	f := m.WhichOneof(m.Descriptor().Oneofs().ByName("result"))
+	if f == nil || f.Message() == nil {
+		return nil
+	}
+	return appendOwned(nil, m.Get(f).Message())
+}
+
+func appendOwned(out []uint64, m protoreflect.Message) []uint64 {
+	d := m.Descriptor()
+	fields := d.Fields()
+	if strings.HasPrefix(string(d.Name()), "Owned") {
+		if f := fields.ByName("handle"); f != nil && f.Kind() == protoreflect.Uint64Kind {
+			if h := m.Get(f).Uint(); h != 0 {
+				out = append(out, h)
 			}
 		}
-		m.Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			switch {
-			case f.Message() == nil || f.IsMap():
-			case f.IsList():
-				for i, l := 0, v.List(); i < l.Len(); i++ {
-					walk(l.Get(i).Message())
-				}
-			default:
-				walk(v.Message())
-			}
-			return true
-		})
 	}
-	walk(m)
+	for i := range fields.Len() {
+		f := fields.Get(i)
+		if f.Message() == nil || f.IsMap() || !m.Has(f) {
+			continue
+		}
+		if f.IsList() {
+			for j, l := 0, m.Get(f).List(); j < l.Len(); j++ {
+				out = appendOwned(out, l.Get(j).Message())
+			}
+			continue
+		}
+		out = appendOwned(out, m.Get(f).Message())
+	}
 	return out
 }

@@ -27,7 +27,7 @@ func TestOwnedHandlesOfACompletion(t *testing.T) {
 		{"rpc", &ffipb.Completion{Result: &ffipb.Completion_PerformRpc{PerformRpc: &ffipb.PerformRpcResult{Payload: "x"}}}, nil},
 		{"failure", &ffipb.Completion{Error: &ffipb.Error{Code: ffipb.ErrorCode_ERROR_CODE_TIMEOUT}}, nil},
 	} {
-		if got := ownedHandles(tc.comp.ProtoReflect()); !slices.Equal(got, tc.want) {
+		if got := completionOwnedHandles(tc.comp); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
