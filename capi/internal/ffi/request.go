@@ -334,20 +334,10 @@ var requestHandlers = map[protoreflect.Name]handler{
 // with the wrong wire type, which is malformed).
 func hasUnknownKind(req *ffipb.Request) bool {
 	fields := req.ProtoReflect().Descriptor().Fields()
-	b := req.ProtoReflect().GetUnknown()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return false
-		}
-		if typ == protowire.BytesType && fields.ByNumber(num) == nil {
+	for f := range wireFields(req.ProtoReflect().GetUnknown()) {
+		if f.typ == protowire.BytesType && fields.ByNumber(f.num) == nil {
 			return true
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return false
-		}
-		b = b[n+m:]
 	}
 	return false
 }
@@ -357,19 +347,10 @@ func hasUnknownKind(req *ffipb.Request) bool {
 // unknown fields, under a number the schema defines.
 func wrongWireType(m protoreflect.Message) (protoreflect.FullName, bool) {
 	fields := m.Descriptor().Fields()
-	for b := m.GetUnknown(); len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return "", false
-		}
-		if fd := fields.ByNumber(num); fd != nil {
+	for f := range wireFields(m.GetUnknown()) {
+		if fd := fields.ByNumber(f.num); fd != nil {
 			return fd.FullName(), true
 		}
-		v := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if v < 0 {
-			return "", false
-		}
-		b = b[n+v:]
 	}
 	var name protoreflect.FullName
 	found := false

@@ -186,12 +186,12 @@ func (c *Client) failUndecodableRPCAnswer(b []byte) bool {
 	field := func(m proto.Message, name protoreflect.Name) protowire.Number {
 		return m.ProtoReflect().Descriptor().Fields().ByName(name).Number()
 	}
-	body := protoBytesField(b, field(&ffipb.Request{}, "respond_rpc"))
+	body := lastBytesField(b, field(&ffipb.Request{}, "respond_rpc"))
 	if body == nil {
 		return false
 	}
-	roomHandle, okRoom := protoVarintField(body, field(&ffipb.RespondRpcRequest{}, "room_handle"))
-	invocationID, okInv := protoVarintField(body, field(&ffipb.RespondRpcRequest{}, "invocation_id"))
+	roomHandle, okRoom := lastVarintField(body, field(&ffipb.RespondRpcRequest{}, "room_handle"))
+	invocationID, okInv := lastVarintField(body, field(&ffipb.RespondRpcRequest{}, "invocation_id"))
 	if !okRoom || !okInv {
 		return false
 	}
@@ -208,58 +208,6 @@ func (c *Client) failUndecodableRPCAnswer(b []byte) bool {
 	}
 	inv.answer <- rpcAnswer{err: rpc.NewRpcError(rpc.CodeApplicationError, "the handler's response could not be decoded", "")}
 	return true
-}
-
-// protoBytesField returns the last length-delimited field num of the encoded message b (what a
-// decoder keeps), or nil when it is absent or b does not parse up to it.
-func protoBytesField(b []byte, num protowire.Number) []byte {
-	var out []byte
-	for len(b) > 0 {
-		n, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return out
-		}
-		b = b[l:]
-		if n == num && typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return out
-			}
-			out, b = v, b[m:]
-			continue
-		}
-		m := protowire.ConsumeFieldValue(n, typ, b)
-		if m < 0 {
-			return out
-		}
-		b = b[m:]
-	}
-	return out
-}
-
-// protoVarintField returns the last varint field num of the encoded message b.
-func protoVarintField(b []byte, num protowire.Number) (v uint64, ok bool) {
-	for len(b) > 0 {
-		n, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return v, ok
-		}
-		b = b[l:]
-		if n == num && typ == protowire.VarintType {
-			x, m := protowire.ConsumeVarint(b)
-			if m < 0 {
-				return v, ok
-			}
-			v, ok, b = x, true, b[m:]
-			continue
-		}
-		m := protowire.ConsumeFieldValue(n, typ, b)
-		if m < 0 {
-			return v, ok
-		}
-		b = b[m:]
-	}
-	return v, ok
 }
 
 // performRPC handles PerformRpcRequest (ASYNC).
