@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Optional
+import contextlib
+from typing import Any, AsyncIterator, Callable, Optional
 
 import lkcore
 
@@ -45,6 +46,25 @@ async def connect(url: str, token: str, **kw: Any) -> lkcore.Room:
     room = lkcore.Room(kw.pop("options", None), **kw)
     await asyncio.wait_for(room.connect(url, token), GUARD)
     return room
+
+
+@contextlib.asynccontextmanager
+async def published_track(
+    url: str, token_for: Callable[[str], str], name: str, *, options: Optional[lkcore.RoomOptions] = None, **publish: Any
+) -> AsyncIterator["tuple[lkcore.Room, lkcore.Room, lkcore.LocalDataTrack, lkcore.RemoteDataTrack]"]:
+    """Alice (connected with `options`) and bob in a room, alice's data track `name` published
+    (with the `publish` arguments) and bob told about it: yields (alice, bob, track, remote),
+    then disconnects both."""
+    alice = await connect(url, token_for("alice"), options=options)
+    bob = await connect(url, token_for("bob"))
+    try:
+        published = EventWaiter(bob, "data_track_published")
+        track = await alice.local_participant.publish_data_track(name, **publish)
+        (remote,) = await published.wait()
+        yield alice, bob, track, remote
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
 
 
 def _control_url(url: str, path: str, params: "dict[str, str]") -> str:

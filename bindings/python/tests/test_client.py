@@ -371,22 +371,29 @@ def _handle_is_live(c: lkcore.Client, h: int) -> bool:
     return True
 
 
+def _owned_handles_and_drop_spy(c: lkcore.Client, monkeypatch: pytest.MonkeyPatch) -> "tuple[list[int], list[int]]":
+    """Two new room handles for a completion to hand over, and the list of the handles the
+    binding drops from now on (in order)."""
+    owned = [_new_room_handle(c), _new_room_handle(c)]
+    dropped: "list[int]" = []
+    orig = c.lib.handle_drop
+
+    def spy(cid: int, h: int) -> int:
+        dropped.append(h)
+        return orig(cid, h)
+
+    monkeypatch.setattr(c.lib, "handle_drop", spy)
+    return owned, dropped
+
+
 async def test_orphan_completion_drops_exactly_its_owned_handles(
     client: lkcore.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A completion nobody waits for (its waiter was cancelled) hands over what
     # Completion.owned_handles lists, whatever its result kind: here a connect whose
     # auto-subscriptions a binding keeping its own list of result kinds would leak.
-    owned = [_new_room_handle(client), _new_room_handle(client)]
+    owned, dropped = _owned_handles_and_drop_spy(client, monkeypatch)
     kept = _new_room_handle(client)  # appears in the result but is not listed: not the binding's
-    dropped: "list[int]" = []
-    orig = client.lib.handle_drop
-
-    def spy(cid: int, h: int) -> int:
-        dropped.append(h)
-        return orig(cid, h)
-
-    monkeypatch.setattr(client.lib, "handle_drop", spy)
     comp = pb.Completion(
         request_id=987654,  # not pending: the orphan path
         connect=pb.ConnectResult(
@@ -412,15 +419,7 @@ async def test_failing_on_result_releases_the_owned_handles(
     # on_result builds the caller's objects from a completion; when it raises, the caller gets
     # the exception and no object: every handle the completion hands over is released, also
     # one on_result had adopted before failing.
-    owned = [_new_room_handle(client), _new_room_handle(client)]
-    dropped: "list[int]" = []
-    orig = client.lib.handle_drop
-
-    def spy(cid: int, h: int) -> int:
-        dropped.append(h)
-        return orig(cid, h)
-
-    monkeypatch.setattr(client.lib, "handle_drop", spy)
+    owned, dropped = _owned_handles_and_drop_spy(client, monkeypatch)
 
     def on_result(comp: pb.Completion) -> None:
         client.adopt(comp.owned_handles[0])

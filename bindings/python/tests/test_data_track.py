@@ -12,7 +12,7 @@ from lkcore import errors
 from lkcore._proto import lkcore_ffi_pb2 as pb
 from lkcore.data_track import MAX_BUFFER_SIZE
 
-from helpers import GUARD, EventWaiter, connect, control
+from helpers import GUARD, EventWaiter, connect, control, published_track
 
 pytestmark = pytest.mark.devsfu
 
@@ -32,17 +32,14 @@ async def push_until(track: lkcore.LocalDataTrack, payload: bytes, ts: int, done
 
 
 async def test_publish_subscribe_unpublish(devsfu, token_for) -> None:
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    try:
-        published = EventWaiter(bob, "data_track_published")
+    async with published_track(
+        devsfu.url, token_for, "sensor", schema_name="s", frame_encoding="raw"
+    ) as (alice, bob, track, remote):
         unpublished = EventWaiter(bob, "data_track_unpublished")
-        track = await alice.local_participant.publish_data_track("sensor", schema_name="s", frame_encoding="raw")
         assert isinstance(track, lkcore.LocalDataTrack)
         assert track.name == "sensor" and track.sid and track.is_published()
         assert alice.local_participant.data_tracks["sensor"] is track
 
-        (remote,) = await published.wait()
         assert isinstance(remote, lkcore.RemoteDataTrack)
         assert (remote.name, remote.sid, remote.publisher_identity) == ("sensor", track.sid, "alice")
         assert remote.info.schema_name == "s" and remote.info.frame_encoding == "raw"
@@ -92,9 +89,6 @@ async def test_publish_subscribe_unpublish(devsfu, token_for) -> None:
         assert all(f.payload != b"late" for f in rest)
         assert sub.end_reason == lkcore.SubscriptionEndReason.UNPUBLISHED
         await sub.aclose()
-    finally:
-        await alice.disconnect()
-        await bob.disconnect()
 
 
 async def test_duplicate_track_name_is_refused(devsfu, token_for) -> None:
@@ -190,12 +184,7 @@ async def test_slow_consumer_counts_every_dropped_frame(devsfu, token_for) -> No
     """A consumer that does not read while 200 frames arrive (buffer of 4) loses most of
     them, and every loss is reported: between two delivered frames, dropped_before is the
     number of frames pushed in between, so delivered + sum(dropped_before) == pushed."""
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    try:
-        published = EventWaiter(bob, "data_track_published")
-        track = await alice.local_participant.publish_data_track("fast")
-        (remote,) = await published.wait()
+    async with published_track(devsfu.url, token_for, "fast") as (_, bob, track, remote):
         sub = await remote.subscribe(buffer_size=4)
         it = sub.__aiter__()
         first: "asyncio.Future[object]" = asyncio.get_running_loop().create_future()
@@ -228,29 +217,18 @@ async def test_slow_consumer_counts_every_dropped_frame(devsfu, token_for) -> No
         delivered, reported = len(got) - 1, sum(d for _, d in got[1:])
         assert delivered + reported == idx[-1] - idx[0], "delivered + dropped != pushed"
         assert reported > 0, "nothing was dropped: the consumer was not slow"
-    finally:
-        await bob.disconnect()
-        await alice.disconnect()
 
 
 async def test_concurrent_readers_all_see_the_end(devsfu, token_for) -> None:
     # Two tasks read one subscription; when it ends (the publisher unpublishes: the end arrives
     # later, over the network, while both wait), both return instead of one waiting forever.
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    try:
-        published = EventWaiter(bob, "data_track_published")
-        track = await alice.local_participant.publish_data_track("quiet")
-        (remote,) = await published.wait()
+    async with published_track(devsfu.url, token_for, "quiet") as (_, bob, track, remote):
         sub = await asyncio.wait_for(remote.subscribe(), GUARD)
         readers = [asyncio.create_task(sub.read()) for _ in range(2)]
         await track.unpublish()
         assert await asyncio.wait_for(asyncio.gather(*readers), GUARD) == [None, None]
         assert sub.end_reason == lkcore.SubscriptionEndReason.UNPUBLISHED
         await sub.aclose()
-    finally:
-        await alice.disconnect()
-        await bob.disconnect()
 
 
 async def test_user_timestamp_is_checked_the_same_on_both_push_paths(devsfu, token_for) -> None:
@@ -277,12 +255,7 @@ async def test_user_timestamp_is_checked_the_same_on_both_push_paths(devsfu, tok
 async def test_subscription_buffer_cap_is_the_library_s(devsfu, token_for, monkeypatch: pytest.MonkeyPatch) -> None:
     # BINDINGS.md §6: caps are checked by the library (INVALID_ARGUMENT), not duplicated in the
     # binding: a buffer beyond 65 536 reaches the library, which refuses it with a typed error.
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    try:
-        published = EventWaiter(bob, "data_track_published")
-        await alice.local_participant.publish_data_track("capped")
-        (remote,) = await published.wait()
+    async with published_track(devsfu.url, token_for, "capped") as (_, bob, _, remote):
         client = bob.client
         assert client is not None
         sent: "list[str]" = []
@@ -300,9 +273,6 @@ async def test_subscription_buffer_cap_is_the_library_s(devsfu, token_for, monke
             remote.subscribe(buffer_size=-1)  # not representable: refused before the library
         sub = await asyncio.wait_for(remote.subscribe(buffer_size=MAX_BUFFER_SIZE), GUARD)
         await sub.aclose()
-    finally:
-        await alice.disconnect()
-        await bob.disconnect()
 
 
 async def test_subscribe_after_the_publisher_fully_reconnected(devsfu, token_for) -> None:
@@ -311,66 +281,61 @@ async def test_subscribe_after_the_publisher_fully_reconnected(devsfu, token_for
     # depending on the order of the server's updates, data_track_unpublished then
     # data_track_published (a new object). Either way the track bob's participant lists under
     # the name has the new sid, and subscribing to it delivers the publisher's frames.
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    try:
-        published = EventWaiter(bob, "data_track_published")
-        track = await alice.local_participant.publish_data_track("sensor")
-        (remote,) = await published.wait()
+    async with published_track(devsfu.url, token_for, "sensor") as (alice, bob, track, remote):
         old_sid = remote.sid
-        changed = EventWaiter(bob, "data_track_sid_changed")
-        unpublished = EventWaiter(bob, "data_track_unpublished")
+        try:
+            changed = EventWaiter(bob, "data_track_sid_changed")
+            unpublished = EventWaiter(bob, "data_track_unpublished")
+            published = EventWaiter(bob, "data_track_published")  # a republication under a new sid
 
-        reconnected = EventWaiter(alice, "reconnected")
-        await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="true")
-        await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="alice")
-        assert await reconnected.wait() == (lkcore.ReconnectKind.FULL,)
+            reconnected = EventWaiter(alice, "reconnected")
+            await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="true")
+            await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="alice")
+            assert await reconnected.wait() == (lkcore.ReconnectKind.FULL,)
 
-        # Whichever way the library tells it (each wait is bounded by GUARD).
-        sid_changed = asyncio.ensure_future(changed.wait())
-        republished = asyncio.ensure_future(published.wait(lambda t: t.name == "sensor" and t.sid != old_sid))
-        done, pending = await asyncio.wait({sid_changed, republished}, return_when=asyncio.FIRST_COMPLETED)
-        for f in pending:
-            f.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        if sid_changed in done and sid_changed.exception() is None:
-            assert sid_changed.result() == (remote, old_sid)
-            current = remote
-            assert remote.is_published()
-        else:
-            (current,) = republished.result()  # raises the timeout if neither came
-            assert current is not remote
-            assert unpublished.seen == [(remote,)], "published again without the old track unpublished"
-            assert not remote.is_published()
-        participant = bob.remote_participants["alice"]
-        assert current.sid and current.sid != old_sid
-        assert participant.data_tracks["sensor"] is current
-        assert participant.data_track_by_sid(current.sid) is current
-        assert participant.data_track_by_sid(old_sid) is None
+            # Whichever way the library tells it (each wait is bounded by GUARD).
+            sid_changed = asyncio.ensure_future(changed.wait())
+            republished = asyncio.ensure_future(published.wait(lambda t: t.name == "sensor" and t.sid != old_sid))
+            done, pending = await asyncio.wait({sid_changed, republished}, return_when=asyncio.FIRST_COMPLETED)
+            for f in pending:
+                f.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if sid_changed in done and sid_changed.exception() is None:
+                assert sid_changed.result() == (remote, old_sid)
+                current = remote
+                assert remote.is_published()
+            else:
+                (current,) = republished.result()  # raises the timeout if neither came
+                assert current is not remote
+                assert unpublished.seen == [(remote,)], "published again without the old track unpublished"
+                assert not remote.is_published()
+            participant = bob.remote_participants["alice"]
+            assert current.sid and current.sid != old_sid
+            assert participant.data_tracks["sensor"] is current
+            assert participant.data_track_by_sid(current.sid) is current
+            assert participant.data_track_by_sid(old_sid) is None
 
-        # The library knows the track under its new sid: subscribing succeeds at once; frames
-        # flow once the server routes the new publication (retried within the guard).
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + GUARD
-        frame = None
-        while frame is None:
-            assert loop.time() < deadline, "no frame through a subscription made after the full reconnect"
-            sub = current.subscribe(buffer_size=8)
-            first: "asyncio.Future[object]" = loop.create_future()
-            pusher = asyncio.ensure_future(push_until(track, b"after", 7, first))
-            try:
-                frame = await asyncio.wait_for(sub.__aiter__().__anext__(), 1.0)
-            except (asyncio.TimeoutError, StopAsyncIteration):
-                pass
-            finally:
-                first.set_result(None)
-                await pusher
-                await sub.aclose()
-        assert frame.payload == b"after"
-    finally:
-        await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="false")
-        await alice.disconnect()
-        await bob.disconnect()
+            # The library knows the track under its new sid: subscribing succeeds at once; frames
+            # flow once the server routes the new publication (retried within the guard).
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + GUARD
+            frame = None
+            while frame is None:
+                assert loop.time() < deadline, "no frame through a subscription made after the full reconnect"
+                sub = current.subscribe(buffer_size=8)
+                first: "asyncio.Future[object]" = loop.create_future()
+                pusher = asyncio.ensure_future(push_until(track, b"after", 7, first))
+                try:
+                    frame = await asyncio.wait_for(sub.__aiter__().__anext__(), 1.0)
+                except (asyncio.TimeoutError, StopAsyncIteration):
+                    pass
+                finally:
+                    first.set_result(None)
+                    await pusher
+                    await sub.aclose()
+            assert frame.payload == b"after"
+        finally:
+            await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="false")
 
 
 async def test_sid_change_event_updates_the_track_model(devsfu, token_for, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -378,12 +343,7 @@ async def test_sid_change_event_updates_the_track_model(devsfu, token_for, monke
     # would send it: the same RemoteDataTrack object shows the new sid (in the participant's
     # tracks too), the event carries it and the old sid, and a later subscribe names the new
     # sid. A change for a track bob does not know is ignored.
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    try:
-        published = EventWaiter(bob, "data_track_published")
-        await alice.local_participant.publish_data_track("sensor")
-        (remote,) = await published.wait()
+    async with published_track(devsfu.url, token_for, "sensor") as (_, bob, _, remote):
         old_sid = remote.sid
         changed = EventWaiter(bob, "data_track_sid_changed")
 
@@ -420,21 +380,13 @@ async def test_sid_change_event_updates_the_track_model(devsfu, token_for, monke
         # The library finds the track by its name (the synthetic sid is not its own).
         await asyncio.wait_for(sub.wait_subscribed(), GUARD)
         await sub.aclose()
-    finally:
-        await alice.disconnect()
-        await bob.disconnect()
 
 
 async def test_pull_reader_sees_what_it_lost(devsfu, token_for) -> None:
     """Library.data_track_read_frame (lk_data_track_read_frame, ABI 1.10) on a pull
     subscription (buffer of 4) whose reader reads nothing while 200 numbered frames arrive:
     each frame read says how many frames were pushed between it and the frame read before."""
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    try:
-        published = EventWaiter(bob, "data_track_published")
-        track = await alice.local_participant.publish_data_track("pulled")
-        (remote,) = await published.wait()
+    async with published_track(devsfu.url, token_for, "pulled") as (_, bob, track, remote):
         client = bob.client
         assert client is not None
         lib = client.lib
@@ -502,6 +454,3 @@ async def test_pull_reader_sees_what_it_lost(devsfu, token_for) -> None:
             assert await read(0) == (errors.OperationTimeoutError.CODE, None, None, 0)
         finally:
             client.drop(h)
-    finally:
-        await bob.disconnect()
-        await alice.disconnect()

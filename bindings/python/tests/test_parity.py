@@ -10,23 +10,13 @@ import pytest
 import lkcore
 from lkcore import errors
 
-from helpers import GUARD, EventWaiter, connect
+from helpers import GUARD, EventWaiter, connect, published_track
 
 pytestmark = pytest.mark.devsfu
 
 
-async def _published(room: lkcore.Room, name: str) -> lkcore.RemoteDataTrack:
-    (t,) = await EventWaiter(room, "data_track_published").wait(lambda t: t.name == name)
-    return t
-
-
 async def test_subscribe_returns_once_established(devsfu, token_for) -> None:
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    try:
-        published = EventWaiter(bob, "data_track_published")
-        track = await alice.local_participant.publish_data_track("sensor")
-        (remote,) = await published.wait()
+    async with published_track(devsfu.url, token_for, "sensor") as (_, _, track, remote):
         with pytest.raises(errors.InvalidArgumentError):
             remote.subscribe(buffer_size=0)
         sub = await asyncio.wait_for(remote.subscribe(buffer_size=8), GUARD)
@@ -38,28 +28,18 @@ async def test_subscribe_returns_once_established(devsfu, token_for) -> None:
         assert await asyncio.wait_for(sub.wait_subscribed(), GUARD) is sub  # idempotent
         sub.close()
         assert await asyncio.wait_for(sub.read(), GUARD) is None
-    finally:
-        await alice.disconnect()
-        await bob.disconnect()
 
 
 async def test_subscribe_failure_is_raised(devsfu, token_for) -> None:
     opts = lkcore.RoomOptions(e2ee=lkcore.E2EEOptions(shared_key=b"alice only"))
-    alice = await connect(devsfu.url, token_for("alice"), options=opts)
-    bob = await connect(devsfu.url, token_for("bob"))  # no E2EE: cannot decrypt the track
-    try:
-        published = EventWaiter(bob, "data_track_published")
-        await alice.local_participant.publish_data_track("secret")
-        (remote,) = await published.wait()
+    # Bob has no E2EE: he cannot decrypt the track.
+    async with published_track(devsfu.url, token_for, "secret", options=opts) as (_, _, _, remote):
         assert remote.uses_e2ee
         sub = remote.subscribe()
         with pytest.raises(errors.EncryptionError):
             await asyncio.wait_for(sub, GUARD)
         with pytest.raises(errors.EncryptionError):  # iteration reports the same failure
             await asyncio.wait_for(sub.__anext__(), GUARD)
-    finally:
-        await alice.disconnect()
-        await bob.disconnect()
 
 
 async def test_queue_policy_burst_and_drop_oldest(devsfu, token_for) -> None:
@@ -92,12 +72,7 @@ async def test_queue_policy_burst_and_drop_oldest(devsfu, token_for) -> None:
 
 
 async def test_push_waits_flush_and_stats(devsfu, token_for) -> None:
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    try:
-        published = EventWaiter(bob, "data_track_published")
-        track = await alice.local_participant.publish_data_track("bulk", queue_size=2)
-        (remote,) = await published.wait()
+    async with published_track(devsfu.url, token_for, "bulk", queue_size=2) as (alice, _, track, remote):
         sub = await asyncio.wait_for(remote.subscribe(buffer_size=1024), GUARD)
         assert track.stats() == lkcore.LocalDataTrackStats()
 
@@ -149,9 +124,6 @@ async def test_push_waits_flush_and_stats(devsfu, token_for) -> None:
             await track.push(b"late")
         assert "not published" in str(ei2.value)
         await track.flush()  # nothing queued: returns at once
-    finally:
-        await alice.disconnect()
-        await bob.disconnect()
 
 
 async def test_data_tracks_by_name(devsfu, token_for) -> None:
