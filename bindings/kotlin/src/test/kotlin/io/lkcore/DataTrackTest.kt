@@ -480,17 +480,7 @@ class DataTrackTest : LkTestBase() {
                     repeat(200) { track.push(byteArrayOf(1)) }
                     track.flush()
                     track.unpublish()
-                    // Wait until the subscription has ended in the library: nothing more arrives.
-                    withTimeout(GUARD) {
-                        while (!bob.client.request(
-                                lkcore.ffi.v1.Request.newBuilder().setGetDataTrackSubscriptionEnd(
-                                    lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest.newBuilder().setSubscriptionHandle(sub.handle),
-                                ),
-                            ).getDataTrackSubscriptionEnd.ended
-                        ) {
-                            delay(20)
-                        }
-                    }
+                    awaitEndedInLibrary(bob, sub) // nothing more arrives
                     resume.complete(Unit)
                     val n = withTimeout(GUARD) { got.await() }
                     // The first frame, then at most the one frame the library buffers and the one
@@ -596,6 +586,20 @@ class DataTrackTest : LkTestBase() {
         }
     }
 
+    /** Waits, within [GUARD], until the library of [room] reports [sub] ended. */
+    private suspend fun awaitEndedInLibrary(room: Room, sub: DataTrackSubscription) {
+        withTimeout(GUARD) {
+            while (!room.client.request(
+                    lkcore.ffi.v1.Request.newBuilder().setGetDataTrackSubscriptionEnd(
+                        lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest.newBuilder().setSubscriptionHandle(sub.handle),
+                    ),
+                ).getDataTrackSubscriptionEnd.ended
+            ) {
+                delay(20)
+            }
+        }
+    }
+
     private fun numbered(n: Int) = "$n".encodeToByteArray()
 
     /**
@@ -628,17 +632,7 @@ class DataTrackTest : LkTestBase() {
         repeat(100) { track.push(numbered(n++)) }
         track.flush()
         track.unpublish()
-        // Ended in the library: nothing more arrives, and the collector sees everything left.
-        withTimeout(GUARD) {
-            while (!room.client.request(
-                    lkcore.ffi.v1.Request.newBuilder().setGetDataTrackSubscriptionEnd(
-                        lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest.newBuilder().setSubscriptionHandle(sub.handle),
-                    ),
-                ).getDataTrackSubscriptionEnd.ended
-            ) {
-                delay(20)
-            }
-        }
+        awaitEndedInLibrary(room, sub) // nothing more arrives: the collector sees everything left
         resume.complete(Unit)
         return withTimeout(GUARD) { got.await() }
     }
