@@ -208,62 +208,12 @@ func (c *streamCore) pop(ctx context.Context) ([]byte, error) {
 	}
 }
 
-// coreSource adapts a streamCore to the io.ByteReader that compress/flate
-// consumes; ctx is the context of the read in progress. The inflater calls
-// ReadByte once per input byte, so its fast path only reads and advances an
-// index (no call, and no pointer written: reslicing cur would cost a write
-// barrier per byte while the GC runs); it measured about half of the
-// inflate time before.
+// coreSource is the deflate.Source of a compressed stream: the pieces of
+// its streamCore, popped with the context of the read in progress.
 type coreSource struct {
 	core *streamCore
 	ctx  context.Context
-	cur  []byte
-	off  int // next unread byte of cur
 }
 
-// remaining reports whether a piece already taken from the core still has
-// unread bytes.
-func (s *coreSource) remaining() int { return len(s.cur) - s.off }
-
-func (s *coreSource) fill() error {
-	for s.off >= len(s.cur) {
-		p, err := s.core.pop(s.ctx)
-		if err != nil {
-			return err
-		}
-		s.cur, s.off = p, 0
-	}
-	return nil
-}
-
-// ReadByte implements io.ByteReader.
-func (s *coreSource) ReadByte() (byte, error) {
-	if s.off < len(s.cur) {
-		b := s.cur[s.off]
-		s.off++
-		return b, nil
-	}
-	return s.readByteSlow()
-}
-
-func (s *coreSource) readByteSlow() (byte, error) {
-	if err := s.fill(); err != nil {
-		return 0, err
-	}
-	b := s.cur[s.off]
-	s.off++
-	return b, nil
-}
-
-// Read implements io.Reader.
-func (s *coreSource) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if err := s.fill(); err != nil {
-		return 0, err
-	}
-	n := copy(p, s.cur[s.off:])
-	s.off += n
-	return n, nil
-}
+// Next implements deflate.Source.
+func (s *coreSource) Next() ([]byte, error) { return s.core.pop(s.ctx) }

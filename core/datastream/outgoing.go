@@ -2,7 +2,6 @@ package datastream
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -387,7 +386,7 @@ func (m *Manager) streamBody(ctx context.Context, h *lkpb.DataStream_Header, des
 	}
 	cw := &chunkWriter{m: m, ctx: ctx, dests: dests, id: id}
 	var sink io.Writer = cw
-	var fw *flate.Writer
+	var fw compressor
 	if h.Compression == lkpb.DataStream_DEFLATE_RAW {
 		fw = z.writer(cw)
 		defer z.putWriter(fw)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/lkcore/lkcore/core/internal/deflate"
 )
 
 // reader decodes one incoming stream on the reading goroutine: it pops wire
@@ -28,7 +30,7 @@ type reader struct {
 
 	mu        sync.Mutex // serializes reads; guards everything below
 	src       coreSource
-	fr        io.ReadCloser
+	fr        *deflate.Decoder
 	scratch   []byte // reused inflate output for readers that copy it out at once
 	carry     []byte
 	leftover  []byte // io.Reader remainder
@@ -181,7 +183,7 @@ func (r *reader) pull(ctx context.Context, reuse bool) ([]byte, bool, error) {
 	case err == io.EOF:
 		// End of the DEFLATE stream: the wire stream must end too, with
 		// nothing but empty pieces after the final block.
-		if r.src.remaining() > 0 {
+		if r.fr.Trailing() {
 			return nil, false, newErr(ReasonDecodeFailed, r.streamID, "trailing data after the end of the compressed data stream "+r.streamID, nil)
 		}
 		for {
@@ -216,7 +218,6 @@ func (r *reader) pull(ctx context.Context, reuse bool) ([]byte, bool, error) {
 // over (the reader never touches it again: done or err is set).
 func (r *reader) releaseInflater() {
 	if r.fr != nil {
-		_ = r.fr.Close()
 		r.pool.putReader(r.fr)
 		r.fr = nil
 	}
