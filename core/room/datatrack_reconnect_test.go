@@ -143,3 +143,53 @@ func TestDataTrackPublisherReconnects(t *testing.T) {
 		t.Fatal("LocalDataTrackUnpublished during republish")
 	}
 }
+
+// A publisher whose new session (same identity: a restarted process, or a
+// full reconnect the server did not see coming) republishes before the
+// server announces the old session gone: subscribers see the track's SID
+// change in place (same identity, handle and name), with no unpublished or
+// published event, and a subscription keeps receiving from the new session
+// (docs/protocol.md, Reconnection of data tracks). The server holds a new
+// session's non-publisher updates for its batch interval and sends a
+// publisher's at once, so a long interval makes the order deterministic.
+func TestDataTrackSidChangesWhenPublisherRejoins(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{UpdateBatchInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	old := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	sub := joinPeer(t, ctx, s, "dt", "sub", room.Options{})
+	lt := publish(t, ctx, old, "t")
+	rt := sub.track(ctx, "pub", "t")
+	oldSID := rt.SID()
+	st := subscribe(t, ctx, rt, room.SubscribeOptions{})
+	pushUntil(t, ctx, lt, st, "from the old session")
+
+	// The same identity joins again: the server replaces the old session
+	// (leave DUPLICATE_IDENTITY to it) and the new one publishes the same
+	// track, first of its session as the old one was: the same handle.
+	nw := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	lt2 := publish(t, ctx, nw, "t")
+	if lt2.Info().Handle != lt.Info().Handle || lt2.SID() == oldSID {
+		t.Fatalf("republished as handle %d sid %s (was %d, %s)", lt2.Info().Handle, lt2.SID(), lt.Info().Handle, oldSID)
+	}
+	ev := sub.wait(ctx, "sid change", func(ev room.Event) bool {
+		_, ok := ev.(room.DataTrackSidChanged)
+		return ok
+	}).(room.DataTrackSidChanged)
+	if ev.OldSID != oldSID || ev.Track != rt || rt.SID() != lt2.SID() {
+		t.Fatalf("sid change %s -> %s on %p (want %s -> %s on %p)", ev.OldSID, ev.Track.SID(), ev.Track, oldSID, lt2.SID(), rt)
+	}
+	pushUntil(t, ctx, lt2, st, "from the new session")
+	if n := sub.count(func(ev room.Event) bool {
+		switch ev.(type) {
+		case room.DataTrackUnpublished, room.DataTrackPublished:
+			return true
+		}
+		return false
+	}); n != 1 {
+		t.Fatalf("%d published/unpublished events, want only the first publication", n)
+	}
+	if st.Err() != nil || !rt.IsPublished() || sub.r.RemoteParticipant("pub").DataTrack("t") != rt {
+		t.Fatalf("after the change: subscription %v, published %v", st.Err(), rt.IsPublished())
+	}
+}
