@@ -1518,6 +1518,11 @@ func (x *SetLocalAttributesRequest) GetAttributes() map[string]string {
 type RoomEvent struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	RoomHandle uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
+	// Every handle this event hands over to the host (ABI 1.11): the handle of each Owned*
+	// message in it (a stream_opened reader, a data_track_published auto_subscription). A host
+	// that does not deliver the event (its room object is gone, or nothing listens for that kind)
+	// releases exactly these with lk_handle_drop, without knowing which event kinds own handles.
+	OwnedHandles []uint64 `protobuf:"varint,2,rep,packed,name=owned_handles,json=ownedHandles,proto3" json:"owned_handles,omitempty"`
 	// Types that are valid to be assigned to Message:
 	//
 	//	*RoomEvent_ConnectionStateChanged
@@ -1576,6 +1581,13 @@ func (x *RoomEvent) GetRoomHandle() uint64 {
 		return x.RoomHandle
 	}
 	return 0
+}
+
+func (x *RoomEvent) GetOwnedHandles() []uint64 {
+	if x != nil {
+		return x.OwnedHandles
+	}
+	return nil
 }
 
 func (x *RoomEvent) GetMessage() isRoomEvent_Message {
@@ -2473,11 +2485,11 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfe\n" +
-	"\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa3\v\n" +
 	"\tRoomEvent\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
-	"roomHandle\x12a\n" +
+	"roomHandle\x12#\n" +
+	"\rowned_handles\x18\x02 \x03(\x04R\fownedHandles\x12a\n" +
 	"\x18connection_state_changed\x18\n" +
 	" \x01(\v2%.lkcore.ffi.v1.ConnectionStateChangedH\x00R\x16connectionStateChanged\x12A\n" +
 	"\freconnecting\x18\v \x01(\v2\x1b.lkcore.ffi.v1.ReconnectingH\x00R\freconnecting\x12>\n" +

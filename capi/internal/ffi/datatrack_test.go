@@ -241,8 +241,8 @@ func TestE2EDataTrackAutoSubscribe(t *testing.T) {
 	}
 	ev, _ := bob.roomEvent("auto subscription", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
 	sub := ev.GetDataTrackPublished().GetAutoSubscription().GetHandle()
-	if sub == 0 {
-		t.Fatalf("no auto subscription: %v", ev)
+	if sub == 0 || !slices.Equal(ev.GetOwnedHandles(), []uint64{sub}) {
+		t.Fatalf("no auto subscription, or not in owned_handles: %v", ev)
 	}
 	if c := bob.waitSubscribed(sub, 0); c.GetError() != nil {
 		t.Fatalf("wait for the snapshot track's auto subscription: %v", c)

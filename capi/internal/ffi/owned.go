@@ -17,8 +17,18 @@ func ownedHandles(m protoreflect.Message) []uint64 { return appendOwned(nil, m) 
 // completionOwnedHandles is ownedHandles of a completion's result: the walk starts at the set
 // member of the result oneof rather than at each of the completion's fields.
 func completionOwnedHandles(c *ffipb.Completion) []uint64 {
-	m := c.ProtoReflect()
-	f := m.WhichOneof(m.Descriptor().Oneofs().ByName("result"))
+	return oneofOwnedHandles(c.ProtoReflect(), "result")
+}
+
+// roomEventOwnedHandles is ownedHandles of a room event (RoomEvent.owned_handles, ABI 1.11):
+// the walk starts at the set member of its message oneof.
+func roomEventOwnedHandles(e *ffipb.RoomEvent) []uint64 {
+	return oneofOwnedHandles(e.ProtoReflect(), "message")
+}
+
+// oneofOwnedHandles is ownedHandles of the set member of m's oneof named name.
+func oneofOwnedHandles(m protoreflect.Message, name protoreflect.Name) []uint64 {
+	f := m.WhichOneof(m.Descriptor().Oneofs().ByName(name))
 	if f == nil || f.Message() == nil {
 		return nil
 	}

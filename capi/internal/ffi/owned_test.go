@@ -37,3 +37,33 @@ func TestOwnedHandlesOfACompletion(t *testing.T) {
 		t.Errorf("a frame event: %v", got)
 	}
 }
+
+// RoomEvent.owned_handles (ABI 1.11) lists the handles a room event hands over: a stream's
+// reader, a published track's auto-subscription; none for the other events.
+func TestOwnedHandlesOfARoomEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ev   *ffipb.RoomEvent
+		want []uint64
+	}{
+		{"stream opened", &ffipb.RoomEvent{Message: &ffipb.RoomEvent_StreamOpened{StreamOpened: &ffipb.StreamOpened{
+			Reader: &ffipb.OwnedStreamReader{Handle: 8},
+		}}}, []uint64{8}},
+		{"published with auto-subscription", &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackPublished{DataTrackPublished: &ffipb.RemoteDataTrackPublished{
+			Track: &ffipb.RemoteDataTrackInfo{PublisherIdentity: "a"}, AutoSubscription: &ffipb.OwnedDataTrackSubscription{Handle: 6},
+		}}}, []uint64{6}},
+		{"published without", &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackPublished{DataTrackPublished: &ffipb.RemoteDataTrackPublished{
+			Track: &ffipb.RemoteDataTrackInfo{PublisherIdentity: "a"},
+		}}}, nil},
+		{"participant connected", &ffipb.RoomEvent{RoomHandle: 2, Message: &ffipb.RoomEvent_ParticipantConnected{ParticipantConnected: &ffipb.ParticipantConnected{}}}, nil},
+	} {
+		got := roomEventOwnedHandles(tc.ev)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+		// roomEvent, through which every room event is queued, fills the field.
+		if e := roomEvent(tc.ev); !slices.Equal(e.GetRoom().GetOwnedHandles(), tc.want) {
+			t.Errorf("%s: queued with owned_handles %v, want %v", tc.name, e.GetRoom().GetOwnedHandles(), tc.want)
+		}
+	}
+}

@@ -396,7 +396,7 @@ func (r *Room) snapshotSubscriptions(snap room.Snapshot) []*ffipb.OwnedDataTrack
 // released or the client closes.
 func (r *Room) post(e *ffipb.RoomEvent) bool {
 	e.RoomHandle = r.handle
-	if r.c.Post(r.ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: e}}) != nil {
+	if r.c.Post(r.ctx, roomEvent(e)) != nil {
 		return false // the room or client is going: the waiting subscriptions end with it
 	}
 	for _, ch := range r.announcing {
@@ -404,6 +404,13 @@ func (r *Room) post(e *ffipb.RoomEvent) bool {
 	}
 	r.announcing = r.announcing[:0]
 	return true
+}
+
+// roomEvent wraps a room event for the event queue, listing the handles it hands over
+// (RoomEvent.owned_handles). Every room event goes through it.
+func roomEvent(e *ffipb.RoomEvent) *ffipb.Event {
+	e.OwnedHandles = roomEventOwnedHandles(e)
+	return &ffipb.Event{Message: &ffipb.Event_Room{Room: e}}
 }
 
 // translate turns one core event into a RoomEvent (nil = nothing for the host). state is the

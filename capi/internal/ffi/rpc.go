@@ -81,7 +81,7 @@ func (r *Room) rpcHandler(method string) rpc.Handler {
 			ResponseTimeoutMs: uint32(timeout / time.Millisecond),
 			DeadlineUnixMs:    deadline.UnixMilli(),
 		}}}
-		if err := r.c.Post(ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: ev}}); err != nil {
+		if err := r.c.Post(ctx, roomEvent(ev)); err != nil {
 			return "", rpc.ErrRecipientDisconnected
 		}
 		t := time.NewTimer(time.Until(deadline))

@@ -237,7 +237,7 @@ func (r *Room) runReader(identity string, src streamSource, cfg streamHandlerCfg
 	opened := &ffipb.RoomEvent{RoomHandle: r.handle, Message: &ffipb.RoomEvent_StreamOpened{StreamOpened: &ffipb.StreamOpened{
 		ParticipantIdentity: identity, Reader: src.owned(h),
 	}}}
-	if r.c.Post(ctx, &ffipb.Event{Message: &ffipb.Event_Room{Room: opened}}) != nil {
+	if r.c.Post(ctx, roomEvent(opened)) != nil {
 		return
 	}
 	limit, total := r.maxIncomingStreamBytes(), uint64(0)

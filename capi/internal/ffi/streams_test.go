@@ -50,6 +50,10 @@ func streamOpened(t *testing.T, h *host, from int, topic string) (*ffipb.StreamO
 		o := e.GetStreamOpened()
 		return o != nil && (o.GetReader().GetText().GetTopic() == topic || o.GetReader().GetBytes().GetTopic() == topic)
 	})
+	// The reader is handed over: RoomEvent.owned_handles names it (ABI 1.11).
+	if r := ev.GetStreamOpened().GetReader().GetHandle(); r == 0 || !slices.Equal(ev.GetOwnedHandles(), []uint64{r}) {
+		t.Fatalf("stream_opened owned_handles %v, reader %d", ev.GetOwnedHandles(), r)
+	}
 	return ev.GetStreamOpened(), idx
 }
 
