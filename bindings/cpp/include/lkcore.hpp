@@ -75,10 +75,10 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.10
-//   (lk_data_track_read_frame, RemoteDataTrackSidChanged) and does not build against an older
-//   lkcore.h. Fields, events and enum values added by a newer library of the same major
-//   version are ignored or kept as numbers.
+//   of the header's major version and at least its minor version. This API needs ABI 1.11
+//   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
+//   1.11) and does not build against an older lkcore.h. Fields, events and enum values added by
+//   a newer library of the same major version are ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -1123,7 +1123,9 @@ class LK_API Room {
   ByteStreamInfo send_file(const std::string &path, const ByteStreamOptions &options = {});
   StreamWriter open_text_writer(const TextStreamOptions &options = {});
   StreamWriter open_byte_writer(const ByteStreamOptions &options = {});
-  // Incoming streams on a topic; the handler runs on a handler thread and owns the reader.
+  // Incoming streams on a topic; the handler runs on a handler thread and owns the reader. A
+  // stream on a topic with no handler registered when it opens is discarded (its reader is
+  // released at once), as is every object an event of a destroyed Room hands over.
   void register_text_stream_handler(const std::string &topic, TextStreamHandler handler);
   void register_byte_stream_handler(const std::string &topic, ByteStreamHandler handler);
   void unregister_text_stream_handler(const std::string &topic);

@@ -532,7 +532,8 @@ RoomSnapshot Room::connect(const std::string &url, const std::string &token) {
       client->release_owned(done);
       return;
     }
-    for (const auto &a : done.connect().auto_subscriptions()) r->adopt(a);
+    for (const auto &a : done.connect().auto_subscriptions())
+      if (!r->adopt(a)) client->drop_handle(a.handle());  // the Room was destroyed meanwhile
   });
   return detail::from_pb(comp.connect());
 }

@@ -224,6 +224,12 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   // 1.10; empty when it failed), for a completion whose caller is gone. The library lists them,
   // so no knowledge of which result kinds own handles is needed here.
   void release_owned(const pb::Completion &c) noexcept;
+  // Releases every handle a room event hands over to the host (RoomEvent.owned_handles, ABI
+  // 1.11) except kept, the one this binding took over from it (0: none): all of them when the
+  // event is not delivered (its Room is gone, nothing listens for that kind, a kind this binding
+  // does not know), and any a delivered event lists beyond what the binding takes (none today).
+  // The library lists them, so no knowledge of which event kinds own handles is needed here.
+  void release_owned(const pb::RoomEvent &e, lk_handle_t kept = 0) noexcept;
   void check_not_event_thread() const;
   bool on_event_thread() const;
   // Runs task on the event thread after the events already queued (an ASYNC echo's
@@ -250,13 +256,15 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   // the internal tests also feed synthetic events here (as the library would deliver them).
   void dispatch(pb::Event &ev);
 
-  // Creates a reader for a StreamOpened event and hands it to the room's handler (handler thread).
-  void open_stream(const std::shared_ptr<RoomState> &room, const pb::StreamOpened &so);
+  // Hands a StreamOpened event's reader to the handler registered for its topic (on a handler
+  // thread). True if the reader was taken over (by a Reader object, which releases it if its
+  // task cannot be queued); false if no handler is registered: nothing was created, and the
+  // caller releases what the event hands over (release_owned).
+  bool open_stream(const std::shared_ptr<RoomState> &room, const pb::StreamOpened &so);
   // The task handing a newly opened stream's reader (text or bytes) to the handler registered
-  // for its topic, or an empty function when none is (defined in lkcore.cpp).
+  // for its topic, or an empty function (and no reader) when none is (defined in lkcore.cpp).
   template <typename Reader, typename Handler, typename Handlers, typename Info>
-  std::function<void()> stream_task(const std::shared_ptr<RoomState> &room, const Handlers &handlers,
-                                    const std::shared_ptr<ReaderState> &st, lk_handle_t h,
+  std::function<void()> stream_task(const std::shared_ptr<RoomState> &room, const Handlers &handlers, lk_handle_t h,
                                     const std::string &identity, Info info);
   void set_log_level(LogLevel level);
 
@@ -327,8 +335,9 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   void on_event(const pb::RoomEvent &ev);
   void on_rpc(const pb::RpcInvocation &inv);
   // Takes ownership of an auto-subscription handed over by the library (event thread, in the
-  // connect completion or before its DataTrackPublished event is delivered).
-  void adopt(const pb::OwnedDataTrackSubscription &a);
+  // connect completion or before its DataTrackPublished event is delivered). False if it was
+  // not taken (the Room was destroyed meanwhile, or no handle): the caller releases it.
+  bool adopt(const pb::OwnedDataTrackSubscription &a);
   // The untaken auto-subscription of track, moved from auto_subs to taken (at once, so that
   // no sid change misses it).
   std::optional<AutoSubscription> take_auto(const RemoteDataTrack &track);

@@ -5,10 +5,11 @@
 
 #include "internal.hpp"
 
-// This API uses lk_data_track_read_frame and RemoteDataTrackSidChanged (ABI 1.10); the client
-// refuses a loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 10,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.10 or later");
+// This API uses lk_data_track_read_frame and RemoteDataTrackSidChanged (ABI 1.10) and
+// RoomEvent.owned_handles (ABI 1.11); the client refuses a loaded library older than the header
+// (LK_ABI_COMPATIBLE, ClientImpl::create).
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 11,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.11 or later");
 
 namespace lk {
 
@@ -344,6 +345,11 @@ void ClientImpl::release_owned(const pb::Completion &c) noexcept {
   for (uint64_t h : c.owned_handles()) drop_handle(h);
 }
 
+void ClientImpl::release_owned(const pb::RoomEvent &e, lk_handle_t kept) noexcept {
+  for (uint64_t h : e.owned_handles())
+    if (h != kept) drop_handle(h);
+}
+
 bool ClientImpl::post_to_event_thread(std::function<void()> task) noexcept {
   try {
     auto t = std::make_shared<std::function<void()>>(std::move(task));
@@ -469,21 +475,25 @@ void ClientImpl::dispatch(pb::Event &ev) {
         auto it = rooms_.find(re.room_handle());
         if (it != rooms_.end()) r = it->second.lock();
       }
-      if (re.has_stream_opened()) {
-        if (r)
-          open_stream(r, re.stream_opened());
-        else
-          lk_handle_drop(id_, re.stream_opened().reader().handle());
+      // What a room event hands over (RoomEvent.owned_handles) is taken over below or released:
+      // exactly the handles the library lists, whatever the event's kind.
+      if (!r) {  // its Room is gone: nothing is delivered
+        release_owned(re);
         return;
       }
+      if (re.has_stream_opened()) {
+        // Delivered to its topic's handler, or not at all (no handler registered).
+        bool taken = open_stream(r, re.stream_opened());
+        release_owned(re, taken ? re.stream_opened().reader().handle() : 0);
+        return;
+      }
+      lk_handle_t kept = 0;
       if (re.has_data_track_published() && re.data_track_published().has_auto_subscription()) {
         // Taken over before the event reaches the handler, so its subscribe() finds it.
-        if (r)
-          r->adopt(re.data_track_published().auto_subscription());
-        else
-          lk_handle_drop(id_, re.data_track_published().auto_subscription().handle());
+        const auto &a = re.data_track_published().auto_subscription();
+        if (r->adopt(a)) kept = a.handle();
       }
-      if (!r) return;
+      release_owned(re, kept);  // a kind whose handles nothing here takes over (none today)
       if (re.has_rpc_invocation()) {
         r->on_rpc(re.rpc_invocation());
         return;
@@ -591,21 +601,23 @@ void ClientImpl::dispatch(pb::Event &ev) {
 
 template <typename Reader, typename Handler, typename Handlers, typename Info>
 std::function<void()> ClientImpl::stream_task(const std::shared_ptr<RoomState> &room, const Handlers &handlers,
-                                              const std::shared_ptr<ReaderState> &st, lk_handle_t h,
-                                              const std::string &identity, Info info) {
-  auto reader = std::make_shared<Reader>();
+                                              lk_handle_t h, const std::string &identity, Info info) {
+  Handler handler;
+  {
+    std::lock_guard<std::mutex> l(room->mu);
+    auto it = handlers.find(info.topic);
+    if (it != handlers.end()) handler = it->second;
+  }
+  if (!handler) return {};
+  // Registered now, on the event thread, so that the stream's chunks (later events) find it.
+  auto st = std::make_shared<ReaderState>();
+  add_reader(h, st);
+  auto reader = std::make_shared<Reader>();  // from here on, it releases the handle
   reader->impl_ = shared_from_this();
   reader->state_ = st;
   reader->handle_ = h;
   reader->identity_ = identity;
   reader->info_ = std::move(info);
-  Handler handler;
-  {
-    std::lock_guard<std::mutex> l(room->mu);
-    auto it = handlers.find(reader->info_.topic);
-    if (it != handlers.end()) handler = it->second;
-  }
-  if (!handler) return {};
   std::weak_ptr<RoomState> weak = room;
   return [weak, handler, reader] {
     auto r = weak.lock();
@@ -616,18 +628,19 @@ std::function<void()> ClientImpl::stream_task(const std::shared_ptr<RoomState> &
   };
 }
 
-void ClientImpl::open_stream(const std::shared_ptr<RoomState> &room, const pb::StreamOpened &so) {
+bool ClientImpl::open_stream(const std::shared_ptr<RoomState> &room, const pb::StreamOpened &so) {
   const auto &rd = so.reader();
   lk_handle_t h = rd.handle();
-  auto st = std::make_shared<ReaderState>();
-  add_reader(h, st);
+  if (h == 0) return false;
   std::function<void()> task =
-      rd.has_text() ? stream_task<TextStreamReader, TextStreamHandler>(room, room->text_handlers, st, h,
+      rd.has_text() ? stream_task<TextStreamReader, TextStreamHandler>(room, room->text_handlers, h,
                                                                         so.participant_identity(), from_pb(rd.text()))
-                    : stream_task<ByteStreamReader, ByteStreamHandler>(room, room->byte_handlers, st, h,
+                    : stream_task<ByteStreamReader, ByteStreamHandler>(room, room->byte_handlers, h,
                                                                         so.participant_identity(), from_pb(rd.bytes()));
-  if (!task) return;  // unregistered meanwhile: the reader's release discards the stream
+  if (!task) return false;  // no handler for its topic: not delivered (the caller releases the stream)
+  // Not queued: the task's reader, destroyed with it, releases the stream.
   if (!post(std::move(task))) std::fprintf(stderr, "lkcore: too many pending stream handlers, stream discarded\n");
+  return true;
 }
 
 // ---- auto-subscriptions -----------------------------------------------------------------------
@@ -770,9 +783,9 @@ void hand_over_to_callbacks(SubscriptionState &s, FrameHandler on_frame, Subscri
 
 // ---- RoomState --------------------------------------------------------------------------------
 
-void RoomState::adopt(const pb::OwnedDataTrackSubscription &a) {
+bool RoomState::adopt(const pb::OwnedDataTrackSubscription &a) {
   lk_handle_t h = a.handle();
-  if (h == 0) return;
+  if (h == 0) return false;
   auto st = std::make_shared<SubscriptionState>();
   st->buffered = true;
   st->capacity = options.data_track_buffer_size ? options.data_track_buffer_size : kDefaultDataTrackBuffer;
@@ -782,20 +795,26 @@ void RoomState::adopt(const pb::OwnedDataTrackSubscription &a) {
   // Registered first, so that its frames (which follow this hand-over) find it.
   if (auto end = client->add_subscription(h, st)) st->end = std::move(end);
   AutoSubscription replaced;
+  bool refused = false;
   {
     std::lock_guard<std::mutex> l(mu);
     if (released) {
-      replaced = std::move(au);
+      refused = true;
     } else {
       auto &slot = auto_subs[key];
       replaced = std::move(slot);  // a previous one never taken (not expected)
       slot = std::move(au);
     }
   }
+  if (refused) {  // the Room was destroyed: the caller releases what it was handed
+    client->remove_subscription(h);
+    return false;
+  }
   if (replaced.handle != 0) {
     client->remove_subscription(replaced.handle);
     client->drop_handle(replaced.handle);
   }
+  return true;
 }
 
 std::optional<RoomState::AutoSubscription> RoomState::take_auto(const RemoteDataTrack &track) {
