@@ -895,7 +895,8 @@ class LK_API DataTrackSubscription {
   lk_handle_t handle() const noexcept { return handle_; }
   // The subscribed track as it is now (a copy; empty for an empty object): a
   // DataTrackSidChangedEvent of its room updates its sid (before the event is delivered), unless
-  // the subscription has ended.
+  // the subscription has ended. Changes that arrive while Room::subscribe runs count too: the
+  // sid ends on the latest one whatever the order of the library's answer and those events.
   RemoteDataTrack track() const;
 
   // Pull mode: the next frame, or std::nullopt when none arrived within timeout (< 0: wait

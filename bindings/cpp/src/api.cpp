@@ -431,27 +431,6 @@ RoomState &room_of(const std::shared_ptr<RoomState> &s) {
   return *s;
 }
 
-// The state of an explicit subscription of track, registered with its room before the
-// subscribe request is made, so that a sid change arriving meanwhile updates it too
-// (RoomState::on_sid_changed); it holds the track as the caller gave it until the response.
-std::shared_ptr<detail::SubscriptionState> new_subscription_state(RoomState &s, const RemoteDataTrack &track) {
-  auto st = std::make_shared<detail::SubscriptionState>();
-  st->track = track;
-  s.track_taken(st);
-  return st;
-}
-
-// Sets the track of a subscription from the library's answer: requested is the track the
-// caller gave. A sid change applied while the request ran (the sid differs from the requested
-// one) is newer than the answer, which may predate it.
-void set_subscribed_track(detail::SubscriptionState &st, const RemoteDataTrack &requested,
-                          const pb::RemoteDataTrackInfo &answer) {
-  RemoteDataTrack t = detail::from_pb(answer);
-  std::lock_guard<std::mutex> l(st.mu);
-  if (st.track.info.sid != requested.info.sid) t.info.sid = st.track.info.sid;
-  st.track = std::move(t);
-}
-
 }  // namespace
 
 Room::Room(RoomOptions options) {
@@ -660,10 +639,10 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const Subscr
   p->set_track_name(track.info.name);  // ABI 1.9: found by name (the sid changes when the publisher fully reconnects)
   p->set_buffer_size(options.buffer_size);
   p->set_delivery(pb::DELIVERY_MODE_PULL);
-  auto state = new_subscription_state(s, track);
+  auto state = detail::new_subscription_state(s, track);
   auto resp = s.client->request(req);
   DataTrackSubscription sub(s.client, resp.subscribe_data_track().subscription().handle(), std::move(state));
-  set_subscribed_track(*sub.state_, track, resp.subscribe_data_track().subscription().track());
+  detail::set_subscribed_track(*sub.state_, resp.subscribe_data_track().subscription().track());
   if (auto end = s.client->add_subscription(sub.handle_, sub.state_)) {
     std::lock_guard<std::mutex> l(sub.state_->mu);
     sub.state_->end = std::move(end);
@@ -691,12 +670,12 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   p->set_buffer_size(options.buffer_size);
   p->set_delivery(pb::DELIVERY_MODE_CREDITS);
   p->set_initial_credits(0);
-  auto state = new_subscription_state(s, track);
+  auto state = detail::new_subscription_state(s, track);
   state->on_frame = std::move(on_frame);  // before any frame: it is not registered with the client yet
   state->on_end = std::move(on_end);
   auto resp = s.client->request(req);
   DataTrackSubscription sub(s.client, resp.subscribe_data_track().subscription().handle(), std::move(state));
-  set_subscribed_track(*sub.state_, track, resp.subscribe_data_track().subscription().track());
+  detail::set_subscribed_track(*sub.state_, resp.subscribe_data_track().subscription().track());
   auto end = s.client->add_subscription(sub.handle_, sub.state_);
   if (end) {
     {

@@ -133,11 +133,17 @@ struct GuardScope {
 
 // ---- objects registered with a client for its events ---------------------------------------
 
+struct RoomState;
+
 struct SubscriptionState {
   Guard guard;
   // The subscribed track (DataTrackSubscription::track), under mu: its sid follows the room's
   // RemoteDataTrackSidChanged events while the subscription has not ended.
   RemoteDataTrack track;
+  // A RemoteDataTrackSidChanged was applied to track since this state was registered with its
+  // room (RoomState::on_sid_changed), under mu: an explicit subscription then keeps that sid
+  // when the subscribe answer is stored (set_subscribed_track).
+  bool sid_from_event = false;
   // Callback mode. Set before registration, except for an auto-subscription taken in callback
   // mode: then set under mu (and never changed after).
   FrameHandler on_frame;
@@ -168,6 +174,19 @@ struct SubscriptionState {
   bool draining = false;
 };
 
+// Explicit subscriptions (Room::subscribe): the state of a subscription of track, registered
+// with its room (RoomState::track_taken) before the subscribe request is made, so that every
+// sid change dispatched from then on reaches it (RoomState::on_sid_changed); it holds the track
+// as the caller gave it until the answer is stored.
+std::shared_ptr<SubscriptionState> new_subscription_state(RoomState &room, const RemoteDataTrack &track);
+// Stores the track of the library's answer to the subscribe request (its publisher, name and
+// info) as the subscription's track, keeping the sid of the last sid change applied to it since
+// registration, if any: that change was dispatched after the request was made, so either it is
+// at least as new as the answer or the event of every newer sid is still to come (and will be
+// applied); without one, the answer's sid is the latest and any later change follows it. The
+// stored sid so ends on the track's latest whatever order the answer and the events take.
+void set_subscribed_track(SubscriptionState &st, const pb::RemoteDataTrackInfo &answer);
+
 // Auto-subscriptions: buffers a frame event (or hands it to the callback once taken in
 // callback mode), reads the buffer, and hands the buffered frames over to callbacks.
 void deliver_buffered(SubscriptionState &s, pb::DataTrackFrameEvent &f);
@@ -191,8 +210,6 @@ struct ReaderState {
   Attributes trailer;
   uint32_t consumed = 0;  // chunks taken since the last credit grant
 };
-
-struct RoomState;
 
 // ClientImpl is one lk client and everything registered with it.
 class ClientImpl : public std::enable_shared_from_this<ClientImpl> {

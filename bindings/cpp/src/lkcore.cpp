@@ -847,8 +847,27 @@ void RoomState::on_sid_changed(const pb::RemoteDataTrackSidChanged &c) {
     // Keyed by (publisher, name), not by the old sid: a subscription made from a RemoteDataTrack
     // held from before an earlier change is of the same track. An ended subscription's track
     // is history (after an unpublish, a track of the same name is another one).
-    if (!sp->end && t.publisher_identity == c.publisher_identity() && t.info.name == c.name()) t.info.sid = c.sid();
+    if (!sp->end && t.publisher_identity == c.publisher_identity() && t.info.name == c.name()) {
+      t.info.sid = c.sid();
+      sp->sid_from_event = true;
+    }
   }
+}
+
+std::shared_ptr<SubscriptionState> new_subscription_state(RoomState &room, const RemoteDataTrack &track) {
+  auto st = std::make_shared<SubscriptionState>();
+  st->track = track;
+  room.track_taken(st);
+  return st;
+}
+
+void set_subscribed_track(SubscriptionState &st, const pb::RemoteDataTrackInfo &answer) {
+  RemoteDataTrack t = from_pb(answer);
+  std::lock_guard<std::mutex> l(st.mu);
+  // Not compared with the sid the caller gave: a change can bring the track to that very sid
+  // (a value newer than this room's events) while the answer still shows an older one.
+  if (st.sid_from_event) t.info.sid = st.track.info.sid;
+  st.track = std::move(t);
 }
 
 void RoomState::release_auto(const std::string &identity, const std::string &name) {

@@ -2,7 +2,10 @@
 // Against the test server a publisher's full reconnect always shows as unpublished + published,
 // so no end-to-end run reaches this path: the event is fed, decoded, to the client's dispatch
 // (ClientImpl::dispatch, the internal seam this program reaches because it is built with the
-// binding's sources), on a real room with real subscriptions.
+// binding's sources), on a real room with real subscriptions. The tests of an explicit
+// subscribe's answer against sid changes dispatched while it runs drive the same state without
+// a server: they register the subscription as Room::subscribe does, feed the changes, and store
+// the answer (detail::set_subscribed_track) at the point of the interleaving under test.
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,7 +36,83 @@ void feed_sid_change(lk::Room &room, const std::string &publisher, const std::st
   st->client->dispatch(ev);
 }
 
+// A room (not connected) whose state only synthetic events drive.
+struct LocalRoom {
+  lk::Client client;
+  lk::Room room{client};
+  std::shared_ptr<lk::detail::RoomState> state = lk::detail::Access::room(room);
+};
+
+lk::RemoteDataTrack sensor_track(const std::string &sid) {
+  lk::RemoteDataTrack t;
+  t.publisher_identity = "alice";
+  t.info.name = "sensor";
+  t.info.sid = sid;
+  return t;
+}
+
+// The library's answer to the subscribe request: the track as it was when it answered.
+lk::pb::RemoteDataTrackInfo answer(const std::string &sid) {
+  lk::pb::RemoteDataTrackInfo a;
+  a.set_publisher_identity("alice");
+  a.mutable_info()->set_name("sensor");
+  a.mutable_info()->set_sid(sid);
+  a.mutable_info()->set_schema_name("from-the-answer");
+  return a;
+}
+
+lk::RemoteDataTrack track_of(lk::detail::SubscriptionState &st) {
+  std::lock_guard<std::mutex> l(st.mu);
+  return st.track;
+}
+
 }  // namespace
+
+// Two sid changes dispatched between the subscribe's answer and its storing: the subscription
+// shows the last one, also when it is the sid the caller gave (its track value was newer than
+// this room's events, e.g. read from another client) and the answer shows the one in between.
+TEST(SidChangeDuringSubscribe, TwoChangesBeforeTheAnswerIsStoredLeaveTheLatest) {
+  for (const std::string requested : {"DTR_3", "DTR_1"}) {
+    SCOPED_TRACE("requested " + requested);
+    LocalRoom r;
+    auto st = lk::detail::new_subscription_state(*r.state, sensor_track(requested));
+    // The library answered with DTR_2; the changes to DTR_2 and DTR_3 are dispatched before the
+    // subscribing thread stores that answer.
+    feed_sid_change(r.room, "alice", "sensor", "DTR_1", "DTR_2");
+    feed_sid_change(r.room, "alice", "sensor", "DTR_2", "DTR_3");
+    lk::detail::set_subscribed_track(*st, answer("DTR_2"));
+    lk::RemoteDataTrack t = track_of(*st);
+    EXPECT_EQ(t.info.sid, "DTR_3") << "left on the intermediate sid";
+    EXPECT_EQ(t.info.name, "sensor");
+    EXPECT_EQ(t.publisher_identity, "alice");
+    EXPECT_EQ(t.info.schema_name, "from-the-answer") << "the rest of the track comes from the answer";
+  }
+}
+
+// The answer is newer than the changes dispatched before it is stored (the library had DTR_3,
+// its event comes later): the subscription shows the change it got, then the later event's sid.
+TEST(SidChangeDuringSubscribe, AnAnswerAheadOfTheEventsIsCaughtUpByThem) {
+  LocalRoom r;
+  auto st = lk::detail::new_subscription_state(*r.state, sensor_track("DTR_1"));
+  feed_sid_change(r.room, "alice", "sensor", "DTR_1", "DTR_2");
+  lk::detail::set_subscribed_track(*st, answer("DTR_3"));
+  EXPECT_EQ(track_of(*st).info.sid, "DTR_2");
+  feed_sid_change(r.room, "alice", "sensor", "DTR_2", "DTR_3");
+  EXPECT_EQ(track_of(*st).info.sid, "DTR_3");
+}
+
+// No change of the track dispatched before the answer is stored (another track's does not
+// count): the answer's sid replaces the caller's, and a change dispatched after it applies.
+TEST(SidChangeDuringSubscribe, WithoutAChangeTheAnswerHoldsAndLaterChangesApply) {
+  LocalRoom r;
+  auto st = lk::detail::new_subscription_state(*r.state, sensor_track("DTR_1"));
+  feed_sid_change(r.room, "alice", "other", "DTR_o1", "DTR_o2");
+  feed_sid_change(r.room, "bob", "sensor", "DTR_b1", "DTR_b2");
+  lk::detail::set_subscribed_track(*st, answer("DTR_2"));
+  EXPECT_EQ(track_of(*st).info.sid, "DTR_2");
+  feed_sid_change(r.room, "alice", "sensor", "DTR_2", "DTR_3");
+  EXPECT_EQ(track_of(*st).info.sid, "DTR_3");
+}
 
 // The subscriptions of the track, taken (auto-subscription, pull, callback) or not, show the
 // new sid before the DataTrackSidChangedEvent reaches the handler; other tracks' do not
