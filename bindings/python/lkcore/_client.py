@@ -673,10 +673,13 @@ class Client:
         ref = self._routes.get(handle)
         method = ref() if ref is not None else None
         if method is None:
-            if kind == "room" and ev.room.WhichOneof("message") == "stream_opened":
-                # Nobody to read it: release the reader instead of leaking it.
-                self.adopt(ev.room.stream_opened.reader.handle, handle)
-                self.drop(ev.room.stream_opened.reader.handle)
+            if kind == "room":
+                # Nobody to deliver it to: release what it hands over instead of leaking it,
+                # exactly RoomEvent.owned_handles (ABI 1.11: a stream's reader, a published
+                # track's auto-subscription, whatever kind the library adds).
+                for h in ev.room.owned_handles:
+                    self.adopt(h, handle)
+                    self.drop(h)
             return
         try:
             method(ev)

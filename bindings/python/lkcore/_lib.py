@@ -39,9 +39,10 @@ __all__ = [
 
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
-#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 10, for
-#: ``lk_data_track_read_frame`` and the ``RemoteDataTrackSidChanged`` room event.
-ABI_VERSION_MINOR = 10
+#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 11, for
+#: ``RoomEvent.owned_handles`` (and, since 10, ``lk_data_track_read_frame`` and the
+#: ``RemoteDataTrackSidChanged`` room event).
+ABI_VERSION_MINOR = 11
 
 _LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
 _DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")

@@ -413,6 +413,34 @@ async def test_orphan_completion_drops_exactly_its_owned_handles(
     assert _handle_is_live(client, kept)
 
 
+async def test_undelivered_room_event_drops_exactly_its_owned_handles(
+    client: lkcore.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A room event for a room nothing routes any more (its Room object is gone) hands over what
+    # RoomEvent.owned_handles lists (ABI 1.11), whatever its kind: here a published track's
+    # auto-subscription, which a binding releasing stream readers by kind would leak.
+    owned, dropped = _owned_handles_and_drop_spy(client, monkeypatch)
+    kept = _new_room_handle(client)  # appears in the event but is not listed: not the binding's
+    unrouted = 424242
+    ev = pb.RoomEvent(
+        room_handle=unrouted,
+        data_track_published=pb.RemoteDataTrackPublished(
+            track=pb.RemoteDataTrackInfo(publisher_identity="p"),
+            auto_subscription=pb.OwnedDataTrackSubscription(handle=owned[0]),
+        ),
+        owned_handles=owned,
+    )
+    client._dispatch(pb.Event(room=ev))
+    assert dropped == owned
+    assert [_handle_is_live(client, h) for h in owned + [kept]] == [False, False, True]
+
+    # An event that hands nothing over releases nothing.
+    dropped.clear()
+    client._dispatch(pb.Event(room=pb.RoomEvent(room_handle=unrouted, reconnecting=pb.Reconnecting())))
+    assert dropped == []
+    assert _handle_is_live(client, kept)
+
+
 async def test_failing_on_result_releases_the_owned_handles(
     client: lkcore.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
