@@ -756,30 +756,37 @@ class Room(EventEmitter[RoomEventName]):
         """Stops accepting byte streams on ``topic``."""
         self._session.unregister_stream(pb.STREAM_KIND_BYTES, topic)
 
-    def _on_stream_opened(self, so: pb.StreamOpened) -> None:
+    def _on_stream_opened(self, so: pb.StreamOpened) -> int:
+        """Hands a new stream's reader to the handler registered for its topic; returns the
+        reader's handle, or 0 when no handler is (unregistered meanwhile): then no reader is
+        made and the caller releases what the event hands over."""
         session = self._session
         owned = so.reader
+        info: Union[TextStreamInfo, ByteStreamInfo]
+        handler: Any
+        if owned.WhichOneof("info") == "bytes":
+            info = ByteStreamInfo._from_proto(owned.bytes)
+            handler = session.byte_handlers.get(info.topic)
+        else:
+            info = TextStreamInfo._from_proto(owned.text)
+            handler = session.text_handlers.get(info.topic)
+        if handler is None:  # unregistered meanwhile: the stream is discarded
+            return 0
         client = session.adopt(owned.handle)
         reader: Union[TextStreamReader, ByteStreamReader]
-        if owned.WhichOneof("info") == "bytes":
-            info_b = ByteStreamInfo._from_proto(owned.bytes)
-            reader = ByteStreamReader(client, owned.handle, so.participant_identity, info_b)
-            handler: Any = session.byte_handlers.get(info_b.topic)
+        if isinstance(info, ByteStreamInfo):
+            reader = ByteStreamReader(client, owned.handle, so.participant_identity, info)
         else:
-            info_t = TextStreamInfo._from_proto(owned.text)
-            reader = TextStreamReader(client, owned.handle, so.participant_identity, info_t)
-            handler = session.text_handlers.get(info_t.topic)
-        if handler is None:
-            client.drop(owned.handle)  # unregistered meanwhile: discard the stream
-            return
+            reader = TextStreamReader(client, owned.handle, so.participant_identity, info)
         session.readers[owned.handle] = reader
         try:
             res = handler(reader, so.participant_identity)
         except Exception:
             logger.exception("lkcore: stream handler raised")
-            return
+            return owned.handle
         if inspect.isawaitable(res):
             self._spawn(res, "stream handler")
+        return owned.handle
 
     # -- data tracks ---------------------------------------------------------------------------
 
@@ -827,6 +834,29 @@ class Room(EventEmitter[RoomEventName]):
 
     def _on_ffi_event(self, ev: pb.Event) -> None:
         re = ev.room
+        taken = 0  # the handle this event hands over that an object here takes over (0: none)
+        try:
+            taken = self._on_room_event(re)
+        finally:
+            self._release_owned(re, taken)
+
+    def _release_owned(self, re: pb.RoomEvent, taken: int) -> None:
+        """Releases every handle ``re`` hands over (``RoomEvent.owned_handles``, ABI 1.11) but
+        ``taken``: all of them when the event reaches no one (a stream on a topic with no
+        handler, a track of an unknown participant, a kind this binding does not know), so no
+        list of which event kinds own handles is kept here."""
+        client = self._session.client
+        if client is None:
+            return
+        for h in re.owned_handles:
+            if h != taken:
+                client.adopt(h, self._session.handle)
+                client.drop(h)
+
+    def _on_room_event(self, re: pb.RoomEvent) -> int:
+        """Applies and emits a room event; returns the handle it hands over that an object
+        here took over (a stream's reader, a track's auto-subscription), else 0."""
+        taken = 0
         kind = re.WhichOneof("message")
         if kind == "connection_state_changed":
             self._set_state(_enum(ConnectionState, re.connection_state_changed.state))
@@ -878,8 +908,9 @@ class Room(EventEmitter[RoomEventName]):
         elif kind == "data_track_published":
             dp = re.data_track_published
             track = self._add_remote_track(dp.track)
-            if dp.HasField("auto_subscription"):
+            if track is not None and dp.HasField("auto_subscription"):
                 self._adopt_auto_subscription(track, dp.auto_subscription.handle)
+                taken = dp.auto_subscription.handle
             if track is not None:
                 self.emit("data_track_published", track)
         elif kind == "data_track_unpublished":
@@ -905,12 +936,13 @@ class Room(EventEmitter[RoomEventName]):
         elif kind == "rpc_invocation":
             self._on_rpc_invocation(re.rpc_invocation)
         elif kind == "stream_opened":
-            self._on_stream_opened(re.stream_opened)
+            taken = self._on_stream_opened(re.stream_opened)
         elif kind == "encryption_state_changed":
             e = re.encryption_state_changed
             state = _enum(EncryptionState, e.state)
             self._session.e2ee_states[e.participant_identity] = state
             self.emit("e2ee_state_changed", e.participant_identity, state)
+        return taken
 
     def _on_data_track_sid_changed(self, c: pb.RemoteDataTrackSidChanged) -> None:
         # The same track (keyed by publisher and name) under a new sid: updated in place, so the

@@ -9,8 +9,9 @@ import pytest
 
 import lkcore
 from lkcore import errors
+from lkcore._proto import lkcore_ffi_pb2 as pb
 
-from helpers import GUARD, connect
+from helpers import GUARD, EventWaiter, connect
 
 pytestmark = pytest.mark.devsfu
 
@@ -102,6 +103,92 @@ async def test_text_and_byte_streams(devsfu, token_for, tmp_path) -> None:
         await a.send_bytes(b"sync point", topic="files")
         _, _, data = await inbox.get()
         assert data == b"sync point"
+        assert inbox.q.empty()
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_room_event_nothing_takes_drops_exactly_its_owned_handles(devsfu, token_for, monkeypatch) -> None:
+    # On a live Room, what a room event hands over (RoomEvent.owned_handles, ABI 1.11) and no
+    # object takes over is released: exactly the listed handles, whatever the event's kind.
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        client = bob.client
+        assert client is not None
+        inbox = Inbox()
+        bob.register_text_stream_handler("chat", inbox.text)
+        listed: "list[list[int]]" = []
+        real_dispatch = client._dispatch
+
+        def record(ev: pb.Event) -> None:
+            if ev.WhichOneof("message") == "room" and ev.room.WhichOneof("message") == "stream_opened":
+                listed.append(list(ev.room.owned_handles))
+            real_dispatch(ev)
+
+        monkeypatch.setattr(client, "_dispatch", record)
+        # A real stream: the library lists its reader, which the handler takes and reads whole.
+        await alice.local_participant.send_text("hi", topic="chat")
+        reader, identity, chunks = await inbox.get()
+        assert (identity, chunks) == ("alice", ["hi"])
+        assert isinstance(reader, lkcore.TextStreamReader) and listed == [[reader._handle]]
+
+        # Synthetic events for bob's room, handing over new room handles (stand-ins the library
+        # can tell apart from released ones).
+        dropped: "list[int]" = []
+        real_drop = client.lib.handle_drop
+
+        def spy(cid: int, h: int) -> int:
+            if cid == client.id:
+                dropped.append(h)
+            return real_drop(cid, h)
+
+        monkeypatch.setattr(client.lib, "handle_drop", spy)
+
+        def new_handle() -> int:
+            h: int = client.request(pb.Request(create_room=pb.CreateRoomRequest())).create_room.room.handle
+            return h
+
+        def live(h: int) -> bool:
+            try:
+                client.request(pb.Request(get_room_snapshot=pb.GetRoomSnapshotRequest(room_handle=h)))
+            except errors.InvalidHandleError:
+                return False
+            except errors.LkError:
+                return True  # not connected: the handle exists
+            return True
+
+        room_handle = bob._session.handle
+        published = EventWaiter(bob, "data_track_published")
+        h1, h2, h3, unlisted = new_handle(), new_handle(), new_handle(), new_handle()
+
+        def opened(topic: str, reader_handle: int) -> pb.StreamOpened:
+            return pb.StreamOpened(
+                participant_identity="alice",
+                reader=pb.OwnedStreamReader(handle=reader_handle, text=pb.TextStreamInfo(stream_id="s", topic=topic)),
+            )
+
+        # A stream on a topic with no handler: its listed reader is dropped, no handler runs.
+        client._dispatch(pb.Event(room=pb.RoomEvent(room_handle=room_handle, stream_opened=opened("nobody", h1), owned_handles=[h1])))
+        assert dropped == [h1]
+        # A track of a participant the room does not know: its auto-subscription is dropped.
+        client._dispatch(pb.Event(room=pb.RoomEvent(
+            room_handle=room_handle,
+            data_track_published=pb.RemoteDataTrackPublished(
+                track=pb.RemoteDataTrackInfo(publisher_identity="ghost"),
+                auto_subscription=pb.OwnedDataTrackSubscription(handle=h2),
+            ),
+            owned_handles=[h2],
+        )))
+        assert dropped == [h1, h2] and published.seen == []
+        # A kind this binding does not know (as a newer library's kind decodes: no member set).
+        client._dispatch(pb.Event(room=pb.RoomEvent(room_handle=room_handle, owned_handles=[h3])))
+        assert dropped == [h1, h2, h3]
+        # A handle the event mentions but does not list is not the binding's: kept.
+        client._dispatch(pb.Event(room=pb.RoomEvent(room_handle=room_handle, stream_opened=opened("nobody", unlisted))))
+        assert dropped == [h1, h2, h3]
+        assert [live(h) for h in (h1, h2, h3, unlisted)] == [False, False, False, True]
         assert inbox.q.empty()
     finally:
         await alice.disconnect()
