@@ -392,15 +392,10 @@ func (d *Decoder) huffman(start int) (stop bool, err error) {
 			if len(in)-ipos < 8 {
 				goto slow
 			}
-			bits |= binary.LittleEndian.Uint64(in[ipos:]) << nbits
-			ipos += int(63-nbits) >> 3
-			nbits |= 56
+			bits, nbits, ipos = refill(bits, nbits, in, ipos)
 		}
 		{
-			e := lit[bits&(1<<litPrimaryBits-1)]
-			if e&entryLink != 0 {
-				e = lit[e>>16+uint32(bits>>litPrimaryBits)&(1<<(e&15)-1)]
-			}
+			e := lookup(lit, bits, litPrimaryBits)
 			n := uint(e & 31)
 			if e&kindMask == kindLiteral && n != 0 {
 				bits >>= n
@@ -413,9 +408,7 @@ func (d *Decoder) huffman(start int) (stop bool, err error) {
 				if len(in)-ipos < 8 {
 					goto slow
 				}
-				bits |= binary.LittleEndian.Uint64(in[ipos:]) << nbits
-				ipos += int(63-nbits) >> 3
-				nbits |= 56
+				bits, nbits, ipos = refill(bits, nbits, in, ipos)
 			}
 			if n == 0 || e&kindMask != kindBase {
 				// The end of the block, or invalid data.
@@ -427,10 +420,7 @@ func (d *Decoder) huffman(start int) (stop bool, err error) {
 			length := int(e>>16) + int(bits>>n&(1<<x-1))
 			bits >>= n + x
 			nbits -= n + x
-			de := dist[bits&(1<<distPrimaryBits-1)]
-			if de&entryLink != 0 {
-				de = dist[de>>16+uint32(bits>>distPrimaryBits)&(1<<(de&15)-1)]
-			}
+			de := lookup(dist, bits, distPrimaryBits)
 			dn := uint(de & 31)
 			if dn == 0 || de&kindMask != kindBase {
 				return false, corrupt("invalid distance code")
@@ -479,10 +469,7 @@ func (d *Decoder) slowSymbol(start int) (stop, end bool, err error) {
 			d.ipos++
 			d.nbits += 8
 		}
-		e := d.lit[d.bits&(1<<litPrimaryBits-1)]
-		if e&entryLink != 0 {
-			e = d.lit[e>>16+uint32(d.bits>>litPrimaryBits)&(1<<(e&15)-1)]
-		}
+		e := lookup(d.lit, d.bits, litPrimaryBits)
 		ok, end, err := d.symbol(e)
 		if ok || err != nil {
 			return false, end, err
@@ -527,10 +514,7 @@ func (d *Decoder) symbol(e entry) (ok, end bool, err error) {
 	}
 	length := int(e>>16) + int(d.bits>>n&(1<<(e>>8&15)-1))
 	rest := d.bits >> used
-	de := d.dist[rest&(1<<distPrimaryBits-1)]
-	if de&entryLink != 0 {
-		de = d.dist[de>>16+uint32(rest>>distPrimaryBits)&(1<<(de&15)-1)]
-	}
+	de := lookup(d.dist, rest, distPrimaryBits)
 	dn := uint(de & 31)
 	if dn == 0 {
 		return false, false, corrupt("invalid distance code")
@@ -552,4 +536,21 @@ func (d *Decoder) symbol(e entry) (ok, end bool, err error) {
 	d.take(used + dn + dx)
 	d.wpos = copyMatch(d.buf, d.wpos, dist, length)
 	return true, false, nil
+}
+
+// refill adds to the bit buffer the whole bytes of the next eight of in at
+// ipos (at least eight must remain), leaving 56 to 63 bits.
+func refill(bits uint64, nbits uint, in []byte, ipos int) (uint64, uint, int) {
+	bits |= binary.LittleEndian.Uint64(in[ipos:]) << nbits
+	return bits, nbits | 56, ipos + int(63-nbits)>>3
+}
+
+// lookup is the entry of table t (primary bits wide) for the code at the
+// head of bits, following a link to a subtable.
+func lookup(t []entry, bits uint64, primary uint) entry {
+	e := t[bits&(1<<primary-1)]
+	if e&entryLink != 0 {
+		e = t[e>>16+uint32(bits>>primary)&(1<<(e&15)-1)]
+	}
+	return e
 }
