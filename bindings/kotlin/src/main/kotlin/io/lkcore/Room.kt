@@ -458,74 +458,100 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     /**
      * Translates one room event into the binding's model and [events] (the dispatcher thread;
      * internal so that tests can feed an event the test server cannot produce on demand).
+     * Whatever the event hands over (`RoomEvent.owned_handles`, ABI 1.11) and no object here
+     * takes over is released: see [releaseOwned].
      */
     internal fun onRoomEvent(e: lkcore.ffi.v1.RoomEvent) {
-        val ev: RoomEvent = when (e.messageCase) {
-            lkcore.ffi.v1.RoomEvent.MessageCase.CONNECTION_STATE_CHANGED ->
-                RoomEvent.ConnectionStateChanged(Convert.connectionState(e.connectionStateChanged.stateValue))
-            lkcore.ffi.v1.RoomEvent.MessageCase.RECONNECTING ->
-                RoomEvent.Reconnecting(Convert.reconnectKind(e.reconnecting.kindValue), e.reconnecting.attempt)
-            lkcore.ffi.v1.RoomEvent.MessageCase.RECONNECTED -> RoomEvent.Reconnected(Convert.reconnectKind(e.reconnected.kindValue))
-            lkcore.ffi.v1.RoomEvent.MessageCase.DISCONNECTED -> RoomEvent.Disconnected(
-                Convert.disconnectReason(e.disconnected.reasonValue),
-                if (e.disconnected.hasError()) NativeClient.toException(e.disconnected.error) else null,
-            )
-            lkcore.ffi.v1.RoomEvent.MessageCase.ROOM_UPDATED -> e.roomUpdated.let {
-                RoomEvent.RoomUpdated(Convert.roomInfo(it.info), it.metadataChanged, it.oldMetadata)
-            }
-            lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_CONNECTED -> RoomEvent.ParticipantConnected(Convert.participant(e.participantConnected.info))
-            lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_DISCONNECTED -> RoomEvent.ParticipantDisconnected(
-                e.participantDisconnected.identity,
-                Convert.disconnectReason(e.participantDisconnected.reasonValue),
-            )
-            lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_UPDATED -> e.participantUpdated.let {
-                RoomEvent.ParticipantUpdated(
-                    Convert.participant(it.info), it.changedAttributesList.toList(), it.nameChanged, it.metadataChanged,
-                    it.permissionChanged, it.oldName, it.oldMetadata,
+        // The handle an object here took over (a stream handler's reader, a track's
+        // auto-subscription), 0 if none; set as soon as it is, so that a failure later in the
+        // translation does not release it under its object.
+        var taken = 0L
+        try {
+            val ev: RoomEvent = when (e.messageCase) {
+                lkcore.ffi.v1.RoomEvent.MessageCase.CONNECTION_STATE_CHANGED ->
+                    RoomEvent.ConnectionStateChanged(Convert.connectionState(e.connectionStateChanged.stateValue))
+                lkcore.ffi.v1.RoomEvent.MessageCase.RECONNECTING ->
+                    RoomEvent.Reconnecting(Convert.reconnectKind(e.reconnecting.kindValue), e.reconnecting.attempt)
+                lkcore.ffi.v1.RoomEvent.MessageCase.RECONNECTED -> RoomEvent.Reconnected(Convert.reconnectKind(e.reconnected.kindValue))
+                lkcore.ffi.v1.RoomEvent.MessageCase.DISCONNECTED -> RoomEvent.Disconnected(
+                    Convert.disconnectReason(e.disconnected.reasonValue),
+                    if (e.disconnected.hasError()) NativeClient.toException(e.disconnected.error) else null,
                 )
+                lkcore.ffi.v1.RoomEvent.MessageCase.ROOM_UPDATED -> e.roomUpdated.let {
+                    RoomEvent.RoomUpdated(Convert.roomInfo(it.info), it.metadataChanged, it.oldMetadata)
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_CONNECTED -> RoomEvent.ParticipantConnected(Convert.participant(e.participantConnected.info))
+                lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_DISCONNECTED -> RoomEvent.ParticipantDisconnected(
+                    e.participantDisconnected.identity,
+                    Convert.disconnectReason(e.participantDisconnected.reasonValue),
+                )
+                lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_UPDATED -> e.participantUpdated.let {
+                    RoomEvent.ParticipantUpdated(
+                        Convert.participant(it.info), it.changedAttributesList.toList(), it.nameChanged, it.metadataChanged,
+                        it.permissionChanged, it.oldName, it.oldMetadata,
+                    )
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.DATA_RECEIVED -> e.dataReceived.let {
+                    RoomEvent.DataReceived(DataPacket(it.participantIdentity, it.payload.toByteArray(), it.topic, it.reliable, it.encrypted))
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
+                    // A new track (or, when snapshot() saw it first, the object that one registered).
+                    val track = remoteTrack(it.track)
+                    if (it.hasAutoSubscription()) {
+                        taken = it.autoSubscription.handle
+                        adoptAutoSubscription(it.autoSubscription, track)
+                    }
+                    RoomEvent.DataTrackPublished(track)
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_UNPUBLISHED -> e.dataTrackUnpublished.let {
+                    remoteTracks.remove(it.publisherIdentity to it.sid)
+                    autoSubscriptions.remove(trackKey(it.publisherIdentity, it.name))?.close() // never taken: release it
+                    RoomEvent.DataTrackUnpublished(it.publisherIdentity, it.sid, it.name)
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_SID_CHANGED -> e.dataTrackSidChanged.let {
+                    // The same track under a new sid: its object shows it, its subscriptions go on
+                    // (the auto-subscription, keyed by name, stays as it is).
+                    val track = remoteTracks.remove(it.publisherIdentity to it.oldSid)
+                        ?: remoteTracks[it.publisherIdentity to it.sid] // first seen by a snapshot() under the new sid
+                        // never handed out (not expected): a track known by its name and sid only
+                        ?: RemoteDataTrack(this, it.publisherIdentity, DataTrackInfo(it.oldSid, it.name, false, "", "", ""))
+                    track.sidChanged(it.sid)
+                    remoteTracks[it.publisherIdentity to it.sid] = track
+                    RoomEvent.DataTrackSidChanged(track, it.oldSid, it.sid)
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.LOCAL_DATA_TRACK_UNPUBLISHED -> e.localDataTrackUnpublished.let {
+                    RoomEvent.LocalDataTrackUnpublished(localTracks[it.trackHandle], if (it.hasReason()) NativeClient.toException(it.reason) else null)
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.ENCRYPTION_STATE_CHANGED -> e.encryptionStateChanged.let {
+                    RoomEvent.EncryptionStateChanged(it.participantIdentity, Convert.encryptionState(it.stateValue))
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.RPC_INVOCATION -> {
+                    onRpcInvocation(e.rpcInvocation)
+                    return
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.STREAM_OPENED -> {
+                    taken = onStreamOpened(e.streamOpened)
+                    return
+                }
+                else -> RoomEvent.Unknown(e.messageCase.number)
             }
-            lkcore.ffi.v1.RoomEvent.MessageCase.DATA_RECEIVED -> e.dataReceived.let {
-                RoomEvent.DataReceived(DataPacket(it.participantIdentity, it.payload.toByteArray(), it.topic, it.reliable, it.encrypted))
-            }
-            lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
-                // A new track (or, when snapshot() saw it first, the object that one registered).
-                val track = remoteTrack(it.track)
-                if (it.hasAutoSubscription()) adoptAutoSubscription(it.autoSubscription, track)
-                RoomEvent.DataTrackPublished(track)
-            }
-            lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_UNPUBLISHED -> e.dataTrackUnpublished.let {
-                remoteTracks.remove(it.publisherIdentity to it.sid)
-                autoSubscriptions.remove(trackKey(it.publisherIdentity, it.name))?.close() // never taken: release it
-                RoomEvent.DataTrackUnpublished(it.publisherIdentity, it.sid, it.name)
-            }
-            lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_SID_CHANGED -> e.dataTrackSidChanged.let {
-                // The same track under a new sid: its object shows it, its subscriptions go on
-                // (the auto-subscription, keyed by name, stays as it is).
-                val track = remoteTracks.remove(it.publisherIdentity to it.oldSid)
-                    ?: remoteTracks[it.publisherIdentity to it.sid] // first seen by a snapshot() under the new sid
-                    // never handed out (not expected): a track known by its name and sid only
-                    ?: RemoteDataTrack(this, it.publisherIdentity, DataTrackInfo(it.oldSid, it.name, false, "", "", ""))
-                track.sidChanged(it.sid)
-                remoteTracks[it.publisherIdentity to it.sid] = track
-                RoomEvent.DataTrackSidChanged(track, it.oldSid, it.sid)
-            }
-            lkcore.ffi.v1.RoomEvent.MessageCase.LOCAL_DATA_TRACK_UNPUBLISHED -> e.localDataTrackUnpublished.let {
-                RoomEvent.LocalDataTrackUnpublished(localTracks[it.trackHandle], if (it.hasReason()) NativeClient.toException(it.reason) else null)
-            }
-            lkcore.ffi.v1.RoomEvent.MessageCase.ENCRYPTION_STATE_CHANGED -> e.encryptionStateChanged.let {
-                RoomEvent.EncryptionStateChanged(it.participantIdentity, Convert.encryptionState(it.stateValue))
-            }
-            lkcore.ffi.v1.RoomEvent.MessageCase.RPC_INVOCATION -> {
-                onRpcInvocation(e.rpcInvocation)
-                return
-            }
-            lkcore.ffi.v1.RoomEvent.MessageCase.STREAM_OPENED -> {
-                onStreamOpened(e.streamOpened)
-                return
-            }
-            else -> RoomEvent.Unknown(e.messageCase.number)
+            emit(ev)
+        } finally {
+            releaseOwned(e, taken)
         }
-        emit(ev)
+    }
+
+    /**
+     * Releases every handle [e] hands over (`RoomEvent.owned_handles`, listed by the library)
+     * but [taken]: all of them when the event reaches no one — a stream on a topic with no
+     * handler (unregistered meanwhile), a kind this binding does not know — so the binding
+     * keeps no list of which event kinds own handles (BINDINGS.md section 4).
+     */
+    private fun releaseOwned(e: lkcore.ffi.v1.RoomEvent, taken: Long) {
+        for (h in e.ownedHandlesList) {
+            if (h == taken) continue
+            runCatching { client.drop(h) }.onFailure { Logs.bindingError("releasing what a room event handed over failed", it) }
+        }
     }
 
     private fun onRpcInvocation(inv: lkcore.ffi.v1.RpcInvocation) {
@@ -555,22 +581,28 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         }
     }
 
-    private fun onStreamOpened(o: lkcore.ffi.v1.StreamOpened) {
+    /**
+     * Hands a new stream's reader to the handler registered for its topic; returns the reader's
+     * handle, or 0 when no handler is (unregistered meanwhile): then no reader is made, and
+     * [onRoomEvent] releases what the event hands over.
+     */
+    private fun onStreamOpened(o: lkcore.ffi.v1.StreamOpened): Long {
         val owned = o.reader
         val identity = o.participantIdentity
         if (owned.hasText()) {
             val info = Streams.textInfo(owned.text)
-            val h = textHandlers[info.topic]
+            val h = textHandlers[info.topic] ?: return 0
             val r = TextStreamReader(this, owned.handle, info)
             readers[owned.handle] = r
-            if (h == null) r.close() else scope.launch { r.use { h(it, identity) } }
+            scope.launch { r.use { h(it, identity) } }
         } else {
             val info = Streams.byteInfo(owned.bytes)
-            val h = byteHandlers[info.topic]
+            val h = byteHandlers[info.topic] ?: return 0
             val r = ByteStreamReader(this, owned.handle, info)
             readers[owned.handle] = r
-            if (h == null) r.close() else scope.launch { r.use { h(it, identity) } }
+            scope.launch { r.use { h(it, identity) } }
         }
+        return owned.handle
     }
 
     /** Limits of the binding. */

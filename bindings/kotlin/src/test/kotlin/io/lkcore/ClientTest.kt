@@ -2,6 +2,7 @@ package io.lkcore
 
 import com.google.protobuf.ByteString
 import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.async
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
@@ -207,6 +208,70 @@ class ClientTest : LkTestBase() {
             )
             assertTrue(alive(b))
             assertEquals(1, c.liveHandles)
+        }
+    }
+
+    @Test
+    fun `a room event nothing here takes releases exactly the handles it lists in owned_handles`() = lkTest {
+        // The library lists what a room event hands over (RoomEvent.owned_handles, ABI 1.11);
+        // what no object here takes over is released, whatever the event's kind, and nothing
+        // else. Synthetic events fed to the room's event translation, handing over stand-in
+        // handles (unconnected rooms of the room's own client, which the library can tell
+        // apart from released ones).
+        Room().use { room ->
+            val c = room.client
+            fun newHandle() = c.request(
+                lkcore.ffi.v1.Request.newBuilder().setCreateRoom(lkcore.ffi.v1.CreateRoomRequest.getDefaultInstance()),
+            ).createRoom.room.handle
+
+            fun alive(h: Long) = try {
+                c.request(lkcore.ffi.v1.Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(h)))
+                true
+            } catch (_: InvalidHandleException) {
+                false
+            }
+
+            fun streamOpened(topic: String, reader: Long) = lkcore.ffi.v1.RoomEvent.newBuilder().setRoomHandle(room.handle).setStreamOpened(
+                lkcore.ffi.v1.StreamOpened.newBuilder().setParticipantIdentity("alice").setReader(
+                    lkcore.ffi.v1.OwnedStreamReader.newBuilder().setHandle(reader)
+                        .setText(lkcore.ffi.v1.TextStreamInfo.newBuilder().setStreamId("s-$reader").setTopic(topic)),
+                ),
+            )
+            val handled = CompletableDeferred<Long>()
+            val finish = CompletableDeferred<Unit>()
+            room.registerTextStreamHandler("chat") { r, _ ->
+                handled.complete(r.handle)
+                finish.await()
+            }
+            val (orphan, unknown, reconnecting, reader, unlisted) = List(5) { newHandle() }
+            assertEquals(6, room.liveHandles)
+
+            // A stream on a topic with no handler: no reader is made, its listed reader goes.
+            room.onRoomEvent(streamOpened("nobody", orphan).addOwnedHandles(orphan).build())
+            assertFalse(alive(orphan))
+            assertTrue(room.readers.isEmpty())
+            // A kind this binding does not know (as a newer library's kind decodes: no member set).
+            room.onRoomEvent(lkcore.ffi.v1.RoomEvent.newBuilder().setRoomHandle(room.handle).addOwnedHandles(unknown).build())
+            assertFalse(alive(unknown))
+            // A known kind that hands nothing over by itself: its listed handle goes all the same.
+            room.onRoomEvent(
+                lkcore.ffi.v1.RoomEvent.newBuilder().setRoomHandle(room.handle)
+                    .setReconnecting(lkcore.ffi.v1.Reconnecting.getDefaultInstance()).addOwnedHandles(reconnecting).build(),
+            )
+            assertFalse(alive(reconnecting))
+            // A handle the event names but does not list is not the binding's: kept.
+            room.onRoomEvent(streamOpened("nobody", unlisted).build())
+            assertTrue(alive(unlisted))
+            assertEquals(3, room.liveHandles) // the room and the stand-ins reader and unlisted
+
+            // A stream the handler takes: its reader stays while the handler runs, and goes when it returns.
+            room.onRoomEvent(streamOpened("chat", reader).addOwnedHandles(reader).build())
+            assertEquals(reader, withTimeout(GUARD) { handled.await() })
+            assertTrue(alive(reader))
+            finish.complete(Unit)
+            withTimeout(GUARD) { while (alive(reader)) delay(10) }
+            assertTrue(alive(unlisted))
+            assertEquals(2, room.liveHandles)
         }
     }
 

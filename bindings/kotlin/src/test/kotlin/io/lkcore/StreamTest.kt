@@ -90,6 +90,33 @@ class StreamTest : LkTestBase() {
     }
 
     @Test
+    fun `a stream nobody handles releases the reader its event hands over`() = lkTest {
+        // The library forwards a topic the binding has no handler for (as when a handler is
+        // unregistered while a stream arrives): the stream_opened event lists its reader
+        // (RoomEvent.owned_handles, ABI 1.11), which the binding releases.
+        val inbox = Channel<Pair<String, Int>>(Channel.UNLIMITED)
+        Room().use { bob ->
+            bob.registerTextStreamHandler("chat") { r, _ -> inbox.send(r.readAll() to bob.liveHandles) }
+            bob.client.request(
+                lkcore.ffi.v1.Request.newBuilder().setRegisterStreamHandler(
+                    lkcore.ffi.v1.RegisterStreamHandlerRequest.newBuilder().setRoomHandle(bob.handle).setKind(lkcore.ffi.v1.StreamKind.STREAM_KIND_TEXT)
+                        .setTopic("orphan").setDelivery(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_CREDITS).setInitialCredits(StreamReaderBase.CREDITS),
+                ),
+            )
+            bob.connect(DevSfu.url, token("bob"))
+            connect("alice").use { alice ->
+                alice.sendText("lost", TextStreamOptions(topic = "orphan"))
+                // Sent after it, so bob's room handled the orphan stream's event before this one's.
+                alice.sendText("kept", TextStreamOptions(topic = "chat"))
+                val (text, handles) = withTimeout(GUARD) { inbox.receive() }
+                assertEquals("kept", text)
+                assertEquals(2, handles, "the room and the handled stream's reader; the orphan stream's reader was released")
+            }
+            withTimeout(GUARD) { while (bob.liveHandles != 1) delay(10) } // the handler's reader went when it returned
+        }
+    }
+
+    @Test
     fun `a slow reader gets everything in order`() = lkTest {
         val done = Channel<List<String>>(1)
         Room().use { bob ->
