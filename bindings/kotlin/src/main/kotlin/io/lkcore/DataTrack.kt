@@ -153,9 +153,11 @@ class LocalDataTrack internal constructor(private val room: Room, internal val h
 
 /**
  * A remote participant's data track (nothing to release). A room hands out one object per
- * track: the object of its connect [RoomSnapshot] or of [RoomEvent.DataTrackPublished] is also
- * the one of later [Room.snapshot]s, of [RoomEvent.DataTrackSidChanged] and of the track's
- * subscriptions ([DataTrackSubscription.track]).
+ * track, keyed by [publisherIdentity] and name: the object of its connect [RoomSnapshot] or of
+ * [RoomEvent.DataTrackPublished] is also the one of later [Room.snapshot]s, of
+ * [RoomEvent.DataTrackSidChanged] and of the track's subscriptions
+ * ([DataTrackSubscription.track]). After [RoomEvent.DataTrackUnpublished] a track published
+ * again under the same name is a new object.
  */
 class RemoteDataTrack internal constructor(
     private val room: Room,

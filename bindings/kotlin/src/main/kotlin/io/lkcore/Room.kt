@@ -73,11 +73,24 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     internal val autoSubscriptions = ConcurrentHashMap<Pair<String, String>, DataTrackSubscription>()
 
     /**
-     * The remote data tracks this room handed out, keyed by (publisher identity, sid): one
-     * object per track, so that a [RoomEvent.DataTrackSidChanged] shows on the object every
-     * holder has (snapshot, event, subscription). An entry goes when its track is unpublished.
+     * The remote data tracks this room handed out, keyed by [trackKey] (publisher identity,
+     * track name), not by SID, which a publisher's full reconnect changes: one object per
+     * track, so that a [RoomEvent.DataTrackSidChanged] updates the object every holder has
+     * (snapshot, event, subscription) in place. An entry goes when its track is unpublished, so
+     * a track published again under that name afterwards is a new object. Guarded by [trackLock].
      */
-    internal val remoteTracks = ConcurrentHashMap<Pair<String, String>, RemoteDataTrack>()
+    internal val remoteTracks = HashMap<Pair<String, String>, RemoteDataTrack>()
+
+    /**
+     * Orders [snapshot] with the dispatcher's data-track events. The dispatcher holds it only
+     * to change [remoteTracks] (never while emitting or blocking); [snapshot] holds it across
+     * its synchronous request (which never waits for the dispatcher: the library's state is
+     * read under its own short locks) and the mapping of the tracks to objects. So no track
+     * event is applied between the two: a snapshot is never behind the events applied, only
+     * ahead of those still queued, and a track it lists that an event already ended cannot
+     * come back as a stale object under its name.
+     */
+    private val trackLock = Any()
 
     /** The connect snapshot's tracks, registered by the dispatcher thread with the completion. */
     @Volatile
@@ -111,26 +124,44 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
             Request.newBuilder().setConnect(lkcore.ffi.v1.ConnectRequest.newBuilder().setRoomHandle(handle).setUrl(url).setToken(token)),
         )
         // The track objects the dispatcher registered (events since may have changed their sid).
-        val tracks = connectTracks ?: c.connect.remoteDataTracksList.map(::remoteTrack)
+        val tracks = connectTracks ?: synchronized(trackLock) { c.connect.remoteDataTracksList.map(::remoteTrack) }
         return Convert.snapshot(c.connect, tracks)
     }
 
     /**
      * The room's current state (same shape as the connect result). Its remote data tracks are
-     * the objects the room handed out before (the connect snapshot's, [RoomEvent.DataTrackPublished]'s).
+     * the objects the room hands out for them everywhere (the connect snapshot's,
+     * [RoomEvent.DataTrackPublished]'s, earlier snapshots'): one per (publisher identity, track
+     * name). The state can be ahead of [events] not delivered yet: a track whose sid changed
+     * meanwhile is the object the coming [RoomEvent.DataTrackSidChanged] updates (its `info`
+     * shows the old sid until then), and a track unpublished and published again under its
+     * name meanwhile is still the old object, which the coming [RoomEvent.DataTrackUnpublished]
+     * ends (the [RoomEvent.DataTrackPublished] after it brings the new track's object).
      */
-    fun snapshot(): RoomSnapshot {
-        val r = client.request(Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(handle)))
-        val snap = r.getRoomSnapshot.snapshot
-        return Convert.snapshot(snap, snap.remoteDataTracksList.map(::remoteTrack))
+    fun snapshot(): RoomSnapshot = snapshotOf {
+        client.request(Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(handle)))
+            .getRoomSnapshot.snapshot
     }
 
     /**
-     * The object of the remote data track [p] describes: the one handed out before for its
-     * (publisher, sid), else a new one, registered.
+     * [snapshot] of the state [fetch] reads (the library's; internal so that tests can stand in
+     * for it): read, and its tracks mapped to the room's objects, under [trackLock].
+     */
+    internal fun snapshotOf(fetch: () -> lkcore.ffi.v1.ConnectResult): RoomSnapshot {
+        val (snap, tracks) = synchronized(trackLock) {
+            val s = fetch()
+            s to s.remoteDataTracksList.map(::remoteTrack)
+        }
+        return Convert.snapshot(snap, tracks)
+    }
+
+    /**
+     * The object of the remote data track [p] describes (under [trackLock]): the one handed out
+     * before for its (publisher, name), as it is (events, not snapshots, change its sid), else
+     * a new one, registered.
      */
     private fun remoteTrack(p: lkcore.ffi.v1.RemoteDataTrackInfo): RemoteDataTrack =
-        remoteTracks.computeIfAbsent(p.publisherIdentity to p.info.sid) { RemoteDataTrack(this, p.publisherIdentity, Convert.trackInfo(p.info)) }
+        remoteTracks.getOrPut(trackKey(p.publisherIdentity, p.info.name)) { RemoteDataTrack(this, p.publisherIdentity, Convert.trackInfo(p.info)) }
 
     /**
      * Leaves the room (waits for the library's Disconnected event), then releases it like
@@ -410,10 +441,12 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
             // events are posted after the completion, so they come through this thread later.
             if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.CONNECT && !completion.hasError()) {
                 // The snapshot's tracks are registered before any event about them.
-                connectTracks = completion.connect.remoteDataTracksList.map(::remoteTrack)
-                for (owned in completion.connect.autoSubscriptionsList) {
-                    adoptAutoSubscription(owned, remoteTrack(owned.track))
+                val auto = completion.connect.autoSubscriptionsList
+                val autoTracks = synchronized(trackLock) {
+                    connectTracks = completion.connect.remoteDataTracksList.map(::remoteTrack)
+                    auto.map { remoteTrack(it.track) }
                 }
+                auto.zip(autoTracks).forEach { (owned, track) -> adoptAutoSubscription(owned, track) }
             }
             // A published track, registered before any event about it (a LocalDataTrackUnpublished
             // handled before publishDataTrack's caller resumes still names the track).
@@ -496,7 +529,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
                     // A new track (or, when snapshot() saw it first, the object that one registered).
-                    val track = remoteTrack(it.track)
+                    val track = synchronized(trackLock) { remoteTrack(it.track) }
                     if (it.hasAutoSubscription()) {
                         taken = it.autoSubscription.handle
                         adoptAutoSubscription(it.autoSubscription, track)
@@ -504,19 +537,21 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                     RoomEvent.DataTrackPublished(track)
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_UNPUBLISHED -> e.dataTrackUnpublished.let {
-                    remoteTracks.remove(it.publisherIdentity to it.sid)
+                    // The track ended: a track published under its name later is a new object.
+                    synchronized(trackLock) { remoteTracks.remove(trackKey(it.publisherIdentity, it.name)) }
                     autoSubscriptions.remove(trackKey(it.publisherIdentity, it.name))?.close() // never taken: release it
                     RoomEvent.DataTrackUnpublished(it.publisherIdentity, it.sid, it.name)
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_SID_CHANGED -> e.dataTrackSidChanged.let {
-                    // The same track under a new sid: its object shows it, its subscriptions go on
-                    // (the auto-subscription, keyed by name, stays as it is).
-                    val track = remoteTracks.remove(it.publisherIdentity to it.oldSid)
-                        ?: remoteTracks[it.publisherIdentity to it.sid] // first seen by a snapshot() under the new sid
-                        // never handed out (not expected): a track known by its name and sid only
-                        ?: RemoteDataTrack(this, it.publisherIdentity, DataTrackInfo(it.oldSid, it.name, false, "", "", ""))
-                    track.sidChanged(it.sid)
-                    remoteTracks[it.publisherIdentity to it.sid] = track
+                    // The same track under a new sid: its object (keyed by name, whoever registered
+                    // it, a snapshot() that already saw the new sid included) shows it, its
+                    // subscriptions go on (the auto-subscription, keyed by name, stays as it is).
+                    val track = synchronized(trackLock) {
+                        remoteTracks.getOrPut(trackKey(it.publisherIdentity, it.name)) {
+                            // never handed out (not expected): a track known by its name and sid only
+                            RemoteDataTrack(this, it.publisherIdentity, DataTrackInfo(it.oldSid, it.name, false, "", "", ""))
+                        }.also { t -> t.sidChanged(it.sid) }
+                    }
                     RoomEvent.DataTrackSidChanged(track, it.oldSid, it.sid)
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.LOCAL_DATA_TRACK_UNPUBLISHED -> e.localDataTrackUnpublished.let {

@@ -25,6 +25,7 @@ import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertNotSame
 import kotlin.test.assertSame
 import kotlin.test.assertTrue
 
@@ -447,6 +448,92 @@ class DataTrackTest : LkTestBase() {
         .setDataTrackSidChanged(
             lkcore.ffi.v1.RemoteDataTrackSidChanged.newBuilder().setPublisherIdentity(publisher).setName(name).setOldSid(oldSid).setSid(sid),
         ).build()
+
+    /** The library's description of a remote track. */
+    private fun remote(publisher: String, name: String, sid: String) = lkcore.ffi.v1.RemoteDataTrackInfo.newBuilder().setPublisherIdentity(publisher)
+        .setInfo(lkcore.ffi.v1.DataTrackInfo.newBuilder().setSid(sid).setName(name)).build()
+
+    /** The library's RoomEvent for a remote track's publication. */
+    private fun published(publisher: String, name: String, sid: String) = lkcore.ffi.v1.RoomEvent.newBuilder()
+        .setDataTrackPublished(lkcore.ffi.v1.RemoteDataTrackPublished.newBuilder().setTrack(remote(publisher, name, sid))).build()
+
+    /** The library's RoomEvent for a remote track's end. */
+    private fun unpublished(publisher: String, name: String, sid: String) = lkcore.ffi.v1.RoomEvent.newBuilder()
+        .setDataTrackUnpublished(lkcore.ffi.v1.RemoteDataTrackUnpublished.newBuilder().setPublisherIdentity(publisher).setName(name).setSid(sid)).build()
+
+    /** A room snapshot of the library listing [tracks]. */
+    private fun snapshotWith(vararg tracks: lkcore.ffi.v1.RemoteDataTrackInfo) =
+        lkcore.ffi.v1.ConnectResult.newBuilder().addAllRemoteDataTracks(tracks.toList()).build()
+
+    @Test
+    fun `a snapshot ahead of the room's events hands out each track's one object, which the events then update`() = lkTest {
+        // A snapshot reads the library's state, which is ahead of the events the room has not
+        // applied yet. Driven with the library's messages (snapshot and events), no server.
+        Room().use { room ->
+            val rec = record(room)
+            room.onRoomEvent(published("alice", "t", "DTR_1"))
+            val track = rec.await<RoomEvent.DataTrackPublished>().track
+
+            // The library changed the track's sid; its RemoteDataTrackSidChanged is still queued.
+            val ahead = room.snapshotOf { snapshotWith(remote("alice", "t", "DTR_2")) }
+            assertSame(track, ahead.remoteDataTracks.single(), "one object per track, not a second one under the new sid")
+            assertEquals("DTR_1", track.info.sid, "the sid changes with the event, not with a snapshot")
+            room.onRoomEvent(sidChanged("alice", "t", "DTR_1", "DTR_2"))
+            assertSame(track, rec.await<RoomEvent.DataTrackSidChanged>().track)
+            assertEquals("DTR_2", track.info.sid)
+            assertSame(track, room.snapshotOf { snapshotWith(remote("alice", "t", "DTR_2")) }.remoteDataTracks.single())
+
+            // A track a snapshot lists before its RemoteDataTrackPublished (and a sid change) arrives:
+            // the events are about the object the snapshot handed out.
+            val early = room.snapshotOf { snapshotWith(remote("alice", "t", "DTR_2"), remote("bob", "u", "DTR_U2")) }
+                .remoteDataTracks.single { it.publisherIdentity == "bob" }
+            room.onRoomEvent(published("bob", "u", "DTR_U1"))
+            assertSame(early, rec.await<RoomEvent.DataTrackPublished> { it.track.publisherIdentity == "bob" }.track)
+            room.onRoomEvent(sidChanged("bob", "u", "DTR_U1", "DTR_U2"))
+            assertSame(early, rec.await<RoomEvent.DataTrackSidChanged> { it.sid == "DTR_U2" }.track)
+            assertEquals("DTR_U2", early.info.sid)
+            assertEquals(2, room.remoteTracks.size)
+
+            // Unpublished, then published again under its name: a new object; the old one ended as it was.
+            room.onRoomEvent(unpublished("alice", "t", "DTR_2"))
+            room.onRoomEvent(published("alice", "t", "DTR_3"))
+            val again = rec.await<RoomEvent.DataTrackPublished> { it.track.info.sid == "DTR_3" }.track
+            assertNotSame(track, again)
+            assertEquals("DTR_2", track.info.sid)
+            assertSame(again, room.snapshotOf { snapshotWith(remote("alice", "t", "DTR_3")) }.remoteDataTracks.single())
+        }
+    }
+
+    @Test
+    fun `a track event the dispatcher applies while a snapshot is read waits for it, so an ended track never comes back`() = lkTest {
+        // The snapshot's state is from before the track's unpublish, which the dispatcher thread
+        // applies meanwhile. Ordered after the snapshot, the unpublish ends the object the
+        // snapshot hands out; applied before its mapping, it would leave a stale object
+        // registered under the name, which the next publication of that name would reuse.
+        Room().use { room ->
+            val rec = record(room)
+            room.onRoomEvent(published("alice", "t", "DTR_1"))
+            val old = rec.await<RoomEvent.DataTrackPublished>().track
+            val dispatcher = Thread({ room.onRoomEvent(unpublished("alice", "t", "DTR_1")) }, "test-dispatcher")
+            val snap = room.snapshotOf {
+                dispatcher.start()
+                // Until it waits for the snapshot (or, were the two not ordered, has applied the event); bounded.
+                val deadline = System.nanoTime() + GUARD.inWholeNanoseconds
+                while (dispatcher.isAlive && dispatcher.state != Thread.State.BLOCKED && System.nanoTime() < deadline) Thread.sleep(1)
+                snapshotWith(remote("alice", "t", "DTR_1"))
+            }
+            dispatcher.join(GUARD.inWholeMilliseconds)
+            assertFalse(dispatcher.isAlive)
+            assertSame(old, snap.remoteDataTracks.single(), "the snapshot's state is from before the unpublish")
+            assertTrue(room.remoteTracks.isEmpty(), "the unpublish ended it")
+
+            room.onRoomEvent(published("alice", "t", "DTR_2"))
+            val republished = withTimeout(GUARD) { rec.seen.first { l -> l.count { it is RoomEvent.DataTrackPublished } == 2 } }
+                .filterIsInstance<RoomEvent.DataTrackPublished>().last().track
+            assertNotSame(old, republished)
+            assertEquals("DTR_2", republished.info.sid)
+        }
+    }
 
     @Test
     fun `a slow collector of a one-frame subscription sees no stale frames`() = lkTest {
