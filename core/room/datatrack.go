@@ -404,7 +404,9 @@ func (d *dataTracks) attach(rt *RemoteDataTrack) {
 	}
 }
 
-// endReason classifies how a subscription ended (loop).
+// endReason classifies how a subscription ended: on the loop when it records the end, or
+// in EndReason when a reader asks first (it reads only the track's publisher, an atomic, and
+// the participant table, which has its own lock).
 func (d *dataTracks) endReason(s *DataTrackSubscription, err error) DataTrackEndReason {
 	switch {
 	case errors.Is(err, datatrack.ErrDisconnected):

@@ -2,7 +2,6 @@ package room
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,21 +139,22 @@ func (s *DataTrackSubscription) Done() <-chan struct{} { return s.s.Done() }
 func (s *DataTrackSubscription) Err() error { return s.s.Err() }
 
 // EndReason tells why the stream ended (EndReasonNone while it runs).
+//
+// The stream's end is visible (Next returns ErrStreamEnded) a moment before the room's loop
+// records the reason, so a reader that asks first classifies the end itself, with the same
+// rule and the same state (the participant table already reflects a departure when the
+// departed publisher's streams end), and records it: every caller sees one reason, which never
+// changes.
 func (s *DataTrackSubscription) EndReason() DataTrackEndReason {
-	if s.Err() == nil {
+	err := s.Err()
+	if err == nil {
 		return EndReasonNone
 	}
 	if r := DataTrackEndReason(s.reason.Load()); r != EndReasonNone {
 		return r
 	}
-	var se *datatrack.StreamEndError
-	switch err := s.Err(); {
-	case errors.Is(err, datatrack.ErrDisconnected):
-		return EndReasonDisconnected
-	case errors.As(err, &se) && se.Cause == nil:
-		return EndReasonClosed
-	}
-	return EndReasonUnpublished
+	s.setEndReason(s.track.d.endReason(s, err))
+	return DataTrackEndReason(s.reason.Load())
 }
 
 func (s *DataTrackSubscription) setEndReason(r DataTrackEndReason) {
