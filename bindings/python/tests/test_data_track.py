@@ -31,6 +31,18 @@ async def push_until(track: lkcore.LocalDataTrack, payload: bytes, ts: int, done
     return n
 
 
+async def push_numbered(track: lkcore.LocalDataTrack, i: int) -> None:
+    """Pushes frame number `i` (b"n" + 4 bytes big-endian), retrying while the queue is full:
+    every numbered frame leaves the publisher, so what the subscriber misses was lost on the
+    way or in its own buffer."""
+    while True:
+        try:
+            track.try_push(b"n" + i.to_bytes(4, "big"))
+            return
+        except errors.QueueFullError:
+            await asyncio.sleep(0.001)
+
+
 async def test_publish_subscribe_unpublish(devsfu, token_for) -> None:
     async with published_track(
         devsfu.url, token_for, "sensor", schema_name="s", frame_encoding="raw"
@@ -193,17 +205,9 @@ async def test_slow_consumer_counts_every_dropped_frame(devsfu, token_for) -> No
         first.set_result(None)
         await pusher
 
-        async def push(i: int) -> None:
-            while True:
-                try:
-                    track.try_push(b"n" + i.to_bytes(4, "big"))
-                    return
-                except errors.QueueFullError:
-                    await asyncio.sleep(0.001)
-
         n = 200
         for i in range(n + 1):  # bob reads nothing meanwhile; frame n is the tail
-            await push(i)
+            await push_numbered(track, i)
         got = []  # (index, dropped_before) of the delivered numbered frames
         while not got or got[-1][0] != n:
             f = await asyncio.wait_for(it.__anext__(), GUARD)
@@ -416,14 +420,6 @@ async def test_pull_reader_sees_what_it_lost(devsfu, token_for) -> None:
                 await pusher
             assert (st, payload, ts) == (0, b"warmup", 3)
 
-            async def push(i: int) -> None:
-                while True:
-                    try:
-                        track.try_push(b"n" + i.to_bytes(4, "big"))
-                        return
-                    except errors.QueueFullError:
-                        await asyncio.sleep(0.001)
-
             got = []  # (index, dropped_before) of the numbered frames read
 
             async def read_until(last: int) -> None:
@@ -436,11 +432,11 @@ async def test_pull_reader_sees_what_it_lost(devsfu, token_for) -> None:
                     got.append((int.from_bytes(payload[1:5], "big"), dropped))
 
             # Frame 0, read at once, is where the count starts (the warm-up's losses are before it).
-            await push(0)
+            await push_numbered(track, 0)
             await read_until(0)
             n = 200
             for i in range(1, n + 1):  # nothing is read meanwhile; frame n is the tail
-                await push(i)
+                await push_numbered(track, i)
             await track.flush(timeout=GUARD)
             await read_until(n)
             idx = [i for i, _ in got]
