@@ -30,10 +30,11 @@ const (
 type state uint8
 
 const (
-	atHeader  state = iota // at a block boundary
-	inStored               // copying a stored block
-	inHuffman              // decoding a compressed block
-	done                   // after the final block
+	atHeader   state = iota // at a block boundary
+	inStored                // copying a stored block
+	inHuffman               // decoding a compressed block
+	inLiterals              // decoding a compressed block without matches
+	done                    // after the final block
 )
 
 // Decoder decodes one DEFLATE stream at a time; Reset starts the next. It
@@ -61,6 +62,7 @@ type Decoder struct {
 	err        error
 
 	lit, dist         []entry // the current block's tables
+	litBits           uint    // lit's primary width
 	dynLit, dynDist   []entry // storage for a dynamic block's tables
 	fixedLit, fixDist []entry // built on the first fixed block
 	clen              []entry
@@ -155,6 +157,10 @@ func (d *Decoder) decode() error {
 			}
 		case inHuffman:
 			if stop, err := d.huffman(start); stop || err != nil {
+				return err
+			}
+		case inLiterals:
+			if stop, err := d.literals(start); stop || err != nil {
 				return err
 			}
 		}
@@ -281,14 +287,14 @@ func (d *Decoder) useFixed() {
 				l[i] = 8
 			}
 		}
-		build(&d.fixedLit, l[:], litPrimaryBits, litLenEntry)
+		build(&d.fixedLit, l[:], litPrimaryBits, litLenEntry) // literals of 8 and 9 bits: no pairs
 		var dl [32]uint8
 		for i := range dl {
 			dl[i] = 5
 		}
 		build(&d.fixDist, dl[:], distPrimaryBits, distEntry)
 	}
-	d.lit, d.dist, d.st = d.fixedLit, d.fixDist, inHuffman
+	d.lit, d.litBits, d.dist, d.st = d.fixedLit, litPrimaryBits, d.fixDist, inHuffman
 }
 
 // dynamicHeader reads the code lengths of a dynamic block and builds its
@@ -367,11 +373,21 @@ func (d *Decoder) dynamicHeader() error {
 			i++
 		}
 	}
-	if !build(&d.dynLit, lengths[:nlit], litPrimaryBits, litLenEntry) ||
+	litBits, st := uint(literalsOnlyBits), inLiterals
+	for _, n := range lengths[257:nlit] {
+		if n != 0 {
+			litBits, st = litPrimaryBits, inHuffman
+			break
+		}
+	}
+	if !build(&d.dynLit, lengths[:nlit], litBits, litLenEntry) ||
 		!build(&d.dynDist, lengths[nlit:], distPrimaryBits, distEntry) {
 		return corrupt("invalid Huffman code")
 	}
-	d.lit, d.dist, d.st = d.dynLit, d.dynDist, inHuffman
+	if st == inLiterals {
+		pairLiterals(d.dynLit, lengths[:nlit], litBits)
+	}
+	d.lit, d.litBits, d.dist, d.st = d.dynLit, litBits, d.dynDist, st
 	return nil
 }
 
@@ -448,6 +464,50 @@ func (d *Decoder) huffman(start int) (stop bool, err error) {
 	return true, nil
 }
 
+// literals is huffman for a block whose code has no length symbols
+// (Huffman-only data): a wider table whose entries can be pairs of literals
+// (pairLiterals), and no matches to handle. A single literal's entry has a
+// zero second byte, written past the output and replaced by the next write.
+func (d *Decoder) literals(start int) (stop bool, err error) {
+	bits, nbits := d.bits, d.nbits
+	in, ipos := d.in, d.ipos
+	buf, wpos := d.buf, d.wpos
+	lit := d.lit
+	limit := len(buf) - maxMatch
+	for wpos <= limit {
+		if nbits < 15 {
+			if len(in)-ipos < 8 {
+				goto slow
+			}
+			bits, nbits, ipos = refill(bits, nbits, in, ipos)
+		}
+		{
+			e := lookup(lit, bits, literalsOnlyBits)
+			n := uint(e & 31)
+			if e&kindMask != kindLiteral || n == 0 {
+				// The end of the block, or invalid data.
+				d.bits, d.nbits, d.ipos, d.wpos = bits, nbits, ipos, wpos
+				_, _, err := d.symbol(e)
+				return false, err
+			}
+			bits >>= n
+			nbits -= n
+			buf[wpos] = byte(e >> 16)
+			buf[wpos+1] = byte(e >> 24)
+			wpos += 1 + int(e>>6&1)
+			continue
+		}
+	slow:
+		d.bits, d.nbits, d.ipos, d.wpos = bits, nbits, ipos, wpos
+		if stop, end, err := d.slowSymbol(start); stop || end || err != nil {
+			return stop, err
+		}
+		bits, nbits, in, ipos, wpos = d.bits, d.nbits, d.in, d.ipos, d.wpos
+	}
+	d.bits, d.nbits, d.ipos, d.wpos = bits, nbits, ipos, wpos
+	return true, nil
+}
+
 // copyMatch copies length bytes from dist bytes back to buf[w:] and returns
 // the end of the copy. An overlapping match repeats its last dist bytes: the
 // source grows with each copy.
@@ -469,7 +529,7 @@ func (d *Decoder) slowSymbol(start int) (stop, end bool, err error) {
 			d.ipos++
 			d.nbits += 8
 		}
-		e := lookup(d.lit, d.bits, litPrimaryBits)
+		e := lookup(d.lit, d.bits, d.litBits)
 		ok, end, err := d.symbol(e)
 		if ok || err != nil {
 			return false, end, err
@@ -492,6 +552,11 @@ func (d *Decoder) symbol(e entry) (ok, end bool, err error) {
 	if n == 0 {
 		return false, false, corrupt("invalid literal/length code")
 	}
+	if e&entryPair != 0 && n > d.nbits {
+		// The second literal's bits have not arrived (or are not there):
+		// the first alone.
+		e, n = e&^(entryPair|31|0xff<<24)|e>>8&15, uint(e>>8&15)
+	}
 	if n > d.nbits {
 		return false, false, nil
 	}
@@ -499,6 +564,10 @@ func (d *Decoder) symbol(e entry) (ok, end bool, err error) {
 	case kindLiteral:
 		d.take(n)
 		d.buf[d.wpos] = byte(e >> 16)
+		if e&entryPair != 0 {
+			d.buf[d.wpos+1] = byte(e >> 24)
+			d.wpos++
+		}
 		d.wpos++
 		return true, false, nil
 	case kindEnd:

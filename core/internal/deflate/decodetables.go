@@ -13,13 +13,17 @@ package deflate
 //
 //	bits 0-4   code length in bits (0: no code has these bits)
 //	bit  5     link: bits 0-3 are the subtable's width, bits 16-31 its offset
-//	bits 8-11  extra bits that follow the code (lengths and distances)
+//	bit  6     pair: two literals (see pairLiterals)
+//	bits 8-11  extra bits that follow the code (lengths and distances); in
+//	           a pair, the length of the first literal's code
 //	bits 12-13 kind: literal, length or distance, end of block, invalid symbol
-//	bits 16-31 value: the literal byte, or the base length or distance
+//	bits 16-31 value: the literal byte, or the base length or distance; in a
+//	           pair, bits 24-31 are the second literal
 type entry = uint32
 
 const (
 	entryLink = 1 << 5
+	entryPair = 1 << 6
 
 	kindShift   = 12
 	kindLiteral = 0 << kindShift
@@ -30,9 +34,14 @@ const (
 
 	maxCodeLen = 15
 
-	litPrimaryBits  = 10
-	distPrimaryBits = 8
-	clenPrimaryBits = 7 // code-length codes are at most 7 bits: one level
+	litPrimaryBits = 10
+	// literalsOnlyBits is the primary width of a block without matches
+	// (Huffman-only data such as compressed base64): two 6-bit codes
+	// pair up in it. A wider table costs more to build than it saves in a
+	// block with matches, where literals are fewer.
+	literalsOnlyBits = 12
+	distPrimaryBits  = 8
+	clenPrimaryBits  = 7 // code-length codes are at most 7 bits: one level
 )
 
 // litLenEntry is the entry of literal/length symbol s without its code length.
@@ -88,14 +97,7 @@ func reverse(c uint32, n uint) uint32 {
 // (valid only as a distance code: a block with no matches; any use of it
 // then fails as invalid data).
 func build(t *[]entry, lengths []uint8, primary uint, sym func(int) entry) bool {
-	var count [maxCodeLen + 1]int
-	maxLen := uint(0)
-	for _, n := range lengths {
-		if n != 0 {
-			count[n]++
-			maxLen = max(maxLen, uint(n))
-		}
-	}
+	next, count, maxLen := firstCodes(lengths)
 	tab := (*t)[:0]
 	size := 1 << primary
 	tab = append(tab, make([]entry, size)...)
@@ -103,18 +105,12 @@ func build(t *[]entry, lengths []uint8, primary uint, sym func(int) entry) bool 
 	if maxLen == 0 {
 		return true
 	}
-	var next [maxCodeLen + 2]uint32
-	code := uint32(0)
-	for n := 1; n <= maxCodeLen; n++ {
-		code = (code + uint32(count[n-1])) << 1
-		next[n] = code
-	}
 	// Complete: the codes of the longest length end exactly at 2^maxLen.
 	if end := next[maxLen] + uint32(count[maxLen]); end != 1<<maxLen && !(maxLen == 1 && count[1] == 1) {
 		return false
 	}
 	// Subtable widths: for each primary prefix, the longest code through it.
-	var subBits [1 << litPrimaryBits]uint8 // primary is at most litPrimaryBits
+	var subBits [1 << literalsOnlyBits]uint8 // the widest primary
 	if maxLen > primary {
 		c := next
 		for _, n := range lengths {
@@ -156,4 +152,70 @@ func build(t *[]entry, lengths []uint8, primary uint, sym func(int) entry) bool 
 		}
 	}
 	return true
+}
+
+// firstCodes returns the first canonical code of each code length (RFC 1951
+// section 3.2.2: codes of one length are consecutive, in symbol order, and
+// follow the shorter ones), the number of codes of each length and the
+// longest length.
+func firstCodes(lengths []uint8) (next [maxCodeLen + 2]uint32, count [maxCodeLen + 1]int, maxLen uint) {
+	for _, n := range lengths {
+		if n != 0 {
+			count[n]++
+			maxLen = max(maxLen, uint(n))
+		}
+	}
+	code := uint32(0)
+	for n := 1; n <= maxCodeLen; n++ {
+		code = (code + uint32(count[n-1])) << 1
+		next[n] = code
+	}
+	return next, count, maxLen
+}
+
+// pairLiterals turns each primary entry of literal/length table t (built
+// from lengths, primary bits wide) whose code is a literal followed, within
+// the primary bits, by the complete code of another literal into a pair
+// entry: both bytes, the length of both codes (bits 0-4) and the first
+// code's length (bits 8-11, for a decoder that has fewer bits than the pair
+// needs). One lookup then decodes two literals, which is most of the work
+// for Huffman-only data and much of it for text.
+//
+// It visits only the entries of literal codes short enough to be followed
+// by another literal's (a literal's code is at least minLit bits), so a
+// block whose literals are long costs nothing here.
+func pairLiterals(t []entry, lengths []uint8, primary uint) {
+	minLit := uint(maxCodeLen)
+	for _, n := range lengths[:256] {
+		if n != 0 {
+			minLit = min(minLit, uint(n))
+		}
+	}
+	next, _, _ := firstCodes(lengths)
+	for s, n8 := range lengths {
+		n := uint(n8)
+		if n == 0 {
+			continue
+		}
+		rc := reverse(next[n], n)
+		next[n]++
+		if s >= 256 || n+minLit > primary {
+			continue
+		}
+		// The entries of this code: its bits, then any primary-n bits k,
+		// whose own entry (the same table from its start) is the code that
+		// follows, if it ends within them. That entry may be a pair already:
+		// its first literal is the code.
+		for k := uint32(0); k < 1<<(primary-n); k++ {
+			e2 := t[k]
+			n2 := uint(e2 & 31)
+			if e2&entryPair != 0 {
+				n2 = uint(e2 >> 8 & 15)
+			}
+			if e2&(entryLink|kindMask) != kindLiteral || n2 == 0 || n+n2 > primary {
+				continue
+			}
+			t[rc|k<<n] = kindLiteral | entryPair | entry(s)<<16 | (e2>>16&0xff)<<24 | entry(n)<<8 | entry(n+n2)
+		}
+	}
 }
