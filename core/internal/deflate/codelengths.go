@@ -90,3 +90,22 @@ func depthsWithin(leaves []uint64, depths []uint8, limit int) bool {
 	copy(depths, depth[:n])
 	return ok
 }
+
+// firstCodes returns the first canonical code of each code length (RFC 1951
+// section 3.2.2: codes of one length are consecutive, in symbol order, and
+// follow the shorter ones), the number of codes of each length and the
+// longest length.
+func firstCodes(lengths []uint8) (next [maxCodeLen + 2]uint32, count [maxCodeLen + 1]int, maxLen uint) {
+	for _, n := range lengths {
+		if n != 0 {
+			count[n]++
+			maxLen = max(maxLen, uint(n))
+		}
+	}
+	code := uint32(0)
+	for n := 1; n <= maxCodeLen; n++ {
+		code = (code + uint32(count[n-1])) << 1
+		next[n] = code
+	}
+	return next, count, maxLen
+}

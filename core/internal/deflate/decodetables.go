@@ -154,25 +154,6 @@ func build(t *[]entry, lengths []uint8, primary uint, sym func(int) entry) bool 
 	return true
 }
 
-// firstCodes returns the first canonical code of each code length (RFC 1951
-// section 3.2.2: codes of one length are consecutive, in symbol order, and
-// follow the shorter ones), the number of codes of each length and the
-// longest length.
-func firstCodes(lengths []uint8) (next [maxCodeLen + 2]uint32, count [maxCodeLen + 1]int, maxLen uint) {
-	for _, n := range lengths {
-		if n != 0 {
-			count[n]++
-			maxLen = max(maxLen, uint(n))
-		}
-	}
-	code := uint32(0)
-	for n := 1; n <= maxCodeLen; n++ {
-		code = (code + uint32(count[n-1])) << 1
-		next[n] = code
-	}
-	return next, count, maxLen
-}
-
 // pairLiterals turns each primary entry of literal/length table t (built
 // from lengths, primary bits wide) whose code is a literal followed, within
 // the primary bits, by the complete code of another literal into a pair

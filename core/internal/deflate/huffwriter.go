@@ -185,17 +185,7 @@ func (w *HuffmanWriter) literals(b []byte) {
 // canonical sets enc[s] to symbol s's canonical code, bit-reversed for
 // writing least significant bit first, shifted left by 8, plus its length.
 func canonical(lens []uint8, enc []uint32) {
-	var count [maxCodeLen + 1]uint32
-	for _, l := range lens {
-		count[l]++
-	}
-	count[0] = 0
-	var next [maxCodeLen + 1]uint32
-	code := uint32(0)
-	for n := 1; n <= maxCodeLen; n++ {
-		code = (code + count[n-1]) << 1
-		next[n] = code
-	}
+	next, _, _ := firstCodes(lens)
 	for s, l := range lens {
 		if l == 0 {
 			enc[s] = 0
