@@ -480,6 +480,6 @@ func (c *chunkWriter) flush() error {
 	}
 	err := c.m.sendPacket(c.ctx, c.id, chunkPacket(c.dests, c.id, c.next, c.buf))
 	c.next++
-	c.buf = nil // the packet owns the old buffer now
+	c.buf = c.buf[:0] // the transport does not retain the packet (Transport.SendPacket)
 	return err
 }
