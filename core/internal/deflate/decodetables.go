@@ -159,8 +159,8 @@ func build(t *[]entry, lengths []uint8, primary uint, sym func(int) entry) bool 
 // the primary bits, by the complete code of another literal into a pair
 // entry: both bytes, the length of both codes (bits 0-4) and the first
 // code's length (bits 8-11, for a decoder that has fewer bits than the pair
-// needs). One lookup then decodes two literals, which is most of the work
-// for Huffman-only data and much of it for text.
+// needs). One lookup then decodes two literals. The decoder pairs the
+// tables of blocks without matches only (Decoder.literals).
 //
 // It visits only the entries of literal codes short enough to be followed
 // by another literal's (a literal's code is at least minLit bits), so a
