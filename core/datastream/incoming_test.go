@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/lkpb"
@@ -634,5 +636,46 @@ func TestIncomingUnreadStreamsBounded(t *testing.T) {
 	}
 	if n, bytes := r.m.UnfinishedIncomingStreams(); n != 0 || bytes != 0 {
 		t.Fatalf("%d unfinished streams, %d bytes queued after a reader gave up", n, bytes)
+	}
+}
+
+// StreamInfo.Arrival numbers the streams handed to registered handlers in header order,
+// without gaps: a stream of a reserved topic, or one dropped at its header (no handler for
+// its topic, a duplicate id), takes no number.
+func TestIncomingArrivalNumbersHandledStreamsInHeaderOrder(t *testing.T) {
+	r := newRx(t, datastream.Limits{})
+	reserved := make(chan *datastream.TextStreamReader, 4)
+	if err := r.m.RegisterReservedTextStreamHandler(datastream.RPCRequestTopic, func(rd *datastream.TextStreamReader, _ string) { reserved <- rd }); err != nil {
+		t.Fatal(err)
+	}
+	rpc := hdr("rpc", true, nil, nil)
+	rpc.Topic = datastream.RPCRequestTopic
+	other := hdr("other", false, nil, nil)
+	other.Topic = "nobody"
+	r.feed(
+		hp(hdr("a", true, nil, nil)),
+		hp(rpc),
+		hp(hdr("b", false, nil, nil)),
+		hp(other),
+		hp(hdr("a", true, nil, nil)), // the same id again: ignored
+		hp(hdr("c", true, nil, nil)),
+	)
+	got := map[string]uint64{}
+	for range 2 {
+		rd := r.text(t)
+		got[rd.Info().ID] = rd.Info().Arrival
+	}
+	rd := r.byteStream(t)
+	got[rd.Info().ID] = rd.Info().Arrival
+	if want := map[string]uint64{"a": 1, "b": 2, "c": 3}; !maps.Equal(got, want) {
+		t.Fatalf("arrivals %v, want %v", got, want)
+	}
+	select {
+	case rd := <-reserved:
+		if a := rd.Info().Arrival; a != 0 {
+			t.Fatalf("reserved-topic stream has arrival %d, want 0", a)
+		}
+	case <-time.After(10 * time.Second): // hang guard
+		t.Fatal("the reserved-topic stream was not delivered")
 	}
 }

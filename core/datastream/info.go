@@ -32,6 +32,15 @@ type StreamInfo struct {
 	Inline bool
 	// SenderIdentity is the sending participant (incoming only).
 	SenderIdentity string
+	// Arrival numbers the incoming streams the manager handed to the
+	// handlers registered with RegisterTextStreamHandler and
+	// RegisterByteStreamHandler, in the order their headers arrived: 1, 2,
+	// 3, … without gaps (streams of reserved topics, such as RPC's, and
+	// streams dropped at their header do not count). Handlers run
+	// concurrently, each in its own goroutine; a layer that reports streams
+	// as ordered events (the C ABI's stream_opened) restores their order
+	// with it. 0 on outgoing streams.
+	Arrival uint64
 	// DestinationIdentities are the recipients (outgoing only; empty =
 	// broadcast).
 	DestinationIdentities []string

@@ -66,7 +66,8 @@ type Manager struct {
 	reserved     map[string]TextStreamHandler
 	open         map[string]*inStream
 	perSender    map[string]int
-	unfinished   int // streams handed to handlers whose reader has not finished
+	unfinished   int    // streams handed to handlers whose reader has not finished
+	arrivals     uint64 // streams handed to registered (not reserved) handlers: StreamInfo.Arrival
 
 	buffered *byteBudget // wire bytes queued for all readers (Limits.MaxBufferedBytesTotal)
 }
@@ -251,14 +252,17 @@ func (m *Manager) handleHeader(h *lkpb.DataStream_Header, sender string, enc lkp
 		return
 	}
 	var (
-		textH TextStreamHandler
-		byteH ByteStreamHandler
-		isTxt bool
+		textH    TextStreamHandler
+		byteH    ByteStreamHandler
+		isTxt    bool
+		reserved bool
 	)
 	switch ch := h.GetContentHeader().(type) {
 	case *lkpb.DataStream_Header_TextHeader:
 		isTxt = true
-		if textH = m.reserved[base.Topic]; textH == nil {
+		textH = m.reserved[base.Topic]
+		reserved = textH != nil
+		if textH == nil {
 			textH = m.textHandlers[base.Topic]
 		}
 		if textH == nil {
@@ -310,6 +314,10 @@ func (m *Manager) handleHeader(h *lkpb.DataStream_Header, sender string, enc lkp
 		m.mu.Lock()
 		m.unfinished--
 		m.mu.Unlock()
+	}
+	if !reserved {
+		m.arrivals++
+		base.Arrival = m.arrivals
 	}
 	rd := newReader(core, id, compressed, isTxt, base.Size, m.limits, m.flate)
 	m.wg.Add(1)
