@@ -64,6 +64,9 @@ type Room struct {
 	// other than the pump (RPC invocations, opened streams) wait for it.
 	eventsReady chan struct{}
 
+	// streamOrder orders the stream_opened events of the goroutines serving incoming streams.
+	streamOrder streamOrder
+
 	// announcing: auto-subscriptions handed over by the event being translated, whose frames
 	// wait until that event is queued (closed by post). Touched by the pump goroutine only.
 	announcing []chan struct{}

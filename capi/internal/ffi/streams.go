@@ -127,6 +127,8 @@ type streamSource interface {
 	close()
 	owned(handle uint64) *ffipb.OwnedStreamReader
 	attributes() map[string]string
+	// arrival is the stream's place among the room's incoming streams (StreamInfo.Arrival).
+	arrival() uint64
 }
 
 type textSource struct{ rd *datastream.TextStreamReader }
@@ -137,6 +139,7 @@ func (s textSource) next(ctx context.Context) (*ffipb.StreamChunkEvent, int, err
 }
 func (s textSource) close()                        { _ = s.rd.Close() }
 func (s textSource) attributes() map[string]string { return s.rd.Info().Attributes }
+func (s textSource) arrival() uint64               { return s.rd.Info().Arrival }
 func (s textSource) owned(h uint64) *ffipb.OwnedStreamReader {
 	return &ffipb.OwnedStreamReader{Handle: h, Info: &ffipb.OwnedStreamReader_Text{Text: textStreamInfo(s.rd.Info())}}
 }
@@ -149,6 +152,7 @@ func (s byteSource) next(ctx context.Context) (*ffipb.StreamChunkEvent, int, err
 }
 func (s byteSource) close()                        { _ = s.rd.Close() }
 func (s byteSource) attributes() map[string]string { return s.rd.Info().Attributes }
+func (s byteSource) arrival() uint64               { return s.rd.Info().Arrival }
 func (s byteSource) owned(h uint64) *ffipb.OwnedStreamReader {
 	return &ffipb.OwnedStreamReader{Handle: h, Info: &ffipb.OwnedStreamReader_Bytes{Bytes: byteStreamInfo(s.rd.Info())}}
 }
@@ -227,17 +231,25 @@ func (r *Room) runReader(identity string, src streamSource, cfg streamHandlerCfg
 	case <-r.ctx.Done():
 		return
 	}
+	// Announced in the order the headers arrived, whichever goroutine runs first.
+	arrival := src.arrival()
+	if !r.streamOrder.wait(r.ctx, arrival) {
+		return
+	}
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
 	sr := &StreamReader{ctx: ctx, cancel: cancel, credits: newCredits(cfg.delivery, cfg.credits)}
 	h, err := r.c.handles.Insert(KindStreamReader, sr, r.handle, sr.release)
 	if err != nil {
+		r.streamOrder.finish(arrival)
 		return // room released meanwhile
 	}
 	opened := &ffipb.RoomEvent{RoomHandle: r.handle, Message: &ffipb.RoomEvent_StreamOpened{StreamOpened: &ffipb.StreamOpened{
 		ParticipantIdentity: identity, Reader: src.owned(h),
 	}}}
-	if r.c.Post(ctx, roomEvent(opened)) != nil {
+	err = r.c.Post(ctx, roomEvent(opened))
+	r.streamOrder.finish(arrival)
+	if err != nil {
 		return
 	}
 	limit, total := r.maxIncomingStreamBytes(), uint64(0)

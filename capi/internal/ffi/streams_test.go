@@ -1,6 +1,8 @@
 package ffi
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,7 +12,10 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/datastream"
+	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
@@ -379,5 +384,57 @@ func TestE2EStreamWriteBoundedWhileReconnecting(t *testing.T) {
 		t.Logf("room ended %v after the drop", time.Since(dropped))
 	case <-time.After(ReleaseTimeout + 2*time.Second): // the writer's abort gets 1 s of it
 		t.Fatalf("the room still runs (%v) after its handle was dropped", r.core.State())
+	}
+}
+
+// Streams whose headers arrive back to back, on several topics and of both kinds, are
+// announced (stream_opened) in the order their headers arrived, although each is served by
+// a goroutine of its own (BINDINGS.md section 3: a room's events arrive in the order the room
+// observed them). The sender is a Go room that sends them one after the other from one
+// goroutine, so their headers leave, and reach the SFU and alice, in that order.
+func TestStreamOpenedFollowsHeaderOrder(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	alice := newHost(t)
+	ar := alice.createRoom(nil)
+	for _, topic := range []string{"a", "b"} {
+		registerStreams(t, alice, ar, ffipb.StreamKind_STREAM_KIND_TEXT, topic, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0)
+		registerStreams(t, alice, ar, ffipb.StreamKind_STREAM_KIND_BYTES, topic, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0)
+	}
+	alice.connect(ar, s.URL(), mintToken(t, s, "order", "alice"))
+	ctx := testkit.Context(t, 0)
+	bob, err := room.Connect(ctx, s.URL(), mintToken(t, s, "order", "bob"), room.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bob.Disconnect(context.Background()) })
+	alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
+
+	const n = 60
+	var want []string
+	for i := range n {
+		id := fmt.Sprintf("s%02d", i)
+		topic := []string{"a", "b"}[i%2]
+		if i%3 == 0 {
+			_, err = bob.LocalParticipant().SendBytes(ctx, []byte{byte(i)}, datastream.SendBytesOptions{Topic: topic, StreamID: id})
+		} else {
+			_, err = bob.LocalParticipant().SendText(ctx, id, datastream.SendTextOptions{Topic: topic, StreamID: id})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	var got []string
+	alice.s.waitFor(t, "every stream opened", func(evs []*ffipb.Event) bool {
+		got = got[:0]
+		for _, ev := range evs {
+			if o := ev.GetRoom().GetStreamOpened(); o != nil {
+				got = append(got, o.GetReader().GetText().GetStreamId()+o.GetReader().GetBytes().GetStreamId())
+			}
+		}
+		return len(got) == n
+	})
+	if !slices.Equal(got, want) {
+		t.Fatalf("stream_opened order %v, want %v", got, want)
 	}
 }
