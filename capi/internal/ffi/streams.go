@@ -236,19 +236,20 @@ func (r *Room) runReader(identity string, src streamSource, cfg streamHandlerCfg
 	if !r.streamOrder.wait(r.ctx, arrival) {
 		return
 	}
+	turn := sync.OnceFunc(func() { r.streamOrder.finish(arrival) })
+	defer turn() // whatever ends this goroutine early, the next stream gets its turn
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
 	sr := &StreamReader{ctx: ctx, cancel: cancel, credits: newCredits(cfg.delivery, cfg.credits)}
 	h, err := r.c.handles.Insert(KindStreamReader, sr, r.handle, sr.release)
 	if err != nil {
-		r.streamOrder.finish(arrival)
 		return // room released meanwhile
 	}
 	opened := &ffipb.RoomEvent{RoomHandle: r.handle, Message: &ffipb.RoomEvent_StreamOpened{StreamOpened: &ffipb.StreamOpened{
 		ParticipantIdentity: identity, Reader: src.owned(h),
 	}}}
 	err = r.c.Post(ctx, roomEvent(opened))
-	r.streamOrder.finish(arrival)
+	turn()
 	if err != nil {
 		return
 	}
