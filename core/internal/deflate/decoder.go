@@ -554,8 +554,8 @@ func (d *Decoder) symbol(e entry) (ok, end bool, err error) {
 	}
 	if e&entryPair != 0 && n > d.nbits {
 		// The second literal's bits have not arrived (or are not there):
-		// the first alone.
-		e, n = e&^(entryPair|31|0xff<<24)|e>>8&15, uint(e>>8&15)
+		// the first alone, with its own code length.
+		e, n = e&^entryPair, uint(e>>8&15)
 	}
 	if n > d.nbits {
 		return false, false, nil
