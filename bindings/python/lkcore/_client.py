@@ -38,7 +38,7 @@ import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Iterable, Optional, Tuple, Union
 
 from . import errors
 from ._lib import LK_ERR_CLIENT_CLOSED, LK_ERR_TIMEOUT, LK_OK, Library, load_library
@@ -655,7 +655,7 @@ class Client:
                 except Exception as e:  # noqa: BLE001 - delivered to the waiter
                     # No object was handed to the waiter: release what the completion handed
                     # over (whatever on_result adopted, too) instead of leaking it.
-                    self._release_owned(comp)
+                    self.release_handed_over(comp.owned_handles)
                     fut.set_exception(e)
             return
         if kind == "room":
@@ -677,9 +677,7 @@ class Client:
                 # Nobody to deliver it to: release what it hands over instead of leaking it,
                 # exactly RoomEvent.owned_handles (ABI 1.11: a stream's reader, a published
                 # track's auto-subscription, whatever kind the library adds).
-                for h in ev.room.owned_handles:
-                    self.adopt(h, handle)
-                    self.drop(h)
+                self.release_handed_over(ev.room.owned_handles, handle)
             return
         try:
             method(ev)
@@ -691,13 +689,16 @@ class Client:
         handle in ``Completion.owned_handles`` (ABI 1.10), which the library fills from the
         schema for any result kind (a published track, a stream writer, a connect's
         auto-subscriptions, ...)."""
-        self._release_owned(comp)
+        self.release_handed_over(comp.owned_handles)
 
-    def _release_owned(self, comp: pb.Completion) -> None:
-        """Drops every handle ``comp`` hands over (``Completion.owned_handles``), adopted or not."""
-        for h in comp.owned_handles:
-            self.adopt(h)
-            self.drop(h)
+    def release_handed_over(self, handles: Iterable[int], parent: int = 0, keep: int = 0) -> None:
+        """Drops every handle a completion or room event hands over (its ``owned_handles``) but
+        ``keep`` (one an object took over), adopted first under ``parent`` so that the drop
+        reaches the library whether or not the handle was recorded yet."""
+        for h in handles:
+            if h != keep:
+                self.adopt(h, parent)
+                self.drop(h)
 
     # -- closing -------------------------------------------------------------------------------
 

@@ -846,12 +846,8 @@ class Room(EventEmitter[RoomEventName]):
         handler, a track of an unknown participant, a kind this binding does not know), so no
         list of which event kinds own handles is kept here."""
         client = self._session.client
-        if client is None:
-            return
-        for h in re.owned_handles:
-            if h != taken:
-                client.adopt(h, self._session.handle)
-                client.drop(h)
+        if client is not None:
+            client.release_handed_over(re.owned_handles, self._session.handle, keep=taken)
 
     def _on_room_event(self, re: pb.RoomEvent) -> int:
         """Applies and emits a room event; returns the handle it hands over that an object
