@@ -154,6 +154,7 @@ func New(opts Options) (*Room, error) {
 		events:       newEventQueue(limit),
 		engEvents:    make(chan engineEvent, 64),
 		cmds:         make(chan func()),
+		snapshotReq:  make(chan struct{}, 1),
 		disconnectCh: make(chan struct{}),
 		connected:    make(chan struct{}),
 		closing:      make(chan struct{}),

@@ -28,12 +28,14 @@ type eventQueue struct {
 	avail     chan struct{} // closed and replaced when items are added or the queue closes
 	space     chan struct{} // closed and replaced when a data event is taken
 	waiting   int           // data pushers waiting for space
+	snapshots int           // pending SnapshotTaken events (0 or 1: pushSnapshot)
 	closed    bool
 }
 
 type queued struct {
 	ev   Event
 	data bool
+	snap bool // a SnapshotTaken
 }
 
 func newEventQueue(dataLimit int) *eventQueue {
@@ -50,6 +52,28 @@ func (q *eventQueue) push(evs ...Event) {
 	for _, ev := range evs {
 		q.items = append(q.items, queued{ev: ev})
 	}
+	q.wakeLocked()
+}
+
+// pushSnapshot appends SnapshotTaken{take()} unless one is still pending: that one answers
+// the request too (it is consistent with the events before it, and those after it are
+// deltas on it), so a host that asks faster than it reads never grows the queue. Only the
+// loop calls it (it takes the snapshot), so the check and the push need no common lock.
+func (q *eventQueue) pushSnapshot(take func() Snapshot) {
+	q.mu.Lock()
+	pending := q.snapshots > 0 || q.closed
+	q.mu.Unlock()
+	if pending {
+		return
+	}
+	ev := SnapshotTaken{Snapshot: take()}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	q.items = append(q.items, queued{ev: ev, snap: true})
+	q.snapshots++
 	q.wakeLocked()
 }
 
@@ -123,6 +147,9 @@ func (q *eventQueue) next(ctx context.Context) (Event, error) {
 				q.items = q.items[:n]
 				q.head = 0
 			}
+			if it.snap {
+				q.snapshots--
+			}
 			if it.data {
 				q.data--
 				close(q.space)
@@ -160,6 +187,7 @@ func (q *eventQueue) dropState() {
 	clear(q.items[len(kept):])
 	q.items = kept
 	q.head = 0
+	q.snapshots = 0
 }
 
 // tryPushData appends a data event if fewer than dataLimit data events are

@@ -103,6 +103,19 @@ type Disconnected struct {
 	Err    error
 }
 
+// SnapshotTaken is the room's state at this point of the event stream, asked
+// for with Room.RequestSnapshot: every event before it is reflected in it,
+// none after it is, so a consumer that starts (or starts over) here builds
+// its model from it and applies the events that follow as deltas, exactly as
+// with Connect's Snapshot. Its RemoteDataTracks carry no Subscription
+// (auto-subscriptions were handed over with their DataTrackPublished or
+// Connect's Snapshot). Data events (DataReceived, …) are not state: they
+// come before or after it as they arrived.
+type SnapshotTaken struct {
+	Snapshot Snapshot
+}
+
+func (SnapshotTaken) isEvent()                {}
 func (ConnectionStateChanged) isEvent()       {}
 func (ParticipantConnected) isEvent()         {}
 func (ParticipantDisconnected) isEvent()      {}

@@ -41,6 +41,8 @@ func (r *Room) loop() {
 			}
 		case cmd := <-r.cmds:
 			cmd()
+		case <-r.snapshotReq:
+			r.events.pushSnapshot(r.stateSnapshot)
 		case <-r.dataTrackTimer():
 			r.dt.tick()
 		case <-r.pcFailed:

@@ -53,6 +53,7 @@ type Room struct {
 
 	engEvents    chan engineEvent
 	cmds         chan func()
+	snapshotReq  chan struct{} // RequestSnapshot's requests, coalesced (buffered 1)
 	disconnectCh chan struct{}
 	disconnectOn sync.Once
 	abortErr     error         // set before abortC is closed
