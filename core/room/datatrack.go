@@ -282,7 +282,7 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 			if d.r.opts.AutoSubscribe {
 				sub = d.autoSubscribe(rt)
 			}
-			d.r.events.push(DataTrackPublished{Track: rt, Subscription: sub})
+			d.r.events.push(DataTrackPublished{Track: rt, Info: dataTrackInfoFrom(o.Info), Subscription: sub})
 		case datatrack.RemoteTrackUnpublished:
 			d.mu.Lock()
 			rt := d.remotes[o.Info.Sid]
@@ -307,7 +307,7 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 			}
 			d.mu.Unlock()
 			if rt != nil {
-				d.r.events.push(DataTrackSidChanged{Track: rt, OldSID: o.OldSid})
+				d.r.events.push(DataTrackSidChanged{Track: rt, Info: dataTrackInfoFrom(o.Info), OldSID: o.OldSid})
 			}
 		case datatrack.SubscriptionActive:
 			if s := d.subs[o.Subscription]; s != nil {

@@ -169,6 +169,9 @@ func (Reconnected) isEvent()  {}
 type DataTrackPublished struct {
 	// Track is the new remote track.
 	Track *RemoteDataTrack
+	// Info is the track as it was published; Track.Info() may already show
+	// the SID of a later DataTrackSidChanged still queued behind this event.
+	Info DataTrackInfo
 	// Subscription is the track's subscription with Options.AutoSubscribe
 	// (nil without, or when it could not be requested; logged).
 	Subscription *DataTrackSubscription
@@ -192,6 +195,8 @@ type DataTrackUnpublished struct {
 type DataTrackSidChanged struct {
 	// Track is the track, whose SID is now the new one.
 	Track *RemoteDataTrack
+	// Info is the track with the new SID (as of this change).
+	Info DataTrackInfo
 	// OldSID is the SID the track had before.
 	OldSID string
 }

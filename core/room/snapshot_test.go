@@ -58,7 +58,7 @@ func (m *model) apply(ev room.Event) error {
 	case room.RoomMetadataChanged:
 		m.roomMetadata = e.NewMetadata
 	case room.DataTrackPublished:
-		i := e.Track.Info()
+		i := e.Info
 		k := i.PublisherIdentity + "/" + i.Name
 		if _, ok := m.tracks[k]; ok {
 			return fmt.Errorf("track %s announced again", k)
@@ -72,7 +72,7 @@ func (m *model) apply(ev room.Event) error {
 		}
 		delete(m.tracks, k)
 	case room.DataTrackSidChanged:
-		i := e.Track.Info()
+		i := e.Info
 		m.tracks[i.PublisherIdentity+"/"+i.Name] = i.SID
 	}
 	return nil
