@@ -158,6 +158,7 @@ type Request struct {
 	//	*Request_SetLocalAttributes
 	//	*Request_SetSharedKey
 	//	*Request_GetE2EeStats
+	//	*Request_RequestRoomSnapshot
 	//	*Request_PublishDataTrack
 	//	*Request_UnpublishDataTrack
 	//	*Request_DataTrackIsPublished
@@ -385,6 +386,15 @@ func (x *Request) GetGetE2EeStats() *GetE2EeStatsRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_GetE2EeStats); ok {
 			return x.GetE2EeStats
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRequestRoomSnapshot() *RequestRoomSnapshotRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_RequestRoomSnapshot); ok {
+			return x.RequestRoomSnapshot
 		}
 	}
 	return nil
@@ -671,6 +681,10 @@ type Request_GetE2EeStats struct {
 	GetE2EeStats *GetE2EeStatsRequest `protobuf:"bytes,29,opt,name=get_e2ee_stats,json=getE2eeStats,proto3,oneof"` // since ABI 1.2
 }
 
+type Request_RequestRoomSnapshot struct {
+	RequestRoomSnapshot *RequestRoomSnapshotRequest `protobuf:"bytes,30,opt,name=request_room_snapshot,json=requestRoomSnapshot,proto3,oneof"` // since ABI 1.12
+}
+
 type Request_PublishDataTrack struct {
 	// Data tracks.
 	PublishDataTrack *PublishDataTrackRequest `protobuf:"bytes,40,opt,name=publish_data_track,json=publishDataTrack,proto3,oneof"`
@@ -800,6 +814,8 @@ func (*Request_SetLocalAttributes) isRequest_Message() {}
 func (*Request_SetSharedKey) isRequest_Message() {}
 
 func (*Request_GetE2EeStats) isRequest_Message() {}
+
+func (*Request_RequestRoomSnapshot) isRequest_Message() {}
 
 func (*Request_PublishDataTrack) isRequest_Message() {}
 
@@ -2421,7 +2437,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xa3\x1c\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\x8a\x1d\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -2448,7 +2464,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x0eset_local_name\x18\x1a \x01(\v2\".lkcore.ffi.v1.SetLocalNameRequestB\x04\xc8\xf3\x18\x01H\x00R\fsetLocalName\x12b\n" +
 	"\x14set_local_attributes\x18\x1b \x01(\v2(.lkcore.ffi.v1.SetLocalAttributesRequestB\x04\xc8\xf3\x18\x01H\x00R\x12setLocalAttributes\x12P\n" +
 	"\x0eset_shared_key\x18\x1c \x01(\v2\".lkcore.ffi.v1.SetSharedKeyRequestB\x04\xc8\xf3\x18\x00H\x00R\fsetSharedKey\x12P\n" +
-	"\x0eget_e2ee_stats\x18\x1d \x01(\v2\".lkcore.ffi.v1.GetE2eeStatsRequestB\x04\xc8\xf3\x18\x00H\x00R\fgetE2eeStats\x12\\\n" +
+	"\x0eget_e2ee_stats\x18\x1d \x01(\v2\".lkcore.ffi.v1.GetE2eeStatsRequestB\x04\xc8\xf3\x18\x00H\x00R\fgetE2eeStats\x12e\n" +
+	"\x15request_room_snapshot\x18\x1e \x01(\v2).lkcore.ffi.v1.RequestRoomSnapshotRequestB\x04\xc8\xf3\x18\x00H\x00R\x13requestRoomSnapshot\x12\\\n" +
 	"\x12publish_data_track\x18( \x01(\v2&.lkcore.ffi.v1.PublishDataTrackRequestB\x04\xc8\xf3\x18\x01H\x00R\x10publishDataTrack\x12b\n" +
 	"\x14unpublish_data_track\x18) \x01(\v2(.lkcore.ffi.v1.UnpublishDataTrackRequestB\x04\xc8\xf3\x18\x00H\x00R\x12unpublishDataTrack\x12i\n" +
 	"\x17data_track_is_published\x18* \x01(\v2*.lkcore.ffi.v1.DataTrackIsPublishedRequestB\x04\xc8\xf3\x18\x00H\x00R\x14dataTrackIsPublished\x12c\n" +
@@ -2637,55 +2654,56 @@ var file_lkcore_ffi_proto_goTypes = []any{
 	(*SetLocalAttributesRequest)(nil),           // 28: lkcore.ffi.v1.SetLocalAttributesRequest
 	(*SetSharedKeyRequest)(nil),                 // 29: lkcore.ffi.v1.SetSharedKeyRequest
 	(*GetE2EeStatsRequest)(nil),                 // 30: lkcore.ffi.v1.GetE2eeStatsRequest
-	(*PublishDataTrackRequest)(nil),             // 31: lkcore.ffi.v1.PublishDataTrackRequest
-	(*UnpublishDataTrackRequest)(nil),           // 32: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*DataTrackIsPublishedRequest)(nil),         // 33: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*PushDataTrackFrameRequest)(nil),           // 34: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*SubscribeDataTrackRequest)(nil),           // 35: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*FlushDataTrackRequest)(nil),               // 36: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),            // 37: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*WaitDataTrackSubscribedRequest)(nil),      // 38: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*GetDataTrackSubscriptionEndRequest)(nil),  // 39: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*PerformRpcRequest)(nil),                   // 40: lkcore.ffi.v1.PerformRpcRequest
-	(*RegisterRpcMethodRequest)(nil),            // 41: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*UnregisterRpcMethodRequest)(nil),          // 42: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*RespondRpcRequest)(nil),                   // 43: lkcore.ffi.v1.RespondRpcRequest
-	(*SendTextRequest)(nil),                     // 44: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                    // 45: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                     // 46: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),               // 47: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),               // 48: lkcore.ffi.v1.OpenByteWriterRequest
-	(*WriteStreamRequest)(nil),                  // 49: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),            // 50: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),        // 51: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*UnregisterStreamHandlerRequest)(nil),      // 52: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*Error)(nil),                               // 53: lkcore.ffi.v1.Error
-	(*CreateRoomResponse)(nil),                  // 54: lkcore.ffi.v1.CreateRoomResponse
-	(*GetRoomSnapshotResponse)(nil),             // 55: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*SetSharedKeyResponse)(nil),                // 56: lkcore.ffi.v1.SetSharedKeyResponse
-	(*GetE2EeStatsResponse)(nil),                // 57: lkcore.ffi.v1.GetE2eeStatsResponse
-	(*UnpublishDataTrackResponse)(nil),          // 58: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedResponse)(nil),        // 59: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameResponse)(nil),          // 60: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*SubscribeDataTrackResponse)(nil),          // 61: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*GetDataTrackStatsResponse)(nil),           // 62: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*GetDataTrackSubscriptionEndResponse)(nil), // 63: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*RegisterRpcMethodResponse)(nil),           // 64: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodResponse)(nil),         // 65: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RespondRpcResponse)(nil),                  // 66: lkcore.ffi.v1.RespondRpcResponse
-	(*RegisterStreamHandlerResponse)(nil),       // 67: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerResponse)(nil),     // 68: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*RoomEvent)(nil),                           // 69: lkcore.ffi.v1.RoomEvent
-	(*DataTrackFrameEvent)(nil),                 // 70: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),          // 71: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*StreamChunkEvent)(nil),                    // 72: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                    // 73: lkcore.ffi.v1.StreamEndedEvent
-	(*ConnectResult)(nil),                       // 74: lkcore.ffi.v1.ConnectResult
-	(*PublishDataTrackResult)(nil),              // 75: lkcore.ffi.v1.PublishDataTrackResult
-	(*PerformRpcResult)(nil),                    // 76: lkcore.ffi.v1.PerformRpcResult
-	(*TextStreamInfo)(nil),                      // 77: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                      // 78: lkcore.ffi.v1.ByteStreamInfo
-	(*OwnedStreamWriter)(nil),                   // 79: lkcore.ffi.v1.OwnedStreamWriter
+	(*RequestRoomSnapshotRequest)(nil),          // 31: lkcore.ffi.v1.RequestRoomSnapshotRequest
+	(*PublishDataTrackRequest)(nil),             // 32: lkcore.ffi.v1.PublishDataTrackRequest
+	(*UnpublishDataTrackRequest)(nil),           // 33: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*DataTrackIsPublishedRequest)(nil),         // 34: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*PushDataTrackFrameRequest)(nil),           // 35: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*SubscribeDataTrackRequest)(nil),           // 36: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*FlushDataTrackRequest)(nil),               // 37: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),            // 38: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*WaitDataTrackSubscribedRequest)(nil),      // 39: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),  // 40: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*PerformRpcRequest)(nil),                   // 41: lkcore.ffi.v1.PerformRpcRequest
+	(*RegisterRpcMethodRequest)(nil),            // 42: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*UnregisterRpcMethodRequest)(nil),          // 43: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*RespondRpcRequest)(nil),                   // 44: lkcore.ffi.v1.RespondRpcRequest
+	(*SendTextRequest)(nil),                     // 45: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                    // 46: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                     // 47: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),               // 48: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),               // 49: lkcore.ffi.v1.OpenByteWriterRequest
+	(*WriteStreamRequest)(nil),                  // 50: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),            // 51: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),        // 52: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*UnregisterStreamHandlerRequest)(nil),      // 53: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*Error)(nil),                               // 54: lkcore.ffi.v1.Error
+	(*CreateRoomResponse)(nil),                  // 55: lkcore.ffi.v1.CreateRoomResponse
+	(*GetRoomSnapshotResponse)(nil),             // 56: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*SetSharedKeyResponse)(nil),                // 57: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsResponse)(nil),                // 58: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*UnpublishDataTrackResponse)(nil),          // 59: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedResponse)(nil),        // 60: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameResponse)(nil),          // 61: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*SubscribeDataTrackResponse)(nil),          // 62: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*GetDataTrackStatsResponse)(nil),           // 63: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*GetDataTrackSubscriptionEndResponse)(nil), // 64: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*RegisterRpcMethodResponse)(nil),           // 65: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodResponse)(nil),         // 66: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RespondRpcResponse)(nil),                  // 67: lkcore.ffi.v1.RespondRpcResponse
+	(*RegisterStreamHandlerResponse)(nil),       // 68: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerResponse)(nil),     // 69: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*RoomEvent)(nil),                           // 70: lkcore.ffi.v1.RoomEvent
+	(*DataTrackFrameEvent)(nil),                 // 71: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),          // 72: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*StreamChunkEvent)(nil),                    // 73: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                    // 74: lkcore.ffi.v1.StreamEndedEvent
+	(*ConnectResult)(nil),                       // 75: lkcore.ffi.v1.ConnectResult
+	(*PublishDataTrackResult)(nil),              // 76: lkcore.ffi.v1.PublishDataTrackResult
+	(*PerformRpcResult)(nil),                    // 77: lkcore.ffi.v1.PerformRpcResult
+	(*TextStreamInfo)(nil),                      // 78: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                      // 79: lkcore.ffi.v1.ByteStreamInfo
+	(*OwnedStreamWriter)(nil),                   // 80: lkcore.ffi.v1.OwnedStreamWriter
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	5,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -2705,77 +2723,78 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	28, // 14: lkcore.ffi.v1.Request.set_local_attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest
 	29, // 15: lkcore.ffi.v1.Request.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyRequest
 	30, // 16: lkcore.ffi.v1.Request.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsRequest
-	31, // 17: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
-	32, // 18: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
-	33, // 19: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
-	34, // 20: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	35, // 21: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
-	36, // 22: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
-	34, // 23: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	37, // 24: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
-	38, // 25: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	39, // 26: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	40, // 27: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	41, // 28: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	42, // 29: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	43, // 30: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	44, // 31: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	45, // 32: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	46, // 33: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	47, // 34: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	48, // 35: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	49, // 36: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	50, // 37: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	51, // 38: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	52, // 39: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	53, // 40: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 41: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	8,  // 42: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	10, // 43: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	14, // 44: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	16, // 45: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	18, // 46: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
-	12, // 47: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
-	54, // 48: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	55, // 49: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	56, // 50: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	57, // 51: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
-	58, // 52: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	59, // 53: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	60, // 54: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	61, // 55: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	62, // 56: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
-	63, // 57: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	64, // 58: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	65, // 59: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	66, // 60: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	67, // 61: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	68, // 62: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	4,  // 63: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	19, // 64: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	69, // 65: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	70, // 66: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	71, // 67: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	72, // 68: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	73, // 69: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	53, // 70: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 71: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	74, // 72: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	75, // 73: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	76, // 74: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	77, // 75: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	78, // 76: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	78, // 77: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	79, // 78: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	79, // 79: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,  // 80: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	0,  // 81: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	20, // 82: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	83, // [83:83] is the sub-list for method output_type
-	83, // [83:83] is the sub-list for method input_type
-	83, // [83:83] is the sub-list for extension type_name
-	83, // [83:83] is the sub-list for extension extendee
-	0,  // [0:83] is the sub-list for field type_name
+	31, // 17: lkcore.ffi.v1.Request.request_room_snapshot:type_name -> lkcore.ffi.v1.RequestRoomSnapshotRequest
+	32, // 18: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
+	33, // 19: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
+	34, // 20: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
+	35, // 21: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	36, // 22: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
+	37, // 23: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
+	35, // 24: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	38, // 25: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
+	39, // 26: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	40, // 27: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	41, // 28: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	42, // 29: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	43, // 30: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	44, // 31: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	45, // 32: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	46, // 33: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	47, // 34: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	48, // 35: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	49, // 36: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	50, // 37: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	51, // 38: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	52, // 39: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	53, // 40: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	54, // 41: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 42: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	8,  // 43: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	10, // 44: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	14, // 45: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	16, // 46: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	18, // 47: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	12, // 48: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
+	55, // 49: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	56, // 50: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	57, // 51: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	58, // 52: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	59, // 53: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	60, // 54: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	61, // 55: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	62, // 56: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	63, // 57: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	64, // 58: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	65, // 59: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	66, // 60: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	67, // 61: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	68, // 62: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	69, // 63: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	4,  // 64: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	19, // 65: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	70, // 66: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	71, // 67: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	72, // 68: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	73, // 69: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	74, // 70: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	54, // 71: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 72: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	75, // 73: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	76, // 74: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	77, // 75: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	78, // 76: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	79, // 77: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	79, // 78: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	80, // 79: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	80, // 80: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,  // 81: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	0,  // 82: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	20, // 83: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	84, // [84:84] is the sub-list for method output_type
+	84, // [84:84] is the sub-list for method input_type
+	84, // [84:84] is the sub-list for extension type_name
+	84, // [84:84] is the sub-list for extension extendee
+	0,  // [0:84] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -2808,6 +2827,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_SetLocalAttributes)(nil),
 		(*Request_SetSharedKey)(nil),
 		(*Request_GetE2EeStats)(nil),
+		(*Request_RequestRoomSnapshot)(nil),
 		(*Request_PublishDataTrack)(nil),
 		(*Request_UnpublishDataTrack)(nil),
 		(*Request_DataTrackIsPublished)(nil),

@@ -1010,7 +1010,9 @@ func (x *DisconnectRequest) GetRoomHandle() uint64 {
 	return 0
 }
 
-// GetRoomSnapshotRequest returns the current state (same shape as ConnectResult).
+// GetRoomSnapshotRequest returns the current state (same shape as ConnectResult). The library
+// reads it when the request arrives, so it can be ahead of room events still on their way to the
+// host; a host that applies events to a model wants RequestRoomSnapshotRequest instead.
 type GetRoomSnapshotRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RoomHandle    uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
@@ -1099,6 +1101,104 @@ func (x *GetRoomSnapshotResponse) GetSnapshot() *ConnectResult {
 	return nil
 }
 
+// RequestRoomSnapshotRequest (SYNC, ABI 1.12) asks for a RoomSnapshotTaken room event: the state
+// taken at that event's place in the room's event stream. Returns at once (no response message);
+// the event follows. While a RoomSnapshotTaken is queued and not yet delivered it answers new
+// requests too, so the queue never grows. Errors: DISCONNECTED before the room connected and after
+// it ended.
+type RequestRoomSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomHandle    uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestRoomSnapshotRequest) Reset() {
+	*x = RequestRoomSnapshotRequest{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestRoomSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestRoomSnapshotRequest) ProtoMessage() {}
+
+func (x *RequestRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestRoomSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*RequestRoomSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RequestRoomSnapshotRequest) GetRoomHandle() uint64 {
+	if x != nil {
+		return x.RoomHandle
+	}
+	return 0
+}
+
+// RoomSnapshotTaken (ABI 1.12) is the room's state at this point of its event stream: every room
+// event before it is reflected in it and none after it, so a host that starts (or starts over)
+// here replaces its model with it and applies the events that follow as deltas, as after the
+// connect completion. room.connection_state is the state the events before it announced.
+// auto_subscriptions is empty (each was handed over with its track's announcement).
+type RoomSnapshotTaken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshot      *ConnectResult         `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomSnapshotTaken) Reset() {
+	*x = RoomSnapshotTaken{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomSnapshotTaken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomSnapshotTaken) ProtoMessage() {}
+
+func (x *RoomSnapshotTaken) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomSnapshotTaken.ProtoReflect.Descriptor instead.
+func (*RoomSnapshotTaken) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RoomSnapshotTaken) GetSnapshot() *ConnectResult {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
 // ParticipantInfo describes a participant (local or remote) by value.
 type ParticipantInfo struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -1118,7 +1218,7 @@ type ParticipantInfo struct {
 
 func (x *ParticipantInfo) Reset() {
 	*x = ParticipantInfo{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[11]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1230,7 @@ func (x *ParticipantInfo) String() string {
 func (*ParticipantInfo) ProtoMessage() {}
 
 func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[11]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1243,7 @@ func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantInfo.ProtoReflect.Descriptor instead.
 func (*ParticipantInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{11}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ParticipantInfo) GetSid() string {
@@ -1221,7 +1321,7 @@ type ParticipantPermission struct {
 
 func (x *ParticipantPermission) Reset() {
 	*x = ParticipantPermission{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1333,7 @@ func (x *ParticipantPermission) String() string {
 func (*ParticipantPermission) ProtoMessage() {}
 
 func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1346,7 @@ func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantPermission.ProtoReflect.Descriptor instead.
 func (*ParticipantPermission) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{12}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ParticipantPermission) GetCanSubscribe() bool {
@@ -1293,7 +1393,7 @@ type PublishDataRequest struct {
 
 func (x *PublishDataRequest) Reset() {
 	*x = PublishDataRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1405,7 @@ func (x *PublishDataRequest) String() string {
 func (*PublishDataRequest) ProtoMessage() {}
 
 func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1418,7 @@ func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{13}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PublishDataRequest) GetRoomHandle() uint64 {
@@ -1366,7 +1466,7 @@ type SetLocalMetadataRequest struct {
 
 func (x *SetLocalMetadataRequest) Reset() {
 	*x = SetLocalMetadataRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1478,7 @@ func (x *SetLocalMetadataRequest) String() string {
 func (*SetLocalMetadataRequest) ProtoMessage() {}
 
 func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1491,7 @@ func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{14}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetLocalMetadataRequest) GetRoomHandle() uint64 {
@@ -1418,7 +1518,7 @@ type SetLocalNameRequest struct {
 
 func (x *SetLocalNameRequest) Reset() {
 	*x = SetLocalNameRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1530,7 @@ func (x *SetLocalNameRequest) String() string {
 func (*SetLocalNameRequest) ProtoMessage() {}
 
 func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1543,7 @@ func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalNameRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalNameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{15}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetLocalNameRequest) GetRoomHandle() uint64 {
@@ -1471,7 +1571,7 @@ type SetLocalAttributesRequest struct {
 
 func (x *SetLocalAttributesRequest) Reset() {
 	*x = SetLocalAttributesRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1583,7 @@ func (x *SetLocalAttributesRequest) String() string {
 func (*SetLocalAttributesRequest) ProtoMessage() {}
 
 func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1596,7 @@ func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{16}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetLocalAttributesRequest) GetRoomHandle() uint64 {
@@ -1530,6 +1630,7 @@ type RoomEvent struct {
 	//	*RoomEvent_Reconnected
 	//	*RoomEvent_Disconnected
 	//	*RoomEvent_RoomUpdated
+	//	*RoomEvent_SnapshotTaken
 	//	*RoomEvent_ParticipantConnected
 	//	*RoomEvent_ParticipantDisconnected
 	//	*RoomEvent_ParticipantUpdated
@@ -1548,7 +1649,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1661,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1674,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{17}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RoomEvent) GetRoomHandle() uint64 {
@@ -1637,6 +1738,15 @@ func (x *RoomEvent) GetRoomUpdated() *RoomUpdated {
 	if x != nil {
 		if x, ok := x.Message.(*RoomEvent_RoomUpdated); ok {
 			return x.RoomUpdated
+		}
+	}
+	return nil
+}
+
+func (x *RoomEvent) GetSnapshotTaken() *RoomSnapshotTaken {
+	if x != nil {
+		if x, ok := x.Message.(*RoomEvent_SnapshotTaken); ok {
+			return x.SnapshotTaken
 		}
 	}
 	return nil
@@ -1765,6 +1875,10 @@ type RoomEvent_RoomUpdated struct {
 	RoomUpdated *RoomUpdated `protobuf:"bytes,14,opt,name=room_updated,json=roomUpdated,proto3,oneof"`
 }
 
+type RoomEvent_SnapshotTaken struct {
+	SnapshotTaken *RoomSnapshotTaken `protobuf:"bytes,15,opt,name=snapshot_taken,json=snapshotTaken,proto3,oneof"` // ABI 1.12, answers RequestRoomSnapshotRequest
+}
+
 type RoomEvent_ParticipantConnected struct {
 	ParticipantConnected *ParticipantConnected `protobuf:"bytes,20,opt,name=participant_connected,json=participantConnected,proto3,oneof"`
 }
@@ -1819,6 +1933,8 @@ func (*RoomEvent_Disconnected) isRoomEvent_Message() {}
 
 func (*RoomEvent_RoomUpdated) isRoomEvent_Message() {}
 
+func (*RoomEvent_SnapshotTaken) isRoomEvent_Message() {}
+
 func (*RoomEvent_ParticipantConnected) isRoomEvent_Message() {}
 
 func (*RoomEvent_ParticipantDisconnected) isRoomEvent_Message() {}
@@ -1850,7 +1966,7 @@ type ConnectionStateChanged struct {
 
 func (x *ConnectionStateChanged) Reset() {
 	*x = ConnectionStateChanged{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +1978,7 @@ func (x *ConnectionStateChanged) String() string {
 func (*ConnectionStateChanged) ProtoMessage() {}
 
 func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +1991,7 @@ func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionStateChanged.ProtoReflect.Descriptor instead.
 func (*ConnectionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ConnectionStateChanged) GetState() ConnectionState {
@@ -1898,7 +2014,7 @@ type Reconnecting struct {
 
 func (x *Reconnecting) Reset() {
 	*x = Reconnecting{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +2026,7 @@ func (x *Reconnecting) String() string {
 func (*Reconnecting) ProtoMessage() {}
 
 func (x *Reconnecting) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +2039,7 @@ func (x *Reconnecting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnecting.ProtoReflect.Descriptor instead.
 func (*Reconnecting) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Reconnecting) GetKind() ReconnectKind {
@@ -1951,7 +2067,7 @@ type Reconnected struct {
 
 func (x *Reconnected) Reset() {
 	*x = Reconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1963,7 +2079,7 @@ func (x *Reconnected) String() string {
 func (*Reconnected) ProtoMessage() {}
 
 func (x *Reconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1976,7 +2092,7 @@ func (x *Reconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnected.ProtoReflect.Descriptor instead.
 func (*Reconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Reconnected) GetKind() ReconnectKind {
@@ -1998,7 +2114,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2126,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2139,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Disconnected) GetReason() DisconnectReason {
@@ -2055,7 +2171,7 @@ type RoomUpdated struct {
 
 func (x *RoomUpdated) Reset() {
 	*x = RoomUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +2183,7 @@ func (x *RoomUpdated) String() string {
 func (*RoomUpdated) ProtoMessage() {}
 
 func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +2196,7 @@ func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomUpdated.ProtoReflect.Descriptor instead.
 func (*RoomUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RoomUpdated) GetInfo() *RoomInfo {
@@ -2113,7 +2229,7 @@ type ParticipantConnected struct {
 
 func (x *ParticipantConnected) Reset() {
 	*x = ParticipantConnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2241,7 @@ func (x *ParticipantConnected) String() string {
 func (*ParticipantConnected) ProtoMessage() {}
 
 func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2254,7 @@ func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantConnected.ProtoReflect.Descriptor instead.
 func (*ParticipantConnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
@@ -2158,7 +2274,7 @@ type ParticipantDisconnected struct {
 
 func (x *ParticipantDisconnected) Reset() {
 	*x = ParticipantDisconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2286,7 @@ func (x *ParticipantDisconnected) String() string {
 func (*ParticipantDisconnected) ProtoMessage() {}
 
 func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2299,7 @@ func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantDisconnected.ProtoReflect.Descriptor instead.
 func (*ParticipantDisconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ParticipantDisconnected) GetIdentity() string {
@@ -2222,7 +2338,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2350,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2363,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ParticipantUpdated) GetInfo() *ParticipantInfo {
@@ -2314,7 +2430,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2442,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2455,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -2437,6 +2553,11 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\"S\n" +
 	"\x17GetRoomSnapshotResponse\x128\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"=\n" +
+	"\x1aRequestRoomSnapshotRequest\x12\x1f\n" +
+	"\vroom_handle\x18\x01 \x01(\x04R\n" +
+	"roomHandle\"M\n" +
+	"\x11RoomSnapshotTaken\x128\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"\xc3\x03\n" +
 	"\x0fParticipantInfo\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1a\n" +
@@ -2485,7 +2606,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa3\v\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xee\v\n" +
 	"\tRoomEvent\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12#\n" +
@@ -2495,7 +2616,8 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\freconnecting\x18\v \x01(\v2\x1b.lkcore.ffi.v1.ReconnectingH\x00R\freconnecting\x12>\n" +
 	"\vreconnected\x18\f \x01(\v2\x1a.lkcore.ffi.v1.ReconnectedH\x00R\vreconnected\x12A\n" +
 	"\fdisconnected\x18\r \x01(\v2\x1b.lkcore.ffi.v1.DisconnectedH\x00R\fdisconnected\x12?\n" +
-	"\froom_updated\x18\x0e \x01(\v2\x1a.lkcore.ffi.v1.RoomUpdatedH\x00R\vroomUpdated\x12Z\n" +
+	"\froom_updated\x18\x0e \x01(\v2\x1a.lkcore.ffi.v1.RoomUpdatedH\x00R\vroomUpdated\x12I\n" +
+	"\x0esnapshot_taken\x18\x0f \x01(\v2 .lkcore.ffi.v1.RoomSnapshotTakenH\x00R\rsnapshotTaken\x12Z\n" +
 	"\x15participant_connected\x18\x14 \x01(\v2#.lkcore.ffi.v1.ParticipantConnectedH\x00R\x14participantConnected\x12c\n" +
 	"\x18participant_disconnected\x18\x15 \x01(\v2&.lkcore.ffi.v1.ParticipantDisconnectedH\x00R\x17participantDisconnected\x12T\n" +
 	"\x13participant_updated\x18\x16 \x01(\v2!.lkcore.ffi.v1.ParticipantUpdatedH\x00R\x12participantUpdated\x12H\n" +
@@ -2593,7 +2715,7 @@ func file_lkcore_ffi_room_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_lkcore_ffi_room_proto_goTypes = []any{
 	(IceTransportPolicy)(0),            // 0: lkcore.ffi.v1.IceTransportPolicy
 	(ConnectionState)(0),               // 1: lkcore.ffi.v1.ConnectionState
@@ -2611,84 +2733,88 @@ var file_lkcore_ffi_room_proto_goTypes = []any{
 	(*DisconnectRequest)(nil),          // 13: lkcore.ffi.v1.DisconnectRequest
 	(*GetRoomSnapshotRequest)(nil),     // 14: lkcore.ffi.v1.GetRoomSnapshotRequest
 	(*GetRoomSnapshotResponse)(nil),    // 15: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*ParticipantInfo)(nil),            // 16: lkcore.ffi.v1.ParticipantInfo
-	(*ParticipantPermission)(nil),      // 17: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),         // 18: lkcore.ffi.v1.PublishDataRequest
-	(*SetLocalMetadataRequest)(nil),    // 19: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),        // 20: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),  // 21: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                  // 22: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),     // 23: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),               // 24: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                // 25: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),               // 26: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                // 27: lkcore.ffi.v1.RoomUpdated
-	(*ParticipantConnected)(nil),       // 28: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),    // 29: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),         // 30: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),         // 31: lkcore.ffi.v1.DataPacketReceived
-	nil,                                // 32: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                // 33: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	(*E2EeOptions)(nil),                // 34: lkcore.ffi.v1.E2eeOptions
-	(*RemoteDataTrackInfo)(nil),        // 35: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil), // 36: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),   // 37: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil), // 38: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),  // 39: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),  // 40: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*RpcInvocation)(nil),              // 41: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),               // 42: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),     // 43: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                      // 44: lkcore.ffi.v1.Error
+	(*RequestRoomSnapshotRequest)(nil), // 16: lkcore.ffi.v1.RequestRoomSnapshotRequest
+	(*RoomSnapshotTaken)(nil),          // 17: lkcore.ffi.v1.RoomSnapshotTaken
+	(*ParticipantInfo)(nil),            // 18: lkcore.ffi.v1.ParticipantInfo
+	(*ParticipantPermission)(nil),      // 19: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),         // 20: lkcore.ffi.v1.PublishDataRequest
+	(*SetLocalMetadataRequest)(nil),    // 21: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),        // 22: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),  // 23: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                  // 24: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),     // 25: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),               // 26: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                // 27: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),               // 28: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                // 29: lkcore.ffi.v1.RoomUpdated
+	(*ParticipantConnected)(nil),       // 30: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),    // 31: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),         // 32: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),         // 33: lkcore.ffi.v1.DataPacketReceived
+	nil,                                // 34: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                // 35: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	(*E2EeOptions)(nil),                // 36: lkcore.ffi.v1.E2eeOptions
+	(*RemoteDataTrackInfo)(nil),        // 37: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil), // 38: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),   // 39: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil), // 40: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),  // 41: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),  // 42: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*RpcInvocation)(nil),              // 43: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),               // 44: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),     // 45: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                      // 46: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	7,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
 	9,  // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	34, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	36, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
 	0,  // 3: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
 	8,  // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
 	10, // 5: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
 	1,  // 6: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
 	10, // 7: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	16, // 8: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	16, // 9: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	35, // 10: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	36, // 11: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	18, // 8: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	18, // 9: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	37, // 10: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	38, // 11: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
 	12, // 12: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	32, // 13: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	2,  // 14: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	17, // 15: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	33, // 16: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	23, // 17: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	24, // 18: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	25, // 19: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	26, // 20: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	27, // 21: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	28, // 22: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	29, // 23: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	30, // 24: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	31, // 25: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	37, // 26: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	38, // 27: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	39, // 28: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	40, // 29: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	41, // 30: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	42, // 31: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	43, // 32: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	1,  // 33: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	4,  // 34: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	4,  // 35: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	3,  // 36: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	44, // 37: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	10, // 38: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	16, // 39: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	3,  // 40: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	16, // 41: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	12, // 13: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	34, // 14: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	2,  // 15: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
+	19, // 16: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	35, // 17: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	25, // 18: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	26, // 19: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	27, // 20: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	28, // 21: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	29, // 22: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	17, // 23: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
+	30, // 24: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	31, // 25: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	32, // 26: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	33, // 27: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	39, // 28: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	40, // 29: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	41, // 30: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	42, // 31: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	43, // 32: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	44, // 33: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	45, // 34: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	1,  // 35: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	4,  // 36: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	4,  // 37: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	3,  // 38: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	46, // 39: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	10, // 40: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	18, // 41: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	3,  // 42: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	18, // 43: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	44, // [44:44] is the sub-list for method output_type
+	44, // [44:44] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -2701,12 +2827,13 @@ func file_lkcore_ffi_room_proto_init() {
 	file_lkcore_ffi_e2ee_proto_init()
 	file_lkcore_ffi_rpc_proto_init()
 	file_lkcore_ffi_stream_proto_init()
-	file_lkcore_ffi_room_proto_msgTypes[17].OneofWrappers = []any{
+	file_lkcore_ffi_room_proto_msgTypes[19].OneofWrappers = []any{
 		(*RoomEvent_ConnectionStateChanged)(nil),
 		(*RoomEvent_Reconnecting)(nil),
 		(*RoomEvent_Reconnected)(nil),
 		(*RoomEvent_Disconnected)(nil),
 		(*RoomEvent_RoomUpdated)(nil),
+		(*RoomEvent_SnapshotTaken)(nil),
 		(*RoomEvent_ParticipantConnected)(nil),
 		(*RoomEvent_ParticipantDisconnected)(nil),
 		(*RoomEvent_ParticipantUpdated)(nil),
@@ -2725,7 +2852,7 @@ func file_lkcore_ffi_room_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_room_proto_rawDesc), len(file_lkcore_ffi_room_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

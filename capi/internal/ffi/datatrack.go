@@ -450,10 +450,12 @@ func (s *Subscription) ended(reason ffipb.SubscriptionEndReason, err error) {
 	_ = s.room.c.Post(s.ctx, &ffipb.Event{Message: &ffipb.Event_DataTrackSubscriptionEnded{DataTrackSubscriptionEnded: ev}})
 }
 
-// remoteTrackPublished translates DataTrackPublished: with auto_subscribe it carries the
-// subscription the core opened, as an owned handle (DELIVERY_MODE_EVENTS).
-func (r *Room) remoteTrackPublished(t *room.RemoteDataTrack, sub *room.DataTrackSubscription) *ffipb.RoomEvent {
-	pub := &ffipb.RemoteDataTrackPublished{Track: remoteTrackInfo(t)}
+// remoteTrackPublished translates DataTrackPublished: info is the track as published (not its
+// current info, which may already have the sid of a SidChanged queued behind); with
+// auto_subscribe it carries the subscription the core opened, as an owned handle
+// (DELIVERY_MODE_EVENTS).
+func (r *Room) remoteTrackPublished(t *room.RemoteDataTrack, info room.DataTrackInfo, sub *room.DataTrackSubscription) *ffipb.RoomEvent {
+	pub := &ffipb.RemoteDataTrackPublished{Track: &ffipb.RemoteDataTrackInfo{PublisherIdentity: info.PublisherIdentity, Info: dataTrackInfo(info)}}
 	if sub != nil {
 		announced := make(chan struct{})
 		h, err := r.c.adoptSubscription(r, t, sub, announced)

@@ -262,7 +262,10 @@ var requestHandlers = map[protoreflect.Name]handler{
 	"connect":           func(k *call) error { return k.c.connect(k, k.req.GetConnect()) },
 	"disconnect":        func(k *call) error { return k.c.disconnect(k, k.req.GetDisconnect()) },
 	"get_room_snapshot": func(k *call) error { return k.c.getRoomSnapshot(k.req.GetGetRoomSnapshot(), k.resp) },
-	"publish_data":      func(k *call) error { return k.c.publishData(k, k.req.GetPublishData()) },
+	"request_room_snapshot": func(k *call) error {
+		return k.c.requestRoomSnapshot(k.req.GetRequestRoomSnapshot())
+	},
+	"publish_data": func(k *call) error { return k.c.publishData(k, k.req.GetPublishData()) },
 	"set_local_metadata": func(k *call) error {
 		md := k.req.GetSetLocalMetadata().GetMetadata()
 		return k.c.setLocal(k, k.req.GetSetLocalMetadata().GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {

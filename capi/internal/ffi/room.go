@@ -346,7 +346,7 @@ func (r *Room) pump(snap room.Snapshot, done chan struct{}) {
 		if t.Subscription == nil {
 			continue
 		}
-		if !r.post(r.remoteTrackPublished(t.Track, t.Subscription)) {
+		if !r.post(r.remoteTrackPublished(t.Track, t.Info, t.Subscription)) {
 			return
 		}
 	}
@@ -420,6 +420,9 @@ func roomEvent(e *ffipb.RoomEvent) *ffipb.Event {
 // connection state the host was last told (for RoomInfo.connection_state).
 func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.RoomEvent {
 	switch e := ev.(type) {
+	case room.SnapshotTaken:
+		// state is the one the events before it announced: the snapshot's place in the stream.
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_SnapshotTaken{SnapshotTaken: &ffipb.RoomSnapshotTaken{Snapshot: connectResult(e.Snapshot, state)}}}
 	case room.ConnectionStateChanged:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ConnectionStateChanged{ConnectionStateChanged: &ffipb.ConnectionStateChanged{State: connectionState(e.State)}}}
 	case room.ParticipantConnected:
@@ -463,14 +466,14 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 			ParticipantIdentity: e.ParticipantIdentity, State: state,
 		}}}
 	case room.DataTrackPublished:
-		return r.remoteTrackPublished(e.Track, e.Subscription)
+		return r.remoteTrackPublished(e.Track, e.Info, e.Subscription)
 	case room.DataTrackUnpublished:
 		info := e.Track.Info()
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackUnpublished{DataTrackUnpublished: &ffipb.RemoteDataTrackUnpublished{
 			PublisherIdentity: info.PublisherIdentity, Sid: info.SID, Name: info.Name,
 		}}}
 	case room.DataTrackSidChanged:
-		info := e.Track.Info()
+		info := e.Info
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackSidChanged{DataTrackSidChanged: &ffipb.RemoteDataTrackSidChanged{
 			PublisherIdentity: info.PublisherIdentity, Name: info.Name, OldSid: e.OldSID, Sid: info.SID,
 		}}}
@@ -589,6 +592,16 @@ func (c *Client) getRoomSnapshot(m *ffipb.GetRoomSnapshotRequest, resp *ffipb.Re
 	snap := currentSnapshot(r.core, joined)
 	resp.Message = &ffipb.Response_GetRoomSnapshot{GetRoomSnapshot: &ffipb.GetRoomSnapshotResponse{Snapshot: snap}}
 	return nil
+}
+
+// requestRoomSnapshot handles RequestRoomSnapshotRequest: the core's RequestSnapshot, whose
+// SnapshotTaken event the pump translates at its place among the room's events.
+func (c *Client) requestRoomSnapshot(m *ffipb.RequestRoomSnapshotRequest) error {
+	r, err := c.room(m.GetRoomHandle())
+	if err != nil {
+		return err
+	}
+	return fromCore(r.core.RequestSnapshot())
 }
 
 // takeSendTurn reserves the next place in the room's send order: the caller sends after prev
