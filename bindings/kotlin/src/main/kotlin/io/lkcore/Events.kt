@@ -85,6 +85,15 @@ sealed class RoomEvent {
     /** A participant's end-to-end encryption state changed (e.g. decryption failed). */
     data class EncryptionStateChanged(val participantIdentity: String, val state: EncryptionState) : RoomEvent()
 
+    /**
+     * The room's state at this point of [Room.events], answering [Room.requestSnapshot]: every
+     * event before it is in it and none after it, so a collector that starts (or starts over)
+     * here replaces its model with [snapshot] and applies the events that follow as deltas, as
+     * after [Room.connect]. Its tracks are the room's objects for them. Any collector may see
+     * one that another asked for; it is just as consistent.
+     */
+    data class SnapshotTaken(val snapshot: RoomSnapshot) : RoomEvent()
+
     /** An event kind newer than this binding (its oneof field number). */
     data class Unknown(val kind: Int) : RoomEvent()
 }

@@ -132,7 +132,8 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * The room's current state (same shape as the connect result). Its remote data tracks are
      * the objects the room hands out for them everywhere (the connect snapshot's,
      * [RoomEvent.DataTrackPublished]'s, earlier snapshots'): one per (publisher identity, track
-     * name). The state can be ahead of [events] not delivered yet: a track whose sid changed
+     * name). The state can be ahead of [events] not delivered yet (a collector that applies
+     * events to a model wants [requestSnapshot] instead): a track whose sid changed
      * meanwhile is the object the coming [RoomEvent.DataTrackSidChanged] updates (its `info`
      * shows the old sid until then), and a track unpublished and published again under its
      * name meanwhile is still the old object, which the coming [RoomEvent.DataTrackUnpublished]
@@ -141,6 +142,18 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     fun snapshot(): RoomSnapshot = snapshotOf {
         client.request(Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(handle)))
             .getRoomSnapshot.snapshot
+    }
+
+    /**
+     * Asks for a [RoomEvent.SnapshotTaken] on [events]: the room's state taken at that event's
+     * place among the events, so that it agrees exactly with the events before and after it
+     * (unlike [snapshot]). Returns at once; the event follows. While one is on its way, it
+     * answers new requests too.
+     *
+     * @throws DisconnectedException before [connect] succeeded and once the room ended.
+     */
+    fun requestSnapshot() {
+        client.request(Request.newBuilder().setRequestRoomSnapshot(lkcore.ffi.v1.RequestRoomSnapshotRequest.newBuilder().setRoomHandle(handle)))
     }
 
     /**
@@ -512,6 +525,10 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 )
                 lkcore.ffi.v1.RoomEvent.MessageCase.ROOM_UPDATED -> e.roomUpdated.let {
                     RoomEvent.RoomUpdated(Convert.roomInfo(it.info), it.metadataChanged, it.oldMetadata)
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.SNAPSHOT_TAKEN -> e.snapshotTaken.snapshot.let { s ->
+                    // In event order: the objects of its tracks are as the events before it left them.
+                    RoomEvent.SnapshotTaken(Convert.snapshot(s, synchronized(trackLock) { s.remoteDataTracksList.map(::remoteTrack) }))
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_CONNECTED -> RoomEvent.ParticipantConnected(Convert.participant(e.participantConnected.info))
                 lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_DISCONNECTED -> RoomEvent.ParticipantDisconnected(

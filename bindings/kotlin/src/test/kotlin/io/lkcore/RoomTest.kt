@@ -4,9 +4,12 @@ import org.junit.jupiter.api.Test
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertSame
 import kotlin.test.assertTrue
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.withTimeout
 
 /** Rooms, participants and data packets against lkcore-devsfu. */
 class RoomTest : LkTestBase() {
@@ -34,6 +37,73 @@ class RoomTest : LkTestBase() {
             assertEquals("bob", left.identity)
             alice.disconnect()
             alice.disconnect() // idempotent
+        }
+    }
+
+    @Test
+    fun `requested snapshots agree with the events before them`() = lkTest {
+        Room().use { early -> assertFailsWith<DisconnectedException> { early.requestSnapshot() } }
+        Room().use { alice ->
+            val rec = record(alice)
+            val first = alice.connect(DevSfu.url, token("alice"))
+            // Churn: participants join, set their metadata and publish a track; every other one
+            // takes it back and leaves. Meanwhile alice keeps asking for snapshots.
+            val stay = mutableListOf<Room>()
+            try {
+                val churn = launch {
+                    for (i in 1..4) {
+                        val p = connect("p$i")
+                        p.setLocalMetadata("m$i")
+                        val t = p.publishDataTrack("t$i")
+                        if (i % 2 == 0) {
+                            t.unpublish()
+                            p.disconnect()
+                        } else {
+                            stay += p
+                        }
+                    }
+                }
+                while (churn.isActive) {
+                    alice.requestSnapshot()
+                    delay(2)
+                }
+                churn.join()
+                val left = rec.await<RoomEvent.ParticipantDisconnected> { it.identity == "p4" }
+                alice.requestSnapshot()
+                val events = withTimeout(GUARD) {
+                    rec.seen.first { l -> l.indexOf(left).let { i -> l.drop(i + 1).any { it is RoomEvent.SnapshotTaken } } }
+                }
+
+                // Replay: the connect snapshot plus the events as deltas must equal every snapshot
+                // event where it comes, with the same track objects.
+                val parts = first.remoteParticipants.associateBy({ it.identity }, { it.metadata }).toMutableMap()
+                val tracks = first.remoteDataTracks.associateBy { "${it.publisherIdentity}/${it.info.name}" }.toMutableMap()
+                var snapshots = 0
+                for (e in events) {
+                    when (e) {
+                        is RoomEvent.ParticipantConnected -> parts[e.participant.identity] = e.participant.metadata
+                        is RoomEvent.ParticipantDisconnected -> parts.remove(e.identity)
+                        is RoomEvent.ParticipantUpdated -> if (e.participant.identity in parts) parts[e.participant.identity] = e.participant.metadata
+                        is RoomEvent.DataTrackPublished -> tracks["${e.track.publisherIdentity}/${e.track.info.name}"] = e.track
+                        is RoomEvent.DataTrackUnpublished -> tracks.remove("${e.publisherIdentity}/${e.name}")
+                        is RoomEvent.SnapshotTaken -> {
+                            snapshots++
+                            assertEquals(parts, e.snapshot.remoteParticipants.associateBy({ it.identity }, { it.metadata }), "participants of snapshot $snapshots")
+                            assertEquals(tracks.keys, e.snapshot.remoteDataTracks.map { "${it.publisherIdentity}/${it.info.name}" }.toSet(), "tracks of snapshot $snapshots")
+                            e.snapshot.remoteDataTracks.forEach { assertSame(tracks["${it.publisherIdentity}/${it.info.name}"], it, "one object per track") }
+                            assertEquals(ConnectionState.CONNECTED, e.snapshot.room.connectionState)
+                        }
+                        else -> {}
+                    }
+                }
+                assertTrue(snapshots >= 1)
+                assertEquals(mapOf("p1" to "m1", "p3" to "m3"), parts)
+                assertEquals(setOf("p1/t1", "p3/t3"), tracks.keys)
+            } finally {
+                stay.forEach { it.close() }
+            }
+            alice.disconnect() // which also releases the room
+            assertFailsWith<ClientClosedException> { alice.requestSnapshot() }
         }
     }
 
