@@ -511,13 +511,22 @@ struct EncryptionStateChangedEvent {
   EncryptionState state;
 };
 
+// The room's state at this point of its events, answering Room::request_snapshot() (ABI 1.12):
+// every event before it is reflected in it and none after it, so a consumer that starts (or
+// starts over) here replaces its model with `snapshot` and applies the events that follow as
+// deltas, as after Room::connect. Any consumer may see one another part of the program asked
+// for; it is just as consistent.
+struct SnapshotTakenEvent {
+  RoomSnapshot snapshot;
+};
+
 // RoomEvent is any of the events above.
 // (Alternatives are only added, at the end: a visitor should have a catch-all overload.)
 using RoomEvent = std::variant<ConnectionStateChangedEvent, ReconnectingEvent, ReconnectedEvent, DisconnectedEvent,
                                RoomUpdatedEvent, ParticipantConnectedEvent, ParticipantDisconnectedEvent,
                                ParticipantUpdatedEvent, DataReceivedEvent, DataTrackPublishedEvent,
                                DataTrackUnpublishedEvent, LocalDataTrackUnpublishedEvent, EncryptionStateChangedEvent,
-                               DataTrackSidChangedEvent>;
+                               DataTrackSidChangedEvent, SnapshotTakenEvent>;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -1054,8 +1063,14 @@ class LK_API Room {
   // Leaves the room; returns after the DisconnectedEvent was delivered.
   void disconnect();
 
-  // The current state (synchronous, from the library).
+  // The current state (synchronous, from the library). It is read now, so it can be ahead of
+  // events not delivered yet; a consumer that applies events to a model wants request_snapshot().
   RoomSnapshot snapshot() const;
+  // Asks for a SnapshotTakenEvent: the state taken at that event's place among the room's
+  // events, so it agrees exactly with the events before and after it. Returns at once; the event
+  // follows (to the handler or the next_event queue). While one is on its way it answers new
+  // requests too. Errors: LK_ERR_DISCONNECTED before connect succeeded and after the room ended.
+  void request_snapshot();
   ParticipantInfo local_participant() const;
   std::vector<ParticipantInfo> remote_participants() const;
   std::optional<ParticipantInfo> remote_participant(const std::string &identity) const;

@@ -531,6 +531,13 @@ RoomSnapshot Room::snapshot() const {
   return detail::from_pb(s.client->request(req).get_room_snapshot().snapshot());
 }
 
+void Room::request_snapshot() {
+  auto &s = room_of(state_);
+  pb::Request req;
+  req.mutable_request_room_snapshot()->set_room_handle(s.handle);
+  s.client->request(req);
+}
+
 ParticipantInfo Room::local_participant() const { return snapshot().local_participant; }
 
 std::vector<ParticipantInfo> Room::remote_participants() const { return snapshot().remote_participants; }

@@ -272,6 +272,9 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
       *out = DataTrackSidChangedEvent{c.publisher_identity(), c.name(), c.old_sid(), c.sid()};
       return true;
     }
+    case pb::RoomEvent::kSnapshotTaken:  // ABI 1.12
+      *out = SnapshotTakenEvent{from_pb(e.snapshot_taken().snapshot())};
+      return true;
     case pb::RoomEvent::kLocalDataTrackUnpublished: {
       const auto &u = e.local_data_track_unpublished();
       LocalDataTrackUnpublishedEvent l{u.track_handle(), LK_OK, {}};

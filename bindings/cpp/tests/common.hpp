@@ -134,6 +134,14 @@ class Events {
     return out;
   }
 
+  // wait_all waits until pred holds for the events so far (fails the test after kGuard) and
+  // returns them.
+  std::vector<lk::RoomEvent> wait_all(std::function<bool(const std::vector<lk::RoomEvent> &)> pred) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!cv_.wait_for(l, kGuard, [&] { return pred(all_); })) ADD_FAILURE() << "timed out waiting for the events";
+    return all_;
+  }
+
   ~Events() {
     if (room_.valid()) room_.set_event_handler(nullptr);
   }

@@ -1,4 +1,7 @@
 // Rooms, participants and data packets against devsfu.
+#include <map>
+#include <set>
+
 #include "common.hpp"
 
 using namespace lktest;
@@ -311,4 +314,90 @@ TEST_F(E2E, PulledEventsDropOnlyDataPackets) {
       EXPECT_EQ(bob.dropped_events(), 0u);
     }
   }
+}
+
+// request_snapshot's events agree with the events before them, wherever they come: the connect
+// snapshot plus the events as deltas equal every SnapshotTakenEvent, while participants join,
+// change, publish and leave.
+TEST_F(E2E, RequestedSnapshotsAgreeWithTheEventsBeforeThem) {
+  {
+    lk::Room early(client_a);
+    expect_error(LK_ERR_DISCONNECTED, [&] { early.request_snapshot(); }, "request_snapshot before connect");
+  }
+  lk::Room alice(client_a);
+  Events ev(alice);
+  auto first = alice.connect(sfu.url, token("alice"));
+  std::vector<lk::Room> stay;
+  std::vector<lk::LocalDataTrack> stay_tracks;  // destroying one unpublishes it
+  std::atomic<bool> churned{false};
+  std::string churn_error;
+  std::thread churn([&] {
+    try {
+      for (int i = 1; i <= 4; i++) {
+        std::string id = "p" + std::to_string(i);
+        lk::Room p(client_b);
+        p.connect(sfu.url, token(id));
+        p.set_metadata("m" + id);
+        auto t = p.publish_data_track("t" + id);
+        if (i % 2 == 0) {
+          t.unpublish();
+          p.disconnect();
+        } else {
+          stay_tracks.push_back(std::move(t));
+          stay.push_back(std::move(p));
+        }
+      }
+    } catch (const std::exception &e) {
+      churn_error = e.what();
+    }
+    churned = true;
+  });
+  while (!churned) {
+    alice.request_snapshot();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  churn.join();
+  ASSERT_EQ(churn_error, "");
+  ev.wait<lk::ParticipantDisconnectedEvent>([](auto &e) { return e.identity == "p4"; });
+  alice.request_snapshot();
+  auto all = ev.wait_all([](const std::vector<lk::RoomEvent> &evs) {
+    bool left = false;
+    for (const auto &e : evs) {
+      if (auto *d = std::get_if<lk::ParticipantDisconnectedEvent>(&e); d && d->identity == "p4") left = true;
+      if (left && std::holds_alternative<lk::SnapshotTakenEvent>(e)) return true;
+    }
+    return false;
+  });
+
+  std::map<std::string, std::string> parts;  // identity -> metadata
+  std::set<std::string> tracks;              // publisher/name
+  for (const auto &p : first.remote_participants) parts[p.identity] = p.metadata;
+  for (const auto &t : first.remote_data_tracks) tracks.insert(t.publisher_identity + "/" + t.info.name);
+  int snapshots = 0;
+  for (const auto &e : all) {
+    if (auto *c = std::get_if<lk::ParticipantConnectedEvent>(&e)) parts[c->info.identity] = c->info.metadata;
+    if (auto *d = std::get_if<lk::ParticipantDisconnectedEvent>(&e)) parts.erase(d->identity);
+    if (auto *u = std::get_if<lk::ParticipantUpdatedEvent>(&e); u && parts.count(u->info.identity))
+      parts[u->info.identity] = u->info.metadata;
+    if (auto *t = std::get_if<lk::DataTrackPublishedEvent>(&e)) tracks.insert(t->track.publisher_identity + "/" + t->track.info.name);
+    if (auto *t = std::get_if<lk::DataTrackUnpublishedEvent>(&e)) tracks.erase(t->publisher_identity + "/" + t->name);
+    if (auto *s = std::get_if<lk::SnapshotTakenEvent>(&e)) {
+      snapshots++;
+      std::map<std::string, std::string> sp;
+      std::set<std::string> st;
+      for (const auto &p : s->snapshot.remote_participants) sp[p.identity] = p.metadata;
+      for (const auto &t : s->snapshot.remote_data_tracks) st.insert(t.publisher_identity + "/" + t.info.name);
+      ASSERT_EQ(sp, parts) << "participants of snapshot " << snapshots;
+      ASSERT_EQ(st, tracks) << "tracks of snapshot " << snapshots;
+      EXPECT_EQ(s->snapshot.room.connection_state, lk::ConnectionState::Connected);
+      EXPECT_EQ(s->snapshot.local_participant.identity, "alice");
+    }
+  }
+  EXPECT_GE(snapshots, 1);
+  EXPECT_EQ(parts, (std::map<std::string, std::string>{{"p1", "mp1"}, {"p3", "mp3"}}));
+  EXPECT_EQ(tracks, (std::set<std::string>{"p1/tp1", "p3/tp3"}));
+  stay_tracks.clear();
+  stay.clear();
+  alice.disconnect();
+  expect_error(LK_ERR_DISCONNECTED, [&] { alice.request_snapshot(); }, "request_snapshot after disconnect");
 }
