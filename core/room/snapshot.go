@@ -5,8 +5,9 @@ package room
 // SnapshotTaken). It returns at once; the event follows. While a SnapshotTaken
 // is queued and not yet read, it answers new requests too (it is just as
 // consistent), so each request is followed by at least one SnapshotTaken that
-// the consumer has not read yet, and a host asking faster than it reads never
-// grows the queue. Unlike reading Info, RemoteParticipants and the data tracks
+// the consumer has not read yet (unless the room ends first: Disconnected is
+// then the last event), and a host asking faster than it reads never grows
+// the queue. Unlike reading Info, RemoteParticipants and the data tracks
 // one by one while events are still queued, the snapshot is neither ahead of
 // nor behind the events around it.
 //
