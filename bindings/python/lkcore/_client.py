@@ -13,7 +13,9 @@ finalizing interpreter.
 Where the platform has no such descriptors (Windows), a dedicated thread
 (``lkcore-events-<id>``) blocks in ``lk_client_next_event`` instead (ctypes releases the GIL
 while it waits) and hands events to the loop with ``loop.call_soon_threadsafe``; closing the
-client ends it.
+client ends it. It hands over at most ``_BATCHES_IN_FLIGHT`` batches the loop has not dispatched
+yet (kept until a loop is bound, if none is yet) and otherwise waits, leaving the events in the
+library, whose bounds then hold back the room's data (as when the loop pulls them itself).
 
 Log records are forwarded to the :mod:`logging` logger ``"lkcore"``.
 
@@ -38,7 +40,7 @@ import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import errors
 from ._lib import LK_ERR_CLIENT_CLOSED, LK_ERR_TIMEOUT, LK_OK, Library, load_library
@@ -277,15 +279,33 @@ _PUSH_MESSAGES: Dict[int, str] = {
 
 #: Events taken from the library per hand-over to the loop (one wake-up per batch).
 _BATCH = 128
+#: Event thread only: batches handed to the loop and not dispatched yet, at most.
+_BATCHES_IN_FLIGHT = 4
+#: Event thread only: how often (seconds) a thread waiting for a slot checks that its client
+#: is still open and alive.
+_SLOT_POLL = 0.1
 
 
 def _pull_events(lib: Library, cid: int, ref: "weakref.ReferenceType[Client]") -> None:
     """Body of the event thread: pulls until the client is closed.
 
     It blocks for the first event, then takes what is already queued (without waiting) and
-    hands the batch to the loop at once, so a burst of events costs one loop wake-up.
+    hands the batch to the loop at once, so a burst of events costs one loop wake-up. Before
+    pulling, it waits for one of the client's ``_BATCHES_IN_FLIGHT`` slots (freed as the loop
+    dispatches a batch), holding no reference to the client meanwhile, so an unused client can
+    still be collected.
     """
+    client = ref()
+    if client is None:
+        return
+    slots = client._slots
+    del client
     while True:
+        while not slots.acquire(timeout=_SLOT_POLL):
+            client = ref()
+            if client is None or client._closed:
+                return
+            del client
         try:
             st, data = lib.next_event(cid, -1)
         except BaseException:  # pragma: no cover - interpreter shutdown
@@ -301,11 +321,12 @@ def _pull_events(lib: Library, cid: int, ref: "weakref.ReferenceType[Client]") -
             if client is None:
                 return  # collected: its finalizer closes the native client
             try:
-                client._on_events(batch)
+                client._on_events(batch)  # takes over the slot
             except Exception:  # pragma: no cover - defensive: never kill the thread
                 logger.exception("lkcore: failed to handle events")
             del client
             continue
+        slots.release()  # nothing pulled
         if st == LK_ERR_CLIENT_CLOSED:
             return
         if st != LK_ERR_TIMEOUT:  # harmless; anything else ends delivery
@@ -345,7 +366,11 @@ class Client:
         try:
             self._lock = threading.RLock()
             self._loop: Optional[asyncio.AbstractEventLoop] = None
-            self._backlog: Deque[pb.Event] = deque()
+            # Event thread only: batches pulled before a loop was bound, and the slots that
+            # bound the batches handed to the loop and not dispatched yet (_pull_events).
+            self._backlog: Deque[List[pb.Event]] = deque()
+            self._slots = threading.BoundedSemaphore(_BATCHES_IN_FLIGHT)
+            self._handed = 0  # batches holding a slot (under _lock)
             # request id -> (future, on_result) of pending ASYNC operations (touched on the loop only)
             self._pending: Dict[int, Tuple["asyncio.Future[Any]", Optional[Callable[[pb.Completion], Any]]]] = {}
             self._routes: Dict[int, "weakref.WeakMethod[EventHandler]"] = {}
@@ -574,9 +599,8 @@ class Client:
                 self._loop = loop
                 if self._notifier is not None:
                     self._notifier.attach(loop, weakref.ref(self))
-                if self._backlog:
-                    loop.call_soon_threadsafe(self._dispatch_all, list(self._backlog))
-                    self._backlog.clear()
+                while self._backlog:
+                    loop.call_soon_threadsafe(self._dispatch_batch, self._backlog.popleft())
             elif self._loop is not loop:
                 raise RuntimeError("this lkcore client is bound to another event loop")
         return loop
@@ -610,30 +634,49 @@ class Client:
             loop.call_soon(_on_notify, ref)  # not re-armed yet: continue on our own
 
     def _on_events(self, batch: "list[bytes]") -> None:
-        """Runs on the event thread: decodes a batch, forwards logs, hands the rest to the loop."""
-        evs = []
-        for data in batch:
-            ev = pb.Event.FromString(data)
-            kind = ev.WhichOneof("message")
-            if kind == "log":
-                _forward_log(ev.log)
-            elif kind is not None:  # None: an event kind from a newer library, ignored
-                evs.append(ev)
+        """Runs on the event thread: decodes a batch, forwards logs, hands the rest to the loop.
+
+        The batch holds one of ``_slots``: it goes with the events to ``_dispatch_batch``
+        (through the backlog while no loop is bound), or is freed here when nothing is handed.
+        """
+        try:
+            evs = []
+            for data in batch:
+                ev = pb.Event.FromString(data)
+                kind = ev.WhichOneof("message")
+                if kind == "log":
+                    _forward_log(ev.log)
+                elif kind is not None:  # None: an event kind from a newer library, ignored
+                    evs.append(ev)
+        except BaseException:
+            self._slots.release()
+            raise
         if not evs:
+            self._slots.release()
             return
         with self._lock:
+            self._handed += 1
             loop = self._loop
             if loop is None:
-                self._backlog.extend(evs)
+                self._backlog.append(evs)
                 return
         try:
-            loop.call_soon_threadsafe(self._dispatch_all, evs)
-        except RuntimeError:
-            pass  # the loop is closed: nobody is left to receive the events
+            loop.call_soon_threadsafe(self._dispatch_batch, evs)
+        except RuntimeError:  # the loop is closed: nobody is left to receive the events
+            self._batch_done()
 
-    def _dispatch_all(self, evs: "list[pb.Event]") -> None:
-        for ev in evs:
-            self._dispatch(ev)
+    def _dispatch_batch(self, evs: "list[pb.Event]") -> None:
+        """Dispatches a batch the event thread handed over (on the loop), then frees its slot."""
+        try:
+            for ev in evs:
+                self._dispatch(ev)
+        finally:
+            self._batch_done()
+
+    def _batch_done(self) -> None:
+        with self._lock:
+            self._handed -= 1
+        self._slots.release()
 
     def _dispatch(self, ev: pb.Event) -> None:
         """Runs on the event loop, in event order."""

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import weakref
 
 import pytest
@@ -279,6 +280,84 @@ async def test_events_are_pulled_on_the_loop_thread(lib_path: str) -> None:
         assert seen and set(seen) == {threading.get_ident()}
     finally:
         await c.aclose()
+
+
+@pytest.fixture
+def thread_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients made while active deliver through the event thread, as on Windows (no notify
+    descriptor), so that path runs here too."""
+    monkeypatch.setattr(lkcore._client.Client, "_make_notifier", lambda self: None)
+
+
+async def test_event_thread_delivers_every_event_on_the_loop(lib_path: str, thread_mode: None) -> None:
+    c = lkcore.Client(lib_path)
+    try:
+        assert c._thread is not None and c._notifier is None
+        seen: "list[int]" = []
+        real = c._dispatch
+
+        def spy(ev: pb.Event) -> None:
+            seen.append(threading.get_ident())
+            real(ev)
+
+        c._dispatch = spy  # type: ignore[method-assign]
+        n = 40 * lkcore._client._BATCH  # many more batches than may be in flight
+        reqs = [c.request_async(echo_async(str(i).encode())) for i in range(n)]
+        got = await asyncio.wait_for(asyncio.gather(*reqs), 20)
+        assert [g.echo.payload for g in got] == [str(i).encode() for i in range(n)]
+        assert set(seen) == {threading.get_ident()}  # dispatched on the loop, not the event thread
+        assert c._handed == 0
+    finally:
+        await c.aclose()
+    assert not c._thread.is_alive()
+
+
+def test_event_thread_leaves_events_in_the_library_while_none_are_dispatched(lib_path: str, thread_mode: None) -> None:
+    # No loop is bound: what the event thread pulls waits in the backlog. It takes at most
+    # _BATCHES_IN_FLIGHT batches, then leaves the rest in the library (whose bounds hold back
+    # rooms' data), instead of queueing without bound.
+    c = lkcore.Client(lib_path)
+    try:
+        n = 20 * lkcore._client._BATCH
+        for i in range(n):
+            req = echo_async(str(i).encode())
+            req.request_id = i + 1
+            c.request(req)  # the completion follows as an event
+        limit = lkcore._client._BATCHES_IN_FLIGHT
+
+        def backlog() -> int:
+            with c._lock:
+                return sum(len(b) for b in c._backlog)
+
+        deadline = time.monotonic() + 10  # hang guard
+        while c._handed < limit:
+            assert time.monotonic() < deadline, f"{c._handed} batches handed over"
+            time.sleep(0.01)
+        held = backlog()
+        assert 0 < held <= limit * lkcore._client._BATCH < n
+        time.sleep(0.3)  # the thread waits: nothing more is taken while nothing is dispatched
+        assert c._handed == limit and backlog() == held
+
+        # A loop binds: the backlog is dispatched and the rest follows, every completion once.
+        done: "set[int]" = set()
+        real = c._on_orphan_completion
+
+        def count(comp: pb.Completion) -> None:
+            done.add(comp.request_id)
+            real(comp)
+
+        c._on_orphan_completion = count  # type: ignore[method-assign]
+
+        async def drain() -> None:
+            c._bind_loop()
+            while len(done) < n:
+                await asyncio.sleep(0.01)
+
+        asyncio.run(asyncio.wait_for(drain(), 20))
+        assert done == set(range(1, n + 1))
+    finally:
+        c.close()
+    assert c._thread is not None and not c._thread.is_alive()
 
 
 async def test_aclose_does_not_block_the_loop(lib_path: str) -> None:
