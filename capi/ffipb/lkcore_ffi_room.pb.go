@@ -1104,8 +1104,9 @@ func (x *GetRoomSnapshotResponse) GetSnapshot() *ConnectResult {
 // RequestRoomSnapshotRequest (SYNC, ABI 1.12) asks for a RoomSnapshotTaken room event: the state
 // taken at that event's place in the room's event stream. Returns at once (no response message);
 // the event follows, unless the room ends first (Disconnected is then its last event). While a
-// RoomSnapshotTaken is queued and not yet delivered it answers new requests too, so the queue
-// never grows. Errors: DISCONNECTED before the room connected and after it ended.
+// RoomSnapshotTaken still waits in the room's own queue (not yet passed on to the client's
+// event queue) it answers new requests too, so requests made faster than events are read do
+// not pile up snapshots. Errors: DISCONNECTED before the room connected and after it ended.
 type RequestRoomSnapshotRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RoomHandle    uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
