@@ -73,3 +73,26 @@ func BenchmarkEventDelivery(b *testing.B) {
 	}
 	<-done
 }
+
+// BenchmarkRoomEventOwnedHandles: listing what a room event hands over (every room event goes
+// through it), for an event that cannot hand anything over and for one that does.
+func BenchmarkRoomEventOwnedHandles(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		ev   *ffipb.RoomEvent
+	}{
+		{"data packet", &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataReceived{DataReceived: &ffipb.DataPacketReceived{
+			ParticipantIdentity: "bob", Payload: make([]byte, 1024), Topic: "t", Reliable: true,
+		}}}},
+		{"stream opened", &ffipb.RoomEvent{Message: &ffipb.RoomEvent_StreamOpened{StreamOpened: &ffipb.StreamOpened{
+			Reader: &ffipb.OwnedStreamReader{Handle: 7},
+		}}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = roomEventOwnedHandles(tc.ev)
+			}
+		})
+	}
+}

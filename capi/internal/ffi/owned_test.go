@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"github.com/lkcore/lkcore/capi/ffipb"
 )
 
@@ -65,5 +67,41 @@ func TestOwnedHandlesOfARoomEvent(t *testing.T) {
 		if e := roomEvent(tc.ev); !slices.Equal(e.GetRoom().GetOwnedHandles(), tc.want) {
 			t.Errorf("%s: queued with owned_handles %v, want %v", tc.name, e.GetRoom().GetOwnedHandles(), tc.want)
 		}
+	}
+}
+
+// The table the walk consults says, for every kind of room event and completion result,
+// whether it can hand over a handle: exactly the kinds whose messages hold an Owned* message.
+func TestOwnersFollowTheSchema(t *testing.T) {
+	want := map[string]bool{
+		// room events
+		"data_track_published": true, // its auto-subscription
+		"stream_opened":        true, // its reader
+		"snapshot_taken":       true, // a ConnectResult (its auto_subscriptions list stays empty there)
+		// completion results
+		"connect": true, "publish_data_track": true, "open_text_writer": true, "open_byte_writer": true,
+	}
+	check := func(m protoreflect.Message, oneof protoreflect.Name) {
+		fields := m.Descriptor().Oneofs().ByName(oneof).Fields()
+		for i := range fields.Len() {
+			f := fields.Get(i)
+			if f.Message() == nil {
+				continue
+			}
+			if got := owners[f.Message()]; got != want[string(f.Name())] {
+				t.Errorf("%s.%s (%s): owns %v, want %v", m.Descriptor().Name(), f.Name(), f.Message().FullName(), got, want[string(f.Name())])
+			}
+		}
+	}
+	check((&ffipb.RoomEvent{}).ProtoReflect(), "message")
+	check((&ffipb.Completion{}).ProtoReflect(), "result")
+	for _, m := range []protoreflect.ProtoMessage{&ffipb.OwnedRoom{}, &ffipb.OwnedLocalDataTrack{}, &ffipb.OwnedDataTrackSubscription{}, &ffipb.OwnedStreamWriter{}, &ffipb.OwnedStreamReader{}} {
+		if !owners[m.ProtoReflect().Descriptor()] {
+			t.Errorf("%T is not in the table", m)
+		}
+	}
+	// From the Event envelope alone: completions own, data packets do not.
+	if o := ownersOf((&ffipb.Event{}).ProtoReflect().Descriptor()); !o[(&ffipb.Completion{}).ProtoReflect().Descriptor()] || o[(&ffipb.DataPacketReceived{}).ProtoReflect().Descriptor()] {
+		t.Errorf("ownersOf(Event): %v", o)
 	}
 }
