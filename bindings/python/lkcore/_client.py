@@ -286,6 +286,17 @@ _BATCHES_IN_FLIGHT = 4
 _SLOT_POLL = 0.1
 
 
+def _decode(data: bytes) -> Optional[pb.Event]:
+    """Decodes one event; a log record is forwarded here (None), as is an event kind from a
+    newer library (ignored). Otherwise the event, to dispatch."""
+    ev = pb.Event.FromString(data)
+    kind = ev.WhichOneof("message")
+    if kind == "log":
+        _forward_log(ev.log)
+        return None
+    return ev if kind is not None else None
+
+
 def _pull_events(lib: Library, cid: int, ref: "weakref.ReferenceType[Client]") -> None:
     """Body of the event thread: pulls until the client is closed.
 
@@ -621,11 +632,8 @@ class Client:
             st, data = lib.next_event(cid, 0)
             if st != LK_OK or data is None:
                 return  # TIMEOUT: nothing left (notification re-armed); or closed
-            ev = pb.Event.FromString(data)
-            kind = ev.WhichOneof("message")
-            if kind == "log":
-                _forward_log(ev.log)
-            elif kind is not None:  # None: an event kind from a newer library, ignored
+            ev = _decode(data)
+            if ev is not None:
                 self._dispatch(ev)
             if self._closed:
                 return
@@ -640,14 +648,7 @@ class Client:
         (through the backlog while no loop is bound), or is freed here when nothing is handed.
         """
         try:
-            evs = []
-            for data in batch:
-                ev = pb.Event.FromString(data)
-                kind = ev.WhichOneof("message")
-                if kind == "log":
-                    _forward_log(ev.log)
-                elif kind is not None:  # None: an event kind from a newer library, ignored
-                    evs.append(ev)
+            evs = [ev for ev in map(_decode, batch) if ev is not None]
         except BaseException:
             self._slots.release()
             raise

@@ -262,26 +262,6 @@ def test_close_is_idempotent_and_releases_the_notifier(lib_path: str) -> None:
         c.request(pb.Request(get_version=pb.GetVersionRequest()))
 
 
-async def test_events_are_pulled_on_the_loop_thread(lib_path: str) -> None:
-    c = lkcore.Client(lib_path)
-    try:
-        seen: "list[int]" = []
-        real = c._dispatch
-
-        def spy(ev: pb.Event) -> None:
-            seen.append(threading.get_ident())
-            real(ev)
-
-        c._dispatch = spy  # type: ignore[method-assign]
-        # Many completions in flight at once: more than one pull batch, none lost.
-        reqs = [c.request_async(pb.Request(echo=pb.EchoRequest(payload=str(i).encode(), **{"async": True}))) for i in range(300)]
-        got = await asyncio.wait_for(asyncio.gather(*reqs), 10)
-        assert [g.echo.payload for g in got] == [str(i).encode() for i in range(300)]
-        assert seen and set(seen) == {threading.get_ident()}
-    finally:
-        await c.aclose()
-
-
 @pytest.fixture
 def thread_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     """Clients made while active deliver through the event thread, as on Windows (no notify
@@ -289,10 +269,15 @@ def thread_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lkcore._client.Client, "_make_notifier", lambda self: None)
 
 
-async def test_event_thread_delivers_every_event_on_the_loop(lib_path: str, thread_mode: None) -> None:
+@pytest.mark.parametrize("delivery", ["pipe", "thread"])
+async def test_events_are_dispatched_on_the_loop_thread(lib_path: str, delivery: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pipe: the loop pulls the events itself (POSIX). thread: an event thread pulls them and
+    # hands them to the loop (Windows; forced here), at most _BATCHES_IN_FLIGHT batches at once.
+    if delivery == "thread":
+        monkeypatch.setattr(lkcore._client.Client, "_make_notifier", lambda self: None)
     c = lkcore.Client(lib_path)
+    assert (c._thread is not None) == (delivery == "thread") and (c._notifier is None) == (delivery == "thread")
     try:
-        assert c._thread is not None and c._notifier is None
         seen: "list[int]" = []
         real = c._dispatch
 
@@ -301,15 +286,17 @@ async def test_event_thread_delivers_every_event_on_the_loop(lib_path: str, thre
             real(ev)
 
         c._dispatch = spy  # type: ignore[method-assign]
-        n = 40 * lkcore._client._BATCH  # many more batches than may be in flight
+        # Many completions in flight at once: many more batches than are pulled (or handed
+        # over) at once, none lost.
+        n = 40 * lkcore._client._BATCH
         reqs = [c.request_async(echo_async(str(i).encode())) for i in range(n)]
         got = await asyncio.wait_for(asyncio.gather(*reqs), 20)
         assert [g.echo.payload for g in got] == [str(i).encode() for i in range(n)]
-        assert set(seen) == {threading.get_ident()}  # dispatched on the loop, not the event thread
+        assert set(seen) == {threading.get_ident()}  # on the loop, never the event thread
         assert c._handed == 0
     finally:
         await c.aclose()
-    assert not c._thread.is_alive()
+    assert c._thread is None or not c._thread.is_alive()
 
 
 def test_event_thread_leaves_events_in_the_library_while_none_are_dispatched(lib_path: str, thread_mode: None) -> None:
