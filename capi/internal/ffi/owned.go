@@ -8,12 +8,6 @@ import (
 	"github.com/lkcore/lkcore/capi/ffipb"
 )
 
-// ownedHandles returns the handle of every Owned* message inside m (a completion's result),
-// in the order they appear: the handles the message transfers to the host
-// (Completion.owned_handles). It follows the schema rather than a list of result types, so a
-// result type added later is covered without a change here.
-func ownedHandles(m protoreflect.Message) []uint64 { return appendOwned(nil, m) }
-
 // owners holds the descriptor of every message of the schema that is an Owned* message or can
 // contain one (in a field, or further down). The walk enters no other message, so an event
 // that cannot hand anything over (a data packet, a participant update: most events) costs one
@@ -24,7 +18,7 @@ var owners = ownersOf((&ffipb.Event{}).ProtoReflect().Descriptor(), (&ffipb.Resp
 // ownersOf computes owners for the messages reachable from roots: an Owned* message owns; a
 // message with a (non-map) field of an owning message owns; repeated until nothing changes, so
 // cycles in the schema are handled.
-// Descriptors are keys by identity: the schema has one descriptor per message.
+// Descriptors are keyed by identity: the schema has one descriptor per message.
 func ownersOf(roots ...protoreflect.MessageDescriptor) map[protoreflect.MessageDescriptor]bool {
 	seen := map[protoreflect.MessageDescriptor]bool{}
 	var all []protoreflect.MessageDescriptor
@@ -75,19 +69,19 @@ var (
 	roomEventMessage = (&ffipb.RoomEvent{}).ProtoReflect().Descriptor().Oneofs().ByName("message")
 )
 
-// completionOwnedHandles is ownedHandles of a completion's result: the walk starts at the set
+// completionOwnedHandles lists what a completion's result hands over (Completion.owned_handles): the walk starts at the set
 // member of the result oneof rather than at each of the completion's fields.
 func completionOwnedHandles(c *ffipb.Completion) []uint64 {
 	return oneofOwnedHandles(c.ProtoReflect(), completionResult)
 }
 
-// roomEventOwnedHandles is ownedHandles of a room event (RoomEvent.owned_handles, ABI 1.11):
+// roomEventOwnedHandles lists what a room event hands over (RoomEvent.owned_handles, ABI 1.11):
 // the walk starts at the set member of its message oneof.
 func roomEventOwnedHandles(e *ffipb.RoomEvent) []uint64 {
 	return oneofOwnedHandles(e.ProtoReflect(), roomEventMessage)
 }
 
-// oneofOwnedHandles is ownedHandles of the set member of m's oneof o.
+// oneofOwnedHandles is appendOwned of the set member of m's oneof o.
 func oneofOwnedHandles(m protoreflect.Message, o protoreflect.OneofDescriptor) []uint64 {
 	f := m.WhichOneof(o)
 	if f == nil || f.Message() == nil || !owners[f.Message()] {
@@ -96,6 +90,9 @@ func oneofOwnedHandles(m protoreflect.Message, o protoreflect.OneofDescriptor) [
 	return appendOwned(nil, m.Get(f).Message())
 }
 
+// appendOwned appends the handle of every Owned* message inside m, in the order they appear:
+// the handles m transfers to the host. It follows the schema rather than a list of result or
+// event types, so a type added later is covered without a change here.
 func appendOwned(out []uint64, m protoreflect.Message) []uint64 {
 	d := m.Descriptor()
 	fields := d.Fields()

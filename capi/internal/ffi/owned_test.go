@@ -35,7 +35,7 @@ func TestOwnedHandlesOfACompletion(t *testing.T) {
 	}
 	// Referenced handles are not transfers.
 	ev := &ffipb.Event{Message: &ffipb.Event_DataTrackFrame{DataTrackFrame: &ffipb.DataTrackFrameEvent{SubscriptionHandle: 4}}}
-	if got := ownedHandles(ev.ProtoReflect()); got != nil {
+	if got := appendOwned(nil, ev.ProtoReflect()); got != nil {
 		t.Errorf("a frame event: %v", got)
 	}
 }
