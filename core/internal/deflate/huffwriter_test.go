@@ -151,3 +151,26 @@ func BenchmarkHuffmanOnly(b *testing.B) {
 		}
 	})
 }
+
+// Any input, written in any pieces: compress/flate and Decoder both give it
+// back. Inputs stay small (fast executions, many symbol distributions); block
+// boundaries are TestHuffmanWriterRoundTrips' "blocks+1".
+func FuzzHuffmanWriterRoundTrips(f *testing.F) {
+	for _, p := range huffInputs(f) {
+		f.Add(p[:min(len(p), 3000)], uint64(1))
+	}
+	w := NewHuffmanWriter(nil)
+	d := NewDecoder(nil)
+	f.Fuzz(func(t *testing.T, p []byte, seed uint64) {
+		r := mrand.New(mrand.NewPCG(seed, 3))
+		z := huffCompress(t, w, p, r)
+		std, err := io.ReadAll(flate.NewReader(bytes.NewReader(z)))
+		if err != nil || !bytes.Equal(std, p) {
+			t.Fatalf("compress/flate decodes %d bytes, %v (want %d)", len(std), err, len(p))
+		}
+		own, err := decodeAll(r, d, split(r, z))
+		if err != nil || !bytes.Equal(own, p) || d.Trailing() {
+			t.Fatalf("Decoder decodes %d bytes, %v (want %d)", len(own), err, len(p))
+		}
+	})
+}
