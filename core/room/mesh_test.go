@@ -1,0 +1,236 @@
+package room_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
+)
+
+// meshMember is one participant of the mesh test: its room, and the model it builds from its
+// Connect snapshot and its events (model, snapshot_test.go), with the auto-subscriptions that
+// came with them.
+type meshMember struct {
+	id string
+	r  *room.Room
+
+	mu      sync.Mutex
+	m       *model
+	subs    map[string]*room.DataTrackSubscription // "publisher/name" -> auto-subscription
+	taken   []room.Snapshot                        // SnapshotTaken events
+	bad     []string                               // contradictions, reported at the end
+	changed chan struct{}                          // closed and replaced on every event
+}
+
+// start builds the model from snap and applies every event after it.
+func (mb *meshMember) start(snap room.Snapshot) <-chan struct{} {
+	mb.m = modelOf(snap)
+	mb.subs = map[string]*room.DataTrackSubscription{}
+	mb.changed = make(chan struct{})
+	for _, t := range snap.RemoteDataTracks {
+		mb.adopt(t.Info, t.Subscription)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range mb.r.Events() {
+			mb.mu.Lock()
+			if err := mb.m.apply(ev); err != nil {
+				mb.bad = append(mb.bad, err.Error())
+			}
+			switch e := ev.(type) {
+			case room.DataTrackPublished:
+				mb.adopt(e.Info, e.Subscription)
+			case room.SnapshotTaken:
+				mb.taken = append(mb.taken, e.Snapshot)
+			}
+			close(mb.changed)
+			mb.changed = make(chan struct{})
+			mb.mu.Unlock()
+		}
+	}()
+	return done
+}
+
+func (mb *meshMember) adopt(i room.DataTrackInfo, s *room.DataTrackSubscription) {
+	k := i.PublisherIdentity + "/" + i.Name
+	if s == nil {
+		mb.bad = append(mb.bad, "no auto-subscription for "+k)
+		return
+	}
+	if _, ok := mb.subs[k]; ok {
+		mb.bad = append(mb.bad, "a second auto-subscription for "+k)
+	}
+	mb.subs[k] = s
+}
+
+// waitUntil waits, bounded by ctx, until cond holds (called with mb.mu held).
+func (mb *meshMember) waitUntil(ctx context.Context, cond func() bool) error {
+	for {
+		mb.mu.Lock()
+		ok, ch := cond(), mb.changed
+		mb.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Ten participants join one room at the same time, each with AutoSubscribe, and publish a
+// track as soon as they are in, while the others are still joining. Every one of them ends up
+// with the nine others exactly once (from its snapshot or an event, never both), one
+// auto-subscription per remote track, every frame of every publisher on the subscription of
+// that publisher's track, and a requested snapshot equal to what its events built. Then all
+// leave at once.
+func TestMeshOfParticipantsJoiningTogether(t *testing.T) {
+	const n, frames = 10, 20
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
+	defer cancel()
+
+	members := make([]*meshMember, n)
+	tracks := make([]*room.LocalDataTrack, n)
+	dones := make([]<-chan struct{}, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		id := fmt.Sprintf("p%02d", i)
+		token, err := s.Token("mesh", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := room.New(room.Options{
+			AutoSubscribe: true,
+			// Room for every frame: the frames of a publisher arrive back to back, possibly
+			// before a reader is scheduled (the default 16 would drop the oldest of them).
+			AutoSubscribeOptions: room.SubscribeOptions{BufferSize: frames},
+			Logger:               s.Logger(id),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		members[i] = &meshMember{id: id, r: r}
+		wg.Go(func() {
+			snap, err := r.Connect(ctx, s.URL(), token)
+			if err != nil {
+				t.Errorf("%s: connect: %v", id, err)
+				return
+			}
+			dones[i] = members[i].start(snap)
+			if tracks[i], err = r.LocalParticipant().PublishDataTrack(ctx, "t", room.DataTrackOptions{}); err != nil {
+				t.Errorf("%s: publish: %v", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for i, mb := range members {
+			_ = mb.r.Disconnect(context.Background())
+			if dones[i] != nil {
+				<-dones[i]
+			}
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Everyone sees the nine others and their tracks, each with its auto-subscription, and
+	// the server confirms each subscription.
+	for _, mb := range members {
+		err := mb.waitUntil(ctx, func() bool { return len(mb.m.parts) == n-1 && len(mb.subs) == n-1 })
+		mb.mu.Lock()
+		parts, subs := len(mb.m.parts), maps.Clone(mb.subs)
+		mb.mu.Unlock()
+		if err != nil {
+			t.Fatalf("%s: %v with %d participants, subscriptions %v", mb.id, err, parts, slices.Sorted(maps.Keys(subs)))
+		}
+		for _, sub := range subs {
+			if err := sub.WaitEstablished(ctx); err != nil {
+				t.Fatalf("%s: subscription to %s: %v", mb.id, sub.Track().PublisherIdentity(), err)
+			}
+		}
+	}
+
+	// Every publisher sends its frames; every subscriber gets them all, in order, each on the
+	// subscription of the track it was pushed on (readers run first: a subscription keeps a
+	// bounded number of unread frames and drops the oldest beyond it).
+	for _, mb := range members {
+		mb.mu.Lock()
+		subs := maps.Clone(mb.subs)
+		mb.mu.Unlock()
+		for k, sub := range subs {
+			wg.Go(func() {
+				publisher := strings.TrimSuffix(k, "/t")
+				for seq := range frames {
+					f, err := sub.Next(ctx)
+					if err != nil {
+						t.Errorf("%s: frame %d of %s: %v", mb.id, seq, k, err)
+						return
+					}
+					if want := publisher + "#" + strconv.Itoa(seq); string(f.Payload) != want {
+						t.Errorf("%s: on %s got %q, want %q (dropped %d)", mb.id, k, f.Payload, want, sub.Dropped())
+						return
+					}
+				}
+				if d, l := sub.Dropped(), sub.Lost(); d != 0 || l != 0 {
+					t.Errorf("%s: on %s %d frames dropped, %d lost", mb.id, k, d, l)
+				}
+			})
+		}
+	}
+	for i, mb := range members {
+		for seq := range frames {
+			pushRetry(t, ctx, tracks[i], room.Frame{Payload: []byte(mb.id + "#" + strconv.Itoa(seq))})
+		}
+	}
+	wg.Wait()
+
+	// A snapshot asked for now is exactly what the events built.
+	for _, mb := range members {
+		if err := mb.r.RequestSnapshot(); err != nil {
+			t.Fatalf("%s: request snapshot: %v", mb.id, err)
+		}
+	}
+	for _, mb := range members {
+		if err := mb.waitUntil(ctx, func() bool { return len(mb.taken) > 0 }); err != nil {
+			t.Fatalf("%s: no SnapshotTaken: %v", mb.id, err)
+		}
+		mb.mu.Lock()
+		d, bad := mb.m.diff(mb.taken[0]), slices.Clone(mb.bad)
+		mb.mu.Unlock()
+		if d != "" {
+			t.Errorf("%s: snapshot and events disagree: %s", mb.id, d)
+		}
+		if len(bad) > 0 {
+			t.Errorf("%s: %s", mb.id, strings.Join(bad, "; "))
+		}
+	}
+
+	// All leave at once; each Disconnect ends its room's events.
+	for i, mb := range members {
+		wg.Go(func() {
+			if err := mb.r.Disconnect(ctx); err != nil {
+				t.Errorf("%s: disconnect: %v", mb.id, err)
+			}
+			select {
+			case <-dones[i]:
+			case <-ctx.Done():
+				t.Errorf("%s: events did not end after Disconnect", mb.id)
+			}
+		})
+	}
+	wg.Wait()
+}
