@@ -92,7 +92,11 @@ type SubscribeOptions struct {
 	// ErrInvalidArgument wrapping a *datatrack.OptionError). When the
 	// reader is slower than the track the oldest buffered frame is dropped
 	// (counted by Dropped) so the reader catches up with fresh data; other
-	// subscriptions of the same track are not affected.
+	// subscriptions of the same track are not affected. A reader that keeps
+	// up on average can still lose frames of a burst: frames that arrive back
+	// to back (a publisher's burst over a fast path) fill the buffer before a
+	// waiting reader is scheduled, so size it for the longest burst expected
+	// (16 is the Rust SDK's default too).
 	BufferSize int
 	// DropNewest makes a full buffer drop the incoming frame instead of the
 	// oldest one (JS ReadableStream behaviour).
