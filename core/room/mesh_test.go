@@ -102,13 +102,11 @@ func TestMeshOfParticipantsJoiningTogether(t *testing.T) {
 	defer cancel()
 
 	members := make([]*meshMember, n)
-	tracks := make([]*room.LocalDataTrack, n)
-	dones := make([]<-chan struct{}, n)
-	var wg sync.WaitGroup
+	tokens := make([]string, n)
 	for i := range n {
 		id := fmt.Sprintf("p%02d", i)
-		token, err := s.Token("mesh", id)
-		if err != nil {
+		var err error
+		if tokens[i], err = s.Token("mesh", id); err != nil {
 			t.Fatal(err)
 		}
 		r, err := room.New(room.Options{
@@ -122,24 +120,30 @@ func TestMeshOfParticipantsJoiningTogether(t *testing.T) {
 			t.Fatal(err)
 		}
 		members[i] = &meshMember{id: id, r: r}
+		t.Cleanup(func() { _ = r.Disconnect(context.Background()) })
+	}
+	tracks := make([]*room.LocalDataTrack, n)
+	dones := make([]<-chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, mb := range members {
 		wg.Go(func() {
-			snap, err := r.Connect(ctx, s.URL(), token)
+			snap, err := mb.r.Connect(ctx, s.URL(), tokens[i])
 			if err != nil {
-				t.Errorf("%s: connect: %v", id, err)
+				t.Errorf("%s: connect: %v", mb.id, err)
 				return
 			}
-			dones[i] = members[i].start(snap)
-			if tracks[i], err = r.LocalParticipant().PublishDataTrack(ctx, "t", room.DataTrackOptions{}); err != nil {
-				t.Errorf("%s: publish: %v", id, err)
+			dones[i] = mb.start(snap)
+			if tracks[i], err = mb.r.LocalParticipant().PublishDataTrack(ctx, "t", room.DataTrackOptions{}); err != nil {
+				t.Errorf("%s: publish: %v", mb.id, err)
 			}
 		})
 	}
 	wg.Wait()
 	t.Cleanup(func() {
-		for i, mb := range members {
-			_ = mb.r.Disconnect(context.Background())
-			if dones[i] != nil {
-				<-dones[i]
+		for i, done := range dones {
+			if done != nil {
+				_ = members[i].r.Disconnect(context.Background())
+				<-done
 			}
 		}
 	})
