@@ -2,6 +2,8 @@ package room_test
 
 import (
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,8 +11,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
@@ -93,8 +97,8 @@ func (mb *meshMember) waitUntil(ctx context.Context, cond func() bool) error {
 // track as soon as they are in, while the others are still joining. Every one of them ends up
 // with the nine others exactly once (from its snapshot or an event, never both), one
 // auto-subscription per remote track, every frame of every publisher on the subscription of
-// that publisher's track, and a requested snapshot equal to what its events built. Then all
-// leave at once.
+// that publisher's track, an answer to each of its RPCs (small ones to every other and
+// streamed ones to two, all at once) and a requested snapshot equal to what its events built. Then all leave at once.
 func TestMeshOfParticipantsJoiningTogether(t *testing.T) {
 	const n, frames = 10, 20
 	s := sfu.Start(t, devsfu.Options{})
@@ -121,6 +125,13 @@ func TestMeshOfParticipantsJoiningTogether(t *testing.T) {
 		}
 		members[i] = &meshMember{id: id, r: r}
 		t.Cleanup(func() { _ = r.Disconnect(context.Background()) })
+		// Answers with who it is, who called and what was sent.
+		err = r.RegisterRPCMethod("who", func(_ context.Context, inv rpc.Invocation) (string, error) {
+			return id + "<" + inv.CallerIdentity + ":" + inv.Payload, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	tracks := make([]*room.LocalDataTrack, n)
 	dones := make([]<-chan struct{}, n)
@@ -201,6 +212,39 @@ func TestMeshOfParticipantsJoiningTogether(t *testing.T) {
 		}
 	}
 	wg.Wait()
+
+	// Everyone calls everyone at once with a small payload (one chunk), and its next two
+	// neighbours with a large one (a stream of two chunks even compressed: base64 of 16 KiB of
+	// random bytes), all racing: each answer comes from the callee, names its caller and
+	// carries its own payload back. (Every call must be acknowledged within 7 s; under the
+	// race detector on two cores this phase takes under a second.)
+	raw := make([]byte, 16<<10)
+	cryptorand.Read(raw)
+	large := base64.StdEncoding.EncodeToString(raw)
+	rpcStart := time.Now()
+	for i, caller := range members {
+		for j, callee := range members {
+			if callee == caller {
+				continue
+			}
+			payloads := []string{"hi " + callee.id}
+			if d := (j - i + n) % n; d == 1 || d == 2 {
+				payloads = append(payloads, large+callee.id)
+			}
+			for _, payload := range payloads {
+				wg.Go(func() {
+					got, err := caller.r.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{
+						Destination: callee.id, Method: "who", Payload: payload,
+					})
+					if want := callee.id + "<" + caller.id + ":" + payload; err != nil || got != want {
+						t.Errorf("%s -> %s (%d bytes): %d bytes, %v", caller.id, callee.id, len(payload), len(got), err)
+					}
+				})
+			}
+		}
+	}
+	wg.Wait()
+	t.Logf("RPC phase: %v", time.Since(rpcStart))
 
 	// A snapshot asked for now is exactly what the events built.
 	for _, mb := range members {
