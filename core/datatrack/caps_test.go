@@ -27,8 +27,8 @@ func TestSubscribeBufferSizeCap(t *testing.T) {
 	if u := oneRemoteRequest(t, outs); !u.GetSubscribe() || u.GetTrackSid() != "DTR_a" {
 		t.Fatalf("request %v", u)
 	}
-	if got := len(s.buf.ring); got != MaxSubscriberBufferFrames {
-		t.Fatalf("ring %d", got)
+	if got := s.buf.max; got != MaxSubscriberBufferFrames {
+		t.Fatalf("buffer of %d frames", got)
 	}
 }
 
@@ -90,8 +90,8 @@ func TestQueueConstructorsClamp(t *testing.T) {
 	if q := NewSendQueue(1<<32-1, 0, RejectNew); len(q.frames) != MaxSendQueueFrames {
 		t.Fatalf("send queue ring %d", len(q.frames))
 	}
-	if b := NewFrameBuffer(1<<32-1, DropOldestFrame); len(b.ring) != MaxSubscriberBufferFrames {
-		t.Fatalf("frame buffer ring %d", len(b.ring))
+	if b := NewFrameBuffer(1<<32-1, 1<<62, DropOldestFrame); b.max != MaxSubscriberBufferFrames || b.maxBytes != MaxSubscriberBufferBytes {
+		t.Fatalf("frame buffer of %d frames, %d bytes", b.max, b.maxBytes)
 	}
 	// LocalConfig.QueueFrames is clamped the same way (it reaches NewSendQueue).
 	m := newLocal(LocalConfig{QueueFrames: 1<<32 - 1})

@@ -76,15 +76,25 @@ const (
 	// ErrInvalidOption): queued frames are held in memory.
 	MaxSendQueueBytes = 64 << 20
 
-	// DefaultSubscriberBufferFrames is the default per-subscriber frame buffer
-	// (docs/protocol.md, Sending and pacing).
-	DefaultSubscriberBufferFrames = 16
+	// DefaultSubscriberBufferFrames and DefaultSubscriberBufferBytes bound a subscriber's frame
+	// buffer by default (docs/protocol.md, Sending and pacing): whichever is reached first. They
+	// match what a track accepts by default (a burst of 256 small frames, DefaultSendQueueBytes),
+	// so that such a burst, which arrives back to back over a fast path, is delivered whole to a
+	// reader that keeps up but is scheduled only after it (16 frames, the Rust SDK's default,
+	// lost most of it). A reader that wants only the freshest data sets a small BufferSize.
+	DefaultSubscriberBufferFrames = 256
+	DefaultSubscriberBufferBytes  = 1 << 20
 
-	// MaxSubscriberBufferFrames caps SubscribeOptions.BufferSize: the buffer's ring is
-	// allocated up front, so a caller must not be able to make it arbitrarily large. Larger
-	// values are refused with ErrInvalidOption (the frames themselves are bounded by
-	// MaxPacketsPerFrame × TransportMTU each).
+	// MaxSubscriberBufferFrames caps SubscribeOptions.BufferSize: the buffer's ring grows up to
+	// it, so a caller must not be able to make it arbitrarily large. Larger values are refused
+	// with ErrInvalidOption (the frames themselves are bounded by MaxPacketsPerFrame ×
+	// TransportMTU each).
 	MaxSubscriberBufferFrames = 1 << 16
+
+	// MaxSubscriberBufferBytes caps SubscribeOptions.BufferBytes: buffered frames are held in
+	// memory, and what fills them comes from a remote publisher. Larger values are refused
+	// with ErrInvalidOption.
+	MaxSubscriberBufferBytes = 64 << 20
 
 	// MaxSendQueueFrames caps the send queue length (PublishOptions.QueueFrames,
 	// LocalConfig.QueueFrames): its ring is allocated up front. Larger values are refused with

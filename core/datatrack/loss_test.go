@@ -39,7 +39,7 @@ func TestFrameBufferAttributesEveryLossToTheNextFrame(t *testing.T) {
 		{"drop newest", DropNewestFrame, [][2]uint64{{10, 0}, {12, 1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := NewFrameBuffer(2, tc.policy)
+			b := NewFrameBuffer(2, 0, tc.policy)
 			for _, f := range in {
 				b.Push(f)
 			}
@@ -73,7 +73,7 @@ func TestFrameBufferAttributesEveryLossToTheNextFrame(t *testing.T) {
 // A buffer of one frame under drop-oldest passes each evicted frame's count on to the
 // incoming frame itself.
 func TestFrameBufferSizeOneCarriesToTheIncomingFrame(t *testing.T) {
-	b := NewFrameBuffer(1, DropOldestFrame)
+	b := NewFrameBuffer(1, 0, DropOldestFrame)
 	b.Push(Frame{FrameNumber: 1})
 	b.Push(Frame{FrameNumber: 3, DroppedBefore: 1})
 	b.Push(Frame{FrameNumber: 4})

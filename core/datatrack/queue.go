@@ -285,8 +285,10 @@ const (
 
 // FrameBuffer is one local subscriber's bounded frame buffer
 // (docs/protocol.md, Sending and pacing). A slow reader never blocks the receive path: when the
-// buffer is full one frame is dropped according to the policy (default: drop the oldest, so the
-// reader catches up with the newest data) and the Dropped counter increases. Each local
+// buffer is full — it holds its maximum of frames, or the new frame's payload would take its
+// bytes beyond the budget — frames are dropped according to the policy (default: drop the
+// oldest, so the reader catches up with the newest data) and the Dropped counter increases. A
+// frame larger than the whole budget is kept when nothing else is buffered. Each local
 // subscription has its own buffer, so a slow stream loses frames only on itself. Safe for
 // concurrent use.
 //
@@ -297,8 +299,11 @@ const (
 // up to the last one read.
 type FrameBuffer struct {
 	mu       sync.Mutex
-	ring     []Frame
+	ring     []Frame // grows (doubling) up to max frames, so an idle subscription stays small
 	head, n  int
+	max      int // frames
+	maxBytes int
+	bytes    int // payload bytes buffered
 	policy   BufferDropPolicy
 	dropped  uint64 // frames the policy discarded
 	upstream uint64 // frames lost before they reached the buffer (sum of pushed DroppedBefore)
@@ -310,16 +315,34 @@ type FrameBuffer struct {
 	done     chan struct{} // closed on Close
 }
 
-// NewFrameBuffer returns a buffer of size frames (values < 1 mean DefaultSubscriberBufferFrames;
-// values above MaxSubscriberBufferFrames are clamped to it, callers taking the size from outside
-// refuse them first with ErrInvalidOption).
-func NewFrameBuffer(size int, policy BufferDropPolicy) *FrameBuffer {
+// frameBufferInitialRing is the ring a FrameBuffer starts with (fewer if its maximum is lower).
+const frameBufferInitialRing = 16
+
+// NewFrameBuffer returns a buffer of at most size frames and maxBytes payload bytes. A size < 1
+// means DefaultSubscriberBufferFrames; a maxBytes < 1 means DefaultSubscriberBufferBytes with the
+// default size, and MaxSubscriberBufferBytes with a size given (a buffer sized in frames keeps
+// that many frames whatever their size, within that cap). Values above MaxSubscriberBufferFrames
+// and MaxSubscriberBufferBytes are clamped to them (callers taking the sizes from outside refuse
+// them first with ErrInvalidOption).
+func NewFrameBuffer(size, maxBytes int, policy BufferDropPolicy) *FrameBuffer {
+	if maxBytes < 1 {
+		maxBytes = MaxSubscriberBufferBytes
+		if size < 1 {
+			maxBytes = DefaultSubscriberBufferBytes
+		}
+	}
 	if size < 1 {
 		size = DefaultSubscriberBufferFrames
 	}
 	size = min(size, MaxSubscriberBufferFrames)
-	return &FrameBuffer{ring: make([]Frame, size), policy: policy,
+	return &FrameBuffer{ring: make([]Frame, min(size, frameBufferInitialRing)), max: size,
+		maxBytes: min(maxBytes, MaxSubscriberBufferBytes), policy: policy,
 		ready: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// fullFor reports whether f cannot be added without dropping a frame.
+func (b *FrameBuffer) fullFor(f Frame) bool {
+	return b.n == b.max || b.n > 0 && b.bytes+len(f.Payload) > b.maxBytes
 }
 
 // Push adds a frame whose DroppedBefore counts the frames lost upstream since the previous
@@ -336,33 +359,49 @@ func (b *FrameBuffer) Push(f Frame) bool {
 	}
 	b.upstream += f.DroppedBefore
 	ok := true
-	if b.n == len(b.ring) {
+	if b.fullFor(f) && b.policy == DropNewestFrame {
+		b.dropped++
+		b.carry += f.DroppedBefore + 1
+		return false
+	}
+	for b.fullFor(f) {
 		b.dropped++
 		ok = false
-		if b.policy == DropNewestFrame {
-			b.carry += f.DroppedBefore + 1
-			return false
-		}
-		lost := b.ring[b.head].DroppedBefore + 1
+		old := b.ring[b.head]
 		b.ring[b.head] = Frame{}
 		b.head = (b.head + 1) % len(b.ring)
 		b.n--
+		b.bytes -= len(old.Payload)
+		lost := old.DroppedBefore + 1
 		if b.n > 0 {
 			b.ring[b.head].DroppedBefore += lost
 		} else {
 			f.DroppedBefore += lost
 		}
 	}
+	if b.n == len(b.ring) {
+		b.grow()
+	}
 	f.DroppedBefore += b.carry
 	b.carry = 0
 	b.ring[(b.head+b.n)%len(b.ring)] = f
 	b.n++
+	b.bytes += len(f.Payload)
 	b.pushed++
 	select {
 	case b.ready <- struct{}{}:
 	default:
 	}
 	return ok
+}
+
+// grow doubles the ring (up to max frames), keeping the frames in order from index 0.
+func (b *FrameBuffer) grow() {
+	ring := make([]Frame, min(2*len(b.ring), b.max))
+	for i := range b.n {
+		ring[i] = b.ring[(b.head+i)%len(b.ring)]
+	}
+	b.ring, b.head = ring, 0
 }
 
 // TryPop returns the oldest buffered frame, if any.
@@ -380,6 +419,7 @@ func (b *FrameBuffer) popLocked() (Frame, bool) {
 	b.ring[b.head] = Frame{}
 	b.head = (b.head + 1) % len(b.ring)
 	b.n--
+	b.bytes -= len(f.Payload)
 	return f, true
 }
 

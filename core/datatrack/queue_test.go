@@ -147,21 +147,102 @@ func TestSendQueueFlushClose(t *testing.T) {
 }
 
 func TestFrameBufferDropOldest(t *testing.T) {
-	b := NewFrameBuffer(0, DropOldestFrame)
-	for i := range 20 {
+	b := NewFrameBuffer(0, 0, DropOldestFrame)
+	for i := range DefaultSubscriberBufferFrames + 4 {
 		b.Push(Frame{FrameNumber: uint16(i)})
 	}
 	if b.Len() != DefaultSubscriberBufferFrames || b.Dropped() != 4 {
 		t.Fatalf("len %d dropped %d", b.Len(), b.Dropped())
 	}
-	f, _ := b.TryPop()
-	if f.FrameNumber != 4 {
-		t.Fatalf("oldest kept %d", f.FrameNumber)
+	for i := range DefaultSubscriberBufferFrames { // in order across the ring's growth
+		if f, _ := b.TryPop(); f.FrameNumber != uint16(4+i) {
+			t.Fatalf("frame %d is %d", i, f.FrameNumber)
+		}
+	}
+}
+
+// By default a buffer takes a burst of 256 small frames (what a track accepts by default) and
+// holds at most DefaultSubscriberBufferBytes of larger ones; its ring grows only as needed.
+func TestFrameBufferDefaultBounds(t *testing.T) {
+	b := NewFrameBuffer(0, 0, DropOldestFrame)
+	if len(b.ring) != frameBufferInitialRing {
+		t.Fatalf("initial ring %d", len(b.ring))
+	}
+	for i := range 256 {
+		b.Push(Frame{FrameNumber: uint16(i), Payload: make([]byte, 1000)})
+	}
+	if b.Len() != 256 || b.Dropped() != 0 {
+		t.Fatalf("burst of 256: len %d dropped %d", b.Len(), b.Dropped())
+	}
+	// A buffer sized in frames keeps them whatever their size (within MaxSubscriberBufferBytes).
+	b = NewFrameBuffer(20, 0, DropOldestFrame)
+	for i := range 20 {
+		b.Push(Frame{FrameNumber: uint16(i), Payload: make([]byte, 200_000)})
+	}
+	if b.Len() != 20 || b.Dropped() != 0 || b.maxBytes != MaxSubscriberBufferBytes {
+		t.Fatalf("20 frames of 200 KB in a buffer of 20 frames: len %d dropped %d", b.Len(), b.Dropped())
+	}
+	b = NewFrameBuffer(0, 0, DropOldestFrame)
+	for i := range 30 {
+		b.Push(Frame{FrameNumber: uint16(i), Payload: make([]byte, 100_000)})
+	}
+	if n := DefaultSubscriberBufferBytes / 100_000; b.Len() != n || b.Dropped() != uint64(30-n) {
+		t.Fatalf("100 KB frames: len %d dropped %d, want %d kept", b.Len(), b.Dropped(), n)
+	}
+}
+
+// The byte budget drops as many of the oldest frames as a new one needs, carries their loss to
+// the frame that follows them, and keeps a frame larger than the budget when it is alone.
+func TestFrameBufferByteBudget(t *testing.T) {
+	b := NewFrameBuffer(100, 10, DropOldestFrame)
+	for i, n := range []int{3, 3, 3} {
+		b.Push(Frame{FrameNumber: uint16(i), Payload: make([]byte, n)})
+	}
+	b.Push(Frame{FrameNumber: 3, Payload: make([]byte, 7)}) // 9 + 7 > 10: frames 0 and 1 go
+	if b.Len() != 2 || b.Dropped() != 2 {
+		t.Fatalf("len %d dropped %d", b.Len(), b.Dropped())
+	}
+	if f, _ := b.TryPop(); f.FrameNumber != 2 || f.DroppedBefore != 2 {
+		t.Fatalf("after the drops: frame %d, dropped before %d", f.FrameNumber, f.DroppedBefore)
+	}
+	if f, _ := b.TryPop(); f.FrameNumber != 3 {
+		t.Fatalf("next %d", f.FrameNumber)
+	}
+	b.Push(Frame{FrameNumber: 4, Payload: make([]byte, 50)}) // alone beyond the budget: kept
+	if f, _ := b.TryPop(); f.FrameNumber != 4 || len(f.Payload) != 50 || f.DroppedBefore != 0 {
+		t.Fatalf("oversize frame: %d, %d bytes, dropped before %d", f.FrameNumber, len(f.Payload), f.DroppedBefore)
+	}
+	b.Push(Frame{FrameNumber: 5, Payload: make([]byte, 50)})
+	b.Push(Frame{FrameNumber: 6, Payload: make([]byte, 1)}) // the oversize one makes room
+	if f, _ := b.TryPop(); f.FrameNumber != 6 || f.DroppedBefore != 1 || b.Len() != 0 {
+		t.Fatalf("frame %d dropped before %d, %d left", f.FrameNumber, f.DroppedBefore, b.Len())
+	}
+
+	// Reading frees the bytes: a frame that fits once the one before it was read is kept.
+	b = NewFrameBuffer(100, 10, DropOldestFrame)
+	b.Push(Frame{FrameNumber: 0, Payload: make([]byte, 6)})
+	b.TryPop()
+	b.Push(Frame{FrameNumber: 1, Payload: make([]byte, 6)})
+	b.Push(Frame{FrameNumber: 2, Payload: make([]byte, 4)})
+	if b.Len() != 2 || b.Dropped() != 0 {
+		t.Fatalf("after a read: len %d dropped %d", b.Len(), b.Dropped())
+	}
+
+	// Drop-newest refuses the frame that does not fit instead.
+	b = NewFrameBuffer(100, 10, DropNewestFrame)
+	b.Push(Frame{FrameNumber: 0, Payload: make([]byte, 6)})
+	if b.Push(Frame{FrameNumber: 1, Payload: make([]byte, 6)}) || b.Len() != 1 {
+		t.Fatal("drop-newest accepted a frame beyond the budget")
+	}
+	b.TryPop()
+	b.Push(Frame{FrameNumber: 2, Payload: make([]byte, 6)})
+	if f, _ := b.TryPop(); f.FrameNumber != 2 || f.DroppedBefore != 1 {
+		t.Fatalf("frame %d dropped before %d", f.FrameNumber, f.DroppedBefore)
 	}
 }
 
 func TestFrameBufferDropNewest(t *testing.T) {
-	b := NewFrameBuffer(2, DropNewestFrame)
+	b := NewFrameBuffer(2, 0, DropNewestFrame)
 	for i := range 5 {
 		b.Push(Frame{FrameNumber: uint16(i)})
 	}
@@ -173,7 +254,7 @@ func TestFrameBufferDropNewest(t *testing.T) {
 }
 
 func TestFrameBufferCloseDrains(t *testing.T) {
-	b := NewFrameBuffer(4, DropOldestFrame)
+	b := NewFrameBuffer(4, 0, DropOldestFrame)
 	b.Push(Frame{FrameNumber: 1})
 	b.Close(nil)
 	b.Close(ErrDisconnected) // first error wins
@@ -189,7 +270,7 @@ func TestFrameBufferCloseDrains(t *testing.T) {
 		t.Fatal("push after close accepted")
 	}
 	// Pop waits for a frame pushed by another goroutine.
-	b2 := NewFrameBuffer(4, DropOldestFrame)
+	b2 := NewFrameBuffer(4, 0, DropOldestFrame)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

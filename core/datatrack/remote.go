@@ -38,6 +38,12 @@ type SubscribeOptions struct {
 	// BufferSize is the stream's frame buffer in frames (0 = DefaultSubscriberBufferFrames,
 	// at most MaxSubscriberBufferFrames; other values fail with ErrInvalidOption).
 	BufferSize int
+	// BufferBytes bounds the payload bytes the buffer holds (at most MaxSubscriberBufferBytes;
+	// other values fail with ErrInvalidOption). 0 means DefaultSubscriberBufferBytes when
+	// BufferSize is 0 too, else MaxSubscriberBufferBytes (a buffer sized in frames keeps that
+	// many frames whatever their size, within that cap). A frame larger than the bound alone
+	// is still buffered when the buffer is otherwise empty.
+	BufferBytes int
 	// DropPolicy decides which frame a full buffer drops (default DropOldestFrame).
 	DropPolicy BufferDropPolicy
 }
@@ -424,12 +430,15 @@ func (m *RemoteManager) Tracks() []TrackInfo {
 // update_data_subscription and waits (SubscriptionActive or SubscriptionEnded follow); further
 // streams join the pending wait or attach at once if active. If the last handle snapshot still
 // maps the SID (unsubscribe/subscribe race, docs/protocol.md: Remote tracks and subscriptions) the subscription activates
-// immediately. Errors: ErrInvalidOption (BufferSize out of range), ErrUnknownTrack, ErrE2EENoKeys,
+// immediately. Errors: ErrInvalidOption (BufferSize or BufferBytes out of range), ErrUnknownTrack, ErrE2EENoKeys,
 // ErrDisconnected.
 func (m *RemoteManager) Subscribe(sid string, opts SubscribeOptions, now time.Time) (*Subscription, []RemoteOutput, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := CheckRange("BufferSize", int64(opts.BufferSize), 0, MaxSubscriberBufferFrames); err != nil {
+		return nil, nil, err
+	}
+	if err := CheckRange("BufferBytes", int64(opts.BufferBytes), 0, MaxSubscriberBufferBytes); err != nil {
 		return nil, nil, err
 	}
 	if m.closed {
@@ -443,7 +452,7 @@ func (m *RemoteManager) Subscribe(sid string, opts SubscribeOptions, now time.Ti
 		return nil, nil, ErrE2EENoKeys
 	}
 	m.nextSub++
-	s := &Subscription{id: m.nextSub, info: t.info, buf: NewFrameBuffer(opts.BufferSize, opts.DropPolicy)}
+	s := &Subscription{id: m.nextSub, info: t.info, buf: NewFrameBuffer(opts.BufferSize, opts.BufferBytes, opts.DropPolicy)}
 	t.subs = append(t.subs, s)
 	var out []RemoteOutput
 	switch t.state {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/lkcore/lkcore/core/datatrack"
 	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/lkpb"
@@ -137,8 +136,8 @@ func New(opts Options) (*Room, error) {
 	if opts.JoinRetryDelay < 0 || opts.JoinAttemptTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative JoinRetryDelay or JoinAttemptTimeout", ErrInvalidArgument)
 	}
-	if err := datatrack.CheckRange("AutoSubscribeOptions.BufferSize", int64(opts.AutoSubscribeOptions.BufferSize), 0, datatrack.MaxSubscriberBufferFrames); err != nil {
-		return nil, mapDataTrackErr(err)
+	if err := opts.AutoSubscribeOptions.check("AutoSubscribeOptions."); err != nil {
+		return nil, err
 	}
 	log := opts.Logger
 	if log == nil {

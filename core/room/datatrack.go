@@ -335,12 +335,7 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 // subscription delivers frames once the server forwards them (Established),
 // or ends with the refusal. nil (logged) when the subscription cannot even be requested.
 func (d *dataTracks) autoSubscribe(rt *RemoteDataTrack) *DataTrackSubscription {
-	o := d.r.opts.AutoSubscribeOptions
-	policy := datatrack.DropOldestFrame
-	if o.DropNewest {
-		policy = datatrack.DropNewestFrame
-	}
-	s, outs, err := d.remote.Subscribe(rt.SID(), datatrack.SubscribeOptions{BufferSize: o.BufferSize, DropPolicy: policy}, time.Now())
+	s, outs, err := d.remote.Subscribe(rt.SID(), d.r.opts.AutoSubscribeOptions.core(), time.Now())
 	if err != nil {
 		d.r.log.Warn("room: auto-subscribing to a data track failed", "track", rt.SID(), "err", err)
 		return nil

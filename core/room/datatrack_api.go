@@ -87,20 +87,46 @@ type DataTrackOptions struct {
 
 // SubscribeOptions configures RemoteDataTrack.Subscribe.
 type SubscribeOptions struct {
-	// BufferSize is this subscription's frame buffer (0: 16; at most
-	// datatrack.MaxSubscriberBufferFrames, else Subscribe fails with
-	// ErrInvalidArgument wrapping a *datatrack.OptionError). When the
-	// reader is slower than the track the oldest buffered frame is dropped
+	// BufferSize and BufferBytes bound this subscription's frame buffer:
+	// at most BufferSize frames (0: 256; at most
+	// datatrack.MaxSubscriberBufferFrames) and BufferBytes bytes of payload
+	// (at most datatrack.MaxSubscriberBufferBytes; 0: 1 MiB if BufferSize is
+	// 0 too, else that maximum, so that a buffer sized in frames keeps its
+	// frames whatever their size), whichever comes first; a value out of
+	// range fails Subscribe with
+	// ErrInvalidArgument wrapping a *datatrack.OptionError. When the reader
+	// is slower than the track the oldest buffered frames are dropped
 	// (counted by Dropped) so the reader catches up with fresh data; other
-	// subscriptions of the same track are not affected. A reader that keeps
-	// up on average can still lose frames of a burst: frames that arrive back
-	// to back (a publisher's burst over a fast path) fill the buffer before a
-	// waiting reader is scheduled, so size it for the longest burst expected
-	// (16 is the Rust SDK's default too).
-	BufferSize int
+	// subscriptions of the same track are not affected. The defaults take
+	// a burst as large as a track accepts by default: such a burst arrives
+	// back to back over a fast path and fills the buffer before even a
+	// waiting reader is scheduled. A reader that wants only the freshest
+	// data sets a small BufferSize (the Rust SDK's default is 16 frames).
+	BufferSize  int
+	BufferBytes int
 	// DropNewest makes a full buffer drop the incoming frame instead of the
 	// oldest one (JS ReadableStream behaviour).
 	DropNewest bool
+}
+
+// check refuses options out of range; field names are prefixed with prefix.
+func (o SubscribeOptions) check(prefix string) error {
+	if err := datatrack.CheckRange(prefix+"BufferSize", int64(o.BufferSize), 0, datatrack.MaxSubscriberBufferFrames); err != nil {
+		return mapDataTrackErr(err)
+	}
+	if err := datatrack.CheckRange(prefix+"BufferBytes", int64(o.BufferBytes), 0, datatrack.MaxSubscriberBufferBytes); err != nil {
+		return mapDataTrackErr(err)
+	}
+	return nil
+}
+
+// core returns the options of the datatrack package's subscription.
+func (o SubscribeOptions) core() datatrack.SubscribeOptions {
+	policy := datatrack.DropOldestFrame
+	if o.DropNewest {
+		policy = datatrack.DropNewestFrame
+	}
+	return datatrack.SubscribeOptions{BufferSize: o.BufferSize, BufferBytes: o.BufferBytes, DropPolicy: policy}
 }
 
 // DataTrackEndReason says why a DataTrackSubscription ended.

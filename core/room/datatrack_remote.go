@@ -71,24 +71,20 @@ func (t *RemoteDataTrack) SetMaxPartialFrames(n int) error {
 // subscription asks the server; later ones share it (fan-out) and see frames
 // from then on; closing the last one unsubscribes. It returns once frames
 // flow, bounded by ctx and by the server's answer (10 s, ErrDataTrackTimeout).
-// Errors: ErrInvalidArgument (BufferSize out of range), ErrE2EENoKeys (E2EE
+// Errors: ErrInvalidArgument (BufferSize or BufferBytes out of range), ErrE2EENoKeys (E2EE
 // track, room without keys), ErrUnknownDataTrack
 // (the track is gone), datatrack.ErrSubscribeNotAllowed, ErrDisconnected.
 func (t *RemoteDataTrack) Subscribe(ctx context.Context, opts SubscribeOptions) (*DataTrackSubscription, error) {
-	if err := datatrack.CheckRange("BufferSize", int64(opts.BufferSize), 0, datatrack.MaxSubscriberBufferFrames); err != nil {
-		return nil, mapDataTrackErr(err)
+	if err := opts.check(""); err != nil {
+		return nil, err
 	}
 	d := t.d
 	r := d.r
 	wait := make(chan error, 1)
 	var sub *DataTrackSubscription
 	var serr error
-	policy := datatrack.DropOldestFrame
-	if opts.DropNewest {
-		policy = datatrack.DropNewestFrame
-	}
 	if err := r.runOnLoop(ctx, func() {
-		s, outs, err := d.remote.Subscribe(t.SID(), datatrack.SubscribeOptions{BufferSize: opts.BufferSize, DropPolicy: policy}, time.Now())
+		s, outs, err := d.remote.Subscribe(t.SID(), opts.core(), time.Now())
 		if err != nil {
 			serr = err
 			return

@@ -239,7 +239,9 @@ func TestDataTrackPublishAndReceive(t *testing.T) {
 	// Small single-packet frames (Rust case single_packet: 8192 × 0xFA).
 	// The channel does not retransmit: a frame lost on a loaded machine is
 	// pushed again (nextOrRepush), and the accounting below allows for it.
-	st := subscribe(t, ctx, rt, room.SubscribeOptions{})
+	// The frames below are read only after all are pushed (20 of 196 608 bytes): a buffer
+	// that holds them all (sized in frames, so not bounded by the default 1 MiB).
+	st := subscribe(t, ctx, rt, room.SubscribeOptions{BufferSize: 32})
 	repushes, delivered := 0, 0
 	small := bytes.Repeat([]byte{0xFA}, 8192)
 	pushSmall := func() { pushRetry(t, ctx, lt, room.Frame{Payload: small}) }
@@ -914,5 +916,44 @@ func TestAutoSubscriptionEstablished(t *testing.T) {
 	case <-explicit.Established():
 	default:
 		t.Fatal("Subscribe returned a subscription that is not established")
+	}
+}
+
+// A burst of 256 small frames, which a track accepts with default options, reaches a
+// subscription with default options whole: it arrives back to back, and the default buffer
+// holds it until the reader (waiting all along) is scheduled.
+func TestDataTrackBurstReachesADefaultSubscription(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "burst", "pub", room.Options{})
+	sub := joinPeer(t, ctx, s, "burst", "sub", room.Options{})
+	lt := publish(t, ctx, pub, "t")
+	st := subscribe(t, ctx, sub.track(ctx, "pub", "t"), room.SubscribeOptions{})
+	const n = 256
+	got := make(chan error, 1)
+	go func() {
+		for i := range n {
+			f, err := st.Next(ctx)
+			if err != nil {
+				got <- fmt.Errorf("frame %d: %w", i, err)
+				return
+			}
+			if seq := binary.BigEndian.Uint32(f.Payload); seq != uint32(i) || f.DroppedBefore != 0 {
+				got <- fmt.Errorf("frame %d is %d (%d dropped before)", i, seq, f.DroppedBefore)
+				return
+			}
+		}
+		got <- nil
+	}()
+	for i := range n {
+		payload := make([]byte, 8) // small frames: the burst arrives fastest
+		binary.BigEndian.PutUint32(payload, uint32(i))
+		if err := lt.TryPush(room.Frame{Payload: payload}); err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("%v (buffer drops %d)", err, st.Dropped())
 	}
 }

@@ -113,13 +113,7 @@ func TestMeshOfParticipantsJoiningTogether(t *testing.T) {
 		if tokens[i], err = s.Token("mesh", id); err != nil {
 			t.Fatal(err)
 		}
-		r, err := room.New(room.Options{
-			AutoSubscribe: true,
-			// Room for every frame: the frames of a publisher arrive back to back, possibly
-			// before a reader is scheduled (the default 16 would drop the oldest of them).
-			AutoSubscribeOptions: room.SubscribeOptions{BufferSize: frames},
-			Logger:               s.Logger(id),
-		})
+		r, err := room.New(room.Options{AutoSubscribe: true, Logger: s.Logger(id)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,8 +174,8 @@ func TestMeshOfParticipantsJoiningTogether(t *testing.T) {
 	}
 
 	// Every publisher sends its frames; every subscriber gets them all, in order, each on the
-	// subscription of the track it was pushed on (readers run first: a subscription keeps a
-	// bounded number of unread frames and drops the oldest beyond it).
+	// subscription of the track it was pushed on. Each publisher's frames arrive back to back,
+	// possibly before the reader is scheduled: the default buffer takes them.
 	for _, mb := range members {
 		mb.mu.Lock()
 		subs := maps.Clone(mb.subs)
