@@ -1193,7 +1193,8 @@ type SubscribeDataTrackRequest struct {
 	TrackSid          string                 `protobuf:"bytes,3,opt,name=track_sid,json=trackSid,proto3" json:"track_sid,omitempty"`
 	// Frames buffered for this subscription (0 = RoomOptions.data_track_buffer_size; at most
 	// 65 536, larger values fail with INVALID_ARGUMENT). When the buffer is full the OLDEST
-	// frame is dropped and counted.
+	// frame is dropped and counted. With both 0 the core's default applies: 256 frames and at
+	// most 1 MiB of payloads (since ABI 1.13; 16 frames before).
 	BufferSize uint32       `protobuf:"varint,4,opt,name=buffer_size,json=bufferSize,proto3" json:"buffer_size,omitempty"`
 	Delivery   DeliveryMode `protobuf:"varint,5,opt,name=delivery,proto3,enum=lkcore.ffi.v1.DeliveryMode" json:"delivery,omitempty"`
 	// DELIVERY_MODE_CREDITS: credits granted up front.

@@ -444,8 +444,11 @@ type RoomOptions struct {
 	MaxReconnectAttempts int32 `protobuf:"varint,5,opt,name=max_reconnect_attempts,json=maxReconnectAttempts,proto3" json:"max_reconnect_attempts,omitempty"`
 	// Default RPC response timeout for PerformRpcRequest (default 15 000 ms).
 	RpcResponseTimeoutMs uint32 `protobuf:"varint,6,opt,name=rpc_response_timeout_ms,json=rpcResponseTimeoutMs,proto3" json:"rpc_response_timeout_ms,omitempty"`
-	// Default capacity of data-track subscription buffers (frames, default 16, the core's; at
-	// most 65 536, larger values fail CreateRoomRequest with INVALID_ARGUMENT).
+	// Default capacity of data-track subscription buffers in frames (at most 65 536, larger
+	// values fail CreateRoomRequest with INVALID_ARGUMENT). 0: the core's default, 256 frames and
+	// at most 1 MiB of payloads (16 frames before ABI 1.13), enough for a burst as large as a
+	// track accepts by default; a buffer given in frames keeps that many whatever their size
+	// (within 64 MiB).
 	DataTrackBufferSize uint32 `protobuf:"varint,7,opt,name=data_track_buffer_size,json=dataTrackBufferSize,proto3" json:"data_track_buffer_size,omitempty"`
 	// Largest incoming data stream accepted, in bytes (default 5 000 000 000, the core's
 	// datastream.DefaultMaxPayloadBytes); larger streams end with PAYLOAD_TOO_LARGE.
