@@ -34,7 +34,10 @@ if TYPE_CHECKING:
     from .data_track import RemoteDataTrack
     from .room import EncryptionState, RoomOptions
 
-#: Default subscription buffer (frames) when neither the call nor the room options set one.
+#: Frames an auto-subscription keeps in Python when the room options set no
+#: ``data_track_buffer_size`` (its frames arrive as events, ahead of any reader), and the credit
+#: window of an explicit subscription given no ``buffer_size`` (the rest of a burst waits in the
+#: library's buffer, 256 frames and 1 MiB by default since ABI 1.13).
 DEFAULT_BUFFER_SIZE = 16
 
 
@@ -100,13 +103,15 @@ class RoomSession:
         self.local_tracks[owned.handle] = t
         return t
 
-    def buffer_size(self, requested: Optional[int] = None) -> int:
-        """A subscription's buffer: the call's, else the room's option, else the default."""
-        return requested or self.options.data_track_buffer_size or DEFAULT_BUFFER_SIZE
+    def buffer_size(self) -> int:
+        """What an auto-subscription keeps in Python: the room's option, else the default."""
+        return self.options.data_track_buffer_size or DEFAULT_BUFFER_SIZE
 
     def subscribe_data_track(self, track: "RemoteDataTrack", buffer_size: Optional[int]) -> DataTrackSubscription:
-        """Subscribes to a remote data track (credit-based delivery)."""
-        size = self.buffer_size(buffer_size)
+        """Subscribes to a remote data track (credit-based delivery). Without a size from the
+        call or the room options the library's default buffer applies (0 on the wire)."""
+        size = buffer_size or self.options.data_track_buffer_size or 0
+        window = size or DEFAULT_BUFFER_SIZE
         resp = self.request(
             pb.Request(
                 subscribe_data_track=pb.SubscribeDataTrackRequest(
@@ -116,13 +121,13 @@ class RoomSession:
                     track_name=track.name,  # ABI 1.9: found by name (its sid changes when the publisher fully reconnects)
                     buffer_size=size,
                     delivery=pb.DELIVERY_MODE_CREDITS,
-                    initial_credits=size,
+                    initial_credits=window,
                 )
             )
         )
         h = resp.subscribe_data_track.subscription.handle
         client = self.adopt(h)
-        sub = DataTrackSubscription(client, h, track, size)
+        sub = DataTrackSubscription(client, h, track, window)
         self.subscriptions[h] = sub
         return sub
 

@@ -358,8 +358,10 @@ class RemoteDataTrack:
         Args:
             buffer_size: frames buffered for a slow consumer (at least 1; the library accepts
                 at most 65 536, :data:`MAX_BUFFER_SIZE`; None = the room's
-                ``data_track_buffer_size``, default 16); beyond it the library drops the oldest
-                frame and counts it in the next frame's ``dropped_before``.
+                ``data_track_buffer_size``, else the library's default: 256 frames and at most
+                1 MiB of payloads, so a burst as large as a track accepts by default arrives
+                whole); beyond it the library drops the oldest frame and counts it in the next
+                frame's ``dropped_before``.
 
         With ``RoomOptions(auto_subscribe=True)`` the first call returns the subscription the
         library already opened (its buffer is ``RoomOptions.data_track_buffer_size``).

@@ -263,8 +263,9 @@ class RoomOptions:
         max_reconnect_attempts: reconnect attempts after a connection loss (default 10;
             negative disables reconnection).
         rpc_response_timeout: default RPC response timeout in seconds (default 15).
-        data_track_buffer_size: default subscription buffer in frames (default 16; at most
-            65 536).
+        data_track_buffer_size: default subscription buffer in frames (at most 65 536;
+            default: the library's, 256 frames and at most 1 MiB of payloads, for
+            ``subscribe()``; 16 frames kept in Python for an auto-subscription).
         max_incoming_stream_bytes: largest incoming data stream accepted, in bytes (default
             5 000 000 000); a larger stream fails with ``PAYLOAD_TOO_LARGE``.
         ice_servers: STUN/TURN servers used instead of the ones the server sends (empty = the

@@ -71,6 +71,22 @@ async def test_queue_policy_burst_and_drop_oldest(devsfu, token_for) -> None:
         await alice.disconnect()
 
 
+async def test_burst_reaches_a_default_subscription_whole(devsfu, token_for) -> None:
+    # A burst of 256 small frames, which a track accepts with default options, arrives back to
+    # back; with default options the subscription holds it in the library until Python reads
+    # (16 frames before ABI 1.13: 32 to 69 of them arrived).
+    async with published_track(devsfu.url, token_for, "burst") as (_, _, track, remote):
+        sub = await asyncio.wait_for(remote.subscribe(), GUARD)
+        for i in range(256):
+            track.try_push(lkcore.DataTrackFrame(i.to_bytes(4, "big")))
+        await asyncio.wait_for(track.flush(), GUARD)
+        for i in range(256):
+            frame = await asyncio.wait_for(sub.read(), GUARD)
+            assert frame is not None
+            assert (int.from_bytes(frame.payload, "big"), frame.dropped_before) == (i, 0)
+        sub.close()
+
+
 async def test_push_waits_flush_and_stats(devsfu, token_for) -> None:
     async with published_track(devsfu.url, token_for, "bulk", queue_size=2) as (alice, _, track, remote):
         sub = await asyncio.wait_for(remote.subscribe(buffer_size=1024), GUARD)
