@@ -589,7 +589,9 @@ struct RoomOptions {
   uint32_t join_attempts = 0;            // default 1
   int32_t max_reconnect_attempts = 0;    // 0 = 10, negative = never reconnect
   uint32_t rpc_response_timeout_ms = 0;  // default for perform_rpc (15 000)
-  uint32_t data_track_buffer_size = 0;   // default subscription buffer (16 frames)
+  // Default subscription buffer in frames; 0: the library's for Room::subscribe (256 frames, at
+  // most 1 MiB of payloads), 16 frames for an auto-subscription's buffer kept by this API.
+  uint32_t data_track_buffer_size = 0;
   // Largest incoming data stream accepted, in bytes (0 = the default, 5 000 000 000); a larger
   // one ends with LK_ERR_PAYLOAD_TOO_LARGE for its reader.
   uint64_t max_incoming_stream_bytes = 0;

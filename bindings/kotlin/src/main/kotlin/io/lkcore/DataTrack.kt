@@ -182,7 +182,8 @@ class RemoteDataTrack internal constructor(
     /**
      * Subscribes while the flow is collected and emits the track's frames, read through the
      * library's direct read function on [Dispatchers.IO]. [bufferSize] frames are buffered in
-     * the library (0 = the room's default); when the reader falls behind, the oldest are dropped
+     * the library (0 = the room's default, else the library's: 256 frames and at most 1 MiB of
+     * payloads, a burst as large as a track accepts); when the reader falls behind, the oldest are dropped
      * and counted. Nothing else is buffered: a slow collector gets at most the one frame being
      * handed over plus the library's [bufferSize] (e.g. 1 for latest-value sensors). The flow completes when the subscription ends (track unpublished, room
      * disconnected) and throws the failure if it failed.

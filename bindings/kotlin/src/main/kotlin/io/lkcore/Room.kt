@@ -665,7 +665,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         /** The key of a remote data track: (publisher identity, name), stable across SID changes. */
         internal fun trackKey(publisherIdentity: String, name: String) = publisherIdentity to name
 
-        /** The library's default frames per data-track subscription (RoomOptions.dataTrackBufferSize = 0). */
+        /** Frames of an auto-subscription kept by this binding until taken (RoomOptions.dataTrackBufferSize = 0). */
         private const val DEFAULT_BUFFER_FRAMES = 16
     }
 }

@@ -45,7 +45,11 @@ data class RoomOptions(
     val maxReconnectAttempts: Int = 0,
     /** Default RPC response timeout (null = the library's, 15 s). */
     val rpcResponseTimeout: Duration? = null,
-    /** Default frames buffered per data-track subscription (0 = default, 16; at most 65 536; not negative). */
+    /**
+     * Default frames buffered per data-track subscription (at most 65 536; not negative). 0: the
+     * library's default for [RemoteDataTrack.subscribe] (256 frames and at most 1 MiB of
+     * payloads), 16 frames for an auto-subscription's frames kept by this binding until taken.
+     */
     val dataTrackBufferSize: Int = 0,
     /**
      * Largest incoming data stream accepted, in bytes (0 = default); a negative value makes the
