@@ -1203,7 +1203,14 @@ type SubscribeDataTrackRequest struct {
 	// track_sid is not needed. A track keeps its name but gets a new sid when its publisher
 	// reconnects fully, so a host that keys remote tracks by (publisher, name), as BINDINGS.md
 	// asks, subscribes with the name. A library before 1.9 ignores it and uses track_sid.
-	TrackName     string `protobuf:"bytes,7,opt,name=track_name,json=trackName,proto3" json:"track_name,omitempty"`
+	TrackName string `protobuf:"bytes,7,opt,name=track_name,json=trackName,proto3" json:"track_name,omitempty"`
+	// Since ABI 1.13: payload bytes buffered for this subscription, besides buffer_size frames
+	// (at most 64 MiB, larger values fail with INVALID_ARGUMENT); when a frame would pass it the
+	// oldest frames are dropped and counted, and a frame larger than it alone is still kept.
+	// 0: 1 MiB when no frame count is given either (neither buffer_size nor the room's
+	// data_track_buffer_size), else 64 MiB, so a buffer sized in frames keeps them whatever
+	// their size. A library before 1.13 ignores it.
+	BufferBytes   uint32 `protobuf:"varint,8,opt,name=buffer_bytes,json=bufferBytes,proto3" json:"buffer_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1285,6 +1292,13 @@ func (x *SubscribeDataTrackRequest) GetTrackName() string {
 		return x.TrackName
 	}
 	return ""
+}
+
+func (x *SubscribeDataTrackRequest) GetBufferBytes() uint32 {
+	if x != nil {
+		return x.BufferBytes
+	}
+	return 0
 }
 
 type SubscribeDataTrackResponse struct {
@@ -1770,7 +1784,7 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\x12publisher_identity\x18\x01 \x01(\tR\x11publisherIdentity\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
 	"\aold_sid\x18\x03 \x01(\tR\x06oldSid\x12\x10\n" +
-	"\x03sid\x18\x04 \x01(\tR\x03sid\"\xaa\x02\n" +
+	"\x03sid\x18\x04 \x01(\tR\x03sid\"\xcd\x02\n" +
 	"\x19SubscribeDataTrackRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12-\n" +
@@ -1781,7 +1795,8 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\bdelivery\x18\x05 \x01(\x0e2\x1b.lkcore.ffi.v1.DeliveryModeR\bdelivery\x12'\n" +
 	"\x0finitial_credits\x18\x06 \x01(\rR\x0einitialCredits\x12\x1d\n" +
 	"\n" +
-	"track_name\x18\a \x01(\tR\ttrackName\"k\n" +
+	"track_name\x18\a \x01(\tR\ttrackName\x12!\n" +
+	"\fbuffer_bytes\x18\b \x01(\rR\vbufferBytes\"k\n" +
 	"\x1aSubscribeDataTrackResponse\x12M\n" +
 	"\fsubscription\x18\x01 \x01(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\fsubscription\"Q\n" +
 	"\x1eWaitDataTrackSubscribedRequest\x12/\n" +

@@ -32,9 +32,9 @@ func TestCapsRoomOptions(t *testing.T) {
 	h.createRoom(&ffipb.RoomOptions{DataTrackBufferSize: datatrack.MaxSubscriberBufferFrames, JoinAttempts: MaxJoinAttempts})
 }
 
-// TestCapsSubscribeBufferSize subscribes to a live track with buffer_size 2^32-1 (and one
-// above the cap): INVALID_ARGUMENT and no handle; the largest allowed size works and frames
-// flow; a room whose data_track_buffer_size is the cap subscribes with it by default.
+// TestCapsSubscribeBufferSize subscribes to a live track with buffer_size or buffer_bytes
+// 2^32-1 (and one above the cap): INVALID_ARGUMENT and no handle; the largest allowed sizes
+// work and frames flow; a room whose data_track_buffer_size is the cap subscribes with it by default.
 func TestCapsSubscribeBufferSize(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{})
 	alice, ar, _ := joinHost(t, s, "caps", "alice")
@@ -53,9 +53,18 @@ func TestCapsSubscribeBufferSize(t *testing.T) {
 			}
 		}
 	}
+	for _, n := range []uint32{^uint32(0), datatrack.MaxSubscriberBufferBytes + 1} {
+		resp := bob.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
+			RoomHandle: br, PublisherIdentity: "alice", TrackSid: sid, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_PULL, BufferBytes: n,
+		}}})
+		wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+		if resp.GetSubscribeDataTrack().GetSubscription().GetHandle() != 0 {
+			t.Fatalf("buffer_bytes %d: a handle was issued", n)
+		}
+	}
 	resp := bob.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
 		RoomHandle: br, PublisherIdentity: "alice", TrackSid: sid, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_EVENTS,
-		BufferSize: datatrack.MaxSubscriberBufferFrames,
+		BufferSize: datatrack.MaxSubscriberBufferFrames, BufferBytes: datatrack.MaxSubscriberBufferBytes,
 	}}})
 	wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_OK)
 	sub := resp.GetSubscribeDataTrack().GetSubscription().GetHandle()

@@ -245,6 +245,9 @@ func (c *Client) subscribeDataTrack(m *ffipb.SubscribeDataTrackRequest, resp *ff
 	if err := checkBufferSize("buffer_size", m.GetBufferSize()); err != nil {
 		return err
 	}
+	if n := m.GetBufferBytes(); n > datatrack.MaxSubscriberBufferBytes {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "buffer_bytes %d above %d", n, datatrack.MaxSubscriberBufferBytes)
+	}
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
 		return err
@@ -275,7 +278,7 @@ func (c *Client) subscribeDataTrack(m *ffipb.SubscribeDataTrackRequest, resp *ff
 	if track == nil {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, "no data track %q published by %q", which, m.GetPublisherIdentity())
 	}
-	h, err := c.startSubscription(r, track, mode, m.GetBufferSize(), m.GetInitialCredits())
+	h, err := c.startSubscription(r, track, mode, room.SubscribeOptions{BufferSize: int(m.GetBufferSize()), BufferBytes: int(m.GetBufferBytes())}, m.GetInitialCredits())
 	if err != nil {
 		return err
 	}
@@ -286,8 +289,8 @@ func (c *Client) subscribeDataTrack(m *ffipb.SubscribeDataTrackRequest, resp *ff
 }
 
 // checkBufferSize refuses a data-track buffer size above datatrack.MaxSubscriberBufferFrames
-// with INVALID_ARGUMENT: the buffer is allocated up front, so an unchecked 2^32-1 would be an
-// out-of-memory abort of the host process.
+// with INVALID_ARGUMENT: the buffer grows up to it, so an unchecked 2^32-1 would let a
+// publisher's frames abort the host process with an out-of-memory error.
 func checkBufferSize(field string, n uint32) error {
 	if n > datatrack.MaxSubscriberBufferFrames {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "%s %d above %d frames", field, n, datatrack.MaxSubscriberBufferFrames)
@@ -296,14 +299,13 @@ func checkBufferSize(field string, n uint32) error {
 }
 
 // startSubscription creates a subscription handle (child of the room) and starts
-// establishing it in the background.
-func (c *Client) startSubscription(r *Room, track *room.RemoteDataTrack, mode ffipb.DeliveryMode, bufferSize, initialCredits uint32) (uint64, error) {
-	size := int(bufferSize)
-	if size == 0 {
-		size = int(r.options.GetDataTrackBufferSize())
+// establishing it in the background. A buffer size of 0 is the room's data_track_buffer_size.
+func (c *Client) startSubscription(r *Room, track *room.RemoteDataTrack, mode ffipb.DeliveryMode, opts room.SubscribeOptions, initialCredits uint32) (uint64, error) {
+	if opts.BufferSize == 0 {
+		opts.BufferSize = int(r.options.GetDataTrackBufferSize())
 	}
 	return c.newSubscription(r, track, mode, initialCredits, func(ctx context.Context) (*room.DataTrackSubscription, error) {
-		return track.Subscribe(ctx, room.SubscribeOptions{BufferSize: size})
+		return track.Subscribe(ctx, opts)
 	})
 }
 

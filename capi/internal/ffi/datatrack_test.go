@@ -583,14 +583,27 @@ func TestE2EDataTrackSubscribeByNameAfterPublisherFullReconnect(t *testing.T) {
 
 // A pull subscription whose host reads too slowly says, on the next frame it reads, how many
 // frames it lost (ABI 1.10: lk_data_track_read_frame), and its end counts them.
+// A pull subscription keeps the newest frames its buffer holds while its reader does not read,
+// bounded by buffer_size frames or, since ABI 1.13, by buffer_bytes of payload (32 bytes: four
+// of the 8-byte frames "frame 36".."frame 39"), and reports every other one as lost.
 func TestE2EPullFramesReportWhatWasLost(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		frames, size uint32
+	}{{"buffer_size", 4, 0}, {"buffer_bytes", 0, 32}} {
+		t.Run(tc.name, func(t *testing.T) { pullFramesReportWhatWasLost(t, tc.frames, tc.size) })
+	}
+}
+
+func pullFramesReportWhatWasLost(t *testing.T, bufferFrames, bufferBytes uint32) {
 	s := sfu.Start(t, devsfu.Options{})
 	p := publishedTrackPeers(t, s, "dt-pull-lost")
 	alice, bob, br := p.alice, p.bob, p.br
 	th, sid := p.track.GetHandle(), p.track.GetInfo().GetSid()
 	const buffer = 4
 	resp := bob.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
-		RoomHandle: br, PublisherIdentity: "alice", TrackSid: sid, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_PULL, BufferSize: buffer,
+		RoomHandle: br, PublisherIdentity: "alice", TrackSid: sid, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_PULL,
+		BufferSize: bufferFrames, BufferBytes: bufferBytes,
 	}}})
 	wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_OK)
 	pull := resp.GetSubscribeDataTrack().GetSubscription().GetHandle()
