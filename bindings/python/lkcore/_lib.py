@@ -39,10 +39,11 @@ __all__ = [
 
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
-#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 11, for
-#: ``RoomEvent.owned_handles`` (and, since 10, ``lk_data_track_read_frame`` and the
-#: ``RemoteDataTrackSidChanged`` room event).
-ABI_VERSION_MINOR = 11
+#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 13, for
+#: ``SubscribeDataTrackRequest.buffer_bytes`` and the default subscription buffer that
+#: ``subscribe()`` relies on (and, since 11, ``RoomEvent.owned_handles``; since 10,
+#: ``lk_data_track_read_frame`` and the ``RemoteDataTrackSidChanged`` room event).
+ABI_VERSION_MINOR = 13
 
 _LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
 _DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")

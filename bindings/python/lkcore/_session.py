@@ -107,7 +107,9 @@ class RoomSession:
         """What an auto-subscription keeps in Python: the room's option, else the default."""
         return self.options.data_track_buffer_size or DEFAULT_BUFFER_SIZE
 
-    def subscribe_data_track(self, track: "RemoteDataTrack", buffer_size: Optional[int]) -> DataTrackSubscription:
+    def subscribe_data_track(
+        self, track: "RemoteDataTrack", buffer_size: Optional[int], buffer_bytes: Optional[int] = None
+    ) -> DataTrackSubscription:
         """Subscribes to a remote data track (credit-based delivery). Without a size from the
         call or the room options the library's default buffer applies (0 on the wire)."""
         size = buffer_size or self.options.data_track_buffer_size or 0
@@ -120,6 +122,7 @@ class RoomSession:
                     track_sid=track.sid,
                     track_name=track.name,  # ABI 1.9: found by name (its sid changes when the publisher fully reconnects)
                     buffer_size=size,
+                    buffer_bytes=buffer_bytes or 0,  # ABI 1.13
                     delivery=pb.DELIVERY_MODE_CREDITS,
                     initial_credits=window,
                 )

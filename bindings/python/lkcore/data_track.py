@@ -345,7 +345,7 @@ class RemoteDataTrack:
         """Whether frames of the track are end-to-end encrypted."""
         return self._info.uses_e2ee
 
-    def subscribe(self, buffer_size: Optional[int] = None) -> "DataTrackSubscription":
+    def subscribe(self, buffer_size: Optional[int] = None, buffer_bytes: Optional[int] = None) -> "DataTrackSubscription":
         """Subscribes to the track and returns the subscription, an async iterator of
         :class:`DataTrackFrame`.
 
@@ -362,23 +362,29 @@ class RemoteDataTrack:
                 1 MiB of payloads, so a burst as large as a track accepts by default arrives
                 whole); beyond it the library drops the oldest frame and counts it in the next
                 frame's ``dropped_before``.
+            buffer_bytes: payload bytes buffered besides (at least 1; the library accepts at most
+                64 MiB; None = 1 MiB without a ``buffer_size``, else 64 MiB, so a buffer sized in
+                frames keeps them whatever their size). A frame larger than it alone is kept.
 
         With ``RoomOptions(auto_subscribe=True)`` the first call returns the subscription the
-        library already opened (its buffer is ``RoomOptions.data_track_buffer_size``).
+        library already opened (its buffer is ``RoomOptions.data_track_buffer_size``; the
+        arguments do not apply to it).
 
         Raises:
-            InvalidArgumentError: ``buffer_size`` out of range (the library checks its cap).
+            InvalidArgumentError: ``buffer_size`` or ``buffer_bytes`` out of range (the library
+                checks their caps).
             NotFoundError: the track is no longer published.
         """
         # The cap is the library's to check (BINDINGS.md §6). Refused here is only what cannot
         # reach it as a size: below 1 (the field's 0 means "the room's default", which is None
         # here) or beyond the uint32 field.
-        if buffer_size is not None and not 1 <= buffer_size <= 0xFFFFFFFF:
-            raise errors.InvalidArgumentError(f"buffer_size must be at least 1, not {buffer_size}")
+        for name, value in (("buffer_size", buffer_size), ("buffer_bytes", buffer_bytes)):
+            if value is not None and not 1 <= value <= 0xFFFFFFFF:
+                raise errors.InvalidArgumentError(f"{name} must be at least 1, not {value}")
         if self._auto_sub is not None:
             sub, self._auto_sub = self._auto_sub, None
             return sub
-        return self._session.subscribe_data_track(self, buffer_size)
+        return self._session.subscribe_data_track(self, buffer_size, buffer_bytes)
 
     def __repr__(self) -> str:
         return f"<RemoteDataTrack name={self.name!r} sid={self.sid!r} publisher={self.publisher_identity!r}>"

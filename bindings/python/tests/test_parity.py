@@ -19,7 +19,10 @@ async def test_subscribe_returns_once_established(devsfu, token_for) -> None:
     async with published_track(devsfu.url, token_for, "sensor") as (_, _, track, remote):
         with pytest.raises(errors.InvalidArgumentError):
             remote.subscribe(buffer_size=0)
-        sub = await asyncio.wait_for(remote.subscribe(buffer_size=8), GUARD)
+        for bad in ({"buffer_bytes": 0}, {"buffer_bytes": (64 << 20) + 1}):  # the library's cap
+            with pytest.raises(errors.InvalidArgumentError):
+                remote.subscribe(**bad)
+        sub = await asyncio.wait_for(remote.subscribe(buffer_size=8, buffer_bytes=1 << 20), GUARD)
         assert isinstance(sub, lkcore.DataTrackSubscription)
         # Established: the very first frame pushed afterwards arrives (no warm-up pushes).
         track.try_push(lkcore.DataTrackFrame(b"first", user_timestamp=7))
