@@ -188,19 +188,22 @@ class RemoteDataTrack internal constructor(
      * handed over plus the library's [bufferSize] (e.g. 1 for latest-value sensors). The flow completes when the subscription ends (track unpublished, room
      * disconnected) and throws the failure if it failed.
      */
-    fun subscribe(bufferSize: Int = 0): Flow<DataTrackFrame> = flow {
-        openSubscription(bufferSize).use { emitAll(it.frames()) }
+    fun subscribe(bufferSize: Int = 0, bufferBytes: Int = 0): Flow<DataTrackFrame> = flow {
+        openSubscription(bufferSize, bufferBytes).use { emitAll(it.frames()) }
     }
 
     /**
      * Opens a subscription whose lifetime the caller manages ([DataTrackSubscription.close]),
      * e.g. to wait until it is established ([DataTrackSubscription.awaitSubscribed]). With
      * [RoomOptions.autoSubscribe] the first call returns the subscription the library opened
-     * ([bufferSize] does not apply to it). A negative [bufferSize] is refused with
-     * [InvalidArgumentException].
+     * ([bufferSize] and [bufferBytes] do not apply to it). [bufferBytes] bounds the payload bytes
+     * buffered besides (0 = 1 MiB without a [bufferSize], else 64 MiB, so a buffer sized in
+     * frames keeps them whatever their size; the library refuses more than 64 MiB). A negative
+     * [bufferSize] or [bufferBytes] is refused with [InvalidArgumentException].
      */
-    fun openSubscription(bufferSize: Int = 0): DataTrackSubscription {
+    fun openSubscription(bufferSize: Int = 0, bufferBytes: Int = 0): DataTrackSubscription {
         Convert.unsigned("bufferSize", bufferSize)
+        Convert.unsigned("bufferBytes", bufferBytes)
         // RoomOptions.autoSubscribe: the subscription the library opened, handed out once.
         // Found by (publisher, name): the SID may have changed since (publisher's full reconnect).
         room.autoSubscriptions.remove(Room.trackKey(publisherIdentity, info.name))?.let { return it }
@@ -208,7 +211,7 @@ class RemoteDataTrack internal constructor(
             Request.newBuilder().setSubscribeDataTrack(
                 lkcore.ffi.v1.SubscribeDataTrackRequest.newBuilder().setRoomHandle(room.handle).setPublisherIdentity(publisherIdentity)
                     // ABI 1.9: found by name (its sid changes when the publisher fully reconnects)
-                    .setTrackSid(info.sid).setTrackName(info.name).setBufferSize(bufferSize).setDelivery(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_PULL),
+                    .setTrackSid(info.sid).setTrackName(info.name).setBufferSize(bufferSize).setBufferBytes(bufferBytes).setDelivery(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_PULL),
             ),
         )
         val h = r.subscribeDataTrack.subscription.handle

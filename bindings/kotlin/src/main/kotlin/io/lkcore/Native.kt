@@ -11,9 +11,10 @@ internal const val ABI_MAJOR = 1
 /**
  * The lowest ABI minor version this binding needs (lk_data_track_read_frame,
  * RemoteDataTrackSidChanged and Completion.owned_handles, 1.10; RoomEvent.owned_handles, 1.11;
- * RequestRoomSnapshotRequest and RoomSnapshotTaken, 1.12).
+ * RequestRoomSnapshotRequest and RoomSnapshotTaken, 1.12; SubscribeDataTrackRequest.buffer_bytes
+ * and the default subscription buffer, 1.13).
  */
-internal const val ABI_MINOR = 12
+internal const val ABI_MINOR = 13
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

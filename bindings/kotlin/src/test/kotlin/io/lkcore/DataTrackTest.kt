@@ -613,6 +613,9 @@ class DataTrackTest : LkTestBase() {
                 alice.publishDataTrack("neg")
                 val remote = rec.await<RoomEvent.DataTrackPublished>().track
                 assertFailsWith<InvalidArgumentException> { remote.openSubscription(bufferSize = -1) }
+                assertFailsWith<InvalidArgumentException> { remote.openSubscription(bufferBytes = -1) }
+                // Beyond the library's cap (64 MiB): its refusal, no handle left behind.
+                assertFailsWith<InvalidArgumentException> { remote.openSubscription(bufferBytes = (64 shl 20) + 1) }
                 assertEquals(1, bob.liveHandles)
             }
         }
