@@ -669,6 +669,10 @@ struct LocalDataTrackStats {
 // SubscribeOptions are Room::subscribe's options.
 struct SubscribeOptions {
   uint32_t buffer_size = 0;  // frames buffered (0 = RoomOptions::data_track_buffer_size)
+  // Payload bytes buffered besides (ABI 1.13; at most 64 MiB, else LK_ERR_INVALID_ARGUMENT).
+  // 0: 1 MiB without a frame count, else 64 MiB (a buffer sized in frames keeps them whatever
+  // their size). A frame larger than it alone is still kept.
+  uint32_t buffer_bytes = 0;
 };
 
 // StreamOptions are the options common to outgoing text and byte streams.

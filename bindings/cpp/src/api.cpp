@@ -645,6 +645,7 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, const Subscr
   p->set_track_sid(track.info.sid);
   p->set_track_name(track.info.name);  // ABI 1.9: found by name (the sid changes when the publisher fully reconnects)
   p->set_buffer_size(options.buffer_size);
+  p->set_buffer_bytes(options.buffer_bytes);  // ABI 1.13
   p->set_delivery(pb::DELIVERY_MODE_PULL);
   auto state = detail::new_subscription_state(s, track);
   auto resp = s.client->request(req);
@@ -675,6 +676,7 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   p->set_track_sid(track.info.sid);
   p->set_track_name(track.info.name);  // ABI 1.9: found by name (the sid changes when the publisher fully reconnects)
   p->set_buffer_size(options.buffer_size);
+  p->set_buffer_bytes(options.buffer_bytes);  // ABI 1.13
   p->set_delivery(pb::DELIVERY_MODE_CREDITS);
   p->set_initial_credits(0);
   auto state = detail::new_subscription_state(s, track);

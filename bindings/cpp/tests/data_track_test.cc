@@ -107,7 +107,10 @@ TEST_F(E2E, DataTrackPullSubscriptionWith100KBFrames) {
   ASSERT_EQ(bob.remote_data_tracks().size(), 1u);
 
   lk::SubscribeOptions so;
+  so.buffer_bytes = (64u << 20) + 1;  // beyond the library's cap: refused, no handle
+  expect_error(LK_ERR_INVALID_ARGUMENT, [&] { bob.subscribe(pub.track, so); }, "buffer_bytes over 64 MiB");
   so.buffer_size = 64;
+  so.buffer_bytes = 1u << 20;
   lk::DataTrackSubscription sub = bob.subscribe(pub.track, so);
   EXPECT_EQ(sub.track().info.name, "sensor");
   std::atomic<bool> done{false};
