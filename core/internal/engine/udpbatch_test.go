@@ -429,17 +429,34 @@ func TestBatchConnQueueBoundAndClose(t *testing.T) {
 		entered: make(chan struct{}, 1)}
 	b := queueing(startBatchConn(sender, g.send))
 	// Two datagrams form a batch; the flusher takes them and waits in the
-	// sender.
+	// sender. If it woke between the two writes it took each alone and sent
+	// it on its own (not through the sender): then, with nothing queued or
+	// being sent, try again.
 	p := make([]byte, 1000)
-	for range 2 {
-		if _, err := b.WriteToAddrPort(p, dst); err != nil {
-			t.Fatal(err)
+	deadline := time.Now().Add(10 * time.Second)
+	for entered := false; !entered; {
+		for range 2 {
+			if _, err := b.WriteToAddrPort(p, dst); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	select {
-	case <-g.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("flusher did not send")
+		for {
+			select {
+			case <-g.entered:
+				entered = true
+			default:
+			}
+			b.mu.Lock()
+			idle := !b.busy && len(b.queue.runs) == 0
+			b.mu.Unlock()
+			if entered || idle && len(g.entered) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("flusher did not send")
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 	// Meanwhile the queue fills to its bound, and the next writer waits.
 	// Datagrams of alternating sizes make runs of two: the bound is on the
