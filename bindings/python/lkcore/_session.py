@@ -35,10 +35,11 @@ if TYPE_CHECKING:
     from .room import EncryptionState, RoomOptions
 
 #: Frames an auto-subscription keeps in Python when the room options set no
-#: ``data_track_buffer_size`` (its frames arrive as events, ahead of any reader), and the credit
-#: window of an explicit subscription given no ``buffer_size`` (the rest of a burst waits in the
-#: library's buffer, 256 frames and 1 MiB by default since ABI 1.13).
-DEFAULT_BUFFER_SIZE = 16
+#: ``data_track_buffer_size`` (its frames arrive as events, ahead of any reader).
+AUTO_SUBSCRIPTION_BUFFER = 16
+#: Credits (frames in flight to Python) of a subscription given no ``buffer_size``; the rest of a
+#: burst waits in the library's buffer (256 frames and 1 MiB by default since ABI 1.13).
+CREDIT_WINDOW = 16
 
 
 class RoomSession:
@@ -105,7 +106,7 @@ class RoomSession:
 
     def buffer_size(self) -> int:
         """What an auto-subscription keeps in Python: the room's option, else the default."""
-        return self.options.data_track_buffer_size or DEFAULT_BUFFER_SIZE
+        return self.options.data_track_buffer_size or AUTO_SUBSCRIPTION_BUFFER
 
     def subscribe_data_track(
         self, track: "RemoteDataTrack", buffer_size: Optional[int], buffer_bytes: Optional[int] = None
@@ -113,7 +114,7 @@ class RoomSession:
         """Subscribes to a remote data track (credit-based delivery). Without a size from the
         call or the room options the library's default buffer applies (0 on the wire)."""
         size = buffer_size or self.options.data_track_buffer_size or 0
-        window = size or DEFAULT_BUFFER_SIZE
+        window = size or CREDIT_WINDOW
         resp = self.request(
             pb.Request(
                 subscribe_data_track=pb.SubscribeDataTrackRequest(
