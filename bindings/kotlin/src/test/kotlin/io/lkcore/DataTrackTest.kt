@@ -696,9 +696,14 @@ class DataTrackTest : LkTestBase() {
      * Collects [sub] (of [track], received by [room]) with a collector that holds on to its
      * first frame while 100 more are pushed, then ends the track and returns every frame
      * collected. Every frame is numbered in push order; the first is pushed again and again
-     * (the channel never retransmits) until one arrives.
+     * (the channel never retransmits) until one arrives. The track ends only once frames pushed
+     * after the 100 have reached the room (a second subscription sees them): the server forwards
+     * nothing once it has processed the unpublish, so frames still on their way would vanish
+     * and the held subscription could be left with nothing after its first frame.
      */
     private suspend fun TestCtx.slowlyCollected(room: Room, track: LocalDataTrack, sub: DataTrackSubscription): List<DataTrackFrame> {
+        val watch = sub.track.openSubscription(bufferSize = 1024)
+        watch.awaitSubscribed()
         val first = CompletableDeferred<Unit>()
         val resume = CompletableDeferred<Unit>()
         val got = async {
@@ -720,6 +725,19 @@ class DataTrackTest : LkTestBase() {
             }
         }
         repeat(100) { track.push(numbered(n++)) }
+        val target = n
+        coroutineScope {
+            val more = launch {
+                while (true) {
+                    track.tryPush(numbered(n++))
+                    delay(20)
+                }
+            }
+            withTimeout(GUARD) { watch.frames().first { it.payload.decodeToString().toInt() >= target } }
+            more.cancel()
+            more.join()
+        }
+        watch.close()
         track.flush()
         track.unpublish()
         awaitEndedInLibrary(room, sub) // nothing more arrives: the collector sees everything left
