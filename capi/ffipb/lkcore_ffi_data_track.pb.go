@@ -1207,9 +1207,10 @@ type SubscribeDataTrackRequest struct {
 	// Since ABI 1.13: payload bytes buffered for this subscription, besides buffer_size frames
 	// (at most 64 MiB, larger values fail with INVALID_ARGUMENT); when a frame would pass it the
 	// oldest frames are dropped and counted, and a frame larger than it alone is still kept.
-	// 0: 1 MiB when no frame count is given either (neither buffer_size nor the room's
-	// data_track_buffer_size), else 64 MiB, so a buffer sized in frames keeps them whatever
-	// their size. A library before 1.13 ignores it.
+	// 0: the room's data_track_buffer_bytes (ABI 1.14); with both 0, 1 MiB when no frame count
+	// is given either (neither buffer_size nor the room's data_track_buffer_size), else 64 MiB,
+	// so a buffer sized in frames keeps them whatever their size. A library before 1.13 ignores
+	// it.
 	BufferBytes   uint32 `protobuf:"varint,8,opt,name=buffer_bytes,json=bufferBytes,proto3" json:"buffer_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -422,8 +422,8 @@ type RoomOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Subscribe to remote data tracks automatically (default false: a data-only host
 	// subscribes to what it wants with SubscribeDataTrackRequest). When true, every
-	// RemoteDataTrackPublished event carries an owned subscription (DELIVERY_MODE_EVENTS,
-	// data_track_buffer_size frames); tracks already published at join are in the connect
+	// RemoteDataTrackPublished event carries an owned subscription (auto_subscription_delivery,
+	// data_track_buffer_size frames, data_track_buffer_bytes); tracks already published at join are in the connect
 	// snapshot and are subscribed too: their subscriptions are in ConnectResult.auto_subscriptions
 	// with auto_subscriptions_in_snapshot, otherwise announced by a RemoteDataTrackPublished
 	// event each right after the connect completion.
@@ -489,8 +489,25 @@ type RoomOptions struct {
 	// offload — Linux — and the peer receives the same datagrams for less CPU). For diagnosis,
 	// or a network path that mishandles batched sends.
 	DisableUdpBatching bool `protobuf:"varint,13,opt,name=disable_udp_batching,json=disableUdpBatching,proto3" json:"disable_udp_batching,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// How auto-subscriptions deliver their frames (ABI 1.14; a library before 1.14 ignores it and
+	// delivers events). EVENTS (default, as before): each frame is an event as soon as it
+	// arrives, dropped and counted when the event queue is full, so a host that buffers frames
+	// until its user reads them needs a buffer of its own. PULL: no frame events; the host reads
+	// with lk_data_track_read like any pull subscription, and frames wait in the library's
+	// buffer (data_track_buffer_size, data_track_buffer_bytes; the oldest dropped and counted)
+	// until read — a binding keeps no buffer. CREDITS: one event per credit, starting with
+	// auto_subscription_credits. Other values fail CreateRoomRequest with INVALID_ARGUMENT.
+	AutoSubscriptionDelivery DeliveryMode `protobuf:"varint,14,opt,name=auto_subscription_delivery,json=autoSubscriptionDelivery,proto3,enum=lkcore.ffi.v1.DeliveryMode" json:"auto_subscription_delivery,omitempty"`
+	// Credits each auto-subscription starts with when auto_subscription_delivery is CREDITS
+	// (ABI 1.14; grant more with GrantCreditsRequest); ignored otherwise.
+	AutoSubscriptionCredits uint32 `protobuf:"varint,15,opt,name=auto_subscription_credits,json=autoSubscriptionCredits,proto3" json:"auto_subscription_credits,omitempty"`
+	// Default payload bytes buffered per data-track subscription (ABI 1.14): auto-subscriptions,
+	// and subscriptions whose SubscribeDataTrackRequest.buffer_bytes is 0. At most 64 MiB, larger
+	// values fail CreateRoomRequest with INVALID_ARGUMENT. 0: 1 MiB when no frame count is given
+	// either, else 64 MiB (as SubscribeDataTrackRequest.buffer_bytes).
+	DataTrackBufferBytes uint32 `protobuf:"varint,16,opt,name=data_track_buffer_bytes,json=dataTrackBufferBytes,proto3" json:"data_track_buffer_bytes,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *RoomOptions) Reset() {
@@ -612,6 +629,27 @@ func (x *RoomOptions) GetDisableUdpBatching() bool {
 		return x.DisableUdpBatching
 	}
 	return false
+}
+
+func (x *RoomOptions) GetAutoSubscriptionDelivery() DeliveryMode {
+	if x != nil {
+		return x.AutoSubscriptionDelivery
+	}
+	return DeliveryMode_DELIVERY_MODE_EVENTS
+}
+
+func (x *RoomOptions) GetAutoSubscriptionCredits() uint32 {
+	if x != nil {
+		return x.AutoSubscriptionCredits
+	}
+	return 0
+}
+
+func (x *RoomOptions) GetDataTrackBufferBytes() uint32 {
+	if x != nil {
+		return x.DataTrackBufferBytes
+	}
+	return 0
 }
 
 // IceServer is a STUN or TURN server ("stun:host:port", "turn:host:port?transport=udp|tcp",
@@ -895,8 +933,9 @@ type ConnectResult struct {
 	// With RoomOptions.auto_subscribe and auto_subscriptions_in_snapshot (ABI 1.5), in the
 	// connect completion only: the subscription the library opened for each track of
 	// remote_data_tracks (match by track.info.sid), owned by the host like any
-	// subscription handle (DELIVERY_MODE_EVENTS, data_track_buffer_size frames). Its frames and
-	// its end arrive as events after the completion. Empty in GetRoomSnapshotResponse.
+	// subscription handle (RoomOptions.auto_subscription_delivery, data_track_buffer_size frames).
+	// Its frame events (if any) and its end arrive after the completion. Empty in
+	// GetRoomSnapshotResponse.
 	AutoSubscriptions []*OwnedDataTrackSubscription `protobuf:"bytes,5,rep,name=auto_subscriptions,json=autoSubscriptions,proto3" json:"auto_subscriptions,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
@@ -2505,7 +2544,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x11CreateRoomRequest\x124\n" +
 	"\aoptions\x18\x01 \x01(\v2\x1a.lkcore.ffi.v1.RoomOptionsR\aoptions\"B\n" +
 	"\x12CreateRoomResponse\x12,\n" +
-	"\x04room\x18\x01 \x01(\v2\x18.lkcore.ffi.v1.OwnedRoomR\x04room\"\xd6\x05\n" +
+	"\x04room\x18\x01 \x01(\v2\x18.lkcore.ffi.v1.OwnedRoomR\x04room\"\xa4\a\n" +
 	"\vRoomOptions\x12%\n" +
 	"\x0eauto_subscribe\x18\x01 \x01(\bR\rautoSubscribe\x12.\n" +
 	"\x04e2ee\x18\x02 \x01(\v2\x1a.lkcore.ffi.v1.E2eeOptionsR\x04e2ee\x12,\n" +
@@ -2521,7 +2560,10 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"iceServers\x12C\n" +
 	"\x1eauto_subscriptions_in_snapshot\x18\v \x01(\bR\x1bautoSubscriptionsInSnapshot\x129\n" +
 	"\x19sctp_receive_buffer_bytes\x18\f \x01(\rR\x16sctpReceiveBufferBytes\x120\n" +
-	"\x14disable_udp_batching\x18\r \x01(\bR\x12disableUdpBatching\"[\n" +
+	"\x14disable_udp_batching\x18\r \x01(\bR\x12disableUdpBatching\x12Y\n" +
+	"\x1aauto_subscription_delivery\x18\x0e \x01(\x0e2\x1b.lkcore.ffi.v1.DeliveryModeR\x18autoSubscriptionDelivery\x12:\n" +
+	"\x19auto_subscription_credits\x18\x0f \x01(\rR\x17autoSubscriptionCredits\x125\n" +
+	"\x17data_track_buffer_bytes\x18\x10 \x01(\rR\x14dataTrackBufferBytes\"[\n" +
 	"\tIceServer\x12\x12\n" +
 	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1e\n" +
@@ -2758,16 +2800,17 @@ var file_lkcore_ffi_room_proto_goTypes = []any{
 	nil,                                // 34: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
 	nil,                                // 35: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
 	(*E2EeOptions)(nil),                // 36: lkcore.ffi.v1.E2eeOptions
-	(*RemoteDataTrackInfo)(nil),        // 37: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil), // 38: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),   // 39: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil), // 40: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),  // 41: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),  // 42: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*RpcInvocation)(nil),              // 43: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),               // 44: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),     // 45: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                      // 46: lkcore.ffi.v1.Error
+	(DeliveryMode)(0),                  // 37: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackInfo)(nil),        // 38: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil), // 39: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),   // 40: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil), // 41: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),  // 42: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),  // 43: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*RpcInvocation)(nil),              // 44: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),               // 45: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),     // 46: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                      // 47: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	7,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
@@ -2775,50 +2818,51 @@ var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	36, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
 	0,  // 3: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
 	8,  // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
-	10, // 5: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
-	1,  // 6: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
-	10, // 7: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	18, // 8: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	18, // 9: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	37, // 10: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	38, // 11: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	12, // 12: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	12, // 13: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	34, // 14: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	2,  // 15: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	19, // 16: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	35, // 17: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	25, // 18: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	26, // 19: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	27, // 20: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	28, // 21: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	29, // 22: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	17, // 23: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
-	30, // 24: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	31, // 25: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	32, // 26: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	33, // 27: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	39, // 28: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	40, // 29: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	41, // 30: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	42, // 31: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	43, // 32: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	44, // 33: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	45, // 34: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	1,  // 35: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	4,  // 36: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	4,  // 37: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	3,  // 38: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	46, // 39: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	10, // 40: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	18, // 41: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	3,  // 42: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	18, // 43: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	37, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	10, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
+	1,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
+	10, // 8: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
+	18, // 9: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	18, // 10: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	38, // 11: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	39, // 12: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	12, // 13: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	12, // 14: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	34, // 15: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	2,  // 16: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
+	19, // 17: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	35, // 18: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	25, // 19: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	26, // 20: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	27, // 21: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	28, // 22: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	29, // 23: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	17, // 24: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
+	30, // 25: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	31, // 26: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	32, // 27: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	33, // 28: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	40, // 29: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	41, // 30: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	42, // 31: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	43, // 32: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	44, // 33: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	45, // 34: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	46, // 35: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	1,  // 36: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	4,  // 37: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	4,  // 38: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	3,  // 39: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	47, // 40: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	10, // 41: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	18, // 42: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	3,  // 43: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	18, // 44: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }

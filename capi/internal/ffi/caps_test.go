@@ -17,6 +17,10 @@ func TestCapsRoomOptions(t *testing.T) {
 	for _, o := range []*ffipb.RoomOptions{
 		{DataTrackBufferSize: ^uint32(0)},
 		{DataTrackBufferSize: datatrack.MaxSubscriberBufferFrames + 1},
+		{DataTrackBufferBytes: ^uint32(0)},
+		{DataTrackBufferBytes: datatrack.MaxSubscriberBufferBytes + 1},
+		{AutoSubscriptionDelivery: ffipb.DeliveryMode(3)},
+		{AutoSubscriptionDelivery: ffipb.DeliveryMode(-1)},
 		{JoinAttempts: ^uint32(0)},
 		{JoinAttempts: MaxJoinAttempts + 1},
 		{E2Ee: &ffipb.E2EeOptions{SharedKey: []byte("k"), KeyRingSize: ^uint32(0)}},
@@ -29,7 +33,8 @@ func TestCapsRoomOptions(t *testing.T) {
 		}
 	}
 	// The largest allowed values are accepted.
-	h.createRoom(&ffipb.RoomOptions{DataTrackBufferSize: datatrack.MaxSubscriberBufferFrames, JoinAttempts: MaxJoinAttempts})
+	h.createRoom(&ffipb.RoomOptions{DataTrackBufferSize: datatrack.MaxSubscriberBufferFrames, DataTrackBufferBytes: datatrack.MaxSubscriberBufferBytes,
+		JoinAttempts: MaxJoinAttempts, AutoSubscriptionDelivery: ffipb.DeliveryMode_DELIVERY_MODE_PULL})
 }
 
 // TestCapsSubscribeBufferSize subscribes to a live track with buffer_size or buffer_bytes

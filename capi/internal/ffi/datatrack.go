@@ -245,8 +245,8 @@ func (c *Client) subscribeDataTrack(m *ffipb.SubscribeDataTrackRequest, resp *ff
 	if err := checkBufferSize("buffer_size", m.GetBufferSize()); err != nil {
 		return err
 	}
-	if n := m.GetBufferBytes(); n > datatrack.MaxSubscriberBufferBytes {
-		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "buffer_bytes %d above %d", n, datatrack.MaxSubscriberBufferBytes)
+	if err := checkBufferBytes("buffer_bytes", m.GetBufferBytes()); err != nil {
+		return err
 	}
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
@@ -278,7 +278,7 @@ func (c *Client) subscribeDataTrack(m *ffipb.SubscribeDataTrackRequest, resp *ff
 	if track == nil {
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_NOT_FOUND, "no data track %q published by %q", which, m.GetPublisherIdentity())
 	}
-	h, err := c.startSubscription(r, track, mode, room.SubscribeOptions{BufferSize: int(m.GetBufferSize()), BufferBytes: int(m.GetBufferBytes())}, m.GetInitialCredits())
+	h, err := c.startSubscription(r, track, mode, r.subscribeOptions(m.GetBufferSize(), m.GetBufferBytes()), m.GetInitialCredits())
 	if err != nil {
 		return err
 	}
@@ -298,22 +298,44 @@ func checkBufferSize(field string, n uint32) error {
 	return nil
 }
 
-// startSubscription creates a subscription handle (child of the room) and starts
-// establishing it in the background. A buffer size of 0 is the room's data_track_buffer_size.
-func (c *Client) startSubscription(r *Room, track *room.RemoteDataTrack, mode ffipb.DeliveryMode, opts room.SubscribeOptions, initialCredits uint32) (uint64, error) {
-	if opts.BufferSize == 0 {
-		opts.BufferSize = int(r.options.GetDataTrackBufferSize())
+// checkBufferBytes refuses a subscription's byte bound above datatrack.MaxSubscriberBufferBytes
+// with INVALID_ARGUMENT before any handle exists (the core checks only when the subscription
+// starts, in the background).
+func checkBufferBytes(field string, n uint32) error {
+	if n > datatrack.MaxSubscriberBufferBytes {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "%s %d above %d", field, n, datatrack.MaxSubscriberBufferBytes)
 	}
+	return nil
+}
+
+// subscribeOptions are the core options of a subscription asking for frames and bytes (0: the
+// room's data_track_buffer_size and data_track_buffer_bytes; with those 0 too, the core's
+// defaults).
+func (r *Room) subscribeOptions(frames, bytes uint32) room.SubscribeOptions {
+	if frames == 0 {
+		frames = r.options.GetDataTrackBufferSize()
+	}
+	if bytes == 0 {
+		bytes = r.options.GetDataTrackBufferBytes()
+	}
+	return room.SubscribeOptions{BufferSize: int(frames), BufferBytes: int(bytes)}
+}
+
+// startSubscription creates a subscription handle (child of the room) and starts
+// establishing it in the background.
+func (c *Client) startSubscription(r *Room, track *room.RemoteDataTrack, mode ffipb.DeliveryMode, opts room.SubscribeOptions, initialCredits uint32) (uint64, error) {
 	return c.newSubscription(r, track, mode, initialCredits, func(ctx context.Context) (*room.DataTrackSubscription, error) {
 		return track.Subscribe(ctx, opts)
 	})
 }
 
 // adoptSubscription creates a subscription handle for a subscription the core opened itself
-// (auto-subscribe), delivered as events once announced is closed — after the event that hands
-// the handle over was queued, so that no frame names a handle the host was not given yet.
+// (auto-subscribe), delivered as RoomOptions.auto_subscription_delivery says once announced is
+// closed — after the event that hands the handle over was queued, so that no frame names a
+// handle the host was not given yet.
 func (c *Client) adoptSubscription(r *Room, track *room.RemoteDataTrack, sub *room.DataTrackSubscription, announced <-chan struct{}) (uint64, error) {
-	return c.newSubscription(r, track, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0, func(ctx context.Context) (*room.DataTrackSubscription, error) {
+	mode, credits := r.options.GetAutoSubscriptionDelivery(), r.options.GetAutoSubscriptionCredits()
+	return c.newSubscription(r, track, mode, credits, func(ctx context.Context) (*room.DataTrackSubscription, error) {
 		select {
 		case <-announced:
 			return sub, nil
@@ -455,7 +477,7 @@ func (s *Subscription) ended(reason ffipb.SubscriptionEndReason, err error) {
 // remoteTrackPublished translates DataTrackPublished: info is the track as published (not its
 // current info, which may already have the sid of a SidChanged queued behind); with
 // auto_subscribe it carries the subscription the core opened, as an owned handle
-// (DELIVERY_MODE_EVENTS).
+// (RoomOptions.auto_subscription_delivery).
 func (r *Room) remoteTrackPublished(t *room.RemoteDataTrack, info room.DataTrackInfo, sub *room.DataTrackSubscription) *ffipb.RoomEvent {
 	pub := &ffipb.RemoteDataTrackPublished{Track: &ffipb.RemoteDataTrackInfo{PublisherIdentity: info.PublisherIdentity, Info: dataTrackInfo(info)}}
 	if sub != nil {

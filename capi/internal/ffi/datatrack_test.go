@@ -31,19 +31,29 @@ type trackPeers struct {
 	ar, br     uint64                     // their rooms
 	track      *ffipb.OwnedLocalDataTrack // alice's
 	remote     *ffipb.RemoteDataTrackInfo // as bob's RemoteDataTrackPublished announced it
+	auto       uint64                     // bob's auto-subscription, when his room auto-subscribes
 }
 
 // publishedTrackPeers joins alice and bob to room, waits until alice sees bob, has alice
 // publish "sensor" and waits for bob's RemoteDataTrackPublished.
 func publishedTrackPeers(t *testing.T, s *sfu.Server, room string) trackPeers {
 	t.Helper()
+	return publishedTrackPeersWith(t, s, room, nil)
+}
+
+// publishedTrackPeersWith is publishedTrackPeers with bob's room options.
+func publishedTrackPeersWith(t *testing.T, s *sfu.Server, room string, bobRoom *ffipb.RoomOptions) trackPeers {
+	t.Helper()
 	var p trackPeers
 	p.alice, p.ar, _ = joinHost(t, s, room, "alice")
-	p.bob, p.br, _ = joinHost(t, s, room, "bob")
+	p.bob = newHost(t)
+	p.br = p.bob.createRoom(bobRoom)
+	p.bob.connect(p.br, s.URL(), mintToken(t, s, room, "bob"))
 	p.alice.roomEvent("alice sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
 	p.track = publishTrack(t, p.alice, p.ar, "sensor")
 	ev, _ := p.bob.roomEvent("track published", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
 	p.remote = ev.GetDataTrackPublished().GetTrack()
+	p.auto = ev.GetDataTrackPublished().GetAutoSubscription().GetHandle()
 	return p
 }
 
@@ -585,28 +595,44 @@ func TestE2EDataTrackSubscribeByNameAfterPublisherFullReconnect(t *testing.T) {
 // frames it lost (ABI 1.10: lk_data_track_read_frame), and its end counts them.
 // A pull subscription keeps the newest frames its buffer holds while its reader does not read,
 // bounded by buffer_size frames or, since ABI 1.13, by buffer_bytes of payload (32 bytes: four
-// of the 8-byte frames "frame 36".."frame 39"), and reports every other one as lost.
+// of the 8-byte frames "frame 36".."frame 39"), and reports every other one as lost. Since ABI
+// 1.14 the byte bound may be the room's data_track_buffer_bytes, and an auto-subscription is
+// read the same way with auto_subscription_delivery PULL (no frame events, the library's
+// buffer under the room's bounds).
 func TestE2EPullFramesReportWhatWasLost(t *testing.T) {
+	pull := ffipb.DeliveryMode_DELIVERY_MODE_PULL
 	for _, tc := range []struct {
 		name         string
-		frames, size uint32
-	}{{"buffer_size", 4, 0}, {"buffer_bytes", 0, 32}} {
-		t.Run(tc.name, func(t *testing.T) { pullFramesReportWhatWasLost(t, tc.frames, tc.size) })
+		room         *ffipb.RoomOptions // bob's
+		frames, size uint32             // his SubscribeDataTrackRequest, unless his room auto-subscribes
+	}{
+		{"buffer_size", nil, 4, 0},
+		{"buffer_bytes", nil, 0, 32},
+		{"room_buffer_bytes", &ffipb.RoomOptions{DataTrackBufferBytes: 32}, 0, 0},
+		{"auto_subscription", &ffipb.RoomOptions{AutoSubscribe: true, AutoSubscriptionDelivery: pull, DataTrackBufferBytes: 32}, 0, 0},
+		{"auto_subscription_frames", &ffipb.RoomOptions{AutoSubscribe: true, AutoSubscriptionDelivery: pull, DataTrackBufferSize: 4}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) { pullFramesReportWhatWasLost(t, tc.room, tc.frames, tc.size) })
 	}
 }
 
-func pullFramesReportWhatWasLost(t *testing.T, bufferFrames, bufferBytes uint32) {
+func pullFramesReportWhatWasLost(t *testing.T, bobRoom *ffipb.RoomOptions, bufferFrames, bufferBytes uint32) {
 	s := sfu.Start(t, devsfu.Options{})
-	p := publishedTrackPeers(t, s, "dt-pull-lost")
+	p := publishedTrackPeersWith(t, s, "dt-pull-lost", bobRoom)
 	alice, bob, br := p.alice, p.bob, p.br
 	th, sid := p.track.GetHandle(), p.track.GetInfo().GetSid()
 	const buffer = 4
-	resp := bob.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
-		RoomHandle: br, PublisherIdentity: "alice", TrackSid: sid, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_PULL,
-		BufferSize: bufferFrames, BufferBytes: bufferBytes,
-	}}})
-	wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_OK)
-	pull := resp.GetSubscribeDataTrack().GetSubscription().GetHandle()
+	pull := p.auto
+	if !bobRoom.GetAutoSubscribe() {
+		resp := bob.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{
+			RoomHandle: br, PublisherIdentity: "alice", TrackSid: sid, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_PULL,
+			BufferSize: bufferFrames, BufferBytes: bufferBytes,
+		}}})
+		wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_OK)
+		pull = resp.GetSubscribeDataTrack().GetSubscription().GetHandle()
+	} else if pull == 0 {
+		t.Fatal("no auto-subscription in the RemoteDataTrackPublished event")
+	}
 	events := subscribe(t, bob, br, "alice", sid, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS) // shows arrival
 	arrived := func(payload string) {
 		bob.s.waitFor(t, payload, func(evs []*ffipb.Event) bool {
@@ -687,5 +713,62 @@ func pullFramesReportWhatWasLost(t *testing.T, bufferFrames, bufferBytes uint32)
 	})
 	if end.GetFramesDropped() != warmLost+reported {
 		t.Fatalf("end %v: frames_dropped %d, want %d", end, end.GetFramesDropped(), warmLost+reported)
+	}
+	if f := frameEvents(bob.s.snapshot(), pull); len(f) != 0 {
+		t.Fatalf("%d frame events for a pull subscription, first %v", len(f), f[0])
+	}
+}
+
+// With auto_subscription_delivery CREDITS (ABI 1.14) an auto-subscription delivers one frame
+// event per credit, starting with auto_subscription_credits; the rest wait in its buffer.
+func TestE2EAutoSubscriptionWithCredits(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	p := publishedTrackPeersWith(t, s, "dt-auto-credits", &ffipb.RoomOptions{
+		AutoSubscribe: true, AutoSubscriptionDelivery: ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, AutoSubscriptionCredits: 1,
+	})
+	alice, bob, th, auto := p.alice, p.bob, p.track.GetHandle(), p.auto
+	if auto == 0 {
+		t.Fatal("no auto-subscription in the RemoteDataTrackPublished event")
+	}
+	events := subscribe(t, bob, p.br, "alice", p.remote.GetInfo().GetSid(), ffipb.DeliveryMode_DELIVERY_MODE_EVENTS) // shows arrival
+	got := func(sub uint64) []string {
+		var out []string
+		for _, ev := range bob.s.snapshot() {
+			if f := ev.GetDataTrackFrame(); f.GetSubscriptionHandle() == sub {
+				out = append(out, string(f.GetPayload()))
+			}
+		}
+		return out
+	}
+	// Push until both subscriptions received something: the auto-subscription its one credit.
+	var pushed []string
+	push := func(payload string) {
+		if err := alice.c.PushFrame(th, []byte(payload), 0, false); err != nil {
+			t.Fatalf("push %s: %v", payload, err)
+		}
+		pushed = append(pushed, payload)
+	}
+	deadline := time.Now().Add(hangGuard)
+	for len(got(auto)) == 0 || len(got(events)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame reached the subscriptions")
+		}
+		push(fmt.Sprintf("warm %d", len(pushed)))
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 3 {
+		push(fmt.Sprintf("frame %d", i))
+	}
+	bob.s.waitFor(t, "frame 2 on the events subscription", func([]*ffipb.Event) bool { return slices.Contains(got(events), "frame 2") })
+	first := got(auto)
+	if len(first) != 1 {
+		t.Fatalf("auto-subscription with 1 credit delivered %q", first)
+	}
+	// Every frame pushed after its first waited in its buffer for a credit, and comes in order.
+	k := slices.Index(pushed, first[0])
+	wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_GrantCredits{GrantCredits: &ffipb.GrantCreditsRequest{Handle: auto, Credits: uint32(len(pushed))}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+	bob.s.waitFor(t, "the credited frames", func([]*ffipb.Event) bool { return slices.Contains(got(auto), "frame 2") })
+	if g := got(auto); k < 0 || !slices.Equal(g, pushed[k:]) {
+		t.Fatalf("auto-subscription delivered %q, want %q", g, pushed[max(k, 0):])
 	}
 }

@@ -95,6 +95,14 @@ func validateRoomOptions(o *ffipb.RoomOptions) error {
 	default:
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "unknown ice_transport_policy %d", int32(o.GetIceTransportPolicy()))
 	}
+	switch o.GetAutoSubscriptionDelivery() {
+	case ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, ffipb.DeliveryMode_DELIVERY_MODE_PULL:
+	default:
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "unknown auto_subscription_delivery %d", int32(o.GetAutoSubscriptionDelivery()))
+	}
+	if err := checkBufferBytes("data_track_buffer_bytes", o.GetDataTrackBufferBytes()); err != nil {
+		return err
+	}
 	return checkBufferSize("data_track_buffer_size", o.GetDataTrackBufferSize())
 }
 
@@ -155,7 +163,7 @@ func (r *Room) coreOptions() room.Options {
 		// 0: the core's default (10); negative: never reconnect.
 		MaxReconnectAttempts: int(r.options.GetMaxReconnectAttempts()),
 		AutoSubscribe:        r.options.GetAutoSubscribe(),
-		AutoSubscribeOptions: room.SubscribeOptions{BufferSize: int(r.options.GetDataTrackBufferSize())},
+		AutoSubscribeOptions: r.subscribeOptions(0, 0),
 		// 0: the core's default; out of range: room.New refuses it (INVALID_ARGUMENT).
 		SCTPReceiveBufferSize: r.options.GetSctpReceiveBufferBytes(),
 		DisableUDPBatching:    r.options.GetDisableUdpBatching(),
