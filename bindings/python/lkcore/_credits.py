@@ -3,7 +3,9 @@
 The library delivers one item (frame or chunk) per credit (``DELIVERY_MODE_CREDITS``). The
 consumer starts with ``window`` credits and gives credits back as the application takes items,
 in batches, so the Python-side buffer never holds more than ``window`` items and a slow
-consumer pushes back on the library's bounded buffer instead of growing memory here.
+consumer pushes back on the library's bounded buffer instead of growing memory here. Every
+data-track subscription is delivered this way, auto-subscriptions included (the binding sets
+``RoomOptions.auto_subscription_delivery``), and so is every stream reader.
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ T = TypeVar("T")
 class CreditQueue(Generic[T]):
     """An asyncio queue of items delivered against credits, with an end marker."""
 
-    def __init__(self, client: Client, handle: int, window: int, credits: bool = True) -> None:
+    def __init__(self, client: Client, handle: int, window: int) -> None:
         self._client = client
-        self._credits = credits
         self._handle = handle
         self._window = max(1, window)
         self._batch = max(1, self._window // 4)
@@ -40,23 +41,11 @@ class CreditQueue(Generic[T]):
         """Credits granted up front (initial_credits)."""
         return self._window
 
-    def put(self, item: T) -> Optional[T]:
-        """Called on the loop when an item arrives.
-
-        Without credits (the library pushes freely) the buffer is bounded by ``window``: the
-        oldest item is evicted and returned so the caller can account for it.
-        """
-        evicted = None
-        if not self._credits and len(self._items) >= self._window:
-            evicted = self._items.popleft()
+    def put(self, item: T) -> None:
+        """Called on the loop when an item arrives (one per credit granted, so at most
+        ``window`` are buffered here: nothing is ever evicted in Python)."""
         self._items.append(item)
         self._wake()
-        return evicted
-
-    def replace_head(self, item: T) -> None:
-        """Replaces the oldest buffered item (used to carry drop counts)."""
-        if self._items:
-            self._items[0] = item
 
     def end(self, error: Optional[BaseException] = None) -> None:
         """Marks the end of the items; ``error`` is raised once the buffered items are taken."""
@@ -98,7 +87,7 @@ class CreditQueue(Generic[T]):
                     self._waiters.remove(w)
         item = self._items.popleft()
         self._owed += 1
-        if self._credits and self._owed >= self._batch and not self._ended:
+        if self._owed >= self._batch and not self._ended:
             self._grant()
         return item
 

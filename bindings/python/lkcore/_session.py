@@ -34,11 +34,10 @@ if TYPE_CHECKING:
     from .data_track import RemoteDataTrack
     from .room import EncryptionState, RoomOptions
 
-#: Frames an auto-subscription keeps in Python when the room options set no
-#: ``data_track_buffer_size`` (its frames arrive as events, ahead of any reader).
-AUTO_SUBSCRIPTION_BUFFER = 16
-#: Credits (frames in flight to Python) of a subscription given no ``buffer_size``; the rest of a
-#: burst waits in the library's buffer (256 frames and 1 MiB by default since ABI 1.13).
+#: Credits (frames in flight to Python) of a subscription given no ``buffer_size`` and of every
+#: auto-subscription (``RoomOptions.auto_subscription_credits``, ABI 1.14); the rest of a burst
+#: waits in the library's buffer (256 frames and 1 MiB by default since ABI 1.13, or the room's
+#: ``data_track_buffer_size`` / ``data_track_buffer_bytes``).
 CREDIT_WINDOW = 16
 
 
@@ -104,10 +103,6 @@ class RoomSession:
         self.local_tracks[owned.handle] = t
         return t
 
-    def buffer_size(self) -> int:
-        """What an auto-subscription keeps in Python: the room's option, else the default."""
-        return self.options.data_track_buffer_size or AUTO_SUBSCRIPTION_BUFFER
-
     def subscribe_data_track(
         self, track: "RemoteDataTrack", buffer_size: Optional[int], buffer_bytes: Optional[int] = None
     ) -> DataTrackSubscription:
@@ -129,10 +124,17 @@ class RoomSession:
                 )
             )
         )
-        h = resp.subscribe_data_track.subscription.handle
-        client = self.adopt(h)
-        sub = DataTrackSubscription(client, h, track, window)
-        self.subscriptions[h] = sub
+        return self.adopt_subscription(track, resp.subscribe_data_track.subscription.handle, window)
+
+    def adopt_subscription(
+        self, track: "RemoteDataTrack", handle: int, window: int = CREDIT_WINDOW
+    ) -> DataTrackSubscription:
+        """Wraps a subscription handle of the room, delivered with ``window`` credits: one
+        :meth:`subscribe_data_track` opened, or an auto-subscription the library opened (with
+        ``CREDIT_WINDOW`` credits, RoomOptions._to_proto), so both are the same kind of object."""
+        client = self.adopt(handle)
+        sub = DataTrackSubscription(client, handle, track, window)
+        self.subscriptions[handle] = sub
         return sub
 
     # -- RPC -----------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ Subscribing::
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Generator, Optional, Tuple, Union
@@ -79,9 +78,10 @@ class DataTrackFrame:
         payload: the frame's bytes.
         user_timestamp: the publisher's application timestamp, if it sent one.
         dropped_before: how many of the publisher's frames this subscription lost since the
-            previous delivered frame (or since its first one): frames a buffer dropped because
-            the consumer was slow (the library's, or with ``auto_subscribe`` the Python
-            buffer's) and frames that never arrived whole (lost by the network or the SFU,
+            previous delivered frame (or since its first one): frames the library's buffer
+            dropped because the consumer was slow (the subscription's buffer, for an
+            auto-subscription the room's ``data_track_buffer_size`` /
+            ``data_track_buffer_bytes``) and frames that never arrived whole (lost by the network or the SFU,
             incomplete, undecryptable), counted from the publisher's frame numbers. Frames
             delivered plus the sum of ``dropped_before`` is every frame the publisher sent from
             the first delivered frame to the last.
@@ -363,12 +363,16 @@ class RemoteDataTrack:
                 whole); beyond it the library drops the oldest frame and counts it in the next
                 frame's ``dropped_before``.
             buffer_bytes: payload bytes buffered besides (at least 1; the library accepts at most
-                64 MiB; None = 1 MiB without a ``buffer_size``, else 64 MiB, so a buffer sized in
-                frames keeps them whatever their size). A frame larger than it alone is kept.
+                64 MiB; None = the room's ``data_track_buffer_bytes``, else 1 MiB when no frame
+                count applies either, else 64 MiB, so a buffer sized in frames keeps them
+                whatever their size). A frame larger than it alone is kept.
 
         With ``RoomOptions(auto_subscribe=True)`` the first call returns the subscription the
-        library already opened (its buffer is ``RoomOptions.data_track_buffer_size``; the
-        arguments do not apply to it).
+        library already opened (the arguments do not apply to it). It is the same kind of
+        subscription as one opened here without sizes: until it is taken and read, its frames
+        wait in the library's buffer, bounded by the room's ``data_track_buffer_size`` and
+        ``data_track_buffer_bytes`` (by default 256 frames and at most 1 MiB; the oldest
+        dropped and counted in ``dropped_before``), not in Python.
 
         Raises:
             InvalidArgumentError: ``buffer_size`` or ``buffer_bytes`` out of range (the library
@@ -395,23 +399,20 @@ class DataTrackSubscription:
 
     Iteration ends when the publisher unpublishes the track, the room disconnects or
     :meth:`aclose` is called; it raises the error if the subscription failed. Frames are
-    delivered with credits, so at most ``buffer_size`` frames wait in Python.
+    delivered with credits (auto-subscriptions too), so at most ``window`` frames wait in
+    Python; the others wait in the library's buffer, which drops the oldest when full and
+    counts them in ``dropped_before``.
     """
 
-    def __init__(
-        self, client: Client, handle: int, track: RemoteDataTrack, buffer_size: int, credits: bool = True
-    ) -> None:
+    def __init__(self, client: Client, handle: int, track: RemoteDataTrack, window: int) -> None:
         self._client = client
         self._handle = handle
         self._track = track
         self._established = False
-        # credits=False: the library pushes frames as events (auto-subscriptions); the Python
-        # buffer then drops its oldest frame when full and counts it like the library does.
-        self._queue: CreditQueue[DataTrackFrame] = CreditQueue(client, handle, buffer_size, credits)
+        self._queue: CreditQueue[DataTrackFrame] = CreditQueue(client, handle, window)
         self._end_reason: int = SubscriptionEndReason.UNSPECIFIED
         self._frames_received = 0
         self._frames_dropped = 0
-        self._evicted = 0  # frames the Python buffer evicted (credits=False only)
         self._finalizer = weakref.finalize(self, client.drop, handle)
         client.route(handle, self._on_ffi_event)
 
@@ -427,17 +428,16 @@ class DataTrackSubscription:
 
     @property
     def frames_received(self) -> int:
-        """Frames that reached the subscription's buffer, read or not (a frame the Python
-        buffer of an auto-subscription evicted counts as dropped instead); once the
-        subscription ended, the library's final figure less those evictions."""
+        """Frames the library handed to Python so far, read or not; once the subscription
+        ended, the library's final figure."""
         return self._frames_received
 
     @property
     def frames_dropped(self) -> int:
-        """Frames lost so far: the sum of the frames' ``dropped_before``. Once the subscription
-        ended, the library's final figure (which also counts frames lost after the last
-        frame) plus the frames the Python buffer evicted, so that ``frames_received +
-        frames_dropped`` is every frame the publisher sent from the first frame received."""
+        """Frames lost so far: the sum of the ``dropped_before`` of the frames handed to Python.
+        Once the subscription ended, the library's final figure (which also counts frames lost
+        after the last frame), so that ``frames_received + frames_dropped`` is every frame the
+        publisher sent from the first frame received."""
         return self._frames_dropped
 
     def _on_ffi_event(self, ev: pb.Event) -> None:
@@ -446,32 +446,20 @@ class DataTrackSubscription:
             f = ev.data_track_frame
             self._frames_received += 1
             self._frames_dropped += f.dropped_before
-            evicted = self._queue.put(
+            self._queue.put(
                 DataTrackFrame(
                     f.payload,
                     f.user_timestamp if f.HasField("user_timestamp") else None,
                     f.dropped_before,
                 )
             )
-            if evicted is not None:
-                # The evicted frame and the loss it carried move to the frame after it, so the
-                # frames delivered still add up with their dropped_before (the library's count
-                # plus the evictions here).
-                self._evicted += 1
-                self._frames_received -= 1
-                self._frames_dropped += 1
-                head = self._queue._items[0]
-                self._queue.replace_head(
-                    dataclasses.replace(head, dropped_before=head.dropped_before + evicted.dropped_before + 1)
-                )
         elif kind == "data_track_subscription_ended":
             e = ev.data_track_subscription_ended
             self._end_reason = e.reason
-            # The library's figures count the frames it handed over, evicted here or not, and
-            # every loss it saw (also after the last frame): the evictions move from one to the
-            # other.
-            self._frames_received = e.frames_received - self._evicted
-            self._frames_dropped = e.frames_dropped + self._evicted
+            # The library's figures: every frame it handed over and every loss it saw (also
+            # after the last frame).
+            self._frames_received = e.frames_received
+            self._frames_dropped = e.frames_dropped
             err = error_from_proto(e.error) if e.HasField("error") else None
             if e.reason != SubscriptionEndReason.FAILED:
                 err = None

@@ -62,7 +62,7 @@ from . import errors
 from ._client import Client, _start_blocking, bytes_arg, error_from_proto, seconds_to_ms
 from ._events import EventEmitter
 from ._proto import lkcore_ffi_pb2 as pb
-from ._session import RoomSession
+from ._session import CREDIT_WINDOW, RoomSession
 from .data_stream import (
     ByteStreamHandler,
     ByteStreamInfo,
@@ -71,7 +71,7 @@ from .data_stream import (
     TextStreamInfo,
     TextStreamReader,
 )
-from .data_track import DataTrackInfo, DataTrackSubscription, RemoteDataTrack, SubscriptionEndReason
+from .data_track import DataTrackInfo, RemoteDataTrack, SubscriptionEndReason
 from .e2ee import E2EEManager
 from .participant import LocalParticipant, RemoteParticipant
 from .rpc import RpcHandler, RpcInvocationData
@@ -255,7 +255,12 @@ class RoomOptions:
     beyond about 49.7 days are capped there.
 
     Attributes:
-        auto_subscribe: subscribe to remote data tracks automatically (default False).
+        auto_subscribe: subscribe to remote data tracks automatically (default False). An
+            auto-subscription is the same kind of object as one :meth:`RemoteDataTrack.subscribe`
+            opens without sizes: until the user takes it (``track.subscribe()``) and reads, its
+            frames wait in the library's buffer, bounded by ``data_track_buffer_size`` and
+            ``data_track_buffer_bytes`` (the oldest dropped and counted in ``dropped_before``),
+            never in a buffer of the binding.
         e2ee: end-to-end encryption; None = off.
         connect_timeout: bound of one join attempt, signalling and connection together, in
             seconds (default 15).
@@ -263,9 +268,17 @@ class RoomOptions:
         max_reconnect_attempts: reconnect attempts after a connection loss (default 10;
             negative disables reconnection).
         rpc_response_timeout: default RPC response timeout in seconds (default 15).
-        data_track_buffer_size: default subscription buffer in frames (at most 65 536;
-            default: the library's, 256 frames and at most 1 MiB of payloads, for
-            ``subscribe()``; 16 frames kept in Python for an auto-subscription).
+        data_track_buffer_size: default subscription buffer in frames, of auto-subscriptions
+            and of ``subscribe()`` without ``buffer_size`` (at most 65 536, else connect raises
+            :class:`~lkcore.errors.InvalidArgumentError`; 0 = the library's default, 256 frames
+            and at most 1 MiB of payloads, enough for a burst as large as a track accepts by
+            default; given without ``data_track_buffer_bytes``, that many frames are kept
+            whatever their size, within 64 MiB).
+        data_track_buffer_bytes: default subscription buffer in payload bytes, of
+            auto-subscriptions and of ``subscribe()`` without ``buffer_bytes`` (at most 64 MiB,
+            else connect raises :class:`~lkcore.errors.InvalidArgumentError`; 0 = 1 MiB when no
+            frame count is given either, else 64 MiB). The library drops the oldest frames
+            beyond either bound and counts them in the next frame's ``dropped_before``.
         max_incoming_stream_bytes: largest incoming data stream accepted, in bytes (default
             5 000 000 000); a larger stream fails with ``PAYLOAD_TOO_LARGE``.
         ice_servers: STUN/TURN servers used instead of the ones the server sends (empty = the
@@ -296,13 +309,19 @@ class RoomOptions:
     ice_transport_policy: IceTransportPolicy = IceTransportPolicy.ALL
     sctp_receive_buffer_size: int = 0
     disable_udp_batching: bool = False
+    data_track_buffer_bytes: int = 0
 
     def _to_proto(self) -> pb.RoomOptions:
         o = pb.RoomOptions(
             auto_subscribe=self.auto_subscribe,
             auto_subscriptions_in_snapshot=True,  # ABI 1.5: in the connect snapshot, not as events
+            # ABI 1.14: auto-subscriptions are delivered like subscribe()'s, one frame per credit,
+            # the others waiting in the library's buffer (BINDINGS.md §7: no buffer here).
+            auto_subscription_delivery=pb.DELIVERY_MODE_CREDITS,
+            auto_subscription_credits=CREDIT_WINDOW,
             join_attempts=self.join_attempts,
             data_track_buffer_size=self.data_track_buffer_size,
+            data_track_buffer_bytes=self.data_track_buffer_bytes,  # ABI 1.14
             max_incoming_stream_bytes=self.max_incoming_stream_bytes,
             ice_servers=[s._to_proto() for s in self.ice_servers],
             ice_transport_policy=pb.IceTransportPolicy.Name(self.ice_transport_policy),
@@ -809,17 +828,17 @@ class Room(EventEmitter[RoomEventName]):
         return track
 
     def _adopt_auto_subscription(self, track: Optional[RemoteDataTrack], handle: int) -> None:
+        """Keeps the subscription the library opened for ``track`` (auto_subscribe) until the
+        user takes it with ``track.subscribe()``. It is delivered with credits (RoomOptions
+        ._to_proto): its frames wait in the library's buffer, none is buffered or evicted here
+        beyond the credit window."""
         session = self._session
-        client = session.adopt(handle)
         if track is None:
-            client.drop(handle)
+            session.adopt(handle).drop(handle)
             return
         if track._auto_sub is not None:  # a previous one was never taken: replace it
-            track._auto_sub._end(SubscriptionEndReason.UNSPECIFIED)
-            client.drop(track._auto_sub._handle)
-        sub = DataTrackSubscription(client, handle, track, session.buffer_size(), credits=False)
-        track._auto_sub = sub
-        session.subscriptions[handle] = sub
+            track._auto_sub.close()
+        track._auto_sub = session.adopt_subscription(track, handle)
 
     # -- room events ---------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """RoomOptions that shape the connection: ICE servers and the relay-only policy, the SCTP receive
-window and UDP batching (the library applies and checks them; the binding only passes them on)."""
+window and UDP batching, the subscriptions' byte bound (the library applies and checks them; the
+binding only passes them on)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 
 import lkcore
 from lkcore import errors
+from lkcore._proto import lkcore_ffi_pb2 as pb
+from lkcore._session import CREDIT_WINDOW
 
 from helpers import GUARD, EventWaiter, connect, control_get
 
@@ -34,9 +37,22 @@ def test_room_options_reach_the_request() -> None:
     assert not d.disable_udp_batching
 
 
+#: RoomOptions fields the binding sets itself, whatever the user's options, with their values:
+#: auto-subscriptions in the connect snapshot (ABI 1.5) and delivered like subscribe()'s, one
+#: frame per credit with the binding's credit window, the others waiting in the library's buffer
+#: (ABI 1.14). They are no user attributes.
+SET_BY_THE_BINDING = {
+    "auto_subscriptions_in_snapshot": True,
+    "auto_subscription_delivery": pb.DELIVERY_MODE_CREDITS,
+    "auto_subscription_credits": CREDIT_WINDOW,
+}
+
+
 def test_every_schema_room_option_is_exposed() -> None:
-    """Each RoomOptions field of the library's schema can be set from Python (a field added to
-    the schema without a binding attribute fails here)."""
+    """Each RoomOptions field of the library's schema can be set from Python or is set by the
+    binding (a field added to the schema without a binding attribute fails here)."""
+    d = lkcore.RoomOptions()._to_proto()
+    assert {f.name: v for f, v in d.ListFields()} == SET_BY_THE_BINDING
     o = lkcore.RoomOptions(
         auto_subscribe=True,
         e2ee=lkcore.E2EEOptions(b"key"),
@@ -50,8 +66,13 @@ def test_every_schema_room_option_is_exposed() -> None:
         ice_transport_policy=lkcore.IceTransportPolicy.RELAY,
         sctp_receive_buffer_size=1 << 20,
         disable_udp_batching=True,
+        data_track_buffer_bytes=7,
     )._to_proto()
-    assert {f.name for f, _ in o.ListFields()} == {f.name for f in o.DESCRIPTOR.fields}
+    user_set = {f.name for f, _ in o.ListFields()} - set(SET_BY_THE_BINDING)
+    assert user_set == {f.name for f in o.DESCRIPTOR.fields} - set(SET_BY_THE_BINDING)
+    # Passed through unchanged (the library checks them).
+    assert (o.data_track_buffer_size, o.data_track_buffer_bytes) == (5, 7)
+    assert {name: getattr(o, name) for name in SET_BY_THE_BINDING} == SET_BY_THE_BINDING
 
 
 def test_ice_server_hides_its_credential_and_wants_a_url_list() -> None:
@@ -156,6 +177,18 @@ async def test_sctp_window_out_of_range_is_invalid(devsfu, token_for, size: int)
     room = lkcore.Room(lkcore.RoomOptions(sctp_receive_buffer_size=size))
     with pytest.raises(errors.InvalidArgumentError):
         await asyncio.wait_for(room.connect(devsfu.url, token_for("alice")), GUARD)
+
+
+@pytest.mark.devsfu
+async def test_subscription_byte_bound_above_64_mib_is_invalid(devsfu, token_for) -> None:
+    # The library checks the room's data_track_buffer_bytes when the room is created (in
+    # connect); the binding passes it on as given. 64 MiB itself is accepted.
+    room = lkcore.Room(lkcore.RoomOptions(data_track_buffer_bytes=64 * 1024 * 1024 + 1))
+    with pytest.raises(errors.InvalidArgumentError) as ei:
+        await asyncio.wait_for(room.connect(devsfu.url, token_for("alice")), GUARD)
+    assert "data_track_buffer_bytes" in str(ei.value)
+    ok = await connect(devsfu.url, token_for("bob"), options=lkcore.RoomOptions(data_track_buffer_bytes=64 * 1024 * 1024))
+    await ok.disconnect()
 
 
 @pytest.mark.devsfu
