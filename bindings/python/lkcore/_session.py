@@ -106,10 +106,11 @@ class RoomSession:
     def subscribe_data_track(
         self, track: "RemoteDataTrack", buffer_size: Optional[int], buffer_bytes: Optional[int] = None
     ) -> DataTrackSubscription:
-        """Subscribes to a remote data track (credit-based delivery). Without a size from the
-        call or the room options the library's default buffer applies (0 on the wire)."""
-        size = buffer_size or self.options.data_track_buffer_size or 0
-        window = size or CREDIT_WINDOW
+        """Subscribes to a remote data track (credit-based delivery). The call's sizes are
+        passed on as given, 0 when it gave none: the library then applies the room's
+        ``data_track_buffer_size`` / ``data_track_buffer_bytes``, else its defaults. Without a
+        ``buffer_size`` the credit window is ``CREDIT_WINDOW``, as for an auto-subscription."""
+        window = buffer_size or CREDIT_WINDOW
         resp = self.request(
             pb.Request(
                 subscribe_data_track=pb.SubscribeDataTrackRequest(
@@ -117,7 +118,7 @@ class RoomSession:
                     publisher_identity=track.publisher_identity,
                     track_sid=track.sid,
                     track_name=track.name,  # ABI 1.9: found by name (its sid changes when the publisher fully reconnects)
-                    buffer_size=size,
+                    buffer_size=buffer_size or 0,
                     buffer_bytes=buffer_bytes or 0,  # ABI 1.13
                     delivery=pb.DELIVERY_MODE_CREDITS,
                     initial_credits=window,
