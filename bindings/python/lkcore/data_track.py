@@ -79,12 +79,12 @@ class DataTrackFrame:
         user_timestamp: the publisher's application timestamp, if it sent one.
         dropped_before: how many of the publisher's frames this subscription lost since the
             previous delivered frame (or since its first one): frames the library's buffer
-            dropped because the consumer was slow (the subscription's buffer, for an
-            auto-subscription the room's ``data_track_buffer_size`` /
-            ``data_track_buffer_bytes``) and frames that never arrived whole (lost by the network or the SFU,
-            incomplete, undecryptable), counted from the publisher's frame numbers. Frames
-            delivered plus the sum of ``dropped_before`` is every frame the publisher sent from
-            the first delivered frame to the last.
+            dropped because the consumer was slow (the subscription's buffer; for an
+            auto-subscription, the room's ``data_track_buffer_size`` /
+            ``data_track_buffer_bytes``) and frames that never arrived whole (lost by the
+            network or the SFU, incomplete, undecryptable), counted from the publisher's frame
+            numbers. Frames delivered plus the sum of ``dropped_before`` is every frame the
+            publisher sent from the first delivered frame to the last.
     """
 
     payload: bytes
