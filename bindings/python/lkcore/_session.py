@@ -41,6 +41,13 @@ if TYPE_CHECKING:
 CREDIT_WINDOW = 16
 
 
+def credit_window(frames: int) -> int:
+    """Credits of a subscription whose library buffer holds ``frames`` frames (0: not bounded in
+    frames): ``CREDIT_WINDOW``, but never more than the buffer, so that a reader who asked for
+    only the freshest frames (a buffer of 1) finds no older ones waiting in Python."""
+    return min(frames, CREDIT_WINDOW) if frames > 0 else CREDIT_WINDOW
+
+
 class RoomSession:
     """A room's FFI side, shared with its child objects (internal)."""
 
@@ -108,9 +115,10 @@ class RoomSession:
     ) -> DataTrackSubscription:
         """Subscribes to a remote data track (credit-based delivery). The call's sizes are
         passed on as given, 0 when it gave none: the library then applies the room's
-        ``data_track_buffer_size`` / ``data_track_buffer_bytes``, else its defaults. Without a
-        ``buffer_size`` the credit window is ``CREDIT_WINDOW``, as for an auto-subscription."""
-        window = buffer_size or CREDIT_WINDOW
+        ``data_track_buffer_size`` / ``data_track_buffer_bytes``, else its defaults. The credit
+        window is :func:`credit_window` of the frames the buffer holds, as for an
+        auto-subscription."""
+        window = credit_window(buffer_size or self.options.data_track_buffer_size)
         resp = self.request(
             pb.Request(
                 subscribe_data_track=pb.SubscribeDataTrackRequest(
@@ -128,11 +136,11 @@ class RoomSession:
         return self.adopt_subscription(track, resp.subscribe_data_track.subscription.handle, window)
 
     def adopt_subscription(
-        self, track: "RemoteDataTrack", handle: int, window: int = CREDIT_WINDOW
+        self, track: "RemoteDataTrack", handle: int, window: int
     ) -> DataTrackSubscription:
         """Wraps a subscription handle of the room, delivered with ``window`` credits: one
         :meth:`subscribe_data_track` opened, or an auto-subscription the library opened (with
-        ``CREDIT_WINDOW`` credits, RoomOptions._to_proto), so both are the same kind of object."""
+        the credits RoomOptions._to_proto asked for), so both are the same kind of object."""
         client = self.adopt(handle)
         sub = DataTrackSubscription(client, handle, track, window)
         self.subscriptions[handle] = sub

@@ -400,7 +400,7 @@ class DataTrackSubscription:
     Iteration ends when the publisher unpublishes the track, the room disconnects or
     :meth:`aclose` is called; it raises the error if the subscription failed. Frames are
     delivered with credits (auto-subscriptions too), so at most ``window`` frames wait in
-    Python; the others wait in the library's buffer, which drops the oldest when full and
+    Python (16, or fewer when the buffer holds fewer frames); the others wait in the library's buffer, which drops the oldest when full and
     counts them in ``dropped_before``.
     """
 

@@ -62,7 +62,7 @@ from . import errors
 from ._client import Client, _start_blocking, bytes_arg, error_from_proto, seconds_to_ms
 from ._events import EventEmitter
 from ._proto import lkcore_ffi_pb2 as pb
-from ._session import CREDIT_WINDOW, RoomSession
+from ._session import RoomSession, credit_window
 from .data_stream import (
     ByteStreamHandler,
     ByteStreamInfo,
@@ -318,7 +318,7 @@ class RoomOptions:
             # ABI 1.14: auto-subscriptions are delivered like subscribe()'s, one frame per credit,
             # the others waiting in the library's buffer (BINDINGS.md §7: no buffer here).
             auto_subscription_delivery=pb.DELIVERY_MODE_CREDITS,
-            auto_subscription_credits=CREDIT_WINDOW,
+            auto_subscription_credits=credit_window(self.data_track_buffer_size),
             join_attempts=self.join_attempts,
             data_track_buffer_size=self.data_track_buffer_size,
             data_track_buffer_bytes=self.data_track_buffer_bytes,  # ABI 1.14
@@ -838,7 +838,7 @@ class Room(EventEmitter[RoomEventName]):
             return
         if track._auto_sub is not None:  # a previous one was never taken: replace it
             track._auto_sub.close()
-        track._auto_sub = session.adopt_subscription(track, handle)
+        track._auto_sub = session.adopt_subscription(track, handle, credit_window(session.options.data_track_buffer_size))
 
     # -- room events ---------------------------------------------------------------------------
 

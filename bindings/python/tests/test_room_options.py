@@ -16,7 +16,7 @@ import pytest
 import lkcore
 from lkcore import errors
 from lkcore._proto import lkcore_ffi_pb2 as pb
-from lkcore._session import CREDIT_WINDOW
+from lkcore._session import CREDIT_WINDOW, credit_window
 
 from helpers import GUARD, EventWaiter, connect, control_get
 
@@ -40,7 +40,8 @@ def test_room_options_reach_the_request() -> None:
 #: RoomOptions fields the binding sets itself, whatever the user's options, with their values:
 #: auto-subscriptions in the connect snapshot (ABI 1.5) and delivered like subscribe()'s, one
 #: frame per credit with the binding's credit window, the others waiting in the library's buffer
-#: (ABI 1.14). They are no user attributes.
+#: (ABI 1.14). They are no user attributes. (The values are those of the default options: the
+#: credit window is never larger than data_track_buffer_size.)
 SET_BY_THE_BINDING = {
     "auto_subscriptions_in_snapshot": True,
     "auto_subscription_delivery": pb.DELIVERY_MODE_CREDITS,
@@ -72,7 +73,17 @@ def test_every_schema_room_option_is_exposed() -> None:
     assert user_set == {f.name for f in o.DESCRIPTOR.fields} - set(SET_BY_THE_BINDING)
     # Passed through unchanged (the library checks them).
     assert (o.data_track_buffer_size, o.data_track_buffer_bytes) == (5, 7)
-    assert {name: getattr(o, name) for name in SET_BY_THE_BINDING} == SET_BY_THE_BINDING
+    assert {name: getattr(o, name) for name in SET_BY_THE_BINDING} == SET_BY_THE_BINDING | {"auto_subscription_credits": 5}
+
+
+def test_credit_window_never_exceeds_the_buffer() -> None:
+    # An auto-subscription and subscribe() without sizes hold at most CREDIT_WINDOW frames in
+    # Python, and no more than the library's buffer keeps: a latest-value reader (1 frame)
+    # finds no older frames waiting in Python.
+    assert [credit_window(n) for n in (0, 1, 4, CREDIT_WINDOW, CREDIT_WINDOW + 1, 65536)] == [
+        CREDIT_WINDOW, 1, 4, CREDIT_WINDOW, CREDIT_WINDOW, CREDIT_WINDOW
+    ]
+    assert lkcore.RoomOptions(data_track_buffer_size=1)._to_proto().auto_subscription_credits == 1
 
 
 def test_ice_server_hides_its_credential_and_wants_a_url_list() -> None:
