@@ -1,7 +1,6 @@
 package io.lkcore
 
 import com.google.protobuf.ByteString
-import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.currentCoroutineContext
@@ -12,7 +11,6 @@ import kotlinx.coroutines.flow.emitAll
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.flowOn
 import lkcore.ffi.v1.Request
-import java.util.concurrent.atomic.AtomicLong
 import kotlin.time.Duration
 
 /** Options of [Room.publishDataTrack]. */
@@ -41,26 +39,17 @@ data class DataTrackOptions(
  * @property payload the frame's bytes.
  * @property userTimestamp the application timestamp the publisher sent with the frame, if any.
  * @property droppedBefore how many of the publisher's frames this subscription lost since the
- *   previous frame it delivered (or, for the first, since it started): frames a buffer dropped
- *   because the collector was too slow (the library's, and an auto-subscription's buffer in this
- *   binding), and frames that never arrived whole (lost by the network or the server,
- *   incomplete, undecryptable), counted from the publisher's frame numbers. The frames
- *   collected plus the sum of their [droppedBefore] (the first frame's aside) are every frame
- *   the publisher sent from the first frame collected to the last. The same in every delivery
- *   mode: a subscription read directly ([RemoteDataTrack.openSubscription]) gets the library's
- *   count with each frame (`lk_data_track_read_frame`).
+ *   previous frame it delivered (or, for the first, since it started): frames the library's
+ *   subscription buffer dropped because the collector was too slow (the only buffer: this
+ *   binding keeps none, for an auto-subscription neither), and frames that never arrived whole
+ *   (lost by the network or the server, incomplete, undecryptable), counted from the
+ *   publisher's frame numbers. The frames collected plus the sum of their [droppedBefore] (the
+ *   first frame's aside) are every frame the publisher sent from the first frame collected to
+ *   the last. It is the library's count, read with each frame (`lk_data_track_read_frame`).
  */
 class DataTrackFrame(val payload: ByteArray, val userTimestamp: Long?, val droppedBefore: Long = 0) {
     override fun toString() = "DataTrackFrame(${payload.size} bytes, userTimestamp=$userTimestamp, droppedBefore=$droppedBefore)"
 }
-
-/**
- * A frame of an auto-subscription in the binding's buffer: [seq] numbers the frames the
- * library delivered, [lostUpTo] sums its `dropped_before` up to and including this frame, so
- * the collector computes the frame's [DataTrackFrame.droppedBefore] exactly, the frames the
- * buffer evicted meanwhile included.
- */
-private class InboxFrame(val frame: DataTrackFrame, val seq: Long, val lostUpTo: Long)
 
 /** A local data track's counters: pushed = sent + sendFailed + discarded + evicted + queued. */
 data class DataTrackStats(
@@ -181,12 +170,14 @@ class RemoteDataTrack internal constructor(
 
     /**
      * Subscribes while the flow is collected and emits the track's frames, read through the
-     * library's direct read function on [Dispatchers.IO]. [bufferSize] frames are buffered in
-     * the library (0 = the room's default, else the library's: 256 frames and at most 1 MiB of
-     * payloads, a burst as large as a track accepts); when the reader falls behind, the oldest are dropped
-     * and counted. Nothing else is buffered: a slow collector gets at most the one frame being
-     * handed over plus the library's [bufferSize] (e.g. 1 for latest-value sensors). The flow completes when the subscription ends (track unpublished, room
-     * disconnected) and throws the failure if it failed.
+     * library's direct read function on [Dispatchers.IO]. [bufferSize] frames and [bufferBytes]
+     * payload bytes are buffered in the library (see [openSubscription]); when the reader falls
+     * behind, the oldest are dropped and counted. Nothing else is buffered: a slow collector
+     * gets at most the one frame being handed over plus the library's [bufferSize] (e.g. 1 for
+     * latest-value sensors). With [RoomOptions.autoSubscribe] the first call collects the
+     * subscription the library opened (see [openSubscription]). The flow completes when the
+     * subscription ends (track unpublished, room disconnected) and throws the failure if it
+     * failed.
      */
     fun subscribe(bufferSize: Int = 0, bufferBytes: Int = 0): Flow<DataTrackFrame> = flow {
         openSubscription(bufferSize, bufferBytes).use { emitAll(it.frames()) }
@@ -194,12 +185,17 @@ class RemoteDataTrack internal constructor(
 
     /**
      * Opens a subscription whose lifetime the caller manages ([DataTrackSubscription.close]),
-     * e.g. to wait until it is established ([DataTrackSubscription.awaitSubscribed]). With
-     * [RoomOptions.autoSubscribe] the first call returns the subscription the library opened
-     * ([bufferSize] and [bufferBytes] do not apply to it). [bufferBytes] bounds the payload bytes
-     * buffered besides (0 = 1 MiB without a [bufferSize], else 64 MiB, so a buffer sized in
-     * frames keeps them whatever their size; the library refuses more than 64 MiB). A negative
-     * [bufferSize] or [bufferBytes] is refused with [InvalidArgumentException].
+     * e.g. to wait until it is established ([DataTrackSubscription.awaitSubscribed]). Its frames
+     * wait in the library's buffer until read: [bufferSize] frames (0 = the room's
+     * [RoomOptions.dataTrackBufferSize], else the library's default, 256) and [bufferBytes]
+     * payload bytes (0 = the room's [RoomOptions.dataTrackBufferBytes], else 1 MiB without a
+     * frame count, 64 MiB with one, so a buffer sized in frames keeps them whatever their size;
+     * the library refuses more than 64 MiB); when it is full the oldest are dropped and counted.
+     * With [RoomOptions.autoSubscribe] the first call returns the subscription the library
+     * opened, buffered as the room's options say ([bufferSize] and [bufferBytes] do not apply to
+     * it), with the frames that arrived since it was established still waiting in the library's
+     * buffer; it is read the same way. A negative [bufferSize] or [bufferBytes] is refused with
+     * [InvalidArgumentException].
      */
     fun openSubscription(bufferSize: Int = 0, bufferBytes: Int = 0): DataTrackSubscription {
         Convert.unsigned("bufferSize", bufferSize)
@@ -232,10 +228,9 @@ data class SubscriptionEnd(
     /** Frames the library delivered to the subscription. */
     val framesReceived: Long,
     /**
-     * Every frame of the publisher the subscription lost: those a buffer dropped (the
-     * library's, and an auto-subscription's buffer in this binding) and those that never
-     * arrived whole, as counted in [DataTrackFrame.droppedBefore], plus any lost after the
-     * last frame delivered.
+     * Every frame of the publisher the subscription lost: those the library's subscription
+     * buffer dropped (this binding keeps none) and those that never arrived whole, as counted
+     * in [DataTrackFrame.droppedBefore], plus any lost after the last frame delivered.
      */
     val framesDropped: Long,
 )
@@ -245,22 +240,7 @@ class DataTrackSubscription internal constructor(
     private val room: Room,
     internal val handle: Long,
     val track: RemoteDataTrack,
-    eventBuffer: Int = 0,
 ) : AutoCloseable {
-    /** Frames lost in this binding's buffer ([inbox] full). */
-    private val droppedHere = AtomicLong()
-
-    /**
-     * Auto-subscriptions ([eventBuffer] > 0): the library delivers frames as events, which the
-     * dispatcher thread hands on here ([eventBuffer] frames; the oldest is dropped and counted).
-     * Null for subscriptions read with the direct read function.
-     */
-    private val inbox: Channel<InboxFrame>? = if (eventBuffer > 0) {
-        Channel(eventBuffer, BufferOverflow.DROP_OLDEST) { droppedHere.incrementAndGet() }
-    } else {
-        null
-    }
-
     @Volatile
     private var endInfo: SubscriptionEnd? = null
 
@@ -280,34 +260,12 @@ class DataTrackSubscription internal constructor(
 
     /**
      * The frames, read with the library's direct read function on [Dispatchers.IO] (never on
-     * the collector's dispatcher; no buffer between the reader and the collector beyond the
-     * frame being handed over; an auto-subscription's frames arrive as library events and
-     * are handed on by the dispatcher thread). Completes at the end of the subscription, and
-     * when it is [close]d (from any coroutine) or its room closes; throws its failure. Collect
-     * it once.
+     * the collector's dispatcher), an auto-subscription's too: until read they wait in the
+     * library's buffer, and no buffer lies between the reader and the collector beyond the
+     * frame being handed over. Completes at the end of the subscription, and when it is
+     * [close]d (from any coroutine) or its room closes; throws its failure. Collect it once.
      */
-    fun frames(): Flow<DataTrackFrame> = inbox?.let(::inboxFrames) ?: readFrames()
-
-    /** Library frames handed to [inbox] so far, and the sum of their `dropped_before` (dispatcher thread only). */
-    private var inboxSeq = 0L
-    private var inboxLost = 0L
-
-    private fun inboxFrames(inbox: Channel<InboxFrame>): Flow<DataTrackFrame> = flow {
-        var lastSeq = 0L
-        var lastLost = 0L
-        for (f in inbox) {
-            // Frames evicted from the buffer since the previous one (seq gap) and what the
-            // library lost before each of them and before this one.
-            val dropped = (f.seq - lastSeq - 1) + (f.lostUpTo - lastLost)
-            lastSeq = f.seq
-            lastLost = f.lostUpTo
-            emit(if (dropped == f.frame.droppedBefore) f.frame else DataTrackFrame(f.frame.payload, f.frame.userTimestamp, dropped))
-        }
-        val end = endInfo
-        if (end != null && end.reason == SubscriptionEndReason.FAILED && end.error != null) throw end.error
-    }
-
-    private fun readFrames(): Flow<DataTrackFrame> = flow {
+    fun frames(): Flow<DataTrackFrame> = flow {
         val cid = room.client.id
         val buf = LongArray(1)
         val len = LongArray(1)
@@ -331,8 +289,8 @@ class DataTrackSubscription internal constructor(
                     if (end != null && end.reason == SubscriptionEndReason.FAILED && end.error != null) throw end.error
                     return@flow
                 }
-                // Closed here (from any coroutine) or with the room: the end, as for an
-                // auto-subscription, not an InvalidHandleException/ClientClosedException.
+                // Closed here (from any coroutine) or with the room: the end, not an
+                // InvalidHandleException/ClientClosedException.
                 else -> if (closed.get() || room.isClosed) return@flow else throw lkException(st, "reading the data track ${track.info.name} failed")
             }
         }
@@ -349,31 +307,22 @@ class DataTrackSubscription internal constructor(
             ),
         ).getDataTrackSubscriptionEnd
         if (!r.ended) return null
-        val info = toEnd(r.end, 0)
+        val info = toEnd(r.end)
         if (endInfo == null) endInfo = info
         return info
     }
 
-    private fun toEnd(e: lkcore.ffi.v1.DataTrackSubscriptionEnded, droppedHere: Long) = SubscriptionEnd(
+    private fun toEnd(e: lkcore.ffi.v1.DataTrackSubscriptionEnded) = SubscriptionEnd(
         Convert.endReason(e.reasonValue),
         if (e.hasError()) NativeClient.toException(e.error) else null,
         e.framesReceived,
-        e.framesDropped + droppedHere,
+        e.framesDropped,
     )
 
-    /** One frame of an auto-subscription (dispatcher thread: hand on only). */
-    internal fun onFrame(e: lkcore.ffi.v1.DataTrackFrameEvent) {
-        val inbox = inbox ?: return
-        inboxSeq++
-        inboxLost += e.droppedBefore
-        val frame = DataTrackFrame(e.payload.toByteArray(), if (e.hasUserTimestamp()) e.userTimestamp else null, e.droppedBefore)
-        inbox.trySend(InboxFrame(frame, inboxSeq, inboxLost))
-    }
-
-    internal fun onEnded(e: lkcore.ffi.v1.DataTrackSubscriptionEnded?) {
-        val info = e?.let { toEnd(it, droppedHere.get()) }
-        if (info != null && endInfo == null) endInfo = info
-        inbox?.close() // after endInfo: a reader that sees the end sees why
+    /** The library's DataTrackSubscriptionEnded event (dispatcher thread). */
+    internal fun onEnded(e: lkcore.ffi.v1.DataTrackSubscriptionEnded) {
+        val info = toEnd(e)
+        if (endInfo == null) endInfo = info
     }
 
     /**
@@ -384,7 +333,6 @@ class DataTrackSubscription internal constructor(
         closed.set(true)
         room.subscriptions.remove(handle)
         room.client.drop(handle)
-        inbox?.close()
     }
 
     private companion object {

@@ -12,9 +12,12 @@ internal const val ABI_MAJOR = 1
  * The lowest ABI minor version this binding needs (lk_data_track_read_frame,
  * RemoteDataTrackSidChanged and Completion.owned_handles, 1.10; RoomEvent.owned_handles, 1.11;
  * RequestRoomSnapshotRequest and RoomSnapshotTaken, 1.12; SubscribeDataTrackRequest.buffer_bytes
- * and the default subscription buffer, 1.13).
+ * and the default subscription buffer, 1.13; RoomOptions.auto_subscription_delivery, so that an
+ * auto-subscription's frames wait in the library's buffer until read, and
+ * RoomOptions.data_track_buffer_bytes, 1.14: an older library would ignore both and deliver an
+ * auto-subscription's frames as events nothing here reads).
  */
-internal const val ABI_MINOR = 13
+internal const val ABI_MINOR = 14
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

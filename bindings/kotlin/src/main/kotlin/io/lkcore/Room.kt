@@ -432,17 +432,16 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         }
     }
 
-    /** Frames an auto-subscription buffers in the binding (the library's buffer size for it). */
-    private fun autoSubscriptionBuffer() = if (options.dataTrackBufferSize > 0) options.dataTrackBufferSize else DEFAULT_BUFFER_FRAMES
-
     /**
      * Adopts an auto-subscription the library handed over (in the connect completion or in a
-     * RemoteDataTrackPublished event): frame events of [owned] find it from now on, and the
-     * first subscribe()/openSubscription() of its track returns it.
+     * RemoteDataTrackPublished event): the first subscribe()/openSubscription() of its track
+     * returns it. It is a pull subscription like one openSubscription() opens
+     * (RoomOptions.auto_subscription_delivery, set by [Convert.roomOptions]): its frames wait in
+     * the library's buffer until read, and its end event finds it from now on.
      */
     private fun adoptAutoSubscription(owned: lkcore.ffi.v1.OwnedDataTrackSubscription, track: RemoteDataTrack) {
         val h = owned.handle
-        val sub = DataTrackSubscription(this, h, track, eventBuffer = autoSubscriptionBuffer())
+        val sub = DataTrackSubscription(this, h, track)
         subscriptions[h] = sub
         autoSubscriptions.put(trackKey(track.publisherIdentity, track.info.name), sub)?.close() // a previous one was never taken
     }
@@ -450,7 +449,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     private inner class Sink : EventSink {
         override fun onCompletion(completion: lkcore.ffi.v1.Completion) {
             // The subscriptions of the snapshot's tracks (ConnectResult.auto_subscriptions).
-            // Adopted here, on the dispatcher thread before the caller resumes: their frame
+            // Adopted here, on the dispatcher thread before the caller resumes: their end
             // events are posted after the completion, so they come through this thread later.
             if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.CONNECT && !completion.hasError()) {
                 // The snapshot's tracks are registered before any event about them.
@@ -482,7 +481,6 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         override fun onEvent(event: Event) {
             when (event.messageCase) {
                 Event.MessageCase.ROOM -> onRoomEvent(event.room)
-                Event.MessageCase.DATA_TRACK_FRAME -> subscriptions[event.dataTrackFrame.subscriptionHandle]?.onFrame(event.dataTrackFrame)
                 Event.MessageCase.LOG -> Logs.forward(event.log)
                 Event.MessageCase.DATA_TRACK_SUBSCRIPTION_ENDED -> {
                     val e = event.dataTrackSubscriptionEnded
@@ -497,7 +495,6 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         override fun onClosed() {
             readers.values.forEach { it.onEnded(null) }
             readers.clear()
-            subscriptions.values.forEach { it.onEnded(null) }
         }
     }
 
@@ -664,9 +661,6 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
 
         /** The key of a remote data track: (publisher identity, name), stable across SID changes. */
         internal fun trackKey(publisherIdentity: String, name: String) = publisherIdentity to name
-
-        /** Frames of an auto-subscription kept by this binding until taken (RoomOptions.dataTrackBufferSize = 0). */
-        private const val DEFAULT_BUFFER_FRAMES = 16
     }
 }
 

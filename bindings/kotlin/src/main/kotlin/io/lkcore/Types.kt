@@ -46,9 +46,12 @@ data class RoomOptions(
     /** Default RPC response timeout (null = the library's, 15 s). */
     val rpcResponseTimeout: Duration? = null,
     /**
-     * Default frames buffered per data-track subscription (at most 65 536; not negative). 0: the
-     * library's default for [RemoteDataTrack.subscribe] (256 frames and at most 1 MiB of
-     * payloads), 16 frames for an auto-subscription's frames kept by this binding until taken.
+     * Default frames buffered per data-track subscription, in the library: an auto-subscription's
+     * ([autoSubscribe]) and one opened with `bufferSize = 0` (at most 65 536, else the [Room]
+     * constructor throws [InvalidArgumentException]; not negative). When the reader falls
+     * behind, the oldest are dropped and counted in the next frame's
+     * [DataTrackFrame.droppedBefore]. 0: the library's default, 256 frames and at most 1 MiB of
+     * payloads (see [dataTrackBufferBytes]), a burst as large as a track accepts by default.
      */
     val dataTrackBufferSize: Int = 0,
     /**
@@ -59,14 +62,18 @@ data class RoomOptions(
     /** Library log records at or above this level are forwarded (default WARN). */
     val logLevel: LogLevel = LogLevel.WARN,
     /**
-     * Subscribe to every remote data track automatically (the library opens the subscriptions,
-     * with [dataTrackBufferSize] frames; frames published before the server confirmed one are
-     * not delivered): [RemoteDataTrack.subscribe] / [RemoteDataTrack.openSubscription] then
-     * hand out that subscription (once) instead of opening a new one. The subscriptions of the
-     * tracks in the connect snapshot come with the connect result (no event announces those
-     * tracks again); a track published later comes in [RoomEvent.DataTrackPublished] with its
-     * subscription. A subscription never taken is released with the room (or when its track
-     * is unpublished).
+     * Subscribe to every remote data track automatically (the library opens the subscriptions;
+     * frames published before the server confirmed one are not delivered):
+     * [RemoteDataTrack.subscribe] / [RemoteDataTrack.openSubscription] then hand out that
+     * subscription (once) instead of opening a new one. Its frames wait in the library's buffer
+     * ([dataTrackBufferSize] frames, [dataTrackBufferBytes] bytes; when it is full the oldest are
+     * dropped and counted in the next frame's [DataTrackFrame.droppedBefore]) until read, also
+     * before the subscription is taken; it is read like one the caller opened, with the
+     * library's direct read function, and this binding keeps no buffer of its own. The
+     * subscriptions of the tracks in the connect snapshot come with the connect result (no event
+     * announces those tracks again); a track published later comes in
+     * [RoomEvent.DataTrackPublished] with its subscription. A subscription never taken is
+     * released with the room (or when its track is unpublished).
      */
     val autoSubscribe: Boolean = false,
     /**
@@ -90,6 +97,17 @@ data class RoomOptions(
      * supports it, for less CPU per byte).
      */
     val disableUdpBatching: Boolean = false,
+    /**
+     * Default payload bytes buffered per data-track subscription, in the library, besides
+     * [dataTrackBufferSize] frames: an auto-subscription's ([autoSubscribe]) and one opened with
+     * `bufferBytes = 0` (at most 64 MiB, else the [Room] constructor throws
+     * [InvalidArgumentException]; not negative). When a frame would pass it, the oldest frames
+     * are dropped and counted in the next frame's [DataTrackFrame.droppedBefore]; a frame larger
+     * than it alone is still kept. 0: 1 MiB when no frame count is given either (neither
+     * [dataTrackBufferSize] nor the subscription's `bufferSize`), else 64 MiB, so a buffer sized
+     * in frames keeps that many whatever their size.
+     */
+    val dataTrackBufferBytes: Int = 0,
 )
 
 /** Which ICE candidates a room's connection may use ([RoomOptions.iceTransportPolicy]). */
@@ -230,10 +248,17 @@ internal object Convert {
             .setMaxReconnectAttempts(o.maxReconnectAttempts) // signed: negative = never
             .setDataTrackBufferSize(unsigned("dataTrackBufferSize", o.dataTrackBufferSize))
             .setMaxIncomingStreamBytes(unsigned("maxIncomingStreamBytes", o.maxIncomingStreamBytes))
+            // ABI 1.14; more than 64 MiB is refused by the library (INVALID_ARGUMENT).
+            .setDataTrackBufferBytes(unsigned("dataTrackBufferBytes", o.dataTrackBufferBytes))
             .setAutoSubscribe(o.autoSubscribe)
+            // Set by the binding, not options of its own (RoomOptionsTest lists them):
             // The snapshot tracks' auto-subscriptions come in the connect completion, so no
             // event repeats a snapshot track (the binding keeps no state to hide such events).
             .setAutoSubscriptionsInSnapshot(true)
+            // An auto-subscription is read like one the caller opened (lk_data_track_read_frame):
+            // its frames wait in the library's buffer until read, none in this binding (ABI 1.14).
+            // auto_subscription_credits stays 0: it applies to CREDITS delivery only.
+            .setAutoSubscriptionDelivery(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_PULL)
         o.iceServers.forEach { s ->
             b.addIceServers(lkcore.ffi.v1.IceServer.newBuilder().addAllUrls(s.urls).setUsername(s.username).setCredential(s.credential))
         }

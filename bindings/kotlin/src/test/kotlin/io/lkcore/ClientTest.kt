@@ -80,11 +80,13 @@ class ClientTest : LkTestBase() {
     @Test
     fun `invalid options are refused with a typed exception and leave nothing behind`() {
         assertFailsWith<InvalidArgumentException> { Room(RoomOptions(dataTrackBufferSize = 100_000)) }
+        assertFailsWith<InvalidArgumentException> { Room(RoomOptions(dataTrackBufferBytes = (64 shl 20) + 1)) } // the library's cap
         assertFailsWith<InvalidArgumentException> { Room(RoomOptions(joinAttempts = 101)) }
         // Negative values of unsigned fields: refused, never wrapped to 2^64-1 (no stream cap).
         assertFailsWith<InvalidArgumentException> { Room(RoomOptions(maxIncomingStreamBytes = -1)) }
         assertFailsWith<InvalidArgumentException> { Room(RoomOptions(joinAttempts = -1)) }
         assertFailsWith<InvalidArgumentException> { Room(RoomOptions(dataTrackBufferSize = -1)) }
+        assertFailsWith<InvalidArgumentException> { Room(RoomOptions(dataTrackBufferBytes = -1)) }
         assertFailsWith<InvalidArgumentException> { Room(RoomOptions(sctpReceiveBufferSize = -1)) }
         assertFailsWith<InvalidArgumentException> { Room(RoomOptions(e2ee = E2eeOptions(ByteArray(16), keyRingSize = -1))) }
         assertFailsWith<InvalidArgumentException> { Room(RoomOptions(e2ee = E2eeOptions(ByteArray(16), ratchetWindowSize = -1))) }

@@ -31,16 +31,31 @@ class RoomOptionsTest : LkTestBase() {
                 iceTransportPolicy = IceTransportPolicy.RELAY,
                 sctpReceiveBufferSize = 1 shl 20,
                 disableUdpBatching = true,
+                dataTrackBufferBytes = 7,
             ),
         )
-        assertEquals(o.descriptorForType.fields.map { it.name }.toSet(), o.allFields.keys.map { it.name }.toSet())
+        // Every field of the schema is either an option of RoomOptions (each set above, so a
+        // new field fails here until the binding exposes it) or one the binding sets itself,
+        // listed here with the value it always has.
+        val setByBinding = setOf("auto_subscriptions_in_snapshot", "auto_subscription_delivery", "auto_subscription_credits")
+        val schema = o.descriptorForType.fields.map { it.name }.toSet()
+        assertTrue(schema.containsAll(setByBinding), "$setByBinding not all in $schema")
+        assertEquals(schema - setByBinding, o.allFields.keys.map { it.name }.toSet() - setByBinding)
+        for (b in listOf(o, Convert.roomOptions(RoomOptions()))) {
+            assertTrue(b.autoSubscriptionsInSnapshot)
+            // Auto-subscriptions are read like the caller's own: pull, from the library's buffer.
+            assertEquals(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_PULL, b.autoSubscriptionDelivery)
+            assertEquals(0, b.autoSubscriptionCredits) // CREDITS delivery only
+        }
+        assertEquals(5, o.dataTrackBufferSize)
+        assertEquals(7, o.dataTrackBufferBytes)
         assertEquals(listOf("turn:127.0.0.1:3478?transport=udp", "stun:127.0.0.1:3478"), o.getIceServers(0).urlsList)
         assertEquals("u" to "secret", o.getIceServers(0).username to o.getIceServers(0).credential)
         assertEquals(lkcore.ffi.v1.IceTransportPolicy.ICE_TRANSPORT_POLICY_RELAY, o.iceTransportPolicy)
         assertEquals(1 shl 20, o.sctpReceiveBufferBytes)
         assertTrue(o.disableUdpBatching)
         val d = Convert.roomOptions(RoomOptions())
-        assertTrue(d.iceServersList.isEmpty() && d.sctpReceiveBufferBytes == 0 && !d.disableUdpBatching)
+        assertTrue(d.iceServersList.isEmpty() && d.sctpReceiveBufferBytes == 0 && !d.disableUdpBatching && d.dataTrackBufferBytes == 0)
         assertEquals(lkcore.ffi.v1.IceTransportPolicy.ICE_TRANSPORT_POLICY_ALL, d.iceTransportPolicy)
         assertFalse("secret" in IceServer(listOf("turn:h:1"), "u", "secret").toString())
         // Value semantics, like RoomOptions itself.
