@@ -11,10 +11,12 @@ import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.onStart
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.flow.transformWhile
 import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
 import org.junit.jupiter.api.Test
@@ -653,7 +655,7 @@ class DataTrackTest : LkTestBase() {
                 // the oldest while the collector is held.
                 remote.openSubscription(bufferSize = 2).use { sub ->
                     sub.awaitSubscribed()
-                    assertLossesCounted(slowlyCollected(bob, track, sub), sub)
+                    assertLossesCounted(slowlyCollected(bob, track, sub), sub, buffered = 2)
                 }
             }
         }
@@ -662,7 +664,8 @@ class DataTrackTest : LkTestBase() {
     @Test
     fun `a slow collector of an auto-subscription is told exactly how many frames it lost before each frame`() = lkTest {
         connect("alice").use { alice ->
-            // Frames as library events: the library's and the binding's one-frame buffers drop.
+            // Read like an opened subscription (lk_data_track_read_frame): the library's buffer,
+            // one frame (the room's dataTrackBufferSize), drops; the binding has none.
             Room(RoomOptions(autoSubscribe = true, dataTrackBufferSize = 1)).use { bob ->
                 val rec = record(bob)
                 bob.connect(DevSfu.url, token("bob"))
@@ -670,10 +673,107 @@ class DataTrackTest : LkTestBase() {
                 val sub = rec.await<RoomEvent.DataTrackPublished>().track.openSubscription()
                 sub.use {
                     sub.awaitSubscribed()
-                    assertLossesCounted(slowlyCollected(bob, track, sub), sub)
+                    assertLossesCounted(slowlyCollected(bob, track, sub), sub, buffered = 1)
                 }
             }
         }
+    }
+
+    @Test
+    fun `a burst of 256 frames waits whole in the library until the auto-subscription is read`() = lkTest {
+        connect("alice").use { alice ->
+            Room(RoomOptions(autoSubscribe = true)).use { bob ->
+                val rec = record(bob)
+                bob.connect(DevSfu.url, token("bob"))
+                val track = alice.publishDataTrack("burst")
+                assertBurstWaitsWhole(track, rec.await<RoomEvent.DataTrackPublished>().track)
+            }
+        }
+    }
+
+    @Test
+    fun `a burst of 256 frames waits whole in the library until a snapshot track's auto-subscription is read`() = lkTest {
+        connect("alice").use { alice ->
+            val track = alice.publishDataTrack("burst")
+            Room(RoomOptions(autoSubscribe = true)).use { bob ->
+                // Its auto-subscription came with the connect result (ConnectResult.auto_subscriptions).
+                assertBurstWaitsWhole(track, bob.connect(DevSfu.url, token("bob")).remoteDataTracks.single())
+            }
+        }
+    }
+
+    /**
+     * Takes [remote]'s auto-subscription, waits until it is established, and reads it only once
+     * a burst of 256 frames pushed on [track] (the library's default subscription buffer, in
+     * frames) has reached the room: it gets them all, in order, none reported dropped.
+     */
+    private suspend fun assertBurstWaitsWhole(track: LocalDataTrack, remote: RemoteDataTrack) {
+        remote.openSubscription().use { sub ->
+            sub.awaitSubscribed()
+            remote.openSubscription(bufferSize = 1024).use { witness ->
+                witness.awaitSubscribed()
+                val n = 256
+                repeat(n) { track.tryPush(numbered(it)) } // a default queue takes the burst
+                track.flush()
+                // One place in the library feeds both, the auto-subscription (opened first)
+                // before the witness: once the witness has the last frame, so has the
+                // auto-subscription's buffer.
+                withTimeout(GUARD) { witness.frames().first { it.payload.decodeToString().toInt() == n - 1 } }
+                // Read up to the last frame: what the subscription kept of the burst.
+                val got = withTimeout(GUARD) { sub.frames().upTo(n - 1).toList() }
+                assertEquals((0 until n).toList(), got.map { it.payload.decodeToString().toInt() }, "every frame, in order")
+                assertEquals(List(n) { 0L }, got.map { it.droppedBefore }, "none dropped")
+            }
+        }
+    }
+
+    @Test
+    fun `the room's dataTrackBufferBytes bounds an auto-subscription's frames in the library, taken or not`() = lkTest {
+        connect("alice").use { alice ->
+            // 32 bytes: the newest four 8-byte frames (the frame count, 0, is the library's 256).
+            Room(RoomOptions(autoSubscribe = true, dataTrackBufferBytes = 32)).use { bob ->
+                val rec = record(bob)
+                bob.connect(DevSfu.url, token("bob"))
+                val track = alice.publishDataTrack("bytes")
+                val remote = rec.await<RoomEvent.DataTrackPublished>().track
+                // The auto-subscription, established but not taken by anyone until the frames are in.
+                val auto = bob.autoSubscriptions[Room.trackKey("alice", "bytes")] ?: error("no auto-subscription")
+                auto.awaitSubscribed()
+                val n = 20
+                witness(bob, remote).use { witness ->
+                    witness.awaitSubscribed()
+                    repeat(n) { track.tryPush(numbered(it, width = 8)) }
+                    track.flush()
+                    withTimeout(GUARD) { witness.frames().first { it.payload.decodeToString().toInt() == n - 1 } }
+                }
+                val handles = bob.liveHandles
+                remote.openSubscription().use { sub ->
+                    assertSame(auto, sub)
+                    assertEquals(handles, bob.liveHandles, "the library's subscription, not a new one")
+                    val got = withTimeout(GUARD) { sub.frames().upTo(n - 1).toList() }
+                    assertEquals(listOf(16, 17, 18, 19), got.map { it.payload.decodeToString().toInt() }, "the newest 32 bytes")
+                    assertEquals(listOf(16L, 0L, 0L, 0L), got.map { it.droppedBefore }, "the 16 dropped, counted")
+                }
+            }
+        }
+    }
+
+    /**
+     * A subscription of [track] opened in [room]'s library directly, not through
+     * [RemoteDataTrack.openSubscription] (which would take the track's auto-subscription):
+     * 1 024 frames and 1 MiB, read like any. One place in the library feeds every subscription
+     * of a track, in the order they were opened: once this one, opened last, has a frame, so
+     * has every subscription opened before it.
+     */
+    private fun witness(room: Room, track: RemoteDataTrack): DataTrackSubscription {
+        val h = room.client.request(
+            lkcore.ffi.v1.Request.newBuilder().setSubscribeDataTrack(
+                lkcore.ffi.v1.SubscribeDataTrackRequest.newBuilder().setRoomHandle(room.handle).setPublisherIdentity(track.publisherIdentity)
+                    .setTrackName(track.info.name).setBufferSize(1024).setBufferBytes(1 shl 20)
+                    .setDelivery(lkcore.ffi.v1.DeliveryMode.DELIVERY_MODE_PULL),
+            ),
+        ).subscribeDataTrack.subscription.handle
+        return DataTrackSubscription(room, h, track)
     }
 
     /** Waits, within [GUARD], until the library of [room] reports [sub] ended. */
@@ -690,7 +790,14 @@ class DataTrackTest : LkTestBase() {
         }
     }
 
-    private fun numbered(n: Int) = "$n".encodeToByteArray()
+    /** Frame [n]'s payload: its number, in decimal, zero-padded to [width] bytes. */
+    private fun numbered(n: Int, width: Int = 0) = "$n".padStart(width, '0').encodeToByteArray()
+
+    /** The frames of this flow up to and including the one numbered [last] ([numbered]). */
+    private fun Flow<DataTrackFrame>.upTo(last: Int) = transformWhile {
+        emit(it)
+        it.payload.decodeToString().toInt() != last
+    }
 
     /**
      * Collects [sub] (of [track], received by [room]) with a collector that holds on to its
@@ -748,11 +855,14 @@ class DataTrackTest : LkTestBase() {
     /**
      * Each frame after the first reports as lost exactly the frames pushed between it and the
      * frame before (numbered payloads), so the frames plus the losses are every frame pushed
-     * from the first collected to the last; and frames were lost.
+     * from the first collected to the last; and frames were lost. After the held first frame
+     * the collector got no more than the frame the reader holds and the library's [buffered]
+     * frames: no buffer of the binding's keeps more (nor loses what it should keep).
      */
-    private fun assertLossesCounted(frames: List<DataTrackFrame>, sub: DataTrackSubscription) {
+    private fun assertLossesCounted(frames: List<DataTrackFrame>, sub: DataTrackSubscription, buffered: Int) {
         val nums = frames.map { it.payload.decodeToString().toInt() }
         assertEquals(nums.sorted().distinct(), nums, "frames in order, none twice")
+        assertTrue(frames.size <= 2 + buffered, "the held collector got $nums")
         for (i in 1 until frames.size) {
             assertEquals((nums[i] - nums[i - 1] - 1).toLong(), frames[i].droppedBefore, "dropped before frame ${nums[i]} of $nums")
         }
