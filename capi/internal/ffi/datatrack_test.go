@@ -772,3 +772,47 @@ func TestE2EAutoSubscriptionWithCredits(t *testing.T) {
 		t.Fatalf("auto-subscription delivered %q, want %q", g, pushed[max(k, 0):])
 	}
 }
+
+// The auto-subscription of a track published before the join (ConnectResult.auto_subscriptions)
+// is delivered as auto_subscription_delivery says, like one announced later: PULL is read with
+// ReadFrame and sends no frame event; CREDITS sends none before credits are granted.
+func TestE2EAutoSubscriptionOfASnapshotTrackIsDeliveredAsAsked(t *testing.T) {
+	for _, mode := range []ffipb.DeliveryMode{ffipb.DeliveryMode_DELIVERY_MODE_PULL, ffipb.DeliveryMode_DELIVERY_MODE_CREDITS} {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := sfu.Start(t, devsfu.Options{})
+			alice, ar, _ := joinHost(t, s, "dt-auto-snap-mode", "alice")
+			early := publishTrack(t, alice, ar, "early")
+			bob := newHost(t)
+			br := bob.createRoom(&ffipb.RoomOptions{AutoSubscribe: true, AutoSubscriptionsInSnapshot: true, AutoSubscriptionDelivery: mode})
+			res := bob.connect(br, s.URL(), mintToken(t, s, "dt-auto-snap-mode", "bob"))
+			if len(res.GetAutoSubscriptions()) != 1 {
+				t.Fatalf("auto subscriptions in the completion: %v", res.GetAutoSubscriptions())
+			}
+			auto := res.GetAutoSubscriptions()[0].GetHandle()
+			if c := bob.waitSubscribed(auto, 0); c.GetError() != nil {
+				t.Fatalf("wait for the snapshot track's auto subscription: %v", c)
+			}
+			events := subscribe(t, bob, br, "alice", early.GetInfo().GetSid(), ffipb.DeliveryMode_DELIVERY_MODE_EVENTS) // shows arrival
+			// Frames until the witness got one pushed after both subscriptions were established.
+			pushUntilFrame(t, alice, early.GetHandle(), bob, events, "the witness subscription")
+			if err := alice.c.PushFrame(early.GetHandle(), []byte("after"), 0, false); err != nil {
+				t.Fatal(err)
+			}
+			bob.s.waitFor(t, "the frame after", func(evs []*ffipb.Event) bool {
+				return slices.ContainsFunc(frameEvents(evs, events), func(f *ffipb.DataTrackFrameEvent) bool { return string(f.GetPayload()) == "after" })
+			})
+			if f := frameEvents(bob.s.snapshot(), auto); len(f) != 0 {
+				t.Fatalf("%d frame events for the %v auto-subscription (none with PULL, none before a credit), first %v", len(f), mode, f[0])
+			}
+			if mode == ffipb.DeliveryMode_DELIVERY_MODE_PULL {
+				f, err := bob.c.ReadFrame(auto, hangGuard)
+				if err != nil || len(f.Payload) == 0 {
+					t.Fatalf("read the pull auto-subscription: %q %v", f.Payload, err)
+				}
+				return
+			}
+			wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_GrantCredits{GrantCredits: &ffipb.GrantCreditsRequest{Handle: auto, Credits: 1}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+			bob.s.waitFor(t, "one credited frame", func(evs []*ffipb.Event) bool { return len(frameEvents(evs, auto)) == 1 })
+		})
+	}
+}

@@ -374,9 +374,10 @@ func (r *Room) pump(snap room.Snapshot, done chan struct{}) {
 }
 
 // snapshotSubscriptions hands over the auto-subscriptions of the snapshot's tracks as owned
-// handles for ConnectResult.auto_subscriptions. Their frames wait for eventsReady (the
-// completion was queued), so no event names a handle before the completion does; a
-// subscription whose handle is released before that (the client closing) is closed.
+// handles for ConnectResult.auto_subscriptions, delivered as auto_subscription_delivery says.
+// Their frames wait for eventsReady (the completion was queued), so no event names a handle
+// before the completion does; a subscription whose handle is released before that (the client
+// closing) is closed.
 func (r *Room) snapshotSubscriptions(snap room.Snapshot) []*ffipb.OwnedDataTrackSubscription {
 	var out []*ffipb.OwnedDataTrackSubscription
 	for _, t := range snap.RemoteDataTracks {
@@ -384,15 +385,7 @@ func (r *Room) snapshotSubscriptions(snap room.Snapshot) []*ffipb.OwnedDataTrack
 			continue
 		}
 		sub := t.Subscription
-		h, err := r.c.newSubscription(r, t.Track, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0, func(ctx context.Context) (*room.DataTrackSubscription, error) {
-			select {
-			case <-r.eventsReady:
-				return sub, nil
-			case <-ctx.Done():
-				_ = sub.Close()
-				return nil, ctx.Err()
-			}
-		})
+		h, err := r.c.adoptSubscription(r, t.Track, sub, r.eventsReady)
 		if err != nil {
 			r.log.Warn("handing over an auto-subscription failed", "track", t.Track.SID(), "err", err)
 			_ = sub.Close()
