@@ -21,20 +21,28 @@ pytestmark = pytest.mark.devsfu
 
 @contextlib.asynccontextmanager
 async def track_for_bob(
-    url: str, token_for: Callable[[str], str], name: str, bob_options: lkcore.RoomOptions
+    url: str, token_for: Callable[[str], str], name: str, bob_options: lkcore.RoomOptions, at_join: bool = False
 ) -> AsyncIterator["tuple[lkcore.Room, lkcore.LocalDataTrack, lkcore.RemoteDataTrack]"]:
     """Alice and bob (connected with `bob_options`) in a room, alice's data track `name`
-    published after bob joined and bob told about it: yields (bob, track, remote)."""
+    published after bob joined and bob told about it (or, `at_join`, before bob joined: in his
+    connect snapshot): yields (bob, track, remote)."""
     alice = await connect(url, token_for("alice"))
-    bob = await connect(url, token_for("bob"), options=bob_options)
+    bob = None
     try:
-        published = EventWaiter(bob, "data_track_published")
-        track = await alice.local_participant.publish_data_track(name)
-        (remote,) = await published.wait()
+        if at_join:
+            track = await alice.local_participant.publish_data_track(name)
+            bob = await connect(url, token_for("bob"), options=bob_options)
+            remote = bob.remote_participants["alice"].data_tracks[name]
+        else:
+            bob = await connect(url, token_for("bob"), options=bob_options)
+            published = EventWaiter(bob, "data_track_published")
+            track = await alice.local_participant.publish_data_track(name)
+            (remote,) = await published.wait()
         yield bob, track, remote
     finally:
         await alice.disconnect()
-        await bob.disconnect()
+        if bob is not None:
+            await bob.disconnect()
 
 
 async def wait_arrived(witness: lkcore.DataTrackSubscription, last: bytes) -> None:
@@ -48,15 +56,16 @@ async def wait_arrived(witness: lkcore.DataTrackSubscription, last: bytes) -> No
             return
 
 
+@pytest.mark.parametrize("at_join", [False, True], ids=["published-later", "in-connect-snapshot"])
 @pytest.mark.parametrize("taken", [True, False], ids=["unread", "not-taken"])
 async def test_burst_waits_whole_in_the_library_until_the_auto_subscription_is_read(
-    devsfu, token_for, taken: bool
+    devsfu, token_for, taken: bool, at_join: bool
 ) -> None:
     # 256 small frames (a burst a track accepts with default options) arrive while bob has not
     # read his auto-subscription (or not even taken it with subscribe()): the library keeps
     # them all (256 frames by default) and they are read whole, in order, none lost. (A
     # binding that buffered auto-subscriptions itself, in 16 frames, lost 240 of them.)
-    async with track_for_bob(devsfu.url, token_for, "burst", lkcore.RoomOptions(auto_subscribe=True)) as (
+    async with track_for_bob(devsfu.url, token_for, "burst", lkcore.RoomOptions(auto_subscribe=True), at_join) as (
         bob, track, remote
     ):
         if taken:
