@@ -75,10 +75,12 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.11
+//   of the header's major version and at least its minor version. This API needs ABI 1.14
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
-//   1.11) and does not build against an older lkcore.h. Fields, events and enum values added by
-//   a newer library of the same major version are ignored or kept as numbers.
+//   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
+//   RoomOptions.data_track_buffer_bytes of 1.14) and does not build against an older lkcore.h.
+//   Fields, events and enum values added by a newer library of the same major version are
+//   ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -592,6 +594,12 @@ struct RoomOptions {
   // Default subscription buffer in frames; 0: the library's for Room::subscribe (256 frames, at
   // most 1 MiB of payloads), 16 frames for an auto-subscription's buffer kept by this API.
   uint32_t data_track_buffer_size = 0;
+  // Default payload bytes buffered per data-track subscription of the room (ABI 1.14;
+  // Room::subscribe without SubscribeOptions::buffer_bytes), besides
+  // the frame count: when a frame would pass it the oldest frames are dropped and counted (a
+  // frame larger than it alone is still kept). At most 64 MiB, else the Room constructor throws
+  // Error(LK_ERR_INVALID_ARGUMENT). 0: 1 MiB when no frame count is given either, else 64 MiB.
+  uint32_t data_track_buffer_bytes = 0;
   // Largest incoming data stream accepted, in bytes (0 = the default, 5 000 000 000); a larger
   // one ends with LK_ERR_PAYLOAD_TOO_LARGE for its reader.
   uint64_t max_incoming_stream_bytes = 0;
@@ -670,8 +678,9 @@ struct LocalDataTrackStats {
 struct SubscribeOptions {
   uint32_t buffer_size = 0;  // frames buffered (0 = RoomOptions::data_track_buffer_size)
   // Payload bytes buffered besides (ABI 1.13; at most 64 MiB, else LK_ERR_INVALID_ARGUMENT).
-  // 0: 1 MiB without a frame count, else 64 MiB (a buffer sized in frames keeps them whatever
-  // their size). A frame larger than it alone is still kept.
+  // 0: RoomOptions::data_track_buffer_bytes; with that 0 too, 1 MiB without a frame count, else
+  // 64 MiB (a buffer sized in frames keeps them whatever their size). A frame larger than it
+  // alone is still kept.
   uint32_t buffer_bytes = 0;
 };
 

@@ -307,7 +307,9 @@ void to_pb(const RoomOptions &o, pb::RoomOptions *p) {
   p->set_join_attempts(o.join_attempts);
   p->set_max_reconnect_attempts(o.max_reconnect_attempts);
   p->set_rpc_response_timeout_ms(o.rpc_response_timeout_ms);
+  // The library checks both (at most 65 536 frames, 64 MiB: INVALID_ARGUMENT).
   p->set_data_track_buffer_size(o.data_track_buffer_size);
+  p->set_data_track_buffer_bytes(o.data_track_buffer_bytes);  // ABI 1.14
   p->set_auto_subscribe(o.auto_subscribe);
   // Auto-subscriptions of the tracks already published at join come with the connect
   // completion (ABI 1.5), so no event repeats a snapshot track.

@@ -6,11 +6,12 @@
 #include "internal.hpp"
 
 // This API uses lk_data_track_read_frame and RemoteDataTrackSidChanged (ABI 1.10),
-// RoomEvent.owned_handles (ABI 1.11), RequestRoomSnapshotRequest (ABI 1.12) and
-// SubscribeDataTrackRequest.buffer_bytes (ABI 1.13); the client refuses a loaded library older
-// than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 13,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.13 or later");
+// RoomEvent.owned_handles (ABI 1.11), RequestRoomSnapshotRequest (ABI 1.12),
+// SubscribeDataTrackRequest.buffer_bytes (ABI 1.13) and RoomOptions.data_track_buffer_bytes
+// (ABI 1.14); the client refuses a loaded library older than the header (LK_ABI_COMPATIBLE,
+// ClientImpl::create).
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 14,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.14 or later");
 
 namespace lk {
 
