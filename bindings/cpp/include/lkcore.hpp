@@ -61,7 +61,7 @@
 //   - An exception escaping an event-thread handler or a stream handler is caught and reported
 //     on stderr (it cannot cross into the library); one escaping an RPC handler answers the call
 //     with RpcError::kApplicationError. The same holds for data-track frame and end callbacks
-//     wherever they run (subscribe calls them on the calling thread in the cases it
+//     wherever they run (subscribe calls on_end on the calling thread in the case it
 //     documents): a frame callback that throws does not cost the frames after it, nor the end.
 //
 // STRINGS
@@ -78,9 +78,9 @@
 //   of the header's major version and at least its minor version. This API needs ABI 1.14
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
-//   RoomOptions.data_track_buffer_bytes of 1.14) and does not build against an older lkcore.h.
-//   Fields, events and enum values added by a newer library of the same major version are
-//   ignored or kept as numbers.
+//   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes of 1.14) and does not
+//   build against an older lkcore.h. Fields, events and enum values added by a newer library
+//   of the same major version are ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -282,11 +282,11 @@ struct Frame {
   // How many of the publisher's frames this subscription lost since the frame delivered before
   // this one (or, for its first frame, since it started receiving): frames its buffer dropped
   // because they were read too slowly, frames that never arrived whole (lost by the network or
-  // the server, incomplete, undecryptable; counted from the publisher's frame numbers), and
-  // frames this API itself dropped (the buffer of an untaken auto-subscription). Set in every
-  // delivery mode (pull reads use lk_data_track_read_frame, ABI 1.10), so the frames delivered
-  // plus the sum of their dropped_before is every frame the publisher sent from the first frame
-  // delivered to the last, and SubscriptionEnd::frames_dropped counts the same losses. (A
+  // the server, incomplete, undecryptable; counted from the publisher's frame numbers). The
+  // library counts them all (this API buffers and drops no frame). Set in every delivery mode
+  // (pull reads use lk_data_track_read_frame, ABI 1.10), so the frames delivered plus the sum
+  // of their dropped_before is every frame the publisher sent from the first frame delivered
+  // to the last, and SubscriptionEnd::frames_dropped counts the same losses. (A
   // publisher's empty frames are never sent and count as lost; a frame overtaken by a later one,
   // which the unordered channel allows but one server hop practically never does, can make one
   // count too high by one.)
@@ -578,24 +578,29 @@ struct IceServer {
 // RoomOptions configures a Room (0 = the library's default everywhere).
 struct RoomOptions {
   // Subscribe to every remote data track automatically: the library opens a subscription for
-  // each track, those already published at join and those published later, buffering
-  // data_track_buffer_size frames (default 16) from the moment it hands the subscription over
-  // (with the connect snapshot, or with the track's DataTrackPublishedEvent, before the event
-  // reaches the handler). The first Room::subscribe of such a track returns that subscription
-  // (see there); one never taken is released when its track is unpublished, its publisher
-  // leaves or the room is destroyed. Frames the server sent before it confirmed the
-  // subscription are not delivered.
+  // each track, those already published at join and those published later, and hands it over
+  // with the connect snapshot or with the track's DataTrackPublishedEvent (before the event
+  // reaches the handler). Its frames wait in the library's buffer (data_track_buffer_size
+  // frames, data_track_buffer_bytes bytes: by default 256 frames and 1 MiB; when full the
+  // oldest is dropped and counted in the next frame's dropped_before) until it is read, exactly
+  // like a subscription opened with Room::subscribe; this API keeps no buffer of its own. The
+  // first Room::subscribe of such a track returns that subscription (see there); one never
+  // taken is released when its track is unpublished, its publisher leaves or the room is
+  // destroyed. Frames the server sent before it confirmed the subscription are not delivered.
   bool auto_subscribe = false;
   std::optional<E2eeOptions> e2ee;
   uint32_t connect_timeout_ms = 0;       // one join attempt (default 15 000; see connect_deadline)
   uint32_t join_attempts = 0;            // default 1
   int32_t max_reconnect_attempts = 0;    // 0 = 10, negative = never reconnect
   uint32_t rpc_response_timeout_ms = 0;  // default for perform_rpc (15 000)
-  // Default subscription buffer in frames; 0: the library's for Room::subscribe (256 frames, at
-  // most 1 MiB of payloads), 16 frames for an auto-subscription's buffer kept by this API.
+  // Default buffer of the room's data-track subscriptions (auto-subscriptions, and Room::subscribe
+  // without SubscribeOptions::buffer_size) in frames (at most 65 536, else the Room constructor
+  // throws Error(LK_ERR_INVALID_ARGUMENT)). 0: the library's default, 256 frames and at most
+  // 1 MiB of payloads; a buffer given in frames keeps that many whatever their size (within
+  // 64 MiB, unless data_track_buffer_bytes bounds it).
   uint32_t data_track_buffer_size = 0;
   // Default payload bytes buffered per data-track subscription of the room (ABI 1.14;
-  // Room::subscribe without SubscribeOptions::buffer_bytes), besides
+  // auto-subscriptions, and Room::subscribe without SubscribeOptions::buffer_bytes), besides
   // the frame count: when a frame would pass it the oldest frames are dropped and counted (a
   // frame larger than it alone is still kept). At most 64 MiB, else the Room constructor throws
   // Error(LK_ERR_INVALID_ARGUMENT). 0: 1 MiB when no frame count is given either, else 64 MiB.
@@ -756,9 +761,9 @@ struct SubscriptionEnd {
   int32_t error_code = LK_OK;  // set when a failure ended it (reason Failed, ...)
   std::string error_message;
   uint64_t frames_received = 0;  // frames the library handed to this API
-  // Frames lost over the subscription's life: every loss a frame's dropped_before reports (also
-  // for frames still waiting to be read), plus the frames lost after the last frame, which no
-  // frame reports, plus the frames this API's buffer dropped (auto-subscriptions).
+  // Frames lost over the subscription's life, as the library counts them: every loss a frame's
+  // dropped_before reports (also for frames still waiting to be read), plus the frames lost
+  // after the last frame, which no frame reports.
   uint64_t frames_dropped = 0;
 };
 
@@ -895,15 +900,15 @@ class LK_API LocalDataTrack {
 // DataTrackSubscription receives the frames of a remote data track, either pulled with read()
 // (pull mode, lk_data_track_read_frame) or pushed to a callback (callback mode). Destroying it
 // unsubscribes (and waits for a running callback on another thread to return).
-// An auto-subscription (RoomOptions::auto_subscribe) gets its frames as events on the client's
-// event thread; until it is read they wait in a buffer of RoomOptions::data_track_buffer_size
-// frames (default 16) kept by this API, which drops the oldest frame when full and reports it
-// in the next frame's dropped_before (and in end()->frames_dropped).
+// Its frames wait in the library's buffer (SubscribeOptions, or the RoomOptions defaults) until
+// read or delivered; when full the library drops the oldest and reports it in the next frame's
+// dropped_before (and in end()->frames_dropped). This API buffers and drops none. An
+// auto-subscription (RoomOptions::auto_subscribe) is such a subscription from the moment the
+// library hands it over: its frames wait there until it is taken and read.
 // Destroying the Room it was taken from ends it (the library releases the subscription with
 // the room and sends no end event): end() is then SubscriptionEnd{reason Disconnected,
 // error_code LK_OK, error_message "the room was destroyed", frame counters 0 (the library's are
-// gone with the handle) except an auto-subscription's frames_dropped}; reads return the frames
-// still buffered by this API, then LK_ERR_END_OF_STREAM (a waiting read returns); a
+// gone with the handle)}; reads return LK_ERR_END_OF_STREAM (a waiting read returns); a
 // callback-mode subscription's on_end runs once, on the event thread (on the thread closing
 // the client if it closes first, e.g. a Room owning its client), and no frame follows it.
 class LK_API DataTrackSubscription {
@@ -926,10 +931,9 @@ class LK_API DataTrackSubscription {
   // Pull mode: the next frame, or std::nullopt when none arrived within timeout (< 0: wait
   // until one arrives or the subscription ends). Throws Error(LK_ERR_END_OF_STREAM) once the
   // subscription ended and was drained (end() then tells why), Error(LK_ERR_FAILED_PRECONDITION)
-  // in callback mode, other Errors as lk_data_track_read_frame. Each frame carries its
-  // dropped_before (see Frame). An auto-subscription is read from
-  // its buffer (LK_ERR_CLIENT_CLOSED once the client is closed and the buffer drained); on the
-  // client's event thread, which delivers its frames, it does not wait (timeout 0).
+  // in callback mode, other Errors as lk_data_track_read_frame (LK_ERR_CLIENT_CLOSED once the
+  // client is closed). Each frame carries its dropped_before (see Frame). An auto-subscription
+  // is read like any other.
   std::optional<Frame> read(Millis timeout);
   // noexcept form of read: LK_OK (frame set), LK_ERR_TIMEOUT, LK_ERR_END_OF_STREAM, ...
   Status try_read(Frame &frame, int32_t timeout_ms) noexcept;
@@ -940,8 +944,9 @@ class LK_API DataTrackSubscription {
   void wait_subscribed(Millis timeout = kDefaultWait);
   // Set once the subscription ended. A pull-mode read reporting LK_ERR_END_OF_STREAM has asked
   // the library how it ended (GetDataTrackSubscriptionEnd, at once), so it is set by then; a
-  // callback-mode subscription's and an auto-subscription's end is set with its end event
-  // (before on_end runs). Destroying the Room sets it too (see above).
+  // callback-mode subscription's end is set with its end event, or for an auto-subscription
+  // taken in callback mode when its last frame was read, before on_end runs. Destroying the
+  // Room sets it too (see above).
   std::optional<SubscriptionEnd> end() const;
 
  private:
@@ -1116,16 +1121,17 @@ class LK_API Room {
   // Pull mode: read frames with DataTrackSubscription::read.
   // With RoomOptions::auto_subscribe, the first subscribe (either form) of a track returns the
   // subscription the library opened for it (matched by publisher identity and track name), with
-  // the frames buffered since it was handed over; options.buffer_size does not apply to it.
-  // Later calls open further subscriptions.
+  // the frames its buffer kept since it was handed over (RoomOptions::data_track_buffer_size and
+  // data_track_buffer_bytes; options do not apply to it). Later calls open further
+  // subscriptions.
   DataTrackSubscription subscribe(const RemoteDataTrack &track, const SubscribeOptions &options = {});
   // Callback mode: frames (and the end) are delivered on the client's event thread. If the
   // subscription ended before it could be registered (e.g. the track was just unpublished),
-  // on_end runs on the calling thread before subscribe returns. Taking an auto-subscription,
-  // its buffered frames (and its end, if it already ended) are delivered on the calling thread
-  // before subscribe returns, in order, with those arriving meanwhile (at most twice the buffer
-  // size in all; any left over go with the subscription's next event); the event thread
-  // delivers the following ones. No lock is held while these callbacks run.
+  // on_end runs on the calling thread before subscribe returns. Taking an auto-subscription, a
+  // thread of its own reads the library's buffer (the frames kept since the hand-over first,
+  // then the later ones) and has the event thread deliver them, in order, at most 64 at a time
+  // (it reads on once they were delivered); its end follows its last frame. No lock is held
+  // while these callbacks run.
   DataTrackSubscription subscribe(const RemoteDataTrack &track, FrameHandler on_frame,
                                   SubscriptionEndHandler on_end = {}, const SubscribeOptions &options = {});
 

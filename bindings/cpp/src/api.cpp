@@ -199,9 +199,11 @@ void DataTrackSubscription::release() noexcept {
   if (handle_ != 0 && impl_) {
     impl_->remove_subscription(handle_);
     if (state_) {
-      state_->guard.close();  // no callback runs after this (unless we are inside it)
+      state_->guard.close();           // no callback runs after this (unless we are inside it)
+      detail::stop_callbacks(*state_);  // an auto-subscription's reader, if any, reads no more
     }
     impl_->drop_handle(handle_);
+    if (state_) detail::join_callbacks(*impl_, *state_);
   }
   handle_ = 0;
   client_ = 0;
@@ -211,36 +213,17 @@ void DataTrackSubscription::release() noexcept {
 
 Status DataTrackSubscription::try_read(Frame &frame, int32_t timeout_ms) noexcept {
   if (handle_ == 0) return LK_ERR_INVALID_HANDLE;
-  if (state_ && state_->buffered) return detail::read_buffered(*state_, frame, timeout_ms, impl_->on_event_thread());
+  // An auto-subscription taken in callback mode is a pull subscription in the library, read by
+  // its own reader thread: refused as the library refuses to read an explicit callback one.
+  if (state_ && state_->pumped.load()) return LK_ERR_FAILED_PRECONDITION;
   // Its room was destroyed: the library released the handle with the room (end() says so).
   if (state_ && state_->room_gone.load()) return LK_ERR_END_OF_STREAM;
-  uint8_t *p = nullptr;
-  size_t n = 0;
-  uint64_t ts = 0, dropped = 0;
-  bool has_ts = false;
-  // ABI 1.10: the frame's dropped_before too (lk_data_track_read is this call without it).
-  int32_t st = lk_data_track_read_frame(client_, handle_, timeout_ms, &p, &n, &ts, &has_ts, &dropped);
+  int32_t st = detail::read_frame(client_, handle_, timeout_ms, frame);
   if (st != LK_OK && state_ && state_->room_gone.load()) return LK_ERR_END_OF_STREAM;  // destroyed meanwhile
-  if (st == LK_ERR_END_OF_STREAM && state_ && impl_) {
-    // The read can see the end before the end event is delivered: ask the library how it
-    // ended (ABI 1.4), so end() is set when END_OF_STREAM is reported.
-    try {
-      pb::Request req;
-      req.mutable_get_data_track_subscription_end()->set_subscription_handle(handle_);
-      const pb::Response resp = impl_->request(req);
-      if (resp.get_data_track_subscription_end().ended()) {
-        std::lock_guard<std::mutex> l(state_->mu);
-        if (!state_->end) state_->end = detail::from_pb(resp.get_data_track_subscription_end().end());
-      }
-    } catch (...) {
-      // END_OF_STREAM stands; end() is set when the event arrives
-    }
-  }
-  if (st != LK_OK) return st;
-  frame.payload = Buffer::adopt(p, n);
-  frame.user_timestamp = has_ts ? std::optional<uint64_t>(ts) : std::nullopt;
-  frame.dropped_before = dropped;  // the library's count: this API drops none of a pull subscription's frames
-  return LK_OK;
+  // The read can see the end before the end event is delivered: ask the library how it ended
+  // (ABI 1.4), so end() is set when END_OF_STREAM is reported.
+  if (st == LK_ERR_END_OF_STREAM && state_ && impl_) detail::fetch_end(*impl_, handle_, *state_);
+  return st;
 }
 
 std::optional<Frame> DataTrackSubscription::read(Millis timeout) {
@@ -663,8 +646,10 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   auto &s = room_of(state_);
   if (!on_frame) throw Error(LK_ERR_INVALID_ARGUMENT, "on_frame is empty");
   if (auto a = s.take_auto(track)) {  // RoomOptions::auto_subscribe: the library's subscription
+    // A pull subscription whose frames wait in the library's buffer: a reader thread of its own
+    // hands them (those already waiting first) to on_frame on the event thread.
     DataTrackSubscription sub(s.client, a->handle, std::move(a->state));
-    detail::hand_over_to_callbacks(*sub.state_, std::move(on_frame), std::move(on_end));
+    detail::start_callbacks(s.client, sub.handle_, sub.state_, std::move(on_frame), std::move(on_end));
     return sub;
   }
   // Credits mode with no initial credit: no frame is delivered before the subscription is

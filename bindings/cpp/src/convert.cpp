@@ -311,9 +311,14 @@ void to_pb(const RoomOptions &o, pb::RoomOptions *p) {
   p->set_data_track_buffer_size(o.data_track_buffer_size);
   p->set_data_track_buffer_bytes(o.data_track_buffer_bytes);  // ABI 1.14
   p->set_auto_subscribe(o.auto_subscribe);
+  // Set by the binding, not the user:
   // Auto-subscriptions of the tracks already published at join come with the connect
   // completion (ABI 1.5), so no event repeats a snapshot track.
   p->set_auto_subscriptions_in_snapshot(true);
+  // An auto-subscription is a pull subscription (ABI 1.14), read like one the user opened: its
+  // frames wait in the library's buffer (data_track_buffer_size, data_track_buffer_bytes) until
+  // read; this API keeps no buffer of its own. (auto_subscription_credits, for CREDITS, stays 0.)
+  p->set_auto_subscription_delivery(pb::DELIVERY_MODE_PULL);
   p->set_max_incoming_stream_bytes(o.max_incoming_stream_bytes);
   for (const auto &s : o.ice_servers) {
     auto *is = p->add_ice_servers();

@@ -44,9 +44,10 @@ constexpr size_t kDefaultEventQueueCapacity = 4096;
 constexpr uint32_t kReaderWindow = 16;
 // Ended events of subscriptions not (yet) registered kept for their subscribe() call.
 constexpr size_t kMaxOrphanEnds = 256;
-// The library's default subscription buffer (RoomOptions::data_track_buffer_size = 0), also
-// the bound of an auto-subscription's buffer here.
-constexpr size_t kDefaultDataTrackBuffer = 16;
+// Frames the reader thread of an auto-subscription taken in callback mode hands to the event
+// thread at once: what it finds in the library's buffer, up to this many; it reads the next
+// ones once these were delivered (so this API holds at most this many frames, and drops none).
+constexpr size_t kCallbackBatch = 64;
 
 // ---- UTF-8 (convert.cpp) ------------------------------------------------------------------------
 // Whether s is well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
@@ -145,33 +146,31 @@ struct SubscriptionState {
   // when the subscribe answer is stored (set_subscribed_track).
   bool sid_from_event = false;
   // Callback mode. Set before registration, except for an auto-subscription taken in callback
-  // mode: then set under mu (and never changed after).
+  // mode: then set under mu, with `pumped`, before its reader thread starts (and never changed
+  // after).
   FrameHandler on_frame;
   SubscriptionEndHandler on_end;
   std::mutex mu;
+  std::condition_variable cv;
   std::optional<SubscriptionEnd> end;
   uint64_t delivered = 0;
-
-  // Auto-subscription (RoomOptions::auto_subscribe, DELIVERY_MODE_EVENTS): until it is taken in
-  // callback mode its frames wait in `frames` (under mu), at most `capacity`, the oldest
-  // dropped when full.
-  bool buffered = false;
-  size_t capacity = kDefaultDataTrackBuffer;
-  std::condition_variable cv;
-  std::deque<Frame> frames;
-  uint64_t carry_dropped = 0;  // frames lost before frames.front(), not in its dropped_before
-  uint64_t evicted = 0;        // frames dropped by `frames` (added to the end's frames_dropped)
-  bool client_closed = false;  // no end event will come
   // on_end was called (or is being called): it runs once, whoever ends the subscription (its
   // end event, the destruction of its room). Under mu.
   bool end_delivered = false;
   // Ended by the destruction of its room (the library sends no end event after that, and the
   // handle is gone): reads report LK_ERR_END_OF_STREAM without asking the library.
   std::atomic<bool> room_gone{false};
-  // Taken in callback mode, the thread taking it is handing the buffered frames to on_frame:
-  // new frames keep being buffered (and the end is left to that thread) until it finds the
-  // buffer empty, so the callbacks stay in order and one at a time.
-  bool draining = false;
+
+  // An auto-subscription (RoomOptions::auto_subscribe) is a pull subscription
+  // (RoomOptions.auto_subscription_delivery PULL): its frames wait in the library's buffer until
+  // read. Taken in callback mode, a reader thread (`pump`, owned by the DataTrackSubscription,
+  // which joins it, or detaches it on the event thread) reads them with lk_data_track_read_frame and hands them to on_frame on the
+  // event thread, a batch at a time (start_callbacks); it delivers the end after the last frame.
+  std::atomic<bool> pumped{false};
+  std::thread pump;
+  bool pump_in_flight = false;  // a batch is on its way to the event thread (under mu)
+  bool pump_stop = false;       // the DataTrackSubscription is being destroyed (under mu)
+  bool pump_done = false;       // the reader saw the end of the frames (under mu)
 };
 
 // Explicit subscriptions (Room::subscribe): the state of a subscription of track, registered
@@ -187,16 +186,23 @@ std::shared_ptr<SubscriptionState> new_subscription_state(RoomState &room, const
 // stored sid so ends on the track's latest whatever order the answer and the events take.
 void set_subscribed_track(SubscriptionState &st, const pb::RemoteDataTrackInfo &answer);
 
-// Auto-subscriptions: buffers a frame event (or hands it to the callback once taken in
-// callback mode), reads the buffer, and hands the buffered frames over to callbacks.
-void deliver_buffered(SubscriptionState &s, pb::DataTrackFrameEvent &f);
-Status read_buffered(SubscriptionState &s, Frame &frame, int32_t timeout_ms, bool on_event_thread) noexcept;
-void hand_over_to_callbacks(SubscriptionState &s, FrameHandler on_frame, SubscriptionEndHandler on_end);
-// Takes the buffered frames, the first one's dropped_before completed (call under s.mu).
-std::deque<Frame> take_buffered(SubscriptionState &s);
-// Calls a callback-mode subscription's on_end (after the frames still buffered for it) once
-// its end is set, unless it was already called or a hand-over in progress will call it (event
-// thread, or the thread that closed the client).
+// Reads one frame with lk_data_track_read_frame (frame set on LK_OK).
+int32_t read_frame(lk_client_t client, lk_handle_t h, int32_t timeout_ms, Frame &frame) noexcept;
+// After a read reported LK_ERR_END_OF_STREAM: asks the library how the subscription ended
+// (GetDataTrackSubscriptionEndRequest, ABI 1.4) and sets s.end if it is not set yet, so that it
+// is known when END_OF_STREAM is reported (the end event may still be on its way).
+void fetch_end(ClientImpl &client, lk_handle_t h, SubscriptionState &s) noexcept;
+// Takes an auto-subscription (a pull subscription) in callback mode: sets the callbacks and
+// starts its reader thread (SubscriptionState::pump).
+void start_callbacks(const std::shared_ptr<ClientImpl> &client, lk_handle_t h, const std::shared_ptr<SubscriptionState> &s,
+                     FrameHandler on_frame, SubscriptionEndHandler on_end);
+// The destruction of an auto-subscription taken in callback mode: stop_callbacks before its
+// handle is dropped (its reader reads and hands over no more), join_callbacks after (the dropped
+// handle ends a read it is in): joins the reader, or detaches it on the event thread.
+void stop_callbacks(SubscriptionState &s) noexcept;
+void join_callbacks(ClientImpl &client, SubscriptionState &s) noexcept;
+// Calls a callback-mode subscription's on_end once its end is set, unless it was already called
+// or, for an auto-subscription, its reader has frames still to deliver (it calls it after them).
 void deliver_end(SubscriptionState &s);
 
 struct ReaderState {

@@ -7,9 +7,10 @@
 
 // This API uses lk_data_track_read_frame and RemoteDataTrackSidChanged (ABI 1.10),
 // RoomEvent.owned_handles (ABI 1.11), RequestRoomSnapshotRequest (ABI 1.12),
-// SubscribeDataTrackRequest.buffer_bytes (ABI 1.13) and RoomOptions.data_track_buffer_bytes
-// (ABI 1.14); the client refuses a loaded library older than the header (LK_ABI_COMPATIBLE,
-// ClientImpl::create).
+// SubscribeDataTrackRequest.buffer_bytes (ABI 1.13) and RoomOptions.auto_subscription_delivery
+// and data_track_buffer_bytes (ABI 1.14: a library before 1.14 would ignore the delivery mode
+// and send an auto-subscription's frames as events, which this API no longer buffers); the
+// client refuses a loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
 static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 14,
               "liblkcore_cpp needs include/lkcore.h of ABI 1.14 or later");
 
@@ -196,23 +197,15 @@ void ClientImpl::close(Millis timeout) {
   // 0: the library's default, 5 s; negative: no bound (kMaxTimeout).
   int32_t st = lk_client_close(id_, timeout.count() == 0 ? 0 : int32_t(bounded_ms(timeout)));
   if (st == LK_ERR_TIMEOUT) throw Error(st, "an event callback is still running");
+  // Pull reads (auto-subscriptions included, and their reader threads) see CLIENT_CLOSED from
+  // the library.
   std::map<uint64_t, std::function<void(pb::Completion &&)>> pending;
   std::map<lk_handle_t, std::shared_ptr<ReaderState>> readers;
-  std::map<lk_handle_t, std::shared_ptr<SubscriptionState>> subs;
   {
     std::lock_guard<std::mutex> l(mu_);
     closed_ = true;
     pending.swap(pending_);
     readers = readers_;
-    subs = subs_;
-  }
-  for (auto &[h, s] : subs) {
-    if (!s->buffered) continue;  // pull reads see CLIENT_CLOSED from the library
-    {
-      std::lock_guard<std::mutex> l(s->mu);
-      s->client_closed = true;
-    }
-    s->cv.notify_all();
   }
   for (auto &[id, fn] : pending) {
     pb::Completion c;
@@ -511,12 +504,10 @@ void ClientImpl::dispatch(pb::Event &ev) {
         auto it = subs_.find(f.subscription_handle());
         if (it != subs_.end()) s = it->second;
       }
+      // Only explicit callback-mode subscriptions (credits) get frame events: auto-subscriptions
+      // are pull subscriptions (RoomOptions.auto_subscription_delivery).
       if (!s || !s->guard.enter()) return;
       GuardScope leave{s->guard};
-      if (s->buffered) {  // an auto-subscription: events, no credits
-        deliver_buffered(*s, f);
-        return;
-      }
       if (++s->delivered % (1u << 29) == 0) {  // keep the credit window open (see subscribe)
         pb::Request req;
         req.mutable_grant_credits()->set_handle(f.subscription_handle());
@@ -558,7 +549,6 @@ void ClientImpl::dispatch(pb::Event &ev) {
       }
       {
         std::lock_guard<std::mutex> l(s->mu);
-        if (s->buffered) end.frames_dropped += s->evicted;
         if (!s->room_gone) s->end = end;  // after its room's destruction, the end reported then stays
       }
       s->cv.notify_all();
@@ -645,92 +635,167 @@ bool ClientImpl::open_stream(const std::shared_ptr<RoomState> &room, const pb::S
   return true;
 }
 
-// ---- auto-subscriptions -----------------------------------------------------------------------
+// ---- pull reads, and auto-subscriptions taken in callback mode -------------------------------
 
-std::deque<Frame> take_buffered(SubscriptionState &s) {
-  std::deque<Frame> out;
-  out.swap(s.frames);
-  if (!out.empty()) out.front().dropped_before += s.carry_dropped;
-  s.carry_dropped = 0;
-  return out;
+int32_t read_frame(lk_client_t client, lk_handle_t h, int32_t timeout_ms, Frame &frame) noexcept {
+  uint8_t *p = nullptr;
+  size_t n = 0;
+  uint64_t ts = 0, dropped = 0;
+  bool has_ts = false;
+  // ABI 1.10: the frame's dropped_before too (lk_data_track_read is this call without it).
+  int32_t st = lk_data_track_read_frame(client, h, timeout_ms, &p, &n, &ts, &has_ts, &dropped);
+  if (st != LK_OK) return st;
+  frame.payload = Buffer::adopt(p, n);
+  frame.user_timestamp = has_ts ? std::optional<uint64_t>(ts) : std::nullopt;
+  frame.dropped_before = dropped;  // the library's count: this API drops none of a subscription's frames
+  return LK_OK;
 }
 
-void deliver_buffered(SubscriptionState &s, pb::DataTrackFrameEvent &f) {
-  Frame fr;
-  fr.payload = Buffer(std::move(*f.mutable_payload()));
-  if (f.has_user_timestamp()) fr.user_timestamp = f.user_timestamp();
-  fr.dropped_before = f.dropped_before();
-  std::deque<Frame> left;  // left in the buffer by a bounded hand-over
+void fetch_end(ClientImpl &client, lk_handle_t h, SubscriptionState &s) noexcept {
+  try {
+    pb::Request req;
+    req.mutable_get_data_track_subscription_end()->set_subscription_handle(h);
+    const pb::Response resp = client.request(req);
+    if (resp.get_data_track_subscription_end().ended()) {
+      SubscriptionEnd e = from_pb(resp.get_data_track_subscription_end().end());
+      std::lock_guard<std::mutex> l(s.mu);
+      if (!s.end) s.end = std::move(e);
+    }
+  } catch (...) {
+    // END_OF_STREAM stands; end() is set when the event arrives
+  }
+}
+
+namespace {
+
+// Hands a batch of frames to a callback-mode auto-subscription's on_frame (event thread).
+void deliver_frames(SubscriptionState &s, std::vector<Frame> &frames) {
+  if (!s.guard.enter()) return;  // destroyed meanwhile
+  GuardScope leave{s.guard};
+  FrameHandler on_frame;
   {
     std::lock_guard<std::mutex> l(s.mu);
-    if (s.end) return;  // ended by its room's destruction: nothing follows the end
-    if (!s.on_frame || s.draining) {
-      if (s.frames.size() >= s.capacity) {  // drop the oldest; reported with the next frame read
-        s.carry_dropped += s.frames.front().dropped_before + 1;
-        s.evicted++;
-        s.frames.pop_front();
-      }
-      s.frames.push_back(std::move(fr));
-      s.cv.notify_all();
-      return;
-    }
-    left = take_buffered(s);
+    on_frame = s.on_frame;
   }
-  // Taken in callback mode and handed over: on_frame no longer changes. A frame handler that
-  // throws is reported and does not cost the frames after it.
-  left.push_back(std::move(fr));
-  for (auto &b : left) {
+  for (auto &f : frames) {
+    if (s.room_gone.load()) return;  // no frame after the end its room's destruction reported
     try {
-      s.on_frame(std::move(b));
+      on_frame(std::move(f));
     } catch (...) {
       report_handler_exception("data-track frame handler");
     }
   }
 }
 
-Status read_buffered(SubscriptionState &s, Frame &frame, int32_t timeout_ms, bool on_event_thread) noexcept {
-  std::unique_lock<std::mutex> l(s.mu);
-  if (s.on_frame) return LK_ERR_FAILED_PRECONDITION;
-  auto ready = [&] { return !s.frames.empty() || s.end.has_value() || s.client_closed; };
-  if (on_event_thread) timeout_ms = 0;  // the frames would come from this very thread
-  if (timeout_ms < 0)
-    s.cv.wait(l, ready);
-  else
-    s.cv.wait_for(l, Millis(timeout_ms), ready);
-  if (!s.frames.empty()) {
-    frame = std::move(s.frames.front());
-    s.frames.pop_front();
-    frame.dropped_before += s.carry_dropped;
-    s.carry_dropped = 0;
-    return LK_OK;
+// Queues a batch for the event thread (behind the events already queued) and waits until it was
+// delivered: false when the subscription is being destroyed or the client closed.
+bool hand_to_event_thread(ClientImpl &client, const std::shared_ptr<SubscriptionState> &s, std::vector<Frame> batch) {
+  {
+    std::lock_guard<std::mutex> l(s->mu);
+    if (s->pump_stop) return false;
+    s->pump_in_flight = true;
   }
-  if (s.end) return LK_ERR_END_OF_STREAM;
-  if (s.client_closed) return LK_ERR_CLIENT_CLOSED;
-  return LK_ERR_TIMEOUT;
+  auto frames = std::make_shared<std::vector<Frame>>(std::move(batch));
+  pb::Request echo;
+  echo.mutable_echo()->set_async(true);
+  try {
+    client.start(echo, [s, frames](pb::Completion &&c) {
+      // CLIENT_CLOSED: run by the thread closing the client; no frame is delivered after that.
+      if (!c.has_error()) deliver_frames(*s, *frames);
+      {
+        std::lock_guard<std::mutex> l(s->mu);
+        s->pump_in_flight = false;
+      }
+      s->cv.notify_all();
+    });
+  } catch (...) {
+    return false;  // the client is closed
+  }
+  std::unique_lock<std::mutex> l(s->mu);
+  s->cv.wait(l, [&] { return !s->pump_in_flight || s->pump_stop; });
+  return !s->pump_stop;
+}
+
+// The reader thread of an auto-subscription taken in callback mode: reads what the library
+// buffered for it (everything there, up to kCallbackBatch frames, after waiting for the first),
+// has the event thread deliver it, and reads on; after the last frame, it has the end delivered.
+void pump(std::shared_ptr<ClientImpl> client, lk_handle_t h, std::shared_ptr<SubscriptionState> s) {
+  const lk_client_t id = client->id();
+  int32_t st = LK_OK;
+  for (;;) {
+    std::vector<Frame> batch;
+    Frame f;
+    st = read_frame(id, h, -1, f);  // until a frame, the end, the handle's release or the client's close
+    while (st == LK_OK) {
+      batch.push_back(std::move(f));
+      if (batch.size() >= kCallbackBatch) break;
+      st = read_frame(id, h, 0, f);
+    }
+    if (!batch.empty() && !hand_to_event_thread(*client, s, std::move(batch))) return;  // destroyed, or closed
+    if (st != LK_OK && st != LK_ERR_TIMEOUT) break;
+  }
+  // The frames are over: END_OF_STREAM (ended and drained; or its room was destroyed, which
+  // set the end already), CLIENT_CLOSED (no end is delivered, as for any subscription), or the
+  // handle was dropped by the subscription's destruction.
+  {
+    std::lock_guard<std::mutex> l(s->mu);
+    if (s->pump_stop) return;
+  }
+  if (st == LK_ERR_END_OF_STREAM && !s->room_gone.load()) fetch_end(*client, h, *s);
+  {
+    std::lock_guard<std::mutex> l(s->mu);
+    s->pump_done = true;
+  }
+  if (st == LK_ERR_END_OF_STREAM) client->post_to_event_thread([s] { deliver_end(*s); });
+}
+
+}  // namespace
+
+void start_callbacks(const std::shared_ptr<ClientImpl> &client, lk_handle_t h, const std::shared_ptr<SubscriptionState> &s,
+                     FrameHandler on_frame, SubscriptionEndHandler on_end) {
+  {
+    std::lock_guard<std::mutex> l(s->mu);
+    s->on_frame = std::move(on_frame);
+    s->on_end = std::move(on_end);
+    s->pumped = true;  // with on_frame: an end event arriving from now on is left to the reader
+  }
+  // Joined (or detached) by the DataTrackSubscription holding s, once it dropped the handle.
+  s->pump = std::thread(pump, client, h, s);
+}
+
+void stop_callbacks(SubscriptionState &s) noexcept {
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    s.pump_stop = true;
+  }
+  s.cv.notify_all();
+}
+
+void join_callbacks(ClientImpl &client, SubscriptionState &s) noexcept {
+  if (!s.pump.joinable()) return;
+  // The dropped handle ends a read the reader is in once the library has released it in the
+  // background, and a batch it waits for returns on pump_stop. On the event thread (a handler
+  // destroying the subscription) it is not waited for all the same: the library's release must
+  // not depend on this thread delivering events. It ends on its own, holding s and the client.
+  if (client.on_event_thread() || s.pump.get_id() == std::this_thread::get_id())
+    s.pump.detach();
+  else
+    s.pump.join();
 }
 
 void deliver_end(SubscriptionState &s) {
-  std::deque<Frame> left;  // an auto-subscription's frames left by a bounded hand-over
   SubscriptionEnd end;
   {
     std::lock_guard<std::mutex> l(s.mu);
     if (!s.end || s.end_delivered || !s.on_frame) return;  // not ended, done, or pull mode
-    if (s.buffered) {
-      if (s.draining) return;  // the thread handing it over calls on_end
-      left = take_buffered(s);
-    }
+    // An auto-subscription's reader delivers the frames still in the library's buffer first;
+    // after its room's destruction no frame follows the end.
+    if (s.pumped && !s.pump_done && !s.room_gone) return;
     s.end_delivered = true;
     end = *s.end;
   }
   if (!s.guard.enter()) return;
   GuardScope leave{s.guard};
-  for (auto &b : left) {
-    try {
-      s.on_frame(std::move(b));
-    } catch (...) {
-      report_handler_exception("data-track frame handler");
-    }
-  }
   if (!s.on_end) return;
   try {
     s.on_end(end);
@@ -739,62 +804,18 @@ void deliver_end(SubscriptionState &s) {
   }
 }
 
-void hand_over_to_callbacks(SubscriptionState &s, FrameHandler on_frame, SubscriptionEndHandler on_end) {
-  // No lock is held while a callback runs: meanwhile the event thread keeps buffering.
-  {
-    std::lock_guard<std::mutex> l(s.mu);
-    s.on_frame = std::move(on_frame);
-    s.on_end = std::move(on_end);
-    s.draining = true;
-  }
-  // Bounded: frames arriving faster than on_frame returns are left to the event thread (with
-  // the subscription's next event), so that subscribe returns.
-  for (size_t budget = 2 * s.capacity;; budget = budget ? budget - 1 : 0) {
-    Frame f;
-    std::optional<SubscriptionEnd> end;
-    bool drained = false;
-    {
-      std::lock_guard<std::mutex> l(s.mu);
-      if (s.frames.empty() || (budget == 0 && !s.end)) {  // after the end, nothing is left for later
-        s.draining = false;  // from now on the event thread calls the callbacks
-        drained = true;
-        if (s.end && !s.end_delivered) {  // arrived while draining (or before): its on_end is ours to call
-          end = s.end;
-          s.end_delivered = true;
-        }
-      } else {
-        f = std::move(s.frames.front());
-        s.frames.pop_front();
-        f.dropped_before += s.carry_dropped;
-        s.carry_dropped = 0;
-      }
-    }
-    try {
-      if (!drained) {
-        s.on_frame(std::move(f));
-        continue;
-      }
-      if (end && s.on_end) s.on_end(*end);
-    } catch (...) {
-      report_handler_exception(drained ? "data-track end handler" : "data-track frame handler");
-      if (!drained) continue;
-    }
-    return;
-  }
-}
-
 // ---- RoomState --------------------------------------------------------------------------------
 
 bool RoomState::adopt(const pb::OwnedDataTrackSubscription &a) {
   lk_handle_t h = a.handle();
   if (h == 0) return false;
+  // A pull subscription (RoomOptions.auto_subscription_delivery PULL): its frames wait in the
+  // library's buffer until it is taken and read.
   auto st = std::make_shared<SubscriptionState>();
-  st->buffered = true;
-  st->capacity = options.data_track_buffer_size ? options.data_track_buffer_size : kDefaultDataTrackBuffer;
   st->track = from_pb(a.track());  // before it is shared
   std::pair<std::string, std::string> key{st->track.publisher_identity, st->track.info.name};
   AutoSubscription au{h, st};
-  // Registered first, so that its frames (which follow this hand-over) find it.
+  // Registered first, so that its end event (which follows this hand-over) finds it.
   if (auto end = client->add_subscription(h, st)) st->end = std::move(end);
   AutoSubscription replaced;
   bool refused = false;
@@ -927,7 +948,6 @@ void RoomState::end_taken() noexcept {
       SubscriptionEnd e;
       e.reason = SubscriptionEndReason::Disconnected;
       e.error_message = "the room was destroyed";
-      if (s->buffered) e.frames_dropped = s->evicted;
       s->end = std::move(e);
       s->room_gone = true;
       callbacks = bool(s->on_frame);

@@ -1,7 +1,7 @@
 // The binding's converters, compiled into this test program with the rest of the binding (the
 // library hides them): every field of the schema's RoomOptions is set from lk::RoomOptions or by
-// the binding itself, or is on a fixed list of fields it leaves unset, so a field added to the
-// schema without a C++ member fails here.
+// the binding itself (checked with the values it sets), or is on a fixed list of fields it leaves
+// unset, so a field added to the schema without a C++ member fails here.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -33,9 +33,9 @@ TEST(Convert, EveryRoomOptionsFieldOfTheSchemaIsSet) {
   std::set<std::string> set, all;
   for (const auto *f : fields) set.insert(f->name());
   for (int i = 0; i < p.GetDescriptor()->field_count(); i++) all.insert(p.GetDescriptor()->field(i)->name());
-  // Not set, on purpose: how auto-subscriptions deliver (EVENTS, the default, which this
-  // binding's buffer of them expects) and the initial credits of CREDITS delivery.
-  const std::set<std::string> unused = {"auto_subscription_delivery", "auto_subscription_credits"};
+  // Not set, on purpose: the initial credits of CREDITS delivery, which this binding does not
+  // use for auto-subscriptions (they are pull subscriptions, below).
+  const std::set<std::string> unused = {"auto_subscription_credits"};
   for (const auto &name : unused) EXPECT_EQ(all.count(name), 1u) << name << " is no longer in the schema";
   std::set<std::string> expected;
   for (const auto &name : all)
@@ -55,8 +55,13 @@ TEST(Convert, EveryRoomOptionsFieldOfTheSchemaIsSet) {
 
   lk::pb::RoomOptions d;
   lk::detail::to_pb(lk::RoomOptions{}, &d);
-  EXPECT_TRUE(d.auto_subscriptions_in_snapshot());  // set by the binding (ABI 1.5)
-  EXPECT_EQ(d.data_track_buffer_size(), 0u);        // 0: the library's default
+  // Set by the binding whatever the options: the snapshot carries the auto-subscriptions of its
+  // tracks (ABI 1.5), and auto-subscriptions are pull subscriptions whose frames wait in the
+  // library's buffer (ABI 1.14; the binding keeps none of its own).
+  EXPECT_TRUE(d.auto_subscriptions_in_snapshot());
+  EXPECT_EQ(d.auto_subscription_delivery(), lk::pb::DELIVERY_MODE_PULL);
+  EXPECT_EQ(d.auto_subscription_credits(), 0u);
+  EXPECT_EQ(d.data_track_buffer_size(), 0u);   // 0: the library's default
   EXPECT_EQ(d.data_track_buffer_bytes(), 0u);
   EXPECT_EQ(d.ice_servers_size(), 0);
   EXPECT_EQ(d.ice_transport_policy(), lk::pb::ICE_TRANSPORT_POLICY_ALL);

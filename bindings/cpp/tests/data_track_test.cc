@@ -30,15 +30,65 @@ uint32_t number(const lk::Buffer &b) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
 
-// push_until_read pushes numbered 16-byte frames (from next on) until probe reads one, at most
-// kGuard (frames pushed before a subscription is established are not delivered).
-std::optional<lk::Frame> push_until_read(lk::LocalDataTrack &track, lk::DataTrackSubscription &probe, uint32_t &next) {
+// push_until_read pushes numbered frames of `size` bytes (from next on) until probe reads one, at
+// most kGuard (frames pushed before a subscription is established are not delivered).
+std::optional<lk::Frame> push_until_read(lk::LocalDataTrack &track, lk::DataTrackSubscription &probe, uint32_t &next,
+                                         size_t size = 16) {
   std::optional<lk::Frame> f;
   for (auto deadline = std::chrono::steady_clock::now() + kGuard; !f && std::chrono::steady_clock::now() < deadline;) {
-    track.push(numbered(next++, 16), 0, kGuard);
+    track.push(numbered(next++, size), 0, kGuard);
     f = probe.read(lk::Millis(20));
   }
   return f;
+}
+
+// read_until reads probe until it delivers the frame numbered n: proof that the frame has
+// reached every subscription of the track in that room (the library puts each frame into all
+// of them at once). False if it did not within kGuard.
+bool read_until(lk::DataTrackSubscription &probe, uint32_t n) {
+  for (;;) {
+    std::optional<lk::Frame> f = probe.read(kGuard);
+    if (!f) return false;
+    if (f->payload.size() >= 4 && number(f->payload) == n) return true;
+  }
+}
+
+// A subscription that sees every frame of the track its room receives: the witness of the tests
+// that leave another subscription of the track unread (its buffer is far larger than any burst).
+lk::SubscribeOptions witness_buffer() {
+  lk::SubscribeOptions o;
+  o.buffer_size = 4096;
+  o.buffer_bytes = 16u << 20;
+  return o;
+}
+
+// drain_through reads sub, whose frames are numbered and in order, up to the frame numbered n
+// (which has reached it), and returns the loss its frames reported on the way.
+uint64_t drain_through(lk::DataTrackSubscription &sub, uint32_t n) {
+  uint64_t lost = 0;
+  for (;;) {
+    std::optional<lk::Frame> f = sub.read(kGuard);
+    if (!f) {
+      ADD_FAILURE() << "frame " << n << " did not reach the subscription";
+      return lost;
+    }
+    lost += f->dropped_before;
+    if (number(f->payload) == n) return lost;
+  }
+}
+
+// Numbered is a frame read: its number and the loss it reported.
+struct Numbered {
+  uint32_t n;
+  uint64_t dropped_before;
+};
+
+// read_arrived reads what sub holds now, without waiting (everything pushed has arrived).
+std::vector<Numbered> read_arrived(lk::DataTrackSubscription &sub) {
+  std::vector<Numbered> out;
+  lk::Frame f;
+  while (sub.try_read(f, 0).ok()) out.push_back({number(f.payload), f.dropped_before});
+  return out;
 }
 
 // auto_subscribing returns room options with auto_subscribe on and the given subscription
@@ -513,10 +563,12 @@ TEST_F(E2E, AutoSubscribeHandsOverSnapshotAndLaterTracks) {
   EXPECT_EQ(late_log.end->reason, lk::SubscriptionEndReason::Unpublished);
 }
 
-// An auto-subscription's frames are buffered by the API (RoomOptions::data_track_buffer_size
-// frames) until they are read: the oldest are dropped, and every dropped frame is reported in
-// the dropped_before of the next frame read.
-TEST_F(E2E, AutoSubscriptionBuffersFramesDroppingTheOldest) {
+// An auto-subscription's frames wait in the library's buffer (RoomOptions::data_track_buffer_size
+// frames, here 4) until it is read, as for any pull subscription: of 24 frames pushed while it
+// is not read, the last 4 are kept, the first of them reporting the 20 dropped, and the end
+// summary counts the same losses. (This API keeps no buffer of its own: every count is the
+// library's.)
+TEST_F(E2E, AutoSubscriptionFramesWaitInTheLibrarysBuffer) {
   lk::Room alice = join(client_a, "alice");
   lk::RoomOptions opts = auto_subscribing(4);
   lk::Room bob(client_b, opts);
@@ -525,54 +577,44 @@ TEST_F(E2E, AutoSubscriptionBuffersFramesDroppingTheOldest) {
   lk::LocalDataTrack track = alice.publish_data_track("buffered");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
   EXPECT_EQ(client_b.live_handles(), 2u) << "the library's subscription is held from its event";
-  lk::DataTrackSubscription sub = bob.subscribe(pub.track);  // taken, not read until the end
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track);  // taken, read only at the end
   EXPECT_EQ(client_b.live_handles(), 2u);
   // A second subscription of the same track shares the server subscription: once it gets
-  // frames, so does the auto-subscription.
-  lk::SubscribeOptions big;
-  big.buffer_size = 256;
-  lk::DataTrackSubscription probe = bob.subscribe(pub.track, big);
+  // frames, so does the auto-subscription, and a frame it got is in the auto-subscription's
+  // buffer too (or counted as dropped by it).
+  lk::DataTrackSubscription probe = bob.subscribe(pub.track, witness_buffer());
   EXPECT_EQ(client_b.live_handles(), 3u);
 
   uint32_t next = 0;
-  std::optional<lk::Frame> f = push_until_read(track, probe, next);
-  ASSERT_TRUE(f.has_value()) << "frames never flowed";
-  constexpr uint32_t kMore = 24;  // far more than the 4 buffered
-  for (uint32_t i = 0; i < kMore; i++) {
-    track.push(numbered(next++, 16), 0, kGuard);
-    std::this_thread::sleep_for(5ms);
-  }
-  const uint32_t last = next - 1;
-  while (number(f->payload) != last) {
-    f = probe.read(kGuard);
-    ASSERT_TRUE(f.has_value()) << "the probe missed frame " << last;
-  }
+  ASSERT_TRUE(push_until_read(track, probe, next).has_value()) << "frames never flowed";
+  const uint32_t barrier = next++;
+  track.push(numbered(barrier, 16), 0, kGuard);
+  ASSERT_TRUE(read_until(probe, barrier)) << "the barrier did not arrive";
+  const uint64_t warm_lost = drain_through(sub, barrier);  // the warm-up may overflow the buffer too
 
-  std::vector<uint32_t> got;
-  uint64_t dropped = 0;
-  while (got.empty() || got.back() != last) {
-    auto g = sub.read(kGuard);
-    ASSERT_TRUE(g.has_value()) << "the auto-subscription did not deliver frame " << last;
-    uint32_t n = number(g->payload);
-    if (!got.empty()) {
-      ASSERT_GT(n, got.back()) << "frames out of order";
-      EXPECT_EQ(g->dropped_before, n - got.back() - 1) << "frames between " << got.back() << " and " << n;
-    }
-    dropped += g->dropped_before;
-    got.push_back(n);
+  constexpr uint32_t kMore = 24;  // far more than the 4 kept
+  for (uint32_t i = 0; i < kMore; i++) track.push(numbered(next++, 16), 0, kGuard);
+  track.flush(kGuard);
+  const uint32_t last = next - 1;
+  ASSERT_TRUE(read_until(probe, last)) << "the probe missed frame " << last;
+
+  std::vector<Numbered> got = read_arrived(sub);
+  ASSERT_EQ(got.size(), 4u) << "the library's buffer keeps the last 4 frames";
+  uint64_t reported = 0;
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(got[i].n, last - 3 + i) << "the newest frames, in order";
+    reported += got[i].dropped_before;
   }
-  EXPECT_GE(dropped, 1u) << kMore << " frames cannot all wait in a buffer of 4";
-  EXPECT_LT(got.size(), size_t(kMore)) << "the buffer holds 4 frames, not all of them";
-  lk::Frame none;
-  EXPECT_EQ(sub.try_read(none, 0).code(), LK_ERR_TIMEOUT);
+  EXPECT_EQ(got[0].dropped_before, uint64_t(kMore - 4)) << "the frames dropped before the first kept";
+  EXPECT_EQ(got.size() + reported, size_t(kMore)) << "frames read + dropped_before = frames pushed";
 
   track.unpublish();
   lk::Frame rest;
   lk::Status st = sub.try_read(rest, int32_t(kGuard.count()));
-  while (st.ok()) st = sub.try_read(rest, int32_t(kGuard.count()));  // frames still in flight
-  EXPECT_EQ(st.code(), LK_ERR_END_OF_STREAM) << st.name();
+  EXPECT_EQ(st.code(), LK_ERR_END_OF_STREAM) << st.name() << ": no frame after the last";
   ASSERT_TRUE(sub.end().has_value());
-  EXPECT_GE(sub.end()->frames_dropped, dropped) << "the end summary counts the frames the buffer dropped";
+  EXPECT_EQ(sub.end()->reason, lk::SubscriptionEndReason::Unpublished);
+  EXPECT_EQ(sub.end()->frames_dropped, warm_lost + reported) << "the end summary counts the same losses";
 }
 
 // An auto-subscription never taken goes with its track, its publisher or the room.
@@ -612,85 +654,112 @@ TEST_F(E2E, UntakenAutoSubscriptionsAreReleased) {
   EXPECT_EQ(client_b.live_handles(), 0u) << "released with the room";
 }
 
-// Taking an auto-subscription in callback mode hands its buffered frames to the callback on
-// the calling thread, before subscribe returns, and the later frames follow them in order.
-TEST_F(E2E, AutoSubscriptionTakenInCallbackModeDeliversItsBufferFirst) {
+// Taken in callback mode, an auto-subscription is still read from the library's buffer: its
+// frames reach the callback on the event thread, in order, with the library's loss counts, and
+// while a callback holds the event thread up they wait in the library's buffer (4 frames here,
+// the oldest dropped and counted), not in this API. Of 20 frames pushed meanwhile the callback
+// gets the last 4 once it returns, the first of them reporting the frames dropped; the end
+// follows the last frame and counts the same losses.
+TEST_F(E2E, AutoSubscriptionInCallbackModeIsReadFromTheLibrarysBuffer) {
   lk::Room alice = join(client_a, "alice");
-  lk::RoomOptions opts = auto_subscribing(4);
-  lk::Room bob(client_b, opts);
+  lk::Room bob(client_b, auto_subscribing(4));
   Events ev_b(bob);
   bob.connect(sfu.url, token("bob"));
-  // carol shows when the track's frames flow (her own subscription, taken at once).
-  lk::Room carol(client_a, opts);
-  Events ev_c(carol);
-  carol.connect(sfu.url, token("carol"));
   lk::LocalDataTrack track = alice.publish_data_track("cb-buffered");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
-  lk::DataTrackSubscription probe = carol.subscribe(ev_c.wait<lk::DataTrackPublishedEvent>().track);
-
-  uint32_t next = 0;
-  std::optional<lk::Frame> f = push_until_read(track, probe, next);
-  ASSERT_TRUE(f.has_value()) << "frames never flowed";
-  // Wait until the SFU forwards the track to bob as well: a frame carol reads that made the
-  // server write two packets (bob's and carol's; tests run one at a time). From then on bob's
-  // auto-subscription receives; a second of frames leaves a wide margin for a loaded machine to
-  // deliver them (its buffer keeps the last 4).
-  bool bob_subscribed = false;
-  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !bob_subscribed && std::chrono::steady_clock::now() < deadline;) {
-    int64_t before = sfu.packets_out();
-    ASSERT_GE(before, 0) << "devsfu stats unreadable";
-    const uint32_t n = next++;
-    track.push(numbered(n, 16), 0, kGuard);
-    bool read = false;  // carol has it: the SFU has forwarded it (and nothing since `before` but it)
-    while (!read && std::chrono::steady_clock::now() < deadline) {
-      std::optional<lk::Frame> g = probe.read(lk::Millis(200));
-      read = g && number(g->payload) == n;
-    }
-    for (int i = 0; read && i < 20 && !bob_subscribed; i++) {  // both writes are one forwarding call
-      bob_subscribed = sfu.packets_out() - before >= 2;
-      if (!bob_subscribed) std::this_thread::sleep_for(5ms);
-    }
-  }
-  ASSERT_TRUE(bob_subscribed) << "the SFU never forwarded the track to bob";
-  for (uint32_t i = 0; i < 200; i++) {
-    track.push(numbered(next++, 16), 0, kGuard);
-    std::this_thread::sleep_for(5ms);
-  }
 
   std::mutex mu;
   std::condition_variable cv;
-  std::vector<std::pair<uint32_t, uint64_t>> got;  // (number, dropped_before)
+  std::vector<Numbered> got;
   std::vector<std::thread::id> threads;
-  lk::DataTrackSubscription sub = bob.subscribe(pub.track, [&](lk::Frame &&fr) {
-    std::lock_guard<std::mutex> l(mu);
-    got.emplace_back(number(fr.payload), fr.dropped_before);
-    threads.push_back(std::this_thread::get_id());
-    cv.notify_all();
-  });
-  size_t during;
-  {
-    std::lock_guard<std::mutex> l(mu);
-    during = got.size();
-    EXPECT_GE(during, 1u) << "the buffered frames are delivered before subscribe returns";
-    EXPECT_LE(during, 8u) << "the buffer holds 4 frames, the hand-over takes at most twice that";
-    for (size_t i = 0; i < during; i++) EXPECT_EQ(threads[i], std::this_thread::get_id());
-  }
-  const uint32_t last = next;
-  track.push(numbered(next++, 16), 0, kGuard);
+  std::optional<lk::SubscriptionEnd> end;
+  size_t frames_at_end = 0;
+  bool open = false;            // the first callback holds the event thread up until then
+  int32_t blocking_call = LK_OK;  // what a blocking call made in the first callback got
+  lk::DataTrackSubscription sub = bob.subscribe(
+      pub.track,
+      [&](lk::Frame &&f) {
+        std::unique_lock<std::mutex> l(mu);
+        got.push_back({number(f.payload), f.dropped_before});
+        threads.push_back(std::this_thread::get_id());
+        cv.notify_all();
+        if (got.size() > 1) return;
+        try {
+          bob.set_metadata("from the frame callback");
+        } catch (const lk::Error &e) {
+          blocking_call = e.code();
+        }
+        cv.wait_for(l, kGuard, [&] { return open; });
+      },
+      [&](const lk::SubscriptionEnd &e) {
+        std::lock_guard<std::mutex> l(mu);
+        end = e;
+        frames_at_end = got.size();
+        cv.notify_all();
+      });
+  EXPECT_EQ(client_b.live_handles(), 2u) << "subscribe must return the library's subscription";
+  lk::Frame unused;
+  EXPECT_EQ(sub.try_read(unused, 0).code(), LK_ERR_FAILED_PRECONDITION) << "callback mode cannot be read";
+  lk::DataTrackSubscription probe = bob.subscribe(pub.track, witness_buffer());
+  // Opens the gate on every way out, so that a failing test does not leave the callback waiting.
+  struct Opener {
+    std::mutex &mu;
+    std::condition_variable &cv;
+    bool &open;
+    void operator()() {
+      std::lock_guard<std::mutex> l(mu);
+      open = true;
+      cv.notify_all();
+    }
+    ~Opener() { (*this)(); }
+  } opener{mu, cv, open};
+
+  uint32_t next = 0;
+  ASSERT_TRUE(push_until_read(track, probe, next).has_value()) << "frames never flowed";
   {
     std::unique_lock<std::mutex> l(mu);
-    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return !got.empty() && got.back().first == last; }))
-        << "the frame pushed after the take did not arrive";
-    EXPECT_GE(got.front().second, 1u) << "frames dropped by the full buffer are reported";
-    for (size_t i = 1; i < got.size(); i++) {
-      ASSERT_GT(got[i].first, got[i - 1].first) << "frames out of order";
-      EXPECT_EQ(got[i].second, got[i].first - got[i - 1].first - 1);
-    }
-    EXPECT_NE(threads.back(), std::this_thread::get_id()) << "later frames come on the event thread";
+    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return !got.empty(); })) << "no frame reached the callback";
   }
+  // The event thread is held up by the first callback: 20 frames pushed now wait in the
+  // library's buffer, which keeps the last 4.
+  constexpr uint32_t kHeld = 20;
+  const uint32_t first_held = next;
+  for (uint32_t i = 0; i < kHeld; i++) track.push(numbered(next++, 16), 0, kGuard);
+  track.flush(kGuard);
+  const uint32_t last = next - 1;
+  ASSERT_TRUE(read_until(probe, last)) << "the probe missed frame " << last;
+  opener();
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return got.back().n == last; })) << "frame " << last << " did not arrive";
+    EXPECT_EQ(blocking_call, LK_ERR_FAILED_PRECONDITION) << "the frame callback runs on the event thread";
+    ASSERT_GE(got.size(), 5u);
+    for (size_t i = 1; i < got.size(); i++) {
+      ASSERT_GT(got[i].n, got[i - 1].n) << "frames out of order";
+      EXPECT_EQ(got[i].dropped_before, got[i].n - got[i - 1].n - 1) << "frames between " << got[i - 1].n << " and " << got[i].n;
+    }
+    const size_t k = got.size() - 4;
+    for (size_t i = 0; i < 4; i++) EXPECT_EQ(got[k + i].n, last - 3 + i) << "the library's buffer keeps the last 4";
+    EXPECT_LT(got[k - 1].n, first_held) << "none of the others waited for the callback";
+    EXPECT_GE(got[k].dropped_before, uint64_t(kHeld - 4)) << "the frames the library's buffer dropped are reported";
+    for (const auto &t : threads) {
+      EXPECT_EQ(t, threads.front()) << "every frame on the event thread";
+      EXPECT_NE(t, std::this_thread::get_id());
+    }
+  }
+
+  track.unpublish();
+  std::unique_lock<std::mutex> l(mu);
+  ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return end.has_value(); })) << "on_end did not run";
+  EXPECT_EQ(end->reason, lk::SubscriptionEndReason::Unpublished);
+  EXPECT_EQ(frames_at_end, got.size()) << "no frame after the end";
+  uint64_t reported = 0;
+  for (const auto &g : got) reported += g.dropped_before;
+  EXPECT_EQ(end->frames_dropped, reported) << "the end summary counts the losses the frames reported";
 }
 
-// Closing the client ends the reads of an auto-subscription (no end event will come).
+// Closing the client ends a waiting read of an auto-subscription (a pull subscription of the
+// library, as any other) with LK_ERR_CLIENT_CLOSED, and later reads too.
 TEST_F(E2E, AutoSubscriptionReadFailsOnceTheClientIsClosed) {
   lk::Room alice = join(client_a, "alice");
   lk::LocalDataTrack track = alice.publish_data_track("closing");
