@@ -57,6 +57,96 @@ TEST_F(E2E, SubscriptionDestroyedWhileItsCallbackRuns) {
   pusher.join();
 }
 
+// An auto-subscription taken in callback mode is read by a thread of its own, which hands its
+// frames to the event thread: destroying it while its callback runs, from another thread (which
+// waits for the callback) or from the callback itself (on the event thread), stops the frames and
+// releases its handle; the reader ends on its own (ASan: nothing touched after it is gone).
+TEST_F(E2E, AutoSubscriptionInCallbackModeDestroyedWhileItsCallbackRuns) {
+  lk::Room alice = join(client_a, "alice");
+  lk::RoomOptions opts;
+  opts.auto_subscribe = true;
+  lk::Room bob(client_b, opts);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  for (int round = 0; round < 4; round++) {
+    const bool by_itself = round % 2 == 1;
+    SCOPED_TRACE(std::string("round ") + std::to_string(round) + (by_itself ? ", by its callback" : ", by the test"));
+    const std::string name = "busy" + std::to_string(round);
+    lk::LocalDataTrack track = alice.publish_data_track(name);
+    auto pub = ev_b.wait<lk::DataTrackPublishedEvent>(
+        [&](const lk::DataTrackPublishedEvent &e) { return e.track.info.name == name; });
+    struct Pusher {  // stopped on every way out of the round
+      std::atomic<bool> stop{false};
+      std::thread thread;
+      ~Pusher() {
+        stop = true;
+        if (thread.joinable()) thread.join();
+      }
+    } pusher;
+    pusher.thread = std::thread([&] {
+      while (!pusher.stop.load()) {
+        (void)track.try_push("tick");
+        std::this_thread::sleep_for(2ms);
+      }
+    });
+    std::mutex mu;
+    std::condition_variable cv;
+    int frames = 0;
+    bool destroyed = false;
+    std::unique_ptr<lk::DataTrackSubscription> sub;
+    struct Release {  // the subscription, if still held, goes under the lock its callback takes
+      std::mutex &mu;
+      std::unique_ptr<lk::DataTrackSubscription> &sub;
+      ~Release() {
+        std::unique_ptr<lk::DataTrackSubscription> doomed;
+        {
+          std::lock_guard<std::mutex> l(mu);
+          doomed = std::move(sub);
+        }
+      }
+    } release{mu, sub};
+    {
+      auto taken = std::make_unique<lk::DataTrackSubscription>(bob.subscribe(pub.track, [&](lk::Frame &&) {
+        std::unique_ptr<lk::DataTrackSubscription> doomed;
+        {
+          std::lock_guard<std::mutex> l(mu);
+          frames++;
+          cv.notify_all();
+          if (by_itself && frames >= 5 && sub) doomed = std::move(sub);
+        }
+        std::this_thread::sleep_for(1ms);  // widen the window in which destruction races the callback
+        if (!doomed) return;
+        doomed.reset();  // on the event thread: does not wait for the reader
+        std::lock_guard<std::mutex> l(mu);
+        destroyed = true;
+        cv.notify_all();
+      }));
+      std::lock_guard<std::mutex> l(mu);
+      sub = std::move(taken);
+    }
+    EXPECT_EQ(client_b.live_handles(), 2u) << "room and the auto-subscription";
+    lk::DataTrackSubscription probe = bob.subscribe(pub.track);  // shows frames still arriving
+    int after;
+    {
+      std::unique_lock<std::mutex> l(mu);
+      if (by_itself) {
+        ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return destroyed; })) << "the callback did not destroy it";
+      } else {
+        ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return frames >= 5; }));
+        auto doomed = std::move(sub);
+        l.unlock();
+        doomed.reset();  // waits for a running callback; none starts afterwards
+        l.lock();
+      }
+      after = frames;
+    }
+    EXPECT_EQ(client_b.live_handles(), 2u) << "room and the probe";
+    for (int i = 0; i < 10; i++) ASSERT_TRUE(probe.read(kGuard).has_value()) << "frames stopped flowing";
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(frames, after) << "a callback ran after the subscription was destroyed";
+  }
+}
+
 TEST_F(E2E, RoomDestroyedWhileHandlersAndEventsRun) {
   lk::Room alice = join(client_a, "alice");
   std::atomic<bool> stop{false};

@@ -617,6 +617,99 @@ TEST_F(E2E, AutoSubscriptionFramesWaitInTheLibrarysBuffer) {
   EXPECT_EQ(sub.end()->frames_dropped, warm_lost + reported) << "the end summary counts the same losses";
 }
 
+// A burst of 256 frames (the library's default buffer) pushed while an auto-subscription is not
+// read arrives whole: every frame, in order, none reported lost. (With the 16-frame buffer this
+// API kept for auto-subscriptions before ABI 1.14, only the last 16 arrived.)
+TEST_F(E2E, AutoSubscriptionKeepsABurstOf256Frames) {
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob(client_b, auto_subscribing());  // the library's default buffer: 256 frames, 1 MiB
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::LocalDataTrack track = alice.publish_data_track("burst");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track);  // the auto-subscription, not read yet
+  lk::DataTrackSubscription probe = bob.subscribe(pub.track, witness_buffer());
+  EXPECT_EQ(client_b.live_handles(), 3u);
+
+  uint32_t next = 0;
+  ASSERT_TRUE(push_until_read(track, probe, next).has_value()) << "frames never flowed";
+  const uint32_t barrier = next++;
+  track.push(numbered(barrier, 16), 0, kGuard);
+  ASSERT_TRUE(read_until(probe, barrier)) << "the barrier did not arrive";
+  drain_through(sub, barrier);
+
+  constexpr uint32_t kBurst = 256;
+  const uint32_t first = next;
+  for (uint32_t i = 0; i < kBurst; i++) track.push(numbered(next++, 16), 0, kGuard);
+  track.flush(kGuard);
+  ASSERT_TRUE(read_until(probe, next - 1)) << "the probe missed the burst's last frame";
+
+  std::vector<Numbered> got = read_arrived(sub);
+  ASSERT_EQ(got.size(), size_t(kBurst)) << "the whole burst waited in the library's buffer";
+  for (uint32_t i = 0; i < kBurst; i++) {
+    EXPECT_EQ(got[i].n, first + i) << "frame " << i << " of the burst";
+    EXPECT_EQ(got[i].dropped_before, 0u) << "frame " << i << " of the burst";
+  }
+}
+
+// RoomOptions::data_track_buffer_bytes (ABI 1.14) reaches the library as the byte bound of the
+// room's subscriptions: with 32 bytes, an unread auto-subscription keeps the newest four 8-byte
+// frames and reports the others in dropped_before. Above the library's 64 MiB cap the Room is
+// refused with LK_ERR_INVALID_ARGUMENT (the library checks it, not this API); the cap itself is
+// accepted.
+TEST_F(E2E, RoomBufferBytesBoundAutoSubscriptions) {
+  for (uint32_t bytes : {64u << 20 | 1, ~0u}) {
+    lk::RoomOptions o;
+    o.data_track_buffer_bytes = bytes;
+    expect_error(LK_ERR_INVALID_ARGUMENT, [&] { lk::Room r(client_b, o); }, "data_track_buffer_bytes above 64 MiB");
+  }
+  {
+    lk::RoomOptions o;
+    o.data_track_buffer_bytes = 64u << 20;
+    lk::Room accepted(client_b, o);
+  }
+
+  lk::Room alice = join(client_a, "alice");
+  lk::RoomOptions opts = auto_subscribing();
+  opts.data_track_buffer_bytes = 32;
+  lk::Room bob(client_b, opts);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::LocalDataTrack track = alice.publish_data_track("bytes");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track);  // the auto-subscription
+  lk::DataTrackSubscription probe = bob.subscribe(pub.track, witness_buffer());
+
+  uint32_t next = 0;
+  ASSERT_TRUE(push_until_read(track, probe, next, 8).has_value()) << "frames never flowed";
+  const uint32_t barrier = next++;
+  track.push(numbered(barrier, 8), 0, kGuard);
+  ASSERT_TRUE(read_until(probe, barrier)) << "the barrier did not arrive";
+  const uint64_t warm_lost = drain_through(sub, barrier);
+
+  constexpr uint32_t kFrames = 20;
+  for (uint32_t i = 0; i < kFrames; i++) track.push(numbered(next++, 8), 0, kGuard);
+  track.flush(kGuard);
+  const uint32_t last = next - 1;
+  ASSERT_TRUE(read_until(probe, last)) << "the probe missed frame " << last;
+
+  std::vector<Numbered> got = read_arrived(sub);
+  ASSERT_EQ(got.size(), 4u) << "32 bytes hold four 8-byte frames";
+  uint64_t reported = 0;
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(got[i].n, last - 3 + i) << "the newest frames, in order";
+    reported += got[i].dropped_before;
+  }
+  EXPECT_EQ(got[0].dropped_before, uint64_t(kFrames - 4));
+  EXPECT_EQ(got.size() + reported, size_t(kFrames)) << "frames read + dropped_before = frames pushed";
+
+  track.unpublish();
+  lk::Frame rest;
+  EXPECT_EQ(sub.try_read(rest, int32_t(kGuard.count())).code(), LK_ERR_END_OF_STREAM);
+  ASSERT_TRUE(sub.end().has_value());
+  EXPECT_EQ(sub.end()->frames_dropped, warm_lost + reported);
+}
+
 // An auto-subscription never taken goes with its track, its publisher or the room.
 TEST_F(E2E, UntakenAutoSubscriptionsAreReleased) {
   auto alice = std::make_unique<lk::Room>(join(client_a, "alice"));
