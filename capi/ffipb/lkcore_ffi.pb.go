@@ -169,6 +169,7 @@ type Request struct {
 	//	*Request_GetDataTrackStats
 	//	*Request_WaitDataTrackSubscribed
 	//	*Request_GetDataTrackSubscriptionEnd
+	//	*Request_SetDataTrackDelivery
 	//	*Request_PerformRpc
 	//	*Request_RegisterRpcMethod
 	//	*Request_UnregisterRpcMethod
@@ -490,6 +491,15 @@ func (x *Request) GetGetDataTrackSubscriptionEnd() *GetDataTrackSubscriptionEndR
 	return nil
 }
 
+func (x *Request) GetSetDataTrackDelivery() *SetDataTrackDeliveryRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_SetDataTrackDelivery); ok {
+			return x.SetDataTrackDelivery
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetPerformRpc() *PerformRpcRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_PerformRpc); ok {
@@ -727,6 +737,10 @@ type Request_GetDataTrackSubscriptionEnd struct {
 	GetDataTrackSubscriptionEnd *GetDataTrackSubscriptionEndRequest `protobuf:"bytes,49,opt,name=get_data_track_subscription_end,json=getDataTrackSubscriptionEnd,proto3,oneof"` // since ABI 1.4
 }
 
+type Request_SetDataTrackDelivery struct {
+	SetDataTrackDelivery *SetDataTrackDeliveryRequest `protobuf:"bytes,50,opt,name=set_data_track_delivery,json=setDataTrackDelivery,proto3,oneof"` // since ABI 1.14
+}
+
 type Request_PerformRpc struct {
 	// RPC.
 	PerformRpc *PerformRpcRequest `protobuf:"bytes,60,opt,name=perform_rpc,json=performRpc,proto3,oneof"`
@@ -837,6 +851,8 @@ func (*Request_WaitDataTrackSubscribed) isRequest_Message() {}
 
 func (*Request_GetDataTrackSubscriptionEnd) isRequest_Message() {}
 
+func (*Request_SetDataTrackDelivery) isRequest_Message() {}
+
 func (*Request_PerformRpc) isRequest_Message() {}
 
 func (*Request_RegisterRpcMethod) isRequest_Message() {}
@@ -892,6 +908,7 @@ type Response struct {
 	//	*Response_SubscribeDataTrack
 	//	*Response_GetDataTrackStats
 	//	*Response_GetDataTrackSubscriptionEnd
+	//	*Response_SetDataTrackDelivery
 	//	*Response_RegisterRpcMethod
 	//	*Response_UnregisterRpcMethod
 	//	*Response_RespondRpc
@@ -1106,6 +1123,15 @@ func (x *Response) GetGetDataTrackSubscriptionEnd() *GetDataTrackSubscriptionEnd
 	return nil
 }
 
+func (x *Response) GetSetDataTrackDelivery() *SetDataTrackDeliveryResponse {
+	if x != nil {
+		if x, ok := x.Message.(*Response_SetDataTrackDelivery); ok {
+			return x.SetDataTrackDelivery
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetRegisterRpcMethod() *RegisterRpcMethodResponse {
 	if x != nil {
 		if x, ok := x.Message.(*Response_RegisterRpcMethod); ok {
@@ -1223,6 +1249,10 @@ type Response_GetDataTrackSubscriptionEnd struct {
 	GetDataTrackSubscriptionEnd *GetDataTrackSubscriptionEndResponse `protobuf:"bytes,49,opt,name=get_data_track_subscription_end,json=getDataTrackSubscriptionEnd,proto3,oneof"`
 }
 
+type Response_SetDataTrackDelivery struct {
+	SetDataTrackDelivery *SetDataTrackDeliveryResponse `protobuf:"bytes,50,opt,name=set_data_track_delivery,json=setDataTrackDelivery,proto3,oneof"`
+}
+
 type Response_RegisterRpcMethod struct {
 	RegisterRpcMethod *RegisterRpcMethodResponse `protobuf:"bytes,61,opt,name=register_rpc_method,json=registerRpcMethod,proto3,oneof"`
 }
@@ -1276,6 +1306,8 @@ func (*Response_SubscribeDataTrack) isResponse_Message() {}
 func (*Response_GetDataTrackStats) isResponse_Message() {}
 
 func (*Response_GetDataTrackSubscriptionEnd) isResponse_Message() {}
+
+func (*Response_SetDataTrackDelivery) isResponse_Message() {}
 
 func (*Response_RegisterRpcMethod) isResponse_Message() {}
 
@@ -2437,7 +2469,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\x8a\x1d\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xf5\x1d\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -2475,7 +2507,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x1apush_data_track_frame_wait\x18. \x01(\v2(.lkcore.ffi.v1.PushDataTrackFrameRequestB\x04\xc8\xf3\x18\x01H\x00R\x16pushDataTrackFrameWait\x12`\n" +
 	"\x14get_data_track_stats\x18/ \x01(\v2'.lkcore.ffi.v1.GetDataTrackStatsRequestB\x04\xc8\xf3\x18\x00H\x00R\x11getDataTrackStats\x12r\n" +
 	"\x1await_data_track_subscribed\x180 \x01(\v2-.lkcore.ffi.v1.WaitDataTrackSubscribedRequestB\x04\xc8\xf3\x18\x01H\x00R\x17waitDataTrackSubscribed\x12\x7f\n" +
-	"\x1fget_data_track_subscription_end\x181 \x01(\v21.lkcore.ffi.v1.GetDataTrackSubscriptionEndRequestB\x04\xc8\xf3\x18\x00H\x00R\x1bgetDataTrackSubscriptionEnd\x12I\n" +
+	"\x1fget_data_track_subscription_end\x181 \x01(\v21.lkcore.ffi.v1.GetDataTrackSubscriptionEndRequestB\x04\xc8\xf3\x18\x00H\x00R\x1bgetDataTrackSubscriptionEnd\x12i\n" +
+	"\x17set_data_track_delivery\x182 \x01(\v2*.lkcore.ffi.v1.SetDataTrackDeliveryRequestB\x04\xc8\xf3\x18\x00H\x00R\x14setDataTrackDelivery\x12I\n" +
 	"\vperform_rpc\x18< \x01(\v2 .lkcore.ffi.v1.PerformRpcRequestB\x04\xc8\xf3\x18\x01H\x00R\n" +
 	"performRpc\x12_\n" +
 	"\x13register_rpc_method\x18= \x01(\v2'.lkcore.ffi.v1.RegisterRpcMethodRequestB\x04\xc8\xf3\x18\x00H\x00R\x11registerRpcMethod\x12e\n" +
@@ -2492,7 +2525,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x13close_stream_writer\x18V \x01(\v2'.lkcore.ffi.v1.CloseStreamWriterRequestB\x04\xc8\xf3\x18\x01H\x00R\x11closeStreamWriter\x12k\n" +
 	"\x17register_stream_handler\x18W \x01(\v2+.lkcore.ffi.v1.RegisterStreamHandlerRequestB\x04\xc8\xf3\x18\x00H\x00R\x15registerStreamHandler\x12q\n" +
 	"\x19unregister_stream_handler\x18X \x01(\v2-.lkcore.ffi.v1.UnregisterStreamHandlerRequestB\x04\xc8\xf3\x18\x00H\x00R\x17unregisterStreamHandlerB\t\n" +
-	"\amessage\"\xc2\x0f\n" +
+	"\amessage\"\xa8\x10\n" +
 	"\bResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12*\n" +
@@ -2516,7 +2549,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x15push_data_track_frame\x18+ \x01(\v2).lkcore.ffi.v1.PushDataTrackFrameResponseH\x00R\x12pushDataTrackFrame\x12]\n" +
 	"\x14subscribe_data_track\x18, \x01(\v2).lkcore.ffi.v1.SubscribeDataTrackResponseH\x00R\x12subscribeDataTrack\x12[\n" +
 	"\x14get_data_track_stats\x18/ \x01(\v2(.lkcore.ffi.v1.GetDataTrackStatsResponseH\x00R\x11getDataTrackStats\x12z\n" +
-	"\x1fget_data_track_subscription_end\x181 \x01(\v22.lkcore.ffi.v1.GetDataTrackSubscriptionEndResponseH\x00R\x1bgetDataTrackSubscriptionEnd\x12Z\n" +
+	"\x1fget_data_track_subscription_end\x181 \x01(\v22.lkcore.ffi.v1.GetDataTrackSubscriptionEndResponseH\x00R\x1bgetDataTrackSubscriptionEnd\x12d\n" +
+	"\x17set_data_track_delivery\x182 \x01(\v2+.lkcore.ffi.v1.SetDataTrackDeliveryResponseH\x00R\x14setDataTrackDelivery\x12Z\n" +
 	"\x13register_rpc_method\x18= \x01(\v2(.lkcore.ffi.v1.RegisterRpcMethodResponseH\x00R\x11registerRpcMethod\x12`\n" +
 	"\x15unregister_rpc_method\x18> \x01(\v2*.lkcore.ffi.v1.UnregisterRpcMethodResponseH\x00R\x13unregisterRpcMethod\x12D\n" +
 	"\vrespond_rpc\x18? \x01(\v2!.lkcore.ffi.v1.RespondRpcResponseH\x00R\n" +
@@ -2664,46 +2698,48 @@ var file_lkcore_ffi_proto_goTypes = []any{
 	(*GetDataTrackStatsRequest)(nil),            // 38: lkcore.ffi.v1.GetDataTrackStatsRequest
 	(*WaitDataTrackSubscribedRequest)(nil),      // 39: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
 	(*GetDataTrackSubscriptionEndRequest)(nil),  // 40: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*PerformRpcRequest)(nil),                   // 41: lkcore.ffi.v1.PerformRpcRequest
-	(*RegisterRpcMethodRequest)(nil),            // 42: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*UnregisterRpcMethodRequest)(nil),          // 43: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*RespondRpcRequest)(nil),                   // 44: lkcore.ffi.v1.RespondRpcRequest
-	(*SendTextRequest)(nil),                     // 45: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                    // 46: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                     // 47: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),               // 48: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),               // 49: lkcore.ffi.v1.OpenByteWriterRequest
-	(*WriteStreamRequest)(nil),                  // 50: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),            // 51: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),        // 52: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*UnregisterStreamHandlerRequest)(nil),      // 53: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*Error)(nil),                               // 54: lkcore.ffi.v1.Error
-	(*CreateRoomResponse)(nil),                  // 55: lkcore.ffi.v1.CreateRoomResponse
-	(*GetRoomSnapshotResponse)(nil),             // 56: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*SetSharedKeyResponse)(nil),                // 57: lkcore.ffi.v1.SetSharedKeyResponse
-	(*GetE2EeStatsResponse)(nil),                // 58: lkcore.ffi.v1.GetE2eeStatsResponse
-	(*UnpublishDataTrackResponse)(nil),          // 59: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedResponse)(nil),        // 60: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameResponse)(nil),          // 61: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*SubscribeDataTrackResponse)(nil),          // 62: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*GetDataTrackStatsResponse)(nil),           // 63: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*GetDataTrackSubscriptionEndResponse)(nil), // 64: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*RegisterRpcMethodResponse)(nil),           // 65: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodResponse)(nil),         // 66: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RespondRpcResponse)(nil),                  // 67: lkcore.ffi.v1.RespondRpcResponse
-	(*RegisterStreamHandlerResponse)(nil),       // 68: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerResponse)(nil),     // 69: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*RoomEvent)(nil),                           // 70: lkcore.ffi.v1.RoomEvent
-	(*DataTrackFrameEvent)(nil),                 // 71: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),          // 72: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*StreamChunkEvent)(nil),                    // 73: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                    // 74: lkcore.ffi.v1.StreamEndedEvent
-	(*ConnectResult)(nil),                       // 75: lkcore.ffi.v1.ConnectResult
-	(*PublishDataTrackResult)(nil),              // 76: lkcore.ffi.v1.PublishDataTrackResult
-	(*PerformRpcResult)(nil),                    // 77: lkcore.ffi.v1.PerformRpcResult
-	(*TextStreamInfo)(nil),                      // 78: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                      // 79: lkcore.ffi.v1.ByteStreamInfo
-	(*OwnedStreamWriter)(nil),                   // 80: lkcore.ffi.v1.OwnedStreamWriter
+	(*SetDataTrackDeliveryRequest)(nil),         // 41: lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	(*PerformRpcRequest)(nil),                   // 42: lkcore.ffi.v1.PerformRpcRequest
+	(*RegisterRpcMethodRequest)(nil),            // 43: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*UnregisterRpcMethodRequest)(nil),          // 44: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*RespondRpcRequest)(nil),                   // 45: lkcore.ffi.v1.RespondRpcRequest
+	(*SendTextRequest)(nil),                     // 46: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                    // 47: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                     // 48: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),               // 49: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),               // 50: lkcore.ffi.v1.OpenByteWriterRequest
+	(*WriteStreamRequest)(nil),                  // 51: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),            // 52: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),        // 53: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*UnregisterStreamHandlerRequest)(nil),      // 54: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*Error)(nil),                               // 55: lkcore.ffi.v1.Error
+	(*CreateRoomResponse)(nil),                  // 56: lkcore.ffi.v1.CreateRoomResponse
+	(*GetRoomSnapshotResponse)(nil),             // 57: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*SetSharedKeyResponse)(nil),                // 58: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsResponse)(nil),                // 59: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*UnpublishDataTrackResponse)(nil),          // 60: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedResponse)(nil),        // 61: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameResponse)(nil),          // 62: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*SubscribeDataTrackResponse)(nil),          // 63: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*GetDataTrackStatsResponse)(nil),           // 64: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*GetDataTrackSubscriptionEndResponse)(nil), // 65: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*SetDataTrackDeliveryResponse)(nil),        // 66: lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	(*RegisterRpcMethodResponse)(nil),           // 67: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodResponse)(nil),         // 68: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RespondRpcResponse)(nil),                  // 69: lkcore.ffi.v1.RespondRpcResponse
+	(*RegisterStreamHandlerResponse)(nil),       // 70: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerResponse)(nil),     // 71: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*RoomEvent)(nil),                           // 72: lkcore.ffi.v1.RoomEvent
+	(*DataTrackFrameEvent)(nil),                 // 73: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),          // 74: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*StreamChunkEvent)(nil),                    // 75: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                    // 76: lkcore.ffi.v1.StreamEndedEvent
+	(*ConnectResult)(nil),                       // 77: lkcore.ffi.v1.ConnectResult
+	(*PublishDataTrackResult)(nil),              // 78: lkcore.ffi.v1.PublishDataTrackResult
+	(*PerformRpcResult)(nil),                    // 79: lkcore.ffi.v1.PerformRpcResult
+	(*TextStreamInfo)(nil),                      // 80: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                      // 81: lkcore.ffi.v1.ByteStreamInfo
+	(*OwnedStreamWriter)(nil),                   // 82: lkcore.ffi.v1.OwnedStreamWriter
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	5,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -2734,67 +2770,69 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	38, // 25: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
 	39, // 26: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
 	40, // 27: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	41, // 28: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	42, // 29: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	43, // 30: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	44, // 31: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	45, // 32: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	46, // 33: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	47, // 34: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	48, // 35: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	49, // 36: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	50, // 37: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	51, // 38: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	52, // 39: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	53, // 40: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	54, // 41: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 42: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	8,  // 43: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	10, // 44: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	14, // 45: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	16, // 46: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	18, // 47: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
-	12, // 48: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
-	55, // 49: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	56, // 50: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	57, // 51: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	58, // 52: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
-	59, // 53: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	60, // 54: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	61, // 55: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	62, // 56: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	63, // 57: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
-	64, // 58: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	65, // 59: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	66, // 60: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	67, // 61: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	68, // 62: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	69, // 63: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	4,  // 64: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	19, // 65: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	70, // 66: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	71, // 67: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	72, // 68: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	73, // 69: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	74, // 70: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	54, // 71: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 72: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	75, // 73: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	76, // 74: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	77, // 75: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	78, // 76: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	79, // 77: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	79, // 78: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	80, // 79: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	80, // 80: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,  // 81: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	0,  // 82: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	20, // 83: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	84, // [84:84] is the sub-list for method output_type
-	84, // [84:84] is the sub-list for method input_type
-	84, // [84:84] is the sub-list for extension type_name
-	84, // [84:84] is the sub-list for extension extendee
-	0,  // [0:84] is the sub-list for field type_name
+	41, // 28: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	42, // 29: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	43, // 30: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	44, // 31: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	45, // 32: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	46, // 33: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	47, // 34: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	48, // 35: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	49, // 36: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	50, // 37: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	51, // 38: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	52, // 39: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	53, // 40: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	54, // 41: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	55, // 42: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 43: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	8,  // 44: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	10, // 45: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	14, // 46: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	16, // 47: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	18, // 48: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	12, // 49: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
+	56, // 50: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	57, // 51: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	58, // 52: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	59, // 53: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	60, // 54: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	61, // 55: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	62, // 56: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	63, // 57: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	64, // 58: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	65, // 59: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	66, // 60: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	67, // 61: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	68, // 62: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	69, // 63: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	70, // 64: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	71, // 65: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	4,  // 66: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	19, // 67: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	72, // 68: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	73, // 69: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	74, // 70: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	75, // 71: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	76, // 72: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	55, // 73: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 74: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	77, // 75: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	78, // 76: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	79, // 77: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	80, // 78: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	81, // 79: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	81, // 80: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	82, // 81: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	82, // 82: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,  // 83: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	0,  // 84: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	20, // 85: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	86, // [86:86] is the sub-list for method output_type
+	86, // [86:86] is the sub-list for method input_type
+	86, // [86:86] is the sub-list for extension type_name
+	86, // [86:86] is the sub-list for extension extendee
+	0,  // [0:86] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -2838,6 +2876,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_GetDataTrackStats)(nil),
 		(*Request_WaitDataTrackSubscribed)(nil),
 		(*Request_GetDataTrackSubscriptionEnd)(nil),
+		(*Request_SetDataTrackDelivery)(nil),
 		(*Request_PerformRpc)(nil),
 		(*Request_RegisterRpcMethod)(nil),
 		(*Request_UnregisterRpcMethod)(nil),
@@ -2870,6 +2909,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Response_SubscribeDataTrack)(nil),
 		(*Response_GetDataTrackStats)(nil),
 		(*Response_GetDataTrackSubscriptionEnd)(nil),
+		(*Response_SetDataTrackDelivery)(nil),
 		(*Response_RegisterRpcMethod)(nil),
 		(*Response_UnregisterRpcMethod)(nil),
 		(*Response_RespondRpc)(nil),

@@ -1495,6 +1495,111 @@ func (x *GetDataTrackSubscriptionEndResponse) GetEnd() *DataTrackSubscriptionEnd
 	return nil
 }
 
+// SetDataTrackDeliveryRequest (SYNC, since ABI 1.14) switches a DELIVERY_MODE_PULL subscription
+// to EVENTS, or to CREDITS with initial_credits, once: for example an auto-subscription (which a
+// binding reads with PULL, RoomOptions.auto_subscription_delivery) that its user takes with a
+// callback. From then on the frames waiting in its buffer and every later one arrive as
+// DataTrackFrameEvents, followed by its DataTrackSubscriptionEnded — again, if its end was
+// already reported while it was read in pull mode, so that the end always follows the last
+// frame event. Reads then fail with FAILED_PRECONDITION (a read already waiting may still
+// return one frame). FAILED_PRECONDITION when the subscription is not in pull mode (any more);
+// INVALID_ARGUMENT for another delivery.
+type SetDataTrackDeliveryRequest struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionHandle uint64                 `protobuf:"varint,1,opt,name=subscription_handle,json=subscriptionHandle,proto3" json:"subscription_handle,omitempty"`
+	Delivery           DeliveryMode           `protobuf:"varint,2,opt,name=delivery,proto3,enum=lkcore.ffi.v1.DeliveryMode" json:"delivery,omitempty"`
+	InitialCredits     uint32                 `protobuf:"varint,3,opt,name=initial_credits,json=initialCredits,proto3" json:"initial_credits,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *SetDataTrackDeliveryRequest) Reset() {
+	*x = SetDataTrackDeliveryRequest{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDataTrackDeliveryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDataTrackDeliveryRequest) ProtoMessage() {}
+
+func (x *SetDataTrackDeliveryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDataTrackDeliveryRequest.ProtoReflect.Descriptor instead.
+func (*SetDataTrackDeliveryRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SetDataTrackDeliveryRequest) GetSubscriptionHandle() uint64 {
+	if x != nil {
+		return x.SubscriptionHandle
+	}
+	return 0
+}
+
+func (x *SetDataTrackDeliveryRequest) GetDelivery() DeliveryMode {
+	if x != nil {
+		return x.Delivery
+	}
+	return DeliveryMode_DELIVERY_MODE_EVENTS
+}
+
+func (x *SetDataTrackDeliveryRequest) GetInitialCredits() uint32 {
+	if x != nil {
+		return x.InitialCredits
+	}
+	return 0
+}
+
+type SetDataTrackDeliveryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDataTrackDeliveryResponse) Reset() {
+	*x = SetDataTrackDeliveryResponse{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDataTrackDeliveryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDataTrackDeliveryResponse) ProtoMessage() {}
+
+func (x *SetDataTrackDeliveryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDataTrackDeliveryResponse.ProtoReflect.Descriptor instead.
+func (*SetDataTrackDeliveryResponse) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{25}
+}
+
 type OwnedDataTrackSubscription struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Handle        uint64                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
@@ -1505,7 +1610,7 @@ type OwnedDataTrackSubscription struct {
 
 func (x *OwnedDataTrackSubscription) Reset() {
 	*x = OwnedDataTrackSubscription{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1622,7 @@ func (x *OwnedDataTrackSubscription) String() string {
 func (*OwnedDataTrackSubscription) ProtoMessage() {}
 
 func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1635,7 @@ func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedDataTrackSubscription.ProtoReflect.Descriptor instead.
 func (*OwnedDataTrackSubscription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *OwnedDataTrackSubscription) GetHandle() uint64 {
@@ -1569,7 +1674,7 @@ type DataTrackFrameEvent struct {
 
 func (x *DataTrackFrameEvent) Reset() {
 	*x = DataTrackFrameEvent{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1686,7 @@ func (x *DataTrackFrameEvent) String() string {
 func (*DataTrackFrameEvent) ProtoMessage() {}
 
 func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1699,7 @@ func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackFrameEvent.ProtoReflect.Descriptor instead.
 func (*DataTrackFrameEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DataTrackFrameEvent) GetSubscriptionHandle() uint64 {
@@ -1644,7 +1749,7 @@ type DataTrackSubscriptionEnded struct {
 
 func (x *DataTrackSubscriptionEnded) Reset() {
 	*x = DataTrackSubscriptionEnded{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1761,7 @@ func (x *DataTrackSubscriptionEnded) String() string {
 func (*DataTrackSubscriptionEnded) ProtoMessage() {}
 
 func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1774,7 @@ func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackSubscriptionEnded.ProtoReflect.Descriptor instead.
 func (*DataTrackSubscriptionEnded) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DataTrackSubscriptionEnded) GetSubscriptionHandle() uint64 {
@@ -1806,7 +1911,12 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\x13subscription_handle\x18\x01 \x01(\x04R\x12subscriptionHandle\"x\n" +
 	"#GetDataTrackSubscriptionEndResponse\x12\x14\n" +
 	"\x05ended\x18\x01 \x01(\bR\x05ended\x12;\n" +
-	"\x03end\x18\x02 \x01(\v2).lkcore.ffi.v1.DataTrackSubscriptionEndedR\x03end\"n\n" +
+	"\x03end\x18\x02 \x01(\v2).lkcore.ffi.v1.DataTrackSubscriptionEndedR\x03end\"\xb0\x01\n" +
+	"\x1bSetDataTrackDeliveryRequest\x12/\n" +
+	"\x13subscription_handle\x18\x01 \x01(\x04R\x12subscriptionHandle\x127\n" +
+	"\bdelivery\x18\x02 \x01(\x0e2\x1b.lkcore.ffi.v1.DeliveryModeR\bdelivery\x12'\n" +
+	"\x0finitial_credits\x18\x03 \x01(\rR\x0einitialCredits\"\x1e\n" +
+	"\x1cSetDataTrackDeliveryResponse\"n\n" +
 	"\x1aOwnedDataTrackSubscription\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x128\n" +
 	"\x05track\x18\x02 \x01(\v2\".lkcore.ffi.v1.RemoteDataTrackInfoR\x05track\"\xc6\x01\n" +
@@ -1841,7 +1951,7 @@ func file_lkcore_ffi_data_track_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_data_track_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_lkcore_ffi_data_track_proto_goTypes = []any{
 	(SubscriptionEndReason)(0),                  // 0: lkcore.ffi.v1.SubscriptionEndReason
 	(*DataTrackInfo)(nil),                       // 1: lkcore.ffi.v1.DataTrackInfo
@@ -1868,31 +1978,34 @@ var file_lkcore_ffi_data_track_proto_goTypes = []any{
 	(*WaitDataTrackSubscribedRequest)(nil),      // 22: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
 	(*GetDataTrackSubscriptionEndRequest)(nil),  // 23: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
 	(*GetDataTrackSubscriptionEndResponse)(nil), // 24: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*OwnedDataTrackSubscription)(nil),          // 25: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*DataTrackFrameEvent)(nil),                 // 26: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),          // 27: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*Error)(nil),                               // 28: lkcore.ffi.v1.Error
-	(DeliveryMode)(0),                           // 29: lkcore.ffi.v1.DeliveryMode
+	(*SetDataTrackDeliveryRequest)(nil),         // 25: lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	(*SetDataTrackDeliveryResponse)(nil),        // 26: lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	(*OwnedDataTrackSubscription)(nil),          // 27: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*DataTrackFrameEvent)(nil),                 // 28: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),          // 29: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*Error)(nil),                               // 30: lkcore.ffi.v1.Error
+	(DeliveryMode)(0),                           // 31: lkcore.ffi.v1.DeliveryMode
 }
 var file_lkcore_ffi_data_track_proto_depIdxs = []int32{
 	4,  // 0: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
 	1,  // 1: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	14, // 2: lkcore.ffi.v1.GetDataTrackStatsResponse.stats:type_name -> lkcore.ffi.v1.LocalDataTrackStats
-	28, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
+	30, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
 	1,  // 4: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	16, // 5: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	25, // 6: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	29, // 7: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	25, // 8: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	27, // 9: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse.end:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	16, // 10: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	0,  // 11: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
-	28, // 12: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	27, // 6: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	31, // 7: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	27, // 8: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	29, // 9: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse.end:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	31, // 10: lkcore.ffi.v1.SetDataTrackDeliveryRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	16, // 11: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	0,  // 12: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
+	30, // 13: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_data_track_proto_init() }
@@ -1902,14 +2015,14 @@ func file_lkcore_ffi_data_track_proto_init() {
 	}
 	file_lkcore_ffi_common_proto_init()
 	file_lkcore_ffi_data_track_proto_msgTypes[8].OneofWrappers = []any{}
-	file_lkcore_ffi_data_track_proto_msgTypes[25].OneofWrappers = []any{}
+	file_lkcore_ffi_data_track_proto_msgTypes[27].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_data_track_proto_rawDesc), len(file_lkcore_ffi_data_track_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

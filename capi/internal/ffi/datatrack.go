@@ -3,6 +3,7 @@ package ffi
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
@@ -177,10 +178,15 @@ type Subscription struct {
 	room   *Room
 	handle uint64
 	track  *room.RemoteDataTrack
-	mode   ffipb.DeliveryMode
 	ctx    context.Context // cancelled when the handle is released
 	cancel context.CancelFunc
 	credits
+
+	// mode is the ffipb.DeliveryMode; PULL changes once to EVENTS or CREDITS (switchDelivery,
+	// under switchMu, which then closes switched).
+	mode     atomic.Int32
+	switchMu sync.Mutex
+	switched chan struct{}
 
 	ready chan struct{}               // closed when the core subscription exists or failed
 	sub   *room.DataTrackSubscription // set before ready is closed; nil on failure
@@ -192,7 +198,7 @@ type Subscription struct {
 
 // ReadFrame implements FrameReader (DELIVERY_MODE_PULL).
 func (s *Subscription) ReadFrame(ctx context.Context) (Frame, error) {
-	if s.mode != ffipb.DeliveryMode_DELIVERY_MODE_PULL {
+	if s.delivery() != ffipb.DeliveryMode_DELIVERY_MODE_PULL {
 		return Frame{}, Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "subscription is not in pull delivery mode")
 	}
 	// A subscription that is already established is read even when ctx has expired (a
@@ -221,6 +227,40 @@ func (s *Subscription) ReadFrame(ctx context.Context) (Frame, error) {
 }
 
 var errEndOfStream = Errorf(ffipb.ErrorCode_ERROR_CODE_END_OF_STREAM, "subscription ended")
+
+func (s *Subscription) delivery() ffipb.DeliveryMode { return ffipb.DeliveryMode(s.mode.Load()) }
+
+// switchDelivery (SetDataTrackDeliveryRequest) turns a pull subscription into an EVENTS or
+// CREDITS one, once; run then delivers what waits in its buffer, later frames and its end.
+func (s *Subscription) switchDelivery(mode ffipb.DeliveryMode, initialCredits uint32) error {
+	switch mode {
+	case ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, ffipb.DeliveryMode_DELIVERY_MODE_CREDITS:
+	default:
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "a pull subscription switches to EVENTS or CREDITS, not %v", mode)
+	}
+	s.switchMu.Lock()
+	defer s.switchMu.Unlock()
+	if s.delivery() != ffipb.DeliveryMode_DELIVERY_MODE_PULL {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "only a pull subscription changes its delivery, once (it is %v)", s.delivery())
+	}
+	s.credits.reset(mode, initialCredits)
+	s.mode.Store(int32(mode))
+	close(s.switched)
+	return nil
+}
+
+// setDataTrackDelivery handles SetDataTrackDeliveryRequest (SYNC).
+func (c *Client) setDataTrackDelivery(m *ffipb.SetDataTrackDeliveryRequest, resp *ffipb.Response) error {
+	s, err := c.subscription(m.GetSubscriptionHandle())
+	if err != nil {
+		return err
+	}
+	if err := s.switchDelivery(m.GetDelivery(), m.GetInitialCredits()); err != nil {
+		return err
+	}
+	resp.Message = &ffipb.Response_SetDataTrackDelivery{SetDataTrackDelivery: &ffipb.SetDataTrackDeliveryResponse{}}
+	return nil
+}
 
 // coreLost is the number of frames the core lost for this subscription so far (on the way in
 // and in its buffer).
@@ -349,8 +389,9 @@ func (c *Client) adoptSubscription(r *Room, track *room.RemoteDataTrack, sub *ro
 func (c *Client) newSubscription(r *Room, track *room.RemoteDataTrack, mode ffipb.DeliveryMode, initialCredits uint32,
 	establish func(context.Context) (*room.DataTrackSubscription, error)) (uint64, error) {
 	ctx, cancel := context.WithCancel(r.ctx)
-	s := &Subscription{room: r, track: track, mode: mode, ctx: ctx, cancel: cancel,
-		credits: newCredits(mode, initialCredits), ready: make(chan struct{})}
+	s := &Subscription{room: r, track: track, ctx: ctx, cancel: cancel,
+		credits: newCredits(mode, initialCredits), ready: make(chan struct{}), switched: make(chan struct{})}
+	s.mode.Store(int32(mode))
 	h, err := c.handles.Insert(KindDataTrackSubscription, s, r.handle, s.release)
 	if err != nil {
 		cancel()
@@ -377,14 +418,10 @@ func (s *Subscription) run(establish func(context.Context) (*room.DataTrackSubsc
 		}
 		return
 	}
-	if s.mode == ffipb.DeliveryMode_DELIVERY_MODE_PULL {
-		select {
-		case <-sub.Done():
-			s.ended(s.endOf(sub))
-		case <-s.ctx.Done():
-		}
+	if s.delivery() == ffipb.DeliveryMode_DELIVERY_MODE_PULL && !s.pullUntilSwitched(sub) {
 		return
 	}
+	events := s.delivery() == ffipb.DeliveryMode_DELIVERY_MODE_EVENTS
 	var pendingLost uint64
 	for {
 		if !s.take(s.ctx) {
@@ -407,7 +444,7 @@ func (s *Subscription) run(establish func(context.Context) (*room.DataTrackSubsc
 			ev.UserTimestamp = &ts
 		}
 		out := &ffipb.Event{Message: &ffipb.Event_DataTrackFrame{DataTrackFrame: ev}}
-		if s.mode == ffipb.DeliveryMode_DELIVERY_MODE_EVENTS {
+		if events {
 			if !s.room.c.TryPost(out) {
 				pendingLost += 1 + f.DroppedBefore // lossy by contract; reported with the next frame
 				s.lost.Add(1)
@@ -418,6 +455,28 @@ func (s *Subscription) run(establish func(context.Context) (*room.DataTrackSubsc
 		}
 		pendingLost = 0
 		s.received.Add(1)
+	}
+}
+
+// pullUntilSwitched reports the end of a pull subscription when it comes and waits until the
+// host switches it to events (true: deliver what is left, then the end again) or releases it.
+func (s *Subscription) pullUntilSwitched(sub *room.DataTrackSubscription) bool {
+	done := sub.Done()
+	for {
+		select {
+		case <-s.switched:
+			return true
+		case <-s.ctx.Done():
+			return false
+		case <-done:
+			select {
+			case <-s.switched: // both: the end follows the frames, as events
+				return true
+			default:
+			}
+			s.ended(s.endOf(sub))
+			done = nil
+		}
 	}
 }
 

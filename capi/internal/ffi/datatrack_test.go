@@ -816,3 +816,99 @@ func TestE2EAutoSubscriptionOfASnapshotTrackIsDeliveredAsAsked(t *testing.T) {
 		})
 	}
 }
+
+// SetDataTrackDeliveryRequest (ABI 1.14) turns a pull subscription into a credit (or event)
+// one, once: what waited in its buffer and every later frame arrive as events, in order and
+// none twice, and its end follows the last one — also when the end had already been reported
+// while it was read in pull mode.
+func TestE2ESwitchPullSubscriptionToEvents(t *testing.T) {
+	for _, endedFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ended_first=%v", endedFirst), func(t *testing.T) {
+			s := sfu.Start(t, devsfu.Options{})
+			p := publishedTrackPeersWith(t, s, "dt-switch", &ffipb.RoomOptions{AutoSubscribe: true, AutoSubscriptionDelivery: ffipb.DeliveryMode_DELIVERY_MODE_PULL})
+			alice, bob, th, auto := p.alice, p.bob, p.track.GetHandle(), p.auto
+			if c := bob.waitSubscribed(auto, 0); c.GetError() != nil {
+				t.Fatalf("auto-subscription: %v", c)
+			}
+			events := subscribe(t, bob, p.br, "alice", p.remote.GetInfo().GetSid(), ffipb.DeliveryMode_DELIVERY_MODE_EVENTS) // shows arrival
+			pushUntilFrame(t, alice, th, bob, events, "the witness subscription")
+			setDelivery := func(h uint64, mode ffipb.DeliveryMode, credits uint32) *ffipb.Response {
+				return bob.do(&ffipb.Request{Message: &ffipb.Request_SetDataTrackDelivery{SetDataTrackDelivery: &ffipb.SetDataTrackDeliveryRequest{
+					SubscriptionHandle: h, Delivery: mode, InitialCredits: credits,
+				}}})
+			}
+			// Read the warm-up frames in pull mode, up to a barrier.
+			if err := alice.c.PushFrame(th, []byte("barrier"), 0, false); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				f, err := bob.c.ReadFrame(auto, hangGuard)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(f.Payload) == "barrier" {
+					break
+				}
+			}
+			var pushed []string
+			for i := range 10 {
+				pushed = append(pushed, fmt.Sprintf("frame %d", i))
+				if err := alice.c.PushFrame(th, []byte(pushed[i]), 0, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			bob.s.waitFor(t, "the frames on the witness", func(evs []*ffipb.Event) bool {
+				return slices.ContainsFunc(frameEvents(evs, events), func(f *ffipb.DataTrackFrameEvent) bool { return string(f.GetPayload()) == "frame 9" })
+			})
+			endsOf := func(evs []*ffipb.Event) (idx []int) {
+				for i, ev := range evs {
+					if ev.GetDataTrackSubscriptionEnded().GetSubscriptionHandle() == auto {
+						idx = append(idx, i)
+					}
+				}
+				return idx
+			}
+			unpublish := func() {
+				wantRespCode(t, alice.do(&ffipb.Request{Message: &ffipb.Request_UnpublishDataTrack{UnpublishDataTrack: &ffipb.UnpublishDataTrackRequest{TrackHandle: th}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+			}
+			if endedFirst {
+				unpublish()
+				bob.s.waitFor(t, "the end in pull mode", func(evs []*ffipb.Event) bool { return len(endsOf(evs)) == 1 })
+			}
+
+			wantRespCode(t, setDelivery(auto, ffipb.DeliveryMode_DELIVERY_MODE_PULL, 0), ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+			wantRespCode(t, setDelivery(events, ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, 1), ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION)
+			wantRespCode(t, setDelivery(auto, ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, 2), ffipb.ErrorCode_ERROR_CODE_OK)
+			wantRespCode(t, setDelivery(auto, ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0), ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION)
+			if _, err := bob.c.ReadFrame(auto, 0); CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION {
+				t.Fatalf("read after the switch: %v", err)
+			}
+			got := func() []string {
+				var out []string
+				for _, f := range frameEvents(bob.s.snapshot(), auto) {
+					out = append(out, string(f.GetPayload()))
+				}
+				return out
+			}
+			bob.s.waitFor(t, "two credited frames", func([]*ffipb.Event) bool { return len(got()) == 2 })
+			wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_GrantCredits{GrantCredits: &ffipb.GrantCreditsRequest{Handle: auto, Credits: 100}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+			bob.s.waitFor(t, "every frame", func([]*ffipb.Event) bool { return len(got()) == len(pushed) })
+			if g := got(); !slices.Equal(g, pushed) {
+				t.Fatalf("frames after the switch %q, want %q", g, pushed)
+			}
+			if !endedFirst {
+				unpublish()
+			}
+			bob.s.waitFor(t, "the end after the last frame", func(evs []*ffipb.Event) bool {
+				ends := endsOf(evs)
+				return len(ends) > 0 && ends[len(ends)-1] > slices.IndexFunc(evs, func(ev *ffipb.Event) bool {
+					return ev.GetDataTrackFrame().GetSubscriptionHandle() == auto && string(ev.GetDataTrackFrame().GetPayload()) == "frame 9"
+				}) && len(ends) == map[bool]int{false: 1, true: 2}[endedFirst]
+			})
+			end := bob.s.snapshot()[endsOf(bob.s.snapshot())[0]].GetDataTrackSubscriptionEnded()
+			if end.GetReason() != ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_UNPUBLISHED || end.GetFramesDropped() != 0 {
+				t.Fatalf("end %v", end)
+			}
+		})
+	}
+}

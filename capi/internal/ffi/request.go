@@ -254,7 +254,10 @@ var requestHandlers = map[protoreflect.Name]handler{
 		}}
 		return nil
 	},
-	"grant_credits":       func(k *call) error { return k.c.grantCredits(k.req.GetGrantCredits(), k.resp) },
+	"grant_credits": func(k *call) error { return k.c.grantCredits(k.req.GetGrantCredits(), k.resp) },
+	"set_data_track_delivery": func(k *call) error {
+		return k.c.setDataTrackDelivery(k.req.GetSetDataTrackDelivery(), k.resp)
+	},
 	"set_event_notify_fd": func(k *call) error { return k.c.setEventNotifyFd(k.req.GetSetEventNotifyFd(), k.resp) },
 
 	// Rooms and participants.

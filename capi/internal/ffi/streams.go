@@ -179,13 +179,21 @@ func newCredits(mode ffipb.DeliveryMode, initial uint32) credits {
 	return credits{enabled: mode == ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, n: uint64(initial), wake: make(chan struct{})}
 }
 
+// reset makes the consumer use mode with initial credits (a pull subscription switching to
+// events); the delivering goroutine sees it after the switch (see Subscription.switchDelivery).
+func (c *credits) reset(mode ffipb.DeliveryMode, initial uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enabled, c.n = mode == ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, uint64(initial)
+}
+
 // GrantCredits implements CreditGranter.
 func (c *credits) GrantCredits(n uint32) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !c.enabled {
 		return 0, Errorf(ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "consumer does not use DELIVERY_MODE_CREDITS")
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.n += uint64(n)
 	close(c.wake)
 	c.wake = make(chan struct{})
