@@ -78,9 +78,10 @@
 //   of the header's major version and at least its minor version. This API needs ABI 1.14
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
-//   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes of 1.14) and does not
-//   build against an older lkcore.h. Fields, events and enum values added by a newer library
-//   of the same major version are ignored or kept as numbers.
+//   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
+//   SetDataTrackDeliveryRequest of 1.14) and does not build against an older lkcore.h. Fields,
+//   events and enum values added by a newer library of the same major version are ignored or
+//   kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -910,7 +911,9 @@ class LK_API LocalDataTrack {
 // error_code LK_OK, error_message "the room was destroyed", frame counters 0 (the library's are
 // gone with the handle)}; reads return LK_ERR_END_OF_STREAM (a waiting read returns); a
 // callback-mode subscription's on_end runs once, on the event thread (on the thread closing
-// the client if it closes first, e.g. a Room owning its client), and no frame follows it.
+// the client if it closes first, e.g. a Room owning its client), and no frame follows it. (An
+// auto-subscription taken in callback mode after it had ended, whose on_end still waited for
+// its frames, keeps the end it had: on_end gets that.)
 class LK_API DataTrackSubscription {
  public:
   DataTrackSubscription() noexcept = default;
@@ -944,8 +947,9 @@ class LK_API DataTrackSubscription {
   void wait_subscribed(Millis timeout = kDefaultWait);
   // Set once the subscription ended. A pull-mode read reporting LK_ERR_END_OF_STREAM has asked
   // the library how it ended (GetDataTrackSubscriptionEnd, at once), so it is set by then; a
-  // callback-mode subscription's end is set with its end event, or for an auto-subscription
-  // taken in callback mode when its last frame was read, before on_end runs. Destroying the
+  // callback-mode subscription's end is set with its end event, before on_end runs (an
+  // auto-subscription that ended before it was taken in callback mode has it set already, and
+  // updated by the end event following its last frame, before on_end runs). Destroying the
   // Room sets it too (see above).
   std::optional<SubscriptionEnd> end() const;
 
@@ -1127,11 +1131,12 @@ class LK_API Room {
   DataTrackSubscription subscribe(const RemoteDataTrack &track, const SubscribeOptions &options = {});
   // Callback mode: frames (and the end) are delivered on the client's event thread. If the
   // subscription ended before it could be registered (e.g. the track was just unpublished),
-  // on_end runs on the calling thread before subscribe returns. Taking an auto-subscription, a
-  // thread of its own reads the library's buffer (the frames kept since the hand-over first,
-  // then the later ones) and has the event thread deliver them, in order, at most 64 at a time
-  // (it reads on once they were delivered); its end follows its last frame. No lock is held
-  // while these callbacks run.
+  // on_end runs on the calling thread before subscribe returns. Taking an auto-subscription,
+  // the library switches it to callback mode (SetDataTrackDeliveryRequest, ABI 1.14): the
+  // frames kept in its buffer since the hand-over, then the later ones, arrive on the event
+  // thread like an explicit subscription's, and on_end runs once, after the last frame — also
+  // when the track was unpublished before the subscription was taken. No lock is held while
+  // these callbacks run.
   DataTrackSubscription subscribe(const RemoteDataTrack &track, FrameHandler on_frame,
                                   SubscriptionEndHandler on_end = {}, const SubscribeOptions &options = {});
 

@@ -198,12 +198,8 @@ DataTrackSubscription &DataTrackSubscription::operator=(DataTrackSubscription &&
 void DataTrackSubscription::release() noexcept {
   if (handle_ != 0 && impl_) {
     impl_->remove_subscription(handle_);
-    if (state_) {
-      state_->guard.close();           // no callback runs after this (unless we are inside it)
-      detail::stop_callbacks(*state_);  // an auto-subscription's reader, if any, reads no more
-    }
+    if (state_) state_->guard.close();  // no callback runs after this (unless we are inside it)
     impl_->drop_handle(handle_);
-    if (state_) detail::join_callbacks(*impl_, *state_);
   }
   handle_ = 0;
   client_ = 0;
@@ -213,10 +209,9 @@ void DataTrackSubscription::release() noexcept {
 
 Status DataTrackSubscription::try_read(Frame &frame, int32_t timeout_ms) noexcept {
   if (handle_ == 0) return LK_ERR_INVALID_HANDLE;
-  // An auto-subscription taken in callback mode is a pull subscription in the library, read by
-  // its own reader thread: refused as the library refuses to read an explicit callback one.
-  if (state_ && state_->pumped.load()) return LK_ERR_FAILED_PRECONDITION;
-  // Its room was destroyed: the library released the handle with the room (end() says so).
+  // (Callback mode, an auto-subscription's too once switched: the library refuses the read with
+  // FAILED_PRECONDITION.) Its room was destroyed: the library released the handle with the
+  // room (end() says so).
   if (state_ && state_->room_gone.load()) return LK_ERR_END_OF_STREAM;
   int32_t st = detail::read_frame(client_, handle_, timeout_ms, frame);
   if (st != LK_OK && state_ && state_->room_gone.load()) return LK_ERR_END_OF_STREAM;  // destroyed meanwhile
@@ -646,10 +641,40 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   auto &s = room_of(state_);
   if (!on_frame) throw Error(LK_ERR_INVALID_ARGUMENT, "on_frame is empty");
   if (auto a = s.take_auto(track)) {  // RoomOptions::auto_subscribe: the library's subscription
-    // A pull subscription whose frames wait in the library's buffer: a reader thread of its own
-    // hands them (those already waiting first) to on_frame on the event thread.
+    // A pull subscription whose frames wait in the library's buffer: the library switches it to
+    // credits mode, as below, so that what waited and every later frame arrive as events, then
+    // its end (detail::SubscriptionState::switching).
     DataTrackSubscription sub(s.client, a->handle, std::move(a->state));
-    detail::start_callbacks(s.client, sub.handle_, sub.state_, std::move(on_frame), std::move(on_end));
+    auto st = sub.state_;
+    {
+      std::lock_guard<std::mutex> l(st->mu);
+      st->on_frame = std::move(on_frame);
+      st->on_end = std::move(on_end);
+      st->switching = true;  // an end reported so far (or until the credits) came in pull mode
+    }
+    pb::Request req;
+    auto *p = req.mutable_set_data_track_delivery();  // ABI 1.14
+    p->set_subscription_handle(sub.handle_);
+    p->set_delivery(pb::DELIVERY_MODE_CREDITS);
+    p->set_initial_credits(0);
+    s.client->request(req);
+    // The credits are granted on the event thread behind the events already queued, an end
+    // reported in pull mode among them: the frames and the end after them follow the grant.
+    // (Capturing the client is safe: the task runs while it dispatches or closes.)
+    detail::ClientImpl *client = s.client.get();
+    lk_handle_t h = sub.handle_;
+    client->post_to_event_thread([client, h, st] {
+      if (!st->guard.enter()) return;  // destroyed meanwhile (its handle is gone)
+      detail::GuardScope leave{st->guard};
+      {
+        std::lock_guard<std::mutex> l(st->mu);
+        st->switching = false;
+      }
+      pb::Request grant;
+      grant.mutable_grant_credits()->set_handle(h);
+      grant.mutable_grant_credits()->set_credits(detail::kCallbackCredits);
+      client->request_nothrow(grant);  // fails only once its room or the client is gone
+    });
     return sub;
   }
   // Credits mode with no initial credit: no frame is delivered before the subscription is
@@ -688,7 +713,7 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   }
   pb::Request grant;
   grant.mutable_grant_credits()->set_handle(sub.handle_);
-  grant.mutable_grant_credits()->set_credits(1u << 30);
+  grant.mutable_grant_credits()->set_credits(detail::kCallbackCredits);
   s.client->request(grant);
   return sub;
 }

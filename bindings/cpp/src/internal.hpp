@@ -44,10 +44,9 @@ constexpr size_t kDefaultEventQueueCapacity = 4096;
 constexpr uint32_t kReaderWindow = 16;
 // Ended events of subscriptions not (yet) registered kept for their subscribe() call.
 constexpr size_t kMaxOrphanEnds = 256;
-// Frames the reader thread of an auto-subscription taken in callback mode hands to the event
-// thread at once: what it finds in the library's buffer, up to this many; it reads the next
-// ones once these were delivered (so this API holds at most this many frames, and drops none).
-constexpr size_t kCallbackBatch = 64;
+// The credit window of a callback-mode data-track subscription: practically unbounded, so that
+// it is a push subscription (granted again every kCallbackCredits / 2 frames, see dispatch).
+constexpr uint32_t kCallbackCredits = 1u << 30;
 
 // ---- UTF-8 (convert.cpp) ------------------------------------------------------------------------
 // Whether s is well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
@@ -146,8 +145,8 @@ struct SubscriptionState {
   // when the subscribe answer is stored (set_subscribed_track).
   bool sid_from_event = false;
   // Callback mode. Set before registration, except for an auto-subscription taken in callback
-  // mode: then set under mu, with `pumped`, before its reader thread starts (and never changed
-  // after).
+  // mode: then set under mu, with `switching`, before its delivery is switched (and never
+  // changed after).
   FrameHandler on_frame;
   SubscriptionEndHandler on_end;
   std::mutex mu;
@@ -163,14 +162,13 @@ struct SubscriptionState {
 
   // An auto-subscription (RoomOptions::auto_subscribe) is a pull subscription
   // (RoomOptions.auto_subscription_delivery PULL): its frames wait in the library's buffer until
-  // read. Taken in callback mode, a reader thread (`pump`, owned by the DataTrackSubscription,
-  // which joins it, or detaches it on the event thread) reads them with lk_data_track_read_frame and hands them to on_frame on the
-  // event thread, a batch at a time (start_callbacks); it delivers the end after the last frame.
-  std::atomic<bool> pumped{false};
-  std::thread pump;
-  bool pump_in_flight = false;  // a batch is on its way to the event thread (under mu)
-  bool pump_stop = false;       // the DataTrackSubscription is being destroyed (under mu)
-  bool pump_done = false;       // the reader saw the end of the frames (under mu)
+  // read. Taken in callback mode, the library switches it to credits (SetDataTrackDeliveryRequest,
+  // no credit yet) and sends what waited and every later frame as events, then its end — again
+  // if it had already reported the end in pull mode. Until the credits are granted (on the event
+  // thread, behind every event the library queued before the switch: Room::subscribe), no frame
+  // and no new end can come, so an end event seen meanwhile is the one reported in pull mode:
+  // on_end waits for the one that follows the frames. Under mu.
+  bool switching = false;
 };
 
 // Explicit subscriptions (Room::subscribe): the state of a subscription of track, registered
@@ -192,17 +190,9 @@ int32_t read_frame(lk_client_t client, lk_handle_t h, int32_t timeout_ms, Frame 
 // (GetDataTrackSubscriptionEndRequest, ABI 1.4) and sets s.end if it is not set yet, so that it
 // is known when END_OF_STREAM is reported (the end event may still be on its way).
 void fetch_end(ClientImpl &client, lk_handle_t h, SubscriptionState &s) noexcept;
-// Takes an auto-subscription (a pull subscription) in callback mode: sets the callbacks and
-// starts its reader thread (SubscriptionState::pump).
-void start_callbacks(const std::shared_ptr<ClientImpl> &client, lk_handle_t h, const std::shared_ptr<SubscriptionState> &s,
-                     FrameHandler on_frame, SubscriptionEndHandler on_end);
-// The destruction of an auto-subscription taken in callback mode: stop_callbacks before its
-// handle is dropped (its reader reads and hands over no more), join_callbacks after (the dropped
-// handle ends a read it is in): joins the reader, or detaches it on the event thread.
-void stop_callbacks(SubscriptionState &s) noexcept;
-void join_callbacks(ClientImpl &client, SubscriptionState &s) noexcept;
 // Calls a callback-mode subscription's on_end once its end is set, unless it was already called
-// or, for an auto-subscription, its reader has frames still to deliver (it calls it after them).
+// or, for an auto-subscription being switched to callback mode, the end is the one reported in
+// pull mode (the library reports it again after the frames; SubscriptionState::switching).
 void deliver_end(SubscriptionState &s);
 
 struct ReaderState {

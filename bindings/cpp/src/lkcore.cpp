@@ -197,8 +197,7 @@ void ClientImpl::close(Millis timeout) {
   // 0: the library's default, 5 s; negative: no bound (kMaxTimeout).
   int32_t st = lk_client_close(id_, timeout.count() == 0 ? 0 : int32_t(bounded_ms(timeout)));
   if (st == LK_ERR_TIMEOUT) throw Error(st, "an event callback is still running");
-  // Pull reads (auto-subscriptions included, and their reader threads) see CLIENT_CLOSED from
-  // the library.
+  // Pull reads (auto-subscriptions included) see CLIENT_CLOSED from the library.
   std::map<uint64_t, std::function<void(pb::Completion &&)>> pending;
   std::map<lk_handle_t, std::shared_ptr<ReaderState>> readers;
   {
@@ -504,14 +503,15 @@ void ClientImpl::dispatch(pb::Event &ev) {
         auto it = subs_.find(f.subscription_handle());
         if (it != subs_.end()) s = it->second;
       }
-      // Only explicit callback-mode subscriptions (credits) get frame events: auto-subscriptions
-      // are pull subscriptions (RoomOptions.auto_subscription_delivery).
+      // Only callback-mode subscriptions (credits) get frame events: explicit ones, and
+      // auto-subscriptions (pull subscriptions, RoomOptions.auto_subscription_delivery) once
+      // taken in callback mode and switched (SetDataTrackDeliveryRequest, see Room::subscribe).
       if (!s || !s->guard.enter()) return;
       GuardScope leave{s->guard};
-      if (++s->delivered % (1u << 29) == 0) {  // keep the credit window open (see subscribe)
+      if (++s->delivered % (kCallbackCredits / 2) == 0) {  // keep the credit window open (see subscribe)
         pb::Request req;
         req.mutable_grant_credits()->set_handle(f.subscription_handle());
-        req.mutable_grant_credits()->set_credits(1u << 30);
+        req.mutable_grant_credits()->set_credits(kCallbackCredits);
         request_nothrow(req);
       }
       if (s->on_frame && !s->room_gone.load()) {  // no frame after the end its room's destruction reported
@@ -635,7 +635,7 @@ bool ClientImpl::open_stream(const std::shared_ptr<RoomState> &room, const pb::S
   return true;
 }
 
-// ---- pull reads, and auto-subscriptions taken in callback mode -------------------------------
+// ---- pull reads, and the end of callback-mode subscriptions -----------------------------------
 
 int32_t read_frame(lk_client_t client, lk_handle_t h, int32_t timeout_ms, Frame &frame) noexcept {
   uint8_t *p = nullptr;
@@ -666,131 +666,15 @@ void fetch_end(ClientImpl &client, lk_handle_t h, SubscriptionState &s) noexcept
   }
 }
 
-namespace {
-
-// Hands a batch of frames to a callback-mode auto-subscription's on_frame (event thread).
-void deliver_frames(SubscriptionState &s, std::vector<Frame> &frames) {
-  if (!s.guard.enter()) return;  // destroyed meanwhile
-  GuardScope leave{s.guard};
-  FrameHandler on_frame;
-  {
-    std::lock_guard<std::mutex> l(s.mu);
-    on_frame = s.on_frame;
-  }
-  for (auto &f : frames) {
-    if (s.room_gone.load()) return;  // no frame after the end its room's destruction reported
-    try {
-      on_frame(std::move(f));
-    } catch (...) {
-      report_handler_exception("data-track frame handler");
-    }
-  }
-}
-
-// Queues a batch for the event thread (behind the events already queued) and waits until it was
-// delivered: false when the subscription is being destroyed or the client closed.
-bool hand_to_event_thread(ClientImpl &client, const std::shared_ptr<SubscriptionState> &s, std::vector<Frame> batch) {
-  {
-    std::lock_guard<std::mutex> l(s->mu);
-    if (s->pump_stop) return false;
-    s->pump_in_flight = true;
-  }
-  auto frames = std::make_shared<std::vector<Frame>>(std::move(batch));
-  pb::Request echo;
-  echo.mutable_echo()->set_async(true);
-  try {
-    client.start(echo, [s, frames](pb::Completion &&c) {
-      // CLIENT_CLOSED: run by the thread closing the client; no frame is delivered after that.
-      if (!c.has_error()) deliver_frames(*s, *frames);
-      {
-        std::lock_guard<std::mutex> l(s->mu);
-        s->pump_in_flight = false;
-      }
-      s->cv.notify_all();
-    });
-  } catch (...) {
-    return false;  // the client is closed
-  }
-  std::unique_lock<std::mutex> l(s->mu);
-  s->cv.wait(l, [&] { return !s->pump_in_flight || s->pump_stop; });
-  return !s->pump_stop;
-}
-
-// The reader thread of an auto-subscription taken in callback mode: reads what the library
-// buffered for it (everything there, up to kCallbackBatch frames, after waiting for the first),
-// has the event thread deliver it, and reads on; after the last frame, it has the end delivered.
-void pump(std::shared_ptr<ClientImpl> client, lk_handle_t h, std::shared_ptr<SubscriptionState> s) {
-  const lk_client_t id = client->id();
-  int32_t st = LK_OK;
-  for (;;) {
-    std::vector<Frame> batch;
-    Frame f;
-    st = read_frame(id, h, -1, f);  // until a frame, the end, the handle's release or the client's close
-    while (st == LK_OK) {
-      batch.push_back(std::move(f));
-      if (batch.size() >= kCallbackBatch) break;
-      st = read_frame(id, h, 0, f);
-    }
-    if (!batch.empty() && !hand_to_event_thread(*client, s, std::move(batch))) return;  // destroyed, or closed
-    if (st != LK_OK && st != LK_ERR_TIMEOUT) break;
-  }
-  // The frames are over: END_OF_STREAM (ended and drained; or its room was destroyed, which
-  // set the end already), CLIENT_CLOSED (no end is delivered, as for any subscription), or the
-  // handle was dropped by the subscription's destruction.
-  {
-    std::lock_guard<std::mutex> l(s->mu);
-    if (s->pump_stop) return;
-  }
-  if (st == LK_ERR_END_OF_STREAM && !s->room_gone.load()) fetch_end(*client, h, *s);
-  {
-    std::lock_guard<std::mutex> l(s->mu);
-    s->pump_done = true;
-  }
-  if (st == LK_ERR_END_OF_STREAM) client->post_to_event_thread([s] { deliver_end(*s); });
-}
-
-}  // namespace
-
-void start_callbacks(const std::shared_ptr<ClientImpl> &client, lk_handle_t h, const std::shared_ptr<SubscriptionState> &s,
-                     FrameHandler on_frame, SubscriptionEndHandler on_end) {
-  {
-    std::lock_guard<std::mutex> l(s->mu);
-    s->on_frame = std::move(on_frame);
-    s->on_end = std::move(on_end);
-    s->pumped = true;  // with on_frame: an end event arriving from now on is left to the reader
-  }
-  // Joined (or detached) by the DataTrackSubscription holding s, once it dropped the handle.
-  s->pump = std::thread(pump, client, h, s);
-}
-
-void stop_callbacks(SubscriptionState &s) noexcept {
-  {
-    std::lock_guard<std::mutex> l(s.mu);
-    s.pump_stop = true;
-  }
-  s.cv.notify_all();
-}
-
-void join_callbacks(ClientImpl &client, SubscriptionState &s) noexcept {
-  if (!s.pump.joinable()) return;
-  // The dropped handle ends a read the reader is in once the library has released it in the
-  // background, and a batch it waits for returns on pump_stop. On the event thread (a handler
-  // destroying the subscription) it is not waited for all the same: the library's release must
-  // not depend on this thread delivering events. It ends on its own, holding s and the client.
-  if (client.on_event_thread() || s.pump.get_id() == std::this_thread::get_id())
-    s.pump.detach();
-  else
-    s.pump.join();
-}
-
 void deliver_end(SubscriptionState &s) {
   SubscriptionEnd end;
   {
     std::lock_guard<std::mutex> l(s.mu);
     if (!s.end || s.end_delivered || !s.on_frame) return;  // not ended, done, or pull mode
-    // An auto-subscription's reader delivers the frames still in the library's buffer first;
-    // after its room's destruction no frame follows the end.
-    if (s.pumped && !s.pump_done && !s.room_gone) return;
+    // An auto-subscription being switched to callback mode: this end was reported in pull mode,
+    // the library reports it again after the frames (unless its room's destruction ended it:
+    // then nothing follows).
+    if (s.switching && !s.room_gone) return;
     s.end_delivered = true;
     end = *s.end;
   }
@@ -944,11 +828,16 @@ void RoomState::end_taken() noexcept {
     bool callbacks = false;
     {
       std::lock_guard<std::mutex> l(s->mu);
-      if (s->end) continue;  // ended already (its end event or read reported it)
-      SubscriptionEnd e;
-      e.reason = SubscriptionEndReason::Disconnected;
-      e.error_message = "the room was destroyed";
-      s->end = std::move(e);
+      // Ended already (its end event or read reported it), unless its on_end still waits for an
+      // end event the library no longer sends once the room's handle is dropped: an
+      // auto-subscription switched to callback mode after its end was reported in pull mode.
+      if (s->end && (!s->on_frame || s->end_delivered)) continue;
+      if (!s->end) {
+        SubscriptionEnd e;
+        e.reason = SubscriptionEndReason::Disconnected;
+        e.error_message = "the room was destroyed";
+        s->end = std::move(e);
+      }
       s->room_gone = true;
       callbacks = bool(s->on_frame);
     }

@@ -57,10 +57,10 @@ TEST_F(E2E, SubscriptionDestroyedWhileItsCallbackRuns) {
   pusher.join();
 }
 
-// An auto-subscription taken in callback mode is read by a thread of its own, which hands its
-// frames to the event thread: destroying it while its callback runs, from another thread (which
-// waits for the callback) or from the callback itself (on the event thread), stops the frames and
-// releases its handle; the reader ends on its own (ASan: nothing touched after it is gone).
+// An auto-subscription taken in callback mode (switched by the library to events, its credits
+// granted from the event thread): destroying it while its callback runs, from another thread
+// (which waits for the callback) or from the callback itself (on the event thread), stops the
+// frames and releases its handle (ASan: nothing touched after it is gone).
 TEST_F(E2E, AutoSubscriptionInCallbackModeDestroyedWhileItsCallbackRuns) {
   lk::Room alice = join(client_a, "alice");
   lk::RoomOptions opts;
@@ -116,7 +116,7 @@ TEST_F(E2E, AutoSubscriptionInCallbackModeDestroyedWhileItsCallbackRuns) {
         }
         std::this_thread::sleep_for(1ms);  // widen the window in which destruction races the callback
         if (!doomed) return;
-        doomed.reset();  // on the event thread: does not wait for the reader
+        doomed.reset();  // on the event thread (its own callback: not waited for)
         std::lock_guard<std::mutex> l(mu);
         destroyed = true;
         cv.notify_all();

@@ -747,12 +747,13 @@ TEST_F(E2E, UntakenAutoSubscriptionsAreReleased) {
   EXPECT_EQ(client_b.live_handles(), 0u) << "released with the room";
 }
 
-// Taken in callback mode, an auto-subscription is still read from the library's buffer: its
-// frames reach the callback on the event thread, in order, with the library's loss counts, and
-// while a callback holds the event thread up they wait in the library's buffer (4 frames here,
-// the oldest dropped and counted), not in this API. Of 20 frames pushed meanwhile the callback
-// gets the last 4 once it returns, the first of them reporting the frames dropped; the end
-// follows the last frame and counts the same losses.
+// Taken in callback mode, an auto-subscription is switched by the library to callback delivery,
+// which takes effect on the event thread (the binding grants its credits there): until then its
+// frames wait in the library's buffer, as before it was taken (4 frames here, the oldest dropped
+// and counted), not in this API. With the event thread held up by a handler while it is taken
+// and 20 frames arrive, the callback gets the last 4 once the handler returns, on the event
+// thread, in order, the first of them reporting the frames dropped; a later frame follows with
+// nothing lost, and on_end runs once, after the last frame, counting the same losses.
 TEST_F(E2E, AutoSubscriptionInCallbackModeIsReadFromTheLibrarysBuffer) {
   lk::Room alice = join(client_a, "alice");
   lk::Room bob(client_b, auto_subscribing(4));
@@ -761,13 +762,42 @@ TEST_F(E2E, AutoSubscriptionInCallbackModeIsReadFromTheLibrarysBuffer) {
   lk::LocalDataTrack track = alice.publish_data_track("cb-buffered");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
 
+  // A handler holds the event thread up until the gate opens (on every way out, so that a failing
+  // test does not leave it held).
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool held = false, open = false;
+  };
+  auto gate = std::make_shared<Gate>();
+  bob.set_event_handler([gate](const lk::RoomEvent &e) {
+    if (!std::holds_alternative<lk::DataReceivedEvent>(e)) return;
+    std::unique_lock<std::mutex> l(gate->mu);
+    gate->held = true;
+    gate->cv.notify_all();
+    gate->cv.wait_for(l, kGuard, [&] { return gate->open; });
+  });
+  struct Opener {
+    std::shared_ptr<Gate> g;
+    void operator()() {
+      std::lock_guard<std::mutex> l(g->mu);
+      g->open = true;
+      g->cv.notify_all();
+    }
+    ~Opener() { (*this)(); }
+  } opener{gate};
+  alice.publish_data("hold", {true, "hold", {}});
+  {
+    std::unique_lock<std::mutex> l(gate->mu);
+    ASSERT_TRUE(gate->cv.wait_for(l, kGuard, [&] { return gate->held; })) << "the event thread was not held up";
+  }
+
   std::mutex mu;
   std::condition_variable cv;
   std::vector<Numbered> got;
   std::vector<std::thread::id> threads;
   std::optional<lk::SubscriptionEnd> end;
-  size_t frames_at_end = 0;
-  bool open = false;            // the first callback holds the event thread up until then
+  std::vector<size_t> ends_at;    // frames delivered when each on_end ran
   int32_t blocking_call = LK_OK;  // what a blocking call made in the first callback got
   lk::DataTrackSubscription sub = bob.subscribe(
       pub.track,
@@ -777,64 +807,60 @@ TEST_F(E2E, AutoSubscriptionInCallbackModeIsReadFromTheLibrarysBuffer) {
         threads.push_back(std::this_thread::get_id());
         cv.notify_all();
         if (got.size() > 1) return;
+        l.unlock();
         try {
           bob.set_metadata("from the frame callback");
         } catch (const lk::Error &e) {
+          l.lock();
           blocking_call = e.code();
         }
-        cv.wait_for(l, kGuard, [&] { return open; });
       },
       [&](const lk::SubscriptionEnd &e) {
         std::lock_guard<std::mutex> l(mu);
         end = e;
-        frames_at_end = got.size();
+        ends_at.push_back(got.size());
         cv.notify_all();
       });
   EXPECT_EQ(client_b.live_handles(), 2u) << "subscribe must return the library's subscription";
   lk::Frame unused;
   EXPECT_EQ(sub.try_read(unused, 0).code(), LK_ERR_FAILED_PRECONDITION) << "callback mode cannot be read";
   lk::DataTrackSubscription probe = bob.subscribe(pub.track, witness_buffer());
-  // Opens the gate on every way out, so that a failing test does not leave the callback waiting.
-  struct Opener {
-    std::mutex &mu;
-    std::condition_variable &cv;
-    bool &open;
-    void operator()() {
-      std::lock_guard<std::mutex> l(mu);
-      open = true;
-      cv.notify_all();
-    }
-    ~Opener() { (*this)(); }
-  } opener{mu, cv, open};
 
+  // The event thread is held up: frames pushed now wait in the library's buffer, which keeps
+  // the last 4.
   uint32_t next = 0;
   ASSERT_TRUE(push_until_read(track, probe, next).has_value()) << "frames never flowed";
-  {
-    std::unique_lock<std::mutex> l(mu);
-    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return !got.empty(); })) << "no frame reached the callback";
-  }
-  // The event thread is held up by the first callback: 20 frames pushed now wait in the
-  // library's buffer, which keeps the last 4.
   constexpr uint32_t kHeld = 20;
-  const uint32_t first_held = next;
   for (uint32_t i = 0; i < kHeld; i++) track.push(numbered(next++, 16), 0, kGuard);
   track.flush(kGuard);
   const uint32_t last = next - 1;
   ASSERT_TRUE(read_until(probe, last)) << "the probe missed frame " << last;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_TRUE(got.empty()) << "a frame was delivered while the event thread was held up";
+  }
   opener();
   {
     std::unique_lock<std::mutex> l(mu);
-    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return got.back().n == last; })) << "frame " << last << " did not arrive";
-    EXPECT_EQ(blocking_call, LK_ERR_FAILED_PRECONDITION) << "the frame callback runs on the event thread";
-    ASSERT_GE(got.size(), 5u);
-    for (size_t i = 1; i < got.size(); i++) {
-      ASSERT_GT(got[i].n, got[i - 1].n) << "frames out of order";
-      EXPECT_EQ(got[i].dropped_before, got[i].n - got[i - 1].n - 1) << "frames between " << got[i - 1].n << " and " << got[i].n;
+    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return !got.empty() && got.back().n == last; }))
+        << "frame " << last << " did not arrive";
+    ASSERT_EQ(got.size(), 4u) << "the library's buffer kept the last 4 frames";
+    for (size_t i = 0; i < 4; i++) {
+      EXPECT_EQ(got[i].n, last - 3 + i) << "the newest frames, in order";
+      if (i > 0) {
+        EXPECT_EQ(got[i].dropped_before, 0u);
+      }
     }
-    const size_t k = got.size() - 4;
-    for (size_t i = 0; i < 4; i++) EXPECT_EQ(got[k + i].n, last - 3 + i) << "the library's buffer keeps the last 4";
-    EXPECT_LT(got[k - 1].n, first_held) << "none of the others waited for the callback";
-    EXPECT_GE(got[k].dropped_before, uint64_t(kHeld - 4)) << "the frames the library's buffer dropped are reported";
+    EXPECT_GE(got[0].dropped_before, uint64_t(kHeld - 4)) << "the frames the library's buffer dropped are reported";
+  }
+
+  track.push(numbered(next, 16), 0, kGuard);
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return got.back().n == next; })) << "the frame pushed after";
+    EXPECT_EQ(got.size(), 5u);
+    EXPECT_EQ(got.back().dropped_before, 0u);
+    EXPECT_EQ(blocking_call, LK_ERR_FAILED_PRECONDITION) << "the frame callback runs on the event thread";
     for (const auto &t : threads) {
       EXPECT_EQ(t, threads.front()) << "every frame on the event thread";
       EXPECT_NE(t, std::this_thread::get_id());
@@ -843,12 +869,16 @@ TEST_F(E2E, AutoSubscriptionInCallbackModeIsReadFromTheLibrarysBuffer) {
 
   track.unpublish();
   std::unique_lock<std::mutex> l(mu);
-  ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return end.has_value(); })) << "on_end did not run";
+  ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return !ends_at.empty(); })) << "on_end did not run";
   EXPECT_EQ(end->reason, lk::SubscriptionEndReason::Unpublished);
-  EXPECT_EQ(frames_at_end, got.size()) << "no frame after the end";
+  EXPECT_EQ(ends_at.front(), got.size()) << "no frame after the end";
   uint64_t reported = 0;
   for (const auto &g : got) reported += g.dropped_before;
   EXPECT_EQ(end->frames_dropped, reported) << "the end summary counts the losses the frames reported";
+  l.unlock();
+  bob.set_metadata("after the end");  // a round trip through the event thread
+  l.lock();
+  EXPECT_EQ(ends_at.size(), 1u) << "on_end ran more than once";
 }
 
 // Closing the client ends a waiting read of an auto-subscription (a pull subscription of the
