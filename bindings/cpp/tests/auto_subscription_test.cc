@@ -1,8 +1,10 @@
 // An auto-subscription (RoomOptions::auto_subscribe) taken in callback mode after its frames have
-// waited in the library's buffer, against devsfu. The frames' arrival is shown by a witness: a
+// waited in the library's buffer (and after its track was unpublished), against devsfu. The frames' arrival is shown by a witness: a
 // second pull subscription of the track in the same room, opened through the library directly,
 // since Room::subscribe would take the auto-subscription itself (hence a test of this program,
 // which is built with the binding's sources).
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -61,6 +63,15 @@ class Witness {
       std::optional<uint32_t> got = read(kGuard);
       if (!got) return false;
       if (*got == n) return true;
+    }
+  }
+  // Reads until the subscription ended (LK_ERR_END_OF_STREAM); false if it did not within kGuard.
+  bool read_until_end() {
+    for (;;) {
+      lk::Frame f;
+      int32_t st = lk::detail::read_frame(client_->id(), handle_, int32_t(kGuard.count()), f);
+      if (st == LK_ERR_END_OF_STREAM) return true;
+      if (st != LK_OK) return false;
     }
   }
 
@@ -156,4 +167,152 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeGetsTheFramesThatWaited) {
   uint64_t reported = 0;
   for (const auto &g : got) reported += g.dropped_before;
   EXPECT_EQ(end->frames_dropped, reported) << "the end summary counts the losses the frames reported";
+}
+
+// An auto-subscription whose track was unpublished before it was taken in callback mode (the
+// event thread is held up meanwhile, so that the DataTrackUnpublishedEvent, which releases an
+// untaken auto-subscription, waits): the library has reported its end in pull mode, and once
+// switched sends the frames that waited, then the end again. The frames reach the callback, in
+// order, on the event thread, and on_end runs once, after the last of them, with reason
+// Unpublished and the end that counts them (not the one of pull mode, which counts none).
+TEST_F(E2E, AutoSubscriptionTakenInCallbackModeAfterItsTrackWasUnpublished) {
+  lk::Room alice = join(client_a, "alice");
+  lk::RoomOptions opts;
+  opts.auto_subscribe = true;
+  lk::Room bob(client_b, opts);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::LocalDataTrack track = alice.publish_data_track("gone");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  Witness witness(bob, pub.track);
+  std::shared_ptr<lk::detail::RoomState> room = lk::detail::Access::room(bob);
+  std::shared_ptr<lk::detail::ClientImpl> client = room->client;
+  lk_handle_t auto_handle = 0;
+  {
+    std::lock_guard<std::mutex> l(room->mu);
+    auto it = room->auto_subs.find({"alice", "gone"});
+    ASSERT_NE(it, room->auto_subs.end()) << "no auto-subscription handed over";
+    auto_handle = it->second.handle;
+  }
+
+  uint32_t next = 0;
+  bool flowing = false;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !flowing && std::chrono::steady_clock::now() < deadline;) {
+    track.push(numbered(next++), 0, kGuard);
+    flowing = witness.read(lk::Millis(20)).has_value();
+  }
+  ASSERT_TRUE(flowing) << "frames never flowed";
+  constexpr uint32_t kWaiting = 8;
+  const uint32_t first_waiting = next;
+  for (uint32_t i = 0; i < kWaiting; i++) track.push(numbered(next++), 0, kGuard);
+  track.flush(kGuard);
+  const uint32_t last = next - 1;
+  ASSERT_TRUE(witness.read_until(last)) << "the witness missed frame " << last;
+
+  // Holds bob's event thread up: what the library reports from now on waits behind it. Opened on
+  // every way out, so that a failing test does not leave it held.
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool held = false, open = false;
+  };
+  auto gate = std::make_shared<Gate>();
+  struct Opener {
+    std::shared_ptr<Gate> g;
+    void operator()() {
+      std::lock_guard<std::mutex> l(g->mu);
+      g->open = true;
+      g->cv.notify_all();
+    }
+    ~Opener() { (*this)(); }
+  } opener{gate};
+  ASSERT_TRUE(client->post_to_event_thread([gate] {
+    std::unique_lock<std::mutex> l(gate->mu);
+    gate->held = true;
+    gate->cv.notify_all();
+    gate->cv.wait_for(l, kGuard, [&] { return gate->open; });
+  }));
+  {
+    std::unique_lock<std::mutex> l(gate->mu);
+    ASSERT_TRUE(gate->cv.wait_for(l, kGuard, [&] { return gate->held; })) << "the event thread was not held up";
+  }
+
+  track.unpublish();
+  ASSERT_TRUE(witness.read_until_end()) << "the unpublish did not reach bob's library";
+  // The auto-subscription has ended in the library too (asked until it says so: the library
+  // ends the track's subscriptions one after the other).
+  bool ended = false;
+  const auto deadline = std::chrono::steady_clock::now() + kGuard;
+  while (!ended && std::chrono::steady_clock::now() < deadline) {
+    lk::pb::Request req;
+    req.mutable_get_data_track_subscription_end()->set_subscription_handle(auto_handle);
+    ended = client->request(req).get_data_track_subscription_end().ended();
+    if (!ended) std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(ended) << "the auto-subscription did not end";
+
+  struct Got {
+    uint32_t n;
+    uint64_t dropped_before;
+    bool on_event_thread;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Got> got;
+  std::vector<size_t> ends_at;  // frames delivered when each on_end ran
+  std::optional<lk::SubscriptionEnd> end;
+  lk::DataTrackSubscription sub = bob.subscribe(
+      pub.track,
+      [&](lk::Frame &&f) {
+        std::lock_guard<std::mutex> l(mu);
+        got.push_back({number(f.payload), f.dropped_before, client->on_event_thread()});
+        cv.notify_all();
+      },
+      [&](const lk::SubscriptionEnd &e) {
+        std::lock_guard<std::mutex> l(mu);
+        end = e;
+        ends_at.push_back(got.size());
+        cv.notify_all();
+      });
+  EXPECT_EQ(sub.handle(), auto_handle) << "subscribe must return the library's subscription";
+  EXPECT_EQ(client_b.live_handles(), 3u) << "room, the auto-subscription, witness";
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_TRUE(got.empty() && ends_at.empty()) << "delivered while the event thread is held up";
+  }
+  opener();
+
+  std::unique_lock<std::mutex> l(mu);
+  ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return !ends_at.empty(); })) << "on_end did not run";
+  ASSERT_FALSE(got.empty()) << "the frames that waited were not delivered";
+  EXPECT_EQ(ends_at.front(), got.size()) << "on_end ran before the last frame";
+  EXPECT_EQ(got.back().n, last) << "the last frame pushed is the last delivered";
+  ASSERT_GE(got.size(), size_t(kWaiting));
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_TRUE(got[i].on_event_thread) << "frames are delivered on the event thread";
+    if (i == 0) continue;
+    ASSERT_GT(got[i].n, got[i - 1].n) << "frames out of order";
+    EXPECT_EQ(got[i].dropped_before, got[i].n - got[i - 1].n - 1)
+        << "frames between " << got[i - 1].n << " and " << got[i].n;
+  }
+  for (uint32_t i = 0; i < kWaiting; i++)
+    EXPECT_EQ(got[got.size() - kWaiting + i].n, first_waiting + i) << "every frame that waited, in order";
+  EXPECT_EQ(end->reason, lk::SubscriptionEndReason::Unpublished);
+  EXPECT_EQ(end->frames_received, got.size()) << "the end that follows the frames (the one of pull mode counts none)";
+  uint64_t reported = 0;
+  for (const auto &g : got) reported += g.dropped_before;
+  EXPECT_EQ(end->frames_dropped, reported) << "the end summary counts the losses the frames reported";
+  l.unlock();
+  ASSERT_TRUE(sub.end().has_value());
+  EXPECT_EQ(sub.end()->frames_received, end->frames_received);
+
+  // Its track's DataTrackUnpublishedEvent (held up with the end reported in pull mode) does not
+  // release the taken subscription; and after the events queued until then (a completion's
+  // round trip through the event thread), on_end has still run once.
+  ev_b.wait<lk::DataTrackUnpublishedEvent>();
+  EXPECT_EQ(client_b.live_handles(), 3u) << "the taken auto-subscription is the application's";
+  bob.set_metadata("after the end");
+  l.lock();
+  EXPECT_EQ(ends_at.size(), 1u) << "on_end ran more than once";
+  EXPECT_EQ(got.size(), ends_at.front()) << "a frame after the end";
 }
