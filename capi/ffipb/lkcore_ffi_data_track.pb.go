@@ -1499,9 +1499,9 @@ func (x *GetDataTrackSubscriptionEndResponse) GetEnd() *DataTrackSubscriptionEnd
 // to EVENTS, or to CREDITS with initial_credits, once: for example an auto-subscription (which a
 // binding reads with PULL, RoomOptions.auto_subscription_delivery) that its user takes with a
 // callback. From then on the frames waiting in its buffer and every later one arrive as
-// DataTrackFrameEvents, followed by its DataTrackSubscriptionEnded — again, if its end was
-// already reported while it was read in pull mode, so that the end always follows the last
-// frame event. Reads then fail with FAILED_PRECONDITION (a read already waiting may still
+// DataTrackFrameEvents, followed by its DataTrackSubscriptionEnded with after_switch set —
+// again, if its end was already reported while it was read in pull mode, so that an end always
+// follows the last frame event. Reads then fail with FAILED_PRECONDITION (a read already waiting may still
 // return one frame). FAILED_PRECONDITION when the subscription is not in pull mode (any more);
 // INVALID_ARGUMENT for another delivery.
 type SetDataTrackDeliveryRequest struct {
@@ -1743,6 +1743,11 @@ type DataTrackSubscriptionEnded struct {
 	// (also for frames a pull subscription still has to read), plus frames lost after the last
 	// frame, which no frame reports.
 	FramesDropped uint64 `protobuf:"varint,5,opt,name=frames_dropped,json=framesDropped,proto3" json:"frames_dropped,omitempty"`
+	// Since ABI 1.14: the end of a subscription switched with SetDataTrackDeliveryRequest, sent
+	// after its last frame event. An end it reported while still in pull mode has it false: a
+	// host that switched delivers the end on this one (the order of the two and of the switch
+	// itself cannot tell them apart when the end races the switch).
+	AfterSwitch   bool `protobuf:"varint,6,opt,name=after_switch,json=afterSwitch,proto3" json:"after_switch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1810,6 +1815,13 @@ func (x *DataTrackSubscriptionEnded) GetFramesDropped() uint64 {
 		return x.FramesDropped
 	}
 	return 0
+}
+
+func (x *DataTrackSubscriptionEnded) GetAfterSwitch() bool {
+	if x != nil {
+		return x.AfterSwitch
+	}
+	return false
 }
 
 var File_lkcore_ffi_data_track_proto protoreflect.FileDescriptor
@@ -1925,13 +1937,14 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12*\n" +
 	"\x0euser_timestamp\x18\x03 \x01(\x04H\x00R\ruserTimestamp\x88\x01\x01\x12%\n" +
 	"\x0edropped_before\x18\x04 \x01(\x04R\rdroppedBeforeB\x11\n" +
-	"\x0f_user_timestamp\"\x87\x02\n" +
+	"\x0f_user_timestamp\"\xaa\x02\n" +
 	"\x1aDataTrackSubscriptionEnded\x12/\n" +
 	"\x13subscription_handle\x18\x01 \x01(\x04R\x12subscriptionHandle\x12<\n" +
 	"\x06reason\x18\x02 \x01(\x0e2$.lkcore.ffi.v1.SubscriptionEndReasonR\x06reason\x12*\n" +
 	"\x05error\x18\x03 \x01(\v2\x14.lkcore.ffi.v1.ErrorR\x05error\x12'\n" +
 	"\x0fframes_received\x18\x04 \x01(\x04R\x0eframesReceived\x12%\n" +
-	"\x0eframes_dropped\x18\x05 \x01(\x04R\rframesDropped*\xb7\x01\n" +
+	"\x0eframes_dropped\x18\x05 \x01(\x04R\rframesDropped\x12!\n" +
+	"\fafter_switch\x18\x06 \x01(\bR\vafterSwitch*\xb7\x01\n" +
 	"\x15SubscriptionEndReason\x12'\n" +
 	"#SUBSCRIPTION_END_REASON_UNSPECIFIED\x10\x00\x12'\n" +
 	"#SUBSCRIPTION_END_REASON_UNPUBLISHED\x10\x01\x12(\n" +

@@ -414,12 +414,16 @@ func (s *Subscription) run(establish func(context.Context) (*room.DataTrackSubsc
 	close(s.ready)
 	if err != nil {
 		if s.ctx.Err() == nil {
-			s.ended(ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_FAILED, fromCore(err))
+			s.ended(false, ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_FAILED, fromCore(err))
 		}
 		return
 	}
-	if s.delivery() == ffipb.DeliveryMode_DELIVERY_MODE_PULL && !s.pullUntilSwitched(sub) {
-		return
+	switched := false
+	if s.delivery() == ffipb.DeliveryMode_DELIVERY_MODE_PULL {
+		if !s.pullUntilSwitched(sub) {
+			return
+		}
+		switched = true
 	}
 	events := s.delivery() == ffipb.DeliveryMode_DELIVERY_MODE_EVENTS
 	var pendingLost uint64
@@ -430,7 +434,8 @@ func (s *Subscription) run(establish func(context.Context) (*room.DataTrackSubsc
 		f, err := sub.Next(s.ctx)
 		if err != nil {
 			if s.ctx.Err() == nil {
-				s.ended(s.endOf(sub))
+				reason, err := s.endOf(sub)
+				s.ended(switched, reason, err)
 			}
 			return
 		}
@@ -474,7 +479,8 @@ func (s *Subscription) pullUntilSwitched(sub *room.DataTrackSubscription) bool {
 				return true
 			default:
 			}
-			s.ended(s.endOf(sub))
+			reason, err := s.endOf(sub)
+			s.ended(false, reason, err)
 			done = nil
 		}
 	}
@@ -528,8 +534,11 @@ func (s *Subscription) end() *ffipb.DataTrackSubscriptionEnded {
 	return s.endInfo(s.endOf(s.sub))
 }
 
-func (s *Subscription) ended(reason ffipb.SubscriptionEndReason, err error) {
+// ended queues the subscription's DataTrackSubscriptionEnded; afterSwitch: it follows the
+// frames of a subscription switched from pull mode.
+func (s *Subscription) ended(afterSwitch bool, reason ffipb.SubscriptionEndReason, err error) {
 	ev := s.endInfo(reason, err)
+	ev.AfterSwitch = afterSwitch
 	_ = s.room.c.Post(s.ctx, &ffipb.Event{Message: &ffipb.Event_DataTrackSubscriptionEnded{DataTrackSubscriptionEnded: ev}})
 }
 
