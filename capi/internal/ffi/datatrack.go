@@ -418,12 +418,14 @@ func (s *Subscription) run(establish func(context.Context) (*room.DataTrackSubsc
 		}
 		return
 	}
-	switched := false
-	if s.delivery() == ffipb.DeliveryMode_DELIVERY_MODE_PULL {
-		if !s.pullUntilSwitched(sub) {
-			return
-		}
+	if s.delivery() == ffipb.DeliveryMode_DELIVERY_MODE_PULL && !s.pullUntilSwitched(sub) {
+		return
+	}
+	switched := false // also when the switch came before it was established
+	select {
+	case <-s.switched:
 		switched = true
+	default:
 	}
 	events := s.delivery() == ffipb.DeliveryMode_DELIVERY_MODE_EVENTS
 	var pendingLost uint64
