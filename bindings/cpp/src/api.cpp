@@ -642,15 +642,15 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
   if (!on_frame) throw Error(LK_ERR_INVALID_ARGUMENT, "on_frame is empty");
   if (auto a = s.take_auto(track)) {  // RoomOptions::auto_subscribe: the library's subscription
     // A pull subscription whose frames wait in the library's buffer: the library switches it to
-    // credits mode, as below, so that what waited and every later frame arrive as events, then
-    // its end (detail::SubscriptionState::switching).
+    // credits mode, so that what waited and every later frame arrive as events, then its end
+    // with after_switch set (detail::SubscriptionState::switched).
     DataTrackSubscription sub(s.client, a->handle, std::move(a->state));
     auto st = sub.state_;
     {
       std::lock_guard<std::mutex> l(st->mu);
       st->on_frame = std::move(on_frame);
       st->on_end = std::move(on_end);
-      st->switching = true;  // an end reported so far (or until the credits) came in pull mode
+      st->switched = true;  // an end without after_switch came in pull mode
     }
     pb::Request req;
     auto *p = req.mutable_set_data_track_delivery();  // ABI 1.14
@@ -658,18 +658,15 @@ DataTrackSubscription Room::subscribe(const RemoteDataTrack &track, FrameHandler
     p->set_delivery(pb::DELIVERY_MODE_CREDITS);
     p->set_initial_credits(0);
     s.client->request(req);
-    // The credits are granted on the event thread behind the events already queued, an end
-    // reported in pull mode among them: the frames and the end after them follow the grant.
-    // (Capturing the client is safe: the task runs while it dispatches or closes.)
+    // The window of an explicit callback subscription, granted on the event thread: until it is
+    // free to deliver them, the frames wait in the library's buffer (bounded, the oldest dropped
+    // and counted), not in the event queue. (Capturing the client is safe: the task runs while
+    // it dispatches or closes.)
     detail::ClientImpl *client = s.client.get();
     lk_handle_t h = sub.handle_;
     client->post_to_event_thread([client, h, st] {
       if (!st->guard.enter()) return;  // destroyed meanwhile (its handle is gone)
       detail::GuardScope leave{st->guard};
-      {
-        std::lock_guard<std::mutex> l(st->mu);
-        st->switching = false;
-      }
       pb::Request grant;
       grant.mutable_grant_credits()->set_handle(h);
       grant.mutable_grant_credits()->set_credits(detail::kCallbackCredits);

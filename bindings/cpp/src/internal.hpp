@@ -145,7 +145,7 @@ struct SubscriptionState {
   // when the subscribe answer is stored (set_subscribed_track).
   bool sid_from_event = false;
   // Callback mode. Set before registration, except for an auto-subscription taken in callback
-  // mode: then set under mu, with `switching`, before its delivery is switched (and never
+  // mode: then set under mu, with `switched`, before its delivery is switched (and never
   // changed after).
   FrameHandler on_frame;
   SubscriptionEndHandler on_end;
@@ -162,13 +162,11 @@ struct SubscriptionState {
 
   // An auto-subscription (RoomOptions::auto_subscribe) is a pull subscription
   // (RoomOptions.auto_subscription_delivery PULL): its frames wait in the library's buffer until
-  // read. Taken in callback mode, the library switches it to credits (SetDataTrackDeliveryRequest,
-  // no credit yet) and sends what waited and every later frame as events, then its end — again
-  // if it had already reported the end in pull mode. Until the credits are granted (on the event
-  // thread, behind every event the library queued before the switch: Room::subscribe), no frame
-  // and no new end can come, so an end event seen meanwhile is the one reported in pull mode:
-  // on_end waits for the one that follows the frames. Under mu.
-  bool switching = false;
+  // read. Taken in callback mode, the library switches it to credits (SetDataTrackDeliveryRequest)
+  // and sends what waited and every later frame as events, then its end with after_switch set —
+  // again if it had already reported the end in pull mode (without after_switch): on_end runs on
+  // the end that follows the frames. Under mu.
+  bool switched = false;
 };
 
 // Explicit subscriptions (Room::subscribe): the state of a subscription of track, registered
@@ -191,8 +189,8 @@ int32_t read_frame(lk_client_t client, lk_handle_t h, int32_t timeout_ms, Frame 
 // is known when END_OF_STREAM is reported (the end event may still be on its way).
 void fetch_end(ClientImpl &client, lk_handle_t h, SubscriptionState &s) noexcept;
 // Calls a callback-mode subscription's on_end once its end is set, unless it was already called
-// or, for an auto-subscription being switched to callback mode, the end is the one reported in
-// pull mode (the library reports it again after the frames; SubscriptionState::switching).
+// (a switched auto-subscription's end reported in pull mode never gets here:
+// SubscriptionState::switched).
 void deliver_end(SubscriptionState &s);
 
 struct ReaderState {

@@ -549,7 +549,13 @@ void ClientImpl::dispatch(pb::Event &ev) {
       }
       {
         std::lock_guard<std::mutex> l(s->mu);
-        if (!s->room_gone) s->end = end;  // after its room's destruction, the end reported then stays
+        // After its room's destruction, the end reported then stays; a switched
+        // auto-subscription's end that came in pull mode gives way to the one after its frames.
+        if (!s->room_gone && !(s->end && s->switched && !e.after_switch())) s->end = end;
+        if (s->switched && !e.after_switch()) {
+          s->cv.notify_all();
+          return;  // reported in pull mode: on_end waits for the end that follows the frames
+        }
       }
       s->cv.notify_all();
       deliver_end(*s);
@@ -671,10 +677,6 @@ void deliver_end(SubscriptionState &s) {
   {
     std::lock_guard<std::mutex> l(s.mu);
     if (!s.end || s.end_delivered || !s.on_frame) return;  // not ended, done, or pull mode
-    // An auto-subscription being switched to callback mode: this end was reported in pull mode,
-    // the library reports it again after the frames (unless its room's destruction ended it:
-    // then nothing follows).
-    if (s.switching && !s.room_gone) return;
     s.end_delivered = true;
     end = *s.end;
   }
