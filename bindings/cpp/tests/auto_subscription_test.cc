@@ -29,6 +29,38 @@ uint32_t number(const lk::Buffer &b) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
 
+// Delivered records what a callback-mode subscription delivers: each frame's number and loss
+// count and whether it came on the event thread, and how many frames had come when each on_end
+// ran (with the end itself).
+struct Delivered {
+  struct Got {
+    uint32_t n;
+    uint64_t dropped_before;
+    bool on_event_thread;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Got> got;
+  std::vector<size_t> ends_at;
+  std::optional<lk::SubscriptionEnd> end;
+
+  lk::FrameHandler on_frame(std::shared_ptr<lk::detail::ClientImpl> client) {
+    return [this, client](lk::Frame &&f) {
+      std::lock_guard<std::mutex> l(mu);
+      got.push_back({number(f.payload), f.dropped_before, client->on_event_thread()});
+      cv.notify_all();
+    };
+  }
+  lk::SubscriptionEndHandler on_end() {
+    return [this](const lk::SubscriptionEnd &e) {
+      std::lock_guard<std::mutex> l(mu);
+      end = e;
+      ends_at.push_back(got.size());
+      cv.notify_all();
+    };
+  }
+};
+
 // Witness is a pull subscription of track in room made with a raw SubscribeDataTrackRequest:
 // the library puts each frame into every subscription of the track in the room at once, so a
 // frame it reads is in the auto-subscription's buffer too (or counted as dropped by it).
@@ -113,30 +145,13 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeGetsTheFramesThatWaited) {
   const uint32_t last = next - 1;
   ASSERT_TRUE(witness.read_until(last)) << "the witness missed frame " << last;
 
-  struct Got {
-    uint32_t n;
-    uint64_t dropped_before;
-    bool on_event_thread;
-  };
-  std::shared_ptr<lk::detail::ClientImpl> client = lk::detail::Access::room(bob)->client;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<Got> got;
-  std::optional<lk::SubscriptionEnd> end;
-  size_t frames_at_end = 0;
-  lk::DataTrackSubscription sub = bob.subscribe(
-      pub.track,
-      [&](lk::Frame &&f) {
-        std::lock_guard<std::mutex> l(mu);
-        got.push_back({number(f.payload), f.dropped_before, client->on_event_thread()});
-        cv.notify_all();
-      },
-      [&](const lk::SubscriptionEnd &e) {
-        std::lock_guard<std::mutex> l(mu);
-        end = e;
-        frames_at_end = got.size();
-        cv.notify_all();
-      });
+  Delivered d;
+  auto &mu = d.mu;
+  auto &cv = d.cv;
+  auto &got = d.got;
+  auto &ends_at = d.ends_at;
+  auto &end = d.end;
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track, d.on_frame(lk::detail::Access::room(bob)->client), d.on_end());
   EXPECT_EQ(client_b.live_handles(), 3u) << "subscribe must return the library's subscription";
   {
     std::unique_lock<std::mutex> l(mu);
@@ -163,7 +178,7 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeGetsTheFramesThatWaited) {
   l.lock();
   ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return end.has_value(); })) << "on_end did not run";
   EXPECT_EQ(end->reason, lk::SubscriptionEndReason::Unpublished);
-  EXPECT_EQ(frames_at_end, got.size()) << "no frame after the end";
+  EXPECT_EQ(ends_at, std::vector<size_t>{got.size()}) << "on_end once, after the last frame";
   uint64_t reported = 0;
   for (const auto &g : got) reported += g.dropped_before;
   EXPECT_EQ(end->frames_dropped, reported) << "the end summary counts the losses the frames reported";
@@ -251,29 +266,13 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeAfterItsTrackWasUnpublished) {
   }
   ASSERT_TRUE(ended) << "the auto-subscription did not end";
 
-  struct Got {
-    uint32_t n;
-    uint64_t dropped_before;
-    bool on_event_thread;
-  };
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<Got> got;
-  std::vector<size_t> ends_at;  // frames delivered when each on_end ran
-  std::optional<lk::SubscriptionEnd> end;
-  lk::DataTrackSubscription sub = bob.subscribe(
-      pub.track,
-      [&](lk::Frame &&f) {
-        std::lock_guard<std::mutex> l(mu);
-        got.push_back({number(f.payload), f.dropped_before, client->on_event_thread()});
-        cv.notify_all();
-      },
-      [&](const lk::SubscriptionEnd &e) {
-        std::lock_guard<std::mutex> l(mu);
-        end = e;
-        ends_at.push_back(got.size());
-        cv.notify_all();
-      });
+  Delivered d;
+  auto &mu = d.mu;
+  auto &cv = d.cv;
+  auto &got = d.got;
+  auto &ends_at = d.ends_at;
+  auto &end = d.end;
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track, d.on_frame(client), d.on_end());
   EXPECT_EQ(sub.handle(), auto_handle) << "subscribe must return the library's subscription";
   EXPECT_EQ(client_b.live_handles(), 3u) << "room, the auto-subscription, witness";
   {
