@@ -400,8 +400,8 @@ class DataTrackSubscription:
     Iteration ends when the publisher unpublishes the track, the room disconnects or
     :meth:`aclose` is called; it raises the error if the subscription failed. Frames are
     delivered with credits (auto-subscriptions too), so at most ``window`` frames wait in
-    Python (16, or fewer when the buffer holds fewer frames); the others wait in the library's buffer, which drops the oldest when full and
-    counts them in ``dropped_before``.
+    Python (16, or fewer when the buffer holds fewer frames); the others wait in the library's
+    buffer, which drops the oldest when full and counts them in ``dropped_before``.
     """
 
     def __init__(self, client: Client, handle: int, track: RemoteDataTrack, window: int) -> None:
