@@ -89,6 +89,15 @@ class Witness {
     if (lk::detail::read_frame(client_->id(), handle_, int32_t(timeout.count()), f) != LK_OK) return std::nullopt;
     return number(f.payload);
   }
+  // Pushes numbered frames on track, from next on, until the witness reads one (the track's
+  // subscriptions then receive); false if none came within kGuard.
+  bool push_until_flowing(lk::LocalDataTrack &track, uint32_t &next) {
+    for (auto deadline = std::chrono::steady_clock::now() + kGuard; std::chrono::steady_clock::now() < deadline;) {
+      track.push(numbered(next++), 0, kGuard);
+      if (read(lk::Millis(20)).has_value()) return true;
+    }
+    return false;
+  }
   // Reads until the frame numbered n; false if it did not come within kGuard.
   bool read_until(uint32_t n) {
     for (;;) {
@@ -133,12 +142,7 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeGetsTheFramesThatWaited) {
   EXPECT_EQ(client_b.live_handles(), 3u) << "room, untaken auto-subscription, witness";
 
   uint32_t next = 0;
-  bool flowing = false;
-  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !flowing && std::chrono::steady_clock::now() < deadline;) {
-    track.push(numbered(next++), 0, kGuard);
-    flowing = witness.read(lk::Millis(20)).has_value();
-  }
-  ASSERT_TRUE(flowing) << "frames never flowed";
+  ASSERT_TRUE(witness.push_until_flowing(track, next)) << "frames never flowed";
   constexpr uint32_t kWaiting = 20;
   for (uint32_t i = 0; i < kWaiting; i++) track.push(numbered(next++), 0, kGuard);
   track.flush(kGuard);
@@ -211,12 +215,7 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeAfterItsTrackWasUnpublished) {
   }
 
   uint32_t next = 0;
-  bool flowing = false;
-  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !flowing && std::chrono::steady_clock::now() < deadline;) {
-    track.push(numbered(next++), 0, kGuard);
-    flowing = witness.read(lk::Millis(20)).has_value();
-  }
-  ASSERT_TRUE(flowing) << "frames never flowed";
+  ASSERT_TRUE(witness.push_until_flowing(track, next)) << "frames never flowed";
   constexpr uint32_t kWaiting = 8;
   const uint32_t first_waiting = next;
   for (uint32_t i = 0; i < kWaiting; i++) track.push(numbered(next++), 0, kGuard);
@@ -226,31 +225,10 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeAfterItsTrackWasUnpublished) {
 
   // Holds bob's event thread up: what the library reports from now on waits behind it. Opened on
   // every way out, so that a failing test does not leave it held.
-  struct Gate {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool held = false, open = false;
-  };
-  auto gate = std::make_shared<Gate>();
-  struct Opener {
-    std::shared_ptr<Gate> g;
-    void operator()() {
-      std::lock_guard<std::mutex> l(g->mu);
-      g->open = true;
-      g->cv.notify_all();
-    }
-    ~Opener() { (*this)(); }
-  } opener{gate};
-  ASSERT_TRUE(client->post_to_event_thread([gate] {
-    std::unique_lock<std::mutex> l(gate->mu);
-    gate->held = true;
-    gate->cv.notify_all();
-    gate->cv.wait_for(l, kGuard, [&] { return gate->open; });
-  }));
-  {
-    std::unique_lock<std::mutex> l(gate->mu);
-    ASSERT_TRUE(gate->cv.wait_for(l, kGuard, [&] { return gate->held; })) << "the event thread was not held up";
-  }
+  auto gate = std::make_shared<EventThreadGate>();
+  GateOpener opener{gate};
+  ASSERT_TRUE(client->post_to_event_thread([gate] { gate->hold(); }));
+  ASSERT_TRUE(gate->wait_held()) << "the event thread was not held up";
 
   track.unpublish();
   ASSERT_TRUE(witness.read_until_end()) << "the unpublish did not reach bob's library";

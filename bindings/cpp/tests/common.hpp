@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -96,6 +97,39 @@ inline std::string room_name() {
   return std::string("cpp-") + info->test_suite_name() + "-" + info->name() + "-" + std::to_string(getpid()) + "-" +
          std::to_string(n++);
 }
+
+// EventThreadGate holds up the thread that calls hold() (a client's event thread, from a
+// handler or a posted task) until open(), at most kGuard. Share it with a std::shared_ptr (the
+// holding task may outlive the test's frame) and keep a GateOpener in the test, so that a
+// failing test never leaves the thread held.
+struct EventThreadGate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool held = false, opened = false;
+  void hold() {
+    std::unique_lock<std::mutex> l(mu);
+    held = true;
+    cv.notify_all();
+    cv.wait_for(l, kGuard, [&] { return opened; });
+  }
+  // Waits until the thread is held; false if it was not within kGuard.
+  bool wait_held() {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, kGuard, [&] { return held; });
+  }
+  void open() {
+    std::lock_guard<std::mutex> l(mu);
+    opened = true;
+    cv.notify_all();
+  }
+};
+
+// GateOpener opens its gate when called, and at the latest when it goes out of scope.
+struct GateOpener {
+  std::shared_ptr<EventThreadGate> gate;
+  void operator()() { gate->open(); }
+  ~GateOpener() { gate->open(); }
+};
 
 // Events collects a room's events (handler on the event thread) for waiting on them.
 class Events {

@@ -764,33 +764,13 @@ TEST_F(E2E, AutoSubscriptionInCallbackModeIsReadFromTheLibrarysBuffer) {
 
   // A handler holds the event thread up until the gate opens (on every way out, so that a failing
   // test does not leave it held).
-  struct Gate {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool held = false, open = false;
-  };
-  auto gate = std::make_shared<Gate>();
+  auto gate = std::make_shared<EventThreadGate>();
   bob.set_event_handler([gate](const lk::RoomEvent &e) {
-    if (!std::holds_alternative<lk::DataReceivedEvent>(e)) return;
-    std::unique_lock<std::mutex> l(gate->mu);
-    gate->held = true;
-    gate->cv.notify_all();
-    gate->cv.wait_for(l, kGuard, [&] { return gate->open; });
+    if (std::holds_alternative<lk::DataReceivedEvent>(e)) gate->hold();
   });
-  struct Opener {
-    std::shared_ptr<Gate> g;
-    void operator()() {
-      std::lock_guard<std::mutex> l(g->mu);
-      g->open = true;
-      g->cv.notify_all();
-    }
-    ~Opener() { (*this)(); }
-  } opener{gate};
+  GateOpener opener{gate};
   alice.publish_data("hold", {true, "hold", {}});
-  {
-    std::unique_lock<std::mutex> l(gate->mu);
-    ASSERT_TRUE(gate->cv.wait_for(l, kGuard, [&] { return gate->held; })) << "the event thread was not held up";
-  }
+  ASSERT_TRUE(gate->wait_held()) << "the event thread was not held up";
 
   std::mutex mu;
   std::condition_variable cv;
