@@ -50,21 +50,36 @@ async def connect(url: str, token: str, **kw: Any) -> lkcore.Room:
 
 @contextlib.asynccontextmanager
 async def published_track(
-    url: str, token_for: Callable[[str], str], name: str, *, options: Optional[lkcore.RoomOptions] = None, **publish: Any
+    url: str,
+    token_for: Callable[[str], str],
+    name: str,
+    *,
+    options: Optional[lkcore.RoomOptions] = None,
+    bob_options: Optional[lkcore.RoomOptions] = None,
+    at_join: bool = False,
+    **publish: Any,
 ) -> AsyncIterator["tuple[lkcore.Room, lkcore.Room, lkcore.LocalDataTrack, lkcore.RemoteDataTrack]"]:
-    """Alice (connected with `options`) and bob in a room, alice's data track `name` published
-    (with the `publish` arguments) and bob told about it: yields (alice, bob, track, remote),
-    then disconnects both."""
+    """Alice (connected with `options`) and bob (with `bob_options`) in a room, alice's data
+    track `name` published (with the `publish` arguments) and bob told about it — by an event,
+    or with `at_join` published before bob joined, in his connect snapshot: yields (alice, bob,
+    track, remote), then disconnects both."""
     alice = await connect(url, token_for("alice"), options=options)
-    bob = await connect(url, token_for("bob"))
+    bob: Optional[lkcore.Room] = None
     try:
-        published = EventWaiter(bob, "data_track_published")
-        track = await alice.local_participant.publish_data_track(name, **publish)
-        (remote,) = await published.wait()
+        if at_join:
+            track = await alice.local_participant.publish_data_track(name, **publish)
+            bob = await connect(url, token_for("bob"), options=bob_options)
+            remote = bob.remote_participants["alice"].data_tracks[name]
+        else:
+            bob = await connect(url, token_for("bob"), options=bob_options)
+            published = EventWaiter(bob, "data_track_published")
+            track = await alice.local_participant.publish_data_track(name, **publish)
+            (remote,) = await published.wait()
         yield alice, bob, track, remote
     finally:
         await alice.disconnect()
-        await bob.disconnect()
+        if bob is not None:
+            await bob.disconnect()
 
 
 def _control_url(url: str, path: str, params: "dict[str, str]") -> str:

@@ -6,43 +6,16 @@ no buffer of its own for them and evicts nothing."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import AsyncIterator, Callable, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
 import lkcore
 from lkcore._session import credit_window
 
-from helpers import GUARD, EventWaiter, connect
+from helpers import GUARD, published_track
 
 pytestmark = pytest.mark.devsfu
-
-
-@contextlib.asynccontextmanager
-async def track_for_bob(
-    url: str, token_for: Callable[[str], str], name: str, bob_options: lkcore.RoomOptions, at_join: bool = False
-) -> AsyncIterator["tuple[lkcore.Room, lkcore.LocalDataTrack, lkcore.RemoteDataTrack]"]:
-    """Alice and bob (connected with `bob_options`) in a room, alice's data track `name`
-    published after bob joined and bob told about it (or, `at_join`, before bob joined: in his
-    connect snapshot): yields (bob, track, remote)."""
-    alice = await connect(url, token_for("alice"))
-    bob = None
-    try:
-        if at_join:
-            track = await alice.local_participant.publish_data_track(name)
-            bob = await connect(url, token_for("bob"), options=bob_options)
-            remote = bob.remote_participants["alice"].data_tracks[name]
-        else:
-            bob = await connect(url, token_for("bob"), options=bob_options)
-            published = EventWaiter(bob, "data_track_published")
-            track = await alice.local_participant.publish_data_track(name)
-            (remote,) = await published.wait()
-        yield bob, track, remote
-    finally:
-        await alice.disconnect()
-        if bob is not None:
-            await bob.disconnect()
 
 
 async def wait_arrived(witness: lkcore.DataTrackSubscription, last: bytes) -> None:
@@ -65,9 +38,9 @@ async def test_burst_waits_whole_in_the_library_until_the_auto_subscription_is_r
     # read his auto-subscription (or not even taken it with subscribe()): the library keeps
     # them all (256 frames by default) and they are read whole, in order, none lost. (A
     # binding that buffered auto-subscriptions itself, in 16 frames, lost 240 of them.)
-    async with track_for_bob(devsfu.url, token_for, "burst", lkcore.RoomOptions(auto_subscribe=True), at_join) as (
-        bob, track, remote
-    ):
+    async with published_track(
+        devsfu.url, token_for, "burst", bob_options=lkcore.RoomOptions(auto_subscribe=True), at_join=at_join
+    ) as (_, bob, track, remote):
         if taken:
             auto = await asyncio.wait_for(remote.subscribe(), GUARD)
             witness = await asyncio.wait_for(remote.subscribe(buffer_size=1024), GUARD)
@@ -120,7 +93,7 @@ async def test_unread_subscription_reports_exactly_the_library_losses(
         data_track_buffer_size=bound.data_track_buffer_size,
         data_track_buffer_bytes=bound.data_track_buffer_bytes,
     )
-    async with track_for_bob(devsfu.url, token_for, "lossy", options) as (_, track, remote):
+    async with published_track(devsfu.url, token_for, "lossy", bob_options=options) as (_, _, track, remote):
         sub = await asyncio.wait_for(remote.subscribe(), GUARD)  # the auto-subscription with "auto"
         # Room for all of them (the room's bounds apply only to what the call leaves unset).
         witness = await asyncio.wait_for(remote.subscribe(buffer_size=1024, buffer_bytes=1 << 20), GUARD)
