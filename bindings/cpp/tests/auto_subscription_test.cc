@@ -130,10 +130,7 @@ class Witness {
 // losses.
 TEST_F(E2E, AutoSubscriptionTakenInCallbackModeGetsTheFramesThatWaited) {
   lk::Room alice = join(client_a, "alice");
-  lk::RoomOptions opts;
-  opts.auto_subscribe = true;
-  opts.data_track_buffer_size = 4;
-  lk::Room bob(client_b, opts);
+  lk::Room bob(client_b, auto_subscribing(4));
   Events ev_b(bob);
   bob.connect(sfu.url, token("bob"));
   lk::LocalDataTrack track = alice.publish_data_track("waited");
@@ -196,9 +193,7 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeGetsTheFramesThatWaited) {
 // Unpublished and the end that counts them (not the one of pull mode, which counts none).
 TEST_F(E2E, AutoSubscriptionTakenInCallbackModeAfterItsTrackWasUnpublished) {
   lk::Room alice = join(client_a, "alice");
-  lk::RoomOptions opts;
-  opts.auto_subscribe = true;
-  lk::Room bob(client_b, opts);
+  lk::Room bob(client_b, auto_subscribing());
   Events ev_b(bob);
   bob.connect(sfu.url, token("bob"));
   lk::LocalDataTrack track = alice.publish_data_track("gone");

@@ -98,6 +98,15 @@ inline std::string room_name() {
          std::to_string(n++);
 }
 
+// auto_subscribing returns room options with auto_subscribe on and the given subscription
+// buffer (0 = the library's default).
+inline lk::RoomOptions auto_subscribing(uint32_t buffer_size = 0) {
+  lk::RoomOptions o;
+  o.auto_subscribe = true;
+  o.data_track_buffer_size = buffer_size;
+  return o;
+}
+
 // EventThreadGate holds up the thread that calls hold() (a client's event thread, from a
 // handler or a posted task) until open(), at most kGuard. Share it with a std::shared_ptr (the
 // holding task may outlive the test's frame) and keep a GateOpener in the test, so that a

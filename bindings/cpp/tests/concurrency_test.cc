@@ -63,9 +63,7 @@ TEST_F(E2E, SubscriptionDestroyedWhileItsCallbackRuns) {
 // frames and releases its handle (ASan: nothing touched after it is gone).
 TEST_F(E2E, AutoSubscriptionInCallbackModeDestroyedWhileItsCallbackRuns) {
   lk::Room alice = join(client_a, "alice");
-  lk::RoomOptions opts;
-  opts.auto_subscribe = true;
-  lk::Room bob(client_b, opts);
+  lk::Room bob(client_b, auto_subscribing());
   Events ev_b(bob);
   bob.connect(sfu.url, token("bob"));
   for (int round = 0; round < 4; round++) {

@@ -91,13 +91,43 @@ std::vector<Numbered> read_arrived(lk::DataTrackSubscription &sub) {
   return out;
 }
 
-// auto_subscribing returns room options with auto_subscribe on and the given subscription
-// buffer (0 = the library's default).
-lk::RoomOptions auto_subscribing(uint32_t buffer_size = 0) {
-  lk::RoomOptions o;
-  o.auto_subscribe = true;
-  o.data_track_buffer_size = buffer_size;
-  return o;
+// expect_newest_four_kept: sub is an auto-subscription whose room bounds its buffer to four
+// frames of `size` bytes (by frames or by bytes), taken but not read, and probe a second
+// subscription of the same track showing what arrived. After a barrier that empties sub, `pushed`
+// more frames arrive unread: sub holds the newest four, in order, the first reporting every other
+// one; once the track is unpublished, sub ends (Unpublished) and its summary counts the same
+// losses, warm-up included.
+void expect_newest_four_kept(lk::LocalDataTrack &track, lk::DataTrackSubscription &sub, lk::DataTrackSubscription &probe,
+                             size_t size, uint32_t pushed, const char *bound) {
+  uint32_t next = 0;
+  ASSERT_TRUE(push_until_read(track, probe, next, size).has_value()) << "frames never flowed";
+  const uint32_t barrier = next++;
+  track.push(numbered(barrier, size), 0, kGuard);
+  ASSERT_TRUE(read_until(probe, barrier)) << "the barrier did not arrive";
+  const uint64_t warm_lost = drain_through(sub, barrier);  // the warm-up may overflow the buffer too
+
+  for (uint32_t i = 0; i < pushed; i++) track.push(numbered(next++, size), 0, kGuard);
+  track.flush(kGuard);
+  const uint32_t last = next - 1;
+  ASSERT_TRUE(read_until(probe, last)) << "the probe missed frame " << last;
+
+  std::vector<Numbered> got = read_arrived(sub);
+  ASSERT_EQ(got.size(), 4u) << bound;
+  uint64_t reported = 0;
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(got[i].n, last - 3 + i) << "the newest frames, in order";
+    reported += got[i].dropped_before;
+  }
+  EXPECT_EQ(got[0].dropped_before, uint64_t(pushed - 4)) << "the frames dropped before the first kept";
+  EXPECT_EQ(got.size() + reported, size_t(pushed)) << "frames read + dropped_before = frames pushed";
+
+  track.unpublish();
+  lk::Frame rest;
+  lk::Status st = sub.try_read(rest, int32_t(kGuard.count()));
+  EXPECT_EQ(st.code(), LK_ERR_END_OF_STREAM) << st.name() << ": no frame after the last";
+  ASSERT_TRUE(sub.end().has_value());
+  EXPECT_EQ(sub.end()->reason, lk::SubscriptionEndReason::Unpublished);
+  EXPECT_EQ(sub.end()->frames_dropped, warm_lost + reported) << "the end summary counts the same losses";
 }
 
 // CallbackLog collects what a callback-mode subscription delivers: frame payloads and its end.
@@ -585,36 +615,7 @@ TEST_F(E2E, AutoSubscriptionFramesWaitInTheLibrarysBuffer) {
   lk::DataTrackSubscription probe = bob.subscribe(pub.track, witness_buffer());
   EXPECT_EQ(client_b.live_handles(), 3u);
 
-  uint32_t next = 0;
-  ASSERT_TRUE(push_until_read(track, probe, next).has_value()) << "frames never flowed";
-  const uint32_t barrier = next++;
-  track.push(numbered(barrier, 16), 0, kGuard);
-  ASSERT_TRUE(read_until(probe, barrier)) << "the barrier did not arrive";
-  const uint64_t warm_lost = drain_through(sub, barrier);  // the warm-up may overflow the buffer too
-
-  constexpr uint32_t kMore = 24;  // far more than the 4 kept
-  for (uint32_t i = 0; i < kMore; i++) track.push(numbered(next++, 16), 0, kGuard);
-  track.flush(kGuard);
-  const uint32_t last = next - 1;
-  ASSERT_TRUE(read_until(probe, last)) << "the probe missed frame " << last;
-
-  std::vector<Numbered> got = read_arrived(sub);
-  ASSERT_EQ(got.size(), 4u) << "the library's buffer keeps the last 4 frames";
-  uint64_t reported = 0;
-  for (size_t i = 0; i < got.size(); i++) {
-    EXPECT_EQ(got[i].n, last - 3 + i) << "the newest frames, in order";
-    reported += got[i].dropped_before;
-  }
-  EXPECT_EQ(got[0].dropped_before, uint64_t(kMore - 4)) << "the frames dropped before the first kept";
-  EXPECT_EQ(got.size() + reported, size_t(kMore)) << "frames read + dropped_before = frames pushed";
-
-  track.unpublish();
-  lk::Frame rest;
-  lk::Status st = sub.try_read(rest, int32_t(kGuard.count()));
-  EXPECT_EQ(st.code(), LK_ERR_END_OF_STREAM) << st.name() << ": no frame after the last";
-  ASSERT_TRUE(sub.end().has_value());
-  EXPECT_EQ(sub.end()->reason, lk::SubscriptionEndReason::Unpublished);
-  EXPECT_EQ(sub.end()->frames_dropped, warm_lost + reported) << "the end summary counts the same losses";
+  expect_newest_four_kept(track, sub, probe, 16, 24, "the library's buffer keeps the last 4 frames");
 }
 
 // A burst of 256 frames (the library's default buffer) pushed while an auto-subscription is not
@@ -680,34 +681,7 @@ TEST_F(E2E, RoomBufferBytesBoundAutoSubscriptions) {
   lk::DataTrackSubscription sub = bob.subscribe(pub.track);  // the auto-subscription
   lk::DataTrackSubscription probe = bob.subscribe(pub.track, witness_buffer());
 
-  uint32_t next = 0;
-  ASSERT_TRUE(push_until_read(track, probe, next, 8).has_value()) << "frames never flowed";
-  const uint32_t barrier = next++;
-  track.push(numbered(barrier, 8), 0, kGuard);
-  ASSERT_TRUE(read_until(probe, barrier)) << "the barrier did not arrive";
-  const uint64_t warm_lost = drain_through(sub, barrier);
-
-  constexpr uint32_t kFrames = 20;
-  for (uint32_t i = 0; i < kFrames; i++) track.push(numbered(next++, 8), 0, kGuard);
-  track.flush(kGuard);
-  const uint32_t last = next - 1;
-  ASSERT_TRUE(read_until(probe, last)) << "the probe missed frame " << last;
-
-  std::vector<Numbered> got = read_arrived(sub);
-  ASSERT_EQ(got.size(), 4u) << "32 bytes hold four 8-byte frames";
-  uint64_t reported = 0;
-  for (size_t i = 0; i < got.size(); i++) {
-    EXPECT_EQ(got[i].n, last - 3 + i) << "the newest frames, in order";
-    reported += got[i].dropped_before;
-  }
-  EXPECT_EQ(got[0].dropped_before, uint64_t(kFrames - 4));
-  EXPECT_EQ(got.size() + reported, size_t(kFrames)) << "frames read + dropped_before = frames pushed";
-
-  track.unpublish();
-  lk::Frame rest;
-  EXPECT_EQ(sub.try_read(rest, int32_t(kGuard.count())).code(), LK_ERR_END_OF_STREAM);
-  ASSERT_TRUE(sub.end().has_value());
-  EXPECT_EQ(sub.end()->frames_dropped, warm_lost + reported);
+  expect_newest_four_kept(track, sub, probe, 8, 20, "32 bytes hold four 8-byte frames");
 }
 
 // An auto-subscription never taken goes with its track, its publisher or the room.
