@@ -42,7 +42,7 @@ gob 3x 'ByteStream$' ./core/room
 # Micro benchmarks (no network but datastream's loopback pair).
 gob 1s . ./core/datatrack ./core/e2ee ./core/rpc ./capi/internal/ffi
 gob 3x . ./core/datastream
-gob 1s 'UDPSend$' ./core/internal/engine   # one datagram per system call vs batched (Linux)
+gob 1s 'UDPSend$' ./core/udpbatch   # one datagram per system call vs batched (Linux)
 gob 20x . ./core/internal/deflate         # Decoder and HuffmanWriter vs compress/flate, 1 MiB
 
 echo "=== Multi-process data tracks (tests/bench/mp.sh)"

@@ -42,7 +42,7 @@ type Config struct {
 	ExcludeLoopbackCandidates bool
 
 	// DisableUDPBatching sends every UDP datagram with its own system call
-	// instead of in batches where the system supports it (udpbatch.go).
+	// instead of in batches where the system supports it (core/udpbatch).
 	DisableUDPBatching bool
 
 	// SettingEngineHook may adjust the pion SettingEngine after the engine's

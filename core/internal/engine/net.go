@@ -3,6 +3,7 @@ package engine
 import (
 	"net"
 
+	"github.com/lkcore/lkcore/core/udpbatch"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
 )
@@ -18,7 +19,7 @@ import (
 const UDPSocketBufferSize = 4 << 20
 
 // bufferedNet is the operating system's network with larger UDP socket
-// buffers and, unless turned off, batched UDP sends (udpbatch.go);
+// buffers and, unless turned off, batched UDP sends (core/udpbatch);
 // everything else is the standard pion implementation.
 type bufferedNet struct {
 	transport.Net
@@ -37,7 +38,7 @@ func newBufferedNet(size int, batch bool) (transport.Net, error) {
 }
 
 // ListenUDP opens the socket like the standard network, raises its buffers
-// and batches its sends where the system can (batchUDP).
+// and batches its sends where the system can (udpbatch.Wrap).
 func (n *bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
 	if err != nil {
@@ -46,7 +47,7 @@ func (n *bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.U
 	_ = c.SetReadBuffer(n.size)  // best effort: capped by net.core.rmem_max
 	_ = c.SetWriteBuffer(n.size) // best effort: capped by net.core.wmem_max
 	if uc, ok := c.(*net.UDPConn); ok && n.batch {
-		return batchUDP(uc), nil
+		return udpbatch.Wrap(uc), nil
 	}
 	return c, nil
 }

@@ -118,7 +118,7 @@ func newAPI(cfg *Config, relayOnly *atomic.Bool) (*webrtc.API, error) {
 
 	// Larger kernel UDP buffers so bursts of data-track packets are not
 	// dropped by the kernel (see UDPSocketBufferSize), batched sends (see
-	// udpbatch.go), and the relay-only policy applied at gathering time (see
+	// core/udpbatch), and the relay-only policy applied at gathering time (see
 	// policyNet).
 	n, err := newBufferedNet(UDPSocketBufferSize, !cfg.DisableUDPBatching)
 	if err != nil {

@@ -1,4 +1,4 @@
-package engine
+package udpbatch
 
 import (
 	"bytes"
@@ -15,6 +15,10 @@ import (
 	"time"
 )
 
+// socketBuffer is the kernel buffer size the tests ask for, as the client
+// engine does for its ICE sockets.
+const socketBuffer = 4 << 20
+
 // listenLoopback opens a UDP socket on 127.0.0.1 with a large receive buffer.
 func listenLoopback(tb testing.TB) *net.UDPConn {
 	tb.Helper()
@@ -22,7 +26,7 @@ func listenLoopback(tb testing.TB) *net.UDPConn {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	_ = c.SetReadBuffer(UDPSocketBufferSize)
+	_ = c.SetReadBuffer(socketBuffer)
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -105,7 +109,7 @@ func receiving(c *net.UDPConn, want [][]byte) func() error {
 // queueing makes b queue every write: none is sent directly after a pause
 // (batchIdleGap), so that tests see the queue they wrote. Called before the
 // first write.
-func queueing(b *batchConn) *batchConn {
+func queueing(b *Conn) *Conn {
 	b.idleGap = math.MaxInt64
 	return b
 }
@@ -395,7 +399,7 @@ func (g *gatedSender) send(buf []byte, seg int, dst netip.AddrPort) error {
 
 // writeBlocks starts a write of p on its own goroutine and checks that it
 // has not returned 50 ms later; the channel receives its error.
-func writeBlocks(t *testing.T, b *batchConn, p []byte, dst netip.AddrPort) chan error {
+func writeBlocks(t *testing.T, b *Conn, p []byte, dst netip.AddrPort) chan error {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {
@@ -605,7 +609,7 @@ func TestBatchConnSendsDirectlyWhenIdle(t *testing.T) {
 
 // waitFlusherIdle waits (at most 10 s) until no send is under way and
 // nothing is queued.
-func waitFlusherIdle(t *testing.T, b *batchConn) {
+func waitFlusherIdle(t *testing.T, b *Conn) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -671,7 +675,7 @@ func TestBatchConnKeepsOrderUnderMixedSends(t *testing.T) {
 func TestBatchConnDirectSendReportsSocketError(t *testing.T) {
 	sender, rx := listenLoopback(t), listenLoopback(t)
 	b := newBatchConn(sender, (&recordingSender{c: sender}).send)
-	_ = sender.Close() // the socket fails; the batchConn itself is open
+	_ = sender.Close() // the socket fails; the Conn itself is open
 	_, err := b.WriteToAddrPort(make([]byte, 10), rx.LocalAddr().(*net.UDPAddr).AddrPort())
 	if !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("idle write on a closed socket: %v, want net.ErrClosed", err)

@@ -1,6 +1,6 @@
 //go:build linux
 
-package engine
+package udpbatch
 
 import (
 	"net"
@@ -14,10 +14,10 @@ import (
 // contents and order as sent, with one system call per batch.
 func TestBatchUDPSegmentsInKernel(t *testing.T) {
 	sender, rx := listenLoopback(t), listenLoopback(t)
-	if !gsoAvailable(sender) {
+	if !Supported(sender) {
 		// A kernel without UDP_SEGMENT (before 4.18): the socket is used as is.
-		if c := batchUDP(sender); c != sender {
-			t.Fatalf("batchUDP without segmentation offload returned %T", c)
+		if c := Wrap(sender); c != sender {
+			t.Fatalf("Wrap without segmentation offload returned %T", c)
 		}
 		t.Log("this kernel has no UDP segmentation offload: checked the fallback only")
 		return
@@ -57,21 +57,21 @@ func TestBatchUDPSegmentsInKernel(t *testing.T) {
 	}
 }
 
-// batchUDP wraps a socket of a kernel with segmentation offload.
+// Wrap wraps a socket of a kernel with segmentation offload.
 func TestBatchUDPWrapsWhenAvailable(t *testing.T) {
 	c := listenLoopback(t)
-	got := batchUDP(c)
-	if _, ok := got.(*batchConn); ok != gsoAvailable(c) {
-		t.Fatalf("batchUDP returned %T with offload available = %v", got, gsoAvailable(c))
+	got := Wrap(c)
+	if _, ok := got.(*Conn); ok != Supported(c) {
+		t.Fatalf("Wrap returned %T with offload available = %v", got, Supported(c))
 	}
-	if b, ok := got.(*batchConn); ok {
+	if b, ok := got.(*Conn); ok {
 		_ = b.Close()
 	}
 }
 
 // BenchmarkUDPSend measures sending 1 200-byte datagrams (the size of an
 // SCTP packet) over loopback, each written on its own as pion writes them:
-// "direct" is one system call per datagram, "batched" goes through batchUDP.
+// "direct" is one system call per datagram, "batched" goes through Wrap.
 // A goroutine reads them so that the receiving socket keeps draining. The
 // time per operation is the sender's, flusher included (Close drops at most
 // the last queue, 128 KiB, which is negligible over b.N datagrams).
@@ -79,14 +79,14 @@ func BenchmarkUDPSend(b *testing.B) {
 	for _, mode := range []string{"direct", "batched"} {
 		b.Run(mode, func(b *testing.B) {
 			sender, rx := listenLoopback(b), listenLoopback(b)
-			_ = sender.SetWriteBuffer(UDPSocketBufferSize) // as bufferedNet does
+			_ = sender.SetWriteBuffer(socketBuffer) // as the client engine does
 			dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 			var conn interface {
 				WriteToAddrPort([]byte, netip.AddrPort) (int, error)
 				Close() error
 			} = directConn{sender}
 			if mode == "batched" {
-				bc, ok := batchUDP(sender).(*batchConn)
+				bc, ok := Wrap(sender).(*Conn)
 				if !ok {
 					b.Fatal("this kernel has no UDP segmentation offload")
 				}
@@ -134,30 +134,4 @@ func processCPU(b *testing.B) int64 {
 		b.Fatal(err)
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
-// The engine's network batches the sends of its UDP sockets unless the
-// Config turns it off (DisableUDPBatching reaches newBufferedNet as false).
-func TestBufferedNetBatchesWhenAsked(t *testing.T) {
-	for _, batch := range []bool{true, false} {
-		n, err := newBufferedNet(UDPSocketBufferSize, batch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := n.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, batched := c.(*batchConn)
-		uc, plain := c.(*net.UDPConn)
-		switch {
-		case batch && plain && gsoAvailable(uc):
-			t.Fatal("batching asked for and available, but the socket is not batched")
-		case !batch && batched:
-			t.Fatal("batching turned off, but the socket is batched")
-		case batch && !batched && !plain:
-			t.Fatalf("unexpected socket type %T", c)
-		}
-		_ = c.Close()
-	}
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package engine
+package udpbatch
 
 import (
 	"encoding/binary"
@@ -13,18 +13,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// batchUDP returns c with batched sends (batchConn) when the kernel offers
+// Wrap returns c with batched sends (Conn) when the kernel offers
 // UDP generic segmentation offload (Linux 4.18 and later), and c itself
 // otherwise.
-func batchUDP(c *net.UDPConn) transport.UDPConn {
-	if !gsoAvailable(c) {
+func Wrap(c *net.UDPConn) transport.UDPConn {
+	if !Supported(c) {
 		return c
 	}
 	return startBatchConn(c, gsoSender(c))
 }
 
-// gsoAvailable asks the kernel whether c accepts the UDP_SEGMENT option.
-func gsoAvailable(c *net.UDPConn) bool {
+// Supported asks the kernel whether c accepts the UDP_SEGMENT option.
+func Supported(c *net.UDPConn) bool {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return false

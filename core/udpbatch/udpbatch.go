@@ -1,4 +1,4 @@
-package engine
+package udpbatch
 
 import (
 	"errors"
@@ -9,11 +9,11 @@ import (
 	"time"
 )
 
-// Batched UDP sends. The SCTP association behind the data channels writes one
+// How batches form. The SCTP association behind the data channels writes one
 // ~1 200-byte datagram at a time; with a system call per datagram the kernel's
 // send path is a sixth of a publisher's CPU (a 100 KB frame is ~85
-// datagrams; docs/performance.md has the measurements). batchConn queues the datagrams written to an ICE socket
-// and a flusher goroutine hands them to the kernel in batches: consecutive
+// datagrams; docs/performance.md has the measurements). Conn queues the
+// datagrams written to an ICE socket and a flusher goroutine hands them to the kernel in batches: consecutive
 // datagrams to the same destination with the same size (the last one may be
 // shorter) become one send of up to batchMaxSegments segments, which the
 // kernel splits into the original datagrams (Linux UDP generic segmentation
@@ -26,8 +26,8 @@ import (
 // would add ~0.1 ms to every datagram of a low-rate stream. The datagrams
 // that follow it closely are queued, and the flusher sends them once the
 // writer's send has returned, so a writer that produces faster than the
-// kernel takes them fills the next batch during the current send. Queued bytes are bounded (batchQueueBytes): a
-// writer waits for the flusher beyond that, as it would wait in a blocking
+// kernel takes them fills the next batch during the current send. Queued
+// bytes are bounded (batchQueueBytes): a writer waits for the flusher beyond that, as it would wait in a blocking
 // send. The datagrams are copied into one of two buffers that the writers
 // and the flusher swap, so a busy socket keeps two buffers of about
 // batchQueueBytes and an idle one next to nothing.
@@ -57,7 +57,7 @@ const (
 // errBatchUnsupported is what a batch sender returns when the network path
 // cannot send a batch at all (e.g. a device without checksum offload): the
 // connection then sends every datagram on its own from then on.
-var errBatchUnsupported = errors.New("engine: batched UDP send not supported")
+var errBatchUnsupported = errors.New("udpbatch: batched UDP send not supported")
 
 // batchSender sends buf as len(buf)/seg datagrams of seg bytes (the last one
 // may be shorter) to dst with one system call.
@@ -74,7 +74,7 @@ type udpRun struct {
 }
 
 // sendQueue is datagrams back to back in one buffer, and the runs they form.
-// A batchConn has two: the writers append to one while the flusher sends
+// A Conn has two: the writers append to one while the flusher sends
 // the other, and they swap when the flusher is done.
 type sendQueue struct {
 	buf  []byte
@@ -115,11 +115,11 @@ type batchStats struct {
 	datagrams atomic.Uint64 // datagrams in them
 }
 
-// batchConn is a UDP socket whose writes are queued and sent in batches by
+// Conn is a UDP socket whose writes are queued and sent in batches by
 // its own goroutine. Reads, deadlines, buffer sizes and addresses are the
 // socket's own. WriteTo, WriteToUDP and WriteToAddrPort are batched (the
 // paths pion's ICE uses); Write and WriteMsgUDP go to the socket directly.
-type batchConn struct {
+type Conn struct {
 	*net.UDPConn
 	sendBatch batchSender
 
@@ -139,7 +139,7 @@ type batchConn struct {
 }
 
 // startBatchConn wraps c and starts its flusher, which returns after Close.
-func startBatchConn(c *net.UDPConn, send batchSender) *batchConn {
+func startBatchConn(c *net.UDPConn, send batchSender) *Conn {
 	b := newBatchConn(c, send)
 	go b.flushLoop()
 	return b
@@ -147,8 +147,8 @@ func startBatchConn(c *net.UDPConn, send batchSender) *batchConn {
 
 // newBatchConn wraps c without starting the flusher (tests fill the queue
 // first).
-func newBatchConn(c *net.UDPConn, send batchSender) *batchConn {
-	b := &batchConn{
+func newBatchConn(c *net.UDPConn, send batchSender) *Conn {
+	b := &Conn{
 		UDPConn:   c,
 		sendBatch: send,
 		idleGap:   batchIdleGap,
@@ -161,7 +161,7 @@ func newBatchConn(c *net.UDPConn, send batchSender) *batchConn {
 
 // queueFull reports whether a writer must wait for the flusher. Called with
 // mu held.
-func (b *batchConn) queueFull() bool {
+func (b *Conn) queueFull() bool {
 	return len(b.queue.buf) >= batchQueueBytes || len(b.queue.runs) >= batchQueueRuns
 }
 
@@ -171,7 +171,7 @@ func (b *batchConn) queueFull() bool {
 // datagram lost, as UDP may lose any). While the
 // queue is full (batchQueueBytes, batchQueueRuns) it waits for the flusher to
 // take it; it fails with net.ErrClosed after Close.
-func (b *batchConn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
+func (b *Conn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 	now := time.Now()
 	b.mu.Lock()
 	for b.queueFull() && !b.closed {
@@ -207,7 +207,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 }
 
 // wakeFlusher tells the flusher that the queue is not empty (or closed).
-func (b *batchConn) wakeFlusher() {
+func (b *Conn) wakeFlusher() {
 	select {
 	case b.wake <- struct{}{}:
 	default:
@@ -217,7 +217,7 @@ func (b *batchConn) wakeFlusher() {
 // WriteTo queues p like WriteToAddrPort when addr is a *net.UDPAddr;
 // any other address gets the socket's own error (a UDP socket sends only to
 // a *net.UDPAddr), so nothing can overtake the queue this way.
-func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+func (b *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		return b.WriteToUDP(p, ua)
 	}
@@ -225,7 +225,7 @@ func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 }
 
 // WriteToUDP queues p like WriteToAddrPort.
-func (b *batchConn) WriteToUDP(p []byte, addr *net.UDPAddr) (int, error) {
+func (b *Conn) WriteToUDP(p []byte, addr *net.UDPAddr) (int, error) {
 	if addr == nil {
 		return b.UDPConn.WriteToUDP(p, addr) // the socket's own error
 	}
@@ -234,7 +234,7 @@ func (b *batchConn) WriteToUDP(p []byte, addr *net.UDPAddr) (int, error) {
 
 // ReadFromAddrPort reads the next datagram (pion's ICE reads through it
 // when the connection has WriteToAddrPort).
-func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+func (b *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	return b.UDPConn.ReadFromUDPAddrPort(p)
 }
 
@@ -243,7 +243,7 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 // sends it run by run. While a writer sends a datagram itself (busy), the
 // flusher leaves the queue alone: the writer wakes it when its send returns,
 // so that nothing queued after that datagram overtakes it.
-func (b *batchConn) flushLoop() {
+func (b *Conn) flushLoop() {
 	defer close(b.done)
 	for range b.wake {
 		b.mu.Lock()
@@ -277,7 +277,7 @@ func (b *batchConn) flushLoop() {
 // e.g. over a path with a smaller MTU, loses nothing that separate sends
 // would have delivered). Errors of separate sends are dropped: a lost
 // datagram.
-func (b *batchConn) send(buf []byte, r *udpRun, unbatched bool) (unsupported bool) {
+func (b *Conn) send(buf []byte, r *udpRun, unbatched bool) (unsupported bool) {
 	data := buf[r.off:r.end]
 	if r.count > 1 && !unbatched {
 		err := b.sendBatch(data, r.seg, r.dst)
@@ -302,7 +302,7 @@ func (b *batchConn) send(buf []byte, r *udpRun, unbatched bool) (unsupported boo
 // the socket and waits for the flusher. Datagrams still queued are dropped
 // (pion closes an ICE socket after setting a deadline that makes any send
 // fail, so they could not have been sent anyway).
-func (b *batchConn) Close() error {
+func (b *Conn) Close() error {
 	b.mu.Lock()
 	b.closed = true
 	b.space.Broadcast()
