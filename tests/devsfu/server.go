@@ -19,6 +19,7 @@ import (
 
 	"github.com/lkcore/lkcore/core/auth"
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/udpbatch"
 )
 
 // Recorded server facts (livekit-server v1.13.5, see testdata/README.md).
@@ -105,6 +106,12 @@ type Options struct {
 	// does not (traces: forwarded packets are byte-identical except the
 	// handle); this exists to test that clients skip unknown extensions.
 	AddParticipantSIDExtension bool
+	// DisableUDPBatching sends every UDP datagram with its own system call.
+	// By default the SFU's socket batches its sends where the kernel can
+	// (core/udpbatch, as the clients do), so that in benchmarks on one
+	// machine the SFU's part of the CPU is not inflated by a system call per
+	// datagram (the real server runs on a machine of its own).
+	DisableUDPBatching bool
 	// EnableControl serves the HTTP fault-injection endpoints under
 	// /devsfu/ (control.go) on the same loopback listener.
 	EnableControl bool
@@ -232,6 +239,9 @@ func Start(opts Options) (*Server, error) {
 		// RcvbufErrors). Ask for 4 MiB; the kernel caps it at rmem_max.
 		_ = uc.SetReadBuffer(udpSocketBuffer)
 		_ = uc.SetWriteBuffer(udpSocketBuffer)
+		if !o.DisableUDPBatching {
+			udp = udpbatch.Wrap(uc)
+		}
 	}
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: udp, Logger: pionLoggerFactory{o.Logger}.NewLogger("udpmux")})
 	var apiZC *webrtc.API
