@@ -484,10 +484,11 @@ type RoomOptions struct {
 	// data-track frames are then lost (docs/performance.md). The window is memory the server may
 	// fill while the host does not read.
 	SctpReceiveBufferBytes uint32 `protobuf:"varint,12,opt,name=sctp_receive_buffer_bytes,json=sctpReceiveBufferBytes,proto3" json:"sctp_receive_buffer_bytes,omitempty"`
-	// Send every UDP datagram with its own system call (ABI 1.8; default false: consecutive
-	// datagrams to one address go to the kernel in batches where it supports UDP segmentation
-	// offload — Linux — and the peer receives the same datagrams for less CPU). For diagnosis,
-	// or a network path that mishandles batched sends.
+	// Send and receive every UDP datagram with its own system call (ABI 1.8; default false:
+	// consecutive datagrams to one address go to the kernel in batches, and a burst from one
+	// sender is received in one call, where the kernel supports UDP segmentation and receive
+	// offload — Linux — for less CPU; the peer sees the same datagrams). For diagnosis, or a
+	// network path that mishandles batched sends.
 	DisableUdpBatching bool `protobuf:"varint,13,opt,name=disable_udp_batching,json=disableUdpBatching,proto3" json:"disable_udp_batching,omitempty"`
 	// How auto-subscriptions deliver their frames (ABI 1.14; a library before 1.14 ignores it and
 	// delivers events). EVENTS (default, as before): each frame is an event as soon as it

@@ -125,10 +125,12 @@ type Options struct {
 	// saturating flow can overflow pion's fixed 1 MB buffers below SCTP, and data-track
 	// frames are then lost (docs/performance.md).
 	SCTPReceiveBufferSize uint32
-	// DisableUDPBatching sends every UDP datagram with its own system call.
-	// By default consecutive datagrams to the same address are handed to the
-	// kernel in batches where it supports that (Linux UDP segmentation
-	// offload): the peer receives the same datagrams, for less CPU per byte.
+	// DisableUDPBatching sends and receives every UDP datagram with its own
+	// system call. By default, where the kernel supports it (Linux UDP
+	// segmentation and receive offload), consecutive datagrams to the same
+	// address are handed to the kernel in batches, and a burst from one sender
+	// is received in one call: the peer sees the same datagrams, and both
+	// sides spend less CPU per byte.
 	DisableUDPBatching bool
 	// TLSConfig is used for the signalling connection to a wss:// (https://)
 	// URL, e.g. to trust a private CA (cloned; nil: the system roots).

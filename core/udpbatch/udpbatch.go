@@ -116,9 +116,11 @@ type batchStats struct {
 }
 
 // Conn is a UDP socket whose writes are queued and sent in batches by
-// its own goroutine. Reads, deadlines, buffer sizes and addresses are the
-// socket's own. WriteTo, WriteToUDP and WriteToAddrPort are batched (the
-// paths pion's ICE uses); Write and WriteMsgUDP go to the socket directly.
+// its own goroutine, and whose reads may receive several datagrams at once
+// (receive.go) but return one at a time. Deadlines, buffer sizes and
+// addresses are the socket's own. WriteTo, WriteToUDP and WriteToAddrPort
+// are batched (the paths pion's ICE uses); Write and WriteMsgUDP go to the
+// socket directly.
 type Conn struct {
 	*net.UDPConn
 	sendBatch batchSender
@@ -136,6 +138,8 @@ type Conn struct {
 	wake    chan struct{} // capacity 1: the queue is not empty, or Close
 	done    chan struct{} // closed when the flusher has returned
 	stats   batchStats
+
+	rx receiveState // coalesced receives (receive.go)
 }
 
 // startBatchConn wraps c and starts its flusher, which returns after Close.
@@ -230,12 +234,6 @@ func (b *Conn) WriteToUDP(p []byte, addr *net.UDPAddr) (int, error) {
 		return b.UDPConn.WriteToUDP(p, addr) // the socket's own error
 	}
 	return b.WriteToAddrPort(p, addr.AddrPort())
-}
-
-// ReadFromAddrPort reads the next datagram (pion's ICE reads through it
-// when the connection has WriteToAddrPort).
-func (b *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.UDPConn.ReadFromUDPAddrPort(p)
 }
 
 // flushLoop sends what is queued each time it is woken, until Close. It

@@ -15,12 +15,18 @@ import (
 
 // Wrap returns c with batched sends (Conn) when the kernel offers
 // UDP generic segmentation offload (Linux 4.18 and later), and c itself
-// otherwise.
+// otherwise. Where the kernel also coalesces receives (Linux 5.0 and
+// later), the Conn asks for that too (receive.go).
 func Wrap(c *net.UDPConn) transport.UDPConn {
 	if !Supported(c) {
 		return c
 	}
-	return startBatchConn(c, gsoSender(c))
+	b := newBatchConn(c, gsoSender(c))
+	if coalesceReceives(c) {
+		b.rx.receive = groReceiver(c)
+	}
+	go b.flushLoop()
+	return b
 }
 
 // Supported asks the kernel whether c accepts the UDP_SEGMENT option.

@@ -7,8 +7,9 @@
 #   bash tests/bench/mp.sh [seconds per scenario, default 5]
 #   MP_SFU_FLAGS="--dt-target-latency 0" bash tests/bench/mp.sh   (without the congestion gate
 #                                       livekit-server applies, which the benchmark turns on)
-#   MP_UDP_BATCHING=off bash tests/bench/mp.sh   (clients send each UDP datagram on its own,
-#                                                room.Options.DisableUDPBatching)
+#   MP_UDP_BATCHING=off bash tests/bench/mp.sh   (clients send and receive each UDP datagram on
+#                                                its own, room.Options.DisableUDPBatching)
+#   MP_SFU_FLAGS="--disable-udp-batching" bash tests/bench/mp.sh   (the SFU too)
 #   MP_PROFILE=dir bash tests/bench/mp.sh   (CPU profiles: dir/pub-N.pprof, dir/sub-N.pprof per
 #                                            scenario N, dir/devsfu.pprof for the whole run)
 #

@@ -106,11 +106,12 @@ type Options struct {
 	// does not (traces: forwarded packets are byte-identical except the
 	// handle); this exists to test that clients skip unknown extensions.
 	AddParticipantSIDExtension bool
-	// DisableUDPBatching sends every UDP datagram with its own system call.
-	// By default the SFU's socket batches its sends where the kernel can
-	// (core/udpbatch, as the clients do), so that in benchmarks on one
-	// machine the SFU's part of the CPU is not inflated by a system call per
-	// datagram (the real server runs on a machine of its own).
+	// DisableUDPBatching sends and receives every UDP datagram with its own
+	// system call. By default the SFU's socket batches its sends and
+	// receives where the kernel can (core/udpbatch, as the clients do), so
+	// that in benchmarks on one machine the SFU's part of the CPU is not
+	// inflated by a system call per datagram (the real server runs on a
+	// machine of its own).
 	DisableUDPBatching bool
 	// EnableControl serves the HTTP fault-injection endpoints under
 	// /devsfu/ (control.go) on the same loopback listener.

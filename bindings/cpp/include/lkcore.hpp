@@ -620,8 +620,8 @@ struct RoomOptions {
   // 100 ms by default); a larger window helps on long paths but risks losing data-track frames
   // when the process stalls under a saturating flow.
   uint32_t sctp_receive_buffer_bytes = 0;
-  // Send every UDP datagram with its own system call (default: batched where the kernel
-  // supports it, for less CPU per byte).
+  // Send and receive every UDP datagram with its own system call (default: batched where the
+  // kernel supports it, for less CPU per byte).
   bool disable_udp_batching = false;
   // Deadline of every blocking call of this room (publish_*, send_*, set_*, disconnect, ...;
   // not connect, see connect_deadline); 0 means kDefaultWait, negative no deadline (TIMEOUTS).

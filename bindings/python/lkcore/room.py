@@ -293,8 +293,8 @@ class RoomOptions:
             toward this client at window / round-trip time (7.5 MB/s at 100 ms by default);
             a larger window helps on long paths but risks losing data-track frames when the
             process stalls under a saturating flow.
-        disable_udp_batching: send every UDP datagram with its own system call (default
-            False: batched where the kernel supports it, for less CPU per byte).
+        disable_udp_batching: send and receive every UDP datagram with its own system call
+            (default False: batched where the kernel supports it, for less CPU per byte).
     """
 
     auto_subscribe: bool = False

@@ -41,8 +41,9 @@ type Config struct {
 	// ExcludeLoopbackCandidates disables gathering of 127.0.0.1/::1 host candidates.
 	ExcludeLoopbackCandidates bool
 
-	// DisableUDPBatching sends every UDP datagram with its own system call
-	// instead of in batches where the system supports it (core/udpbatch).
+	// DisableUDPBatching sends and receives every UDP datagram with its own
+	// system call instead of in batches where the system supports it
+	// (core/udpbatch).
 	DisableUDPBatching bool
 
 	// SettingEngineHook may adjust the pion SettingEngine after the engine's

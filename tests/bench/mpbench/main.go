@@ -47,8 +47,8 @@ const (
 )
 
 // clientOptions applies the environment's choices to o: MP_UDP_BATCHING=off
-// sends every UDP datagram with its own system call (Options.DisableUDPBatching),
-// to compare with the default batched sends.
+// sends and receives every UDP datagram with its own system call
+// (Options.DisableUDPBatching), to compare with the default batching.
 func clientOptions(o room.Options) room.Options {
 	o.DisableUDPBatching = os.Getenv("MP_UDP_BATCHING") == "off"
 	return o

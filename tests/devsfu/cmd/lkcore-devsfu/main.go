@@ -93,7 +93,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fullReconnect := fs.Bool("force-full-reconnect", false, "refuse every resume with leave{RECONNECT}")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file on exit")
-	noBatch := fs.Bool("disable-udp-batching", false, "send every UDP datagram with its own system call (default: batched where the kernel can, as the clients do)")
+	noBatch := fs.Bool("disable-udp-batching", false, "send and receive every UDP datagram with its own system call (default: batched where the kernel can, as the clients do)")
 	gcPercent := fs.Int("gc-percent", defaultGCPercent, "Go GC target percentage of this process (debug.SetGCPercent; negative: GC off)")
 	turnOpts := turnFlags(fs)
 	if err := fs.Parse(args); err != nil {

@@ -93,8 +93,8 @@ data class RoomOptions(
      */
     val sctpReceiveBufferSize: Int = 0,
     /**
-     * Send every UDP datagram with its own system call (default false: batched where the kernel
-     * supports it, for less CPU per byte).
+     * Send and receive every UDP datagram with its own system call (default false: batched where
+     * the kernel supports it, for less CPU per byte).
      */
     val disableUdpBatching: Boolean = false,
     /**
