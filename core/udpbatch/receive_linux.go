@@ -13,17 +13,9 @@ import (
 // coalesceReceives asks the kernel to coalesce c's receives (UDP_GRO,
 // Linux 5.0 and later) and reports whether it agreed.
 func coalesceReceives(c *net.UDPConn) bool {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var optErr error
-	if err := rc.Control(func(fd uintptr) {
-		optErr = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1)
-	}); err != nil {
-		return false
-	}
-	return optErr == nil
+	return onSocket(c, func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1)
+	})
 }
 
 // groReceiver receives with the control message that gives the size of the

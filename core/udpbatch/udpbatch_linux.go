@@ -31,17 +31,23 @@ func Wrap(c *net.UDPConn) transport.UDPConn {
 
 // Supported asks the kernel whether c accepts the UDP_SEGMENT option.
 func Supported(c *net.UDPConn) bool {
+	return onSocket(c, func(fd int) error {
+		_, err := unix.GetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+		return err
+	})
+}
+
+// onSocket runs f on c's file descriptor and reports whether it succeeded.
+func onSocket(c *net.UDPConn, f func(fd int) error) bool {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return false
 	}
-	var optErr error
-	if err := rc.Control(func(fd uintptr) {
-		_, optErr = unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
-	}); err != nil {
+	var fErr error
+	if err := rc.Control(func(fd uintptr) { fErr = f(int(fd)) }); err != nil {
 		return false
 	}
-	return optErr == nil
+	return fErr == nil
 }
 
 // gsoSender sends a batch as one sendmsg with a UDP_SEGMENT control message
