@@ -20,9 +20,11 @@ func coalesceReceives(c *net.UDPConn) bool {
 
 // groReceiver receives with the control message that gives the size of the
 // coalesced datagrams. It is called with the Conn's receive lock held, so
-// one control-message buffer serves every call.
+// one control-message buffer serves every call. The buffer has room for
+// more than that one message, so that another option set on the socket
+// cannot truncate it away.
 func groReceiver(c *net.UDPConn) receiver {
-	oob := make([]byte, unix.CmsgSpace(4))
+	oob := make([]byte, 8*unix.CmsgSpace(4))
 	return func(buf []byte) (int, int, netip.AddrPort, error) {
 		n, oobn, _, src, err := c.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
