@@ -19,7 +19,8 @@ import (
 const UDPSocketBufferSize = 4 << 20
 
 // bufferedNet is the operating system's network with larger UDP socket
-// buffers and, unless turned off, batched UDP sends (core/udpbatch);
+// buffers and, unless turned off, batched UDP sends and receives
+// (core/udpbatch);
 // everything else is the standard pion implementation.
 type bufferedNet struct {
 	transport.Net
@@ -38,7 +39,7 @@ func newBufferedNet(size int, batch bool) (transport.Net, error) {
 }
 
 // ListenUDP opens the socket like the standard network, raises its buffers
-// and batches its sends where the system can (udpbatch.Wrap).
+// and batches its sends and receives where the system can (udpbatch.Wrap).
 func (n *bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
 	if err != nil {

@@ -9,8 +9,9 @@ import (
 	"github.com/lkcore/lkcore/core/udpbatch"
 )
 
-// The engine's network batches the sends of its UDP sockets unless the
-// Config turns it off (DisableUDPBatching reaches newBufferedNet as false).
+// The engine's network batches the sends and receives of its UDP sockets
+// unless the Config turns it off (DisableUDPBatching reaches newBufferedNet
+// as false).
 func TestBufferedNetBatchesWhenAsked(t *testing.T) {
 	for _, batch := range []bool{true, false} {
 		n, err := newBufferedNet(UDPSocketBufferSize, batch)

@@ -117,9 +117,9 @@ func newAPI(cfg *Config, relayOnly *atomic.Bool) (*webrtc.API, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 
 	// Larger kernel UDP buffers so bursts of data-track packets are not
-	// dropped by the kernel (see UDPSocketBufferSize), batched sends (see
-	// core/udpbatch), and the relay-only policy applied at gathering time (see
-	// policyNet).
+	// dropped by the kernel (see UDPSocketBufferSize), batched sends and
+	// receives (see core/udpbatch), and the relay-only policy applied at
+	// gathering time (see policyNet).
 	n, err := newBufferedNet(UDPSocketBufferSize, !cfg.DisableUDPBatching)
 	if err != nil {
 		return nil, fmt.Errorf("engine: network: %w", err)
