@@ -51,6 +51,12 @@ struct Delivered {
       cv.notify_all();
     };
   }
+  // The losses the delivered frames reported (dropped_before), with mu held.
+  uint64_t reported_losses() const {
+    uint64_t n = 0;
+    for (const auto &g : got) n += g.dropped_before;
+    return n;
+  }
   lk::SubscriptionEndHandler on_end() {
     return [this](const lk::SubscriptionEnd &e) {
       std::lock_guard<std::mutex> l(mu);
@@ -147,42 +153,35 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeGetsTheFramesThatWaited) {
   ASSERT_TRUE(witness.read_until(last)) << "the witness missed frame " << last;
 
   Delivered d;
-  auto &mu = d.mu;
-  auto &cv = d.cv;
-  auto &got = d.got;
-  auto &ends_at = d.ends_at;
-  auto &end = d.end;
   lk::DataTrackSubscription sub = bob.subscribe(pub.track, d.on_frame(lk::detail::Access::room(bob)->client), d.on_end());
   EXPECT_EQ(client_b.live_handles(), 3u) << "subscribe must return the library's subscription";
   {
-    std::unique_lock<std::mutex> l(mu);
-    ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return !got.empty() && got.back().n == last; }))
+    std::unique_lock<std::mutex> l(d.mu);
+    ASSERT_TRUE(d.cv.wait_for(l, kGuard, [&] { return !d.got.empty() && d.got.back().n == last; }))
         << "the frames that waited did not reach the callback";
-    ASSERT_EQ(got.size(), 4u) << "the library's buffer kept the last 4 frames";
+    ASSERT_EQ(d.got.size(), 4u) << "the library's buffer kept the last 4 frames";
     for (size_t i = 0; i < 4; i++) {
-      EXPECT_EQ(got[i].n, last - 3 + i) << "the newest frames, in order";
-      EXPECT_TRUE(got[i].on_event_thread) << "frames are delivered on the event thread";
-      if (i > 0) EXPECT_EQ(got[i].dropped_before, 0u);
+      EXPECT_EQ(d.got[i].n, last - 3 + i) << "the newest frames, in order";
+      EXPECT_TRUE(d.got[i].on_event_thread) << "frames are delivered on the event thread";
+      if (i > 0) EXPECT_EQ(d.got[i].dropped_before, 0u);
     }
-    EXPECT_GE(got[0].dropped_before, uint64_t(kWaiting - 4)) << "the frames dropped before the first kept";
+    EXPECT_GE(d.got[0].dropped_before, uint64_t(kWaiting - 4)) << "the frames dropped before the first kept";
   }
 
   track.push(numbered(next), 0, kGuard);
-  std::unique_lock<std::mutex> l(mu);
-  ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return got.back().n == next; })) << "the frame pushed after the take";
-  EXPECT_EQ(got.size(), 5u);
-  EXPECT_EQ(got.back().dropped_before, 0u);
-  EXPECT_TRUE(got.back().on_event_thread);
+  std::unique_lock<std::mutex> l(d.mu);
+  ASSERT_TRUE(d.cv.wait_for(l, kGuard, [&] { return d.got.back().n == next; })) << "the frame pushed after the take";
+  EXPECT_EQ(d.got.size(), 5u);
+  EXPECT_EQ(d.got.back().dropped_before, 0u);
+  EXPECT_TRUE(d.got.back().on_event_thread);
   l.unlock();
 
   track.unpublish();
   l.lock();
-  ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return end.has_value(); })) << "on_end did not run";
-  EXPECT_EQ(end->reason, lk::SubscriptionEndReason::Unpublished);
-  EXPECT_EQ(ends_at, std::vector<size_t>{got.size()}) << "on_end once, after the last frame";
-  uint64_t reported = 0;
-  for (const auto &g : got) reported += g.dropped_before;
-  EXPECT_EQ(end->frames_dropped, reported) << "the end summary counts the losses the frames reported";
+  ASSERT_TRUE(d.cv.wait_for(l, kGuard, [&] { return d.end.has_value(); })) << "on_end did not run";
+  EXPECT_EQ(d.end->reason, lk::SubscriptionEndReason::Unpublished);
+  EXPECT_EQ(d.ends_at, std::vector<size_t>{d.got.size()}) << "on_end once, after the last frame";
+  EXPECT_EQ(d.end->frames_dropped, d.reported_losses()) << "the end summary counts the losses the frames reported";
 }
 
 // An auto-subscription whose track was unpublished before it was taken in callback mode (the
@@ -240,43 +239,36 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeAfterItsTrackWasUnpublished) {
   ASSERT_TRUE(ended) << "the auto-subscription did not end";
 
   Delivered d;
-  auto &mu = d.mu;
-  auto &cv = d.cv;
-  auto &got = d.got;
-  auto &ends_at = d.ends_at;
-  auto &end = d.end;
   lk::DataTrackSubscription sub = bob.subscribe(pub.track, d.on_frame(client), d.on_end());
   EXPECT_EQ(sub.handle(), auto_handle) << "subscribe must return the library's subscription";
   EXPECT_EQ(client_b.live_handles(), 3u) << "room, the auto-subscription, witness";
   {
-    std::lock_guard<std::mutex> l(mu);
-    EXPECT_TRUE(got.empty() && ends_at.empty()) << "delivered while the event thread is held up";
+    std::lock_guard<std::mutex> l(d.mu);
+    EXPECT_TRUE(d.got.empty() && d.ends_at.empty()) << "delivered while the event thread is held up";
   }
   opener();
 
-  std::unique_lock<std::mutex> l(mu);
-  ASSERT_TRUE(cv.wait_for(l, kGuard, [&] { return !ends_at.empty(); })) << "on_end did not run";
-  ASSERT_FALSE(got.empty()) << "the frames that waited were not delivered";
-  EXPECT_EQ(ends_at.front(), got.size()) << "on_end ran before the last frame";
-  EXPECT_EQ(got.back().n, last) << "the last frame pushed is the last delivered";
-  ASSERT_GE(got.size(), size_t(kWaiting));
-  for (size_t i = 0; i < got.size(); i++) {
-    EXPECT_TRUE(got[i].on_event_thread) << "frames are delivered on the event thread";
+  std::unique_lock<std::mutex> l(d.mu);
+  ASSERT_TRUE(d.cv.wait_for(l, kGuard, [&] { return !d.ends_at.empty(); })) << "on_end did not run";
+  ASSERT_FALSE(d.got.empty()) << "the frames that waited were not delivered";
+  EXPECT_EQ(d.ends_at.front(), d.got.size()) << "on_end ran before the last frame";
+  EXPECT_EQ(d.got.back().n, last) << "the last frame pushed is the last delivered";
+  ASSERT_GE(d.got.size(), size_t(kWaiting));
+  for (size_t i = 0; i < d.got.size(); i++) {
+    EXPECT_TRUE(d.got[i].on_event_thread) << "frames are delivered on the event thread";
     if (i == 0) continue;
-    ASSERT_GT(got[i].n, got[i - 1].n) << "frames out of order";
-    EXPECT_EQ(got[i].dropped_before, got[i].n - got[i - 1].n - 1)
-        << "frames between " << got[i - 1].n << " and " << got[i].n;
+    ASSERT_GT(d.got[i].n, d.got[i - 1].n) << "frames out of order";
+    EXPECT_EQ(d.got[i].dropped_before, d.got[i].n - d.got[i - 1].n - 1)
+        << "frames between " << d.got[i - 1].n << " and " << d.got[i].n;
   }
   for (uint32_t i = 0; i < kWaiting; i++)
-    EXPECT_EQ(got[got.size() - kWaiting + i].n, first_waiting + i) << "every frame that waited, in order";
-  EXPECT_EQ(end->reason, lk::SubscriptionEndReason::Unpublished);
-  EXPECT_EQ(end->frames_received, got.size()) << "the end that follows the frames (the one of pull mode counts none)";
-  uint64_t reported = 0;
-  for (const auto &g : got) reported += g.dropped_before;
-  EXPECT_EQ(end->frames_dropped, reported) << "the end summary counts the losses the frames reported";
+    EXPECT_EQ(d.got[d.got.size() - kWaiting + i].n, first_waiting + i) << "every frame that waited, in order";
+  EXPECT_EQ(d.end->reason, lk::SubscriptionEndReason::Unpublished);
+  EXPECT_EQ(d.end->frames_received, d.got.size()) << "the end that follows the frames (the one of pull mode counts none)";
+  EXPECT_EQ(d.end->frames_dropped, d.reported_losses()) << "the end summary counts the losses the frames reported";
   l.unlock();
   ASSERT_TRUE(sub.end().has_value());
-  EXPECT_EQ(sub.end()->frames_received, end->frames_received);
+  EXPECT_EQ(sub.end()->frames_received, d.end->frames_received);
 
   // Its track's DataTrackUnpublishedEvent (held up with the end reported in pull mode) does not
   // release the taken subscription; and after the events queued until then (a completion's
@@ -285,6 +277,6 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeAfterItsTrackWasUnpublished) {
   EXPECT_EQ(client_b.live_handles(), 3u) << "the taken auto-subscription is the application's";
   bob.set_metadata("after the end");
   l.lock();
-  EXPECT_EQ(ends_at.size(), 1u) << "on_end ran more than once";
-  EXPECT_EQ(got.size(), ends_at.front()) << "a frame after the end";
+  EXPECT_EQ(d.ends_at.size(), 1u) << "on_end ran more than once";
+  EXPECT_EQ(d.got.size(), d.ends_at.front()) << "a frame after the end";
 }
