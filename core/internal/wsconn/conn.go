@@ -38,8 +38,12 @@ func newConn(nc net.Conn, br *bufio.Reader, limit int64) *Conn {
 // answered with a close frame and returned as *CloseError; a message longer than the size
 // limit is ErrMessageTooLarge and a framing violation ErrProtocol (both close the connection
 // with the matching status). When ctx ends before a message is complete, Read returns ctx's
-// error and the connection is closed (the frame stream position is lost).
+// error and the connection is closed (the frame stream position is lost). Once the connection
+// is closed (any of these errors, or CloseNow), Read returns ErrClosed.
 func (c *Conn) Read(ctx context.Context) (Opcode, []byte, error) {
+	if c.isClosed() { // not even what is still buffered: after an error it is not a frame boundary
+		return 0, nil, ErrClosed
+	}
 	stop, err := bindDeadline(ctx, c.nc.SetReadDeadline)
 	if err != nil {
 		return 0, nil, err
@@ -92,7 +96,7 @@ func (c *Conn) readMessage() (Opcode, []byte, error) {
 		if h.opcode != OpContinuation {
 			op, in = h.opcode, true
 		}
-		if int64(len(msg))+h.length > c.limit {
+		if h.length > c.limit-int64(len(msg)) { // len(msg) <= limit; a sum could wrap around
 			return 0, nil, fmt.Errorf("%w: more than %d bytes", ErrMessageTooLarge, c.limit)
 		}
 		start := len(msg)

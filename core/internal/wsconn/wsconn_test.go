@@ -286,6 +286,8 @@ func TestPingCloseAndProtocolErrors(t *testing.T) {
 		{"message in a message", []byte{0x02, 1, 'a', 0x82, 1, 'b'}, ErrProtocol},
 		{"too large", append([]byte{0x82, 126, 0x04, 0x00}, make([]byte, 1024)...), ErrMessageTooLarge},
 		{"too large in fragments", append(append([]byte{0x02, 126, 0x02, 0x00}, make([]byte, 512)...), append([]byte{0x80, 126, 0x02, 0x01}, make([]byte, 513)...)...), ErrMessageTooLarge},
+		// 1 byte, then a continuation of 2^63-1 bytes: the sum must not wrap around the limit check.
+		{"too large past int64", []byte{0x02, 1, 'a', 0x80, 127, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, ErrMessageTooLarge},
 		{"truncated", []byte{0x82, 10, 'a'}, io.ErrUnexpectedEOF},
 	}
 	for _, b := range bad {
