@@ -66,3 +66,38 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResponse feeds whatever a server might answer to the upgrade request to the response
+// parser and, for a refusal, to the error-body reader: no panic, the head within
+// MaxHeaderBytes, the body within MaxErrorBody.
+func FuzzResponse(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+		"HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\nnope!",
+		"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\n\r\n",
+		"HTTP/1.0 403 Forbidden\r\n\r\nuntil the server closes",
+		"HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		br := bufio.NewReader(bytes.NewReader(data))
+		resp, err := readResponseHead(br)
+		if err != nil {
+			return
+		}
+		n := 0
+		for name, vs := range resp.header {
+			n += len(name)
+			for _, v := range vs {
+				n += len(v)
+			}
+		}
+		if n > MaxHeaderBytes {
+			t.Fatalf("%d header bytes kept, at most %d read", n, MaxHeaderBytes)
+		}
+		if body := readErrorBody(br, resp); len(body) > MaxErrorBody {
+			t.Fatalf("%d-byte error body, limit %d", len(body), MaxErrorBody)
+		}
+	})
+}
