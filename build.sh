@@ -219,7 +219,7 @@ fuzz() {
   local minimize=$((secs / 6))
   [ "$minimize" -ge 1 ] || minimize=1
   [ "$minimize" -le 10 ] || minimize=10
-  local out="$BUILD/fuzz" failed=0 n=0
+  local out="$BUILD/fuzz" failed=0 raced=0 n=0
   mkdir -p "$out"
   local summary="$out/summary.txt"
   : >"$summary"
@@ -235,6 +235,12 @@ fuzz() {
       log_file="$out/$(printf '%s' "${pkg#./}" | tr / _).$name.log"
       if go test -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s" -fuzzminimizetime "${minimize}s" "$pkg" >"$log_file" 2>&1; then
         status=ok
+      elif fuzz_deadline_race "$log_file" && go test -count=1 -run "^${name}\$" "$pkg" >>"$log_file" 2>&1; then
+        # Go before 1.27 may fail a run whose -fuzztime ends while a worker is busy (loaded
+        # machine) with a bare "context deadline exceeded": no input failed (none was written,
+        # the corpus replays cleanly). Reported as such, not counted as a failure.
+        status=raced
+        raced=$((raced + 1))
       else
         status=FAILED
         failed=$((failed + 1))
@@ -247,8 +253,16 @@ fuzz() {
       fi
     done
   done
-  echo "fuzz: $n targets, $failed failed (logs in $out)"
+  local race_note=""
+  [ "$raced" -eq 0 ] || race_note=", $raced ended by the Go fuzzing deadline race (golang/go#75804; no failing input)"
+  echo "fuzz: $n targets, $failed failed$race_note (logs in $out)"
   [ "$failed" -eq 0 ]
+}
+
+# fuzz_deadline_race log: the fuzz run in log failed only with Go's coordinator error at the
+# end of -fuzztime ("context deadline exceeded" and nothing else: no failing input, no panic).
+fuzz_deadline_race() {
+  grep -q '^    context deadline exceeded$' "$1" && ! grep -qE 'Failing input|panic:|_test\.go:[0-9]+:' "$1"
 }
 
 # abi_version major|minor: the ABI version include/lkcore.h declares.
