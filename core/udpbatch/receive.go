@@ -39,12 +39,17 @@ type coalesced struct {
 }
 
 // load makes buf, received from src with datagrams of seg bytes, the next
-// to hand out. A seg outside (0, len(buf)) means one datagram.
-func (c *coalesced) load(buf []byte, seg int, src netip.AddrPort) {
+// to hand out, and returns how many datagrams it holds. A seg outside
+// (0, len(buf)) means one datagram.
+func (c *coalesced) load(buf []byte, seg int, src netip.AddrPort) int {
 	if seg <= 0 || seg > len(buf) {
 		seg = len(buf)
 	}
 	c.rest, c.seg, c.src = buf, seg, src
+	if seg == 0 { // one empty datagram
+		return 1
+	}
+	return (len(buf) + seg - 1) / seg
 }
 
 // empty reports whether every datagram has been handed out. An empty
@@ -94,13 +99,8 @@ func (b *Conn) readDatagram(p []byte) (int, netip.AddrPort, error) {
 		if err != nil {
 			return 0, src, err
 		}
-		r.pending.load(r.buf[:n], seg, src)
 		r.receives.Add(1)
-		if seg > 0 && seg < n {
-			r.received.Add(uint64((n + seg - 1) / seg))
-		} else {
-			r.received.Add(1)
-		}
+		r.received.Add(uint64(r.pending.load(r.buf[:n], seg, src)))
 	}
 	n, src := r.pending.next(p)
 	return n, src, nil
