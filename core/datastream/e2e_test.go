@@ -19,13 +19,11 @@ import (
 // aliceProto) and bob (protocol bobProto, with or without the compression
 // capability).
 type pair struct {
-	net          *dstest.Network
-	a, b         *datastream.Manager
-	aEP, bEP     *dstest.Endpoint
-	bTexts       chan *datastream.TextStreamReader
-	bBytes       chan *datastream.ByteStreamReader
-	sentToBob    int
-	compressedTo int
+	net      *dstest.Network
+	a, b     *datastream.Manager
+	aEP, bEP *dstest.Endpoint
+	bTexts   chan *datastream.TextStreamReader
+	bBytes   chan *datastream.ByteStreamReader
 }
 
 func newPair(tb testing.TB, bobProto int32, bobCaps ...lkpb.ClientInfo_Capability) *pair {

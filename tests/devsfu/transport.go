@@ -133,8 +133,6 @@ type dataChannel struct {
 	label string
 	dc    *webrtc.DataChannel
 	raw   datachannel.ReadWriteCloser
-	// writeMu keeps multi-message writes (replays) contiguous.
-	writeMu sync.Mutex
 	// gateMu guards gate, the congestion gate of a subscriber's data-track channel
 	// (created on first use by Server.writeDataTrack).
 	gateMu sync.Mutex

@@ -17,8 +17,7 @@ import (
 func schemaLines() map[string]bool {
 	_ = ffipb.File_lkcore_ffi_proto // registers every file of the schema
 	out := map[string]bool{}
-	var enum func(protoreflect.EnumDescriptor)
-	enum = func(e protoreflect.EnumDescriptor) {
+	enum := func(e protoreflect.EnumDescriptor) {
 		for i := 0; i < e.Values().Len(); i++ {
 			v := e.Values().Get(i)
 			out[fmt.Sprintf("enum %s.%s %d", e.FullName(), v.Name(), v.Number())] = true
