@@ -163,7 +163,7 @@ class DataTrackTest : LkTestBase() {
                                 }
                             }
                         }
-                        got!!
+                        got
                     }
                     assertContentEquals("after".encodeToByteArray(), frame.payload)
                 } finally {
