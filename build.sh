@@ -367,6 +367,10 @@ MUTATE_TARGETS=(
   "core/datatrack|remote.go queue.go depacketizer.go pipeline.go|"
   "capi/internal/ffi|datatrack.go log.go|^(TestE2EDataTrack|TestLogForwarding|TestFastPath|TestReadFrame|TestQueueFrames)"
   "core/room|eventqueue.go|^(TestEventQueue.*|TestSlowConsumerDoesNotBlockSignalling)$"
+  "core/datastream||"
+  "core/internal/deflate||"
+  "core/internal/wsconn||"
+  "core/udpbatch||"
 )
 GREMLINS=github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 
