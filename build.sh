@@ -364,7 +364,7 @@ uninstall_cmd() {
 MUTATE_TARGETS=(
   "core/rpc||"
   "core/e2ee||"
-  "core/datatrack|remote.go queue.go depacketizer.go pipeline.go|"
+  "core/datatrack||"
   "capi/internal/ffi|datatrack.go log.go|^(TestE2EDataTrack|TestLogForwarding|TestFastPath|TestReadFrame|TestQueueFrames)"
   "core/room|eventqueue.go|^(TestEventQueue.*|TestSlowConsumerDoesNotBlockSignalling)$"
   "core/datastream||"
