@@ -234,7 +234,10 @@ void lk_free(void *ptr);
  * Returns LK_OK, also when the handle was already dropped or released with its parent
  * (idempotent). LK_ERR_INVALID_HANDLE: 0, never issued, or issued by another client.
  * LK_ERR_WRONG_HANDLE_TYPE: the handle's kind bits differ from those it was issued with
- * (nothing is dropped). LK_ERR_CLIENT_CLOSED / LK_ERR_INVALID_CLIENT as usual.
+ * (nothing is dropped). The library remembers the kinds of a client's last 1 048 576 handles
+ * (and of every live one): a handle dropped longer ago than that is only known to have been
+ * issued, so an altered one is then taken for it and LK_OK returned (nothing is dropped either).
+ * LK_ERR_CLIENT_CLOSED / LK_ERR_INVALID_CLIENT as usual.
  */
 int32_t lk_handle_drop(lk_client_t client, lk_handle_t handle);
 

@@ -93,3 +93,67 @@ func TestForgedHandlesThroughClient(t *testing.T) {
 	wantCode(t, c.DropHandle(asTrack), ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE)
 	wantCode(t, c.PushFrame(asTrack, nil, 0, false), ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE)
 }
+
+// TestKindWindow: a table remembers the kinds of its last kindWindow serials only, in a ring
+// of half a byte each, so a long-running client's memory stays bounded. Within the window a
+// forged handle is WRONG_HANDLE_TYPE live or not; a live one is recognised at any age; a
+// dropped one older than the window is INVALID_HANDLE, and dropping it again succeeds.
+func TestKindWindow(t *testing.T) {
+	tab := NewHandleTable(3)
+	tab.kindWindow = 8
+	room, _ := tab.Insert(KindRoom, "room", 0, nil) // serial 1, live throughout
+	old, _ := tab.Insert(KindStreamReader, "old", room, nil)
+	if rels, err := tab.Drop(old); err != nil || len(rels) != 0 {
+		t.Fatalf("drop: %v %v", rels, err)
+	}
+	// Fill the ring several times over with kinds that differ from the slots' previous ones.
+	var recent []uint64
+	for i := range 37 {
+		h, err := tab.Insert(Kind(1+i%int(kindLimit-1)), i, room, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recent = append(recent, h)
+		if _, err := tab.Drop(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(tab.kinds) > int(tab.kindWindow)/2 {
+		t.Fatalf("%d bytes of kinds for a window of %d serials", len(tab.kinds), tab.kindWindow)
+	}
+	// The last 8 serials (dropped) keep their kinds: each forged variant is refused, the
+	// genuine handle is known as dropped.
+	for _, h := range recent[len(recent)-8:] {
+		k, _, _ := splitHandle(h)
+		if _, err := tab.Drop(h); err != nil {
+			t.Fatalf("second drop of %x: %v", h, err)
+		}
+		_, err := tab.Get(h, k)
+		wantCode(t, err, ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
+		for f := Kind(1); f < kindLimit; f++ {
+			if f != k {
+				_, err := tab.Drop(forge(h, f))
+				wantCode(t, err, ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE)
+			}
+		}
+	}
+	// Older than the window and dropped: genuine or forged, only "dropped" is known.
+	_, err := tab.Get(old, KindStreamReader)
+	wantCode(t, err, ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
+	_, err = tab.Get(forge(old, KindStreamWriter), KindStreamWriter)
+	wantCode(t, err, ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE)
+	if _, err := tab.Drop(old); err != nil {
+		t.Fatalf("second drop of an old handle: %v", err)
+	}
+	// Older than the window and live: forging it is still recognised, and drops nothing.
+	for f := Kind(2); f < kindLimit; f++ {
+		rels, err := tab.Drop(forge(room, f))
+		wantCode(t, err, ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE)
+		if len(rels) != 0 {
+			t.Fatal("a forged handle released something")
+		}
+	}
+	if got, err := tab.Get(room, KindRoom); err != nil || got != "room" {
+		t.Fatalf("room: %v %v", got, err)
+	}
+}

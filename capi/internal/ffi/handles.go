@@ -86,37 +86,66 @@ type HandleTable struct {
 	serial uint32 // last issued serial
 	live   map[uint64]*entry
 	closed bool
-	// kinds records the kind each serial was issued with, two serials per byte (serial s in
-	// byte (s-1)/2, low nibble for odd s): a handle whose serial was issued but whose kind byte
-	// differs is forged and fails with WRONG_HANDLE_TYPE, live or not. Half a byte per handle
-	// ever issued by the client.
-	kinds []byte
+	// kinds records the kind each of the last kindWindow serials was issued with, two serials
+	// per byte (serial s in byte ((s-1) mod kindWindow)/2, low nibble for odd s), a ring once
+	// full: a handle whose serial was issued but whose kind byte differs is forged and fails
+	// with WRONG_HANDLE_TYPE, live or not. Half a byte per handle, at most kindWindow/2 bytes
+	// (512 KiB by default) however many handles a long-running client issues. Forging a live
+	// handle is recognised at any age (liveUnderOtherKindLocked); a dropped handle older than
+	// the window is only known to have been issued, so it is INVALID_HANDLE, and dropping it
+	// again succeeds as for any dropped handle.
+	kinds      []byte
+	kindWindow uint32 // even, > 0
 }
 
+// DefaultKindWindow is how many of the most recent serials' kinds a HandleTable remembers.
+const DefaultKindWindow = 1 << 20
+
 func (t *HandleTable) recordKindLocked(serial uint32, kind Kind) {
-	i := int(serial-1) / 2
+	slot := (serial - 1) % t.kindWindow
+	i := int(slot / 2)
 	if i >= len(t.kinds) {
 		t.kinds = append(t.kinds, 0)
 	}
-	if serial%2 == 1 {
-		t.kinds[i] |= byte(kind)
+	if slot%2 == 0 {
+		t.kinds[i] = t.kinds[i]&0xf0 | byte(kind)
 	} else {
-		t.kinds[i] |= byte(kind) << 4
+		t.kinds[i] = t.kinds[i]&0x0f | byte(kind)<<4
 	}
 }
 
-// issuedKindLocked returns the kind serial (1..t.serial) was issued with.
-func (t *HandleTable) issuedKindLocked(serial uint32) Kind {
-	b := t.kinds[int(serial-1)/2]
-	if serial%2 == 1 {
-		return Kind(b & 0x0f)
+// issuedKindLocked returns the kind serial (1..t.serial) was issued with, if it is one of the
+// last kindWindow serials.
+func (t *HandleTable) issuedKindLocked(serial uint32) (Kind, bool) {
+	if t.serial-serial >= t.kindWindow {
+		return 0, false
 	}
-	return Kind(b >> 4)
+	slot := (serial - 1) % t.kindWindow
+	b := t.kinds[slot/2]
+	if slot%2 == 0 {
+		return Kind(b & 0x0f), true
+	}
+	return Kind(b >> 4), true
+}
+
+// liveUnderOtherKindLocked returns the kind of the live handle with h's client and serial but
+// another kind byte, if there is one.
+func (t *HandleTable) liveUnderOtherKindLocked(h uint64) (Kind, bool) {
+	kind, client, serial := splitHandle(h)
+	for k := Kind(1); k < kindLimit; k++ {
+		if k == kind {
+			continue
+		}
+		if _, ok := t.live[makeHandle(k, client, serial)]; ok {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // NewHandleTable returns an empty table for the client with the given id (1..MaxClientID).
 func NewHandleTable(client uint32) *HandleTable {
-	return &HandleTable{client: client & clientMask, live: make(map[uint64]*entry)}
+	return &HandleTable{client: client & clientMask, live: make(map[uint64]*entry), kindWindow: DefaultKindWindow}
 }
 
 // Insert stores obj and returns its new handle. parent (0 = none) must be live: when the
@@ -164,7 +193,14 @@ func (t *HandleTable) notLive(h uint64) (dropped bool, err error) {
 	case kind == 0 || kind >= kindLimit || serial == 0 || serial > t.serial:
 		return false, Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_HANDLE, "handle was never issued")
 	}
-	if issued := t.issuedKindLocked(serial); issued != kind {
+	issued, known := t.issuedKindLocked(serial)
+	if !known {
+		issued, known = t.liveUnderOtherKindLocked(h)
+		if !known {
+			issued = kind // an old serial, no longer live: its kind is not remembered
+		}
+	}
+	if issued != kind {
 		// The serial was issued, but for another kind: the kind byte was altered.
 		return false, Errorf(ffipb.ErrorCode_ERROR_CODE_WRONG_HANDLE_TYPE, "handle's kind byte says %s, but it was issued for a %s", kind, issued)
 	}
