@@ -226,11 +226,18 @@ type RemoteManager struct {
 	routes   map[uint16]*remoteTrack // subscriber handle → track
 	snapshot map[uint16]string       // latest DataTrackSubscriberHandles: handle → SID
 	aliases  map[string]*remoteTrack // SIDs replaced by a SID reassignment → track
-	versions map[string]uint32       // participant SID → last applied ParticipantInfo.version
+	sessions map[string]session      // publisher identity → its session whose update was applied last
 	nextSub  uint64
 	stats    RemoteStats
 	closed   bool
 	pkt      Packet // scratch for HandlePacket
+}
+
+// session is the participant session (SID) whose ParticipantInfo a publisher's tracks were taken
+// from, and that info's version.
+type session struct {
+	sid     string
+	version uint32
 }
 
 // NewRemoteManager returns a manager for one room connection.
@@ -248,7 +255,7 @@ func NewRemoteManager(cfg RemoteConfig) *RemoteManager {
 		routes:   map[uint16]*remoteTrack{},
 		snapshot: map[uint16]string{},
 		aliases:  map[string]*remoteTrack{},
-		versions: map[string]uint32{},
+		sessions: map[string]session{},
 	}
 }
 
@@ -261,6 +268,11 @@ func (m *RemoteManager) HandleJoin(others []*lkpb.ParticipantInfo, now time.Time
 	present := map[string]bool{}
 	for _, p := range others {
 		present[p.GetIdentity()] = true
+	}
+	for id := range m.sessions {
+		if !present[id] {
+			delete(m.sessions, id)
+		}
 	}
 	var out []RemoteOutput
 	for _, sid := range m.sortedSids() {
@@ -290,15 +302,21 @@ func (m *RemoteManager) updateLocked(ps []*lkpb.ParticipantInfo, out []RemoteOut
 		if id == "" || id == m.cfg.LocalIdentity {
 			continue
 		}
-		if v, ok := m.versions[p.GetSid()]; ok && p.GetVersion() != 0 && p.GetVersion() < v {
+		cur, known := m.sessions[id]
+		if known && cur.sid == p.GetSid() && p.GetVersion() != 0 && p.GetVersion() < cur.version {
 			continue // stale update
-		}
-		if p.GetSid() != "" {
-			m.versions[p.GetSid()] = p.GetVersion()
 		}
 		infos := p.GetDataTracks()
 		if p.GetState() == lkpb.ParticipantInfo_DISCONNECTED {
+			if known && p.GetSid() != "" && p.GetSid() != cur.sid {
+				// An earlier session of an identity that has rejoined since (as the room's
+				// participant table decides): its tracks are the new session's.
+				continue
+			}
+			delete(m.sessions, id)
 			infos = nil
+		} else {
+			m.sessions[id] = session{sid: p.GetSid(), version: p.GetVersion()}
 		}
 		seen := map[string]bool{}
 		var added []*remoteTrack

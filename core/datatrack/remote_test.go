@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -326,6 +327,49 @@ func TestRemoteParticipantUpdateRules(t *testing.T) {
 	}
 	if u := outputsOf[RemoteTrackUnpublished](m.HandleJoin(nil, t0)); len(u) != 1 {
 		t.Fatal("join without alice must forget her tracks")
+	}
+}
+
+// TestRemoteSessions: a publisher's tracks belong to its latest session (SID). A DISCONNECTED
+// of an earlier session that arrives after the identity rejoined is ignored, as the room's
+// participant table ignores it; the current session's DISCONNECTED removes the tracks. The
+// manager remembers only present publishers' sessions, however many come and go.
+func TestRemoteSessions(t *testing.T) {
+	m := NewRemoteManager(RemoteConfig{LocalIdentity: "me"})
+	disconnected := func(identity, sid string, version uint32) *lkpb.ParticipantInfo {
+		p := participant(identity, sid, version)
+		p.State = lkpb.ParticipantInfo_DISCONNECTED
+		return p
+	}
+	m.UpdateParticipants([]*lkpb.ParticipantInfo{participant("alice", "PA_old", 5, dti(1, "DTR_a", "a", lkpb.Encryption_NONE))}, t0) // a new session starts again at a low version
+	outs := m.UpdateParticipants([]*lkpb.ParticipantInfo{participant("alice", "PA_new", 1, dti(1, "DTR_b", "b", lkpb.Encryption_NONE))}, t0)
+	if p, u := outputsOf[RemoteTrackPublished](outs), outputsOf[RemoteTrackUnpublished](outs); len(p) != 1 || len(u) != 1 || p[0].Info.Sid != "DTR_b" {
+		t.Fatalf("rejoin: %v", outs)
+	}
+	if outs := m.UpdateParticipants([]*lkpb.ParticipantInfo{disconnected("alice", "PA_old", 2)}, t0); len(outs) != 0 {
+		t.Fatalf("the old session's late DISCONNECTED changed the new session's tracks: %v", outs)
+	}
+	// Stale versions are per session: version 1 of the new session after its version 3.
+	m.UpdateParticipants([]*lkpb.ParticipantInfo{participant("alice", "PA_new", 3, dti(1, "DTR_b", "b", lkpb.Encryption_NONE))}, t0)
+	if outs := m.UpdateParticipants([]*lkpb.ParticipantInfo{participant("alice", "PA_new", 2)}, t0); len(outs) != 0 {
+		t.Fatalf("stale update applied: %v", outs)
+	}
+	outs = m.UpdateParticipants([]*lkpb.ParticipantInfo{disconnected("alice", "PA_new", 4)}, t0)
+	if u := outputsOf[RemoteTrackUnpublished](outs); len(u) != 1 || u[0].Info.Sid != "DTR_b" {
+		t.Fatalf("the current session's DISCONNECTED: %v", outs)
+	}
+	for i := range 100 {
+		sid := fmt.Sprintf("PA_%d", i)
+		m.UpdateParticipants([]*lkpb.ParticipantInfo{participant("bob", sid, 1, dti(2, "DTR_"+sid, "t", lkpb.Encryption_NONE))}, t0)
+		m.UpdateParticipants([]*lkpb.ParticipantInfo{disconnected("bob", sid, 2)}, t0)
+	}
+	m.UpdateParticipants([]*lkpb.ParticipantInfo{participant("carol", "PA_carol", 1)}, t0)
+	if len(m.sessions) != 1 {
+		t.Fatalf("%d sessions remembered, want carol's only", len(m.sessions))
+	}
+	m.HandleJoin(nil, t0) // a new session's list without carol
+	if len(m.sessions) != 0 {
+		t.Fatalf("%d sessions remembered after a join without publishers", len(m.sessions))
 	}
 }
 
