@@ -226,7 +226,7 @@ type RemoteManager struct {
 	routes   map[uint16]*remoteTrack // subscriber handle → track
 	snapshot map[uint16]string       // latest DataTrackSubscriberHandles: handle → SID
 	aliases  map[string]*remoteTrack // SIDs replaced by a SID reassignment → track
-	sessions map[string]session      // publisher identity → its session whose update was applied last
+	sessions map[string]session      // remote participant identity → the session whose update was applied last
 	nextSub  uint64
 	stats    RemoteStats
 	closed   bool
