@@ -184,6 +184,33 @@ func nextOrRepush(t testing.TB, ctx context.Context, st *room.DataTrackSubscript
 	}
 }
 
+// receiveNumbered pushes the numbered frames 0..n-1 of size bytes on lt and reads st until each
+// has arrived, pushing again the ones still missing whenever nothing arrives for repushAfter
+// (nextOrRepush, counted in repushes). Every numbered frame is checked; skip (may be nil) tells
+// a frame that is not one of them. It returns how many frames were read.
+func receiveNumbered(t testing.TB, ctx context.Context, lt *room.LocalDataTrack, st *room.DataTrackSubscription, n, size int, repushes *int, skip func(room.Frame) bool) int {
+	t.Helper()
+	seen := map[int]bool{}
+	pushMissing := func() {
+		for i := range n {
+			if !seen[i] {
+				pushRetry(t, ctx, lt, room.Frame{Payload: numbered(i, size)})
+			}
+		}
+	}
+	pushMissing()
+	read := 0
+	for len(seen) < n {
+		f := nextOrRepush(t, ctx, st, repushes, pushMissing)
+		read++
+		if skip != nil && skip(f) {
+			continue
+		}
+		seen[checkNumbered(t, f.Payload, size)] = true
+	}
+	return read
+}
+
 // numbered builds a self-checking frame: index (4 bytes) ‖ filler ‖ SHA-256
 // of everything before it.
 func numbered(i, size int) []byte {
@@ -268,23 +295,9 @@ func TestDataTrackPublishAndReceive(t *testing.T) {
 	// Multi-packet frames of 100 KB+ (Rust multi_packet: 196 608 bytes): every
 	// frame delivered is intact (the writer never cuts a frame), and all arrive.
 	const n, size = 20, 196608
-	seen := map[int]bool{}
-	pushMissing := func() {
-		for i := range n {
-			if !seen[i] {
-				pushRetry(t, ctx, lt, room.Frame{Payload: numbered(i, size)})
-			}
-		}
-	}
-	pushMissing()
-	for len(seen) < n {
-		f := nextOrRepush(t, ctx, st, &repushes, pushMissing)
-		delivered++
-		if string(f.Payload) == "ts" || bytes.Equal(f.Payload, small) {
-			continue // a late copy of an earlier frame
-		}
-		seen[checkNumbered(t, f.Payload, size)] = true
-	}
+	delivered += receiveNumbered(t, ctx, lt, st, n, size, &repushes, func(f room.Frame) bool {
+		return string(f.Payload) == "ts" || bytes.Equal(f.Payload, small) // a late copy of an earlier frame
+	})
 	if err := lt.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

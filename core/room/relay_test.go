@@ -127,20 +127,8 @@ func TestRelayForcedByServer(t *testing.T) {
 	// frames that do not arrive are pushed again (nextOrRepush), every delivered one is intact.
 	lt := publish(t, ctx, alice, "relayed")
 	st := subscribe(t, ctx, bob.track(ctx, "alice", "relayed"), room.SubscribeOptions{})
-	const n, size = 5, 50000
-	seen := map[int]bool{}
-	pushMissing := func() {
-		for i := range n {
-			if !seen[i] {
-				pushRetry(t, ctx, lt, room.Frame{Payload: numbered(i, size)})
-			}
-		}
-	}
-	pushMissing()
 	repushes := 0
-	for len(seen) < n {
-		seen[checkNumbered(t, nextOrRepush(t, ctx, st, &repushes, pushMissing).Payload, size)] = true
-	}
+	receiveNumbered(t, ctx, lt, st, 5, 50000, &repushes, nil)
 	if repushes > 0 {
 		t.Logf("%d repushes (frames lost on the way: %+v)", repushes, bob.r.DataTrackStats())
 	}
