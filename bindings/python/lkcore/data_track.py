@@ -368,7 +368,8 @@ class RemoteDataTrack:
                 whatever their size). A frame larger than it alone is kept.
 
         With ``RoomOptions(auto_subscribe=True)`` the first call returns the subscription the
-        library already opened (the arguments do not apply to it). It is the same kind of
+        library already opened (the arguments do not apply to it); one not taken when the track
+        is unpublished is released then, with the frames it buffered. It is the same kind of
         subscription as one opened here without sizes: until it is taken and read, its frames
         wait in the library's buffer, bounded by the room's ``data_track_buffer_size`` and
         ``data_track_buffer_bytes`` (by default 256 frames and at most 1 MiB; the oldest

@@ -939,6 +939,12 @@ class Room(EventEmitter[RoomEventName]):
             else:  # its publisher left before (e.g. a full reconnect of the publisher)
                 track = self._departed_tracks.pop((u.publisher_identity, u.sid), None)
             if track is not None:
+                if track._auto_sub is not None:
+                    # Never taken, and no longer obtainable: released now, with the frames the
+                    # library buffered for it, rather than whenever the garbage collector breaks
+                    # the track <-> subscription cycle (as Kotlin and C++ do).
+                    sub, track._auto_sub = track._auto_sub, None
+                    sub.close()
                 self.emit("data_track_unpublished", track)
         elif kind == "data_track_sid_changed":
             self._on_data_track_sid_changed(re.data_track_sid_changed)
