@@ -90,7 +90,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * ahead of those still queued, and a track it lists that an event already ended cannot
      * come back as a stale object under its name.
      */
-    private val trackLock = Any()
+    internal val trackLock = Any()
 
     /** The connect snapshot's tracks, registered by the dispatcher thread with the completion. */
     @Volatile
