@@ -414,7 +414,7 @@ func (s *Subscription) run(establish func(context.Context) (*room.DataTrackSubsc
 	close(s.ready)
 	if err != nil {
 		if s.ctx.Err() == nil {
-			s.ended(false, ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_FAILED, fromCore(err))
+			s.failed(fromCore(err))
 		}
 		return
 	}
@@ -485,6 +485,29 @@ func (s *Subscription) pullUntilSwitched(sub *room.DataTrackSubscription) bool {
 			s.ended(false, reason, err)
 			done = nil
 		}
+	}
+}
+
+// failed reports a subscription that could not be established. A pull subscription reports
+// it at once and, if the host switches it later (SetDataTrackDeliveryRequest), again with
+// after_switch, as pullUntilSwitched does for one that ended: the host that switched waits for
+// that one. One switched before it failed says so in its only end.
+func (s *Subscription) failed(err error) {
+	const reason = ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_FAILED
+	if s.delivery() != ffipb.DeliveryMode_DELIVERY_MODE_PULL {
+		select {
+		case <-s.switched:
+			s.ended(true, reason, err)
+		default: // events or credits from the start
+			s.ended(false, reason, err)
+		}
+		return
+	}
+	s.ended(false, reason, err)
+	select {
+	case <-s.switched:
+		s.ended(true, reason, err)
+	case <-s.ctx.Done():
 	}
 }
 

@@ -817,6 +817,70 @@ func TestE2EAutoSubscriptionOfASnapshotTrackIsDeliveredAsAsked(t *testing.T) {
 	}
 }
 
+// A pull subscription that could not be established (an encrypted track, no keys) reports its
+// failure at once and, switched later, again with after_switch: the host that switched (a
+// binding handing it to a callback) waits for that end. A subscription in events mode from the
+// start reports it once, without after_switch.
+func TestE2ESwitchedFailedSubscriptionEndsAgain(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	alice := newHost(t)
+	ar := alice.createRoom(&ffipb.RoomOptions{E2Ee: &ffipb.E2EeOptions{SharedKey: []byte("alice")}})
+	alice.connect(ar, s.URL(), mintToken(t, s, "dt-switch-failed", "alice"))
+	bob, br, _ := joinHost(t, s, "dt-switch-failed", "bob")
+	track := publishTrack(t, alice, ar, "enc")
+	bob.roomEvent("track published", 0, func(e *ffipb.RoomEvent) bool { return e.GetDataTrackPublished() != nil })
+	endsOf := func(h uint64) (out []*ffipb.DataTrackSubscriptionEnded) {
+		for _, ev := range bob.s.snapshot() {
+			if e := ev.GetDataTrackSubscriptionEnded(); e.GetSubscriptionHandle() == h {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	wantFailed := func(e *ffipb.DataTrackSubscriptionEnded, afterSwitch bool) {
+		t.Helper()
+		if e.GetReason() != ffipb.SubscriptionEndReason_SUBSCRIPTION_END_REASON_FAILED ||
+			e.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_ENCRYPTION_ERROR || e.GetAfterSwitch() != afterSwitch {
+			t.Fatalf("end %v, want FAILED (ENCRYPTION_ERROR) with after_switch %v", e, afterSwitch)
+		}
+	}
+
+	events := subscribe(t, bob, br, "alice", track.GetInfo().GetSid(), ffipb.DeliveryMode_DELIVERY_MODE_EVENTS)
+	pull := subscribe(t, bob, br, "alice", track.GetInfo().GetSid(), ffipb.DeliveryMode_DELIVERY_MODE_PULL)
+	bob.s.waitFor(t, "both failures", func([]*ffipb.Event) bool { return len(endsOf(events)) == 1 && len(endsOf(pull)) == 1 })
+	wantFailed(endsOf(events)[0], false)
+	wantFailed(endsOf(pull)[0], false)
+	if _, err := bob.c.ReadFrame(pull, 0); CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_END_OF_STREAM {
+		t.Fatalf("read of the failed pull subscription: %v", err)
+	}
+
+	wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_SetDataTrackDelivery{SetDataTrackDelivery: &ffipb.SetDataTrackDeliveryRequest{
+		SubscriptionHandle: pull, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_CREDITS, InitialCredits: 4,
+	}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+	bob.s.waitFor(t, "the end after the switch", func([]*ffipb.Event) bool { return len(endsOf(pull)) == 2 })
+	wantFailed(endsOf(pull)[1], true)
+	if n := len(endsOf(events)); n != 1 {
+		t.Fatalf("the events subscription ended %d times", n)
+	}
+
+	// Switched while it is being established: whichever comes first, the last end says so.
+	raced := subscribe(t, bob, br, "alice", track.GetInfo().GetSid(), ffipb.DeliveryMode_DELIVERY_MODE_PULL)
+	wantRespCode(t, bob.do(&ffipb.Request{Message: &ffipb.Request_SetDataTrackDelivery{SetDataTrackDelivery: &ffipb.SetDataTrackDeliveryRequest{
+		SubscriptionHandle: raced, Delivery: ffipb.DeliveryMode_DELIVERY_MODE_EVENTS,
+	}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+	bob.s.waitFor(t, "an end after the switch", func([]*ffipb.Event) bool {
+		ends := endsOf(raced)
+		return len(ends) > 0 && ends[len(ends)-1].GetAfterSwitch()
+	})
+	ends := endsOf(raced)
+	if len(ends) > 2 || len(ends) == 2 && ends[0].GetAfterSwitch() {
+		t.Fatalf("ends of a subscription switched while established: %v", ends)
+	}
+	for _, e := range ends {
+		wantFailed(e, e == ends[len(ends)-1])
+	}
+}
+
 // SetDataTrackDeliveryRequest (ABI 1.14) turns a pull subscription into a credit (or event)
 // one, once: what waited in its buffer and every later frame arrive as events, in order and
 // none twice, and its end follows the last one — also when the end had already been reported
