@@ -116,39 +116,39 @@ func (d *dataTracks) syncState(ss *lkpb.SyncState) {
 	ss.PublishDataTracks = d.local.SyncStateTracks()
 }
 
-// fullReconnected runs once a full reconnect has joined the new session
-// (loop, after a full reconnect;
-// docs/protocol.md, Reconnection of data tracks): pending publishes fail
-// with ErrDisconnected, published tracks are republished with the same
-// handle (their SID changes in place; TryPush returns
-// datatrack.ErrRepublishing meanwhile), remote tracks are reconciled with
-// the new session's participants and every subscription is renewed (Rust
-// behaviour: streams survive).
+// rejoined reconciles the remote data tracks with the participants of a full
+// reconnect's JoinResponse (loop, when the join arrives; docs/protocol.md,
+// Reconnection of data tracks): the old session's subscriber handles are
+// forgotten, the tracks of publishers that left or of tracks no longer listed
+// are unpublished, new ones published, republished ones change their SID in
+// place. Subscriptions survive (Rust behaviour) and are renewed by
+// fullReconnected once the new session is up.
+func (d *dataTracks) rejoined(others []*lkpb.ParticipantInfo) {
+	if d == nil {
+		return
+	}
+	now := time.Now()
+	d.remote.SessionLost(now)
+	d.applyRemote(d.remote.HandleJoin(others, now))
+	d.rearm()
+}
+
+// fullReconnected runs once a full reconnect has joined the new session and
+// its PeerConnection is up (loop; docs/protocol.md, Reconnection of data
+// tracks): pending publishes fail with ErrDisconnected, published tracks are
+// republished with the same handle (their SID changes in place; TryPush
+// returns datatrack.ErrRepublishing meanwhile), and every remote
+// subscription is renewed (rejoined reconciled the tracks when the join
+// arrived).
 func (d *dataTracks) fullReconnected() {
 	if d == nil {
 		return
 	}
 	now := time.Now()
 	d.applyLocal(d.local.SessionLost(now))
-	d.remote.SessionLost(now)
-	var others []*lkpb.ParticipantInfo
-	for _, rp := range d.r.parts.list() {
-		others = append(others, rp.load())
-	}
-	d.applyRemote(d.remote.HandleJoin(others, now))
-	// The participant table was rebuilt (new RemoteParticipant objects):
-	// move the surviving tracks to them.
-	d.mu.Lock()
-	survivors := make([]*RemoteDataTrack, 0, len(d.remotes))
-	for _, rt := range d.remotes {
-		survivors = append(survivors, rt)
-	}
-	d.mu.Unlock()
-	for _, rt := range survivors {
-		d.attach(rt)
-	}
 	d.applyLocal(d.local.SessionRestored(now))
 	d.applyRemote(d.remote.SessionRestored(now))
+	d.rearm() // the renewed subscriptions' deadlines
 	d.checkTransport()
 	d.kickWriter() // re-checks the new engine's channel
 }

@@ -3,6 +3,7 @@ package room_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -85,6 +86,69 @@ func TestDataTrackSubscriberReconnects(t *testing.T) {
 	if got := sub.r.RemoteParticipant("pub").DataTrack("t"); got != rt {
 		t.Fatalf("participant map after full reconnect: %v", got)
 	}
+}
+
+// The subscriber's own full reconnect reconciles the room with the new
+// session's join: a participant still there keeps its RemoteParticipant and
+// its tracks (no ParticipantDisconnected/ParticipantConnected for it), one
+// that left meanwhile is reported gone after each of its tracks is
+// unpublished.
+func TestDataTrackSubscriberFullReconnectKeepsWhoStayed(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "dt", "pub", room.Options{})
+	gone := joinPeer(t, ctx, s, "dt", "gone", room.Options{})
+	sub := joinPeer(t, ctx, s, "dt", "sub", room.Options{})
+	lt := publish(t, ctx, pub, "t")
+	publish(t, ctx, gone, "g")
+	rt := sub.track(ctx, "pub", "t")
+	rg := sub.track(ctx, "gone", "g")
+	rp, rgone := sub.r.RemoteParticipant("pub"), sub.r.RemoteParticipant("gone")
+	st := subscribe(t, ctx, rt, room.SubscribeOptions{})
+	sg := subscribe(t, ctx, rg, room.SubscribeOptions{})
+	pushUntil(t, ctx, lt, st, "before")
+	before := len(sub.events())
+
+	// sub's signalling breaks and its resume is refused; "gone" leaves while
+	// sub is away, so sub learns it only from the new session's join.
+	s.ForceFullReconnect("sub", true)
+	defer s.ForceFullReconnect("sub", false)
+	s.DropSignal("sub")
+	if err := gone.r.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub.waitReconnected(ctx, room.ReconnectFull, 0)
+
+	var order []string
+	for _, ev := range sub.events()[before:] {
+		switch e := ev.(type) {
+		case room.ParticipantConnected:
+			order = append(order, "connected "+e.Participant.Identity())
+		case room.ParticipantDisconnected:
+			order = append(order, "disconnected "+e.Participant.Identity())
+		case room.DataTrackUnpublished:
+			order = append(order, "unpublished "+e.Track.PublisherIdentity()+"/"+e.Track.Name())
+		case room.DataTrackPublished:
+			order = append(order, "published "+e.Track.PublisherIdentity()+"/"+e.Track.Name())
+		}
+	}
+	if want := []string{"unpublished gone/g", "disconnected gone"}; !slices.Equal(order, want) {
+		t.Fatalf("events of the full reconnect %v, want %v", order, want)
+	}
+	if sub.r.RemoteParticipant("pub") != rp || sub.r.RemoteParticipant("gone") != nil || len(sub.r.RemoteParticipants()) != 1 {
+		t.Fatalf("participants after the full reconnect: %v", sub.r.RemoteParticipants())
+	}
+	if got := rp.DataTracks(); len(got) != 1 || got[0] != rt || !rt.IsPublished() {
+		t.Fatalf("pub's tracks after the full reconnect: %v", got)
+	}
+	if rg.IsPublished() || len(rgone.DataTracks()) != 0 {
+		t.Fatal("the track of the participant that left is still published")
+	}
+	if _, err := sg.Next(ctx); !errors.Is(err, room.ErrStreamEnded) || sg.EndReason() != room.EndReasonPublisherLeft {
+		t.Fatalf("subscription to the track of the participant that left: %v, %v", err, sg.EndReason())
+	}
+	pushUntil(t, ctx, lt, st, "after full reconnect")
 }
 
 func TestDataTrackPublisherReconnects(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -94,6 +95,13 @@ func (p *peer) wait(ctx context.Context, what string, match func(room.Event) boo
 			p.t.Fatalf("%s: timed out waiting for %s", p.r.LocalParticipant().Identity(), what)
 		}
 	}
+}
+
+// events returns a copy of the events recorded so far.
+func (p *peer) events() []room.Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.ev)
 }
 
 // count returns how many recorded events match.
@@ -542,10 +550,21 @@ func TestDataTrackPublisherLeavesAndLateJoiner(t *testing.T) {
 	if st.EndReason() != room.EndReasonPublisherLeft {
 		t.Fatalf("end reason %v", st.EndReason())
 	}
-	late.wait(ctx, "DataTrackUnpublished", func(ev room.Event) bool {
-		e, ok := ev.(room.DataTrackUnpublished)
-		return ok && e.Track == rt
+	// The track is reported unpublished before its publisher is reported gone
+	// (wait offers the recorded events to match in order).
+	unpublished := false
+	late.wait(ctx, "pub's ParticipantDisconnected", func(ev room.Event) bool {
+		switch e := ev.(type) {
+		case room.DataTrackUnpublished:
+			unpublished = unpublished || e.Track == rt
+		case room.ParticipantDisconnected:
+			return e.Participant == rp
+		}
+		return false
 	})
+	if !unpublished || len(rp.DataTracks()) != 0 {
+		t.Fatalf("ParticipantDisconnected before the DataTrackUnpublished of its track (%v), or tracks left: %v", unpublished, rp.DataTracks())
+	}
 	// Our own disconnect unpublished the local track.
 	if lt.IsPublished() || !errors.Is(lt.UnpublishReason(), room.ErrDisconnected) {
 		t.Fatalf("local track after disconnect: %v %v", lt.IsPublished(), lt.UnpublishReason())

@@ -28,10 +28,10 @@
 // leave{RESUME|RECONNECT} does not end the room: it emits Reconnecting, state
 // StateReconnecting, and either resumes the session (same SID, ICE restart,
 // unacknowledged reliable packets replayed: nothing lost or duplicated) or
-// rejoins with a new session (full reconnect, new SID, participants
-// re-announced), with JS's backoff (10 attempts), then Reconnected. The Room,
-// its LocalParticipant and all registered handlers stay valid. Reliable sends
-// made meanwhile wait for the connection; lossy ones fail with
+// rejoins with a new session (full reconnect, new SID; who joined or left
+// meanwhile is reported), with JS's backoff (10 attempts), then Reconnected.
+// The Room, its LocalParticipant and all registered handlers stay valid.
+// Reliable sends made meanwhile wait for the connection; lossy ones fail with
 // ErrReconnecting. Giving up ends the room with ErrReconnectFailed. See
 // reconnect.go.
 //

@@ -21,7 +21,10 @@ type ParticipantConnected struct {
 }
 
 // ParticipantDisconnected reports a remote participant that left. Reason is
-// the server's DisconnectReason (e.g. CLIENT_INITIATED for a graceful leave).
+// the server's DisconnectReason (e.g. CLIENT_INITIATED for a graceful leave;
+// DisconnectUnknown when it left while we were rejoining after a full
+// reconnect). The DataTrackUnpublished of each of its data tracks comes
+// before it, so the participant has none left.
 type ParticipantDisconnected struct {
 	Participant *RemoteParticipant
 	Reason      DisconnectReason
@@ -141,8 +144,13 @@ type Reconnecting struct {
 
 // Reconnected reports that the connection has been re-established (the state
 // is StateConnected again). For ReconnectFull the local participant has a new
-// SID and remote participants have been re-announced (ParticipantDisconnected
-// for the old session's view, ParticipantConnected for the new one).
+// SID, and the events before this one brought the room up to date with the
+// new session: ParticipantConnected for who joined meanwhile,
+// ParticipantDisconnected for who left (after their DataTrackUnpublished), the
+// changes of who stayed. A remote participant in the room all along keeps its
+// RemoteParticipant and its data tracks (and their subscriptions); it is not
+// reported gone and back. (JS and Rust report every remote participant gone
+// and announce them again.)
 type Reconnected struct {
 	Kind ReconnectKind
 	// DiscardedPackets counts reliable packets that SendPacket had accepted

@@ -104,10 +104,25 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) loopStep {
 	case *lkpb.SignalResponse_Update:
 		evs, localChanged := r.parts.apply(m.Update.GetParticipants())
 		r.dapi.participantsLeft(evs)
-		r.events.push(evs...)
+		// A participant that left is reported after the DataTrackUnpublished
+		// of each of its tracks, which the data-track managers push below (the
+		// official clients unpublish a leaving participant's tracks before
+		// they report it gone); everything else comes before them.
+		var stay, left []Event
+		for _, ev := range evs {
+			if _, ok := ev.(ParticipantDisconnected); ok {
+				left = append(left, ev)
+			} else {
+				stay = append(stay, ev)
+			}
+		}
+		r.events.push(stay...)
 		if localChanged {
 			r.checkPending(nil)
 		}
+		r.dt.handleSignal(res)
+		r.events.push(left...)
+		return stepContinue
 	case *lkpb.SignalResponse_RoomUpdate:
 		r.setRoomInfo(m.RoomUpdate.GetRoom(), true)
 	case *lkpb.SignalResponse_RefreshToken:

@@ -282,18 +282,27 @@ func (t *participantTable) list() []*RemoteParticipant {
 	return out
 }
 
-// unwind removes every remote participant (before a full reconnect) and
-// returns their ParticipantDisconnected events (JS unwinds them on
-// Restarting; the new join re-announces whoever is still there).
-func (t *participantTable) unwind() []Event {
+// retain removes the remote participants whose identity is not in infos (the
+// complete list of a new session's JoinResponse, after a full reconnect) and
+// returns their ParticipantDisconnected events, sorted by identity. The
+// participants that are still there keep their objects: apply updates them in
+// place, as for any update.
+func (t *participantTable) retain(infos []*lkpb.ParticipantInfo) []Event {
+	present := make(map[string]bool, len(infos))
+	for _, info := range infos {
+		present[info.GetIdentity()] = true
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ids := slices.Sorted(maps.Keys(t.remotes))
-	evs := make([]Event, 0, len(ids))
-	for _, id := range ids {
-		evs = append(evs, ParticipantDisconnected{Participant: t.remotes[id], Reason: DisconnectUnknown})
+	var evs []Event
+	for _, id := range slices.Sorted(maps.Keys(t.remotes)) {
+		if present[id] {
+			continue
+		}
+		rp := t.remotes[id]
+		delete(t.remotes, id)
+		delete(t.sids, rp.SID())
+		evs = append(evs, ParticipantDisconnected{Participant: rp, Reason: DisconnectUnknown})
 	}
-	clear(t.remotes)
-	clear(t.sids)
 	return evs
 }

@@ -29,9 +29,10 @@ import (
 //     reliable packets the server has not acknowledged
 //     (ReconnectResponse.last_message_seq), flush held signal requests.
 //   - Full reconnect (new session): leave{CLIENT_INITIATED} on the old
-//     WebSocket if it is still up, unwind the remote participants, close the
-//     PeerConnection, join from scratch with a new engine (new sid, sequences
-//     from 1, fresh dedup state), re-seed participants, wait for the
+//     WebSocket if it is still up, close the PeerConnection, join from
+//     scratch with a new engine (new sid, sequences from 1, fresh dedup
+//     state), reconcile the remote participants and their data tracks with
+//     the join's list (session.go, applyJoin), wait for the
 //     PeerConnection and the data channels, flush held signal requests, call
 //     dataTracks.fullReconnected (data tracks are republished there).
 //
@@ -73,7 +74,7 @@ type reconnectState struct {
 
 	answered  bool   // the answer of this attempt's offer has been applied
 	lastSeq   uint32 // ReconnectResponse.last_message_seq
-	unwound   bool   // remote participants unwound for a full reconnect in this episode
+	counted   bool   // the first full reconnect of this episode counted the old session's discards
 	restarted bool   // a resume of this episode has restarted ICE (data-track writes held)
 	discarded int    // reliable packets discarded by full reconnects in this episode
 
@@ -125,7 +126,7 @@ func (r *Room) beginReconnect(t trigger, cause error) loopStep {
 	r.setState(StateReconnecting)
 	r.rc.announced = 1
 	r.events.push(Reconnecting{Kind: kind, Err: cause, Attempt: 1})
-	r.rc.unwound = false
+	r.rc.counted = false
 	r.rc.restarted = false
 	r.rc.discarded = 0
 	r.armAttempt(delay)
@@ -188,10 +189,11 @@ func (r *Room) startAttempt() loopStep {
 }
 
 // prepareFull tears the old session down before a full reconnect attempt:
-// leave on a live WebSocket, unwind the remote participants (once per
-// episode), discard the resend buffer, close the old engine (in the
-// background: its readers may be blocked on event backpressure until
-// r.closing). Loop only.
+// leave on a live WebSocket, discard the resend buffer (counted once per
+// episode), close the old engine (in the background: its readers may be
+// blocked on event backpressure until r.closing). The remote participants and
+// their data tracks stay until the new session's join says who is still there
+// (applyJoin). Loop only.
 func (r *Room) prepareFull() {
 	if r.signalLive() {
 		ctx, cancel := context.WithTimeout(context.Background(), leaveSendTimeout)
@@ -202,13 +204,12 @@ func (r *Room) prepareFull() {
 	r.sigMsgs = nil
 	oldSig := r.sess.sig
 	old := r.eng.Load()
-	if !r.rc.unwound {
-		r.rc.unwound = true
+	if !r.rc.counted {
+		r.rc.counted = true
 		if n := old.PendingReliable(); n > 0 {
 			r.rc.discarded += n
 			r.log.Warn("room: full reconnect discards unacknowledged reliable packets", "count", n)
 		}
-		r.events.push(r.parts.unwind()...)
 	}
 	r.rc.retired.Add(1)
 	go func() {

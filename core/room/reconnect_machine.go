@@ -18,7 +18,8 @@ const (
 	// reliably is lost or duplicated.
 	ReconnectResume ReconnectKind = iota + 1
 	// ReconnectFull is a new session: a new join with a new participant sid
-	// and a new PeerConnection; remote participants are re-announced.
+	// and a new PeerConnection; the remote participants are reconciled with
+	// the new session's (see Reconnected).
 	ReconnectFull
 )
 

@@ -59,7 +59,8 @@ var _ iceConfig = (*engine.Engine)(nil)
 // and the ICE servers / force_relay of the next ICE gathering. A first join
 // produces no events (Connect's Snapshot describes it); a full reconnect
 // pushes the changes (RoomMetadataChanged, the local participant's changes,
-// participants re-announced); a resume changes no participant state.
+// participants who joined or left meanwhile, their data tracks); a resume
+// changes no participant state.
 // Loop only (or Connect before the loop starts).
 func (r *Room) applyJoin(kind joinKind, res *lkpb.SignalResponse, ice iceConfig) {
 	if kind == joinResume {
@@ -83,8 +84,16 @@ func (r *Room) applyJoin(kind joinKind, res *lkpb.SignalResponse, ice iceConfig)
 	} else {
 		r.rc.oldLocalSID = oldLocal.GetSid()
 		r.events.push(diffInfo(r.local, oldLocal, join.GetParticipant())...)
+		// The join lists everyone in the room: who stayed keeps their object
+		// (updated in place), who joined meanwhile is announced, then the
+		// remote data tracks follow the list, and only then is who left
+		// reported, after the DataTrackUnpublished of each of their tracks.
 		evs, _ := r.parts.apply(join.GetOtherParticipants())
 		r.events.push(evs...)
+		left := r.parts.retain(join.GetOtherParticipants())
+		r.dt.rejoined(join.GetOtherParticipants())
+		r.dapi.participantsLeft(left)
+		r.events.push(left...)
 	}
 	r.rc.pingInterval = time.Duration(join.GetPingInterval()) * time.Second
 	r.rc.pingTimeout = time.Duration(join.GetPingTimeout()) * time.Second

@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -134,36 +135,49 @@ func TestApplyJoinResume(t *testing.T) {
 func TestApplyJoinFull(t *testing.T) {
 	r := offlineNew(t)
 	ice := &fakeICE{}
-	r.applyJoin(joinFirst, joinResponse("m0", "PA_me1", "Me", remoteInfo("b"), remoteInfo("c")), ice)
+	r.applyJoin(joinFirst, joinResponse("m0", "PA_me1", "Me", remoteInfo("b", "x"), remoteInfo("c", "y")), ice)
+	close(r.connected) // later tracks are announced (DataTrackPublished), as after Connect
 	drain(r)
 	oldB := r.RemoteParticipant("b")
+	trackX := oldB.DataTracks()[0]
+	trackY := r.RemoteParticipant("c").DataTracks()[0]
 
-	// prepareFull unwinds the old session's participants; the new join
-	// announces who is there now and what changed.
-	r.events.push(r.parts.unwind()...)
-	r.applyJoin(joinFull, joinResponse("m1", "PA_me2", "Me2", remoteInfo("b"), remoteInfo("d")), ice)
+	// The new join lists everyone in the room now: b stayed (same object, same
+	// track), c left meanwhile, d joined with a track. Who joined is announced
+	// before their tracks; who left is reported after theirs are unpublished.
+	r.applyJoin(joinFull, joinResponse("m1", "PA_me2", "Me2", remoteInfo("b", "x"), remoteInfo("d", "z")), ice)
 
 	evs := drain(r)
-	var gone, came []string
+	var order []string
 	var meta *RoomMetadataChanged
 	var name *ParticipantNameChanged
 	for _, ev := range evs {
 		switch e := ev.(type) {
 		case ParticipantDisconnected:
-			gone = append(gone, e.Participant.Identity())
+			order = append(order, "left "+e.Participant.Identity())
 		case ParticipantConnected:
-			came = append(came, e.Info.Identity)
+			order = append(order, "joined "+e.Info.Identity)
+		case DataTrackPublished:
+			order = append(order, "published "+e.Info.Name)
+		case DataTrackUnpublished:
+			order = append(order, "unpublished "+e.Track.Name())
 		case RoomMetadataChanged:
 			meta = &e
 		case ParticipantNameChanged:
 			name = &e
 		}
 	}
-	if len(gone) != 2 || len(came) != 2 || came[0] != "b" || came[1] != "d" {
-		t.Fatalf("participants: left %v, joined %v", gone, came)
+	if want := []string{"joined d", "unpublished y", "published z", "left c"}; !slices.Equal(order, want) {
+		t.Fatalf("events %v, want %v", order, want)
 	}
-	if r.RemoteParticipant("b") == oldB || r.RemoteParticipant("c") != nil || r.RemoteParticipant("d") == nil {
-		t.Fatal("participant table not rebuilt")
+	if r.RemoteParticipant("b") != oldB || r.RemoteParticipant("c") != nil || r.RemoteParticipant("d") == nil {
+		t.Fatal("participant table not reconciled with the join")
+	}
+	if got := oldB.DataTracks(); len(got) != 1 || got[0] != trackX || !trackX.IsPublished() || trackY.IsPublished() {
+		t.Fatalf("tracks after the join: b has %v (x published %v), y published %v", got, trackX.IsPublished(), trackY.IsPublished())
+	}
+	if got := r.RemoteParticipant("d").DataTracks(); len(got) != 1 || got[0].Name() != "z" {
+		t.Fatalf("d's tracks %v", got)
 	}
 	if meta == nil || meta.OldMetadata != "m0" || meta.NewMetadata != "m1" || meta.Info.Metadata != "m1" || meta.Info.SID != "RM_1" {
 		t.Fatalf("room metadata event %+v", meta)
