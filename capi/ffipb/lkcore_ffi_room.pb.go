@@ -2100,8 +2100,13 @@ func (x *Reconnecting) GetAttempt() uint32 {
 	return 0
 }
 
-// Reconnected: the connection is restored. After a FULL reconnect, a fresh snapshot follows
-// as RoomUpdated / Participant* / RemoteDataTrack* events.
+// Reconnected: the connection is restored. Before it, a FULL reconnect has brought the room
+// up to date with the new session, as deltas: RoomUpdated, ParticipantConnected for who
+// joined meanwhile, RemoteDataTrack* events, ParticipantDisconnected for who left; right after
+// it comes the local participant's new sid as ParticipantUpdated. Since ABI 1.15 a remote
+// participant that was in the room all along is not reported as disconnected and connected
+// again: its data tracks and their subscriptions go on (before 1.15 every remote participant
+// was reported gone and back, its data tracks staying published).
 type Reconnected struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          ReconnectKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=lkcore.ffi.v1.ReconnectKind" json:"kind,omitempty"`
@@ -2308,6 +2313,9 @@ func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
 	return nil
 }
 
+// ParticipantDisconnected: a remote participant left. Since ABI 1.15 it comes after the
+// RemoteDataTrackUnpublished of each of the participant's data tracks, so the participant has
+// none left (before 1.15 those could follow it).
 type ParticipantDisconnected struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Identity      string                 `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
