@@ -39,14 +39,16 @@ __all__ = [
 
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
-#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 14, for
-#: ``RoomOptions.auto_subscription_delivery`` / ``auto_subscription_credits`` (auto-subscriptions
+#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 15, for the order
+#: of room events its model relies on (a participant's ``RemoteDataTrackUnpublished`` events
+#: before its ``ParticipantDisconnected``; after a full reconnect only who joined or left is
+#: reported); since 14, ``RoomOptions.auto_subscription_delivery`` / ``auto_subscription_credits`` (auto-subscriptions
 #: delivered with credits, their frames waiting in the library's buffer; a library before 1.14
 #: would ignore them and push every frame as an event) and ``data_track_buffer_bytes`` (and,
 #: since 13, ``SubscribeDataTrackRequest.buffer_bytes`` and the default subscription buffer
 #: that ``subscribe()`` relies on; since 11, ``RoomEvent.owned_handles``; since 10,
 #: ``lk_data_track_read_frame`` and the ``RemoteDataTrackSidChanged`` room event).
-ABI_VERSION_MINOR = 14
+ABI_VERSION_MINOR = 15
 
 _LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
 _DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")

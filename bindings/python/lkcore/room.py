@@ -41,9 +41,10 @@ new one, ``old_sid`` the previous) and its subscriptions go on. Depending on the
 server's updates, such a republication can instead show as ``data_track_unpublished`` (the old
 object; its subscriptions end) followed by ``data_track_published`` (a new object).
 
-``data_track_unpublished`` also reports the tracks of a participant that left, when the
-library's report of them follows ``participant_disconnected`` (the tracks are no longer
-published from that event on).
+``data_track_unpublished`` also reports the tracks of a participant that left: each of them
+comes before ``participant_disconnected``, so a participant reported gone has no track left.
+After a full reconnect of this room (``reconnected`` with ``ReconnectKind.FULL``) only who joined
+or left meanwhile is reported; a participant that stayed keeps its object and its tracks.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ import logging
 import os
 import weakref
 from dataclasses import dataclass
-from typing import Any, Dict, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Literal, Optional, Sequence, Union
 
 from . import errors
 from ._client import Client, _start_blocking, bytes_arg, error_from_proto, seconds_to_ms
@@ -434,9 +435,6 @@ class Room(EventEmitter[RoomEventName]):
         self._info = pb.RoomInfo()
         self._local: Optional[LocalParticipant] = None
         self._remote: Dict[str, RemoteParticipant] = {}
-        # Tracks of participants that left, by (identity, sid), until the library's
-        # RemoteDataTrackUnpublished for them (which may follow ParticipantDisconnected).
-        self._departed_tracks: Dict[Tuple[str, str], RemoteDataTrack] = {}
         self._disconnected = asyncio.Event()
         self._e2ee_manager = E2EEManager(self._session)
         self._release_lock: Optional[asyncio.Lock] = None
@@ -569,7 +567,6 @@ class Room(EventEmitter[RoomEventName]):
         self._info = pb.RoomInfo()
         self._local = None
         self._remote = {}
-        self._departed_tracks = {}
         self._disconnected = asyncio.Event()
         self._release_lock = None
         self._finalizer = None
@@ -905,12 +902,9 @@ class Room(EventEmitter[RoomEventName]):
             self.emit("participant_connected", p)
         elif kind == "participant_disconnected":
             pd = re.participant_disconnected
+            # The library has reported each of its tracks unpublished before (ABI 1.15).
             p = self._remote.pop(pd.identity, None)
             if p is not None:
-                for t in list(p.data_tracks.values()):
-                    t._published = False
-                    self._departed_tracks[(p.identity, t.sid)] = t
-                p.data_tracks.clear()
                 self.emit("participant_disconnected", p, _enum(DisconnectReason, pd.reason))
         elif kind == "participant_updated":
             self._on_participant_updated(re.participant_updated)
@@ -936,9 +930,6 @@ class Room(EventEmitter[RoomEventName]):
             if p is not None and track is not None:
                 p.data_tracks.pop(track.name, None)
                 track._published = False
-            else:  # its publisher left before (e.g. a full reconnect of the publisher)
-                track = self._departed_tracks.pop((u.publisher_identity, u.sid), None)
-            if track is not None:
                 if track._auto_sub is not None:
                     # Never taken, and no longer obtainable: released now, with the frames the
                     # library buffered for it, rather than whenever the garbage collector breaks

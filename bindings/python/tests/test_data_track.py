@@ -342,6 +342,53 @@ async def test_subscribe_after_the_publisher_fully_reconnected(devsfu, token_for
             await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="false")
 
 
+async def test_own_full_reconnect_keeps_who_stayed(devsfu, token_for) -> None:
+    # Bob's own full reconnect (ABI 1.15): alice, in the room all along, is not reported gone
+    # and back, and keeps her RemoteParticipant and her track (still published, its
+    # subscription going on); carol, who left while bob was away, is reported gone after her
+    # track was unpublished. (Before, the binding saw alice leave and come back and lost her
+    # track from its model while the library kept delivering its frames.)
+    async with published_track(devsfu.url, token_for, "sensor") as (alice, bob, track, remote):
+        carol = await connect(devsfu.url, token_for("carol"))
+        try:
+            announced = EventWaiter(bob, "data_track_published")
+            await carol.local_participant.publish_data_track("c")
+            (carols,) = await announced.wait(lambda t: t.publisher_identity == "carol")
+            participant = bob.remote_participants["alice"]
+            sub = await asyncio.wait_for(remote.subscribe(buffer_size=8), GUARD)
+
+            order: "list[tuple[str, str]]" = []
+            bob.on("participant_connected", lambda p: order.append(("participant_connected", p.identity)))
+            bob.on("participant_disconnected", lambda p, _r: order.append(("participant_disconnected", p.identity)))
+            bob.on("data_track_published", lambda t: order.append(("data_track_published", t.publisher_identity)))
+            bob.on("data_track_unpublished", lambda t: order.append(("data_track_unpublished", t.publisher_identity)))
+            reconnected = EventWaiter(bob, "reconnected")
+            await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="bob", on="true")
+            try:
+                await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="bob")
+                await carol.disconnect()  # while bob is away: he learns it from his new join
+                assert await reconnected.wait() == (lkcore.ReconnectKind.FULL,)
+            finally:
+                await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="bob", on="false")
+
+            assert order == [("data_track_unpublished", "carol"), ("participant_disconnected", "carol")]
+            assert bob.remote_participants == {"alice": participant}
+            assert participant.data_tracks == {"sensor": remote} and remote.is_published()
+            assert not carols.is_published()
+            # The subscription bob held goes on (renewed by the library on the new session).
+            first: "asyncio.Future[object]" = asyncio.get_running_loop().create_future()
+            pusher = asyncio.ensure_future(push_until(track, b"after", 9, first))
+            try:
+                frame = await asyncio.wait_for(sub.__aiter__().__anext__(), GUARD)
+            finally:
+                first.set_result(None)
+                await pusher
+            assert frame.payload == b"after"
+            await sub.aclose()
+        finally:
+            await carol.disconnect()
+
+
 async def test_sid_change_event_updates_the_track_model(devsfu, token_for, monkeypatch: pytest.MonkeyPatch) -> None:
     # RemoteDataTrackSidChanged (ABI 1.10), fed into bob's room event dispatch as the library
     # would send it: the same RemoteDataTrack object shows the new sid (in the participant's
