@@ -75,11 +75,12 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.14
+//   of the header's major version and at least its minor version. This API needs ABI 1.15
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
-//   SetDataTrackDeliveryRequest of 1.14) and does not build against an older lkcore.h. Fields,
+//   SetDataTrackDeliveryRequest of 1.14, the order of room events of 1.15) and does not build
+//   against an older lkcore.h. Fields,
 //   events and enum values added by a newer library of the same major version are ignored or
 //   kept as numbers.
 //
@@ -426,11 +427,12 @@ struct ReconnectingEvent {
   // resume -> full) announced within it.
   uint32_t attempt;
 };
-// The connection is restored. After a Full reconnect the new session's state follows as
-// events (ParticipantUpdated for the local participant's new sid, ParticipantDisconnected /
-// ParticipantConnected, DataTrackPublished): still deltas. (A remote publisher's full
-// reconnect shows as DataTrackSidChanged, or DataTrackUnpublished + DataTrackPublished, for its
-// tracks.)
+// The connection is restored. A Full reconnect is reported as deltas: before this event,
+// ParticipantConnected for who joined meanwhile, DataTrack* events, ParticipantDisconnected for
+// who left (after its tracks' DataTrackUnpublished); right after it, ParticipantUpdated for the
+// local participant's new sid. A participant that stayed in the room is not reported gone and
+// back: its tracks and subscriptions go on. (A remote publisher's full reconnect shows as
+// DataTrackSidChanged, or DataTrackUnpublished + DataTrackPublished, for its tracks.)
 struct ReconnectedEvent {
   ReconnectKind kind;
 };
@@ -450,7 +452,8 @@ struct RoomUpdatedEvent {
 struct ParticipantConnectedEvent {
   ParticipantInfo info;
 };
-// A remote participant left (its data tracks are gone with it).
+// A remote participant left. Each of its data tracks was reported unpublished before
+// (DataTrackUnpublishedEvent).
 struct ParticipantDisconnectedEvent {
   std::string identity;
   DisconnectReason reason;

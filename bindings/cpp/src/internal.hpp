@@ -356,7 +356,7 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   // subscription of it in this room that has not ended, taken or not (before the event is
   // delivered).
   void on_sid_changed(const pb::RemoteDataTrackSidChanged &c);
-  // Releases the untaken auto-subscriptions of a publisher (all its tracks when name is empty).
+  // Releases the untaken auto-subscription of a remote track (publisher identity, name), if any.
   void release_auto(const std::string &identity, const std::string &name);
   // Releases every untaken auto-subscription and refuses later hand-overs (Room destruction).
   void release_all_auto() noexcept;

@@ -7,12 +7,14 @@
 
 // This API uses lk_data_track_read_frame and RemoteDataTrackSidChanged (ABI 1.10),
 // RoomEvent.owned_handles (ABI 1.11), RequestRoomSnapshotRequest (ABI 1.12),
-// SubscribeDataTrackRequest.buffer_bytes (ABI 1.13) and RoomOptions.auto_subscription_delivery
+// SubscribeDataTrackRequest.buffer_bytes (ABI 1.13), RoomOptions.auto_subscription_delivery
 // and data_track_buffer_bytes (ABI 1.14: a library before 1.14 would ignore the delivery mode
-// and send an auto-subscription's frames as events, which this API no longer buffers); the
-// client refuses a loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 14,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.14 or later");
+// and send an auto-subscription's frames as events, which this API no longer buffers) and the
+// order of room events of ABI 1.15 (a participant's tracks unpublished before it is reported
+// gone: an untaken auto-subscription is released on its track's unpublish only); the client
+// refuses a loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 15,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.15 or later");
 
 namespace lk {
 
@@ -780,19 +782,16 @@ void set_subscribed_track(SubscriptionState &st, const pb::RemoteDataTrackInfo &
 }
 
 void RoomState::release_auto(const std::string &identity, const std::string &name) {
-  std::vector<lk_handle_t> gone;
+  lk_handle_t gone = 0;
   {
     std::lock_guard<std::mutex> l(mu);
-    for (auto it = auto_subs.lower_bound({identity, name}); it != auto_subs.end() && it->first.first == identity;) {
-      if (!name.empty() && it->first.second != name) break;
-      gone.push_back(it->second.handle);
-      it = auto_subs.erase(it);
-    }
+    auto it = auto_subs.find({identity, name});
+    if (it == auto_subs.end()) return;
+    gone = it->second.handle;
+    auto_subs.erase(it);
   }
-  for (lk_handle_t h : gone) {
-    client->remove_subscription(h);
-    client->drop_handle(h);
-  }
+  client->remove_subscription(gone);
+  client->drop_handle(gone);
 }
 
 void RoomState::release_all_auto() noexcept {
@@ -849,11 +848,10 @@ void RoomState::end_taken() noexcept {
 }
 
 void RoomState::on_event(const pb::RoomEvent &ev) {
-  // An auto-subscription not taken by now goes with its track (or its publisher).
+  // An auto-subscription not taken by now goes with its track (a participant that leaves has
+  // had each of its tracks unpublished before, ABI 1.15).
   if (ev.has_data_track_unpublished())
     release_auto(ev.data_track_unpublished().publisher_identity(), ev.data_track_unpublished().name());
-  else if (ev.has_participant_disconnected())
-    release_auto(ev.participant_disconnected().identity(), "");
   else if (ev.has_data_track_sid_changed())  // the handler sees the subscriptions' new sid
     on_sid_changed(ev.data_track_sid_changed());
   RoomEvent re;

@@ -13,7 +13,11 @@ sealed class RoomEvent {
     /** The connection was lost and the room is restoring it ([attempt] counts escalations). */
     data class Reconnecting(val kind: ReconnectKind, val attempt: Int) : RoomEvent()
 
-    /** The connection is restored. */
+    /**
+     * The connection is restored. Before a [ReconnectKind.FULL] one, the events reported who
+     * joined or left meanwhile; a participant that stayed is not reported gone and back, and
+     * its tracks and subscriptions go on.
+     */
     data class Reconnected(val kind: ReconnectKind) : RoomEvent()
 
     /** The last event of a connection; [error] is set when a failure caused it. */
@@ -29,7 +33,10 @@ sealed class RoomEvent {
     /** A remote participant joined. */
     data class ParticipantConnected(val participant: Participant) : RoomEvent()
 
-    /** A remote participant left. */
+    /**
+     * A remote participant left. Each of its data tracks was reported unpublished before
+     * ([DataTrackUnpublished]; with a library of ABI 1.15 or later).
+     */
     data class ParticipantDisconnected(val identity: String, val reason: DisconnectReason) : RoomEvent()
 
     /**
