@@ -990,6 +990,44 @@ TEST_F(E2E, TrackHeldFromBeforeItsPublishersFullReconnectCanBeSubscribed) {
   EXPECT_TRUE(told) << "no event told the track's new sid " << now;
 }
 
+// The room's own full reconnect (ABI 1.15): alice, in the room all along, is not reported gone
+// and back, so the auto-subscription bob's library opened for her track and bob has not taken
+// yet survives it (before, the binding released it when alice was "disconnected"): taking it
+// afterwards returns that subscription, and alice's frames flow through it.
+TEST_F(E2E, UntakenAutoSubscriptionOutlivesTheRoomsOwnFullReconnect) {
+  lk::Room alice = join(client_a, "alice");
+  lk::LocalDataTrack track = alice.publish_data_track("sensor");
+  lk::Room bob(client_b, auto_subscribing());
+  Events ev_b(bob);
+  lk::RoomSnapshot snap = bob.connect(sfu.url, token("bob"));
+  ASSERT_EQ(snap.remote_data_tracks.size(), 1u);
+  ASSERT_EQ(client_b.live_handles(), 2u) << "the room and its auto-subscription";
+
+  struct FaultOff {  // the server is shared by the suite's tests
+    const Devsfu &s;
+    ~FaultOff() { s.control("force-full-reconnect", "identity=bob on=false"); }
+  } off{sfu};
+  ASSERT_TRUE(sfu.control("force-full-reconnect", "identity=bob on=true"));
+  ASSERT_TRUE(sfu.control("drop-signal", "identity=bob"));
+  ev_b.wait<lk::ReconnectedEvent>([](const lk::ReconnectedEvent &e) { return e.kind == lk::ReconnectKind::Full; });
+  EXPECT_EQ(ev_b.count<lk::ParticipantDisconnectedEvent>(), 0u) << "alice, who stayed, reported gone";
+  EXPECT_EQ(ev_b.count<lk::ParticipantConnectedEvent>(), 0u) << "alice, who stayed, announced again";
+  EXPECT_EQ(ev_b.count<lk::DataTrackUnpublishedEvent>(), 0u);
+  EXPECT_EQ(client_b.live_handles(), 2u) << "the untaken auto-subscription was released";
+
+  lk::DataTrackSubscription sub = bob.subscribe(snap.remote_data_tracks[0]);
+  EXPECT_EQ(client_b.live_handles(), 2u) << "subscribe must return the library's subscription";
+  std::atomic<bool> done{false};
+  std::thread pusher = warm_up(track, "after", 9, done);
+  std::optional<lk::Frame> got;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard; !got && std::chrono::steady_clock::now() < deadline;)
+    got = sub.read(lk::Millis(1000));
+  done = true;
+  pusher.join();
+  ASSERT_TRUE(got.has_value()) << "no frame through the auto-subscription after the full reconnect";
+  EXPECT_EQ(got->payload.view(), "after");
+}
+
 // An untaken auto-subscription is found by (publisher, track name): a publisher's full reconnect
 // renews its tracks' sids, and a RemoteDataTrack value the application holds keeps the sid it
 // had, so it may hold the track under another sid than the library's (here made by hand).
