@@ -300,6 +300,10 @@ func TestE2EDisconnectDropAndReasons(t *testing.T) {
 			return e.GetParticipantConnected().GetInfo().GetIdentity() == who
 		})
 	}
+	publishTrack(t, bob, br, "sensor")
+	alice.roomEvent("bob's track", 0, func(e *ffipb.RoomEvent) bool {
+		return e.GetDataTrackPublished().GetTrack().GetInfo().GetName() == "sensor"
+	})
 
 	// Bob disconnects: his Disconnected event (CLIENT_INITIATED, no error) comes before the
 	// completion; the others see him leave with the same reason.
@@ -324,9 +328,15 @@ func TestE2EDisconnectDropAndReasons(t *testing.T) {
 	if st := evs[discIdx-1].GetRoom().GetConnectionStateChanged().GetState(); st != ffipb.ConnectionState_CONNECTION_STATE_DISCONNECTED {
 		t.Fatalf("event before disconnected: %v", evs[discIdx-1])
 	}
-	ev, _ := alice.roomEvent("bob left", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantDisconnected() != nil })
+	ev, left := alice.roomEvent("bob left", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantDisconnected() != nil })
 	if pd := ev.GetParticipantDisconnected(); pd.GetIdentity() != "bob" || pd.GetReason() != ffipb.DisconnectReason_DISCONNECT_REASON_CLIENT_INITIATED {
 		t.Fatalf("participant disconnected: %v", pd)
+	}
+	// His track was reported unpublished before (ABI 1.15).
+	if _, i := alice.roomEvent("bob's track unpublished", 0, func(e *ffipb.RoomEvent) bool {
+		return e.GetDataTrackUnpublished().GetPublisherIdentity() == "bob"
+	}); i > left {
+		t.Fatalf("bob's track unpublished (event %d) after he left (event %d)", i, left)
 	}
 	// After a disconnect the room handle stays valid; requests fail with typed errors.
 	wantRespCode(t, bob.do(&ffipb.Request{RequestId: 999, Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{RoomHandle: br}}}), ffipb.ErrorCode_ERROR_CODE_DISCONNECTED)
