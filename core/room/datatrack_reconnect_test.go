@@ -111,7 +111,10 @@ func TestDataTrackSubscriberFullReconnectKeepsWhoStayed(t *testing.T) {
 	before := len(sub.events())
 
 	// sub's signalling breaks and its resume is refused; "gone" leaves while
-	// sub is away, so sub learns it only from the new session's join.
+	// sub is away, so sub learns it from the new session's join (its full
+	// attempt comes at least 150 ms after the refused resume; were the leave
+	// slower, sub would learn it from an update after the join: the order
+	// checked below is the same).
 	s.ForceFullReconnect("sub", true)
 	defer s.ForceFullReconnect("sub", false)
 	s.DropSignal("sub")
@@ -119,6 +122,10 @@ func TestDataTrackSubscriberFullReconnectKeepsWhoStayed(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub.waitReconnected(ctx, room.ReconnectFull, 0)
+	sub.wait(ctx, "gone's ParticipantDisconnected", func(ev room.Event) bool {
+		e, ok := ev.(room.ParticipantDisconnected)
+		return ok && e.Participant == rgone
+	})
 
 	var order []string
 	for _, ev := range sub.events()[before:] {

@@ -363,11 +363,15 @@ async def test_own_full_reconnect_keeps_who_stayed(devsfu, token_for) -> None:
             bob.on("data_track_published", lambda t: order.append(("data_track_published", t.publisher_identity)))
             bob.on("data_track_unpublished", lambda t: order.append(("data_track_unpublished", t.publisher_identity)))
             reconnected = EventWaiter(bob, "reconnected")
+            carol_left = EventWaiter(bob, "participant_disconnected")
             await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="bob", on="true")
             try:
                 await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="bob")
-                await carol.disconnect()  # while bob is away: he learns it from his new join
+                # While bob is away: he learns it from his new join (or, were the leave slower
+                # than his reconnect, from an update right after it: the same events).
+                await carol.disconnect()
                 assert await reconnected.wait() == (lkcore.ReconnectKind.FULL,)
+                await carol_left.wait(lambda p, _r: p.identity == "carol")
             finally:
                 await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="bob", on="false")
 
