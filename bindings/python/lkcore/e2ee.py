@@ -83,12 +83,14 @@ class E2EEManager:
 
     def encryption_state(self, participant_identity: str) -> "EncryptionState":
         """The last encryption state reported for a participant (UNSPECIFIED if none: the
-        library reports failures, so UNSPECIFIED means nothing failed)."""
+        library reports failures, so UNSPECIFIED means nothing failed). It is forgotten when the
+        participant leaves."""
         from .room import EncryptionState
 
         return self._session.e2ee_states.get(participant_identity, EncryptionState.UNSPECIFIED)
 
     @property
     def encryption_states(self) -> "Dict[str, EncryptionState]":
-        """The last state reported per participant identity (a copy)."""
+        """The last state reported per participant identity (a copy; a participant's goes when
+        it leaves)."""
         return dict(self._session.e2ee_states)

@@ -904,6 +904,7 @@ class Room(EventEmitter[RoomEventName]):
             pd = re.participant_disconnected
             # The library has reported each of its tracks unpublished before (ABI 1.15).
             p = self._remote.pop(pd.identity, None)
+            self._session.e2ee_states.pop(pd.identity, None)  # goes with the participant
             if p is not None:
                 self.emit("participant_disconnected", p, _enum(DisconnectReason, pd.reason))
         elif kind == "participant_updated":

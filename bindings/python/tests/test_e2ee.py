@@ -63,6 +63,14 @@ async def test_wrong_key_is_reported_not_delivered(devsfu, token_for) -> None:
         (pkt,) = await got.wait(lambda p: p.topic == "s2")
         assert pkt.data == b"readable" and pkt.encrypted
         assert not [a for a in got.seen if a[0].topic == "s"]
+        # The state reported for alice goes when she leaves (as her participant does): a room
+        # that sees many participants come and go keeps none of theirs.
+        assert bob.e2ee_manager.encryption_state("alice") != lkcore.EncryptionState.UNSPECIFIED
+        left = EventWaiter(bob, "participant_disconnected")
+        await alice.disconnect()
+        await left.wait(lambda p, _r: p.identity == "alice")
+        assert bob.e2ee_manager.encryption_state("alice") == lkcore.EncryptionState.UNSPECIFIED
+        assert bob.e2ee_manager.encryption_states == {}
     finally:
         await alice.disconnect()
         await bob.disconnect()
