@@ -942,6 +942,70 @@ func (x *LocalDataTrackUnpublished) GetReason() *Error {
 	return nil
 }
 
+// LocalDataTrackSidChanged (ABI 1.15): one of the host's data tracks got a new sid because the
+// room reconnected fully and published it again (same handle, name and options; it stayed
+// published throughout). info is the track as it is now; a host that shows the track's info
+// replaces it (before 1.15 nothing told the new sid: OwnedLocalDataTrack.info kept the old one).
+type LocalDataTrackSidChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TrackHandle   uint64                 `protobuf:"varint,1,opt,name=track_handle,json=trackHandle,proto3" json:"track_handle,omitempty"`
+	OldSid        string                 `protobuf:"bytes,2,opt,name=old_sid,json=oldSid,proto3" json:"old_sid,omitempty"`
+	Info          *DataTrackInfo         `protobuf:"bytes,3,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalDataTrackSidChanged) Reset() {
+	*x = LocalDataTrackSidChanged{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalDataTrackSidChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalDataTrackSidChanged) ProtoMessage() {}
+
+func (x *LocalDataTrackSidChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalDataTrackSidChanged.ProtoReflect.Descriptor instead.
+func (*LocalDataTrackSidChanged) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LocalDataTrackSidChanged) GetTrackHandle() uint64 {
+	if x != nil {
+		return x.TrackHandle
+	}
+	return 0
+}
+
+func (x *LocalDataTrackSidChanged) GetOldSid() string {
+	if x != nil {
+		return x.OldSid
+	}
+	return ""
+}
+
+func (x *LocalDataTrackSidChanged) GetInfo() *DataTrackInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
 // RemoteDataTrackInfo references a remote participant's data track by value.
 type RemoteDataTrackInfo struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -953,7 +1017,7 @@ type RemoteDataTrackInfo struct {
 
 func (x *RemoteDataTrackInfo) Reset() {
 	*x = RemoteDataTrackInfo{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1029,7 @@ func (x *RemoteDataTrackInfo) String() string {
 func (*RemoteDataTrackInfo) ProtoMessage() {}
 
 func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1042,7 @@ func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackInfo.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{15}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemoteDataTrackInfo) GetPublisherIdentity() string {
@@ -1006,7 +1070,7 @@ type RemoteDataTrackPublished struct {
 
 func (x *RemoteDataTrackPublished) Reset() {
 	*x = RemoteDataTrackPublished{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1082,7 @@ func (x *RemoteDataTrackPublished) String() string {
 func (*RemoteDataTrackPublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1095,7 @@ func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackPublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackPublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{16}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoteDataTrackPublished) GetTrack() *RemoteDataTrackInfo {
@@ -1059,7 +1123,7 @@ type RemoteDataTrackUnpublished struct {
 
 func (x *RemoteDataTrackUnpublished) Reset() {
 	*x = RemoteDataTrackUnpublished{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1135,7 @@ func (x *RemoteDataTrackUnpublished) String() string {
 func (*RemoteDataTrackUnpublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1148,7 @@ func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackUnpublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackUnpublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{17}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoteDataTrackUnpublished) GetPublisherIdentity() string {
@@ -1127,7 +1191,7 @@ type RemoteDataTrackSidChanged struct {
 
 func (x *RemoteDataTrackSidChanged) Reset() {
 	*x = RemoteDataTrackSidChanged{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1203,7 @@ func (x *RemoteDataTrackSidChanged) String() string {
 func (*RemoteDataTrackSidChanged) ProtoMessage() {}
 
 func (x *RemoteDataTrackSidChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1216,7 @@ func (x *RemoteDataTrackSidChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackSidChanged.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackSidChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{18}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoteDataTrackSidChanged) GetPublisherIdentity() string {
@@ -1218,7 +1282,7 @@ type SubscribeDataTrackRequest struct {
 
 func (x *SubscribeDataTrackRequest) Reset() {
 	*x = SubscribeDataTrackRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1294,7 @@ func (x *SubscribeDataTrackRequest) String() string {
 func (*SubscribeDataTrackRequest) ProtoMessage() {}
 
 func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1307,7 @@ func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{19}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubscribeDataTrackRequest) GetRoomHandle() uint64 {
@@ -1311,7 +1375,7 @@ type SubscribeDataTrackResponse struct {
 
 func (x *SubscribeDataTrackResponse) Reset() {
 	*x = SubscribeDataTrackResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1387,7 @@ func (x *SubscribeDataTrackResponse) String() string {
 func (*SubscribeDataTrackResponse) ProtoMessage() {}
 
 func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1400,7 @@ func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SubscribeDataTrackResponse) GetSubscription() *OwnedDataTrackSubscription {
@@ -1359,7 +1423,7 @@ type WaitDataTrackSubscribedRequest struct {
 
 func (x *WaitDataTrackSubscribedRequest) Reset() {
 	*x = WaitDataTrackSubscribedRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1435,7 @@ func (x *WaitDataTrackSubscribedRequest) String() string {
 func (*WaitDataTrackSubscribedRequest) ProtoMessage() {}
 
 func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1448,7 @@ func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitDataTrackSubscribedRequest.ProtoReflect.Descriptor instead.
 func (*WaitDataTrackSubscribedRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WaitDataTrackSubscribedRequest) GetSubscriptionHandle() uint64 {
@@ -1407,7 +1471,7 @@ type GetDataTrackSubscriptionEndRequest struct {
 
 func (x *GetDataTrackSubscriptionEndRequest) Reset() {
 	*x = GetDataTrackSubscriptionEndRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1483,7 @@ func (x *GetDataTrackSubscriptionEndRequest) String() string {
 func (*GetDataTrackSubscriptionEndRequest) ProtoMessage() {}
 
 func (x *GetDataTrackSubscriptionEndRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1496,7 @@ func (x *GetDataTrackSubscriptionEndRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetDataTrackSubscriptionEndRequest.ProtoReflect.Descriptor instead.
 func (*GetDataTrackSubscriptionEndRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetDataTrackSubscriptionEndRequest) GetSubscriptionHandle() uint64 {
@@ -1453,7 +1517,7 @@ type GetDataTrackSubscriptionEndResponse struct {
 
 func (x *GetDataTrackSubscriptionEndResponse) Reset() {
 	*x = GetDataTrackSubscriptionEndResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1529,7 @@ func (x *GetDataTrackSubscriptionEndResponse) String() string {
 func (*GetDataTrackSubscriptionEndResponse) ProtoMessage() {}
 
 func (x *GetDataTrackSubscriptionEndResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1542,7 @@ func (x *GetDataTrackSubscriptionEndResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use GetDataTrackSubscriptionEndResponse.ProtoReflect.Descriptor instead.
 func (*GetDataTrackSubscriptionEndResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetDataTrackSubscriptionEndResponse) GetEnded() bool {
@@ -1515,7 +1579,7 @@ type SetDataTrackDeliveryRequest struct {
 
 func (x *SetDataTrackDeliveryRequest) Reset() {
 	*x = SetDataTrackDeliveryRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1591,7 @@ func (x *SetDataTrackDeliveryRequest) String() string {
 func (*SetDataTrackDeliveryRequest) ProtoMessage() {}
 
 func (x *SetDataTrackDeliveryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1604,7 @@ func (x *SetDataTrackDeliveryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDataTrackDeliveryRequest.ProtoReflect.Descriptor instead.
 func (*SetDataTrackDeliveryRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetDataTrackDeliveryRequest) GetSubscriptionHandle() uint64 {
@@ -1572,7 +1636,7 @@ type SetDataTrackDeliveryResponse struct {
 
 func (x *SetDataTrackDeliveryResponse) Reset() {
 	*x = SetDataTrackDeliveryResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +1648,7 @@ func (x *SetDataTrackDeliveryResponse) String() string {
 func (*SetDataTrackDeliveryResponse) ProtoMessage() {}
 
 func (x *SetDataTrackDeliveryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +1661,7 @@ func (x *SetDataTrackDeliveryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDataTrackDeliveryResponse.ProtoReflect.Descriptor instead.
 func (*SetDataTrackDeliveryResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{26}
 }
 
 type OwnedDataTrackSubscription struct {
@@ -1610,7 +1674,7 @@ type OwnedDataTrackSubscription struct {
 
 func (x *OwnedDataTrackSubscription) Reset() {
 	*x = OwnedDataTrackSubscription{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1686,7 @@ func (x *OwnedDataTrackSubscription) String() string {
 func (*OwnedDataTrackSubscription) ProtoMessage() {}
 
 func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1699,7 @@ func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedDataTrackSubscription.ProtoReflect.Descriptor instead.
 func (*OwnedDataTrackSubscription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OwnedDataTrackSubscription) GetHandle() uint64 {
@@ -1674,7 +1738,7 @@ type DataTrackFrameEvent struct {
 
 func (x *DataTrackFrameEvent) Reset() {
 	*x = DataTrackFrameEvent{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1750,7 @@ func (x *DataTrackFrameEvent) String() string {
 func (*DataTrackFrameEvent) ProtoMessage() {}
 
 func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1763,7 @@ func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackFrameEvent.ProtoReflect.Descriptor instead.
 func (*DataTrackFrameEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DataTrackFrameEvent) GetSubscriptionHandle() uint64 {
@@ -1754,7 +1818,7 @@ type DataTrackSubscriptionEnded struct {
 
 func (x *DataTrackSubscriptionEnded) Reset() {
 	*x = DataTrackSubscriptionEnded{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1830,7 @@ func (x *DataTrackSubscriptionEnded) String() string {
 func (*DataTrackSubscriptionEnded) ProtoMessage() {}
 
 func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1843,7 @@ func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackSubscriptionEnded.ProtoReflect.Descriptor instead.
 func (*DataTrackSubscriptionEnded) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DataTrackSubscriptionEnded) GetSubscriptionHandle() uint64 {
@@ -1887,7 +1951,11 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\fqueued_bytes\x18\b \x01(\x04R\vqueuedBytes\"l\n" +
 	"\x19LocalDataTrackUnpublished\x12!\n" +
 	"\ftrack_handle\x18\x01 \x01(\x04R\vtrackHandle\x12,\n" +
-	"\x06reason\x18\x02 \x01(\v2\x14.lkcore.ffi.v1.ErrorR\x06reason\"v\n" +
+	"\x06reason\x18\x02 \x01(\v2\x14.lkcore.ffi.v1.ErrorR\x06reason\"\x88\x01\n" +
+	"\x18LocalDataTrackSidChanged\x12!\n" +
+	"\ftrack_handle\x18\x01 \x01(\x04R\vtrackHandle\x12\x17\n" +
+	"\aold_sid\x18\x02 \x01(\tR\x06oldSid\x120\n" +
+	"\x04info\x18\x03 \x01(\v2\x1c.lkcore.ffi.v1.DataTrackInfoR\x04info\"v\n" +
 	"\x13RemoteDataTrackInfo\x12-\n" +
 	"\x12publisher_identity\x18\x01 \x01(\tR\x11publisherIdentity\x120\n" +
 	"\x04info\x18\x02 \x01(\v2\x1c.lkcore.ffi.v1.DataTrackInfoR\x04info\"\xac\x01\n" +
@@ -1964,7 +2032,7 @@ func file_lkcore_ffi_data_track_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_data_track_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_lkcore_ffi_data_track_proto_goTypes = []any{
 	(SubscriptionEndReason)(0),                  // 0: lkcore.ffi.v1.SubscriptionEndReason
 	(*DataTrackInfo)(nil),                       // 1: lkcore.ffi.v1.DataTrackInfo
@@ -1982,43 +2050,45 @@ var file_lkcore_ffi_data_track_proto_goTypes = []any{
 	(*GetDataTrackStatsResponse)(nil),           // 13: lkcore.ffi.v1.GetDataTrackStatsResponse
 	(*LocalDataTrackStats)(nil),                 // 14: lkcore.ffi.v1.LocalDataTrackStats
 	(*LocalDataTrackUnpublished)(nil),           // 15: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackInfo)(nil),                 // 16: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*RemoteDataTrackPublished)(nil),            // 17: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),          // 18: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),           // 19: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*SubscribeDataTrackRequest)(nil),           // 20: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*SubscribeDataTrackResponse)(nil),          // 21: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*WaitDataTrackSubscribedRequest)(nil),      // 22: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*GetDataTrackSubscriptionEndRequest)(nil),  // 23: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*GetDataTrackSubscriptionEndResponse)(nil), // 24: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*SetDataTrackDeliveryRequest)(nil),         // 25: lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	(*SetDataTrackDeliveryResponse)(nil),        // 26: lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	(*OwnedDataTrackSubscription)(nil),          // 27: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*DataTrackFrameEvent)(nil),                 // 28: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),          // 29: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*Error)(nil),                               // 30: lkcore.ffi.v1.Error
-	(DeliveryMode)(0),                           // 31: lkcore.ffi.v1.DeliveryMode
+	(*LocalDataTrackSidChanged)(nil),            // 16: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*RemoteDataTrackInfo)(nil),                 // 17: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*RemoteDataTrackPublished)(nil),            // 18: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),          // 19: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),           // 20: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*SubscribeDataTrackRequest)(nil),           // 21: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*SubscribeDataTrackResponse)(nil),          // 22: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*WaitDataTrackSubscribedRequest)(nil),      // 23: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),  // 24: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*GetDataTrackSubscriptionEndResponse)(nil), // 25: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*SetDataTrackDeliveryRequest)(nil),         // 26: lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	(*SetDataTrackDeliveryResponse)(nil),        // 27: lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	(*OwnedDataTrackSubscription)(nil),          // 28: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*DataTrackFrameEvent)(nil),                 // 29: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),          // 30: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*Error)(nil),                               // 31: lkcore.ffi.v1.Error
+	(DeliveryMode)(0),                           // 32: lkcore.ffi.v1.DeliveryMode
 }
 var file_lkcore_ffi_data_track_proto_depIdxs = []int32{
 	4,  // 0: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
 	1,  // 1: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	14, // 2: lkcore.ffi.v1.GetDataTrackStatsResponse.stats:type_name -> lkcore.ffi.v1.LocalDataTrackStats
-	30, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
-	1,  // 4: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
-	16, // 5: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	27, // 6: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	31, // 7: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	27, // 8: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	29, // 9: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse.end:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	31, // 10: lkcore.ffi.v1.SetDataTrackDeliveryRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	16, // 11: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	0,  // 12: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
-	30, // 13: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	31, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
+	1,  // 4: lkcore.ffi.v1.LocalDataTrackSidChanged.info:type_name -> lkcore.ffi.v1.DataTrackInfo
+	1,  // 5: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
+	17, // 6: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	28, // 7: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	32, // 8: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	28, // 9: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	30, // 10: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse.end:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	32, // 11: lkcore.ffi.v1.SetDataTrackDeliveryRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	17, // 12: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	0,  // 13: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
+	31, // 14: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_data_track_proto_init() }
@@ -2028,14 +2098,14 @@ func file_lkcore_ffi_data_track_proto_init() {
 	}
 	file_lkcore_ffi_common_proto_init()
 	file_lkcore_ffi_data_track_proto_msgTypes[8].OneofWrappers = []any{}
-	file_lkcore_ffi_data_track_proto_msgTypes[27].OneofWrappers = []any{}
+	file_lkcore_ffi_data_track_proto_msgTypes[28].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_data_track_proto_rawDesc), len(file_lkcore_ffi_data_track_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1683,6 +1683,7 @@ type RoomEvent struct {
 	//	*RoomEvent_DataTrackUnpublished
 	//	*RoomEvent_LocalDataTrackUnpublished
 	//	*RoomEvent_DataTrackSidChanged
+	//	*RoomEvent_LocalDataTrackSidChanged
 	//	*RoomEvent_RpcInvocation
 	//	*RoomEvent_StreamOpened
 	//	*RoomEvent_EncryptionStateChanged
@@ -1868,6 +1869,15 @@ func (x *RoomEvent) GetDataTrackSidChanged() *RemoteDataTrackSidChanged {
 	return nil
 }
 
+func (x *RoomEvent) GetLocalDataTrackSidChanged() *LocalDataTrackSidChanged {
+	if x != nil {
+		if x, ok := x.Message.(*RoomEvent_LocalDataTrackSidChanged); ok {
+			return x.LocalDataTrackSidChanged
+		}
+	}
+	return nil
+}
+
 func (x *RoomEvent) GetRpcInvocation() *RpcInvocation {
 	if x != nil {
 		if x, ok := x.Message.(*RoomEvent_RpcInvocation); ok {
@@ -1955,6 +1965,10 @@ type RoomEvent_DataTrackSidChanged struct {
 	DataTrackSidChanged *RemoteDataTrackSidChanged `protobuf:"bytes,43,opt,name=data_track_sid_changed,json=dataTrackSidChanged,proto3,oneof"` // ABI 1.10
 }
 
+type RoomEvent_LocalDataTrackSidChanged struct {
+	LocalDataTrackSidChanged *LocalDataTrackSidChanged `protobuf:"bytes,44,opt,name=local_data_track_sid_changed,json=localDataTrackSidChanged,proto3,oneof"` // ABI 1.15
+}
+
 type RoomEvent_RpcInvocation struct {
 	RpcInvocation *RpcInvocation `protobuf:"bytes,60,opt,name=rpc_invocation,json=rpcInvocation,proto3,oneof"`
 }
@@ -1994,6 +2008,8 @@ func (*RoomEvent_DataTrackUnpublished) isRoomEvent_Message() {}
 func (*RoomEvent_LocalDataTrackUnpublished) isRoomEvent_Message() {}
 
 func (*RoomEvent_DataTrackSidChanged) isRoomEvent_Message() {}
+
+func (*RoomEvent_LocalDataTrackSidChanged) isRoomEvent_Message() {}
 
 func (*RoomEvent_RpcInvocation) isRoomEvent_Message() {}
 
@@ -2661,7 +2677,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xee\v\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd9\f\n" +
 	"\tRoomEvent\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12#\n" +
@@ -2680,7 +2696,8 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x14data_track_published\x18( \x01(\v2'.lkcore.ffi.v1.RemoteDataTrackPublishedH\x00R\x12dataTrackPublished\x12a\n" +
 	"\x16data_track_unpublished\x18) \x01(\v2).lkcore.ffi.v1.RemoteDataTrackUnpublishedH\x00R\x14dataTrackUnpublished\x12k\n" +
 	"\x1clocal_data_track_unpublished\x18* \x01(\v2(.lkcore.ffi.v1.LocalDataTrackUnpublishedH\x00R\x19localDataTrackUnpublished\x12_\n" +
-	"\x16data_track_sid_changed\x18+ \x01(\v2(.lkcore.ffi.v1.RemoteDataTrackSidChangedH\x00R\x13dataTrackSidChanged\x12E\n" +
+	"\x16data_track_sid_changed\x18+ \x01(\v2(.lkcore.ffi.v1.RemoteDataTrackSidChangedH\x00R\x13dataTrackSidChanged\x12i\n" +
+	"\x1clocal_data_track_sid_changed\x18, \x01(\v2'.lkcore.ffi.v1.LocalDataTrackSidChangedH\x00R\x18localDataTrackSidChanged\x12E\n" +
 	"\x0erpc_invocation\x18< \x01(\v2\x1c.lkcore.ffi.v1.RpcInvocationH\x00R\rrpcInvocation\x12B\n" +
 	"\rstream_opened\x18P \x01(\v2\x1b.lkcore.ffi.v1.StreamOpenedH\x00R\fstreamOpened\x12a\n" +
 	"\x18encryption_state_changed\x18Z \x01(\v2%.lkcore.ffi.v1.EncryptionStateChangedH\x00R\x16encryptionStateChangedB\t\n" +
@@ -2816,10 +2833,11 @@ var file_lkcore_ffi_room_proto_goTypes = []any{
 	(*RemoteDataTrackUnpublished)(nil), // 41: lkcore.ffi.v1.RemoteDataTrackUnpublished
 	(*LocalDataTrackUnpublished)(nil),  // 42: lkcore.ffi.v1.LocalDataTrackUnpublished
 	(*RemoteDataTrackSidChanged)(nil),  // 43: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*RpcInvocation)(nil),              // 44: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),               // 45: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),     // 46: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                      // 47: lkcore.ffi.v1.Error
+	(*LocalDataTrackSidChanged)(nil),   // 44: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*RpcInvocation)(nil),              // 45: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),               // 46: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),     // 47: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                      // 48: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	7,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
@@ -2855,23 +2873,24 @@ var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	41, // 30: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
 	42, // 31: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
 	43, // 32: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	44, // 33: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	45, // 34: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	46, // 35: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	1,  // 36: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	4,  // 37: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	4,  // 38: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	3,  // 39: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	47, // 40: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	10, // 41: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	18, // 42: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	3,  // 43: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	18, // 44: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	45, // [45:45] is the sub-list for method output_type
-	45, // [45:45] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	44, // 33: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
+	45, // 34: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	46, // 35: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	47, // 36: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	1,  // 37: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	4,  // 38: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	4,  // 39: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	3,  // 40: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	48, // 41: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	10, // 42: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	18, // 43: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	3,  // 44: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	18, // 45: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	46, // [46:46] is the sub-list for method output_type
+	46, // [46:46] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -2899,6 +2918,7 @@ func file_lkcore_ffi_room_proto_init() {
 		(*RoomEvent_DataTrackUnpublished)(nil),
 		(*RoomEvent_LocalDataTrackUnpublished)(nil),
 		(*RoomEvent_DataTrackSidChanged)(nil),
+		(*RoomEvent_LocalDataTrackSidChanged)(nil),
 		(*RoomEvent_RpcInvocation)(nil),
 		(*RoomEvent_StreamOpened)(nil),
 		(*RoomEvent_EncryptionStateChanged)(nil),

@@ -257,6 +257,9 @@ func (d *dataTracks) applyLocal(outs []datatrack.LocalOutput) {
 		case datatrack.LocalTrackRepublishing:
 			// No event (docs/protocol.md, Reconnection of data tracks); the queued frames wait for the republish.
 		case datatrack.LocalTrackRepublished:
+			if lt := d.locals[o.Track.Handle()]; lt != nil && o.OldSid != o.NewSid {
+				d.r.events.push(LocalDataTrackSidChanged{Track: lt, Info: lt.Info(), OldSID: o.OldSid})
+			}
 			d.kickWriter() // send what waited in the queue on the new session
 		}
 	}

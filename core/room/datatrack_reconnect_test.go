@@ -197,6 +197,17 @@ func TestDataTrackPublisherReconnects(t *testing.T) {
 	if lt.Info().Handle != handle || lt.Name() != "t" {
 		t.Fatalf("republished as handle %d name %q", lt.Info().Handle, lt.Name())
 	}
+	// An event says so (once), with the old and the new SID.
+	changed := pub.wait(ctx, "LocalDataTrackSidChanged", func(ev room.Event) bool {
+		_, ok := ev.(room.LocalDataTrackSidChanged)
+		return ok
+	}).(room.LocalDataTrackSidChanged)
+	if changed.Track != lt || changed.OldSID != sid || changed.Info.SID != lt.SID() || changed.Info.Name != "t" {
+		t.Fatalf("sid change event %+v (track sid %q, was %q)", changed, lt.SID(), sid)
+	}
+	if n := pub.count(func(ev room.Event) bool { _, ok := ev.(room.LocalDataTrackSidChanged); return ok }); n != 1 {
+		t.Fatalf("%d sid change events", n)
+	}
 	// Subscribers saw the publisher leave and come back: the old stream
 	// ended, a new subscription to the republished track receives.
 	if _, err := st.Next(ctx); !errors.Is(err, room.ErrStreamEnded) {

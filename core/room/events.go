@@ -226,6 +226,18 @@ type LocalDataTrackUnpublished struct {
 	Reason error
 }
 
+// LocalDataTrackSidChanged reports that one of our data tracks got a new SID:
+// a full reconnect published it again on the new session (same handle, same
+// object; LocalDataTrack.SID already returns the new one).
+type LocalDataTrackSidChanged struct {
+	// Track is the local track, whose SID is now the new one.
+	Track *LocalDataTrack
+	// Info is the track with the new SID (as of this change).
+	Info DataTrackInfo
+	// OldSID is the SID the track had before.
+	OldSID string
+}
+
 // LocalDataTrackFramesLost reports frames that TryPush had accepted and that
 // will never be sent: written while the channel failed under them
 // (SendFailed: e.g. the frame in flight when a full reconnect replaced the
@@ -246,4 +258,5 @@ func (DataTrackUnpublished) isEvent()      {}
 func (DataTrackSidChanged) isEvent()       {}
 func (LocalDataTrackPublished) isEvent()   {}
 func (LocalDataTrackUnpublished) isEvent() {}
+func (LocalDataTrackSidChanged) isEvent()  {}
 func (LocalDataTrackFramesLost) isEvent()  {}

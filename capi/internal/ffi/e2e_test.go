@@ -476,6 +476,7 @@ func TestE2EReconnect(t *testing.T) {
 	alice.call(&ffipb.Request{Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{RoomHandle: ar, Payload: []byte("after resume"), Reliable: true}}})
 	bob.roomEvent("data after resume", 0, func(e *ffipb.RoomEvent) bool { return string(e.GetDataReceived().GetPayload()) == "after resume" })
 
+	track := publishTrack(t, alice, ar, "sensor")
 	s.ForceFullReconnect("alice", true)
 	if !s.DropSignal("alice") {
 		t.Fatal("second drop failed")
@@ -486,6 +487,12 @@ func TestE2EReconnect(t *testing.T) {
 	next, _ := alice.roomEvent("room event after the full reconnect", idx+1, func(*ffipb.RoomEvent) bool { return true })
 	if u := next.GetParticipantUpdated(); u.GetInfo().GetIdentity() != "alice" || u.GetInfo().GetSid() == "" {
 		t.Fatalf("after a full reconnect the local participant's new info follows: %v", next)
+	}
+	// The track was published again: its new sid is told (ABI 1.15).
+	ev, _ = alice.roomEvent("local track's new sid", idx, func(e *ffipb.RoomEvent) bool { return e.GetLocalDataTrackSidChanged() != nil })
+	if c := ev.GetLocalDataTrackSidChanged(); c.GetTrackHandle() != track.GetHandle() || c.GetOldSid() != track.GetInfo().GetSid() ||
+		c.GetInfo().GetSid() == "" || c.GetInfo().GetSid() == c.GetOldSid() || c.GetInfo().GetName() != "sensor" {
+		t.Fatalf("local track sid change %v (published as %v)", c, track.GetInfo())
 	}
 	alice.call(&ffipb.Request{Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{RoomHandle: ar, Payload: []byte("after full"), Reliable: true}}})
 	bob.roomEvent("data after full reconnect", 0, func(e *ffipb.RoomEvent) bool { return string(e.GetDataReceived().GetPayload()) == "after full" })

@@ -499,6 +499,16 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_LocalDataTrackUnpublished{LocalDataTrackUnpublished: &ffipb.LocalDataTrackUnpublished{
 			TrackHandle: h, Reason: ToProto(fromCore(e.Reason)),
 		}}}
+	case room.LocalDataTrackSidChanged:
+		r.mu.Lock()
+		h, ok := r.localTracks[e.Track]
+		r.mu.Unlock()
+		if !ok {
+			return nil // its handle was dropped
+		}
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_LocalDataTrackSidChanged{LocalDataTrackSidChanged: &ffipb.LocalDataTrackSidChanged{
+			TrackHandle: h, OldSid: e.OldSID, Info: dataTrackInfo(e.Info),
+		}}}
 	case room.Reconnecting:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnecting{Reconnecting: &ffipb.Reconnecting{
 			Kind: reconnectKind(e.Kind), Attempt: uint32(e.Attempt),
