@@ -32,6 +32,7 @@ Events (``room.on(name, handler)``; handlers may be sync or async; or iterate ov
 ``data_track_unpublished``          (track: RemoteDataTrack)
 ``data_track_sid_changed``          (track: RemoteDataTrack, old_sid: str)
 ``local_data_track_unpublished``    (track: LocalDataTrack, error: LkError | None)
+``local_data_track_sid_changed``    (track: LocalDataTrack, old_sid: str)
 ``e2ee_state_changed``              (participant_identity: str, state: EncryptionState)
 ==================================  ==========================================================
 
@@ -40,6 +41,9 @@ fully and published it again. It is the same track: the object (``track.sid`` is
 new one, ``old_sid`` the previous) and its subscriptions go on. Depending on the order of the
 server's updates, such a republication can instead show as ``data_track_unpublished`` (the old
 object; its subscriptions end) followed by ``data_track_published`` (a new object).
+
+``local_data_track_sid_changed``: a full reconnect of this room published one of its data tracks
+again, under a new sid (``track.sid`` is already the new one); the track stayed published.
 
 ``data_track_unpublished`` also reports the tracks of a participant that left: each of them
 comes before ``participant_disconnected``, so a participant reported gone has no track left.
@@ -110,6 +114,7 @@ RoomEventName = Literal[
     "data_track_unpublished",
     "data_track_sid_changed",
     "local_data_track_unpublished",
+    "local_data_track_sid_changed",
     "e2ee_state_changed",
 ]
 
@@ -947,6 +952,12 @@ class Room(EventEmitter[RoomEventName]):
                 if self._local is not None and self._local.data_tracks.get(lt.name) is lt:
                     self._local.data_tracks.pop(lt.name, None)
                 self.emit("local_data_track_unpublished", lt, error_from_proto(u2.reason) if u2.HasField("reason") else None)
+        elif kind == "local_data_track_sid_changed":
+            c = re.local_data_track_sid_changed
+            lt = self._session.local_tracks.get(c.track_handle)
+            if lt is not None:
+                lt._info = DataTrackInfo._from_proto(c.info)
+                self.emit("local_data_track_sid_changed", lt, c.old_sid)
         elif kind == "rpc_invocation":
             self._on_rpc_invocation(re.rpc_invocation)
         elif kind == "stream_opened":

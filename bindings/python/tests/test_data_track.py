@@ -393,6 +393,59 @@ async def test_own_full_reconnect_keeps_who_stayed(devsfu, token_for) -> None:
             await carol.disconnect()
 
 
+async def test_server_restart_model_converges(devsfu, token_for) -> None:
+    # The server forgets every session: both rooms reconnect fully, in whichever order. Bob's
+    # model, built from the events alone, ends up with alice and her republished track (no
+    # departed leftovers); whenever alice is reported gone, her tracks have been reported
+    # unpublished before; the auto-subscription of the current track carries her frames.
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"), options=lkcore.RoomOptions(auto_subscribe=True))
+    try:
+        announced = EventWaiter(bob, "data_track_published")
+        track = await alice.local_participant.publish_data_track("sensor")
+        await announced.wait()
+        first_sid = track.sid
+        resid = EventWaiter(alice, "local_data_track_sid_changed")
+        tracks_at_departure: "list[dict[str, object]]" = []
+        bob.on("participant_disconnected", lambda p, _r: tracks_at_departure.append(dict(p.data_tracks)))
+        back = [EventWaiter(alice, "reconnected"), EventWaiter(bob, "reconnected")]
+        await asyncio.to_thread(control, devsfu.url, "restart")
+        for w in back:
+            assert await w.wait() == (lkcore.ReconnectKind.FULL,)
+        # Alice's track, published again on her new session, shows its new sid (ABI 1.15).
+        assert await resid.wait() == (track, first_sid)
+        assert track.sid != first_sid and track.is_published()
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GUARD
+        while True:  # bob hears of alice's republication once both have rejoined
+            p = bob.remote_participants.get("alice")
+            current = p.data_track("sensor") if p is not None else None
+            if current is not None and current.sid == track.sid:
+                break
+            assert loop.time() < deadline, f"bob's model of alice after the restart: {p and p.data_tracks}, alice's track {track.sid}"
+            await asyncio.sleep(0.02)
+        assert list(bob.remote_participants) == ["alice"] and current.is_published()
+        assert all(t == {} for t in tracks_at_departure), tracks_at_departure
+        client = bob.client
+        assert client is not None and client.live_handles == 2, "the room and one auto-subscription"
+
+        sub = await asyncio.wait_for(current.subscribe(), GUARD)  # takes the auto-subscription
+        assert client.live_handles == 2
+        first: "asyncio.Future[object]" = loop.create_future()
+        pusher = asyncio.ensure_future(push_until(track, b"after", 11, first))
+        try:
+            frame = await asyncio.wait_for(sub.__aiter__().__anext__(), GUARD)
+        finally:
+            first.set_result(None)
+            await pusher
+        assert frame.payload == b"after"
+        await sub.aclose()
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
 async def test_sid_change_event_updates_the_track_model(devsfu, token_for, monkeypatch: pytest.MonkeyPatch) -> None:
     # RemoteDataTrackSidChanged (ABI 1.10), fed into bob's room event dispatch as the library
     # would send it: the same RemoteDataTrack object shows the new sid (in the participant's
