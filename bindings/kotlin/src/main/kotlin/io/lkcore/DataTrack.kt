@@ -68,7 +68,16 @@ data class DataTrackStats(
 /**
  * A data track published by this participant. [close] releases it (and unpublishes it).
  */
-class LocalDataTrack internal constructor(private val room: Room, internal val handle: Long, val info: DataTrackInfo) : AutoCloseable {
+class LocalDataTrack internal constructor(private val room: Room, internal val handle: Long, info: DataTrackInfo) : AutoCloseable {
+    /**
+     * The track's description. Its sid changes when a full reconnect of the room publishes the
+     * track again ([RoomEvent.LocalDataTrackSidChanged] tells it; the new value is here before
+     * that event is emitted).
+     */
+    @Volatile
+    var info: DataTrackInfo = info
+        internal set
+
     /**
      * Queues one frame without waiting, through the library's direct push function (no
      * protobuf per frame). Throws [QueueFullException] when the send queue is full (nothing

@@ -89,6 +89,13 @@ sealed class RoomEvent {
     /** The server (or a full reconnect) ended the publication of one of our data tracks. */
     data class LocalDataTrackUnpublished(val track: LocalDataTrack?, val reason: LkException?) : RoomEvent()
 
+    /**
+     * A full reconnect of the room published one of our data tracks again, under a new sid
+     * ([track]'s info already shows it; [oldSid] is the previous one). The track stayed
+     * published.
+     */
+    data class LocalDataTrackSidChanged(val track: LocalDataTrack, val oldSid: String) : RoomEvent()
+
     /** A participant's end-to-end encryption state changed (e.g. decryption failed). */
     data class EncryptionStateChanged(val participantIdentity: String, val state: EncryptionState) : RoomEvent()
 

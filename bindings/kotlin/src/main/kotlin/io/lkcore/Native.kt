@@ -15,9 +15,10 @@ internal const val ABI_MAJOR = 1
  * and the default subscription buffer, 1.13; RoomOptions.auto_subscription_delivery, so that an
  * auto-subscription's frames wait in the library's buffer until read, and
  * RoomOptions.data_track_buffer_bytes, 1.14: an older library would ignore both and deliver an
- * auto-subscription's frames as events nothing here reads).
+ * auto-subscription's frames as events nothing here reads; LocalDataTrackSidChanged, 1.15, without
+ * which a local track's info would keep the sid of its first publish after a full reconnect).
  */
-internal const val ABI_MINOR = 14
+internal const val ABI_MINOR = 15
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

@@ -571,6 +571,11 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 lkcore.ffi.v1.RoomEvent.MessageCase.LOCAL_DATA_TRACK_UNPUBLISHED -> e.localDataTrackUnpublished.let {
                     RoomEvent.LocalDataTrackUnpublished(localTracks[it.trackHandle], if (it.hasReason()) NativeClient.toException(it.reason) else null)
                 }
+                lkcore.ffi.v1.RoomEvent.MessageCase.LOCAL_DATA_TRACK_SID_CHANGED -> e.localDataTrackSidChanged.let {
+                    val track = localTracks[it.trackHandle] ?: return
+                    track.info = Convert.trackInfo(it.info)
+                    RoomEvent.LocalDataTrackSidChanged(track, it.oldSid)
+                }
                 lkcore.ffi.v1.RoomEvent.MessageCase.ENCRYPTION_STATE_CHANGED -> e.encryptionStateChanged.let {
                     RoomEvent.EncryptionStateChanged(it.participantIdentity, Convert.encryptionState(it.stateValue))
                 }

@@ -27,6 +27,7 @@ import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertNotEquals
 import kotlin.test.assertNotSame
 import kotlin.test.assertSame
 import kotlin.test.assertTrue
@@ -127,11 +128,18 @@ class DataTrackTest : LkTestBase() {
                 val rec = record(alice)
                 val bobRec = record(bob)
                 val track = alice.publishDataTrack("sensor")
+                val firstSid = track.info.sid
                 val remote = bobRec.await<RoomEvent.DataTrackPublished>().track
                 try {
                     DevSfu.control("force-full-reconnect", "identity" to "alice", "on" to "true")
                     DevSfu.control("drop-signal", "identity" to "alice")
                     rec.await<RoomEvent.Reconnected> { it.kind == ReconnectKind.FULL }
+                    // Alice's track, published again, shows its new sid (ABI 1.15).
+                    val changed = rec.await<RoomEvent.LocalDataTrackSidChanged>()
+                    assertSame(track, changed.track)
+                    assertEquals(firstSid, changed.oldSid)
+                    assertNotEquals(firstSid, track.info.sid)
+                    assertEquals("sensor", track.info.name)
                     // Until bob's library has seen the track again, subscribing finds no track
                     // of that name (the old one is gone, the new one not announced yet) or
                     // attaches to the old one, which carries nothing: retried within the guard
