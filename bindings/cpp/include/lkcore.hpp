@@ -510,6 +510,13 @@ struct LocalDataTrackUnpublishedEvent {
   int32_t reason_code = LK_OK;
   std::string reason_message;
 };
+// A full reconnect of the room published one of our data tracks again under a new sid (ABI
+// 1.15); the track stayed published. LocalDataTrack::info() already returns `info`.
+struct LocalDataTrackSidChangedEvent {
+  lk_handle_t track_handle = 0;  // LocalDataTrack::handle()
+  std::string old_sid;           // the sid the track had
+  DataTrackInfo info;            // the track now
+};
 // The end-to-end encryption state of a participant's data changed (e.g. DecryptionFailed
 // with a wrong key, Ok again after a key rotation).
 struct EncryptionStateChangedEvent {
@@ -532,7 +539,7 @@ using RoomEvent = std::variant<ConnectionStateChangedEvent, ReconnectingEvent, R
                                RoomUpdatedEvent, ParticipantConnectedEvent, ParticipantDisconnectedEvent,
                                ParticipantUpdatedEvent, DataReceivedEvent, DataTrackPublishedEvent,
                                DataTrackUnpublishedEvent, LocalDataTrackUnpublishedEvent, EncryptionStateChangedEvent,
-                               DataTrackSidChangedEvent, SnapshotTakenEvent>;
+                               DataTrackSidChangedEvent, SnapshotTakenEvent, LocalDataTrackSidChangedEvent>;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -846,7 +853,9 @@ class LK_API LocalDataTrack {
 
   bool valid() const noexcept { return handle_ != 0; }
   lk_handle_t handle() const noexcept { return handle_; }
-  const DataTrackInfo &info() const noexcept { return info_; }
+  // The track's description, as it is now: its sid changes when a full reconnect of the room
+  // publishes the track again (LocalDataTrackSidChangedEvent, ABI 1.15).
+  DataTrackInfo info() const;
 
   // Queues one frame (lk_data_track_push: no protobuf, copied before return, never blocks).
   // LK_OK, LK_ERR_QUEUE_FULL (nothing queued, retry later), LK_ERR_TRACK_UNPUBLISHED,

@@ -117,8 +117,17 @@ LocalDataTrack &LocalDataTrack::operator=(LocalDataTrack &&o) noexcept {
   return *this;
 }
 
+DataTrackInfo LocalDataTrack::info() const {
+  if (impl_ && handle_ != 0)
+    if (auto now = impl_->local_info(handle_)) return *now;
+  return info_;
+}
+
 void LocalDataTrack::release() noexcept {
-  if (handle_ != 0 && impl_) impl_->drop_handle(handle_);
+  if (handle_ != 0 && impl_) {
+    impl_->forget_local(handle_);
+    impl_->drop_handle(handle_);
+  }
   handle_ = 0;
   client_ = 0;
   impl_.reset();
@@ -609,6 +618,7 @@ LocalDataTrack Room::publish_data_track(const std::string &name, const DataTrack
   t.client_ = s.client->id();
   t.handle_ = owned.handle();
   t.info_ = detail::from_pb(owned.info());
+  s.client->set_local_info(t.handle_, t.info_);
   return t;
 }
 

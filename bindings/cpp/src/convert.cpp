@@ -275,6 +275,11 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
     case pb::RoomEvent::kSnapshotTaken:  // ABI 1.12
       *out = SnapshotTakenEvent{from_pb(e.snapshot_taken().snapshot())};
       return true;
+    case pb::RoomEvent::kLocalDataTrackSidChanged: {
+      const auto &c = e.local_data_track_sid_changed();
+      *out = LocalDataTrackSidChangedEvent{c.track_handle(), c.old_sid(), from_pb(c.info())};
+      return true;
+    }
     case pb::RoomEvent::kLocalDataTrackUnpublished: {
       const auto &u = e.local_data_track_unpublished();
       LocalDataTrackUnpublishedEvent l{u.track_handle(), LK_OK, {}};

@@ -261,6 +261,12 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   void remove_subscription(lk_handle_t h);
   void add_reader(lk_handle_t h, const std::shared_ptr<ReaderState> &r);
   void remove_reader(lk_handle_t h);
+  // The current info of the published local tracks (LocalDataTrack::info), by handle: set when
+  // published, replaced by a LocalDataTrackSidChanged event, forgotten when the handle is.
+  void set_local_info(lk_handle_t h, const DataTrackInfo &info);
+  std::optional<DataTrackInfo> local_info(lk_handle_t h);
+  void local_sid_changed(const pb::LocalDataTrackSidChanged &c);
+  void forget_local(lk_handle_t h);
 
   // Routes one decoded event to what it concerns: a pending operation, a room, a subscription,
   // a stream reader, the log. The event callback's work after decoding, on the event thread;
@@ -297,6 +303,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::map<lk_handle_t, std::shared_ptr<SubscriptionState>> subs_;
   std::map<lk_handle_t, std::shared_ptr<ReaderState>> readers_;
   std::map<lk_handle_t, SubscriptionEnd> orphan_ends_;
+  std::map<lk_handle_t, DataTrackInfo> local_infos_;
   std::deque<lk_handle_t> orphan_order_;
   void *ctx_ = nullptr;  // CallbackContext
 };

@@ -393,6 +393,30 @@ std::optional<SubscriptionEnd> ClientImpl::add_subscription(lk_handle_t h, const
   return e;
 }
 
+void ClientImpl::set_local_info(lk_handle_t h, const DataTrackInfo &info) {
+  std::lock_guard<std::mutex> l(mu_);
+  local_infos_[h] = info;
+}
+
+std::optional<DataTrackInfo> ClientImpl::local_info(lk_handle_t h) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = local_infos_.find(h);
+  if (it == local_infos_.end()) return std::nullopt;
+  return it->second;
+}
+
+void ClientImpl::local_sid_changed(const pb::LocalDataTrackSidChanged &c) {
+  DataTrackInfo info = from_pb(c.info());
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = local_infos_.find(c.track_handle());
+  if (it != local_infos_.end()) it->second = std::move(info);  // a released track is not brought back
+}
+
+void ClientImpl::forget_local(lk_handle_t h) {
+  std::lock_guard<std::mutex> l(mu_);
+  local_infos_.erase(h);
+}
+
 void ClientImpl::remove_subscription(lk_handle_t h) {
   std::lock_guard<std::mutex> l(mu_);
   subs_.erase(h);
@@ -854,6 +878,8 @@ void RoomState::on_event(const pb::RoomEvent &ev) {
     release_auto(ev.data_track_unpublished().publisher_identity(), ev.data_track_unpublished().name());
   else if (ev.has_data_track_sid_changed())  // the handler sees the subscriptions' new sid
     on_sid_changed(ev.data_track_sid_changed());
+  else if (ev.has_local_data_track_sid_changed())  // and the track's new sid
+    client->local_sid_changed(ev.local_data_track_sid_changed());
   RoomEvent re;
   if (!to_room_event(ev, &re)) return;
   if (!handler_guard.enter()) return;

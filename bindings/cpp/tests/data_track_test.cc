@@ -935,9 +935,17 @@ TEST_F(E2E, TrackHeldFromBeforeItsPublishersFullReconnectCanBeSubscribed) {
     const Devsfu &s;
     ~FaultOff() { s.control("force-full-reconnect", "identity=alice on=false"); }
   } off{sfu};
+  const std::string first_sid = track.info().sid;
   ASSERT_TRUE(sfu.control("force-full-reconnect", "identity=alice on=true"));
   ASSERT_TRUE(sfu.control("drop-signal", "identity=alice"));
   ev_a.wait<lk::ReconnectedEvent>([](const lk::ReconnectedEvent &e) { return e.kind == lk::ReconnectKind::Full; });
+  // Alice's track, published again on her new session, shows its new sid (ABI 1.15).
+  auto resid = ev_a.wait<lk::LocalDataTrackSidChangedEvent>();
+  EXPECT_EQ(resid.track_handle, track.handle());
+  EXPECT_EQ(resid.old_sid, first_sid);
+  EXPECT_NE(resid.info.sid, first_sid);
+  EXPECT_EQ(track.info().sid, resid.info.sid);
+  EXPECT_EQ(track.info().name, "sensor");
 
   // Until bob's library has seen the track again, subscribing finds no track of that name
   // (the old one is gone, the new one not announced yet) or attaches to the old one, which
