@@ -31,6 +31,20 @@ async def push_until(track: lkcore.LocalDataTrack, payload: bytes, ts: int, done
     return n
 
 
+async def first_frame_while_pushing(
+    track: lkcore.LocalDataTrack, sub: lkcore.DataTrackSubscription, payload: bytes, ts: int
+) -> lkcore.DataTrackFrame:
+    """Pushes `payload` (push_until) until `sub` delivers a frame (within the guard), which it
+    returns."""
+    done: "asyncio.Future[object]" = asyncio.get_running_loop().create_future()
+    pusher = asyncio.ensure_future(push_until(track, payload, ts, done))
+    try:
+        return await asyncio.wait_for(sub.__aiter__().__anext__(), GUARD)
+    finally:
+        done.set_result(None)
+        await pusher
+
+
 async def push_numbered(track: lkcore.LocalDataTrack, i: int) -> None:
     """Pushes frame number `i` (b"n" + 4 bytes big-endian), retrying while the queue is full:
     every numbered frame leaves the publisher, so what the subscriber misses was lost on the
@@ -380,13 +394,7 @@ async def test_own_full_reconnect_keeps_who_stayed(devsfu, token_for) -> None:
             assert participant.data_tracks == {"sensor": remote} and remote.is_published()
             assert not carols.is_published()
             # The subscription bob held goes on (renewed by the library on the new session).
-            first: "asyncio.Future[object]" = asyncio.get_running_loop().create_future()
-            pusher = asyncio.ensure_future(push_until(track, b"after", 9, first))
-            try:
-                frame = await asyncio.wait_for(sub.__aiter__().__anext__(), GUARD)
-            finally:
-                first.set_result(None)
-                await pusher
+            frame = await first_frame_while_pushing(track, sub, b"after", 9)
             assert frame.payload == b"after"
             await sub.aclose()
         finally:
@@ -432,13 +440,7 @@ async def test_server_restart_model_converges(devsfu, token_for) -> None:
 
         sub = await asyncio.wait_for(current.subscribe(), GUARD)  # takes the auto-subscription
         assert client.live_handles == 2
-        first: "asyncio.Future[object]" = loop.create_future()
-        pusher = asyncio.ensure_future(push_until(track, b"after", 11, first))
-        try:
-            frame = await asyncio.wait_for(sub.__aiter__().__anext__(), GUARD)
-        finally:
-            first.set_result(None)
-            await pusher
+        frame = await first_frame_while_pushing(track, sub, b"after", 11)
         assert frame.payload == b"after"
         await sub.aclose()
     finally:
