@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"testing"
 	"time"
 
@@ -180,12 +181,92 @@ func FuzzDataPacketDispatch(f *testing.F) {
 	})
 }
 
+// eventModel is what a binding builds from the room's events alone: the remote participants
+// and, per participant, the sids of its data tracks. apply checks each event against it (the
+// order BINDINGS.md promises: a participant is announced before its tracks, its tracks are
+// unpublished before it is reported gone) and matches reports whether it equals the room.
+type eventModel map[string]map[string]bool
+
+func newEventModel(r *Room) eventModel {
+	m := eventModel{}
+	for _, rp := range r.RemoteParticipants() {
+		m[rp.Identity()] = trackSids(rp)
+	}
+	return m
+}
+
+func trackSids(rp *RemoteParticipant) map[string]bool {
+	sids := map[string]bool{}
+	for _, t := range rp.DataTracks() {
+		sids[t.SID()] = true
+	}
+	return sids
+}
+
+func (m eventModel) apply(t *testing.T, ev Event) {
+	t.Helper()
+	switch e := ev.(type) {
+	case ParticipantConnected:
+		if _, ok := m[e.Info.Identity]; ok {
+			t.Fatalf("%q announced while present", e.Info.Identity)
+		}
+		m[e.Info.Identity] = map[string]bool{}
+	case ParticipantDisconnected:
+		id := e.Participant.Identity()
+		tracks, ok := m[id]
+		if !ok {
+			t.Fatalf("%q reported gone while absent", id)
+		}
+		if len(tracks) != 0 {
+			t.Fatalf("%q reported gone with tracks %v not unpublished", id, tracks)
+		}
+		delete(m, id)
+	case DataTrackPublished:
+		tracks, ok := m[e.Info.PublisherIdentity]
+		if !ok {
+			t.Fatalf("track %q of %q, who was not announced", e.Info.SID, e.Info.PublisherIdentity)
+		}
+		tracks[e.Info.SID] = true
+	case DataTrackUnpublished:
+		if !m[e.Track.PublisherIdentity()][e.Track.SID()] {
+			t.Fatalf("track %q of %q unpublished, unknown", e.Track.SID(), e.Track.PublisherIdentity())
+		}
+		delete(m[e.Track.PublisherIdentity()], e.Track.SID())
+	case DataTrackSidChanged:
+		tracks := m[e.Info.PublisherIdentity]
+		if !tracks[e.OldSID] {
+			t.Fatalf("sid change of unknown track %q of %q", e.OldSID, e.Info.PublisherIdentity)
+		}
+		delete(tracks, e.OldSID)
+		tracks[e.Info.SID] = true
+	}
+}
+
+func (m eventModel) matches(t *testing.T, r *Room) {
+	t.Helper()
+	rps := r.RemoteParticipants()
+	if len(rps) != len(m) {
+		t.Fatalf("the events tell %d participants, the room has %d", len(m), len(rps))
+	}
+	for _, rp := range rps {
+		tracks, ok := m[rp.Identity()]
+		if !ok {
+			t.Fatalf("%q in the room, never announced", rp.Identity())
+		}
+		if got := trackSids(rp); !maps.Equal(got, tracks) {
+			t.Fatalf("%q has tracks %v, the events tell %v", rp.Identity(), got, tracks)
+		}
+	}
+}
+
 // FuzzRoomSignal feeds arbitrary SignalResponse sequences to the room loop's handler and from
 // there to the data-track managers: participant updates (joins, leaves, metadata, attributes,
 // data tracks), room updates, request responses, publish/unpublish responses, subscriber-handle
-// maps, token refreshes. Answers, trickles and leaves go to the engine and to teardown, which
-// have their own targets and tests, and are skipped. Nothing may panic, and the participant
-// table stays consistent with the events.
+// maps, token refreshes; a JoinResponse is taken as the join of a full reconnect (applyJoin).
+// Answers, trickles and leaves go to the engine and to teardown, which have their own targets
+// and tests, and are skipped. Nothing may panic, the participant table stays consistent, and
+// a model built from the events alone (what a binding keeps) always equals the room's
+// participants and their data tracks.
 func FuzzRoomSignal(f *testing.F) {
 	upd := func(infos ...*lkpb.ParticipantInfo) []byte {
 		b, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Update{Update: &lkpb.ParticipantUpdate{Participants: infos}}})
@@ -201,8 +282,19 @@ func FuzzRoomSignal(f *testing.F) {
 	f.Add(protowire.AppendBytes(nil, hs))
 	ru, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RoomUpdate{RoomUpdate: &lkpb.RoomUpdate{Room: &lkpb.Room{Name: "fuzz", Metadata: "x"}}}})
 	f.Add(protowire.AppendBytes(nil, ru))
+	// A full reconnect's join: callee-js stayed (its track republished under a new sid), the
+	// others left, "new" joined with a track.
+	jr, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Join{Join: &lkpb.JoinResponse{
+		OtherParticipants: []*lkpb.ParticipantInfo{
+			{Identity: "callee-js", Sid: "PA_callee-js", Version: 2, State: lkpb.ParticipantInfo_ACTIVE,
+				DataTracks: []*lkpb.DataTrackInfo{{PubHandle: 1, Sid: "DTR_callee-js-2", Name: "t"}}},
+			{Identity: "new", Sid: "PA_new", Version: 1, State: lkpb.ParticipantInfo_ACTIVE,
+				DataTracks: []*lkpb.DataTrackInfo{{PubHandle: 1, Sid: "DTR_new", Name: "n"}}},
+		}}}})
+	f.Add(append(protowire.AppendBytes(nil, jr), upd(&lkpb.ParticipantInfo{Identity: "new", Sid: "PA_new", Version: 2, State: lkpb.ParticipantInfo_DISCONNECTED})...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := offlineRoom(t, nil)
+		model := newEventModel(r)
 		for len(data) > 0 {
 			msg, n := protowire.ConsumeBytes(data)
 			if n < 0 {
@@ -213,14 +305,25 @@ func FuzzRoomSignal(f *testing.F) {
 			if proto.Unmarshal(msg, res) != nil {
 				continue
 			}
-			switch res.GetMessage().(type) {
+			switch m := res.GetMessage().(type) {
 			case *lkpb.SignalResponse_Answer, *lkpb.SignalResponse_Trickle, *lkpb.SignalResponse_Leave:
 				continue
+			case *lkpb.SignalResponse_Join:
+				m.Join.Participant = r.local.load() // our own new session is not what is fuzzed
+				r.applyJoin(joinFull, res, &fakeICE{})
+			default:
+				if r.handleSignal(res) == stepStop {
+					t.Fatal("the room ended on a signal message")
+				}
 			}
-			if r.handleSignal(res) == stepStop {
-				t.Fatal("the room ended on a signal message")
+			for r.events.pending() > 0 {
+				ev, err := r.events.next(context.Background())
+				if err != nil {
+					break
+				}
+				model.apply(t, ev)
 			}
-			drainEvents(r)
+			model.matches(t, r)
 			for _, rp := range r.RemoteParticipants() {
 				if rp.Identity() == "" || rp.Identity() == r.local.Identity() {
 					t.Fatalf("remote participant %q in the table", rp.Identity())
