@@ -179,7 +179,7 @@ func (t *participantTable) seed(others []*lkpb.ParticipantInfo) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, info := range others {
-		if info.GetIdentity() == "" || info.GetState() == lkpb.ParticipantInfo_DISCONNECTED {
+		if info.GetIdentity() == "" || info.GetState() == lkpb.ParticipantInfo_DISCONNECTED || t.refuseTakenSid(info) {
 			continue
 		}
 		rp := &RemoteParticipant{}
@@ -189,14 +189,29 @@ func (t *participantTable) seed(others []*lkpb.ParticipantInfo) {
 	}
 }
 
+// refuseTakenSid reports whether info gives its identity the sid of another participant, which
+// a server never does (a sid names one session of one identity): such an info is invalid, and
+// its identity is cleared so that the data-track managers, which read the same infos next,
+// skip it too. Locked.
+func (t *participantTable) refuseTakenSid(info *lkpb.ParticipantInfo) bool {
+	owner, taken := t.sids[info.GetSid()]
+	if !taken || owner == info.GetIdentity() {
+		return false
+	}
+	info.Identity = ""
+	return true
+}
+
 // apply processes a ParticipantUpdate (full snapshots) and returns the
 // resulting events in order, plus whether the local participant changed.
 // Rules (JS Room.handleParticipantUpdates): the local identity updates the
 // local participant; an empty identity is resolved by sid (and written into
 // the info, which the room loop owns, so that the stored info and the
 // data-track managers that read the update next see it); DISCONNECTED
-// removes; an unknown identity is created (ParticipantConnected); a known one
-// is updated unless the stored info has the same sid and a newer version.
+// removes; an info giving an identity the sid of another participant is
+// skipped (refuseTakenSid); an unknown identity is created
+// (ParticipantConnected); a known one is updated unless the stored info has the
+// same sid and a newer version.
 func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, localChanged bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -231,6 +246,9 @@ func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, lo
 				delete(t.sids, rp.SID())
 				evs = append(evs, ParticipantDisconnected{Participant: rp, Reason: DisconnectReason(info.GetDisconnectReason())})
 			}
+			continue
+		}
+		if t.refuseTakenSid(info) {
 			continue
 		}
 		if !known {
