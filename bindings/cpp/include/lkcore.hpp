@@ -79,10 +79,9 @@
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
-//   SetDataTrackDeliveryRequest of 1.14, the order of room events of 1.15) and does not build
-//   against an older lkcore.h. Fields,
-//   events and enum values added by a newer library of the same major version are ignored or
-//   kept as numbers.
+//   SetDataTrackDeliveryRequest of 1.14, the order of room events and LocalDataTrackSidChanged
+//   of 1.15) and does not build against an older lkcore.h. Fields, events and enum values added
+//   by a newer library of the same major version are ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a

@@ -9,10 +9,11 @@
 // RoomEvent.owned_handles (ABI 1.11), RequestRoomSnapshotRequest (ABI 1.12),
 // SubscribeDataTrackRequest.buffer_bytes (ABI 1.13), RoomOptions.auto_subscription_delivery
 // and data_track_buffer_bytes (ABI 1.14: a library before 1.14 would ignore the delivery mode
-// and send an auto-subscription's frames as events, which this API no longer buffers) and the
+// and send an auto-subscription's frames as events, which this API no longer buffers), the
 // order of room events of ABI 1.15 (a participant's tracks unpublished before it is reported
-// gone: an untaken auto-subscription is released on its track's unpublish only); the client
-// refuses a loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
+// gone: an untaken auto-subscription is released on its track's unpublish only) and its
+// LocalDataTrackSidChanged (LocalDataTrack::info); the client refuses a loaded library older
+// than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
 static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 15,
               "liblkcore_cpp needs include/lkcore.h of ABI 1.15 or later");
 

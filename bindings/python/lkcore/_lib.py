@@ -42,7 +42,8 @@ ABI_VERSION_MAJOR = 1
 #: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 15, for the order
 #: of room events its model relies on (a participant's ``RemoteDataTrackUnpublished`` events
 #: before its ``ParticipantDisconnected``; after a full reconnect only who joined or left is
-#: reported); since 14, ``RoomOptions.auto_subscription_delivery`` / ``auto_subscription_credits`` (auto-subscriptions
+#: reported) and ``LocalDataTrackSidChanged``; since 14, for
+#: ``RoomOptions.auto_subscription_delivery`` / ``auto_subscription_credits`` (auto-subscriptions
 #: delivered with credits, their frames waiting in the library's buffer; a library before 1.14
 #: would ignore them and push every frame as an event) and ``data_track_buffer_bytes`` (and,
 #: since 13, ``SubscribeDataTrackRequest.buffer_bytes`` and the default subscription buffer

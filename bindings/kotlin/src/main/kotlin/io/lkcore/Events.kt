@@ -33,10 +33,7 @@ sealed class RoomEvent {
     /** A remote participant joined. */
     data class ParticipantConnected(val participant: Participant) : RoomEvent()
 
-    /**
-     * A remote participant left. Each of its data tracks was reported unpublished before
-     * ([DataTrackUnpublished]; with a library of ABI 1.15 or later).
-     */
+    /** A remote participant left; each of its data tracks was reported [DataTrackUnpublished] before. */
     data class ParticipantDisconnected(val identity: String, val reason: DisconnectReason) : RoomEvent()
 
     /**
