@@ -650,3 +650,35 @@ func TestRoomMetadataUpdates(t *testing.T) {
 		t.Fatalf("late joiner's snapshot metadata %q", snap.Room.Metadata)
 	}
 }
+
+// TestRoomCountsFollowJoinsAndLeaves: the server's room updates after a join
+// and a leave reach the participant who was there first as RoomInfoChanged,
+// and Room.Info follows (before, only a metadata change was announced, and a
+// binding's room model kept the participant count of its join forever).
+func TestRoomCountsFollowJoinsAndLeaves(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice := joinPeer(t, ctx, s, "counts", "alice", room.Options{})
+	if n := alice.r.Info().NumParticipants; n != 1 {
+		t.Fatalf("alice alone: %d participants", n)
+	}
+	counted := func(n uint32) func(room.Event) bool {
+		return func(ev room.Event) bool {
+			e, ok := ev.(room.RoomInfoChanged)
+			return ok && e.Info.NumParticipants == n
+		}
+	}
+	bob := joinPeer(t, ctx, s, "counts", "bob", room.Options{})
+	ev := alice.wait(ctx, "two participants", counted(2)).(room.RoomInfoChanged)
+	if ev.Info.Name != "counts" || ev.Info.SID != alice.r.Info().SID {
+		t.Fatalf("RoomInfoChanged %+v, room %+v", ev, alice.r.Info())
+	}
+	if err := bob.r.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	alice.wait(ctx, "one participant", counted(1))
+	if n := alice.r.Info().NumParticipants; n != 1 {
+		t.Fatalf("Room.Info after bob left: %d participants", n)
+	}
+}

@@ -61,11 +61,24 @@ type ParticipantAttributesChanged struct {
 	Info ParticipantInfo
 }
 
-// RoomMetadataChanged reports a change of the room's metadata.
+// RoomMetadataChanged reports a change of the room's metadata. The server's
+// update may have changed other fields of the room's info too (its number of
+// participants, …): Info holds every value after it.
 type RoomMetadataChanged struct {
 	OldMetadata string
 	NewMetadata string
 	// Info is the room after this change.
+	Info RoomInfo
+}
+
+// RoomInfoChanged reports a change of the room's info other than its
+// metadata (a metadata change is RoomMetadataChanged): the number of
+// participants as the server counts them, the maximum, the room's SID
+// and creation time after a full reconnect. Info is the room after the change.
+// The server sends its counts some time after a join or a leave (about a
+// second) and may send stale ones after a resume; they are the server's
+// figures, not Room.RemoteParticipants'.
+type RoomInfoChanged struct {
 	Info RoomInfo
 }
 
@@ -126,6 +139,7 @@ func (ParticipantMetadataChanged) isEvent()   {}
 func (ParticipantNameChanged) isEvent()       {}
 func (ParticipantAttributesChanged) isEvent() {}
 func (RoomMetadataChanged) isEvent()          {}
+func (RoomInfoChanged) isEvent()              {}
 func (LocalParticipantRejoined) isEvent()     {}
 func (DataReceived) isEvent()                 {}
 func (Disconnected) isEvent()                 {}

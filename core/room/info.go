@@ -19,6 +19,13 @@ type RoomInfo struct {
 	CreatedAt       time.Time // zero when the server did not say
 }
 
+// equal reports whether i and o hold the same values.
+func (i RoomInfo) equal(o RoomInfo) bool {
+	return i.SID == o.SID && i.Name == o.Name && i.Metadata == o.Metadata &&
+		i.NumParticipants == o.NumParticipants && i.MaxParticipants == o.MaxParticipants &&
+		i.CreatedAt.Equal(o.CreatedAt)
+}
+
 // roomInfoFrom converts the server's Room message.
 func roomInfoFrom(in *lkpb.Room) RoomInfo {
 	out := RoomInfo{

@@ -58,7 +58,7 @@ var _ iceConfig = (*engine.Engine)(nil)
 // E2EE and data-track state (first join), the keepalive and resume settings,
 // and the ICE servers / force_relay of the next ICE gathering. A first join
 // produces no events (Connect's Snapshot describes it); a full reconnect
-// pushes the changes (RoomMetadataChanged, the local participant's changes,
+// pushes the changes (RoomMetadataChanged or RoomInfoChanged, the local participant's changes,
 // participants who joined or left meanwhile, their data tracks); a resume
 // changes no participant state.
 // Loop only (or Connect before the loop starts).
@@ -117,15 +117,23 @@ func (r *Room) applyICE(ice iceConfig, servers []*lkpb.ICEServer, cc *lkpb.Clien
 	}
 }
 
-// setRoomInfo stores the server's Room message; with announce a metadata
-// change is pushed as RoomMetadataChanged. Loop only.
+// setRoomInfo stores the server's Room message; with announce a change of
+// what RoomInfo holds is pushed: RoomMetadataChanged when the metadata
+// changed, else RoomInfoChanged (one event per message). Loop only.
 func (r *Room) setRoomInfo(info *lkpb.Room, announce bool) {
 	r.infoMu.Lock()
 	old := r.roomInfo
 	r.roomInfo = info
 	r.infoMu.Unlock()
-	if announce && old.GetMetadata() != info.GetMetadata() {
-		r.events.push(RoomMetadataChanged{OldMetadata: old.GetMetadata(), NewMetadata: info.GetMetadata(), Info: roomInfoFrom(info)})
+	if !announce {
+		return
+	}
+	before, after := roomInfoFrom(old), roomInfoFrom(info)
+	switch {
+	case before.Metadata != after.Metadata:
+		r.events.push(RoomMetadataChanged{OldMetadata: before.Metadata, NewMetadata: after.Metadata, Info: after})
+	case !before.equal(after):
+		r.events.push(RoomInfoChanged{Info: after})
 	}
 }
 

@@ -192,3 +192,55 @@ func TestApplyJoinFull(t *testing.T) {
 		t.Fatalf("ICE servers not applied to the new engine: %+v", ice)
 	}
 }
+
+// A room_update announces what it changed in RoomInfo, once: the metadata as
+// RoomMetadataChanged (whose Info carries the other new values too), any
+// other field as RoomInfoChanged; an update that changes nothing RoomInfo
+// holds (num_publishers, say) announces nothing. A full reconnect's join is
+// announced the same way (new sid, new counts); a first join is not.
+func TestRoomUpdateAnnouncesWhatChanged(t *testing.T) {
+	r := offlineNew(t)
+	r.applyJoin(joinFirst, joinResponse("m0", "PA_me1", "Me", remoteInfo("b")), &fakeICE{})
+	if evs := drain(r); len(evs) != 0 {
+		t.Fatalf("first join announced %#v", evs)
+	}
+	update := func(meta string, n, pubs uint32, sid string) []Event {
+		r.setRoomInfo(&lkpb.Room{Sid: sid, Name: "r", Metadata: meta, NumParticipants: n, NumPublishers: pubs}, true)
+		return drain(r)
+	}
+	if evs := update("m0", 3, 0, "RM_1"); len(evs) != 1 || evs[0] != (RoomInfoChanged{Info: RoomInfo{SID: "RM_1", Name: "r", Metadata: "m0", NumParticipants: 3}}) {
+		t.Fatalf("count change: %#v", evs)
+	}
+	if evs := update("m0", 3, 1, "RM_1"); len(evs) != 0 {
+		t.Fatalf("a change RoomInfo does not hold: %#v", evs)
+	}
+	evs := update("m1", 2, 1, "RM_1")
+	if len(evs) != 1 {
+		t.Fatalf("metadata and count change: %#v", evs)
+	}
+	if e, ok := evs[0].(RoomMetadataChanged); !ok || e.OldMetadata != "m0" || e.NewMetadata != "m1" || e.Info.NumParticipants != 2 {
+		t.Fatalf("metadata and count change: %#v", evs)
+	}
+	r.applyJoin(joinFull, joinResponse("m1", "PA_me2", "Me", remoteInfo("b")), &fakeICE{})
+	var infos []RoomInfoChanged
+	for _, ev := range drain(r) {
+		if e, ok := ev.(RoomInfoChanged); ok {
+			infos = append(infos, e)
+		}
+	}
+	if len(infos) != 0 {
+		t.Fatalf("full reconnect into the same room with the same counts: %#v", infos)
+	}
+	r.applyJoin(joinFull, &lkpb.SignalResponse{Message: &lkpb.SignalResponse_Join{Join: &lkpb.JoinResponse{
+		Room:        &lkpb.Room{Sid: "RM_2", Name: "r", Metadata: "m1", NumParticipants: 1},
+		Participant: &lkpb.ParticipantInfo{Sid: "PA_me3", Identity: "me", Name: "Me", State: lkpb.ParticipantInfo_ACTIVE, Version: 1},
+	}}}, &fakeICE{})
+	for _, ev := range drain(r) {
+		if e, ok := ev.(RoomInfoChanged); ok {
+			infos = append(infos, e)
+		}
+	}
+	if len(infos) != 1 || infos[0].Info.SID != "RM_2" || infos[0].Info.NumParticipants != 1 || r.Info().SID != "RM_2" {
+		t.Fatalf("full reconnect into a new room: %#v", infos)
+	}
+}

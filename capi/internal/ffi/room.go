@@ -450,6 +450,8 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{
 			Info: roomInfo(e.Info, state), MetadataChanged: true, OldMetadata: e.OldMetadata,
 		}}}
+	case room.RoomInfoChanged:
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{Info: roomInfo(e.Info, state)}}}
 	case room.DataReceived:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataReceived{DataReceived: &ffipb.DataPacketReceived{
 			ParticipantIdentity: e.SenderIdentity,

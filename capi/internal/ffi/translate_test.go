@@ -12,7 +12,7 @@ import (
 )
 
 // The pump translates the core's events one to one, with the values the event carries (not
-// the room's current ones): old and new metadata and names (ABI 1.3), the local participant
+// the room's current ones): old and new metadata and names (ABI 1.3), the room's counts, the local participant
 // after a full reconnect, the reconnect attempt the core numbered.
 func TestTranslateCarriesTheEventsValues(t *testing.T) {
 	r := &Room{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -28,6 +28,10 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{
 				Info:            &ffipb.RoomInfo{Sid: "RM_1", Name: "r", Metadata: "new", NumParticipants: 2, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting},
 				MetadataChanged: true, OldMetadata: "old",
+			}}}},
+		{"room counts", room.RoomInfoChanged{Info: room.RoomInfo{SID: "RM_1", Name: "r", Metadata: "m", NumParticipants: 3, MaxParticipants: 9, CreatedAt: created}},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{
+				Info: &ffipb.RoomInfo{Sid: "RM_1", Name: "r", Metadata: "m", NumParticipants: 3, MaxParticipants: 9, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting},
 			}}}},
 		{"participant name", room.ParticipantNameChanged{OldName: "Alice", NewName: "Alice 2", Info: alice},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
