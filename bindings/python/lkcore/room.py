@@ -465,7 +465,8 @@ class Room(EventEmitter[RoomEventName]):
 
     @property
     def num_participants(self) -> int:
-        """Number of participants as reported by the server."""
+        """Number of participants as the server counts them, updated by its room updates (which
+        come about a second after a join or a leave; ``room_updated`` is emitted then)."""
         return self._info.num_participants
 
     @property

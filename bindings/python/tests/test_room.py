@@ -88,8 +88,13 @@ async def test_unreachable_server_fails_to_connect() -> None:
 
 async def test_participants_join_and_leave(devsfu, token_for) -> None:
     alice = await connect(devsfu.url, token_for("alice"))
+    assert alice.num_participants == 1
     joined = EventWaiter(alice, "participant_connected")
     left = EventWaiter(alice, "participant_disconnected")
+    # The server's participant count, as its room updates say (some time after a join or leave).
+    counts: "list[int]" = []
+    alice.on("room_updated", lambda: counts.append(alice.num_participants))
+    updated = EventWaiter(alice, "room_updated")
     bob = await connect(devsfu.url, token_for("bob"))
     try:
         (p,) = await joined.wait(lambda p: p.identity == "bob")
@@ -98,11 +103,14 @@ async def test_participants_join_and_leave(devsfu, token_for) -> None:
         # bob learned about alice from the connect snapshot
         assert list(bob.remote_participants) == ["alice"]
         assert bob.remote_participants["alice"].sid == alice.local_participant.sid
+        await updated.wait(lambda: counts[-1] == 2)
     finally:
         await bob.disconnect()
     p2, reason = await left.wait()
     assert p2.identity == "bob" and isinstance(reason, lkcore.DisconnectReason)
     assert "bob" not in alice.remote_participants
+    await updated.wait(lambda: counts[-1] == 1)
+    assert alice.num_participants == 1 and 2 in counts
     await alice.disconnect()
 
 
