@@ -26,6 +26,9 @@ import (
 //	POST /devsfu/turn-wrong-credentials?on=true|false (hand out refused TURN passwords)
 //	POST /devsfu/clear-faults
 //	POST /devsfu/restart
+//	POST /devsfu/room-metadata?room=R&metadata=M       (RoomService.UpdateRoomMetadata)
+//	POST /devsfu/permission?room=R&identity=I&can_subscribe=B&can_publish=B&can_publish_data=B&can_update_metadata=B
+//	                                      (RoomService.UpdateParticipant's permission)
 //	GET  /devsfu/participants?room=R   → ["alice","bob"]
 //	GET  /devsfu/stats                 → Stats as JSON
 //	GET  /devsfu/turn-stats            → TURNStats as JSON
@@ -102,6 +105,16 @@ func (s *Server) controlHandler() http.Handler {
 	})
 	post("/devsfu/clear-faults", func(http.ResponseWriter, *http.Request) bool { s.ClearFaults(); return true })
 	post("/devsfu/restart", func(http.ResponseWriter, *http.Request) bool { s.Restart(); return true })
+	post("/devsfu/room-metadata", func(_ http.ResponseWriter, r *http.Request) bool {
+		return s.UpdateRoomMetadata(r.FormValue("room"), r.FormValue("metadata"))
+	})
+	post("/devsfu/permission", func(_ http.ResponseWriter, r *http.Request) bool {
+		b := func(k string) bool { v, _ := strconv.ParseBool(r.FormValue(k)); return v }
+		return s.UpdateParticipantPermission(r.FormValue("room"), id(r), &lkpb.ParticipantPermission{
+			CanSubscribe: b("can_subscribe"), CanPublish: b("can_publish"),
+			CanPublishData: b("can_publish_data"), CanUpdateMetadata: b("can_update_metadata"),
+		})
+	})
 	m.HandleFunc("/devsfu/participants", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		ids := s.Participants(r.FormValue("room"))

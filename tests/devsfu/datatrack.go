@@ -71,7 +71,7 @@ func (r *Room) handlePublishDataTrack(p *Participant, req *lkpb.PublishDataTrack
 		publishError(p, req, f.Reason, f.Message)
 		return
 	}
-	if !p.grants.EffectiveCanPublishData() || r.s.opts.DataTracksNotAllowed {
+	if !p.grant().EffectiveCanPublishData() || r.s.opts.DataTracksNotAllowed {
 		publishError(p, req, lkpb.RequestResponse_NOT_ALLOWED, msgNoPermission)
 		return
 	}
@@ -263,7 +263,7 @@ func (r *Room) handleUpdateDataSubscription(p *Participant, u *lkpb.UpdateDataSu
 // subscriber handle, then sends subscription_permission_update (allowed)
 // and the full handle snapshot, in the recorded order.
 func (r *Room) attachDownTracks(p *Participant) {
-	if !p.grants.EffectiveCanSubscribe() {
+	if !p.grant().EffectiveCanSubscribe() {
 		return // retried silently by the real server; never resolves here
 	}
 	type perm struct{ pubSid, trackSid string }

@@ -34,7 +34,7 @@ type Participant struct {
 	hidden     bool
 	joinedAt   time.Time
 	claims     *auth.Claims
-	grants     *auth.VideoGrant
+	grants     atomic.Pointer[auth.VideoGrant] // replaced whole by UpdateParticipantPermission
 	clientInfo *lkpb.ClientInfo
 	settings   *lkpb.ConnectionSettings
 	log        *slog.Logger
@@ -81,7 +81,6 @@ func newParticipant(r *Room, jp *joinParams) (*Participant, error) {
 		hidden:       c.Video.Hidden,
 		joinedAt:     time.Now(),
 		claims:       c.Clone(),
-		grants:       c.Video.Clone(),
 		clientInfo:   jp.jr.GetClientInfo(),
 		settings:     jp.jr.GetConnectionSettings(),
 		name:         c.Name,
@@ -92,6 +91,7 @@ func newParticipant(r *Room, jp *joinParams) (*Participant, error) {
 		published:    map[uint32]*dataTrack{},
 		subs:         map[string]*subscription{},
 	}
+	p.grants.Store(c.Video.Clone())
 	if md := jp.jr.GetMetadata(); md != "" {
 		p.metadata = md
 	}
@@ -155,8 +155,31 @@ func (p *Participant) isPublisherNow() bool {
 	return p.isPublisher
 }
 
+// grant returns the participant's current grants (its token's, as changed by
+// UpdateParticipantPermission since); never modified in place.
+func (p *Participant) grant() *auth.VideoGrant { return p.grants.Load() }
+
+// setPermission applies the permission part of livekit-server's
+// RoomService.UpdateParticipant: subscribe, publish, publish data and update
+// own metadata (hidden, recorder and agent stay as the token said). The
+// server announces the participant to everyone, itself included, and its
+// refreshed tokens carry the new grants; what it may do is checked against
+// them from then on.
+func (p *Participant) setPermission(perm *lkpb.ParticipantPermission) {
+	p.bumpAndBroadcast(func() bool {
+		g := p.grant().Clone()
+		g.CanSubscribe = auth.Bool(perm.GetCanSubscribe())
+		g.CanPublish = auth.Bool(perm.GetCanPublish())
+		g.CanPublishData = auth.Bool(perm.GetCanPublishData())
+		g.CanUpdateOwnMetadata = auth.Bool(perm.GetCanUpdateMetadata())
+		p.grants.Store(g)
+		return true
+	})
+	p.sendRefreshToken()
+}
+
 func (p *Participant) permission() *lkpb.ParticipantPermission {
-	g := p.grants
+	g := p.grant()
 	perm := &lkpb.ParticipantPermission{
 		CanSubscribe:      g.EffectiveCanSubscribe(),
 		CanPublish:        g.EffectiveCanPublish(),
@@ -352,6 +375,7 @@ func (p *Participant) sendRefreshToken() {
 		return
 	}
 	c.Name, c.Metadata, c.Attributes = p.name, p.metadata, maps.Clone(p.attributes)
+	c.Video = p.grant().Clone()
 	if p.refreshTimer != nil {
 		p.refreshTimer.Stop()
 	}
@@ -448,7 +472,7 @@ func (p *Participant) handleOffer(sc *signalConn, off *lkpb.SessionDescription) 
 
 func (p *Participant) handleUpdateMetadata(um *lkpb.UpdateParticipantMetadata) {
 	rid := um.GetRequestId()
-	if !p.grants.EffectiveCanUpdateOwnMetadata() {
+	if !p.grant().EffectiveCanUpdateOwnMetadata() {
 		p.sendRequestResponse(&lkpb.RequestResponse{RequestId: rid, Reason: lkpb.RequestResponse_NOT_ALLOWED,
 			Message: "does not have permission to update own metadata"})
 		return

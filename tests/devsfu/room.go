@@ -191,7 +191,7 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 		PingInterval:      int32(r.s.opts.PingInterval / time.Second),
 		ServerInfo:        r.s.serverInfo(),
 		SifTrailer:        randomASCII(43),
-		FastPublish:       p.grants.EffectiveCanPublish(),
+		FastPublish:       p.grant().EffectiveCanPublish(),
 	}
 	join.ClientConfiguration = r.s.clientConfiguration()
 	// attachSignal holds whatever else is addressed to p until releaseSignal
@@ -418,7 +418,7 @@ func (r *Room) allInfos(forHidden *Participant) (cur, left []*lkpb.ParticipantIn
 // reliable duplicates by sequence, re-marshal once, deliver to the
 // destination identities (or everyone else), never back to the sender.
 func (r *Room) forwardData(from *Participant, label string, msg []byte) {
-	if !from.grants.EffectiveCanPublishData() {
+	if !from.grant().EffectiveCanPublishData() {
 		return
 	}
 	var dp lkpb.DataPacket
@@ -516,6 +516,24 @@ func (r *Room) broadcastRoomUpdate(recv []*Participant, ru *lkpb.Room) {
 	for _, p := range recv {
 		p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RoomUpdate{RoomUpdate: &lkpb.RoomUpdate{Room: ru}}})
 	}
+}
+
+// UpdateParticipantPermission changes the permission of identity in room, as
+// livekit-server's RoomService.UpdateParticipant with a permission does (see
+// Participant.setPermission); false when there is no such participant.
+func (s *Server) UpdateParticipantPermission(room, identity string, perm *lkpb.ParticipantPermission) bool {
+	s.mu.Lock()
+	r := s.rooms[room]
+	s.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	p := r.participant(identity)
+	if p == nil {
+		return false
+	}
+	p.setPermission(perm)
+	return true
 }
 
 // UpdateRoomMetadata sets room's metadata and sends room_update to everyone
