@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"maps"
 	"testing"
 	"time"
 
@@ -181,84 +180,6 @@ func FuzzDataPacketDispatch(f *testing.F) {
 	})
 }
 
-// eventModel is what a binding builds from the room's events alone: the remote participants
-// and, per participant, the sids of its data tracks. apply checks each event against it (the
-// order BINDINGS.md promises: a participant is announced before its tracks, its tracks are
-// unpublished before it is reported gone) and matches reports whether it equals the room.
-type eventModel map[string]map[string]bool
-
-func newEventModel(r *Room) eventModel {
-	m := eventModel{}
-	for _, rp := range r.RemoteParticipants() {
-		m[rp.Identity()] = trackSids(rp)
-	}
-	return m
-}
-
-func trackSids(rp *RemoteParticipant) map[string]bool {
-	sids := map[string]bool{}
-	for _, t := range rp.DataTracks() {
-		sids[t.SID()] = true
-	}
-	return sids
-}
-
-func (m eventModel) apply(t *testing.T, ev Event) {
-	t.Helper()
-	switch e := ev.(type) {
-	case ParticipantConnected:
-		if _, ok := m[e.Info.Identity]; ok {
-			t.Fatalf("%q announced while present", e.Info.Identity)
-		}
-		m[e.Info.Identity] = map[string]bool{}
-	case ParticipantDisconnected:
-		id := e.Participant.Identity()
-		tracks, ok := m[id]
-		if !ok {
-			t.Fatalf("%q reported gone while absent", id)
-		}
-		if len(tracks) != 0 {
-			t.Fatalf("%q reported gone with tracks %v not unpublished", id, tracks)
-		}
-		delete(m, id)
-	case DataTrackPublished:
-		tracks, ok := m[e.Info.PublisherIdentity]
-		if !ok {
-			t.Fatalf("track %q of %q, who was not announced", e.Info.SID, e.Info.PublisherIdentity)
-		}
-		tracks[e.Info.SID] = true
-	case DataTrackUnpublished:
-		if !m[e.Track.PublisherIdentity()][e.Track.SID()] {
-			t.Fatalf("track %q of %q unpublished, unknown", e.Track.SID(), e.Track.PublisherIdentity())
-		}
-		delete(m[e.Track.PublisherIdentity()], e.Track.SID())
-	case DataTrackSidChanged:
-		tracks := m[e.Info.PublisherIdentity]
-		if !tracks[e.OldSID] {
-			t.Fatalf("sid change of unknown track %q of %q", e.OldSID, e.Info.PublisherIdentity)
-		}
-		delete(tracks, e.OldSID)
-		tracks[e.Info.SID] = true
-	}
-}
-
-func (m eventModel) matches(t *testing.T, r *Room) {
-	t.Helper()
-	rps := r.RemoteParticipants()
-	if len(rps) != len(m) {
-		t.Fatalf("the events tell %d participants, the room has %d", len(m), len(rps))
-	}
-	for _, rp := range rps {
-		tracks, ok := m[rp.Identity()]
-		if !ok {
-			t.Fatalf("%q in the room, never announced", rp.Identity())
-		}
-		if got := trackSids(rp); !maps.Equal(got, tracks) {
-			t.Fatalf("%q has tracks %v, the events tell %v", rp.Identity(), got, tracks)
-		}
-	}
-}
-
 // FuzzRoomSignal feeds arbitrary SignalResponse sequences to the room loop's handler and from
 // there to the data-track managers: participant updates (joins, leaves, metadata, attributes,
 // data tracks), room updates, request responses, publish/unpublish responses, subscriber-handle
@@ -266,7 +187,7 @@ func (m eventModel) matches(t *testing.T, r *Room) {
 // Answers, trickles and leaves go to the engine and to teardown, which have their own targets
 // and tests, and are skipped. Nothing may panic, the participant table stays consistent, and
 // a model built from the events alone (what a binding keeps) always equals the room's
-// participants and their data tracks.
+// info, its participants' infos and their data tracks.
 func FuzzRoomSignal(f *testing.F) {
 	upd := func(infos ...*lkpb.ParticipantInfo) []byte {
 		b, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Update{Update: &lkpb.ParticipantUpdate{Participants: infos}}})
@@ -294,7 +215,7 @@ func FuzzRoomSignal(f *testing.F) {
 	f.Add(append(protowire.AppendBytes(nil, jr), upd(&lkpb.ParticipantInfo{Identity: "new", Sid: "PA_new", Version: 2, State: lkpb.ParticipantInfo_DISCONNECTED})...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := offlineRoom(t, nil)
-		model := newEventModel(r)
+		model := newEventModel(stateOf(r))
 		for len(data) > 0 {
 			msg, n := protowire.ConsumeBytes(data)
 			if n < 0 {
@@ -321,9 +242,13 @@ func FuzzRoomSignal(f *testing.F) {
 				if err != nil {
 					break
 				}
-				model.apply(t, ev)
+				if err := model.apply(ev); err != nil {
+					t.Fatal(err)
+				}
 			}
-			model.matches(t, r)
+			if err := model.matches(stateOf(r)); err != nil {
+				t.Fatal(err)
+			}
 			for _, rp := range r.RemoteParticipants() {
 				if rp.Identity() == "" || rp.Identity() == r.local.Identity() {
 					t.Fatalf("remote participant %q in the table", rp.Identity())

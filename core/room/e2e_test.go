@@ -651,6 +651,38 @@ func TestRoomMetadataUpdates(t *testing.T) {
 	}
 }
 
+// TestParticipantPermissionChange: the server API revokes bob's data permission; bob (about
+// himself) and alice (about bob) get ParticipantPermissionsChanged with the old and the new
+// permission, and the participants' Info follows.
+func TestParticipantPermissionChange(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice := joinPeer(t, ctx, s, "perm", "alice", room.Options{})
+	bob := joinPeer(t, ctx, s, "perm", "bob", room.Options{})
+	alice.wait(ctx, "bob", func(ev room.Event) bool {
+		e, ok := ev.(room.ParticipantConnected)
+		return ok && e.Info.Identity == "bob"
+	})
+	if !s.UpdateParticipantPermission("perm", "bob", &lkpb.ParticipantPermission{CanSubscribe: true}) {
+		t.Fatal("bob not found")
+	}
+	want := room.ParticipantPermission{CanSubscribe: true}
+	for _, p := range []*peer{alice, bob} {
+		ev := p.wait(ctx, "bob's permission", func(ev room.Event) bool {
+			e, ok := ev.(room.ParticipantPermissionsChanged)
+			return ok && e.Info.Identity == "bob"
+		}).(room.ParticipantPermissionsChanged)
+		if ev.OldPermission == nil || !ev.OldPermission.CanPublishData || ev.Info.Permission == nil || *ev.Info.Permission != want ||
+			ev.Participant.Info().Permission == nil || *ev.Participant.Info().Permission != want {
+			t.Fatalf("%+v", ev)
+		}
+	}
+	if p := bob.r.LocalParticipant().Info().Permission; p == nil || *p != want {
+		t.Fatalf("bob's own permission %+v", p)
+	}
+}
+
 // TestRoomCountsFollowJoinsAndLeaves: the server's room updates after a join
 // and a leave reach the participant who was there first as RoomInfoChanged,
 // and Room.Info follows (before, only a metadata change was announced, and a

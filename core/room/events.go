@@ -61,6 +61,34 @@ type ParticipantAttributesChanged struct {
 	Info ParticipantInfo
 }
 
+// ParticipantPermissionsChanged reports a change of a participant's
+// permission (local or remote), e.g. granted or revoked through the server
+// API. OldPermission is nil when the server had sent none.
+type ParticipantPermissionsChanged struct {
+	Participant   Participant
+	OldPermission *ParticipantPermission
+	// Info is the participant after this change.
+	Info ParticipantInfo
+}
+
+// ParticipantInfoChanged reports a change of a participant's info when its
+// name, metadata, attributes and permission stayed (a change of those has its
+// own event, whose Info carries the other fields too). For a remote
+// participant it means that a new session of it replaced the one known
+// without it being reported gone — it reconnected fully and the server
+// announced the new session before the old one's departure, or the room's own
+// full reconnect found it with a new SID — so SID and the join time changed
+// (the participant keeps its *RemoteParticipant and its data tracks, whose
+// SIDs change too: DataTrackSidChanged); or its kind or client protocol
+// changed. The local participant's new session after the room's full
+// reconnect is LocalParticipantRejoined instead.
+type ParticipantInfoChanged struct {
+	Participant Participant
+	OldSID      string
+	// Info is the participant after this change.
+	Info ParticipantInfo
+}
+
 // RoomMetadataChanged reports a change of the room's metadata. The server's
 // update may have changed other fields of the room's info too (its number of
 // participants, …): Info holds every value after it.
@@ -131,18 +159,20 @@ type SnapshotTaken struct {
 	Snapshot Snapshot
 }
 
-func (SnapshotTaken) isEvent()                {}
-func (ConnectionStateChanged) isEvent()       {}
-func (ParticipantConnected) isEvent()         {}
-func (ParticipantDisconnected) isEvent()      {}
-func (ParticipantMetadataChanged) isEvent()   {}
-func (ParticipantNameChanged) isEvent()       {}
-func (ParticipantAttributesChanged) isEvent() {}
-func (RoomMetadataChanged) isEvent()          {}
-func (RoomInfoChanged) isEvent()              {}
-func (LocalParticipantRejoined) isEvent()     {}
-func (DataReceived) isEvent()                 {}
-func (Disconnected) isEvent()                 {}
+func (SnapshotTaken) isEvent()                 {}
+func (ConnectionStateChanged) isEvent()        {}
+func (ParticipantConnected) isEvent()          {}
+func (ParticipantDisconnected) isEvent()       {}
+func (ParticipantMetadataChanged) isEvent()    {}
+func (ParticipantNameChanged) isEvent()        {}
+func (ParticipantAttributesChanged) isEvent()  {}
+func (ParticipantPermissionsChanged) isEvent() {}
+func (ParticipantInfoChanged) isEvent()        {}
+func (RoomMetadataChanged) isEvent()           {}
+func (RoomInfoChanged) isEvent()               {}
+func (LocalParticipantRejoined) isEvent()      {}
+func (DataReceived) isEvent()                  {}
+func (Disconnected) isEvent()                  {}
 
 // Reconnecting reports that the connection broke and is being re-established
 // (the state is then StateReconnecting). It is emitted when an episode starts

@@ -122,6 +122,21 @@ type ParticipantInfo struct {
 	Permission *ParticipantPermission
 }
 
+// samePermission reports whether a and b grant the same (nil: none sent).
+func samePermission(a, b *ParticipantPermission) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// equal reports whether i and o hold the same values.
+func (i ParticipantInfo) equal(o ParticipantInfo) bool {
+	return i.SID == o.SID && i.Identity == o.Identity && i.Name == o.Name && i.Metadata == o.Metadata &&
+		maps.Equal(i.Attributes, o.Attributes) && i.Kind == o.Kind && i.JoinedAt.Equal(o.JoinedAt) &&
+		i.ClientProtocol == o.ClientProtocol && samePermission(i.Permission, o.Permission)
+}
+
 // participantInfoFrom converts a ParticipantInfo received from the server.
 func participantInfoFrom(in *lkpb.ParticipantInfo) ParticipantInfo {
 	out := ParticipantInfo{

@@ -121,8 +121,14 @@ var (
 	_ Participant = (*LocalParticipant)(nil)
 )
 
-// diffInfo returns the change events between two infos of the same participant.
-func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo) []Event {
+// diffInfo returns the change events between two infos of the same
+// participant: its name, metadata, attributes and permission each have their
+// event; when none of those changed but another field of ParticipantInfo did
+// (a new sid: a new session of the participant replaced the one known; its
+// join time, kind or client protocol), ParticipantInfoChanged — unless rest
+// is false (the local participant after a full reconnect, which
+// LocalParticipantRejoined reports).
+func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo, rest bool) []Event {
 	var evs []Event
 	info := func() ParticipantInfo { return participantInfoFrom(cur) } // each event owns its copy
 	if old.GetName() != cur.GetName() {
@@ -148,6 +154,13 @@ func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo) []Event {
 			oldAttrs = map[string]string{}
 		}
 		evs = append(evs, ParticipantAttributesChanged{Participant: p, Changed: changed, OldAttributes: oldAttrs, Info: info()})
+	}
+	before, after := participantInfoFrom(old), participantInfoFrom(cur)
+	if !samePermission(before.Permission, after.Permission) {
+		evs = append(evs, ParticipantPermissionsChanged{Participant: p, OldPermission: before.Permission, Info: info()})
+	}
+	if rest && len(evs) == 0 && !before.equal(after) {
+		evs = append(evs, ParticipantInfoChanged{Participant: p, OldSID: before.SID, Info: after})
 	}
 	return evs
 }
@@ -233,7 +246,7 @@ func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, lo
 				continue // our own departure is reported by leave / the signal
 			}
 			t.local.store(info)
-			evs = append(evs, diffInfo(t.local, old, info)...)
+			evs = append(evs, diffInfo(t.local, old, info, true)...)
 			localChanged = true
 			continue
 		}
@@ -268,7 +281,7 @@ func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, lo
 			t.sids[info.GetSid()] = identity
 		}
 		rp.store(info)
-		evs = append(evs, diffInfo(rp, old, info)...)
+		evs = append(evs, diffInfo(rp, old, info, true)...)
 	}
 	return evs, localChanged
 }

@@ -250,6 +250,9 @@ type rcClient struct {
 	evs  chan Event
 	data chan DataReceived
 	done chan struct{}
+	// checks gets, at each SnapshotTaken, how the model built from the events (from the
+	// connect snapshot on) differs from it (nil: it does not); see assertModel.
+	checks chan error
 }
 
 func rcJoin(ctx context.Context, t *testing.T, s *sfu.Server, roomName, identity string, opts Options) *rcClient {
@@ -259,16 +262,34 @@ func rcJoin(ctx context.Context, t *testing.T, s *sfu.Server, roomName, identity
 		t.Fatal(err)
 	}
 	opts.Logger = s.Logger(identity)
-	r, err := Connect(ctx, s.URL(), tok, opts)
+	r, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := r.Connect(ctx, s.URL(), tok)
 	if err != nil {
 		t.Fatalf("%s: connect: %v", identity, err)
 	}
-	c := &rcClient{t: t, r: r, evs: make(chan Event, 4096), data: make(chan DataReceived, 8192), done: make(chan struct{})}
+	c := &rcClient{t: t, r: r, evs: make(chan Event, 4096), data: make(chan DataReceived, 8192), done: make(chan struct{}),
+		checks: make(chan error, 16)}
+	model := newEventModel(stateFrom(snap))
 	go func() {
 		defer close(c.done)
+		var broken error // the first event the model refused
 		for ev := range r.Events() {
 			if d, ok := ev.(DataReceived); ok {
 				c.data <- d
+				continue
+			}
+			if broken == nil {
+				broken = model.apply(ev)
+			}
+			if st, ok := ev.(SnapshotTaken); ok {
+				err := broken
+				if err == nil {
+					err = model.matches(stateFrom(st.Snapshot))
+				}
+				c.checks <- err
 				continue
 			}
 			select {
@@ -280,6 +301,23 @@ func rcJoin(ctx context.Context, t *testing.T, s *sfu.Server, roomName, identity
 	}()
 	t.Cleanup(c.close)
 	return c
+}
+
+// assertModel checks that a model of the room built from its events alone (what a binding
+// keeps) equals the room's state at the same point of the events (RequestSnapshot).
+func (c *rcClient) assertModel(ctx context.Context) {
+	c.t.Helper()
+	if err := c.r.RequestSnapshot(); err != nil {
+		c.t.Fatal(err)
+	}
+	select {
+	case err := <-c.checks:
+		if err != nil {
+			c.t.Fatalf("%s's model built from the events: %v", c.r.LocalParticipant().Identity(), err)
+		}
+	case <-ctx.Done():
+		c.t.Fatal("no SnapshotTaken")
+	}
 }
 
 // rcPair starts a devsfu for t and joins "a" and "b" to roomName, each having seen the other;
@@ -608,6 +646,9 @@ func TestReconnectFullOnServerLeave(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectSeq(ctx, t, a, b, 50)
+	// However b learned of a's new session, its model built from the events has it.
+	b.assertModel(ctx)
+	a.assertModel(ctx)
 }
 
 // A server crash and restart: every resume is refused (leave{RECONNECT}),
@@ -631,6 +672,11 @@ func TestReconnectServerRestart(t *testing.T) {
 	b.waitParticipant(ctx, "a")
 	roundTrip(ctx, t, a, b, "a-to-b")
 	roundTrip(ctx, t, b, a, "b-to-a")
+	// Whoever rejoined first found the other with a new sid (in the join, or in an update before
+	// the old session's departure): its model, built from events, has the new one too.
+	for _, c := range []*rcClient{a, b} {
+		c.assertModel(ctx)
+	}
 }
 
 // leave{RESUME} resumes; a transport closed by the server ends in a working

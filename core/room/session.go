@@ -83,7 +83,7 @@ func (r *Room) applyJoin(kind joinKind, res *lkpb.SignalResponse, ice iceConfig)
 		r.initDataTracks(join.GetOtherParticipants())
 	} else {
 		r.rc.oldLocalSID = oldLocal.GetSid()
-		r.events.push(diffInfo(r.local, oldLocal, join.GetParticipant())...)
+		r.events.push(diffInfo(r.local, oldLocal, join.GetParticipant(), false)...)
 		// The join lists everyone in the room: who stayed keeps their object
 		// (updated in place), who joined meanwhile is announced, then the
 		// remote data tracks follow the list, and only then is who left

@@ -161,6 +161,8 @@ func TestApplyJoinFull(t *testing.T) {
 			order = append(order, "published "+e.Info.Name)
 		case DataTrackUnpublished:
 			order = append(order, "unpublished "+e.Track.Name())
+		case ParticipantInfoChanged: // not for the local participant (LocalParticipantRejoined), nor b
+			order = append(order, "info "+e.Info.Identity)
 		case RoomMetadataChanged:
 			meta = &e
 		case ParticipantNameChanged:

@@ -246,6 +246,35 @@ func TestParticipantTable(t *testing.T) {
 	if l := tab.list(); len(l) != 1 || l[0] != alice {
 		t.Fatalf("list %v", l)
 	}
+
+	// A permission change has its event; the same info again has none.
+	same := func(sid string, version uint32) *lkpb.ParticipantInfo {
+		return info("alice", sid, version, func(i *lkpb.ParticipantInfo) {
+			i.Metadata, i.Name, i.Attributes = "by-sid", "Alice", map[string]string{"x": "1"}
+			i.Permission = &lkpb.ParticipantPermission{CanSubscribe: true, CanPublishData: true}
+		})
+	}
+	evs, _ = tab.apply([]*lkpb.ParticipantInfo{same("PA_a", 7)})
+	pc, ok := evs[0].(ParticipantPermissionsChanged)
+	if len(evs) != 1 || !ok || pc.Participant != Participant(alice) || pc.OldPermission != nil ||
+		pc.Info.Permission == nil || *pc.Info.Permission != (ParticipantPermission{CanSubscribe: true, CanPublishData: true}) {
+		t.Fatalf("permission change: %#v", evs)
+	}
+	if evs, _ = tab.apply([]*lkpb.ParticipantInfo{same("PA_a", 8)}); len(evs) != 0 {
+		t.Fatalf("an update that changes nothing: %#v", evs)
+	}
+	// A new session of alice (her full reconnect, announced before the old one's departure):
+	// the same participant with a new sid, reported with the old one; the old session's
+	// departure that follows is stale.
+	evs, _ = tab.apply([]*lkpb.ParticipantInfo{same("PA_a2", 1)})
+	ic, ok := evs[0].(ParticipantInfoChanged)
+	if len(evs) != 1 || !ok || ic.Participant != Participant(alice) || ic.OldSID != "PA_a" || ic.Info.SID != "PA_a2" || alice.SID() != "PA_a2" {
+		t.Fatalf("new session: %#v", evs)
+	}
+	evs, _ = tab.apply([]*lkpb.ParticipantInfo{info("alice", "PA_a", 9, func(i *lkpb.ParticipantInfo) { i.State = lkpb.ParticipantInfo_DISCONNECTED })})
+	if len(evs) != 0 || tab.remote("alice") != alice {
+		t.Fatalf("the old session's departure: %#v", evs)
+	}
 }
 
 func TestPendingUpdates(t *testing.T) {
