@@ -443,6 +443,11 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 		}
 		slices.Sort(keys)
 		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) { u.ChangedAttributes = keys })
+	case room.ParticipantPermissionsChanged:
+		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) { u.PermissionChanged = true })
+	case room.ParticipantInfoChanged:
+		// A remote participant's new session (new sid), or its kind or protocol: info only.
+		return participantUpdated(e.Info, func(*ffipb.ParticipantUpdated) {})
 	case room.LocalParticipantRejoined:
 		// A full reconnect gave the local participant a new sid.
 		return participantUpdated(e.Info, func(*ffipb.ParticipantUpdated) {})

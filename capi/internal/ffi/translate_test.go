@@ -45,6 +45,12 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
 				Info: participantInfo(alice), ChangedAttributes: []string{"a", "b"},
 			}}}},
+		{"participant permission", room.ParticipantPermissionsChanged{OldPermission: &room.ParticipantPermission{CanSubscribe: true}, Info: alice},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
+				Info: participantInfo(alice), PermissionChanged: true,
+			}}}},
+		{"remote participant's new session", room.ParticipantInfoChanged{OldSID: "PA_0", Info: alice},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{Info: participantInfo(alice)}}}},
 		{"local participant after a full reconnect", room.LocalParticipantRejoined{OldSID: "PA_0", Info: alice},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{Info: participantInfo(alice)}}}},
 		{"reconnecting", room.Reconnecting{Kind: room.ReconnectFull, Attempt: 2},
