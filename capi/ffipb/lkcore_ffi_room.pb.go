@@ -2223,6 +2223,9 @@ func (x *Disconnected) GetError() *Error {
 
 // RoomUpdated: the room's info changed. Everything a binding reports about the change is in
 // the event (no need to remember the previous RoomInfo): info holds the values after it.
+// Since ABI 1.16 it is sent for every change of info the server's room updates bring (the
+// participant count as the server counts it, about a second after a join or a leave, and a
+// full reconnect's new room); before, only for a metadata change.
 type RoomUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Info  *RoomInfo              `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
@@ -2387,6 +2390,11 @@ func (x *ParticipantDisconnected) GetReason() DisconnectReason {
 // ParticipantUpdated: name, metadata, attributes or permission changed (local or remote).
 // info holds the values after the change; the event says what changed and, since ABI 1.3,
 // what the changed name and metadata were before, so a binding keeps no copy to compare with.
+// With no flag set, another field of info changed: the local participant's new sid after a
+// full reconnect, or (since ABI 1.16) a remote participant's new session found without its
+// departure (new sid and join time; it keeps its data tracks, whose sids change too), its kind
+// or its client protocol. permission_changed is set since ABI 1.16 (never before, although
+// documented). Every field of ParticipantInfo a snapshot holds changes only with this event.
 type ParticipantUpdated struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Info  *ParticipantInfo       `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
