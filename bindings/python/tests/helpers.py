@@ -7,6 +7,8 @@ import contextlib
 from typing import Any, AsyncIterator, Callable, Optional
 
 import lkcore
+from lkcore._proto import lkcore_ffi_pb2 as pb
+from lkcore.data_track import DataTrackInfo
 
 #: Hang guard for anything that waits on the network (never a performance assertion).
 GUARD = 15.0
@@ -80,6 +82,61 @@ async def published_track(
         await alice.disconnect()
         if bob is not None:
             await bob.disconnect()
+
+
+class _SnapshotTap:
+    """Stands in for a room's event route while a snapshot is awaited: compares the room's model
+    with the snapshot when the RoomSnapshotTaken arrives, passes every event on to the room."""
+
+    def __init__(self, room: lkcore.Room, found: "asyncio.Future[list[str]]") -> None:
+        self.room, self.found = room, found
+
+    def on_event(self, ev: pb.Event) -> None:
+        if ev.room.WhichOneof("message") == "snapshot_taken" and not self.found.done():
+            self.found.set_result(model_mismatches(self.room, ev.room.snapshot_taken.snapshot))
+        self.room._on_ffi_event(ev)
+
+
+def model_mismatches(room: lkcore.Room, snap: pb.ConnectResult) -> "list[str]":
+    """How the binding's model of ``room`` (built from the connect snapshot and the events)
+    differs from the library's snapshot ``snap`` taken at the same point of the events."""
+    out: "list[str]" = []
+
+    def same(what: str, model: Any, library: Any) -> None:
+        if model != library:
+            out.append(f"{what}: model {model!r}, library {library!r}")
+
+    r = snap.room
+    same("room", (room.sid, room.name, room.metadata, room.num_participants, int(room.connection_state)),
+         (r.sid, r.name, r.metadata, r.num_participants, r.connection_state))
+    same("local participant", room.local_participant._info, snap.local_participant)
+    library = {p.identity: p for p in snap.remote_participants}
+    same("remote participants", sorted(room.remote_participants), sorted(library))
+    for identity, p in room.remote_participants.items():
+        if identity in library:
+            same(f"participant {identity}", p._info, library[identity])
+    same("remote data tracks",
+         {(identity, name): t.info for identity, p in room.remote_participants.items() for name, t in p.data_tracks.items()},
+         {(t.publisher_identity, t.info.name): DataTrackInfo._from_proto(t.info) for t in snap.remote_data_tracks})
+    return out
+
+
+async def assert_model_matches_library(room: lkcore.Room) -> None:
+    """Asks the library for a snapshot at the current point of the room's event stream
+    (RequestRoomSnapshot) and checks that the binding's model, with every event before the
+    snapshot applied, holds the same room info, participants and remote data tracks: the model
+    a binding keeps is the library's state, not an approximation of it."""
+    client, handle = room.client, room._session.handle
+    assert client is not None and handle
+    found: "asyncio.Future[list[str]]" = asyncio.get_running_loop().create_future()
+    tap = _SnapshotTap(room, found)
+    client.route(handle, tap.on_event)
+    try:
+        client.request(pb.Request(request_room_snapshot=pb.RequestRoomSnapshotRequest(room_handle=handle)))
+        mismatches = await asyncio.wait_for(found, GUARD)
+    finally:
+        client.route(handle, room._on_ffi_event)
+    assert not mismatches, "\n".join(mismatches)
 
 
 def _control_url(url: str, path: str, params: "dict[str, str]") -> str:

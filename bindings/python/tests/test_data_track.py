@@ -12,7 +12,7 @@ from lkcore import errors
 from lkcore._proto import lkcore_ffi_pb2 as pb
 from lkcore.data_track import MAX_BUFFER_SIZE
 
-from helpers import GUARD, EventWaiter, connect, control, published_track
+from helpers import GUARD, EventWaiter, assert_model_matches_library, connect, control, published_track
 
 pytestmark = pytest.mark.devsfu
 
@@ -397,6 +397,8 @@ async def test_own_full_reconnect_keeps_who_stayed(devsfu, token_for) -> None:
             frame = await first_frame_while_pushing(track, sub, b"after", 9)
             assert frame.payload == b"after"
             await sub.aclose()
+            await assert_model_matches_library(bob)
+            await assert_model_matches_library(alice)  # bob's new session, as alice learned of it
         finally:
             await carol.disconnect()
 
@@ -443,6 +445,9 @@ async def test_server_restart_model_converges(devsfu, token_for) -> None:
         frame = await first_frame_while_pushing(track, sub, b"after", 11)
         assert frame.payload == b"after"
         await sub.aclose()
+        # Whoever rejoined first found the other with a new sid: both models have it.
+        await assert_model_matches_library(alice)
+        await assert_model_matches_library(bob)
     finally:
         await alice.disconnect()
         await bob.disconnect()

@@ -13,7 +13,7 @@ import pytest
 import lkcore
 from lkcore import errors
 
-from helpers import GUARD, EventWaiter, connect, control
+from helpers import GUARD, EventWaiter, assert_model_matches_library, connect, control
 
 pytestmark = pytest.mark.devsfu
 
@@ -104,6 +104,8 @@ async def test_participants_join_and_leave(devsfu, token_for) -> None:
         assert list(bob.remote_participants) == ["alice"]
         assert bob.remote_participants["alice"].sid == alice.local_participant.sid
         await updated.wait(lambda: counts[-1] == 2)
+        await assert_model_matches_library(alice)
+        await assert_model_matches_library(bob)
     finally:
         await bob.disconnect()
     p2, reason = await left.wait()
@@ -111,6 +113,7 @@ async def test_participants_join_and_leave(devsfu, token_for) -> None:
     assert "bob" not in alice.remote_participants
     await updated.wait(lambda: counts[-1] == 1)
     assert alice.num_participants == 1 and 2 in counts
+    await assert_model_matches_library(alice)
     await alice.disconnect()
 
 
@@ -182,6 +185,32 @@ async def test_metadata_name_and_attributes_updates(devsfu, token_for) -> None:
         assert (p.identity, old) == ("alice", "m1")
         p, old, new = await name.wait(lambda p, old, new: new == "Alice 2")
         assert (p.identity, old) == ("alice", "Alice")
+        await assert_model_matches_library(alice)
+        await assert_model_matches_library(bob)
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
+
+
+async def test_permission_change_is_announced(devsfu, token_for, room_name) -> None:
+    # The server API revokes bob's permission to publish: bob (about himself) and alice (about
+    # bob) are told, and both models show the new permission (ABI 1.16; it never changed before).
+    alice = await connect(devsfu.url, token_for("alice"))
+    joined = EventWaiter(alice, "participant_connected")
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        await joined.wait(lambda p: p.identity == "bob")
+        assert bob.local_participant.permissions.can_publish_data
+        changed = [EventWaiter(r, "participant_permissions_changed") for r in (alice, bob)]
+        await asyncio.to_thread(control, devsfu.url, "permission", room=room_name, identity="bob", can_subscribe="true")
+        revoked = lkcore.ParticipantPermission(can_subscribe=True, can_publish=False, can_publish_data=False, hidden=False)
+        for w, who in zip(changed, (alice.remote_participants["bob"], bob.local_participant)):
+            (p,) = await w.wait()
+            assert p is who and p.permissions == revoked
+        await assert_model_matches_library(alice)
+        await assert_model_matches_library(bob)
+        with pytest.raises(lkcore.errors.NotAllowedError):  # the server enforces it
+            await bob.local_participant.publish_data_track("not-allowed")
     finally:
         await alice.disconnect()
         await bob.disconnect()
