@@ -441,7 +441,8 @@ struct DisconnectedEvent {
   int32_t error_code = LK_OK;  // set when a failure caused it
   std::string error_message;
 };
-// The room's info changed; info holds the values after the change.
+// The room's info changed (its metadata, or the participant count as the server counts it,
+// about a second after a join or a leave); info holds the values after the change.
 struct RoomUpdatedEvent {
   RoomInfo info;
   bool metadata_changed = false;
@@ -457,7 +458,9 @@ struct ParticipantDisconnectedEvent {
   std::string identity;
   DisconnectReason reason;
 };
-// Name, metadata, attributes or permission of a participant (local or remote) changed.
+// Name, metadata, attributes or permission of a participant (local or remote) changed; with no
+// flag set, another field of info changed (a new sid: the local participant after a full
+// reconnect, or a remote participant's new session that replaced the one known).
 struct ParticipantUpdatedEvent {
   ParticipantInfo info;
   std::vector<std::string> changed_attributes;

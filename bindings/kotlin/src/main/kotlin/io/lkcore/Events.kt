@@ -24,7 +24,8 @@ sealed class RoomEvent {
     data class Disconnected(val reason: DisconnectReason, val error: LkException?) : RoomEvent()
 
     /**
-     * Room metadata or counters changed: [info] holds the values after the change. When
+     * Room metadata or counters changed (the participant count as the server counts it comes
+     * about a second after a join or a leave): [info] holds the values after the change. When
      * [metadataChanged], [oldMetadata] is the metadata before it (`info.metadata` the new one);
      * otherwise it is empty.
      */
@@ -39,7 +40,9 @@ sealed class RoomEvent {
     /**
      * A participant's (local or remote) name, metadata, attributes or permission changed:
      * [participant] holds the values after the change, the flags say what changed, and the
-     * event carries the previous values, so "old → new" needs no copy of earlier state.
+     * event carries the previous values, so "old → new" needs no copy of earlier state. With no
+     * flag set, another field changed: a new sid (the local participant after a full reconnect,
+     * or a remote participant's new session that replaced the one known), its kind or protocol.
      */
     data class ParticipantUpdated(
         val participant: Participant,

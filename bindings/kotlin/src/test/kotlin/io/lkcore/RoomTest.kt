@@ -75,20 +75,29 @@ class RoomTest : LkTestBase() {
                 }
 
                 // Replay: the connect snapshot plus the events as deltas must equal every snapshot
-                // event where it comes, with the same track objects.
-                val parts = first.remoteParticipants.associateBy({ it.identity }, { it.metadata }).toMutableMap()
+                // event where it comes — the room's info, every participant's info (ABI 1.16: every
+                // change of them has its event) — with the same track objects.
+                val parts = first.remoteParticipants.associateBy { it.identity }.toMutableMap()
+                var local = first.localParticipant
+                var info = first.room
                 val tracks = first.remoteDataTracks.associateBy { "${it.publisherIdentity}/${it.info.name}" }.toMutableMap()
                 var snapshots = 0
                 for (e in events) {
                     when (e) {
-                        is RoomEvent.ParticipantConnected -> parts[e.participant.identity] = e.participant.metadata
+                        is RoomEvent.ParticipantConnected -> parts[e.participant.identity] = e.participant
                         is RoomEvent.ParticipantDisconnected -> parts.remove(e.identity)
-                        is RoomEvent.ParticipantUpdated -> if (e.participant.identity in parts) parts[e.participant.identity] = e.participant.metadata
+                        is RoomEvent.ParticipantUpdated -> when (e.participant.identity) {
+                            local.identity -> local = e.participant
+                            in parts -> parts[e.participant.identity] = e.participant
+                        }
+                        is RoomEvent.RoomUpdated -> info = e.info
                         is RoomEvent.DataTrackPublished -> tracks["${e.track.publisherIdentity}/${e.track.info.name}"] = e.track
                         is RoomEvent.DataTrackUnpublished -> tracks.remove("${e.publisherIdentity}/${e.name}")
                         is RoomEvent.SnapshotTaken -> {
                             snapshots++
-                            assertEquals(parts, e.snapshot.remoteParticipants.associateBy({ it.identity }, { it.metadata }), "participants of snapshot $snapshots")
+                            assertEquals(parts, e.snapshot.remoteParticipants.associateBy { it.identity }, "participants of snapshot $snapshots")
+                            assertEquals(local, e.snapshot.localParticipant, "local participant of snapshot $snapshots")
+                            assertEquals(info.copy(connectionState = e.snapshot.room.connectionState), e.snapshot.room, "room of snapshot $snapshots")
                             assertEquals(tracks.keys, e.snapshot.remoteDataTracks.map { "${it.publisherIdentity}/${it.info.name}" }.toSet(), "tracks of snapshot $snapshots")
                             e.snapshot.remoteDataTracks.forEach { assertSame(tracks["${it.publisherIdentity}/${it.info.name}"], it, "one object per track") }
                             assertEquals(ConnectionState.CONNECTED, e.snapshot.room.connectionState)
@@ -97,7 +106,7 @@ class RoomTest : LkTestBase() {
                     }
                 }
                 assertTrue(snapshots >= 1)
-                assertEquals(mapOf("p1" to "m1", "p3" to "m3"), parts)
+                assertEquals(mapOf("p1" to "m1", "p3" to "m3"), parts.mapValues { it.value.metadata })
                 assertEquals(setOf("p1/t1", "p3/t3"), tracks.keys)
             } finally {
                 stay.forEach { it.close() }
@@ -162,6 +171,24 @@ class RoomTest : LkTestBase() {
                 val n = rec.await<RoomEvent.ParticipantUpdated> { it.participant.identity == "alice" && it.participant.name == "Alicia" }
                 assertTrue(n.nameChanged)
                 assertEquals("Alice", n.oldName)
+            }
+        }
+    }
+
+    @Test
+    fun `a permission change through the server API is announced`() = lkTest {
+        connect("alice").use { alice ->
+            val rec = record(alice)
+            connect("bob").use { bob ->
+                val bobRec = record(bob)
+                rec.await<RoomEvent.ParticipantConnected> { it.participant.identity == "bob" }
+                DevSfu.control("permission", "room" to roomName, "identity" to "bob", "can_subscribe" to "true")
+                val revoked = ParticipantPermission(canSubscribe = true, canPublish = false, canPublishData = false, hidden = false)
+                for (r in listOf(rec, bobRec)) { // bob's, about himself; alice's, about bob
+                    val u = r.await<RoomEvent.ParticipantUpdated> { it.participant.identity == "bob" && it.permissionChanged }
+                    assertEquals(revoked, u.participant.permission)
+                }
+                assertFailsWith<NotAllowedException> { bob.publishDataTrack("not-allowed") }
             }
         }
     }
