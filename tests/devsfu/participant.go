@@ -161,20 +161,22 @@ func (p *Participant) grant() *auth.VideoGrant { return p.grants.Load() }
 
 // setPermission applies the permission part of livekit-server's
 // RoomService.UpdateParticipant: subscribe, publish, publish data and update
-// own metadata (hidden, recorder and agent stay as the token said). The
-// server announces the participant to everyone, itself included, and its
-// refreshed tokens carry the new grants; what it may do is checked against
-// them from then on.
+// own metadata (hidden, recorder and agent stay as the token said). What the
+// participant may do is checked against the new grants from then on; without
+// publish-data its data tracks are removed, without a message to it (as
+// v1.13 does). The server then announces the participant to everyone, itself
+// included, and its refreshed tokens carry the new grants.
 func (p *Participant) setPermission(perm *lkpb.ParticipantPermission) {
-	p.bumpAndBroadcast(func() bool {
-		g := p.grant().Clone()
-		g.CanSubscribe = auth.Bool(perm.GetCanSubscribe())
-		g.CanPublish = auth.Bool(perm.GetCanPublish())
-		g.CanPublishData = auth.Bool(perm.GetCanPublishData())
-		g.CanUpdateOwnMetadata = auth.Bool(perm.GetCanUpdateMetadata())
-		p.grants.Store(g)
-		return true
-	})
+	g := p.grant().Clone()
+	g.CanSubscribe = auth.Bool(perm.GetCanSubscribe())
+	g.CanPublish = auth.Bool(perm.GetCanPublish())
+	g.CanPublishData = auth.Bool(perm.GetCanPublishData())
+	g.CanUpdateOwnMetadata = auth.Bool(perm.GetCanUpdateMetadata())
+	p.grants.Store(g) // before the tracks go: no publish slips in between
+	if !g.EffectiveCanPublishData() {
+		p.room.unpublishAll(p)
+	}
+	p.bumpAndBroadcast(func() bool { return true })
 	p.sendRefreshToken()
 }
 

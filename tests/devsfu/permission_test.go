@@ -9,8 +9,10 @@ import (
 )
 
 // TestUpdateParticipantPermission: a permission change through the server API is announced
-// at once to everyone, the participant itself included, with a higher version; its refreshed
-// token carries it, and the server enforces it from then on (a data track publish is refused).
+// at once to everyone, the participant itself included, with a higher version and, publish-data
+// revoked, without the participant's data tracks (the publisher gets no unpublish response);
+// its refreshed token carries it, and the server enforces it from then on (a data track publish
+// is refused).
 func TestUpdateParticipantPermission(t *testing.T) {
 	s := startServer(t, Options{})
 	a := dial(t, s, "perm", "alice", clientOpts{})
@@ -19,9 +21,19 @@ func TestUpdateParticipantPermission(t *testing.T) {
 	defer b.close()
 	a.waitServerReady(s)
 	b.waitServerReady(s)
-	before := b.joinResp().GetParticipant()
+	_ = b.send(publishReq(1, "sensor"))
+	b.wait("publish response", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil })
+	var before *lkpb.ParticipantInfo
+	a.wait("bob's track", func(m *lkpb.SignalResponse) bool {
+		for _, p := range m.GetUpdate().GetParticipants() {
+			if p.GetIdentity() == "bob" && len(p.GetDataTracks()) == 1 {
+				before = p
+			}
+		}
+		return before != nil
+	})
 	if !before.GetPermission().GetCanPublishData() {
-		t.Fatalf("bob's permission at join %v", before.GetPermission())
+		t.Fatalf("bob's permission before %v", before.GetPermission())
 	}
 
 	if !s.UpdateParticipantPermission("perm", "bob", &lkpb.ParticipantPermission{CanSubscribe: true}) {
@@ -46,7 +58,7 @@ func TestUpdateParticipantPermission(t *testing.T) {
 			}
 		}
 		if got.GetVersion() <= before.GetVersion() || got.GetPermission().GetCanPublish() || !got.GetPermission().GetCanSubscribe() ||
-			got.GetSid() != before.GetSid() {
+			got.GetSid() != before.GetSid() || len(got.GetDataTracks()) != 0 {
 			t.Fatalf("bob's update %v after %v", got, before)
 		}
 	}
@@ -58,7 +70,12 @@ func TestUpdateParticipantPermission(t *testing.T) {
 	if claims.Video.EffectiveCanPublishData() || !claims.Video.EffectiveCanSubscribe() {
 		t.Fatalf("refreshed token's grants %+v", claims.Video)
 	}
-	_ = b.send(publishReq(1, "sensor"))
+	for _, m := range b.messages() {
+		if m.GetUnpublishDataTrackResponse() != nil {
+			t.Fatal("the publisher was sent an unpublish response")
+		}
+	}
+	_ = b.send(publishReq(2, "sensor2"))
 	if rr := b.wait("publish refused", isRR).GetRequestResponse(); rr.GetReason() != lkpb.RequestResponse_NOT_ALLOWED {
 		t.Fatalf("publish after the revocation: %v", rr)
 	}
