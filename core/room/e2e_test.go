@@ -653,7 +653,8 @@ func TestRoomMetadataUpdates(t *testing.T) {
 
 // TestParticipantPermissionChange: the server API revokes bob's data permission; bob (about
 // himself) and alice (about bob) get ParticipantPermissionsChanged with the old and the new
-// permission, and the participants' Info follows.
+// permission, and the participants' Info follows. The server removed bob's data track without
+// telling him: it ends with ErrDataTrackNotAllowed.
 func TestParticipantPermissionChange(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -664,6 +665,16 @@ func TestParticipantPermissionChange(t *testing.T) {
 		e, ok := ev.(room.ParticipantConnected)
 		return ok && e.Info.Identity == "bob"
 	})
+	track, err := bob.r.LocalParticipant().PublishDataTrack(ctx, "sensor", room.DataTrackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ev := bob.wait(ctx, "track ended", func(ev room.Event) bool { _, ok := ev.(room.LocalDataTrackUnpublished); return ok }).(room.LocalDataTrackUnpublished)
+		if ev.Track != track || !errors.Is(ev.Reason, room.ErrDataTrackNotAllowed) || track.IsPublished() {
+			t.Fatalf("%+v", ev)
+		}
+	}()
 	if !s.UpdateParticipantPermission("perm", "bob", &lkpb.ParticipantPermission{CanSubscribe: true}) {
 		t.Fatal("bob not found")
 	}

@@ -195,18 +195,28 @@ async def test_metadata_name_and_attributes_updates(devsfu, token_for) -> None:
 async def test_permission_change_is_announced(devsfu, token_for, room_name) -> None:
     # The server API revokes bob's permission to publish: bob (about himself) and alice (about
     # bob) are told, and both models show the new permission (ABI 1.16; it never changed before).
+    # The server removed bob's data track without telling him: his track ends NOT_ALLOWED, and
+    # alice sees it unpublished.
     alice = await connect(devsfu.url, token_for("alice"))
     joined = EventWaiter(alice, "participant_connected")
     bob = await connect(devsfu.url, token_for("bob"))
     try:
         await joined.wait(lambda p: p.identity == "bob")
         assert bob.local_participant.permissions.can_publish_data
+        announced = EventWaiter(alice, "data_track_published")
+        track = await bob.local_participant.publish_data_track("sensor")
+        (remote,) = await announced.wait()
         changed = [EventWaiter(r, "participant_permissions_changed") for r in (alice, bob)]
+        ended = EventWaiter(bob, "local_data_track_unpublished")
+        gone = EventWaiter(alice, "data_track_unpublished")
         await asyncio.to_thread(control, devsfu.url, "permission", room=room_name, identity="bob", can_subscribe="true")
         revoked = lkcore.ParticipantPermission(can_subscribe=True, can_publish=False, can_publish_data=False, hidden=False)
         for w, who in zip(changed, (alice.remote_participants["bob"], bob.local_participant)):
             (p,) = await w.wait()
             assert p is who and p.permissions == revoked
+        t, err = await ended.wait()
+        assert t is track and isinstance(err, lkcore.errors.NotAllowedError) and not track.is_published()
+        assert await gone.wait() == (remote,) and alice.remote_participants["bob"].data_tracks == {}
         await assert_model_matches_library(alice)
         await assert_model_matches_library(bob)
         with pytest.raises(lkcore.errors.NotAllowedError):  # the server enforces it
