@@ -345,6 +345,15 @@ func TestMetadataUpdatesPropagate(t *testing.T) {
 	if err := lp.SetMetadata(ctx, ""); !errors.Is(err, room.ErrInvalidArgument) {
 		t.Fatalf("empty metadata: %v", err)
 	}
+	// More than a LiveKit server reads in one signalling message (2 MiB): refused before it
+	// is sent (the server would drop the connection); the session goes on.
+	if err := lp.SetMetadata(ctx, strings.Repeat("m", 3<<20)); !errors.Is(err, room.ErrSignalRequestTooLarge) ||
+		room.KindOf(err) != room.KindPayloadTooLarge {
+		t.Fatalf("3 MiB of metadata: %v", err)
+	}
+	if err := lp.SetMetadata(ctx, "after"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestMetadataNotAllowed(t *testing.T) {

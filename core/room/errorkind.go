@@ -94,6 +94,7 @@ var errorKinds = []struct {
 	// Requests.
 	{ErrInvalidArgument, KindInvalidArgument, false},
 	{ErrPacketTooLarge, KindPayloadTooLarge, false},
+	{ErrSignalRequestTooLarge, KindPayloadTooLarge, false},
 	{engine.ErrDataTrackBackedUp, KindQueueFull, true},
 	{engine.ErrChannelNotOpen, KindDisconnected, true},
 	// RPC (failed calls are *rpc.RpcError values, classified before this table).

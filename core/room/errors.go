@@ -32,6 +32,10 @@ var (
 	// ErrPacketTooLarge: a serialised DataPacket would exceed 64 000 bytes
 	// (the message gives the size and the limit).
 	ErrPacketTooLarge = engine.ErrPacketTooLarge
+	// ErrSignalRequestTooLarge: a request to the server (SetMetadata, SetName,
+	// SetAttributes: their values together) would exceed the 2 MiB a LiveKit
+	// server reads in one signalling message; nothing was sent.
+	ErrSignalRequestTooLarge = signal.ErrRequestTooLarge
 	// ErrInvalidURL: the server URL is malformed or has an unsupported scheme.
 	ErrInvalidURL = signal.ErrInvalidURL
 	// ErrUnauthorized: the server refused the token (HTTP 401/403); see *HTTPError.

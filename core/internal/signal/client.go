@@ -28,6 +28,10 @@ const (
 	MaxMessageSize = 8 << 20
 	// DefaultWriteTimeout guards writes whose context has no deadline.
 	DefaultWriteTimeout = 10 * time.Second
+	// MaxRequestSize is the largest SignalRequest a LiveKit server reads: its default
+	// limit.signal_message_size_limit (2 MiB). A larger frame makes the server drop the
+	// WebSocket, so it is refused here (ErrRequestTooLarge) instead of costing a reconnect.
+	MaxRequestSize = 2 << 20
 	// LeaveGrace is how long Leave waits for the server to close the WebSocket
 	// after our LeaveRequest before closing it ourselves (JS waits ≤ 250 ms).
 	LeaveGrace = 250 * time.Millisecond
@@ -322,7 +326,17 @@ func (c *Client) pingLoop(interval, timeout time.Duration) {
 	}
 }
 
-// Send writes one binary SignalRequest frame. It is safe for concurrent use;
+// CheckRequestSize returns ErrRequestTooLarge (with the size) when req is larger than a
+// LiveKit server reads (MaxRequestSize).
+func CheckRequestSize(req *lkpb.SignalRequest) error {
+	if n := proto.Size(req); n > MaxRequestSize {
+		return fmt.Errorf("%w: %d bytes, more than the %d a LiveKit server reads", ErrRequestTooLarge, n, MaxRequestSize)
+	}
+	return nil
+}
+
+// Send writes one binary SignalRequest frame; ErrRequestTooLarge (nothing sent) when it is
+// larger than MaxRequestSize. It is safe for concurrent use;
 // frames are written whole, in the order the calls acquire the connection.
 func (c *Client) Send(ctx context.Context, req *lkpb.SignalRequest) error {
 	select {
@@ -332,6 +346,9 @@ func (c *Client) Send(ctx context.Context, req *lkpb.SignalRequest) error {
 		}
 		return ErrClosed
 	default:
+	}
+	if err := CheckRequestSize(req); err != nil {
+		return err
 	}
 	data, err := proto.Marshal(req)
 	if err != nil {

@@ -31,6 +31,8 @@ var (
 	ErrUnexpectedMessage = errors.New("signal: unexpected first message")
 	// ErrClosed: the client was closed locally.
 	ErrClosed = errors.New("signal: closed")
+	// ErrRequestTooLarge: a SignalRequest larger than MaxRequestSize, not sent.
+	ErrRequestTooLarge = errors.New("signal: request too large")
 	// ErrConnectionLost: the WebSocket ended without a prior leave (read error or close frame).
 	ErrConnectionLost = errors.New("signal: connection lost")
 	// ErrPingTimeout: nothing was received for ping_timeout seconds.

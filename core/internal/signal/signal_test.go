@@ -372,3 +372,50 @@ func TestDialRefusedAndTLS(t *testing.T) {
 		t.Fatalf("first response over TLS: %v", first)
 	}
 }
+
+// A request larger than a LiveKit server reads (MaxRequestSize) is refused with
+// ErrRequestTooLarge and never written (the server would drop the WebSocket); one of exactly
+// MaxRequestSize bytes is sent, and the connection goes on.
+func TestSendRefusesWhatTheServerCannotRead(t *testing.T) {
+	got := make(chan *lkpb.SignalRequest, 4)
+	srv := fakeServer(t, joinResponse(), func(ctx context.Context, c *websocket.Conn) {
+		c.SetReadLimit(MaxRequestSize) // what the server reads
+		for {
+			req, err := readReq(ctx, c)
+			if err != nil {
+				return
+			}
+			got <- req
+		}
+	})
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := Dial(ctx, srv.URL, "tok", sampleJoinRequest(), DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	metadata := func(n int) *lkpb.SignalRequest {
+		return &lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateMetadata{UpdateMetadata: &lkpb.UpdateParticipantMetadata{
+			Metadata: strings.Repeat("m", n)}}}
+	}
+	n := MaxRequestSize // the metadata length that makes a request of exactly MaxRequestSize
+	for proto.Size(metadata(n)) != MaxRequestSize {
+		n += MaxRequestSize - proto.Size(metadata(n))
+	}
+	if err := c.Send(ctx, metadata(n+1)); !errors.Is(err, ErrRequestTooLarge) {
+		t.Fatalf("one byte too many: %v", err)
+	}
+	if err := c.Send(ctx, metadata(n)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case req := <-got:
+		if len(req.GetUpdateMetadata().GetMetadata()) != n {
+			t.Fatalf("the server read a request of %d bytes first", proto.Size(req))
+		}
+	case <-ctx.Done():
+		t.Fatal("the request that fits never arrived")
+	}
+}
