@@ -1500,6 +1500,11 @@ func (x *PublishDataRequest) GetDestinationIdentities() []string {
 	return nil
 }
 
+// SetLocalMetadataRequest, SetLocalNameRequest and SetLocalAttributesRequest (ASYNC) complete once
+// the server's participant update reflects the change (bounded: TIMEOUT). Errors: NOT_ALLOWED
+// (no permission), the server's refusal, INVALID_ARGUMENT (an empty metadata or name),
+// PAYLOAD_TOO_LARGE when the request would exceed the 2 MiB a LiveKit server reads in one
+// signalling message (nothing is sent: the server would drop the connection).
 type SetLocalMetadataRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RoomHandle    uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
