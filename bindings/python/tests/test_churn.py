@@ -18,7 +18,7 @@ import pytest
 
 import lkcore
 
-from helpers import GUARD
+from helpers import GUARD, assert_model_matches_library
 
 pytestmark = pytest.mark.devsfu
 
@@ -96,6 +96,7 @@ async def test_peer_churn_leaves_nothing_behind(devsfu, token_for) -> None:
             assert host.remote_participants == {}, f"cycle {i}"
         grown = _settled_heap() - heap0
         assert grown < HEAP_SLACK, f"the host's Python heap grew by {grown} bytes over {CYCLES} sessions"
+        await assert_model_matches_library(host)  # 65 joins and leaves, all as events
     finally:
         tracemalloc.stop()
         await host.disconnect()
