@@ -71,16 +71,17 @@ type ParticipantPermissionsChanged struct {
 	Info ParticipantInfo
 }
 
-// ParticipantInfoChanged reports a change of a participant's info when its
-// name, metadata, attributes and permission stayed (a change of those has its
-// own event, whose Info carries the other fields too). For a remote
-// participant it means that a new session of it replaced the one known
-// without it being reported gone — it reconnected fully and the server
-// announced the new session before the old one's departure, or the room's own
-// full reconnect found it with a new SID — so SID and the join time changed
-// (the participant keeps its *RemoteParticipant and its data tracks, whose
-// SIDs change too: DataTrackSidChanged); or its kind or client protocol
-// changed. The local participant's new session after the room's full
+// ParticipantInfoChanged reports that a remote participant's new session
+// replaced the one known without it being reported gone — it reconnected
+// fully and the server announced the new session before (or instead of) the
+// old one's departure, or the room's own full reconnect found it with a new
+// SID: SID (OldSID before) and the join time changed. It comes before the
+// events of the other changes the new session brings (name, metadata, …).
+// The participant keeps its *RemoteParticipant and its data tracks, whose
+// SIDs change too (DataTrackSidChanged); the streams the old session was
+// sending fail (ErrAbnormalEnd). It also reports a change of a participant's
+// kind or client protocol when nothing else changed (OldSID is then the
+// current SID). The local participant's new session after the room's full
 // reconnect is LocalParticipantRejoined instead.
 type ParticipantInfoChanged struct {
 	Participant Participant

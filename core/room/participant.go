@@ -122,15 +122,20 @@ var (
 )
 
 // diffInfo returns the change events between two infos of the same
-// participant: its name, metadata, attributes and permission each have their
-// event; when none of those changed but another field of ParticipantInfo did
-// (a new sid: a new session of the participant replaced the one known; its
-// join time, kind or client protocol), ParticipantInfoChanged — unless rest
-// is false (the local participant after a full reconnect, which
-// LocalParticipantRejoined reports).
+// participant. A new sid (a new session of the participant replaced the one
+// known) comes first, as ParticipantInfoChanged; then its name, metadata,
+// attributes and permission each have their event; when none of these
+// changed but another field did (join time, kind, client protocol),
+// ParticipantInfoChanged. With rest false (the local participant after a
+// full reconnect, which LocalParticipantRejoined reports) there is no
+// ParticipantInfoChanged.
 func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo, rest bool) []Event {
 	var evs []Event
 	info := func() ParticipantInfo { return participantInfoFrom(cur) } // each event owns its copy
+	before, after := participantInfoFrom(old), participantInfoFrom(cur)
+	if rest && before.SID != after.SID {
+		evs = append(evs, ParticipantInfoChanged{Participant: p, OldSID: before.SID, Info: info()})
+	}
 	if old.GetName() != cur.GetName() {
 		evs = append(evs, ParticipantNameChanged{Participant: p, OldName: old.GetName(), NewName: cur.GetName(), Info: info()})
 	}
@@ -155,7 +160,6 @@ func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo, rest bool) []Event 
 		}
 		evs = append(evs, ParticipantAttributesChanged{Participant: p, Changed: changed, OldAttributes: oldAttrs, Info: info()})
 	}
-	before, after := participantInfoFrom(old), participantInfoFrom(cur)
 	if !samePermission(before.Permission, after.Permission) {
 		evs = append(evs, ParticipantPermissionsChanged{Participant: p, OldPermission: before.Permission, Info: info()})
 	}

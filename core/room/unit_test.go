@@ -275,6 +275,15 @@ func TestParticipantTable(t *testing.T) {
 	if len(evs) != 0 || tab.remote("alice") != alice {
 		t.Fatalf("the old session's departure: %#v", evs)
 	}
+	// A new session that also brings other values (the token's metadata, not the one set in
+	// the old session): the new sid first, then the other changes.
+	third := same("PA_a3", 1)
+	third.Metadata = "from the token"
+	evs, _ = tab.apply([]*lkpb.ParticipantInfo{third})
+	if got, want := types(evs), []string{"ParticipantInfoChanged", "ParticipantMetadataChanged"}; !reflect.DeepEqual(got, want) ||
+		evs[0].(ParticipantInfoChanged).OldSID != "PA_a2" {
+		t.Fatalf("new session with new metadata: %#v", evs)
+	}
 }
 
 func TestPendingUpdates(t *testing.T) {
