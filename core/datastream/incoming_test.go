@@ -149,6 +149,39 @@ func TestIncomingLengthChecks(t *testing.T) {
 	}
 }
 
+// A sender that reconnected fully has a new session: the streams its old session was sending
+// (their header's participant_sid) fail, those of its new session and those without a sid go on.
+func TestIncomingSenderSessionEnded(t *testing.T) {
+	r := newRx(t, datastream.Limits{})
+	withSID := func(id, sid string) *lkpb.DataPacket {
+		p := hp(hdr(id, true, nil, nil))
+		p.ParticipantSid = sid
+		return p
+	}
+	r.feed(withSID("old", "PA_1"), withSID("new", "PA_2"), withSID("none", ""))
+	readers := map[string]*datastream.TextStreamReader{}
+	for range 3 {
+		rd := r.text(t)
+		readers[rd.Info().ID] = rd
+	}
+	r.m.HandleParticipantSessionEnded("alice", "")
+	r.m.HandleParticipantSessionEnded("carol", "PA_1")
+	if r.m.OpenIncomingStreams() != 3 {
+		t.Fatal("a stream of another session or sender ended")
+	}
+	r.m.HandleParticipantSessionEnded("alice", "PA_1")
+	readErr(t, readers["old"], datastream.ErrAbnormalEnd, "Participant alice reconnected in the middle of sending data")
+	if r.m.OpenIncomingStreams() != 2 {
+		t.Fatalf("%d streams open, want the new session's and the one without a sid", r.m.OpenIncomingStreams())
+	}
+	for _, id := range []string{"new", "none"} {
+		r.feed(cp(id, 0, []byte("fine")), tp(id, "", nil))
+		if s, err := readers[id].ReadAll(testkit.Context(t, 0)); err != nil || s != "fine" {
+			t.Fatal(id, s, err)
+		}
+	}
+}
+
 func TestIncomingSenderDisconnect(t *testing.T) {
 	r := newRx(t, datastream.Limits{})
 	r.feed(hp(hdr("s", true, nil, nil)), cp("s", 0, []byte("partial")))

@@ -75,6 +75,7 @@ type Manager struct {
 // inStream is the manager's state of one open chunked incoming stream.
 type inStream struct {
 	id, sender string
+	senderSID  string // the sender's session, as the SFU stamped the header ("" when not)
 	enc        lkpb.Encryption_Type
 	last       int64 // last accepted chunk index, -1 before the first
 	core       *streamCore
@@ -206,7 +207,7 @@ func (m *Manager) HandlePacketWithEncryption(pkt *lkpb.DataPacket, enc lkpb.Encr
 	switch v := pkt.GetValue().(type) {
 	case *lkpb.DataPacket_StreamHeader:
 		if v.StreamHeader != nil {
-			m.handleHeader(v.StreamHeader, sender, enc)
+			m.handleHeader(v.StreamHeader, sender, pkt.GetParticipantSid(), enc)
 		}
 	case *lkpb.DataPacket_StreamChunk:
 		if v.StreamChunk != nil {
@@ -219,7 +220,7 @@ func (m *Manager) HandlePacketWithEncryption(pkt *lkpb.DataPacket, enc lkpb.Encr
 	}
 }
 
-func (m *Manager) handleHeader(h *lkpb.DataStream_Header, sender string, enc lkpb.Encryption_Type) {
+func (m *Manager) handleHeader(h *lkpb.DataStream_Header, sender, senderSID string, enc lkpb.Encryption_Type) {
 	id := h.GetStreamId()
 	var compressed bool
 	switch h.GetCompression() {
@@ -304,7 +305,7 @@ func (m *Manager) handleHeader(h *lkpb.DataStream_Header, sender string, enc lkp
 			m.log.Warn("datastream: too many open incoming streams, dropping stream", "stream_id", id, "sender", sender)
 			return
 		}
-		s := &inStream{id: id, sender: sender, enc: enc, last: -1, core: core}
+		s := &inStream{id: id, sender: sender, senderSID: senderSID, enc: enc, last: -1, core: core}
 		core.onAbandon = func() { m.forget(s) }
 		m.open[id] = s
 		m.perSender[sender]++
@@ -430,6 +431,27 @@ func (m *Manager) HandleParticipantDisconnected(identity string) {
 			m.removeLocked(s)
 			s.core.fail(newErr(ReasonAbnormalEnd, s.id,
 				"Participant "+identity+" unexpectedly disconnected in the middle of sending data", nil), nil)
+		}
+	}
+}
+
+// HandleParticipantSessionEnded fails with ErrAbnormalEnd the open incoming
+// streams that the session sid of identity was sending (its header carried
+// that participant_sid), and only those: the participant is still in the room
+// with a new session (it reconnected fully), which does not continue them,
+// and the server never reports the old session's departure. Streams whose
+// header carried no sid are left alone.
+func (m *Manager) HandleParticipantSessionEnded(identity, sid string) {
+	if sid == "" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.open {
+		if s.sender == identity && s.senderSID == sid {
+			m.removeLocked(s)
+			s.core.fail(newErr(ReasonAbnormalEnd, s.id,
+				"Participant "+identity+" reconnected in the middle of sending data", nil), nil)
 		}
 	}
 }

@@ -2,11 +2,14 @@ package room
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/testkit"
 )
 
 // fakeICE records what applyJoin hands to the engine.
@@ -244,5 +247,42 @@ func TestRoomUpdateAnnouncesWhatChanged(t *testing.T) {
 	}
 	if len(infos) != 1 || infos[0].Info.SID != "RM_2" || infos[0].Info.NumParticipants != 1 || r.Info().SID != "RM_2" {
 		t.Fatalf("full reconnect into a new room: %#v", infos)
+	}
+}
+
+// A peer's new session (its full reconnect) announced without the old one's departure ends the
+// streams the old session was sending — found in an update or in the room's own full
+// reconnect's join alike; a stream of the new session goes on.
+func TestNewSessionOfAPeerEndsItsOldSessionsStreams(t *testing.T) {
+	for _, viaJoin := range []bool{false, true} {
+		r := offlineRoom(t, nil)
+		readers := make(chan *datastream.TextStreamReader, 2)
+		if err := r.dapi.ds.RegisterTextStreamHandler("long", func(rd *datastream.TextStreamReader, _ string) { readers <- rd }); err != nil {
+			t.Fatal(err)
+		}
+		header := func(id, sid string) *lkpb.DataPacket {
+			return &lkpb.DataPacket{ParticipantIdentity: "callee-js", ParticipantSid: sid, Value: &lkpb.DataPacket_StreamHeader{
+				StreamHeader: &lkpb.DataStream_Header{StreamId: id, Topic: "long", ContentHeader: &lkpb.DataStream_Header_TextHeader{TextHeader: &lkpb.DataStream_TextHeader{}}}}}
+		}
+		r.handlePacket(header("old", "PA_callee-js"), true)
+		old := <-readers
+		newSession := &lkpb.ParticipantInfo{Identity: "callee-js", Sid: "PA_callee-js-2", State: lkpb.ParticipantInfo_ACTIVE, Version: 1, ClientProtocol: 2}
+		if viaJoin {
+			join := joinResponse("", "PA_me", "", newSession)
+			join.GetJoin().Participant = r.local.load()
+			r.applyJoin(joinFull, join, &fakeICE{})
+		} else {
+			r.handleSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Update{Update: &lkpb.ParticipantUpdate{Participants: []*lkpb.ParticipantInfo{newSession}}}})
+		}
+		r.handlePacket(header("new", "PA_callee-js-2"), true)
+		cur := <-readers
+		ctx := testkit.Context(t, 0)
+		if _, err := old.ReadAll(ctx); !errors.Is(err, datastream.ErrAbnormalEnd) {
+			t.Fatalf("via join %v: the old session's stream: %v", viaJoin, err)
+		}
+		if n := r.dapi.ds.OpenIncomingStreams(); n != 1 || cur.Info().ID != "new" {
+			t.Fatalf("via join %v: %d streams open", viaJoin, n)
+		}
+		drainEvents(r)
 	}
 }

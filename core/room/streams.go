@@ -77,16 +77,24 @@ func (d *dataAPI) close() {
 
 // participantsLeft fails, for every ParticipantDisconnected in evs, the RPCs
 // pending to that participant (1503) and the streams it was sending
-// (ErrAbnormalEnd). Room loop.
+// (ErrAbnormalEnd); for every ParticipantInfoChanged that gave a participant
+// a new session, the streams its old session was sending (RPCs pending to it
+// end by their own timeouts: whether the old or the new session got one
+// cannot be told). Room loop.
 func (d *dataAPI) participantsLeft(evs []Event) {
 	if d == nil {
 		return
 	}
 	for _, ev := range evs {
-		if pd, ok := ev.(ParticipantDisconnected); ok {
-			id := pd.Participant.Identity()
+		switch e := ev.(type) {
+		case ParticipantDisconnected:
+			id := e.Participant.Identity()
 			d.rpc.HandleParticipantDisconnected(id)
 			d.ds.HandleParticipantDisconnected(id)
+		case ParticipantInfoChanged:
+			if e.OldSID != e.Info.SID {
+				d.ds.HandleParticipantSessionEnded(e.Info.Identity, e.OldSID)
+			}
 		}
 	}
 }
