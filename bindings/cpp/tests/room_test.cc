@@ -401,3 +401,24 @@ TEST_F(E2E, RequestedSnapshotsAgreeWithTheEventsBeforeThem) {
   alice.disconnect();
   expect_error(LK_ERR_DISCONNECTED, [&] { alice.request_snapshot(); }, "request_snapshot after disconnect");
 }
+
+// The server API revokes bob's permission to publish: bob (about himself) and alice (about bob)
+// get ParticipantUpdatedEvent with permission_changed and the new permission (ABI 1.16), and the
+// server refuses bob's next data track.
+TEST_F(E2E, PermissionChangeThroughTheServerApiIsAnnounced) {
+  lk::Room alice(client_a);
+  Events ev_a(alice);
+  alice.connect(sfu.url, token("alice"));
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  ev_a.wait<lk::ParticipantConnectedEvent>([](auto &e) { return e.info.identity == "bob"; });
+  ASSERT_TRUE(sfu.control("permission", "room=" + room + " identity=bob can_subscribe=true"));
+  for (Events *ev : {&ev_a, &ev_b}) {
+    auto u = ev->wait<lk::ParticipantUpdatedEvent>([](auto &e) { return e.info.identity == "bob" && e.permission_changed; });
+    EXPECT_TRUE(u.info.permission.can_subscribe);
+    EXPECT_FALSE(u.info.permission.can_publish);
+    EXPECT_FALSE(u.info.permission.can_publish_data);
+  }
+  expect_error(LK_ERR_NOT_ALLOWED, [&] { bob.publish_data_track("not-allowed"); }, "publish after the revocation");
+}
