@@ -1422,7 +1422,10 @@ func (x *ParticipantPermission) GetHidden() bool {
 }
 
 // PublishDataRequest (ASYNC) sends a data packet. Packets of one room are sent in request
-// order. Completes when the packet was handed to the data channel.
+// order. Completes when the packet was handed to the data channel. Errors: PAYLOAD_TOO_LARGE
+// (the packet would exceed 64 000 bytes), NOT_ALLOWED (the server's latest description of the
+// local participant denies it publishing data: the server would drop the packet; the same
+// error fails streams, and an RPC fails with 1505), DISCONNECTED.
 type PublishDataRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	RoomHandle uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`

@@ -29,7 +29,9 @@ type DataPublishOptions struct {
 // the size); larger payloads are the job of data streams. When the channel
 // is backed up (bufferedAmount above its high-water mark) the call waits for
 // it to drain, bounded by ctx; it never buffers without bound. Returns
-// ErrDisconnected after the room has disconnected. While the room is
+// ErrDisconnected after the room has disconnected, ErrPublishDataNotAllowed
+// when the server denies this participant publishing data (the server would
+// drop the packet). While the room is
 // reconnecting, a reliable publish waits for the connection to come back
 // (bounded by ctx) and a lossy one fails with ErrReconnecting.
 func (lp *LocalParticipant) PublishData(ctx context.Context, payload []byte, opts DataPublishOptions) error {
@@ -97,6 +99,9 @@ func (r *Room) sendPacket(ctx context.Context, pkt *lkpb.DataPacket, reliable bo
 		return ErrDisconnected
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if p := r.local.load().GetPermission(); p != nil && !p.GetCanPublishData() {
+		return ErrPublishDataNotAllowed // the server would drop it silently
 	}
 	// E2EE: encrypt pkt's value before sequencing (the sequence is stamped
 	// on the outer packet; docs/protocol.md, End-to-end encryption).

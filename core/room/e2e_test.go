@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/lkcore/lkcore/core/auth"
+	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/joinreq"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
 	"github.com/lkcore/lkcore/tests/testkit"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
@@ -663,7 +665,8 @@ func TestRoomMetadataUpdates(t *testing.T) {
 // TestParticipantPermissionChange: the server API revokes bob's data permission; bob (about
 // himself) and alice (about bob) get ParticipantPermissionsChanged with the old and the new
 // permission, and the participants' Info follows. The server removed bob's data track without
-// telling him: it ends with ErrDataTrackNotAllowed.
+// telling him: it ends with ErrDataTrackNotAllowed. What the server would now drop without a
+// word is refused (ErrPublishDataNotAllowed).
 func TestParticipantPermissionChange(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -700,6 +703,19 @@ func TestParticipantPermissionChange(t *testing.T) {
 	}
 	if p := bob.r.LocalParticipant().Info().Permission; p == nil || *p != want {
 		t.Fatalf("bob's own permission %+v", p)
+	}
+	// What the server would now drop without a word is refused: data packets, streams, RPCs.
+	err = bob.r.LocalParticipant().PublishData(ctx, []byte("x"), room.DataPublishOptions{Reliable: true})
+	if !errors.Is(err, room.ErrPublishDataNotAllowed) || room.KindOf(err) != room.KindNotAllowed {
+		t.Fatalf("publish data: %v", err)
+	}
+	_, err = bob.r.LocalParticipant().SendText(ctx, "x", datastream.SendTextOptions{Topic: "t"})
+	if !errors.Is(err, room.ErrPublishDataNotAllowed) || room.KindOf(err) != room.KindNotAllowed {
+		t.Fatalf("send text: %v", err)
+	}
+	_, err = bob.r.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "alice", Method: "m", Payload: "p"})
+	if re, ok := errors.AsType[*rpc.RpcError](err); !ok || re.Code != rpc.CodeSendFailed || !errors.Is(err, room.ErrPublishDataNotAllowed) {
+		t.Fatalf("rpc: %v", err)
 	}
 }
 

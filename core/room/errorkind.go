@@ -95,6 +95,7 @@ var errorKinds = []struct {
 	{ErrInvalidArgument, KindInvalidArgument, false},
 	{ErrPacketTooLarge, KindPayloadTooLarge, false},
 	{ErrSignalRequestTooLarge, KindPayloadTooLarge, false},
+	{ErrPublishDataNotAllowed, KindNotAllowed, false},
 	{engine.ErrDataTrackBackedUp, KindQueueFull, true},
 	{engine.ErrChannelNotOpen, KindDisconnected, true},
 	// RPC (failed calls are *rpc.RpcError values, classified before this table).

@@ -36,6 +36,11 @@ var (
 	// SetAttributes: their values together) would exceed the 2 MiB a LiveKit
 	// server reads in one signalling message; nothing was sent.
 	ErrSignalRequestTooLarge = signal.ErrRequestTooLarge
+	// ErrPublishDataNotAllowed: the server's latest description of the local
+	// participant denies it publishing data (canPublishData), so a LiveKit
+	// server would drop the packet (data packets, RPC, streams) without a
+	// word; nothing was sent.
+	ErrPublishDataNotAllowed = errors.New("room: not allowed to publish data")
 	// ErrInvalidURL: the server URL is malformed or has an unsupported scheme.
 	ErrInvalidURL = signal.ErrInvalidURL
 	// ErrUnauthorized: the server refused the token (HTTP 401/403); see *HTTPError.

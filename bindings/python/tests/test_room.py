@@ -221,6 +221,11 @@ async def test_permission_change_is_announced(devsfu, token_for, room_name) -> N
         await assert_model_matches_library(bob)
         with pytest.raises(lkcore.errors.NotAllowedError):  # the server enforces it
             await bob.local_participant.publish_data_track("not-allowed")
+        # What the server would drop without a word is refused.
+        with pytest.raises(lkcore.errors.NotAllowedError):
+            await bob.local_participant.publish_data(b"dropped")
+        with pytest.raises(lkcore.errors.NotAllowedError):
+            await bob.local_participant.send_text("dropped", topic="t")
     finally:
         await alice.disconnect()
         await bob.disconnect()

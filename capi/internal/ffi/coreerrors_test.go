@@ -29,6 +29,7 @@ var coreRoomErrors = map[string]struct {
 	"ErrSignalLost":            {room.ErrSignalLost, ffipb.ErrorCode_ERROR_CODE_DISCONNECTED},
 	"ErrPacketTooLarge":        {room.ErrPacketTooLarge, ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE},
 	"ErrSignalRequestTooLarge": {room.ErrSignalRequestTooLarge, ffipb.ErrorCode_ERROR_CODE_PAYLOAD_TOO_LARGE},
+	"ErrPublishDataNotAllowed": {room.ErrPublishDataNotAllowed, ffipb.ErrorCode_ERROR_CODE_NOT_ALLOWED},
 	"ErrInvalidURL":            {room.ErrInvalidURL, ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
 	"ErrUnauthorized":          {room.ErrUnauthorized, ffipb.ErrorCode_ERROR_CODE_UNAUTHORIZED},
 	"ErrRoomNotFound":          {room.ErrRoomNotFound, ffipb.ErrorCode_ERROR_CODE_NOT_FOUND},
