@@ -1125,6 +1125,9 @@ class LK_API Room {
   uint64_t dropped_events() const;
 
   // Local participant.
+  // Throws lk::Error with LK_ERR_PAYLOAD_TOO_LARGE (more than 64 000 bytes: use a stream),
+  // LK_ERR_NOT_ALLOWED (the server does not let this participant publish data: it would drop
+  // the packet), LK_ERR_DISCONNECTED.
   void publish_data(const void *data, size_t size, const DataPublishOptions &options = {});
   void publish_data(std::string_view data, const DataPublishOptions &options = {}) {
     publish_data(data.data(), data.size(), options);

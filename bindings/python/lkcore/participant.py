@@ -168,6 +168,10 @@ class LocalParticipant(Participant):
         Raises:
             TypeError: ``payload`` is neither a str nor bytes-like (bytes, bytearray,
                 memoryview).
+            PayloadTooLargeError: the packet would exceed 64 000 bytes (use a stream).
+            NotAllowedError: the server does not let this participant publish data (it
+                would drop the packet).
+            DisconnectedError: the room is not connected.
         """
         if isinstance(payload, str):
             payload = payload.encode("utf-8")

@@ -211,6 +211,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     /**
      * Sends a data packet to [destinations] (empty = everyone), reliably or lossy, on [topic].
      * Packets of one room are sent in call order; completes when handed to the data channel.
+     * Throws [PayloadTooLargeException] (more than 64 000 bytes: use a stream),
+     * [NotAllowedException] (the server does not let this participant publish data: it would
+     * drop the packet), [DisconnectedException].
      */
     suspend fun publishData(
         data: ByteArray,
