@@ -429,9 +429,7 @@ func (s *Server) Restart() {
 
 // Participants lists the identities currently in room (sorted by join).
 func (s *Server) Participants(room string) []string {
-	s.mu.Lock()
-	r := s.rooms[room]
-	s.mu.Unlock()
+	r := s.existingRoom(room)
 	if r == nil {
 		return nil
 	}

@@ -522,9 +522,7 @@ func (r *Room) broadcastRoomUpdate(recv []*Participant, ru *lkpb.Room) {
 // livekit-server's RoomService.UpdateParticipant with a permission does (see
 // Participant.setPermission); false when there is no such participant.
 func (s *Server) UpdateParticipantPermission(room, identity string, perm *lkpb.ParticipantPermission) bool {
-	s.mu.Lock()
-	r := s.rooms[room]
-	s.mu.Unlock()
+	r := s.existingRoom(room)
 	if r == nil {
 		return false
 	}
@@ -540,9 +538,7 @@ func (s *Server) UpdateParticipantPermission(room, identity string, perm *lkpb.P
 // in it at once, as livekit-server's RoomService.UpdateRoomMetadata does;
 // false when the room does not exist.
 func (s *Server) UpdateRoomMetadata(room, metadata string) bool {
-	s.mu.Lock()
-	r := s.rooms[room]
-	s.mu.Unlock()
+	r := s.existingRoom(room)
 	if r == nil {
 		return false
 	}

@@ -543,6 +543,14 @@ func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// existingRoom returns the room named name, or nil when there is none (it is
+// never created here).
+func (s *Server) existingRoom(name string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[name]
+}
+
 // room returns (creating on first use) the room named name; nil once closed.
 func (s *Server) room(name string) *Room {
 	s.mu.Lock()
