@@ -182,10 +182,12 @@ func (r *Room) signalLive() bool { return r.sigMsgs != nil }
 // holds it until the connection is back (docs/protocol.md, Signalling:
 // Requests held while (re)connecting). Loop only.
 func (r *Room) sendSignalLoop(ctx context.Context, req *lkpb.SignalRequest) error {
-	if err := signal.CheckRequestSize(req); err != nil {
-		return err // before holding it: after the reconnect it would cut the new connection
-	}
 	if r.rc.m.active && !passThrough(req) {
+		// Checked before holding it (Send checks what it sends): after the
+		// reconnect it would cut the new connection.
+		if err := signal.CheckRequestSize(req); err != nil {
+			return err
+		}
 		if len(r.rc.held) >= maxHeldRequests {
 			return fmt.Errorf("%w: too many signal requests held", ErrReconnecting)
 		}

@@ -330,9 +330,13 @@ func (c *Client) pingLoop(interval, timeout time.Duration) {
 // LiveKit server reads (MaxRequestSize).
 func CheckRequestSize(req *lkpb.SignalRequest) error {
 	if n := proto.Size(req); n > MaxRequestSize {
-		return fmt.Errorf("%w: %d bytes, more than the %d a LiveKit server reads", ErrRequestTooLarge, n, MaxRequestSize)
+		return tooLarge(n)
 	}
 	return nil
+}
+
+func tooLarge(n int) error {
+	return fmt.Errorf("%w: %d bytes, more than the %d a LiveKit server reads", ErrRequestTooLarge, n, MaxRequestSize)
 }
 
 // Send writes one binary SignalRequest frame; ErrRequestTooLarge (nothing sent) when it is
@@ -347,12 +351,12 @@ func (c *Client) Send(ctx context.Context, req *lkpb.SignalRequest) error {
 		return ErrClosed
 	default:
 	}
-	if err := CheckRequestSize(req); err != nil {
-		return err
-	}
 	data, err := proto.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("signal: marshal request: %w", err)
+	}
+	if len(data) > MaxRequestSize {
+		return tooLarge(len(data))
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
