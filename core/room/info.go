@@ -153,11 +153,17 @@ func participantInfoFrom(in *lkpb.ParticipantInfo) ParticipantInfo {
 	case in.GetJoinedAt() != 0:
 		out.JoinedAt = time.Unix(in.GetJoinedAt(), 0)
 	}
-	if p := in.GetPermission(); p != nil {
-		out.Permission = &ParticipantPermission{CanSubscribe: p.GetCanSubscribe(), CanPublish: p.GetCanPublish(),
-			CanPublishData: p.GetCanPublishData(), Hidden: p.GetHidden()}
-	}
+	out.Permission = permissionFrom(in.GetPermission())
 	return out
+}
+
+// permissionFrom converts the server's permission (nil when it sent none).
+func permissionFrom(p *lkpb.ParticipantPermission) *ParticipantPermission {
+	if p == nil {
+		return nil
+	}
+	return &ParticipantPermission{CanSubscribe: p.GetCanSubscribe(), CanPublish: p.GetCanPublish(),
+		CanPublishData: p.GetCanPublishData(), Hidden: p.GetHidden()}
 }
 
 // DisconnectReason says why a participant or the room's session ended. The

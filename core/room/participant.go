@@ -132,9 +132,8 @@ var (
 func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo, rest bool) []Event {
 	var evs []Event
 	info := func() ParticipantInfo { return participantInfoFrom(cur) } // each event owns its copy
-	before, after := participantInfoFrom(old), participantInfoFrom(cur)
-	if rest && before.SID != after.SID {
-		evs = append(evs, ParticipantInfoChanged{Participant: p, OldSID: before.SID, Info: info()})
+	if rest && old.GetSid() != cur.GetSid() {
+		evs = append(evs, ParticipantInfoChanged{Participant: p, OldSID: old.GetSid(), Info: info()})
 	}
 	if old.GetName() != cur.GetName() {
 		evs = append(evs, ParticipantNameChanged{Participant: p, OldName: old.GetName(), NewName: cur.GetName(), Info: info()})
@@ -160,11 +159,13 @@ func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo, rest bool) []Event 
 		}
 		evs = append(evs, ParticipantAttributesChanged{Participant: p, Changed: changed, OldAttributes: oldAttrs, Info: info()})
 	}
-	if !samePermission(before.Permission, after.Permission) {
-		evs = append(evs, ParticipantPermissionsChanged{Participant: p, OldPermission: before.Permission, Info: info()})
+	if oldPerm := permissionFrom(old.GetPermission()); !samePermission(oldPerm, permissionFrom(cur.GetPermission())) {
+		evs = append(evs, ParticipantPermissionsChanged{Participant: p, OldPermission: oldPerm, Info: info()})
 	}
-	if rest && len(evs) == 0 && !before.equal(after) {
-		evs = append(evs, ParticipantInfoChanged{Participant: p, OldSID: before.SID, Info: after})
+	if rest && len(evs) == 0 {
+		if after := info(); !participantInfoFrom(old).equal(after) {
+			evs = append(evs, ParticipantInfoChanged{Participant: p, OldSID: old.GetSid(), Info: after})
+		}
 	}
 	return evs
 }
