@@ -103,7 +103,7 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) loopStep {
 		}
 	case *lkpb.SignalResponse_Update:
 		evs, localChanged := r.parts.apply(m.Update.GetParticipants())
-		r.dapi.participantsLeft(evs)
+		r.dapi.sessionsEnded(evs)
 		// A participant that left is reported after the DataTrackUnpublished
 		// of each of its tracks, which the data-track managers push below (the
 		// official clients unpublish a leaving participant's tracks before

@@ -89,11 +89,11 @@ func (r *Room) applyJoin(kind joinKind, res *lkpb.SignalResponse, ice iceConfig)
 		// remote data tracks follow the list, and only then is who left
 		// reported, after the DataTrackUnpublished of each of their tracks.
 		evs, _ := r.parts.apply(join.GetOtherParticipants())
-		r.dapi.participantsLeft(evs) // who stayed with a new session: its old one's streams
+		r.dapi.sessionsEnded(evs) // who stayed with a new session: its old one's streams
 		r.events.push(evs...)
 		left := r.parts.retain(join.GetOtherParticipants())
 		r.dt.rejoined(join.GetOtherParticipants())
-		r.dapi.participantsLeft(left)
+		r.dapi.sessionsEnded(left)
 		r.events.push(left...)
 	}
 	r.rc.pingInterval = time.Duration(join.GetPingInterval()) * time.Second

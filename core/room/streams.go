@@ -75,13 +75,13 @@ func (d *dataAPI) close() {
 	_ = d.ds.Close()
 }
 
-// participantsLeft fails, for every ParticipantDisconnected in evs, the RPCs
+// sessionsEnded fails, for every ParticipantDisconnected in evs, the RPCs
 // pending to that participant (1503) and the streams it was sending
 // (ErrAbnormalEnd); for every ParticipantInfoChanged that gave a participant
 // a new session, the streams its old session was sending (RPCs pending to it
 // end by their own timeouts: whether the old or the new session got one
 // cannot be told). Room loop.
-func (d *dataAPI) participantsLeft(evs []Event) {
+func (d *dataAPI) sessionsEnded(evs []Event) {
 	if d == nil {
 		return
 	}
