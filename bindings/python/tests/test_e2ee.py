@@ -49,9 +49,14 @@ async def test_wrong_key_is_reported_not_delivered(devsfu, token_for) -> None:
     bob = lkcore.Room(e2ee(b"bob's key"))
     states = EventWaiter(bob, "e2ee_state_changed")
     got = EventWaiter(bob, "data_received")
+    joined = EventWaiter(bob, "participant_connected")
     await asyncio.wait_for(bob.connect(devsfu.url, token_for("bob")), GUARD)
     alice = await connect(devsfu.url, token_for("alice"), options=e2ee(b"alice's key"))
     try:
+        # The server announces a participant that publishes nothing with its next batch of
+        # updates; one that joins and leaves within a batch is never announced (nor its
+        # departure), so alice must be known before her departure can be awaited below.
+        await joined.wait(lambda p: p.identity == "alice")
         await alice.local_participant.publish_data(b"unreadable", topic="s")
         identity, state = await states.wait()
         assert identity == "alice"
