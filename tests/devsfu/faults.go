@@ -439,3 +439,16 @@ func (s *Server) Participants(room string) []string {
 	}
 	return out
 }
+
+// FlushParticipantUpdates sends room's batched participant updates now, as the next tick of
+// the batch interval would (Options.UpdateBatchInterval). With a long interval a test decides
+// when a participant that publishes nothing is announced, or reported gone; it reports
+// whether the room exists.
+func (s *Server) FlushParticipantUpdates(room string) bool {
+	r := s.existingRoom(room)
+	if r == nil {
+		return false
+	}
+	r.flushBatch()
+	return true
+}
