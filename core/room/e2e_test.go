@@ -750,3 +750,93 @@ func TestRoomCountsFollowJoinsAndLeaves(t *testing.T) {
 		t.Fatalf("Room.Info after bob left: %d participants", n)
 	}
 }
+
+// TestUnannouncedPeerLeavingEndsWhatItLeftOpen: the server announces a participant that
+// publishes nothing with its next batch of updates, so one that joins and leaves within a batch
+// is only ever reported DISCONNECTED — to a room that never knew it. What that session left
+// open still ends when the report comes: an RPC pending to it fails with 1503 (before, it waited
+// for its response timeout), the stream it was sending fails with ErrAbnormalEnd (before, its
+// reader waited for ever), and no participant event is made up for it. devsfu batches for an
+// hour here and the test flushes the batch, so the order is deterministic.
+func TestUnannouncedPeerLeavingEndsWhatItLeftOpen(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{UpdateBatchInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	bob := joinPeer(t, ctx, s, "unannounced", "bob", room.Options{})
+	readers := make(chan *datastream.TextStreamReader, 1)
+	if err := bob.r.RegisterTextStreamHandler("long", func(rd *datastream.TextStreamReader, _ string) { readers <- rd }); err != nil {
+		t.Fatal(err)
+	}
+	alice := joinPeer(t, ctx, s, "unannounced", "alice", room.Options{})
+	called := make(chan struct{})
+	if err := alice.r.RegisterRPCMethod("slow", func(hctx context.Context, _ rpc.Invocation) (string, error) {
+		close(called)
+		<-hctx.Done() // cancelled when alice's room closes, after its connection: no answer goes out
+		return "", hctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := alice.r.LocalParticipant().StreamText(ctx, datastream.StreamTextOptions{Topic: "long", DestinationIdentities: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteString("never finished"); err != nil {
+		t.Fatal(err)
+	}
+	var rd *datastream.TextStreamReader
+	select {
+	case rd = <-readers:
+	case <-ctx.Done():
+		t.Fatal("bob got no stream from alice")
+	}
+	rpcErr := make(chan error, 1)
+	go func() {
+		_, err := bob.r.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "alice", Method: "slow", Payload: "p", ResponseTimeout: testTimeout})
+		rpcErr <- err
+	}()
+	select {
+	case <-called:
+	case <-ctx.Done():
+		t.Fatal("alice's handler was not called")
+	}
+	if p := bob.r.RemoteParticipant("alice"); p != nil {
+		t.Fatal("precondition: alice was announced to bob")
+	}
+	if err := alice.r.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for !slices.Equal(s.Participants("unannounced"), []string{"bob"}) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the server still holds %v", s.Participants("unannounced"))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	select {
+	case err := <-rpcErr:
+		t.Fatalf("the RPC ended before the departure was reported: %v", err)
+	default:
+	}
+	s.FlushParticipantUpdates("unannounced")
+
+	select {
+	case err := <-rpcErr:
+		if re, ok := errors.AsType[*rpc.RpcError](err); !ok || re.Code != rpc.CodeRecipientDisconnected {
+			t.Fatalf("rpc: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the RPC to alice is still pending")
+	}
+	if _, err := rd.ReadAll(ctx); !errors.Is(err, datastream.ErrAbnormalEnd) {
+		t.Fatalf("alice's stream: %v", err)
+	}
+	if n := bob.count(func(ev room.Event) bool {
+		switch ev.(type) {
+		case room.ParticipantConnected, room.ParticipantDisconnected:
+			return true
+		}
+		return false
+	}); n != 0 {
+		t.Fatalf("%d participant events for a participant bob never knew", n)
+	}
+}

@@ -291,6 +291,40 @@ func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, lo
 	return evs, localChanged
 }
 
+// endedSession names a session reported DISCONNECTED that the table does not hold.
+type endedSession struct{ identity, sid string }
+
+// unannouncedDepartures returns, before apply, the DISCONNECTED infos of an update that apply
+// will pass over because the table does not hold their session: an identity never announced
+// (the server sends the updates about a participant that publishes nothing with its next
+// batch, so one that joins and leaves within a batch is only ever reported gone), or an older
+// session of an identity known with another sid. Such a session may still have sent data
+// packets, streams and RPC answers (they go straight through the SFU), so what it left open
+// must end too (dataAPI.unannouncedSessionsEnded); there is no participant to report gone.
+// The local identity, and infos that name neither an identity nor a known sid, are skipped.
+func (t *participantTable) unannouncedDepartures(infos []*lkpb.ParticipantInfo) []endedSession {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []endedSession
+	for _, info := range infos {
+		if info.GetState() != lkpb.ParticipantInfo_DISCONNECTED {
+			continue
+		}
+		identity := info.GetIdentity()
+		if identity == "" {
+			continue // resolved by sid, so a session the table holds
+		}
+		if identity == t.local.Identity() {
+			continue
+		}
+		if rp, known := t.remotes[identity]; known && (info.GetSid() == "" || rp.SID() == info.GetSid()) {
+			continue // apply reports it gone
+		}
+		out = append(out, endedSession{identity: identity, sid: info.GetSid()})
+	}
+	return out
+}
+
 // remote returns the remote participant with the given identity, or nil.
 func (t *participantTable) remote(identity string) *RemoteParticipant {
 	t.mu.RLock()

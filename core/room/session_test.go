@@ -286,3 +286,88 @@ func TestNewSessionOfAPeerEndsItsOldSessionsStreams(t *testing.T) {
 		drainEvents(r)
 	}
 }
+
+// TestUnannouncedDepartureEndsItsStreams: a DISCONNECTED update for a session the room never
+// held (a participant that publishes nothing and leaves within the server's batch of updates is
+// only ever reported gone) ends the streams that session was sending, without a participant
+// event: before, a reader of such a stream waited for ever. An identity the same update
+// announces with a new session keeps that session's streams, and a stale DISCONNECTED for an
+// older session of a known participant ends only the streams stamped with the older sid.
+func TestUnannouncedDepartureEndsItsStreams(t *testing.T) {
+	type stream struct {
+		identity, sid, id string
+		fails             bool
+	}
+	cases := []struct {
+		name    string
+		streams []stream
+		update  []*lkpb.ParticipantInfo
+		// joined: the identity the update announces (ParticipantConnected), if any.
+		joined string
+	}{{
+		name:    "never announced",
+		streams: []stream{{"ghost", "PA_ghost", "g", true}, {"ghost", "", "g-unstamped", true}, {"callee-js", "PA_callee-js", "other", false}},
+		update:  []*lkpb.ParticipantInfo{{Identity: "ghost", Sid: "PA_ghost", State: lkpb.ParticipantInfo_DISCONNECTED, Version: 3}},
+	}, {
+		name:    "replaced within the batch",
+		streams: []stream{{"ghost", "PA_ghost", "old", true}, {"ghost", "PA_ghost-2", "new", false}},
+		update: []*lkpb.ParticipantInfo{
+			{Identity: "ghost", Sid: "PA_ghost", State: lkpb.ParticipantInfo_DISCONNECTED, Version: 3, JoinedAt: 1},
+			{Identity: "ghost", Sid: "PA_ghost-2", State: lkpb.ParticipantInfo_ACTIVE, Version: 1, JoinedAt: 2, ClientProtocol: 2},
+		},
+		joined: "ghost",
+	}, {
+		name:    "older session of a known participant",
+		streams: []stream{{"callee-js", "PA_callee-js-0", "stale", true}, {"callee-js", "PA_callee-js", "current", false}},
+		update:  []*lkpb.ParticipantInfo{{Identity: "callee-js", Sid: "PA_callee-js-0", State: lkpb.ParticipantInfo_DISCONNECTED, Version: 9}},
+	}}
+	for _, c := range cases {
+		r := offlineRoom(t, nil)
+		readers := make(chan *datastream.TextStreamReader, len(c.streams))
+		if err := r.dapi.ds.RegisterTextStreamHandler("long", func(rd *datastream.TextStreamReader, _ string) { readers <- rd }); err != nil {
+			t.Fatal(err)
+		}
+		byID := map[string]*datastream.TextStreamReader{}
+		for _, s := range c.streams {
+			r.handlePacket(&lkpb.DataPacket{ParticipantIdentity: s.identity, ParticipantSid: s.sid, Value: &lkpb.DataPacket_StreamHeader{
+				StreamHeader: &lkpb.DataStream_Header{StreamId: s.id, Topic: "long", ContentHeader: &lkpb.DataStream_Header_TextHeader{TextHeader: &lkpb.DataStream_TextHeader{}}}}}, true)
+			rd := <-readers
+			byID[rd.Info().ID] = rd
+		}
+		drainEvents(r)
+		r.handleSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Update{Update: &lkpb.ParticipantUpdate{Participants: c.update}}})
+		var evs []Event
+		for r.events.pending() > 0 {
+			ev, err := r.events.next(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, ev)
+		}
+		switch {
+		case c.joined == "" && len(evs) != 0:
+			t.Fatalf("%s: events %#v, want none (no participant came or went)", c.name, evs)
+		case c.joined != "":
+			if len(evs) != 1 {
+				t.Fatalf("%s: events %#v", c.name, evs)
+			}
+			if ev, ok := evs[0].(ParticipantConnected); !ok || ev.Participant.Identity() != c.joined {
+				t.Fatalf("%s: event %#v", c.name, evs[0])
+			}
+		}
+		open := 0
+		for _, s := range c.streams {
+			if !s.fails {
+				open++
+				continue
+			}
+			ctx := testkit.Context(t, 0)
+			if _, err := byID[s.id].ReadAll(ctx); !errors.Is(err, datastream.ErrAbnormalEnd) {
+				t.Fatalf("%s: stream %q: %v", c.name, s.id, err)
+			}
+		}
+		if n := r.dapi.ds.OpenIncomingStreams(); n != open {
+			t.Fatalf("%s: %d streams open, want %d", c.name, n, open)
+		}
+	}
+}

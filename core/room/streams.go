@@ -99,6 +99,27 @@ func (d *dataAPI) sessionsEnded(evs []Event) {
 	}
 }
 
+// unannouncedSessionsEnded ends what the sessions in gone (reported DISCONNECTED without the
+// table holding them: participantTable.unannouncedDepartures) left open, once their update is
+// applied. An identity the room still does not know is gone altogether: the RPCs pending to it
+// fail (1503) and the streams it was sending fail (ErrAbnormalEnd), as when a participant
+// leaves. An identity the room knows with another session keeps its RPCs (whether the old or
+// the new session got one cannot be told) and loses only the streams the old session's
+// headers were stamped with. Room loop.
+func (d *dataAPI) unannouncedSessionsEnded(gone []endedSession, parts *participantTable) {
+	if d == nil {
+		return
+	}
+	for _, g := range gone {
+		if parts.remote(g.identity) == nil {
+			d.rpc.HandleParticipantDisconnected(g.identity)
+			d.ds.HandleParticipantDisconnected(g.identity)
+		} else {
+			d.ds.HandleParticipantSessionEnded(g.identity, g.sid)
+		}
+	}
+}
+
 // legacyDataProtocol makes a client advertise ClientProtocol and
 // Capabilities instead of clientProtocol/advertisedCapabilities, and treat
 // every peer as having at most ClientProtocol: with 0 it behaves on the wire
