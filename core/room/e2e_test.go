@@ -840,3 +840,63 @@ func TestUnannouncedPeerLeavingEndsWhatItLeftOpen(t *testing.T) {
 		t.Fatalf("%d participant events for a participant bob never knew", n)
 	}
 }
+
+// TestReplacedSessionFailsTheRPCsItAcknowledged: a peer whose session is replaced (the same
+// identity joins again: the server closes the old session without announcing its departure)
+// cannot answer what the old session acknowledged, so those RPCs fail with 1503 as soon as the
+// new session is announced — before, they waited for their response timeout. devsfu batches
+// for an hour here and the test flushes the batch, so the order is deterministic.
+func TestReplacedSessionFailsTheRPCsItAcknowledged(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{UpdateBatchInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	bob := joinPeer(t, ctx, s, "replaced", "bob", room.Options{})
+	old := joinPeer(t, ctx, s, "replaced", "alice", room.Options{})
+	called := make(chan struct{})
+	if err := old.r.RegisterRPCMethod("slow", func(hctx context.Context, _ rpc.Invocation) (string, error) {
+		close(called)
+		<-hctx.Done() // cancelled when the old session's room closes, after its connection: no answer goes out
+		return "", hctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.FlushParticipantUpdates("replaced")
+	bob.wait(ctx, "alice announced", func(ev room.Event) bool {
+		c, ok := ev.(room.ParticipantConnected)
+		return ok && c.Participant.Identity() == "alice"
+	})
+	oldSID := bob.r.RemoteParticipant("alice").SID()
+	rpcErr := make(chan error, 1)
+	go func() {
+		_, err := bob.r.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{Destination: "alice", Method: "slow", Payload: "p", ResponseTimeout: testTimeout})
+		rpcErr <- err
+	}()
+	select {
+	case <-called:
+	case <-ctx.Done():
+		t.Fatal("alice's handler was not called")
+	}
+	joinPeer(t, ctx, s, "replaced", "alice", room.Options{})
+	select {
+	case <-old.r.Done():
+	case <-ctx.Done():
+		t.Fatal("the old session was not closed")
+	}
+	select {
+	case err := <-rpcErr:
+		t.Fatalf("the RPC ended before the new session was announced: %v", err)
+	default:
+	}
+	s.FlushParticipantUpdates("replaced")
+	select {
+	case err := <-rpcErr:
+		if re, ok := errors.AsType[*rpc.RpcError](err); !ok || re.Code != rpc.CodeRecipientDisconnected {
+			t.Fatalf("rpc: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the RPC the old session acknowledged is still pending")
+	}
+	if sid := bob.r.RemoteParticipant("alice").SID(); sid == oldSID {
+		t.Fatalf("alice still has the old sid %s", sid)
+	}
+}

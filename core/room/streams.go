@@ -78,9 +78,10 @@ func (d *dataAPI) close() {
 // sessionsEnded fails, for every ParticipantDisconnected in evs, the RPCs
 // pending to that participant (1503) and the streams it was sending
 // (ErrAbnormalEnd); for every ParticipantInfoChanged that gave a participant
-// a new session, the streams its old session was sending (RPCs pending to it
-// end by their own timeouts: whether the old or the new session got one
-// cannot be told). Room loop.
+// a new session, the streams its old session was sending and the RPCs that
+// session acknowledged (1503; an RPC not acknowledged yet ends by its own
+// timeout: whether the old or the new session got it cannot be told). Room
+// loop.
 func (d *dataAPI) sessionsEnded(evs []Event) {
 	if d == nil {
 		return
@@ -94,6 +95,7 @@ func (d *dataAPI) sessionsEnded(evs []Event) {
 		case ParticipantInfoChanged:
 			if e.OldSID != e.Info.SID {
 				d.ds.HandleParticipantSessionEnded(e.Info.Identity, e.OldSID)
+				d.rpc.HandleParticipantSessionEnded(e.Info.Identity, e.OldSID)
 			}
 		}
 	}
@@ -103,9 +105,9 @@ func (d *dataAPI) sessionsEnded(evs []Event) {
 // table holding them: participantTable.unannouncedDepartures) left open, once their update is
 // applied. An identity the room still does not know is gone altogether: the RPCs pending to it
 // fail (1503) and the streams it was sending fail (ErrAbnormalEnd), as when a participant
-// leaves. An identity the room knows with another session keeps its RPCs (whether the old or
-// the new session got one cannot be told) and loses only the streams the old session's
-// headers were stamped with. Room loop.
+// leaves. An identity the room knows with another session loses only what the departed
+// session is known to have held: the streams its headers were stamped with, and the RPCs it
+// acknowledged. Room loop.
 func (d *dataAPI) unannouncedSessionsEnded(gone []endedSession, parts *participantTable) {
 	if d == nil {
 		return
@@ -116,6 +118,7 @@ func (d *dataAPI) unannouncedSessionsEnded(gone []endedSession, parts *participa
 			d.ds.HandleParticipantDisconnected(g.identity)
 		} else {
 			d.ds.HandleParticipantSessionEnded(g.identity, g.sid)
+			d.rpc.HandleParticipantSessionEnded(g.identity, g.sid)
 		}
 	}
 }

@@ -32,6 +32,7 @@ type call struct {
 	id, dest  string
 	done      chan result // capacity 1, written once by finishLocked
 	acked     bool
+	ackSID    string // the session that acknowledged it (the packet's participant_sid), if stamped
 	finished  bool
 	ackTimer  Timer
 	respTimer Timer
@@ -175,11 +176,12 @@ func (m *Manager) lookupLocked(id, sender, what string) *call {
 	return c
 }
 
-func (m *Manager) handleAck(id, sender string) {
+func (m *Manager) handleAck(id, sender, senderSID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c := m.lookupLocked(id, sender, "ack"); c != nil {
 		c.acked = true
+		c.ackSID = senderSID
 		if c.ackTimer != nil {
 			c.ackTimer.Stop()
 		}

@@ -324,3 +324,79 @@ func TestCallerSendFailure(t *testing.T) {
 		t.Fatalf("err = %v, timers %d", err, n.clock.Pending())
 	}
 }
+
+// TestCallerSessionEndedFailsWhatItAcknowledged: when the callee's session is replaced, the
+// calls that session acknowledged fail with 1503 at once; a call acknowledged by the new
+// session, one not acknowledged yet, one acknowledged without a sid and the calls to someone
+// else keep waiting.
+func TestCallerSessionEndedFailsWhatItAcknowledged(t *testing.T) {
+	w := newWorld(t)
+	alice := w.join(t, "alice", 1)
+	reqs := make(chan string, 8)
+	for _, id := range []string{"bob", "carol"} {
+		ep := w.net.Join(id, 0) // v1: the request is one packet, with its id
+		ep.Start(func(p *lkpb.DataPacket) {
+			if r := p.GetRpcRequest(); r != nil {
+				reqs <- r.Id
+			}
+		}, nil)
+	}
+	w.net.IntroduceAll()
+	ctx := testkit.Context(t, 0)
+	// ack: the session of the callee that acknowledges each call ("" = not acknowledged).
+	calls := []struct {
+		dest, ack string
+		fails     bool
+	}{
+		{"bob", "PA_bob-1", true},
+		{"bob", "PA_bob-2", false},
+		{"bob", "", false},
+		{"bob", "none", false}, // acknowledged without a participant_sid
+		{"carol", "PA_bob-1", false},
+	}
+	res := make([]chan callResult, len(calls))
+	for i, c := range calls {
+		res[i] = alice.callAsync(ctx, rpc.PerformParams{Destination: c.dest, Method: "m"})
+		var id string
+		select {
+		case id = <-reqs:
+		case <-ctx.Done():
+			t.Fatal("no request")
+		}
+		switch c.ack {
+		case "":
+		case "none":
+			alice.handle(&lkpb.DataPacket{ParticipantIdentity: c.dest, Value: &lkpb.DataPacket_RpcAck{RpcAck: &lkpb.RpcAck{RequestId: id}}})
+		default:
+			alice.handle(&lkpb.DataPacket{ParticipantIdentity: c.dest, ParticipantSid: c.ack, Value: &lkpb.DataPacket_RpcAck{RpcAck: &lkpb.RpcAck{RequestId: id}}})
+		}
+	}
+	alice.rpc.HandleParticipantSessionEnded("bob", "")
+	alice.rpc.HandleParticipantSessionEnded("bob", "PA_bob-1")
+	for i, c := range calls {
+		if !c.fails {
+			continue
+		}
+		r := wait(t, res[i])
+		asRpc(t, r.err, 1503, "")
+		if errors.Is(r.err, rpc.ErrClosed) {
+			t.Fatalf("call %d: %v wraps ErrClosed", i, r.err)
+		}
+	}
+	for i, c := range calls {
+		if c.fails {
+			continue
+		}
+		select {
+		case r := <-res[i]:
+			t.Fatalf("call %d (%+v) ended: %v", i, c, r.err)
+		default:
+		}
+	}
+	_ = alice.rpc.Close()
+	for i, c := range calls {
+		if !c.fails {
+			asRpc(t, wait(t, res[i]).err, 1503, "")
+		}
+	}
+}

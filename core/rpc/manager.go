@@ -102,7 +102,7 @@ func (m *Manager) HandlePacket(pkt *lkpb.DataPacket) {
 		}
 	case *lkpb.DataPacket_RpcAck:
 		if v.RpcAck != nil {
-			m.handleAck(v.RpcAck.GetRequestId(), sender)
+			m.handleAck(v.RpcAck.GetRequestId(), sender, pkt.GetParticipantSid())
 		}
 	case *lkpb.DataPacket_RpcResponse:
 		if v.RpcResponse != nil {
@@ -118,6 +118,26 @@ func (m *Manager) HandleParticipantDisconnected(identity string) {
 	defer m.mu.Unlock()
 	for _, c := range m.pending {
 		if c.dest == identity {
+			m.finishLocked(c, "", builtin(CodeRecipientDisconnected, "", nil))
+		}
+	}
+}
+
+// HandleParticipantSessionEnded fails with 1503 RECIPIENT_DISCONNECTED the
+// pending calls to identity that its session sid acknowledged (the ack's
+// participant_sid, which the SFU forwards): that session is gone — the
+// participant is in the room with a new session, which never saw those
+// requests — so no answer can come. Calls not acknowledged yet, or
+// acknowledged without a sid, keep waiting for their timeouts: which session
+// received them cannot be told. An empty sid does nothing.
+func (m *Manager) HandleParticipantSessionEnded(identity, sid string) {
+	if sid == "" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.pending {
+		if c.dest == identity && c.acked && c.ackSID == sid {
 			m.finishLocked(c, "", builtin(CodeRecipientDisconnected, "", nil))
 		}
 	}
