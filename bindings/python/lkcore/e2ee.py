@@ -84,7 +84,9 @@ class E2EEManager:
     def encryption_state(self, participant_identity: str) -> "EncryptionState":
         """The last encryption state reported for a participant (UNSPECIFIED if none: the
         library reports failures, so UNSPECIFIED means nothing failed). It is forgotten when the
-        participant leaves."""
+        participant leaves — except for one the room was never told about (a participant that
+        publishes nothing and leaves within the server's batch of updates is not announced, nor
+        is its departure): its entry stays until the room is released."""
         from .room import EncryptionState
 
         return self._session.e2ee_states.get(participant_identity, EncryptionState.UNSPECIFIED)

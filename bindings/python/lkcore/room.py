@@ -351,7 +351,10 @@ class DataPacket:
 
     Attributes:
         data: the payload.
-        participant: the sender, or None when sent by a server-side SDK (or unknown).
+        participant: the sender, or None when sent by a server-side SDK or by a participant
+            the room has not been told about: the server announces one that publishes nothing
+            with its next batch of updates (seconds after it joined), and one that leaves
+            within that time never.
         participant_identity: the sender's identity ("" for a server-side SDK).
         topic: the packet's topic.
         reliable: whether it came over the reliable channel.
