@@ -1,0 +1,154 @@
+package room_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/core/datastream"
+	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/core/rpc"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
+)
+
+// Sessions that end without the room being told they ended: the server announces a
+// participant that publishes nothing with its next batch of updates, so one that joins and
+// leaves within a batch is only reported DISCONNECTED, to rooms that never knew it; and a
+// session replaced by a new one of the same identity is never reported gone. devsfu batches for
+// an hour in these tests and each flushes the batch itself, so the order is deterministic.
+
+// pendingRPC registers on callee a method that answers only when its room closes (after its
+// connection: no answer goes out), has caller call it, and returns once the callee's handler
+// runs (so the call is acknowledged); the call's error arrives on the channel.
+func pendingRPC(t *testing.T, ctx context.Context, caller, callee *peer) <-chan error {
+	t.Helper()
+	called := make(chan struct{})
+	if err := callee.r.RegisterRPCMethod("slow", func(hctx context.Context, _ rpc.Invocation) (string, error) {
+		close(called)
+		<-hctx.Done()
+		return "", hctx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, err := caller.r.LocalParticipant().PerformRPC(ctx, rpc.PerformParams{
+			Destination: callee.r.LocalParticipant().Identity(), Method: "slow", Payload: "p", ResponseTimeout: testTimeout,
+		})
+		res <- err
+	}()
+	select {
+	case <-called:
+	case <-ctx.Done():
+		t.Fatal("the callee's handler was not called")
+	}
+	return res
+}
+
+// flushEndsRPC checks that the call is still pending, flushes the room's batched updates and
+// checks that the call then fails with 1503 RECIPIENT_DISCONNECTED.
+func flushEndsRPC(t *testing.T, ctx context.Context, s *sfu.Server, roomName string, res <-chan error) {
+	t.Helper()
+	select {
+	case err := <-res:
+		t.Fatalf("the RPC ended before the room was told: %v", err)
+	default:
+	}
+	s.FlushParticipantUpdates(roomName)
+	select {
+	case err := <-res:
+		if re, ok := errors.AsType[*rpc.RpcError](err); !ok || re.Code != rpc.CodeRecipientDisconnected {
+			t.Fatalf("rpc: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the RPC is still pending")
+	}
+}
+
+// TestUnannouncedPeerLeavingEndsWhatItLeftOpen: what a session the room never knew left open
+// ends when its departure is reported: an RPC pending to it fails with 1503 (before, it waited
+// for its response timeout), the stream it was sending fails with ErrAbnormalEnd (before, its
+// reader waited for ever), and no participant event is made up for it.
+func TestUnannouncedPeerLeavingEndsWhatItLeftOpen(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{UpdateBatchInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	bob := joinPeer(t, ctx, s, "unannounced", "bob", room.Options{})
+	readers := make(chan *datastream.TextStreamReader, 1)
+	if err := bob.r.RegisterTextStreamHandler("long", func(rd *datastream.TextStreamReader, _ string) { readers <- rd }); err != nil {
+		t.Fatal(err)
+	}
+	alice := joinPeer(t, ctx, s, "unannounced", "alice", room.Options{})
+	w, err := alice.r.LocalParticipant().StreamText(ctx, datastream.StreamTextOptions{Topic: "long", DestinationIdentities: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteString("never finished"); err != nil {
+		t.Fatal(err)
+	}
+	var rd *datastream.TextStreamReader
+	select {
+	case rd = <-readers:
+	case <-ctx.Done():
+		t.Fatal("bob got no stream from alice")
+	}
+	res := pendingRPC(t, ctx, bob, alice)
+	if p := bob.r.RemoteParticipant("alice"); p != nil {
+		t.Fatal("precondition: alice was announced to bob")
+	}
+	if err := alice.r.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for !slices.Equal(s.Participants("unannounced"), []string{"bob"}) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the server still holds %v", s.Participants("unannounced"))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	flushEndsRPC(t, ctx, s, "unannounced", res)
+	if _, err := rd.ReadAll(ctx); !errors.Is(err, datastream.ErrAbnormalEnd) {
+		t.Fatalf("alice's stream: %v", err)
+	}
+	if n := bob.count(func(ev room.Event) bool {
+		switch ev.(type) {
+		case room.ParticipantConnected, room.ParticipantDisconnected:
+			return true
+		}
+		return false
+	}); n != 0 {
+		t.Fatalf("%d participant events for a participant bob never knew", n)
+	}
+}
+
+// TestReplacedSessionFailsTheRPCsItAcknowledged: a peer whose session is replaced (the same
+// identity joins again: the server closes the old session without announcing its departure)
+// cannot answer what the old session acknowledged, so those RPCs fail with 1503 as soon as the
+// new session is announced — before, they waited for their response timeout.
+func TestReplacedSessionFailsTheRPCsItAcknowledged(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{UpdateBatchInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	bob := joinPeer(t, ctx, s, "replaced", "bob", room.Options{})
+	old := joinPeer(t, ctx, s, "replaced", "alice", room.Options{})
+	s.FlushParticipantUpdates("replaced")
+	bob.wait(ctx, "alice announced", func(ev room.Event) bool {
+		c, ok := ev.(room.ParticipantConnected)
+		return ok && c.Participant.Identity() == "alice"
+	})
+	oldSID := bob.r.RemoteParticipant("alice").SID()
+	res := pendingRPC(t, ctx, bob, old)
+	joinPeer(t, ctx, s, "replaced", "alice", room.Options{})
+	select {
+	case <-old.r.Done():
+	case <-ctx.Done():
+		t.Fatal("the old session was not closed")
+	}
+	flushEndsRPC(t, ctx, s, "replaced", res)
+	if sid := bob.r.RemoteParticipant("alice").SID(); sid == oldSID {
+		t.Fatalf("alice still has the old sid %s", sid)
+	}
+}
