@@ -328,3 +328,49 @@ func TestHiddenParticipant(t *testing.T) {
 	h.leave()
 	a.leave()
 }
+
+// TestNewSessionOfAQueuedParticipantGoesOutAtOnce: the updates about a participant that
+// publishes nothing wait for the next batch, but when the same identity joins again while its
+// older session's update is still queued, the new session's info goes out at once (livekit's
+// pushAndDequeueUpdates), without a DISCONNECTED for the older session (left out for clients
+// that reconnect by identity). Before, devsfu held the new session's info for the next batch too.
+func TestNewSessionOfAQueuedParticipantGoesOutAtOnce(t *testing.T) {
+	s := startServer(t, Options{UpdateBatchInterval: time.Hour})
+	a := dial(t, s, "q", "alice", clientOpts{})
+	defer a.close()
+	a.waitServerReady(s)
+	b1 := dial(t, s, "q", "bob", clientOpts{})
+	defer b1.close()
+	b1.waitServerReady(s) // bob's JOINED and ACTIVE are queued, not sent
+	names := func(identity string) (infos []*lkpb.ParticipantInfo) {
+		for _, m := range a.messages() {
+			for _, p := range m.GetUpdate().GetParticipants() {
+				if p.GetIdentity() == identity {
+					infos = append(infos, p)
+				}
+			}
+		}
+		return infos
+	}
+	if got := names("bob"); len(got) != 0 {
+		t.Fatalf("precondition: bob's first session announced before the batch: %v", got)
+	}
+	b2 := dial(t, s, "q", "bob", clientOpts{})
+	defer b2.close()
+	b2.waitServerReady(s)
+	a.wait("bob's new session", func(m *lkpb.SignalResponse) bool {
+		for _, p := range m.GetUpdate().GetParticipants() {
+			if p.GetIdentity() == "bob" && p.GetSid() == b2.sid() {
+				return true
+			}
+		}
+		return false
+	})
+	for _, p := range names("bob") {
+		if p.GetSid() != b2.sid() || p.GetState() == lkpb.ParticipantInfo_DISCONNECTED {
+			t.Fatalf("alice was told %v (the new session is %s)", p, b2.sid())
+		}
+	}
+	b2.leave()
+	a.leave()
+}

@@ -297,8 +297,19 @@ func (r *Room) broadcastInfo(pi *lkpb.ParticipantInfo, immediate, hidden bool) {
 		return
 	}
 	r.mu.Lock()
+	if ex := r.batched[pi.GetIdentity()]; !immediate && ex != nil && ex.GetSid() != pi.GetSid() {
+		if pi.GetJoinedAtMs() < ex.GetJoinedAtMs() {
+			r.mu.Unlock()
+			return // an older session's update: the newer session's is queued
+		}
+		// A new session of an identity whose older session's update is still queued goes out
+		// at once (livekit's pushAndDequeueUpdates), with a synthesized DISCONNECTED for the
+		// older one that the server leaves out for clients reconnecting by identity
+		// (protocol > 11, which every client of devsfu is): so only the new session's info.
+		immediate = true
+	}
 	if !immediate {
-		if ex := r.batched[pi.GetIdentity()]; ex == nil || ex.GetSid() != pi.GetSid() || ex.GetVersion() <= pi.GetVersion() {
+		if ex := r.batched[pi.GetIdentity()]; ex == nil || ex.GetVersion() <= pi.GetVersion() {
 			r.batched[pi.GetIdentity()] = pi
 		}
 		r.mu.Unlock()
