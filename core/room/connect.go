@@ -202,8 +202,9 @@ func Connect(ctx context.Context, url, token string, opts Options) (*Room, error
 //
 // Errors: ErrInvalidArgument (empty token), ErrInvalidURL, ErrUnauthorized
 // (HTTP 401/403, see *HTTPError for the server's text), ErrRoomNotFound,
-// ErrBadRequest, ErrServerError, ErrServerUnreachable, ErrJoinRefused,
-// ErrPeerConnectionFailed (also ErrRelayUnavailable when relay-only ICE got
+// ErrBadRequest, ErrServerError, ErrServerUnreachable, ErrJoinRefused (a
+// *LeaveError with the server's reason: it answered the join with a leave,
+// or ended the session before it connected), ErrPeerConnectionFailed (also ErrRelayUnavailable when relay-only ICE got
 // no TURN relay), ErrSignalLost, ctx's error; ErrAlreadyConnected while
 // another Connect runs or after one succeeded; ErrRoomEnded after
 // Disconnect; context.Canceled when Disconnect is called meanwhile (the Room

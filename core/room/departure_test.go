@@ -3,11 +3,13 @@ package room_test
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/lkcore/lkcore/core/datastream"
+	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/core/rpc"
 	"github.com/lkcore/lkcore/tests/devsfu"
@@ -150,5 +152,57 @@ func TestReplacedSessionFailsTheRPCsItAcknowledged(t *testing.T) {
 	flushEndsRPC(t, ctx, s, "replaced", res)
 	if sid := bob.r.RemoteParticipant("alice").SID(); sid == oldSID {
 		t.Fatalf("alice still has the old sid %s", sid)
+	}
+}
+
+// TestLeaveBeforeConnectedFailsConnectWithTheReason: a session the server ends after answering
+// the join but before the connection is up (leave{DISCONNECT, DUPLICATE_IDENTITY}, as when
+// another client takes the identity) makes Connect fail with the server's reason (*LeaveError,
+// ErrJoinRefused) — before, with a bare ErrDisconnected that did not say why. The client may
+// only use a relay that never answers, so its connection cannot come up first.
+func TestLeaveBeforeConnectedFailsConnectWithTheReason(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	blackHole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blackHole.Close()
+	tok, err := s.Token("early", "same")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := room.New(room.Options{
+		Logger:             s.Logger("same"),
+		ICEServers:         []room.ICEServer{{URLs: []string{"turn:" + blackHole.LocalAddr().String() + "?transport=udp"}, Username: "u", Credential: "c"}},
+		ICETransportPolicy: room.ICETransportPolicyRelay,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, err := r.Connect(ctx, s.URL(), tok)
+		res <- err
+	}()
+	for !slices.Contains(s.Participants("early"), "same") {
+		select {
+		case err := <-res:
+			t.Fatalf("connect ended before the leave: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the join never reached the server")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	s.SendLeave("same", lkpb.LeaveRequest_DISCONNECT, lkpb.DisconnectReason_DUPLICATE_IDENTITY)
+	err = <-res
+	var le *room.LeaveError
+	if !errors.As(err, &le) || le.Reason != room.DisconnectDuplicateIdentity || !errors.Is(err, room.ErrJoinRefused) ||
+		room.KindOf(err) != room.KindConnectionFailed {
+		t.Fatalf("connect: %v", err)
+	}
+	if st := r.State(); st != room.StateDisconnected {
+		t.Fatalf("state %v after the failed connect", st)
 	}
 }

@@ -67,7 +67,8 @@ var (
 type HTTPError = signal.HTTPError
 
 // LeaveError is the server's answer to a join (or a reconnect's join) with
-// a leave. It unwraps to ErrJoinRefused.
+// a leave, or its leave between the answer to the join and the connection
+// (Connect fails with it). It unwraps to ErrJoinRefused.
 type LeaveError struct {
 	// Reason is the server's reason (e.g. DisconnectRoomDeleted).
 	Reason DisconnectReason

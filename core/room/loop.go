@@ -151,7 +151,14 @@ func (r *Room) handleLeave(l *lkpb.LeaveRequest) loopStep {
 	if l.GetAction() != lkpb.LeaveRequest_DISCONNECT {
 		return r.onLeave(l)
 	}
-	r.teardown(l.GetReason(), nil, false)
+	var err error
+	if !r.everConnected() {
+		// The join was answered but the session ends before it connected (another client
+		// joined with the same identity, the room was deleted, …): Connect fails with the
+		// server's reason, as when the server answers the join itself with a leave.
+		err = &LeaveError{Reason: DisconnectReason(l.GetReason())}
+	}
+	r.teardown(l.GetReason(), err, false)
 	return stepStop
 }
 
