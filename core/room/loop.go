@@ -102,10 +102,9 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) loopStep {
 			r.log.Debug("room: remote candidate rejected", "err", err)
 		}
 	case *lkpb.SignalResponse_Update:
-		gone := r.parts.unannouncedDepartures(m.Update.GetParticipants())
-		evs, localChanged := r.parts.apply(m.Update.GetParticipants())
+		evs, localChanged, gone := r.parts.applyUpdate(m.Update.GetParticipants())
 		r.dapi.sessionsEnded(evs)
-		r.dapi.unannouncedSessionsEnded(gone, r.parts)
+		r.dapi.unannouncedSessionsEnded(gone)
 		// A participant that left is reported after the DataTrackUnpublished
 		// of each of its tracks, which the data-track managers push below (the
 		// official clients unpublish a leaving participant's tracks before

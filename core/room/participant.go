@@ -231,6 +231,26 @@ func (t *participantTable) refuseTakenSid(info *lkpb.ParticipantInfo) bool {
 // (ParticipantConnected); a known one is updated unless the stored info has the
 // same sid and a newer version.
 func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, localChanged bool) {
+	evs, localChanged, _ = t.applyUpdate(infos)
+	return evs, localChanged
+}
+
+// endedSession names a session reported DISCONNECTED that the table did not hold: an
+// identity never announced (the server sends the updates about a participant that publishes
+// nothing with its next batch, so one that joins and leaves within a batch is only ever
+// reported gone), or an older session of an identity known with another sid. Such a session
+// may still have sent data packets, streams and RPC answers (they go straight through the
+// SFU), so what it left open must end too (dataAPI.unannouncedSessionsEnded); there is no
+// participant to report gone. stillKnown: after the update the identity is in the room with
+// another session.
+type endedSession struct {
+	identity, sid string
+	stillKnown    bool
+}
+
+// applyUpdate is apply that also returns the DISCONNECTED entries it passed over because the
+// table did not hold their session (endedSession), in update order.
+func (t *participantTable) applyUpdate(infos []*lkpb.ParticipantInfo) (evs []Event, localChanged bool, unannounced []endedSession) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, info := range infos {
@@ -263,6 +283,8 @@ func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, lo
 				delete(t.remotes, identity)
 				delete(t.sids, rp.SID())
 				evs = append(evs, ParticipantDisconnected{Participant: rp, Reason: DisconnectReason(info.GetDisconnectReason())})
+			} else {
+				unannounced = append(unannounced, endedSession{identity: identity, sid: info.GetSid()})
 			}
 			continue
 		}
@@ -288,41 +310,10 @@ func (t *participantTable) apply(infos []*lkpb.ParticipantInfo) (evs []Event, lo
 		rp.store(info)
 		evs = append(evs, diffInfo(rp, old, info, true)...)
 	}
-	return evs, localChanged
-}
-
-// endedSession names a session reported DISCONNECTED that the table does not hold.
-type endedSession struct{ identity, sid string }
-
-// unannouncedDepartures returns, before apply, the DISCONNECTED infos of an update that apply
-// will pass over because the table does not hold their session: an identity never announced
-// (the server sends the updates about a participant that publishes nothing with its next
-// batch, so one that joins and leaves within a batch is only ever reported gone), or an older
-// session of an identity known with another sid. Such a session may still have sent data
-// packets, streams and RPC answers (they go straight through the SFU), so what it left open
-// must end too (dataAPI.unannouncedSessionsEnded); there is no participant to report gone.
-// The local identity, and infos that name neither an identity nor a known sid, are skipped.
-func (t *participantTable) unannouncedDepartures(infos []*lkpb.ParticipantInfo) []endedSession {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	var out []endedSession
-	for _, info := range infos {
-		if info.GetState() != lkpb.ParticipantInfo_DISCONNECTED {
-			continue
-		}
-		identity := info.GetIdentity()
-		if identity == "" {
-			continue // resolved by sid, so a session the table holds
-		}
-		if identity == t.local.Identity() {
-			continue
-		}
-		if rp, known := t.remotes[identity]; known && (info.GetSid() == "" || rp.SID() == info.GetSid()) {
-			continue // apply reports it gone
-		}
-		out = append(out, endedSession{identity: identity, sid: info.GetSid()})
+	for i, u := range unannounced {
+		_, unannounced[i].stillKnown = t.remotes[u.identity]
 	}
-	return out
+	return evs, localChanged, unannounced
 }
 
 // remote returns the remote participant with the given identity, or nil.

@@ -102,18 +102,18 @@ func (d *dataAPI) sessionsEnded(evs []Event) {
 }
 
 // unannouncedSessionsEnded ends what the sessions in gone (reported DISCONNECTED without the
-// table holding them: participantTable.unannouncedDepartures) left open, once their update is
-// applied. An identity the room still does not know is gone altogether: the RPCs pending to it
+// table holding them: participantTable.applyUpdate) left open. An identity the room still does
+// not know after the update is gone altogether: the RPCs pending to it
 // fail (1503) and the streams it was sending fail (ErrAbnormalEnd), as when a participant
 // leaves. An identity the room knows with another session loses only what the departed
 // session is known to have held: the streams its headers were stamped with, and the RPCs it
 // acknowledged. Room loop.
-func (d *dataAPI) unannouncedSessionsEnded(gone []endedSession, parts *participantTable) {
+func (d *dataAPI) unannouncedSessionsEnded(gone []endedSession) {
 	if d == nil {
 		return
 	}
 	for _, g := range gone {
-		if parts.remote(g.identity) == nil {
+		if !g.stillKnown {
 			d.rpc.HandleParticipantDisconnected(g.identity)
 			d.ds.HandleParticipantDisconnected(g.identity)
 		} else {
