@@ -297,21 +297,21 @@ func (r *Room) broadcastInfo(pi *lkpb.ParticipantInfo, immediate, hidden bool) {
 		return
 	}
 	r.mu.Lock()
-	if ex := r.batched[pi.GetIdentity()]; !immediate && ex != nil && ex.GetSid() != pi.GetSid() {
-		if pi.GetJoinedAtMs() < ex.GetJoinedAtMs() {
-			r.mu.Unlock()
-			return // an older session's update: the newer session's is queued
+	if ex := r.batched[pi.GetIdentity()]; !immediate {
+		switch {
+		case ex == nil || ex.GetSid() == pi.GetSid() && ex.GetVersion() <= pi.GetVersion():
+			r.batched[pi.GetIdentity()] = pi
+		case ex.GetSid() != pi.GetSid() && pi.GetJoinedAtMs() >= ex.GetJoinedAtMs():
+			// A new session of an identity whose older session's update is still queued goes
+			// out at once (livekit's pushAndDequeueUpdates), with a synthesized DISCONNECTED
+			// for the older one that the server leaves out for clients reconnecting by
+			// identity (protocol > 11, which every client of devsfu is): so only its info.
+			immediate = true
 		}
-		// A new session of an identity whose older session's update is still queued goes out
-		// at once (livekit's pushAndDequeueUpdates), with a synthesized DISCONNECTED for the
-		// older one that the server leaves out for clients reconnecting by identity
-		// (protocol > 11, which every client of devsfu is): so only the new session's info.
-		immediate = true
+		// Otherwise an out-of-order update, or an older session's while the newer one's is
+		// queued: dropped.
 	}
 	if !immediate {
-		if ex := r.batched[pi.GetIdentity()]; ex == nil || ex.GetVersion() <= pi.GetVersion() {
-			r.batched[pi.GetIdentity()] = pi
-		}
 		r.mu.Unlock()
 		return
 	}
