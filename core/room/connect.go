@@ -87,8 +87,8 @@ const (
 // returns afterwards is a change relative to it: a participant or data
 // track in the snapshot is never announced again by ParticipantConnected or
 // DataTrackPublished, and the connection state is StateConnected. Data
-// events (DataReceived, DecryptionFailed) that arrived while connecting are
-// still delivered.
+// events (DataReceived, DecryptionFailed, EncryptionRecovered) that arrived
+// while connecting are still delivered.
 type Snapshot struct {
 	Room             RoomInfo
 	LocalParticipant ParticipantInfo

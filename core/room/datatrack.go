@@ -431,7 +431,10 @@ func (d *dataTracks) handlePacket(b []byte) {
 	}
 	o := d.remote.HandlePacket(b)
 	drops := o.Drops()
-	if len(drops) == 0 || o.TrackSid == "" {
+	// A delivered frame of an E2EE room decrypted: it may end its publisher's failure (looked
+	// up only while some identity is failing).
+	recovered := o.Delivered && d.r.e2ee != nil && d.r.enc.failing.Load() != 0
+	if (len(drops) == 0 && !recovered) || o.TrackSid == "" {
 		return
 	}
 	d.mu.Lock()
@@ -439,6 +442,9 @@ func (d *dataTracks) handlePacket(b []byte) {
 	d.mu.Unlock()
 	if rt == nil {
 		return
+	}
+	if recovered {
+		d.r.decryptionSucceeded(rt.PublisherIdentity(), DecryptionKindFrame, rt.SID())
 	}
 	for _, dr := range drops {
 		rt.dropped.Add(1)

@@ -114,6 +114,9 @@ type DecryptionFailed struct {
 	TrackSid string
 	// Err is the cause (see the type comment).
 	Err error
+	// State is the participant's EncryptionState the failure leaves (EncryptionMissingKey
+	// or EncryptionDecryptionFailed, from Err).
+	State EncryptionState
 }
 
 func (DecryptionFailed) isEvent() {}
@@ -199,22 +202,26 @@ func (r *Room) decryptPacket(pkt *lkpb.DataPacket) (lkpb.Encryption_Type, bool) 
 		r.reportDecryptionFailure(sender, DecryptionKindPacket, "", err)
 		return lkpb.Encryption_NONE, false
 	}
+	r.decryptionSucceeded(sender, DecryptionKindPacket, "")
 	return enc, true
 }
 
-// reportDecryptionFailure counts a failure and emits DecryptionFailed:
+// reportDecryptionFailure counts a failure, records the state it leaves and emits DecryptionFailed:
 // packets wait for room in the event queue like DataReceived (their reader
 // is backpressured), frames never wait (counted as suppressed instead).
 func (r *Room) reportDecryptionFailure(identity string, kind DecryptionKind, trackSid string, err error) {
 	if r.e2ee != nil {
 		r.e2ee.failures.Add(1)
 	}
+	st := encryptionStateOf(err)
+	r.enc.failed(identity, st)
 	ev := DecryptionFailed{
 		ParticipantIdentity: identity,
 		Participant:         r.parts.remote(identity),
 		Kind:                kind,
 		TrackSid:            trackSid,
 		Err:                 err,
+		State:               st,
 	}
 	var ok bool
 	if kind == DecryptionKindPacket {

@@ -174,7 +174,7 @@ func (q *eventQueue) next(ctx context.Context) (Event, error) {
 
 // dropState removes the undelivered events that describe the room's state
 // (connection state, participants, metadata, data tracks): what a Snapshot
-// contains. Data events and DecryptionFailed stay.
+// contains. Data events (DecryptionFailed and EncryptionRecovered among them) stay.
 func (q *eventQueue) dropState() {
 	q.mu.Lock()
 	defer q.mu.Unlock()

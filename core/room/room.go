@@ -79,9 +79,10 @@ type Room struct {
 	// directly (each is nil-safe where it can be absent) and they reach the
 	// room through its methods. dt is replaced by each join attempt before
 	// its loop starts; dapi and e2ee live as long as the Room.
-	dt   *dataTracks // data-track managers and writer (datatrack.go)
-	e2ee *roomE2EE   // nil without E2EE (e2ee.go)
-	dapi *dataAPI    // RPC and data-stream managers (streams.go)
+	dt   *dataTracks      // data-track managers and writer (datatrack.go)
+	e2ee *roomE2EE        // nil without E2EE (e2ee.go)
+	enc  encryptionStates // per-identity decryption state (encryption_state.go)
+	dapi *dataAPI         // RPC and data-stream managers (streams.go)
 }
 
 // Disconnect leaves the room gracefully (LeaveRequest CLIENT_INITIATED, as

@@ -94,6 +94,7 @@ func (r *Room) applyJoin(kind joinKind, res *lkpb.SignalResponse, ice iceConfig)
 		left := r.parts.retain(join.GetOtherParticipants())
 		r.dt.rejoined(join.GetOtherParticipants())
 		r.dapi.sessionsEnded(left)
+		r.enc.forgetDeparted(left, nil)
 		r.events.push(left...)
 	}
 	r.rc.pingInterval = time.Duration(join.GetPingInterval()) * time.Second

@@ -1,0 +1,184 @@
+package room
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lkcore/lkcore/core/e2ee"
+)
+
+// EncryptionState is what the room last saw of a remote participant's end-to-end encrypted
+// data (Room.EncryptionStates). A participant has none until some of its data fails to
+// decrypt; DecryptionFailed reports each failure with the state it leaves, EncryptionRecovered
+// the return to EncryptionOK.
+type EncryptionState int
+
+// Encryption states.
+const (
+	// EncryptionOK: the participant's data decrypts again after a failure (E2EE rooms only).
+	EncryptionOK EncryptionState = iota + 1
+	// EncryptionMissingKey: the last failure lacked a key (none at the key index the sender
+	// used, or an encrypted packet in a room without E2EE).
+	EncryptionMissingKey
+	// EncryptionDecryptionFailed: the last failure was data that did not decrypt with the key
+	// (a different key, corrupted or malformed data, or a plain frame on an E2EE track).
+	EncryptionDecryptionFailed
+)
+
+// String returns the state's name.
+func (s EncryptionState) String() string {
+	switch s {
+	case EncryptionOK:
+		return "ok"
+	case EncryptionMissingKey:
+		return "missing key"
+	case EncryptionDecryptionFailed:
+		return "decryption failed"
+	}
+	return fmt.Sprintf("EncryptionState(%d)", int(s))
+}
+
+// encryptionStateOf is the state a decryption failure with cause err leaves.
+func encryptionStateOf(err error) EncryptionState {
+	if errors.Is(err, e2ee.ErrNoKey) || errors.Is(err, ErrE2EENotConfigured) {
+		return EncryptionMissingKey
+	}
+	return EncryptionDecryptionFailed
+}
+
+// maxEncryptionStates bounds the identities the room keeps a state for: beyond it a failure of
+// a new identity is still counted and reported (DecryptionFailed) but not kept. An identity's
+// state goes when it leaves, so only a room with that many failing participants at once
+// reaches it.
+const maxEncryptionStates = 4096
+
+// encryptionStates holds the EncryptionState of every remote identity whose data failed to
+// decrypt, until it leaves. Data-channel goroutines record failures and successes, the room
+// loop forgets who left; safe for concurrent use. The success path costs one atomic load while
+// no identity is failing.
+type encryptionStates struct {
+	failing atomic.Int32 // identities whose state is a failure (not EncryptionOK)
+	mu      sync.Mutex
+	m       map[string]EncryptionState
+}
+
+// failed records a failure of identity's data that leaves state st.
+func (s *encryptionStates) failed(identity string, st EncryptionState) {
+	if identity == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, known := s.m[identity]
+	if !known && len(s.m) >= maxEncryptionStates {
+		return
+	}
+	if s.m == nil {
+		s.m = make(map[string]EncryptionState)
+	}
+	s.m[identity] = st
+	if !known || old == EncryptionOK {
+		s.failing.Add(1)
+	}
+}
+
+// succeeded records that identity's encrypted data decrypted; it returns true when that ends a
+// failure (the state is EncryptionOK now).
+func (s *encryptionStates) succeeded(identity string) bool {
+	if s.failing.Load() == 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.m[identity]; !ok || st == EncryptionOK {
+		return false
+	}
+	s.m[identity] = EncryptionOK
+	s.failing.Add(-1)
+	return true
+}
+
+// forget drops identity's state (it left the room).
+func (s *encryptionStates) forget(identity string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.m[identity]; ok {
+		delete(s.m, identity)
+		if st != EncryptionOK {
+			s.failing.Add(-1)
+		}
+	}
+}
+
+// forgetDeparted drops the states of the participants evs report gone and of the identities
+// whose unannounced session ended with nothing of them left in the room (gone). Room loop.
+func (s *encryptionStates) forgetDeparted(evs []Event, gone []endedSession) {
+	for _, ev := range evs {
+		if e, ok := ev.(ParticipantDisconnected); ok {
+			s.forget(e.Participant.Identity())
+		}
+	}
+	for _, g := range gone {
+		if !g.stillKnown {
+			s.forget(g.identity)
+		}
+	}
+}
+
+// snapshot returns a copy of the states.
+func (s *encryptionStates) snapshot() map[string]EncryptionState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.m)
+}
+
+// EncryptionRecovered reports that a remote participant's end-to-end encrypted data decrypts
+// again after a failure (its state is EncryptionOK). Like DecryptionFailed it counts against
+// Options.MaxPendingDataEvents; one after a data-track frame is dropped (and counted in
+// E2EEStats.EventsSuppressed) when the queue is full, Room.EncryptionStates still has it.
+type EncryptionRecovered struct {
+	// ParticipantIdentity is the sender (packet) or track publisher (frame).
+	ParticipantIdentity string
+	// Participant is the sender if currently known, else nil.
+	Participant *RemoteParticipant
+	// Kind says whether a packet or a data-track frame decrypted.
+	Kind DecryptionKind
+	// TrackSid is the data track's SID (frames only).
+	TrackSid string
+}
+
+func (EncryptionRecovered) isEvent() {}
+
+// EncryptionStates returns the EncryptionState of every remote participant whose data failed
+// to decrypt since it joined (a copy; EncryptionOK once its data decrypts again). A
+// participant's state goes when it leaves, also one the server never announced; a participant
+// with nothing failed is not listed.
+func (r *Room) EncryptionStates() map[string]EncryptionState {
+	m := r.enc.snapshot()
+	if m == nil {
+		m = map[string]EncryptionState{}
+	}
+	return m
+}
+
+// decryptionSucceeded records that identity's encrypted data decrypted and emits
+// EncryptionRecovered when that ends a failure. Packets wait for room in the event queue like
+// DataReceived, frames never wait (counted as suppressed instead). Data channel goroutine.
+func (r *Room) decryptionSucceeded(identity string, kind DecryptionKind, trackSid string) {
+	if !r.enc.succeeded(identity) {
+		return
+	}
+	ev := EncryptionRecovered{ParticipantIdentity: identity, Participant: r.parts.remote(identity), Kind: kind, TrackSid: trackSid}
+	var ok bool
+	if kind == DecryptionKindPacket {
+		ok = r.events.pushData(ev, r.closing)
+	} else {
+		ok = r.events.tryPushData(ev)
+	}
+	if !ok && r.e2ee != nil {
+		r.e2ee.suppressed.Add(1)
+	}
+}
