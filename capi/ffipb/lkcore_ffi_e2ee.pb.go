@@ -317,8 +317,15 @@ type GetE2EeStatsResponse struct {
 	DecryptionFailures uint64 `protobuf:"varint,2,opt,name=decryption_failures,json=decryptionFailures,proto3" json:"decryption_failures,omitempty"`
 	// Failures not reported as EncryptionStateChanged events because the event queue was full.
 	EventsSuppressed uint64 `protobuf:"varint,3,opt,name=events_suppressed,json=eventsSuppressed,proto3" json:"events_suppressed,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// (since ABI 1.17) The encryption state of every remote participant whose data failed to
+	// decrypt since it joined, by identity (the core's Room.EncryptionStates): MISSING_KEY or
+	// DECRYPTION_FAILED after a failure, OK once its encrypted data decrypts again. A participant
+	// with nothing failed is not listed; one that left is not listed any more, also one the
+	// server never announced. Kept by the library so that no binding keeps its own copy from the
+	// events.
+	ParticipantStates map[string]EncryptionState `protobuf:"bytes,4,rep,name=participant_states,json=participantStates,proto3" json:"participant_states,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value,enum=lkcore.ffi.v1.EncryptionState"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetE2EeStatsResponse) Reset() {
@@ -372,6 +379,17 @@ func (x *GetE2EeStatsResponse) GetEventsSuppressed() uint64 {
 	return 0
 }
 
+func (x *GetE2EeStatsResponse) GetParticipantStates() map[string]EncryptionState {
+	if x != nil {
+		return x.ParticipantStates
+	}
+	return nil
+}
+
+// EncryptionStateChanged reports a remote participant's new encryption state (a room event):
+// MISSING_KEY or DECRYPTION_FAILED for every packet or data-track frame that failed to decrypt
+// (dropped, never delivered), and (since ABI 1.17) OK when its encrypted data decrypts again
+// after a failure. GetE2eeStatsResponse.participant_states holds the current states.
 type EncryptionStateChanged struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	ParticipantIdentity string                 `protobuf:"bytes,1,opt,name=participant_identity,json=participantIdentity,proto3" json:"participant_identity,omitempty"`
@@ -445,11 +463,15 @@ const file_lkcore_ffi_e2ee_proto_rawDesc = "" +
 	"\x14SetSharedKeyResponse\"6\n" +
 	"\x13GetE2eeStatsRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
-	"roomHandle\"\x8e\x01\n" +
+	"roomHandle\"\xdf\x02\n" +
 	"\x14GetE2eeStatsResponse\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12/\n" +
 	"\x13decryption_failures\x18\x02 \x01(\x04R\x12decryptionFailures\x12+\n" +
-	"\x11events_suppressed\x18\x03 \x01(\x04R\x10eventsSuppressed\"\x81\x01\n" +
+	"\x11events_suppressed\x18\x03 \x01(\x04R\x10eventsSuppressed\x12i\n" +
+	"\x12participant_states\x18\x04 \x03(\v2:.lkcore.ffi.v1.GetE2eeStatsResponse.ParticipantStatesEntryR\x11participantStates\x1ad\n" +
+	"\x16ParticipantStatesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
+	"\x05value\x18\x02 \x01(\x0e2\x1e.lkcore.ffi.v1.EncryptionStateR\x05value:\x028\x01\"\x81\x01\n" +
 	"\x16EncryptionStateChanged\x121\n" +
 	"\x14participant_identity\x18\x01 \x01(\tR\x13participantIdentity\x124\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1e.lkcore.ffi.v1.EncryptionStateR\x05state*\x87\x02\n" +
@@ -475,7 +497,7 @@ func file_lkcore_ffi_e2ee_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_e2ee_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lkcore_ffi_e2ee_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_lkcore_ffi_e2ee_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_lkcore_ffi_e2ee_proto_goTypes = []any{
 	(EncryptionState)(0),           // 0: lkcore.ffi.v1.EncryptionState
 	(*E2EeOptions)(nil),            // 1: lkcore.ffi.v1.E2eeOptions
@@ -484,14 +506,17 @@ var file_lkcore_ffi_e2ee_proto_goTypes = []any{
 	(*GetE2EeStatsRequest)(nil),    // 4: lkcore.ffi.v1.GetE2eeStatsRequest
 	(*GetE2EeStatsResponse)(nil),   // 5: lkcore.ffi.v1.GetE2eeStatsResponse
 	(*EncryptionStateChanged)(nil), // 6: lkcore.ffi.v1.EncryptionStateChanged
+	nil,                            // 7: lkcore.ffi.v1.GetE2eeStatsResponse.ParticipantStatesEntry
 }
 var file_lkcore_ffi_e2ee_proto_depIdxs = []int32{
-	0, // 0: lkcore.ffi.v1.EncryptionStateChanged.state:type_name -> lkcore.ffi.v1.EncryptionState
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	7, // 0: lkcore.ffi.v1.GetE2eeStatsResponse.participant_states:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse.ParticipantStatesEntry
+	0, // 1: lkcore.ffi.v1.EncryptionStateChanged.state:type_name -> lkcore.ffi.v1.EncryptionState
+	0, // 2: lkcore.ffi.v1.GetE2eeStatsResponse.ParticipantStatesEntry.value:type_name -> lkcore.ffi.v1.EncryptionState
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_e2ee_proto_init() }
@@ -505,7 +530,7 @@ func file_lkcore_ffi_e2ee_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_e2ee_proto_rawDesc), len(file_lkcore_ffi_e2ee_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

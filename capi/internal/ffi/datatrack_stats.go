@@ -133,7 +133,8 @@ func (c *Client) subscriptionEnd(m *ffipb.GetDataTrackSubscriptionEndRequest, re
 	return nil
 }
 
-// e2eeStats handles GetE2eeStatsRequest: Room.E2EEEnabled and Room.E2EEStats.
+// e2eeStats handles GetE2eeStatsRequest: Room.E2EEEnabled, Room.E2EEStats and
+// Room.EncryptionStates.
 func (c *Client) e2eeStats(m *ffipb.GetE2EeStatsRequest, resp *ffipb.Response) error {
 	r, err := c.room(m.GetRoomHandle())
 	if err != nil {
@@ -147,7 +148,26 @@ func (c *Client) e2eeStats(m *ffipb.GetE2EeStatsRequest, resp *ffipb.Response) e
 		st := core.E2EEStats()
 		out.DecryptionFailures = st.DecryptionFailures
 		out.EventsSuppressed = st.EventsSuppressed
+		if states := core.EncryptionStates(); len(states) > 0 {
+			out.ParticipantStates = make(map[string]ffipb.EncryptionState, len(states))
+			for id, st := range states {
+				out.ParticipantStates[id] = encryptionState(st)
+			}
+		}
 	}
 	resp.Message = &ffipb.Response_GetE2EeStats{GetE2EeStats: out}
 	return nil
+}
+
+// encryptionState is the FFI value of a core EncryptionState.
+func encryptionState(s room.EncryptionState) ffipb.EncryptionState {
+	switch s {
+	case room.EncryptionOK:
+		return ffipb.EncryptionState_ENCRYPTION_STATE_OK
+	case room.EncryptionMissingKey:
+		return ffipb.EncryptionState_ENCRYPTION_STATE_MISSING_KEY
+	case room.EncryptionDecryptionFailed:
+		return ffipb.EncryptionState_ENCRYPTION_STATE_DECRYPTION_FAILED
+	}
+	return ffipb.EncryptionState_ENCRYPTION_STATE_UNSPECIFIED
 }

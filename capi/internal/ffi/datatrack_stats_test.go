@@ -2,6 +2,7 @@ package ffi
 
 import (
 	"bytes"
+	"maps"
 	"testing"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
@@ -131,8 +132,27 @@ func TestE2EWaitSubscribedFailureAndE2EEStats(t *testing.T) {
 
 	// Carol has another key: alice's packet fails to decrypt and is counted.
 	alice.call(&ffipb.Request{Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{RoomHandle: ar, Payload: []byte("secret"), Reliable: true}}})
-	carol.roomEvent("decryption failure", 0, func(e *ffipb.RoomEvent) bool { return e.GetEncryptionStateChanged() != nil })
-	if st := stats(carol, cr); !st.GetEnabled() || st.GetDecryptionFailures() == 0 {
+	ev, at := carol.roomEvent("decryption failure", 0, func(e *ffipb.RoomEvent) bool { return e.GetEncryptionStateChanged() != nil })
+	if e := ev.GetEncryptionStateChanged(); e.GetParticipantIdentity() != "alice" || e.GetState() != ffipb.EncryptionState_ENCRYPTION_STATE_DECRYPTION_FAILED {
+		t.Fatalf("carol: %v", e)
+	}
+	st := stats(carol, cr)
+	if !st.GetEnabled() || st.GetDecryptionFailures() == 0 || !maps.Equal(st.GetParticipantStates(), map[string]ffipb.EncryptionState{"alice": ffipb.EncryptionState_ENCRYPTION_STATE_DECRYPTION_FAILED}) {
 		t.Fatalf("carol: %v", st)
+	}
+	// With alice's key carol decrypts again: OK, as event and in the states (ABI 1.17).
+	wantRespCode(t, carol.do(&ffipb.Request{Message: &ffipb.Request_SetSharedKey{SetSharedKey: &ffipb.SetSharedKeyRequest{RoomHandle: cr, SharedKey: []byte("alice")}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+	alice.call(&ffipb.Request{Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{RoomHandle: ar, Payload: []byte("again"), Reliable: true}}})
+	ev, _ = carol.roomEvent("recovery", at+1, func(e *ffipb.RoomEvent) bool { return e.GetEncryptionStateChanged() != nil })
+	if e := ev.GetEncryptionStateChanged(); e.GetParticipantIdentity() != "alice" || e.GetState() != ffipb.EncryptionState_ENCRYPTION_STATE_OK {
+		t.Fatalf("carol: %v", e)
+	}
+	if st := stats(carol, cr); !maps.Equal(st.GetParticipantStates(), map[string]ffipb.EncryptionState{"alice": ffipb.EncryptionState_ENCRYPTION_STATE_OK}) {
+		t.Fatalf("carol after the key: %v", st)
+	}
+	// bob, without E2EE, lacks a key for alice's packets.
+	bob.roomEvent("bob's failure", 0, func(e *ffipb.RoomEvent) bool { return e.GetEncryptionStateChanged() != nil })
+	if st := stats(bob, br); !maps.Equal(st.GetParticipantStates(), map[string]ffipb.EncryptionState{"alice": ffipb.EncryptionState_ENCRYPTION_STATE_MISSING_KEY}) {
+		t.Fatalf("bob: %v", st)
 	}
 }

@@ -1,6 +1,7 @@
 package ffi
 
 import (
+	"maps"
 	"testing"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
@@ -45,6 +46,15 @@ func TestE2EEncryptedRoom(t *testing.T) {
 			t.Fatal("eve received a packet she cannot decrypt")
 		}
 	}
+	eveStates := func() map[string]ffipb.EncryptionState {
+		t.Helper()
+		resp := eve.do(&ffipb.Request{Message: &ffipb.Request_GetE2EeStats{GetE2EeStats: &ffipb.GetE2EeStatsRequest{RoomHandle: er}}})
+		wantRespCode(t, resp, ffipb.ErrorCode_ERROR_CODE_OK)
+		return resp.GetGetE2EeStats().GetParticipantStates()
+	}
+	if st := eveStates(); !maps.Equal(st, map[string]ffipb.EncryptionState{"alice": ffipb.EncryptionState_ENCRYPTION_STATE_MISSING_KEY}) {
+		t.Fatalf("eve's states: %v", st)
+	}
 
 	// Tracks of an E2EE room are encrypted.
 	track := publishTrack(t, alice, ar, "enc")
@@ -64,4 +74,11 @@ func TestE2EEncryptedRoom(t *testing.T) {
 
 	wantRespCode(t, eve.do(&ffipb.Request{Message: &ffipb.Request_SetSharedKey{SetSharedKey: &ffipb.SetSharedKeyRequest{RoomHandle: er, SharedKey: []byte("k")}}}), ffipb.ErrorCode_ERROR_CODE_FAILED_PRECONDITION)
 	wantRespCode(t, alice.do(&ffipb.Request{Message: &ffipb.Request_SetSharedKey{SetSharedKey: &ffipb.SetSharedKeyRequest{RoomHandle: ar, SharedKey: []byte("k"), KeyIndex: 200}}}), ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+
+	// alice leaves: her state goes with her (the event comes after the library forgot it).
+	alice.call(&ffipb.Request{Message: &ffipb.Request_Disconnect{Disconnect: &ffipb.DisconnectRequest{RoomHandle: ar}}})
+	eve.roomEvent("alice left", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantDisconnected().GetIdentity() == "alice" })
+	if st := eveStates(); len(st) != 0 {
+		t.Fatalf("eve's states after alice left: %v", st)
+	}
 }

@@ -466,12 +466,12 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 			Encrypted:           e.Encrypted,
 		}}}
 	case room.DecryptionFailed:
-		state := ffipb.EncryptionState_ENCRYPTION_STATE_DECRYPTION_FAILED
-		if errors.Is(e.Err, e2ee.ErrNoKey) || errors.Is(e.Err, room.ErrE2EENotConfigured) {
-			state = ffipb.EncryptionState_ENCRYPTION_STATE_MISSING_KEY
-		}
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_EncryptionStateChanged{EncryptionStateChanged: &ffipb.EncryptionStateChanged{
-			ParticipantIdentity: e.ParticipantIdentity, State: state,
+			ParticipantIdentity: e.ParticipantIdentity, State: encryptionState(e.State),
+		}}}
+	case room.EncryptionRecovered:
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_EncryptionStateChanged{EncryptionStateChanged: &ffipb.EncryptionStateChanged{
+			ParticipantIdentity: e.ParticipantIdentity, State: ffipb.EncryptionState_ENCRYPTION_STATE_OK,
 		}}}
 	case room.DataTrackPublished:
 		return r.remoteTrackPublished(e.Track, e.Info, e.Subscription)
