@@ -32,7 +32,7 @@ from .rpc import RpcHandler
 
 if TYPE_CHECKING:
     from .data_track import RemoteDataTrack
-    from .room import EncryptionState, RoomOptions
+    from .room import RoomOptions
 
 #: Credits (frames in flight to Python) of a subscription given no ``buffer_size`` and of every
 #: auto-subscription (``RoomOptions.auto_subscription_credits``, ABI 1.14); the rest of a burst
@@ -64,7 +64,6 @@ class RoomSession:
         self.readers: "weakref.WeakValueDictionary[int, Union[TextStreamReader, ByteStreamReader]]" = (
             weakref.WeakValueDictionary()
         )
-        self.e2ee_states: "Dict[str, EncryptionState]" = {}
         self.final_e2ee_stats: Optional[E2EEStats] = None
 
     # -- state ---------------------------------------------------------------------------------
@@ -246,11 +245,15 @@ class RoomSession:
         )
 
     def e2ee_stats(self) -> E2EEStats:
-        """The library's E2EE counters (the final ones after the room was released)."""
+        """The library's E2EE counters and participants' states (the final ones after the room
+        was released)."""
         if self.final_e2ee_stats is not None:
             return self.final_e2ee_stats
         client = self.client
         if client is None or client.closed or not self.live:
             return E2EEStats(enabled=self.e2ee_enabled)
         r = client.request(pb.Request(get_e2ee_stats=pb.GetE2eeStatsRequest(room_handle=self.handle))).get_e2ee_stats
-        return E2EEStats(r.enabled, r.decryption_failures, r.events_suppressed)
+        from .room import EncryptionState, _enum
+
+        states = {identity: _enum(EncryptionState, s) for identity, s in r.participant_states.items()}
+        return E2EEStats(r.enabled, r.decryption_failures, r.events_suppressed, states)

@@ -7,17 +7,19 @@
     room.e2ee_manager.enabled                            # True
     room.e2ee_manager.key_provider.set_shared_key(b"next", key_index=1)   # key rotation
     room.e2ee_manager.stats()                            # E2EEStats(enabled, decryption_failures, ...)
-    room.e2ee_manager.encryption_state("alice")          # last state reported for alice
+    room.e2ee_manager.encryption_state("alice")          # alice's state, e.g. DECRYPTION_FAILED
 
-Decryption failures are also reported as ``e2ee_state_changed`` events
+The library keeps each remote participant's state: after a failure ``MISSING_KEY`` or
+``DECRYPTION_FAILED``, ``OK`` once its data decrypts again; a participant leaves with its state.
+Every failure and every return to ``OK`` is also reported as an ``e2ee_state_changed`` event
 (``(participant_identity, EncryptionState)``); what cannot be decrypted is dropped, never
 delivered.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Optional
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, Mapping, Optional
 
 if TYPE_CHECKING:
     from ._session import RoomSession
@@ -35,11 +37,15 @@ class E2EEStats:
         decryption_failures: packets and data-track frames that failed to decrypt (dropped).
         events_suppressed: failures not reported as ``e2ee_state_changed`` because the
             event queue was full.
+        encryption_states: the state of every remote participant whose data failed to
+            decrypt since it joined, by identity (``OK`` once it decrypts again; a participant
+            that left is not listed, nor one with nothing failed).
     """
 
     enabled: bool = False
     decryption_failures: int = 0
     events_suppressed: int = 0
+    encryption_states: "Mapping[str, EncryptionState]" = field(default_factory=dict, hash=False)
 
 
 class KeyProvider:
@@ -82,17 +88,17 @@ class E2EEManager:
         return self._session.e2ee_stats()
 
     def encryption_state(self, participant_identity: str) -> "EncryptionState":
-        """The last encryption state reported for a participant (UNSPECIFIED if none: the
-        library reports failures, so UNSPECIFIED means nothing failed). It is forgotten when the
-        participant leaves — except for one the room was never told about (a participant that
-        publishes nothing and leaves within the server's batch of updates is not announced, nor
-        is its departure): its entry stays until the room is released."""
+        """A remote participant's encryption state, as the library holds it now:
+        ``DECRYPTION_FAILED`` or ``MISSING_KEY`` after a failure, ``OK`` once its data decrypts
+        again, ``UNSPECIFIED`` when nothing of it failed (or it left, or the room is not
+        connected yet). It can be ahead of ``e2ee_state_changed`` events not delivered yet."""
         from .room import EncryptionState
 
-        return self._session.e2ee_states.get(participant_identity, EncryptionState.UNSPECIFIED)
+        return self.stats().encryption_states.get(participant_identity, EncryptionState.UNSPECIFIED)
 
     @property
     def encryption_states(self) -> "Dict[str, EncryptionState]":
-        """The last state reported per participant identity (a copy; a participant's goes when
-        it leaves)."""
-        return dict(self._session.e2ee_states)
+        """Every remote participant's state whose data failed to decrypt since it joined, by
+        identity (a new dict each time; see :meth:`encryption_state`). A participant's state
+        goes when it leaves, also one the room was never told about."""
+        return dict(self.stats().encryption_states)

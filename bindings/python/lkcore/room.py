@@ -572,7 +572,6 @@ class Room(EventEmitter[RoomEventName]):
         session.handle = 0
         session.released = False
         session.final_e2ee_stats = None
-        session.e2ee_states.clear()
         self._info = pb.RoomInfo()
         self._local = None
         self._remote = {}
@@ -913,7 +912,6 @@ class Room(EventEmitter[RoomEventName]):
             pd = re.participant_disconnected
             # The library has reported each of its tracks unpublished before (ABI 1.15).
             p = self._remote.pop(pd.identity, None)
-            self._session.e2ee_states.pop(pd.identity, None)  # goes with the participant
             if p is not None:
                 self.emit("participant_disconnected", p, _enum(DisconnectReason, pd.reason))
         elif kind == "participant_updated":
@@ -968,9 +966,7 @@ class Room(EventEmitter[RoomEventName]):
             taken = self._on_stream_opened(re.stream_opened)
         elif kind == "encryption_state_changed":
             e = re.encryption_state_changed
-            state = _enum(EncryptionState, e.state)
-            self._session.e2ee_states[e.participant_identity] = state
-            self.emit("e2ee_state_changed", e.participant_identity, state)
+            self.emit("e2ee_state_changed", e.participant_identity, _enum(EncryptionState, e.state))
         return taken
 
     def _on_data_track_sid_changed(self, c: pb.RemoteDataTrackSidChanged) -> None:

@@ -68,9 +68,12 @@ async def test_wrong_key_is_reported_not_delivered(devsfu, token_for) -> None:
         (pkt,) = await got.wait(lambda p: p.topic == "s2")
         assert pkt.data == b"readable" and pkt.encrypted
         assert not [a for a in got.seen if a[0].topic == "s"]
-        # The state reported for alice goes when she leaves (as her participant does): a room
-        # that sees many participants come and go keeps none of theirs.
-        assert bob.e2ee_manager.encryption_state("alice") != lkcore.EncryptionState.UNSPECIFIED
+        # Decrypting again is reported too, and the library's state for alice is OK (ABI 1.17).
+        await states.wait(lambda i, s: i == "alice" and s == lkcore.EncryptionState.OK)
+        assert bob.e2ee_manager.encryption_state("alice") == lkcore.EncryptionState.OK
+        assert bob.e2ee_manager.encryption_states == {"alice": lkcore.EncryptionState.OK}
+        # The state goes when she leaves (as her participant does): a room that sees many
+        # participants come and go keeps none of theirs.
         left = EventWaiter(bob, "participant_disconnected")
         await alice.disconnect()
         await left.wait(lambda p, _r: p.identity == "alice")
