@@ -96,7 +96,11 @@ sealed class RoomEvent {
      */
     data class LocalDataTrackSidChanged(val track: LocalDataTrack, val oldSid: String) : RoomEvent()
 
-    /** A participant's end-to-end encryption state changed (e.g. decryption failed). */
+    /**
+     * A remote participant's end-to-end encryption state: every failure to decrypt its data
+     * (DECRYPTION_FAILED, MISSING_KEY) and its return to OK. [Room.encryptionState] reads the
+     * current state.
+     */
     data class EncryptionStateChanged(val participantIdentity: String, val state: EncryptionState) : RoomEvent()
 
     /**

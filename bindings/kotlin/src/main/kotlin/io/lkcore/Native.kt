@@ -16,9 +16,10 @@ internal const val ABI_MAJOR = 1
  * auto-subscription's frames wait in the library's buffer until read, and
  * RoomOptions.data_track_buffer_bytes, 1.14: an older library would ignore both and deliver an
  * auto-subscription's frames as events nothing here reads; LocalDataTrackSidChanged, 1.15, without
- * which a local track's info would keep the sid of its first publish after a full reconnect).
+ * which a local track's info would keep the sid of its first publish after a full reconnect;
+ * GetE2eeStatsResponse.participant_states, 1.17, which E2eeStats.encryptionStates reads).
  */
-internal const val ABI_MINOR = 15
+internal const val ABI_MINOR = 17
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

@@ -262,11 +262,24 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         )
     }
 
-    /** End-to-end encryption state and counters of the room. */
+    /** End-to-end encryption state and counters of the room, and each remote participant's state. */
     fun e2eeStats(): E2eeStats {
         val r = client.request(Request.newBuilder().setGetE2EeStats(lkcore.ffi.v1.GetE2eeStatsRequest.newBuilder().setRoomHandle(handle))).getE2EeStats
-        return E2eeStats(r.enabled, r.decryptionFailures, r.eventsSuppressed)
+        return E2eeStats(
+            r.enabled, r.decryptionFailures, r.eventsSuppressed,
+            r.participantStatesValueMap.mapValues { (_, v) -> Convert.encryptionState(v) },
+        )
     }
+
+    /**
+     * A remote participant's end-to-end encryption state as the library holds it now:
+     * [EncryptionState.DECRYPTION_FAILED] or [EncryptionState.MISSING_KEY] after a failure,
+     * [EncryptionState.OK] once its data decrypts again, [EncryptionState.UNSPECIFIED] when nothing
+     * of it failed or it left. It can be ahead of [RoomEvent.EncryptionStateChanged] events not
+     * collected yet.
+     */
+    fun encryptionState(participantIdentity: String): EncryptionState =
+        e2eeStats().encryptionStates[participantIdentity] ?: EncryptionState.UNSPECIFIED
 
     // ---- data tracks ---------------------------------------------------------------------
 
@@ -684,5 +697,20 @@ data class RpcInvocation(
     val deadlineUnixMs: Long,
 )
 
-/** End-to-end encryption state of a room. */
-data class E2eeStats(val enabled: Boolean, val decryptionFailures: Long, val eventsSuppressed: Long)
+/**
+ * End-to-end encryption state of a room.
+ *
+ * @property enabled the room was created with [RoomOptions.e2ee].
+ * @property decryptionFailures packets and data-track frames that failed to decrypt (dropped).
+ * @property eventsSuppressed failures not reported as [RoomEvent.EncryptionStateChanged] because
+ *   the event queue was full.
+ * @property encryptionStates the state of every remote participant whose data failed to decrypt
+ *   since it joined, by identity ([EncryptionState.OK] once it decrypts again); a participant that
+ *   left is not listed, nor one with nothing failed.
+ */
+data class E2eeStats(
+    val enabled: Boolean,
+    val decryptionFailures: Long,
+    val eventsSuppressed: Long,
+    val encryptionStates: Map<String, EncryptionState> = emptyMap(),
+)

@@ -55,7 +55,15 @@ class E2eeTest : LkTestBase() {
                 val p = rec.await<RoomEvent.DataReceived> { it.packet.topic == "s2" }.packet
                 assertContentEquals("readable".encodeToByteArray(), p.payload)
                 assertTrue(rec.all<RoomEvent.DataReceived>().none { it.packet.topic == "s" })
+                // Decrypting again is reported, and the library holds alice's state (ABI 1.17).
+                rec.await<RoomEvent.EncryptionStateChanged> { it.state == EncryptionState.OK }
+                assertEquals(EncryptionState.OK, bob.encryptionState("alice"))
+                assertEquals(mapOf("alice" to EncryptionState.OK), bob.e2eeStats().encryptionStates)
             }
+            // alice left: her state went with her.
+            rec.await<RoomEvent.ParticipantDisconnected> { it.identity == "alice" }
+            assertEquals(EncryptionState.UNSPECIFIED, bob.encryptionState("alice"))
+            assertEquals(emptyMap(), bob.e2eeStats().encryptionStates)
         }
     }
 }
