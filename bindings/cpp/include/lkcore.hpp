@@ -519,8 +519,9 @@ struct LocalDataTrackSidChangedEvent {
   std::string old_sid;           // the sid the track had
   DataTrackInfo info;            // the track now
 };
-// The end-to-end encryption state of a participant's data changed (e.g. DecryptionFailed
-// with a wrong key, Ok again after a key rotation).
+// The end-to-end encryption state of a remote participant's data: every failure to decrypt
+// (DecryptionFailed with a wrong key, MissingKey) and the return to Ok once it decrypts again
+// (e.g. after a key rotation). Room::encryption_state reads the current state.
 struct EncryptionStateChangedEvent {
   std::string participant_identity;
   EncryptionState state;
@@ -669,11 +670,16 @@ struct DataTrackOptions {
                                 // true evicts the oldest waiting frames (counted)
 };
 
-// E2eeStats are a room's end-to-end encryption counters (Room::e2ee_stats).
+// E2eeStats are a room's end-to-end encryption counters (Room::e2ee_stats) and each remote
+// participant's state.
 struct E2eeStats {
   bool enabled = false;              // the room was created with RoomOptions::e2ee
   uint64_t decryption_failures = 0;  // packets and data-track frames that failed to decrypt (dropped)
   uint64_t events_suppressed = 0;    // failures not reported as EncryptionStateChangedEvent (queue full)
+  // The state of every remote participant whose data failed to decrypt since it joined, by
+  // identity (Ok once it decrypts again); a participant that left is not listed, nor one with
+  // nothing failed (ABI 1.17).
+  std::map<std::string, EncryptionState> encryption_states;
 };
 
 // LocalDataTrackStats are a local track's counters (LocalDataTrack::stats). Every accepted
@@ -1192,8 +1198,14 @@ class LK_API Room {
 
   // E2EE: replaces the shared key at key_index (key rotation).
   void set_shared_key(const std::string &key, uint32_t key_index = 0);
-  // E2EE counters of this room (enabled is false for a room without RoomOptions::e2ee).
+  // E2EE counters of this room (enabled is false for a room without RoomOptions::e2ee) and
+  // each remote participant's state.
   E2eeStats e2ee_stats() const;
+  // A remote participant's end-to-end encryption state as the library holds it now:
+  // DecryptionFailed or MissingKey after a failure, Ok once its data decrypts again,
+  // Unspecified when nothing of it failed or it left. It can be ahead of
+  // EncryptionStateChangedEvents still on their way.
+  EncryptionState encryption_state(const std::string &participant_identity) const;
 
  private:
   friend struct detail::Access;  // the library's internals (and their tests), not an API

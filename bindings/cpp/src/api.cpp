@@ -934,7 +934,15 @@ E2eeStats Room::e2ee_stats() const {
   req.mutable_get_e2ee_stats()->set_room_handle(s.handle);
   pb::Response resp = s.client->request(req);
   const auto &r = resp.get_e2ee_stats();
-  return E2eeStats{r.enabled(), r.decryption_failures(), r.events_suppressed()};
+  E2eeStats out{r.enabled(), r.decryption_failures(), r.events_suppressed(), {}};
+  for (const auto &[identity, state] : r.participant_states()) out.encryption_states.emplace(identity, EncryptionState(state));
+  return out;
+}
+
+EncryptionState Room::encryption_state(const std::string &participant_identity) const {
+  auto states = e2ee_stats().encryption_states;
+  auto it = states.find(participant_identity);
+  return it == states.end() ? EncryptionState::Unspecified : it->second;
 }
 
 }  // namespace lk

@@ -12,10 +12,11 @@
 // and send an auto-subscription's frames as events, which this API no longer buffers), the
 // order of room events of ABI 1.15 (a participant's tracks unpublished before it is reported
 // gone: an untaken auto-subscription is released on its track's unpublish only) and its
-// LocalDataTrackSidChanged (LocalDataTrack::info); the client refuses a loaded library older
-// than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 15,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.15 or later");
+// LocalDataTrackSidChanged (LocalDataTrack::info), and GetE2eeStatsResponse.participant_states
+// (ABI 1.17, E2eeStats::encryption_states); the client refuses a loaded library older than the
+// header (LK_ABI_COMPATIBLE, ClientImpl::create).
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 17,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.17 or later");
 
 namespace lk {
 

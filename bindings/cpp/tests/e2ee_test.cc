@@ -77,4 +77,13 @@ TEST_F(E2E, WrongKeyIsReportedThenRotationHeals) {
   EXPECT_EQ(pkt.payload, "readable");
   EXPECT_TRUE(pkt.encrypted);
   EXPECT_EQ(ev_b.count<lk::DataReceivedEvent>([](auto &e) { return e.topic == "s"; }), 0u);
+  // Decrypting again is reported, and the library holds alice's state (ABI 1.17).
+  ev_b.wait<lk::EncryptionStateChangedEvent>([](auto &e) { return e.state == lk::EncryptionState::Ok; });
+  EXPECT_EQ(bob.encryption_state("alice"), lk::EncryptionState::Ok);
+  EXPECT_EQ(bob.e2ee_stats().encryption_states, (std::map<std::string, lk::EncryptionState>{{"alice", lk::EncryptionState::Ok}}));
+  // alice leaves: her state goes with her.
+  alice.disconnect();
+  ev_b.wait<lk::ParticipantDisconnectedEvent>([](auto &e) { return e.identity == "alice"; });
+  EXPECT_EQ(bob.encryption_state("alice"), lk::EncryptionState::Unspecified);
+  EXPECT_TRUE(bob.e2ee_stats().encryption_states.empty());
 }
