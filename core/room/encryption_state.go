@@ -101,7 +101,9 @@ func (s *encryptionStates) succeeded(identity string) bool {
 	return true
 }
 
-// forget drops identity's state (it left the room).
+// forget drops identity's state (it left the room). A failure of its data handled after its
+// departure (a packet still on its way through another goroutine) makes a new entry, which
+// only the bound above limits.
 func (s *encryptionStates) forget(identity string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -156,6 +158,9 @@ func (EncryptionRecovered) isEvent() {}
 // to decrypt since it joined (a copy; EncryptionOK once its data decrypts again). A
 // participant's state goes when it leaves, also one the server never announced; a participant
 // with nothing failed is not listed.
+// Packets and data-track frames arrive on different data channels, so when both of one
+// participant fail and recover at the same moment their events may come in either order; the
+// states returned here are the current ones.
 func (r *Room) EncryptionStates() map[string]EncryptionState {
 	m := r.enc.snapshot()
 	if m == nil {
