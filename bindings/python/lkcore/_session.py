@@ -10,6 +10,7 @@ holds no reference to the Room or its participants, so children keep no room ali
 from __future__ import annotations
 
 import weakref
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
 
 from . import errors
@@ -255,5 +256,6 @@ class RoomSession:
         r = client.request(pb.Request(get_e2ee_stats=pb.GetE2eeStatsRequest(room_handle=self.handle))).get_e2ee_stats
         from .room import EncryptionState, _enum
 
-        states = {identity: _enum(EncryptionState, s) for identity, s in r.participant_states.items()}
+        # Read-only: the final stats are handed out again after the room was released.
+        states = MappingProxyType({identity: _enum(EncryptionState, s) for identity, s in r.participant_states.items()})
         return E2EEStats(r.enabled, r.decryption_failures, r.events_suppressed, states)

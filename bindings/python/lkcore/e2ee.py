@@ -39,7 +39,7 @@ class E2EEStats:
             event queue was full.
         encryption_states: the state of every remote participant whose data failed to
             decrypt since it joined, by identity (``OK`` once it decrypts again; a participant
-            that left is not listed, nor one with nothing failed).
+            that left is not listed, nor one with nothing failed). Read-only.
     """
 
     enabled: bool = False

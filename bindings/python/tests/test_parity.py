@@ -194,8 +194,13 @@ async def test_e2ee_state_and_stats(devsfu, token_for) -> None:
         await alice.local_participant.publish_data(b"readable", topic="s2")
         (pkt,) = await got.wait(lambda p: p.topic == "s2")
         assert pkt.data == b"readable" and pkt.encrypted
+        await states.wait(lambda i, s: s == lkcore.EncryptionState.OK)
+        assert bob.e2ee_manager.encryption_states == {"alice": lkcore.EncryptionState.OK}
     finally:
         await alice.disconnect()
         await plain.disconnect()
         await bob.disconnect()
-    assert bob.e2ee_manager.stats().decryption_failures >= 1  # final figures stay readable
+    final = bob.e2ee_manager.stats()
+    assert final.decryption_failures >= 1  # final figures stay readable
+    with pytest.raises(TypeError):  # handed out again on every call: read-only
+        final.encryption_states["x"] = lkcore.EncryptionState.OK  # type: ignore[index]
