@@ -206,9 +206,8 @@ func (r *Room) decryptPacket(pkt *lkpb.DataPacket) (lkpb.Encryption_Type, bool) 
 	return enc, true
 }
 
-// reportDecryptionFailure counts a failure, records the state it leaves and emits DecryptionFailed:
-// packets wait for room in the event queue like DataReceived (their reader
-// is backpressured), frames never wait (counted as suppressed instead).
+// reportDecryptionFailure counts a failure, records the state it leaves and emits
+// DecryptionFailed (queued as pushDecryptionEvent says).
 func (r *Room) reportDecryptionFailure(identity string, kind DecryptionKind, trackSid string, err error) {
 	if r.e2ee != nil {
 		r.e2ee.failures.Add(1)
@@ -223,6 +222,14 @@ func (r *Room) reportDecryptionFailure(identity string, kind DecryptionKind, tra
 		Err:                 err,
 		State:               st,
 	}
+	r.pushDecryptionEvent(ev, kind)
+}
+
+// pushDecryptionEvent queues a DecryptionFailed or EncryptionRecovered about data of kind:
+// after a packet it waits for room in the event queue like DataReceived (the packets' reader is
+// backpressured), after a frame it never waits (an event that does not fit is counted in
+// E2EEStats.EventsSuppressed instead).
+func (r *Room) pushDecryptionEvent(ev Event, kind DecryptionKind) {
 	var ok bool
 	if kind == DecryptionKindPacket {
 		ok = r.events.pushData(ev, r.closing)

@@ -170,20 +170,11 @@ func (r *Room) EncryptionStates() map[string]EncryptionState {
 }
 
 // decryptionSucceeded records that identity's encrypted data decrypted and emits
-// EncryptionRecovered when that ends a failure. Packets wait for room in the event queue like
-// DataReceived, frames never wait (counted as suppressed instead). Data channel goroutine.
+// EncryptionRecovered when that ends a failure (queued as pushDecryptionEvent says). Data
+// channel goroutine.
 func (r *Room) decryptionSucceeded(identity string, kind DecryptionKind, trackSid string) {
 	if !r.enc.succeeded(identity) {
 		return
 	}
-	ev := EncryptionRecovered{ParticipantIdentity: identity, Participant: r.parts.remote(identity), Kind: kind, TrackSid: trackSid}
-	var ok bool
-	if kind == DecryptionKindPacket {
-		ok = r.events.pushData(ev, r.closing)
-	} else {
-		ok = r.events.tryPushData(ev)
-	}
-	if !ok && r.e2ee != nil {
-		r.e2ee.suppressed.Add(1)
-	}
+	r.pushDecryptionEvent(EncryptionRecovered{ParticipantIdentity: identity, Participant: r.parts.remote(identity), Kind: kind, TrackSid: trackSid}, kind)
 }
