@@ -27,6 +27,19 @@ func participantKind(k room.ParticipantKind) ffipb.ParticipantKind {
 	return ffipb.ParticipantKind_PARTICIPANT_KIND_UNSPECIFIED
 }
 
+// encryptionState is the FFI value of a core EncryptionState.
+func encryptionState(s room.EncryptionState) ffipb.EncryptionState {
+	switch s {
+	case room.EncryptionOK:
+		return ffipb.EncryptionState_ENCRYPTION_STATE_OK
+	case room.EncryptionMissingKey:
+		return ffipb.EncryptionState_ENCRYPTION_STATE_MISSING_KEY
+	case room.EncryptionDecryptionFailed:
+		return ffipb.EncryptionState_ENCRYPTION_STATE_DECRYPTION_FAILED
+	}
+	return ffipb.EncryptionState_ENCRYPTION_STATE_UNSPECIFIED
+}
+
 // participantInfo converts the core's participant state.
 func participantInfo(in room.ParticipantInfo) *ffipb.ParticipantInfo {
 	out := &ffipb.ParticipantInfo{

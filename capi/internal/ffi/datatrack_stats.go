@@ -158,16 +158,3 @@ func (c *Client) e2eeStats(m *ffipb.GetE2EeStatsRequest, resp *ffipb.Response) e
 	resp.Message = &ffipb.Response_GetE2EeStats{GetE2EeStats: out}
 	return nil
 }
-
-// encryptionState is the FFI value of a core EncryptionState.
-func encryptionState(s room.EncryptionState) ffipb.EncryptionState {
-	switch s {
-	case room.EncryptionOK:
-		return ffipb.EncryptionState_ENCRYPTION_STATE_OK
-	case room.EncryptionMissingKey:
-		return ffipb.EncryptionState_ENCRYPTION_STATE_MISSING_KEY
-	case room.EncryptionDecryptionFailed:
-		return ffipb.EncryptionState_ENCRYPTION_STATE_DECRYPTION_FAILED
-	}
-	return ffipb.EncryptionState_ENCRYPTION_STATE_UNSPECIFIED
-}
