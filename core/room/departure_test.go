@@ -50,6 +50,19 @@ func pendingRPC(t *testing.T, ctx context.Context, caller, callee *peer) <-chan 
 	return res
 }
 
+// waitServerHolds waits until the server's room holds exactly the participants want (sorted),
+// e.g. until a participant that disconnected is gone there.
+func waitServerHolds(t *testing.T, ctx context.Context, s *sfu.Server, roomName string, want ...string) {
+	t.Helper()
+	for !slices.Equal(s.Participants(roomName), want) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the server holds %v, want %v", s.Participants(roomName), want)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // flushEndsRPC checks that the call is still pending, flushes the room's batched updates and
 // checks that the call then fails with 1503 RECIPIENT_DISCONNECTED.
 func flushEndsRPC(t *testing.T, ctx context.Context, s *sfu.Server, roomName string, res <-chan error) {
@@ -104,13 +117,7 @@ func TestUnannouncedPeerLeavingEndsWhatItLeftOpen(t *testing.T) {
 	if err := alice.r.Disconnect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for !slices.Equal(s.Participants("unannounced"), []string{"bob"}) {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the server still holds %v", s.Participants("unannounced"))
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	waitServerHolds(t, ctx, s, "unannounced", "bob")
 	flushEndsRPC(t, ctx, s, "unannounced", res)
 	if _, err := rd.ReadAll(ctx); !errors.Is(err, datastream.ErrAbnormalEnd) {
 		t.Fatalf("alice's stream: %v", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"slices"
 	"testing"
 	"time"
 
@@ -169,13 +168,7 @@ func TestEncryptionStateOfAnUnannouncedPeerGoesWhenItLeaves(t *testing.T) {
 	if err := x.r.Disconnect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for !slices.Equal(s.Participants("encgone"), []string{"w"}) {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the server still holds %v", s.Participants("encgone"))
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	waitServerHolds(t, ctx, s, "encgone", "w")
 	wantStates(t, w.r, map[string]room.EncryptionState{"x": room.EncryptionDecryptionFailed})
 	s.FlushParticipantUpdates("encgone")
 	for len(w.r.EncryptionStates()) != 0 {
