@@ -39,7 +39,9 @@ __all__ = [
 
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
-#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 15, for the order
+#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 17, for
+#: ``GetE2eeStatsResponse.participant_states`` (``E2EEManager.encryption_state``: the library
+#: holds each participant's state); since 15, for the order
 #: of room events its model relies on (a participant's ``RemoteDataTrackUnpublished`` events
 #: before its ``ParticipantDisconnected``; after a full reconnect only who joined or left is
 #: reported) and ``LocalDataTrackSidChanged``; since 14, for
