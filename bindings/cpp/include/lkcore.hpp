@@ -75,12 +75,13 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.15
+//   of the header's major version and at least its minor version. This API needs ABI 1.17
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
 //   SetDataTrackDeliveryRequest of 1.14, the order of room events and LocalDataTrackSidChanged
-//   of 1.15) and does not build against an older lkcore.h. Fields, events and enum values added
+//   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17) and does not
+//   build against an older lkcore.h. Fields, events and enum values added
 //   by a newer library of the same major version are ignored or kept as numbers.
 //
 // PROCESS
