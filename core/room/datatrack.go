@@ -449,7 +449,7 @@ func (d *dataTracks) handlePacket(b []byte) {
 	for _, dr := range drops {
 		rt.dropped.Add(1)
 		if dr.Reason == datatrack.DropDecryptFailed || dr.Reason == datatrack.DropMissingE2EE {
-			d.r.reportDecryptionFailure(rt.PublisherIdentity(), DecryptionKindFrame, rt.SID(), dr.Err)
+			d.r.reportDecryptionFailure(rt.PublisherIdentity(), "", DecryptionKindFrame, rt.SID(), dr.Err)
 		}
 	}
 }

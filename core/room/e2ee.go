@@ -190,7 +190,7 @@ func (r *Room) decryptPacket(pkt *lkpb.DataPacket) (lkpb.Encryption_Type, bool) 
 	sender := pkt.GetParticipantIdentity()
 	if r.e2ee == nil {
 		r.log.Warn("room: dropping encrypted data packet (E2EE not configured)", "sender", sender)
-		r.reportDecryptionFailure(sender, DecryptionKindPacket, "", ErrE2EENotConfigured)
+		r.reportDecryptionFailure(sender, pkt.GetParticipantSid(), DecryptionKindPacket, "", ErrE2EENotConfigured)
 		return lkpb.Encryption_NONE, false
 	}
 	enc := ep.GetEncryptionType()
@@ -199,21 +199,22 @@ func (r *Room) decryptPacket(pkt *lkpb.DataPacket) (lkpb.Encryption_Type, bool) 
 	}
 	if err := r.e2ee.cryptor.DecryptPacket(pkt); err != nil {
 		r.log.Debug("room: data packet decryption failed", "sender", sender, "err", err)
-		r.reportDecryptionFailure(sender, DecryptionKindPacket, "", err)
+		r.reportDecryptionFailure(sender, pkt.GetParticipantSid(), DecryptionKindPacket, "", err)
 		return lkpb.Encryption_NONE, false
 	}
 	r.decryptionSucceeded(sender, DecryptionKindPacket, "")
 	return enc, true
 }
 
-// reportDecryptionFailure counts a failure, records the state it leaves and emits
+// reportDecryptionFailure counts a failure of the data of identity's session sid ("" if
+// unknown), records the state it leaves and emits
 // DecryptionFailed (queued as pushDecryptionEvent says).
-func (r *Room) reportDecryptionFailure(identity string, kind DecryptionKind, trackSid string, err error) {
+func (r *Room) reportDecryptionFailure(identity, sid string, kind DecryptionKind, trackSid string, err error) {
 	if r.e2ee != nil {
 		r.e2ee.failures.Add(1)
 	}
 	st := encryptionStateOf(err)
-	r.enc.failed(identity, st)
+	r.enc.failed(identity, sid, st)
 	ev := DecryptionFailed{
 		ParticipantIdentity: identity,
 		Participant:         r.parts.remote(identity),

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -55,6 +56,10 @@ func encryptionStateOf(err error) EncryptionState {
 // reaches it.
 const maxEncryptionStates = 4096
 
+// endedSessionsKept is how many ended sessions encryptionStates remembers, to ignore a failure
+// of a packet from one of them that is handled after the session ended.
+const endedSessionsKept = 64
+
 // encryptionStates holds the EncryptionState of every remote identity whose data failed to
 // decrypt, until it leaves. Data-channel goroutines record failures and successes, the room
 // loop forgets who left; safe for concurrent use. The success path costs one atomic load while
@@ -63,15 +68,24 @@ type encryptionStates struct {
 	failing atomic.Int32 // identities whose state is a failure (not EncryptionOK)
 	mu      sync.Mutex
 	m       map[string]EncryptionState
+	// ended are the sids of the sessions that ended last (a ring), next its next slot: a
+	// packet of one of them still on its way through a data-channel goroutine when the room
+	// loop forgot its identity would otherwise make a new entry that nothing removes.
+	ended [endedSessionsKept]string
+	next  int
 }
 
-// failed records a failure of identity's data that leaves state st.
-func (s *encryptionStates) failed(identity string, st EncryptionState) {
+// failed records a failure of the data of identity's session sid ("" when the data does not
+// say) that leaves state st; nothing is recorded for a session that ended.
+func (s *encryptionStates) failed(identity, sid string, st EncryptionState) {
 	if identity == "" {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if sid != "" && slices.Contains(s.ended[:], sid) {
+		return
+	}
 	old, known := s.m[identity]
 	if !known && len(s.m) >= maxEncryptionStates {
 		return
@@ -101,12 +115,18 @@ func (s *encryptionStates) succeeded(identity string) bool {
 	return true
 }
 
-// forget drops identity's state (it left the room). A failure of its data handled after its
-// departure (a packet still on its way through another goroutine) makes a new entry, which
-// only the bound above limits.
-func (s *encryptionStates) forget(identity string) {
+// sessionEnded notes that session sid of identity ended and, with forget, drops identity's
+// state (it left the room).
+func (s *encryptionStates) sessionEnded(identity, sid string, forget bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if sid != "" {
+		s.ended[s.next] = sid
+		s.next = (s.next + 1) % endedSessionsKept
+	}
+	if !forget {
+		return
+	}
 	if st, ok := s.m[identity]; ok {
 		delete(s.m, identity)
 		if st != EncryptionOK {
@@ -115,18 +135,23 @@ func (s *encryptionStates) forget(identity string) {
 	}
 }
 
-// forgetDeparted drops the states of the participants evs report gone and of the identities
-// whose unannounced session ended with nothing of them left in the room (gone). Room loop.
-func (s *encryptionStates) forgetDeparted(evs []Event, gone []endedSession) {
+// sessionsEnded notes the sessions that ended — of the participants evs report gone (whose
+// states it drops), the old sessions of those evs report with a new sid, and the unannounced
+// sessions in gone (dropping the state of an identity with nothing left in the room). Room
+// loop, wherever dataAPI.sessionsEnded is called.
+func (s *encryptionStates) sessionsEnded(evs []Event, gone []endedSession) {
 	for _, ev := range evs {
-		if e, ok := ev.(ParticipantDisconnected); ok {
-			s.forget(e.Participant.Identity())
+		switch e := ev.(type) {
+		case ParticipantDisconnected:
+			s.sessionEnded(e.Participant.Identity(), e.Participant.SID(), true)
+		case ParticipantInfoChanged:
+			if e.OldSID != e.Info.SID {
+				s.sessionEnded(e.Info.Identity, e.OldSID, false)
+			}
 		}
 	}
 	for _, g := range gone {
-		if !g.stillKnown {
-			s.forget(g.identity)
-		}
+		s.sessionEnded(g.identity, g.sid, !g.stillKnown)
 	}
 }
 

@@ -90,11 +90,12 @@ func (r *Room) applyJoin(kind joinKind, res *lkpb.SignalResponse, ice iceConfig)
 		// reported, after the DataTrackUnpublished of each of their tracks.
 		evs, _ := r.parts.apply(join.GetOtherParticipants())
 		r.dapi.sessionsEnded(evs) // who stayed with a new session: its old one's streams
+		r.enc.sessionsEnded(evs, nil)
 		r.events.push(evs...)
 		left := r.parts.retain(join.GetOtherParticipants())
 		r.dt.rejoined(join.GetOtherParticipants())
 		r.dapi.sessionsEnded(left)
-		r.enc.forgetDeparted(left, nil)
+		r.enc.sessionsEnded(left, nil)
 		r.events.push(left...)
 	}
 	r.rc.pingInterval = time.Duration(join.GetPingInterval()) * time.Second
