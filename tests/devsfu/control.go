@@ -29,6 +29,8 @@ import (
 //	POST /devsfu/room-metadata?room=R&metadata=M       (RoomService.UpdateRoomMetadata)
 //	POST /devsfu/permission?room=R&identity=I&can_subscribe=B&can_publish=B&can_publish_data=B&can_update_metadata=B
 //	                                      (RoomService.UpdateParticipant's permission)
+//	POST /devsfu/move?room=R&identity=I&destination=D  (LiveKit Cloud's MoveParticipant;
+//	                                      409 with the reason when refused)
 //	GET  /devsfu/participants?room=R   → ["alice","bob"]
 //	GET  /devsfu/stats                 → Stats as JSON
 //	GET  /devsfu/turn-stats            → TURNStats as JSON
@@ -114,6 +116,17 @@ func (s *Server) controlHandler() http.Handler {
 			CanSubscribe: b("can_subscribe"), CanPublish: b("can_publish"),
 			CanPublishData: b("can_publish_data"), CanUpdateMetadata: b("can_update_metadata"),
 		})
+	})
+	m.HandleFunc("/devsfu/move", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := s.MoveParticipant(r.FormValue("room"), id(r), r.FormValue("destination")); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 	m.HandleFunc("/devsfu/participants", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

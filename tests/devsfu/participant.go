@@ -26,7 +26,7 @@ const (
 
 // Participant is one session in a room (one participant sid).
 type Participant struct {
-	room       *Room
+	room       atomic.Pointer[Room] // replaced by a move (Server.MoveParticipant)
 	s          *Server
 	sid        string
 	identity   string
@@ -73,7 +73,6 @@ type Participant struct {
 func newParticipant(r *Room, jp *joinParams) (*Participant, error) {
 	c := jp.claims
 	p := &Participant{
-		room:         r,
 		s:            r.s,
 		sid:          newID(prefixParticipant),
 		identity:     c.Identity,
@@ -91,6 +90,7 @@ func newParticipant(r *Room, jp *joinParams) (*Participant, error) {
 		published:    map[uint32]*dataTrack{},
 		subs:         map[string]*subscription{},
 	}
+	p.room.Store(r)
 	p.grants.Store(c.Video.Clone())
 	if md := jp.jr.GetMetadata(); md != "" {
 		p.metadata = md
@@ -159,6 +159,9 @@ func (p *Participant) isPublisherNow() bool {
 // UpdateParticipantPermission since); never modified in place.
 func (p *Participant) grant() *auth.VideoGrant { return p.grants.Load() }
 
+// rm returns the room the participant is in now.
+func (p *Participant) rm() *Room { return p.room.Load() }
+
 // setPermission applies the permission part of livekit-server's
 // RoomService.UpdateParticipant: subscribe, publish, publish data and update
 // own metadata (hidden, recorder and agent stay as the token said). What the
@@ -174,7 +177,7 @@ func (p *Participant) setPermission(perm *lkpb.ParticipantPermission) {
 	g.CanUpdateOwnMetadata = auth.Bool(perm.GetCanUpdateMetadata())
 	p.grants.Store(g) // before the tracks go: no publish slips in between
 	if !g.EffectiveCanPublishData() {
-		p.room.unpublishAll(p)
+		p.rm().unpublishAll(p)
 	}
 	p.bumpAndBroadcast(func() bool { return true })
 	p.sendRefreshToken()
@@ -264,7 +267,7 @@ func (p *Participant) setState(st lkpb.ParticipantInfo_State) {
 	pi := p.infoLocked()
 	pub := p.isPublisher
 	p.mu.Unlock()
-	p.room.broadcastInfo(pi, pub, p.hidden)
+	p.rm().broadcastInfo(pi, pub, p.hidden)
 }
 
 // bumpAndBroadcast increments the version after a change made by f and
@@ -278,7 +281,7 @@ func (p *Participant) bumpAndBroadcast(f func() bool) {
 	p.version++
 	pi := p.infoLocked()
 	p.mu.Unlock()
-	p.room.broadcastInfo(pi, true, p.hidden)
+	p.rm().broadcastInfo(pi, true, p.hidden)
 }
 
 // --- signalling ---------------------------------------------------------
@@ -433,11 +436,11 @@ func (p *Participant) handleRequest(sc *signalConn, req *lkpb.SignalRequest) {
 	case *lkpb.SignalRequest_SyncState:
 		p.handleSyncState(m.SyncState)
 	case *lkpb.SignalRequest_PublishDataTrackRequest:
-		p.room.handlePublishDataTrack(p, m.PublishDataTrackRequest)
+		p.rm().handlePublishDataTrack(p, m.PublishDataTrackRequest)
 	case *lkpb.SignalRequest_UnpublishDataTrackRequest:
-		p.room.handleUnpublishDataTrack(p, m.UnpublishDataTrackRequest)
+		p.rm().handleUnpublishDataTrack(p, m.UnpublishDataTrackRequest)
 	case *lkpb.SignalRequest_UpdateDataSubscription:
-		p.room.handleUpdateDataSubscription(p, m.UpdateDataSubscription)
+		p.rm().handleUpdateDataSubscription(p, m.UpdateDataSubscription)
 	case *lkpb.SignalRequest_StoreDataBlobRequest:
 		if p.s.opts.DisableDataTracks {
 			return
@@ -574,12 +577,12 @@ func (p *Participant) resumeOn(sc *signalConn, jp *joinParams) {
 	}
 	rr.ClientConfiguration = p.s.clientConfiguration()
 	p.releaseSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Reconnect{Reconnect: rr}})
-	cur, left := p.room.allInfos(p)
+	cur, left := p.rm().allInfos(p)
 	if len(left) > 0 {
 		p.sendUpdate(left)
 	}
 	p.sendUpdate(cur)
-	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RoomUpdate{RoomUpdate: &lkpb.RoomUpdate{Room: p.room.proto()}}})
+	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RoomUpdate{RoomUpdate: &lkpb.RoomUpdate{Room: p.rm().proto()}}})
 	p.sendRefreshToken()
 }
 
@@ -621,7 +624,7 @@ func (p *Participant) close(reason lkpb.DisconnectReason, sendLeave bool) {
 	}
 	p.mu.Unlock()
 
-	p.room.remove(p, reason)
+	p.rm().remove(p, reason)
 	p.sigMu.Lock()
 	sc := p.sc
 	p.sc = nil
@@ -740,9 +743,9 @@ func (p *Participant) onChannelMessage(label string, msg []byte) {
 	}
 	switch label {
 	case labelReliable, labelLossy:
-		p.room.forwardData(p, label, msg)
+		p.rm().forwardData(p, label, msg)
 	case labelDataTrack:
-		p.room.forwardDataTrack(p, msg)
+		p.rm().forwardDataTrack(p, msg)
 	}
 }
 
