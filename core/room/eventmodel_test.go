@@ -106,6 +106,8 @@ func (m *eventModel) apply(ev Event) error {
 		m.room = e.Info
 	case RoomInfoChanged:
 		m.room = e.Info
+	case RoomMoved:
+		m.room = e.Info
 	case DataTrackPublished:
 		mp, ok := m.remote[e.Info.PublisherIdentity]
 		if !ok {

@@ -127,6 +127,9 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) loopStep {
 		return stepContinue
 	case *lkpb.SignalResponse_RoomUpdate:
 		r.setRoomInfo(m.RoomUpdate.GetRoom(), true)
+	case *lkpb.SignalResponse_RoomMoved:
+		r.applyMove(m.RoomMoved)
+		return stepContinue
 	case *lkpb.SignalResponse_RefreshToken:
 		t := m.RefreshToken
 		r.token.Store(&t)
