@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -369,5 +370,61 @@ func TestUnannouncedDepartureEndsItsStreams(t *testing.T) {
 		if n := r.dapi.ds.OpenIncomingStreams(); n != open {
 			t.Fatalf("%s: %d streams open, want %d", c.name, n, open)
 		}
+	}
+}
+
+// room_moved (move.go) against a table: who is not in the new room leaves (tracks first), then
+// RoomMoved, then the local participant's new session, the new session of a participant in both
+// rooms (same object), the arrivals and their tracks; the token of the move is the room's.
+func TestApplyMove(t *testing.T) {
+	r := offlineNew(t)
+	r.applyJoin(joinFirst, joinResponse("m0", "PA_me1", "Me", remoteInfo("b", "x"), remoteInfo("c", "y")), &fakeICE{})
+	close(r.connected)
+	drain(r)
+	oldB := r.RemoteParticipant("b")
+	trackX := oldB.DataTracks()[0]
+	trackY := r.RemoteParticipant("c").DataTracks()[0]
+
+	b2 := remoteInfo("b", "x")
+	b2.Sid = "PA_b2"
+	r.applyMove(&lkpb.RoomMovedResponse{
+		Room:              &lkpb.Room{Sid: "RM_2", Name: "r2", Metadata: "m2"},
+		Token:             "tok2",
+		Participant:       &lkpb.ParticipantInfo{Sid: "PA_me2", Identity: "me", Name: "Me", State: lkpb.ParticipantInfo_ACTIVE, Version: 2},
+		OtherParticipants: []*lkpb.ParticipantInfo{b2, remoteInfo("d", "z"), remoteInfo("me"), {Identity: "gone", Sid: "PA_g", State: lkpb.ParticipantInfo_DISCONNECTED}},
+	})
+
+	var order []string
+	for _, ev := range drain(r) {
+		switch e := ev.(type) {
+		case ParticipantDisconnected:
+			order = append(order, "left "+e.Participant.Identity())
+		case ParticipantConnected:
+			order = append(order, "joined "+e.Info.Identity)
+		case DataTrackPublished:
+			order = append(order, "published "+e.Info.Name)
+		case DataTrackUnpublished:
+			order = append(order, "unpublished "+e.Track.Name())
+		case ParticipantInfoChanged:
+			order = append(order, "info "+e.Info.Identity+" "+e.OldSID+">"+e.Info.SID)
+		case RoomMoved:
+			order = append(order, "moved "+e.OldName+">"+e.Info.Name+" "+e.Info.Metadata)
+		default:
+			order = append(order, fmt.Sprintf("%T", ev))
+		}
+	}
+	want := []string{"unpublished y", "left c", "moved r>r2 m2", "info me PA_me1>PA_me2", "info b PA_b>PA_b2", "joined d", "published z"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("events %v, want %v", order, want)
+	}
+	if r.RemoteParticipant("b") != oldB || oldB.SID() != "PA_b2" || r.RemoteParticipant("c") != nil || r.RemoteParticipant("d") == nil ||
+		r.RemoteParticipant("gone") != nil || len(r.RemoteParticipants()) != 2 {
+		t.Fatalf("participants after the move: %v", r.RemoteParticipants())
+	}
+	if got := oldB.DataTracks(); len(got) != 1 || got[0] != trackX || !trackX.IsPublished() || trackY.IsPublished() {
+		t.Fatalf("tracks after the move: b has %v, y published %v", got, trackY.IsPublished())
+	}
+	if r.Name() != "r2" || r.Info().SID != "RM_2" || r.LocalParticipant().SID() != "PA_me2" || *r.token.Load() != "tok2" {
+		t.Fatalf("room %q %q, local %q, token %q", r.Name(), r.Info().SID, r.LocalParticipant().SID(), *r.token.Load())
 	}
 }
