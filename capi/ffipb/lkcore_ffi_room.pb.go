@@ -1683,6 +1683,7 @@ type RoomEvent struct {
 	//	*RoomEvent_Disconnected
 	//	*RoomEvent_RoomUpdated
 	//	*RoomEvent_SnapshotTaken
+	//	*RoomEvent_RoomMoved
 	//	*RoomEvent_ParticipantConnected
 	//	*RoomEvent_ParticipantDisconnected
 	//	*RoomEvent_ParticipantUpdated
@@ -1800,6 +1801,15 @@ func (x *RoomEvent) GetSnapshotTaken() *RoomSnapshotTaken {
 	if x != nil {
 		if x, ok := x.Message.(*RoomEvent_SnapshotTaken); ok {
 			return x.SnapshotTaken
+		}
+	}
+	return nil
+}
+
+func (x *RoomEvent) GetRoomMoved() *RoomMoved {
+	if x != nil {
+		if x, ok := x.Message.(*RoomEvent_RoomMoved); ok {
+			return x.RoomMoved
 		}
 	}
 	return nil
@@ -1941,6 +1951,10 @@ type RoomEvent_SnapshotTaken struct {
 	SnapshotTaken *RoomSnapshotTaken `protobuf:"bytes,15,opt,name=snapshot_taken,json=snapshotTaken,proto3,oneof"` // ABI 1.12, answers RequestRoomSnapshotRequest
 }
 
+type RoomEvent_RoomMoved struct {
+	RoomMoved *RoomMoved `protobuf:"bytes,16,opt,name=room_moved,json=roomMoved,proto3,oneof"` // ABI 1.18
+}
+
 type RoomEvent_ParticipantConnected struct {
 	ParticipantConnected *ParticipantConnected `protobuf:"bytes,20,opt,name=participant_connected,json=participantConnected,proto3,oneof"`
 }
@@ -2000,6 +2014,8 @@ func (*RoomEvent_Disconnected) isRoomEvent_Message() {}
 func (*RoomEvent_RoomUpdated) isRoomEvent_Message() {}
 
 func (*RoomEvent_SnapshotTaken) isRoomEvent_Message() {}
+
+func (*RoomEvent_RoomMoved) isRoomEvent_Message() {}
 
 func (*RoomEvent_ParticipantConnected) isRoomEvent_Message() {}
 
@@ -2296,6 +2312,66 @@ func (x *RoomUpdated) GetOldMetadata() string {
 	return ""
 }
 
+// RoomMoved (ABI 1.18): the server moved this session to another room (LiveKit Cloud's
+// MoveParticipant; livekit-server 1.13 does not move participants). The room handle, the
+// connection and the local data tracks stay; the library has switched to the new room (its
+// token too, for later reconnections). Before this event, the participants who are not in the
+// new room left (data_track_unpublished for each of their tracks, then
+// participant_disconnected); after it come the local participant's changes
+// (participant_updated) and participant_connected for each participant of the new room, then
+// data_track_published for their tracks. A host replaces its room info with info.
+type RoomMoved struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Info          *RoomInfo              `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	OldRoomName   string                 `protobuf:"bytes,2,opt,name=old_room_name,json=oldRoomName,proto3" json:"old_room_name,omitempty"` // the room the session was moved out of
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomMoved) Reset() {
+	*x = RoomMoved{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomMoved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomMoved) ProtoMessage() {}
+
+func (x *RoomMoved) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomMoved.ProtoReflect.Descriptor instead.
+func (*RoomMoved) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RoomMoved) GetInfo() *RoomInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+func (x *RoomMoved) GetOldRoomName() string {
+	if x != nil {
+		return x.OldRoomName
+	}
+	return ""
+}
+
 type ParticipantConnected struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Info          *ParticipantInfo       `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
@@ -2305,7 +2381,7 @@ type ParticipantConnected struct {
 
 func (x *ParticipantConnected) Reset() {
 	*x = ParticipantConnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2317,7 +2393,7 @@ func (x *ParticipantConnected) String() string {
 func (*ParticipantConnected) ProtoMessage() {}
 
 func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2330,7 +2406,7 @@ func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantConnected.ProtoReflect.Descriptor instead.
 func (*ParticipantConnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
@@ -2353,7 +2429,7 @@ type ParticipantDisconnected struct {
 
 func (x *ParticipantDisconnected) Reset() {
 	*x = ParticipantDisconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2365,7 +2441,7 @@ func (x *ParticipantDisconnected) String() string {
 func (*ParticipantDisconnected) ProtoMessage() {}
 
 func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2378,7 +2454,7 @@ func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantDisconnected.ProtoReflect.Descriptor instead.
 func (*ParticipantDisconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ParticipantDisconnected) GetIdentity() string {
@@ -2422,7 +2498,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2510,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2523,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ParticipantUpdated) GetInfo() *ParticipantInfo {
@@ -2514,7 +2590,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2602,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2615,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -2693,7 +2769,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd9\f\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x94\r\n" +
 	"\tRoomEvent\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12#\n" +
@@ -2704,7 +2780,9 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\vreconnected\x18\f \x01(\v2\x1a.lkcore.ffi.v1.ReconnectedH\x00R\vreconnected\x12A\n" +
 	"\fdisconnected\x18\r \x01(\v2\x1b.lkcore.ffi.v1.DisconnectedH\x00R\fdisconnected\x12?\n" +
 	"\froom_updated\x18\x0e \x01(\v2\x1a.lkcore.ffi.v1.RoomUpdatedH\x00R\vroomUpdated\x12I\n" +
-	"\x0esnapshot_taken\x18\x0f \x01(\v2 .lkcore.ffi.v1.RoomSnapshotTakenH\x00R\rsnapshotTaken\x12Z\n" +
+	"\x0esnapshot_taken\x18\x0f \x01(\v2 .lkcore.ffi.v1.RoomSnapshotTakenH\x00R\rsnapshotTaken\x129\n" +
+	"\n" +
+	"room_moved\x18\x10 \x01(\v2\x18.lkcore.ffi.v1.RoomMovedH\x00R\troomMoved\x12Z\n" +
 	"\x15participant_connected\x18\x14 \x01(\v2#.lkcore.ffi.v1.ParticipantConnectedH\x00R\x14participantConnected\x12c\n" +
 	"\x18participant_disconnected\x18\x15 \x01(\v2&.lkcore.ffi.v1.ParticipantDisconnectedH\x00R\x17participantDisconnected\x12T\n" +
 	"\x13participant_updated\x18\x16 \x01(\v2!.lkcore.ffi.v1.ParticipantUpdatedH\x00R\x12participantUpdated\x12H\n" +
@@ -2731,7 +2809,10 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\vRoomUpdated\x12+\n" +
 	"\x04info\x18\x01 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04info\x12)\n" +
 	"\x10metadata_changed\x18\x02 \x01(\bR\x0fmetadataChanged\x12!\n" +
-	"\fold_metadata\x18\x03 \x01(\tR\voldMetadata\"J\n" +
+	"\fold_metadata\x18\x03 \x01(\tR\voldMetadata\"\\\n" +
+	"\tRoomMoved\x12+\n" +
+	"\x04info\x18\x01 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04info\x12\"\n" +
+	"\rold_room_name\x18\x02 \x01(\tR\voldRoomName\"J\n" +
 	"\x14ParticipantConnected\x122\n" +
 	"\x04info\x18\x01 \x01(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x04info\"n\n" +
 	"\x17ParticipantDisconnected\x12\x1a\n" +
@@ -2803,7 +2884,7 @@ func file_lkcore_ffi_room_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_lkcore_ffi_room_proto_goTypes = []any{
 	(IceTransportPolicy)(0),            // 0: lkcore.ffi.v1.IceTransportPolicy
 	(ConnectionState)(0),               // 1: lkcore.ffi.v1.ConnectionState
@@ -2835,78 +2916,81 @@ var file_lkcore_ffi_room_proto_goTypes = []any{
 	(*Reconnected)(nil),                // 27: lkcore.ffi.v1.Reconnected
 	(*Disconnected)(nil),               // 28: lkcore.ffi.v1.Disconnected
 	(*RoomUpdated)(nil),                // 29: lkcore.ffi.v1.RoomUpdated
-	(*ParticipantConnected)(nil),       // 30: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),    // 31: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),         // 32: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),         // 33: lkcore.ffi.v1.DataPacketReceived
-	nil,                                // 34: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                // 35: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	(*E2EeOptions)(nil),                // 36: lkcore.ffi.v1.E2eeOptions
-	(DeliveryMode)(0),                  // 37: lkcore.ffi.v1.DeliveryMode
-	(*RemoteDataTrackInfo)(nil),        // 38: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil), // 39: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),   // 40: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil), // 41: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),  // 42: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),  // 43: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*LocalDataTrackSidChanged)(nil),   // 44: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*RpcInvocation)(nil),              // 45: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),               // 46: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),     // 47: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                      // 48: lkcore.ffi.v1.Error
+	(*RoomMoved)(nil),                  // 30: lkcore.ffi.v1.RoomMoved
+	(*ParticipantConnected)(nil),       // 31: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),    // 32: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),         // 33: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),         // 34: lkcore.ffi.v1.DataPacketReceived
+	nil,                                // 35: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                // 36: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	(*E2EeOptions)(nil),                // 37: lkcore.ffi.v1.E2eeOptions
+	(DeliveryMode)(0),                  // 38: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackInfo)(nil),        // 39: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil), // 40: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),   // 41: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil), // 42: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),  // 43: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),  // 44: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*LocalDataTrackSidChanged)(nil),   // 45: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*RpcInvocation)(nil),              // 46: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),               // 47: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),     // 48: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                      // 49: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	7,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
 	9,  // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	36, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	37, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
 	0,  // 3: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
 	8,  // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
-	37, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	38, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
 	10, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
 	1,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
 	10, // 8: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
 	18, // 9: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
 	18, // 10: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	38, // 11: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	39, // 12: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	39, // 11: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	40, // 12: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
 	12, // 13: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
 	12, // 14: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	34, // 15: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	35, // 15: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
 	2,  // 16: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
 	19, // 17: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	35, // 18: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	36, // 18: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
 	25, // 19: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
 	26, // 20: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
 	27, // 21: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
 	28, // 22: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
 	29, // 23: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
 	17, // 24: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
-	30, // 25: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	31, // 26: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	32, // 27: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	33, // 28: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	40, // 29: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	41, // 30: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	42, // 31: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	43, // 32: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	44, // 33: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
-	45, // 34: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	46, // 35: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	47, // 36: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	1,  // 37: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	4,  // 38: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	4,  // 39: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	3,  // 40: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	48, // 41: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	10, // 42: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	18, // 43: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	3,  // 44: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	18, // 45: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	46, // [46:46] is the sub-list for method output_type
-	46, // [46:46] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	30, // 25: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
+	31, // 26: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	32, // 27: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	33, // 28: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	34, // 29: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	41, // 30: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	42, // 31: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	43, // 32: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	44, // 33: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	45, // 34: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
+	46, // 35: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	47, // 36: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	48, // 37: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	1,  // 38: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	4,  // 39: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	4,  // 40: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	3,  // 41: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	49, // 42: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	10, // 43: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	10, // 44: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
+	18, // 45: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	3,  // 46: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	18, // 47: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -2926,6 +3010,7 @@ func file_lkcore_ffi_room_proto_init() {
 		(*RoomEvent_Disconnected)(nil),
 		(*RoomEvent_RoomUpdated)(nil),
 		(*RoomEvent_SnapshotTaken)(nil),
+		(*RoomEvent_RoomMoved)(nil),
 		(*RoomEvent_ParticipantConnected)(nil),
 		(*RoomEvent_ParticipantDisconnected)(nil),
 		(*RoomEvent_ParticipantUpdated)(nil),
@@ -2945,7 +3030,7 @@ func file_lkcore_ffi_room_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_room_proto_rawDesc), len(file_lkcore_ffi_room_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -457,6 +457,8 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 		}}}
 	case room.RoomInfoChanged:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{Info: roomInfo(e.Info, state)}}}
+	case room.RoomMoved:
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomMoved{RoomMoved: &ffipb.RoomMoved{Info: roomInfo(e.Info, state), OldRoomName: e.OldName}}}
 	case room.DataReceived:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataReceived{DataReceived: &ffipb.DataPacketReceived{
 			ParticipantIdentity: e.SenderIdentity,

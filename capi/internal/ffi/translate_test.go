@@ -33,6 +33,11 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{
 				Info: &ffipb.RoomInfo{Sid: "RM_1", Name: "r", Metadata: "m", NumParticipants: 3, MaxParticipants: 9, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting},
 			}}}},
+		{"room moved", room.RoomMoved{OldName: "a", Info: room.RoomInfo{SID: "RM_2", Name: "b", Metadata: "mb", NumParticipants: 2, CreatedAt: created}},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomMoved{RoomMoved: &ffipb.RoomMoved{
+				Info:        &ffipb.RoomInfo{Sid: "RM_2", Name: "b", Metadata: "mb", NumParticipants: 2, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting},
+				OldRoomName: "a",
+			}}}},
 		{"participant name", room.ParticipantNameChanged{OldName: "Alice", NewName: "Alice 2", Info: alice},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
 				Info: participantInfo(alice), NameChanged: true, OldName: "Alice",
