@@ -39,8 +39,9 @@ __all__ = [
 
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
-#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 17, for
-#: ``GetE2eeStatsResponse.participant_states`` (``E2EEManager.encryption_state``: the library
+#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 18, for the
+#: ``RoomMoved`` room event (``moved``: a library before 1.18 ignores a move to another room);
+#: since 17, for ``GetE2eeStatsResponse.participant_states`` (``E2EEManager.encryption_state``: the library
 #: holds each participant's state); since 15, for the order
 #: of room events its model relies on (a participant's ``RemoteDataTrackUnpublished`` events
 #: before its ``ParticipantDisconnected``; after a full reconnect only who joined or left is
@@ -51,7 +52,7 @@ ABI_VERSION_MAJOR = 1
 #: since 13, ``SubscribeDataTrackRequest.buffer_bytes`` and the default subscription buffer
 #: that ``subscribe()`` relies on; since 11, ``RoomEvent.owned_handles``; since 10,
 #: ``lk_data_track_read_frame`` and the ``RemoteDataTrackSidChanged`` room event).
-ABI_VERSION_MINOR = 17
+ABI_VERSION_MINOR = 18
 
 _LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
 _DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")

@@ -21,6 +21,7 @@ Events (``room.on(name, handler)``; handlers may be sync or async; or iterate ov
 ``reconnected``                     (kind: ReconnectKind)
 ``room_metadata_changed``           (old: str, new: str)
 ``room_updated``                    ()
+``moved``                           ()
 ``participant_connected``           (participant: RemoteParticipant)
 ``participant_disconnected``        (participant: RemoteParticipant, reason: DisconnectReason)
 ``participant_metadata_changed``    (participant, old: str, new: str)
@@ -49,6 +50,12 @@ again, under a new sid (``track.sid`` is already the new one); the track stayed 
 comes before ``participant_disconnected``, so a participant reported gone has no track left.
 After a full reconnect of this room (``reconnected`` with ``ReconnectKind.FULL``) only who joined
 or left meanwhile is reported; a participant that stayed keeps its object and its tracks.
+
+``moved``: the server moved this session to another room (LiveKit Cloud's MoveParticipant); as in
+``livekit.rtc`` it has no arguments, and ``room.name`` / ``room.sid`` are already the new room's.
+Before it, the participants who are not in the new room leave (their tracks first); after it,
+the new room's participants and their tracks arrive, as ordinary events. The ``Room`` object,
+its connection and its local data tracks stay; the library reconnects to the new room.
 """
 
 from __future__ import annotations
@@ -103,6 +110,7 @@ RoomEventName = Literal[
     "reconnected",
     "room_metadata_changed",
     "room_updated",
+    "moved",
     "participant_connected",
     "participant_disconnected",
     "participant_metadata_changed",
@@ -899,6 +907,9 @@ class Room(EventEmitter[RoomEventName]):
             if ru.metadata_changed:
                 self.emit("room_metadata_changed", ru.old_metadata, ru.info.metadata)
             self.emit("room_updated")
+        elif kind == "room_moved":
+            self._info.CopyFrom(re.room_moved.info)
+            self.emit("moved")
         elif kind == "participant_connected":
             info = re.participant_connected.info
             p = self._remote.get(info.identity)

@@ -433,3 +433,38 @@ async def test_failed_connect_leaves_the_room_connectable(devsfu, token_for) -> 
     with pytest.raises(errors.FailedPreconditionError):  # connected once: a new Room is needed
         await room.connect(devsfu.url, token_for("retry"))
 
+
+
+async def test_moved_to_another_room(devsfu, room_name) -> None:
+    # LiveKit Cloud's MoveParticipant, played by devsfu: m leaves room a's participants (alice's
+    # track first), "moved" (room.name already b's), then b's participants and tracks arrive;
+    # the binding's model equals the library's afterwards, and data flows in room b.
+    a, b = room_name + "-a", room_name + "-b"
+    alice = await connect(devsfu.url, devsfu.token(a, "alice"))
+    bob = await connect(devsfu.url, devsfu.token(b, "bob"))
+    m: "lkcore.Room | None" = None
+    try:
+        await alice.local_participant.publish_data_track("ta")
+        await bob.local_participant.publish_data_track("tb")
+        m = await connect(devsfu.url, devsfu.token(a, "m"))
+        assert "ta" in m.remote_participants["alice"].data_tracks
+        order: "list[tuple[str, str]]" = []
+        m.on("data_track_unpublished", lambda t: order.append(("unpublished", t.name)))
+        m.on("participant_disconnected", lambda p, _r: order.append(("left", p.identity)))
+        m.on("moved", lambda: order.append(("moved", m.name)))
+        m.on("participant_connected", lambda p: order.append(("joined", p.identity)))
+        m.on("data_track_published", lambda t: order.append(("published", t.name)))
+        published = EventWaiter(m, "data_track_published")
+        control(devsfu.url, "move", room=a, identity="m", destination=b)
+        await published.wait(lambda t: t.name == "tb")
+        assert order == [("unpublished", "ta"), ("left", "alice"), ("moved", b), ("joined", "bob"), ("published", "tb")]
+        assert m.name == b and sorted(m.remote_participants) == ["bob"]
+        await assert_model_matches_library(m)
+        got = EventWaiter(bob, "data_received")
+        await m.local_participant.publish_data(b"hi", topic="moved")
+        (packet,) = await got.wait()
+        assert packet.data == b"hi" and packet.participant_identity == "m"
+    finally:
+        for r in (alice, bob, m):
+            if r is not None:
+                await r.disconnect()
