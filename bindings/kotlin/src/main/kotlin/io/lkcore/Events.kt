@@ -31,6 +31,17 @@ sealed class RoomEvent {
      */
     data class RoomUpdated(val info: RoomInfo, val metadataChanged: Boolean = false, val oldMetadata: String = "") : RoomEvent()
 
+    /**
+     * The server moved this session to another room (LiveKit Cloud's MoveParticipant; ABI
+     * 1.18): [info] is the new room, [oldRoomName] the room it left. The [Room], its
+     * connection and its local data tracks stay. Before this event the participants who are not
+     * in the new room left ([DataTrackUnpublished] for their tracks, then
+     * [ParticipantDisconnected]); after it come the local participant's [ParticipantUpdated] and
+     * [ParticipantConnected] for each participant of the new room, then their
+     * [DataTrackPublished]. Later reconnections join the new room.
+     */
+    data class RoomMoved(val info: RoomInfo, val oldRoomName: String) : RoomEvent()
+
     /** A remote participant joined. */
     data class ParticipantConnected(val participant: Participant) : RoomEvent()
 

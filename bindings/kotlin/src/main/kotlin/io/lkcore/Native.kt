@@ -17,9 +17,10 @@ internal const val ABI_MAJOR = 1
  * RoomOptions.data_track_buffer_bytes, 1.14: an older library would ignore both and deliver an
  * auto-subscription's frames as events nothing here reads; LocalDataTrackSidChanged, 1.15, without
  * which a local track's info would keep the sid of its first publish after a full reconnect;
- * GetE2eeStatsResponse.participant_states, 1.17, which E2eeStats.encryptionStates reads).
+ * GetE2eeStatsResponse.participant_states, 1.17, which E2eeStats.encryptionStates reads; the
+ * RoomMoved event, 1.18: an older library ignores a move to another room).
  */
-internal const val ABI_MINOR = 17
+internal const val ABI_MINOR = 18
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

@@ -539,6 +539,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 lkcore.ffi.v1.RoomEvent.MessageCase.ROOM_UPDATED -> e.roomUpdated.let {
                     RoomEvent.RoomUpdated(Convert.roomInfo(it.info), it.metadataChanged, it.oldMetadata)
                 }
+                lkcore.ffi.v1.RoomEvent.MessageCase.ROOM_MOVED -> e.roomMoved.let {
+                    RoomEvent.RoomMoved(Convert.roomInfo(it.info), it.oldRoomName)
+                }
                 lkcore.ffi.v1.RoomEvent.MessageCase.SNAPSHOT_TAKEN -> e.snapshotTaken.snapshot.let { s ->
                     // In event order: the objects of its tracks are as the events before it left them.
                     RoomEvent.SnapshotTaken(Convert.snapshot(s, synchronized(trackLock) { s.remoteDataTracksList.map(::remoteTrack) }))

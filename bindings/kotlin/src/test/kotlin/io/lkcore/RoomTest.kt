@@ -117,6 +117,41 @@ class RoomTest : LkTestBase() {
     }
 
     @Test
+    fun `a move to another room is reported as deltas around RoomMoved`() = lkTest {
+        // LiveKit Cloud's MoveParticipant, played by devsfu (POST /devsfu/move).
+        val a = roomName + "-a"
+        val b = roomName + "-b"
+        Room().use { alice ->
+            Room().use { bob ->
+                Room().use { m ->
+                    alice.connect(DevSfu.url, DevSfu.token(a, "alice"))
+                    bob.connect(DevSfu.url, DevSfu.token(b, "bob"))
+                    alice.publishDataTrack("ta")
+                    bob.publishDataTrack("tb")
+                    val rec = record(m)
+                    m.connect(DevSfu.url, DevSfu.token(a, "m"))
+                    DevSfu.control("move", "room" to a, "identity" to "m", "destination" to b)
+                    rec.await<RoomEvent.DataTrackPublished> { it.track.info.name == "tb" }
+                    val order = rec.seen.value.mapNotNull { e ->
+                        when (e) {
+                            is RoomEvent.DataTrackUnpublished -> "unpublished ${e.name}"
+                            is RoomEvent.ParticipantDisconnected -> "left ${e.identity}"
+                            is RoomEvent.RoomMoved -> "moved ${e.oldRoomName}>${e.info.name}"
+                            is RoomEvent.ParticipantConnected -> "joined ${e.participant.identity}"
+                            is RoomEvent.DataTrackPublished -> "published ${e.track.info.name}"
+                            else -> null
+                        }
+                    }
+                    assertEquals(listOf("unpublished ta", "left alice", "moved $a>$b", "joined bob", "published tb"), order)
+                    val snap = m.snapshot()
+                    assertEquals(b, snap.room.name)
+                    assertEquals(listOf("bob"), snap.remoteParticipants.map { it.identity })
+                }
+            }
+        }
+    }
+
+    @Test
     fun `bad token is unauthorized`() = lkTest {
         Room().use { room ->
             assertFailsWith<UnauthorizedException> { room.connect(DevSfu.url, "not-a-token") }
