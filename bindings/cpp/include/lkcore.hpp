@@ -75,12 +75,13 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.17
+//   of the header's major version and at least its minor version. This API needs ABI 1.18
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
 //   SetDataTrackDeliveryRequest of 1.14, the order of room events and LocalDataTrackSidChanged
-//   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17) and does not
+//   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17, RoomMoved of
+//   1.18) and does not
 //   build against an older lkcore.h. Fields, events and enum values added
 //   by a newer library of the same major version are ignored or kept as numbers.
 //
@@ -449,6 +450,17 @@ struct RoomUpdatedEvent {
   bool metadata_changed = false;
   std::string old_metadata;  // the metadata before the change (set with metadata_changed)
 };
+// The server moved this session to another room (LiveKit Cloud's MoveParticipant; ABI 1.18):
+// info is the new room, old_room_name the room it left. The Room, its connection and its local
+// data tracks stay. Before this event the participants who are not in the new room left (a
+// DataTrackUnpublishedEvent for each of their tracks, then ParticipantDisconnectedEvent); after
+// it come the local participant's ParticipantUpdatedEvent and a ParticipantConnectedEvent for
+// each participant of the new room, then their DataTrackPublishedEvent. Later reconnections
+// join the new room.
+struct RoomMovedEvent {
+  RoomInfo info;
+  std::string old_room_name;
+};
 // A remote participant joined.
 struct ParticipantConnectedEvent {
   ParticipantInfo info;
@@ -543,7 +555,8 @@ using RoomEvent = std::variant<ConnectionStateChangedEvent, ReconnectingEvent, R
                                RoomUpdatedEvent, ParticipantConnectedEvent, ParticipantDisconnectedEvent,
                                ParticipantUpdatedEvent, DataReceivedEvent, DataTrackPublishedEvent,
                                DataTrackUnpublishedEvent, LocalDataTrackUnpublishedEvent, EncryptionStateChangedEvent,
-                               DataTrackSidChangedEvent, SnapshotTakenEvent, LocalDataTrackSidChangedEvent>;
+                               DataTrackSidChangedEvent, SnapshotTakenEvent, LocalDataTrackSidChangedEvent,
+                               RoomMovedEvent>;
 
 // ---------------------------------------------------------------------------------------------
 // Options

@@ -241,6 +241,9 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
       *out = RoomUpdatedEvent{from_pb(u.info()), u.metadata_changed(), u.old_metadata()};
       return true;
     }
+    case pb::RoomEvent::kRoomMoved:
+      *out = RoomMovedEvent{from_pb(e.room_moved().info()), e.room_moved().old_room_name()};
+      return true;
     case pb::RoomEvent::kParticipantConnected:
       *out = ParticipantConnectedEvent{from_pb(e.participant_connected().info())};
       return true;

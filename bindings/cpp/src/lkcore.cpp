@@ -13,10 +13,11 @@
 // order of room events of ABI 1.15 (a participant's tracks unpublished before it is reported
 // gone: an untaken auto-subscription is released on its track's unpublish only) and its
 // LocalDataTrackSidChanged (LocalDataTrack::info), and GetE2eeStatsResponse.participant_states
-// (ABI 1.17, E2eeStats::encryption_states); the client refuses a loaded library older than the
+// (ABI 1.17, E2eeStats::encryption_states), and the RoomMoved event (ABI 1.18: an older library
+// ignores a move to another room); the client refuses a loaded library older than the
 // header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 17,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.17 or later");
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 18,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.18 or later");
 
 namespace lk {
 

@@ -422,3 +422,32 @@ TEST_F(E2E, PermissionChangeThroughTheServerApiIsAnnounced) {
   }
   expect_error(LK_ERR_NOT_ALLOWED, [&] { bob.publish_data_track("not-allowed"); }, "publish after the revocation");
 }
+
+// LiveKit Cloud's MoveParticipant, played by devsfu: m leaves room a's participants (alice's track
+// first), RoomMovedEvent, then room b's participants and tracks arrive; the snapshot is room b's.
+TEST_F(E2E, AMoveToAnotherRoomIsReportedAsDeltasAroundRoomMoved) {
+  const std::string a = room + "-a", b = room + "-b";
+  lk::Room alice(client_a), bob(client_b), m(client_a);
+  alice.connect(sfu.url, sfu.token(a, "alice"));
+  bob.connect(sfu.url, sfu.token(b, "bob"));
+  auto ta = alice.publish_data_track("ta");
+  auto tb = bob.publish_data_track("tb");
+  Events ev(m);
+  m.connect(sfu.url, sfu.token(a, "m"));
+  ASSERT_TRUE(sfu.control("move", "room=" + a + " identity=m destination=" + b));
+  ev.wait<lk::DataTrackPublishedEvent>([](const lk::DataTrackPublishedEvent &e) { return e.track.info.name == "tb"; });
+  std::vector<std::string> order;
+  for (const auto &e : ev.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })) {
+    if (auto *u = std::get_if<lk::DataTrackUnpublishedEvent>(&e)) order.push_back("unpublished " + u->name);
+    if (auto *l = std::get_if<lk::ParticipantDisconnectedEvent>(&e)) order.push_back("left " + l->identity);
+    if (auto *mv = std::get_if<lk::RoomMovedEvent>(&e)) order.push_back("moved " + mv->old_room_name + ">" + mv->info.name);
+    if (auto *j = std::get_if<lk::ParticipantConnectedEvent>(&e)) order.push_back("joined " + j->info.identity);
+    if (auto *p = std::get_if<lk::DataTrackPublishedEvent>(&e)) order.push_back("published " + p->track.info.name);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"unpublished ta", "left alice", "moved " + a + ">" + b, "joined bob",
+                                             "published tb"}));
+  auto snap = m.snapshot();
+  EXPECT_EQ(snap.room.name, b);
+  ASSERT_EQ(snap.remote_participants.size(), 1u);
+  EXPECT_EQ(snap.remote_participants[0].identity, "bob");
+}
