@@ -81,7 +81,10 @@ TEST_F(E2E, WrongKeyIsReportedThenRotationHeals) {
   ev_b.wait<lk::EncryptionStateChangedEvent>([](auto &e) { return e.state == lk::EncryptionState::Ok; });
   EXPECT_EQ(bob.encryption_state("alice"), lk::EncryptionState::Ok);
   EXPECT_EQ(bob.e2ee_stats().encryption_states, (std::map<std::string, lk::EncryptionState>{{"alice", lk::EncryptionState::Ok}}));
-  // alice leaves: her state goes with her.
+  // alice leaves: her state goes with her. The server announces a participant that publishes
+  // nothing with its next batch of updates, and one that joins and leaves within a batch is
+  // never announced, nor its departure: alice must be known before her departure is awaited.
+  ev_b.wait<lk::ParticipantConnectedEvent>([](auto &e) { return e.info.identity == "alice"; });
   alice.disconnect();
   ev_b.wait<lk::ParticipantDisconnectedEvent>([](auto &e) { return e.identity == "alice"; });
   EXPECT_EQ(bob.encryption_state("alice"), lk::EncryptionState::Unspecified);

@@ -59,6 +59,10 @@ class E2eeTest : LkTestBase() {
                 rec.await<RoomEvent.EncryptionStateChanged> { it.state == EncryptionState.OK }
                 assertEquals(EncryptionState.OK, bob.encryptionState("alice"))
                 assertEquals(mapOf("alice" to EncryptionState.OK), bob.e2eeStats().encryptionStates)
+                // The server announces a participant that publishes nothing with its next batch of
+                // updates, and one that joins and leaves within a batch is never announced, nor
+                // its departure: alice must be known before her departure is awaited below.
+                rec.await<RoomEvent.ParticipantConnected> { it.participant.identity == "alice" }
             }
             // alice left: her state went with her.
             rec.await<RoomEvent.ParticipantDisconnected> { it.identity == "alice" }
