@@ -183,7 +183,7 @@ func FuzzDataPacketDispatch(f *testing.F) {
 // FuzzRoomSignal feeds arbitrary SignalResponse sequences to the room loop's handler and from
 // there to the data-track managers: participant updates (joins, leaves, metadata, attributes,
 // data tracks), room updates, request responses, publish/unpublish responses, subscriber-handle
-// maps, token refreshes; a JoinResponse is taken as the join of a full reconnect (applyJoin).
+// maps, token refreshes, moves to another room; a JoinResponse is taken as the join of a full reconnect (applyJoin).
 // Answers, trickles and leaves go to the engine and to teardown, which have their own targets
 // and tests, and are skipped. Nothing may panic, the participant table stays consistent, and
 // a model built from the events alone (what a binding keeps) always equals the room's
@@ -213,6 +213,17 @@ func FuzzRoomSignal(f *testing.F) {
 				DataTracks: []*lkpb.DataTrackInfo{{PubHandle: 1, Sid: "DTR_new", Name: "n"}}},
 		}}}})
 	f.Add(append(protowire.AppendBytes(nil, jr), upd(&lkpb.ParticipantInfo{Identity: "new", Sid: "PA_new", Version: 2, State: lkpb.ParticipantInfo_DISCONNECTED})...))
+	// A move to another room: callee-js is there too (another session), "new" with a track, our
+	// own session with a new sid.
+	mv, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RoomMoved{RoomMoved: &lkpb.RoomMovedResponse{
+		Room: &lkpb.Room{Sid: "RM_elsewhere", Name: "elsewhere"}, Token: "t",
+		Participant: &lkpb.ParticipantInfo{Identity: "me", Sid: "PA_me2", Version: 9, State: lkpb.ParticipantInfo_ACTIVE},
+		OtherParticipants: []*lkpb.ParticipantInfo{
+			{Identity: "callee-js", Sid: "PA_callee-js-2", Version: 1, State: lkpb.ParticipantInfo_ACTIVE},
+			{Identity: "new", Sid: "PA_new", Version: 1, State: lkpb.ParticipantInfo_ACTIVE,
+				DataTracks: []*lkpb.DataTrackInfo{{PubHandle: 1, Sid: "DTR_new", Name: "n"}}},
+		}}}})
+	f.Add(protowire.AppendBytes(nil, mv))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := offlineRoom(t, nil)
 		model := newEventModel(stateOf(r))
