@@ -127,19 +127,7 @@ func TestDataTrackSubscriberFullReconnectKeepsWhoStayed(t *testing.T) {
 		return ok && e.Participant == rgone
 	})
 
-	var order []string
-	for _, ev := range sub.events()[before:] {
-		switch e := ev.(type) {
-		case room.ParticipantConnected:
-			order = append(order, "connected "+e.Participant.Identity())
-		case room.ParticipantDisconnected:
-			order = append(order, "disconnected "+e.Participant.Identity())
-		case room.DataTrackUnpublished:
-			order = append(order, "unpublished "+e.Track.PublisherIdentity()+"/"+e.Track.Name())
-		case room.DataTrackPublished:
-			order = append(order, "published "+e.Track.PublisherIdentity()+"/"+e.Track.Name())
-		}
-	}
+	order := membershipOrder(sub.events()[before:])
 	if want := []string{"unpublished gone/g", "disconnected gone"}; !slices.Equal(order, want) {
 		t.Fatalf("events of the full reconnect %v, want %v", order, want)
 	}

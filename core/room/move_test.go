@@ -57,21 +57,7 @@ func TestRoomMoved(t *testing.T) {
 		return ok && e.Track.Name() == "tb"
 	}).(room.DataTrackPublished)
 
-	var order []string
-	for _, ev := range m.events()[before:] {
-		switch e := ev.(type) {
-		case room.ParticipantConnected:
-			order = append(order, "connected "+e.Participant.Identity())
-		case room.ParticipantDisconnected:
-			order = append(order, "disconnected "+e.Participant.Identity())
-		case room.DataTrackUnpublished:
-			order = append(order, "unpublished "+e.Track.PublisherIdentity()+"/"+e.Track.Name())
-		case room.DataTrackPublished:
-			order = append(order, "published "+e.Track.PublisherIdentity()+"/"+e.Track.Name())
-		case room.RoomMoved:
-			order = append(order, "moved "+e.Info.Name)
-		}
-	}
+	order := membershipOrder(m.events()[before:])
 	want := []string{"unpublished alice/ta", "disconnected alice", "moved b", "connected bob", "published bob/tb"}
 	if !slices.Equal(order, want) {
 		t.Fatalf("events of the move %v, want %v", order, want)
@@ -129,6 +115,27 @@ func TestRoomMoved(t *testing.T) {
 		t.Fatalf("after the full reconnect: room %q, server: a %v, b %v", m.r.Info().Name, s.Participants("a"), s.Participants("b"))
 	}
 	roundTripData(t, ctx, bob, m, "after-reconnect")
+}
+
+// membershipOrder describes the membership events among evs in order: who connected and
+// disconnected, which tracks were published and unpublished (publisher/name), RoomMoved.
+func membershipOrder(evs []room.Event) []string {
+	var order []string
+	for _, ev := range evs {
+		switch e := ev.(type) {
+		case room.ParticipantConnected:
+			order = append(order, "connected "+e.Participant.Identity())
+		case room.ParticipantDisconnected:
+			order = append(order, "disconnected "+e.Participant.Identity())
+		case room.DataTrackUnpublished:
+			order = append(order, "unpublished "+e.Track.PublisherIdentity()+"/"+e.Track.Name())
+		case room.DataTrackPublished:
+			order = append(order, "published "+e.Track.PublisherIdentity()+"/"+e.Track.Name())
+		case room.RoomMoved:
+			order = append(order, "moved "+e.Info.Name)
+		}
+	}
+	return order
 }
 
 func identities(ps []*room.RemoteParticipant) []string {

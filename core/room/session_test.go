@@ -152,21 +152,11 @@ func TestApplyJoinFull(t *testing.T) {
 	r.applyJoin(joinFull, joinResponse("m1", "PA_me2", "Me2", remoteInfo("b", "x"), remoteInfo("d", "z")), ice)
 
 	evs := drain(r)
-	var order []string
+	order := eventLabels(evs, false)
 	var meta *RoomMetadataChanged
 	var name *ParticipantNameChanged
 	for _, ev := range evs {
 		switch e := ev.(type) {
-		case ParticipantDisconnected:
-			order = append(order, "left "+e.Participant.Identity())
-		case ParticipantConnected:
-			order = append(order, "joined "+e.Info.Identity)
-		case DataTrackPublished:
-			order = append(order, "published "+e.Info.Name)
-		case DataTrackUnpublished:
-			order = append(order, "unpublished "+e.Track.Name())
-		case ParticipantInfoChanged: // not for the local participant (LocalParticipantRejoined), nor b
-			order = append(order, "info "+e.Info.Identity)
 		case RoomMetadataChanged:
 			meta = &e
 		case ParticipantNameChanged:
@@ -394,25 +384,7 @@ func TestApplyMove(t *testing.T) {
 		OtherParticipants: []*lkpb.ParticipantInfo{b2, remoteInfo("d", "z"), remoteInfo("me"), {Identity: "gone", Sid: "PA_g", State: lkpb.ParticipantInfo_DISCONNECTED}},
 	})
 
-	var order []string
-	for _, ev := range drain(r) {
-		switch e := ev.(type) {
-		case ParticipantDisconnected:
-			order = append(order, "left "+e.Participant.Identity())
-		case ParticipantConnected:
-			order = append(order, "joined "+e.Info.Identity)
-		case DataTrackPublished:
-			order = append(order, "published "+e.Info.Name)
-		case DataTrackUnpublished:
-			order = append(order, "unpublished "+e.Track.Name())
-		case ParticipantInfoChanged:
-			order = append(order, "info "+e.Info.Identity+" "+e.OldSID+">"+e.Info.SID)
-		case RoomMoved:
-			order = append(order, "moved "+e.OldName+">"+e.Info.Name+" "+e.Info.Metadata)
-		default:
-			order = append(order, fmt.Sprintf("%T", ev))
-		}
-	}
+	order := eventLabels(drain(r), true)
 	want := []string{"unpublished y", "left c", "moved r>r2 m2", "info me PA_me1>PA_me2", "info b PA_b>PA_b2", "joined d", "published z"}
 	if !slices.Equal(order, want) {
 		t.Fatalf("events %v, want %v", order, want)
@@ -427,4 +399,32 @@ func TestApplyMove(t *testing.T) {
 	if r.Name() != "r2" || r.Info().SID != "RM_2" || r.LocalParticipant().SID() != "PA_me2" || *r.token.Load() != "tok2" {
 		t.Fatalf("room %q %q, local %q, token %q", r.Name(), r.Info().SID, r.LocalParticipant().SID(), *r.token.Load())
 	}
+}
+
+// eventLabels describes evs in order: who joined and left, tracks published and unpublished
+// (by name), a participant's new session ("info identity old>new"), RoomMoved ("moved
+// old>new metadata"); with all, every other event by its type, else those are left out.
+func eventLabels(evs []Event, all bool) []string {
+	var order []string
+	for _, ev := range evs {
+		switch e := ev.(type) {
+		case ParticipantDisconnected:
+			order = append(order, "left "+e.Participant.Identity())
+		case ParticipantConnected:
+			order = append(order, "joined "+e.Info.Identity)
+		case DataTrackPublished:
+			order = append(order, "published "+e.Info.Name)
+		case DataTrackUnpublished:
+			order = append(order, "unpublished "+e.Track.Name())
+		case ParticipantInfoChanged:
+			order = append(order, "info "+e.Info.Identity+" "+e.OldSID+">"+e.Info.SID)
+		case RoomMoved:
+			order = append(order, "moved "+e.OldName+">"+e.Info.Name+" "+e.Info.Metadata)
+		default:
+			if all {
+				order = append(order, fmt.Sprintf("%T", ev))
+			}
+		}
+	}
+	return order
 }
