@@ -133,21 +133,10 @@ func (d *dataTracks) rejoined(others []*lkpb.ParticipantInfo) {
 	d.rearm()
 }
 
-// movedOut and movedIn follow a move to another room (move.go). movedOut: the old room's
-// subscriber handles are void, and the tracks of who is not in the new room are unpublished
-// (kept: the participants of the new room the room already knew). movedIn: every subscription
-// kept is asked for again (the server ended them with the old room), then the tracks of the
-// new room's participants are published (auto-subscriptions send their own requests).
-func (d *dataTracks) movedOut(kept []*lkpb.ParticipantInfo) {
-	if d == nil {
-		return
-	}
-	now := time.Now()
-	d.remote.SessionLost(now)
-	d.applyRemote(d.remote.HandleJoin(kept, now))
-	d.rearm()
-}
-
+// movedIn follows a move to another room (move.go), after rejoined was given the participants
+// of the new room the room already knew: every subscription kept is asked for again (the server
+// ended them with the old room), then the tracks of the new room's participants are published
+// (auto-subscriptions send their own requests).
 func (d *dataTracks) movedIn(others []*lkpb.ParticipantInfo) {
 	if d == nil {
 		return

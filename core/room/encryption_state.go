@@ -138,7 +138,7 @@ func (s *encryptionStates) sessionEnded(identity, sid string, forget bool) {
 // sessionsEnded notes the sessions that ended — of the participants evs report gone (whose
 // states it drops), the old sessions of those evs report with a new sid, and the unannounced
 // sessions in gone (dropping the state of an identity with nothing left in the room). Room
-// loop, wherever dataAPI.sessionsEnded is called.
+// loop, through Room.sessionsEnded.
 func (s *encryptionStates) sessionsEnded(evs []Event, gone []endedSession) {
 	for _, ev := range evs {
 		switch e := ev.(type) {

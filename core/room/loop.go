@@ -103,9 +103,7 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) loopStep {
 		}
 	case *lkpb.SignalResponse_Update:
 		evs, localChanged, gone := r.parts.applyUpdate(m.Update.GetParticipants())
-		r.dapi.sessionsEnded(evs)
-		r.dapi.unannouncedSessionsEnded(gone)
-		r.enc.sessionsEnded(evs, gone)
+		r.sessionsEnded(evs, gone)
 		// A participant that left is reported after the DataTrackUnpublished
 		// of each of its tracks, which the data-track managers push below (the
 		// official clients unpublish a leaving participant's tracks before

@@ -44,15 +44,14 @@ func (r *Room) applyMove(mv *lkpb.RoomMovedResponse) {
 		}
 	}
 	left := r.parts.retain(others)
-	r.dapi.sessionsEnded(left)
-	r.enc.sessionsEnded(left, nil)
+	r.sessionsEnded(left, nil)
 	var kept []*lkpb.ParticipantInfo
 	for _, info := range others {
 		if r.parts.remote(info.GetIdentity()) != nil {
 			kept = append(kept, info)
 		}
 	}
-	r.dt.movedOut(kept)
+	r.dt.rejoined(kept) // the old room's handles are void; the tracks of who left go
 	r.events.push(left...)
 
 	oldName := r.Info().Name
@@ -68,8 +67,7 @@ func (r *Room) applyMove(mv *lkpb.RoomMovedResponse) {
 		r.checkPending(nil)
 	}
 	evs, _ := r.parts.apply(others)
-	r.dapi.sessionsEnded(evs) // who is in both rooms with another session: its old one's streams
-	r.enc.sessionsEnded(evs, nil)
+	r.sessionsEnded(evs, nil) // who is in both rooms with another session: its old one's streams
 	r.events.push(evs...)
 	r.dt.movedIn(others)
 }

@@ -89,19 +89,26 @@ func (r *Room) applyJoin(kind joinKind, res *lkpb.SignalResponse, ice iceConfig)
 		// remote data tracks follow the list, and only then is who left
 		// reported, after the DataTrackUnpublished of each of their tracks.
 		evs, _ := r.parts.apply(join.GetOtherParticipants())
-		r.dapi.sessionsEnded(evs) // who stayed with a new session: its old one's streams
-		r.enc.sessionsEnded(evs, nil)
+		r.sessionsEnded(evs, nil) // who stayed with a new session: its old one's streams
 		r.events.push(evs...)
 		left := r.parts.retain(join.GetOtherParticipants())
 		r.dt.rejoined(join.GetOtherParticipants())
-		r.dapi.sessionsEnded(left)
-		r.enc.sessionsEnded(left, nil)
+		r.sessionsEnded(left, nil)
 		r.events.push(left...)
 	}
 	r.rc.pingInterval = time.Duration(join.GetPingInterval()) * time.Second
 	r.rc.pingTimeout = time.Duration(join.GetPingTimeout()) * time.Second
 	r.rc.m.resumeDisabled = join.GetClientConfiguration().GetResumeConnection() == lkpb.ClientConfigSetting_DISABLED
 	r.applyICE(ice, join.GetIceServers(), join.GetClientConfiguration(), false)
+}
+
+// sessionsEnded ends what the sessions that evs report ended (ParticipantDisconnected, a
+// ParticipantInfoChanged with a new sid) and the unannounced sessions in gone left open: their
+// RPCs and streams (dataAPI) and their encryption states. Loop.
+func (r *Room) sessionsEnded(evs []Event, gone []endedSession) {
+	r.dapi.sessionsEnded(evs)
+	r.dapi.unannouncedSessionsEnded(gone)
+	r.enc.sessionsEnded(evs, gone)
 }
 
 // applyICE hands the server's ICE servers and force_relay to the engine for
