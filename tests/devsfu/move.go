@@ -3,10 +3,8 @@ package devsfu
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
-	"github.com/lkcore/lkcore/core/auth"
 	"github.com/lkcore/lkcore/core/lkpb"
 )
 
@@ -80,16 +78,13 @@ func (s *Server) MoveParticipant(from, identity, to string) error {
 	gone.State = lkpb.ParticipantInfo_DISCONNECTED
 	gone.DisconnectReason = moveReason
 	gone.DataTracks = nil
-	claims := p.claims.Clone()
-	claims.Name, claims.Metadata, claims.Attributes = p.name, p.metadata, maps.Clone(p.attributes)
 	p.mu.Unlock()
-	claims.Video = g.Clone()
 	a.mu.Lock()
 	a.recentlyLeft = append(a.recentlyLeft, leftInfo{info: gone, at: time.Now()})
 	a.mu.Unlock()
 	a.broadcastInfo(gone, true, p.hidden)
 
-	token, err := auth.NewToken(s.opts.APIKey, s.opts.APISecret, *claims, max(minRefreshTokenTTL, time.Until(claims.ExpiresAt)))
+	token, err := p.currentToken() // its grants name the new room
 	if err != nil {
 		return fmt.Errorf("%w: signing the token for %q: %v", ErrMoveRefused, to, err)
 	}

@@ -369,32 +369,38 @@ func (p *Participant) sendRequestResponse(rr *lkpb.RequestResponse) {
 	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RequestResponse{RequestResponse: rr}})
 }
 
-// sendRefreshToken sends a fresh token with the current grants (kind
-// "standard" added as recorded), valid for max(10 min, remaining), and
-// re-arms the periodic refresh.
+// sendRefreshToken sends a fresh token (currentToken) and re-arms the periodic refresh.
 func (p *Participant) sendRefreshToken() {
-	c := p.claims.Clone()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
 	}
-	c.Name, c.Metadata, c.Attributes = p.name, p.metadata, maps.Clone(p.attributes)
-	c.Video = p.grant().Clone()
 	if p.refreshTimer != nil {
 		p.refreshTimer.Stop()
 	}
 	p.refreshTimer = time.AfterFunc(p.s.opts.RefreshTokenInterval, p.sendRefreshToken)
 	p.mu.Unlock()
-	if c.Kind == "" {
-		c.Kind = refreshedTokenKind
-	}
-	ttl := max(minRefreshTokenTTL, time.Until(c.ExpiresAt))
-	tok, err := auth.NewToken(p.s.opts.APIKey, p.s.opts.APISecret, *c, ttl)
+	tok, err := p.currentToken()
 	if err != nil {
 		return
 	}
 	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RefreshToken{RefreshToken: tok}})
+}
+
+// currentToken signs a token with the session's current grants (its room included), name,
+// metadata and attributes (kind "standard" added as recorded), valid for max(10 min,
+// remaining): what refresh_token and room_moved carry.
+func (p *Participant) currentToken() (string, error) {
+	c := p.claims.Clone()
+	p.mu.Lock()
+	c.Name, c.Metadata, c.Attributes = p.name, p.metadata, maps.Clone(p.attributes)
+	p.mu.Unlock()
+	c.Video = p.grant().Clone()
+	if c.Kind == "" {
+		c.Kind = refreshedTokenKind
+	}
+	return auth.NewToken(p.s.opts.APIKey, p.s.opts.APISecret, *c, max(minRefreshTokenTTL, time.Until(c.ExpiresAt)))
 }
 
 // handleRequest dispatches one SignalRequest read from sc.
