@@ -58,10 +58,22 @@ func (s *Server) MoveParticipant(from, identity, to string) error {
 		return fmt.Errorf("%w: room %q already holds %q", ErrMoveRefused, to, identity)
 	}
 
+	// The grants (and so the tokens) name the new room from now on.
+	old := p.grant()
+	g := old.Clone()
+	g.Room = to
+	p.grants.Store(g)
+	token, err := p.currentToken()
+	if err != nil {
+		p.grants.Store(old)
+		return fmt.Errorf("%w: signing the token for %q: %v", ErrMoveRefused, to, err)
+	}
+
 	// Out of from: the others see the session leave; its subscriptions there end.
 	a.mu.Lock()
 	if a.participants[identity] != p {
 		a.mu.Unlock()
+		p.grants.Store(old)
 		return fmt.Errorf("%w: %q left room %q", ErrMoveRefused, identity, from)
 	}
 	delete(a.participants, identity)
@@ -69,9 +81,6 @@ func (s *Server) MoveParticipant(from, identity, to string) error {
 	a.mu.Unlock()
 	a.dropSubscriptions(p)
 
-	g := p.grant().Clone()
-	g.Room = to
-	p.grants.Store(g)
 	p.mu.Lock()
 	p.version++
 	gone := p.infoLocked()
@@ -83,11 +92,6 @@ func (s *Server) MoveParticipant(from, identity, to string) error {
 	a.recentlyLeft = append(a.recentlyLeft, leftInfo{info: gone, at: time.Now()})
 	a.mu.Unlock()
 	a.broadcastInfo(gone, true, p.hidden)
-
-	token, err := p.currentToken() // its grants name the new room
-	if err != nil {
-		return fmt.Errorf("%w: signing the token for %q: %v", ErrMoveRefused, to, err)
-	}
 
 	// Into to: the moved client learns its new room first, then everyone there sees it.
 	b.mu.Lock()
@@ -110,15 +114,6 @@ func (s *Server) MoveParticipant(from, identity, to string) error {
 		OtherParticipants: others,
 	}}})
 	b.broadcastInfo(p.info(), true, p.hidden)
-	if p.settings.GetAutoSubscribeDataTrack() && !s.opts.DisableDataTracks {
-		b.mu.Lock()
-		for sid, t := range b.tracks {
-			if p.subs[sid] == nil {
-				p.subs[sid] = &subscription{trackSid: sid, track: t, requestedAt: time.Now()}
-			}
-		}
-		b.mu.Unlock()
-		b.attachDownTracks(p)
-	}
+	b.autoSubscribe(p)
 	return nil
 }

@@ -218,17 +218,24 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 		old.close(lkpb.DisconnectReason_DUPLICATE_IDENTITY, true)
 	}
 	p.setState(lkpb.ParticipantInfo_JOINED)
-	if p.settings.GetAutoSubscribeDataTrack() && !r.s.opts.DisableDataTracks {
-		r.mu.Lock()
-		for sid, t := range r.tracks {
-			if t.pub != p && p.subs[sid] == nil {
-				p.subs[sid] = &subscription{trackSid: sid, track: t, requestedAt: time.Now()}
-			}
-		}
-		r.mu.Unlock()
-		r.attachDownTracks(p)
-	}
+	r.autoSubscribe(p)
 	return p
+}
+
+// autoSubscribe subscribes p, when its connection settings ask for it, to every data track of
+// the room it does not publish itself (a new session, or one moved into the room).
+func (r *Room) autoSubscribe(p *Participant) {
+	if !p.settings.GetAutoSubscribeDataTrack() || r.s.opts.DisableDataTracks {
+		return
+	}
+	r.mu.Lock()
+	for sid, t := range r.tracks {
+		if t.pub != p && p.subs[sid] == nil {
+			p.subs[sid] = &subscription{trackSid: sid, track: t, requestedAt: time.Now()}
+		}
+	}
+	r.mu.Unlock()
+	r.attachDownTracks(p)
 }
 
 // resume attaches a new signal connection to an existing session
