@@ -120,11 +120,18 @@ func (p *peer) count(match func(room.Event) bool) int {
 // track waits for the DataTrackPublished event of publisher/name.
 func (p *peer) track(ctx context.Context, publisher, name string) *room.RemoteDataTrack {
 	p.t.Helper()
+	return p.published(ctx, publisher, name).Track
+}
+
+// published waits for the DataTrackPublished event of publisher/name (its auto-subscription
+// with Options.AutoSubscribe).
+func (p *peer) published(ctx context.Context, publisher, name string) room.DataTrackPublished {
+	p.t.Helper()
 	ev := p.wait(ctx, "data track "+publisher+"/"+name, func(ev room.Event) bool {
 		e, ok := ev.(room.DataTrackPublished)
 		return ok && e.Track.PublisherIdentity() == publisher && e.Track.Name() == name
 	})
-	return ev.(room.DataTrackPublished).Track
+	return ev.(room.DataTrackPublished)
 }
 
 func publish(t testing.TB, ctx context.Context, p *peer, name string) *room.LocalDataTrack {
@@ -911,10 +918,7 @@ func TestAutoSubscriptionEstablished(t *testing.T) {
 	s.DropSubscriberHandles("sub", true)
 	sub := joinPeer(t, ctx, s, "est", "sub", room.Options{AutoSubscribe: true})
 	first := publish(t, ctx, pub, "first")
-	ev := sub.wait(ctx, "first published", func(ev room.Event) bool {
-		e, ok := ev.(room.DataTrackPublished)
-		return ok && e.Track.Name() == "first"
-	}).(room.DataTrackPublished)
+	ev := sub.published(ctx, "pub", "first")
 	if ev.Subscription == nil {
 		t.Fatal("no auto-subscription")
 	}

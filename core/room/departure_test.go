@@ -75,9 +75,7 @@ func flushEndsRPC(t *testing.T, ctx context.Context, s *sfu.Server, roomName str
 	s.FlushParticipantUpdates(roomName)
 	select {
 	case err := <-res:
-		if re, ok := errors.AsType[*rpc.RpcError](err); !ok || re.Code != rpc.CodeRecipientDisconnected {
-			t.Fatalf("rpc: %v", err)
-		}
+		wantRPCError(t, err, rpc.CodeRecipientDisconnected)
 	case <-ctx.Done():
 		t.Fatal("the RPC is still pending")
 	}

@@ -26,10 +26,7 @@ func TestRoomMoved(t *testing.T) {
 	m := joinPeer(t, ctx, s, "a", "m", room.Options{AutoSubscribe: true})
 	ta := publish(t, ctx, alice, "ta")
 	tb := publish(t, ctx, bob, "tb")
-	pa := m.wait(ctx, "alice's track", func(ev room.Event) bool {
-		e, ok := ev.(room.DataTrackPublished)
-		return ok && e.Track.Name() == "ta"
-	}).(room.DataTrackPublished)
+	pa := m.published(ctx, "alice", "ta")
 	if pa.Subscription == nil {
 		t.Fatal("no auto-subscription to alice's track")
 	}
@@ -52,10 +49,7 @@ func TestRoomMoved(t *testing.T) {
 	if mv.OldName != "a" || mv.Info.Name != "b" || mv.Info.SID == "" || m.r.Info().Name != "b" {
 		t.Fatalf("RoomMoved %+v, room %+v", mv, m.r.Info())
 	}
-	pb := m.wait(ctx, "bob's track", func(ev room.Event) bool {
-		e, ok := ev.(room.DataTrackPublished)
-		return ok && e.Track.Name() == "tb"
-	}).(room.DataTrackPublished)
+	pb := m.published(ctx, "bob", "tb")
 
 	order := membershipOrder(m.events()[before:])
 	want := []string{"unpublished alice/ta", "disconnected alice", "moved b", "connected bob", "published bob/tb"}
@@ -72,9 +66,7 @@ func TestRoomMoved(t *testing.T) {
 	// What was open with the old room ended: the RPC to alice, the subscription to her track.
 	select {
 	case err := <-pending:
-		if re, ok := errors.AsType[*rpc.RpcError](err); !ok || re.Code != rpc.CodeRecipientDisconnected {
-			t.Fatalf("rpc to alice: %v", err)
-		}
+		wantRPCError(t, err, rpc.CodeRecipientDisconnected)
 	case <-ctx.Done():
 		t.Fatal("the RPC to alice did not end")
 	}
