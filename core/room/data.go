@@ -167,7 +167,9 @@ func (r *Room) dispatchPacket(pkt *lkpb.DataPacket, reliable bool, enc lkpb.Encr
 		// core/rpc and core/datastream (streams.go). A decrypted E2EE value
 		// goes to handleStreamOrRPCPacket with the wrapper's encryption_type.
 		r.handleStreamOrRPCPacket(pkt, enc)
-	case *lkpb.DataPacket_ChatMessage, *lkpb.DataPacket_Transcription, *lkpb.DataPacket_SipDtmf,
+	case *lkpb.DataPacket_SipDtmf:
+		r.dispatchDTMF(pkt, v.SipDtmf) // dtmf.go
+	case *lkpb.DataPacket_ChatMessage, *lkpb.DataPacket_Transcription,
 		*lkpb.DataPacket_Metrics, *lkpb.DataPacket_Speaker:
 		// Not part of the data API; tolerated and ignored.
 	default:
