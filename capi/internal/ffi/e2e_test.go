@@ -201,6 +201,45 @@ func TestE2ETwoClientsSeeEachOtherAndExchangeData(t *testing.T) {
 		t.Fatalf("lossy packet: %v", d)
 	}
 
+	// DTMF (ABI 1.19) in request order with data packets, to a destination; bad input is a typed
+	// completion and nothing is sent.
+	bad := bob.completion(bob.async(&ffipb.Request{Message: &ffipb.Request_PublishSipDtmf{PublishSipDtmf: &ffipb.PublishSipDtmfRequest{
+		RoomHandle: br, Code: 256, Digit: "1",
+	}}}))
+	if bad.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
+		t.Fatalf("DTMF code 256: %v", bad)
+	}
+	from = 0
+	for i := range 3 {
+		if i == 1 {
+			bob.async(&ffipb.Request{Message: &ffipb.Request_PublishSipDtmf{PublishSipDtmf: &ffipb.PublishSipDtmfRequest{
+				RoomHandle: br, Code: 11, Digit: "#", DestinationIdentities: []string{"alice"},
+			}}})
+			continue
+		}
+		bob.async(&ffipb.Request{Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{
+			RoomHandle: br, Payload: fmt.Appendf(nil, "around dtmf %d", i), Reliable: true,
+		}}})
+	}
+	var order []string
+	for len(order) < 3 {
+		ev, idx := alice.roomEvent("data or DTMF from bob", from, func(e *ffipb.RoomEvent) bool {
+			return (e.GetDataReceived() != nil && strings.HasPrefix(string(e.GetDataReceived().GetPayload()), "around")) || e.GetSipDtmfReceived() != nil
+		})
+		from = idx + 1
+		if d := ev.GetSipDtmfReceived(); d != nil {
+			if d.GetParticipantIdentity() != "bob" || d.GetCode() != 11 || d.GetDigit() != "#" {
+				t.Fatalf("DTMF: %v", d)
+			}
+			order = append(order, "dtmf")
+		} else {
+			order = append(order, string(ev.GetDataReceived().GetPayload()))
+		}
+	}
+	if strings.Join(order, ", ") != "around dtmf 0, dtmf, around dtmf 2" {
+		t.Fatalf("order %q", order)
+	}
+
 	// A packet over the 64 000-byte cap fails with a typed completion.
 	comp := bob.completion(bob.async(&ffipb.Request{Message: &ffipb.Request_PublishData{PublishData: &ffipb.PublishDataRequest{
 		RoomHandle: br, Payload: make([]byte, 70000), Reliable: true,

@@ -268,7 +268,8 @@ var requestHandlers = map[protoreflect.Name]handler{
 	"request_room_snapshot": func(k *call) error {
 		return k.c.requestRoomSnapshot(k.req.GetRequestRoomSnapshot())
 	},
-	"publish_data": func(k *call) error { return k.c.publishData(k, k.req.GetPublishData()) },
+	"publish_data":     func(k *call) error { return k.c.publishData(k, k.req.GetPublishData()) },
+	"publish_sip_dtmf": func(k *call) error { return k.c.publishSipDtmf(k, k.req.GetPublishSipDtmf()) },
 	"set_local_metadata": func(k *call) error {
 		md := k.req.GetSetLocalMetadata().GetMetadata()
 		return k.c.setLocal(k, k.req.GetSetLocalMetadata().GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {

@@ -467,6 +467,10 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 			Reliable:            e.Reliable,
 			Encrypted:           e.Encrypted,
 		}}}
+	case room.SipDTMFReceived:
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_SipDtmfReceived{SipDtmfReceived: &ffipb.SipDtmfReceived{
+			ParticipantIdentity: e.SenderIdentity, Code: e.Code, Digit: e.Digit,
+		}}}
 	case room.DecryptionFailed:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_EncryptionStateChanged{EncryptionStateChanged: &ffipb.EncryptionStateChanged{
 			ParticipantIdentity: e.ParticipantIdentity, State: encryptionState(e.State),
@@ -662,10 +666,29 @@ func (r *Room) afterTurn(prev, mine chan struct{}, then func()) {
 	}
 }
 
-// publishData handles PublishDataRequest (ASYNC). Packets of one room are sent in request
-// order: each operation waits for the previous one before handing its packet to the core.
+// publishData handles PublishDataRequest (ASYNC).
 func (c *Client) publishData(k *call, m *ffipb.PublishDataRequest) error {
-	r, err := c.room(m.GetRoomHandle())
+	payload := m.GetPayload()
+	opts := room.DataPublishOptions{Reliable: m.GetReliable(), Topic: m.GetTopic(), DestinationIdentities: m.GetDestinationIdentities()}
+	return c.sendInTurn(k, m.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
+		return lp.PublishData(ctx, payload, opts)
+	})
+}
+
+// publishSipDtmf handles PublishSipDtmfRequest (ASYNC, ABI 1.19).
+func (c *Client) publishSipDtmf(k *call, m *ffipb.PublishSipDtmfRequest) error {
+	code, digit := m.GetCode(), m.GetDigit()
+	opts := room.DTMFOptions{DestinationIdentities: m.GetDestinationIdentities()}
+	return c.sendInTurn(k, m.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
+		return lp.PublishDTMF(ctx, code, digit, opts)
+	})
+}
+
+// sendInTurn starts an ASYNC send of the room's packets (PublishData, PublishSipDtmf): the
+// packets of one room are sent in request order, each operation waiting for the previous one
+// before handing its packet to the core.
+func (c *Client) sendInTurn(k *call, roomHandle uint64, send func(ctx context.Context, lp *room.LocalParticipant) error) error {
+	r, err := c.room(roomHandle)
 	if err != nil {
 		return err
 	}
@@ -673,15 +696,13 @@ func (c *Client) publishData(k *call, m *ffipb.PublishDataRequest) error {
 	if err != nil {
 		return err
 	}
-	payload := m.GetPayload()
-	opts := room.DataPublishOptions{Reliable: m.GetReliable(), Topic: m.GetTopic(), DestinationIdentities: m.GetDestinationIdentities()}
 	prev, mine := r.takeSendTurn()
 	err = k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		defer r.passTurn(prev, mine)
 		if err := waitClosed(ctx, prev); err != nil {
 			return nil, err
 		}
-		return nil, fromCore(rm.LocalParticipant().PublishData(ctx, payload, opts))
+		return nil, fromCore(send(ctx, rm.LocalParticipant()))
 	})
 	if err != nil {
 		r.passTurn(prev, mine)

@@ -38,6 +38,10 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 				Info:        &ffipb.RoomInfo{Sid: "RM_2", Name: "b", Metadata: "mb", NumParticipants: 2, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting},
 				OldRoomName: "a",
 			}}}},
+		{"DTMF", room.SipDTMFReceived{Code: 11, Digit: "#", SenderIdentity: "sip_1"},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_SipDtmfReceived{SipDtmfReceived: &ffipb.SipDtmfReceived{
+				ParticipantIdentity: "sip_1", Code: 11, Digit: "#",
+			}}}},
 		{"participant name", room.ParticipantNameChanged{OldName: "Alice", NewName: "Alice 2", Info: alice},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
 				Info: participantInfo(alice), NameChanged: true, OldName: "Alice",
