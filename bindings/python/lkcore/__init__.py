@@ -46,6 +46,7 @@ from .room import (
     ReconnectKind,
     Room,
     RoomOptions,
+    SipDTMF,
 )
 from .rpc import RpcInvocationData
 
@@ -87,6 +88,7 @@ __all__ = [
     "RoomOptions",
     "RpcError",
     "RpcInvocationData",
+    "SipDTMF",
     "SubscriptionEndReason",
     "TextStreamInfo",
     "TextStreamReader",

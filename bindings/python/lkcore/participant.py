@@ -187,6 +187,32 @@ class LocalParticipant(Participant):
             )
         )
 
+    async def publish_dtmf(self, *, code: int, digit: str, destination_identities: Sequence[str] = ()) -> None:
+        """Sends a DTMF tone (a telephone keypad key) to the room (or to ``destination_identities``).
+
+        A SIP participant plays ``digit`` to its caller, one tone per character; ``code`` is the
+        telephone-event code (0-9 the digits, 10 ``*``, 11 ``#``, 12-15 ``A``-``D``). Sent on the
+        reliable channel in call order with ``publish_data``, and never end-to-end encrypted (a
+        SIP participant has no key).
+
+        Raises:
+            InvalidArgumentError: ``code`` is above 255, or ``digit`` is empty or longer than 256
+                bytes.
+            ValueError: ``code`` is negative or not below 2**32.
+            NotAllowedError: the server does not let this participant publish data.
+            DisconnectedError: the room is not connected.
+        """
+        await self._session.request_async(
+            pb.Request(
+                publish_sip_dtmf=pb.PublishSipDtmfRequest(
+                    room_handle=self._session.require_handle(),
+                    code=code,
+                    digit=digit,
+                    destination_identities=list(destination_identities),
+                )
+            )
+        )
+
     # -- own metadata --------------------------------------------------------------------------
 
     async def set_metadata(self, metadata: str) -> None:

@@ -29,6 +29,7 @@ Events (``room.on(name, handler)``; handlers may be sync or async; or iterate ov
 ``participant_attributes_changed``  (changed: dict[str, str], participant)
 ``participant_permissions_changed`` (participant)
 ``data_received``                   (packet: DataPacket)
+``sip_dtmf_received``               (dtmf: SipDTMF)
 ``data_track_published``            (track: RemoteDataTrack)
 ``data_track_unpublished``          (track: RemoteDataTrack)
 ``data_track_sid_changed``          (track: RemoteDataTrack, old_sid: str)
@@ -97,6 +98,7 @@ __all__ = [
     "ReconnectKind",
     "EncryptionState",
     "DataPacket",
+    "SipDTMF",
     "RoomEventName",
 ]
 
@@ -118,6 +120,7 @@ RoomEventName = Literal[
     "participant_attributes_changed",
     "participant_permissions_changed",
     "data_received",
+    "sip_dtmf_received",
     "data_track_published",
     "data_track_unpublished",
     "data_track_sid_changed",
@@ -375,6 +378,23 @@ class DataPacket:
     topic: str = ""
     reliable: bool = True
     encrypted: bool = False
+
+
+@dataclass(frozen=True)
+class SipDTMF:
+    """A received DTMF tone, typically a key a SIP participant's caller pressed.
+
+    Attributes:
+        code: the telephone-event code (0-9 the digits, 10 ``*``, 11 ``#``, 12-15 ``A``-``D``).
+        digit: the key as text ("" when the sender set only the code).
+        participant: the sender, or None (as for ``DataPacket.participant``).
+        participant_identity: the sender's identity ("" for a server-side SDK).
+    """
+
+    code: int
+    digit: str
+    participant: Optional[RemoteParticipant]
+    participant_identity: str = ""
 
 
 def _release_room(client: Client, handle: int, own_client: bool) -> None:
@@ -933,6 +953,12 @@ class Room(EventEmitter[RoomEventName]):
                 "data_received",
                 DataPacket(d.payload, self._remote.get(d.participant_identity), d.participant_identity, d.topic,
                            d.reliable, d.encrypted),
+            )
+        elif kind == "sip_dtmf_received":
+            t = re.sip_dtmf_received
+            self.emit(
+                "sip_dtmf_received",
+                SipDTMF(t.code, t.digit, self._remote.get(t.participant_identity), t.participant_identity),
             )
         elif kind == "data_track_published":
             dp = re.data_track_published

@@ -468,3 +468,47 @@ async def test_moved_to_another_room(devsfu, room_name) -> None:
         for r in (alice, bob, m):
             if r is not None:
                 await r.disconnect()
+
+
+async def test_dtmf_reaches_the_other_participants_in_order_with_data(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    alice_sees_carol = EventWaiter(alice, "participant_connected")
+    carol = await connect(devsfu.url, token_for("carol"))
+    try:
+        await alice_sees_carol.wait(lambda p: p.identity == "carol")
+        order: list[str] = []
+        bob.on("data_received", lambda pkt: order.append(pkt.data.decode()))
+        bob.on("sip_dtmf_received", lambda d: order.append(f"{d.code}:{d.digit}"))
+        got = EventWaiter(bob, "sip_dtmf_received")
+        data_got = EventWaiter(bob, "data_received")
+        carol_got = EventWaiter(carol, "sip_dtmf_received")
+        lp = alice.local_participant
+
+        # Bad input is refused and nothing is sent (bob's first event is the data below).
+        for code, digit in ((256, "1"), (1, ""), (1, "1" * 257)):
+            with pytest.raises(errors.InvalidArgumentError):
+                await lp.publish_dtmf(code=code, digit=digit)
+        with pytest.raises(ValueError):
+            await lp.publish_dtmf(code=-1, digit="1")
+
+        await lp.publish_data("before")
+        await lp.publish_dtmf(code=11, digit="#")
+        await lp.publish_data("after")
+        (dtmf,) = await got.wait()
+        assert (dtmf.code, dtmf.digit, dtmf.participant_identity) == (11, "#", "alice")
+        assert dtmf.participant is bob.remote_participants["alice"]
+        await carol_got.wait()
+        await data_got.wait(lambda p: p.data == b"after")
+        assert order == ["before", "11:#", "after"]
+
+        # destination_identities: only carol gets the first; bob's next one is the broadcast.
+        await lp.publish_dtmf(code=1, digit="1", destination_identities=["carol"])
+        await lp.publish_dtmf(code=2, digit="2")
+        await carol_got.wait(lambda d: d.code == 2)
+        await got.wait(lambda d: d.code == 2)
+        assert [d.code for (d,) in carol_got.seen] == [11, 1, 2]
+        assert [d.code for (d,) in got.seen] == [11, 2]
+    finally:
+        for r in (alice, bob, carol):
+            await r.disconnect()
