@@ -71,6 +71,14 @@ sealed class RoomEvent {
     /** A data packet arrived. */
     data class DataReceived(val packet: DataPacket) : RoomEvent()
 
+    /**
+     * A DTMF tone arrived (ABI 1.19), typically a key a SIP participant's caller pressed:
+     * [code] is the telephone-event code (0-9 the digits, 10 `*`, 11 `#`, 12-15 `A`-`D`),
+     * [digit] the key as text (empty when the sender set only the code). [participantIdentity]
+     * is empty when a server-side SDK sent it.
+     */
+    data class SipDtmfReceived(val participantIdentity: String, val code: Int, val digit: String) : RoomEvent()
+
     /** A remote participant published a data track. */
     data class DataTrackPublished(val track: RemoteDataTrack) : RoomEvent()
 

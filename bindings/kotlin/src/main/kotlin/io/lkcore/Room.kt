@@ -229,6 +229,24 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         )
     }
 
+    /**
+     * Sends a DTMF tone (a telephone keypad key) to [destinations] (empty = everyone): a SIP
+     * participant plays [digit] to its caller, one tone per character; [code] is the
+     * telephone-event code (0-9 the digits, 10 `*`, 11 `#`, 12-15 `A`-`D`). Sent reliably, in
+     * call order with [publishData], and never end-to-end encrypted (a SIP participant has no
+     * key). Throws [InvalidArgumentException] (a code outside 0..255; a digit that is empty or
+     * longer than 256 bytes), [NotAllowedException], [DisconnectedException].
+     */
+    suspend fun publishDtmf(code: Int, digit: String, destinations: List<String> = emptyList()) {
+        client.call(
+            Request.newBuilder().setPublishSipDtmf(
+                // A negative code reaches the library as a uint32 above 255: INVALID_ARGUMENT.
+                lkcore.ffi.v1.PublishSipDtmfRequest.newBuilder().setRoomHandle(handle).setCode(code).setDigit(digit)
+                    .addAllDestinationIdentities(destinations),
+            ),
+        )
+    }
+
     // ---- local participant ----------------------------------------------------------------
 
     /** Sets the local participant's metadata. */
@@ -559,6 +577,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.DATA_RECEIVED -> e.dataReceived.let {
                     RoomEvent.DataReceived(DataPacket(it.participantIdentity, it.payload.toByteArray(), it.topic, it.reliable, it.encrypted))
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.SIP_DTMF_RECEIVED -> e.sipDtmfReceived.let {
+                    RoomEvent.SipDtmfReceived(it.participantIdentity, it.code, it.digit)
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
                     // A new track (or, when snapshot() saw it first, the object that one registered).

@@ -186,6 +186,41 @@ class RoomTest : LkTestBase() {
     }
 
     @Test
+    fun `DTMF reaches the others in order with data packets`() = lkTest {
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                connect("carol").use { carol ->
+                    val bobRec = record(bob)
+                    val carolRec = record(carol)
+                    // Refused before sending: bob's first event below is the data packet.
+                    for ((code, digit) in listOf(256 to "1", -1 to "1", 1 to "", 1 to "1".repeat(257))) {
+                        assertFailsWith<InvalidArgumentException>("code $code digit ${digit.length}") { alice.publishDtmf(code, digit) }
+                    }
+                    alice.publishData("before".encodeToByteArray(), topic = "d")
+                    alice.publishDtmf(11, "#")
+                    alice.publishData("after".encodeToByteArray(), topic = "d")
+                    bobRec.await<RoomEvent.DataReceived> { it.packet.payload.decodeToString() == "after" }
+                    val order = bobRec.seen.value.mapNotNull {
+                        when (it) {
+                            is RoomEvent.DataReceived -> it.packet.payload.decodeToString()
+                            is RoomEvent.SipDtmfReceived -> "${it.participantIdentity} ${it.code}:${it.digit}"
+                            else -> null
+                        }
+                    }
+                    assertEquals(listOf("before", "alice 11:#", "after"), order)
+                    // Destinations: only carol gets the first; bob's next DTMF is the broadcast.
+                    alice.publishDtmf(1, "1", destinations = listOf("carol"))
+                    alice.publishDtmf(2, "2")
+                    carolRec.await<RoomEvent.SipDtmfReceived> { it.code == 2 }
+                    bobRec.await<RoomEvent.SipDtmfReceived> { it.code == 2 }
+                    assertEquals(listOf(11, 1, 2), carolRec.all<RoomEvent.SipDtmfReceived>().map { it.code })
+                    assertEquals(listOf(11, 2), bobRec.all<RoomEvent.SipDtmfReceived>().map { it.code })
+                }
+            }
+        }
+    }
+
+    @Test
     fun `metadata name and attributes updates`() = lkTest {
         connect("alice").use { alice ->
             connect("bob").use { bob ->
