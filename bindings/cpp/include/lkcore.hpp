@@ -75,14 +75,13 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.18
+//   of the header's major version and at least its minor version. This API needs ABI 1.19
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
 //   SetDataTrackDeliveryRequest of 1.14, the order of room events and LocalDataTrackSidChanged
 //   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17, RoomMoved of
-//   1.18) and does not
-//   build against an older lkcore.h. Fields, events and enum values added
+//   1.18, DTMF of 1.19) and does not build against an older lkcore.h. Fields, events and enum values added
 //   by a newer library of the same major version are ignored or kept as numbers.
 //
 // PROCESS
@@ -491,6 +490,13 @@ struct DataReceivedEvent {
   bool reliable = false;
   bool encrypted = false;
 };
+// A DTMF tone (Room::publish_dtmf of a remote participant; ABI 1.19) arrived, typically a key a
+// SIP participant's caller pressed. Counted with the data packets in a pulled event queue.
+struct SipDtmfReceivedEvent {
+  std::string participant_identity;  // empty when sent by a server SDK
+  uint32_t code = 0;                 // telephone-event code: 0-9 digits, 10 '*', 11 '#', 12-15 'A'-'D'
+  std::string digit;                 // the key as text; empty when the sender set only the code
+};
 // A remote participant published a data track (subscribe with Room::subscribe).
 struct DataTrackPublishedEvent {
   RemoteDataTrack track;
@@ -556,7 +562,7 @@ using RoomEvent = std::variant<ConnectionStateChangedEvent, ReconnectingEvent, R
                                ParticipantUpdatedEvent, DataReceivedEvent, DataTrackPublishedEvent,
                                DataTrackUnpublishedEvent, LocalDataTrackUnpublishedEvent, EncryptionStateChangedEvent,
                                DataTrackSidChangedEvent, SnapshotTakenEvent, LocalDataTrackSidChangedEvent,
-                               RoomMovedEvent>;
+                               RoomMovedEvent, SipDtmfReceivedEvent>;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -659,8 +665,9 @@ struct RoomOptions {
   // join_attempts attempts of at most connect_timeout_ms each, with a backoff of 500 ms
   // doubling per attempt between them.
   Millis connect_deadline{0};
-  // Data packets (DataReceivedEvent) kept for next_event() when no event handler is set (0 =
-  // the default, 4096); beyond it the oldest packet is dropped and counted (dropped_events()).
+  // Data packets and DTMF (DataReceivedEvent, SipDtmfReceivedEvent) kept for next_event() when
+  // no event handler is set (0 = the default, 4096); beyond it the oldest of them is dropped and
+  // counted (dropped_events()).
   // Every other event (connection, room, participant, track, encryption state, Disconnected)
   // is part of the room's state and is never dropped: they wait for next_event without a cap,
   // so a Room that nobody pulls events from should have a handler.
@@ -1152,6 +1159,13 @@ class LK_API Room {
   void publish_data(std::string_view data, const DataPublishOptions &options = {}) {
     publish_data(data.data(), data.size(), options);
   }
+  // Sends a DTMF tone (a telephone keypad key) to destination_identities (empty = everyone): a
+  // SIP participant plays digit to its caller, one tone per character; code is the
+  // telephone-event code (0-9 digits, 10 '*', 11 '#', 12-15 'A'-'D'). Reliable, in call order
+  // with publish_data, never end-to-end encrypted (a SIP participant has no key). Throws
+  // lk::Error with LK_ERR_INVALID_ARGUMENT (a code above 255; a digit that is empty or longer
+  // than 256 bytes), LK_ERR_NOT_ALLOWED, LK_ERR_DISCONNECTED.
+  void publish_dtmf(uint32_t code, const std::string &digit, const std::vector<std::string> &destination_identities = {});
   void set_metadata(const std::string &metadata);
   void set_name(const std::string &name);
   // Keys with an empty value are deleted.

@@ -551,7 +551,7 @@ std::optional<RoomEvent> Room::next_event(Millis timeout) {
   if (!s.cv.wait_for(l, detail::bounded(timeout), [&] { return !s.queue.empty(); })) return std::nullopt;
   RoomEvent e = std::move(s.queue.front());
   s.queue.pop_front();
-  if (std::holds_alternative<DataReceivedEvent>(e)) s.data_queued--;
+  if (detail::is_data_event(e)) s.data_queued--;
   return e;
 }
 
@@ -571,6 +571,17 @@ void Room::publish_data(const void *data, size_t size, const DataPublishOptions 
   p->set_reliable(options.reliable);
   p->set_topic(options.topic);
   for (const auto &d : options.destination_identities) p->add_destination_identities(d);
+  s.client->call(req, s.options.operation_timeout);
+}
+
+void Room::publish_dtmf(uint32_t code, const std::string &digit, const std::vector<std::string> &destination_identities) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_publish_sip_dtmf();
+  p->set_room_handle(s.handle);
+  p->set_code(code);
+  p->set_digit(digit);
+  for (const auto &d : destination_identities) p->add_destination_identities(d);
   s.client->call(req, s.options.operation_timeout);
 }
 

@@ -262,6 +262,11 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
       *out = DataReceivedEvent{d.participant_identity(), d.payload(), d.topic(), d.reliable(), d.encrypted()};
       return true;
     }
+    case pb::RoomEvent::kSipDtmfReceived: {
+      const auto &d = e.sip_dtmf_received();
+      *out = SipDtmfReceivedEvent{d.participant_identity(), d.code(), d.digit()};
+      return true;
+    }
     case pb::RoomEvent::kDataTrackPublished:
       *out = DataTrackPublishedEvent{from_pb(e.data_track_published().track())};
       return true;

@@ -32,6 +32,12 @@ inline uint32_t bounded_ms(Millis t) noexcept { return uint32_t(bounded(t).count
 // For lk_data_track_read_frame: negative stays -1 (the library waits without a bound).
 inline int32_t read_ms(Millis t) noexcept { return t.count() < 0 ? -1 : int32_t(bounded(t).count()); }
 
+// Data packets and DTMF: the events a full pulled queue drops (RoomOptions::event_queue_capacity);
+// every other event is part of the room's state and is kept.
+inline bool is_data_event(const RoomEvent &e) noexcept {
+  return std::holds_alternative<DataReceivedEvent>(e) || std::holds_alternative<SipDtmfReceivedEvent>(e);
+}
+
 // Grace added to an operation's deadline before the C++ side asks the library to cancel an
 // operation whose completion has not arrived (the library completes it with TIMEOUT at the
 // deadline itself), and how long it then still waits for the completion before giving up

@@ -14,10 +14,10 @@
 // gone: an untaken auto-subscription is released on its track's unpublish only) and its
 // LocalDataTrackSidChanged (LocalDataTrack::info), and GetE2eeStatsResponse.participant_states
 // (ABI 1.17, E2eeStats::encryption_states), and the RoomMoved event (ABI 1.18: an older library
-// ignores a move to another room); the client refuses a loaded library older than the
+// ignores a move to another room), and DTMF (ABI 1.19); the client refuses a loaded library older than the
 // header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 18,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.18 or later");
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 19,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.19 or later");
 
 namespace lk {
 
@@ -893,13 +893,13 @@ void RoomState::on_event(const pb::RoomEvent &ev) {
     std::lock_guard<std::mutex> l(mu);
     h = handler;
     if (!h) {
-      // Only data packets are dropped (the oldest first) when they fill the queue: every other
-      // event is part of the room's state (the snapshot + deltas model) and is kept.
-      if (std::holds_alternative<DataReceivedEvent>(re)) {
+      // Only data packets and DTMF are dropped (the oldest first) when they fill the queue: every
+      // other event is part of the room's state (the snapshot + deltas model) and is kept.
+      if (detail::is_data_event(re)) {
         size_t cap = options.event_queue_capacity ? options.event_queue_capacity : kDefaultEventQueueCapacity;
         if (data_queued >= cap) {
           auto it = std::find_if(queue.begin(), queue.end(),
-                                 [](const RoomEvent &e) { return std::holds_alternative<DataReceivedEvent>(e); });
+                                 [](const RoomEvent &e) { return detail::is_data_event(e); });
           if (it != queue.end()) {
             queue.erase(it);
             data_queued--;

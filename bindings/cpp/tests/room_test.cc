@@ -271,7 +271,46 @@ TEST_F(E2E, ConnectRetriesAreNotCutByTheOperationTimeout) {
 // room's other events are its state and are always delivered; capacity 0 is the default, not
 // "drop everything" (before, every event was dropped with 0, and the oldest event of any kind
 // when full).
-TEST_F(E2E, PulledEventsDropOnlyDataPackets) {
+// DTMF in call order with data packets, to destinations; bad input is refused before sending.
+TEST_F(E2E, DtmfReachesTheOthersInOrderWithDataPackets) {
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::Room carol(client_b);
+  Events ev_c(carol);
+  carol.connect(sfu.url, token("carol"));
+
+  for (auto [code, digit] : std::vector<std::pair<uint32_t, std::string>>{{256, "1"}, {1, ""}, {1, std::string(257, '1')}}) {
+    try {
+      alice.publish_dtmf(code, digit);
+      ADD_FAILURE() << "code " << code << " digit of " << digit.size() << " bytes accepted";
+    } catch (const lk::Error &e) {
+      EXPECT_EQ(e.code(), LK_ERR_INVALID_ARGUMENT) << e.what();
+    }
+  }
+  alice.publish_data("before", {true, "d", {}});
+  alice.publish_dtmf(11, "#");
+  alice.publish_data("after", {true, "d", {}});
+  ev_b.wait<lk::DataReceivedEvent>([](auto &e) { return e.payload == "after"; });
+  std::vector<std::string> order;
+  for (const auto &e : ev_b.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })) {
+    if (auto *d = std::get_if<lk::DataReceivedEvent>(&e)) order.push_back(d->payload);
+    if (auto *t = std::get_if<lk::SipDtmfReceivedEvent>(&e))
+      order.push_back(t->participant_identity + " " + std::to_string(t->code) + ":" + t->digit);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"before", "alice 11:#", "after"}));
+
+  // Only carol gets the first; bob's next DTMF is the broadcast.
+  alice.publish_dtmf(1, "1", {"carol"});
+  alice.publish_dtmf(2, "2");
+  ev_c.wait<lk::SipDtmfReceivedEvent>([](auto &e) { return e.code == 2; });
+  ev_b.wait<lk::SipDtmfReceivedEvent>([](auto &e) { return e.code == 2; });
+  EXPECT_EQ(ev_c.count<lk::SipDtmfReceivedEvent>([](auto &) { return true; }), 3u);
+  EXPECT_EQ(ev_b.count<lk::SipDtmfReceivedEvent>([](auto &e) { return e.code == 1; }), 0u);
+}
+
+TEST_F(E2E, PulledEventsDropOnlyDataPacketsAndDtmf) {
   for (size_t capacity : {size_t(0), size_t(2)}) {
     SCOPED_TRACE("capacity " + std::to_string(capacity));
     lk::RoomOptions o;
@@ -290,6 +329,7 @@ TEST_F(E2E, PulledEventsDropOnlyDataPackets) {
         if (auto *u = std::get_if<lk::ParticipantUpdatedEvent>(&*e)) updated |= u->info.identity == who && u->name_changed;
         if (auto *d = std::get_if<lk::ParticipantDisconnectedEvent>(&*e)) disconnected |= d->identity == who;
         if (auto *d = std::get_if<lk::DataReceivedEvent>(&*e)) data.push_back(d->payload);
+        if (auto *t = std::get_if<lk::SipDtmfReceivedEvent>(&*e)) data.push_back(t->digit);
       }
     };
     {
@@ -297,7 +337,10 @@ TEST_F(E2E, PulledEventsDropOnlyDataPackets) {
       pull_until([&] { return connected; });
       ASSERT_TRUE(connected);
       alice.set_name("renamed");  // a state change among the packets
-      for (int i = 0; i < 5; i++) alice.publish_data(std::to_string(i), {true, "n", {}});
+      for (int i = 0; i < 5; i++) {  // DTMF counts as data too
+        if (i % 2) alice.publish_dtmf(uint32_t(i), std::to_string(i));
+        else alice.publish_data(std::to_string(i), {true, "n", {}});
+      }
       if (capacity == 2) {  // the three oldest packets are dropped once all five arrived
         auto deadline = std::chrono::steady_clock::now() + kGuard;
         while (bob.dropped_events() < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
