@@ -124,7 +124,7 @@ func traceSeeds(f *testing.F) [][]byte {
 
 // FuzzDataPacketDispatch is the whole receive path of `_reliable` and `_lossy`: arbitrary
 // messages go through the engine's decoder and duplicate filter, then the room's handlePacket
-// (E2EE decryption, identity rules) and dispatchPacket (user data, RPC v1 and v2, data
+// (E2EE decryption, identity rules) and dispatchPacket (user data, DTMF, RPC v1 and v2, data
 // streams, ignored kinds), with an RPC method and stream handlers registered. The first byte
 // chooses a plain or an E2EE room (shared key); each message is a flag byte (bit 0: reliable)
 // and a length-prefixed DataPacket. Nothing may panic or hang.
@@ -152,6 +152,13 @@ func FuzzDataPacketDispatch(f *testing.F) {
 		}
 		f.Add(append([]byte{1, 1}, protowire.AppendBytes(nil, b)...))
 	}
+	// A DTMF packet (never encrypted), as a SIP participant sends it, in a plain and an E2EE room.
+	dtmf, err := proto.Marshal(&lkpb.DataPacket{ParticipantIdentity: "sip_1", Sequence: 1, Value: &lkpb.DataPacket_SipDtmf{SipDtmf: &lkpb.SipDTMF{Code: 11, Digit: "#"}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(append([]byte{0, 1}, protowire.AppendBytes(nil, dtmf)...))
+	f.Add(append([]byte{1, 1}, protowire.AppendBytes(nil, dtmf)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
