@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -62,6 +63,9 @@ type Claims struct {
 	Attributes map[string]string
 	// Kind is the participant kind ("kind"): "standard", "agent", ...
 	Kind string
+	// KindDetails refine the kind ("kindDetails"): "cloud_agent", "forwarded",
+	// "connector_whatsapp", ... (the server's KindDetail names in lower case).
+	KindDetails []string
 	// Video is the room grant ("video"); nil = no grant.
 	Video *VideoGrant
 	// SHA256 is the optional "sha256" claim (webhook body hash).
@@ -84,6 +88,7 @@ func (c *Claims) Clone() *Claims {
 	}
 	n := *c
 	n.Attributes = maps.Clone(c.Attributes)
+	n.KindDetails = slices.Clone(c.KindDetails)
 	n.Video = c.Video.Clone()
 	return &n
 }
@@ -107,13 +112,14 @@ func (c *Claims) CheckJoin() error {
 // wireClaims is the JSON shape of the token payload.
 type wireClaims struct {
 	jwt.RegisteredClaims
-	Name       string            `json:"name,omitempty"`
-	Video      *VideoGrant       `json:"video,omitempty"`
-	Metadata   string            `json:"metadata,omitempty"`
-	Attributes map[string]string `json:"attributes,omitempty"`
-	Kind       string            `json:"kind,omitempty"`
-	SHA256     string            `json:"sha256,omitempty"`
-	RoomPreset string            `json:"roomPreset,omitempty"`
+	Name        string            `json:"name,omitempty"`
+	Video       *VideoGrant       `json:"video,omitempty"`
+	Metadata    string            `json:"metadata,omitempty"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	Kind        string            `json:"kind,omitempty"`
+	KindDetails []string          `json:"kindDetails,omitempty"`
+	SHA256      string            `json:"sha256,omitempty"`
+	RoomPreset  string            `json:"roomPreset,omitempty"`
 }
 
 // TokenOption adjusts the claims of a token being minted.
@@ -132,6 +138,11 @@ func WithAttributes(a map[string]string) TokenOption {
 
 // WithKind sets the participant kind claim.
 func WithKind(kind string) TokenOption { return func(c *Claims) { c.Kind = kind } }
+
+// WithKindDetails sets the kind details claim (copied).
+func WithKindDetails(details ...string) TokenOption {
+	return func(c *Claims) { c.KindDetails = slices.Clone(details) }
+}
 
 // WithGrant lets the caller edit the video grant (created if nil).
 func WithGrant(f func(*VideoGrant)) TokenOption {
@@ -175,13 +186,14 @@ func NewTokenAt(apiKey, apiSecret string, c Claims, at time.Time, ttl time.Durat
 			IssuedAt:  jwt.NewNumericDate(at),
 			ExpiresAt: jwt.NewNumericDate(at.Add(ttl)),
 		},
-		Name:       c.Name,
-		Video:      c.Video,
-		Metadata:   c.Metadata,
-		Attributes: c.Attributes,
-		Kind:       c.Kind,
-		SHA256:     c.SHA256,
-		RoomPreset: c.RoomPreset,
+		Name:        c.Name,
+		Video:       c.Video,
+		Metadata:    c.Metadata,
+		Attributes:  c.Attributes,
+		Kind:        c.Kind,
+		KindDetails: c.KindDetails,
+		SHA256:      c.SHA256,
+		RoomPreset:  c.RoomPreset,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, w).SignedString([]byte(apiSecret))
 	if err != nil {
@@ -221,16 +233,17 @@ func Verify(token string, secretFor func(apiKey string) (string, bool), now time
 		return nil, classify(err, unknownKey)
 	}
 	c := &Claims{
-		Identity:   w.Subject,
-		Name:       w.Name,
-		Metadata:   w.Metadata,
-		Attributes: w.Attributes,
-		Kind:       w.Kind,
-		Video:      w.Video,
-		SHA256:     w.SHA256,
-		RoomPreset: w.RoomPreset,
-		Issuer:     w.Issuer,
-		ID:         w.ID,
+		Identity:    w.Subject,
+		Name:        w.Name,
+		Metadata:    w.Metadata,
+		Attributes:  w.Attributes,
+		Kind:        w.Kind,
+		KindDetails: w.KindDetails,
+		Video:       w.Video,
+		SHA256:      w.SHA256,
+		RoomPreset:  w.RoomPreset,
+		Issuer:      w.Issuer,
+		ID:          w.ID,
 	}
 	if c.Identity == "" {
 		c.Identity = w.ID

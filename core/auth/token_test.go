@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func joinClaims() Claims {
 func TestRoundTrip(t *testing.T) {
 	c := joinClaims()
 	c.Apply(WithName("Alice"), WithMetadata("md"), WithAttributes(map[string]string{"a": "1"}),
-		WithKind("standard"), WithGrant(func(g *VideoGrant) { g.CanPublishData = Bool(false) }))
+		WithKind("standard"), WithKindDetails("forwarded", "cloud_agent"), WithGrant(func(g *VideoGrant) { g.CanPublishData = Bool(false) }))
 	at := time.Unix(1_800_000_000, 0)
 	tok, err := NewTokenAt(testKey, testSecret, c, at, time.Hour)
 	if err != nil {
@@ -41,7 +42,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Identity != "alice" || got.Name != "Alice" || got.Metadata != "md" || got.Attributes["a"] != "1" ||
-		got.Kind != "standard" || got.Issuer != testKey {
+		got.Kind != "standard" || !slices.Equal(got.KindDetails, []string{"forwarded", "cloud_agent"}) || got.Issuer != testKey {
 		t.Fatalf("claims mismatch: %+v", got)
 	}
 	if !got.ExpiresAt.Equal(at.Add(time.Hour)) || !got.NotBefore.Equal(at) {
