@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,9 +133,25 @@ func kindFromClaim(k string) lkpb.ParticipantInfo_Kind {
 		return lkpb.ParticipantInfo_SIP
 	case "agent":
 		return lkpb.ParticipantInfo_AGENT
+	case "connector":
+		return lkpb.ParticipantInfo_CONNECTOR
+	case "bridge":
+		return lkpb.ParticipantInfo_BRIDGE
 	default:
 		return lkpb.ParticipantInfo_STANDARD
 	}
+}
+
+// kindDetailsFromClaim maps the token's "kindDetails" (KindDetail names in lower case) as
+// livekit's auth.ClaimGrants.GetKindDetails does: unknown names are skipped.
+func kindDetailsFromClaim(names []string) []lkpb.ParticipantInfo_KindDetail {
+	var out []lkpb.ParticipantInfo_KindDetail
+	for _, n := range names {
+		if v, ok := lkpb.ParticipantInfo_KindDetail_value[strings.ToUpper(n)]; ok {
+			out = append(out, lkpb.ParticipantInfo_KindDetail(v))
+		}
+	}
+	return out
 }
 
 // SID returns the participant's PA_ id.
@@ -232,6 +249,7 @@ func (p *Participant) infoLocked() *lkpb.ParticipantInfo {
 		Permission:     p.permission(),
 		IsPublisher:    p.isPublisher,
 		Kind:           p.kind,
+		KindDetails:    kindDetailsFromClaim(p.claims.KindDetails),
 		Attributes:     maps.Clone(p.attributes),
 		ClientProtocol: p.clientInfo.GetClientProtocol(),
 		Capabilities:   slices.Clone(p.clientInfo.GetCapabilities()),
