@@ -80,9 +80,9 @@ type ParticipantPermissionsChanged struct {
 // The participant keeps its *RemoteParticipant and its data tracks, whose
 // SIDs change too (DataTrackSidChanged); the streams the old session was
 // sending fail (ErrAbnormalEnd). It also reports a change of a participant's
-// kind or client protocol when nothing else changed (OldSID is then the
-// current SID). The local participant's new session after the room's full
-// reconnect is LocalParticipantRejoined instead.
+// kind, kind details or client protocol when nothing else changed (OldSID is
+// then the current SID). The local participant's new session after the
+// room's full reconnect is LocalParticipantRejoined instead.
 type ParticipantInfoChanged struct {
 	Participant Participant
 	OldSID      string

@@ -2,6 +2,9 @@ package room
 
 import (
 	"maps"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lkcore/lkcore/core/internal/engine"
@@ -97,6 +100,31 @@ func participantKindFrom(k lkpb.ParticipantInfo_Kind) ParticipantKind {
 	return ParticipantUnknown
 }
 
+// ParticipantKindDetail refines a participant's kind (the server's
+// ParticipantInfo.kind_details, from its token's "kindDetails"). The values
+// are LiveKit's numbers; details newer than this library arrive as their
+// number.
+type ParticipantKindDetail int32
+
+// Participant kind details.
+const (
+	KindDetailCloudAgent        ParticipantKindDetail = 0 // an agent hosted by LiveKit Cloud
+	KindDetailForwarded         ParticipantKindDetail = 1 // a participant forwarded from another room
+	KindDetailConnectorWhatsApp ParticipantKindDetail = 2 // a WhatsApp connector
+	KindDetailConnectorTwilio   ParticipantKindDetail = 3 // a Twilio connector
+	KindDetailBridgeRTSP        ParticipantKindDetail = 4 // an RTSP bridge
+	KindDetailSimulation        ParticipantKindDetail = 5 // a simulated participant (agent evaluation)
+)
+
+// String returns the detail's name (the server's, in lower case), or its
+// number for a detail newer than this library.
+func (d ParticipantKindDetail) String() string {
+	if n, ok := lkpb.ParticipantInfo_KindDetail_name[int32(d)]; ok {
+		return strings.ToLower(n)
+	}
+	return strconv.Itoa(int(d))
+}
+
 // ParticipantPermission is what the server allows a participant.
 type ParticipantPermission struct {
 	CanSubscribe   bool
@@ -114,7 +142,10 @@ type ParticipantInfo struct {
 	Metadata   string
 	Attributes map[string]string // never nil
 	Kind       ParticipantKind
-	JoinedAt   time.Time // zero when the server did not say
+	// KindDetails refine Kind (a forwarded participant, a Cloud agent, a
+	// connector's service, ...); nil when the server sent none.
+	KindDetails []ParticipantKindDetail
+	JoinedAt    time.Time // zero when the server did not say
 	// ClientProtocol is the participant's ClientInfo.client_protocol (0 =
 	// legacy, 1 = RPC over data streams, 2 = also single-packet data streams).
 	ClientProtocol int32
@@ -133,7 +164,8 @@ func samePermission(a, b *ParticipantPermission) bool {
 // equal reports whether i and o hold the same values.
 func (i ParticipantInfo) equal(o ParticipantInfo) bool {
 	return i.SID == o.SID && i.Identity == o.Identity && i.Name == o.Name && i.Metadata == o.Metadata &&
-		maps.Equal(i.Attributes, o.Attributes) && i.Kind == o.Kind && i.JoinedAt.Equal(o.JoinedAt) &&
+		maps.Equal(i.Attributes, o.Attributes) && i.Kind == o.Kind && slices.Equal(i.KindDetails, o.KindDetails) &&
+		i.JoinedAt.Equal(o.JoinedAt) &&
 		i.ClientProtocol == o.ClientProtocol && samePermission(i.Permission, o.Permission)
 }
 
@@ -146,6 +178,9 @@ func participantInfoFrom(in *lkpb.ParticipantInfo) ParticipantInfo {
 	}
 	if out.Attributes == nil {
 		out.Attributes = map[string]string{}
+	}
+	for _, d := range in.GetKindDetails() {
+		out.KindDetails = append(out.KindDetails, ParticipantKindDetail(d))
 	}
 	switch {
 	case in.GetJoinedAtMs() != 0:
