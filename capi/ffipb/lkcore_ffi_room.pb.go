@@ -135,6 +135,8 @@ const (
 	ParticipantKind_PARTICIPANT_KIND_EGRESS      ParticipantKind = 3
 	ParticipantKind_PARTICIPANT_KIND_SIP         ParticipantKind = 4
 	ParticipantKind_PARTICIPANT_KIND_AGENT       ParticipantKind = 5
+	ParticipantKind_PARTICIPANT_KIND_CONNECTOR   ParticipantKind = 6 // since ABI 1.19 (before: UNSPECIFIED)
+	ParticipantKind_PARTICIPANT_KIND_BRIDGE      ParticipantKind = 7 // since ABI 1.19 (before: UNSPECIFIED)
 )
 
 // Enum value maps for ParticipantKind.
@@ -146,6 +148,8 @@ var (
 		3: "PARTICIPANT_KIND_EGRESS",
 		4: "PARTICIPANT_KIND_SIP",
 		5: "PARTICIPANT_KIND_AGENT",
+		6: "PARTICIPANT_KIND_CONNECTOR",
+		7: "PARTICIPANT_KIND_BRIDGE",
 	}
 	ParticipantKind_value = map[string]int32{
 		"PARTICIPANT_KIND_UNSPECIFIED": 0,
@@ -154,6 +158,8 @@ var (
 		"PARTICIPANT_KIND_EGRESS":      3,
 		"PARTICIPANT_KIND_SIP":         4,
 		"PARTICIPANT_KIND_AGENT":       5,
+		"PARTICIPANT_KIND_CONNECTOR":   6,
+		"PARTICIPANT_KIND_BRIDGE":      7,
 	}
 )
 
@@ -182,6 +188,69 @@ func (x ParticipantKind) Number() protoreflect.EnumNumber {
 // Deprecated: Use ParticipantKind.Descriptor instead.
 func (ParticipantKind) EnumDescriptor() ([]byte, []int) {
 	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{2}
+}
+
+// ParticipantKindDetail (ABI 1.19) refines a participant's kind (the server's kind_details, from
+// its token). UNSPECIFIED stands for a detail newer than the library.
+type ParticipantKindDetail int32
+
+const (
+	ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_UNSPECIFIED        ParticipantKindDetail = 0
+	ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_CLOUD_AGENT        ParticipantKindDetail = 1 // an agent hosted by LiveKit Cloud
+	ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_FORWARDED          ParticipantKindDetail = 2 // a participant forwarded from another room
+	ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_CONNECTOR_WHATSAPP ParticipantKindDetail = 3 // a WhatsApp connector
+	ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_CONNECTOR_TWILIO   ParticipantKindDetail = 4 // a Twilio connector
+	ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_BRIDGE_RTSP        ParticipantKindDetail = 5 // an RTSP bridge
+	ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_SIMULATION         ParticipantKindDetail = 6 // a simulated participant (agent evaluation)
+)
+
+// Enum value maps for ParticipantKindDetail.
+var (
+	ParticipantKindDetail_name = map[int32]string{
+		0: "PARTICIPANT_KIND_DETAIL_UNSPECIFIED",
+		1: "PARTICIPANT_KIND_DETAIL_CLOUD_AGENT",
+		2: "PARTICIPANT_KIND_DETAIL_FORWARDED",
+		3: "PARTICIPANT_KIND_DETAIL_CONNECTOR_WHATSAPP",
+		4: "PARTICIPANT_KIND_DETAIL_CONNECTOR_TWILIO",
+		5: "PARTICIPANT_KIND_DETAIL_BRIDGE_RTSP",
+		6: "PARTICIPANT_KIND_DETAIL_SIMULATION",
+	}
+	ParticipantKindDetail_value = map[string]int32{
+		"PARTICIPANT_KIND_DETAIL_UNSPECIFIED":        0,
+		"PARTICIPANT_KIND_DETAIL_CLOUD_AGENT":        1,
+		"PARTICIPANT_KIND_DETAIL_FORWARDED":          2,
+		"PARTICIPANT_KIND_DETAIL_CONNECTOR_WHATSAPP": 3,
+		"PARTICIPANT_KIND_DETAIL_CONNECTOR_TWILIO":   4,
+		"PARTICIPANT_KIND_DETAIL_BRIDGE_RTSP":        5,
+		"PARTICIPANT_KIND_DETAIL_SIMULATION":         6,
+	}
+)
+
+func (x ParticipantKindDetail) Enum() *ParticipantKindDetail {
+	p := new(ParticipantKindDetail)
+	*p = x
+	return p
+}
+
+func (x ParticipantKindDetail) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ParticipantKindDetail) Descriptor() protoreflect.EnumDescriptor {
+	return file_lkcore_ffi_room_proto_enumTypes[3].Descriptor()
+}
+
+func (ParticipantKindDetail) Type() protoreflect.EnumType {
+	return &file_lkcore_ffi_room_proto_enumTypes[3]
+}
+
+func (x ParticipantKindDetail) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ParticipantKindDetail.Descriptor instead.
+func (ParticipantKindDetail) EnumDescriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{3}
 }
 
 // Why a participant or the room disconnected (values of livekit.DisconnectReason).
@@ -260,11 +329,11 @@ func (x DisconnectReason) String() string {
 }
 
 func (DisconnectReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[3].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[4].Descriptor()
 }
 
 func (DisconnectReason) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[3]
+	return &file_lkcore_ffi_room_proto_enumTypes[4]
 }
 
 func (x DisconnectReason) Number() protoreflect.EnumNumber {
@@ -273,7 +342,7 @@ func (x DisconnectReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DisconnectReason.Descriptor instead.
 func (DisconnectReason) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{3}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{4}
 }
 
 type ReconnectKind int32
@@ -309,11 +378,11 @@ func (x ReconnectKind) String() string {
 }
 
 func (ReconnectKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[4].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[5].Descriptor()
 }
 
 func (ReconnectKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[4]
+	return &file_lkcore_ffi_room_proto_enumTypes[5]
 }
 
 func (x ReconnectKind) Number() protoreflect.EnumNumber {
@@ -322,7 +391,7 @@ func (x ReconnectKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReconnectKind.Descriptor instead.
 func (ReconnectKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{4}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{5}
 }
 
 // CreateRoomRequest creates a room object (not connected) and hands its handle to the host.
@@ -1256,8 +1325,10 @@ type ParticipantInfo struct {
 	// LiveKit client protocol version the participant advertises (decides RPC v1/v2 etc.).
 	ClientProtocol int32                  `protobuf:"varint,8,opt,name=client_protocol,json=clientProtocol,proto3" json:"client_protocol,omitempty"`
 	Permission     *ParticipantPermission `protobuf:"bytes,9,opt,name=permission,proto3" json:"permission,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Since ABI 1.19: details of kind, in the server's order (empty when none).
+	KindDetails   []ParticipantKindDetail `protobuf:"varint,10,rep,packed,name=kind_details,json=kindDetails,proto3,enum=lkcore.ffi.v1.ParticipantKindDetail" json:"kind_details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ParticipantInfo) Reset() {
@@ -1349,6 +1420,13 @@ func (x *ParticipantInfo) GetClientProtocol() int32 {
 func (x *ParticipantInfo) GetPermission() *ParticipantPermission {
 	if x != nil {
 		return x.Permission
+	}
+	return nil
+}
+
+func (x *ParticipantInfo) GetKindDetails() []ParticipantKindDetail {
+	if x != nil {
+		return x.KindDetails
 	}
 	return nil
 }
@@ -2878,7 +2956,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\"M\n" +
 	"\x11RoomSnapshotTaken\x128\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"\xc3\x03\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"\x8c\x04\n" +
 	"\x0fParticipantInfo\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x12\n" +
@@ -2893,7 +2971,9 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x0fclient_protocol\x18\b \x01(\x05R\x0eclientProtocol\x12D\n" +
 	"\n" +
 	"permission\x18\t \x01(\v2$.lkcore.ffi.v1.ParticipantPermissionR\n" +
-	"permission\x1a=\n" +
+	"permission\x12G\n" +
+	"\fkind_details\x18\n" +
+	" \x03(\x0e2$.lkcore.ffi.v1.ParticipantKindDetailR\vkindDetails\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x01\n" +
@@ -3007,14 +3087,24 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x1dCONNECTION_STATE_DISCONNECTED\x10\x00\x12\x1f\n" +
 	"\x1bCONNECTION_STATE_CONNECTING\x10\x01\x12\x1e\n" +
 	"\x1aCONNECTION_STATE_CONNECTED\x10\x02\x12!\n" +
-	"\x1dCONNECTION_STATE_RECONNECTING\x10\x03*\xc3\x01\n" +
+	"\x1dCONNECTION_STATE_RECONNECTING\x10\x03*\x80\x02\n" +
 	"\x0fParticipantKind\x12 \n" +
 	"\x1cPARTICIPANT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19PARTICIPANT_KIND_STANDARD\x10\x01\x12\x1c\n" +
 	"\x18PARTICIPANT_KIND_INGRESS\x10\x02\x12\x1b\n" +
 	"\x17PARTICIPANT_KIND_EGRESS\x10\x03\x12\x18\n" +
 	"\x14PARTICIPANT_KIND_SIP\x10\x04\x12\x1a\n" +
-	"\x16PARTICIPANT_KIND_AGENT\x10\x05*\x93\x05\n" +
+	"\x16PARTICIPANT_KIND_AGENT\x10\x05\x12\x1e\n" +
+	"\x1aPARTICIPANT_KIND_CONNECTOR\x10\x06\x12\x1b\n" +
+	"\x17PARTICIPANT_KIND_BRIDGE\x10\a*\xbf\x02\n" +
+	"\x15ParticipantKindDetail\x12'\n" +
+	"#PARTICIPANT_KIND_DETAIL_UNSPECIFIED\x10\x00\x12'\n" +
+	"#PARTICIPANT_KIND_DETAIL_CLOUD_AGENT\x10\x01\x12%\n" +
+	"!PARTICIPANT_KIND_DETAIL_FORWARDED\x10\x02\x12.\n" +
+	"*PARTICIPANT_KIND_DETAIL_CONNECTOR_WHATSAPP\x10\x03\x12,\n" +
+	"(PARTICIPANT_KIND_DETAIL_CONNECTOR_TWILIO\x10\x04\x12'\n" +
+	"#PARTICIPANT_KIND_DETAIL_BRIDGE_RTSP\x10\x05\x12&\n" +
+	"\"PARTICIPANT_KIND_DETAIL_SIMULATION\x10\x06*\x93\x05\n" +
 	"\x10DisconnectReason\x12\x1d\n" +
 	"\x19DISCONNECT_REASON_UNKNOWN\x10\x00\x12&\n" +
 	"\"DISCONNECT_REASON_CLIENT_INITIATED\x10\x01\x12(\n" +
@@ -3051,117 +3141,119 @@ func file_lkcore_ffi_room_proto_rawDescGZIP() []byte {
 	return file_lkcore_ffi_room_proto_rawDescData
 }
 
-var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
 var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_lkcore_ffi_room_proto_goTypes = []any{
 	(IceTransportPolicy)(0),            // 0: lkcore.ffi.v1.IceTransportPolicy
 	(ConnectionState)(0),               // 1: lkcore.ffi.v1.ConnectionState
 	(ParticipantKind)(0),               // 2: lkcore.ffi.v1.ParticipantKind
-	(DisconnectReason)(0),              // 3: lkcore.ffi.v1.DisconnectReason
-	(ReconnectKind)(0),                 // 4: lkcore.ffi.v1.ReconnectKind
-	(*CreateRoomRequest)(nil),          // 5: lkcore.ffi.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),         // 6: lkcore.ffi.v1.CreateRoomResponse
-	(*RoomOptions)(nil),                // 7: lkcore.ffi.v1.RoomOptions
-	(*IceServer)(nil),                  // 8: lkcore.ffi.v1.IceServer
-	(*OwnedRoom)(nil),                  // 9: lkcore.ffi.v1.OwnedRoom
-	(*RoomInfo)(nil),                   // 10: lkcore.ffi.v1.RoomInfo
-	(*ConnectRequest)(nil),             // 11: lkcore.ffi.v1.ConnectRequest
-	(*ConnectResult)(nil),              // 12: lkcore.ffi.v1.ConnectResult
-	(*DisconnectRequest)(nil),          // 13: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),     // 14: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*GetRoomSnapshotResponse)(nil),    // 15: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*RequestRoomSnapshotRequest)(nil), // 16: lkcore.ffi.v1.RequestRoomSnapshotRequest
-	(*RoomSnapshotTaken)(nil),          // 17: lkcore.ffi.v1.RoomSnapshotTaken
-	(*ParticipantInfo)(nil),            // 18: lkcore.ffi.v1.ParticipantInfo
-	(*ParticipantPermission)(nil),      // 19: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),         // 20: lkcore.ffi.v1.PublishDataRequest
-	(*PublishSipDtmfRequest)(nil),      // 21: lkcore.ffi.v1.PublishSipDtmfRequest
-	(*SetLocalMetadataRequest)(nil),    // 22: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),        // 23: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),  // 24: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                  // 25: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),     // 26: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),               // 27: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                // 28: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),               // 29: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                // 30: lkcore.ffi.v1.RoomUpdated
-	(*RoomMoved)(nil),                  // 31: lkcore.ffi.v1.RoomMoved
-	(*ParticipantConnected)(nil),       // 32: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),    // 33: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),         // 34: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),         // 35: lkcore.ffi.v1.DataPacketReceived
-	(*SipDtmfReceived)(nil),            // 36: lkcore.ffi.v1.SipDtmfReceived
-	nil,                                // 37: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                // 38: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	(*E2EeOptions)(nil),                // 39: lkcore.ffi.v1.E2eeOptions
-	(DeliveryMode)(0),                  // 40: lkcore.ffi.v1.DeliveryMode
-	(*RemoteDataTrackInfo)(nil),        // 41: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil), // 42: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),   // 43: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil), // 44: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),  // 45: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),  // 46: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*LocalDataTrackSidChanged)(nil),   // 47: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*RpcInvocation)(nil),              // 48: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),               // 49: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),     // 50: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                      // 51: lkcore.ffi.v1.Error
+	(ParticipantKindDetail)(0),         // 3: lkcore.ffi.v1.ParticipantKindDetail
+	(DisconnectReason)(0),              // 4: lkcore.ffi.v1.DisconnectReason
+	(ReconnectKind)(0),                 // 5: lkcore.ffi.v1.ReconnectKind
+	(*CreateRoomRequest)(nil),          // 6: lkcore.ffi.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),         // 7: lkcore.ffi.v1.CreateRoomResponse
+	(*RoomOptions)(nil),                // 8: lkcore.ffi.v1.RoomOptions
+	(*IceServer)(nil),                  // 9: lkcore.ffi.v1.IceServer
+	(*OwnedRoom)(nil),                  // 10: lkcore.ffi.v1.OwnedRoom
+	(*RoomInfo)(nil),                   // 11: lkcore.ffi.v1.RoomInfo
+	(*ConnectRequest)(nil),             // 12: lkcore.ffi.v1.ConnectRequest
+	(*ConnectResult)(nil),              // 13: lkcore.ffi.v1.ConnectResult
+	(*DisconnectRequest)(nil),          // 14: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),     // 15: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*GetRoomSnapshotResponse)(nil),    // 16: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*RequestRoomSnapshotRequest)(nil), // 17: lkcore.ffi.v1.RequestRoomSnapshotRequest
+	(*RoomSnapshotTaken)(nil),          // 18: lkcore.ffi.v1.RoomSnapshotTaken
+	(*ParticipantInfo)(nil),            // 19: lkcore.ffi.v1.ParticipantInfo
+	(*ParticipantPermission)(nil),      // 20: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),         // 21: lkcore.ffi.v1.PublishDataRequest
+	(*PublishSipDtmfRequest)(nil),      // 22: lkcore.ffi.v1.PublishSipDtmfRequest
+	(*SetLocalMetadataRequest)(nil),    // 23: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),        // 24: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),  // 25: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                  // 26: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),     // 27: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),               // 28: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                // 29: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),               // 30: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                // 31: lkcore.ffi.v1.RoomUpdated
+	(*RoomMoved)(nil),                  // 32: lkcore.ffi.v1.RoomMoved
+	(*ParticipantConnected)(nil),       // 33: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),    // 34: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),         // 35: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),         // 36: lkcore.ffi.v1.DataPacketReceived
+	(*SipDtmfReceived)(nil),            // 37: lkcore.ffi.v1.SipDtmfReceived
+	nil,                                // 38: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                // 39: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	(*E2EeOptions)(nil),                // 40: lkcore.ffi.v1.E2eeOptions
+	(DeliveryMode)(0),                  // 41: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackInfo)(nil),        // 42: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil), // 43: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),   // 44: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil), // 45: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),  // 46: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),  // 47: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*LocalDataTrackSidChanged)(nil),   // 48: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*RpcInvocation)(nil),              // 49: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),               // 50: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),     // 51: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                      // 52: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
-	7,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
-	9,  // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	39, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	8,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
+	10, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
+	40, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
 	0,  // 3: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
-	8,  // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
-	40, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	10, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
+	9,  // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
+	41, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	11, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
 	1,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
-	10, // 8: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	18, // 9: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	18, // 10: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	41, // 11: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	42, // 12: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	12, // 13: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	12, // 14: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	37, // 15: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	11, // 8: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
+	19, // 9: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	19, // 10: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	42, // 11: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	43, // 12: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	13, // 13: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	13, // 14: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	38, // 15: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
 	2,  // 16: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	19, // 17: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	38, // 18: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	26, // 19: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	27, // 20: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	28, // 21: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	29, // 22: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	30, // 23: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	17, // 24: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
-	31, // 25: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
-	32, // 26: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	33, // 27: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	34, // 28: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	35, // 29: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	36, // 30: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
-	43, // 31: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	44, // 32: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	45, // 33: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	46, // 34: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	47, // 35: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
-	48, // 36: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	49, // 37: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	50, // 38: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	1,  // 39: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	4,  // 40: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	4,  // 41: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	3,  // 42: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	51, // 43: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	10, // 44: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	10, // 45: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
-	18, // 46: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	3,  // 47: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	18, // 48: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	20, // 17: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	3,  // 18: lkcore.ffi.v1.ParticipantInfo.kind_details:type_name -> lkcore.ffi.v1.ParticipantKindDetail
+	39, // 19: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	27, // 20: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	28, // 21: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	29, // 22: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	30, // 23: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	31, // 24: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	18, // 25: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
+	32, // 26: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
+	33, // 27: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	34, // 28: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	35, // 29: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	36, // 30: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	37, // 31: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
+	44, // 32: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	45, // 33: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	46, // 34: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	47, // 35: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	48, // 36: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
+	49, // 37: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	50, // 38: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	51, // 39: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	1,  // 40: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	5,  // 41: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	5,  // 42: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	4,  // 43: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	52, // 44: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	11, // 45: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	11, // 46: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
+	19, // 47: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	4,  // 48: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	19, // 49: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -3201,7 +3293,7 @@ func file_lkcore_ffi_room_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_room_proto_rawDesc), len(file_lkcore_ffi_room_proto_rawDesc)),
-			NumEnums:      5,
+			NumEnums:      6,
 			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,

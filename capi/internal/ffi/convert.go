@@ -22,9 +22,38 @@ func participantKind(k room.ParticipantKind) ffipb.ParticipantKind {
 		return ffipb.ParticipantKind_PARTICIPANT_KIND_SIP
 	case room.ParticipantAgent:
 		return ffipb.ParticipantKind_PARTICIPANT_KIND_AGENT
+	case room.ParticipantConnector:
+		return ffipb.ParticipantKind_PARTICIPANT_KIND_CONNECTOR
+	case room.ParticipantBridge:
+		return ffipb.ParticipantKind_PARTICIPANT_KIND_BRIDGE
 	}
-	// Connector, bridge and kinds added later have no schema value yet.
+	// Kinds added later have no schema value yet.
 	return ffipb.ParticipantKind_PARTICIPANT_KIND_UNSPECIFIED
+}
+
+// kindDetails maps the core's kind details to the schema's (UNSPECIFIED for one newer than the
+// schema); nil for none.
+func kindDetails(ds []room.ParticipantKindDetail) []ffipb.ParticipantKindDetail {
+	var out []ffipb.ParticipantKindDetail
+	for _, d := range ds {
+		v := ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_UNSPECIFIED
+		switch d {
+		case room.KindDetailCloudAgent:
+			v = ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_CLOUD_AGENT
+		case room.KindDetailForwarded:
+			v = ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_FORWARDED
+		case room.KindDetailConnectorWhatsApp:
+			v = ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_CONNECTOR_WHATSAPP
+		case room.KindDetailConnectorTwilio:
+			v = ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_CONNECTOR_TWILIO
+		case room.KindDetailBridgeRTSP:
+			v = ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_BRIDGE_RTSP
+		case room.KindDetailSimulation:
+			v = ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_SIMULATION
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // encryptionState is the FFI value of a core EncryptionState.
@@ -49,6 +78,7 @@ func participantInfo(in room.ParticipantInfo) *ffipb.ParticipantInfo {
 		Metadata:       in.Metadata,
 		Attributes:     maps.Clone(in.Attributes),
 		Kind:           participantKind(in.Kind),
+		KindDetails:    kindDetails(in.KindDetails),
 		ClientProtocol: in.ClientProtocol,
 	}
 	if !in.JoinedAt.IsZero() {

@@ -3,6 +3,7 @@ package ffi
 import (
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -74,5 +75,26 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 	}
 	if u := participantInfo(alice); u.GetKind() != ffipb.ParticipantKind_PARTICIPANT_KIND_AGENT || u.GetJoinedAtMs() != created.UnixMilli() || u.GetAttributes()["a"] != "1" {
 		t.Fatalf("participant info %v", u)
+	}
+	// Every kind and kind detail of the core has its schema value; a newer one is UNSPECIFIED.
+	kinds := map[room.ParticipantKind]ffipb.ParticipantKind{
+		room.ParticipantStandard: ffipb.ParticipantKind_PARTICIPANT_KIND_STANDARD, room.ParticipantIngress: ffipb.ParticipantKind_PARTICIPANT_KIND_INGRESS,
+		room.ParticipantEgress: ffipb.ParticipantKind_PARTICIPANT_KIND_EGRESS, room.ParticipantSIP: ffipb.ParticipantKind_PARTICIPANT_KIND_SIP,
+		room.ParticipantAgent: ffipb.ParticipantKind_PARTICIPANT_KIND_AGENT, room.ParticipantConnector: ffipb.ParticipantKind_PARTICIPANT_KIND_CONNECTOR,
+		room.ParticipantBridge: ffipb.ParticipantKind_PARTICIPANT_KIND_BRIDGE, room.ParticipantUnknown: ffipb.ParticipantKind_PARTICIPANT_KIND_UNSPECIFIED,
+	}
+	for k, want := range kinds {
+		if got := participantKind(k); got != want {
+			t.Errorf("kind %v: %v, want %v", k, got, want)
+		}
+	}
+	details := []room.ParticipantKindDetail{room.KindDetailCloudAgent, room.KindDetailForwarded, room.KindDetailConnectorWhatsApp,
+		room.KindDetailConnectorTwilio, room.KindDetailBridgeRTSP, room.KindDetailSimulation, 99}
+	want := []ffipb.ParticipantKindDetail{ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_CLOUD_AGENT,
+		ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_FORWARDED, ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_CONNECTOR_WHATSAPP,
+		ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_CONNECTOR_TWILIO, ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_BRIDGE_RTSP,
+		ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_SIMULATION, ffipb.ParticipantKindDetail_PARTICIPANT_KIND_DETAIL_UNSPECIFIED}
+	if got := participantInfo(room.ParticipantInfo{KindDetails: details}).GetKindDetails(); !slices.Equal(got, want) {
+		t.Errorf("kind details %v, want %v", got, want)
 	}
 }
