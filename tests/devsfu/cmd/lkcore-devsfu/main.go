@@ -227,6 +227,8 @@ func tokenCmd(args []string, stdout, stderr io.Writer) int {
 	metadata := fs.String("metadata", "", "participant metadata")
 	noData := fs.Bool("no-publish-data", false, "canPublishData: false")
 	hidden := fs.Bool("hidden", false, "hidden participant")
+	kind := fs.String("kind", "", `participant kind ("standard", "agent", "sip", "connector", ...)`)
+	kindDetails := fs.String("kind-details", "", `comma-separated kind details ("forwarded,cloud_agent", ...)`)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -238,7 +240,10 @@ func tokenCmd(args []string, stdout, stderr io.Writer) int {
 		RoomJoin: true, Room: *room, Hidden: *hidden,
 		CanPublish: auth.Bool(true), CanSubscribe: auth.Bool(true),
 		CanPublishData: auth.Bool(!*noData), CanUpdateOwnMetadata: auth.Bool(true),
-	}}
+	}, Kind: *kind}
+	if *kindDetails != "" {
+		c.KindDetails = strings.Split(*kindDetails, ",")
+	}
 	tok, err := auth.NewToken(*key, *secret, c, *ttl)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -23,6 +23,17 @@ func TestTokenCommand(t *testing.T) {
 	if err != nil || c.Identity != "I" || c.Video.Room != "R" || !c.Video.RoomJoin || !c.Video.EffectiveCanPublishData() {
 		t.Fatalf("%v %+v", err, c)
 	}
+	out.Reset()
+	if rc := tokenCmd([]string{"--room", "R", "--identity", "I", "--key", "K", "--secret", "S-secret-S-secret-S-secret-S-sec",
+		"--kind", "connector", "--kind-details", "connector_twilio,forwarded"}, &out, &errb); rc != 0 {
+		t.Fatalf("rc %d: %s", rc, errb.String())
+	}
+	c, err = auth.Verify(strings.TrimSpace(out.String()), func(k string) (string, bool) {
+		return "S-secret-S-secret-S-secret-S-sec", k == "K"
+	}, time.Now())
+	if err != nil || c.Kind != "connector" || strings.Join(c.KindDetails, ",") != "connector_twilio,forwarded" {
+		t.Fatalf("%v %+v", err, c)
+	}
 	if rc := tokenCmd([]string{"--room", "R"}, &out, &errb); rc != 2 {
 		t.Fatalf("missing identity accepted")
 	}
