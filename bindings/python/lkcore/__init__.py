@@ -34,7 +34,14 @@ from .data_track import (
 from .e2ee import E2EEManager, E2EEStats, KeyProvider
 from .errors import *  # noqa: F401,F403 - the exception types are part of the top-level API
 from .errors import LkError, RpcError
-from .participant import LocalParticipant, Participant, ParticipantKind, ParticipantPermission, RemoteParticipant
+from .participant import (
+    LocalParticipant,
+    Participant,
+    ParticipantKind,
+    ParticipantKindDetail,
+    ParticipantPermission,
+    RemoteParticipant,
+)
 from .room import (
     ConnectionState,
     DataPacket,
@@ -80,6 +87,7 @@ __all__ = [
     "LocalParticipant",
     "Participant",
     "ParticipantKind",
+    "ParticipantKindDetail",
     "ParticipantPermission",
     "ReconnectKind",
     "RemoteDataTrack",

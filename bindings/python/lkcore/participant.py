@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Union, cast
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union, cast
 
 from ._client import bytes_arg, seconds_to_ms
 from ._proto import lkcore_ffi_pb2 as pb
@@ -41,6 +41,21 @@ class ParticipantKind(enum.IntEnum):
     EGRESS = pb.PARTICIPANT_KIND_EGRESS
     SIP = pb.PARTICIPANT_KIND_SIP
     AGENT = pb.PARTICIPANT_KIND_AGENT
+    CONNECTOR = pb.PARTICIPANT_KIND_CONNECTOR
+    BRIDGE = pb.PARTICIPANT_KIND_BRIDGE
+
+
+class ParticipantKindDetail(enum.IntEnum):
+    """A detail refining a participant's kind (values of ``lkcore.ffi.v1.ParticipantKindDetail``);
+    ``UNSPECIFIED`` stands for a detail newer than the library."""
+
+    UNSPECIFIED = pb.PARTICIPANT_KIND_DETAIL_UNSPECIFIED
+    CLOUD_AGENT = pb.PARTICIPANT_KIND_DETAIL_CLOUD_AGENT
+    FORWARDED = pb.PARTICIPANT_KIND_DETAIL_FORWARDED
+    CONNECTOR_WHATSAPP = pb.PARTICIPANT_KIND_DETAIL_CONNECTOR_WHATSAPP
+    CONNECTOR_TWILIO = pb.PARTICIPANT_KIND_DETAIL_CONNECTOR_TWILIO
+    BRIDGE_RTSP = pb.PARTICIPANT_KIND_DETAIL_BRIDGE_RTSP
+    SIMULATION = pb.PARTICIPANT_KIND_DETAIL_SIMULATION
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,13 @@ def _kind(v: int) -> ParticipantKind:
         return ParticipantKind(v)
     except ValueError:
         return ParticipantKind.UNSPECIFIED
+
+
+def _kind_detail(v: int) -> ParticipantKindDetail:
+    try:
+        return ParticipantKindDetail(v)
+    except ValueError:
+        return ParticipantKindDetail.UNSPECIFIED
 
 
 class Participant:
@@ -99,6 +121,12 @@ class Participant:
     def kind(self) -> ParticipantKind:
         """Participant kind."""
         return _kind(self._info.kind)
+
+    @property
+    def kind_details(self) -> List[ParticipantKindDetail]:
+        """Details refining the kind (a Cloud agent, a forwarded participant, a connector's
+        service, ...), in the server's order; empty when none."""
+        return [_kind_detail(d) for d in self._info.kind_details]
 
     @property
     def joined_at_ms(self) -> int:

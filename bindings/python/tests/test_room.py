@@ -512,3 +512,27 @@ async def test_dtmf_reaches_the_other_participants_in_order_with_data(devsfu, to
     finally:
         for r in (alice, bob, carol):
             await r.disconnect()
+
+
+async def test_participant_kinds_and_kind_details(devsfu, room_name) -> None:
+    observer = await connect(devsfu.url, devsfu.token(room_name, "observer"))
+    joined = EventWaiter(observer, "participant_connected")
+    twilio = await connect(
+        devsfu.url, devsfu.token(room_name, "twilio", "--kind", "connector", "--kind-details", "connector_twilio")
+    )
+    agent = await connect(
+        devsfu.url, devsfu.token(room_name, "agent", "--kind", "agent", "--kind-details", "cloud_agent,forwarded")
+    )
+    try:
+        D = lkcore.ParticipantKindDetail
+        assert twilio.local_participant.kind == lkcore.ParticipantKind.CONNECTOR
+        assert twilio.local_participant.kind_details == [D.CONNECTOR_TWILIO]
+        (p,) = await joined.wait(lambda p: p.identity == "agent")
+        assert p.kind == lkcore.ParticipantKind.AGENT and p.kind_details == [D.CLOUD_AGENT, D.FORWARDED]
+        (p,) = await joined.wait(lambda p: p.identity == "twilio")
+        assert p.kind == lkcore.ParticipantKind.CONNECTOR and p.kind_details == [D.CONNECTOR_TWILIO]
+        assert observer.local_participant.kind == lkcore.ParticipantKind.STANDARD
+        assert observer.local_participant.kind_details == []
+    finally:
+        for r in (observer, twilio, agent):
+            await r.disconnect()
