@@ -16,7 +16,13 @@ enum class DisconnectReason {
 }
 
 /** A participant's kind. */
-enum class ParticipantKind { UNSPECIFIED, STANDARD, INGRESS, EGRESS, SIP, AGENT }
+enum class ParticipantKind { UNSPECIFIED, STANDARD, INGRESS, EGRESS, SIP, AGENT, CONNECTOR, BRIDGE }
+
+/**
+ * A detail refining a participant's kind (ABI 1.19): a Cloud agent, a participant forwarded from
+ * another room, a connector's service, ... UNSPECIFIED stands for a detail newer than the library.
+ */
+enum class ParticipantKindDetail { UNSPECIFIED, CLOUD_AGENT, FORWARDED, CONNECTOR_WHATSAPP, CONNECTOR_TWILIO, BRIDGE_RTSP, SIMULATION }
 
 /** End-to-end encryption state of a participant's data. */
 enum class EncryptionState { UNSPECIFIED, OK, ENCRYPTION_FAILED, DECRYPTION_FAILED, MISSING_KEY, KEY_RATCHETED, INTERNAL_ERROR }
@@ -170,6 +176,8 @@ data class Participant(
     /** LiveKit client protocol version the participant advertises. */
     val clientProtocol: Int,
     val permission: ParticipantPermission,
+    /** Details refining [kind], in the server's order (empty when none). */
+    val kindDetails: List<ParticipantKindDetail> = emptyList(),
 )
 
 /** A published data track's description. */
@@ -214,6 +222,7 @@ internal object Convert {
         p.sid, p.identity, p.name, p.metadata, p.attributesMap.toMap(), enumOf(p.kindValue), p.joinedAtMs,
         p.clientProtocol,
         ParticipantPermission(p.permission.canSubscribe, p.permission.canPublish, p.permission.canPublishData, p.permission.hidden),
+        p.kindDetailsValueList.map { enumOf<ParticipantKindDetail>(it) },
     )
 
     fun trackInfo(p: lkcore.ffi.v1.DataTrackInfo) = DataTrackInfo(p.sid, p.name, p.usesE2Ee, p.schemaName, p.frameEncoding, p.schemaEncoding)

@@ -186,6 +186,23 @@ class RoomTest : LkTestBase() {
     }
 
     @Test
+    fun `participant kinds and kind details come from the tokens`() = lkTest {
+        connect("observer").use { observer ->
+            val rec = record(observer)
+            Room().use { twilio ->
+                val snap = twilio.connect(DevSfu.url, token("twilio", "--kind", "connector", "--kind-details", "connector_twilio,forwarded"))
+                val want = listOf(ParticipantKindDetail.CONNECTOR_TWILIO, ParticipantKindDetail.FORWARDED)
+                assertEquals(ParticipantKind.CONNECTOR, snap.localParticipant.kind)
+                assertEquals(want, snap.localParticipant.kindDetails)
+                val seen = rec.await<RoomEvent.ParticipantConnected> { it.participant.identity == "twilio" }.participant
+                assertEquals(ParticipantKind.CONNECTOR, seen.kind)
+                assertEquals(want, seen.kindDetails)
+                assertEquals(emptyList(), observer.snapshot().localParticipant.kindDetails)
+            }
+        }
+    }
+
+    @Test
     fun `DTMF reaches the others in order with data packets`() = lkTest {
         connect("alice").use { alice ->
             connect("bob").use { bob ->
