@@ -81,7 +81,7 @@
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
 //   SetDataTrackDeliveryRequest of 1.14, the order of room events and LocalDataTrackSidChanged
 //   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17, RoomMoved of
-//   1.18, DTMF of 1.19) and does not build against an older lkcore.h. Fields, events and enum values added
+//   1.18, DTMF and kind details of 1.19) and does not build against an older lkcore.h. Fields, events and enum values added
 //   by a newer library of the same major version are ignored or kept as numbers.
 //
 // PROCESS
@@ -302,7 +302,26 @@ struct Frame {
 
 enum class LogLevel : int32_t { Unspecified = 0, Debug = 1, Info = 2, Warn = 3, Error = 4, Off = 5 };
 enum class ConnectionState : int32_t { Disconnected = 0, Connecting = 1, Connected = 2, Reconnecting = 3 };
-enum class ParticipantKind : int32_t { Unspecified = 0, Standard = 1, Ingress = 2, Egress = 3, Sip = 4, Agent = 5 };
+enum class ParticipantKind : int32_t {
+  Unspecified = 0,
+  Standard = 1,
+  Ingress = 2,
+  Egress = 3,
+  Sip = 4,
+  Agent = 5,
+  Connector = 6,  // ABI 1.19
+  Bridge = 7,     // ABI 1.19
+};
+// A detail refining a participant's kind (ABI 1.19); Unspecified is one newer than the library.
+enum class ParticipantKindDetail : int32_t {
+  Unspecified = 0,
+  CloudAgent = 1,         // an agent hosted by LiveKit Cloud
+  Forwarded = 2,          // a participant forwarded from another room
+  ConnectorWhatsApp = 3,  // a WhatsApp connector
+  ConnectorTwilio = 4,    // a Twilio connector
+  BridgeRtsp = 5,         // an RTSP bridge
+  Simulation = 6,         // a simulated participant (agent evaluation)
+};
 enum class ReconnectKind : int32_t { Unspecified = 0, Resume = 1, Full = 2 };
 enum class DisconnectReason : int32_t {
   Unknown = 0,
@@ -355,6 +374,7 @@ struct ParticipantInfo {
   std::string metadata;
   Attributes attributes;
   ParticipantKind kind = ParticipantKind::Unspecified;
+  std::vector<ParticipantKindDetail> kind_details;  // details refining kind, in the server's order
   int64_t joined_at_ms = 0;     // when the participant joined (Unix time, ms)
   int32_t client_protocol = 0;  // the LiveKit client protocol version it advertises (RPC v1/v2, ...)
   ParticipantPermission permission;

@@ -271,6 +271,22 @@ TEST_F(E2E, ConnectRetriesAreNotCutByTheOperationTimeout) {
 // room's other events are its state and are always delivered; capacity 0 is the default, not
 // "drop everything" (before, every event was dropped with 0, and the oldest event of any kind
 // when full).
+// Participant kinds and kind details come from the tokens, for the local and remote participants.
+TEST_F(E2E, ParticipantKindsAndKindDetailsComeFromTheTokens) {
+  lk::Room observer(client_a);
+  Events ev(observer);
+  observer.connect(sfu.url, token("observer"));
+  lk::Room twilio(client_b);
+  auto snap = twilio.connect(sfu.url, token("twilio", "--kind connector --kind-details connector_twilio,forwarded"));
+  const std::vector<lk::ParticipantKindDetail> want{lk::ParticipantKindDetail::ConnectorTwilio, lk::ParticipantKindDetail::Forwarded};
+  EXPECT_EQ(snap.local_participant.kind, lk::ParticipantKind::Connector);
+  EXPECT_EQ(snap.local_participant.kind_details, want);
+  auto seen = ev.wait<lk::ParticipantConnectedEvent>([](auto &e) { return e.info.identity == "twilio"; }).info;
+  EXPECT_EQ(seen.kind, lk::ParticipantKind::Connector);
+  EXPECT_EQ(seen.kind_details, want);
+  EXPECT_TRUE(observer.snapshot().local_participant.kind_details.empty());
+}
+
 // DTMF in call order with data packets, to destinations; bad input is refused before sending.
 TEST_F(E2E, DtmfReachesTheOthersInOrderWithDataPackets) {
   lk::Room alice = join(client_a, "alice");
