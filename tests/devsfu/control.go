@@ -27,6 +27,8 @@ import (
 //	POST /devsfu/clear-faults
 //	POST /devsfu/restart
 //	POST /devsfu/room-metadata?room=R&metadata=M       (RoomService.UpdateRoomMetadata)
+//	POST /devsfu/recording?room=R&on=B                 (an egress of the room started or ended:
+//	                                      Room.active_recording)
 //	POST /devsfu/permission?room=R&identity=I&can_subscribe=B&can_publish=B&can_publish_data=B&can_update_metadata=B
 //	                                      (RoomService.UpdateParticipant's permission)
 //	POST /devsfu/move?room=R&identity=I&destination=D  (LiveKit Cloud's MoveParticipant;
@@ -109,6 +111,9 @@ func (s *Server) controlHandler() http.Handler {
 	post("/devsfu/restart", func(http.ResponseWriter, *http.Request) bool { s.Restart(); return true })
 	post("/devsfu/room-metadata", func(_ http.ResponseWriter, r *http.Request) bool {
 		return s.UpdateRoomMetadata(r.FormValue("room"), r.FormValue("metadata"))
+	})
+	post("/devsfu/recording", func(_ http.ResponseWriter, r *http.Request) bool {
+		return s.SetRoomRecording(r.FormValue("room"), on(r))
 	})
 	post("/devsfu/permission", func(_ http.ResponseWriter, r *http.Request) bool {
 		b := func(k string) bool { v, _ := strconv.ParseBool(r.FormValue(k)); return v }

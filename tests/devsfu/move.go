@@ -105,7 +105,7 @@ func (s *Server) MoveParticipant(from, identity, to string) error {
 		}
 	}
 	n, pubs := b.countsLocked()
-	room := b.protoCounts(n, pubs, b.metadata)
+	room := b.protoLocked(n, pubs)
 	b.mu.Unlock()
 	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RoomMoved{RoomMoved: &lkpb.RoomMovedResponse{
 		Room:              room,

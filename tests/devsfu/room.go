@@ -39,6 +39,7 @@ type Room struct {
 	emptySince   time.Time
 	lastCounts   [2]int // participants, publishers last sent in room_update
 	metadata     string // set with Server.UpdateRoomMetadata
+	recording    bool   // set with Server.SetRoomRecording (an egress of the room running)
 	// updateMu orders room_update broadcasts: each one is built and queued
 	// to every participant before the next is built, so a participant never
 	// gets an older room state after a newer one.
@@ -73,10 +74,9 @@ func (r *Room) SID() string { return r.sid }
 
 func (r *Room) proto() *lkpb.Room {
 	r.mu.RLock()
+	defer r.mu.RUnlock()
 	n, pubs := r.countsLocked()
-	md := r.metadata
-	r.mu.RUnlock()
-	return r.protoCounts(n, pubs, md)
+	return r.protoLocked(n, pubs)
 }
 
 // countsLocked returns the visible participant and publisher counts; called
@@ -94,11 +94,13 @@ func (r *Room) countsLocked() (n, pubs int) {
 	return n, pubs
 }
 
-func (r *Room) protoCounts(n, pubs int, metadata string) *lkpb.Room {
+// protoLocked is the room's Room message with the given counts; called with r.mu held (read).
+func (r *Room) protoLocked(n, pubs int) *lkpb.Room {
 	return &lkpb.Room{
 		Sid:              r.sid,
 		Name:             r.name,
-		Metadata:         metadata,
+		Metadata:         r.metadata,
+		ActiveRecording:  r.recording,
 		EmptyTimeout:     emptyTimeout,
 		DepartureTimeout: departureTimeout,
 		CreationTime:     r.createdAt.Unix(),
@@ -181,7 +183,7 @@ func (r *Room) join(sc *signalConn, jp *joinParams) *Participant {
 	// update, a room_update, data) can reach the client before its
 	// JoinResponse and answer, and no one sees p before then.
 	join := &lkpb.JoinResponse{
-		Room:              r.protoCounts(n, pubs, r.metadata),
+		Room:              r.protoLocked(n, pubs),
 		Participant:       p.info(),
 		OtherParticipants: others,
 		ServerVersion:     ServerVersion,
@@ -525,9 +527,9 @@ func (r *Room) sendRoomUpdateIfChanged() {
 	}
 	r.lastCounts = [2]int{n, pubs}
 	recv := r.listLocked()
-	md := r.metadata
+	ru := r.protoLocked(n, pubs)
 	r.mu.Unlock()
-	r.broadcastRoomUpdate(recv, r.protoCounts(n, pubs, md))
+	r.broadcastRoomUpdate(recv, ru)
 }
 
 func (r *Room) broadcastRoomUpdate(recv []*Participant, ru *lkpb.Room) {
@@ -562,11 +564,32 @@ func (s *Server) UpdateRoomMetadata(room, metadata string) bool {
 	}
 	r.updateMu.Lock()
 	defer r.updateMu.Unlock()
+	r.setAndBroadcast(func() { r.metadata = metadata })
+	return true
+}
+
+// SetRoomRecording sets whether room is being recorded and sends room_update to everyone
+// (livekit-server does when an egress of the room starts or ends: Room.active_recording);
+// false if the room does not exist.
+func (s *Server) SetRoomRecording(room string, active bool) bool {
+	r := s.existingRoom(room)
+	if r == nil {
+		return false
+	}
+	r.updateMu.Lock()
+	defer r.updateMu.Unlock()
+	r.setAndBroadcast(func() { r.recording = active })
+	return true
+}
+
+// setAndBroadcast applies set under r.mu and sends the resulting room_update to everyone;
+// called with r.updateMu held.
+func (r *Room) setAndBroadcast(set func()) {
 	r.mu.Lock()
-	r.metadata = metadata
+	set()
 	n, pubs := r.countsLocked()
 	recv := r.listLocked()
+	ru := r.protoLocked(n, pubs)
 	r.mu.Unlock()
-	r.broadcastRoomUpdate(recv, r.protoCounts(n, pubs, metadata))
-	return true
+	r.broadcastRoomUpdate(recv, ru)
 }
