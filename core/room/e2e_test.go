@@ -750,3 +750,45 @@ func TestRoomCountsFollowJoinsAndLeaves(t *testing.T) {
 		t.Fatalf("Room.Info after bob left: %d participants", n)
 	}
 }
+
+// The rest of the room's info: the server's timeouts from the join, the publisher count and
+// the recording state as they change, each change a RoomInfoChanged.
+func TestRoomInfoPublishersRecordingAndTimeouts(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice := joinPeer(t, ctx, s, "info", "alice", room.Options{})
+	if in := alice.r.Info(); in.EmptyTimeout != 300*time.Second || in.DepartureTimeout != 20*time.Second ||
+		in.NumPublishers != 0 || in.ActiveRecording {
+		t.Fatalf("info after the join: %+v", in)
+	}
+	bob := joinPeer(t, ctx, s, "info", "bob", room.Options{})
+	if _, err := bob.r.LocalParticipant().PublishDataTrack(ctx, "t", room.DataTrackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	alice.wait(ctx, "one publisher", func(ev room.Event) bool {
+		e, ok := ev.(room.RoomInfoChanged)
+		return ok && e.Info.NumPublishers == 1 && e.Info.NumParticipants == 2
+	})
+	if !s.SetRoomRecording("info", true) {
+		t.Fatal("SetRoomRecording")
+	}
+	for _, p := range []*peer{alice, bob} {
+		ev := p.wait(ctx, "recording", func(ev room.Event) bool {
+			e, ok := ev.(room.RoomInfoChanged)
+			return ok && e.Info.ActiveRecording
+		}).(room.RoomInfoChanged)
+		if !p.r.Info().ActiveRecording || ev.Info.NumPublishers != 1 {
+			t.Fatalf("%s: %+v, room %+v", p.r.LocalParticipant().Identity(), ev.Info, p.r.Info())
+		}
+	}
+	s.SetRoomRecording("info", false)
+	on := false // wait scans the events in order: the end comes after the start
+	alice.wait(ctx, "recording ended", func(ev room.Event) bool {
+		e, ok := ev.(room.RoomInfoChanged)
+		if ok && e.Info.ActiveRecording {
+			on = true
+		}
+		return ok && on && !e.Info.ActiveRecording && e.Info.NumPublishers == 1
+	})
+}

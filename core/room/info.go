@@ -18,22 +18,35 @@ type RoomInfo struct {
 	Name            string
 	Metadata        string
 	NumParticipants uint32
+	NumPublishers   uint32    // participants publishing something (data tracks included)
 	MaxParticipants uint32    // 0: no limit
 	CreatedAt       time.Time // zero when the server did not say
+	// ActiveRecording: an egress (recording) of the room is running.
+	ActiveRecording bool
+	// EmptyTimeout and DepartureTimeout are how long the server keeps the
+	// room once it is empty, never having had anyone / after the last
+	// participant left (whole seconds; 0 when the server did not say).
+	EmptyTimeout     time.Duration
+	DepartureTimeout time.Duration
 }
 
 // equal reports whether i and o hold the same values.
 func (i RoomInfo) equal(o RoomInfo) bool {
 	return i.SID == o.SID && i.Name == o.Name && i.Metadata == o.Metadata &&
-		i.NumParticipants == o.NumParticipants && i.MaxParticipants == o.MaxParticipants &&
-		i.CreatedAt.Equal(o.CreatedAt)
+		i.NumParticipants == o.NumParticipants && i.NumPublishers == o.NumPublishers &&
+		i.MaxParticipants == o.MaxParticipants && i.CreatedAt.Equal(o.CreatedAt) &&
+		i.ActiveRecording == o.ActiveRecording && i.EmptyTimeout == o.EmptyTimeout &&
+		i.DepartureTimeout == o.DepartureTimeout
 }
 
 // roomInfoFrom converts the server's Room message.
 func roomInfoFrom(in *lkpb.Room) RoomInfo {
 	out := RoomInfo{
 		SID: in.GetSid(), Name: in.GetName(), Metadata: in.GetMetadata(),
-		NumParticipants: in.GetNumParticipants(), MaxParticipants: in.GetMaxParticipants(),
+		NumParticipants: in.GetNumParticipants(), NumPublishers: in.GetNumPublishers(),
+		MaxParticipants: in.GetMaxParticipants(), ActiveRecording: in.GetActiveRecording(),
+		EmptyTimeout:     time.Duration(in.GetEmptyTimeout()) * time.Second,
+		DepartureTimeout: time.Duration(in.GetDepartureTimeout()) * time.Second,
 	}
 	switch {
 	case in.GetCreationTimeMs() != 0:
