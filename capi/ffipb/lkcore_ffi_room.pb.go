@@ -847,8 +847,13 @@ type RoomInfo struct {
 	MaxParticipants uint32                 `protobuf:"varint,5,opt,name=max_participants,json=maxParticipants,proto3" json:"max_participants,omitempty"`
 	CreationTimeMs  int64                  `protobuf:"varint,6,opt,name=creation_time_ms,json=creationTimeMs,proto3" json:"creation_time_ms,omitempty"`
 	ConnectionState ConnectionState        `protobuf:"varint,7,opt,name=connection_state,json=connectionState,proto3,enum=lkcore.ffi.v1.ConnectionState" json:"connection_state,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Since ABI 1.19 (a change of any of them is a RoomUpdated):
+	NumPublishers           uint32 `protobuf:"varint,8,opt,name=num_publishers,json=numPublishers,proto3" json:"num_publishers,omitempty"`                                  // participants publishing something (data tracks included)
+	ActiveRecording         bool   `protobuf:"varint,9,opt,name=active_recording,json=activeRecording,proto3" json:"active_recording,omitempty"`                            // an egress (recording) of the room is running
+	EmptyTimeoutSeconds     uint32 `protobuf:"varint,10,opt,name=empty_timeout_seconds,json=emptyTimeoutSeconds,proto3" json:"empty_timeout_seconds,omitempty"`             // the server keeps an empty room that long (0: not said)
+	DepartureTimeoutSeconds uint32 `protobuf:"varint,11,opt,name=departure_timeout_seconds,json=departureTimeoutSeconds,proto3" json:"departure_timeout_seconds,omitempty"` // and that long after the last participant left
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *RoomInfo) Reset() {
@@ -928,6 +933,34 @@ func (x *RoomInfo) GetConnectionState() ConnectionState {
 		return x.ConnectionState
 	}
 	return ConnectionState_CONNECTION_STATE_DISCONNECTED
+}
+
+func (x *RoomInfo) GetNumPublishers() uint32 {
+	if x != nil {
+		return x.NumPublishers
+	}
+	return 0
+}
+
+func (x *RoomInfo) GetActiveRecording() bool {
+	if x != nil {
+		return x.ActiveRecording
+	}
+	return false
+}
+
+func (x *RoomInfo) GetEmptyTimeoutSeconds() uint32 {
+	if x != nil {
+		return x.EmptyTimeoutSeconds
+	}
+	return 0
+}
+
+func (x *RoomInfo) GetDepartureTimeoutSeconds() uint32 {
+	if x != nil {
+		return x.DepartureTimeoutSeconds
+	}
+	return 0
 }
 
 // ConnectRequest (ASYNC) joins the room with a URL (ws:// or wss://) and an access token.
@@ -2924,7 +2957,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"credential\"P\n" +
 	"\tOwnedRoom\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12+\n" +
-	"\x04info\x18\x02 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04info\"\x97\x02\n" +
+	"\x04info\x18\x02 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04info\"\xd9\x03\n" +
 	"\bRoomInfo\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -2932,7 +2965,12 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x10num_participants\x18\x04 \x01(\rR\x0fnumParticipants\x12)\n" +
 	"\x10max_participants\x18\x05 \x01(\rR\x0fmaxParticipants\x12(\n" +
 	"\x10creation_time_ms\x18\x06 \x01(\x03R\x0ecreationTimeMs\x12I\n" +
-	"\x10connection_state\x18\a \x01(\x0e2\x1e.lkcore.ffi.v1.ConnectionStateR\x0fconnectionState\"Y\n" +
+	"\x10connection_state\x18\a \x01(\x0e2\x1e.lkcore.ffi.v1.ConnectionStateR\x0fconnectionState\x12%\n" +
+	"\x0enum_publishers\x18\b \x01(\rR\rnumPublishers\x12)\n" +
+	"\x10active_recording\x18\t \x01(\bR\x0factiveRecording\x122\n" +
+	"\x15empty_timeout_seconds\x18\n" +
+	" \x01(\rR\x13emptyTimeoutSeconds\x12:\n" +
+	"\x19departure_timeout_seconds\x18\v \x01(\rR\x17departureTimeoutSeconds\"Y\n" +
 	"\x0eConnectRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12\x10\n" +

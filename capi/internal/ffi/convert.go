@@ -2,6 +2,7 @@ package ffi
 
 import (
 	"maps"
+	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/room"
@@ -117,6 +118,11 @@ func roomInfo(in room.RoomInfo, state ffipb.ConnectionState) *ffipb.RoomInfo {
 		NumParticipants: in.NumParticipants,
 		MaxParticipants: in.MaxParticipants,
 		ConnectionState: state,
+		NumPublishers:   in.NumPublishers,
+		ActiveRecording: in.ActiveRecording,
+		// Whole seconds from the server.
+		EmptyTimeoutSeconds:     uint32(in.EmptyTimeout / time.Second),
+		DepartureTimeoutSeconds: uint32(in.DepartureTimeout / time.Second),
 	}
 	if !in.CreatedAt.IsZero() {
 		out.CreationTimeMs = in.CreatedAt.UnixMilli()

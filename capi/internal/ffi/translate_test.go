@@ -30,9 +30,11 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 				Info:            &ffipb.RoomInfo{Sid: "RM_1", Name: "r", Metadata: "new", NumParticipants: 2, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting},
 				MetadataChanged: true, OldMetadata: "old",
 			}}}},
-		{"room counts", room.RoomInfoChanged{Info: room.RoomInfo{SID: "RM_1", Name: "r", Metadata: "m", NumParticipants: 3, MaxParticipants: 9, CreatedAt: created}},
+		{"room counts", room.RoomInfoChanged{Info: room.RoomInfo{SID: "RM_1", Name: "r", Metadata: "m", NumParticipants: 3, NumPublishers: 2, MaxParticipants: 9, CreatedAt: created,
+			ActiveRecording: true, EmptyTimeout: 300 * time.Second, DepartureTimeout: 20 * time.Second}},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{
-				Info: &ffipb.RoomInfo{Sid: "RM_1", Name: "r", Metadata: "m", NumParticipants: 3, MaxParticipants: 9, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting},
+				Info: &ffipb.RoomInfo{Sid: "RM_1", Name: "r", Metadata: "m", NumParticipants: 3, NumPublishers: 2, MaxParticipants: 9, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting,
+					ActiveRecording: true, EmptyTimeoutSeconds: 300, DepartureTimeoutSeconds: 20},
 			}}}},
 		{"room moved", room.RoomMoved{OldName: "a", Info: room.RoomInfo{SID: "RM_2", Name: "b", Metadata: "mb", NumParticipants: 2, CreatedAt: created}},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomMoved{RoomMoved: &ffipb.RoomMoved{
