@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import enum
 import inspect
 import logging
@@ -499,6 +500,34 @@ class Room(EventEmitter[RoomEventName]):
         """Number of participants as the server counts them, updated by its room updates (which
         come about a second after a join or a leave; ``room_updated`` is emitted then)."""
         return self._info.num_participants
+
+    @property
+    def num_publishers(self) -> int:
+        """Number of participants publishing something (data tracks included), as the server
+        counts them (updated like ``num_participants``)."""
+        return self._info.num_publishers
+
+    @property
+    def creation_time(self) -> Optional[datetime.datetime]:
+        """When the room was created (UTC), or None when the server did not say."""
+        if not self._info.creation_time_ms:
+            return None
+        return datetime.datetime.fromtimestamp(self._info.creation_time_ms / 1000, datetime.timezone.utc)
+
+    @property
+    def is_recording(self) -> bool:
+        """Whether an egress (recording) of the room is running; a change emits ``room_updated``."""
+        return self._info.active_recording
+
+    @property
+    def departure_timeout(self) -> float:
+        """Seconds the server keeps the room open after the last participant left (0: not said)."""
+        return float(self._info.departure_timeout_seconds)
+
+    @property
+    def empty_timeout(self) -> float:
+        """Seconds the server keeps the room open when no one joins it (0: not said)."""
+        return float(self._info.empty_timeout_seconds)
 
     @property
     def connection_state(self) -> ConnectionState:

@@ -107,8 +107,10 @@ def model_mismatches(room: lkcore.Room, snap: pb.ConnectResult) -> "list[str]":
             out.append(f"{what}: model {model!r}, library {library!r}")
 
     r = snap.room
-    same("room", (room.sid, room.name, room.metadata, room.num_participants, int(room.connection_state)),
-         (r.sid, r.name, r.metadata, r.num_participants, r.connection_state))
+    same("room", (room.sid, room.name, room.metadata, room.num_participants, room.num_publishers, room.is_recording,
+                  room.empty_timeout, room.departure_timeout, int(room.connection_state)),
+         (r.sid, r.name, r.metadata, r.num_participants, r.num_publishers, r.active_recording,
+          r.empty_timeout_seconds, r.departure_timeout_seconds, r.connection_state))
     same("local participant", room.local_participant._info, snap.local_participant)
     library = {p.identity: p for p in snap.remote_participants}
     same("remote participants", sorted(room.remote_participants), sorted(library))

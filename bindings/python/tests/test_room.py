@@ -536,3 +536,26 @@ async def test_participant_kinds_and_kind_details(devsfu, room_name) -> None:
     finally:
         for r in (observer, twilio, agent):
             await r.disconnect()
+
+
+async def test_room_info_publishers_recording_and_timeouts(devsfu, token_for, room_name) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        assert (alice.empty_timeout, alice.departure_timeout) == (300.0, 20.0)  # devsfu's, as the server's
+        assert alice.creation_time is not None and alice.creation_time.tzinfo is not None
+        assert alice.num_publishers == 0 and not alice.is_recording
+        updates: "list[tuple[int, bool]]" = []
+        alice.on("room_updated", lambda: updates.append((alice.num_publishers, alice.is_recording)))
+        updated = EventWaiter(alice, "room_updated")
+        await bob.local_participant.publish_data_track("t")
+        await updated.wait(lambda: alice.num_publishers == 1)
+        control(devsfu.url, "recording", room=room_name, on="true")
+        await updated.wait(lambda: alice.is_recording)
+        control(devsfu.url, "recording", room=room_name, on="false")
+        await updated.wait(lambda: (1, True) in updates and not alice.is_recording)
+        assert updates[-1] == (1, False)
+        await assert_model_matches_library(alice)
+    finally:
+        for r in (alice, bob):
+            await r.disconnect()
