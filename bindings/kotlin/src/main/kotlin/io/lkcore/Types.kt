@@ -159,6 +159,14 @@ data class RoomInfo(
     val maxParticipants: Int,
     val creationTimeMs: Long,
     val connectionState: ConnectionState,
+    /** Participants publishing something (data tracks included), as the server counts them (ABI 1.19). */
+    val numPublishers: Int = 0,
+    /** An egress (recording) of the room is running (ABI 1.19). */
+    val activeRecording: Boolean = false,
+    /** Seconds the server keeps the room open when no one joins it (0: not said; ABI 1.19). */
+    val emptyTimeoutSeconds: Int = 0,
+    /** Seconds the server keeps the room open after the last participant left (0: not said; ABI 1.19). */
+    val departureTimeoutSeconds: Int = 0,
 )
 
 /** A participant's permissions. */
@@ -213,7 +221,8 @@ class DataPacket(
 internal object Convert {
     fun roomInfo(p: lkcore.ffi.v1.RoomInfo) = RoomInfo(
         p.sid, p.name, p.metadata, p.numParticipants, p.maxParticipants, p.creationTimeMs,
-        connectionState(p.connectionStateValue),
+        connectionState(p.connectionStateValue), p.numPublishers, p.activeRecording, p.emptyTimeoutSeconds,
+        p.departureTimeoutSeconds,
     )
 
     fun connectionState(n: Int): ConnectionState = if (n in 0..3) ConnectionState.entries[n] else ConnectionState.UNKNOWN

@@ -186,6 +186,24 @@ class RoomTest : LkTestBase() {
     }
 
     @Test
+    fun `room info follows publishers and recording`() = lkTest {
+        connect("alice").use { alice ->
+            val rec = record(alice)
+            val info = alice.snapshot().room
+            assertEquals(300 to 20, info.emptyTimeoutSeconds to info.departureTimeoutSeconds)
+            assertEquals(0 to false, info.numPublishers to info.activeRecording)
+            connect("bob").use { bob ->
+                bob.publishDataTrack("t")
+                rec.await<RoomEvent.RoomUpdated> { it.info.numPublishers == 1 }
+                DevSfu.control("recording", "room" to roomName, "on" to "true")
+                val on = rec.await<RoomEvent.RoomUpdated> { it.info.activeRecording }.info
+                assertEquals(1, on.numPublishers)
+                assertTrue(alice.snapshot().room.activeRecording)
+            }
+        }
+    }
+
+    @Test
     fun `participant kinds and kind details come from the tokens`() = lkTest {
         connect("observer").use { observer ->
             val rec = record(observer)
