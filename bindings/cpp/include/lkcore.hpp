@@ -81,7 +81,8 @@
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
 //   SetDataTrackDeliveryRequest of 1.14, the order of room events and LocalDataTrackSidChanged
 //   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17, RoomMoved of
-//   1.18, DTMF and kind details of 1.19) and does not build against an older lkcore.h. Fields, events and enum values added
+//   1.18, DTMF, kind details and the room's recording state of 1.19) and does not build
+//   against an older lkcore.h. Fields, events and enum values added
 //   by a newer library of the same major version are ignored or kept as numbers.
 //
 // PROCESS
@@ -389,6 +390,11 @@ struct RoomInfo {
   uint32_t max_participants = 0;  // 0 = no limit
   int64_t creation_time_ms = 0;   // when the server created the room (Unix time, ms)
   ConnectionState connection_state = ConnectionState::Disconnected;  // this client's connection
+  // Since ABI 1.19 (a change of any of them is a RoomUpdatedEvent):
+  uint32_t num_publishers = 0;             // participants publishing something (data tracks included)
+  bool active_recording = false;           // an egress (recording) of the room is running
+  uint32_t empty_timeout_seconds = 0;      // the server keeps an empty room that long (0: not said)
+  uint32_t departure_timeout_seconds = 0;  // and that long after the last participant left
 };
 
 // DataTrackInfo describes a published data track. (publisher identity, name) is its stable key;

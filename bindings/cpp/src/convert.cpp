@@ -120,6 +120,10 @@ RoomInfo from_pb(const pb::RoomInfo &p) {
   i.max_participants = p.max_participants();
   i.creation_time_ms = p.creation_time_ms();
   i.connection_state = ConnectionState(p.connection_state());
+  i.num_publishers = p.num_publishers();
+  i.active_recording = p.active_recording();
+  i.empty_timeout_seconds = p.empty_timeout_seconds();
+  i.departure_timeout_seconds = p.departure_timeout_seconds();
   return i;
 }
 

@@ -271,6 +271,24 @@ TEST_F(E2E, ConnectRetriesAreNotCutByTheOperationTimeout) {
 // room's other events are its state and are always delivered; capacity 0 is the default, not
 // "drop everything" (before, every event was dropped with 0, and the oldest event of any kind
 // when full).
+// The room's info follows the publisher count and the recording state (RoomUpdatedEvent).
+TEST_F(E2E, RoomInfoFollowsPublishersAndRecording) {
+  lk::Room alice(client_a);
+  Events ev(alice);
+  auto snap = alice.connect(sfu.url, token("alice"));
+  EXPECT_EQ(snap.room.empty_timeout_seconds, 300u);
+  EXPECT_EQ(snap.room.departure_timeout_seconds, 20u);
+  EXPECT_EQ(snap.room.num_publishers, 0u);
+  EXPECT_FALSE(snap.room.active_recording);
+  lk::Room bob = join(client_b, "bob");
+  auto t = bob.publish_data_track("t");
+  ev.wait<lk::RoomUpdatedEvent>([](auto &e) { return e.info.num_publishers == 1; });
+  ASSERT_TRUE(sfu.control("recording", "room=" + room + " on=true"));
+  auto on = ev.wait<lk::RoomUpdatedEvent>([](auto &e) { return e.info.active_recording; });
+  EXPECT_EQ(on.info.num_publishers, 1u);
+  EXPECT_TRUE(alice.snapshot().room.active_recording);
+}
+
 // Participant kinds and kind details come from the tokens, for the local and remote participants.
 TEST_F(E2E, ParticipantKindsAndKindDetailsComeFromTheTokens) {
   lk::Room observer(client_a);
