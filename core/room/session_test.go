@@ -192,7 +192,7 @@ func TestApplyJoinFull(t *testing.T) {
 // A room_update announces what it changed in RoomInfo, once: the metadata as
 // RoomMetadataChanged (whose Info carries the other new values too), any
 // other field as RoomInfoChanged; an update that changes nothing RoomInfo
-// holds (num_publishers, say) announces nothing. A full reconnect's join is
+// holds (enabled_codecs, say) announces nothing. A full reconnect's join is
 // announced the same way (new sid, new counts); a first join is not.
 func TestRoomUpdateAnnouncesWhatChanged(t *testing.T) {
 	r := offlineNew(t)
@@ -207,10 +207,15 @@ func TestRoomUpdateAnnouncesWhatChanged(t *testing.T) {
 	if evs := update("m0", 3, 0, "RM_1"); len(evs) != 1 || evs[0] != (RoomInfoChanged{Info: RoomInfo{SID: "RM_1", Name: "r", Metadata: "m0", NumParticipants: 3}}) {
 		t.Fatalf("count change: %#v", evs)
 	}
-	if evs := update("m0", 3, 1, "RM_1"); len(evs) != 0 {
+	if evs := update("m0", 3, 1, "RM_1"); len(evs) != 1 || evs[0] != (RoomInfoChanged{Info: RoomInfo{SID: "RM_1", Name: "r", Metadata: "m0", NumParticipants: 3, NumPublishers: 1}}) {
+		t.Fatalf("publisher count change: %#v", evs)
+	}
+	r.setRoomInfo(&lkpb.Room{Sid: "RM_1", Name: "r", Metadata: "m0", NumParticipants: 3, NumPublishers: 1,
+		EnabledCodecs: []*lkpb.Codec{{Mime: "audio/opus"}}}, true)
+	if evs := drain(r); len(evs) != 0 {
 		t.Fatalf("a change RoomInfo does not hold: %#v", evs)
 	}
-	evs := update("m1", 2, 1, "RM_1")
+	evs := update("m1", 2, 0, "RM_1")
 	if len(evs) != 1 {
 		t.Fatalf("metadata and count change: %#v", evs)
 	}
