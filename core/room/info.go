@@ -23,9 +23,9 @@ type RoomInfo struct {
 	CreatedAt       time.Time // zero when the server did not say
 	// ActiveRecording: an egress (recording) of the room is running.
 	ActiveRecording bool
-	// EmptyTimeout and DepartureTimeout are how long the server keeps the
-	// room once it is empty, never having had anyone / after the last
-	// participant left (whole seconds; 0 when the server did not say).
+	// EmptyTimeout is how long the server keeps a room that no one joined,
+	// DepartureTimeout how long it keeps one after its last participant left
+	// (whole seconds; 0 when the server did not say).
 	EmptyTimeout     time.Duration
 	DepartureTimeout time.Duration
 }
