@@ -40,7 +40,8 @@ __all__ = [
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
 #: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 19, for DTMF
-#: (``publish_dtmf``, ``sip_dtmf_received``); since 18, for the
+#: (``publish_dtmf``, ``sip_dtmf_received``), ``Participant.kind_details`` and the room's
+#: publisher count, recording state and timeouts; since 18, for the
 #: ``RoomMoved`` room event (``moved``: a library before 1.18 ignores a move to another room);
 #: since 17, for ``GetE2eeStatsResponse.participant_states`` (``E2EEManager.encryption_state``: the library
 #: holds each participant's state); since 15, for the order

@@ -18,8 +18,8 @@ internal const val ABI_MAJOR = 1
  * auto-subscription's frames as events nothing here reads; LocalDataTrackSidChanged, 1.15, without
  * which a local track's info would keep the sid of its first publish after a full reconnect;
  * GetE2eeStatsResponse.participant_states, 1.17, which E2eeStats.encryptionStates reads; the
- * RoomMoved event, 1.18: an older library ignores a move to another room; DTMF and kind details,
- * 1.19).
+ * RoomMoved event, 1.18: an older library ignores a move to another room; DTMF, kind details and
+ * the room's recording state, 1.19).
  */
 internal const val ABI_MINOR = 19
 
