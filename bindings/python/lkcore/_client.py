@@ -31,6 +31,7 @@ released. Objects that own a handle release it when garbage collected, without r
 from __future__ import annotations
 
 import asyncio
+import enum
 import itertools
 import logging
 import numbers
@@ -40,7 +41,7 @@ import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple, Type, TypeVar, Union
 
 from . import errors
 from ._lib import LK_ERR_CLIENT_CLOSED, LK_ERR_TIMEOUT, LK_OK, Library, load_library
@@ -131,6 +132,18 @@ def seconds_to_ms(seconds: float, what: str, cap: int = MAX_TIMEOUT_MS) -> int:
     if seconds * 1000 >= cap:
         return cap
     return max(1, int(seconds * 1000))
+
+
+_E = TypeVar("_E", bound=enum.IntEnum)
+
+
+def enum_value(cls: Type[_E], v: int) -> _E:
+    """The member of ``cls`` numbered ``v``; the unspecified member (0) for a number this binding
+    does not know (a value from a newer library)."""
+    try:
+        return cls(v)
+    except ValueError:
+        return cls(0)
 
 
 def bytes_arg(value: Any, what: str) -> bytes:

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
 
 from . import errors
-from ._client import Client, bytes_arg
+from ._client import Client, bytes_arg, enum_value
 from ._proto import lkcore_ffi_pb2 as pb
 from .data_stream import (
     READER_WINDOW,
@@ -254,8 +254,8 @@ class RoomSession:
         if client is None or client.closed or not self.live:
             return E2EEStats(enabled=self.e2ee_enabled)
         r = client.request(pb.Request(get_e2ee_stats=pb.GetE2eeStatsRequest(room_handle=self.handle))).get_e2ee_stats
-        from .room import EncryptionState, _enum
+        from .room import EncryptionState
 
         # Read-only: the final stats are handed out again after the room was released.
-        states = MappingProxyType({identity: _enum(EncryptionState, s) for identity, s in r.participant_states.items()})
+        states = MappingProxyType({identity: enum_value(EncryptionState, s) for identity, s in r.participant_states.items()})
         return E2EEStats(r.enabled, r.decryption_failures, r.events_suppressed, states)

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union, cast
 
-from ._client import bytes_arg, seconds_to_ms
+from ._client import bytes_arg, enum_value, seconds_to_ms
 from ._proto import lkcore_ffi_pb2 as pb
 from .data_stream import (
     ByteStreamInfo,
@@ -68,20 +68,6 @@ class ParticipantPermission:
     hidden: bool = False
 
 
-def _kind(v: int) -> ParticipantKind:
-    try:
-        return ParticipantKind(v)
-    except ValueError:
-        return ParticipantKind.UNSPECIFIED
-
-
-def _kind_detail(v: int) -> ParticipantKindDetail:
-    try:
-        return ParticipantKindDetail(v)
-    except ValueError:
-        return ParticipantKindDetail.UNSPECIFIED
-
-
 class Participant:
     """State shared by local and remote participants (a snapshot kept up to date by events)."""
 
@@ -120,13 +106,13 @@ class Participant:
     @property
     def kind(self) -> ParticipantKind:
         """Participant kind."""
-        return _kind(self._info.kind)
+        return enum_value(ParticipantKind, self._info.kind)
 
     @property
     def kind_details(self) -> List[ParticipantKindDetail]:
         """Details refining the kind (a Cloud agent, a forwarded participant, a connector's
         service, ...), in the server's order; empty when none."""
-        return [_kind_detail(d) for d in self._info.kind_details]
+        return [enum_value(ParticipantKindDetail, d) for d in self._info.kind_details]
 
     @property
     def joined_at_ms(self) -> int:

@@ -73,7 +73,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Literal, Optional, Sequence, Union
 
 from . import errors
-from ._client import Client, _start_blocking, bytes_arg, error_from_proto, seconds_to_ms
+from ._client import Client, _start_blocking, bytes_arg, enum_value, error_from_proto, seconds_to_ms
 from ._events import EventEmitter
 from ._proto import lkcore_ffi_pb2 as pb
 from ._session import RoomSession, credit_window
@@ -215,16 +215,6 @@ class IceServer:
         if isinstance(self.urls, str):
             raise TypeError("IceServer.urls is a sequence of URLs, not one string")
         return pb.IceServer(urls=list(self.urls), username=self.username, credential=self.credential)
-
-
-_E = Any
-
-
-def _enum(cls: Any, v: int) -> Any:
-    try:
-        return cls(v)
-    except ValueError:
-        return cls(0)  # a value from a newer library: treated as unspecified
 
 
 @dataclass
@@ -937,15 +927,15 @@ class Room(EventEmitter[RoomEventName]):
         taken = 0
         kind = re.WhichOneof("message")
         if kind == "connection_state_changed":
-            self._set_state(_enum(ConnectionState, re.connection_state_changed.state))
+            self._set_state(enum_value(ConnectionState, re.connection_state_changed.state))
         elif kind == "reconnecting":
             self._set_state(ConnectionState.RECONNECTING)
-            self.emit("reconnecting", _enum(ReconnectKind, re.reconnecting.kind), re.reconnecting.attempt)
+            self.emit("reconnecting", enum_value(ReconnectKind, re.reconnecting.kind), re.reconnecting.attempt)
         elif kind == "reconnected":
             self._set_state(ConnectionState.CONNECTED)
-            self.emit("reconnected", _enum(ReconnectKind, re.reconnected.kind))
+            self.emit("reconnected", enum_value(ReconnectKind, re.reconnected.kind))
         elif kind == "disconnected":
-            reason = _enum(DisconnectReason, re.disconnected.reason)
+            reason = enum_value(DisconnectReason, re.disconnected.reason)
             self._end_children(SubscriptionEndReason.DISCONNECTED)
             self._set_state(ConnectionState.DISCONNECTED)
             self.emit("disconnected", reason)
@@ -973,7 +963,7 @@ class Room(EventEmitter[RoomEventName]):
             # The library has reported each of its tracks unpublished before (ABI 1.15).
             p = self._remote.pop(pd.identity, None)
             if p is not None:
-                self.emit("participant_disconnected", p, _enum(DisconnectReason, pd.reason))
+                self.emit("participant_disconnected", p, enum_value(DisconnectReason, pd.reason))
         elif kind == "participant_updated":
             self._on_participant_updated(re.participant_updated)
         elif kind == "data_received":
@@ -1032,7 +1022,7 @@ class Room(EventEmitter[RoomEventName]):
             taken = self._on_stream_opened(re.stream_opened)
         elif kind == "encryption_state_changed":
             e = re.encryption_state_changed
-            self.emit("e2ee_state_changed", e.participant_identity, _enum(EncryptionState, e.state))
+            self.emit("e2ee_state_changed", e.participant_identity, enum_value(EncryptionState, e.state))
         return taken
 
     def _on_data_track_sid_changed(self, c: pb.RemoteDataTrackSidChanged) -> None:
