@@ -313,7 +313,8 @@ enum class ParticipantKind : int32_t {
   Connector = 6,  // ABI 1.19
   Bridge = 7,     // ABI 1.19
 };
-// A detail refining a participant's kind (ABI 1.19); Unspecified is one newer than the library.
+// A detail refining a participant's kind (ABI 1.19). The library sends Unspecified for a detail
+// newer than itself; one newer than this header is kept as its number (COMPATIBILITY).
 enum class ParticipantKindDetail : int32_t {
   Unspecified = 0,
   CloudAgent = 1,         // an agent hosted by LiveKit Cloud

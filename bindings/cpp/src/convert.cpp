@@ -98,10 +98,8 @@ ParticipantInfo from_pb(const pb::ParticipantInfo &p) {
   i.metadata = p.metadata();
   i.attributes = attrs(p.attributes());
   i.kind = ParticipantKind(p.kind());
-  for (int d : p.kind_details()) {
-    i.kind_details.push_back(d >= 0 && d <= int(ParticipantKindDetail::Simulation) ? ParticipantKindDetail(d)
-                                                                                   : ParticipantKindDetail::Unspecified);
-  }
+  // A detail newer than this header is kept as its number, as every enum here (COMPATIBILITY).
+  for (int d : p.kind_details()) i.kind_details.push_back(ParticipantKindDetail(d));
   i.joined_at_ms = p.joined_at_ms();
   i.client_protocol = p.client_protocol();
   i.permission.can_subscribe = p.permission().can_subscribe();
