@@ -3,7 +3,6 @@ package devsfu
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/lkcore/lkcore/core/lkpb"
 )
@@ -82,16 +81,9 @@ func (s *Server) MoveParticipant(from, identity, to string) error {
 	a.dropSubscriptions(p)
 
 	p.mu.Lock()
-	p.version++
-	gone := p.infoLocked()
-	gone.State = lkpb.ParticipantInfo_DISCONNECTED
-	gone.DisconnectReason = moveReason
-	gone.DataTracks = nil
+	gone := p.departureInfoLocked(moveReason)
 	p.mu.Unlock()
-	a.mu.Lock()
-	a.recentlyLeft = append(a.recentlyLeft, leftInfo{info: gone, at: time.Now()})
-	a.mu.Unlock()
-	a.broadcastInfo(gone, true, p.hidden)
+	a.announceDeparture(gone, true, p.hidden)
 
 	// Into to: the moved client learns its new room first, then everyone there sees it.
 	b.mu.Lock()

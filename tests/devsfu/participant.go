@@ -263,13 +263,23 @@ func (p *Participant) infoLocked() *lkpb.ParticipantInfo {
 	return pi
 }
 
+// disconnectedInfo ends the session's state and returns its departure (DISCONNECTED, reason).
 func (p *Participant) disconnectedInfo(reason lkpb.DisconnectReason) *lkpb.ParticipantInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.state = lkpb.ParticipantInfo_DISCONNECTED
+	return p.departureInfoLocked(reason)
+}
+
+// departureInfoLocked returns the session's departure from its room as the others see it: a
+// new version, DISCONNECTED with reason, no data tracks. It leaves the session's own state as
+// it is (a move takes the session on to another room). Called with p.mu held.
+func (p *Participant) departureInfoLocked(reason lkpb.DisconnectReason) *lkpb.ParticipantInfo {
 	p.version++
 	pi := p.infoLocked()
+	pi.State = lkpb.ParticipantInfo_DISCONNECTED
 	pi.DisconnectReason = reason
+	pi.DataTracks = nil
 	return pi
 }
 

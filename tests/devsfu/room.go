@@ -276,15 +276,11 @@ func (r *Room) remove(p *Participant, reason lkpb.DisconnectReason) {
 	r.reorderLocked()
 	r.mu.Unlock()
 
-	info := p.disconnectedInfo(reason)
-	r.mu.Lock()
-	r.recentlyLeft = append(r.recentlyLeft, leftInfo{info: info, at: time.Now()})
-	r.mu.Unlock()
 	// A departed publisher is announced at once, a non-publisher with the
 	// next batch: traces 2b-rpc-js and 1c show no DISCONNECTED update for
 	// non-publishers within 24–30 ms, 1b shows an immediate one for a
 	// publisher (livekit room.go: only publishers are "immediate").
-	r.broadcastInfo(info, p.isPublisherNow(), p.hidden)
+	r.announceDeparture(p.disconnectedInfo(reason), p.isPublisherNow(), p.hidden)
 	// Its tracks go only now: the reconcile pass (another goroutine) sends
 	// subscribers their new handle snapshots for removed tracks, and the
 	// server announces the departure first (trace 1b: the handle snapshot
@@ -293,6 +289,15 @@ func (r *Room) remove(p *Participant, reason lkpb.DisconnectReason) {
 	// unpublished while its publisher was still in the room.
 	r.unpublishAll(p)
 	r.dropSubscriptions(p)
+}
+
+// announceDeparture remembers info (a DISCONNECTED entry) for the room's recent departures and
+// sends it to everyone, now if immediate, else with the next batch.
+func (r *Room) announceDeparture(info *lkpb.ParticipantInfo, immediate, hidden bool) {
+	r.mu.Lock()
+	r.recentlyLeft = append(r.recentlyLeft, leftInfo{info: info, at: time.Now()})
+	r.mu.Unlock()
+	r.broadcastInfo(info, immediate, hidden)
 }
 
 // broadcastInfo sends pi to every participant (the subject included), now
