@@ -47,6 +47,7 @@ type subscription struct {
 	track       *dataTrack // nil while the sid is unknown
 	handle      uint16     // 0 while there is no down track
 	requestedAt time.Time
+	allowed     int8 // the last subscription_permission_update sent: 0 none, 1 allowed, -1 refused
 }
 
 func publishError(p *Participant, req *lkpb.PublishDataTrackRequest, reason lkpb.RequestResponse_Reason, msg string) {
@@ -259,38 +260,52 @@ func (r *Room) handleUpdateDataSubscription(p *Participant, u *lkpb.UpdateDataSu
 	r.attachDownTracks(p)
 }
 
-// attachDownTracks gives every resolvable desired subscription of p a
-// subscriber handle, then sends subscription_permission_update (allowed)
-// and the full handle snapshot, in the recorded order.
+// attachDownTracks resolves every desired subscription of p that has a
+// track and no down track: a permitted one gets a subscriber handle
+// (subperm.go). A subscription_permission_update goes out for each whose
+// answer changed, then, if a handle was given, the full handle snapshot, in
+// the recorded order.
 func (r *Room) attachDownTracks(p *Participant) {
 	if !p.grant().EffectiveCanSubscribe() {
 		return // retried silently by the real server; never resolves here
 	}
-	type perm struct{ pubSid, trackSid string }
-	var perms []perm
+	var updates []*lkpb.SubscriptionPermissionUpdate
+	attached := false
 	r.mu.Lock()
 	for _, s := range p.subs {
 		t := s.track
 		if t == nil || t.removed || s.handle != 0 {
 			continue
 		}
+		allowed := mayReceive(t, p)
+		if answer := permAnswer(allowed); answer != s.allowed {
+			s.allowed = answer
+			updates = append(updates, &lkpb.SubscriptionPermissionUpdate{
+				ParticipantSid: t.pub.sid, TrackSid: t.sid, Allowed: allowed})
+		}
+		if !allowed {
+			continue
+		}
 		h := p.allocHandle()
 		s.handle = h
 		t.subs[p] = h
-		perms = append(perms, perm{t.pub.sid, t.sid})
+		attached = true
 	}
 	r.mu.Unlock()
-	if len(perms) == 0 {
-		return
-	}
-	for _, pm := range perms {
+	for _, u := range updates {
 		p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_SubscriptionPermissionUpdate{
-			SubscriptionPermissionUpdate: &lkpb.SubscriptionPermissionUpdate{
-				ParticipantSid: pm.pubSid, TrackSid: pm.trackSid, Allowed: true}}})
+			SubscriptionPermissionUpdate: u}})
 	}
-	if !r.s.faults.dropHandles(p.identity) {
+	if attached && !r.s.faults.dropHandles(p.identity) {
 		r.sendHandles(p)
 	}
+}
+
+func permAnswer(allowed bool) int8 {
+	if allowed {
+		return 1
+	}
+	return -1
 }
 
 // allocHandle returns the next free subscriber handle (pre-increment,

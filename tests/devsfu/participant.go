@@ -69,6 +69,8 @@ type Participant struct {
 	// Subscriber side of data tracks; guarded by room.mu.
 	subs       map[string]*subscription // by track sid
 	nextHandle uint16
+	// Publisher side: who may subscribe to its tracks (subperm.go); guarded by room.mu.
+	subPerm trackPermissions
 }
 
 func newParticipant(r *Room, jp *joinParams) (*Participant, error) {
@@ -487,9 +489,11 @@ func (p *Participant) handleRequest(sc *signalConn, req *lkpb.SignalRequest) {
 		}
 		p.sendRequestResponse(&lkpb.RequestResponse{RequestId: m.GetDataBlobRequest.GetRequestId(),
 			Reason: lkpb.RequestResponse_NOT_ALLOWED, Message: "data blob not enabled"})
+	case *lkpb.SignalRequest_SubscriptionPermission:
+		p.rm().handleSubscriptionPermission(p, m.SubscriptionPermission)
 	default:
-		// answer (single-PC never offers), subscription_permission,
-		// media requests, simulate: accepted and ignored.
+		// answer (single-PC never offers), media requests, simulate:
+		// accepted and ignored.
 	}
 }
 
