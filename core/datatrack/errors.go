@@ -122,7 +122,9 @@ var (
 	ErrUnknownTrack = errors.New("datatrack: unknown remote track")
 	// ErrE2EENoKeys: the track is end-to-end encrypted but the room has no keys / decryptor.
 	ErrE2EENoKeys = errors.New("datatrack: track is end-to-end encrypted but no decryptor is configured")
-	// ErrSubscribeNotAllowed: the server reported that this participant may not subscribe.
+	// ErrSubscribeNotAllowed: the server reported that this participant may not subscribe (the
+	// publisher's subscription permissions), and did not change its answer within
+	// PermissionGrace.
 	ErrSubscribeNotAllowed = errors.New("datatrack: subscription not allowed")
 	// ErrDecryptionFailed: a received frame could not be decrypted; it was dropped.
 	ErrDecryptionFailed = errors.New("datatrack: frame decryption failed")

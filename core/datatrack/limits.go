@@ -40,6 +40,13 @@ const (
 	// (docs/protocol.md, Remote tracks and subscriptions).
 	DefaultSubscribeTimeout = 10 * time.Second
 
+	// PermissionGrace is how long a subscription the server refused before it was established
+	// waits for the refusal to be lifted before it fails with ErrSubscribeNotAllowed
+	// (docs/protocol.md, Subscription permissions): a publisher that reconnected fully names
+	// its republished tracks in its permissions only once it knows their new SIDs, so a
+	// subscription made in between is refused, then allowed.
+	PermissionGrace = 2 * time.Second
+
 	// DefaultUnpublishTimeout bounds how long an unpublish waits for the server's answer before it
 	// completes anyway (docs/protocol.md, Publish and unpublish: JS waits forever on NOT_FOUND; Go
 	// does not).

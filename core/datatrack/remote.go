@@ -131,7 +131,8 @@ func (s *Subscription) end(cause, failure error) error {
 // Outputs of the RemoteManager.
 type (
 	// RemoteOutput is one output of the RemoteManager: SendRequest, RemoteTrackPublished,
-	// RemoteTrackUnpublished, RemoteTrackSidChanged, SubscriptionActive or SubscriptionEnded.
+	// RemoteTrackUnpublished, RemoteTrackSidChanged, SubscriptionActive, SubscriptionEnded or
+	// SubscriptionPermissionChanged.
 	RemoteOutput interface{ remoteOutput() }
 
 	// RemoteTrackPublished: a remote participant published a track (emitted before any frame).
@@ -163,6 +164,15 @@ type (
 		Subscription *Subscription // the ended stream
 		Err          error         // what its Recv returns after the buffered frames
 	}
+
+	// SubscriptionPermissionChanged: the publisher revoked (Allowed false) or granted again
+	// (Allowed true) the permission of an established subscription. A revoked subscription
+	// stays open and receives nothing until the permission is granted again, when the server
+	// resumes it by itself (docs/protocol.md, Subscription permissions).
+	SubscriptionPermissionChanged struct {
+		Info    TrackInfo // the subscribed track
+		Allowed bool      // whether frames may flow now
+	}
 )
 
 func (RemoteTrackPublished) remoteOutput()   {}
@@ -170,6 +180,8 @@ func (RemoteTrackUnpublished) remoteOutput() {}
 func (RemoteTrackSidChanged) remoteOutput()  {}
 func (SubscriptionActive) remoteOutput()     {}
 func (SubscriptionEnded) remoteOutput()      {}
+
+func (SubscriptionPermissionChanged) remoteOutput() {}
 
 // RemoteConfig configures a RemoteManager.
 type RemoteConfig struct {
@@ -197,6 +209,7 @@ type remoteTrack struct {
 	state      subState
 	deadline   time.Time
 	handle     uint16 // current route, 0 = none
+	refused    bool   // the server's last answer for the subscription was a refusal
 	subs       []*Subscription
 	pipeline   *ReceivePipeline
 	maxPartial int
@@ -481,6 +494,7 @@ func (m *RemoteManager) Subscribe(sid string, opts SubscribeOptions, now time.Ti
 	case subNone:
 		out = append(out, subscriptionRequest(sid, true))
 		t.state = subPending
+		t.refused = false
 		t.deadline = now.Add(m.cfg.SubscribeTimeout)
 		for _, h := range sortedKeys(m.snapshot) {
 			if m.lookupLocked(m.snapshot[h]) == t {
@@ -504,6 +518,7 @@ func (m *RemoteManager) activateLocked(t *remoteTrack, handle uint16, out []Remo
 	}
 	m.routeLocked(t, handle)
 	t.state = subActive
+	t.refused = false
 	for _, s := range t.subs {
 		if s.setActive() {
 			out = append(out, SubscriptionActive{Subscription: s})
@@ -610,8 +625,12 @@ func (m *RemoteManager) HandleSubscriberHandles(msg *lkpb.DataTrackSubscriberHan
 
 // HandleSubscriptionPermission applies a SubscriptionPermissionUpdate naming a data-track SID
 // (other SIDs are ignored; handled reports whether the SID is a known data track). A refusal
-// while Pending fails the subscription early with ErrSubscribeNotAllowed and unsubscribes; an
-// allowed=true (also sent on every normal subscribe) changes nothing.
+// while Pending shortens the wait to PermissionGrace: unless a grant follows (then the handle
+// does, with the subscribe timeout's wait again), Tick fails the subscription with ErrSubscribeNotAllowed and unsubscribes. For an
+// established subscription a change of the answer is reported with
+// SubscriptionPermissionChanged and the subscription kept: the server has taken its handle
+// away, and gives a new one when the permission is granted again. An allowed=true that changes
+// nothing (also sent on every normal subscribe) is ignored.
 func (m *RemoteManager) HandleSubscriptionPermission(u *lkpb.SubscriptionPermissionUpdate, now time.Time) (out []RemoteOutput, handled bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -619,12 +638,30 @@ func (m *RemoteManager) HandleSubscriptionPermission(u *lkpb.SubscriptionPermiss
 	if !ok {
 		return nil, false
 	}
-	if u.GetAllowed() || t.state != subPending {
-		return nil, true
+	allowed := u.GetAllowed()
+	switch t.state {
+	case subPending:
+		switch {
+		case !allowed && !t.refused:
+			t.deadline = minTime(t.deadline, now.Add(PermissionGrace))
+		case allowed && t.refused: // lifted: the handle comes next, as after a subscribe
+			t.deadline = now.Add(m.cfg.SubscribeTimeout)
+		}
+		t.refused = !allowed
+	case subActive:
+		if allowed == t.refused {
+			t.refused = !allowed
+			return []RemoteOutput{SubscriptionPermissionChanged{Info: t.info, Allowed: allowed}}, true
+		}
 	}
-	out = m.endSubsLocked(t, ErrSubscribeNotAllowed, ErrSubscribeNotAllowed, nil)
-	t.state = subNone
-	return append(out, subscriptionRequest(t.info.Sid, false)), true
+	return nil, true
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // HandleSignal dispatches the data-track related parts of a SignalResponse: join, update,
@@ -644,7 +681,8 @@ func (m *RemoteManager) HandleSignal(resp *lkpb.SignalResponse, now time.Time) (
 }
 
 // Tick fails subscriptions whose handle did not arrive in time: like JS, an unsubscribe is
-// sent and the waiters get ErrTimeout (docs/protocol.md, Remote tracks and subscriptions).
+// sent and the waiters get ErrTimeout, or ErrSubscribeNotAllowed when the server's last word
+// was a refusal (docs/protocol.md, Remote tracks and subscriptions).
 func (m *RemoteManager) Tick(now time.Time) []RemoteOutput {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -654,8 +692,13 @@ func (m *RemoteManager) Tick(now time.Time) []RemoteOutput {
 		if t.state != subPending || now.Before(t.deadline) {
 			continue
 		}
-		out = m.endSubsLocked(t, ErrTimeout, ErrTimeout, out)
+		err := ErrTimeout
+		if t.refused {
+			err = ErrSubscribeNotAllowed
+		}
+		out = m.endSubsLocked(t, err, err, out)
 		t.state = subNone
+		t.refused = false
 		out = append(out, subscriptionRequest(sid, false))
 	}
 	return out

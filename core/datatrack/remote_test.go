@@ -210,14 +210,95 @@ func TestRemoteSubscribeTimeoutAndErrors(t *testing.T) {
 	if _, err := s.Recv(context.Background()); !errors.Is(err, ErrTimeout) || errors.Is(err, ErrStreamEnded) {
 		t.Fatalf("timeout: %v", err)
 	}
-	// a refusal while pending fails early
+	// a refusal while pending fails after PermissionGrace, with ErrSubscribeNotAllowed
 	s2, _, _ := m.Subscribe("DTR_a", SubscribeOptions{}, t0)
 	outs, handled := m.HandleSubscriptionPermission(&lkpb.SubscriptionPermissionUpdate{TrackSid: "DTR_a", Allowed: false}, t0)
-	if !handled || oneRemoteRequest(t, outs).Subscribe || !errors.Is(s2.Err(), ErrSubscribeNotAllowed) {
+	if !handled || len(outs) != 0 || s2.Err() != nil {
 		t.Fatal(outs, s2.Err())
+	}
+	if dl, ok := m.NextDeadline(); !ok || !dl.Equal(t0.Add(PermissionGrace)) {
+		t.Fatal(dl)
+	}
+	m.HandleSubscriptionPermission(&lkpb.SubscriptionPermissionUpdate{TrackSid: "DTR_a", Allowed: false}, t0.Add(time.Second))
+	if dl, _ := m.NextDeadline(); !dl.Equal(t0.Add(PermissionGrace)) {
+		t.Fatalf("a repeated refusal moved the deadline to %v", dl)
+	}
+	if outs := m.Tick(t0.Add(PermissionGrace - time.Millisecond)); len(outs) != 0 {
+		t.Fatal(outs)
+	}
+	outs = m.Tick(t0.Add(PermissionGrace))
+	if oneRemoteRequest(t, outs).Subscribe || !errors.Is(s2.Err(), ErrSubscribeNotAllowed) {
+		t.Fatal(outs, s2.Err())
+	}
+	// a refusal lifted within the grace: the handle activates the subscription
+	s3, _, _ := m.Subscribe("DTR_a", SubscribeOptions{}, t0)
+	m.HandleSubscriptionPermission(&lkpb.SubscriptionPermissionUpdate{TrackSid: "DTR_a", Allowed: false}, t0)
+	m.HandleSubscriptionPermission(&lkpb.SubscriptionPermissionUpdate{TrackSid: "DTR_a", Allowed: true}, t0)
+	if outs := m.Tick(t0.Add(PermissionGrace)); len(outs) != 0 {
+		t.Fatalf("granted subscription failed at the grace's end: %v", outs)
+	}
+	if outs := m.HandleSubscriberHandles(handles(map[uint32]string{9: "DTR_a"}), t0); len(outputsOf[SubscriptionActive](outs)) != 1 || !s3.Active() {
+		t.Fatalf("granted within the grace: %v", outs)
+	}
+	if outs := m.Tick(t0.Add(DefaultSubscribeTimeout)); len(outs) != 0 {
+		t.Fatalf("established subscription failed: %v", outs)
 	}
 	if _, handled := m.HandleSubscriptionPermission(&lkpb.SubscriptionPermissionUpdate{TrackSid: "TR_video"}, t0); handled {
 		t.Fatal("media track SID handled")
+	}
+}
+
+// Revocation of an established subscription, in the server's order (docs/protocol.md,
+// Subscription permissions): a handle snapshot without the track, then allowed=false; the
+// subscription stays open and gets nothing; a grant sends allowed=true and a new handle, and
+// frames flow again. Repeated answers are not reported twice; nothing is unsubscribed.
+func TestRemotePermissionRevokedAndGrantedAgain(t *testing.T) {
+	m := setupRemote(t, RemoteConfig{}, dti(1, "DTR_a", "a", lkpb.Encryption_NONE))
+	s, _, _ := m.Subscribe("DTR_a", SubscribeOptions{}, t0)
+	perm := func(allowed bool) []RemoteOutput {
+		t.Helper()
+		outs, handled := m.HandleSubscriptionPermission(&lkpb.SubscriptionPermissionUpdate{TrackSid: "DTR_a", Allowed: allowed}, t0)
+		if !handled || len(outputsOf[SendRequest](outs)) != 0 {
+			t.Fatalf("allowed=%v: handled %v, %v", allowed, handled, outs)
+		}
+		return outs
+	}
+	if outs := perm(true); len(outs) != 0 { // the normal subscribe's answer
+		t.Fatal(outs)
+	}
+	m.HandleSubscriberHandles(handles(map[uint32]string{5: "DTR_a"}), t0)
+	if o := m.HandlePacket(singlePacket(t, 5, 1, []byte{1})); !o.Delivered {
+		t.Fatal(o.Drops())
+	}
+	m.HandleSubscriberHandles(handles(map[uint32]string{}), t0)
+	outs := perm(false)
+	if ch := outputsOf[SubscriptionPermissionChanged](outs); len(ch) != 1 || ch[0].Allowed || ch[0].Info.Sid != "DTR_a" {
+		t.Fatalf("revoked: %v", outs)
+	}
+	if outs := perm(false); len(outs) != 0 {
+		t.Fatalf("repeated refusal reported again: %v", outs)
+	}
+	if o := m.HandlePacket(singlePacket(t, 5, 2, []byte{2})); o.Delivered {
+		t.Fatal("delivered on the revoked handle")
+	}
+	if s.Err() != nil {
+		t.Fatalf("revoked subscription ended: %v", s.Err())
+	}
+	outs = perm(true)
+	if ch := outputsOf[SubscriptionPermissionChanged](outs); len(ch) != 1 || !ch[0].Allowed {
+		t.Fatalf("granted: %v", outs)
+	}
+	m.HandleSubscriberHandles(handles(map[uint32]string{6: "DTR_a"}), t0)
+	if o := m.HandlePacket(singlePacket(t, 6, 3, []byte{3})); !o.Delivered {
+		t.Fatal(o.Drops())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, want := range []byte{1, 3} {
+		f, err := s.Recv(ctx)
+		if err != nil || !bytes.Equal(f.Payload, []byte{want}) {
+			t.Fatalf("frame %d: %v %v", want, f.Payload, err)
+		}
 	}
 }
 
