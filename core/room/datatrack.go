@@ -274,6 +274,9 @@ func (d *dataTracks) applyLocal(outs []datatrack.LocalOutput) {
 			if lt := d.locals[o.Track.Handle()]; lt != nil && o.OldSid != o.NewSid {
 				d.r.events.push(LocalDataTrackSidChanged{Track: lt, Info: lt.Info(), OldSID: o.OldSid})
 			}
+			if o.OldSid != o.NewSid {
+				d.r.trackSidChanged(o.OldSid, o.NewSid)
+			}
 			d.kickWriter() // send what waited in the queue on the new session
 		}
 	}
@@ -333,6 +336,13 @@ func (d *dataTracks) applyRemote(outs []datatrack.RemoteOutput) {
 			if w, ok := d.subWaiters[o.Subscription]; ok {
 				delete(d.subWaiters, o.Subscription)
 				w <- nil
+			}
+		case datatrack.SubscriptionPermissionChanged:
+			d.mu.Lock()
+			rt := d.remotes[o.Info.Sid]
+			d.mu.Unlock()
+			if rt != nil {
+				d.r.events.push(DataTrackSubscriptionPermissionChanged{Track: rt, Allowed: o.Allowed})
 			}
 		case datatrack.SubscriptionEnded:
 			if w, ok := d.subWaiters[o.Subscription]; ok {

@@ -73,7 +73,9 @@ func (t *RemoteDataTrack) SetMaxPartialFrames(n int) error {
 // flow, bounded by ctx and by the server's answer (10 s, ErrDataTrackTimeout).
 // Errors: ErrInvalidArgument (BufferSize or BufferBytes out of range), ErrE2EENoKeys (E2EE
 // track, room without keys), ErrUnknownDataTrack
-// (the track is gone), datatrack.ErrSubscribeNotAllowed, ErrDisconnected.
+// (the track is gone), datatrack.ErrSubscribeNotAllowed (the publisher's
+// subscription permissions refuse it, and still did datatrack.PermissionGrace
+// after the server said so), ErrDisconnected.
 func (t *RemoteDataTrack) Subscribe(ctx context.Context, opts SubscribeOptions) (*DataTrackSubscription, error) {
 	if err := opts.check(""); err != nil {
 		return nil, err

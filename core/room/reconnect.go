@@ -403,6 +403,7 @@ func (r *Room) reconnectSucceeded() loopStep {
 		r.events.push(LocalParticipantRejoined{OldSID: r.rc.oldLocalSID, Info: participantInfoFrom(r.local.load())})
 	}
 	if kind == ReconnectFull {
+		r.resendSubscriptionPermission() // before the tracks are published again
 		r.dt.fullReconnected()
 	}
 	return stepContinue

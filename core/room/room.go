@@ -68,6 +68,7 @@ type Room struct {
 	dataReady     bool
 	nextRequestID uint32
 	pending       []*pendingUpdate
+	subPerm       *lkpb.SubscriptionPermission // the latest SetTrackSubscriptionPermissions (nil: never called)
 
 	// Reconnection (reconnect.go).
 	rc         reconnectState              // loop-owned
