@@ -160,6 +160,7 @@ type Request struct {
 	//	*Request_GetE2EeStats
 	//	*Request_RequestRoomSnapshot
 	//	*Request_PublishSipDtmf
+	//	*Request_SetTrackSubscriptionPermissions
 	//	*Request_PublishDataTrack
 	//	*Request_UnpublishDataTrack
 	//	*Request_DataTrackIsPublished
@@ -406,6 +407,15 @@ func (x *Request) GetPublishSipDtmf() *PublishSipDtmfRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_PublishSipDtmf); ok {
 			return x.PublishSipDtmf
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetSetTrackSubscriptionPermissions() *SetTrackSubscriptionPermissionsRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_SetTrackSubscriptionPermissions); ok {
+			return x.SetTrackSubscriptionPermissions
 		}
 	}
 	return nil
@@ -709,6 +719,10 @@ type Request_PublishSipDtmf struct {
 	PublishSipDtmf *PublishSipDtmfRequest `protobuf:"bytes,31,opt,name=publish_sip_dtmf,json=publishSipDtmf,proto3,oneof"` // since ABI 1.19
 }
 
+type Request_SetTrackSubscriptionPermissions struct {
+	SetTrackSubscriptionPermissions *SetTrackSubscriptionPermissionsRequest `protobuf:"bytes,32,opt,name=set_track_subscription_permissions,json=setTrackSubscriptionPermissions,proto3,oneof"` // since ABI 1.20
+}
+
 type Request_PublishDataTrack struct {
 	// Data tracks.
 	PublishDataTrack *PublishDataTrackRequest `protobuf:"bytes,40,opt,name=publish_data_track,json=publishDataTrack,proto3,oneof"`
@@ -846,6 +860,8 @@ func (*Request_GetE2EeStats) isRequest_Message() {}
 func (*Request_RequestRoomSnapshot) isRequest_Message() {}
 
 func (*Request_PublishSipDtmf) isRequest_Message() {}
+
+func (*Request_SetTrackSubscriptionPermissions) isRequest_Message() {}
 
 func (*Request_PublishDataTrack) isRequest_Message() {}
 
@@ -2485,7 +2501,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xcd\x1e\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xda\x1f\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -2514,7 +2530,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x0eset_shared_key\x18\x1c \x01(\v2\".lkcore.ffi.v1.SetSharedKeyRequestB\x04\xc8\xf3\x18\x00H\x00R\fsetSharedKey\x12P\n" +
 	"\x0eget_e2ee_stats\x18\x1d \x01(\v2\".lkcore.ffi.v1.GetE2eeStatsRequestB\x04\xc8\xf3\x18\x00H\x00R\fgetE2eeStats\x12e\n" +
 	"\x15request_room_snapshot\x18\x1e \x01(\v2).lkcore.ffi.v1.RequestRoomSnapshotRequestB\x04\xc8\xf3\x18\x00H\x00R\x13requestRoomSnapshot\x12V\n" +
-	"\x10publish_sip_dtmf\x18\x1f \x01(\v2$.lkcore.ffi.v1.PublishSipDtmfRequestB\x04\xc8\xf3\x18\x01H\x00R\x0epublishSipDtmf\x12\\\n" +
+	"\x10publish_sip_dtmf\x18\x1f \x01(\v2$.lkcore.ffi.v1.PublishSipDtmfRequestB\x04\xc8\xf3\x18\x01H\x00R\x0epublishSipDtmf\x12\x8a\x01\n" +
+	"\"set_track_subscription_permissions\x18  \x01(\v25.lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequestB\x04\xc8\xf3\x18\x01H\x00R\x1fsetTrackSubscriptionPermissions\x12\\\n" +
 	"\x12publish_data_track\x18( \x01(\v2&.lkcore.ffi.v1.PublishDataTrackRequestB\x04\xc8\xf3\x18\x01H\x00R\x10publishDataTrack\x12b\n" +
 	"\x14unpublish_data_track\x18) \x01(\v2(.lkcore.ffi.v1.UnpublishDataTrackRequestB\x04\xc8\xf3\x18\x00H\x00R\x12unpublishDataTrack\x12i\n" +
 	"\x17data_track_is_published\x18* \x01(\v2*.lkcore.ffi.v1.DataTrackIsPublishedRequestB\x04\xc8\xf3\x18\x00H\x00R\x14dataTrackIsPublished\x12c\n" +
@@ -2674,90 +2691,91 @@ func file_lkcore_ffi_proto_rawDescGZIP() []byte {
 var file_lkcore_ffi_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_lkcore_ffi_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_lkcore_ffi_proto_goTypes = []any{
-	(LogLevel)(0),                               // 0: lkcore.ffi.v1.LogLevel
-	(*Request)(nil),                             // 1: lkcore.ffi.v1.Request
-	(*Response)(nil),                            // 2: lkcore.ffi.v1.Response
-	(*Event)(nil),                               // 3: lkcore.ffi.v1.Event
-	(*Completion)(nil),                          // 4: lkcore.ffi.v1.Completion
-	(*EchoRequest)(nil),                         // 5: lkcore.ffi.v1.EchoRequest
-	(*EchoResponse)(nil),                        // 6: lkcore.ffi.v1.EchoResponse
-	(*CancelRequest)(nil),                       // 7: lkcore.ffi.v1.CancelRequest
-	(*CancelResponse)(nil),                      // 8: lkcore.ffi.v1.CancelResponse
-	(*SetLogLevelRequest)(nil),                  // 9: lkcore.ffi.v1.SetLogLevelRequest
-	(*SetLogLevelResponse)(nil),                 // 10: lkcore.ffi.v1.SetLogLevelResponse
-	(*GetClientStatsRequest)(nil),               // 11: lkcore.ffi.v1.GetClientStatsRequest
-	(*GetClientStatsResponse)(nil),              // 12: lkcore.ffi.v1.GetClientStatsResponse
-	(*GetVersionRequest)(nil),                   // 13: lkcore.ffi.v1.GetVersionRequest
-	(*GetVersionResponse)(nil),                  // 14: lkcore.ffi.v1.GetVersionResponse
-	(*GrantCreditsRequest)(nil),                 // 15: lkcore.ffi.v1.GrantCreditsRequest
-	(*GrantCreditsResponse)(nil),                // 16: lkcore.ffi.v1.GrantCreditsResponse
-	(*SetEventNotifyFdRequest)(nil),             // 17: lkcore.ffi.v1.SetEventNotifyFdRequest
-	(*SetEventNotifyFdResponse)(nil),            // 18: lkcore.ffi.v1.SetEventNotifyFdResponse
-	(*LogRecord)(nil),                           // 19: lkcore.ffi.v1.LogRecord
-	nil,                                         // 20: lkcore.ffi.v1.LogRecord.AttributesEntry
-	(*CreateRoomRequest)(nil),                   // 21: lkcore.ffi.v1.CreateRoomRequest
-	(*ConnectRequest)(nil),                      // 22: lkcore.ffi.v1.ConnectRequest
-	(*DisconnectRequest)(nil),                   // 23: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),              // 24: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*PublishDataRequest)(nil),                  // 25: lkcore.ffi.v1.PublishDataRequest
-	(*SetLocalMetadataRequest)(nil),             // 26: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),                 // 27: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),           // 28: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*SetSharedKeyRequest)(nil),                 // 29: lkcore.ffi.v1.SetSharedKeyRequest
-	(*GetE2EeStatsRequest)(nil),                 // 30: lkcore.ffi.v1.GetE2eeStatsRequest
-	(*RequestRoomSnapshotRequest)(nil),          // 31: lkcore.ffi.v1.RequestRoomSnapshotRequest
-	(*PublishSipDtmfRequest)(nil),               // 32: lkcore.ffi.v1.PublishSipDtmfRequest
-	(*PublishDataTrackRequest)(nil),             // 33: lkcore.ffi.v1.PublishDataTrackRequest
-	(*UnpublishDataTrackRequest)(nil),           // 34: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*DataTrackIsPublishedRequest)(nil),         // 35: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*PushDataTrackFrameRequest)(nil),           // 36: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*SubscribeDataTrackRequest)(nil),           // 37: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*FlushDataTrackRequest)(nil),               // 38: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),            // 39: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*WaitDataTrackSubscribedRequest)(nil),      // 40: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*GetDataTrackSubscriptionEndRequest)(nil),  // 41: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*SetDataTrackDeliveryRequest)(nil),         // 42: lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	(*PerformRpcRequest)(nil),                   // 43: lkcore.ffi.v1.PerformRpcRequest
-	(*RegisterRpcMethodRequest)(nil),            // 44: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*UnregisterRpcMethodRequest)(nil),          // 45: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*RespondRpcRequest)(nil),                   // 46: lkcore.ffi.v1.RespondRpcRequest
-	(*SendTextRequest)(nil),                     // 47: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                    // 48: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                     // 49: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),               // 50: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),               // 51: lkcore.ffi.v1.OpenByteWriterRequest
-	(*WriteStreamRequest)(nil),                  // 52: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),            // 53: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),        // 54: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*UnregisterStreamHandlerRequest)(nil),      // 55: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*Error)(nil),                               // 56: lkcore.ffi.v1.Error
-	(*CreateRoomResponse)(nil),                  // 57: lkcore.ffi.v1.CreateRoomResponse
-	(*GetRoomSnapshotResponse)(nil),             // 58: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*SetSharedKeyResponse)(nil),                // 59: lkcore.ffi.v1.SetSharedKeyResponse
-	(*GetE2EeStatsResponse)(nil),                // 60: lkcore.ffi.v1.GetE2eeStatsResponse
-	(*UnpublishDataTrackResponse)(nil),          // 61: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedResponse)(nil),        // 62: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameResponse)(nil),          // 63: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*SubscribeDataTrackResponse)(nil),          // 64: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*GetDataTrackStatsResponse)(nil),           // 65: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*GetDataTrackSubscriptionEndResponse)(nil), // 66: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*SetDataTrackDeliveryResponse)(nil),        // 67: lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	(*RegisterRpcMethodResponse)(nil),           // 68: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodResponse)(nil),         // 69: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RespondRpcResponse)(nil),                  // 70: lkcore.ffi.v1.RespondRpcResponse
-	(*RegisterStreamHandlerResponse)(nil),       // 71: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerResponse)(nil),     // 72: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*RoomEvent)(nil),                           // 73: lkcore.ffi.v1.RoomEvent
-	(*DataTrackFrameEvent)(nil),                 // 74: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),          // 75: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*StreamChunkEvent)(nil),                    // 76: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                    // 77: lkcore.ffi.v1.StreamEndedEvent
-	(*ConnectResult)(nil),                       // 78: lkcore.ffi.v1.ConnectResult
-	(*PublishDataTrackResult)(nil),              // 79: lkcore.ffi.v1.PublishDataTrackResult
-	(*PerformRpcResult)(nil),                    // 80: lkcore.ffi.v1.PerformRpcResult
-	(*TextStreamInfo)(nil),                      // 81: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                      // 82: lkcore.ffi.v1.ByteStreamInfo
-	(*OwnedStreamWriter)(nil),                   // 83: lkcore.ffi.v1.OwnedStreamWriter
+	(LogLevel)(0),                                  // 0: lkcore.ffi.v1.LogLevel
+	(*Request)(nil),                                // 1: lkcore.ffi.v1.Request
+	(*Response)(nil),                               // 2: lkcore.ffi.v1.Response
+	(*Event)(nil),                                  // 3: lkcore.ffi.v1.Event
+	(*Completion)(nil),                             // 4: lkcore.ffi.v1.Completion
+	(*EchoRequest)(nil),                            // 5: lkcore.ffi.v1.EchoRequest
+	(*EchoResponse)(nil),                           // 6: lkcore.ffi.v1.EchoResponse
+	(*CancelRequest)(nil),                          // 7: lkcore.ffi.v1.CancelRequest
+	(*CancelResponse)(nil),                         // 8: lkcore.ffi.v1.CancelResponse
+	(*SetLogLevelRequest)(nil),                     // 9: lkcore.ffi.v1.SetLogLevelRequest
+	(*SetLogLevelResponse)(nil),                    // 10: lkcore.ffi.v1.SetLogLevelResponse
+	(*GetClientStatsRequest)(nil),                  // 11: lkcore.ffi.v1.GetClientStatsRequest
+	(*GetClientStatsResponse)(nil),                 // 12: lkcore.ffi.v1.GetClientStatsResponse
+	(*GetVersionRequest)(nil),                      // 13: lkcore.ffi.v1.GetVersionRequest
+	(*GetVersionResponse)(nil),                     // 14: lkcore.ffi.v1.GetVersionResponse
+	(*GrantCreditsRequest)(nil),                    // 15: lkcore.ffi.v1.GrantCreditsRequest
+	(*GrantCreditsResponse)(nil),                   // 16: lkcore.ffi.v1.GrantCreditsResponse
+	(*SetEventNotifyFdRequest)(nil),                // 17: lkcore.ffi.v1.SetEventNotifyFdRequest
+	(*SetEventNotifyFdResponse)(nil),               // 18: lkcore.ffi.v1.SetEventNotifyFdResponse
+	(*LogRecord)(nil),                              // 19: lkcore.ffi.v1.LogRecord
+	nil,                                            // 20: lkcore.ffi.v1.LogRecord.AttributesEntry
+	(*CreateRoomRequest)(nil),                      // 21: lkcore.ffi.v1.CreateRoomRequest
+	(*ConnectRequest)(nil),                         // 22: lkcore.ffi.v1.ConnectRequest
+	(*DisconnectRequest)(nil),                      // 23: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),                 // 24: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*PublishDataRequest)(nil),                     // 25: lkcore.ffi.v1.PublishDataRequest
+	(*SetLocalMetadataRequest)(nil),                // 26: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),                    // 27: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),              // 28: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*SetSharedKeyRequest)(nil),                    // 29: lkcore.ffi.v1.SetSharedKeyRequest
+	(*GetE2EeStatsRequest)(nil),                    // 30: lkcore.ffi.v1.GetE2eeStatsRequest
+	(*RequestRoomSnapshotRequest)(nil),             // 31: lkcore.ffi.v1.RequestRoomSnapshotRequest
+	(*PublishSipDtmfRequest)(nil),                  // 32: lkcore.ffi.v1.PublishSipDtmfRequest
+	(*SetTrackSubscriptionPermissionsRequest)(nil), // 33: lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest
+	(*PublishDataTrackRequest)(nil),                // 34: lkcore.ffi.v1.PublishDataTrackRequest
+	(*UnpublishDataTrackRequest)(nil),              // 35: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*DataTrackIsPublishedRequest)(nil),            // 36: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*PushDataTrackFrameRequest)(nil),              // 37: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*SubscribeDataTrackRequest)(nil),              // 38: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*FlushDataTrackRequest)(nil),                  // 39: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),               // 40: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*WaitDataTrackSubscribedRequest)(nil),         // 41: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),     // 42: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*SetDataTrackDeliveryRequest)(nil),            // 43: lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	(*PerformRpcRequest)(nil),                      // 44: lkcore.ffi.v1.PerformRpcRequest
+	(*RegisterRpcMethodRequest)(nil),               // 45: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*UnregisterRpcMethodRequest)(nil),             // 46: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*RespondRpcRequest)(nil),                      // 47: lkcore.ffi.v1.RespondRpcRequest
+	(*SendTextRequest)(nil),                        // 48: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                       // 49: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                        // 50: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),                  // 51: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),                  // 52: lkcore.ffi.v1.OpenByteWriterRequest
+	(*WriteStreamRequest)(nil),                     // 53: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),               // 54: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),           // 55: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*UnregisterStreamHandlerRequest)(nil),         // 56: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*Error)(nil),                                  // 57: lkcore.ffi.v1.Error
+	(*CreateRoomResponse)(nil),                     // 58: lkcore.ffi.v1.CreateRoomResponse
+	(*GetRoomSnapshotResponse)(nil),                // 59: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*SetSharedKeyResponse)(nil),                   // 60: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsResponse)(nil),                   // 61: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*UnpublishDataTrackResponse)(nil),             // 62: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedResponse)(nil),           // 63: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameResponse)(nil),             // 64: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*SubscribeDataTrackResponse)(nil),             // 65: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*GetDataTrackStatsResponse)(nil),              // 66: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*GetDataTrackSubscriptionEndResponse)(nil),    // 67: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*SetDataTrackDeliveryResponse)(nil),           // 68: lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	(*RegisterRpcMethodResponse)(nil),              // 69: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodResponse)(nil),            // 70: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RespondRpcResponse)(nil),                     // 71: lkcore.ffi.v1.RespondRpcResponse
+	(*RegisterStreamHandlerResponse)(nil),          // 72: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerResponse)(nil),        // 73: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*RoomEvent)(nil),                              // 74: lkcore.ffi.v1.RoomEvent
+	(*DataTrackFrameEvent)(nil),                    // 75: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),             // 76: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*StreamChunkEvent)(nil),                       // 77: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                       // 78: lkcore.ffi.v1.StreamEndedEvent
+	(*ConnectResult)(nil),                          // 79: lkcore.ffi.v1.ConnectResult
+	(*PublishDataTrackResult)(nil),                 // 80: lkcore.ffi.v1.PublishDataTrackResult
+	(*PerformRpcResult)(nil),                       // 81: lkcore.ffi.v1.PerformRpcResult
+	(*TextStreamInfo)(nil),                         // 82: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                         // 83: lkcore.ffi.v1.ByteStreamInfo
+	(*OwnedStreamWriter)(nil),                      // 84: lkcore.ffi.v1.OwnedStreamWriter
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	5,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -2779,79 +2797,80 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	30, // 16: lkcore.ffi.v1.Request.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsRequest
 	31, // 17: lkcore.ffi.v1.Request.request_room_snapshot:type_name -> lkcore.ffi.v1.RequestRoomSnapshotRequest
 	32, // 18: lkcore.ffi.v1.Request.publish_sip_dtmf:type_name -> lkcore.ffi.v1.PublishSipDtmfRequest
-	33, // 19: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
-	34, // 20: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
-	35, // 21: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
-	36, // 22: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	37, // 23: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
-	38, // 24: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
-	36, // 25: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	39, // 26: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
-	40, // 27: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	41, // 28: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	42, // 29: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	43, // 30: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	44, // 31: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	45, // 32: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	46, // 33: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	47, // 34: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	48, // 35: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	49, // 36: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	50, // 37: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	51, // 38: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	52, // 39: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	53, // 40: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	54, // 41: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	55, // 42: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	56, // 43: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 44: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	8,  // 45: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	10, // 46: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	14, // 47: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	16, // 48: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	18, // 49: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
-	12, // 50: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
-	57, // 51: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	58, // 52: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	59, // 53: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	60, // 54: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
-	61, // 55: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	62, // 56: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	63, // 57: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	64, // 58: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	65, // 59: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
-	66, // 60: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	67, // 61: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	68, // 62: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	69, // 63: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	70, // 64: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	71, // 65: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	72, // 66: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	4,  // 67: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	19, // 68: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	73, // 69: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	74, // 70: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	75, // 71: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	76, // 72: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	77, // 73: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	56, // 74: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 75: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	78, // 76: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	79, // 77: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	80, // 78: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	81, // 79: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	82, // 80: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	82, // 81: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	83, // 82: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	83, // 83: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,  // 84: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	0,  // 85: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	20, // 86: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	87, // [87:87] is the sub-list for method output_type
-	87, // [87:87] is the sub-list for method input_type
-	87, // [87:87] is the sub-list for extension type_name
-	87, // [87:87] is the sub-list for extension extendee
-	0,  // [0:87] is the sub-list for field type_name
+	33, // 19: lkcore.ffi.v1.Request.set_track_subscription_permissions:type_name -> lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest
+	34, // 20: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
+	35, // 21: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
+	36, // 22: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
+	37, // 23: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	38, // 24: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
+	39, // 25: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
+	37, // 26: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	40, // 27: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
+	41, // 28: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	42, // 29: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	43, // 30: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	44, // 31: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	45, // 32: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	46, // 33: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	47, // 34: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	48, // 35: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	49, // 36: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	50, // 37: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	51, // 38: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	52, // 39: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	53, // 40: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	54, // 41: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	55, // 42: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	56, // 43: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	57, // 44: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 45: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	8,  // 46: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	10, // 47: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	14, // 48: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	16, // 49: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	18, // 50: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	12, // 51: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
+	58, // 52: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	59, // 53: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	60, // 54: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	61, // 55: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	62, // 56: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	63, // 57: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	64, // 58: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	65, // 59: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	66, // 60: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	67, // 61: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	68, // 62: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	69, // 63: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	70, // 64: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	71, // 65: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	72, // 66: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	73, // 67: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	4,  // 68: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	19, // 69: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	74, // 70: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	75, // 71: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	76, // 72: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	77, // 73: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	78, // 74: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	57, // 75: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 76: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	79, // 77: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	80, // 78: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	81, // 79: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	82, // 80: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	83, // 81: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	83, // 82: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	84, // 83: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	84, // 84: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,  // 85: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	0,  // 86: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	20, // 87: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	88, // [88:88] is the sub-list for method output_type
+	88, // [88:88] is the sub-list for method input_type
+	88, // [88:88] is the sub-list for extension type_name
+	88, // [88:88] is the sub-list for extension extendee
+	0,  // [0:88] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -2886,6 +2905,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_GetE2EeStats)(nil),
 		(*Request_RequestRoomSnapshot)(nil),
 		(*Request_PublishSipDtmf)(nil),
+		(*Request_SetTrackSubscriptionPermissions)(nil),
 		(*Request_PublishDataTrack)(nil),
 		(*Request_UnpublishDataTrack)(nil),
 		(*Request_DataTrackIsPublished)(nil),

@@ -1247,6 +1247,214 @@ func (x *RemoteDataTrackSidChanged) GetSid() string {
 	return ""
 }
 
+// SetTrackSubscriptionPermissionsRequest (ASYNC, ABI 1.20) sets who may subscribe to the local
+// participant's data tracks: everyone when all_participants is true (what the server assumes
+// until the first request; permissions are then ignored), otherwise only the participants
+// listed, each to all the tracks or to the sids it lists. Each request replaces the previous.
+// The server applies it at once: a subscriber no longer allowed stops receiving (it gets
+// DataTrackSubscriptionPermissionChanged) until allowed again; recorders are exempt. The
+// library keeps the permissions for the room and sends them again after a full reconnect, with
+// the new sid of each republished track they name. Completes once the request is written (or
+// held while the room reconnects); the server sends no answer. Errors: INVALID_ARGUMENT (an
+// empty participant_identity; text that is not UTF-8), PAYLOAD_TOO_LARGE (over the 2 MiB a
+// LiveKit server reads in one signalling message), DISCONNECTED.
+type SetTrackSubscriptionPermissionsRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	RoomHandle      uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
+	AllParticipants bool                   `protobuf:"varint,2,opt,name=all_participants,json=allParticipants,proto3" json:"all_participants,omitempty"`
+	Permissions     []*TrackPermission     `protobuf:"bytes,3,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SetTrackSubscriptionPermissionsRequest) Reset() {
+	*x = SetTrackSubscriptionPermissionsRequest{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTrackSubscriptionPermissionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTrackSubscriptionPermissionsRequest) ProtoMessage() {}
+
+func (x *SetTrackSubscriptionPermissionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTrackSubscriptionPermissionsRequest.ProtoReflect.Descriptor instead.
+func (*SetTrackSubscriptionPermissionsRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SetTrackSubscriptionPermissionsRequest) GetRoomHandle() uint64 {
+	if x != nil {
+		return x.RoomHandle
+	}
+	return 0
+}
+
+func (x *SetTrackSubscriptionPermissionsRequest) GetAllParticipants() bool {
+	if x != nil {
+		return x.AllParticipants
+	}
+	return false
+}
+
+func (x *SetTrackSubscriptionPermissionsRequest) GetPermissions() []*TrackPermission {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+// TrackPermission allows one participant to subscribe (SetTrackSubscriptionPermissionsRequest).
+type TrackPermission struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The participant allowed (required).
+	ParticipantIdentity string `protobuf:"bytes,1,opt,name=participant_identity,json=participantIdentity,proto3" json:"participant_identity,omitempty"`
+	// Every track, also those published later; when false only track_sids.
+	AllTracks bool `protobuf:"varint,2,opt,name=all_tracks,json=allTracks,proto3" json:"all_tracks,omitempty"`
+	// The tracks allowed when all_tracks is false (DataTrackInfo.sid).
+	TrackSids     []string `protobuf:"bytes,3,rep,name=track_sids,json=trackSids,proto3" json:"track_sids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrackPermission) Reset() {
+	*x = TrackPermission{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackPermission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackPermission) ProtoMessage() {}
+
+func (x *TrackPermission) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackPermission.ProtoReflect.Descriptor instead.
+func (*TrackPermission) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *TrackPermission) GetParticipantIdentity() string {
+	if x != nil {
+		return x.ParticipantIdentity
+	}
+	return ""
+}
+
+func (x *TrackPermission) GetAllTracks() bool {
+	if x != nil {
+		return x.AllTracks
+	}
+	return false
+}
+
+func (x *TrackPermission) GetTrackSids() []string {
+	if x != nil {
+		return x.TrackSids
+	}
+	return nil
+}
+
+// DataTrackSubscriptionPermissionChanged (ABI 1.20): the publisher of a data track this client
+// subscribes to revoked (allowed false) or granted again (allowed true) its permission to
+// receive it. The subscriptions stay open: they receive nothing while revoked and resume by
+// themselves. (A subscription refused before it was established ends instead, with
+// DataTrackSubscriptionEnded NOT_ALLOWED.)
+type DataTrackSubscriptionPermissionChanged struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	PublisherIdentity string                 `protobuf:"bytes,1,opt,name=publisher_identity,json=publisherIdentity,proto3" json:"publisher_identity,omitempty"`
+	Name              string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Sid               string                 `protobuf:"bytes,3,opt,name=sid,proto3" json:"sid,omitempty"`
+	Allowed           bool                   `protobuf:"varint,4,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *DataTrackSubscriptionPermissionChanged) Reset() {
+	*x = DataTrackSubscriptionPermissionChanged{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataTrackSubscriptionPermissionChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataTrackSubscriptionPermissionChanged) ProtoMessage() {}
+
+func (x *DataTrackSubscriptionPermissionChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataTrackSubscriptionPermissionChanged.ProtoReflect.Descriptor instead.
+func (*DataTrackSubscriptionPermissionChanged) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DataTrackSubscriptionPermissionChanged) GetPublisherIdentity() string {
+	if x != nil {
+		return x.PublisherIdentity
+	}
+	return ""
+}
+
+func (x *DataTrackSubscriptionPermissionChanged) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DataTrackSubscriptionPermissionChanged) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *DataTrackSubscriptionPermissionChanged) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
 // SubscribeDataTrackRequest subscribes to a remote data track and returns a subscription
 // handle at once; the subscription is established in the background, and a failure (or the
 // track's end) arrives as DataTrackSubscriptionEnded. Dropping the handle unsubscribes.
@@ -1282,7 +1490,7 @@ type SubscribeDataTrackRequest struct {
 
 func (x *SubscribeDataTrackRequest) Reset() {
 	*x = SubscribeDataTrackRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1502,7 @@ func (x *SubscribeDataTrackRequest) String() string {
 func (*SubscribeDataTrackRequest) ProtoMessage() {}
 
 func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1515,7 @@ func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SubscribeDataTrackRequest) GetRoomHandle() uint64 {
@@ -1375,7 +1583,7 @@ type SubscribeDataTrackResponse struct {
 
 func (x *SubscribeDataTrackResponse) Reset() {
 	*x = SubscribeDataTrackResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1595,7 @@ func (x *SubscribeDataTrackResponse) String() string {
 func (*SubscribeDataTrackResponse) ProtoMessage() {}
 
 func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1608,7 @@ func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubscribeDataTrackResponse) GetSubscription() *OwnedDataTrackSubscription {
@@ -1423,7 +1631,7 @@ type WaitDataTrackSubscribedRequest struct {
 
 func (x *WaitDataTrackSubscribedRequest) Reset() {
 	*x = WaitDataTrackSubscribedRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1643,7 @@ func (x *WaitDataTrackSubscribedRequest) String() string {
 func (*WaitDataTrackSubscribedRequest) ProtoMessage() {}
 
 func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1656,7 @@ func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitDataTrackSubscribedRequest.ProtoReflect.Descriptor instead.
 func (*WaitDataTrackSubscribedRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WaitDataTrackSubscribedRequest) GetSubscriptionHandle() uint64 {
@@ -1471,7 +1679,7 @@ type GetDataTrackSubscriptionEndRequest struct {
 
 func (x *GetDataTrackSubscriptionEndRequest) Reset() {
 	*x = GetDataTrackSubscriptionEndRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1691,7 @@ func (x *GetDataTrackSubscriptionEndRequest) String() string {
 func (*GetDataTrackSubscriptionEndRequest) ProtoMessage() {}
 
 func (x *GetDataTrackSubscriptionEndRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1704,7 @@ func (x *GetDataTrackSubscriptionEndRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetDataTrackSubscriptionEndRequest.ProtoReflect.Descriptor instead.
 func (*GetDataTrackSubscriptionEndRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetDataTrackSubscriptionEndRequest) GetSubscriptionHandle() uint64 {
@@ -1517,7 +1725,7 @@ type GetDataTrackSubscriptionEndResponse struct {
 
 func (x *GetDataTrackSubscriptionEndResponse) Reset() {
 	*x = GetDataTrackSubscriptionEndResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1737,7 @@ func (x *GetDataTrackSubscriptionEndResponse) String() string {
 func (*GetDataTrackSubscriptionEndResponse) ProtoMessage() {}
 
 func (x *GetDataTrackSubscriptionEndResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1750,7 @@ func (x *GetDataTrackSubscriptionEndResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use GetDataTrackSubscriptionEndResponse.ProtoReflect.Descriptor instead.
 func (*GetDataTrackSubscriptionEndResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetDataTrackSubscriptionEndResponse) GetEnded() bool {
@@ -1579,7 +1787,7 @@ type SetDataTrackDeliveryRequest struct {
 
 func (x *SetDataTrackDeliveryRequest) Reset() {
 	*x = SetDataTrackDeliveryRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1799,7 @@ func (x *SetDataTrackDeliveryRequest) String() string {
 func (*SetDataTrackDeliveryRequest) ProtoMessage() {}
 
 func (x *SetDataTrackDeliveryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1812,7 @@ func (x *SetDataTrackDeliveryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDataTrackDeliveryRequest.ProtoReflect.Descriptor instead.
 func (*SetDataTrackDeliveryRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetDataTrackDeliveryRequest) GetSubscriptionHandle() uint64 {
@@ -1636,7 +1844,7 @@ type SetDataTrackDeliveryResponse struct {
 
 func (x *SetDataTrackDeliveryResponse) Reset() {
 	*x = SetDataTrackDeliveryResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +1856,7 @@ func (x *SetDataTrackDeliveryResponse) String() string {
 func (*SetDataTrackDeliveryResponse) ProtoMessage() {}
 
 func (x *SetDataTrackDeliveryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +1869,7 @@ func (x *SetDataTrackDeliveryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDataTrackDeliveryResponse.ProtoReflect.Descriptor instead.
 func (*SetDataTrackDeliveryResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{29}
 }
 
 type OwnedDataTrackSubscription struct {
@@ -1674,7 +1882,7 @@ type OwnedDataTrackSubscription struct {
 
 func (x *OwnedDataTrackSubscription) Reset() {
 	*x = OwnedDataTrackSubscription{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1894,7 @@ func (x *OwnedDataTrackSubscription) String() string {
 func (*OwnedDataTrackSubscription) ProtoMessage() {}
 
 func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1907,7 @@ func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedDataTrackSubscription.ProtoReflect.Descriptor instead.
 func (*OwnedDataTrackSubscription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *OwnedDataTrackSubscription) GetHandle() uint64 {
@@ -1738,7 +1946,7 @@ type DataTrackFrameEvent struct {
 
 func (x *DataTrackFrameEvent) Reset() {
 	*x = DataTrackFrameEvent{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1958,7 @@ func (x *DataTrackFrameEvent) String() string {
 func (*DataTrackFrameEvent) ProtoMessage() {}
 
 func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1971,7 @@ func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackFrameEvent.ProtoReflect.Descriptor instead.
 func (*DataTrackFrameEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DataTrackFrameEvent) GetSubscriptionHandle() uint64 {
@@ -1818,7 +2026,7 @@ type DataTrackSubscriptionEnded struct {
 
 func (x *DataTrackSubscriptionEnded) Reset() {
 	*x = DataTrackSubscriptionEnded{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2038,7 @@ func (x *DataTrackSubscriptionEnded) String() string {
 func (*DataTrackSubscriptionEnded) ProtoMessage() {}
 
 func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2051,7 @@ func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackSubscriptionEnded.ProtoReflect.Descriptor instead.
 func (*DataTrackSubscriptionEnded) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{29}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DataTrackSubscriptionEnded) GetSubscriptionHandle() uint64 {
@@ -1970,7 +2178,23 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\x12publisher_identity\x18\x01 \x01(\tR\x11publisherIdentity\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
 	"\aold_sid\x18\x03 \x01(\tR\x06oldSid\x12\x10\n" +
-	"\x03sid\x18\x04 \x01(\tR\x03sid\"\xcd\x02\n" +
+	"\x03sid\x18\x04 \x01(\tR\x03sid\"\xb6\x01\n" +
+	"&SetTrackSubscriptionPermissionsRequest\x12\x1f\n" +
+	"\vroom_handle\x18\x01 \x01(\x04R\n" +
+	"roomHandle\x12)\n" +
+	"\x10all_participants\x18\x02 \x01(\bR\x0fallParticipants\x12@\n" +
+	"\vpermissions\x18\x03 \x03(\v2\x1e.lkcore.ffi.v1.TrackPermissionR\vpermissions\"\x82\x01\n" +
+	"\x0fTrackPermission\x121\n" +
+	"\x14participant_identity\x18\x01 \x01(\tR\x13participantIdentity\x12\x1d\n" +
+	"\n" +
+	"all_tracks\x18\x02 \x01(\bR\tallTracks\x12\x1d\n" +
+	"\n" +
+	"track_sids\x18\x03 \x03(\tR\ttrackSids\"\x97\x01\n" +
+	"&DataTrackSubscriptionPermissionChanged\x12-\n" +
+	"\x12publisher_identity\x18\x01 \x01(\tR\x11publisherIdentity\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03sid\x18\x03 \x01(\tR\x03sid\x12\x18\n" +
+	"\aallowed\x18\x04 \x01(\bR\aallowed\"\xcd\x02\n" +
 	"\x19SubscribeDataTrackRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12-\n" +
@@ -2032,63 +2256,67 @@ func file_lkcore_ffi_data_track_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_data_track_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_lkcore_ffi_data_track_proto_goTypes = []any{
-	(SubscriptionEndReason)(0),                  // 0: lkcore.ffi.v1.SubscriptionEndReason
-	(*DataTrackInfo)(nil),                       // 1: lkcore.ffi.v1.DataTrackInfo
-	(*PublishDataTrackRequest)(nil),             // 2: lkcore.ffi.v1.PublishDataTrackRequest
-	(*PublishDataTrackResult)(nil),              // 3: lkcore.ffi.v1.PublishDataTrackResult
-	(*OwnedLocalDataTrack)(nil),                 // 4: lkcore.ffi.v1.OwnedLocalDataTrack
-	(*UnpublishDataTrackRequest)(nil),           // 5: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*UnpublishDataTrackResponse)(nil),          // 6: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedRequest)(nil),         // 7: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*DataTrackIsPublishedResponse)(nil),        // 8: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameRequest)(nil),           // 9: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*PushDataTrackFrameResponse)(nil),          // 10: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*FlushDataTrackRequest)(nil),               // 11: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),            // 12: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*GetDataTrackStatsResponse)(nil),           // 13: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*LocalDataTrackStats)(nil),                 // 14: lkcore.ffi.v1.LocalDataTrackStats
-	(*LocalDataTrackUnpublished)(nil),           // 15: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*LocalDataTrackSidChanged)(nil),            // 16: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*RemoteDataTrackInfo)(nil),                 // 17: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*RemoteDataTrackPublished)(nil),            // 18: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),          // 19: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),           // 20: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*SubscribeDataTrackRequest)(nil),           // 21: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*SubscribeDataTrackResponse)(nil),          // 22: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*WaitDataTrackSubscribedRequest)(nil),      // 23: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*GetDataTrackSubscriptionEndRequest)(nil),  // 24: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*GetDataTrackSubscriptionEndResponse)(nil), // 25: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*SetDataTrackDeliveryRequest)(nil),         // 26: lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	(*SetDataTrackDeliveryResponse)(nil),        // 27: lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	(*OwnedDataTrackSubscription)(nil),          // 28: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*DataTrackFrameEvent)(nil),                 // 29: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),          // 30: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*Error)(nil),                               // 31: lkcore.ffi.v1.Error
-	(DeliveryMode)(0),                           // 32: lkcore.ffi.v1.DeliveryMode
+	(SubscriptionEndReason)(0),                     // 0: lkcore.ffi.v1.SubscriptionEndReason
+	(*DataTrackInfo)(nil),                          // 1: lkcore.ffi.v1.DataTrackInfo
+	(*PublishDataTrackRequest)(nil),                // 2: lkcore.ffi.v1.PublishDataTrackRequest
+	(*PublishDataTrackResult)(nil),                 // 3: lkcore.ffi.v1.PublishDataTrackResult
+	(*OwnedLocalDataTrack)(nil),                    // 4: lkcore.ffi.v1.OwnedLocalDataTrack
+	(*UnpublishDataTrackRequest)(nil),              // 5: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*UnpublishDataTrackResponse)(nil),             // 6: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedRequest)(nil),            // 7: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*DataTrackIsPublishedResponse)(nil),           // 8: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameRequest)(nil),              // 9: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*PushDataTrackFrameResponse)(nil),             // 10: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*FlushDataTrackRequest)(nil),                  // 11: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),               // 12: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*GetDataTrackStatsResponse)(nil),              // 13: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*LocalDataTrackStats)(nil),                    // 14: lkcore.ffi.v1.LocalDataTrackStats
+	(*LocalDataTrackUnpublished)(nil),              // 15: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*LocalDataTrackSidChanged)(nil),               // 16: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*RemoteDataTrackInfo)(nil),                    // 17: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*RemoteDataTrackPublished)(nil),               // 18: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),             // 19: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),              // 20: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*SetTrackSubscriptionPermissionsRequest)(nil), // 21: lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest
+	(*TrackPermission)(nil),                        // 22: lkcore.ffi.v1.TrackPermission
+	(*DataTrackSubscriptionPermissionChanged)(nil), // 23: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	(*SubscribeDataTrackRequest)(nil),              // 24: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*SubscribeDataTrackResponse)(nil),             // 25: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*WaitDataTrackSubscribedRequest)(nil),         // 26: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),     // 27: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*GetDataTrackSubscriptionEndResponse)(nil),    // 28: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*SetDataTrackDeliveryRequest)(nil),            // 29: lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	(*SetDataTrackDeliveryResponse)(nil),           // 30: lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	(*OwnedDataTrackSubscription)(nil),             // 31: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*DataTrackFrameEvent)(nil),                    // 32: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),             // 33: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*Error)(nil),                                  // 34: lkcore.ffi.v1.Error
+	(DeliveryMode)(0),                              // 35: lkcore.ffi.v1.DeliveryMode
 }
 var file_lkcore_ffi_data_track_proto_depIdxs = []int32{
 	4,  // 0: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
 	1,  // 1: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	14, // 2: lkcore.ffi.v1.GetDataTrackStatsResponse.stats:type_name -> lkcore.ffi.v1.LocalDataTrackStats
-	31, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
+	34, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
 	1,  // 4: lkcore.ffi.v1.LocalDataTrackSidChanged.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	1,  // 5: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	17, // 6: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	28, // 7: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	32, // 8: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	28, // 9: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	30, // 10: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse.end:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	32, // 11: lkcore.ffi.v1.SetDataTrackDeliveryRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	17, // 12: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	0,  // 13: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
-	31, // 14: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	31, // 7: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	22, // 8: lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest.permissions:type_name -> lkcore.ffi.v1.TrackPermission
+	35, // 9: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	31, // 10: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	33, // 11: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse.end:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	35, // 12: lkcore.ffi.v1.SetDataTrackDeliveryRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	17, // 13: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	0,  // 14: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
+	34, // 15: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_data_track_proto_init() }
@@ -2098,14 +2326,14 @@ func file_lkcore_ffi_data_track_proto_init() {
 	}
 	file_lkcore_ffi_common_proto_init()
 	file_lkcore_ffi_data_track_proto_msgTypes[8].OneofWrappers = []any{}
-	file_lkcore_ffi_data_track_proto_msgTypes[28].OneofWrappers = []any{}
+	file_lkcore_ffi_data_track_proto_msgTypes[31].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_data_track_proto_rawDesc), len(file_lkcore_ffi_data_track_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

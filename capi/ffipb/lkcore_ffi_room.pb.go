@@ -1881,6 +1881,7 @@ type RoomEvent struct {
 	//	*RoomEvent_LocalDataTrackUnpublished
 	//	*RoomEvent_DataTrackSidChanged
 	//	*RoomEvent_LocalDataTrackSidChanged
+	//	*RoomEvent_DataTrackSubscriptionPermissionChanged
 	//	*RoomEvent_RpcInvocation
 	//	*RoomEvent_StreamOpened
 	//	*RoomEvent_EncryptionStateChanged
@@ -2093,6 +2094,15 @@ func (x *RoomEvent) GetLocalDataTrackSidChanged() *LocalDataTrackSidChanged {
 	return nil
 }
 
+func (x *RoomEvent) GetDataTrackSubscriptionPermissionChanged() *DataTrackSubscriptionPermissionChanged {
+	if x != nil {
+		if x, ok := x.Message.(*RoomEvent_DataTrackSubscriptionPermissionChanged); ok {
+			return x.DataTrackSubscriptionPermissionChanged
+		}
+	}
+	return nil
+}
+
 func (x *RoomEvent) GetRpcInvocation() *RpcInvocation {
 	if x != nil {
 		if x, ok := x.Message.(*RoomEvent_RpcInvocation); ok {
@@ -2192,6 +2202,10 @@ type RoomEvent_LocalDataTrackSidChanged struct {
 	LocalDataTrackSidChanged *LocalDataTrackSidChanged `protobuf:"bytes,44,opt,name=local_data_track_sid_changed,json=localDataTrackSidChanged,proto3,oneof"` // ABI 1.15
 }
 
+type RoomEvent_DataTrackSubscriptionPermissionChanged struct {
+	DataTrackSubscriptionPermissionChanged *DataTrackSubscriptionPermissionChanged `protobuf:"bytes,45,opt,name=data_track_subscription_permission_changed,json=dataTrackSubscriptionPermissionChanged,proto3,oneof"` // ABI 1.20
+}
+
 type RoomEvent_RpcInvocation struct {
 	RpcInvocation *RpcInvocation `protobuf:"bytes,60,opt,name=rpc_invocation,json=rpcInvocation,proto3,oneof"`
 }
@@ -2237,6 +2251,8 @@ func (*RoomEvent_LocalDataTrackUnpublished) isRoomEvent_Message() {}
 func (*RoomEvent_DataTrackSidChanged) isRoomEvent_Message() {}
 
 func (*RoomEvent_LocalDataTrackSidChanged) isRoomEvent_Message() {}
+
+func (*RoomEvent_DataTrackSubscriptionPermissionChanged) isRoomEvent_Message() {}
 
 func (*RoomEvent_RpcInvocation) isRoomEvent_Message() {}
 
@@ -3050,7 +3066,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe2\r\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf8\x0e\n" +
 	"\tRoomEvent\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12#\n" +
@@ -3073,7 +3089,8 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x16data_track_unpublished\x18) \x01(\v2).lkcore.ffi.v1.RemoteDataTrackUnpublishedH\x00R\x14dataTrackUnpublished\x12k\n" +
 	"\x1clocal_data_track_unpublished\x18* \x01(\v2(.lkcore.ffi.v1.LocalDataTrackUnpublishedH\x00R\x19localDataTrackUnpublished\x12_\n" +
 	"\x16data_track_sid_changed\x18+ \x01(\v2(.lkcore.ffi.v1.RemoteDataTrackSidChangedH\x00R\x13dataTrackSidChanged\x12i\n" +
-	"\x1clocal_data_track_sid_changed\x18, \x01(\v2'.lkcore.ffi.v1.LocalDataTrackSidChangedH\x00R\x18localDataTrackSidChanged\x12E\n" +
+	"\x1clocal_data_track_sid_changed\x18, \x01(\v2'.lkcore.ffi.v1.LocalDataTrackSidChangedH\x00R\x18localDataTrackSidChanged\x12\x93\x01\n" +
+	"*data_track_subscription_permission_changed\x18- \x01(\v25.lkcore.ffi.v1.DataTrackSubscriptionPermissionChangedH\x00R&dataTrackSubscriptionPermissionChanged\x12E\n" +
 	"\x0erpc_invocation\x18< \x01(\v2\x1c.lkcore.ffi.v1.RpcInvocationH\x00R\rrpcInvocation\x12B\n" +
 	"\rstream_opened\x18P \x01(\v2\x1b.lkcore.ffi.v1.StreamOpenedH\x00R\fstreamOpened\x12a\n" +
 	"\x18encryption_state_changed\x18Z \x01(\v2%.lkcore.ffi.v1.EncryptionStateChangedH\x00R\x16encryptionStateChangedB\t\n" +
@@ -3182,59 +3199,60 @@ func file_lkcore_ffi_room_proto_rawDescGZIP() []byte {
 var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
 var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_lkcore_ffi_room_proto_goTypes = []any{
-	(IceTransportPolicy)(0),            // 0: lkcore.ffi.v1.IceTransportPolicy
-	(ConnectionState)(0),               // 1: lkcore.ffi.v1.ConnectionState
-	(ParticipantKind)(0),               // 2: lkcore.ffi.v1.ParticipantKind
-	(ParticipantKindDetail)(0),         // 3: lkcore.ffi.v1.ParticipantKindDetail
-	(DisconnectReason)(0),              // 4: lkcore.ffi.v1.DisconnectReason
-	(ReconnectKind)(0),                 // 5: lkcore.ffi.v1.ReconnectKind
-	(*CreateRoomRequest)(nil),          // 6: lkcore.ffi.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),         // 7: lkcore.ffi.v1.CreateRoomResponse
-	(*RoomOptions)(nil),                // 8: lkcore.ffi.v1.RoomOptions
-	(*IceServer)(nil),                  // 9: lkcore.ffi.v1.IceServer
-	(*OwnedRoom)(nil),                  // 10: lkcore.ffi.v1.OwnedRoom
-	(*RoomInfo)(nil),                   // 11: lkcore.ffi.v1.RoomInfo
-	(*ConnectRequest)(nil),             // 12: lkcore.ffi.v1.ConnectRequest
-	(*ConnectResult)(nil),              // 13: lkcore.ffi.v1.ConnectResult
-	(*DisconnectRequest)(nil),          // 14: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),     // 15: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*GetRoomSnapshotResponse)(nil),    // 16: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*RequestRoomSnapshotRequest)(nil), // 17: lkcore.ffi.v1.RequestRoomSnapshotRequest
-	(*RoomSnapshotTaken)(nil),          // 18: lkcore.ffi.v1.RoomSnapshotTaken
-	(*ParticipantInfo)(nil),            // 19: lkcore.ffi.v1.ParticipantInfo
-	(*ParticipantPermission)(nil),      // 20: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),         // 21: lkcore.ffi.v1.PublishDataRequest
-	(*PublishSipDtmfRequest)(nil),      // 22: lkcore.ffi.v1.PublishSipDtmfRequest
-	(*SetLocalMetadataRequest)(nil),    // 23: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),        // 24: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),  // 25: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                  // 26: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),     // 27: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),               // 28: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                // 29: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),               // 30: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                // 31: lkcore.ffi.v1.RoomUpdated
-	(*RoomMoved)(nil),                  // 32: lkcore.ffi.v1.RoomMoved
-	(*ParticipantConnected)(nil),       // 33: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),    // 34: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),         // 35: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),         // 36: lkcore.ffi.v1.DataPacketReceived
-	(*SipDtmfReceived)(nil),            // 37: lkcore.ffi.v1.SipDtmfReceived
-	nil,                                // 38: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                // 39: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	(*E2EeOptions)(nil),                // 40: lkcore.ffi.v1.E2eeOptions
-	(DeliveryMode)(0),                  // 41: lkcore.ffi.v1.DeliveryMode
-	(*RemoteDataTrackInfo)(nil),        // 42: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil), // 43: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),   // 44: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil), // 45: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),  // 46: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),  // 47: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*LocalDataTrackSidChanged)(nil),   // 48: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*RpcInvocation)(nil),              // 49: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),               // 50: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),     // 51: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                      // 52: lkcore.ffi.v1.Error
+	(IceTransportPolicy)(0),                        // 0: lkcore.ffi.v1.IceTransportPolicy
+	(ConnectionState)(0),                           // 1: lkcore.ffi.v1.ConnectionState
+	(ParticipantKind)(0),                           // 2: lkcore.ffi.v1.ParticipantKind
+	(ParticipantKindDetail)(0),                     // 3: lkcore.ffi.v1.ParticipantKindDetail
+	(DisconnectReason)(0),                          // 4: lkcore.ffi.v1.DisconnectReason
+	(ReconnectKind)(0),                             // 5: lkcore.ffi.v1.ReconnectKind
+	(*CreateRoomRequest)(nil),                      // 6: lkcore.ffi.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),                     // 7: lkcore.ffi.v1.CreateRoomResponse
+	(*RoomOptions)(nil),                            // 8: lkcore.ffi.v1.RoomOptions
+	(*IceServer)(nil),                              // 9: lkcore.ffi.v1.IceServer
+	(*OwnedRoom)(nil),                              // 10: lkcore.ffi.v1.OwnedRoom
+	(*RoomInfo)(nil),                               // 11: lkcore.ffi.v1.RoomInfo
+	(*ConnectRequest)(nil),                         // 12: lkcore.ffi.v1.ConnectRequest
+	(*ConnectResult)(nil),                          // 13: lkcore.ffi.v1.ConnectResult
+	(*DisconnectRequest)(nil),                      // 14: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),                 // 15: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*GetRoomSnapshotResponse)(nil),                // 16: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*RequestRoomSnapshotRequest)(nil),             // 17: lkcore.ffi.v1.RequestRoomSnapshotRequest
+	(*RoomSnapshotTaken)(nil),                      // 18: lkcore.ffi.v1.RoomSnapshotTaken
+	(*ParticipantInfo)(nil),                        // 19: lkcore.ffi.v1.ParticipantInfo
+	(*ParticipantPermission)(nil),                  // 20: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),                     // 21: lkcore.ffi.v1.PublishDataRequest
+	(*PublishSipDtmfRequest)(nil),                  // 22: lkcore.ffi.v1.PublishSipDtmfRequest
+	(*SetLocalMetadataRequest)(nil),                // 23: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),                    // 24: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),              // 25: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                              // 26: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),                 // 27: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),                           // 28: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                            // 29: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),                           // 30: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                            // 31: lkcore.ffi.v1.RoomUpdated
+	(*RoomMoved)(nil),                              // 32: lkcore.ffi.v1.RoomMoved
+	(*ParticipantConnected)(nil),                   // 33: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),                // 34: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),                     // 35: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),                     // 36: lkcore.ffi.v1.DataPacketReceived
+	(*SipDtmfReceived)(nil),                        // 37: lkcore.ffi.v1.SipDtmfReceived
+	nil,                                            // 38: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                            // 39: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	(*E2EeOptions)(nil),                            // 40: lkcore.ffi.v1.E2eeOptions
+	(DeliveryMode)(0),                              // 41: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackInfo)(nil),                    // 42: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil),             // 43: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),               // 44: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),             // 45: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),              // 46: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),              // 47: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*LocalDataTrackSidChanged)(nil),               // 48: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*DataTrackSubscriptionPermissionChanged)(nil), // 49: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	(*RpcInvocation)(nil),                          // 50: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),                           // 51: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),                 // 52: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                                  // 53: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	8,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
@@ -3274,24 +3292,25 @@ var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	46, // 34: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
 	47, // 35: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
 	48, // 36: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
-	49, // 37: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	50, // 38: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	51, // 39: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	1,  // 40: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	5,  // 41: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	5,  // 42: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	4,  // 43: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	52, // 44: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	11, // 45: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	11, // 46: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
-	19, // 47: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	4,  // 48: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	19, // 49: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	50, // [50:50] is the sub-list for method output_type
-	50, // [50:50] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	49, // 37: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	50, // 38: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	51, // 39: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	52, // 40: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	1,  // 41: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	5,  // 42: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	5,  // 43: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	4,  // 44: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	53, // 45: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	11, // 46: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	11, // 47: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
+	19, // 48: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	4,  // 49: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	19, // 50: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -3322,6 +3341,7 @@ func file_lkcore_ffi_room_proto_init() {
 		(*RoomEvent_LocalDataTrackUnpublished)(nil),
 		(*RoomEvent_DataTrackSidChanged)(nil),
 		(*RoomEvent_LocalDataTrackSidChanged)(nil),
+		(*RoomEvent_DataTrackSubscriptionPermissionChanged)(nil),
 		(*RoomEvent_RpcInvocation)(nil),
 		(*RoomEvent_StreamOpened)(nil),
 		(*RoomEvent_EncryptionStateChanged)(nil),

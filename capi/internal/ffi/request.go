@@ -288,6 +288,13 @@ var requestHandlers = map[protoreflect.Name]handler{
 			return lp.SetAttributes(ctx, attrs)
 		})
 	},
+	"set_track_subscription_permissions": func(k *call) error {
+		m := k.req.GetSetTrackSubscriptionPermissions()
+		all, perms := m.GetAllParticipants(), trackPermissions(m.GetPermissions())
+		return k.c.setLocal(k, m.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
+			return lp.SetTrackSubscriptionPermissions(ctx, all, perms)
+		})
+	},
 	"set_shared_key": func(k *call) error { return k.c.setSharedKey(k.req.GetSetSharedKey(), k.resp) },
 	"get_e2ee_stats": func(k *call) error { return k.c.e2eeStats(k.req.GetGetE2EeStats(), k.resp) },
 

@@ -491,6 +491,12 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackSidChanged{DataTrackSidChanged: &ffipb.RemoteDataTrackSidChanged{
 			PublisherIdentity: info.PublisherIdentity, Name: info.Name, OldSid: e.OldSID, Sid: info.SID,
 		}}}
+	case room.DataTrackSubscriptionPermissionChanged:
+		info := e.Track.Info()
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_DataTrackSubscriptionPermissionChanged{
+			DataTrackSubscriptionPermissionChanged: &ffipb.DataTrackSubscriptionPermissionChanged{
+				PublisherIdentity: info.PublisherIdentity, Name: info.Name, Sid: info.SID, Allowed: e.Allowed,
+			}}}
 	case room.LocalDataTrackPublished:
 		return nil // the publish completion carries it
 	case room.LocalDataTrackFramesLost:
@@ -682,6 +688,16 @@ func (c *Client) publishSipDtmf(k *call, m *ffipb.PublishSipDtmfRequest) error {
 	return c.sendInTurn(k, m.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
 		return lp.PublishDTMF(ctx, code, digit, opts)
 	})
+}
+
+// trackPermissions converts SetTrackSubscriptionPermissionsRequest.permissions (the core
+// checks them).
+func trackPermissions(in []*ffipb.TrackPermission) []room.TrackPermission {
+	out := make([]room.TrackPermission, 0, len(in))
+	for _, p := range in {
+		out = append(out, room.TrackPermission{Identity: p.GetParticipantIdentity(), AllTracks: p.GetAllTracks(), TrackSIDs: p.GetTrackSids()})
+	}
+	return out
 }
 
 // sendInTurn starts an ASYNC send of the room's packets (PublishData, PublishSipDtmf): the
