@@ -40,6 +40,7 @@ from .participant import (
     ParticipantKind,
     ParticipantKindDetail,
     ParticipantPermission,
+    ParticipantTrackPermission,
     RemoteParticipant,
 )
 from .room import (
@@ -89,6 +90,7 @@ __all__ = [
     "ParticipantKind",
     "ParticipantKindDetail",
     "ParticipantPermission",
+    "ParticipantTrackPermission",
     "ReconnectKind",
     "RemoteDataTrack",
     "RemoteParticipant",

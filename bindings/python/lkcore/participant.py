@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ParticipantKind",
     "ParticipantPermission",
+    "ParticipantTrackPermission",
     "Participant",
     "LocalParticipant",
     "RemoteParticipant",
@@ -66,6 +67,23 @@ class ParticipantPermission:
     can_publish: bool = False
     can_publish_data: bool = False
     hidden: bool = False
+
+
+@dataclass(frozen=True)
+class ParticipantTrackPermission:
+    """Allows one participant to subscribe to the local participant's data tracks
+    (``LocalParticipant.set_track_subscription_permissions``; livekit.rtc's field names).
+
+    Attributes:
+        participant_identity: the participant allowed.
+        allow_all: every track, also those published later; when False only
+            ``allowed_track_sids``.
+        allowed_track_sids: the tracks allowed when ``allow_all`` is False (``LocalDataTrack.sid``).
+    """
+
+    participant_identity: str
+    allow_all: bool = False
+    allowed_track_sids: Sequence[str] = ()
 
 
 class Participant:
@@ -223,6 +241,46 @@ class LocalParticipant(Participant):
                     code=code,
                     digit=digit,
                     destination_identities=list(destination_identities),
+                )
+            )
+        )
+
+    async def set_track_subscription_permissions(
+        self,
+        *,
+        allow_all_participants: bool,
+        participant_permissions: Optional[Sequence[ParticipantTrackPermission]] = None,
+    ) -> None:
+        """Sets who may subscribe to this participant's data tracks.
+
+        With ``allow_all_participants`` everyone may (what the server assumes until the first
+        call; ``participant_permissions`` is then ignored); otherwise only the participants in
+        ``participant_permissions``, each to all the tracks or to the sids it lists. Each call
+        replaces the previous one. The server applies it at once: a subscriber no longer allowed
+        stops receiving (it gets ``data_track_subscription_permission_changed``) until allowed
+        again; recorders are exempt. The library keeps the permissions for the room and sends
+        them again after a full reconnect, with the new sid of each republished track they
+        name. Returns once the request is sent; the server sends no answer.
+
+        Raises:
+            InvalidArgumentError: a permission without ``participant_identity``.
+            PayloadTooLargeError: the request exceeds the 2 MiB a LiveKit server reads.
+            DisconnectedError: the room is not connected.
+        """
+        perms = [
+            pb.TrackPermission(
+                participant_identity=p.participant_identity,
+                all_tracks=p.allow_all,
+                track_sids=list(p.allowed_track_sids),
+            )
+            for p in (participant_permissions or ())
+        ]
+        await self._session.request_async(
+            pb.Request(
+                set_track_subscription_permissions=pb.SetTrackSubscriptionPermissionsRequest(
+                    room_handle=self._session.require_handle(),
+                    all_participants=allow_all_participants,
+                    permissions=perms,
                 )
             )
         )

@@ -33,6 +33,7 @@ Events (``room.on(name, handler)``; handlers may be sync or async; or iterate ov
 ``data_track_published``            (track: RemoteDataTrack)
 ``data_track_unpublished``          (track: RemoteDataTrack)
 ``data_track_sid_changed``          (track: RemoteDataTrack, old_sid: str)
+``data_track_subscription_permission_changed`` (track: RemoteDataTrack, allowed: bool)
 ``local_data_track_unpublished``    (track: LocalDataTrack, error: LkError | None)
 ``local_data_track_sid_changed``    (track: LocalDataTrack, old_sid: str)
 ``e2ee_state_changed``              (participant_identity: str, state: EncryptionState)
@@ -43,6 +44,11 @@ fully and published it again. It is the same track: the object (``track.sid`` is
 new one, ``old_sid`` the previous) and its subscriptions go on. Depending on the order of the
 server's updates, such a republication can instead show as ``data_track_unpublished`` (the old
 object; its subscriptions end) followed by ``data_track_published`` (a new object).
+
+``data_track_subscription_permission_changed``: the publisher of a track this room subscribes to
+revoked (``allowed`` False) or granted again (True) its permission to receive it
+(``LocalParticipant.set_track_subscription_permissions`` on the publisher's side). The
+subscriptions stay open: they receive nothing while revoked and resume by themselves.
 
 ``local_data_track_sid_changed``: a full reconnect of this room published one of its data tracks
 again, under a new sid (``track.sid`` is already the new one); the track stayed published.
@@ -125,6 +131,7 @@ RoomEventName = Literal[
     "data_track_published",
     "data_track_unpublished",
     "data_track_sid_changed",
+    "data_track_subscription_permission_changed",
     "local_data_track_unpublished",
     "local_data_track_sid_changed",
     "e2ee_state_changed",
@@ -1003,6 +1010,12 @@ class Room(EventEmitter[RoomEventName]):
                 self.emit("data_track_unpublished", track)
         elif kind == "data_track_sid_changed":
             self._on_data_track_sid_changed(re.data_track_sid_changed)
+        elif kind == "data_track_subscription_permission_changed":
+            pc = re.data_track_subscription_permission_changed
+            p = self._remote.get(pc.publisher_identity)
+            track = (p.data_tracks.get(pc.name) or p.data_track_by_sid(pc.sid)) if p is not None else None
+            if track is not None:
+                self.emit("data_track_subscription_permission_changed", track, pc.allowed)
         elif kind == "local_data_track_unpublished":
             u2 = re.local_data_track_unpublished
             lt = self._session.local_tracks.get(u2.track_handle)

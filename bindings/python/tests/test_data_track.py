@@ -561,3 +561,35 @@ async def test_pull_reader_sees_what_it_lost(devsfu, token_for) -> None:
             assert await read(0) == (errors.OperationTimeoutError.CODE, None, None, 0)
         finally:
             client.drop(h)
+
+
+async def test_subscription_permissions(devsfu, token_for) -> None:
+    # alice lets only carol subscribe: bob's subscription is revoked (the event names the track)
+    # and stays open; allowed again, the same subscription receives. Bad input is refused.
+    async with published_track(devsfu.url, token_for, "sensor") as (alice, bob, track, remote):
+        changed = EventWaiter(bob, "data_track_subscription_permission_changed")
+        sub = await remote.subscribe()
+        await first_frame_while_pushing(track, sub, b"before", 1)
+        lp = alice.local_participant
+
+        with pytest.raises(errors.InvalidArgumentError):
+            await lp.set_track_subscription_permissions(
+                allow_all_participants=False,
+                participant_permissions=[lkcore.ParticipantTrackPermission("", allowed_track_sids=[track.sid])],
+            )
+        await lp.set_track_subscription_permissions(
+            allow_all_participants=False,
+            participant_permissions=[lkcore.ParticipantTrackPermission("carol", allow_all=True)],
+        )
+        (t, allowed) = await changed.wait()
+        assert t is remote and allowed is False
+        assert sub.end_reason == lkcore.SubscriptionEndReason.UNSPECIFIED
+
+        await lp.set_track_subscription_permissions(allow_all_participants=True)
+        await changed.wait(lambda t, allowed: allowed)
+        assert [a for (_, a) in changed.seen] == [False, True]
+        while True:  # frames in flight before the revocation may still come first
+            frame = await first_frame_while_pushing(track, sub, b"after", 2)
+            if frame.payload == b"after":
+                break
+        assert sub.end_reason == lkcore.SubscriptionEndReason.UNSPECIFIED
