@@ -105,6 +105,27 @@ sealed class RoomEvent {
         val sid: String,
     ) : RoomEvent()
 
+    /**
+     * The publisher of a remote data track this participant subscribes to revoked ([allowed]
+     * false) or granted again ([allowed] true) its permission to receive it (ABI 1.20; the
+     * publisher's [Room.setTrackSubscriptionPermissions]). The track's subscriptions stay open:
+     * they receive nothing while revoked and resume by themselves when allowed again (nothing
+     * to do; what the publisher sent meanwhile is lost). A subscription refused before it was
+     * established ends instead, failed with [NotAllowedException].
+     */
+    data class DataTrackSubscriptionPermissionChanged(
+        /** The identity of the track's publisher. */
+        val publisherIdentity: String,
+        /** The track's name. */
+        val name: String,
+        /** The track's sid. */
+        val sid: String,
+        /** Whether this participant may receive the track now. */
+        val allowed: Boolean,
+        /** The track: the room's object for it, as in [DataTrackPublished] and the snapshots. */
+        val track: RemoteDataTrack,
+    ) : RoomEvent()
+
     /** The server (or a full reconnect) ended the publication of one of our data tracks. */
     data class LocalDataTrackUnpublished(val track: LocalDataTrack?, val reason: LkException?) : RoomEvent()
 

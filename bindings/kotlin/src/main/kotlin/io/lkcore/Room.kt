@@ -249,6 +249,30 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
 
     // ---- local participant ----------------------------------------------------------------
 
+    /**
+     * Sets who may subscribe to this participant's data tracks (ABI 1.20): everyone when
+     * [allParticipants] is true (what the server assumes until the first call; [permissions]
+     * are then ignored), otherwise only the participants [permissions] lists, each to all the
+     * tracks or to the sids it names. Each call replaces the previous one. The server applies
+     * it at once: a subscriber no longer allowed stops receiving (it gets
+     * [RoomEvent.DataTrackSubscriptionPermissionChanged]; its subscription stays open) until
+     * allowed again; recorders are exempt. The library keeps the permissions for the room and
+     * sends them again after a full reconnect, with the new sid of each republished track they
+     * name (this binding stores nothing). Completes once the request is written (or held while
+     * the room reconnects); the server sends no answer. Throws [InvalidArgumentException] (a
+     * permission with an empty [TrackPermission.participantIdentity] while [allParticipants] is
+     * false), [PayloadTooLargeException] (more than the 2 MiB a LiveKit server reads in one
+     * signalling message), [DisconnectedException].
+     */
+    suspend fun setTrackSubscriptionPermissions(allParticipants: Boolean, permissions: List<TrackPermission> = emptyList()) {
+        client.call(
+            Request.newBuilder().setSetTrackSubscriptionPermissions(
+                lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest.newBuilder().setRoomHandle(handle).setAllParticipants(allParticipants)
+                    .addAllPermissions(permissions.map(Convert::trackPermission)),
+            ),
+        )
+    }
+
     /** Sets the local participant's metadata. */
     suspend fun setLocalMetadata(metadata: String) {
         client.call(Request.newBuilder().setSetLocalMetadata(lkcore.ffi.v1.SetLocalMetadataRequest.newBuilder().setRoomHandle(handle).setMetadata(metadata)))
@@ -607,6 +631,18 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                         }.also { t -> t.sidChanged(it.sid) }
                     }
                     RoomEvent.DataTrackSidChanged(track, it.oldSid, it.sid)
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_SUBSCRIPTION_PERMISSION_CHANGED -> e.dataTrackSubscriptionPermissionChanged.let {
+                    // Information only: the track's subscriptions stay open and resume by
+                    // themselves (BINDINGS.md), so nothing here ends or reopens them. The track is
+                    // the room's object for it (keyed by name, as for a sid change).
+                    val track = synchronized(trackLock) {
+                        remoteTracks.getOrPut(trackKey(it.publisherIdentity, it.name)) {
+                            // never handed out (not expected): a track known by its name and sid only
+                            RemoteDataTrack(this, it.publisherIdentity, DataTrackInfo(it.sid, it.name, false, "", "", ""))
+                        }
+                    }
+                    RoomEvent.DataTrackSubscriptionPermissionChanged(it.publisherIdentity, it.name, it.sid, it.allowed, track)
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.LOCAL_DATA_TRACK_UNPUBLISHED -> e.localDataTrackUnpublished.let {
                     RoomEvent.LocalDataTrackUnpublished(localTracks[it.trackHandle], if (it.hasReason()) NativeClient.toException(it.reason) else null)

@@ -198,6 +198,22 @@ data class DataTrackInfo(
     val schemaEncoding: String,
 )
 
+/**
+ * Allows one participant to subscribe to the local participant's data tracks
+ * ([Room.setTrackSubscriptionPermissions], ABI 1.20).
+ */
+data class TrackPermission(
+    /** The participant allowed (required: an empty identity is refused with [InvalidArgumentException]). */
+    val participantIdentity: String,
+    /** Every track, also those published later; when false only [trackSids]. */
+    val allTracks: Boolean = false,
+    /**
+     * The tracks allowed when [allTracks] is false, by sid ([LocalDataTrack.info]; none allows
+     * nothing). After a full reconnect the library names each republished track by its new sid.
+     */
+    val trackSids: List<String> = emptyList(),
+)
+
 /** The room as known right after connecting (or now, from [Room.snapshot]); events are deltas on it. */
 data class RoomSnapshot(
     val room: RoomInfo,
@@ -217,7 +233,7 @@ class DataPacket(
     override fun toString() = "DataPacket(from=$participantIdentity, topic=$topic, ${payload.size} bytes, reliable=$reliable, encrypted=$encrypted)"
 }
 
-/** Conversions from the FFI messages (one place, so schema changes touch one file). */
+/** Conversions from (and to) the FFI messages (one place, so schema changes touch one file). */
 internal object Convert {
     fun roomInfo(p: lkcore.ffi.v1.RoomInfo) = RoomInfo(
         p.sid, p.name, p.metadata, p.numParticipants, p.maxParticipants, p.creationTimeMs,
@@ -235,6 +251,9 @@ internal object Convert {
     )
 
     fun trackInfo(p: lkcore.ffi.v1.DataTrackInfo) = DataTrackInfo(p.sid, p.name, p.usesE2Ee, p.schemaName, p.frameEncoding, p.schemaEncoding)
+
+    fun trackPermission(p: TrackPermission): lkcore.ffi.v1.TrackPermission = lkcore.ffi.v1.TrackPermission.newBuilder()
+        .setParticipantIdentity(p.participantIdentity).setAllTracks(p.allTracks).addAllTrackSids(p.trackSids).build()
 
     fun disconnectReason(n: Int): DisconnectReason = enumOf(n)
 

@@ -6,10 +6,12 @@ import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertSame
 import kotlin.test.assertTrue
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.withTimeoutOrNull
 
 /** Rooms, participants and data packets against lkcore-devsfu. */
 class RoomTest : LkTestBase() {
@@ -252,6 +254,73 @@ class RoomTest : LkTestBase() {
                     assertEquals(listOf(11, 2), bobRec.all<RoomEvent.SipDtmfReceived>().map { it.code })
                 }
             }
+        }
+    }
+
+    @Test
+    fun `subscription permissions revoke and grant bob's data track subscription, which stays open and resumes`() = lkTest {
+        Room().use { early -> assertFailsWith<DisconnectedException> { early.setTrackSubscriptionPermissions(true) } }
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val bobRec = record(bob)
+                val track = alice.publishDataTrack("sensor")
+                val sid = track.info.sid
+                val remote = bobRec.await<RoomEvent.DataTrackPublished> { it.track.info.name == "sensor" }.track
+                remote.openSubscription().use { sub ->
+                    sub.awaitSubscribed(GUARD)
+                    val got = Channel<String>(Channel.UNLIMITED)
+                    val reader = launch { sub.frames().collect { got.send(it.payload.decodeToString()) } }
+                    track.push("before".encodeToByteArray())
+                    assertEquals("before", withTimeout(GUARD) { got.receive() })
+
+                    // Refused before anything is sent: bob's first permission change is the revocation.
+                    assertFailsWith<InvalidArgumentException> {
+                        alice.setTrackSubscriptionPermissions(false, listOf(TrackPermission("carol", allTracks = true), TrackPermission("")))
+                    }
+                    // Only carol may subscribe: bob is told, his subscription stays open.
+                    alice.setTrackSubscriptionPermissions(false, listOf(TrackPermission("carol", allTracks = true)))
+                    val revoked = bobRec.await<RoomEvent.DataTrackSubscriptionPermissionChanged>()
+                    assertEquals(RoomEvent.DataTrackSubscriptionPermissionChanged("alice", "sensor", sid, false, remote), revoked)
+                    assertSame(remote, revoked.track, "the room's object for the track")
+                    // Sent while revoked (the server took bob's handle before telling him): never delivered.
+                    track.push("during".encodeToByteArray())
+                    track.flush()
+
+                    // Everyone again: the same subscription resumes by itself.
+                    alice.setTrackSubscriptionPermissions(true)
+                    val granted = bobRec.await<RoomEvent.DataTrackSubscriptionPermissionChanged> { it.allowed }
+                    assertEquals(RoomEvent.DataTrackSubscriptionPermissionChanged("alice", "sensor", sid, true, remote), granted)
+                    assertEquals("after", withTimeout(GUARD) { resumed(track, got, "after") })
+                    assertEquals(null, sub.end, "the subscription never ended")
+
+                    // By sid: another track's sid allows bob nothing, this track's sid allows him again.
+                    alice.setTrackSubscriptionPermissions(false, listOf(TrackPermission("bob", trackSids = listOf("DTR_other"))))
+                    withTimeout(GUARD) { bobRec.seen.first { l -> l.filterIsInstance<RoomEvent.DataTrackSubscriptionPermissionChanged>().size == 3 } }
+                    alice.setTrackSubscriptionPermissions(false, listOf(TrackPermission("bob", trackSids = listOf(sid))))
+                    withTimeout(GUARD) { bobRec.seen.first { l -> l.filterIsInstance<RoomEvent.DataTrackSubscriptionPermissionChanged>().size == 4 } }
+                    assertEquals(listOf(false, true, false, true), bobRec.all<RoomEvent.DataTrackSubscriptionPermissionChanged>().map { it.allowed })
+                    assertEquals("again", withTimeout(GUARD) { resumed(track, got, "again", stale = "after") })
+                    reader.cancel()
+                }
+                assertEquals(1, bob.liveHandles, "bob holds only the room")
+            }
+        }
+    }
+
+    /**
+     * Pushes [payload] until [got] receives a frame other than [stale] (one pushed earlier, that
+     * may still come) and returns it: the server may route the track to the subscriber again
+     * only as it tells it, so a frame pushed just before may be lost.
+     */
+    private suspend fun resumed(track: LocalDataTrack, got: Channel<String>, payload: String, stale: String? = null): String {
+        while (true) {
+            track.push(payload.encodeToByteArray())
+            track.flush()
+            withTimeoutOrNull(200) {
+                var f = got.receive()
+                while (f == stale) f = got.receive()
+                f
+            }?.let { return it }
         }
     }
 
