@@ -75,14 +75,14 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.19
+//   of the header's major version and at least its minor version. This API needs ABI 1.20
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
 //   SetDataTrackDeliveryRequest of 1.14, the order of room events and LocalDataTrackSidChanged
 //   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17, RoomMoved of
-//   1.18, DTMF, kind details and the room's recording state of 1.19) and does not build
-//   against an older lkcore.h. Fields, events and enum values added
+//   1.18, DTMF, kind details and the room's recording state of 1.19, subscription permissions
+//   of 1.20) and does not build against an older lkcore.h. Fields, events and enum values added
 //   by a newer library of the same major version are ignored or kept as numbers.
 //
 // PROCESS
@@ -415,6 +415,14 @@ struct RemoteDataTrack {
   DataTrackInfo info;
 };
 
+// TrackPermission allows one participant to subscribe to the local participant's data tracks
+// (Room::set_track_subscription_permissions; ABI 1.20).
+struct TrackPermission {
+  std::string participant_identity;     // the participant allowed (required, not empty)
+  bool all_tracks = false;              // every track, also those published later
+  std::vector<std::string> track_sids;  // when all_tracks is false: the tracks allowed (DataTrackInfo::sid)
+};
+
 // RoomSnapshot is the room as the client knows it.
 struct RoomSnapshot {
   RoomInfo room;
@@ -573,6 +581,19 @@ struct EncryptionStateChangedEvent {
   EncryptionState state;
 };
 
+// The publisher of a remote data track this client subscribes to revoked (allowed false) or
+// granted again (allowed true) this participant's permission to receive it (its
+// Room::set_track_subscription_permissions; ABI 1.20). The track's subscriptions stay open:
+// they receive nothing while revoked and resume by themselves once allowed again (nothing to
+// end or subscribe again). A subscription refused before it was established ends instead
+// (SubscriptionEnd with LK_ERR_NOT_ALLOWED).
+struct DataTrackSubscriptionPermissionChangedEvent {
+  std::string publisher_identity;
+  std::string name;  // the track's name: with publisher_identity, its stable key
+  std::string sid;   // the track's sid
+  bool allowed = false;
+};
+
 // The room's state at this point of its events, answering Room::request_snapshot() (ABI 1.12):
 // every event before it is reflected in it and none after it, so a consumer that starts (or
 // starts over) here replaces its model with `snapshot` and applies the events that follow as
@@ -589,7 +610,7 @@ using RoomEvent = std::variant<ConnectionStateChangedEvent, ReconnectingEvent, R
                                ParticipantUpdatedEvent, DataReceivedEvent, DataTrackPublishedEvent,
                                DataTrackUnpublishedEvent, LocalDataTrackUnpublishedEvent, EncryptionStateChangedEvent,
                                DataTrackSidChangedEvent, SnapshotTakenEvent, LocalDataTrackSidChangedEvent,
-                               RoomMovedEvent, SipDtmfReceivedEvent>;
+                               RoomMovedEvent, SipDtmfReceivedEvent, DataTrackSubscriptionPermissionChangedEvent>;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -1193,6 +1214,20 @@ class LK_API Room {
   // lk::Error with LK_ERR_INVALID_ARGUMENT (a code above 255; a digit that is empty or longer
   // than 256 bytes), LK_ERR_NOT_ALLOWED, LK_ERR_DISCONNECTED.
   void publish_dtmf(uint32_t code, const std::string &digit, const std::vector<std::string> &destination_identities = {});
+  // Sets who may subscribe to this participant's data tracks (ABI 1.20): everyone when
+  // all_participants is true (what the server assumes until the first call; permissions are
+  // then ignored), otherwise only the participants in permissions, each to all the tracks or to
+  // the sids it lists (an empty list allows no one). Each call replaces the previous one. The
+  // server applies it at once: a subscriber no longer allowed receives nothing (it gets a
+  // DataTrackSubscriptionPermissionChangedEvent, its subscription stays open) until allowed
+  // again, which resumes its frames; recorders are exempt. The library keeps the permissions for
+  // the room and sends them again after a full reconnect, naming the new sids of the tracks it
+  // published again: call this again only to change them. Returns once the request is written
+  // (or held while the room reconnects); the server does not answer it. Throws lk::Error with
+  // LK_ERR_INVALID_ARGUMENT (a permission with an empty participant_identity),
+  // LK_ERR_PAYLOAD_TOO_LARGE (over the 2 MiB a LiveKit server reads in one signalling message),
+  // LK_ERR_DISCONNECTED.
+  void set_track_subscription_permissions(bool all_participants, std::vector<TrackPermission> permissions = {});
   void set_metadata(const std::string &metadata);
   void set_name(const std::string &name);
   // Keys with an empty value are deleted.

@@ -585,6 +585,23 @@ void Room::publish_dtmf(uint32_t code, const std::string &digit, const std::vect
   s.client->call(req, s.options.operation_timeout);
 }
 
+// Passed through as given: the library keeps the permissions and re-sends them after a full
+// reconnect (capi/BINDINGS.md), so nothing is stored here.
+void Room::set_track_subscription_permissions(bool all_participants, std::vector<TrackPermission> permissions) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_set_track_subscription_permissions();
+  p->set_room_handle(s.handle);
+  p->set_all_participants(all_participants);
+  for (auto &perm : permissions) {
+    auto *tp = p->add_permissions();
+    tp->set_participant_identity(std::move(perm.participant_identity));
+    tp->set_all_tracks(perm.all_tracks);
+    for (auto &sid : perm.track_sids) tp->add_track_sids(std::move(sid));
+  }
+  s.client->call(req, s.options.operation_timeout);
+}
+
 void Room::set_metadata(const std::string &metadata) {
   auto &s = room_of(state_);
   pb::Request req;

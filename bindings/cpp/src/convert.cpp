@@ -286,6 +286,11 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
       *out = DataTrackSidChangedEvent{c.publisher_identity(), c.name(), c.old_sid(), c.sid()};
       return true;
     }
+    case pb::RoomEvent::kDataTrackSubscriptionPermissionChanged: {  // ABI 1.20
+      const auto &c = e.data_track_subscription_permission_changed();
+      *out = DataTrackSubscriptionPermissionChangedEvent{c.publisher_identity(), c.name(), c.sid(), c.allowed()};
+      return true;
+    }
     case pb::RoomEvent::kSnapshotTaken:  // ABI 1.12
       *out = SnapshotTakenEvent{from_pb(e.snapshot_taken().snapshot())};
       return true;

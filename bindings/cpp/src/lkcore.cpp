@@ -15,10 +15,11 @@
 // LocalDataTrackSidChanged (LocalDataTrack::info), and GetE2eeStatsResponse.participant_states
 // (ABI 1.17, E2eeStats::encryption_states), and the RoomMoved event (ABI 1.18: an older library
 // ignores a move to another room), and DTMF, kind details and the room's recording state (ABI
-// 1.19); the client refuses a loaded library older than the
+// 1.19), and SetTrackSubscriptionPermissionsRequest and DataTrackSubscriptionPermissionChanged
+// (ABI 1.20); the client refuses a loaded library older than the
 // header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 19,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.19 or later");
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 20,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.20 or later");
 
 namespace lk {
 
