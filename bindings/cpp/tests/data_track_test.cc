@@ -1055,3 +1055,59 @@ TEST_F(E2E, AutoSubscriptionIsFoundByPublisherAndName) {
   EXPECT_EQ(client_b.live_handles(), 2u) << "the auto-subscription was taken, no second one opened";
   EXPECT_EQ(sub.track().info.sid, pub.track.info.sid) << "the library's subscription, of the announced track";
 }
+
+// Subscription permissions (ABI 1.20): alice allows carol only, which revokes bob's permission to
+// her track, then allows everyone again. Bob is told each answer with the track's publisher,
+// name and sid (DataTrackSubscriptionPermissionChangedEvent), and his subscription stays open
+// through both: frames pushed after the grant reach the same subscription, and neither the API
+// nor the library opened another one. A permission without an identity is refused.
+TEST_F(E2E, SubscriptionPermissionsRevokeAndGrantAnOpenSubscription) {
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::LocalDataTrack track = alice.publish_data_track("sensor");
+  const std::string sid = track.info().sid;
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track);
+  uint32_t next = 0;
+  ASSERT_TRUE(push_until_read(track, sub, next).has_value()) << "no frame reached bob";
+
+  for (const auto &bad : std::vector<lk::TrackPermission>{{"", true, {}}, {"", false, {sid}}})
+    expect_error(
+        LK_ERR_INVALID_ARGUMENT, [&] { alice.set_track_subscription_permissions(false, {bad}); }, "empty identity");
+
+  alice.set_track_subscription_permissions(false, {{"carol", true, {}}});
+  auto revoked = ev_b.wait<lk::DataTrackSubscriptionPermissionChangedEvent>();
+  EXPECT_FALSE(revoked.allowed);
+  EXPECT_EQ(revoked.publisher_identity, "alice");
+  EXPECT_EQ(revoked.name, "sensor");
+  EXPECT_EQ(revoked.sid, sid);
+  EXPECT_FALSE(sub.end().has_value()) << "a revoked subscription stays open";
+
+  alice.set_track_subscription_permissions(true);
+  auto granted = ev_b.wait<lk::DataTrackSubscriptionPermissionChangedEvent>();
+  EXPECT_TRUE(granted.allowed);
+  EXPECT_EQ(granted.publisher_identity, "alice");
+  EXPECT_EQ(granted.name, "sensor");
+  EXPECT_EQ(granted.sid, sid);
+
+  // Frames flow again on the same subscription: one pushed after the grant arrives (frames it
+  // still holds from before the revocation are read past).
+  const uint32_t after_grant = next;
+  bool resumed = false;
+  for (auto deadline = std::chrono::steady_clock::now() + kGuard;
+       !resumed && std::chrono::steady_clock::now() < deadline;) {
+    track.push(numbered(next++, 16), 0, kGuard);
+    while (auto f = sub.read(lk::Millis(20)))
+      if (number(f->payload) >= after_grant) {
+        resumed = true;
+        break;
+      }
+  }
+  EXPECT_TRUE(resumed) << "no frame reached the subscription after the grant";
+  EXPECT_FALSE(sub.end().has_value());
+  EXPECT_EQ(client_b.live_handles(), 2u) << "room + the one subscription";
+  EXPECT_EQ(ev_b.count<lk::DataTrackSubscriptionPermissionChangedEvent>(), 2u);
+  EXPECT_EQ(ev_b.count<lk::DataTrackUnpublishedEvent>(), 0u);
+}
