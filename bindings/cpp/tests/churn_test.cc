@@ -54,11 +54,18 @@ TEST_F(E2E, PeerSessionsLeaveNothingBehind) {
   Mailbox texts;
   host.register_rpc_method("echo", [](const lk::RpcInvocation &inv) { return inv.payload; });
   host.register_text_stream_handler("chat", [&](lk::TextStreamReader reader, const std::string &) {
-    try {
-      texts.put(reader.read_all(kGuard));
-    } catch (const lk::Error &e) {
-      texts.put(std::string("error: ") + e.what());
+    std::string got;
+    {
+      // Released before the text is handed over: once the test has the text, the reader's
+      // handle is gone (else a slow handler thread could still hold it at the count below).
+      lk::TextStreamReader r = std::move(reader);
+      try {
+        got = r.read_all(kGuard);
+      } catch (const lk::Error &e) {
+        got = std::string("error: ") + e.what();
+      }
     }
+    texts.put(std::move(got));
   });
   host.connect(sfu.url, token("host"));
   const std::string bob_token = token("bob");
