@@ -14,7 +14,8 @@
 // connection), participant.go (one session and its signal requests),
 // transport.go (pion PeerConnection and data channels), room.go (membership,
 // participant updates, DataPacket forwarding), datatrack.go (data-track
-// publications, subscriptions, packet rewriting), faults.go.
+// publications, subscriptions, packet rewriting), subperm.go (publishers'
+// subscription permissions), faults.go.
 //
 // Where the recordings (v1.13.5), the specs (written against v1.13.11) and
 // the brief disagree, devsfu follows the recordings (docs/protocol.md,
@@ -41,9 +42,9 @@
 //
 // Not implemented: dual-PC (/rtc without join_request → 400), protocol-18
 // negotiated channels, media, data blobs (answered NOT_ALLOWED "data blob
-// not enabled" as with the server default), permission changes at run
-// time, connection_quality, server-originated RPC, agent stream-header
-// identity passthrough.
+// not enabled" as with the server default), subscription permissions of
+// media tracks (there are none), connection_quality, server-originated
+// RPC, agent stream-header identity passthrough.
 //
 // Lock order: Server.mu → Room.mu → Participant.mu; the signal send path and
 // transport candidate queue use leaf locks only. Nothing blocks while holding
