@@ -35,7 +35,23 @@ func signalSeeds(f *testing.F) [][]byte {
 	for _, s := range order {
 		out = append(out, byScenario[s])
 	}
-	return out
+	// A revocation and a grant of the subscribed track as the server sends them: handles
+	// without it, allowed=false; allowed=true, handles with a new handle.
+	var perm []byte
+	for _, m := range []*lkpb.SignalResponse{
+		{Message: &lkpb.SignalResponse_DataTrackSubscriberHandles{DataTrackSubscriberHandles: handles(map[uint32]string{3: "DTR_a"})}},
+		{Message: &lkpb.SignalResponse_DataTrackSubscriberHandles{DataTrackSubscriberHandles: handles(map[uint32]string{})}},
+		{Message: &lkpb.SignalResponse_SubscriptionPermissionUpdate{SubscriptionPermissionUpdate: &lkpb.SubscriptionPermissionUpdate{TrackSid: "DTR_a"}}},
+		{Message: &lkpb.SignalResponse_SubscriptionPermissionUpdate{SubscriptionPermissionUpdate: &lkpb.SubscriptionPermissionUpdate{TrackSid: "DTR_a", Allowed: true}}},
+		{Message: &lkpb.SignalResponse_DataTrackSubscriberHandles{DataTrackSubscriberHandles: handles(map[uint32]string{4: "DTR_a"})}},
+	} {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		perm = protowire.AppendBytes(perm, b)
+	}
+	return append(out, perm)
 }
 
 // FuzzSignalResponses feeds arbitrary sequences of SignalResponse messages (publish and
