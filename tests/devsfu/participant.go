@@ -301,17 +301,18 @@ func (p *Participant) setState(st lkpb.ParticipantInfo_State) {
 }
 
 // bumpAndBroadcast increments the version after a change made by f and
-// announces the participant immediately.
-func (p *Participant) bumpAndBroadcast(f func() bool) {
+// announces the participant immediately; it reports whether f changed anything.
+func (p *Participant) bumpAndBroadcast(f func() bool) bool {
 	p.mu.Lock()
 	if p.closed || !f() {
 		p.mu.Unlock()
-		return
+		return false
 	}
 	p.version++
 	pi := p.infoLocked()
 	p.mu.Unlock()
 	p.rm().broadcastInfo(pi, true, p.hidden)
+	return true
 }
 
 // --- signalling ---------------------------------------------------------
@@ -529,7 +530,10 @@ func (p *Participant) handleUpdateMetadata(um *lkpb.UpdateParticipantMetadata) {
 			Message: "exceeds limits"})
 		return
 	}
-	p.bumpAndBroadcast(func() bool {
+	// As the server: the update, then (its claims changed) a refresh_token carrying the new
+	// name, metadata and attributes, so that a full reconnect with it keeps them; then the
+	// answer. (The server sends an update and a token for each field the request changes.)
+	changed := p.bumpAndBroadcast(func() bool {
 		changed := false
 		if n := um.GetName(); n != "" && n != p.name {
 			p.name, changed = n, true
@@ -553,6 +557,9 @@ func (p *Participant) handleUpdateMetadata(um *lkpb.UpdateParticipantMetadata) {
 		}
 		return changed
 	})
+	if changed {
+		p.sendRefreshToken()
+	}
 	p.sendRequestResponse(&lkpb.RequestResponse{RequestId: rid, Reason: lkpb.RequestResponse_OK})
 }
 
