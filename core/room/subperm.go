@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 	"unicode/utf8"
 
 	"github.com/lkcore/lkcore/core/internal/signal"
@@ -108,8 +107,9 @@ func (r *Room) sendSubscriptionPermission(ctx context.Context) error {
 	return r.sendSignalLoop(ctx, subscriptionPermissionRequest(r.subPerm))
 }
 
-// resendSubscriptionPermission sends the permissions again after a full
-// reconnect, before the tracks are republished (loop).
+// resendSubscriptionPermission sends the permissions again (loop): after a
+// full reconnect, before the tracks are republished, and when a republished
+// track they name got its new SID.
 func (r *Room) resendSubscriptionPermission() {
 	if err := r.sendSubscriptionPermission(context.Background()); err != nil {
 		r.log.Warn("room: sending the subscription permissions again failed", "err", err)
@@ -132,11 +132,7 @@ func (r *Room) trackSidChanged(oldSid, newSid string) {
 		}
 	}
 	if changed {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if err := r.sendSubscriptionPermission(ctx); err != nil {
-			r.log.Warn("room: sending the subscription permissions failed", "err", err)
-		}
+		r.resendSubscriptionPermission()
 	}
 }
 
