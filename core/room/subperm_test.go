@@ -152,3 +152,61 @@ func TestSubscriptionPermissions(t *testing.T) {
 		}
 	}
 }
+
+// A revoked subscription across the subscriber's own reconnections: after a resume and a full
+// reconnect (whose renewed subscription the server refuses again) it is still open, still
+// revoked (no event, no frame); granted, the same subscription receives; revoked again and
+// then unpublished, it ends normally.
+func TestRevokedSubscriptionAcrossSubscriberReconnects(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice := joinPeer(t, ctx, s, "perm", "alice", room.Options{})
+	bob := joinPeer(t, ctx, s, "perm", "bob", room.Options{})
+	lt := publish(t, ctx, alice, "t")
+	bs := subscribe(t, ctx, bob.track(ctx, "alice", "t"), room.SubscribeOptions{})
+	pushUntil(t, ctx, lt, bs, "before")
+	lp := alice.r.LocalParticipant()
+	if err := lp.SetTrackSubscriptionPermissions(ctx, false, nil); err != nil { // nobody
+		t.Fatal(err)
+	}
+	permissionEvents(ctx, bob, 1)
+
+	s.DropSignal("bob")
+	bob.waitReconnected(ctx, room.ReconnectResume, 0)
+	s.SendLeave("bob", lkpb.LeaveRequest_RECONNECT, lkpb.DisconnectReason_STATE_MISMATCH)
+	bob.waitReconnected(ctx, room.ReconnectFull, 0)
+	for i := range 5 {
+		if err := lt.TryPush(room.Frame{Payload: []byte(fmt.Sprintf("revoked %d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noFrameLike(t, ctx, bs, "revoked")
+	if n := bob.count(func(ev room.Event) bool { _, ok := ev.(room.DataTrackSubscriptionPermissionChanged); return ok }); n != 1 || bs.Err() != nil {
+		t.Fatalf("after bob's reconnects: %d permission events, subscription %v", n, bs.Err())
+	}
+
+	if err := lp.SetTrackSubscriptionPermissions(ctx, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ev := permissionEvents(ctx, bob, 2)[1]; !ev.Allowed {
+		t.Fatalf("granted: %+v", ev)
+	}
+	pushUntil(t, ctx, lt, bs, "granted")
+
+	if err := lp.SetTrackSubscriptionPermissions(ctx, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	permissionEvents(ctx, bob, 3)
+	if err := lt.Unpublish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := bs.Next(ctx); err != nil {
+			if !errors.Is(err, room.ErrStreamEnded) || bs.EndReason() != room.EndReasonUnpublished {
+				t.Fatalf("end: %v (%v)", err, bs.EndReason())
+			}
+			break
+		}
+	}
+}
