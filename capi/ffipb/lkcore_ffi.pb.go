@@ -161,6 +161,8 @@ type Request struct {
 	//	*Request_RequestRoomSnapshot
 	//	*Request_PublishSipDtmf
 	//	*Request_SetTrackSubscriptionPermissions
+	//	*Request_SendChatMessage
+	//	*Request_EditChatMessage
 	//	*Request_PublishDataTrack
 	//	*Request_UnpublishDataTrack
 	//	*Request_DataTrackIsPublished
@@ -416,6 +418,24 @@ func (x *Request) GetSetTrackSubscriptionPermissions() *SetTrackSubscriptionPerm
 	if x != nil {
 		if x, ok := x.Message.(*Request_SetTrackSubscriptionPermissions); ok {
 			return x.SetTrackSubscriptionPermissions
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetSendChatMessage() *SendChatMessageRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_SendChatMessage); ok {
+			return x.SendChatMessage
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetEditChatMessage() *EditChatMessageRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_EditChatMessage); ok {
+			return x.EditChatMessage
 		}
 	}
 	return nil
@@ -723,6 +743,14 @@ type Request_SetTrackSubscriptionPermissions struct {
 	SetTrackSubscriptionPermissions *SetTrackSubscriptionPermissionsRequest `protobuf:"bytes,32,opt,name=set_track_subscription_permissions,json=setTrackSubscriptionPermissions,proto3,oneof"` // since ABI 1.20
 }
 
+type Request_SendChatMessage struct {
+	SendChatMessage *SendChatMessageRequest `protobuf:"bytes,33,opt,name=send_chat_message,json=sendChatMessage,proto3,oneof"` // since ABI 1.20
+}
+
+type Request_EditChatMessage struct {
+	EditChatMessage *EditChatMessageRequest `protobuf:"bytes,34,opt,name=edit_chat_message,json=editChatMessage,proto3,oneof"` // since ABI 1.20
+}
+
 type Request_PublishDataTrack struct {
 	// Data tracks.
 	PublishDataTrack *PublishDataTrackRequest `protobuf:"bytes,40,opt,name=publish_data_track,json=publishDataTrack,proto3,oneof"`
@@ -862,6 +890,10 @@ func (*Request_RequestRoomSnapshot) isRequest_Message() {}
 func (*Request_PublishSipDtmf) isRequest_Message() {}
 
 func (*Request_SetTrackSubscriptionPermissions) isRequest_Message() {}
+
+func (*Request_SendChatMessage) isRequest_Message() {}
+
+func (*Request_EditChatMessage) isRequest_Message() {}
 
 func (*Request_PublishDataTrack) isRequest_Message() {}
 
@@ -1538,6 +1570,8 @@ type Completion struct {
 	//
 	//	*Completion_Echo
 	//	*Completion_Connect
+	//	*Completion_SendChatMessage
+	//	*Completion_EditChatMessage
 	//	*Completion_PublishDataTrack
 	//	*Completion_PerformRpc
 	//	*Completion_SendText
@@ -1625,6 +1659,24 @@ func (x *Completion) GetConnect() *ConnectResult {
 	return nil
 }
 
+func (x *Completion) GetSendChatMessage() *ChatMessage {
+	if x != nil {
+		if x, ok := x.Result.(*Completion_SendChatMessage); ok {
+			return x.SendChatMessage
+		}
+	}
+	return nil
+}
+
+func (x *Completion) GetEditChatMessage() *ChatMessage {
+	if x != nil {
+		if x, ok := x.Result.(*Completion_EditChatMessage); ok {
+			return x.EditChatMessage
+		}
+	}
+	return nil
+}
+
 func (x *Completion) GetPublishDataTrack() *PublishDataTrackResult {
 	if x != nil {
 		if x, ok := x.Result.(*Completion_PublishDataTrack); ok {
@@ -1707,6 +1759,14 @@ type Completion_Connect struct {
 	Connect *ConnectResult `protobuf:"bytes,21,opt,name=connect,proto3,oneof"`
 }
 
+type Completion_SendChatMessage struct {
+	SendChatMessage *ChatMessage `protobuf:"bytes,33,opt,name=send_chat_message,json=sendChatMessage,proto3,oneof"` // ABI 1.20: the message as sent
+}
+
+type Completion_EditChatMessage struct {
+	EditChatMessage *ChatMessage `protobuf:"bytes,34,opt,name=edit_chat_message,json=editChatMessage,proto3,oneof"` // ABI 1.20: the edit as sent
+}
+
 type Completion_PublishDataTrack struct {
 	PublishDataTrack *PublishDataTrackResult `protobuf:"bytes,40,opt,name=publish_data_track,json=publishDataTrack,proto3,oneof"`
 }
@@ -1738,6 +1798,10 @@ type Completion_OpenByteWriter struct {
 func (*Completion_Echo) isCompletion_Result() {}
 
 func (*Completion_Connect) isCompletion_Result() {}
+
+func (*Completion_SendChatMessage) isCompletion_Result() {}
+
+func (*Completion_EditChatMessage) isCompletion_Result() {}
 
 func (*Completion_PublishDataTrack) isCompletion_Result() {}
 
@@ -2501,7 +2565,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xda\x1f\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\x90!\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -2531,7 +2595,9 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x0eget_e2ee_stats\x18\x1d \x01(\v2\".lkcore.ffi.v1.GetE2eeStatsRequestB\x04\xc8\xf3\x18\x00H\x00R\fgetE2eeStats\x12e\n" +
 	"\x15request_room_snapshot\x18\x1e \x01(\v2).lkcore.ffi.v1.RequestRoomSnapshotRequestB\x04\xc8\xf3\x18\x00H\x00R\x13requestRoomSnapshot\x12V\n" +
 	"\x10publish_sip_dtmf\x18\x1f \x01(\v2$.lkcore.ffi.v1.PublishSipDtmfRequestB\x04\xc8\xf3\x18\x01H\x00R\x0epublishSipDtmf\x12\x8a\x01\n" +
-	"\"set_track_subscription_permissions\x18  \x01(\v25.lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequestB\x04\xc8\xf3\x18\x01H\x00R\x1fsetTrackSubscriptionPermissions\x12\\\n" +
+	"\"set_track_subscription_permissions\x18  \x01(\v25.lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequestB\x04\xc8\xf3\x18\x01H\x00R\x1fsetTrackSubscriptionPermissions\x12Y\n" +
+	"\x11send_chat_message\x18! \x01(\v2%.lkcore.ffi.v1.SendChatMessageRequestB\x04\xc8\xf3\x18\x01H\x00R\x0fsendChatMessage\x12Y\n" +
+	"\x11edit_chat_message\x18\" \x01(\v2%.lkcore.ffi.v1.EditChatMessageRequestB\x04\xc8\xf3\x18\x01H\x00R\x0feditChatMessage\x12\\\n" +
 	"\x12publish_data_track\x18( \x01(\v2&.lkcore.ffi.v1.PublishDataTrackRequestB\x04\xc8\xf3\x18\x01H\x00R\x10publishDataTrack\x12b\n" +
 	"\x14unpublish_data_track\x18) \x01(\v2(.lkcore.ffi.v1.UnpublishDataTrackRequestB\x04\xc8\xf3\x18\x00H\x00R\x12unpublishDataTrack\x12i\n" +
 	"\x17data_track_is_published\x18* \x01(\v2*.lkcore.ffi.v1.DataTrackIsPublishedRequestB\x04\xc8\xf3\x18\x00H\x00R\x14dataTrackIsPublished\x12c\n" +
@@ -2604,7 +2670,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x1ddata_track_subscription_ended\x18) \x01(\v2).lkcore.ffi.v1.DataTrackSubscriptionEndedH\x00R\x1adataTrackSubscriptionEnded\x12D\n" +
 	"\fstream_chunk\x18P \x01(\v2\x1f.lkcore.ffi.v1.StreamChunkEventH\x00R\vstreamChunk\x12D\n" +
 	"\fstream_ended\x18Q \x01(\v2\x1f.lkcore.ffi.v1.StreamEndedEventH\x00R\vstreamEndedB\t\n" +
-	"\amessage\"\xe6\x05\n" +
+	"\amessage\"\xfa\x06\n" +
 	"\n" +
 	"Completion\x12\x1d\n" +
 	"\n" +
@@ -2612,7 +2678,9 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\v2\x14.lkcore.ffi.v1.ErrorR\x05error\x121\n" +
 	"\x04echo\x18\n" +
 	" \x01(\v2\x1b.lkcore.ffi.v1.EchoResponseH\x00R\x04echo\x128\n" +
-	"\aconnect\x18\x15 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultH\x00R\aconnect\x12U\n" +
+	"\aconnect\x18\x15 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultH\x00R\aconnect\x12H\n" +
+	"\x11send_chat_message\x18! \x01(\v2\x1a.lkcore.ffi.v1.ChatMessageH\x00R\x0fsendChatMessage\x12H\n" +
+	"\x11edit_chat_message\x18\" \x01(\v2\x1a.lkcore.ffi.v1.ChatMessageH\x00R\x0feditChatMessage\x12U\n" +
 	"\x12publish_data_track\x18( \x01(\v2%.lkcore.ffi.v1.PublishDataTrackResultH\x00R\x10publishDataTrack\x12B\n" +
 	"\vperform_rpc\x18< \x01(\v2\x1f.lkcore.ffi.v1.PerformRpcResultH\x00R\n" +
 	"performRpc\x12<\n" +
@@ -2725,57 +2793,60 @@ var file_lkcore_ffi_proto_goTypes = []any{
 	(*RequestRoomSnapshotRequest)(nil),             // 31: lkcore.ffi.v1.RequestRoomSnapshotRequest
 	(*PublishSipDtmfRequest)(nil),                  // 32: lkcore.ffi.v1.PublishSipDtmfRequest
 	(*SetTrackSubscriptionPermissionsRequest)(nil), // 33: lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest
-	(*PublishDataTrackRequest)(nil),                // 34: lkcore.ffi.v1.PublishDataTrackRequest
-	(*UnpublishDataTrackRequest)(nil),              // 35: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*DataTrackIsPublishedRequest)(nil),            // 36: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*PushDataTrackFrameRequest)(nil),              // 37: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*SubscribeDataTrackRequest)(nil),              // 38: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*FlushDataTrackRequest)(nil),                  // 39: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),               // 40: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*WaitDataTrackSubscribedRequest)(nil),         // 41: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*GetDataTrackSubscriptionEndRequest)(nil),     // 42: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*SetDataTrackDeliveryRequest)(nil),            // 43: lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	(*PerformRpcRequest)(nil),                      // 44: lkcore.ffi.v1.PerformRpcRequest
-	(*RegisterRpcMethodRequest)(nil),               // 45: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*UnregisterRpcMethodRequest)(nil),             // 46: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*RespondRpcRequest)(nil),                      // 47: lkcore.ffi.v1.RespondRpcRequest
-	(*SendTextRequest)(nil),                        // 48: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                       // 49: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                        // 50: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),                  // 51: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),                  // 52: lkcore.ffi.v1.OpenByteWriterRequest
-	(*WriteStreamRequest)(nil),                     // 53: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),               // 54: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),           // 55: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*UnregisterStreamHandlerRequest)(nil),         // 56: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*Error)(nil),                                  // 57: lkcore.ffi.v1.Error
-	(*CreateRoomResponse)(nil),                     // 58: lkcore.ffi.v1.CreateRoomResponse
-	(*GetRoomSnapshotResponse)(nil),                // 59: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*SetSharedKeyResponse)(nil),                   // 60: lkcore.ffi.v1.SetSharedKeyResponse
-	(*GetE2EeStatsResponse)(nil),                   // 61: lkcore.ffi.v1.GetE2eeStatsResponse
-	(*UnpublishDataTrackResponse)(nil),             // 62: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedResponse)(nil),           // 63: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameResponse)(nil),             // 64: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*SubscribeDataTrackResponse)(nil),             // 65: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*GetDataTrackStatsResponse)(nil),              // 66: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*GetDataTrackSubscriptionEndResponse)(nil),    // 67: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*SetDataTrackDeliveryResponse)(nil),           // 68: lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	(*RegisterRpcMethodResponse)(nil),              // 69: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodResponse)(nil),            // 70: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RespondRpcResponse)(nil),                     // 71: lkcore.ffi.v1.RespondRpcResponse
-	(*RegisterStreamHandlerResponse)(nil),          // 72: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerResponse)(nil),        // 73: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*RoomEvent)(nil),                              // 74: lkcore.ffi.v1.RoomEvent
-	(*DataTrackFrameEvent)(nil),                    // 75: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),             // 76: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*StreamChunkEvent)(nil),                       // 77: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                       // 78: lkcore.ffi.v1.StreamEndedEvent
-	(*ConnectResult)(nil),                          // 79: lkcore.ffi.v1.ConnectResult
-	(*PublishDataTrackResult)(nil),                 // 80: lkcore.ffi.v1.PublishDataTrackResult
-	(*PerformRpcResult)(nil),                       // 81: lkcore.ffi.v1.PerformRpcResult
-	(*TextStreamInfo)(nil),                         // 82: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                         // 83: lkcore.ffi.v1.ByteStreamInfo
-	(*OwnedStreamWriter)(nil),                      // 84: lkcore.ffi.v1.OwnedStreamWriter
+	(*SendChatMessageRequest)(nil),                 // 34: lkcore.ffi.v1.SendChatMessageRequest
+	(*EditChatMessageRequest)(nil),                 // 35: lkcore.ffi.v1.EditChatMessageRequest
+	(*PublishDataTrackRequest)(nil),                // 36: lkcore.ffi.v1.PublishDataTrackRequest
+	(*UnpublishDataTrackRequest)(nil),              // 37: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*DataTrackIsPublishedRequest)(nil),            // 38: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*PushDataTrackFrameRequest)(nil),              // 39: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*SubscribeDataTrackRequest)(nil),              // 40: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*FlushDataTrackRequest)(nil),                  // 41: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),               // 42: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*WaitDataTrackSubscribedRequest)(nil),         // 43: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),     // 44: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*SetDataTrackDeliveryRequest)(nil),            // 45: lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	(*PerformRpcRequest)(nil),                      // 46: lkcore.ffi.v1.PerformRpcRequest
+	(*RegisterRpcMethodRequest)(nil),               // 47: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*UnregisterRpcMethodRequest)(nil),             // 48: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*RespondRpcRequest)(nil),                      // 49: lkcore.ffi.v1.RespondRpcRequest
+	(*SendTextRequest)(nil),                        // 50: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                       // 51: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                        // 52: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),                  // 53: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),                  // 54: lkcore.ffi.v1.OpenByteWriterRequest
+	(*WriteStreamRequest)(nil),                     // 55: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),               // 56: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),           // 57: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*UnregisterStreamHandlerRequest)(nil),         // 58: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*Error)(nil),                                  // 59: lkcore.ffi.v1.Error
+	(*CreateRoomResponse)(nil),                     // 60: lkcore.ffi.v1.CreateRoomResponse
+	(*GetRoomSnapshotResponse)(nil),                // 61: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*SetSharedKeyResponse)(nil),                   // 62: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsResponse)(nil),                   // 63: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*UnpublishDataTrackResponse)(nil),             // 64: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedResponse)(nil),           // 65: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameResponse)(nil),             // 66: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*SubscribeDataTrackResponse)(nil),             // 67: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*GetDataTrackStatsResponse)(nil),              // 68: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*GetDataTrackSubscriptionEndResponse)(nil),    // 69: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*SetDataTrackDeliveryResponse)(nil),           // 70: lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	(*RegisterRpcMethodResponse)(nil),              // 71: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodResponse)(nil),            // 72: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RespondRpcResponse)(nil),                     // 73: lkcore.ffi.v1.RespondRpcResponse
+	(*RegisterStreamHandlerResponse)(nil),          // 74: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerResponse)(nil),        // 75: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*RoomEvent)(nil),                              // 76: lkcore.ffi.v1.RoomEvent
+	(*DataTrackFrameEvent)(nil),                    // 77: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),             // 78: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*StreamChunkEvent)(nil),                       // 79: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                       // 80: lkcore.ffi.v1.StreamEndedEvent
+	(*ConnectResult)(nil),                          // 81: lkcore.ffi.v1.ConnectResult
+	(*ChatMessage)(nil),                            // 82: lkcore.ffi.v1.ChatMessage
+	(*PublishDataTrackResult)(nil),                 // 83: lkcore.ffi.v1.PublishDataTrackResult
+	(*PerformRpcResult)(nil),                       // 84: lkcore.ffi.v1.PerformRpcResult
+	(*TextStreamInfo)(nil),                         // 85: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                         // 86: lkcore.ffi.v1.ByteStreamInfo
+	(*OwnedStreamWriter)(nil),                      // 87: lkcore.ffi.v1.OwnedStreamWriter
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	5,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -2798,79 +2869,83 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	31, // 17: lkcore.ffi.v1.Request.request_room_snapshot:type_name -> lkcore.ffi.v1.RequestRoomSnapshotRequest
 	32, // 18: lkcore.ffi.v1.Request.publish_sip_dtmf:type_name -> lkcore.ffi.v1.PublishSipDtmfRequest
 	33, // 19: lkcore.ffi.v1.Request.set_track_subscription_permissions:type_name -> lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest
-	34, // 20: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
-	35, // 21: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
-	36, // 22: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
-	37, // 23: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	38, // 24: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
-	39, // 25: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
-	37, // 26: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	40, // 27: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
-	41, // 28: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	42, // 29: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	43, // 30: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	44, // 31: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	45, // 32: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	46, // 33: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	47, // 34: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	48, // 35: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	49, // 36: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	50, // 37: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	51, // 38: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	52, // 39: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	53, // 40: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	54, // 41: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	55, // 42: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	56, // 43: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	57, // 44: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 45: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	8,  // 46: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	10, // 47: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	14, // 48: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	16, // 49: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	18, // 50: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
-	12, // 51: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
-	58, // 52: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	59, // 53: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	60, // 54: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	61, // 55: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
-	62, // 56: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	63, // 57: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	64, // 58: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	65, // 59: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	66, // 60: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
-	67, // 61: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	68, // 62: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	69, // 63: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	70, // 64: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	71, // 65: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	72, // 66: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	73, // 67: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	4,  // 68: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	19, // 69: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	74, // 70: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	75, // 71: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	76, // 72: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	77, // 73: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	78, // 74: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	57, // 75: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 76: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	79, // 77: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	80, // 78: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	81, // 79: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	82, // 80: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	83, // 81: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	83, // 82: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	84, // 83: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	84, // 84: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,  // 85: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	0,  // 86: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	20, // 87: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	88, // [88:88] is the sub-list for method output_type
-	88, // [88:88] is the sub-list for method input_type
-	88, // [88:88] is the sub-list for extension type_name
-	88, // [88:88] is the sub-list for extension extendee
-	0,  // [0:88] is the sub-list for field type_name
+	34, // 20: lkcore.ffi.v1.Request.send_chat_message:type_name -> lkcore.ffi.v1.SendChatMessageRequest
+	35, // 21: lkcore.ffi.v1.Request.edit_chat_message:type_name -> lkcore.ffi.v1.EditChatMessageRequest
+	36, // 22: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
+	37, // 23: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
+	38, // 24: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
+	39, // 25: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	40, // 26: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
+	41, // 27: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
+	39, // 28: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	42, // 29: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
+	43, // 30: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	44, // 31: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	45, // 32: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	46, // 33: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	47, // 34: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	48, // 35: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	49, // 36: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	50, // 37: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	51, // 38: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	52, // 39: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	53, // 40: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	54, // 41: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	55, // 42: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	56, // 43: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	57, // 44: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	58, // 45: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	59, // 46: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 47: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	8,  // 48: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	10, // 49: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	14, // 50: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	16, // 51: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	18, // 52: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	12, // 53: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
+	60, // 54: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	61, // 55: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	62, // 56: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	63, // 57: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	64, // 58: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	65, // 59: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	66, // 60: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	67, // 61: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	68, // 62: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	69, // 63: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	70, // 64: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	71, // 65: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	72, // 66: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	73, // 67: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	74, // 68: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	75, // 69: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	4,  // 70: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	19, // 71: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	76, // 72: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	77, // 73: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	78, // 74: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	79, // 75: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	80, // 76: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	59, // 77: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 78: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	81, // 79: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	82, // 80: lkcore.ffi.v1.Completion.send_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
+	82, // 81: lkcore.ffi.v1.Completion.edit_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
+	83, // 82: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	84, // 83: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	85, // 84: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	86, // 85: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	86, // 86: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	87, // 87: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	87, // 88: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,  // 89: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	0,  // 90: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	20, // 91: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	92, // [92:92] is the sub-list for method output_type
+	92, // [92:92] is the sub-list for method input_type
+	92, // [92:92] is the sub-list for extension type_name
+	92, // [92:92] is the sub-list for extension extendee
+	0,  // [0:92] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -2906,6 +2981,8 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_RequestRoomSnapshot)(nil),
 		(*Request_PublishSipDtmf)(nil),
 		(*Request_SetTrackSubscriptionPermissions)(nil),
+		(*Request_SendChatMessage)(nil),
+		(*Request_EditChatMessage)(nil),
 		(*Request_PublishDataTrack)(nil),
 		(*Request_UnpublishDataTrack)(nil),
 		(*Request_DataTrackIsPublished)(nil),
@@ -2968,6 +3045,8 @@ func file_lkcore_ffi_proto_init() {
 	file_lkcore_ffi_proto_msgTypes[3].OneofWrappers = []any{
 		(*Completion_Echo)(nil),
 		(*Completion_Connect)(nil),
+		(*Completion_SendChatMessage)(nil),
+		(*Completion_EditChatMessage)(nil),
 		(*Completion_PublishDataTrack)(nil),
 		(*Completion_PerformRpc)(nil),
 		(*Completion_SendText)(nil),

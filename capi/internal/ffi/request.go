@@ -268,8 +268,10 @@ var requestHandlers = map[protoreflect.Name]handler{
 	"request_room_snapshot": func(k *call) error {
 		return k.c.requestRoomSnapshot(k.req.GetRequestRoomSnapshot())
 	},
-	"publish_data":     func(k *call) error { return k.c.publishData(k, k.req.GetPublishData()) },
-	"publish_sip_dtmf": func(k *call) error { return k.c.publishSipDtmf(k, k.req.GetPublishSipDtmf()) },
+	"publish_data":      func(k *call) error { return k.c.publishData(k, k.req.GetPublishData()) },
+	"publish_sip_dtmf":  func(k *call) error { return k.c.publishSipDtmf(k, k.req.GetPublishSipDtmf()) },
+	"send_chat_message": func(k *call) error { return k.c.sendChatMessage(k, k.req.GetSendChatMessage()) },
+	"edit_chat_message": func(k *call) error { return k.c.editChatMessage(k, k.req.GetEditChatMessage()) },
 	"set_local_metadata": func(k *call) error {
 		md := k.req.GetSetLocalMetadata().GetMetadata()
 		return k.c.setLocal(k, k.req.GetSetLocalMetadata().GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {

@@ -467,6 +467,10 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 			Reliable:            e.Reliable,
 			Encrypted:           e.Encrypted,
 		}}}
+	case room.ChatMessageReceived:
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ChatMessageReceived{ChatMessageReceived: &ffipb.ChatMessageReceived{
+			ParticipantIdentity: e.SenderIdentity, Message: chatMessage(e.Message),
+		}}}
 	case room.SipDTMFReceived:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_SipDtmfReceived{SipDtmfReceived: &ffipb.SipDtmfReceived{
 			ParticipantIdentity: e.SenderIdentity, Code: e.Code, Digit: e.Digit,
@@ -690,6 +694,59 @@ func (c *Client) publishSipDtmf(k *call, m *ffipb.PublishSipDtmfRequest) error {
 	})
 }
 
+// sendChatMessage handles SendChatMessageRequest (ASYNC, ABI 1.20).
+func (c *Client) sendChatMessage(k *call, m *ffipb.SendChatMessageRequest) error {
+	text, opts := m.GetMessage(), room.ChatOptions{DestinationIdentities: m.GetDestinationIdentities()}
+	return c.sendInTurnWith(k, m.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) (*ffipb.Completion, error) {
+		sent, err := lp.SendChatMessage(ctx, text, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &ffipb.Completion{Result: &ffipb.Completion_SendChatMessage{SendChatMessage: chatMessage(sent)}}, nil
+	})
+}
+
+// editChatMessage handles EditChatMessageRequest (ASYNC, ABI 1.20).
+func (c *Client) editChatMessage(k *call, m *ffipb.EditChatMessageRequest) error {
+	if m.GetOriginal() == nil {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "edit_chat_message needs the original message")
+	}
+	text, original := m.GetMessage(), chatMessageFromProto(m.GetOriginal())
+	opts := room.ChatOptions{DestinationIdentities: m.GetDestinationIdentities()}
+	return c.sendInTurnWith(k, m.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) (*ffipb.Completion, error) {
+		edit, err := lp.EditChatMessage(ctx, text, original, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &ffipb.Completion{Result: &ffipb.Completion_EditChatMessage{EditChatMessage: chatMessage(edit)}}, nil
+	})
+}
+
+// chatMessage converts a core chat message (zero times as 0).
+func chatMessage(m room.ChatMessage) *ffipb.ChatMessage {
+	return &ffipb.ChatMessage{Id: m.ID, TimestampMs: unixMillis(m.Timestamp), Message: m.Message,
+		EditTimestampMs: unixMillis(m.EditTimestamp), Deleted: m.Deleted, Generated: m.Generated}
+}
+
+// chatMessageFromProto converts a host's chat message (0 times as zero).
+func chatMessageFromProto(m *ffipb.ChatMessage) room.ChatMessage {
+	out := room.ChatMessage{ID: m.GetId(), Message: m.GetMessage(), Deleted: m.GetDeleted(), Generated: m.GetGenerated()}
+	if ms := m.GetTimestampMs(); ms != 0 {
+		out.Timestamp = time.UnixMilli(ms)
+	}
+	if ms := m.GetEditTimestampMs(); ms != 0 {
+		out.EditTimestamp = time.UnixMilli(ms)
+	}
+	return out
+}
+
+func unixMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
 // trackPermissions converts SetTrackSubscriptionPermissionsRequest.permissions (the core
 // checks them).
 func trackPermissions(in []*ffipb.TrackPermission) []room.TrackPermission {
@@ -700,10 +757,17 @@ func trackPermissions(in []*ffipb.TrackPermission) []room.TrackPermission {
 	return out
 }
 
-// sendInTurn starts an ASYNC send of the room's packets (PublishData, PublishSipDtmf): the
-// packets of one room are sent in request order, each operation waiting for the previous one
-// before handing its packet to the core.
+// sendInTurn starts an ASYNC send of the room's packets (PublishData, PublishSipDtmf, the chat
+// messages): the packets of one room are sent in request order, each operation waiting for the
+// previous one before handing its packet to the core.
 func (c *Client) sendInTurn(k *call, roomHandle uint64, send func(ctx context.Context, lp *room.LocalParticipant) error) error {
+	return c.sendInTurnWith(k, roomHandle, func(ctx context.Context, lp *room.LocalParticipant) (*ffipb.Completion, error) {
+		return nil, send(ctx, lp)
+	})
+}
+
+// sendInTurnWith is sendInTurn for a send whose completion carries a result.
+func (c *Client) sendInTurnWith(k *call, roomHandle uint64, send func(ctx context.Context, lp *room.LocalParticipant) (*ffipb.Completion, error)) error {
 	r, err := c.room(roomHandle)
 	if err != nil {
 		return err
@@ -718,7 +782,8 @@ func (c *Client) sendInTurn(k *call, roomHandle uint64, send func(ctx context.Co
 		if err := waitClosed(ctx, prev); err != nil {
 			return nil, err
 		}
-		return nil, fromCore(send(ctx, rm.LocalParticipant()))
+		comp, err := send(ctx, rm.LocalParticipant())
+		return comp, fromCore(err)
 	})
 	if err != nil {
 		r.passTurn(prev, mine)
