@@ -35,6 +35,7 @@ from .e2ee import E2EEManager, E2EEStats, KeyProvider
 from .errors import *  # noqa: F401,F403 - the exception types are part of the top-level API
 from .errors import LkError, RpcError
 from .participant import (
+    ChatMessage,
     LocalParticipant,
     Participant,
     ParticipantKind,
@@ -66,6 +67,7 @@ __all__ = [
     "ByteStreamInfo",
     "ByteStreamReader",
     "ByteStreamWriter",
+    "ChatMessage",
     "Client",
     "ConnectionState",
     "DataPacket",

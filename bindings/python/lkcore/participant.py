@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ._session import RoomSession
 
 __all__ = [
+    "ChatMessage",
     "ParticipantKind",
     "ParticipantPermission",
     "ParticipantTrackPermission",
@@ -67,6 +68,43 @@ class ParticipantPermission:
     can_publish: bool = False
     can_publish_data: bool = False
     hidden: bool = False
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """A chat message of the legacy kind (what the official clients' deprecated
+    ``sendChatMessage`` / ``editChatMessage`` send; newer clients chat with text streams on the
+    topic ``"lk.chat"``: ``send_text`` and a text-stream handler).
+
+    Attributes:
+        id: identifies the message (a UUID); an edit keeps it.
+        timestamp_ms: when the message was first sent, in Unix milliseconds.
+        message: the text.
+        edit_timestamp_ms: when the message was last edited, in Unix milliseconds; 0 if never.
+        deleted: set by a sender that withdrew the message.
+        generated: set for a message an agent generated (e.g. from a transcription).
+    """
+
+    id: str
+    timestamp_ms: int
+    message: str
+    edit_timestamp_ms: int = 0
+    deleted: bool = False
+    generated: bool = False
+
+    @classmethod
+    def _from_proto(cls, m: pb.ChatMessage) -> "ChatMessage":
+        return cls(m.id, m.timestamp_ms, m.message, m.edit_timestamp_ms, m.deleted, m.generated)
+
+    def _to_proto(self) -> pb.ChatMessage:
+        return pb.ChatMessage(
+            id=self.id,
+            timestamp_ms=self.timestamp_ms,
+            message=self.message,
+            edit_timestamp_ms=self.edit_timestamp_ms,
+            deleted=self.deleted,
+            generated=self.generated,
+        )
 
 
 @dataclass(frozen=True)
@@ -244,6 +282,51 @@ class LocalParticipant(Participant):
                 )
             )
         )
+
+    async def send_chat_message(self, message: str, *, destination_identities: Sequence[str] = ()) -> ChatMessage:
+        """Sends ``message`` as a new legacy chat message (a fresh id, stamped now) and returns it.
+
+        Sent on the reliable channel in call order with ``publish_data``, end-to-end encrypted
+        when the room is. The official SDKs deprecate it for ``send_text`` on ``"lk.chat"``;
+        use it to talk with clients that still chat this way.
+
+        Raises:
+            PayloadTooLargeError: the message exceeds the 64 000-byte packet limit.
+            NotAllowedError: the server does not let this participant publish data.
+            DisconnectedError: the room is not connected.
+        """
+        comp = await self._session.request_async(
+            pb.Request(
+                send_chat_message=pb.SendChatMessageRequest(
+                    room_handle=self._session.require_handle(),
+                    message=message,
+                    destination_identities=list(destination_identities),
+                )
+            )
+        )
+        return ChatMessage._from_proto(comp.send_chat_message)
+
+    async def edit_chat_message(
+        self, message: str, original: ChatMessage, *, destination_identities: Sequence[str] = ()
+    ) -> ChatMessage:
+        """Sends ``message`` as the new text of ``original`` (its id and timestamp, stamped with
+        the edit time) and returns the edit.
+
+        Raises:
+            InvalidArgumentError: ``original`` has no id.
+            PayloadTooLargeError, NotAllowedError, DisconnectedError: as ``send_chat_message``.
+        """
+        comp = await self._session.request_async(
+            pb.Request(
+                edit_chat_message=pb.EditChatMessageRequest(
+                    room_handle=self._session.require_handle(),
+                    message=message,
+                    original=original._to_proto(),
+                    destination_identities=list(destination_identities),
+                )
+            )
+        )
+        return ChatMessage._from_proto(comp.edit_chat_message)
 
     async def set_track_subscription_permissions(
         self,

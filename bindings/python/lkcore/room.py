@@ -30,6 +30,7 @@ Events (``room.on(name, handler)``; handlers may be sync or async; or iterate ov
 ``participant_permissions_changed`` (participant)
 ``data_received``                   (packet: DataPacket)
 ``sip_dtmf_received``               (dtmf: SipDTMF)
+``chat_message_received``           (message: ChatMessage, participant: RemoteParticipant | None, participant_identity: str)
 ``data_track_published``            (track: RemoteDataTrack)
 ``data_track_unpublished``          (track: RemoteDataTrack)
 ``data_track_sid_changed``          (track: RemoteDataTrack, old_sid: str)
@@ -93,7 +94,7 @@ from .data_stream import (
 )
 from .data_track import DataTrackInfo, RemoteDataTrack, SubscriptionEndReason
 from .e2ee import E2EEManager
-from .participant import LocalParticipant, RemoteParticipant
+from .participant import ChatMessage, LocalParticipant, RemoteParticipant
 from .rpc import RpcHandler, RpcInvocationData
 
 __all__ = [
@@ -128,6 +129,7 @@ RoomEventName = Literal[
     "participant_permissions_changed",
     "data_received",
     "sip_dtmf_received",
+    "chat_message_received",
     "data_track_published",
     "data_track_unpublished",
     "data_track_sid_changed",
@@ -979,6 +981,14 @@ class Room(EventEmitter[RoomEventName]):
                 "data_received",
                 DataPacket(d.payload, self._remote.get(d.participant_identity), d.participant_identity, d.topic,
                            d.reliable, d.encrypted),
+            )
+        elif kind == "chat_message_received":
+            cm = re.chat_message_received
+            self.emit(
+                "chat_message_received",
+                ChatMessage._from_proto(cm.message),
+                self._remote.get(cm.participant_identity),
+                cm.participant_identity,
             )
         elif kind == "sip_dtmf_received":
             t = re.sip_dtmf_received

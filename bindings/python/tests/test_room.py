@@ -559,3 +559,39 @@ async def test_room_info_publishers_recording_and_timeouts(devsfu, token_for, ro
     finally:
         for r in (alice, bob):
             await r.disconnect()
+
+
+async def test_chat_messages(devsfu, token_for) -> None:
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    alice_sees_carol = EventWaiter(alice, "participant_connected")
+    carol = await connect(devsfu.url, token_for("carol"))
+    try:
+        await alice_sees_carol.wait(lambda p: p.identity == "carol")
+        got = EventWaiter(bob, "chat_message_received")
+        lp = alice.local_participant
+
+        sent = await lp.send_chat_message("hello")
+        assert len(sent.id) == 36 and sent.timestamp_ms > 0 and sent.edit_timestamp_ms == 0 and sent.message == "hello"
+        edit = await lp.edit_chat_message("hello, bob", sent)
+        assert (edit.id, edit.timestamp_ms, edit.message) == (sent.id, sent.timestamp_ms, "hello, bob")
+        assert edit.edit_timestamp_ms >= sent.timestamp_ms
+        with pytest.raises(errors.InvalidArgumentError):
+            await lp.edit_chat_message("x", lkcore.ChatMessage("", 0, "y"))
+
+        (m1, p1, id1) = await got.wait()
+        (m2, _, _) = await got.wait(lambda m, p, i: m.edit_timestamp_ms != 0)
+        assert (m1, m2) == (sent, edit)
+        assert p1 is bob.remote_participants["alice"] and id1 == "alice"
+
+        # destination_identities: only carol gets the first; bob's next one is the broadcast.
+        carol_got = EventWaiter(carol, "chat_message_received")
+        await lp.send_chat_message("to carol", destination_identities=["carol"])
+        await lp.send_chat_message("to all")
+        await carol_got.wait(lambda m, p, i: m.message == "to all")
+        await got.wait(lambda m, p, i: m.message == "to all")
+        assert [m.message for (m, _, _) in carol_got.seen] == ["to carol", "to all"]
+        assert [m.message for (m, _, _) in got.seen] == ["hello", "hello, bob", "to all"]
+    finally:
+        for r in (alice, bob, carol):
+            await r.disconnect()
