@@ -102,8 +102,14 @@ func TestChatMessages(t *testing.T) {
 	if _, err := lp.SendChatMessage(ctx, "to all", room.ChatOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	b.wait(ctx, "to all", func(ev room.Event) bool { e, ok := ev.(room.ChatMessageReceived); return ok && e.Message.Message == "to all" })
-	if n := b.count(func(ev room.Event) bool { e, ok := ev.(room.ChatMessageReceived); return ok && e.Message.Message == "to carol" }); n != 0 {
+	b.wait(ctx, "to all", func(ev room.Event) bool {
+		e, ok := ev.(room.ChatMessageReceived)
+		return ok && e.Message.Message == "to all"
+	})
+	if n := b.count(func(ev room.Event) bool {
+		e, ok := ev.(room.ChatMessageReceived)
+		return ok && e.Message.Message == "to carol"
+	}); n != 0 {
 		t.Fatal("bob got carol's message")
 	}
 }

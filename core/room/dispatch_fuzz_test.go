@@ -136,9 +136,12 @@ func FuzzDataPacketDispatch(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	// E2EE seeds: a user packet and a stream header, encrypted as a peer would.
+	// E2EE seeds: a user packet, a stream header and a chat message, encrypted as a peer would.
+	edited := int64(1_700_000_001_000)
 	c := e2ee.NewCryptor("sender-js", kp)
 	for _, pkt := range []*lkpb.DataPacket{
+		{ParticipantIdentity: "sender-js", Sequence: 2, Value: &lkpb.DataPacket_ChatMessage{ChatMessage: &lkpb.ChatMessage{
+			Id: "7b1e8a40-5c43-4d0e-9f7e-2f1f4a8e9b10", Timestamp: 1_700_000_000_000, EditTimestamp: &edited, Message: "hi"}}},
 		{ParticipantIdentity: "sender-js", ParticipantSid: "PA_sender-js", Sequence: 1, Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte("hello"), Topic: proto.String("t")}}},
 		{ParticipantIdentity: "sender-js", Value: &lkpb.DataPacket_StreamHeader{StreamHeader: &lkpb.DataStream_Header{StreamId: "s", Topic: "chat",
 			MimeType: "text/plain", InlineContent: []byte("hi"), ContentHeader: &lkpb.DataStream_Header_TextHeader{TextHeader: &lkpb.DataStream_TextHeader{}}}}},
@@ -159,6 +162,13 @@ func FuzzDataPacketDispatch(f *testing.F) {
 	}
 	f.Add(append([]byte{0, 1}, protowire.AppendBytes(nil, dtmf)...))
 	f.Add(append([]byte{1, 1}, protowire.AppendBytes(nil, dtmf)...))
+	// A chat message in clear (a room without E2EE).
+	chat, err := proto.Marshal(&lkpb.DataPacket{ParticipantIdentity: "sender-js", Sequence: 1, Value: &lkpb.DataPacket_ChatMessage{ChatMessage: &lkpb.ChatMessage{
+		Id: "7b1e8a40-5c43-4d0e-9f7e-2f1f4a8e9b10", Timestamp: 1_700_000_000_000, Message: "hello"}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(append([]byte{0, 1}, protowire.AppendBytes(nil, chat)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
