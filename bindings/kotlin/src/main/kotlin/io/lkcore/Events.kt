@@ -79,6 +79,21 @@ sealed class RoomEvent {
      */
     data class SipDtmfReceived(val participantIdentity: String, val code: Int, val digit: String) : RoomEvent()
 
+    /**
+     * A legacy chat message, or an edit of one (the same [ChatMessage.id] and
+     * [ChatMessage.timestampMs], a new text and [ChatMessage.editTimestampMs]), arrived from
+     * another participant (ABI 1.20; what the official SDKs' deprecated `sendChatMessage` /
+     * `editChatMessage` and [Room.sendChatMessage] / [Room.editChatMessage] send). Like
+     * [DataReceived] it keeps its place among the room's data. [participantIdentity] is empty
+     * when a server-side SDK or a hidden participant sent it.
+     */
+    data class ChatMessageReceived(
+        /** The sender's identity (empty when a server-side SDK or a hidden participant sent it). */
+        val participantIdentity: String,
+        /** The message as received. */
+        val message: ChatMessage,
+    ) : RoomEvent()
+
     /** A remote participant published a data track. */
     data class DataTrackPublished(val track: RemoteDataTrack) : RoomEvent()
 

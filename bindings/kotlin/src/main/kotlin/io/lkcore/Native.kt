@@ -19,8 +19,8 @@ internal const val ABI_MAJOR = 1
  * which a local track's info would keep the sid of its first publish after a full reconnect;
  * GetE2eeStatsResponse.participant_states, 1.17, which E2eeStats.encryptionStates reads; the
  * RoomMoved event, 1.18: an older library ignores a move to another room; DTMF, kind details and
- * the room's recording state, 1.19; subscription permissions and
- * DataTrackSubscriptionPermissionChanged, 1.20).
+ * the room's recording state, 1.19; subscription permissions,
+ * DataTrackSubscriptionPermissionChanged and the legacy chat messages, 1.20).
  */
 internal const val ABI_MINOR = 20
 

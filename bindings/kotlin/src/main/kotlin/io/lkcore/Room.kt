@@ -247,6 +247,45 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         )
     }
 
+    /**
+     * Sends [message] as a new legacy chat message (ABI 1.20) to [destinations] (empty =
+     * everyone) and returns it as sent: a fresh [ChatMessage.id] (a UUID), stamped now. The
+     * others receive it as [RoomEvent.ChatMessageReceived]; the official SDKs report it as their
+     * chat-message event. Those SDKs deprecate `sendChatMessage` in favour of text streams on
+     * the topic `"lk.chat"` ([sendText] with that topic); this is for peers that still use it.
+     * Sent reliably, in call order with [publishData], end-to-end encrypted when the room is.
+     * Throws [PayloadTooLargeException] (a message over the 64 000-byte packet limit),
+     * [NotAllowedException], [DisconnectedException].
+     */
+    suspend fun sendChatMessage(message: String, destinations: List<String> = emptyList()): ChatMessage {
+        val c = client.call(
+            Request.newBuilder().setSendChatMessage(
+                lkcore.ffi.v1.SendChatMessageRequest.newBuilder().setRoomHandle(handle).setMessage(message)
+                    .addAllDestinationIdentities(destinations),
+            ),
+        )
+        return Convert.chatMessage(c.sendChatMessage)
+    }
+
+    /**
+     * Sends [message] as the new text of [original], a chat message sent before (ABI 1.20), to
+     * [destinations] (empty = everyone), and returns the edit as sent: [original]'s id and
+     * timestamp with the new text and [ChatMessage.editTimestampMs] set to now. The others
+     * receive it as [RoomEvent.ChatMessageReceived]. Deprecated in the official SDKs like
+     * [sendChatMessage] (text streams on the topic `"lk.chat"` replace both). Sent like
+     * [sendChatMessage]. Throws [InvalidArgumentException] (an [original] without id), then the
+     * errors of [sendChatMessage].
+     */
+    suspend fun editChatMessage(message: String, original: ChatMessage, destinations: List<String> = emptyList()): ChatMessage {
+        val c = client.call(
+            Request.newBuilder().setEditChatMessage(
+                lkcore.ffi.v1.EditChatMessageRequest.newBuilder().setRoomHandle(handle).setMessage(message)
+                    .setOriginal(Convert.chatMessage(original)).addAllDestinationIdentities(destinations),
+            ),
+        )
+        return Convert.chatMessage(c.editChatMessage)
+    }
+
     // ---- local participant ----------------------------------------------------------------
 
     /**
@@ -604,6 +643,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.SIP_DTMF_RECEIVED -> e.sipDtmfReceived.let {
                     RoomEvent.SipDtmfReceived(it.participantIdentity, it.code, it.digit)
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.CHAT_MESSAGE_RECEIVED -> e.chatMessageReceived.let {
+                    RoomEvent.ChatMessageReceived(it.participantIdentity, Convert.chatMessage(it.message))
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
                     // A new track (or, when snapshot() saw it first, the object that one registered).

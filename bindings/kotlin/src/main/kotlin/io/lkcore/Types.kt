@@ -214,6 +214,28 @@ data class TrackPermission(
     val trackSids: List<String> = emptyList(),
 )
 
+/**
+ * A chat message of the legacy kind (ABI 1.20): what the official SDKs' `sendChatMessage` /
+ * `editChatMessage` send and their chat-message event reports ([Room.sendChatMessage],
+ * [Room.editChatMessage], [RoomEvent.ChatMessageReceived]). Those SDKs deprecate it in favour of
+ * text streams on the topic `"lk.chat"` ([Room.sendText], [Room.registerTextStreamHandler]).
+ * An edit repeats the message's [id] and [timestampMs] with the new text and an [editTimestampMs].
+ */
+data class ChatMessage(
+    /** Identifies the message (a UUID the sender made); an edit keeps it. */
+    val id: String,
+    /** When the message was first sent, in milliseconds since the Unix epoch. */
+    val timestampMs: Long,
+    /** The text. */
+    val message: String,
+    /** When the message was last edited, in milliseconds since the Unix epoch; null if never. */
+    val editTimestampMs: Long? = null,
+    /** Set by a sender that withdrew the message. */
+    val deleted: Boolean = false,
+    /** Set for a message an agent generated (e.g. from a transcription of speech). */
+    val generated: Boolean = false,
+)
+
 /** The room as known right after connecting (or now, from [Room.snapshot]); events are deltas on it. */
 data class RoomSnapshot(
     val room: RoomInfo,
@@ -254,6 +276,16 @@ internal object Convert {
 
     fun trackPermission(p: TrackPermission): lkcore.ffi.v1.TrackPermission = lkcore.ffi.v1.TrackPermission.newBuilder()
         .setParticipantIdentity(p.participantIdentity).setAllTracks(p.allTracks).addAllTrackSids(p.trackSids).build()
+
+    /** A chat message (an edit time of 0, never edited, as null). */
+    fun chatMessage(p: lkcore.ffi.v1.ChatMessage) = ChatMessage(
+        p.id, p.timestampMs, p.message, p.editTimestampMs.takeIf { it != 0L }, p.deleted, p.generated,
+    )
+
+    /** [m] for the library (null edit time as 0). */
+    fun chatMessage(m: ChatMessage): lkcore.ffi.v1.ChatMessage = lkcore.ffi.v1.ChatMessage.newBuilder()
+        .setId(m.id).setTimestampMs(m.timestampMs).setMessage(m.message).setEditTimestampMs(m.editTimestampMs ?: 0)
+        .setDeleted(m.deleted).setGenerated(m.generated).build()
 
     fun disconnectReason(n: Int): DisconnectReason = enumOf(n)
 

@@ -325,6 +325,51 @@ class RoomTest : LkTestBase() {
     }
 
     @Test
+    fun `chat messages and their edits reach the others in order with data packets, to their destinations only`() = lkTest {
+        Room().use { early -> assertFailsWith<DisconnectedException> { early.sendChatMessage("early") } }
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                connect("carol").use { carol ->
+                    val bobRec = record(bob)
+                    val carolRec = record(carol)
+                    // Refused before sending: bob's first chat event below is the message.
+                    assertFailsWith<PayloadTooLargeException> { alice.sendChatMessage("x".repeat(64_001)) }
+                    assertFailsWith<InvalidArgumentException> { alice.editChatMessage("x", ChatMessage("", 1, "no id")) }
+
+                    alice.publishData("before".encodeToByteArray(), topic = "d")
+                    val sent = alice.sendChatMessage("hello")
+                    assertEquals(36, sent.id.length, "a UUID: $sent")
+                    assertTrue(sent.timestampMs > 0, "stamped: $sent")
+                    assertEquals(ChatMessage(sent.id, sent.timestampMs, "hello", editTimestampMs = null), sent)
+                    val edit = alice.editChatMessage("hello, bob ✓", sent)
+                    val edited = edit.editTimestampMs
+                    assertTrue(edited != null && edited >= sent.timestampMs, "edit time: $edit")
+                    assertEquals(ChatMessage(sent.id, sent.timestampMs, "hello, bob ✓", edited), edit)
+                    alice.publishData("after".encodeToByteArray(), topic = "d")
+                    bobRec.await<RoomEvent.DataReceived> { it.packet.payload.decodeToString() == "after" }
+                    val order = bobRec.seen.value.mapNotNull {
+                        when (it) {
+                            is RoomEvent.DataReceived -> it.packet.payload.decodeToString()
+                            is RoomEvent.ChatMessageReceived -> it
+                            else -> null
+                        }
+                    }
+                    assertEquals(listOf("before", RoomEvent.ChatMessageReceived("alice", sent), RoomEvent.ChatMessageReceived("alice", edit), "after"), order)
+
+                    // Destinations: only carol gets the first message and its edit; bob's next is the broadcast.
+                    val toCarol = alice.sendChatMessage("only carol", destinations = listOf("carol"))
+                    val toCarolEdit = alice.editChatMessage("only carol, edited", toCarol, destinations = listOf("carol"))
+                    val broadcast = alice.sendChatMessage("everyone")
+                    carolRec.await<RoomEvent.ChatMessageReceived> { it.message == broadcast }
+                    bobRec.await<RoomEvent.ChatMessageReceived> { it.message == broadcast }
+                    assertEquals(listOf(sent, edit, toCarol, toCarolEdit, broadcast), carolRec.all<RoomEvent.ChatMessageReceived>().map { it.message })
+                    assertEquals(listOf(sent, edit, broadcast), bobRec.all<RoomEvent.ChatMessageReceived>().map { it.message })
+                }
+            }
+        }
+    }
+
+    @Test
     fun `metadata name and attributes updates`() = lkTest {
         connect("alice").use { alice ->
             connect("bob").use { bob ->
