@@ -82,8 +82,9 @@
 //   SetDataTrackDeliveryRequest of 1.14, the order of room events and LocalDataTrackSidChanged
 //   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17, RoomMoved of
 //   1.18, DTMF, kind details and the room's recording state of 1.19, subscription permissions
-//   of 1.20) and does not build against an older lkcore.h. Fields, events and enum values added
-//   by a newer library of the same major version are ignored or kept as numbers.
+//   and legacy chat messages of 1.20) and does not build against an older lkcore.h. Fields,
+//   events and enum values added by a newer library of the same major version are ignored or
+//   kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -423,6 +424,22 @@ struct TrackPermission {
   std::vector<std::string> track_sids;  // when all_tracks is false: the tracks allowed (DataTrackInfo::sid)
 };
 
+// ChatMessage is a chat message of the legacy kind (ABI 1.20): what the official SDKs'
+// sendChatMessage / editChatMessage send and their ChatMessage event reports
+// (Room::send_chat_message, Room::edit_chat_message, ChatMessageReceivedEvent). Those SDKs
+// deprecated it in favour of text streams on the topic "lk.chat" (Room::send_text with
+// TextStreamOptions topic "lk.chat", and a text-stream handler for that topic): use this only
+// to talk to clients that still chat the legacy way. An edit repeats the message's id and
+// timestamp_ms with the new text and an edit_timestamp_ms.
+struct ChatMessage {
+  std::string id;                 // identifies the message (a UUID, 36 characters); an edit keeps it
+  int64_t timestamp_ms = 0;       // when the message was first sent (Unix time, ms)
+  std::string message;            // the text
+  int64_t edit_timestamp_ms = 0;  // when it was last edited (Unix time, ms); 0 if never
+  bool deleted = false;           // set by a sender that withdrew the message
+  bool generated = false;         // set for a message an agent generated (e.g. a transcription)
+};
+
 // RoomSnapshot is the room as the client knows it.
 struct RoomSnapshot {
   RoomInfo room;
@@ -532,6 +549,14 @@ struct SipDtmfReceivedEvent {
   uint32_t code = 0;                 // telephone-event code: 0-9 digits, 10 '*', 11 '#', 12-15 'A'-'D'
   std::string digit;                 // the key as text; empty when the sender set only the code
 };
+// A legacy chat message, or an edit of one (same id and timestamp_ms, edit_timestamp_ms set),
+// arrived from a remote participant (Room::send_chat_message / edit_chat_message, or an
+// official SDK's deprecated sendChatMessage / editChatMessage; ABI 1.20). In order with the
+// data packets; counted with them in a pulled event queue.
+struct ChatMessageReceivedEvent {
+  std::string participant_identity;  // empty when sent by a server SDK or a hidden participant
+  ChatMessage message;
+};
 // A remote participant published a data track (subscribe with Room::subscribe).
 struct DataTrackPublishedEvent {
   RemoteDataTrack track;
@@ -610,7 +635,8 @@ using RoomEvent = std::variant<ConnectionStateChangedEvent, ReconnectingEvent, R
                                ParticipantUpdatedEvent, DataReceivedEvent, DataTrackPublishedEvent,
                                DataTrackUnpublishedEvent, LocalDataTrackUnpublishedEvent, EncryptionStateChangedEvent,
                                DataTrackSidChangedEvent, SnapshotTakenEvent, LocalDataTrackSidChangedEvent,
-                               RoomMovedEvent, SipDtmfReceivedEvent, DataTrackSubscriptionPermissionChangedEvent>;
+                               RoomMovedEvent, SipDtmfReceivedEvent, DataTrackSubscriptionPermissionChangedEvent,
+                               ChatMessageReceivedEvent>;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -713,9 +739,9 @@ struct RoomOptions {
   // join_attempts attempts of at most connect_timeout_ms each, with a backoff of 500 ms
   // doubling per attempt between them.
   Millis connect_deadline{0};
-  // Data packets and DTMF (DataReceivedEvent, SipDtmfReceivedEvent) kept for next_event() when
-  // no event handler is set (0 = the default, 4096); beyond it the oldest of them is dropped and
-  // counted (dropped_events()).
+  // Data packets, DTMF and chat messages (DataReceivedEvent, SipDtmfReceivedEvent,
+  // ChatMessageReceivedEvent) kept for next_event() when no event handler is set (0 = the
+  // default, 4096); beyond it the oldest of them is dropped and counted (dropped_events()).
   // Every other event (connection, room, participant, track, encryption state, Disconnected)
   // is part of the room's state and is never dropped: they wait for next_event without a cap,
   // so a Room that nobody pulls events from should have a handler.
@@ -1196,7 +1222,8 @@ class LK_API Room {
   // (unless called from that handler).
   void set_event_handler(RoomEventHandler handler);
   std::optional<RoomEvent> next_event(Millis timeout);
-  // Data packets dropped from a full next_event queue (RoomOptions::event_queue_capacity).
+  // Data packets, DTMF and chat messages dropped from a full next_event queue
+  // (RoomOptions::event_queue_capacity).
   uint64_t dropped_events() const;
 
   // Local participant.
@@ -1214,6 +1241,21 @@ class LK_API Room {
   // lk::Error with LK_ERR_INVALID_ARGUMENT (a code above 255; a digit that is empty or longer
   // than 256 bytes), LK_ERR_NOT_ALLOWED, LK_ERR_DISCONNECTED.
   void publish_dtmf(uint32_t code, const std::string &digit, const std::vector<std::string> &destination_identities = {});
+  // Legacy chat messages (ABI 1.20; see ChatMessage): deprecated in the official SDKs in favour
+  // of text streams on the topic "lk.chat" (send_text); use them to talk to clients that still
+  // chat the legacy way. Both send to destination_identities (empty = everyone), reliable, in
+  // call order with publish_data and publish_dtmf, end-to-end encrypted when the room is, and
+  // return the message as sent; the others receive it as ChatMessageReceivedEvent.
+  // send_chat_message sends message as a new chat message: a fresh id, stamped now
+  // (edit_timestamp_ms 0). Throws lk::Error with LK_ERR_PAYLOAD_TOO_LARGE (over the 64 000-byte
+  // packet limit), LK_ERR_NOT_ALLOWED, LK_ERR_DISCONNECTED.
+  ChatMessage send_chat_message(const std::string &message, std::vector<std::string> destination_identities = {});
+  // edit_chat_message sends message as the new text of original (a message sent before, as
+  // send_chat_message or a ChatMessageReceivedEvent returned it): original's id, timestamp_ms,
+  // deleted and generated, stamped with the edit time (edit_timestamp_ms). Throws lk::Error
+  // with LK_ERR_INVALID_ARGUMENT (an original without id), then as send_chat_message.
+  ChatMessage edit_chat_message(const std::string &message, const ChatMessage &original,
+                                std::vector<std::string> destination_identities = {});
   // Sets who may subscribe to this participant's data tracks (ABI 1.20): everyone when
   // all_participants is true (what the server assumes until the first call; permissions are
   // then ignored), otherwise only the participants in permissions, each to all the tracks or to

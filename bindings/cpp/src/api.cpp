@@ -585,6 +585,30 @@ void Room::publish_dtmf(uint32_t code, const std::string &digit, const std::vect
   s.client->call(req, s.options.operation_timeout);
 }
 
+ChatMessage Room::send_chat_message(const std::string &message, std::vector<std::string> destination_identities) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_send_chat_message();
+  p->set_room_handle(s.handle);
+  p->set_message(message);
+  for (auto &d : destination_identities) p->add_destination_identities(std::move(d));
+  return detail::from_pb(s.client->call(req, s.options.operation_timeout).send_chat_message());
+}
+
+// The original always goes with the request (set even when empty), so an original without id is
+// the library's INVALID_ARGUMENT from the completion.
+ChatMessage Room::edit_chat_message(const std::string &message, const ChatMessage &original,
+                                    std::vector<std::string> destination_identities) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_edit_chat_message();
+  p->set_room_handle(s.handle);
+  p->set_message(message);
+  detail::to_pb(original, p->mutable_original());
+  for (auto &d : destination_identities) p->add_destination_identities(std::move(d));
+  return detail::from_pb(s.client->call(req, s.options.operation_timeout).edit_chat_message());
+}
+
 // Passed through as given: the library keeps the permissions and re-sends them after a full
 // reconnect (capi/BINDINGS.md), so nothing is stored here.
 void Room::set_track_subscription_permissions(bool all_participants, std::vector<TrackPermission> permissions) {

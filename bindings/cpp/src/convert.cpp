@@ -211,6 +211,10 @@ SubscriptionEnd from_pb(const pb::DataTrackSubscriptionEnded &p) {
   return e;
 }
 
+ChatMessage from_pb(const pb::ChatMessage &p) {
+  return ChatMessage{p.id(), p.timestamp_ms(), p.message(), p.edit_timestamp_ms(), p.deleted(), p.generated()};
+}
+
 RpcInvocation from_pb(const pb::RpcInvocation &p) {
   RpcInvocation i;
   i.method = p.method();
@@ -271,6 +275,11 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
     case pb::RoomEvent::kSipDtmfReceived: {
       const auto &d = e.sip_dtmf_received();
       *out = SipDtmfReceivedEvent{d.participant_identity(), d.code(), d.digit()};
+      return true;
+    }
+    case pb::RoomEvent::kChatMessageReceived: {  // ABI 1.20
+      const auto &c = e.chat_message_received();
+      *out = ChatMessageReceivedEvent{c.participant_identity(), from_pb(c.message())};
       return true;
     }
     case pb::RoomEvent::kDataTrackPublished:
@@ -373,6 +382,15 @@ void to_pb(const TextStreamOptions &o, pb::TextStreamOptions *p) {
   p->set_reply_to_stream_id(o.reply_to_stream_id);
   for (const auto &a : o.attached_stream_ids) p->add_attached_stream_ids(a);
   p->set_generated(o.generated);
+}
+
+void to_pb(const ChatMessage &m, pb::ChatMessage *p) {
+  p->set_id(m.id);
+  p->set_timestamp_ms(m.timestamp_ms);
+  p->set_message(m.message);
+  p->set_edit_timestamp_ms(m.edit_timestamp_ms);
+  p->set_deleted(m.deleted);
+  p->set_generated(m.generated);
 }
 
 void to_pb(const ByteStreamOptions &o, pb::ByteStreamOptions *p) {

@@ -32,10 +32,11 @@ inline uint32_t bounded_ms(Millis t) noexcept { return uint32_t(bounded(t).count
 // For lk_data_track_read_frame: negative stays -1 (the library waits without a bound).
 inline int32_t read_ms(Millis t) noexcept { return t.count() < 0 ? -1 : int32_t(bounded(t).count()); }
 
-// Data packets and DTMF: the events a full pulled queue drops (RoomOptions::event_queue_capacity);
-// every other event is part of the room's state and is kept.
+// Data packets, DTMF and chat messages: the events a full pulled queue drops
+// (RoomOptions::event_queue_capacity); every other event is part of the room's state and is kept.
 inline bool is_data_event(const RoomEvent &e) noexcept {
-  return std::holds_alternative<DataReceivedEvent>(e) || std::holds_alternative<SipDtmfReceivedEvent>(e);
+  return std::holds_alternative<DataReceivedEvent>(e) || std::holds_alternative<SipDtmfReceivedEvent>(e) ||
+         std::holds_alternative<ChatMessageReceivedEvent>(e);
 }
 
 // Grace added to an operation's deadline before the C++ side asks the library to cancel an
@@ -77,12 +78,14 @@ ByteStreamInfo from_pb(const pb::ByteStreamInfo &p);
 LogRecord from_pb(const pb::LogRecord &p);
 SubscriptionEnd from_pb(const pb::DataTrackSubscriptionEnded &p);
 RpcInvocation from_pb(const pb::RpcInvocation &p);
+ChatMessage from_pb(const pb::ChatMessage &p);
 // The public event of a room event; false for kinds handled internally or unknown.
 bool to_room_event(const pb::RoomEvent &e, RoomEvent *out);
 
 void to_pb(const RoomOptions &o, pb::RoomOptions *p);
 void to_pb(const TextStreamOptions &o, pb::TextStreamOptions *p);
 void to_pb(const ByteStreamOptions &o, pb::ByteStreamOptions *p);
+void to_pb(const ChatMessage &m, pb::ChatMessage *p);
 
 // Reports the exception being handled (call in a catch block) on stderr: how an exception
 // escaping a user callback is reported everywhere (it never crosses into the library).
@@ -327,7 +330,7 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   std::mutex call_mu;   // held while the handler runs (set_event_handler waits for it)
   Guard handler_guard;  // event-thread handler calls
   std::deque<RoomEvent> queue;  // for next_event (no handler set)
-  size_t data_queued = 0;       // DataReceivedEvents in queue: the only ones ever dropped
+  size_t data_queued = 0;       // data events in queue (is_data_event): the only ones ever dropped
   uint64_t dropped = 0;
   std::map<std::string, RpcHandler> rpc_handlers;
   std::map<std::string, TextStreamHandler> text_handlers;
