@@ -1,6 +1,7 @@
 // Rooms, participants and data packets against devsfu.
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "common.hpp"
 
@@ -267,10 +268,6 @@ TEST_F(E2E, ConnectRetriesAreNotCutByTheOperationTimeout) {
   expect_error(LK_ERR_TIMEOUT, [&] { r.connect(closed, token("x")); }, "connect_deadline");
 }
 
-// Without a handler, a full next_event queue drops data packets only (the oldest first): the
-// room's other events are its state and are always delivered; capacity 0 is the default, not
-// "drop everything" (before, every event was dropped with 0, and the oldest event of any kind
-// when full).
 // The room's info follows the publisher count and the recording state (RoomUpdatedEvent).
 TEST_F(E2E, RoomInfoFollowsPublishersAndRecording) {
   lk::Room alice(client_a);
@@ -344,6 +341,66 @@ TEST_F(E2E, DtmfReachesTheOthersInOrderWithDataPackets) {
   EXPECT_EQ(ev_b.count<lk::SipDtmfReceivedEvent>([](auto &e) { return e.code == 1; }), 0u);
 }
 
+// Legacy chat messages: send_chat_message returns the message as sent (a fresh UUID, stamped,
+// never edited), edit_chat_message the edit (same id and timestamp, new text, edit time); the
+// others receive both as ChatMessageReceivedEvent, equal to what alice got back, in call order
+// with her data packets; a message to carol only never reaches bob (he sees only what follows
+// it); an original without id is refused.
+TEST_F(E2E, ChatMessagesAndTheirEditsReachTheOthersInOrder) {
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  lk::Room carol(client_b);
+  Events ev_c(carol);
+  carol.connect(sfu.url, token("carol"));
+  auto fields = [](const lk::ChatMessage &m) {
+    return std::make_tuple(m.id, m.timestamp_ms, m.message, m.edit_timestamp_ms, m.deleted, m.generated);
+  };
+
+  auto to_carol = alice.send_chat_message("for carol only", {"carol"});
+  auto sent = alice.send_chat_message("hello");
+  EXPECT_EQ(sent.id.size(), 36u) << sent.id;
+  EXPECT_NE(sent.id, to_carol.id);
+  EXPECT_NE(sent.timestamp_ms, 0);
+  EXPECT_EQ(sent.edit_timestamp_ms, 0);
+  EXPECT_EQ(sent.message, "hello");
+  EXPECT_FALSE(sent.deleted);
+  EXPECT_FALSE(sent.generated);
+  alice.publish_data("between", {true, "d", {}});
+  auto edit = alice.edit_chat_message("hello, bob", sent);
+  EXPECT_EQ(edit.id, sent.id);
+  EXPECT_EQ(edit.timestamp_ms, sent.timestamp_ms);
+  EXPECT_EQ(edit.message, "hello, bob");
+  EXPECT_GE(edit.edit_timestamp_ms, sent.timestamp_ms);
+  expect_error(LK_ERR_INVALID_ARGUMENT, [&] { alice.edit_chat_message("x", lk::ChatMessage{}); }, "an original without id");
+
+  ev_b.wait<lk::ChatMessageReceivedEvent>([](auto &e) { return e.message.edit_timestamp_ms != 0; });
+  std::vector<std::string> order;
+  std::vector<lk::ChatMessage> got;
+  for (const auto &e : ev_b.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })) {
+    if (auto *d = std::get_if<lk::DataReceivedEvent>(&e)) order.push_back(d->payload);
+    if (auto *c = std::get_if<lk::ChatMessageReceivedEvent>(&e)) {
+      order.push_back(c->participant_identity + ": " + c->message.message);
+      got.push_back(c->message);
+    }
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"alice: hello", "between", "alice: hello, bob"}));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(fields(got[0]), fields(sent));
+  EXPECT_EQ(fields(got[1]), fields(edit));
+
+  auto first = ev_c.wait<lk::ChatMessageReceivedEvent>();
+  EXPECT_EQ(first.participant_identity, "alice");
+  EXPECT_EQ(fields(first.message), fields(to_carol));
+  ev_c.wait<lk::ChatMessageReceivedEvent>([](auto &e) { return e.message.edit_timestamp_ms != 0; });
+  EXPECT_EQ(ev_c.count<lk::ChatMessageReceivedEvent>(), 3u);
+}
+
+// Without a handler, a full next_event queue drops data packets, DTMF and chat messages only
+// (the oldest first): the room's other events are its state and are always delivered; capacity
+// 0 is the default, not "drop everything" (before, every event was dropped with 0, and the
+// oldest event of any kind when full).
 TEST_F(E2E, PulledEventsDropOnlyDataPacketsAndDtmf) {
   for (size_t capacity : {size_t(0), size_t(2)}) {
     SCOPED_TRACE("capacity " + std::to_string(capacity));
@@ -364,6 +421,7 @@ TEST_F(E2E, PulledEventsDropOnlyDataPacketsAndDtmf) {
         if (auto *d = std::get_if<lk::ParticipantDisconnectedEvent>(&*e)) disconnected |= d->identity == who;
         if (auto *d = std::get_if<lk::DataReceivedEvent>(&*e)) data.push_back(d->payload);
         if (auto *t = std::get_if<lk::SipDtmfReceivedEvent>(&*e)) data.push_back(t->digit);
+        if (auto *c = std::get_if<lk::ChatMessageReceivedEvent>(&*e)) data.push_back(c->message.message);
       }
     };
     {
@@ -371,8 +429,9 @@ TEST_F(E2E, PulledEventsDropOnlyDataPacketsAndDtmf) {
       pull_until([&] { return connected; });
       ASSERT_TRUE(connected);
       alice.set_name("renamed");  // a state change among the packets
-      for (int i = 0; i < 5; i++) {  // DTMF counts as data too
-        if (i % 2) alice.publish_dtmf(uint32_t(i), std::to_string(i));
+      for (int i = 0; i < 5; i++) {  // DTMF and chat messages count as data too
+        if (i % 3 == 1) alice.publish_dtmf(uint32_t(i), std::to_string(i));
+        else if (i % 3 == 2) alice.send_chat_message(std::to_string(i));
         else alice.publish_data(std::to_string(i), {true, "n", {}});
       }
       if (capacity == 2) {  // the three oldest packets are dropped once all five arrived
