@@ -20,20 +20,7 @@ func TestChatMessages(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	opts, err := room.SharedKeyE2EE([]byte(e2eeKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := joinPeer(t, ctx, s, "chat", "alice", room.Options{E2EE: opts})
-	b := joinPeer(t, ctx, s, "chat", "bob", room.Options{E2EE: opts})
-	c := joinPeer(t, ctx, s, "chat", "carol", room.Options{}) // no key
-	for _, x := range []*peer{a, b, c} {
-		for _, id := range []string{"alice", "bob", "carol"} {
-			if id != x.r.LocalParticipant().Identity() {
-				waitRemote(t, ctx, x.r, id)
-			}
-		}
-	}
+	a, b, c := e2eeTrio(t, ctx, s, "chat") // carol has no key
 	lp := a.r.LocalParticipant()
 
 	if _, err := lp.SendChatMessage(ctx, "\xff", room.ChatOptions{}); !errors.Is(err, room.ErrInvalidArgument) {

@@ -12,6 +12,27 @@ import (
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
+// e2eeTrio joins alice and bob with the shared key and carol without it to roomName, and
+// waits until each knows the other two.
+func e2eeTrio(t *testing.T, ctx context.Context, s *sfu.Server, roomName string) (alice, bob, carol *peer) {
+	t.Helper()
+	opts, err := room.SharedKeyE2EE([]byte(e2eeKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice = joinPeer(t, ctx, s, roomName, "alice", room.Options{E2EE: opts})
+	bob = joinPeer(t, ctx, s, roomName, "bob", room.Options{E2EE: opts})
+	carol = joinPeer(t, ctx, s, roomName, "carol", room.Options{})
+	for _, x := range []*peer{alice, bob, carol} {
+		for _, id := range []string{"alice", "bob", "carol"} {
+			if id != x.r.LocalParticipant().Identity() {
+				waitRemote(t, ctx, x.r, id)
+			}
+		}
+	}
+	return alice, bob, carol
+}
+
 // DTMF between participants of an E2EE room: sent in clear (a participant
 // without the key reads it, as a SIP bridge must), in order with the other
 // reliable data, to everyone or to the destinations; bad input is refused
@@ -20,20 +41,7 @@ func TestSipDTMF(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	opts, err := room.SharedKeyE2EE([]byte(e2eeKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := joinPeer(t, ctx, s, "dtmf", "alice", room.Options{E2EE: opts})
-	b := joinPeer(t, ctx, s, "dtmf", "bob", room.Options{E2EE: opts})
-	c := joinPeer(t, ctx, s, "dtmf", "carol", room.Options{}) // no key, like a SIP participant
-	for _, x := range []*peer{a, b, c} {
-		for _, id := range []string{"alice", "bob", "carol"} {
-			if id != x.r.LocalParticipant().Identity() {
-				waitRemote(t, ctx, x.r, id)
-			}
-		}
-	}
+	a, b, c := e2eeTrio(t, ctx, s, "dtmf") // carol has no key, like a SIP participant
 	lp := a.r.LocalParticipant()
 
 	// Refused before sending: nothing of these reaches anyone (the first
