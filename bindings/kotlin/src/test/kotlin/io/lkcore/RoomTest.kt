@@ -282,15 +282,19 @@ class RoomTest : LkTestBase() {
                     val revoked = bobRec.await<RoomEvent.DataTrackSubscriptionPermissionChanged>()
                     assertEquals(RoomEvent.DataTrackSubscriptionPermissionChanged("alice", "sensor", sid, false, remote), revoked)
                     assertSame(remote, revoked.track, "the room's object for the track")
-                    // Sent while revoked (the server took bob's handle before telling him): never delivered.
+                    // Sent while revoked (the server took bob's handle before telling him): not
+                    // delivered while he stays revoked.
                     track.push("during".encodeToByteArray())
                     track.flush()
+                    assertEquals(null, withTimeoutOrNull(300) { got.receive() }, "a frame reached bob while revoked")
 
-                    // Everyone again: the same subscription resumes by itself.
+                    // Everyone again: the same subscription resumes by itself. ("during" is read
+                    // past: had it still been on its way to the server at the grant, the server
+                    // would rightly forward it.)
                     alice.setTrackSubscriptionPermissions(true)
                     val granted = bobRec.await<RoomEvent.DataTrackSubscriptionPermissionChanged> { it.allowed }
                     assertEquals(RoomEvent.DataTrackSubscriptionPermissionChanged("alice", "sensor", sid, true, remote), granted)
-                    assertEquals("after", withTimeout(GUARD) { resumed(track, got, "after") })
+                    assertEquals("after", withTimeout(GUARD) { resumed(track, got, "after", stale = "during") })
                     assertEquals(null, sub.end, "the subscription never ended")
 
                     // By sid: another track's sid allows bob nothing, this track's sid allows him again.
