@@ -82,9 +82,7 @@ func participantInfo(in room.ParticipantInfo) *ffipb.ParticipantInfo {
 		KindDetails:    kindDetails(in.KindDetails),
 		ClientProtocol: in.ClientProtocol,
 	}
-	if !in.JoinedAt.IsZero() {
-		out.JoinedAtMs = in.JoinedAt.UnixMilli()
-	}
+	out.JoinedAtMs = unixMillis(in.JoinedAt)
 	if p := in.Permission; p != nil {
 		out.Permission = &ffipb.ParticipantPermission{
 			CanSubscribe:   p.CanSubscribe,
@@ -123,9 +121,7 @@ func roomInfo(in room.RoomInfo, state ffipb.ConnectionState) *ffipb.RoomInfo {
 		// Whole seconds from the server.
 		EmptyTimeoutSeconds:     uint32(in.EmptyTimeout / time.Second),
 		DepartureTimeoutSeconds: uint32(in.DepartureTimeout / time.Second),
-	}
-	if !in.CreatedAt.IsZero() {
-		out.CreationTimeMs = in.CreatedAt.UnixMilli()
+		CreationTimeMs:          unixMillis(in.CreatedAt),
 	}
 	return out
 }
@@ -135,4 +131,30 @@ func roomInfo(in room.RoomInfo, state ffipb.ConnectionState) *ffipb.RoomInfo {
 // unknown values as UNKNOWN).
 func disconnectReason(r room.DisconnectReason) ffipb.DisconnectReason {
 	return ffipb.DisconnectReason(r)
+}
+
+// chatMessage converts a core chat message (zero times as 0).
+func chatMessage(m room.ChatMessage) *ffipb.ChatMessage {
+	return &ffipb.ChatMessage{Id: m.ID, TimestampMs: unixMillis(m.Timestamp), Message: m.Message,
+		EditTimestampMs: unixMillis(m.EditTimestamp), Deleted: m.Deleted, Generated: m.Generated}
+}
+
+// chatMessageFromProto converts a host's chat message (0 times as zero).
+func chatMessageFromProto(m *ffipb.ChatMessage) room.ChatMessage {
+	out := room.ChatMessage{ID: m.GetId(), Message: m.GetMessage(), Deleted: m.GetDeleted(), Generated: m.GetGenerated()}
+	if ms := m.GetTimestampMs(); ms != 0 {
+		out.Timestamp = time.UnixMilli(ms)
+	}
+	if ms := m.GetEditTimestampMs(); ms != 0 {
+		out.EditTimestamp = time.UnixMilli(ms)
+	}
+	return out
+}
+
+// unixMillis is t in Unix milliseconds, 0 for the zero time (the schema's "not known").
+func unixMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }

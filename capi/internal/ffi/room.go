@@ -722,31 +722,6 @@ func (c *Client) editChatMessage(k *call, m *ffipb.EditChatMessageRequest) error
 	})
 }
 
-// chatMessage converts a core chat message (zero times as 0).
-func chatMessage(m room.ChatMessage) *ffipb.ChatMessage {
-	return &ffipb.ChatMessage{Id: m.ID, TimestampMs: unixMillis(m.Timestamp), Message: m.Message,
-		EditTimestampMs: unixMillis(m.EditTimestamp), Deleted: m.Deleted, Generated: m.Generated}
-}
-
-// chatMessageFromProto converts a host's chat message (0 times as zero).
-func chatMessageFromProto(m *ffipb.ChatMessage) room.ChatMessage {
-	out := room.ChatMessage{ID: m.GetId(), Message: m.GetMessage(), Deleted: m.GetDeleted(), Generated: m.GetGenerated()}
-	if ms := m.GetTimestampMs(); ms != 0 {
-		out.Timestamp = time.UnixMilli(ms)
-	}
-	if ms := m.GetEditTimestampMs(); ms != 0 {
-		out.EditTimestamp = time.UnixMilli(ms)
-	}
-	return out
-}
-
-func unixMillis(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
 // trackPermissions converts SetTrackSubscriptionPermissionsRequest.permissions (the core
 // checks them).
 func trackPermissions(in []*ffipb.TrackPermission) []room.TrackPermission {
