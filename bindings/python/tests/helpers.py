@@ -51,6 +51,26 @@ async def connect(url: str, token: str, **kw: Any) -> lkcore.Room:
 
 
 @contextlib.asynccontextmanager
+async def alice_bob_carol(
+    url: str, token_for: Callable[[str], str]
+) -> AsyncIterator["tuple[lkcore.Room, lkcore.Room, lkcore.Room]"]:
+    """Alice, bob and carol in a room, joined in that order, once alice knows carol (so all
+    three know each other): yields (alice, bob, carol), then disconnects all three."""
+    alice = await connect(url, token_for("alice"))
+    rooms = [alice]
+    try:
+        rooms.append(await connect(url, token_for("bob")))
+        # Listening before carol joins: her arrival may reach alice while carol's connect returns.
+        alice_sees_carol = EventWaiter(alice, "participant_connected")
+        rooms.append(await connect(url, token_for("carol")))
+        await alice_sees_carol.wait(lambda p: p.identity == "carol")
+        yield rooms[0], rooms[1], rooms[2]
+    finally:
+        for r in rooms:
+            await r.disconnect()
+
+
+@contextlib.asynccontextmanager
 async def published_track(
     url: str,
     token_for: Callable[[str], str],

@@ -13,7 +13,7 @@ import pytest
 import lkcore
 from lkcore import errors
 
-from helpers import GUARD, EventWaiter, assert_model_matches_library, connect, control
+from helpers import GUARD, EventWaiter, alice_bob_carol, assert_model_matches_library, connect, control
 
 pytestmark = pytest.mark.devsfu
 
@@ -118,15 +118,9 @@ async def test_participants_join_and_leave(devsfu, token_for) -> None:
 
 
 async def test_publish_data_reaches_the_other_participant(devsfu, token_for) -> None:
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    # Listening before carol joins: her arrival may reach alice while carol's connect returns.
-    alice_sees_carol = EventWaiter(alice, "participant_connected")
-    carol = await connect(devsfu.url, token_for("carol"))
-    try:
+    async with alice_bob_carol(devsfu.url, token_for) as (alice, bob, carol):
         got = EventWaiter(bob, "data_received")
         carol_got = EventWaiter(carol, "data_received")
-        await alice_sees_carol.wait(lambda p: p.identity == "carol")
         await alice.local_participant.publish_data(b"\x00hello\xff", topic="greet")
         (pkt,) = await got.wait()
         assert pkt.data == b"\x00hello\xff" and pkt.topic == "greet" and pkt.reliable
@@ -144,9 +138,6 @@ async def test_publish_data_reaches_the_other_participant(devsfu, token_for) -> 
         await alice.local_participant.publish_data(b"after", topic="after")
         await got.wait(lambda p: p.topic == "after")
         assert not [a for a in got.seen if a[0].topic == "dm"]
-    finally:
-        for r in (alice, bob, carol):
-            await r.disconnect()
 
 
 async def test_publish_on_disconnected_room_raises(devsfu, token_for) -> None:
@@ -471,12 +462,7 @@ async def test_moved_to_another_room(devsfu, room_name) -> None:
 
 
 async def test_dtmf_reaches_the_other_participants_in_order_with_data(devsfu, token_for) -> None:
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    alice_sees_carol = EventWaiter(alice, "participant_connected")
-    carol = await connect(devsfu.url, token_for("carol"))
-    try:
-        await alice_sees_carol.wait(lambda p: p.identity == "carol")
+    async with alice_bob_carol(devsfu.url, token_for) as (alice, bob, carol):
         order: list[str] = []
         bob.on("data_received", lambda pkt: order.append(pkt.data.decode()))
         bob.on("sip_dtmf_received", lambda d: order.append(f"{d.code}:{d.digit}"))
@@ -509,9 +495,6 @@ async def test_dtmf_reaches_the_other_participants_in_order_with_data(devsfu, to
         await got.wait(lambda d: d.code == 2)
         assert [d.code for (d,) in carol_got.seen] == [11, 1, 2]
         assert [d.code for (d,) in got.seen] == [11, 2]
-    finally:
-        for r in (alice, bob, carol):
-            await r.disconnect()
 
 
 async def test_participant_kinds_and_kind_details(devsfu, room_name) -> None:
@@ -562,12 +545,7 @@ async def test_room_info_publishers_recording_and_timeouts(devsfu, token_for, ro
 
 
 async def test_chat_messages(devsfu, token_for) -> None:
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    alice_sees_carol = EventWaiter(alice, "participant_connected")
-    carol = await connect(devsfu.url, token_for("carol"))
-    try:
-        await alice_sees_carol.wait(lambda p: p.identity == "carol")
+    async with alice_bob_carol(devsfu.url, token_for) as (alice, bob, carol):
         got = EventWaiter(bob, "chat_message_received")
         lp = alice.local_participant
 
@@ -592,6 +570,3 @@ async def test_chat_messages(devsfu, token_for) -> None:
         await got.wait(lambda m, p, i: m.message == "to all")
         assert [m.message for (m, _, _) in carol_got.seen] == ["to carol", "to all"]
         assert [m.message for (m, _, _) in got.seen] == ["hello", "hello, bob", "to all"]
-    finally:
-        for r in (alice, bob, carol):
-            await r.disconnect()
