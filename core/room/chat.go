@@ -71,7 +71,7 @@ func (lp *LocalParticipant) SendChatMessage(ctx context.Context, text string, op
 
 // EditChatMessage sends a new text for a message sent before: the original's
 // ID and Timestamp with the new text, stamped with the edit time, and returns
-// it. Errors: ErrInvalidArgument (no original ID, text that is not UTF-8),
+// it. Errors: ErrInvalidArgument (no original ID, text or ID that is not UTF-8),
 // then those of SendChatMessage.
 func (lp *LocalParticipant) EditChatMessage(ctx context.Context, text string, original ChatMessage, opts ChatOptions) (ChatMessage, error) {
 	if original.ID == "" {
@@ -84,8 +84,11 @@ func (lp *LocalParticipant) EditChatMessage(ctx context.Context, text string, or
 }
 
 func (lp *LocalParticipant) sendChat(ctx context.Context, msg ChatMessage, opts ChatOptions) error {
-	if !utf8.ValidString(msg.Message) || !utf8.ValidString(msg.ID) {
+	switch {
+	case !utf8.ValidString(msg.Message):
 		return fmt.Errorf("%w: chat message text is not UTF-8", ErrInvalidArgument)
+	case !utf8.ValidString(msg.ID):
+		return fmt.Errorf("%w: chat message ID is not UTF-8", ErrInvalidArgument)
 	}
 	return lp.room.sendPacket(ctx, &lkpb.DataPacket{
 		Kind:                  lkpb.DataPacket_RELIABLE,
