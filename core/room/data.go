@@ -171,7 +171,9 @@ func (r *Room) dispatchPacket(pkt *lkpb.DataPacket, reliable bool, enc lkpb.Encr
 		r.dispatchDTMF(pkt, v.SipDtmf) // dtmf.go
 	case *lkpb.DataPacket_ChatMessage:
 		r.dispatchChat(pkt, v.ChatMessage) // chat.go
-	case *lkpb.DataPacket_Transcription, *lkpb.DataPacket_Metrics, *lkpb.DataPacket_Speaker:
+	case *lkpb.DataPacket_Transcription:
+		r.dispatchTranscription(pkt, v.Transcription) // transcription.go
+	case *lkpb.DataPacket_Metrics, *lkpb.DataPacket_Speaker:
 		// Not part of the data API; tolerated and ignored.
 	default:
 		r.log.Debug("room: ignoring data packet with unknown value", "sender", pkt.GetParticipantIdentity())

@@ -169,6 +169,14 @@ func FuzzDataPacketDispatch(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(append([]byte{0, 1}, protowire.AppendBytes(nil, chat)...))
+	// A transcription, as an agent sends it (never encrypted), in a plain and an E2EE room.
+	tr, err := proto.Marshal(&lkpb.DataPacket{ParticipantIdentity: "agent", Sequence: 1, Value: &lkpb.DataPacket_Transcription{Transcription: &lkpb.Transcription{
+		TranscribedParticipantIdentity: "sender-js", TrackId: "TR_mic", Segments: []*lkpb.TranscriptionSegment{{Id: "s1", Text: "hi", EndTime: 400, Final: true, Language: "en"}}}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(append([]byte{0, 1}, protowire.AppendBytes(nil, tr)...))
+	f.Add(append([]byte{1, 1}, protowire.AppendBytes(nil, tr)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return

@@ -90,7 +90,7 @@ package room
 // reconnect.go (carrying them out), sendpath.go (send gate, data and held
 // signal requests), participant.go, metadata.go, events.go and
 // eventqueue.go, errors.go and errorkind.go, info.go (value types), data.go
-// (data packets) with dtmf.go and chat.go, streams.go and rpc.go,
+// (data packets) with dtmf.go, chat.go and transcription.go, streams.go and rpc.go,
 // datatrack.go (manager driving) with datatrack_api.go, datatrack_info.go,
 // datatrack_local.go, datatrack_remote.go, datatrack_subscription.go and
 // datatrack_writer.go (I/O around core/datatrack's Scheduler), subperm.go

@@ -12,7 +12,8 @@ import (
 //     ever blocking, so a slow consumer can never stall the signalling loop
 //     (pings, answers, trickles keep flowing). Their number is bounded by what
 //     the server sends.
-//   - Data events (DataReceived, SipDTMFReceived, ChatMessageReceived) count against
+//   - Data events (DataReceived, SipDTMFReceived, ChatMessageReceived,
+//     TranscriptionReceived) count against
 //     dataLimit. When that many are pending, the data-channel reader that
 //     wants to add one waits until the consumer catches up: the channel is
 //     not read meanwhile, SCTP flow control pushes back on the SFU, and no
