@@ -163,6 +163,7 @@ type Request struct {
 	//	*Request_SetTrackSubscriptionPermissions
 	//	*Request_SendChatMessage
 	//	*Request_EditChatMessage
+	//	*Request_PublishTranscription
 	//	*Request_PublishDataTrack
 	//	*Request_UnpublishDataTrack
 	//	*Request_DataTrackIsPublished
@@ -436,6 +437,15 @@ func (x *Request) GetEditChatMessage() *EditChatMessageRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_EditChatMessage); ok {
 			return x.EditChatMessage
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetPublishTranscription() *PublishTranscriptionRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_PublishTranscription); ok {
+			return x.PublishTranscription
 		}
 	}
 	return nil
@@ -751,6 +761,10 @@ type Request_EditChatMessage struct {
 	EditChatMessage *EditChatMessageRequest `protobuf:"bytes,34,opt,name=edit_chat_message,json=editChatMessage,proto3,oneof"` // since ABI 1.20
 }
 
+type Request_PublishTranscription struct {
+	PublishTranscription *PublishTranscriptionRequest `protobuf:"bytes,35,opt,name=publish_transcription,json=publishTranscription,proto3,oneof"` // since ABI 1.21
+}
+
 type Request_PublishDataTrack struct {
 	// Data tracks.
 	PublishDataTrack *PublishDataTrackRequest `protobuf:"bytes,40,opt,name=publish_data_track,json=publishDataTrack,proto3,oneof"`
@@ -894,6 +908,8 @@ func (*Request_SetTrackSubscriptionPermissions) isRequest_Message() {}
 func (*Request_SendChatMessage) isRequest_Message() {}
 
 func (*Request_EditChatMessage) isRequest_Message() {}
+
+func (*Request_PublishTranscription) isRequest_Message() {}
 
 func (*Request_PublishDataTrack) isRequest_Message() {}
 
@@ -2565,7 +2581,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\x90!\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xf9!\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -2597,7 +2613,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x10publish_sip_dtmf\x18\x1f \x01(\v2$.lkcore.ffi.v1.PublishSipDtmfRequestB\x04\xc8\xf3\x18\x01H\x00R\x0epublishSipDtmf\x12\x8a\x01\n" +
 	"\"set_track_subscription_permissions\x18  \x01(\v25.lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequestB\x04\xc8\xf3\x18\x01H\x00R\x1fsetTrackSubscriptionPermissions\x12Y\n" +
 	"\x11send_chat_message\x18! \x01(\v2%.lkcore.ffi.v1.SendChatMessageRequestB\x04\xc8\xf3\x18\x01H\x00R\x0fsendChatMessage\x12Y\n" +
-	"\x11edit_chat_message\x18\" \x01(\v2%.lkcore.ffi.v1.EditChatMessageRequestB\x04\xc8\xf3\x18\x01H\x00R\x0feditChatMessage\x12\\\n" +
+	"\x11edit_chat_message\x18\" \x01(\v2%.lkcore.ffi.v1.EditChatMessageRequestB\x04\xc8\xf3\x18\x01H\x00R\x0feditChatMessage\x12g\n" +
+	"\x15publish_transcription\x18# \x01(\v2*.lkcore.ffi.v1.PublishTranscriptionRequestB\x04\xc8\xf3\x18\x01H\x00R\x14publishTranscription\x12\\\n" +
 	"\x12publish_data_track\x18( \x01(\v2&.lkcore.ffi.v1.PublishDataTrackRequestB\x04\xc8\xf3\x18\x01H\x00R\x10publishDataTrack\x12b\n" +
 	"\x14unpublish_data_track\x18) \x01(\v2(.lkcore.ffi.v1.UnpublishDataTrackRequestB\x04\xc8\xf3\x18\x00H\x00R\x12unpublishDataTrack\x12i\n" +
 	"\x17data_track_is_published\x18* \x01(\v2*.lkcore.ffi.v1.DataTrackIsPublishedRequestB\x04\xc8\xf3\x18\x00H\x00R\x14dataTrackIsPublished\x12c\n" +
@@ -2795,58 +2812,59 @@ var file_lkcore_ffi_proto_goTypes = []any{
 	(*SetTrackSubscriptionPermissionsRequest)(nil), // 33: lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest
 	(*SendChatMessageRequest)(nil),                 // 34: lkcore.ffi.v1.SendChatMessageRequest
 	(*EditChatMessageRequest)(nil),                 // 35: lkcore.ffi.v1.EditChatMessageRequest
-	(*PublishDataTrackRequest)(nil),                // 36: lkcore.ffi.v1.PublishDataTrackRequest
-	(*UnpublishDataTrackRequest)(nil),              // 37: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*DataTrackIsPublishedRequest)(nil),            // 38: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*PushDataTrackFrameRequest)(nil),              // 39: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*SubscribeDataTrackRequest)(nil),              // 40: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*FlushDataTrackRequest)(nil),                  // 41: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),               // 42: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*WaitDataTrackSubscribedRequest)(nil),         // 43: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*GetDataTrackSubscriptionEndRequest)(nil),     // 44: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*SetDataTrackDeliveryRequest)(nil),            // 45: lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	(*PerformRpcRequest)(nil),                      // 46: lkcore.ffi.v1.PerformRpcRequest
-	(*RegisterRpcMethodRequest)(nil),               // 47: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*UnregisterRpcMethodRequest)(nil),             // 48: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*RespondRpcRequest)(nil),                      // 49: lkcore.ffi.v1.RespondRpcRequest
-	(*SendTextRequest)(nil),                        // 50: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                       // 51: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                        // 52: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),                  // 53: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),                  // 54: lkcore.ffi.v1.OpenByteWriterRequest
-	(*WriteStreamRequest)(nil),                     // 55: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),               // 56: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),           // 57: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*UnregisterStreamHandlerRequest)(nil),         // 58: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*Error)(nil),                                  // 59: lkcore.ffi.v1.Error
-	(*CreateRoomResponse)(nil),                     // 60: lkcore.ffi.v1.CreateRoomResponse
-	(*GetRoomSnapshotResponse)(nil),                // 61: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*SetSharedKeyResponse)(nil),                   // 62: lkcore.ffi.v1.SetSharedKeyResponse
-	(*GetE2EeStatsResponse)(nil),                   // 63: lkcore.ffi.v1.GetE2eeStatsResponse
-	(*UnpublishDataTrackResponse)(nil),             // 64: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedResponse)(nil),           // 65: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameResponse)(nil),             // 66: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*SubscribeDataTrackResponse)(nil),             // 67: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*GetDataTrackStatsResponse)(nil),              // 68: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*GetDataTrackSubscriptionEndResponse)(nil),    // 69: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*SetDataTrackDeliveryResponse)(nil),           // 70: lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	(*RegisterRpcMethodResponse)(nil),              // 71: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodResponse)(nil),            // 72: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RespondRpcResponse)(nil),                     // 73: lkcore.ffi.v1.RespondRpcResponse
-	(*RegisterStreamHandlerResponse)(nil),          // 74: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerResponse)(nil),        // 75: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*RoomEvent)(nil),                              // 76: lkcore.ffi.v1.RoomEvent
-	(*DataTrackFrameEvent)(nil),                    // 77: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),             // 78: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*StreamChunkEvent)(nil),                       // 79: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                       // 80: lkcore.ffi.v1.StreamEndedEvent
-	(*ConnectResult)(nil),                          // 81: lkcore.ffi.v1.ConnectResult
-	(*ChatMessage)(nil),                            // 82: lkcore.ffi.v1.ChatMessage
-	(*PublishDataTrackResult)(nil),                 // 83: lkcore.ffi.v1.PublishDataTrackResult
-	(*PerformRpcResult)(nil),                       // 84: lkcore.ffi.v1.PerformRpcResult
-	(*TextStreamInfo)(nil),                         // 85: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                         // 86: lkcore.ffi.v1.ByteStreamInfo
-	(*OwnedStreamWriter)(nil),                      // 87: lkcore.ffi.v1.OwnedStreamWriter
+	(*PublishTranscriptionRequest)(nil),            // 36: lkcore.ffi.v1.PublishTranscriptionRequest
+	(*PublishDataTrackRequest)(nil),                // 37: lkcore.ffi.v1.PublishDataTrackRequest
+	(*UnpublishDataTrackRequest)(nil),              // 38: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*DataTrackIsPublishedRequest)(nil),            // 39: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*PushDataTrackFrameRequest)(nil),              // 40: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*SubscribeDataTrackRequest)(nil),              // 41: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*FlushDataTrackRequest)(nil),                  // 42: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),               // 43: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*WaitDataTrackSubscribedRequest)(nil),         // 44: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),     // 45: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*SetDataTrackDeliveryRequest)(nil),            // 46: lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	(*PerformRpcRequest)(nil),                      // 47: lkcore.ffi.v1.PerformRpcRequest
+	(*RegisterRpcMethodRequest)(nil),               // 48: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*UnregisterRpcMethodRequest)(nil),             // 49: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*RespondRpcRequest)(nil),                      // 50: lkcore.ffi.v1.RespondRpcRequest
+	(*SendTextRequest)(nil),                        // 51: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                       // 52: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                        // 53: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),                  // 54: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),                  // 55: lkcore.ffi.v1.OpenByteWriterRequest
+	(*WriteStreamRequest)(nil),                     // 56: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),               // 57: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),           // 58: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*UnregisterStreamHandlerRequest)(nil),         // 59: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*Error)(nil),                                  // 60: lkcore.ffi.v1.Error
+	(*CreateRoomResponse)(nil),                     // 61: lkcore.ffi.v1.CreateRoomResponse
+	(*GetRoomSnapshotResponse)(nil),                // 62: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*SetSharedKeyResponse)(nil),                   // 63: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsResponse)(nil),                   // 64: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*UnpublishDataTrackResponse)(nil),             // 65: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedResponse)(nil),           // 66: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameResponse)(nil),             // 67: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*SubscribeDataTrackResponse)(nil),             // 68: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*GetDataTrackStatsResponse)(nil),              // 69: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*GetDataTrackSubscriptionEndResponse)(nil),    // 70: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*SetDataTrackDeliveryResponse)(nil),           // 71: lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	(*RegisterRpcMethodResponse)(nil),              // 72: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodResponse)(nil),            // 73: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RespondRpcResponse)(nil),                     // 74: lkcore.ffi.v1.RespondRpcResponse
+	(*RegisterStreamHandlerResponse)(nil),          // 75: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerResponse)(nil),        // 76: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*RoomEvent)(nil),                              // 77: lkcore.ffi.v1.RoomEvent
+	(*DataTrackFrameEvent)(nil),                    // 78: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),             // 79: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*StreamChunkEvent)(nil),                       // 80: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                       // 81: lkcore.ffi.v1.StreamEndedEvent
+	(*ConnectResult)(nil),                          // 82: lkcore.ffi.v1.ConnectResult
+	(*ChatMessage)(nil),                            // 83: lkcore.ffi.v1.ChatMessage
+	(*PublishDataTrackResult)(nil),                 // 84: lkcore.ffi.v1.PublishDataTrackResult
+	(*PerformRpcResult)(nil),                       // 85: lkcore.ffi.v1.PerformRpcResult
+	(*TextStreamInfo)(nil),                         // 86: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                         // 87: lkcore.ffi.v1.ByteStreamInfo
+	(*OwnedStreamWriter)(nil),                      // 88: lkcore.ffi.v1.OwnedStreamWriter
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	5,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -2871,81 +2889,82 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	33, // 19: lkcore.ffi.v1.Request.set_track_subscription_permissions:type_name -> lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest
 	34, // 20: lkcore.ffi.v1.Request.send_chat_message:type_name -> lkcore.ffi.v1.SendChatMessageRequest
 	35, // 21: lkcore.ffi.v1.Request.edit_chat_message:type_name -> lkcore.ffi.v1.EditChatMessageRequest
-	36, // 22: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
-	37, // 23: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
-	38, // 24: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
-	39, // 25: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	40, // 26: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
-	41, // 27: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
-	39, // 28: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	42, // 29: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
-	43, // 30: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	44, // 31: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	45, // 32: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	46, // 33: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	47, // 34: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	48, // 35: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	49, // 36: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	50, // 37: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	51, // 38: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	52, // 39: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	53, // 40: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	54, // 41: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	55, // 42: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	56, // 43: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	57, // 44: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	58, // 45: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	59, // 46: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 47: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	8,  // 48: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	10, // 49: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	14, // 50: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	16, // 51: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	18, // 52: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
-	12, // 53: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
-	60, // 54: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	61, // 55: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	62, // 56: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	63, // 57: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
-	64, // 58: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	65, // 59: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	66, // 60: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	67, // 61: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	68, // 62: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
-	69, // 63: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	70, // 64: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	71, // 65: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	72, // 66: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	73, // 67: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	74, // 68: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	75, // 69: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	4,  // 70: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	19, // 71: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	76, // 72: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	77, // 73: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	78, // 74: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	79, // 75: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	80, // 76: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	59, // 77: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 78: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	81, // 79: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	82, // 80: lkcore.ffi.v1.Completion.send_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
-	82, // 81: lkcore.ffi.v1.Completion.edit_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
-	83, // 82: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	84, // 83: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	85, // 84: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	86, // 85: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	86, // 86: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	87, // 87: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	87, // 88: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,  // 89: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	0,  // 90: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	20, // 91: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	92, // [92:92] is the sub-list for method output_type
-	92, // [92:92] is the sub-list for method input_type
-	92, // [92:92] is the sub-list for extension type_name
-	92, // [92:92] is the sub-list for extension extendee
-	0,  // [0:92] is the sub-list for field type_name
+	36, // 22: lkcore.ffi.v1.Request.publish_transcription:type_name -> lkcore.ffi.v1.PublishTranscriptionRequest
+	37, // 23: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
+	38, // 24: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
+	39, // 25: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
+	40, // 26: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	41, // 27: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
+	42, // 28: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
+	40, // 29: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	43, // 30: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
+	44, // 31: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	45, // 32: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	46, // 33: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	47, // 34: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	48, // 35: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	49, // 36: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	50, // 37: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	51, // 38: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	52, // 39: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	53, // 40: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	54, // 41: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	55, // 42: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	56, // 43: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	57, // 44: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	58, // 45: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	59, // 46: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	60, // 47: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 48: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	8,  // 49: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	10, // 50: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	14, // 51: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	16, // 52: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	18, // 53: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	12, // 54: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
+	61, // 55: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	62, // 56: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	63, // 57: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	64, // 58: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	65, // 59: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	66, // 60: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	67, // 61: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	68, // 62: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	69, // 63: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	70, // 64: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	71, // 65: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	72, // 66: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	73, // 67: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	74, // 68: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	75, // 69: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	76, // 70: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	4,  // 71: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	19, // 72: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	77, // 73: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	78, // 74: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	79, // 75: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	80, // 76: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	81, // 77: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	60, // 78: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 79: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	82, // 80: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	83, // 81: lkcore.ffi.v1.Completion.send_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
+	83, // 82: lkcore.ffi.v1.Completion.edit_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
+	84, // 83: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	85, // 84: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	86, // 85: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	87, // 86: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	87, // 87: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	88, // 88: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	88, // 89: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,  // 90: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	0,  // 91: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	20, // 92: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	93, // [93:93] is the sub-list for method output_type
+	93, // [93:93] is the sub-list for method input_type
+	93, // [93:93] is the sub-list for extension type_name
+	93, // [93:93] is the sub-list for extension extendee
+	0,  // [0:93] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -2983,6 +3002,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_SetTrackSubscriptionPermissions)(nil),
 		(*Request_SendChatMessage)(nil),
 		(*Request_EditChatMessage)(nil),
+		(*Request_PublishTranscription)(nil),
 		(*Request_PublishDataTrack)(nil),
 		(*Request_UnpublishDataTrack)(nil),
 		(*Request_DataTrackIsPublished)(nil),

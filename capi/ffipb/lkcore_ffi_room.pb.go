@@ -1784,6 +1784,221 @@ func (x *ChatMessage) GetGenerated() bool {
 	return false
 }
 
+// TranscriptionSegment (ABI 1.21) is one piece of transcribed text; updates of a segment
+// (interim text, then the final one) repeat its id.
+type TranscriptionSegment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The text so far.
+	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	// The segment's place in the transcribed track's media, in the sender's unit (passed
+	// unchanged; 0 when the sender does not say).
+	StartTime uint64 `protobuf:"varint,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime   uint64 `protobuf:"varint,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Set on the segment's last update.
+	Final bool `protobuf:"varint,5,opt,name=final,proto3" json:"final,omitempty"`
+	// The language of the text (e.g. "en"); empty if not known.
+	Language      string `protobuf:"bytes,6,opt,name=language,proto3" json:"language,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TranscriptionSegment) Reset() {
+	*x = TranscriptionSegment{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TranscriptionSegment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TranscriptionSegment) ProtoMessage() {}
+
+func (x *TranscriptionSegment) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TranscriptionSegment.ProtoReflect.Descriptor instead.
+func (*TranscriptionSegment) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *TranscriptionSegment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TranscriptionSegment) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *TranscriptionSegment) GetStartTime() uint64 {
+	if x != nil {
+		return x.StartTime
+	}
+	return 0
+}
+
+func (x *TranscriptionSegment) GetEndTime() uint64 {
+	if x != nil {
+		return x.EndTime
+	}
+	return 0
+}
+
+func (x *TranscriptionSegment) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+func (x *TranscriptionSegment) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+// Transcription (ABI 1.21) is a transcription of the legacy kind (DataPacket.transcription): an
+// agent's segments of text for one participant's track (the official clients' transcription
+// event; newer agents also send the text as text streams on the topic "lk.transcription").
+type Transcription struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whose speech was transcribed (not the sender; may be the local participant).
+	ParticipantIdentity string `protobuf:"bytes,1,opt,name=participant_identity,json=participantIdentity,proto3" json:"participant_identity,omitempty"`
+	// The transcribed track's SID; empty if the sender names none.
+	TrackSid      string                  `protobuf:"bytes,2,opt,name=track_sid,json=trackSid,proto3" json:"track_sid,omitempty"`
+	Segments      []*TranscriptionSegment `protobuf:"bytes,3,rep,name=segments,proto3" json:"segments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Transcription) Reset() {
+	*x = Transcription{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transcription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transcription) ProtoMessage() {}
+
+func (x *Transcription) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transcription.ProtoReflect.Descriptor instead.
+func (*Transcription) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Transcription) GetParticipantIdentity() string {
+	if x != nil {
+		return x.ParticipantIdentity
+	}
+	return ""
+}
+
+func (x *Transcription) GetTrackSid() string {
+	if x != nil {
+		return x.TrackSid
+	}
+	return ""
+}
+
+func (x *Transcription) GetSegments() []*TranscriptionSegment {
+	if x != nil {
+		return x.Segments
+	}
+	return nil
+}
+
+// PublishTranscriptionRequest (ASYNC, ABI 1.21) sends a transcription to everyone else on the
+// reliable channel, in request order with the room's PublishData packets. Only an agent may
+// (livekit-server drops a transcription from anyone else), and never in an end-to-end encrypted
+// room (a transcription has no encrypted form). Completion: no result. Errors: NOT_ALLOWED (the
+// local participant is not of kind agent, or may not publish data), INVALID_ARGUMENT (an
+// encrypted room; no participant_identity; no segment or more than 1024; a segment without id;
+// in the Response when the transcription is missing), PAYLOAD_TOO_LARGE, DISCONNECTED.
+type PublishTranscriptionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomHandle    uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
+	Transcription *Transcription         `protobuf:"bytes,2,opt,name=transcription,proto3" json:"transcription,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishTranscriptionRequest) Reset() {
+	*x = PublishTranscriptionRequest{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishTranscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishTranscriptionRequest) ProtoMessage() {}
+
+func (x *PublishTranscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishTranscriptionRequest.ProtoReflect.Descriptor instead.
+func (*PublishTranscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PublishTranscriptionRequest) GetRoomHandle() uint64 {
+	if x != nil {
+		return x.RoomHandle
+	}
+	return 0
+}
+
+func (x *PublishTranscriptionRequest) GetTranscription() *Transcription {
+	if x != nil {
+		return x.Transcription
+	}
+	return nil
+}
+
 // SendChatMessageRequest (ASYNC, ABI 1.20) sends a new chat message (a fresh id, stamped now) on
 // the reliable channel, in request order with the room's PublishData packets, end-to-end
 // encrypted when the room is. Completion.send_chat_message is the message as sent. Errors:
@@ -1801,7 +2016,7 @@ type SendChatMessageRequest struct {
 
 func (x *SendChatMessageRequest) Reset() {
 	*x = SendChatMessageRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1813,7 +2028,7 @@ func (x *SendChatMessageRequest) String() string {
 func (*SendChatMessageRequest) ProtoMessage() {}
 
 func (x *SendChatMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1826,7 +2041,7 @@ func (x *SendChatMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendChatMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendChatMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SendChatMessageRequest) GetRoomHandle() uint64 {
@@ -1867,7 +2082,7 @@ type EditChatMessageRequest struct {
 
 func (x *EditChatMessageRequest) Reset() {
 	*x = EditChatMessageRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +2094,7 @@ func (x *EditChatMessageRequest) String() string {
 func (*EditChatMessageRequest) ProtoMessage() {}
 
 func (x *EditChatMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2107,7 @@ func (x *EditChatMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditChatMessageRequest.ProtoReflect.Descriptor instead.
 func (*EditChatMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EditChatMessageRequest) GetRoomHandle() uint64 {
@@ -1938,7 +2153,7 @@ type SetLocalMetadataRequest struct {
 
 func (x *SetLocalMetadataRequest) Reset() {
 	*x = SetLocalMetadataRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2165,7 @@ func (x *SetLocalMetadataRequest) String() string {
 func (*SetLocalMetadataRequest) ProtoMessage() {}
 
 func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2178,7 @@ func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetLocalMetadataRequest) GetRoomHandle() uint64 {
@@ -1990,7 +2205,7 @@ type SetLocalNameRequest struct {
 
 func (x *SetLocalNameRequest) Reset() {
 	*x = SetLocalNameRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2217,7 @@ func (x *SetLocalNameRequest) String() string {
 func (*SetLocalNameRequest) ProtoMessage() {}
 
 func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2230,7 @@ func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalNameRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalNameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetLocalNameRequest) GetRoomHandle() uint64 {
@@ -2043,7 +2258,7 @@ type SetLocalAttributesRequest struct {
 
 func (x *SetLocalAttributesRequest) Reset() {
 	*x = SetLocalAttributesRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2055,7 +2270,7 @@ func (x *SetLocalAttributesRequest) String() string {
 func (*SetLocalAttributesRequest) ProtoMessage() {}
 
 func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2068,7 +2283,7 @@ func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetLocalAttributesRequest) GetRoomHandle() uint64 {
@@ -2110,6 +2325,7 @@ type RoomEvent struct {
 	//	*RoomEvent_DataReceived
 	//	*RoomEvent_SipDtmfReceived
 	//	*RoomEvent_ChatMessageReceived
+	//	*RoomEvent_TranscriptionReceived
 	//	*RoomEvent_DataTrackPublished
 	//	*RoomEvent_DataTrackUnpublished
 	//	*RoomEvent_LocalDataTrackUnpublished
@@ -2126,7 +2342,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2138,7 +2354,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2151,7 +2367,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RoomEvent) GetRoomHandle() uint64 {
@@ -2287,6 +2503,15 @@ func (x *RoomEvent) GetChatMessageReceived() *ChatMessageReceived {
 	if x != nil {
 		if x, ok := x.Message.(*RoomEvent_ChatMessageReceived); ok {
 			return x.ChatMessageReceived
+		}
+	}
+	return nil
+}
+
+func (x *RoomEvent) GetTranscriptionReceived() *TranscriptionReceived {
+	if x != nil {
+		if x, ok := x.Message.(*RoomEvent_TranscriptionReceived); ok {
+			return x.TranscriptionReceived
 		}
 	}
 	return nil
@@ -2429,6 +2654,10 @@ type RoomEvent_ChatMessageReceived struct {
 	ChatMessageReceived *ChatMessageReceived `protobuf:"bytes,32,opt,name=chat_message_received,json=chatMessageReceived,proto3,oneof"` // ABI 1.20
 }
 
+type RoomEvent_TranscriptionReceived struct {
+	TranscriptionReceived *TranscriptionReceived `protobuf:"bytes,33,opt,name=transcription_received,json=transcriptionReceived,proto3,oneof"` // ABI 1.21
+}
+
 type RoomEvent_DataTrackPublished struct {
 	DataTrackPublished *RemoteDataTrackPublished `protobuf:"bytes,40,opt,name=data_track_published,json=dataTrackPublished,proto3,oneof"`
 }
@@ -2491,6 +2720,8 @@ func (*RoomEvent_SipDtmfReceived) isRoomEvent_Message() {}
 
 func (*RoomEvent_ChatMessageReceived) isRoomEvent_Message() {}
 
+func (*RoomEvent_TranscriptionReceived) isRoomEvent_Message() {}
+
 func (*RoomEvent_DataTrackPublished) isRoomEvent_Message() {}
 
 func (*RoomEvent_DataTrackUnpublished) isRoomEvent_Message() {}
@@ -2518,7 +2749,7 @@ type ConnectionStateChanged struct {
 
 func (x *ConnectionStateChanged) Reset() {
 	*x = ConnectionStateChanged{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2530,7 +2761,7 @@ func (x *ConnectionStateChanged) String() string {
 func (*ConnectionStateChanged) ProtoMessage() {}
 
 func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2543,7 +2774,7 @@ func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionStateChanged.ProtoReflect.Descriptor instead.
 func (*ConnectionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ConnectionStateChanged) GetState() ConnectionState {
@@ -2566,7 +2797,7 @@ type Reconnecting struct {
 
 func (x *Reconnecting) Reset() {
 	*x = Reconnecting{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2809,7 @@ func (x *Reconnecting) String() string {
 func (*Reconnecting) ProtoMessage() {}
 
 func (x *Reconnecting) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2822,7 @@ func (x *Reconnecting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnecting.ProtoReflect.Descriptor instead.
 func (*Reconnecting) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Reconnecting) GetKind() ReconnectKind {
@@ -2624,7 +2855,7 @@ type Reconnected struct {
 
 func (x *Reconnected) Reset() {
 	*x = Reconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +2867,7 @@ func (x *Reconnected) String() string {
 func (*Reconnected) ProtoMessage() {}
 
 func (x *Reconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +2880,7 @@ func (x *Reconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnected.ProtoReflect.Descriptor instead.
 func (*Reconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Reconnected) GetKind() ReconnectKind {
@@ -2671,7 +2902,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +2914,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +2927,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Disconnected) GetReason() DisconnectReason {
@@ -2731,7 +2962,7 @@ type RoomUpdated struct {
 
 func (x *RoomUpdated) Reset() {
 	*x = RoomUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2743,7 +2974,7 @@ func (x *RoomUpdated) String() string {
 func (*RoomUpdated) ProtoMessage() {}
 
 func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2756,7 +2987,7 @@ func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomUpdated.ProtoReflect.Descriptor instead.
 func (*RoomUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RoomUpdated) GetInfo() *RoomInfo {
@@ -2798,7 +3029,7 @@ type RoomMoved struct {
 
 func (x *RoomMoved) Reset() {
 	*x = RoomMoved{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2810,7 +3041,7 @@ func (x *RoomMoved) String() string {
 func (*RoomMoved) ProtoMessage() {}
 
 func (x *RoomMoved) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2823,7 +3054,7 @@ func (x *RoomMoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMoved.ProtoReflect.Descriptor instead.
 func (*RoomMoved) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{29}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RoomMoved) GetInfo() *RoomInfo {
@@ -2849,7 +3080,7 @@ type ParticipantConnected struct {
 
 func (x *ParticipantConnected) Reset() {
 	*x = ParticipantConnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +3092,7 @@ func (x *ParticipantConnected) String() string {
 func (*ParticipantConnected) ProtoMessage() {}
 
 func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +3105,7 @@ func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantConnected.ProtoReflect.Descriptor instead.
 func (*ParticipantConnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{30}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
@@ -2897,7 +3128,7 @@ type ParticipantDisconnected struct {
 
 func (x *ParticipantDisconnected) Reset() {
 	*x = ParticipantDisconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +3140,7 @@ func (x *ParticipantDisconnected) String() string {
 func (*ParticipantDisconnected) ProtoMessage() {}
 
 func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3153,7 @@ func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantDisconnected.ProtoReflect.Descriptor instead.
 func (*ParticipantDisconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{31}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ParticipantDisconnected) GetIdentity() string {
@@ -2966,7 +3197,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2978,7 +3209,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2991,7 +3222,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{32}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ParticipantUpdated) GetInfo() *ParticipantInfo {
@@ -3058,7 +3289,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3070,7 +3301,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3083,7 +3314,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{33}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -3134,7 +3365,7 @@ type ChatMessageReceived struct {
 
 func (x *ChatMessageReceived) Reset() {
 	*x = ChatMessageReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3146,7 +3377,7 @@ func (x *ChatMessageReceived) String() string {
 func (*ChatMessageReceived) ProtoMessage() {}
 
 func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3159,7 +3390,7 @@ func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessageReceived.ProtoReflect.Descriptor instead.
 func (*ChatMessageReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{34}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ChatMessageReceived) GetParticipantIdentity() string {
@@ -3172,6 +3403,61 @@ func (x *ChatMessageReceived) GetParticipantIdentity() string {
 func (x *ChatMessageReceived) GetMessage() *ChatMessage {
 	if x != nil {
 		return x.Message
+	}
+	return nil
+}
+
+// TranscriptionReceived (ABI 1.21): a transcription from another participant (an agent: the server
+// forwards no other's), in order with the room's data packets.
+type TranscriptionReceived struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sender (the agent). Empty when sent by a server-side SDK or a hidden participant.
+	ParticipantIdentity string         `protobuf:"bytes,1,opt,name=participant_identity,json=participantIdentity,proto3" json:"participant_identity,omitempty"`
+	Transcription       *Transcription `protobuf:"bytes,2,opt,name=transcription,proto3" json:"transcription,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *TranscriptionReceived) Reset() {
+	*x = TranscriptionReceived{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TranscriptionReceived) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TranscriptionReceived) ProtoMessage() {}
+
+func (x *TranscriptionReceived) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TranscriptionReceived.ProtoReflect.Descriptor instead.
+func (*TranscriptionReceived) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *TranscriptionReceived) GetParticipantIdentity() string {
+	if x != nil {
+		return x.ParticipantIdentity
+	}
+	return ""
+}
+
+func (x *TranscriptionReceived) GetTranscription() *Transcription {
+	if x != nil {
+		return x.Transcription
 	}
 	return nil
 }
@@ -3192,7 +3478,7 @@ type SipDtmfReceived struct {
 
 func (x *SipDtmfReceived) Reset() {
 	*x = SipDtmfReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3204,7 +3490,7 @@ func (x *SipDtmfReceived) String() string {
 func (*SipDtmfReceived) ProtoMessage() {}
 
 func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3217,7 +3503,7 @@ func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SipDtmfReceived.ProtoReflect.Descriptor instead.
 func (*SipDtmfReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{35}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SipDtmfReceived) GetParticipantIdentity() string {
@@ -3360,7 +3646,23 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12*\n" +
 	"\x11edit_timestamp_ms\x18\x04 \x01(\x03R\x0feditTimestampMs\x12\x18\n" +
 	"\adeleted\x18\x05 \x01(\bR\adeleted\x12\x1c\n" +
-	"\tgenerated\x18\x06 \x01(\bR\tgenerated\"\x8a\x01\n" +
+	"\tgenerated\x18\x06 \x01(\bR\tgenerated\"\xa6\x01\n" +
+	"\x14TranscriptionSegment\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\x12\x1d\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\x04R\tstartTime\x12\x19\n" +
+	"\bend_time\x18\x04 \x01(\x04R\aendTime\x12\x14\n" +
+	"\x05final\x18\x05 \x01(\bR\x05final\x12\x1a\n" +
+	"\blanguage\x18\x06 \x01(\tR\blanguage\"\xa0\x01\n" +
+	"\rTranscription\x121\n" +
+	"\x14participant_identity\x18\x01 \x01(\tR\x13participantIdentity\x12\x1b\n" +
+	"\ttrack_sid\x18\x02 \x01(\tR\btrackSid\x12?\n" +
+	"\bsegments\x18\x03 \x03(\v2#.lkcore.ffi.v1.TranscriptionSegmentR\bsegments\"\x82\x01\n" +
+	"\x1bPublishTranscriptionRequest\x12\x1f\n" +
+	"\vroom_handle\x18\x01 \x01(\x04R\n" +
+	"roomHandle\x12B\n" +
+	"\rtranscription\x18\x02 \x01(\v2\x1c.lkcore.ffi.v1.TranscriptionR\rtranscription\"\x8a\x01\n" +
 	"\x16SendChatMessageRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12\x18\n" +
@@ -3388,7 +3690,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd2\x0f\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x10\n" +
 	"\tRoomEvent\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12#\n" +
@@ -3407,7 +3709,8 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x13participant_updated\x18\x16 \x01(\v2!.lkcore.ffi.v1.ParticipantUpdatedH\x00R\x12participantUpdated\x12H\n" +
 	"\rdata_received\x18\x1e \x01(\v2!.lkcore.ffi.v1.DataPacketReceivedH\x00R\fdataReceived\x12L\n" +
 	"\x11sip_dtmf_received\x18\x1f \x01(\v2\x1e.lkcore.ffi.v1.SipDtmfReceivedH\x00R\x0fsipDtmfReceived\x12X\n" +
-	"\x15chat_message_received\x18  \x01(\v2\".lkcore.ffi.v1.ChatMessageReceivedH\x00R\x13chatMessageReceived\x12[\n" +
+	"\x15chat_message_received\x18  \x01(\v2\".lkcore.ffi.v1.ChatMessageReceivedH\x00R\x13chatMessageReceived\x12]\n" +
+	"\x16transcription_received\x18! \x01(\v2$.lkcore.ffi.v1.TranscriptionReceivedH\x00R\x15transcriptionReceived\x12[\n" +
 	"\x14data_track_published\x18( \x01(\v2'.lkcore.ffi.v1.RemoteDataTrackPublishedH\x00R\x12dataTrackPublished\x12a\n" +
 	"\x16data_track_unpublished\x18) \x01(\v2).lkcore.ffi.v1.RemoteDataTrackUnpublishedH\x00R\x14dataTrackUnpublished\x12k\n" +
 	"\x1clocal_data_track_unpublished\x18* \x01(\v2(.lkcore.ffi.v1.LocalDataTrackUnpublishedH\x00R\x19localDataTrackUnpublished\x12_\n" +
@@ -3456,7 +3759,10 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\tencrypted\x18\x05 \x01(\bR\tencrypted\"~\n" +
 	"\x13ChatMessageReceived\x121\n" +
 	"\x14participant_identity\x18\x01 \x01(\tR\x13participantIdentity\x124\n" +
-	"\amessage\x18\x02 \x01(\v2\x1a.lkcore.ffi.v1.ChatMessageR\amessage\"n\n" +
+	"\amessage\x18\x02 \x01(\v2\x1a.lkcore.ffi.v1.ChatMessageR\amessage\"\x8e\x01\n" +
+	"\x15TranscriptionReceived\x121\n" +
+	"\x14participant_identity\x18\x01 \x01(\tR\x13participantIdentity\x12B\n" +
+	"\rtranscription\x18\x02 \x01(\v2\x1c.lkcore.ffi.v1.TranscriptionR\rtranscription\"n\n" +
 	"\x0fSipDtmfReceived\x121\n" +
 	"\x14participant_identity\x18\x01 \x01(\tR\x13participantIdentity\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x14\n" +
@@ -3523,7 +3829,7 @@ func file_lkcore_ffi_room_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_lkcore_ffi_room_proto_goTypes = []any{
 	(IceTransportPolicy)(0),                        // 0: lkcore.ffi.v1.IceTransportPolicy
 	(ConnectionState)(0),                           // 1: lkcore.ffi.v1.ConnectionState
@@ -3549,101 +3855,109 @@ var file_lkcore_ffi_room_proto_goTypes = []any{
 	(*PublishDataRequest)(nil),                     // 21: lkcore.ffi.v1.PublishDataRequest
 	(*PublishSipDtmfRequest)(nil),                  // 22: lkcore.ffi.v1.PublishSipDtmfRequest
 	(*ChatMessage)(nil),                            // 23: lkcore.ffi.v1.ChatMessage
-	(*SendChatMessageRequest)(nil),                 // 24: lkcore.ffi.v1.SendChatMessageRequest
-	(*EditChatMessageRequest)(nil),                 // 25: lkcore.ffi.v1.EditChatMessageRequest
-	(*SetLocalMetadataRequest)(nil),                // 26: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),                    // 27: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),              // 28: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                              // 29: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),                 // 30: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),                           // 31: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                            // 32: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),                           // 33: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                            // 34: lkcore.ffi.v1.RoomUpdated
-	(*RoomMoved)(nil),                              // 35: lkcore.ffi.v1.RoomMoved
-	(*ParticipantConnected)(nil),                   // 36: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),                // 37: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),                     // 38: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),                     // 39: lkcore.ffi.v1.DataPacketReceived
-	(*ChatMessageReceived)(nil),                    // 40: lkcore.ffi.v1.ChatMessageReceived
-	(*SipDtmfReceived)(nil),                        // 41: lkcore.ffi.v1.SipDtmfReceived
-	nil,                                            // 42: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                            // 43: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	(*E2EeOptions)(nil),                            // 44: lkcore.ffi.v1.E2eeOptions
-	(DeliveryMode)(0),                              // 45: lkcore.ffi.v1.DeliveryMode
-	(*RemoteDataTrackInfo)(nil),                    // 46: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil),             // 47: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),               // 48: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),             // 49: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),              // 50: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),              // 51: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*LocalDataTrackSidChanged)(nil),               // 52: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*DataTrackSubscriptionPermissionChanged)(nil), // 53: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	(*RpcInvocation)(nil),                          // 54: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),                           // 55: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),                 // 56: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                                  // 57: lkcore.ffi.v1.Error
+	(*TranscriptionSegment)(nil),                   // 24: lkcore.ffi.v1.TranscriptionSegment
+	(*Transcription)(nil),                          // 25: lkcore.ffi.v1.Transcription
+	(*PublishTranscriptionRequest)(nil),            // 26: lkcore.ffi.v1.PublishTranscriptionRequest
+	(*SendChatMessageRequest)(nil),                 // 27: lkcore.ffi.v1.SendChatMessageRequest
+	(*EditChatMessageRequest)(nil),                 // 28: lkcore.ffi.v1.EditChatMessageRequest
+	(*SetLocalMetadataRequest)(nil),                // 29: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),                    // 30: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),              // 31: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                              // 32: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),                 // 33: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),                           // 34: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                            // 35: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),                           // 36: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                            // 37: lkcore.ffi.v1.RoomUpdated
+	(*RoomMoved)(nil),                              // 38: lkcore.ffi.v1.RoomMoved
+	(*ParticipantConnected)(nil),                   // 39: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),                // 40: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),                     // 41: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),                     // 42: lkcore.ffi.v1.DataPacketReceived
+	(*ChatMessageReceived)(nil),                    // 43: lkcore.ffi.v1.ChatMessageReceived
+	(*TranscriptionReceived)(nil),                  // 44: lkcore.ffi.v1.TranscriptionReceived
+	(*SipDtmfReceived)(nil),                        // 45: lkcore.ffi.v1.SipDtmfReceived
+	nil,                                            // 46: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                            // 47: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	(*E2EeOptions)(nil),                            // 48: lkcore.ffi.v1.E2eeOptions
+	(DeliveryMode)(0),                              // 49: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackInfo)(nil),                    // 50: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil),             // 51: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),               // 52: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),             // 53: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),              // 54: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),              // 55: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*LocalDataTrackSidChanged)(nil),               // 56: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*DataTrackSubscriptionPermissionChanged)(nil), // 57: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	(*RpcInvocation)(nil),                          // 58: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),                           // 59: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),                 // 60: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                                  // 61: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	8,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
 	10, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	44, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	48, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
 	0,  // 3: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
 	9,  // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
-	45, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	49, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
 	11, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
 	1,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
 	11, // 8: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
 	19, // 9: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
 	19, // 10: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	46, // 11: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	47, // 12: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	50, // 11: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	51, // 12: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
 	13, // 13: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
 	13, // 14: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	42, // 15: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	46, // 15: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
 	2,  // 16: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
 	20, // 17: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
 	3,  // 18: lkcore.ffi.v1.ParticipantInfo.kind_details:type_name -> lkcore.ffi.v1.ParticipantKindDetail
-	23, // 19: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
-	43, // 20: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	30, // 21: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	31, // 22: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	32, // 23: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	33, // 24: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	34, // 25: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	18, // 26: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
-	35, // 27: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
-	36, // 28: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	37, // 29: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	38, // 30: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	39, // 31: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	41, // 32: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
-	40, // 33: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
-	48, // 34: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	49, // 35: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	50, // 36: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	51, // 37: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	52, // 38: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
-	53, // 39: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	54, // 40: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	55, // 41: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	56, // 42: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	1,  // 43: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	5,  // 44: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	5,  // 45: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	4,  // 46: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	57, // 47: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	11, // 48: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	11, // 49: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
-	19, // 50: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	4,  // 51: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	19, // 52: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	23, // 53: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	24, // 19: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
+	25, // 20: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
+	23, // 21: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
+	47, // 22: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	33, // 23: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	34, // 24: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	35, // 25: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	36, // 26: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	37, // 27: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	18, // 28: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
+	38, // 29: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
+	39, // 30: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	40, // 31: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	41, // 32: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	42, // 33: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	45, // 34: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
+	43, // 35: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
+	44, // 36: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
+	52, // 37: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	53, // 38: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	54, // 39: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	55, // 40: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	56, // 41: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
+	57, // 42: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	58, // 43: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	59, // 44: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	60, // 45: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	1,  // 46: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	5,  // 47: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	5,  // 48: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	4,  // 49: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	61, // 50: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	11, // 51: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	11, // 52: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
+	19, // 53: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	4,  // 54: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	19, // 55: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	23, // 56: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
+	25, // 57: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
+	58, // [58:58] is the sub-list for method output_type
+	58, // [58:58] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -3656,7 +3970,7 @@ func file_lkcore_ffi_room_proto_init() {
 	file_lkcore_ffi_e2ee_proto_init()
 	file_lkcore_ffi_rpc_proto_init()
 	file_lkcore_ffi_stream_proto_init()
-	file_lkcore_ffi_room_proto_msgTypes[23].OneofWrappers = []any{
+	file_lkcore_ffi_room_proto_msgTypes[26].OneofWrappers = []any{
 		(*RoomEvent_ConnectionStateChanged)(nil),
 		(*RoomEvent_Reconnecting)(nil),
 		(*RoomEvent_Reconnected)(nil),
@@ -3670,6 +3984,7 @@ func file_lkcore_ffi_room_proto_init() {
 		(*RoomEvent_DataReceived)(nil),
 		(*RoomEvent_SipDtmfReceived)(nil),
 		(*RoomEvent_ChatMessageReceived)(nil),
+		(*RoomEvent_TranscriptionReceived)(nil),
 		(*RoomEvent_DataTrackPublished)(nil),
 		(*RoomEvent_DataTrackUnpublished)(nil),
 		(*RoomEvent_LocalDataTrackUnpublished)(nil),
@@ -3686,7 +4001,7 @@ func file_lkcore_ffi_room_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_room_proto_rawDesc), len(file_lkcore_ffi_room_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   38,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -151,6 +151,28 @@ func chatMessageFromProto(m *ffipb.ChatMessage) room.ChatMessage {
 	return out
 }
 
+// transcription converts a core transcription.
+func transcription(t room.Transcription) *ffipb.Transcription {
+	out := &ffipb.Transcription{ParticipantIdentity: t.ParticipantIdentity, TrackSid: t.TrackSID,
+		Segments: make([]*ffipb.TranscriptionSegment, len(t.Segments))}
+	for i, s := range t.Segments {
+		out.Segments[i] = &ffipb.TranscriptionSegment{Id: s.ID, Text: s.Text, StartTime: s.StartTime,
+			EndTime: s.EndTime, Final: s.Final, Language: s.Language}
+	}
+	return out
+}
+
+// transcriptionFromProto converts a host's transcription (the core checks it).
+func transcriptionFromProto(t *ffipb.Transcription) room.Transcription {
+	out := room.Transcription{ParticipantIdentity: t.GetParticipantIdentity(), TrackSID: t.GetTrackSid(),
+		Segments: make([]room.TranscriptionSegment, len(t.GetSegments()))}
+	for i, s := range t.GetSegments() {
+		out.Segments[i] = room.TranscriptionSegment{ID: s.GetId(), Text: s.GetText(), StartTime: s.GetStartTime(),
+			EndTime: s.GetEndTime(), Final: s.GetFinal(), Language: s.GetLanguage()}
+	}
+	return out
+}
+
 // unixMillis is t in Unix milliseconds, 0 for the zero time (the schema's "not known").
 func unixMillis(t time.Time) int64 {
 	if t.IsZero() {

@@ -272,6 +272,9 @@ var requestHandlers = map[protoreflect.Name]handler{
 	"publish_sip_dtmf":  func(k *call) error { return k.c.publishSipDtmf(k, k.req.GetPublishSipDtmf()) },
 	"send_chat_message": func(k *call) error { return k.c.sendChatMessage(k, k.req.GetSendChatMessage()) },
 	"edit_chat_message": func(k *call) error { return k.c.editChatMessage(k, k.req.GetEditChatMessage()) },
+	"publish_transcription": func(k *call) error {
+		return k.c.publishTranscription(k, k.req.GetPublishTranscription())
+	},
 	"set_local_metadata": func(k *call) error {
 		md := k.req.GetSetLocalMetadata().GetMetadata()
 		return k.c.setLocal(k, k.req.GetSetLocalMetadata().GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {

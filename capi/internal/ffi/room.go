@@ -471,6 +471,10 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ChatMessageReceived{ChatMessageReceived: &ffipb.ChatMessageReceived{
 			ParticipantIdentity: e.SenderIdentity, Message: chatMessage(e.Message),
 		}}}
+	case room.TranscriptionReceived:
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_TranscriptionReceived{TranscriptionReceived: &ffipb.TranscriptionReceived{
+			ParticipantIdentity: e.SenderIdentity, Transcription: transcription(e.Transcription),
+		}}}
 	case room.SipDTMFReceived:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_SipDtmfReceived{SipDtmfReceived: &ffipb.SipDtmfReceived{
 			ParticipantIdentity: e.SenderIdentity, Code: e.Code, Digit: e.Digit,
@@ -722,6 +726,17 @@ func (c *Client) editChatMessage(k *call, m *ffipb.EditChatMessageRequest) error
 	})
 }
 
+// publishTranscription handles PublishTranscriptionRequest (ASYNC, ABI 1.21).
+func (c *Client) publishTranscription(k *call, m *ffipb.PublishTranscriptionRequest) error {
+	if m.GetTranscription() == nil {
+		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "publish_transcription needs a transcription")
+	}
+	t := transcriptionFromProto(m.GetTranscription())
+	return c.sendInTurn(k, m.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) error {
+		return lp.PublishTranscription(ctx, t)
+	})
+}
+
 // trackPermissions converts SetTrackSubscriptionPermissionsRequest.permissions (the core
 // checks them).
 func trackPermissions(in []*ffipb.TrackPermission) []room.TrackPermission {
@@ -733,7 +748,7 @@ func trackPermissions(in []*ffipb.TrackPermission) []room.TrackPermission {
 }
 
 // sendInTurn starts an ASYNC send of the room's packets (PublishData, PublishSipDtmf, the chat
-// messages): the packets of one room are sent in request order, each operation waiting for the
+// messages, PublishTranscription): the packets of one room are sent in request order, each operation waiting for the
 // previous one before handing its packet to the core.
 func (c *Client) sendInTurn(k *call, roomHandle uint64, send func(ctx context.Context, lp *room.LocalParticipant) error) error {
 	return c.sendInTurnWith(k, roomHandle, func(ctx context.Context, lp *room.LocalParticipant) (*ffipb.Completion, error) {
