@@ -465,6 +465,13 @@ func (r *Room) forwardData(from *Participant, label string, msg []byte) {
 	if from.hidden {
 		identity = ""
 	}
+	// An agent may send a chat message or a text stream's header on behalf
+	// of another participant: the server keeps the identity the agent put
+	// there and marks the content generated. Everything else gets the
+	// sender's own identity (an encrypted packet too).
+	if onBehalf := from.kind == lkpb.ParticipantInfo_AGENT && dp.ParticipantIdentity != "" && dp.ParticipantIdentity != from.identity; onBehalf && markGenerated(&dp) {
+		identity = dp.ParticipantIdentity
+	}
 	dp.ParticipantIdentity = identity
 	dests := dp.GetDestinationIdentities()
 	var destSids []string
@@ -507,6 +514,26 @@ func (r *Room) forwardData(from *Participant, label string, msg []byte) {
 		}
 		p.deliverData(kind, out)
 	}
+}
+
+// markGenerated marks an agent's chat message or text stream header sent on
+// behalf of another participant as generated and reports whether dp is one
+// of those (livekit-server's handleReceivedDataMessage leaves their identity
+// alone; a byte stream's header gets the agent's).
+func markGenerated(dp *lkpb.DataPacket) bool {
+	switch v := dp.Value.(type) {
+	case *lkpb.DataPacket_ChatMessage:
+		if v.ChatMessage != nil {
+			v.ChatMessage.Generated = true
+			return true
+		}
+	case *lkpb.DataPacket_StreamHeader:
+		if th := v.StreamHeader.GetTextHeader(); th != nil {
+			th.Generated = true
+			return true
+		}
+	}
+	return false
 }
 
 // sendRoomUpdateIfChanged broadcasts room_update when the participant or
