@@ -26,6 +26,11 @@ type pair struct {
 	bBytes   chan *datastream.ByteStreamReader
 }
 
+// onLeave reports a departure dstest announces to m (dstest stamps the session "PA_"+identity).
+func onLeave(m *datastream.Manager) func(identity string) {
+	return func(identity string) { m.HandleParticipantDisconnected(identity, "PA_"+identity) }
+}
+
 func newPair(tb testing.TB, bobProto int32, bobCaps ...lkpb.ClientInfo_Capability) *pair {
 	p := &pair{net: dstest.NewNetwork(), bTexts: make(chan *datastream.TextStreamReader, 8), bBytes: make(chan *datastream.ByteStreamReader, 8)}
 	p.aEP = p.net.Join("alice", 2, lkpb.ClientInfo_CAP_COMPRESSION_DEFLATE_RAW)
@@ -33,8 +38,8 @@ func newPair(tb testing.TB, bobProto int32, bobCaps ...lkpb.ClientInfo_Capabilit
 	p.net.IntroduceAll()
 	p.a = datastream.NewManager(p.aEP, datastream.Options{})
 	p.b = datastream.NewManager(p.bEP, datastream.Options{})
-	p.aEP.Start(p.a.HandlePacket, p.a.HandleParticipantDisconnected)
-	p.bEP.Start(p.b.HandlePacket, p.b.HandleParticipantDisconnected)
+	p.aEP.Start(p.a.HandlePacket, onLeave(p.a))
+	p.bEP.Start(p.b.HandlePacket, onLeave(p.b))
 	_ = p.b.RegisterTextStreamHandler("t", func(r *datastream.TextStreamReader, _ string) { p.bTexts <- r })
 	_ = p.b.RegisterByteStreamHandler("t", func(r *datastream.ByteStreamReader, _ string) { p.bBytes <- r })
 	tb.Cleanup(func() {
@@ -206,7 +211,7 @@ func TestE2EBroadcastMixedRoom(t *testing.T) {
 			}
 			got <- s
 		})
-		ep.Start(m.HandlePacket, m.HandleParticipantDisconnected)
+		ep.Start(m.HandlePacket, onLeave(m))
 	}
 	a.Start(ma.HandlePacket, nil)
 	if _, err := ma.SendText(testkit.Context(t, 0), "to everyone", datastream.SendTextOptions{Topic: "t"}); err != nil {

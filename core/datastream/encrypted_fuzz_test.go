@@ -63,7 +63,7 @@ func FuzzIncomingEncrypted(f *testing.F) {
 			p.ParticipantIdentity = "alice"
 			m.HandlePacketWithEncryption(p, enc)
 		}
-		m.HandleParticipantDisconnected("alice")
+		m.HandleParticipantDisconnected("alice", "PA_alice")
 		_ = m.Close()
 	})
 }

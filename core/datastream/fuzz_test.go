@@ -63,7 +63,7 @@ func FuzzIncoming(f *testing.F) {
 			p.ParticipantIdentity = "alice"
 			m.HandlePacket(p)
 		}
-		m.HandleParticipantDisconnected("alice")
+		m.HandleParticipantDisconnected("alice", "PA_alice")
 		_ = m.Close()
 	})
 }

@@ -150,27 +150,33 @@ func TestIncomingLengthChecks(t *testing.T) {
 }
 
 // A sender that reconnected fully has a new session: the streams its old session was sending
-// (their header's participant_sid) fail, those of its new session and those without a sid go on.
+// (their header's participant_sid) fail — also one an agent's session sent on behalf of another
+// participant (header with the other's identity, the agent's sid) — while those of its new
+// session and those without a sid go on.
 func TestIncomingSenderSessionEnded(t *testing.T) {
 	r := newRx(t, datastream.Limits{})
-	withSID := func(id, sid string) *lkpb.DataPacket {
+	withSID := func(id, identity, sid string) *lkpb.DataPacket {
 		p := hp(hdr(id, true, nil, nil))
-		p.ParticipantSid = sid
+		p.ParticipantIdentity, p.ParticipantSid = identity, sid
 		return p
 	}
-	r.feed(withSID("old", "PA_1"), withSID("new", "PA_2"), withSID("none", ""))
+	r.feed(withSID("old", "alice", "PA_1"), withSID("new", "alice", "PA_2"), withSID("none", "alice", ""), withSID("behalf", "user", "PA_1"))
 	readers := map[string]*datastream.TextStreamReader{}
-	for range 3 {
+	for range 4 {
 		rd := r.text(t)
 		readers[rd.Info().ID] = rd
 	}
+	if got := readers["behalf"].Info().SenderIdentity; got != "user" {
+		t.Fatalf("the stream sent on behalf of user is from %q", got)
+	}
 	r.m.HandleParticipantSessionEnded("alice", "")
-	r.m.HandleParticipantSessionEnded("carol", "PA_1")
-	if r.m.OpenIncomingStreams() != 3 {
-		t.Fatal("a stream of another session or sender ended")
+	r.m.HandleParticipantSessionEnded("alice", "PA_3")
+	if r.m.OpenIncomingStreams() != 4 {
+		t.Fatal("a stream of another session ended")
 	}
 	r.m.HandleParticipantSessionEnded("alice", "PA_1")
 	readErr(t, readers["old"], datastream.ErrAbnormalEnd, "Participant alice reconnected in the middle of sending data")
+	readErr(t, readers["behalf"], datastream.ErrAbnormalEnd, "Participant alice reconnected in the middle of sending data")
 	if r.m.OpenIncomingStreams() != 2 {
 		t.Fatalf("%d streams open, want the new session's and the one without a sid", r.m.OpenIncomingStreams())
 	}
@@ -182,18 +188,26 @@ func TestIncomingSenderSessionEnded(t *testing.T) {
 	}
 }
 
+// A sender that leaves fails the streams it was sending: in its name, and on behalf of another
+// participant (its sid on a header with the other's identity); another sender's go on.
 func TestIncomingSenderDisconnect(t *testing.T) {
 	r := newRx(t, datastream.Limits{})
-	r.feed(hp(hdr("s", true, nil, nil)), cp("s", 0, []byte("partial")))
+	own := hp(hdr("s", true, nil, nil))
+	own.ParticipantSid = "PA_alice"
+	r.feed(own, cp("s", 0, []byte("partial")))
 	other := hp(hdr("o", true, nil, nil))
-	other.ParticipantIdentity = "carol"
-	r.feed(other)
-	rd1, rd2 := r.text(t), r.text(t)
-	if rd1.Info().ID != "s" {
-		rd1, rd2 = rd2, rd1
+	other.ParticipantIdentity, other.ParticipantSid = "carol", "PA_carol"
+	behalf := hp(hdr("b", true, nil, nil))
+	behalf.ParticipantIdentity, behalf.ParticipantSid = "carol", "PA_alice"
+	r.feed(other, behalf)
+	readers := map[string]*datastream.TextStreamReader{}
+	for range 3 {
+		rd := r.text(t)
+		readers[rd.Info().ID] = rd
 	}
-	r.m.HandleParticipantDisconnected("alice")
-	readErr(t, rd1, datastream.ErrAbnormalEnd, "Participant alice unexpectedly disconnected in the middle of sending data")
+	r.m.HandleParticipantDisconnected("alice", "PA_alice")
+	readErr(t, readers["s"], datastream.ErrAbnormalEnd, "Participant alice unexpectedly disconnected in the middle of sending data")
+	readErr(t, readers["b"], datastream.ErrAbnormalEnd, "Participant alice unexpectedly disconnected in the middle of sending data")
 	if r.m.OpenIncomingStreams() != 1 {
 		t.Fatal("the other sender's stream must stay open")
 	}
@@ -202,7 +216,7 @@ func TestIncomingSenderDisconnect(t *testing.T) {
 	tr := tp("o", "", nil)
 	tr.ParticipantIdentity = "carol"
 	r.feed(c, tr)
-	if s, err := rd2.ReadAll(testkit.Context(t, 0)); err != nil || s != "fine" {
+	if s, err := readers["o"].ReadAll(testkit.Context(t, 0)); err != nil || s != "fine" {
 		t.Fatal(s, err)
 	}
 }

@@ -421,13 +421,16 @@ func (m *Manager) handleTrailer(t *lkpb.DataStream_Trailer, enc lkpb.Encryption_
 	s.core.end(t.GetAttributes())
 }
 
-// HandleParticipantDisconnected fails every open stream sent by identity
-// with ErrAbnormalEnd.
-func (m *Manager) HandleParticipantDisconnected(identity string) {
+// HandleParticipantDisconnected fails with ErrAbnormalEnd every open stream
+// the participant identity (whose last session was sid) was sending: those in
+// its name, and those whose header carried sid, which an agent's session sends
+// on behalf of another participant (the SFU then keeps the other's identity on
+// the header but stamps the agent's sid). sid may be "" when not known.
+func (m *Manager) HandleParticipantDisconnected(identity, sid string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, s := range m.open {
-		if s.sender == identity {
+		if s.sender == identity || (sid != "" && s.senderSID == sid) {
 			m.removeLocked(s)
 			s.core.fail(newErr(ReasonAbnormalEnd, s.id,
 				"Participant "+identity+" unexpectedly disconnected in the middle of sending data", nil), nil)
@@ -436,11 +439,12 @@ func (m *Manager) HandleParticipantDisconnected(identity string) {
 }
 
 // HandleParticipantSessionEnded fails with ErrAbnormalEnd the open incoming
-// streams that the session sid of identity was sending (its header carried
-// that participant_sid), and only those: the participant is still in the room
-// with a new session (it reconnected fully), which does not continue them,
-// and the server never reports the old session's departure. Streams whose
-// header carried no sid are left alone.
+// streams that the session sid of identity was sending (their header carried
+// that participant_sid, whatever identity it carried: see
+// HandleParticipantDisconnected), and only those: the participant is still in
+// the room with a new session (it reconnected fully), which does not continue
+// them, and the server never reports the old session's departure. Streams
+// whose header carried no sid are left alone.
 func (m *Manager) HandleParticipantSessionEnded(identity, sid string) {
 	if sid == "" {
 		return
@@ -448,7 +452,7 @@ func (m *Manager) HandleParticipantSessionEnded(identity, sid string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, s := range m.open {
-		if s.sender == identity && s.senderSID == sid {
+		if s.senderSID == sid {
 			m.removeLocked(s)
 			s.core.fail(newErr(ReasonAbnormalEnd, s.id,
 				"Participant "+identity+" reconnected in the middle of sending data", nil), nil)

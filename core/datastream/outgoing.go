@@ -43,6 +43,11 @@ type SendTextOptions struct {
 	DisableCompression bool
 	// OnProgress is called with the fraction of the payload sent, in [0, 1].
 	OnProgress func(float64)
+	// SenderIdentity, when set, is the participant an agent sends the text
+	// on behalf of (for example the user whose speech it transcribes): the
+	// SFU keeps it on the stream's header from an agent, and the receivers
+	// see it as the sender. "" means the local participant.
+	SenderIdentity string
 }
 
 // SendBytesOptions configures SendBytes.
@@ -146,8 +151,10 @@ func (m *Manager) sendPacket(ctx context.Context, streamID string, pkt *lkpb.Dat
 	return nil
 }
 
-func headerPacket(dests []string, h *lkpb.DataStream_Header) *lkpb.DataPacket {
-	return &lkpb.DataPacket{Kind: lkpb.DataPacket_RELIABLE, DestinationIdentities: dests,
+// headerPacket is the packet of a stream's header; sender, when not "", is the identity an
+// agent sends a text stream on behalf of (the SFU keeps it on a header from an agent only).
+func headerPacket(dests []string, sender string, h *lkpb.DataStream_Header) *lkpb.DataPacket {
+	return &lkpb.DataPacket{Kind: lkpb.DataPacket_RELIABLE, DestinationIdentities: dests, ParticipantIdentity: sender,
 		Value: &lkpb.DataPacket_StreamHeader{StreamHeader: h}}
 }
 
@@ -210,7 +217,7 @@ func (m *Manager) SendText(ctx context.Context, text string, opts SendTextOption
 	th := &lkpb.DataStream_TextHeader{AttachedStreamIds: append([]string(nil), opts.AttachedStreamIDs...)}
 	h.ContentHeader = &lkpb.DataStream_Header_TextHeader{TextHeader: th}
 	info := TextStreamInfo{AttachedStreamIDs: th.AttachedStreamIds}
-	si, err := m.sendOneShot(ctx, h, stringBytes(text), true, opts.DestinationIdentities, len(opts.AttachedStreamIDs) == 0, opts.DisableCompression, opts.OnProgress)
+	si, err := m.sendOneShot(ctx, h, stringBytes(text), true, opts.DestinationIdentities, opts.SenderIdentity, len(opts.AttachedStreamIDs) == 0, opts.DisableCompression, opts.OnProgress)
 	info.StreamInfo = si
 	return info, err
 }
@@ -229,11 +236,11 @@ func (m *Manager) SendBytes(ctx context.Context, data []byte, opts SendBytesOpti
 	}
 	h := m.newHeader(id, opts.Topic, mime, opts.Attributes, u64(uint64(len(data))))
 	h.ContentHeader = &lkpb.DataStream_Header_ByteHeader{ByteHeader: &lkpb.DataStream_ByteHeader{Name: name}}
-	si, err := m.sendOneShot(ctx, h, data, false, opts.DestinationIdentities, true, opts.DisableCompression, opts.OnProgress)
+	si, err := m.sendOneShot(ctx, h, data, false, opts.DestinationIdentities, "", true, opts.DisableCompression, opts.OnProgress)
 	return ByteStreamInfo{StreamInfo: si, Name: name}, err
 }
 
-func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, data []byte, text bool, dests []string, inlineAllowed, noCompress bool, onProgress func(float64)) (StreamInfo, error) {
+func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, data []byte, text bool, dests []string, sender string, inlineAllowed, noCompress bool, onProgress func(float64)) (StreamInfo, error) {
 	dests = append([]string(nil), dests...)
 	info := StreamInfo{
 		ID: h.StreamId, Topic: h.Topic, MimeType: h.MimeType, Timestamp: time.UnixMilli(h.Timestamp),
@@ -254,7 +261,7 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 			// predicts several chunks, so it would not have gone inline).
 			h.Compression = lkpb.DataStream_DEFLATE_RAW
 			info.Compression = h.Compression
-			return info, m.streamBody(ctx, h, dests, bytes.NewReader(data), uint64(len(data)), onProgress, z)
+			return info, m.streamBody(ctx, h, dests, sender, bytes.NewReader(data), uint64(len(data)), onProgress, z)
 		}
 		compress = worth
 	}
@@ -275,7 +282,7 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 				h.InlineContent = []byte{}
 			}
 		}
-		pkt := headerPacket(dests, h)
+		pkt := headerPacket(dests, sender, h)
 		if proto.Size(pkt) <= ChunkSize {
 			info.Inline, info.Compression = true, h.Compression
 			if err := m.sendPacket(ctx, h.StreamId, pkt); err != nil {
@@ -302,7 +309,7 @@ func (m *Manager) sendOneShot(ctx context.Context, h *lkpb.DataStream_Header, da
 		}
 	}
 	info.Compression = h.Compression
-	hp := headerPacket(dests, h)
+	hp := headerPacket(dests, sender, h)
 	if proto.Size(hp) > ChunkSize {
 		return info, newErr(ReasonHeaderTooLarge, h.StreamId, fmt.Sprintf("header of data stream %s is %d bytes, more than %d", h.StreamId, proto.Size(hp), ChunkSize), nil)
 	}
@@ -367,7 +374,7 @@ func (m *Manager) SendFile(ctx context.Context, r io.Reader, size uint64, opts S
 	}}
 	ctx, release := m.bind(ctx)
 	defer release()
-	return info, m.streamBody(ctx, h, dests, r, size, opts.OnProgress, m.flate)
+	return info, m.streamBody(ctx, h, dests, "", r, size, opts.OnProgress, m.flate)
 }
 
 // streamBody sends a stream's header, then size bytes read from r in
@@ -375,9 +382,9 @@ func (m *Manager) SendFile(ctx context.Context, r io.Reader, size uint64, opts S
 // of z) when h says so — then its trailer. If r fails or ends early the
 // stream is closed with an abnormal trailer; if sending fails after the
 // header it is aborted.
-func (m *Manager) streamBody(ctx context.Context, h *lkpb.DataStream_Header, dests []string, r io.Reader, size uint64, onProgress func(float64), z *flatePool) error {
+func (m *Manager) streamBody(ctx context.Context, h *lkpb.DataStream_Header, dests []string, sender string, r io.Reader, size uint64, onProgress func(float64), z *flatePool) error {
 	id := h.StreamId
-	hp := headerPacket(dests, h)
+	hp := headerPacket(dests, sender, h)
 	if proto.Size(hp) > ChunkSize {
 		return newErr(ReasonHeaderTooLarge, id, fmt.Sprintf("header of data stream %s is %d bytes, more than %d", id, proto.Size(hp), ChunkSize), nil)
 	}

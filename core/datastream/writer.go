@@ -35,6 +35,9 @@ type StreamTextOptions struct {
 	Generated bool
 	// TotalSize declares the total UTF-8 length, if known.
 	TotalSize *uint64
+	// SenderIdentity, when set, is the participant an agent sends the text
+	// on behalf of (see SendTextOptions.SenderIdentity).
+	SenderIdentity string
 }
 
 // StreamBytesOptions configures StreamBytes.
@@ -72,11 +75,11 @@ type streamWriter struct {
 	err    error
 }
 
-func (m *Manager) openWriter(ctx context.Context, h *lkpb.DataStream_Header, dests []string, text bool) (*streamWriter, error) {
+func (m *Manager) openWriter(ctx context.Context, h *lkpb.DataStream_Header, dests []string, sender string, text bool) (*streamWriter, error) {
 	if m.isClosed() {
 		return nil, newErr(ReasonClosed, h.StreamId, "", nil)
 	}
-	hp := headerPacket(dests, h)
+	hp := headerPacket(dests, sender, h)
 	if n := proto.Size(hp); n > ChunkSize {
 		return nil, newErr(ReasonHeaderTooLarge, h.StreamId, fmt.Sprintf("header of data stream %s is %d bytes, more than %d", h.StreamId, n, ChunkSize), nil)
 	}
@@ -170,7 +173,7 @@ func (m *Manager) StreamText(ctx context.Context, opts StreamTextOptions) (*Text
 	}
 	h.ContentHeader = &lkpb.DataStream_Header_TextHeader{TextHeader: th}
 	dests := append([]string(nil), opts.DestinationIdentities...)
-	w, err := m.openWriter(ctx, h, dests, true)
+	w, err := m.openWriter(ctx, h, dests, opts.SenderIdentity, true)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +234,7 @@ func (m *Manager) StreamBytes(ctx context.Context, opts StreamBytesOptions) (*By
 	h := m.newHeader(id, opts.Topic, mime, opts.Attributes, total)
 	h.ContentHeader = &lkpb.DataStream_Header_ByteHeader{ByteHeader: &lkpb.DataStream_ByteHeader{Name: name}}
 	dests := append([]string(nil), opts.DestinationIdentities...)
-	w, err := m.openWriter(ctx, h, dests, false)
+	w, err := m.openWriter(ctx, h, dests, "", false)
 	if err != nil {
 		return nil, err
 	}

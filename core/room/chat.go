@@ -56,13 +56,21 @@ type ChatOptions struct {
 	// DestinationIdentities limits delivery to these participants; empty
 	// means everyone else in the room.
 	DestinationIdentities []string
+	// SenderIdentity, when set, is the participant an agent sends the
+	// message on behalf of (for example the user whose speech it
+	// transcribes): the SFU keeps it on a message from an agent, marking the
+	// message generated, and the receivers see it as the sender. "" means the
+	// local participant.
+	SenderIdentity string
 }
 
 // SendChatMessage sends text as a new chat message (a fresh ID, stamped now)
 // and returns it. It is sent on the reliable channel in call order with the
 // room's other reliable data, encrypted when the room uses end-to-end
-// encryption. Errors: ErrInvalidArgument (text that is not UTF-8), then those
-// of PublishData (ErrPacketTooLarge for a message over the packet limit,
+// encryption. Errors: ErrInvalidArgument (text that is not UTF-8),
+// opts.SenderIdentity naming another participant when it may not (see
+// SendText: ErrPublishDataNotAllowed, ErrInvalidArgument),
+// then those of PublishData (ErrPacketTooLarge for a message over the packet limit,
 // ErrPublishDataNotAllowed, ErrDisconnected, ctx's error).
 func (lp *LocalParticipant) SendChatMessage(ctx context.Context, text string, opts ChatOptions) (ChatMessage, error) {
 	msg := ChatMessage{ID: datastream.NewStreamID(), Timestamp: time.Now().Truncate(time.Millisecond), Message: text}
@@ -90,9 +98,13 @@ func (lp *LocalParticipant) sendChat(ctx context.Context, msg ChatMessage, opts 
 	case !utf8.ValidString(msg.ID):
 		return fmt.Errorf("%w: chat message ID is not UTF-8", ErrInvalidArgument)
 	}
+	if err := lp.checkOnBehalf(opts.SenderIdentity); err != nil {
+		return err
+	}
 	return lp.room.sendPacket(ctx, &lkpb.DataPacket{
 		Kind:                  lkpb.DataPacket_RELIABLE,
 		DestinationIdentities: opts.DestinationIdentities,
+		ParticipantIdentity:   opts.SenderIdentity,
 		Value:                 &lkpb.DataPacket_ChatMessage{ChatMessage: chatMessageToProto(msg)},
 	}, true)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/lkcore/lkcore/core/datastream"
 	"github.com/lkcore/lkcore/core/lkpb"
@@ -91,7 +92,7 @@ func (d *dataAPI) sessionsEnded(evs []Event) {
 		case ParticipantDisconnected:
 			id := e.Participant.Identity()
 			d.rpc.HandleParticipantDisconnected(id)
-			d.ds.HandleParticipantDisconnected(id)
+			d.ds.HandleParticipantDisconnected(id, e.Participant.SID())
 		case ParticipantInfoChanged:
 			if e.OldSID != e.Info.SID {
 				d.ds.HandleParticipantSessionEnded(e.Info.Identity, e.OldSID)
@@ -115,7 +116,7 @@ func (d *dataAPI) unannouncedSessionsEnded(gone []endedSession) {
 	for _, g := range gone {
 		if !g.stillKnown {
 			d.rpc.HandleParticipantDisconnected(g.identity)
-			d.ds.HandleParticipantDisconnected(g.identity)
+			d.ds.HandleParticipantDisconnected(g.identity, g.sid)
 		} else {
 			d.ds.HandleParticipantSessionEnded(g.identity, g.sid)
 			d.rpc.HandleParticipantSessionEnded(g.identity, g.sid)
@@ -253,7 +254,12 @@ func (r *Room) closedErr(err error) error {
 // SendText sends text as one text stream (JS sendText): inline and
 // deflate-raw compressed when every recipient supports it, else chunked. It
 // returns when the last packet has been handed to the reliable channel.
+// opts.SenderIdentity naming another participant is checked first (see
+// checkOnBehalf: ErrPublishDataNotAllowed, ErrInvalidArgument).
 func (lp *LocalParticipant) SendText(ctx context.Context, text string, opts datastream.SendTextOptions) (datastream.TextStreamInfo, error) {
+	if err := lp.checkOnBehalf(opts.SenderIdentity); err != nil {
+		return datastream.TextStreamInfo{}, err
+	}
 	info, err := lp.room.dapi.ds.SendText(ctx, text, opts)
 	return info, lp.room.closedErr(err)
 }
@@ -276,10 +282,37 @@ func (lp *LocalParticipant) SendFile(ctx context.Context, r io.Reader, size uint
 // StreamText opens an incremental text stream and sends its header; write
 // to the returned writer and Close it to send the trailer. ctx bounds the
 // whole stream. The writer's errors come straight from core/datastream
-// (datastream.ErrClosed once the room has disconnected).
+// (datastream.ErrClosed once the room has disconnected). opts.SenderIdentity
+// is checked as SendText's.
 func (lp *LocalParticipant) StreamText(ctx context.Context, opts datastream.StreamTextOptions) (*datastream.TextStreamWriter, error) {
+	if err := lp.checkOnBehalf(opts.SenderIdentity); err != nil {
+		return nil, err
+	}
 	w, err := lp.room.dapi.ds.StreamText(ctx, opts)
 	return w, lp.room.closedErr(err)
+}
+
+// checkOnBehalf checks a sender identity an agent gives a text stream or a
+// chat message: livekit-server keeps an identity other than the sender's
+// own only on a text stream's header or a chat message from an agent (and
+// marks them generated), and stamps the sender's own everywhere else — on
+// an end-to-end encrypted packet too, whose content it cannot read. So
+// another participant's identity is refused with ErrPublishDataNotAllowed
+// unless the local participant is an agent, and with ErrInvalidArgument in
+// an encrypted room or when it is not UTF-8; "" or the local identity are
+// fine.
+func (lp *LocalParticipant) checkOnBehalf(sender string) error {
+	switch {
+	case sender == "" || sender == lp.Identity():
+		return nil
+	case !utf8.ValidString(sender):
+		return fmt.Errorf("%w: sender identity is not UTF-8", ErrInvalidArgument)
+	case lp.Kind() != ParticipantAgent:
+		return fmt.Errorf("%w: only an agent may send on behalf of another participant (this participant is %v)", ErrPublishDataNotAllowed, lp.Kind())
+	case lp.room.e2ee != nil:
+		return fmt.Errorf("%w: sending on behalf of another participant is impossible in an end-to-end encrypted room (the server stamps the sender on the encrypted packet)", ErrInvalidArgument)
+	}
+	return nil
 }
 
 // StreamBytes opens an incremental byte stream and sends its header (see

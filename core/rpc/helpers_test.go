@@ -105,7 +105,7 @@ func (n *node) handle(pkt *lkpb.DataPacket) {
 }
 
 func (n *node) left(identity string) {
-	n.ds.HandleParticipantDisconnected(identity)
+	n.ds.HandleParticipantDisconnected(identity, "")
 	n.rpc.HandleParticipantDisconnected(identity)
 }
 
