@@ -2010,8 +2010,12 @@ type SendChatMessageRequest struct {
 	Message    string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// Empty = everyone in the room.
 	DestinationIdentities []string `protobuf:"bytes,3,rep,name=destination_identities,json=destinationIdentities,proto3" json:"destination_identities,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// ABI 1.21: the participant an agent sends the message on behalf of (as
+	// TextStreamOptions.sender_identity; the server marks the message generated). Empty = the
+	// local participant.
+	SenderIdentity string `protobuf:"bytes,4,opt,name=sender_identity,json=senderIdentity,proto3" json:"sender_identity,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SendChatMessageRequest) Reset() {
@@ -2065,6 +2069,13 @@ func (x *SendChatMessageRequest) GetDestinationIdentities() []string {
 	return nil
 }
 
+func (x *SendChatMessageRequest) GetSenderIdentity() string {
+	if x != nil {
+		return x.SenderIdentity
+	}
+	return ""
+}
+
 // EditChatMessageRequest (ASYNC, ABI 1.20) sends a new text for a message sent before (the
 // original's id and timestamp, stamped with the edit time); Completion.edit_chat_message is the
 // edit as sent. Errors: INVALID_ARGUMENT (in the Response when there is no original; in the
@@ -2076,8 +2087,10 @@ type EditChatMessageRequest struct {
 	Original   *ChatMessage           `protobuf:"bytes,3,opt,name=original,proto3" json:"original,omitempty"`
 	// Empty = everyone in the room.
 	DestinationIdentities []string `protobuf:"bytes,4,rep,name=destination_identities,json=destinationIdentities,proto3" json:"destination_identities,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// ABI 1.21: as SendChatMessageRequest.sender_identity.
+	SenderIdentity string `protobuf:"bytes,5,opt,name=sender_identity,json=senderIdentity,proto3" json:"sender_identity,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *EditChatMessageRequest) Reset() {
@@ -2136,6 +2149,13 @@ func (x *EditChatMessageRequest) GetDestinationIdentities() []string {
 		return x.DestinationIdentities
 	}
 	return nil
+}
+
+func (x *EditChatMessageRequest) GetSenderIdentity() string {
+	if x != nil {
+		return x.SenderIdentity
+	}
+	return ""
 }
 
 // SetLocalMetadataRequest, SetLocalNameRequest and SetLocalAttributesRequest (ASYNC) complete once
@@ -3662,18 +3682,20 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x1bPublishTranscriptionRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12B\n" +
-	"\rtranscription\x18\x02 \x01(\v2\x1c.lkcore.ffi.v1.TranscriptionR\rtranscription\"\x8a\x01\n" +
+	"\rtranscription\x18\x02 \x01(\v2\x1c.lkcore.ffi.v1.TranscriptionR\rtranscription\"\xb3\x01\n" +
 	"\x16SendChatMessageRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x125\n" +
-	"\x16destination_identities\x18\x03 \x03(\tR\x15destinationIdentities\"\xc2\x01\n" +
+	"\x16destination_identities\x18\x03 \x03(\tR\x15destinationIdentities\x12'\n" +
+	"\x0fsender_identity\x18\x04 \x01(\tR\x0esenderIdentity\"\xeb\x01\n" +
 	"\x16EditChatMessageRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x126\n" +
 	"\boriginal\x18\x03 \x01(\v2\x1a.lkcore.ffi.v1.ChatMessageR\boriginal\x125\n" +
-	"\x16destination_identities\x18\x04 \x03(\tR\x15destinationIdentities\"V\n" +
+	"\x16destination_identities\x18\x04 \x03(\tR\x15destinationIdentities\x12'\n" +
+	"\x0fsender_identity\x18\x05 \x01(\tR\x0esenderIdentity\"V\n" +
 	"\x17SetLocalMetadataRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12\x1a\n" +

@@ -217,8 +217,14 @@ type TextStreamOptions struct {
 	ReplyToStreamId   string                          `protobuf:"bytes,4,opt,name=reply_to_stream_id,json=replyToStreamId,proto3" json:"reply_to_stream_id,omitempty"`
 	AttachedStreamIds []string                        `protobuf:"bytes,5,rep,name=attached_stream_ids,json=attachedStreamIds,proto3" json:"attached_stream_ids,omitempty"`
 	Generated         bool                            `protobuf:"varint,6,opt,name=generated,proto3" json:"generated,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// ABI 1.21: the participant an agent sends the text on behalf of (e.g. the user whose speech
+	// it transcribes; the server keeps it on an agent's text stream and marks it generated, and
+	// the receivers see it as the sender). Empty = the local participant. NOT_ALLOWED unless the
+	// local participant is an agent; INVALID_ARGUMENT in an encrypted room (the server stamps the
+	// sender on an encrypted packet).
+	SenderIdentity string `protobuf:"bytes,7,opt,name=sender_identity,json=senderIdentity,proto3" json:"sender_identity,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TextStreamOptions) Reset() {
@@ -291,6 +297,13 @@ func (x *TextStreamOptions) GetGenerated() bool {
 		return x.Generated
 	}
 	return false
+}
+
+func (x *TextStreamOptions) GetSenderIdentity() string {
+	if x != nil {
+		return x.SenderIdentity
+	}
+	return ""
 }
 
 // ByteStreamOptions are the byte-only options.
@@ -1653,14 +1666,15 @@ const file_lkcore_ffi_stream_proto_rawDesc = "" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0f\n" +
-	"\r_total_length\"\xb4\x03\n" +
+	"\r_total_length\"\xdd\x03\n" +
 	"\x11TextStreamOptions\x124\n" +
 	"\x06common\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.StreamOptionsR\x06common\x12U\n" +
 	"\x0eoperation_type\x18\x02 \x01(\x0e2..lkcore.ffi.v1.TextStreamOptions.OperationTypeR\roperationType\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x05R\aversion\x12+\n" +
 	"\x12reply_to_stream_id\x18\x04 \x01(\tR\x0freplyToStreamId\x12.\n" +
 	"\x13attached_stream_ids\x18\x05 \x03(\tR\x11attachedStreamIds\x12\x1c\n" +
-	"\tgenerated\x18\x06 \x01(\bR\tgenerated\"}\n" +
+	"\tgenerated\x18\x06 \x01(\bR\tgenerated\x12'\n" +
+	"\x0fsender_identity\x18\a \x01(\tR\x0esenderIdentity\"}\n" +
 	"\rOperationType\x12\x19\n" +
 	"\x15OPERATION_TYPE_CREATE\x10\x00\x12\x19\n" +
 	"\x15OPERATION_TYPE_UPDATE\x10\x01\x12\x19\n" +

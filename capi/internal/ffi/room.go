@@ -700,7 +700,7 @@ func (c *Client) publishSipDtmf(k *call, m *ffipb.PublishSipDtmfRequest) error {
 
 // sendChatMessage handles SendChatMessageRequest (ASYNC, ABI 1.20).
 func (c *Client) sendChatMessage(k *call, m *ffipb.SendChatMessageRequest) error {
-	text, opts := m.GetMessage(), room.ChatOptions{DestinationIdentities: m.GetDestinationIdentities()}
+	text, opts := m.GetMessage(), room.ChatOptions{DestinationIdentities: m.GetDestinationIdentities(), SenderIdentity: m.GetSenderIdentity()}
 	return c.sendInTurnWith(k, m.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) (*ffipb.Completion, error) {
 		sent, err := lp.SendChatMessage(ctx, text, opts)
 		if err != nil {
@@ -716,7 +716,7 @@ func (c *Client) editChatMessage(k *call, m *ffipb.EditChatMessageRequest) error
 		return Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "edit_chat_message needs the original message")
 	}
 	text, original := m.GetMessage(), chatMessageFromProto(m.GetOriginal())
-	opts := room.ChatOptions{DestinationIdentities: m.GetDestinationIdentities()}
+	opts := room.ChatOptions{DestinationIdentities: m.GetDestinationIdentities(), SenderIdentity: m.GetSenderIdentity()}
 	return c.sendInTurnWith(k, m.GetRoomHandle(), func(ctx context.Context, lp *room.LocalParticipant) (*ffipb.Completion, error) {
 		edit, err := lp.EditChatMessage(ctx, text, original, opts)
 		if err != nil {

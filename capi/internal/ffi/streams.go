@@ -374,7 +374,7 @@ func (c *Client) sendText(k *call, m *ffipb.SendTextRequest) error {
 	}
 	opts := datastream.SendTextOptions{
 		Topic: co.GetTopic(), DestinationIdentities: co.GetDestinationIdentities(), Attributes: co.GetAttributes(),
-		StreamID: co.GetStreamId(), AttachedStreamIDs: o.GetAttachedStreamIds(),
+		StreamID: co.GetStreamId(), AttachedStreamIDs: o.GetAttachedStreamIds(), SenderIdentity: o.GetSenderIdentity(),
 	}
 	return k.start(func(ctx context.Context) (*ffipb.Completion, error) {
 		info, err := rm.LocalParticipant().SendText(ctx, text, opts)
@@ -465,7 +465,7 @@ func textWriterOptions(o *ffipb.TextStreamOptions) datastream.StreamTextOptions 
 		Topic: co.GetTopic(), DestinationIdentities: co.GetDestinationIdentities(), Attributes: co.GetAttributes(),
 		StreamID: co.GetStreamId(), OperationType: lkpb.DataStream_OperationType(o.GetOperationType()),
 		Version: o.GetVersion(), ReplyToStreamID: o.GetReplyToStreamId(), AttachedStreamIDs: o.GetAttachedStreamIds(),
-		Generated: o.GetGenerated(), TotalSize: co.TotalLength,
+		Generated: o.GetGenerated(), TotalSize: co.TotalLength, SenderIdentity: o.GetSenderIdentity(),
 	}
 }
 
