@@ -43,6 +43,8 @@ from .participant import (
     ParticipantPermission,
     ParticipantTrackPermission,
     RemoteParticipant,
+    Transcription,
+    TranscriptionSegment,
 )
 from .room import (
     ConnectionState,
@@ -105,6 +107,8 @@ __all__ = [
     "TextStreamInfo",
     "TextStreamReader",
     "TextStreamWriter",
+    "Transcription",
+    "TranscriptionSegment",
     "VersionInfo",
     "abi_version",
     "errors",

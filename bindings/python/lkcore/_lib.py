@@ -39,9 +39,11 @@ __all__ = [
 
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
-#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 20, for subscription
+#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 21, for transcriptions
+#: (``publish_transcription``, ``transcription_received``) and ``sender_identity`` (a library
+#: before 1.21 would ignore it and send in the agent's own name); since 20, for subscription
 #: permissions (``set_track_subscription_permissions``,
-#: ``data_track_subscription_permission_changed``); since 19, for DTMF
+#: ``data_track_subscription_permission_changed``) and legacy chat messages; since 19, for DTMF
 #: (``publish_dtmf``, ``sip_dtmf_received``), ``Participant.kind_details`` and the room's
 #: publisher count, recording state and timeouts; since 18, for the
 #: ``RoomMoved`` room event (``moved``: a library before 1.18 ignores a move to another room);
@@ -56,7 +58,7 @@ ABI_VERSION_MAJOR = 1
 #: since 13, ``SubscribeDataTrackRequest.buffer_bytes`` and the default subscription buffer
 #: that ``subscribe()`` relies on; since 11, ``RoomEvent.owned_handles``; since 10,
 #: ``lk_data_track_read_frame`` and the ``RemoteDataTrackSidChanged`` room event).
-ABI_VERSION_MINOR = 20
+ABI_VERSION_MINOR = 21
 
 _LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
 _DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")

@@ -128,12 +128,14 @@ def _text_options(
     reply_to_id: str,
     attached_stream_ids: Sequence[str],
     generated: bool,
+    sender_identity: str,
 ) -> pb.TextStreamOptions:
     return pb.TextStreamOptions(
         common=_common(topic, attributes, destination_identities, stream_id, total_length),
         reply_to_stream_id=reply_to_id,
         attached_stream_ids=list(attached_stream_ids),
         generated=generated,
+        sender_identity=sender_identity,
     )
 
 

@@ -28,6 +28,8 @@ __all__ = [
     "ParticipantKind",
     "ParticipantPermission",
     "ParticipantTrackPermission",
+    "Transcription",
+    "TranscriptionSegment",
     "Participant",
     "LocalParticipant",
     "RemoteParticipant",
@@ -104,6 +106,71 @@ class ChatMessage:
             edit_timestamp_ms=self.edit_timestamp_ms,
             deleted=self.deleted,
             generated=self.generated,
+        )
+
+
+@dataclass(frozen=True)
+class TranscriptionSegment:
+    """One piece of transcribed text (the fields in the order of ``livekit.rtc``'s).
+
+    Attributes:
+        id: identifies the segment; its updates (interim text, then the final one) repeat it.
+        text: the text so far.
+        start_time: the segment's start in the transcribed track's media, in the sender's unit
+            (passed unchanged; 0 when not said).
+        end_time: its end, likewise.
+        language: the language of the text (e.g. "en"); "" if not known.
+        final: set on the segment's last update.
+    """
+
+    id: str
+    text: str
+    start_time: int = 0
+    end_time: int = 0
+    language: str = ""
+    final: bool = False
+
+    @classmethod
+    def _from_proto(cls, s: pb.TranscriptionSegment) -> "TranscriptionSegment":
+        return cls(s.id, s.text, s.start_time, s.end_time, s.language, s.final)
+
+    def _to_proto(self) -> pb.TranscriptionSegment:
+        return pb.TranscriptionSegment(
+            id=self.id,
+            text=self.text,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            final=self.final,
+            language=self.language,
+        )
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """A legacy transcription: an agent's segments of text for one participant's track.
+
+    Attributes:
+        participant_identity: whose speech was transcribed (not the sender; may be the local
+            participant).
+        track_sid: the transcribed track's sid; "" if the sender names none.
+        segments: the segments, in the sender's order (a tuple when received).
+    """
+
+    participant_identity: str
+    track_sid: str
+    segments: Sequence[TranscriptionSegment]
+
+    @classmethod
+    def _from_proto(cls, t: pb.Transcription) -> "Transcription":
+        return cls(
+            t.participant_identity, t.track_sid, tuple(TranscriptionSegment._from_proto(s) for s in t.segments)
+        )
+
+    def _to_proto(self) -> pb.Transcription:
+        return pb.Transcription(
+            participant_identity=self.participant_identity,
+            track_sid=self.track_sid,
+            segments=[s._to_proto() for s in self.segments],
         )
 
 
@@ -283,16 +350,22 @@ class LocalParticipant(Participant):
             )
         )
 
-    async def send_chat_message(self, message: str, *, destination_identities: Sequence[str] = ()) -> ChatMessage:
+    async def send_chat_message(
+        self, message: str, *, destination_identities: Sequence[str] = (), sender_identity: str = ""
+    ) -> ChatMessage:
         """Sends ``message`` as a new legacy chat message (a fresh id, stamped now) and returns it.
 
         Sent on the reliable channel in call order with ``publish_data``, end-to-end encrypted
         when the room is. The official SDKs deprecate it for ``send_text`` on ``"lk.chat"``;
-        use it to talk with clients that still chat this way.
+        use it to talk with clients that still chat this way. ``sender_identity`` (an agent
+        only): as for ``send_text``; the server marks the message generated.
 
         Raises:
             PayloadTooLargeError: the message exceeds the 64 000-byte packet limit.
-            NotAllowedError: the server does not let this participant publish data.
+            NotAllowedError: the server does not let this participant publish data, or
+                ``sender_identity`` names another participant and this one is not an agent.
+            InvalidArgumentError: ``sender_identity`` names another participant in an end-to-end
+                encrypted room.
             DisconnectedError: the room is not connected.
         """
         comp = await self._session.request_async(
@@ -301,20 +374,27 @@ class LocalParticipant(Participant):
                     room_handle=self._session.require_handle(),
                     message=message,
                     destination_identities=list(destination_identities),
+                    sender_identity=sender_identity,
                 )
             )
         )
         return ChatMessage._from_proto(comp.send_chat_message)
 
     async def edit_chat_message(
-        self, message: str, original: ChatMessage, *, destination_identities: Sequence[str] = ()
+        self,
+        message: str,
+        original: ChatMessage,
+        *,
+        destination_identities: Sequence[str] = (),
+        sender_identity: str = "",
     ) -> ChatMessage:
         """Sends ``message`` as the new text of ``original`` (its id and timestamp, stamped with
         the edit time) and returns the edit.
 
         Raises:
             InvalidArgumentError: ``original`` has no id.
-            PayloadTooLargeError, NotAllowedError, DisconnectedError: as ``send_chat_message``.
+            PayloadTooLargeError, NotAllowedError, InvalidArgumentError, DisconnectedError: as
+                ``send_chat_message``.
         """
         comp = await self._session.request_async(
             pb.Request(
@@ -323,10 +403,37 @@ class LocalParticipant(Participant):
                     message=message,
                     original=original._to_proto(),
                     destination_identities=list(destination_identities),
+                    sender_identity=sender_identity,
                 )
             )
         )
         return ChatMessage._from_proto(comp.edit_chat_message)
+
+    async def publish_transcription(self, transcription: Transcription) -> None:
+        """Publishes ``transcription`` (an agent's segments of text for a participant's track) to
+        everyone else, on the reliable channel in call order with ``publish_data``.
+
+        This is the legacy transcription packet that the official clients report as
+        ``transcription_received``; newer agents also send the text with ``send_text`` on
+        ``"lk.transcription"``. The server forwards it from an agent only, and it has no
+        end-to-end encrypted form.
+
+        Raises:
+            NotAllowedError: this participant is not an agent (the server would drop it), or
+                may not publish data.
+            InvalidArgumentError: the room uses end-to-end encryption; no
+                ``participant_identity``; no segment or more than 1024; a segment without id.
+            ValueError: a time is negative or not below 2**64.
+            PayloadTooLargeError: it exceeds the 64 000-byte packet limit.
+            DisconnectedError: the room is not connected.
+        """
+        await self._session.request_async(
+            pb.Request(
+                publish_transcription=pb.PublishTranscriptionRequest(
+                    room_handle=self._session.require_handle(), transcription=transcription._to_proto()
+                )
+            )
+        )
 
     async def set_track_subscription_permissions(
         self,
@@ -519,10 +626,30 @@ class LocalParticipant(Participant):
         reply_to_id: str = "",
         attached_stream_ids: Sequence[str] = (),
         generated: bool = False,
+        sender_identity: str = "",
     ) -> TextStreamInfo:
-        """Sends a whole text stream; returns its info once sent."""
+        """Sends a whole text stream; returns its info once sent.
+
+        ``sender_identity`` (an agent only) sends the text on behalf of another participant, e.g.
+        the user whose speech it transcribes: the server keeps that identity and marks the text
+        generated, and the receivers see that participant as the sender. "" means this one.
+
+        Raises:
+            NotAllowedError: ``sender_identity`` names another participant and this one is not
+                an agent.
+            InvalidArgumentError: ``sender_identity`` names another participant in an end-to-end
+                encrypted room (the server stamps the sender on an encrypted packet).
+        """
         opts = _text_options(
-            topic, attributes, destination_identities, stream_id, None, reply_to_id, attached_stream_ids, generated
+            topic,
+            attributes,
+            destination_identities,
+            stream_id,
+            None,
+            reply_to_id,
+            attached_stream_ids,
+            generated,
+            sender_identity,
         )
         comp = await self._session.request_async(
             pb.Request(send_text=pb.SendTextRequest(room_handle=self._session.require_handle(), text=text, options=opts))
@@ -590,10 +717,22 @@ class LocalParticipant(Participant):
         reply_to_id: str = "",
         attached_stream_ids: Sequence[str] = (),
         generated: bool = False,
+        sender_identity: str = "",
     ) -> TextStreamWriter:
-        """Opens an incremental text stream; write to it and close it (or use ``async with``)."""
+        """Opens an incremental text stream; write to it and close it (or use ``async with``).
+
+        ``sender_identity``: as for ``send_text`` (same errors).
+        """
         opts = _text_options(
-            topic, attributes, destination_identities, stream_id, total_size, reply_to_id, attached_stream_ids, generated
+            topic,
+            attributes,
+            destination_identities,
+            stream_id,
+            total_size,
+            reply_to_id,
+            attached_stream_ids,
+            generated,
+            sender_identity,
         )
         w = await self._session.open_writer(
             pb.Request(open_text_writer=pb.OpenTextWriterRequest(room_handle=self._session.require_handle(), options=opts))

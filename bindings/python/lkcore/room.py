@@ -31,6 +31,7 @@ Events (``room.on(name, handler)``; handlers may be sync or async; or iterate ov
 ``data_received``                   (packet: DataPacket)
 ``sip_dtmf_received``               (dtmf: SipDTMF)
 ``chat_message_received``           (message: ChatMessage, participant: RemoteParticipant | None, participant_identity: str)
+``transcription_received``          (transcription: Transcription, participant: RemoteParticipant | None, participant_identity: str) — from an agent; participant is the sender (whose speech: transcription.participant_identity)
 ``data_track_published``            (track: RemoteDataTrack)
 ``data_track_unpublished``          (track: RemoteDataTrack)
 ``data_track_sid_changed``          (track: RemoteDataTrack, old_sid: str)
@@ -94,7 +95,7 @@ from .data_stream import (
 )
 from .data_track import DataTrackInfo, RemoteDataTrack, SubscriptionEndReason
 from .e2ee import E2EEManager
-from .participant import ChatMessage, LocalParticipant, RemoteParticipant
+from .participant import ChatMessage, LocalParticipant, RemoteParticipant, Transcription
 from .rpc import RpcHandler, RpcInvocationData
 
 __all__ = [
@@ -130,6 +131,7 @@ RoomEventName = Literal[
     "data_received",
     "sip_dtmf_received",
     "chat_message_received",
+    "transcription_received",
     "data_track_published",
     "data_track_unpublished",
     "data_track_sid_changed",
@@ -989,6 +991,14 @@ class Room(EventEmitter[RoomEventName]):
                 ChatMessage._from_proto(cm.message),
                 self._remote.get(cm.participant_identity),
                 cm.participant_identity,
+            )
+        elif kind == "transcription_received":
+            tr = re.transcription_received
+            self.emit(
+                "transcription_received",
+                Transcription._from_proto(tr.transcription),
+                self._remote.get(tr.participant_identity),
+                tr.participant_identity,
             )
         elif kind == "sip_dtmf_received":
             t = re.sip_dtmf_received

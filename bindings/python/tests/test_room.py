@@ -497,6 +497,68 @@ async def test_dtmf_reaches_the_other_participants_in_order_with_data(devsfu, to
         assert [d.code for (d,) in got.seen] == [11, 2]
 
 
+async def test_transcriptions(devsfu, room_name) -> None:
+    bob = await connect(devsfu.url, devsfu.token(room_name, "bob"))
+    got = EventWaiter(bob, "transcription_received")
+    data = EventWaiter(bob, "data_received")
+    joined = EventWaiter(bob, "participant_connected")
+    agent = await connect(devsfu.url, devsfu.token(room_name, "agent", "--kind", "agent"))
+    try:
+        await joined.wait(lambda p: p.identity == "agent")
+        tr = lkcore.Transcription(
+            "bob",
+            "TR_mic",
+            [
+                lkcore.TranscriptionSegment("s1", "hello", 10, 400, "en"),
+                lkcore.TranscriptionSegment("s2", "wörld", 500, 900, "de", final=True),
+            ],
+        )
+        with pytest.raises(errors.NotAllowedError):  # not an agent: the server would drop it
+            await bob.local_participant.publish_transcription(tr)
+        with pytest.raises(errors.InvalidArgumentError):
+            await agent.local_participant.publish_transcription(lkcore.Transcription("bob", "", []))
+        await agent.local_participant.publish_transcription(tr)
+        await agent.local_participant.publish_data(b"after")
+        (t, participant, identity) = await got.wait()
+        assert t == lkcore.Transcription("bob", "TR_mic", tuple(tr.segments))
+        assert participant is bob.remote_participants["agent"] and identity == "agent"
+        (pkt,) = await data.wait()
+        assert pkt.data == b"after" and len(got.seen) == 1  # in order, nothing else
+    finally:
+        for r in (agent, bob):
+            await r.disconnect()
+
+
+async def test_sending_on_behalf_of_another_participant(devsfu, room_name) -> None:
+    texts: "asyncio.Queue[tuple[lkcore.TextStreamInfo, str, str]]" = asyncio.Queue()
+
+    async def on_text(reader: lkcore.TextStreamReader, identity: str) -> None:
+        await texts.put((reader.info, identity, await reader.read_all()))
+
+    bob = lkcore.Room()
+    bob.register_text_stream_handler("lk.transcription", on_text)
+    await asyncio.wait_for(bob.connect(devsfu.url, devsfu.token(room_name, "bob")), GUARD)
+    chats = EventWaiter(bob, "chat_message_received")
+    agent = await connect(devsfu.url, devsfu.token(room_name, "agent", "--kind", "agent"))
+    try:
+        with pytest.raises(errors.NotAllowedError):  # only an agent may
+            await bob.local_participant.send_text("x", topic="lk.transcription", sender_identity="agent")
+        lp = agent.local_participant
+        await lp.send_text("said by the user", topic="lk.transcription", sender_identity="user")
+        info, identity, text = await asyncio.wait_for(texts.get(), GUARD)
+        assert (identity, text, info.generated) == ("user", "said by the user", True)
+        async with await lp.stream_text(topic="lk.transcription", sender_identity="user") as w:
+            await w.write("streamed")
+        info, identity, text = await asyncio.wait_for(texts.get(), GUARD)
+        assert (identity, text, info.generated) == ("user", "streamed", True)
+        sent = await lp.send_chat_message("hi", sender_identity="user")
+        (m, participant, identity) = await chats.wait()
+        assert (m.id, m.message, m.generated, participant, identity) == (sent.id, "hi", True, None, "user")
+    finally:
+        for r in (agent, bob):
+            await r.disconnect()
+
+
 async def test_participant_kinds_and_kind_details(devsfu, room_name) -> None:
     observer = await connect(devsfu.url, devsfu.token(room_name, "observer"))
     joined = EventWaiter(observer, "participant_connected")
