@@ -23,14 +23,20 @@ func e2eeTrio(t *testing.T, ctx context.Context, s *sfu.Server, roomName string)
 	alice = joinPeer(t, ctx, s, roomName, "alice", room.Options{E2EE: opts})
 	bob = joinPeer(t, ctx, s, roomName, "bob", room.Options{E2EE: opts})
 	carol = joinPeer(t, ctx, s, roomName, "carol", room.Options{})
-	for _, x := range []*peer{alice, bob, carol} {
-		for _, id := range []string{"alice", "bob", "carol"} {
-			if id != x.r.LocalParticipant().Identity() {
-				waitRemote(t, ctx, x.r, id)
+	knowEachOther(t, ctx, alice, bob, carol)
+	return alice, bob, carol
+}
+
+// knowEachOther waits until every one of peers knows all the others.
+func knowEachOther(t *testing.T, ctx context.Context, peers ...*peer) {
+	t.Helper()
+	for _, x := range peers {
+		for _, y := range peers {
+			if x != y {
+				waitRemote(t, ctx, x.r, y.r.LocalParticipant().Identity())
 			}
 		}
 	}
-	return alice, bob, carol
 }
 
 // DTMF between participants of an E2EE room: sent in clear (a participant

@@ -35,9 +35,7 @@ func TestSendingOnBehalfOfAnotherParticipant(t *testing.T) {
 	}
 	bob := joinPeer(t, ctx, s, "behalf", "bob", room.Options{})
 	agent := joinPeer(t, ctx, s, "behalf", "agent", room.Options{}, auth.WithKind("agent"))
-	for _, id := range []string{"bob", "agent"} {
-		waitRemote(t, ctx, carol.r, id)
-	}
+	knowEachOther(t, ctx, carol, bob, agent)
 	next := func() received {
 		t.Helper()
 		select {

@@ -24,13 +24,7 @@ func TestTranscriptions(t *testing.T) {
 	agent := joinPeer(t, ctx, s, "transcripts", "agent", room.Options{}, auth.WithKind("agent"))
 	bob := joinPeer(t, ctx, s, "transcripts", "bob", room.Options{})
 	carol := joinPeer(t, ctx, s, "transcripts", "carol", room.Options{})
-	for _, x := range []*peer{agent, bob, carol} {
-		for _, id := range []string{"agent", "bob", "carol"} {
-			if id != x.r.LocalParticipant().Identity() {
-				waitRemote(t, ctx, x.r, id)
-			}
-		}
-	}
+	knowEachOther(t, ctx, agent, bob, carol)
 	tr := room.Transcription{ParticipantIdentity: "bob", TrackSID: "TR_bobmic", Segments: []room.TranscriptionSegment{
 		{ID: "seg-1", Text: "hello", StartTime: 120, EndTime: 480, Language: "en"},
 		{ID: "seg-2", Text: "wörld", StartTime: 500, EndTime: 900, Final: true, Language: "de"},
