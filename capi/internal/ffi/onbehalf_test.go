@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
-	"github.com/lkcore/lkcore/core/auth"
 	"github.com/lkcore/lkcore/tests/devsfu"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
@@ -18,13 +17,7 @@ func TestE2ESendingOnBehalf(t *testing.T) {
 	br := bob.createRoom(nil)
 	registerStreams(t, bob, br, ffipb.StreamKind_STREAM_KIND_TEXT, "lk.transcription", ffipb.DeliveryMode_DELIVERY_MODE_EVENTS, 0)
 	bob.connect(br, s.URL(), mintToken(t, s, "behalf", "bob"))
-	agent := newHost(t)
-	tok, err := s.Token("behalf", "agent", auth.WithKind("agent"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ar := agent.createRoom(nil)
-	agent.connect(ar, s.URL(), tok)
+	agent, ar := joinAgent(t, s, "behalf", "agent")
 	bob.roomEvent("bob sees the agent", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
 
 	opts := &ffipb.TextStreamOptions{Common: &ffipb.StreamOptions{Topic: "lk.transcription"}, SenderIdentity: "user"}

@@ -10,18 +10,25 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// joinAgent creates a host, a room and connects it as identity, a participant of kind agent.
+func joinAgent(t *testing.T, s *sfu.Server, roomName, identity string) (*host, uint64) {
+	t.Helper()
+	tok, err := s.Token(roomName, identity, auth.WithKind("agent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHost(t)
+	rh := h.createRoom(nil)
+	h.connect(rh, s.URL(), tok)
+	return h, rh
+}
+
 // PublishTranscriptionRequest from an agent reaches bob as TranscriptionReceived, whole and in
 // request order with a data packet; a participant that is not an agent gets NOT_ALLOWED in the
 // completion, a request without a transcription INVALID_ARGUMENT in the response.
 func TestE2ETranscriptions(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{})
-	agent := newHost(t)
-	tok, err := s.Token("transcripts", "agent", auth.WithKind("agent"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ar := agent.createRoom(nil)
-	agent.connect(ar, s.URL(), tok)
+	agent, ar := joinAgent(t, s, "transcripts", "agent")
 	bob, br, _ := joinHost(t, s, "transcripts", "bob")
 	agent.roomEvent("the agent sees bob", 0, func(e *ffipb.RoomEvent) bool { return e.GetParticipantConnected() != nil })
 
