@@ -94,6 +94,24 @@ sealed class RoomEvent {
         val message: ChatMessage,
     ) : RoomEvent()
 
+    /**
+     * A legacy transcription arrived from another participant (ABI 1.21; what the Rust and
+     * Python SDKs' `publish_transcription` and [Room.publishTranscription] send, the official
+     * clients' transcription event): an agent's segments of text for
+     * [Transcription.participantIdentity]'s speech. Like [DataReceived] it keeps its place among
+     * the room's data.
+     */
+    data class TranscriptionReceived(
+        /**
+         * The sender's identity, an agent (the server forwards no one else's); empty when a
+         * server-side SDK or a hidden participant sent it. Whose speech it is says
+         * [Transcription.participantIdentity].
+         */
+        val participantIdentity: String,
+        /** The transcription as received. */
+        val transcription: Transcription,
+    ) : RoomEvent()
+
     /** A remote participant published a data track. */
     data class DataTrackPublished(val track: RemoteDataTrack) : RoomEvent()
 

@@ -20,9 +20,10 @@ internal const val ABI_MAJOR = 1
  * GetE2eeStatsResponse.participant_states, 1.17, which E2eeStats.encryptionStates reads; the
  * RoomMoved event, 1.18: an older library ignores a move to another room; DTMF, kind details and
  * the room's recording state, 1.19; subscription permissions,
- * DataTrackSubscriptionPermissionChanged and the legacy chat messages, 1.20).
+ * DataTrackSubscriptionPermissionChanged and the legacy chat messages, 1.20; the legacy
+ * transcriptions, 1.21).
  */
-internal const val ABI_MINOR = 20
+internal const val ABI_MINOR = 21
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

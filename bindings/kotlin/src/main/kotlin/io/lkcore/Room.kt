@@ -286,6 +286,27 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         return Convert.chatMessage(c.editChatMessage)
     }
 
+    /**
+     * Sends [transcription] to everyone else as a legacy transcription (ABI 1.21; the Rust and
+     * Python SDKs' `publish_transcription`): the others receive it as
+     * [RoomEvent.TranscriptionReceived], the official clients as their transcription event.
+     * Sent reliably, in call order with [publishData]. Only an agent may (the server drops a
+     * transcription from anyone else), and never in an end-to-end encrypted room (a
+     * transcription has no encrypted form); the library checks, this binding passes it through.
+     * Throws [NotAllowedException] (the local participant is not of kind agent, or may not
+     * publish data), [InvalidArgumentException] (an encrypted room; no
+     * [Transcription.participantIdentity]; no segment or more than 1024; a segment without id),
+     * [PayloadTooLargeException] (over the 64 000-byte packet limit), [DisconnectedException].
+     */
+    suspend fun publishTranscription(transcription: Transcription) {
+        client.call(
+            Request.newBuilder().setPublishTranscription(
+                lkcore.ffi.v1.PublishTranscriptionRequest.newBuilder().setRoomHandle(handle)
+                    .setTranscription(Convert.transcription(transcription)),
+            ),
+        )
+    }
+
     // ---- local participant ----------------------------------------------------------------
 
     /**
@@ -646,6 +667,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.CHAT_MESSAGE_RECEIVED -> e.chatMessageReceived.let {
                     RoomEvent.ChatMessageReceived(it.participantIdentity, Convert.chatMessage(it.message))
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.TRANSCRIPTION_RECEIVED -> e.transcriptionReceived.let {
+                    RoomEvent.TranscriptionReceived(it.participantIdentity, Convert.transcription(it.transcription))
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_PUBLISHED -> e.dataTrackPublished.let {
                     // A new track (or, when snapshot() saw it first, the object that one registered).

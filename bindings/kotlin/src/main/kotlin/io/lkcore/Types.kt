@@ -236,6 +236,45 @@ data class ChatMessage(
     val generated: Boolean = false,
 )
 
+/**
+ * One piece of transcribed text in a [Transcription] (ABI 1.21). Updates of a segment (interim
+ * text, then the final one) repeat its [id].
+ */
+data class TranscriptionSegment(
+    /** Identifies the segment (required); its updates repeat it. */
+    val id: String,
+    /** The text so far. */
+    val text: String,
+    /**
+     * Where the segment starts in the transcribed track's media, in the sender's unit, passed
+     * unchanged (0 when the sender does not say). Unsigned 64-bit in the schema: a value above
+     * [Long.MAX_VALUE] reads as negative here (the same 64 bits), as [DataTrackFrame.userTimestamp].
+     */
+    val startTime: Long = 0,
+    /** Where the segment ends, as [startTime]. */
+    val endTime: Long = 0,
+    /** Set on the segment's last update. */
+    val final: Boolean = false,
+    /** The language of the text (e.g. `"en"`); empty if not known. */
+    val language: String = "",
+)
+
+/**
+ * A transcription of the legacy kind (ABI 1.21): an agent's segments of text for one
+ * participant's track, what the official clients report as their transcription event and the
+ * Rust and Python SDKs' `publish_transcription` send ([Room.publishTranscription],
+ * [RoomEvent.TranscriptionReceived]). Newer agents also send the text as text streams on the
+ * topic `"lk.transcription"` ([Room.sendText]).
+ */
+data class Transcription(
+    /** Whose speech was transcribed (required; not the sender; may be the local participant). */
+    val participantIdentity: String,
+    /** The transcribed track's SID; empty if the sender names none. */
+    val trackSid: String,
+    /** The segments (at least one, at most 1024 to send). */
+    val segments: List<TranscriptionSegment>,
+)
+
 /** The room as known right after connecting (or now, from [Room.snapshot]); events are deltas on it. */
 data class RoomSnapshot(
     val room: RoomInfo,
@@ -286,6 +325,22 @@ internal object Convert {
     fun chatMessage(m: ChatMessage): lkcore.ffi.v1.ChatMessage = lkcore.ffi.v1.ChatMessage.newBuilder()
         .setId(m.id).setTimestampMs(m.timestampMs).setMessage(m.message).setEditTimestampMs(m.editTimestampMs ?: 0)
         .setDeleted(m.deleted).setGenerated(m.generated).build()
+
+    /** A transcription (the segments' times as the same 64 bits). */
+    fun transcription(p: lkcore.ffi.v1.Transcription) = Transcription(
+        p.participantIdentity, p.trackSid,
+        p.segmentsList.map { TranscriptionSegment(it.id, it.text, it.startTime, it.endTime, it.final, it.language) },
+    )
+
+    /** [t] for the library (which checks it). */
+    fun transcription(t: Transcription): lkcore.ffi.v1.Transcription = lkcore.ffi.v1.Transcription.newBuilder()
+        .setParticipantIdentity(t.participantIdentity).setTrackSid(t.trackSid)
+        .addAllSegments(
+            t.segments.map {
+                lkcore.ffi.v1.TranscriptionSegment.newBuilder().setId(it.id).setText(it.text).setStartTime(it.startTime)
+                    .setEndTime(it.endTime).setFinal(it.final).setLanguage(it.language).build()
+            },
+        ).build()
 
     fun disconnectReason(n: Int): DisconnectReason = enumOf(n)
 

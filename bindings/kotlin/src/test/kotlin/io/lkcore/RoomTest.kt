@@ -373,6 +373,50 @@ class RoomTest : LkTestBase() {
         }
     }
 
+    /** A room joined as [identity] of kind agent (closed by the caller). */
+    private suspend fun TestCtx.connectAgent(identity: String): Room {
+        val room = Room()
+        try {
+            room.connect(DevSfu.url, token(identity, "--kind", "agent"))
+        } catch (e: Throwable) {
+            room.close()
+            throw e
+        }
+        return room
+    }
+
+    @Test
+    fun `an agent's transcription reaches the others whole and in order with data packets, a standard participant's is refused`() = lkTest {
+        connectAgent("agent").use { agent ->
+            val agentRec = record(agent)
+            connect("bob").use { bob ->
+                val bobRec = record(bob)
+                agentRec.await<RoomEvent.ParticipantConnected> { it.participant.identity == "bob" }
+                val sent = Transcription(
+                    "bob", "TR_mic",
+                    listOf(
+                        TranscriptionSegment("s1", "hello", startTime = 10, endTime = 400, final = false, language = "en"),
+                        // -1: 2^64-1 in the schema's uint64, passed unchanged both ways.
+                        TranscriptionSegment("s2", "again ✓", startTime = 500, endTime = -1, final = true, language = "en-GB"),
+                    ),
+                )
+                agent.publishTranscription(sent)
+                agent.publishData("after".encodeToByteArray(), topic = "d")
+                bobRec.await<RoomEvent.DataReceived> { it.packet.payload.decodeToString() == "after" }
+                val order = bobRec.seen.value.mapNotNull {
+                    when (it) {
+                        is RoomEvent.DataReceived -> it.packet.payload.decodeToString()
+                        is RoomEvent.TranscriptionReceived -> it
+                        else -> null
+                    }
+                }
+                assertEquals(listOf(RoomEvent.TranscriptionReceived("agent", sent), "after"), order)
+                // The library's check (bob is a standard participant), passed through.
+                assertFailsWith<NotAllowedException> { bob.publishTranscription(sent) }
+            }
+        }
+    }
+
     @Test
     fun `metadata name and attributes updates`() = lkTest {
         connect("alice").use { alice ->
