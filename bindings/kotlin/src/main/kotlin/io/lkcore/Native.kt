@@ -21,7 +21,8 @@ internal const val ABI_MAJOR = 1
  * RoomMoved event, 1.18: an older library ignores a move to another room; DTMF, kind details and
  * the room's recording state, 1.19; subscription permissions,
  * DataTrackSubscriptionPermissionChanged and the legacy chat messages, 1.20; the legacy
- * transcriptions, 1.21).
+ * transcriptions and sending on behalf of another participant, 1.21: an older library would
+ * ignore a sender identity and send as the local participant).
  */
 internal const val ABI_MINOR = 21
 

@@ -254,14 +254,20 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * chat-message event. Those SDKs deprecate `sendChatMessage` in favour of text streams on
      * the topic `"lk.chat"` ([sendText] with that topic); this is for peers that still use it.
      * Sent reliably, in call order with [publishData], end-to-end encrypted when the room is.
+     * An agent can send it on behalf of another participant, [senderIdentity] (ABI 1.21; empty =
+     * the local participant): the others see that identity as the sender and the server marks
+     * the message [ChatMessage.generated], as [TextStreamOptions.senderIdentity].
      * Throws [PayloadTooLargeException] (a message over the 64 000-byte packet limit),
-     * [NotAllowedException], [DisconnectedException].
+     * [NotAllowedException] (also another participant's [senderIdentity] when the local
+     * participant is not of kind agent), [InvalidArgumentException] (another participant's
+     * [senderIdentity] in an end-to-end encrypted room, where the server stamps the sender),
+     * [DisconnectedException].
      */
-    suspend fun sendChatMessage(message: String, destinations: List<String> = emptyList()): ChatMessage {
+    suspend fun sendChatMessage(message: String, destinations: List<String> = emptyList(), senderIdentity: String = ""): ChatMessage {
         val c = client.call(
             Request.newBuilder().setSendChatMessage(
                 lkcore.ffi.v1.SendChatMessageRequest.newBuilder().setRoomHandle(handle).setMessage(message)
-                    .addAllDestinationIdentities(destinations),
+                    .addAllDestinationIdentities(destinations).setSenderIdentity(senderIdentity),
             ),
         )
         return Convert.chatMessage(c.sendChatMessage)
@@ -273,14 +279,21 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * timestamp with the new text and [ChatMessage.editTimestampMs] set to now. The others
      * receive it as [RoomEvent.ChatMessageReceived]. Deprecated in the official SDKs like
      * [sendChatMessage] (text streams on the topic `"lk.chat"` replace both). Sent like
-     * [sendChatMessage]. Throws [InvalidArgumentException] (an [original] without id), then the
+     * [sendChatMessage], on behalf of [senderIdentity] too (ABI 1.21; empty = the local
+     * participant). Throws [InvalidArgumentException] (an [original] without id), then the
      * errors of [sendChatMessage].
      */
-    suspend fun editChatMessage(message: String, original: ChatMessage, destinations: List<String> = emptyList()): ChatMessage {
+    suspend fun editChatMessage(
+        message: String,
+        original: ChatMessage,
+        destinations: List<String> = emptyList(),
+        senderIdentity: String = "",
+    ): ChatMessage {
         val c = client.call(
             Request.newBuilder().setEditChatMessage(
                 lkcore.ffi.v1.EditChatMessageRequest.newBuilder().setRoomHandle(handle).setMessage(message)
-                    .setOriginal(Convert.chatMessage(original)).addAllDestinationIdentities(destinations),
+                    .setOriginal(Convert.chatMessage(original)).addAllDestinationIdentities(destinations)
+                    .setSenderIdentity(senderIdentity),
             ),
         )
         return Convert.chatMessage(c.editChatMessage)

@@ -27,6 +27,16 @@ data class TextStreamOptions(
     val replyToStreamId: String = "",
     val attachedStreamIds: List<String> = emptyList(),
     val generated: Boolean = false,
+    /**
+     * The participant an agent sends the text on behalf of (ABI 1.21), e.g. the user whose
+     * speech it transcribes on the topic `"lk.transcription"`: the receivers see that identity
+     * as the sender, and the server marks the stream generated. Empty = the local participant.
+     * The library refuses another participant's identity with [NotAllowedException] unless the
+     * local participant is of kind agent, and with [InvalidArgumentException] in an end-to-end
+     * encrypted room (where the server stamps the sender): [Room.sendText] and [Room.streamText]
+     * throw them.
+     */
+    val senderIdentity: String = "",
 )
 
 /** Options of an outgoing byte stream. */
@@ -82,7 +92,7 @@ internal object Streams {
     fun textOptions(o: TextStreamOptions): lkcore.ffi.v1.TextStreamOptions = lkcore.ffi.v1.TextStreamOptions.newBuilder()
         .setCommon(common(o.topic, o.attributes, o.destinationIdentities, o.streamId, o.totalLength))
         .setOperationTypeValue(o.operation.ordinal).setVersion(o.version).setReplyToStreamId(o.replyToStreamId)
-        .addAllAttachedStreamIds(o.attachedStreamIds).setGenerated(o.generated).build()
+        .addAllAttachedStreamIds(o.attachedStreamIds).setGenerated(o.generated).setSenderIdentity(o.senderIdentity).build()
 
     fun byteOptions(o: ByteStreamOptions): lkcore.ffi.v1.ByteStreamOptions = lkcore.ffi.v1.ByteStreamOptions.newBuilder()
         .setCommon(common(o.topic, o.attributes, o.destinationIdentities, o.streamId, o.totalLength))

@@ -264,7 +264,7 @@ data class TranscriptionSegment(
  * participant's track, what the official clients report as their transcription event and the
  * Rust and Python SDKs' `publish_transcription` send ([Room.publishTranscription],
  * [RoomEvent.TranscriptionReceived]). Newer agents also send the text as text streams on the
- * topic `"lk.transcription"` ([Room.sendText]).
+ * topic `"lk.transcription"` ([Room.sendText] with [TextStreamOptions.senderIdentity]).
  */
 data class Transcription(
     /** Whose speech was transcribed (required; not the sender; may be the local participant). */

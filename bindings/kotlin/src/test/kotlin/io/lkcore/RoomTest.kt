@@ -418,6 +418,44 @@ class RoomTest : LkTestBase() {
     }
 
     @Test
+    fun `an agent sends text streams and chat messages on behalf of another participant, a standard participant may not`() = lkTest {
+        connectAgent("agent").use { agent ->
+            val agentRec = record(agent)
+            connect("bob").use { bob ->
+                val bobRec = record(bob)
+                agentRec.await<RoomEvent.ParticipantConnected> { it.participant.identity == "bob" }
+                // (sender identity, text, generated) of each text stream bob receives.
+                val texts = Channel<Triple<String, String, Boolean>>(Channel.UNLIMITED)
+                bob.registerTextStreamHandler("lk.transcription") { r, who -> texts.send(Triple(who, r.readAll(), r.info.generated)) }
+                val asUser = TextStreamOptions(topic = "lk.transcription", senderIdentity = "user")
+                agent.sendText("said by user", asUser)
+                assertEquals(Triple("user", "said by user", true), withTimeout(GUARD) { texts.receive() })
+                agent.streamText(asUser).run {
+                    write("written for user")
+                    close()
+                }
+                assertEquals(Triple("user", "written for user", true), withTimeout(GUARD) { texts.receive() })
+
+                val sent = agent.sendChatMessage("hi from user", senderIdentity = "user")
+                val edit = agent.editChatMessage("hi from user, edited", sent, senderIdentity = "user")
+                val got = bobRec.await<RoomEvent.ChatMessageReceived> { it.message.id == sent.id && it.message.editTimestampMs != null }
+                // The server marks them generated.
+                assertEquals(
+                    listOf(RoomEvent.ChatMessageReceived("user", sent.copy(generated = true)), RoomEvent.ChatMessageReceived("user", edit.copy(generated = true))),
+                    bobRec.all<RoomEvent.ChatMessageReceived>(),
+                    "last: $got",
+                )
+
+                // The library's check (bob is a standard participant), passed through.
+                assertFailsWith<NotAllowedException> { bob.sendText("x", asUser) }
+                assertFailsWith<NotAllowedException> { bob.streamText(asUser) }
+                assertFailsWith<NotAllowedException> { bob.sendChatMessage("x", senderIdentity = "user") }
+                assertFailsWith<NotAllowedException> { bob.editChatMessage("x", sent, senderIdentity = "user") }
+            }
+        }
+    }
+
+    @Test
     fun `metadata name and attributes updates`() = lkTest {
         connect("alice").use { alice ->
             connect("bob").use { bob ->
