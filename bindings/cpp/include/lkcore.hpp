@@ -75,16 +75,16 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.20
+//   of the header's major version and at least its minor version. This API needs ABI 1.21
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
 //   SetDataTrackDeliveryRequest of 1.14, the order of room events and LocalDataTrackSidChanged
 //   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17, RoomMoved of
 //   1.18, DTMF, kind details and the room's recording state of 1.19, subscription permissions
-//   and legacy chat messages of 1.20) and does not build against an older lkcore.h. Fields,
-//   events and enum values added by a newer library of the same major version are ignored or
-//   kept as numbers.
+//   and legacy chat messages of 1.20, transcriptions of 1.21) and does not build against an
+//   older lkcore.h. Fields, events and enum values added by a newer library of the same major
+//   version are ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -440,6 +440,27 @@ struct ChatMessage {
   bool generated = false;         // set for a message an agent generated (e.g. a transcription)
 };
 
+// TranscriptionSegment is one piece of transcribed text (ABI 1.21); updates of a segment (its
+// interim text, then the final one) repeat its id.
+struct TranscriptionSegment {
+  std::string id;           // identifies the segment across its updates (required, not empty)
+  std::string text;         // the text so far
+  uint64_t start_time = 0;  // the segment's place in the transcribed track's media, in the
+  uint64_t end_time = 0;    // sender's unit (passed unchanged; 0 when the sender does not say)
+  bool is_final = false;    // set on the segment's last update (the schema's `final`)
+  std::string language;     // the language of the text (e.g. "en"); empty if not known
+};
+
+// Transcription is a transcription of the legacy kind (ABI 1.21): an agent's segments of text
+// for one participant's track, what the official SDKs' publishTranscription sends and their
+// transcription event reports (Room::publish_transcription, TranscriptionReceivedEvent). Newer
+// agents also send the text as text streams on the topic "lk.transcription".
+struct Transcription {
+  std::string participant_identity;  // whose speech was transcribed (not the sender; may be the local participant)
+  std::string track_sid;             // the transcribed track's SID; empty if the sender names none
+  std::vector<TranscriptionSegment> segments;
+};
+
 // RoomSnapshot is the room as the client knows it.
 struct RoomSnapshot {
   RoomInfo room;
@@ -557,6 +578,14 @@ struct ChatMessageReceivedEvent {
   std::string participant_identity;  // empty when sent by a server SDK or a hidden participant
   ChatMessage message;
 };
+// A legacy transcription arrived from a remote participant, an agent (the server forwards no
+// other's): Room::publish_transcription, or an official SDK's publishTranscription (ABI 1.21).
+// In order with the data packets; counted with them in a pulled event queue.
+struct TranscriptionReceivedEvent {
+  std::string participant_identity;  // the sender (the agent, not the transcribed participant);
+                                     // empty when sent by a server SDK or a hidden participant
+  Transcription transcription;
+};
 // A remote participant published a data track (subscribe with Room::subscribe).
 struct DataTrackPublishedEvent {
   RemoteDataTrack track;
@@ -636,7 +665,7 @@ using RoomEvent = std::variant<ConnectionStateChangedEvent, ReconnectingEvent, R
                                DataTrackUnpublishedEvent, LocalDataTrackUnpublishedEvent, EncryptionStateChangedEvent,
                                DataTrackSidChangedEvent, SnapshotTakenEvent, LocalDataTrackSidChangedEvent,
                                RoomMovedEvent, SipDtmfReceivedEvent, DataTrackSubscriptionPermissionChangedEvent,
-                               ChatMessageReceivedEvent>;
+                               ChatMessageReceivedEvent, TranscriptionReceivedEvent>;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -739,9 +768,10 @@ struct RoomOptions {
   // join_attempts attempts of at most connect_timeout_ms each, with a backoff of 500 ms
   // doubling per attempt between them.
   Millis connect_deadline{0};
-  // Data packets, DTMF and chat messages (DataReceivedEvent, SipDtmfReceivedEvent,
-  // ChatMessageReceivedEvent) kept for next_event() when no event handler is set (0 = the
-  // default, 4096); beyond it the oldest of them is dropped and counted (dropped_events()).
+  // Data packets, DTMF, chat messages and transcriptions (DataReceivedEvent,
+  // SipDtmfReceivedEvent, ChatMessageReceivedEvent, TranscriptionReceivedEvent) kept for
+  // next_event() when no event handler is set (0 = the default, 4096); beyond it the oldest of
+  // them is dropped and counted (dropped_events()).
   // Every other event (connection, room, participant, track, encryption state, Disconnected)
   // is part of the room's state and is never dropped: they wait for next_event without a cap,
   // so a Room that nobody pulls events from should have a handler.
@@ -1222,7 +1252,7 @@ class LK_API Room {
   // (unless called from that handler).
   void set_event_handler(RoomEventHandler handler);
   std::optional<RoomEvent> next_event(Millis timeout);
-  // Data packets, DTMF and chat messages dropped from a full next_event queue
+  // Data packets, DTMF, chat messages and transcriptions dropped from a full next_event queue
   // (RoomOptions::event_queue_capacity).
   uint64_t dropped_events() const;
 
@@ -1256,6 +1286,16 @@ class LK_API Room {
   // with LK_ERR_INVALID_ARGUMENT (an original without id), then as send_chat_message.
   ChatMessage edit_chat_message(const std::string &message, const ChatMessage &original,
                                 std::vector<std::string> destination_identities = {});
+  // Sends a legacy transcription (ABI 1.21; see Transcription) to everyone else, reliable, in
+  // call order with publish_data, publish_dtmf and the chat messages; the others receive it as
+  // TranscriptionReceivedEvent. Only an agent may (livekit-server drops a transcription from
+  // anyone else), and never in an end-to-end encrypted room (a transcription has no encrypted
+  // form): the library checks both. Returns once sent. Throws lk::Error with LK_ERR_NOT_ALLOWED
+  // (the local participant is not of kind ParticipantKind::Agent, or may not publish data),
+  // LK_ERR_INVALID_ARGUMENT (an end-to-end encrypted room; no participant_identity; no segment
+  // or more than 1024; a segment without id), LK_ERR_PAYLOAD_TOO_LARGE (over the 64 000-byte
+  // packet limit), LK_ERR_DISCONNECTED.
+  void publish_transcription(const Transcription &transcription);
   // Sets who may subscribe to this participant's data tracks (ABI 1.20): everyone when
   // all_participants is true (what the server assumes until the first call; permissions are
   // then ignored), otherwise only the participants in permissions, each to all the tracks or to

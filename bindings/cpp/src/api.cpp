@@ -609,6 +609,18 @@ ChatMessage Room::edit_chat_message(const std::string &message, const ChatMessag
   return detail::from_pb(s.client->call(req, s.options.operation_timeout).edit_chat_message());
 }
 
+// Passed through: who may publish one (an agent, not in an encrypted room) and what it must hold
+// are the library's checks (capi/BINDINGS.md). The transcription always goes with the request
+// (set even when empty), so a bad one is the library's INVALID_ARGUMENT from the completion.
+void Room::publish_transcription(const Transcription &transcription) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_publish_transcription();
+  p->set_room_handle(s.handle);
+  detail::to_pb(transcription, p->mutable_transcription());
+  s.client->call(req, s.options.operation_timeout);
+}
+
 // Passed through as given: the library keeps the permissions and re-sends them after a full
 // reconnect (capi/BINDINGS.md), so nothing is stored here.
 void Room::set_track_subscription_permissions(bool all_participants, std::vector<TrackPermission> permissions) {

@@ -215,6 +215,16 @@ ChatMessage from_pb(const pb::ChatMessage &p) {
   return ChatMessage{p.id(), p.timestamp_ms(), p.message(), p.edit_timestamp_ms(), p.deleted(), p.generated()};
 }
 
+Transcription from_pb(const pb::Transcription &p) {
+  Transcription t;
+  t.participant_identity = p.participant_identity();
+  t.track_sid = p.track_sid();
+  t.segments.reserve(size_t(p.segments_size()));
+  for (const auto &s : p.segments())
+    t.segments.push_back(TranscriptionSegment{s.id(), s.text(), s.start_time(), s.end_time(), s.final(), s.language()});
+  return t;
+}
+
 RpcInvocation from_pb(const pb::RpcInvocation &p) {
   RpcInvocation i;
   i.method = p.method();
@@ -280,6 +290,11 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
     case pb::RoomEvent::kChatMessageReceived: {  // ABI 1.20
       const auto &c = e.chat_message_received();
       *out = ChatMessageReceivedEvent{c.participant_identity(), from_pb(c.message())};
+      return true;
+    }
+    case pb::RoomEvent::kTranscriptionReceived: {  // ABI 1.21
+      const auto &t = e.transcription_received();
+      *out = TranscriptionReceivedEvent{t.participant_identity(), from_pb(t.transcription())};
       return true;
     }
     case pb::RoomEvent::kDataTrackPublished:
@@ -391,6 +406,20 @@ void to_pb(const ChatMessage &m, pb::ChatMessage *p) {
   p->set_edit_timestamp_ms(m.edit_timestamp_ms);
   p->set_deleted(m.deleted);
   p->set_generated(m.generated);
+}
+
+void to_pb(const Transcription &t, pb::Transcription *p) {
+  p->set_participant_identity(t.participant_identity);
+  p->set_track_sid(t.track_sid);
+  for (const auto &s : t.segments) {
+    auto *ps = p->add_segments();
+    ps->set_id(s.id);
+    ps->set_text(s.text);
+    ps->set_start_time(s.start_time);
+    ps->set_end_time(s.end_time);
+    ps->set_final(s.is_final);
+    ps->set_language(s.language);
+  }
 }
 
 void to_pb(const ByteStreamOptions &o, pb::ByteStreamOptions *p) {

@@ -32,11 +32,11 @@ inline uint32_t bounded_ms(Millis t) noexcept { return uint32_t(bounded(t).count
 // For lk_data_track_read_frame: negative stays -1 (the library waits without a bound).
 inline int32_t read_ms(Millis t) noexcept { return t.count() < 0 ? -1 : int32_t(bounded(t).count()); }
 
-// Data packets, DTMF and chat messages: the events a full pulled queue drops
+// Data packets, DTMF, chat messages and transcriptions: the events a full pulled queue drops
 // (RoomOptions::event_queue_capacity); every other event is part of the room's state and is kept.
 inline bool is_data_event(const RoomEvent &e) noexcept {
   return std::holds_alternative<DataReceivedEvent>(e) || std::holds_alternative<SipDtmfReceivedEvent>(e) ||
-         std::holds_alternative<ChatMessageReceivedEvent>(e);
+         std::holds_alternative<ChatMessageReceivedEvent>(e) || std::holds_alternative<TranscriptionReceivedEvent>(e);
 }
 
 // Grace added to an operation's deadline before the C++ side asks the library to cancel an
@@ -79,6 +79,7 @@ LogRecord from_pb(const pb::LogRecord &p);
 SubscriptionEnd from_pb(const pb::DataTrackSubscriptionEnded &p);
 RpcInvocation from_pb(const pb::RpcInvocation &p);
 ChatMessage from_pb(const pb::ChatMessage &p);
+Transcription from_pb(const pb::Transcription &p);
 // The public event of a room event; false for kinds handled internally or unknown.
 bool to_room_event(const pb::RoomEvent &e, RoomEvent *out);
 
@@ -86,6 +87,7 @@ void to_pb(const RoomOptions &o, pb::RoomOptions *p);
 void to_pb(const TextStreamOptions &o, pb::TextStreamOptions *p);
 void to_pb(const ByteStreamOptions &o, pb::ByteStreamOptions *p);
 void to_pb(const ChatMessage &m, pb::ChatMessage *p);
+void to_pb(const Transcription &t, pb::Transcription *p);
 
 // Reports the exception being handled (call in a catch block) on stderr: how an exception
 // escaping a user callback is reported everywhere (it never crosses into the library).

@@ -16,11 +16,11 @@
 // (ABI 1.17, E2eeStats::encryption_states), and the RoomMoved event (ABI 1.18: an older library
 // ignores a move to another room), and DTMF, kind details and the room's recording state (ABI
 // 1.19), and SetTrackSubscriptionPermissionsRequest and DataTrackSubscriptionPermissionChanged,
-// and the legacy chat messages (Send/EditChatMessageRequest, ChatMessageReceived) (ABI 1.20);
-// the client refuses a loaded library older than the
-// header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 20,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.20 or later");
+// and the legacy chat messages (Send/EditChatMessageRequest, ChatMessageReceived) (ABI 1.20),
+// and PublishTranscriptionRequest and TranscriptionReceived (ABI 1.21); the client refuses a
+// loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 21,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.21 or later");
 
 namespace lk {
 
@@ -896,9 +896,9 @@ void RoomState::on_event(const pb::RoomEvent &ev) {
     std::lock_guard<std::mutex> l(mu);
     h = handler;
     if (!h) {
-      // Only data packets, DTMF and chat messages are dropped (the oldest first) when they fill
-      // the queue: every other event is part of the room's state (the snapshot + deltas model)
-      // and is kept.
+      // Only data packets, DTMF, chat messages and transcriptions are dropped (the oldest first)
+      // when they fill the queue: every other event is part of the room's state (the snapshot +
+      // deltas model) and is kept.
       if (detail::is_data_event(re)) {
         size_t cap = options.event_queue_capacity ? options.event_queue_capacity : kDefaultEventQueueCapacity;
         if (data_queued >= cap) {
