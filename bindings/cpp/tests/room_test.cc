@@ -397,10 +397,50 @@ TEST_F(E2E, ChatMessagesAndTheirEditsReachTheOthersInOrder) {
   EXPECT_EQ(ev_c.count<lk::ChatMessageReceivedEvent>(), 3u);
 }
 
-// Without a handler, a full next_event queue drops data packets, DTMF and chat messages only
-// (the oldest first): the room's other events are its state and are always delivered; capacity
-// 0 is the default, not "drop everything" (before, every event was dropped with 0, and the
-// oldest event of any kind when full).
+// Legacy transcriptions: an agent's publish_transcription reaches bob whole (every field of both
+// segments), from the agent, in call order with its data packets; bob, a standard participant,
+// is refused by the library (the binding passes it through without checking the kind).
+TEST_F(E2E, AnAgentsTranscriptionsReachTheOthersInOrder) {
+  lk::Room agent(client_a);
+  agent.connect(sfu.url, token("agent", "--kind agent"));
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+  auto fields = [](const lk::Transcription &t) {
+    std::vector<std::tuple<std::string, std::string, uint64_t, uint64_t, bool, std::string>> segments;
+    for (const auto &s : t.segments) segments.emplace_back(s.id, s.text, s.start_time, s.end_time, s.is_final, s.language);
+    return std::make_tuple(t.participant_identity, t.track_sid, segments);
+  };
+
+  lk::Transcription sent;
+  sent.participant_identity = "bob";
+  sent.track_sid = "TR_mic";
+  sent.segments = {lk::TranscriptionSegment{"s1", "hello", 10, 400, false, "en"},
+                   lk::TranscriptionSegment{"s2", "and again", 500, 900, true, "de"}};
+  expect_error(LK_ERR_NOT_ALLOWED, [&] { bob.publish_transcription(sent); }, "bob is not an agent");
+  agent.publish_data("before", {true, "d", {}});
+  agent.publish_transcription(sent);
+  agent.publish_data("after", {true, "d", {}});
+
+  ev_b.wait<lk::DataReceivedEvent>([](auto &e) { return e.payload == "after"; });
+  std::vector<std::string> order;
+  std::vector<lk::Transcription> got;
+  for (const auto &e : ev_b.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })) {
+    if (auto *d = std::get_if<lk::DataReceivedEvent>(&e)) order.push_back(d->payload);
+    if (auto *t = std::get_if<lk::TranscriptionReceivedEvent>(&e)) {
+      order.push_back(t->participant_identity + ": transcription");
+      got.push_back(t->transcription);
+    }
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"before", "agent: transcription", "after"}));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(fields(got[0]), fields(sent));
+}
+
+// Without a handler, a full next_event queue drops data packets, DTMF, chat messages and
+// transcriptions only (the oldest first): the room's other events are its state and are always
+// delivered; capacity 0 is the default, not "drop everything" (before, every event was dropped
+// with 0, and the oldest event of any kind when full).
 TEST_F(E2E, PulledEventsDropOnlyDataPacketsAndDtmf) {
   for (size_t capacity : {size_t(0), size_t(2)}) {
     SCOPED_TRACE("capacity " + std::to_string(capacity));
@@ -422,16 +462,20 @@ TEST_F(E2E, PulledEventsDropOnlyDataPacketsAndDtmf) {
         if (auto *d = std::get_if<lk::DataReceivedEvent>(&*e)) data.push_back(d->payload);
         if (auto *t = std::get_if<lk::SipDtmfReceivedEvent>(&*e)) data.push_back(t->digit);
         if (auto *c = std::get_if<lk::ChatMessageReceivedEvent>(&*e)) data.push_back(c->message.message);
+        if (auto *t = std::get_if<lk::TranscriptionReceivedEvent>(&*e))
+          data.push_back(t->transcription.segments.empty() ? "" : t->transcription.segments[0].text);
       }
     };
     {
-      lk::Room alice = join(client_a, who);
+      lk::Room alice(client_a);  // an agent, to publish transcriptions
+      alice.connect(sfu.url, token(who, "--kind agent"));
       pull_until([&] { return connected; });
       ASSERT_TRUE(connected);
       alice.set_name("renamed");  // a state change among the packets
-      for (int i = 0; i < 5; i++) {  // DTMF and chat messages count as data too
-        if (i % 3 == 1) alice.publish_dtmf(uint32_t(i), std::to_string(i));
-        else if (i % 3 == 2) alice.send_chat_message(std::to_string(i));
+      for (int i = 0; i < 5; i++) {  // DTMF, chat messages and transcriptions count as data too
+        if (i == 1) alice.publish_dtmf(uint32_t(i), std::to_string(i));
+        else if (i == 2) alice.publish_transcription({"bob", "", {lk::TranscriptionSegment{"s", std::to_string(i), 0, 0, true, ""}}});
+        else if (i == 3) alice.send_chat_message(std::to_string(i));
         else alice.publish_data(std::to_string(i), {true, "n", {}});
       }
       if (capacity == 2) {  // the three oldest packets are dropped once all five arrived
