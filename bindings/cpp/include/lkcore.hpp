@@ -82,9 +82,10 @@
 //   SetDataTrackDeliveryRequest of 1.14, the order of room events and LocalDataTrackSidChanged
 //   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17, RoomMoved of
 //   1.18, DTMF, kind details and the room's recording state of 1.19, subscription permissions
-//   and legacy chat messages of 1.20, transcriptions of 1.21) and does not build against an
-//   older lkcore.h. Fields, events and enum values added by a newer library of the same major
-//   version are ignored or kept as numbers.
+//   and legacy chat messages of 1.20, transcriptions and an agent's text streams and chat
+//   messages on behalf of another participant of 1.21) and does not build against an older
+//   lkcore.h. Fields, events and enum values added by a newer library of the same major version
+//   are ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -454,7 +455,8 @@ struct TranscriptionSegment {
 // Transcription is a transcription of the legacy kind (ABI 1.21): an agent's segments of text
 // for one participant's track, what the official SDKs' publishTranscription sends and their
 // transcription event reports (Room::publish_transcription, TranscriptionReceivedEvent). Newer
-// agents also send the text as text streams on the topic "lk.transcription".
+// agents also send the text as text streams on the topic "lk.transcription" (Room::send_text
+// with TextStreamOptions::sender_identity set to the transcribed participant).
 struct Transcription {
   std::string participant_identity;  // whose speech was transcribed (not the sender; may be the local participant)
   std::string track_sid;             // the transcribed track's SID; empty if the sender names none
@@ -853,6 +855,13 @@ struct TextStreamOptions : StreamOptions {
   std::string reply_to_stream_id;                 // the stream this one answers
   std::vector<std::string> attached_stream_ids;  // byte streams sent with this text (e.g. files)
   bool generated = false;                        // the text was generated (e.g. by an AI agent)
+  // ABI 1.21: the participant an agent sends the text on behalf of, e.g. the user whose speech
+  // it transcribes on the topic "lk.transcription" (the receivers see that identity as the
+  // sender, and the server marks the stream generated); empty = the local participant. Set,
+  // send_text and open_text_writer throw lk::Error with LK_ERR_NOT_ALLOWED unless the local
+  // participant is an agent (ParticipantKind::Agent), LK_ERR_INVALID_ARGUMENT in an end-to-end
+  // encrypted room (the library checks both).
+  std::string sender_identity;
 };
 
 // ByteStreamOptions are the options of an outgoing byte stream.
@@ -1276,16 +1285,23 @@ class LK_API Room {
   // chat the legacy way. Both send to destination_identities (empty = everyone), reliable, in
   // call order with publish_data and publish_dtmf, end-to-end encrypted when the room is, and
   // return the message as sent; the others receive it as ChatMessageReceivedEvent.
+  // sender_identity (ABI 1.21): the participant an agent sends the message on behalf of (the
+  // receivers see it as the sender, and the server marks the message generated); empty = the
+  // local participant (as TextStreamOptions::sender_identity).
   // send_chat_message sends message as a new chat message: a fresh id, stamped now
   // (edit_timestamp_ms 0). Throws lk::Error with LK_ERR_PAYLOAD_TOO_LARGE (over the 64 000-byte
-  // packet limit), LK_ERR_NOT_ALLOWED, LK_ERR_DISCONNECTED.
-  ChatMessage send_chat_message(const std::string &message, std::vector<std::string> destination_identities = {});
+  // packet limit), LK_ERR_NOT_ALLOWED (also: a sender_identity from a participant that is not an
+  // agent), LK_ERR_INVALID_ARGUMENT (a sender_identity in an end-to-end encrypted room),
+  // LK_ERR_DISCONNECTED.
+  ChatMessage send_chat_message(const std::string &message, std::vector<std::string> destination_identities = {},
+                                const std::string &sender_identity = {});
   // edit_chat_message sends message as the new text of original (a message sent before, as
   // send_chat_message or a ChatMessageReceivedEvent returned it): original's id, timestamp_ms,
   // deleted and generated, stamped with the edit time (edit_timestamp_ms). Throws lk::Error
   // with LK_ERR_INVALID_ARGUMENT (an original without id), then as send_chat_message.
   ChatMessage edit_chat_message(const std::string &message, const ChatMessage &original,
-                                std::vector<std::string> destination_identities = {});
+                                std::vector<std::string> destination_identities = {},
+                                const std::string &sender_identity = {});
   // Sends a legacy transcription (ABI 1.21; see Transcription) to everyone else, reliable, in
   // call order with publish_data, publish_dtmf and the chat messages; the others receive it as
   // TranscriptionReceivedEvent. Only an agent may (livekit-server drops a transcription from

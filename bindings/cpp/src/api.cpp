@@ -585,20 +585,24 @@ void Room::publish_dtmf(uint32_t code, const std::string &digit, const std::vect
   s.client->call(req, s.options.operation_timeout);
 }
 
-ChatMessage Room::send_chat_message(const std::string &message, std::vector<std::string> destination_identities) {
+// sender_identity is passed through: the library refuses it for a participant that is not an
+// agent and in an encrypted room (capi/BINDINGS.md).
+ChatMessage Room::send_chat_message(const std::string &message, std::vector<std::string> destination_identities,
+                                    const std::string &sender_identity) {
   auto &s = room_of(state_);
   pb::Request req;
   auto *p = req.mutable_send_chat_message();
   p->set_room_handle(s.handle);
   p->set_message(message);
   for (auto &d : destination_identities) p->add_destination_identities(std::move(d));
+  p->set_sender_identity(sender_identity);  // ABI 1.21
   return detail::from_pb(s.client->call(req, s.options.operation_timeout).send_chat_message());
 }
 
 // The original always goes with the request (set even when empty), so an original without id is
 // the library's INVALID_ARGUMENT from the completion.
 ChatMessage Room::edit_chat_message(const std::string &message, const ChatMessage &original,
-                                    std::vector<std::string> destination_identities) {
+                                    std::vector<std::string> destination_identities, const std::string &sender_identity) {
   auto &s = room_of(state_);
   pb::Request req;
   auto *p = req.mutable_edit_chat_message();
@@ -606,6 +610,7 @@ ChatMessage Room::edit_chat_message(const std::string &message, const ChatMessag
   p->set_message(message);
   detail::to_pb(original, p->mutable_original());
   for (auto &d : destination_identities) p->add_destination_identities(std::move(d));
+  p->set_sender_identity(sender_identity);  // ABI 1.21
   return detail::from_pb(s.client->call(req, s.options.operation_timeout).edit_chat_message());
 }
 

@@ -397,6 +397,7 @@ void to_pb(const TextStreamOptions &o, pb::TextStreamOptions *p) {
   p->set_reply_to_stream_id(o.reply_to_stream_id);
   for (const auto &a : o.attached_stream_ids) p->add_attached_stream_ids(a);
   p->set_generated(o.generated);
+  p->set_sender_identity(o.sender_identity);  // ABI 1.21
 }
 
 void to_pb(const ChatMessage &m, pb::ChatMessage *p) {
