@@ -153,12 +153,16 @@ class Transcription:
         participant_identity: whose speech was transcribed (not the sender; may be the local
             participant).
         track_sid: the transcribed track's sid; "" if the sender names none.
-        segments: the segments, in the sender's order (a tuple when received).
+        segments: the segments, in the sender's order (kept as a tuple, whatever sequence is
+            given, so that equal transcriptions compare equal).
     """
 
     participant_identity: str
     track_sid: str
     segments: Sequence[TranscriptionSegment]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "segments", tuple(self.segments))
 
     @classmethod
     def _from_proto(cls, t: pb.Transcription) -> "Transcription":

@@ -520,7 +520,7 @@ async def test_transcriptions(devsfu, room_name) -> None:
         await agent.local_participant.publish_transcription(tr)
         await agent.local_participant.publish_data(b"after")
         (t, participant, identity) = await got.wait()
-        assert t == lkcore.Transcription("bob", "TR_mic", tuple(tr.segments))
+        assert t == tr and isinstance(t.segments, tuple)
         assert participant is bob.remote_participants["agent"] and identity == "agent"
         (pkt,) = await data.wait()
         assert pkt.data == b"after" and len(got.seen) == 1  # in order, nothing else
