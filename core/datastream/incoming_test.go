@@ -188,26 +188,38 @@ func TestIncomingSenderSessionEnded(t *testing.T) {
 	}
 }
 
-// A sender that leaves fails the streams it was sending: in its name, and on behalf of another
-// participant (its sid on a header with the other's identity); another sender's go on.
+// A sender that leaves fails the streams its session was sending (the header's sid decides):
+// in its name, and on behalf of another participant (its sid on a header with the other's
+// identity); a stream another session sends in its name goes on, as does another sender's. A
+// header without a sid, or a departure whose sid is not known, goes by identity.
 func TestIncomingSenderDisconnect(t *testing.T) {
 	r := newRx(t, datastream.Limits{})
-	own := hp(hdr("s", true, nil, nil))
-	own.ParticipantSid = "PA_alice"
-	r.feed(own, cp("s", 0, []byte("partial")))
-	other := hp(hdr("o", true, nil, nil))
-	other.ParticipantIdentity, other.ParticipantSid = "carol", "PA_carol"
-	behalf := hp(hdr("b", true, nil, nil))
-	behalf.ParticipantIdentity, behalf.ParticipantSid = "carol", "PA_alice"
-	r.feed(other, behalf)
+	header := func(id, identity, sid string) *lkpb.DataPacket {
+		p := hp(hdr(id, true, nil, nil))
+		p.ParticipantIdentity, p.ParticipantSid = identity, sid
+		return p
+	}
+	r.feed(header("s", "alice", "PA_alice"), cp("s", 0, []byte("partial")))
+	r.feed(header("o", "carol", "PA_carol"), header("b", "carol", "PA_alice"), header("a", "alice", "PA_agent"),
+		header("n", "dave", ""), header("n2", "dave", "PA_dave"))
 	readers := map[string]*datastream.TextStreamReader{}
-	for range 3 {
+	for range 6 {
 		rd := r.text(t)
 		readers[rd.Info().ID] = rd
 	}
 	r.m.HandleParticipantDisconnected("alice", "PA_alice")
 	readErr(t, readers["s"], datastream.ErrAbnormalEnd, "Participant alice unexpectedly disconnected in the middle of sending data")
 	readErr(t, readers["b"], datastream.ErrAbnormalEnd, "Participant alice unexpectedly disconnected in the middle of sending data")
+	if r.m.OpenIncomingStreams() != 4 {
+		t.Fatal("a stream another session sends (the agent's in alice's name, carol's, dave's) must stay open")
+	}
+	r.m.HandleParticipantDisconnected("dave", "")
+	readErr(t, readers["n"], datastream.ErrAbnormalEnd, "Participant dave unexpectedly disconnected in the middle of sending data")
+	readErr(t, readers["n2"], datastream.ErrAbnormalEnd, "Participant dave unexpectedly disconnected in the middle of sending data")
+	r.feed(cp("a", 0, []byte("still")), tp("a", "", nil))
+	if s, err := readers["a"].ReadAll(testkit.Context(t, 0)); err != nil || s != "still" {
+		t.Fatal(s, err)
+	}
 	if r.m.OpenIncomingStreams() != 1 {
 		t.Fatal("the other sender's stream must stay open")
 	}

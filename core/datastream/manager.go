@@ -422,20 +422,32 @@ func (m *Manager) handleTrailer(t *lkpb.DataStream_Trailer, enc lkpb.Encryption_
 }
 
 // HandleParticipantDisconnected fails with ErrAbnormalEnd every open stream
-// the participant identity (whose last session was sid) was sending: those in
-// its name, and those whose header carried sid, which an agent's session sends
-// on behalf of another participant (the SFU then keeps the other's identity on
-// the header but stamps the agent's sid). sid may be "" when not known.
+// the participant identity, whose last session was sid, was sending. The SFU
+// stamps the sending session's sid on every header, so a header's sid decides
+// who sends the stream, whatever identity it carries: an agent's session may
+// send in another participant's name (the SFU then keeps that identity on the
+// header), and such a stream ends when the agent leaves, not when the named
+// participant does. Streams whose header carried no sid, and every stream
+// when sid is "" (not known), go by identity.
 func (m *Manager) HandleParticipantDisconnected(identity, sid string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, s := range m.open {
-		if s.sender == identity || (sid != "" && s.senderSID == sid) {
+		if sentBy(s, identity, sid) {
 			m.removeLocked(s)
 			s.core.fail(newErr(ReasonAbnormalEnd, s.id,
 				"Participant "+identity+" unexpectedly disconnected in the middle of sending data", nil), nil)
 		}
 	}
+}
+
+// sentBy reports whether s was sent by the session sid of identity (see
+// HandleParticipantDisconnected).
+func sentBy(s *inStream, identity, sid string) bool {
+	if sid == "" || s.senderSID == "" {
+		return s.sender == identity
+	}
+	return s.senderSID == sid
 }
 
 // HandleParticipantSessionEnded fails with ErrAbnormalEnd the open incoming
