@@ -14,8 +14,11 @@
 //     packet arrived inside an E2EE wrapper and was decrypted, to
 //     [Manager.HandlePacketWithEncryption] with the wrapper's
 //     encryption_type), in arrival order, from one goroutine;
-//   - calls [Manager.HandleParticipantDisconnected] when a remote participant
-//     leaves, so that its unfinished incoming streams fail cleanly;
+//   - calls [Manager.HandleParticipantDisconnected] with the participant's
+//     identity and session sid when a remote participant leaves, and
+//     [Manager.HandleParticipantSessionEnded] when a full reconnect replaced
+//     its session, so that the unfinished incoming streams that session was
+//     sending (by the headers' participant_sid) fail cleanly;
 //   - calls [Manager.Close] when the room is closed: every open reader fails
 //     with [ErrAbnormalEnd], every blocked send returns, and Close waits for
 //     the goroutines the manager started (stream handler invocations).
