@@ -31,6 +31,9 @@ import (
 //	                                      Room.active_recording)
 //	POST /devsfu/permission?room=R&identity=I&can_subscribe=B&can_publish=B&can_publish_data=B&can_update_metadata=B
 //	                                      (RoomService.UpdateParticipant's permission)
+//	POST /devsfu/connection-quality?room=R&identity=I&quality=POOR|GOOD|EXCELLENT|LOST
+//	                                      (rate I so from the next rating on, as if its media
+//	                                      degraded; no quality: rated as without media again)
 //	POST /devsfu/move?room=R&identity=I&destination=D  (LiveKit Cloud's MoveParticipant;
 //	                                      409 with the reason when refused)
 //	GET  /devsfu/participants?room=R   → ["alice","bob"]
@@ -121,6 +124,26 @@ func (s *Server) controlHandler() http.Handler {
 			CanSubscribe: b("can_subscribe"), CanPublish: b("can_publish"),
 			CanPublishData: b("can_publish_data"), CanUpdateMetadata: b("can_update_metadata"),
 		})
+	})
+	m.HandleFunc("/devsfu/connection-quality", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		var q *lkpb.ConnectionQuality
+		if name := r.FormValue("quality"); name != "" {
+			v, ok := lkpb.ConnectionQuality_value[name]
+			if !ok {
+				http.Error(w, "unknown quality "+strconv.Quote(name), http.StatusBadRequest)
+				return
+			}
+			q = lkpb.ConnectionQuality(v).Enum()
+		}
+		if !s.SetConnectionQuality(r.FormValue("room"), id(r), q) {
+			http.Error(w, "room not found", http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 	m.HandleFunc("/devsfu/move", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {

@@ -40,6 +40,10 @@ type Room struct {
 	lastCounts   [2]int // participants, publishers last sent in room_update
 	metadata     string // set with Server.UpdateRoomMetadata
 	recording    bool   // set with Server.SetRoomRecording (an egress of the room running)
+	// Connection quality (quality.go): the ratings of the last tick by
+	// participant sid, and the qualities set with Server.SetConnectionQuality.
+	qualityPrev     map[string]lkpb.ConnectionQuality
+	qualityOverride map[string]lkpb.ConnectionQuality
 	// updateMu orders room_update broadcasts: each one is built and queued
 	// to every participant before the next is built, so a participant never
 	// gets an older room state after a newer one.
@@ -59,13 +63,14 @@ type leftInfo struct {
 
 func newRoom(s *Server, name string) *Room {
 	return &Room{
-		s:            s,
-		name:         name,
-		sid:          newID(prefixRoom),
-		createdAt:    time.Now(),
-		participants: map[string]*Participant{},
-		batched:      map[string]*lkpb.ParticipantInfo{},
-		tracks:       map[string]*dataTrack{},
+		s:               s,
+		name:            name,
+		sid:             newID(prefixRoom),
+		createdAt:       time.Now(),
+		participants:    map[string]*Participant{},
+		qualityOverride: map[string]lkpb.ConnectionQuality{},
+		batched:         map[string]*lkpb.ParticipantInfo{},
+		tracks:          map[string]*dataTrack{},
 	}
 }
 
@@ -367,7 +372,10 @@ func (r *Room) flushBatch() {
 }
 
 // tick runs the periodic work; it reports whether the room can be reaped.
-func (r *Room) tick(now time.Time, batch, reconcile bool) bool {
+func (r *Room) tick(now time.Time, batch, reconcile, quality bool) bool {
+	if quality {
+		r.qualityTick()
+	}
 	if batch {
 		r.flushBatch()
 		r.sendRoomUpdateIfChanged()

@@ -33,6 +33,7 @@ const (
 	DefaultAPISecret = "devsecret-devsecret-devsecret-00"
 
 	defaultPingInterval        = 5 * time.Second
+	defaultQualityInterval     = 5 * time.Second
 	defaultPingTimeout         = 15 * time.Second
 	defaultUpdateBatchInterval = 3 * time.Second
 	defaultWSPingInterval      = 10 * time.Second
@@ -67,6 +68,10 @@ type Options struct {
 	// unpublished/departed track get their new handle snapshot (livekit's
 	// subscription reconcile pass; 0 = UpdateBatchInterval).
 	ReconcileInterval time.Duration
+	// ConnectionQualityInterval is the period of the connection-quality
+	// ratings (quality.go; 0 = 5 s, as livekit-server; negative: none are
+	// sent).
+	ConnectionQualityInterval time.Duration
 	// PingInterval and PingTimeout are announced in JoinResponse
 	// (0 = recorded 5 s / 15 s). Whole seconds on the wire.
 	PingInterval, PingTimeout time.Duration
@@ -146,6 +151,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.ReconcileInterval <= 0 {
 		c.ReconcileInterval = c.UpdateBatchInterval
+	}
+	if c.ConnectionQualityInterval == 0 {
+		c.ConnectionQualityInterval = defaultQualityInterval
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = defaultPingInterval
@@ -598,9 +606,12 @@ func (s *Server) serverInfo() *lkpb.ServerInfo {
 func (s *Server) tickLoop() {
 	defer s.wg.Done()
 	step := min(s.opts.UpdateBatchInterval, s.opts.ReconcileInterval)
+	if s.opts.ConnectionQualityInterval > 0 {
+		step = min(step, s.opts.ConnectionQualityInterval)
+	}
 	t := time.NewTicker(step)
 	defer t.Stop()
-	var lastBatch, lastRec time.Time
+	var lastBatch, lastRec, lastQuality time.Time
 	for {
 		select {
 		case <-s.stopTick:
@@ -614,6 +625,10 @@ func (s *Server) tickLoop() {
 			if rec {
 				lastRec = now
 			}
+			quality := s.opts.ConnectionQualityInterval > 0 && now.Sub(lastQuality) >= s.opts.ConnectionQualityInterval-step/2
+			if quality {
+				lastQuality = now
+			}
 			s.mu.Lock()
 			rooms := make([]*Room, 0, len(s.rooms))
 			for _, r := range s.rooms {
@@ -621,7 +636,7 @@ func (s *Server) tickLoop() {
 			}
 			s.mu.Unlock()
 			for _, r := range rooms {
-				if r.tick(now, batch, rec) {
+				if r.tick(now, batch, rec, quality) {
 					s.mu.Lock()
 					if s.rooms[r.name] == r && r.tryReap() {
 						delete(s.rooms, r.name)
