@@ -462,10 +462,10 @@ func (r *Room) finish(reason lkpb.DisconnectReason, err error, stateEvent bool) 
 func (r *Room) takeSnapshot() Snapshot {
 	s := Snapshot{
 		Room:             roomInfoFrom(r.info()),
-		LocalParticipant: participantInfoFrom(r.local.load()),
+		LocalParticipant: r.local.Info(),
 	}
 	for _, p := range r.parts.list() {
-		s.RemoteParticipants = append(s.RemoteParticipants, participantInfoFrom(p.load()))
+		s.RemoteParticipants = append(s.RemoteParticipants, p.Info())
 	}
 	if d := r.dt; d != nil {
 		s.RemoteDataTracks = d.snapshot()

@@ -71,6 +71,18 @@ type ParticipantPermissionsChanged struct {
 	Info ParticipantInfo
 }
 
+// ConnectionQualityChanged reports a new connection quality of a participant
+// (local or remote), as the server rated it. The server rates the local
+// participant and those whose tracks it subscribes to; a participant's new
+// session keeps the quality its previous one had until the server rates it.
+type ConnectionQualityChanged struct {
+	Participant Participant
+	OldQuality  ConnectionQuality
+	Quality     ConnectionQuality
+	// Info is the participant after this change.
+	Info ParticipantInfo
+}
+
 // ParticipantInfoChanged reports that a remote participant's new session
 // replaced the one known without it being reported gone — it reconnected
 // fully and the server announced the new session before (or instead of) the
@@ -168,6 +180,7 @@ func (ParticipantMetadataChanged) isEvent()    {}
 func (ParticipantNameChanged) isEvent()        {}
 func (ParticipantAttributesChanged) isEvent()  {}
 func (ParticipantPermissionsChanged) isEvent() {}
+func (ConnectionQualityChanged) isEvent()      {}
 func (ParticipantInfoChanged) isEvent()        {}
 func (RoomMetadataChanged) isEvent()           {}
 func (RoomInfoChanged) isEvent()               {}

@@ -164,6 +164,10 @@ type ParticipantInfo struct {
 	ClientProtocol int32
 	// Permission is nil when the server sent none.
 	Permission *ParticipantPermission
+	// ConnectionQuality is the latest quality the server reported
+	// (ConnectionQualityUnknown until it reports one; a ParticipantConnected's
+	// Info has none yet). ConnectionQualityChanged reports each change.
+	ConnectionQuality ConnectionQuality
 }
 
 // samePermission reports whether a and b grant the same (nil: none sent).
@@ -179,7 +183,8 @@ func (i ParticipantInfo) equal(o ParticipantInfo) bool {
 	return i.SID == o.SID && i.Identity == o.Identity && i.Name == o.Name && i.Metadata == o.Metadata &&
 		maps.Equal(i.Attributes, o.Attributes) && i.Kind == o.Kind && slices.Equal(i.KindDetails, o.KindDetails) &&
 		i.JoinedAt.Equal(o.JoinedAt) &&
-		i.ClientProtocol == o.ClientProtocol && samePermission(i.Permission, o.Permission)
+		i.ClientProtocol == o.ClientProtocol && samePermission(i.Permission, o.Permission) &&
+		i.ConnectionQuality == o.ConnectionQuality
 }
 
 // participantInfoFrom converts a ParticipantInfo received from the server.

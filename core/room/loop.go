@@ -125,6 +125,8 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) loopStep {
 		return stepContinue
 	case *lkpb.SignalResponse_RoomUpdate:
 		r.setRoomInfo(m.RoomUpdate.GetRoom(), true)
+	case *lkpb.SignalResponse_ConnectionQuality:
+		r.events.push(r.parts.applyQuality(m.ConnectionQuality)...)
 	case *lkpb.SignalResponse_RoomMoved:
 		r.applyMove(m.RoomMoved)
 		return stepContinue

@@ -30,17 +30,22 @@ type Participant interface {
 	ClientProtocol() int32
 	// Capabilities are the participant's ClientInfo capabilities.
 	Capabilities() []Capability
+	// ConnectionQuality is the latest quality the server reported for the
+	// participant (ConnectionQualityUnknown until it reports one).
+	ConnectionQuality() ConnectionQuality
 	// Info returns a copy of the participant's latest state.
 	Info() ParticipantInfo
 
 	isParticipant()
 }
 
-// participant holds the latest ParticipantInfo. Only the room loop replaces
-// it; readers take the lock briefly. The stored message is never mutated.
+// participant holds the latest ParticipantInfo and connection quality. Only
+// the room loop replaces them; readers take the lock briefly. The stored
+// message is never mutated.
 type participant struct {
-	mu   sync.RWMutex
-	info *lkpb.ParticipantInfo
+	mu      sync.RWMutex
+	info    *lkpb.ParticipantInfo
+	quality ConnectionQuality
 }
 
 func (p *participant) load() *lkpb.ParticipantInfo {
@@ -53,6 +58,16 @@ func (p *participant) store(info *lkpb.ParticipantInfo) {
 	p.mu.Lock()
 	p.info = info
 	p.mu.Unlock()
+}
+
+// setQuality records q and returns the quality before and whether it changed.
+// A participant's new session keeps the last quality until the server rates
+// that session, which it does within its next report.
+func (p *participant) setQuality(q ConnectionQuality) (old ConnectionQuality, changed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old, p.quality = p.quality, q
+	return old, old != q
 }
 
 // Identity implements Participant.
@@ -97,8 +112,22 @@ func (p *participant) HasCapability(c Capability) bool {
 	return slices.Contains(p.load().GetCapabilities(), lkpb.ClientInfo_Capability(c))
 }
 
+// ConnectionQuality implements Participant.
+func (p *participant) ConnectionQuality() ConnectionQuality {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.quality
+}
+
 // Info implements Participant.
-func (p *participant) Info() ParticipantInfo { return participantInfoFrom(p.load()) }
+func (p *participant) Info() ParticipantInfo {
+	p.mu.RLock()
+	info, q := p.info, p.quality
+	p.mu.RUnlock()
+	out := participantInfoFrom(info)
+	out.ConnectionQuality = q
+	return out
+}
 
 func (p *participant) isParticipant() {}
 
@@ -131,7 +160,11 @@ var (
 // ParticipantInfoChanged.
 func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo, rest bool) []Event {
 	var evs []Event
-	info := func() ParticipantInfo { return participantInfoFrom(cur) } // each event owns its copy
+	info := func() ParticipantInfo { // each event owns its copy
+		i := participantInfoFrom(cur)
+		i.ConnectionQuality = p.ConnectionQuality()
+		return i
+	}
 	if rest && old.GetSid() != cur.GetSid() {
 		evs = append(evs, ParticipantInfoChanged{Participant: p, OldSID: old.GetSid(), Info: info()})
 	}
@@ -163,8 +196,8 @@ func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo, rest bool) []Event 
 		evs = append(evs, ParticipantPermissionsChanged{Participant: p, OldPermission: oldPerm, Info: info()})
 	}
 	if rest && len(evs) == 0 {
-		if after := info(); !participantInfoFrom(old).equal(after) {
-			evs = append(evs, ParticipantInfoChanged{Participant: p, OldSID: old.GetSid(), Info: after})
+		if !participantInfoFrom(old).equal(participantInfoFrom(cur)) {
+			evs = append(evs, ParticipantInfoChanged{Participant: p, OldSID: old.GetSid(), Info: info()})
 		}
 	}
 	return evs

@@ -400,7 +400,7 @@ func (r *Room) reconnectSucceeded() loopStep {
 	r.send.set(true, false)
 	r.events.push(Reconnected{Kind: kind, DiscardedPackets: discarded, ReplayedPackets: replayed})
 	if kind == ReconnectFull {
-		r.events.push(LocalParticipantRejoined{OldSID: r.rc.oldLocalSID, Info: participantInfoFrom(r.local.load())})
+		r.events.push(LocalParticipantRejoined{OldSID: r.rc.oldLocalSID, Info: r.local.Info()})
 	}
 	if kind == ReconnectFull {
 		r.resendSubscriptionPermission() // before the tracks are published again
