@@ -42,7 +42,10 @@ func TestConnectionQuality(t *testing.T) {
 			t.Fatalf("%s's own quality %v / %v", me.Identity(), me.ConnectionQuality(), me.Info().ConnectionQuality)
 		}
 	}
-	alice.wait(ctx, "bob", func(ev room.Event) bool { e, ok := ev.(room.ParticipantConnected); return ok && e.Info.Identity == "bob" })
+	alice.wait(ctx, "bob", func(ev room.Event) bool {
+		e, ok := ev.(room.ParticipantConnected)
+		return ok && e.Info.Identity == "bob"
+	})
 	rb := alice.r.RemoteParticipant("bob")
 	if rb.ConnectionQuality() != room.ConnectionQualityUnknown {
 		t.Fatalf("bob rated to alice before she subscribes: %v", rb.ConnectionQuality())
