@@ -253,6 +253,64 @@ func (ParticipantKindDetail) EnumDescriptor() ([]byte, []int) {
 	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{3}
 }
 
+// ConnectionQuality (ABI 1.22) is the server's rating of a participant's connection, from the
+// loss, jitter and bitrate of its media tracks (EXCELLENT for a participant without any, as every
+// lkcore client). UNKNOWN: not rated yet, or a value newer than the library.
+type ConnectionQuality int32
+
+const (
+	ConnectionQuality_CONNECTION_QUALITY_UNKNOWN   ConnectionQuality = 0
+	ConnectionQuality_CONNECTION_QUALITY_POOR      ConnectionQuality = 1
+	ConnectionQuality_CONNECTION_QUALITY_GOOD      ConnectionQuality = 2
+	ConnectionQuality_CONNECTION_QUALITY_EXCELLENT ConnectionQuality = 3
+	ConnectionQuality_CONNECTION_QUALITY_LOST      ConnectionQuality = 4 // the participant's media stopped arriving
+)
+
+// Enum value maps for ConnectionQuality.
+var (
+	ConnectionQuality_name = map[int32]string{
+		0: "CONNECTION_QUALITY_UNKNOWN",
+		1: "CONNECTION_QUALITY_POOR",
+		2: "CONNECTION_QUALITY_GOOD",
+		3: "CONNECTION_QUALITY_EXCELLENT",
+		4: "CONNECTION_QUALITY_LOST",
+	}
+	ConnectionQuality_value = map[string]int32{
+		"CONNECTION_QUALITY_UNKNOWN":   0,
+		"CONNECTION_QUALITY_POOR":      1,
+		"CONNECTION_QUALITY_GOOD":      2,
+		"CONNECTION_QUALITY_EXCELLENT": 3,
+		"CONNECTION_QUALITY_LOST":      4,
+	}
+)
+
+func (x ConnectionQuality) Enum() *ConnectionQuality {
+	p := new(ConnectionQuality)
+	*p = x
+	return p
+}
+
+func (x ConnectionQuality) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ConnectionQuality) Descriptor() protoreflect.EnumDescriptor {
+	return file_lkcore_ffi_room_proto_enumTypes[4].Descriptor()
+}
+
+func (ConnectionQuality) Type() protoreflect.EnumType {
+	return &file_lkcore_ffi_room_proto_enumTypes[4]
+}
+
+func (x ConnectionQuality) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ConnectionQuality.Descriptor instead.
+func (ConnectionQuality) EnumDescriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{4}
+}
+
 // Why a participant or the room disconnected (values of livekit.DisconnectReason).
 type DisconnectReason int32
 
@@ -329,11 +387,11 @@ func (x DisconnectReason) String() string {
 }
 
 func (DisconnectReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[4].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[5].Descriptor()
 }
 
 func (DisconnectReason) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[4]
+	return &file_lkcore_ffi_room_proto_enumTypes[5]
 }
 
 func (x DisconnectReason) Number() protoreflect.EnumNumber {
@@ -342,7 +400,7 @@ func (x DisconnectReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DisconnectReason.Descriptor instead.
 func (DisconnectReason) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{4}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{5}
 }
 
 type ReconnectKind int32
@@ -378,11 +436,11 @@ func (x ReconnectKind) String() string {
 }
 
 func (ReconnectKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[5].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[6].Descriptor()
 }
 
 func (ReconnectKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[5]
+	return &file_lkcore_ffi_room_proto_enumTypes[6]
 }
 
 func (x ReconnectKind) Number() protoreflect.EnumNumber {
@@ -391,7 +449,7 @@ func (x ReconnectKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReconnectKind.Descriptor instead.
 func (ReconnectKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{5}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{6}
 }
 
 // CreateRoomRequest creates a room object (not connected) and hands its handle to the host.
@@ -1359,9 +1417,13 @@ type ParticipantInfo struct {
 	ClientProtocol int32                  `protobuf:"varint,8,opt,name=client_protocol,json=clientProtocol,proto3" json:"client_protocol,omitempty"`
 	Permission     *ParticipantPermission `protobuf:"bytes,9,opt,name=permission,proto3" json:"permission,omitempty"`
 	// Since ABI 1.19: details of kind, in the server's order (empty when none).
-	KindDetails   []ParticipantKindDetail `protobuf:"varint,10,rep,packed,name=kind_details,json=kindDetails,proto3,enum=lkcore.ffi.v1.ParticipantKindDetail" json:"kind_details,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	KindDetails []ParticipantKindDetail `protobuf:"varint,10,rep,packed,name=kind_details,json=kindDetails,proto3,enum=lkcore.ffi.v1.ParticipantKindDetail" json:"kind_details,omitempty"`
+	// Since ABI 1.22: the latest rating the server sent. The server rates the local participant
+	// and those whose tracks it subscribes to, when one joins or a rating changes; UNKNOWN until
+	// then (a new participant's is always UNKNOWN).
+	ConnectionQuality ConnectionQuality `protobuf:"varint,11,opt,name=connection_quality,json=connectionQuality,proto3,enum=lkcore.ffi.v1.ConnectionQuality" json:"connection_quality,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ParticipantInfo) Reset() {
@@ -1462,6 +1524,13 @@ func (x *ParticipantInfo) GetKindDetails() []ParticipantKindDetail {
 		return x.KindDetails
 	}
 	return nil
+}
+
+func (x *ParticipantInfo) GetConnectionQuality() ConnectionQuality {
+	if x != nil {
+		return x.ConnectionQuality
+	}
+	return ConnectionQuality_CONNECTION_QUALITY_UNKNOWN
 }
 
 type ParticipantPermission struct {
@@ -3190,7 +3259,8 @@ func (x *ParticipantDisconnected) GetReason() DisconnectReason {
 	return DisconnectReason_DISCONNECT_REASON_UNKNOWN
 }
 
-// ParticipantUpdated: name, metadata, attributes or permission changed (local or remote).
+// ParticipantUpdated: name, metadata, attributes, permission or (since ABI 1.22) connection
+// quality changed (local or remote).
 // info holds the values after the change; the event says what changed and, since ABI 1.3,
 // what the changed name and metadata were before, so a binding keeps no copy to compare with.
 // With no flag set, another field of info changed: the local participant's new sid after a
@@ -3210,9 +3280,13 @@ type ParticipantUpdated struct {
 	// Since ABI 1.3: the name before the change (set with name_changed).
 	OldName string `protobuf:"bytes,6,opt,name=old_name,json=oldName,proto3" json:"old_name,omitempty"`
 	// Since ABI 1.3: the metadata before the change (set with metadata_changed).
-	OldMetadata   string `protobuf:"bytes,7,opt,name=old_metadata,json=oldMetadata,proto3" json:"old_metadata,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	OldMetadata string `protobuf:"bytes,7,opt,name=old_metadata,json=oldMetadata,proto3" json:"old_metadata,omitempty"`
+	// Since ABI 1.22: info.connection_quality changed (the server rated the participant anew);
+	// old_connection_quality is the rating before (UNKNOWN when there was none).
+	ConnectionQualityChanged bool              `protobuf:"varint,8,opt,name=connection_quality_changed,json=connectionQualityChanged,proto3" json:"connection_quality_changed,omitempty"`
+	OldConnectionQuality     ConnectionQuality `protobuf:"varint,9,opt,name=old_connection_quality,json=oldConnectionQuality,proto3,enum=lkcore.ffi.v1.ConnectionQuality" json:"old_connection_quality,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *ParticipantUpdated) Reset() {
@@ -3292,6 +3366,20 @@ func (x *ParticipantUpdated) GetOldMetadata() string {
 		return x.OldMetadata
 	}
 	return ""
+}
+
+func (x *ParticipantUpdated) GetConnectionQualityChanged() bool {
+	if x != nil {
+		return x.ConnectionQualityChanged
+	}
+	return false
+}
+
+func (x *ParticipantUpdated) GetOldConnectionQuality() ConnectionQuality {
+	if x != nil {
+		return x.OldConnectionQuality
+	}
+	return ConnectionQuality_CONNECTION_QUALITY_UNKNOWN
 }
 
 // DataPacketReceived carries a user data packet by value (no handle to release).
@@ -3620,7 +3708,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\"M\n" +
 	"\x11RoomSnapshotTaken\x128\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"\x8c\x04\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"\xdd\x04\n" +
 	"\x0fParticipantInfo\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x12\n" +
@@ -3637,7 +3725,8 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"permission\x18\t \x01(\v2$.lkcore.ffi.v1.ParticipantPermissionR\n" +
 	"permission\x12G\n" +
 	"\fkind_details\x18\n" +
-	" \x03(\x0e2$.lkcore.ffi.v1.ParticipantKindDetailR\vkindDetails\x1a=\n" +
+	" \x03(\x0e2$.lkcore.ffi.v1.ParticipantKindDetailR\vkindDetails\x12O\n" +
+	"\x12connection_quality\x18\v \x01(\x0e2 .lkcore.ffi.v1.ConnectionQualityR\x11connectionQuality\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x01\n" +
@@ -3764,7 +3853,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x04info\x18\x01 \x01(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x04info\"n\n" +
 	"\x17ParticipantDisconnected\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x127\n" +
-	"\x06reason\x18\x02 \x01(\x0e2\x1f.lkcore.ffi.v1.DisconnectReasonR\x06reason\"\xb2\x02\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1f.lkcore.ffi.v1.DisconnectReasonR\x06reason\"\xc8\x03\n" +
 	"\x12ParticipantUpdated\x122\n" +
 	"\x04info\x18\x01 \x01(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x04info\x12-\n" +
 	"\x12changed_attributes\x18\x02 \x03(\tR\x11changedAttributes\x12!\n" +
@@ -3772,7 +3861,9 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x10metadata_changed\x18\x04 \x01(\bR\x0fmetadataChanged\x12-\n" +
 	"\x12permission_changed\x18\x05 \x01(\bR\x11permissionChanged\x12\x19\n" +
 	"\bold_name\x18\x06 \x01(\tR\aoldName\x12!\n" +
-	"\fold_metadata\x18\a \x01(\tR\voldMetadata\"\xb1\x01\n" +
+	"\fold_metadata\x18\a \x01(\tR\voldMetadata\x12<\n" +
+	"\x1aconnection_quality_changed\x18\b \x01(\bR\x18connectionQualityChanged\x12V\n" +
+	"\x16old_connection_quality\x18\t \x01(\x0e2 .lkcore.ffi.v1.ConnectionQualityR\x14oldConnectionQuality\"\xb1\x01\n" +
 	"\x12DataPacketReceived\x121\n" +
 	"\x14participant_identity\x18\x01 \x01(\tR\x13participantIdentity\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x14\n" +
@@ -3813,7 +3904,13 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"*PARTICIPANT_KIND_DETAIL_CONNECTOR_WHATSAPP\x10\x03\x12,\n" +
 	"(PARTICIPANT_KIND_DETAIL_CONNECTOR_TWILIO\x10\x04\x12'\n" +
 	"#PARTICIPANT_KIND_DETAIL_BRIDGE_RTSP\x10\x05\x12&\n" +
-	"\"PARTICIPANT_KIND_DETAIL_SIMULATION\x10\x06*\x93\x05\n" +
+	"\"PARTICIPANT_KIND_DETAIL_SIMULATION\x10\x06*\xac\x01\n" +
+	"\x11ConnectionQuality\x12\x1e\n" +
+	"\x1aCONNECTION_QUALITY_UNKNOWN\x10\x00\x12\x1b\n" +
+	"\x17CONNECTION_QUALITY_POOR\x10\x01\x12\x1b\n" +
+	"\x17CONNECTION_QUALITY_GOOD\x10\x02\x12 \n" +
+	"\x1cCONNECTION_QUALITY_EXCELLENT\x10\x03\x12\x1b\n" +
+	"\x17CONNECTION_QUALITY_LOST\x10\x04*\x93\x05\n" +
 	"\x10DisconnectReason\x12\x1d\n" +
 	"\x19DISCONNECT_REASON_UNKNOWN\x10\x00\x12&\n" +
 	"\"DISCONNECT_REASON_CLIENT_INITIATED\x10\x01\x12(\n" +
@@ -3850,136 +3947,139 @@ func file_lkcore_ffi_room_proto_rawDescGZIP() []byte {
 	return file_lkcore_ffi_room_proto_rawDescData
 }
 
-var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_lkcore_ffi_room_proto_goTypes = []any{
 	(IceTransportPolicy)(0),                        // 0: lkcore.ffi.v1.IceTransportPolicy
 	(ConnectionState)(0),                           // 1: lkcore.ffi.v1.ConnectionState
 	(ParticipantKind)(0),                           // 2: lkcore.ffi.v1.ParticipantKind
 	(ParticipantKindDetail)(0),                     // 3: lkcore.ffi.v1.ParticipantKindDetail
-	(DisconnectReason)(0),                          // 4: lkcore.ffi.v1.DisconnectReason
-	(ReconnectKind)(0),                             // 5: lkcore.ffi.v1.ReconnectKind
-	(*CreateRoomRequest)(nil),                      // 6: lkcore.ffi.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),                     // 7: lkcore.ffi.v1.CreateRoomResponse
-	(*RoomOptions)(nil),                            // 8: lkcore.ffi.v1.RoomOptions
-	(*IceServer)(nil),                              // 9: lkcore.ffi.v1.IceServer
-	(*OwnedRoom)(nil),                              // 10: lkcore.ffi.v1.OwnedRoom
-	(*RoomInfo)(nil),                               // 11: lkcore.ffi.v1.RoomInfo
-	(*ConnectRequest)(nil),                         // 12: lkcore.ffi.v1.ConnectRequest
-	(*ConnectResult)(nil),                          // 13: lkcore.ffi.v1.ConnectResult
-	(*DisconnectRequest)(nil),                      // 14: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),                 // 15: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*GetRoomSnapshotResponse)(nil),                // 16: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*RequestRoomSnapshotRequest)(nil),             // 17: lkcore.ffi.v1.RequestRoomSnapshotRequest
-	(*RoomSnapshotTaken)(nil),                      // 18: lkcore.ffi.v1.RoomSnapshotTaken
-	(*ParticipantInfo)(nil),                        // 19: lkcore.ffi.v1.ParticipantInfo
-	(*ParticipantPermission)(nil),                  // 20: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),                     // 21: lkcore.ffi.v1.PublishDataRequest
-	(*PublishSipDtmfRequest)(nil),                  // 22: lkcore.ffi.v1.PublishSipDtmfRequest
-	(*ChatMessage)(nil),                            // 23: lkcore.ffi.v1.ChatMessage
-	(*TranscriptionSegment)(nil),                   // 24: lkcore.ffi.v1.TranscriptionSegment
-	(*Transcription)(nil),                          // 25: lkcore.ffi.v1.Transcription
-	(*PublishTranscriptionRequest)(nil),            // 26: lkcore.ffi.v1.PublishTranscriptionRequest
-	(*SendChatMessageRequest)(nil),                 // 27: lkcore.ffi.v1.SendChatMessageRequest
-	(*EditChatMessageRequest)(nil),                 // 28: lkcore.ffi.v1.EditChatMessageRequest
-	(*SetLocalMetadataRequest)(nil),                // 29: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),                    // 30: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),              // 31: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                              // 32: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),                 // 33: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),                           // 34: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                            // 35: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),                           // 36: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                            // 37: lkcore.ffi.v1.RoomUpdated
-	(*RoomMoved)(nil),                              // 38: lkcore.ffi.v1.RoomMoved
-	(*ParticipantConnected)(nil),                   // 39: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),                // 40: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),                     // 41: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),                     // 42: lkcore.ffi.v1.DataPacketReceived
-	(*ChatMessageReceived)(nil),                    // 43: lkcore.ffi.v1.ChatMessageReceived
-	(*TranscriptionReceived)(nil),                  // 44: lkcore.ffi.v1.TranscriptionReceived
-	(*SipDtmfReceived)(nil),                        // 45: lkcore.ffi.v1.SipDtmfReceived
-	nil,                                            // 46: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                            // 47: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	(*E2EeOptions)(nil),                            // 48: lkcore.ffi.v1.E2eeOptions
-	(DeliveryMode)(0),                              // 49: lkcore.ffi.v1.DeliveryMode
-	(*RemoteDataTrackInfo)(nil),                    // 50: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil),             // 51: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),               // 52: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),             // 53: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),              // 54: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),              // 55: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*LocalDataTrackSidChanged)(nil),               // 56: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*DataTrackSubscriptionPermissionChanged)(nil), // 57: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	(*RpcInvocation)(nil),                          // 58: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),                           // 59: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),                 // 60: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                                  // 61: lkcore.ffi.v1.Error
+	(ConnectionQuality)(0),                         // 4: lkcore.ffi.v1.ConnectionQuality
+	(DisconnectReason)(0),                          // 5: lkcore.ffi.v1.DisconnectReason
+	(ReconnectKind)(0),                             // 6: lkcore.ffi.v1.ReconnectKind
+	(*CreateRoomRequest)(nil),                      // 7: lkcore.ffi.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),                     // 8: lkcore.ffi.v1.CreateRoomResponse
+	(*RoomOptions)(nil),                            // 9: lkcore.ffi.v1.RoomOptions
+	(*IceServer)(nil),                              // 10: lkcore.ffi.v1.IceServer
+	(*OwnedRoom)(nil),                              // 11: lkcore.ffi.v1.OwnedRoom
+	(*RoomInfo)(nil),                               // 12: lkcore.ffi.v1.RoomInfo
+	(*ConnectRequest)(nil),                         // 13: lkcore.ffi.v1.ConnectRequest
+	(*ConnectResult)(nil),                          // 14: lkcore.ffi.v1.ConnectResult
+	(*DisconnectRequest)(nil),                      // 15: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),                 // 16: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*GetRoomSnapshotResponse)(nil),                // 17: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*RequestRoomSnapshotRequest)(nil),             // 18: lkcore.ffi.v1.RequestRoomSnapshotRequest
+	(*RoomSnapshotTaken)(nil),                      // 19: lkcore.ffi.v1.RoomSnapshotTaken
+	(*ParticipantInfo)(nil),                        // 20: lkcore.ffi.v1.ParticipantInfo
+	(*ParticipantPermission)(nil),                  // 21: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),                     // 22: lkcore.ffi.v1.PublishDataRequest
+	(*PublishSipDtmfRequest)(nil),                  // 23: lkcore.ffi.v1.PublishSipDtmfRequest
+	(*ChatMessage)(nil),                            // 24: lkcore.ffi.v1.ChatMessage
+	(*TranscriptionSegment)(nil),                   // 25: lkcore.ffi.v1.TranscriptionSegment
+	(*Transcription)(nil),                          // 26: lkcore.ffi.v1.Transcription
+	(*PublishTranscriptionRequest)(nil),            // 27: lkcore.ffi.v1.PublishTranscriptionRequest
+	(*SendChatMessageRequest)(nil),                 // 28: lkcore.ffi.v1.SendChatMessageRequest
+	(*EditChatMessageRequest)(nil),                 // 29: lkcore.ffi.v1.EditChatMessageRequest
+	(*SetLocalMetadataRequest)(nil),                // 30: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),                    // 31: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),              // 32: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                              // 33: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),                 // 34: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),                           // 35: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                            // 36: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),                           // 37: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                            // 38: lkcore.ffi.v1.RoomUpdated
+	(*RoomMoved)(nil),                              // 39: lkcore.ffi.v1.RoomMoved
+	(*ParticipantConnected)(nil),                   // 40: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),                // 41: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),                     // 42: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),                     // 43: lkcore.ffi.v1.DataPacketReceived
+	(*ChatMessageReceived)(nil),                    // 44: lkcore.ffi.v1.ChatMessageReceived
+	(*TranscriptionReceived)(nil),                  // 45: lkcore.ffi.v1.TranscriptionReceived
+	(*SipDtmfReceived)(nil),                        // 46: lkcore.ffi.v1.SipDtmfReceived
+	nil,                                            // 47: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                            // 48: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	(*E2EeOptions)(nil),                            // 49: lkcore.ffi.v1.E2eeOptions
+	(DeliveryMode)(0),                              // 50: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackInfo)(nil),                    // 51: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil),             // 52: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),               // 53: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),             // 54: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),              // 55: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),              // 56: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*LocalDataTrackSidChanged)(nil),               // 57: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*DataTrackSubscriptionPermissionChanged)(nil), // 58: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	(*RpcInvocation)(nil),                          // 59: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),                           // 60: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),                 // 61: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                                  // 62: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
-	8,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
-	10, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	48, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	9,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
+	11, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
+	49, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
 	0,  // 3: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
-	9,  // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
-	49, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	11, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
+	10, // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
+	50, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	12, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
 	1,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
-	11, // 8: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	19, // 9: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	19, // 10: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	50, // 11: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	51, // 12: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	13, // 13: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	13, // 14: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	46, // 15: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	12, // 8: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
+	20, // 9: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	20, // 10: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	51, // 11: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	52, // 12: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	14, // 13: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	14, // 14: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	47, // 15: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
 	2,  // 16: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	20, // 17: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	21, // 17: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
 	3,  // 18: lkcore.ffi.v1.ParticipantInfo.kind_details:type_name -> lkcore.ffi.v1.ParticipantKindDetail
-	24, // 19: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
-	25, // 20: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
-	23, // 21: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
-	47, // 22: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	33, // 23: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	34, // 24: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	35, // 25: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	36, // 26: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	37, // 27: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	18, // 28: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
-	38, // 29: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
-	39, // 30: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	40, // 31: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	41, // 32: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	42, // 33: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	45, // 34: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
-	43, // 35: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
-	44, // 36: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
-	52, // 37: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	53, // 38: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	54, // 39: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	55, // 40: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	56, // 41: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
-	57, // 42: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	58, // 43: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	59, // 44: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	60, // 45: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	1,  // 46: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	5,  // 47: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	5,  // 48: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	4,  // 49: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	61, // 50: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	11, // 51: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	11, // 52: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
-	19, // 53: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	4,  // 54: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	19, // 55: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	23, // 56: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
-	25, // 57: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
-	58, // [58:58] is the sub-list for method output_type
-	58, // [58:58] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	4,  // 19: lkcore.ffi.v1.ParticipantInfo.connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
+	25, // 20: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
+	26, // 21: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
+	24, // 22: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
+	48, // 23: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	34, // 24: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	35, // 25: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	36, // 26: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	37, // 27: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	38, // 28: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	19, // 29: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
+	39, // 30: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
+	40, // 31: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	41, // 32: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	42, // 33: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	43, // 34: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	46, // 35: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
+	44, // 36: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
+	45, // 37: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
+	53, // 38: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	54, // 39: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	55, // 40: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	56, // 41: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	57, // 42: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
+	58, // 43: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	59, // 44: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	60, // 45: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	61, // 46: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	1,  // 47: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	6,  // 48: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	6,  // 49: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	5,  // 50: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	62, // 51: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	12, // 52: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	12, // 53: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
+	20, // 54: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	5,  // 55: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	20, // 56: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	4,  // 57: lkcore.ffi.v1.ParticipantUpdated.old_connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
+	24, // 58: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
+	26, // 59: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
+	60, // [60:60] is the sub-list for method output_type
+	60, // [60:60] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -4022,7 +4122,7 @@ func file_lkcore_ffi_room_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_room_proto_rawDesc), len(file_lkcore_ffi_room_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,

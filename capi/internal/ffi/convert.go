@@ -73,14 +73,15 @@ func encryptionState(s room.EncryptionState) ffipb.EncryptionState {
 // participantInfo converts the core's participant state.
 func participantInfo(in room.ParticipantInfo) *ffipb.ParticipantInfo {
 	out := &ffipb.ParticipantInfo{
-		Sid:            in.SID,
-		Identity:       in.Identity,
-		Name:           in.Name,
-		Metadata:       in.Metadata,
-		Attributes:     maps.Clone(in.Attributes),
-		Kind:           participantKind(in.Kind),
-		KindDetails:    kindDetails(in.KindDetails),
-		ClientProtocol: in.ClientProtocol,
+		Sid:               in.SID,
+		Identity:          in.Identity,
+		Name:              in.Name,
+		Metadata:          in.Metadata,
+		Attributes:        maps.Clone(in.Attributes),
+		Kind:              participantKind(in.Kind),
+		KindDetails:       kindDetails(in.KindDetails),
+		ClientProtocol:    in.ClientProtocol,
+		ConnectionQuality: connectionQuality(in.ConnectionQuality),
 	}
 	out.JoinedAtMs = unixMillis(in.JoinedAt)
 	if p := in.Permission; p != nil {
@@ -92,6 +93,22 @@ func participantInfo(in room.ParticipantInfo) *ffipb.ParticipantInfo {
 		}
 	}
 	return out
+}
+
+// connectionQuality converts the core's connection quality.
+func connectionQuality(q room.ConnectionQuality) ffipb.ConnectionQuality {
+	switch q {
+	case room.ConnectionPoor:
+		return ffipb.ConnectionQuality_CONNECTION_QUALITY_POOR
+	case room.ConnectionGood:
+		return ffipb.ConnectionQuality_CONNECTION_QUALITY_GOOD
+	case room.ConnectionExcellent:
+		return ffipb.ConnectionQuality_CONNECTION_QUALITY_EXCELLENT
+	case room.ConnectionLost:
+		return ffipb.ConnectionQuality_CONNECTION_QUALITY_LOST
+	default:
+		return ffipb.ConnectionQuality_CONNECTION_QUALITY_UNKNOWN
+	}
 }
 
 // connectionState converts the core's connection state.

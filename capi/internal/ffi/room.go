@@ -445,6 +445,10 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) { u.ChangedAttributes = keys })
 	case room.ParticipantPermissionsChanged:
 		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) { u.PermissionChanged = true })
+	case room.ConnectionQualityChanged:
+		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) {
+			u.ConnectionQualityChanged, u.OldConnectionQuality = true, connectionQuality(e.OldQuality)
+		})
 	case room.ParticipantInfoChanged:
 		// A remote participant's new session (new sid), or its kind or protocol: info only.
 		return participantUpdated(e.Info, func(*ffipb.ParticipantUpdated) {})

@@ -1,0 +1,64 @@
+package ffi
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/capi/ffipb"
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
+)
+
+// TestE2EConnectionQuality: the server's ratings reach the host as ParticipantUpdated with
+// connection_quality_changed, the rating before and the new one in info — for the local
+// participant and for a publisher the host subscribes to — and snapshots carry the latest.
+func TestE2EConnectionQuality(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{ConnectionQualityInterval: 50 * time.Millisecond})
+	p := publishedTrackPeers(t, s, "cq")
+	sub := subscribe(t, p.bob, p.br, "alice", p.remote.GetInfo().GetSid(), ffipb.DeliveryMode_DELIVERY_MODE_EVENTS)
+	// The server rates alice to bob once his subscription is established: once a frame arrives.
+	flowing := func() bool {
+		for _, ev := range p.bob.s.snapshot() {
+			if ev.GetDataTrackFrame().GetSubscriptionHandle() == sub {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(hangGuard); !flowing(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame reached bob")
+		}
+		if err := p.alice.c.PushFrame(p.track.GetHandle(), []byte("warm-up"), 0, false); err != nil && CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL {
+			t.Fatal(err)
+		}
+	}
+	rated := func(h *host, identity string, q ffipb.ConnectionQuality) *ffipb.ParticipantUpdated {
+		ev, _ := h.roomEvent(identity+" rated "+q.String(), 0, func(e *ffipb.RoomEvent) bool {
+			u := e.GetParticipantUpdated()
+			return u.GetConnectionQualityChanged() && u.GetInfo().GetIdentity() == identity && u.GetInfo().GetConnectionQuality() == q
+		})
+		return ev.GetParticipantUpdated()
+	}
+	if u := rated(p.alice, "alice", ffipb.ConnectionQuality_CONNECTION_QUALITY_EXCELLENT); u.GetOldConnectionQuality() != ffipb.ConnectionQuality_CONNECTION_QUALITY_UNKNOWN ||
+		u.GetNameChanged() || u.GetMetadataChanged() || u.GetPermissionChanged() || len(u.GetChangedAttributes()) != 0 {
+		t.Fatalf("alice's first rating %v", u)
+	}
+
+	s.SetConnectionQuality("cq", "alice", lkpb.ConnectionQuality_POOR.Enum())
+	if u := rated(p.bob, "alice", ffipb.ConnectionQuality_CONNECTION_QUALITY_POOR); u.GetOldConnectionQuality() != ffipb.ConnectionQuality_CONNECTION_QUALITY_UNKNOWN {
+		t.Fatalf("alice's rating to bob %v", u)
+	}
+	if u := rated(p.alice, "alice", ffipb.ConnectionQuality_CONNECTION_QUALITY_POOR); u.GetOldConnectionQuality() != ffipb.ConnectionQuality_CONNECTION_QUALITY_EXCELLENT {
+		t.Fatalf("alice's own new rating %v", u)
+	}
+	snap := p.bob.do(&ffipb.Request{Message: &ffipb.Request_GetRoomSnapshot{GetRoomSnapshot: &ffipb.GetRoomSnapshotRequest{RoomHandle: p.br}}}).GetGetRoomSnapshot().GetSnapshot()
+	if rs := snap.GetRemoteParticipants(); len(rs) != 1 || rs[0].GetConnectionQuality() != ffipb.ConnectionQuality_CONNECTION_QUALITY_POOR {
+		t.Fatalf("bob's snapshot %v", rs)
+	}
+	snap = p.alice.do(&ffipb.Request{Message: &ffipb.Request_GetRoomSnapshot{GetRoomSnapshot: &ffipb.GetRoomSnapshotRequest{RoomHandle: p.ar}}}).GetGetRoomSnapshot().GetSnapshot()
+	if lp := snap.GetLocalParticipant(); lp.GetConnectionQuality() != ffipb.ConnectionQuality_CONNECTION_QUALITY_POOR {
+		t.Fatalf("alice's snapshot %v", lp)
+	}
+}
