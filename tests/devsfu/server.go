@@ -611,7 +611,10 @@ func (s *Server) tickLoop() {
 	}
 	t := time.NewTicker(step)
 	defer t.Stop()
-	var lastBatch, lastRec, lastQuality time.Time
+	// Each period counts from the start, also where the tick is shorter than it (a period of
+	// an hour never elapses in a test, whatever the other periods).
+	start := time.Now()
+	lastBatch, lastRec, lastQuality := start, start, start
 	for {
 		select {
 		case <-s.stopTick:
