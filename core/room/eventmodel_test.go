@@ -98,6 +98,8 @@ func (m *eventModel) apply(ev Event) error {
 		return m.updated(e.Participant, e.Info)
 	case ParticipantPermissionsChanged:
 		return m.updated(e.Participant, e.Info)
+	case ConnectionQualityChanged:
+		return m.updated(e.Participant, e.Info)
 	case ParticipantInfoChanged:
 		return m.updated(e.Participant, e.Info)
 	case LocalParticipantRejoined:
