@@ -36,6 +36,7 @@ from .errors import *  # noqa: F401,F403 - the exception types are part of the t
 from .errors import LkError, RpcError
 from .participant import (
     ChatMessage,
+    ConnectionQuality,
     LocalParticipant,
     Participant,
     ParticipantKind,
@@ -71,6 +72,7 @@ __all__ = [
     "ByteStreamWriter",
     "ChatMessage",
     "Client",
+    "ConnectionQuality",
     "ConnectionState",
     "DataPacket",
     "DataTrackFrame",

@@ -58,7 +58,7 @@ ABI_VERSION_MAJOR = 1
 #: since 13, ``SubscribeDataTrackRequest.buffer_bytes`` and the default subscription buffer
 #: that ``subscribe()`` relies on; since 11, ``RoomEvent.owned_handles``; since 10,
 #: ``lk_data_track_read_frame`` and the ``RemoteDataTrackSidChanged`` room event).
-ABI_VERSION_MINOR = 21
+ABI_VERSION_MINOR = 22
 
 _LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
 _DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")

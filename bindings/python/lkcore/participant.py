@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChatMessage",
+    "ConnectionQuality",
     "ParticipantKind",
     "ParticipantPermission",
     "ParticipantTrackPermission",
@@ -60,6 +61,20 @@ class ParticipantKindDetail(enum.IntEnum):
     CONNECTOR_TWILIO = pb.PARTICIPANT_KIND_DETAIL_CONNECTOR_TWILIO
     BRIDGE_RTSP = pb.PARTICIPANT_KIND_DETAIL_BRIDGE_RTSP
     SIMULATION = pb.PARTICIPANT_KIND_DETAIL_SIMULATION
+
+
+class ConnectionQuality(enum.IntEnum):
+    """The server's rating of a participant's connection (values of
+    ``lkcore.ffi.v1.ConnectionQuality``; livekit.rtc's names). The server rates a participant from
+    its media tracks: one without any, as every lkcore client, is ``QUALITY_EXCELLENT``."""
+
+    QUALITY_UNKNOWN = pb.CONNECTION_QUALITY_UNKNOWN
+    """Not rated yet (or a rating newer than the library)."""
+    QUALITY_POOR = pb.CONNECTION_QUALITY_POOR
+    QUALITY_GOOD = pb.CONNECTION_QUALITY_GOOD
+    QUALITY_EXCELLENT = pb.CONNECTION_QUALITY_EXCELLENT
+    QUALITY_LOST = pb.CONNECTION_QUALITY_LOST
+    """The participant's media stopped arriving."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +265,13 @@ class Participant:
     def client_protocol(self) -> int:
         """LiveKit client protocol version the participant advertises."""
         return self._info.client_protocol
+
+    @property
+    def connection_quality(self) -> ConnectionQuality:
+        """The latest rating the server sent (``QUALITY_UNKNOWN`` until it rates the participant:
+        it rates this room's own participant and those whose tracks the room subscribes to, when
+        one joins or a rating changes). ``connection_quality_changed`` reports each change."""
+        return enum_value(ConnectionQuality, self._info.connection_quality)
 
     @property
     def permissions(self) -> ParticipantPermission:

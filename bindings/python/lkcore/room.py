@@ -28,6 +28,7 @@ Events (``room.on(name, handler)``; handlers may be sync or async; or iterate ov
 ``participant_name_changed``        (participant, old: str, new: str)
 ``participant_attributes_changed``  (changed: dict[str, str], participant)
 ``participant_permissions_changed`` (participant)
+``connection_quality_changed``      (participant, quality: ConnectionQuality)
 ``data_received``                   (packet: DataPacket)
 ``sip_dtmf_received``               (dtmf: SipDTMF)
 ``chat_message_received``           (message: ChatMessage, participant: RemoteParticipant | None, participant_identity: str)
@@ -128,6 +129,7 @@ RoomEventName = Literal[
     "participant_name_changed",
     "participant_attributes_changed",
     "participant_permissions_changed",
+    "connection_quality_changed",
     "data_received",
     "sip_dtmf_received",
     "chat_message_received",
@@ -1085,6 +1087,8 @@ class Room(EventEmitter[RoomEventName]):
             self.emit("participant_attributes_changed", {k: u.info.attributes.get(k, "") for k in u.changed_attributes}, p)
         if u.permission_changed:
             self.emit("participant_permissions_changed", p)
+        if u.connection_quality_changed:
+            self.emit("connection_quality_changed", p, p.connection_quality)
 
     def __repr__(self) -> str:
         return f"<lkcore.Room name={self.name!r} state={self._state.name}>"

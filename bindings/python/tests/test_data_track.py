@@ -593,3 +593,30 @@ async def test_subscription_permissions(devsfu, token_for) -> None:
             if frame.payload == b"after":
                 break
         assert sub.end_reason == lkcore.SubscriptionEndReason.UNSPECIFIED
+
+
+async def test_connection_quality(devsfu, token_for, room_name) -> None:
+    # The server rates each participant to itself and to those subscribed to one of its tracks,
+    # when one joins or a rating changes (every 200 ms in this suite): alice is told her own
+    # EXCELLENT; once bob's subscription is established (a frame arrived), the server rating
+    # alice POOR reaches bob (who had not been told hers) and alice, and both models follow.
+    Q = lkcore.ConnectionQuality
+    async with published_track(devsfu.url, token_for, "sensor") as (alice, bob, track, remote):
+        own = EventWaiter(alice, "connection_quality_changed")
+        rated = EventWaiter(bob, "connection_quality_changed")
+        me = alice.local_participant
+        if me.connection_quality != Q.QUALITY_EXCELLENT:  # rated during connect, else soon
+            await own.wait(lambda p, q: p is me and q == Q.QUALITY_EXCELLENT)
+        assert me.connection_quality == Q.QUALITY_EXCELLENT
+        ra = bob.remote_participants["alice"]
+        assert ra.connection_quality == Q.QUALITY_UNKNOWN
+        sub = await remote.subscribe()
+        await first_frame_while_pushing(track, sub, b"warm-up", 1)
+        await asyncio.to_thread(control, devsfu.url, "connection-quality", room=room_name, identity="alice", quality="POOR")
+        p, q = await rated.wait(lambda p, q: p.identity == "alice")
+        assert p is ra and q == Q.QUALITY_POOR and ra.connection_quality == Q.QUALITY_POOR
+        await own.wait(lambda p, q: p is me and q == Q.QUALITY_POOR)
+        assert me.connection_quality == Q.QUALITY_POOR
+        await assert_model_matches_library(alice)
+        await assert_model_matches_library(bob)
+        sub.close()
