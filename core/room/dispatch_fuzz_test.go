@@ -249,6 +249,16 @@ func FuzzRoomSignal(f *testing.F) {
 				DataTracks: []*lkpb.DataTrackInfo{{PubHandle: 1, Sid: "DTR_new", Name: "n"}}},
 		}}}})
 	f.Add(protowire.AppendBytes(nil, mv))
+	// Connection quality: ours, a known participant's, an unknown session's, then a change.
+	cq := func(q lkpb.ConnectionQuality, sids ...string) []byte {
+		u := &lkpb.ConnectionQualityUpdate{}
+		for _, sid := range sids {
+			u.Updates = append(u.Updates, &lkpb.ConnectionQualityInfo{ParticipantSid: sid, Quality: q, Score: 4.5})
+		}
+		b, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_ConnectionQuality{ConnectionQuality: u}})
+		return protowire.AppendBytes(nil, b)
+	}
+	f.Add(append(cq(lkpb.ConnectionQuality_EXCELLENT, "PA_me", "PA_callee-js", "PA_gone"), cq(lkpb.ConnectionQuality_LOST, "PA_callee-js")...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := offlineRoom(t, nil)
 		model := newEventModel(stateOf(r))
