@@ -49,11 +49,13 @@ sealed class RoomEvent {
     data class ParticipantDisconnected(val identity: String, val reason: DisconnectReason) : RoomEvent()
 
     /**
-     * A participant's (local or remote) name, metadata, attributes or permission changed:
-     * [participant] holds the values after the change, the flags say what changed, and the
-     * event carries the previous values, so "old → new" needs no copy of earlier state. With no
-     * flag set, another field changed: a new sid (the local participant after a full reconnect,
-     * or a remote participant's new session that replaced the one known), its kind or protocol.
+     * A participant's (local or remote) name, metadata, attributes, permission or connection
+     * quality changed: [participant] holds the values after the change, the flags say what
+     * changed, and the event carries the previous values, so "old → new" needs no copy of
+     * earlier state. With no flag set, another field changed: a new sid (the local participant
+     * after a full reconnect, or a remote participant's new session that replaced the one
+     * known), its kind or protocol. A connection quality change is followed by its
+     * [ConnectionQualityChanged].
      */
     data class ParticipantUpdated(
         val participant: Participant,
@@ -66,6 +68,24 @@ sealed class RoomEvent {
         val oldName: String = "",
         /** The metadata before the change when [metadataChanged] (empty otherwise). */
         val oldMetadata: String = "",
+        /** The server rated the participant anew (ABI 1.22): [Participant.connectionQuality] holds the rating. */
+        val connectionQualityChanged: Boolean = false,
+        /** The rating before the change when [connectionQualityChanged] (UNKNOWN when there was none, and when the flag is not set). */
+        val oldConnectionQuality: ConnectionQuality = ConnectionQuality.UNKNOWN,
+    ) : RoomEvent()
+
+    /**
+     * The server rated a participant's (local or remote) connection anew (ABI 1.22): [quality]
+     * is the new rating (as [participant]'s [Participant.connectionQuality]), [oldQuality] the
+     * one before (UNKNOWN when this participant had not been told one). It follows the
+     * [ParticipantUpdated] with [ParticipantUpdated.connectionQualityChanged] set that carries
+     * the same change. The server rates the local participant and those whose tracks this
+     * participant subscribes to, when one joins or a rating changes.
+     */
+    data class ConnectionQualityChanged(
+        val participant: Participant,
+        val quality: ConnectionQuality,
+        val oldQuality: ConnectionQuality,
     ) : RoomEvent()
 
     /** A data packet arrived. */

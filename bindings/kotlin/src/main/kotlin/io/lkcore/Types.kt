@@ -24,6 +24,13 @@ enum class ParticipantKind { UNSPECIFIED, STANDARD, INGRESS, EGRESS, SIP, AGENT,
  */
 enum class ParticipantKindDetail { UNSPECIFIED, CLOUD_AGENT, FORWARDED, CONNECTOR_WHATSAPP, CONNECTOR_TWILIO, BRIDGE_RTSP, SIMULATION }
 
+/**
+ * The server's rating of a participant's connection (ABI 1.22), from the loss, jitter and bitrate
+ * of its media tracks: one without any, as every lkcore client, is EXCELLENT. UNKNOWN: not rated
+ * yet, or a rating newer than the library. LOST: the participant's media stopped arriving.
+ */
+enum class ConnectionQuality { UNKNOWN, POOR, GOOD, EXCELLENT, LOST }
+
 /** End-to-end encryption state of a participant's data. */
 enum class EncryptionState { UNSPECIFIED, OK, ENCRYPTION_FAILED, DECRYPTION_FAILED, MISSING_KEY, KEY_RATCHETED, INTERNAL_ERROR }
 
@@ -186,6 +193,12 @@ data class Participant(
     val permission: ParticipantPermission,
     /** Details refining [kind], in the server's order (empty when none). */
     val kindDetails: List<ParticipantKindDetail> = emptyList(),
+    /**
+     * The latest rating the server sent (ABI 1.22): it rates the local participant and those
+     * whose tracks this participant subscribes to, when one joins or a rating changes; UNKNOWN
+     * until then. [RoomEvent.ConnectionQualityChanged] reports each change.
+     */
+    val connectionQuality: ConnectionQuality = ConnectionQuality.UNKNOWN,
 )
 
 /** A published data track's description. */
@@ -308,8 +321,10 @@ internal object Convert {
         p.sid, p.identity, p.name, p.metadata, p.attributesMap.toMap(), enumOf(p.kindValue), p.joinedAtMs,
         p.clientProtocol,
         ParticipantPermission(p.permission.canSubscribe, p.permission.canPublish, p.permission.canPublishData, p.permission.hidden),
-        p.kindDetailsValueList.map { enumOf<ParticipantKindDetail>(it) },
+        p.kindDetailsValueList.map { enumOf<ParticipantKindDetail>(it) }, connectionQuality(p.connectionQualityValue),
     )
+
+    fun connectionQuality(n: Int): ConnectionQuality = enumOf(n)
 
     fun trackInfo(p: lkcore.ffi.v1.DataTrackInfo) = DataTrackInfo(p.sid, p.name, p.usesE2Ee, p.schemaName, p.frameEncoding, p.schemaEncoding)
 

@@ -311,6 +311,75 @@ class RoomTest : LkTestBase() {
         }
     }
 
+    @Test
+    fun `connection quality ratings reach the participant rated and its subscribers, and the models follow`() = lkTest {
+        // The server (every 200 ms in this suite) rates a participant to itself and to those
+        // subscribed to one of its tracks, when one joins or a rating changes.
+        Room().use { alice ->
+            val rec = record(alice) // from before connecting: the first rating may come at once
+            alice.connect(DevSfu.url, token("alice"))
+            connect("bob").use { bob ->
+                val bobRec = record(bob)
+                val track = alice.publishDataTrack("sensor")
+                val remote = bobRec.await<RoomEvent.DataTrackPublished> { it.track.info.name == "sensor" }.track
+
+                // Alice's own first rating: a participant without media is EXCELLENT.
+                val own = rec.await<RoomEvent.ConnectionQualityChanged> { it.participant.identity == "alice" }
+                assertEquals(RoomEvent.ConnectionQualityChanged(own.participant, ConnectionQuality.EXCELLENT, ConnectionQuality.UNKNOWN), own)
+                assertEquals(ConnectionQuality.EXCELLENT, own.participant.connectionQuality)
+                assertEquals(ConnectionQuality.EXCELLENT, alice.snapshot().localParticipant.connectionQuality)
+                assertTranslated(rec, own)
+                // Bob subscribes to nothing yet: not told alice's.
+                assertEquals(ConnectionQuality.UNKNOWN, bob.snapshot().remoteParticipants.single { it.identity == "alice" }.connectionQuality)
+
+                remote.openSubscription().use { sub ->
+                    sub.awaitSubscribed(GUARD)
+                    val got = Channel<String>(Channel.UNLIMITED)
+                    val reader = launch { sub.frames().collect { got.send(it.payload.decodeToString()) } }
+                    // A frame arrived: bob's subscription is established at the server.
+                    assertEquals("warm-up", withTimeout(GUARD) { resumed(track, got, "warm-up") })
+                    try {
+                        DevSfu.control("connection-quality", "room" to roomName, "identity" to "alice", "quality" to "POOR")
+                        // Bob's first rating of alice (he had not been told one before).
+                        val rated = bobRec.await<RoomEvent.ConnectionQualityChanged> { it.participant.identity == "alice" }
+                        assertEquals(RoomEvent.ConnectionQualityChanged(rated.participant, ConnectionQuality.POOR, ConnectionQuality.UNKNOWN), rated)
+                        assertEquals(ConnectionQuality.POOR, rated.participant.connectionQuality)
+                        assertTranslated(bobRec, rated)
+                        assertEquals(ConnectionQuality.POOR, bob.snapshot().remoteParticipants.single { it.identity == "alice" }.connectionQuality)
+                        // Alice's own new rating, after EXCELLENT.
+                        val mine = rec.await<RoomEvent.ConnectionQualityChanged> { it.participant.identity == "alice" && it.quality == ConnectionQuality.POOR }
+                        assertEquals(ConnectionQuality.EXCELLENT, mine.oldQuality)
+                        assertEquals(ConnectionQuality.POOR, mine.participant.connectionQuality)
+                        assertTranslated(rec, mine)
+                        assertEquals(ConnectionQuality.POOR, alice.snapshot().localParticipant.connectionQuality)
+                        assertEquals(
+                            listOf(ConnectionQuality.EXCELLENT to ConnectionQuality.UNKNOWN, ConnectionQuality.POOR to ConnectionQuality.EXCELLENT),
+                            rec.all<RoomEvent.ConnectionQualityChanged>().filter { it.participant.identity == "alice" }.map { it.quality to it.oldQuality },
+                            "alice's ratings of herself",
+                        )
+                    } finally {
+                        DevSfu.control("connection-quality", "room" to roomName, "identity" to "alice")
+                    }
+                    reader.cancel()
+                }
+            }
+        }
+    }
+
+    /**
+     * [ev] comes right after the [RoomEvent.ParticipantUpdated] that carries the same change
+     * (the library's one event, translated into both), which has only its quality flag set.
+     */
+    private fun assertTranslated(rec: Recorder, ev: RoomEvent.ConnectionQualityChanged) {
+        val seen = rec.seen.value
+        val i = seen.indexOf(ev)
+        assertTrue(i > 0, "$ev recorded after an event")
+        assertEquals(
+            RoomEvent.ParticipantUpdated(ev.participant, emptyList(), false, false, false, connectionQualityChanged = true, oldConnectionQuality = ev.oldQuality),
+            seen[i - 1],
+        )
+    }
+
     /**
      * Pushes [payload] until [got] receives a frame other than [stale] (one pushed earlier, that
      * may still come) and returns it: the server may route the track to the subscriber again
