@@ -86,8 +86,11 @@ step "starting lkcore-devsfu"
 go build -o "$out/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu
 key=cppkey
 secret=cpp-secret-cpp-secret-cpp-secret-0123
-# --control: tests read its forwarding counters (lkcore-devsfu stats, Devsfu::packets_out).
+# --control: tests read its forwarding counters (lkcore-devsfu stats, Devsfu::packets_out) and
+# call its control endpoints (Devsfu::control); --connection-quality-interval: it rates
+# connections every 200 ms instead of 5 s, so rating changes arrive quickly.
 "$out/lkcore-devsfu" --addr 127.0.0.1:0 --key "$key" --secret "$secret" --update-batch-interval 100ms --control \
+  --connection-quality-interval 200ms \
   >"$out/devsfu.out" 2>"$out/devsfu.log" &
 sfu_pid=$!
 cleanup() {

@@ -75,7 +75,7 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.21
+//   of the header's major version and at least its minor version. This API needs ABI 1.22
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
@@ -83,9 +83,9 @@
 //   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17, RoomMoved of
 //   1.18, DTMF, kind details and the room's recording state of 1.19, subscription permissions
 //   and legacy chat messages of 1.20, transcriptions and an agent's text streams and chat
-//   messages on behalf of another participant of 1.21) and does not build against an older
-//   lkcore.h. Fields, events and enum values added by a newer library of the same major version
-//   are ignored or kept as numbers.
+//   messages on behalf of another participant of 1.21, connection quality of 1.22) and does not
+//   build against an older lkcore.h. Fields, events and enum values added by a newer library of
+//   the same major version are ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -326,6 +326,16 @@ enum class ParticipantKindDetail : int32_t {
   BridgeRtsp = 5,         // an RTSP bridge
   Simulation = 6,         // a simulated participant (agent evaluation)
 };
+// The server's rating of a participant's connection (ABI 1.22), from the loss, jitter and
+// bitrate of its media tracks: a participant without media (every lkcore client) is Excellent.
+// Unknown: not rated yet (or a value newer than the library).
+enum class ConnectionQuality : int32_t {
+  Unknown = 0,
+  Poor = 1,
+  Good = 2,
+  Excellent = 3,
+  Lost = 4,  // the participant's media stopped arriving
+};
 enum class ReconnectKind : int32_t { Unspecified = 0, Resume = 1, Full = 2 };
 enum class DisconnectReason : int32_t {
   Unknown = 0,
@@ -382,6 +392,11 @@ struct ParticipantInfo {
   int64_t joined_at_ms = 0;     // when the participant joined (Unix time, ms)
   int32_t client_protocol = 0;  // the LiveKit client protocol version it advertises (RPC v1/v2, ...)
   ParticipantPermission permission;
+  // The latest rating the server sent (ABI 1.22). The server rates the local participant and
+  // those whose tracks it subscribes to, when one joins or a rating changes; Unknown until then
+  // (a new participant's always is). A change is a ParticipantUpdatedEvent with
+  // connection_quality_changed.
+  ConnectionQuality connection_quality = ConnectionQuality::Unknown;
 };
 
 // RoomInfo describes the room as the client knows it.
@@ -545,9 +560,12 @@ struct ParticipantDisconnectedEvent {
   std::string identity;
   DisconnectReason reason;
 };
-// Name, metadata, attributes or permission of a participant (local or remote) changed; with no
-// flag set, another field of info changed (a new sid: the local participant after a full
-// reconnect, or a remote participant's new session that replaced the one known).
+// Name, metadata, attributes, permission or connection quality (ABI 1.22) of a participant
+// (local or remote) changed; with no flag set, another field of info changed (a new sid: the
+// local participant after a full reconnect, or a remote participant's new session that replaced
+// the one known). info holds the values after the change. A new rating from the server comes
+// with connection_quality_changed alone (info.connection_quality is the new one); it is
+// reported only when it differs from the one held.
 struct ParticipantUpdatedEvent {
   ParticipantInfo info;
   std::vector<std::string> changed_attributes;
@@ -556,6 +574,10 @@ struct ParticipantUpdatedEvent {
   bool permission_changed = false;
   std::string old_name;      // the name before the change (set with name_changed)
   std::string old_metadata;  // the metadata before the change (set with metadata_changed)
+  bool connection_quality_changed = false;  // ABI 1.22
+  // The rating before the change (set with connection_quality_changed; Unknown when there was
+  // none).
+  ConnectionQuality old_connection_quality = ConnectionQuality::Unknown;
 };
 // A data packet (Room::publish_data of a remote participant) arrived.
 struct DataReceivedEvent {

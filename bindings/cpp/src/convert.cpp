@@ -106,6 +106,7 @@ ParticipantInfo from_pb(const pb::ParticipantInfo &p) {
   i.permission.can_publish = p.permission().can_publish();
   i.permission.can_publish_data = p.permission().can_publish_data();
   i.permission.hidden = p.permission().hidden();
+  i.connection_quality = ConnectionQuality(p.connection_quality());  // ABI 1.22
   return i;
 }
 
@@ -273,8 +274,15 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
       return true;
     case pb::RoomEvent::kParticipantUpdated: {
       const auto &u = e.participant_updated();
-      *out = ParticipantUpdatedEvent{from_pb(u.info()), strings(u.changed_attributes()), u.name_changed(),
-                                     u.metadata_changed(), u.permission_changed(), u.old_name(), u.old_metadata()};
+      *out = ParticipantUpdatedEvent{from_pb(u.info()),
+                                     strings(u.changed_attributes()),
+                                     u.name_changed(),
+                                     u.metadata_changed(),
+                                     u.permission_changed(),
+                                     u.old_name(),
+                                     u.old_metadata(),
+                                     u.connection_quality_changed(),  // ABI 1.22
+                                     ConnectionQuality(u.old_connection_quality())};
       return true;
     }
     case pb::RoomEvent::kDataReceived: {

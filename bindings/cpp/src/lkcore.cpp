@@ -18,10 +18,11 @@
 // 1.19), and SetTrackSubscriptionPermissionsRequest and DataTrackSubscriptionPermissionChanged,
 // and the legacy chat messages (Send/EditChatMessageRequest, ChatMessageReceived) (ABI 1.20),
 // and PublishTranscriptionRequest, TranscriptionReceived and sender_identity (TextStreamOptions,
-// Send/EditChatMessageRequest) (ABI 1.21); the client refuses a loaded library older than the
-// header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 21,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.21 or later");
+// Send/EditChatMessageRequest) (ABI 1.21), and ParticipantInfo.connection_quality with
+// ParticipantUpdated.connection_quality_changed and old_connection_quality (ABI 1.22); the
+// client refuses a loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 22,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.22 or later");
 
 namespace lk {
 

@@ -1111,3 +1111,60 @@ TEST_F(E2E, SubscriptionPermissionsRevokeAndGrantAnOpenSubscription) {
   EXPECT_EQ(ev_b.count<lk::DataTrackSubscriptionPermissionChangedEvent>(), 2u);
   EXPECT_EQ(ev_b.count<lk::DataTrackUnpublishedEvent>(), 0u);
 }
+
+// Connection quality (ABI 1.22): the server rates each participant to itself and to those
+// subscribed to one of its tracks, when one joins or a rating changes (every 200 ms in this
+// suite), each as a ParticipantUpdatedEvent with connection_quality_changed alone. Alice and bob
+// are told their own Excellent (before: Unknown) on joining, bob before he subscribes, so he has
+// no rating of alice. Once his subscription to her track is established (a frame arrived),
+// devsfu rating alice Poor reaches bob (before: Unknown) and alice (before: Excellent), and the
+// snapshots hold the new rating.
+TEST_F(E2E, ConnectionQualityOfAPublisherReachesItselfAndItsSubscriber) {
+  using Q = lk::ConnectionQuality;
+  auto rated = [](const std::string &who, Q q) {
+    return std::function<bool(const lk::ParticipantUpdatedEvent &)>([who, q](const lk::ParticipantUpdatedEvent &e) {
+      return e.connection_quality_changed && e.info.identity == who && e.info.connection_quality == q;
+    });
+  };
+  auto only_quality = [](const lk::ParticipantUpdatedEvent &e) {
+    return !e.name_changed && !e.metadata_changed && !e.permission_changed && e.changed_attributes.empty();
+  };
+  lk::Room alice(client_a);
+  Events ev_a(alice);
+  alice.connect(sfu.url, token("alice"));
+  lk::Room bob(client_b);
+  Events ev_b(bob);
+  bob.connect(sfu.url, token("bob"));
+
+  auto own = ev_a.wait<lk::ParticipantUpdatedEvent>(rated("alice", Q::Excellent));
+  EXPECT_EQ(own.old_connection_quality, Q::Unknown);
+  EXPECT_TRUE(only_quality(own));
+  auto bobs = ev_b.wait<lk::ParticipantUpdatedEvent>(rated("bob", Q::Excellent));
+  EXPECT_EQ(bobs.old_connection_quality, Q::Unknown);
+  EXPECT_EQ(alice.local_participant().connection_quality, Q::Excellent);
+  auto ra = bob.remote_participant("alice");
+  ASSERT_TRUE(ra.has_value());
+  EXPECT_EQ(ra->connection_quality, Q::Unknown) << "bob subscribes to nothing of alice's yet";
+
+  lk::LocalDataTrack track = alice.publish_data_track("sensor");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track);
+  uint32_t next = 0;
+  ASSERT_TRUE(push_until_read(track, sub, next).has_value()) << "no frame reached bob";
+
+  ASSERT_TRUE(sfu.control("connection-quality", "room=" + room + " identity=alice quality=POOR"));
+  auto to_bob = ev_b.wait<lk::ParticipantUpdatedEvent>(rated("alice", Q::Poor));
+  EXPECT_EQ(to_bob.old_connection_quality, Q::Unknown) << "bob had not been told alice's rating";
+  EXPECT_TRUE(only_quality(to_bob));
+  auto to_alice = ev_a.wait<lk::ParticipantUpdatedEvent>(rated("alice", Q::Poor));
+  EXPECT_EQ(to_alice.old_connection_quality, Q::Excellent);
+  EXPECT_TRUE(only_quality(to_alice));
+
+  ra = bob.remote_participant("alice");
+  ASSERT_TRUE(ra.has_value());
+  EXPECT_EQ(ra->connection_quality, Q::Poor);
+  EXPECT_EQ(bob.local_participant().connection_quality, Q::Excellent);
+  EXPECT_EQ(alice.local_participant().connection_quality, Q::Poor);
+  EXPECT_EQ(ev_b.count<lk::ParticipantUpdatedEvent>([](auto &e) { return e.info.identity == "alice"; }), 1u)
+      << "bob was told alice's rating once, when it changed";
+}
