@@ -610,6 +610,14 @@ async def test_connection_quality(devsfu, token_for, room_name) -> None:
         assert me.connection_quality == Q.QUALITY_EXCELLENT
         ra = bob.remote_participants["alice"]
         assert ra.connection_quality == Q.QUALITY_UNKNOWN
+
+        async def bob_rated() -> None:
+            while bob.local_participant.connection_quality != Q.QUALITY_EXCELLENT:
+                await asyncio.sleep(0.01)
+
+        # Bob's own first rating came with the rating that followed his join: subscribed only
+        # after it, he is not told alice's before it changes.
+        await asyncio.wait_for(bob_rated(), GUARD)
         sub = await remote.subscribe()
         await first_frame_while_pushing(track, sub, b"warm-up", 1)
         await asyncio.to_thread(control, devsfu.url, "connection-quality", room=room_name, identity="alice", quality="POOR")

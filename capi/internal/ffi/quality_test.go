@@ -47,7 +47,10 @@ func TestE2EConnectionQuality(t *testing.T) {
 	}
 
 	s.SetConnectionQuality("cq", "alice", lkpb.ConnectionQuality_POOR.Enum())
-	if u := rated(p.bob, "alice", ffipb.ConnectionQuality_CONNECTION_QUALITY_POOR); u.GetOldConnectionQuality() != ffipb.ConnectionQuality_CONNECTION_QUALITY_UNKNOWN {
+	// Bob was told alice's EXCELLENT if his subscription was up when the server rated him as a
+	// new participant, else nothing before.
+	if u := rated(p.bob, "alice", ffipb.ConnectionQuality_CONNECTION_QUALITY_POOR); u.GetOldConnectionQuality() != ffipb.ConnectionQuality_CONNECTION_QUALITY_UNKNOWN &&
+		u.GetOldConnectionQuality() != ffipb.ConnectionQuality_CONNECTION_QUALITY_EXCELLENT {
 		t.Fatalf("alice's rating to bob %v", u)
 	}
 	if u := rated(p.alice, "alice", ffipb.ConnectionQuality_CONNECTION_QUALITY_POOR); u.GetOldConnectionQuality() != ffipb.ConnectionQuality_CONNECTION_QUALITY_EXCELLENT {
