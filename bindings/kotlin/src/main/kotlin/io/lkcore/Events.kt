@@ -54,8 +54,10 @@ sealed class RoomEvent {
      * changed, and the event carries the previous values, so "old → new" needs no copy of
      * earlier state. With no flag set, another field changed: a new sid (the local participant
      * after a full reconnect, or a remote participant's new session that replaced the one
-     * known), its kind or protocol. A connection quality change is followed by its
-     * [ConnectionQualityChanged].
+     * known), its kind or protocol. A connection quality change (ABI 1.22) is one with
+     * [connectionQualityChanged]: the server rated the participant anew (it rates the local
+     * participant and those whose tracks this one subscribes to, when one joins or a rating
+     * changes).
      */
     data class ParticipantUpdated(
         val participant: Participant,
@@ -74,19 +76,6 @@ sealed class RoomEvent {
         val oldConnectionQuality: ConnectionQuality = ConnectionQuality.UNKNOWN,
     ) : RoomEvent()
 
-    /**
-     * The server rated a participant's (local or remote) connection anew (ABI 1.22): [quality]
-     * is the new rating (as [participant]'s [Participant.connectionQuality]), [oldQuality] the
-     * one before (UNKNOWN when this participant had not been told one). It follows the
-     * [ParticipantUpdated] with [ParticipantUpdated.connectionQualityChanged] set that carries
-     * the same change. The server rates the local participant and those whose tracks this
-     * participant subscribes to, when one joins or a rating changes.
-     */
-    data class ConnectionQualityChanged(
-        val participant: Participant,
-        val quality: ConnectionQuality,
-        val oldQuality: ConnectionQuality,
-    ) : RoomEvent()
 
     /** A data packet arrived. */
     data class DataReceived(val packet: DataPacket) : RoomEvent()

@@ -667,20 +667,11 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                     Convert.disconnectReason(e.participantDisconnected.reasonValue),
                 )
                 lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_UPDATED -> e.participantUpdated.let {
-                    val p = Convert.participant(it.info)
-                    val oldQuality = Convert.connectionQuality(it.oldConnectionQualityValue)
-                    val updated = RoomEvent.ParticipantUpdated(
-                        p, it.changedAttributesList.toList(), it.nameChanged, it.metadataChanged,
-                        it.permissionChanged, it.oldName, it.oldMetadata, it.connectionQualityChanged, oldQuality,
+                    RoomEvent.ParticipantUpdated(
+                        Convert.participant(it.info), it.changedAttributesList.toList(), it.nameChanged, it.metadataChanged,
+                        it.permissionChanged, it.oldName, it.oldMetadata, it.connectionQualityChanged,
+                        Convert.connectionQuality(it.oldConnectionQualityValue),
                     )
-                    if (!it.connectionQualityChanged) {
-                        updated
-                    } else {
-                        // Every change has its ParticipantUpdated (models follow it); the rating's
-                        // own event comes right after it.
-                        emit(updated)
-                        RoomEvent.ConnectionQualityChanged(p, p.connectionQuality, oldQuality)
-                    }
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.DATA_RECEIVED -> e.dataReceived.let {
                     RoomEvent.DataReceived(DataPacket(it.participantIdentity, it.payload.toByteArray(), it.topic, it.reliable, it.encrypted))

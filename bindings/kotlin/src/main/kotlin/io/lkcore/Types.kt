@@ -196,7 +196,7 @@ data class Participant(
     /**
      * The latest rating the server sent (ABI 1.22): it rates the local participant and those
      * whose tracks this participant subscribes to, when one joins or a rating changes; UNKNOWN
-     * until then. [RoomEvent.ConnectionQualityChanged] reports each change.
+     * until then. [RoomEvent.ParticipantUpdated] with `connectionQualityChanged` reports each change.
      */
     val connectionQuality: ConnectionQuality = ConnectionQuality.UNKNOWN,
 )
