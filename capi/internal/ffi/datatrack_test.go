@@ -57,6 +57,28 @@ func publishedTrackPeersWith(t *testing.T, s *sfu.Server, room string, bobRoom *
 	return p
 }
 
+// waitFlowing pushes warm-up frames on alice's track until bob's subscription sub delivers one:
+// the subscription is then established at the SFU.
+func (p trackPeers) waitFlowing(t *testing.T, sub uint64) {
+	t.Helper()
+	flowing := func() bool {
+		for _, ev := range p.bob.s.snapshot() {
+			if ev.GetDataTrackFrame().GetSubscriptionHandle() == sub {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(hangGuard); !flowing(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no frame reached bob")
+		}
+		if err := p.alice.c.PushFrame(p.track.GetHandle(), []byte("warm-up"), 0, false); err != nil && CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL {
+			t.Fatal(err)
+		}
+	}
+}
+
 func subscribe(t *testing.T, h *host, room uint64, publisher, sid string, mode ffipb.DeliveryMode) uint64 {
 	t.Helper()
 	resp := h.do(&ffipb.Request{Message: &ffipb.Request_SubscribeDataTrack{SubscribeDataTrack: &ffipb.SubscribeDataTrackRequest{

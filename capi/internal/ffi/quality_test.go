@@ -17,23 +17,8 @@ func TestE2EConnectionQuality(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{ConnectionQualityInterval: 50 * time.Millisecond})
 	p := publishedTrackPeers(t, s, "cq")
 	sub := subscribe(t, p.bob, p.br, "alice", p.remote.GetInfo().GetSid(), ffipb.DeliveryMode_DELIVERY_MODE_EVENTS)
-	// The server rates alice to bob once his subscription is established: once a frame arrives.
-	flowing := func() bool {
-		for _, ev := range p.bob.s.snapshot() {
-			if ev.GetDataTrackFrame().GetSubscriptionHandle() == sub {
-				return true
-			}
-		}
-		return false
-	}
-	for deadline := time.Now().Add(hangGuard); !flowing(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no frame reached bob")
-		}
-		if err := p.alice.c.PushFrame(p.track.GetHandle(), []byte("warm-up"), 0, false); err != nil && CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL {
-			t.Fatal(err)
-		}
-	}
+	// The server rates alice to bob once his subscription is established.
+	p.waitFlowing(t, sub)
 	rated := func(h *host, identity string, q ffipb.ConnectionQuality) *ffipb.ParticipantUpdated {
 		ev, _ := h.roomEvent(identity+" rated "+q.String(), 0, func(e *ffipb.RoomEvent) bool {
 			u := e.GetParticipantUpdated()

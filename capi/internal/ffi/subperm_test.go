@@ -2,7 +2,6 @@ package ffi
 
 import (
 	"testing"
-	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/tests/devsfu"
@@ -28,23 +27,7 @@ func TestE2ESubscriptionPermissions(t *testing.T) {
 		})
 		return ev.GetDataTrackSubscriptionPermissionChanged(), i
 	}
-	// bob's subscription is established once a frame arrives
-	flowing := func() bool {
-		for _, ev := range p.bob.s.snapshot() {
-			if ev.GetDataTrackFrame().GetSubscriptionHandle() == sub {
-				return true
-			}
-		}
-		return false
-	}
-	for deadline := time.Now().Add(hangGuard); !flowing(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no frame reached bob")
-		}
-		if err := p.alice.c.PushFrame(p.track.GetHandle(), []byte("warm-up"), 0, false); err != nil && CodeOf(err) != ffipb.ErrorCode_ERROR_CODE_QUEUE_FULL {
-			t.Fatal(err)
-		}
-	}
+	p.waitFlowing(t, sub) // bob's subscription is established once a frame arrives
 
 	for _, bad := range []*ffipb.TrackPermission{{}, {TrackSids: []string{"x"}}} { // no identity
 		if c := set(false, bad); c.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
