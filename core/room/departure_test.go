@@ -167,14 +167,10 @@ func TestReplacedSessionFailsTheRPCsItAcknowledged(t *testing.T) {
 	old := joinPeer(t, ctx, s, "replaced", "alice", room.Options{})
 	// Flushed until bob knows alice: the server queues her join once her connection is up on
 	// its side, which may be after her Connect returned.
-	for bob.r.RemoteParticipant("alice") == nil {
+	waitUntil(t, ctx, "alice announced to bob", func() bool {
 		s.FlushParticipantUpdates("replaced")
-		select {
-		case <-ctx.Done():
-			t.Fatal("alice was never announced to bob")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return bob.r.RemoteParticipant("alice") != nil
+	})
 	oldSID := bob.r.RemoteParticipant("alice").SID()
 	res := pendingRPC(t, ctx, bob, old)
 	joinPeer(t, ctx, s, "replaced", "alice", room.Options{})

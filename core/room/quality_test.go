@@ -37,13 +37,7 @@ func TestConnectionQuality(t *testing.T) {
 	// state, then check the event if there is one.
 	for _, p := range []*peer{alice, bob} {
 		me := p.r.LocalParticipant()
-		for me.ConnectionQuality() != room.ConnectionExcellent {
-			select {
-			case <-ctx.Done():
-				t.Fatalf("%s never rated", me.Identity())
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
+		waitUntil(t, ctx, me.Identity()+"'s own rating", func() bool { return me.ConnectionQuality() == room.ConnectionExcellent })
 		if me.Info().ConnectionQuality != room.ConnectionExcellent {
 			t.Fatalf("%s's own quality in Info %v", me.Identity(), me.Info().ConnectionQuality)
 		}
