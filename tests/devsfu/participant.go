@@ -51,8 +51,9 @@ type Participant struct {
 	closed       bool
 	closeTimer   *time.Timer
 	refreshTimer *time.Timer
-	sentVersions map[string]uint32     // per subject sid: highest version sent to this receiver
-	published    map[uint32]*dataTrack // data tracks by publisher handle
+	sentVersions map[string]uint32         // per subject sid: highest version sent to this receiver
+	published    map[uint32]*dataTrack     // data tracks by publisher handle
+	blobs        map[string]*lkpb.DataBlob // stored data blobs by key (datablob.go)
 
 	sigMu   sync.Mutex
 	sc      *signalConn
@@ -479,17 +480,9 @@ func (p *Participant) handleRequest(sc *signalConn, req *lkpb.SignalRequest) {
 	case *lkpb.SignalRequest_UpdateDataSubscription:
 		p.rm().handleUpdateDataSubscription(p, m.UpdateDataSubscription)
 	case *lkpb.SignalRequest_StoreDataBlobRequest:
-		if p.s.opts.DisableDataTracks {
-			return
-		}
-		p.sendRequestResponse(&lkpb.RequestResponse{RequestId: m.StoreDataBlobRequest.GetRequestId(),
-			Reason: lkpb.RequestResponse_NOT_ALLOWED, Message: "data blob not enabled"})
+		p.handleStoreDataBlob(m.StoreDataBlobRequest)
 	case *lkpb.SignalRequest_GetDataBlobRequest:
-		if p.s.opts.DisableDataTracks {
-			return
-		}
-		p.sendRequestResponse(&lkpb.RequestResponse{RequestId: m.GetDataBlobRequest.GetRequestId(),
-			Reason: lkpb.RequestResponse_NOT_ALLOWED, Message: "data blob not enabled"})
+		p.handleGetDataBlob(m.GetDataBlobRequest)
 	case *lkpb.SignalRequest_SubscriptionPermission:
 		p.rm().handleSubscriptionPermission(p, m.SubscriptionPermission)
 	default:

@@ -61,6 +61,11 @@ type Options struct {
 	// enable_data_tracks: false: publish → NOT_ALLOWED and the client's
 	// _data_track channel is closed when it opens.
 	DataTracksNotAllowed bool
+	// EnableDataBlobs stores and serves participants' data blobs (the
+	// definitions of data-track schemas; datablob.go), as livekit-server
+	// with enable_participant_data_blob: true. Off, as the server's default:
+	// every store is refused with NOT_ALLOWED.
+	EnableDataBlobs bool
 	// UpdateBatchInterval is the period of batched participant updates
 	// (0 = the recorded 3 s). Tests may shorten it.
 	UpdateBatchInterval time.Duration

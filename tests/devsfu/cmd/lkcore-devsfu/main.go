@@ -82,6 +82,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	batch := fs.Duration("update-batch-interval", 0, "participant update batch period (default 3s as recorded)")
 	reconcile := fs.Duration("reconcile-interval", 0, "data-track subscription reconcile period (default = batch period)")
 	quality := fs.Duration("connection-quality-interval", 0, "connection-quality rating period (default 5s as livekit-server; negative: none sent)")
+	blobs := fs.Bool("enable-data-blob", false, "store participants' data blobs (data-track schema definitions), as enable_participant_data_blob")
 	detHandles := fs.Bool("deterministic-handles", false, "first subscriber handle 1 instead of random (v1.13.5 randomises)")
 	sidExt := fs.Bool("participant-sid-ext", false, "add the participant-SID extension (tag 255) to forwarded data-track packets")
 	control := fs.Bool("control", false, "serve fault-injection endpoints under /devsfu/")
@@ -130,7 +131,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	s, err := devsfu.Start(devsfu.Options{
 		APIKey: *key, APISecret: *secret, Addr: *addr, Logger: log,
 		DisableDataTracks: *noDT, DataTracksNotAllowed: *dtNotAllowed,
-		UpdateBatchInterval: *batch, ReconcileInterval: *reconcile, ConnectionQualityInterval: *quality,
+		UpdateBatchInterval: *batch, ReconcileInterval: *reconcile, ConnectionQualityInterval: *quality, EnableDataBlobs: *blobs,
 		DeterministicHandles: *detHandles, AddParticipantSIDExtension: *sidExt,
 		EnableControl: *control,
 		TURN:          turnConf, ForceRelay: forceRelay,
