@@ -135,6 +135,11 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) loopStep {
 		r.token.Store(&t)
 	case *lkpb.SignalResponse_RequestResponse:
 		r.checkPending(m.RequestResponse)
+		r.blobRefused(m.RequestResponse)
+	case *lkpb.SignalResponse_StoreDataBlobResponse:
+		r.blobAnswered(m.StoreDataBlobResponse.GetRequestId(), nil)
+	case *lkpb.SignalResponse_GetDataBlobResponse:
+		r.blobAnswered(m.GetDataBlobResponse.GetRequestId(), m.GetDataBlobResponse.GetBlob())
 	case *lkpb.SignalResponse_Leave:
 		return r.handleLeave(m.Leave)
 	case *lkpb.SignalResponse_Pong, *lkpb.SignalResponse_PongResp:
@@ -263,6 +268,7 @@ func (r *Room) teardown(reason lkpb.DisconnectReason, err error, sendLeave bool)
 		p.done <- ErrDisconnected
 	}
 	r.pending = nil
+	r.failBlobRequests()
 	r.closeDataTracks()
 	r.infoMu.Lock()
 	r.state = StateDisconnected

@@ -390,6 +390,7 @@ func (r *Room) reconnectSucceeded() loopStep {
 		}
 		cancel()
 	}
+	r.blobRequestsAfterReconnect(kind == ReconnectFull) // before the tracks are published again
 	discarded := 0
 	if kind == ReconnectFull {
 		discarded = r.rc.discarded

@@ -69,6 +69,7 @@ type Room struct {
 	nextRequestID uint32
 	pending       []*pendingUpdate
 	subPerm       *lkpb.SubscriptionPermission // the latest SetTrackSubscriptionPermissions (nil: never called)
+	schemas       schemaState                  // schema definitions and data-blob requests (schema.go)
 
 	// Reconnection (reconnect.go).
 	rc         reconnectState              // loop-owned
