@@ -175,6 +175,8 @@ type Request struct {
 	//	*Request_WaitDataTrackSubscribed
 	//	*Request_GetDataTrackSubscriptionEnd
 	//	*Request_SetDataTrackDelivery
+	//	*Request_DefineDataTrackSchema
+	//	*Request_GetDataTrackSchema
 	//	*Request_PerformRpc
 	//	*Request_RegisterRpcMethod
 	//	*Request_UnregisterRpcMethod
@@ -550,6 +552,24 @@ func (x *Request) GetSetDataTrackDelivery() *SetDataTrackDeliveryRequest {
 	return nil
 }
 
+func (x *Request) GetDefineDataTrackSchema() *DefineDataTrackSchemaRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_DefineDataTrackSchema); ok {
+			return x.DefineDataTrackSchema
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetGetDataTrackSchema() *GetDataTrackSchemaRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_GetDataTrackSchema); ok {
+			return x.GetDataTrackSchema
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetPerformRpc() *PerformRpcRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_PerformRpc); ok {
@@ -811,6 +831,14 @@ type Request_SetDataTrackDelivery struct {
 	SetDataTrackDelivery *SetDataTrackDeliveryRequest `protobuf:"bytes,50,opt,name=set_data_track_delivery,json=setDataTrackDelivery,proto3,oneof"` // since ABI 1.14
 }
 
+type Request_DefineDataTrackSchema struct {
+	DefineDataTrackSchema *DefineDataTrackSchemaRequest `protobuf:"bytes,51,opt,name=define_data_track_schema,json=defineDataTrackSchema,proto3,oneof"` // since ABI 1.23
+}
+
+type Request_GetDataTrackSchema struct {
+	GetDataTrackSchema *GetDataTrackSchemaRequest `protobuf:"bytes,52,opt,name=get_data_track_schema,json=getDataTrackSchema,proto3,oneof"` // since ABI 1.23
+}
+
 type Request_PerformRpc struct {
 	// RPC.
 	PerformRpc *PerformRpcRequest `protobuf:"bytes,60,opt,name=perform_rpc,json=performRpc,proto3,oneof"`
@@ -932,6 +960,10 @@ func (*Request_WaitDataTrackSubscribed) isRequest_Message() {}
 func (*Request_GetDataTrackSubscriptionEnd) isRequest_Message() {}
 
 func (*Request_SetDataTrackDelivery) isRequest_Message() {}
+
+func (*Request_DefineDataTrackSchema) isRequest_Message() {}
+
+func (*Request_GetDataTrackSchema) isRequest_Message() {}
 
 func (*Request_PerformRpc) isRequest_Message() {}
 
@@ -1580,7 +1612,8 @@ type Completion struct {
 	Error *Error `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	// The result on success, same tag as the request kind. Unset for operations whose success
 	// carries no data (disconnect, publish_data, set_local_*, write_stream, close_stream_writer,
-	// flush_data_track, push_data_track_frame_wait, wait_data_track_subscribed).
+	// flush_data_track, push_data_track_frame_wait, wait_data_track_subscribed,
+	// define_data_track_schema).
 	//
 	// Types that are valid to be assigned to Result:
 	//
@@ -1589,6 +1622,7 @@ type Completion struct {
 	//	*Completion_SendChatMessage
 	//	*Completion_EditChatMessage
 	//	*Completion_PublishDataTrack
+	//	*Completion_GetDataTrackSchema
 	//	*Completion_PerformRpc
 	//	*Completion_SendText
 	//	*Completion_SendBytes
@@ -1702,6 +1736,15 @@ func (x *Completion) GetPublishDataTrack() *PublishDataTrackResult {
 	return nil
 }
 
+func (x *Completion) GetGetDataTrackSchema() *GetDataTrackSchemaResult {
+	if x != nil {
+		if x, ok := x.Result.(*Completion_GetDataTrackSchema); ok {
+			return x.GetDataTrackSchema
+		}
+	}
+	return nil
+}
+
 func (x *Completion) GetPerformRpc() *PerformRpcResult {
 	if x != nil {
 		if x, ok := x.Result.(*Completion_PerformRpc); ok {
@@ -1787,6 +1830,10 @@ type Completion_PublishDataTrack struct {
 	PublishDataTrack *PublishDataTrackResult `protobuf:"bytes,40,opt,name=publish_data_track,json=publishDataTrack,proto3,oneof"`
 }
 
+type Completion_GetDataTrackSchema struct {
+	GetDataTrackSchema *GetDataTrackSchemaResult `protobuf:"bytes,52,opt,name=get_data_track_schema,json=getDataTrackSchema,proto3,oneof"` // ABI 1.23
+}
+
 type Completion_PerformRpc struct {
 	PerformRpc *PerformRpcResult `protobuf:"bytes,60,opt,name=perform_rpc,json=performRpc,proto3,oneof"`
 }
@@ -1820,6 +1867,8 @@ func (*Completion_SendChatMessage) isCompletion_Result() {}
 func (*Completion_EditChatMessage) isCompletion_Result() {}
 
 func (*Completion_PublishDataTrack) isCompletion_Result() {}
+
+func (*Completion_GetDataTrackSchema) isCompletion_Result() {}
 
 func (*Completion_PerformRpc) isCompletion_Result() {}
 
@@ -2581,7 +2630,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xf9!\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xcc#\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -2625,7 +2674,9 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x14get_data_track_stats\x18/ \x01(\v2'.lkcore.ffi.v1.GetDataTrackStatsRequestB\x04\xc8\xf3\x18\x00H\x00R\x11getDataTrackStats\x12r\n" +
 	"\x1await_data_track_subscribed\x180 \x01(\v2-.lkcore.ffi.v1.WaitDataTrackSubscribedRequestB\x04\xc8\xf3\x18\x01H\x00R\x17waitDataTrackSubscribed\x12\x7f\n" +
 	"\x1fget_data_track_subscription_end\x181 \x01(\v21.lkcore.ffi.v1.GetDataTrackSubscriptionEndRequestB\x04\xc8\xf3\x18\x00H\x00R\x1bgetDataTrackSubscriptionEnd\x12i\n" +
-	"\x17set_data_track_delivery\x182 \x01(\v2*.lkcore.ffi.v1.SetDataTrackDeliveryRequestB\x04\xc8\xf3\x18\x00H\x00R\x14setDataTrackDelivery\x12I\n" +
+	"\x17set_data_track_delivery\x182 \x01(\v2*.lkcore.ffi.v1.SetDataTrackDeliveryRequestB\x04\xc8\xf3\x18\x00H\x00R\x14setDataTrackDelivery\x12l\n" +
+	"\x18define_data_track_schema\x183 \x01(\v2+.lkcore.ffi.v1.DefineDataTrackSchemaRequestB\x04\xc8\xf3\x18\x01H\x00R\x15defineDataTrackSchema\x12c\n" +
+	"\x15get_data_track_schema\x184 \x01(\v2(.lkcore.ffi.v1.GetDataTrackSchemaRequestB\x04\xc8\xf3\x18\x01H\x00R\x12getDataTrackSchema\x12I\n" +
 	"\vperform_rpc\x18< \x01(\v2 .lkcore.ffi.v1.PerformRpcRequestB\x04\xc8\xf3\x18\x01H\x00R\n" +
 	"performRpc\x12_\n" +
 	"\x13register_rpc_method\x18= \x01(\v2'.lkcore.ffi.v1.RegisterRpcMethodRequestB\x04\xc8\xf3\x18\x00H\x00R\x11registerRpcMethod\x12e\n" +
@@ -2687,7 +2738,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x1ddata_track_subscription_ended\x18) \x01(\v2).lkcore.ffi.v1.DataTrackSubscriptionEndedH\x00R\x1adataTrackSubscriptionEnded\x12D\n" +
 	"\fstream_chunk\x18P \x01(\v2\x1f.lkcore.ffi.v1.StreamChunkEventH\x00R\vstreamChunk\x12D\n" +
 	"\fstream_ended\x18Q \x01(\v2\x1f.lkcore.ffi.v1.StreamEndedEventH\x00R\vstreamEndedB\t\n" +
-	"\amessage\"\xfa\x06\n" +
+	"\amessage\"\xd8\a\n" +
 	"\n" +
 	"Completion\x12\x1d\n" +
 	"\n" +
@@ -2698,7 +2749,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\aconnect\x18\x15 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultH\x00R\aconnect\x12H\n" +
 	"\x11send_chat_message\x18! \x01(\v2\x1a.lkcore.ffi.v1.ChatMessageH\x00R\x0fsendChatMessage\x12H\n" +
 	"\x11edit_chat_message\x18\" \x01(\v2\x1a.lkcore.ffi.v1.ChatMessageH\x00R\x0feditChatMessage\x12U\n" +
-	"\x12publish_data_track\x18( \x01(\v2%.lkcore.ffi.v1.PublishDataTrackResultH\x00R\x10publishDataTrack\x12B\n" +
+	"\x12publish_data_track\x18( \x01(\v2%.lkcore.ffi.v1.PublishDataTrackResultH\x00R\x10publishDataTrack\x12\\\n" +
+	"\x15get_data_track_schema\x184 \x01(\v2'.lkcore.ffi.v1.GetDataTrackSchemaResultH\x00R\x12getDataTrackSchema\x12B\n" +
 	"\vperform_rpc\x18< \x01(\v2\x1f.lkcore.ffi.v1.PerformRpcResultH\x00R\n" +
 	"performRpc\x12<\n" +
 	"\tsend_text\x18P \x01(\v2\x1d.lkcore.ffi.v1.TextStreamInfoH\x00R\bsendText\x12>\n" +
@@ -2823,48 +2875,51 @@ var file_lkcore_ffi_proto_goTypes = []any{
 	(*WaitDataTrackSubscribedRequest)(nil),         // 44: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
 	(*GetDataTrackSubscriptionEndRequest)(nil),     // 45: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
 	(*SetDataTrackDeliveryRequest)(nil),            // 46: lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	(*PerformRpcRequest)(nil),                      // 47: lkcore.ffi.v1.PerformRpcRequest
-	(*RegisterRpcMethodRequest)(nil),               // 48: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*UnregisterRpcMethodRequest)(nil),             // 49: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*RespondRpcRequest)(nil),                      // 50: lkcore.ffi.v1.RespondRpcRequest
-	(*SendTextRequest)(nil),                        // 51: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                       // 52: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                        // 53: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),                  // 54: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),                  // 55: lkcore.ffi.v1.OpenByteWriterRequest
-	(*WriteStreamRequest)(nil),                     // 56: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),               // 57: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),           // 58: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*UnregisterStreamHandlerRequest)(nil),         // 59: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*Error)(nil),                                  // 60: lkcore.ffi.v1.Error
-	(*CreateRoomResponse)(nil),                     // 61: lkcore.ffi.v1.CreateRoomResponse
-	(*GetRoomSnapshotResponse)(nil),                // 62: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*SetSharedKeyResponse)(nil),                   // 63: lkcore.ffi.v1.SetSharedKeyResponse
-	(*GetE2EeStatsResponse)(nil),                   // 64: lkcore.ffi.v1.GetE2eeStatsResponse
-	(*UnpublishDataTrackResponse)(nil),             // 65: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedResponse)(nil),           // 66: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameResponse)(nil),             // 67: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*SubscribeDataTrackResponse)(nil),             // 68: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*GetDataTrackStatsResponse)(nil),              // 69: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*GetDataTrackSubscriptionEndResponse)(nil),    // 70: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*SetDataTrackDeliveryResponse)(nil),           // 71: lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	(*RegisterRpcMethodResponse)(nil),              // 72: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodResponse)(nil),            // 73: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RespondRpcResponse)(nil),                     // 74: lkcore.ffi.v1.RespondRpcResponse
-	(*RegisterStreamHandlerResponse)(nil),          // 75: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerResponse)(nil),        // 76: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*RoomEvent)(nil),                              // 77: lkcore.ffi.v1.RoomEvent
-	(*DataTrackFrameEvent)(nil),                    // 78: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),             // 79: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*StreamChunkEvent)(nil),                       // 80: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                       // 81: lkcore.ffi.v1.StreamEndedEvent
-	(*ConnectResult)(nil),                          // 82: lkcore.ffi.v1.ConnectResult
-	(*ChatMessage)(nil),                            // 83: lkcore.ffi.v1.ChatMessage
-	(*PublishDataTrackResult)(nil),                 // 84: lkcore.ffi.v1.PublishDataTrackResult
-	(*PerformRpcResult)(nil),                       // 85: lkcore.ffi.v1.PerformRpcResult
-	(*TextStreamInfo)(nil),                         // 86: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                         // 87: lkcore.ffi.v1.ByteStreamInfo
-	(*OwnedStreamWriter)(nil),                      // 88: lkcore.ffi.v1.OwnedStreamWriter
+	(*DefineDataTrackSchemaRequest)(nil),           // 47: lkcore.ffi.v1.DefineDataTrackSchemaRequest
+	(*GetDataTrackSchemaRequest)(nil),              // 48: lkcore.ffi.v1.GetDataTrackSchemaRequest
+	(*PerformRpcRequest)(nil),                      // 49: lkcore.ffi.v1.PerformRpcRequest
+	(*RegisterRpcMethodRequest)(nil),               // 50: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*UnregisterRpcMethodRequest)(nil),             // 51: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*RespondRpcRequest)(nil),                      // 52: lkcore.ffi.v1.RespondRpcRequest
+	(*SendTextRequest)(nil),                        // 53: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                       // 54: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                        // 55: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),                  // 56: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),                  // 57: lkcore.ffi.v1.OpenByteWriterRequest
+	(*WriteStreamRequest)(nil),                     // 58: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),               // 59: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),           // 60: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*UnregisterStreamHandlerRequest)(nil),         // 61: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*Error)(nil),                                  // 62: lkcore.ffi.v1.Error
+	(*CreateRoomResponse)(nil),                     // 63: lkcore.ffi.v1.CreateRoomResponse
+	(*GetRoomSnapshotResponse)(nil),                // 64: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*SetSharedKeyResponse)(nil),                   // 65: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsResponse)(nil),                   // 66: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*UnpublishDataTrackResponse)(nil),             // 67: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedResponse)(nil),           // 68: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameResponse)(nil),             // 69: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*SubscribeDataTrackResponse)(nil),             // 70: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*GetDataTrackStatsResponse)(nil),              // 71: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*GetDataTrackSubscriptionEndResponse)(nil),    // 72: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*SetDataTrackDeliveryResponse)(nil),           // 73: lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	(*RegisterRpcMethodResponse)(nil),              // 74: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodResponse)(nil),            // 75: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RespondRpcResponse)(nil),                     // 76: lkcore.ffi.v1.RespondRpcResponse
+	(*RegisterStreamHandlerResponse)(nil),          // 77: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerResponse)(nil),        // 78: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*RoomEvent)(nil),                              // 79: lkcore.ffi.v1.RoomEvent
+	(*DataTrackFrameEvent)(nil),                    // 80: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),             // 81: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*StreamChunkEvent)(nil),                       // 82: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                       // 83: lkcore.ffi.v1.StreamEndedEvent
+	(*ConnectResult)(nil),                          // 84: lkcore.ffi.v1.ConnectResult
+	(*ChatMessage)(nil),                            // 85: lkcore.ffi.v1.ChatMessage
+	(*PublishDataTrackResult)(nil),                 // 86: lkcore.ffi.v1.PublishDataTrackResult
+	(*GetDataTrackSchemaResult)(nil),               // 87: lkcore.ffi.v1.GetDataTrackSchemaResult
+	(*PerformRpcResult)(nil),                       // 88: lkcore.ffi.v1.PerformRpcResult
+	(*TextStreamInfo)(nil),                         // 89: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                         // 90: lkcore.ffi.v1.ByteStreamInfo
+	(*OwnedStreamWriter)(nil),                      // 91: lkcore.ffi.v1.OwnedStreamWriter
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	5,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -2901,70 +2956,73 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	44, // 31: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
 	45, // 32: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
 	46, // 33: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	47, // 34: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	48, // 35: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	49, // 36: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	50, // 37: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	51, // 38: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	52, // 39: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	53, // 40: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	54, // 41: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	55, // 42: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	56, // 43: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	57, // 44: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	58, // 45: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	59, // 46: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	60, // 47: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 48: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	8,  // 49: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	10, // 50: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	14, // 51: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	16, // 52: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	18, // 53: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
-	12, // 54: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
-	61, // 55: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	62, // 56: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	63, // 57: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	64, // 58: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
-	65, // 59: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	66, // 60: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	67, // 61: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	68, // 62: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	69, // 63: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
-	70, // 64: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	71, // 65: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	72, // 66: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	73, // 67: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	74, // 68: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	75, // 69: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	76, // 70: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	4,  // 71: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	19, // 72: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	77, // 73: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	78, // 74: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	79, // 75: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	80, // 76: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	81, // 77: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	60, // 78: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 79: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	82, // 80: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	83, // 81: lkcore.ffi.v1.Completion.send_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
-	83, // 82: lkcore.ffi.v1.Completion.edit_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
-	84, // 83: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	85, // 84: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	86, // 85: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	87, // 86: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	87, // 87: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	88, // 88: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	88, // 89: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,  // 90: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	0,  // 91: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	20, // 92: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	93, // [93:93] is the sub-list for method output_type
-	93, // [93:93] is the sub-list for method input_type
-	93, // [93:93] is the sub-list for extension type_name
-	93, // [93:93] is the sub-list for extension extendee
-	0,  // [0:93] is the sub-list for field type_name
+	47, // 34: lkcore.ffi.v1.Request.define_data_track_schema:type_name -> lkcore.ffi.v1.DefineDataTrackSchemaRequest
+	48, // 35: lkcore.ffi.v1.Request.get_data_track_schema:type_name -> lkcore.ffi.v1.GetDataTrackSchemaRequest
+	49, // 36: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	50, // 37: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	51, // 38: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	52, // 39: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	53, // 40: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	54, // 41: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	55, // 42: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	56, // 43: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	57, // 44: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	58, // 45: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	59, // 46: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	60, // 47: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	61, // 48: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	62, // 49: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 50: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	8,  // 51: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	10, // 52: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	14, // 53: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	16, // 54: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	18, // 55: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	12, // 56: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
+	63, // 57: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	64, // 58: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	65, // 59: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	66, // 60: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	67, // 61: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	68, // 62: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	69, // 63: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	70, // 64: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	71, // 65: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	72, // 66: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	73, // 67: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	74, // 68: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	75, // 69: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	76, // 70: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	77, // 71: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	78, // 72: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	4,  // 73: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	19, // 74: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	79, // 75: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	80, // 76: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	81, // 77: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	82, // 78: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	83, // 79: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	62, // 80: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 81: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	84, // 82: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	85, // 83: lkcore.ffi.v1.Completion.send_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
+	85, // 84: lkcore.ffi.v1.Completion.edit_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
+	86, // 85: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	87, // 86: lkcore.ffi.v1.Completion.get_data_track_schema:type_name -> lkcore.ffi.v1.GetDataTrackSchemaResult
+	88, // 87: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	89, // 88: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	90, // 89: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	90, // 90: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	91, // 91: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	91, // 92: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,  // 93: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	0,  // 94: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	20, // 95: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	96, // [96:96] is the sub-list for method output_type
+	96, // [96:96] is the sub-list for method input_type
+	96, // [96:96] is the sub-list for extension type_name
+	96, // [96:96] is the sub-list for extension extendee
+	0,  // [0:96] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -3014,6 +3072,8 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_WaitDataTrackSubscribed)(nil),
 		(*Request_GetDataTrackSubscriptionEnd)(nil),
 		(*Request_SetDataTrackDelivery)(nil),
+		(*Request_DefineDataTrackSchema)(nil),
+		(*Request_GetDataTrackSchema)(nil),
 		(*Request_PerformRpc)(nil),
 		(*Request_RegisterRpcMethod)(nil),
 		(*Request_UnregisterRpcMethod)(nil),
@@ -3068,6 +3128,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Completion_SendChatMessage)(nil),
 		(*Completion_EditChatMessage)(nil),
 		(*Completion_PublishDataTrack)(nil),
+		(*Completion_GetDataTrackSchema)(nil),
 		(*Completion_PerformRpc)(nil),
 		(*Completion_SendText)(nil),
 		(*Completion_SendBytes)(nil),

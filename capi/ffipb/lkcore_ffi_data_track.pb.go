@@ -330,6 +330,205 @@ func (x *PublishDataTrackResult) GetTrack() *OwnedLocalDataTrack {
 	return nil
 }
 
+// DefineDataTrackSchemaRequest (ASYNC, since ABI 1.23) stores the definition of a data-track
+// schema on the server, under the schema's name and encoding, so that subscribers of the local
+// participant's typed tracks can read it with GetDataTrackSchemaRequest; define it before
+// publishing a track that names it. A definition stored again under the same schema replaces
+// the previous one. The library keeps what it stored and stores it again after a full
+// reconnect (the server forgets it with the old session); a request in flight when the
+// connection breaks is sent again once the room has reconnected. Completes (no result) once
+// the server has stored it; the default deadline is 5 s.
+// Errors: INVALID_ARGUMENT (schema_name empty or longer than 256 bytes, definition empty or
+// longer than 50 000 bytes); LIMIT_REACHED (the definitions the library keeps would exceed
+// 1 MiB together, or the server's bound for one participant's definitions, 64 000 bytes by
+// default, keys included); NOT_ALLOWED (a LiveKit server stores definitions only with
+// enable_participant_data_blob, off by default); the server's other refusals; DISCONNECTED.
+type DefineDataTrackSchemaRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RoomHandle     uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
+	SchemaName     string                 `protobuf:"bytes,2,opt,name=schema_name,json=schemaName,proto3" json:"schema_name,omitempty"`
+	SchemaEncoding string                 `protobuf:"bytes,3,opt,name=schema_encoding,json=schemaEncoding,proto3" json:"schema_encoding,omitempty"` // as DataTrackInfo.schema_encoding; optional
+	Definition     string                 `protobuf:"bytes,4,opt,name=definition,proto3" json:"definition,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DefineDataTrackSchemaRequest) Reset() {
+	*x = DefineDataTrackSchemaRequest{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DefineDataTrackSchemaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DefineDataTrackSchemaRequest) ProtoMessage() {}
+
+func (x *DefineDataTrackSchemaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DefineDataTrackSchemaRequest.ProtoReflect.Descriptor instead.
+func (*DefineDataTrackSchemaRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DefineDataTrackSchemaRequest) GetRoomHandle() uint64 {
+	if x != nil {
+		return x.RoomHandle
+	}
+	return 0
+}
+
+func (x *DefineDataTrackSchemaRequest) GetSchemaName() string {
+	if x != nil {
+		return x.SchemaName
+	}
+	return ""
+}
+
+func (x *DefineDataTrackSchemaRequest) GetSchemaEncoding() string {
+	if x != nil {
+		return x.SchemaEncoding
+	}
+	return ""
+}
+
+func (x *DefineDataTrackSchemaRequest) GetDefinition() string {
+	if x != nil {
+		return x.Definition
+	}
+	return ""
+}
+
+// GetDataTrackSchemaRequest (ASYNC, since ABI 1.23) reads the definition a participant of the
+// room (the local one included) stored for a schema: name and encoding must both match.
+// Completion: GetDataTrackSchemaResult; the default deadline is 5 s. Errors: INVALID_ARGUMENT
+// (an empty participant_identity or schema_name), NOT_FOUND (no participant of that identity
+// in the room, or no definition of that schema), PROTOCOL_ERROR (the stored definition is not
+// UTF-8), DISCONNECTED.
+type GetDataTrackSchemaRequest struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	RoomHandle          uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
+	ParticipantIdentity string                 `protobuf:"bytes,2,opt,name=participant_identity,json=participantIdentity,proto3" json:"participant_identity,omitempty"`
+	SchemaName          string                 `protobuf:"bytes,3,opt,name=schema_name,json=schemaName,proto3" json:"schema_name,omitempty"`
+	SchemaEncoding      string                 `protobuf:"bytes,4,opt,name=schema_encoding,json=schemaEncoding,proto3" json:"schema_encoding,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *GetDataTrackSchemaRequest) Reset() {
+	*x = GetDataTrackSchemaRequest{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDataTrackSchemaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDataTrackSchemaRequest) ProtoMessage() {}
+
+func (x *GetDataTrackSchemaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDataTrackSchemaRequest.ProtoReflect.Descriptor instead.
+func (*GetDataTrackSchemaRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetDataTrackSchemaRequest) GetRoomHandle() uint64 {
+	if x != nil {
+		return x.RoomHandle
+	}
+	return 0
+}
+
+func (x *GetDataTrackSchemaRequest) GetParticipantIdentity() string {
+	if x != nil {
+		return x.ParticipantIdentity
+	}
+	return ""
+}
+
+func (x *GetDataTrackSchemaRequest) GetSchemaName() string {
+	if x != nil {
+		return x.SchemaName
+	}
+	return ""
+}
+
+func (x *GetDataTrackSchemaRequest) GetSchemaEncoding() string {
+	if x != nil {
+		return x.SchemaEncoding
+	}
+	return ""
+}
+
+type GetDataTrackSchemaResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Definition    string                 `protobuf:"bytes,1,opt,name=definition,proto3" json:"definition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDataTrackSchemaResult) Reset() {
+	*x = GetDataTrackSchemaResult{}
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDataTrackSchemaResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDataTrackSchemaResult) ProtoMessage() {}
+
+func (x *GetDataTrackSchemaResult) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDataTrackSchemaResult.ProtoReflect.Descriptor instead.
+func (*GetDataTrackSchemaResult) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetDataTrackSchemaResult) GetDefinition() string {
+	if x != nil {
+		return x.Definition
+	}
+	return ""
+}
+
 // OwnedLocalDataTrack transfers a local data track handle. Dropping it unpublishes the track.
 type OwnedLocalDataTrack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -341,7 +540,7 @@ type OwnedLocalDataTrack struct {
 
 func (x *OwnedLocalDataTrack) Reset() {
 	*x = OwnedLocalDataTrack{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[3]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +552,7 @@ func (x *OwnedLocalDataTrack) String() string {
 func (*OwnedLocalDataTrack) ProtoMessage() {}
 
 func (x *OwnedLocalDataTrack) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[3]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,7 +565,7 @@ func (x *OwnedLocalDataTrack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedLocalDataTrack.ProtoReflect.Descriptor instead.
 func (*OwnedLocalDataTrack) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{3}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OwnedLocalDataTrack) GetHandle() uint64 {
@@ -394,7 +593,7 @@ type UnpublishDataTrackRequest struct {
 
 func (x *UnpublishDataTrackRequest) Reset() {
 	*x = UnpublishDataTrackRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[4]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +605,7 @@ func (x *UnpublishDataTrackRequest) String() string {
 func (*UnpublishDataTrackRequest) ProtoMessage() {}
 
 func (x *UnpublishDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[4]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +618,7 @@ func (x *UnpublishDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpublishDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*UnpublishDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{4}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UnpublishDataTrackRequest) GetTrackHandle() uint64 {
@@ -437,7 +636,7 @@ type UnpublishDataTrackResponse struct {
 
 func (x *UnpublishDataTrackResponse) Reset() {
 	*x = UnpublishDataTrackResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[5]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -449,7 +648,7 @@ func (x *UnpublishDataTrackResponse) String() string {
 func (*UnpublishDataTrackResponse) ProtoMessage() {}
 
 func (x *UnpublishDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[5]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -462,7 +661,7 @@ func (x *UnpublishDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpublishDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*UnpublishDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{5}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{8}
 }
 
 type DataTrackIsPublishedRequest struct {
@@ -474,7 +673,7 @@ type DataTrackIsPublishedRequest struct {
 
 func (x *DataTrackIsPublishedRequest) Reset() {
 	*x = DataTrackIsPublishedRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[6]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +685,7 @@ func (x *DataTrackIsPublishedRequest) String() string {
 func (*DataTrackIsPublishedRequest) ProtoMessage() {}
 
 func (x *DataTrackIsPublishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[6]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +698,7 @@ func (x *DataTrackIsPublishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackIsPublishedRequest.ProtoReflect.Descriptor instead.
 func (*DataTrackIsPublishedRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{6}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DataTrackIsPublishedRequest) GetTrackHandle() uint64 {
@@ -518,7 +717,7 @@ type DataTrackIsPublishedResponse struct {
 
 func (x *DataTrackIsPublishedResponse) Reset() {
 	*x = DataTrackIsPublishedResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[7]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +729,7 @@ func (x *DataTrackIsPublishedResponse) String() string {
 func (*DataTrackIsPublishedResponse) ProtoMessage() {}
 
 func (x *DataTrackIsPublishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[7]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +742,7 @@ func (x *DataTrackIsPublishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackIsPublishedResponse.ProtoReflect.Descriptor instead.
 func (*DataTrackIsPublishedResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{7}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DataTrackIsPublishedResponse) GetIsPublished() bool {
@@ -566,7 +765,7 @@ type PushDataTrackFrameRequest struct {
 
 func (x *PushDataTrackFrameRequest) Reset() {
 	*x = PushDataTrackFrameRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[8]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -578,7 +777,7 @@ func (x *PushDataTrackFrameRequest) String() string {
 func (*PushDataTrackFrameRequest) ProtoMessage() {}
 
 func (x *PushDataTrackFrameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[8]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -591,7 +790,7 @@ func (x *PushDataTrackFrameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDataTrackFrameRequest.ProtoReflect.Descriptor instead.
 func (*PushDataTrackFrameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{8}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PushDataTrackFrameRequest) GetTrackHandle() uint64 {
@@ -623,7 +822,7 @@ type PushDataTrackFrameResponse struct {
 
 func (x *PushDataTrackFrameResponse) Reset() {
 	*x = PushDataTrackFrameResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[9]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +834,7 @@ func (x *PushDataTrackFrameResponse) String() string {
 func (*PushDataTrackFrameResponse) ProtoMessage() {}
 
 func (x *PushDataTrackFrameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[9]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +847,7 @@ func (x *PushDataTrackFrameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDataTrackFrameResponse.ProtoReflect.Descriptor instead.
 func (*PushDataTrackFrameResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{9}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{12}
 }
 
 // FlushDataTrackRequest (ASYNC, since ABI 1.2) completes once every frame queued on the track
@@ -663,7 +862,7 @@ type FlushDataTrackRequest struct {
 
 func (x *FlushDataTrackRequest) Reset() {
 	*x = FlushDataTrackRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[10]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +874,7 @@ func (x *FlushDataTrackRequest) String() string {
 func (*FlushDataTrackRequest) ProtoMessage() {}
 
 func (x *FlushDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[10]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +887,7 @@ func (x *FlushDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*FlushDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{10}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FlushDataTrackRequest) GetTrackHandle() uint64 {
@@ -708,7 +907,7 @@ type GetDataTrackStatsRequest struct {
 
 func (x *GetDataTrackStatsRequest) Reset() {
 	*x = GetDataTrackStatsRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[11]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +919,7 @@ func (x *GetDataTrackStatsRequest) String() string {
 func (*GetDataTrackStatsRequest) ProtoMessage() {}
 
 func (x *GetDataTrackStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[11]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +932,7 @@ func (x *GetDataTrackStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDataTrackStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetDataTrackStatsRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{11}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetDataTrackStatsRequest) GetTrackHandle() uint64 {
@@ -752,7 +951,7 @@ type GetDataTrackStatsResponse struct {
 
 func (x *GetDataTrackStatsResponse) Reset() {
 	*x = GetDataTrackStatsResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[12]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +963,7 @@ func (x *GetDataTrackStatsResponse) String() string {
 func (*GetDataTrackStatsResponse) ProtoMessage() {}
 
 func (x *GetDataTrackStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[12]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +976,7 @@ func (x *GetDataTrackStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDataTrackStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetDataTrackStatsResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{12}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetDataTrackStatsResponse) GetStats() *LocalDataTrackStats {
@@ -805,7 +1004,7 @@ type LocalDataTrackStats struct {
 
 func (x *LocalDataTrackStats) Reset() {
 	*x = LocalDataTrackStats{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[13]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +1016,7 @@ func (x *LocalDataTrackStats) String() string {
 func (*LocalDataTrackStats) ProtoMessage() {}
 
 func (x *LocalDataTrackStats) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[13]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +1029,7 @@ func (x *LocalDataTrackStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalDataTrackStats.ProtoReflect.Descriptor instead.
 func (*LocalDataTrackStats) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{13}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LocalDataTrackStats) GetPushed() uint64 {
@@ -900,7 +1099,7 @@ type LocalDataTrackUnpublished struct {
 
 func (x *LocalDataTrackUnpublished) Reset() {
 	*x = LocalDataTrackUnpublished{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1111,7 @@ func (x *LocalDataTrackUnpublished) String() string {
 func (*LocalDataTrackUnpublished) ProtoMessage() {}
 
 func (x *LocalDataTrackUnpublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1124,7 @@ func (x *LocalDataTrackUnpublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalDataTrackUnpublished.ProtoReflect.Descriptor instead.
 func (*LocalDataTrackUnpublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{14}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LocalDataTrackUnpublished) GetTrackHandle() uint64 {
@@ -957,7 +1156,7 @@ type LocalDataTrackSidChanged struct {
 
 func (x *LocalDataTrackSidChanged) Reset() {
 	*x = LocalDataTrackSidChanged{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1168,7 @@ func (x *LocalDataTrackSidChanged) String() string {
 func (*LocalDataTrackSidChanged) ProtoMessage() {}
 
 func (x *LocalDataTrackSidChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1181,7 @@ func (x *LocalDataTrackSidChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalDataTrackSidChanged.ProtoReflect.Descriptor instead.
 func (*LocalDataTrackSidChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{15}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LocalDataTrackSidChanged) GetTrackHandle() uint64 {
@@ -1017,7 +1216,7 @@ type RemoteDataTrackInfo struct {
 
 func (x *RemoteDataTrackInfo) Reset() {
 	*x = RemoteDataTrackInfo{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1228,7 @@ func (x *RemoteDataTrackInfo) String() string {
 func (*RemoteDataTrackInfo) ProtoMessage() {}
 
 func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1241,7 @@ func (x *RemoteDataTrackInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackInfo.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{16}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoteDataTrackInfo) GetPublisherIdentity() string {
@@ -1070,7 +1269,7 @@ type RemoteDataTrackPublished struct {
 
 func (x *RemoteDataTrackPublished) Reset() {
 	*x = RemoteDataTrackPublished{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1281,7 @@ func (x *RemoteDataTrackPublished) String() string {
 func (*RemoteDataTrackPublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1294,7 @@ func (x *RemoteDataTrackPublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackPublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackPublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{17}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RemoteDataTrackPublished) GetTrack() *RemoteDataTrackInfo {
@@ -1123,7 +1322,7 @@ type RemoteDataTrackUnpublished struct {
 
 func (x *RemoteDataTrackUnpublished) Reset() {
 	*x = RemoteDataTrackUnpublished{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1334,7 @@ func (x *RemoteDataTrackUnpublished) String() string {
 func (*RemoteDataTrackUnpublished) ProtoMessage() {}
 
 func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1347,7 @@ func (x *RemoteDataTrackUnpublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackUnpublished.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackUnpublished) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{18}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoteDataTrackUnpublished) GetPublisherIdentity() string {
@@ -1191,7 +1390,7 @@ type RemoteDataTrackSidChanged struct {
 
 func (x *RemoteDataTrackSidChanged) Reset() {
 	*x = RemoteDataTrackSidChanged{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1402,7 @@ func (x *RemoteDataTrackSidChanged) String() string {
 func (*RemoteDataTrackSidChanged) ProtoMessage() {}
 
 func (x *RemoteDataTrackSidChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1415,7 @@ func (x *RemoteDataTrackSidChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteDataTrackSidChanged.ProtoReflect.Descriptor instead.
 func (*RemoteDataTrackSidChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{19}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RemoteDataTrackSidChanged) GetPublisherIdentity() string {
@@ -1269,7 +1468,7 @@ type SetTrackSubscriptionPermissionsRequest struct {
 
 func (x *SetTrackSubscriptionPermissionsRequest) Reset() {
 	*x = SetTrackSubscriptionPermissionsRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1480,7 @@ func (x *SetTrackSubscriptionPermissionsRequest) String() string {
 func (*SetTrackSubscriptionPermissionsRequest) ProtoMessage() {}
 
 func (x *SetTrackSubscriptionPermissionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1493,7 @@ func (x *SetTrackSubscriptionPermissionsRequest) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use SetTrackSubscriptionPermissionsRequest.ProtoReflect.Descriptor instead.
 func (*SetTrackSubscriptionPermissionsRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetTrackSubscriptionPermissionsRequest) GetRoomHandle() uint64 {
@@ -1333,7 +1532,7 @@ type TrackPermission struct {
 
 func (x *TrackPermission) Reset() {
 	*x = TrackPermission{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1544,7 @@ func (x *TrackPermission) String() string {
 func (*TrackPermission) ProtoMessage() {}
 
 func (x *TrackPermission) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1557,7 @@ func (x *TrackPermission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackPermission.ProtoReflect.Descriptor instead.
 func (*TrackPermission) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TrackPermission) GetParticipantIdentity() string {
@@ -1399,7 +1598,7 @@ type DataTrackSubscriptionPermissionChanged struct {
 
 func (x *DataTrackSubscriptionPermissionChanged) Reset() {
 	*x = DataTrackSubscriptionPermissionChanged{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1610,7 @@ func (x *DataTrackSubscriptionPermissionChanged) String() string {
 func (*DataTrackSubscriptionPermissionChanged) ProtoMessage() {}
 
 func (x *DataTrackSubscriptionPermissionChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1623,7 @@ func (x *DataTrackSubscriptionPermissionChanged) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use DataTrackSubscriptionPermissionChanged.ProtoReflect.Descriptor instead.
 func (*DataTrackSubscriptionPermissionChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DataTrackSubscriptionPermissionChanged) GetPublisherIdentity() string {
@@ -1490,7 +1689,7 @@ type SubscribeDataTrackRequest struct {
 
 func (x *SubscribeDataTrackRequest) Reset() {
 	*x = SubscribeDataTrackRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1701,7 @@ func (x *SubscribeDataTrackRequest) String() string {
 func (*SubscribeDataTrackRequest) ProtoMessage() {}
 
 func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1714,7 @@ func (x *SubscribeDataTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SubscribeDataTrackRequest) GetRoomHandle() uint64 {
@@ -1583,7 +1782,7 @@ type SubscribeDataTrackResponse struct {
 
 func (x *SubscribeDataTrackResponse) Reset() {
 	*x = SubscribeDataTrackResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1794,7 @@ func (x *SubscribeDataTrackResponse) String() string {
 func (*SubscribeDataTrackResponse) ProtoMessage() {}
 
 func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1807,7 @@ func (x *SubscribeDataTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeDataTrackResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeDataTrackResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SubscribeDataTrackResponse) GetSubscription() *OwnedDataTrackSubscription {
@@ -1631,7 +1830,7 @@ type WaitDataTrackSubscribedRequest struct {
 
 func (x *WaitDataTrackSubscribedRequest) Reset() {
 	*x = WaitDataTrackSubscribedRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1842,7 @@ func (x *WaitDataTrackSubscribedRequest) String() string {
 func (*WaitDataTrackSubscribedRequest) ProtoMessage() {}
 
 func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1855,7 @@ func (x *WaitDataTrackSubscribedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitDataTrackSubscribedRequest.ProtoReflect.Descriptor instead.
 func (*WaitDataTrackSubscribedRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WaitDataTrackSubscribedRequest) GetSubscriptionHandle() uint64 {
@@ -1679,7 +1878,7 @@ type GetDataTrackSubscriptionEndRequest struct {
 
 func (x *GetDataTrackSubscriptionEndRequest) Reset() {
 	*x = GetDataTrackSubscriptionEndRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1890,7 @@ func (x *GetDataTrackSubscriptionEndRequest) String() string {
 func (*GetDataTrackSubscriptionEndRequest) ProtoMessage() {}
 
 func (x *GetDataTrackSubscriptionEndRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1903,7 @@ func (x *GetDataTrackSubscriptionEndRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetDataTrackSubscriptionEndRequest.ProtoReflect.Descriptor instead.
 func (*GetDataTrackSubscriptionEndRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetDataTrackSubscriptionEndRequest) GetSubscriptionHandle() uint64 {
@@ -1725,7 +1924,7 @@ type GetDataTrackSubscriptionEndResponse struct {
 
 func (x *GetDataTrackSubscriptionEndResponse) Reset() {
 	*x = GetDataTrackSubscriptionEndResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1737,7 +1936,7 @@ func (x *GetDataTrackSubscriptionEndResponse) String() string {
 func (*GetDataTrackSubscriptionEndResponse) ProtoMessage() {}
 
 func (x *GetDataTrackSubscriptionEndResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1750,7 +1949,7 @@ func (x *GetDataTrackSubscriptionEndResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use GetDataTrackSubscriptionEndResponse.ProtoReflect.Descriptor instead.
 func (*GetDataTrackSubscriptionEndResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetDataTrackSubscriptionEndResponse) GetEnded() bool {
@@ -1787,7 +1986,7 @@ type SetDataTrackDeliveryRequest struct {
 
 func (x *SetDataTrackDeliveryRequest) Reset() {
 	*x = SetDataTrackDeliveryRequest{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +1998,7 @@ func (x *SetDataTrackDeliveryRequest) String() string {
 func (*SetDataTrackDeliveryRequest) ProtoMessage() {}
 
 func (x *SetDataTrackDeliveryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +2011,7 @@ func (x *SetDataTrackDeliveryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDataTrackDeliveryRequest.ProtoReflect.Descriptor instead.
 func (*SetDataTrackDeliveryRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetDataTrackDeliveryRequest) GetSubscriptionHandle() uint64 {
@@ -1844,7 +2043,7 @@ type SetDataTrackDeliveryResponse struct {
 
 func (x *SetDataTrackDeliveryResponse) Reset() {
 	*x = SetDataTrackDeliveryResponse{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +2055,7 @@ func (x *SetDataTrackDeliveryResponse) String() string {
 func (*SetDataTrackDeliveryResponse) ProtoMessage() {}
 
 func (x *SetDataTrackDeliveryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +2068,7 @@ func (x *SetDataTrackDeliveryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDataTrackDeliveryResponse.ProtoReflect.Descriptor instead.
 func (*SetDataTrackDeliveryResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{29}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{32}
 }
 
 type OwnedDataTrackSubscription struct {
@@ -1882,7 +2081,7 @@ type OwnedDataTrackSubscription struct {
 
 func (x *OwnedDataTrackSubscription) Reset() {
 	*x = OwnedDataTrackSubscription{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +2093,7 @@ func (x *OwnedDataTrackSubscription) String() string {
 func (*OwnedDataTrackSubscription) ProtoMessage() {}
 
 func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2106,7 @@ func (x *OwnedDataTrackSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedDataTrackSubscription.ProtoReflect.Descriptor instead.
 func (*OwnedDataTrackSubscription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{30}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *OwnedDataTrackSubscription) GetHandle() uint64 {
@@ -1946,7 +2145,7 @@ type DataTrackFrameEvent struct {
 
 func (x *DataTrackFrameEvent) Reset() {
 	*x = DataTrackFrameEvent{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2157,7 @@ func (x *DataTrackFrameEvent) String() string {
 func (*DataTrackFrameEvent) ProtoMessage() {}
 
 func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2170,7 @@ func (x *DataTrackFrameEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackFrameEvent.ProtoReflect.Descriptor instead.
 func (*DataTrackFrameEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{31}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DataTrackFrameEvent) GetSubscriptionHandle() uint64 {
@@ -2026,7 +2225,7 @@ type DataTrackSubscriptionEnded struct {
 
 func (x *DataTrackSubscriptionEnded) Reset() {
 	*x = DataTrackSubscriptionEnded{}
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2038,7 +2237,7 @@ func (x *DataTrackSubscriptionEnded) String() string {
 func (*DataTrackSubscriptionEnded) ProtoMessage() {}
 
 func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_data_track_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_data_track_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2051,7 +2250,7 @@ func (x *DataTrackSubscriptionEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTrackSubscriptionEnded.ProtoReflect.Descriptor instead.
 func (*DataTrackSubscriptionEnded) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{32}
+	return file_lkcore_ffi_data_track_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DataTrackSubscriptionEnded) GetSubscriptionHandle() uint64 {
@@ -2124,7 +2323,27 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\vdrop_oldest\x18\b \x01(\bR\n" +
 	"dropOldest\"R\n" +
 	"\x16PublishDataTrackResult\x128\n" +
-	"\x05track\x18\x01 \x01(\v2\".lkcore.ffi.v1.OwnedLocalDataTrackR\x05track\"_\n" +
+	"\x05track\x18\x01 \x01(\v2\".lkcore.ffi.v1.OwnedLocalDataTrackR\x05track\"\xa9\x01\n" +
+	"\x1cDefineDataTrackSchemaRequest\x12\x1f\n" +
+	"\vroom_handle\x18\x01 \x01(\x04R\n" +
+	"roomHandle\x12\x1f\n" +
+	"\vschema_name\x18\x02 \x01(\tR\n" +
+	"schemaName\x12'\n" +
+	"\x0fschema_encoding\x18\x03 \x01(\tR\x0eschemaEncoding\x12\x1e\n" +
+	"\n" +
+	"definition\x18\x04 \x01(\tR\n" +
+	"definition\"\xb9\x01\n" +
+	"\x19GetDataTrackSchemaRequest\x12\x1f\n" +
+	"\vroom_handle\x18\x01 \x01(\x04R\n" +
+	"roomHandle\x121\n" +
+	"\x14participant_identity\x18\x02 \x01(\tR\x13participantIdentity\x12\x1f\n" +
+	"\vschema_name\x18\x03 \x01(\tR\n" +
+	"schemaName\x12'\n" +
+	"\x0fschema_encoding\x18\x04 \x01(\tR\x0eschemaEncoding\":\n" +
+	"\x18GetDataTrackSchemaResult\x12\x1e\n" +
+	"\n" +
+	"definition\x18\x01 \x01(\tR\n" +
+	"definition\"_\n" +
 	"\x13OwnedLocalDataTrack\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x120\n" +
 	"\x04info\x18\x02 \x01(\v2\x1c.lkcore.ffi.v1.DataTrackInfoR\x04info\">\n" +
@@ -2256,62 +2475,65 @@ func file_lkcore_ffi_data_track_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_data_track_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_lkcore_ffi_data_track_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_lkcore_ffi_data_track_proto_goTypes = []any{
 	(SubscriptionEndReason)(0),                     // 0: lkcore.ffi.v1.SubscriptionEndReason
 	(*DataTrackInfo)(nil),                          // 1: lkcore.ffi.v1.DataTrackInfo
 	(*PublishDataTrackRequest)(nil),                // 2: lkcore.ffi.v1.PublishDataTrackRequest
 	(*PublishDataTrackResult)(nil),                 // 3: lkcore.ffi.v1.PublishDataTrackResult
-	(*OwnedLocalDataTrack)(nil),                    // 4: lkcore.ffi.v1.OwnedLocalDataTrack
-	(*UnpublishDataTrackRequest)(nil),              // 5: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*UnpublishDataTrackResponse)(nil),             // 6: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedRequest)(nil),            // 7: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*DataTrackIsPublishedResponse)(nil),           // 8: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameRequest)(nil),              // 9: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*PushDataTrackFrameResponse)(nil),             // 10: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*FlushDataTrackRequest)(nil),                  // 11: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),               // 12: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*GetDataTrackStatsResponse)(nil),              // 13: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*LocalDataTrackStats)(nil),                    // 14: lkcore.ffi.v1.LocalDataTrackStats
-	(*LocalDataTrackUnpublished)(nil),              // 15: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*LocalDataTrackSidChanged)(nil),               // 16: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*RemoteDataTrackInfo)(nil),                    // 17: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*RemoteDataTrackPublished)(nil),               // 18: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),             // 19: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),              // 20: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*SetTrackSubscriptionPermissionsRequest)(nil), // 21: lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest
-	(*TrackPermission)(nil),                        // 22: lkcore.ffi.v1.TrackPermission
-	(*DataTrackSubscriptionPermissionChanged)(nil), // 23: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	(*SubscribeDataTrackRequest)(nil),              // 24: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*SubscribeDataTrackResponse)(nil),             // 25: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*WaitDataTrackSubscribedRequest)(nil),         // 26: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*GetDataTrackSubscriptionEndRequest)(nil),     // 27: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*GetDataTrackSubscriptionEndResponse)(nil),    // 28: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*SetDataTrackDeliveryRequest)(nil),            // 29: lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	(*SetDataTrackDeliveryResponse)(nil),           // 30: lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	(*OwnedDataTrackSubscription)(nil),             // 31: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*DataTrackFrameEvent)(nil),                    // 32: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),             // 33: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*Error)(nil),                                  // 34: lkcore.ffi.v1.Error
-	(DeliveryMode)(0),                              // 35: lkcore.ffi.v1.DeliveryMode
+	(*DefineDataTrackSchemaRequest)(nil),           // 4: lkcore.ffi.v1.DefineDataTrackSchemaRequest
+	(*GetDataTrackSchemaRequest)(nil),              // 5: lkcore.ffi.v1.GetDataTrackSchemaRequest
+	(*GetDataTrackSchemaResult)(nil),               // 6: lkcore.ffi.v1.GetDataTrackSchemaResult
+	(*OwnedLocalDataTrack)(nil),                    // 7: lkcore.ffi.v1.OwnedLocalDataTrack
+	(*UnpublishDataTrackRequest)(nil),              // 8: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*UnpublishDataTrackResponse)(nil),             // 9: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedRequest)(nil),            // 10: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*DataTrackIsPublishedResponse)(nil),           // 11: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameRequest)(nil),              // 12: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*PushDataTrackFrameResponse)(nil),             // 13: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*FlushDataTrackRequest)(nil),                  // 14: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),               // 15: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*GetDataTrackStatsResponse)(nil),              // 16: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*LocalDataTrackStats)(nil),                    // 17: lkcore.ffi.v1.LocalDataTrackStats
+	(*LocalDataTrackUnpublished)(nil),              // 18: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*LocalDataTrackSidChanged)(nil),               // 19: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*RemoteDataTrackInfo)(nil),                    // 20: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*RemoteDataTrackPublished)(nil),               // 21: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),             // 22: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),              // 23: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*SetTrackSubscriptionPermissionsRequest)(nil), // 24: lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest
+	(*TrackPermission)(nil),                        // 25: lkcore.ffi.v1.TrackPermission
+	(*DataTrackSubscriptionPermissionChanged)(nil), // 26: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	(*SubscribeDataTrackRequest)(nil),              // 27: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*SubscribeDataTrackResponse)(nil),             // 28: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*WaitDataTrackSubscribedRequest)(nil),         // 29: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),     // 30: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*GetDataTrackSubscriptionEndResponse)(nil),    // 31: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*SetDataTrackDeliveryRequest)(nil),            // 32: lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	(*SetDataTrackDeliveryResponse)(nil),           // 33: lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	(*OwnedDataTrackSubscription)(nil),             // 34: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*DataTrackFrameEvent)(nil),                    // 35: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),             // 36: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*Error)(nil),                                  // 37: lkcore.ffi.v1.Error
+	(DeliveryMode)(0),                              // 38: lkcore.ffi.v1.DeliveryMode
 }
 var file_lkcore_ffi_data_track_proto_depIdxs = []int32{
-	4,  // 0: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
+	7,  // 0: lkcore.ffi.v1.PublishDataTrackResult.track:type_name -> lkcore.ffi.v1.OwnedLocalDataTrack
 	1,  // 1: lkcore.ffi.v1.OwnedLocalDataTrack.info:type_name -> lkcore.ffi.v1.DataTrackInfo
-	14, // 2: lkcore.ffi.v1.GetDataTrackStatsResponse.stats:type_name -> lkcore.ffi.v1.LocalDataTrackStats
-	34, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
+	17, // 2: lkcore.ffi.v1.GetDataTrackStatsResponse.stats:type_name -> lkcore.ffi.v1.LocalDataTrackStats
+	37, // 3: lkcore.ffi.v1.LocalDataTrackUnpublished.reason:type_name -> lkcore.ffi.v1.Error
 	1,  // 4: lkcore.ffi.v1.LocalDataTrackSidChanged.info:type_name -> lkcore.ffi.v1.DataTrackInfo
 	1,  // 5: lkcore.ffi.v1.RemoteDataTrackInfo.info:type_name -> lkcore.ffi.v1.DataTrackInfo
-	17, // 6: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	31, // 7: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	22, // 8: lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest.permissions:type_name -> lkcore.ffi.v1.TrackPermission
-	35, // 9: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	31, // 10: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	33, // 11: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse.end:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	35, // 12: lkcore.ffi.v1.SetDataTrackDeliveryRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	17, // 13: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	20, // 6: lkcore.ffi.v1.RemoteDataTrackPublished.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	34, // 7: lkcore.ffi.v1.RemoteDataTrackPublished.auto_subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	25, // 8: lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequest.permissions:type_name -> lkcore.ffi.v1.TrackPermission
+	38, // 9: lkcore.ffi.v1.SubscribeDataTrackRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	34, // 10: lkcore.ffi.v1.SubscribeDataTrackResponse.subscription:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	36, // 11: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse.end:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	38, // 12: lkcore.ffi.v1.SetDataTrackDeliveryRequest.delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	20, // 13: lkcore.ffi.v1.OwnedDataTrackSubscription.track:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
 	0,  // 14: lkcore.ffi.v1.DataTrackSubscriptionEnded.reason:type_name -> lkcore.ffi.v1.SubscriptionEndReason
-	34, // 15: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
+	37, // 15: lkcore.ffi.v1.DataTrackSubscriptionEnded.error:type_name -> lkcore.ffi.v1.Error
 	16, // [16:16] is the sub-list for method output_type
 	16, // [16:16] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
@@ -2325,15 +2547,15 @@ func file_lkcore_ffi_data_track_proto_init() {
 		return
 	}
 	file_lkcore_ffi_common_proto_init()
-	file_lkcore_ffi_data_track_proto_msgTypes[8].OneofWrappers = []any{}
-	file_lkcore_ffi_data_track_proto_msgTypes[31].OneofWrappers = []any{}
+	file_lkcore_ffi_data_track_proto_msgTypes[11].OneofWrappers = []any{}
+	file_lkcore_ffi_data_track_proto_msgTypes[34].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_data_track_proto_rawDesc), len(file_lkcore_ffi_data_track_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   33,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -323,6 +323,10 @@ var requestHandlers = map[protoreflect.Name]handler{
 	"get_data_track_subscription_end": func(k *call) error {
 		return k.c.subscriptionEnd(k.req.GetGetDataTrackSubscriptionEnd(), k.resp)
 	},
+	"define_data_track_schema": func(k *call) error {
+		return k.c.defineDataTrackSchema(k, k.req.GetDefineDataTrackSchema())
+	},
+	"get_data_track_schema": func(k *call) error { return k.c.getDataTrackSchema(k, k.req.GetGetDataTrackSchema()) },
 
 	// RPC.
 	"perform_rpc":           func(k *call) error { return k.c.performRPC(k, k.req.GetPerformRpc()) },
