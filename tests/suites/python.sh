@@ -36,9 +36,10 @@ fi
   rm -f "$fifo"
   # --control: fault-injection endpoints (reconnect tests); a short participant-update batch
   # period and connection-quality ratings every 200 ms keep the suite fast (livekit-server
-  # batches every 3 s and rates every 5 s).
+  # batches every 3 s and rates every 5 s); --enable-data-blob: it stores data-track schema
+  # definitions (as livekit-server with enable_participant_data_blob).
   "$root/build/lkcore-devsfu" --addr "127.0.0.1:$port" --key "$key" --secret "$secret" \
-    --control --update-batch-interval 100ms --connection-quality-interval 200ms >"$fifo" 2>"$out/devsfu.log" &
+    --control --update-batch-interval 100ms --connection-quality-interval 200ms --enable-data-blob >"$fifo" 2>"$out/devsfu.log" &
   sfu_pid=$!
   for _ in $(seq 1 100); do
     [ -s "$fifo" ] && break
