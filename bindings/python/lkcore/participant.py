@@ -586,6 +586,63 @@ class LocalParticipant(Participant):
         )
         return track
 
+    async def define_schema(self, schema_name: str, definition: str, *, schema_encoding: str = "") -> None:
+        """Stores the definition of a data-track schema on the server.
+
+        Subscribers of this participant's typed tracks read it with :meth:`get_schema`; define
+        it before publishing a track that names it. A schema is its name *and* its encoding
+        (well-known encodings by name, e.g. ``"protobuf"``, ``"json_schema"``, ``"ros2_msg"``).
+        Defining the same schema again replaces the definition. The library keeps what it
+        stored and stores it again after a full reconnect (the server forgets it with the old
+        session). Returns once the server has stored it (within 5 s).
+
+        Raises:
+            InvalidArgumentError: an empty schema name or one longer than 256 bytes, an empty
+                definition or one longer than 50 000 bytes, a custom encoding the server
+                refuses.
+            NotAllowedError: the server does not store definitions (a LiveKit server does only
+                with ``enable_participant_data_blob``, off by default).
+            LimitReachedError: this participant's definitions together exceed the server's
+                bound (64 000 bytes by default) or the library's (1 MiB).
+            DisconnectedError, OperationTimeoutError.
+        """
+        await self._session.request_async(
+            pb.Request(
+                define_data_track_schema=pb.DefineDataTrackSchemaRequest(
+                    room_handle=self._session.require_handle(),
+                    schema_name=schema_name,
+                    schema_encoding=schema_encoding,
+                    definition=definition,
+                )
+            )
+        )
+
+    async def get_schema(self, participant_identity: str, schema_name: str, *, schema_encoding: str = "") -> str:
+        """Returns the definition ``participant_identity`` stored for a schema (name and encoding).
+
+        The participant may be this one. Each call asks the server: a publisher can define a
+        schema again.
+
+        Raises:
+            NotFoundError: no participant of that identity in the room, or no definition of
+                that schema (name and encoding must both match).
+            InvalidArgumentError: an empty identity or schema name.
+            ProtocolError: the stored definition is not UTF-8.
+            DisconnectedError, OperationTimeoutError.
+        """
+        definition: str = await self._session.request_async(
+            pb.Request(
+                get_data_track_schema=pb.GetDataTrackSchemaRequest(
+                    room_handle=self._session.require_handle(),
+                    participant_identity=participant_identity,
+                    schema_name=schema_name,
+                    schema_encoding=schema_encoding,
+                )
+            ),
+            on_result=lambda comp: comp.get_data_track_schema.definition,
+        )
+        return definition
+
     # -- RPC -----------------------------------------------------------------------------------
 
     async def perform_rpc(

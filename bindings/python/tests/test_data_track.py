@@ -628,3 +628,40 @@ async def test_connection_quality(devsfu, token_for, room_name) -> None:
         await assert_model_matches_library(alice)
         await assert_model_matches_library(bob)
         sub.close()
+
+
+async def test_schema_definitions(devsfu, token_for) -> None:
+    # Alice stores the definition of a typed track's schema; bob reads it back by her identity.
+    # A schema is its name and its encoding; defining it again replaces the definition; the
+    # library's checks and the server's refusals are typed errors.
+    proto = 'syntax = "proto3";\nmessage Pose { double x = 1; double y = 2; }\n'
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        me = alice.local_participant
+        await me.define_schema("Pose", proto, schema_encoding="protobuf")
+        assert await bob.local_participant.get_schema("alice", "Pose", schema_encoding="protobuf") == proto
+        assert await me.get_schema("alice", "Pose", schema_encoding="protobuf") == proto
+        with pytest.raises(errors.NotFoundError):
+            await bob.local_participant.get_schema("alice", "Pose", schema_encoding="json_schema")
+        with pytest.raises(errors.NotFoundError):
+            await bob.local_participant.get_schema("carol", "Pose", schema_encoding="protobuf")
+        with pytest.raises(errors.InvalidArgumentError):
+            await me.define_schema("", proto)
+        with pytest.raises(errors.InvalidArgumentError):
+            await me.define_schema("Pose", "x" * 50_001, schema_encoding="protobuf")
+        await me.define_schema("Pose", "v2", schema_encoding="protobuf")
+        assert await bob.local_participant.get_schema("alice", "Pose", schema_encoding="protobuf") == "v2"
+        track = await me.publish_data_track("poses", schema_name="Pose", schema_encoding="protobuf", frame_encoding="protobuf")
+
+        async def announced() -> lkcore.RemoteDataTrack:
+            while "poses" not in getattr(bob.remote_participants.get("alice"), "data_tracks", {}):
+                await asyncio.sleep(0.01)
+            return bob.remote_participants["alice"].data_tracks["poses"]
+
+        info = (await asyncio.wait_for(announced(), GUARD)).info
+        assert await bob.local_participant.get_schema("alice", info.schema_name, schema_encoding=info.schema_encoding) == "v2"
+        await track.unpublish()
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
