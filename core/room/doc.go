@@ -94,5 +94,6 @@ package room
 // datatrack.go (manager driving) with datatrack_api.go, datatrack_info.go,
 // datatrack_local.go, datatrack_remote.go, datatrack_subscription.go and
 // datatrack_writer.go (I/O around core/datatrack's Scheduler), subperm.go
-// (subscription permissions), move.go (a move to another room), e2ee.go and
+// (subscription permissions), schema.go (schema definitions, data blobs),
+// quality.go (connection quality), move.go (a move to another room), e2ee.go and
 // encryption_state.go, relay.go, snapshot.go (RequestSnapshot).
