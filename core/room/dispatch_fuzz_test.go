@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -259,9 +260,47 @@ func FuzzRoomSignal(f *testing.F) {
 		return protowire.AppendBytes(nil, b)
 	}
 	f.Add(append(cq(lkpb.ConnectionQuality_EXCELLENT, "PA_me", "PA_callee-js", "PA_gone"), cq(lkpb.ConnectionQuality_LOST, "PA_callee-js")...))
+	// Answers to the data-blob requests waiting below (1: a read, 2: a definition), twice, and
+	// a store's answer to the read.
+	msg := func(m *lkpb.SignalResponse) []byte {
+		b, _ := proto.Marshal(m)
+		return protowire.AppendBytes(nil, b)
+	}
+	getOK := msg(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_GetDataBlobResponse{GetDataBlobResponse: &lkpb.GetDataBlobResponse{
+		RequestId: 1, Blob: &lkpb.DataBlob{Contents: []byte("def")}}}})
+	storeOK := msg(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_StoreDataBlobResponse{StoreDataBlobResponse: &lkpb.StoreDataBlobResponse{RequestId: 2}}})
+	refused := msg(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RequestResponse{RequestResponse: &lkpb.RequestResponse{
+		RequestId: 1, Reason: lkpb.RequestResponse_NOT_FOUND}}})
+	f.Add(slices.Concat(getOK, storeOK, getOK, refused, storeOK))
+	f.Add(slices.Concat(msg(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_StoreDataBlobResponse{StoreDataBlobResponse: &lkpb.StoreDataBlobResponse{RequestId: 1}}}), refused))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := offlineRoom(t, nil)
 		model := newEventModel(stateOf(r))
+		// Two data-blob requests wait for their answers: each is answered at most once (its
+		// channel holds one answer; a second would block the loop), a definition is kept only
+		// once stored.
+		def := &definedSchema{id: schemaProto(&DataTrackSchema{Name: "s"}), definition: "d"}
+		read, define := &blobRequest{done: make(chan blobAnswer, 1)}, &blobRequest{define: def, done: make(chan blobAnswer, 1)}
+		r.schemas.requests = map[uint32]*blobRequest{1: read, 2: define}
+		defer func() {
+			select {
+			case a := <-define.done:
+				if (a.err == nil) != (r.schemas.defined["s\x00"] == def) {
+					t.Fatalf("definition answered %v, kept %v", a.err, r.schemas.defined)
+				}
+			default:
+				if len(r.schemas.defined) != 0 {
+					t.Fatal("a definition kept before it was stored")
+				}
+			}
+			select {
+			case a := <-read.done:
+				if a.err == nil && a.blob == nil {
+					t.Fatal("a read answered without a definition")
+				}
+			default:
+			}
+		}()
 		for len(data) > 0 {
 			msg, n := protowire.ConsumeBytes(data)
 			if n < 0 {
