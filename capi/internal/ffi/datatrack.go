@@ -288,11 +288,7 @@ func (c *Client) subscribeDataTrack(m *ffipb.SubscribeDataTrackRequest, resp *ff
 	if err := checkBufferBytes("buffer_bytes", m.GetBufferBytes()); err != nil {
 		return err
 	}
-	r, err := c.room(m.GetRoomHandle())
-	if err != nil {
-		return err
-	}
-	rm, err := r.connected()
+	r, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}

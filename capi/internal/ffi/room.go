@@ -222,6 +222,19 @@ func (c *Client) room(h uint64) (*Room, error) {
 	return obj.(*Room), nil
 }
 
+// connectedRoom returns the room behind h and its core room, if it is connected.
+func (c *Client) connectedRoom(h uint64) (*Room, *room.Room, error) {
+	r, err := c.room(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	rm, err := r.connected()
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, rm, nil
+}
+
 // connected returns the core room if it is connected (or reconnecting): requests that need a
 // connection are refused synchronously otherwise.
 func (r *Room) connected() (*room.Room, error) {
@@ -762,11 +775,7 @@ func (c *Client) sendInTurn(k *call, roomHandle uint64, send func(ctx context.Co
 
 // sendInTurnWith is sendInTurn for a send whose completion carries a result.
 func (c *Client) sendInTurnWith(k *call, roomHandle uint64, send func(ctx context.Context, lp *room.LocalParticipant) (*ffipb.Completion, error)) error {
-	r, err := c.room(roomHandle)
-	if err != nil {
-		return err
-	}
-	rm, err := r.connected()
+	r, rm, err := c.connectedRoom(roomHandle)
 	if err != nil {
 		return err
 	}
@@ -787,11 +796,7 @@ func (c *Client) sendInTurnWith(k *call, roomHandle uint64, send func(ctx contex
 
 // setLocal starts one of the ASYNC local-participant updates.
 func (c *Client) setLocal(k *call, roomHandle uint64, update func(ctx context.Context, lp *room.LocalParticipant) error) error {
-	r, err := c.room(roomHandle)
-	if err != nil {
-		return err
-	}
-	rm, err := r.connected()
+	_, rm, err := c.connectedRoom(roomHandle)
 	if err != nil {
 		return err
 	}

@@ -212,11 +212,7 @@ func (c *Client) failUndecodableRPCAnswer(b []byte) bool {
 
 // performRPC handles PerformRpcRequest (ASYNC).
 func (c *Client) performRPC(k *call, m *ffipb.PerformRpcRequest) error {
-	r, err := c.room(m.GetRoomHandle())
-	if err != nil {
-		return err
-	}
-	rm, err := r.connected()
+	r, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}

@@ -22,11 +22,7 @@ func (c *Client) defineDataTrackSchema(k *call, m *ffipb.DefineDataTrackSchemaRe
 
 // getDataTrackSchema handles GetDataTrackSchemaRequest (ASYNC, GetDataTrackSchemaResult).
 func (c *Client) getDataTrackSchema(k *call, m *ffipb.GetDataTrackSchemaRequest) error {
-	r, err := c.room(m.GetRoomHandle())
-	if err != nil {
-		return err
-	}
-	rm, err := r.connected()
+	_, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
 		return err
 	}

@@ -335,19 +335,6 @@ func byteStreamInfo(i datastream.ByteStreamInfo) *ffipb.ByteStreamInfo {
 
 // ---- outgoing ----
 
-// connectedRoom returns the room behind h and its core room, if it is connected.
-func (c *Client) connectedRoom(h uint64) (*Room, *room.Room, error) {
-	r, err := c.room(h)
-	if err != nil {
-		return nil, nil, err
-	}
-	rm, err := r.connected()
-	if err != nil {
-		return nil, nil, err
-	}
-	return r, rm, nil
-}
-
 func (c *Client) sendText(k *call, m *ffipb.SendTextRequest) error {
 	_, rm, err := c.connectedRoom(m.GetRoomHandle())
 	if err != nil {
