@@ -22,17 +22,24 @@ func refusedWith(t *testing.T, what string, err error, reason room.RequestReason
 	}
 }
 
+// schemaPeers starts a server that stores definitions and joins alice and bob, who know each
+// other; ctx ends with the test.
+func schemaPeers(t *testing.T) (*sfu.Server, context.Context, *peer, *peer) {
+	s := sfu.Start(t, devsfu.Options{EnableDataBlobs: true})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	alice := joinPeer(t, ctx, s, "schemas", "alice", room.Options{})
+	bob := joinPeer(t, ctx, s, "schemas", "bob", room.Options{})
+	knowEachOther(t, ctx, alice, bob)
+	return s, ctx, alice, bob
+}
+
 // TestSchemaDefinitions: a publisher stores the definition of a schema and another participant
 // (and the publisher itself) reads it back by identity; a second definition of the same schema
 // replaces the first; name and encoding together name a schema; the server's refusals and the
 // local checks are typed errors.
 func TestSchemaDefinitions(t *testing.T) {
-	s := sfu.Start(t, devsfu.Options{EnableDataBlobs: true})
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	alice := joinPeer(t, ctx, s, "schemas", "alice", room.Options{})
-	bob := joinPeer(t, ctx, s, "schemas", "bob", room.Options{})
-	knowEachOther(t, ctx, alice, bob)
+	_, ctx, alice, bob := schemaPeers(t)
 	lpA, lpB := alice.r.LocalParticipant(), bob.r.LocalParticipant()
 
 	pose := room.DataTrackSchema{Name: "pose", Encoding: "json_schema"}
@@ -125,12 +132,7 @@ func TestSchemaDefinitionsNotEnabled(t *testing.T) {
 // its session; after a full reconnect the room stores them again by itself. A request whose
 // answer was lost with the connection is sent again once the room has resumed.
 func TestSchemaDefinitionsAcrossReconnects(t *testing.T) {
-	s := sfu.Start(t, devsfu.Options{EnableDataBlobs: true})
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	alice := joinPeer(t, ctx, s, "schemas", "alice", room.Options{})
-	bob := joinPeer(t, ctx, s, "schemas", "bob", room.Options{})
-	knowEachOther(t, ctx, alice, bob)
+	s, ctx, alice, bob := schemaPeers(t)
 	lpA, lpB := alice.r.LocalParticipant(), bob.r.LocalParticipant()
 	pose := room.DataTrackSchema{Name: "pose", Encoding: "protobuf"}
 	imu := room.DataTrackSchema{Name: "imu", Encoding: "ros2_msg"}
