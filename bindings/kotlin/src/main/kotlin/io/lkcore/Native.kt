@@ -23,9 +23,10 @@ internal const val ABI_MAJOR = 1
  * DataTrackSubscriptionPermissionChanged and the legacy chat messages, 1.20; the legacy
  * transcriptions and sending on behalf of another participant, 1.21: an older library would
  * ignore a sender identity and send as the local participant; ParticipantInfo.connection_quality and
- * ParticipantUpdated.connection_quality_changed, 1.22).
+ * ParticipantUpdated.connection_quality_changed, 1.22; DefineDataTrackSchemaRequest and
+ * GetDataTrackSchemaRequest, the data-track schema definitions, 1.23).
  */
-internal const val ABI_MINOR = 22
+internal const val ABI_MINOR = 23
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

@@ -417,6 +417,52 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
         return localTracks.computeIfAbsent(owned.handle) { LocalDataTrack(this, owned.handle, Convert.trackInfo(owned.info)) }
     }
 
+    /**
+     * Stores [definition] as the definition of the data-track schema [schemaName] (ABI 1.23) on
+     * the server, so that subscribers of this participant's typed tracks can read it with
+     * [getSchema]; define it before publishing a track that names it ([DataTrackOptions.schemaName]).
+     * Name and [schemaEncoding] together identify a schema (the encoding as
+     * [DataTrackOptions.schemaEncoding], e.g. `"protobuf"`; optional); defining the same schema
+     * again replaces its definition. The library keeps what it stored and stores it again after
+     * a full reconnect (the server forgets it with the old session); a request in flight when
+     * the connection breaks is sent again once the room has reconnected. This binding stores
+     * nothing. Completes once the server has stored it (within 5 s). A LiveKit server stores
+     * definitions only with `enable_participant_data_blob` (off by default) and otherwise
+     * refuses with [NotAllowedException]. Throws [InvalidArgumentException] ([schemaName] empty
+     * or over 256 bytes, [definition] empty or over 50 000 bytes), [LimitReachedException] (the
+     * definitions the library keeps would exceed 1 MiB together, or the server's bound for one
+     * participant's definitions, 64 000 bytes by default), [NotAllowedException], the server's
+     * other refusals, [TimeoutException], [DisconnectedException].
+     */
+    suspend fun defineSchema(schemaName: String, definition: String, schemaEncoding: String = "") {
+        client.call(
+            Request.newBuilder().setDefineDataTrackSchema(
+                lkcore.ffi.v1.DefineDataTrackSchemaRequest.newBuilder().setRoomHandle(handle).setSchemaName(schemaName)
+                    .setSchemaEncoding(schemaEncoding).setDefinition(definition),
+            ),
+        )
+    }
+
+    /**
+     * The definition of the data-track schema [schemaName] that the participant
+     * [participantIdentity] of the room (the local one included) stored with [defineSchema]
+     * (ABI 1.23): name and [schemaEncoding] must both match, e.g. a [RemoteDataTrack]'s
+     * `info.schemaName` and `info.schemaEncoding`. Asks the server each time (within 5 s; this
+     * binding caches nothing). Throws [InvalidArgumentException] (an empty [participantIdentity]
+     * or [schemaName]), [NotFoundException] (no participant of that identity in the room, or no
+     * definition of that schema), [ProtocolErrorException] (the stored definition is not
+     * UTF-8), [TimeoutException], [DisconnectedException].
+     */
+    suspend fun getSchema(participantIdentity: String, schemaName: String, schemaEncoding: String = ""): String {
+        val c = client.call(
+            Request.newBuilder().setGetDataTrackSchema(
+                lkcore.ffi.v1.GetDataTrackSchemaRequest.newBuilder().setRoomHandle(handle).setParticipantIdentity(participantIdentity)
+                    .setSchemaName(schemaName).setSchemaEncoding(schemaEncoding),
+            ),
+        )
+        return c.getDataTrackSchema.definition
+    }
+
     // ---- RPC ------------------------------------------------------------------------------
 
     /**

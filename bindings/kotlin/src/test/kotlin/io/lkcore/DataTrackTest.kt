@@ -117,6 +117,30 @@ class DataTrackTest : LkTestBase() {
     }
 
     @Test
+    fun `a schema alice defines is read back by bob by name and encoding, and defining it again replaces it`() = lkTest {
+        val pose = "syntax = \"proto3\";\n\nmessage Pose {\n  double x = 1;\n  double y = 2;\n  double z = 3;\n}\n"
+        val pose2 = pose.replace("  double z = 3;\n", "  double z = 3;\n  string frame_id = 4;\n")
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                alice.defineSchema("Pose", pose, schemaEncoding = "protobuf")
+                assertEquals(pose, bob.getSchema("alice", "Pose", "protobuf"))
+                // Name and encoding both identify the schema.
+                val other = assertFailsWith<NotFoundException> { bob.getSchema("alice", "Pose", "json_schema") }
+                assertEquals(ErrorCode.NOT_FOUND, other.code)
+                assertFailsWith<NotFoundException> { bob.getSchema("alice", "Pose") }
+                assertFailsWith<NotFoundException> { bob.getSchema("carol", "Pose", "protobuf") }
+                val unnamed = assertFailsWith<InvalidArgumentException> { alice.defineSchema("", pose, "protobuf") }
+                assertEquals(ErrorCode.INVALID_ARGUMENT, unnamed.code)
+                // Defined again: the new definition replaces the old one.
+                alice.defineSchema("Pose", pose2, "protobuf")
+                assertEquals(pose2, bob.getSchema("alice", "Pose", "protobuf"))
+                assertEquals(pose2, alice.getSchema("alice", "Pose", "protobuf"), "the local participant reads its own")
+                assertEquals(1, bob.liveHandles, "bob holds only the room")
+            }
+        }
+    }
+
+    @Test
     fun `a track held from before its publisher's full reconnect can still be subscribed`() = lkTest {
         // A full reconnect gives the publisher's tracks new sids; against the test server it
         // shows as DataTrackUnpublished then DataTrackPublished (not as DataTrackSidChanged),
