@@ -75,7 +75,7 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.22
+//   of the header's major version and at least its minor version. This API needs ABI 1.23
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
@@ -83,9 +83,10 @@
 //   of 1.15, each participant's encryption state in GetE2eeStatsResponse of 1.17, RoomMoved of
 //   1.18, DTMF, kind details and the room's recording state of 1.19, subscription permissions
 //   and legacy chat messages of 1.20, transcriptions and an agent's text streams and chat
-//   messages on behalf of another participant of 1.21, connection quality of 1.22) and does not
-//   build against an older lkcore.h. Fields, events and enum values added by a newer library of
-//   the same major version are ignored or kept as numbers.
+//   messages on behalf of another participant of 1.21, connection quality of 1.22, data-track
+//   schema definitions of 1.23) and does not build against an older lkcore.h. Fields, events
+//   and enum values added by a newer library of the same major version are ignored or kept as
+//   numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a

@@ -19,10 +19,11 @@
 // and the legacy chat messages (Send/EditChatMessageRequest, ChatMessageReceived) (ABI 1.20),
 // and PublishTranscriptionRequest, TranscriptionReceived and sender_identity (TextStreamOptions,
 // Send/EditChatMessageRequest) (ABI 1.21), and ParticipantInfo.connection_quality with
-// ParticipantUpdated.connection_quality_changed and old_connection_quality (ABI 1.22); the
-// client refuses a loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 22,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.22 or later");
+// ParticipantUpdated.connection_quality_changed and old_connection_quality (ABI 1.22), and
+// DefineDataTrackSchemaRequest and GetDataTrackSchemaRequest (ABI 1.23); the client refuses a
+// loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 23,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.23 or later");
 
 namespace lk {
 
