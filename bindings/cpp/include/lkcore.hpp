@@ -67,11 +67,11 @@
 // STRINGS
 //   Every std::string of this API that holds text is UTF-8: identities, names, metadata,
 //   attributes, topics, URLs, tokens, RPC methods, payloads and error messages, text streams,
-//   track and schema names, stream options, file paths. A call given one that is not well-formed
-//   UTF-8 throws Error(LK_ERR_INVALID_ARGUMENT) naming the field. Binary data goes where the
-//   API takes bytes: publish_data, send_bytes, byte stream writers, data-track frames, echo. An
-//   RPC handler whose response (or RpcError message or data) is not UTF-8 answers the call with
-//   RpcError::kApplicationError.
+//   track and schema names, schema definitions, stream options, file paths. A call given one
+//   that is not well-formed UTF-8 throws Error(LK_ERR_INVALID_ARGUMENT) naming the field.
+//   Binary data goes where the API takes bytes: publish_data, send_bytes, byte stream writers,
+//   data-track frames, echo. An RPC handler whose response (or RpcError message or data) is
+//   not UTF-8 answers the call with RpcError::kApplicationError.
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
@@ -1349,6 +1349,32 @@ class LK_API Room {
   // LK_ERR_PAYLOAD_TOO_LARGE (over the 2 MiB a LiveKit server reads in one signalling message),
   // LK_ERR_DISCONNECTED.
   void set_track_subscription_permissions(bool all_participants, std::vector<TrackPermission> permissions = {});
+  // Data-track schema definitions (ABI 1.23). A schema is identified by its name and encoding
+  // together (as DataTrackOptions::schema_name and schema_encoding: the same name with another
+  // encoding is another schema); its definition is text (UTF-8), e.g. a .proto file.
+  // define_schema stores definition on the server under the schema, for the subscribers of
+  // this participant's typed tracks to read with get_schema; define it before publishing a
+  // track that names it. Defining the same schema again replaces the definition. The library
+  // keeps what it stored and stores it again after a full reconnect (the server forgets it
+  // with the old session): call this again only to change it. Returns once the server has
+  // stored it. A LiveKit server stores definitions only with enable_participant_data_blob
+  // (off by default). Throws lk::Error with LK_ERR_INVALID_ARGUMENT (schema_name empty or
+  // longer than 256 bytes, definition empty or longer than 50 000 bytes), LK_ERR_LIMIT_REACHED
+  // (the definitions the library keeps would exceed 1 MiB together, or the server's bound for
+  // one participant's, 64 000 bytes by default, keys included), LK_ERR_NOT_ALLOWED (the server
+  // does not store definitions), another code for the server's other refusals,
+  // LK_ERR_DISCONNECTED, LK_ERR_TIMEOUT.
+  void define_schema(const std::string &schema_name, const std::string &definition,
+                     const std::string &schema_encoding = "");
+  // get_schema returns the definition the participant of participant_identity in the room (the
+  // local one included) stored for the schema of schema_name and schema_encoding (both must
+  // match). Read from the server on every call: nothing is cached here, and a publisher may
+  // define the schema again. Throws lk::Error with LK_ERR_INVALID_ARGUMENT (an empty
+  // participant_identity or schema_name), LK_ERR_NOT_FOUND (no participant of that identity in
+  // the room, or no definition of that schema), LK_ERR_PROTOCOL_ERROR (the stored definition is
+  // not UTF-8), LK_ERR_DISCONNECTED, LK_ERR_TIMEOUT.
+  std::string get_schema(const std::string &participant_identity, const std::string &schema_name,
+                         const std::string &schema_encoding = "");
   void set_metadata(const std::string &metadata);
   void set_name(const std::string &name);
   // Keys with an empty value are deleted.

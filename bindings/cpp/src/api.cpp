@@ -643,6 +643,33 @@ void Room::set_track_subscription_permissions(bool all_participants, std::vector
   s.client->call(req, s.options.operation_timeout);
 }
 
+// Passed through: the library checks the arguments, keeps the definitions and stores them again
+// after a full reconnect (capi/BINDINGS.md); nothing is stored or cached here.
+void Room::define_schema(const std::string &schema_name, const std::string &definition,
+                         const std::string &schema_encoding) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_define_data_track_schema();  // ABI 1.23
+  p->set_room_handle(s.handle);
+  p->set_schema_name(schema_name);
+  p->set_schema_encoding(schema_encoding);
+  p->set_definition(definition);
+  s.client->call(req, s.options.operation_timeout);
+}
+
+std::string Room::get_schema(const std::string &participant_identity, const std::string &schema_name,
+                             const std::string &schema_encoding) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_get_data_track_schema();  // ABI 1.23
+  p->set_room_handle(s.handle);
+  p->set_participant_identity(participant_identity);
+  p->set_schema_name(schema_name);
+  p->set_schema_encoding(schema_encoding);
+  auto comp = s.client->call(req, s.options.operation_timeout);
+  return std::move(*comp.mutable_get_data_track_schema()->mutable_definition());
+}
+
 void Room::set_metadata(const std::string &metadata) {
   auto &s = room_of(state_);
   pb::Request req;

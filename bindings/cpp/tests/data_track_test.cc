@@ -1177,3 +1177,25 @@ TEST_F(E2E, ConnectionQualityOfAPublisherReachesItselfAndItsSubscriber) {
   EXPECT_EQ(ev_b.count<lk::ParticipantUpdatedEvent>([](auto &e) { return e.info.identity == "alice"; }), 1u)
       << "bob was told alice's rating once, when it changed";
 }
+
+// Data-track schema definitions (ABI 1.23; the suite's devsfu stores them, as a LiveKit server
+// with enable_participant_data_blob): alice defines "Pose" in the protobuf encoding and bob
+// reads the exact text back by her identity; the same name in another encoding is another
+// schema (LK_ERR_NOT_FOUND), an empty name is refused (LK_ERR_INVALID_ARGUMENT), and a second
+// define of the same schema replaces the definition bob reads.
+TEST_F(E2E, SchemaDefinitionIsReadBackByIdentityAndReplacedByAnotherDefine) {
+  const std::string pose = "syntax = \"proto3\";\n\n// Pose — a position in metres.\nmessage Pose {\n"
+                           "  double x = 1;\n  double y = 2;\n  double z = 3;\n}\n";
+  const std::string pose2 = pose.substr(0, pose.size() - 2) + "  double yaw = 4;\n}\n";
+  lk::Room alice = join(client_a, "alice");
+  lk::Room bob = join(client_b, "bob");
+
+  alice.define_schema("Pose", pose, "protobuf");
+  EXPECT_EQ(bob.get_schema("alice", "Pose", "protobuf"), pose);
+  EXPECT_EQ(alice.get_schema("alice", "Pose", "protobuf"), pose) << "the local participant's own";
+  expect_error(LK_ERR_NOT_FOUND, [&] { (void)bob.get_schema("alice", "Pose", "json_schema"); }, "another encoding");
+  expect_error(LK_ERR_INVALID_ARGUMENT, [&] { alice.define_schema("", pose, "protobuf"); }, "an empty name");
+
+  alice.define_schema("Pose", pose2, "protobuf");
+  EXPECT_EQ(bob.get_schema("alice", "Pose", "protobuf"), pose2) << "the second define replaces the first";
+}
