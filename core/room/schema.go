@@ -2,7 +2,6 @@ package room
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -110,7 +109,8 @@ func (lp *LocalParticipant) DefineSchema(ctx context.Context, schema DataTrackSc
 // ctx (5 s when ctx has no earlier deadline).
 //
 // Errors: ErrInvalidArgument (an empty or non-UTF-8 identity, an invalid
-// schema id as for DefineSchema); *RequestError with RequestNotFound (no
+// schema id as for DefineSchema); ErrSignalRequestTooLarge (an identity
+// longer than the 2 MiB a LiveKit server reads); *RequestError with RequestNotFound (no
 // participant of that identity in the room, or no definition for that
 // schema: the name and the encoding must both match); datatrack.
 // ErrInvalidResponse (the stored definition is not UTF-8, which lkcore and
@@ -177,6 +177,9 @@ func (r *Room) blobRequest(ctx context.Context, br *blobRequest) (*lkpb.DataBlob
 // startBlobRequest numbers br, sends it and keeps it until its answer. Loop only.
 func (r *Room) startBlobRequest(ctx context.Context, br *blobRequest) (uint32, error) {
 	s := &r.schemas
+	if err := signal.CheckRequestSize(br.msg); err != nil {
+		return 0, err // it could never be sent (a huge identity)
+	}
 	if d := br.define; d != nil && s.bytesWith(d) > maxDefinedSchemaBytes {
 		return 0, fmt.Errorf("%w: the room's schema definitions would exceed %d bytes together", datatrack.ErrLimitReached, maxDefinedSchemaBytes)
 	}
@@ -191,9 +194,6 @@ func (r *Room) startBlobRequest(ctx context.Context, br *blobRequest) (uint32, e
 	// fails because the connection is breaking.
 	if !r.rc.m.active && r.signalLive() {
 		if err := r.sess.sig.Send(ctx, br.msg); err != nil {
-			if errors.Is(err, signal.ErrRequestTooLarge) {
-				return 0, err
-			}
 			r.log.Debug("room: sending a data-blob request failed", "err", err)
 		}
 	}

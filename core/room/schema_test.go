@@ -177,3 +177,13 @@ func TestSchemaDefinitionsAcrossReconnects(t *testing.T) {
 		t.Fatalf("late: %q, %v", got, err)
 	}
 }
+
+// TestSchemaRequestTooLarge: a read naming an identity larger than a LiveKit server reads in
+// one signalling message is refused before anything is sent or kept.
+func TestSchemaRequestTooLarge(t *testing.T) {
+	_, ctx, alice, _ := schemaPeers(t)
+	_, err := alice.r.LocalParticipant().GetSchema(ctx, strings.Repeat("i", 3<<20), room.DataTrackSchema{Name: "pose"})
+	if !errors.Is(err, room.ErrSignalRequestTooLarge) {
+		t.Fatalf("%v", err)
+	}
+}
