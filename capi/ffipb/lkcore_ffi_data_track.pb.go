@@ -414,9 +414,9 @@ func (x *DefineDataTrackSchemaRequest) GetDefinition() string {
 // GetDataTrackSchemaRequest (ASYNC, since ABI 1.23) reads the definition a participant of the
 // room (the local one included) stored for a schema: name and encoding must both match.
 // Completion: GetDataTrackSchemaResult; the default deadline is 5 s. Errors: INVALID_ARGUMENT
-// (an empty participant_identity or schema_name), NOT_FOUND (no participant of that identity
-// in the room, or no definition of that schema), PROTOCOL_ERROR (the stored definition is not
-// UTF-8), DISCONNECTED.
+// (an empty participant_identity or schema_name), PAYLOAD_TOO_LARGE (a request beyond the 2 MiB
+// a LiveKit server reads), NOT_FOUND (no participant of that identity in the room, or no
+// definition of that schema), PROTOCOL_ERROR (the stored definition is not UTF-8), DISCONNECTED.
 type GetDataTrackSchemaRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	RoomHandle          uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
