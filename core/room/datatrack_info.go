@@ -35,7 +35,9 @@ type DataTrackSchema struct {
 	Name string
 	// Encoding is a well-known schema encoding ("protobuf", "flatbuffer",
 	// "ros1_msg", "ros2_msg", "ros2_idl", "omg_idl", "json_schema"), a
-	// custom one, or "".
+	// custom one, or "" (sent as the well-known "unspecified", as the Rust
+	// SDK sends its Other; a well-known encoding this version does not know
+	// reads as "" too).
 	Encoding string
 }
 
@@ -77,15 +79,19 @@ func schemaProto(s *DataTrackSchema) *lkpb.DataTrackSchemaId {
 	if s == nil {
 		return nil
 	}
-	id := &lkpb.DataTrackSchemaId{Name: s.Name}
+	// No encoding is sent as the well-known "unspecified" one, as the Rust SDK sends its Other:
+	// a schema's definition is stored under the id's exact form, so a definition one of them
+	// stores must be found under the id the other builds.
+	wk := lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_UNSPECIFIED
 	if s.Encoding != "" {
-		if wk, ok := wellKnownSchemaEncodings[strings.ToLower(s.Encoding)]; ok {
-			id.Encoding = &lkpb.DataTrackSchemaEncoding{Value: &lkpb.DataTrackSchemaEncoding_WellKnown{WellKnown: wk}}
-		} else {
-			id.Encoding = &lkpb.DataTrackSchemaEncoding{Value: &lkpb.DataTrackSchemaEncoding_Custom{Custom: s.Encoding}}
+		var ok bool
+		if wk, ok = wellKnownSchemaEncodings[strings.ToLower(s.Encoding)]; !ok {
+			return &lkpb.DataTrackSchemaId{Name: s.Name, Encoding: &lkpb.DataTrackSchemaEncoding{
+				Value: &lkpb.DataTrackSchemaEncoding_Custom{Custom: s.Encoding}}}
 		}
 	}
-	return id
+	return &lkpb.DataTrackSchemaId{Name: s.Name, Encoding: &lkpb.DataTrackSchemaEncoding{
+		Value: &lkpb.DataTrackSchemaEncoding_WellKnown{WellKnown: wk}}}
 }
 
 func frameEncodingName(fe *lkpb.DataTrackFrameEncoding) string {

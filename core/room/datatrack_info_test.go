@@ -1,7 +1,10 @@
 package room
 
 import (
+	"bytes"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lkcore/lkcore/core/datatrack"
 	"github.com/lkcore/lkcore/core/lkpb"
@@ -34,6 +37,18 @@ func TestDataTrackEncodingNames(t *testing.T) {
 	custom := &DataTrackSchema{Name: "s", Encoding: "x-enc"}
 	if id := schemaProto(custom); id.GetEncoding().GetCustom() != "x-enc" || *schemaFrom(id) != *custom {
 		t.Errorf("custom schema encoding: %v", id)
+	}
+	// No encoding: the well-known "unspecified" on the wire, byte for byte what the Rust SDK
+	// sends for its Other (name = field 1; encoding = field 2 holding well_known = field 1,
+	// value 0, present because it is a oneof member), so that a definition stored under one
+	// form is found under the other; it reads back as "".
+	none := schemaProto(&DataTrackSchema{Name: "x"})
+	if b, _ := proto.Marshal(none); !bytes.Equal(b, []byte{0x0a, 0x01, 'x', 0x12, 0x02, 0x08, 0x00}) || schemaFrom(none).Encoding != "" {
+		t.Errorf("schema without encoding: % x", b)
+	}
+	rustOther := &lkpb.DataTrackSchemaId{Name: "x", Encoding: &lkpb.DataTrackSchemaEncoding{Value: &lkpb.DataTrackSchemaEncoding_WellKnown{}}}
+	if !proto.Equal(none, rustOther) {
+		t.Errorf("%v is not the Rust SDK's %v", none, rustOther)
 	}
 	info := dataTrackInfoFrom(datatrack.TrackInfo{Sid: "DTR_1", Name: "n", Handle: 3, Encrypted: true, PublisherIdentity: "p",
 		FrameEncoding: frameEncodingProto("cbor"), Schema: &lkpb.DataTrackSchemaId{Name: "s"}})
