@@ -193,7 +193,10 @@ func (r *Room) startBlobRequest(ctx context.Context, br *blobRequest) (uint32, e
 	// has reconnected (blobRequestsAfterReconnect), as is one whose sending
 	// fails because the connection is breaking.
 	if !r.rc.m.active && r.signalLive() {
-		if err := r.sess.sig.Send(ctx, br.msg); err != nil {
+		// Bounded: the loop waits for the write (the caller's deadline may be far).
+		sendCtx, cancel := context.WithTimeout(ctx, signal.DefaultWriteTimeout)
+		defer cancel()
+		if err := r.sess.sig.Send(sendCtx, br.msg); err != nil {
 			r.log.Debug("room: sending a data-blob request failed", "err", err)
 		}
 	}
