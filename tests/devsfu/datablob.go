@@ -37,9 +37,7 @@ func (p *Participant) handleStoreDataBlob(req *lkpb.StoreDataBlobRequest) {
 	if p.s.opts.DisableDataTracks {
 		return
 	}
-	fail := func(reason lkpb.RequestResponse_Reason, msg string) {
-		p.sendRequestResponse(&lkpb.RequestResponse{RequestId: req.GetRequestId(), Reason: reason, Message: msg})
-	}
+	fail := func(reason lkpb.RequestResponse_Reason, msg string) { p.refuseRequest(req.GetRequestId(), reason, msg) }
 	if !p.s.opts.EnableDataBlobs {
 		fail(lkpb.RequestResponse_NOT_ALLOWED, "data blob not enabled")
 		return
@@ -81,9 +79,7 @@ func (p *Participant) handleGetDataBlob(req *lkpb.GetDataBlobRequest) {
 	if p.s.opts.DisableDataTracks {
 		return
 	}
-	fail := func(reason lkpb.RequestResponse_Reason, msg string) {
-		p.sendRequestResponse(&lkpb.RequestResponse{RequestId: req.GetRequestId(), Reason: reason, Message: msg})
-	}
+	fail := func(reason lkpb.RequestResponse_Reason, msg string) { p.refuseRequest(req.GetRequestId(), reason, msg) }
 	if req.GetKey() == nil {
 		fail(lkpb.RequestResponse_INVALID_REQUEST, "data blob key is required")
 		return
@@ -102,4 +98,9 @@ func (p *Participant) handleGetDataBlob(req *lkpb.GetDataBlobRequest) {
 	}
 	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_GetDataBlobResponse{
 		GetDataBlobResponse: &lkpb.GetDataBlobResponse{RequestId: req.GetRequestId(), Blob: blob}}})
+}
+
+// refuseRequest answers the request with id with a request_response.
+func (p *Participant) refuseRequest(id uint32, reason lkpb.RequestResponse_Reason, msg string) {
+	p.sendRequestResponse(&lkpb.RequestResponse{RequestId: id, Reason: reason, Message: msg})
 }
