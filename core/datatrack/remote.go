@@ -664,6 +664,16 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
+// SubscriptionRevoked reports whether the track sid has an established subscription whose
+// permission its publisher has revoked: the last SubscriptionPermissionChanged said Allowed
+// false. It is false for an unknown track and for one without an established subscription.
+func (m *RemoteManager) SubscriptionRevoked(sid string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tracks[sid]
+	return t != nil && t.state == subActive && t.refused
+}
+
 // HandleSignal dispatches the data-track related parts of a SignalResponse: join, update,
 // data_track_subscriber_handles and subscription_permission_update for data-track SIDs.
 func (m *RemoteManager) HandleSignal(resp *lkpb.SignalResponse, now time.Time) (out []RemoteOutput, handled bool) {

@@ -106,6 +106,9 @@ type SnapshotDataTrack struct {
 	// Subscription is the track's subscription with Options.AutoSubscribe
 	// (nil without).
 	Subscription *DataTrackSubscription
+	// SubscriptionRevoked is RemoteDataTrack.SubscriptionRevoked at the
+	// snapshot's place among the events.
+	SubscriptionRevoked bool
 }
 
 // New returns a Room that is not connected yet. RPC methods, stream

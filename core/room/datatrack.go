@@ -398,7 +398,8 @@ func (d *dataTracks) snapshot() []SnapshotDataTrack {
 	d.mu.Lock()
 	out := make([]SnapshotDataTrack, 0, len(d.remotes))
 	for _, rt := range d.remotes {
-		out = append(out, SnapshotDataTrack{Track: rt, Info: rt.Info(), Subscription: rt.autoSub})
+		out = append(out, SnapshotDataTrack{Track: rt, Info: rt.Info(), Subscription: rt.autoSub,
+			SubscriptionRevoked: d.remote.SubscriptionRevoked(rt.SID())})
 	}
 	d.mu.Unlock()
 	slices.SortFunc(out, func(a, b SnapshotDataTrack) int {

@@ -164,13 +164,39 @@ func TestRevokedSubscriptionAcrossSubscriberReconnects(t *testing.T) {
 	alice := joinPeer(t, ctx, s, "perm", "alice", room.Options{})
 	bob := joinPeer(t, ctx, s, "perm", "bob", room.Options{})
 	lt := publish(t, ctx, alice, "t")
-	bs := subscribe(t, ctx, bob.track(ctx, "alice", "t"), room.SubscribeOptions{})
+	rt := bob.track(ctx, "alice", "t")
+	bs := subscribe(t, ctx, rt, room.SubscribeOptions{})
 	pushUntil(t, ctx, lt, bs, "before")
+	// The state is the library's: the track says whether its subscription is revoked, and a
+	// snapshot taken after the event says the same.
+	revoked := func(when string, want bool) {
+		t.Helper()
+		if rt.SubscriptionRevoked() != want {
+			t.Fatalf("%s: SubscriptionRevoked %v", when, !want)
+		}
+		isSnap := func(ev room.Event) bool { _, ok := ev.(room.SnapshotTaken); return ok }
+		n := bob.count(isSnap)
+		if err := bob.r.RequestSnapshot(); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, ctx, "a new snapshot", func() bool { return bob.count(isSnap) > n })
+		var last room.SnapshotTaken
+		for _, ev := range bob.events() {
+			if e, ok := ev.(room.SnapshotTaken); ok {
+				last = e
+			}
+		}
+		if ts := last.Snapshot.RemoteDataTracks; len(ts) != 1 || ts[0].SubscriptionRevoked != want {
+			t.Fatalf("%s: snapshot %+v", when, ts)
+		}
+	}
+	revoked("subscribed", false)
 	lp := alice.r.LocalParticipant()
 	if err := lp.SetTrackSubscriptionPermissions(ctx, false, nil); err != nil { // nobody
 		t.Fatal(err)
 	}
 	permissionEvents(ctx, bob, 1)
+	revoked("revoked", true)
 
 	s.DropSignal("bob")
 	bob.waitReconnected(ctx, room.ReconnectResume, 0)
@@ -185,6 +211,7 @@ func TestRevokedSubscriptionAcrossSubscriberReconnects(t *testing.T) {
 	if n := bob.count(func(ev room.Event) bool { _, ok := ev.(room.DataTrackSubscriptionPermissionChanged); return ok }); n != 1 || bs.Err() != nil {
 		t.Fatalf("after bob's reconnects: %d permission events, subscription %v", n, bs.Err())
 	}
+	revoked("after bob's reconnects", true)
 
 	if err := lp.SetTrackSubscriptionPermissions(ctx, true, nil); err != nil {
 		t.Fatal(err)
@@ -192,6 +219,7 @@ func TestRevokedSubscriptionAcrossSubscriberReconnects(t *testing.T) {
 	if ev := permissionEvents(ctx, bob, 2)[1]; !ev.Allowed {
 		t.Fatalf("granted: %+v", ev)
 	}
+	revoked("granted", false)
 	pushUntil(t, ctx, lt, bs, "granted")
 
 	if err := lp.SetTrackSubscriptionPermissions(ctx, false, nil); err != nil {
