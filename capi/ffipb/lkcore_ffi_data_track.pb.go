@@ -1210,8 +1210,15 @@ type RemoteDataTrackInfo struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	PublisherIdentity string                 `protobuf:"bytes,1,opt,name=publisher_identity,json=publisherIdentity,proto3" json:"publisher_identity,omitempty"`
 	Info              *DataTrackInfo         `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Since ABI 1.23: this client's subscription to the track is established but its publisher
+	// has revoked the permission to receive it (the last DataTrackSubscriptionPermissionChanged
+	// for it said allowed false); false when the track is not subscribed. In a snapshot it is
+	// the state at the snapshot's place among the events, so a model built from the snapshot
+	// and the DataTrackSubscriptionPermissionChanged events that follow stays equal to the
+	// library's.
+	SubscriptionRevoked bool `protobuf:"varint,3,opt,name=subscription_revoked,json=subscriptionRevoked,proto3" json:"subscription_revoked,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RemoteDataTrackInfo) Reset() {
@@ -1256,6 +1263,13 @@ func (x *RemoteDataTrackInfo) GetInfo() *DataTrackInfo {
 		return x.Info
 	}
 	return nil
+}
+
+func (x *RemoteDataTrackInfo) GetSubscriptionRevoked() bool {
+	if x != nil {
+		return x.SubscriptionRevoked
+	}
+	return false
 }
 
 type RemoteDataTrackPublished struct {
@@ -2382,10 +2396,11 @@ const file_lkcore_ffi_data_track_proto_rawDesc = "" +
 	"\x18LocalDataTrackSidChanged\x12!\n" +
 	"\ftrack_handle\x18\x01 \x01(\x04R\vtrackHandle\x12\x17\n" +
 	"\aold_sid\x18\x02 \x01(\tR\x06oldSid\x120\n" +
-	"\x04info\x18\x03 \x01(\v2\x1c.lkcore.ffi.v1.DataTrackInfoR\x04info\"v\n" +
+	"\x04info\x18\x03 \x01(\v2\x1c.lkcore.ffi.v1.DataTrackInfoR\x04info\"\xa9\x01\n" +
 	"\x13RemoteDataTrackInfo\x12-\n" +
 	"\x12publisher_identity\x18\x01 \x01(\tR\x11publisherIdentity\x120\n" +
-	"\x04info\x18\x02 \x01(\v2\x1c.lkcore.ffi.v1.DataTrackInfoR\x04info\"\xac\x01\n" +
+	"\x04info\x18\x02 \x01(\v2\x1c.lkcore.ffi.v1.DataTrackInfoR\x04info\x121\n" +
+	"\x14subscription_revoked\x18\x03 \x01(\bR\x13subscriptionRevoked\"\xac\x01\n" +
 	"\x18RemoteDataTrackPublished\x128\n" +
 	"\x05track\x18\x01 \x01(\v2\".lkcore.ffi.v1.RemoteDataTrackInfoR\x05track\x12V\n" +
 	"\x11auto_subscription\x18\x02 \x01(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\x10autoSubscription\"q\n" +

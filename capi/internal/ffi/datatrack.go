@@ -33,7 +33,8 @@ func dataTrackInfo(i room.DataTrackInfo) *ffipb.DataTrackInfo {
 
 func remoteTrackInfo(t *room.RemoteDataTrack) *ffipb.RemoteDataTrackInfo {
 	info := t.Info()
-	return &ffipb.RemoteDataTrackInfo{PublisherIdentity: info.PublisherIdentity, Info: dataTrackInfo(info)}
+	return &ffipb.RemoteDataTrackInfo{PublisherIdentity: info.PublisherIdentity, Info: dataTrackInfo(info),
+		SubscriptionRevoked: t.SubscriptionRevoked()}
 }
 
 // ---- local tracks ----

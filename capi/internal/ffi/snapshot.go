@@ -20,6 +20,7 @@ func connectResult(s room.Snapshot, state ffipb.ConnectionState) *ffipb.ConnectR
 	for _, t := range s.RemoteDataTracks {
 		out.RemoteDataTracks = append(out.RemoteDataTracks, &ffipb.RemoteDataTrackInfo{
 			PublisherIdentity: t.Info.PublisherIdentity, Info: dataTrackInfo(t.Info),
+			SubscriptionRevoked: t.SubscriptionRevoked,
 		})
 	}
 	return out

@@ -28,6 +28,20 @@ func TestE2ESubscriptionPermissions(t *testing.T) {
 		return ev.GetDataTrackSubscriptionPermissionChanged(), i
 	}
 	p.waitFlowing(t, sub) // bob's subscription is established once a frame arrives
+	// Since ABI 1.23 the state is in bob's snapshots too: the current one (GetRoomSnapshot) and
+	// one taken at its place among the events (RoomSnapshotTaken).
+	revoked := func(when string, want bool, from int) {
+		t.Helper()
+		cur := p.bob.do(&ffipb.Request{Message: &ffipb.Request_GetRoomSnapshot{GetRoomSnapshot: &ffipb.GetRoomSnapshotRequest{RoomHandle: p.br}}}).GetGetRoomSnapshot().GetSnapshot()
+		wantRespCode(t, p.bob.do(&ffipb.Request{Message: &ffipb.Request_RequestRoomSnapshot{RequestRoomSnapshot: &ffipb.RequestRoomSnapshotRequest{RoomHandle: p.br}}}), ffipb.ErrorCode_ERROR_CODE_OK)
+		ev, _ := p.bob.roomEvent("snapshot taken", from, func(e *ffipb.RoomEvent) bool { return e.GetSnapshotTaken() != nil })
+		for _, snap := range []*ffipb.ConnectResult{cur, ev.GetSnapshotTaken().GetSnapshot()} {
+			if ts := snap.GetRemoteDataTracks(); len(ts) != 1 || ts[0].GetSubscriptionRevoked() != want {
+				t.Fatalf("%s: remote tracks %v", when, ts)
+			}
+		}
+	}
+	revoked("subscribed", false, 0)
 
 	for _, bad := range []*ffipb.TrackPermission{{}, {TrackSids: []string{"x"}}} { // no identity
 		if c := set(false, bad); c.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT {
@@ -41,10 +55,13 @@ func TestE2ESubscriptionPermissions(t *testing.T) {
 	if ev.GetAllowed() || ev.GetSid() != sid || ev.GetName() != "sensor" || ev.GetPublisherIdentity() != "alice" {
 		t.Fatalf("revoked: %v", ev)
 	}
+	revoked("revoked", true, i+1)
 	if c := set(true); c.GetError() != nil {
 		t.Fatal(c)
 	}
-	if ev, _ := changed(i + 1); !ev.GetAllowed() || ev.GetSid() != sid {
+	ev, i = changed(i + 1)
+	if !ev.GetAllowed() || ev.GetSid() != sid {
 		t.Fatalf("granted: %v", ev)
 	}
+	revoked("granted", false, i+1)
 }
