@@ -308,6 +308,8 @@ class RemoteDataTrack:
         self._publisher = publisher
         self._info = info
         self._published = True
+        # RemoteDataTrackInfo.subscription_revoked of the snapshot, then the permission events.
+        self._subscription_revoked = False
         # Opened by the library with RoomOptions.auto_subscribe; handed out by subscribe().
         self._auto_sub: Optional["DataTrackSubscription"] = None
 
@@ -330,6 +332,14 @@ class RemoteDataTrack:
     def publisher(self) -> "RemoteParticipant":
         """The participant publishing the track."""
         return self._publisher
+
+    @property
+    def subscription_revoked(self) -> bool:
+        """Whether this room's subscription to the track is established but its publisher has
+        revoked the permission to receive it (the last ``data_track_subscription_permission_changed``
+        said not allowed). The subscription stays open and receives again once allowed. False
+        when the track is not subscribed."""
+        return self._subscription_revoked
 
     @property
     def publisher_identity(self) -> str:

@@ -889,6 +889,7 @@ class Room(EventEmitter[RoomEventName]):
             existing._published = True
             return existing
         track = RemoteDataTrack(self._session, p, info)
+        track._subscription_revoked = t.subscription_revoked
         p.data_tracks[track.name] = track
         return track
 
@@ -1037,6 +1038,7 @@ class Room(EventEmitter[RoomEventName]):
             p = self._remote.get(pc.publisher_identity)
             track = (p.data_tracks.get(pc.name) or p.data_track_by_sid(pc.sid)) if p is not None else None
             if track is not None:
+                track._subscription_revoked = not pc.allowed
                 self.emit("data_track_subscription_permission_changed", track, pc.allowed)
         elif kind == "local_data_track_unpublished":
             u2 = re.local_data_track_unpublished

@@ -138,8 +138,10 @@ def model_mismatches(room: lkcore.Room, snap: pb.ConnectResult) -> "list[str]":
         if identity in library:
             same(f"participant {identity}", p._info, library[identity])
     same("remote data tracks",
-         {(identity, name): t.info for identity, p in room.remote_participants.items() for name, t in p.data_tracks.items()},
-         {(t.publisher_identity, t.info.name): DataTrackInfo._from_proto(t.info) for t in snap.remote_data_tracks})
+         {(identity, name): (t.info, t.subscription_revoked)
+          for identity, p in room.remote_participants.items() for name, t in p.data_tracks.items()},
+         {(t.publisher_identity, t.info.name): (DataTrackInfo._from_proto(t.info), t.subscription_revoked)
+          for t in snap.remote_data_tracks})
     return out
 
 

@@ -568,8 +568,11 @@ async def test_subscription_permissions(devsfu, token_for) -> None:
     # and stays open; allowed again, the same subscription receives. Bad input is refused.
     async with published_track(devsfu.url, token_for, "sensor") as (alice, bob, track, remote):
         changed = EventWaiter(bob, "data_track_subscription_permission_changed")
+        seen_in_handler: "list[bool]" = []
+        bob.on("data_track_subscription_permission_changed", lambda t, _: seen_in_handler.append(t.subscription_revoked))
         sub = await remote.subscribe()
         await first_frame_while_pushing(track, sub, b"before", 1)
+        assert remote.subscription_revoked is False
         lp = alice.local_participant
 
         with pytest.raises(errors.InvalidArgumentError):
@@ -584,10 +587,15 @@ async def test_subscription_permissions(devsfu, token_for) -> None:
         (t, allowed) = await changed.wait()
         assert t is remote and allowed is False
         assert sub.end_reason == lkcore.SubscriptionEndReason.UNSPECIFIED
+        # The library's state, in the model before the handler runs, equal to its snapshot.
+        assert remote.subscription_revoked is True and seen_in_handler == [True]
+        await assert_model_matches_library(bob)
 
         await lp.set_track_subscription_permissions(allow_all_participants=True)
         await changed.wait(lambda t, allowed: allowed)
         assert [a for (_, a) in changed.seen] == [False, True]
+        assert remote.subscription_revoked is False and seen_in_handler == [True, False]
+        await assert_model_matches_library(bob)
         while True:  # frames in flight before the revocation may still come first
             frame = await first_frame_while_pushing(track, sub, b"after", 2)
             if frame.payload == b"after":
