@@ -162,6 +162,7 @@ class RemoteDataTrack internal constructor(
     /** The identity of the participant who published the track (with [DataTrackInfo.name], its key). */
     val publisherIdentity: String,
     info: DataTrackInfo,
+    subscriptionRevoked: Boolean = false,
 ) {
     /**
      * The track's description, as the room knows it now: its [DataTrackInfo.sid] changes when
@@ -171,6 +172,22 @@ class RemoteDataTrack internal constructor(
     @Volatile
     var info: DataTrackInfo = info
         private set
+
+    /**
+     * Whether this participant's subscription to the track is established but its publisher
+     * has revoked the permission to receive it (ABI 1.23; the publisher's
+     * [Room.setTrackSubscriptionPermissions]): the last
+     * [RoomEvent.DataTrackSubscriptionPermissionChanged] for it said `allowed` false. The
+     * subscription stays open: it receives nothing while revoked and receives again by itself
+     * once the publisher allows it. False when the track is not subscribed. The library's
+     * state, as the room's snapshots and that event tell it: set from the connect snapshot and
+     * [RoomEvent.SnapshotTaken] (and for a track first seen in a [Room.snapshot], from that),
+     * changed by each [RoomEvent.DataTrackSubscriptionPermissionChanged] before the event is
+     * delivered, so a collector reading it there sees the new value.
+     */
+    @Volatile
+    var subscriptionRevoked: Boolean = subscriptionRevoked
+        internal set
 
     /** The track's new sid after its publisher's full reconnect (dispatcher thread). */
     internal fun sidChanged(sid: String) {

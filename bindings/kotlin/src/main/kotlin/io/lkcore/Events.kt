@@ -152,8 +152,10 @@ sealed class RoomEvent {
      * false) or granted again ([allowed] true) its permission to receive it (ABI 1.20; the
      * publisher's [Room.setTrackSubscriptionPermissions]). The track's subscriptions stay open:
      * they receive nothing while revoked and resume by themselves when allowed again (nothing
-     * to do; what the publisher sent meanwhile is lost). A subscription refused before it was
-     * established ends instead, failed with [NotAllowedException].
+     * to do; what the publisher sent meanwhile is lost). [track]'s
+     * [RemoteDataTrack.subscriptionRevoked] (ABI 1.23) already shows the change (`!allowed`)
+     * when the event is delivered. A subscription refused before it was established ends
+     * instead, failed with [NotAllowedException].
      */
     data class DataTrackSubscriptionPermissionChanged(
         /** The identity of the track's publisher. */

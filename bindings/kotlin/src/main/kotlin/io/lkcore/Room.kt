@@ -135,9 +135,11 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * name). The state can be ahead of [events] not delivered yet (a collector that applies
      * events to a model wants [requestSnapshot] instead): a track whose sid changed
      * meanwhile is the object the coming [RoomEvent.DataTrackSidChanged] updates (its `info`
-     * shows the old sid until then), and a track unpublished and published again under its
-     * name meanwhile is still the old object, which the coming [RoomEvent.DataTrackUnpublished]
-     * ends (the [RoomEvent.DataTrackPublished] after it brings the new track's object).
+     * shows the old sid until then; so too its [RemoteDataTrack.subscriptionRevoked], which
+     * the coming [RoomEvent.DataTrackSubscriptionPermissionChanged] changes), and a track
+     * unpublished and published again under its name meanwhile is still the old object, which
+     * the coming [RoomEvent.DataTrackUnpublished] ends (the [RoomEvent.DataTrackPublished]
+     * after it brings the new track's object).
      */
     fun snapshot(): RoomSnapshot = snapshotOf {
         client.request(Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(handle)))
@@ -171,10 +173,22 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     /**
      * The object of the remote data track [p] describes (under [trackLock]): the one handed out
      * before for its (publisher, name), as it is (events, not snapshots, change its sid), else
-     * a new one, registered.
+     * a new one, registered, with [p]'s `subscription_revoked`.
      */
     private fun remoteTrack(p: lkcore.ffi.v1.RemoteDataTrackInfo): RemoteDataTrack =
-        remoteTracks.getOrPut(trackKey(p.publisherIdentity, p.info.name)) { RemoteDataTrack(this, p.publisherIdentity, Convert.trackInfo(p.info)) }
+        remoteTracks.getOrPut(trackKey(p.publisherIdentity, p.info.name)) {
+            RemoteDataTrack(this, p.publisherIdentity, Convert.trackInfo(p.info), p.subscriptionRevoked)
+        }
+
+    /**
+     * [remoteTrack] of a snapshot at its place among the events (the connect result, a
+     * RoomSnapshotTaken): the events before it are applied and none after it, so its
+     * `subscription_revoked` is the track's state here and the object takes it (one a
+     * [snapshot] ahead of the events registered included). A [snapshot] itself does not: the
+     * events still queued change it, in order.
+     */
+    private fun snapshotTrack(p: lkcore.ffi.v1.RemoteDataTrackInfo): RemoteDataTrack =
+        remoteTrack(p).also { it.subscriptionRevoked = p.subscriptionRevoked }
 
     /**
      * Leaves the room (waits for the library's Disconnected event), then releases it like
@@ -632,7 +646,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 // The snapshot's tracks are registered before any event about them.
                 val auto = completion.connect.autoSubscriptionsList
                 val autoTracks = synchronized(trackLock) {
-                    connectTracks = completion.connect.remoteDataTracksList.map(::remoteTrack)
+                    connectTracks = completion.connect.remoteDataTracksList.map(::snapshotTrack)
                     auto.map { remoteTrack(it.track) }
                 }
                 auto.zip(autoTracks).forEach { (owned, track) -> adoptAutoSubscription(owned, track) }
@@ -705,7 +719,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.SNAPSHOT_TAKEN -> e.snapshotTaken.snapshot.let { s ->
                     // In event order: the objects of its tracks are as the events before it left them.
-                    RoomEvent.SnapshotTaken(Convert.snapshot(s, synchronized(trackLock) { s.remoteDataTracksList.map(::remoteTrack) }))
+                    RoomEvent.SnapshotTaken(Convert.snapshot(s, synchronized(trackLock) { s.remoteDataTracksList.map(::snapshotTrack) }))
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_CONNECTED -> RoomEvent.ParticipantConnected(Convert.participant(e.participantConnected.info))
                 lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_DISCONNECTED -> RoomEvent.ParticipantDisconnected(
@@ -759,14 +773,14 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                     RoomEvent.DataTrackSidChanged(track, it.oldSid, it.sid)
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.DATA_TRACK_SUBSCRIPTION_PERMISSION_CHANGED -> e.dataTrackSubscriptionPermissionChanged.let {
-                    // Information only: the track's subscriptions stay open and resume by
-                    // themselves (BINDINGS.md), so nothing here ends or reopens them. The track is
-                    // the room's object for it (keyed by name, as for a sid change).
+                    // The track's subscriptions stay open and resume by themselves (BINDINGS.md), so
+                    // nothing here ends or reopens them; the track's object (keyed by name, as for a
+                    // sid change) shows the new state before the event is delivered (ABI 1.23).
                     val track = synchronized(trackLock) {
                         remoteTracks.getOrPut(trackKey(it.publisherIdentity, it.name)) {
                             // never handed out (not expected): a track known by its name and sid only
                             RemoteDataTrack(this, it.publisherIdentity, DataTrackInfo(it.sid, it.name, false, "", "", ""))
-                        }
+                        }.also { t -> t.subscriptionRevoked = !it.allowed }
                     }
                     RoomEvent.DataTrackSubscriptionPermissionChanged(it.publisherIdentity, it.name, it.sid, it.allowed, track)
                 }

@@ -484,8 +484,18 @@ class DataTrackTest : LkTestBase() {
         ).build()
 
     /** The library's description of a remote track. */
-    private fun remote(publisher: String, name: String, sid: String) = lkcore.ffi.v1.RemoteDataTrackInfo.newBuilder().setPublisherIdentity(publisher)
-        .setInfo(lkcore.ffi.v1.DataTrackInfo.newBuilder().setSid(sid).setName(name)).build()
+    private fun remote(publisher: String, name: String, sid: String, revoked: Boolean = false) = lkcore.ffi.v1.RemoteDataTrackInfo.newBuilder()
+        .setPublisherIdentity(publisher).setInfo(lkcore.ffi.v1.DataTrackInfo.newBuilder().setSid(sid).setName(name)).setSubscriptionRevoked(revoked).build()
+
+    /** The library's RoomEvent for a change of this participant's permission to receive a remote track. */
+    private fun permissionChanged(publisher: String, name: String, sid: String, allowed: Boolean) = lkcore.ffi.v1.RoomEvent.newBuilder()
+        .setDataTrackSubscriptionPermissionChanged(
+            lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged.newBuilder().setPublisherIdentity(publisher).setName(name).setSid(sid).setAllowed(allowed),
+        ).build()
+
+    /** The library's RoomSnapshotTaken listing [tracks]. */
+    private fun snapshotTaken(vararg tracks: lkcore.ffi.v1.RemoteDataTrackInfo) = lkcore.ffi.v1.RoomEvent.newBuilder()
+        .setSnapshotTaken(lkcore.ffi.v1.RoomSnapshotTaken.newBuilder().setSnapshot(snapshotWith(*tracks))).build()
 
     /** The library's RoomEvent for a remote track's publication. */
     private fun published(publisher: String, name: String, sid: String) = lkcore.ffi.v1.RoomEvent.newBuilder()
@@ -517,10 +527,29 @@ class DataTrackTest : LkTestBase() {
             assertEquals("DTR_2", track.info.sid)
             assertSame(track, room.snapshotOf { snapshotWith(remote("alice", "t", "DTR_2")) }.remoteDataTracks.single())
 
+            // subscription_revoked (ABI 1.23) likewise: the library revoked the subscription, its
+            // DataTrackSubscriptionPermissionChanged is still queued. The event changes the object
+            // (before it is delivered); a snapshot at its place among the events sets it too.
+            assertSame(track, room.snapshotOf { snapshotWith(remote("alice", "t", "DTR_2", revoked = true)) }.remoteDataTracks.single())
+            assertFalse(track.subscriptionRevoked, "subscriptionRevoked changes with the event, not with a snapshot ahead of it")
+            room.onRoomEvent(permissionChanged("alice", "t", "DTR_2", allowed = false))
+            assertSame(track, rec.await<RoomEvent.DataTrackSubscriptionPermissionChanged>().track)
+            assertTrue(track.subscriptionRevoked)
+            room.onRoomEvent(permissionChanged("alice", "t", "DTR_2", allowed = true))
+            rec.await<RoomEvent.DataTrackSubscriptionPermissionChanged> { it.allowed }
+            assertFalse(track.subscriptionRevoked)
+            room.onRoomEvent(snapshotTaken(remote("alice", "t", "DTR_2", revoked = true)))
+            assertSame(track, rec.await<RoomEvent.SnapshotTaken>().snapshot.remoteDataTracks.single())
+            assertTrue(track.subscriptionRevoked, "a snapshot at its place among the events is the state there")
+            room.onRoomEvent(snapshotTaken(remote("alice", "t", "DTR_2")))
+            withTimeout(GUARD) { rec.seen.first { l -> l.count { it is RoomEvent.SnapshotTaken } == 2 } }
+            assertFalse(track.subscriptionRevoked)
+
             // A track a snapshot lists before its RemoteDataTrackPublished (and a sid change) arrives:
             // the events are about the object the snapshot handed out.
-            val early = room.snapshotOf { snapshotWith(remote("alice", "t", "DTR_2"), remote("bob", "u", "DTR_U2")) }
+            val early = room.snapshotOf { snapshotWith(remote("alice", "t", "DTR_2"), remote("bob", "u", "DTR_U2", revoked = true)) }
                 .remoteDataTracks.single { it.publisherIdentity == "bob" }
+            assertTrue(early.subscriptionRevoked, "a new object has its snapshot's state")
             room.onRoomEvent(published("bob", "u", "DTR_U1"))
             assertSame(early, rec.await<RoomEvent.DataTrackPublished> { it.track.publisherIdentity == "bob" }.track)
             room.onRoomEvent(sidChanged("bob", "u", "DTR_U1", "DTR_U2"))

@@ -4,10 +4,13 @@ import org.junit.jupiter.api.Test
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
 import kotlin.test.assertSame
 import kotlin.test.assertTrue
+import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.filterIsInstance
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeout
@@ -266,12 +269,25 @@ class RoomTest : LkTestBase() {
                 val track = alice.publishDataTrack("sensor")
                 val sid = track.info.sid
                 val remote = bobRec.await<RoomEvent.DataTrackPublished> { it.track.info.name == "sensor" }.track
+                // What a collector of bob's events reads in each permission change: allowed, and the
+                // track's subscriptionRevoked there (ABI 1.23), already the new state.
+                val inFlow = Channel<Pair<Boolean, Boolean>>(Channel.UNLIMITED)
+                bg.launch(start = CoroutineStart.UNDISPATCHED) {
+                    bob.events.filterIsInstance<RoomEvent.DataTrackSubscriptionPermissionChanged>().collect { inFlow.send(it.allowed to it.track.subscriptionRevoked) }
+                }
+                // The track object's state is the library's (its snapshot, read directly).
+                fun revokedIs(want: Boolean, what: String) {
+                    assertEquals(want, remote.subscriptionRevoked, "subscriptionRevoked $what")
+                    assertEquals(want, libraryRevoked(bob), "the library's subscription_revoked $what")
+                }
+                assertFalse(remote.subscriptionRevoked, "not subscribed")
                 remote.openSubscription().use { sub ->
                     sub.awaitSubscribed(GUARD)
                     val got = Channel<String>(Channel.UNLIMITED)
                     val reader = launch { sub.frames().collect { got.send(it.payload.decodeToString()) } }
                     track.push("before".encodeToByteArray())
                     assertEquals("before", withTimeout(GUARD) { got.receive() })
+                    revokedIs(false, "while subscribed and allowed")
 
                     // Refused before anything is sent: bob's first permission change is the revocation.
                     assertFailsWith<InvalidArgumentException> {
@@ -282,6 +298,13 @@ class RoomTest : LkTestBase() {
                     val revoked = bobRec.await<RoomEvent.DataTrackSubscriptionPermissionChanged>()
                     assertEquals(RoomEvent.DataTrackSubscriptionPermissionChanged("alice", "sensor", sid, false, remote), revoked)
                     assertSame(remote, revoked.track, "the room's object for the track")
+                    assertEquals(false to true, withTimeout(GUARD) { inFlow.receive() }, "revoked as the revocation is delivered")
+                    revokedIs(true, "after the revocation")
+                    // A snapshot at its place among the events says the same, on the same object.
+                    bob.requestSnapshot()
+                    val snap = bobRec.await<RoomEvent.SnapshotTaken>().snapshot.remoteDataTracks.single()
+                    assertSame(remote, snap)
+                    assertTrue(snap.subscriptionRevoked)
                     // Sent while revoked (the server took bob's handle before telling him): not
                     // delivered while he stays revoked.
                     track.push("during".encodeToByteArray())
@@ -294,14 +317,20 @@ class RoomTest : LkTestBase() {
                     alice.setTrackSubscriptionPermissions(true)
                     val granted = bobRec.await<RoomEvent.DataTrackSubscriptionPermissionChanged> { it.allowed }
                     assertEquals(RoomEvent.DataTrackSubscriptionPermissionChanged("alice", "sensor", sid, true, remote), granted)
+                    assertEquals(true to false, withTimeout(GUARD) { inFlow.receive() }, "allowed as the grant is delivered")
+                    revokedIs(false, "after the grant")
                     assertEquals("after", withTimeout(GUARD) { resumed(track, got, "after", stale = "during") })
                     assertEquals(null, sub.end, "the subscription never ended")
 
                     // By sid: another track's sid allows bob nothing, this track's sid allows him again.
                     alice.setTrackSubscriptionPermissions(false, listOf(TrackPermission("bob", trackSids = listOf("DTR_other"))))
                     withTimeout(GUARD) { bobRec.seen.first { l -> l.filterIsInstance<RoomEvent.DataTrackSubscriptionPermissionChanged>().size == 3 } }
+                    assertEquals(false to true, withTimeout(GUARD) { inFlow.receive() })
+                    revokedIs(true, "revoked by sid")
                     alice.setTrackSubscriptionPermissions(false, listOf(TrackPermission("bob", trackSids = listOf(sid))))
                     withTimeout(GUARD) { bobRec.seen.first { l -> l.filterIsInstance<RoomEvent.DataTrackSubscriptionPermissionChanged>().size == 4 } }
+                    assertEquals(true to false, withTimeout(GUARD) { inFlow.receive() })
+                    revokedIs(false, "allowed by sid")
                     assertEquals(listOf(false, true, false, true), bobRec.all<RoomEvent.DataTrackSubscriptionPermissionChanged>().map { it.allowed })
                     assertEquals("again", withTimeout(GUARD) { resumed(track, got, "again", stale = "after") })
                     reader.cancel()
@@ -376,6 +405,11 @@ class RoomTest : LkTestBase() {
             }
         }
     }
+
+    /** The library's `subscription_revoked` of [room]'s only remote data track, from its snapshot (not through the binding's objects). */
+    private fun libraryRevoked(room: Room): Boolean = room.client.request(
+        lkcore.ffi.v1.Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(room.handle)),
+    ).getRoomSnapshot.snapshot.remoteDataTracksList.single().subscriptionRevoked
 
     /**
      * Pushes [payload] until [got] receives a frame other than [stale] (one pushed earlier, that
