@@ -84,9 +84,9 @@
 //   1.18, DTMF, kind details and the room's recording state of 1.19, subscription permissions
 //   and legacy chat messages of 1.20, transcriptions and an agent's text streams and chat
 //   messages on behalf of another participant of 1.21, connection quality of 1.22, data-track
-//   schema definitions of 1.23) and does not build against an older lkcore.h. Fields, events
-//   and enum values added by a newer library of the same major version are ignored or kept as
-//   numbers.
+//   schema definitions and RemoteDataTrack::subscription_revoked of 1.23) and does not build
+//   against an older lkcore.h. Fields, events and enum values added by a newer library of the
+//   same major version are ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -431,6 +431,15 @@ struct DataTrackInfo {
 struct RemoteDataTrack {
   std::string publisher_identity;
   DataTrackInfo info;
+  // ABI 1.23: this client's subscription to the track is established but its publisher has
+  // revoked the permission to receive it (the last DataTrackSubscriptionPermissionChangedEvent
+  // of the track said allowed false); false when the track is not subscribed. The library's
+  // state, in every snapshot (Room::connect, Room::snapshot, remote_data_tracks,
+  // SnapshotTakenEvent: at its place among the events); after a snapshot it changes only with a
+  // DataTrackSubscriptionPermissionChangedEvent (allowed false: true; allowed true: false).
+  // DataTrackSubscription::track() follows those events too; a DataTrackPublishedEvent's track
+  // is not subscribed yet (false).
+  bool subscription_revoked = false;
 };
 
 // TrackPermission allows one participant to subscribe to the local participant's data tracks
@@ -665,7 +674,9 @@ struct EncryptionStateChangedEvent {
 // Room::set_track_subscription_permissions; ABI 1.20). The track's subscriptions stay open:
 // they receive nothing while revoked and resume by themselves once allowed again (nothing to
 // end or subscribe again). A subscription refused before it was established ends instead
-// (SubscriptionEnd with LK_ERR_NOT_ALLOWED).
+// (SubscriptionEnd with LK_ERR_NOT_ALLOWED). The track's RemoteDataTrack::subscription_revoked
+// (ABI 1.23) is !allowed from this event on, in the snapshots and in
+// DataTrackSubscription::track() (already when the event is delivered).
 struct DataTrackSubscriptionPermissionChangedEvent {
   std::string publisher_identity;
   std::string name;  // the track's name: with publisher_identity, its stable key
@@ -1103,9 +1114,11 @@ class LK_API DataTrackSubscription {
   bool valid() const noexcept { return handle_ != 0; }
   lk_handle_t handle() const noexcept { return handle_; }
   // The subscribed track as it is now (a copy; empty for an empty object): a
-  // DataTrackSidChangedEvent of its room updates its sid (before the event is delivered), unless
-  // the subscription has ended. Changes that arrive while Room::subscribe runs count too: the
-  // sid ends on the latest one whatever the order of the library's answer and those events.
+  // DataTrackSidChangedEvent of its room updates its sid, and a
+  // DataTrackSubscriptionPermissionChangedEvent its subscription_revoked (ABI 1.23), before the
+  // event is delivered, unless the subscription has ended. Changes that arrive while
+  // Room::subscribe runs count too: each ends on the latest one whatever the order of the
+  // library's answer and those events.
   RemoteDataTrack track() const;
 
   // Pull mode: the next frame, or std::nullopt when none arrived within timeout (< 0: wait

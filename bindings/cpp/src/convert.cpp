@@ -150,7 +150,9 @@ LocalDataTrackStats from_pb(const pb::LocalDataTrackStats &p) {
   return s;
 }
 
-RemoteDataTrack from_pb(const pb::RemoteDataTrackInfo &p) { return RemoteDataTrack{p.publisher_identity(), from_pb(p.info())}; }
+RemoteDataTrack from_pb(const pb::RemoteDataTrackInfo &p) {
+  return RemoteDataTrack{p.publisher_identity(), from_pb(p.info()), p.subscription_revoked() /* ABI 1.23 */};
+}
 
 RoomSnapshot from_pb(const pb::ConnectResult &p) {
   RoomSnapshot s;

@@ -149,12 +149,17 @@ struct RoomState;
 struct SubscriptionState {
   Guard guard;
   // The subscribed track (DataTrackSubscription::track), under mu: its sid follows the room's
-  // RemoteDataTrackSidChanged events while the subscription has not ended.
+  // RemoteDataTrackSidChanged events and its subscription_revoked the room's
+  // DataTrackSubscriptionPermissionChanged events (ABI 1.23) while the subscription has not
+  // ended.
   RemoteDataTrack track;
   // A RemoteDataTrackSidChanged was applied to track since this state was registered with its
   // room (RoomState::on_sid_changed), under mu: an explicit subscription then keeps that sid
   // when the subscribe answer is stored (set_subscribed_track).
   bool sid_from_event = false;
+  // The same for a DataTrackSubscriptionPermissionChanged (RoomState::on_permission_changed) and
+  // track.subscription_revoked, under mu.
+  bool revoked_from_event = false;
   // Callback mode. Set before registration, except for an auto-subscription taken in callback
   // mode: then set under mu, with `switched`, before its delivery is switched (and never
   // changed after).
@@ -191,6 +196,8 @@ std::shared_ptr<SubscriptionState> new_subscription_state(RoomState &room, const
 // at least as new as the answer or the event of every newer sid is still to come (and will be
 // applied); without one, the answer's sid is the latest and any later change follows it. The
 // stored sid so ends on the track's latest whatever order the answer and the events take.
+// subscription_revoked (ABI 1.23) likewise: the last permission change applied since
+// registration, if any, else the answer's.
 void set_subscribed_track(SubscriptionState &st, const pb::RemoteDataTrackInfo &answer);
 
 // Reads one frame with lk_data_track_read_frame (frame set on LK_OK).
@@ -374,6 +381,13 @@ struct RoomState : std::enable_shared_from_this<RoomState> {
   // subscription of it in this room that has not ended, taken or not (before the event is
   // delivered).
   void on_sid_changed(const pb::RemoteDataTrackSidChanged &c);
+  // A remote track's permission revoked or granted again (DataTrackSubscriptionPermissionChanged,
+  // ABI 1.23): shown as subscription_revoked by the same tracks, keyed the same way.
+  void on_permission_changed(const pb::DataTrackSubscriptionPermissionChanged &c);
+  // The states of every subscription in this room that may be of the track (publisher identity,
+  // name): its untaken auto-subscription and every taken one (the caller matches each track).
+  std::vector<std::shared_ptr<SubscriptionState>> subscriptions_of(const std::string &identity,
+                                                                   const std::string &name);
   // Releases the untaken auto-subscription of a remote track (publisher identity, name), if any.
   void release_auto(const std::string &identity, const std::string &name);
   // Releases every untaken auto-subscription and refuses later hand-overs (Room destruction).

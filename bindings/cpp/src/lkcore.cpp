@@ -20,7 +20,8 @@
 // and PublishTranscriptionRequest, TranscriptionReceived and sender_identity (TextStreamOptions,
 // Send/EditChatMessageRequest) (ABI 1.21), and ParticipantInfo.connection_quality with
 // ParticipantUpdated.connection_quality_changed and old_connection_quality (ABI 1.22), and
-// DefineDataTrackSchemaRequest and GetDataTrackSchemaRequest (ABI 1.23); the client refuses a
+// DefineDataTrackSchemaRequest and GetDataTrackSchemaRequest and
+// RemoteDataTrackInfo.subscription_revoked (ABI 1.23); the client refuses a
 // loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
 static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 23,
               "liblkcore_cpp needs include/lkcore.h of ABI 1.23 or later");
@@ -774,18 +775,21 @@ std::optional<RoomState::AutoSubscription> RoomState::take_auto(const RemoteData
   return a;
 }
 
-void RoomState::on_sid_changed(const pb::RemoteDataTrackSidChanged &c) {
+std::vector<std::shared_ptr<SubscriptionState>> RoomState::subscriptions_of(const std::string &identity,
+                                                                             const std::string &name) {
   // Every subscription of the track in this room: the untaken auto-subscription and the taken
   // ones (explicit subscriptions are registered before their request, see Room::subscribe).
   std::vector<std::shared_ptr<SubscriptionState>> subs;
-  {
-    std::lock_guard<std::mutex> l(mu);
-    auto it = auto_subs.find({c.publisher_identity(), c.name()});
-    if (it != auto_subs.end()) subs.push_back(it->second.state);
-    for (const auto &w : taken)
-      if (auto sp = w.lock()) subs.push_back(std::move(sp));
-  }
-  for (auto &sp : subs) {
+  std::lock_guard<std::mutex> l(mu);
+  auto it = auto_subs.find({identity, name});
+  if (it != auto_subs.end()) subs.push_back(it->second.state);
+  for (const auto &w : taken)
+    if (auto sp = w.lock()) subs.push_back(std::move(sp));
+  return subs;
+}
+
+void RoomState::on_sid_changed(const pb::RemoteDataTrackSidChanged &c) {
+  for (auto &sp : subscriptions_of(c.publisher_identity(), c.name())) {
     std::lock_guard<std::mutex> l(sp->mu);
     RemoteDataTrack &t = sp->track;
     // Keyed by (publisher, name), not by the old sid: a subscription made from a RemoteDataTrack
@@ -794,6 +798,18 @@ void RoomState::on_sid_changed(const pb::RemoteDataTrackSidChanged &c) {
     if (!sp->end && t.publisher_identity == c.publisher_identity() && t.info.name == c.name()) {
       t.info.sid = c.sid();
       sp->sid_from_event = true;
+    }
+  }
+}
+
+void RoomState::on_permission_changed(const pb::DataTrackSubscriptionPermissionChanged &c) {
+  for (auto &sp : subscriptions_of(c.publisher_identity(), c.name())) {
+    std::lock_guard<std::mutex> l(sp->mu);
+    RemoteDataTrack &t = sp->track;
+    // By (publisher, name), as on_sid_changed; an ended subscription's track is history.
+    if (!sp->end && t.publisher_identity == c.publisher_identity() && t.info.name == c.name()) {
+      t.subscription_revoked = !c.allowed();
+      sp->revoked_from_event = true;
     }
   }
 }
@@ -811,6 +827,7 @@ void set_subscribed_track(SubscriptionState &st, const pb::RemoteDataTrackInfo &
   // Not compared with the sid the caller gave: a change can bring the track to that very sid
   // (a value newer than this room's events) while the answer still shows an older one.
   if (st.sid_from_event) t.info.sid = st.track.info.sid;
+  if (st.revoked_from_event) t.subscription_revoked = st.track.subscription_revoked;  // the same reasoning
   st.track = std::move(t);
 }
 
@@ -887,6 +904,8 @@ void RoomState::on_event(const pb::RoomEvent &ev) {
     release_auto(ev.data_track_unpublished().publisher_identity(), ev.data_track_unpublished().name());
   else if (ev.has_data_track_sid_changed())  // the handler sees the subscriptions' new sid
     on_sid_changed(ev.data_track_sid_changed());
+  else if (ev.has_data_track_subscription_permission_changed())  // and their subscription_revoked
+    on_permission_changed(ev.data_track_subscription_permission_changed());
   else if (ev.has_local_data_track_sid_changed())  // and the track's new sid
     client->local_sid_changed(ev.local_data_track_sid_changed());
   RoomEvent re;

@@ -1060,7 +1060,11 @@ TEST_F(E2E, AutoSubscriptionIsFoundByPublisherAndName) {
 // her track, then allows everyone again. Bob is told each answer with the track's publisher,
 // name and sid (DataTrackSubscriptionPermissionChangedEvent), and his subscription stays open
 // through both: frames pushed after the grant reach the same subscription, and neither the API
-// nor the library opened another one. A permission without an identity is refused.
+// nor the library opened another one. A permission without an identity is refused. Whether
+// bob's subscription is revoked now (RemoteDataTrack::subscription_revoked, ABI 1.23) is false
+// while allowed, true once the revocation reached him and false again after the grant, in his
+// snapshots (Room::snapshot, and the SnapshotTakenEvent asked for while revoked) and in his
+// subscription's track().
 TEST_F(E2E, SubscriptionPermissionsRevokeAndGrantAnOpenSubscription) {
   lk::Room alice = join(client_a, "alice");
   lk::Room bob(client_b);
@@ -1069,9 +1073,19 @@ TEST_F(E2E, SubscriptionPermissionsRevokeAndGrantAnOpenSubscription) {
   lk::LocalDataTrack track = alice.publish_data_track("sensor");
   const std::string sid = track.info().sid;
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  EXPECT_FALSE(pub.track.subscription_revoked) << "not subscribed yet";
   lk::DataTrackSubscription sub = bob.subscribe(pub.track);
   uint32_t next = 0;
   ASSERT_TRUE(push_until_read(track, sub, next).has_value()) << "no frame reached bob";
+  // alice's track in one of bob's snapshots (fails the test if it is missing).
+  auto sensor_in = [](const lk::RoomSnapshot &snap) {
+    for (const auto &t : snap.remote_data_tracks)
+      if (t.publisher_identity == "alice" && t.info.name == "sensor") return t;
+    ADD_FAILURE() << "alice's track is not in bob's snapshot";
+    return lk::RemoteDataTrack{};
+  };
+  EXPECT_FALSE(sensor_in(bob.snapshot()).subscription_revoked) << "established and allowed";
+  EXPECT_FALSE(sub.track().subscription_revoked);
 
   for (const auto &bad : std::vector<lk::TrackPermission>{{"", true, {}}, {"", false, {sid}}})
     expect_error(
@@ -1084,6 +1098,10 @@ TEST_F(E2E, SubscriptionPermissionsRevokeAndGrantAnOpenSubscription) {
   EXPECT_EQ(revoked.name, "sensor");
   EXPECT_EQ(revoked.sid, sid);
   EXPECT_FALSE(sub.end().has_value()) << "a revoked subscription stays open";
+  EXPECT_TRUE(sensor_in(bob.snapshot()).subscription_revoked) << "revoked after the event";
+  EXPECT_TRUE(sub.track().subscription_revoked) << "the subscription's track follows the event";
+  bob.request_snapshot();
+  EXPECT_TRUE(sensor_in(ev_b.wait<lk::SnapshotTakenEvent>().snapshot).subscription_revoked);
 
   alice.set_track_subscription_permissions(true);
   auto granted = ev_b.wait<lk::DataTrackSubscriptionPermissionChangedEvent>();
@@ -1091,6 +1109,8 @@ TEST_F(E2E, SubscriptionPermissionsRevokeAndGrantAnOpenSubscription) {
   EXPECT_EQ(granted.publisher_identity, "alice");
   EXPECT_EQ(granted.name, "sensor");
   EXPECT_EQ(granted.sid, sid);
+  EXPECT_FALSE(sensor_in(bob.snapshot()).subscription_revoked) << "allowed again after the event";
+  EXPECT_FALSE(sub.track().subscription_revoked);
 
   // Frames flow again on the same subscription: one pushed after the grant arrives (frames it
   // still holds from before the revocation are read past).
