@@ -1210,12 +1210,12 @@ type RemoteDataTrackInfo struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	PublisherIdentity string                 `protobuf:"bytes,1,opt,name=publisher_identity,json=publisherIdentity,proto3" json:"publisher_identity,omitempty"`
 	Info              *DataTrackInfo         `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
-	// Since ABI 1.23: this client's subscription to the track is established but its publisher
-	// has revoked the permission to receive it (the last DataTrackSubscriptionPermissionChanged
-	// for it said allowed false); false when the track is not subscribed. In a snapshot it is
-	// the state at the snapshot's place among the events, so a model built from the snapshot
-	// and the DataTrackSubscriptionPermissionChanged events that follow stays equal to the
-	// library's.
+	// Since ABI 1.23: the publisher revoked this client's permission to receive the track: the
+	// last DataTrackSubscriptionPermissionChanged for it said allowed false (false for a track
+	// never revoked). It changes only with that event — it stays true when the revoked
+	// subscription is closed, until a later subscription is allowed — so a model built from a
+	// snapshot (where it is the state at the snapshot's place among the events) and the events
+	// that follow stays equal to the library's.
 	SubscriptionRevoked bool `protobuf:"varint,3,opt,name=subscription_revoked,json=subscriptionRevoked,proto3" json:"subscription_revoked,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
@@ -1599,7 +1599,9 @@ func (x *TrackPermission) GetTrackSids() []string {
 // subscribes to revoked (allowed false) or granted again (allowed true) its permission to
 // receive it. The subscriptions stay open: they receive nothing while revoked and resume by
 // themselves. (A subscription refused before it was established ends instead, with
-// DataTrackSubscriptionEnded NOT_ALLOWED.)
+// DataTrackSubscriptionEnded NOT_ALLOWED.) Since ABI 1.23, after a revoked subscription was
+// closed, a later subscription of the track that the server allows is reported with allowed
+// true too, before it is established (RemoteDataTrackInfo.subscription_revoked).
 type DataTrackSubscriptionPermissionChanged struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	PublisherIdentity string                 `protobuf:"bytes,1,opt,name=publisher_identity,json=publisherIdentity,proto3" json:"publisher_identity,omitempty"`

@@ -168,7 +168,9 @@ type (
 	// SubscriptionPermissionChanged: the publisher revoked (Allowed false) or granted again
 	// (Allowed true) the permission of an established subscription. A revoked subscription
 	// stays open and receives nothing until the permission is granted again, when the server
-	// resumes it by itself (docs/protocol.md, Subscription permissions).
+	// resumes it by itself (docs/protocol.md, Subscription permissions). After a revoked
+	// subscription was closed, a later subscription of the track that the server allows is
+	// reported with Allowed true too, before it is established (SubscriptionRevoked).
 	SubscriptionPermissionChanged struct {
 		Info    TrackInfo // the subscribed track
 		Allowed bool      // whether frames may flow now
@@ -210,6 +212,7 @@ type remoteTrack struct {
 	deadline   time.Time
 	handle     uint16 // current route, 0 = none
 	refused    bool   // the server's last answer for the subscription was a refusal
+	revoked    bool   // the last SubscriptionPermissionChanged said Allowed false (SubscriptionRevoked)
 	subs       []*Subscription
 	pipeline   *ReceivePipeline
 	maxPartial int
@@ -648,9 +651,16 @@ func (m *RemoteManager) HandleSubscriptionPermission(u *lkpb.SubscriptionPermiss
 			t.deadline = now.Add(m.cfg.SubscribeTimeout)
 		}
 		t.refused = !allowed
+		if allowed && t.revoked {
+			// A new subscription of a track whose earlier one was revoked, then closed: the
+			// publisher allows it now.
+			t.revoked = false
+			return []RemoteOutput{SubscriptionPermissionChanged{Info: t.info, Allowed: true}}, true
+		}
 	case subActive:
 		if allowed == t.refused {
 			t.refused = !allowed
+			t.revoked = !allowed
 			return []RemoteOutput{SubscriptionPermissionChanged{Info: t.info, Allowed: allowed}}, true
 		}
 	}
@@ -664,14 +674,16 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// SubscriptionRevoked reports whether the track sid has an established subscription whose
-// permission its publisher has revoked: the last SubscriptionPermissionChanged said Allowed
-// false. It is false for an unknown track and for one without an established subscription.
+// SubscriptionRevoked reports whether the publisher of the track sid revoked this
+// participant's permission to receive it: the last SubscriptionPermissionChanged for it said
+// Allowed false. It changes only with that output: it stays true when the revoked
+// subscription is closed, until a later subscription of the track is allowed (which is
+// reported with Allowed true even before it is established). False for an unknown track.
 func (m *RemoteManager) SubscriptionRevoked(sid string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := m.tracks[sid]
-	return t != nil && t.state == subActive && t.refused
+	return t != nil && t.revoked
 }
 
 // HandleSignal dispatches the data-track related parts of a SignalResponse: join, update,

@@ -35,11 +35,13 @@ func (t *RemoteDataTrack) Name() string { return t.info.Load().Name }
 // IsEncrypted reports whether the track is end-to-end encrypted.
 func (t *RemoteDataTrack) IsEncrypted() bool { return t.info.Load().Encrypted }
 
-// SubscriptionRevoked reports whether this participant's subscription to
-// the track is established but its publisher has revoked the permission to
-// receive it: the last DataTrackSubscriptionPermissionChanged for it said
-// Allowed false. The subscription stays open and receives again once the
-// publisher allows it. False when the track is not subscribed.
+// SubscriptionRevoked reports whether the publisher revoked this
+// participant's permission to receive the track: the last
+// DataTrackSubscriptionPermissionChanged for it said Allowed false. A revoked
+// subscription stays open and receives again once the publisher allows it.
+// It changes only with that event: it stays true when the revoked
+// subscription is closed, until a later subscription of the track is allowed
+// (reported with Allowed true). False for a track never revoked.
 func (t *RemoteDataTrack) SubscriptionRevoked() bool { return t.d.remote.SubscriptionRevoked(t.SID()) }
 
 // PublisherIdentity is the identity of the publishing participant.

@@ -141,7 +141,10 @@ func (r *Room) trackSidChanged(oldSid, newSid string) {
 // true) this participant's permission to receive it. A revoked subscription
 // stays open but receives nothing until it is allowed again; the server then
 // resumes it by itself. (A subscription refused before it was established
-// fails instead, with datatrack.ErrSubscribeNotAllowed.)
+// fails instead, with datatrack.ErrSubscribeNotAllowed.) After a revoked
+// subscription was closed, a later subscription the server allows is
+// reported with Allowed true too, before it is established; the track's
+// SubscriptionRevoked is always the last event's answer.
 type DataTrackSubscriptionPermissionChanged struct {
 	// Track is the subscribed remote track.
 	Track *RemoteDataTrack

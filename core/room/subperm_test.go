@@ -238,3 +238,44 @@ func TestRevokedSubscriptionAcrossSubscriberReconnects(t *testing.T) {
 		}
 	}
 }
+
+// Whether a track's subscription is revoked is the last word of the permission events: it
+// stays revoked when the revoked subscription is closed (no event), also after the publisher
+// allows everyone again (the server tells a participant only about its subscriptions), and a
+// new subscription the server allows is reported allowed before it is established.
+func TestRevokedStateOutlivesTheSubscription(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice := joinPeer(t, ctx, s, "perm", "alice", room.Options{})
+	bob := joinPeer(t, ctx, s, "perm", "bob", room.Options{})
+	lt := publish(t, ctx, alice, "t")
+	rt := bob.track(ctx, "alice", "t")
+	bs := subscribe(t, ctx, rt, room.SubscribeOptions{})
+	pushUntil(t, ctx, lt, bs, "before")
+	lp := alice.r.LocalParticipant()
+	if err := lp.SetTrackSubscriptionPermissions(ctx, false, nil); err != nil { // nobody
+		t.Fatal(err)
+	}
+	permissionEvents(ctx, bob, 1)
+	if err := bs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !rt.SubscriptionRevoked() {
+		t.Fatal("closing the revoked subscription cleared the state without an event")
+	}
+	if err := lp.SetTrackSubscriptionPermissions(ctx, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	bs2, err := rt.Subscribe(ctx, room.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := permissionEvents(ctx, bob, 2)[1]; !ev.Allowed || ev.Track != rt {
+		t.Fatalf("the new subscription allowed: %+v", ev)
+	}
+	if rt.SubscriptionRevoked() {
+		t.Fatal("still revoked after the allowed event")
+	}
+	pushUntil(t, ctx, lt, bs2, "after")
+}
