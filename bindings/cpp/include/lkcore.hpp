@@ -431,14 +431,15 @@ struct DataTrackInfo {
 struct RemoteDataTrack {
   std::string publisher_identity;
   DataTrackInfo info;
-  // ABI 1.23: this client's subscription to the track is established but its publisher has
-  // revoked the permission to receive it (the last DataTrackSubscriptionPermissionChangedEvent
-  // of the track said allowed false); false when the track is not subscribed. The library's
+  // ABI 1.23: the publisher revoked this client's permission to receive the track (the last
+  // DataTrackSubscriptionPermissionChangedEvent of the track said allowed false); it stays true
+  // when the revoked subscription is closed, until a later subscription is allowed (that event
+  // again); false for a track never revoked. The library's
   // state, in every snapshot (Room::connect, Room::snapshot, remote_data_tracks,
   // SnapshotTakenEvent: at its place among the events); after a snapshot it changes only with a
   // DataTrackSubscriptionPermissionChangedEvent (allowed false: true; allowed true: false).
   // DataTrackSubscription::track() follows those events too; a DataTrackPublishedEvent's track
-  // is not subscribed yet (false).
+  // was never revoked (false).
   bool subscription_revoked = false;
 };
 

@@ -335,10 +335,11 @@ class RemoteDataTrack:
 
     @property
     def subscription_revoked(self) -> bool:
-        """Whether this room's subscription to the track is established but its publisher has
-        revoked the permission to receive it (the last ``data_track_subscription_permission_changed``
-        said not allowed). The subscription stays open and receives again once allowed. False
-        when the track is not subscribed."""
+        """Whether the publisher revoked this room's permission to receive the track (the last
+        ``data_track_subscription_permission_changed`` said not allowed). A revoked subscription
+        stays open and receives again once allowed. It stays True when the revoked subscription
+        is closed, until a later subscription is allowed (that event again); False for a track
+        never revoked."""
         return self._subscription_revoked
 
     @property

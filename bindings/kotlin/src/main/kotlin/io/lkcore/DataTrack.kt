@@ -174,12 +174,13 @@ class RemoteDataTrack internal constructor(
         private set
 
     /**
-     * Whether this participant's subscription to the track is established but its publisher
-     * has revoked the permission to receive it (ABI 1.23; the publisher's
-     * [Room.setTrackSubscriptionPermissions]): the last
+     * Whether the publisher revoked this participant's permission to receive the track
+     * (ABI 1.23; the publisher's [Room.setTrackSubscriptionPermissions]): the last
      * [RoomEvent.DataTrackSubscriptionPermissionChanged] for it said `allowed` false. The
      * subscription stays open: it receives nothing while revoked and receives again by itself
-     * once the publisher allows it. False when the track is not subscribed. The library's
+     * once the publisher allows it. It stays true when the revoked subscription is closed,
+     * until a later subscription is allowed (that event again); false for a track never
+     * revoked. The library's
      * state, as the room's snapshots and that event tell it: set from the connect snapshot and
      * [RoomEvent.SnapshotTaken] (and for a track first seen in a [Room.snapshot], from that),
      * changed by each [RoomEvent.DataTrackSubscriptionPermissionChanged] before the event is
