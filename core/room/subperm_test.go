@@ -153,20 +153,27 @@ func TestSubscriptionPermissions(t *testing.T) {
 	}
 }
 
-// A revoked subscription across the subscriber's own reconnections: after a resume and a full
-// reconnect (whose renewed subscription the server refuses again) it is still open, still
-// revoked (no event, no frame); granted, the same subscription receives; revoked again and
-// then unpublished, it ends normally.
-func TestRevokedSubscriptionAcrossSubscriberReconnects(t *testing.T) {
+// receivingSubscription starts a server, joins alice and bob, publishes alice's track "t" and
+// subscribes bob to it until a frame arrives; ctx ends with the test.
+func receivingSubscription(t *testing.T) (*sfu.Server, context.Context, *peer, *peer, *room.LocalDataTrack, *room.RemoteDataTrack, *room.DataTrackSubscription) {
 	s := sfu.Start(t, devsfu.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
+	t.Cleanup(cancel)
 	alice := joinPeer(t, ctx, s, "perm", "alice", room.Options{})
 	bob := joinPeer(t, ctx, s, "perm", "bob", room.Options{})
 	lt := publish(t, ctx, alice, "t")
 	rt := bob.track(ctx, "alice", "t")
 	bs := subscribe(t, ctx, rt, room.SubscribeOptions{})
 	pushUntil(t, ctx, lt, bs, "before")
+	return s, ctx, alice, bob, lt, rt, bs
+}
+
+// A revoked subscription across the subscriber's own reconnections: after a resume and a full
+// reconnect (whose renewed subscription the server refuses again) it is still open, still
+// revoked (no event, no frame); granted, the same subscription receives; revoked again and
+// then unpublished, it ends normally.
+func TestRevokedSubscriptionAcrossSubscriberReconnects(t *testing.T) {
+	s, ctx, alice, bob, lt, rt, bs := receivingSubscription(t)
 	// The state is the library's: the track says whether its subscription is revoked, and a
 	// snapshot taken after the event says the same.
 	revoked := func(when string, want bool) {
@@ -244,15 +251,7 @@ func TestRevokedSubscriptionAcrossSubscriberReconnects(t *testing.T) {
 // allows everyone again (the server tells a participant only about its subscriptions), and a
 // new subscription the server allows is reported allowed before it is established.
 func TestRevokedStateOutlivesTheSubscription(t *testing.T) {
-	s := sfu.Start(t, devsfu.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	alice := joinPeer(t, ctx, s, "perm", "alice", room.Options{})
-	bob := joinPeer(t, ctx, s, "perm", "bob", room.Options{})
-	lt := publish(t, ctx, alice, "t")
-	rt := bob.track(ctx, "alice", "t")
-	bs := subscribe(t, ctx, rt, room.SubscribeOptions{})
-	pushUntil(t, ctx, lt, bs, "before")
+	_, ctx, alice, bob, lt, rt, bs := receivingSubscription(t)
 	lp := alice.r.LocalParticipant()
 	if err := lp.SetTrackSubscriptionPermissions(ctx, false, nil); err != nil { // nobody
 		t.Fatal(err)
