@@ -136,9 +136,9 @@ class Witness {
 // losses.
 TEST_F(E2E, AutoSubscriptionTakenInCallbackModeGetsTheFramesThatWaited) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b, auto_subscribing(4));
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob", auto_subscribing(4));
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("waited");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
   Witness witness(bob, pub.track);
@@ -192,9 +192,9 @@ TEST_F(E2E, AutoSubscriptionTakenInCallbackModeGetsTheFramesThatWaited) {
 // Unpublished and the end that counts them (not the one of pull mode, which counts none).
 TEST_F(E2E, AutoSubscriptionTakenInCallbackModeAfterItsTrackWasUnpublished) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b, auto_subscribing());
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob", auto_subscribing());
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("gone");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
   Witness witness(bob, pub.track);

@@ -226,11 +226,31 @@ class E2E : public ::testing::Test {
     EXPECT_FALSE(t.empty()) << "could not mint a token";
     return t;
   }
-  // connect creates and connects a room on client c.
+  // join creates and connects a room on client c.
   lk::Room join(lk::Client &c, const std::string &identity, lk::RoomOptions opts = {}) {
     lk::Room r(c, opts);
     r.connect(sfu.url, token(identity));
     return r;
+  }
+
+  // Joined is a room on a client whose events are recorded from before it connected (Events
+  // is attached before connect, so not even the first events are missed): the members are
+  // constructed in this order, and Events holds a reference to the room, so a Joined is never
+  // copied or moved (join_with_events returns it in place). snapshot is what connect returned.
+  struct Joined {
+    lk::Room room;
+    Events events;
+    lk::RoomSnapshot snapshot;
+
+    Joined(E2E &t, lk::Client &c, const std::string &identity, const lk::RoomOptions &opts)
+        : room(c, opts), events(room), snapshot(room.connect(t.sfu.url, t.token(identity))) {}
+    Joined(const Joined &) = delete;
+    Joined &operator=(const Joined &) = delete;
+  };
+  // join_with_events creates a room on client c, attaches Events, then connects (the lines
+  // `lk::Room r(c, opts); Events ev(r); r.connect(sfu.url, token(identity));`).
+  Joined join_with_events(lk::Client &c, const std::string &identity, lk::RoomOptions opts = {}) {
+    return {*this, c, identity, opts};
   }
 
   Devsfu sfu;

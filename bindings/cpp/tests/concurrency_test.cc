@@ -26,9 +26,9 @@ TEST_F(E2E, ConcurrentRpcsFromManyThreads) {
 
 TEST_F(E2E, SubscriptionDestroyedWhileItsCallbackRuns) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("busy");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
   std::atomic<bool> stop{false};
@@ -63,9 +63,9 @@ TEST_F(E2E, SubscriptionDestroyedWhileItsCallbackRuns) {
 // frames and releases its handle (ASan: nothing touched after it is gone).
 TEST_F(E2E, AutoSubscriptionInCallbackModeDestroyedWhileItsCallbackRuns) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b, auto_subscribing());
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob", auto_subscribing());
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   for (int round = 0; round < 4; round++) {
     const bool by_itself = round % 2 == 1;
     SCOPED_TRACE(std::string("round ") + std::to_string(round) + (by_itself ? ", by its callback" : ", by the test"));

@@ -162,9 +162,9 @@ struct CallbackLog {
 
 TEST_F(E2E, DataTrackPullSubscriptionWith100KBFrames) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
 
   lk::DataTrackOptions opts;
   opts.schema_name = "s";
@@ -258,9 +258,9 @@ TEST_F(E2E, DataTrackPullSubscriptionWith100KBFrames) {
 // the end summary counts the same losses.
 TEST_F(E2E, SlowPullReaderIsToldWhatItLost) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("slow");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
   constexpr int kBuffer = 4;
@@ -330,9 +330,9 @@ TEST_F(E2E, SlowPullReaderIsToldWhatItLost) {
 
 TEST_F(E2E, DataTrackPushIsPacedAndFlushedWithStats) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("paced");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
   lk::DataTrackSubscription sub = bob.subscribe(pub.track);
@@ -394,9 +394,9 @@ TEST_F(E2E, DataTrackPushIsPacedAndFlushedWithStats) {
 
 TEST_F(E2E, DataTrackCallbackSubscriptionAndRelease) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   auto track = std::make_unique<lk::LocalDataTrack>(alice.publish_data_track("cb"));
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
 
@@ -445,9 +445,9 @@ TEST_F(E2E, DataTrackErrors) {
 TEST_F(E2E, ExistingTracksAreInTheSnapshot) {
   lk::Room alice = join(client_a, "alice");
   lk::LocalDataTrack t = alice.publish_data_track("early");
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  auto snap = bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob");
+  Events &ev_b = jb.events;
+  auto &snap = jb.snapshot;
   std::vector<lk::RemoteDataTrack> tracks = snap.remote_data_tracks;
   if (tracks.empty()) tracks.push_back(ev_b.wait<lk::DataTrackPublishedEvent>().track);  // may race the join
   ASSERT_EQ(tracks.size(), 1u);
@@ -487,9 +487,9 @@ int32_t grant(lk_client_t client, lk_handle_t handle) {
 
 TEST_F(E2E, DestroyedObjectsReleaseTheirLibraryHandles) {
   auto alice = std::make_unique<lk::Room>(join(client_a, "alice"));
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   auto track = std::make_unique<lk::LocalDataTrack>(alice->publish_data_track("h"));
   lk_handle_t ht = track->handle(), hr = alice->handle();
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
@@ -522,9 +522,10 @@ TEST_F(E2E, AutoSubscribeHandsOverSnapshotAndLaterTracks) {
   lk::Room alice = join(client_a, "alice");
   lk::LocalDataTrack early = alice.publish_data_track("early");
   lk::RoomOptions opts = auto_subscribing();
-  lk::Room bob(client_b, opts);
-  Events ev_b(bob);
-  lk::RoomSnapshot snap = bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob", opts);
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
+  lk::RoomSnapshot &snap = jb.snapshot;
   ASSERT_EQ(snap.remote_data_tracks.size(), 1u) << "published (and confirmed) before the join";
   EXPECT_EQ(snap.remote_data_tracks[0].info.sid, early.info().sid);
   // The room and the library's subscription of the snapshot track, held until subscribe().
@@ -601,9 +602,9 @@ TEST_F(E2E, AutoSubscribeHandsOverSnapshotAndLaterTracks) {
 TEST_F(E2E, AutoSubscriptionFramesWaitInTheLibrarysBuffer) {
   lk::Room alice = join(client_a, "alice");
   lk::RoomOptions opts = auto_subscribing(4);
-  lk::Room bob(client_b, opts);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob", opts);
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("buffered");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
   EXPECT_EQ(client_b.live_handles(), 2u) << "the library's subscription is held from its event";
@@ -623,9 +624,9 @@ TEST_F(E2E, AutoSubscriptionFramesWaitInTheLibrarysBuffer) {
 // API kept for auto-subscriptions before ABI 1.14, only the last 16 arrived.)
 TEST_F(E2E, AutoSubscriptionKeepsABurstOf256Frames) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b, auto_subscribing());  // the library's default buffer: 256 frames, 1 MiB
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob", auto_subscribing());  // the library's default buffer: 256 frames, 1 MiB
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("burst");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
   lk::DataTrackSubscription sub = bob.subscribe(pub.track);  // the auto-subscription, not read yet
@@ -673,9 +674,9 @@ TEST_F(E2E, RoomBufferBytesBoundAutoSubscriptions) {
   lk::Room alice = join(client_a, "alice");
   lk::RoomOptions opts = auto_subscribing();
   opts.data_track_buffer_bytes = 32;
-  lk::Room bob(client_b, opts);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob", opts);
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("bytes");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
   lk::DataTrackSubscription sub = bob.subscribe(pub.track);  // the auto-subscription
@@ -730,9 +731,9 @@ TEST_F(E2E, UntakenAutoSubscriptionsAreReleased) {
 // nothing lost, and on_end runs once, after the last frame, counting the same losses.
 TEST_F(E2E, AutoSubscriptionInCallbackModeIsReadFromTheLibrarysBuffer) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b, auto_subscribing(4));
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob", auto_subscribing(4));
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("cb-buffered");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
 
@@ -925,9 +926,9 @@ TEST_F(E2E, TakenSubscriptionsEndWhenTheirRoomIsDestroyed) {
 TEST_F(E2E, TrackHeldFromBeforeItsPublishersFullReconnectCanBeSubscribed) {
   lk::Room alice = join(client_a, "alice");
   Events ev_a(alice);
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("sensor", lk::DataTrackOptions{});
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
 
@@ -1005,9 +1006,10 @@ TEST_F(E2E, TrackHeldFromBeforeItsPublishersFullReconnectCanBeSubscribed) {
 TEST_F(E2E, UntakenAutoSubscriptionOutlivesTheRoomsOwnFullReconnect) {
   lk::Room alice = join(client_a, "alice");
   lk::LocalDataTrack track = alice.publish_data_track("sensor");
-  lk::Room bob(client_b, auto_subscribing());
-  Events ev_b(bob);
-  lk::RoomSnapshot snap = bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob", auto_subscribing());
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
+  lk::RoomSnapshot &snap = jb.snapshot;
   ASSERT_EQ(snap.remote_data_tracks.size(), 1u);
   ASSERT_EQ(client_b.live_handles(), 2u) << "the room and its auto-subscription";
 
@@ -1042,9 +1044,9 @@ TEST_F(E2E, UntakenAutoSubscriptionOutlivesTheRoomsOwnFullReconnect) {
 // Subscribing with it takes the library's subscription instead of opening a second one.
 TEST_F(E2E, AutoSubscriptionIsFoundByPublisherAndName) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b, auto_subscribing());
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob", auto_subscribing());
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("sensor");
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
   EXPECT_EQ(client_b.live_handles(), 2u);  // room + the auto-subscription
@@ -1067,9 +1069,9 @@ TEST_F(E2E, AutoSubscriptionIsFoundByPublisherAndName) {
 // subscription's track().
 TEST_F(E2E, SubscriptionPermissionsRevokeAndGrantAnOpenSubscription) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::LocalDataTrack track = alice.publish_data_track("sensor");
   const std::string sid = track.info().sid;
   auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
@@ -1149,12 +1151,12 @@ TEST_F(E2E, ConnectionQualityOfAPublisherReachesItselfAndItsSubscriber) {
   auto only_quality = [](const lk::ParticipantUpdatedEvent &e) {
     return !e.name_changed && !e.metadata_changed && !e.permission_changed && e.changed_attributes.empty();
   };
-  lk::Room alice(client_a);
-  Events ev_a(alice);
-  alice.connect(sfu.url, token("alice"));
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined ja = join_with_events(client_a, "alice");
+  lk::Room &alice = ja.room;
+  Events &ev_a = ja.events;
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
 
   // Each is rated at once as a new participant. A rating that came before connect() returned is
   // in the room's state, not an event: wait for the state, then check the event if there is one.

@@ -55,9 +55,9 @@ TEST_F(E2E, SharedKeyPacketsStreamsAndDataTracks) {
 }
 
 TEST_F(E2E, WrongKeyIsReportedThenRotationHeals) {
-  lk::Room bob(client_b, e2ee("bob's key"));
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob", e2ee("bob's key"));
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   lk::Room alice(client_a, e2ee("alice's key"));
   alice.connect(sfu.url, token("alice"));
 

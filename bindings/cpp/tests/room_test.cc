@@ -9,9 +9,10 @@
 using namespace lktest;
 
 TEST_F(E2E, ConnectSnapshotParticipantsAndDisconnect) {
-  lk::Room alice(client_a);
-  Events ev_a(alice);
-  auto snap = alice.connect(sfu.url, token("alice"));
+  Joined ja = join_with_events(client_a, "alice");
+  lk::Room &alice = ja.room;
+  Events &ev_a = ja.events;
+  auto &snap = ja.snapshot;
   EXPECT_EQ(snap.room.name, room);
   EXPECT_EQ(snap.room.connection_state, lk::ConnectionState::Connected);
   EXPECT_EQ(snap.local_participant.identity, "alice");
@@ -85,12 +86,10 @@ TEST_F(E2E, BadTokenIsUnauthorized) {
 
 TEST_F(E2E, DataPacketsReachTheirDestination) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
-  lk::Room carol(client_b);
-  Events ev_c(carol);
-  carol.connect(sfu.url, token("carol"));
+  Joined jb = join_with_events(client_b, "bob");
+  Events &ev_b = jb.events;
+  Joined jc = join_with_events(client_b, "carol");
+  Events &ev_c = jc.events;
 
   std::string binary = random_bytes(10000, 1);
   binary[0] = '\0';
@@ -164,9 +163,8 @@ TEST_F(E2E, BlockingCallsAreRefusedOnTheEventThread) {
 }
 
 TEST_F(E2E, ClosingTheClientReleasesItsRooms) {
-  lk::Room alice(client_a);
-  Events ev(alice);
-  alice.connect(sfu.url, token("alice"));
+  Joined ja = join_with_events(client_a, "alice");
+  Events &ev = ja.events;
   {
     lk::Client temp;
     lk::Room bob(temp);
@@ -273,9 +271,10 @@ TEST_F(E2E, ConnectRetriesAreNotCutByTheOperationTimeout) {
 
 // The room's info follows the publisher count and the recording state (RoomUpdatedEvent).
 TEST_F(E2E, RoomInfoFollowsPublishersAndRecording) {
-  lk::Room alice(client_a);
-  Events ev(alice);
-  auto snap = alice.connect(sfu.url, token("alice"));
+  Joined ja = join_with_events(client_a, "alice");
+  lk::Room &alice = ja.room;
+  Events &ev = ja.events;
+  auto &snap = ja.snapshot;
   EXPECT_EQ(snap.room.empty_timeout_seconds, 300u);
   EXPECT_EQ(snap.room.departure_timeout_seconds, 20u);
   EXPECT_EQ(snap.room.num_publishers, 0u);
@@ -291,9 +290,9 @@ TEST_F(E2E, RoomInfoFollowsPublishersAndRecording) {
 
 // Participant kinds and kind details come from the tokens, for the local and remote participants.
 TEST_F(E2E, ParticipantKindsAndKindDetailsComeFromTheTokens) {
-  lk::Room observer(client_a);
-  Events ev(observer);
-  observer.connect(sfu.url, token("observer"));
+  Joined jo = join_with_events(client_a, "observer");
+  lk::Room &observer = jo.room;
+  Events &ev = jo.events;
   lk::Room twilio(client_b);
   auto snap = twilio.connect(sfu.url, token("twilio", "--kind connector --kind-details connector_twilio,forwarded"));
   const std::vector<lk::ParticipantKindDetail> want{lk::ParticipantKindDetail::ConnectorTwilio, lk::ParticipantKindDetail::Forwarded};
@@ -308,12 +307,10 @@ TEST_F(E2E, ParticipantKindsAndKindDetailsComeFromTheTokens) {
 // DTMF in call order with data packets, to destinations; bad input is refused before sending.
 TEST_F(E2E, DtmfReachesTheOthersInOrderWithDataPackets) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
-  lk::Room carol(client_b);
-  Events ev_c(carol);
-  carol.connect(sfu.url, token("carol"));
+  Joined jb = join_with_events(client_b, "bob");
+  Events &ev_b = jb.events;
+  Joined jc = join_with_events(client_b, "carol");
+  Events &ev_c = jc.events;
 
   for (auto [code, digit] : std::vector<std::pair<uint32_t, std::string>>{{256, "1"}, {1, ""}, {1, std::string(257, '1')}}) {
     try {
@@ -351,12 +348,10 @@ TEST_F(E2E, DtmfReachesTheOthersInOrderWithDataPackets) {
 // it); an original without id is refused.
 TEST_F(E2E, ChatMessagesAndTheirEditsReachTheOthersInOrder) {
   lk::Room alice = join(client_a, "alice");
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
-  lk::Room carol(client_b);
-  Events ev_c(carol);
-  carol.connect(sfu.url, token("carol"));
+  Joined jb = join_with_events(client_b, "bob");
+  Events &ev_b = jb.events;
+  Joined jc = join_with_events(client_b, "carol");
+  Events &ev_c = jc.events;
   auto fields = [](const lk::ChatMessage &m) {
     return std::make_tuple(m.id, m.timestamp_ms, m.message, m.edit_timestamp_ms, m.deleted, m.generated);
   };
@@ -406,9 +401,9 @@ TEST_F(E2E, ChatMessagesAndTheirEditsReachTheOthersInOrder) {
 TEST_F(E2E, AnAgentsTranscriptionsReachTheOthersInOrder) {
   lk::Room agent(client_a);
   agent.connect(sfu.url, token("agent", "--kind agent"));
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   auto fields = [](const lk::Transcription &t) {
     std::vector<std::tuple<std::string, std::string, uint64_t, uint64_t, bool, std::string>> segments;
     for (const auto &s : t.segments) segments.emplace_back(s.id, s.text, s.start_time, s.end_time, s.is_final, s.language);
@@ -576,9 +571,10 @@ TEST_F(E2E, RequestedSnapshotsAgreeWithTheEventsBeforeThem) {
     lk::Room early(client_a);
     expect_error(LK_ERR_DISCONNECTED, [&] { early.request_snapshot(); }, "request_snapshot before connect");
   }
-  lk::Room alice(client_a);
-  Events ev(alice);
-  auto first = alice.connect(sfu.url, token("alice"));
+  Joined ja = join_with_events(client_a, "alice");
+  lk::Room &alice = ja.room;
+  Events &ev = ja.events;
+  auto &first = ja.snapshot;
   std::vector<lk::Room> stay;
   std::vector<lk::LocalDataTrack> stay_tracks;  // destroying one unpublishes it
   std::atomic<bool> churned{false};
@@ -658,12 +654,11 @@ TEST_F(E2E, RequestedSnapshotsAgreeWithTheEventsBeforeThem) {
 // get ParticipantUpdatedEvent with permission_changed and the new permission (ABI 1.16), and the
 // server refuses bob's next data track.
 TEST_F(E2E, PermissionChangeThroughTheServerApiIsAnnounced) {
-  lk::Room alice(client_a);
-  Events ev_a(alice);
-  alice.connect(sfu.url, token("alice"));
-  lk::Room bob(client_b);
-  Events ev_b(bob);
-  bob.connect(sfu.url, token("bob"));
+  Joined ja = join_with_events(client_a, "alice");
+  Events &ev_a = ja.events;
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
   ev_a.wait<lk::ParticipantConnectedEvent>([](auto &e) { return e.info.identity == "bob"; });
   ASSERT_TRUE(sfu.control("permission", "room=" + room + " identity=bob can_subscribe=true"));
   for (Events *ev : {&ev_a, &ev_b}) {
