@@ -279,7 +279,7 @@ func FuzzRoomSignal(f *testing.F) {
 		// Two data-blob requests wait for their answers: each is answered at most once (its
 		// channel holds one answer; a second would block the loop), a definition is kept only
 		// once stored.
-		def := &definedSchema{id: schemaProto(&DataTrackSchema{Name: "s"}), definition: "d"}
+		def := newDefinedSchema(schemaProto(&DataTrackSchema{Name: "s"}), "d")
 		read, define := &blobRequest{done: make(chan blobAnswer, 1)}, &blobRequest{define: def, done: make(chan blobAnswer, 1)}
 		r.schemas.requests = map[uint32]*blobRequest{1: read, 2: define}
 		defer func() {

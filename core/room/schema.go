@@ -34,16 +34,20 @@ const maxDefinedSchemaBytes = 1 << 20
 // definedSchema is a definition the server confirmed (or one being stored).
 type definedSchema struct {
 	id         *lkpb.DataTrackSchemaId
+	key        string // the schema's name and encoding, as the id reads back (normalised)
 	definition string
 }
 
-func (d *definedSchema) size() int {
-	return len(d.id.GetName()) + len(schemaFrom(d.id).Encoding) + len(d.definition)
+// newDefinedSchema keeps definition under id. The key is what identifies a
+// schema: its name and encoding (the same name with another encoding is
+// another schema).
+func newDefinedSchema(id *lkpb.DataTrackSchemaId, definition string) *definedSchema {
+	s := schemaFrom(id)
+	return &definedSchema{id: id, key: s.Name + "\x00" + s.Encoding, definition: definition}
 }
 
-// schemaKey identifies a schema: its name and encoding (the same name with
-// another encoding is another schema).
-func schemaKey(s DataTrackSchema) string { return s.Name + "\x00" + s.Encoding }
+// size counts the name, the encoding and the definition.
+func (d *definedSchema) size() int { return len(d.key) - 1 + len(d.definition) }
 
 // blobRequest is a StoreDataBlobRequest or GetDataBlobRequest waiting for
 // its answer. Loop-owned.
@@ -60,7 +64,7 @@ type blobAnswer struct {
 
 // schemaState is the room's loop-owned state of schema definitions.
 type schemaState struct {
-	defined   map[string]*definedSchema // by schemaKey: stored, kept for a full reconnect
+	defined   map[string]*definedSchema // by key: stored, kept for a full reconnect
 	bytes     int                       // size of defined
 	requests  map[uint32]*blobRequest   // by request_id
 	restoring map[uint32]string         // request_id → schema name of a definition stored again
@@ -99,7 +103,7 @@ func (lp *LocalParticipant) DefineSchema(ctx context.Context, schema DataTrackSc
 	id := schemaProto(&schema)
 	msg := &lkpb.SignalRequest{Message: &lkpb.SignalRequest_StoreDataBlobRequest{StoreDataBlobRequest: &lkpb.StoreDataBlobRequest{
 		Blob: &lkpb.DataBlob{Key: schemaBlobKey(id), Contents: []byte(definition)}}}}
-	_, err := lp.room.blobRequest(ctx, &blobRequest{msg: msg, define: &definedSchema{id: id, definition: definition}})
+	_, err := lp.room.blobRequest(ctx, &blobRequest{msg: msg, define: newDefinedSchema(id, definition)})
 	return err
 }
 
@@ -217,7 +221,7 @@ func setBlobRequestID(msg *lkpb.SignalRequest, id uint32) {
 // one of the same schema) and with every definition being stored.
 func (s *schemaState) bytesWith(d *definedSchema) int {
 	n := s.bytes + d.size()
-	if old := s.defined[schemaKey(*schemaFrom(d.id))]; old != nil {
+	if old := s.defined[d.key]; old != nil {
 		n -= old.size()
 	}
 	for _, br := range s.requests {
@@ -232,11 +236,10 @@ func (s *schemaState) keep(d *definedSchema) {
 	if s.defined == nil {
 		s.defined = make(map[string]*definedSchema)
 	}
-	k := schemaKey(*schemaFrom(d.id))
-	if old := s.defined[k]; old != nil {
+	if old := s.defined[d.key]; old != nil {
 		s.bytes -= old.size()
 	}
-	s.defined[k] = d
+	s.defined[d.key] = d
 	s.bytes += d.size()
 }
 
@@ -302,7 +305,7 @@ func (r *Room) blobRequestsAfterReconnect(full bool) {
 		being := map[string]bool{}
 		for _, br := range s.requests {
 			if br.define != nil {
-				being[schemaKey(*schemaFrom(br.define.id))] = true
+				being[br.define.key] = true
 			}
 		}
 		for k, d := range s.defined {

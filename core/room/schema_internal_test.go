@@ -12,7 +12,7 @@ import (
 func TestSchemaAccounting(t *testing.T) {
 	var s schemaState
 	def := func(name, enc string, n int) *definedSchema {
-		return &definedSchema{id: schemaProto(&DataTrackSchema{Name: name, Encoding: enc}), definition: strings.Repeat("d", n)}
+		return newDefinedSchema(schemaProto(&DataTrackSchema{Name: name, Encoding: enc}), strings.Repeat("d", n))
 	}
 	s.keep(def("pose", "protobuf", 100))
 	s.keep(def("pose", "protobuf", 40)) // replaces
