@@ -57,7 +57,7 @@ lib="$prefix/lib"
 [ "$(readlink "$lib/liblkcore.so.$major")" = "liblkcore.so.$major.$minor" ] || fail "liblkcore.so.$major link wrong"
 [ "$(readlink "$lib/liblkcore.so")" = "liblkcore.so.$major" ] || fail "liblkcore.so link wrong"
 readelf -d "$lib/liblkcore.so.$major.$minor" | grep -q "SONAME.*\[liblkcore.so.$major\]" || fail "SONAME is not liblkcore.so.$major"
-readelf -d "$lib/liblkcore_cpp.so" | grep -q "SONAME.*\[liblkcore_cpp.so.$major\]" || fail "liblkcore_cpp SONAME"
+readelf -d "$lib/liblkcore_cpp.so" | grep -q "SONAME.*\[liblkcore_cpp.so.$major.$minor\]" || fail "liblkcore_cpp SONAME is not per ABI minor"
 for f in include/lkcore.h include/lkcore.hpp lib/pkgconfig/lkcore.pc lib/pkgconfig/lkcore-cpp.pc \
   lib/cmake/lkcore/lkcoreConfig.cmake lib/cmake/lkcore/lkcoreConfigVersion.cmake share/lkcore/install_manifest.txt; do
   [ -f "$prefix/$f" ] || fail "$f not installed"
@@ -153,6 +153,13 @@ if cmake -S "$out/version-check" -B "$out/version-check/b" -DCMAKE_PREFIX_PATH="
 fi
 
 ex_c="$out/examples-cmake" ex_p="$out/examples-pc"
+# A program built against this ABI minor needs exactly its liblkcore_cpp (both builds), and the C
+# library by major only.
+for prog in "$ex_c/dt_subscriber" "$ex_p/dt_publisher"; do
+  needed=$(readelf -d "$prog")
+  grep -q "NEEDED.*\[liblkcore_cpp.so.$major.$minor\]" <<<"$needed" || fail "$prog does not need liblkcore_cpp.so.$major.$minor"
+  grep -q "NEEDED.*\[liblkcore.so.$major\]" <<<"$needed" || fail "$prog does not need liblkcore.so.$major"
+done
 "$ex_c/dt_subscriber" --url "$url" --token "$(mint examples sub)" --publisher pub --max 10 \
   >"$out/dt_subscriber.out" 2>&1 &
 sub_pid=$!
