@@ -8,6 +8,10 @@
 // Upgrade request and checks the server's Sec-WebSocket-Accept. A refused upgrade is a
 // *StatusError carrying the HTTP status and the beginning of the body.
 //
+// Get sends one plain HTTP/1.1 GET over the same transport (dial, proxy, TLS) and reads a
+// bounded response: the room uses it for LiveKit Cloud's list of regions, the one other HTTP
+// request a client makes.
+//
 // A Conn reads whole messages (fragments reassembled, at most Options.MaxMessageSize bytes),
 // answers pings with pongs and a close frame with a close frame, and writes each message as
 // one masked frame. No extension (permessage-deflate) and no subprotocol is negotiated, and
