@@ -198,7 +198,11 @@ func Connect(ctx context.Context, url, token string, opts Options) (*Room, error
 // is connected and both data channels are open, so PublishData works as soon
 // as it returns. Each attempt is bounded by ctx, Options.PeerConnectionTimeout
 // and Options.JoinAttemptTimeout; failures that IsRetryable reports are
-// retried up to Options.JoinAttempts times with a doubling delay.
+// retried up to Options.JoinAttempts times with a doubling delay. On
+// LiveKit Cloud (a host under livekit.cloud or livekit.run), an attempt
+// whose join fails that way goes on in the project's other regions, in the
+// order LiveKit Cloud lists them, before the attempt counts as failed (the
+// error is then the last region's); reconnections use the URL that joined.
 //
 // It returns the room's state at the moment it connected (see Snapshot:
 // later events are changes relative to it).
@@ -232,6 +236,8 @@ func (r *Room) Connect(ctx context.Context, url, token string) (Snapshot, error)
 	}
 	r.life = lifeConnecting
 	r.url = url
+	r.cloud = r.isCloudURL(url)
+	r.regions.reset()
 	r.token.Store(&token)
 	r.lifeMu.Unlock()
 
@@ -241,9 +247,11 @@ func (r *Room) Connect(ctx context.Context, url, token string) (Snapshot, error)
 		delay = DefaultJoinRetryDelay
 	}
 	var err error
-	for i := 1; ; i++ {
-		err = r.joinAttempt(ctx)
+	joinURL := url
+	for i := 1; ; {
+		err = r.joinAttempt(ctx, joinURL)
 		if err == nil {
+			r.regions.reset()
 			r.setLife(lifeConnected)
 			return r.snapshot, nil
 		}
@@ -251,7 +259,15 @@ func (r *Room) Connect(ctx context.Context, url, token string) (Snapshot, error)
 			break // Disconnect called, or the room connected and already ended: no retry
 		}
 		err = &joinError{err: err}
-		if i >= attempts || ctx.Err() != nil || !IsRetryable(err) {
+		if ctx.Err() != nil || !IsRetryable(err) {
+			break
+		}
+		// On LiveKit Cloud, the same attempt goes on in the next region.
+		if next := r.nextRegion(ctx, joinURL); next != "" {
+			joinURL = next
+			continue
+		}
+		if i >= attempts {
 			break
 		}
 		r.log.Info("room: join attempt failed, retrying", "attempt", i, "err", err, "delay", delay)
@@ -266,6 +282,9 @@ func (r *Room) Connect(ctx context.Context, url, token string) (Snapshot, error)
 			break
 		}
 		delay *= 2
+		i++
+		joinURL = url
+		r.regions.reset()
 	}
 	// No loop runs any more: the Room is idle again.
 	r.setLife(lifeIdle)
@@ -279,10 +298,11 @@ func (r *Room) Connect(ctx context.Context, url, token string) (Snapshot, error)
 	return Snapshot{}, err
 }
 
-// joinAttempt runs one join: a new engine and signalling session, the loop,
-// and the wait for the transport. On failure the attempt's resources are
-// released (endAttempt) and the loop has returned.
-func (r *Room) joinAttempt(ctx context.Context) error {
+// joinAttempt runs one join at url (the Connect URL or a region's): a new
+// engine and signalling session, the loop, and the wait for the transport.
+// On failure the attempt's resources are released (endAttempt) and the loop
+// has returned.
+func (r *Room) joinAttempt(ctx context.Context, url string) error {
 	if t := r.opts.JoinAttemptTimeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
@@ -318,12 +338,13 @@ func (r *Room) joinAttempt(ctx context.Context) error {
 		return err
 	}
 	jr := r.newJoinRequest(offer)
-	sig, first, err := signal.Dial(ctx, r.url, *r.token.Load(), jr, signal.DialOptions{Logger: r.log, TLSConfig: r.opts.TLSConfig, Dial: r.opts.Dial})
+	sig, first, err := signal.Dial(ctx, url, *r.token.Load(), jr, signal.DialOptions{Logger: r.log, TLSConfig: r.opts.TLSConfig, Dial: r.opts.Dial})
 	if err != nil {
 		close(r.loopStop)
 		_ = eng.Close()
 		return dialError(err)
 	}
+	r.joinedURL = url
 	join := first.GetJoin()
 	r.sess.sig = sig
 	r.infoMu.Lock()

@@ -38,12 +38,19 @@ type peer struct {
 
 func joinPeer(t testing.TB, ctx context.Context, s *sfu.Server, roomName, identity string, ropts room.Options, tok ...auth.TokenOption) *peer {
 	t.Helper()
+	return joinPeerAt(t, ctx, s, s.URL(), roomName, identity, ropts, tok...)
+}
+
+// joinPeerAt is joinPeer with Connect given url instead of s's (a URL that
+// leads to s).
+func joinPeerAt(t testing.TB, ctx context.Context, s *sfu.Server, url, roomName, identity string, ropts room.Options, tok ...auth.TokenOption) *peer {
+	t.Helper()
 	token, err := s.Token(roomName, identity, tok...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ropts.Logger = s.Logger(identity)
-	r, err := room.Connect(ctx, s.URL(), token, ropts)
+	r, err := room.Connect(ctx, url, token, ropts)
 	if err != nil {
 		t.Fatalf("%s: connect: %v", identity, err)
 	}

@@ -13,3 +13,10 @@ func UserPacketSize(identity string, n int, opts DataPublishOptions, seq uint32)
 // DataBacklog returns how many DataReceived events wait in r's event queue
 // and how many deliveries are blocked waiting for space in it.
 func DataBacklog(r *Room) (pending, blocked int) { return r.events.dataBacklog() }
+
+// WithCloudHosts returns opts with cloud deciding which hosts are LiveKit
+// Cloud's (have regions to fail over to) instead of their names.
+func WithCloudHosts(opts Options, cloud func(host string) bool) Options {
+	opts.cloudHost = cloud
+	return opts
+}

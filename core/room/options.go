@@ -194,4 +194,7 @@ type Options struct {
 	// settingEngineHook (tests only, reconnect_test.go) adjusts each
 	// engine's pion SettingEngine (ICE timeouts, a UDP mux that can be cut).
 	settingEngineHook func(*webrtc.SettingEngine)
+	// cloudHost (tests only, regions_test.go) replaces isCloudHost: which
+	// hosts have regions to fail over to.
+	cloudHost func(host string) bool
 }

@@ -51,6 +51,7 @@ const (
 )
 
 type dialResult struct {
+	url    string // the URL dialled
 	client *signal.Client
 	first  *lkpb.SignalResponse
 	err    error
@@ -72,6 +73,8 @@ type reconnectState struct {
 	// checks again when it closes, instead of polling.
 	changedC <-chan struct{}
 
+	url       string // the URL this attempt dialled (once its dial ended)
+	failedURL string // the URL of this episode's last failed full attempt: the next full one tries another region
 	answered  bool   // the answer of this attempt's offer has been applied
 	lastSeq   uint32 // ReconnectResponse.last_message_seq
 	counted   bool   // the first full reconnect of this episode counted the old session's discards
@@ -129,6 +132,7 @@ func (r *Room) beginReconnect(t trigger, cause error) loopStep {
 	r.rc.counted = false
 	r.rc.restarted = false
 	r.rc.discarded = 0
+	r.rc.url, r.rc.failedURL = "", ""
 	r.armAttempt(delay)
 	return stepContinue
 }
@@ -180,10 +184,22 @@ func (r *Room) startAttempt() loopStep {
 	ctx, cancel := context.WithTimeout(context.Background(), reconnectDialTimeout)
 	ch := make(chan dialResult, 1)
 	r.rc.dialC, r.rc.dialCancel, r.rc.phase = ch, cancel, phaseDialing
-	url, token := r.url, *r.token.Load()
+	url, failed, token := r.joinedURL, "", *r.token.Load()
+	if kind == ReconnectFull {
+		failed = r.rc.failedURL
+	}
 	go func() {
+		if failed != "" {
+			// A full attempt of this episode failed at failed: the next
+			// region on LiveKit Cloud, else the Connect URL again.
+			url = r.nextRegion(ctx, failed)
+			if url == "" {
+				url = r.url
+				r.regions.reset()
+			}
+		}
 		c, first, err := signal.Dial(ctx, url, token, jr, opts)
-		ch <- dialResult{client: c, first: first, err: err}
+		ch <- dialResult{url: url, client: c, first: first, err: err}
 	}()
 	return stepContinue
 }
@@ -225,6 +241,7 @@ func (r *Room) prepareFull() {
 func (r *Room) onDialResult(res dialResult) loopStep {
 	r.rc.dialCancel()
 	r.rc.dialC, r.rc.dialCancel = nil, nil
+	r.rc.url = res.url
 	if res.err != nil {
 		f := failSignal
 		var le *signal.LeaveError
@@ -252,6 +269,7 @@ func (r *Room) onDialResult(res dialResult) loopStep {
 		r.applyJoin(joinResume, res.first, r.sess.eng)
 		return r.resumeSignalled()
 	}
+	r.joinedURL = res.url
 	r.applyJoin(joinFull, res.first, r.sess.eng)
 	r.startKeepalive()
 	join := res.first.GetJoin()
@@ -382,6 +400,8 @@ func (r *Room) reconnectSucceeded() loopStep {
 	held := r.rc.held
 	r.rc.held = nil
 	r.rc.m.succeeded()
+	r.rc.failedURL = ""
+	r.regions.reset()
 	r.pcFailed = nil
 	for _, req := range held {
 		ctx, cancel := context.WithTimeout(context.Background(), signal.DefaultWriteTimeout)
@@ -416,6 +436,9 @@ func (r *Room) failAttempt(f failure, err error) loopStep {
 	kind := r.rc.m.kind
 	r.rc.stopTimers()
 	r.rc.phase = phaseIdle
+	if kind == ReconnectFull && f != failFatal {
+		r.rc.failedURL = r.rc.url
+	}
 	delay, giveUp := r.rc.m.failed(f)
 	r.log.Warn("room: reconnect attempt failed", "kind", kind.String(), "attempt", r.rc.m.attempts, "err", err)
 	if giveUp {
@@ -477,6 +500,7 @@ func (r *Room) onChannelClosed(label string) loopStep {
 // handleLeave). The server closes the WebSocket right after it.
 func (r *Room) onLeave(l *lkpb.LeaveRequest) loopStep {
 	r.retireSignal()
+	r.noteLeaveRegions(l)
 	err := fmt.Errorf("%w: server requested %s (%s)", ErrSignalLost, l.GetAction(), l.GetReason())
 	if !r.mayReconnect() {
 		r.teardown(l.GetReason(), err, false)

@@ -18,6 +18,13 @@ type Room struct {
 	log   *slog.Logger
 	url   string                 // set by Connect before the loop starts
 	token atomic.Pointer[string] // latest token (refresh_token), for reconnection
+	// cloud: url is LiveKit Cloud's, whose other regions are tried when a
+	// join fails (regions.go); set with url. regions is that failover's state.
+	cloud   bool
+	regions regionList
+	// joinedURL is the URL the session joined with: url, or a region after a
+	// failover. Resumes go there. Set before the loop starts, then loop-owned.
+	joinedURL string
 
 	// life is where the Room is in its life (lifeIdle … lifeEnded); lifeMu
 	// orders Connect and Disconnect (connect.go).

@@ -1,0 +1,253 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lkcore/lkcore/core/internal/wsconn"
+	"github.com/lkcore/lkcore/core/lkpb"
+)
+
+// Region failover on LiveKit Cloud (docs/protocol.md, Regions): when the
+// URL given to Connect cannot be joined, the project's other regions are
+// tried, in the order LiveKit Cloud lists them, as the official SDKs do.
+const (
+	// regionFetchTimeout bounds one request for the region list.
+	regionFetchTimeout = 3 * time.Second
+	// regionDefaultMaxAge is how long a list is used without Cache-Control
+	// max-age (and a list a LeaveRequest reports).
+	regionDefaultMaxAge = 5 * time.Second
+	// maxRegionsBody caps the region list's response body.
+	maxRegionsBody = 64 << 10
+	// maxRegions caps how many regions of a list are kept.
+	maxRegions = 32
+	// regionsPath is where LiveKit Cloud serves the list, on the project's host.
+	regionsPath = "/settings/regions"
+)
+
+// isCloudHost reports whether host is LiveKit Cloud's (the official SDKs'
+// test: a name under livekit.cloud or livekit.run). Only such hosts have
+// regions to fail over to.
+func isCloudHost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return strings.HasSuffix(h, ".livekit.cloud") || strings.HasSuffix(h, ".livekit.run")
+}
+
+// regionsEndpoint is the region list's URL for a server URL: its host
+// (and port), ws→http and wss→https, the path /settings/regions, no query.
+func regionsEndpoint(serverURL string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(serverURL))
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%w: cannot parse the server URL", ErrInvalidURL)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "ws", "http":
+		u.Scheme = "http"
+	case "wss", "https":
+		u.Scheme = "https"
+	default:
+		return "", fmt.Errorf("%w: scheme %q", ErrInvalidURL, u.Scheme)
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: regionsPath}).String(), nil
+}
+
+// parseRegions reads the region list ({"regions":[{"region","url",
+// "distance"}, …]}, LiveKit's RegionSettings in JSON): the URLs in order,
+// each once, those with a scheme other than ws, wss, http or https or
+// without a host skipped, at most maxRegions.
+func parseRegions(body []byte) ([]string, error) {
+	var settings struct {
+		Regions []struct {
+			URL string `json:"url"`
+		} `json:"regions"`
+	}
+	if err := json.Unmarshal(body, &settings); err != nil {
+		return nil, fmt.Errorf("region list: %w", err)
+	}
+	var urls []string
+	for _, r := range settings.Regions {
+		urls = addRegion(urls, r.URL)
+	}
+	return urls, nil
+}
+
+// regionsFromLeave is the list a LeaveRequest carries (same rules as
+// parseRegions; nil when it carries none).
+func regionsFromLeave(l *lkpb.LeaveRequest) []string {
+	var urls []string
+	for _, r := range l.GetRegions().GetRegions() {
+		urls = addRegion(urls, r.GetUrl())
+	}
+	return urls
+}
+
+// addRegion appends a region's URL to urls unless it is there already, is
+// not a ws, wss, http or https URL with a host, or urls has maxRegions.
+func addRegion(urls []string, s string) []string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || len(urls) >= maxRegions || slices.Contains(urls, s) {
+		return urls
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "ws", "wss", "http", "https":
+		return append(urls, s)
+	}
+	return urls
+}
+
+// parseMaxAge reads max-age from a Cache-Control header (false: none).
+func parseMaxAge(cacheControl string) (time.Duration, bool) {
+	for _, d := range strings.Split(cacheControl, ",") {
+		name, value, ok := strings.Cut(strings.TrimSpace(d), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "max-age") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.Trim(strings.TrimSpace(value), `"`), 10, 32)
+		if err != nil {
+			return 0, false
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	return 0, false
+}
+
+// regionList is a Room's failover state: the region URLs last fetched or
+// reported by the server, until when they are fresh, and the ones tried
+// since the room last connected. Time is passed in. Its own mutex: Connect
+// and the loop's dial goroutines use it.
+type regionList struct {
+	mu      sync.Mutex
+	urls    []string
+	expires time.Time
+	tried   []string
+}
+
+// set replaces the list, fresh for maxAge from now.
+func (l *regionList) set(urls []string, maxAge time.Duration, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.urls, l.expires = urls, now.Add(maxAge)
+}
+
+// fresh reports whether the list may be used at now without fetching it
+// again.
+func (l *regionList) fresh(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.urls != nil && now.Before(l.expires)
+}
+
+// next returns the first URL of the list (fresh or not) that was not tried
+// since the last reset, other than failed (the URL whose join just failed),
+// and counts it as tried; false when none is left. failed is counted as
+// tried too.
+func (l *regionList) next(failed string) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if failed != "" && !slices.Contains(l.tried, failed) {
+		l.tried = append(l.tried, failed)
+	}
+	for _, u := range l.urls {
+		if !slices.Contains(l.tried, u) {
+			l.tried = append(l.tried, u)
+			return u, true
+		}
+	}
+	return "", false
+}
+
+// reset forgets which URLs were tried (the room connected, or a new round
+// of attempts starts from the Connect URL).
+func (l *regionList) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tried = nil
+}
+
+// nextRegion returns the region to join after the join to failed failed:
+// "" when the Connect URL is not LiveKit Cloud's, or no region is left. A
+// missing or stale list is fetched first (bounded by regionFetchTimeout and
+// ctx); when that fails, a stale list is still used.
+func (r *Room) nextRegion(ctx context.Context, failed string) string {
+	if !r.cloud {
+		return ""
+	}
+	if now := time.Now(); !r.regions.fresh(now) {
+		urls, maxAge, err := r.fetchRegions(ctx)
+		if err != nil {
+			r.log.Warn("room: fetching the region list", "err", err)
+		} else {
+			r.regions.set(urls, maxAge, now)
+		}
+	}
+	u, ok := r.regions.next(failed)
+	if !ok {
+		return ""
+	}
+	r.log.Info("room: trying another region", "failed", redactURL(failed), "next", redactURL(u))
+	return u
+}
+
+// fetchRegions requests the project's region list with the room's token.
+func (r *Room) fetchRegions(ctx context.Context) ([]string, time.Duration, error) {
+	endpoint, err := regionsEndpoint(r.url)
+	if err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, regionFetchTimeout)
+	defer cancel()
+	res, err := wsconn.Get(ctx, endpoint, *r.token.Load(), maxRegionsBody, wsconn.Options{
+		Dial: r.opts.Dial, TLSConfig: r.opts.TLSConfig, HandshakeTimeout: regionFetchTimeout,
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if res.StatusCode != 200 {
+		return nil, 0, fmt.Errorf("region list: HTTP %d", res.StatusCode)
+	}
+	urls, err := parseRegions(res.Body)
+	if err != nil {
+		return nil, 0, err
+	}
+	maxAge, ok := parseMaxAge(res.Header("Cache-Control"))
+	if !ok {
+		maxAge = regionDefaultMaxAge
+	}
+	return urls, maxAge, nil
+}
+
+// noteLeaveRegions keeps the region list a LeaveRequest reports (LiveKit
+// Cloud sends one when it asks the client to reconnect elsewhere).
+func (r *Room) noteLeaveRegions(l *lkpb.LeaveRequest) {
+	if urls := regionsFromLeave(l); r.cloud && len(urls) > 0 {
+		r.regions.set(urls, regionDefaultMaxAge, time.Now())
+	}
+}
+
+// isCloudURL reports whether a Connect URL is LiveKit Cloud's.
+func (r *Room) isCloudURL(serverURL string) bool {
+	u, err := url.Parse(strings.TrimSpace(serverURL))
+	if err != nil {
+		return false
+	}
+	if r.opts.cloudHost != nil {
+		return r.opts.cloudHost(u.Hostname())
+	}
+	return isCloudHost(u.Hostname())
+}
+
+// redactURL is a URL for the log: scheme and host only.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Scheme + "://" + u.Host
+}

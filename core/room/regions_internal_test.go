@@ -1,0 +1,153 @@
+package room
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/core/lkpb"
+)
+
+func TestIsCloudHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"myapp.livekit.cloud":        true,
+		"myapp.region.livekit.cloud": true,
+		"myapp.livekit.run":          true,
+		"MyApp.LiveKit.Cloud":        true,
+		"myapp.livekit.cloud.":       true,
+		"livekit.cloud":              false, // not a project's host
+		"livekit.cloud.example.com":  false,
+		"example.com":                false,
+		"localhost":                  false,
+		"127.0.0.1":                  false,
+		"notlivekit.cloud":           false,
+	} {
+		if got := isCloudHost(host); got != want {
+			t.Errorf("isCloudHost(%q) = %v", host, got)
+		}
+	}
+}
+
+func TestRegionsEndpoint(t *testing.T) {
+	for in, want := range map[string]string{
+		"wss://p.livekit.cloud":                   "https://p.livekit.cloud/settings/regions",
+		"ws://127.0.0.1:7880":                     "http://127.0.0.1:7880/settings/regions",
+		"https://p.livekit.cloud/prefix?x=1#frag": "https://p.livekit.cloud/settings/regions",
+		" http://h:80/ ":                          "http://h:80/settings/regions",
+	} {
+		if got, err := regionsEndpoint(in); err != nil || got != want {
+			t.Errorf("regionsEndpoint(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"ftp://h", "wss://", "%zz", ""} {
+		if _, err := regionsEndpoint(bad); err == nil {
+			t.Errorf("regionsEndpoint(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseRegions(t *testing.T) {
+	got, err := parseRegions([]byte(`{"regions":[
+		{"region":"a","url":"https://a.livekit.cloud","distance":"10"},
+		{"region":"b","url":"wss://b.livekit.cloud"},
+		{"region":"a again","url":"https://a.livekit.cloud"},
+		{"region":"no host","url":"https://"},
+		{"region":"other scheme","url":"ftp://c.livekit.cloud"},
+		{"region":"no url"},
+		{"region":"c","url":"ws://c.example:7880","extra":{"x":1}}],"other":true}`))
+	want := []string{"https://a.livekit.cloud", "wss://b.livekit.cloud", "ws://c.example:7880"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("parseRegions = %q, %v", got, err)
+	}
+	var many strings.Builder
+	many.WriteString(`{"regions":[`)
+	for i := range maxRegions + 5 {
+		if i > 0 {
+			many.WriteString(",")
+		}
+		fmt.Fprintf(&many, `{"url":"wss://r%d.livekit.cloud"}`, i)
+	}
+	many.WriteString("]}")
+	if got, err := parseRegions([]byte(many.String())); err != nil || len(got) != maxRegions || got[0] != "wss://r0.livekit.cloud" {
+		t.Fatalf("a long list: %d URLs, %v", len(got), err)
+	}
+	for _, bad := range []string{"", "[]", `{"regions":{}}`, "<html>"} {
+		if _, err := parseRegions([]byte(bad)); err == nil {
+			t.Errorf("parseRegions(%q) accepted", bad)
+		}
+	}
+	if got, err := parseRegions([]byte(`{}`)); err != nil || len(got) != 0 {
+		t.Fatalf("no regions: %q, %v", got, err)
+	}
+	leave := &lkpb.LeaveRequest{Regions: &lkpb.RegionSettings{Regions: []*lkpb.RegionInfo{
+		{Region: "a", Url: "https://a.livekit.cloud"}, {Region: "bad", Url: "x"}, {Region: "a", Url: "https://a.livekit.cloud"},
+	}}}
+	if got := regionsFromLeave(leave); !slices.Equal(got, []string{"https://a.livekit.cloud"}) {
+		t.Fatalf("regionsFromLeave = %q", got)
+	}
+	if got := regionsFromLeave(&lkpb.LeaveRequest{}); got != nil {
+		t.Fatalf("a leave without regions: %q", got)
+	}
+}
+
+func TestParseMaxAge(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"max-age=300":           300 * time.Second,
+		"public, max-age=30":    30 * time.Second,
+		"MAX-AGE=0, no-cache":   0,
+		`max-age="7"`:           7 * time.Second,
+		"s-maxage=5, max-age=9": 9 * time.Second,
+	} {
+		if got, ok := parseMaxAge(in); !ok || got != want {
+			t.Errorf("parseMaxAge(%q) = %v, %v", in, got, ok)
+		}
+	}
+	for _, in := range []string{"", "no-store", "max-age=x", "max-age=-1", "max-age=99999999999"} {
+		if got, ok := parseMaxAge(in); ok {
+			t.Errorf("parseMaxAge(%q) = %v", in, got)
+		}
+	}
+}
+
+// The failover state: order, what counts as tried, freshness, reset.
+func TestRegionList(t *testing.T) {
+	var l regionList
+	t0 := time.Unix(1000, 0)
+	if l.fresh(t0) {
+		t.Fatal("an empty list is fresh")
+	}
+	if u, ok := l.next("wss://failed"); ok {
+		t.Fatalf("next of an empty list: %q", u)
+	}
+	l.set([]string{"a", "b", "c"}, 5*time.Second, t0)
+	if !l.fresh(t0.Add(4*time.Second)) || l.fresh(t0.Add(5*time.Second)) {
+		t.Fatal("freshness is not the max-age")
+	}
+	// The URL that failed is skipped when the list names it, and each URL
+	// is handed out once.
+	var order []string
+	for failed := "b"; ; {
+		u, ok := l.next(failed)
+		if !ok {
+			break
+		}
+		order, failed = append(order, u), u
+	}
+	if !slices.Equal(order, []string{"a", "c"}) {
+		t.Fatalf("order %q", order)
+	}
+	// A new list keeps what was tried; a reset forgets it.
+	l.set([]string{"c", "d"}, 0, t0)
+	if u, ok := l.next(""); !ok || u != "d" {
+		t.Fatalf("after set: %q %v", u, ok)
+	}
+	if l.fresh(t0) {
+		t.Fatal("max-age 0 is fresh")
+	}
+	l.reset()
+	if u, ok := l.next(""); !ok || u != "c" {
+		t.Fatalf("after reset: %q %v", u, ok)
+	}
+}

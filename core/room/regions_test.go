@@ -1,0 +1,271 @@
+package room_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lkcore/lkcore/core/lkpb"
+	"github.com/lkcore/lkcore/core/room"
+	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/sfu"
+)
+
+// Region failover on LiveKit Cloud, with the project's host played by an
+// HTTP server (its /settings/regions, and a signalling endpoint that fails)
+// and regions played by TCP forwarders to devsfu instances.
+
+// regionProxy forwards each TCP connection to target while on, and closes it
+// at once otherwise (a region that cannot be reached).
+type regionProxy struct {
+	ln       net.Listener
+	target   string
+	on       atomic.Bool
+	accepted atomic.Int32
+	done     chan struct{} // the accept loop has returned
+	mu       sync.Mutex
+	conns    []net.Conn
+	copies   sync.WaitGroup
+}
+
+// startRegionProxy forwards to target (host:port; "": never reachable).
+func startRegionProxy(t *testing.T, target string) *regionProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &regionProxy{ln: ln, target: target, done: make(chan struct{})}
+	p.on.Store(target != "")
+	go p.serve()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-p.done
+		p.mu.Lock()
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+		p.mu.Unlock()
+		p.copies.Wait()
+	})
+	return p
+}
+
+func (p *regionProxy) url() string { return "ws://" + p.ln.Addr().String() }
+
+func (p *regionProxy) serve() {
+	defer close(p.done)
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.accepted.Add(1)
+		if !p.on.Load() {
+			_ = c.Close()
+			continue
+		}
+		u, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, u)
+		p.mu.Unlock()
+		p.copies.Add(2)
+		go func() { defer p.copies.Done(); _, _ = io.Copy(u, c); _ = u.Close() }()
+		go func() { defer p.copies.Done(); _, _ = io.Copy(c, u); _ = c.Close() }()
+	}
+}
+
+// cloudHost plays a LiveKit Cloud project's host: /settings/regions lists
+// regions; its own signalling endpoint answers with joinStatus.
+type cloudHost struct {
+	*httptest.Server
+	mu           sync.Mutex
+	regions      []string
+	cacheControl string
+	listStatus   int
+	joinStatus   int
+	auth         []string // Authorization of each list request
+	joins        atomic.Int32
+}
+
+func startCloudHost(t *testing.T, regions []string, cacheControl string) *cloudHost {
+	t.Helper()
+	h := &cloudHost{regions: regions, cacheControl: cacheControl, listStatus: 200, joinStatus: http.StatusServiceUnavailable}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		switch {
+		case r.URL.Path == "/settings/regions":
+			h.auth = append(h.auth, r.Header.Get("Authorization"))
+			if h.listStatus != 200 {
+				http.Error(w, "invalid token", h.listStatus)
+				return
+			}
+			type region struct {
+				Region   string `json:"region"`
+				URL      string `json:"url"`
+				Distance string `json:"distance"`
+			}
+			var list struct {
+				Regions []region `json:"regions"`
+			}
+			for i, u := range h.regions {
+				list.Regions = append(list.Regions, region{Region: "r" + string(rune('a'+i)), URL: u, Distance: "1000"})
+			}
+			w.Header().Set("Cache-Control", h.cacheControl)
+			_ = json.NewEncoder(w).Encode(list)
+		case strings.HasPrefix(r.URL.Path, "/rtc"):
+			h.joins.Add(1)
+			http.Error(w, "this region is down", h.joinStatus)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *cloudHost) listRequests() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.auth...)
+}
+
+var everyHostIsCloud = func(string) bool { return true }
+
+// Connect fails over to the next region that works; resumes go to the
+// region that joined; a full reconnect whose region fails goes on in the
+// next one, with the list fetched once (it is fresh for its max-age).
+func TestRegionFailover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s1 := sfu.Start(t, devsfu.Options{})
+	s2 := sfu.Start(t, devsfu.Options{}) // same key and secret: a token is valid in both
+	dead := startRegionProxy(t, "")
+	b := startRegionProxy(t, strings.TrimPrefix(s1.URL(), "ws://"))
+	cloud := startCloudHost(t, []string{dead.url(), b.url(), s2.URL()}, "public, max-age=60")
+
+	alice := joinPeerAt(t, ctx, s1, cloud.URL, "regions", "alice", room.WithCloudHosts(room.Options{}, everyHostIsCloud))
+	joinPeer(t, ctx, s1, "regions", "bob", room.Options{})
+	waitPeer(t, ctx, alice.r, "bob")
+	auth := cloud.listRequests()
+	if len(auth) != 1 || !strings.HasPrefix(auth[0], "Bearer ey") {
+		t.Fatalf("region list requests: %q", auth)
+	}
+	if j, d, n := cloud.joins.Load(), dead.accepted.Load(), b.accepted.Load(); j != 1 || d != 1 || n != 1 {
+		t.Fatalf("joins: project host %d, dead region %d, region b %d (want 1 each)", j, d, n)
+	}
+
+	// A resume goes to region b, where the session is.
+	s1.DropSignal("alice")
+	alice.waitReconnected(ctx, room.ReconnectResume, 0)
+	if j, n := cloud.joins.Load(), b.accepted.Load(); j != 1 || n != 2 {
+		t.Fatalf("after the resume: project host %d, region b %d (want 1, 2)", j, n)
+	}
+
+	// Region b becomes unreachable and the server asks for a full
+	// reconnect: b fails, the dead region too, s2 takes alice.
+	b.on.Store(false)
+	s1.SendLeave("alice", lkpb.LeaveRequest_RECONNECT, lkpb.DisconnectReason_SERVER_SHUTDOWN)
+	alice.waitReconnected(ctx, room.ReconnectFull, 0)
+	joinPeer(t, ctx, s2, "regions", "carol", room.Options{})
+	waitPeer(t, ctx, alice.r, "carol")
+	if j, d, n, l := cloud.joins.Load(), dead.accepted.Load(), b.accepted.Load(), len(cloud.listRequests()); j != 1 || d != 2 || n != 3 || l != 1 {
+		t.Fatalf("after the full reconnect: project host %d, dead region %d, region b %d, list requests %d (want 1, 2, 3, 1)", j, d, n, l)
+	}
+}
+
+// When failover applies, and which error Connect returns.
+func TestRegionFailoverRules(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	connect := func(url string, opts room.Options) error {
+		r, err := room.Connect(ctx, url, "tok", opts)
+		if err == nil {
+			_ = r.Disconnect(ctx)
+			t.Fatal("connected")
+		}
+		return err
+	}
+
+	t.Run("not LiveKit Cloud", func(t *testing.T) {
+		dead := startRegionProxy(t, "")
+		cloud := startCloudHost(t, []string{dead.url()}, "")
+		if err := connect(cloud.URL, room.Options{}); !errors.Is(err, room.ErrServerError) {
+			t.Fatalf("Connect: %v", err)
+		}
+		if l, d := len(cloud.listRequests()), dead.accepted.Load(); l != 0 || d != 0 {
+			t.Fatalf("list requests %d, region joins %d (want none)", l, d)
+		}
+	})
+	t.Run("refusals are not failed over", func(t *testing.T) {
+		dead := startRegionProxy(t, "")
+		cloud := startCloudHost(t, []string{dead.url()}, "")
+		cloud.joinStatus = http.StatusUnauthorized
+		if err := connect(cloud.URL, room.WithCloudHosts(room.Options{}, everyHostIsCloud)); !errors.Is(err, room.ErrUnauthorized) {
+			t.Fatalf("Connect: %v", err)
+		}
+		if l, d := len(cloud.listRequests()), dead.accepted.Load(); l != 0 || d != 0 {
+			t.Fatalf("list requests %d, region joins %d (want none)", l, d)
+		}
+	})
+	t.Run("no list: the Connect URL's error", func(t *testing.T) {
+		dead := startRegionProxy(t, "")
+		cloud := startCloudHost(t, []string{dead.url()}, "")
+		cloud.listStatus = http.StatusUnauthorized
+		if err := connect(cloud.URL, room.WithCloudHosts(room.Options{}, everyHostIsCloud)); !errors.Is(err, room.ErrServerError) {
+			t.Fatalf("Connect: %v", err)
+		}
+		if l, d := len(cloud.listRequests()), dead.accepted.Load(); l != 1 || d != 0 {
+			t.Fatalf("list requests %d, region joins %d (want 1, 0)", l, d)
+		}
+	})
+	t.Run("every region fails: the last one's error, in each attempt", func(t *testing.T) {
+		dead := startRegionProxy(t, "")
+		last := regionAnswering(t, http.StatusInternalServerError)
+		cloud := startCloudHost(t, []string{dead.url(), last.URL}, "max-age=0")
+		opts := room.WithCloudHosts(room.Options{JoinAttempts: 2, JoinRetryDelay: time.Millisecond}, everyHostIsCloud)
+		var he *room.HTTPError
+		if err := connect(cloud.URL, opts); !errors.As(err, &he) || he.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("Connect: %v", err)
+		}
+		// Each attempt: the project host, then both regions; the list is
+		// requested after each failure, since max-age=0 lets none be reused
+		// (as the official SDKs do).
+		if j, l, d, n := cloud.joins.Load(), len(cloud.listRequests()), dead.accepted.Load(), last.joins.Load(); j != 2 || l != 6 || d != 2 || n != 2 {
+			t.Fatalf("joins: project host %d, dead region %d, last region %d; list requests %d (want 2, 2, 2; 6)", j, d, n, l)
+		}
+	})
+	t.Run("a region's refusal ends the attempt", func(t *testing.T) {
+		dead := startRegionProxy(t, "")
+		refusing := regionAnswering(t, http.StatusNotFound)
+		cloud := startCloudHost(t, []string{refusing.URL, dead.url()}, "")
+		var he *room.HTTPError
+		if err := connect(cloud.URL, room.WithCloudHosts(room.Options{}, everyHostIsCloud)); !errors.As(err, &he) || he.StatusCode != http.StatusNotFound {
+			t.Fatalf("Connect: %v", err)
+		}
+		if n, d := refusing.joins.Load(), dead.accepted.Load(); n != 1 || d != 0 {
+			t.Fatalf("joins: refusing region %d, the next region %d (want 1, 0)", n, d)
+		}
+	})
+}
+
+// regionAnswering is a region whose signalling answers with status.
+func regionAnswering(t *testing.T, status int) *cloudHost {
+	h := startCloudHost(t, nil, "")
+	h.joinStatus = status
+	return h
+}
