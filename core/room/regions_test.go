@@ -188,6 +188,30 @@ func TestRegionFailover(t *testing.T) {
 	}
 }
 
+// The regions a LeaveRequest lists replace the fetched ones: the full
+// reconnect it asks for fails over to a region only the leave names.
+func TestRegionListFromLeave(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s1 := sfu.Start(t, devsfu.Options{})
+	s2 := sfu.Start(t, devsfu.Options{})
+	b := startRegionProxy(t, strings.TrimPrefix(s1.URL(), "ws://"))
+	cloud := startCloudHost(t, []string{b.url()}, "max-age=60")
+	alice := joinPeerAt(t, ctx, s1, cloud.URL, "regions", "alice", room.WithCloudHosts(room.Options{}, everyHostIsCloud))
+
+	b.on.Store(false)
+	s1.SendLeaveRequest("alice", &lkpb.LeaveRequest{
+		CanReconnect: true, Reason: lkpb.DisconnectReason_SERVER_SHUTDOWN, Action: lkpb.LeaveRequest_RECONNECT,
+		Regions: &lkpb.RegionSettings{Regions: []*lkpb.RegionInfo{{Region: "s2", Url: s2.URL(), Distance: 1}}},
+	})
+	alice.waitReconnected(ctx, room.ReconnectFull, 0)
+	joinPeer(t, ctx, s2, "regions", "carol", room.Options{})
+	waitPeer(t, ctx, alice.r, "carol")
+	if l, n := len(cloud.listRequests()), b.accepted.Load(); l != 1 || n != 2 {
+		t.Fatalf("list requests %d, region b joins %d (want 1, 2)", l, n)
+	}
+}
+
 // When failover applies, and which error Connect returns.
 func TestRegionFailoverRules(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

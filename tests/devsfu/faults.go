@@ -304,18 +304,24 @@ func (s *Server) CloseTransport(identity string) bool {
 // closes the session; RESUME and RECONNECT close the WebSocket and keep
 // the session for PCFailureGrace (RESUME) or drop it (RECONNECT).
 func (s *Server) SendLeave(identity string, action lkpb.LeaveRequest_Action, reason lkpb.DisconnectReason) bool {
+	return s.SendLeaveRequest(identity, &lkpb.LeaveRequest{CanReconnect: true, Reason: reason, Action: action})
+}
+
+// SendLeaveRequest is SendLeave with the whole LeaveRequest given (e.g. the
+// regions LiveKit Cloud lists in one); its action and reason act as there.
+func (s *Server) SendLeaveRequest(identity string, leave *lkpb.LeaveRequest) bool {
 	p := s.findParticipant(identity)
 	if p == nil {
 		return false
 	}
+	action, reason := leave.GetAction(), leave.GetReason()
 	switch action {
 	case lkpb.LeaveRequest_DISCONNECT:
 		p.close(reason, true)
 	default:
 		sc := p.currentSignal()
 		if sc != nil {
-			_ = sc.send(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Leave{Leave: &lkpb.LeaveRequest{
-				CanReconnect: true, Reason: reason, Action: action}}})
+			_ = sc.send(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_Leave{Leave: leave}})
 			p.sigMu.Lock()
 			if p.sc == sc {
 				p.sc = nil
