@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lkcore/lkcore/core/internal/signal"
 	"github.com/lkcore/lkcore/core/internal/wsconn"
 	"github.com/lkcore/lkcore/core/lkpb"
 )
@@ -28,8 +29,6 @@ const (
 	maxRegionsBody = 64 << 10
 	// maxRegions caps how many regions of a list are kept.
 	maxRegions = 32
-	// regionsPath is where LiveKit Cloud serves the list, on the project's host.
-	regionsPath = "/settings/regions"
 )
 
 // isCloudHost reports whether host is LiveKit Cloud's (the official SDKs'
@@ -38,24 +37,6 @@ const (
 func isCloudHost(host string) bool {
 	h := strings.ToLower(strings.TrimSuffix(host, "."))
 	return strings.HasSuffix(h, ".livekit.cloud") || strings.HasSuffix(h, ".livekit.run")
-}
-
-// regionsEndpoint is the region list's URL for a server URL: its host
-// (and port), ws→http and wss→https, the path /settings/regions, no query.
-func regionsEndpoint(serverURL string) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(serverURL))
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("%w: cannot parse the server URL", ErrInvalidURL)
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "ws", "http":
-		u.Scheme = "http"
-	case "wss", "https":
-		u.Scheme = "https"
-	default:
-		return "", fmt.Errorf("%w: scheme %q", ErrInvalidURL, u.Scheme)
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: regionsPath}).String(), nil
 }
 
 // parseRegions reads the region list ({"regions":[{"region","url",
@@ -197,7 +178,7 @@ func (r *Room) nextRegion(ctx context.Context, failed string) string {
 
 // fetchRegions requests the project's region list with the room's token.
 func (r *Room) fetchRegions(ctx context.Context) ([]string, time.Duration, error) {
-	endpoint, err := regionsEndpoint(r.url)
+	endpoint, err := signal.RegionsURL(r.url)
 	if err != nil {
 		return nil, 0, err
 	}

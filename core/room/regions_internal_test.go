@@ -30,24 +30,6 @@ func TestIsCloudHost(t *testing.T) {
 	}
 }
 
-func TestRegionsEndpoint(t *testing.T) {
-	for in, want := range map[string]string{
-		"wss://p.livekit.cloud":                   "https://p.livekit.cloud/settings/regions",
-		"ws://127.0.0.1:7880":                     "http://127.0.0.1:7880/settings/regions",
-		"https://p.livekit.cloud/prefix?x=1#frag": "https://p.livekit.cloud/settings/regions",
-		" http://h:80/ ":                          "http://h:80/settings/regions",
-	} {
-		if got, err := regionsEndpoint(in); err != nil || got != want {
-			t.Errorf("regionsEndpoint(%q) = %q, %v", in, got, err)
-		}
-	}
-	for _, bad := range []string{"ftp://h", "wss://", "%zz", ""} {
-		if _, err := regionsEndpoint(bad); err == nil {
-			t.Errorf("regionsEndpoint(%q) accepted", bad)
-		}
-	}
-}
-
 func TestParseRegions(t *testing.T) {
 	got, err := parseRegions([]byte(`{"regions":[
 		{"region":"a","url":"https://a.livekit.cloud","distance":"10"},

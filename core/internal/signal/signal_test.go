@@ -30,6 +30,24 @@ func sampleJoinRequest() *lkpb.JoinRequest {
 	}
 }
 
+func TestRegionsURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"wss://p.livekit.cloud":                   "https://p.livekit.cloud/settings/regions",
+		"ws://127.0.0.1:7880":                     "http://127.0.0.1:7880/settings/regions",
+		"https://p.livekit.cloud/prefix?x=1#frag": "https://p.livekit.cloud/settings/regions",
+		" http://h:80/ ":                          "http://h:80/settings/regions",
+	} {
+		if got, err := RegionsURL(in); err != nil || got != want {
+			t.Errorf("RegionsURL(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"ftp://h", "wss://", "%zz", ""} {
+		if _, err := RegionsURL(bad); err == nil {
+			t.Errorf("RegionsURL(%q) accepted", bad)
+		}
+	}
+}
+
 func TestBuildURL(t *testing.T) {
 	cases := []struct{ in, wantPrefix string }{
 		{"ws://127.0.0.1:7880", "ws://127.0.0.1:7880/rtc/v1?"},

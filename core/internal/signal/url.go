@@ -56,6 +56,23 @@ func ValidateURL(wsURL string) (string, error) {
 	return u.String(), nil
 }
 
+// RegionsPath is where LiveKit Cloud lists a project's regions, on the project's host.
+const RegionsPath = "/settings/regions"
+
+// RegionsURL returns the URL of LiveKit Cloud's region list for a server URL: the same host
+// (and port), http for ws and https for wss, the path RegionsPath, no query.
+func RegionsURL(base string) (string, error) {
+	u, err := parseBase(base)
+	if err != nil {
+		return "", err
+	}
+	scheme := "http"
+	if u.Scheme == "wss" {
+		scheme = "https"
+	}
+	return (&url.URL{Scheme: scheme, Host: u.Host, Path: RegionsPath}).String(), nil
+}
+
 func parseBase(base string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(base))
 	if err != nil {

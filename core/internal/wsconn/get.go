@@ -81,17 +81,8 @@ func Get(ctx context.Context, rawURL, bearer string, limit int64, opts Options) 
 		return nil, err
 	}
 	defer stop()
-	target := u.EscapedPath()
-	if target == "" {
-		target = "/"
-	}
-	if u.RawQuery != "" {
-		target += "?" + u.RawQuery
-	}
-	var b strings.Builder
-	b.WriteString("GET " + target + " HTTP/1.1\r\n")
-	b.WriteString("Host: " + hostHeader(u) + "\r\n")
-	b.WriteString("User-Agent: lkcore\r\nAccept: application/json\r\nConnection: close\r\n")
+	b := startGet(u)
+	b.WriteString("Accept: application/json\r\nConnection: close\r\n")
 	if bearer != "" {
 		b.WriteString("Authorization: Bearer " + bearer + "\r\n")
 	}

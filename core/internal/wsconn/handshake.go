@@ -23,17 +23,7 @@ func handshake(w io.Writer, br *bufio.Reader, u *url.URL) error {
 		return fmt.Errorf("wsconn: key: %w", err)
 	}
 	key := base64.StdEncoding.EncodeToString(raw[:])
-	target := u.EscapedPath()
-	if target == "" {
-		target = "/"
-	}
-	if u.RawQuery != "" {
-		target += "?" + u.RawQuery
-	}
-	var b strings.Builder
-	b.WriteString("GET " + target + " HTTP/1.1\r\n")
-	b.WriteString("Host: " + hostHeader(u) + "\r\n")
-	b.WriteString("User-Agent: lkcore\r\n")
+	b := startGet(u)
 	b.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\n")
 	b.WriteString("Sec-WebSocket-Key: " + key + "\r\n")
 	b.WriteString("Sec-WebSocket-Version: 13\r\n\r\n")
@@ -57,6 +47,24 @@ func handshake(w io.Writer, br *bufio.Reader, u *url.URL) error {
 		return fmt.Errorf("%w: the server chose an extension or subprotocol that was not offered", ErrHandshake)
 	}
 	return nil
+}
+
+// startGet begins an HTTP/1.1 GET request for u: the request line (path and query: the
+// access token, never formatted into an error), Host and User-Agent. The caller adds its
+// headers and the blank line.
+func startGet(u *url.URL) *strings.Builder {
+	target := u.EscapedPath()
+	if target == "" {
+		target = "/"
+	}
+	if u.RawQuery != "" {
+		target += "?" + u.RawQuery
+	}
+	b := &strings.Builder{}
+	b.WriteString("GET " + target + " HTTP/1.1\r\n")
+	b.WriteString("Host: " + hostHeader(u) + "\r\n")
+	b.WriteString("User-Agent: lkcore\r\n")
+	return b
 }
 
 // acceptKey is the Sec-WebSocket-Accept value expected for key.
