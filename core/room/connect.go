@@ -262,8 +262,15 @@ func (r *Room) Connect(ctx context.Context, url, token string) (Snapshot, error)
 		if ctx.Err() != nil || !IsRetryable(err) {
 			break
 		}
-		// On LiveKit Cloud, the same attempt goes on in the next region.
-		if next := r.nextRegion(ctx, joinURL); next != "" {
+		// On LiveKit Cloud, the same attempt goes on in the next region
+		// (Disconnect aborts the fetch of the region list).
+		rctx, cancel := r.untilDisconnect(ctx)
+		next := r.nextRegion(rctx, joinURL)
+		cancel()
+		if r.disconnectRequested() {
+			break
+		}
+		if next != "" {
 			joinURL = next
 			continue
 		}
@@ -309,15 +316,8 @@ func (r *Room) joinAttempt(ctx context.Context, url string) error {
 		defer cancel()
 	}
 	// Disconnect aborts the dial too.
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := r.untilDisconnect(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-r.disconnectCh:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	// The previous attempt's loop has returned: the loop-owned state is ours.
 	r.loopStop = make(chan struct{})
 	r.loopExited = make(chan struct{})
@@ -422,6 +422,19 @@ func (r *Room) endAttempt(err error, sendLeave bool) {
 	r.infoMu.Unlock()
 	r.events.dropState()
 	r.log.Info("room: join attempt failed", "err", err)
+}
+
+// untilDisconnect returns ctx, also cancelled when Disconnect is called.
+func (r *Room) untilDisconnect(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-r.disconnectCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // disconnectRequested reports whether Disconnect was called.

@@ -285,6 +285,45 @@ func TestRegionFailoverRules(t *testing.T) {
 			t.Fatalf("joins: refusing region %d, the next region %d (want 1, 0)", n, d)
 		}
 	})
+	t.Run("Disconnect aborts the fetch of the list", func(t *testing.T) {
+		cloud := startCloudHost(t, nil, "")
+		var dials atomic.Int32
+		fetching := make(chan struct{})
+		fetchEnded := make(chan error, 1)
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if dials.Add(1) == 1 { // the join at the project host
+				var d net.Dialer
+				return d.DialContext(ctx, network, addr)
+			}
+			close(fetching) // the region list's request: never answered
+			<-ctx.Done()
+			fetchEnded <- ctx.Err()
+			return nil, ctx.Err()
+		}
+		r, err := room.New(room.WithCloudHosts(room.Options{Dial: dial}, everyHostIsCloud))
+		if err != nil {
+			t.Fatal(err)
+		}
+		connected := make(chan error, 1)
+		go func() { _, err := r.Connect(ctx, cloud.URL, "tok"); connected <- err }()
+		select {
+		case <-fetching:
+		case <-ctx.Done():
+			t.Fatal("no region list request")
+		}
+		disconnected := make(chan error, 1)
+		go func() { disconnected <- r.Disconnect(ctx) }()
+		// The request ends because of Disconnect, not at its own timeout.
+		if err := <-fetchEnded; !errors.Is(err, context.Canceled) {
+			t.Fatalf("the region list request ended with %v", err)
+		}
+		if err := <-connected; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Connect: %v", err)
+		}
+		if err := <-disconnected; err != nil {
+			t.Fatalf("Disconnect: %v", err)
+		}
+	})
 }
 
 // regionAnswering is a region whose signalling answers with status.
