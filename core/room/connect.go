@@ -498,7 +498,7 @@ func (r *Room) finish(reason lkpb.DisconnectReason, err error, stateEvent bool) 
 // connected, together with dropping the state events queued so far).
 func (r *Room) takeSnapshot() Snapshot {
 	s := Snapshot{
-		Room:             roomInfoFrom(r.info()),
+		Room:             r.Info(),
 		LocalParticipant: r.local.Info(),
 	}
 	for _, p := range r.parts.list() {

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -28,6 +29,9 @@ type RoomInfo struct {
 	// (whole seconds; 0 when the server did not say).
 	EmptyTimeout     time.Duration
 	DepartureTimeout time.Duration
+	// Server is the server the session is connected to; it changes only
+	// with a full reconnect (reported as RoomInfoChanged).
+	Server ServerInfo
 }
 
 // equal reports whether i and o hold the same values.
@@ -36,17 +40,60 @@ func (i RoomInfo) equal(o RoomInfo) bool {
 		i.NumParticipants == o.NumParticipants && i.NumPublishers == o.NumPublishers &&
 		i.MaxParticipants == o.MaxParticipants && i.CreatedAt.Equal(o.CreatedAt) &&
 		i.ActiveRecording == o.ActiveRecording && i.EmptyTimeout == o.EmptyTimeout &&
-		i.DepartureTimeout == o.DepartureTimeout
+		i.DepartureTimeout == o.DepartureTimeout && i.Server == o.Server
 }
 
-// roomInfoFrom converts the server's Room message.
-func roomInfoFrom(in *lkpb.Room) RoomInfo {
+// ServerInfo describes a LiveKit server as its JoinResponse does.
+type ServerInfo struct {
+	Edition  ServerEdition
+	Version  string // e.g. "1.13.5"
+	Protocol int32  // the signalling protocol version it speaks
+	// Region is the server's region: LiveKit Cloud's region the session
+	// lives in ("" for a self-hosted server without one configured).
+	Region string
+	NodeID string // the node within the deployment (ND_…)
+}
+
+// ServerEdition is the kind of LiveKit deployment.
+type ServerEdition int
+
+// Server editions (the server's ServerInfo.edition).
+const (
+	ServerStandard ServerEdition = iota // open-source livekit-server
+	ServerCloud                         // LiveKit Cloud
+)
+
+// String returns "standard" or "cloud".
+func (e ServerEdition) String() string {
+	switch e {
+	case ServerStandard:
+		return "standard"
+	case ServerCloud:
+		return "cloud"
+	}
+	return fmt.Sprintf("ServerEdition(%d)", int(e))
+}
+
+// serverInfoFrom converts the server's ServerInfo message (an edition newer
+// than this library is reported as standard).
+func serverInfoFrom(in *lkpb.ServerInfo) ServerInfo {
+	out := ServerInfo{Version: in.GetVersion(), Protocol: in.GetProtocol(), Region: in.GetRegion(), NodeID: in.GetNodeId()}
+	if in.GetEdition() == lkpb.ServerInfo_Cloud {
+		out.Edition = ServerCloud
+	}
+	return out
+}
+
+// roomInfoFrom converts the server's Room message and the session's
+// ServerInfo.
+func roomInfoFrom(in *lkpb.Room, srv *lkpb.ServerInfo) RoomInfo {
 	out := RoomInfo{
 		SID: in.GetSid(), Name: in.GetName(), Metadata: in.GetMetadata(),
 		NumParticipants: in.GetNumParticipants(), NumPublishers: in.GetNumPublishers(),
 		MaxParticipants: in.GetMaxParticipants(), ActiveRecording: in.GetActiveRecording(),
 		EmptyTimeout:     time.Duration(in.GetEmptyTimeout()) * time.Second,
 		DepartureTimeout: time.Duration(in.GetDepartureTimeout()) * time.Second,
+		Server:           serverInfoFrom(srv),
 	}
 	switch {
 	case in.GetCreationTimeMs() != 0:

@@ -124,7 +124,7 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) loopStep {
 		r.events.push(left...)
 		return stepContinue
 	case *lkpb.SignalResponse_RoomUpdate:
-		r.setRoomInfo(m.RoomUpdate.GetRoom(), true)
+		r.setRoomInfo(m.RoomUpdate.GetRoom(), nil, true)
 	case *lkpb.SignalResponse_ConnectionQuality:
 		r.events.push(r.parts.applyQuality(m.ConnectionQuality)...)
 	case *lkpb.SignalResponse_RoomMoved:

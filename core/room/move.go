@@ -56,7 +56,7 @@ func (r *Room) applyMove(mv *lkpb.RoomMovedResponse) {
 
 	oldName := r.Info().Name
 	if room := mv.GetRoom(); room != nil {
-		r.setRoomInfo(room, false)
+		r.setRoomInfo(room, nil, false)
 	}
 	r.events.push(RoomMoved{OldName: oldName, Info: r.Info()})
 

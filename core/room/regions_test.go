@@ -152,8 +152,8 @@ var everyHostIsCloud = func(string) bool { return true }
 func TestRegionFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	s1 := sfu.Start(t, devsfu.Options{})
-	s2 := sfu.Start(t, devsfu.Options{}) // same key and secret: a token is valid in both
+	s1 := sfu.Start(t, devsfu.Options{Region: "region-b"})
+	s2 := sfu.Start(t, devsfu.Options{Region: "region-c"}) // same key and secret: a token is valid in both
 	dead := startRegionProxy(t, "")
 	b := startRegionProxy(t, strings.TrimPrefix(s1.URL(), "ws://"))
 	cloud := startCloudHost(t, []string{dead.url(), b.url(), s2.URL()}, "public, max-age=60")
@@ -168,6 +168,9 @@ func TestRegionFailover(t *testing.T) {
 	if j, d, n := cloud.joins.Load(), dead.accepted.Load(), b.accepted.Load(); j != 1 || d != 1 || n != 1 {
 		t.Fatalf("joins: project host %d, dead region %d, region b %d (want 1 each)", j, d, n)
 	}
+	if srv := alice.r.Info().Server; srv.Region != "region-b" || srv.NodeID == "" || srv.Version != devsfu.ServerVersion {
+		t.Fatalf("server after connecting: %+v", srv)
+	}
 
 	// A resume goes to region b, where the session is.
 	s1.DropSignal("alice")
@@ -181,6 +184,14 @@ func TestRegionFailover(t *testing.T) {
 	b.on.Store(false)
 	s1.SendLeave("alice", lkpb.LeaveRequest_RECONNECT, lkpb.DisconnectReason_SERVER_SHUTDOWN)
 	alice.waitReconnected(ctx, room.ReconnectFull, 0)
+	// The new server is announced (the room's counts may change in the same event).
+	alice.wait(ctx, "RoomInfoChanged with region-c", func(ev room.Event) bool {
+		e, ok := ev.(room.RoomInfoChanged)
+		return ok && e.Info.Server.Region == "region-c"
+	})
+	if alice.r.Info().Server.Region != "region-c" {
+		t.Fatalf("server after the full reconnect: %+v", alice.r.Info().Server)
+	}
 	joinPeer(t, ctx, s2, "regions", "carol", room.Options{})
 	waitPeer(t, ctx, alice.r, "carol")
 	if j, d, n, l := cloud.joins.Load(), dead.accepted.Load(), b.accepted.Load(), len(cloud.listRequests()); j != 1 || d != 2 || n != 3 || l != 1 {

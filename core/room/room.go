@@ -52,7 +52,9 @@ type Room struct {
 
 	infoMu   sync.RWMutex
 	roomInfo *lkpb.Room
-	state    ConnectionState
+	// serverInfo is the last JoinResponse's (guarded by infoMu, as roomInfo).
+	serverInfo *lkpb.ServerInfo
+	state      ConnectionState
 
 	events     *eventQueue
 	eventsOnce sync.Once
@@ -169,7 +171,11 @@ func (r *Room) SID() string { return r.info().GetSid() }
 func (r *Room) Metadata() string { return r.info().GetMetadata() }
 
 // Info returns the room's latest state as the server described it.
-func (r *Room) Info() RoomInfo { return roomInfoFrom(r.info()) }
+func (r *Room) Info() RoomInfo {
+	r.infoMu.RLock()
+	defer r.infoMu.RUnlock()
+	return roomInfoFrom(r.roomInfo, r.serverInfo)
+}
 
 func (r *Room) info() *lkpb.Room {
 	r.infoMu.RLock()

@@ -72,7 +72,7 @@ func (r *Room) applyJoin(kind joinKind, res *lkpb.SignalResponse, ice iceConfig)
 		return
 	}
 	join := res.GetJoin()
-	r.setRoomInfo(join.GetRoom(), kind == joinFull)
+	r.setRoomInfo(join.GetRoom(), join.GetServerInfo(), kind == joinFull)
 	oldLocal := r.local.load()
 	r.local.store(join.GetParticipant())
 	r.dapi.setServerVersion(join.GetServerInfo().GetVersion())
@@ -127,18 +127,23 @@ func (r *Room) applyICE(ice iceConfig, servers []*lkpb.ICEServer, cc *lkpb.Clien
 	}
 }
 
-// setRoomInfo stores the server's Room message; with announce a change of
+// setRoomInfo stores the server's Room message, and the session's
+// ServerInfo when srv is not nil (a join); with announce a change of
 // what RoomInfo holds is pushed: RoomMetadataChanged when the metadata
 // changed, else RoomInfoChanged (one event per message). Loop only.
-func (r *Room) setRoomInfo(info *lkpb.Room, announce bool) {
+func (r *Room) setRoomInfo(info *lkpb.Room, srv *lkpb.ServerInfo, announce bool) {
 	r.infoMu.Lock()
-	old := r.roomInfo
+	old, oldSrv := r.roomInfo, r.serverInfo
 	r.roomInfo = info
+	if srv != nil {
+		r.serverInfo = srv
+	}
+	newSrv := r.serverInfo
 	r.infoMu.Unlock()
 	if !announce {
 		return
 	}
-	before, after := roomInfoFrom(old), roomInfoFrom(info)
+	before, after := roomInfoFrom(old, oldSrv), roomInfoFrom(info, newSrv)
 	switch {
 	case before.Metadata != after.Metadata:
 		r.events.push(RoomMetadataChanged{OldMetadata: before.Metadata, NewMetadata: after.Metadata, Info: after})

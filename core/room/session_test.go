@@ -201,17 +201,18 @@ func TestRoomUpdateAnnouncesWhatChanged(t *testing.T) {
 		t.Fatalf("first join announced %#v", evs)
 	}
 	update := func(meta string, n, pubs uint32, sid string) []Event {
-		r.setRoomInfo(&lkpb.Room{Sid: sid, Name: "r", Metadata: meta, NumParticipants: n, NumPublishers: pubs}, true)
+		r.setRoomInfo(&lkpb.Room{Sid: sid, Name: "r", Metadata: meta, NumParticipants: n, NumPublishers: pubs}, nil, true)
 		return drain(r)
 	}
-	if evs := update("m0", 3, 0, "RM_1"); len(evs) != 1 || evs[0] != (RoomInfoChanged{Info: RoomInfo{SID: "RM_1", Name: "r", Metadata: "m0", NumParticipants: 3}}) {
+	srv := ServerInfo{Version: "1.13.5"} // the join's, kept by room updates
+	if evs := update("m0", 3, 0, "RM_1"); len(evs) != 1 || evs[0] != (RoomInfoChanged{Info: RoomInfo{SID: "RM_1", Name: "r", Metadata: "m0", NumParticipants: 3, Server: srv}}) {
 		t.Fatalf("count change: %#v", evs)
 	}
-	if evs := update("m0", 3, 1, "RM_1"); len(evs) != 1 || evs[0] != (RoomInfoChanged{Info: RoomInfo{SID: "RM_1", Name: "r", Metadata: "m0", NumParticipants: 3, NumPublishers: 1}}) {
+	if evs := update("m0", 3, 1, "RM_1"); len(evs) != 1 || evs[0] != (RoomInfoChanged{Info: RoomInfo{SID: "RM_1", Name: "r", Metadata: "m0", NumParticipants: 3, NumPublishers: 1, Server: srv}}) {
 		t.Fatalf("publisher count change: %#v", evs)
 	}
 	r.setRoomInfo(&lkpb.Room{Sid: "RM_1", Name: "r", Metadata: "m0", NumParticipants: 3, NumPublishers: 1,
-		EnabledCodecs: []*lkpb.Codec{{Mime: "audio/opus"}}}, true)
+		EnabledCodecs: []*lkpb.Codec{{Mime: "audio/opus"}}}, nil, true)
 	if evs := drain(r); len(evs) != 0 {
 		t.Fatalf("a change RoomInfo does not hold: %#v", evs)
 	}
@@ -243,6 +244,22 @@ func TestRoomUpdateAnnouncesWhatChanged(t *testing.T) {
 	}
 	if len(infos) != 1 || infos[0].Info.SID != "RM_2" || infos[0].Info.NumParticipants != 1 || r.Info().SID != "RM_2" {
 		t.Fatalf("full reconnect into a new room: %#v", infos)
+	}
+	// A full reconnect to another server (a LiveKit Cloud region after a
+	// failover) changes only the server.
+	join := joinResponse("m1", "PA_me4", "Me")
+	join.GetJoin().Room = &lkpb.Room{Sid: "RM_2", Name: "r", Metadata: "m1", NumParticipants: 1}
+	join.GetJoin().ServerInfo = &lkpb.ServerInfo{Edition: lkpb.ServerInfo_Cloud, Version: "1.9.1", Protocol: 16, Region: "eu-central", NodeId: "ND_2"}
+	r.applyJoin(joinFull, join, &fakeICE{})
+	infos = nil
+	for _, ev := range drain(r) {
+		if e, ok := ev.(RoomInfoChanged); ok {
+			infos = append(infos, e)
+		}
+	}
+	want := ServerInfo{Edition: ServerCloud, Version: "1.9.1", Protocol: 16, Region: "eu-central", NodeID: "ND_2"}
+	if len(infos) != 1 || infos[0].Info.Server != want || r.Info().Server != want || infos[0].Info.SID != "RM_2" {
+		t.Fatalf("full reconnect to another server: %#v", infos)
 	}
 }
 

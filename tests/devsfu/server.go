@@ -66,6 +66,10 @@ type Options struct {
 	// with enable_participant_data_blob: true. Off, as the server's default:
 	// every store is refused with NOT_ALLOWED.
 	EnableDataBlobs bool
+	// Region is the server's region, sent in ServerInfo.region as
+	// livekit-server sends its `region` setting ("" by default, as a
+	// single node; LiveKit Cloud names its regions there).
+	Region string
 	// UpdateBatchInterval is the period of batched participant updates
 	// (0 = the recorded 3 s). Tests may shorten it.
 	UpdateBatchInterval time.Duration
@@ -600,6 +604,7 @@ func (s *Server) serverInfo() *lkpb.ServerInfo {
 		Edition:       lkpb.ServerInfo_Standard,
 		Version:       ServerVersion,
 		Protocol:      ServerProtocol,
+		Region:        s.opts.Region,
 		NodeId:        s.nodeID,
 		AgentProtocol: 1,
 	}
