@@ -74,6 +74,52 @@ func (IceTransportPolicy) EnumDescriptor() ([]byte, []int) {
 	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{0}
 }
 
+type ServerEdition int32
+
+const (
+	ServerEdition_SERVER_EDITION_STANDARD ServerEdition = 0 // open-source livekit-server
+	ServerEdition_SERVER_EDITION_CLOUD    ServerEdition = 1 // LiveKit Cloud
+)
+
+// Enum value maps for ServerEdition.
+var (
+	ServerEdition_name = map[int32]string{
+		0: "SERVER_EDITION_STANDARD",
+		1: "SERVER_EDITION_CLOUD",
+	}
+	ServerEdition_value = map[string]int32{
+		"SERVER_EDITION_STANDARD": 0,
+		"SERVER_EDITION_CLOUD":    1,
+	}
+)
+
+func (x ServerEdition) Enum() *ServerEdition {
+	p := new(ServerEdition)
+	*p = x
+	return p
+}
+
+func (x ServerEdition) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ServerEdition) Descriptor() protoreflect.EnumDescriptor {
+	return file_lkcore_ffi_room_proto_enumTypes[1].Descriptor()
+}
+
+func (ServerEdition) Type() protoreflect.EnumType {
+	return &file_lkcore_ffi_room_proto_enumTypes[1]
+}
+
+func (x ServerEdition) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ServerEdition.Descriptor instead.
+func (ServerEdition) EnumDescriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{1}
+}
+
 type ConnectionState int32
 
 const (
@@ -110,11 +156,11 @@ func (x ConnectionState) String() string {
 }
 
 func (ConnectionState) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[1].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[2].Descriptor()
 }
 
 func (ConnectionState) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[1]
+	return &file_lkcore_ffi_room_proto_enumTypes[2]
 }
 
 func (x ConnectionState) Number() protoreflect.EnumNumber {
@@ -123,7 +169,7 @@ func (x ConnectionState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConnectionState.Descriptor instead.
 func (ConnectionState) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{1}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{2}
 }
 
 type ParticipantKind int32
@@ -174,11 +220,11 @@ func (x ParticipantKind) String() string {
 }
 
 func (ParticipantKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[2].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[3].Descriptor()
 }
 
 func (ParticipantKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[2]
+	return &file_lkcore_ffi_room_proto_enumTypes[3]
 }
 
 func (x ParticipantKind) Number() protoreflect.EnumNumber {
@@ -187,7 +233,7 @@ func (x ParticipantKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ParticipantKind.Descriptor instead.
 func (ParticipantKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{2}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{3}
 }
 
 // ParticipantKindDetail (ABI 1.19) refines a participant's kind (the server's kind_details, from
@@ -237,11 +283,11 @@ func (x ParticipantKindDetail) String() string {
 }
 
 func (ParticipantKindDetail) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[3].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[4].Descriptor()
 }
 
 func (ParticipantKindDetail) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[3]
+	return &file_lkcore_ffi_room_proto_enumTypes[4]
 }
 
 func (x ParticipantKindDetail) Number() protoreflect.EnumNumber {
@@ -250,7 +296,7 @@ func (x ParticipantKindDetail) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ParticipantKindDetail.Descriptor instead.
 func (ParticipantKindDetail) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{3}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{4}
 }
 
 // ConnectionQuality (ABI 1.22) is the server's rating of a participant's connection, from the
@@ -295,11 +341,11 @@ func (x ConnectionQuality) String() string {
 }
 
 func (ConnectionQuality) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[4].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[5].Descriptor()
 }
 
 func (ConnectionQuality) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[4]
+	return &file_lkcore_ffi_room_proto_enumTypes[5]
 }
 
 func (x ConnectionQuality) Number() protoreflect.EnumNumber {
@@ -308,7 +354,7 @@ func (x ConnectionQuality) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConnectionQuality.Descriptor instead.
 func (ConnectionQuality) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{4}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{5}
 }
 
 // Why a participant or the room disconnected (values of livekit.DisconnectReason).
@@ -387,11 +433,11 @@ func (x DisconnectReason) String() string {
 }
 
 func (DisconnectReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[5].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[6].Descriptor()
 }
 
 func (DisconnectReason) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[5]
+	return &file_lkcore_ffi_room_proto_enumTypes[6]
 }
 
 func (x DisconnectReason) Number() protoreflect.EnumNumber {
@@ -400,7 +446,7 @@ func (x DisconnectReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DisconnectReason.Descriptor instead.
 func (DisconnectReason) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{5}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{6}
 }
 
 type ReconnectKind int32
@@ -436,11 +482,11 @@ func (x ReconnectKind) String() string {
 }
 
 func (ReconnectKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[6].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[7].Descriptor()
 }
 
 func (ReconnectKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[6]
+	return &file_lkcore_ffi_room_proto_enumTypes[7]
 }
 
 func (x ReconnectKind) Number() protoreflect.EnumNumber {
@@ -449,7 +495,7 @@ func (x ReconnectKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReconnectKind.Descriptor instead.
 func (ReconnectKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{6}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{7}
 }
 
 // CreateRoomRequest creates a room object (not connected) and hands its handle to the host.
@@ -910,8 +956,11 @@ type RoomInfo struct {
 	ActiveRecording         bool   `protobuf:"varint,9,opt,name=active_recording,json=activeRecording,proto3" json:"active_recording,omitempty"`                            // an egress (recording) of the room is running
 	EmptyTimeoutSeconds     uint32 `protobuf:"varint,10,opt,name=empty_timeout_seconds,json=emptyTimeoutSeconds,proto3" json:"empty_timeout_seconds,omitempty"`             // the server keeps an empty room that long (0: not said)
 	DepartureTimeoutSeconds uint32 `protobuf:"varint,11,opt,name=departure_timeout_seconds,json=departureTimeoutSeconds,proto3" json:"departure_timeout_seconds,omitempty"` // and that long after the last participant left
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Since ABI 1.24: the server the session is connected to (the join's). It changes only with a
+	// full reconnect (a RoomUpdated), e.g. to another LiveKit Cloud region after a failover.
+	Server        *ServerInfo `protobuf:"bytes,12,opt,name=server,proto3" json:"server,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RoomInfo) Reset() {
@@ -1021,6 +1070,90 @@ func (x *RoomInfo) GetDepartureTimeoutSeconds() uint32 {
 	return 0
 }
 
+func (x *RoomInfo) GetServer() *ServerInfo {
+	if x != nil {
+		return x.Server
+	}
+	return nil
+}
+
+// ServerInfo (ABI 1.24) describes the server of the session, as its JoinResponse does.
+type ServerInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Edition       ServerEdition          `protobuf:"varint,1,opt,name=edition,proto3,enum=lkcore.ffi.v1.ServerEdition" json:"edition,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`             // e.g. "1.13.5"
+	Protocol      int32                  `protobuf:"varint,3,opt,name=protocol,proto3" json:"protocol,omitempty"`          // the signalling protocol it speaks
+	Region        string                 `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`               // LiveKit Cloud's region of the session ("" for a self-hosted server without one)
+	NodeId        string                 `protobuf:"bytes,5,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"` // the node within the deployment (ND_...)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerInfo) Reset() {
+	*x = ServerInfo{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfo) ProtoMessage() {}
+
+func (x *ServerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
+func (*ServerInfo) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ServerInfo) GetEdition() ServerEdition {
+	if x != nil {
+		return x.Edition
+	}
+	return ServerEdition_SERVER_EDITION_STANDARD
+}
+
+func (x *ServerInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ServerInfo) GetProtocol() int32 {
+	if x != nil {
+		return x.Protocol
+	}
+	return 0
+}
+
+func (x *ServerInfo) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *ServerInfo) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
 // ConnectRequest (ASYNC) joins the room with a URL (ws:// or wss://) and an access token.
 // Completion: ConnectResult. A room connects at most once.
 type ConnectRequest struct {
@@ -1034,7 +1167,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[6]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1179,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[6]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1192,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{6}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConnectRequest) GetRoomHandle() uint64 {
@@ -1104,7 +1237,7 @@ type ConnectResult struct {
 
 func (x *ConnectResult) Reset() {
 	*x = ConnectResult{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[7]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1249,7 @@ func (x *ConnectResult) String() string {
 func (*ConnectResult) ProtoMessage() {}
 
 func (x *ConnectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[7]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1262,7 @@ func (x *ConnectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResult.ProtoReflect.Descriptor instead.
 func (*ConnectResult) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{7}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConnectResult) GetRoom() *RoomInfo {
@@ -1178,7 +1311,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[8]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1323,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[8]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1336,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{8}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DisconnectRequest) GetRoomHandle() uint64 {
@@ -1225,7 +1358,7 @@ type GetRoomSnapshotRequest struct {
 
 func (x *GetRoomSnapshotRequest) Reset() {
 	*x = GetRoomSnapshotRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[9]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1370,7 @@ func (x *GetRoomSnapshotRequest) String() string {
 func (*GetRoomSnapshotRequest) ProtoMessage() {}
 
 func (x *GetRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[9]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1383,7 @@ func (x *GetRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{9}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetRoomSnapshotRequest) GetRoomHandle() uint64 {
@@ -1269,7 +1402,7 @@ type GetRoomSnapshotResponse struct {
 
 func (x *GetRoomSnapshotResponse) Reset() {
 	*x = GetRoomSnapshotResponse{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[10]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1414,7 @@ func (x *GetRoomSnapshotResponse) String() string {
 func (*GetRoomSnapshotResponse) ProtoMessage() {}
 
 func (x *GetRoomSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[10]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1427,7 @@ func (x *GetRoomSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*GetRoomSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{10}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetRoomSnapshotResponse) GetSnapshot() *ConnectResult {
@@ -1319,7 +1452,7 @@ type RequestRoomSnapshotRequest struct {
 
 func (x *RequestRoomSnapshotRequest) Reset() {
 	*x = RequestRoomSnapshotRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[11]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1464,7 @@ func (x *RequestRoomSnapshotRequest) String() string {
 func (*RequestRoomSnapshotRequest) ProtoMessage() {}
 
 func (x *RequestRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[11]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1477,7 @@ func (x *RequestRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRoomSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*RequestRoomSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{11}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RequestRoomSnapshotRequest) GetRoomHandle() uint64 {
@@ -1368,7 +1501,7 @@ type RoomSnapshotTaken struct {
 
 func (x *RoomSnapshotTaken) Reset() {
 	*x = RoomSnapshotTaken{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1380,7 +1513,7 @@ func (x *RoomSnapshotTaken) String() string {
 func (*RoomSnapshotTaken) ProtoMessage() {}
 
 func (x *RoomSnapshotTaken) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1393,7 +1526,7 @@ func (x *RoomSnapshotTaken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSnapshotTaken.ProtoReflect.Descriptor instead.
 func (*RoomSnapshotTaken) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{12}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RoomSnapshotTaken) GetSnapshot() *ConnectResult {
@@ -1428,7 +1561,7 @@ type ParticipantInfo struct {
 
 func (x *ParticipantInfo) Reset() {
 	*x = ParticipantInfo{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1573,7 @@ func (x *ParticipantInfo) String() string {
 func (*ParticipantInfo) ProtoMessage() {}
 
 func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1586,7 @@ func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantInfo.ProtoReflect.Descriptor instead.
 func (*ParticipantInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{13}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ParticipantInfo) GetSid() string {
@@ -1545,7 +1678,7 @@ type ParticipantPermission struct {
 
 func (x *ParticipantPermission) Reset() {
 	*x = ParticipantPermission{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1690,7 @@ func (x *ParticipantPermission) String() string {
 func (*ParticipantPermission) ProtoMessage() {}
 
 func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1703,7 @@ func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantPermission.ProtoReflect.Descriptor instead.
 func (*ParticipantPermission) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{14}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ParticipantPermission) GetCanSubscribe() bool {
@@ -1620,7 +1753,7 @@ type PublishDataRequest struct {
 
 func (x *PublishDataRequest) Reset() {
 	*x = PublishDataRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1765,7 @@ func (x *PublishDataRequest) String() string {
 func (*PublishDataRequest) ProtoMessage() {}
 
 func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1778,7 @@ func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{15}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PublishDataRequest) GetRoomHandle() uint64 {
@@ -1703,7 +1836,7 @@ type PublishSipDtmfRequest struct {
 
 func (x *PublishSipDtmfRequest) Reset() {
 	*x = PublishSipDtmfRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1848,7 @@ func (x *PublishSipDtmfRequest) String() string {
 func (*PublishSipDtmfRequest) ProtoMessage() {}
 
 func (x *PublishSipDtmfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +1861,7 @@ func (x *PublishSipDtmfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishSipDtmfRequest.ProtoReflect.Descriptor instead.
 func (*PublishSipDtmfRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{16}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PublishSipDtmfRequest) GetRoomHandle() uint64 {
@@ -1783,7 +1916,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1795,7 +1928,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1808,7 +1941,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{17}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChatMessage) GetId() string {
@@ -1874,7 +2007,7 @@ type TranscriptionSegment struct {
 
 func (x *TranscriptionSegment) Reset() {
 	*x = TranscriptionSegment{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2019,7 @@ func (x *TranscriptionSegment) String() string {
 func (*TranscriptionSegment) ProtoMessage() {}
 
 func (x *TranscriptionSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2032,7 @@ func (x *TranscriptionSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptionSegment.ProtoReflect.Descriptor instead.
 func (*TranscriptionSegment) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TranscriptionSegment) GetId() string {
@@ -1960,7 +2093,7 @@ type Transcription struct {
 
 func (x *Transcription) Reset() {
 	*x = Transcription{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2105,7 @@ func (x *Transcription) String() string {
 func (*Transcription) ProtoMessage() {}
 
 func (x *Transcription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2118,7 @@ func (x *Transcription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transcription.ProtoReflect.Descriptor instead.
 func (*Transcription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Transcription) GetParticipantIdentity() string {
@@ -2026,7 +2159,7 @@ type PublishTranscriptionRequest struct {
 
 func (x *PublishTranscriptionRequest) Reset() {
 	*x = PublishTranscriptionRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2038,7 +2171,7 @@ func (x *PublishTranscriptionRequest) String() string {
 func (*PublishTranscriptionRequest) ProtoMessage() {}
 
 func (x *PublishTranscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2051,7 +2184,7 @@ func (x *PublishTranscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishTranscriptionRequest.ProtoReflect.Descriptor instead.
 func (*PublishTranscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PublishTranscriptionRequest) GetRoomHandle() uint64 {
@@ -2089,7 +2222,7 @@ type SendChatMessageRequest struct {
 
 func (x *SendChatMessageRequest) Reset() {
 	*x = SendChatMessageRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2234,7 @@ func (x *SendChatMessageRequest) String() string {
 func (*SendChatMessageRequest) ProtoMessage() {}
 
 func (x *SendChatMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2247,7 @@ func (x *SendChatMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendChatMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendChatMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SendChatMessageRequest) GetRoomHandle() uint64 {
@@ -2164,7 +2297,7 @@ type EditChatMessageRequest struct {
 
 func (x *EditChatMessageRequest) Reset() {
 	*x = EditChatMessageRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2309,7 @@ func (x *EditChatMessageRequest) String() string {
 func (*EditChatMessageRequest) ProtoMessage() {}
 
 func (x *EditChatMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2322,7 @@ func (x *EditChatMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditChatMessageRequest.ProtoReflect.Descriptor instead.
 func (*EditChatMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EditChatMessageRequest) GetRoomHandle() uint64 {
@@ -2242,7 +2375,7 @@ type SetLocalMetadataRequest struct {
 
 func (x *SetLocalMetadataRequest) Reset() {
 	*x = SetLocalMetadataRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2254,7 +2387,7 @@ func (x *SetLocalMetadataRequest) String() string {
 func (*SetLocalMetadataRequest) ProtoMessage() {}
 
 func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2267,7 +2400,7 @@ func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetLocalMetadataRequest) GetRoomHandle() uint64 {
@@ -2294,7 +2427,7 @@ type SetLocalNameRequest struct {
 
 func (x *SetLocalNameRequest) Reset() {
 	*x = SetLocalNameRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2439,7 @@ func (x *SetLocalNameRequest) String() string {
 func (*SetLocalNameRequest) ProtoMessage() {}
 
 func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2452,7 @@ func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalNameRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalNameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetLocalNameRequest) GetRoomHandle() uint64 {
@@ -2347,7 +2480,7 @@ type SetLocalAttributesRequest struct {
 
 func (x *SetLocalAttributesRequest) Reset() {
 	*x = SetLocalAttributesRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2359,7 +2492,7 @@ func (x *SetLocalAttributesRequest) String() string {
 func (*SetLocalAttributesRequest) ProtoMessage() {}
 
 func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2372,7 +2505,7 @@ func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetLocalAttributesRequest) GetRoomHandle() uint64 {
@@ -2431,7 +2564,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2576,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2589,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RoomEvent) GetRoomHandle() uint64 {
@@ -2838,7 +2971,7 @@ type ConnectionStateChanged struct {
 
 func (x *ConnectionStateChanged) Reset() {
 	*x = ConnectionStateChanged{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2850,7 +2983,7 @@ func (x *ConnectionStateChanged) String() string {
 func (*ConnectionStateChanged) ProtoMessage() {}
 
 func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2863,7 +2996,7 @@ func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionStateChanged.ProtoReflect.Descriptor instead.
 func (*ConnectionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ConnectionStateChanged) GetState() ConnectionState {
@@ -2886,7 +3019,7 @@ type Reconnecting struct {
 
 func (x *Reconnecting) Reset() {
 	*x = Reconnecting{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2898,7 +3031,7 @@ func (x *Reconnecting) String() string {
 func (*Reconnecting) ProtoMessage() {}
 
 func (x *Reconnecting) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2911,7 +3044,7 @@ func (x *Reconnecting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnecting.ProtoReflect.Descriptor instead.
 func (*Reconnecting) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Reconnecting) GetKind() ReconnectKind {
@@ -2944,7 +3077,7 @@ type Reconnected struct {
 
 func (x *Reconnected) Reset() {
 	*x = Reconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2956,7 +3089,7 @@ func (x *Reconnected) String() string {
 func (*Reconnected) ProtoMessage() {}
 
 func (x *Reconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2969,7 +3102,7 @@ func (x *Reconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnected.ProtoReflect.Descriptor instead.
 func (*Reconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{29}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Reconnected) GetKind() ReconnectKind {
@@ -2991,7 +3124,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3003,7 +3136,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3016,7 +3149,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{30}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Disconnected) GetReason() DisconnectReason {
@@ -3051,7 +3184,7 @@ type RoomUpdated struct {
 
 func (x *RoomUpdated) Reset() {
 	*x = RoomUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3063,7 +3196,7 @@ func (x *RoomUpdated) String() string {
 func (*RoomUpdated) ProtoMessage() {}
 
 func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3076,7 +3209,7 @@ func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomUpdated.ProtoReflect.Descriptor instead.
 func (*RoomUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{31}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RoomUpdated) GetInfo() *RoomInfo {
@@ -3118,7 +3251,7 @@ type RoomMoved struct {
 
 func (x *RoomMoved) Reset() {
 	*x = RoomMoved{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3130,7 +3263,7 @@ func (x *RoomMoved) String() string {
 func (*RoomMoved) ProtoMessage() {}
 
 func (x *RoomMoved) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3143,7 +3276,7 @@ func (x *RoomMoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMoved.ProtoReflect.Descriptor instead.
 func (*RoomMoved) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{32}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RoomMoved) GetInfo() *RoomInfo {
@@ -3169,7 +3302,7 @@ type ParticipantConnected struct {
 
 func (x *ParticipantConnected) Reset() {
 	*x = ParticipantConnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3181,7 +3314,7 @@ func (x *ParticipantConnected) String() string {
 func (*ParticipantConnected) ProtoMessage() {}
 
 func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3194,7 +3327,7 @@ func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantConnected.ProtoReflect.Descriptor instead.
 func (*ParticipantConnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{33}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
@@ -3217,7 +3350,7 @@ type ParticipantDisconnected struct {
 
 func (x *ParticipantDisconnected) Reset() {
 	*x = ParticipantDisconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3229,7 +3362,7 @@ func (x *ParticipantDisconnected) String() string {
 func (*ParticipantDisconnected) ProtoMessage() {}
 
 func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3242,7 +3375,7 @@ func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantDisconnected.ProtoReflect.Descriptor instead.
 func (*ParticipantDisconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{34}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ParticipantDisconnected) GetIdentity() string {
@@ -3291,7 +3424,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3303,7 +3436,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3316,7 +3449,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{35}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ParticipantUpdated) GetInfo() *ParticipantInfo {
@@ -3397,7 +3530,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3409,7 +3542,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3422,7 +3555,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{36}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -3473,7 +3606,7 @@ type ChatMessageReceived struct {
 
 func (x *ChatMessageReceived) Reset() {
 	*x = ChatMessageReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3485,7 +3618,7 @@ func (x *ChatMessageReceived) String() string {
 func (*ChatMessageReceived) ProtoMessage() {}
 
 func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3498,7 +3631,7 @@ func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessageReceived.ProtoReflect.Descriptor instead.
 func (*ChatMessageReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{37}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ChatMessageReceived) GetParticipantIdentity() string {
@@ -3528,7 +3661,7 @@ type TranscriptionReceived struct {
 
 func (x *TranscriptionReceived) Reset() {
 	*x = TranscriptionReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3540,7 +3673,7 @@ func (x *TranscriptionReceived) String() string {
 func (*TranscriptionReceived) ProtoMessage() {}
 
 func (x *TranscriptionReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3553,7 +3686,7 @@ func (x *TranscriptionReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptionReceived.ProtoReflect.Descriptor instead.
 func (*TranscriptionReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{38}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TranscriptionReceived) GetParticipantIdentity() string {
@@ -3586,7 +3719,7 @@ type SipDtmfReceived struct {
 
 func (x *SipDtmfReceived) Reset() {
 	*x = SipDtmfReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3598,7 +3731,7 @@ func (x *SipDtmfReceived) String() string {
 func (*SipDtmfReceived) ProtoMessage() {}
 
 func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3611,7 +3744,7 @@ func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SipDtmfReceived.ProtoReflect.Descriptor instead.
 func (*SipDtmfReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{39}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SipDtmfReceived) GetParticipantIdentity() string {
@@ -3671,7 +3804,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"credential\"P\n" +
 	"\tOwnedRoom\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12+\n" +
-	"\x04info\x18\x02 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04info\"\xd9\x03\n" +
+	"\x04info\x18\x02 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04info\"\x8c\x04\n" +
 	"\bRoomInfo\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -3684,7 +3817,15 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x10active_recording\x18\t \x01(\bR\x0factiveRecording\x122\n" +
 	"\x15empty_timeout_seconds\x18\n" +
 	" \x01(\rR\x13emptyTimeoutSeconds\x12:\n" +
-	"\x19departure_timeout_seconds\x18\v \x01(\rR\x17departureTimeoutSeconds\"Y\n" +
+	"\x19departure_timeout_seconds\x18\v \x01(\rR\x17departureTimeoutSeconds\x121\n" +
+	"\x06server\x18\f \x01(\v2\x19.lkcore.ffi.v1.ServerInfoR\x06server\"\xab\x01\n" +
+	"\n" +
+	"ServerInfo\x126\n" +
+	"\aedition\x18\x01 \x01(\x0e2\x1c.lkcore.ffi.v1.ServerEditionR\aedition\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
+	"\bprotocol\x18\x03 \x01(\x05R\bprotocol\x12\x16\n" +
+	"\x06region\x18\x04 \x01(\tR\x06region\x12\x17\n" +
+	"\anode_id\x18\x05 \x01(\tR\x06nodeId\"Y\n" +
 	"\x0eConnectRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12\x10\n" +
@@ -3882,7 +4023,10 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x05digit\x18\x03 \x01(\tR\x05digit*R\n" +
 	"\x12IceTransportPolicy\x12\x1c\n" +
 	"\x18ICE_TRANSPORT_POLICY_ALL\x10\x00\x12\x1e\n" +
-	"\x1aICE_TRANSPORT_POLICY_RELAY\x10\x01*\x98\x01\n" +
+	"\x1aICE_TRANSPORT_POLICY_RELAY\x10\x01*F\n" +
+	"\rServerEdition\x12\x1b\n" +
+	"\x17SERVER_EDITION_STANDARD\x10\x00\x12\x18\n" +
+	"\x14SERVER_EDITION_CLOUD\x10\x01*\x98\x01\n" +
 	"\x0fConnectionState\x12!\n" +
 	"\x1dCONNECTION_STATE_DISCONNECTED\x10\x00\x12\x1f\n" +
 	"\x1bCONNECTION_STATE_CONNECTING\x10\x01\x12\x1e\n" +
@@ -3947,139 +4091,143 @@ func file_lkcore_ffi_room_proto_rawDescGZIP() []byte {
 	return file_lkcore_ffi_room_proto_rawDescData
 }
 
-var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_lkcore_ffi_room_proto_goTypes = []any{
 	(IceTransportPolicy)(0),                        // 0: lkcore.ffi.v1.IceTransportPolicy
-	(ConnectionState)(0),                           // 1: lkcore.ffi.v1.ConnectionState
-	(ParticipantKind)(0),                           // 2: lkcore.ffi.v1.ParticipantKind
-	(ParticipantKindDetail)(0),                     // 3: lkcore.ffi.v1.ParticipantKindDetail
-	(ConnectionQuality)(0),                         // 4: lkcore.ffi.v1.ConnectionQuality
-	(DisconnectReason)(0),                          // 5: lkcore.ffi.v1.DisconnectReason
-	(ReconnectKind)(0),                             // 6: lkcore.ffi.v1.ReconnectKind
-	(*CreateRoomRequest)(nil),                      // 7: lkcore.ffi.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),                     // 8: lkcore.ffi.v1.CreateRoomResponse
-	(*RoomOptions)(nil),                            // 9: lkcore.ffi.v1.RoomOptions
-	(*IceServer)(nil),                              // 10: lkcore.ffi.v1.IceServer
-	(*OwnedRoom)(nil),                              // 11: lkcore.ffi.v1.OwnedRoom
-	(*RoomInfo)(nil),                               // 12: lkcore.ffi.v1.RoomInfo
-	(*ConnectRequest)(nil),                         // 13: lkcore.ffi.v1.ConnectRequest
-	(*ConnectResult)(nil),                          // 14: lkcore.ffi.v1.ConnectResult
-	(*DisconnectRequest)(nil),                      // 15: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),                 // 16: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*GetRoomSnapshotResponse)(nil),                // 17: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*RequestRoomSnapshotRequest)(nil),             // 18: lkcore.ffi.v1.RequestRoomSnapshotRequest
-	(*RoomSnapshotTaken)(nil),                      // 19: lkcore.ffi.v1.RoomSnapshotTaken
-	(*ParticipantInfo)(nil),                        // 20: lkcore.ffi.v1.ParticipantInfo
-	(*ParticipantPermission)(nil),                  // 21: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),                     // 22: lkcore.ffi.v1.PublishDataRequest
-	(*PublishSipDtmfRequest)(nil),                  // 23: lkcore.ffi.v1.PublishSipDtmfRequest
-	(*ChatMessage)(nil),                            // 24: lkcore.ffi.v1.ChatMessage
-	(*TranscriptionSegment)(nil),                   // 25: lkcore.ffi.v1.TranscriptionSegment
-	(*Transcription)(nil),                          // 26: lkcore.ffi.v1.Transcription
-	(*PublishTranscriptionRequest)(nil),            // 27: lkcore.ffi.v1.PublishTranscriptionRequest
-	(*SendChatMessageRequest)(nil),                 // 28: lkcore.ffi.v1.SendChatMessageRequest
-	(*EditChatMessageRequest)(nil),                 // 29: lkcore.ffi.v1.EditChatMessageRequest
-	(*SetLocalMetadataRequest)(nil),                // 30: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),                    // 31: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),              // 32: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                              // 33: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),                 // 34: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),                           // 35: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                            // 36: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),                           // 37: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                            // 38: lkcore.ffi.v1.RoomUpdated
-	(*RoomMoved)(nil),                              // 39: lkcore.ffi.v1.RoomMoved
-	(*ParticipantConnected)(nil),                   // 40: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),                // 41: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),                     // 42: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),                     // 43: lkcore.ffi.v1.DataPacketReceived
-	(*ChatMessageReceived)(nil),                    // 44: lkcore.ffi.v1.ChatMessageReceived
-	(*TranscriptionReceived)(nil),                  // 45: lkcore.ffi.v1.TranscriptionReceived
-	(*SipDtmfReceived)(nil),                        // 46: lkcore.ffi.v1.SipDtmfReceived
-	nil,                                            // 47: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                            // 48: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	(*E2EeOptions)(nil),                            // 49: lkcore.ffi.v1.E2eeOptions
-	(DeliveryMode)(0),                              // 50: lkcore.ffi.v1.DeliveryMode
-	(*RemoteDataTrackInfo)(nil),                    // 51: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil),             // 52: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),               // 53: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),             // 54: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),              // 55: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),              // 56: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*LocalDataTrackSidChanged)(nil),               // 57: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*DataTrackSubscriptionPermissionChanged)(nil), // 58: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	(*RpcInvocation)(nil),                          // 59: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),                           // 60: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),                 // 61: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                                  // 62: lkcore.ffi.v1.Error
+	(ServerEdition)(0),                             // 1: lkcore.ffi.v1.ServerEdition
+	(ConnectionState)(0),                           // 2: lkcore.ffi.v1.ConnectionState
+	(ParticipantKind)(0),                           // 3: lkcore.ffi.v1.ParticipantKind
+	(ParticipantKindDetail)(0),                     // 4: lkcore.ffi.v1.ParticipantKindDetail
+	(ConnectionQuality)(0),                         // 5: lkcore.ffi.v1.ConnectionQuality
+	(DisconnectReason)(0),                          // 6: lkcore.ffi.v1.DisconnectReason
+	(ReconnectKind)(0),                             // 7: lkcore.ffi.v1.ReconnectKind
+	(*CreateRoomRequest)(nil),                      // 8: lkcore.ffi.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),                     // 9: lkcore.ffi.v1.CreateRoomResponse
+	(*RoomOptions)(nil),                            // 10: lkcore.ffi.v1.RoomOptions
+	(*IceServer)(nil),                              // 11: lkcore.ffi.v1.IceServer
+	(*OwnedRoom)(nil),                              // 12: lkcore.ffi.v1.OwnedRoom
+	(*RoomInfo)(nil),                               // 13: lkcore.ffi.v1.RoomInfo
+	(*ServerInfo)(nil),                             // 14: lkcore.ffi.v1.ServerInfo
+	(*ConnectRequest)(nil),                         // 15: lkcore.ffi.v1.ConnectRequest
+	(*ConnectResult)(nil),                          // 16: lkcore.ffi.v1.ConnectResult
+	(*DisconnectRequest)(nil),                      // 17: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),                 // 18: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*GetRoomSnapshotResponse)(nil),                // 19: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*RequestRoomSnapshotRequest)(nil),             // 20: lkcore.ffi.v1.RequestRoomSnapshotRequest
+	(*RoomSnapshotTaken)(nil),                      // 21: lkcore.ffi.v1.RoomSnapshotTaken
+	(*ParticipantInfo)(nil),                        // 22: lkcore.ffi.v1.ParticipantInfo
+	(*ParticipantPermission)(nil),                  // 23: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),                     // 24: lkcore.ffi.v1.PublishDataRequest
+	(*PublishSipDtmfRequest)(nil),                  // 25: lkcore.ffi.v1.PublishSipDtmfRequest
+	(*ChatMessage)(nil),                            // 26: lkcore.ffi.v1.ChatMessage
+	(*TranscriptionSegment)(nil),                   // 27: lkcore.ffi.v1.TranscriptionSegment
+	(*Transcription)(nil),                          // 28: lkcore.ffi.v1.Transcription
+	(*PublishTranscriptionRequest)(nil),            // 29: lkcore.ffi.v1.PublishTranscriptionRequest
+	(*SendChatMessageRequest)(nil),                 // 30: lkcore.ffi.v1.SendChatMessageRequest
+	(*EditChatMessageRequest)(nil),                 // 31: lkcore.ffi.v1.EditChatMessageRequest
+	(*SetLocalMetadataRequest)(nil),                // 32: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),                    // 33: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),              // 34: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                              // 35: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),                 // 36: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),                           // 37: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                            // 38: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),                           // 39: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                            // 40: lkcore.ffi.v1.RoomUpdated
+	(*RoomMoved)(nil),                              // 41: lkcore.ffi.v1.RoomMoved
+	(*ParticipantConnected)(nil),                   // 42: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),                // 43: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),                     // 44: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),                     // 45: lkcore.ffi.v1.DataPacketReceived
+	(*ChatMessageReceived)(nil),                    // 46: lkcore.ffi.v1.ChatMessageReceived
+	(*TranscriptionReceived)(nil),                  // 47: lkcore.ffi.v1.TranscriptionReceived
+	(*SipDtmfReceived)(nil),                        // 48: lkcore.ffi.v1.SipDtmfReceived
+	nil,                                            // 49: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                            // 50: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	(*E2EeOptions)(nil),                            // 51: lkcore.ffi.v1.E2eeOptions
+	(DeliveryMode)(0),                              // 52: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackInfo)(nil),                    // 53: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil),             // 54: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),               // 55: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),             // 56: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),              // 57: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),              // 58: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*LocalDataTrackSidChanged)(nil),               // 59: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*DataTrackSubscriptionPermissionChanged)(nil), // 60: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	(*RpcInvocation)(nil),                          // 61: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),                           // 62: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),                 // 63: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                                  // 64: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
-	9,  // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
-	11, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	49, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	10, // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
+	12, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
+	51, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
 	0,  // 3: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
-	10, // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
-	50, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	12, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
-	1,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
-	12, // 8: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	20, // 9: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	20, // 10: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	51, // 11: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	52, // 12: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	14, // 13: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	14, // 14: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	47, // 15: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	2,  // 16: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	21, // 17: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	3,  // 18: lkcore.ffi.v1.ParticipantInfo.kind_details:type_name -> lkcore.ffi.v1.ParticipantKindDetail
-	4,  // 19: lkcore.ffi.v1.ParticipantInfo.connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
-	25, // 20: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
-	26, // 21: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
-	24, // 22: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
-	48, // 23: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	34, // 24: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	35, // 25: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	36, // 26: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	37, // 27: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	38, // 28: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	19, // 29: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
-	39, // 30: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
-	40, // 31: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	41, // 32: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	42, // 33: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	43, // 34: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	46, // 35: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
-	44, // 36: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
-	45, // 37: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
-	53, // 38: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	54, // 39: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	55, // 40: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	56, // 41: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	57, // 42: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
-	58, // 43: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	59, // 44: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	60, // 45: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	61, // 46: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	1,  // 47: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	6,  // 48: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	6,  // 49: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	5,  // 50: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	62, // 51: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	12, // 52: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	12, // 53: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
-	20, // 54: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	5,  // 55: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	20, // 56: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	4,  // 57: lkcore.ffi.v1.ParticipantUpdated.old_connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
-	24, // 58: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
-	26, // 59: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
-	60, // [60:60] is the sub-list for method output_type
-	60, // [60:60] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	11, // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
+	52, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	13, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
+	2,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
+	14, // 8: lkcore.ffi.v1.RoomInfo.server:type_name -> lkcore.ffi.v1.ServerInfo
+	1,  // 9: lkcore.ffi.v1.ServerInfo.edition:type_name -> lkcore.ffi.v1.ServerEdition
+	13, // 10: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
+	22, // 11: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	22, // 12: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	53, // 13: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	54, // 14: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	16, // 15: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	16, // 16: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	49, // 17: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	3,  // 18: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
+	23, // 19: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	4,  // 20: lkcore.ffi.v1.ParticipantInfo.kind_details:type_name -> lkcore.ffi.v1.ParticipantKindDetail
+	5,  // 21: lkcore.ffi.v1.ParticipantInfo.connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
+	27, // 22: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
+	28, // 23: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
+	26, // 24: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
+	50, // 25: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	36, // 26: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	37, // 27: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	38, // 28: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	39, // 29: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	40, // 30: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	21, // 31: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
+	41, // 32: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
+	42, // 33: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	43, // 34: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	44, // 35: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	45, // 36: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	48, // 37: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
+	46, // 38: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
+	47, // 39: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
+	55, // 40: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	56, // 41: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	57, // 42: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	58, // 43: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	59, // 44: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
+	60, // 45: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	61, // 46: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	62, // 47: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	63, // 48: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	2,  // 49: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	7,  // 50: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	7,  // 51: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	6,  // 52: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	64, // 53: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	13, // 54: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	13, // 55: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
+	22, // 56: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	6,  // 57: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	22, // 58: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	5,  // 59: lkcore.ffi.v1.ParticipantUpdated.old_connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
+	26, // 60: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
+	28, // 61: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
+	62, // [62:62] is the sub-list for method output_type
+	62, // [62:62] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -4092,7 +4240,7 @@ func file_lkcore_ffi_room_proto_init() {
 	file_lkcore_ffi_e2ee_proto_init()
 	file_lkcore_ffi_rpc_proto_init()
 	file_lkcore_ffi_stream_proto_init()
-	file_lkcore_ffi_room_proto_msgTypes[26].OneofWrappers = []any{
+	file_lkcore_ffi_room_proto_msgTypes[27].OneofWrappers = []any{
 		(*RoomEvent_ConnectionStateChanged)(nil),
 		(*RoomEvent_Reconnecting)(nil),
 		(*RoomEvent_Reconnected)(nil),
@@ -4122,8 +4270,8 @@ func file_lkcore_ffi_room_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_room_proto_rawDesc), len(file_lkcore_ffi_room_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   42,
+			NumEnums:      8,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -139,8 +139,23 @@ func roomInfo(in room.RoomInfo, state ffipb.ConnectionState) *ffipb.RoomInfo {
 		EmptyTimeoutSeconds:     uint32(in.EmptyTimeout / time.Second),
 		DepartureTimeoutSeconds: uint32(in.DepartureTimeout / time.Second),
 		CreationTimeMs:          unixMillis(in.CreatedAt),
+		Server: &ffipb.ServerInfo{
+			Edition:  serverEdition(in.Server.Edition),
+			Version:  in.Server.Version,
+			Protocol: in.Server.Protocol,
+			Region:   in.Server.Region,
+			NodeId:   in.Server.NodeID,
+		},
 	}
 	return out
+}
+
+// serverEdition converts the core's ServerEdition.
+func serverEdition(e room.ServerEdition) ffipb.ServerEdition {
+	if e == room.ServerCloud {
+		return ffipb.ServerEdition_SERVER_EDITION_CLOUD
+	}
+	return ffipb.ServerEdition_SERVER_EDITION_STANDARD
 }
 
 // disconnectReason converts the core's DisconnectReason: both copy livekit's numbers, so the

@@ -134,11 +134,16 @@ func identities(ps []*ffipb.ParticipantInfo) []string {
 }
 
 func TestE2ETwoClientsSeeEachOtherAndExchangeData(t *testing.T) {
-	s := sfu.Start(t, devsfu.Options{})
+	s := sfu.Start(t, devsfu.Options{Region: "test-region"})
 	alice, ar, ares := joinHost(t, s, "r1", "alice")
 	if ares.GetLocalParticipant().GetIdentity() != "alice" || ares.GetRoom().GetName() != "r1" ||
 		ares.GetRoom().GetConnectionState() != ffipb.ConnectionState_CONNECTION_STATE_CONNECTED || len(ares.GetRemoteParticipants()) != 0 {
 		t.Fatalf("alice's connect result: %v", ares)
+	}
+	// The server of the session (ABI 1.24).
+	if srv := ares.GetRoom().GetServer(); srv.GetVersion() != devsfu.ServerVersion || srv.GetProtocol() != devsfu.ServerProtocol ||
+		srv.GetRegion() != "test-region" || !strings.HasPrefix(srv.GetNodeId(), "ND_") || srv.GetEdition() != ffipb.ServerEdition_SERVER_EDITION_STANDARD {
+		t.Fatalf("server info: %v", srv)
 	}
 	if ares.GetLocalParticipant().GetSid() == "" || ares.GetRoom().GetSid() == "" {
 		t.Fatalf("sids missing: %v", ares)

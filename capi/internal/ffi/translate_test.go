@@ -27,18 +27,20 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 	}{
 		{"room metadata", room.RoomMetadataChanged{OldMetadata: "old", NewMetadata: "new", Info: room.RoomInfo{SID: "RM_1", Name: "r", Metadata: "new", NumParticipants: 2, CreatedAt: created}},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{
-				Info:            &ffipb.RoomInfo{Sid: "RM_1", Name: "r", Metadata: "new", NumParticipants: 2, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting},
+				Info:            &ffipb.RoomInfo{Sid: "RM_1", Name: "r", Metadata: "new", NumParticipants: 2, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting, Server: &ffipb.ServerInfo{}},
 				MetadataChanged: true, OldMetadata: "old",
 			}}}},
 		{"room counts", room.RoomInfoChanged{Info: room.RoomInfo{SID: "RM_1", Name: "r", Metadata: "m", NumParticipants: 3, NumPublishers: 2, MaxParticipants: 9, CreatedAt: created,
-			ActiveRecording: true, EmptyTimeout: 300 * time.Second, DepartureTimeout: 20 * time.Second}},
+			ActiveRecording: true, EmptyTimeout: 300 * time.Second, DepartureTimeout: 20 * time.Second,
+			Server: room.ServerInfo{Edition: room.ServerCloud, Version: "1.9.1", Protocol: 16, Region: "eu-central", NodeID: "ND_2"}}},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomUpdated{RoomUpdated: &ffipb.RoomUpdated{
 				Info: &ffipb.RoomInfo{Sid: "RM_1", Name: "r", Metadata: "m", NumParticipants: 3, NumPublishers: 2, MaxParticipants: 9, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting,
-					ActiveRecording: true, EmptyTimeoutSeconds: 300, DepartureTimeoutSeconds: 20},
+					ActiveRecording: true, EmptyTimeoutSeconds: 300, DepartureTimeoutSeconds: 20,
+					Server: &ffipb.ServerInfo{Edition: ffipb.ServerEdition_SERVER_EDITION_CLOUD, Version: "1.9.1", Protocol: 16, Region: "eu-central", NodeId: "ND_2"}},
 			}}}},
 		{"room moved", room.RoomMoved{OldName: "a", Info: room.RoomInfo{SID: "RM_2", Name: "b", Metadata: "mb", NumParticipants: 2, CreatedAt: created}},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_RoomMoved{RoomMoved: &ffipb.RoomMoved{
-				Info:        &ffipb.RoomInfo{Sid: "RM_2", Name: "b", Metadata: "mb", NumParticipants: 2, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting},
+				Info:        &ffipb.RoomInfo{Sid: "RM_2", Name: "b", Metadata: "mb", NumParticipants: 2, CreationTimeMs: created.UnixMilli(), ConnectionState: reconnecting, Server: &ffipb.ServerInfo{}},
 				OldRoomName: "a",
 			}}}},
 		{"DTMF", room.SipDTMFReceived{Code: 11, Digit: "#", SenderIdentity: "sip_1"},
