@@ -148,6 +148,7 @@ func (r *Room) armAttempt(delay time.Duration) {
 // starts dialing on a goroutine. Loop only.
 func (r *Room) startAttempt() loopStep {
 	r.rc.stopTimers()
+	r.rc.url = ""
 	kind, announce := r.rc.m.next()
 	if announce {
 		r.rc.announced++
@@ -436,8 +437,8 @@ func (r *Room) failAttempt(f failure, err error) loopStep {
 	kind := r.rc.m.kind
 	r.rc.stopTimers()
 	r.rc.phase = phaseIdle
-	if kind == ReconnectFull && f != failFatal {
-		r.rc.failedURL = r.rc.url
+	if kind == ReconnectFull && f != failFatal && r.rc.url != "" {
+		r.rc.failedURL = r.rc.url // (a failure before the dial names no URL)
 	}
 	delay, giveUp := r.rc.m.failed(f)
 	r.log.Warn("room: reconnect attempt failed", "kind", kind.String(), "attempt", r.rc.m.attempts, "err", err)
