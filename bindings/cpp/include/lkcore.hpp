@@ -75,7 +75,7 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.23
+//   of the header's major version and at least its minor version. This API needs ABI 1.24
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
@@ -84,7 +84,8 @@
 //   1.18, DTMF, kind details and the room's recording state of 1.19, subscription permissions
 //   and legacy chat messages of 1.20, transcriptions and an agent's text streams and chat
 //   messages on behalf of another participant of 1.21, connection quality of 1.22, data-track
-//   schema definitions and RemoteDataTrack::subscription_revoked of 1.23) and does not build
+//   schema definitions and RemoteDataTrack::subscription_revoked of 1.23, RoomInfo::server of
+//   1.24) and does not build
 //   against an older lkcore.h. Fields, events and enum values added by a newer library of the
 //   same major version are ignored or kept as numbers.
 //
@@ -368,6 +369,13 @@ enum class EncryptionState : int32_t {
 };
 enum class SubscriptionEndReason : int32_t { Unspecified = 0, Unpublished = 1, Disconnected = 2, Failed = 3 };
 enum class TextOperation : int32_t { Create = 0, Update = 1, Delete = 2, Reaction = 3 };
+// The kind of server a session is connected to (ABI 1.24, ServerInfo::edition). Standard is
+// also the schema's default: an edition newer than this header is kept as its number
+// (COMPATIBILITY); treat one that is neither value as Standard.
+enum class ServerEdition : int32_t {
+  Standard = 0,  // the open-source livekit-server
+  Cloud = 1,     // LiveKit Cloud
+};
 
 // ---------------------------------------------------------------------------------------------
 // Values
@@ -400,6 +408,18 @@ struct ParticipantInfo {
   ConnectionQuality connection_quality = ConnectionQuality::Unknown;
 };
 
+// ServerInfo describes the server a session is connected to, as its join response did (ABI
+// 1.24): the library's value, never cached here. It changes only with a full reconnect that
+// lands on another server (e.g. another LiveKit Cloud region after a failover), which is a
+// RoomUpdatedEvent.
+struct ServerInfo {
+  ServerEdition edition = ServerEdition::Standard;
+  std::string version;   // the server's version, e.g. "1.13.5"
+  int32_t protocol = 0;  // the signalling protocol it speaks
+  std::string region;    // LiveKit Cloud's region of the session ("" for a self-hosted server without one)
+  std::string node_id;   // the node within the deployment ("ND_...")
+};
+
 // RoomInfo describes the room as the client knows it.
 struct RoomInfo {
   std::string sid;
@@ -414,6 +434,10 @@ struct RoomInfo {
   bool active_recording = false;           // an egress (recording) of the room is running
   uint32_t empty_timeout_seconds = 0;      // the server keeps an empty room that long (0: not said)
   uint32_t departure_timeout_seconds = 0;  // and that long after the last participant left
+  // The server of the session (ABI 1.24), in every snapshot (Room::connect, Room::snapshot,
+  // SnapshotTakenEvent) and RoomUpdatedEvent; a full reconnect to another server (another
+  // LiveKit Cloud region after a failover) is a RoomUpdatedEvent with the new one.
+  ServerInfo server;
 };
 
 // DataTrackInfo describes a published data track. (publisher identity, name) is its stable key;

@@ -110,6 +110,16 @@ ParticipantInfo from_pb(const pb::ParticipantInfo &p) {
   return i;
 }
 
+ServerInfo from_pb(const pb::ServerInfo &p) {
+  ServerInfo i;
+  i.edition = ServerEdition(p.edition());  // a newer edition is kept as its number (COMPATIBILITY)
+  i.version = p.version();
+  i.protocol = p.protocol();
+  i.region = p.region();
+  i.node_id = p.node_id();
+  return i;
+}
+
 RoomInfo from_pb(const pb::RoomInfo &p) {
   RoomInfo i;
   i.sid = p.sid();
@@ -123,6 +133,7 @@ RoomInfo from_pb(const pb::RoomInfo &p) {
   i.active_recording = p.active_recording();
   i.empty_timeout_seconds = p.empty_timeout_seconds();
   i.departure_timeout_seconds = p.departure_timeout_seconds();
+  i.server = from_pb(p.server());  // ABI 1.24
   return i;
 }
 

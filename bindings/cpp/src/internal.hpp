@@ -68,6 +68,7 @@ std::exception_ptr error_ptr(const pb::Error &e, int32_t fallback);
 [[noreturn]] void throw_error(const pb::Error &e, int32_t fallback);
 
 ParticipantInfo from_pb(const pb::ParticipantInfo &p);
+ServerInfo from_pb(const pb::ServerInfo &p);
 RoomInfo from_pb(const pb::RoomInfo &p);
 DataTrackInfo from_pb(const pb::DataTrackInfo &p);
 LocalDataTrackStats from_pb(const pb::LocalDataTrackStats &p);

@@ -21,10 +21,11 @@
 // Send/EditChatMessageRequest) (ABI 1.21), and ParticipantInfo.connection_quality with
 // ParticipantUpdated.connection_quality_changed and old_connection_quality (ABI 1.22), and
 // DefineDataTrackSchemaRequest and GetDataTrackSchemaRequest and
-// RemoteDataTrackInfo.subscription_revoked (ABI 1.23); the client refuses a
+// RemoteDataTrackInfo.subscription_revoked (ABI 1.23), and RoomInfo.server (ABI 1.24,
+// RoomInfo::server); the client refuses a
 // loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 23,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.23 or later");
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 24,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.24 or later (RoomInfo.server)");
 
 namespace lk {
 

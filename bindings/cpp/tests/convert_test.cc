@@ -68,3 +68,53 @@ TEST(Convert, EveryRoomOptionsFieldOfTheSchemaIsSet) {
   EXPECT_EQ(d.sctp_receive_buffer_bytes(), 0u);
   EXPECT_FALSE(d.disable_udp_batching());
 }
+
+// RoomInfo.server (ABI 1.24) reaches lk::RoomInfo::server field by field, the Cloud edition
+// included, in the room info of a snapshot and of a RoomUpdated event alike.
+TEST(Convert, RoomInfoCarriesTheServer) {
+  lk::pb::RoomInfo p;
+  p.set_name("r");
+  p.set_departure_timeout_seconds(20);
+  auto *s = p.mutable_server();
+  s->set_edition(lk::pb::SERVER_EDITION_CLOUD);
+  s->set_version("1.14.2");
+  s->set_protocol(16);
+  s->set_region("eu-central");
+  s->set_node_id("ND_abc123");
+  lk::RoomInfo i = lk::detail::from_pb(p);
+  EXPECT_EQ(i.name, "r");
+  EXPECT_EQ(i.departure_timeout_seconds, 20u);
+  EXPECT_EQ(i.server.edition, lk::ServerEdition::Cloud);
+  EXPECT_EQ(i.server.version, "1.14.2");
+  EXPECT_EQ(i.server.protocol, 16);
+  EXPECT_EQ(i.server.region, "eu-central");
+  EXPECT_EQ(i.server.node_id, "ND_abc123");
+
+  lk::pb::ConnectResult c;
+  *c.mutable_room() = p;
+  EXPECT_EQ(lk::detail::from_pb(c).room.server.node_id, "ND_abc123");
+  lk::pb::RoomEvent re;
+  *re.mutable_room_updated()->mutable_info() = p;
+  lk::RoomEvent ev;
+  ASSERT_TRUE(lk::detail::to_room_event(re, &ev));
+  auto *u = std::get_if<lk::RoomUpdatedEvent>(&ev);
+  ASSERT_NE(u, nullptr);
+  EXPECT_EQ(u->info.server.region, "eu-central");
+  EXPECT_EQ(u->info.server.edition, lk::ServerEdition::Cloud);
+
+  // Unset (a library before 1.24 sends none): the schema's defaults, Standard.
+  lk::RoomInfo none = lk::detail::from_pb(lk::pb::RoomInfo{});
+  EXPECT_EQ(none.server.edition, lk::ServerEdition::Standard);
+  EXPECT_EQ(none.server.version, "");
+  EXPECT_EQ(none.server.protocol, 0);
+  EXPECT_EQ(none.server.region, "");
+  EXPECT_EQ(none.server.node_id, "");
+
+  // An edition newer than this header is kept as its number (no UB: the enum's underlying type
+  // is int32_t), as every enum of the API.
+  lk::pb::ServerInfo newer;
+  ASSERT_TRUE(newer.ParseFromString(std::string("\x08\x07\x12\x01v", 5)));  // edition 7, version "v"
+  lk::ServerInfo n = lk::detail::from_pb(newer);
+  EXPECT_EQ(static_cast<int32_t>(n.edition), 7);
+  EXPECT_EQ(n.version, "v");
+}

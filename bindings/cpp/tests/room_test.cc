@@ -288,6 +288,37 @@ TEST_F(E2E, RoomInfoFollowsPublishersAndRecording) {
   EXPECT_TRUE(alice.snapshot().room.active_recording);
 }
 
+// The session's server (RoomInfo::server, ABI 1.24) as the suite's devsfu describes itself
+// (--region test-region; version, protocol and edition are devsfu's fixed ones, the node id its
+// process's): in the connect snapshot, Room::snapshot(), a requested SnapshotTakenEvent and a
+// RoomUpdatedEvent, and the same for another participant of the same server.
+TEST_F(E2E, RoomInfoNamesTheServerOfTheSession) {
+  Joined ja = join_with_events(client_a, "alice");
+  lk::Room &alice = ja.room;
+  Events &ev = ja.events;
+  const lk::ServerInfo &server = ja.snapshot.room.server;
+  EXPECT_EQ(server.edition, lk::ServerEdition::Standard);
+  EXPECT_EQ(server.version, "1.13.5");
+  EXPECT_EQ(server.protocol, 17);
+  EXPECT_EQ(server.region, "test-region");
+  EXPECT_EQ(server.node_id.rfind("ND_", 0), 0u) << server.node_id;
+  EXPECT_GT(server.node_id.size(), 3u) << server.node_id;
+  auto same = [&](const lk::ServerInfo &s, const char *where) {
+    EXPECT_EQ(s.edition, server.edition) << where;
+    EXPECT_EQ(s.version, server.version) << where;
+    EXPECT_EQ(s.protocol, server.protocol) << where;
+    EXPECT_EQ(s.region, server.region) << where;
+    EXPECT_EQ(s.node_id, server.node_id) << where;
+  };
+  same(alice.snapshot().room.server, "Room::snapshot");
+  alice.request_snapshot();
+  same(ev.wait<lk::SnapshotTakenEvent>().snapshot.room.server, "SnapshotTakenEvent");
+  ASSERT_TRUE(sfu.control("recording", "room=" + room + " on=true"));
+  same(ev.wait<lk::RoomUpdatedEvent>([](auto &e) { return e.info.active_recording; }).info.server, "RoomUpdatedEvent");
+  lk::Room bob(client_b);
+  same(bob.connect(sfu.url, token("bob")).room.server, "bob's connect");
+}
+
 // Participant kinds and kind details come from the tokens, for the local and remote participants.
 TEST_F(E2E, ParticipantKindsAndKindDetailsComeFromTheTokens) {
   Joined jo = join_with_events(client_a, "observer");
