@@ -24,9 +24,11 @@ internal const val ABI_MAJOR = 1
  * transcriptions and sending on behalf of another participant, 1.21: an older library would
  * ignore a sender identity and send as the local participant; ParticipantInfo.connection_quality and
  * ParticipantUpdated.connection_quality_changed, 1.22; DefineDataTrackSchemaRequest and
- * GetDataTrackSchemaRequest, the data-track schema definitions, 1.23).
+ * GetDataTrackSchemaRequest, the data-track schema definitions, 1.23; RoomInfo.server, the
+ * server of the session, 1.24: an older library leaves it unset, which would read as a standard
+ * server of no version).
  */
-internal const val ABI_MINOR = 23
+internal const val ABI_MINOR = 24
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

@@ -31,6 +31,12 @@ enum class ParticipantKindDetail { UNSPECIFIED, CLOUD_AGENT, FORWARDED, CONNECTO
  */
 enum class ConnectionQuality { UNKNOWN, POOR, GOOD, EXCELLENT, LOST }
 
+/**
+ * Which LiveKit server a session is connected to (ABI 1.24): the open-source livekit-server
+ * (STANDARD, also the reading of an edition newer than the library) or LiveKit Cloud (CLOUD).
+ */
+enum class ServerEdition { STANDARD, CLOUD }
+
 /** End-to-end encryption state of a participant's data. */
 enum class EncryptionState { UNSPECIFIED, OK, ENCRYPTION_FAILED, DECRYPTION_FAILED, MISSING_KEY, KEY_RATCHETED, INTERNAL_ERROR }
 
@@ -174,6 +180,26 @@ data class RoomInfo(
     val emptyTimeoutSeconds: Int = 0,
     /** Seconds the server keeps the room open after the last participant left (0: not said; ABI 1.19). */
     val departureTimeoutSeconds: Int = 0,
+    /**
+     * The server the session is connected to, as its join response described it (ABI 1.24). It
+     * changes only with a full reconnect, reported as [RoomEvent.RoomUpdated] (e.g. another
+     * LiveKit Cloud region after a failover).
+     */
+    val server: ServerInfo = ServerInfo(ServerEdition.STANDARD, "", 0, "", ""),
+)
+
+/** The server of a session ([RoomInfo.server], ABI 1.24). */
+data class ServerInfo(
+    /** Open-source livekit-server or LiveKit Cloud. */
+    val edition: ServerEdition,
+    /** The server's version, e.g. "1.13.5". */
+    val version: String,
+    /** The signalling protocol version the server speaks. */
+    val protocol: Int,
+    /** LiveKit Cloud's region of the session; empty for a self-hosted server that names none. */
+    val region: String,
+    /** The node of the deployment the session is on ("ND_..."). */
+    val nodeId: String,
 )
 
 /** A participant's permissions. */
@@ -312,8 +338,10 @@ internal object Convert {
     fun roomInfo(p: lkcore.ffi.v1.RoomInfo) = RoomInfo(
         p.sid, p.name, p.metadata, p.numParticipants, p.maxParticipants, p.creationTimeMs,
         connectionState(p.connectionStateValue), p.numPublishers, p.activeRecording, p.emptyTimeoutSeconds,
-        p.departureTimeoutSeconds,
+        p.departureTimeoutSeconds, serverInfo(p.server),
     )
+
+    fun serverInfo(p: lkcore.ffi.v1.ServerInfo) = ServerInfo(enumOf(p.editionValue), p.version, p.protocol, p.region, p.nodeId)
 
     fun connectionState(n: Int): ConnectionState = if (n in 0..3) ConnectionState.entries[n] else ConnectionState.UNKNOWN
 

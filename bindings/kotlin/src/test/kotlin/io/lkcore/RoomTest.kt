@@ -209,6 +209,44 @@ class RoomTest : LkTestBase() {
     }
 
     @Test
+    fun `room info names the server, from connect, snapshots and room updates`() = lkTest {
+        Room().use { alice ->
+            val rec = record(alice)
+            val server = alice.connect(DevSfu.url, token("alice")).room.server
+            // devsfu's join response (tests/suites/kotlin.sh starts it with --region test-region).
+            assertEquals(ServerEdition.STANDARD, server.edition)
+            assertEquals("1.13.5" to 17, server.version to server.protocol)
+            assertEquals("test-region", server.region)
+            assertTrue(server.nodeId.startsWith("ND_") && server.nodeId.length > 3, server.nodeId)
+            // One server process, one node: bob's session is on the same one.
+            connect("bob").use { bob ->
+                assertEquals(server, bob.snapshot().room.server)
+                // The snapshot paths and room updates carry it too (a full reconnect could change it).
+                assertEquals(server, alice.snapshot().room.server)
+                alice.requestSnapshot()
+                assertEquals(server, rec.await<RoomEvent.SnapshotTaken>().snapshot.room.server)
+                bob.publishDataTrack("t")
+                assertEquals(server, rec.await<RoomEvent.RoomUpdated> { it.info.numPublishers == 1 }.info.server)
+            }
+        }
+    }
+
+    @Test
+    fun `server info converts every field, and an edition newer than the binding reads as STANDARD`() {
+        fun server(edition: Int) = Convert.roomInfo(
+            lkcore.ffi.v1.RoomInfo.newBuilder().setSid("RM_x").setServer(
+                lkcore.ffi.v1.ServerInfo.newBuilder().setEditionValue(edition).setVersion("2.0.1").setProtocol(16)
+                    .setRegion("eu-central").setNodeId("ND_abc"),
+            ).build(),
+        ).server
+        assertEquals(ServerInfo(ServerEdition.CLOUD, "2.0.1", 16, "eu-central", "ND_abc"), server(1))
+        assertEquals(ServerEdition.STANDARD, server(0).edition)
+        assertEquals(ServerInfo(ServerEdition.STANDARD, "2.0.1", 16, "eu-central", "ND_abc"), server(7))
+        // A room info without one (an unset message) reads as an empty server, never fails.
+        assertEquals(ServerInfo(ServerEdition.STANDARD, "", 0, "", ""), Convert.roomInfo(lkcore.ffi.v1.RoomInfo.getDefaultInstance()).server)
+    }
+
+    @Test
     fun `participant kinds and kind details come from the tokens`() = lkTest {
         connect("observer").use { observer ->
             val rec = record(observer)
