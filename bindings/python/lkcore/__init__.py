@@ -58,6 +58,8 @@ from .room import (
     ReconnectKind,
     Room,
     RoomOptions,
+    ServerEdition,
+    ServerInfo,
     SipDTMF,
 )
 from .rpc import RpcInvocationData
@@ -104,6 +106,8 @@ __all__ = [
     "RoomOptions",
     "RpcError",
     "RpcInvocationData",
+    "ServerEdition",
+    "ServerInfo",
     "SipDTMF",
     "SubscriptionEndReason",
     "TextStreamInfo",

@@ -109,6 +109,8 @@ __all__ = [
     "EncryptionState",
     "DataPacket",
     "SipDTMF",
+    "ServerEdition",
+    "ServerInfo",
     "RoomEventName",
 ]
 
@@ -360,6 +362,44 @@ class RoomOptions:
         return o
 
 
+class ServerEdition(enum.IntEnum):
+    """Which server software a room is connected to (values of ``lkcore.ffi.v1.ServerEdition``).
+    An edition newer than this binding shows as ``STANDARD``, the schema's zero value."""
+
+    STANDARD = pb.SERVER_EDITION_STANDARD
+    """The open-source livekit-server (self-hosted, or the lkcore-devsfu test server)."""
+    CLOUD = pb.SERVER_EDITION_CLOUD
+    """LiveKit Cloud."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """The server a room's session is connected to (:attr:`Room.server`), as its join response
+    describes it (``lkcore.ffi.v1.ServerInfo``).
+
+    It changes only with a full reconnect that lands on another server, e.g. another LiveKit
+    Cloud region after a failover; ``room_updated`` is emitted then.
+
+    Attributes:
+        edition: :attr:`ServerEdition.STANDARD` (livekit-server) or :attr:`ServerEdition.CLOUD`.
+        version: the server's version, e.g. ``"1.13.5"``.
+        protocol: the signalling protocol version it speaks.
+        region: LiveKit Cloud's region of the session (``""`` for a self-hosted server without
+            one; livekit-server sends its ``region`` setting).
+        node_id: the node within the deployment (``"ND_..."``).
+    """
+
+    edition: ServerEdition = ServerEdition.STANDARD
+    version: str = ""
+    protocol: int = 0
+    region: str = ""
+    node_id: str = ""
+
+    @classmethod
+    def _from_proto(cls, s: pb.ServerInfo) -> "ServerInfo":
+        return cls(enum_value(ServerEdition, s.edition), s.version, s.protocol, s.region, s.node_id)
+
+
 @dataclass(frozen=True)
 class DataPacket:
     """A received data packet.
@@ -531,6 +571,15 @@ class Room(EventEmitter[RoomEventName]):
     def empty_timeout(self) -> float:
         """Seconds the server keeps the room open when no one joins it (0: not said)."""
         return float(self._info.empty_timeout_seconds)
+
+    @property
+    def server(self) -> Optional[ServerInfo]:
+        """The server the session is connected to (edition, version, protocol, region, node id),
+        or None before connect. A full reconnect that lands on another server (another LiveKit
+        Cloud region after a failover) changes it and emits ``room_updated``."""
+        if not self._info.HasField("server"):
+            return None
+        return ServerInfo._from_proto(self._info.server)
 
     @property
     def connection_state(self) -> ConnectionState:

@@ -131,6 +131,14 @@ def model_mismatches(room: lkcore.Room, snap: pb.ConnectResult) -> "list[str]":
                   room.empty_timeout, room.departure_timeout, int(room.connection_state)),
          (r.sid, r.name, r.metadata, r.num_participants, r.num_publishers, r.active_recording,
           r.empty_timeout_seconds, r.departure_timeout_seconds, r.connection_state))
+    # The server, as Room.server shows it, against the snapshot's own fields (not through the
+    # binding's conversion, which would hide a field it drops on both sides).
+    server = room.server
+    same("server",
+         None if server is None else (int(server.edition), server.version, server.protocol, server.region,
+                                      server.node_id),
+         (r.server.edition, r.server.version, r.server.protocol, r.server.region, r.server.node_id)
+         if r.HasField("server") else None)
     same("local participant", room.local_participant._info, snap.local_participant)
     library = {p.identity: p for p in snap.remote_participants}
     same("remote participants", sorted(room.remote_participants), sorted(library))
@@ -148,8 +156,8 @@ def model_mismatches(room: lkcore.Room, snap: pb.ConnectResult) -> "list[str]":
 async def assert_model_matches_library(room: lkcore.Room) -> None:
     """Asks the library for a snapshot at the current point of the room's event stream
     (RequestRoomSnapshot) and checks that the binding's model, with every event before the
-    snapshot applied, holds the same room info, participants and remote data tracks: the model
-    a binding keeps is the library's state, not an approximation of it."""
+    snapshot applied, holds the same room info (its server too), participants and remote data
+    tracks: the model a binding keeps is the library's state, not an approximation of it."""
     client, handle = room.client, room._session.handle
     assert client is not None and handle
     found: "asyncio.Future[list[str]]" = asyncio.get_running_loop().create_future()

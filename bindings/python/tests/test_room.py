@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
@@ -12,10 +13,14 @@ import pytest
 
 import lkcore
 from lkcore import errors
+from lkcore._proto import lkcore_ffi_pb2 as pb
 
 from helpers import GUARD, EventWaiter, alice_bob_carol, assert_model_matches_library, connect, control
 
 pytestmark = pytest.mark.devsfu
+
+#: The region tests/suites/python.sh starts lkcore-devsfu with (--region).
+DEVSFU_REGION = "test-region"
 
 
 async def test_connect_snapshot_and_disconnect(devsfu, token_for, room_name) -> None:
@@ -439,6 +444,8 @@ async def test_moved_to_another_room(devsfu, room_name) -> None:
         await bob.local_participant.publish_data_track("tb")
         m = await connect(devsfu.url, devsfu.token(a, "m"))
         assert "ta" in m.remote_participants["alice"].data_tracks
+        server = m.server
+        assert server is not None and server.region == DEVSFU_REGION
         order: "list[tuple[str, str]]" = []
         m.on("data_track_unpublished", lambda t: order.append(("unpublished", t.name)))
         m.on("participant_disconnected", lambda p, _r: order.append(("left", p.identity)))
@@ -450,6 +457,7 @@ async def test_moved_to_another_room(devsfu, room_name) -> None:
         await published.wait(lambda t: t.name == "tb")
         assert order == [("unpublished", "ta"), ("left", "alice"), ("moved", b), ("joined", "bob"), ("published", "tb")]
         assert m.name == b and sorted(m.remote_participants) == ["bob"]
+        assert m.server == server  # RoomMoved's info replaced the room's: the same server (one devsfu)
         await assert_model_matches_library(m)
         got = EventWaiter(bob, "data_received")
         await m.local_participant.publish_data(b"hi", topic="moved")
@@ -604,6 +612,73 @@ async def test_room_info_publishers_recording_and_timeouts(devsfu, token_for, ro
     finally:
         for r in (alice, bob):
             await r.disconnect()
+
+
+async def test_room_server_info(devsfu, token_for) -> None:
+    # The server of the session, from the connect snapshot: devsfu sends livekit-server 1.13.5's
+    # version and protocol, the region it was started with and its node id.
+    room = lkcore.Room()
+    assert room.server is None  # not connected yet
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        s = alice.server
+        assert s is not None
+        assert (s.edition, s.version, s.protocol, s.region) == (lkcore.ServerEdition.STANDARD, "1.13.5", 17, DEVSFU_REGION)
+        assert type(s.edition) is lkcore.ServerEdition and type(s) is lkcore.ServerInfo
+        assert s.node_id.startswith("ND_") and len(s.node_id) > len("ND_")
+        assert bob.server == s  # one devsfu process: the same node
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            s.region = "elsewhere"  # type: ignore[misc]
+        # The library's current state (GetRoomSnapshot) holds the same server...
+        client, handle = alice.client, alice._session.handle
+        assert client is not None
+        snap = client.request(pb.Request(get_room_snapshot=pb.GetRoomSnapshotRequest(room_handle=handle)))
+        srv = snap.get_room_snapshot.snapshot.room.server
+        assert (srv.edition, srv.version, srv.protocol, srv.region, srv.node_id) == (
+            pb.SERVER_EDITION_STANDARD, "1.13.5", 17, DEVSFU_REGION, s.node_id)
+        # ... and so does its snapshot at this point of the events (RoomSnapshotTaken).
+        await assert_model_matches_library(alice)
+        await assert_model_matches_library(bob)
+    finally:
+        for r in (alice, bob):
+            await r.disconnect()
+    assert alice.server == s  # the last server stays readable after the disconnect
+
+
+async def test_server_change_is_a_room_update(devsfu, token_for) -> None:
+    # A full reconnect that lands on another server (another LiveKit Cloud region after a
+    # failover) comes as RoomUpdated with the new server in its info. One devsfu cannot fail
+    # over, so the event is made here, from the library's own room info, and handed to the
+    # room's event route like one from the library (synchronously: no real update between).
+    alice = await connect(devsfu.url, token_for("alice"))
+    try:
+        client, handle = alice.client, alice._session.handle
+        assert client is not None
+        resp = client.request(pb.Request(get_room_snapshot=pb.GetRoomSnapshotRequest(room_handle=handle)))
+        info = resp.get_room_snapshot.snapshot.room
+        seen: "list[lkcore.ServerInfo | None]" = []
+        alice.on("room_updated", lambda: seen.append(alice.server))
+
+        def room_updated(edition: int, region: str, node_id: str) -> "lkcore.ServerInfo | None":
+            new = pb.RoomInfo()
+            new.CopyFrom(info)
+            new.server.CopyFrom(pb.ServerInfo(edition=edition, version="1.14.0", protocol=18, region=region,
+                                              node_id=node_id))
+            seen.clear()
+            client._dispatch(pb.Event(room=pb.RoomEvent(room_handle=handle, room_updated=pb.RoomUpdated(info=new))))
+            assert len(seen) == 1  # room_updated, with room.server already the new one
+            return seen[0]
+
+        assert room_updated(pb.SERVER_EDITION_CLOUD, "eu-central", "ND_elsewhere") == lkcore.ServerInfo(
+            lkcore.ServerEdition.CLOUD, "1.14.0", 18, "eu-central", "ND_elsewhere")
+        # An edition newer than this binding (a number it does not know) is not an error: it
+        # shows as the schema's zero value.
+        assert room_updated(7, "us-east", "ND_newer") == lkcore.ServerInfo(
+            lkcore.ServerEdition.STANDARD, "1.14.0", 18, "us-east", "ND_newer")
+        assert alice.name == info.name and alice.sid == info.sid  # the rest of the info as it was
+    finally:
+        await alice.disconnect()
 
 
 async def test_chat_messages(devsfu, token_for) -> None:
