@@ -41,9 +41,9 @@ func isCloudHost(host string) bool {
 
 // parseRegions reads the region list ({"regions":[{"region","url",
 // "distance"}, …]}, LiveKit's RegionSettings in JSON): the URLs in order,
-// each once, those with a scheme other than ws, wss, http or https or
-// without a host skipped, at most maxRegions.
-func parseRegions(body []byte) ([]string, error) {
+// each once, those with a scheme other than ws, wss, http or https (only
+// wss and https when secure) or without a host skipped, at most maxRegions.
+func parseRegions(body []byte, secure bool) ([]string, error) {
 	var settings struct {
 		Regions []struct {
 			URL string `json:"url"`
@@ -54,33 +54,49 @@ func parseRegions(body []byte) ([]string, error) {
 	}
 	var urls []string
 	for _, r := range settings.Regions {
-		urls = addRegion(urls, r.URL)
+		urls = addRegion(urls, r.URL, secure)
 	}
 	return urls, nil
 }
 
 // regionsFromLeave is the list a LeaveRequest carries (same rules as
 // parseRegions; nil when it carries none).
-func regionsFromLeave(l *lkpb.LeaveRequest) []string {
+func regionsFromLeave(l *lkpb.LeaveRequest, secure bool) []string {
 	var urls []string
 	for _, r := range l.GetRegions().GetRegions() {
-		urls = addRegion(urls, r.GetUrl())
+		urls = addRegion(urls, r.GetUrl(), secure)
 	}
 	return urls
 }
 
 // addRegion appends a region's URL to urls unless it is there already, is
 // not a ws, wss, http or https URL with a host, or urls has maxRegions.
-func addRegion(urls []string, s string) []string {
+// With secure (the Connect URL uses TLS) only wss and https are kept, so a
+// failover never sends the token without TLS.
+func addRegion(urls []string, s string, secure bool) []string {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || len(urls) >= maxRegions || slices.Contains(urls, s) {
 		return urls
 	}
 	switch strings.ToLower(u.Scheme) {
-	case "ws", "wss", "http", "https":
+	case "wss", "https":
 		return append(urls, s)
+	case "ws", "http":
+		if !secure {
+			return append(urls, s)
+		}
 	}
 	return urls
+}
+
+// isSecureURL reports whether a server URL uses TLS (wss or https).
+func isSecureURL(s string) bool {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil {
+		return false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	return scheme == "wss" || scheme == "https"
 }
 
 // parseMaxAge reads max-age from a Cache-Control header (false: none).
@@ -193,7 +209,7 @@ func (r *Room) fetchRegions(ctx context.Context) ([]string, time.Duration, error
 	if res.StatusCode != 200 {
 		return nil, 0, fmt.Errorf("region list: HTTP %d", res.StatusCode)
 	}
-	urls, err := parseRegions(res.Body)
+	urls, err := parseRegions(res.Body, isSecureURL(r.url))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -207,7 +223,7 @@ func (r *Room) fetchRegions(ctx context.Context) ([]string, time.Duration, error
 // noteLeaveRegions keeps the region list a LeaveRequest reports (LiveKit
 // Cloud sends one when it asks the client to reconnect elsewhere).
 func (r *Room) noteLeaveRegions(l *lkpb.LeaveRequest) {
-	if urls := regionsFromLeave(l); r.cloud && len(urls) > 0 {
+	if urls := regionsFromLeave(l, isSecureURL(r.url)); r.cloud && len(urls) > 0 {
 		r.regions.set(urls, regionDefaultMaxAge, time.Now())
 	}
 }

@@ -38,7 +38,7 @@ func TestParseRegions(t *testing.T) {
 		{"region":"no host","url":"https://"},
 		{"region":"other scheme","url":"ftp://c.livekit.cloud"},
 		{"region":"no url"},
-		{"region":"c","url":"ws://c.example:7880","extra":{"x":1}}],"other":true}`))
+		{"region":"c","url":"ws://c.example:7880","extra":{"x":1}}],"other":true}`), false)
 	want := []string{"https://a.livekit.cloud", "wss://b.livekit.cloud", "ws://c.example:7880"}
 	if err != nil || !slices.Equal(got, want) {
 		t.Fatalf("parseRegions = %q, %v", got, err)
@@ -52,24 +52,32 @@ func TestParseRegions(t *testing.T) {
 		fmt.Fprintf(&many, `{"url":"wss://r%d.livekit.cloud"}`, i)
 	}
 	many.WriteString("]}")
-	if got, err := parseRegions([]byte(many.String())); err != nil || len(got) != maxRegions || got[0] != "wss://r0.livekit.cloud" {
+	if got, err := parseRegions([]byte(many.String()), true); err != nil || len(got) != maxRegions || got[0] != "wss://r0.livekit.cloud" {
 		t.Fatalf("a long list: %d URLs, %v", len(got), err)
 	}
 	for _, bad := range []string{"", "[]", `{"regions":{}}`, "<html>"} {
-		if _, err := parseRegions([]byte(bad)); err == nil {
+		if _, err := parseRegions([]byte(bad), false); err == nil {
 			t.Errorf("parseRegions(%q) accepted", bad)
 		}
 	}
-	if got, err := parseRegions([]byte(`{}`)); err != nil || len(got) != 0 {
+	if got, err := parseRegions([]byte(`{}`), false); err != nil || len(got) != 0 {
 		t.Fatalf("no regions: %q, %v", got, err)
 	}
+	// Behind a TLS Connect URL, a region without TLS is never used.
+	if got, err := parseRegions([]byte(`{"regions":[{"url":"ws://a.livekit.cloud"},{"url":"http://b.livekit.cloud"},{"url":"wss://c.livekit.cloud"},{"url":"HTTPS://d.livekit.cloud"}]}`), true); err != nil ||
+		!slices.Equal(got, []string{"wss://c.livekit.cloud", "HTTPS://d.livekit.cloud"}) {
+		t.Fatalf("secure: %q, %v", got, err)
+	}
 	leave := &lkpb.LeaveRequest{Regions: &lkpb.RegionSettings{Regions: []*lkpb.RegionInfo{
-		{Region: "a", Url: "https://a.livekit.cloud"}, {Region: "bad", Url: "x"}, {Region: "a", Url: "https://a.livekit.cloud"},
+		{Region: "a", Url: "https://a.livekit.cloud"}, {Region: "bad", Url: "x"}, {Region: "a", Url: "https://a.livekit.cloud"}, {Region: "plain", Url: "ws://p.livekit.cloud"},
 	}}}
-	if got := regionsFromLeave(leave); !slices.Equal(got, []string{"https://a.livekit.cloud"}) {
+	if got := regionsFromLeave(leave, true); !slices.Equal(got, []string{"https://a.livekit.cloud"}) {
 		t.Fatalf("regionsFromLeave = %q", got)
 	}
-	if got := regionsFromLeave(&lkpb.LeaveRequest{}); got != nil {
+	if got := regionsFromLeave(leave, false); !slices.Equal(got, []string{"https://a.livekit.cloud", "ws://p.livekit.cloud"}) {
+		t.Fatalf("regionsFromLeave without TLS = %q", got)
+	}
+	if got := regionsFromLeave(&lkpb.LeaveRequest{}, false); got != nil {
 		t.Fatalf("a leave without regions: %q", got)
 	}
 }
