@@ -1155,7 +1155,9 @@ func (x *ServerInfo) GetNodeId() string {
 }
 
 // ConnectRequest (ASYNC) joins the room with a URL (ws:// or wss://) and an access token.
-// Completion: ConnectResult. A room connects at most once.
+// Completion: ConnectResult. A room connects at most once. On LiveKit Cloud (a host under
+// livekit.cloud or livekit.run) a join that fails in a retryable way goes on in the project's
+// other regions before the attempt fails; RoomInfo.server.region names the one that joined.
 type ConnectRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RoomHandle    uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
