@@ -138,7 +138,7 @@ func (l *regionList) set(urls []string, maxAge time.Duration, now time.Time) {
 func (l *regionList) fresh(now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.urls != nil && now.Before(l.expires)
+	return !l.expires.IsZero() && now.Before(l.expires)
 }
 
 // next returns the first URL of the list (fresh or not) that was not tried

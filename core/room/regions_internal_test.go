@@ -140,4 +140,13 @@ func TestRegionList(t *testing.T) {
 	if u, ok := l.next(""); !ok || u != "c" {
 		t.Fatalf("after reset: %q %v", u, ok)
 	}
+	// A list without regions is a list: fresh for its max-age, not asked
+	// for again at each failure.
+	l.set(nil, time.Second, t0)
+	if !l.fresh(t0) {
+		t.Fatal("an empty list fetched is not fresh")
+	}
+	if u, ok := l.next("x"); ok {
+		t.Fatalf("next of an empty list: %q", u)
+	}
 }
