@@ -1296,7 +1296,9 @@ class LK_API Room {
 
   // Joins the room (url: ws:// or wss://). Returns the snapshot at join time; later events are
   // deltas on it. Bounded by the join policy of RoomOptions (join_attempts, connect_timeout_ms)
-  // and by RoomOptions::connect_deadline if set, not by operation_timeout.
+  // and by RoomOptions::connect_deadline if set, not by operation_timeout. On LiveKit Cloud a
+  // join that fails in a retryable way goes on in the project's other regions (the library's
+  // policy; RoomInfo::server names the region that joined).
   // Errors: LK_ERR_UNAUTHORIZED, LK_ERR_CONNECTION_FAILED, LK_ERR_TIMEOUT, ...
   RoomSnapshot connect(const std::string &url, const std::string &token);
   // Leaves the room; returns after the DisconnectedEvent was delivered.

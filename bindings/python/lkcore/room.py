@@ -617,6 +617,10 @@ class Room(EventEmitter[RoomEventName]):
     async def connect(self, url: str, token: str, options: Optional[RoomOptions] = None) -> None:
         """Joins the room at ``url`` (ws:// or wss://) with an access token.
 
+        The library retries as :class:`RoomOptions` says (``join_attempts``), and on LiveKit
+        Cloud a join that fails in a retryable way goes on in the project's other regions;
+        :attr:`server` then names the region that joined.
+
         A failed connect releases what the attempt made (its room handle, a private client)
         and leaves the Room connectable again (BINDINGS.md §7), unless :meth:`disconnect` was
         called meanwhile.

@@ -118,6 +118,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     /**
      * Joins the room at [url] (ws:// or wss://) with an access [token]; returns the
      * authoritative snapshot, on which [events] are deltas. A room connects at most once.
+     * The library retries as [RoomOptions] says, and on LiveKit Cloud a join that fails in a
+     * retryable way goes on in the project's other regions ([RoomInfo.server] names the one
+     * that joined).
      */
     suspend fun connect(url: String, token: String): RoomSnapshot {
         val c = client.call(
