@@ -3,7 +3,6 @@ package room
 import (
 	"context"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/lkcore/lkcore/core/lkpb"
 )
@@ -70,17 +69,10 @@ func (lp *LocalParticipant) PublishDTMF(ctx context.Context, code uint32, digit 
 }
 
 func validateDTMF(code uint32, digit string) error {
-	switch {
-	case code > MaxDTMFCode:
+	if code > MaxDTMFCode {
 		return fmt.Errorf("%w: DTMF code %d, at most %d", ErrInvalidArgument, code, MaxDTMFCode)
-	case digit == "":
-		return fmt.Errorf("%w: empty DTMF digit", ErrInvalidArgument)
-	case len(digit) > MaxDTMFDigitBytes:
-		return fmt.Errorf("%w: DTMF digit of %d bytes, at most %d", ErrInvalidArgument, len(digit), MaxDTMFDigitBytes)
-	case !utf8.ValidString(digit):
-		return fmt.Errorf("%w: DTMF digit is not UTF-8", ErrInvalidArgument)
 	}
-	return nil
+	return checkText("DTMF digit", digit, MaxDTMFDigitBytes)
 }
 
 // buildDTMFPacket builds the DataPacket for PublishDTMF: the value and the

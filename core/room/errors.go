@@ -3,6 +3,7 @@ package room
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/lkcore/lkcore/core/internal/engine"
 	"github.com/lkcore/lkcore/core/internal/signal"
@@ -123,3 +124,17 @@ var (
 	// token was refused); the wrapped error is the last failure.
 	ErrReconnectFailed = errors.New("room: reconnection failed")
 )
+
+// checkText refuses with ErrInvalidArgument a text argument (what names it) that is empty,
+// longer than max bytes or not UTF-8.
+func checkText(what, s string, max int) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: empty %s", ErrInvalidArgument, what)
+	case len(s) > max:
+		return fmt.Errorf("%w: %s of %d bytes, at most %d", ErrInvalidArgument, what, len(s), max)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: %s is not UTF-8", ErrInvalidArgument, what)
+	}
+	return nil
+}

@@ -92,13 +92,8 @@ func (lp *LocalParticipant) DefineSchema(ctx context.Context, schema DataTrackSc
 	if err := checkSchemaID(schema); err != nil {
 		return err
 	}
-	switch {
-	case definition == "":
-		return fmt.Errorf("%w: the schema definition is empty", ErrInvalidArgument)
-	case len(definition) > MaxSchemaDefinitionSize:
-		return fmt.Errorf("%w: the schema definition has %d bytes, at most %d are allowed", ErrInvalidArgument, len(definition), MaxSchemaDefinitionSize)
-	case !utf8.ValidString(definition):
-		return fmt.Errorf("%w: the schema definition is not UTF-8", ErrInvalidArgument)
+	if err := checkText("schema definition", definition, MaxSchemaDefinitionSize); err != nil {
+		return err
 	}
 	id := schemaProto(&schema)
 	msg := &lkpb.SignalRequest{Message: &lkpb.SignalRequest_StoreDataBlobRequest{StoreDataBlobRequest: &lkpb.StoreDataBlobRequest{
@@ -139,11 +134,11 @@ func (lp *LocalParticipant) GetSchema(ctx context.Context, identity string, sche
 }
 
 func checkSchemaID(s DataTrackSchema) error {
-	switch {
-	case s.Name == "" || len(s.Name) > 256:
-		return fmt.Errorf("%w: a schema name has 1 to 256 bytes (got %d)", ErrInvalidArgument, len(s.Name))
-	case !utf8.ValidString(s.Name) || !utf8.ValidString(s.Encoding):
-		return fmt.Errorf("%w: the schema name or encoding is not UTF-8", ErrInvalidArgument)
+	if err := checkText("schema name", s.Name, 256); err != nil {
+		return err
+	}
+	if !utf8.ValidString(s.Encoding) {
+		return fmt.Errorf("%w: the schema encoding is not UTF-8", ErrInvalidArgument)
 	}
 	return nil
 }
