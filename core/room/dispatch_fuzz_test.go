@@ -58,7 +58,7 @@ func offlineRoom(tb testing.TB, kp e2ee.KeyProvider) *Room {
 	if r.dapi, err = newDataAPI(r); err != nil {
 		tb.Fatal(err)
 	}
-	r.dapi.setServerVersion("1.13.5")
+	r.serverInfo = &lkpb.ServerInfo{Version: "1.13.5"} // as a join would (the RPC version check)
 	if kp != nil {
 		r.e2ee = &roomE2EE{}
 	}

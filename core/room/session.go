@@ -75,7 +75,6 @@ func (r *Room) applyJoin(kind joinKind, res *lkpb.SignalResponse, ice iceConfig)
 	r.setRoomInfo(join.GetRoom(), join.GetServerInfo(), kind == joinFull)
 	oldLocal := r.local.load()
 	r.local.store(join.GetParticipant())
-	r.dapi.setServerVersion(join.GetServerInfo().GetVersion())
 	if kind == joinFirst {
 		r.parts.reset()
 		r.parts.seed(join.GetOtherParticipants())

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/lkcore/lkcore/core/datastream"
@@ -21,10 +20,6 @@ type dataAPI struct {
 	rpc *rpc.Manager
 	t   *streamTransport
 }
-
-// setServerVersion records JoinResponse.server_info.version (enables the
-// 1403 check of core/rpc); each join attempt.
-func (d *dataAPI) setServerVersion(v string) { d.t.serverVersion.Store(&v) }
 
 // newDataAPI creates the managers of r (New).
 func newDataAPI(r *Room) (*dataAPI, error) {
@@ -171,8 +166,7 @@ func (r *Room) handleStreamOrRPCPacket(pkt *lkpb.DataPacket, enc lkpb.Encryption
 // streamTransport is the room as seen by core/datastream and core/rpc
 // (datastream.Transport + rpc.ServerVersioner).
 type streamTransport struct {
-	r             *Room
-	serverVersion atomic.Pointer[string]
+	r *Room
 	// maxProtocol caps the client protocol assumed for peers: a client never
 	// sends formats newer than it advertises itself (only lower than
 	// clientProtocol when a test emulates a legacy client).
@@ -222,12 +216,12 @@ func (t *streamTransport) RemotePeers() []datastream.PeerInfo {
 // LocalIdentity implements datastream.Transport.
 func (t *streamTransport) LocalIdentity() string { return t.r.local.Identity() }
 
-// ServerVersion implements rpc.ServerVersioner.
+// ServerVersion implements rpc.ServerVersioner: the version in the session's
+// join (RoomInfo.Server; enables the 1403 check of core/rpc).
 func (t *streamTransport) ServerVersion() string {
-	if v := t.serverVersion.Load(); v != nil {
-		return *v
-	}
-	return ""
+	t.r.infoMu.RLock()
+	defer t.r.infoMu.RUnlock()
+	return t.r.serverInfo.GetVersion()
 }
 
 // closedErr maps an error of the RPC or data-stream layer that was caused by
