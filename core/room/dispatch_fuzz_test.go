@@ -224,6 +224,23 @@ func FuzzRoomSignal(f *testing.F) {
 	f.Add(upd(&lkpb.ParticipantInfo{Identity: "me", Sid: "PA_me", Version: 2, Metadata: "m", Attributes: map[string]string{"a": "b"}}))
 	f.Add(upd(&lkpb.ParticipantInfo{Identity: "callee-js", Sid: "PA_other", Version: 5, State: lkpb.ParticipantInfo_ACTIVE,
 		DataTracks: []*lkpb.DataTrackInfo{{PubHandle: 2, Sid: "DTR_x", Name: "x"}}}))
+	// Media tracks: a new participant with two, a known one publishing, muting, unpublishing,
+	// a new session of it, then both leaving.
+	mic := func(sid string, muted bool) *lkpb.TrackInfo {
+		return &lkpb.TrackInfo{Sid: sid, Type: lkpb.TrackType_AUDIO, Source: lkpb.TrackSource_MICROPHONE, Muted: muted, MimeType: "audio/opus"}
+	}
+	cam := &lkpb.TrackInfo{Sid: "TR_cam", Type: lkpb.TrackType_VIDEO, Source: lkpb.TrackSource_CAMERA, Width: 1280, Height: 720, Simulcast: true}
+	active := func(id, sid string, v uint32, tracks ...*lkpb.TrackInfo) *lkpb.ParticipantInfo {
+		return &lkpb.ParticipantInfo{Identity: id, Sid: sid, Version: v, State: lkpb.ParticipantInfo_ACTIVE, Tracks: tracks}
+	}
+	f.Add(slices.Concat(
+		upd(active("new", "PA_new", 1, mic("TR_new_mic", false), cam)),
+		upd(active("callee-js", "PA_callee-js", 2, mic("TR_mic", false))),
+		upd(active("callee-js", "PA_callee-js", 3, mic("TR_mic", true), &lkpb.TrackInfo{Sid: "TR_data", Type: lkpb.TrackType_DATA})),
+		upd(active("callee-js", "PA_callee-js", 4)),
+		upd(active("callee-js", "PA_callee-js2", 1, mic("TR_mic2", false), mic("TR_mic2", true))),
+		upd(&lkpb.ParticipantInfo{Identity: "new", Sid: "PA_new", Version: 2, State: lkpb.ParticipantInfo_DISCONNECTED},
+			&lkpb.ParticipantInfo{Identity: "callee-js", Sid: "PA_callee-js2", Version: 2, State: lkpb.ParticipantInfo_DISCONNECTED})))
 	hs, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_DataTrackSubscriberHandles{DataTrackSubscriberHandles: &lkpb.DataTrackSubscriberHandles{
 		SubHandles: map[uint32]*lkpb.DataTrackSubscriberHandles_PublishedDataTrack{7: {PublisherIdentity: "caller-js", PublisherSid: "PA_caller-js", TrackSid: "DTR_caller-js"}}}}})
 	f.Add(protowire.AppendBytes(nil, hs))

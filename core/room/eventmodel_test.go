@@ -3,6 +3,7 @@ package room
 import (
 	"fmt"
 	"maps"
+	"slices"
 )
 
 // roomState is what a binding's model of a room holds: the room's info, the local
@@ -17,6 +18,16 @@ type roomState struct {
 type modelParticipant struct {
 	info   ParticipantInfo
 	tracks map[string]bool // sids
+	media  map[string]bool // media track sids, from TrackPublished and TrackUnpublished
+}
+
+// mediaSids are the sids of info's media tracks.
+func mediaSids(info ParticipantInfo) map[string]bool {
+	out := map[string]bool{}
+	for _, t := range info.Tracks {
+		out[t.SID] = true
+	}
+	return out
 }
 
 // stateOf reads r's current state.
@@ -27,7 +38,8 @@ func stateOf(r *Room) roomState {
 		for _, t := range rp.DataTracks() {
 			sids[t.SID()] = true
 		}
-		st.remote[rp.Identity()] = &modelParticipant{info: rp.Info(), tracks: sids}
+		info := rp.Info()
+		st.remote[rp.Identity()] = &modelParticipant{info: info, tracks: sids, media: mediaSids(info)}
 	}
 	return st
 }
@@ -36,7 +48,7 @@ func stateOf(r *Room) roomState {
 func stateFrom(s Snapshot) roomState {
 	st := roomState{room: s.Room, local: s.LocalParticipant, remote: map[string]*modelParticipant{}}
 	for _, p := range s.RemoteParticipants {
-		st.remote[p.Identity] = &modelParticipant{info: p, tracks: map[string]bool{}}
+		st.remote[p.Identity] = &modelParticipant{info: p, tracks: map[string]bool{}, media: mediaSids(p)}
 	}
 	for _, t := range s.RemoteDataTracks {
 		if mp := st.remote[t.Info.PublisherIdentity]; mp != nil {
@@ -79,15 +91,15 @@ func (m *eventModel) apply(ev Event) error {
 		if _, ok := m.remote[e.Info.Identity]; ok {
 			return fmt.Errorf("%q announced while present", e.Info.Identity)
 		}
-		m.remote[e.Info.Identity] = &modelParticipant{info: e.Info, tracks: map[string]bool{}}
+		m.remote[e.Info.Identity] = &modelParticipant{info: e.Info, tracks: map[string]bool{}, media: map[string]bool{}}
 	case ParticipantDisconnected:
 		id := e.Participant.Identity()
 		mp, ok := m.remote[id]
 		if !ok {
 			return fmt.Errorf("%q reported gone while absent", id)
 		}
-		if len(mp.tracks) != 0 {
-			return fmt.Errorf("%q reported gone with tracks %v not unpublished", id, mp.tracks)
+		if len(mp.tracks) != 0 || len(mp.media) != 0 {
+			return fmt.Errorf("%q reported gone with tracks %v and media tracks %v not unpublished", id, mp.tracks, mp.media)
 		}
 		delete(m.remote, id)
 	case ParticipantNameChanged:
@@ -101,6 +113,18 @@ func (m *eventModel) apply(ev Event) error {
 	case ConnectionQualityChanged:
 		return m.updated(e.Participant, e.Info)
 	case ParticipantInfoChanged:
+		return m.updated(e.Participant, e.Info)
+	case TrackPublished:
+		return m.media(e.Participant, e.Info, e.Track, true)
+	case TrackUnpublished:
+		return m.media(e.Participant, e.Info, e.Track, false)
+	case TrackMuteChanged:
+		if i := slices.IndexFunc(e.Info.Tracks, func(t TrackPublicationInfo) bool { return t.SID == e.Track.SID }); i < 0 || e.Info.Tracks[i] != e.Track {
+			return fmt.Errorf("mute change of %q, which the info has as %+v", e.Track.SID, e.Info.Tracks)
+		}
+		if mp := m.remote[e.Info.Identity]; mp == nil || !mp.media[e.Track.SID] {
+			return fmt.Errorf("mute change of media track %q of %q, never published", e.Track.SID, e.Info.Identity)
+		}
 		return m.updated(e.Participant, e.Info)
 	case LocalParticipantRejoined:
 		m.local = e.Info
@@ -133,6 +157,27 @@ func (m *eventModel) apply(ev Event) error {
 	return nil
 }
 
+// media applies TrackPublished (published) or TrackUnpublished: the track must be new or
+// known, and in the event's info or no longer there.
+func (m *eventModel) media(p Participant, info ParticipantInfo, t TrackPublicationInfo, published bool) error {
+	mp := m.remote[info.Identity]
+	if mp == nil {
+		return fmt.Errorf("media track %q of %q, who was not announced", t.SID, info.Identity)
+	}
+	if mp.media[t.SID] == published {
+		return fmt.Errorf("media track %q of %q published=%v twice", t.SID, info.Identity, published)
+	}
+	if slices.Contains(info.Tracks, t) != published {
+		return fmt.Errorf("media track %q of %q published=%v, its info has %+v", t.SID, info.Identity, published, info.Tracks)
+	}
+	if published {
+		mp.media[t.SID] = true
+	} else {
+		delete(mp.media, t.SID)
+	}
+	return m.updated(p, info)
+}
+
 // matches reports how the model differs from st.
 func (m *eventModel) matches(st roomState) error {
 	if !st.room.equal(m.room) {
@@ -155,6 +200,8 @@ func (m *eventModel) matches(st roomState) error {
 			return fmt.Errorf("%q is %+v, the events tell %+v", id, p.info, mp.info)
 		case !maps.Equal(p.tracks, mp.tracks):
 			return fmt.Errorf("%q has tracks %v, the events tell %v", id, p.tracks, mp.tracks)
+		case !maps.Equal(p.media, mp.media):
+			return fmt.Errorf("%q has media tracks %v, the events tell %v", id, p.media, mp.media)
 		}
 	}
 	return nil

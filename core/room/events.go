@@ -23,8 +23,9 @@ type ParticipantConnected struct {
 // ParticipantDisconnected reports a remote participant that left. Reason is
 // the server's DisconnectReason (e.g. CLIENT_INITIATED for a graceful leave;
 // DisconnectUnknown when it left while we were rejoining after a full
-// reconnect). The DataTrackUnpublished of each of its data tracks comes
-// before it, so the participant has none left.
+// reconnect). The DataTrackUnpublished of each of its data tracks and the
+// TrackUnpublished of each of its media tracks come before it, so the
+// participant has none left.
 type ParticipantDisconnected struct {
 	Participant *RemoteParticipant
 	Reason      DisconnectReason
@@ -79,6 +80,37 @@ type ConnectionQualityChanged struct {
 	Participant Participant
 	OldQuality  ConnectionQuality
 	Quality     ConnectionQuality
+	// Info is the participant after this change.
+	Info ParticipantInfo
+}
+
+// TrackPublished reports a media track (audio or video) a remote participant
+// published. A participant that joins with tracks has one for each after its
+// ParticipantConnected; the participants already in the room when we joined
+// have none (their tracks are in Room.RemoteParticipants' infos from the
+// start). lkcore receives no media: the event only describes the track.
+type TrackPublished struct {
+	Participant Participant
+	Track       TrackPublicationInfo
+	// Info is the participant after this change.
+	Info ParticipantInfo
+}
+
+// TrackUnpublished reports a media track a remote participant no longer
+// publishes. A participant that leaves has one for each of its tracks before
+// its ParticipantDisconnected.
+type TrackUnpublished struct {
+	Participant Participant
+	Track       TrackPublicationInfo // as last described
+	// Info is the participant after this change.
+	Info ParticipantInfo
+}
+
+// TrackMuteChanged reports that a participant muted or unmuted a media
+// track: Track.Muted is the new state.
+type TrackMuteChanged struct {
+	Participant Participant
+	Track       TrackPublicationInfo
 	// Info is the participant after this change.
 	Info ParticipantInfo
 }
@@ -181,6 +213,9 @@ func (ParticipantNameChanged) isEvent()        {}
 func (ParticipantAttributesChanged) isEvent()  {}
 func (ParticipantPermissionsChanged) isEvent() {}
 func (ConnectionQualityChanged) isEvent()      {}
+func (TrackPublished) isEvent()                {}
+func (TrackUnpublished) isEvent()              {}
+func (TrackMuteChanged) isEvent()              {}
 func (ParticipantInfoChanged) isEvent()        {}
 func (RoomMetadataChanged) isEvent()           {}
 func (RoomInfoChanged) isEvent()               {}

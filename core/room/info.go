@@ -215,6 +215,10 @@ type ParticipantInfo struct {
 	// (ConnectionQualityUnknown until it reports one; a ParticipantConnected's
 	// Info has none yet). ConnectionQualityChanged reports each change.
 	ConnectionQuality ConnectionQuality
+	// Tracks are the participant's media tracks (audio, video) in the
+	// server's order; nil when it publishes none. Data tracks are not among
+	// them.
+	Tracks []TrackPublicationInfo
 }
 
 // samePermission reports whether a and b grant the same (nil: none sent).
@@ -231,7 +235,7 @@ func (i ParticipantInfo) equal(o ParticipantInfo) bool {
 		maps.Equal(i.Attributes, o.Attributes) && i.Kind == o.Kind && slices.Equal(i.KindDetails, o.KindDetails) &&
 		i.JoinedAt.Equal(o.JoinedAt) &&
 		i.ClientProtocol == o.ClientProtocol && samePermission(i.Permission, o.Permission) &&
-		i.ConnectionQuality == o.ConnectionQuality
+		i.ConnectionQuality == o.ConnectionQuality && slices.Equal(i.Tracks, o.Tracks)
 }
 
 // participantInfoFrom converts a ParticipantInfo received from the server.
@@ -254,6 +258,7 @@ func participantInfoFrom(in *lkpb.ParticipantInfo) ParticipantInfo {
 		out.JoinedAt = time.Unix(in.GetJoinedAt(), 0)
 	}
 	out.Permission = permissionFrom(in.GetPermission())
+	out.Tracks = mediaTracksFrom(in.GetTracks())
 	return out
 }
 

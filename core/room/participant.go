@@ -153,9 +153,10 @@ var (
 // diffInfo returns the change events between two infos of the same
 // participant. A new sid (a new session of the participant replaced the one
 // known) comes first, as ParticipantInfoChanged; then its name, metadata,
-// attributes and permission each have their event; when none of these
-// changed but another field did (join time, kind, client protocol),
-// ParticipantInfoChanged. With rest false (the local participant after a
+// attributes and permission each have their event, then its media tracks
+// (TrackUnpublished, TrackPublished, TrackMuteChanged); when none of these
+// changed but another field did (join time, kind, client protocol, a
+// track's name or dimensions), ParticipantInfoChanged. With rest false (the local participant after a
 // full reconnect, which LocalParticipantRejoined reports) there is no
 // ParticipantInfoChanged.
 func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo, rest bool) []Event {
@@ -195,6 +196,7 @@ func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo, rest bool) []Event 
 	if oldPerm := permissionFrom(old.GetPermission()); !samePermission(oldPerm, permissionFrom(cur.GetPermission())) {
 		evs = append(evs, ParticipantPermissionsChanged{Participant: p, OldPermission: oldPerm, Info: info()})
 	}
+	evs = append(evs, diffMediaTracks(p, old, cur, info)...)
 	if rest && len(evs) == 0 {
 		if !participantInfoFrom(old).equal(participantInfoFrom(cur)) {
 			evs = append(evs, ParticipantInfoChanged{Participant: p, OldSID: old.GetSid(), Info: info()})
@@ -315,6 +317,7 @@ func (t *participantTable) applyUpdate(infos []*lkpb.ParticipantInfo) (evs []Eve
 			if known && (info.GetSid() == "" || rp.SID() == info.GetSid()) {
 				delete(t.remotes, identity)
 				delete(t.sids, rp.SID())
+				evs = append(evs, departedTracks(rp, rp.load())...)
 				evs = append(evs, ParticipantDisconnected{Participant: rp, Reason: DisconnectReason(info.GetDisconnectReason())})
 			} else {
 				unannounced = append(unannounced, endedSession{identity: identity, sid: info.GetSid()})
@@ -330,6 +333,7 @@ func (t *participantTable) applyUpdate(infos []*lkpb.ParticipantInfo) (evs []Eve
 			t.remotes[identity] = rp
 			t.sids[info.GetSid()] = identity
 			evs = append(evs, ParticipantConnected{Participant: rp, Info: participantInfoFrom(info)})
+			evs = append(evs, diffMediaTracks(rp, nil, info, rp.Info)...)
 			continue
 		}
 		old := rp.load()
@@ -396,6 +400,7 @@ func (t *participantTable) retain(infos []*lkpb.ParticipantInfo) []Event {
 		rp := t.remotes[id]
 		delete(t.remotes, id)
 		delete(t.sids, rp.SID())
+		evs = append(evs, departedTracks(rp, rp.load())...)
 		evs = append(evs, ParticipantDisconnected{Participant: rp, Reason: DisconnectUnknown})
 	}
 	return evs
