@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lkcore/lkcore/core/lkpb"
@@ -36,6 +37,10 @@ import (
 //	                                      degraded; no quality: rated as without media again)
 //	POST /devsfu/move?room=R&identity=I&destination=D  (LiveKit Cloud's MoveParticipant;
 //	                                      409 with the reason when refused)
+//	POST /devsfu/media-track?room=R&identity=I&sid=S&kind=audio|video&source=camera|microphone|screen_share|screen_share_audio
+//	     &name=N&muted=B&mime=M&width=W&height=H&simulcast=B&encrypted=B
+//	                                      (I publishes media track S from a browser, or changes it:
+//	                                      SetMediaTrack; &remove=1 unpublishes it)
 //	GET  /devsfu/participants?room=R   → ["alice","bob"]
 //	GET  /devsfu/stats                 → Stats as JSON
 //	GET  /devsfu/turn-stats            → TURNStats as JSON
@@ -155,6 +160,25 @@ func (s *Server) controlHandler() http.Handler {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+	post("/devsfu/media-track", func(_ http.ResponseWriter, r *http.Request) bool {
+		b := func(k string) bool { v, _ := strconv.ParseBool(r.FormValue(k)); return v }
+		if b("remove") {
+			return s.RemoveMediaTrack(r.FormValue("room"), id(r), r.FormValue("sid"))
+		}
+		u := func(k string) uint32 { v, _ := strconv.ParseUint(r.FormValue(k), 10, 32); return uint32(v) }
+		t := &lkpb.TrackInfo{
+			Sid: r.FormValue("sid"), Name: r.FormValue("name"), Muted: b("muted"), MimeType: r.FormValue("mime"),
+			Width: u("width"), Height: u("height"), Simulcast: b("simulcast"),
+			Source: lkpb.TrackSource(lkpb.TrackSource_value[strings.ToUpper(r.FormValue("source"))]),
+		}
+		if r.FormValue("kind") == "video" {
+			t.Type = lkpb.TrackType_VIDEO
+		}
+		if b("encrypted") {
+			t.Encryption = lkpb.Encryption_GCM
+		}
+		return s.SetMediaTrack(r.FormValue("room"), id(r), t)
 	})
 	m.HandleFunc("/devsfu/participants", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

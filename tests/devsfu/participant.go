@@ -48,6 +48,7 @@ type Participant struct {
 	metadata     string
 	attributes   map[string]string
 	isPublisher  bool
+	media        []*lkpb.TrackInfo // media tracks described (mediatrack.go); guarded by mu
 	closed       bool
 	closeTimer   *time.Timer
 	refreshTimer *time.Timer
@@ -262,6 +263,7 @@ func (p *Participant) infoLocked() *lkpb.ParticipantInfo {
 		for _, h := range handles {
 			pi.DataTracks = append(pi.DataTracks, p.published[h].infoProto())
 		}
+		pi.Tracks = p.mediaInfos()
 	}
 	return pi
 }
