@@ -357,6 +357,108 @@ func (ConnectionQuality) EnumDescriptor() ([]byte, []int) {
 	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{5}
 }
 
+type TrackKind int32
+
+const (
+	TrackKind_TRACK_KIND_AUDIO TrackKind = 0
+	TrackKind_TRACK_KIND_VIDEO TrackKind = 1
+)
+
+// Enum value maps for TrackKind.
+var (
+	TrackKind_name = map[int32]string{
+		0: "TRACK_KIND_AUDIO",
+		1: "TRACK_KIND_VIDEO",
+	}
+	TrackKind_value = map[string]int32{
+		"TRACK_KIND_AUDIO": 0,
+		"TRACK_KIND_VIDEO": 1,
+	}
+)
+
+func (x TrackKind) Enum() *TrackKind {
+	p := new(TrackKind)
+	*p = x
+	return p
+}
+
+func (x TrackKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TrackKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_lkcore_ffi_room_proto_enumTypes[6].Descriptor()
+}
+
+func (TrackKind) Type() protoreflect.EnumType {
+	return &file_lkcore_ffi_room_proto_enumTypes[6]
+}
+
+func (x TrackKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TrackKind.Descriptor instead.
+func (TrackKind) EnumDescriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{6}
+}
+
+// What a media track captures.
+type TrackSource int32
+
+const (
+	TrackSource_TRACK_SOURCE_UNKNOWN            TrackSource = 0 // not said, or newer than this library
+	TrackSource_TRACK_SOURCE_CAMERA             TrackSource = 1
+	TrackSource_TRACK_SOURCE_MICROPHONE         TrackSource = 2
+	TrackSource_TRACK_SOURCE_SCREEN_SHARE       TrackSource = 3
+	TrackSource_TRACK_SOURCE_SCREEN_SHARE_AUDIO TrackSource = 4
+)
+
+// Enum value maps for TrackSource.
+var (
+	TrackSource_name = map[int32]string{
+		0: "TRACK_SOURCE_UNKNOWN",
+		1: "TRACK_SOURCE_CAMERA",
+		2: "TRACK_SOURCE_MICROPHONE",
+		3: "TRACK_SOURCE_SCREEN_SHARE",
+		4: "TRACK_SOURCE_SCREEN_SHARE_AUDIO",
+	}
+	TrackSource_value = map[string]int32{
+		"TRACK_SOURCE_UNKNOWN":            0,
+		"TRACK_SOURCE_CAMERA":             1,
+		"TRACK_SOURCE_MICROPHONE":         2,
+		"TRACK_SOURCE_SCREEN_SHARE":       3,
+		"TRACK_SOURCE_SCREEN_SHARE_AUDIO": 4,
+	}
+)
+
+func (x TrackSource) Enum() *TrackSource {
+	p := new(TrackSource)
+	*p = x
+	return p
+}
+
+func (x TrackSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TrackSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_lkcore_ffi_room_proto_enumTypes[7].Descriptor()
+}
+
+func (TrackSource) Type() protoreflect.EnumType {
+	return &file_lkcore_ffi_room_proto_enumTypes[7]
+}
+
+func (x TrackSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TrackSource.Descriptor instead.
+func (TrackSource) EnumDescriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{7}
+}
+
 // Why a participant or the room disconnected (values of livekit.DisconnectReason).
 type DisconnectReason int32
 
@@ -433,11 +535,11 @@ func (x DisconnectReason) String() string {
 }
 
 func (DisconnectReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[6].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[8].Descriptor()
 }
 
 func (DisconnectReason) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[6]
+	return &file_lkcore_ffi_room_proto_enumTypes[8]
 }
 
 func (x DisconnectReason) Number() protoreflect.EnumNumber {
@@ -446,7 +548,7 @@ func (x DisconnectReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DisconnectReason.Descriptor instead.
 func (DisconnectReason) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{6}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{8}
 }
 
 type ReconnectKind int32
@@ -482,11 +584,11 @@ func (x ReconnectKind) String() string {
 }
 
 func (ReconnectKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[7].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[9].Descriptor()
 }
 
 func (ReconnectKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[7]
+	return &file_lkcore_ffi_room_proto_enumTypes[9]
 }
 
 func (x ReconnectKind) Number() protoreflect.EnumNumber {
@@ -495,7 +597,7 @@ func (x ReconnectKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReconnectKind.Descriptor instead.
 func (ReconnectKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{7}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{9}
 }
 
 // CreateRoomRequest creates a room object (not connected) and hands its handle to the host.
@@ -1557,8 +1659,11 @@ type ParticipantInfo struct {
 	// and those whose tracks it subscribes to, when one joins or a rating changes; UNKNOWN until
 	// then (a new participant's is always UNKNOWN).
 	ConnectionQuality ConnectionQuality `protobuf:"varint,11,opt,name=connection_quality,json=connectionQuality,proto3,enum=lkcore.ffi.v1.ConnectionQuality" json:"connection_quality,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Since ABI 1.25: the participant's media tracks (audio, video) in the server's order; empty
+	// when it publishes none. Data tracks are not among them.
+	Tracks        []*TrackPublicationInfo `protobuf:"bytes,12,rep,name=tracks,proto3" json:"tracks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ParticipantInfo) Reset() {
@@ -1668,6 +1773,133 @@ func (x *ParticipantInfo) GetConnectionQuality() ConnectionQuality {
 	return ConnectionQuality_CONNECTION_QUALITY_UNKNOWN
 }
 
+func (x *ParticipantInfo) GetTracks() []*TrackPublicationInfo {
+	if x != nil {
+		return x.Tracks
+	}
+	return nil
+}
+
+// TrackPublicationInfo (ABI 1.25) is one media track a participant publishes, as the server
+// describes it to everyone in the room. lkcore neither sends nor receives audio or video: the
+// description tells an application who has a microphone or a camera published, and whether
+// it is muted.
+type TrackPublicationInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sid           string                 `protobuf:"bytes,1,opt,name=sid,proto3" json:"sid,omitempty"`   // TR_...
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"` // the publisher's name for it ("" when it gave none)
+	Kind          TrackKind              `protobuf:"varint,3,opt,name=kind,proto3,enum=lkcore.ffi.v1.TrackKind" json:"kind,omitempty"`
+	Source        TrackSource            `protobuf:"varint,4,opt,name=source,proto3,enum=lkcore.ffi.v1.TrackSource" json:"source,omitempty"`
+	Muted         bool                   `protobuf:"varint,5,opt,name=muted,proto3" json:"muted,omitempty"`                      // the publisher muted it (it sends nothing until unmuted)
+	MimeType      string                 `protobuf:"bytes,6,opt,name=mime_type,json=mimeType,proto3" json:"mime_type,omitempty"` // the codec, e.g. "audio/opus", "video/VP8" ("" until the server knows it)
+	Width         uint32                 `protobuf:"varint,7,opt,name=width,proto3" json:"width,omitempty"`                      // a video track's largest dimensions (0 when not said)
+	Height        uint32                 `protobuf:"varint,8,opt,name=height,proto3" json:"height,omitempty"`
+	Simulcast     bool                   `protobuf:"varint,9,opt,name=simulcast,proto3" json:"simulcast,omitempty"`  // a video track sent in several qualities
+	Encrypted     bool                   `protobuf:"varint,10,opt,name=encrypted,proto3" json:"encrypted,omitempty"` // end-to-end encrypted
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrackPublicationInfo) Reset() {
+	*x = TrackPublicationInfo{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackPublicationInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackPublicationInfo) ProtoMessage() {}
+
+func (x *TrackPublicationInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackPublicationInfo.ProtoReflect.Descriptor instead.
+func (*TrackPublicationInfo) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *TrackPublicationInfo) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *TrackPublicationInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TrackPublicationInfo) GetKind() TrackKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TrackKind_TRACK_KIND_AUDIO
+}
+
+func (x *TrackPublicationInfo) GetSource() TrackSource {
+	if x != nil {
+		return x.Source
+	}
+	return TrackSource_TRACK_SOURCE_UNKNOWN
+}
+
+func (x *TrackPublicationInfo) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
+func (x *TrackPublicationInfo) GetMimeType() string {
+	if x != nil {
+		return x.MimeType
+	}
+	return ""
+}
+
+func (x *TrackPublicationInfo) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *TrackPublicationInfo) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *TrackPublicationInfo) GetSimulcast() bool {
+	if x != nil {
+		return x.Simulcast
+	}
+	return false
+}
+
+func (x *TrackPublicationInfo) GetEncrypted() bool {
+	if x != nil {
+		return x.Encrypted
+	}
+	return false
+}
+
 type ParticipantPermission struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	CanSubscribe   bool                   `protobuf:"varint,1,opt,name=can_subscribe,json=canSubscribe,proto3" json:"can_subscribe,omitempty"`
@@ -1680,7 +1912,7 @@ type ParticipantPermission struct {
 
 func (x *ParticipantPermission) Reset() {
 	*x = ParticipantPermission{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1924,7 @@ func (x *ParticipantPermission) String() string {
 func (*ParticipantPermission) ProtoMessage() {}
 
 func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1937,7 @@ func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantPermission.ProtoReflect.Descriptor instead.
 func (*ParticipantPermission) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{15}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ParticipantPermission) GetCanSubscribe() bool {
@@ -1755,7 +1987,7 @@ type PublishDataRequest struct {
 
 func (x *PublishDataRequest) Reset() {
 	*x = PublishDataRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1999,7 @@ func (x *PublishDataRequest) String() string {
 func (*PublishDataRequest) ProtoMessage() {}
 
 func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +2012,7 @@ func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{16}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PublishDataRequest) GetRoomHandle() uint64 {
@@ -1838,7 +2070,7 @@ type PublishSipDtmfRequest struct {
 
 func (x *PublishSipDtmfRequest) Reset() {
 	*x = PublishSipDtmfRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +2082,7 @@ func (x *PublishSipDtmfRequest) String() string {
 func (*PublishSipDtmfRequest) ProtoMessage() {}
 
 func (x *PublishSipDtmfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +2095,7 @@ func (x *PublishSipDtmfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishSipDtmfRequest.ProtoReflect.Descriptor instead.
 func (*PublishSipDtmfRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{17}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PublishSipDtmfRequest) GetRoomHandle() uint64 {
@@ -1918,7 +2150,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2162,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2175,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ChatMessage) GetId() string {
@@ -2009,7 +2241,7 @@ type TranscriptionSegment struct {
 
 func (x *TranscriptionSegment) Reset() {
 	*x = TranscriptionSegment{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2253,7 @@ func (x *TranscriptionSegment) String() string {
 func (*TranscriptionSegment) ProtoMessage() {}
 
 func (x *TranscriptionSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2266,7 @@ func (x *TranscriptionSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptionSegment.ProtoReflect.Descriptor instead.
 func (*TranscriptionSegment) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TranscriptionSegment) GetId() string {
@@ -2095,7 +2327,7 @@ type Transcription struct {
 
 func (x *Transcription) Reset() {
 	*x = Transcription{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2339,7 @@ func (x *Transcription) String() string {
 func (*Transcription) ProtoMessage() {}
 
 func (x *Transcription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,7 +2352,7 @@ func (x *Transcription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transcription.ProtoReflect.Descriptor instead.
 func (*Transcription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Transcription) GetParticipantIdentity() string {
@@ -2161,7 +2393,7 @@ type PublishTranscriptionRequest struct {
 
 func (x *PublishTranscriptionRequest) Reset() {
 	*x = PublishTranscriptionRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2405,7 @@ func (x *PublishTranscriptionRequest) String() string {
 func (*PublishTranscriptionRequest) ProtoMessage() {}
 
 func (x *PublishTranscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2418,7 @@ func (x *PublishTranscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishTranscriptionRequest.ProtoReflect.Descriptor instead.
 func (*PublishTranscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PublishTranscriptionRequest) GetRoomHandle() uint64 {
@@ -2224,7 +2456,7 @@ type SendChatMessageRequest struct {
 
 func (x *SendChatMessageRequest) Reset() {
 	*x = SendChatMessageRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2236,7 +2468,7 @@ func (x *SendChatMessageRequest) String() string {
 func (*SendChatMessageRequest) ProtoMessage() {}
 
 func (x *SendChatMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2249,7 +2481,7 @@ func (x *SendChatMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendChatMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendChatMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SendChatMessageRequest) GetRoomHandle() uint64 {
@@ -2299,7 +2531,7 @@ type EditChatMessageRequest struct {
 
 func (x *EditChatMessageRequest) Reset() {
 	*x = EditChatMessageRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2543,7 @@ func (x *EditChatMessageRequest) String() string {
 func (*EditChatMessageRequest) ProtoMessage() {}
 
 func (x *EditChatMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2556,7 @@ func (x *EditChatMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditChatMessageRequest.ProtoReflect.Descriptor instead.
 func (*EditChatMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *EditChatMessageRequest) GetRoomHandle() uint64 {
@@ -2377,7 +2609,7 @@ type SetLocalMetadataRequest struct {
 
 func (x *SetLocalMetadataRequest) Reset() {
 	*x = SetLocalMetadataRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2621,7 @@ func (x *SetLocalMetadataRequest) String() string {
 func (*SetLocalMetadataRequest) ProtoMessage() {}
 
 func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2634,7 @@ func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetLocalMetadataRequest) GetRoomHandle() uint64 {
@@ -2429,7 +2661,7 @@ type SetLocalNameRequest struct {
 
 func (x *SetLocalNameRequest) Reset() {
 	*x = SetLocalNameRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2673,7 @@ func (x *SetLocalNameRequest) String() string {
 func (*SetLocalNameRequest) ProtoMessage() {}
 
 func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2686,7 @@ func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalNameRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalNameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetLocalNameRequest) GetRoomHandle() uint64 {
@@ -2482,7 +2714,7 @@ type SetLocalAttributesRequest struct {
 
 func (x *SetLocalAttributesRequest) Reset() {
 	*x = SetLocalAttributesRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +2726,7 @@ func (x *SetLocalAttributesRequest) String() string {
 func (*SetLocalAttributesRequest) ProtoMessage() {}
 
 func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +2739,7 @@ func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetLocalAttributesRequest) GetRoomHandle() uint64 {
@@ -2566,7 +2798,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2810,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2823,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RoomEvent) GetRoomHandle() uint64 {
@@ -2973,7 +3205,7 @@ type ConnectionStateChanged struct {
 
 func (x *ConnectionStateChanged) Reset() {
 	*x = ConnectionStateChanged{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2985,7 +3217,7 @@ func (x *ConnectionStateChanged) String() string {
 func (*ConnectionStateChanged) ProtoMessage() {}
 
 func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2998,7 +3230,7 @@ func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionStateChanged.ProtoReflect.Descriptor instead.
 func (*ConnectionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ConnectionStateChanged) GetState() ConnectionState {
@@ -3021,7 +3253,7 @@ type Reconnecting struct {
 
 func (x *Reconnecting) Reset() {
 	*x = Reconnecting{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3033,7 +3265,7 @@ func (x *Reconnecting) String() string {
 func (*Reconnecting) ProtoMessage() {}
 
 func (x *Reconnecting) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3046,7 +3278,7 @@ func (x *Reconnecting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnecting.ProtoReflect.Descriptor instead.
 func (*Reconnecting) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{29}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Reconnecting) GetKind() ReconnectKind {
@@ -3079,7 +3311,7 @@ type Reconnected struct {
 
 func (x *Reconnected) Reset() {
 	*x = Reconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3091,7 +3323,7 @@ func (x *Reconnected) String() string {
 func (*Reconnected) ProtoMessage() {}
 
 func (x *Reconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3104,7 +3336,7 @@ func (x *Reconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnected.ProtoReflect.Descriptor instead.
 func (*Reconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{30}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Reconnected) GetKind() ReconnectKind {
@@ -3126,7 +3358,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3138,7 +3370,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3151,7 +3383,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{31}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Disconnected) GetReason() DisconnectReason {
@@ -3186,7 +3418,7 @@ type RoomUpdated struct {
 
 func (x *RoomUpdated) Reset() {
 	*x = RoomUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3198,7 +3430,7 @@ func (x *RoomUpdated) String() string {
 func (*RoomUpdated) ProtoMessage() {}
 
 func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3211,7 +3443,7 @@ func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomUpdated.ProtoReflect.Descriptor instead.
 func (*RoomUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{32}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RoomUpdated) GetInfo() *RoomInfo {
@@ -3253,7 +3485,7 @@ type RoomMoved struct {
 
 func (x *RoomMoved) Reset() {
 	*x = RoomMoved{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3497,7 @@ func (x *RoomMoved) String() string {
 func (*RoomMoved) ProtoMessage() {}
 
 func (x *RoomMoved) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3510,7 @@ func (x *RoomMoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMoved.ProtoReflect.Descriptor instead.
 func (*RoomMoved) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{33}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RoomMoved) GetInfo() *RoomInfo {
@@ -3304,7 +3536,7 @@ type ParticipantConnected struct {
 
 func (x *ParticipantConnected) Reset() {
 	*x = ParticipantConnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3316,7 +3548,7 @@ func (x *ParticipantConnected) String() string {
 func (*ParticipantConnected) ProtoMessage() {}
 
 func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3329,7 +3561,7 @@ func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantConnected.ProtoReflect.Descriptor instead.
 func (*ParticipantConnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{34}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
@@ -3352,7 +3584,7 @@ type ParticipantDisconnected struct {
 
 func (x *ParticipantDisconnected) Reset() {
 	*x = ParticipantDisconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3364,7 +3596,7 @@ func (x *ParticipantDisconnected) String() string {
 func (*ParticipantDisconnected) ProtoMessage() {}
 
 func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3377,7 +3609,7 @@ func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantDisconnected.ProtoReflect.Descriptor instead.
 func (*ParticipantDisconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{35}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ParticipantDisconnected) GetIdentity() string {
@@ -3394,8 +3626,8 @@ func (x *ParticipantDisconnected) GetReason() DisconnectReason {
 	return DisconnectReason_DISCONNECT_REASON_UNKNOWN
 }
 
-// ParticipantUpdated: name, metadata, attributes, permission or (since ABI 1.22) connection
-// quality changed (local or remote).
+// ParticipantUpdated: name, metadata, attributes, permission, (since ABI 1.22) connection
+// quality or (since ABI 1.25) a media track changed (local or remote).
 // info holds the values after the change; the event says what changed and, since ABI 1.3,
 // what the changed name and metadata were before, so a binding keeps no copy to compare with.
 // With no flag set, another field of info changed: the local participant's new sid after a
@@ -3420,13 +3652,22 @@ type ParticipantUpdated struct {
 	// old_connection_quality is the rating before (UNKNOWN when there was none).
 	ConnectionQualityChanged bool              `protobuf:"varint,8,opt,name=connection_quality_changed,json=connectionQualityChanged,proto3" json:"connection_quality_changed,omitempty"`
 	OldConnectionQuality     ConnectionQuality `protobuf:"varint,9,opt,name=old_connection_quality,json=oldConnectionQuality,proto3,enum=lkcore.ffi.v1.ConnectionQuality" json:"old_connection_quality,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// Since ABI 1.25, at most one of the three, and then nothing else changed: a media track
+	// published (also in info.tracks), unpublished (as last described; no longer in info.tracks),
+	// or muted or unmuted (its muted field is the new state). A participant that joins with
+	// tracks has a track_published for each after its ParticipantConnected; one that leaves has a
+	// track_unpublished for each before its ParticipantDisconnected. Another change of a track
+	// (its name, its dimensions) is a ParticipantUpdated without any flag.
+	TrackPublished   *TrackPublicationInfo `protobuf:"bytes,10,opt,name=track_published,json=trackPublished,proto3" json:"track_published,omitempty"`
+	TrackUnpublished *TrackPublicationInfo `protobuf:"bytes,11,opt,name=track_unpublished,json=trackUnpublished,proto3" json:"track_unpublished,omitempty"`
+	TrackMuteChanged *TrackPublicationInfo `protobuf:"bytes,12,opt,name=track_mute_changed,json=trackMuteChanged,proto3" json:"track_mute_changed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3438,7 +3679,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3451,7 +3692,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{36}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ParticipantUpdated) GetInfo() *ParticipantInfo {
@@ -3517,6 +3758,27 @@ func (x *ParticipantUpdated) GetOldConnectionQuality() ConnectionQuality {
 	return ConnectionQuality_CONNECTION_QUALITY_UNKNOWN
 }
 
+func (x *ParticipantUpdated) GetTrackPublished() *TrackPublicationInfo {
+	if x != nil {
+		return x.TrackPublished
+	}
+	return nil
+}
+
+func (x *ParticipantUpdated) GetTrackUnpublished() *TrackPublicationInfo {
+	if x != nil {
+		return x.TrackUnpublished
+	}
+	return nil
+}
+
+func (x *ParticipantUpdated) GetTrackMuteChanged() *TrackPublicationInfo {
+	if x != nil {
+		return x.TrackMuteChanged
+	}
+	return nil
+}
+
 // DataPacketReceived carries a user data packet by value (no handle to release).
 type DataPacketReceived struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3532,7 +3794,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3544,7 +3806,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3557,7 +3819,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{37}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -3608,7 +3870,7 @@ type ChatMessageReceived struct {
 
 func (x *ChatMessageReceived) Reset() {
 	*x = ChatMessageReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3620,7 +3882,7 @@ func (x *ChatMessageReceived) String() string {
 func (*ChatMessageReceived) ProtoMessage() {}
 
 func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3633,7 +3895,7 @@ func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessageReceived.ProtoReflect.Descriptor instead.
 func (*ChatMessageReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{38}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ChatMessageReceived) GetParticipantIdentity() string {
@@ -3663,7 +3925,7 @@ type TranscriptionReceived struct {
 
 func (x *TranscriptionReceived) Reset() {
 	*x = TranscriptionReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3675,7 +3937,7 @@ func (x *TranscriptionReceived) String() string {
 func (*TranscriptionReceived) ProtoMessage() {}
 
 func (x *TranscriptionReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3688,7 +3950,7 @@ func (x *TranscriptionReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptionReceived.ProtoReflect.Descriptor instead.
 func (*TranscriptionReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{39}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TranscriptionReceived) GetParticipantIdentity() string {
@@ -3721,7 +3983,7 @@ type SipDtmfReceived struct {
 
 func (x *SipDtmfReceived) Reset() {
 	*x = SipDtmfReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3733,7 +3995,7 @@ func (x *SipDtmfReceived) String() string {
 func (*SipDtmfReceived) ProtoMessage() {}
 
 func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3746,7 +4008,7 @@ func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SipDtmfReceived.ProtoReflect.Descriptor instead.
 func (*SipDtmfReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{40}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SipDtmfReceived) GetParticipantIdentity() string {
@@ -3851,7 +4113,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\"M\n" +
 	"\x11RoomSnapshotTaken\x128\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"\xdd\x04\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"\x9a\x05\n" +
 	"\x0fParticipantInfo\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x12\n" +
@@ -3869,10 +4131,23 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"permission\x12G\n" +
 	"\fkind_details\x18\n" +
 	" \x03(\x0e2$.lkcore.ffi.v1.ParticipantKindDetailR\vkindDetails\x12O\n" +
-	"\x12connection_quality\x18\v \x01(\x0e2 .lkcore.ffi.v1.ConnectionQualityR\x11connectionQuality\x1a=\n" +
+	"\x12connection_quality\x18\v \x01(\x0e2 .lkcore.ffi.v1.ConnectionQualityR\x11connectionQuality\x12;\n" +
+	"\x06tracks\x18\f \x03(\v2#.lkcore.ffi.v1.TrackPublicationInfoR\x06tracks\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x02\n" +
+	"\x14TrackPublicationInfo\x12\x10\n" +
+	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x18.lkcore.ffi.v1.TrackKindR\x04kind\x122\n" +
+	"\x06source\x18\x04 \x01(\x0e2\x1a.lkcore.ffi.v1.TrackSourceR\x06source\x12\x14\n" +
+	"\x05muted\x18\x05 \x01(\bR\x05muted\x12\x1b\n" +
+	"\tmime_type\x18\x06 \x01(\tR\bmimeType\x12\x14\n" +
+	"\x05width\x18\a \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\b \x01(\rR\x06height\x12\x1c\n" +
+	"\tsimulcast\x18\t \x01(\bR\tsimulcast\x12\x1c\n" +
+	"\tencrypted\x18\n" +
+	" \x01(\bR\tencrypted\"\x9f\x01\n" +
 	"\x15ParticipantPermission\x12#\n" +
 	"\rcan_subscribe\x18\x01 \x01(\bR\fcanSubscribe\x12\x1f\n" +
 	"\vcan_publish\x18\x02 \x01(\bR\n" +
@@ -3996,7 +4271,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x04info\x18\x01 \x01(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x04info\"n\n" +
 	"\x17ParticipantDisconnected\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x127\n" +
-	"\x06reason\x18\x02 \x01(\x0e2\x1f.lkcore.ffi.v1.DisconnectReasonR\x06reason\"\xc8\x03\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1f.lkcore.ffi.v1.DisconnectReasonR\x06reason\"\xbb\x05\n" +
 	"\x12ParticipantUpdated\x122\n" +
 	"\x04info\x18\x01 \x01(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x04info\x12-\n" +
 	"\x12changed_attributes\x18\x02 \x03(\tR\x11changedAttributes\x12!\n" +
@@ -4006,7 +4281,11 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\bold_name\x18\x06 \x01(\tR\aoldName\x12!\n" +
 	"\fold_metadata\x18\a \x01(\tR\voldMetadata\x12<\n" +
 	"\x1aconnection_quality_changed\x18\b \x01(\bR\x18connectionQualityChanged\x12V\n" +
-	"\x16old_connection_quality\x18\t \x01(\x0e2 .lkcore.ffi.v1.ConnectionQualityR\x14oldConnectionQuality\"\xb1\x01\n" +
+	"\x16old_connection_quality\x18\t \x01(\x0e2 .lkcore.ffi.v1.ConnectionQualityR\x14oldConnectionQuality\x12L\n" +
+	"\x0ftrack_published\x18\n" +
+	" \x01(\v2#.lkcore.ffi.v1.TrackPublicationInfoR\x0etrackPublished\x12P\n" +
+	"\x11track_unpublished\x18\v \x01(\v2#.lkcore.ffi.v1.TrackPublicationInfoR\x10trackUnpublished\x12Q\n" +
+	"\x12track_mute_changed\x18\f \x01(\v2#.lkcore.ffi.v1.TrackPublicationInfoR\x10trackMuteChanged\"\xb1\x01\n" +
 	"\x12DataPacketReceived\x121\n" +
 	"\x14participant_identity\x18\x01 \x01(\tR\x13participantIdentity\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x14\n" +
@@ -4056,7 +4335,16 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x17CONNECTION_QUALITY_POOR\x10\x01\x12\x1b\n" +
 	"\x17CONNECTION_QUALITY_GOOD\x10\x02\x12 \n" +
 	"\x1cCONNECTION_QUALITY_EXCELLENT\x10\x03\x12\x1b\n" +
-	"\x17CONNECTION_QUALITY_LOST\x10\x04*\x93\x05\n" +
+	"\x17CONNECTION_QUALITY_LOST\x10\x04*7\n" +
+	"\tTrackKind\x12\x14\n" +
+	"\x10TRACK_KIND_AUDIO\x10\x00\x12\x14\n" +
+	"\x10TRACK_KIND_VIDEO\x10\x01*\xa1\x01\n" +
+	"\vTrackSource\x12\x18\n" +
+	"\x14TRACK_SOURCE_UNKNOWN\x10\x00\x12\x17\n" +
+	"\x13TRACK_SOURCE_CAMERA\x10\x01\x12\x1b\n" +
+	"\x17TRACK_SOURCE_MICROPHONE\x10\x02\x12\x1d\n" +
+	"\x19TRACK_SOURCE_SCREEN_SHARE\x10\x03\x12#\n" +
+	"\x1fTRACK_SOURCE_SCREEN_SHARE_AUDIO\x10\x04*\x93\x05\n" +
 	"\x10DisconnectReason\x12\x1d\n" +
 	"\x19DISCONNECT_REASON_UNKNOWN\x10\x00\x12&\n" +
 	"\"DISCONNECT_REASON_CLIENT_INITIATED\x10\x01\x12(\n" +
@@ -4093,8 +4381,8 @@ func file_lkcore_ffi_room_proto_rawDescGZIP() []byte {
 	return file_lkcore_ffi_room_proto_rawDescData
 }
 
-var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_lkcore_ffi_room_proto_goTypes = []any{
 	(IceTransportPolicy)(0),                        // 0: lkcore.ffi.v1.IceTransportPolicy
 	(ServerEdition)(0),                             // 1: lkcore.ffi.v1.ServerEdition
@@ -4102,134 +4390,143 @@ var file_lkcore_ffi_room_proto_goTypes = []any{
 	(ParticipantKind)(0),                           // 3: lkcore.ffi.v1.ParticipantKind
 	(ParticipantKindDetail)(0),                     // 4: lkcore.ffi.v1.ParticipantKindDetail
 	(ConnectionQuality)(0),                         // 5: lkcore.ffi.v1.ConnectionQuality
-	(DisconnectReason)(0),                          // 6: lkcore.ffi.v1.DisconnectReason
-	(ReconnectKind)(0),                             // 7: lkcore.ffi.v1.ReconnectKind
-	(*CreateRoomRequest)(nil),                      // 8: lkcore.ffi.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),                     // 9: lkcore.ffi.v1.CreateRoomResponse
-	(*RoomOptions)(nil),                            // 10: lkcore.ffi.v1.RoomOptions
-	(*IceServer)(nil),                              // 11: lkcore.ffi.v1.IceServer
-	(*OwnedRoom)(nil),                              // 12: lkcore.ffi.v1.OwnedRoom
-	(*RoomInfo)(nil),                               // 13: lkcore.ffi.v1.RoomInfo
-	(*ServerInfo)(nil),                             // 14: lkcore.ffi.v1.ServerInfo
-	(*ConnectRequest)(nil),                         // 15: lkcore.ffi.v1.ConnectRequest
-	(*ConnectResult)(nil),                          // 16: lkcore.ffi.v1.ConnectResult
-	(*DisconnectRequest)(nil),                      // 17: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),                 // 18: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*GetRoomSnapshotResponse)(nil),                // 19: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*RequestRoomSnapshotRequest)(nil),             // 20: lkcore.ffi.v1.RequestRoomSnapshotRequest
-	(*RoomSnapshotTaken)(nil),                      // 21: lkcore.ffi.v1.RoomSnapshotTaken
-	(*ParticipantInfo)(nil),                        // 22: lkcore.ffi.v1.ParticipantInfo
-	(*ParticipantPermission)(nil),                  // 23: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),                     // 24: lkcore.ffi.v1.PublishDataRequest
-	(*PublishSipDtmfRequest)(nil),                  // 25: lkcore.ffi.v1.PublishSipDtmfRequest
-	(*ChatMessage)(nil),                            // 26: lkcore.ffi.v1.ChatMessage
-	(*TranscriptionSegment)(nil),                   // 27: lkcore.ffi.v1.TranscriptionSegment
-	(*Transcription)(nil),                          // 28: lkcore.ffi.v1.Transcription
-	(*PublishTranscriptionRequest)(nil),            // 29: lkcore.ffi.v1.PublishTranscriptionRequest
-	(*SendChatMessageRequest)(nil),                 // 30: lkcore.ffi.v1.SendChatMessageRequest
-	(*EditChatMessageRequest)(nil),                 // 31: lkcore.ffi.v1.EditChatMessageRequest
-	(*SetLocalMetadataRequest)(nil),                // 32: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),                    // 33: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),              // 34: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                              // 35: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),                 // 36: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),                           // 37: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                            // 38: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),                           // 39: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                            // 40: lkcore.ffi.v1.RoomUpdated
-	(*RoomMoved)(nil),                              // 41: lkcore.ffi.v1.RoomMoved
-	(*ParticipantConnected)(nil),                   // 42: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),                // 43: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),                     // 44: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),                     // 45: lkcore.ffi.v1.DataPacketReceived
-	(*ChatMessageReceived)(nil),                    // 46: lkcore.ffi.v1.ChatMessageReceived
-	(*TranscriptionReceived)(nil),                  // 47: lkcore.ffi.v1.TranscriptionReceived
-	(*SipDtmfReceived)(nil),                        // 48: lkcore.ffi.v1.SipDtmfReceived
-	nil,                                            // 49: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                            // 50: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	(*E2EeOptions)(nil),                            // 51: lkcore.ffi.v1.E2eeOptions
-	(DeliveryMode)(0),                              // 52: lkcore.ffi.v1.DeliveryMode
-	(*RemoteDataTrackInfo)(nil),                    // 53: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil),             // 54: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),               // 55: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),             // 56: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),              // 57: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),              // 58: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*LocalDataTrackSidChanged)(nil),               // 59: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*DataTrackSubscriptionPermissionChanged)(nil), // 60: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	(*RpcInvocation)(nil),                          // 61: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),                           // 62: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),                 // 63: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                                  // 64: lkcore.ffi.v1.Error
+	(TrackKind)(0),                                 // 6: lkcore.ffi.v1.TrackKind
+	(TrackSource)(0),                               // 7: lkcore.ffi.v1.TrackSource
+	(DisconnectReason)(0),                          // 8: lkcore.ffi.v1.DisconnectReason
+	(ReconnectKind)(0),                             // 9: lkcore.ffi.v1.ReconnectKind
+	(*CreateRoomRequest)(nil),                      // 10: lkcore.ffi.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),                     // 11: lkcore.ffi.v1.CreateRoomResponse
+	(*RoomOptions)(nil),                            // 12: lkcore.ffi.v1.RoomOptions
+	(*IceServer)(nil),                              // 13: lkcore.ffi.v1.IceServer
+	(*OwnedRoom)(nil),                              // 14: lkcore.ffi.v1.OwnedRoom
+	(*RoomInfo)(nil),                               // 15: lkcore.ffi.v1.RoomInfo
+	(*ServerInfo)(nil),                             // 16: lkcore.ffi.v1.ServerInfo
+	(*ConnectRequest)(nil),                         // 17: lkcore.ffi.v1.ConnectRequest
+	(*ConnectResult)(nil),                          // 18: lkcore.ffi.v1.ConnectResult
+	(*DisconnectRequest)(nil),                      // 19: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),                 // 20: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*GetRoomSnapshotResponse)(nil),                // 21: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*RequestRoomSnapshotRequest)(nil),             // 22: lkcore.ffi.v1.RequestRoomSnapshotRequest
+	(*RoomSnapshotTaken)(nil),                      // 23: lkcore.ffi.v1.RoomSnapshotTaken
+	(*ParticipantInfo)(nil),                        // 24: lkcore.ffi.v1.ParticipantInfo
+	(*TrackPublicationInfo)(nil),                   // 25: lkcore.ffi.v1.TrackPublicationInfo
+	(*ParticipantPermission)(nil),                  // 26: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),                     // 27: lkcore.ffi.v1.PublishDataRequest
+	(*PublishSipDtmfRequest)(nil),                  // 28: lkcore.ffi.v1.PublishSipDtmfRequest
+	(*ChatMessage)(nil),                            // 29: lkcore.ffi.v1.ChatMessage
+	(*TranscriptionSegment)(nil),                   // 30: lkcore.ffi.v1.TranscriptionSegment
+	(*Transcription)(nil),                          // 31: lkcore.ffi.v1.Transcription
+	(*PublishTranscriptionRequest)(nil),            // 32: lkcore.ffi.v1.PublishTranscriptionRequest
+	(*SendChatMessageRequest)(nil),                 // 33: lkcore.ffi.v1.SendChatMessageRequest
+	(*EditChatMessageRequest)(nil),                 // 34: lkcore.ffi.v1.EditChatMessageRequest
+	(*SetLocalMetadataRequest)(nil),                // 35: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),                    // 36: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),              // 37: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                              // 38: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),                 // 39: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),                           // 40: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                            // 41: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),                           // 42: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                            // 43: lkcore.ffi.v1.RoomUpdated
+	(*RoomMoved)(nil),                              // 44: lkcore.ffi.v1.RoomMoved
+	(*ParticipantConnected)(nil),                   // 45: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),                // 46: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),                     // 47: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),                     // 48: lkcore.ffi.v1.DataPacketReceived
+	(*ChatMessageReceived)(nil),                    // 49: lkcore.ffi.v1.ChatMessageReceived
+	(*TranscriptionReceived)(nil),                  // 50: lkcore.ffi.v1.TranscriptionReceived
+	(*SipDtmfReceived)(nil),                        // 51: lkcore.ffi.v1.SipDtmfReceived
+	nil,                                            // 52: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                            // 53: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	(*E2EeOptions)(nil),                            // 54: lkcore.ffi.v1.E2eeOptions
+	(DeliveryMode)(0),                              // 55: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackInfo)(nil),                    // 56: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil),             // 57: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),               // 58: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),             // 59: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),              // 60: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),              // 61: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*LocalDataTrackSidChanged)(nil),               // 62: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*DataTrackSubscriptionPermissionChanged)(nil), // 63: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	(*RpcInvocation)(nil),                          // 64: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),                           // 65: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),                 // 66: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                                  // 67: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
-	10, // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
-	12, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	51, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	12, // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
+	14, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
+	54, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
 	0,  // 3: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
-	11, // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
-	52, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	13, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
+	13, // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
+	55, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	15, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
 	2,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
-	14, // 8: lkcore.ffi.v1.RoomInfo.server:type_name -> lkcore.ffi.v1.ServerInfo
+	16, // 8: lkcore.ffi.v1.RoomInfo.server:type_name -> lkcore.ffi.v1.ServerInfo
 	1,  // 9: lkcore.ffi.v1.ServerInfo.edition:type_name -> lkcore.ffi.v1.ServerEdition
-	13, // 10: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	22, // 11: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	22, // 12: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	53, // 13: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	54, // 14: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	16, // 15: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	16, // 16: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	49, // 17: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	15, // 10: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
+	24, // 11: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	24, // 12: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	56, // 13: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	57, // 14: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	18, // 15: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	18, // 16: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	52, // 17: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
 	3,  // 18: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	23, // 19: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	26, // 19: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
 	4,  // 20: lkcore.ffi.v1.ParticipantInfo.kind_details:type_name -> lkcore.ffi.v1.ParticipantKindDetail
 	5,  // 21: lkcore.ffi.v1.ParticipantInfo.connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
-	27, // 22: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
-	28, // 23: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
-	26, // 24: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
-	50, // 25: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	36, // 26: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	37, // 27: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	38, // 28: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	39, // 29: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	40, // 30: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	21, // 31: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
-	41, // 32: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
-	42, // 33: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	43, // 34: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	44, // 35: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	45, // 36: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	48, // 37: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
-	46, // 38: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
-	47, // 39: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
-	55, // 40: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	56, // 41: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	57, // 42: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	58, // 43: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	59, // 44: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
-	60, // 45: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	61, // 46: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	62, // 47: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	63, // 48: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	2,  // 49: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	7,  // 50: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	7,  // 51: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	6,  // 52: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	64, // 53: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	13, // 54: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	13, // 55: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
-	22, // 56: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	6,  // 57: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	22, // 58: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	5,  // 59: lkcore.ffi.v1.ParticipantUpdated.old_connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
-	26, // 60: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
-	28, // 61: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
-	62, // [62:62] is the sub-list for method output_type
-	62, // [62:62] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	25, // 22: lkcore.ffi.v1.ParticipantInfo.tracks:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	6,  // 23: lkcore.ffi.v1.TrackPublicationInfo.kind:type_name -> lkcore.ffi.v1.TrackKind
+	7,  // 24: lkcore.ffi.v1.TrackPublicationInfo.source:type_name -> lkcore.ffi.v1.TrackSource
+	30, // 25: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
+	31, // 26: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
+	29, // 27: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
+	53, // 28: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	39, // 29: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	40, // 30: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	41, // 31: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	42, // 32: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	43, // 33: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	23, // 34: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
+	44, // 35: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
+	45, // 36: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	46, // 37: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	47, // 38: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	48, // 39: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	51, // 40: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
+	49, // 41: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
+	50, // 42: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
+	58, // 43: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	59, // 44: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	60, // 45: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	61, // 46: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	62, // 47: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
+	63, // 48: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	64, // 49: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	65, // 50: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	66, // 51: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	2,  // 52: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	9,  // 53: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	9,  // 54: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	8,  // 55: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	67, // 56: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	15, // 57: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	15, // 58: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
+	24, // 59: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	8,  // 60: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	24, // 61: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	5,  // 62: lkcore.ffi.v1.ParticipantUpdated.old_connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
+	25, // 63: lkcore.ffi.v1.ParticipantUpdated.track_published:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	25, // 64: lkcore.ffi.v1.ParticipantUpdated.track_unpublished:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	25, // 65: lkcore.ffi.v1.ParticipantUpdated.track_mute_changed:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	29, // 66: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
+	31, // 67: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
+	68, // [68:68] is the sub-list for method output_type
+	68, // [68:68] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -4242,7 +4539,7 @@ func file_lkcore_ffi_room_proto_init() {
 	file_lkcore_ffi_e2ee_proto_init()
 	file_lkcore_ffi_rpc_proto_init()
 	file_lkcore_ffi_stream_proto_init()
-	file_lkcore_ffi_room_proto_msgTypes[27].OneofWrappers = []any{
+	file_lkcore_ffi_room_proto_msgTypes[28].OneofWrappers = []any{
 		(*RoomEvent_ConnectionStateChanged)(nil),
 		(*RoomEvent_Reconnecting)(nil),
 		(*RoomEvent_Reconnected)(nil),
@@ -4272,8 +4569,8 @@ func file_lkcore_ffi_room_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_room_proto_rawDesc), len(file_lkcore_ffi_room_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   43,
+			NumEnums:      10,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

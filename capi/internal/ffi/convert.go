@@ -84,6 +84,9 @@ func participantInfo(in room.ParticipantInfo) *ffipb.ParticipantInfo {
 		ConnectionQuality: connectionQuality(in.ConnectionQuality),
 	}
 	out.JoinedAtMs = unixMillis(in.JoinedAt)
+	for _, t := range in.Tracks {
+		out.Tracks = append(out.Tracks, trackPublication(t))
+	}
 	if p := in.Permission; p != nil {
 		out.Permission = &ffipb.ParticipantPermission{
 			CanSubscribe:   p.CanSubscribe,
@@ -91,6 +94,28 @@ func participantInfo(in room.ParticipantInfo) *ffipb.ParticipantInfo {
 			CanPublishData: p.CanPublishData,
 			Hidden:         p.Hidden,
 		}
+	}
+	return out
+}
+
+// trackPublication converts the core's description of a media track.
+func trackPublication(t room.TrackPublicationInfo) *ffipb.TrackPublicationInfo {
+	out := &ffipb.TrackPublicationInfo{
+		Sid: t.SID, Name: t.Name, Muted: t.Muted, MimeType: t.MimeType,
+		Width: t.Width, Height: t.Height, Simulcast: t.Simulcast, Encrypted: t.Encrypted,
+	}
+	if t.Kind == room.TrackVideo {
+		out.Kind = ffipb.TrackKind_TRACK_KIND_VIDEO
+	}
+	switch t.Source {
+	case room.SourceCamera:
+		out.Source = ffipb.TrackSource_TRACK_SOURCE_CAMERA
+	case room.SourceMicrophone:
+		out.Source = ffipb.TrackSource_TRACK_SOURCE_MICROPHONE
+	case room.SourceScreenShare:
+		out.Source = ffipb.TrackSource_TRACK_SOURCE_SCREEN_SHARE
+	case room.SourceScreenShareAudio:
+		out.Source = ffipb.TrackSource_TRACK_SOURCE_SCREEN_SHARE_AUDIO
 	}
 	return out
 }

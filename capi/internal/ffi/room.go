@@ -458,6 +458,12 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) { u.ChangedAttributes = keys })
 	case room.ParticipantPermissionsChanged:
 		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) { u.PermissionChanged = true })
+	case room.TrackPublished:
+		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) { u.TrackPublished = trackPublication(e.Track) })
+	case room.TrackUnpublished:
+		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) { u.TrackUnpublished = trackPublication(e.Track) })
+	case room.TrackMuteChanged:
+		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) { u.TrackMuteChanged = trackPublication(e.Track) })
 	case room.ConnectionQualityChanged:
 		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) {
 			u.ConnectionQualityChanged, u.OldConnectionQuality = true, connectionQuality(e.OldQuality)

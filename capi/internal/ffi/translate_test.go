@@ -20,6 +20,12 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 	created := time.UnixMilli(1_700_000_000_000)
 	alice := room.ParticipantInfo{SID: "PA_1", Identity: "alice", Name: "Alice 2", Metadata: "m2", Attributes: map[string]string{"a": "1"}, Kind: room.ParticipantAgent, JoinedAt: created}
 	reconnecting := ffipb.ConnectionState_CONNECTION_STATE_RECONNECTING
+	mic := room.TrackPublicationInfo{SID: "TR_m", Name: "mic", Kind: room.TrackAudio, Source: room.SourceMicrophone, Muted: true, MimeType: "audio/opus", Encrypted: true}
+	cam := room.TrackPublicationInfo{SID: "TR_c", Kind: room.TrackVideo, Source: room.SourceScreenShare, Width: 1920, Height: 1080, Simulcast: true}
+	micPB := &ffipb.TrackPublicationInfo{Sid: "TR_m", Name: "mic", Kind: ffipb.TrackKind_TRACK_KIND_AUDIO, Source: ffipb.TrackSource_TRACK_SOURCE_MICROPHONE, Muted: true, MimeType: "audio/opus", Encrypted: true}
+	camPB := &ffipb.TrackPublicationInfo{Sid: "TR_c", Kind: ffipb.TrackKind_TRACK_KIND_VIDEO, Source: ffipb.TrackSource_TRACK_SOURCE_SCREEN_SHARE, Width: 1920, Height: 1080, Simulcast: true}
+	withTracks := alice
+	withTracks.Tracks = []room.TrackPublicationInfo{mic, cam}
 	cases := []struct {
 		name string
 		ev   room.Event
@@ -67,6 +73,18 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{Info: participantInfo(alice)}}}},
 		{"local participant after a full reconnect", room.LocalParticipantRejoined{OldSID: "PA_0", Info: alice},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{Info: participantInfo(alice)}}}},
+		{"media track published", room.TrackPublished{Track: cam, Info: withTracks},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
+				Info: participantInfo(withTracks), TrackPublished: camPB,
+			}}}},
+		{"media track unpublished", room.TrackUnpublished{Track: mic, Info: alice},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
+				Info: participantInfo(alice), TrackUnpublished: micPB,
+			}}}},
+		{"media track muted", room.TrackMuteChanged{Track: mic, Info: withTracks},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ParticipantUpdated{ParticipantUpdated: &ffipb.ParticipantUpdated{
+				Info: participantInfo(withTracks), TrackMuteChanged: micPB,
+			}}}},
 		{"reconnecting", room.Reconnecting{Kind: room.ReconnectFull, Attempt: 2},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnecting{Reconnecting: &ffipb.Reconnecting{Kind: ffipb.ReconnectKind_RECONNECT_KIND_FULL, Attempt: 2}}}},
 		{"connection state", room.ConnectionStateChanged{State: room.StateReconnecting},
@@ -75,6 +93,16 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 	for _, tc := range cases {
 		if got := r.translate(tc.ev, reconnecting); !proto.Equal(got, tc.want) {
 			t.Errorf("%s:\n got %v\nwant %v", tc.name, got, tc.want)
+		}
+	}
+	if got := participantInfo(withTracks).GetTracks(); len(got) != 2 || !proto.Equal(got[0], micPB) || !proto.Equal(got[1], camPB) {
+		t.Fatalf("tracks %v", got)
+	}
+	for src, want := range map[room.TrackSource]ffipb.TrackSource{room.SourceUnknown: ffipb.TrackSource_TRACK_SOURCE_UNKNOWN, room.SourceCamera: ffipb.TrackSource_TRACK_SOURCE_CAMERA,
+		room.SourceMicrophone: ffipb.TrackSource_TRACK_SOURCE_MICROPHONE, room.SourceScreenShare: ffipb.TrackSource_TRACK_SOURCE_SCREEN_SHARE,
+		room.SourceScreenShareAudio: ffipb.TrackSource_TRACK_SOURCE_SCREEN_SHARE_AUDIO} {
+		if got := trackPublication(room.TrackPublicationInfo{Source: src}).GetSource(); got != want {
+			t.Errorf("source %v: %v, want %v", src, got, want)
 		}
 	}
 	if u := participantInfo(alice); u.GetKind() != ffipb.ParticipantKind_PARTICIPANT_KIND_AGENT || u.GetJoinedAtMs() != created.UnixMilli() || u.GetAttributes()["a"] != "1" {
