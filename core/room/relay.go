@@ -58,17 +58,11 @@ func (p ICETransportPolicy) validate() error {
 // SelectedCandidatePair reports the ICE candidate pair the connection uses
 // now, from pion's statistics (Local.Type is relay when the connection goes
 // through a TURN server). ok is false while no pair is selected
-// (connecting, reconnecting) or after the room ended.
+// (connecting, reconnecting) or after the room ended. ConnectionStats has
+// it with the connection's round trips and byte counts.
 func (r *Room) SelectedCandidatePair() (pair CandidatePair, ok bool) {
-	eng := r.eng.Load()
-	if eng == nil {
-		return CandidatePair{}, false
-	}
-	p, ok := eng.SelectedCandidatePair()
-	if !ok {
-		return CandidatePair{}, false
-	}
-	return CandidatePair{Local: candidateFrom(p.Local), Remote: candidateFrom(p.Remote)}, true
+	st, ok := r.ConnectionStats()
+	return st.CandidatePair, ok
 }
 
 // onRelayUnavailable: a relay-only gathering of the current engine ended

@@ -123,26 +123,62 @@ func TestEngineForceRelayAfterOffer(t *testing.T) {
 			}
 		}
 		cancel()
-		if _, ok := eng.SelectedCandidatePair(); force && ok {
+		if _, ok := eng.Stats(); force && ok {
 			t.Error("a pair was selected without any local candidate")
 		}
 		_ = eng.Close()
 		_ = peer.pc.Close()
-		if _, ok := eng.SelectedCandidatePair(); ok {
-			t.Error("SelectedCandidatePair after Close")
+		if _, ok := eng.Stats(); ok {
+			t.Error("Stats after Close")
 		}
 	}
 }
 
-func TestEngineSelectedCandidatePair(t *testing.T) {
-	eng, peer, _ := connectPair(t, Config{})
+// TestEngineStats: the selected pair (host to host over UDP on loopback), ICE's round trip
+// from its connectivity checks, and, once a packet went out and came back, SCTP's round trip
+// and byte counts that cover it.
+func TestEngineStats(t *testing.T) {
+	eng, peer, pkts := connectPair(t, Config{})
 	defer func() {
 		_ = eng.Close()
 		_ = peer.pc.Close()
 	}()
-	pair, ok := eng.SelectedCandidatePair()
-	if !ok || pair.Local.Type != webrtc.ICECandidateTypeHost || pair.Remote.Type != webrtc.ICECandidateTypeHost ||
+	st, ok := eng.Stats()
+	if pair := st.Pair; !ok || pair.Local.Type != webrtc.ICECandidateTypeHost || pair.Remote.Type != webrtc.ICECandidateTypeHost ||
 		pair.Local.Protocol != "udp" || pair.Local.Port == 0 || pair.Remote.Port == 0 || pair.Local.RelayProtocol != "" {
 		t.Fatalf("selected pair %+v (%v)", pair, ok)
+	}
+	if st.RoundTripTime <= 0 || st.RoundTripTime > 10*time.Second {
+		t.Fatalf("ICE round trip %v", st.RoundTripTime)
+	}
+	payload := make([]byte, 10_000)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := eng.SendPacket(ctx, &lkpb.DataPacket{Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: payload}}}, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-pkts:
+	case <-ctx.Done():
+		t.Fatal("no echo")
+	}
+	after, ok := eng.Stats()
+	if !ok || after.BytesSent < st.BytesSent+uint64(len(payload)) || after.BytesReceived < st.BytesReceived+uint64(len(payload)) {
+		t.Fatalf("bytes before %+v, after %+v (%v)", st, after, ok)
+	}
+	// Each side comes to count what the other does once nothing is in flight (the channels'
+	// opening messages may still be).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		cur, _ := eng.Stats()
+		ps := peer.pc.SCTP().Stats()
+		if cur.BytesSent == ps.BytesReceived && cur.BytesReceived == ps.BytesSent {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("engine sent %d and received %d bytes, the peer received %d and sent %d", cur.BytesSent, cur.BytesReceived, ps.BytesReceived, ps.BytesSent)
+		}
+	}
+	if after.SCTPRoundTripTime <= 0 || after.SCTPRoundTripTime > 10*time.Second {
+		t.Fatalf("SCTP round trip %v", after.SCTPRoundTripTime)
 	}
 }
