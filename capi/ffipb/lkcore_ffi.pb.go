@@ -164,6 +164,7 @@ type Request struct {
 	//	*Request_SendChatMessage
 	//	*Request_EditChatMessage
 	//	*Request_PublishTranscription
+	//	*Request_GetConnectionStats
 	//	*Request_PublishDataTrack
 	//	*Request_UnpublishDataTrack
 	//	*Request_DataTrackIsPublished
@@ -448,6 +449,15 @@ func (x *Request) GetPublishTranscription() *PublishTranscriptionRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_PublishTranscription); ok {
 			return x.PublishTranscription
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetGetConnectionStats() *GetConnectionStatsRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_GetConnectionStats); ok {
+			return x.GetConnectionStats
 		}
 	}
 	return nil
@@ -785,6 +795,10 @@ type Request_PublishTranscription struct {
 	PublishTranscription *PublishTranscriptionRequest `protobuf:"bytes,35,opt,name=publish_transcription,json=publishTranscription,proto3,oneof"` // since ABI 1.21
 }
 
+type Request_GetConnectionStats struct {
+	GetConnectionStats *GetConnectionStatsRequest `protobuf:"bytes,36,opt,name=get_connection_stats,json=getConnectionStats,proto3,oneof"` // since ABI 1.26
+}
+
 type Request_PublishDataTrack struct {
 	// Data tracks.
 	PublishDataTrack *PublishDataTrackRequest `protobuf:"bytes,40,opt,name=publish_data_track,json=publishDataTrack,proto3,oneof"`
@@ -939,6 +953,8 @@ func (*Request_EditChatMessage) isRequest_Message() {}
 
 func (*Request_PublishTranscription) isRequest_Message() {}
 
+func (*Request_GetConnectionStats) isRequest_Message() {}
+
 func (*Request_PublishDataTrack) isRequest_Message() {}
 
 func (*Request_UnpublishDataTrack) isRequest_Message() {}
@@ -1014,6 +1030,7 @@ type Response struct {
 	//	*Response_GetRoomSnapshot
 	//	*Response_SetSharedKey
 	//	*Response_GetE2EeStats
+	//	*Response_GetConnectionStats
 	//	*Response_UnpublishDataTrack
 	//	*Response_DataTrackIsPublished
 	//	*Response_PushDataTrackFrame
@@ -1181,6 +1198,15 @@ func (x *Response) GetGetE2EeStats() *GetE2EeStatsResponse {
 	return nil
 }
 
+func (x *Response) GetGetConnectionStats() *GetConnectionStatsResponse {
+	if x != nil {
+		if x, ok := x.Message.(*Response_GetConnectionStats); ok {
+			return x.GetConnectionStats
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetUnpublishDataTrack() *UnpublishDataTrackResponse {
 	if x != nil {
 		if x, ok := x.Message.(*Response_UnpublishDataTrack); ok {
@@ -1337,6 +1363,10 @@ type Response_GetE2EeStats struct {
 	GetE2EeStats *GetE2EeStatsResponse `protobuf:"bytes,29,opt,name=get_e2ee_stats,json=getE2eeStats,proto3,oneof"`
 }
 
+type Response_GetConnectionStats struct {
+	GetConnectionStats *GetConnectionStatsResponse `protobuf:"bytes,36,opt,name=get_connection_stats,json=getConnectionStats,proto3,oneof"`
+}
+
 type Response_UnpublishDataTrack struct {
 	UnpublishDataTrack *UnpublishDataTrackResponse `protobuf:"bytes,41,opt,name=unpublish_data_track,json=unpublishDataTrack,proto3,oneof"`
 }
@@ -1406,6 +1436,8 @@ func (*Response_GetRoomSnapshot) isResponse_Message() {}
 func (*Response_SetSharedKey) isResponse_Message() {}
 
 func (*Response_GetE2EeStats) isResponse_Message() {}
+
+func (*Response_GetConnectionStats) isResponse_Message() {}
 
 func (*Response_UnpublishDataTrack) isResponse_Message() {}
 
@@ -2630,7 +2662,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xcc#\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xb0$\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -2663,7 +2695,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\"set_track_subscription_permissions\x18  \x01(\v25.lkcore.ffi.v1.SetTrackSubscriptionPermissionsRequestB\x04\xc8\xf3\x18\x01H\x00R\x1fsetTrackSubscriptionPermissions\x12Y\n" +
 	"\x11send_chat_message\x18! \x01(\v2%.lkcore.ffi.v1.SendChatMessageRequestB\x04\xc8\xf3\x18\x01H\x00R\x0fsendChatMessage\x12Y\n" +
 	"\x11edit_chat_message\x18\" \x01(\v2%.lkcore.ffi.v1.EditChatMessageRequestB\x04\xc8\xf3\x18\x01H\x00R\x0feditChatMessage\x12g\n" +
-	"\x15publish_transcription\x18# \x01(\v2*.lkcore.ffi.v1.PublishTranscriptionRequestB\x04\xc8\xf3\x18\x01H\x00R\x14publishTranscription\x12\\\n" +
+	"\x15publish_transcription\x18# \x01(\v2*.lkcore.ffi.v1.PublishTranscriptionRequestB\x04\xc8\xf3\x18\x01H\x00R\x14publishTranscription\x12b\n" +
+	"\x14get_connection_stats\x18$ \x01(\v2(.lkcore.ffi.v1.GetConnectionStatsRequestB\x04\xc8\xf3\x18\x00H\x00R\x12getConnectionStats\x12\\\n" +
 	"\x12publish_data_track\x18( \x01(\v2&.lkcore.ffi.v1.PublishDataTrackRequestB\x04\xc8\xf3\x18\x01H\x00R\x10publishDataTrack\x12b\n" +
 	"\x14unpublish_data_track\x18) \x01(\v2(.lkcore.ffi.v1.UnpublishDataTrackRequestB\x04\xc8\xf3\x18\x00H\x00R\x12unpublishDataTrack\x12i\n" +
 	"\x17data_track_is_published\x18* \x01(\v2*.lkcore.ffi.v1.DataTrackIsPublishedRequestB\x04\xc8\xf3\x18\x00H\x00R\x14dataTrackIsPublished\x12c\n" +
@@ -2693,7 +2726,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x13close_stream_writer\x18V \x01(\v2'.lkcore.ffi.v1.CloseStreamWriterRequestB\x04\xc8\xf3\x18\x01H\x00R\x11closeStreamWriter\x12k\n" +
 	"\x17register_stream_handler\x18W \x01(\v2+.lkcore.ffi.v1.RegisterStreamHandlerRequestB\x04\xc8\xf3\x18\x00H\x00R\x15registerStreamHandler\x12q\n" +
 	"\x19unregister_stream_handler\x18X \x01(\v2-.lkcore.ffi.v1.UnregisterStreamHandlerRequestB\x04\xc8\xf3\x18\x00H\x00R\x17unregisterStreamHandlerB\t\n" +
-	"\amessage\"\xa8\x10\n" +
+	"\amessage\"\x87\x11\n" +
 	"\bResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12*\n" +
@@ -2712,6 +2745,7 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x11get_room_snapshot\x18\x17 \x01(\v2&.lkcore.ffi.v1.GetRoomSnapshotResponseH\x00R\x0fgetRoomSnapshot\x12K\n" +
 	"\x0eset_shared_key\x18\x1c \x01(\v2#.lkcore.ffi.v1.SetSharedKeyResponseH\x00R\fsetSharedKey\x12K\n" +
 	"\x0eget_e2ee_stats\x18\x1d \x01(\v2#.lkcore.ffi.v1.GetE2eeStatsResponseH\x00R\fgetE2eeStats\x12]\n" +
+	"\x14get_connection_stats\x18$ \x01(\v2).lkcore.ffi.v1.GetConnectionStatsResponseH\x00R\x12getConnectionStats\x12]\n" +
 	"\x14unpublish_data_track\x18) \x01(\v2).lkcore.ffi.v1.UnpublishDataTrackResponseH\x00R\x12unpublishDataTrack\x12d\n" +
 	"\x17data_track_is_published\x18* \x01(\v2+.lkcore.ffi.v1.DataTrackIsPublishedResponseH\x00R\x14dataTrackIsPublished\x12^\n" +
 	"\x15push_data_track_frame\x18+ \x01(\v2).lkcore.ffi.v1.PushDataTrackFrameResponseH\x00R\x12pushDataTrackFrame\x12]\n" +
@@ -2865,61 +2899,63 @@ var file_lkcore_ffi_proto_goTypes = []any{
 	(*SendChatMessageRequest)(nil),                 // 34: lkcore.ffi.v1.SendChatMessageRequest
 	(*EditChatMessageRequest)(nil),                 // 35: lkcore.ffi.v1.EditChatMessageRequest
 	(*PublishTranscriptionRequest)(nil),            // 36: lkcore.ffi.v1.PublishTranscriptionRequest
-	(*PublishDataTrackRequest)(nil),                // 37: lkcore.ffi.v1.PublishDataTrackRequest
-	(*UnpublishDataTrackRequest)(nil),              // 38: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*DataTrackIsPublishedRequest)(nil),            // 39: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*PushDataTrackFrameRequest)(nil),              // 40: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*SubscribeDataTrackRequest)(nil),              // 41: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*FlushDataTrackRequest)(nil),                  // 42: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),               // 43: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*WaitDataTrackSubscribedRequest)(nil),         // 44: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*GetDataTrackSubscriptionEndRequest)(nil),     // 45: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*SetDataTrackDeliveryRequest)(nil),            // 46: lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	(*DefineDataTrackSchemaRequest)(nil),           // 47: lkcore.ffi.v1.DefineDataTrackSchemaRequest
-	(*GetDataTrackSchemaRequest)(nil),              // 48: lkcore.ffi.v1.GetDataTrackSchemaRequest
-	(*PerformRpcRequest)(nil),                      // 49: lkcore.ffi.v1.PerformRpcRequest
-	(*RegisterRpcMethodRequest)(nil),               // 50: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*UnregisterRpcMethodRequest)(nil),             // 51: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*RespondRpcRequest)(nil),                      // 52: lkcore.ffi.v1.RespondRpcRequest
-	(*SendTextRequest)(nil),                        // 53: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                       // 54: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                        // 55: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),                  // 56: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),                  // 57: lkcore.ffi.v1.OpenByteWriterRequest
-	(*WriteStreamRequest)(nil),                     // 58: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),               // 59: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),           // 60: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*UnregisterStreamHandlerRequest)(nil),         // 61: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*Error)(nil),                                  // 62: lkcore.ffi.v1.Error
-	(*CreateRoomResponse)(nil),                     // 63: lkcore.ffi.v1.CreateRoomResponse
-	(*GetRoomSnapshotResponse)(nil),                // 64: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*SetSharedKeyResponse)(nil),                   // 65: lkcore.ffi.v1.SetSharedKeyResponse
-	(*GetE2EeStatsResponse)(nil),                   // 66: lkcore.ffi.v1.GetE2eeStatsResponse
-	(*UnpublishDataTrackResponse)(nil),             // 67: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedResponse)(nil),           // 68: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameResponse)(nil),             // 69: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*SubscribeDataTrackResponse)(nil),             // 70: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*GetDataTrackStatsResponse)(nil),              // 71: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*GetDataTrackSubscriptionEndResponse)(nil),    // 72: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*SetDataTrackDeliveryResponse)(nil),           // 73: lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	(*RegisterRpcMethodResponse)(nil),              // 74: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodResponse)(nil),            // 75: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RespondRpcResponse)(nil),                     // 76: lkcore.ffi.v1.RespondRpcResponse
-	(*RegisterStreamHandlerResponse)(nil),          // 77: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerResponse)(nil),        // 78: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*RoomEvent)(nil),                              // 79: lkcore.ffi.v1.RoomEvent
-	(*DataTrackFrameEvent)(nil),                    // 80: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),             // 81: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*StreamChunkEvent)(nil),                       // 82: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                       // 83: lkcore.ffi.v1.StreamEndedEvent
-	(*ConnectResult)(nil),                          // 84: lkcore.ffi.v1.ConnectResult
-	(*ChatMessage)(nil),                            // 85: lkcore.ffi.v1.ChatMessage
-	(*PublishDataTrackResult)(nil),                 // 86: lkcore.ffi.v1.PublishDataTrackResult
-	(*GetDataTrackSchemaResult)(nil),               // 87: lkcore.ffi.v1.GetDataTrackSchemaResult
-	(*PerformRpcResult)(nil),                       // 88: lkcore.ffi.v1.PerformRpcResult
-	(*TextStreamInfo)(nil),                         // 89: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                         // 90: lkcore.ffi.v1.ByteStreamInfo
-	(*OwnedStreamWriter)(nil),                      // 91: lkcore.ffi.v1.OwnedStreamWriter
+	(*GetConnectionStatsRequest)(nil),              // 37: lkcore.ffi.v1.GetConnectionStatsRequest
+	(*PublishDataTrackRequest)(nil),                // 38: lkcore.ffi.v1.PublishDataTrackRequest
+	(*UnpublishDataTrackRequest)(nil),              // 39: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*DataTrackIsPublishedRequest)(nil),            // 40: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*PushDataTrackFrameRequest)(nil),              // 41: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*SubscribeDataTrackRequest)(nil),              // 42: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*FlushDataTrackRequest)(nil),                  // 43: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),               // 44: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*WaitDataTrackSubscribedRequest)(nil),         // 45: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),     // 46: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*SetDataTrackDeliveryRequest)(nil),            // 47: lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	(*DefineDataTrackSchemaRequest)(nil),           // 48: lkcore.ffi.v1.DefineDataTrackSchemaRequest
+	(*GetDataTrackSchemaRequest)(nil),              // 49: lkcore.ffi.v1.GetDataTrackSchemaRequest
+	(*PerformRpcRequest)(nil),                      // 50: lkcore.ffi.v1.PerformRpcRequest
+	(*RegisterRpcMethodRequest)(nil),               // 51: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*UnregisterRpcMethodRequest)(nil),             // 52: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*RespondRpcRequest)(nil),                      // 53: lkcore.ffi.v1.RespondRpcRequest
+	(*SendTextRequest)(nil),                        // 54: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                       // 55: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                        // 56: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),                  // 57: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),                  // 58: lkcore.ffi.v1.OpenByteWriterRequest
+	(*WriteStreamRequest)(nil),                     // 59: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),               // 60: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),           // 61: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*UnregisterStreamHandlerRequest)(nil),         // 62: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*Error)(nil),                                  // 63: lkcore.ffi.v1.Error
+	(*CreateRoomResponse)(nil),                     // 64: lkcore.ffi.v1.CreateRoomResponse
+	(*GetRoomSnapshotResponse)(nil),                // 65: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*SetSharedKeyResponse)(nil),                   // 66: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsResponse)(nil),                   // 67: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*GetConnectionStatsResponse)(nil),             // 68: lkcore.ffi.v1.GetConnectionStatsResponse
+	(*UnpublishDataTrackResponse)(nil),             // 69: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedResponse)(nil),           // 70: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameResponse)(nil),             // 71: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*SubscribeDataTrackResponse)(nil),             // 72: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*GetDataTrackStatsResponse)(nil),              // 73: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*GetDataTrackSubscriptionEndResponse)(nil),    // 74: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*SetDataTrackDeliveryResponse)(nil),           // 75: lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	(*RegisterRpcMethodResponse)(nil),              // 76: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodResponse)(nil),            // 77: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RespondRpcResponse)(nil),                     // 78: lkcore.ffi.v1.RespondRpcResponse
+	(*RegisterStreamHandlerResponse)(nil),          // 79: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerResponse)(nil),        // 80: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*RoomEvent)(nil),                              // 81: lkcore.ffi.v1.RoomEvent
+	(*DataTrackFrameEvent)(nil),                    // 82: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),             // 83: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*StreamChunkEvent)(nil),                       // 84: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                       // 85: lkcore.ffi.v1.StreamEndedEvent
+	(*ConnectResult)(nil),                          // 86: lkcore.ffi.v1.ConnectResult
+	(*ChatMessage)(nil),                            // 87: lkcore.ffi.v1.ChatMessage
+	(*PublishDataTrackResult)(nil),                 // 88: lkcore.ffi.v1.PublishDataTrackResult
+	(*GetDataTrackSchemaResult)(nil),               // 89: lkcore.ffi.v1.GetDataTrackSchemaResult
+	(*PerformRpcResult)(nil),                       // 90: lkcore.ffi.v1.PerformRpcResult
+	(*TextStreamInfo)(nil),                         // 91: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                         // 92: lkcore.ffi.v1.ByteStreamInfo
+	(*OwnedStreamWriter)(nil),                      // 93: lkcore.ffi.v1.OwnedStreamWriter
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	5,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -2945,84 +2981,86 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	34, // 20: lkcore.ffi.v1.Request.send_chat_message:type_name -> lkcore.ffi.v1.SendChatMessageRequest
 	35, // 21: lkcore.ffi.v1.Request.edit_chat_message:type_name -> lkcore.ffi.v1.EditChatMessageRequest
 	36, // 22: lkcore.ffi.v1.Request.publish_transcription:type_name -> lkcore.ffi.v1.PublishTranscriptionRequest
-	37, // 23: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
-	38, // 24: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
-	39, // 25: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
-	40, // 26: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	41, // 27: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
-	42, // 28: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
-	40, // 29: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	43, // 30: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
-	44, // 31: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	45, // 32: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	46, // 33: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	47, // 34: lkcore.ffi.v1.Request.define_data_track_schema:type_name -> lkcore.ffi.v1.DefineDataTrackSchemaRequest
-	48, // 35: lkcore.ffi.v1.Request.get_data_track_schema:type_name -> lkcore.ffi.v1.GetDataTrackSchemaRequest
-	49, // 36: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	50, // 37: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	51, // 38: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	52, // 39: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	53, // 40: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	54, // 41: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	55, // 42: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	56, // 43: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	57, // 44: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	58, // 45: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	59, // 46: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	60, // 47: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	61, // 48: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	62, // 49: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 50: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	8,  // 51: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	10, // 52: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	14, // 53: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	16, // 54: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	18, // 55: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
-	12, // 56: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
-	63, // 57: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	64, // 58: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	65, // 59: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	66, // 60: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
-	67, // 61: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	68, // 62: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	69, // 63: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	70, // 64: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	71, // 65: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
-	72, // 66: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	73, // 67: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	74, // 68: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	75, // 69: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	76, // 70: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	77, // 71: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	78, // 72: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	4,  // 73: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	19, // 74: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	79, // 75: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	80, // 76: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	81, // 77: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	82, // 78: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	83, // 79: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	62, // 80: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 81: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	84, // 82: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	85, // 83: lkcore.ffi.v1.Completion.send_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
-	85, // 84: lkcore.ffi.v1.Completion.edit_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
-	86, // 85: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	87, // 86: lkcore.ffi.v1.Completion.get_data_track_schema:type_name -> lkcore.ffi.v1.GetDataTrackSchemaResult
-	88, // 87: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	89, // 88: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	90, // 89: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	90, // 90: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	91, // 91: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	91, // 92: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,  // 93: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	0,  // 94: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	20, // 95: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	96, // [96:96] is the sub-list for method output_type
-	96, // [96:96] is the sub-list for method input_type
-	96, // [96:96] is the sub-list for extension type_name
-	96, // [96:96] is the sub-list for extension extendee
-	0,  // [0:96] is the sub-list for field type_name
+	37, // 23: lkcore.ffi.v1.Request.get_connection_stats:type_name -> lkcore.ffi.v1.GetConnectionStatsRequest
+	38, // 24: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
+	39, // 25: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
+	40, // 26: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
+	41, // 27: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	42, // 28: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
+	43, // 29: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
+	41, // 30: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	44, // 31: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
+	45, // 32: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	46, // 33: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	47, // 34: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	48, // 35: lkcore.ffi.v1.Request.define_data_track_schema:type_name -> lkcore.ffi.v1.DefineDataTrackSchemaRequest
+	49, // 36: lkcore.ffi.v1.Request.get_data_track_schema:type_name -> lkcore.ffi.v1.GetDataTrackSchemaRequest
+	50, // 37: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	51, // 38: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	52, // 39: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	53, // 40: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	54, // 41: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	55, // 42: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	56, // 43: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	57, // 44: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	58, // 45: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	59, // 46: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	60, // 47: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	61, // 48: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	62, // 49: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	63, // 50: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 51: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	8,  // 52: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	10, // 53: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	14, // 54: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	16, // 55: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	18, // 56: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	12, // 57: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
+	64, // 58: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	65, // 59: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	66, // 60: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	67, // 61: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	68, // 62: lkcore.ffi.v1.Response.get_connection_stats:type_name -> lkcore.ffi.v1.GetConnectionStatsResponse
+	69, // 63: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	70, // 64: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	71, // 65: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	72, // 66: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	73, // 67: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	74, // 68: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	75, // 69: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	76, // 70: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	77, // 71: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	78, // 72: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	79, // 73: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	80, // 74: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	4,  // 75: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	19, // 76: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	81, // 77: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	82, // 78: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	83, // 79: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	84, // 80: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	85, // 81: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	63, // 82: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 83: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	86, // 84: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	87, // 85: lkcore.ffi.v1.Completion.send_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
+	87, // 86: lkcore.ffi.v1.Completion.edit_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
+	88, // 87: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	89, // 88: lkcore.ffi.v1.Completion.get_data_track_schema:type_name -> lkcore.ffi.v1.GetDataTrackSchemaResult
+	90, // 89: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	91, // 90: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	92, // 91: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	92, // 92: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	93, // 93: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	93, // 94: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,  // 95: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	0,  // 96: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	20, // 97: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	98, // [98:98] is the sub-list for method output_type
+	98, // [98:98] is the sub-list for method input_type
+	98, // [98:98] is the sub-list for extension type_name
+	98, // [98:98] is the sub-list for extension extendee
+	0,  // [0:98] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -3061,6 +3099,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_SendChatMessage)(nil),
 		(*Request_EditChatMessage)(nil),
 		(*Request_PublishTranscription)(nil),
+		(*Request_GetConnectionStats)(nil),
 		(*Request_PublishDataTrack)(nil),
 		(*Request_UnpublishDataTrack)(nil),
 		(*Request_DataTrackIsPublished)(nil),
@@ -3100,6 +3139,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Response_GetRoomSnapshot)(nil),
 		(*Response_SetSharedKey)(nil),
 		(*Response_GetE2EeStats)(nil),
+		(*Response_GetConnectionStats)(nil),
 		(*Response_UnpublishDataTrack)(nil),
 		(*Response_DataTrackIsPublished)(nil),
 		(*Response_PushDataTrackFrame)(nil),

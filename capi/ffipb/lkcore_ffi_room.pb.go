@@ -120,6 +120,61 @@ func (ServerEdition) EnumDescriptor() ([]byte, []int) {
 	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{1}
 }
 
+type IceCandidateType int32
+
+const (
+	IceCandidateType_ICE_CANDIDATE_TYPE_UNSPECIFIED IceCandidateType = 0
+	IceCandidateType_ICE_CANDIDATE_TYPE_HOST        IceCandidateType = 1 // an address of this machine
+	IceCandidateType_ICE_CANDIDATE_TYPE_SRFLX       IceCandidateType = 2 // the address a STUN server saw (behind a NAT)
+	IceCandidateType_ICE_CANDIDATE_TYPE_PRFLX       IceCandidateType = 3 // an address learnt from a connectivity check
+	IceCandidateType_ICE_CANDIDATE_TYPE_RELAY       IceCandidateType = 4 // a TURN server's relayed address
+)
+
+// Enum value maps for IceCandidateType.
+var (
+	IceCandidateType_name = map[int32]string{
+		0: "ICE_CANDIDATE_TYPE_UNSPECIFIED",
+		1: "ICE_CANDIDATE_TYPE_HOST",
+		2: "ICE_CANDIDATE_TYPE_SRFLX",
+		3: "ICE_CANDIDATE_TYPE_PRFLX",
+		4: "ICE_CANDIDATE_TYPE_RELAY",
+	}
+	IceCandidateType_value = map[string]int32{
+		"ICE_CANDIDATE_TYPE_UNSPECIFIED": 0,
+		"ICE_CANDIDATE_TYPE_HOST":        1,
+		"ICE_CANDIDATE_TYPE_SRFLX":       2,
+		"ICE_CANDIDATE_TYPE_PRFLX":       3,
+		"ICE_CANDIDATE_TYPE_RELAY":       4,
+	}
+)
+
+func (x IceCandidateType) Enum() *IceCandidateType {
+	p := new(IceCandidateType)
+	*p = x
+	return p
+}
+
+func (x IceCandidateType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IceCandidateType) Descriptor() protoreflect.EnumDescriptor {
+	return file_lkcore_ffi_room_proto_enumTypes[2].Descriptor()
+}
+
+func (IceCandidateType) Type() protoreflect.EnumType {
+	return &file_lkcore_ffi_room_proto_enumTypes[2]
+}
+
+func (x IceCandidateType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IceCandidateType.Descriptor instead.
+func (IceCandidateType) EnumDescriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{2}
+}
+
 type ConnectionState int32
 
 const (
@@ -156,11 +211,11 @@ func (x ConnectionState) String() string {
 }
 
 func (ConnectionState) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[2].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[3].Descriptor()
 }
 
 func (ConnectionState) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[2]
+	return &file_lkcore_ffi_room_proto_enumTypes[3]
 }
 
 func (x ConnectionState) Number() protoreflect.EnumNumber {
@@ -169,7 +224,7 @@ func (x ConnectionState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConnectionState.Descriptor instead.
 func (ConnectionState) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{2}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{3}
 }
 
 type ParticipantKind int32
@@ -220,11 +275,11 @@ func (x ParticipantKind) String() string {
 }
 
 func (ParticipantKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[3].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[4].Descriptor()
 }
 
 func (ParticipantKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[3]
+	return &file_lkcore_ffi_room_proto_enumTypes[4]
 }
 
 func (x ParticipantKind) Number() protoreflect.EnumNumber {
@@ -233,7 +288,7 @@ func (x ParticipantKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ParticipantKind.Descriptor instead.
 func (ParticipantKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{3}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{4}
 }
 
 // ParticipantKindDetail (ABI 1.19) refines a participant's kind (the server's kind_details, from
@@ -283,11 +338,11 @@ func (x ParticipantKindDetail) String() string {
 }
 
 func (ParticipantKindDetail) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[4].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[5].Descriptor()
 }
 
 func (ParticipantKindDetail) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[4]
+	return &file_lkcore_ffi_room_proto_enumTypes[5]
 }
 
 func (x ParticipantKindDetail) Number() protoreflect.EnumNumber {
@@ -296,7 +351,7 @@ func (x ParticipantKindDetail) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ParticipantKindDetail.Descriptor instead.
 func (ParticipantKindDetail) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{4}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{5}
 }
 
 // ConnectionQuality (ABI 1.22) is the server's rating of a participant's connection, from the
@@ -341,11 +396,11 @@ func (x ConnectionQuality) String() string {
 }
 
 func (ConnectionQuality) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[5].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[6].Descriptor()
 }
 
 func (ConnectionQuality) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[5]
+	return &file_lkcore_ffi_room_proto_enumTypes[6]
 }
 
 func (x ConnectionQuality) Number() protoreflect.EnumNumber {
@@ -354,7 +409,7 @@ func (x ConnectionQuality) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConnectionQuality.Descriptor instead.
 func (ConnectionQuality) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{5}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{6}
 }
 
 type TrackKind int32
@@ -387,11 +442,11 @@ func (x TrackKind) String() string {
 }
 
 func (TrackKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[6].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[7].Descriptor()
 }
 
 func (TrackKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[6]
+	return &file_lkcore_ffi_room_proto_enumTypes[7]
 }
 
 func (x TrackKind) Number() protoreflect.EnumNumber {
@@ -400,7 +455,7 @@ func (x TrackKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TrackKind.Descriptor instead.
 func (TrackKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{6}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{7}
 }
 
 // What a media track captures.
@@ -443,11 +498,11 @@ func (x TrackSource) String() string {
 }
 
 func (TrackSource) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[7].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[8].Descriptor()
 }
 
 func (TrackSource) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[7]
+	return &file_lkcore_ffi_room_proto_enumTypes[8]
 }
 
 func (x TrackSource) Number() protoreflect.EnumNumber {
@@ -456,7 +511,7 @@ func (x TrackSource) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TrackSource.Descriptor instead.
 func (TrackSource) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{7}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{8}
 }
 
 // Why a participant or the room disconnected (values of livekit.DisconnectReason).
@@ -535,11 +590,11 @@ func (x DisconnectReason) String() string {
 }
 
 func (DisconnectReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[8].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[9].Descriptor()
 }
 
 func (DisconnectReason) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[8]
+	return &file_lkcore_ffi_room_proto_enumTypes[9]
 }
 
 func (x DisconnectReason) Number() protoreflect.EnumNumber {
@@ -548,7 +603,7 @@ func (x DisconnectReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DisconnectReason.Descriptor instead.
 func (DisconnectReason) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{8}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{9}
 }
 
 type ReconnectKind int32
@@ -584,11 +639,11 @@ func (x ReconnectKind) String() string {
 }
 
 func (ReconnectKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[9].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[10].Descriptor()
 }
 
 func (ReconnectKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[9]
+	return &file_lkcore_ffi_room_proto_enumTypes[10]
 }
 
 func (x ReconnectKind) Number() protoreflect.EnumNumber {
@@ -597,7 +652,7 @@ func (x ReconnectKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReconnectKind.Descriptor instead.
 func (ReconnectKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{9}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{10}
 }
 
 // CreateRoomRequest creates a room object (not connected) and hands its handle to the host.
@@ -1541,6 +1596,232 @@ func (x *GetRoomSnapshotResponse) GetSnapshot() *ConnectResult {
 	return nil
 }
 
+// GetConnectionStatsRequest (SYNC, ABI 1.26) reports the room's connection to the server now
+// (the core's Room.ConnectionStats), for diagnostics: whether it goes through a TURN server and
+// how, how long a round trip takes, what the data channels carried. connected is false while
+// no ICE candidate pair is selected (before connecting, while reconnecting) and after the room
+// ended; every other field is then unset.
+type GetConnectionStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomHandle    uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConnectionStatsRequest) Reset() {
+	*x = GetConnectionStatsRequest{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConnectionStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConnectionStatsRequest) ProtoMessage() {}
+
+func (x *GetConnectionStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConnectionStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetConnectionStatsRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetConnectionStatsRequest) GetRoomHandle() uint64 {
+	if x != nil {
+		return x.RoomHandle
+	}
+	return 0
+}
+
+type GetConnectionStatsResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Connected       bool                   `protobuf:"varint,1,opt,name=connected,proto3" json:"connected,omitempty"`
+	LocalCandidate  *IceCandidate          `protobuf:"bytes,2,opt,name=local_candidate,json=localCandidate,proto3" json:"local_candidate,omitempty"`    // this client's end of the selected pair
+	RemoteCandidate *IceCandidate          `protobuf:"bytes,3,opt,name=remote_candidate,json=remoteCandidate,proto3" json:"remote_candidate,omitempty"` // the server's end
+	// ICE's latest round trip on the pair (its checks, and keepalives while the pair is idle), in
+	// microseconds; 0 before the first.
+	RoundTripTimeUs uint64 `protobuf:"varint,4,opt,name=round_trip_time_us,json=roundTripTimeUs,proto3" json:"round_trip_time_us,omitempty"`
+	// The data channels' smoothed round trip, measured on acknowledged data (the peers'
+	// processing under load included), in microseconds; 0 before any data was acknowledged.
+	SctpRoundTripTimeUs uint64 `protobuf:"varint,5,opt,name=sctp_round_trip_time_us,json=sctpRoundTripTimeUs,proto3" json:"sctp_round_trip_time_us,omitempty"`
+	// The data channels' message bytes (every channel; no SCTP, DTLS or UDP framing) on this
+	// connection: a full reconnect starts a new one from zero, a resume keeps it.
+	BytesSent     uint64 `protobuf:"varint,6,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
+	BytesReceived uint64 `protobuf:"varint,7,opt,name=bytes_received,json=bytesReceived,proto3" json:"bytes_received,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConnectionStatsResponse) Reset() {
+	*x = GetConnectionStatsResponse{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConnectionStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConnectionStatsResponse) ProtoMessage() {}
+
+func (x *GetConnectionStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConnectionStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetConnectionStatsResponse) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetConnectionStatsResponse) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *GetConnectionStatsResponse) GetLocalCandidate() *IceCandidate {
+	if x != nil {
+		return x.LocalCandidate
+	}
+	return nil
+}
+
+func (x *GetConnectionStatsResponse) GetRemoteCandidate() *IceCandidate {
+	if x != nil {
+		return x.RemoteCandidate
+	}
+	return nil
+}
+
+func (x *GetConnectionStatsResponse) GetRoundTripTimeUs() uint64 {
+	if x != nil {
+		return x.RoundTripTimeUs
+	}
+	return 0
+}
+
+func (x *GetConnectionStatsResponse) GetSctpRoundTripTimeUs() uint64 {
+	if x != nil {
+		return x.SctpRoundTripTimeUs
+	}
+	return 0
+}
+
+func (x *GetConnectionStatsResponse) GetBytesSent() uint64 {
+	if x != nil {
+		return x.BytesSent
+	}
+	return 0
+}
+
+func (x *GetConnectionStatsResponse) GetBytesReceived() uint64 {
+	if x != nil {
+		return x.BytesReceived
+	}
+	return 0
+}
+
+// IceCandidate is one end of an ICE candidate pair.
+type IceCandidate struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Type     IceCandidateType       `protobuf:"varint,1,opt,name=type,proto3,enum=lkcore.ffi.v1.IceCandidateType" json:"type,omitempty"`
+	Protocol string                 `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"` // the candidate's transport: "udp" or "tcp"
+	Ip       string                 `protobuf:"bytes,3,opt,name=ip,proto3" json:"ip,omitempty"`             // for a local relay candidate, the address the TURN server relays from
+	Port     uint32                 `protobuf:"varint,4,opt,name=port,proto3" json:"port,omitempty"`
+	// For a local relay candidate, the transport between this client and the TURN server:
+	// "udp", "tcp" or "tls"; empty otherwise.
+	RelayProtocol string `protobuf:"bytes,5,opt,name=relay_protocol,json=relayProtocol,proto3" json:"relay_protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IceCandidate) Reset() {
+	*x = IceCandidate{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IceCandidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IceCandidate) ProtoMessage() {}
+
+func (x *IceCandidate) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IceCandidate.ProtoReflect.Descriptor instead.
+func (*IceCandidate) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *IceCandidate) GetType() IceCandidateType {
+	if x != nil {
+		return x.Type
+	}
+	return IceCandidateType_ICE_CANDIDATE_TYPE_UNSPECIFIED
+}
+
+func (x *IceCandidate) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *IceCandidate) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *IceCandidate) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *IceCandidate) GetRelayProtocol() string {
+	if x != nil {
+		return x.RelayProtocol
+	}
+	return ""
+}
+
 // RequestRoomSnapshotRequest (SYNC, ABI 1.12) asks for a RoomSnapshotTaken room event: the state
 // taken at that event's place in the room's event stream. Returns at once (no response message);
 // the event follows, unless the room ends first (Disconnected is then its last event). While a
@@ -1556,7 +1837,7 @@ type RequestRoomSnapshotRequest struct {
 
 func (x *RequestRoomSnapshotRequest) Reset() {
 	*x = RequestRoomSnapshotRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1849,7 @@ func (x *RequestRoomSnapshotRequest) String() string {
 func (*RequestRoomSnapshotRequest) ProtoMessage() {}
 
 func (x *RequestRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[12]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1862,7 @@ func (x *RequestRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRoomSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*RequestRoomSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{12}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RequestRoomSnapshotRequest) GetRoomHandle() uint64 {
@@ -1605,7 +1886,7 @@ type RoomSnapshotTaken struct {
 
 func (x *RoomSnapshotTaken) Reset() {
 	*x = RoomSnapshotTaken{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1898,7 @@ func (x *RoomSnapshotTaken) String() string {
 func (*RoomSnapshotTaken) ProtoMessage() {}
 
 func (x *RoomSnapshotTaken) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[13]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1911,7 @@ func (x *RoomSnapshotTaken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSnapshotTaken.ProtoReflect.Descriptor instead.
 func (*RoomSnapshotTaken) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{13}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RoomSnapshotTaken) GetSnapshot() *ConnectResult {
@@ -1668,7 +1949,7 @@ type ParticipantInfo struct {
 
 func (x *ParticipantInfo) Reset() {
 	*x = ParticipantInfo{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1961,7 @@ func (x *ParticipantInfo) String() string {
 func (*ParticipantInfo) ProtoMessage() {}
 
 func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1974,7 @@ func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantInfo.ProtoReflect.Descriptor instead.
 func (*ParticipantInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{14}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ParticipantInfo) GetSid() string {
@@ -1802,7 +2083,7 @@ type TrackPublicationInfo struct {
 
 func (x *TrackPublicationInfo) Reset() {
 	*x = TrackPublicationInfo{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +2095,7 @@ func (x *TrackPublicationInfo) String() string {
 func (*TrackPublicationInfo) ProtoMessage() {}
 
 func (x *TrackPublicationInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +2108,7 @@ func (x *TrackPublicationInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackPublicationInfo.ProtoReflect.Descriptor instead.
 func (*TrackPublicationInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{15}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TrackPublicationInfo) GetSid() string {
@@ -1912,7 +2193,7 @@ type ParticipantPermission struct {
 
 func (x *ParticipantPermission) Reset() {
 	*x = ParticipantPermission{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +2205,7 @@ func (x *ParticipantPermission) String() string {
 func (*ParticipantPermission) ProtoMessage() {}
 
 func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +2218,7 @@ func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantPermission.ProtoReflect.Descriptor instead.
 func (*ParticipantPermission) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{16}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ParticipantPermission) GetCanSubscribe() bool {
@@ -1987,7 +2268,7 @@ type PublishDataRequest struct {
 
 func (x *PublishDataRequest) Reset() {
 	*x = PublishDataRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1999,7 +2280,7 @@ func (x *PublishDataRequest) String() string {
 func (*PublishDataRequest) ProtoMessage() {}
 
 func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2012,7 +2293,7 @@ func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{17}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PublishDataRequest) GetRoomHandle() uint64 {
@@ -2070,7 +2351,7 @@ type PublishSipDtmfRequest struct {
 
 func (x *PublishSipDtmfRequest) Reset() {
 	*x = PublishSipDtmfRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2363,7 @@ func (x *PublishSipDtmfRequest) String() string {
 func (*PublishSipDtmfRequest) ProtoMessage() {}
 
 func (x *PublishSipDtmfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2376,7 @@ func (x *PublishSipDtmfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishSipDtmfRequest.ProtoReflect.Descriptor instead.
 func (*PublishSipDtmfRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PublishSipDtmfRequest) GetRoomHandle() uint64 {
@@ -2150,7 +2431,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2162,7 +2443,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2175,7 +2456,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ChatMessage) GetId() string {
@@ -2241,7 +2522,7 @@ type TranscriptionSegment struct {
 
 func (x *TranscriptionSegment) Reset() {
 	*x = TranscriptionSegment{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2534,7 @@ func (x *TranscriptionSegment) String() string {
 func (*TranscriptionSegment) ProtoMessage() {}
 
 func (x *TranscriptionSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2547,7 @@ func (x *TranscriptionSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptionSegment.ProtoReflect.Descriptor instead.
 func (*TranscriptionSegment) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TranscriptionSegment) GetId() string {
@@ -2327,7 +2608,7 @@ type Transcription struct {
 
 func (x *Transcription) Reset() {
 	*x = Transcription{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2339,7 +2620,7 @@ func (x *Transcription) String() string {
 func (*Transcription) ProtoMessage() {}
 
 func (x *Transcription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2352,7 +2633,7 @@ func (x *Transcription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transcription.ProtoReflect.Descriptor instead.
 func (*Transcription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Transcription) GetParticipantIdentity() string {
@@ -2393,7 +2674,7 @@ type PublishTranscriptionRequest struct {
 
 func (x *PublishTranscriptionRequest) Reset() {
 	*x = PublishTranscriptionRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2686,7 @@ func (x *PublishTranscriptionRequest) String() string {
 func (*PublishTranscriptionRequest) ProtoMessage() {}
 
 func (x *PublishTranscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2699,7 @@ func (x *PublishTranscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishTranscriptionRequest.ProtoReflect.Descriptor instead.
 func (*PublishTranscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PublishTranscriptionRequest) GetRoomHandle() uint64 {
@@ -2456,7 +2737,7 @@ type SendChatMessageRequest struct {
 
 func (x *SendChatMessageRequest) Reset() {
 	*x = SendChatMessageRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2749,7 @@ func (x *SendChatMessageRequest) String() string {
 func (*SendChatMessageRequest) ProtoMessage() {}
 
 func (x *SendChatMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2762,7 @@ func (x *SendChatMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendChatMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendChatMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SendChatMessageRequest) GetRoomHandle() uint64 {
@@ -2531,7 +2812,7 @@ type EditChatMessageRequest struct {
 
 func (x *EditChatMessageRequest) Reset() {
 	*x = EditChatMessageRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2543,7 +2824,7 @@ func (x *EditChatMessageRequest) String() string {
 func (*EditChatMessageRequest) ProtoMessage() {}
 
 func (x *EditChatMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2556,7 +2837,7 @@ func (x *EditChatMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditChatMessageRequest.ProtoReflect.Descriptor instead.
 func (*EditChatMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *EditChatMessageRequest) GetRoomHandle() uint64 {
@@ -2609,7 +2890,7 @@ type SetLocalMetadataRequest struct {
 
 func (x *SetLocalMetadataRequest) Reset() {
 	*x = SetLocalMetadataRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2621,7 +2902,7 @@ func (x *SetLocalMetadataRequest) String() string {
 func (*SetLocalMetadataRequest) ProtoMessage() {}
 
 func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2634,7 +2915,7 @@ func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetLocalMetadataRequest) GetRoomHandle() uint64 {
@@ -2661,7 +2942,7 @@ type SetLocalNameRequest struct {
 
 func (x *SetLocalNameRequest) Reset() {
 	*x = SetLocalNameRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2673,7 +2954,7 @@ func (x *SetLocalNameRequest) String() string {
 func (*SetLocalNameRequest) ProtoMessage() {}
 
 func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2686,7 +2967,7 @@ func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalNameRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalNameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetLocalNameRequest) GetRoomHandle() uint64 {
@@ -2714,7 +2995,7 @@ type SetLocalAttributesRequest struct {
 
 func (x *SetLocalAttributesRequest) Reset() {
 	*x = SetLocalAttributesRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2726,7 +3007,7 @@ func (x *SetLocalAttributesRequest) String() string {
 func (*SetLocalAttributesRequest) ProtoMessage() {}
 
 func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2739,7 +3020,7 @@ func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetLocalAttributesRequest) GetRoomHandle() uint64 {
@@ -2798,7 +3079,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2810,7 +3091,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2823,7 +3104,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RoomEvent) GetRoomHandle() uint64 {
@@ -3205,7 +3486,7 @@ type ConnectionStateChanged struct {
 
 func (x *ConnectionStateChanged) Reset() {
 	*x = ConnectionStateChanged{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3217,7 +3498,7 @@ func (x *ConnectionStateChanged) String() string {
 func (*ConnectionStateChanged) ProtoMessage() {}
 
 func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3230,7 +3511,7 @@ func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionStateChanged.ProtoReflect.Descriptor instead.
 func (*ConnectionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{29}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ConnectionStateChanged) GetState() ConnectionState {
@@ -3253,7 +3534,7 @@ type Reconnecting struct {
 
 func (x *Reconnecting) Reset() {
 	*x = Reconnecting{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3546,7 @@ func (x *Reconnecting) String() string {
 func (*Reconnecting) ProtoMessage() {}
 
 func (x *Reconnecting) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3559,7 @@ func (x *Reconnecting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnecting.ProtoReflect.Descriptor instead.
 func (*Reconnecting) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{30}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Reconnecting) GetKind() ReconnectKind {
@@ -3311,7 +3592,7 @@ type Reconnected struct {
 
 func (x *Reconnected) Reset() {
 	*x = Reconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3323,7 +3604,7 @@ func (x *Reconnected) String() string {
 func (*Reconnected) ProtoMessage() {}
 
 func (x *Reconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3336,7 +3617,7 @@ func (x *Reconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnected.ProtoReflect.Descriptor instead.
 func (*Reconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{31}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Reconnected) GetKind() ReconnectKind {
@@ -3358,7 +3639,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3370,7 +3651,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3383,7 +3664,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{32}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Disconnected) GetReason() DisconnectReason {
@@ -3418,7 +3699,7 @@ type RoomUpdated struct {
 
 func (x *RoomUpdated) Reset() {
 	*x = RoomUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3430,7 +3711,7 @@ func (x *RoomUpdated) String() string {
 func (*RoomUpdated) ProtoMessage() {}
 
 func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3443,7 +3724,7 @@ func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomUpdated.ProtoReflect.Descriptor instead.
 func (*RoomUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{33}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RoomUpdated) GetInfo() *RoomInfo {
@@ -3485,7 +3766,7 @@ type RoomMoved struct {
 
 func (x *RoomMoved) Reset() {
 	*x = RoomMoved{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3497,7 +3778,7 @@ func (x *RoomMoved) String() string {
 func (*RoomMoved) ProtoMessage() {}
 
 func (x *RoomMoved) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3510,7 +3791,7 @@ func (x *RoomMoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMoved.ProtoReflect.Descriptor instead.
 func (*RoomMoved) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{34}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RoomMoved) GetInfo() *RoomInfo {
@@ -3536,7 +3817,7 @@ type ParticipantConnected struct {
 
 func (x *ParticipantConnected) Reset() {
 	*x = ParticipantConnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3548,7 +3829,7 @@ func (x *ParticipantConnected) String() string {
 func (*ParticipantConnected) ProtoMessage() {}
 
 func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3561,7 +3842,7 @@ func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantConnected.ProtoReflect.Descriptor instead.
 func (*ParticipantConnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{35}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
@@ -3584,7 +3865,7 @@ type ParticipantDisconnected struct {
 
 func (x *ParticipantDisconnected) Reset() {
 	*x = ParticipantDisconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3596,7 +3877,7 @@ func (x *ParticipantDisconnected) String() string {
 func (*ParticipantDisconnected) ProtoMessage() {}
 
 func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3609,7 +3890,7 @@ func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantDisconnected.ProtoReflect.Descriptor instead.
 func (*ParticipantDisconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{36}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ParticipantDisconnected) GetIdentity() string {
@@ -3667,7 +3948,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3679,7 +3960,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3692,7 +3973,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{37}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ParticipantUpdated) GetInfo() *ParticipantInfo {
@@ -3794,7 +4075,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3806,7 +4087,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3819,7 +4100,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{38}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -3870,7 +4151,7 @@ type ChatMessageReceived struct {
 
 func (x *ChatMessageReceived) Reset() {
 	*x = ChatMessageReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3882,7 +4163,7 @@ func (x *ChatMessageReceived) String() string {
 func (*ChatMessageReceived) ProtoMessage() {}
 
 func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3895,7 +4176,7 @@ func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessageReceived.ProtoReflect.Descriptor instead.
 func (*ChatMessageReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{39}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ChatMessageReceived) GetParticipantIdentity() string {
@@ -3925,7 +4206,7 @@ type TranscriptionReceived struct {
 
 func (x *TranscriptionReceived) Reset() {
 	*x = TranscriptionReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3937,7 +4218,7 @@ func (x *TranscriptionReceived) String() string {
 func (*TranscriptionReceived) ProtoMessage() {}
 
 func (x *TranscriptionReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3950,7 +4231,7 @@ func (x *TranscriptionReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptionReceived.ProtoReflect.Descriptor instead.
 func (*TranscriptionReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{40}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TranscriptionReceived) GetParticipantIdentity() string {
@@ -3983,7 +4264,7 @@ type SipDtmfReceived struct {
 
 func (x *SipDtmfReceived) Reset() {
 	*x = SipDtmfReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3995,7 +4276,7 @@ func (x *SipDtmfReceived) String() string {
 func (*SipDtmfReceived) ProtoMessage() {}
 
 func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4008,7 +4289,7 @@ func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SipDtmfReceived.ProtoReflect.Descriptor instead.
 func (*SipDtmfReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{41}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SipDtmfReceived) GetParticipantIdentity() string {
@@ -4108,7 +4389,25 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\"S\n" +
 	"\x17GetRoomSnapshotResponse\x128\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"=\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"<\n" +
+	"\x19GetConnectionStatsRequest\x12\x1f\n" +
+	"\vroom_handle\x18\x01 \x01(\x04R\n" +
+	"roomHandle\"\xf1\x02\n" +
+	"\x1aGetConnectionStatsResponse\x12\x1c\n" +
+	"\tconnected\x18\x01 \x01(\bR\tconnected\x12D\n" +
+	"\x0flocal_candidate\x18\x02 \x01(\v2\x1b.lkcore.ffi.v1.IceCandidateR\x0elocalCandidate\x12F\n" +
+	"\x10remote_candidate\x18\x03 \x01(\v2\x1b.lkcore.ffi.v1.IceCandidateR\x0fremoteCandidate\x12+\n" +
+	"\x12round_trip_time_us\x18\x04 \x01(\x04R\x0froundTripTimeUs\x124\n" +
+	"\x17sctp_round_trip_time_us\x18\x05 \x01(\x04R\x13sctpRoundTripTimeUs\x12\x1d\n" +
+	"\n" +
+	"bytes_sent\x18\x06 \x01(\x04R\tbytesSent\x12%\n" +
+	"\x0ebytes_received\x18\a \x01(\x04R\rbytesReceived\"\xaa\x01\n" +
+	"\fIceCandidate\x123\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1f.lkcore.ffi.v1.IceCandidateTypeR\x04type\x12\x1a\n" +
+	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x0e\n" +
+	"\x02ip\x18\x03 \x01(\tR\x02ip\x12\x12\n" +
+	"\x04port\x18\x04 \x01(\rR\x04port\x12%\n" +
+	"\x0erelay_protocol\x18\x05 \x01(\tR\rrelayProtocol\"=\n" +
 	"\x1aRequestRoomSnapshotRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\"M\n" +
@@ -4307,7 +4606,13 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x1aICE_TRANSPORT_POLICY_RELAY\x10\x01*F\n" +
 	"\rServerEdition\x12\x1b\n" +
 	"\x17SERVER_EDITION_STANDARD\x10\x00\x12\x18\n" +
-	"\x14SERVER_EDITION_CLOUD\x10\x01*\x98\x01\n" +
+	"\x14SERVER_EDITION_CLOUD\x10\x01*\xad\x01\n" +
+	"\x10IceCandidateType\x12\"\n" +
+	"\x1eICE_CANDIDATE_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17ICE_CANDIDATE_TYPE_HOST\x10\x01\x12\x1c\n" +
+	"\x18ICE_CANDIDATE_TYPE_SRFLX\x10\x02\x12\x1c\n" +
+	"\x18ICE_CANDIDATE_TYPE_PRFLX\x10\x03\x12\x1c\n" +
+	"\x18ICE_CANDIDATE_TYPE_RELAY\x10\x04*\x98\x01\n" +
 	"\x0fConnectionState\x12!\n" +
 	"\x1dCONNECTION_STATE_DISCONNECTED\x10\x00\x12\x1f\n" +
 	"\x1bCONNECTION_STATE_CONNECTING\x10\x01\x12\x1e\n" +
@@ -4381,152 +4686,159 @@ func file_lkcore_ffi_room_proto_rawDescGZIP() []byte {
 	return file_lkcore_ffi_room_proto_rawDescData
 }
 
-var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
+var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_lkcore_ffi_room_proto_goTypes = []any{
 	(IceTransportPolicy)(0),                        // 0: lkcore.ffi.v1.IceTransportPolicy
 	(ServerEdition)(0),                             // 1: lkcore.ffi.v1.ServerEdition
-	(ConnectionState)(0),                           // 2: lkcore.ffi.v1.ConnectionState
-	(ParticipantKind)(0),                           // 3: lkcore.ffi.v1.ParticipantKind
-	(ParticipantKindDetail)(0),                     // 4: lkcore.ffi.v1.ParticipantKindDetail
-	(ConnectionQuality)(0),                         // 5: lkcore.ffi.v1.ConnectionQuality
-	(TrackKind)(0),                                 // 6: lkcore.ffi.v1.TrackKind
-	(TrackSource)(0),                               // 7: lkcore.ffi.v1.TrackSource
-	(DisconnectReason)(0),                          // 8: lkcore.ffi.v1.DisconnectReason
-	(ReconnectKind)(0),                             // 9: lkcore.ffi.v1.ReconnectKind
-	(*CreateRoomRequest)(nil),                      // 10: lkcore.ffi.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),                     // 11: lkcore.ffi.v1.CreateRoomResponse
-	(*RoomOptions)(nil),                            // 12: lkcore.ffi.v1.RoomOptions
-	(*IceServer)(nil),                              // 13: lkcore.ffi.v1.IceServer
-	(*OwnedRoom)(nil),                              // 14: lkcore.ffi.v1.OwnedRoom
-	(*RoomInfo)(nil),                               // 15: lkcore.ffi.v1.RoomInfo
-	(*ServerInfo)(nil),                             // 16: lkcore.ffi.v1.ServerInfo
-	(*ConnectRequest)(nil),                         // 17: lkcore.ffi.v1.ConnectRequest
-	(*ConnectResult)(nil),                          // 18: lkcore.ffi.v1.ConnectResult
-	(*DisconnectRequest)(nil),                      // 19: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),                 // 20: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*GetRoomSnapshotResponse)(nil),                // 21: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*RequestRoomSnapshotRequest)(nil),             // 22: lkcore.ffi.v1.RequestRoomSnapshotRequest
-	(*RoomSnapshotTaken)(nil),                      // 23: lkcore.ffi.v1.RoomSnapshotTaken
-	(*ParticipantInfo)(nil),                        // 24: lkcore.ffi.v1.ParticipantInfo
-	(*TrackPublicationInfo)(nil),                   // 25: lkcore.ffi.v1.TrackPublicationInfo
-	(*ParticipantPermission)(nil),                  // 26: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),                     // 27: lkcore.ffi.v1.PublishDataRequest
-	(*PublishSipDtmfRequest)(nil),                  // 28: lkcore.ffi.v1.PublishSipDtmfRequest
-	(*ChatMessage)(nil),                            // 29: lkcore.ffi.v1.ChatMessage
-	(*TranscriptionSegment)(nil),                   // 30: lkcore.ffi.v1.TranscriptionSegment
-	(*Transcription)(nil),                          // 31: lkcore.ffi.v1.Transcription
-	(*PublishTranscriptionRequest)(nil),            // 32: lkcore.ffi.v1.PublishTranscriptionRequest
-	(*SendChatMessageRequest)(nil),                 // 33: lkcore.ffi.v1.SendChatMessageRequest
-	(*EditChatMessageRequest)(nil),                 // 34: lkcore.ffi.v1.EditChatMessageRequest
-	(*SetLocalMetadataRequest)(nil),                // 35: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),                    // 36: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),              // 37: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                              // 38: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),                 // 39: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),                           // 40: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                            // 41: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),                           // 42: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                            // 43: lkcore.ffi.v1.RoomUpdated
-	(*RoomMoved)(nil),                              // 44: lkcore.ffi.v1.RoomMoved
-	(*ParticipantConnected)(nil),                   // 45: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),                // 46: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),                     // 47: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),                     // 48: lkcore.ffi.v1.DataPacketReceived
-	(*ChatMessageReceived)(nil),                    // 49: lkcore.ffi.v1.ChatMessageReceived
-	(*TranscriptionReceived)(nil),                  // 50: lkcore.ffi.v1.TranscriptionReceived
-	(*SipDtmfReceived)(nil),                        // 51: lkcore.ffi.v1.SipDtmfReceived
-	nil,                                            // 52: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                            // 53: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	(*E2EeOptions)(nil),                            // 54: lkcore.ffi.v1.E2eeOptions
-	(DeliveryMode)(0),                              // 55: lkcore.ffi.v1.DeliveryMode
-	(*RemoteDataTrackInfo)(nil),                    // 56: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil),             // 57: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),               // 58: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),             // 59: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),              // 60: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),              // 61: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*LocalDataTrackSidChanged)(nil),               // 62: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*DataTrackSubscriptionPermissionChanged)(nil), // 63: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	(*RpcInvocation)(nil),                          // 64: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),                           // 65: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),                 // 66: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                                  // 67: lkcore.ffi.v1.Error
+	(IceCandidateType)(0),                          // 2: lkcore.ffi.v1.IceCandidateType
+	(ConnectionState)(0),                           // 3: lkcore.ffi.v1.ConnectionState
+	(ParticipantKind)(0),                           // 4: lkcore.ffi.v1.ParticipantKind
+	(ParticipantKindDetail)(0),                     // 5: lkcore.ffi.v1.ParticipantKindDetail
+	(ConnectionQuality)(0),                         // 6: lkcore.ffi.v1.ConnectionQuality
+	(TrackKind)(0),                                 // 7: lkcore.ffi.v1.TrackKind
+	(TrackSource)(0),                               // 8: lkcore.ffi.v1.TrackSource
+	(DisconnectReason)(0),                          // 9: lkcore.ffi.v1.DisconnectReason
+	(ReconnectKind)(0),                             // 10: lkcore.ffi.v1.ReconnectKind
+	(*CreateRoomRequest)(nil),                      // 11: lkcore.ffi.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),                     // 12: lkcore.ffi.v1.CreateRoomResponse
+	(*RoomOptions)(nil),                            // 13: lkcore.ffi.v1.RoomOptions
+	(*IceServer)(nil),                              // 14: lkcore.ffi.v1.IceServer
+	(*OwnedRoom)(nil),                              // 15: lkcore.ffi.v1.OwnedRoom
+	(*RoomInfo)(nil),                               // 16: lkcore.ffi.v1.RoomInfo
+	(*ServerInfo)(nil),                             // 17: lkcore.ffi.v1.ServerInfo
+	(*ConnectRequest)(nil),                         // 18: lkcore.ffi.v1.ConnectRequest
+	(*ConnectResult)(nil),                          // 19: lkcore.ffi.v1.ConnectResult
+	(*DisconnectRequest)(nil),                      // 20: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),                 // 21: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*GetRoomSnapshotResponse)(nil),                // 22: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*GetConnectionStatsRequest)(nil),              // 23: lkcore.ffi.v1.GetConnectionStatsRequest
+	(*GetConnectionStatsResponse)(nil),             // 24: lkcore.ffi.v1.GetConnectionStatsResponse
+	(*IceCandidate)(nil),                           // 25: lkcore.ffi.v1.IceCandidate
+	(*RequestRoomSnapshotRequest)(nil),             // 26: lkcore.ffi.v1.RequestRoomSnapshotRequest
+	(*RoomSnapshotTaken)(nil),                      // 27: lkcore.ffi.v1.RoomSnapshotTaken
+	(*ParticipantInfo)(nil),                        // 28: lkcore.ffi.v1.ParticipantInfo
+	(*TrackPublicationInfo)(nil),                   // 29: lkcore.ffi.v1.TrackPublicationInfo
+	(*ParticipantPermission)(nil),                  // 30: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),                     // 31: lkcore.ffi.v1.PublishDataRequest
+	(*PublishSipDtmfRequest)(nil),                  // 32: lkcore.ffi.v1.PublishSipDtmfRequest
+	(*ChatMessage)(nil),                            // 33: lkcore.ffi.v1.ChatMessage
+	(*TranscriptionSegment)(nil),                   // 34: lkcore.ffi.v1.TranscriptionSegment
+	(*Transcription)(nil),                          // 35: lkcore.ffi.v1.Transcription
+	(*PublishTranscriptionRequest)(nil),            // 36: lkcore.ffi.v1.PublishTranscriptionRequest
+	(*SendChatMessageRequest)(nil),                 // 37: lkcore.ffi.v1.SendChatMessageRequest
+	(*EditChatMessageRequest)(nil),                 // 38: lkcore.ffi.v1.EditChatMessageRequest
+	(*SetLocalMetadataRequest)(nil),                // 39: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),                    // 40: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),              // 41: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                              // 42: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),                 // 43: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),                           // 44: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                            // 45: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),                           // 46: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                            // 47: lkcore.ffi.v1.RoomUpdated
+	(*RoomMoved)(nil),                              // 48: lkcore.ffi.v1.RoomMoved
+	(*ParticipantConnected)(nil),                   // 49: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),                // 50: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),                     // 51: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),                     // 52: lkcore.ffi.v1.DataPacketReceived
+	(*ChatMessageReceived)(nil),                    // 53: lkcore.ffi.v1.ChatMessageReceived
+	(*TranscriptionReceived)(nil),                  // 54: lkcore.ffi.v1.TranscriptionReceived
+	(*SipDtmfReceived)(nil),                        // 55: lkcore.ffi.v1.SipDtmfReceived
+	nil,                                            // 56: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                            // 57: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	(*E2EeOptions)(nil),                            // 58: lkcore.ffi.v1.E2eeOptions
+	(DeliveryMode)(0),                              // 59: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackInfo)(nil),                    // 60: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil),             // 61: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),               // 62: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),             // 63: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),              // 64: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),              // 65: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*LocalDataTrackSidChanged)(nil),               // 66: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*DataTrackSubscriptionPermissionChanged)(nil), // 67: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	(*RpcInvocation)(nil),                          // 68: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),                           // 69: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),                 // 70: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                                  // 71: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
-	12, // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
-	14, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	54, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	13, // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
+	15, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
+	58, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
 	0,  // 3: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
-	13, // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
-	55, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	15, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
-	2,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
-	16, // 8: lkcore.ffi.v1.RoomInfo.server:type_name -> lkcore.ffi.v1.ServerInfo
+	14, // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
+	59, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	16, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
+	3,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
+	17, // 8: lkcore.ffi.v1.RoomInfo.server:type_name -> lkcore.ffi.v1.ServerInfo
 	1,  // 9: lkcore.ffi.v1.ServerInfo.edition:type_name -> lkcore.ffi.v1.ServerEdition
-	15, // 10: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	24, // 11: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	24, // 12: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	56, // 13: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	57, // 14: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	18, // 15: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	18, // 16: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	52, // 17: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	3,  // 18: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	26, // 19: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	4,  // 20: lkcore.ffi.v1.ParticipantInfo.kind_details:type_name -> lkcore.ffi.v1.ParticipantKindDetail
-	5,  // 21: lkcore.ffi.v1.ParticipantInfo.connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
-	25, // 22: lkcore.ffi.v1.ParticipantInfo.tracks:type_name -> lkcore.ffi.v1.TrackPublicationInfo
-	6,  // 23: lkcore.ffi.v1.TrackPublicationInfo.kind:type_name -> lkcore.ffi.v1.TrackKind
-	7,  // 24: lkcore.ffi.v1.TrackPublicationInfo.source:type_name -> lkcore.ffi.v1.TrackSource
-	30, // 25: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
-	31, // 26: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
-	29, // 27: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
-	53, // 28: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	39, // 29: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	40, // 30: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	41, // 31: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	42, // 32: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	43, // 33: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	23, // 34: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
-	44, // 35: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
-	45, // 36: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	46, // 37: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	47, // 38: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	48, // 39: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	51, // 40: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
-	49, // 41: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
-	50, // 42: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
-	58, // 43: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	59, // 44: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	60, // 45: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	61, // 46: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	62, // 47: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
-	63, // 48: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	64, // 49: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	65, // 50: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	66, // 51: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	2,  // 52: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	9,  // 53: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	9,  // 54: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	8,  // 55: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	67, // 56: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	15, // 57: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	15, // 58: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
-	24, // 59: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	8,  // 60: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	24, // 61: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	5,  // 62: lkcore.ffi.v1.ParticipantUpdated.old_connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
-	25, // 63: lkcore.ffi.v1.ParticipantUpdated.track_published:type_name -> lkcore.ffi.v1.TrackPublicationInfo
-	25, // 64: lkcore.ffi.v1.ParticipantUpdated.track_unpublished:type_name -> lkcore.ffi.v1.TrackPublicationInfo
-	25, // 65: lkcore.ffi.v1.ParticipantUpdated.track_mute_changed:type_name -> lkcore.ffi.v1.TrackPublicationInfo
-	29, // 66: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
-	31, // 67: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
-	68, // [68:68] is the sub-list for method output_type
-	68, // [68:68] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	16, // 10: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
+	28, // 11: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	28, // 12: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	60, // 13: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	61, // 14: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	19, // 15: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	25, // 16: lkcore.ffi.v1.GetConnectionStatsResponse.local_candidate:type_name -> lkcore.ffi.v1.IceCandidate
+	25, // 17: lkcore.ffi.v1.GetConnectionStatsResponse.remote_candidate:type_name -> lkcore.ffi.v1.IceCandidate
+	2,  // 18: lkcore.ffi.v1.IceCandidate.type:type_name -> lkcore.ffi.v1.IceCandidateType
+	19, // 19: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	56, // 20: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	4,  // 21: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
+	30, // 22: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	5,  // 23: lkcore.ffi.v1.ParticipantInfo.kind_details:type_name -> lkcore.ffi.v1.ParticipantKindDetail
+	6,  // 24: lkcore.ffi.v1.ParticipantInfo.connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
+	29, // 25: lkcore.ffi.v1.ParticipantInfo.tracks:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	7,  // 26: lkcore.ffi.v1.TrackPublicationInfo.kind:type_name -> lkcore.ffi.v1.TrackKind
+	8,  // 27: lkcore.ffi.v1.TrackPublicationInfo.source:type_name -> lkcore.ffi.v1.TrackSource
+	34, // 28: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
+	35, // 29: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
+	33, // 30: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
+	57, // 31: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	43, // 32: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	44, // 33: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	45, // 34: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	46, // 35: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	47, // 36: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	27, // 37: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
+	48, // 38: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
+	49, // 39: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	50, // 40: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	51, // 41: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	52, // 42: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	55, // 43: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
+	53, // 44: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
+	54, // 45: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
+	62, // 46: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	63, // 47: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	64, // 48: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	65, // 49: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	66, // 50: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
+	67, // 51: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	68, // 52: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	69, // 53: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	70, // 54: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	3,  // 55: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	10, // 56: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	10, // 57: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	9,  // 58: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	71, // 59: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	16, // 60: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	16, // 61: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
+	28, // 62: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	9,  // 63: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	28, // 64: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	6,  // 65: lkcore.ffi.v1.ParticipantUpdated.old_connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
+	29, // 66: lkcore.ffi.v1.ParticipantUpdated.track_published:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	29, // 67: lkcore.ffi.v1.ParticipantUpdated.track_unpublished:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	29, // 68: lkcore.ffi.v1.ParticipantUpdated.track_mute_changed:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	33, // 69: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
+	35, // 70: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
+	71, // [71:71] is the sub-list for method output_type
+	71, // [71:71] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -4539,7 +4851,7 @@ func file_lkcore_ffi_room_proto_init() {
 	file_lkcore_ffi_e2ee_proto_init()
 	file_lkcore_ffi_rpc_proto_init()
 	file_lkcore_ffi_stream_proto_init()
-	file_lkcore_ffi_room_proto_msgTypes[28].OneofWrappers = []any{
+	file_lkcore_ffi_room_proto_msgTypes[31].OneofWrappers = []any{
 		(*RoomEvent_ConnectionStateChanged)(nil),
 		(*RoomEvent_Reconnecting)(nil),
 		(*RoomEvent_Reconnected)(nil),
@@ -4569,8 +4881,8 @@ func file_lkcore_ffi_room_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_room_proto_rawDesc), len(file_lkcore_ffi_room_proto_rawDesc)),
-			NumEnums:      10,
-			NumMessages:   44,
+			NumEnums:      11,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/tests/devsfu"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
@@ -50,15 +48,10 @@ func TestE2ERelayPolicy(t *testing.T) {
 	if res := h.connect(rh, s.URL(), mintToken(t, s, "relay", "alice")); res.GetLocalParticipant().GetIdentity() != "alice" {
 		t.Fatalf("connect: %v", res)
 	}
-	r, err := h.c.room(rh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.mu.Lock()
-	core := r.core
-	r.mu.Unlock()
-	if pair, ok := core.SelectedCandidatePair(); !ok || pair.Local.Type != webrtc.ICECandidateTypeRelay {
-		t.Fatalf("selected pair %+v (%v), want a local relay candidate", pair, ok)
+	// The host sees the relay in the connection's statistics (ABI 1.26).
+	st := h.do(&ffipb.Request{Message: &ffipb.Request_GetConnectionStats{GetConnectionStats: &ffipb.GetConnectionStatsRequest{RoomHandle: rh}}}).GetGetConnectionStats()
+	if l := st.GetLocalCandidate(); !st.GetConnected() || l.GetType() != ffipb.IceCandidateType_ICE_CANDIDATE_TYPE_RELAY || l.GetRelayProtocol() != "udp" {
+		t.Fatalf("connection stats %v, want a local relay candidate over UDP", st)
 	}
 	if s.TURNStats().Allocations == 0 {
 		t.Fatal("no TURN allocation")

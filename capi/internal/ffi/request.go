@@ -302,6 +302,9 @@ var requestHandlers = map[protoreflect.Name]handler{
 	},
 	"set_shared_key": func(k *call) error { return k.c.setSharedKey(k.req.GetSetSharedKey(), k.resp) },
 	"get_e2ee_stats": func(k *call) error { return k.c.e2eeStats(k.req.GetGetE2EeStats(), k.resp) },
+	"get_connection_stats": func(k *call) error {
+		return k.c.connectionStats(k.req.GetGetConnectionStats(), k.resp)
+	},
 
 	// Data tracks.
 	"publish_data_track":      func(k *call) error { return k.c.publishDataTrack(k, k.req.GetPublishDataTrack()) },
