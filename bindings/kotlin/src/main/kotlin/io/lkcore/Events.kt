@@ -49,15 +49,18 @@ sealed class RoomEvent {
     data class ParticipantDisconnected(val identity: String, val reason: DisconnectReason) : RoomEvent()
 
     /**
-     * A participant's (local or remote) name, metadata, attributes, permission or connection
-     * quality changed: [participant] holds the values after the change, the flags say what
-     * changed, and the event carries the previous values, so "old → new" needs no copy of
-     * earlier state. With no flag set, another field changed: a new sid (the local participant
-     * after a full reconnect, or a remote participant's new session that replaced the one
-     * known), its kind or protocol. A connection quality change (ABI 1.22) is one with
+     * A participant's (local or remote) name, metadata, attributes, permission, connection
+     * quality or media tracks changed: [participant] holds the values after the change, the
+     * flags say what changed, and the event carries the previous values, so "old → new" needs no
+     * copy of earlier state. With no flag set, another field changed: a new sid (the local
+     * participant after a full reconnect, or a remote participant's new session that replaced
+     * the one known), its kind or protocol, or a media track's description other than its mute
+     * (its name, its dimensions). A connection quality change (ABI 1.22) is one with
      * [connectionQualityChanged]: the server rated the participant anew (it rates the local
      * participant and those whose tracks this one subscribes to, when one joins or a rating
-     * changes).
+     * changes). A media track change (ABI 1.25) is one with [trackPublished],
+     * [trackUnpublished] or [trackMuteChanged] set (at most one, and then nothing else
+     * changed); [Participant.tracks] is the list after it.
      */
     data class ParticipantUpdated(
         val participant: Participant,
@@ -74,6 +77,24 @@ sealed class RoomEvent {
         val connectionQualityChanged: Boolean = false,
         /** The rating before the change when [connectionQualityChanged] (UNKNOWN when there was none, and when the flag is not set). */
         val oldConnectionQuality: ConnectionQuality = ConnectionQuality.UNKNOWN,
+        /**
+         * A media track the participant published (ABI 1.25), also in [Participant.tracks]. A
+         * participant that joins with tracks has one such event for each, after its
+         * [ParticipantConnected]; the participants already there at connect have theirs in the
+         * snapshot only. Null when no track was published.
+         */
+        val trackPublished: TrackPublication? = null,
+        /**
+         * A media track the participant no longer publishes (ABI 1.25), as last described; no
+         * longer in [Participant.tracks]. A participant that leaves has one such event for each
+         * of its tracks, before its [ParticipantDisconnected]. Null when no track was unpublished.
+         */
+        val trackUnpublished: TrackPublication? = null,
+        /**
+         * A media track the participant muted or unmuted (ABI 1.25): its [TrackPublication.muted]
+         * is the new state, as in [Participant.tracks]. Null when no mute changed.
+         */
+        val trackMuteChanged: TrackPublication? = null,
     ) : RoomEvent()
 
 

@@ -26,9 +26,11 @@ internal const val ABI_MAJOR = 1
  * ParticipantUpdated.connection_quality_changed, 1.22; DefineDataTrackSchemaRequest and
  * GetDataTrackSchemaRequest, the data-track schema definitions, 1.23; RoomInfo.server, the
  * server of the session, 1.24: an older library leaves it unset, which would read as a standard
- * server of no version).
+ * server of no version; ParticipantInfo.tracks and ParticipantUpdated.track_published /
+ * track_unpublished / track_mute_changed, other participants' media tracks described, 1.25: an
+ * older library would list no tracks and raise none of their events).
  */
-internal const val ABI_MINOR = 24
+internal const val ABI_MINOR = 25
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

@@ -734,6 +734,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                         Convert.participant(it.info), it.changedAttributesList.toList(), it.nameChanged, it.metadataChanged,
                         it.permissionChanged, it.oldName, it.oldMetadata, it.connectionQualityChanged,
                         Convert.connectionQuality(it.oldConnectionQualityValue),
+                        if (it.hasTrackPublished()) Convert.trackPublication(it.trackPublished) else null,
+                        if (it.hasTrackUnpublished()) Convert.trackPublication(it.trackUnpublished) else null,
+                        if (it.hasTrackMuteChanged()) Convert.trackPublication(it.trackMuteChanged) else null,
                     )
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.DATA_RECEIVED -> e.dataReceived.let {

@@ -37,6 +37,18 @@ enum class ConnectionQuality { UNKNOWN, POOR, GOOD, EXCELLENT, LOST }
  */
 enum class ServerEdition { STANDARD, CLOUD }
 
+/**
+ * The kind of a media track ([TrackPublication.kind], ABI 1.25). AUDIO is also the reading of a
+ * kind newer than the binding.
+ */
+enum class TrackKind { AUDIO, VIDEO }
+
+/**
+ * What a media track captures ([TrackPublication.source], ABI 1.25). UNKNOWN: the publisher did
+ * not say, or a source newer than the library or the binding.
+ */
+enum class TrackSource { UNKNOWN, CAMERA, MICROPHONE, SCREEN_SHARE, SCREEN_SHARE_AUDIO }
+
 /** End-to-end encryption state of a participant's data. */
 enum class EncryptionState { UNSPECIFIED, OK, ENCRYPTION_FAILED, DECRYPTION_FAILED, MISSING_KEY, KEY_RATCHETED, INTERNAL_ERROR }
 
@@ -225,6 +237,44 @@ data class Participant(
      * until then. [RoomEvent.ParticipantUpdated] with `connectionQualityChanged` reports each change.
      */
     val connectionQuality: ConnectionQuality = ConnectionQuality.UNKNOWN,
+    /**
+     * The participant's media tracks (audio, video) as the server describes them (ABI 1.25), in
+     * the library's (the server's) order; empty when it publishes none. Descriptions only: lkcore
+     * sends and receives no audio or video. Data tracks are not among them. Each change comes as
+     * a [RoomEvent.ParticipantUpdated] with `trackPublished`, `trackUnpublished` or
+     * `trackMuteChanged` (another change of a track, e.g. its dimensions, with no flag); a
+     * joining participant's tracks are each published after its [RoomEvent.ParticipantConnected],
+     * a leaving one's each unpublished before its [RoomEvent.ParticipantDisconnected].
+     */
+    val tracks: List<TrackPublication> = emptyList(),
+)
+
+/**
+ * One media track a participant publishes, as the server describes it to everyone in the room
+ * ([Participant.tracks], ABI 1.25). lkcore neither sends nor receives audio or video: the
+ * description tells who has a microphone or a camera published, and whether it is muted.
+ */
+data class TrackPublication(
+    /** The track's sid ("TR_..."). */
+    val sid: String,
+    /** The publisher's name for the track (empty when it gave none). */
+    val name: String,
+    /** Audio or video. */
+    val kind: TrackKind,
+    /** What the track captures (UNKNOWN when not said). */
+    val source: TrackSource,
+    /** The publisher muted the track (it sends nothing until unmuted). */
+    val muted: Boolean,
+    /** The codec, e.g. "audio/opus" or "video/VP8" (empty until the server knows it). */
+    val mimeType: String,
+    /** A video track's largest width in pixels (0 when not said, and for audio). */
+    val width: Int,
+    /** A video track's largest height in pixels (0 when not said, and for audio). */
+    val height: Int,
+    /** A video track sent in several qualities. */
+    val simulcast: Boolean,
+    /** The track is end-to-end encrypted. */
+    val encrypted: Boolean,
 )
 
 /** A published data track's description. */
@@ -350,6 +400,13 @@ internal object Convert {
         p.clientProtocol,
         ParticipantPermission(p.permission.canSubscribe, p.permission.canPublish, p.permission.canPublishData, p.permission.hidden),
         p.kindDetailsValueList.map { enumOf<ParticipantKindDetail>(it) }, connectionQuality(p.connectionQualityValue),
+        p.tracksList.map(::trackPublication),
+    )
+
+    /** A media track's description (unknown kinds read as AUDIO, unknown sources as UNKNOWN). */
+    fun trackPublication(p: lkcore.ffi.v1.TrackPublicationInfo) = TrackPublication(
+        p.sid, p.name, enumOf(p.kindValue), enumOf(p.sourceValue), p.muted, p.mimeType, p.width, p.height, p.simulcast,
+        p.encrypted,
     )
 
     fun connectionQuality(n: Int): ConnectionQuality = enumOf(n)

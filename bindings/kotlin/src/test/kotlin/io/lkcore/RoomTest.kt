@@ -444,6 +444,147 @@ class RoomTest : LkTestBase() {
         }
     }
 
+    @Test
+    fun `other participants' media tracks are in their info, with an event for each publish, mute and unpublish`() = lkTest {
+        // devsfu plays alice's browser publishing a microphone and a camera (POST /devsfu/media-track
+        // publishes a track, or replaces the one with the same sid; &remove=1 unpublishes it).
+        fun media(sid: String, vararg params: Pair<String, String>) =
+            DevSfu.control("media-track", "room" to roomName, "identity" to "alice", "sid" to sid, *params)
+        val mic = TrackPublication("TR_mic", "mic", TrackKind.AUDIO, TrackSource.MICROPHONE, false, "audio/opus", 0, 0, false, false)
+        fun publishMic(muted: Boolean) =
+            media("TR_mic", "kind" to "audio", "source" to "microphone", "name" to "mic", "mime" to "audio/opus", "muted" to "$muted")
+        val cam = TrackPublication("TR_cam", "cam", TrackKind.VIDEO, TrackSource.CAMERA, false, "video/VP8", 1280, 720, true, true)
+        fun publishCam(width: Int, height: Int) = media(
+            "TR_cam", "kind" to "video", "source" to "camera", "name" to "cam", "mime" to "video/VP8",
+            "width" to "$width", "height" to "$height", "simulcast" to "true", "encrypted" to "true",
+        )
+        suspend fun Recorder.alice(pred: (RoomEvent.ParticipantUpdated) -> Boolean) =
+            await<RoomEvent.ParticipantUpdated> { it.participant.identity == "alice" && pred(it) }
+        // A track event changes nothing else: every other flag unset, no old values.
+        fun onlyTrack(u: RoomEvent.ParticipantUpdated, published: TrackPublication? = null, unpublished: TrackPublication? = null, muteChanged: TrackPublication? = null) =
+            assertEquals(
+                RoomEvent.ParticipantUpdated(
+                    u.participant, emptyList(), false, false, false,
+                    trackPublished = published, trackUnpublished = unpublished, trackMuteChanged = muteChanged,
+                ),
+                u,
+            )
+        fun Room.aliceTracks() = snapshot().remoteParticipants.single { it.identity == "alice" }.tracks
+
+        Room().use { bob ->
+            val rec = record(bob)
+            bob.connect(DevSfu.url, token("bob"))
+            val alice = connect("alice")
+            try {
+                val joined = rec.await<RoomEvent.ParticipantConnected> { it.participant.identity == "alice" }
+                assertEquals(emptyList(), joined.participant.tracks)
+
+                // Published: the event carries every field, and alice's info lists it.
+                publishMic(muted = false)
+                val published = rec.alice { it.trackPublished != null }
+                onlyTrack(published, published = mic)
+                assertEquals(listOf(mic), published.participant.tracks)
+                assertEquals(listOf(mic), bob.aliceTracks())
+
+                // Muted, then unmuted: a mute change each, with the new state.
+                publishMic(muted = true)
+                val muted = rec.alice { it.trackMuteChanged != null }
+                onlyTrack(muted, muteChanged = mic.copy(muted = true))
+                assertEquals(listOf(mic.copy(muted = true)), muted.participant.tracks)
+                assertEquals(listOf(mic.copy(muted = true)), bob.aliceTracks())
+                publishMic(muted = false)
+                val unmuted = rec.alice { it.trackMuteChanged?.muted == false }
+                onlyTrack(unmuted, muteChanged = mic)
+                assertEquals(listOf(mic), unmuted.participant.tracks)
+
+                // A video track: kind, source, codec, dimensions, simulcast and encryption.
+                publishCam(1280, 720)
+                val camPublished = rec.alice { it.trackPublished?.sid == "TR_cam" }
+                onlyTrack(camPublished, published = cam)
+                assertEquals(listOf(mic, cam), camPublished.participant.tracks)
+                // Its dimensions change: an update without any flag, the list replaced.
+                publishCam(640, 360)
+                val resized = rec.alice { u -> u.participant.tracks.any { it.sid == "TR_cam" && it.width == 640 } }
+                onlyTrack(resized)
+                assertEquals(listOf(mic, cam.copy(width = 640, height = 360)), resized.participant.tracks)
+                // Three events of tracks in all so far (the resize is none of them).
+                assertEquals(
+                    listOf("published TR_mic", "muted TR_mic", "unmuted TR_mic", "published TR_cam"),
+                    rec.all<RoomEvent.ParticipantUpdated>().mapNotNull { u ->
+                        u.trackPublished?.let { "published ${it.sid}" } ?: u.trackUnpublished?.let { "unpublished ${it.sid}" }
+                            ?: u.trackMuteChanged?.let { (if (it.muted) "muted " else "unmuted ") + it.sid }
+                    },
+                )
+                val now = listOf(mic, cam.copy(width = 640, height = 360))
+
+                // A participant joining afterwards finds alice's tracks in its connect snapshot
+                // (no event for them) and in every later snapshot.
+                Room().use { carol ->
+                    val carolRec = record(carol)
+                    val snap = carol.connect(DevSfu.url, token("carol"))
+                    assertEquals(now, snap.remoteParticipants.single { it.identity == "alice" }.tracks)
+                    carol.requestSnapshot()
+                    assertEquals(now, carolRec.await<RoomEvent.SnapshotTaken>().snapshot.remoteParticipants.single { it.identity == "alice" }.tracks)
+
+                    // Unpublished: the track as last described, and the list shrinks (for both).
+                    media("TR_mic", "remove" to "1")
+                    val gone = rec.alice { it.trackUnpublished != null }
+                    onlyTrack(gone, unpublished = mic)
+                    assertEquals(listOf(now[1]), gone.participant.tracks)
+                    assertEquals(listOf(now[1]), bob.aliceTracks())
+                    val carolGone = carolRec.alice { it.trackUnpublished != null }
+                    onlyTrack(carolGone, unpublished = mic)
+                    assertEquals(listOf(now[1]), carolGone.participant.tracks)
+                    // Carol was told of no track published: alice's came in her snapshot.
+                    assertEquals(emptyList(), carolRec.all<RoomEvent.ParticipantUpdated>().mapNotNull { it.trackPublished })
+                }
+            } finally {
+                // Alice leaves with her camera published.
+                alice.close()
+            }
+            rec.await<RoomEvent.ParticipantDisconnected> { it.identity == "alice" }
+            val order = rec.seen.value.mapNotNull { e ->
+                when (e) {
+                    is RoomEvent.ParticipantUpdated -> e.trackUnpublished?.takeIf { e.participant.identity == "alice" }
+                        ?.let { "unpublished ${it.sid} leaving ${e.participant.tracks.map { t -> t.sid }}" }
+                    is RoomEvent.ParticipantDisconnected -> if (e.identity == "alice") "left alice" else null
+                    else -> null
+                }
+            }
+            // Her remaining track is unpublished before she is reported gone (as last described).
+            assertEquals(listOf("unpublished TR_mic leaving [TR_cam]", "unpublished TR_cam leaving []", "left alice"), order)
+            val last = rec.all<RoomEvent.ParticipantUpdated>().last { it.trackUnpublished != null }
+            onlyTrack(last, unpublished = cam.copy(width = 640, height = 360))
+        }
+    }
+
+    @Test
+    fun `track publications convert every field, and a kind or source newer than the binding reads as AUDIO or UNKNOWN`() {
+        fun track(sid: String, kind: Int, source: Int) = lkcore.ffi.v1.TrackPublicationInfo.newBuilder().setSid(sid).setName("n-$sid")
+            .setKindValue(kind).setSourceValue(source).setMuted(true).setMimeType("video/H264").setWidth(1920).setHeight(1080)
+            .setSimulcast(true).setEncrypted(true).build()
+        val p = Convert.participant(
+            lkcore.ffi.v1.ParticipantInfo.newBuilder().setIdentity("alice")
+                .addTracks(track("TR_b", 1, 3)).addTracks(track("TR_a", 0, 4)).addTracks(track("TR_c", 9, 9))
+                .addTracks(lkcore.ffi.v1.TrackPublicationInfo.newBuilder().setSid("TR_d").setSourceValue(2)).build(),
+        )
+        fun pub(sid: String, kind: TrackKind, source: TrackSource) =
+            TrackPublication(sid, "n-$sid", kind, source, true, "video/H264", 1920, 1080, true, true)
+        // Every field, in the library's order (not sorted).
+        assertEquals(
+            listOf(
+                pub("TR_b", TrackKind.VIDEO, TrackSource.SCREEN_SHARE),
+                pub("TR_a", TrackKind.AUDIO, TrackSource.SCREEN_SHARE_AUDIO),
+                pub("TR_c", TrackKind.AUDIO, TrackSource.UNKNOWN),
+                TrackPublication("TR_d", "", TrackKind.AUDIO, TrackSource.MICROPHONE, false, "", 0, 0, false, false),
+            ),
+            p.tracks,
+        )
+        assertEquals(TrackSource.CAMERA, Convert.trackPublication(track("TR_e", 1, 1)).source)
+        // A participant info without any lists none.
+        assertEquals(emptyList(), Convert.participant(lkcore.ffi.v1.ParticipantInfo.getDefaultInstance()).tracks)
+    }
+
     /** The library's `subscription_revoked` of [room]'s only remote data track, from its snapshot (not through the binding's objects). */
     private fun libraryRevoked(room: Room): Boolean = room.client.request(
         lkcore.ffi.v1.Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(room.handle)),
