@@ -29,6 +29,9 @@ __all__ = [
     "ParticipantKind",
     "ParticipantPermission",
     "ParticipantTrackPermission",
+    "TrackKind",
+    "TrackPublication",
+    "TrackSource",
     "Transcription",
     "TranscriptionSegment",
     "Participant",
@@ -75,6 +78,77 @@ class ConnectionQuality(enum.IntEnum):
     QUALITY_EXCELLENT = pb.CONNECTION_QUALITY_EXCELLENT
     QUALITY_LOST = pb.CONNECTION_QUALITY_LOST
     """The participant's media stopped arriving."""
+
+
+class TrackKind(enum.IntEnum):
+    """What a media track carries (values of ``lkcore.ffi.v1.TrackKind``). A kind newer than this
+    binding shows as ``AUDIO``, the schema's zero value."""
+
+    AUDIO = pb.TRACK_KIND_AUDIO
+    VIDEO = pb.TRACK_KIND_VIDEO
+
+
+class TrackSource(enum.IntEnum):
+    """What a media track captures (values of ``lkcore.ffi.v1.TrackSource``)."""
+
+    UNKNOWN = pb.TRACK_SOURCE_UNKNOWN
+    """Not said by the publisher (or a source newer than this binding)."""
+    CAMERA = pb.TRACK_SOURCE_CAMERA
+    MICROPHONE = pb.TRACK_SOURCE_MICROPHONE
+    SCREEN_SHARE = pb.TRACK_SOURCE_SCREEN_SHARE
+    SCREEN_SHARE_AUDIO = pb.TRACK_SOURCE_SCREEN_SHARE_AUDIO
+
+
+@dataclass(frozen=True)
+class TrackPublication:
+    """A media track (audio or video) a participant publishes, as the server describes it to
+    everyone in the room (``lkcore.ffi.v1.TrackPublicationInfo``, ABI 1.25;
+    :attr:`Participant.track_publications`).
+
+    lkcore sends and receives no audio or video: this describes who has a microphone, a camera
+    or a screen share published, and whether it is muted. A change comes as the room's
+    ``track_published``, ``track_unpublished``, ``track_muted`` or ``track_unmuted`` event (a
+    change of its name or dimensions only updates the participant's ``track_publications``).
+
+    Attributes:
+        sid: the track's sid (``"TR_..."``).
+        name: the publisher's name for it (``""`` when it gave none).
+        kind: :attr:`TrackKind.AUDIO` or :attr:`TrackKind.VIDEO`.
+        source: what it captures (:attr:`TrackSource.UNKNOWN` when not said).
+        muted: the publisher muted it (it sends nothing until unmuted).
+        mime_type: the codec, e.g. ``"audio/opus"``, ``"video/VP8"`` (``""`` until the server
+            knows it).
+        width: a video track's largest width in pixels (0 when not said).
+        height: a video track's largest height in pixels (0 when not said).
+        simulcast: a video track sent in several qualities (livekit.rtc's ``simulcasted``).
+        encrypted: end-to-end encrypted (livekit.rtc's ``encryption_type`` is not ``NONE``).
+    """
+
+    sid: str
+    name: str = ""
+    kind: TrackKind = TrackKind.AUDIO
+    source: TrackSource = TrackSource.UNKNOWN
+    muted: bool = False
+    mime_type: str = ""
+    width: int = 0
+    height: int = 0
+    simulcast: bool = False
+    encrypted: bool = False
+
+    @classmethod
+    def _from_proto(cls, t: pb.TrackPublicationInfo) -> "TrackPublication":
+        return cls(
+            t.sid,
+            t.name,
+            enum_value(TrackKind, t.kind),
+            enum_value(TrackSource, t.source),
+            t.muted,
+            t.mime_type,
+            t.width,
+            t.height,
+            t.simulcast,
+            t.encrypted,
+        )
 
 
 @dataclass(frozen=True)
@@ -272,6 +346,14 @@ class Participant:
         it rates this room's own participant and those whose tracks the room subscribes to, when
         one joins or a rating changes). ``connection_quality_changed`` reports each change."""
         return enum_value(ConnectionQuality, self._info.connection_quality)
+
+    @property
+    def track_publications(self) -> Dict[str, TrackPublication]:
+        """The participant's media tracks (audio, video) by sid, in the server's order (a copy,
+        from its latest info; empty when it publishes none). Data tracks are not among them.
+        The room's ``track_published``, ``track_unpublished``, ``track_muted`` and
+        ``track_unmuted`` events report each change, with this already updated."""
+        return {t.sid: TrackPublication._from_proto(t) for t in self._info.tracks}
 
     @property
     def permissions(self) -> ParticipantPermission:

@@ -29,6 +29,10 @@ Events (``room.on(name, handler)``; handlers may be sync or async; or iterate ov
 ``participant_attributes_changed``  (changed: dict[str, str], participant)
 ``participant_permissions_changed`` (participant)
 ``connection_quality_changed``      (participant, quality: ConnectionQuality)
+``track_published``                 (publication: TrackPublication, participant)
+``track_unpublished``               (publication: TrackPublication, participant)
+``track_muted``                     (participant, publication: TrackPublication)
+``track_unmuted``                   (participant, publication: TrackPublication)
 ``data_received``                   (packet: DataPacket)
 ``sip_dtmf_received``               (dtmf: SipDTMF)
 ``chat_message_received``           (message: ChatMessage, participant: RemoteParticipant | None, participant_identity: str)
@@ -52,6 +56,17 @@ object; its subscriptions end) followed by ``data_track_published`` (a new objec
 revoked (``allowed`` False) or granted again (True) its permission to receive it
 (``LocalParticipant.set_track_subscription_permissions`` on the publisher's side). The
 subscriptions stay open: they receive nothing while revoked and resume by themselves.
+
+``track_published`` / ``track_unpublished`` / ``track_muted`` / ``track_unmuted`` (ABI 1.25): a
+participant's media track (audio, video), as the server describes it, was published,
+unpublished, muted or unmuted; lkcore sends and receives no media, so there is no track to
+subscribe to, only its description (a :class:`~lkcore.TrackPublication`: for an unpublished
+track as last described, for a muted or unmuted one with its new ``muted``). The participant's
+``track_publications`` is already updated when the handler runs. A participant that joins with
+tracks has a ``track_published`` for each after its ``participant_connected``; one that leaves has
+a ``track_unpublished`` for each before its ``participant_disconnected``. Tracks published before
+this room joined are in ``track_publications`` when ``connect()`` returns, without events. Another
+change of a track (its name, its dimensions) only updates ``track_publications``.
 
 ``local_data_track_sid_changed``: a full reconnect of this room published one of its data tracks
 again, under a new sid (``track.sid`` is already the new one); the track stayed published.
@@ -96,7 +111,7 @@ from .data_stream import (
 )
 from .data_track import DataTrackInfo, RemoteDataTrack, SubscriptionEndReason
 from .e2ee import E2EEManager
-from .participant import ChatMessage, LocalParticipant, RemoteParticipant, Transcription
+from .participant import ChatMessage, LocalParticipant, RemoteParticipant, TrackPublication, Transcription
 from .rpc import RpcHandler, RpcInvocationData
 
 __all__ = [
@@ -132,6 +147,10 @@ RoomEventName = Literal[
     "participant_attributes_changed",
     "participant_permissions_changed",
     "connection_quality_changed",
+    "track_published",
+    "track_unpublished",
+    "track_muted",
+    "track_unmuted",
     "data_received",
     "sip_dtmf_received",
     "chat_message_received",
@@ -1144,6 +1163,15 @@ class Room(EventEmitter[RoomEventName]):
             self.emit("participant_permissions_changed", p)
         if u.connection_quality_changed:
             self.emit("connection_quality_changed", p, p.connection_quality)
+        # ABI 1.25: at most one of the three, and then nothing else changed; the list itself is
+        # part of the info applied above (no store of tracks here).
+        if u.HasField("track_published"):
+            self.emit("track_published", TrackPublication._from_proto(u.track_published), p)
+        elif u.HasField("track_unpublished"):
+            self.emit("track_unpublished", TrackPublication._from_proto(u.track_unpublished), p)
+        elif u.HasField("track_mute_changed"):
+            pub = TrackPublication._from_proto(u.track_mute_changed)
+            self.emit("track_muted" if pub.muted else "track_unmuted", p, pub)
 
     def __repr__(self) -> str:
         return f"<lkcore.Room name={self.name!r} state={self._state.name}>"
