@@ -75,7 +75,7 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.24
+//   of the header's major version and at least its minor version. This API needs ABI 1.25
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
@@ -85,7 +85,7 @@
 //   and legacy chat messages of 1.20, transcriptions and an agent's text streams and chat
 //   messages on behalf of another participant of 1.21, connection quality of 1.22, data-track
 //   schema definitions and RemoteDataTrack::subscription_revoked of 1.23, RoomInfo::server of
-//   1.24) and does not build
+//   1.24, other participants' media tracks (ParticipantInfo::tracks) of 1.25) and does not build
 //   against an older lkcore.h. Fields, events and enum values added by a newer library of the
 //   same major version are ignored or kept as numbers.
 //
@@ -376,6 +376,23 @@ enum class ServerEdition : int32_t {
   Standard = 0,  // the open-source livekit-server
   Cloud = 1,     // LiveKit Cloud
 };
+// The kind of a participant's media track (ABI 1.25, TrackPublication::kind). Audio is also the
+// schema's default: a kind newer than this header is kept as its number (COMPATIBILITY); treat
+// one that is neither value as Audio.
+enum class TrackKind : int32_t {
+  Audio = 0,
+  Video = 1,
+};
+// What a participant's media track captures (ABI 1.25, TrackPublication::source). Unknown: the
+// publisher did not say, or a source newer than the library; one newer than this header is kept
+// as its number (COMPATIBILITY) and should be treated as Unknown.
+enum class TrackSource : int32_t {
+  Unknown = 0,
+  Camera = 1,
+  Microphone = 2,
+  ScreenShare = 3,
+  ScreenShareAudio = 4,  // the audio of a screen share
+};
 
 // ---------------------------------------------------------------------------------------------
 // Values
@@ -387,6 +404,24 @@ struct ParticipantPermission {
   bool can_publish = false;
   bool can_publish_data = false;
   bool hidden = false;
+};
+
+// TrackPublication describes one media track (audio or video) a participant publishes, as the
+// server describes it to everyone in the room (ABI 1.25). lkcore sends and receives no audio or
+// video: the description tells an application who has a microphone or a camera published, and
+// whether it is muted. A value: it is part of ParticipantInfo::tracks and of the
+// ParticipantUpdatedEvent that reports a change, never kept or compared by this API.
+struct TrackPublication {
+  std::string sid;   // the track's sid ("TR_...")
+  std::string name;  // the publisher's name for it ("" when it gave none)
+  TrackKind kind = TrackKind::Audio;
+  TrackSource source = TrackSource::Unknown;
+  bool muted = false;     // the publisher muted it (it sends nothing until unmuted)
+  std::string mime_type;  // the codec, e.g. "audio/opus", "video/VP8" ("" until the server knows it)
+  uint32_t width = 0;     // a video track's largest dimensions (0 when not said)
+  uint32_t height = 0;
+  bool simulcast = false;  // a video track sent in several qualities
+  bool encrypted = false;  // end-to-end encrypted
 };
 
 // ParticipantInfo describes a participant (local or remote) by value.
@@ -406,6 +441,14 @@ struct ParticipantInfo {
   // (a new participant's always is). A change is a ParticipantUpdatedEvent with
   // connection_quality_changed.
   ConnectionQuality connection_quality = ConnectionQuality::Unknown;
+  // The participant's media tracks (ABI 1.25), in the library's (the server's) order; empty when
+  // it publishes none (data tracks are not among them). The library's list, never one kept by
+  // this API: every ParticipantInfo (Room::connect, Room::snapshot, remote_participant(s),
+  // SnapshotTakenEvent, ParticipantConnectedEvent, ParticipantUpdatedEvent) carries it as it
+  // was then. A change is a ParticipantUpdatedEvent with track_published, track_unpublished or
+  // track_mute_changed (or, for another change of a track such as its dimensions, none of its
+  // flags).
+  std::vector<TrackPublication> tracks;
 };
 
 // ServerInfo describes the server a session is connected to, as its join response did (ABI
@@ -585,22 +628,28 @@ struct RoomMovedEvent {
   RoomInfo info;
   std::string old_room_name;
 };
-// A remote participant joined.
+// A remote participant joined. A ParticipantUpdatedEvent with track_published follows for each
+// media track it publishes already (ABI 1.25).
 struct ParticipantConnectedEvent {
   ParticipantInfo info;
 };
 // A remote participant left. Each of its data tracks was reported unpublished before
-// (DataTrackUnpublishedEvent).
+// (DataTrackUnpublishedEvent), and each of its media tracks (a ParticipantUpdatedEvent with
+// track_unpublished, ABI 1.25).
 struct ParticipantDisconnectedEvent {
   std::string identity;
   DisconnectReason reason;
 };
-// Name, metadata, attributes, permission or connection quality (ABI 1.22) of a participant
-// (local or remote) changed; with no flag set, another field of info changed (a new sid: the
-// local participant after a full reconnect, or a remote participant's new session that replaced
-// the one known). info holds the values after the change. A new rating from the server comes
-// with connection_quality_changed alone (info.connection_quality is the new one); it is
-// reported only when it differs from the one held.
+// Name, metadata, attributes, permission, connection quality (ABI 1.22) or a media track (ABI
+// 1.25) of a participant (local or remote) changed; with no flag set, another field of info
+// changed (a new sid: the local participant after a full reconnect, or a remote participant's
+// new session that replaced the one known; a media track's name or dimensions). info holds the
+// values after the change. A new rating from the server comes with connection_quality_changed
+// alone (info.connection_quality is the new one); it is reported only when it differs from the
+// one held. A media track change sets exactly one of track_published, track_unpublished and
+// track_mute_changed, and nothing else changed. A participant that joins with tracks has a
+// track_published event for each after its ParticipantConnectedEvent; one that leaves has a
+// track_unpublished event for each before its ParticipantDisconnectedEvent.
 struct ParticipantUpdatedEvent {
   ParticipantInfo info;
   std::vector<std::string> changed_attributes;
@@ -613,6 +662,14 @@ struct ParticipantUpdatedEvent {
   // The rating before the change (set with connection_quality_changed; Unknown when there was
   // none).
   ConnectionQuality old_connection_quality = ConnectionQuality::Unknown;
+  // A media track was published (ABI 1.25): the new track, also in info.tracks.
+  std::optional<TrackPublication> track_published;
+  // A media track was unpublished (ABI 1.25): the track as last described, no longer in
+  // info.tracks.
+  std::optional<TrackPublication> track_unpublished;
+  // A media track was muted or unmuted (ABI 1.25): the track after the change (its muted field
+  // is the new state), as in info.tracks.
+  std::optional<TrackPublication> track_mute_changed;
 };
 // A data packet (Room::publish_data of a remote participant) arrived.
 struct DataReceivedEvent {

@@ -90,6 +90,22 @@ std::exception_ptr error_ptr(const pb::Error &e, int32_t fallback) {
 
 void throw_error(const pb::Error &e, int32_t fallback) { std::rethrow_exception(error_ptr(e, fallback)); }
 
+TrackPublication from_pb(const pb::TrackPublicationInfo &p) {
+  TrackPublication t;
+  t.sid = p.sid();
+  t.name = p.name();
+  // A kind or source newer than this header is kept as its number (COMPATIBILITY).
+  t.kind = TrackKind(p.kind());
+  t.source = TrackSource(p.source());
+  t.muted = p.muted();
+  t.mime_type = p.mime_type();
+  t.width = p.width();
+  t.height = p.height();
+  t.simulcast = p.simulcast();
+  t.encrypted = p.encrypted();
+  return t;
+}
+
 ParticipantInfo from_pb(const pb::ParticipantInfo &p) {
   ParticipantInfo i;
   i.sid = p.sid();
@@ -107,6 +123,8 @@ ParticipantInfo from_pb(const pb::ParticipantInfo &p) {
   i.permission.can_publish_data = p.permission().can_publish_data();
   i.permission.hidden = p.permission().hidden();
   i.connection_quality = ConnectionQuality(p.connection_quality());  // ABI 1.22
+  i.tracks.reserve(size_t(p.tracks_size()));                         // ABI 1.25, the library's order
+  for (const auto &t : p.tracks()) i.tracks.push_back(from_pb(t));
   return i;
 }
 
@@ -287,15 +305,23 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
       return true;
     case pb::RoomEvent::kParticipantUpdated: {
       const auto &u = e.participant_updated();
-      *out = ParticipantUpdatedEvent{from_pb(u.info()),
-                                     strings(u.changed_attributes()),
-                                     u.name_changed(),
-                                     u.metadata_changed(),
-                                     u.permission_changed(),
-                                     u.old_name(),
-                                     u.old_metadata(),
-                                     u.connection_quality_changed(),  // ABI 1.22
-                                     ConnectionQuality(u.old_connection_quality())};
+      ParticipantUpdatedEvent p{from_pb(u.info()),
+                                strings(u.changed_attributes()),
+                                u.name_changed(),
+                                u.metadata_changed(),
+                                u.permission_changed(),
+                                u.old_name(),
+                                u.old_metadata(),
+                                u.connection_quality_changed(),  // ABI 1.22
+                                ConnectionQuality(u.old_connection_quality()),
+                                std::nullopt,
+                                std::nullopt,
+                                std::nullopt};
+      // ABI 1.25: at most one of the three is set (presence, not a default value, says which).
+      if (u.has_track_published()) p.track_published = from_pb(u.track_published());
+      if (u.has_track_unpublished()) p.track_unpublished = from_pb(u.track_unpublished());
+      if (u.has_track_mute_changed()) p.track_mute_changed = from_pb(u.track_mute_changed());
+      *out = std::move(p);
       return true;
     }
     case pb::RoomEvent::kDataReceived: {

@@ -67,6 +67,7 @@ Error to_error(const pb::Error &e, int32_t fallback);
 std::exception_ptr error_ptr(const pb::Error &e, int32_t fallback);
 [[noreturn]] void throw_error(const pb::Error &e, int32_t fallback);
 
+TrackPublication from_pb(const pb::TrackPublicationInfo &p);
 ParticipantInfo from_pb(const pb::ParticipantInfo &p);
 ServerInfo from_pb(const pb::ServerInfo &p);
 RoomInfo from_pb(const pb::RoomInfo &p);

@@ -22,10 +22,12 @@
 // ParticipantUpdated.connection_quality_changed and old_connection_quality (ABI 1.22), and
 // DefineDataTrackSchemaRequest and GetDataTrackSchemaRequest and
 // RemoteDataTrackInfo.subscription_revoked (ABI 1.23), and RoomInfo.server (ABI 1.24,
-// RoomInfo::server); the client refuses a
+// RoomInfo::server), and ParticipantInfo.tracks with ParticipantUpdated.track_published,
+// track_unpublished and track_mute_changed (ABI 1.25, other participants' media tracks:
+// ParticipantInfo::tracks); the client refuses a
 // loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 24,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.24 or later (RoomInfo.server)");
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 25,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.25 or later (ParticipantInfo.tracks)");
 
 namespace lk {
 

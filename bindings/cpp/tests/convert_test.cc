@@ -4,6 +4,7 @@
 // unset, so a field added to the schema without a C++ member fails here.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -117,4 +118,103 @@ TEST(Convert, RoomInfoCarriesTheServer) {
   lk::ServerInfo n = lk::detail::from_pb(newer);
   EXPECT_EQ(static_cast<int32_t>(n.edition), 7);
   EXPECT_EQ(n.version, "v");
+}
+
+// ParticipantInfo.tracks (ABI 1.25) reaches lk::ParticipantInfo::tracks field by field, in the
+// library's order, in a snapshot's participants and an event's info alike; ParticipantUpdated's
+// track_published, track_unpublished and track_mute_changed each set their own member (and only
+// it); a kind or source newer than this header is kept as its number.
+TEST(Convert, ParticipantInfoCarriesItsMediaTracks) {
+  lk::pb::ParticipantInfo p;
+  p.set_identity("alice");
+  auto *cam = p.add_tracks();
+  cam->set_sid("TR_cam");
+  cam->set_name("camera");
+  cam->set_kind(lk::pb::TRACK_KIND_VIDEO);
+  cam->set_source(lk::pb::TRACK_SOURCE_CAMERA);
+  cam->set_muted(true);
+  cam->set_mime_type("video/VP8");
+  cam->set_width(1280);
+  cam->set_height(720);
+  cam->set_simulcast(true);
+  cam->set_encrypted(true);
+  auto *mic = p.add_tracks();
+  mic->set_sid("TR_mic");
+  mic->set_kind(lk::pb::TRACK_KIND_AUDIO);
+  mic->set_source(lk::pb::TRACK_SOURCE_MICROPHONE);
+  mic->set_mime_type("audio/opus");
+  lk::ParticipantInfo i = lk::detail::from_pb(p);
+  ASSERT_EQ(i.tracks.size(), 2u);
+  const lk::TrackPublication &c = i.tracks[0], &m = i.tracks[1];
+  EXPECT_EQ(c.sid, "TR_cam");
+  EXPECT_EQ(c.name, "camera");
+  EXPECT_EQ(c.kind, lk::TrackKind::Video);
+  EXPECT_EQ(c.source, lk::TrackSource::Camera);
+  EXPECT_TRUE(c.muted);
+  EXPECT_EQ(c.mime_type, "video/VP8");
+  EXPECT_EQ(c.width, 1280u);
+  EXPECT_EQ(c.height, 720u);
+  EXPECT_TRUE(c.simulcast);
+  EXPECT_TRUE(c.encrypted);
+  EXPECT_EQ(m.sid, "TR_mic");
+  EXPECT_EQ(m.name, "");
+  EXPECT_EQ(m.kind, lk::TrackKind::Audio);
+  EXPECT_EQ(m.source, lk::TrackSource::Microphone);
+  EXPECT_FALSE(m.muted);
+  EXPECT_EQ(m.mime_type, "audio/opus");
+  EXPECT_EQ(m.width, 0u);
+  EXPECT_EQ(m.height, 0u);
+  EXPECT_FALSE(m.simulcast);
+  EXPECT_FALSE(m.encrypted);
+  EXPECT_TRUE(lk::detail::from_pb(lk::pb::ParticipantInfo{}).tracks.empty());
+
+  lk::pb::ConnectResult snap;
+  *snap.add_remote_participants() = p;
+  auto s = lk::detail::from_pb(snap);
+  ASSERT_EQ(s.remote_participants.size(), 1u);
+  ASSERT_EQ(s.remote_participants[0].tracks.size(), 2u);
+  EXPECT_EQ(s.remote_participants[0].tracks[1].sid, "TR_mic");
+
+  // Each flag of ParticipantUpdated sets its own member, the track it names.
+  for (int k = 0; k < 3; k++) {
+    lk::pb::RoomEvent re;
+    auto *u = re.mutable_participant_updated();
+    *u->mutable_info() = p;
+    if (k == 0) *u->mutable_track_published() = *cam;
+    if (k == 1) *u->mutable_track_unpublished() = *cam;
+    if (k == 2) *u->mutable_track_mute_changed() = *cam;
+    lk::RoomEvent ev;
+    ASSERT_TRUE(lk::detail::to_room_event(re, &ev));
+    auto *e = std::get_if<lk::ParticipantUpdatedEvent>(&ev);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->info.tracks.size(), 2u) << k;
+    const std::optional<lk::TrackPublication> *set[] = {&e->track_published, &e->track_unpublished,
+                                                         &e->track_mute_changed};
+    for (int j = 0; j < 3; j++) EXPECT_EQ(set[j]->has_value(), j == k) << "flag " << k << ", member " << j;
+    ASSERT_TRUE(set[k]->has_value()) << k;
+    const lk::TrackPublication &t = **set[k];
+    EXPECT_EQ(t.sid, "TR_cam") << k;
+    EXPECT_EQ(t.kind, lk::TrackKind::Video) << k;
+    EXPECT_EQ(t.width, 1280u) << k;
+    EXPECT_TRUE(t.muted) << k;
+    EXPECT_FALSE(e->name_changed || e->metadata_changed || e->permission_changed || e->connection_quality_changed) << k;
+  }
+  // No flag (another change of a track, e.g. its dimensions): none set, the new info.
+  lk::pb::RoomEvent plain;
+  *plain.mutable_participant_updated()->mutable_info() = p;
+  lk::RoomEvent pev;
+  ASSERT_TRUE(lk::detail::to_room_event(plain, &pev));
+  auto *pe = std::get_if<lk::ParticipantUpdatedEvent>(&pev);
+  ASSERT_NE(pe, nullptr);
+  EXPECT_FALSE(pe->track_published || pe->track_unpublished || pe->track_mute_changed);
+  EXPECT_EQ(pe->info.tracks.size(), 2u);
+
+  // A kind and a source newer than this header are kept as their numbers (no UB: the enums'
+  // underlying type is int32_t): sid "TR_x" (field 1), kind 7 (field 3), source 9 (field 4).
+  lk::pb::TrackPublicationInfo newer;
+  ASSERT_TRUE(newer.ParseFromString(std::string("\x0a\x04TR_x\x18\x07\x20\x09", 10)));
+  lk::TrackPublication n = lk::detail::from_pb(newer);
+  EXPECT_EQ(n.sid, "TR_x");
+  EXPECT_EQ(static_cast<int32_t>(n.kind), 7);
+  EXPECT_EQ(static_cast<int32_t>(n.source), 9);
 }

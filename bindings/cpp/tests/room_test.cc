@@ -319,6 +319,181 @@ TEST_F(E2E, RoomInfoNamesTheServerOfTheSession) {
   same(bob.connect(sfu.url, token("bob")).room.server, "bob's connect");
 }
 
+namespace {
+// describe spells out every field of a media track, so that one comparison checks them all.
+std::string describe(const lk::TrackPublication &t) {
+  return t.sid + " name=" + t.name + " kind=" + std::to_string(int32_t(t.kind)) +
+         " source=" + std::to_string(int32_t(t.source)) + " muted=" + std::to_string(t.muted) + " mime=" + t.mime_type +
+         " " + std::to_string(t.width) + "x" + std::to_string(t.height) + " simulcast=" + std::to_string(t.simulcast) +
+         " encrypted=" + std::to_string(t.encrypted);
+}
+std::string describe_all(const std::vector<lk::TrackPublication> &ts) {
+  std::string out = "[";
+  for (const auto &t : ts) out += (out.size() > 1 ? "; " : "") + describe(t);
+  return out + "]";
+}
+std::string sids(const std::vector<lk::TrackPublication> &ts) {
+  std::string out = "[";
+  for (const auto &t : ts) out += (out.size() > 1 ? "," : "") + t.sid;
+  return out + "]";
+}
+}  // namespace
+
+// Other participants' media tracks (ABI 1.25), as devsfu's control endpoint publishes them for
+// alice (what a browser's microphone, camera and screen share look like to the room): bob gets
+// a ParticipantUpdatedEvent with track_published, track_mute_changed (mute, then unmute) or
+// track_unpublished naming the track with every field right, and no other change; alice's info
+// in each event, Room::remote_participant and Room::snapshot list her tracks in the server's
+// order; new dimensions are a ParticipantUpdatedEvent without a flag; carol, joining later, has
+// the tracks in her connect snapshot and no track_published for them; when alice leaves, bob
+// gets a track_unpublished for each remaining track (the list shrinking) before her
+// ParticipantDisconnectedEvent.
+TEST_F(E2E, OtherParticipantsMediaTracksAreDescribed) {
+  lk::Room alice = join(client_a, "alice");
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev = jb.events;
+  ASSERT_EQ(jb.snapshot.remote_participants.size(), 1u);
+  EXPECT_TRUE(jb.snapshot.remote_participants[0].tracks.empty());
+  EXPECT_TRUE(jb.snapshot.local_participant.tracks.empty());
+
+  auto media = [&](const std::string &args) {
+    return sfu.control("media-track", "room=" + room + " identity=alice " + args);
+  };
+  // The next ParticipantUpdatedEvent about alice with the track member set (checked to be the
+  // event's only change).
+  using Member = std::optional<lk::TrackPublication> lk::ParticipantUpdatedEvent::*;
+  auto next = [](Events &events, Member member, const std::string &what) {
+    auto u = events.wait<lk::ParticipantUpdatedEvent>(
+        [&](const lk::ParticipantUpdatedEvent &e) { return e.info.identity == "alice" && (e.*member).has_value(); });
+    int changes = int(u.track_published.has_value()) + int(u.track_unpublished.has_value()) +
+                  int(u.track_mute_changed.has_value()) + int(u.name_changed) + int(u.metadata_changed) +
+                  int(u.permission_changed) + int(u.connection_quality_changed) + int(!u.changed_attributes.empty());
+    EXPECT_EQ(changes, 1) << what;
+    return u;
+  };
+  // Alice's tracks as a room's library has them now.
+  auto listed = [](const lk::Room &r) {
+    auto p = r.remote_participant("alice");
+    return p ? describe_all(p->tracks) : std::string("alice unknown");
+  };
+  auto in_snapshot = [](const lk::RoomSnapshot &s) {
+    for (const auto &p : s.remote_participants)
+      if (p.identity == "alice") return describe_all(p.tracks);
+    return std::string("alice not in the snapshot");
+  };
+  const Member published = &lk::ParticipantUpdatedEvent::track_published;
+  const Member unpublished = &lk::ParticipantUpdatedEvent::track_unpublished;
+  const Member mute_changed = &lk::ParticipantUpdatedEvent::track_mute_changed;
+
+  lk::TrackPublication mic{"TR_mic", "mic", lk::TrackKind::Audio, lk::TrackSource::Microphone, false, "audio/opus",
+                           0, 0, false, false};
+  ASSERT_TRUE(media("sid=TR_mic kind=audio source=microphone name=mic mime=audio/opus"));
+  auto u = next(ev, published, "microphone published");
+  ASSERT_TRUE(u.track_published);
+  EXPECT_EQ(describe(*u.track_published), describe(mic));
+  EXPECT_EQ(describe_all(u.info.tracks), describe_all({mic}));
+  EXPECT_EQ(listed(bob), describe_all({mic}));
+
+  ASSERT_TRUE(media("sid=TR_mic kind=audio source=microphone name=mic mime=audio/opus muted=true"));
+  mic.muted = true;
+  u = next(ev, mute_changed, "microphone muted");
+  ASSERT_TRUE(u.track_mute_changed);
+  EXPECT_EQ(describe(*u.track_mute_changed), describe(mic));
+  EXPECT_EQ(describe_all(u.info.tracks), describe_all({mic}));
+  EXPECT_EQ(listed(bob), describe_all({mic}));
+
+  ASSERT_TRUE(media("sid=TR_mic kind=audio source=microphone name=mic mime=audio/opus muted=false"));
+  mic.muted = false;
+  u = next(ev, mute_changed, "microphone unmuted");
+  ASSERT_TRUE(u.track_mute_changed);
+  EXPECT_EQ(describe(*u.track_mute_changed), describe(mic));
+  EXPECT_EQ(describe_all(u.info.tracks), describe_all({mic}));
+
+  lk::TrackPublication cam{"TR_cam", "cam", lk::TrackKind::Video, lk::TrackSource::Camera, false, "video/VP8",
+                           1280, 720, true, true};
+  ASSERT_TRUE(media("sid=TR_cam kind=video source=camera name=cam mime=video/VP8 width=1280 height=720 "
+                    "simulcast=true encrypted=true"));
+  u = next(ev, published, "camera published");
+  ASSERT_TRUE(u.track_published);
+  EXPECT_EQ(describe(*u.track_published), describe(cam));
+  EXPECT_EQ(describe_all(u.info.tracks), describe_all({mic, cam}));
+  EXPECT_EQ(listed(bob), describe_all({mic, cam}));
+  EXPECT_EQ(in_snapshot(bob.snapshot()), describe_all({mic, cam}));
+
+  // New dimensions: no flag, the new info.
+  ASSERT_TRUE(media("sid=TR_cam kind=video source=camera name=cam mime=video/VP8 width=640 height=360 "
+                    "simulcast=true encrypted=true"));
+  cam.width = 640, cam.height = 360;
+  u = ev.wait<lk::ParticipantUpdatedEvent>([](const lk::ParticipantUpdatedEvent &e) {
+    return e.info.identity == "alice" && e.info.tracks.size() == 2 && e.info.tracks[1].width == 640;
+  });
+  EXPECT_FALSE(u.track_published || u.track_unpublished || u.track_mute_changed);
+  EXPECT_EQ(describe_all(u.info.tracks), describe_all({mic, cam}));
+
+  // Carol joins now: alice's tracks are in her snapshot from the start (no event repeats them).
+  Joined jc = join_with_events(client_a, "carol");
+  EXPECT_EQ(in_snapshot(jc.snapshot), describe_all({mic, cam}));
+  EXPECT_EQ(listed(jc.room), describe_all({mic, cam}));
+
+  ASSERT_TRUE(media("sid=TR_cam remove=1"));
+  for (Events *e : {&ev, &jc.events}) {
+    u = next(*e, unpublished, "camera unpublished");
+    ASSERT_TRUE(u.track_unpublished);
+    EXPECT_EQ(describe(*u.track_unpublished), describe(cam));  // as last described
+    EXPECT_EQ(describe_all(u.info.tracks), describe_all({mic}));
+  }
+  EXPECT_EQ(listed(bob), describe_all({mic}));
+  EXPECT_EQ(in_snapshot(bob.snapshot()), describe_all({mic}));
+  EXPECT_EQ(jc.events.count<lk::ParticipantUpdatedEvent>(
+                [](const lk::ParticipantUpdatedEvent &e) { return e.track_published.has_value(); }),
+            0u);
+
+  lk::TrackPublication screen{"TR_screen", "", lk::TrackKind::Video, lk::TrackSource::ScreenShare, false, "",
+                              1920, 1080, false, false};
+  lk::TrackPublication screen_audio{"TR_sa", "", lk::TrackKind::Audio, lk::TrackSource::ScreenShareAudio, true,
+                                    "audio/opus", 0, 0, false, false};
+  ASSERT_TRUE(media("sid=TR_screen kind=video source=screen_share width=1920 height=1080"));
+  u = next(ev, published, "screen share published");
+  ASSERT_TRUE(u.track_published);
+  EXPECT_EQ(describe(*u.track_published), describe(screen));
+  ASSERT_TRUE(media("sid=TR_sa kind=audio source=screen_share_audio mime=audio/opus muted=true"));
+  u = next(ev, published, "screen share audio published");
+  ASSERT_TRUE(u.track_published);
+  EXPECT_EQ(describe(*u.track_published), describe(screen_audio));
+  EXPECT_EQ(describe_all(u.info.tracks), describe_all({mic, screen, screen_audio}));
+
+  // Alice leaves: each remaining track is unpublished, as last described, before she is gone.
+  alice.disconnect();
+  ev.wait<lk::ParticipantDisconnectedEvent>([](const lk::ParticipantDisconnectedEvent &e) { return e.identity == "alice"; });
+  for (const auto &t : {mic, screen, screen_audio}) {
+    u = next(ev, unpublished, t.sid + " unpublished as alice leaves");
+    ASSERT_TRUE(u.track_unpublished);
+    EXPECT_EQ(describe(*u.track_unpublished), describe(t));
+  }
+  // Everything bob heard about alice, in order (ratings of her connection aside).
+  std::vector<std::string> order;
+  for (const auto &e : ev.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })) {
+    if (auto *d = std::get_if<lk::ParticipantDisconnectedEvent>(&e); d && d->identity == "alice") order.push_back("left");
+    auto *p = std::get_if<lk::ParticipantUpdatedEvent>(&e);
+    if (!p || p->info.identity != "alice" || p->connection_quality_changed) continue;
+    std::string what = p->track_published     ? "published " + p->track_published->sid
+                       : p->track_unpublished ? "unpublished " + p->track_unpublished->sid
+                       : p->track_mute_changed ? std::string(p->track_mute_changed->muted ? "muted " : "unmuted ") +
+                                                     p->track_mute_changed->sid
+                                               : "updated";
+    order.push_back(what + " " + sids(p->info.tracks));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"published TR_mic [TR_mic]", "muted TR_mic [TR_mic]",
+                                             "unmuted TR_mic [TR_mic]", "published TR_cam [TR_mic,TR_cam]",
+                                             "updated [TR_mic,TR_cam]", "unpublished TR_cam [TR_mic]",
+                                             "published TR_screen [TR_mic,TR_screen]",
+                                             "published TR_sa [TR_mic,TR_screen,TR_sa]",
+                                             "unpublished TR_mic [TR_screen,TR_sa]", "unpublished TR_screen [TR_sa]",
+                                             "unpublished TR_sa []", "left"}));
+  EXPECT_EQ(listed(bob), "alice unknown");
+}
+
 // Participant kinds and kind details come from the tokens, for the local and remote participants.
 TEST_F(E2E, ParticipantKindsAndKindDetailsComeFromTheTokens) {
   Joined jo = join_with_events(client_a, "observer");
