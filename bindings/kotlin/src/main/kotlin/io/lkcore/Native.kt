@@ -28,9 +28,11 @@ internal const val ABI_MAJOR = 1
  * server of the session, 1.24: an older library leaves it unset, which would read as a standard
  * server of no version; ParticipantInfo.tracks and ParticipantUpdated.track_published /
  * track_unpublished / track_mute_changed, other participants' media tracks described, 1.25: an
- * older library would list no tracks and raise none of their events).
+ * older library would list no tracks and raise none of their events; GetConnectionStatsRequest,
+ * the connection's selected ICE candidate pair, round trips and byte counts, 1.26, which
+ * Room.connectionStats performs).
  */
-internal const val ABI_MINOR = 25
+internal const val ABI_MINOR = 26
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

@@ -162,6 +162,24 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     }
 
     /**
+     * The room's connection to the server now (ABI 1.26), read from the library at each call
+     * (nothing cached, nothing polled in the background): the selected ICE candidate pair, ICE's
+     * and the data channels' round trips, the data channels' byte counts. For diagnostics, e.g.
+     * whether the connection goes through a TURN server ([IceCandidateType.RELAY]) and how
+     * ([IceCandidate.relayProtocol]).
+     *
+     * Null when the room is not connected: before [connect], while it reconnects (no candidate
+     * pair selected) and after it ended ([RoomEvent.Disconnected]) — a nullable result rather
+     * than a flag, so that the figures of a connected room never have to be read beside a
+     * `connected = false` that leaves them meaningless. Like every call, it throws
+     * [ClientClosedException] once the room is closed ([close], [disconnect]).
+     */
+    fun connectionStats(): ConnectionStats? = Convert.connectionStats(
+        client.request(Request.newBuilder().setGetConnectionStats(lkcore.ffi.v1.GetConnectionStatsRequest.newBuilder().setRoomHandle(handle)))
+            .getConnectionStats,
+    )
+
+    /**
      * [snapshot] of the state [fetch] reads (the library's; internal so that tests can stand in
      * for it): read, and its tracks mapped to the room's objects, under [trackLock].
      */

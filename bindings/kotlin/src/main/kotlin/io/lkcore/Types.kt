@@ -1,6 +1,7 @@
 package io.lkcore
 
 import kotlin.time.Duration
+import kotlin.time.Duration.Companion.microseconds
 
 /** A room's connection state. */
 enum class ConnectionState { DISCONNECTED, CONNECTING, CONNECTED, RECONNECTING, UNKNOWN }
@@ -161,6 +162,76 @@ enum class IceTransportPolicy {
  */
 data class IceServer(val urls: List<String>, val username: String = "", val credential: String = "") {
     override fun toString() = "IceServer(urls=$urls, username=$username, credential=<${credential.length} chars>)"
+}
+
+/**
+ * The room's connection to the server now, as [Room.connectionStats] reads it from the library
+ * (ABI 1.26), for diagnostics: which candidate pair ICE selected (whether it goes through a TURN
+ * server, and how), how long a round trip takes, what the data channels carried. A value read
+ * once: the binding keeps no copy and refreshes nothing; call [Room.connectionStats] again for
+ * newer figures.
+ */
+data class ConnectionStats(
+    /** This client's end of the selected candidate pair. */
+    val localCandidate: IceCandidate,
+    /** The server's end of the selected candidate pair. */
+    val remoteCandidate: IceCandidate,
+    /**
+     * ICE's latest round trip on the pair (its connectivity checks, and keepalives while the
+     * pair is idle); [Duration.ZERO] before the first.
+     */
+    val roundTripTime: Duration,
+    /**
+     * The data channels' (SCTP's) smoothed round trip, measured on acknowledged data, so the
+     * peers' processing under load included; [Duration.ZERO] before any data was acknowledged.
+     */
+    val sctpRoundTripTime: Duration,
+    /**
+     * The data channels' message bytes sent (every channel; no SCTP, DTLS or UDP framing), as
+     * SCTP sends them (a packet handed over by [Room.publishData] may still be on its way), on
+     * this connection: a full reconnect starts a new one from zero, a resume keeps it.
+     */
+    val bytesSent: Long,
+    /** The data channels' message bytes received, counted as [bytesSent]. */
+    val bytesReceived: Long,
+)
+
+/**
+ * One end of an ICE candidate pair ([ConnectionStats.localCandidate],
+ * [ConnectionStats.remoteCandidate], ABI 1.26).
+ */
+data class IceCandidate(
+    /** How the address was found (HOST, SRFLX, PRFLX, RELAY). */
+    val type: IceCandidateType,
+    /** The candidate's transport: `"udp"` or `"tcp"`. */
+    val protocol: String,
+    /** The candidate's address; for a local RELAY candidate, the address the TURN server relays from. */
+    val ip: String,
+    /** The candidate's port. */
+    val port: Int,
+    /**
+     * For a local RELAY candidate, the transport between this client and the TURN server:
+     * `"udp"`, `"tcp"` or `"tls"`; empty otherwise.
+     */
+    val relayProtocol: String,
+)
+
+/** How an ICE candidate's address was found ([IceCandidate.type], ABI 1.26). */
+enum class IceCandidateType {
+    /** Not said, or a type newer than the binding. */
+    UNSPECIFIED,
+
+    /** An address of the machine itself. */
+    HOST,
+
+    /** Server reflexive: the address a STUN server saw (the machine is behind a NAT). */
+    SRFLX,
+
+    /** Peer reflexive: an address learnt from a connectivity check. */
+    PRFLX,
+
+    /** A TURN server's relayed address. */
+    RELAY,
 }
 
 /** End-to-end encryption with a shared key (key derivation as in the official SDKs). */
@@ -410,6 +481,23 @@ internal object Convert {
     )
 
     fun connectionQuality(n: Int): ConnectionQuality = enumOf(n)
+
+    /**
+     * The library's connection statistics; null when it reports the room not connected (every
+     * other field is then unset). The microsecond round trips as [Duration]s.
+     */
+    fun connectionStats(p: lkcore.ffi.v1.GetConnectionStatsResponse): ConnectionStats? =
+        if (!p.connected) {
+            null
+        } else {
+            ConnectionStats(
+                iceCandidate(p.localCandidate), iceCandidate(p.remoteCandidate), p.roundTripTimeUs.microseconds,
+                p.sctpRoundTripTimeUs.microseconds, p.bytesSent, p.bytesReceived,
+            )
+        }
+
+    /** One end of a candidate pair (a type newer than the binding reads as UNSPECIFIED). */
+    fun iceCandidate(p: lkcore.ffi.v1.IceCandidate) = IceCandidate(enumOf(p.typeValue), p.protocol, p.ip, p.port, p.relayProtocol)
 
     fun trackInfo(p: lkcore.ffi.v1.DataTrackInfo) = DataTrackInfo(p.sid, p.name, p.usesE2Ee, p.schemaName, p.frameEncoding, p.schemaEncoding)
 

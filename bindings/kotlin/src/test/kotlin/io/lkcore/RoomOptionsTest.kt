@@ -6,6 +6,7 @@ import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertNotNull
 import kotlin.test.assertTrue
 import kotlin.test.fail
 import kotlin.time.Duration.Companion.seconds
@@ -74,6 +75,13 @@ class RoomOptionsTest : LkTestBase() {
                     assertContentEquals("through the relay".encodeToByteArray(), p.payload)
                     // Relay-only candidates: each connection allocated on the TURN server.
                     assertTrue(sfu.turnAllocations() >= 2, "TURN allocations ${sfu.turnAllocations()}")
+                    // The connection statistics name the relay (ABI 1.26): a local relay
+                    // candidate, reached over UDP (the TURN server's URL above).
+                    for (room in listOf(alice, bob)) {
+                        val local = assertNotNull(room.connectionStats()).localCandidate
+                        assertEquals(IceCandidateType.RELAY to "udp", local.type to local.relayProtocol, "$local")
+                        assertTrue(local.ip.isNotEmpty() && local.port > 0, "$local")
+                    }
                 }
             }
         }

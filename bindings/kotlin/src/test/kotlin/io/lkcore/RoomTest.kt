@@ -5,8 +5,13 @@ import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertNotNull
+import kotlin.test.assertNull
 import kotlin.test.assertSame
 import kotlin.test.assertTrue
+import kotlin.test.fail
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.microseconds
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.delay
@@ -583,6 +588,103 @@ class RoomTest : LkTestBase() {
         assertEquals(TrackSource.CAMERA, Convert.trackPublication(track("TR_e", 1, 1)).source)
         // A participant info without any lists none.
         assertEquals(emptyList(), Convert.participant(lkcore.ffi.v1.ParticipantInfo.getDefaultInstance()).tracks)
+    }
+
+    @Test
+    fun `connection stats name the selected candidate pair, round trips and the data channels' bytes while connected, null otherwise`() = lkTest {
+        Room().use { alice ->
+            val rec = record(alice)
+            assertNull(alice.connectionStats()) // before connect
+            alice.connect(DevSfu.url, token("alice"))
+            val before = assertNotNull(alice.connectionStats())
+            // devsfu on loopback: both ends host candidates over UDP, no TURN server.
+            for (c in listOf(before.localCandidate, before.remoteCandidate)) {
+                assertEquals(IceCandidateType.HOST to "udp", c.type to c.protocol, "$c")
+                assertTrue(c.ip.isNotEmpty() && c.port in 1..65535, "$c")
+                assertEquals("", c.relayProtocol, "$c")
+            }
+            assertTrue(before.roundTripTime > Duration.ZERO && before.roundTripTime < GUARD, "ICE round trip ${before.roundTripTime}")
+            connect("bob").use { bob ->
+                // SCTP counts a packet as it goes out, after publishData returned: poll (bounded).
+                val payload = ByteArray(30_000) { it.toByte() }
+                alice.publishData(payload, topic = "stats")
+                val sent = statsUntil(alice, "alice's bytes sent to grow by ${payload.size} from ${before.bytesSent}") {
+                    it.bytesSent >= before.bytesSent + payload.size
+                }
+                assertTrue(sent.bytesReceived < before.bytesReceived + payload.size, "nothing that large came to alice: $sent")
+                // Acknowledged data gives SCTP its round trip.
+                val acked = statsUntil(alice, "an SCTP round trip") { it.sctpRoundTripTime > Duration.ZERO }
+                assertTrue(acked.sctpRoundTripTime < GUARD, "SCTP round trip ${acked.sctpRoundTripTime}")
+                // The other way: bob's packet counts in alice's bytes received.
+                bob.publishData(payload, topic = "back")
+                rec.await<RoomEvent.DataReceived> { it.packet.topic == "back" }
+                statsUntil(alice, "alice's bytes received to grow by ${payload.size} from ${acked.bytesReceived}") {
+                    it.bytesReceived >= acked.bytesReceived + payload.size
+                }
+            }
+            // The room ended (the server removed alice): not connected, the room still open.
+            DevSfu.control("leave", "identity" to "alice", "action" to "DISCONNECT", "reason" to "PARTICIPANT_REMOVED")
+            rec.await<RoomEvent.Disconnected>()
+            assertNull(alice.connectionStats())
+            alice.disconnect() // closes the room: like every call, then ClientClosedException
+            assertFailsWith<ClientClosedException> { alice.connectionStats() }
+        }
+        // disconnect() itself: the library reports the room ended before the binding closes it.
+        connect("carol").use { carol ->
+            assertNotNull(carol.connectionStats())
+            carol.client.call(lkcore.ffi.v1.Request.newBuilder().setDisconnect(lkcore.ffi.v1.DisconnectRequest.newBuilder().setRoomHandle(carol.handle)))
+            assertNull(carol.connectionStats())
+        }
+    }
+
+    /** Polls [room]'s [Room.connectionStats] (bounded by [GUARD]) until connected and [pred] holds. */
+    private suspend fun statsUntil(room: Room, what: String, pred: (ConnectionStats) -> Boolean): ConnectionStats {
+        var last: ConnectionStats? = null
+        return withTimeoutOrNull(GUARD) {
+            var s = room.connectionStats().also { last = it }
+            while (s == null || !pred(s)) {
+                delay(5)
+                s = room.connectionStats().also { last = it }
+            }
+            s
+        } ?: fail("waited for $what; last $last")
+    }
+
+    @Test
+    fun `connection stats convert every field, every candidate type, a type newer than the binding as UNSPECIFIED, not connected as null`() {
+        fun cand(type: Int, ip: String = "10.0.0.$type", port: Int = 50_000 + type) = lkcore.ffi.v1.IceCandidate.newBuilder()
+            .setTypeValue(type).setProtocol("tcp").setIp(ip).setPort(port).setRelayProtocol("tls").build()
+        val s = Convert.connectionStats(
+            lkcore.ffi.v1.GetConnectionStatsResponse.newBuilder().setConnected(true)
+                .setLocalCandidate(cand(4)).setRemoteCandidate(cand(1, "192.0.2.7", 65_535))
+                .setRoundTripTimeUs(1_500).setSctpRoundTripTimeUs(2_000_123).setBytesSent(5_000_000_000).setBytesReceived(42).build(),
+        )
+        assertEquals(
+            ConnectionStats(
+                IceCandidate(IceCandidateType.RELAY, "tcp", "10.0.0.4", 50_004, "tls"),
+                IceCandidate(IceCandidateType.HOST, "tcp", "192.0.2.7", 65_535, "tls"),
+                1_500.microseconds, 2_000_123.microseconds, 5_000_000_000, 42,
+            ),
+            s,
+        )
+        // Every type the schema names, in its numbering; newer ones read as UNSPECIFIED.
+        assertEquals(
+            listOf(IceCandidateType.UNSPECIFIED, IceCandidateType.HOST, IceCandidateType.SRFLX, IceCandidateType.PRFLX, IceCandidateType.RELAY),
+            (0..4).map { Convert.iceCandidate(cand(it)).type },
+        )
+        assertEquals(IceCandidateType.UNSPECIFIED, Convert.iceCandidate(cand(5)).type)
+        assertEquals(IceCandidateType.UNSPECIFIED, Convert.iceCandidate(cand(99)).type)
+        // Connected before any round trip: zero durations, empty candidates never fail.
+        assertEquals(
+            ConnectionStats(
+                IceCandidate(IceCandidateType.UNSPECIFIED, "", "", 0, ""), IceCandidate(IceCandidateType.UNSPECIFIED, "", "", 0, ""),
+                Duration.ZERO, Duration.ZERO, 0, 0,
+            ),
+            Convert.connectionStats(lkcore.ffi.v1.GetConnectionStatsResponse.newBuilder().setConnected(true).build()),
+        )
+        // Not connected: null, whatever else the message holds.
+        assertNull(Convert.connectionStats(lkcore.ffi.v1.GetConnectionStatsResponse.getDefaultInstance()))
+        assertNull(Convert.connectionStats(lkcore.ffi.v1.GetConnectionStatsResponse.newBuilder().setLocalCandidate(cand(1)).setBytesSent(7).build()))
     }
 
     /** The library's `subscription_revoked` of [room]'s only remote data track, from its snapshot (not through the binding's objects). */
