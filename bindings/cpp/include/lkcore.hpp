@@ -75,7 +75,7 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.25
+//   of the header's major version and at least its minor version. This API needs ABI 1.26
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
@@ -85,9 +85,10 @@
 //   and legacy chat messages of 1.20, transcriptions and an agent's text streams and chat
 //   messages on behalf of another participant of 1.21, connection quality of 1.22, data-track
 //   schema definitions and RemoteDataTrack::subscription_revoked of 1.23, RoomInfo::server of
-//   1.24, other participants' media tracks (ParticipantInfo::tracks) of 1.25) and does not build
-//   against an older lkcore.h. Fields, events and enum values added by a newer library of the
-//   same major version are ignored or kept as numbers.
+//   1.24, other participants' media tracks (ParticipantInfo::tracks) of 1.25, connection
+//   statistics (Room::connection_stats) of 1.26) and does not build against an older
+//   lkcore.h. Fields, events and enum values added by a newer library of the same major version
+//   are ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -392,6 +393,17 @@ enum class TrackSource : int32_t {
   Microphone = 2,
   ScreenShare = 3,
   ScreenShareAudio = 4,  // the audio of a screen share
+};
+// The type of one end of an ICE candidate pair (ABI 1.26, IceCandidate::type): how that
+// address was found. Unspecified: the library did not say (a value newer than itself); a type
+// newer than this header is kept as its number (COMPATIBILITY) and should be treated as
+// Unspecified.
+enum class IceCandidateType : int32_t {
+  Unspecified = 0,
+  Host = 1,   // an address of the machine itself
+  Srflx = 2,  // server reflexive: the address a STUN server saw (behind a NAT)
+  Prflx = 3,  // peer reflexive: an address learnt from a connectivity check
+  Relay = 4,  // a TURN server's relayed address
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -923,6 +935,46 @@ struct E2eeStats {
   // identity (Ok once it decrypts again); a participant that left is not listed, nor one with
   // nothing failed (ABI 1.17).
   std::map<std::string, EncryptionState> encryption_states;
+};
+
+// IceCandidate is one end of the ICE candidate pair a room's connection uses (ABI 1.26,
+// ConnectionStats): a value, read from the library by Room::connection_stats.
+struct IceCandidate {
+  IceCandidateType type = IceCandidateType::Unspecified;
+  std::string protocol;  // the candidate's transport: "udp" or "tcp"
+  // The candidate's address; for a local Relay candidate, the address the TURN server relays
+  // from (the address the server side sees).
+  std::string ip;
+  // The candidate's port: uint16_t, what a UDP or TCP port is (in_port_t; an ICE candidate's
+  // port is 0..65535), so it goes into a sockaddr or an endpoint without a check. The schema
+  // carries it as a uint32 only because protobuf has no 16-bit integer.
+  uint16_t port = 0;
+  // For a local Relay candidate, the transport between this client and the TURN server: "udp",
+  // "tcp" or "tls"; empty otherwise (every other candidate, and the remote end).
+  std::string relay_protocol;
+};
+
+// ConnectionStats describe a room's connection to the server as the library sees it when
+// Room::connection_stats is called (ABI 1.26), for diagnostics: whether it goes through a TURN
+// server and how, how long a round trip takes, what the data channels carried. Only a connected
+// room has them: Room::connection_stats returns std::nullopt otherwise (the schema's connected
+// flag, with every other field unset), so a ConnectionStats always holds a selected pair and
+// there is no flag to check or ignore.
+struct ConnectionStats {
+  IceCandidate local_candidate;   // this client's end of the selected candidate pair
+  IceCandidate remote_candidate;  // the server's end
+  // ICE's latest round trip on the pair (its connectivity checks, and keepalives while the pair
+  // is idle); 0 before the first. Microseconds, the library's resolution.
+  std::chrono::microseconds round_trip_time{0};
+  // The data channels' smoothed round trip, measured by SCTP on acknowledged data (so the
+  // peers' processing under load is included); 0 before any data was acknowledged.
+  std::chrono::microseconds sctp_round_trip_time{0};
+  // The data channels' message bytes (every channel, reliable and lossy; no SCTP, DTLS or UDP
+  // framing) on this connection: a full reconnect starts a new connection from zero, a resume
+  // keeps it. Sent bytes are counted as SCTP sends them, shortly after the call that sent them
+  // returned.
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
 };
 
 // LocalDataTrackStats are a local track's counters (LocalDataTrack::stats). Every accepted
@@ -1540,6 +1592,15 @@ class LK_API Room {
   // Unspecified when nothing of it failed or it left. It can be ahead of
   // EncryptionStateChangedEvents still on their way.
   EncryptionState encryption_state(const std::string &participant_identity) const;
+
+  // The room's connection to the server now (GetConnectionStatsRequest, ABI 1.26): the selected
+  // ICE candidate pair, ICE's and SCTP's round trips and the data channels' byte counts. Read
+  // from the library on every call (synchronous; nothing is cached or polled here): call it
+  // again for newer figures. std::nullopt while the room has no connection: before connect
+  // succeeded, while it reconnects (no pair selected) and after the room ended. Throws
+  // lk::Error as the other calls do: LK_ERR_INVALID_HANDLE (an empty Room),
+  // LK_ERR_CLIENT_CLOSED (its client was closed).
+  std::optional<ConnectionStats> connection_stats() const;
 
  private:
   friend struct detail::Access;  // the library's internals (and their tests), not an API

@@ -1035,6 +1035,13 @@ E2eeStats Room::e2ee_stats() const {
   return out;
 }
 
+std::optional<ConnectionStats> Room::connection_stats() const {
+  auto &s = room_of(state_);
+  pb::Request req;
+  req.mutable_get_connection_stats()->set_room_handle(s.handle);
+  return detail::from_pb(s.client->request(req).get_connection_stats());
+}
+
 EncryptionState Room::encryption_state(const std::string &participant_identity) const {
   auto states = e2ee_stats().encryption_states;
   auto it = states.find(participant_identity);

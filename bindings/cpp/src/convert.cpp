@@ -166,6 +166,40 @@ DataTrackInfo from_pb(const pb::DataTrackInfo &p) {
   return i;
 }
 
+IceCandidate from_pb(const pb::IceCandidate &p) {
+  IceCandidate c;
+  c.type = IceCandidateType(p.type());  // a type newer than this header is kept as its number
+  c.protocol = p.protocol();
+  c.ip = p.ip();
+  c.port = static_cast<uint16_t>(p.port());  // 0..65535: the schema's uint32 only for want of a uint16
+  c.relay_protocol = p.relay_protocol();
+  return c;
+}
+
+namespace {
+// The library's microseconds as a duration (a count beyond the duration's range, which no
+// round trip reaches, is its largest value rather than a negative one).
+std::chrono::microseconds micros(uint64_t us) {
+  using Rep = std::chrono::microseconds::rep;
+  constexpr auto limit = static_cast<uint64_t>(std::chrono::microseconds::max().count());
+  return std::chrono::microseconds(static_cast<Rep>(us > limit ? limit : us));
+}
+}  // namespace
+
+std::optional<ConnectionStats> from_pb(const pb::GetConnectionStatsResponse &p) {
+  // Not connected (before connecting, while reconnecting, after the room ended): every other
+  // field is unset, so there are no figures to give.
+  if (!p.connected()) return std::nullopt;
+  ConnectionStats s;
+  s.local_candidate = from_pb(p.local_candidate());
+  s.remote_candidate = from_pb(p.remote_candidate());
+  s.round_trip_time = micros(p.round_trip_time_us());
+  s.sctp_round_trip_time = micros(p.sctp_round_trip_time_us());
+  s.bytes_sent = p.bytes_sent();
+  s.bytes_received = p.bytes_received();
+  return s;
+}
+
 LocalDataTrackStats from_pb(const pb::LocalDataTrackStats &p) {
   LocalDataTrackStats s;
   s.pushed = p.pushed();

@@ -73,6 +73,9 @@ ServerInfo from_pb(const pb::ServerInfo &p);
 RoomInfo from_pb(const pb::RoomInfo &p);
 DataTrackInfo from_pb(const pb::DataTrackInfo &p);
 LocalDataTrackStats from_pb(const pb::LocalDataTrackStats &p);
+IceCandidate from_pb(const pb::IceCandidate &p);
+// std::nullopt when the response says not connected (ABI 1.26).
+std::optional<ConnectionStats> from_pb(const pb::GetConnectionStatsResponse &p);
 RemoteDataTrack from_pb(const pb::RemoteDataTrackInfo &p);
 RoomSnapshot from_pb(const pb::ConnectResult &p);
 TextStreamInfo from_pb(const pb::TextStreamInfo &p);

@@ -24,10 +24,12 @@
 // RemoteDataTrackInfo.subscription_revoked (ABI 1.23), and RoomInfo.server (ABI 1.24,
 // RoomInfo::server), and ParticipantInfo.tracks with ParticipantUpdated.track_published,
 // track_unpublished and track_mute_changed (ABI 1.25, other participants' media tracks:
-// ParticipantInfo::tracks); the client refuses a
-// loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 25,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.25 or later (ParticipantInfo.tracks)");
+// ParticipantInfo::tracks), and GetConnectionStatsRequest (ABI 1.26, Room::connection_stats:
+// the selected ICE candidate pair, ICE's and SCTP's round trips, the data channels' byte
+// counts); the client refuses a loaded library older than the header (LK_ABI_COMPATIBLE,
+// ClientImpl::create).
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 26,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.26 or later (GetConnectionStatsRequest)");
 
 namespace lk {
 

@@ -4,9 +4,13 @@
 // unset, so a field added to the schema without a C++ member fails here.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdint>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "internal.hpp"
@@ -217,4 +221,89 @@ TEST(Convert, ParticipantInfoCarriesItsMediaTracks) {
   EXPECT_EQ(n.sid, "TR_x");
   EXPECT_EQ(static_cast<int32_t>(n.kind), 7);
   EXPECT_EQ(static_cast<int32_t>(n.source), 9);
+}
+
+// GetConnectionStatsResponse (ABI 1.26) becomes an lk::ConnectionStats field by field: each
+// IceCandidateType value, both candidates (not swapped), the round trips from microseconds to
+// std::chrono::microseconds (each its own), the byte counts (each its own); not connected is
+// std::nullopt whatever else the response holds; a type newer than this header is kept as its
+// number.
+TEST(Convert, ConnectionStatsCarryTheCandidatePairRoundTripsAndBytes) {
+  const std::pair<lk::pb::IceCandidateType, lk::IceCandidateType> types[] = {
+      {lk::pb::ICE_CANDIDATE_TYPE_UNSPECIFIED, lk::IceCandidateType::Unspecified},
+      {lk::pb::ICE_CANDIDATE_TYPE_HOST, lk::IceCandidateType::Host},
+      {lk::pb::ICE_CANDIDATE_TYPE_SRFLX, lk::IceCandidateType::Srflx},
+      {lk::pb::ICE_CANDIDATE_TYPE_PRFLX, lk::IceCandidateType::Prflx},
+      {lk::pb::ICE_CANDIDATE_TYPE_RELAY, lk::IceCandidateType::Relay},
+  };
+  // The schema's values and the header's agree one to one (a value added to the schema fails
+  // here until the header has it).
+  EXPECT_EQ(lk::pb::IceCandidateType_descriptor()->value_count(), int(std::size(types)));
+  for (const auto &[pbt, t] : types) {
+    lk::pb::IceCandidate c;
+    c.set_type(pbt);
+    EXPECT_EQ(lk::detail::from_pb(c).type, t) << lk::pb::IceCandidateType_Name(pbt);
+    EXPECT_EQ(static_cast<int32_t>(lk::detail::from_pb(c).type), static_cast<int32_t>(pbt));
+  }
+
+  lk::pb::GetConnectionStatsResponse p;
+  p.set_connected(true);
+  auto *l = p.mutable_local_candidate();
+  l->set_type(lk::pb::ICE_CANDIDATE_TYPE_RELAY);
+  l->set_protocol("udp");
+  l->set_ip("203.0.113.7");
+  l->set_port(65535);
+  l->set_relay_protocol("tls");
+  auto *r = p.mutable_remote_candidate();
+  r->set_type(lk::pb::ICE_CANDIDATE_TYPE_HOST);
+  r->set_protocol("tcp");
+  r->set_ip("192.0.2.1");
+  r->set_port(7881);
+  p.set_round_trip_time_us(1234567);       // 1.234567 s
+  p.set_sctp_round_trip_time_us(8000001);  // 8.000001 s
+  p.set_bytes_sent(1ull << 40);
+  p.set_bytes_received(42);
+  std::optional<lk::ConnectionStats> s = lk::detail::from_pb(p);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->local_candidate.type, lk::IceCandidateType::Relay);
+  EXPECT_EQ(s->local_candidate.protocol, "udp");
+  EXPECT_EQ(s->local_candidate.ip, "203.0.113.7");
+  EXPECT_EQ(s->local_candidate.port, 65535);
+  EXPECT_EQ(s->local_candidate.relay_protocol, "tls");
+  EXPECT_EQ(s->remote_candidate.type, lk::IceCandidateType::Host);
+  EXPECT_EQ(s->remote_candidate.protocol, "tcp");
+  EXPECT_EQ(s->remote_candidate.ip, "192.0.2.1");
+  EXPECT_EQ(s->remote_candidate.port, 7881);
+  EXPECT_EQ(s->remote_candidate.relay_protocol, "");
+  EXPECT_EQ(s->round_trip_time.count(), std::chrono::microseconds(1234567).count());
+  EXPECT_EQ(s->sctp_round_trip_time.count(), std::chrono::microseconds(8000001).count());
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(s->round_trip_time).count(), 1234);
+  EXPECT_EQ(s->bytes_sent, 1ull << 40);
+  EXPECT_EQ(s->bytes_received, 42u);
+
+  // Connected before the first round trip: zero durations, zero counts.
+  lk::pb::GetConnectionStatsResponse fresh;
+  fresh.set_connected(true);
+  auto f = lk::detail::from_pb(fresh);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->round_trip_time.count(), 0);
+  EXPECT_EQ(f->sctp_round_trip_time.count(), 0);
+  EXPECT_EQ(f->local_candidate.type, lk::IceCandidateType::Unspecified);
+  // A count beyond a duration's range (never sent) is its largest value, not a negative one.
+  fresh.set_round_trip_time_us(UINT64_MAX);
+  EXPECT_EQ(lk::detail::from_pb(fresh)->round_trip_time.count(), std::chrono::microseconds::max().count());
+
+  // Not connected: no statistics, whatever the other fields say.
+  EXPECT_FALSE(lk::detail::from_pb(lk::pb::GetConnectionStatsResponse{}).has_value());
+  p.set_connected(false);
+  EXPECT_FALSE(lk::detail::from_pb(p).has_value());
+
+  // A type newer than this header is kept as its number (no UB: the enum's underlying type is
+  // int32_t): type 9 (field 1), ip "1.2.3.4" (field 3), port 443 (field 4).
+  lk::pb::IceCandidate newer;
+  ASSERT_TRUE(newer.ParseFromString(std::string("\x08\x09\x1a\x07" "1.2.3.4" "\x20\xbb\x03", 14)));
+  lk::IceCandidate n = lk::detail::from_pb(newer);
+  EXPECT_EQ(static_cast<int32_t>(n.type), 9);
+  EXPECT_EQ(n.ip, "1.2.3.4");
+  EXPECT_EQ(n.port, 443);
 }

@@ -904,3 +904,73 @@ TEST_F(E2E, AMoveToAnotherRoomIsReportedAsDeltasAroundRoomMoved) {
   ASSERT_EQ(snap.remote_participants.size(), 1u);
   EXPECT_EQ(snap.remote_participants[0].identity, "bob");
 }
+
+// Connection statistics (Room::connection_stats, ABI 1.26), read from the library on each call:
+// none before connecting; once connected, the selected pair is host to host over UDP (devsfu on
+// loopback) with ports and addresses, ICE has measured a round trip; a 30 000-byte packet alice
+// sends shows in her bytes_sent (polled: SCTP counts it as it goes out) and, once acknowledged,
+// in her SCTP round trip, and in bob's bytes_received when he has it; none after disconnect;
+// the errors of the other calls (empty Room, closed client).
+TEST_F(E2E, ConnectionStatsDescribeThePairRoundTripsAndBytes) {
+  lk::Room alice(client_a);
+  EXPECT_FALSE(alice.connection_stats().has_value()) << "before connect";
+  alice.connect(sfu.url, token("alice"));
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+
+  std::optional<lk::ConnectionStats> before = alice.connection_stats();
+  ASSERT_TRUE(before.has_value()) << "connected";
+  for (const auto *c : {&before->local_candidate, &before->remote_candidate}) {
+    const char *end = c == &before->local_candidate ? "local" : "remote";
+    EXPECT_EQ(c->type, lk::IceCandidateType::Host) << end;
+    EXPECT_EQ(c->protocol, "udp") << end;
+    EXPECT_NE(c->port, 0) << end;
+    EXPECT_FALSE(c->ip.empty()) << end;
+    EXPECT_EQ(c->relay_protocol, "") << end;  // not a relay candidate
+  }
+  EXPECT_GT(before->round_trip_time.count(), 0);
+  EXPECT_LT(before->round_trip_time, kGuard);  // a hang guard's bound, not a timing assertion
+
+  // Polls r's statistics until done holds for them (at most kGuard); returns the last ones read.
+  auto poll = [](lk::Room &r, const std::function<bool(const lk::ConnectionStats &)> &done) {
+    std::optional<lk::ConnectionStats> s;
+    for (auto deadline = std::chrono::steady_clock::now() + kGuard;
+         std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(5ms)) {
+      s = r.connection_stats();
+      if (s && done(*s)) break;
+    }
+    return s;
+  };
+  auto bob_before = bob.connection_stats();
+  ASSERT_TRUE(bob_before.has_value());
+  const std::string payload = random_bytes(30000, 26);
+  alice.publish_data(payload, {true, "stats", {}});
+  auto sent = poll(alice, [&](const lk::ConnectionStats &s) {
+    return s.bytes_sent >= before->bytes_sent + payload.size() && s.sctp_round_trip_time.count() > 0;
+  });
+  ASSERT_TRUE(sent.has_value());
+  EXPECT_GE(sent->bytes_sent, before->bytes_sent + payload.size()) << "before " << before->bytes_sent;
+  EXPECT_GT(sent->sctp_round_trip_time.count(), 0);
+  EXPECT_LT(sent->sctp_round_trip_time, kGuard);
+  EXPECT_EQ(sent->local_candidate.port, before->local_candidate.port);  // the same pair
+
+  EXPECT_EQ(jb.events.wait<lk::DataReceivedEvent>([](auto &e) { return e.topic == "stats"; }).payload, payload);
+  auto received = poll(bob, [&](const lk::ConnectionStats &s) {
+    return s.bytes_received >= bob_before->bytes_received + payload.size();
+  });
+  ASSERT_TRUE(received.has_value());
+  EXPECT_GE(received->bytes_received, bob_before->bytes_received + payload.size())
+      << "before " << bob_before->bytes_received;
+
+  alice.disconnect();
+  EXPECT_FALSE(alice.connection_stats().has_value()) << "after disconnect";
+
+  // The errors of the other calls: an empty (moved-from) Room, a closed client.
+  lk::Room moved(std::move(alice));
+  expect_error(LK_ERR_INVALID_HANDLE, [&] { (void)alice.connection_stats(); }, "moved-from room");
+  EXPECT_FALSE(moved.connection_stats().has_value());
+  lk::Client temp;
+  lk::Room orphan(temp);
+  temp.close();
+  expect_error(LK_ERR_CLIENT_CLOSED, [&] { (void)orphan.connection_stats(); }, "room of a closed client");
+}
