@@ -126,6 +126,9 @@ __all__ = [
     "SipDTMF",
     "ServerEdition",
     "ServerInfo",
+    "ConnectionStats",
+    "IceCandidate",
+    "IceCandidateType",
     "RoomEventName",
 ]
 
@@ -419,6 +422,90 @@ class ServerInfo:
         return cls(enum_value(ServerEdition, s.edition), s.version, s.protocol, s.region, s.node_id)
 
 
+class IceCandidateType(enum.IntEnum):
+    """The kind of an ICE candidate (:attr:`IceCandidate.type`; values of
+    ``lkcore.ffi.v1.IceCandidateType``). A kind newer than this binding shows as
+    ``UNSPECIFIED``, the schema's zero value."""
+
+    UNSPECIFIED = pb.ICE_CANDIDATE_TYPE_UNSPECIFIED
+    """Not said (or a kind this binding does not know)."""
+    HOST = pb.ICE_CANDIDATE_TYPE_HOST
+    """An address of the machine itself."""
+    SRFLX = pb.ICE_CANDIDATE_TYPE_SRFLX
+    """Server reflexive: the address a STUN server saw (the machine is behind a NAT)."""
+    PRFLX = pb.ICE_CANDIDATE_TYPE_PRFLX
+    """Peer reflexive: an address learnt from a connectivity check."""
+    RELAY = pb.ICE_CANDIDATE_TYPE_RELAY
+    """A TURN server's relayed address."""
+
+
+@dataclass(frozen=True)
+class IceCandidate:
+    """One end of the ICE candidate pair a room's connection uses (:class:`ConnectionStats`).
+
+    Attributes:
+        type: host, server reflexive, peer reflexive or relay (:class:`IceCandidateType`).
+        protocol: the candidate's transport, ``"udp"`` or ``"tcp"``.
+        ip: its address; for a local relay candidate the address the TURN server relays from.
+        port: its port.
+        relay_protocol: for a local relay candidate, the transport between this client and the
+            TURN server (``"udp"``, ``"tcp"`` or ``"tls"``); ``""`` otherwise.
+    """
+
+    type: IceCandidateType = IceCandidateType.UNSPECIFIED
+    protocol: str = ""
+    ip: str = ""
+    port: int = 0
+    relay_protocol: str = ""
+
+    @classmethod
+    def _from_proto(cls, c: pb.IceCandidate) -> "IceCandidate":
+        return cls(enum_value(IceCandidateType, c.type), c.protocol, c.ip, c.port, c.relay_protocol)
+
+
+@dataclass(frozen=True)
+class ConnectionStats:
+    """How a room is connected right now (:meth:`Room.connection_stats`; the library's
+    ``GetConnectionStatsResponse``, ABI 1.26): the selected ICE candidate pair, the round
+    trips and what the data channels carried.
+
+    It has no ``connected`` flag: :meth:`Room.connection_stats` returns None when there is no
+    connection to describe (as :attr:`Room.server` is None before connect), so an instance always
+    describes a selected candidate pair.
+
+    Attributes:
+        local_candidate: this client's end of the selected pair.
+        remote_candidate: the server's end.
+        round_trip_time: ICE's latest round trip on the pair (its checks, and keepalives while
+            the pair is idle); zero before the first.
+        sctp_round_trip_time: the data channels' smoothed round trip, measured on acknowledged
+            data (the peers' processing under load included); zero before any data was
+            acknowledged.
+        bytes_sent: message bytes the data channels sent (every channel; no SCTP, DTLS or UDP
+            framing) on this connection: a full reconnect starts a new one from zero, a resume
+            keeps it.
+        bytes_received: message bytes the data channels received, counted likewise.
+    """
+
+    local_candidate: IceCandidate = IceCandidate()
+    remote_candidate: IceCandidate = IceCandidate()
+    round_trip_time: datetime.timedelta = datetime.timedelta(0)
+    sctp_round_trip_time: datetime.timedelta = datetime.timedelta(0)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+    @classmethod
+    def _from_proto(cls, r: pb.GetConnectionStatsResponse) -> "ConnectionStats":
+        return cls(
+            IceCandidate._from_proto(r.local_candidate),
+            IceCandidate._from_proto(r.remote_candidate),
+            datetime.timedelta(microseconds=r.round_trip_time_us),
+            datetime.timedelta(microseconds=r.sctp_round_trip_time_us),
+            r.bytes_sent,
+            r.bytes_received,
+        )
+
+
 @dataclass(frozen=True)
 class DataPacket:
     """A received data packet.
@@ -599,6 +686,30 @@ class Room(EventEmitter[RoomEventName]):
         if not self._info.HasField("server"):
             return None
         return ServerInfo._from_proto(self._info.server)
+
+    def connection_stats(self) -> Optional[ConnectionStats]:
+        """How the room is connected now: the selected ICE candidate pair, ICE's and the data
+        channels' round trips, and the data channels' byte counts, as the library reads them at
+        this call (it never waits for the network; nothing is cached or polled here: call it
+        again for new figures). The counterpart of livekit.rtc's ``get_rtc_stats()``, which
+        returns WebRTC's statistics of its peer connections instead.
+
+        Returns None when there is no connection to describe: before :meth:`connect` completed,
+        while no candidate pair is selected during a reconnection, and after the room was
+        disconnected (by :meth:`disconnect` or by the server).
+
+        Raises:
+            ClientClosedError: the room's shared :class:`~lkcore.Client` was closed meanwhile
+                by another thread.
+        """
+        session = self._session
+        client = session.client
+        if client is None or client.closed or not session.live:
+            return None
+        r = client.request(
+            pb.Request(get_connection_stats=pb.GetConnectionStatsRequest(room_handle=session.handle))
+        ).get_connection_stats
+        return ConnectionStats._from_proto(r) if r.connected else None
 
     @property
     def connection_state(self) -> ConnectionState:

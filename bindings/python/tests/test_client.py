@@ -211,8 +211,9 @@ def _build_fake_lib(tmp_path, version: int) -> str:
 
 # 1.13: before RoomOptions.auto_subscription_delivery, which such a library would ignore (every
 # auto-subscription's frame pushed as an event, ahead of the binding's credits); 1.24: before
-# ParticipantInfo.tracks (every participant would show no media track, and no track event come).
-@pytest.mark.parametrize("version", [(2 << 16) | 0, (0 << 16) | 7, (1 << 16) | 13, (1 << 16) | 24])
+# ParticipantInfo.tracks (every participant would show no media track, and no track event come);
+# 1.25: before GetConnectionStatsRequest (Room.connection_stats would raise UnimplementedError).
+@pytest.mark.parametrize("version", [(2 << 16) | 0, (0 << 16) | 7, (1 << 16) | 13, (1 << 16) | 24, (1 << 16) | 25])
 def test_abi_mismatch_is_refused(tmp_path, version: int) -> None:
     fake = _build_fake_lib(tmp_path, version)
     with pytest.raises(errors.AbiVersionError, match="ABI") as ei:
