@@ -20,7 +20,8 @@ import (
 //	POST /devsfu/close-transport?identity=I
 //	POST /devsfu/leave?identity=I&action=DISCONNECT|RESUME|RECONNECT&reason=PARTICIPANT_REMOVED
 //	POST /devsfu/data-track-faults?identity=I&drop_every=N&duplicate=1&reorder=1&delay_ms=D
-//	POST /devsfu/publish-fault?identity=I&no_answer=1 | &reason=NOT_ALLOWED&message=…  (no params = clear)
+//	POST /devsfu/publish-fault?identity=I&no_answer=1 | &hold=1 | &reason=NOT_ALLOWED&message=…  (no params = clear)
+//	POST /devsfu/release-held-publishes                (answer the publishes hold=1 kept)
 //	POST /devsfu/force-full-reconnect?identity=I&on=true|false
 //	POST /devsfu/pause-signal?identity=I&on=true|false
 //	POST /devsfu/force-relay?on=true|false            (client_configuration.force_relay)
@@ -91,14 +92,16 @@ func (s *Server) controlHandler() http.Handler {
 	})
 	post("/devsfu/publish-fault", func(_ http.ResponseWriter, r *http.Request) bool {
 		noAns, _ := strconv.ParseBool(r.FormValue("no_answer"))
+		hold, _ := strconv.ParseBool(r.FormValue("hold"))
 		reason, ok := lkpb.RequestResponse_Reason_value[r.FormValue("reason")]
-		if !noAns && !ok {
+		if !noAns && !hold && !ok {
 			s.SetPublishFault(id(r), nil)
 			return true
 		}
-		s.SetPublishFault(id(r), &PublishFault{NoAnswer: noAns, Reason: lkpb.RequestResponse_Reason(reason), Message: r.FormValue("message")})
+		s.SetPublishFault(id(r), &PublishFault{NoAnswer: noAns, Hold: hold, Reason: lkpb.RequestResponse_Reason(reason), Message: r.FormValue("message")})
 		return true
 	})
+	post("/devsfu/release-held-publishes", func(http.ResponseWriter, *http.Request) bool { s.ReleaseHeldPublishes(); return true })
 	post("/devsfu/force-full-reconnect", func(_ http.ResponseWriter, r *http.Request) bool {
 		s.ForceFullReconnect(id(r), on(r))
 		return true

@@ -60,18 +60,28 @@ func publishError(p *Participant, req *lkpb.PublishDataTrackRequest, reason lkpb
 
 func customTooLong(s string) bool { return s == "" || len(s) > maxCustomEncodingLength }
 
-// handlePublishDataTrack validates in livekit-server's order and publishes.
+// handlePublishDataTrack applies the publish faults (SetPublishFault), then publishDataTrack.
 func (r *Room) handlePublishDataTrack(p *Participant, req *lkpb.PublishDataTrackRequest) {
 	if r.s.opts.DisableDataTracks {
 		return // a server without data tracks never answers
 	}
 	if f, ok := r.s.faults.publishFault(p.identity); ok {
-		if f.NoAnswer {
-			return
+		switch {
+		case f.NoAnswer:
+		case f.Hold:
+			r.s.faults.mu.Lock()
+			r.s.faults.heldPublishes = append(r.s.faults.heldPublishes, func() { r.publishDataTrack(p, req) })
+			r.s.faults.mu.Unlock()
+		default:
+			publishError(p, req, f.Reason, f.Message)
 		}
-		publishError(p, req, f.Reason, f.Message)
 		return
 	}
+	r.publishDataTrack(p, req)
+}
+
+// publishDataTrack validates and publishes req, as livekit-server does.
+func (r *Room) publishDataTrack(p *Participant, req *lkpb.PublishDataTrackRequest) {
 	if !p.grant().EffectiveCanPublishData() || r.s.opts.DataTracksNotAllowed {
 		publishError(p, req, lkpb.RequestResponse_NOT_ALLOWED, msgNoPermission)
 		return

@@ -28,6 +28,9 @@ type FaultConfig struct {
 type PublishFault struct {
 	// NoAnswer: never answer (like a server without data tracks).
 	NoAnswer bool
+	// Hold: keep the requests unanswered until ReleaseHeldPublishes, which handles them as
+	// without a fault (a slow server: a test decides when the answer comes).
+	Hold bool
 	// Reason and Message are sent in the RequestResponse otherwise.
 	Reason  lkpb.RequestResponse_Reason
 	Message string
@@ -56,6 +59,7 @@ type faultState struct {
 	paused        map[string]bool
 	fullReconnect map[string]bool
 	publish       map[string]PublishFault // "" = everyone
+	heldPublishes []func()                // requests held by PublishFault.Hold, in order
 	noHandles     map[string]bool
 	dt            map[string]*dtFault // "" = every subscriber
 	faultDrops    atomic.Uint64
@@ -365,6 +369,19 @@ func (s *Server) SetPublishFault(identity string, pf *PublishFault) {
 		return
 	}
 	s.faults.publish[identity] = *pf
+}
+
+// ReleaseHeldPublishes handles the data-track publish requests PublishFault.Hold kept, in
+// their order, as without a fault; it returns how many there were.
+func (s *Server) ReleaseHeldPublishes() int {
+	s.faults.mu.Lock()
+	held := s.faults.heldPublishes
+	s.faults.heldPublishes = nil
+	s.faults.mu.Unlock()
+	for _, f := range held {
+		f()
+	}
+	return len(held)
 }
 
 // DropSubscriberHandles suppresses data_track_subscriber_handles to
