@@ -251,7 +251,9 @@ int32_t lk_handle_drop(lk_client_t client, lk_handle_t handle);
  * user_timestamp, has_user_timestamp: optional application timestamp sent with the frame.
  *
  * Returns LK_OK (queued; it will be sent or its loss reported, never dropped silently),
- * LK_ERR_QUEUE_FULL (nothing queued; retry later), LK_ERR_TRACK_UNPUBLISHED,
+ * LK_ERR_QUEUE_FULL (nothing queued; retry later), LK_ERR_FAILED_PRECONDITION (nothing queued:
+ * a full reconnect is publishing the track again; retry later — it accepts frames once the
+ * room's LocalDataTrackSidChanged event has come), LK_ERR_TRACK_UNPUBLISHED,
  * LK_ERR_PAYLOAD_TOO_LARGE, LK_ERR_INVALID_HANDLE, LK_ERR_WRONG_HANDLE_TYPE,
  * LK_ERR_INVALID_ARGUMENT (data NULL with len > 0), LK_ERR_CLIENT_CLOSED.
  */
@@ -268,7 +270,9 @@ int32_t lk_data_track_push(lk_client_t client, lk_handle_t track, const uint8_t 
  * it is refused, push_data_track_frame_wait: its frames then wait behind at most about 16
  * others instead of a whole queue (lower latency at the same throughput). A refusal at the
  * pacing point is not counted in LocalDataTrackStats.rejected (the queue is not full); one
- * because the frame does not fit is. Arguments and other results as lk_data_track_push.
+ * because the frame does not fit is. While a full reconnect publishes the track again it
+ * returns LK_ERR_QUEUE_FULL too (since ABI 1.26; LK_ERR_FAILED_PRECONDITION before), as the
+ * waiting push waits there. Arguments and other results as lk_data_track_push.
  */
 int32_t lk_data_track_push_paced(lk_client_t client, lk_handle_t track, const uint8_t *data,
                                  size_t len, uint64_t user_timestamp, bool has_user_timestamp);

@@ -753,7 +753,9 @@ func (x *DataTrackIsPublishedResponse) GetIsPublished() bool {
 }
 
 // PushDataTrackFrameRequest is the protobuf form of lk_data_track_push (same semantics; the C
-// function avoids the encoding cost). Non-blocking: QUEUE_FULL when the queue is full.
+// function avoids the encoding cost). Non-blocking: QUEUE_FULL when the queue is full,
+// FAILED_PRECONDITION while a full reconnect publishes the track again (retryable: it accepts
+// frames once RoomEvent.local_data_track_sid_changed has come).
 type PushDataTrackFrameRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TrackHandle   uint64                 `protobuf:"varint,1,opt,name=track_handle,json=trackHandle,proto3" json:"track_handle,omitempty"`

@@ -71,6 +71,10 @@ type LocalTrack struct {
 	now       func() time.Time
 	endReason error
 	done      chan struct{}
+	// accepting is closed while frames are accepted, or once the track ended; a full
+	// reconnect's republication replaces it with an open one until the track is published
+	// again (Accepting).
+	accepting chan struct{}
 }
 
 // Info returns the track's current info (the SID changes in place on republish).
@@ -96,6 +100,15 @@ func (t *LocalTrack) IsPublished() bool { return t.State() != LocalUnpublished }
 
 // Unpublished is closed when the track becomes unpublished (wait_for_unpublish).
 func (t *LocalTrack) Unpublished() <-chan struct{} { return t.done }
+
+// Accepting returns a channel that is closed once TryPush no longer returns ErrRepublishing:
+// at once unless a full reconnect is republishing the track, else when the track is published
+// again or ends. A producer that waits through a republication selects on it.
+func (t *LocalTrack) Accepting() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.accepting
+}
 
 // UnpublishReason returns why the track ended: nil for a local Unpublish, else e.g.
 // ErrUnpublishedByServer, ErrNotAllowed, ErrDisconnected or the republish failure.
@@ -156,6 +169,11 @@ func (t *LocalTrack) setState(s LocalTrackState, reason error) {
 	t.state = s
 	switch s {
 	case LocalRepublishing:
+		select {
+		case <-t.accepting: // accepting until now (an open one keeps its waiters)
+			t.accepting = make(chan struct{})
+		default:
+		}
 		// Queued frames are kept: they are packetized with the track's handle, which the
 		// republish keeps, so the writer sends them on the new session once the track is
 		// Published again (or they are discarded, and counted, if the republish fails).
@@ -163,6 +181,18 @@ func (t *LocalTrack) setState(s LocalTrackState, reason error) {
 		t.endReason = reason
 		t.queue.Close()
 		close(t.done)
+	}
+	if s != LocalRepublishing {
+		t.stopWaiting()
+	}
+}
+
+// stopWaiting closes the accepting channel if it is open (the republication ended). Locked.
+func (t *LocalTrack) stopWaiting() {
+	select {
+	case <-t.accepting:
+	default:
+		close(t.accepting)
 	}
 }
 
@@ -173,6 +203,7 @@ func (t *LocalTrack) republished(sid string) (old string) {
 	t.info.Sid = sid
 	if t.state == LocalRepublishing {
 		t.state = LocalPublished
+		t.stopWaiting()
 	}
 	return old
 }
@@ -457,12 +488,14 @@ func (m *LocalManager) activate(handle uint16, info TrackInfo, opts PublishOptio
 		policy = *opts.QueuePolicy
 	}
 	t := &LocalTrack{
-		info:     info,
-		pipeline: pl,
-		queue:    NewSendQueue(frames, bytes, policy),
-		now:      m.cfg.Now,
-		done:     make(chan struct{}),
+		info:      info,
+		pipeline:  pl,
+		queue:     NewSendQueue(frames, bytes, policy),
+		now:       m.cfg.Now,
+		done:      make(chan struct{}),
+		accepting: make(chan struct{}),
 	}
+	close(t.accepting)
 	m.tracks[handle] = t
 	return PublishCompleted{Handle: handle, Track: t}
 }

@@ -292,6 +292,11 @@ func TestLocalFullReconnectRepublish(t *testing.T) {
 	if err := tr.TryPush(NewFrame([]byte{1})); err != nil {
 		t.Fatal(err)
 	}
+	select {
+	case <-tr.Accepting():
+	default:
+		t.Fatal("a published track's Accepting is open")
+	}
 	pending, _, _ := m.Publish(PublishOptions{Name: "other"}, t0)
 
 	outs := m.SessionLost(t0)
@@ -303,6 +308,16 @@ func TestLocalFullReconnectRepublish(t *testing.T) {
 	}
 	if err := tr.TryPush(NewFrame([]byte{2})); !errors.Is(err, ErrRepublishing) {
 		t.Fatalf("push while republishing: %v", err)
+	}
+	accepting := tr.Accepting()
+	select {
+	case <-accepting:
+		t.Fatal("Accepting closed while republishing")
+	default:
+	}
+	m.SessionLost(t0) // lost again during the republication: the same wait goes on
+	if tr.Accepting() != accepting {
+		t.Fatal("a second loss replaced the channel a producer waits on")
 	}
 	if st := tr.Queue().Stats(); st.Frames != 1 || st.Discarded != 0 {
 		t.Fatalf("the queued frame must wait for the republish: %+v", st)
@@ -330,6 +345,11 @@ func TestLocalFullReconnectRepublish(t *testing.T) {
 	}
 	if tr.Info().Sid != "DTR_new000000000" || tr.State() != LocalPublished {
 		t.Fatal("SID not updated in place")
+	}
+	select {
+	case <-accepting:
+	default:
+		t.Fatal("Accepting still open after the republish")
 	}
 	if err := tr.TryPush(NewFrame([]byte{3})); err != nil {
 		t.Fatal(err)
@@ -489,5 +509,24 @@ func TestLocalPerTrackQueueFrames(t *testing.T) {
 				t.Fatalf("%s stats %+v", c.tr.Info().Name, st)
 			}
 		}
+	}
+}
+
+// A republication that ends with the track unpublished wakes whoever waits on Accepting (its
+// next push gets ErrTrackUnpublished).
+func TestLocalRepublishEndsUnpublished(t *testing.T) {
+	m := newLocal(LocalConfig{})
+	h, _, _ := m.Publish(PublishOptions{Name: "sensor"}, t0)
+	tr := oneCompletion(t, m.HandlePublishResponse(publishResp(uint32(h), "DTR_old000000000", "sensor"), t0)).Track
+	m.SessionLost(t0)
+	accepting := tr.Accepting()
+	tr.setState(LocalUnpublished, ErrDisconnected)
+	select {
+	case <-accepting:
+	default:
+		t.Fatal("Accepting still open after the track ended")
+	}
+	if err := tr.TryPush(NewFrame([]byte{1})); !errors.Is(err, ErrTrackUnpublished) {
+		t.Fatalf("push after the end: %v", err)
 	}
 }

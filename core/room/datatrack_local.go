@@ -217,14 +217,24 @@ func (t *LocalDataTrack) TryPush(f Frame) error {
 // (256 KiB), it waits (bounded by ctx) until the writer has drained it, then
 // queues f — so frames pushed this way wait behind at most about 16 others
 // or 256 KiB. Each refused attempt still counts in
-// LocalDataTrackStats.Rejected.
+// LocalDataTrackStats.Rejected. While a full reconnect republishes the track
+// it waits too (TryPush would return datatrack.ErrRepublishing), until the
+// track is published again (or ends: ErrTrackUnpublished).
 func (t *LocalDataTrack) Push(ctx context.Context, f Frame) error {
 	for {
-		err := t.TryPushPaced(f)
-		if !errors.Is(err, ErrQueueFull) {
-			return err
-		}
-		if err := t.Flush(ctx); err != nil {
+		err := t.pushPaced(f)
+		switch {
+		case errors.Is(err, datatrack.ErrRepublishing):
+			select {
+			case <-t.t.Accepting():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case errors.Is(err, ErrQueueFull):
+			if err := t.Flush(ctx); err != nil {
+				return err
+			}
+		default:
 			return err
 		}
 	}
@@ -233,12 +243,22 @@ func (t *LocalDataTrack) Push(ctx context.Context, f Frame) error {
 // TryPushPaced is the step of Push that does not wait: it queues f where Push
 // would queue it at once, and returns ErrQueueFull (nothing queued) where Push
 // would wait — when the queue already holds datatrack.PushQueueFrames frames or
-// datatrack.PushQueueBytes bytes, or f does not fit. A host that must not block
+// datatrack.PushQueueBytes bytes, or f does not fit, or while a full reconnect
+// republishes the track. A host that must not block
 // the calling thread (an event loop, a binding's fast path) calls it first and
 // waits with Push only when it is refused, so its frames wait behind as few
 // others as Push's. A refusal at the pacing point is not a full queue and is
 // not counted in LocalDataTrackStats.Rejected; one because f does not fit is.
 func (t *LocalDataTrack) TryPushPaced(f Frame) error {
+	if err := t.pushPaced(f); !errors.Is(err, datatrack.ErrRepublishing) {
+		return err
+	}
+	return ErrQueueFull
+}
+
+// pushPaced is TryPushPaced that tells a republication apart
+// (datatrack.ErrRepublishing).
+func (t *LocalDataTrack) pushPaced(f Frame) error {
 	if st := t.t.Queue().Stats(); st.Frames >= datatrack.PushQueueFrames || st.Bytes >= datatrack.PushQueueBytes {
 		return ErrQueueFull
 	}

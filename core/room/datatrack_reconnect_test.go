@@ -263,3 +263,61 @@ func TestDataTrackSidChangesWhenPublisherRejoins(t *testing.T) {
 		t.Fatalf("after the change: subscription %v, published %v", st.Err(), rt.IsPublished())
 	}
 }
+
+// TestPushWaitsForTheRepublication: while a full reconnect republishes a local track (the server
+// holds the publish request until the test releases it), TryPush says so
+// (datatrack.ErrRepublishing), TryPushPaced refuses as where Push waits (ErrQueueFull), and Push
+// waits: it returns only once the track is published again, and its frame reaches the
+// subscriber on the new session.
+func TestPushWaitsForTheRepublication(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pub := joinPeer(t, ctx, s, "repub", "pub", room.Options{})
+	sub := joinPeer(t, ctx, s, "repub", "sub", room.Options{})
+	lt := publish(t, ctx, pub, "t")
+	oldSID := lt.SID()
+
+	s.SetPublishFault("pub", &devsfu.PublishFault{Hold: true})
+	s.SendLeave("pub", lkpb.LeaveRequest_RECONNECT, lkpb.DisconnectReason_STATE_MISMATCH)
+	pub.waitReconnected(ctx, room.ReconnectFull, 0)
+	// Right after Reconnected the room republishes its tracks, and the server holds the
+	// request: the track republishes until the test releases the answer (a frame pushed before
+	// the republication began is queued and sent on the new session).
+	waitUntil(t, ctx, "the track republishing", func() bool {
+		err := lt.TryPush(room.Frame{Payload: []byte("x")})
+		if err != nil && !errors.Is(err, datatrack.ErrRepublishing) {
+			t.Fatalf("TryPush: %v", err)
+		}
+		return err != nil
+	})
+	if err := lt.TryPushPaced(room.Frame{Payload: []byte("x")}); !errors.Is(err, room.ErrQueueFull) {
+		t.Fatalf("TryPushPaced while republishing: %v", err)
+	}
+	pushed := make(chan error, 1)
+	go func() { pushed <- lt.Push(ctx, room.Frame{Payload: []byte("after the republication")}) }()
+	for s.ReleaseHeldPublishes() == 0 { // the request may still be on its way
+		select {
+		case err := <-pushed:
+			t.Fatalf("Push returned %v before the track was published again", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	s.SetPublishFault("pub", nil)
+	if err := <-pushed; err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	if lt.SID() == oldSID {
+		t.Fatal("Push returned before the track was published again")
+	}
+	pub.wait(ctx, "LocalDataTrackSidChanged", func(ev room.Event) bool { _, ok := ev.(room.LocalDataTrackSidChanged); return ok })
+	var rt *room.RemoteDataTrack
+	waitUntil(t, ctx, "the subscriber knows the new sid", func() bool {
+		if rp := sub.r.RemoteParticipant("pub"); rp != nil {
+			rt = rp.DataTrack("t")
+		}
+		return rt != nil && rt.SID() == lt.SID()
+	})
+	st := subscribe(t, ctx, rt, room.SubscribeOptions{})
+	pushUntil(t, ctx, lt, st, "through the new session")
+}
