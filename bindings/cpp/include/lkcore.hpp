@@ -1168,7 +1168,9 @@ class LK_API LocalDataTrack {
   DataTrackInfo info() const;
 
   // Queues one frame (lk_data_track_push: no protobuf, copied before return, never blocks).
-  // LK_OK, LK_ERR_QUEUE_FULL (nothing queued, retry later), LK_ERR_TRACK_UNPUBLISHED,
+  // LK_OK, LK_ERR_QUEUE_FULL (nothing queued, retry later), LK_ERR_FAILED_PRECONDITION
+  // (nothing queued: a full reconnect is publishing the track again; retry later, or push,
+  // which waits; LocalDataTrackSidChangedEvent marks the end), LK_ERR_TRACK_UNPUBLISHED,
   // LK_ERR_PAYLOAD_TOO_LARGE, LK_ERR_CLIENT_CLOSED, LK_ERR_INVALID_HANDLE (empty object), ...
   Status try_push(const uint8_t *data, size_t size, std::optional<uint64_t> user_timestamp = std::nullopt) noexcept {
     if (handle_ == 0) return LK_ERR_INVALID_HANDLE;
@@ -1183,8 +1185,9 @@ class LK_API LocalDataTrack {
   }
 #endif
   // Queues one frame, waiting while the send queue is full or already holds 16 frames or
-  // 256 KiB: back-pressure paced like the core's push, so frames pushed this way wait behind at
-  // most about 16 others, while try_push accepts up to the whole queue. The frame is first
+  // 256 KiB, and while a full reconnect publishes the track again: back-pressure paced like the
+  // core's push, so frames pushed this way wait behind at most about 16 others, while try_push
+  // accepts up to the whole queue. The frame is first
   // offered without waiting (lk_data_track_push_paced), then handed to the library's waiting
   // push. Throws Error(LK_ERR_TIMEOUT) when there was no room within timeout (the frame is then
   // not queued), and like try_push's statuses LK_ERR_TRACK_UNPUBLISHED,

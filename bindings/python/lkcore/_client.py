@@ -285,6 +285,8 @@ def _on_notify(ref: "weakref.ReferenceType[Client]") -> None:
 _PUSH_MESSAGES: Dict[int, str] = {
     pb.ERROR_CODE_QUEUE_FULL: "the data track's send queue is full; nothing was queued "
     "(retry later, or await push() to wait for space)",
+    pb.ERROR_CODE_FAILED_PRECONDITION: "a full reconnect is publishing the data track again; "
+    "nothing was queued (retry later, or await push() to wait)",
     pb.ERROR_CODE_TRACK_UNPUBLISHED: "the data track is not published",
     pb.ERROR_CODE_PAYLOAD_TOO_LARGE: "the frame is too large for a data track",
     pb.ERROR_CODE_INVALID_HANDLE: "the data track was released",
@@ -570,7 +572,8 @@ class Client:
         where the waiting push would wait); raises on any status but OK."""
         st = self._lib.data_track_push(self._id, track_handle, payload, user_timestamp, paced)
         if st != LK_OK:
-            raise errors.error_for_code(st, _PUSH_MESSAGES.get(st, ""), retryable=st == pb.ERROR_CODE_QUEUE_FULL)
+            retryable = st in (pb.ERROR_CODE_QUEUE_FULL, pb.ERROR_CODE_FAILED_PRECONDITION)
+            raise errors.error_for_code(st, _PUSH_MESSAGES.get(st, ""), retryable=retryable)
 
     # -- handles -------------------------------------------------------------------------------
 

@@ -206,6 +206,9 @@ class LocalDataTrack:
                 int).
             QueueFullError: the send queue is full; nothing was queued (retryable). Use
                 :meth:`push` to wait for space instead.
+            FailedPreconditionError: a full reconnect of the room is publishing the track
+                again; nothing was queued (retryable: ``local_data_track_sid_changed`` marks
+                the end). :meth:`push` waits instead.
             TrackUnpublishedError: the track is no longer published.
             PayloadTooLargeError: the frame is too large.
         """
@@ -220,7 +223,8 @@ class LocalDataTrack:
         The library paces it like the core's ``LocalDataTrack.Push``: it waits while the queue
         already holds 16 frames or 256 KiB (or is full) until its writer has drained the
         queue, then queues the frame, so frames pushed this way wait behind at most about 16
-        others, while :meth:`try_push` accepts up to the whole queue. The frame is first
+        others, while :meth:`try_push` accepts up to the whole queue. It also waits while a full
+        reconnect of the room publishes the track again. The frame is first
         offered without waiting (no round trip when there is room). Frames of concurrent
         ``push`` calls are queued in call order; a ``try_push`` made meanwhile may overtake a
         waiting ``push``.

@@ -27,6 +27,10 @@ async def push_until(track: lkcore.LocalDataTrack, payload: bytes, ts: int, done
             n += 1
         except errors.QueueFullError:
             pass
+        except errors.FailedPreconditionError as e:
+            # A full reconnect of the publisher is publishing the track again (documented,
+            # retryable).
+            assert e.retryable, e
         await asyncio.sleep(0.02)
     return n
 
@@ -291,6 +295,44 @@ async def test_subscription_buffer_cap_is_the_library_s(devsfu, token_for, monke
             remote.subscribe(buffer_size=-1)  # not representable: refused before the library
         sub = await asyncio.wait_for(remote.subscribe(buffer_size=MAX_BUFFER_SIZE), GUARD)
         await sub.aclose()
+
+
+async def test_push_waits_for_the_republication(devsfu, token_for) -> None:
+    # A full reconnect publishes alice's track again; devsfu holds that request until the test
+    # releases it. Meanwhile try_push refuses with a retryable FailedPreconditionError and push
+    # waits; it completes once the track is published again (its sid changed).
+    async with published_track(devsfu.url, token_for, "held") as (alice, _bob, track, _remote):
+        old_sid = track.sid
+        try:
+            await asyncio.to_thread(control, devsfu.url, "publish-fault", identity="alice", hold="1")
+            reconnected = EventWaiter(alice, "reconnected")
+            await asyncio.to_thread(
+                control, devsfu.url, "leave", identity="alice", action="RECONNECT", reason="STATE_MISMATCH"
+            )
+            assert await reconnected.wait() == (lkcore.ReconnectKind.FULL,)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + GUARD
+            while True:  # the republication starts right after the reconnected event
+                assert loop.time() < deadline, "the track never republished"
+                try:
+                    track.try_push(b"probe")
+                except errors.FailedPreconditionError as e:
+                    assert e.retryable
+                    break
+                await asyncio.sleep(0.005)
+            pushed = asyncio.ensure_future(track.push(b"after the republication"))
+            await asyncio.sleep(0.2)
+            assert not pushed.done(), "push returned while the track was republishing"
+            assert track.sid == old_sid
+            sid_changed = EventWaiter(alice, "local_data_track_sid_changed")
+            await asyncio.to_thread(control, devsfu.url, "publish-fault", identity="alice")
+            await asyncio.to_thread(control, devsfu.url, "release-held-publishes")
+            await asyncio.wait_for(pushed, GUARD)
+            await sid_changed.wait()
+            assert track.sid != old_sid
+        finally:
+            await asyncio.to_thread(control, devsfu.url, "publish-fault", identity="alice")
+            await asyncio.to_thread(control, devsfu.url, "release-held-publishes")
 
 
 async def test_subscribe_after_the_publisher_fully_reconnected(devsfu, token_for) -> None:

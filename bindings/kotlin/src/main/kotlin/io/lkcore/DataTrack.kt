@@ -81,8 +81,11 @@ class LocalDataTrack internal constructor(private val room: Room, internal val h
     /**
      * Queues one frame without waiting, through the library's direct push function (no
      * protobuf per frame). Throws [QueueFullException] when the send queue is full (nothing
-     * queued: retry later, or use [push]), [TrackUnpublishedException], [PayloadTooLargeException],
-     * [InvalidHandleException] after [close], [ClientClosedException] after the room closed.
+     * queued: retry later, or use [push]), [FailedPreconditionException] while a full reconnect
+     * publishes the track again (nothing queued: retry later, or use [push], which waits;
+     * [RoomEvent.LocalDataTrackSidChanged] marks the end), [TrackUnpublishedException],
+     * [PayloadTooLargeException], [InvalidHandleException] after [close],
+     * [ClientClosedException] after the room closed.
      */
     fun tryPush(data: ByteArray, userTimestamp: Long? = null) {
         val st = LkNative.lk_data_track_push(room.client.id, handle, data, data.size.toLong(), userTimestamp ?: 0L, userTimestamp != null)
