@@ -89,13 +89,15 @@ class LocalDataTrack internal constructor(private val room: Room, internal val h
      */
     fun tryPush(data: ByteArray, userTimestamp: Long? = null) {
         val st = LkNative.lk_data_track_push(room.client.id, handle, data, data.size.toLong(), userTimestamp ?: 0L, userTimestamp != null)
-        if (st != 0) throw lkException(st, pushMessage(st))
+        // FAILED_PRECONDITION here is a full reconnect publishing the track again: retryable.
+        if (st != 0) throw lkException(st, pushMessage(st), retryable = st == ErrorCode.FAILED_PRECONDITION.value)
     }
 
     /**
      * Queues one frame, suspending while the send queue is full or already holds 16 frames or
      * 256 KiB (back-pressure, paced like the core's Push: frames pushed this way wait behind at
-     * most about 16 others, while [tryPush] accepts up to the whole queue) for at most [timeout]
+     * most about 16 others, while [tryPush] accepts up to the whole queue; it also suspends while a
+     * full reconnect publishes the track again) for at most [timeout]
      * (null = no bound; [TimeoutException] when it expires, the frame then not queued). The
      * frame is first offered without suspending (no round trip when there is room).
      */
@@ -144,6 +146,7 @@ class LocalDataTrack internal constructor(private val room: Room, internal val h
 
     private fun pushMessage(st: Int): String = when (ErrorCode.of(st)) {
         ErrorCode.QUEUE_FULL -> "the data track's send queue is full; nothing was queued (retry later, or use push())"
+        ErrorCode.FAILED_PRECONDITION -> "a full reconnect is publishing the data track ${info.name} again; nothing was queued (retry later, or use push())"
         ErrorCode.TRACK_UNPUBLISHED -> "the data track ${info.name} is not published"
         ErrorCode.PAYLOAD_TOO_LARGE -> "the frame is too large for a data track"
         ErrorCode.INVALID_HANDLE -> "the data track ${info.name} was released"
