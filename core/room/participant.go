@@ -156,9 +156,9 @@ var (
 // attributes and permission each have their event, then its media tracks
 // (TrackUnpublished, TrackPublished, TrackMuteChanged); when none of these
 // changed but another field did (join time, kind, client protocol, a
-// track's name or dimensions), ParticipantInfoChanged. With rest false (the local participant after a
-// full reconnect, which LocalParticipantRejoined reports) there is no
-// ParticipantInfoChanged.
+// track's name or dimensions), ParticipantInfoChanged. With rest false (the
+// local participant after a full reconnect, which LocalParticipantRejoined
+// reports) there is no ParticipantInfoChanged.
 func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo, rest bool) []Event {
 	var evs []Event
 	info := func() ParticipantInfo { // each event owns its copy
