@@ -76,7 +76,7 @@ func (e *Engine) Stats() (st Stats, ok bool) {
 	if !lok || !rok {
 		return Stats{}, false
 	}
-	ss := sctp.Stats()
+	ss, _ := report["sctpTransport"].(webrtc.SCTPTransportStats) // collected with the rest
 	return Stats{
 		Pair:              CandidatePair{Local: candidateFromStats(local), Remote: candidateFromStats(remote)},
 		RoundTripTime:     seconds(ps.CurrentRoundTripTime),
