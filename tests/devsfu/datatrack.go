@@ -69,9 +69,7 @@ func (r *Room) handlePublishDataTrack(p *Participant, req *lkpb.PublishDataTrack
 		switch {
 		case f.NoAnswer:
 		case f.Hold:
-			r.s.faults.mu.Lock()
-			r.s.faults.heldPublishes = append(r.s.faults.heldPublishes, func() { r.publishDataTrack(p, req) })
-			r.s.faults.mu.Unlock()
+			r.s.faults.holdPublish(func() { r.publishDataTrack(p, req) })
 		default:
 			publishError(p, req, f.Reason, f.Message)
 		}

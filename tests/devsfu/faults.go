@@ -118,6 +118,13 @@ func (f *faultState) publishFault(id string) (PublishFault, bool) {
 	return pf, ok
 }
 
+// holdPublish keeps a publish request's handling for ReleaseHeldPublishes (PublishFault.Hold).
+func (f *faultState) holdPublish(handle func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.heldPublishes = append(f.heldPublishes, handle)
+}
+
 // deliverDataTrack applies the data-track faults for sub, then write()s. pkt is only lent for
 // the call (the caller reuses it): a packet held back (reorder, delay) is a copy.
 func (f *faultState) deliverDataTrack(sub *Participant, pkt []byte, write func(*Participant, []byte)) {
