@@ -67,6 +67,7 @@ type Client struct {
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close/fail: stops the ping loop
+	graceful  atomic.Bool   // CloseGracefully sent our close frame
 	errMu     sync.Mutex
 	err       error // why the connection ended; guarded by errMu
 
@@ -207,6 +208,10 @@ func (c *Client) readLoop() {
 			case <-c.closing:
 				c.setErr(ErrClosed)
 			default:
+				if c.graceful.Load() { // the server's answer to our close, or its end
+					c.setErr(ErrClosed)
+					break
+				}
 				if errors.Is(err, ErrProtocol) {
 					c.setErr(err)
 				} else {
@@ -391,6 +396,20 @@ func (c *Client) Leave(ctx context.Context, reason lkpb.DisconnectReason) {
 		t.Stop()
 	}
 	c.Close()
+}
+
+// CloseGracefully closes the connection with the WebSocket closing handshake and returns at
+// once: the close frame (1000) follows every request already sent, so the server reads them
+// all; Messages keeps delivering what the server sent before its own close frame, then closes,
+// and Err reports ErrClosed. When the server has not closed within grace, the connection is
+// closed as by Close. Close may still be called (and waits for the client's goroutines).
+func (c *Client) CloseGracefully(grace time.Duration) {
+	c.graceful.Store(true)
+	if err := c.conn.SendClose(1000); err != nil {
+		c.shutdown()
+		return
+	}
+	time.AfterFunc(grace, c.shutdown) // a no-op once the connection has ended
 }
 
 // Close closes the connection (no close handshake wait beyond what the server

@@ -3,6 +3,7 @@ package signal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 
@@ -435,5 +436,79 @@ func TestSendRefusesWhatTheServerCannotRead(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the request that fits never arrived")
+	}
+}
+
+// CloseGracefully: the server reads every request sent before it, the client still receives
+// what the server sent before its close, and the connection ends as closed (ErrClosed); a
+// server that never answers the close is cut after the grace.
+func TestCloseGracefully(t *testing.T) {
+	got := make(chan string, 4)
+	srv := fakeServer(t, joinResponse(), func(ctx context.Context, c *websocket.Conn) {
+		req, err := readReq(ctx, c)
+		if err != nil {
+			return
+		}
+		got <- fmt.Sprintf("%T", req.GetMessage())
+		b, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RefreshToken{RefreshToken: "t2"}})
+		_ = c.Write(ctx, websocket.MessageBinary, b)
+		_, err = readReq(ctx, c) // the client's close: answered by the library
+		got <- fmt.Sprint(websocket.CloseStatus(err))
+	})
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := Dial(ctx, srv.URL, "tok", sampleJoinRequest(), DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Simulate{Simulate: &lkpb.SimulateScenario{
+		Scenario: &lkpb.SimulateScenario_NodeFailure{NodeFailure: true}}}}); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseGracefully(time.Minute)
+	var msgs []*lkpb.SignalResponse
+	for m := range c.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != 1 || msgs[0].GetRefreshToken() != "t2" {
+		t.Fatalf("messages after the close: %v", msgs)
+	}
+	if !errors.Is(c.Err(), ErrClosed) {
+		t.Fatalf("err = %v, want ErrClosed", c.Err())
+	}
+	for _, want := range []string{"*lkpb.SignalRequest_Simulate", "StatusNormalClosure"} {
+		if s := <-got; s != want {
+			t.Fatalf("server: %s, want %s", s, want)
+		}
+	}
+	if err := c.Send(ctx, &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Ping{Ping: 1}}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send after the close: %v", err)
+	}
+
+	// A server that reads nothing more never answers: the grace ends the connection.
+	hold := make(chan struct{})
+	defer close(hold)
+	mute := fakeServer(t, joinResponse(), func(ctx context.Context, c *websocket.Conn) {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+		}
+	})
+	defer mute.Close()
+	c2, _, err := Dial(ctx, mute.URL, "tok", sampleJoinRequest(), DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.CloseGracefully(50 * time.Millisecond)
+	select {
+	case <-c2.Done():
+	case <-ctx.Done():
+		t.Fatal("the grace did not end the connection")
+	}
+	if !errors.Is(c2.Err(), ErrClosed) {
+		t.Fatalf("err = %v, want ErrClosed", c2.Err())
 	}
 }

@@ -23,7 +23,8 @@ type Conn struct {
 	// read side (one reader at a time)
 	scratch [8]byte
 
-	writeMu sync.Mutex // one frame on the wire at a time
+	writeMu   sync.Mutex // one frame on the wire at a time
+	closeSent bool       // SendClose wrote our close frame: no frame follows it; guarded by writeMu
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by CloseNow
@@ -202,16 +203,32 @@ func (c *Conn) Write(ctx context.Context, op Opcode, data []byte) error {
 }
 
 // lockWrite takes writeMu for one frame; ErrClosed (and not locked) once the connection is
-// closed.
+// closed or our close frame is sent.
 func (c *Conn) lockWrite() error {
 	c.writeMu.Lock()
-	select {
-	case <-c.closed:
+	if c.closeSent || c.isClosed() {
 		c.writeMu.Unlock()
 		return ErrClosed
-	default:
-		return nil
 	}
+	return nil
+}
+
+// SendClose starts the closing handshake from our side: it writes a close frame with code
+// (after a frame being written, within controlWriteTimeout) and leaves the connection open for
+// reading. Every frame written before it reaches the server ahead of the close, and Read keeps
+// returning what the server sent until the server's own close frame, which it returns as
+// *CloseError (then the connection is closed). Writes after it fail with ErrClosed. The caller
+// bounds the wait for the server's answer and calls CloseNow when it does not come.
+func (c *Conn) SendClose(code uint16) error {
+	if err := c.lockWrite(); err != nil {
+		return err
+	}
+	defer c.writeMu.Unlock()
+	c.closeSent = true
+	_ = c.nc.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
+	err := c.writeFrame(OpClose, binary.BigEndian.AppendUint16(nil, code))
+	_ = c.nc.SetWriteDeadline(time.Time{})
+	return err
 }
 
 // writeControl writes a control frame within controlWriteTimeout (or the write deadline in
@@ -234,7 +251,7 @@ func (c *Conn) tryWriteClose(payload []byte) {
 		return
 	}
 	defer c.writeMu.Unlock()
-	if c.isClosed() {
+	if c.closeSent || c.isClosed() { // one close frame per side
 		return
 	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(controlWriteTimeout))

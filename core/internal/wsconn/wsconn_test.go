@@ -639,3 +639,56 @@ func wantEcho(t *testing.T, ctx context.Context, c *Conn, msg, what string) {
 		t.Fatalf("%s: %q %v", what, got, err)
 	}
 }
+
+// SendClose: the frames written before it reach the server ahead of the close frame, Read
+// still returns what the server sends before its own close (then *CloseError, and no second
+// close frame goes out), and nothing can be written after it.
+func TestSendCloseIsAHandshake(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	got := make(chan string, 4)
+	u := rawServer(t, func(c net.Conn, br *bufio.Reader, key string) {
+		accept(c, key)
+		for range 2 {
+			op, p, err := readClientFrame(br)
+			got <- fmt.Sprintf("%x %x %v", byte(op), p, err)
+		}
+		_, _ = c.Write(append([]byte{0x82, 4}, "late"...)) // sent before the server's close
+		_, _ = c.Write([]byte{0x88, 2, 0x03, 0xE8})
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		op, p, err := readClientFrame(br) // nothing more: no echo of the server's close
+		got <- fmt.Sprintf("%x %x %v", byte(op), p, err != nil)
+	})
+	c, err := Dial(ctx, u, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, OpBinary, []byte("req")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendClose(1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(ctx, OpBinary, []byte("after")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("write after SendClose: %v, want ErrClosed", err)
+	}
+	if err := c.SendClose(1000); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second SendClose: %v, want ErrClosed", err)
+	}
+	for _, want := range []string{"2 726571 <nil>", "8 03e8 <nil>"} {
+		if s := <-got; s != want {
+			t.Fatalf("server read %q, want %q", s, want)
+		}
+	}
+	if op, msg, err := c.Read(ctx); err != nil || op != OpBinary || string(msg) != "late" {
+		t.Fatalf("read after SendClose: %v %q %v", op, msg, err)
+	}
+	var ce *CloseError
+	if _, _, err := c.Read(ctx); !errors.As(err, &ce) || ce.Code != 1000 {
+		t.Fatalf("server's close: %v", err)
+	}
+	if s := <-got; s != "0  true" {
+		t.Fatalf("after the server's close the client wrote %q", s)
+	}
+}
