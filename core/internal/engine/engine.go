@@ -312,6 +312,9 @@ func (e *Engine) CreateOffer(iceRestart bool) (*lkpb.SessionDescription, error) 
 		return nil, ErrClosed
 	}
 	if iceRestart {
+		if err := e.abandonUnansweredOffer(); err != nil {
+			return nil, err
+		}
 		e.relayGathered.Store(0) // pion gathers again inside CreateOffer
 	}
 	offer, err := e.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
@@ -331,6 +334,23 @@ func (e *Engine) CreateOffer(iceRestart bool) (*lkpb.SessionDescription, error) 
 	}
 	e.awaitingID = e.offerID
 	return &lkpb.SessionDescription{Type: "offer", Sdp: offer.SDP, Id: e.offerID}, nil
+}
+
+// abandonUnansweredOffer returns the connection to the stable state when an
+// offer is still waiting for its answer: a resume whose signalling broke
+// after its ICE-restart offer was sent, whose answer will never come. The
+// last answer is applied again, as livekit-client JS does before an ICE
+// restart; pion could not make a new offer otherwise, and the resume would
+// have to become a full reconnect. e.mu held.
+func (e *Engine) abandonUnansweredOffer() error {
+	last := e.pc.CurrentRemoteDescription()
+	if e.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer || last == nil {
+		return nil // (without an answer yet, the join's offer is not set locally until it comes)
+	}
+	if err := e.pc.SetRemoteDescription(*last); err != nil {
+		return fmt.Errorf("engine: abandon the unanswered offer: %w", err)
+	}
+	return nil
 }
 
 // SetICEServers applies the ICE servers and force_relay setting from a

@@ -82,6 +82,56 @@ func TestEngineICERestart(t *testing.T) {
 	expect("after")
 }
 
+// A resume whose signalling broke after its ICE-restart offer went out never
+// gets that answer: the next attempt's restart offer must still be possible
+// (the unanswered one abandoned) and connect with its own answer.
+func TestEngineICERestartAfterUnansweredOffer(t *testing.T) {
+	eng, peer, pkts := connectPair(t, Config{})
+	defer peer.pc.Close() //nolint:errcheck
+	defer eng.Close()     //nolint:errcheck
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	waitTransport(ctx, t, eng)
+
+	lost, err := eng.CreateOffer(true) // its answer is lost with the WebSocket
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := eng.CreateOffer(true)
+	if err != nil {
+		t.Fatalf("a restart offer after an unanswered one: %v", err)
+	}
+	if offer.GetId() != lost.GetId()+1 || sdpUfrag(offer.GetSdp()) == sdpUfrag(lost.GetSdp()) {
+		t.Fatalf("second restart offer id %d ufrag %q (first %d %q)", offer.GetId(), sdpUfrag(offer.GetSdp()), lost.GetId(), sdpUfrag(lost.GetSdp()))
+	}
+	if err := peer.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.GetSdp()}); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := peer.pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.pc.SetLocalDescription(ans); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.HandleAnswer(&lkpb.SessionDescription{Type: "answer", Sdp: ans.SDP, Id: offer.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	waitTransport(ctx, t, eng)
+	p := &lkpb.DataPacket{Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte("after")}}}
+	if err := eng.SendPacket(ctx, p, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-pkts:
+		if string(got.GetUser().GetPayload()) != "after" {
+			t.Fatalf("echo %q", got.GetUser().GetPayload())
+		}
+	case <-ctx.Done():
+		t.Fatal("no echo after the second restart")
+	}
+}
+
 // ReplayReliable re-sends the buffered packets after last_message_seq
 // unchanged and in order; the receiver's duplicate suppression drops the
 // echoes of packets it has already seen.
