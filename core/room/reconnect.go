@@ -86,6 +86,7 @@ type reconnectState struct {
 
 	pingInterval, pingTimeout time.Duration // from the JoinResponse
 	oldLocalSID               string        // the local SID before a full reconnect's join
+	simulated                 Scenario      // a simulated loss closing the WebSocket (until it has closed or an episode began)
 	announced                 int           // Reconnecting events of this episode
 
 	retired sync.WaitGroup // engines / signal clients being closed in the background
@@ -123,6 +124,7 @@ func (r *Room) beginReconnect(t trigger, cause error) loopStep {
 	if !begin {
 		return stepContinue
 	}
+	r.rc.simulated = 0 // the episode takes over from a simulated loss
 	r.log.Warn("room: connection lost, reconnecting", "kind", kind.String(), "cause", cause, "delay", delay.Round(time.Millisecond))
 	r.send.set(false, true)
 	r.send.setResuming(kind == ReconnectResume)
@@ -454,6 +456,10 @@ func (r *Room) failAttempt(f failure, err error) loopStep {
 // onSignalClosed handles the end of the WebSocket the loop was reading.
 func (r *Room) onSignalClosed() loopStep {
 	err := fmt.Errorf("%w: %w", ErrSignalLost, r.sess.sig.Err())
+	if s := r.rc.simulated; s != 0 {
+		err = fmt.Errorf("%w: simulated (%s)", ErrSignalLost, s)
+		r.rc.simulated = 0
+	}
 	r.sigMsgs = nil
 	if !r.mayReconnect() {
 		r.teardown(lkpb.DisconnectReason_SIGNAL_CLOSE, err, false)

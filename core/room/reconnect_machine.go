@@ -186,6 +186,10 @@ func (m *reconnectMachine) trigger(t trigger) (begin bool, delay time.Duration, 
 	return true, delay, m.announced
 }
 
+// requestFull makes the next attempt a full reconnect (a simulated one: the
+// episode has not begun yet).
+func (m *reconnectMachine) requestFull() { m.fullNext = true }
+
 func (m *reconnectMachine) peek() ReconnectKind {
 	if m.fullNext || m.resumeDisabled {
 		return ReconnectFull

@@ -1073,3 +1073,26 @@ func TestReconnectDisabled(t *testing.T) {
 		t.Fatalf("state %v", a.r.State())
 	}
 }
+
+// While a simulated loss closes the WebSocket (until the server's answer ends
+// it), requests are held as during a reconnection, and the pass-through ones
+// find no live WebSocket.
+func TestSimulatedLossHoldsSignalRequests(t *testing.T) {
+	r := &Room{sigMsgs: make(chan *lkpb.SignalResponse)}
+	r.rc.simulated = ScenarioSignalReconnect
+	meta := &lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateMetadata{UpdateMetadata: &lkpb.UpdateParticipantMetadata{Metadata: "m"}}}
+	if err := r.sendSignalLoop(context.Background(), meta); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.rc.held) != 1 || r.rc.held[0] != meta {
+		t.Fatalf("held %v", r.rc.held)
+	}
+	trickle := &lkpb.SignalRequest{Message: &lkpb.SignalRequest_Trickle{Trickle: &lkpb.TrickleRequest{}}}
+	if err := r.sendSignalLoop(context.Background(), trickle); !errors.Is(err, ErrReconnecting) {
+		t.Fatalf("pass-through while the WebSocket closes: %v", err)
+	}
+	r.sendTrickle(trickle)
+	if len(r.rc.trickles) != 1 {
+		t.Fatalf("trickle not kept for the next WebSocket: %d", len(r.rc.trickles))
+	}
+}

@@ -175,14 +175,15 @@ func passThrough(req *lkpb.SignalRequest) bool {
 	return false
 }
 
-// signalLive reports whether the loop is reading a live WebSocket.
-func (r *Room) signalLive() bool { return r.sigMsgs != nil }
+// signalLive reports whether the loop is reading a live WebSocket (not one a
+// simulated loss is closing).
+func (r *Room) signalLive() bool { return r.sigMsgs != nil && r.rc.simulated == 0 }
 
 // sendSignalLoop sends req on the current WebSocket or, while reconnecting,
 // holds it until the connection is back (docs/protocol.md, Signalling:
 // Requests held while (re)connecting). Loop only.
 func (r *Room) sendSignalLoop(ctx context.Context, req *lkpb.SignalRequest) error {
-	if r.rc.m.active && !passThrough(req) {
+	if (r.rc.m.active || r.rc.simulated != 0) && !passThrough(req) {
 		// Checked before holding it (Send checks what it sends): after the
 		// reconnect it would cut the new connection.
 		if err := signal.CheckRequestSize(req); err != nil {

@@ -52,9 +52,11 @@ type Participant struct {
 	closed       bool
 	closeTimer   *time.Timer
 	refreshTimer *time.Timer
-	sentVersions map[string]uint32         // per subject sid: highest version sent to this receiver
-	published    map[uint32]*dataTrack     // data tracks by publisher handle
-	blobs        map[string]*lkpb.DataBlob // stored data blobs by key (datablob.go)
+	// dropResumeUntil: close the signalling of a resume before this time (simulate.go)
+	dropResumeUntil time.Time
+	sentVersions    map[string]uint32         // per subject sid: highest version sent to this receiver
+	published       map[uint32]*dataTrack     // data tracks by publisher handle
+	blobs           map[string]*lkpb.DataBlob // stored data blobs by key (datablob.go)
 
 	sigMu   sync.Mutex
 	sc      *signalConn
@@ -487,9 +489,11 @@ func (p *Participant) handleRequest(sc *signalConn, req *lkpb.SignalRequest) {
 		p.handleGetDataBlob(m.GetDataBlobRequest)
 	case *lkpb.SignalRequest_SubscriptionPermission:
 		p.rm().handleSubscriptionPermission(p, m.SubscriptionPermission)
+	case *lkpb.SignalRequest_Simulate:
+		p.handleSimulate(m.Simulate)
 	default:
-		// answer (single-PC never offers), media requests, simulate:
-		// accepted and ignored.
+		// answer (single-PC never offers), media requests: accepted and
+		// ignored.
 	}
 }
 
@@ -624,6 +628,10 @@ func (p *Participant) resumeOn(sc *signalConn, jp *joinParams) {
 	p.sendUpdate(cur)
 	p.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_RoomUpdate{RoomUpdate: &lkpb.RoomUpdate{Room: p.rm().proto()}}})
 	p.sendRefreshToken()
+	if p.takeDropResume() {
+		p.log.Info("simulated: closing the resumed signal connection")
+		sc.closeGraceful()
+	}
 }
 
 // onSignalClosed runs when sc's read side ended without a handled leave.
