@@ -165,6 +165,7 @@ type Request struct {
 	//	*Request_EditChatMessage
 	//	*Request_PublishTranscription
 	//	*Request_GetConnectionStats
+	//	*Request_SimulateScenario
 	//	*Request_PublishDataTrack
 	//	*Request_UnpublishDataTrack
 	//	*Request_DataTrackIsPublished
@@ -458,6 +459,15 @@ func (x *Request) GetGetConnectionStats() *GetConnectionStatsRequest {
 	if x != nil {
 		if x, ok := x.Message.(*Request_GetConnectionStats); ok {
 			return x.GetConnectionStats
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetSimulateScenario() *SimulateScenarioRequest {
+	if x != nil {
+		if x, ok := x.Message.(*Request_SimulateScenario); ok {
+			return x.SimulateScenario
 		}
 	}
 	return nil
@@ -799,6 +809,10 @@ type Request_GetConnectionStats struct {
 	GetConnectionStats *GetConnectionStatsRequest `protobuf:"bytes,36,opt,name=get_connection_stats,json=getConnectionStats,proto3,oneof"` // since ABI 1.26
 }
 
+type Request_SimulateScenario struct {
+	SimulateScenario *SimulateScenarioRequest `protobuf:"bytes,37,opt,name=simulate_scenario,json=simulateScenario,proto3,oneof"` // since ABI 1.27
+}
+
 type Request_PublishDataTrack struct {
 	// Data tracks.
 	PublishDataTrack *PublishDataTrackRequest `protobuf:"bytes,40,opt,name=publish_data_track,json=publishDataTrack,proto3,oneof"`
@@ -954,6 +968,8 @@ func (*Request_EditChatMessage) isRequest_Message() {}
 func (*Request_PublishTranscription) isRequest_Message() {}
 
 func (*Request_GetConnectionStats) isRequest_Message() {}
+
+func (*Request_SimulateScenario) isRequest_Message() {}
 
 func (*Request_PublishDataTrack) isRequest_Message() {}
 
@@ -1645,7 +1661,7 @@ type Completion struct {
 	// The result on success, same tag as the request kind. Unset for operations whose success
 	// carries no data (disconnect, publish_data, set_local_*, write_stream, close_stream_writer,
 	// flush_data_track, push_data_track_frame_wait, wait_data_track_subscribed,
-	// define_data_track_schema).
+	// define_data_track_schema, simulate_scenario).
 	//
 	// Types that are valid to be assigned to Result:
 	//
@@ -2662,7 +2678,7 @@ var File_lkcore_ffi_proto protoreflect.FileDescriptor
 
 const file_lkcore_ffi_proto_rawDesc = "" +
 	"\n" +
-	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\xb0$\n" +
+	"\x10lkcore_ffi.proto\x12\rlkcore.ffi.v1\x1a\x17lkcore_ffi_common.proto\x1a\x1blkcore_ffi_data_track.proto\x1a\x15lkcore_ffi_e2ee.proto\x1a\x15lkcore_ffi_room.proto\x1a\x14lkcore_ffi_rpc.proto\x1a\x17lkcore_ffi_stream.proto\x1a\x18lkcore_ffi_options.proto\"\x8d%\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
@@ -2696,7 +2712,8 @@ const file_lkcore_ffi_proto_rawDesc = "" +
 	"\x11send_chat_message\x18! \x01(\v2%.lkcore.ffi.v1.SendChatMessageRequestB\x04\xc8\xf3\x18\x01H\x00R\x0fsendChatMessage\x12Y\n" +
 	"\x11edit_chat_message\x18\" \x01(\v2%.lkcore.ffi.v1.EditChatMessageRequestB\x04\xc8\xf3\x18\x01H\x00R\x0feditChatMessage\x12g\n" +
 	"\x15publish_transcription\x18# \x01(\v2*.lkcore.ffi.v1.PublishTranscriptionRequestB\x04\xc8\xf3\x18\x01H\x00R\x14publishTranscription\x12b\n" +
-	"\x14get_connection_stats\x18$ \x01(\v2(.lkcore.ffi.v1.GetConnectionStatsRequestB\x04\xc8\xf3\x18\x00H\x00R\x12getConnectionStats\x12\\\n" +
+	"\x14get_connection_stats\x18$ \x01(\v2(.lkcore.ffi.v1.GetConnectionStatsRequestB\x04\xc8\xf3\x18\x00H\x00R\x12getConnectionStats\x12[\n" +
+	"\x11simulate_scenario\x18% \x01(\v2&.lkcore.ffi.v1.SimulateScenarioRequestB\x04\xc8\xf3\x18\x01H\x00R\x10simulateScenario\x12\\\n" +
 	"\x12publish_data_track\x18( \x01(\v2&.lkcore.ffi.v1.PublishDataTrackRequestB\x04\xc8\xf3\x18\x01H\x00R\x10publishDataTrack\x12b\n" +
 	"\x14unpublish_data_track\x18) \x01(\v2(.lkcore.ffi.v1.UnpublishDataTrackRequestB\x04\xc8\xf3\x18\x00H\x00R\x12unpublishDataTrack\x12i\n" +
 	"\x17data_track_is_published\x18* \x01(\v2*.lkcore.ffi.v1.DataTrackIsPublishedRequestB\x04\xc8\xf3\x18\x00H\x00R\x14dataTrackIsPublished\x12c\n" +
@@ -2900,62 +2917,63 @@ var file_lkcore_ffi_proto_goTypes = []any{
 	(*EditChatMessageRequest)(nil),                 // 35: lkcore.ffi.v1.EditChatMessageRequest
 	(*PublishTranscriptionRequest)(nil),            // 36: lkcore.ffi.v1.PublishTranscriptionRequest
 	(*GetConnectionStatsRequest)(nil),              // 37: lkcore.ffi.v1.GetConnectionStatsRequest
-	(*PublishDataTrackRequest)(nil),                // 38: lkcore.ffi.v1.PublishDataTrackRequest
-	(*UnpublishDataTrackRequest)(nil),              // 39: lkcore.ffi.v1.UnpublishDataTrackRequest
-	(*DataTrackIsPublishedRequest)(nil),            // 40: lkcore.ffi.v1.DataTrackIsPublishedRequest
-	(*PushDataTrackFrameRequest)(nil),              // 41: lkcore.ffi.v1.PushDataTrackFrameRequest
-	(*SubscribeDataTrackRequest)(nil),              // 42: lkcore.ffi.v1.SubscribeDataTrackRequest
-	(*FlushDataTrackRequest)(nil),                  // 43: lkcore.ffi.v1.FlushDataTrackRequest
-	(*GetDataTrackStatsRequest)(nil),               // 44: lkcore.ffi.v1.GetDataTrackStatsRequest
-	(*WaitDataTrackSubscribedRequest)(nil),         // 45: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	(*GetDataTrackSubscriptionEndRequest)(nil),     // 46: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	(*SetDataTrackDeliveryRequest)(nil),            // 47: lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	(*DefineDataTrackSchemaRequest)(nil),           // 48: lkcore.ffi.v1.DefineDataTrackSchemaRequest
-	(*GetDataTrackSchemaRequest)(nil),              // 49: lkcore.ffi.v1.GetDataTrackSchemaRequest
-	(*PerformRpcRequest)(nil),                      // 50: lkcore.ffi.v1.PerformRpcRequest
-	(*RegisterRpcMethodRequest)(nil),               // 51: lkcore.ffi.v1.RegisterRpcMethodRequest
-	(*UnregisterRpcMethodRequest)(nil),             // 52: lkcore.ffi.v1.UnregisterRpcMethodRequest
-	(*RespondRpcRequest)(nil),                      // 53: lkcore.ffi.v1.RespondRpcRequest
-	(*SendTextRequest)(nil),                        // 54: lkcore.ffi.v1.SendTextRequest
-	(*SendBytesRequest)(nil),                       // 55: lkcore.ffi.v1.SendBytesRequest
-	(*SendFileRequest)(nil),                        // 56: lkcore.ffi.v1.SendFileRequest
-	(*OpenTextWriterRequest)(nil),                  // 57: lkcore.ffi.v1.OpenTextWriterRequest
-	(*OpenByteWriterRequest)(nil),                  // 58: lkcore.ffi.v1.OpenByteWriterRequest
-	(*WriteStreamRequest)(nil),                     // 59: lkcore.ffi.v1.WriteStreamRequest
-	(*CloseStreamWriterRequest)(nil),               // 60: lkcore.ffi.v1.CloseStreamWriterRequest
-	(*RegisterStreamHandlerRequest)(nil),           // 61: lkcore.ffi.v1.RegisterStreamHandlerRequest
-	(*UnregisterStreamHandlerRequest)(nil),         // 62: lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	(*Error)(nil),                                  // 63: lkcore.ffi.v1.Error
-	(*CreateRoomResponse)(nil),                     // 64: lkcore.ffi.v1.CreateRoomResponse
-	(*GetRoomSnapshotResponse)(nil),                // 65: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*SetSharedKeyResponse)(nil),                   // 66: lkcore.ffi.v1.SetSharedKeyResponse
-	(*GetE2EeStatsResponse)(nil),                   // 67: lkcore.ffi.v1.GetE2eeStatsResponse
-	(*GetConnectionStatsResponse)(nil),             // 68: lkcore.ffi.v1.GetConnectionStatsResponse
-	(*UnpublishDataTrackResponse)(nil),             // 69: lkcore.ffi.v1.UnpublishDataTrackResponse
-	(*DataTrackIsPublishedResponse)(nil),           // 70: lkcore.ffi.v1.DataTrackIsPublishedResponse
-	(*PushDataTrackFrameResponse)(nil),             // 71: lkcore.ffi.v1.PushDataTrackFrameResponse
-	(*SubscribeDataTrackResponse)(nil),             // 72: lkcore.ffi.v1.SubscribeDataTrackResponse
-	(*GetDataTrackStatsResponse)(nil),              // 73: lkcore.ffi.v1.GetDataTrackStatsResponse
-	(*GetDataTrackSubscriptionEndResponse)(nil),    // 74: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	(*SetDataTrackDeliveryResponse)(nil),           // 75: lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	(*RegisterRpcMethodResponse)(nil),              // 76: lkcore.ffi.v1.RegisterRpcMethodResponse
-	(*UnregisterRpcMethodResponse)(nil),            // 77: lkcore.ffi.v1.UnregisterRpcMethodResponse
-	(*RespondRpcResponse)(nil),                     // 78: lkcore.ffi.v1.RespondRpcResponse
-	(*RegisterStreamHandlerResponse)(nil),          // 79: lkcore.ffi.v1.RegisterStreamHandlerResponse
-	(*UnregisterStreamHandlerResponse)(nil),        // 80: lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	(*RoomEvent)(nil),                              // 81: lkcore.ffi.v1.RoomEvent
-	(*DataTrackFrameEvent)(nil),                    // 82: lkcore.ffi.v1.DataTrackFrameEvent
-	(*DataTrackSubscriptionEnded)(nil),             // 83: lkcore.ffi.v1.DataTrackSubscriptionEnded
-	(*StreamChunkEvent)(nil),                       // 84: lkcore.ffi.v1.StreamChunkEvent
-	(*StreamEndedEvent)(nil),                       // 85: lkcore.ffi.v1.StreamEndedEvent
-	(*ConnectResult)(nil),                          // 86: lkcore.ffi.v1.ConnectResult
-	(*ChatMessage)(nil),                            // 87: lkcore.ffi.v1.ChatMessage
-	(*PublishDataTrackResult)(nil),                 // 88: lkcore.ffi.v1.PublishDataTrackResult
-	(*GetDataTrackSchemaResult)(nil),               // 89: lkcore.ffi.v1.GetDataTrackSchemaResult
-	(*PerformRpcResult)(nil),                       // 90: lkcore.ffi.v1.PerformRpcResult
-	(*TextStreamInfo)(nil),                         // 91: lkcore.ffi.v1.TextStreamInfo
-	(*ByteStreamInfo)(nil),                         // 92: lkcore.ffi.v1.ByteStreamInfo
-	(*OwnedStreamWriter)(nil),                      // 93: lkcore.ffi.v1.OwnedStreamWriter
+	(*SimulateScenarioRequest)(nil),                // 38: lkcore.ffi.v1.SimulateScenarioRequest
+	(*PublishDataTrackRequest)(nil),                // 39: lkcore.ffi.v1.PublishDataTrackRequest
+	(*UnpublishDataTrackRequest)(nil),              // 40: lkcore.ffi.v1.UnpublishDataTrackRequest
+	(*DataTrackIsPublishedRequest)(nil),            // 41: lkcore.ffi.v1.DataTrackIsPublishedRequest
+	(*PushDataTrackFrameRequest)(nil),              // 42: lkcore.ffi.v1.PushDataTrackFrameRequest
+	(*SubscribeDataTrackRequest)(nil),              // 43: lkcore.ffi.v1.SubscribeDataTrackRequest
+	(*FlushDataTrackRequest)(nil),                  // 44: lkcore.ffi.v1.FlushDataTrackRequest
+	(*GetDataTrackStatsRequest)(nil),               // 45: lkcore.ffi.v1.GetDataTrackStatsRequest
+	(*WaitDataTrackSubscribedRequest)(nil),         // 46: lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	(*GetDataTrackSubscriptionEndRequest)(nil),     // 47: lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	(*SetDataTrackDeliveryRequest)(nil),            // 48: lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	(*DefineDataTrackSchemaRequest)(nil),           // 49: lkcore.ffi.v1.DefineDataTrackSchemaRequest
+	(*GetDataTrackSchemaRequest)(nil),              // 50: lkcore.ffi.v1.GetDataTrackSchemaRequest
+	(*PerformRpcRequest)(nil),                      // 51: lkcore.ffi.v1.PerformRpcRequest
+	(*RegisterRpcMethodRequest)(nil),               // 52: lkcore.ffi.v1.RegisterRpcMethodRequest
+	(*UnregisterRpcMethodRequest)(nil),             // 53: lkcore.ffi.v1.UnregisterRpcMethodRequest
+	(*RespondRpcRequest)(nil),                      // 54: lkcore.ffi.v1.RespondRpcRequest
+	(*SendTextRequest)(nil),                        // 55: lkcore.ffi.v1.SendTextRequest
+	(*SendBytesRequest)(nil),                       // 56: lkcore.ffi.v1.SendBytesRequest
+	(*SendFileRequest)(nil),                        // 57: lkcore.ffi.v1.SendFileRequest
+	(*OpenTextWriterRequest)(nil),                  // 58: lkcore.ffi.v1.OpenTextWriterRequest
+	(*OpenByteWriterRequest)(nil),                  // 59: lkcore.ffi.v1.OpenByteWriterRequest
+	(*WriteStreamRequest)(nil),                     // 60: lkcore.ffi.v1.WriteStreamRequest
+	(*CloseStreamWriterRequest)(nil),               // 61: lkcore.ffi.v1.CloseStreamWriterRequest
+	(*RegisterStreamHandlerRequest)(nil),           // 62: lkcore.ffi.v1.RegisterStreamHandlerRequest
+	(*UnregisterStreamHandlerRequest)(nil),         // 63: lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	(*Error)(nil),                                  // 64: lkcore.ffi.v1.Error
+	(*CreateRoomResponse)(nil),                     // 65: lkcore.ffi.v1.CreateRoomResponse
+	(*GetRoomSnapshotResponse)(nil),                // 66: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*SetSharedKeyResponse)(nil),                   // 67: lkcore.ffi.v1.SetSharedKeyResponse
+	(*GetE2EeStatsResponse)(nil),                   // 68: lkcore.ffi.v1.GetE2eeStatsResponse
+	(*GetConnectionStatsResponse)(nil),             // 69: lkcore.ffi.v1.GetConnectionStatsResponse
+	(*UnpublishDataTrackResponse)(nil),             // 70: lkcore.ffi.v1.UnpublishDataTrackResponse
+	(*DataTrackIsPublishedResponse)(nil),           // 71: lkcore.ffi.v1.DataTrackIsPublishedResponse
+	(*PushDataTrackFrameResponse)(nil),             // 72: lkcore.ffi.v1.PushDataTrackFrameResponse
+	(*SubscribeDataTrackResponse)(nil),             // 73: lkcore.ffi.v1.SubscribeDataTrackResponse
+	(*GetDataTrackStatsResponse)(nil),              // 74: lkcore.ffi.v1.GetDataTrackStatsResponse
+	(*GetDataTrackSubscriptionEndResponse)(nil),    // 75: lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	(*SetDataTrackDeliveryResponse)(nil),           // 76: lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	(*RegisterRpcMethodResponse)(nil),              // 77: lkcore.ffi.v1.RegisterRpcMethodResponse
+	(*UnregisterRpcMethodResponse)(nil),            // 78: lkcore.ffi.v1.UnregisterRpcMethodResponse
+	(*RespondRpcResponse)(nil),                     // 79: lkcore.ffi.v1.RespondRpcResponse
+	(*RegisterStreamHandlerResponse)(nil),          // 80: lkcore.ffi.v1.RegisterStreamHandlerResponse
+	(*UnregisterStreamHandlerResponse)(nil),        // 81: lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	(*RoomEvent)(nil),                              // 82: lkcore.ffi.v1.RoomEvent
+	(*DataTrackFrameEvent)(nil),                    // 83: lkcore.ffi.v1.DataTrackFrameEvent
+	(*DataTrackSubscriptionEnded)(nil),             // 84: lkcore.ffi.v1.DataTrackSubscriptionEnded
+	(*StreamChunkEvent)(nil),                       // 85: lkcore.ffi.v1.StreamChunkEvent
+	(*StreamEndedEvent)(nil),                       // 86: lkcore.ffi.v1.StreamEndedEvent
+	(*ConnectResult)(nil),                          // 87: lkcore.ffi.v1.ConnectResult
+	(*ChatMessage)(nil),                            // 88: lkcore.ffi.v1.ChatMessage
+	(*PublishDataTrackResult)(nil),                 // 89: lkcore.ffi.v1.PublishDataTrackResult
+	(*GetDataTrackSchemaResult)(nil),               // 90: lkcore.ffi.v1.GetDataTrackSchemaResult
+	(*PerformRpcResult)(nil),                       // 91: lkcore.ffi.v1.PerformRpcResult
+	(*TextStreamInfo)(nil),                         // 92: lkcore.ffi.v1.TextStreamInfo
+	(*ByteStreamInfo)(nil),                         // 93: lkcore.ffi.v1.ByteStreamInfo
+	(*OwnedStreamWriter)(nil),                      // 94: lkcore.ffi.v1.OwnedStreamWriter
 }
 var file_lkcore_ffi_proto_depIdxs = []int32{
 	5,  // 0: lkcore.ffi.v1.Request.echo:type_name -> lkcore.ffi.v1.EchoRequest
@@ -2982,85 +3000,86 @@ var file_lkcore_ffi_proto_depIdxs = []int32{
 	35, // 21: lkcore.ffi.v1.Request.edit_chat_message:type_name -> lkcore.ffi.v1.EditChatMessageRequest
 	36, // 22: lkcore.ffi.v1.Request.publish_transcription:type_name -> lkcore.ffi.v1.PublishTranscriptionRequest
 	37, // 23: lkcore.ffi.v1.Request.get_connection_stats:type_name -> lkcore.ffi.v1.GetConnectionStatsRequest
-	38, // 24: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
-	39, // 25: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
-	40, // 26: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
-	41, // 27: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	42, // 28: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
-	43, // 29: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
-	41, // 30: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
-	44, // 31: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
-	45, // 32: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
-	46, // 33: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
-	47, // 34: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
-	48, // 35: lkcore.ffi.v1.Request.define_data_track_schema:type_name -> lkcore.ffi.v1.DefineDataTrackSchemaRequest
-	49, // 36: lkcore.ffi.v1.Request.get_data_track_schema:type_name -> lkcore.ffi.v1.GetDataTrackSchemaRequest
-	50, // 37: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
-	51, // 38: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
-	52, // 39: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
-	53, // 40: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
-	54, // 41: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
-	55, // 42: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
-	56, // 43: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
-	57, // 44: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
-	58, // 45: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
-	59, // 46: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
-	60, // 47: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
-	61, // 48: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
-	62, // 49: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
-	63, // 50: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 51: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	8,  // 52: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
-	10, // 53: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
-	14, // 54: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
-	16, // 55: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
-	18, // 56: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
-	12, // 57: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
-	64, // 58: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
-	65, // 59: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
-	66, // 60: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
-	67, // 61: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
-	68, // 62: lkcore.ffi.v1.Response.get_connection_stats:type_name -> lkcore.ffi.v1.GetConnectionStatsResponse
-	69, // 63: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
-	70, // 64: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
-	71, // 65: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
-	72, // 66: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
-	73, // 67: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
-	74, // 68: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
-	75, // 69: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
-	76, // 70: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
-	77, // 71: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
-	78, // 72: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
-	79, // 73: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
-	80, // 74: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
-	4,  // 75: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
-	19, // 76: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
-	81, // 77: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
-	82, // 78: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
-	83, // 79: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
-	84, // 80: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
-	85, // 81: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
-	63, // 82: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
-	6,  // 83: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
-	86, // 84: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
-	87, // 85: lkcore.ffi.v1.Completion.send_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
-	87, // 86: lkcore.ffi.v1.Completion.edit_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
-	88, // 87: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
-	89, // 88: lkcore.ffi.v1.Completion.get_data_track_schema:type_name -> lkcore.ffi.v1.GetDataTrackSchemaResult
-	90, // 89: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
-	91, // 90: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
-	92, // 91: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	92, // 92: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
-	93, // 93: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	93, // 94: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
-	0,  // 95: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
-	0,  // 96: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
-	20, // 97: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
-	98, // [98:98] is the sub-list for method output_type
-	98, // [98:98] is the sub-list for method input_type
-	98, // [98:98] is the sub-list for extension type_name
-	98, // [98:98] is the sub-list for extension extendee
-	0,  // [0:98] is the sub-list for field type_name
+	38, // 24: lkcore.ffi.v1.Request.simulate_scenario:type_name -> lkcore.ffi.v1.SimulateScenarioRequest
+	39, // 25: lkcore.ffi.v1.Request.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackRequest
+	40, // 26: lkcore.ffi.v1.Request.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackRequest
+	41, // 27: lkcore.ffi.v1.Request.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedRequest
+	42, // 28: lkcore.ffi.v1.Request.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	43, // 29: lkcore.ffi.v1.Request.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackRequest
+	44, // 30: lkcore.ffi.v1.Request.flush_data_track:type_name -> lkcore.ffi.v1.FlushDataTrackRequest
+	42, // 31: lkcore.ffi.v1.Request.push_data_track_frame_wait:type_name -> lkcore.ffi.v1.PushDataTrackFrameRequest
+	45, // 32: lkcore.ffi.v1.Request.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsRequest
+	46, // 33: lkcore.ffi.v1.Request.wait_data_track_subscribed:type_name -> lkcore.ffi.v1.WaitDataTrackSubscribedRequest
+	47, // 34: lkcore.ffi.v1.Request.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndRequest
+	48, // 35: lkcore.ffi.v1.Request.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryRequest
+	49, // 36: lkcore.ffi.v1.Request.define_data_track_schema:type_name -> lkcore.ffi.v1.DefineDataTrackSchemaRequest
+	50, // 37: lkcore.ffi.v1.Request.get_data_track_schema:type_name -> lkcore.ffi.v1.GetDataTrackSchemaRequest
+	51, // 38: lkcore.ffi.v1.Request.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcRequest
+	52, // 39: lkcore.ffi.v1.Request.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodRequest
+	53, // 40: lkcore.ffi.v1.Request.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodRequest
+	54, // 41: lkcore.ffi.v1.Request.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcRequest
+	55, // 42: lkcore.ffi.v1.Request.send_text:type_name -> lkcore.ffi.v1.SendTextRequest
+	56, // 43: lkcore.ffi.v1.Request.send_bytes:type_name -> lkcore.ffi.v1.SendBytesRequest
+	57, // 44: lkcore.ffi.v1.Request.send_file:type_name -> lkcore.ffi.v1.SendFileRequest
+	58, // 45: lkcore.ffi.v1.Request.open_text_writer:type_name -> lkcore.ffi.v1.OpenTextWriterRequest
+	59, // 46: lkcore.ffi.v1.Request.open_byte_writer:type_name -> lkcore.ffi.v1.OpenByteWriterRequest
+	60, // 47: lkcore.ffi.v1.Request.write_stream:type_name -> lkcore.ffi.v1.WriteStreamRequest
+	61, // 48: lkcore.ffi.v1.Request.close_stream_writer:type_name -> lkcore.ffi.v1.CloseStreamWriterRequest
+	62, // 49: lkcore.ffi.v1.Request.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerRequest
+	63, // 50: lkcore.ffi.v1.Request.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerRequest
+	64, // 51: lkcore.ffi.v1.Response.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 52: lkcore.ffi.v1.Response.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	8,  // 53: lkcore.ffi.v1.Response.cancel:type_name -> lkcore.ffi.v1.CancelResponse
+	10, // 54: lkcore.ffi.v1.Response.set_log_level:type_name -> lkcore.ffi.v1.SetLogLevelResponse
+	14, // 55: lkcore.ffi.v1.Response.get_version:type_name -> lkcore.ffi.v1.GetVersionResponse
+	16, // 56: lkcore.ffi.v1.Response.grant_credits:type_name -> lkcore.ffi.v1.GrantCreditsResponse
+	18, // 57: lkcore.ffi.v1.Response.set_event_notify_fd:type_name -> lkcore.ffi.v1.SetEventNotifyFdResponse
+	12, // 58: lkcore.ffi.v1.Response.get_client_stats:type_name -> lkcore.ffi.v1.GetClientStatsResponse
+	65, // 59: lkcore.ffi.v1.Response.create_room:type_name -> lkcore.ffi.v1.CreateRoomResponse
+	66, // 60: lkcore.ffi.v1.Response.get_room_snapshot:type_name -> lkcore.ffi.v1.GetRoomSnapshotResponse
+	67, // 61: lkcore.ffi.v1.Response.set_shared_key:type_name -> lkcore.ffi.v1.SetSharedKeyResponse
+	68, // 62: lkcore.ffi.v1.Response.get_e2ee_stats:type_name -> lkcore.ffi.v1.GetE2eeStatsResponse
+	69, // 63: lkcore.ffi.v1.Response.get_connection_stats:type_name -> lkcore.ffi.v1.GetConnectionStatsResponse
+	70, // 64: lkcore.ffi.v1.Response.unpublish_data_track:type_name -> lkcore.ffi.v1.UnpublishDataTrackResponse
+	71, // 65: lkcore.ffi.v1.Response.data_track_is_published:type_name -> lkcore.ffi.v1.DataTrackIsPublishedResponse
+	72, // 66: lkcore.ffi.v1.Response.push_data_track_frame:type_name -> lkcore.ffi.v1.PushDataTrackFrameResponse
+	73, // 67: lkcore.ffi.v1.Response.subscribe_data_track:type_name -> lkcore.ffi.v1.SubscribeDataTrackResponse
+	74, // 68: lkcore.ffi.v1.Response.get_data_track_stats:type_name -> lkcore.ffi.v1.GetDataTrackStatsResponse
+	75, // 69: lkcore.ffi.v1.Response.get_data_track_subscription_end:type_name -> lkcore.ffi.v1.GetDataTrackSubscriptionEndResponse
+	76, // 70: lkcore.ffi.v1.Response.set_data_track_delivery:type_name -> lkcore.ffi.v1.SetDataTrackDeliveryResponse
+	77, // 71: lkcore.ffi.v1.Response.register_rpc_method:type_name -> lkcore.ffi.v1.RegisterRpcMethodResponse
+	78, // 72: lkcore.ffi.v1.Response.unregister_rpc_method:type_name -> lkcore.ffi.v1.UnregisterRpcMethodResponse
+	79, // 73: lkcore.ffi.v1.Response.respond_rpc:type_name -> lkcore.ffi.v1.RespondRpcResponse
+	80, // 74: lkcore.ffi.v1.Response.register_stream_handler:type_name -> lkcore.ffi.v1.RegisterStreamHandlerResponse
+	81, // 75: lkcore.ffi.v1.Response.unregister_stream_handler:type_name -> lkcore.ffi.v1.UnregisterStreamHandlerResponse
+	4,  // 76: lkcore.ffi.v1.Event.completion:type_name -> lkcore.ffi.v1.Completion
+	19, // 77: lkcore.ffi.v1.Event.log:type_name -> lkcore.ffi.v1.LogRecord
+	82, // 78: lkcore.ffi.v1.Event.room:type_name -> lkcore.ffi.v1.RoomEvent
+	83, // 79: lkcore.ffi.v1.Event.data_track_frame:type_name -> lkcore.ffi.v1.DataTrackFrameEvent
+	84, // 80: lkcore.ffi.v1.Event.data_track_subscription_ended:type_name -> lkcore.ffi.v1.DataTrackSubscriptionEnded
+	85, // 81: lkcore.ffi.v1.Event.stream_chunk:type_name -> lkcore.ffi.v1.StreamChunkEvent
+	86, // 82: lkcore.ffi.v1.Event.stream_ended:type_name -> lkcore.ffi.v1.StreamEndedEvent
+	64, // 83: lkcore.ffi.v1.Completion.error:type_name -> lkcore.ffi.v1.Error
+	6,  // 84: lkcore.ffi.v1.Completion.echo:type_name -> lkcore.ffi.v1.EchoResponse
+	87, // 85: lkcore.ffi.v1.Completion.connect:type_name -> lkcore.ffi.v1.ConnectResult
+	88, // 86: lkcore.ffi.v1.Completion.send_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
+	88, // 87: lkcore.ffi.v1.Completion.edit_chat_message:type_name -> lkcore.ffi.v1.ChatMessage
+	89, // 88: lkcore.ffi.v1.Completion.publish_data_track:type_name -> lkcore.ffi.v1.PublishDataTrackResult
+	90, // 89: lkcore.ffi.v1.Completion.get_data_track_schema:type_name -> lkcore.ffi.v1.GetDataTrackSchemaResult
+	91, // 90: lkcore.ffi.v1.Completion.perform_rpc:type_name -> lkcore.ffi.v1.PerformRpcResult
+	92, // 91: lkcore.ffi.v1.Completion.send_text:type_name -> lkcore.ffi.v1.TextStreamInfo
+	93, // 92: lkcore.ffi.v1.Completion.send_bytes:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	93, // 93: lkcore.ffi.v1.Completion.send_file:type_name -> lkcore.ffi.v1.ByteStreamInfo
+	94, // 94: lkcore.ffi.v1.Completion.open_text_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	94, // 95: lkcore.ffi.v1.Completion.open_byte_writer:type_name -> lkcore.ffi.v1.OwnedStreamWriter
+	0,  // 96: lkcore.ffi.v1.SetLogLevelRequest.level:type_name -> lkcore.ffi.v1.LogLevel
+	0,  // 97: lkcore.ffi.v1.LogRecord.level:type_name -> lkcore.ffi.v1.LogLevel
+	20, // 98: lkcore.ffi.v1.LogRecord.attributes:type_name -> lkcore.ffi.v1.LogRecord.AttributesEntry
+	99, // [99:99] is the sub-list for method output_type
+	99, // [99:99] is the sub-list for method input_type
+	99, // [99:99] is the sub-list for extension type_name
+	99, // [99:99] is the sub-list for extension extendee
+	0,  // [0:99] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_proto_init() }
@@ -3100,6 +3119,7 @@ func file_lkcore_ffi_proto_init() {
 		(*Request_EditChatMessage)(nil),
 		(*Request_PublishTranscription)(nil),
 		(*Request_GetConnectionStats)(nil),
+		(*Request_SimulateScenario)(nil),
 		(*Request_PublishDataTrack)(nil),
 		(*Request_UnpublishDataTrack)(nil),
 		(*Request_DataTrackIsPublished)(nil),

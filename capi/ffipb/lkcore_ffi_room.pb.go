@@ -120,6 +120,82 @@ func (ServerEdition) EnumDescriptor() ([]byte, []int) {
 	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{1}
 }
 
+// SimulateScenario is a connection fault SimulateScenarioRequest simulates. The local ones close
+// the signalling WebSocket (with the closing handshake, so the server reads what was sent before)
+// and the room does what it does when a real connection breaks; the server's ones ask the server
+// (SignalRequest.simulate, as the official clients do).
+type SimulateScenario int32
+
+const (
+	SimulateScenario_SIMULATE_SCENARIO_UNSPECIFIED SimulateScenario = 0
+	// Local: the room resumes its session (Reconnecting RESUME, then Reconnected).
+	SimulateScenario_SIMULATE_SCENARIO_SIGNAL_RECONNECT SimulateScenario = 1
+	// Local: a full reconnect, a new session (Reconnecting FULL, then Reconnected; local data
+	// tracks are published again under new sids).
+	SimulateScenario_SIMULATE_SCENARIO_FULL_RECONNECT SimulateScenario = 2
+	// Server: drops the participant without a leave, as a failed media node would; the resume is
+	// refused and a full reconnect follows (Reconnecting RESUME, Reconnecting FULL, Reconnected).
+	SimulateScenario_SIMULATE_SCENARIO_NODE_FAILURE SimulateScenario = 3
+	// Server: drops the participant as a migration to another node does (livekit-server 1.13
+	// handles it as a node failure).
+	SimulateScenario_SIMULATE_SCENARIO_MIGRATION SimulateScenario = 4
+	// Server: removes the participant with a leave; the room ends (Disconnected, reason
+	// SERVER_SHUTDOWN).
+	SimulateScenario_SIMULATE_SCENARIO_SERVER_LEAVE SimulateScenario = 5
+	// Both: the server drops the signalling connection of the next resume after answering it, then
+	// the local loss of SIGNAL_RECONNECT; the first resume fails and the room resumes again.
+	SimulateScenario_SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME SimulateScenario = 6
+)
+
+// Enum value maps for SimulateScenario.
+var (
+	SimulateScenario_name = map[int32]string{
+		0: "SIMULATE_SCENARIO_UNSPECIFIED",
+		1: "SIMULATE_SCENARIO_SIGNAL_RECONNECT",
+		2: "SIMULATE_SCENARIO_FULL_RECONNECT",
+		3: "SIMULATE_SCENARIO_NODE_FAILURE",
+		4: "SIMULATE_SCENARIO_MIGRATION",
+		5: "SIMULATE_SCENARIO_SERVER_LEAVE",
+		6: "SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME",
+	}
+	SimulateScenario_value = map[string]int32{
+		"SIMULATE_SCENARIO_UNSPECIFIED":                 0,
+		"SIMULATE_SCENARIO_SIGNAL_RECONNECT":            1,
+		"SIMULATE_SCENARIO_FULL_RECONNECT":              2,
+		"SIMULATE_SCENARIO_NODE_FAILURE":                3,
+		"SIMULATE_SCENARIO_MIGRATION":                   4,
+		"SIMULATE_SCENARIO_SERVER_LEAVE":                5,
+		"SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME": 6,
+	}
+)
+
+func (x SimulateScenario) Enum() *SimulateScenario {
+	p := new(SimulateScenario)
+	*p = x
+	return p
+}
+
+func (x SimulateScenario) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SimulateScenario) Descriptor() protoreflect.EnumDescriptor {
+	return file_lkcore_ffi_room_proto_enumTypes[2].Descriptor()
+}
+
+func (SimulateScenario) Type() protoreflect.EnumType {
+	return &file_lkcore_ffi_room_proto_enumTypes[2]
+}
+
+func (x SimulateScenario) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SimulateScenario.Descriptor instead.
+func (SimulateScenario) EnumDescriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{2}
+}
+
 type IceCandidateType int32
 
 const (
@@ -159,11 +235,11 @@ func (x IceCandidateType) String() string {
 }
 
 func (IceCandidateType) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[2].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[3].Descriptor()
 }
 
 func (IceCandidateType) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[2]
+	return &file_lkcore_ffi_room_proto_enumTypes[3]
 }
 
 func (x IceCandidateType) Number() protoreflect.EnumNumber {
@@ -172,7 +248,7 @@ func (x IceCandidateType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use IceCandidateType.Descriptor instead.
 func (IceCandidateType) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{2}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{3}
 }
 
 type ConnectionState int32
@@ -211,11 +287,11 @@ func (x ConnectionState) String() string {
 }
 
 func (ConnectionState) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[3].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[4].Descriptor()
 }
 
 func (ConnectionState) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[3]
+	return &file_lkcore_ffi_room_proto_enumTypes[4]
 }
 
 func (x ConnectionState) Number() protoreflect.EnumNumber {
@@ -224,7 +300,7 @@ func (x ConnectionState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConnectionState.Descriptor instead.
 func (ConnectionState) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{3}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{4}
 }
 
 type ParticipantKind int32
@@ -275,11 +351,11 @@ func (x ParticipantKind) String() string {
 }
 
 func (ParticipantKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[4].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[5].Descriptor()
 }
 
 func (ParticipantKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[4]
+	return &file_lkcore_ffi_room_proto_enumTypes[5]
 }
 
 func (x ParticipantKind) Number() protoreflect.EnumNumber {
@@ -288,7 +364,7 @@ func (x ParticipantKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ParticipantKind.Descriptor instead.
 func (ParticipantKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{4}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{5}
 }
 
 // ParticipantKindDetail (ABI 1.19) refines a participant's kind (the server's kind_details, from
@@ -338,11 +414,11 @@ func (x ParticipantKindDetail) String() string {
 }
 
 func (ParticipantKindDetail) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[5].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[6].Descriptor()
 }
 
 func (ParticipantKindDetail) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[5]
+	return &file_lkcore_ffi_room_proto_enumTypes[6]
 }
 
 func (x ParticipantKindDetail) Number() protoreflect.EnumNumber {
@@ -351,7 +427,7 @@ func (x ParticipantKindDetail) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ParticipantKindDetail.Descriptor instead.
 func (ParticipantKindDetail) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{5}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{6}
 }
 
 // ConnectionQuality (ABI 1.22) is the server's rating of a participant's connection, from the
@@ -396,11 +472,11 @@ func (x ConnectionQuality) String() string {
 }
 
 func (ConnectionQuality) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[6].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[7].Descriptor()
 }
 
 func (ConnectionQuality) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[6]
+	return &file_lkcore_ffi_room_proto_enumTypes[7]
 }
 
 func (x ConnectionQuality) Number() protoreflect.EnumNumber {
@@ -409,7 +485,7 @@ func (x ConnectionQuality) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConnectionQuality.Descriptor instead.
 func (ConnectionQuality) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{6}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{7}
 }
 
 type TrackKind int32
@@ -442,11 +518,11 @@ func (x TrackKind) String() string {
 }
 
 func (TrackKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[7].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[8].Descriptor()
 }
 
 func (TrackKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[7]
+	return &file_lkcore_ffi_room_proto_enumTypes[8]
 }
 
 func (x TrackKind) Number() protoreflect.EnumNumber {
@@ -455,7 +531,7 @@ func (x TrackKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TrackKind.Descriptor instead.
 func (TrackKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{7}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{8}
 }
 
 // What a media track captures.
@@ -498,11 +574,11 @@ func (x TrackSource) String() string {
 }
 
 func (TrackSource) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[8].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[9].Descriptor()
 }
 
 func (TrackSource) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[8]
+	return &file_lkcore_ffi_room_proto_enumTypes[9]
 }
 
 func (x TrackSource) Number() protoreflect.EnumNumber {
@@ -511,7 +587,7 @@ func (x TrackSource) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TrackSource.Descriptor instead.
 func (TrackSource) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{8}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{9}
 }
 
 // Why a participant or the room disconnected (values of livekit.DisconnectReason).
@@ -590,11 +666,11 @@ func (x DisconnectReason) String() string {
 }
 
 func (DisconnectReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[9].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[10].Descriptor()
 }
 
 func (DisconnectReason) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[9]
+	return &file_lkcore_ffi_room_proto_enumTypes[10]
 }
 
 func (x DisconnectReason) Number() protoreflect.EnumNumber {
@@ -603,7 +679,7 @@ func (x DisconnectReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DisconnectReason.Descriptor instead.
 func (DisconnectReason) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{9}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{10}
 }
 
 type ReconnectKind int32
@@ -639,11 +715,11 @@ func (x ReconnectKind) String() string {
 }
 
 func (ReconnectKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_lkcore_ffi_room_proto_enumTypes[10].Descriptor()
+	return file_lkcore_ffi_room_proto_enumTypes[11].Descriptor()
 }
 
 func (ReconnectKind) Type() protoreflect.EnumType {
-	return &file_lkcore_ffi_room_proto_enumTypes[10]
+	return &file_lkcore_ffi_room_proto_enumTypes[11]
 }
 
 func (x ReconnectKind) Number() protoreflect.EnumNumber {
@@ -652,7 +728,7 @@ func (x ReconnectKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReconnectKind.Descriptor instead.
 func (ReconnectKind) EnumDescriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{10}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{11}
 }
 
 // CreateRoomRequest creates a room object (not connected) and hands its handle to the host.
@@ -1743,6 +1819,66 @@ func (x *GetConnectionStatsResponse) GetBytesReceived() uint64 {
 	return 0
 }
 
+// SimulateScenarioRequest (ASYNC, ABI 1.27) simulates a connection fault, to test how the
+// application handles one, against any LiveKit server (the core's Room.SimulateScenario). It
+// completes once the fault is under way; the room's events tell the rest (see each scenario).
+// With reconnection off (RoomOptions.max_reconnect_attempts < 0) a simulated loss ends the room as
+// a real one would. Errors: INVALID_ARGUMENT (unspecified or unknown scenario), DISCONNECTED —
+// retryable while the room reconnects or a simulated loss is under way, not once the room ended
+// or before it connected — or the signalling connection's error when the server's part could not
+// be sent.
+type SimulateScenarioRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomHandle    uint64                 `protobuf:"varint,1,opt,name=room_handle,json=roomHandle,proto3" json:"room_handle,omitempty"`
+	Scenario      SimulateScenario       `protobuf:"varint,2,opt,name=scenario,proto3,enum=lkcore.ffi.v1.SimulateScenario" json:"scenario,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulateScenarioRequest) Reset() {
+	*x = SimulateScenarioRequest{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulateScenarioRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulateScenarioRequest) ProtoMessage() {}
+
+func (x *SimulateScenarioRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulateScenarioRequest.ProtoReflect.Descriptor instead.
+func (*SimulateScenarioRequest) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SimulateScenarioRequest) GetRoomHandle() uint64 {
+	if x != nil {
+		return x.RoomHandle
+	}
+	return 0
+}
+
+func (x *SimulateScenarioRequest) GetScenario() SimulateScenario {
+	if x != nil {
+		return x.Scenario
+	}
+	return SimulateScenario_SIMULATE_SCENARIO_UNSPECIFIED
+}
+
 // IceCandidate is one end of an ICE candidate pair.
 type IceCandidate struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1759,7 +1895,7 @@ type IceCandidate struct {
 
 func (x *IceCandidate) Reset() {
 	*x = IceCandidate{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +1907,7 @@ func (x *IceCandidate) String() string {
 func (*IceCandidate) ProtoMessage() {}
 
 func (x *IceCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[14]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +1920,7 @@ func (x *IceCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IceCandidate.ProtoReflect.Descriptor instead.
 func (*IceCandidate) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{14}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *IceCandidate) GetType() IceCandidateType {
@@ -1837,7 +1973,7 @@ type RequestRoomSnapshotRequest struct {
 
 func (x *RequestRoomSnapshotRequest) Reset() {
 	*x = RequestRoomSnapshotRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +1985,7 @@ func (x *RequestRoomSnapshotRequest) String() string {
 func (*RequestRoomSnapshotRequest) ProtoMessage() {}
 
 func (x *RequestRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[15]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +1998,7 @@ func (x *RequestRoomSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRoomSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*RequestRoomSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{15}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RequestRoomSnapshotRequest) GetRoomHandle() uint64 {
@@ -1886,7 +2022,7 @@ type RoomSnapshotTaken struct {
 
 func (x *RoomSnapshotTaken) Reset() {
 	*x = RoomSnapshotTaken{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2034,7 @@ func (x *RoomSnapshotTaken) String() string {
 func (*RoomSnapshotTaken) ProtoMessage() {}
 
 func (x *RoomSnapshotTaken) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[16]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2047,7 @@ func (x *RoomSnapshotTaken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomSnapshotTaken.ProtoReflect.Descriptor instead.
 func (*RoomSnapshotTaken) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{16}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RoomSnapshotTaken) GetSnapshot() *ConnectResult {
@@ -1949,7 +2085,7 @@ type ParticipantInfo struct {
 
 func (x *ParticipantInfo) Reset() {
 	*x = ParticipantInfo{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1961,7 +2097,7 @@ func (x *ParticipantInfo) String() string {
 func (*ParticipantInfo) ProtoMessage() {}
 
 func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[17]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1974,7 +2110,7 @@ func (x *ParticipantInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantInfo.ProtoReflect.Descriptor instead.
 func (*ParticipantInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{17}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ParticipantInfo) GetSid() string {
@@ -2083,7 +2219,7 @@ type TrackPublicationInfo struct {
 
 func (x *TrackPublicationInfo) Reset() {
 	*x = TrackPublicationInfo{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2231,7 @@ func (x *TrackPublicationInfo) String() string {
 func (*TrackPublicationInfo) ProtoMessage() {}
 
 func (x *TrackPublicationInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[18]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2244,7 @@ func (x *TrackPublicationInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackPublicationInfo.ProtoReflect.Descriptor instead.
 func (*TrackPublicationInfo) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{18}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TrackPublicationInfo) GetSid() string {
@@ -2193,7 +2329,7 @@ type ParticipantPermission struct {
 
 func (x *ParticipantPermission) Reset() {
 	*x = ParticipantPermission{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2205,7 +2341,7 @@ func (x *ParticipantPermission) String() string {
 func (*ParticipantPermission) ProtoMessage() {}
 
 func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[19]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2218,7 +2354,7 @@ func (x *ParticipantPermission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantPermission.ProtoReflect.Descriptor instead.
 func (*ParticipantPermission) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{19}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ParticipantPermission) GetCanSubscribe() bool {
@@ -2268,7 +2404,7 @@ type PublishDataRequest struct {
 
 func (x *PublishDataRequest) Reset() {
 	*x = PublishDataRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2416,7 @@ func (x *PublishDataRequest) String() string {
 func (*PublishDataRequest) ProtoMessage() {}
 
 func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[20]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2429,7 @@ func (x *PublishDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDataRequest.ProtoReflect.Descriptor instead.
 func (*PublishDataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{20}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PublishDataRequest) GetRoomHandle() uint64 {
@@ -2351,7 +2487,7 @@ type PublishSipDtmfRequest struct {
 
 func (x *PublishSipDtmfRequest) Reset() {
 	*x = PublishSipDtmfRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2363,7 +2499,7 @@ func (x *PublishSipDtmfRequest) String() string {
 func (*PublishSipDtmfRequest) ProtoMessage() {}
 
 func (x *PublishSipDtmfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[21]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2376,7 +2512,7 @@ func (x *PublishSipDtmfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishSipDtmfRequest.ProtoReflect.Descriptor instead.
 func (*PublishSipDtmfRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{21}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PublishSipDtmfRequest) GetRoomHandle() uint64 {
@@ -2431,7 +2567,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2579,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[22]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2592,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{22}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ChatMessage) GetId() string {
@@ -2522,7 +2658,7 @@ type TranscriptionSegment struct {
 
 func (x *TranscriptionSegment) Reset() {
 	*x = TranscriptionSegment{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2534,7 +2670,7 @@ func (x *TranscriptionSegment) String() string {
 func (*TranscriptionSegment) ProtoMessage() {}
 
 func (x *TranscriptionSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[23]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2547,7 +2683,7 @@ func (x *TranscriptionSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptionSegment.ProtoReflect.Descriptor instead.
 func (*TranscriptionSegment) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{23}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TranscriptionSegment) GetId() string {
@@ -2608,7 +2744,7 @@ type Transcription struct {
 
 func (x *Transcription) Reset() {
 	*x = Transcription{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2620,7 +2756,7 @@ func (x *Transcription) String() string {
 func (*Transcription) ProtoMessage() {}
 
 func (x *Transcription) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[24]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2633,7 +2769,7 @@ func (x *Transcription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transcription.ProtoReflect.Descriptor instead.
 func (*Transcription) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{24}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Transcription) GetParticipantIdentity() string {
@@ -2674,7 +2810,7 @@ type PublishTranscriptionRequest struct {
 
 func (x *PublishTranscriptionRequest) Reset() {
 	*x = PublishTranscriptionRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2686,7 +2822,7 @@ func (x *PublishTranscriptionRequest) String() string {
 func (*PublishTranscriptionRequest) ProtoMessage() {}
 
 func (x *PublishTranscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[25]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2699,7 +2835,7 @@ func (x *PublishTranscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishTranscriptionRequest.ProtoReflect.Descriptor instead.
 func (*PublishTranscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{25}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PublishTranscriptionRequest) GetRoomHandle() uint64 {
@@ -2737,7 +2873,7 @@ type SendChatMessageRequest struct {
 
 func (x *SendChatMessageRequest) Reset() {
 	*x = SendChatMessageRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +2885,7 @@ func (x *SendChatMessageRequest) String() string {
 func (*SendChatMessageRequest) ProtoMessage() {}
 
 func (x *SendChatMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[26]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +2898,7 @@ func (x *SendChatMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendChatMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendChatMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{26}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SendChatMessageRequest) GetRoomHandle() uint64 {
@@ -2812,7 +2948,7 @@ type EditChatMessageRequest struct {
 
 func (x *EditChatMessageRequest) Reset() {
 	*x = EditChatMessageRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2824,7 +2960,7 @@ func (x *EditChatMessageRequest) String() string {
 func (*EditChatMessageRequest) ProtoMessage() {}
 
 func (x *EditChatMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[27]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2837,7 +2973,7 @@ func (x *EditChatMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditChatMessageRequest.ProtoReflect.Descriptor instead.
 func (*EditChatMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{27}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *EditChatMessageRequest) GetRoomHandle() uint64 {
@@ -2890,7 +3026,7 @@ type SetLocalMetadataRequest struct {
 
 func (x *SetLocalMetadataRequest) Reset() {
 	*x = SetLocalMetadataRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2902,7 +3038,7 @@ func (x *SetLocalMetadataRequest) String() string {
 func (*SetLocalMetadataRequest) ProtoMessage() {}
 
 func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[28]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2915,7 +3051,7 @@ func (x *SetLocalMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{28}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetLocalMetadataRequest) GetRoomHandle() uint64 {
@@ -2942,7 +3078,7 @@ type SetLocalNameRequest struct {
 
 func (x *SetLocalNameRequest) Reset() {
 	*x = SetLocalNameRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2954,7 +3090,7 @@ func (x *SetLocalNameRequest) String() string {
 func (*SetLocalNameRequest) ProtoMessage() {}
 
 func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[29]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2967,7 +3103,7 @@ func (x *SetLocalNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalNameRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalNameRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{29}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetLocalNameRequest) GetRoomHandle() uint64 {
@@ -2995,7 +3131,7 @@ type SetLocalAttributesRequest struct {
 
 func (x *SetLocalAttributesRequest) Reset() {
 	*x = SetLocalAttributesRequest{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3143,7 @@ func (x *SetLocalAttributesRequest) String() string {
 func (*SetLocalAttributesRequest) ProtoMessage() {}
 
 func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[30]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3156,7 @@ func (x *SetLocalAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLocalAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetLocalAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{30}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetLocalAttributesRequest) GetRoomHandle() uint64 {
@@ -3079,7 +3215,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3091,7 +3227,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[31]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3104,7 +3240,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{31}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RoomEvent) GetRoomHandle() uint64 {
@@ -3486,7 +3622,7 @@ type ConnectionStateChanged struct {
 
 func (x *ConnectionStateChanged) Reset() {
 	*x = ConnectionStateChanged{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3498,7 +3634,7 @@ func (x *ConnectionStateChanged) String() string {
 func (*ConnectionStateChanged) ProtoMessage() {}
 
 func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[32]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3511,7 +3647,7 @@ func (x *ConnectionStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionStateChanged.ProtoReflect.Descriptor instead.
 func (*ConnectionStateChanged) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{32}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ConnectionStateChanged) GetState() ConnectionState {
@@ -3534,7 +3670,7 @@ type Reconnecting struct {
 
 func (x *Reconnecting) Reset() {
 	*x = Reconnecting{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3546,7 +3682,7 @@ func (x *Reconnecting) String() string {
 func (*Reconnecting) ProtoMessage() {}
 
 func (x *Reconnecting) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[33]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3559,7 +3695,7 @@ func (x *Reconnecting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnecting.ProtoReflect.Descriptor instead.
 func (*Reconnecting) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{33}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Reconnecting) GetKind() ReconnectKind {
@@ -3592,7 +3728,7 @@ type Reconnected struct {
 
 func (x *Reconnected) Reset() {
 	*x = Reconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3604,7 +3740,7 @@ func (x *Reconnected) String() string {
 func (*Reconnected) ProtoMessage() {}
 
 func (x *Reconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[34]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3617,7 +3753,7 @@ func (x *Reconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnected.ProtoReflect.Descriptor instead.
 func (*Reconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{34}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Reconnected) GetKind() ReconnectKind {
@@ -3639,7 +3775,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3651,7 +3787,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[35]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3664,7 +3800,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{35}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Disconnected) GetReason() DisconnectReason {
@@ -3699,7 +3835,7 @@ type RoomUpdated struct {
 
 func (x *RoomUpdated) Reset() {
 	*x = RoomUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3711,7 +3847,7 @@ func (x *RoomUpdated) String() string {
 func (*RoomUpdated) ProtoMessage() {}
 
 func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[36]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3724,7 +3860,7 @@ func (x *RoomUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomUpdated.ProtoReflect.Descriptor instead.
 func (*RoomUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{36}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RoomUpdated) GetInfo() *RoomInfo {
@@ -3766,7 +3902,7 @@ type RoomMoved struct {
 
 func (x *RoomMoved) Reset() {
 	*x = RoomMoved{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3778,7 +3914,7 @@ func (x *RoomMoved) String() string {
 func (*RoomMoved) ProtoMessage() {}
 
 func (x *RoomMoved) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[37]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3791,7 +3927,7 @@ func (x *RoomMoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomMoved.ProtoReflect.Descriptor instead.
 func (*RoomMoved) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{37}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RoomMoved) GetInfo() *RoomInfo {
@@ -3817,7 +3953,7 @@ type ParticipantConnected struct {
 
 func (x *ParticipantConnected) Reset() {
 	*x = ParticipantConnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3829,7 +3965,7 @@ func (x *ParticipantConnected) String() string {
 func (*ParticipantConnected) ProtoMessage() {}
 
 func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[38]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3842,7 +3978,7 @@ func (x *ParticipantConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantConnected.ProtoReflect.Descriptor instead.
 func (*ParticipantConnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{38}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ParticipantConnected) GetInfo() *ParticipantInfo {
@@ -3865,7 +4001,7 @@ type ParticipantDisconnected struct {
 
 func (x *ParticipantDisconnected) Reset() {
 	*x = ParticipantDisconnected{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3877,7 +4013,7 @@ func (x *ParticipantDisconnected) String() string {
 func (*ParticipantDisconnected) ProtoMessage() {}
 
 func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[39]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3890,7 +4026,7 @@ func (x *ParticipantDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantDisconnected.ProtoReflect.Descriptor instead.
 func (*ParticipantDisconnected) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{39}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ParticipantDisconnected) GetIdentity() string {
@@ -3948,7 +4084,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3960,7 +4096,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[40]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3973,7 +4109,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{40}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ParticipantUpdated) GetInfo() *ParticipantInfo {
@@ -4075,7 +4211,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4087,7 +4223,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[41]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4100,7 +4236,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{41}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -4151,7 +4287,7 @@ type ChatMessageReceived struct {
 
 func (x *ChatMessageReceived) Reset() {
 	*x = ChatMessageReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4163,7 +4299,7 @@ func (x *ChatMessageReceived) String() string {
 func (*ChatMessageReceived) ProtoMessage() {}
 
 func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4176,7 +4312,7 @@ func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessageReceived.ProtoReflect.Descriptor instead.
 func (*ChatMessageReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{42}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ChatMessageReceived) GetParticipantIdentity() string {
@@ -4206,7 +4342,7 @@ type TranscriptionReceived struct {
 
 func (x *TranscriptionReceived) Reset() {
 	*x = TranscriptionReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4218,7 +4354,7 @@ func (x *TranscriptionReceived) String() string {
 func (*TranscriptionReceived) ProtoMessage() {}
 
 func (x *TranscriptionReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4231,7 +4367,7 @@ func (x *TranscriptionReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptionReceived.ProtoReflect.Descriptor instead.
 func (*TranscriptionReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{43}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *TranscriptionReceived) GetParticipantIdentity() string {
@@ -4264,7 +4400,7 @@ type SipDtmfReceived struct {
 
 func (x *SipDtmfReceived) Reset() {
 	*x = SipDtmfReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4276,7 +4412,7 @@ func (x *SipDtmfReceived) String() string {
 func (*SipDtmfReceived) ProtoMessage() {}
 
 func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4289,7 +4425,7 @@ func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SipDtmfReceived.ProtoReflect.Descriptor instead.
 func (*SipDtmfReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{44}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SipDtmfReceived) GetParticipantIdentity() string {
@@ -4401,7 +4537,11 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x17sctp_round_trip_time_us\x18\x05 \x01(\x04R\x13sctpRoundTripTimeUs\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\x06 \x01(\x04R\tbytesSent\x12%\n" +
-	"\x0ebytes_received\x18\a \x01(\x04R\rbytesReceived\"\xaa\x01\n" +
+	"\x0ebytes_received\x18\a \x01(\x04R\rbytesReceived\"w\n" +
+	"\x17SimulateScenarioRequest\x12\x1f\n" +
+	"\vroom_handle\x18\x01 \x01(\x04R\n" +
+	"roomHandle\x12;\n" +
+	"\bscenario\x18\x02 \x01(\x0e2\x1f.lkcore.ffi.v1.SimulateScenarioR\bscenario\"\xaa\x01\n" +
 	"\fIceCandidate\x123\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.lkcore.ffi.v1.IceCandidateTypeR\x04type\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x0e\n" +
@@ -4606,7 +4746,15 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x1aICE_TRANSPORT_POLICY_RELAY\x10\x01*F\n" +
 	"\rServerEdition\x12\x1b\n" +
 	"\x17SERVER_EDITION_STANDARD\x10\x00\x12\x18\n" +
-	"\x14SERVER_EDITION_CLOUD\x10\x01*\xad\x01\n" +
+	"\x14SERVER_EDITION_CLOUD\x10\x01*\x9f\x02\n" +
+	"\x10SimulateScenario\x12!\n" +
+	"\x1dSIMULATE_SCENARIO_UNSPECIFIED\x10\x00\x12&\n" +
+	"\"SIMULATE_SCENARIO_SIGNAL_RECONNECT\x10\x01\x12$\n" +
+	" SIMULATE_SCENARIO_FULL_RECONNECT\x10\x02\x12\"\n" +
+	"\x1eSIMULATE_SCENARIO_NODE_FAILURE\x10\x03\x12\x1f\n" +
+	"\x1bSIMULATE_SCENARIO_MIGRATION\x10\x04\x12\"\n" +
+	"\x1eSIMULATE_SCENARIO_SERVER_LEAVE\x10\x05\x121\n" +
+	"-SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME\x10\x06*\xad\x01\n" +
 	"\x10IceCandidateType\x12\"\n" +
 	"\x1eICE_CANDIDATE_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17ICE_CANDIDATE_TYPE_HOST\x10\x01\x12\x1c\n" +
@@ -4686,159 +4834,162 @@ func file_lkcore_ffi_room_proto_rawDescGZIP() []byte {
 	return file_lkcore_ffi_room_proto_rawDescData
 }
 
-var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
+var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_lkcore_ffi_room_proto_goTypes = []any{
 	(IceTransportPolicy)(0),                        // 0: lkcore.ffi.v1.IceTransportPolicy
 	(ServerEdition)(0),                             // 1: lkcore.ffi.v1.ServerEdition
-	(IceCandidateType)(0),                          // 2: lkcore.ffi.v1.IceCandidateType
-	(ConnectionState)(0),                           // 3: lkcore.ffi.v1.ConnectionState
-	(ParticipantKind)(0),                           // 4: lkcore.ffi.v1.ParticipantKind
-	(ParticipantKindDetail)(0),                     // 5: lkcore.ffi.v1.ParticipantKindDetail
-	(ConnectionQuality)(0),                         // 6: lkcore.ffi.v1.ConnectionQuality
-	(TrackKind)(0),                                 // 7: lkcore.ffi.v1.TrackKind
-	(TrackSource)(0),                               // 8: lkcore.ffi.v1.TrackSource
-	(DisconnectReason)(0),                          // 9: lkcore.ffi.v1.DisconnectReason
-	(ReconnectKind)(0),                             // 10: lkcore.ffi.v1.ReconnectKind
-	(*CreateRoomRequest)(nil),                      // 11: lkcore.ffi.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),                     // 12: lkcore.ffi.v1.CreateRoomResponse
-	(*RoomOptions)(nil),                            // 13: lkcore.ffi.v1.RoomOptions
-	(*IceServer)(nil),                              // 14: lkcore.ffi.v1.IceServer
-	(*OwnedRoom)(nil),                              // 15: lkcore.ffi.v1.OwnedRoom
-	(*RoomInfo)(nil),                               // 16: lkcore.ffi.v1.RoomInfo
-	(*ServerInfo)(nil),                             // 17: lkcore.ffi.v1.ServerInfo
-	(*ConnectRequest)(nil),                         // 18: lkcore.ffi.v1.ConnectRequest
-	(*ConnectResult)(nil),                          // 19: lkcore.ffi.v1.ConnectResult
-	(*DisconnectRequest)(nil),                      // 20: lkcore.ffi.v1.DisconnectRequest
-	(*GetRoomSnapshotRequest)(nil),                 // 21: lkcore.ffi.v1.GetRoomSnapshotRequest
-	(*GetRoomSnapshotResponse)(nil),                // 22: lkcore.ffi.v1.GetRoomSnapshotResponse
-	(*GetConnectionStatsRequest)(nil),              // 23: lkcore.ffi.v1.GetConnectionStatsRequest
-	(*GetConnectionStatsResponse)(nil),             // 24: lkcore.ffi.v1.GetConnectionStatsResponse
-	(*IceCandidate)(nil),                           // 25: lkcore.ffi.v1.IceCandidate
-	(*RequestRoomSnapshotRequest)(nil),             // 26: lkcore.ffi.v1.RequestRoomSnapshotRequest
-	(*RoomSnapshotTaken)(nil),                      // 27: lkcore.ffi.v1.RoomSnapshotTaken
-	(*ParticipantInfo)(nil),                        // 28: lkcore.ffi.v1.ParticipantInfo
-	(*TrackPublicationInfo)(nil),                   // 29: lkcore.ffi.v1.TrackPublicationInfo
-	(*ParticipantPermission)(nil),                  // 30: lkcore.ffi.v1.ParticipantPermission
-	(*PublishDataRequest)(nil),                     // 31: lkcore.ffi.v1.PublishDataRequest
-	(*PublishSipDtmfRequest)(nil),                  // 32: lkcore.ffi.v1.PublishSipDtmfRequest
-	(*ChatMessage)(nil),                            // 33: lkcore.ffi.v1.ChatMessage
-	(*TranscriptionSegment)(nil),                   // 34: lkcore.ffi.v1.TranscriptionSegment
-	(*Transcription)(nil),                          // 35: lkcore.ffi.v1.Transcription
-	(*PublishTranscriptionRequest)(nil),            // 36: lkcore.ffi.v1.PublishTranscriptionRequest
-	(*SendChatMessageRequest)(nil),                 // 37: lkcore.ffi.v1.SendChatMessageRequest
-	(*EditChatMessageRequest)(nil),                 // 38: lkcore.ffi.v1.EditChatMessageRequest
-	(*SetLocalMetadataRequest)(nil),                // 39: lkcore.ffi.v1.SetLocalMetadataRequest
-	(*SetLocalNameRequest)(nil),                    // 40: lkcore.ffi.v1.SetLocalNameRequest
-	(*SetLocalAttributesRequest)(nil),              // 41: lkcore.ffi.v1.SetLocalAttributesRequest
-	(*RoomEvent)(nil),                              // 42: lkcore.ffi.v1.RoomEvent
-	(*ConnectionStateChanged)(nil),                 // 43: lkcore.ffi.v1.ConnectionStateChanged
-	(*Reconnecting)(nil),                           // 44: lkcore.ffi.v1.Reconnecting
-	(*Reconnected)(nil),                            // 45: lkcore.ffi.v1.Reconnected
-	(*Disconnected)(nil),                           // 46: lkcore.ffi.v1.Disconnected
-	(*RoomUpdated)(nil),                            // 47: lkcore.ffi.v1.RoomUpdated
-	(*RoomMoved)(nil),                              // 48: lkcore.ffi.v1.RoomMoved
-	(*ParticipantConnected)(nil),                   // 49: lkcore.ffi.v1.ParticipantConnected
-	(*ParticipantDisconnected)(nil),                // 50: lkcore.ffi.v1.ParticipantDisconnected
-	(*ParticipantUpdated)(nil),                     // 51: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),                     // 52: lkcore.ffi.v1.DataPacketReceived
-	(*ChatMessageReceived)(nil),                    // 53: lkcore.ffi.v1.ChatMessageReceived
-	(*TranscriptionReceived)(nil),                  // 54: lkcore.ffi.v1.TranscriptionReceived
-	(*SipDtmfReceived)(nil),                        // 55: lkcore.ffi.v1.SipDtmfReceived
-	nil,                                            // 56: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                            // 57: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	(*E2EeOptions)(nil),                            // 58: lkcore.ffi.v1.E2eeOptions
-	(DeliveryMode)(0),                              // 59: lkcore.ffi.v1.DeliveryMode
-	(*RemoteDataTrackInfo)(nil),                    // 60: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil),             // 61: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),               // 62: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),             // 63: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),              // 64: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),              // 65: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*LocalDataTrackSidChanged)(nil),               // 66: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*DataTrackSubscriptionPermissionChanged)(nil), // 67: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	(*RpcInvocation)(nil),                          // 68: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),                           // 69: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),                 // 70: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                                  // 71: lkcore.ffi.v1.Error
+	(SimulateScenario)(0),                          // 2: lkcore.ffi.v1.SimulateScenario
+	(IceCandidateType)(0),                          // 3: lkcore.ffi.v1.IceCandidateType
+	(ConnectionState)(0),                           // 4: lkcore.ffi.v1.ConnectionState
+	(ParticipantKind)(0),                           // 5: lkcore.ffi.v1.ParticipantKind
+	(ParticipantKindDetail)(0),                     // 6: lkcore.ffi.v1.ParticipantKindDetail
+	(ConnectionQuality)(0),                         // 7: lkcore.ffi.v1.ConnectionQuality
+	(TrackKind)(0),                                 // 8: lkcore.ffi.v1.TrackKind
+	(TrackSource)(0),                               // 9: lkcore.ffi.v1.TrackSource
+	(DisconnectReason)(0),                          // 10: lkcore.ffi.v1.DisconnectReason
+	(ReconnectKind)(0),                             // 11: lkcore.ffi.v1.ReconnectKind
+	(*CreateRoomRequest)(nil),                      // 12: lkcore.ffi.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),                     // 13: lkcore.ffi.v1.CreateRoomResponse
+	(*RoomOptions)(nil),                            // 14: lkcore.ffi.v1.RoomOptions
+	(*IceServer)(nil),                              // 15: lkcore.ffi.v1.IceServer
+	(*OwnedRoom)(nil),                              // 16: lkcore.ffi.v1.OwnedRoom
+	(*RoomInfo)(nil),                               // 17: lkcore.ffi.v1.RoomInfo
+	(*ServerInfo)(nil),                             // 18: lkcore.ffi.v1.ServerInfo
+	(*ConnectRequest)(nil),                         // 19: lkcore.ffi.v1.ConnectRequest
+	(*ConnectResult)(nil),                          // 20: lkcore.ffi.v1.ConnectResult
+	(*DisconnectRequest)(nil),                      // 21: lkcore.ffi.v1.DisconnectRequest
+	(*GetRoomSnapshotRequest)(nil),                 // 22: lkcore.ffi.v1.GetRoomSnapshotRequest
+	(*GetRoomSnapshotResponse)(nil),                // 23: lkcore.ffi.v1.GetRoomSnapshotResponse
+	(*GetConnectionStatsRequest)(nil),              // 24: lkcore.ffi.v1.GetConnectionStatsRequest
+	(*GetConnectionStatsResponse)(nil),             // 25: lkcore.ffi.v1.GetConnectionStatsResponse
+	(*SimulateScenarioRequest)(nil),                // 26: lkcore.ffi.v1.SimulateScenarioRequest
+	(*IceCandidate)(nil),                           // 27: lkcore.ffi.v1.IceCandidate
+	(*RequestRoomSnapshotRequest)(nil),             // 28: lkcore.ffi.v1.RequestRoomSnapshotRequest
+	(*RoomSnapshotTaken)(nil),                      // 29: lkcore.ffi.v1.RoomSnapshotTaken
+	(*ParticipantInfo)(nil),                        // 30: lkcore.ffi.v1.ParticipantInfo
+	(*TrackPublicationInfo)(nil),                   // 31: lkcore.ffi.v1.TrackPublicationInfo
+	(*ParticipantPermission)(nil),                  // 32: lkcore.ffi.v1.ParticipantPermission
+	(*PublishDataRequest)(nil),                     // 33: lkcore.ffi.v1.PublishDataRequest
+	(*PublishSipDtmfRequest)(nil),                  // 34: lkcore.ffi.v1.PublishSipDtmfRequest
+	(*ChatMessage)(nil),                            // 35: lkcore.ffi.v1.ChatMessage
+	(*TranscriptionSegment)(nil),                   // 36: lkcore.ffi.v1.TranscriptionSegment
+	(*Transcription)(nil),                          // 37: lkcore.ffi.v1.Transcription
+	(*PublishTranscriptionRequest)(nil),            // 38: lkcore.ffi.v1.PublishTranscriptionRequest
+	(*SendChatMessageRequest)(nil),                 // 39: lkcore.ffi.v1.SendChatMessageRequest
+	(*EditChatMessageRequest)(nil),                 // 40: lkcore.ffi.v1.EditChatMessageRequest
+	(*SetLocalMetadataRequest)(nil),                // 41: lkcore.ffi.v1.SetLocalMetadataRequest
+	(*SetLocalNameRequest)(nil),                    // 42: lkcore.ffi.v1.SetLocalNameRequest
+	(*SetLocalAttributesRequest)(nil),              // 43: lkcore.ffi.v1.SetLocalAttributesRequest
+	(*RoomEvent)(nil),                              // 44: lkcore.ffi.v1.RoomEvent
+	(*ConnectionStateChanged)(nil),                 // 45: lkcore.ffi.v1.ConnectionStateChanged
+	(*Reconnecting)(nil),                           // 46: lkcore.ffi.v1.Reconnecting
+	(*Reconnected)(nil),                            // 47: lkcore.ffi.v1.Reconnected
+	(*Disconnected)(nil),                           // 48: lkcore.ffi.v1.Disconnected
+	(*RoomUpdated)(nil),                            // 49: lkcore.ffi.v1.RoomUpdated
+	(*RoomMoved)(nil),                              // 50: lkcore.ffi.v1.RoomMoved
+	(*ParticipantConnected)(nil),                   // 51: lkcore.ffi.v1.ParticipantConnected
+	(*ParticipantDisconnected)(nil),                // 52: lkcore.ffi.v1.ParticipantDisconnected
+	(*ParticipantUpdated)(nil),                     // 53: lkcore.ffi.v1.ParticipantUpdated
+	(*DataPacketReceived)(nil),                     // 54: lkcore.ffi.v1.DataPacketReceived
+	(*ChatMessageReceived)(nil),                    // 55: lkcore.ffi.v1.ChatMessageReceived
+	(*TranscriptionReceived)(nil),                  // 56: lkcore.ffi.v1.TranscriptionReceived
+	(*SipDtmfReceived)(nil),                        // 57: lkcore.ffi.v1.SipDtmfReceived
+	nil,                                            // 58: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                            // 59: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	(*E2EeOptions)(nil),                            // 60: lkcore.ffi.v1.E2eeOptions
+	(DeliveryMode)(0),                              // 61: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackInfo)(nil),                    // 62: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil),             // 63: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),               // 64: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),             // 65: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),              // 66: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),              // 67: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*LocalDataTrackSidChanged)(nil),               // 68: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*DataTrackSubscriptionPermissionChanged)(nil), // 69: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	(*RpcInvocation)(nil),                          // 70: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),                           // 71: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),                 // 72: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                                  // 73: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
-	13, // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
-	15, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	58, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	14, // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
+	16, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
+	60, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
 	0,  // 3: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
-	14, // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
-	59, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
-	16, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
-	3,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
-	17, // 8: lkcore.ffi.v1.RoomInfo.server:type_name -> lkcore.ffi.v1.ServerInfo
+	15, // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
+	61, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	17, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
+	4,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
+	18, // 8: lkcore.ffi.v1.RoomInfo.server:type_name -> lkcore.ffi.v1.ServerInfo
 	1,  // 9: lkcore.ffi.v1.ServerInfo.edition:type_name -> lkcore.ffi.v1.ServerEdition
-	16, // 10: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
-	28, // 11: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
-	28, // 12: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	60, // 13: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	61, // 14: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
-	19, // 15: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	25, // 16: lkcore.ffi.v1.GetConnectionStatsResponse.local_candidate:type_name -> lkcore.ffi.v1.IceCandidate
-	25, // 17: lkcore.ffi.v1.GetConnectionStatsResponse.remote_candidate:type_name -> lkcore.ffi.v1.IceCandidate
-	2,  // 18: lkcore.ffi.v1.IceCandidate.type:type_name -> lkcore.ffi.v1.IceCandidateType
-	19, // 19: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	56, // 20: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	4,  // 21: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
-	30, // 22: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
-	5,  // 23: lkcore.ffi.v1.ParticipantInfo.kind_details:type_name -> lkcore.ffi.v1.ParticipantKindDetail
-	6,  // 24: lkcore.ffi.v1.ParticipantInfo.connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
-	29, // 25: lkcore.ffi.v1.ParticipantInfo.tracks:type_name -> lkcore.ffi.v1.TrackPublicationInfo
-	7,  // 26: lkcore.ffi.v1.TrackPublicationInfo.kind:type_name -> lkcore.ffi.v1.TrackKind
-	8,  // 27: lkcore.ffi.v1.TrackPublicationInfo.source:type_name -> lkcore.ffi.v1.TrackSource
-	34, // 28: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
-	35, // 29: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
-	33, // 30: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
-	57, // 31: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	43, // 32: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
-	44, // 33: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
-	45, // 34: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
-	46, // 35: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
-	47, // 36: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
-	27, // 37: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
-	48, // 38: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
-	49, // 39: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
-	50, // 40: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
-	51, // 41: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	52, // 42: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	55, // 43: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
-	53, // 44: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
-	54, // 45: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
-	62, // 46: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	63, // 47: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	64, // 48: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	65, // 49: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	66, // 50: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
-	67, // 51: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	68, // 52: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	69, // 53: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	70, // 54: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	3,  // 55: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	10, // 56: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	10, // 57: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	9,  // 58: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	71, // 59: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	16, // 60: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	16, // 61: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
-	28, // 62: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	9,  // 63: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	28, // 64: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	6,  // 65: lkcore.ffi.v1.ParticipantUpdated.old_connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
-	29, // 66: lkcore.ffi.v1.ParticipantUpdated.track_published:type_name -> lkcore.ffi.v1.TrackPublicationInfo
-	29, // 67: lkcore.ffi.v1.ParticipantUpdated.track_unpublished:type_name -> lkcore.ffi.v1.TrackPublicationInfo
-	29, // 68: lkcore.ffi.v1.ParticipantUpdated.track_mute_changed:type_name -> lkcore.ffi.v1.TrackPublicationInfo
-	33, // 69: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
-	35, // 70: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
-	71, // [71:71] is the sub-list for method output_type
-	71, // [71:71] is the sub-list for method input_type
-	71, // [71:71] is the sub-list for extension type_name
-	71, // [71:71] is the sub-list for extension extendee
-	0,  // [0:71] is the sub-list for field type_name
+	17, // 10: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
+	30, // 11: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
+	30, // 12: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
+	62, // 13: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	63, // 14: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	20, // 15: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	27, // 16: lkcore.ffi.v1.GetConnectionStatsResponse.local_candidate:type_name -> lkcore.ffi.v1.IceCandidate
+	27, // 17: lkcore.ffi.v1.GetConnectionStatsResponse.remote_candidate:type_name -> lkcore.ffi.v1.IceCandidate
+	2,  // 18: lkcore.ffi.v1.SimulateScenarioRequest.scenario:type_name -> lkcore.ffi.v1.SimulateScenario
+	3,  // 19: lkcore.ffi.v1.IceCandidate.type:type_name -> lkcore.ffi.v1.IceCandidateType
+	20, // 20: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
+	58, // 21: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	5,  // 22: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
+	32, // 23: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
+	6,  // 24: lkcore.ffi.v1.ParticipantInfo.kind_details:type_name -> lkcore.ffi.v1.ParticipantKindDetail
+	7,  // 25: lkcore.ffi.v1.ParticipantInfo.connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
+	31, // 26: lkcore.ffi.v1.ParticipantInfo.tracks:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	8,  // 27: lkcore.ffi.v1.TrackPublicationInfo.kind:type_name -> lkcore.ffi.v1.TrackKind
+	9,  // 28: lkcore.ffi.v1.TrackPublicationInfo.source:type_name -> lkcore.ffi.v1.TrackSource
+	36, // 29: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
+	37, // 30: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
+	35, // 31: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
+	59, // 32: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	45, // 33: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
+	46, // 34: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
+	47, // 35: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
+	48, // 36: lkcore.ffi.v1.RoomEvent.disconnected:type_name -> lkcore.ffi.v1.Disconnected
+	49, // 37: lkcore.ffi.v1.RoomEvent.room_updated:type_name -> lkcore.ffi.v1.RoomUpdated
+	29, // 38: lkcore.ffi.v1.RoomEvent.snapshot_taken:type_name -> lkcore.ffi.v1.RoomSnapshotTaken
+	50, // 39: lkcore.ffi.v1.RoomEvent.room_moved:type_name -> lkcore.ffi.v1.RoomMoved
+	51, // 40: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
+	52, // 41: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
+	53, // 42: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
+	54, // 43: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	57, // 44: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
+	55, // 45: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
+	56, // 46: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
+	64, // 47: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	65, // 48: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	66, // 49: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	67, // 50: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	68, // 51: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
+	69, // 52: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	70, // 53: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	71, // 54: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	72, // 55: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	4,  // 56: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	11, // 57: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	11, // 58: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	10, // 59: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	73, // 60: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	17, // 61: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	17, // 62: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
+	30, // 63: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	10, // 64: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	30, // 65: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	7,  // 66: lkcore.ffi.v1.ParticipantUpdated.old_connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
+	31, // 67: lkcore.ffi.v1.ParticipantUpdated.track_published:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	31, // 68: lkcore.ffi.v1.ParticipantUpdated.track_unpublished:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	31, // 69: lkcore.ffi.v1.ParticipantUpdated.track_mute_changed:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	35, // 70: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
+	37, // 71: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
+	72, // [72:72] is the sub-list for method output_type
+	72, // [72:72] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -4851,7 +5002,7 @@ func file_lkcore_ffi_room_proto_init() {
 	file_lkcore_ffi_e2ee_proto_init()
 	file_lkcore_ffi_rpc_proto_init()
 	file_lkcore_ffi_stream_proto_init()
-	file_lkcore_ffi_room_proto_msgTypes[31].OneofWrappers = []any{
+	file_lkcore_ffi_room_proto_msgTypes[32].OneofWrappers = []any{
 		(*RoomEvent_ConnectionStateChanged)(nil),
 		(*RoomEvent_Reconnecting)(nil),
 		(*RoomEvent_Reconnected)(nil),
@@ -4881,8 +5032,8 @@ func file_lkcore_ffi_room_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_room_proto_rawDesc), len(file_lkcore_ffi_room_proto_rawDesc)),
-			NumEnums:      11,
-			NumMessages:   47,
+			NumEnums:      12,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -305,6 +305,7 @@ var requestHandlers = map[protoreflect.Name]handler{
 	"get_connection_stats": func(k *call) error {
 		return k.c.connectionStats(k.req.GetGetConnectionStats(), k.resp)
 	},
+	"simulate_scenario": func(k *call) error { return k.c.simulateScenario(k, k.req.GetSimulateScenario()) },
 
 	// Data tracks.
 	"publish_data_track":      func(k *call) error { return k.c.publishDataTrack(k, k.req.GetPublishDataTrack()) },
