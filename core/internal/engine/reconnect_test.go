@@ -59,6 +59,20 @@ func TestEngineICERestart(t *testing.T) {
 	if eng.TransportConnected() {
 		t.Fatal("transport reported connected before the restart answer")
 	}
+	answerRestart(t, eng, peer, offer)
+	waitTransport(ctx, t, eng)
+	if !eng.DataChannelsOpen() {
+		t.Fatal("data channels closed by the ICE restart")
+	}
+	if p := send("after"); p.GetSequence() != 2 {
+		t.Fatalf("sequence after restart %d, want 2", p.GetSequence())
+	}
+	expect("after")
+}
+
+// answerRestart has the peer answer an ICE-restart offer and hands the answer to eng.
+func answerRestart(t *testing.T, eng *Engine, peer *echoPeer, offer *lkpb.SessionDescription) {
+	t.Helper()
 	if err := peer.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.GetSdp()}); err != nil {
 		t.Fatal(err)
 	}
@@ -69,17 +83,9 @@ func TestEngineICERestart(t *testing.T) {
 	if err := peer.pc.SetLocalDescription(ans); err != nil {
 		t.Fatal(err)
 	}
-	if err := eng.HandleAnswer(&lkpb.SessionDescription{Type: "answer", Sdp: ans.SDP, Id: 2}); err != nil {
+	if err := eng.HandleAnswer(&lkpb.SessionDescription{Type: "answer", Sdp: ans.SDP, Id: offer.GetId()}); err != nil {
 		t.Fatal(err)
 	}
-	waitTransport(ctx, t, eng)
-	if !eng.DataChannelsOpen() {
-		t.Fatal("data channels closed by the ICE restart")
-	}
-	if p := send("after"); p.GetSequence() != 2 {
-		t.Fatalf("sequence after restart %d, want 2", p.GetSequence())
-	}
-	expect("after")
 }
 
 // A resume whose signalling broke after its ICE-restart offer went out never
@@ -104,19 +110,7 @@ func TestEngineICERestartAfterUnansweredOffer(t *testing.T) {
 	if offer.GetId() != lost.GetId()+1 || sdpUfrag(offer.GetSdp()) == sdpUfrag(lost.GetSdp()) {
 		t.Fatalf("second restart offer id %d ufrag %q (first %d %q)", offer.GetId(), sdpUfrag(offer.GetSdp()), lost.GetId(), sdpUfrag(lost.GetSdp()))
 	}
-	if err := peer.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.GetSdp()}); err != nil {
-		t.Fatal(err)
-	}
-	ans, err := peer.pc.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := peer.pc.SetLocalDescription(ans); err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.HandleAnswer(&lkpb.SessionDescription{Type: "answer", Sdp: ans.SDP, Id: offer.GetId()}); err != nil {
-		t.Fatal(err)
-	}
+	answerRestart(t, eng, peer, offer)
 	waitTransport(ctx, t, eng)
 	p := &lkpb.DataPacket{Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte("after")}}}
 	if err := eng.SendPacket(ctx, p, true); err != nil {
