@@ -30,9 +30,10 @@ internal const val ABI_MAJOR = 1
  * track_unpublished / track_mute_changed, other participants' media tracks described, 1.25: an
  * older library would list no tracks and raise none of their events; GetConnectionStatsRequest,
  * the connection's selected ICE candidate pair, round trips and byte counts, 1.26, which
- * Room.connectionStats performs).
+ * Room.connectionStats performs; SimulateScenarioRequest, the simulated connection faults, 1.27,
+ * which Room.simulateScenario performs).
  */
-internal const val ABI_MINOR = 26
+internal const val ABI_MINOR = 27
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

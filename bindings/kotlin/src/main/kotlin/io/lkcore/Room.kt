@@ -180,6 +180,30 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
     )
 
     /**
+     * Simulates the connection fault [scenario] (ABI 1.27), as the official SDKs'
+     * `simulateScenario` does: for testing how an application copes with reconnections and a
+     * room that ends. The library does the work (the binding breaks nothing itself); this
+     * returns once the fault is under way, never waiting for the reconnection. What follows comes
+     * as the room's usual [events], as for a real fault: [RoomEvent.Reconnecting] and
+     * [RoomEvent.Reconnected] (their [ReconnectKind] as [SimulateScenario] describes for each),
+     * or [RoomEvent.Disconnected] ([SimulateScenario.SERVER_LEAVE]; also any loss when
+     * [RoomOptions.maxReconnectAttempts] is negative, as a real one would).
+     *
+     * @throws DisconnectedException before [connect] succeeded and once the room ended; a
+     *   retryable one ([LkException.retryable]) while the room reconnects or a simulated loss is
+     *   already under way.
+     * @throws LkException the signalling connection's error when the server's part could not be
+     *   sent; [ClientClosedException] once the room is closed.
+     */
+    suspend fun simulateScenario(scenario: SimulateScenario) {
+        client.call(
+            Request.newBuilder().setSimulateScenario(
+                lkcore.ffi.v1.SimulateScenarioRequest.newBuilder().setRoomHandle(handle).setScenario(Convert.simulateScenario(scenario)),
+            ),
+        )
+    }
+
+    /**
      * [snapshot] of the state [fetch] reads (the library's; internal so that tests can stand in
      * for it): read, and its tracks mapped to the room's objects, under [trackLock].
      */

@@ -9,6 +9,52 @@ enum class ConnectionState { DISCONNECTED, CONNECTING, CONNECTED, RECONNECTING, 
 /** How a reconnection restores the room (resume: same session; full: new session). */
 enum class ReconnectKind { UNSPECIFIED, RESUME, FULL }
 
+/**
+ * A connection fault [Room.simulateScenario] simulates (ABI 1.27), as the official SDKs'
+ * `simulateScenario` does. The library does the work: the local ones close the signalling
+ * connection and the room does what it does when a real connection breaks; the server's ones ask
+ * the server. What follows is reported by the room's usual events ([RoomEvent.Reconnecting],
+ * [RoomEvent.Reconnected], [RoomEvent.Disconnected]).
+ */
+enum class SimulateScenario {
+    /**
+     * Local: the signalling connection breaks and the room resumes its session
+     * ([RoomEvent.Reconnecting] then [RoomEvent.Reconnected], both [ReconnectKind.RESUME]; the
+     * local participant keeps its sid).
+     */
+    SIGNAL_RECONNECT,
+
+    /**
+     * Local: a full reconnect, a new session ([RoomEvent.Reconnecting] then
+     * [RoomEvent.Reconnected], both [ReconnectKind.FULL]; the local participant gets a new sid
+     * and its data tracks are published again, [RoomEvent.LocalDataTrackSidChanged]).
+     */
+    FULL_RECONNECT,
+
+    /**
+     * Server: drops the participant without a leave, as a failed media node would; the resume is
+     * refused and a full reconnect follows ([ReconnectKind.RESUME], then [ReconnectKind.FULL]
+     * reconnecting, then [RoomEvent.Reconnected] [ReconnectKind.FULL]).
+     */
+    NODE_FAILURE,
+
+    /**
+     * Server: drops the participant as a migration to another node does (livekit-server 1.13
+     * handles it as [NODE_FAILURE]).
+     */
+    MIGRATION,
+
+    /** Server: removes the participant with a leave; the room ends ([RoomEvent.Disconnected], [DisconnectReason.SERVER_SHUTDOWN]). */
+    SERVER_LEAVE,
+
+    /**
+     * Both: the server drops the signalling connection of the next resume after answering it,
+     * then the local loss of [SIGNAL_RECONNECT]; the first resume fails and the room resumes
+     * again ([RoomEvent.Reconnecting] ... [RoomEvent.Reconnected], [ReconnectKind.RESUME]).
+     */
+    DISCONNECT_SIGNAL_ON_RESUME,
+}
+
 /** Why a participant or the room disconnected (LiveKit's DisconnectReason). */
 enum class DisconnectReason {
     UNKNOWN, CLIENT_INITIATED, DUPLICATE_IDENTITY, SERVER_SHUTDOWN, PARTICIPANT_REMOVED, ROOM_DELETED,
@@ -533,6 +579,16 @@ internal object Convert {
     fun disconnectReason(n: Int): DisconnectReason = enumOf(n)
 
     fun reconnectKind(n: Int): ReconnectKind = enumOf(n)
+
+    /** [s] for the library (by name, never by ordinal: the schema's UNSPECIFIED has no constant here). */
+    fun simulateScenario(s: SimulateScenario): lkcore.ffi.v1.SimulateScenario = when (s) {
+        SimulateScenario.SIGNAL_RECONNECT -> lkcore.ffi.v1.SimulateScenario.SIMULATE_SCENARIO_SIGNAL_RECONNECT
+        SimulateScenario.FULL_RECONNECT -> lkcore.ffi.v1.SimulateScenario.SIMULATE_SCENARIO_FULL_RECONNECT
+        SimulateScenario.NODE_FAILURE -> lkcore.ffi.v1.SimulateScenario.SIMULATE_SCENARIO_NODE_FAILURE
+        SimulateScenario.MIGRATION -> lkcore.ffi.v1.SimulateScenario.SIMULATE_SCENARIO_MIGRATION
+        SimulateScenario.SERVER_LEAVE -> lkcore.ffi.v1.SimulateScenario.SIMULATE_SCENARIO_SERVER_LEAVE
+        SimulateScenario.DISCONNECT_SIGNAL_ON_RESUME -> lkcore.ffi.v1.SimulateScenario.SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME
+    }
 
     fun encryptionState(n: Int): EncryptionState = enumOf(n)
 
