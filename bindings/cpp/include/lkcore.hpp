@@ -75,7 +75,7 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.26
+//   of the header's major version and at least its minor version. This API needs ABI 1.27
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
@@ -86,9 +86,10 @@
 //   messages on behalf of another participant of 1.21, connection quality of 1.22, data-track
 //   schema definitions and RemoteDataTrack::subscription_revoked of 1.23, RoomInfo::server of
 //   1.24, other participants' media tracks (ParticipantInfo::tracks) of 1.25, connection
-//   statistics (Room::connection_stats) of 1.26) and does not build against an older
-//   lkcore.h. Fields, events and enum values added by a newer library of the same major version
-//   are ignored or kept as numbers.
+//   statistics (Room::connection_stats) of 1.26, simulated connection faults
+//   (Room::simulate_scenario) of 1.27) and does not build against an older lkcore.h. Fields,
+//   events and enum values added by a newer library of the same major version are ignored or
+//   kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -404,6 +405,40 @@ enum class IceCandidateType : int32_t {
   Srflx = 2,  // server reflexive: the address a STUN server saw (behind a NAT)
   Prflx = 3,  // peer reflexive: an address learnt from a connectivity check
   Relay = 4,  // a TURN server's relayed address
+};
+// A connection fault Room::simulate_scenario simulates (ABI 1.27), to test how an application
+// handles one, against any LiveKit server. An input only (the library never sends one), so
+// there is no Unspecified: a value outside these six (a cast from a number) is refused with
+// Error(LK_ERR_INVALID_ARGUMENT) by the library. The local faults close the signalling
+// WebSocket (with the closing handshake, so the server reads what was sent before) and the room
+// then does what it does when a real connection breaks; the server faults ask the server to
+// fail the participant (SignalRequest.simulate, as the official clients do). Each comment says
+// which room events follow (see ReconnectingEvent, ReconnectedEvent, DisconnectedEvent).
+enum class SimulateScenario : int32_t {
+  // Local: the signalling connection breaks and the room resumes its session:
+  // ReconnectingEvent{Resume}, then ReconnectedEvent{Resume}; the participant's sid stays.
+  SignalReconnect = 1,
+  // Local: the connection breaks and the room reconnects in full, a new session:
+  // ReconnectingEvent{Full}, then ReconnectedEvent{Full}; the local participant gets a new sid
+  // (ParticipantUpdatedEvent) and its data tracks are published again under new sids
+  // (LocalDataTrackSidChangedEvent).
+  FullReconnect = 2,
+  // Server: the server drops the participant without a leave, as a failed media node would;
+  // the others see it leave (ParticipantDisconnectedEvent, reason ServerShutdown). The room's
+  // resume is refused and a full reconnect follows: ReconnectingEvent{Resume},
+  // ReconnectingEvent{Full}, ReconnectedEvent{Full}.
+  NodeFailure = 3,
+  // Server: the server drops the participant as a migration to another node does (the others
+  // see reason Migration); livekit-server 1.13 handles it as NodeFailure, with the same events.
+  Migration = 4,
+  // Server: the server removes the participant with a leave and the room ends:
+  // DisconnectedEvent{ServerShutdown}. Create a new Room to join again.
+  ServerLeave = 5,
+  // Both: the server is asked to drop the signalling connection of the next resume after
+  // answering it, then the connection breaks as with SignalReconnect: the first resume fails
+  // and the room resumes again within the same episode: ReconnectingEvent{Resume} ...
+  // ReconnectedEvent{Resume}.
+  DisconnectSignalOnResume = 6,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1604,6 +1639,21 @@ class LK_API Room {
   // lk::Error as the other calls do: LK_ERR_INVALID_HANDLE (an empty Room),
   // LK_ERR_CLIENT_CLOSED (its client was closed).
   std::optional<ConnectionStats> connection_stats() const;
+
+  // Simulates a connection fault (SimulateScenarioRequest, ABI 1.27), to test how the
+  // application handles one: the library does it (this API never breaks a connection itself).
+  // Returns once the fault is under way, never after the reconnection: what follows arrives as
+  // the room's usual events, described at each SimulateScenario (ReconnectingEvent and
+  // ReconnectedEvent, or DisconnectedEvent for ServerLeave), so handle them as for a real fault.
+  // With RoomOptions::max_reconnect_attempts negative (no reconnection) a simulated loss ends
+  // the room as a real one would. A blocking call (THREADS AND CALLBACKS: not on the event
+  // thread), bounded by RoomOptions::operation_timeout. Throws lk::Error with
+  // LK_ERR_INVALID_ARGUMENT (a value that is none of the six scenarios), LK_ERR_DISCONNECTED
+  // (before connect succeeded, or after the room ended: retryable() false; while the room
+  // reconnects or a simulated loss is already under way: retryable() true, call again after
+  // the ReconnectedEvent), the signalling connection's error when the request to the server
+  // could not be sent, LK_ERR_INVALID_HANDLE (an empty Room), LK_ERR_CLIENT_CLOSED.
+  void simulate_scenario(SimulateScenario scenario);
 
  private:
   friend struct detail::Access;  // the library's internals (and their tests), not an API

@@ -1042,6 +1042,17 @@ std::optional<ConnectionStats> Room::connection_stats() const {
   return detail::from_pb(s.client->request(req).get_connection_stats());
 }
 
+// Passed through: the library simulates the fault and its events tell the rest
+// (capi/BINDINGS.md); a value outside the six scenarios goes as is, for the library to refuse.
+void Room::simulate_scenario(SimulateScenario scenario) {
+  auto &s = room_of(state_);
+  pb::Request req;
+  auto *p = req.mutable_simulate_scenario();  // ABI 1.27
+  p->set_room_handle(s.handle);
+  p->set_scenario(detail::to_pb(scenario));
+  s.client->call(req, s.options.operation_timeout);
+}
+
 EncryptionState Room::encryption_state(const std::string &participant_identity) const {
   auto states = e2ee_stats().encryption_states;
   auto it = states.find(participant_identity);

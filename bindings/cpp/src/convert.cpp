@@ -504,6 +504,26 @@ void to_pb(const Transcription &t, pb::Transcription *p) {
   }
 }
 
+pb::SimulateScenario to_pb(SimulateScenario s) {
+  switch (s) {
+    case SimulateScenario::SignalReconnect:
+      return pb::SIMULATE_SCENARIO_SIGNAL_RECONNECT;
+    case SimulateScenario::FullReconnect:
+      return pb::SIMULATE_SCENARIO_FULL_RECONNECT;
+    case SimulateScenario::NodeFailure:
+      return pb::SIMULATE_SCENARIO_NODE_FAILURE;
+    case SimulateScenario::Migration:
+      return pb::SIMULATE_SCENARIO_MIGRATION;
+    case SimulateScenario::ServerLeave:
+      return pb::SIMULATE_SCENARIO_SERVER_LEAVE;
+    case SimulateScenario::DisconnectSignalOnResume:
+      return pb::SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME;
+  }
+  // Not one of the six (a cast from a number): passed as its number, for the library to refuse
+  // with INVALID_ARGUMENT (the binding does not check what the library checks).
+  return static_cast<pb::SimulateScenario>(static_cast<int32_t>(s));
+}
+
 void to_pb(const ByteStreamOptions &o, pb::ByteStreamOptions *p) {
   common_to_pb(o, p->mutable_common());
   p->set_name(o.name);

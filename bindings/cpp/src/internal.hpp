@@ -93,6 +93,8 @@ void to_pb(const TextStreamOptions &o, pb::TextStreamOptions *p);
 void to_pb(const ByteStreamOptions &o, pb::ByteStreamOptions *p);
 void to_pb(const ChatMessage &m, pb::ChatMessage *p);
 void to_pb(const Transcription &t, pb::Transcription *p);
+// The schema's value of a scenario (ABI 1.27); a value outside the enum passes as its number.
+pb::SimulateScenario to_pb(SimulateScenario s);
 
 // Reports the exception being handled (call in a catch block) on stderr: how an exception
 // escaping a user callback is reported everywhere (it never crosses into the library).

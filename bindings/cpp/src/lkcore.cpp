@@ -26,10 +26,11 @@
 // track_unpublished and track_mute_changed (ABI 1.25, other participants' media tracks:
 // ParticipantInfo::tracks), and GetConnectionStatsRequest (ABI 1.26, Room::connection_stats:
 // the selected ICE candidate pair, ICE's and SCTP's round trips, the data channels' byte
-// counts); the client refuses a loaded library older than the header (LK_ABI_COMPATIBLE,
-// ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 26,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.26 or later (GetConnectionStatsRequest)");
+// counts), and SimulateScenarioRequest (ABI 1.27, Room::simulate_scenario: simulated
+// connection faults); the client refuses a loaded library older than the header
+// (LK_ABI_COMPATIBLE, ClientImpl::create).
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 27,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.27 or later (SimulateScenarioRequest)");
 
 namespace lk {
 

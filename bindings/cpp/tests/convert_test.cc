@@ -307,3 +307,32 @@ TEST(Convert, ConnectionStatsCarryTheCandidatePairRoundTripsAndBytes) {
   EXPECT_EQ(n.ip, "1.2.3.4");
   EXPECT_EQ(n.port, 443);
 }
+
+// Each scenario is the schema's value of the same name (ABI 1.27), and every scenario of the
+// schema has one here (a scenario added to the schema without a C++ member fails). A value that
+// is none of them passes as its number, for the library to refuse (E2E.SimulateScenarioRefusals).
+TEST(Convert, SimulateScenarioIsTheSchemasValueOfTheSameName) {
+  const std::vector<std::pair<lk::SimulateScenario, std::string>> named = {
+      {lk::SimulateScenario::SignalReconnect, "SIMULATE_SCENARIO_SIGNAL_RECONNECT"},
+      {lk::SimulateScenario::FullReconnect, "SIMULATE_SCENARIO_FULL_RECONNECT"},
+      {lk::SimulateScenario::NodeFailure, "SIMULATE_SCENARIO_NODE_FAILURE"},
+      {lk::SimulateScenario::Migration, "SIMULATE_SCENARIO_MIGRATION"},
+      {lk::SimulateScenario::ServerLeave, "SIMULATE_SCENARIO_SERVER_LEAVE"},
+      {lk::SimulateScenario::DisconnectSignalOnResume, "SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME"},
+  };
+  std::set<std::string> covered;
+  for (const auto &[s, name] : named) {
+    lk::pb::SimulateScenario v = lk::detail::to_pb(s);
+    EXPECT_EQ(lk::pb::SimulateScenario_Name(v), name);
+    EXPECT_EQ(static_cast<int32_t>(v), static_cast<int32_t>(s)) << name << ": the header's number is the schema's";
+    covered.insert(name);
+  }
+  const auto *d = lk::pb::SimulateScenario_descriptor();
+  for (int i = 0; i < d->value_count(); i++) {
+    const std::string name = d->value(i)->name();
+    if (name == "SIMULATE_SCENARIO_UNSPECIFIED") continue;
+    EXPECT_EQ(covered.count(name), 1u) << name << " has no lk::SimulateScenario";
+  }
+  for (int32_t n : {0, 7, 99, -1})
+    EXPECT_EQ(static_cast<int32_t>(lk::detail::to_pb(static_cast<lk::SimulateScenario>(n))), n);
+}
