@@ -66,6 +66,7 @@ from .room import (
     RoomOptions,
     ServerEdition,
     ServerInfo,
+    SimulateScenario,
     SipDTMF,
 )
 from .rpc import RpcInvocationData
@@ -117,6 +118,7 @@ __all__ = [
     "RpcInvocationData",
     "ServerEdition",
     "ServerInfo",
+    "SimulateScenario",
     "SipDTMF",
     "SubscriptionEndReason",
     "TextStreamInfo",

@@ -94,7 +94,7 @@ import logging
 import os
 import weakref
 from dataclasses import dataclass
-from typing import Any, Dict, Literal, Optional, Sequence, Union
+from typing import Any, Dict, Literal, Optional, Sequence, Union, cast
 
 from . import errors
 from ._client import Client, _start_blocking, bytes_arg, enum_value, error_from_proto, seconds_to_ms
@@ -121,6 +121,7 @@ __all__ = [
     "ConnectionState",
     "DisconnectReason",
     "ReconnectKind",
+    "SimulateScenario",
     "EncryptionState",
     "DataPacket",
     "SipDTMF",
@@ -183,6 +184,36 @@ class ReconnectKind(enum.IntEnum):
     UNSPECIFIED = pb.RECONNECT_KIND_UNSPECIFIED
     RESUME = pb.RECONNECT_KIND_RESUME
     FULL = pb.RECONNECT_KIND_FULL
+
+
+class SimulateScenario(enum.IntEnum):
+    """A connection fault :meth:`Room.simulate_scenario` simulates (values of
+    ``lkcore.ffi.v1.SimulateScenario``, ABI 1.27; named after scenarios of livekit-client JS's
+    ``simulateScenario``). The local ones close the signalling connection and the room does what
+    it does when a real connection breaks; the server's ones ask the server to do what it does
+    when it fails a participant. What follows is reported by the room's usual events."""
+
+    SIGNAL_RECONNECT = pb.SIMULATE_SCENARIO_SIGNAL_RECONNECT
+    """Local: the room resumes its session: ``reconnecting`` (:attr:`ReconnectKind.RESUME`), then
+    ``reconnected`` (RESUME); the local participant keeps its sid."""
+    FULL_RECONNECT = pb.SIMULATE_SCENARIO_FULL_RECONNECT
+    """Local: a full reconnect, a new session: ``reconnecting`` (:attr:`ReconnectKind.FULL`), then
+    ``reconnected`` (FULL); a new participant sid, and the local data tracks published again
+    under new sids (``local_data_track_sid_changed``)."""
+    NODE_FAILURE = pb.SIMULATE_SCENARIO_NODE_FAILURE
+    """Server: drops the participant without a leave, as a failed media node would; the resume
+    is refused and a full reconnect follows: ``reconnecting`` (RESUME), ``reconnecting`` (FULL),
+    ``reconnected`` (FULL)."""
+    MIGRATION = pb.SIMULATE_SCENARIO_MIGRATION
+    """Server: drops the participant as a migration to another node does (livekit-server 1.13
+    handles it as :attr:`NODE_FAILURE`)."""
+    SERVER_LEAVE = pb.SIMULATE_SCENARIO_SERVER_LEAVE
+    """Server: removes the participant with a leave; the room ends: ``disconnected``
+    (:attr:`DisconnectReason.SERVER_SHUTDOWN`)."""
+    DISCONNECT_SIGNAL_ON_RESUME = pb.SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME
+    """Both: the server drops the signalling connection of the next resume after answering it,
+    then the local loss of :attr:`SIGNAL_RECONNECT` follows; the first resume fails and the room
+    resumes again: ``reconnecting`` (RESUME) ... ``reconnected`` (RESUME)."""
 
 
 class DisconnectReason(enum.IntEnum):
@@ -874,6 +905,40 @@ class Room(EventEmitter[RoomEventName]):
     async def wait_disconnected(self) -> None:
         """Waits until the room is disconnected (by :meth:`disconnect` or by the server)."""
         await self._disconnected.wait()
+
+    # -- simulated faults ----------------------------------------------------------------------
+
+    async def simulate_scenario(self, scenario: SimulateScenario) -> None:
+        """Simulates a connection fault, to test how the application handles one, against any
+        LiveKit server (the library's ``SimulateScenarioRequest``, ABI 1.27)::
+
+            await room.simulate_scenario(SimulateScenario.SIGNAL_RECONNECT)
+
+        Returns once the fault is under way, never waiting for the reconnection: what follows
+        is reported by the room's usual events (``reconnecting``, ``reconnected``,
+        ``connection_state_changed``, ``disconnected``; see each :class:`SimulateScenario`).
+        The library does the work; nothing is closed or dropped here. With reconnection off
+        (:attr:`RoomOptions.max_reconnect_attempts` negative) a simulated loss ends the room
+        as a real one would.
+
+        Raises:
+            InvalidArgumentError: ``scenario`` is not a :class:`SimulateScenario` value (e.g. an
+                int the schema does not know, or 0).
+            DisconnectedError: the room is not connected (before :meth:`connect` completed, or
+                after it ended); ``retryable`` while it is reconnecting or a simulated loss is
+                already under way.
+            LkError: the server's part of the scenario could not be sent (the signalling
+                connection's error).
+        """
+        # The number as given (the schema's value): the library checks it (INVALID_ARGUMENT).
+        # The generated stubs type the field as the schema's enum class, which an IntEnum is not.
+        await self._session.request_async(
+            pb.Request(
+                simulate_scenario=pb.SimulateScenarioRequest(
+                    room_handle=self._session.require_handle(), scenario=cast("pb.SimulateScenario", scenario)
+                )
+            )
+        )
 
     async def _release(self, final: bool = True) -> None:
         """Releases the room handle and a private client; ``final`` also ends the events()
