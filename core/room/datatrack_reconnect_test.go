@@ -35,6 +35,21 @@ func (p *peer) reconnects(kind room.ReconnectKind) int {
 	return p.count(func(ev room.Event) bool { e, ok := ev.(room.Reconnected); return ok && e.Kind == kind })
 }
 
+// waitSIDChanged waits until lt, republished by its publisher's full reconnect, has a SID
+// other than old (it fails if the track is unpublished instead).
+func waitSIDChanged(t *testing.T, ctx context.Context, lt *room.LocalDataTrack, old string) {
+	t.Helper()
+	for lt.SID() == old {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("SID never changed from %s", old)
+		case <-lt.Unpublished():
+			t.Fatalf("republish failed: %v", lt.UnpublishReason())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
 // pushUntil pushes small frames until one arrives on st (frames pushed while
 // a side reconnects are lost).
 func pushUntil(t *testing.T, ctx context.Context, lt *room.LocalDataTrack, st *room.DataTrackSubscription, payload string) {
@@ -173,15 +188,7 @@ func TestDataTrackPublisherReconnects(t *testing.T) {
 	if !lt.IsPublished() {
 		t.Fatal("track unpublished by the full reconnect")
 	}
-	for lt.SID() == sid {
-		select {
-		case <-ctx.Done():
-			t.Fatal("SID never changed")
-		case <-lt.Unpublished():
-			t.Fatalf("republish failed: %v", lt.UnpublishReason())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	waitSIDChanged(t, ctx, lt, sid)
 	if lt.Info().Handle != handle || lt.Name() != "t" {
 		t.Fatalf("republished as handle %d name %q", lt.Info().Handle, lt.Name())
 	}

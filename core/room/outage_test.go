@@ -293,15 +293,7 @@ func TestOutageServerRestartDataTrack(t *testing.T) {
 	if !lt.IsPublished() {
 		t.Fatal("track unpublished by the restart")
 	}
-	for lt.SID() == sid {
-		select {
-		case <-ctx.Done():
-			t.Fatal("SID never changed")
-		case <-lt.Unpublished():
-			t.Fatalf("republish failed: %v", lt.UnpublishReason())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	waitSIDChanged(t, ctx, lt, sid)
 	if lt.Info().Handle != handle || lt.Name() != "t" || pub.r.LocalParticipant().SID() == pubSID {
 		t.Fatalf("republished as handle %d name %q (publisher sid changed: %v)", lt.Info().Handle, lt.Name(), pub.r.LocalParticipant().SID() != pubSID)
 	}

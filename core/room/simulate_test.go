@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
@@ -43,15 +42,7 @@ func (p *peer) waitReconnecting(ctx context.Context, after int) room.Reconnectin
 // the old SID has ended).
 func republished(t *testing.T, ctx context.Context, sub *peer, lt *room.LocalDataTrack, oldSID string) *room.DataTrackSubscription {
 	t.Helper()
-	for lt.SID() == oldSID {
-		select {
-		case <-ctx.Done():
-			t.Fatal("the track was not published again")
-		case <-lt.Unpublished():
-			t.Fatalf("republish failed: %v", lt.UnpublishReason())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	waitSIDChanged(t, ctx, lt, oldSID)
 	rt := sub.wait(ctx, "republished track", func(ev room.Event) bool {
 		e, ok := ev.(room.DataTrackPublished)
 		return ok && e.Track.SID() == lt.SID()

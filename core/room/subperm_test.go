@@ -135,13 +135,7 @@ func TestSubscriptionPermissions(t *testing.T) {
 				return ok && e.Track.Name() == "t" && e.Track.SID() != oldSID && e.Track.SID() == lt.SID()
 			}).(room.DataTrackPublished).Track
 		}
-		for lt.SID() == oldSID {
-			select {
-			case <-ctx.Done():
-				t.Fatal("t was not republished")
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
+		waitSIDChanged(t, ctx, lt, oldSID)
 		cs, err := republished(carol).Subscribe(ctx, room.SubscribeOptions{})
 		if err != nil {
 			t.Fatalf("round %d: carol subscribing after alice's full reconnect: %v", round, err)
