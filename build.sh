@@ -27,7 +27,7 @@ cd "$ROOT"
 BUILD="$ROOT/build"
 mkdir -p "$BUILD"
 
-log() { printf '\n==> %s\n' "$*"; }
+log() { printf '\n==> %s (%ss)\n' "$*" "$SECONDS"; }
 
 apt_install() {
   # apt_install <command> <package>: install a Debian package if its command is missing.
