@@ -96,7 +96,13 @@ secret=cpp-secret-cpp-secret-cpp-secret-0123
   --connection-quality-interval 200ms --enable-data-blob --region test-region \
   >"$out/devsfu.out" 2>"$out/devsfu.log" &
 sfu_pid=$!
+# Builds that overlap a test run (see background below), killed with their compilers on exit.
+bg_pids=()
 cleanup() {
+  local pid
+  for pid in ${bg_pids[@]+"${bg_pids[@]}"}; do
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
   kill -TERM "$sfu_pid" 2>/dev/null || true
   wait "$sfu_pid" 2>/dev/null || true
 }
@@ -117,35 +123,55 @@ mint() { "$out/lkcore-devsfu" token --room "$1" --identity "$2" --key "$key" --s
 # The tests link against the installed C library. The native build reuses the tree `install`
 # just built (the C++ library is up to date there; only the tests are compiled).
 cclib="$lib/liblkcore.so.$major.$minor"
+export out prefix lib cclib  # for the builds run in the background below
 step "native build of the C++ tests"
 cmake -S bindings/cpp -B build/cpp-install -DLKCORE_CPP_TESTS=ON -DLKCORE_C_LIBRARY="$cclib" >/dev/null
 cmake --build build/cpp-install -j "$(nproc)" >"$out/native-build.log" 2>&1 || { tail -40 "$out/native-build.log" >&2; fail "native build"; }
-step "C++ tests, native"
-ctest --test-dir build/cpp-install --output-on-failure --no-tests=error
+# The test runs wait on the network far more than they compute (about 12 % of one core), so the
+# next build runs beside each of them, in its own process group: the sanitizer build beside the
+# native tests, the examples' builds beside the sanitizer tests. The tests do not depend on timing
+# (they pass with both cores kept busy), and a failed build fails the suite when it is awaited.
+background() { # background NAME FUNCTION: runs the shell function (with -euo pipefail) into $out/NAME.log
+  setsid bash -c "set -euo pipefail; $(declare -f "$2"); $2" >"$out/$1.log" 2>&1 &
+  bg_pids+=($!)
+  printf -v "bg_${1//-/_}" '%s' "$!"
+}
+await() { # await NAME WHAT: waits for a background job, fails the suite (with its log) if it failed
+  local pid_var="bg_${1//-/_}"
+  wait "${!pid_var}" || { tail -40 "$out/$1.log" >&2; fail "$2"; }
+}
 
-step "ASan/UBSan build of the C++ library and tests"
-cmake -S bindings/cpp -B build/cpp-asan -DCMAKE_BUILD_TYPE=Debug -DLKCORE_SANITIZE=ON -DLKCORE_CPP_TESTS=ON \
-  -DLKCORE_C_LIBRARY="$cclib" >/dev/null
-cmake --build build/cpp-asan -j "$(nproc)" >"$out/asan-build.log" 2>&1 || { tail -40 "$out/asan-build.log" >&2; fail "sanitizer build"; }
-step "C++ tests under ASan/UBSan (+ leak probe)"
+asan_build() {
+  cmake -S bindings/cpp -B build/cpp-asan -DCMAKE_BUILD_TYPE=Debug -DLKCORE_SANITIZE=ON -DLKCORE_CPP_TESTS=ON \
+    -DLKCORE_C_LIBRARY="$cclib" >/dev/null
+  cmake --build build/cpp-asan -j "$(nproc)"
+}
+step "C++ tests, native (the ASan/UBSan build of the C++ library and tests beside them)"
+background asan-build asan_build
+ctest --test-dir build/cpp-install --output-on-failure --no-tests=error
+step "waiting for the ASan/UBSan build"
+await asan-build "sanitizer build"
+
+examples_build() {
+  cmake -S examples/cpp -B "$out/examples-cmake" -DCMAKE_PREFIX_PATH="$prefix"
+  cmake --build "$out/examples-cmake" -j "$(nproc)"
+  make -s -C examples/cpp OUT="$out/examples-pc"
+  # A C example too, with its FFI messages from protobuf-c (generated here, as examples/c does).
+  bash examples/c/deps.sh
+  examples/c/protobuf-c-gen.sh "$out/cgen"
+  cc -std=c11 -O2 -I"$out/cgen" -c "$out/cgen/lkcore_ffi.pb-c.c" $(pkg-config --cflags libprotobuf-c) -o "$out/cgen/lkcore_ffi.pb-c.o"
+  cc -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -I"$out/cgen" examples/c/dt_publisher.c \
+    "$out/cgen/lkcore_ffi.pb-c.o" $(pkg-config --cflags --libs lkcore libprotobuf-c) -Wl,-rpath,"$lib" -o "$out/c_dt_publisher"
+}
+step "C++ tests under ASan/UBSan (+ leak probe; the examples' builds beside them)"
+background examples-build examples_build
 ASAN_OPTIONS=detect_leaks=1:allow_user_segv_handler=1:halt_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/cpp-asan --output-on-failure --no-tests=error
 
 # ---------------------------------------------------------------------------------------------
-step "examples/cpp against the installed prefix: find_package(lkcore) and pkg-config"
-cmake -S examples/cpp -B "$out/examples-cmake" -DCMAKE_PREFIX_PATH="$prefix" >"$out/examples-cmake.log" 2>&1 ||
-  { cat "$out/examples-cmake.log" >&2; fail "find_package(lkcore) failed"; }
-cmake --build "$out/examples-cmake" -j "$(nproc)" >>"$out/examples-cmake.log" 2>&1 ||
-  { tail -40 "$out/examples-cmake.log" >&2; fail "CMake build of the examples"; }
-make -s -C examples/cpp OUT="$out/examples-pc" >"$out/examples-pc.log" 2>&1 ||
-  { cat "$out/examples-pc.log" >&2; fail "pkg-config build of the examples"; }
-# A C example too, with its FFI messages from protobuf-c (generated here, as examples/c does).
-bash examples/c/deps.sh
-examples/c/protobuf-c-gen.sh "$out/cgen"
-cc -std=c11 -O2 -I"$out/cgen" -c "$out/cgen/lkcore_ffi.pb-c.c" $(pkg-config --cflags libprotobuf-c) -o "$out/cgen/lkcore_ffi.pb-c.o"
-cc -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -I"$out/cgen" examples/c/dt_publisher.c \
-  "$out/cgen/lkcore_ffi.pb-c.o" $(pkg-config --cflags --libs lkcore libprotobuf-c) -Wl,-rpath,"$lib" -o "$out/c_dt_publisher"
+step "examples/cpp against the installed prefix: find_package(lkcore) and pkg-config, and a C example"
+await examples-build "building the examples against the installed prefix"
 # The package version follows the ABI: another major version is refused.
 mkdir -p "$out/version-check"
 printf 'cmake_minimum_required(VERSION 3.16)\nproject(v LANGUAGES CXX)\nfind_package(lkcore %s REQUIRED)\n' \
