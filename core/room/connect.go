@@ -235,11 +235,18 @@ func (r *Room) Connect(ctx context.Context, url, token string) (Snapshot, error)
 		return Snapshot{}, ErrRoomEnded
 	}
 	r.life = lifeConnecting
+	if url != r.url {
+		r.regions.forget() // a list fetched for another URL (a failed Connect's) is not this one's
+	}
 	r.url = url
 	r.cloud = r.isCloudURL(url)
 	r.regions.reset()
 	r.token.Store(&token)
 	r.lifeMu.Unlock()
+	stopPrefetch := func() {}
+	if r.cloud {
+		stopPrefetch = r.prefetchRegions()
+	}
 
 	attempts := max(r.opts.JoinAttempts, 1)
 	delay := r.opts.JoinRetryDelay
@@ -294,6 +301,7 @@ func (r *Room) Connect(ctx context.Context, url, token string) (Snapshot, error)
 		r.regions.reset()
 	}
 	// No loop runs any more: the Room is idle again.
+	stopPrefetch()
 	r.setLife(lifeIdle)
 	if r.disconnectRequested() {
 		// Disconnect was called while connecting: the Room ends (already
@@ -483,6 +491,7 @@ func (r *Room) setLife(p lifePhase) {
 // endIdle, after r.closing was closed and the managers were closed).
 func (r *Room) finish(reason lkpb.DisconnectReason, err error, stateEvent bool) {
 	r.joinRetired.Wait()
+	r.regionFetches.Wait()
 	if r.err == nil {
 		r.err = ErrDisconnected
 	}

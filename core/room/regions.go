@@ -116,14 +116,20 @@ func parseMaxAge(cacheControl string) (time.Duration, bool) {
 }
 
 // regionList is a Room's failover state: the region URLs last fetched or
-// reported by the server, until when they are fresh, and the ones tried
-// since the room last connected. Time is passed in. Its own mutex: Connect
-// and the loop's dial goroutines use it.
+// reported by the server, until when they are fresh, the ones tried since
+// the room last connected, and the fetch under way if any (one at a time:
+// Connect's prefetch and the failovers share it). Time is passed in. Its own
+// mutex: Connect, the prefetch and the loop's dial goroutines use it.
 type regionList struct {
 	mu      sync.Mutex
 	urls    []string
 	expires time.Time
 	tried   []string
+	// version counts the lists set; fetching is closed when the fetch under
+	// way ends (nil: none), fetchFrom is the version it started from.
+	version   uint64
+	fetching  chan struct{}
+	fetchFrom uint64
 }
 
 // set replaces the list, fresh for maxAge from now.
@@ -131,14 +137,38 @@ func (l *regionList) set(urls []string, maxAge time.Duration, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.urls, l.expires = urls, now.Add(maxAge)
+	l.version++
 }
 
-// fresh reports whether the list may be used at now without fetching it
-// again.
-func (l *regionList) fresh(now time.Time) bool {
+// beginFetch decides what a caller needing a fresh list at now does: nothing
+// (nil: the list is fresh), wait for the fetch under way (its channel, false),
+// or fetch (true: a new channel, closed by endFetch).
+func (l *regionList) beginFetch(now time.Time) (<-chan struct{}, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return !l.expires.IsZero() && now.Before(l.expires)
+	if !l.expires.IsZero() && now.Before(l.expires) {
+		return nil, false
+	}
+	if l.fetching != nil {
+		return l.fetching, false
+	}
+	l.fetching, l.fetchFrom = make(chan struct{}), l.version
+	return l.fetching, true
+}
+
+// endFetch ends the fetch beginFetch started at started: with err nil its
+// list replaces the current one (fresh for maxAge from started) unless
+// another was set meanwhile (a LeaveRequest's, which is newer). Waiters are
+// woken either way.
+func (l *regionList) endFetch(urls []string, maxAge time.Duration, started time.Time, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil && l.version == l.fetchFrom {
+		l.urls, l.expires = urls, started.Add(maxAge)
+		l.version++
+	}
+	close(l.fetching)
+	l.fetching = nil
 }
 
 // next returns the first URL of the list (fresh or not) that was not tried
@@ -160,6 +190,15 @@ func (l *regionList) next(failed string) (string, bool) {
 	return "", false
 }
 
+// forget drops the list and what was tried (Connect to another URL: another
+// project's regions). Not during a fetch.
+func (l *regionList) forget() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.urls, l.expires, l.tried = nil, time.Time{}, nil
+	l.version++
+}
+
 // reset forgets which URLs were tried (the room connected, or a new round
 // of attempts starts from the Connect URL).
 func (l *regionList) reset() {
@@ -170,26 +209,85 @@ func (l *regionList) reset() {
 
 // nextRegion returns the region to join after the join to failed failed:
 // "" when the Connect URL is not LiveKit Cloud's, or no region is left. A
-// missing or stale list is fetched first (bounded by regionFetchTimeout and
-// ctx); when that fails, a stale list is still used.
+// missing or stale list is fetched first (refreshRegions); when that fails,
+// a stale list is still used.
 func (r *Room) nextRegion(ctx context.Context, failed string) string {
 	if !r.cloud {
 		return ""
 	}
-	if now := time.Now(); !r.regions.fresh(now) {
-		urls, maxAge, err := r.fetchRegions(ctx)
-		if err != nil {
-			r.log.Warn("room: fetching the region list", "err", err)
-		} else {
-			r.regions.set(urls, maxAge, now)
-		}
-	}
+	r.refreshRegions(ctx)
 	u, ok := r.regions.next(failed)
 	if !ok {
 		return ""
 	}
 	r.log.Info("room: trying another region", "failed", redactURL(failed), "next", redactURL(u))
 	return u
+}
+
+// refreshRegions makes the region list fresh if it is not: a fetch already
+// under way (Connect's prefetch, another dial's) is waited for rather than
+// repeated, and fetched again only if it did not give a fresh list. Bounded
+// by ctx and regionFetchTimeout per fetch, and ended by Disconnect; a failed
+// fetch is logged and leaves the list as it was.
+func (r *Room) refreshRegions(ctx context.Context) {
+	for ctx.Err() == nil && !r.disconnectRequested() {
+		now := time.Now()
+		done, lead := r.regions.beginFetch(now)
+		if done == nil {
+			return
+		}
+		if !lead {
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		urls, maxAge, err := r.fetchRegions(ctx)
+		r.regions.endFetch(urls, maxAge, now, err)
+		if err != nil {
+			r.log.Warn("room: fetching the region list", "err", err)
+		}
+		return
+	}
+}
+
+// prefetchRegions starts fetching the region list in the background, as the
+// official clients do when they connect to LiveKit Cloud: a join that fails
+// then finds the list (or the fetch under way) instead of starting it, and a
+// list fetched now is still there, if stale, when a later fetch fails. The
+// fetch ends at regionFetchTimeout, on Disconnect, when the room ends, or
+// with stop, which also waits for it (Connect failing: nothing may stay
+// running); finish waits for it too.
+func (r *Room) prefetchRegions() (stop func()) {
+	started := time.Now()
+	if _, lead := r.regions.beginFetch(started); !lead {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.regionFetches.Add(2)
+	go func() {
+		defer r.regionFetches.Done()
+		select {
+		case <-r.disconnectCh:
+		case <-r.closing:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	go func() {
+		defer r.regionFetches.Done()
+		defer cancel()
+		urls, maxAge, err := r.fetchRegions(ctx)
+		r.regions.endFetch(urls, maxAge, started, err)
+		if err != nil {
+			r.log.Debug("room: prefetching the region list", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		r.regionFetches.Wait()
+	}
 }
 
 // fetchRegions requests the project's region list with the room's token.

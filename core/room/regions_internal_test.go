@@ -1,6 +1,7 @@
 package room
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -105,14 +106,23 @@ func TestParseMaxAge(t *testing.T) {
 func TestRegionList(t *testing.T) {
 	var l regionList
 	t0 := time.Unix(1000, 0)
-	if l.fresh(t0) {
+	// fresh: whether a caller needing the list at now would use it as it
+	// is (a fetch it would start instead ends at once, failed).
+	fresh := func(now time.Time) bool {
+		done, lead := l.beginFetch(now)
+		if lead {
+			l.endFetch([]string{"fetched"}, time.Hour, now, errors.New("not fetched"))
+		}
+		return done == nil
+	}
+	if fresh(t0) {
 		t.Fatal("an empty list is fresh")
 	}
 	if u, ok := l.next("wss://failed"); ok {
 		t.Fatalf("next of an empty list: %q", u)
 	}
 	l.set([]string{"a", "b", "c"}, 5*time.Second, t0)
-	if !l.fresh(t0.Add(4*time.Second)) || l.fresh(t0.Add(5*time.Second)) {
+	if !fresh(t0.Add(4*time.Second)) || fresh(t0.Add(5*time.Second)) {
 		t.Fatal("freshness is not the max-age")
 	}
 	// The URL that failed is skipped when the list names it, and each URL
@@ -133,7 +143,7 @@ func TestRegionList(t *testing.T) {
 	if u, ok := l.next(""); !ok || u != "d" {
 		t.Fatalf("after set: %q %v", u, ok)
 	}
-	if l.fresh(t0) {
+	if fresh(t0) {
 		t.Fatal("max-age 0 is fresh")
 	}
 	l.reset()
@@ -143,10 +153,72 @@ func TestRegionList(t *testing.T) {
 	// A list without regions is a list: fresh for its max-age, not asked
 	// for again at each failure.
 	l.set(nil, time.Second, t0)
-	if !l.fresh(t0) {
+	if !fresh(t0) {
 		t.Fatal("an empty list fetched is not fresh")
 	}
 	if u, ok := l.next("x"); ok {
 		t.Fatalf("next of an empty list: %q", u)
+	}
+	// Forgotten (another URL): no list, nothing tried, fetched again.
+	l.set([]string{"a"}, time.Hour, t0)
+	if _, ok := l.next(""); !ok {
+		t.Fatal("no region")
+	}
+	l.forget()
+	if u, ok := l.next(""); ok || fresh(t0) {
+		t.Fatalf("after forget: %q, fresh %v", u, fresh(t0))
+	}
+}
+
+// One fetch at a time: callers that need the list while it is fetched wait
+// for that fetch; its list is kept unless a newer one was set meanwhile; a
+// failed fetch wakes the waiters and leaves the list as it was.
+func TestRegionListFetches(t *testing.T) {
+	var l regionList
+	t0 := time.Unix(1000, 0)
+	done, lead := l.beginFetch(t0)
+	if done == nil || !lead {
+		t.Fatal("an empty list is not fetched")
+	}
+	again, lead2 := l.beginFetch(t0.Add(time.Millisecond))
+	if again != done || lead2 {
+		t.Fatal("a second caller during the fetch does not wait for it")
+	}
+	l.endFetch([]string{"a", "b"}, 10*time.Second, t0, nil)
+	select {
+	case <-done:
+	default:
+		t.Fatal("the waiters are not woken")
+	}
+	// Fresh for max-age from the fetch's start.
+	if d, _ := l.beginFetch(t0.Add(9 * time.Second)); d != nil {
+		t.Fatal("the fetched list is not used")
+	}
+	if u, ok := l.next(""); !ok || u != "a" {
+		t.Fatalf("first region %q %v", u, ok)
+	}
+
+	// A failed fetch: the stale list stays, the next caller fetches.
+	done, lead = l.beginFetch(t0.Add(10 * time.Second))
+	if !lead {
+		t.Fatal("a stale list is not fetched")
+	}
+	l.endFetch(nil, 0, t0.Add(10*time.Second), errors.New("unreachable"))
+	<-done
+	if u, ok := l.next(""); !ok || u != "b" {
+		t.Fatalf("the stale list after a failed fetch: %q %v", u, ok)
+	}
+	if _, lead = l.beginFetch(t0.Add(11 * time.Second)); !lead {
+		t.Fatal("no fetch after a failed one")
+	}
+	// A list set during the fetch (a LeaveRequest's) is newer: kept.
+	l.set([]string{"leave"}, 5*time.Second, t0.Add(11*time.Second))
+	l.endFetch([]string{"fetched"}, time.Hour, t0.Add(11*time.Second), nil)
+	l.reset()
+	if u, ok := l.next(""); !ok || u != "leave" {
+		t.Fatalf("after a leave's list during a fetch: %q %v", u, ok)
+	}
+	if d, _ := l.beginFetch(t0.Add(17 * time.Second)); d == nil {
+		t.Fatal("the leave's list is fresh beyond its max-age (the fetch's was used)")
 	}
 }

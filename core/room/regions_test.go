@@ -1,6 +1,7 @@
 package room_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -99,16 +100,30 @@ type cloudHost struct {
 	joinStatus   int
 	auth         []string // Authorization of each list request
 	joins        atomic.Int32
+	// joinAwaitsList (set before use): a join is answered only once the list
+	// was requested (or after 3 s); listBeforeJoinFailed tells which.
+	joinAwaitsList       chan struct{}
+	listBeforeJoinFailed atomic.Bool
 }
 
 func startCloudHost(t *testing.T, regions []string, cacheControl string) *cloudHost {
 	t.Helper()
 	h := &cloudHost{regions: regions, cacheControl: cacheControl, listStatus: 200, joinStatus: http.StatusServiceUnavailable}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/rtc") && h.joinAwaitsList != nil {
+			select {
+			case <-h.joinAwaitsList:
+				h.listBeforeJoinFailed.Store(true)
+			case <-time.After(3 * time.Second):
+			}
+		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		switch {
 		case r.URL.Path == "/settings/regions":
+			if len(h.auth) == 0 && h.joinAwaitsList != nil {
+				close(h.joinAwaitsList)
+			}
 			h.auth = append(h.auth, r.Header.Get("Authorization"))
 			if h.listStatus != 200 {
 				http.Error(w, "invalid token", h.listStatus)
@@ -253,8 +268,9 @@ func TestRegionFailoverRules(t *testing.T) {
 		if err := connect(cloud.URL, room.WithCloudHosts(room.Options{}, everyHostIsCloud)); !errors.Is(err, room.ErrUnauthorized) {
 			t.Fatalf("Connect: %v", err)
 		}
-		if l, d := len(cloud.listRequests()), dead.accepted.Load(); l != 0 || d != 0 {
-			t.Fatalf("list requests %d, region joins %d (want none)", l, d)
+		// At most the list Connect prefetches (its failure cancels that).
+		if l, d := len(cloud.listRequests()), dead.accepted.Load(); l > 1 || d != 0 {
+			t.Fatalf("list requests %d, region joins %d (want at most 1, none)", l, d)
 		}
 	})
 	t.Run("no list: the Connect URL's error", func(t *testing.T) {
@@ -264,8 +280,9 @@ func TestRegionFailoverRules(t *testing.T) {
 		if err := connect(cloud.URL, room.WithCloudHosts(room.Options{}, everyHostIsCloud)); !errors.Is(err, room.ErrServerError) {
 			t.Fatalf("Connect: %v", err)
 		}
-		if l, d := len(cloud.listRequests()), dead.accepted.Load(); l != 1 || d != 0 {
-			t.Fatalf("list requests %d, region joins %d (want 1, 0)", l, d)
+		// Connect's prefetch failed, so the failover asked again.
+		if l, d := len(cloud.listRequests()), dead.accepted.Load(); l != 2 || d != 0 {
+			t.Fatalf("list requests %d, region joins %d (want 2, 0)", l, d)
 		}
 	})
 	t.Run("every region fails: the last one's error, in each attempt", func(t *testing.T) {
@@ -278,10 +295,10 @@ func TestRegionFailoverRules(t *testing.T) {
 			t.Fatalf("Connect: %v", err)
 		}
 		// Each attempt: the project host, then both regions; the list is
-		// requested after each failure, since max-age=0 lets none be reused
-		// (as the official SDKs do).
-		if j, l, d, n := cloud.joins.Load(), len(cloud.listRequests()), dead.accepted.Load(), last.joins.Load(); j != 2 || l != 6 || d != 2 || n != 2 {
-			t.Fatalf("joins: project host %d, dead region %d, last region %d; list requests %d (want 2, 2, 2; 6)", j, d, n, l)
+		// requested when Connect starts and after each failure, since
+		// max-age=0 lets none be reused (as the official SDKs do).
+		if j, l, d, n := cloud.joins.Load(), len(cloud.listRequests()), dead.accepted.Load(), last.joins.Load(); j != 2 || l != 7 || d != 2 || n != 2 {
+			t.Fatalf("joins: project host %d, dead region %d, last region %d; list requests %d (want 2, 2, 2; 7)", j, d, n, l)
 		}
 	})
 	t.Run("a region's refusal ends the attempt", func(t *testing.T) {
@@ -296,36 +313,66 @@ func TestRegionFailoverRules(t *testing.T) {
 			t.Fatalf("joins: refusing region %d, the next region %d (want 1, 0)", n, d)
 		}
 	})
+	t.Run("the list is fetched while the first join runs", func(t *testing.T) {
+		b := regionAnswering(t, http.StatusInternalServerError)
+		cloud := startCloudHost(t, []string{b.URL}, "max-age=60")
+		cloud.joinAwaitsList = make(chan struct{})
+		if err := connect(cloud.URL, room.WithCloudHosts(room.Options{}, everyHostIsCloud)); !errors.Is(err, room.ErrServerError) {
+			t.Fatalf("Connect: %v", err)
+		}
+		// Requested once, before the project host answered the join: the
+		// failover used that list.
+		if !cloud.listBeforeJoinFailed.Load() {
+			t.Fatal("the region list was not requested while the join ran")
+		}
+		if l, n := len(cloud.listRequests()), b.joins.Load(); l != 1 || n != 1 {
+			t.Fatalf("list requests %d, region joins %d (want 1, 1)", l, n)
+		}
+	})
+	t.Run("Connect to another URL does not use the first one's list", func(t *testing.T) {
+		deadA, deadB := startRegionProxy(t, ""), startRegionProxy(t, "")
+		hostA := startCloudHost(t, []string{deadA.url()}, "max-age=60")
+		hostB := startCloudHost(t, []string{deadB.url()}, "max-age=60")
+		r, err := room.New(room.WithCloudHosts(room.Options{}, everyHostIsCloud))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = r.Disconnect(ctx) }()
+		for _, u := range []string{hostA.URL, hostB.URL} {
+			if _, err := r.Connect(ctx, u, "tok"); !errors.Is(err, room.ErrServerUnreachable) {
+				t.Fatalf("Connect %s: %v", u, err)
+			}
+		}
+		if la, lb, a, b := len(hostA.listRequests()), len(hostB.listRequests()), deadA.accepted.Load(), deadB.accepted.Load(); la != 1 || lb != 1 || a != 1 || b != 1 {
+			t.Fatalf("list requests A %d, B %d; joins in A's region %d, B's %d (want 1 each)", la, lb, a, b)
+		}
+	})
 	t.Run("Disconnect aborts the fetch of the list", func(t *testing.T) {
 		cloud := startCloudHost(t, nil, "")
-		var dials atomic.Int32
-		fetching := make(chan struct{})
-		fetchEnded := make(chan error, 1)
-		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if dials.Add(1) == 1 { // the join at the project host
-				var d net.Dialer
-				return d.DialContext(ctx, network, addr)
-			}
-			close(fetching) // the region list's request: never answered
-			<-ctx.Done()
-			fetchEnded <- ctx.Err()
-			return nil, ctx.Err()
-		}
-		r, err := room.New(room.WithCloudHosts(room.Options{Dial: dial}, everyHostIsCloud))
+		h := holdListRequests()
+		r, err := room.New(room.WithCloudHosts(room.Options{Dial: h.dial}, everyHostIsCloud))
 		if err != nil {
 			t.Fatal(err)
 		}
 		connected := make(chan error, 1)
 		go func() { _, err := r.Connect(ctx, cloud.URL, "tok"); connected <- err }()
 		select {
-		case <-fetching:
+		case <-h.fetching:
 		case <-ctx.Done():
 			t.Fatal("no region list request")
+		}
+		// The join fails meanwhile, and its failover waits for the list.
+		for cloud.joins.Load() == 0 {
+			select {
+			case <-ctx.Done():
+				t.Fatal("no join")
+			case <-time.After(5 * time.Millisecond):
+			}
 		}
 		disconnected := make(chan error, 1)
 		go func() { disconnected <- r.Disconnect(ctx) }()
 		// The request ends because of Disconnect, not at its own timeout.
-		if err := <-fetchEnded; !errors.Is(err, context.Canceled) {
+		if err := <-h.ended; !errors.Is(err, context.Canceled) {
 			t.Fatalf("the region list request ended with %v", err)
 		}
 		if err := <-connected; !errors.Is(err, context.Canceled) {
@@ -334,7 +381,75 @@ func TestRegionFailoverRules(t *testing.T) {
 		if err := <-disconnected; err != nil {
 			t.Fatalf("Disconnect: %v", err)
 		}
+		if n := len(h.ended); n != 0 {
+			t.Fatalf("%d more list requests after Disconnect", n)
+		}
 	})
+	t.Run("a failed Connect ends its prefetch", func(t *testing.T) {
+		cloud := startCloudHost(t, nil, "")
+		cloud.joinStatus = http.StatusUnauthorized
+		h := holdListRequests()
+		cloud.joinAwaitsList = h.fetching // the join is refused once the prefetch is held
+		// Room.Connect: a failed one leaves the Room as New made it, nothing
+		// running (room.Connect would end the Room, and the prefetch with it).
+		r, err := room.New(room.WithCloudHosts(room.Options{Dial: h.dial}, everyHostIsCloud))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = r.Disconnect(ctx) }()
+		if _, err := r.Connect(ctx, cloud.URL, "tok"); !errors.Is(err, room.ErrUnauthorized) {
+			t.Fatalf("Connect: %v", err)
+		}
+		select {
+		case err := <-h.ended:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("the prefetch ended with %v", err)
+			}
+		default:
+			t.Fatal("the prefetch still runs after Connect returned")
+		}
+	})
+}
+
+// listHolds dials real connections whose requests for the region list are
+// held (fetching is closed at the first) until the request's context ends
+// (its error is sent to ended).
+type listHolds struct {
+	fetching chan struct{}
+	once     sync.Once
+	ended    chan error
+}
+
+func holdListRequests() *listHolds {
+	return &listHolds{fetching: make(chan struct{}), ended: make(chan error, 4)}
+}
+
+func (h *listHolds) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &listHolder{Conn: c, hold: func() error {
+		h.once.Do(func() { close(h.fetching) })
+		<-ctx.Done()
+		h.ended <- ctx.Err()
+		return ctx.Err()
+	}}, nil
+}
+
+// listHolder is a connection whose request for the region list (its first
+// write) is handed to hold instead of being sent.
+type listHolder struct {
+	net.Conn
+	hold func() error
+}
+
+func (c *listHolder) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, []byte("GET /settings/regions")) {
+		return 0, c.hold()
+	}
+	return c.Conn.Write(p)
 }
 
 // regionAnswering is a region whose signalling answers with status.
