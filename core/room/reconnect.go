@@ -201,8 +201,20 @@ func (r *Room) startAttempt() loopStep {
 				r.regions.reset()
 			}
 		}
-		c, first, err := signal.Dial(ctx, url, token, jr, opts)
-		ch <- dialResult{url: url, client: c, first: first, err: err}
+		for {
+			c, first, err := signal.Dial(ctx, url, token, jr, opts)
+			// On LiveKit Cloud, a full attempt whose join another region
+			// could take goes on in the next region at once, as Connect
+			// does (the same offer: no server has answered it).
+			if err != nil && kind == ReconnectFull && ctx.Err() == nil && IsRetryable(&joinError{err: dialError(err)}) {
+				if next := r.nextRegion(ctx, url); next != "" {
+					url = next
+					continue
+				}
+			}
+			ch <- dialResult{url: url, client: c, first: first, err: err}
+			return
+		}
 	}()
 	return stepContinue
 }

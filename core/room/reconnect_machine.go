@@ -42,7 +42,9 @@ const (
 	DefaultMaxReconnectAttempts = 10
 	// firstRetryJitter bounds the random delay of the first attempt.
 	firstRetryJitter = 500 * time.Millisecond
-	// reconnectDialTimeout bounds one WebSocket dial + first message (JS websocketTimeout 15 s).
+	// reconnectDialTimeout bounds an attempt's WebSocket dial + first message
+	// (JS websocketTimeout 15 s): on LiveKit Cloud, those of every region a
+	// full attempt tries.
 	reconnectDialTimeout = 15 * time.Second
 	// maxHeldRequests bounds the signal requests held during a reconnect.
 	maxHeldRequests = 1024

@@ -214,6 +214,30 @@ func TestRegionFailover(t *testing.T) {
 	}
 }
 
+// A full reconnect on LiveKit Cloud goes through the regions back to back
+// within one attempt, as Connect does: with a single attempt allowed, the
+// region that joined and an unreachable one fail, and the third takes alice.
+func TestRegionFailoverWithinAReconnectAttempt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s1 := sfu.Start(t, devsfu.Options{})
+	s2 := sfu.Start(t, devsfu.Options{Region: "region-c"})
+	b := startRegionProxy(t, strings.TrimPrefix(s1.URL(), "ws://"))
+	dead := startRegionProxy(t, "")
+	cloud := startCloudHost(t, []string{b.url(), dead.url(), s2.URL()}, "max-age=60")
+	alice := joinPeerAt(t, ctx, s1, cloud.URL, "regions", "alice",
+		room.WithCloudHosts(room.Options{MaxReconnectAttempts: 1}, everyHostIsCloud))
+
+	b.on.Store(false)
+	s1.SendLeave("alice", lkpb.LeaveRequest_RECONNECT, lkpb.DisconnectReason_SERVER_SHUTDOWN)
+	alice.waitReconnected(ctx, room.ReconnectFull, 0)
+	joinPeer(t, ctx, s2, "regions", "carol", room.Options{})
+	waitPeer(t, ctx, alice.r, "carol")
+	if n, d, l := b.accepted.Load(), dead.accepted.Load(), len(cloud.listRequests()); n != 2 || d != 1 || l != 1 {
+		t.Fatalf("joins: region b %d, dead region %d; list requests %d (want 2, 1, 1)", n, d, l)
+	}
+}
+
 // The regions a LeaveRequest lists replace the fetched ones: the full
 // reconnect it asks for fails over to a region only the leave names.
 func TestRegionListFromLeave(t *testing.T) {
