@@ -252,18 +252,14 @@ func (r *Room) refreshRegions(ctx context.Context) {
 	}
 }
 
-// prefetchRegions starts fetching the region list in the background, as the
-// official clients do when they connect to LiveKit Cloud: a join that fails
-// then finds the list (or the fetch under way) instead of starting it, and a
-// list fetched now is still there, if stale, when a later fetch fails. The
-// fetch ends at regionFetchTimeout, on Disconnect, when the room ends, or
+// prefetchRegions starts refreshing the region list in the background, as
+// the official clients do when they connect to LiveKit Cloud: a join that
+// fails then finds the list (or the fetch under way) instead of starting it,
+// and a list fetched now is still there, if stale, when a later fetch fails.
+// The fetch ends at regionFetchTimeout, on Disconnect, when the room ends, or
 // with stop, which also waits for it (Connect failing: nothing may stay
 // running); finish waits for it too.
 func (r *Room) prefetchRegions() (stop func()) {
-	started := time.Now()
-	if _, lead := r.regions.beginFetch(started); !lead {
-		return func() {}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.regionFetches.Add(2)
 	go func() {
@@ -278,11 +274,7 @@ func (r *Room) prefetchRegions() (stop func()) {
 	go func() {
 		defer r.regionFetches.Done()
 		defer cancel()
-		urls, maxAge, err := r.fetchRegions(ctx)
-		r.regions.endFetch(urls, maxAge, started, err)
-		if err != nil {
-			r.log.Debug("room: prefetching the region list", "err", err)
-		}
+		r.refreshRegions(ctx)
 	}()
 	return func() {
 		cancel()
