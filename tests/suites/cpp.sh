@@ -96,11 +96,11 @@ secret=cpp-secret-cpp-secret-cpp-secret-0123
   --connection-quality-interval 200ms --enable-data-blob --region test-region \
   >"$out/devsfu.out" 2>"$out/devsfu.log" &
 sfu_pid=$!
-# Builds that overlap a test run (see background below), killed with their compilers on exit.
-bg_pids=()
+# Builds that overlap a test run (see background below), by name; killed with their compilers on exit.
+declare -A bg_pid=()
 cleanup() {
   local pid
-  for pid in ${bg_pids[@]+"${bg_pids[@]}"}; do
+  for pid in "${bg_pid[@]}"; do
     kill -TERM -- "-$pid" 2>/dev/null || true
   done
   kill -TERM "$sfu_pid" 2>/dev/null || true
@@ -133,12 +133,10 @@ cmake --build build/cpp-install -j "$(nproc)" >"$out/native-build.log" 2>&1 || {
 # (they pass with both cores kept busy), and a failed build fails the suite when it is awaited.
 background() { # background NAME FUNCTION: runs the shell function (with -euo pipefail) into $out/NAME.log
   setsid bash -c "set -euo pipefail; $(declare -f "$2"); $2" >"$out/$1.log" 2>&1 &
-  bg_pids+=($!)
-  printf -v "bg_${1//-/_}" '%s' "$!"
+  bg_pid[$1]=$!
 }
 await() { # await NAME WHAT: waits for a background job, fails the suite (with its log) if it failed
-  local pid_var="bg_${1//-/_}"
-  wait "${!pid_var}" || { tail -40 "$out/$1.log" >&2; fail "$2"; }
+  wait "${bg_pid[$1]}" || { tail -40 "$out/$1.log" >&2; fail "$2"; }
 }
 
 asan_build() {
