@@ -4,7 +4,9 @@ import (
 	"context"
 	"maps"
 	"testing"
+	"time"
 
+	"github.com/lkcore/lkcore/core/auth"
 	"github.com/lkcore/lkcore/core/lkpb"
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
@@ -46,6 +48,12 @@ func TestOwnMetadataSurvivesFullReconnect(t *testing.T) {
 		})
 	}
 	before := changes()
+	// The server sends the update (which bob saw) and the token carrying the change
+	// separately; the full reconnect below must find the token.
+	waitUntil(t, ctx, "a refreshed token with alice's attributes", func() bool {
+		c, err := auth.Verify(room.CurrentToken(alice.r), func(string) (string, bool) { return s.APISecret(), true }, time.Now())
+		return err == nil && maps.Equal(c.Attributes, attrs)
+	})
 
 	oldSID := lp.SID()
 	s.SendLeave("alice", lkpb.LeaveRequest_RECONNECT, lkpb.DisconnectReason_STATE_MISMATCH)
