@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -29,7 +30,14 @@ const (
 	maxRegionsBody = 64 << 10
 	// maxRegions caps how many regions of a list are kept.
 	maxRegions = 32
+	// regionMinRefresh is the shortest wait between two fetches of the list
+	// while the room lives (keepRegionsFresh).
+	regionMinRefresh = time.Second
 )
+
+// errRegionListRefused: the configuration endpoint refused the room's token
+// (HTTP 401 or 403); another fetch with the same token would be refused too.
+var errRegionListRefused = errors.New("the token was refused")
 
 // isCloudHost reports whether host is LiveKit Cloud's (the official SDKs'
 // test: a name under livekit.cloud or livekit.run). Only such hosts have
@@ -116,7 +124,8 @@ func parseMaxAge(cacheControl string) (time.Duration, bool) {
 }
 
 // regionList is a Room's failover state: the region URLs last fetched or
-// reported by the server, until when they are fresh, the ones tried since
+// reported by the server, until when they are fresh (and the max-age that
+// gave), the ones tried since
 // the room last connected, and the fetch under way if any (one at a time:
 // Connect's prefetch and the failovers share it). Time is passed in. Its own
 // mutex: Connect, the prefetch and the loop's dial goroutines use it.
@@ -124,6 +133,7 @@ type regionList struct {
 	mu      sync.Mutex
 	urls    []string
 	expires time.Time
+	maxAge  time.Duration
 	tried   []string
 	// version counts the lists set; fetching is closed when the fetch under
 	// way ends (nil: none), fetchFrom is the version it started from.
@@ -136,7 +146,7 @@ type regionList struct {
 func (l *regionList) set(urls []string, maxAge time.Duration, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.urls, l.expires = urls, now.Add(maxAge)
+	l.urls, l.expires, l.maxAge = urls, now.Add(maxAge), maxAge
 	l.version++
 }
 
@@ -164,11 +174,29 @@ func (l *regionList) endFetch(urls []string, maxAge time.Duration, started time.
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil && l.version == l.fetchFrom {
-		l.urls, l.expires = urls, started.Add(maxAge)
+		l.urls, l.expires, l.maxAge = urls, started.Add(maxAge), maxAge
 		l.version++
 	}
 	close(l.fetching)
 	l.fetching = nil
+}
+
+// refreshIn is how long after now the list is to be fetched again while
+// the room lives: when it goes stale; when it is stale already (the last
+// fetch failed, or its max-age was 0), after the max-age of the last list
+// (regionDefaultMaxAge if none or 0), as livekit-client retries; never
+// sooner than regionMinRefresh.
+func (l *regionList) refreshIn(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.expires.Sub(now)
+	if l.expires.IsZero() || d <= 0 {
+		d = l.maxAge
+		if d <= 0 {
+			d = regionDefaultMaxAge
+		}
+	}
+	return max(d, regionMinRefresh)
 }
 
 // next returns the first URL of the list (fresh or not) that was not tried
@@ -195,7 +223,7 @@ func (l *regionList) next(failed string) (string, bool) {
 func (l *regionList) forget() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.urls, l.expires, l.tried = nil, time.Time{}, nil
+	l.urls, l.expires, l.maxAge, l.tried = nil, time.Time{}, 0, nil
 	l.version++
 }
 
@@ -215,7 +243,7 @@ func (r *Room) nextRegion(ctx context.Context, failed string) string {
 	if !r.cloud {
 		return ""
 	}
-	r.refreshRegions(ctx)
+	_ = r.refreshRegions(ctx) // a failure is logged; a stale list is still used
 	u, ok := r.regions.next(failed)
 	if !ok {
 		return ""
@@ -228,13 +256,14 @@ func (r *Room) nextRegion(ctx context.Context, failed string) string {
 // under way (Connect's prefetch, another dial's) is waited for rather than
 // repeated, and fetched again only if it did not give a fresh list. Bounded
 // by ctx and regionFetchTimeout per fetch, and ended by Disconnect; a failed
-// fetch is logged and leaves the list as it was.
-func (r *Room) refreshRegions(ctx context.Context) {
+// fetch is logged, leaves the list as it was and is returned (nil when this
+// call did not fetch).
+func (r *Room) refreshRegions(ctx context.Context) error {
 	for ctx.Err() == nil && !r.disconnectRequested() {
 		now := time.Now()
 		done, lead := r.regions.beginFetch(now)
 		if done == nil {
-			return
+			return nil
 		}
 		if !lead {
 			select {
@@ -248,17 +277,42 @@ func (r *Room) refreshRegions(ctx context.Context) {
 		if err != nil {
 			r.log.Warn("room: fetching the region list", "err", err)
 		}
-		return
+		return err
+	}
+	return nil
+}
+
+// keepRegionsFresh fetches the region list now and then again whenever it
+// goes stale (refreshIn), until ctx ends, as livekit-client does while
+// connected to LiveKit Cloud: a reconnection that needs another region finds
+// a list at most its max-age old. After a refusal of the token it fetches
+// again only with another token (the server's refresh_token).
+func (r *Room) keepRegionsFresh(ctx context.Context) {
+	refused := ""
+	for {
+		if tok := *r.token.Load(); tok != refused {
+			refused = ""
+			if err := r.refreshRegions(ctx); errors.Is(err, errRegionListRefused) {
+				refused = tok
+			}
+		}
+		t := time.NewTimer(r.regions.refreshIn(time.Now()))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
 	}
 }
 
-// prefetchRegions starts refreshing the region list in the background, as
+// prefetchRegions starts fetching the region list in the background, as
 // the official clients do when they connect to LiveKit Cloud: a join that
 // fails then finds the list (or the fetch under way) instead of starting it,
 // and a list fetched now is still there, if stale, when a later fetch fails.
-// The fetch ends at regionFetchTimeout, on Disconnect, when the room ends, or
-// with stop, which also waits for it (Connect failing: nothing may stay
-// running); finish waits for it too.
+// The list is then kept fresh (keepRegionsFresh) until Disconnect, the end
+// of the room, or stop, which also waits for it (Connect failing: nothing
+// may stay running); finish waits for it too.
 func (r *Room) prefetchRegions() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.regionFetches.Add(2)
@@ -274,7 +328,7 @@ func (r *Room) prefetchRegions() (stop func()) {
 	go func() {
 		defer r.regionFetches.Done()
 		defer cancel()
-		r.refreshRegions(ctx)
+		r.keepRegionsFresh(ctx)
 	}()
 	return func() {
 		cancel()
@@ -296,7 +350,11 @@ func (r *Room) fetchRegions(ctx context.Context) ([]string, time.Duration, error
 	if err != nil {
 		return nil, 0, err
 	}
-	if res.StatusCode != 200 {
+	switch res.StatusCode {
+	case 200:
+	case 401, 403:
+		return nil, 0, fmt.Errorf("region list: HTTP %d: %w", res.StatusCode, errRegionListRefused)
+	default:
 		return nil, 0, fmt.Errorf("region list: HTTP %d", res.StatusCode)
 	}
 	urls, err := parseRegions(res.Body, isSecureURL(r.url))

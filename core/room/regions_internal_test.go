@@ -222,3 +222,52 @@ func TestRegionListFetches(t *testing.T) {
 		t.Fatal("the leave's list is fresh beyond its max-age (the fetch's was used)")
 	}
 }
+
+// When the list is fetched again while the room lives: at its expiry; once
+// stale, after its max-age (the default without one); never within
+// regionMinRefresh.
+func TestRegionListRefreshIn(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	var l regionList
+	if d := l.refreshIn(t0); d != regionDefaultMaxAge {
+		t.Fatalf("no list: %v", d)
+	}
+	l.set([]string{"wss://a"}, time.Minute, t0)
+	for _, c := range []struct {
+		at   time.Duration
+		want time.Duration
+	}{
+		{0, time.Minute},
+		{10 * time.Second, 50 * time.Second},
+		{time.Minute - 100*time.Millisecond, regionMinRefresh},
+		{time.Minute, time.Minute}, // stale: after its max-age
+		{time.Hour, time.Minute},
+	} {
+		if d := l.refreshIn(t0.Add(c.at)); d != c.want {
+			t.Errorf("a 1 min list, %v later: %v, want %v", c.at, d, c.want)
+		}
+	}
+	// A failed fetch leaves the list and its max-age.
+	done, lead := l.beginFetch(t0.Add(time.Hour))
+	if !lead {
+		t.Fatal("no fetch of a stale list")
+	}
+	l.endFetch(nil, 0, t0.Add(time.Hour), errors.New("refused"))
+	<-done
+	if d := l.refreshIn(t0.Add(time.Hour)); d != time.Minute {
+		t.Fatalf("after a failed fetch: %v", d)
+	}
+	// max-age 0: the list is stale at once; fetched again after the default.
+	l.set([]string{"wss://a"}, 0, t0)
+	if d := l.refreshIn(t0); d != regionDefaultMaxAge {
+		t.Fatalf("max-age 0: %v", d)
+	}
+	l.set([]string{"wss://a"}, 200*time.Millisecond, t0)
+	if d := l.refreshIn(t0); d != regionMinRefresh {
+		t.Fatalf("max-age 200 ms: %v", d)
+	}
+	l.forget()
+	if d := l.refreshIn(t0); d != regionDefaultMaxAge {
+		t.Fatalf("forgotten: %v", d)
+	}
+}

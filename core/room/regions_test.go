@@ -104,6 +104,7 @@ type cloudHost struct {
 	// was requested (or after 3 s); listBeforeJoinFailed tells which.
 	joinAwaitsList       chan struct{}
 	listBeforeJoinFailed atomic.Bool
+	refusals             atomic.Int32 // list requests answered 401
 }
 
 func startCloudHost(t *testing.T, regions []string, cacheControl string) *cloudHost {
@@ -126,6 +127,9 @@ func startCloudHost(t *testing.T, regions []string, cacheControl string) *cloudH
 			}
 			h.auth = append(h.auth, r.Header.Get("Authorization"))
 			if h.listStatus != 200 {
+				if h.listStatus == http.StatusUnauthorized {
+					h.refusals.Add(1)
+				}
 				http.Error(w, "invalid token", h.listStatus)
 				return
 			}
@@ -236,6 +240,63 @@ func TestRegionFailoverWithinAReconnectAttempt(t *testing.T) {
 	if n, d, l := b.accepted.Load(), dead.accepted.Load(), len(cloud.listRequests()); n != 2 || d != 1 || l != 1 {
 		t.Fatalf("joins: region b %d, dead region %d; list requests %d (want 2, 1, 1)", n, d, l)
 	}
+}
+
+// While the room lives the region list is fetched again whenever it goes
+// stale (as livekit-client does while connected), and again after a failed
+// fetch; a refused token ends that until the server sends another; it ends
+// with Disconnect.
+func TestRegionListKeptFresh(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s := sfu.Start(t, devsfu.Options{})
+	cloud := startCloudHost(t, []string{s.URL()}, "max-age=1")
+	alice := joinPeerAt(t, ctx, s, cloud.URL, "regions", "alice", room.WithCloudHosts(room.Options{}, everyHostIsCloud))
+	requests := func() int { return len(cloud.listRequests()) }
+	setStatus := func(code int) {
+		cloud.mu.Lock()
+		cloud.listStatus = code
+		cloud.mu.Unlock()
+	}
+	// quiet asserts that no list request comes for 2.5 s (more than two periods).
+	quiet := func(what string) {
+		t.Helper()
+		n := requests()
+		time.Sleep(2500 * time.Millisecond)
+		if m := requests(); m != n {
+			t.Fatalf("%s: %d list requests in 2.5 s", what, m-n)
+		}
+	}
+
+	waitUntil(t, ctx, "the list fetched twice more while connected", func() bool { return requests() >= 3 })
+	setStatus(http.StatusInternalServerError)
+	n := requests()
+	waitUntil(t, ctx, "failed fetches tried again", func() bool { return requests() >= n+2 })
+	setStatus(http.StatusUnauthorized)
+	waitUntil(t, ctx, "a refusal", func() bool { return cloud.refusals.Load() == 1 })
+	quiet("after the token was refused")
+
+	// The server answers a change of metadata with a new token (refresh_token).
+	if err := alice.r.LocalParticipant().SetMetadata(ctx, "new token"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, ctx, "a fetch with the new token", func() bool { return cloud.refusals.Load() == 2 })
+	auth := cloud.listRequests()
+	if a, b := auth[len(auth)-2], auth[len(auth)-1]; a == b {
+		t.Fatalf("the fetch after the refusal used the refused token %q", b)
+	}
+	quiet("after the new token was refused")
+
+	setStatus(200)
+	if err := alice.r.LocalParticipant().SetMetadata(ctx, "another token"); err != nil {
+		t.Fatal(err)
+	}
+	n = requests()
+	waitUntil(t, ctx, "fetches again", func() bool { return requests() >= n+2 })
+	if err := alice.r.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	quiet("after Disconnect")
 }
 
 // The regions a LeaveRequest lists replace the fetched ones: the full

@@ -22,8 +22,9 @@ type Room struct {
 	// join fails (regions.go); set with url. regions is that failover's state.
 	cloud   bool
 	regions regionList
-	// regionFetches: Connect's prefetch of the region list (waited for by
-	// finish, and by Connect when it fails).
+	// regionFetches: the goroutines fetching the region list from Connect
+	// on and keeping it fresh (waited for by finish, and by Connect when it
+	// fails).
 	regionFetches sync.WaitGroup
 	// joinedURL is the URL the session joined with: url, or a region after a
 	// failover. Resumes go there. Set before the loop starts, then loop-owned.
