@@ -9,6 +9,9 @@
 #   3. python -m build: an sdist carrying the Go sources, and a py3-none-<platform> wheel built
 #      from that sdist alone, holding liblkcore.so
 #
+# Step 1 runs beside steps 2 and 3, from its own copy of the repository: most of the time is
+# pip and venv creation on one core each. Its output is shown when it is awaited.
+#
 #   bash tests/suites/python-install.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,7 +31,12 @@ bash "$root/tests/lib/apt-install.sh" ${missing[@]+"${missing[@]}"}
 BUILD_PKGS=(setuptools==84.2.1 grpcio-tools==1.85.1 build==1.6.1)
 
 sfu_pid=""
+step1_pid=""
 cleanup() {
+  if [ -n "$step1_pid" ] && kill -0 "$step1_pid" 2>/dev/null; then
+    kill -TERM -- "-$step1_pid" 2>/dev/null || true
+    wait "$step1_pid" 2>/dev/null || true
+  fi
   if [ -n "$sfu_pid" ] && kill -0 "$sfu_pid" 2>/dev/null; then
     kill -TERM "$sfu_pid" 2>/dev/null || true
     wait "$sfu_pid" 2>/dev/null || true
@@ -39,14 +47,17 @@ trap cleanup EXIT
 rm -rf "$out"
 mkdir -p "$out"
 
-echo "--- clean copy of the repository (git ls-files)"
+echo "--- clean copies of the repository (git ls-files): one for step 1, one for steps 2 and 3"
 src="$out/src"
-mkdir -p "$src"
-git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$src"
-if [ -e "$src/bindings/python/lkcore/_proto" ] || [ -e "$src/bindings/python/lkcore/liblkcore.so" ]; then
-  echo "the clean copy already holds generated files" >&2
-  exit 1
-fi
+src1="$out/src1"
+for d in "$src" "$src1"; do
+  mkdir -p "$d"
+  git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$d"
+  if [ -e "$d/bindings/python/lkcore/_proto" ] || [ -e "$d/bindings/python/lkcore/liblkcore.so" ]; then
+    echo "the clean copy already holds generated files" >&2
+    exit 1
+  fi
+done
 
 echo "--- building and starting lkcore-devsfu"
 go build -o "$out/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu
@@ -89,11 +100,16 @@ EOF
   )
 }
 
-echo "--- 1. pip install ./bindings/python (build isolation) into a fresh venv"
-python3 -m venv "$out/venv-isolated"
-"$out/venv-isolated/bin/python" -m pip install -q "$src/bindings/python"
-check "$out/venv-isolated" isolated
-rm -rf "$src/bindings/python/build" "$src/bindings/python/lkcore.egg-info" "$src/bindings/python/lkcore/_proto"
+step1() {
+  echo "--- 1. pip install ./bindings/python (build isolation) into a fresh venv"
+  python3 -m venv "$out/venv-isolated"
+  "$out/venv-isolated/bin/python" -m pip install -q "$src1/bindings/python"
+  check "$out/venv-isolated" isolated
+}
+# In its own process group (setsid), so that cleanup stops pip and its children too.
+setsid bash -c "$(declare -p out src1 url key secret); $(declare -f token check step1); set -euo pipefail; step1" \
+  >"$out/step1.log" 2>&1 &
+step1_pid=$!
 
 echo "--- 2. pip install --no-build-isolation ./bindings/python into a fresh venv"
 python3 -m venv "$out/venv-noiso"
@@ -124,4 +140,14 @@ EOF
 python3 -m venv "$out/venv-wheel"
 "$out/venv-wheel/bin/python" -m pip install -q "$out"/dist/lkcore-*.whl
 check "$out/venv-wheel" from-wheel
+
+if wait "$step1_pid"; then
+  step1_pid=""
+  cat "$out/step1.log"
+else
+  step1_pid=""
+  cat "$out/step1.log" >&2
+  echo "step 1 failed" >&2
+  exit 1
+fi
 echo "python-install: all checks passed"
