@@ -258,13 +258,14 @@ func TestRegionListKeptFresh(t *testing.T) {
 		cloud.listStatus = code
 		cloud.mu.Unlock()
 	}
-	// quiet asserts that no list request comes for 2.5 s (more than two periods).
+	// quiet asserts that no list request comes for 1.6 s (more than the 1 s
+	// the list is fetched again after).
 	quiet := func(what string) {
 		t.Helper()
 		n := requests()
-		time.Sleep(2500 * time.Millisecond)
+		time.Sleep(1600 * time.Millisecond)
 		if m := requests(); m != n {
-			t.Fatalf("%s: %d list requests in 2.5 s", what, m-n)
+			t.Fatalf("%s: %d list requests in 1.6 s", what, m-n)
 		}
 	}
 
