@@ -125,10 +125,10 @@ func parseMaxAge(cacheControl string) (time.Duration, bool) {
 
 // regionList is a Room's failover state: the region URLs last fetched or
 // reported by the server, until when they are fresh (and the max-age that
-// gave), the ones tried since
-// the room last connected, and the fetch under way if any (one at a time:
-// Connect's prefetch and the failovers share it). Time is passed in. Its own
-// mutex: Connect, the prefetch and the loop's dial goroutines use it.
+// gave), the ones tried since the room last connected, and the fetch under
+// way if any (one at a time: the background fetches and the failovers share
+// it). Time is passed in. Its own mutex: Connect, the background fetches and
+// the loop's dial goroutines use it.
 type regionList struct {
 	mu      sync.Mutex
 	urls    []string
@@ -243,7 +243,9 @@ func (r *Room) nextRegion(ctx context.Context, failed string) string {
 	if !r.cloud {
 		return ""
 	}
-	_ = r.refreshRegions(ctx) // a failure is logged; a stale list is still used
+	if err := r.refreshRegions(ctx); err != nil {
+		r.log.Warn("room: fetching the region list", "err", err) // a stale list is still used
+	}
 	u, ok := r.regions.next(failed)
 	if !ok {
 		return ""
@@ -256,8 +258,8 @@ func (r *Room) nextRegion(ctx context.Context, failed string) string {
 // under way (Connect's prefetch, another dial's) is waited for rather than
 // repeated, and fetched again only if it did not give a fresh list. Bounded
 // by ctx and regionFetchTimeout per fetch, and ended by Disconnect; a failed
-// fetch is logged, leaves the list as it was and is returned (nil when this
-// call did not fetch).
+// fetch leaves the list as it was and is returned (nil when this call did
+// not fetch).
 func (r *Room) refreshRegions(ctx context.Context) error {
 	for ctx.Err() == nil && !r.disconnectRequested() {
 		now := time.Now()
@@ -274,9 +276,6 @@ func (r *Room) refreshRegions(ctx context.Context) error {
 		}
 		urls, maxAge, err := r.fetchRegions(ctx)
 		r.regions.endFetch(urls, maxAge, now, err)
-		if err != nil {
-			r.log.Warn("room: fetching the region list", "err", err)
-		}
 		return err
 	}
 	return nil
@@ -286,13 +285,26 @@ func (r *Room) refreshRegions(ctx context.Context) error {
 // goes stale (refreshIn), until ctx ends, as livekit-client does while
 // connected to LiveKit Cloud: a reconnection that needs another region finds
 // a list at most its max-age old. After a refusal of the token it fetches
-// again only with another token (the server's refresh_token).
+// again only with another token (the server's refresh_token). The first
+// failure of a series is logged as a warning, the next ones at debug level.
 func (r *Room) keepRegionsFresh(ctx context.Context) {
-	refused := ""
+	refused, failing := "", false
 	for {
 		if tok := *r.token.Load(); tok != refused {
 			refused = ""
-			if err := r.refreshRegions(ctx); errors.Is(err, errRegionListRefused) {
+			err := r.refreshRegions(ctx)
+			switch {
+			case err == nil:
+				failing = false
+			case ctx.Err() != nil:
+				return // Disconnect, the room's end, a failed Connect
+			case !failing:
+				r.log.Warn("room: fetching the region list", "err", err)
+				failing = true
+			default:
+				r.log.Debug("room: fetching the region list", "err", err)
+			}
+			if errors.Is(err, errRegionListRefused) {
 				refused = tok
 			}
 		}
