@@ -302,6 +302,30 @@ func TestRegionListKeptFresh(t *testing.T) {
 	quiet("after Disconnect")
 }
 
+// The room's end (the server's leave) ends the refreshing of the region
+// list too, and the room's end waits for it.
+func TestRegionListRefreshEndsWithTheRoom(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s := sfu.Start(t, devsfu.Options{})
+	cloud := startCloudHost(t, []string{s.URL()}, "max-age=1")
+	alice := joinPeerAt(t, ctx, s, cloud.URL, "regions", "alice", room.WithCloudHosts(room.Options{}, everyHostIsCloud))
+	requests := func() int { return len(cloud.listRequests()) }
+	waitUntil(t, ctx, "the list fetched again while connected", func() bool { return requests() >= 2 })
+	s.SendLeave("alice", lkpb.LeaveRequest_DISCONNECT, lkpb.DisconnectReason_ROOM_DELETED)
+	select {
+	case <-alice.r.Done():
+	case <-ctx.Done():
+		t.Fatal("the room did not end")
+	}
+	time.Sleep(300 * time.Millisecond) // a request sent just before the end may still arrive
+	n := requests()
+	time.Sleep(1600 * time.Millisecond)
+	if m := requests(); m != n {
+		t.Fatalf("%d list requests after the room ended", m-n)
+	}
+}
+
 // The regions a LeaveRequest lists replace the fetched ones: the full
 // reconnect it asks for fails over to a region only the leave names.
 func TestRegionListFromLeave(t *testing.T) {
