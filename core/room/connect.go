@@ -243,9 +243,9 @@ func (r *Room) Connect(ctx context.Context, url, token string) (Snapshot, error)
 	r.regions.reset()
 	r.token.Store(&token)
 	r.lifeMu.Unlock()
-	stopPrefetch := func() {}
+	stopRegionRefresh := func() {}
 	if r.cloud {
-		stopPrefetch = r.prefetchRegions()
+		stopRegionRefresh = r.startRegionRefresh()
 	}
 
 	attempts := max(r.opts.JoinAttempts, 1)
@@ -301,7 +301,7 @@ func (r *Room) Connect(ctx context.Context, url, token string) (Snapshot, error)
 		r.regions.reset()
 	}
 	// No loop runs any more: the Room is idle again.
-	stopPrefetch()
+	stopRegionRefresh()
 	r.setLife(lifeIdle)
 	if r.disconnectRequested() {
 		// Disconnect was called while connecting: the Room ends (already

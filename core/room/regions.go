@@ -255,7 +255,7 @@ func (r *Room) nextRegion(ctx context.Context, failed string) string {
 }
 
 // refreshRegions makes the region list fresh if it is not: a fetch already
-// under way (Connect's prefetch, another dial's) is waited for rather than
+// under way (the background refresh's, another dial's) is waited for rather than
 // repeated, and fetched again only if it did not give a fresh list. Bounded
 // by ctx and regionFetchTimeout per fetch, and ended by Disconnect; a failed
 // fetch leaves the list as it was and is returned (nil when this call did
@@ -318,14 +318,14 @@ func (r *Room) keepRegionsFresh(ctx context.Context) {
 	}
 }
 
-// prefetchRegions starts fetching the region list in the background, as
-// the official clients do when they connect to LiveKit Cloud: a join that
-// fails then finds the list (or the fetch under way) instead of starting it,
-// and a list fetched now is still there, if stale, when a later fetch fails.
-// The list is then kept fresh (keepRegionsFresh) until Disconnect, the end
-// of the room, or stop, which also waits for it (Connect failing: nothing
-// may stay running); finish waits for it too.
-func (r *Room) prefetchRegions() (stop func()) {
+// startRegionRefresh starts fetching the region list in the background
+// when Connect starts, as the official clients do on LiveKit Cloud: a join
+// that fails then finds the list (or the fetch under way) instead of
+// starting it, and a list fetched now is still there, if stale, when a later
+// fetch fails. The list is then kept fresh (keepRegionsFresh) until
+// Disconnect, the end of the room, or stop, which also waits for it (Connect
+// failing: nothing may stay running); finish waits for it too.
+func (r *Room) startRegionRefresh() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.regionFetches.Add(2)
 	go func() {
