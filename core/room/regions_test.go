@@ -163,6 +163,30 @@ func (h *cloudHost) listRequests() []string {
 	return append([]string(nil), h.auth...)
 }
 
+// joinRefreshing joins alice to a devsfu room through a Cloud host whose
+// list (that room's URL) has max-age=1: while the room lives the list is
+// fetched again every second.
+func joinRefreshing(t *testing.T, ctx context.Context) (*sfu.Server, *cloudHost, *peer) {
+	t.Helper()
+	s := sfu.Start(t, devsfu.Options{})
+	cloud := startCloudHost(t, []string{s.URL()}, "max-age=1")
+	alice := joinPeerAt(t, ctx, s, cloud.URL, "regions", "alice", room.WithCloudHosts(room.Options{}, everyHostIsCloud))
+	return s, cloud, alice
+}
+
+// assertNoListRequest fails when a list request comes within 1.6 s (more
+// than the 1 s a max-age=1 list is fetched again after). settle first lets
+// a request already sent reach the handler.
+func (h *cloudHost) assertNoListRequest(t *testing.T, what string, settle time.Duration) {
+	t.Helper()
+	time.Sleep(settle)
+	n := len(h.listRequests())
+	time.Sleep(1600 * time.Millisecond)
+	if m := len(h.listRequests()); m != n {
+		t.Fatalf("%s: %d list requests in 1.6 s", what, m-n)
+	}
+}
+
 var everyHostIsCloud = func(string) bool { return true }
 
 // Connect fails over to the next region that works; resumes go to the
@@ -249,24 +273,12 @@ func TestRegionFailoverWithinAReconnectAttempt(t *testing.T) {
 func TestRegionListKeptFresh(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	s := sfu.Start(t, devsfu.Options{})
-	cloud := startCloudHost(t, []string{s.URL()}, "max-age=1")
-	alice := joinPeerAt(t, ctx, s, cloud.URL, "regions", "alice", room.WithCloudHosts(room.Options{}, everyHostIsCloud))
+	_, cloud, alice := joinRefreshing(t, ctx)
 	requests := func() int { return len(cloud.listRequests()) }
 	setStatus := func(code int) {
 		cloud.mu.Lock()
 		cloud.listStatus = code
 		cloud.mu.Unlock()
-	}
-	// quiet asserts that no list request comes for 1.6 s (more than the 1 s
-	// the list is fetched again after).
-	quiet := func(what string) {
-		t.Helper()
-		n := requests()
-		time.Sleep(1600 * time.Millisecond)
-		if m := requests(); m != n {
-			t.Fatalf("%s: %d list requests in 1.6 s", what, m-n)
-		}
 	}
 
 	waitUntil(t, ctx, "the list fetched twice more while connected", func() bool { return requests() >= 3 })
@@ -275,7 +287,7 @@ func TestRegionListKeptFresh(t *testing.T) {
 	waitUntil(t, ctx, "failed fetches tried again", func() bool { return requests() >= n+2 })
 	setStatus(http.StatusUnauthorized)
 	waitUntil(t, ctx, "a refusal", func() bool { return cloud.refusals.Load() == 1 })
-	quiet("after the token was refused")
+	cloud.assertNoListRequest(t, "after the token was refused", 0)
 
 	// The server answers a change of metadata with a new token (refresh_token).
 	if err := alice.r.LocalParticipant().SetMetadata(ctx, "new token"); err != nil {
@@ -286,7 +298,7 @@ func TestRegionListKeptFresh(t *testing.T) {
 	if a, b := auth[len(auth)-2], auth[len(auth)-1]; a == b {
 		t.Fatalf("the fetch after the refusal used the refused token %q", b)
 	}
-	quiet("after the new token was refused")
+	cloud.assertNoListRequest(t, "after the new token was refused", 0)
 
 	setStatus(200)
 	if err := alice.r.LocalParticipant().SetMetadata(ctx, "another token"); err != nil {
@@ -297,9 +309,7 @@ func TestRegionListKeptFresh(t *testing.T) {
 	if err := alice.r.Disconnect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// A request sent just before Disconnect may still reach the host's handler.
-	time.Sleep(300 * time.Millisecond)
-	quiet("after Disconnect")
+	cloud.assertNoListRequest(t, "after Disconnect", 300*time.Millisecond)
 }
 
 // The room's end (the server's leave) ends the refreshing of the region
@@ -307,23 +317,15 @@ func TestRegionListKeptFresh(t *testing.T) {
 func TestRegionListRefreshEndsWithTheRoom(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	s := sfu.Start(t, devsfu.Options{})
-	cloud := startCloudHost(t, []string{s.URL()}, "max-age=1")
-	alice := joinPeerAt(t, ctx, s, cloud.URL, "regions", "alice", room.WithCloudHosts(room.Options{}, everyHostIsCloud))
-	requests := func() int { return len(cloud.listRequests()) }
-	waitUntil(t, ctx, "the list fetched again while connected", func() bool { return requests() >= 2 })
+	s, cloud, alice := joinRefreshing(t, ctx)
+	waitUntil(t, ctx, "the list fetched again while connected", func() bool { return len(cloud.listRequests()) >= 2 })
 	s.SendLeave("alice", lkpb.LeaveRequest_DISCONNECT, lkpb.DisconnectReason_ROOM_DELETED)
 	select {
 	case <-alice.r.Done():
 	case <-ctx.Done():
 		t.Fatal("the room did not end")
 	}
-	time.Sleep(300 * time.Millisecond) // a request sent just before the end may still arrive
-	n := requests()
-	time.Sleep(1600 * time.Millisecond)
-	if m := requests(); m != n {
-		t.Fatalf("%d list requests after the room ended", m-n)
-	}
+	cloud.assertNoListRequest(t, "after the room ended", 300*time.Millisecond)
 }
 
 // The regions a LeaveRequest lists replace the fetched ones: the full
