@@ -96,13 +96,10 @@ secret=cpp-secret-cpp-secret-cpp-secret-0123
   --connection-quality-interval 200ms --enable-data-blob --region test-region \
   >"$out/devsfu.out" 2>"$out/devsfu.log" &
 sfu_pid=$!
-# Builds that overlap a test run (see background below), by name; killed with their compilers on exit.
-declare -A bg_pid=()
+# Builds that overlap a test run (see below), by name; killed with their compilers on exit.
+source "$root/tests/lib/background.sh"
 cleanup() {
-  local pid
-  for pid in "${bg_pid[@]}"; do
-    kill -TERM -- "-$pid" 2>/dev/null || true
-  done
+  background_stop
   kill -TERM "$sfu_pid" 2>/dev/null || true
   wait "$sfu_pid" 2>/dev/null || true
 }
@@ -131,13 +128,6 @@ cmake --build build/cpp-install -j "$(nproc)" >"$out/native-build.log" 2>&1 || {
 # next build runs beside each of them, in its own process group: the sanitizer build beside the
 # native tests, the examples' builds beside the sanitizer tests. The tests do not depend on timing
 # (they pass with both cores kept busy), and a failed build fails the suite when it is awaited.
-background() { # background NAME FUNCTION: runs the shell function (with -euo pipefail) into $out/NAME.log
-  setsid bash -c "set -euo pipefail; $(declare -f "$2"); $2" >"$out/$1.log" 2>&1 &
-  bg_pid[$1]=$!
-}
-await() { # await NAME WHAT: waits for a background job, fails the suite (with its log) if it failed
-  wait "${bg_pid[$1]}" || { tail -40 "$out/$1.log" >&2; fail "$2"; }
-}
 
 asan_build() {
   cmake -S bindings/cpp -B build/cpp-asan -DCMAKE_BUILD_TYPE=Debug -DLKCORE_SANITIZE=ON -DLKCORE_CPP_TESTS=ON \
@@ -145,10 +135,10 @@ asan_build() {
   cmake --build build/cpp-asan -j "$(nproc)"
 }
 step "C++ tests, native (the ASan/UBSan build of the C++ library and tests beside them)"
-background asan-build asan_build
+background asan-build "$out" asan_build
 ctest --test-dir build/cpp-install --output-on-failure --no-tests=error
 step "waiting for the ASan/UBSan build"
-await asan-build "sanitizer build"
+await asan-build || fail "sanitizer build"
 
 examples_build() {
   cmake -S examples/cpp -B "$out/examples-cmake" -DCMAKE_PREFIX_PATH="$prefix"
@@ -162,14 +152,14 @@ examples_build() {
     "$out/cgen/lkcore_ffi.pb-c.o" $(pkg-config --cflags --libs lkcore libprotobuf-c) -Wl,-rpath,"$lib" -o "$out/c_dt_publisher"
 }
 step "C++ tests under ASan/UBSan (+ leak probe; the examples' builds beside them)"
-background examples-build examples_build
+background examples-build "$out" examples_build
 ASAN_OPTIONS=detect_leaks=1:allow_user_segv_handler=1:halt_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/cpp-asan --output-on-failure --no-tests=error
 
 # ---------------------------------------------------------------------------------------------
 step "examples/cpp against the installed prefix: find_package(lkcore) and pkg-config, and a C example"
-await examples-build "building the examples against the installed prefix"
+await examples-build || fail "building the examples against the installed prefix"
 # The package version follows the ABI: another major version is refused.
 mkdir -p "$out/version-check"
 printf 'cmake_minimum_required(VERSION 3.16)\nproject(v LANGUAGES CXX)\nfind_package(lkcore %s REQUIRED)\n' \

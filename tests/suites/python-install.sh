@@ -31,12 +31,9 @@ bash "$root/tests/lib/apt-install.sh" ${missing[@]+"${missing[@]}"}
 BUILD_PKGS=(setuptools==84.2.1 grpcio-tools==1.85.1 build==1.6.1)
 
 sfu_pid=""
-step1_pid=""
+source "$root/tests/lib/background.sh"
 cleanup() {
-  if [ -n "$step1_pid" ] && kill -0 "$step1_pid" 2>/dev/null; then
-    kill -TERM -- "-$step1_pid" 2>/dev/null || true
-    wait "$step1_pid" 2>/dev/null || true
-  fi
+  background_stop
   if [ -n "$sfu_pid" ] && kill -0 "$sfu_pid" 2>/dev/null; then
     kill -TERM "$sfu_pid" 2>/dev/null || true
     wait "$sfu_pid" 2>/dev/null || true
@@ -106,10 +103,9 @@ step1() {
   "$out/venv-isolated/bin/python" -m pip install -q "$src1/bindings/python"
   check "$out/venv-isolated" isolated
 }
-# In its own process group (setsid), so that cleanup stops pip and its children too.
-setsid bash -c "$(declare -p out src1 url key secret); $(declare -f token check step1); set -euo pipefail; step1" \
-  >"$out/step1.log" 2>&1 &
-step1_pid=$!
+export out src1 url key secret
+export -f token check
+background step1 "$out" step1
 
 echo "--- 2. pip install --no-build-isolation ./bindings/python into a fresh venv"
 python3 -m venv "$out/venv-noiso"
@@ -141,13 +137,6 @@ python3 -m venv "$out/venv-wheel"
 "$out/venv-wheel/bin/python" -m pip install -q "$out"/dist/lkcore-*.whl
 check "$out/venv-wheel" from-wheel
 
-if wait "$step1_pid"; then
-  step1_pid=""
-  cat "$out/step1.log"
-else
-  step1_pid=""
-  cat "$out/step1.log" >&2
-  echo "step 1 failed" >&2
-  exit 1
-fi
+await step1 || { echo "step 1 failed" >&2; exit 1; }
+cat "$out/step1.log"
 echo "python-install: all checks passed"
