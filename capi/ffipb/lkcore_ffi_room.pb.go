@@ -3720,10 +3720,21 @@ func (x *Reconnecting) GetAttempt() uint32 {
 // again: its data tracks and their subscriptions go on (before 1.15 every remote participant
 // was reported gone and back, its data tracks staying published).
 type Reconnected struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          ReconnectKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=lkcore.ffi.v1.ReconnectKind" json:"kind,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  ReconnectKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=lkcore.ffi.v1.ReconnectKind" json:"kind,omitempty"`
+	// Reliable data packets (PublishData and everything sent reliably: chat messages, DTMF,
+	// transcriptions, stream chunks, RPC messages) the library had accepted, that the server had
+	// not acknowledged when the connection broke, and that a FULL reconnect discarded: the old
+	// session and its sequence numbers are gone, and sending them on the new one could deliver
+	// them twice (the official SDKs discard them too, without a count). Always 0 after a RESUME.
+	// ABI 1.28.
+	DiscardedPackets uint32 `protobuf:"varint,2,opt,name=discarded_packets,json=discardedPackets,proto3" json:"discarded_packets,omitempty"`
+	// Reliable data packets the server had not acknowledged, sent again after a RESUME; the
+	// server drops those it already had and receivers suppress duplicates, so each is delivered
+	// once. Always 0 after a FULL reconnect. ABI 1.28.
+	ReplayedPackets uint32 `protobuf:"varint,3,opt,name=replayed_packets,json=replayedPackets,proto3" json:"replayed_packets,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Reconnected) Reset() {
@@ -3761,6 +3772,20 @@ func (x *Reconnected) GetKind() ReconnectKind {
 		return x.Kind
 	}
 	return ReconnectKind_RECONNECT_KIND_UNSPECIFIED
+}
+
+func (x *Reconnected) GetDiscardedPackets() uint32 {
+	if x != nil {
+		return x.DiscardedPackets
+	}
+	return 0
+}
+
+func (x *Reconnected) GetReplayedPackets() uint32 {
+	if x != nil {
+		return x.ReplayedPackets
+	}
+	return 0
 }
 
 // Disconnected is the last event of a room connection.
@@ -4693,9 +4718,11 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x1e.lkcore.ffi.v1.ConnectionStateR\x05state\"Z\n" +
 	"\fReconnecting\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.lkcore.ffi.v1.ReconnectKindR\x04kind\x12\x18\n" +
-	"\aattempt\x18\x02 \x01(\rR\aattempt\"?\n" +
+	"\aattempt\x18\x02 \x01(\rR\aattempt\"\x97\x01\n" +
 	"\vReconnected\x120\n" +
-	"\x04kind\x18\x01 \x01(\x0e2\x1c.lkcore.ffi.v1.ReconnectKindR\x04kind\"s\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1c.lkcore.ffi.v1.ReconnectKindR\x04kind\x12+\n" +
+	"\x11discarded_packets\x18\x02 \x01(\rR\x10discardedPackets\x12)\n" +
+	"\x10replayed_packets\x18\x03 \x01(\rR\x0freplayedPackets\"s\n" +
 	"\fDisconnected\x127\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1f.lkcore.ffi.v1.DisconnectReasonR\x06reason\x12*\n" +
 	"\x05error\x18\x02 \x01(\v2\x14.lkcore.ffi.v1.ErrorR\x05error\"\x88\x01\n" +

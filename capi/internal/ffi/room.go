@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -564,7 +565,11 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 			Kind: reconnectKind(e.Kind), Attempt: uint32(e.Attempt),
 		}}}
 	case room.Reconnected:
-		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnected{Reconnected: &ffipb.Reconnected{Kind: reconnectKind(e.Kind)}}}
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnected{Reconnected: &ffipb.Reconnected{
+			Kind:             reconnectKind(e.Kind),
+			DiscardedPackets: uint32(min(max(e.DiscardedPackets, 0), math.MaxUint32)),
+			ReplayedPackets:  uint32(min(max(e.ReplayedPackets, 0), math.MaxUint32)),
+		}}}
 	case room.Disconnected:
 		d := &ffipb.Disconnected{Reason: disconnectReason(e.Reason)}
 		if e.Err != nil {

@@ -14,7 +14,8 @@ import (
 
 // The pump translates the core's events one to one, with the values the event carries (not
 // the room's current ones): old and new metadata and names (ABI 1.3), the room's counts, the local participant
-// after a full reconnect, the reconnect attempt the core numbered.
+// after a full reconnect, the reconnect attempt the core numbered, the reliable packets a
+// reconnect discarded or replayed (ABI 1.28).
 func TestTranslateCarriesTheEventsValues(t *testing.T) {
 	r := &Room{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	created := time.UnixMilli(1_700_000_000_000)
@@ -87,6 +88,10 @@ func TestTranslateCarriesTheEventsValues(t *testing.T) {
 			}}}},
 		{"reconnecting", room.Reconnecting{Kind: room.ReconnectFull, Attempt: 2},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnecting{Reconnecting: &ffipb.Reconnecting{Kind: ffipb.ReconnectKind_RECONNECT_KIND_FULL, Attempt: 2}}}},
+		{"full reconnect, reliable packets discarded (ABI 1.28)", room.Reconnected{Kind: room.ReconnectFull, DiscardedPackets: 7},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnected{Reconnected: &ffipb.Reconnected{Kind: ffipb.ReconnectKind_RECONNECT_KIND_FULL, DiscardedPackets: 7}}}},
+		{"resume, reliable packets replayed (ABI 1.28)", room.Reconnected{Kind: room.ReconnectResume, ReplayedPackets: 12},
+			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnected{Reconnected: &ffipb.Reconnected{Kind: ffipb.ReconnectKind_RECONNECT_KIND_RESUME, ReplayedPackets: 12}}}},
 		{"connection state", room.ConnectionStateChanged{State: room.StateReconnecting},
 			&ffipb.RoomEvent{Message: &ffipb.RoomEvent_ConnectionStateChanged{ConnectionStateChanged: &ffipb.ConnectionStateChanged{State: reconnecting}}}},
 	}
