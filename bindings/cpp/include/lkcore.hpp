@@ -75,7 +75,7 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.27
+//   of the header's major version and at least its minor version. This API needs ABI 1.28
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
@@ -87,7 +87,8 @@
 //   schema definitions and RemoteDataTrack::subscription_revoked of 1.23, RoomInfo::server of
 //   1.24, other participants' media tracks (ParticipantInfo::tracks) of 1.25, connection
 //   statistics (Room::connection_stats) of 1.26, simulated connection faults
-//   (Room::simulate_scenario) of 1.27) and does not build against an older lkcore.h. Fields,
+//   (Room::simulate_scenario) of 1.27, the reliable packets a reconnect discarded or sent again
+//   (ReconnectedEvent) of 1.28) and does not build against an older lkcore.h. Fields,
 //   events and enum values added by a newer library of the same major version are ignored or
 //   kept as numbers.
 //
@@ -650,6 +651,15 @@ struct ReconnectingEvent {
 // DataTrackSidChanged, or DataTrackUnpublished + DataTrackPublished, for its tracks.)
 struct ReconnectedEvent {
   ReconnectKind kind;
+  // Reliable data packets (publish_data with reliable delivery, and the chunks of streams, RPC
+  // messages, chat messages, DTMF, transcriptions) the library had accepted that the server had
+  // not acknowledged when the connection broke, and that a Full reconnect discarded: sending
+  // them again on the new session could deliver them twice (the official SDKs discard them
+  // too, without telling). Always 0 after a Resume. ABI 1.28.
+  uint32_t discarded_packets = 0;
+  // Reliable data packets sent again after a Resume because the server had not acknowledged
+  // them; each is still delivered once. Always 0 after a Full reconnect. ABI 1.28.
+  uint32_t replayed_packets = 0;
 };
 // The last event of a room connection.
 struct DisconnectedEvent {

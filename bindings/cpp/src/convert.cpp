@@ -311,7 +311,8 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
       *out = ReconnectingEvent{ReconnectKind(e.reconnecting().kind()), e.reconnecting().attempt()};
       return true;
     case pb::RoomEvent::kReconnected:
-      *out = ReconnectedEvent{ReconnectKind(e.reconnected().kind())};
+      *out = ReconnectedEvent{ReconnectKind(e.reconnected().kind()), e.reconnected().discarded_packets(),
+                              e.reconnected().replayed_packets()};
       return true;
     case pb::RoomEvent::kDisconnected: {
       DisconnectedEvent d{DisconnectReason(e.disconnected().reason()), LK_OK, {}};

@@ -27,10 +27,11 @@
 // ParticipantInfo::tracks), and GetConnectionStatsRequest (ABI 1.26, Room::connection_stats:
 // the selected ICE candidate pair, ICE's and SCTP's round trips, the data channels' byte
 // counts), and SimulateScenarioRequest (ABI 1.27, Room::simulate_scenario: simulated
-// connection faults); the client refuses a loaded library older than the header
+// connection faults), and Reconnected.discarded_packets and replayed_packets (ABI 1.28,
+// ReconnectedEvent); the client refuses a loaded library older than the header
 // (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 27,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.27 or later (SimulateScenarioRequest)");
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 28,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.28 or later (Reconnected.discarded_packets)");
 
 namespace lk {
 

@@ -336,3 +336,28 @@ TEST(Convert, SimulateScenarioIsTheSchemasValueOfTheSameName) {
   for (int32_t n : {0, 7, 99, -1})
     EXPECT_EQ(static_cast<int32_t>(lk::detail::to_pb(static_cast<lk::SimulateScenario>(n))), n);
 }
+
+// A reconnected event carries the reliable packets the reconnect discarded or sent again
+// (ABI 1.28), each from its own field of the schema.
+TEST(Convert, ReconnectedCarriesTheDiscardedAndReplayedPackets) {
+  lk::pb::RoomEvent full;
+  full.mutable_reconnected()->set_kind(lk::pb::RECONNECT_KIND_FULL);
+  full.mutable_reconnected()->set_discarded_packets(7);
+  lk::RoomEvent out;
+  ASSERT_TRUE(lk::detail::to_room_event(full, &out));
+  const auto *f = std::get_if<lk::ReconnectedEvent>(&out);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->kind, lk::ReconnectKind::Full);
+  EXPECT_EQ(f->discarded_packets, 7u);
+  EXPECT_EQ(f->replayed_packets, 0u);
+
+  lk::pb::RoomEvent resume;
+  resume.mutable_reconnected()->set_kind(lk::pb::RECONNECT_KIND_RESUME);
+  resume.mutable_reconnected()->set_replayed_packets(4294967295u);
+  ASSERT_TRUE(lk::detail::to_room_event(resume, &out));
+  const auto *r = std::get_if<lk::ReconnectedEvent>(&out);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->kind, lk::ReconnectKind::Resume);
+  EXPECT_EQ(r->discarded_packets, 0u);
+  EXPECT_EQ(r->replayed_packets, 4294967295u);
+}
