@@ -17,8 +17,17 @@ sealed class RoomEvent {
      * The connection is restored. Before a [ReconnectKind.FULL] one, the events reported who
      * joined or left meanwhile; a participant that stayed is not reported gone and back, and
      * its tracks and subscriptions go on.
+     *
+     * @property discardedPackets reliable data packets (reliable `publishData`, and the chunks of
+     *   streams, RPC, chat messages, DTMF, transcriptions) the library had accepted, that the
+     *   server had not acknowledged when the connection broke, and that a FULL reconnect
+     *   discarded: sending them on the new session could deliver them twice (the official SDKs
+     *   discard them too, without telling). Always 0 after a RESUME. ABI 1.28.
+     * @property replayedPackets reliable data packets sent again after a RESUME because the
+     *   server had not acknowledged them; each is still delivered once. Always 0 after a FULL
+     *   reconnect. ABI 1.28.
      */
-    data class Reconnected(val kind: ReconnectKind) : RoomEvent()
+    data class Reconnected(val kind: ReconnectKind, val discardedPackets: Long = 0, val replayedPackets: Long = 0) : RoomEvent()
 
     /** The last event of a connection; [error] is set when a failure caused it. */
     data class Disconnected(val reason: DisconnectReason, val error: LkException?) : RoomEvent()

@@ -31,9 +31,10 @@ internal const val ABI_MAJOR = 1
  * older library would list no tracks and raise none of their events; GetConnectionStatsRequest,
  * the connection's selected ICE candidate pair, round trips and byte counts, 1.26, which
  * Room.connectionStats performs; SimulateScenarioRequest, the simulated connection faults, 1.27,
- * which Room.simulateScenario performs).
+ * which Room.simulateScenario performs; Reconnected.discarded_packets and replayed_packets, 1.28:
+ * an older library would report none).
  */
-internal const val ABI_MINOR = 27
+internal const val ABI_MINOR = 28
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

@@ -751,7 +751,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                     RoomEvent.ConnectionStateChanged(Convert.connectionState(e.connectionStateChanged.stateValue))
                 lkcore.ffi.v1.RoomEvent.MessageCase.RECONNECTING ->
                     RoomEvent.Reconnecting(Convert.reconnectKind(e.reconnecting.kindValue), e.reconnecting.attempt)
-                lkcore.ffi.v1.RoomEvent.MessageCase.RECONNECTED -> RoomEvent.Reconnected(Convert.reconnectKind(e.reconnected.kindValue))
+                lkcore.ffi.v1.RoomEvent.MessageCase.RECONNECTED -> Convert.reconnected(e.reconnected)
                 lkcore.ffi.v1.RoomEvent.MessageCase.DISCONNECTED -> RoomEvent.Disconnected(
                     Convert.disconnectReason(e.disconnected.reasonValue),
                     if (e.disconnected.hasError()) NativeClient.toException(e.disconnected.error) else null,

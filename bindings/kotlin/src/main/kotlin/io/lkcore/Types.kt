@@ -580,6 +580,11 @@ internal object Convert {
 
     fun reconnectKind(n: Int): ReconnectKind = enumOf(n)
 
+    /** The counts are uint32 in the schema: read unsigned. */
+    fun reconnected(p: lkcore.ffi.v1.Reconnected) = RoomEvent.Reconnected(
+        reconnectKind(p.kindValue), Integer.toUnsignedLong(p.discardedPackets), Integer.toUnsignedLong(p.replayedPackets),
+    )
+
     /** [s] for the library (by name, never by ordinal: the schema's UNSPECIFIED has no constant here). */
     fun simulateScenario(s: SimulateScenario): lkcore.ffi.v1.SimulateScenario = when (s) {
         SimulateScenario.SIGNAL_RECONNECT -> lkcore.ffi.v1.SimulateScenario.SIMULATE_SCENARIO_SIGNAL_RECONNECT

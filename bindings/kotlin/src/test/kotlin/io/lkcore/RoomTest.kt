@@ -687,6 +687,17 @@ class RoomTest : LkTestBase() {
         assertNull(Convert.connectionStats(lkcore.ffi.v1.GetConnectionStatsResponse.newBuilder().setLocalCandidate(cand(1)).setBytesSent(7).build()))
     }
 
+    @Test
+    fun `a reconnected event carries the reliable packets discarded and replayed, read unsigned`() {
+        fun ev(kind: Int, discarded: Int, replayed: Int) = Convert.reconnected(
+            lkcore.ffi.v1.Reconnected.newBuilder().setKindValue(kind).setDiscardedPackets(discarded).setReplayedPackets(replayed).build(),
+        )
+        assertEquals(RoomEvent.Reconnected(ReconnectKind.FULL, discardedPackets = 7), ev(2, 7, 0))
+        assertEquals(RoomEvent.Reconnected(ReconnectKind.RESUME, replayedPackets = 12), ev(1, 0, 12))
+        // uint32's top half is not negative.
+        assertEquals(RoomEvent.Reconnected(ReconnectKind.FULL, 4_294_967_295, 2_147_483_648), ev(2, -1, Int.MIN_VALUE))
+    }
+
     /** The library's `subscription_revoked` of [room]'s only remote data track, from its snapshot (not through the binding's objects). */
     private fun libraryRevoked(room: Room): Boolean = room.client.request(
         lkcore.ffi.v1.Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(room.handle)),
