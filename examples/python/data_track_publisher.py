@@ -39,7 +39,10 @@ async def main() -> None:
     async with lkcore.Room(room_options(args), lib_path=args.lib) as room:
         room.on("disconnected", lambda reason: (log.warning("disconnected: %s", reason.name), stop.set()))
         room.on("reconnecting", lambda kind, attempt: log.warning("reconnecting (%s, attempt %d)", kind.name, attempt))
-        room.on("reconnected", lambda kind: log.info("reconnected (%s)", kind.name))
+        room.on(
+            "reconnected",
+            lambda kind, discarded, _replayed: log.info("reconnected (%s; %d reliable packets discarded)", kind.name, discarded),
+        )
         await room.connect(args.url, args.token)
         log.info("connected to %r as %r", room.name, room.local_participant.identity)
 

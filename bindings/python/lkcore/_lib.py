@@ -39,7 +39,9 @@ __all__ = [
 
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
-#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 27, for simulated
+#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 28, for the reliable
+#: packets a reconnect discarded or sent again (``Reconnected.discarded_packets`` /
+#: ``replayed_packets``: the ``reconnected`` event's arguments); since 27, for simulated
 #: connection faults (``SimulateScenarioRequest``: ``Room.simulate_scenario``); since 26, for the
 #: connection's statistics (``GetConnectionStatsRequest``: ``Room.connection_stats``); since 25,
 #: for other participants' media tracks, described (``ParticipantInfo.tracks``:
@@ -67,7 +69,7 @@ ABI_VERSION_MAJOR = 1
 #: since 13, ``SubscribeDataTrackRequest.buffer_bytes`` and the default subscription buffer
 #: that ``subscribe()`` relies on; since 11, ``RoomEvent.owned_handles``; since 10,
 #: ``lk_data_track_read_frame`` and the ``RemoteDataTrackSidChanged`` room event).
-ABI_VERSION_MINOR = 27
+ABI_VERSION_MINOR = 28
 
 _LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
 _DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")

@@ -18,7 +18,7 @@ Events (``room.on(name, handler)``; handlers may be sync or async; or iterate ov
 ``disconnected``                    (reason: DisconnectReason)
 ``connection_state_changed``        (state: ConnectionState)
 ``reconnecting``                    (kind: ReconnectKind, attempt: int)
-``reconnected``                     (kind: ReconnectKind)
+``reconnected``                     (kind: ReconnectKind, discarded_packets: int, replayed_packets: int)
 ``room_metadata_changed``           (old: str, new: str)
 ``room_updated``                    ()
 ``moved``                           ()
@@ -1195,7 +1195,8 @@ class Room(EventEmitter[RoomEventName]):
             self.emit("reconnecting", enum_value(ReconnectKind, re.reconnecting.kind), re.reconnecting.attempt)
         elif kind == "reconnected":
             self._set_state(ConnectionState.CONNECTED)
-            self.emit("reconnected", enum_value(ReconnectKind, re.reconnected.kind))
+            rc = re.reconnected
+            self.emit("reconnected", enum_value(ReconnectKind, rc.kind), rc.discarded_packets, rc.replayed_packets)
         elif kind == "disconnected":
             reason = enum_value(DisconnectReason, re.disconnected.reason)
             self._end_children(SubscriptionEndReason.DISCONNECTED)

@@ -309,7 +309,7 @@ async def test_push_waits_for_the_republication(devsfu, token_for) -> None:
             await asyncio.to_thread(
                 control, devsfu.url, "leave", identity="alice", action="RECONNECT", reason="STATE_MISMATCH"
             )
-            assert await reconnected.wait() == (lkcore.ReconnectKind.FULL,)
+            assert (await reconnected.wait())[0] == lkcore.ReconnectKind.FULL
             loop = asyncio.get_running_loop()
             deadline = loop.time() + GUARD
             while True:  # the republication starts right after the reconnected event
@@ -351,7 +351,7 @@ async def test_subscribe_after_the_publisher_fully_reconnected(devsfu, token_for
             reconnected = EventWaiter(alice, "reconnected")
             await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="true")
             await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="alice")
-            assert await reconnected.wait() == (lkcore.ReconnectKind.FULL,)
+            assert (await reconnected.wait())[0] == lkcore.ReconnectKind.FULL
 
             # Whichever way the library tells it (each wait is bounded by GUARD).
             sid_changed = asyncio.ensure_future(changed.wait())
@@ -426,7 +426,7 @@ async def test_own_full_reconnect_keeps_who_stayed(devsfu, token_for) -> None:
                 # While bob is away: he learns it from his new join (or, were the leave slower
                 # than his reconnect, from an update right after it: the same events).
                 await carol.disconnect()
-                assert await reconnected.wait() == (lkcore.ReconnectKind.FULL,)
+                assert (await reconnected.wait())[0] == lkcore.ReconnectKind.FULL
                 await carol_left.wait(lambda p, _r: p.identity == "carol")
             finally:
                 await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="bob", on="false")
@@ -463,7 +463,7 @@ async def test_server_restart_model_converges(devsfu, token_for) -> None:
         back = [EventWaiter(alice, "reconnected"), EventWaiter(bob, "reconnected")]
         await asyncio.to_thread(control, devsfu.url, "restart")
         for w in back:
-            assert await w.wait() == (lkcore.ReconnectKind.FULL,)
+            assert (await w.wait())[0] == lkcore.ReconnectKind.FULL
         # Alice's track, published again on her new session, shows its new sid (ABI 1.15).
         assert await resid.wait() == (track, first_sid)
         assert track.sid != first_sid and track.is_published()

@@ -34,9 +34,9 @@ async def reconnection(room: lkcore.Room, scenario: SimulateScenario) -> "tuple[
     reconnecting = EventWaiter(room, "reconnecting")
     reconnected = EventWaiter(room, "reconnected")
     before: "list[tuple[Any, ...]]" = []
-    room.on("reconnected", lambda _kind: before.extend(reconnecting.seen))
+    room.on("reconnected", lambda *_: before.extend(reconnecting.seen))
     await simulate(room, scenario)
-    (kind,) = await reconnected.wait()
+    kind, _discarded, _replayed = await reconnected.wait()
     assert room.connection_state == lkcore.ConnectionState.CONNECTED
     await assert_model_matches_library(room)
     assert len(reconnected.seen) == 1
@@ -248,8 +248,20 @@ async def test_refusals(devsfu, token_for) -> None:
         assert results.count(None) == 1, results
         (refused,) = [r for r in results if r is not None]
         assert isinstance(refused, errors.DisconnectedError) and refused.retryable, results
-        assert await reconnected.wait() == (RESUME,)
+        assert (await reconnected.wait())[0] == RESUME
         await assert_model_matches_library(alice)
         assert alice.local_participant.sid == sid and len(reconnected.seen) == 1
     finally:
         await alice.disconnect()
+
+
+async def test_reconnected_carries_the_discarded_and_replayed_packets() -> None:
+    # The library's counts (ABI 1.28) reach the handlers as they are, the largest uint32
+    # included. Fed to the room's event handling directly: no server discards reliable packets on
+    # demand (the core's tests cause both with real faults).
+    room = lkcore.Room()
+    seen: "list[tuple[Any, ...]]" = []
+    room.on("reconnected", lambda *args: seen.append(args))
+    room._on_room_event(pb.RoomEvent(reconnected=pb.Reconnected(kind=pb.RECONNECT_KIND_FULL, discarded_packets=7)))
+    room._on_room_event(pb.RoomEvent(reconnected=pb.Reconnected(kind=pb.RECONNECT_KIND_RESUME, replayed_packets=4_294_967_295)))
+    assert seen == [(FULL, 7, 0), (RESUME, 0, 4_294_967_295)]
