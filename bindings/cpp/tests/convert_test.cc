@@ -340,24 +340,22 @@ TEST(Convert, SimulateScenarioIsTheSchemasValueOfTheSameName) {
 // A reconnected event carries the reliable packets the reconnect discarded or sent again
 // (ABI 1.28), each from its own field of the schema.
 TEST(Convert, ReconnectedCarriesTheDiscardedAndReplayedPackets) {
-  lk::pb::RoomEvent full;
-  full.mutable_reconnected()->set_kind(lk::pb::RECONNECT_KIND_FULL);
-  full.mutable_reconnected()->set_discarded_packets(7);
-  lk::RoomEvent out;
-  ASSERT_TRUE(lk::detail::to_room_event(full, &out));
-  const auto *f = std::get_if<lk::ReconnectedEvent>(&out);
-  ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->kind, lk::ReconnectKind::Full);
-  EXPECT_EQ(f->discarded_packets, 7u);
-  EXPECT_EQ(f->replayed_packets, 0u);
-
-  lk::pb::RoomEvent resume;
-  resume.mutable_reconnected()->set_kind(lk::pb::RECONNECT_KIND_RESUME);
-  resume.mutable_reconnected()->set_replayed_packets(4294967295u);
-  ASSERT_TRUE(lk::detail::to_room_event(resume, &out));
-  const auto *r = std::get_if<lk::ReconnectedEvent>(&out);
-  ASSERT_NE(r, nullptr);
-  EXPECT_EQ(r->kind, lk::ReconnectKind::Resume);
-  EXPECT_EQ(r->discarded_packets, 0u);
-  EXPECT_EQ(r->replayed_packets, 4294967295u);
+  auto convert = [](lk::pb::ReconnectKind kind, uint32_t discarded, uint32_t replayed) {
+    lk::pb::RoomEvent e;
+    e.mutable_reconnected()->set_kind(kind);
+    e.mutable_reconnected()->set_discarded_packets(discarded);
+    e.mutable_reconnected()->set_replayed_packets(replayed);
+    lk::RoomEvent out;
+    EXPECT_TRUE(lk::detail::to_room_event(e, &out));
+    const auto *r = std::get_if<lk::ReconnectedEvent>(&out);
+    return r ? *r : lk::ReconnectedEvent{lk::ReconnectKind(-1), 1, 1};
+  };
+  const lk::ReconnectedEvent full = convert(lk::pb::RECONNECT_KIND_FULL, 7, 0);
+  EXPECT_EQ(full.kind, lk::ReconnectKind::Full);
+  EXPECT_EQ(full.discarded_packets, 7u);
+  EXPECT_EQ(full.replayed_packets, 0u);
+  const lk::ReconnectedEvent resume = convert(lk::pb::RECONNECT_KIND_RESUME, 0, 4294967295u);
+  EXPECT_EQ(resume.kind, lk::ReconnectKind::Resume);
+  EXPECT_EQ(resume.discarded_packets, 0u);
+  EXPECT_EQ(resume.replayed_packets, 4294967295u);
 }
