@@ -2,6 +2,7 @@ package ffi
 
 import (
 	"maps"
+	"math"
 	"time"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
@@ -10,6 +11,10 @@ import (
 
 // Conversions from core values to schema messages. They copy: nothing returned aliases core
 // state.
+
+// clampUint32 is a count for a uint32 field of the schema: negative values as 0, values above
+// the field's range as its largest.
+func clampUint32(n int) uint32 { return uint32(min(max(n, 0), math.MaxUint32)) }
 
 func participantKind(k room.ParticipantKind) ffipb.ParticipantKind {
 	switch k {

@@ -3,7 +3,6 @@ package ffi
 import (
 	"context"
 	"errors"
-	"math"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/core/datatrack"
@@ -66,7 +65,7 @@ func (c *Client) dataTrackStats(m *ffipb.GetDataTrackStatsRequest, resp *ffipb.R
 			Sent:        st.Sent,
 			SendFailed:  st.SendFailed,
 			Discarded:   st.Discarded,
-			Queued:      uint32(min(max(st.Queued, 0), math.MaxUint32)),
+			Queued:      clampUint32(st.Queued),
 			Evicted:     st.Evicted,
 			QueuedBytes: uint64(max(st.QueuedBytes, 0)),
 		},

@@ -3,7 +3,6 @@ package ffi
 import (
 	"context"
 	"fmt"
-	"math"
 	"reflect"
 	"time"
 
@@ -249,7 +248,7 @@ var requestHandlers = map[protoreflect.Name]handler{
 	"get_client_stats": func(k *call) error {
 		gc, limit := runtimeSettings()
 		k.resp.Message = &ffipb.Response_GetClientStats{GetClientStats: &ffipb.GetClientStatsResponse{
-			LiveHandles: uint32(min(k.c.handles.Len(), math.MaxUint32)),
+			LiveHandles: clampUint32(k.c.handles.Len()),
 			GcPercent:   gc, MemoryLimitBytes: limit,
 		}}
 		return nil

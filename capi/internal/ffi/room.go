@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -567,8 +566,8 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 	case room.Reconnected:
 		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_Reconnected{Reconnected: &ffipb.Reconnected{
 			Kind:             reconnectKind(e.Kind),
-			DiscardedPackets: uint32(min(max(e.DiscardedPackets, 0), math.MaxUint32)),
-			ReplayedPackets:  uint32(min(max(e.ReplayedPackets, 0), math.MaxUint32)),
+			DiscardedPackets: clampUint32(e.DiscardedPackets),
+			ReplayedPackets:  clampUint32(e.ReplayedPackets),
 		}}}
 	case room.Disconnected:
 		d := &ffipb.Disconnected{Reason: disconnectReason(e.Reason)}
