@@ -2,8 +2,9 @@
 // .proto files of github.com/livekit/protocol (the version pinned in generate.sh).
 //
 // Nothing in this package is written by hand. The upstream Go package
-// (github.com/livekit/protocol/livekit) cannot be imported because it depends on modules
-// the Go module proxy does not serve, so the types are generated here instead.
+// (github.com/livekit/protocol/livekit) is not imported because it depends on gRPC,
+// OpenTelemetry and psrpc, which would add megabytes to the shared library (README.md,
+// "Dependencies and why each is there"), so the types are generated here instead.
 package lkpb
 
 //go:generate ./generate.sh
