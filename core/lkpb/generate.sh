@@ -13,7 +13,7 @@ set -euo pipefail
 check=0
 [ "${1:-}" = "--check" ] && check=1
 
-PROTOCOL_VERSION=v1.54.0
+PROTOCOL_VERSION=v1.54.1
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
