@@ -18,6 +18,9 @@ import (
 //	POST /devsfu/drop-signal?identity=I
 //	POST /devsfu/kill-ice?identity=I&on=true|false
 //	POST /devsfu/close-transport?identity=I
+//	POST /devsfu/cut-path?identity=I&on=true|false   (UDP to and from I's current address
+//	                                      dropped both ways, nothing acknowledged: CutPath;
+//	                                      409 with the reason when there is no path to cut)
 //	POST /devsfu/leave?identity=I&action=DISCONNECT|RESUME|RECONNECT&reason=PARTICIPANT_REMOVED
 //	POST /devsfu/data-track-faults?identity=I&drop_every=N&duplicate=1&reorder=1&delay_ms=D
 //	POST /devsfu/publish-fault?identity=I&no_answer=1 | &hold=1 | &reason=NOT_ALLOWED&message=…  (no params = clear)
@@ -149,6 +152,17 @@ func (s *Server) controlHandler() http.Handler {
 		}
 		if !s.SetConnectionQuality(r.FormValue("room"), id(r), q) {
 			http.Error(w, "room not found", http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	m.HandleFunc("/devsfu/cut-path", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := s.CutPath(id(r), on(r)); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -2,6 +2,8 @@ package devsfu
 
 import (
 	"bytes"
+	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,8 @@ type Stats struct {
 	DataTrackCongestionDrops uint64
 	// TransportKilledDrops counts messages ignored because of KillICE.
 	TransportKilledDrops uint64
+	// PathCutDrops counts UDP datagrams dropped, both ways, because of CutPath.
+	PathCutDrops uint64
 	// DataTrackPacketsIn counts well-formed data-track packets received from
 	// publishers; DataTrackPacketsOut counts packets written to subscribers'
 	// `_data_track` channels (what happens to them after that is up to the
@@ -291,6 +295,35 @@ func (s *Server) KillICE(identity string) {
 	s.faults.killed[identity] = true
 }
 
+// CutPath cuts (on) or restores identity's network path: every UDP datagram to or from the
+// address its transport currently uses (the remote side of its selected ICE candidate pair)
+// is dropped, in both directions, as on a dead link. Nothing reaches the server's SCTP, so
+// nothing the client sends is acknowledged (KillICE, by contrast, drops messages after SCTP
+// acknowledged them). The cut stays on that address: a transport that moves to another one
+// (an ICE restart gathers new candidates, a full reconnect makes a new transport) is not cut.
+// Restoring undoes every cut made for identity. It fails when identity is not in a room or
+// its transport has no selected pair yet.
+func (s *Server) CutPath(identity string, on bool) error {
+	if !on {
+		s.cut.set(identity, nil, false)
+		return nil
+	}
+	p := s.findParticipant(identity)
+	if p == nil {
+		return fmt.Errorf("devsfu: participant %q not found", identity)
+	}
+	pair, err := p.tr.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		return fmt.Errorf("devsfu: %q has no selected candidate pair (%v)", identity, err)
+	}
+	addr, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		return fmt.Errorf("devsfu: %q's remote candidate address %q: %w", identity, pair.Remote.Address, err)
+	}
+	s.cut.set(identity, []netip.AddrPort{netip.AddrPortFrom(addr, pair.Remote.Port)}, true)
+	return nil
+}
+
 // RestoreICE undoes KillICE.
 func (s *Server) RestoreICE(identity string) {
 	s.faults.mu.Lock()
@@ -424,6 +457,7 @@ func (s *Server) ClearFaults() {
 	clear(f.dt)
 	f.endStallLocked()
 	f.mu.Unlock()
+	s.cut.clear()
 }
 
 // Stats returns the server's counters.
@@ -432,6 +466,7 @@ func (s *Server) Stats() Stats {
 		DataTrackFaultDrops:      s.faults.faultDrops.Load(),
 		DataTrackCongestionDrops: s.faults.congestDrops.Load(),
 		TransportKilledDrops:     s.faults.killedDrops.Load(),
+		PathCutDrops:             s.cut.drops.Load(),
 		DataTrackPacketsIn:       s.faults.dtIn.Load(),
 		DataTrackPacketsOut:      s.faults.dtOut.Load(),
 	}

@@ -202,6 +202,7 @@ type Server struct {
 	log    *slog.Logger
 	api    *webrtc.API
 	udp    net.PacketConn
+	cut    *pathCut // between udp and mux: CutPath
 	mux    *ice.UDPMuxDefault
 	ln     net.Listener
 	http   *http.Server
@@ -261,7 +262,8 @@ func Start(opts Options) (*Server, error) {
 			udp = udpbatch.Wrap(uc)
 		}
 	}
-	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: udp, Logger: pionLoggerFactory{o.Logger}.NewLogger("udpmux")})
+	cut := newPathCut(udp)
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cut.conn(), Logger: pionLoggerFactory{o.Logger}.NewLogger("udpmux")})
 	var apiZC *webrtc.API
 	api, err := newWebRTCAPI(mux, o.Logger, false)
 	if err == nil {
@@ -283,6 +285,7 @@ func Start(opts Options) (*Server, error) {
 		log:    o.Logger,
 		api:    api,
 		udp:    udp,
+		cut:    cut,
 		mux:    mux,
 		ln:     ln,
 		nodeID: newID(prefixNode),
