@@ -114,6 +114,89 @@ TEST_F(E2E, DataPacketsReachTheirDestination) {
   EXPECT_EQ(ev_b.count<lk::DataReceivedEvent>([](auto &e) { return e.topic == "dm"; }), 0u);
 }
 
+namespace {
+
+// FaultsCleared clears every devsfu fault when it goes out of scope, so that a failing test
+// leaves none behind for the others (the server is shared by the suite's tests).
+struct FaultsCleared {
+  const Devsfu &s;
+  ~FaultsCleared() { s.control("clear-faults"); }
+};
+
+// publish_into_a_cut_path has devsfu drop alice's datagrams both ways from here on, then has
+// her publish n reliable packets ("cut 0".."cut n-1", topic "cut"): her data channel accepts
+// them and the server acknowledges none. She has sent nothing reliable before, so exactly
+// these n are unacknowledged.
+void publish_into_a_cut_path(const Devsfu &sfu, lk::Room &alice, int n) {
+  ASSERT_TRUE(sfu.control("cut-path", "identity=alice on=true"));
+  for (int i = 0; i < n; i++) alice.publish_data("cut " + std::to_string(i), {true, "cut", {}});
+}
+
+// The payloads of the data packets the events hold, in order.
+std::vector<std::string> payloads(const std::vector<lk::RoomEvent> &all) {
+  std::vector<std::string> out;
+  for (const auto &e : all)
+    if (const auto *d = std::get_if<lk::DataReceivedEvent>(&e)) out.push_back(d->payload);
+  return out;
+}
+
+}  // namespace
+
+// The server refuses alice's resume, so the reliable packets it never acknowledged cannot be
+// sent again (the new session has new sequence numbers; the official SDKs drop them too): the
+// ReconnectedEvent counts them as discarded, and none of them reaches bob.
+TEST_F(E2E, FullReconnectReportsTheReliablePacketsItDiscards) {
+  constexpr int n = 20;
+  Joined ja = join_with_events(client_a, "alice");
+  lk::Room &alice = ja.room;
+  Events &ev_a = ja.events;
+  Joined jb = join_with_events(client_b, "bob");
+  Events &ev_b = jb.events;
+  FaultsCleared cleared{sfu};
+
+  ASSERT_NO_FATAL_FAILURE(publish_into_a_cut_path(sfu, alice, n));
+  ASSERT_TRUE(sfu.control("force-full-reconnect", "identity=alice on=true"));
+  ASSERT_TRUE(sfu.control("drop-signal", "identity=alice"));
+  auto r = ev_a.wait<lk::ReconnectedEvent>();
+  EXPECT_EQ(r.kind, lk::ReconnectKind::Full);
+  EXPECT_EQ(r.discarded_packets, uint32_t(n));
+  EXPECT_EQ(r.replayed_packets, 0u);
+  ASSERT_TRUE(sfu.control("clear-faults"));
+  alice.publish_data("after", {true, "cut", {}});
+  ev_b.wait<lk::DataReceivedEvent>([](auto &e) { return e.payload == "after"; });
+  EXPECT_EQ(payloads(ev_b.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })),
+            std::vector<std::string>{"after"});
+}
+
+// After a resume the server says which of alice's packets it has (last_message_seq); the
+// library sends the others again. SCTP may also deliver some of them on its own once the path
+// works (its retransmission timer is a second or more, so usually it does not get there first);
+// either way bob gets each packet exactly once, in order.
+TEST_F(E2E, ResumeReplaysTheReliablePacketsTheServerMissed) {
+  constexpr int n = 20;
+  Joined ja = join_with_events(client_a, "alice");
+  lk::Room &alice = ja.room;
+  Events &ev_a = ja.events;
+  Joined jb = join_with_events(client_b, "bob");
+  Events &ev_b = jb.events;
+  FaultsCleared cleared{sfu};
+
+  ASSERT_NO_FATAL_FAILURE(publish_into_a_cut_path(sfu, alice, n));
+  ASSERT_TRUE(sfu.control("drop-signal", "identity=alice"));
+  auto r = ev_a.wait<lk::ReconnectedEvent>();
+  EXPECT_EQ(r.kind, lk::ReconnectKind::Resume);
+  EXPECT_EQ(r.discarded_packets, 0u);
+  EXPECT_GE(r.replayed_packets, 1u);
+  EXPECT_LE(r.replayed_packets, uint32_t(n));
+  ASSERT_TRUE(sfu.control("clear-faults"));
+  alice.publish_data("after", {true, "cut", {}});
+  ev_b.wait<lk::DataReceivedEvent>([](auto &e) { return e.payload == "after"; });
+  std::vector<std::string> want;
+  for (int i = 0; i < n; i++) want.push_back("cut " + std::to_string(i));
+  want.push_back("after");
+  EXPECT_EQ(payloads(ev_b.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })), want);
+}
+
 TEST_F(E2E, EventsCanBePulled) {
   lk::Room alice = join(client_a, "alice");
   lk::Room bob = join(client_b, "bob");
