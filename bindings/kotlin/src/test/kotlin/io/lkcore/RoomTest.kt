@@ -908,6 +908,72 @@ class RoomTest : LkTestBase() {
         }
     }
 
+    /**
+     * devsfu drops alice's datagrams both ways from here on: the [n] reliable packets she then
+     * publishes are accepted by her data channel and never acknowledged by the server. She has
+     * sent nothing reliable before, so exactly these [n] are unacknowledged.
+     */
+    private suspend fun publishIntoACutPath(alice: Room, n: Int) {
+        DevSfu.control("cut-path", "identity" to "alice", "on" to "true")
+        for (i in 0 until n) alice.publishData("cut $i".encodeToByteArray(), topic = "cut")
+    }
+
+    @Test
+    fun `a full reconnect after a cut path reports the reliable packets it discards`() = lkTest {
+        // The server refuses alice's resume, so the packets it never acknowledged cannot be sent
+        // again (the new session has new sequence numbers; the official SDKs drop them too): the
+        // reconnected event counts them, and none of them reaches bob.
+        val n = 20
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                try {
+                    val rec = record(alice)
+                    val bobRec = record(bob)
+                    publishIntoACutPath(alice, n)
+                    DevSfu.control("force-full-reconnect", "identity" to "alice", "on" to "true")
+                    DevSfu.control("drop-signal", "identity" to "alice")
+                    assertEquals(RoomEvent.Reconnected(ReconnectKind.FULL, n.toLong(), 0), rec.await<RoomEvent.Reconnected>())
+                    DevSfu.control("clear-faults")
+                    alice.publishData("after".encodeToByteArray(), topic = "cut")
+                    bobRec.await<RoomEvent.DataReceived> { it.packet.payload.decodeToString() == "after" }
+                    assertEquals(listOf("after"), bobRec.all<RoomEvent.DataReceived>().map { it.packet.payload.decodeToString() })
+                } finally {
+                    DevSfu.control("clear-faults")
+                }
+            }
+        }
+    }
+
+    @Test
+    fun `a resume after a cut path replays the reliable packets the server missed`() = lkTest {
+        // After a resume the server says which of alice's packets it has (last_message_seq); the
+        // core sends the others again. SCTP may also deliver some of them on its own once the
+        // path works (its retransmission timer is a second or more, so usually it does not get
+        // there first); either way bob gets each packet exactly once, in order.
+        val n = 20
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                try {
+                    val rec = record(alice)
+                    val bobRec = record(bob)
+                    publishIntoACutPath(alice, n)
+                    DevSfu.control("drop-signal", "identity" to "alice")
+                    val r = rec.await<RoomEvent.Reconnected>()
+                    assertEquals(ReconnectKind.RESUME, r.kind)
+                    assertEquals(0L, r.discardedPackets)
+                    assertTrue(r.replayedPackets in 1..n.toLong(), "replayed ${r.replayedPackets} of $n")
+                    DevSfu.control("clear-faults")
+                    alice.publishData("after".encodeToByteArray(), topic = "cut")
+                    bobRec.await<RoomEvent.DataReceived> { it.packet.payload.decodeToString() == "after" }
+                    val want = List(n) { "cut $it" } + "after"
+                    assertEquals(want, bobRec.all<RoomEvent.DataReceived>().map { it.packet.payload.decodeToString() })
+                } finally {
+                    DevSfu.control("clear-faults")
+                }
+            }
+        }
+    }
+
     @Test
     fun `removed by the server`() = lkTest {
         connect("alice").use { alice ->
