@@ -285,10 +285,11 @@ func (s *Server) PauseSignal(identity string, on bool) {
 	s.faults.paused[identity] = on
 }
 
-// KillICE stops all media-plane traffic of identity: nothing it sends is
-// forwarded and nothing is written to it, as if its transport died (the
-// PeerConnection itself stays; combine with DropSignal for a full outage).
-// RestoreICE undoes it.
+// KillICE stops all data-channel traffic of identity: nothing it sends is
+// forwarded and nothing is written to it (the PeerConnection itself stays;
+// combine with DropSignal for a full outage). Its messages are dropped after
+// SCTP received them, so SCTP still acknowledges what it sends, which a dead
+// link would not: CutPath is that. RestoreICE undoes it.
 func (s *Server) KillICE(identity string) {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
