@@ -339,13 +339,35 @@ async def test_resume_after_signal_drop(devsfu, token_for) -> None:
         await bob.disconnect()
 
 
-async def _publish_into_a_cut_path(devsfu, alice: lkcore.Room, n: int) -> None:
-    # devsfu drops alice's datagrams both ways from here on: the packets she publishes are
-    # accepted by her data channel and never acknowledged by the server. She has sent nothing
-    # reliable before, so exactly these n are unacknowledged.
-    await asyncio.to_thread(control, devsfu.url, "cut-path", identity="alice", on="true")
-    for i in range(n):
-        await alice.local_participant.publish_data(f"cut {i}".encode(), topic="cut")
+async def _reconnect_after_a_cut_path(
+    devsfu, token_for, n: int, *, refuse_resume: bool
+) -> "tuple[tuple[int, ...], list[bytes]]":
+    # devsfu drops alice's datagrams both ways, then alice publishes n reliable packets: her
+    # data channel accepts them and the server acknowledges none (she has sent nothing reliable
+    # before, so exactly these n are unacknowledged). Her signalling connection is then dropped
+    # (with refuse_resume the server refuses her resume, so she reconnects fully), and once she
+    # is back the path works again and she publishes b"after". Returns the arguments of her
+    # reconnected event and the payloads bob received up to b"after", in order.
+    alice = await connect(devsfu.url, token_for("alice"))
+    bob = await connect(devsfu.url, token_for("bob"))
+    try:
+        got = EventWaiter(bob, "data_received")
+        reconnected = EventWaiter(alice, "reconnected")
+        await asyncio.to_thread(control, devsfu.url, "cut-path", identity="alice", on="true")
+        for i in range(n):
+            await alice.local_participant.publish_data(f"cut {i}".encode(), topic="cut")
+        if refuse_resume:
+            await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="true")
+        await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="alice")
+        args = await reconnected.wait()
+        await asyncio.to_thread(control, devsfu.url, "clear-faults")
+        await alice.local_participant.publish_data(b"after", topic="cut")
+        await got.wait(lambda pkt: pkt.data == b"after")
+        return args, [pkt.data for (pkt,) in got.seen]
+    finally:
+        await asyncio.to_thread(control, devsfu.url, "clear-faults")
+        await alice.disconnect()
+        await bob.disconnect()
 
 
 async def test_full_reconnect_reports_the_reliable_packets_it_discards(devsfu, token_for) -> None:
@@ -353,23 +375,9 @@ async def test_full_reconnect_reports_the_reliable_packets_it_discards(devsfu, t
     # again (the new session has new sequence numbers; the official SDKs drop them too): the
     # reconnected event counts them, and none of them reaches bob.
     n = 20
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    try:
-        got = EventWaiter(bob, "data_received")
-        reconnected = EventWaiter(alice, "reconnected")
-        await _publish_into_a_cut_path(devsfu, alice, n)
-        await asyncio.to_thread(control, devsfu.url, "force-full-reconnect", identity="alice", on="true")
-        await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="alice")
-        assert await reconnected.wait() == (lkcore.ReconnectKind.FULL, n, 0)
-        await asyncio.to_thread(control, devsfu.url, "clear-faults")
-        await alice.local_participant.publish_data(b"after", topic="cut")
-        await got.wait(lambda pkt: pkt.data == b"after")
-        assert [pkt.data for (pkt,) in got.seen] == [b"after"]
-    finally:
-        await asyncio.to_thread(control, devsfu.url, "clear-faults")
-        await alice.disconnect()
-        await bob.disconnect()
+    reconnected, got = await _reconnect_after_a_cut_path(devsfu, token_for, n, refuse_resume=True)
+    assert reconnected == (lkcore.ReconnectKind.FULL, n, 0)
+    assert got == [b"after"]
 
 
 async def test_resume_replays_the_reliable_packets_the_server_missed(devsfu, token_for) -> None:
@@ -378,25 +386,10 @@ async def test_resume_replays_the_reliable_packets_the_server_missed(devsfu, tok
     # works (its retransmission timer is a second or more, so usually it does not get there
     # first); either way bob gets each packet exactly once, in order.
     n = 20
-    alice = await connect(devsfu.url, token_for("alice"))
-    bob = await connect(devsfu.url, token_for("bob"))
-    try:
-        got = EventWaiter(bob, "data_received")
-        reconnected = EventWaiter(alice, "reconnected")
-        await _publish_into_a_cut_path(devsfu, alice, n)
-        await asyncio.to_thread(control, devsfu.url, "drop-signal", identity="alice")
-        kind, discarded, replayed = await reconnected.wait()
-        assert (kind, discarded) == (lkcore.ReconnectKind.RESUME, 0)
-        assert 1 <= replayed <= n
-        await asyncio.to_thread(control, devsfu.url, "clear-faults")
-        await alice.local_participant.publish_data(b"after", topic="cut")
-        await got.wait(lambda pkt: pkt.data == b"after")
-        want = [f"cut {i}".encode() for i in range(n)] + [b"after"]
-        assert [pkt.data for (pkt,) in got.seen] == want
-    finally:
-        await asyncio.to_thread(control, devsfu.url, "clear-faults")
-        await alice.disconnect()
-        await bob.disconnect()
+    (kind, discarded, replayed), got = await _reconnect_after_a_cut_path(devsfu, token_for, n, refuse_resume=False)
+    assert (kind, discarded) == (lkcore.ReconnectKind.RESUME, 0)
+    assert 1 <= replayed <= n
+    assert got == [f"cut {i}".encode() for i in range(n)] + [b"after"]
 
 
 async def test_removed_by_server(devsfu, token_for) -> None:
