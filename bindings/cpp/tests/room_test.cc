@@ -123,15 +123,6 @@ struct FaultsCleared {
   ~FaultsCleared() { s.control("clear-faults"); }
 };
 
-// publish_into_a_cut_path has devsfu drop alice's datagrams both ways from here on, then has
-// her publish n reliable packets ("cut 0".."cut n-1", topic "cut"): her data channel accepts
-// them and the server acknowledges none. She has sent nothing reliable before, so exactly
-// these n are unacknowledged.
-void publish_into_a_cut_path(const Devsfu &sfu, lk::Room &alice, int n) {
-  ASSERT_TRUE(sfu.control("cut-path", "identity=alice on=true"));
-  for (int i = 0; i < n; i++) alice.publish_data("cut " + std::to_string(i), {true, "cut", {}});
-}
-
 // The payloads of the data packets the events hold, in order.
 std::vector<std::string> payloads(const std::vector<lk::RoomEvent> &all) {
   std::vector<std::string> out;
@@ -142,59 +133,67 @@ std::vector<std::string> payloads(const std::vector<lk::RoomEvent> &all) {
 
 }  // namespace
 
+// CutPath runs what a reconnect does to reliable packets the server never acknowledged.
+class CutPath : public E2E {
+ protected:
+  struct Outcome {
+    lk::ReconnectedEvent reconnected{};
+    std::vector<std::string> received;  // by bob, in order, up to "after"
+  };
+
+  // reconnect_after_a_cut_path has devsfu drop alice's datagrams both ways, then alice publish
+  // n reliable packets ("cut 0".."cut n-1", topic "cut"): her data channel accepts them and the
+  // server acknowledges none (she has sent nothing reliable before, so exactly these n are
+  // unacknowledged). Her signalling connection is then dropped (with refuse_resume the server
+  // refuses her resume, so she reconnects fully); once she is back the path works again and she
+  // publishes "after". It returns her ReconnectedEvent and what bob received.
+  Outcome reconnect_after_a_cut_path(int n, bool refuse_resume) {
+    Joined ja = join_with_events(client_a, "alice");
+    Joined jb = join_with_events(client_b, "bob");
+    FaultsCleared cleared{sfu};
+    Outcome out;
+    EXPECT_TRUE(sfu.control("cut-path", "identity=alice on=true"));
+    for (int i = 0; i < n; i++) ja.room.publish_data("cut " + std::to_string(i), {true, "cut", {}});
+    if (refuse_resume) {
+      EXPECT_TRUE(sfu.control("force-full-reconnect", "identity=alice on=true"));
+    }
+    EXPECT_TRUE(sfu.control("drop-signal", "identity=alice"));
+    out.reconnected = ja.events.wait<lk::ReconnectedEvent>();
+    EXPECT_TRUE(sfu.control("clear-faults"));
+    ja.room.publish_data("after", {true, "cut", {}});
+    jb.events.wait<lk::DataReceivedEvent>([](auto &e) { return e.payload == "after"; });
+    out.received = payloads(jb.events.wait_all([](const std::vector<lk::RoomEvent> &) { return true; }));
+    return out;
+  }
+};
+
 // The server refuses alice's resume, so the reliable packets it never acknowledged cannot be
 // sent again (the new session has new sequence numbers; the official SDKs drop them too): the
 // ReconnectedEvent counts them as discarded, and none of them reaches bob.
-TEST_F(E2E, FullReconnectReportsTheReliablePacketsItDiscards) {
+TEST_F(CutPath, FullReconnectReportsTheReliablePacketsItDiscards) {
   constexpr int n = 20;
-  Joined ja = join_with_events(client_a, "alice");
-  lk::Room &alice = ja.room;
-  Events &ev_a = ja.events;
-  Joined jb = join_with_events(client_b, "bob");
-  Events &ev_b = jb.events;
-  FaultsCleared cleared{sfu};
-
-  ASSERT_NO_FATAL_FAILURE(publish_into_a_cut_path(sfu, alice, n));
-  ASSERT_TRUE(sfu.control("force-full-reconnect", "identity=alice on=true"));
-  ASSERT_TRUE(sfu.control("drop-signal", "identity=alice"));
-  auto r = ev_a.wait<lk::ReconnectedEvent>();
-  EXPECT_EQ(r.kind, lk::ReconnectKind::Full);
-  EXPECT_EQ(r.discarded_packets, uint32_t(n));
-  EXPECT_EQ(r.replayed_packets, 0u);
-  ASSERT_TRUE(sfu.control("clear-faults"));
-  alice.publish_data("after", {true, "cut", {}});
-  ev_b.wait<lk::DataReceivedEvent>([](auto &e) { return e.payload == "after"; });
-  EXPECT_EQ(payloads(ev_b.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })),
-            std::vector<std::string>{"after"});
+  Outcome o = reconnect_after_a_cut_path(n, /*refuse_resume=*/true);
+  EXPECT_EQ(o.reconnected.kind, lk::ReconnectKind::Full);
+  EXPECT_EQ(o.reconnected.discarded_packets, uint32_t(n));
+  EXPECT_EQ(o.reconnected.replayed_packets, 0u);
+  EXPECT_EQ(o.received, std::vector<std::string>{"after"});
 }
 
 // After a resume the server says which of alice's packets it has (last_message_seq); the
 // library sends the others again. SCTP may also deliver some of them on its own once the path
 // works (its retransmission timer is a second or more, so usually it does not get there first);
 // either way bob gets each packet exactly once, in order.
-TEST_F(E2E, ResumeReplaysTheReliablePacketsTheServerMissed) {
+TEST_F(CutPath, ResumeReplaysTheReliablePacketsTheServerMissed) {
   constexpr int n = 20;
-  Joined ja = join_with_events(client_a, "alice");
-  lk::Room &alice = ja.room;
-  Events &ev_a = ja.events;
-  Joined jb = join_with_events(client_b, "bob");
-  Events &ev_b = jb.events;
-  FaultsCleared cleared{sfu};
-
-  ASSERT_NO_FATAL_FAILURE(publish_into_a_cut_path(sfu, alice, n));
-  ASSERT_TRUE(sfu.control("drop-signal", "identity=alice"));
-  auto r = ev_a.wait<lk::ReconnectedEvent>();
-  EXPECT_EQ(r.kind, lk::ReconnectKind::Resume);
-  EXPECT_EQ(r.discarded_packets, 0u);
-  EXPECT_GE(r.replayed_packets, 1u);
-  EXPECT_LE(r.replayed_packets, uint32_t(n));
-  ASSERT_TRUE(sfu.control("clear-faults"));
-  alice.publish_data("after", {true, "cut", {}});
-  ev_b.wait<lk::DataReceivedEvent>([](auto &e) { return e.payload == "after"; });
+  Outcome o = reconnect_after_a_cut_path(n, /*refuse_resume=*/false);
+  EXPECT_EQ(o.reconnected.kind, lk::ReconnectKind::Resume);
+  EXPECT_EQ(o.reconnected.discarded_packets, 0u);
+  EXPECT_GE(o.reconnected.replayed_packets, 1u);
+  EXPECT_LE(o.reconnected.replayed_packets, uint32_t(n));
   std::vector<std::string> want;
   for (int i = 0; i < n; i++) want.push_back("cut " + std::to_string(i));
   want.push_back("after");
-  EXPECT_EQ(payloads(ev_b.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })), want);
+  EXPECT_EQ(o.received, want);
 }
 
 TEST_F(E2E, EventsCanBePulled) {
