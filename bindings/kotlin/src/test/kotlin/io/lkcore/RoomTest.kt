@@ -909,14 +909,33 @@ class RoomTest : LkTestBase() {
     }
 
     /**
-     * devsfu drops alice's datagrams both ways from here on: the [n] reliable packets she then
-     * publishes are accepted by her data channel and never acknowledged by the server. She has
-     * sent nothing reliable before, so exactly these [n] are unacknowledged.
+     * devsfu drops alice's datagrams both ways, then alice publishes [n] reliable packets
+     * (`cut 0`.. on topic `cut`): her data channel accepts them and the server acknowledges none
+     * (she has sent nothing reliable before, so exactly these [n] are unacknowledged). Her
+     * signalling connection is then dropped (with [refuseResume] the server refuses her resume,
+     * so she reconnects fully); once she is back the path works again and she publishes `after`.
+     * Returns her reconnected event and the payloads bob received up to `after`, in order.
      */
-    private suspend fun publishIntoACutPath(alice: Room, n: Int) {
-        DevSfu.control("cut-path", "identity" to "alice", "on" to "true")
-        for (i in 0 until n) alice.publishData("cut $i".encodeToByteArray(), topic = "cut")
-    }
+    private suspend fun TestCtx.reconnectAfterACutPath(n: Int, refuseResume: Boolean): Pair<RoomEvent.Reconnected, List<String>> =
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                try {
+                    val rec = record(alice)
+                    val bobRec = record(bob)
+                    DevSfu.control("cut-path", "identity" to "alice", "on" to "true")
+                    for (i in 0 until n) alice.publishData("cut $i".encodeToByteArray(), topic = "cut")
+                    if (refuseResume) DevSfu.control("force-full-reconnect", "identity" to "alice", "on" to "true")
+                    DevSfu.control("drop-signal", "identity" to "alice")
+                    val reconnected = rec.await<RoomEvent.Reconnected>()
+                    DevSfu.control("clear-faults")
+                    alice.publishData("after".encodeToByteArray(), topic = "cut")
+                    bobRec.await<RoomEvent.DataReceived> { it.packet.payload.decodeToString() == "after" }
+                    reconnected to bobRec.all<RoomEvent.DataReceived>().map { it.packet.payload.decodeToString() }
+                } finally {
+                    DevSfu.control("clear-faults")
+                }
+            }
+        }
 
     @Test
     fun `a full reconnect after a cut path reports the reliable packets it discards`() = lkTest {
@@ -924,24 +943,9 @@ class RoomTest : LkTestBase() {
         // again (the new session has new sequence numbers; the official SDKs drop them too): the
         // reconnected event counts them, and none of them reaches bob.
         val n = 20
-        connect("alice").use { alice ->
-            connect("bob").use { bob ->
-                try {
-                    val rec = record(alice)
-                    val bobRec = record(bob)
-                    publishIntoACutPath(alice, n)
-                    DevSfu.control("force-full-reconnect", "identity" to "alice", "on" to "true")
-                    DevSfu.control("drop-signal", "identity" to "alice")
-                    assertEquals(RoomEvent.Reconnected(ReconnectKind.FULL, n.toLong(), 0), rec.await<RoomEvent.Reconnected>())
-                    DevSfu.control("clear-faults")
-                    alice.publishData("after".encodeToByteArray(), topic = "cut")
-                    bobRec.await<RoomEvent.DataReceived> { it.packet.payload.decodeToString() == "after" }
-                    assertEquals(listOf("after"), bobRec.all<RoomEvent.DataReceived>().map { it.packet.payload.decodeToString() })
-                } finally {
-                    DevSfu.control("clear-faults")
-                }
-            }
-        }
+        val (reconnected, received) = reconnectAfterACutPath(n, refuseResume = true)
+        assertEquals(RoomEvent.Reconnected(ReconnectKind.FULL, n.toLong(), 0), reconnected)
+        assertEquals(listOf("after"), received)
     }
 
     @Test
@@ -951,27 +955,11 @@ class RoomTest : LkTestBase() {
         // path works (its retransmission timer is a second or more, so usually it does not get
         // there first); either way bob gets each packet exactly once, in order.
         val n = 20
-        connect("alice").use { alice ->
-            connect("bob").use { bob ->
-                try {
-                    val rec = record(alice)
-                    val bobRec = record(bob)
-                    publishIntoACutPath(alice, n)
-                    DevSfu.control("drop-signal", "identity" to "alice")
-                    val r = rec.await<RoomEvent.Reconnected>()
-                    assertEquals(ReconnectKind.RESUME, r.kind)
-                    assertEquals(0L, r.discardedPackets)
-                    assertTrue(r.replayedPackets in 1..n.toLong(), "replayed ${r.replayedPackets} of $n")
-                    DevSfu.control("clear-faults")
-                    alice.publishData("after".encodeToByteArray(), topic = "cut")
-                    bobRec.await<RoomEvent.DataReceived> { it.packet.payload.decodeToString() == "after" }
-                    val want = List(n) { "cut $it" } + "after"
-                    assertEquals(want, bobRec.all<RoomEvent.DataReceived>().map { it.packet.payload.decodeToString() })
-                } finally {
-                    DevSfu.control("clear-faults")
-                }
-            }
-        }
+        val (r, received) = reconnectAfterACutPath(n, refuseResume = false)
+        assertEquals(ReconnectKind.RESUME, r.kind)
+        assertEquals(0L, r.discardedPackets)
+        assertTrue(r.replayedPackets in 1..n.toLong(), "replayed ${r.replayedPackets} of $n")
+        assertEquals(List(n) { "cut $it" } + "after", received)
     }
 
     @Test
