@@ -12,9 +12,20 @@ import (
 // TestCutPath: a cut path drops the participant's datagrams both ways before they reach the
 // server's SCTP, so what it sends stays unacknowledged (unlike KillICE) and nothing reaches
 // it; restoring the path lets SCTP's retransmissions deliver everything, and the other
-// participant's path is never affected.
+// participant's path is never affected. Both of the server's sockets: batched (udpbatch) and
+// plain (*net.UDPConn, --disable-udp-batching).
 func TestCutPath(t *testing.T) {
-	s := startServer(t, Options{})
+	for _, plain := range []bool{false, true} {
+		name := "batched"
+		if plain {
+			name = "plain"
+		}
+		t.Run(name, func(t *testing.T) { testCutPath(t, Options{DisableUDPBatching: plain}) })
+	}
+}
+
+func testCutPath(t *testing.T, o Options) {
+	s := startServer(t, o)
 	pub := dial(t, s, "cut", "pub", clientOpts{})
 	defer pub.close()
 	sub := dial(t, s, "cut", "sub", clientOpts{})
