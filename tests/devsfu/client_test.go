@@ -446,6 +446,19 @@ func (c *testClient) dataMessages(label string) [][]byte {
 	return out
 }
 
+// waitServer polls cond until it holds, and fails the test with what and the server's
+// counters after testTimeout.
+func waitServer(t testing.TB, s *Server, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (stats %+v)", what, s.Stats())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // waitReady waits until the PC is connected and the three channels open.
 func (c *testClient) waitReady() {
 	c.t.Helper()

@@ -2,9 +2,7 @@ package devsfu
 
 import (
 	"bytes"
-	"context"
 	"testing"
-	"time"
 
 	"github.com/lkcore/lkcore/core/lkpb"
 )
@@ -48,20 +46,9 @@ func testCutPath(t *testing.T, o Options) {
 		t.Fatal(err)
 	}
 	reliable := pub.ch[labelReliable]
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for !cond() {
-			if ctx.Err() != nil {
-				t.Fatalf("timed out waiting for %s (stats %+v)", what, s.Stats())
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
 	// pub -> server: the datagram arrives and is dropped, so SCTP never acknowledges it.
 	pub.sendPacket(labelReliable, user("while cut"))
-	waitFor("the cut datagram to be dropped", func() bool { return s.Stats().PathCutDrops > 0 })
+	waitServer(t, s, "the cut datagram to be dropped", func() bool { return s.Stats().PathCutDrops > 0 })
 	if n := reliable.BufferedAmount(); n == 0 {
 		t.Fatal("the message sent into the cut path was acknowledged")
 	}
@@ -69,8 +56,8 @@ func testCutPath(t *testing.T, o Options) {
 	// datagrams to pub are dropped.
 	drops := s.Stats().PathCutDrops
 	sub.sendPacket(labelReliable, user("to pub"))
-	waitFor("the datagram to pub to be dropped", func() bool { return s.Stats().PathCutDrops > drops })
-	waitFor("sub's message to be acknowledged (its path is not cut)", func() bool {
+	waitServer(t, s, "the datagram to pub to be dropped", func() bool { return s.Stats().PathCutDrops > drops })
+	waitServer(t, s, "sub's message to be acknowledged (its path is not cut)", func() bool {
 		return sub.ch[labelReliable].BufferedAmount() == 0
 	})
 	if got := sub.dataMessages(labelReliable); len(got) != 1 {
@@ -86,7 +73,7 @@ func testCutPath(t *testing.T, o Options) {
 	}
 	sub.waitData(labelReliable, payload("while cut"))
 	pub.waitData(labelReliable, payload("to pub"))
-	waitFor("pub's message to be acknowledged", func() bool { return reliable.BufferedAmount() == 0 })
+	waitServer(t, s, "pub's message to be acknowledged", func() bool { return reliable.BufferedAmount() == 0 })
 
 	// ClearFaults restores cut paths too.
 	if err := s.CutPath("pub", true); err != nil {

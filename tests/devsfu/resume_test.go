@@ -2,9 +2,7 @@ package devsfu
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -270,14 +268,7 @@ func TestDataTrackFaults(t *testing.T) {
 	s.KillICE("pub")
 	pub.sendRaw(labelDataTrack, packet(400))
 	pub.sendPacket(labelReliable, &lkpb.DataPacket{Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte("dead")}}})
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	for s.Stats().TransportKilledDrops < 2 {
-		if ctx.Err() != nil {
-			t.Fatalf("kill drops never counted: %+v", s.Stats())
-		}
-		runtime.Gosched()
-	}
+	waitServer(t, s, "the kill drops to be counted", func() bool { return s.Stats().TransportKilledDrops >= 2 })
 	s.RestoreICE("pub")
 	pub.sendRaw(labelDataTrack, packet(401))
 	if got := recv(1); !eq(got, []uint16{401}) {
