@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
-from typing import Any, AsyncIterator, Callable, Dict, Generic, List, NamedTuple, Optional, Set, TypeVar
+import weakref
+from typing import Any, AsyncIterator, Callable, Deque, Dict, Generic, List, NamedTuple, Optional, Set, TypeVar
 
 from .errors import InvalidArgumentError
 
@@ -35,7 +37,10 @@ class EventEmitter(Generic[T]):
     def __init__(self) -> None:
         self._handlers: Dict[str, List[Callable[..., Any]]] = {}
         self._handler_tasks: Set["asyncio.Task[Any]"] = set()
-        self._iterators: List["asyncio.Queue[Optional[EmittedEvent]]"] = []
+        # The live events() iterators, held weakly: one its consumer dropped (a loop left with
+        # break, say) is collected and gets no more events, without a close.
+        self._iterators: "weakref.WeakSet[_EventIterator]" = weakref.WeakSet()
+        self._iterators_closed = False  # events() iterators made from now on end at once
 
     def on(self, event: T, callback: Optional[F] = None) -> Any:
         """Registers ``callback`` for ``event``; usable as a decorator when callback is None."""
@@ -73,14 +78,8 @@ class EventEmitter(Generic[T]):
 
     def emit(self, event: T, *args: Any) -> None:
         """Calls the handlers of ``event`` with ``args`` and feeds :meth:`events` iterators."""
-        for q in list(self._iterators):
-            if q.full():
-                try:
-                    q.get_nowait()
-                    logger.warning("lkcore: events() iterator is not keeping up; dropped an event")
-                except asyncio.QueueEmpty:  # pragma: no cover
-                    pass
-            q.put_nowait(EmittedEvent(event, args))
+        for it in list(self._iterators):
+            it._put(EmittedEvent(event, args))
         for cb in list(self._handlers.get(event, ())):
             try:
                 res = cb(*args)
@@ -105,10 +104,16 @@ class EventEmitter(Generic[T]):
         return task
 
     def events(self, maxsize: int = 1024) -> AsyncIterator[EmittedEvent]:
-        """Iterates over every emitted event as :class:`EmittedEvent` until the emitter closes.
+        """Iterates over every event emitted from this call on, as :class:`EmittedEvent`, until
+        the emitter closes.
 
-        At most ``maxsize`` events (at least 1) are buffered for a slow consumer; older ones
-        are dropped with a warning.
+        The iterator collects from the moment ``events()`` returns, not from its first
+        ``__anext__``: ``it = room.events()`` before ``await room.connect(...)`` sees every event
+        of the connection, whenever the loop over ``it`` starts. At most ``maxsize`` events (at
+        least 1) are buffered for a slow consumer; older ones are dropped with a warning. The
+        iterator stops collecting when it is closed (``aclose()``) or no longer referenced;
+        made after the emitter closed for good (a Room after its final disconnect), it ends at
+        once.
 
         Raises:
             InvalidArgumentError: ``maxsize`` is below 1 (an unbounded buffer is not offered).
@@ -117,26 +122,17 @@ class EventEmitter(Generic[T]):
             raise TypeError(f"maxsize is an int, not {type(maxsize).__name__}")
         if maxsize < 1:
             raise InvalidArgumentError(f"maxsize must be at least 1, not {maxsize}")
-        return self._events(maxsize)
-
-    async def _events(self, maxsize: int) -> AsyncIterator[EmittedEvent]:
-        q: "asyncio.Queue[Optional[EmittedEvent]]" = asyncio.Queue(maxsize)
-        self._iterators.append(q)
-        try:
-            while True:
-                item = await q.get()
-                if item is None:
-                    return
-                yield item
-        finally:
-            if q in self._iterators:
-                self._iterators.remove(q)
+        it = _EventIterator(maxsize)
+        if self._iterators_closed:
+            it._end()
+        else:
+            self._iterators.add(it)
+        return it
 
     def _close_iterators(self) -> None:
-        for q in list(self._iterators):
-            while q.full():
-                q.get_nowait()
-            q.put_nowait(None)
+        self._iterators_closed = True
+        for it in list(self._iterators):
+            it._end()
         self._iterators.clear()
 
     async def _cancel_handler_tasks(self) -> None:
@@ -145,3 +141,54 @@ class EventEmitter(Generic[T]):
             t.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _EventIterator:
+    """An :meth:`EventEmitter.events` iterator: a bounded buffer the emitter fills (oldest
+    dropped with a warning when full) and one consumer drains. Not thread-safe: the emitter and
+    the consumer run on the same event loop."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._maxsize = maxsize
+        self._buf: Deque[EmittedEvent] = collections.deque()
+        self._ended = False
+        self._waiter: "Optional[asyncio.Future[None]]" = None
+
+    def _put(self, ev: EmittedEvent) -> None:
+        if self._ended:
+            return
+        if len(self._buf) >= self._maxsize:
+            self._buf.popleft()
+            logger.warning("lkcore: events() iterator is not keeping up; dropped an event")
+        self._buf.append(ev)
+        self._wake()
+
+    def _end(self) -> None:
+        """Ends the iterator once what it buffered is consumed."""
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def __aiter__(self) -> "_EventIterator":
+        return self
+
+    async def __anext__(self) -> EmittedEvent:
+        while not self._buf:
+            if self._ended:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._buf.popleft()
+
+    async def aclose(self) -> None:
+        """Stops collecting and drops what is buffered; the loop over the iterator then ends."""
+        self._ended = True
+        self._buf.clear()
+        self._wake()

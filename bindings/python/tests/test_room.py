@@ -457,8 +457,10 @@ async def test_failed_connect_leaves_the_room_connectable(devsfu, token_for) -> 
     room = lkcore.Room()
     room.register_rpc_method("ping", lambda data: "pong")  # declared before: kept for the retry
 
+    events = room.events()  # collects from here, whenever the loop below takes its first step
+
     async def follow() -> "list[tuple[str, tuple[object, ...]]]":
-        return [(ev.name, ev.args) async for ev in room.events()]
+        return [(ev.name, ev.args) async for ev in events]
 
     follower = asyncio.create_task(follow())  # follows the room across the failed attempt
     with pytest.raises(errors.UnauthorizedError):
