@@ -19,12 +19,14 @@ fi
 bash "$root/tests/lib/apt-install.sh" ${missing[@]+"${missing[@]}"}
 
 echo "--- python venv ($venv)"
+# The venv is made again when the pins or the python3 on PATH change (its version and path).
 stamp="$venv/.lkcore-pins"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${PIP_PKGS[*]}" ]; then
+want="$(command -v python3) $(python3 -c 'import sys; print(sys.version.split()[0])') ${PIP_PKGS[*]}"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q "${PIP_PKGS[@]}"
-  echo "${PIP_PKGS[*]}" >"$stamp"
+  echo "$want" >"$stamp"
 fi
 py="$venv/bin/python"
 
