@@ -2,6 +2,7 @@ package datatrack
 
 import (
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -11,7 +12,7 @@ import (
 
 func TestSubscribeBufferSizeCap(t *testing.T) {
 	m := setupRemote(t, RemoteConfig{}, dti(1, "DTR_a", "a", 0))
-	for _, n := range []int{MaxSubscriberBufferFrames + 1, 1<<32 - 1, -1} {
+	for _, n := range []int{MaxSubscriberBufferFrames + 1, math.MaxInt32, math.MaxInt, -1} {
 		s, outs, err := m.Subscribe("DTR_a", SubscribeOptions{BufferSize: n}, t0)
 		var oe *OptionError
 		if !errors.Is(err, ErrInvalidOption) || !errors.As(err, &oe) || oe.Option != "BufferSize" || oe.Value != int64(n) ||
@@ -34,7 +35,7 @@ func TestSubscribeBufferSizeCap(t *testing.T) {
 
 func TestPublishQueueFramesCap(t *testing.T) {
 	m := newLocal(LocalConfig{})
-	for _, n := range []int{MaxSendQueueFrames + 1, 1<<32 - 1} {
+	for _, n := range []int{MaxSendQueueFrames + 1, math.MaxInt32, math.MaxInt} {
 		h, outs, err := m.Publish(PublishOptions{Name: "t", QueueFrames: n}, t0)
 		var oe *OptionError
 		if !errors.Is(err, ErrInvalidOption) || !errors.As(err, &oe) || oe.Option != "QueueFrames" || h != 0 || len(outs) != 0 {
@@ -87,14 +88,14 @@ func TestPublishQueueOptions(t *testing.T) {
 }
 
 func TestQueueConstructorsClamp(t *testing.T) {
-	if q := NewSendQueue(1<<32-1, 0, RejectNew); len(q.frames) != MaxSendQueueFrames {
+	if q := NewSendQueue(math.MaxInt, 0, RejectNew); len(q.frames) != MaxSendQueueFrames {
 		t.Fatalf("send queue ring %d", len(q.frames))
 	}
-	if b := NewFrameBuffer(1<<32-1, 1<<62, DropOldestFrame); b.max != MaxSubscriberBufferFrames || b.maxBytes != MaxSubscriberBufferBytes {
+	if b := NewFrameBuffer(math.MaxInt, math.MaxInt, DropOldestFrame); b.max != MaxSubscriberBufferFrames || b.maxBytes != MaxSubscriberBufferBytes {
 		t.Fatalf("frame buffer of %d frames, %d bytes", b.max, b.maxBytes)
 	}
 	// LocalConfig.QueueFrames is clamped the same way (it reaches NewSendQueue).
-	m := newLocal(LocalConfig{QueueFrames: 1<<32 - 1})
+	m := newLocal(LocalConfig{QueueFrames: math.MaxInt})
 	h, _, err := m.Publish(PublishOptions{Name: "t"}, t0)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package room_test
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/lkcore/lkcore/core/datatrack"
@@ -21,7 +22,7 @@ func TestDataTrackSizeCaps(t *testing.T) {
 	alice := joinPeer(t, ctx, s, "caps", "alice", room.Options{})
 	bob := joinPeer(t, ctx, s, "caps", "bob", room.Options{})
 
-	for _, n := range []int{datatrack.MaxSendQueueFrames + 1, 1<<32 - 1} {
+	for _, n := range []int{datatrack.MaxSendQueueFrames + 1, math.MaxInt32, math.MaxInt} {
 		lt, err := alice.r.LocalParticipant().PublishDataTrack(ctx, "big", room.DataTrackOptions{QueueFrames: n})
 		var oe *datatrack.OptionError
 		if lt != nil || !errors.Is(err, room.ErrInvalidArgument) || !errors.As(err, &oe) || oe.Option != "QueueFrames" {
@@ -33,7 +34,7 @@ func TestDataTrackSizeCaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt := bob.track(ctx, "alice", "big")
-	for _, n := range []int{datatrack.MaxSubscriberBufferFrames + 1, 1<<32 - 1, -1} {
+	for _, n := range []int{datatrack.MaxSubscriberBufferFrames + 1, math.MaxInt32, math.MaxInt, -1} {
 		sub, err := rt.Subscribe(ctx, room.SubscribeOptions{BufferSize: n})
 		var oe *datatrack.OptionError
 		if sub != nil || !errors.Is(err, room.ErrInvalidArgument) || !errors.As(err, &oe) || oe.Option != "BufferSize" {

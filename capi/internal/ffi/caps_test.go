@@ -1,6 +1,7 @@
 package ffi
 
 import (
+	"math"
 	"testing"
 
 	"github.com/lkcore/lkcore/capi/ffipb"
@@ -79,5 +80,38 @@ func TestCapsSubscribeBufferSize(t *testing.T) {
 func TestCapsPublishQueueSize(t *testing.T) {
 	if got := queueFrames(^uint32(0)); got != datatrack.MaxSendQueueFrames {
 		t.Fatalf("queue_size 2^32-1 maps to %d", got)
+	}
+}
+
+// TestCapsPublishQueueBytes: queue_bytes above the core's cap is refused with INVALID_ARGUMENT
+// and no track, 2^32-1 included, on every architecture: where int is 32 bits, converting it
+// with int() gave -1, which the core took for "the default" and published the track.
+func TestCapsPublishQueueBytes(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	alice, ar, _ := joinHost(t, s, "caps-queue", "alice")
+	for _, n := range []uint32{^uint32(0), 1 << 31, datatrack.MaxSendQueueBytes + 1} {
+		comp := alice.completion(alice.async(&ffipb.Request{Message: &ffipb.Request_PublishDataTrack{PublishDataTrack: &ffipb.PublishDataTrackRequest{
+			RoomHandle: ar, Name: "big", QueueBytes: n,
+		}}}))
+		if comp.GetError().GetCode() != ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT || len(comp.GetOwnedHandles()) != 0 {
+			t.Fatalf("queue_bytes %d: %v, handles %v", n, comp.GetError(), comp.GetOwnedHandles())
+		}
+	}
+	// The cap itself is accepted.
+	comp := alice.call(&ffipb.Request{Message: &ffipb.Request_PublishDataTrack{PublishDataTrack: &ffipb.PublishDataTrackRequest{
+		RoomHandle: ar, Name: "big", QueueBytes: datatrack.MaxSendQueueBytes,
+	}}})
+	if comp.GetPublishDataTrack().GetTrack().GetHandle() == 0 {
+		t.Fatal("no track at the cap")
+	}
+}
+
+// TestIntOf: a request's uint32 becomes the same int where it fits, and never a negative one.
+func TestIntOf(t *testing.T) {
+	for _, u := range []uint32{0, 1, datatrack.MaxSendQueueBytes, 1<<31 - 1, 1 << 31, ^uint32(0)} {
+		got := intOf(u)
+		if got < 0 || (uint64(u) <= uint64(math.MaxInt) && got != int(u)) || (uint64(u) > uint64(math.MaxInt) && got != math.MaxInt) {
+			t.Errorf("intOf(%d) = %d", u, got)
+		}
 	}
 }

@@ -13,8 +13,19 @@ import (
 // state.
 
 // clampUint32 is a count for a uint32 field of the schema: negative values as 0, values above
-// the field's range as its largest.
-func clampUint32(n int) uint32 { return uint32(min(max(n, 0), math.MaxUint32)) }
+// the field's range as its largest (only possible where int is 64 bits).
+func clampUint32(n int) uint32 {
+	if n <= 0 {
+		return 0
+	}
+	return uint32(min(uint64(n), math.MaxUint32))
+}
+
+// intOf is a uint32 field of a request as the core's int: the same number where int is 64
+// bits; where it is 32 bits (arm, 386), values above math.MaxInt32 become math.MaxInt32 instead
+// of negative numbers, so a size the core caps (every cap is far below 2^31) is still refused
+// as too large rather than taken as "default" or as a small number.
+func intOf(u uint32) int { return int(min(uint64(u), math.MaxInt)) }
 
 func participantKind(k room.ParticipantKind) ffipb.ParticipantKind {
 	switch k {

@@ -103,7 +103,7 @@ func (c *Client) publishDataTrack(k *call, m *ffipb.PublishDataTrackRequest) err
 		FrameEncoding: m.GetFrameEncoding(),
 		Schema:        schemaOf(m.GetSchemaName(), m.GetSchemaEncoding()),
 		QueueFrames:   queueFrames(m.GetQueueSize()),
-		QueueBytes:    int(m.GetQueueBytes()), // the core refuses more than its cap
+		QueueBytes:    intOf(m.GetQueueBytes()), // the core refuses more than its cap
 		DropOldest:    m.GetDropOldest(),
 	}
 	name := m.GetName()
@@ -355,7 +355,7 @@ func (r *Room) subscribeOptions(frames, bytes uint32) room.SubscribeOptions {
 	if bytes == 0 {
 		bytes = r.options.GetDataTrackBufferBytes()
 	}
-	return room.SubscribeOptions{BufferSize: int(frames), BufferBytes: int(bytes)}
+	return room.SubscribeOptions{BufferSize: intOf(frames), BufferBytes: intOf(bytes)}
 }
 
 // startSubscription creates a subscription handle (child of the room) and starts

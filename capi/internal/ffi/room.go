@@ -159,7 +159,7 @@ func (r *Room) coreOptions() room.Options {
 		Logger:                r.log,
 		PeerConnectionTimeout: timeout,
 		JoinAttemptTimeout:    timeout,
-		JoinAttempts:          int(r.options.GetJoinAttempts()),
+		JoinAttempts:          intOf(r.options.GetJoinAttempts()),
 		// 0: the core's default (10); negative: never reconnect.
 		MaxReconnectAttempts: int(r.options.GetMaxReconnectAttempts()),
 		AutoSubscribe:        r.options.GetAutoSubscribe(),
@@ -616,8 +616,8 @@ func sharedKeyProvider(o *ffipb.E2EeOptions) (*e2ee.SharedKeyProvider, error) {
 	}
 	kp, err := e2ee.NewSharedKeyProvider(o.GetSharedKey(), e2ee.Options{
 		RatchetSalt:       o.GetRatchetSalt(),
-		RatchetWindowSize: int(o.GetRatchetWindowSize()),
-		KeyRingSize:       int(o.GetKeyRingSize()),
+		RatchetWindowSize: intOf(o.GetRatchetWindowSize()),
+		KeyRingSize:       intOf(o.GetKeyRingSize()),
 	})
 	if err != nil {
 		return nil, fromCore(err)
