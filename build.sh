@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # lkcore build driver.
 #
-#   ./build.sh lib     build build/liblkcore.so (+ header copy) with -buildmode=c-shared, stripped;
-#                      LKCORE_RELR=1 packs relocations (1.7 MB smaller; loaders with glibc >= 2.36)
+#   ./build.sh lib [TARGET]
+#                      build build/liblkcore.so with -buildmode=c-shared, stripped;
+#                      LKCORE_RELR=1 packs relocations (1.7 MB smaller; loaders with glibc >= 2.36);
+#                      TARGET linux-arm64 or linux-armv7 cross-compiles into build/TARGET/
 #   ./build.sh size    build the library and print its size: sections, bytes per Go package
 #   ./build.sh demo    build everything and run the demo on the embedded dev SFU
 #   ./build.sh test    install what is needed and run every test suite (what CI runs)
@@ -113,6 +115,7 @@ buildvcs() {
 }
 
 lib() {
+  [ $# -gt 0 ] && { lib_cross "$@"; return; }
   deps
   log "building build/liblkcore.so"
   # SONAME liblkcore.so.<ABI major>: hosts linked against it keep working with any later
@@ -120,6 +123,28 @@ lib() {
   go build -buildmode=c-shared "$(buildvcs)" -trimpath -ldflags "$(lib_ldflags)" -o "$BUILD/liblkcore.so" ./capi
   ln -sfn liblkcore.so "$BUILD/liblkcore.so.$(abi_version major)" # what programs linked here load
   rm -f "$BUILD/liblkcore.h" # cgo's generated header; include/lkcore.h is the ABI
+}
+
+# lib_cross TARGET: the shared library for another Linux architecture, cross-compiled with
+# Debian's cross compiler (installed when missing), into build/TARGET/liblkcore.so:
+#   linux-arm64   64-bit ARM (aarch64: Android, Raspberry Pi OS 64-bit, AWS Graviton)
+#   linux-armv7   32-bit ARM with hardware floating point (armhf: Raspberry Pi OS 32-bit)
+# The same flags as the native library (stripped, SONAME, LKCORE_RELR honoured).
+lib_cross() {
+  local target=$1 goarch cc pkg goarm=""
+  case "$target" in
+    linux-arm64) goarch=arm64 cc=aarch64-linux-gnu-gcc pkg=gcc-aarch64-linux-gnu ;;
+    linux-armv7) goarch=arm goarm=7 cc=arm-linux-gnueabihf-gcc pkg=gcc-arm-linux-gnueabihf ;;
+    *) echo "lib: unknown target '$target' (linux-arm64, linux-armv7)" >&2; exit 2 ;;
+  esac
+  deps
+  apt_install "$cc" "$pkg"
+  log "building build/$target/liblkcore.so"
+  mkdir -p "$BUILD/$target"
+  GOOS=linux GOARCH=$goarch GOARM=$goarm CGO_ENABLED=1 CC=$cc \
+    go build -buildmode=c-shared "$(buildvcs)" -trimpath -ldflags "$(lib_ldflags)" -o "$BUILD/$target/liblkcore.so" ./capi
+  ln -sfn liblkcore.so "$BUILD/$target/liblkcore.so.$(abi_version major)"
+  rm -f "$BUILD/$target/liblkcore.h"
 }
 
 size_cmd() {
@@ -405,7 +430,7 @@ mutate() {
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
-  lib) lib ;;
+  lib) lib "$@" ;;
   size) size_cmd "$@" ;;
   demo) demo "$@" ;;
   test) test_all ;;
@@ -416,5 +441,5 @@ case "$cmd" in
   install) install_cmd "$@" ;;
   uninstall) uninstall_cmd "$@" ;;
   mutate) mutate "$@" ;;
-  *) echo "usage: $0 {lib|size [packages]|demo|test|bench|gen|docs|fuzz [seconds]|mutate|install [PREFIX]|uninstall [PREFIX]}" >&2; exit 2 ;;
+  *) echo "usage: $0 {lib [linux-arm64|linux-armv7]|size [packages]|demo|test|bench|gen|docs|fuzz [seconds]|mutate|install [PREFIX]|uninstall [PREFIX]}" >&2; exit 2 ;;
 esac
