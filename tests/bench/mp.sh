@@ -30,8 +30,6 @@ secs=${1:-5}
 go build -o "$out/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu
 go build -o "$out/mpbench" ./tests/bench/mpbench
 
-sfu_out="$out/mp-devsfu.out"
-rm -f "$sfu_out"
 prof=${MP_PROFILE:-}
 sfu_prof=()
 if [ -n "$prof" ]; then
@@ -39,14 +37,12 @@ if [ -n "$prof" ]; then
   prof=$(cd "$prof" && pwd)
   sfu_prof=(--cpuprofile "$prof/devsfu.pprof")
 fi
+. tests/lib/devsfu.sh
 # shellcheck disable=SC2086 # MP_SFU_FLAGS is a list of flags
-"$out/lkcore-devsfu" --addr 127.0.0.1:0 --update-batch-interval 20ms --dt-target-latency 100ms "${sfu_prof[@]}" ${MP_SFU_FLAGS:-} >"$sfu_out" 2>"$out/mp-devsfu.err" &
-sfu_pid=$!
-trap 'kill -INT $sfu_pid 2>/dev/null || true; wait $sfu_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s "$sfu_out" ] && break; sleep 0.1; done
-[ -s "$sfu_out" ] || { echo "devsfu did not start" >&2; cat "$out/mp-devsfu.err" >&2; exit 1; }
-read -r url key secret < <(python3 -c 'import json,sys; d=json.loads(sys.stdin.readline()); print(d["url"], d["api_key"], d["api_secret"])' <"$sfu_out")
-mint() { "$out/lkcore-devsfu" token --room "$1" --identity "$2" --key "$key" --secret "$secret"; }
+devsfu_start "$out/lkcore-devsfu" "$out/mp-devsfu" --update-batch-interval 20ms --dt-target-latency 100ms \
+  "${sfu_prof[@]}" ${MP_SFU_FLAGS:-}
+sfu_out=$devsfu_out sfu_pid=$devsfu_pid url=$devsfu_url
+mint() { devsfu_mint "$@"; }
 # udp_drops: the kernel's count of UDP datagrams dropped because a socket's receive buffer was
 # full (machine-wide, so other processes' drops count too): data-track packets are never
 # retransmitted, so a drop here is a lost frame.

@@ -42,15 +42,10 @@ echo "--- starting the devsfu CLI (native)"
 out="$root/build/cross"
 mkdir -p "$out"
 go build -o "$out/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu
-sfu_out="$out/devsfu.out"
-"$out/lkcore-devsfu" --addr 127.0.0.1:0 --update-batch-interval 20ms >"$sfu_out" 2>"$out/devsfu.err" &
-sfu_pid=$!
-trap 'kill -INT $sfu_pid 2>/dev/null || true; wait $sfu_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s "$sfu_out" ] && break; sleep 0.1; done
-[ -s "$sfu_out" ] || { echo "devsfu did not start" >&2; cat "$out/devsfu.err" >&2; exit 1; }
-read -r LK_URL LK_KEY LK_SECRET < <(python3 -c 'import json,sys; d=json.loads(sys.stdin.readline()); print(d["url"], d["api_key"], d["api_secret"])' <"$sfu_out")
-mint() { "$out/lkcore-devsfu" token --room "$1" --identity "$2" --key "$LK_KEY" --secret "$LK_SECRET"; }
-export LK_URL
+. tests/lib/devsfu.sh
+devsfu_start "$out/lkcore-devsfu" "$out/devsfu" --update-batch-interval 20ms
+export LK_URL=$devsfu_url
+mint() { devsfu_mint "$@"; }
 
 for t in "${targets[@]}"; do
   case "$t" in
