@@ -177,6 +177,9 @@ class _EventIterator:
         return self
 
     async def __anext__(self) -> EmittedEvent:
+        if self._waiter is not None:
+            # As an async generator does: a second concurrent reader would never be woken.
+            raise RuntimeError("this events() iterator is already awaited by another task")
         while not self._buf:
             if self._ended:
                 raise StopAsyncIteration

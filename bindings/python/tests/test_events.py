@@ -93,6 +93,17 @@ async def test_an_iterator_left_behind_is_not_fed(caplog: pytest.LogCaptureFixtu
     assert await asyncio.wait_for(_drain(kept), GUARD) == ["y"]
 
 
+async def test_one_reader_at_a_time() -> None:
+    em: EventEmitter[str] = EventEmitter()
+    it = em.events()
+    first = asyncio.create_task(it.__anext__())
+    await asyncio.sleep(0)  # it waits for an event
+    with pytest.raises(RuntimeError, match="already awaited"):
+        await asyncio.wait_for(it.__anext__(), GUARD)
+    em.emit("a")
+    assert (await asyncio.wait_for(first, GUARD)).name == "a"  # the first reader still gets it
+
+
 async def _pairs(it: "AsyncIterator[EmittedEvent]") -> "list[tuple[str, tuple[object, ...]]]":
     return [(ev.name, ev.args) async for ev in it]
 
