@@ -20,13 +20,8 @@ func benchForward(b *testing.B, label string, msg func(i int) []byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	a := dial(b, s, "bench", "a", clientOpts{})
-	defer a.close()
-	c := dial(b, s, "bench", "b", clientOpts{})
-	defer c.close()
-	a.waitServerReady(s)
-	c.waitServerReady(s)
+	b.Cleanup(func() { _ = s.Close() }) // after the clients' cleanups (registered later, run first)
+	a, c := dialPair(b, s, "bench", "a", "b")
 	if label == labelDataTrack {
 		_ = a.send(publishReq(1, "bench"))
 		info := a.wait("publish", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil }).

@@ -124,6 +124,20 @@ func dial(t testing.TB, s *Server, room, identity string, o clientOpts) *testCli
 	return c
 }
 
+// dialPair joins room as identities a and b with default options, closes both when the test
+// ends (b first, and before a server whose cleanup was registered earlier is closed), and
+// waits until the server has adopted both: how most two-client tests begin.
+func dialPair(t testing.TB, s *Server, room, a, b string) (*testClient, *testClient) {
+	t.Helper()
+	ca := dial(t, s, room, a, clientOpts{})
+	t.Cleanup(ca.close)
+	cb := dial(t, s, room, b, clientOpts{})
+	t.Cleanup(cb.close)
+	ca.waitServerReady(s)
+	cb.waitServerReady(s)
+	return ca, cb
+}
+
 func tryDial(t testing.TB, s *Server, room, identity string, o clientOpts) (*testClient, error) {
 	t.Helper()
 	tok := o.token

@@ -41,12 +41,7 @@ func refused(t *testing.T, what string, m *lkpb.SignalResponse, reason lkpb.Requ
 // of the owner starts without its blobs.
 func TestDataBlobs(t *testing.T) {
 	s := startServer(t, Options{EnableDataBlobs: true})
-	pub := dial(t, s, "blobs", "pub", clientOpts{})
-	defer pub.close()
-	sub := dial(t, s, "blobs", "sub", clientOpts{})
-	defer sub.close()
-	pub.waitServerReady(s)
-	sub.waitServerReady(s)
+	pub, sub := dialPair(t, s, "blobs", "pub", "sub")
 
 	json := &lkpb.DataTrackSchemaEncoding{Value: &lkpb.DataTrackSchemaEncoding_WellKnown{WellKnown: lkpb.DataTrackSchemaEncoding_WELL_KNOWN_SCHEMA_ENCODING_JSON_SCHEMA}}
 	key := schemaKey("pose", json)

@@ -24,12 +24,7 @@ func TestCutPath(t *testing.T) {
 
 func testCutPath(t *testing.T, o Options) {
 	s := startServer(t, o)
-	pub := dial(t, s, "cut", "pub", clientOpts{})
-	defer pub.close()
-	sub := dial(t, s, "cut", "sub", clientOpts{})
-	defer sub.close()
-	pub.waitServerReady(s)
-	sub.waitServerReady(s)
+	pub, sub := dialPair(t, s, "cut", "pub", "sub")
 	user := func(payload string) *lkpb.DataPacket {
 		return &lkpb.DataPacket{Value: &lkpb.DataPacket_User{User: &lkpb.UserPacket{Payload: []byte(payload)}}}
 	}

@@ -15,12 +15,7 @@ import (
 // is refused).
 func TestUpdateParticipantPermission(t *testing.T) {
 	s := startServer(t, Options{})
-	a := dial(t, s, "perm", "alice", clientOpts{})
-	defer a.close()
-	b := dial(t, s, "perm", "bob", clientOpts{})
-	defer b.close()
-	a.waitServerReady(s)
-	b.waitServerReady(s)
+	a, b := dialPair(t, s, "perm", "alice", "bob")
 	_ = b.send(publishReq(1, "sensor"))
 	b.wait("publish response", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil })
 	var before *lkpb.ParticipantInfo

@@ -191,12 +191,7 @@ func TestDuplicateIdentity(t *testing.T) {
 // TestDataTrackFaults: drop every 2nd, duplicate, reorder, kill.
 func TestDataTrackFaults(t *testing.T) {
 	s := startServer(t, Options{DeterministicHandles: true})
-	pub := dial(t, s, "f", "pub", clientOpts{})
-	defer pub.close()
-	sub := dial(t, s, "f", "sub", clientOpts{})
-	defer sub.close()
-	pub.waitServerReady(s)
-	sub.waitServerReady(s)
+	pub, sub := dialPair(t, s, "f", "pub", "sub")
 	_ = pub.send(publishReq(1, "t"))
 	info := pub.wait("publish", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil }).
 		GetPublishDataTrackResponse().GetInfo()
