@@ -127,8 +127,10 @@ lib() {
 
 # lib_cross TARGET: the shared library for another Linux architecture, cross-compiled with
 # Debian's cross compiler (installed when missing), into build/TARGET/liblkcore.so:
-#   linux-arm64   64-bit ARM (aarch64: Android, Raspberry Pi OS 64-bit, AWS Graviton)
+#   linux-arm64   64-bit ARM (aarch64: Raspberry Pi OS 64-bit, AWS Graviton)
 #   linux-armv7   32-bit ARM with hardware floating point (armhf: Raspberry Pi OS 32-bit)
+# Both link against glibc (Debian's cross toolchains): they load on GNU/Linux systems, not on
+# Android (bionic), which would need the Android NDK's compiler.
 # The same flags as the native library (stripped, SONAME, LKCORE_RELR honoured).
 lib_cross() {
   local target=$1 goarch cc pkg goarm=""
