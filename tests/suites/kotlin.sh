@@ -16,6 +16,23 @@ cc -shared -fPIC -o "$kt_out/libfakeabi.so" "$root/bindings/kotlin/src/test/c/fa
 cc -shared -fPIC -DLK_FAKE_ABI_1_6 -o "$kt_out/libfakeabi16.so" "$root/bindings/kotlin/src/test/c/fake_abi.c"
 export LKCORE_TEST_FAKE_ABI_LIB="$kt_out/libfakeabi.so" LKCORE_TEST_OLD_ABI_LIB="$kt_out/libfakeabi16.so"
 
+# The jar bundles the ARM builds when they exist (./build.sh lib linux-arm64 / linux-armv7; in
+# ./build.sh test the cross suite, which runs first, builds linux-armv7): the suite bundles the
+# same ones and BundledLibrariesTest checks each lies in the folder JNA searches on its machine.
+# Resources left in target/classes by an earlier run would be bundled too: removed first.
+rm -rf "$root/bindings/kotlin/target/classes"/linux-*
+bundled=linux-x86-64
+for t in linux-arm64:linux-aarch64 linux-armv7:linux-arm; do
+  rm -rf "${kt_out:?}/${t%%:*}"
+  if [ -f "$root/build/${t%%:*}/liblkcore.so" ]; then
+    mkdir -p "$kt_out/${t%%:*}"
+    cp "$root/build/${t%%:*}/liblkcore.so" "$kt_out/${t%%:*}/"
+    bundled+=",${t#*:}"
+  fi
+done
+export LKCORE_TEST_BUNDLED="$bundled"
+echo "--- bundled in the jar: $bundled"
+
 echo "--- mvn test (bindings/kotlin)"
 set +e
 # -Dlkcore.build.dir: the private library above is the one bundled in the jar (LoadingTest).

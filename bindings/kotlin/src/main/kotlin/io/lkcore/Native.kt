@@ -223,8 +223,9 @@ internal object LkNative {
  * Finds liblkcore, in this order:
  * 1. the `LKCORE_LIB` environment variable (or the `lkcore.lib` system property): a file path;
  * 2. `jna.library.path` and the system's library path (by the name `lkcore`);
- * 3. the copy bundled in the jar for linux-x86-64, which JNA extracts to a private temporary
- *    file (`jna.tmpdir`) and deletes when the JVM exits.
+ * 3. the copy bundled in the jar for this machine (linux-x86-64/, and linux-aarch64/ or
+ *    linux-arm/ when the ARM builds existed as the jar was made), which JNA extracts to a
+ *    private temporary file (`jna.tmpdir`) and deletes when the JVM exits.
  */
 internal object NativeLoader {
     fun load(): NativeLibrary {
@@ -251,7 +252,7 @@ internal object NativeLoader {
         }
         return try {
             // JNA searches jna.library.path, the system paths, then the class path
-            // (linux-x86-64/liblkcore.so in this jar), extracting a bundled copy.
+            // (<JNA's folder for this machine>/liblkcore.so in this jar), extracting a bundled copy.
             NativeLibrary.getInstance("lkcore")
         } catch (e: UnsatisfiedLinkError) {
             throw LkAbiException(
