@@ -10,7 +10,12 @@ Building (``pip install ./bindings/python``, ``pip wheel``, ``python -m build``)
    ``LKCORE_BUNDLE_LIB=/path/to/liblkcore.so`` bundles that prebuilt library instead (no Go
    needed).
 3. The wheel is platform specific but independent of the Python version (ctypes, no
-   extension module): ``py3-none-<platform>``.
+   extension module): ``py3-none-<platform>``, the platform being that of the library it
+   carries. A Linux library built for another machine (``LKCORE_BUNDLE_LIB`` naming an ARM
+   build of ``./build.sh lib linux-arm64``, or ``GOARCH`` set for the Go build) gives a wheel for
+   that machine (``linux_aarch64``, ``linux_armv7l``) read from the library's ELF header, and a
+   ``--plat-name`` that contradicts the library is refused: a wheel never claims a platform its
+   library cannot load on.
 
 The sdist carries what step 2 needs: the Go module's sources (go.mod, go.sum, capi/, core/,
 include/, without tests) in ``_gosrc/``, so a wheel builds from the sdist alone (that is what
@@ -152,11 +157,45 @@ class BinaryDistribution(Distribution):
         return True
 
 
+# ELF machine numbers (and whether the file is 64-bit) -> the machine part of a Linux wheel's
+# platform tag (what `uname -m` says there, as pip matches it).
+_ELF_WHEEL_MACHINES = {(62, True): "x86_64", (183, True): "aarch64", (3, False): "i686"}
+_EM_ARM = 40
+_EF_ARM_ABI_FLOAT_HARD = 0x400
+
+
+def wheel_machine(path: str) -> "str | None":
+    """The machine part of the Linux wheel tag for the ELF library at ``path`` (``x86_64``,
+    ``aarch64``, ``armv7l``, ``i686``), or None when the file is no little-endian ELF file (a
+    macOS or Windows library). Raises SystemExit for an ELF machine no tag is known for (a
+    soft-float ARM build included: pip's ``armv7l`` wheels are hard-float)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if len(head) < 52 or head[:4] != b"\x7fELF" or head[5] != 1:
+        return None
+    is64 = head[4] == 2
+    machine = int.from_bytes(head[18:20], "little")
+    flags = int.from_bytes(head[48:52] if is64 else head[36:40], "little")
+    if machine == _EM_ARM and not is64 and flags & _EF_ARM_ABI_FLOAT_HARD:
+        return "armv7l"
+    tag = _ELF_WHEEL_MACHINES.get((machine, is64))
+    if tag is None:
+        raise SystemExit(f"error: {path} is built for ELF machine {machine} ({64 if is64 else 32}-bit), which no wheel tag here names")
+    return tag
+
+
 class BdistWheel(bdist_wheel):
-    """A platform wheel (it carries a native library) for any Python 3 (no extension module)."""
+    """A platform wheel (it carries a native library) for any Python 3 (no extension module),
+    tagged with the platform of the library it carries."""
 
     def get_tag(self) -> "tuple[str, str, str]":
         _, _, plat = super().get_tag()
+        lib = os.path.join(self.get_finalized_command("build_py").build_lib, "lkcore", _LIB_NAME)
+        machine = wheel_machine(lib) if os.path.isfile(lib) else None
+        if machine is not None and not plat.endswith("_" + machine):
+            if self.plat_name_supplied or not plat.startswith("linux_"):
+                raise SystemExit(f"error: the wheel's platform {plat} does not match its library, built for {machine} ({lib})")
+            plat = "linux_" + machine
         return "py3", "none", plat
 
 

@@ -8,6 +8,8 @@
 #   2. pip install --no-build-isolation ./bindings/python  (build requirements installed first)
 #   3. python -m build: an sdist carrying the Go sources, and a py3-none-<platform> wheel built
 #      from that sdist alone, holding liblkcore.so
+#   4. a wheel for another machine: LKCORE_BUNDLE_LIB naming the armv7 cross build is tagged
+#      linux_armv7l (from the library's ELF header), and a --plat-name contradicting it is refused
 #
 # Step 1 runs beside steps 2 and 3, from its own copy of the repository: most of the time is
 # pip and venv creation on one core each. Its output is shown when it is awaited.
@@ -136,6 +138,31 @@ EOF
 python3 -m venv "$out/venv-wheel"
 "$out/venv-wheel/bin/python" -m pip install -q "$out"/dist/lkcore-*.whl
 check "$out/venv-wheel" from-wheel
+
+echo "--- 4. a wheel for another machine (LKCORE_BUNDLE_LIB: the armv7 build of ./build.sh lib linux-armv7)"
+./build.sh lib linux-armv7 >"$out/lib-armv7.log" 2>&1 || { tail -20 "$out/lib-armv7.log" >&2; exit 1; }
+arm="$root/build/linux-armv7/liblkcore.so"
+rm -rf "$src/bindings/python/build"
+LKCORE_BUNDLE_LIB="$arm" "$out/venv-noiso/bin/python" -m pip wheel -q --no-build-isolation --no-deps \
+  -w "$out/dist-armv7" "$src/bindings/python"
+"$out/venv-noiso/bin/python" - "$out/dist-armv7" "$arm" <<'EOF'
+import glob, sys, zipfile
+(wheel,) = glob.glob(f"{sys.argv[1]}/lkcore-*.whl")
+assert wheel.endswith("-py3-none-linux_armv7l.whl"), wheel
+z = zipfile.ZipFile(wheel)
+(meta,) = [n for n in z.namelist() if n.endswith(".dist-info/WHEEL")]
+assert "Tag: py3-none-linux_armv7l" in z.read(meta).decode().splitlines(), z.read(meta)
+assert z.read("lkcore/liblkcore.so") == open(sys.argv[2], "rb").read(), "the wheel holds another library"
+print(f"ok: {wheel.rsplit('/', 1)[1]}")
+EOF
+rm -rf "$src/bindings/python/build"
+if LKCORE_BUNDLE_LIB="$arm" "$out/venv-noiso/bin/python" -m pip wheel -q --no-build-isolation --no-deps \
+  -w "$out/dist-mislabelled" -C--build-option=--plat-name=linux_x86_64 "$src/bindings/python" >"$out/mislabelled.log" 2>&1; then
+  echo "a wheel tagged linux_x86_64 holding the armv7 library was built" >&2
+  exit 1
+fi
+grep -q "does not match its library, built for armv7l" "$out/mislabelled.log" || { cat "$out/mislabelled.log" >&2; exit 1; }
+echo "ok: --plat-name linux_x86_64 with the armv7 library refused"
 
 await step1 || { echo "step 1 failed" >&2; exit 1; }
 cat "$out/step1.log"
