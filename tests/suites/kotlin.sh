@@ -16,10 +16,16 @@ cc -shared -fPIC -o "$kt_out/libfakeabi.so" "$root/bindings/kotlin/src/test/c/fa
 cc -shared -fPIC -DLK_FAKE_ABI_1_6 -o "$kt_out/libfakeabi16.so" "$root/bindings/kotlin/src/test/c/fake_abi.c"
 export LKCORE_TEST_FAKE_ABI_LIB="$kt_out/libfakeabi.so" LKCORE_TEST_OLD_ABI_LIB="$kt_out/libfakeabi16.so"
 
-# The jar bundles the ARM builds when they exist (./build.sh lib linux-arm64 / linux-armv7; in
-# ./build.sh test the cross suite, which runs first, builds linux-armv7): the suite bundles the
-# same ones and BundledLibrariesTest checks each lies in the folder JNA searches on its machine.
+# The jar bundles the ARM builds when they exist (./build.sh lib linux-arm64 / linux-armv7): the
+# suite bundles the same ones, linux-armv7 always (built here; in ./build.sh test the cross suite
+# built it already). BundledLibrariesTest checks each lies in the folder JNA searches on its
+# machine; Armv7JvmTest runs the binding in a 32-bit ARM JVM under qemu with the linux-arm one.
 # Resources left in target/classes by an earlier run would be bundled too: removed first.
+echo "--- the armv7 library and a 32-bit ARM JVM (tests/lib/armhf-jvm.sh)"
+./build.sh lib linux-armv7 >"$kt_out/lib-armv7.log" 2>&1 || { tail -20 "$kt_out/lib-armv7.log" >&2; exit 1; }
+source "$root/tests/lib/armhf-jvm.sh"
+armhf_jvm "$kt_out/armhf-jvm"
+export LKCORE_TEST_ARMHF_ROOT="$ARMHF_ROOT" LKCORE_TEST_ARMHF_JAVA="$ARMHF_JAVA"
 rm -rf "$root/bindings/kotlin/target/classes"/linux-*
 bundled=linux-x86-64
 for t in linux-arm64:linux-aarch64 linux-armv7:linux-arm; do

@@ -42,7 +42,12 @@ internal const val ABI_MINOR = 28
  * Out-parameters are one-element primitive arrays (a pointer-sized `long` for `uint8_t **` and
  * `size_t *`, a byte for `bool *`): JNA passes primitive arrays without any per-call
  * reflection, which keeps the hot paths (push, read) cheap. Pointers handed out by the library
- * are plain addresses (64-bit platforms only) released with [lk_free].
+ * are plain addresses (unsigned, in a `Long`) released with [lk_free].
+ *
+ * `size_t` and pointers are 64 bits wide on x86-64 and aarch64 and 32 bits on armv7 (and x86):
+ * a `long` where the C function takes a 32-bit `size_t` shifts every argument after it there. The
+ * functions with such parameters are bound twice, [Direct] with 64-bit and [Direct32] with 32-bit
+ * ones, and each call takes the one of this process ([narrow]); callers always see `Long`s.
  *
  * Loading happens on first use and never throws out of a class initializer: a library that
  * cannot be found, loaded or accepted is remembered, and every call then throws that
@@ -50,6 +55,9 @@ internal const val ABI_MINOR = 28
  * `NoClassDefFoundError`s).
  */
 internal object LkNative {
+    /** Whether `size_t` and pointers are 32 bits wide in this process (see above). */
+    private val narrow = Native.POINTER_SIZE == 4
+
     /** The path the library was loaded from, or why it could not be loaded. */
     private val loaded: Result<String> = runCatching { Direct.bind() }
 
@@ -82,15 +90,27 @@ internal object LkNative {
 
     fun lk_request(client: Long, request: ByteArray, requestLen: Long, response: LongArray, responseLen: LongArray): Int {
         ensureLoaded()
-        return Direct.lk_request(client, request, requestLen, response, responseLen)
+        if (!narrow) return Direct.lk_request(client, request, requestLen, response, responseLen)
+        val p = IntArray(1)
+        val n = IntArray(1)
+        val st = Direct32.lk_request(client, request, requestLen.toInt(), p, n)
+        response[0] = Integer.toUnsignedLong(p[0])
+        responseLen[0] = Integer.toUnsignedLong(n[0])
+        return st
     }
 
     fun lk_client_next_event(client: Long, timeoutMs: Int, event: LongArray, eventLen: LongArray): Int {
         ensureLoaded()
-        return Direct.lk_client_next_event(client, timeoutMs, event, eventLen)
+        if (!narrow) return Direct.lk_client_next_event(client, timeoutMs, event, eventLen)
+        val p = IntArray(1)
+        val n = IntArray(1)
+        val st = Direct32.lk_client_next_event(client, timeoutMs, p, n)
+        event[0] = Integer.toUnsignedLong(p[0])
+        eventLen[0] = Integer.toUnsignedLong(n[0])
+        return st
     }
 
-    fun lk_free(ptr: Long) {
+    fun lk_free(ptr: Pointer?) {
         ensureLoaded()
         Direct.lk_free(ptr)
     }
@@ -102,11 +122,13 @@ internal object LkNative {
 
     fun lk_data_track_push(client: Long, track: Long, data: ByteArray, len: Long, userTimestamp: Long, hasUserTimestamp: Boolean): Int {
         ensureLoaded()
+        if (narrow) return Direct32.lk_data_track_push(client, track, data, len.toInt(), userTimestamp, hasUserTimestamp)
         return Direct.lk_data_track_push(client, track, data, len, userTimestamp, hasUserTimestamp)
     }
 
     fun lk_data_track_push_paced(client: Long, track: Long, data: ByteArray, len: Long, userTimestamp: Long, hasUserTimestamp: Boolean): Int {
         ensureLoaded()
+        if (narrow) return Direct32.lk_data_track_push_paced(client, track, data, len.toInt(), userTimestamp, hasUserTimestamp)
         return Direct.lk_data_track_push_paced(client, track, data, len, userTimestamp, hasUserTimestamp)
     }
 
@@ -122,7 +144,13 @@ internal object LkNative {
         droppedBefore: LongArray,
     ): Int {
         ensureLoaded()
-        return Direct.lk_data_track_read_frame(client, subscription, timeoutMs, frame, frameLen, userTimestamp, hasUserTimestamp, droppedBefore)
+        if (!narrow) return Direct.lk_data_track_read_frame(client, subscription, timeoutMs, frame, frameLen, userTimestamp, hasUserTimestamp, droppedBefore)
+        val p = IntArray(1)
+        val n = IntArray(1)
+        val st = Direct32.lk_data_track_read_frame(client, subscription, timeoutMs, p, n, userTimestamp, hasUserTimestamp, droppedBefore)
+        frame[0] = Integer.toUnsignedLong(p[0])
+        frameLen[0] = Integer.toUnsignedLong(n[0])
+        return st
     }
 
     fun lk_status_name(status: Int): String {
@@ -133,11 +161,12 @@ internal object LkNative {
     /** Copies `len` bytes at native address `ptr` into a new array and frees the buffer. */
     fun takeBuffer(ptr: Long, len: Long): ByteArray {
         if (ptr == 0L) return ByteArray(0)
+        val p = Pointer(ptr)
         try {
             require(len in 0..Int.MAX_VALUE) { "buffer of $len bytes" }
-            return Pointer(ptr).getByteArray(0, len.toInt())
+            return p.getByteArray(0, len.toInt())
         } finally {
-            lk_free(ptr)
+            lk_free(p)
         }
     }
 
@@ -160,6 +189,7 @@ internal object LkNative {
             }
             try {
                 Native.register(Direct::class.java, lib)
+                if (narrow) Native.register(Direct32::class.java, lib)
             } catch (e: UnsatisfiedLinkError) {
                 throw LkAbiException("cannot bind the functions of liblkcore at $from: ${e.message}", e)
             }
@@ -182,7 +212,7 @@ internal object LkNative {
 
         @JvmStatic external fun lk_client_next_event(client: Long, timeoutMs: Int, event: LongArray, eventLen: LongArray): Int
 
-        @JvmStatic external fun lk_free(ptr: Long)
+        @JvmStatic external fun lk_free(ptr: Pointer?)
 
         @JvmStatic external fun lk_handle_drop(client: Long, handle: Long): Int
 
@@ -216,6 +246,45 @@ internal object LkNative {
         ): Int
 
         @JvmStatic external fun lk_status_name(status: Int): String
+    }
+
+    /**
+     * The functions that take a `size_t` or write a pointer or a `size_t`, with the 32-bit
+     * types of armv7 and x86 (registered by [Direct.bind] in such a process only).
+     */
+    private object Direct32 {
+        @JvmStatic external fun lk_request(client: Long, request: ByteArray, requestLen: Int, response: IntArray, responseLen: IntArray): Int
+
+        @JvmStatic external fun lk_client_next_event(client: Long, timeoutMs: Int, event: IntArray, eventLen: IntArray): Int
+
+        @JvmStatic external fun lk_data_track_push(
+            client: Long,
+            track: Long,
+            data: ByteArray,
+            len: Int,
+            userTimestamp: Long,
+            hasUserTimestamp: Boolean,
+        ): Int
+
+        @JvmStatic external fun lk_data_track_push_paced(
+            client: Long,
+            track: Long,
+            data: ByteArray,
+            len: Int,
+            userTimestamp: Long,
+            hasUserTimestamp: Boolean,
+        ): Int
+
+        @JvmStatic external fun lk_data_track_read_frame(
+            client: Long,
+            subscription: Long,
+            timeoutMs: Int,
+            frame: IntArray,
+            frameLen: IntArray,
+            userTimestamp: LongArray,
+            hasUserTimestamp: ByteArray,
+            droppedBefore: LongArray,
+        ): Int
     }
 }
 
