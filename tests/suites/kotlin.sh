@@ -21,11 +21,13 @@ export LKCORE_TEST_FAKE_ABI_LIB="$kt_out/libfakeabi.so" LKCORE_TEST_OLD_ABI_LIB=
 # built it already). BundledLibrariesTest checks each lies in the folder JNA searches on its
 # machine; Armv7JvmTest runs the binding in a 32-bit ARM JVM under qemu with the linux-arm one.
 # Resources left in target/classes by an earlier run would be bundled too: removed first.
-echo "--- the armv7 library and a 32-bit ARM JVM (tests/lib/armhf-jvm.sh)"
+echo "--- the armv7 library and a 32-bit ARM JVM (tests/lib/armhf-root.sh)"
 ./build.sh lib linux-armv7 >"$kt_out/lib-armv7.log" 2>&1 || { tail -20 "$kt_out/lib-armv7.log" >&2; exit 1; }
-source "$root/tests/lib/armhf-jvm.sh"
-armhf_jvm "$kt_out/armhf-jvm"
-export LKCORE_TEST_ARMHF_ROOT="$ARMHF_ROOT" LKCORE_TEST_ARMHF_JAVA="$ARMHF_JAVA"
+source "$root/tests/lib/armhf-root.sh"
+# Debian's headless JVM and the libraries it loads (no fonts, printing or sound).
+armhf_root "$kt_out/armhf-jvm" openjdk-17-jre-headless libc6 libgcc-s1 libstdc++6 zlib1g
+export LKCORE_TEST_ARMHF_ROOT="$ARMHF_ROOT" LKCORE_TEST_ARMHF_JAVA="$ARMHF_ROOT/usr/lib/jvm/java-17-openjdk-armhf/bin/java"
+[ -x "$LKCORE_TEST_ARMHF_JAVA" ] || { echo "no armhf java at $LKCORE_TEST_ARMHF_JAVA" >&2; exit 1; }
 rm -rf "$root/bindings/kotlin/target/classes"/linux-*
 bundled=linux-x86-64
 for t in linux-arm64:linux-aarch64 linux-armv7:linux-arm; do

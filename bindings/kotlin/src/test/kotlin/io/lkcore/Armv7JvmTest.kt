@@ -58,7 +58,7 @@ object Armv7Probe {
  * The binding in a 32-bit ARM JVM (armhf, under qemu's user-mode emulation), where `size_t` and
  * pointers are 32 bits: JNA loads the library bundled under linux-arm/, and
  * [Armv7Probe] runs against the devsfu CLI. tests/suites/kotlin.sh prepares the JVM
- * (tests/lib/armhf-jvm.sh): LKCORE_TEST_ARMHF_ROOT is the emulated root, LKCORE_TEST_ARMHF_JAVA its java.
+ * (tests/lib/armhf-root.sh): LKCORE_TEST_ARMHF_ROOT is the emulated root, LKCORE_TEST_ARMHF_JAVA its java.
  */
 class Armv7JvmTest : LkTestBase() {
     @Test
