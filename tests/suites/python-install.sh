@@ -10,6 +10,9 @@
 #      from that sdist alone, holding liblkcore.so
 #   4. a wheel for another machine: LKCORE_BUNDLE_LIB naming the armv7 cross build is tagged
 #      linux_armv7l (from the library's ELF header), and a --plat-name contradicting it is refused
+#   5. that armv7 wheel installed for Debian's 32-bit ARM Python, which runs under qemu-arm: two
+#      rooms, a data track both ways of pushing, a 200 kB RPC echo (tests/lib/armhf-root.sh
+#      fetches the interpreter's packages)
 #
 # Step 1 runs beside steps 2 and 3, from its own copy of the repository: most of the time is
 # pip and venv creation on one core each. Its output is shown when it is awaited.
@@ -163,6 +166,48 @@ if LKCORE_BUNDLE_LIB="$arm" "$out/venv-noiso/bin/python" -m pip wheel -q --no-bu
 fi
 grep -q "does not match its library, built for armv7l" "$out/mislabelled.log" || { cat "$out/mislabelled.log" >&2; exit 1; }
 echo "ok: --plat-name linux_x86_64 with the armv7 library refused"
+
+echo "--- 5. that wheel in a 32-bit ARM Python (Debian's python3.11 for armhf, under qemu-arm)"
+source "$root/tests/lib/armhf-root.sh"
+armhf_root "$root/build/armhf-python" python3.11-minimal libpython3.11-minimal libpython3.11-stdlib \
+  libc6 libgcc-s1 libffi8 libexpat1 zlib1g libssl3 libbz2-1.0 liblzma5 libuuid1 libcrypt1
+# Installed for that interpreter by the host's pip (its dependency, protobuf, as the pure-Python
+# wheel): the files are the same on any machine.
+"$out/venv-noiso/bin/python" -m pip install -q --target "$out/armhf-site" --platform linux_armv7l \
+  --python-version 3.11 --only-binary=:all: "$out"/dist-armv7/lkcore-*.whl
+(cd / && env -u LKCORE_LIB PYTHONPATH="$out/armhf-site" qemu-arm -L "$ARMHF_ROOT" "$ARMHF_ROOT/usr/bin/python3.11" - \
+  "$url" "$(token arm-alice)" "$(token arm-bob)" "$out/armhf-site" <<'EOF'
+import asyncio, ctypes, os, sys
+import lkcore
+
+url, token_a, token_b, site = sys.argv[1:5]
+
+async def main() -> None:
+    async with lkcore.Room() as bob, lkcore.Room() as alice:
+        @bob.register_rpc_method("echo")
+        async def echo(data: lkcore.RpcInvocationData) -> str:
+            return data.payload
+
+        published: "asyncio.Future[lkcore.RemoteDataTrack]" = asyncio.get_running_loop().create_future()
+        bob.on("data_track_published", lambda t: published.done() or published.set_result(t))
+        await asyncio.wait_for(bob.connect(url, token_b), 60)
+        await asyncio.wait_for(alice.connect(url, token_a), 60)
+        track = await alice.local_participant.publish_data_track("probe")
+        sub = await (await asyncio.wait_for(published, 60)).subscribe(buffer_size=8)
+        track.try_push(b"\x01" * 1000, user_timestamp=11)
+        await track.push(b"\x02" * 70000, user_timestamp=0x100000002)
+        frames = [await asyncio.wait_for(sub.read(), 60) for _ in range(2)]
+        assert [(len(f.payload), f.user_timestamp) for f in frames] == [(1000, 11), (70000, 0x100000002)], frames
+        assert frames[0].payload == b"\x01" * 1000 and frames[1].payload == b"\x02" * 70000
+        big = "x" * 200000
+        assert await alice.local_participant.perform_rpc("arm-bob", "echo", big, response_timeout=60) == big
+
+asyncio.run(main())
+lib = lkcore.load_library().path
+assert ctypes.sizeof(ctypes.c_void_p) == 4 and os.path.realpath(lib).startswith(os.path.realpath(site)), lib
+print(f"ok: a 32-bit ARM Python ({ctypes.sizeof(ctypes.c_size_t)}-byte size_t) with {lib}: data track, RPC")
+EOF
+)
 
 await step1 || { echo "step 1 failed" >&2; exit 1; }
 cat "$out/step1.log"
