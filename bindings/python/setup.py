@@ -167,7 +167,8 @@ _EF_ARM_ABI_FLOAT_HARD = 0x400
 def wheel_machine(path: str) -> "str | None":
     """The machine part of the Linux wheel tag for the ELF library at ``path`` (``x86_64``,
     ``aarch64``, ``armv7l``, ``i686``), or None when the file is no little-endian ELF file (a
-    macOS or Windows library). Raises SystemExit for an ELF machine no tag is known for (a
+    macOS or Windows library, or a big-endian machine's: the build machine's tag stays). Raises
+    SystemExit for an ELF machine no tag is known for (a
     soft-float ARM build included: pip's ``armv7l`` wheels are hard-float)."""
     with open(path, "rb") as f:
         head = f.read(64)
