@@ -73,8 +73,11 @@ for t in "${targets[@]}"; do
       "$tout/gtest/lib/libgtest.a" "$tout/gtest/lib/libgtest_main.a" -pthread -o "$tout/$prog"
   done
 
-  # -L: the target's C library and loader from the cross toolchain's sysroot.
-  run() { "$qemu" -L "/usr/$triplet" "$@"; }
+  # -L: the target's C library and loader from the cross toolchain's sysroot. LD_LIBRARY_PATH
+  # keeps them together on a machine that also has Debian's own libraries for that architecture
+  # installed (multiarch, e.g. libc6:armhf): the loader would find those first through the
+  # machine's /etc/ld.so.cache, load another build of the C library and crash.
+  run() { "$qemu" -L "/usr/$triplet" -E LD_LIBRARY_PATH="/usr/$triplet/lib" "$@"; }
   echo "--- $t under $qemu: capi_test"
   run "$tout/capi_test"
   echo "--- $t under $qemu: e2e_test (against devsfu)"
