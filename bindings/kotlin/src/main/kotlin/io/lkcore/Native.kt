@@ -91,23 +91,13 @@ internal object LkNative {
     fun lk_request(client: Long, request: ByteArray, requestLen: Long, response: LongArray, responseLen: LongArray): Int {
         ensureLoaded()
         if (!narrow) return Direct.lk_request(client, request, requestLen, response, responseLen)
-        val p = IntArray(1)
-        val n = IntArray(1)
-        val st = Direct32.lk_request(client, request, requestLen.toInt(), p, n)
-        response[0] = Integer.toUnsignedLong(p[0])
-        responseLen[0] = Integer.toUnsignedLong(n[0])
-        return st
+        return widened(response, responseLen) { p, n -> Direct32.lk_request(client, request, requestLen.toInt(), p, n) }
     }
 
     fun lk_client_next_event(client: Long, timeoutMs: Int, event: LongArray, eventLen: LongArray): Int {
         ensureLoaded()
         if (!narrow) return Direct.lk_client_next_event(client, timeoutMs, event, eventLen)
-        val p = IntArray(1)
-        val n = IntArray(1)
-        val st = Direct32.lk_client_next_event(client, timeoutMs, p, n)
-        event[0] = Integer.toUnsignedLong(p[0])
-        eventLen[0] = Integer.toUnsignedLong(n[0])
-        return st
+        return widened(event, eventLen) { p, n -> Direct32.lk_client_next_event(client, timeoutMs, p, n) }
     }
 
     fun lk_free(ptr: Pointer?) {
@@ -145,11 +135,21 @@ internal object LkNative {
     ): Int {
         ensureLoaded()
         if (!narrow) return Direct.lk_data_track_read_frame(client, subscription, timeoutMs, frame, frameLen, userTimestamp, hasUserTimestamp, droppedBefore)
+        return widened(frame, frameLen) { p, n ->
+            Direct32.lk_data_track_read_frame(client, subscription, timeoutMs, p, n, userTimestamp, hasUserTimestamp, droppedBefore)
+        }
+    }
+
+    /**
+     * Calls a [Direct32] function with 32-bit out-parameters for a pointer and a `size_t` and
+     * stores them, unsigned, in the caller's [ptr] and [len]; returns its status.
+     */
+    private inline fun widened(ptr: LongArray, len: LongArray, call: (IntArray, IntArray) -> Int): Int {
         val p = IntArray(1)
         val n = IntArray(1)
-        val st = Direct32.lk_data_track_read_frame(client, subscription, timeoutMs, p, n, userTimestamp, hasUserTimestamp, droppedBefore)
-        frame[0] = Integer.toUnsignedLong(p[0])
-        frameLen[0] = Integer.toUnsignedLong(n[0])
+        val st = call(p, n)
+        ptr[0] = Integer.toUnsignedLong(p[0])
+        len[0] = Integer.toUnsignedLong(n[0])
         return st
     }
 
