@@ -10,7 +10,6 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.Test
 import java.io.File
-import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
 import kotlin.test.fail
 import kotlin.time.Duration.Companion.seconds
@@ -68,20 +67,11 @@ class Armv7JvmTest : LkTestBase() {
         val cmd = listOf("qemu-arm", "-L", root, java) +
             listOf("-cp", System.getProperty("java.class.path"), Armv7Probe::class.java.name,
                 DevSfu.url, DevSfu.token("armv7", "alice"), DevSfu.token("armv7", "bob"))
-        val pb = ProcessBuilder(cmd)
-        pb.environment().remove("LKCORE_LIB")
-        pb.redirectErrorStream(true)
-        val p = pb.start()
-        val out = StringBuilder()
-        val reader = Thread { p.inputStream.bufferedReader().forEachLine { out.appendLine(it) } }.apply { start() }
-        if (!p.waitFor(300, TimeUnit.SECONDS)) {
-            p.destroyForcibly()
-            fail("the ARM JVM did not finish in 300 s:\n$out")
-        }
-        reader.join(5_000)
-        val last = out.lines().lastOrNull { it.isNotBlank() } ?: ""
-        assertEquals(0, p.exitValue(), out.toString())
-        val m = Regex("ok (\\d+) (.*)").matchEntire(last) ?: fail("no result line:\n$out")
+        // LKCORE_LIB unset: the library must come from the class path.
+        val out = runChild(cmd, mapOf("LKCORE_LIB" to null), timeoutSeconds = 300)
+        assertEquals(0, out.exitCode, out.text)
+        val last = out.lastLine
+        val m = Regex("ok (\\d+) (.*)").matchEntire(last) ?: fail("no result line:\n${out.text}")
         assertEquals("4", m.groupValues[1], "pointer size in the ARM JVM")
         // Found by JNA in the class path's folder for this machine (the suite's target/classes;
         // from a jar it is extracted first, LoadingTest), not through LKCORE_LIB.

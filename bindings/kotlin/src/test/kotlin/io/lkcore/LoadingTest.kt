@@ -2,7 +2,6 @@ package io.lkcore
 
 import org.junit.jupiter.api.Test
 import java.io.File
-import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
 import kotlin.test.assertTrue
 import kotlin.test.fail
@@ -31,15 +30,8 @@ class LoadingTest : LkTestBase() {
     private fun probe(env: Map<String, String?>, vararg jvmArgs: String, classPathFirst: String? = null): String {
         val java = File(System.getProperty("java.home"), "bin/java").path
         val cp = listOfNotNull(classPathFirst, System.getProperty("java.class.path")).joinToString(File.pathSeparator)
-        val pb = ProcessBuilder(listOf(java, "-cp", cp, *jvmArgs, LoadProbe::class.java.name))
-        env.forEach { (k, v) -> if (v == null) pb.environment().remove(k) else pb.environment()[k] = v }
-        pb.redirectErrorStream(true)
-        val p = pb.start()
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
-            p.destroyForcibly()
-            fail("probe JVM hung")
-        }
-        return p.inputStream.readAllBytes().decodeToString().lines().last { it.startsWith("loaded") || it.startsWith("failed") }
+        val out = runChild(listOf(java, "-cp", cp, *jvmArgs, LoadProbe::class.java.name), env)
+        return out.text.lines().last { it.startsWith("loaded") || it.startsWith("failed") }
     }
 
     private val realLib: String get() = System.getenv("LKCORE_LIB") ?: fail("LKCORE_LIB not set (run tests/suites/kotlin.sh)")

@@ -26,6 +26,32 @@ import kotlin.time.Duration.Companion.seconds
 /** Hang guard for anything that waits on the network (never a performance assertion). */
 val GUARD = 20.seconds
 
+/** What a child process printed (stdout and stderr together) and its exit status. */
+class ChildOutput(val exitCode: Int, val text: String) {
+    /** The last non-blank line. */
+    val lastLine: String get() = text.lines().lastOrNull { it.isNotBlank() } ?: ""
+}
+
+/**
+ * Runs [command] with [env] changes (a null value removes the variable) and waits at most
+ * [timeoutSeconds] for it: a child that hangs is killed and fails the test with what it printed.
+ * The output is read while the child runs, so a talkative one never blocks on a full pipe.
+ */
+fun runChild(command: List<String>, env: Map<String, String?> = emptyMap(), timeoutSeconds: Long = 60): ChildOutput {
+    val pb = ProcessBuilder(command).redirectErrorStream(true)
+    env.forEach { (k, v) -> if (v == null) pb.environment().remove(k) else pb.environment()[k] = v }
+    val p = pb.start()
+    val out = StringBuffer()
+    val reader = Thread { p.inputStream.bufferedReader().forEachLine { out.appendLine(it) } }.apply { start() }
+    if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+        p.destroyForcibly()
+        reader.join(5_000)
+        fail("${command.first()} did not finish in $timeoutSeconds s:\n$out")
+    }
+    reader.join(5_000)
+    return ChildOutput(p.exitValue(), out.toString())
+}
+
 /**
  * The devsfu the suite started (tests/suites/kotlin.sh). A server test without one fails: a
  * missing server must never turn the server tests off silently.
