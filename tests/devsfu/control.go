@@ -39,6 +39,9 @@ import (
 //	POST /devsfu/connection-quality?room=R&identity=I&quality=POOR|GOOD|EXCELLENT|LOST
 //	                                      (rate I so from the next rating on, as if its media
 //	                                      degraded; no quality: rated as without media again)
+//	POST /devsfu/audio-level?room=R&identity=I&level=L   (I speaks at level L, 0 to 1, from the next
+//	                                      speaker update on, as if its microphone were measured so;
+//	                                      0: silent)
 //	POST /devsfu/move?room=R&identity=I&destination=D  (LiveKit Cloud's MoveParticipant;
 //	                                      409 with the reason when refused)
 //	POST /devsfu/media-track?room=R&identity=I&sid=S&kind=audio|video&source=camera|microphone|screen_share|screen_share_audio
@@ -151,6 +154,22 @@ func (s *Server) controlHandler() http.Handler {
 			q = lkpb.ConnectionQuality(v).Enum()
 		}
 		if !s.SetConnectionQuality(r.FormValue("room"), id(r), q) {
+			http.Error(w, "room not found", http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	m.HandleFunc("/devsfu/audio-level", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		level, err := strconv.ParseFloat(r.FormValue("level"), 32)
+		if err != nil || !(level >= 0 && level <= 1) {
+			http.Error(w, "level must be a number from 0 to 1", http.StatusBadRequest)
+			return
+		}
+		if !s.SetAudioLevel(r.FormValue("room"), id(r), float32(level)) {
 			http.Error(w, "room not found", http.StatusNotFound)
 			return
 		}

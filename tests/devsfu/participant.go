@@ -57,6 +57,9 @@ type Participant struct {
 	sentVersions    map[string]uint32         // per subject sid: highest version sent to this receiver
 	published       map[uint32]*dataTrack     // data tracks by publisher handle
 	blobs           map[string]*lkpb.DataBlob // stored data blobs by key (datablob.go)
+	// toldSpeakers: the active speakers last told to this receiver, sid → level (speakers.go;
+	// guarded by the room's mu)
+	toldSpeakers map[string]float32
 
 	sigMu   sync.Mutex
 	sc      *signalConn

@@ -44,6 +44,8 @@ type Room struct {
 	// participant sid, and the qualities set with Server.SetConnectionQuality.
 	qualityPrev     map[string]lkpb.ConnectionQuality
 	qualityOverride map[string]lkpb.ConnectionQuality
+	// Speakers (speakers.go): the levels set with Server.SetAudioLevel, by identity.
+	audioLevels map[string]float32
 	// updateMu orders room_update broadcasts: each one is built and queued
 	// to every participant before the next is built, so a participant never
 	// gets an older room state after a newer one.
@@ -69,6 +71,7 @@ func newRoom(s *Server, name string) *Room {
 		createdAt:       time.Now(),
 		participants:    map[string]*Participant{},
 		qualityOverride: map[string]lkpb.ConnectionQuality{},
+		audioLevels:     map[string]float32{},
 		batched:         map[string]*lkpb.ParticipantInfo{},
 		tracks:          map[string]*dataTrack{},
 	}
@@ -372,9 +375,12 @@ func (r *Room) flushBatch() {
 }
 
 // tick runs the periodic work; it reports whether the room can be reaped.
-func (r *Room) tick(now time.Time, batch, reconcile, quality bool) bool {
+func (r *Room) tick(now time.Time, batch, reconcile, quality, speakers bool) bool {
 	if quality {
 		r.qualityTick()
+	}
+	if speakers {
+		r.speakersTick()
 	}
 	if batch {
 		r.flushBatch()

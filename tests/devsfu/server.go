@@ -34,6 +34,7 @@ const (
 
 	defaultPingInterval        = 5 * time.Second
 	defaultQualityInterval     = 5 * time.Second
+	defaultSpeakerInterval     = 400 * time.Millisecond
 	defaultPingTimeout         = 15 * time.Second
 	defaultUpdateBatchInterval = 3 * time.Second
 	defaultWSPingInterval      = 10 * time.Second
@@ -81,6 +82,9 @@ type Options struct {
 	// ratings (quality.go; 0 = 5 s, as livekit-server; negative: none are
 	// sent).
 	ConnectionQualityInterval time.Duration
+	// SpeakerUpdateInterval is the period of the speaker updates
+	// (speakers.go; 0 = 400 ms, as livekit-server; negative: none are sent).
+	SpeakerUpdateInterval time.Duration
 	// PingInterval and PingTimeout are announced in JoinResponse
 	// (0 = recorded 5 s / 15 s). Whole seconds on the wire.
 	PingInterval, PingTimeout time.Duration
@@ -163,6 +167,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.ConnectionQualityInterval == 0 {
 		c.ConnectionQualityInterval = defaultQualityInterval
+	}
+	if c.SpeakerUpdateInterval == 0 {
+		c.SpeakerUpdateInterval = defaultSpeakerInterval
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = defaultPingInterval
@@ -622,12 +629,15 @@ func (s *Server) tickLoop() {
 	if s.opts.ConnectionQualityInterval > 0 {
 		step = min(step, s.opts.ConnectionQualityInterval)
 	}
+	if s.opts.SpeakerUpdateInterval > 0 {
+		step = min(step, s.opts.SpeakerUpdateInterval)
+	}
 	t := time.NewTicker(step)
 	defer t.Stop()
 	// Each period counts from the start, also where the tick is shorter than it (a period of
 	// an hour never elapses in a test, whatever the other periods).
 	start := time.Now()
-	lastBatch, lastRec, lastQuality := start, start, start
+	lastBatch, lastRec, lastQuality, lastSpeakers := start, start, start, start
 	for {
 		select {
 		case <-s.stopTick:
@@ -645,6 +655,10 @@ func (s *Server) tickLoop() {
 			if quality {
 				lastQuality = now
 			}
+			speakers := s.opts.SpeakerUpdateInterval > 0 && now.Sub(lastSpeakers) >= s.opts.SpeakerUpdateInterval-step/2
+			if speakers {
+				lastSpeakers = now
+			}
 			s.mu.Lock()
 			rooms := make([]*Room, 0, len(s.rooms))
 			for _, r := range s.rooms {
@@ -652,7 +666,7 @@ func (s *Server) tickLoop() {
 			}
 			s.mu.Unlock()
 			for _, r := range rooms {
-				if r.tick(now, batch, rec, quality) {
+				if r.tick(now, batch, rec, quality, speakers) {
 					s.mu.Lock()
 					if s.rooms[r.name] == r && r.tryReap() {
 						delete(s.rooms, r.name)

@@ -82,6 +82,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	batch := fs.Duration("update-batch-interval", 0, "participant update batch period (default 3s as recorded)")
 	reconcile := fs.Duration("reconcile-interval", 0, "data-track subscription reconcile period (default = batch period)")
 	quality := fs.Duration("connection-quality-interval", 0, "connection-quality rating period (default 5s as livekit-server; negative: none sent)")
+	speakers := fs.Duration("speaker-update-interval", 0, "speaker update period (default 400ms as livekit-server; negative: none sent)")
 	blobs := fs.Bool("enable-data-blob", false, "store participants' data blobs (data-track schema definitions), as enable_participant_data_blob")
 	region := fs.String("region", "", "the region sent in ServerInfo (livekit-server's region setting; LiveKit Cloud names its regions there)")
 	detHandles := fs.Bool("deterministic-handles", false, "first subscriber handle 1 instead of random (v1.13.5 randomises)")
@@ -132,7 +133,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	s, err := devsfu.Start(devsfu.Options{
 		APIKey: *key, APISecret: *secret, Addr: *addr, Logger: log,
 		DisableDataTracks: *noDT, DataTracksNotAllowed: *dtNotAllowed,
-		UpdateBatchInterval: *batch, ReconcileInterval: *reconcile, ConnectionQualityInterval: *quality, EnableDataBlobs: *blobs, Region: *region,
+		UpdateBatchInterval: *batch, ReconcileInterval: *reconcile, ConnectionQualityInterval: *quality, SpeakerUpdateInterval: *speakers, EnableDataBlobs: *blobs, Region: *region,
 		DeterministicHandles: *detHandles, AddParticipantSIDExtension: *sidExt,
 		EnableControl: *control,
 		TURN:          turnConf, ForceRelay: forceRelay,
