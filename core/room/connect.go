@@ -97,6 +97,9 @@ type Snapshot struct {
 	RemoteParticipants []ParticipantInfo
 	// RemoteDataTracks are the data tracks published by remote participants.
 	RemoteDataTracks []SnapshotDataTrack
+	// ActiveSpeakers are the identities of the participants speaking, loudest
+	// first (Room.ActiveSpeakers); ActiveSpeakersChanged reports later lists.
+	ActiveSpeakers []string
 }
 
 // SnapshotDataTrack is a remote data track in a Snapshot.
@@ -515,6 +518,9 @@ func (r *Room) takeSnapshot() Snapshot {
 	}
 	if d := r.dt; d != nil {
 		s.RemoteDataTracks = d.snapshot()
+	}
+	for _, p := range r.parts.activeSpeakers() {
+		s.ActiveSpeakers = append(s.ActiveSpeakers, p.Identity())
 	}
 	return s
 }

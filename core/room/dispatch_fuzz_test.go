@@ -277,6 +277,19 @@ func FuzzRoomSignal(f *testing.F) {
 		return protowire.AppendBytes(nil, b)
 	}
 	f.Add(append(cq(lkpb.ConnectionQuality_EXCELLENT, "PA_me", "PA_callee-js", "PA_gone"), cq(lkpb.ConnectionQuality_LOST, "PA_callee-js")...))
+	// Speaker updates: ours, two known participants', an unknown session's, a stop and a
+	// reorder; then one speaker leaves, then a full reconnect's join and a move forget them.
+	spk := func(infos ...*lkpb.SpeakerInfo) []byte {
+		b, _ := proto.Marshal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_SpeakersChanged{SpeakersChanged: &lkpb.SpeakersChanged{Speakers: infos}}})
+		return protowire.AppendBytes(nil, b)
+	}
+	speaking := spk(&lkpb.SpeakerInfo{Sid: "PA_me", Level: 0.25, Active: true}, &lkpb.SpeakerInfo{Sid: "PA_callee-js", Level: 0.5, Active: true},
+		&lkpb.SpeakerInfo{Sid: "PA_caller-js", Level: 0.75, Active: true}, &lkpb.SpeakerInfo{Sid: "PA_gone", Level: 1, Active: true})
+	reorder := spk(&lkpb.SpeakerInfo{Sid: "PA_me"}, &lkpb.SpeakerInfo{Sid: "PA_callee-js", Level: 1, Active: true})
+	f.Add(slices.Concat(speaking, reorder, upd(&lkpb.ParticipantInfo{Identity: "caller-js", Sid: "PA_caller-js", Version: 2,
+		State: lkpb.ParticipantInfo_DISCONNECTED})))
+	f.Add(slices.Concat(speaking, protowire.AppendBytes(nil, jr)))
+	f.Add(slices.Concat(speaking, protowire.AppendBytes(nil, mv), speaking))
 	// Answers to the data-blob requests waiting below (1: a read, 2: a definition), twice, and
 	// a store's answer to the read.
 	msg := func(m *lkpb.SignalResponse) []byte {

@@ -10,9 +10,10 @@ import (
 // participant's, and per remote participant (by identity) its info and the sids of its data
 // tracks.
 type roomState struct {
-	room   RoomInfo
-	local  ParticipantInfo
-	remote map[string]*modelParticipant
+	room     RoomInfo
+	local    ParticipantInfo
+	remote   map[string]*modelParticipant
+	speakers []string // identities, loudest first
 }
 
 type modelParticipant struct {
@@ -33,6 +34,9 @@ func mediaSids(info ParticipantInfo) map[string]bool {
 // stateOf reads r's current state.
 func stateOf(r *Room) roomState {
 	st := roomState{room: r.Info(), local: r.LocalParticipant().Info(), remote: map[string]*modelParticipant{}}
+	for _, p := range r.ActiveSpeakers() {
+		st.speakers = append(st.speakers, p.Identity())
+	}
 	for _, rp := range r.RemoteParticipants() {
 		sids := map[string]bool{}
 		for _, t := range rp.DataTracks() {
@@ -46,7 +50,8 @@ func stateOf(r *Room) roomState {
 
 // stateFrom reads the state a Snapshot describes.
 func stateFrom(s Snapshot) roomState {
-	st := roomState{room: s.Room, local: s.LocalParticipant, remote: map[string]*modelParticipant{}}
+	st := roomState{room: s.Room, local: s.LocalParticipant, remote: map[string]*modelParticipant{},
+		speakers: slices.Clone(s.ActiveSpeakers)}
 	for _, p := range s.RemoteParticipants {
 		st.remote[p.Identity] = &modelParticipant{info: p, tracks: map[string]bool{}, media: mediaSids(p)}
 	}
@@ -112,6 +117,13 @@ func (m *eventModel) apply(ev Event) error {
 		return m.updated(e.Participant, e.Info)
 	case ConnectionQualityChanged:
 		return m.updated(e.Participant, e.Info)
+	case SpeakingChanged:
+		return m.updated(e.Participant, e.Info)
+	case ActiveSpeakersChanged:
+		m.speakers = m.speakers[:0]
+		for _, p := range e.Speakers {
+			m.speakers = append(m.speakers, p.Identity())
+		}
 	case ParticipantInfoChanged:
 		return m.updated(e.Participant, e.Info)
 	case TrackPublished:
@@ -185,6 +197,9 @@ func (m *eventModel) matches(st roomState) error {
 	}
 	if !st.local.equal(m.local) {
 		return fmt.Errorf("the local participant is %+v, the events tell %+v", st.local, m.local)
+	}
+	if !slices.Equal(st.speakers, m.speakers) {
+		return fmt.Errorf("the active speakers are %v, the events tell %v", st.speakers, m.speakers)
 	}
 	if len(st.remote) != len(m.remote) {
 		return fmt.Errorf("the events tell %d participants, the room has %d", len(m.remote), len(st.remote))

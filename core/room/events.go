@@ -84,6 +84,29 @@ type ConnectionQualityChanged struct {
 	Info ParticipantInfo
 }
 
+// SpeakingChanged reports that the server's speaker update changed whether a
+// participant (local or remote) is speaking or its audio level (speakers.go).
+// ActiveSpeakersChanged follows when the list of speakers changed with it.
+type SpeakingChanged struct {
+	Participant Participant
+	Speaking    bool
+	AudioLevel  float32 // 0 when not speaking
+	// Info is the participant after this change.
+	Info ParticipantInfo
+}
+
+// ActiveSpeakersChanged reports a new list of active speakers: who speaks
+// (or who is loudest) changed. It follows the SpeakingChanged events of a
+// speaker update, a departure of a speaker (after its
+// ParticipantDisconnected), and a full reconnect or a move, which forget
+// every speaker until the server reports them again. A change of levels that
+// keeps the order has SpeakingChanged events only.
+type ActiveSpeakersChanged struct {
+	// Speakers are the participants speaking, loudest first (equal levels by
+	// identity); empty when nobody speaks.
+	Speakers []Participant
+}
+
 // TrackPublished reports a media track (audio or video) a remote participant
 // published. A participant that joins with tracks has one for each after its
 // ParticipantConnected; the participants already in the room when we joined
@@ -213,6 +236,8 @@ func (ParticipantNameChanged) isEvent()        {}
 func (ParticipantAttributesChanged) isEvent()  {}
 func (ParticipantPermissionsChanged) isEvent() {}
 func (ConnectionQualityChanged) isEvent()      {}
+func (SpeakingChanged) isEvent()               {}
+func (ActiveSpeakersChanged) isEvent()         {}
 func (TrackPublished) isEvent()                {}
 func (TrackUnpublished) isEvent()              {}
 func (TrackMuteChanged) isEvent()              {}

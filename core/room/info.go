@@ -215,6 +215,11 @@ type ParticipantInfo struct {
 	// (ConnectionQualityUnknown until it reports one; a ParticipantConnected's
 	// Info has none yet). ConnectionQualityChanged reports each change.
 	ConnectionQuality ConnectionQuality
+	// Speaking and AudioLevel are the server's latest speaker update about
+	// the participant (false and 0 until it sends one; AudioLevel is 0 when
+	// not speaking). SpeakingChanged reports each change.
+	Speaking   bool
+	AudioLevel float32
 	// Tracks are the participant's media tracks (audio, video) in the
 	// server's order; nil when it publishes none. Data tracks are not among
 	// them.
@@ -235,7 +240,8 @@ func (i ParticipantInfo) equal(o ParticipantInfo) bool {
 		maps.Equal(i.Attributes, o.Attributes) && i.Kind == o.Kind && slices.Equal(i.KindDetails, o.KindDetails) &&
 		i.JoinedAt.Equal(o.JoinedAt) &&
 		i.ClientProtocol == o.ClientProtocol && samePermission(i.Permission, o.Permission) &&
-		i.ConnectionQuality == o.ConnectionQuality && slices.Equal(i.Tracks, o.Tracks)
+		i.ConnectionQuality == o.ConnectionQuality && i.Speaking == o.Speaking && i.AudioLevel == o.AudioLevel &&
+		slices.Equal(i.Tracks, o.Tracks)
 }
 
 // participantInfoFrom converts a ParticipantInfo received from the server.

@@ -127,6 +127,8 @@ func (r *Room) handleSignal(res *lkpb.SignalResponse) loopStep {
 		r.setRoomInfo(m.RoomUpdate.GetRoom(), nil, true)
 	case *lkpb.SignalResponse_ConnectionQuality:
 		r.events.push(r.parts.applyQuality(m.ConnectionQuality)...)
+	case *lkpb.SignalResponse_SpeakersChanged:
+		r.events.push(r.parts.applySpeakers(m.SpeakersChanged)...)
 	case *lkpb.SignalResponse_RoomMoved:
 		r.applyMove(m.RoomMoved)
 		return stepContinue

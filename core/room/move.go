@@ -7,6 +7,8 @@ import "github.com/lkcore/lkcore/core/lkpb"
 // its connection and the local data tracks stay; everything else follows the new room, and the
 // events around this one say how:
 //
+//   - first, the speakers are forgotten (SpeakingChanged for each that was speaking, then
+//     ActiveSpeakersChanged; the new room's server reports them anew);
 //   - before it, the remote participants who are not in the new room leave as usual: the
 //     DataTrackUnpublished of each of their tracks, then ParticipantDisconnected (their RPCs
 //     and incoming streams end as for any departure);
@@ -43,6 +45,7 @@ func (r *Room) applyMove(mv *lkpb.RoomMovedResponse) {
 			others = append(others, info)
 		}
 	}
+	r.events.push(r.parts.forgetSpeakers()...) // the new room's server reports them anew
 	left := r.parts.retain(others)
 	r.sessionsEnded(left, nil)
 	var kept []*lkpb.ParticipantInfo

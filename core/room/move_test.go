@@ -130,7 +130,8 @@ func membershipOrder(evs []room.Event) []string {
 	return order
 }
 
-func identities(ps []*room.RemoteParticipant) []string {
+// identities lists the identities of ps in order.
+func identities[P room.Participant](ps []P) []string {
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, p.Identity())

@@ -33,19 +33,29 @@ type Participant interface {
 	// ConnectionQuality is the latest quality the server reported for the
 	// participant (ConnectionQualityUnknown until it reports one).
 	ConnectionQuality() ConnectionQuality
+	// IsSpeaking reports whether the server's latest speaker update has the
+	// participant speaking (speakers.go: the server reports the speakers whose
+	// audio, or data tracks, one subscribes to).
+	IsSpeaking() bool
+	// AudioLevel is the participant's audio level from the server's latest
+	// speaker update, from 0 (silent) to 1; 0 when it is not speaking.
+	AudioLevel() float32
 	// Info returns a copy of the participant's latest state.
 	Info() ParticipantInfo
 
 	isParticipant()
+	base() *participant
 }
 
 // participant holds the latest ParticipantInfo and connection quality. Only
 // the room loop replaces them; readers take the lock briefly. The stored
 // message is never mutated.
 type participant struct {
-	mu      sync.RWMutex
-	info    *lkpb.ParticipantInfo
-	quality ConnectionQuality
+	mu       sync.RWMutex
+	info     *lkpb.ParticipantInfo
+	quality  ConnectionQuality
+	speaking bool
+	level    float32 // 0 when not speaking
 }
 
 func (p *participant) load() *lkpb.ParticipantInfo {
@@ -68,6 +78,19 @@ func (p *participant) setQuality(q ConnectionQuality) (old ConnectionQuality, ch
 	defer p.mu.Unlock()
 	old, p.quality = p.quality, q
 	return old, old != q
+}
+
+// setSpeaker records the participant's speaking state and audio level (0
+// when not speaking) and reports whether either changed.
+func (p *participant) setSpeaker(speaking bool, level float32) (changed bool) {
+	if !speaking {
+		level = 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	changed = p.speaking != speaking || p.level != level
+	p.speaking, p.level = speaking, level
+	return changed
 }
 
 // Identity implements Participant.
@@ -119,13 +142,28 @@ func (p *participant) ConnectionQuality() ConnectionQuality {
 	return p.quality
 }
 
+// IsSpeaking implements Participant.
+func (p *participant) IsSpeaking() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.speaking
+}
+
+// AudioLevel implements Participant.
+func (p *participant) AudioLevel() float32 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.level
+}
+
 // Info implements Participant.
 func (p *participant) Info() ParticipantInfo {
 	p.mu.RLock()
-	info, q := p.info, p.quality
+	info, q, speaking, level := p.info, p.quality, p.speaking, p.level
 	p.mu.RUnlock()
 	out := participantInfoFrom(info)
 	out.ConnectionQuality = q
+	out.Speaking, out.AudioLevel = speaking, level
 	return out
 }
 
@@ -164,6 +202,7 @@ func diffInfo(p Participant, old, cur *lkpb.ParticipantInfo, rest bool) []Event 
 	info := func() ParticipantInfo { // each event owns its copy
 		i := participantInfoFrom(cur)
 		i.ConnectionQuality = p.ConnectionQuality()
+		i.Speaking, i.AudioLevel = p.IsSpeaking(), p.AudioLevel()
 		return i
 	}
 	if rest && old.GetSid() != cur.GetSid() {
@@ -213,6 +252,9 @@ type participantTable struct {
 	local   *LocalParticipant
 	remotes map[string]*RemoteParticipant // by identity
 	sids    map[string]string             // sid -> identity (messages that carry only sids)
+	// speakers are the identities of the active speakers last reported
+	// (ActiveSpeakersChanged), loudest first (speakers.go).
+	speakers []string
 }
 
 func newParticipantTable(local *LocalParticipant) *participantTable {
@@ -225,6 +267,8 @@ func (t *participantTable) reset() {
 	defer t.mu.Unlock()
 	clear(t.remotes)
 	clear(t.sids)
+	t.local.setSpeaker(false, 0)
+	t.speakers = nil
 }
 
 // seed installs the participants of a JoinResponse without events.
@@ -317,6 +361,7 @@ func (t *participantTable) applyUpdate(infos []*lkpb.ParticipantInfo) (evs []Eve
 			if known && (info.GetSid() == "" || rp.SID() == info.GetSid()) {
 				delete(t.remotes, identity)
 				delete(t.sids, rp.SID())
+				rp.setSpeaker(false, 0) // the list without it follows the loop
 				evs = append(evs, departedTracks(rp, rp.load())...)
 				evs = append(evs, ParticipantDisconnected{Participant: rp, Reason: DisconnectReason(info.GetDisconnectReason())})
 			} else {
@@ -344,13 +389,18 @@ func (t *participantTable) applyUpdate(infos []*lkpb.ParticipantInfo) (evs []Eve
 			delete(t.sids, old.GetSid())
 			t.sids[info.GetSid()] = identity
 		}
+		// A new session starts silent: the speaker state was the old session's.
+		stopped := old.GetSid() != info.GetSid() && rp.setSpeaker(false, 0)
 		rp.store(info)
 		evs = append(evs, diffInfo(rp, old, info, true)...)
+		if stopped {
+			evs = append(evs, SpeakingChanged{Participant: rp, Info: rp.Info()})
+		}
 	}
 	for i, u := range unannounced {
 		_, unannounced[i].stillKnown = t.remotes[u.identity]
 	}
-	return evs, localChanged, unannounced
+	return t.appendSpeakersChangedLocked(evs), localChanged, unannounced
 }
 
 // remote returns the remote participant with the given identity, or nil.
@@ -400,8 +450,9 @@ func (t *participantTable) retain(infos []*lkpb.ParticipantInfo) []Event {
 		rp := t.remotes[id]
 		delete(t.remotes, id)
 		delete(t.sids, rp.SID())
+		rp.setSpeaker(false, 0)
 		evs = append(evs, departedTracks(rp, rp.load())...)
 		evs = append(evs, ParticipantDisconnected{Participant: rp, Reason: DisconnectUnknown})
 	}
-	return evs
+	return t.appendSpeakersChangedLocked(evs)
 }

@@ -193,6 +193,12 @@ func (r *Room) LocalParticipant() *LocalParticipant { return r.local }
 // RemoteParticipants lists the remote participants, sorted by identity.
 func (r *Room) RemoteParticipants() []*RemoteParticipant { return r.parts.list() }
 
+// ActiveSpeakers returns the participants the server last reported speaking
+// (local included), loudest first, equal levels by identity; empty when
+// nobody speaks or the server reports no one (speakers.go: only participants
+// whose tracks, data tracks included, this one subscribes to).
+func (r *Room) ActiveSpeakers() []Participant { return r.parts.activeSpeakers() }
+
 // RemoteParticipant returns the remote participant with that identity, or nil.
 // Its ClientProtocol and Capabilities decide RPC/data-stream formats.
 func (r *Room) RemoteParticipant(identity string) *RemoteParticipant {

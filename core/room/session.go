@@ -82,6 +82,8 @@ func (r *Room) applyJoin(kind joinKind, res *lkpb.SignalResponse, ice iceConfig)
 		r.initDataTracks(join.GetOtherParticipants())
 	} else {
 		r.rc.oldLocalSID = oldLocal.GetSid()
+		// The speakers were reported to the old session; the new one's server reports them anew.
+		r.events.push(r.parts.forgetSpeakers()...)
 		r.events.push(diffInfo(r.local, oldLocal, join.GetParticipant(), false)...)
 		// The join lists everyone in the room: who stayed keeps their object
 		// (updated in place), who joined meanwhile is announced, then the
