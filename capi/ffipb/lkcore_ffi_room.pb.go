@@ -1466,8 +1466,11 @@ type ConnectResult struct {
 	// Its frame events (if any) and its end arrive after the completion. Empty in
 	// GetRoomSnapshotResponse.
 	AutoSubscriptions []*OwnedDataTrackSubscription `protobuf:"bytes,5,rep,name=auto_subscriptions,json=autoSubscriptions,proto3" json:"auto_subscriptions,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Since ABI 1.29: the identities of the participants speaking (the local one included),
+	// loudest first, equal levels by identity; ActiveSpeakersChanged reports later lists.
+	ActiveSpeakers []string `protobuf:"bytes,6,rep,name=active_speakers,json=activeSpeakers,proto3" json:"active_speakers,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ConnectResult) Reset() {
@@ -1531,6 +1534,13 @@ func (x *ConnectResult) GetRemoteDataTracks() []*RemoteDataTrackInfo {
 func (x *ConnectResult) GetAutoSubscriptions() []*OwnedDataTrackSubscription {
 	if x != nil {
 		return x.AutoSubscriptions
+	}
+	return nil
+}
+
+func (x *ConnectResult) GetActiveSpeakers() []string {
+	if x != nil {
+		return x.ActiveSpeakers
 	}
 	return nil
 }
@@ -2078,7 +2088,13 @@ type ParticipantInfo struct {
 	ConnectionQuality ConnectionQuality `protobuf:"varint,11,opt,name=connection_quality,json=connectionQuality,proto3,enum=lkcore.ffi.v1.ConnectionQuality" json:"connection_quality,omitempty"`
 	// Since ABI 1.25: the participant's media tracks (audio, video) in the server's order; empty
 	// when it publishes none. Data tracks are not among them.
-	Tracks        []*TrackPublicationInfo `protobuf:"bytes,12,rep,name=tracks,proto3" json:"tracks,omitempty"`
+	Tracks []*TrackPublicationInfo `protobuf:"bytes,12,rep,name=tracks,proto3" json:"tracks,omitempty"`
+	// Since ABI 1.29: the server's latest speaker update about the participant: speaking, and its
+	// audio level from 0 (silent) to 1, 0 when not speaking (false and 0 until the server sends
+	// one). The server sends them about the local participant and those whose tracks, data
+	// tracks included, it subscribes to. ParticipantUpdated.speaking_changed reports each change.
+	IsSpeaking    bool    `protobuf:"varint,13,opt,name=is_speaking,json=isSpeaking,proto3" json:"is_speaking,omitempty"`
+	AudioLevel    float32 `protobuf:"fixed32,14,opt,name=audio_level,json=audioLevel,proto3" json:"audio_level,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2195,6 +2211,20 @@ func (x *ParticipantInfo) GetTracks() []*TrackPublicationInfo {
 		return x.Tracks
 	}
 	return nil
+}
+
+func (x *ParticipantInfo) GetIsSpeaking() bool {
+	if x != nil {
+		return x.IsSpeaking
+	}
+	return false
+}
+
+func (x *ParticipantInfo) GetAudioLevel() float32 {
+	if x != nil {
+		return x.AudioLevel
+	}
+	return 0
 }
 
 // TrackPublicationInfo (ABI 1.25) is one media track a participant publishes, as the server
@@ -3195,6 +3225,7 @@ type RoomEvent struct {
 	//	*RoomEvent_ParticipantConnected
 	//	*RoomEvent_ParticipantDisconnected
 	//	*RoomEvent_ParticipantUpdated
+	//	*RoomEvent_ActiveSpeakersChanged
 	//	*RoomEvent_DataReceived
 	//	*RoomEvent_SipDtmfReceived
 	//	*RoomEvent_ChatMessageReceived
@@ -3349,6 +3380,15 @@ func (x *RoomEvent) GetParticipantUpdated() *ParticipantUpdated {
 	if x != nil {
 		if x, ok := x.Message.(*RoomEvent_ParticipantUpdated); ok {
 			return x.ParticipantUpdated
+		}
+	}
+	return nil
+}
+
+func (x *RoomEvent) GetActiveSpeakersChanged() *ActiveSpeakersChanged {
+	if x != nil {
+		if x, ok := x.Message.(*RoomEvent_ActiveSpeakersChanged); ok {
+			return x.ActiveSpeakersChanged
 		}
 	}
 	return nil
@@ -3515,6 +3555,10 @@ type RoomEvent_ParticipantUpdated struct {
 	ParticipantUpdated *ParticipantUpdated `protobuf:"bytes,22,opt,name=participant_updated,json=participantUpdated,proto3,oneof"`
 }
 
+type RoomEvent_ActiveSpeakersChanged struct {
+	ActiveSpeakersChanged *ActiveSpeakersChanged `protobuf:"bytes,23,opt,name=active_speakers_changed,json=activeSpeakersChanged,proto3,oneof"` // ABI 1.29
+}
+
 type RoomEvent_DataReceived struct {
 	DataReceived *DataPacketReceived `protobuf:"bytes,30,opt,name=data_received,json=dataReceived,proto3,oneof"`
 }
@@ -3586,6 +3630,8 @@ func (*RoomEvent_ParticipantConnected) isRoomEvent_Message() {}
 func (*RoomEvent_ParticipantDisconnected) isRoomEvent_Message() {}
 
 func (*RoomEvent_ParticipantUpdated) isRoomEvent_Message() {}
+
+func (*RoomEvent_ActiveSpeakersChanged) isRoomEvent_Message() {}
 
 func (*RoomEvent_DataReceived) isRoomEvent_Message() {}
 
@@ -4103,8 +4149,12 @@ type ParticipantUpdated struct {
 	TrackPublished   *TrackPublicationInfo `protobuf:"bytes,10,opt,name=track_published,json=trackPublished,proto3" json:"track_published,omitempty"`
 	TrackUnpublished *TrackPublicationInfo `protobuf:"bytes,11,opt,name=track_unpublished,json=trackUnpublished,proto3" json:"track_unpublished,omitempty"`
 	TrackMuteChanged *TrackPublicationInfo `protobuf:"bytes,12,opt,name=track_mute_changed,json=trackMuteChanged,proto3" json:"track_mute_changed,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Since ABI 1.29: info.is_speaking or info.audio_level changed (a speaker update from the
+	// server; a new session of the participant, which starts silent). An
+	// ActiveSpeakersChanged follows when the room's list of speakers changed with it.
+	SpeakingChanged bool `protobuf:"varint,13,opt,name=speaking_changed,json=speakingChanged,proto3" json:"speaking_changed,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ParticipantUpdated) Reset() {
@@ -4221,6 +4271,64 @@ func (x *ParticipantUpdated) GetTrackMuteChanged() *TrackPublicationInfo {
 	return nil
 }
 
+func (x *ParticipantUpdated) GetSpeakingChanged() bool {
+	if x != nil {
+		return x.SpeakingChanged
+	}
+	return false
+}
+
+// ActiveSpeakersChanged (ABI 1.29) is the room's new list of active speakers, after the
+// ParticipantUpdated events (speaking_changed) of the update that changed it. It also follows
+// a speaker's ParticipantDisconnected, and comes (empty) when a full reconnect or a move
+// forgets the speakers (each of them first has its ParticipantUpdated), since the new
+// session's server reports them anew. A new level that keeps the order changes no list.
+type ActiveSpeakersChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identities of the participants speaking (the local one included), loudest first, equal
+	// levels by identity; empty when nobody speaks.
+	Identities    []string `protobuf:"bytes,1,rep,name=identities,proto3" json:"identities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActiveSpeakersChanged) Reset() {
+	*x = ActiveSpeakersChanged{}
+	mi := &file_lkcore_ffi_room_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActiveSpeakersChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActiveSpeakersChanged) ProtoMessage() {}
+
+func (x *ActiveSpeakersChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_lkcore_ffi_room_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActiveSpeakersChanged.ProtoReflect.Descriptor instead.
+func (*ActiveSpeakersChanged) Descriptor() ([]byte, []int) {
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ActiveSpeakersChanged) GetIdentities() []string {
+	if x != nil {
+		return x.Identities
+	}
+	return nil
+}
+
 // DataPacketReceived carries a user data packet by value (no handle to release).
 type DataPacketReceived struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4236,7 +4344,7 @@ type DataPacketReceived struct {
 
 func (x *DataPacketReceived) Reset() {
 	*x = DataPacketReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4248,7 +4356,7 @@ func (x *DataPacketReceived) String() string {
 func (*DataPacketReceived) ProtoMessage() {}
 
 func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[42]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4261,7 +4369,7 @@ func (x *DataPacketReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataPacketReceived.ProtoReflect.Descriptor instead.
 func (*DataPacketReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{42}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DataPacketReceived) GetParticipantIdentity() string {
@@ -4312,7 +4420,7 @@ type ChatMessageReceived struct {
 
 func (x *ChatMessageReceived) Reset() {
 	*x = ChatMessageReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4324,7 +4432,7 @@ func (x *ChatMessageReceived) String() string {
 func (*ChatMessageReceived) ProtoMessage() {}
 
 func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[43]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4337,7 +4445,7 @@ func (x *ChatMessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessageReceived.ProtoReflect.Descriptor instead.
 func (*ChatMessageReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{43}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ChatMessageReceived) GetParticipantIdentity() string {
@@ -4367,7 +4475,7 @@ type TranscriptionReceived struct {
 
 func (x *TranscriptionReceived) Reset() {
 	*x = TranscriptionReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4379,7 +4487,7 @@ func (x *TranscriptionReceived) String() string {
 func (*TranscriptionReceived) ProtoMessage() {}
 
 func (x *TranscriptionReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[44]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4392,7 +4500,7 @@ func (x *TranscriptionReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptionReceived.ProtoReflect.Descriptor instead.
 func (*TranscriptionReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{44}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TranscriptionReceived) GetParticipantIdentity() string {
@@ -4425,7 +4533,7 @@ type SipDtmfReceived struct {
 
 func (x *SipDtmfReceived) Reset() {
 	*x = SipDtmfReceived{}
-	mi := &file_lkcore_ffi_room_proto_msgTypes[45]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4437,7 +4545,7 @@ func (x *SipDtmfReceived) String() string {
 func (*SipDtmfReceived) ProtoMessage() {}
 
 func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_lkcore_ffi_room_proto_msgTypes[45]
+	mi := &file_lkcore_ffi_room_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4450,7 +4558,7 @@ func (x *SipDtmfReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SipDtmfReceived.ProtoReflect.Descriptor instead.
 func (*SipDtmfReceived) Descriptor() ([]byte, []int) {
-	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{45}
+	return file_lkcore_ffi_room_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SipDtmfReceived) GetParticipantIdentity() string {
@@ -4536,13 +4644,14 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x14\n" +
-	"\x05token\x18\x03 \x01(\tR\x05token\"\x86\x03\n" +
+	"\x05token\x18\x03 \x01(\tR\x05token\"\xaf\x03\n" +
 	"\rConnectResult\x12+\n" +
 	"\x04room\x18\x01 \x01(\v2\x17.lkcore.ffi.v1.RoomInfoR\x04room\x12K\n" +
 	"\x11local_participant\x18\x02 \x01(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x10localParticipant\x12O\n" +
 	"\x13remote_participants\x18\x03 \x03(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x12remoteParticipants\x12P\n" +
 	"\x12remote_data_tracks\x18\x04 \x03(\v2\".lkcore.ffi.v1.RemoteDataTrackInfoR\x10remoteDataTracks\x12X\n" +
-	"\x12auto_subscriptions\x18\x05 \x03(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\x11autoSubscriptions\"4\n" +
+	"\x12auto_subscriptions\x18\x05 \x03(\v2).lkcore.ffi.v1.OwnedDataTrackSubscriptionR\x11autoSubscriptions\x12'\n" +
+	"\x0factive_speakers\x18\x06 \x03(\tR\x0eactiveSpeakers\"4\n" +
 	"\x11DisconnectRequest\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\"9\n" +
@@ -4577,7 +4686,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\"M\n" +
 	"\x11RoomSnapshotTaken\x128\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"\x9a\x05\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1c.lkcore.ffi.v1.ConnectResultR\bsnapshot\"\xdc\x05\n" +
 	"\x0fParticipantInfo\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x12\n" +
@@ -4596,7 +4705,11 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\fkind_details\x18\n" +
 	" \x03(\x0e2$.lkcore.ffi.v1.ParticipantKindDetailR\vkindDetails\x12O\n" +
 	"\x12connection_quality\x18\v \x01(\x0e2 .lkcore.ffi.v1.ConnectionQualityR\x11connectionQuality\x12;\n" +
-	"\x06tracks\x18\f \x03(\v2#.lkcore.ffi.v1.TrackPublicationInfoR\x06tracks\x1a=\n" +
+	"\x06tracks\x18\f \x03(\v2#.lkcore.ffi.v1.TrackPublicationInfoR\x06tracks\x12\x1f\n" +
+	"\vis_speaking\x18\r \x01(\bR\n" +
+	"isSpeaking\x12\x1f\n" +
+	"\vaudio_level\x18\x0e \x01(\x02R\n" +
+	"audioLevel\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x02\n" +
@@ -4683,7 +4796,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x10\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x91\x11\n" +
 	"\tRoomEvent\x12\x1f\n" +
 	"\vroom_handle\x18\x01 \x01(\x04R\n" +
 	"roomHandle\x12#\n" +
@@ -4699,7 +4812,8 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"room_moved\x18\x10 \x01(\v2\x18.lkcore.ffi.v1.RoomMovedH\x00R\troomMoved\x12Z\n" +
 	"\x15participant_connected\x18\x14 \x01(\v2#.lkcore.ffi.v1.ParticipantConnectedH\x00R\x14participantConnected\x12c\n" +
 	"\x18participant_disconnected\x18\x15 \x01(\v2&.lkcore.ffi.v1.ParticipantDisconnectedH\x00R\x17participantDisconnected\x12T\n" +
-	"\x13participant_updated\x18\x16 \x01(\v2!.lkcore.ffi.v1.ParticipantUpdatedH\x00R\x12participantUpdated\x12H\n" +
+	"\x13participant_updated\x18\x16 \x01(\v2!.lkcore.ffi.v1.ParticipantUpdatedH\x00R\x12participantUpdated\x12^\n" +
+	"\x17active_speakers_changed\x18\x17 \x01(\v2$.lkcore.ffi.v1.ActiveSpeakersChangedH\x00R\x15activeSpeakersChanged\x12H\n" +
 	"\rdata_received\x18\x1e \x01(\v2!.lkcore.ffi.v1.DataPacketReceivedH\x00R\fdataReceived\x12L\n" +
 	"\x11sip_dtmf_received\x18\x1f \x01(\v2\x1e.lkcore.ffi.v1.SipDtmfReceivedH\x00R\x0fsipDtmfReceived\x12X\n" +
 	"\x15chat_message_received\x18  \x01(\v2\".lkcore.ffi.v1.ChatMessageReceivedH\x00R\x13chatMessageReceived\x12]\n" +
@@ -4737,7 +4851,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x04info\x18\x01 \x01(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x04info\"n\n" +
 	"\x17ParticipantDisconnected\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x127\n" +
-	"\x06reason\x18\x02 \x01(\x0e2\x1f.lkcore.ffi.v1.DisconnectReasonR\x06reason\"\xbb\x05\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1f.lkcore.ffi.v1.DisconnectReasonR\x06reason\"\xe6\x05\n" +
 	"\x12ParticipantUpdated\x122\n" +
 	"\x04info\x18\x01 \x01(\v2\x1e.lkcore.ffi.v1.ParticipantInfoR\x04info\x12-\n" +
 	"\x12changed_attributes\x18\x02 \x03(\tR\x11changedAttributes\x12!\n" +
@@ -4751,7 +4865,12 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x0ftrack_published\x18\n" +
 	" \x01(\v2#.lkcore.ffi.v1.TrackPublicationInfoR\x0etrackPublished\x12P\n" +
 	"\x11track_unpublished\x18\v \x01(\v2#.lkcore.ffi.v1.TrackPublicationInfoR\x10trackUnpublished\x12Q\n" +
-	"\x12track_mute_changed\x18\f \x01(\v2#.lkcore.ffi.v1.TrackPublicationInfoR\x10trackMuteChanged\"\xb1\x01\n" +
+	"\x12track_mute_changed\x18\f \x01(\v2#.lkcore.ffi.v1.TrackPublicationInfoR\x10trackMuteChanged\x12)\n" +
+	"\x10speaking_changed\x18\r \x01(\bR\x0fspeakingChanged\"7\n" +
+	"\x15ActiveSpeakersChanged\x12\x1e\n" +
+	"\n" +
+	"identities\x18\x01 \x03(\tR\n" +
+	"identities\"\xb1\x01\n" +
 	"\x12DataPacketReceived\x121\n" +
 	"\x14participant_identity\x18\x01 \x01(\tR\x13participantIdentity\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x14\n" +
@@ -4862,7 +4981,7 @@ func file_lkcore_ffi_room_proto_rawDescGZIP() []byte {
 }
 
 var file_lkcore_ffi_room_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
-var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_lkcore_ffi_room_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_lkcore_ffi_room_proto_goTypes = []any{
 	(IceTransportPolicy)(0),                        // 0: lkcore.ffi.v1.IceTransportPolicy
 	(ServerEdition)(0),                             // 1: lkcore.ffi.v1.ServerEdition
@@ -4918,34 +5037,35 @@ var file_lkcore_ffi_room_proto_goTypes = []any{
 	(*ParticipantConnected)(nil),                   // 51: lkcore.ffi.v1.ParticipantConnected
 	(*ParticipantDisconnected)(nil),                // 52: lkcore.ffi.v1.ParticipantDisconnected
 	(*ParticipantUpdated)(nil),                     // 53: lkcore.ffi.v1.ParticipantUpdated
-	(*DataPacketReceived)(nil),                     // 54: lkcore.ffi.v1.DataPacketReceived
-	(*ChatMessageReceived)(nil),                    // 55: lkcore.ffi.v1.ChatMessageReceived
-	(*TranscriptionReceived)(nil),                  // 56: lkcore.ffi.v1.TranscriptionReceived
-	(*SipDtmfReceived)(nil),                        // 57: lkcore.ffi.v1.SipDtmfReceived
-	nil,                                            // 58: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
-	nil,                                            // 59: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
-	(*E2EeOptions)(nil),                            // 60: lkcore.ffi.v1.E2eeOptions
-	(DeliveryMode)(0),                              // 61: lkcore.ffi.v1.DeliveryMode
-	(*RemoteDataTrackInfo)(nil),                    // 62: lkcore.ffi.v1.RemoteDataTrackInfo
-	(*OwnedDataTrackSubscription)(nil),             // 63: lkcore.ffi.v1.OwnedDataTrackSubscription
-	(*RemoteDataTrackPublished)(nil),               // 64: lkcore.ffi.v1.RemoteDataTrackPublished
-	(*RemoteDataTrackUnpublished)(nil),             // 65: lkcore.ffi.v1.RemoteDataTrackUnpublished
-	(*LocalDataTrackUnpublished)(nil),              // 66: lkcore.ffi.v1.LocalDataTrackUnpublished
-	(*RemoteDataTrackSidChanged)(nil),              // 67: lkcore.ffi.v1.RemoteDataTrackSidChanged
-	(*LocalDataTrackSidChanged)(nil),               // 68: lkcore.ffi.v1.LocalDataTrackSidChanged
-	(*DataTrackSubscriptionPermissionChanged)(nil), // 69: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	(*RpcInvocation)(nil),                          // 70: lkcore.ffi.v1.RpcInvocation
-	(*StreamOpened)(nil),                           // 71: lkcore.ffi.v1.StreamOpened
-	(*EncryptionStateChanged)(nil),                 // 72: lkcore.ffi.v1.EncryptionStateChanged
-	(*Error)(nil),                                  // 73: lkcore.ffi.v1.Error
+	(*ActiveSpeakersChanged)(nil),                  // 54: lkcore.ffi.v1.ActiveSpeakersChanged
+	(*DataPacketReceived)(nil),                     // 55: lkcore.ffi.v1.DataPacketReceived
+	(*ChatMessageReceived)(nil),                    // 56: lkcore.ffi.v1.ChatMessageReceived
+	(*TranscriptionReceived)(nil),                  // 57: lkcore.ffi.v1.TranscriptionReceived
+	(*SipDtmfReceived)(nil),                        // 58: lkcore.ffi.v1.SipDtmfReceived
+	nil,                                            // 59: lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	nil,                                            // 60: lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	(*E2EeOptions)(nil),                            // 61: lkcore.ffi.v1.E2eeOptions
+	(DeliveryMode)(0),                              // 62: lkcore.ffi.v1.DeliveryMode
+	(*RemoteDataTrackInfo)(nil),                    // 63: lkcore.ffi.v1.RemoteDataTrackInfo
+	(*OwnedDataTrackSubscription)(nil),             // 64: lkcore.ffi.v1.OwnedDataTrackSubscription
+	(*RemoteDataTrackPublished)(nil),               // 65: lkcore.ffi.v1.RemoteDataTrackPublished
+	(*RemoteDataTrackUnpublished)(nil),             // 66: lkcore.ffi.v1.RemoteDataTrackUnpublished
+	(*LocalDataTrackUnpublished)(nil),              // 67: lkcore.ffi.v1.LocalDataTrackUnpublished
+	(*RemoteDataTrackSidChanged)(nil),              // 68: lkcore.ffi.v1.RemoteDataTrackSidChanged
+	(*LocalDataTrackSidChanged)(nil),               // 69: lkcore.ffi.v1.LocalDataTrackSidChanged
+	(*DataTrackSubscriptionPermissionChanged)(nil), // 70: lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	(*RpcInvocation)(nil),                          // 71: lkcore.ffi.v1.RpcInvocation
+	(*StreamOpened)(nil),                           // 72: lkcore.ffi.v1.StreamOpened
+	(*EncryptionStateChanged)(nil),                 // 73: lkcore.ffi.v1.EncryptionStateChanged
+	(*Error)(nil),                                  // 74: lkcore.ffi.v1.Error
 }
 var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	14, // 0: lkcore.ffi.v1.CreateRoomRequest.options:type_name -> lkcore.ffi.v1.RoomOptions
 	16, // 1: lkcore.ffi.v1.CreateRoomResponse.room:type_name -> lkcore.ffi.v1.OwnedRoom
-	60, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
+	61, // 2: lkcore.ffi.v1.RoomOptions.e2ee:type_name -> lkcore.ffi.v1.E2eeOptions
 	0,  // 3: lkcore.ffi.v1.RoomOptions.ice_transport_policy:type_name -> lkcore.ffi.v1.IceTransportPolicy
 	15, // 4: lkcore.ffi.v1.RoomOptions.ice_servers:type_name -> lkcore.ffi.v1.IceServer
-	61, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
+	62, // 5: lkcore.ffi.v1.RoomOptions.auto_subscription_delivery:type_name -> lkcore.ffi.v1.DeliveryMode
 	17, // 6: lkcore.ffi.v1.OwnedRoom.info:type_name -> lkcore.ffi.v1.RoomInfo
 	4,  // 7: lkcore.ffi.v1.RoomInfo.connection_state:type_name -> lkcore.ffi.v1.ConnectionState
 	18, // 8: lkcore.ffi.v1.RoomInfo.server:type_name -> lkcore.ffi.v1.ServerInfo
@@ -4953,15 +5073,15 @@ var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	17, // 10: lkcore.ffi.v1.ConnectResult.room:type_name -> lkcore.ffi.v1.RoomInfo
 	30, // 11: lkcore.ffi.v1.ConnectResult.local_participant:type_name -> lkcore.ffi.v1.ParticipantInfo
 	30, // 12: lkcore.ffi.v1.ConnectResult.remote_participants:type_name -> lkcore.ffi.v1.ParticipantInfo
-	62, // 13: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
-	63, // 14: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
+	63, // 13: lkcore.ffi.v1.ConnectResult.remote_data_tracks:type_name -> lkcore.ffi.v1.RemoteDataTrackInfo
+	64, // 14: lkcore.ffi.v1.ConnectResult.auto_subscriptions:type_name -> lkcore.ffi.v1.OwnedDataTrackSubscription
 	20, // 15: lkcore.ffi.v1.GetRoomSnapshotResponse.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
 	27, // 16: lkcore.ffi.v1.GetConnectionStatsResponse.local_candidate:type_name -> lkcore.ffi.v1.IceCandidate
 	27, // 17: lkcore.ffi.v1.GetConnectionStatsResponse.remote_candidate:type_name -> lkcore.ffi.v1.IceCandidate
 	2,  // 18: lkcore.ffi.v1.SimulateScenarioRequest.scenario:type_name -> lkcore.ffi.v1.SimulateScenario
 	3,  // 19: lkcore.ffi.v1.IceCandidate.type:type_name -> lkcore.ffi.v1.IceCandidateType
 	20, // 20: lkcore.ffi.v1.RoomSnapshotTaken.snapshot:type_name -> lkcore.ffi.v1.ConnectResult
-	58, // 21: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
+	59, // 21: lkcore.ffi.v1.ParticipantInfo.attributes:type_name -> lkcore.ffi.v1.ParticipantInfo.AttributesEntry
 	5,  // 22: lkcore.ffi.v1.ParticipantInfo.kind:type_name -> lkcore.ffi.v1.ParticipantKind
 	32, // 23: lkcore.ffi.v1.ParticipantInfo.permission:type_name -> lkcore.ffi.v1.ParticipantPermission
 	6,  // 24: lkcore.ffi.v1.ParticipantInfo.kind_details:type_name -> lkcore.ffi.v1.ParticipantKindDetail
@@ -4972,7 +5092,7 @@ var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	36, // 29: lkcore.ffi.v1.Transcription.segments:type_name -> lkcore.ffi.v1.TranscriptionSegment
 	37, // 30: lkcore.ffi.v1.PublishTranscriptionRequest.transcription:type_name -> lkcore.ffi.v1.Transcription
 	35, // 31: lkcore.ffi.v1.EditChatMessageRequest.original:type_name -> lkcore.ffi.v1.ChatMessage
-	59, // 32: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
+	60, // 32: lkcore.ffi.v1.SetLocalAttributesRequest.attributes:type_name -> lkcore.ffi.v1.SetLocalAttributesRequest.AttributesEntry
 	45, // 33: lkcore.ffi.v1.RoomEvent.connection_state_changed:type_name -> lkcore.ffi.v1.ConnectionStateChanged
 	46, // 34: lkcore.ffi.v1.RoomEvent.reconnecting:type_name -> lkcore.ffi.v1.Reconnecting
 	47, // 35: lkcore.ffi.v1.RoomEvent.reconnected:type_name -> lkcore.ffi.v1.Reconnected
@@ -4983,40 +5103,41 @@ var file_lkcore_ffi_room_proto_depIdxs = []int32{
 	51, // 40: lkcore.ffi.v1.RoomEvent.participant_connected:type_name -> lkcore.ffi.v1.ParticipantConnected
 	52, // 41: lkcore.ffi.v1.RoomEvent.participant_disconnected:type_name -> lkcore.ffi.v1.ParticipantDisconnected
 	53, // 42: lkcore.ffi.v1.RoomEvent.participant_updated:type_name -> lkcore.ffi.v1.ParticipantUpdated
-	54, // 43: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
-	57, // 44: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
-	55, // 45: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
-	56, // 46: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
-	64, // 47: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
-	65, // 48: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
-	66, // 49: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
-	67, // 50: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
-	68, // 51: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
-	69, // 52: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
-	70, // 53: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
-	71, // 54: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
-	72, // 55: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
-	4,  // 56: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
-	11, // 57: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	11, // 58: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
-	10, // 59: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	73, // 60: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
-	17, // 61: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
-	17, // 62: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
-	30, // 63: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	10, // 64: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
-	30, // 65: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
-	7,  // 66: lkcore.ffi.v1.ParticipantUpdated.old_connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
-	31, // 67: lkcore.ffi.v1.ParticipantUpdated.track_published:type_name -> lkcore.ffi.v1.TrackPublicationInfo
-	31, // 68: lkcore.ffi.v1.ParticipantUpdated.track_unpublished:type_name -> lkcore.ffi.v1.TrackPublicationInfo
-	31, // 69: lkcore.ffi.v1.ParticipantUpdated.track_mute_changed:type_name -> lkcore.ffi.v1.TrackPublicationInfo
-	35, // 70: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
-	37, // 71: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
-	72, // [72:72] is the sub-list for method output_type
-	72, // [72:72] is the sub-list for method input_type
-	72, // [72:72] is the sub-list for extension type_name
-	72, // [72:72] is the sub-list for extension extendee
-	0,  // [0:72] is the sub-list for field type_name
+	54, // 43: lkcore.ffi.v1.RoomEvent.active_speakers_changed:type_name -> lkcore.ffi.v1.ActiveSpeakersChanged
+	55, // 44: lkcore.ffi.v1.RoomEvent.data_received:type_name -> lkcore.ffi.v1.DataPacketReceived
+	58, // 45: lkcore.ffi.v1.RoomEvent.sip_dtmf_received:type_name -> lkcore.ffi.v1.SipDtmfReceived
+	56, // 46: lkcore.ffi.v1.RoomEvent.chat_message_received:type_name -> lkcore.ffi.v1.ChatMessageReceived
+	57, // 47: lkcore.ffi.v1.RoomEvent.transcription_received:type_name -> lkcore.ffi.v1.TranscriptionReceived
+	65, // 48: lkcore.ffi.v1.RoomEvent.data_track_published:type_name -> lkcore.ffi.v1.RemoteDataTrackPublished
+	66, // 49: lkcore.ffi.v1.RoomEvent.data_track_unpublished:type_name -> lkcore.ffi.v1.RemoteDataTrackUnpublished
+	67, // 50: lkcore.ffi.v1.RoomEvent.local_data_track_unpublished:type_name -> lkcore.ffi.v1.LocalDataTrackUnpublished
+	68, // 51: lkcore.ffi.v1.RoomEvent.data_track_sid_changed:type_name -> lkcore.ffi.v1.RemoteDataTrackSidChanged
+	69, // 52: lkcore.ffi.v1.RoomEvent.local_data_track_sid_changed:type_name -> lkcore.ffi.v1.LocalDataTrackSidChanged
+	70, // 53: lkcore.ffi.v1.RoomEvent.data_track_subscription_permission_changed:type_name -> lkcore.ffi.v1.DataTrackSubscriptionPermissionChanged
+	71, // 54: lkcore.ffi.v1.RoomEvent.rpc_invocation:type_name -> lkcore.ffi.v1.RpcInvocation
+	72, // 55: lkcore.ffi.v1.RoomEvent.stream_opened:type_name -> lkcore.ffi.v1.StreamOpened
+	73, // 56: lkcore.ffi.v1.RoomEvent.encryption_state_changed:type_name -> lkcore.ffi.v1.EncryptionStateChanged
+	4,  // 57: lkcore.ffi.v1.ConnectionStateChanged.state:type_name -> lkcore.ffi.v1.ConnectionState
+	11, // 58: lkcore.ffi.v1.Reconnecting.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	11, // 59: lkcore.ffi.v1.Reconnected.kind:type_name -> lkcore.ffi.v1.ReconnectKind
+	10, // 60: lkcore.ffi.v1.Disconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	74, // 61: lkcore.ffi.v1.Disconnected.error:type_name -> lkcore.ffi.v1.Error
+	17, // 62: lkcore.ffi.v1.RoomUpdated.info:type_name -> lkcore.ffi.v1.RoomInfo
+	17, // 63: lkcore.ffi.v1.RoomMoved.info:type_name -> lkcore.ffi.v1.RoomInfo
+	30, // 64: lkcore.ffi.v1.ParticipantConnected.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	10, // 65: lkcore.ffi.v1.ParticipantDisconnected.reason:type_name -> lkcore.ffi.v1.DisconnectReason
+	30, // 66: lkcore.ffi.v1.ParticipantUpdated.info:type_name -> lkcore.ffi.v1.ParticipantInfo
+	7,  // 67: lkcore.ffi.v1.ParticipantUpdated.old_connection_quality:type_name -> lkcore.ffi.v1.ConnectionQuality
+	31, // 68: lkcore.ffi.v1.ParticipantUpdated.track_published:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	31, // 69: lkcore.ffi.v1.ParticipantUpdated.track_unpublished:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	31, // 70: lkcore.ffi.v1.ParticipantUpdated.track_mute_changed:type_name -> lkcore.ffi.v1.TrackPublicationInfo
+	35, // 71: lkcore.ffi.v1.ChatMessageReceived.message:type_name -> lkcore.ffi.v1.ChatMessage
+	37, // 72: lkcore.ffi.v1.TranscriptionReceived.transcription:type_name -> lkcore.ffi.v1.Transcription
+	73, // [73:73] is the sub-list for method output_type
+	73, // [73:73] is the sub-list for method input_type
+	73, // [73:73] is the sub-list for extension type_name
+	73, // [73:73] is the sub-list for extension extendee
+	0,  // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_lkcore_ffi_room_proto_init() }
@@ -5040,6 +5161,7 @@ func file_lkcore_ffi_room_proto_init() {
 		(*RoomEvent_ParticipantConnected)(nil),
 		(*RoomEvent_ParticipantDisconnected)(nil),
 		(*RoomEvent_ParticipantUpdated)(nil),
+		(*RoomEvent_ActiveSpeakersChanged)(nil),
 		(*RoomEvent_DataReceived)(nil),
 		(*RoomEvent_SipDtmfReceived)(nil),
 		(*RoomEvent_ChatMessageReceived)(nil),
@@ -5060,7 +5182,7 @@ func file_lkcore_ffi_room_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lkcore_ffi_room_proto_rawDesc), len(file_lkcore_ffi_room_proto_rawDesc)),
 			NumEnums:      12,
-			NumMessages:   48,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

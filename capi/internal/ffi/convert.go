@@ -98,6 +98,8 @@ func participantInfo(in room.ParticipantInfo) *ffipb.ParticipantInfo {
 		KindDetails:       kindDetails(in.KindDetails),
 		ClientProtocol:    in.ClientProtocol,
 		ConnectionQuality: connectionQuality(in.ConnectionQuality),
+		IsSpeaking:        in.Speaking,
+		AudioLevel:        in.AudioLevel,
 	}
 	out.JoinedAtMs = unixMillis(in.JoinedAt)
 	for _, t := range in.Tracks {

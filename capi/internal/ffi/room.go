@@ -468,6 +468,14 @@ func (r *Room) translate(ev room.Event, state ffipb.ConnectionState) *ffipb.Room
 		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) {
 			u.ConnectionQualityChanged, u.OldConnectionQuality = true, connectionQuality(e.OldQuality)
 		})
+	case room.SpeakingChanged:
+		return participantUpdated(e.Info, func(u *ffipb.ParticipantUpdated) { u.SpeakingChanged = true })
+	case room.ActiveSpeakersChanged:
+		ids := make([]string, len(e.Speakers))
+		for i, p := range e.Speakers {
+			ids[i] = p.Identity()
+		}
+		return &ffipb.RoomEvent{Message: &ffipb.RoomEvent_ActiveSpeakersChanged{ActiveSpeakersChanged: &ffipb.ActiveSpeakersChanged{Identities: ids}}}
 	case room.ParticipantInfoChanged:
 		// A remote participant's new session (new sid), or its kind or protocol: info only.
 		return participantUpdated(e.Info, func(*ffipb.ParticipantUpdated) {})

@@ -23,6 +23,7 @@ func connectResult(s room.Snapshot, state ffipb.ConnectionState) *ffipb.ConnectR
 			SubscriptionRevoked: t.SubscriptionRevoked,
 		})
 	}
+	out.ActiveSpeakers = append(out.ActiveSpeakers, s.ActiveSpeakers...)
 	return out
 }
 
@@ -39,6 +40,9 @@ func currentSnapshot(rm *room.Room, joined bool) *ffipb.ConnectResult {
 		for _, t := range p.DataTracks() {
 			res.RemoteDataTracks = append(res.RemoteDataTracks, remoteTrackInfo(t))
 		}
+	}
+	for _, p := range rm.ActiveSpeakers() {
+		res.ActiveSpeakers = append(res.ActiveSpeakers, p.Identity())
 	}
 	return res
 }
