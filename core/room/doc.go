@@ -95,5 +95,6 @@ package room
 // datatrack_local.go, datatrack_remote.go, datatrack_subscription.go and
 // datatrack_writer.go (I/O around core/datatrack's Scheduler), subperm.go
 // (subscription permissions), schema.go (schema definitions, data blobs),
-// quality.go (connection quality), move.go (a move to another room), e2ee.go and
-// encryption_state.go, relay.go, snapshot.go (RequestSnapshot).
+// quality.go (connection quality), speakers.go (active speakers), move.go (a
+// move to another room), e2ee.go and encryption_state.go, relay.go,
+// snapshot.go (RequestSnapshot).
