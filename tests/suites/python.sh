@@ -39,10 +39,12 @@ fi
   # batches every 3 s and rates every 5 s); --enable-data-blob: it stores data-track schema
   # definitions (as livekit-server with enable_participant_data_blob); --region: the region it
   # sends in the join's ServerInfo (livekit-server's region setting; LiveKit Cloud names its
-  # regions there), which the tests expect back in Room.server.region (without it: "").
+  # regions there), which the tests expect back in Room.server.region (without it: "");
+  # --speaker-update-interval 50ms: speaker updates (active speakers) every 50 ms instead of
+  # livekit-server's 400 ms, the same messages sooner.
   "$root/build/lkcore-devsfu" --addr "127.0.0.1:$port" --key "$key" --secret "$secret" \
     --control --update-batch-interval 100ms --connection-quality-interval 200ms --enable-data-blob \
-    --region test-region >"$fifo" 2>"$out/devsfu.log" &
+    --speaker-update-interval 50ms --region test-region >"$fifo" 2>"$out/devsfu.log" &
   sfu_pid=$!
   for _ in $(seq 1 100); do
     [ -s "$fifo" ] && break

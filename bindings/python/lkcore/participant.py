@@ -348,6 +348,21 @@ class Participant:
         return enum_value(ConnectionQuality, self._info.connection_quality)
 
     @property
+    def is_speaking(self) -> bool:
+        """Whether the participant speaks, as the server's latest speaker update says (False until
+        it sends one: it reports this room's own participant and those whose tracks, data tracks
+        included, the room subscribes to). ``participant_speaking_changed`` reports each change;
+        the room's ``active_speakers`` lists the speakers."""
+        return self._info.is_speaking
+
+    @property
+    def audio_level(self) -> float:
+        """The participant's audio level from the server's latest speaker update, from 0 (silent)
+        to 1 (the server sends it in steps of 1/8); 0 when not speaking.
+        ``participant_speaking_changed`` reports each change."""
+        return self._info.audio_level
+
+    @property
     def track_publications(self) -> Dict[str, TrackPublication]:
         """The participant's media tracks (audio, video) by sid, in the server's order (a copy,
         from its latest info; empty when it publishes none). Data tracks are not among them.

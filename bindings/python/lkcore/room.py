@@ -29,6 +29,8 @@ Events (``room.on(name, handler)``; handlers may be sync or async; or iterate ov
 ``participant_attributes_changed``  (changed: dict[str, str], participant)
 ``participant_permissions_changed`` (participant)
 ``connection_quality_changed``      (participant, quality: ConnectionQuality)
+``participant_speaking_changed``    (participant, is_speaking: bool, audio_level: float)
+``active_speakers_changed``         (speakers: list[Participant])
 ``track_published``                 (publication: TrackPublication, participant)
 ``track_unpublished``               (publication: TrackPublication, participant)
 ``track_muted``                     (participant, publication: TrackPublication)
@@ -68,6 +70,18 @@ a ``track_unpublished`` for each before its ``participant_disconnected``. Tracks
 this room joined are in ``track_publications`` when ``connect()`` returns, without events. Another
 change of a track (its name, its dimensions) only updates ``track_publications``.
 
+``participant_speaking_changed`` / ``active_speakers_changed`` (ABI 1.29): the server's speaker
+updates, which it sends about this room's own participant and about the participants whose
+tracks (data tracks included) the room subscribes to. ``participant_speaking_changed``: a
+participant's ``is_speaking`` or ``audio_level`` changed (both already updated; the name follows
+this binding's ``participant_*_changed`` events — livekit.rtc has none). ``active_speakers_changed``
+(livekit.rtc's name and argument): the room's list of speakers changed, loudest first, the local
+participant included when it speaks; :attr:`Room.active_speakers` is already the new list. It
+follows the ``participant_speaking_changed`` events that changed it, and a speaker's
+``participant_disconnected``, and comes empty when a full reconnect or a move forgets the
+speakers (the new session's server reports them anew). The library orders the list; the
+binding maps its identities to participant objects and never sorts it.
+
 ``local_data_track_sid_changed``: a full reconnect of this room published one of its data tracks
 again, under a new sid (``track.sid`` is already the new one); the track stayed published.
 
@@ -94,7 +108,7 @@ import logging
 import os
 import weakref
 from dataclasses import dataclass
-from typing import Any, Dict, Literal, Optional, Sequence, Union, cast
+from typing import Any, Dict, List, Literal, Optional, Sequence, Union, cast
 
 from . import errors
 from ._client import Client, _start_blocking, bytes_arg, enum_value, error_from_proto, seconds_to_ms
@@ -111,7 +125,7 @@ from .data_stream import (
 )
 from .data_track import DataTrackInfo, RemoteDataTrack, SubscriptionEndReason
 from .e2ee import E2EEManager
-from .participant import ChatMessage, LocalParticipant, RemoteParticipant, TrackPublication, Transcription
+from .participant import ChatMessage, LocalParticipant, Participant, RemoteParticipant, TrackPublication, Transcription
 from .rpc import RpcHandler, RpcInvocationData
 
 __all__ = [
@@ -151,6 +165,8 @@ RoomEventName = Literal[
     "participant_attributes_changed",
     "participant_permissions_changed",
     "connection_quality_changed",
+    "participant_speaking_changed",
+    "active_speakers_changed",
     "track_published",
     "track_unpublished",
     "track_muted",
@@ -652,6 +668,7 @@ class Room(EventEmitter[RoomEventName]):
         self._info = pb.RoomInfo()
         self._local: Optional[LocalParticipant] = None
         self._remote: Dict[str, RemoteParticipant] = {}
+        self._active_speakers: List[Participant] = []  # the library's list, mapped (ABI 1.29)
         self._disconnected = asyncio.Event()
         self._e2ee_manager = E2EEManager(self._session)
         self._release_lock: Optional[asyncio.Lock] = None
@@ -764,6 +781,16 @@ class Room(EventEmitter[RoomEventName]):
         return dict(self._remote)
 
     @property
+    def active_speakers(self) -> List[Participant]:
+        """The participants speaking, loudest first (equal levels by identity), the local
+        participant included when it speaks (a copy; empty before connect). The order and the
+        membership are the library's (ABI 1.29: set from the connect snapshot, then from each
+        ``active_speakers_changed``, which reports every change); the server tells a room about
+        its own participant and the participants whose tracks, data tracks included, it
+        subscribes to."""
+        return list(self._active_speakers)
+
+    @property
     def e2ee_manager(self) -> E2EEManager:
         """End-to-end encryption: enabled, key provider, stats, per-participant state."""
         return self._e2ee_manager
@@ -849,6 +876,7 @@ class Room(EventEmitter[RoomEventName]):
         self._info = pb.RoomInfo()
         self._local = None
         self._remote = {}
+        self._active_speakers = []
         self._disconnected = asyncio.Event()
         self._release_lock = None
         self._finalizer = None
@@ -862,6 +890,7 @@ class Room(EventEmitter[RoomEventName]):
         self._local = LocalParticipant(self._session, r.local_participant)
         for p in r.remote_participants:
             self._remote[p.identity] = RemoteParticipant(p)
+        self._active_speakers = self._speakers(r.active_speakers)
         by_sid = {}
         for t in r.remote_data_tracks:
             track = self._add_remote_track(t)
@@ -1166,6 +1195,19 @@ class Room(EventEmitter[RoomEventName]):
             return self._local
         return self._remote.get(identity)
 
+    def _speakers(self, identities: Sequence[str]) -> List[Participant]:
+        """The library's list of active speakers as participant objects, in its order (BINDINGS.md:
+        mapped, never sorted or recomputed). An identity the model does not hold (none, while it
+        equals the library's) is left out."""
+        out: List[Participant] = []
+        for identity in identities:
+            p = self._participant(identity)
+            if p is None:
+                logger.debug("lkcore: active speaker %r unknown to the room, left out", identity)
+            else:
+                out.append(p)
+        return out
+
     def _on_ffi_event(self, ev: pb.Event) -> None:
         re = ev.room
         taken = 0  # the handle this event hands over that an object here takes over (0: none)
@@ -1229,6 +1271,9 @@ class Room(EventEmitter[RoomEventName]):
                 self.emit("participant_disconnected", p, enum_value(DisconnectReason, pd.reason))
         elif kind == "participant_updated":
             self._on_participant_updated(re.participant_updated)
+        elif kind == "active_speakers_changed":
+            self._active_speakers = self._speakers(re.active_speakers_changed.identities)
+            self.emit("active_speakers_changed", list(self._active_speakers))
         elif kind == "data_received":
             d = re.data_received
             self.emit(
@@ -1340,6 +1385,8 @@ class Room(EventEmitter[RoomEventName]):
             self.emit("participant_permissions_changed", p)
         if u.connection_quality_changed:
             self.emit("connection_quality_changed", p, p.connection_quality)
+        if u.speaking_changed:  # ABI 1.29; an active_speakers_changed follows if the list changed
+            self.emit("participant_speaking_changed", p, p.is_speaking, p.audio_level)
         # ABI 1.25: at most one of the three, and then nothing else changed; the list itself is
         # part of the info applied above (no store of tracks here).
         if u.HasField("track_published"):

@@ -145,6 +145,17 @@ def model_mismatches(room: lkcore.Room, snap: pb.ConnectResult) -> "list[str]":
     for identity, p in room.remote_participants.items():
         if identity in library:
             same(f"participant {identity}", p._info, library[identity])
+    # Active speakers (ABI 1.29): the binding's objects, in the binding's order, against the
+    # library's identities; each participant's speaking state as its properties show it.
+    same("active speakers", [p.identity for p in room.active_speakers], list(snap.active_speakers))
+    same("active speakers are the model's objects",
+         [p is room._participant(p.identity) for p in room.active_speakers], [True] * len(room.active_speakers))
+    same("local speaking", (room.local_participant.is_speaking, room.local_participant.audio_level),
+         (snap.local_participant.is_speaking, snap.local_participant.audio_level))
+    for identity, p in room.remote_participants.items():
+        if identity in library:
+            same(f"participant {identity} speaking", (p.is_speaking, p.audio_level),
+                 (library[identity].is_speaking, library[identity].audio_level))
     same("remote data tracks",
          {(identity, name): (t.info, t.subscription_revoked)
           for identity, p in room.remote_participants.items() for name, t in p.data_tracks.items()},
@@ -156,8 +167,8 @@ def model_mismatches(room: lkcore.Room, snap: pb.ConnectResult) -> "list[str]":
 async def assert_model_matches_library(room: lkcore.Room) -> None:
     """Asks the library for a snapshot at the current point of the room's event stream
     (RequestRoomSnapshot) and checks that the binding's model, with every event before the
-    snapshot applied, holds the same room info (its server too), participants and remote data
-    tracks: the model a binding keeps is the library's state, not an approximation of it."""
+    snapshot applied, holds the same room info (its server too), participants (their speaking
+    state too), active speakers (in order) and remote data tracks: the model a binding keeps is the library's state, not an approximation of it."""
     client, handle = room.client, room._session.handle
     assert client is not None and handle
     found: "asyncio.Future[list[str]]" = asyncio.get_running_loop().create_future()
