@@ -45,14 +45,15 @@ kt_start_devsfu() {
   local key=ktkey secret=kt-secret-kt-secret-kt-secret-0123 first="$kt_out/devsfu.out" line url
   rm -f "$first"
   # --control: fault-injection endpoints (reconnect tests); a short participant-update batch
-  # period and connection-quality rating period keep the suite fast (livekit-server batches
-  # every 3 s and rates every 5 s); --enable-data-blob: it stores data-track schema definitions
+  # period, connection-quality rating period and speaker update period keep the suite fast
+  # (livekit-server batches every 3 s, rates every 5 s and sends speaker updates every 400 ms);
+  # --enable-data-blob: it stores data-track schema definitions
   # (as livekit-server with enable_participant_data_blob); --region: the region it names in
   # the join response's server info (as livekit-server's region setting, LiveKit Cloud's
   # region), which RoomInfo.server reports (RoomTest). Port 0: the listener picks
   # a free port and the first output line (JSON) has the URL.
   "$kt_out/lkcore-devsfu" --addr 127.0.0.1:0 --key "$key" --secret "$secret" \
-    --control --update-batch-interval 100ms --connection-quality-interval 200ms --enable-data-blob \
+    --control --update-batch-interval 100ms --connection-quality-interval 200ms --speaker-update-interval 50ms --enable-data-blob \
     --region test-region >"$first" 2>"$kt_out/devsfu.log" &
   kt_sfu_pid=$!
   trap kt_stop_devsfu EXIT

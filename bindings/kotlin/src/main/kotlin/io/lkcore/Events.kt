@@ -67,9 +67,12 @@ sealed class RoomEvent {
      * (its name, its dimensions). A connection quality change (ABI 1.22) is one with
      * [connectionQualityChanged]: the server rated the participant anew (it rates the local
      * participant and those whose tracks this one subscribes to, when one joins or a rating
-     * changes). A media track change (ABI 1.25) is one with [trackPublished],
-     * [trackUnpublished] or [trackMuteChanged] set (at most one, and then nothing else
-     * changed); [Participant.tracks] is the list after it.
+     * changes). A speaking change (ABI 1.29) is one with [speakingChanged]: the server's speaker
+     * update changed [Participant.isSpeaking] or [Participant.audioLevel] (it reports the local
+     * participant and those whose tracks, data tracks included, this one subscribes to), and an
+     * [ActiveSpeakersChanged] follows when the room's list changed with it. A media track
+     * change (ABI 1.25) is one with [trackPublished], [trackUnpublished] or [trackMuteChanged]
+     * set (at most one, and then nothing else changed); [Participant.tracks] is the list after it.
      */
     data class ParticipantUpdated(
         val participant: Participant,
@@ -104,7 +107,26 @@ sealed class RoomEvent {
          * is the new state, as in [Participant.tracks]. Null when no mute changed.
          */
         val trackMuteChanged: TrackPublication? = null,
+        /**
+         * The server's speaker update changed the participant's speaking or audio level (ABI
+         * 1.29): [Participant.isSpeaking] and [Participant.audioLevel] hold the new values. A
+         * full reconnect or a move, which forget the speakers, has one for each that was speaking.
+         */
+        val speakingChanged: Boolean = false,
     ) : RoomEvent()
+
+    /**
+     * The room's list of active speakers changed (ABI 1.29): [speakers] are the identities of
+     * the participants speaking (the local one included), loudest first, in the library's order
+     * (equal levels by identity); empty when nobody speaks. It follows the [ParticipantUpdated]
+     * events (`speakingChanged`) of the update that changed the list, also a speaker's
+     * [ParticipantDisconnected], and comes empty when a full reconnect or a move forgets the
+     * speakers (the new session's server reports them anew). A new level that keeps the order
+     * changes no list. [Room.activeSpeakers] shows [speakers] before the event is delivered; the
+     * snapshots' [RoomSnapshot.activeSpeakers] are the list at their point. The binding passes
+     * the list on as the library orders it, never sorting or recomputing it.
+     */
+    data class ActiveSpeakersChanged(val speakers: List<String>) : RoomEvent()
 
 
     /** A data packet arrived. */

@@ -32,9 +32,11 @@ internal const val ABI_MAJOR = 1
  * the connection's selected ICE candidate pair, round trips and byte counts, 1.26, which
  * Room.connectionStats performs; SimulateScenarioRequest, the simulated connection faults, 1.27,
  * which Room.simulateScenario performs; Reconnected.discarded_packets and replayed_packets, 1.28:
- * an older library would report none).
+ * an older library would report none; ParticipantInfo.is_speaking / audio_level,
+ * ParticipantUpdated.speaking_changed, the ActiveSpeakersChanged event and
+ * ConnectResult.active_speakers, 1.29: an older library would report no one speaking).
  */
-internal const val ABI_MINOR = 28
+internal const val ABI_MINOR = 29
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

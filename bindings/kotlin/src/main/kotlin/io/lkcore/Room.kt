@@ -92,6 +92,14 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      */
     internal val trackLock = Any()
 
+    /**
+     * [activeSpeakers]: set by the dispatcher thread from the connect result and each
+     * SnapshotTaken (the list at its place among the events) and changed by each
+     * ActiveSpeakersChanged before it is delivered.
+     */
+    @Volatile
+    private var speakers: List<String> = emptyList()
+
     /** The connect snapshot's tracks, registered by the dispatcher thread with the completion. */
     @Volatile
     private var connectTracks: List<RemoteDataTrack>? = null
@@ -114,6 +122,16 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
 
     /** Handles this room holds in the library (itself, tracks, subscriptions, readers, writers). */
     val liveHandles: Int get() = client.liveHandles
+
+    /**
+     * The identities of the participants speaking now (ABI 1.29; the local one included),
+     * loudest first, as the library orders them (equal levels by identity); empty when nobody
+     * speaks, and before [connect]. Set from the connect snapshot's
+     * [RoomSnapshot.activeSpeakers] and changed by each [RoomEvent.ActiveSpeakersChanged] before
+     * that event is delivered (so it can be ahead of a collector, never behind the events it
+     * saw); after the room ended, the last list. The binding never sorts or recomputes it.
+     */
+    val activeSpeakers: List<String> get() = speakers
 
     /**
      * Joins the room at [url] (ws:// or wss://) with an access [token]; returns the
@@ -690,6 +708,7 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
             if (completion.resultCase == lkcore.ffi.v1.Completion.ResultCase.CONNECT && !completion.hasError()) {
                 // The snapshot's tracks are registered before any event about them.
                 val auto = completion.connect.autoSubscriptionsList
+                speakers = completion.connect.activeSpeakersList.toList() // before any event changes it
                 val autoTracks = synchronized(trackLock) {
                     connectTracks = completion.connect.remoteDataTracksList.map(::snapshotTrack)
                     auto.map { remoteTrack(it.track) }
@@ -763,7 +782,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                     RoomEvent.RoomMoved(Convert.roomInfo(it.info), it.oldRoomName)
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.SNAPSHOT_TAKEN -> e.snapshotTaken.snapshot.let { s ->
-                    // In event order: the objects of its tracks are as the events before it left them.
+                    // In event order: the objects of its tracks are as the events before it left them,
+                    // its speakers the list the events before it set.
+                    speakers = s.activeSpeakersList.toList()
                     RoomEvent.SnapshotTaken(Convert.snapshot(s, synchronized(trackLock) { s.remoteDataTracksList.map(::snapshotTrack) }))
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.PARTICIPANT_CONNECTED -> RoomEvent.ParticipantConnected(Convert.participant(e.participantConnected.info))
@@ -779,7 +800,13 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
                         if (it.hasTrackPublished()) Convert.trackPublication(it.trackPublished) else null,
                         if (it.hasTrackUnpublished()) Convert.trackPublication(it.trackUnpublished) else null,
                         if (it.hasTrackMuteChanged()) Convert.trackPublication(it.trackMuteChanged) else null,
+                        it.speakingChanged,
                     )
+                }
+                lkcore.ffi.v1.RoomEvent.MessageCase.ACTIVE_SPEAKERS_CHANGED -> e.activeSpeakersChanged.identitiesList.toList().let {
+                    // The library's list in its order (BINDINGS.md: never sorted or recomputed here).
+                    speakers = it
+                    RoomEvent.ActiveSpeakersChanged(it)
                 }
                 lkcore.ffi.v1.RoomEvent.MessageCase.DATA_RECEIVED -> e.dataReceived.let {
                     RoomEvent.DataReceived(DataPacket(it.participantIdentity, it.payload.toByteArray(), it.topic, it.reliable, it.encrypted))

@@ -364,6 +364,19 @@ data class Participant(
      * a leaving one's each unpublished before its [RoomEvent.ParticipantDisconnected].
      */
     val tracks: List<TrackPublication> = emptyList(),
+    /**
+     * The server's latest speaker update about the participant (ABI 1.29): it speaks now. The
+     * server sends them about the local participant and those whose tracks, data tracks
+     * included, this participant subscribes to (livekit-server every 400 ms, only changes);
+     * false until it sends one. [RoomEvent.ParticipantUpdated] with `speakingChanged` reports
+     * each change of it or of [audioLevel]; [RoomEvent.ActiveSpeakersChanged] the room's list.
+     */
+    val isSpeaking: Boolean = false,
+    /**
+     * The participant's audio level in the same update (ABI 1.29), from 0 (silent) to 1, as the
+     * server quantises it (livekit-server: up to eighths); 0 when not speaking.
+     */
+    val audioLevel: Float = 0f,
 )
 
 /**
@@ -487,6 +500,13 @@ data class RoomSnapshot(
     val localParticipant: Participant,
     val remoteParticipants: List<Participant>,
     val remoteDataTracks: List<RemoteDataTrack>,
+    /**
+     * The identities of the participants speaking (ABI 1.29; the local one included), loudest
+     * first, in the library's order (equal levels by identity); empty when nobody speaks.
+     * [RoomEvent.ActiveSpeakersChanged] reports the later lists; [Room.activeSpeakers] is the
+     * current one.
+     */
+    val activeSpeakers: List<String> = emptyList(),
 )
 
 /** A received data packet. [participantIdentity] is empty when a server-side SDK sent it. */
@@ -517,7 +537,7 @@ internal object Convert {
         p.clientProtocol,
         ParticipantPermission(p.permission.canSubscribe, p.permission.canPublish, p.permission.canPublishData, p.permission.hidden),
         p.kindDetailsValueList.map { enumOf<ParticipantKindDetail>(it) }, connectionQuality(p.connectionQualityValue),
-        p.tracksList.map(::trackPublication),
+        p.tracksList.map(::trackPublication), p.isSpeaking, p.audioLevel,
     )
 
     /** A media track's description (unknown kinds read as AUDIO, unknown sources as UNKNOWN). */
@@ -605,6 +625,7 @@ internal object Convert {
         participant(p.localParticipant),
         p.remoteParticipantsList.map(::participant),
         tracks,
+        p.activeSpeakersList.toList(),
     )
 
     fun logLevel(l: LogLevel): lkcore.ffi.v1.LogLevel = when (l) {

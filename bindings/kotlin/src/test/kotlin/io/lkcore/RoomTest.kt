@@ -90,6 +90,7 @@ class RoomTest : LkTestBase() {
                 val parts = first.remoteParticipants.associateBy { it.identity }.toMutableMap()
                 var local = first.localParticipant
                 var info = first.room
+                var speakers = first.activeSpeakers
                 val tracks = first.remoteDataTracks.associateBy { "${it.publisherIdentity}/${it.info.name}" }.toMutableMap()
                 var snapshots = 0
                 for (e in events) {
@@ -101,6 +102,7 @@ class RoomTest : LkTestBase() {
                             in parts -> parts[e.participant.identity] = e.participant
                         }
                         is RoomEvent.RoomUpdated -> info = e.info
+                        is RoomEvent.ActiveSpeakersChanged -> speakers = e.speakers
                         is RoomEvent.DataTrackPublished -> tracks["${e.track.publisherIdentity}/${e.track.info.name}"] = e.track
                         is RoomEvent.DataTrackUnpublished -> tracks.remove("${e.publisherIdentity}/${e.name}")
                         is RoomEvent.SnapshotTaken -> {
@@ -108,6 +110,7 @@ class RoomTest : LkTestBase() {
                             assertEquals(parts, e.snapshot.remoteParticipants.associateBy { it.identity }, "participants of snapshot $snapshots")
                             assertEquals(local, e.snapshot.localParticipant, "local participant of snapshot $snapshots")
                             assertEquals(info.copy(connectionState = e.snapshot.room.connectionState), e.snapshot.room, "room of snapshot $snapshots")
+                            assertEquals(speakers, e.snapshot.activeSpeakers, "speakers of snapshot $snapshots")
                             assertEquals(tracks.keys, e.snapshot.remoteDataTracks.map { "${it.publisherIdentity}/${it.info.name}" }.toSet(), "tracks of snapshot $snapshots")
                             e.snapshot.remoteDataTracks.forEach { assertSame(tracks["${it.publisherIdentity}/${it.info.name}"], it, "one object per track") }
                             assertEquals(ConnectionState.CONNECTED, e.snapshot.room.connectionState)
@@ -447,6 +450,175 @@ class RoomTest : LkTestBase() {
                 }
             }
         }
+    }
+
+    @Test
+    fun `active speakers reach the speaker and its data tracks' subscribers, loudest first, and the models follow`() = lkTest {
+        // devsfu sends speaker updates as livekit-server does (every 50 ms in this suite; levels
+        // quantised up to eighths, only changes), each about the participant itself and about
+        // those whose tracks it subscribes to, data tracks included. The levels are set through
+        // its control API (POST /devsfu/audio-level; 0: silent).
+        fun level(identity: String, l: String) = DevSfu.control("audio-level", "room" to roomName, "identity" to identity, "level" to l)
+        suspend fun Recorder.speaking(identity: String, on: Boolean, l: Float) = await<RoomEvent.ParticipantUpdated> {
+            it.speakingChanged && it.participant.identity == identity && it.participant.isSpeaking == on && it.participant.audioLevel == l
+        }
+        fun onlySpeaking(u: RoomEvent.ParticipantUpdated) =
+            assertEquals(RoomEvent.ParticipantUpdated(u.participant, emptyList(), false, false, false, speakingChanged = true), u)
+        /** Waits for the [n]-th ActiveSpeakersChanged and returns every list so far, in order. */
+        suspend fun Recorder.lists(n: Int): List<List<String>> = withTimeout(GUARD) {
+            seen.first { l -> l.count { it is RoomEvent.ActiveSpeakersChanged } >= n }
+                .filterIsInstance<RoomEvent.ActiveSpeakersChanged>().map { it.speakers }
+        }
+        /** The ParticipantUpdated [u] comes before the [n]-th ActiveSpeakersChanged. */
+        fun Recorder.before(u: RoomEvent.ParticipantUpdated, n: Int) {
+            val l = seen.value
+            val list = l.filterIsInstance<RoomEvent.ActiveSpeakersChanged>()[n - 1]
+            assertTrue(l.indexOfFirst { it === u } in 0 until l.indexOfFirst { it === list }, "$u before $list")
+        }
+        suspend fun Recorder.snapshotTaken(n: Int): RoomSnapshot = withTimeout(GUARD) {
+            seen.first { l -> l.count { it is RoomEvent.SnapshotTaken } >= n }
+                .filterIsInstance<RoomEvent.SnapshotTaken>()[n - 1].snapshot
+        }
+
+        Room().use { alice ->
+            val rec = record(alice)
+            val aliceFirst = alice.connect(DevSfu.url, token("alice"))
+            assertEquals(emptyList(), aliceFirst.activeSpeakers)
+            Room().use { bob ->
+                val bobRec = record(bob) // from before connecting: the replay below needs every event
+                val bobFirst = bob.connect(DevSfu.url, token("bob"))
+                assertEquals(emptyList(), bobFirst.activeSpeakers)
+                assertTrue(bobFirst.remoteParticipants.single { it.identity == "alice" }.let { !it.isSpeaking && it.audioLevel == 0f })
+                val track = alice.publishDataTrack("voice")
+                val remote = bobRec.await<RoomEvent.DataTrackPublished> { it.track.info.name == "voice" }.track
+                remote.openSubscription().use { sub ->
+                    sub.awaitSubscribed(GUARD)
+                    val got = Channel<String>(Channel.UNLIMITED)
+                    val reader = launch { sub.frames().collect { got.send(it.payload.decodeToString()) } }
+                    // A frame arrived: bob's subscription is established at the server.
+                    assertEquals("warm-up", withTimeout(GUARD) { resumed(track, got, "warm-up") })
+                    try {
+                        // alice speaks at 0.4, sent as 0.5: bob (subscribed to her track) and alice hear of it.
+                        level("alice", "0.4")
+                        val aliceOn = bobRec.speaking("alice", true, 0.5f)
+                        onlySpeaking(aliceOn)
+                        assertEquals(listOf(listOf("alice")), bobRec.lists(1))
+                        bobRec.before(aliceOn, 1)
+                        assertEquals(listOf("alice"), bob.activeSpeakers)
+                        bob.snapshot().let { s ->
+                            assertEquals(listOf("alice"), s.activeSpeakers)
+                            assertTrue(s.remoteParticipants.single { it.identity == "alice" }.let { it.isSpeaking && it.audioLevel == 0.5f })
+                        }
+                        val aliceSelf = rec.speaking("alice", true, 0.5f)
+                        onlySpeaking(aliceSelf)
+                        assertEquals(listOf(listOf("alice")), rec.lists(1))
+                        rec.before(aliceSelf, 1)
+                        assertEquals(listOf("alice"), alice.activeSpeakers)
+
+                        // bob speaks at 0.9, sent as 1: louder, first. alice subscribes to nothing of his.
+                        level("bob", "0.9")
+                        val bobOn = bobRec.speaking("bob", true, 1f)
+                        onlySpeaking(bobOn)
+                        assertEquals(listOf(listOf("alice"), listOf("bob", "alice")), bobRec.lists(2))
+                        bobRec.before(bobOn, 2)
+                        assertEquals(listOf("bob", "alice"), bob.activeSpeakers)
+                        bob.requestSnapshot()
+                        bobRec.snapshotTaken(1).let { s ->
+                            assertEquals(listOf("bob", "alice"), s.activeSpeakers)
+                            assertTrue(s.localParticipant.isSpeaking && s.localParticipant.audioLevel == 1f, "${s.localParticipant}")
+                            assertTrue(s.remoteParticipants.single { it.identity == "alice" }.let { it.isSpeaking && it.audioLevel == 0.5f })
+                        }
+                        assertEquals(listOf("bob", "alice"), bob.snapshot().activeSpeakers)
+
+                        // alice stops: bob alone. Then bob stops: nobody.
+                        level("alice", "0")
+                        val aliceOff = bobRec.speaking("alice", false, 0f)
+                        onlySpeaking(aliceOff)
+                        assertEquals(listOf(listOf("alice"), listOf("bob", "alice"), listOf("bob")), bobRec.lists(3))
+                        bobRec.before(aliceOff, 3)
+                        assertEquals(listOf("bob"), bob.activeSpeakers)
+                        assertEquals(listOf(listOf("alice"), emptyList()), rec.lists(2))
+                        assertEquals(emptyList(), alice.activeSpeakers)
+                        level("bob", "0")
+                        val bobOff = bobRec.speaking("bob", false, 0f)
+                        onlySpeaking(bobOff)
+                        assertEquals(listOf(listOf("alice"), listOf("bob", "alice"), listOf("bob"), emptyList()), bobRec.lists(4))
+                        bobRec.before(bobOff, 4)
+                        assertEquals(emptyList(), bob.activeSpeakers)
+                        assertEquals(emptyList(), bob.snapshot().activeSpeakers)
+
+                        // alice heard only of herself: bob was never in her list, nor did his speaking reach her.
+                        assertEquals(listOf(listOf("alice"), emptyList()), rec.all<RoomEvent.ActiveSpeakersChanged>().map { it.speakers })
+                        assertTrue(rec.all<RoomEvent.ParticipantUpdated>().none { it.speakingChanged && it.participant.identity == "bob" })
+                        assertTrue(alice.snapshot().remoteParticipants.single { it.identity == "bob" }.let { !it.isSpeaking && it.audioLevel == 0f })
+
+                        // bob's model (the connect snapshot, the events as deltas) equals each
+                        // snapshot event where it comes: the speakers, every participant's info.
+                        bob.requestSnapshot()
+                        bobRec.snapshotTaken(2)
+                        var speakers = bobFirst.activeSpeakers
+                        var local = bobFirst.localParticipant
+                        val parts = bobFirst.remoteParticipants.associateBy { it.identity }.toMutableMap()
+                        var snapshots = 0
+                        for (e in bobRec.seen.value) {
+                            when (e) {
+                                is RoomEvent.ParticipantConnected -> parts[e.participant.identity] = e.participant
+                                is RoomEvent.ParticipantDisconnected -> parts.remove(e.identity)
+                                is RoomEvent.ParticipantUpdated ->
+                                    if (e.participant.identity == local.identity) local = e.participant else parts[e.participant.identity] = e.participant
+                                is RoomEvent.ActiveSpeakersChanged -> speakers = e.speakers
+                                is RoomEvent.SnapshotTaken -> {
+                                    snapshots++
+                                    assertEquals(speakers, e.snapshot.activeSpeakers, "speakers of snapshot $snapshots")
+                                    assertEquals(local, e.snapshot.localParticipant, "local participant of snapshot $snapshots")
+                                    assertEquals(parts, e.snapshot.remoteParticipants.associateBy { it.identity }, "participants of snapshot $snapshots")
+                                }
+                                else -> {}
+                            }
+                        }
+                        assertEquals(2, snapshots)
+                    } finally {
+                        level("alice", "0")
+                        level("bob", "0")
+                    }
+                    reader.cancel()
+                }
+            }
+        }
+    }
+
+    @Test
+    fun `the room's active speakers are the library's lists in its order, from connect, events and snapshots`() = lkTest {
+        // Driven with the library's messages, no server: the binding passes each list on as the
+        // library orders it (never sorted: "zoe" before "amy"), and Room.activeSpeakers follows
+        // the connect result, each ActiveSpeakersChanged (before it is delivered) and each
+        // SnapshotTaken.
+        fun speakersEvent(vararg ids: String) = lkcore.ffi.v1.RoomEvent.newBuilder()
+            .setActiveSpeakersChanged(lkcore.ffi.v1.ActiveSpeakersChanged.newBuilder().addAllIdentities(ids.toList())).build()
+        fun result(vararg ids: String) = lkcore.ffi.v1.ConnectResult.newBuilder().addAllActiveSpeakers(ids.toList())
+        Room().use { room ->
+            val rec = record(room)
+            assertEquals(emptyList(), room.activeSpeakers)
+            room.sink.onCompletion(lkcore.ffi.v1.Completion.newBuilder().setRequestId(1).setConnect(result("zoe", "amy")).build())
+            assertEquals(listOf("zoe", "amy"), room.activeSpeakers)
+            room.onRoomEvent(speakersEvent("mia", "zoe", "amy"))
+            assertEquals(listOf("mia", "zoe", "amy"), rec.await<RoomEvent.ActiveSpeakersChanged>().speakers)
+            assertEquals(listOf("mia", "zoe", "amy"), room.activeSpeakers)
+            room.onRoomEvent(speakersEvent())
+            withTimeout(GUARD) { rec.seen.first { l -> l.size == 2 } }
+            assertEquals(RoomEvent.ActiveSpeakersChanged(emptyList()), rec.seen.value[1])
+            assertEquals(emptyList(), room.activeSpeakers)
+            room.onRoomEvent(lkcore.ffi.v1.RoomEvent.newBuilder().setSnapshotTaken(lkcore.ffi.v1.RoomSnapshotTaken.newBuilder().setSnapshot(result("bo", "al"))).build())
+            assertEquals(listOf("bo", "al"), rec.await<RoomEvent.SnapshotTaken>().snapshot.activeSpeakers)
+            assertEquals(listOf("bo", "al"), room.activeSpeakers)
+            assertEquals(listOf("al"), room.snapshotOf { result("al").build() }.activeSpeakers)
+            assertEquals(listOf("bo", "al"), room.activeSpeakers, "a snapshot() (ahead of the events) leaves the room's list alone")
+        }
+        // A participant's speaking and level convert as the library reports them.
+        val p = Convert.participant(lkcore.ffi.v1.ParticipantInfo.newBuilder().setIdentity("amy").setIsSpeaking(true).setAudioLevel(0.625f).build())
+        assertTrue(p.isSpeaking)
+        assertEquals(0.625f, p.audioLevel)
+        Convert.participant(lkcore.ffi.v1.ParticipantInfo.getDefaultInstance()).let { assertFalse(it.isSpeaking); assertEquals(0f, it.audioLevel) }
     }
 
     @Test
