@@ -88,12 +88,14 @@ key=cppkey
 secret=cpp-secret-cpp-secret-cpp-secret-0123
 # --control: tests read its forwarding counters (lkcore-devsfu stats, Devsfu::packets_out) and
 # call its control endpoints (Devsfu::control); --connection-quality-interval: it rates
-# connections every 200 ms instead of 5 s, so rating changes arrive quickly; --enable-data-blob:
+# connections every 200 ms instead of 5 s, so rating changes arrive quickly;
+# --speaker-update-interval: it sends speaker updates every 50 ms instead of 400 ms, so the
+# active-speaker test's four level changes arrive quickly; --enable-data-blob:
 # it stores data-track schema definitions (a LiveKit server does with enable_participant_data_blob);
 # --region: it names a region in its join responses (ServerInfo.region, as LiveKit Cloud does), so
 # tests see RoomInfo::server.region pass through (a self-hosted server without one sends "").
 "$out/lkcore-devsfu" --addr 127.0.0.1:0 --key "$key" --secret "$secret" --update-batch-interval 100ms --control \
-  --connection-quality-interval 200ms --enable-data-blob --region test-region \
+  --connection-quality-interval 200ms --speaker-update-interval 50ms --enable-data-blob --region test-region \
   >"$out/devsfu.out" 2>"$out/devsfu.log" &
 sfu_pid=$!
 # Builds that overlap a test run (see below), by name; killed with their compilers on exit.

@@ -75,7 +75,7 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.28
+//   of the header's major version and at least its minor version. This API needs ABI 1.29
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
@@ -88,9 +88,10 @@
 //   1.24, other participants' media tracks (ParticipantInfo::tracks) of 1.25, connection
 //   statistics (Room::connection_stats) of 1.26, simulated connection faults
 //   (Room::simulate_scenario) of 1.27, the reliable packets a reconnect discarded or sent again
-//   (ReconnectedEvent) of 1.28) and does not build against an older lkcore.h. Fields,
-//   events and enum values added by a newer library of the same major version are ignored or
-//   kept as numbers.
+//   (ReconnectedEvent) of 1.28, active speakers (ParticipantInfo::is_speaking and audio_level,
+//   ActiveSpeakersChangedEvent, RoomSnapshot::active_speakers) of 1.29) and does not build
+//   against an older lkcore.h. Fields, events and enum values added by a newer library of the
+//   same major version are ignored or kept as numbers.
 //
 // PROCESS
 //   liblkcore contains a Go runtime (see lkcore.h): load it after fork(), never dlclose it. In a
@@ -497,6 +498,13 @@ struct ParticipantInfo {
   // track_mute_changed (or, for another change of a track such as its dimensions, none of its
   // flags).
   std::vector<TrackPublication> tracks;
+  // The server's latest speaker update about the participant (ABI 1.29): speaking, and its audio
+  // level from 0 (silent) to 1 as the server quantised it, 0 when not speaking (false and 0 until
+  // the server sends one). The server sends them about the local participant and those whose
+  // tracks, data tracks included, it subscribes to. A change is a ParticipantUpdatedEvent with
+  // speaking_changed.
+  bool is_speaking = false;
+  float audio_level = 0;
 };
 
 // ServerInfo describes the server a session is connected to, as its join response did (ABI
@@ -610,6 +618,10 @@ struct RoomSnapshot {
   ParticipantInfo local_participant;
   std::vector<ParticipantInfo> remote_participants;
   std::vector<RemoteDataTrack> remote_data_tracks;
+  // The identities of the participants speaking (ABI 1.29), the local one included, in the
+  // library's order (loudest first); empty when nobody speaks. ActiveSpeakersChangedEvent
+  // reports later lists.
+  std::vector<std::string> active_speakers;
 };
 
 // LogRecord is one log record of the library (ClientOptions::log_handler).
@@ -697,16 +709,20 @@ struct ParticipantDisconnectedEvent {
   std::string identity;
   DisconnectReason reason;
 };
-// Name, metadata, attributes, permission, connection quality (ABI 1.22) or a media track (ABI
-// 1.25) of a participant (local or remote) changed; with no flag set, another field of info
-// changed (a new sid: the local participant after a full reconnect, or a remote participant's
-// new session that replaced the one known; a media track's name or dimensions). info holds the
-// values after the change. A new rating from the server comes with connection_quality_changed
-// alone (info.connection_quality is the new one); it is reported only when it differs from the
-// one held. A media track change sets exactly one of track_published, track_unpublished and
-// track_mute_changed, and nothing else changed. A participant that joins with tracks has a
-// track_published event for each after its ParticipantConnectedEvent; one that leaves has a
-// track_unpublished event for each before its ParticipantDisconnectedEvent.
+// Name, metadata, attributes, permission, connection quality (ABI 1.22), a media track (ABI
+// 1.25) or speaking (ABI 1.29) of a participant (local or remote) changed; with no flag set,
+// another field of info changed (a new sid: the local participant after a full reconnect, or a
+// remote participant's new session that replaced the one known; a media track's name or
+// dimensions). info holds the values after the change. A new rating from the server comes with
+// connection_quality_changed alone (info.connection_quality is the new one); it is reported
+// only when it differs from the one held. A media track change sets exactly one of
+// track_published, track_unpublished and track_mute_changed, and nothing else changed. A
+// participant that joins with tracks has a track_published event for each after its
+// ParticipantConnectedEvent; one that leaves has a track_unpublished event for each before its
+// ParticipantDisconnectedEvent. A speaker update from the server that changed info.is_speaking
+// or info.audio_level comes with speaking_changed (ABI 1.29; also a new session of the
+// participant, which starts silent); an ActiveSpeakersChangedEvent follows when the room's list
+// of speakers changed with it.
 struct ParticipantUpdatedEvent {
   ParticipantInfo info;
   std::vector<std::string> changed_attributes;
@@ -727,6 +743,7 @@ struct ParticipantUpdatedEvent {
   // A media track was muted or unmuted (ABI 1.25): the track after the change (its muted field
   // is the new state), as in info.tracks.
   std::optional<TrackPublication> track_mute_changed;
+  bool speaking_changed = false;  // ABI 1.29: info.is_speaking or info.audio_level changed
 };
 // A data packet (Room::publish_data of a remote participant) arrived.
 struct DataReceivedEvent {
@@ -823,6 +840,19 @@ struct DataTrackSubscriptionPermissionChangedEvent {
   bool allowed = false;
 };
 
+// The room's list of active speakers changed (ABI 1.29): the identities of the participants
+// speaking, the local one included, in the library's order (loudest first, equal levels by
+// identity), passed through as the library sent them (never sorted or recomputed here); empty
+// when nobody speaks. It follows the ParticipantUpdatedEvents (speaking_changed) of the update
+// that changed the list, and a speaker's ParticipantDisconnectedEvent; it comes empty when a
+// full reconnect or a move forgets the speakers (the new session's server reports them anew).
+// A new level that keeps the order changes no list. RoomSnapshot::active_speakers holds the
+// list at the snapshot's point; Room::remote_participant(identity) and local_participant()
+// give each speaker's ParticipantInfo (is_speaking, audio_level). A state event, never dropped.
+struct ActiveSpeakersChangedEvent {
+  std::vector<std::string> identities;
+};
+
 // The room's state at this point of its events, answering Room::request_snapshot() (ABI 1.12):
 // every event before it is reflected in it and none after it, so a consumer that starts (or
 // starts over) here replaces its model with `snapshot` and applies the events that follow as
@@ -840,7 +870,7 @@ using RoomEvent = std::variant<ConnectionStateChangedEvent, ReconnectingEvent, R
                                DataTrackUnpublishedEvent, LocalDataTrackUnpublishedEvent, EncryptionStateChangedEvent,
                                DataTrackSidChangedEvent, SnapshotTakenEvent, LocalDataTrackSidChangedEvent,
                                RoomMovedEvent, SipDtmfReceivedEvent, DataTrackSubscriptionPermissionChangedEvent,
-                               ChatMessageReceivedEvent, TranscriptionReceivedEvent>;
+                               ChatMessageReceivedEvent, TranscriptionReceivedEvent, ActiveSpeakersChangedEvent>;
 
 // ---------------------------------------------------------------------------------------------
 // Options

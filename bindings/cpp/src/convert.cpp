@@ -125,6 +125,8 @@ ParticipantInfo from_pb(const pb::ParticipantInfo &p) {
   i.connection_quality = ConnectionQuality(p.connection_quality());  // ABI 1.22
   i.tracks.reserve(size_t(p.tracks_size()));                         // ABI 1.25, the library's order
   for (const auto &t : p.tracks()) i.tracks.push_back(from_pb(t));
+  i.is_speaking = p.is_speaking();  // ABI 1.29
+  i.audio_level = p.audio_level();
   return i;
 }
 
@@ -223,6 +225,7 @@ RoomSnapshot from_pb(const pb::ConnectResult &p) {
   s.local_participant = from_pb(p.local_participant());
   for (const auto &r : p.remote_participants()) s.remote_participants.push_back(from_pb(r));
   for (const auto &t : p.remote_data_tracks()) s.remote_data_tracks.push_back(from_pb(t));
+  s.active_speakers = strings(p.active_speakers());  // ABI 1.29, the library's order
   return s;
 }
 
@@ -351,7 +354,8 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
                                 ConnectionQuality(u.old_connection_quality()),
                                 std::nullopt,
                                 std::nullopt,
-                                std::nullopt};
+                                std::nullopt,
+                                u.speaking_changed()};  // ABI 1.29
       // ABI 1.25: at most one of the three is set (presence, not a default value, says which).
       if (u.has_track_published()) p.track_published = from_pb(u.track_published());
       if (u.has_track_unpublished()) p.track_unpublished = from_pb(u.track_unpublished());
@@ -359,6 +363,9 @@ bool to_room_event(const pb::RoomEvent &e, RoomEvent *out) {
       *out = std::move(p);
       return true;
     }
+    case pb::RoomEvent::kActiveSpeakersChanged:  // ABI 1.29: the library's list, as it is
+      *out = ActiveSpeakersChangedEvent{strings(e.active_speakers_changed().identities())};
+      return true;
     case pb::RoomEvent::kDataReceived: {
       const auto &d = e.data_received();
       *out = DataReceivedEvent{d.participant_identity(), d.payload(), d.topic(), d.reliable(), d.encrypted()};

@@ -28,10 +28,12 @@
 // the selected ICE candidate pair, ICE's and SCTP's round trips, the data channels' byte
 // counts), and SimulateScenarioRequest (ABI 1.27, Room::simulate_scenario: simulated
 // connection faults), and Reconnected.discarded_packets and replayed_packets (ABI 1.28,
-// ReconnectedEvent); the client refuses a loaded library older than the header
+// ReconnectedEvent), and ParticipantInfo.is_speaking and audio_level with
+// ParticipantUpdated.speaking_changed, ActiveSpeakersChanged and ConnectResult.active_speakers
+// (ABI 1.29, active speakers); the client refuses a loaded library older than the header
 // (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 28,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.28 or later (Reconnected.discarded_packets)");
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 29,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.29 or later (ActiveSpeakersChanged)");
 
 namespace lk {
 

@@ -359,3 +359,84 @@ TEST(Convert, ReconnectedCarriesTheDiscardedAndReplayedPackets) {
   EXPECT_EQ(resume.discarded_packets, 0u);
   EXPECT_EQ(resume.replayed_packets, 4294967295u);
 }
+
+// Active speakers (ABI 1.29): ParticipantInfo.is_speaking / audio_level reach lk::ParticipantInfo
+// (each its own field, in a snapshot's participants and an event's info alike);
+// ParticipantUpdated.speaking_changed sets speaking_changed alone; ActiveSpeakersChanged and
+// ConnectResult.active_speakers keep the library's order (not sorted: "zoe" before "alice", and
+// a duplicate stays), and an empty list is an event too.
+TEST(Convert, ActiveSpeakersKeepTheLibrarysOrder) {
+  lk::pb::ParticipantInfo p;
+  p.set_identity("alice");
+  p.set_is_speaking(true);
+  p.set_audio_level(0.625f);
+  lk::ParticipantInfo i = lk::detail::from_pb(p);
+  EXPECT_TRUE(i.is_speaking);
+  EXPECT_EQ(i.audio_level, 0.625f);
+  lk::pb::ParticipantInfo level_only;  // each from its own field
+  level_only.set_audio_level(0.25f);
+  EXPECT_FALSE(lk::detail::from_pb(level_only).is_speaking);
+  EXPECT_EQ(lk::detail::from_pb(level_only).audio_level, 0.25f);
+  lk::pb::ParticipantInfo speaking_only;
+  speaking_only.set_is_speaking(true);
+  EXPECT_TRUE(lk::detail::from_pb(speaking_only).is_speaking);
+  EXPECT_EQ(lk::detail::from_pb(speaking_only).audio_level, 0.0f);
+  // Unset (a library before 1.29 sends none): silent.
+  EXPECT_FALSE(lk::detail::from_pb(lk::pb::ParticipantInfo{}).is_speaking);
+  EXPECT_EQ(lk::detail::from_pb(lk::pb::ParticipantInfo{}).audio_level, 0.0f);
+
+  lk::pb::RoomEvent re;
+  auto *u = re.mutable_participant_updated();
+  *u->mutable_info() = p;
+  u->set_speaking_changed(true);
+  lk::RoomEvent ev;
+  ASSERT_TRUE(lk::detail::to_room_event(re, &ev));
+  auto *e = std::get_if<lk::ParticipantUpdatedEvent>(&ev);
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->speaking_changed);
+  EXPECT_TRUE(e->info.is_speaking);
+  EXPECT_EQ(e->info.audio_level, 0.625f);
+  EXPECT_FALSE(e->name_changed || e->metadata_changed || e->permission_changed || e->connection_quality_changed ||
+               e->track_published || e->track_unpublished || e->track_mute_changed);
+  u->set_speaking_changed(false);
+  u->set_connection_quality_changed(true);
+  ASSERT_TRUE(lk::detail::to_room_event(re, &ev));
+  e = std::get_if<lk::ParticipantUpdatedEvent>(&ev);
+  ASSERT_NE(e, nullptr);
+  EXPECT_FALSE(e->speaking_changed) << "another flag is not speaking_changed";
+
+  const std::vector<std::string> order = {"zoe", "alice", "mike", "alice"};
+  lk::pb::RoomEvent se;
+  for (const auto &id : order) se.mutable_active_speakers_changed()->add_identities(id);
+  ASSERT_TRUE(lk::detail::to_room_event(se, &ev));
+  auto *a = std::get_if<lk::ActiveSpeakersChangedEvent>(&ev);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->identities, order);
+  lk::pb::RoomEvent empty;
+  empty.mutable_active_speakers_changed();  // nobody speaks: an event with no identity
+  ASSERT_TRUE(lk::detail::to_room_event(empty, &ev));
+  a = std::get_if<lk::ActiveSpeakersChangedEvent>(&ev);
+  ASSERT_NE(a, nullptr);
+  EXPECT_TRUE(a->identities.empty());
+
+  lk::pb::ConnectResult c;
+  *c.mutable_local_participant() = p;
+  c.add_remote_participants()->set_identity("zoe");
+  c.mutable_remote_participants(0)->set_is_speaking(true);
+  c.mutable_remote_participants(0)->set_audio_level(1.0f);
+  for (const auto &id : order) c.add_active_speakers(id);
+  lk::RoomSnapshot s = lk::detail::from_pb(c);
+  EXPECT_EQ(s.active_speakers, order);
+  EXPECT_TRUE(s.local_participant.is_speaking);
+  EXPECT_EQ(s.local_participant.audio_level, 0.625f);
+  ASSERT_EQ(s.remote_participants.size(), 1u);
+  EXPECT_TRUE(s.remote_participants[0].is_speaking);
+  EXPECT_EQ(s.remote_participants[0].audio_level, 1.0f);
+  EXPECT_TRUE(lk::detail::from_pb(lk::pb::ConnectResult{}).active_speakers.empty());
+  lk::pb::RoomEvent taken;
+  *taken.mutable_snapshot_taken()->mutable_snapshot() = c;
+  ASSERT_TRUE(lk::detail::to_room_event(taken, &ev));
+  auto *t = std::get_if<lk::SnapshotTakenEvent>(&ev);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->snapshot.active_speakers, order);
+}

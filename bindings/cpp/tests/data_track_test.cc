@@ -1200,6 +1200,117 @@ TEST_F(E2E, ConnectionQualityOfAPublisherReachesItselfAndItsSubscriber) {
       << "bob was told alice's rating once, when it changed";
 }
 
+// Active speakers (ABI 1.29): the server sends speaker updates about each participant to itself
+// and to those subscribed to one of its tracks (a data track here; every 50 ms in this suite,
+// levels quantised up to eighths). Bob subscribes to alice's track, alice to nothing of bob's.
+// Each level devsfu is given reaches the speaker (and bob for alice) as a ParticipantUpdatedEvent
+// with speaking_changed alone, then the ActiveSpeakersChangedEvent with the library's list,
+// loudest first and not alphabetical ([bob, alice]): alice 0.4 -> [alice] (0.5), bob 0.9 ->
+// [bob, alice] (1.0), alice 0 -> [bob], bob 0 -> []. The snapshots (Room::snapshot and
+// SnapshotTakenEvent) hold the same list and levels, and nothing else is reported.
+TEST_F(E2E, ActiveSpeakersReachTheSpeakerAndItsSubscriberLoudestFirst) {
+  Joined ja = join_with_events(client_a, "alice");
+  lk::Room &alice = ja.room;
+  Events &ev_a = ja.events;
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
+  EXPECT_TRUE(ja.snapshot.active_speakers.empty());
+  EXPECT_TRUE(jb.snapshot.active_speakers.empty());
+  EXPECT_FALSE(jb.snapshot.local_participant.is_speaking);
+
+  lk::LocalDataTrack track = alice.publish_data_track("mic-level");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track);
+  uint32_t next = 0;
+  ASSERT_TRUE(push_until_read(track, sub, next).has_value()) << "no frame reached bob";
+
+  auto set_level = [&](const std::string &who, const std::string &level) {
+    return sfu.control("audio-level", "room=" + room + " identity=" + who + " level=" + level);
+  };
+  using Ids = std::vector<std::string>;
+  // The next ParticipantUpdatedEvent with speaking_changed, checked to be about `who` with that
+  // state and the event's only change.
+  auto next_update = [](Events &ev, const std::string &who, bool speaking, float level) {
+    auto u =
+        ev.wait<lk::ParticipantUpdatedEvent>([](const lk::ParticipantUpdatedEvent &e) { return e.speaking_changed; });
+    EXPECT_EQ(u.info.identity, who);
+    EXPECT_EQ(u.info.is_speaking, speaking) << who;
+    EXPECT_EQ(u.info.audio_level, level) << who;
+    EXPECT_FALSE(u.name_changed || u.metadata_changed || u.permission_changed || u.connection_quality_changed ||
+                 !u.changed_attributes.empty() || u.track_published || u.track_unpublished || u.track_mute_changed)
+        << who;
+  };
+  // The next ActiveSpeakersChangedEvent's list.
+  auto next_list = [](Events &ev) { return ev.wait<lk::ActiveSpeakersChangedEvent>().identities; };
+
+  ASSERT_TRUE(set_level("alice", "0.4"));
+  next_update(ev_b, "alice", true, 0.5f);
+  EXPECT_EQ(next_list(ev_b), (Ids{"alice"}));
+  next_update(ev_a, "alice", true, 0.5f);
+  EXPECT_EQ(next_list(ev_a), (Ids{"alice"}));
+  auto ra = bob.remote_participant("alice");
+  ASSERT_TRUE(ra.has_value());
+  EXPECT_TRUE(ra->is_speaking);
+  EXPECT_EQ(ra->audio_level, 0.5f);
+  EXPECT_EQ(alice.local_participant().audio_level, 0.5f);
+
+  ASSERT_TRUE(set_level("bob", "0.9"));
+  next_update(ev_b, "bob", true, 1.0f);
+  EXPECT_EQ(next_list(ev_b), (Ids{"bob", "alice"})) << "loudest first";
+  lk::RoomSnapshot now = bob.snapshot();
+  EXPECT_EQ(now.active_speakers, (Ids{"bob", "alice"}));
+  EXPECT_TRUE(now.local_participant.is_speaking);
+  EXPECT_EQ(now.local_participant.audio_level, 1.0f);
+  ASSERT_EQ(now.remote_participants.size(), 1u);
+  EXPECT_TRUE(now.remote_participants[0].is_speaking);
+  EXPECT_EQ(now.remote_participants[0].audio_level, 0.5f);
+  bob.request_snapshot();
+  lk::RoomSnapshot taken = ev_b.wait<lk::SnapshotTakenEvent>().snapshot;
+  EXPECT_EQ(taken.active_speakers, (Ids{"bob", "alice"}));
+  EXPECT_EQ(taken.local_participant.audio_level, 1.0f);
+  ASSERT_EQ(taken.remote_participants.size(), 1u);
+  EXPECT_EQ(taken.remote_participants[0].audio_level, 0.5f);
+  EXPECT_EQ(alice.snapshot().active_speakers, (Ids{"alice"})) << "alice subscribes to nothing of bob's";
+  EXPECT_FALSE(alice.remote_participant("bob").value_or(lk::ParticipantInfo{}).is_speaking);
+
+  ASSERT_TRUE(set_level("alice", "0"));
+  next_update(ev_b, "alice", false, 0.0f);
+  EXPECT_EQ(next_list(ev_b), (Ids{"bob"}));
+  next_update(ev_a, "alice", false, 0.0f);
+  EXPECT_EQ(next_list(ev_a), (Ids{}));
+
+  ASSERT_TRUE(set_level("bob", "0"));
+  next_update(ev_b, "bob", false, 0.0f);
+  EXPECT_EQ(next_list(ev_b), (Ids{}));
+  now = bob.snapshot();
+  EXPECT_TRUE(now.active_speakers.empty());
+  EXPECT_FALSE(now.local_participant.is_speaking);
+  EXPECT_EQ(now.local_participant.audio_level, 0.0f);
+  ASSERT_EQ(now.remote_participants.size(), 1u);
+  EXPECT_FALSE(now.remote_participants[0].is_speaking);
+  EXPECT_TRUE(alice.snapshot().active_speakers.empty());
+
+  // Everything each heard about speakers, in order: each list after the update that changed it,
+  // and nothing more (no list repeated, no update for an unchanged level).
+  auto heard = [](Events &ev) {
+    std::vector<std::string> out;
+    for (const auto &e : ev.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })) {
+      if (auto *u = std::get_if<lk::ParticipantUpdatedEvent>(&e); u && u->speaking_changed) {
+        out.push_back(u->info.identity + " " + (u->info.is_speaking ? std::to_string(u->info.audio_level) : "silent"));
+      } else if (auto *a = std::get_if<lk::ActiveSpeakersChangedEvent>(&e)) {
+        std::string l = "[";
+        for (const auto &id : a->identities) l += (l.size() > 1 ? "," : "") + id;
+        out.push_back(l + "]");
+      }
+    }
+    return out;
+  };
+  EXPECT_EQ(heard(ev_b), (std::vector<std::string>{"alice 0.500000", "[alice]", "bob 1.000000", "[bob,alice]",
+                                                   "alice silent", "[bob]", "bob silent", "[]"}));
+  EXPECT_EQ(heard(ev_a), (std::vector<std::string>{"alice 0.500000", "[alice]", "alice silent", "[]"}));
+}
+
 // Data-track schema definitions (ABI 1.23; the suite's devsfu stores them, as a LiveKit server
 // with enable_participant_data_blob): alice defines "Pose" in the protobuf encoding and bob
 // reads the exact text back by her identity; the same name in another encoding is another

@@ -450,7 +450,8 @@ TEST_F(E2E, OtherParticipantsMediaTracksAreDescribed) {
         [&](const lk::ParticipantUpdatedEvent &e) { return e.info.identity == "alice" && (e.*member).has_value(); });
     int changes = int(u.track_published.has_value()) + int(u.track_unpublished.has_value()) +
                   int(u.track_mute_changed.has_value()) + int(u.name_changed) + int(u.metadata_changed) +
-                  int(u.permission_changed) + int(u.connection_quality_changed) + int(!u.changed_attributes.empty());
+                  int(u.permission_changed) + int(u.connection_quality_changed) + int(!u.changed_attributes.empty()) +
+                  int(u.speaking_changed);
     EXPECT_EQ(changes, 1) << what;
     return u;
   };
