@@ -33,15 +33,8 @@ func qualityScore(q lkpb.ConnectionQuality) float32 {
 func (r *Room) qualityTick() {
 	r.mu.Lock()
 	now := make(map[string]*lkpb.ConnectionQualityInfo, len(r.participants))
-	var active []*Participant
-	for _, p := range r.ordered {
-		p.mu.Lock()
-		ok := p.state == lkpb.ParticipantInfo_ACTIVE
-		p.mu.Unlock()
-		if !ok {
-			continue
-		}
-		active = append(active, p)
+	active := r.activeLocked()
+	for _, p := range active {
 		q, set := r.qualityOverride[p.identity]
 		if !set {
 			q = lkpb.ConnectionQuality_EXCELLENT
@@ -101,4 +94,18 @@ func (s *Server) SetConnectionQuality(room, identity string, q *lkpb.ConnectionQ
 		r.qualityOverride[identity] = *q
 	}
 	return true
+}
+
+// activeLocked returns the room's ACTIVE participants in join order (r.mu held).
+func (r *Room) activeLocked() []*Participant {
+	var out []*Participant
+	for _, p := range r.ordered {
+		p.mu.Lock()
+		ok := p.state == lkpb.ParticipantInfo_ACTIVE
+		p.mu.Unlock()
+		if ok {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -38,15 +38,8 @@ func quantizeLevel(l float32) float32 {
 func (r *Room) speakersTick() {
 	r.mu.Lock()
 	var active []*lkpb.SpeakerInfo
-	var recipients []*Participant
-	for _, p := range r.ordered {
-		p.mu.Lock()
-		ok := p.state == lkpb.ParticipantInfo_ACTIVE
-		p.mu.Unlock()
-		if !ok {
-			continue
-		}
-		recipients = append(recipients, p)
+	recipients := r.activeLocked()
+	for _, p := range recipients {
 		if l := r.audioLevels[p.identity]; l > 0 {
 			active = append(active, &lkpb.SpeakerInfo{Sid: p.sid, Level: quantizeLevel(l), Active: true})
 		}
