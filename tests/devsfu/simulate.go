@@ -15,10 +15,12 @@ import (
 //   - server_leave: the participant is closed with leave{DISCONNECT,
 //     SERVER_SHUTDOWN};
 //   - disconnect_signal_on_resume: the participant's next resume within
-//     simulateOnResumeWindow gets its answer, then the WebSocket is closed.
+//     simulateOnResumeWindow gets its answer, then the WebSocket is closed;
+//   - speaker_update: the participant is reported speaking at 0.9 for the
+//     seconds asked, then stopped (speakers.go).
 //
-// Speaker updates, a candidate protocol switch, a subscriber bandwidth and the
-// variants devsfu does not model are accepted and ignored.
+// A candidate protocol switch, a subscriber bandwidth and the variants devsfu
+// does not model are accepted and ignored.
 
 // simulateOnResumeWindow is how long disconnect_signal_on_resume waits for the
 // resume it cuts (the server's simulateDisconnectSignalTimeout).
@@ -40,6 +42,11 @@ func (p *Participant) handleSimulate(s *lkpb.SimulateScenario) {
 		p.mu.Lock()
 		p.dropResumeUntil = time.Now().Add(simulateOnResumeWindow)
 		p.mu.Unlock()
+	case *lkpb.SimulateScenario_SpeakerUpdate:
+		p.log.Info("simulating speaker update", "seconds", s.GetSpeakerUpdate())
+		if r := p.room.Load(); r != nil {
+			r.simulateSpeaking(p, time.Duration(s.GetSpeakerUpdate())*time.Second)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/lkcore/lkcore/core/lkpb"
 )
@@ -106,4 +107,36 @@ func (s *Server) SetAudioLevel(room, identity string, level float32) bool {
 		r.audioLevels[identity] = level
 	}
 	return true
+}
+
+// maxSimulatedSpeaking bounds how long a simulated speaker update lasts (the
+// client asks for a number of seconds; the official clients ask for 3).
+const maxSimulatedSpeaking = 60 * time.Second
+
+// simulateSpeaking reports p speaking at level 0.9 for d, then stopped, as
+// livekit-server's speaker_update scenario does: both entries go, unquantised,
+// to p and to the participants subscribed to its tracks at that moment, and
+// the periodic speaker updates know nothing of them.
+func (r *Room) simulateSpeaking(p *Participant, d time.Duration) {
+	r.sendSpeakerEntry(p, &lkpb.SpeakerInfo{Sid: p.sid, Level: 0.9, Active: true})
+	time.AfterFunc(min(max(d, 0), maxSimulatedSpeaking), func() {
+		r.sendSpeakerEntry(p, &lkpb.SpeakerInfo{Sid: p.sid})
+	})
+}
+
+// sendSpeakerEntry sends one speaker entry about p to p and to the ACTIVE
+// participants subscribed to one of its data tracks.
+func (r *Room) sendSpeakerEntry(p *Participant, e *lkpb.SpeakerInfo) {
+	r.mu.Lock()
+	var to []*Participant
+	for _, q := range r.activeLocked() {
+		if q == p || subscribesTo(q, p.sid) {
+			to = append(to, q)
+		}
+	}
+	r.mu.Unlock()
+	for _, q := range to {
+		q.sendSignal(&lkpb.SignalResponse{Message: &lkpb.SignalResponse_SpeakersChanged{
+			SpeakersChanged: &lkpb.SpeakersChanged{Speakers: []*lkpb.SpeakerInfo{e}}}})
+	}
 }
