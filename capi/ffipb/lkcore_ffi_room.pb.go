@@ -145,6 +145,11 @@ const (
 	// Both: the server drops the signalling connection of the next resume after answering it, then
 	// the local loss of SIGNAL_RECONNECT; the first resume fails and the room resumes again.
 	SimulateScenario_SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME SimulateScenario = 6
+	// Server, since ABI 1.29 (no fault): the server reports the local participant speaking at
+	// level 0.9 for 3 s, then stopped, to it and to the participants subscribed to its tracks
+	// (livekit-client JS's "speaker"): ParticipantUpdated (speaking_changed) and
+	// ActiveSpeakersChanged when it starts and when it ends.
+	SimulateScenario_SIMULATE_SCENARIO_SPEAKER_UPDATE SimulateScenario = 7
 )
 
 // Enum value maps for SimulateScenario.
@@ -157,6 +162,7 @@ var (
 		4: "SIMULATE_SCENARIO_MIGRATION",
 		5: "SIMULATE_SCENARIO_SERVER_LEAVE",
 		6: "SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME",
+		7: "SIMULATE_SCENARIO_SPEAKER_UPDATE",
 	}
 	SimulateScenario_value = map[string]int32{
 		"SIMULATE_SCENARIO_UNSPECIFIED":                 0,
@@ -166,6 +172,7 @@ var (
 		"SIMULATE_SCENARIO_MIGRATION":                   4,
 		"SIMULATE_SCENARIO_SERVER_LEAVE":                5,
 		"SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME": 6,
+		"SIMULATE_SCENARIO_SPEAKER_UPDATE":              7,
 	}
 )
 
@@ -4892,7 +4899,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x1aICE_TRANSPORT_POLICY_RELAY\x10\x01*F\n" +
 	"\rServerEdition\x12\x1b\n" +
 	"\x17SERVER_EDITION_STANDARD\x10\x00\x12\x18\n" +
-	"\x14SERVER_EDITION_CLOUD\x10\x01*\x9f\x02\n" +
+	"\x14SERVER_EDITION_CLOUD\x10\x01*\xc5\x02\n" +
 	"\x10SimulateScenario\x12!\n" +
 	"\x1dSIMULATE_SCENARIO_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"SIMULATE_SCENARIO_SIGNAL_RECONNECT\x10\x01\x12$\n" +
@@ -4900,7 +4907,8 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x1eSIMULATE_SCENARIO_NODE_FAILURE\x10\x03\x12\x1f\n" +
 	"\x1bSIMULATE_SCENARIO_MIGRATION\x10\x04\x12\"\n" +
 	"\x1eSIMULATE_SCENARIO_SERVER_LEAVE\x10\x05\x121\n" +
-	"-SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME\x10\x06*\xad\x01\n" +
+	"-SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME\x10\x06\x12$\n" +
+	" SIMULATE_SCENARIO_SPEAKER_UPDATE\x10\a*\xad\x01\n" +
 	"\x10IceCandidateType\x12\"\n" +
 	"\x1eICE_CANDIDATE_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17ICE_CANDIDATE_TYPE_HOST\x10\x01\x12\x1c\n" +

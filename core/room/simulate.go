@@ -43,7 +43,18 @@ const (
 	// ScenarioSignalReconnect does: the first resume fails after the server's
 	// answer, and the room tries again (a resume; the server drops only one).
 	ScenarioDisconnectSignalOnResume
+	// ScenarioSpeakerUpdate asks the server to report the local participant
+	// speaking, at level 0.9, for speakerUpdateSeconds, then stopped — to this
+	// participant and to those subscribed to its tracks (livekit-client JS's
+	// "speaker"): SpeakingChanged and ActiveSpeakersChanged when it starts and
+	// when it ends, for testing how an application shows speakers. It breaks
+	// no connection.
+	ScenarioSpeakerUpdate
 )
+
+// speakerUpdateSeconds is how long ScenarioSpeakerUpdate reports the
+// participant speaking (the official clients ask for 3 s).
+const speakerUpdateSeconds = 3
 
 // simulateCloseGrace bounds how long a local scenario waits for the server's
 // answer to our close frame before the connection is cut.
@@ -65,6 +76,8 @@ func (s Scenario) String() string {
 		return "server-leave"
 	case ScenarioDisconnectSignalOnResume:
 		return "disconnect-signal-on-resume"
+	case ScenarioSpeakerUpdate:
+		return "speaker"
 	}
 	return fmt.Sprintf("Scenario(%d)", int(s))
 }
@@ -81,6 +94,8 @@ func (s Scenario) request() *lkpb.SignalRequest {
 		sc.Scenario = &lkpb.SimulateScenario_ServerLeave{ServerLeave: true}
 	case ScenarioDisconnectSignalOnResume:
 		sc.Scenario = &lkpb.SimulateScenario_DisconnectSignalOnResume{DisconnectSignalOnResume: true}
+	case ScenarioSpeakerUpdate:
+		sc.Scenario = &lkpb.SimulateScenario_SpeakerUpdate{SpeakerUpdate: speakerUpdateSeconds}
 	default:
 		return nil
 	}
@@ -92,16 +107,17 @@ func (s Scenario) closesSignal() bool {
 	return s == ScenarioSignalReconnect || s == ScenarioFullReconnect || s == ScenarioDisconnectSignalOnResume
 }
 
-// SimulateScenario simulates a connection fault, to test how the application
-// handles one; it returns once the fault is under way, and the room's events
-// tell the rest (see each Scenario). With reconnection off
+// SimulateScenario simulates a connection fault (or, ScenarioSpeakerUpdate,
+// the server's speaker reports), to test how the application handles one; it
+// returns once the fault is under way, and the room's events tell the rest
+// (see each Scenario). With reconnection off
 // (Options.MaxReconnectAttempts < 0) a simulated loss ends the room as a real
 // one would. Errors: ErrInvalidArgument (an unknown scenario), ErrReconnecting
 // (the room is reconnecting, or a simulated loss is already under way),
 // ErrDisconnected (not connected, or the room has ended), the signalling
 // connection's error when the server's request could not be sent, or ctx's.
 func (r *Room) SimulateScenario(ctx context.Context, s Scenario) error {
-	if s < ScenarioSignalReconnect || s > ScenarioDisconnectSignalOnResume {
+	if s < ScenarioSignalReconnect || s > ScenarioSpeakerUpdate {
 		return fmt.Errorf("%w: unknown scenario %d", ErrInvalidArgument, int(s))
 	}
 	var err error

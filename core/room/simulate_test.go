@@ -169,7 +169,7 @@ func TestSimulateScenarioRefusals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	p := joinPeer(t, ctx, s, "sim", "p", room.Options{})
-	for _, sc := range []room.Scenario{0, room.ScenarioDisconnectSignalOnResume + 1, -1} {
+	for _, sc := range []room.Scenario{0, room.ScenarioSpeakerUpdate + 1, -1} {
 		if err := p.r.SimulateScenario(ctx, sc); !errors.Is(err, room.ErrInvalidArgument) {
 			t.Fatalf("scenario %d: %v", int(sc), err)
 		}

@@ -146,3 +146,43 @@ func TestActiveSpeakers(t *testing.T) {
 		t.Fatalf("after bob left: %v %v", rb.IsSpeaking(), alice.r.ActiveSpeakers())
 	}
 }
+
+// TestSimulateSpeakerUpdate: ScenarioSpeakerUpdate has the server report the local
+// participant speaking at 0.9 for 3 s, then stopped, to itself and to its subscriber (as
+// livekit-client JS's "speaker" scenario); no connection breaks.
+func TestSimulateSpeakerUpdate(t *testing.T) {
+	s := sfu.Start(t, devsfu.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice := joinPeer(t, ctx, s, "simspk", "alice", room.Options{})
+	bob := joinPeer(t, ctx, s, "simspk", "bob", room.Options{})
+	if _, err := alice.r.LocalParticipant().PublishDataTrack(ctx, "voice", room.DataTrackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := bob.track(ctx, "alice", "voice").Subscribe(ctx, room.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if room.ScenarioSpeakerUpdate.String() != "speaker" {
+		t.Fatalf("name %q", room.ScenarioSpeakerUpdate.String())
+	}
+	start := time.Now()
+	if err := alice.r.SimulateScenario(ctx, room.ScenarioSpeakerUpdate); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*peer{alice, bob} {
+		p.wait(ctx, "alice speaking", speaking(1, "alice", true, 0.9))
+		p.wait(ctx, "[alice]", speakersAre(1, "alice"))
+	}
+	for _, p := range []*peer{alice, bob} {
+		p.wait(ctx, "alice stopped", speaking(1, "alice", false, 0))
+		p.wait(ctx, "[]", speakersAre(1))
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Fatalf("the speaking lasted %v, the scenario asks for 3 s", d)
+	}
+	if n := alice.reconnects(room.ReconnectResume) + alice.reconnects(room.ReconnectFull); n != 0 {
+		t.Fatalf("%d reconnections", n)
+	}
+}

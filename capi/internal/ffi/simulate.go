@@ -22,6 +22,8 @@ func coreScenario(s ffipb.SimulateScenario) (room.Scenario, bool) {
 		return room.ScenarioServerLeave, true
 	case ffipb.SimulateScenario_SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME:
 		return room.ScenarioDisconnectSignalOnResume, true
+	case ffipb.SimulateScenario_SIMULATE_SCENARIO_SPEAKER_UPDATE:
+		return room.ScenarioSpeakerUpdate, true
 	}
 	return 0, false
 }

@@ -11,7 +11,8 @@ import (
 // TestE2ESimulateScenario (ABI 1.27): each scenario reaches the core as itself — a simulated
 // signal loss resumes, a full reconnect and a node failure end in a full reconnect (the node
 // failure after a refused resume), a server leave ends the room — and an unspecified or unknown
-// scenario, an unknown room and a room that never connected are refused.
+// scenario, an unknown room and a room that never connected are refused. The speaker scenario
+// (ABI 1.29) reports the participant speaking.
 func TestE2ESimulateScenario(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{})
 	h, rh, _ := joinHost(t, s, "simulate", "alice")
@@ -38,6 +39,17 @@ func TestE2ESimulateScenario(t *testing.T) {
 	from = reconnect(ffipb.SimulateScenario_SIMULATE_SCENARIO_FULL_RECONNECT, from, ffipb.ReconnectKind_RECONNECT_KIND_FULL)
 	from = reconnect(ffipb.SimulateScenario_SIMULATE_SCENARIO_NODE_FAILURE, from,
 		ffipb.ReconnectKind_RECONNECT_KIND_RESUME, ffipb.ReconnectKind_RECONNECT_KIND_FULL)
+
+	// The speaker scenario (ABI 1.29) breaks nothing: the server reports alice speaking at 0.9.
+	h.call(simulate(rh, ffipb.SimulateScenario_SIMULATE_SCENARIO_SPEAKER_UPDATE))
+	_, from = h.roomEvent("speaking", from+1, func(e *ffipb.RoomEvent) bool {
+		u := e.GetParticipantUpdated()
+		return u.GetSpeakingChanged() && u.GetInfo().GetIdentity() == "alice" && u.GetInfo().GetIsSpeaking() && u.GetInfo().GetAudioLevel() == 0.9
+	})
+	_, from = h.roomEvent("speakers [alice]", from+1, func(e *ffipb.RoomEvent) bool {
+		ids := e.GetActiveSpeakersChanged().GetIdentities()
+		return len(ids) == 1 && ids[0] == "alice"
+	})
 
 	for _, sc := range []ffipb.SimulateScenario{ffipb.SimulateScenario_SIMULATE_SCENARIO_UNSPECIFIED, 99} {
 		wantRespCode(t, h.do(simulate(rh, sc)), ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
