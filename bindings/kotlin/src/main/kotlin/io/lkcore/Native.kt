@@ -34,7 +34,8 @@ internal const val ABI_MAJOR = 1
  * which Room.simulateScenario performs; Reconnected.discarded_packets and replayed_packets, 1.28:
  * an older library would report none; ParticipantInfo.is_speaking / audio_level,
  * ParticipantUpdated.speaking_changed, the ActiveSpeakersChanged event and
- * ConnectResult.active_speakers, 1.29: an older library would report no one speaking).
+ * ConnectResult.active_speakers, and SimulateScenario SPEAKER_UPDATE, 1.29: an older library
+ * would report no one speaking and refuse the scenario).
  */
 internal const val ABI_MINOR = 29
 

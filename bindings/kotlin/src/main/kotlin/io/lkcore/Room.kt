@@ -206,6 +206,9 @@ class Room(val options: RoomOptions = RoomOptions()) : AutoCloseable {
      * [RoomEvent.Reconnected] (their [ReconnectKind] as [SimulateScenario] describes for each),
      * or [RoomEvent.Disconnected] ([SimulateScenario.SERVER_LEAVE]; also any loss when
      * [RoomOptions.maxReconnectAttempts] is negative, as a real one would).
+     * [SimulateScenario.SPEAKER_UPDATE] (ABI 1.29) breaks nothing: the server reports the local
+     * participant speaking for 3 s ([RoomEvent.ParticipantUpdated] with `speakingChanged`,
+     * [RoomEvent.ActiveSpeakersChanged]).
      *
      * @throws DisconnectedException before [connect] succeeded and once the room ended; a
      *   retryable one ([LkException.retryable]) while the room reconnects or a simulated loss is

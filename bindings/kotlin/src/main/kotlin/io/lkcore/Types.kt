@@ -14,7 +14,8 @@ enum class ReconnectKind { UNSPECIFIED, RESUME, FULL }
  * `simulateScenario` does. The library does the work: the local ones close the signalling
  * connection and the room does what it does when a real connection breaks; the server's ones ask
  * the server. What follows is reported by the room's usual events ([RoomEvent.Reconnecting],
- * [RoomEvent.Reconnected], [RoomEvent.Disconnected]).
+ * [RoomEvent.Reconnected], [RoomEvent.Disconnected]). [SPEAKER_UPDATE] (ABI 1.29) is no fault:
+ * a simulated speaker.
  */
 enum class SimulateScenario {
     /**
@@ -53,6 +54,16 @@ enum class SimulateScenario {
      * again ([RoomEvent.Reconnecting] ... [RoomEvent.Reconnected], [ReconnectKind.RESUME]).
      */
     DISCONNECT_SIGNAL_ON_RESUME,
+
+    /**
+     * Server, ABI 1.29 (no fault: no connection breaks, no reconnection): the server reports the
+     * local participant speaking at level 0.9 for 3 s, then stopped, to this participant and to
+     * those subscribed to its tracks (livekit-client JS's "speaker" scenario), for testing how an
+     * application shows speakers. Each sees a [RoomEvent.ParticipantUpdated] with
+     * [RoomEvent.ParticipantUpdated.speakingChanged] and a [RoomEvent.ActiveSpeakersChanged] when
+     * it starts and again when it ends.
+     */
+    SPEAKER_UPDATE,
 }
 
 /** Why a participant or the room disconnected (LiveKit's DisconnectReason). */
@@ -613,6 +624,7 @@ internal object Convert {
         SimulateScenario.MIGRATION -> lkcore.ffi.v1.SimulateScenario.SIMULATE_SCENARIO_MIGRATION
         SimulateScenario.SERVER_LEAVE -> lkcore.ffi.v1.SimulateScenario.SIMULATE_SCENARIO_SERVER_LEAVE
         SimulateScenario.DISCONNECT_SIGNAL_ON_RESUME -> lkcore.ffi.v1.SimulateScenario.SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME
+        SimulateScenario.SPEAKER_UPDATE -> lkcore.ffi.v1.SimulateScenario.SIMULATE_SCENARIO_SPEAKER_UPDATE
     }
 
     fun encryptionState(n: Int): EncryptionState = enumOf(n)

@@ -1,5 +1,10 @@
 package io.lkcore
 
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.withTimeoutOrNull
 import org.junit.jupiter.api.Test
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
@@ -124,6 +129,95 @@ class SimulateScenarioTest : LkTestBase() {
             assertEquals(listOf("disconnected SERVER_SHUTDOWN"), rec.connection().kinds())
             val ended = assertFailsWith<DisconnectedException> { alice.simulateScenario(SimulateScenario.SIGNAL_RECONNECT) }
             assertFalse(ended.retryable, "an ended room: $ended")
+        }
+    }
+
+    @Test
+    fun `SPEAKER_UPDATE reports alice speaking at 0_9 for 3 s to herself and her data track's subscriber, and breaks nothing`() = lkTest {
+        // devsfu does as livekit-server: one speaker entry about alice (0.9, unquantised) to her
+        // and to those subscribed to her tracks, data tracks included; a stopped one 3 s later.
+        suspend fun Recorder.speaking(on: Boolean, l: Float) = await<RoomEvent.ParticipantUpdated> {
+            it.speakingChanged && it.participant.identity == "alice" && it.participant.isSpeaking == on && it.participant.audioLevel == l
+        }
+        fun onlySpeaking(u: RoomEvent.ParticipantUpdated) =
+            assertEquals(RoomEvent.ParticipantUpdated(u.participant, emptyList(), false, false, false, speakingChanged = true), u)
+        /** Waits (bounded) for the [n]-th ActiveSpeakersChanged and returns every list so far, in order. */
+        suspend fun Recorder.lists(n: Int): List<List<String>> = withTimeout(GUARD) {
+            seen.first { l -> l.count { it is RoomEvent.ActiveSpeakersChanged } >= n }
+                .filterIsInstance<RoomEvent.ActiveSpeakersChanged>().map { it.speakers }
+        }
+        /** The ParticipantUpdated [u] comes before the [n]-th ActiveSpeakersChanged. */
+        fun Recorder.before(u: RoomEvent.ParticipantUpdated, n: Int) {
+            val l = seen.value
+            val list = l.filterIsInstance<RoomEvent.ActiveSpeakersChanged>()[n - 1]
+            assertTrue(l.indexOfFirst { it === u } in 0 until l.indexOfFirst { it === list }, "$u before $list")
+        }
+
+        connect("alice").use { alice ->
+            connect("bob").use { bob ->
+                val rec = record(alice)
+                val bobRec = record(bob)
+                val track = alice.publishDataTrack("voice")
+                val remote = bobRec.await<RoomEvent.DataTrackPublished> { it.track.info.name == "voice" }.track
+                remote.openSubscription().use { sub ->
+                    sub.awaitSubscribed(GUARD)
+                    val got = Channel<String>(Channel.UNLIMITED)
+                    val reader = launch { sub.frames().collect { got.send(it.payload.decodeToString()) } }
+                    // A frame arrived: bob's subscription is established at the server, which
+                    // then sends him the speaker entries about alice.
+                    withTimeout(GUARD) {
+                        while (true) {
+                            track.push("warm-up".encodeToByteArray())
+                            track.flush()
+                            if (withTimeoutOrNull(200) { got.receive() } != null) break
+                        }
+                    }
+                    val sid = alice.snapshot().localParticipant.sid
+                    assertEquals(emptyList(), alice.activeSpeakers)
+                    assertEquals(emptyList(), bob.activeSpeakers)
+
+                    alice.simulateScenario(SimulateScenario.SPEAKER_UPDATE)
+                    val asked = System.nanoTime()
+                    for ((who, r, room) in listOf(Triple("bob", bobRec, bob), Triple("alice", rec, alice))) {
+                        val on = r.speaking(true, 0.9f)
+                        onlySpeaking(on)
+                        assertEquals(listOf(listOf("alice")), r.lists(1), who)
+                        r.before(on, 1)
+                        assertEquals(listOf("alice"), room.activeSpeakers, who)
+                    }
+                    bob.snapshot().let { s ->
+                        assertEquals(listOf("alice"), s.activeSpeakers)
+                        assertTrue(s.remoteParticipants.single { it.identity == "alice" }.let { it.isSpeaking && it.audioLevel == 0.9f })
+                    }
+                    assertTrue(alice.snapshot().localParticipant.let { it.isSpeaking && it.audioLevel == 0.9f })
+
+                    // About 3 s later, stopped (each wait bounded by GUARD, 20 s).
+                    for ((who, r, room) in listOf(Triple("bob", bobRec, bob), Triple("alice", rec, alice))) {
+                        val off = r.speaking(false, 0f)
+                        onlySpeaking(off)
+                        assertEquals(listOf(listOf("alice"), emptyList()), r.lists(2), who)
+                        r.before(off, 2)
+                        assertEquals(emptyList(), room.activeSpeakers, who)
+                    }
+                    val lasted = (System.nanoTime() - asked) / 1_000_000
+                    assertTrue(lasted >= 2_000, "stopped after $lasted ms, not about 3 s")
+                    assertEquals(emptyList(), bob.snapshot().activeSpeakers)
+                    assertFalse(bob.snapshot().remoteParticipants.single { it.identity == "alice" }.isSpeaking)
+
+                    // No fault: nothing reconnected, the same session, and it still carries data.
+                    assertEquals(emptyList(), rec.connection().kinds())
+                    assertEquals(emptyList(), bobRec.connection().kinds())
+                    assertEquals(sid, alice.snapshot().localParticipant.sid)
+                    // Only alice's two changes: nobody else was reported speaking.
+                    assertEquals(2, bobRec.all<RoomEvent.ParticipantUpdated>().count { it.speakingChanged })
+                    assertEquals(2, rec.all<RoomEvent.ParticipantUpdated>().count { it.speakingChanged })
+                    val bobData = record(bob)
+                    alice.publishData("after speaker".encodeToByteArray(), topic = "sim")
+                    assertContentEquals("after speaker".encodeToByteArray(), bobData.await<RoomEvent.DataReceived>().packet.payload)
+                    reader.cancel()
+                }
+                track.close()
+            }
         }
     }
 
