@@ -43,7 +43,8 @@ ABI_VERSION_MAJOR = 1
 #: speakers (``ParticipantInfo.is_speaking`` / ``audio_level``: ``Participant.is_speaking`` /
 #: ``audio_level``; ``ParticipantUpdated.speaking_changed``: ``participant_speaking_changed``;
 #: ``ActiveSpeakersChanged`` and ``ConnectResult.active_speakers``: ``Room.active_speakers``,
-#: ``active_speakers_changed``); since 28, for the reliable
+#: ``active_speakers_changed``; ``SIMULATE_SCENARIO_SPEAKER_UPDATE``: ``SimulateScenario.SPEAKER_UPDATE``);
+#: since 28, for the reliable
 #: packets a reconnect discarded or sent again (``Reconnected.discarded_packets`` /
 #: ``replayed_packets``: the ``reconnected`` event's arguments); since 27, for simulated
 #: connection faults (``SimulateScenarioRequest``: ``Room.simulate_scenario``); since 26, for the

@@ -205,9 +205,10 @@ class ReconnectKind(enum.IntEnum):
 class SimulateScenario(enum.IntEnum):
     """A connection fault :meth:`Room.simulate_scenario` simulates (values of
     ``lkcore.ffi.v1.SimulateScenario``, ABI 1.27; named after scenarios of livekit-client JS's
-    ``simulateScenario``). The local ones close the signalling connection and the room does what
-    it does when a real connection breaks; the server's ones ask the server to do what it does
-    when it fails a participant. What follows is reported by the room's usual events."""
+    ``simulateScenario``) or, :attr:`SPEAKER_UPDATE`, a report of the server's. The local ones
+    close the signalling connection and the room does what it does when a real connection
+    breaks; the server's ones ask the server to do what it does when it fails a participant.
+    What follows is reported by the room's usual events."""
 
     SIGNAL_RECONNECT = pb.SIMULATE_SCENARIO_SIGNAL_RECONNECT
     """Local: the room resumes its session: ``reconnecting`` (:attr:`ReconnectKind.RESUME`), then
@@ -230,6 +231,12 @@ class SimulateScenario(enum.IntEnum):
     """Both: the server drops the signalling connection of the next resume after answering it,
     then the local loss of :attr:`SIGNAL_RECONNECT` follows; the first resume fails and the room
     resumes again: ``reconnecting`` (RESUME) ... ``reconnected`` (RESUME)."""
+    SPEAKER_UPDATE = pb.SIMULATE_SCENARIO_SPEAKER_UPDATE
+    """Server, ABI 1.29, no fault (no connection breaks, nothing reconnects): the server reports
+    the local participant speaking at level 0.9 for 3 s, then stopped, to it and to the
+    participants subscribed to its (data) tracks (livekit-client JS's ``"speaker"``):
+    ``participant_speaking_changed`` and ``active_speakers_changed`` when it starts and when it
+    ends, as for real speech (the server's periodic speaker updates know nothing of it)."""
 
 
 class DisconnectReason(enum.IntEnum):
@@ -946,6 +953,9 @@ class Room(EventEmitter[RoomEventName]):
         Returns once the fault is under way, never waiting for the reconnection: what follows
         is reported by the room's usual events (``reconnecting``, ``reconnected``,
         ``connection_state_changed``, ``disconnected``; see each :class:`SimulateScenario`).
+        :attr:`SimulateScenario.SPEAKER_UPDATE` (ABI 1.29) is no fault: the server reports the
+        local participant speaking at 0.9 for 3 s (``participant_speaking_changed``,
+        ``active_speakers_changed``), then stopped; nothing reconnects.
         The library does the work; nothing is closed or dropped here. With reconnection off
         (:attr:`RoomOptions.max_reconnect_attempts` negative) a simulated loss ends the room
         as a real one would.

@@ -1,6 +1,7 @@
-"""Simulated connection faults (ABI 1.27): ``Room.simulate_scenario()`` end to end through
-liblkcore and lkcore-devsfu (which does the server's part as livekit-server 1.13.5 does), and the
-request it sends for each ``SimulateScenario``.
+"""Simulated connection faults (ABI 1.27) and the simulated speaker update (ABI 1.29):
+``Room.simulate_scenario()`` end to end through liblkcore and lkcore-devsfu (which does the
+server's part as livekit-server 1.13.5 does), and the request it sends for each
+``SimulateScenario``.
 
 The library does the work; the binding sends one request and reports what follows through its
 usual events, so each test checks those events and the participant's sid."""
@@ -8,6 +9,8 @@ usual events, so each test checks those events and the participant's sid."""
 from __future__ import annotations
 
 import asyncio
+import struct
+import time
 from typing import Any, List, Optional
 
 import pytest
@@ -16,7 +19,9 @@ import lkcore
 from lkcore import ReconnectKind, SimulateScenario, errors
 from lkcore._proto import lkcore_ffi_pb2 as pb
 
-from helpers import GUARD, EventWaiter, assert_model_matches_library, connect
+from helpers import GUARD, EventWaiter, assert_model_matches_library, connect, published_track
+from test_active_speakers import Log, speakers, speaking
+from test_data_track import first_frame_while_pushing
 
 RESUME, FULL = ReconnectKind.RESUME, ReconnectKind.FULL
 
@@ -72,10 +77,10 @@ def test_simulate_scenario_enum() -> None:
         for v in pb.SimulateScenario.values() if v != pb.SIMULATE_SCENARIO_UNSPECIFIED]
     assert [s.name for s in SimulateScenario] == [
         "SIGNAL_RECONNECT", "FULL_RECONNECT", "NODE_FAILURE", "MIGRATION", "SERVER_LEAVE",
-        "DISCONNECT_SIGNAL_ON_RESUME"]
-    assert [int(s) for s in SimulateScenario] == [1, 2, 3, 4, 5, 6]
+        "DISCONNECT_SIGNAL_ON_RESUME", "SPEAKER_UPDATE"]
+    assert [int(s) for s in SimulateScenario] == [1, 2, 3, 4, 5, 6, 7]
     assert lkcore.SimulateScenario is SimulateScenario and "SimulateScenario" in lkcore.__all__
-    assert lkcore.ABI_VERSION_MINOR >= 27  # SimulateScenarioRequest
+    assert lkcore.ABI_VERSION_MINOR >= 29  # SimulateScenarioRequest (27), SPEAKER_UPDATE (29)
 
 
 async def test_simulate_scenario_request() -> None:
@@ -90,7 +95,7 @@ async def test_simulate_scenario_request() -> None:
         want = [pb.Request(simulate_scenario=pb.SimulateScenarioRequest(
             room_handle=42, scenario=getattr(pb, f"SIMULATE_SCENARIO_{s.name}"))) for s in SimulateScenario]
         assert fake.sent == want
-        assert [r.WhichOneof("message") for r in fake.sent] == ["simulate_scenario"] * 6
+        assert [r.WhichOneof("message") for r in fake.sent] == ["simulate_scenario"] * len(SimulateScenario)
     finally:
         room._session.client = None
         room._session.handle = 0
@@ -176,6 +181,53 @@ async def test_disconnect_signal_on_resume_resumes_again(devsfu, token_for) -> N
     finally:
         await alice.disconnect()
         await bob.disconnect()
+
+
+#: The simulated speaker's level, 0.9 as the schema's float (32 bits) carries it.
+LEVEL_09 = struct.unpack("f", struct.pack("f", 0.9))[0]
+
+
+@pytest.mark.devsfu
+async def test_speaker_update_reports_alice_speaking_then_stopped(devsfu, token_for) -> None:
+    # No fault: the server reports alice speaking at 0.9 (unquantised) to herself and to bob,
+    # subscribed to her data track, then stopped 3 s later; nothing reconnects.
+    async with published_track(devsfu.url, token_for, "voice") as (alice, bob, track, remote):
+        sub = await remote.subscribe()
+        await first_frame_while_pushing(track, sub, b"warm-up", 1)  # the subscription is established
+        me_a, ra = alice.local_participant, bob.remote_participants["alice"]
+        sid = me_a.sid
+        faults = [EventWaiter(r, name) for r in (alice, bob)
+                  for name in ("reconnecting", "reconnected", "disconnected", "connection_state_changed")]
+        logs = {alice: Log(alice), bob: Log(bob)}
+        lists = {r: EventWaiter(r, "active_speakers_changed") for r in (alice, bob)}
+        changed = {r: EventWaiter(r, "participant_speaking_changed") for r in (alice, bob)}
+        assert alice.active_speakers == [] and bob.active_speakers == []
+
+        start = time.monotonic()
+        await simulate(alice, SimulateScenario.SPEAKER_UPDATE)
+        for room, p in ((alice, me_a), (bob, ra)):
+            await changed[room].wait(lambda q, on, level, p=p: q is p and on)
+            await lists[room].wait(lambda s, p=p: s == [p])
+            assert (p.is_speaking, p.audio_level) == (True, LEVEL_09) and room.active_speakers == [p]
+        await assert_model_matches_library(alice)
+        await assert_model_matches_library(bob)
+
+        for room, p in ((alice, me_a), (bob, ra)):
+            # 3 s after it started (the guard's 15 s leave ample room).
+            await changed[room].wait(lambda q, on, level, p=p: q is p and not on, timeout=GUARD)
+            await lists[room].wait(lambda s: s == [], timeout=GUARD)
+            assert (p.is_speaking, p.audio_level) == (False, 0.0) and room.active_speakers == []
+        assert time.monotonic() - start >= 2.0, "the scenario asks for 3 s of speaking"
+        # Alice's speaking before the list it changed, both ways, nothing else.
+        for room, p in ((alice, me_a), (bob, ra)):
+            assert logs[room].entries == [speaking(p, True, LEVEL_09), speakers([p]),
+                                          speaking(p, False, 0.0), speakers([])], room
+        assert all(not w.seen for w in faults), [w.seen for w in faults]
+        assert me_a.sid == sid and alice.connection_state == lkcore.ConnectionState.CONNECTED
+        assert bob.connection_state == lkcore.ConnectionState.CONNECTED
+        await assert_model_matches_library(alice)
+        await assert_model_matches_library(bob)
+        sub.close()
 
 
 @pytest.mark.devsfu
