@@ -409,13 +409,15 @@ enum class IceCandidateType : int32_t {
   Relay = 4,  // a TURN server's relayed address
 };
 // A connection fault Room::simulate_scenario simulates (ABI 1.27), to test how an application
-// handles one, against any LiveKit server. An input only (the library never sends one), so
-// there is no Unspecified: a value outside these six (a cast from a number) is refused with
+// handles one, against any LiveKit server (or, SpeakerUpdate, no fault: the server's speaker
+// reports, to test how it shows speakers). An input only (the library never sends one), so
+// there is no Unspecified: a value outside these seven (a cast from a number) is refused with
 // Error(LK_ERR_INVALID_ARGUMENT) by the library. The local faults close the signalling
 // WebSocket (with the closing handshake, so the server reads what was sent before) and the room
-// then does what it does when a real connection breaks; the server faults ask the server to
-// fail the participant (SignalRequest.simulate, as the official clients do). Each comment says
-// which room events follow (see ReconnectingEvent, ReconnectedEvent, DisconnectedEvent).
+// then does what it does when a real connection breaks; the server scenarios ask the server
+// (SignalRequest.simulate, as the official clients do). Each comment says which room events
+// follow (see ReconnectingEvent, ReconnectedEvent, DisconnectedEvent, ParticipantUpdatedEvent,
+// ActiveSpeakersChangedEvent).
 enum class SimulateScenario : int32_t {
   // Local: the signalling connection breaks and the room resumes its session:
   // ReconnectingEvent{Resume}, then ReconnectedEvent{Resume}; the participant's sid stays.
@@ -441,6 +443,13 @@ enum class SimulateScenario : int32_t {
   // and the room resumes again within the same episode: ReconnectingEvent{Resume} ...
   // ReconnectedEvent{Resume}.
   DisconnectSignalOnResume = 6,
+  // Server, ABI 1.29 (no fault: no connection breaks, no ReconnectingEvent): the server reports
+  // the local participant speaking at level 0.9 for 3 s, then stopped (livekit-client JS's
+  // "speaker" scenario), to it and to the participants subscribed to its tracks (data tracks
+  // included): each gets a ParticipantUpdatedEvent (speaking_changed; is_speaking, audio_level
+  // 0.9) and an ActiveSpeakersChangedEvent with it, then ~3 s later a ParticipantUpdatedEvent
+  // (speaking_changed, not speaking, level 0) and an ActiveSpeakersChangedEvent without it.
+  SpeakerUpdate = 7,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1681,14 +1690,16 @@ class LK_API Room {
   std::optional<ConnectionStats> connection_stats() const;
 
   // Simulates a connection fault (SimulateScenarioRequest, ABI 1.27), to test how the
-  // application handles one: the library does it (this API never breaks a connection itself).
-  // Returns once the fault is under way, never after the reconnection: what follows arrives as
-  // the room's usual events, described at each SimulateScenario (ReconnectingEvent and
-  // ReconnectedEvent, or DisconnectedEvent for ServerLeave), so handle them as for a real fault.
+  // application handles one: the library does it (this API never breaks a connection itself);
+  // SpeakerUpdate (ABI 1.29) is no fault, the server's speaker reports. Returns once the fault
+  // is under way, never after the reconnection: what follows arrives as the room's usual
+  // events, described at each SimulateScenario (ReconnectingEvent and ReconnectedEvent, or
+  // DisconnectedEvent for ServerLeave; ParticipantUpdatedEvent and ActiveSpeakersChangedEvent
+  // for SpeakerUpdate), so handle them as for a real fault.
   // With RoomOptions::max_reconnect_attempts negative (no reconnection) a simulated loss ends
   // the room as a real one would. A blocking call (THREADS AND CALLBACKS: not on the event
   // thread), bounded by RoomOptions::operation_timeout. Throws lk::Error with
-  // LK_ERR_INVALID_ARGUMENT (a value that is none of the six scenarios), LK_ERR_DISCONNECTED
+  // LK_ERR_INVALID_ARGUMENT (a value that is none of the seven scenarios), LK_ERR_DISCONNECTED
   // (before connect succeeded, or after the room ended: retryable() false; while the room
   // reconnects or a simulated loss is already under way: retryable() true, call again after
   // the ReconnectedEvent), the signalling connection's error when the request to the server

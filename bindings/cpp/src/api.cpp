@@ -1043,7 +1043,7 @@ std::optional<ConnectionStats> Room::connection_stats() const {
 }
 
 // Passed through: the library simulates the fault and its events tell the rest
-// (capi/BINDINGS.md); a value outside the six scenarios goes as is, for the library to refuse.
+// (capi/BINDINGS.md); a value outside the seven scenarios goes as is, for the library to refuse.
 void Room::simulate_scenario(SimulateScenario scenario) {
   auto &s = room_of(state_);
   pb::Request req;

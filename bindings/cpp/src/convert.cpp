@@ -526,8 +526,10 @@ pb::SimulateScenario to_pb(SimulateScenario s) {
       return pb::SIMULATE_SCENARIO_SERVER_LEAVE;
     case SimulateScenario::DisconnectSignalOnResume:
       return pb::SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME;
+    case SimulateScenario::SpeakerUpdate:
+      return pb::SIMULATE_SCENARIO_SPEAKER_UPDATE;  // ABI 1.29
   }
-  // Not one of the six (a cast from a number): passed as its number, for the library to refuse
+  // Not one of the seven (a cast from a number): passed as its number, for the library to refuse
   // with INVALID_ARGUMENT (the binding does not check what the library checks).
   return static_cast<pb::SimulateScenario>(static_cast<int32_t>(s));
 }

@@ -27,7 +27,7 @@
 // ParticipantInfo::tracks), and GetConnectionStatsRequest (ABI 1.26, Room::connection_stats:
 // the selected ICE candidate pair, ICE's and SCTP's round trips, the data channels' byte
 // counts), and SimulateScenarioRequest (ABI 1.27, Room::simulate_scenario: simulated
-// connection faults), and Reconnected.discarded_packets and replayed_packets (ABI 1.28,
+// connection faults; SIMULATE_SCENARIO_SPEAKER_UPDATE in ABI 1.29), and Reconnected.discarded_packets and replayed_packets (ABI 1.28,
 // ReconnectedEvent), and ParticipantInfo.is_speaking and audio_level with
 // ParticipantUpdated.speaking_changed, ActiveSpeakersChanged and ConnectResult.active_speakers
 // (ABI 1.29, active speakers); the client refuses a loaded library older than the header

@@ -319,6 +319,7 @@ TEST(Convert, SimulateScenarioIsTheSchemasValueOfTheSameName) {
       {lk::SimulateScenario::Migration, "SIMULATE_SCENARIO_MIGRATION"},
       {lk::SimulateScenario::ServerLeave, "SIMULATE_SCENARIO_SERVER_LEAVE"},
       {lk::SimulateScenario::DisconnectSignalOnResume, "SIMULATE_SCENARIO_DISCONNECT_SIGNAL_ON_RESUME"},
+      {lk::SimulateScenario::SpeakerUpdate, "SIMULATE_SCENARIO_SPEAKER_UPDATE"},
   };
   std::set<std::string> covered;
   for (const auto &[s, name] : named) {
@@ -333,7 +334,7 @@ TEST(Convert, SimulateScenarioIsTheSchemasValueOfTheSameName) {
     if (name == "SIMULATE_SCENARIO_UNSPECIFIED") continue;
     EXPECT_EQ(covered.count(name), 1u) << name << " has no lk::SimulateScenario";
   }
-  for (int32_t n : {0, 7, 99, -1})
+  for (int32_t n : {0, 8, 99, -1})
     EXPECT_EQ(static_cast<int32_t>(lk::detail::to_pb(static_cast<lk::SimulateScenario>(n))), n);
 }
 

@@ -53,6 +53,23 @@ bool read_until(lk::DataTrackSubscription &probe, uint32_t n) {
   }
 }
 
+// speaker_history is everything ev's room heard about speakers so far, in order, as text: a
+// ParticipantUpdatedEvent with speaking_changed as "<identity> <level>" or "<identity> silent",
+// an ActiveSpeakersChangedEvent as "[id,id]".
+std::vector<std::string> speaker_history(Events &ev) {
+  std::vector<std::string> out;
+  for (const auto &e : ev.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })) {
+    if (auto *u = std::get_if<lk::ParticipantUpdatedEvent>(&e); u && u->speaking_changed) {
+      out.push_back(u->info.identity + " " + (u->info.is_speaking ? std::to_string(u->info.audio_level) : "silent"));
+    } else if (auto *a = std::get_if<lk::ActiveSpeakersChangedEvent>(&e)) {
+      std::string l = "[";
+      for (const auto &id : a->identities) l += (l.size() > 1 ? "," : "") + id;
+      out.push_back(l + "]");
+    }
+  }
+  return out;
+}
+
 // A subscription that sees every frame of the track its room receives: the witness of the tests
 // that leave another subscription of the track unread (its buffer is far larger than any burst).
 lk::SubscribeOptions witness_buffer() {
@@ -1293,22 +1310,77 @@ TEST_F(E2E, ActiveSpeakersReachTheSpeakerAndItsSubscriberLoudestFirst) {
 
   // Everything each heard about speakers, in order: each list after the update that changed it,
   // and nothing more (no list repeated, no update for an unchanged level).
-  auto heard = [](Events &ev) {
-    std::vector<std::string> out;
-    for (const auto &e : ev.wait_all([](const std::vector<lk::RoomEvent> &) { return true; })) {
-      if (auto *u = std::get_if<lk::ParticipantUpdatedEvent>(&e); u && u->speaking_changed) {
-        out.push_back(u->info.identity + " " + (u->info.is_speaking ? std::to_string(u->info.audio_level) : "silent"));
-      } else if (auto *a = std::get_if<lk::ActiveSpeakersChangedEvent>(&e)) {
-        std::string l = "[";
-        for (const auto &id : a->identities) l += (l.size() > 1 ? "," : "") + id;
-        out.push_back(l + "]");
-      }
-    }
-    return out;
-  };
+  auto heard = speaker_history;
   EXPECT_EQ(heard(ev_b), (std::vector<std::string>{"alice 0.500000", "[alice]", "bob 1.000000", "[bob,alice]",
                                                    "alice silent", "[bob]", "bob silent", "[]"}));
   EXPECT_EQ(heard(ev_a), (std::vector<std::string>{"alice 0.500000", "[alice]", "alice silent", "[]"}));
+}
+
+// SimulateScenario::SpeakerUpdate (ABI 1.29; devsfu does as livekit-server): the server reports
+// alice speaking at 0.9 (unquantised) to herself and to bob, who subscribes to her data track,
+// then, 3 s later, stopped. Each hears a ParticipantUpdatedEvent (speaking_changed alone) about
+// alice at 0.9 with the list [alice], then alice silent with []: no sooner than 3 s after the
+// call, and nothing else about speakers. No fault: no reconnection, the same session, the
+// subscription still delivering.
+TEST_F(E2E, SimulateSpeakerUpdateReportsTheLocalParticipantSpeakingForThreeSeconds) {
+  Joined ja = join_with_events(client_a, "alice");
+  lk::Room &alice = ja.room;
+  Events &ev_a = ja.events;
+  Joined jb = join_with_events(client_b, "bob");
+  lk::Room &bob = jb.room;
+  Events &ev_b = jb.events;
+  const std::string sid = ja.snapshot.local_participant.sid;
+
+  lk::LocalDataTrack track = alice.publish_data_track("mic-level");
+  auto pub = ev_b.wait<lk::DataTrackPublishedEvent>();
+  lk::DataTrackSubscription sub = bob.subscribe(pub.track);
+  uint32_t next = 0;
+  ASSERT_TRUE(push_until_read(track, sub, next).has_value()) << "no frame reached bob";
+
+  // The next ParticipantUpdatedEvent with speaking_changed, checked to be about alice with that
+  // state and the event's only change (waits up to kGuard, 30 s: the stop comes after 3 s).
+  auto next_update = [](Events &ev, bool speaking, float level) {
+    auto u =
+        ev.wait<lk::ParticipantUpdatedEvent>([](const lk::ParticipantUpdatedEvent &e) { return e.speaking_changed; });
+    EXPECT_EQ(u.info.identity, "alice");
+    EXPECT_EQ(u.info.is_speaking, speaking);
+    EXPECT_EQ(u.info.audio_level, level);
+    EXPECT_FALSE(u.name_changed || u.metadata_changed || u.permission_changed || u.connection_quality_changed ||
+                 !u.changed_attributes.empty() || u.track_published || u.track_unpublished || u.track_mute_changed);
+  };
+  auto next_list = [](Events &ev) { return ev.wait<lk::ActiveSpeakersChangedEvent>().identities; };
+  using Ids = std::vector<std::string>;
+
+  const auto t0 = std::chrono::steady_clock::now();
+  alice.simulate_scenario(lk::SimulateScenario::SpeakerUpdate);
+  next_update(ev_a, true, 0.9f);
+  EXPECT_EQ(next_list(ev_a), (Ids{"alice"}));
+  next_update(ev_b, true, 0.9f);
+  EXPECT_EQ(next_list(ev_b), (Ids{"alice"}));
+
+  next_update(ev_a, false, 0.0f);
+  EXPECT_EQ(next_list(ev_a), (Ids{}));
+  next_update(ev_b, false, 0.0f);
+  EXPECT_EQ(next_list(ev_b), (Ids{}));
+  // The server stops it 3 s after it received the request, which it did after t0.
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 3s) << "stopped before the 3 s the scenario asks for";
+
+  const std::vector<std::string> once = {"alice 0.900000", "[alice]", "alice silent", "[]"};
+  EXPECT_EQ(speaker_history(ev_a), once);
+  EXPECT_EQ(speaker_history(ev_b), once);
+  EXPECT_TRUE(alice.snapshot().active_speakers.empty());
+  EXPECT_TRUE(bob.snapshot().active_speakers.empty());
+  EXPECT_FALSE(alice.local_participant().is_speaking);
+  EXPECT_FALSE(bob.remote_participant("alice").value_or(lk::ParticipantInfo{}).is_speaking);
+
+  // No fault: no reconnection or disconnection on either side, alice's session kept, and bob's
+  // subscription still delivering.
+  for (Events *ev : {&ev_a, &ev_b}) {
+    EXPECT_EQ(ev->count<lk::ReconnectingEvent>(), 0u);
+    EXPECT_EQ(ev->count<lk::DisconnectedEvent>(), 0u);
+  }
+  EXPECT_EQ(alice.local_participant().sid, sid);
+  EXPECT_TRUE(push_until_read(track, sub, next).has_value()) << "frames stopped reaching bob";
 }
 
 // Data-track schema definitions (ABI 1.23; the suite's devsfu stores them, as a LiveKit server

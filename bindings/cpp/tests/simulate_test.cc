@@ -200,7 +200,7 @@ TEST_F(E2E, SimulateDuringAFaultIsRetryable) {
 }
 
 // Refusals: a room that never connected or has left (DISCONNECTED, not retryable), a value
-// that is none of the six scenarios (the library's INVALID_ARGUMENT: the binding passes it on),
+// that is none of the seven scenarios (the library's INVALID_ARGUMENT: the binding passes it on),
 // an empty Room (INVALID_HANDLE). None of them disturbs a connected room.
 TEST_F(E2E, SimulateScenarioRefusals) {
   {
@@ -218,7 +218,7 @@ TEST_F(E2E, SimulateScenarioRefusals) {
   }
 
   Joined a = join_with_events(client_a, "alice");
-  for (int32_t v : {0, 7, 99, -1})
+  for (int32_t v : {0, 8, 99, -1})
     expect_error(LK_ERR_INVALID_ARGUMENT, [&] { a.room.simulate_scenario(static_cast<lk::SimulateScenario>(v)); },
                  ("scenario " + std::to_string(v)).c_str());
   a.room.disconnect();
