@@ -462,19 +462,6 @@ class RoomTest : LkTestBase() {
         suspend fun Recorder.speaking(identity: String, on: Boolean, l: Float) = await<RoomEvent.ParticipantUpdated> {
             it.speakingChanged && it.participant.identity == identity && it.participant.isSpeaking == on && it.participant.audioLevel == l
         }
-        fun onlySpeaking(u: RoomEvent.ParticipantUpdated) =
-            assertEquals(RoomEvent.ParticipantUpdated(u.participant, emptyList(), false, false, false, speakingChanged = true), u)
-        /** Waits for the [n]-th ActiveSpeakersChanged and returns every list so far, in order. */
-        suspend fun Recorder.lists(n: Int): List<List<String>> = withTimeout(GUARD) {
-            seen.first { l -> l.count { it is RoomEvent.ActiveSpeakersChanged } >= n }
-                .filterIsInstance<RoomEvent.ActiveSpeakersChanged>().map { it.speakers }
-        }
-        /** The ParticipantUpdated [u] comes before the [n]-th ActiveSpeakersChanged. */
-        fun Recorder.before(u: RoomEvent.ParticipantUpdated, n: Int) {
-            val l = seen.value
-            val list = l.filterIsInstance<RoomEvent.ActiveSpeakersChanged>()[n - 1]
-            assertTrue(l.indexOfFirst { it === u } in 0 until l.indexOfFirst { it === list }, "$u before $list")
-        }
         suspend fun Recorder.snapshotTaken(n: Int): RoomSnapshot = withTimeout(GUARD) {
             seen.first { l -> l.count { it is RoomEvent.SnapshotTaken } >= n }
                 .filterIsInstance<RoomEvent.SnapshotTaken>()[n - 1].snapshot
@@ -501,26 +488,26 @@ class RoomTest : LkTestBase() {
                         // alice speaks at 0.4, sent as 0.5: bob (subscribed to her track) and alice hear of it.
                         level("alice", "0.4")
                         val aliceOn = bobRec.speaking("alice", true, 0.5f)
-                        onlySpeaking(aliceOn)
-                        assertEquals(listOf(listOf("alice")), bobRec.lists(1))
-                        bobRec.before(aliceOn, 1)
+                        assertOnlySpeaking(aliceOn)
+                        assertEquals(listOf(listOf("alice")), bobRec.speakerLists(1))
+                        bobRec.assertBefore(aliceOn, 1)
                         assertEquals(listOf("alice"), bob.activeSpeakers)
                         bob.snapshot().let { s ->
                             assertEquals(listOf("alice"), s.activeSpeakers)
                             assertTrue(s.remoteParticipants.single { it.identity == "alice" }.let { it.isSpeaking && it.audioLevel == 0.5f })
                         }
                         val aliceSelf = rec.speaking("alice", true, 0.5f)
-                        onlySpeaking(aliceSelf)
-                        assertEquals(listOf(listOf("alice")), rec.lists(1))
-                        rec.before(aliceSelf, 1)
+                        assertOnlySpeaking(aliceSelf)
+                        assertEquals(listOf(listOf("alice")), rec.speakerLists(1))
+                        rec.assertBefore(aliceSelf, 1)
                         assertEquals(listOf("alice"), alice.activeSpeakers)
 
                         // bob speaks at 0.9, sent as 1: louder, first. alice subscribes to nothing of his.
                         level("bob", "0.9")
                         val bobOn = bobRec.speaking("bob", true, 1f)
-                        onlySpeaking(bobOn)
-                        assertEquals(listOf(listOf("alice"), listOf("bob", "alice")), bobRec.lists(2))
-                        bobRec.before(bobOn, 2)
+                        assertOnlySpeaking(bobOn)
+                        assertEquals(listOf(listOf("alice"), listOf("bob", "alice")), bobRec.speakerLists(2))
+                        bobRec.assertBefore(bobOn, 2)
                         assertEquals(listOf("bob", "alice"), bob.activeSpeakers)
                         bob.requestSnapshot()
                         bobRec.snapshotTaken(1).let { s ->
@@ -533,17 +520,17 @@ class RoomTest : LkTestBase() {
                         // alice stops: bob alone. Then bob stops: nobody.
                         level("alice", "0")
                         val aliceOff = bobRec.speaking("alice", false, 0f)
-                        onlySpeaking(aliceOff)
-                        assertEquals(listOf(listOf("alice"), listOf("bob", "alice"), listOf("bob")), bobRec.lists(3))
-                        bobRec.before(aliceOff, 3)
+                        assertOnlySpeaking(aliceOff)
+                        assertEquals(listOf(listOf("alice"), listOf("bob", "alice"), listOf("bob")), bobRec.speakerLists(3))
+                        bobRec.assertBefore(aliceOff, 3)
                         assertEquals(listOf("bob"), bob.activeSpeakers)
-                        assertEquals(listOf(listOf("alice"), emptyList()), rec.lists(2))
+                        assertEquals(listOf(listOf("alice"), emptyList()), rec.speakerLists(2))
                         assertEquals(emptyList(), alice.activeSpeakers)
                         level("bob", "0")
                         val bobOff = bobRec.speaking("bob", false, 0f)
-                        onlySpeaking(bobOff)
-                        assertEquals(listOf(listOf("alice"), listOf("bob", "alice"), listOf("bob"), emptyList()), bobRec.lists(4))
-                        bobRec.before(bobOff, 4)
+                        assertOnlySpeaking(bobOff)
+                        assertEquals(listOf(listOf("alice"), listOf("bob", "alice"), listOf("bob"), emptyList()), bobRec.speakerLists(4))
+                        bobRec.assertBefore(bobOff, 4)
                         assertEquals(emptyList(), bob.activeSpeakers)
                         assertEquals(emptyList(), bob.snapshot().activeSpeakers)
 

@@ -139,19 +139,6 @@ class SimulateScenarioTest : LkTestBase() {
         suspend fun Recorder.speaking(on: Boolean, l: Float) = await<RoomEvent.ParticipantUpdated> {
             it.speakingChanged && it.participant.identity == "alice" && it.participant.isSpeaking == on && it.participant.audioLevel == l
         }
-        fun onlySpeaking(u: RoomEvent.ParticipantUpdated) =
-            assertEquals(RoomEvent.ParticipantUpdated(u.participant, emptyList(), false, false, false, speakingChanged = true), u)
-        /** Waits (bounded) for the [n]-th ActiveSpeakersChanged and returns every list so far, in order. */
-        suspend fun Recorder.lists(n: Int): List<List<String>> = withTimeout(GUARD) {
-            seen.first { l -> l.count { it is RoomEvent.ActiveSpeakersChanged } >= n }
-                .filterIsInstance<RoomEvent.ActiveSpeakersChanged>().map { it.speakers }
-        }
-        /** The ParticipantUpdated [u] comes before the [n]-th ActiveSpeakersChanged. */
-        fun Recorder.before(u: RoomEvent.ParticipantUpdated, n: Int) {
-            val l = seen.value
-            val list = l.filterIsInstance<RoomEvent.ActiveSpeakersChanged>()[n - 1]
-            assertTrue(l.indexOfFirst { it === u } in 0 until l.indexOfFirst { it === list }, "$u before $list")
-        }
 
         connect("alice").use { alice ->
             connect("bob").use { bob ->
@@ -180,9 +167,9 @@ class SimulateScenarioTest : LkTestBase() {
                     val asked = System.nanoTime()
                     for ((who, r, room) in listOf(Triple("bob", bobRec, bob), Triple("alice", rec, alice))) {
                         val on = r.speaking(true, 0.9f)
-                        onlySpeaking(on)
-                        assertEquals(listOf(listOf("alice")), r.lists(1), who)
-                        r.before(on, 1)
+                        assertOnlySpeaking(on)
+                        assertEquals(listOf(listOf("alice")), r.speakerLists(1), who)
+                        r.assertBefore(on, 1)
                         assertEquals(listOf("alice"), room.activeSpeakers, who)
                     }
                     bob.snapshot().let { s ->
@@ -194,9 +181,9 @@ class SimulateScenarioTest : LkTestBase() {
                     // About 3 s later, stopped (each wait bounded by GUARD, 20 s).
                     for ((who, r, room) in listOf(Triple("bob", bobRec, bob), Triple("alice", rec, alice))) {
                         val off = r.speaking(false, 0f)
-                        onlySpeaking(off)
-                        assertEquals(listOf(listOf("alice"), emptyList()), r.lists(2), who)
-                        r.before(off, 2)
+                        assertOnlySpeaking(off)
+                        assertEquals(listOf(listOf("alice"), emptyList()), r.speakerLists(2), who)
+                        r.assertBefore(off, 2)
                         assertEquals(emptyList(), room.activeSpeakers, who)
                     }
                     val lasted = (System.nanoTime() - asked) / 1_000_000

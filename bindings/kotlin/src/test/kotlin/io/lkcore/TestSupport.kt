@@ -20,6 +20,8 @@ import java.net.URI
 import java.net.URLEncoder
 import java.util.UUID
 import java.util.concurrent.TimeUnit
+import kotlin.test.assertEquals
+import kotlin.test.assertTrue
 import kotlin.test.fail
 import kotlin.time.Duration.Companion.seconds
 
@@ -135,7 +137,24 @@ class Recorder(room: Room, scope: CoroutineScope) {
         withTimeout(GUARD) { seen.first { l -> l.any { it is T && pred(it) } }.first { it is T && pred(it) } as T }
 
     inline fun <reified T : RoomEvent> all(): List<T> = seen.value.filterIsInstance<T>()
+
+    /** Waits (bounded) for the [n]-th ActiveSpeakersChanged and returns every list so far, in order. */
+    suspend fun speakerLists(n: Int): List<List<String>> = withTimeout(GUARD) {
+        seen.first { l -> l.count { it is RoomEvent.ActiveSpeakersChanged } >= n }
+            .filterIsInstance<RoomEvent.ActiveSpeakersChanged>().map { it.speakers }
+    }
+
+    /** Asserts that the ParticipantUpdated [u] came before the [n]-th ActiveSpeakersChanged. */
+    fun assertBefore(u: RoomEvent.ParticipantUpdated, n: Int) {
+        val l = seen.value
+        val list = l.filterIsInstance<RoomEvent.ActiveSpeakersChanged>()[n - 1]
+        assertTrue(l.indexOfFirst { it === u } in 0 until l.indexOfFirst { it === list }, "$u before $list")
+    }
 }
+
+/** Asserts that [u] reports a speaking change and nothing else. */
+fun assertOnlySpeaking(u: RoomEvent.ParticipantUpdated) =
+    assertEquals(RoomEvent.ParticipantUpdated(u.participant, emptyList(), false, false, false, speakingChanged = true), u)
 
 /**
  * Runs a test body with kotlinx-coroutines-test, on real time ([Dispatchers.Default], since the
