@@ -400,7 +400,7 @@ func (t *participantTable) applyUpdate(infos []*lkpb.ParticipantInfo) (evs []Eve
 	for i, u := range unannounced {
 		_, unannounced[i].stillKnown = t.remotes[u.identity]
 	}
-	return t.appendSpeakersChangedLocked(evs), localChanged, unannounced
+	return t.appendSpeakersLeftLocked(evs), localChanged, unannounced
 }
 
 // remote returns the remote participant with the given identity, or nil.
@@ -454,5 +454,5 @@ func (t *participantTable) retain(infos []*lkpb.ParticipantInfo) []Event {
 		evs = append(evs, departedTracks(rp, rp.load())...)
 		evs = append(evs, ParticipantDisconnected{Participant: rp, Reason: DisconnectUnknown})
 	}
-	return t.appendSpeakersChangedLocked(evs)
+	return t.appendSpeakersLeftLocked(evs)
 }

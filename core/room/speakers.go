@@ -138,5 +138,15 @@ func (t *participantTable) appendSpeakersChangedLocked(evs []Event) []Event {
 	return append(evs, ActiveSpeakersChanged{Speakers: cur})
 }
 
+// appendSpeakersLeftLocked is appendSpeakersChangedLocked after a change that
+// can only take speakers away (departures, new sessions: every participant
+// update): while nobody is reported speaking, it has nothing to compare.
+func (t *participantTable) appendSpeakersLeftLocked(evs []Event) []Event {
+	if len(t.speakers) == 0 {
+		return evs
+	}
+	return t.appendSpeakersChangedLocked(evs)
+}
+
 // base returns the participant state shared by both kinds.
 func (p *participant) base() *participant { return p }
