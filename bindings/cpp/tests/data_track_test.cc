@@ -70,6 +70,25 @@ std::vector<std::string> speaker_history(Events &ev) {
   return out;
 }
 
+// expect_speaking_update waits (kGuard) for ev's next ParticipantUpdatedEvent with
+// speaking_changed and checks it is about `who`, with that state and level, and the event's only
+// change.
+void expect_speaking_update(Events &ev, const std::string &who, bool speaking, float level) {
+  auto u =
+      ev.wait<lk::ParticipantUpdatedEvent>([](const lk::ParticipantUpdatedEvent &e) { return e.speaking_changed; });
+  EXPECT_EQ(u.info.identity, who);
+  EXPECT_EQ(u.info.is_speaking, speaking) << who;
+  EXPECT_EQ(u.info.audio_level, level) << who;
+  EXPECT_FALSE(u.name_changed || u.metadata_changed || u.permission_changed || u.connection_quality_changed ||
+               !u.changed_attributes.empty() || u.track_published || u.track_unpublished || u.track_mute_changed)
+      << who;
+}
+
+// next_speaker_list waits (kGuard) for ev's next ActiveSpeakersChangedEvent and returns its list.
+std::vector<std::string> next_speaker_list(Events &ev) {
+  return ev.wait<lk::ActiveSpeakersChangedEvent>().identities;
+}
+
 // A subscription that sees every frame of the track its room receives: the witness of the tests
 // that leave another subscription of the track unread (its buffer is far larger than any burst).
 lk::SubscribeOptions witness_buffer() {
@@ -1246,26 +1265,12 @@ TEST_F(E2E, ActiveSpeakersReachTheSpeakerAndItsSubscriberLoudestFirst) {
     return sfu.control("audio-level", "room=" + room + " identity=" + who + " level=" + level);
   };
   using Ids = std::vector<std::string>;
-  // The next ParticipantUpdatedEvent with speaking_changed, checked to be about `who` with that
-  // state and the event's only change.
-  auto next_update = [](Events &ev, const std::string &who, bool speaking, float level) {
-    auto u =
-        ev.wait<lk::ParticipantUpdatedEvent>([](const lk::ParticipantUpdatedEvent &e) { return e.speaking_changed; });
-    EXPECT_EQ(u.info.identity, who);
-    EXPECT_EQ(u.info.is_speaking, speaking) << who;
-    EXPECT_EQ(u.info.audio_level, level) << who;
-    EXPECT_FALSE(u.name_changed || u.metadata_changed || u.permission_changed || u.connection_quality_changed ||
-                 !u.changed_attributes.empty() || u.track_published || u.track_unpublished || u.track_mute_changed)
-        << who;
-  };
-  // The next ActiveSpeakersChangedEvent's list.
-  auto next_list = [](Events &ev) { return ev.wait<lk::ActiveSpeakersChangedEvent>().identities; };
 
   ASSERT_TRUE(set_level("alice", "0.4"));
-  next_update(ev_b, "alice", true, 0.5f);
-  EXPECT_EQ(next_list(ev_b), (Ids{"alice"}));
-  next_update(ev_a, "alice", true, 0.5f);
-  EXPECT_EQ(next_list(ev_a), (Ids{"alice"}));
+  expect_speaking_update(ev_b, "alice", true, 0.5f);
+  EXPECT_EQ(next_speaker_list(ev_b), (Ids{"alice"}));
+  expect_speaking_update(ev_a, "alice", true, 0.5f);
+  EXPECT_EQ(next_speaker_list(ev_a), (Ids{"alice"}));
   auto ra = bob.remote_participant("alice");
   ASSERT_TRUE(ra.has_value());
   EXPECT_TRUE(ra->is_speaking);
@@ -1273,8 +1278,8 @@ TEST_F(E2E, ActiveSpeakersReachTheSpeakerAndItsSubscriberLoudestFirst) {
   EXPECT_EQ(alice.local_participant().audio_level, 0.5f);
 
   ASSERT_TRUE(set_level("bob", "0.9"));
-  next_update(ev_b, "bob", true, 1.0f);
-  EXPECT_EQ(next_list(ev_b), (Ids{"bob", "alice"})) << "loudest first";
+  expect_speaking_update(ev_b, "bob", true, 1.0f);
+  EXPECT_EQ(next_speaker_list(ev_b), (Ids{"bob", "alice"})) << "loudest first";
   lk::RoomSnapshot now = bob.snapshot();
   EXPECT_EQ(now.active_speakers, (Ids{"bob", "alice"}));
   EXPECT_TRUE(now.local_participant.is_speaking);
@@ -1292,14 +1297,14 @@ TEST_F(E2E, ActiveSpeakersReachTheSpeakerAndItsSubscriberLoudestFirst) {
   EXPECT_FALSE(alice.remote_participant("bob").value_or(lk::ParticipantInfo{}).is_speaking);
 
   ASSERT_TRUE(set_level("alice", "0"));
-  next_update(ev_b, "alice", false, 0.0f);
-  EXPECT_EQ(next_list(ev_b), (Ids{"bob"}));
-  next_update(ev_a, "alice", false, 0.0f);
-  EXPECT_EQ(next_list(ev_a), (Ids{}));
+  expect_speaking_update(ev_b, "alice", false, 0.0f);
+  EXPECT_EQ(next_speaker_list(ev_b), (Ids{"bob"}));
+  expect_speaking_update(ev_a, "alice", false, 0.0f);
+  EXPECT_EQ(next_speaker_list(ev_a), (Ids{}));
 
   ASSERT_TRUE(set_level("bob", "0"));
-  next_update(ev_b, "bob", false, 0.0f);
-  EXPECT_EQ(next_list(ev_b), (Ids{}));
+  expect_speaking_update(ev_b, "bob", false, 0.0f);
+  EXPECT_EQ(next_speaker_list(ev_b), (Ids{}));
   now = bob.snapshot();
   EXPECT_TRUE(now.active_speakers.empty());
   EXPECT_FALSE(now.local_participant.is_speaking);
@@ -1337,31 +1342,20 @@ TEST_F(E2E, SimulateSpeakerUpdateReportsTheLocalParticipantSpeakingForThreeSecon
   uint32_t next = 0;
   ASSERT_TRUE(push_until_read(track, sub, next).has_value()) << "no frame reached bob";
 
-  // The next ParticipantUpdatedEvent with speaking_changed, checked to be about alice with that
-  // state and the event's only change (waits up to kGuard, 30 s: the stop comes after 3 s).
-  auto next_update = [](Events &ev, bool speaking, float level) {
-    auto u =
-        ev.wait<lk::ParticipantUpdatedEvent>([](const lk::ParticipantUpdatedEvent &e) { return e.speaking_changed; });
-    EXPECT_EQ(u.info.identity, "alice");
-    EXPECT_EQ(u.info.is_speaking, speaking);
-    EXPECT_EQ(u.info.audio_level, level);
-    EXPECT_FALSE(u.name_changed || u.metadata_changed || u.permission_changed || u.connection_quality_changed ||
-                 !u.changed_attributes.empty() || u.track_published || u.track_unpublished || u.track_mute_changed);
-  };
-  auto next_list = [](Events &ev) { return ev.wait<lk::ActiveSpeakersChangedEvent>().identities; };
+  // Each wait is bounded by kGuard (30 s): the stop comes after 3 s.
   using Ids = std::vector<std::string>;
 
   const auto t0 = std::chrono::steady_clock::now();
   alice.simulate_scenario(lk::SimulateScenario::SpeakerUpdate);
-  next_update(ev_a, true, 0.9f);
-  EXPECT_EQ(next_list(ev_a), (Ids{"alice"}));
-  next_update(ev_b, true, 0.9f);
-  EXPECT_EQ(next_list(ev_b), (Ids{"alice"}));
+  expect_speaking_update(ev_a, "alice", true, 0.9f);
+  EXPECT_EQ(next_speaker_list(ev_a), (Ids{"alice"}));
+  expect_speaking_update(ev_b, "alice", true, 0.9f);
+  EXPECT_EQ(next_speaker_list(ev_b), (Ids{"alice"}));
 
-  next_update(ev_a, false, 0.0f);
-  EXPECT_EQ(next_list(ev_a), (Ids{}));
-  next_update(ev_b, false, 0.0f);
-  EXPECT_EQ(next_list(ev_b), (Ids{}));
+  expect_speaking_update(ev_a, "alice", false, 0.0f);
+  EXPECT_EQ(next_speaker_list(ev_a), (Ids{}));
+  expect_speaking_update(ev_b, "alice", false, 0.0f);
+  EXPECT_EQ(next_speaker_list(ev_b), (Ids{}));
   // The server stops it 3 s after it received the request, which it did after t0.
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 3s) << "stopped before the 3 s the scenario asks for";
 
