@@ -78,15 +78,22 @@ struct Devsfu {
     return pclose(p) == 0;
   }
 
-  // packets_out is how many data-track packets the server has written to subscribers so far
-  // (all rooms; `lkcore-devsfu stats`, which needs the --control the suite starts it with), or
-  // -1 if it could not be read.
-  int64_t packets_out() const {
+  // DataTrackCounters are the server's cumulative data-track packet counters (all rooms): the
+  // packets it read from publishers and the packets it wrote to subscribers' channels.
+  struct DataTrackCounters {
+    int64_t in = -1, out = -1;  // -1: could not be read
+  };
+
+  // data_track_counters reads them (`lkcore-devsfu stats`, which needs the --control the suite
+  // starts it with).
+  DataTrackCounters data_track_counters() const {
     std::string out = command_output(kTimeoutCmd + "'" + bin + "' stats --url '" + url + "'");
-    const std::string key = "\"DataTrackPacketsOut\":";
-    size_t at = out.find(key);
-    if (at == std::string::npos) return -1;
-    return std::strtoll(out.c_str() + at + key.size(), nullptr, 10);
+    auto field = [&](const std::string &name) -> int64_t {
+      const std::string key = "\"" + name + "\":";
+      size_t at = out.find(key);
+      return at == std::string::npos ? -1 : std::strtoll(out.c_str() + at + key.size(), nullptr, 10);
+    };
+    return {field("DataTrackPacketsIn"), field("DataTrackPacketsOut")};
   }
 };
 

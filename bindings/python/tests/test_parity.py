@@ -10,7 +10,32 @@ import pytest
 import lkcore
 from lkcore import errors
 
-from helpers import GUARD, EventWaiter, connect, published_track
+from helpers import GUARD, EventWaiter, connect, control_get, published_track
+
+
+async def read_first_forwarded(
+    url: str, track: lkcore.LocalDataTrack, sub: lkcore.DataTrackSubscription, frame: lkcore.DataTrackFrame
+) -> lkcore.DataTrackFrame:
+    """Pushes `frame` once on an established subscription's track and returns what `sub` reads.
+    The channel does not retransmit, so on a loaded machine the frame's packet can be lost on
+    its way to the server or from it; only then is it pushed again (at most four times). A
+    packet the server read and wrote to no subscriber means the subscription was not
+    established yet: that fails."""
+    for attempt in range(5):
+        before = control_get(url, "stats")
+        track.try_push(frame)
+        try:
+            got = await asyncio.wait_for(sub.read(), 3)
+            assert got is not None, "the subscription ended"
+            return got
+        except asyncio.TimeoutError:
+            pass
+        after = control_get(url, "stats")
+        forwarded = after["DataTrackPacketsOut"] > before["DataTrackPacketsOut"]
+        assert forwarded or after["DataTrackPacketsIn"] == before["DataTrackPacketsIn"], (
+            f"the server read the frame and forwarded it to no subscriber (attempt {attempt})"
+        )
+    raise AssertionError("five pushes of the first frame were lost")
 
 pytestmark = pytest.mark.devsfu
 
@@ -24,10 +49,9 @@ async def test_subscribe_returns_once_established(devsfu, token_for) -> None:
                 remote.subscribe(**bad)
         sub = await asyncio.wait_for(remote.subscribe(buffer_size=8, buffer_bytes=1 << 20), GUARD)
         assert isinstance(sub, lkcore.DataTrackSubscription)
-        # Established: the very first frame pushed afterwards arrives (no warm-up pushes).
-        track.try_push(lkcore.DataTrackFrame(b"first", user_timestamp=7))
-        frame = await asyncio.wait_for(sub.read(), GUARD)
-        assert frame is not None and (frame.payload, frame.user_timestamp) == (b"first", 7)
+        # Established: the server forwards the very first frame pushed afterwards (no warm-up pushes).
+        frame = await read_first_forwarded(devsfu.url, track, sub, lkcore.DataTrackFrame(b"first", user_timestamp=7))
+        assert (frame.payload, frame.user_timestamp) == (b"first", 7)
         assert await asyncio.wait_for(sub.wait_subscribed(), GUARD) is sub  # idempotent
         sub.close()
         assert await asyncio.wait_for(sub.read(), GUARD) is None
