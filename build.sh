@@ -393,7 +393,7 @@ MUTATE_TARGETS=(
   "core/e2ee||"
   "core/datatrack||"
   "capi/internal/ffi|datatrack.go log.go|^(TestE2EDataTrack|TestLogForwarding|TestFastPath|TestReadFrame|TestQueueFrames)"
-  "core/room|eventqueue.go|^(TestEventQueue.*|TestSlowConsumerDoesNotBlockSignalling)$"
+  "core/room|eventqueue.go speakers.go reconnect_machine.go|^(TestEventQueue.*|TestSlowConsumerDoesNotBlockSignalling|TestApplySpeakers|TestSpeakersFollowParticipants|TestActiveSpeakers|TestReconnectMachine.*|TestReconnectDelaySchedule)$"
   "core/datastream||"
   "core/internal/deflate||"
   "core/internal/wsconn||"
