@@ -50,7 +50,9 @@ type Options struct {
 	// APIKey and APISecret default to DefaultAPIKey / DefaultAPISecret.
 	APIKey, APISecret string
 	// Addr is the listen address, default "127.0.0.1:0". Only loopback
-	// addresses are accepted.
+	// addresses are accepted. With an IPv6 address ("[::1]:0") the server
+	// is IPv6 only: its ICE socket is on ::1 too and it gathers only UDP6
+	// candidates (TURN, when enabled, stays on 127.0.0.1).
 	Addr string
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
@@ -253,7 +255,12 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devsfu: listen: %w", err)
 	}
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	ipv6 := host != "localhost" && net.ParseIP(host).To4() == nil
+	udpNet, udpAddr := "udp4", "127.0.0.1:0"
+	if ipv6 {
+		udpNet, udpAddr = "udp6", "[::1]:0"
+	}
+	udp, err := net.ListenPacket(udpNet, udpAddr)
 	if err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("devsfu: udp listen: %w", err)
@@ -272,9 +279,9 @@ func Start(opts Options) (*Server, error) {
 	cut := newPathCut(udp)
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cut.conn(), Logger: pionLoggerFactory{o.Logger}.NewLogger("udpmux")})
 	var apiZC *webrtc.API
-	api, err := newWebRTCAPI(mux, o.Logger, false)
+	api, err := newWebRTCAPI(mux, o.Logger, false, ipv6)
 	if err == nil {
-		apiZC, err = newWebRTCAPI(mux, o.Logger, true)
+		apiZC, err = newWebRTCAPI(mux, o.Logger, true, ipv6)
 	}
 	if err != nil {
 		_ = mux.Close()
@@ -324,7 +331,8 @@ func Start(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// URL returns the WebSocket base URL, "ws://127.0.0.1:PORT".
+// URL returns the WebSocket base URL, "ws://127.0.0.1:PORT" ("ws://[::1]:PORT"
+// for an IPv6 Addr).
 func (s *Server) URL() string { return "ws://" + s.ln.Addr().String() }
 
 // APIKey returns the API key tokens must be signed for.

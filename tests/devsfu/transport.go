@@ -44,8 +44,9 @@ const (
 
 // newWebRTCAPI builds the pion API shared by every PeerConnection of one
 // Server (one with and one without SCTP zero checksum, see
-// supportsSCTPZeroChecksum). Each setting is deliberate; see the comments.
-func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger, zeroChecksum bool) (*webrtc.API, error) {
+// supportsSCTPZeroChecksum), over IPv4 or, with ipv6, IPv6 only. Each
+// setting is deliberate; see the comments.
+func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger, zeroChecksum, ipv6 bool) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	// pion logs go to our slog (debug), not stderr.
 	se.LoggerFactory = pionLoggerFactory{log}
@@ -63,9 +64,13 @@ func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger, zeroChecksum bool) (*webrtc.
 	// One UDP port for every participant (livekit dev mode uses one UDP
 	// mux port, 7882): fewer sockets and goroutines per participant.
 	se.SetICEUDPMux(mux)
-	// Loopback only: IPv4 UDP, loopback candidates included (pion skips
-	// them by default), everything else filtered out.
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	// Loopback only: UDP of the mux socket's family, loopback candidates
+	// included (pion skips them by default), everything else filtered out.
+	network := webrtc.NetworkTypeUDP4
+	if ipv6 {
+		network = webrtc.NetworkTypeUDP6
+	}
+	se.SetNetworkTypes([]webrtc.NetworkType{network})
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	// livekit-server disables mDNS; it would only add goroutines/sockets.
