@@ -141,6 +141,12 @@ type Options struct {
 	// livekit-server with turn.enabled (turn.go). nil: no TURN, empty
 	// ice_servers.
 	TURN *TURNOptions
+	// ICETCP also gathers passive ICE/TCP candidates, on a loopback TCP port
+	// of their own (RFC 6544 framing), as livekit-server does on its
+	// rtc.tcp_port (7881) for clients whose network blocks UDP; a client
+	// reaches them with active TCP candidates. ICEUDPOff leaves them the only
+	// candidates (a network without UDP).
+	ICETCP, ICEUDPOff bool
 	// ForceRelay sets ClientConfiguration.force_relay ENABLED in every
 	// JoinResponse and ReconnectResponse (Server.SetForceRelay changes it at
 	// run time), as livekit-server does for participants it wants relayed.
@@ -203,6 +209,9 @@ var (
 	ErrNotLoopback = errors.New("devsfu: listen address must be loopback")
 	// ErrClosed: the server is closed.
 	ErrClosed = errors.New("devsfu: server closed")
+	// ErrNoICECandidates: Options.ICEUDPOff without Options.ICETCP would
+	// leave the server without candidates.
+	ErrNoICECandidates = errors.New("devsfu: ICEUDPOff needs ICETCP")
 )
 
 // Server is a running devsfu instance.
@@ -213,6 +222,7 @@ type Server struct {
 	udp    net.PacketConn
 	cut    *pathCut // between udp and mux: CutPath
 	mux    *ice.UDPMuxDefault
+	tcpMux ice.TCPMux // nil without Options.ICETCP
 	ln     net.Listener
 	http   *http.Server
 	nodeID string
@@ -278,19 +288,44 @@ func Start(opts Options) (*Server, error) {
 	}
 	cut := newPathCut(udp)
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: cut.conn(), Logger: pionLoggerFactory{o.Logger}.NewLogger("udpmux")})
+	icn := iceNetwork{udp: mux, ipv6: ipv6, noUDP: o.ICEUDPOff}
+	closeMuxes := func() {
+		_ = mux.Close()
+		if icn.tcp != nil {
+			_ = icn.tcp.Close()
+		}
+	}
+	if o.ICEUDPOff && !o.ICETCP {
+		_ = mux.Close()
+		_ = ln.Close()
+		return nil, ErrNoICECandidates
+	}
+	if o.ICETCP {
+		tcpNet, tcpAddr := "tcp4", "127.0.0.1:0"
+		if ipv6 {
+			tcpNet, tcpAddr = "tcp6", "[::1]:0"
+		}
+		tln, err := net.Listen(tcpNet, tcpAddr)
+		if err != nil {
+			_ = mux.Close()
+			_ = ln.Close()
+			return nil, fmt.Errorf("devsfu: ICE/TCP listen: %w", err)
+		}
+		icn.tcp = webrtc.NewICETCPMux(pionLoggerFactory{o.Logger}.NewLogger("tcpmux"), tln, dataChannelReadBuffer)
+	}
 	var apiZC *webrtc.API
-	api, err := newWebRTCAPI(mux, o.Logger, false, ipv6)
+	api, err := newWebRTCAPI(icn, o.Logger, false)
 	if err == nil {
-		apiZC, err = newWebRTCAPI(mux, o.Logger, true, ipv6)
+		apiZC, err = newWebRTCAPI(icn, o.Logger, true)
 	}
 	if err != nil {
-		_ = mux.Close()
+		closeMuxes()
 		_ = ln.Close()
 		return nil, err
 	}
 	ts, err := startTURN(o)
 	if err != nil {
-		_ = mux.Close()
+		closeMuxes()
 		_ = ln.Close()
 		return nil, err
 	}
@@ -301,6 +336,7 @@ func Start(opts Options) (*Server, error) {
 		udp:    udp,
 		cut:    cut,
 		mux:    mux,
+		tcpMux: icn.tcp,
 		ln:     ln,
 		nodeID: newID(prefixNode),
 		rooms:  map[string]*Room{},
@@ -401,6 +437,9 @@ func (s *Server) Close() error {
 		r.stop()
 	}
 	_ = s.mux.Close()
+	if s.tcpMux != nil {
+		_ = s.tcpMux.Close()
+	}
 	_ = s.udp.Close()
 	s.turn.close()
 	return nil

@@ -42,11 +42,19 @@ const (
 	sctpReceiveBuffer = 8 << 20
 )
 
+// iceNetwork is where a Server's PeerConnections gather their candidates.
+type iceNetwork struct {
+	udp   ice.UDPMux
+	tcp   ice.TCPMux // passive ICE/TCP candidates too, when set (Options.ICETCP)
+	ipv6  bool       // IPv6 only, else IPv4 only
+	noUDP bool       // no UDP candidates (Options.ICEUDPOff)
+}
+
 // newWebRTCAPI builds the pion API shared by every PeerConnection of one
 // Server (one with and one without SCTP zero checksum, see
-// supportsSCTPZeroChecksum), over IPv4 or, with ipv6, IPv6 only. Each
-// setting is deliberate; see the comments.
-func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger, zeroChecksum, ipv6 bool) (*webrtc.API, error) {
+// supportsSCTPZeroChecksum) on network. Each setting is deliberate; see the
+// comments.
+func newWebRTCAPI(network iceNetwork, log *slog.Logger, zeroChecksum bool) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	// pion logs go to our slog (debug), not stderr.
 	se.LoggerFactory = pionLoggerFactory{log}
@@ -63,14 +71,25 @@ func newWebRTCAPI(mux ice.UDPMux, log *slog.Logger, zeroChecksum, ipv6 bool) (*w
 	se.EnableSCTPZeroChecksum(zeroChecksum)
 	// One UDP port for every participant (livekit dev mode uses one UDP
 	// mux port, 7882): fewer sockets and goroutines per participant.
-	se.SetICEUDPMux(mux)
-	// Loopback only: UDP of the mux socket's family, loopback candidates
-	// included (pion skips them by default), everything else filtered out.
-	network := webrtc.NetworkTypeUDP4
-	if ipv6 {
-		network = webrtc.NetworkTypeUDP6
+	if !network.noUDP {
+		se.SetICEUDPMux(network.udp) // pion gathers on a UDP mux whatever the network types
 	}
-	se.SetNetworkTypes([]webrtc.NetworkType{network})
+	// Loopback only: UDP (and with a TCP mux, TCP) of the sockets' family,
+	// loopback candidates included (pion skips them by default), everything
+	// else filtered out.
+	udp, tcp := webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4
+	if network.ipv6 {
+		udp, tcp = webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP6
+	}
+	var types []webrtc.NetworkType
+	if !network.noUDP {
+		types = append(types, udp)
+	}
+	if network.tcp != nil {
+		se.SetICETCPMux(network.tcp)
+		types = append(types, tcp)
+	}
+	se.SetNetworkTypes(types)
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	// livekit-server disables mDNS; it would only add goroutines/sockets.

@@ -98,6 +98,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file on exit")
 	noBatch := fs.Bool("disable-udp-batching", false, "send and receive every UDP datagram with its own system call (default: batched where the kernel can, as the clients do)")
+	iceTCP := fs.Bool("ice-tcp", false, "also offer passive ICE/TCP candidates, on a loopback TCP port of their own (livekit-server's rtc.tcp_port)")
+	iceUDPOff := fs.Bool("ice-udp-off", false, "offer no UDP candidates (needs --ice-tcp): a network that blocks UDP")
 	gcPercent := fs.Int("gc-percent", defaultGCPercent, "Go GC target percentage of this process (debug.SetGCPercent; negative: GC off)")
 	turnOpts := turnFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -139,6 +141,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		TURN:          turnConf, ForceRelay: forceRelay,
 		DataTrackTargetLatency: *targetLatency, DataTrackMinBuffered: *minBuffered,
 		DisableUDPBatching: *noBatch,
+		ICETCP:             *iceTCP, ICEUDPOff: *iceUDPOff,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
