@@ -38,7 +38,10 @@ func TestIPv6OnlyServer(t *testing.T) {
 		t.Log("no IPv6 address but ::1 on this machine: checking that Connect fails cleanly")
 		r, err := room.Connect(ctx, s.URL(), s.MustToken(t, "ipv6", "alice"), room.Options{PeerConnectionTimeout: 2 * time.Second, Logger: s.Logger("alice")})
 		if !errors.Is(err, room.ErrPeerConnectionFailed) || r != nil {
-			t.Fatalf("Connect to an unreachable IPv6 server: %v, %v", r, err)
+			if r != nil {
+				_ = r.Disconnect(ctx)
+			}
+			t.Fatalf("Connect to an unreachable IPv6 server: room %v, err %v", r != nil, err)
 		}
 		return
 	}

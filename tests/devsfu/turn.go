@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1" //nolint:gosec // TURN REST credentials are HMAC-SHA1 by definition
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -29,9 +30,9 @@ import (
 // on 127.0.0.1 (the relay is loopback-to-loopback, which is enough to make a
 // client's selected pair a relay pair); the credentials are TURN REST style
 // ("<expiry>:<participant sid>", HMAC-SHA1 of a per-server secret) instead of
-// livekit's base62 "apikey|sid|expiry"; TURN over TLS (livekit's turns:443)
-// is not offered, TURN over TCP (like an external TURN server with protocol
-// tcp) is.
+// livekit's base62 "apikey|sid|expiry". TURN over TCP (like an external TURN
+// server with protocol tcp) and over TLS (livekit's turns: URL, on its
+// turn.tls_port or 443 behind a load balancer) are offered on request.
 
 // TURNRealm is the realm of the embedded TURN server (livekit-server's).
 const TURNRealm = "livekit"
@@ -49,8 +50,15 @@ type TURNOptions struct {
 	// (default "127.0.0.1:0"; loopback only).
 	TCP     bool
 	TCPAddr string
+	// TLSCertificate, when set, also serves TURN over TLS with it (URL
+	// turns:127.0.0.1:PORT?transport=tcp) on TLSAddr (default "127.0.0.1:0";
+	// loopback only). Clients verify it against their system's roots, so
+	// it must be valid for 127.0.0.1 and signed by a root they trust.
+	TLSCertificate *tls.Certificate
+	TLSAddr        string
 	// NoUDP omits the UDP URL from the handed-out servers (the UDP listener
-	// still runs), so that clients relay over TCP only. Needs TCP.
+	// still runs), so that clients relay over TCP or TLS only. Needs TCP or
+	// TLSCertificate.
 	NoUDP bool
 	// Withhold keeps the TURN server out of ice_servers: clients must be
 	// given it otherwise (Server.TURNICEServer), as users who bring their
@@ -72,6 +80,7 @@ type turnServer struct {
 	srv      *turn.Server
 	udpURL   string
 	tcpURL   string
+	tlsURL   string
 	opts     TURNOptions
 	secret   []byte
 	wrong    atomic.Bool
@@ -108,14 +117,18 @@ func startTURN(o Options) (*turnServer, error) {
 		return nil, nil
 	}
 	to := *o.TURN
-	if to.NoUDP && !to.TCP {
-		return nil, fmt.Errorf("%w: NoUDP needs TCP", ErrTURNConfig)
+	if to.NoUDP && !to.TCP && to.TLSCertificate == nil {
+		return nil, fmt.Errorf("%w: NoUDP needs TCP or TLSCertificate", ErrTURNConfig)
 	}
 	udpAddr, err := loopbackAddr(to.UDPAddr)
 	if err != nil {
 		return nil, err
 	}
 	tcpAddr, err := loopbackAddr(to.TCPAddr)
+	if err != nil {
+		return nil, err
+	}
+	tlsAddr, err := loopbackAddr(to.TLSAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -147,21 +160,34 @@ func startTURN(o Options) (*turnServer, error) {
 	}
 	cfg.PacketConnConfigs = []turn.PacketConnConfig{{PacketConn: uc, RelayAddressGenerator: gen, PermissionHandler: perm}}
 	t.udpURL = "turn:" + uc.LocalAddr().String() + "?transport=udp"
-	if to.TCP {
-		ln, err := net.Listen("tcp4", tcpAddr)
-		if err != nil {
-			_ = uc.Close()
-			return nil, fmt.Errorf("devsfu: TURN tcp listen: %w", err)
-		}
-		cfg.ListenerConfigs = []turn.ListenerConfig{{Listener: ln, RelayAddressGenerator: gen, PermissionHandler: perm}}
-		t.tcpURL = "turn:" + ln.Addr().String() + "?transport=tcp"
-	}
-	srv, err := turn.NewServer(cfg)
-	if err != nil {
+	closeAll := func() {
 		_ = uc.Close()
 		for _, l := range cfg.ListenerConfigs {
 			_ = l.Listener.Close()
 		}
+	}
+	if to.TCP {
+		ln, err := net.Listen("tcp4", tcpAddr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("devsfu: TURN tcp listen: %w", err)
+		}
+		cfg.ListenerConfigs = append(cfg.ListenerConfigs, turn.ListenerConfig{Listener: ln, RelayAddressGenerator: gen, PermissionHandler: perm})
+		t.tcpURL = "turn:" + ln.Addr().String() + "?transport=tcp"
+	}
+	if to.TLSCertificate != nil {
+		ln, err := net.Listen("tcp4", tlsAddr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("devsfu: TURN tls listen: %w", err)
+		}
+		tl := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*to.TLSCertificate}, MinVersion: tls.VersionTLS12})
+		cfg.ListenerConfigs = append(cfg.ListenerConfigs, turn.ListenerConfig{Listener: tl, RelayAddressGenerator: gen, PermissionHandler: perm})
+		t.tlsURL = "turns:" + ln.Addr().String() + "?transport=tcp"
+	}
+	srv, err := turn.NewServer(cfg)
+	if err != nil {
+		closeAll()
 		return nil, fmt.Errorf("devsfu: TURN server: %w", err)
 	}
 	t.srv = srv
@@ -207,6 +233,9 @@ func (t *turnServer) entry(id string, wrong bool) *lkpb.ICEServer {
 	}
 	if t.tcpURL != "" {
 		urls = append(urls, t.tcpURL)
+	}
+	if t.tlsURL != "" {
+		urls = append(urls, t.tlsURL)
 	}
 	return &lkpb.ICEServer{Urls: urls, Username: username, Credential: cred}
 }
