@@ -3,6 +3,8 @@ package room_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/netip"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 	"github.com/pion/webrtc/v4"
 )
@@ -100,6 +103,68 @@ func TestICETCP(t *testing.T) {
 		}
 	}
 	exchangeAll(t, ctx, a, b)
+}
+
+// TestSignallingOverTLS: against a wss:// server (as every production server is), a room
+// trusts only what its Options.TLSConfig or the system's roots trust, and uses that TLS
+// configuration for every connection it makes: the join, the validation request after a
+// refused join (a typed ErrUnauthorized), a resume and a full reconnect, after which data
+// still flows both ways.
+func TestSignallingOverTLS(t *testing.T) {
+	ca, err := testkit.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Leaf(net.IPv4(127, 0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sfu.Start(t, devsfu.Options{TLSCertificate: &cert})
+	if !strings.HasPrefix(s.URL(), "wss://127.0.0.1:") {
+		t.Fatalf("server URL %q", s.URL())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	// Not trusted by the system's roots: refused, with the verification's error.
+	r, err := room.Connect(ctx, s.URL(), s.MustToken(t, "tls", "mallory"), room.Options{Logger: s.Logger("mallory")})
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) || r != nil {
+		if r != nil {
+			_ = r.Disconnect(ctx)
+		}
+		t.Fatalf("Connect with the system's roots: room %v, err %v", r != nil, err)
+	}
+	trust := room.Options{TLSConfig: &tls.Config{RootCAs: ca.Pool()}}
+	// A refused token: the validation request that explains it goes over TLS too.
+	bad, err := s.Token("tls", "eve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = room.Connect(ctx, s.URL(), bad+"x", trust)
+	if !errors.Is(err, room.ErrUnauthorized) || r != nil {
+		if r != nil {
+			_ = r.Disconnect(ctx)
+		}
+		t.Fatalf("Connect with a bad signature: room %v, err %v", r != nil, err)
+	}
+
+	a := joinPeer(t, ctx, s, "tls", "alice", trust)
+	b := joinPeer(t, ctx, s, "tls", "bob", trust)
+	roundTripData(t, ctx, a, b, "wss")
+	if !s.DropSignal("alice") {
+		t.Fatal("no signalling connection of alice to drop")
+	}
+	waitReconnects(t, ctx, a, room.ReconnectResume, 1)
+	roundTripData(t, ctx, b, a, "wss after a resume")
+	s.ForceFullReconnect("bob", true)
+	if !s.DropSignal("bob") {
+		t.Fatal("no signalling connection of bob to drop")
+	}
+	waitReconnects(t, ctx, b, room.ReconnectFull, 1)
+	s.ForceFullReconnect("bob", false)
+	roundTripData(t, ctx, a, b, "wss after a full reconnect")
+	roundTripData(t, ctx, b, a, "wss back after a full reconnect")
 }
 
 // exchangeAll sends what crosses the data channels between a and b and checks that it

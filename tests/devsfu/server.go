@@ -2,6 +2,7 @@ package devsfu
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -141,6 +142,10 @@ type Options struct {
 	// livekit-server with turn.enabled (turn.go). nil: no TURN, empty
 	// ice_servers.
 	TURN *TURNOptions
+	// TLSCertificate, when set, serves signalling (and the control
+	// endpoints) over TLS with it: URL returns wss://, as a production
+	// server behind its TLS terminator. Clients must trust it.
+	TLSCertificate *tls.Certificate
 	// ICETCP also gathers passive ICE/TCP candidates, on a loopback TCP port
 	// of their own (RFC 6544 framing), as livekit-server does on its
 	// rtc.tcp_port (7881) for clients whose network blocks UDP; a client
@@ -265,6 +270,9 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devsfu: listen: %w", err)
 	}
+	if o.TLSCertificate != nil {
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*o.TLSCertificate}, MinVersion: tls.VersionTLS12})
+	}
 	ipv6 := host != "localhost" && net.ParseIP(host).To4() == nil
 	udpNet, udpAddr := "udp4", "127.0.0.1:0"
 	if ipv6 {
@@ -355,7 +363,9 @@ func Start(opts Options) (*Server, error) {
 	if o.EnableControl {
 		m.Handle("/devsfu/", s.controlHandler())
 	}
-	s.http = &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	// The HTTP server's own errors (a client that refused the TLS certificate, ...) go to
+	// the server's log at debug level, not to the process's standard logger.
+	s.http = &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug)}
 	s.stopTick = make(chan struct{})
 	s.wg.Add(2)
 	go func() {
@@ -368,8 +378,13 @@ func Start(opts Options) (*Server, error) {
 }
 
 // URL returns the WebSocket base URL, "ws://127.0.0.1:PORT" ("ws://[::1]:PORT"
-// for an IPv6 Addr).
-func (s *Server) URL() string { return "ws://" + s.ln.Addr().String() }
+// for an IPv6 Addr, wss:// with Options.TLSCertificate).
+func (s *Server) URL() string {
+	if s.opts.TLSCertificate != nil {
+		return "wss://" + s.ln.Addr().String()
+	}
+	return "ws://" + s.ln.Addr().String()
+}
 
 // APIKey returns the API key tokens must be signed for.
 func (s *Server) APIKey() string { return s.opts.APIKey }

@@ -8,16 +8,9 @@ package turntls_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -28,6 +21,7 @@ import (
 
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 	"github.com/pion/webrtc/v4"
 )
@@ -41,13 +35,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	ca, caKey, err := newCA()
+	ca, err := testkit.NewCA()
 	if err == nil {
-		trusted, err = newLeaf(ca, caKey)
+		trusted, err = ca.Leaf(net.IPv4(127, 0, 0, 1))
 	}
 	if err == nil {
 		file := filepath.Join(dir, "ca.pem")
-		err = os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o600)
+		err = os.WriteFile(file, ca.PEM(), 0o600)
 		if err == nil {
 			err = os.Setenv("SSL_CERT_FILE", file)
 		}
@@ -88,11 +82,7 @@ func TestRelayOverTLS(t *testing.T) {
 // used: with relay forced, Connect fails with ErrPeerConnectionFailed once its timeout has
 // passed, and the server allocated nothing.
 func TestRelayOverTLSUntrusted(t *testing.T) {
-	_, otherKey, err := newCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	self, err := selfSigned(otherKey)
+	self, err := testkit.SelfSigned(net.IPv4(127, 0, 0, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,50 +128,4 @@ func send(t *testing.T, ctx context.Context, from, to *room.Room, text string) {
 			return
 		}
 	}
-}
-
-// newCA makes a self-signed CA certificate and its key.
-func newCA() (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lkcore test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	ca, err := x509.ParseCertificate(der)
-	return ca, key, err
-}
-
-// leafTemplate is a server certificate for 127.0.0.1.
-func leafTemplate() *x509.Certificate {
-	return &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-}
-
-// newLeaf makes a certificate for 127.0.0.1 signed by ca.
-func newLeaf(ca *x509.Certificate, caKey *ecdsa.PrivateKey) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leafTemplate(), ca, &key.PublicKey, caKey)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, err
-}
-
-// selfSigned makes a certificate for 127.0.0.1 signed by its own key.
-func selfSigned(key *ecdsa.PrivateKey) (tls.Certificate, error) {
-	tmpl := leafTemplate()
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, err
 }
