@@ -87,7 +87,7 @@ func register(deliver func(id uint32, buf *eventBuffer) func([]byte)) (uint32, e
 	}
 	id := registry.last + 1
 	buf := &eventBuffer{}
-	c, err := ffi.NewClient(ffi.Options{ID: id, Deliver: deliver(id, buf)})
+	c, err := ffi.NewClient(ffi.Options{ID: id, Deliver: deliver(id, buf), HostEnv: hostGetenv})
 	if err != nil {
 		return 0, err
 	}

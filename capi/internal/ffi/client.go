@@ -47,6 +47,10 @@ type Options struct {
 	// MaxQueuedFrameBytes bounds the queued frame events' payload bytes (0 =
 	// DefaultMaxQueuedFrameBytes).
 	MaxQueuedFrameBytes int
+	// HostEnv, if non-nil, reads the host's current environment (the C library's getenv):
+	// before each ConnectRequest the client copies the proxy and TLS-root variables from it
+	// into the Go runtime's environment (hostenv.go).
+	HostEnv func(name string) (string, bool)
 
 	// wrapLog, if set (by this package's tests only), wraps the client's log handler, e.g. to
 	// also capture every record for a check.
@@ -58,6 +62,7 @@ type Options struct {
 type Client struct {
 	id      uint32
 	deliver func([]byte)
+	hostEnv func(string) (string, bool) // Options.HostEnv
 	handles *HandleTable
 	logger  *slog.Logger
 
@@ -113,6 +118,7 @@ func NewClient(opts Options) (*Client, error) {
 		maxFrameBytes:  int64(maxFrameBytes),
 		id:             opts.ID,
 		deliver:        opts.Deliver,
+		hostEnv:        opts.HostEnv,
 		handles:        NewHandleTable(opts.ID),
 		ctx:            ctx,
 		cancel:         cancel,

@@ -294,6 +294,9 @@ func (c *Client) connect(k *call, m *ffipb.ConnectRequest) error {
 		close(done)
 	}
 
+	if c.hostEnv != nil {
+		syncHostEnv(c.hostEnv) // proxies and TLS roots the host set after start-up
+	}
 	url, token := m.GetUrl(), m.GetToken()
 	var snap room.Snapshot
 	run := func(ctx context.Context) (*ffipb.Completion, error) {
