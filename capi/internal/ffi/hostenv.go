@@ -43,7 +43,10 @@ func hostEnvChanges(host, current func(string) (string, bool)) []envChange {
 	return out
 }
 
-// syncHostEnv applies hostEnvChanges to this process's Go environment.
+// syncHostEnv applies hostEnvChanges to this process's Go environment. With cgo, os.Setenv
+// and os.Unsetenv also call the C library's setenv and unsetenv; here they only set a name
+// the host's environment holds to the value it holds, or remove a name it does not hold, so
+// the host's environment is left as it was (no entry is added, none moved).
 func syncHostEnv(host func(string) (string, bool)) {
 	for _, ch := range hostEnvChanges(host, os.LookupEnv) {
 		if ch.unset {
