@@ -78,7 +78,7 @@ extern "C" {
 
 /* ABI version this header describes. */
 #define LK_ABI_VERSION_MAJOR 1
-#define LK_ABI_VERSION_MINOR 29
+#define LK_ABI_VERSION_MINOR 30
 #define LK_ABI_VERSION ((LK_ABI_VERSION_MAJOR << 16) | LK_ABI_VERSION_MINOR)
 /* True if a library reporting version v (from lk_abi_version) can serve this header. */
 #define LK_ABI_COMPATIBLE(v) \

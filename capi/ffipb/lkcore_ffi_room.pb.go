@@ -920,8 +920,15 @@ type RoomOptions struct {
 	// values fail CreateRoomRequest with INVALID_ARGUMENT. 0: 1 MiB when no frame count is given
 	// either, else 64 MiB (as SubscribeDataTrackRequest.buffer_bytes).
 	DataTrackBufferBytes uint32 `protobuf:"varint,16,opt,name=data_track_buffer_bytes,json=dataTrackBufferBytes,proto3" json:"data_track_buffer_bytes,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The roots the signalling connection to a wss:// URL trusts, as PEM "CERTIFICATE" blocks
+	// (ABI 1.30): for a server whose certificate a private CA signed. Set, they replace the
+	// system's roots for this room; empty: the system's roots. At most 1 MiB (a whole public
+	// bundle is about 0.2 MiB); a value larger, or holding no certificate, fails
+	// CreateRoomRequest with INVALID_ARGUMENT. TURN servers reached over TLS (turns: URLs) are
+	// verified against the system's roots whatever this holds. A library before 1.30 ignores it.
+	TlsRootCertificatesPem []byte `protobuf:"bytes,17,opt,name=tls_root_certificates_pem,json=tlsRootCertificatesPem,proto3" json:"tls_root_certificates_pem,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *RoomOptions) Reset() {
@@ -1064,6 +1071,13 @@ func (x *RoomOptions) GetDataTrackBufferBytes() uint32 {
 		return x.DataTrackBufferBytes
 	}
 	return 0
+}
+
+func (x *RoomOptions) GetTlsRootCertificatesPem() []byte {
+	if x != nil {
+		return x.TlsRootCertificatesPem
+	}
+	return nil
 }
 
 // IceServer is a STUN or TURN server ("stun:host:port", "turn:host:port?transport=udp|tcp",
@@ -4597,7 +4611,7 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x11CreateRoomRequest\x124\n" +
 	"\aoptions\x18\x01 \x01(\v2\x1a.lkcore.ffi.v1.RoomOptionsR\aoptions\"B\n" +
 	"\x12CreateRoomResponse\x12,\n" +
-	"\x04room\x18\x01 \x01(\v2\x18.lkcore.ffi.v1.OwnedRoomR\x04room\"\xa4\a\n" +
+	"\x04room\x18\x01 \x01(\v2\x18.lkcore.ffi.v1.OwnedRoomR\x04room\"\xdf\a\n" +
 	"\vRoomOptions\x12%\n" +
 	"\x0eauto_subscribe\x18\x01 \x01(\bR\rautoSubscribe\x12.\n" +
 	"\x04e2ee\x18\x02 \x01(\v2\x1a.lkcore.ffi.v1.E2eeOptionsR\x04e2ee\x12,\n" +
@@ -4616,7 +4630,8 @@ const file_lkcore_ffi_room_proto_rawDesc = "" +
 	"\x14disable_udp_batching\x18\r \x01(\bR\x12disableUdpBatching\x12Y\n" +
 	"\x1aauto_subscription_delivery\x18\x0e \x01(\x0e2\x1b.lkcore.ffi.v1.DeliveryModeR\x18autoSubscriptionDelivery\x12:\n" +
 	"\x19auto_subscription_credits\x18\x0f \x01(\rR\x17autoSubscriptionCredits\x125\n" +
-	"\x17data_track_buffer_bytes\x18\x10 \x01(\rR\x14dataTrackBufferBytes\"[\n" +
+	"\x17data_track_buffer_bytes\x18\x10 \x01(\rR\x14dataTrackBufferBytes\x129\n" +
+	"\x19tls_root_certificates_pem\x18\x11 \x01(\fR\x16tlsRootCertificatesPem\"[\n" +
 	"\tIceServer\x12\x12\n" +
 	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1e\n" +

@@ -2,6 +2,8 @@ package ffi
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -103,7 +105,29 @@ func validateRoomOptions(o *ffipb.RoomOptions) error {
 	if err := checkBufferBytes("data_track_buffer_bytes", o.GetDataTrackBufferBytes()); err != nil {
 		return err
 	}
+	if _, err := tlsRoots(o.GetTlsRootCertificatesPem()); err != nil {
+		return err
+	}
 	return checkBufferSize("data_track_buffer_size", o.GetDataTrackBufferSize())
+}
+
+// MaxTLSRootsBytes caps RoomOptions.tls_root_certificates_pem.
+const MaxTLSRootsBytes = 1 << 20
+
+// tlsRoots parses RoomOptions.tls_root_certificates_pem: nil for none (the system's roots),
+// INVALID_ARGUMENT when it is larger than MaxTLSRootsBytes or holds no certificate.
+func tlsRoots(pem []byte) (*x509.CertPool, error) {
+	if len(pem) == 0 {
+		return nil, nil
+	}
+	if len(pem) > MaxTLSRootsBytes {
+		return nil, Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "tls_root_certificates_pem is %d bytes, at most %d", len(pem), MaxTLSRootsBytes)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, Errorf(ffipb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "tls_root_certificates_pem holds no PEM certificate")
+	}
+	return pool, nil
 }
 
 // MaxJoinAttempts caps RoomOptions.join_attempts (the core's room.MaxJoinAttempts; above it
@@ -176,6 +200,9 @@ func (r *Room) coreOptions() room.Options {
 	}
 	if r.keys != nil {
 		o.E2EE = &room.E2EEOptions{KeyProvider: r.keys}
+	}
+	if roots, _ := tlsRoots(r.options.GetTlsRootCertificatesPem()); roots != nil { // checked by validateRoomOptions
+		o.TLSConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
 	return o
 }

@@ -8,7 +8,7 @@ import "runtime/debug"
 // repeats these numbers as LK_ABI_VERSION_MAJOR/MINOR and a test keeps them equal.
 const (
 	ABIVersionMajor = 1
-	ABIVersionMinor = 29
+	ABIVersionMinor = 30
 	// ABIVersion is the value of lk_abi_version(): major << 16 | minor.
 	ABIVersion = ABIVersionMajor<<16 | ABIVersionMinor
 	// Schema is the protobuf package of the FFI messages.
