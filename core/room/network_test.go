@@ -14,8 +14,8 @@ import (
 
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
-	"github.com/lkcore/lkcore/tests/testkit"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
+	"github.com/lkcore/lkcore/tests/testkit/testca"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -111,7 +111,7 @@ func TestICETCP(t *testing.T) {
 // refused join (a typed ErrUnauthorized), a resume and a full reconnect, after which data
 // still flows both ways.
 func TestSignallingOverTLS(t *testing.T) {
-	ca, err := testkit.NewCA()
+	ca, err := testca.NewCA()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,13 @@
 package devsfu
 
 import (
+	"crypto/tls"
 	"errors"
+	"net"
 	"strings"
 	"testing"
+
+	"github.com/lkcore/lkcore/tests/testkit/testca"
 )
 
 // TestStartNetworks: the address family of Addr is the server's (an IPv6 one gives a
@@ -23,5 +27,40 @@ func TestStartNetworks(t *testing.T) {
 	}
 	if s.tcpMux == nil {
 		t.Fatal("ICETCP: no TCP mux")
+	}
+}
+
+// TestAlsoTLS: with AlsoTLSCertificate the server listens for wss:// on a second port (TLSURL)
+// with that certificate, and for ws:// as before.
+func TestAlsoTLS(t *testing.T) {
+	ca, err := testca.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Leaf(net.IPv4(127, 0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(Options{AlsoTLSCertificate: &cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if !strings.HasPrefix(s.URL(), "ws://127.0.0.1:") || !strings.HasPrefix(s.TLSURL(), "wss://127.0.0.1:") ||
+		strings.TrimPrefix(s.TLSURL(), "wss://") == strings.TrimPrefix(s.URL(), "ws://") {
+		t.Fatalf("URL %q, TLSURL %q", s.URL(), s.TLSURL())
+	}
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(s.TLSURL(), "wss://"), &tls.Config{RootCAs: ca.Pool()})
+	if err != nil {
+		t.Fatalf("TLS to %s: %v", s.TLSURL(), err)
+	}
+	_ = conn.Close()
+	plain, err := Start(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = plain.Close() }()
+	if plain.TLSURL() != "" {
+		t.Fatalf("TLSURL without AlsoTLSCertificate: %q", plain.TLSURL())
 	}
 }

@@ -146,6 +146,10 @@ type Options struct {
 	// endpoints) over TLS with it: URL returns wss://, as a production
 	// server behind its TLS terminator. Clients must trust it.
 	TLSCertificate *tls.Certificate
+	// AlsoTLSCertificate, when set, also serves signalling over TLS with it on a
+	// second loopback port (TLSURL), beside the plain listener: one server (the
+	// same rooms) for ws:// and wss:// clients.
+	AlsoTLSCertificate *tls.Certificate
 	// ICETCP also gathers passive ICE/TCP candidates, on a loopback TCP port
 	// of their own (RFC 6544 framing), as livekit-server does on its
 	// rtc.tcp_port (7881) for clients whose network blocks UDP; a client
@@ -229,6 +233,7 @@ type Server struct {
 	mux    *ice.UDPMuxDefault
 	tcpMux ice.TCPMux // nil without Options.ICETCP
 	ln     net.Listener
+	tlsLn  net.Listener // Options.AlsoTLSCertificate's listener, or nil
 	http   *http.Server
 	nodeID string
 	faults *faultState
@@ -273,6 +278,21 @@ func Start(opts Options) (*Server, error) {
 	if o.TLSCertificate != nil {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*o.TLSCertificate}, MinVersion: tls.VersionTLS12})
 	}
+	var tlsLn net.Listener
+	if o.AlsoTLSCertificate != nil {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("devsfu: TLS listen: %w", err)
+		}
+		tlsLn = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{*o.AlsoTLSCertificate}, MinVersion: tls.VersionTLS12})
+	}
+	closeListeners := func() {
+		_ = ln.Close()
+		if tlsLn != nil {
+			_ = tlsLn.Close()
+		}
+	}
 	ipv6 := host != "localhost" && net.ParseIP(host).To4() == nil
 	udpNet, udpAddr := "udp4", "127.0.0.1:0"
 	if ipv6 {
@@ -280,7 +300,7 @@ func Start(opts Options) (*Server, error) {
 	}
 	udp, err := net.ListenPacket(udpNet, udpAddr)
 	if err != nil {
-		_ = ln.Close()
+		closeListeners()
 		return nil, fmt.Errorf("devsfu: udp listen: %w", err)
 	}
 	if uc, ok := udp.(*net.UDPConn); ok {
@@ -305,7 +325,7 @@ func Start(opts Options) (*Server, error) {
 	}
 	if o.ICEUDPOff && !o.ICETCP {
 		_ = mux.Close()
-		_ = ln.Close()
+		closeListeners()
 		return nil, ErrNoICECandidates
 	}
 	if o.ICETCP {
@@ -316,7 +336,7 @@ func Start(opts Options) (*Server, error) {
 		tln, err := net.Listen(tcpNet, tcpAddr)
 		if err != nil {
 			_ = mux.Close()
-			_ = ln.Close()
+			closeListeners()
 			return nil, fmt.Errorf("devsfu: ICE/TCP listen: %w", err)
 		}
 		icn.tcp = webrtc.NewICETCPMux(pionLoggerFactory{o.Logger}.NewLogger("tcpmux"), tln, dataChannelReadBuffer)
@@ -328,13 +348,13 @@ func Start(opts Options) (*Server, error) {
 	}
 	if err != nil {
 		closeMuxes()
-		_ = ln.Close()
+		closeListeners()
 		return nil, err
 	}
 	ts, err := startTURN(o)
 	if err != nil {
 		closeMuxes()
-		_ = ln.Close()
+		closeListeners()
 		return nil, err
 	}
 	s := &Server{
@@ -346,6 +366,7 @@ func Start(opts Options) (*Server, error) {
 		mux:    mux,
 		tcpMux: icn.tcp,
 		ln:     ln,
+		tlsLn:  tlsLn,
 		nodeID: newID(prefixNode),
 		rooms:  map[string]*Room{},
 		conns:  map[*signalConn]struct{}{},
@@ -372,6 +393,13 @@ func Start(opts Options) (*Server, error) {
 		defer s.wg.Done()
 		_ = s.http.Serve(ln)
 	}()
+	if tlsLn != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			_ = s.http.Serve(tlsLn)
+		}()
+	}
 	go s.tickLoop()
 	s.log.Info("devsfu listening", "url", s.URL())
 	return s, nil
@@ -384,6 +412,14 @@ func (s *Server) URL() string {
 		return "wss://" + s.ln.Addr().String()
 	}
 	return "ws://" + s.ln.Addr().String()
+}
+
+// TLSURL returns the wss:// URL of Options.AlsoTLSCertificate's listener, or "".
+func (s *Server) TLSURL() string {
+	if s.tlsLn == nil {
+		return ""
+	}
+	return "wss://" + s.tlsLn.Addr().String()
 }
 
 // APIKey returns the API key tokens must be signed for.
@@ -429,6 +465,9 @@ func (s *Server) Close() error {
 	s.Stall(false) // readers blocked by a stall must see the close
 
 	_ = s.ln.Close()
+	if s.tlsLn != nil {
+		_ = s.tlsLn.Close()
+	}
 	close(s.stopTick)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_ = s.http.Shutdown(ctx)

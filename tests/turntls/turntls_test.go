@@ -21,8 +21,8 @@ import (
 
 	"github.com/lkcore/lkcore/core/room"
 	"github.com/lkcore/lkcore/tests/devsfu"
-	"github.com/lkcore/lkcore/tests/testkit"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
+	"github.com/lkcore/lkcore/tests/testkit/testca"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	ca, err := testkit.NewCA()
+	ca, err := testca.NewCA()
 	if err == nil {
 		trusted, err = ca.Leaf(net.IPv4(127, 0, 0, 1))
 	}
@@ -82,7 +82,7 @@ func TestRelayOverTLS(t *testing.T) {
 // used: with relay forced, Connect fails with ErrPeerConnectionFailed once its timeout has
 // passed, and the server allocated nothing.
 func TestRelayOverTLSUntrusted(t *testing.T) {
-	self, err := testkit.SelfSigned(net.IPv4(127, 0, 0, 1))
+	self, err := testca.SelfSigned(net.IPv4(127, 0, 0, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/lkcore/lkcore/capi/ffipb"
 	"github.com/lkcore/lkcore/tests/devsfu"
-	"github.com/lkcore/lkcore/tests/testkit"
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
+	"github.com/lkcore/lkcore/tests/testkit/testca"
 )
 
 // TestE2ETLSRootCertificates: RoomOptions.tls_root_certificates_pem (ABI 1.30) is the set of
@@ -18,11 +18,11 @@ import (
 // CONNECTION_FAILED, as does one given another CA. A value holding no certificate, or larger
 // than MaxTLSRootsBytes, fails CreateRoomRequest with INVALID_ARGUMENT and issues no handle.
 func TestE2ETLSRootCertificates(t *testing.T) {
-	ca, err := testkit.NewCA()
+	ca, err := testca.NewCA()
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := testkit.NewCA()
+	other, err := testca.NewCA()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,9 @@
 //	    prints {"url":…,"api_key":…,"api_secret":…} (and "turn_urls" with
 //	    --turn) once listening and runs until SIGINT/SIGTERM. TURN and
 //	    force_relay: --turn [--turn-tcp] [--turn-no-udp] [--turn-withhold]
-//	    [--turn-wrong-credentials] [--force-relay].
+//	    [--turn-wrong-credentials] [--force-relay]. --tls-ca-out FILE also serves
+//	    wss:// on a second loopback port ("tls_url" in the line), with a certificate
+//	    for 127.0.0.1 signed by a CA made at start, whose PEM it writes to FILE.
 //	    On SIGUSR1 it prints {"proc":{…},"dt":{…}}: its cumulative CPU time (user,
 //	    system) and Go allocations, and its data-track packet counters (in, out,
 //	    dropped for congestion), for benchmarks that measure the SFU's cost and
@@ -26,11 +28,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	neturl "net/url"
 	"os"
@@ -43,6 +47,7 @@ import (
 	"github.com/lkcore/lkcore/core/auth"
 	"github.com/lkcore/lkcore/tests/bench/procstat"
 	"github.com/lkcore/lkcore/tests/devsfu"
+	"github.com/lkcore/lkcore/tests/testkit/testca"
 )
 
 func main() {
@@ -98,6 +103,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file on exit")
 	noBatch := fs.Bool("disable-udp-batching", false, "send and receive every UDP datagram with its own system call (default: batched where the kernel can, as the clients do)")
+	tlsCAOut := fs.String("tls-ca-out", "", "also serve wss:// on a second loopback port, with a certificate signed by a CA made at start whose PEM is written to this file")
 	iceTCP := fs.Bool("ice-tcp", false, "also offer passive ICE/TCP candidates, on a loopback TCP port of their own (livekit-server's rtc.tcp_port)")
 	iceUDPOff := fs.Bool("ice-udp-off", false, "offer no UDP candidates (needs --ice-tcp): a network that blocks UDP")
 	gcPercent := fs.Int("gc-percent", defaultGCPercent, "Go GC target percentage of this process (debug.SetGCPercent; negative: GC off)")
@@ -132,6 +138,15 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var alsoTLS *tls.Certificate
+	if *tlsCAOut != "" {
+		cert, err := writeTestCA(*tlsCAOut)
+		if err != nil {
+			fmt.Fprintln(stderr, "--tls-ca-out:", err)
+			return 1
+		}
+		alsoTLS = &cert
+	}
 	s, err := devsfu.Start(devsfu.Options{
 		APIKey: *key, APISecret: *secret, Addr: *addr, Logger: log,
 		DisableDataTracks: *noDT, DataTracksNotAllowed: *dtNotAllowed,
@@ -142,6 +157,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		DataTrackTargetLatency: *targetLatency, DataTrackMinBuffered: *minBuffered,
 		DisableUDPBatching: *noBatch,
 		ICETCP:             *iceTCP, ICEUDPOff: *iceUDPOff,
+		AlsoTLSCertificate: alsoTLS,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -158,7 +174,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		APIKey    string   `json:"api_key"`
 		APISecret string   `json:"api_secret"`
 		TURNURLs  []string `json:"turn_urls,omitempty"`
-	}{s.URL(), s.APIKey(), s.APISecret(), s.TURNURLs()})
+		TLSURL    string   `json:"tls_url,omitempty"`
+	}{s.URL(), s.APIKey(), s.APISecret(), s.TURNURLs(), s.TLSURL()})
 	fmt.Fprintln(stdout, string(line))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -367,4 +384,17 @@ func controlGet(url, path string, v any, stdout, stderr io.Writer) int {
 	}
 	_ = json.NewEncoder(stdout).Encode(v)
 	return 0
+}
+
+// writeTestCA makes a CA, writes its certificate (PEM) to file, and returns a server
+// certificate for 127.0.0.1 that it signed.
+func writeTestCA(file string) (tls.Certificate, error) {
+	ca, err := testca.NewCA()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if err := os.WriteFile(file, ca.PEM(), 0o600); err != nil {
+		return tls.Certificate{}, err
+	}
+	return ca.Leaf(net.IPv4(127, 0, 0, 1))
 }

@@ -1,4 +1,7 @@
-package testkit
+// Package testca makes certificates for tests: a CA, server certificates it signs, and
+// self-signed ones that nothing trusts. It imports no testing code, so the devsfu CLI uses it
+// too (--tls-ca-out).
+package testca
 
 import (
 	"crypto/ecdsa"
