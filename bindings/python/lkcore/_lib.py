@@ -39,7 +39,9 @@ __all__ = [
 
 #: ABI major version this binding is written for (``LK_ABI_VERSION_MAJOR``).
 ABI_VERSION_MAJOR = 1
-#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 29, for active
+#: Lowest ABI minor version this binding needs (``LK_ABI_VERSION_MINOR``): 30, for
+#: ``RoomOptions.tls_root_certificates_pem`` (``RoomOptions.tls_root_certificates``: a library
+#: before 1.30 would ignore it and trust the system's roots); since 29, for active
 #: speakers (``ParticipantInfo.is_speaking`` / ``audio_level``: ``Participant.is_speaking`` /
 #: ``audio_level``; ``ParticipantUpdated.speaking_changed``: ``participant_speaking_changed``;
 #: ``ActiveSpeakersChanged`` and ``ConnectResult.active_speakers``: ``Room.active_speakers``,
@@ -74,7 +76,7 @@ ABI_VERSION_MAJOR = 1
 #: since 13, ``SubscribeDataTrackRequest.buffer_bytes`` and the default subscription buffer
 #: that ``subscribe()`` relies on; since 11, ``RoomEvent.owned_handles``; since 10,
 #: ``lk_data_track_read_frame`` and the ``RemoteDataTrackSidChanged`` room event).
-ABI_VERSION_MINOR = 29
+ABI_VERSION_MINOR = 30
 
 _LIB_NAMES = {"darwin": "liblkcore.dylib", "win32": "lkcore.dll"}
 _DEFAULT_NAME = _LIB_NAMES.get(sys.platform, "liblkcore.so")

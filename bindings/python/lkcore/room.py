@@ -394,6 +394,14 @@ class RoomOptions:
             process stalls under a saturating flow.
         disable_udp_batching: send and receive every UDP datagram with its own system call
             (default False: batched where the kernel supports it, for less CPU per byte).
+        tls_root_certificates: the roots a ``wss://`` server's certificate must chain to, as
+            PEM ``CERTIFICATE`` blocks (bytes, e.g. ``pathlib.Path("ca.pem").read_bytes()``),
+            for a server whose certificate a private CA signed. Set, they replace the
+            system's roots (and ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``) for this room's
+            signalling; None or empty = the system's roots. At most 1 MiB and at least one
+            certificate, else connect raises :class:`~lkcore.errors.InvalidArgumentError`
+            (the library checks; ABI 1.30). TURN servers reached over TLS (``turns:`` URLs)
+            are verified against the system's roots whatever this holds.
     """
 
     auto_subscribe: bool = False
@@ -409,6 +417,7 @@ class RoomOptions:
     sctp_receive_buffer_size: int = 0
     disable_udp_batching: bool = False
     data_track_buffer_bytes: int = 0
+    tls_root_certificates: Optional[bytes] = None
 
     def _to_proto(self) -> pb.RoomOptions:
         o = pb.RoomOptions(
@@ -435,6 +444,8 @@ class RoomOptions:
             o.max_reconnect_attempts = self.max_reconnect_attempts
         if self.rpc_response_timeout is not None:
             o.rpc_response_timeout_ms = seconds_to_ms(self.rpc_response_timeout, "RoomOptions.rpc_response_timeout")
+        if self.tls_root_certificates is not None:  # ABI 1.30; passed on as given, the library checks it
+            o.tls_root_certificates_pem = bytes_arg(self.tls_root_certificates, "RoomOptions.tls_root_certificates")
         return o
 
 

@@ -1,6 +1,6 @@
 """RoomOptions that shape the connection: ICE servers and the relay-only policy, the SCTP receive
 window and UDP batching, the subscriptions' byte bound (the library applies and checks them; the
-binding only passes them on)."""
+binding only passes them on). The TLS roots: test_tls_roots.py."""
 
 from __future__ import annotations
 
@@ -68,11 +68,13 @@ def test_every_schema_room_option_is_exposed() -> None:
         sctp_receive_buffer_size=1 << 20,
         disable_udp_batching=True,
         data_track_buffer_bytes=7,
+        tls_root_certificates=b"pem",
     )._to_proto()
     user_set = {f.name for f, _ in o.ListFields()} - set(SET_BY_THE_BINDING)
     assert user_set == {f.name for f in o.DESCRIPTOR.fields} - set(SET_BY_THE_BINDING)
     # Passed through unchanged (the library checks them).
     assert (o.data_track_buffer_size, o.data_track_buffer_bytes) == (5, 7)
+    assert o.tls_root_certificates_pem == b"pem"
     assert {name: getattr(o, name) for name in SET_BY_THE_BINDING} == SET_BY_THE_BINDING | {"auto_subscription_credits": 5}
 
 
