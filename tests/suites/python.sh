@@ -41,10 +41,14 @@ fi
   # sends in the join's ServerInfo (livekit-server's region setting; LiveKit Cloud names its
   # regions there), which the tests expect back in Room.server.region (without it: "");
   # --speaker-update-interval 50ms: speaker updates (active speakers) every 50 ms instead of
-  # livekit-server's 400 ms, the same messages sooner.
+  # livekit-server's 400 ms, the same messages sooner; --tls-ca-out: the same server also serves
+  # wss:// on a second loopback port ("tls_url"), its certificate signed by a CA made at start
+  # whose PEM goes to that file (RoomOptions.tls_root_certificates tests).
+  ca="$out/devsfu-ca.pem"
+  rm -f "$ca"
   "$root/build/lkcore-devsfu" --addr "127.0.0.1:$port" --key "$key" --secret "$secret" \
     --control --update-batch-interval 100ms --connection-quality-interval 200ms --enable-data-blob \
-    --speaker-update-interval 50ms --region test-region >"$fifo" 2>"$out/devsfu.log" &
+    --speaker-update-interval 50ms --region test-region --tls-ca-out "$ca" >"$fifo" 2>"$out/devsfu.log" &
   sfu_pid=$!
   for _ in $(seq 1 100); do
     [ -s "$fifo" ] && break
@@ -54,9 +58,12 @@ fi
   line=$(head -n1 "$fifo")
   [ -n "$line" ] || { echo "lkcore-devsfu printed nothing" >&2; exit 1; }
   url=$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["url"])' "$line")
+  # A line without tls_url leaves it empty: the tests that need it then fail (never skip).
+  tls_url=$("$py" -c 'import json,sys; print(json.loads(sys.argv[1]).get("tls_url", ""))' "$line")
   export LKCORE_DEVSFU_URL="$url" LKCORE_DEVSFU_BIN="$root/build/lkcore-devsfu"
   export LKCORE_DEVSFU_KEY="$key" LKCORE_DEVSFU_SECRET="$secret" LKCORE_DEVSFU_CONTROL=1
-  echo "devsfu at $url"
+  export LKCORE_DEVSFU_TLS_URL="$tls_url" LKCORE_DEVSFU_TLS_CA="$ca"
+  echo "devsfu at $url and $tls_url (CA $ca)"
 }
 
 echo "--- mypy (the installed package: it ships py.typed, so these are the types users' checkers see)"

@@ -5,6 +5,9 @@ Environment (set by tests/suites/python.sh):
   LKCORE_DEVSFU_URL    ws:// URL of a running lkcore-devsfu (tests marked `devsfu` need it)
   LKCORE_DEVSFU_BIN    the lkcore-devsfu binary (mints tokens)
   LKCORE_DEVSFU_KEY / LKCORE_DEVSFU_SECRET   its API key and secret
+  LKCORE_DEVSFU_TLS_URL  wss:// URL of the same server (devsfu --tls-ca-out; the `devsfu_tls`
+                       fixture needs it)
+  LKCORE_DEVSFU_TLS_CA   the PEM file of the CA that signed that listener's certificate
 
 After every test the binding must have released everything: no open client (hence no live
 handle and no event thread) may remain.
@@ -93,6 +96,38 @@ class DevSFU:
 @pytest.fixture(scope="session")
 def devsfu() -> DevSFU:
     return DevSFU()
+
+
+class DevSFUTLS:
+    """The suite's devsfu over wss:// (a second listener of the same server: same rooms, same
+    key and secret) and the PEM of the private CA its certificate chains to."""
+
+    def __init__(self, url: str, ca_pem: bytes) -> None:
+        self.url = url
+        self.ca_pem = ca_pem
+
+
+@pytest.fixture(scope="session")
+def devsfu_tls() -> DevSFUTLS:
+    """Fails (never skips) without the wss:// listener or its CA: a devsfu started without
+    --tls-ca-out must not silently turn the TLS tests off."""
+    url = os.environ.get("LKCORE_DEVSFU_TLS_URL")
+    ca = os.environ.get("LKCORE_DEVSFU_TLS_CA")
+    if not url or not ca:
+        pytest.fail(
+            "LKCORE_DEVSFU_TLS_URL / LKCORE_DEVSFU_TLS_CA not set: no wss:// devsfu listener to test against "
+            "(run tests/suites/python.sh, which starts lkcore-devsfu with --tls-ca-out)"
+        )
+    if not url.startswith("wss://"):
+        pytest.fail(f"LKCORE_DEVSFU_TLS_URL is not a wss:// URL: {url!r}")
+    try:
+        with open(ca, "rb") as f:
+            pem = f.read()
+    except OSError as e:
+        pytest.fail(f"LKCORE_DEVSFU_TLS_CA unreadable: {e}")
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        pytest.fail(f"LKCORE_DEVSFU_TLS_CA ({ca}) holds no PEM certificate")
+    return DevSFUTLS(url, pem)
 
 
 @pytest.fixture
