@@ -35,9 +35,10 @@ internal const val ABI_MAJOR = 1
  * an older library would report none; ParticipantInfo.is_speaking / audio_level,
  * ParticipantUpdated.speaking_changed, the ActiveSpeakersChanged event and
  * ConnectResult.active_speakers, and SimulateScenario SPEAKER_UPDATE, 1.29: an older library
- * would report no one speaking and refuse the scenario).
+ * would report no one speaking and refuse the scenario; RoomOptions.tls_root_certificates_pem,
+ * 1.30: an older library would ignore the roots and verify a wss:// server against the system's).
  */
-internal const val ABI_MINOR = 29
+internal const val ABI_MINOR = 30
 
 /**
  * The C functions of liblkcore (include/lkcore.h), bound with JNA direct mapping.

@@ -197,6 +197,19 @@ data class RoomOptions(
      * in frames keeps that many whatever their size.
      */
     val dataTrackBufferBytes: Int = 0,
+    /**
+     * The roots the signalling connection to a `wss://` URL trusts (ABI 1.30): PEM text holding
+     * one or more `-----BEGIN CERTIFICATE-----` blocks, e.g. `File("ca.pem").readText()`, for a
+     * server whose certificate a private CA signed. Set, they replace the system's roots for this
+     * room; null or empty: the system's roots. A JVM cannot set `SSL_CERT_FILE` for the library
+     * once started: this is how a JVM host trusts a private CA. The binding passes the text on
+     * (UTF-8) and the library checks it: more than 1 MiB, or text holding no certificate, makes
+     * the [Room] constructor throw [InvalidArgumentException]; a server these roots do not
+     * verify makes [Room.connect] throw [ConnectionFailedException]. TURN servers reached over
+     * TLS (`turns:` URLs) are verified against the system's roots whatever this holds. A String
+     * (not a ByteArray), so that [RoomOptions] keeps comparing by value.
+     */
+    val tlsRootCertificatesPem: String? = null,
 )
 
 /** Which ICE candidates a room's connection may use ([RoomOptions.iceTransportPolicy]). */
@@ -676,6 +689,9 @@ internal object Convert {
         )
         // ABI 1.8; an out-of-range window is refused by the library (INVALID_ARGUMENT).
         b.setSctpReceiveBufferBytes(unsigned("sctpReceiveBufferSize", o.sctpReceiveBufferSize)).setDisableUdpBatching(o.disableUdpBatching)
+        // ABI 1.30; the library parses the PEM and refuses more than 1 MiB or no certificate
+        // (INVALID_ARGUMENT). Empty (null here) leaves the system's roots.
+        o.tlsRootCertificatesPem?.let { b.setTlsRootCertificatesPem(com.google.protobuf.ByteString.copyFromUtf8(it)) }
         o.connectTimeout?.let { b.setConnectTimeoutMs(millis(it)) }
         o.rpcResponseTimeout?.let { b.setRpcResponseTimeoutMs(millis(it)) }
         o.e2ee?.let { e ->

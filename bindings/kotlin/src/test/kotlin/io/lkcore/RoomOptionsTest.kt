@@ -33,6 +33,7 @@ class RoomOptionsTest : LkTestBase() {
                 sctpReceiveBufferSize = 1 shl 20,
                 disableUdpBatching = true,
                 dataTrackBufferBytes = 7,
+                tlsRootCertificatesPem = "pem",
             ),
         )
         // Every field of the schema is either an option of RoomOptions (each set above, so a
@@ -55,8 +56,10 @@ class RoomOptionsTest : LkTestBase() {
         assertEquals(lkcore.ffi.v1.IceTransportPolicy.ICE_TRANSPORT_POLICY_RELAY, o.iceTransportPolicy)
         assertEquals(1 shl 20, o.sctpReceiveBufferBytes)
         assertTrue(o.disableUdpBatching)
+        assertEquals("pem", o.tlsRootCertificatesPem.toStringUtf8()) // checked by the library, not here
         val d = Convert.roomOptions(RoomOptions())
         assertTrue(d.iceServersList.isEmpty() && d.sctpReceiveBufferBytes == 0 && !d.disableUdpBatching && d.dataTrackBufferBytes == 0)
+        assertTrue(d.tlsRootCertificatesPem.isEmpty)
         assertEquals(lkcore.ffi.v1.IceTransportPolicy.ICE_TRANSPORT_POLICY_ALL, d.iceTransportPolicy)
         assertFalse("secret" in IceServer(listOf("turn:h:1"), "u", "secret").toString())
         // Value semantics, like RoomOptions itself.
