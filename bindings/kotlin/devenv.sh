@@ -5,8 +5,10 @@
 # from under a running JVM) and exports LKCORE_LIB. Defines:
 #   kt_mvn ARGS...      mvn in batch mode (Maven downloads its own dependencies on first use)
 #   kt_start_devsfu     builds and starts lkcore-devsfu on a free loopback port with the
-#                       fault-injection endpoints; exports LKCORE_DEVSFU_URL/BIN/KEY/SECRET and
-#                       stops it when the sourcing shell exits
+#                       fault-injection endpoints, and wss:// on a second one (--tls-ca-out);
+#                       exports LKCORE_DEVSFU_URL/BIN/KEY/SECRET, LKCORE_DEVSFU_TLS_URL (its
+#                       wss:// URL) and LKCORE_DEVSFU_CA (the PEM file of the CA that signed its
+#                       certificate) and stops it when the sourcing shell exits
 kt_out="$root/build/kotlin"
 mkdir -p "$kt_out"
 
@@ -42,19 +44,22 @@ kt_start_devsfu() {
   fi
   echo "--- building and starting lkcore-devsfu"
   (cd "$root" && go build -o "$kt_out/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu)
-  local key=ktkey secret=kt-secret-kt-secret-kt-secret-0123 first="$kt_out/devsfu.out" line url
-  rm -f "$first"
+  local key=ktkey secret=kt-secret-kt-secret-kt-secret-0123 first="$kt_out/devsfu.out" line url tls_url
+  local ca="$kt_out/devsfu-ca.pem"
+  rm -f "$first" "$ca"
   # --control: fault-injection endpoints (reconnect tests); a short participant-update batch
   # period, connection-quality rating period and speaker update period keep the suite fast
   # (livekit-server batches every 3 s, rates every 5 s and sends speaker updates every 400 ms);
   # --enable-data-blob: it stores data-track schema definitions
   # (as livekit-server with enable_participant_data_blob); --region: the region it names in
   # the join response's server info (as livekit-server's region setting, LiveKit Cloud's
-  # region), which RoomInfo.server reports (RoomTest). Port 0: the listener picks
-  # a free port and the first output line (JSON) has the URL.
+  # region), which RoomInfo.server reports (RoomTest); --tls-ca-out: the same server also serves
+  # wss:// on a second loopback port, with a certificate for 127.0.0.1 signed by a CA it makes at
+  # start and writes (PEM) to that file (RoomOptions.tlsRootCertificatesPem, TlsRootsTest).
+  # Port 0: the listener picks a free port and the first output line (JSON) has the URLs.
   "$kt_out/lkcore-devsfu" --addr 127.0.0.1:0 --key "$key" --secret "$secret" \
     --control --update-batch-interval 100ms --connection-quality-interval 200ms --speaker-update-interval 50ms --enable-data-blob \
-    --region test-region >"$first" 2>"$kt_out/devsfu.log" &
+    --region test-region --tls-ca-out "$ca" >"$first" 2>"$kt_out/devsfu.log" &
   kt_sfu_pid=$!
   trap kt_stop_devsfu EXIT
   for _ in $(seq 1 100); do
@@ -65,7 +70,11 @@ kt_start_devsfu() {
   line=$(head -n1 "$first")
   url=$(printf '%s' "$line" | sed -n 's/.*"url":"\([^"]*\)".*/\1/p')
   [ -n "$url" ] || { echo "lkcore-devsfu printed no URL: $line" >&2; return 1; }
+  tls_url=$(printf '%s' "$line" | sed -n 's/.*"tls_url":"\([^"]*\)".*/\1/p')
+  [ -n "$tls_url" ] || { echo "lkcore-devsfu printed no tls_url: $line" >&2; return 1; }
+  [ -s "$ca" ] || { echo "lkcore-devsfu wrote no CA to $ca" >&2; return 1; }
   export LKCORE_DEVSFU_URL="$url" LKCORE_DEVSFU_BIN="$kt_out/lkcore-devsfu"
   export LKCORE_DEVSFU_KEY="$key" LKCORE_DEVSFU_SECRET="$secret"
-  echo "devsfu at $url"
+  export LKCORE_DEVSFU_TLS_URL="$tls_url" LKCORE_DEVSFU_CA="$ca"
+  echo "devsfu at $url and $tls_url (CA $ca)"
 }

@@ -64,6 +64,19 @@ object DevSfu {
 
     val url: String get() = env("LKCORE_DEVSFU_URL")
 
+    /**
+     * The same server's wss:// URL (`--tls-ca-out`): same rooms, key and secret; its certificate,
+     * for 127.0.0.1, is signed by the CA of [caPem], which no system trusts.
+     */
+    val tlsUrl: String get() = env("LKCORE_DEVSFU_TLS_URL")
+
+    /** The PEM of the CA that signed the certificate [tlsUrl] presents (the file `--tls-ca-out` wrote). */
+    val caPem: String get() {
+        val f = java.io.File(env("LKCORE_DEVSFU_CA"))
+        if (!f.isFile || f.length() == 0L) fail("LKCORE_DEVSFU_CA: no CA file at $f")
+        return f.readText()
+    }
+
     /** Mints an access token with the devsfu CLI. */
     fun token(room: String, identity: String, vararg extra: String): String {
         val p = ProcessBuilder(
