@@ -75,7 +75,7 @@
 //
 // COMPATIBILITY
 //   Client checks LK_ABI_COMPATIBLE(lk_abi_version()) at creation: the loaded liblkcore must be
-//   of the header's major version and at least its minor version. This API needs ABI 1.29
+//   of the header's major version and at least its minor version. This API needs ABI 1.30
 //   (lk_data_track_read_frame and RemoteDataTrackSidChanged of 1.10, RoomEvent.owned_handles of
 //   1.11, RequestRoomSnapshotRequest of 1.12, SubscribeDataTrackRequest.buffer_bytes of 1.13,
 //   RoomOptions.auto_subscription_delivery and data_track_buffer_bytes and
@@ -89,8 +89,9 @@
 //   statistics (Room::connection_stats) of 1.26, simulated connection faults
 //   (Room::simulate_scenario) of 1.27, the reliable packets a reconnect discarded or sent again
 //   (ReconnectedEvent) of 1.28, active speakers (ParticipantInfo::is_speaking and audio_level,
-//   ActiveSpeakersChangedEvent, RoomSnapshot::active_speakers) of 1.29) and does not build
-//   against an older lkcore.h. Fields, events and enum values added by a newer library of the
+//   ActiveSpeakersChangedEvent, RoomSnapshot::active_speakers) of 1.29, the roots a room's
+//   wss:// signalling trusts (RoomOptions::tls_root_certificates_pem) of 1.30) and does not
+//   build against an older lkcore.h. Fields, events and enum values added by a newer library of the
 //   same major version are ignored or kept as numbers.
 //
 // PROCESS
@@ -973,6 +974,15 @@ struct RoomOptions {
   // Send and receive every UDP datagram with its own system call (default: batched where the
   // kernel supports it, for less CPU per byte).
   bool disable_udp_batching = false;
+  // The roots the room's signalling connection to a wss:// URL trusts, as PEM "CERTIFICATE"
+  // blocks (ABI 1.30), for a server whose certificate a private CA signed. Set, they replace
+  // the system's roots for this room (SSL_CERT_FILE / SSL_CERT_DIR then play no part in it);
+  // empty (default): the system's roots. Passed to the library as given, which checks it: more
+  // than 1 MiB, or no certificate in it, makes the Room constructor throw
+  // Error(LK_ERR_INVALID_ARGUMENT). A server whose certificate they do not verify fails
+  // connect with LK_ERR_CONNECTION_FAILED. TURN servers reached over TLS (turns: URLs) are
+  // verified against the system's roots whatever this holds.
+  std::string tls_root_certificates_pem;
   // Deadline of every blocking call of this room (publish_*, send_*, set_*, disconnect, ...;
   // not connect, see connect_deadline); 0 means kDefaultWait, negative no deadline (TIMEOUTS).
   Millis operation_timeout{30000};

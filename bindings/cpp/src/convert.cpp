@@ -467,6 +467,8 @@ void to_pb(const RoomOptions &o, pb::RoomOptions *p) {
   // ABI 1.8; an out-of-range window is refused by the library (INVALID_ARGUMENT).
   p->set_sctp_receive_buffer_bytes(o.sctp_receive_buffer_bytes);
   p->set_disable_udp_batching(o.disable_udp_batching);
+  // ABI 1.30; the library checks it (1 MiB at most, at least one certificate: INVALID_ARGUMENT).
+  p->set_tls_root_certificates_pem(o.tls_root_certificates_pem);
 }
 
 namespace {

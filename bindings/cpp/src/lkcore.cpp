@@ -30,10 +30,11 @@
 // connection faults; SIMULATE_SCENARIO_SPEAKER_UPDATE in ABI 1.29), and Reconnected.discarded_packets and replayed_packets (ABI 1.28,
 // ReconnectedEvent), and ParticipantInfo.is_speaking and audio_level with
 // ParticipantUpdated.speaking_changed, ActiveSpeakersChanged and ConnectResult.active_speakers
-// (ABI 1.29, active speakers); the client refuses a loaded library older than the header
-// (LK_ABI_COMPATIBLE, ClientImpl::create).
-static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 29,
-              "liblkcore_cpp needs include/lkcore.h of ABI 1.29 or later (ActiveSpeakersChanged)");
+// (ABI 1.29, active speakers), and RoomOptions.tls_root_certificates_pem (ABI 1.30: a library
+// before 1.30 would ignore the roots and verify a wss:// server against the system's); the
+// client refuses a loaded library older than the header (LK_ABI_COMPATIBLE, ClientImpl::create).
+static_assert(LK_ABI_VERSION_MAJOR == 1 && LK_ABI_VERSION_MINOR >= 30,
+              "liblkcore_cpp needs include/lkcore.h of ABI 1.30 or later (RoomOptions.tls_root_certificates_pem)");
 
 namespace lk {
 

@@ -30,6 +30,7 @@ TEST(Convert, EveryRoomOptionsFieldOfTheSchemaIsSet) {
   o.ice_transport_policy = lk::IceTransportPolicy::Relay;
   o.sctp_receive_buffer_bytes = 1u << 20;
   o.disable_udp_batching = true;
+  o.tls_root_certificates_pem = "-----BEGIN CERTIFICATE-----\n";
   lk::pb::RoomOptions p;
   lk::detail::to_pb(o, &p);
 
@@ -72,6 +73,27 @@ TEST(Convert, EveryRoomOptionsFieldOfTheSchemaIsSet) {
   EXPECT_EQ(d.ice_transport_policy(), lk::pb::ICE_TRANSPORT_POLICY_ALL);
   EXPECT_EQ(d.sctp_receive_buffer_bytes(), 0u);
   EXPECT_FALSE(d.disable_udp_batching());
+}
+
+// RoomOptions::tls_root_certificates_pem (ABI 1.30) reaches the schema's field byte for byte
+// (the library checks it; nothing is parsed, trimmed or refused here, not even text that is no
+// certificate or no UTF-8: the field is bytes); left empty, the field is empty (the system's
+// roots).
+TEST(Convert, TlsRootCertificatesPemReachesTheSchema) {
+  static const char kPem[] =
+      "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+      "not a certificate \xff\x00 either";
+  const std::string pem(kPem, sizeof kPem - 1);  // its NUL byte included
+  lk::RoomOptions o;
+  o.tls_root_certificates_pem = pem;
+  lk::pb::RoomOptions p;
+  lk::detail::to_pb(o, &p);
+  EXPECT_EQ(p.tls_root_certificates_pem(), pem);
+  EXPECT_EQ(p.tls_root_certificates_pem().size(), pem.size());
+
+  lk::pb::RoomOptions d;
+  lk::detail::to_pb(lk::RoomOptions{}, &d);
+  EXPECT_TRUE(d.tls_root_certificates_pem().empty());
 }
 
 // RoomInfo.server (ABI 1.24) reaches lk::RoomInfo::server field by field, the Cloud edition
