@@ -93,10 +93,13 @@ secret=cpp-secret-cpp-secret-cpp-secret-0123
 # active-speaker test's four level changes arrive quickly; --enable-data-blob:
 # it stores data-track schema definitions (a LiveKit server does with enable_participant_data_blob);
 # --region: it names a region in its join responses (ServerInfo.region, as LiveKit Cloud does), so
-# tests see RoomInfo::server.region pass through (a self-hosted server without one sends "").
+# tests see RoomInfo::server.region pass through (a self-hosted server without one sends "");
+# --tls-ca-out: it also serves wss:// on a second loopback port ("tls_url" in its line), with a
+# certificate signed by a CA it makes at start and writes to the file, for the tests of
+# RoomOptions::tls_root_certificates_pem.
 "$out/lkcore-devsfu" --addr 127.0.0.1:0 --key "$key" --secret "$secret" --update-batch-interval 100ms --control \
   --connection-quality-interval 200ms --speaker-update-interval 50ms --enable-data-blob --region test-region \
-  >"$out/devsfu.out" 2>"$out/devsfu.log" &
+  --tls-ca-out "$out/devsfu-ca.pem" >"$out/devsfu.out" 2>"$out/devsfu.log" &
 sfu_pid=$!
 # Builds that overlap a test run (see below), by name; killed with their compilers on exit.
 source "$root/tests/lib/background.sh"
@@ -113,9 +116,13 @@ for _ in $(seq 100); do
 done
 url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$out/devsfu.out")
 [ -n "$url" ] || fail "lkcore-devsfu printed no URL"
+tls_url=$(sed -n 's/.*"tls_url":"\([^"]*\)".*/\1/p' "$out/devsfu.out")
+[ -n "$tls_url" ] || fail "lkcore-devsfu printed no tls_url"
+[ -s "$out/devsfu-ca.pem" ] || fail "lkcore-devsfu wrote no CA to $out/devsfu-ca.pem"
 export LKCORE_DEVSFU_URL="$url" LKCORE_DEVSFU_BIN="$out/lkcore-devsfu"
 export LKCORE_DEVSFU_KEY="$key" LKCORE_DEVSFU_SECRET="$secret"
-echo "devsfu at $url"
+export LKCORE_DEVSFU_TLS_URL="$tls_url" LKCORE_DEVSFU_TLS_CA="$out/devsfu-ca.pem"
+echo "devsfu at $url and $tls_url"
 mint() { "$out/lkcore-devsfu" token --room "$1" --identity "$2" --key "$key" --secret "$secret"; }
 
 # ---------------------------------------------------------------------------------------------

@@ -55,8 +55,14 @@ struct Devsfu {
   std::string bin = env("LKCORE_DEVSFU_BIN");
   std::string key = env("LKCORE_DEVSFU_KEY");
   std::string secret = env("LKCORE_DEVSFU_SECRET");
+  // The same server's wss:// URL (devsfu --tls-ca-out), whose certificate for 127.0.0.1 a CA
+  // made at its start signed, and the file holding that CA's PEM: only the tests of
+  // RoomOptions::tls_root_certificates_pem need them (tls_ok()).
+  std::string tls_url = env("LKCORE_DEVSFU_TLS_URL");
+  std::string tls_ca = env("LKCORE_DEVSFU_TLS_CA");
 
   bool ok() const { return !url.empty() && !bin.empty() && !key.empty() && !secret.empty(); }
+  bool tls_ok() const { return !tls_url.empty() && !tls_ca.empty(); }
 
   // token mints an access token with the devsfu CLI.
   std::string token(const std::string &room, const std::string &identity, const std::string &extra = "") const {
