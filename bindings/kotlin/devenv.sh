@@ -7,7 +7,7 @@
 #   kt_start_devsfu     builds and starts lkcore-devsfu on a free loopback port with the
 #                       fault-injection endpoints, and wss:// on a second one (--tls-ca-out);
 #                       exports LKCORE_DEVSFU_URL/BIN/KEY/SECRET, LKCORE_DEVSFU_TLS_URL (its
-#                       wss:// URL) and LKCORE_DEVSFU_CA (the PEM file of the CA that signed its
+#                       wss:// URL) and LKCORE_DEVSFU_TLS_CA (the PEM file of the CA that signed its
 #                       certificate) and stops it when the sourcing shell exits
 kt_out="$root/build/kotlin"
 mkdir -p "$kt_out"
@@ -75,6 +75,6 @@ kt_start_devsfu() {
   [ -s "$ca" ] || { echo "lkcore-devsfu wrote no CA to $ca" >&2; return 1; }
   export LKCORE_DEVSFU_URL="$url" LKCORE_DEVSFU_BIN="$kt_out/lkcore-devsfu"
   export LKCORE_DEVSFU_KEY="$key" LKCORE_DEVSFU_SECRET="$secret"
-  export LKCORE_DEVSFU_TLS_URL="$tls_url" LKCORE_DEVSFU_CA="$ca"
+  export LKCORE_DEVSFU_TLS_URL="$tls_url" LKCORE_DEVSFU_TLS_CA="$ca"
   echo "devsfu at $url and $tls_url (CA $ca)"
 }

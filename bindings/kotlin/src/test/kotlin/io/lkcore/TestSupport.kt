@@ -72,8 +72,8 @@ object DevSfu {
 
     /** The PEM of the CA that signed the certificate [tlsUrl] presents (the file `--tls-ca-out` wrote). */
     val caPem: String get() {
-        val f = java.io.File(env("LKCORE_DEVSFU_CA"))
-        if (!f.isFile || f.length() == 0L) fail("LKCORE_DEVSFU_CA: no CA file at $f")
+        val f = java.io.File(env("LKCORE_DEVSFU_TLS_CA"))
+        if (!f.isFile || f.length() == 0L) fail("LKCORE_DEVSFU_TLS_CA: no CA file at $f")
         return f.readText()
     }
 
