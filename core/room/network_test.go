@@ -111,11 +111,7 @@ func TestICETCP(t *testing.T) {
 // refused join (a typed ErrUnauthorized), a resume and a full reconnect, after which data
 // still flows both ways.
 func TestSignallingOverTLS(t *testing.T) {
-	ca, err := testca.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Leaf(net.IPv4(127, 0, 0, 1))
+	ca, cert, err := testca.Localhost()
 	if err != nil {
 		t.Fatal(err)
 	}

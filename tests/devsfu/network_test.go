@@ -3,7 +3,6 @@ package devsfu
 import (
 	"crypto/tls"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 
@@ -33,11 +32,7 @@ func TestStartNetworks(t *testing.T) {
 // TestAlsoTLS: with AlsoTLSCertificate the server listens for wss:// on a second port (TLSURL)
 // with that certificate, and for ws:// as before.
 func TestAlsoTLS(t *testing.T) {
-	ca, err := testca.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Leaf(net.IPv4(127, 0, 0, 1))
+	ca, cert, err := testca.Localhost()
 	if err != nil {
 		t.Fatal(err)
 	}

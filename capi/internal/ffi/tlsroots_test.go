@@ -2,7 +2,6 @@ package ffi
 
 import (
 	"bytes"
-	"net"
 	"strings"
 	"testing"
 
@@ -18,15 +17,11 @@ import (
 // CONNECTION_FAILED, as does one given another CA. A value holding no certificate, or larger
 // than MaxTLSRootsBytes, fails CreateRoomRequest with INVALID_ARGUMENT and issues no handle.
 func TestE2ETLSRootCertificates(t *testing.T) {
-	ca, err := testca.NewCA()
+	ca, cert, err := testca.Localhost()
 	if err != nil {
 		t.Fatal(err)
 	}
 	other, err := testca.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Leaf(net.IPv4(127, 0, 0, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

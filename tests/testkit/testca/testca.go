@@ -45,6 +45,17 @@ func NewCA() (*CA, error) {
 	return &CA{Cert: cert, key: key}, nil
 }
 
+// Localhost makes a CA and a server certificate for 127.0.0.1 that it signed: what a
+// loopback test server needs and what its clients must trust (ca.Pool, ca.PEM).
+func Localhost() (*CA, tls.Certificate, error) {
+	ca, err := NewCA()
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	cert, err := ca.Leaf(net.IPv4(127, 0, 0, 1))
+	return ca, cert, err
+}
+
 // Pool returns a certificate pool holding only the CA (a tls.Config's RootCAs).
 func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()

@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	neturl "net/url"
 	"os"
@@ -389,12 +388,9 @@ func controlGet(url, path string, v any, stdout, stderr io.Writer) int {
 // writeTestCA makes a CA, writes its certificate (PEM) to file, and returns a server
 // certificate for 127.0.0.1 that it signed.
 func writeTestCA(file string) (tls.Certificate, error) {
-	ca, err := testca.NewCA()
+	ca, cert, err := testca.Localhost()
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := os.WriteFile(file, ca.PEM(), 0o600); err != nil {
-		return tls.Certificate{}, err
-	}
-	return ca.Leaf(net.IPv4(127, 0, 0, 1))
+	return cert, os.WriteFile(file, ca.PEM(), 0o600)
 }
