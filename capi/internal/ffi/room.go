@@ -46,6 +46,7 @@ type Room struct {
 	log     *slog.Logger
 	core    *room.Room              // made by CreateRoomRequest (immutable)
 	keys    *e2ee.SharedKeyProvider // E2EE keys; nil without E2EE (immutable)
+	roots   *x509.CertPool          // RoomOptions.tls_root_certificates_pem parsed; nil: the system's (immutable)
 
 	// ctx is cancelled when the handle is released (drop or client close): it stops the pump
 	// and aborts a connect in progress.
@@ -105,9 +106,6 @@ func validateRoomOptions(o *ffipb.RoomOptions) error {
 	if err := checkBufferBytes("data_track_buffer_bytes", o.GetDataTrackBufferBytes()); err != nil {
 		return err
 	}
-	if _, err := tlsRoots(o.GetTlsRootCertificatesPem()); err != nil {
-		return err
-	}
 	return checkBufferSize("data_track_buffer_size", o.GetDataTrackBufferSize())
 }
 
@@ -146,7 +144,11 @@ func (c *Client) createRoom(m *ffipb.CreateRoomRequest, resp *ffipb.Response) er
 	if err != nil {
 		return err
 	}
-	r := &Room{keys: keys, c: c, options: proto.Clone(opts).(*ffipb.RoomOptions), sendTail: closedChan(), eventsReady: make(chan struct{})}
+	roots, err := tlsRoots(opts.GetTlsRootCertificatesPem())
+	if err != nil {
+		return err
+	}
+	r := &Room{keys: keys, roots: roots, c: c, options: proto.Clone(opts).(*ffipb.RoomOptions), sendTail: closedChan(), eventsReady: make(chan struct{})}
 	r.rpcInit()
 	r.streamHandlers = map[streamKey]streamHandlerCfg{}
 	r.localTracks = map[*room.LocalDataTrack]uint64{}
@@ -201,8 +203,8 @@ func (r *Room) coreOptions() room.Options {
 	if r.keys != nil {
 		o.E2EE = &room.E2EEOptions{KeyProvider: r.keys}
 	}
-	if roots, _ := tlsRoots(r.options.GetTlsRootCertificatesPem()); roots != nil { // checked by validateRoomOptions
-		o.TLSConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if r.roots != nil {
+		o.TLSConfig = &tls.Config{RootCAs: r.roots, MinVersion: tls.VersionTLS12}
 	}
 	return o
 }
