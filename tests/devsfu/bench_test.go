@@ -26,8 +26,7 @@ func benchForward(b *testing.B, label string, msg func(i int) []byte) {
 		_ = a.send(publishReq(1, "bench"))
 		info := a.wait("publish", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil }).
 			GetPublishDataTrackResponse().GetInfo()
-		_ = c.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
-			Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: info.GetSid(), Subscribe: true}}}}})
+		_ = c.send(subscribeReq(info.GetSid()))
 		c.wait("handles", func(m *lkpb.SignalResponse) bool { return len(m.GetDataTrackSubscriberHandles().GetSubHandles()) == 1 })
 	}
 	var n atomic.Int64

@@ -80,6 +80,12 @@ func TestDataTrackRewriteVectors(t *testing.T) {
 	}
 }
 
+// subscribeReq asks to subscribe to the data track sid.
+func subscribeReq(sid string) *lkpb.SignalRequest {
+	return &lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
+		Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: sid, Subscribe: true}}}}}
+}
+
 func publishReq(h uint32, name string) *lkpb.SignalRequest {
 	return &lkpb.SignalRequest{Message: &lkpb.SignalRequest_PublishDataTrackRequest{
 		PublishDataTrackRequest: &lkpb.PublishDataTrackRequest{PubHandle: h, Name: name}}}
@@ -156,8 +162,7 @@ func TestDataTrackEndToEnd(t *testing.T) {
 	if len(others) != 1 || len(others[0].GetDataTracks()) != 1 || others[0].GetDataTracks()[0].GetSid() != info.GetSid() {
 		t.Fatalf("others %v", others)
 	}
-	_ = sub.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
-		Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: info.GetSid(), Subscribe: true}}}}})
+	_ = sub.send(subscribeReq(info.GetSid()))
 	perm := sub.wait("permission", func(m *lkpb.SignalResponse) bool { return m.GetSubscriptionPermissionUpdate() != nil })
 	if p := perm.GetSubscriptionPermissionUpdate(); p.GetParticipantSid() != pub.sid() || p.GetTrackSid() != info.GetSid() || !p.GetAllowed() {
 		t.Errorf("permission %v", p)
@@ -235,8 +240,7 @@ func TestDataTrackEndToEnd(t *testing.T) {
 	_ = pub.send(publishReq(4, "again"))
 	info2 := pub.wait("publish 2", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil }).
 		GetPublishDataTrackResponse().GetInfo()
-	_ = sub.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
-		Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: info2.GetSid(), Subscribe: true}}}}})
+	_ = sub.send(subscribeReq(info2.GetSid()))
 	h2 := sub.wait("handles 2", func(m *lkpb.SignalResponse) bool { return len(m.GetDataTrackSubscriberHandles().GetSubHandles()) == 1 })
 	for h := range h2.GetDataTrackSubscriberHandles().GetSubHandles() {
 		if uint16(h) != subHandle+1 && !(subHandle == 65535 && h == 1) {
@@ -273,8 +277,7 @@ func TestPublisherDepartureBeforeHandleSnapshot(t *testing.T) {
 		_ = pub.send(publishReq(1, "t"))
 		info := pub.wait("publish", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil }).
 			GetPublishDataTrackResponse().GetInfo()
-		_ = sub.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
-			Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: info.GetSid(), Subscribe: true}}}}})
+		_ = sub.send(subscribeReq(info.GetSid()))
 		sub.wait("handle", func(m *lkpb.SignalResponse) bool {
 			for _, st := range m.GetDataTrackSubscriberHandles().GetSubHandles() {
 				if st.GetTrackSid() == info.GetSid() {

@@ -41,8 +41,7 @@ func TestConnectionQuality(t *testing.T) {
 	defer sub.close()
 	other.waitServerReady(s)
 	sub.waitServerReady(s)
-	_ = sub.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
-		Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: info.GetSid(), Subscribe: true}}}}})
+	_ = sub.send(subscribeReq(info.GetSid()))
 	sub.wait("handles", func(m *lkpb.SignalResponse) bool { return len(m.GetDataTrackSubscriberHandles().GetSubHandles()) == 1 })
 	pubSID, subSID, otherSID := pub.sid(), sub.sid(), other.sid() // not inside a wait's predicate: it holds the client's lock
 

@@ -90,8 +90,7 @@ func TestResume(t *testing.T) {
 	_ = pub.send(publishReq(1, "sensor"))
 	info := pub.wait("publish", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil }).
 		GetPublishDataTrackResponse().GetInfo()
-	_ = sub.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
-		Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: info.GetSid(), Subscribe: true}}}}})
+	_ = sub.send(subscribeReq(info.GetSid()))
 	hm := sub.wait("handles", func(m *lkpb.SignalResponse) bool { return len(m.GetDataTrackSubscriberHandles().GetSubHandles()) == 1 })
 	var subHandle uint32
 	for h := range hm.GetDataTrackSubscriberHandles().GetSubHandles() {
@@ -195,8 +194,7 @@ func TestDataTrackFaults(t *testing.T) {
 	_ = pub.send(publishReq(1, "t"))
 	info := pub.wait("publish", func(m *lkpb.SignalResponse) bool { return m.GetPublishDataTrackResponse() != nil }).
 		GetPublishDataTrackResponse().GetInfo()
-	_ = sub.send(&lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
-		Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: info.GetSid(), Subscribe: true}}}}})
+	_ = sub.send(subscribeReq(info.GetSid()))
 	hm := sub.wait("handles", func(m *lkpb.SignalResponse) bool { return len(m.GetDataTrackSubscriberHandles().GetSubHandles()) == 1 })
 	if _, ok := hm.GetDataTrackSubscriberHandles().GetSubHandles()[1]; !ok {
 		t.Fatalf("DeterministicHandles: first handle must be 1: %v", hm)

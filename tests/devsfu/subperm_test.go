@@ -23,9 +23,7 @@ func TestSubscriptionPermissionWireOrder(t *testing.T) {
 	sub := dial(t, s, "sp", "sub", clientOpts{})
 	defer sub.close()
 	sub.waitServerReady(s)
-	subscribeReq := &lkpb.SignalRequest{Message: &lkpb.SignalRequest_UpdateDataSubscription{UpdateDataSubscription: &lkpb.UpdateDataSubscription{
-		Updates: []*lkpb.UpdateDataSubscription_Update{{TrackSid: sid, Subscribe: true}}}}}
-	_ = sub.send(subscribeReq)
+	_ = sub.send(subscribeReq(sid))
 	handleOf := func(m *lkpb.SignalResponse) uint32 {
 		for h, p := range m.GetDataTrackSubscriberHandles().GetSubHandles() {
 			if p.GetTrackSid() == sid {
@@ -98,6 +96,6 @@ func TestSubscriptionPermissionWireOrder(t *testing.T) {
 	})}})
 	defer rec.close()
 	rec.waitServerReady(s)
-	_ = rec.send(subscribeReq)
+	_ = rec.send(subscribeReq(sid))
 	rec.wait("recorder's handle", func(m *lkpb.SignalResponse) bool { return handleOf(m) != 0 })
 }
