@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Sourced by tests/suites/python.sh and the cross-language demo: prepares a pinned venv with the
 # lkcore package installed and a private liblkcore.so. Expects $root (repo root) and $out (a
-# build folder for the private library); sets $venv, $py and exports LKCORE_LIB.
+# build folder for the private library); sets $venv, $py and exports LKCORE_LIB. A caller may
+# set py_venv (another venv folder) and py_extra_pkgs (an array of more pinned packages for it)
+# first: tests/suites/interop.sh adds the official LiveKit SDK that way.
 cd "$root"
-venv="$root/build/python-venv"
+venv="${py_venv:-$root/build/python-venv}"
 mkdir -p "$out"
 
 # Pinned Python tooling (reproducible generated code and test runs).
 PIP_PKGS=(protobuf==7.36.2 grpcio-tools==1.85.1 setuptools==84.2.1 pytest==9.2.0 pytest-asyncio==1.5.0
-  mypy==2.4.1 types-protobuf==7.35.1.20261122)
+  mypy==2.4.1 types-protobuf==7.35.1.20261122 ${py_extra_pkgs[@]+"${py_extra_pkgs[@]}"})
 
 missing=()
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
