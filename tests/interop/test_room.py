@@ -69,3 +69,34 @@ async def test_data_packets_both_ways(join) -> None:
     # Destinations were honoured: the third participant got only the broadcast.
     assert await asyncio.wait_for(to_other.get(), 10) == ("official", "l", b"lossy")
     assert to_other.empty() and to_off.empty() and to_lk.empty()
+
+
+async def test_names_and_dtmf(join) -> None:
+    off: rtc.Room = await join("official", "official")
+    lk: lkcore.Room = await join("lkcore", "lk")
+    await until(lambda: "lk" in off.remote_participants and "official" in lk.remote_participants, "both to meet")
+    loop = asyncio.get_running_loop()
+
+    names_lk: asyncio.Future = loop.create_future()
+    names_off: asyncio.Future = loop.create_future()
+    # (each SDK also reports its own participant's change: only the other's is looked at)
+    lk.on("participant_name_changed", lambda p, old, new: p.identity != "lk" and not names_lk.done() and names_lk.set_result((p.identity, new)))
+    off.on("participant_name_changed", lambda p, old, new: p.identity != "official" and not names_off.done() and names_off.set_result((p.identity, new)))
+    await off.local_participant.set_name("Official Name")
+    await lk.local_participant.set_name("lkcore Näme")
+    assert await asyncio.wait_for(names_lk, 10) == ("official", "Official Name")
+    assert await asyncio.wait_for(names_off, 10) == ("lk", "lkcore Näme")
+    assert lk.remote_participants["official"].name == "Official Name"
+    assert off.remote_participants["lk"].name == "lkcore Näme"
+
+    # DTMF (as a SIP participant's key presses travel), in order with the data packets.
+    to_lk: asyncio.Queue = asyncio.Queue()
+    to_off: asyncio.Queue = asyncio.Queue()
+    lk.on("sip_dtmf_received", lambda d: to_lk.put_nowait((d.participant_identity, d.code, d.digit)))
+    off.on("sip_dtmf_received", lambda d: to_off.put_nowait((d.participant.identity if d.participant else None, d.code, d.digit)))
+    for code, digit in [(1, "1"), (10, "*"), (11, "#"), (15, "D")]:
+        await off.local_participant.publish_dtmf(code=code, digit=digit)
+        await lk.local_participant.publish_dtmf(code=code, digit=digit)
+    for code, digit in [(1, "1"), (10, "*"), (11, "#"), (15, "D")]:
+        assert await asyncio.wait_for(to_lk.get(), 10) == ("official", code, digit)
+        assert await asyncio.wait_for(to_off.get(), 10) == ("lk", code, digit)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
+import asyncio
 import base64
+import os
 
 import pytest
 from livekit import rtc
@@ -101,3 +102,55 @@ async def test_errors_cross_both_ways(join) -> None:
     with pytest.raises(rtc.RpcError) as eo:
         await off.local_participant.perform_rpc(destination_identity="lk", method="nope", payload="", response_timeout=10)
     assert eo.value.code == 1400
+
+
+async def test_timeouts_and_departures(join) -> None:
+    """Whichever SDK calls: a handler slower than the caller's timeout is RESPONSE_TIMEOUT
+    (1502) for the caller; a callee that leaves during the call, RECIPIENT_DISCONNECTED (1503).
+    (A destination nobody has is not compared: the Rust SDK ends such a call with 1501 when the
+    7 s acknowledgement deadline passes, even with a shorter response timeout; lkcore, as the JS
+    client, with 1502 when the response timeout passes first.)"""
+    off: rtc.Room = await join("official", "official")
+    lk: lkcore.Room = await join("lkcore", "lk")
+    release = asyncio.Event()
+    started: asyncio.Queue = asyncio.Queue()
+
+    @off.local_participant.register_rpc_method("slow")
+    async def off_slow(data: rtc.RpcInvocationData) -> str:
+        started.put_nowait("official")
+        await release.wait()
+        return "late"
+
+    @lk.local_participant.register_rpc_method("slow")
+    async def lk_slow(data: lkcore.RpcInvocationData) -> str:
+        started.put_nowait("lk")
+        await release.wait()
+        return "late"
+
+    await until(lambda: "lk" in off.remote_participants and "official" in lk.remote_participants, "both to meet")
+    with pytest.raises(lkcore.RpcError) as ei:
+        await lk.local_participant.perform_rpc("official", "slow", "", response_timeout=1.5)
+    assert ei.value.code == 1502
+    with pytest.raises(rtc.RpcError) as eo:
+        await off.local_participant.perform_rpc(destination_identity="lk", method="slow", payload="", response_timeout=1.5)
+    assert eo.value.code == 1502
+    assert [started.get_nowait(), started.get_nowait()] == ["official", "lk"]
+
+    # The official callee leaves while lkcore waits for its answer.
+    call = asyncio.ensure_future(lk.local_participant.perform_rpc("official", "slow", "", response_timeout=20))
+    assert await asyncio.wait_for(started.get(), 10) == "official"
+    await off.disconnect()
+    with pytest.raises(lkcore.RpcError) as ei:
+        await asyncio.wait_for(call, 10)
+    assert ei.value.code == 1503
+
+    # And the lkcore callee leaves while the official SDK waits.
+    off2: rtc.Room = await join("official", "official2")
+    await until(lambda: "lk" in off2.remote_participants, "official2 to see lkcore")
+    call2 = asyncio.ensure_future(off2.local_participant.perform_rpc(destination_identity="lk", method="slow", payload="", response_timeout=20))
+    assert await asyncio.wait_for(started.get(), 10) == "lk"
+    await lk.disconnect()
+    with pytest.raises(rtc.RpcError) as eo:
+        await asyncio.wait_for(call2, 10)
+    assert eo.value.code == 1503
+    release.set()
