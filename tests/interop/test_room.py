@@ -55,7 +55,8 @@ async def test_data_packets_both_ways(join) -> None:
     lk.on("data_received", lambda p: to_lk.put_nowait((p.participant_identity, p.topic, p.data, p.reliable)))
     other.on("data_received", lambda p: to_other.put_nowait((p.participant_identity, p.topic, p.data)))
 
-    payloads = [b"", b"x", os.urandom(1000), os.urandom(14_000)]
+    # up to the largest packet both send: 64 000 bytes serialised on the data channel
+    payloads = [b"", b"x", os.urandom(1000), os.urandom(14_000), os.urandom(63_000)]
     for i, data in enumerate(payloads):
         await lk.local_participant.publish_data(data, topic=f"t{i}", destination_identities=["official"])
         await off.local_participant.publish_data(data, topic=f"u{i}", destination_identities=["lk"])
