@@ -365,7 +365,7 @@ class RoomTest : LkTestBase() {
                     assertEquals(RoomEvent.DataTrackSubscriptionPermissionChanged("alice", "sensor", sid, true, remote), granted)
                     assertEquals(true to false, withTimeout(GUARD) { inFlow.receive() }, "allowed as the grant is delivered")
                     revokedIs(false, "after the grant")
-                    assertEquals("after", withTimeout(GUARD) { resumed(track, got, "after", stale = "during") })
+                    assertEquals("after", withTimeout(GUARD) { pushUntilReceived(track, got, "after", stale = "during") })
                     assertEquals(null, sub.end, "the subscription never ended")
 
                     // By sid: another track's sid allows bob nothing, this track's sid allows him again.
@@ -378,7 +378,7 @@ class RoomTest : LkTestBase() {
                     assertEquals(true to false, withTimeout(GUARD) { inFlow.receive() })
                     revokedIs(false, "allowed by sid")
                     assertEquals(listOf(false, true, false, true), bobRec.all<RoomEvent.DataTrackSubscriptionPermissionChanged>().map { it.allowed })
-                    assertEquals("again", withTimeout(GUARD) { resumed(track, got, "again", stale = "after") })
+                    assertEquals("again", withTimeout(GUARD) { pushUntilReceived(track, got, "again", stale = "after") })
                     reader.cancel()
                 }
                 assertEquals(1, bob.liveHandles, "bob holds only the room")
@@ -425,7 +425,7 @@ class RoomTest : LkTestBase() {
                     val got = Channel<String>(Channel.UNLIMITED)
                     val reader = launch { sub.frames().collect { got.send(it.payload.decodeToString()) } }
                     // A frame arrived: bob's subscription is established at the server.
-                    assertEquals("warm-up", withTimeout(GUARD) { resumed(track, got, "warm-up") })
+                    assertEquals("warm-up", withTimeout(GUARD) { pushUntilReceived(track, got, "warm-up") })
                     try {
                         DevSfu.control("connection-quality", "room" to roomName, "identity" to "alice", "quality" to "POOR")
                         // Bob's first rating of alice (he had not been told one before).
@@ -483,7 +483,7 @@ class RoomTest : LkTestBase() {
                     val got = Channel<String>(Channel.UNLIMITED)
                     val reader = launch { sub.frames().collect { got.send(it.payload.decodeToString()) } }
                     // A frame arrived: bob's subscription is established at the server.
-                    assertEquals("warm-up", withTimeout(GUARD) { resumed(track, got, "warm-up") })
+                    assertEquals("warm-up", withTimeout(GUARD) { pushUntilReceived(track, got, "warm-up") })
                     try {
                         // alice speaks at 0.4, sent as 0.5: bob (subscribed to her track) and alice hear of it.
                         level("alice", "0.4")
@@ -861,23 +861,6 @@ class RoomTest : LkTestBase() {
     private fun libraryRevoked(room: Room): Boolean = room.client.request(
         lkcore.ffi.v1.Request.newBuilder().setGetRoomSnapshot(lkcore.ffi.v1.GetRoomSnapshotRequest.newBuilder().setRoomHandle(room.handle)),
     ).getRoomSnapshot.snapshot.remoteDataTracksList.single().subscriptionRevoked
-
-    /**
-     * Pushes [payload] until [got] receives a frame other than [stale] (one pushed earlier, that
-     * may still come) and returns it: the server may route the track to the subscriber again
-     * only as it tells it, so a frame pushed just before may be lost.
-     */
-    private suspend fun resumed(track: LocalDataTrack, got: Channel<String>, payload: String, stale: String? = null): String {
-        while (true) {
-            track.push(payload.encodeToByteArray())
-            track.flush()
-            withTimeoutOrNull(200) {
-                var f = got.receive()
-                while (f == stale) f = got.receive()
-                f
-            }?.let { return it }
-        }
-    }
 
     @Test
     fun `chat messages and their edits reach the others in order with data packets, to their destinations only`() = lkTest {

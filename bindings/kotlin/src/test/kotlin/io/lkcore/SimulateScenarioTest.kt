@@ -4,7 +4,6 @@ import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeout
-import kotlinx.coroutines.withTimeoutOrNull
 import org.junit.jupiter.api.Test
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
@@ -152,13 +151,7 @@ class SimulateScenarioTest : LkTestBase() {
                     val reader = launch { sub.frames().collect { got.send(it.payload.decodeToString()) } }
                     // A frame arrived: bob's subscription is established at the server, which
                     // then sends him the speaker entries about alice.
-                    withTimeout(GUARD) {
-                        while (true) {
-                            track.push("warm-up".encodeToByteArray())
-                            track.flush()
-                            if (withTimeoutOrNull(200) { got.receive() } != null) break
-                        }
-                    }
+                    assertEquals("warm-up", withTimeout(GUARD) { pushUntilReceived(track, got, "warm-up") })
                     val sid = alice.snapshot().localParticipant.sid
                     assertEquals(emptyList(), alice.activeSpeakers)
                     assertEquals(emptyList(), bob.activeSpeakers)

@@ -5,6 +5,7 @@ import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.update
@@ -12,6 +13,7 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.test.runTest
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.withTimeoutOrNull
 import org.junit.jupiter.api.extension.AfterEachCallback
 import org.junit.jupiter.api.extension.ExtendWith
 import org.junit.jupiter.api.extension.ExtensionContext
@@ -162,6 +164,24 @@ class Recorder(room: Room, scope: CoroutineScope) {
         val l = seen.value
         val list = l.filterIsInstance<RoomEvent.ActiveSpeakersChanged>()[n - 1]
         assertTrue(l.indexOfFirst { it === u } in 0 until l.indexOfFirst { it === list }, "$u before $list")
+    }
+}
+
+/**
+ * Pushes [payload] on [track] (and flushes) every 200 ms until [got] receives a frame other than
+ * [stale] (one pushed earlier, that may still come) and returns it. A subscription is
+ * established at the server only once a frame arrives, and the server may route a track to a
+ * subscriber again only as it tells it, so a frame pushed just before may be lost.
+ */
+suspend fun pushUntilReceived(track: LocalDataTrack, got: Channel<String>, payload: String, stale: String? = null): String {
+    while (true) {
+        track.push(payload.encodeToByteArray())
+        track.flush()
+        withTimeoutOrNull(200) {
+            var f = got.receive()
+            while (f == stale) f = got.receive()
+            f
+        }?.let { return it }
     }
 }
 
