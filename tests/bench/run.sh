@@ -3,7 +3,8 @@
 # the in-process devsfu, plus the micro benchmarks of datatrack, e2ee, rpc, datastream and the
 # FFI dispatch layer), then the Python binding's data-track, RPC and FFI benchmarks and the C ABI
 # micro benchmark against the devsfu CLI, and finally one markdown summary comparing Python and
-# Go, with the multi-process data-track table (tests/bench/mp.sh). About 6 minutes on 2 cores. Raw outputs are kept under build/bench/.
+# Go, with the multi-process data-track table (tests/bench/mp.sh) and the comparison of the Python
+# binding with the official Python SDK (tests/bench/sdkcompare). About 9 minutes on 2 cores. Raw outputs are kept under build/bench/.
 #
 #   bash tests/bench/run.sh [extra go test flags...]
 set -euo pipefail
@@ -112,6 +113,10 @@ echo "=== Kotlin binding (devsfu CLI; examples/kotlin Bench.kt)"
     --token-a "$(mint kt-bench pub)" --token-b "$(mint kt-bench sub)" --seconds 5 --calls 2000 | tee "$out/kt-bench.json"
 ) || { echo "!!! Kotlin benchmark failed" >&2; failed+=("kotlin"); }
 cd "$root"
+
+echo "=== lkcore's Python binding vs the official Python SDK (tests/bench/sdkcompare)"
+: >"$out/sdkcompare.md"
+bash tests/bench/sdkcompare/run.sh 1 || { echo "!!! SDK comparison failed" >&2; failed+=("sdkcompare"); }
 
 echo
 echo "=== Summary"

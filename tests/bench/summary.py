@@ -7,7 +7,7 @@ Reads go-bench.txt (`go test -bench` output, custom metrics included), py-datatr
 py-rpc.json, py-ffi.json (the JSON line each Python benchmark prints), kt-bench.json (the Kotlin
 benchmark's JSON line), c-bench.jsonl (one JSON
 object per line from tests/capi/bench.cc), size.json, mp.jsonl and mp-large.jsonl (tests/bench/mp.sh: one line per
-multi-process scenario). Missing inputs show as "n/a".
+multi-process scenario), sdkcompare.md (tests/bench/sdkcompare: its table as printed). Missing inputs show as "n/a".
 """
 
 from __future__ import annotations
@@ -238,6 +238,15 @@ def main() -> None:
     if size:
         p(f"| liblkcore.so size (stripped / unstripped) | {size['stripped_bytes'] / 1e6:.2f} MB / "
           f"{size['unstripped_bytes'] / 1e6:.2f} MB |")
+    p()
+
+    try:
+        cmp = open(os.path.join(out, "sdkcompare.md"), encoding="utf-8").read().strip()
+    except OSError:
+        cmp = ""
+    p("## lkcore's Python binding vs the official LiveKit Python SDK (tests/bench/sdkcompare)")
+    p()
+    p(cmp or "n/a")
     p()
 
     p("## All Go benchmarks")

@@ -11,10 +11,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 out="$root/build/interop"
 
-# The official SDK and what it needs, pinned; the lkcore package goes into the same venv (its
-# own pins come from devenv.sh). numpy 2.2 still supports Python 3.10, as lkcore does.
-py_venv="$root/build/interop-venv"
-py_extra_pkgs=(livekit==1.2.1 aiofiles==25.1.0 numpy==2.2.6)
+source "$root/tests/lib/official-sdk.sh" # the official SDK's pins and venv
 source "$root/bindings/python/devenv.sh"
 source "$root/tests/lib/devsfu.sh"
 
