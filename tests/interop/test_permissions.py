@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from livekit import rtc
 
-import lkcore
 from conftest import until
 from tracks import Deliverer, publish, subscribe
 

@@ -24,6 +24,9 @@ export LKCORE_DEVSFU_URL="$devsfu_url" LKCORE_DEVSFU_BIN="$out/lkcore-devsfu"
 export LKCORE_DEVSFU_KEY="$devsfu_key" LKCORE_DEVSFU_SECRET="$devsfu_secret"
 echo "devsfu at $devsfu_url"
 
+echo "--- pyflakes (tests/interop, tests/bench/sdkcompare)"
+"$venv/bin/python" -m pyflakes tests/interop tests/bench/sdkcompare
+
 echo "--- pytest (tests/interop)"
 cd "$root/tests/interop"
 "$venv/bin/python" -c 'import livekit.rtc, lkcore; print("livekit", livekit.rtc.__version__, "| lkcore", lkcore.__file__)'

@@ -25,7 +25,6 @@ import base64
 import json
 import os
 import resource
-import statistics
 import struct
 import sys
 import time
