@@ -49,3 +49,17 @@ async def test_frames(join, publisher: str, subscriber: str, e2ee: bool) -> None
     await asyncio.wait_for(sub.done, 10)  # the subscription's iteration ends
     if subscriber == "lkcore":
         assert sub.handle.end_reason == lkcore.SubscriptionEndReason.UNPUBLISHED
+
+
+@pytest.mark.parametrize("publisher,subscriber", DIRECTIONS, ids=["official-to-lkcore", "lkcore-to-official"])
+async def test_late_joiner(join, publisher: str, subscriber: str) -> None:
+    """A track published before the subscriber joined is announced to it with the room's state
+    at its join, and carries frames to it."""
+    pub_room = await join(publisher, "pub-" + publisher)
+    pub = await publish(pub_room, "early")
+    sub_room = await join(subscriber, "late-" + subscriber)
+    sub = await subscribe(sub_room, "pub-" + publisher, "early")
+    assert sub.sid == pub.sid
+    d = Deliverer(pub, sub)
+    await d.warm_up()
+    await d.sizes()
