@@ -53,12 +53,10 @@ class Server:
         with urllib.request.urlopen(urllib.request.Request(url, method="POST", data=b""), timeout=10) as resp:
             assert resp.status in (200, 204), resp.status
 
-    def token(self, room: str, identity: str) -> str:
-        return subprocess.check_output(
-            [self.bin, "token", "--room", room, "--identity", identity, "--key", self.key, "--secret", self.secret],
-            text=True,
-            timeout=10,
-        ).strip()
+    def token(self, room: str, identity: str, kind: str = "") -> str:
+        """An access token; kind: the participant kind ("agent", "sip", ...; "" standard)."""
+        args = [self.bin, "token", "--room", room, "--identity", identity, "--key", self.key, "--secret", self.secret]
+        return subprocess.check_output(args + (["--kind", kind] if kind else []), text=True, timeout=10).strip()
 
 
 @pytest.fixture(scope="session")
@@ -74,13 +72,13 @@ def room_name() -> str:
 
 @pytest.fixture
 async def join(server: Server, room_name: str) -> AsyncIterator[Callable[..., Any]]:
-    """join("official" | "lkcore", identity, options=None) connects a room of either SDK (options:
-    that SDK's RoomOptions) to the test's room and returns it; every room is disconnected at the
-    end of the test."""
+    """join("official" | "lkcore", identity, options=None, kind="") connects a room of either SDK
+    (options: that SDK's RoomOptions; kind: the participant kind in its token) to the test's
+    room and returns it; every room is disconnected at the end of the test."""
     rooms: List[Tuple[str, Any]] = []
 
-    async def _join(sdk: str, identity: str, options: Any = None) -> Any:
-        token = server.token(room_name, identity)
+    async def _join(sdk: str, identity: str, options: Any = None, kind: str = "") -> Any:
+        token = server.token(room_name, identity, kind)
         if sdk == "official":
             r = rtc.Room()
             tracks.watch(r)

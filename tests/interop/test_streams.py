@@ -135,3 +135,35 @@ async def test_incremental_streams_both_ways(join) -> None:
         await lw.write(p)
     await lw.aclose()
     assert await drain(to_off) == "".join(pieces)
+
+
+@pytest.mark.parametrize("agent_sdk", ["official", "lkcore"])
+async def test_agent_sends_on_behalf_of_a_user(join, agent_sdk: str) -> None:
+    """An agent of one SDK sends a text stream on behalf of a user (as agents publish a user's
+    transcribed speech); a participant of the other SDK receives it as the user's (lkcore also
+    shows it marked generated; the official SDK does not expose the flag)."""
+    other = "lkcore" if agent_sdk == "official" else "official"
+    agent = await join(agent_sdk, "agent", kind="agent")
+    await join(other, "user")
+    watcher = await join(other, "watcher")
+    got: asyncio.Future = asyncio.get_running_loop().create_future()
+    generated: list = []
+    if other == "lkcore":
+        async def lk_read(reader: lkcore.TextStreamReader, sender: str) -> None:
+            generated.append(reader.info.generated)
+            got.set_result((sender, await reader.read_all()))
+
+        watcher.register_text_stream_handler("lk.transcription", lk_read)
+    else:
+        async def off_read(reader: rtc.TextStreamReader, sender: str) -> None:
+            got.set_result((sender, await reader.read_all()))
+
+        watcher.register_text_stream_handler("lk.transcription", lambda r, s: asyncio.ensure_future(off_read(r, s)))
+    await until(lambda: {"user", "watcher"} <= agent.remote_participants.keys(), "the agent to see both")
+    # (the same call in both SDKs)
+    w = await agent.local_participant.stream_text(topic="lk.transcription", sender_identity="user", destination_identities=["watcher"])
+    for piece in ["what ", "the user ", "said"]:
+        await w.write(piece)
+    await w.aclose()
+    assert await asyncio.wait_for(got, 10) == ("user", "what the user said")
+    assert generated == ([True] if other == "lkcore" else [])
