@@ -12,8 +12,8 @@ import (
 	"github.com/lkcore/lkcore/tests/testkit/sfu"
 )
 
-// TestDataTrackSizeCaps: a caller-controlled buffer or queue size above its cap is refused
-// with ErrInvalidArgument (wrapping *datatrack.OptionError) before anything is allocated or
+// TestDataTrackSizeCaps: a caller-controlled buffer or queue size above its cap, or negative,
+// is refused with ErrInvalidArgument (wrapping *datatrack.OptionError) before anything is allocated or
 // sent; the room keeps working and the largest allowed size is accepted.
 func TestDataTrackSizeCaps(t *testing.T) {
 	s := sfu.Start(t, devsfu.Options{})
@@ -22,11 +22,18 @@ func TestDataTrackSizeCaps(t *testing.T) {
 	alice := joinPeer(t, ctx, s, "caps", "alice", room.Options{})
 	bob := joinPeer(t, ctx, s, "caps", "bob", room.Options{})
 
-	for _, n := range []int{datatrack.MaxSendQueueFrames + 1, math.MaxInt32, math.MaxInt} {
+	for _, n := range []int{datatrack.MaxSendQueueFrames + 1, math.MaxInt32, math.MaxInt, -1, math.MinInt} {
 		lt, err := alice.r.LocalParticipant().PublishDataTrack(ctx, "big", room.DataTrackOptions{QueueFrames: n})
 		var oe *datatrack.OptionError
 		if lt != nil || !errors.Is(err, room.ErrInvalidArgument) || !errors.As(err, &oe) || oe.Option != "QueueFrames" {
 			t.Fatalf("QueueFrames %d: %v", n, err)
+		}
+	}
+	for _, n := range []int{datatrack.MaxSendQueueBytes + 1, math.MaxInt, -1, math.MinInt} {
+		lt, err := alice.r.LocalParticipant().PublishDataTrack(ctx, "big", room.DataTrackOptions{QueueBytes: n})
+		var oe *datatrack.OptionError
+		if lt != nil || !errors.Is(err, room.ErrInvalidArgument) || !errors.As(err, &oe) || oe.Option != "QueueBytes" {
+			t.Fatalf("QueueBytes %d: %v", n, err)
 		}
 	}
 	lt, err := alice.r.LocalParticipant().PublishDataTrack(ctx, "big", room.DataTrackOptions{QueueFrames: datatrack.MaxSendQueueFrames})

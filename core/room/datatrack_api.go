@@ -66,15 +66,16 @@ type DataTrackOptions struct {
 	// `_data_track` channel to open (0: 10 s as both SDKs). On expiry the
 	// publish fails with ErrDataTrackTimeout.
 	PublishTimeout time.Duration
-	// QueueFrames bounds this track's outgoing queue in frames (≤ 0:
+	// QueueFrames bounds this track's outgoing queue in frames (0:
 	// datatrack.DefaultSendQueueFrames, 1,024; at most
-	// datatrack.MaxSendQueueFrames, else PublishDataTrack fails with
-	// ErrInvalidArgument).
+	// datatrack.MaxSendQueueFrames; a negative or larger value fails
+	// PublishDataTrack with ErrInvalidArgument wrapping a
+	// *datatrack.OptionError).
 	QueueFrames int
-	// QueueBytes bounds this track's outgoing queue in serialized bytes (≤ 0:
+	// QueueBytes bounds this track's outgoing queue in serialized bytes (0:
 	// datatrack.DefaultSendQueueBytes, 1 MiB; at most
-	// datatrack.MaxSendQueueBytes, else ErrInvalidArgument). A frame larger
-	// than the budget is still accepted into an empty queue.
+	// datatrack.MaxSendQueueBytes; negative or larger: ErrInvalidArgument).
+	// A frame larger than the budget is still accepted into an empty queue.
 	QueueBytes int
 	// DropOldest chooses what a full queue does with a new frame. false (the
 	// default): TryPush refuses it with ErrQueueFull and the caller keeps it

@@ -76,17 +76,17 @@ func (s LocalDataTrackStats) Dropped() uint64 { return s.SendFailed + s.Discarde
 // sent. When the room has E2EE configured, the track is end-to-end encrypted.
 //
 // Errors: ErrInvalidTrackName, datatrack.ErrInvalidSchema, ErrInvalidArgument
-// (QueueFrames or QueueBytes out of range),
+// (QueueFrames or QueueBytes negative or above its maximum),
 // ErrDuplicateTrackName, ErrDataTrackNotAllowed (token without
 // canPublishData), other server refusals as *datatrack.PublishError,
 // ErrDataTrackTimeout after opts.PublishTimeout (10 s; also what a server
 // without data tracks produces), ErrDisconnected, or ctx's error.
 func (lp *LocalParticipant) PublishDataTrack(ctx context.Context, name string, opts DataTrackOptions) (*LocalDataTrack, error) {
-	if opts.QueueFrames > datatrack.MaxSendQueueFrames {
-		return nil, mapDataTrackErr(datatrack.CheckRange("QueueFrames", int64(opts.QueueFrames), 0, datatrack.MaxSendQueueFrames))
+	if err := datatrack.CheckRange("QueueFrames", int64(opts.QueueFrames), 0, datatrack.MaxSendQueueFrames); err != nil {
+		return nil, mapDataTrackErr(err)
 	}
-	if opts.QueueBytes > datatrack.MaxSendQueueBytes {
-		return nil, mapDataTrackErr(datatrack.CheckRange("QueueBytes", int64(opts.QueueBytes), 0, datatrack.MaxSendQueueBytes))
+	if err := datatrack.CheckRange("QueueBytes", int64(opts.QueueBytes), 0, datatrack.MaxSendQueueBytes); err != nil {
+		return nil, mapDataTrackErr(err)
 	}
 	policy := datatrack.RejectNew
 	if opts.DropOldest {
