@@ -3,7 +3,8 @@
 // /rtc/v1, single PeerConnection, protocol 17) the way livekit-server
 // v1.13.5 was recorded doing it (testdata/README.md), and forwards the data plane
 // only: DataPackets on _reliable/_lossy and data-track packets on
-// _data_track. Audio/video m-lines in an offer are answered as rejected.
+// _data_track. Audio/video m-lines in an offer are accepted as the server does (port 9,
+// sendonly) but carry no media.
 //
 // Start one in-process with Start; Server.Token mints tokens for it. Fault
 // injection (dropping signalling, killing ICE, delaying/reordering/dropping

@@ -69,7 +69,8 @@ func TestJoinSequence(t *testing.T) {
 		t.Errorf("answer id %d, want echo 1", id)
 	}
 	if sdp := msgs[2].GetAnswer().GetSdp(); !strings.Contains(sdp, "a=max-message-size:65535") ||
-		!strings.Contains(sdp, "m=audio 0 ") || !strings.Contains(sdp, "m=video 0 ") || !strings.Contains(sdp, "a=setup:active") {
+		!strings.Contains(sdp, "m=audio 9 ") || !strings.Contains(sdp, "m=video 9 ") || strings.Contains(sdp, "m=audio 0 ") ||
+		strings.Contains(sdp, "m=video 0 ") || !strings.Contains(sdp, "a=sendonly") || !strings.Contains(sdp, "a=setup:active") {
 		t.Errorf("answer SDP lacks recorded properties:\n%s", sdp)
 	}
 	var trickles []*lkpb.TrickleRequest

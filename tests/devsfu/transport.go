@@ -102,9 +102,17 @@ func newWebRTCAPI(network iceNetwork, log *slog.Logger, zeroChecksum bool) (*web
 	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleClient); err != nil {
 		return nil, err
 	}
-	// An empty MediaEngine: no codecs, so any audio/video m-line in an
-	// offer is answered as rejected (port 0). Data only.
+	// The default codecs, so that the audio/video m-lines the official
+	// clients offer (recvonly, for media they might receive) are accepted,
+	// not rejected: livekit-server answers them with port 9. A rejected
+	// m-line (port 0) stops the client's transceiver, and livekit-client
+	// then fails about one connect in ten with "Transceiver not found based on
+	// m-line index" when its second offer was created before that answer was
+	// applied. No media is ever sent: the answer leaves them inactive.
 	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)), nil
 }
 
