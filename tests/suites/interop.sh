@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Interop suite (run by ./build.sh test): lkcore's Python binding and the official LiveKit
-# Python SDK — `livekit` from PyPI, pinned below, which runs the Rust SDK (livekit-ffi) — join
-# the same rooms of the devsfu CLI and exchange everything both implement, in both directions:
-# participants and their attributes, data packets, RPC, text and byte streams, data tracks
-# (end-to-end encrypted too) and reconnections (tests/interop, docs/testing.md).
+# Interop suite (run by ./build.sh test): lkcore's Python binding and the official LiveKit SDKs
+# join the same rooms of the devsfu CLI and exchange everything both implement, in both
+# directions: the Python SDK (`livekit` from PyPI, which runs the Rust SDK through livekit-ffi;
+# pins in tests/lib/official-sdk.sh) for participants and their attributes, data packets, RPC,
+# text and byte streams, data tracks (end-to-end encrypted too) and reconnections, and the JS
+# client (livekit-client in headless Chromium) for packets, RPC, streams and data tracks
+# (tests/interop, docs/testing.md).
 #
 #   bash tests/suites/interop.sh [pytest args...]
 set -euo pipefail
@@ -14,6 +16,22 @@ out="$root/build/interop"
 source "$root/tests/lib/official-sdk.sh" # the official SDK's pins and venv
 source "$root/bindings/python/devenv.sh"
 source "$root/tests/lib/devsfu.sh"
+
+# The official JS client: Debian's Chromium runs it; npm installs livekit-client and esbuild as
+# tests/interop/js/package-lock.json pins them, esbuild bundles tests/interop/js/entry.js into a
+# page that tests/interop/jsroom.py serves on loopback.
+missing=()
+[ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+bash "$root/tests/lib/apt-install.sh" ${missing[@]+"${missing[@]}"}
+js="$out/js"
+echo "--- bundling the JS client ($js)"
+mkdir -p "$js"
+cp tests/interop/js/package.json tests/interop/js/package-lock.json tests/interop/js/entry.js "$js/"
+(cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+  ./node_modules/.bin/esbuild entry.js --bundle --format=iife --outfile=bundle.js --log-level=warning)
+printf '<!doctype html><html><head><script src="bundle.js"></script></head><body></body></html>\n' >"$js/index.html"
+export LKCORE_INTEROP_JS="$js"
 
 echo "--- building and starting lkcore-devsfu"
 go build -o "$out/lkcore-devsfu" ./tests/devsfu/cmd/lkcore-devsfu
