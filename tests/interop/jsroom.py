@@ -29,7 +29,7 @@ def unb64(s: str) -> bytes:
 
 
 class PageServer:
-    """Serves the bundle's folder on a loopback port for the test session."""
+    """Serves the bundle's folder on a loopback port (one per test, closed by the fixture)."""
 
     def __init__(self, folder: str) -> None:
         handler = functools.partial(_QuietHandler, directory=folder)

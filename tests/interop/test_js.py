@@ -38,9 +38,9 @@ async def js(server: Server, room_name: str) -> AsyncIterator[Any]:
         try:
             yield _open
         finally:
-            for r in rooms:
-                await r.call("disconnect")
             pages.close()
+            for r in rooms:  # the pages' rooms leave before the browser closes
+                await r.call("disconnect")
 
 
 async def _meet(j: JsRoom, lk: lkcore.Room, *others: str) -> None:
