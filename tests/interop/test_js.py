@@ -157,3 +157,32 @@ async def test_data_track_frames(join, js, direction: str) -> None:
     await asyncio.wait_for(sub.done, 10)  # the subscriber's stream ends
     if direction == "lkcore-to-js":
         assert pub.sid in (await j.received())["unpublished"]
+
+
+@pytest.mark.parametrize("reconnecting", ["js", "lk"])
+@pytest.mark.parametrize("direction", ["js-to-lkcore", "lkcore-to-js"])
+async def test_resume_keeps_the_track(join, js, server: Server, direction: str, reconnecting: str) -> None:
+    """Either side's signalling connection drops and it resumes: the same subscription carries
+    frames of every size again."""
+    j = await js("js")
+    lk: lkcore.Room = await join("lkcore", "lk")
+    await _meet(j, lk)
+    if direction == "js-to-lkcore":
+        pub = await publish_js(j, "telemetry")
+        sub = await subscribe(lk, "js", "telemetry")
+    else:
+        pub = await publish(lk, "telemetry")
+        sub = await subscribe_js(j, "lk", "telemetry")
+    d = Deliverer(pub, sub)
+    await d.warm_up()
+    resumed = asyncio.Event()
+    if reconnecting == "lk":
+        lk.on("reconnected", lambda *a: resumed.set())
+    await asyncio.to_thread(server.control, "drop-signal", identity=reconnecting)
+    if reconnecting == "lk":
+        await asyncio.wait_for(resumed.wait(), 20)
+    else:
+        await poll(lambda: j.call("state"), lambda s: s == "reconnected", "the JS client to resume", 20)
+    await d.warm_up()
+    await d.sizes()
+    assert sub.done is not None and not sub.done.done()

@@ -11,7 +11,7 @@ const b64 = (bytes) => {
 };
 const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
-const st = { room: null, data: [], texts: [], bytes: [], frames: [], tracks: new Map(), unpublished: [], local: new Map() };
+const st = { room: null, state: "new", data: [], texts: [], bytes: [], frames: [], tracks: new Map(), unpublished: [], local: new Map() };
 
 window.lkjs = {
   async connect(url, token) {
@@ -22,6 +22,8 @@ window.lkjs = {
     });
     room.on(RoomEvent.DataTrackPublished, (track) => st.tracks.set(`${track.publisherIdentity}/${track.info.name}`, track));
     room.on(RoomEvent.DataTrackUnpublished, (sid) => st.unpublished.push(sid));
+    room.on(RoomEvent.Reconnecting, () => { st.state = "reconnecting"; });
+    room.on(RoomEvent.Reconnected, () => { st.state = "reconnected"; });
     room.registerTextStreamHandler("chat", async (reader, from) => {
       const text = await reader.readAll();
       st.texts.push({ from: from.identity, id: reader.info.id, attributes: reader.info.attributes, text });
@@ -40,6 +42,8 @@ window.lkjs = {
     return room.localParticipant.sid;
   },
   remotes: () => Array.from(st.room.remoteParticipants.keys()),
+  // "new", then "reconnecting" / "reconnected" after a connection loss.
+  state: () => st.state,
   received: () => ({ data: st.data, texts: st.texts, bytes: st.bytes, unpublished: st.unpublished }),
   async publishData(data, topic, destinations) {
     await st.room.localParticipant.publishData(unb64(data), { reliable: true, topic, destinationIdentities: destinations });
