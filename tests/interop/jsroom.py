@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator, Callable, List
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from tracks import Published, Subscribed
 
@@ -129,7 +130,11 @@ async def subscribe_js(r: JsRoom, publisher: str, name: str, timeout: float = 10
 
     async def pump() -> None:
         while True:
-            for f in await r.call("takeFrames"):
+            try:
+                frames = await r.call("takeFrames")
+            except PlaywrightError:  # the page closed at the end of the test
+                return
+            for f in frames:
                 if f.get("end"):
                     return
                 s.received.put_nowait((unb64(f["data"]), f["ts"]))

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Tuple
 
 import pytest
 
 import lkcore
 from conftest import Server, until
 from jsroom import JsRoom, PageServer, b64, browser, open_js, poll, publish_js, subscribe_js, unb64
-from tracks import Deliverer, publish, subscribe
+from tracks import Deliverer, Published, Subscribed, publish, subscribe
 
 
 def _bundle_dir() -> str:
@@ -137,8 +137,8 @@ async def test_byte_streams(join, js, size: int) -> None:
     assert [(b["from"], b["id"], b["name"], unb64(b["data"])) for b in r["bytes"]] == [("lk", info.stream_id, "d.bin", data)]
 
 
-@pytest.mark.parametrize("direction", ["js-to-lkcore", "lkcore-to-js"])
-async def test_data_track_frames(join, js, direction: str) -> None:
+async def _track(join, js, direction: str) -> Tuple[JsRoom, lkcore.Room, Published, Subscribed]:
+    """A JS participant and an lkcore one; one publishes a track, the other subscribes."""
     j = await js("js")
     lk: lkcore.Room = await join("lkcore", "lk")
     await _meet(j, lk)
@@ -149,6 +149,12 @@ async def test_data_track_frames(join, js, direction: str) -> None:
         pub = await publish(lk, "telemetry")
         sub = await subscribe_js(j, "lk", "telemetry")
     assert sub.sid == pub.sid
+    return j, lk, pub, sub
+
+
+@pytest.mark.parametrize("direction", ["js-to-lkcore", "lkcore-to-js"])
+async def test_data_track_frames(join, js, direction: str) -> None:
+    j, lk, pub, sub = await _track(join, js, direction)
     d = Deliverer(pub, sub)
     await d.warm_up()
     await d.sizes()
@@ -164,15 +170,7 @@ async def test_data_track_frames(join, js, direction: str) -> None:
 async def test_resume_keeps_the_track(join, js, server: Server, direction: str, reconnecting: str) -> None:
     """Either side's signalling connection drops and it resumes: the same subscription carries
     frames of every size again."""
-    j = await js("js")
-    lk: lkcore.Room = await join("lkcore", "lk")
-    await _meet(j, lk)
-    if direction == "js-to-lkcore":
-        pub = await publish_js(j, "telemetry")
-        sub = await subscribe(lk, "js", "telemetry")
-    else:
-        pub = await publish(lk, "telemetry")
-        sub = await subscribe_js(j, "lk", "telemetry")
+    j, lk, pub, sub = await _track(join, js, direction)
     d = Deliverer(pub, sub)
     await d.warm_up()
     resumed = asyncio.Event()
