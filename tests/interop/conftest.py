@@ -1,11 +1,13 @@
 """Fixtures of the interop tests: lkcore's Python binding and the official LiveKit Python SDK
-(`livekit`, which runs the Rust SDK through livekit-ffi) in one room of the devsfu CLI.
+(`livekit`, which runs the Rust SDK through livekit-ffi) in one room of the devsfu CLI (the
+official JS client's fixtures: test_js.py and jsroom.py).
 
 Environment (set by tests/suites/interop.sh):
   LKCORE_LIB         path of liblkcore.so
   LKCORE_DEVSFU_URL  ws:// URL of a running lkcore-devsfu
   LKCORE_DEVSFU_BIN  the lkcore-devsfu binary (mints tokens)
   LKCORE_DEVSFU_KEY / LKCORE_DEVSFU_SECRET   its API key and secret
+  LKCORE_INTEROP_JS  the folder of the bundled JS client (test_js.py)
 
 A missing variable fails the test (never a skip).
 """

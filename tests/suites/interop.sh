@@ -4,7 +4,7 @@
 # directions: the Python SDK (`livekit` from PyPI, which runs the Rust SDK through livekit-ffi;
 # pins in tests/lib/official-sdk.sh) for participants and their attributes, data packets, RPC,
 # text and byte streams, data tracks (end-to-end encrypted too) and reconnections, and the JS
-# client (livekit-client in headless Chromium) for packets, RPC, streams and data tracks
+# client (livekit-client in headless Chromium) for packets, RPC, streams, data tracks and resumes
 # (tests/interop, docs/testing.md).
 #
 #   bash tests/suites/interop.sh [pytest args...]
